@@ -1,0 +1,73 @@
+"""Bill and plan questions, answered from the customer database."""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend import db, labels, repository
+from actions.identity import IdentifiedAction, db_error, resolve_customer
+from bot.db.repository import Customer, DatabaseError
+
+
+def money(cents: int) -> str:
+    """Cents as the yuan amount customers read, e.g. -4500 -> "-45.00"."""
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+class ActionQueryBill(IdentifiedAction):
+    def name(self) -> str:
+        return "action_query_bill"
+
+    async def serve(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer
+    ) -> list[dict[str, Any]]:
+        bills = await db(repository().bills_for, customer.id)
+        words = labels()
+        if not bills:
+            dispatcher.utter_message(
+                response="utter_bill_none", customer_name=customer.name, balance=money(customer.balance_cents)
+            )
+            return []
+        lines = "\n".join(
+            words["bill_line"].format(
+                period=b["period"], amount=money(b["amount_cents"]), status=words["bill_status"].get(b["status"], b["status"])
+            )
+            for b in bills
+        )
+        dispatcher.utter_message(
+            response="utter_bill_summary", customer_name=customer.name, balance=money(customer.balance_cents), bill_lines=lines
+        )
+        unpaid = sum(b["amount_cents"] for b in bills if b["status"] == "unpaid")
+        if unpaid:
+            dispatcher.utter_message(response="utter_bill_arrears", unpaid_total=money(unpaid))
+        return []
+
+
+class ActionQueryPlan(Action):
+    """Plans are public: list them, and name the customer's own plan when known."""
+
+    def name(self) -> str:
+        return "action_query_plan"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        repo = repository()
+        try:
+            plans = await db(repo.all_plans)
+            customer = await resolve_customer(tracker)
+            current = await db(repo.plan, customer.plan_code) if customer and customer.plan_code else None
+        except DatabaseError:
+            return db_error(dispatcher)
+        template = labels()["plan_line"]
+        lines = "\n".join(
+            template.format(name=p["name"], monthly_fee=money(p["monthly_fee_cents"]), description=p["description"])
+            for p in plans
+        )
+        dispatcher.utter_message(response="utter_plan_list", plan_lines=lines)
+        if current:
+            dispatcher.utter_message(
+                response="utter_current_plan", plan_name=current["name"], monthly_fee=money(current["monthly_fee_cents"])
+            )
+        return []

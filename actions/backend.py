@@ -1,0 +1,62 @@
+"""What every action needs from outside Rasa: the database, the catalogue, the labels.
+
+Blocking calls (SQL, file reads) run in a worker thread so the action
+server's event loop stays free.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import lru_cache
+from typing import Any, Callable
+
+import yaml
+from rasa_sdk import Tracker
+
+from bot.db.repository import Repository
+from bot.selfhelp import Catalogue, load_catalogue
+from bot.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def repository() -> Repository:
+    return Repository(get_settings().database_url)
+
+
+async def db(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a repository call off the event loop."""
+    return await asyncio.to_thread(call, *args, **kwargs)
+
+
+def catalogue() -> Catalogue:
+    return load_catalogue(get_settings().selfhelp_catalogue)
+
+
+_labels_cache: dict[float, dict] = {}
+
+
+def labels() -> dict:
+    """The editors' label file (status names, line templates), re-read on change."""
+    path = get_settings().content_dir / "labels.yml"
+    mtime = path.stat().st_mtime
+    if mtime not in _labels_cache:
+        _labels_cache.clear()
+        _labels_cache[mtime] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return _labels_cache[mtime]
+
+
+def channel_of(tracker: Tracker) -> str:
+    return tracker.get_latest_input_channel() or ""
+
+
+def latest_entity(tracker: Tracker, name: str) -> str | None:
+    """An entity from the latest message only (slots may hold stale values)."""
+    return next(tracker.get_latest_entity_values(name), None)
+
+
+async def record(tracker: Tracker, event: str, **data: Any) -> None:
+    """Append an outcome event for KPIs; losing one must never break a conversation."""
+    try:
+        await db(repository().record_event, tracker.sender_id, event, channel=channel_of(tracker), data=data)
+    except Exception:  # noqa: BLE001 - the reply matters more than the metric
+        logging.getLogger(__name__).warning("event.record.failed", extra={"event": event})

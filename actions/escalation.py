@@ -1,0 +1,86 @@
+"""Yes/no routing, fallbacks and requests for a human.
+
+Yes and no mean different things depending on the bot's last question, kept
+in the ``awaiting`` slot; one routing action per answer keeps the rules flat.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend import record
+from actions.chain import continue_with
+from actions.selfhelp import selfhelp_feedback
+
+
+class ActionHandleAffirm(Action):
+    def name(self) -> str:
+        return "action_handle_affirm"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        awaiting = tracker.get_slot("awaiting")
+        if awaiting == "selfhelp_feedback":
+            return await selfhelp_feedback(dispatcher, tracker, domain, worked=True)
+        if awaiting == "offer_human":
+            return await continue_with("action_request_human", dispatcher, tracker, domain, [SlotSet("awaiting", None)])
+        dispatcher.utter_message(response="utter_ok")
+        return []
+
+
+class ActionHandleDeny(Action):
+    def name(self) -> str:
+        return "action_handle_deny"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if tracker.get_slot("awaiting") == "selfhelp_feedback":
+            return await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
+        dispatcher.utter_message(response="utter_anything_else")
+        return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
+
+
+def trailing_fallbacks(tracker: Tracker) -> int:
+    """How many of the latest user messages in a row the NLU could not place."""
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        if (event.get("parse_data") or {}).get("intent", {}).get("name") != "nlu_fallback":
+            break
+        count += 1
+    return count
+
+
+class ActionFallback(Action):
+    """Ask to rephrase; after two misunderstandings in a row, offer a human."""
+
+    def name(self) -> str:
+        return "action_fallback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        await record(tracker, "nlu_fallback")
+        if trailing_fallbacks(tracker) >= 2:
+            dispatcher.utter_message(response="utter_offer_human")
+            return [SlotSet("awaiting", "offer_human")]
+        dispatcher.utter_message(response="utter_default")
+        return []
+
+
+class ActionRequestHuman(Action):
+    """Record the request for a human; the handoff queue picks it up from the event."""
+
+    def name(self) -> str:
+        return "action_request_human"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        await record(
+            tracker,
+            "handoff_requested",
+            fault_type=tracker.get_slot("fault_type"),
+            selfhelp_sent=tracker.get_slot("selfhelp_sent") or [],
+            customer_id=tracker.get_slot("customer_id"),
+        )
+        dispatcher.utter_message(response="utter_handoff_requested")
+        return [SlotSet("handoff_requested", True), SlotSet("awaiting", None)]

@@ -1,0 +1,112 @@
+"""Fault triage and self-help: never waits for identification.
+
+Triage picks the best catalogue entry for the fault type, code and symptom
+words; when nothing specific is known it asks once for details, then falls
+back to the fault's general entry.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend import catalogue, latest_entity, record
+from actions.chain import continue_with
+from bot.selfhelp import SelfHelpEntry
+from bot.settings import get_settings
+
+FAULT_INTENTS = ("fault_tv", "fault_broadband", "fault_wifi", "fault_remote")
+
+
+def absolute(url: str) -> str:
+    """Catalogue media may be paths served by Kefu; channels need full URLs."""
+    return url if "://" in url or not url else f"{get_settings().public_url}{url}"
+
+
+def selfhelp_message(entry: SelfHelpEntry) -> dict[str, Any]:
+    """The rich message for one entry: steps, the video attachment, the help link."""
+    steps = "\n".join(f"{n}. {step}" for n, step in enumerate(entry.steps, start=1))
+    return {
+        "response": "utter_selfhelp_entry",
+        "title": entry.title,
+        "steps": steps,
+        "spoken": entry.spoken,
+        "attachment": {
+            "type": "video",
+            "payload": {
+                "title": entry.title,
+                "src": absolute(entry.video_url),
+                "poster": absolute(entry.poster_url),
+                "selfhelp_id": entry.id,
+            },
+        },
+        "buttons": [{"title": entry.title, "url": entry.link, "type": "web_url"}],
+    }
+
+
+async def send_entry(
+    dispatcher: CollectingDispatcher, tracker: Tracker, entry: SelfHelpEntry
+) -> list[dict[str, Any]]:
+    """Send an entry, ask whether it worked, and remember it was sent."""
+    dispatcher.utter_message(**selfhelp_message(entry))
+    dispatcher.utter_message(response="utter_ask_selfhelp_worked")
+    sent = list(tracker.get_slot("selfhelp_sent") or [])
+    await record(tracker, "selfhelp_sent", selfhelp_id=entry.id, fault_type=entry.fault_type)
+    return [
+        SlotSet("selfhelp_sent", sent + [entry.id]),
+        SlotSet("selfhelp_current", entry.id),
+        SlotSet("awaiting", "selfhelp_feedback"),
+    ]
+
+
+def current_fault_type(tracker: Tracker) -> str | None:
+    intent = (tracker.latest_message or {}).get("intent", {}).get("name")
+    return intent if intent in FAULT_INTENTS else tracker.get_slot("fault_type")
+
+
+class ActionTriageFault(Action):
+    def name(self) -> str:
+        return "action_triage_fault"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        fault_type = current_fault_type(tracker)
+        if fault_type is None:
+            dispatcher.utter_message(response="utter_default")
+            return []
+        text = (tracker.latest_message or {}).get("text") or ""
+        symptom = latest_entity(tracker, "symptom") or ""
+        code = latest_entity(tracker, "fault_code") or tracker.get_slot("fault_code")
+        events: list[dict[str, Any]] = [SlotSet("fault_type", fault_type)]
+        if code:
+            events.append(SlotSet("fault_code", code.upper()))
+        sent = set(tracker.get_slot("selfhelp_sent") or [])
+        entry = catalogue().best_match(fault_type, f"{text} {symptom}", code, exclude=sent)
+        specific = entry is not None and entry.score(f"{text} {symptom}", code) > 0
+        if not specific and not tracker.get_slot("triage_asked"):
+            dispatcher.utter_message(response=f"utter_ask_fault_detail_{fault_type}")
+            return events + [SlotSet("triage_asked", True), SlotSet("awaiting", None)]
+        if entry is None:
+            return await continue_with("action_create_fault_ticket", dispatcher, tracker, domain, events)
+        return events + await send_entry(dispatcher, tracker, entry)
+
+
+async def selfhelp_feedback(
+    dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict, worked: bool
+) -> list[dict[str, Any]]:
+    """The customer's answer to "did it fix it?"."""
+    current = tracker.get_slot("selfhelp_current")
+    await record(tracker, "selfhelp_resolved" if worked else "selfhelp_failed", selfhelp_id=current)
+    if worked:
+        dispatcher.utter_message(response="utter_selfhelp_resolved")
+        return [SlotSet("awaiting", None)]
+    failures = float(tracker.get_slot("selfhelp_failures") or 0) + 1
+    events: list[dict[str, Any]] = [SlotSet("selfhelp_failures", failures)]
+    tried = set(tracker.get_slot("selfhelp_sent") or [])
+    follow = catalogue().next_after(current, tried) if current else None
+    if follow is not None:
+        dispatcher.utter_message(response="utter_selfhelp_next")
+        return events + await send_entry(dispatcher, tracker, follow)
+    # Self-help is exhausted: move on to a repair ticket.
+    return await continue_with("action_create_fault_ticket", dispatcher, tracker, domain, events)

@@ -1,0 +1,148 @@
+"""Requests that become tickets: repairs, visits, service changes, complaints, callbacks.
+
+Every one is written to the ticket ledger and told to the customer by its id.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend import channel_of, db, labels, latest_entity, record, repository
+from actions.identity import IdentifiedAction, request_text
+from bot.db.repository import Customer
+
+
+async def open_ticket(tracker: Tracker, customer: Customer, kind: str, summary: str, **options: Any) -> str:
+    details = {
+        "fault_type": tracker.get_slot("fault_type"),
+        "fault_code": tracker.get_slot("fault_code"),
+        "selfhelp_sent": tracker.get_slot("selfhelp_sent") or [],
+        **options.pop("details", {}),
+    }
+    ticket_id = await db(
+        repository().create_ticket,
+        kind=kind,
+        customer_id=customer.id,
+        summary=summary,
+        details=details,
+        channel=channel_of(tracker),
+        conversation_id=tracker.sender_id,
+        **options,
+    )
+    await record(tracker, "ticket_created", ticket_id=ticket_id, kind=kind)
+    return ticket_id
+
+
+def mask_phone(phone: str) -> str:
+    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else phone
+
+
+class ActionCreateFaultTicket(IdentifiedAction):
+    def name(self) -> str:
+        return "action_create_fault_ticket"
+
+    async def serve(self, dispatcher, tracker, customer):
+        tried = ", ".join(tracker.get_slot("selfhelp_sent") or [])
+        summary = f"{tracker.get_slot('fault_type')} {tracker.get_slot('fault_code') or ''}; self-help tried: {tried}"
+        priority = 1 if customer.vip_tier >= 2 else 0
+        ticket_id = await open_ticket(tracker, customer, "fault", summary.strip(), priority=priority)
+        dispatcher.utter_message(response="utter_fault_ticket_created", ticket_id=ticket_id)
+        return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
+
+
+class ActionBookVisit(IdentifiedAction):
+    def name(self) -> str:
+        return "action_book_visit"
+
+    async def serve(self, dispatcher, tracker, customer):
+        text = request_text(tracker)
+        related = tracker.get_slot("last_ticket_id")
+        ticket_id = await open_ticket(
+            tracker, customer, "visit", f"visit requested: {text[:200]}", details={"related_ticket": related}
+        )
+        dispatcher.utter_message(response="utter_visit_booked", ticket_id=ticket_id, address=customer.address)
+        return [SlotSet("last_ticket_id", ticket_id)]
+
+
+class ActionManageService(IdentifiedAction):
+    def name(self) -> str:
+        return "action_manage_service"
+
+    async def serve(self, dispatcher, tracker, customer):
+        change = latest_entity(tracker, "service_action") or tracker.get_slot("service_action")
+        names = labels()["service_action"]
+        if change not in names:
+            dispatcher.utter_message(response="utter_ask_service_action")
+            return []
+        ticket_id = await open_ticket(
+            tracker, customer, "service_change", f"service change: {change}", details={"service_action": change}
+        )
+        dispatcher.utter_message(
+            response="utter_service_change_recorded", ticket_id=ticket_id, service_action_label=names[change]
+        )
+        return [SlotSet("last_ticket_id", ticket_id), SlotSet("service_action", None)]
+
+
+class ActionQueryTicket(IdentifiedAction):
+    """Ticket progress, only for the identified customer's own tickets."""
+
+    def name(self) -> str:
+        return "action_query_ticket"
+
+    async def serve(self, dispatcher, tracker, customer):
+        words = labels()
+        wanted = latest_entity(tracker, "ticket_id") or tracker.get_slot("ticket_id")
+        if wanted:
+            ticket = await db(repository().get_ticket, wanted)
+            if ticket is None or ticket["customer_id"] != customer.id:
+                dispatcher.utter_message(response="utter_ticket_not_found", ticket_id=wanted.upper())
+                return [SlotSet("ticket_id", None)]
+            found = [ticket]
+        else:
+            found = (await db(repository().tickets_for, customer.id, open_only=True))[:3]
+        if not found:
+            dispatcher.utter_message(response="utter_no_open_tickets")
+        for ticket in found:
+            dispatcher.utter_message(
+                response="utter_ticket_status",
+                ticket_id=ticket["ticket_id"],
+                kind_label=words["ticket_kind"].get(ticket["kind"], ticket["kind"]),
+                status_label=words["ticket_status"].get(ticket["status"], ticket["status"]),
+                summary="",
+            )
+        return [SlotSet("ticket_id", None)]
+
+
+class ActionComplaint(IdentifiedAction):
+    """A complaint is always written down and flagged for a person."""
+
+    def name(self) -> str:
+        return "action_complaint"
+
+    async def serve(self, dispatcher, tracker, customer):
+        text = request_text(tracker)
+        ticket_id = await open_ticket(
+            tracker, customer, "complaint", f"complaint: {text[:500]}", priority=2, needs_human=True
+        )
+        dispatcher.utter_message(response="utter_complaint_recorded", ticket_id=ticket_id)
+        return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", "offer_human")]
+
+
+class ActionLeaveMessage(IdentifiedAction):
+    """A callback request: a ticket that a person works, to the customer's phone."""
+
+    def name(self) -> str:
+        return "action_leave_message"
+
+    async def serve(self, dispatcher, tracker, customer):
+        text = request_text(tracker)
+        ticket_id = await open_ticket(
+            tracker, customer, "callback", f"callback requested: {text[:200]}", priority=1, needs_human=True
+        )
+        dispatcher.utter_message(
+            response="utter_message_recorded", ticket_id=ticket_id, phone_masked=mask_phone(customer.phone)
+        )
+        return [SlotSet("last_ticket_id", ticket_id)]

@@ -1,0 +1,1 @@
+"""Kefu: the customer-service centre around a Rasa assistant."""

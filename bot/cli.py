@@ -1,0 +1,92 @@
+"""The ``kefu`` command: run, train, database and voice tools."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+
+from bot.settings import get_settings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.stack import KefuStack, StartupError
+
+    settings = get_settings()
+    stack = KefuStack(settings)
+    print("Kefu: preparing database and model (first run trains the model, a few minutes)...", flush=True)
+    try:
+        stack.start()
+    except StartupError as exc:
+        print(f"Kefu failed to start: {exc}", file=sys.stderr)
+        return 1
+    print(
+        "\nKefu is running.\n"
+        f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
+        f"  Rasa server  : {settings.rasa_url}\n"
+        f"  Action server: http://{settings.host}:{settings.action_port}\n"
+        f"  Redis        : {stack.redis_url}{' (embedded)' if not settings.redis.url else ''}\n"
+        f"  Logs         : {settings.data_dir / 'logs'}\n"
+        "Press Ctrl-C to stop.",
+        flush=True,
+    )
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while not stopping and all(p.poll() is None for p in stack.processes):
+            time.sleep(1)
+    finally:
+        stack.stop()
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bot.training import ensure_model
+
+    settings = get_settings()
+    model, trained = ensure_model(settings.root, settings.models_dir)
+    print(f"{'trained' if trained else 'up to date'}: {model}")
+    return 0
+
+
+def cmd_db_init(args: argparse.Namespace) -> int:
+    from bot.db.repository import Repository
+    from bot.db.seed import seed_demo
+
+    settings = get_settings()
+    loaded = seed_demo(Repository(settings.database_url), settings.content_dir / "demo" / "seed.yml")
+    print("demo data loaded" if loaded else "database already has customers; nothing loaded")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kefu", description="Kefu customer-service centre")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="start everything and print where to open it").set_defaults(handler=cmd_run)
+    commands.add_parser("train", help="train the model if the training data changed").set_defaults(handler=cmd_train)
+    db = commands.add_parser("db", help="customer database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("init", help="create tables and load the demo data").set_defaults(handler=cmd_db_init)
+    try:
+        from voice.commands import register as register_voice
+    except ImportError:  # voice extras not installed
+        register_voice = None
+    if register_voice:
+        register_voice(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

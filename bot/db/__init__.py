@@ -1,0 +1,1 @@
+"""The customer database: schema, a small repository layer, and demo seeding."""

@@ -1,0 +1,224 @@
+"""The repository the actions use: customers, bills, plans, tickets, outcome events.
+
+Calls are synchronous (SQLAlchemy Core); async callers run them in an executor.
+Every failure surfaces as ``DatabaseError`` so callers can apologise uniformly.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.db.schema import (
+    bills,
+    conversation_events,
+    customers,
+    metadata,
+    plans,
+    ticket_history,
+    tickets,
+)
+
+TICKET_TRANSITIONS = {
+    "open": {"assigned", "resolved"},
+    "assigned": {"open", "resolved"},
+    "resolved": {"follow_up_done", "open"},
+    "follow_up_done": set(),
+}
+
+
+class DatabaseError(Exception):
+    """The customer database could not answer."""
+
+
+class TicketTransitionError(ValueError):
+    """A ticket was asked to move along a lifecycle edge that does not exist."""
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: int
+    phone: str
+    account_number: str
+    name: str
+    vip_tier: int
+    address: str
+    plan_code: str | None
+    balance_cents: int
+
+
+@lru_cache(maxsize=4)
+def engine_for(url: str) -> Engine:
+    """One engine per database URL per process."""
+    kwargs = {"future": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+    return sa.create_engine(url, **kwargs)
+
+
+def _guard(fn):
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            raise DatabaseError(str(exc)) from exc
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+class Repository:
+    """Customer-data access for one database URL."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = engine_for(url)
+
+    @_guard
+    def create_schema(self) -> None:
+        metadata.create_all(self.engine)
+
+    @_guard
+    def is_empty(self) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(customers)).scalar_one() == 0
+
+    # -- customers -----------------------------------------------------
+    @_guard
+    def find_customer(self, *, phone: str | None = None, account_number: str | None = None) -> Customer | None:
+        if not phone and not account_number:
+            return None
+        column, value = (customers.c.phone, phone) if phone else (customers.c.account_number, account_number)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(customers).where(column == value)).mappings().first()
+        return Customer(**row) if row else None
+
+    @_guard
+    def get_customer(self, customer_id: int) -> Customer | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(customers).where(customers.c.id == customer_id)).mappings().first()
+        return Customer(**row) if row else None
+
+    @_guard
+    def bills_for(self, customer_id: int, limit: int = 3) -> list[dict]:
+        query = (
+            sa.select(bills)
+            .where(bills.c.customer_id == customer_id)
+            .order_by(bills.c.period.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    @_guard
+    def plan(self, code: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(plans).where(plans.c.code == code)).mappings().first()
+        return dict(row) if row else None
+
+    @_guard
+    def all_plans(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(plans).order_by(plans.c.monthly_fee_cents)).mappings()]
+
+    # -- tickets -------------------------------------------------------
+    @_guard
+    def create_ticket(
+        self,
+        *,
+        kind: str,
+        customer_id: int | None,
+        summary: str,
+        details: dict | None = None,
+        priority: int = 0,
+        needs_human: bool = False,
+        channel: str = "",
+        conversation_id: str = "",
+    ) -> str:
+        """Insert a ticket in state ``open`` and return its public id (TK000123)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                tickets.insert().values(
+                    kind=kind,
+                    customer_id=customer_id,
+                    status="open",
+                    priority=priority,
+                    needs_human=int(needs_human),
+                    summary=summary,
+                    details=details or {},
+                    channel=channel,
+                    conversation_id=conversation_id,
+                )
+            )
+            row_id = result.inserted_primary_key[0]
+            ticket_id = f"TK{row_id:06d}"
+            conn.execute(tickets.update().where(tickets.c.id == row_id).values(ticket_id=ticket_id))
+            conn.execute(ticket_history.insert().values(ticket_id=ticket_id, from_status=None, to_status="open"))
+        return ticket_id
+
+    @_guard
+    def get_ticket(self, ticket_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(tickets).where(tickets.c.ticket_id == ticket_id.upper())).mappings().first()
+        return dict(row) if row else None
+
+    @_guard
+    def tickets_for(self, customer_id: int, *, open_only: bool = False) -> list[dict]:
+        query = sa.select(tickets).where(tickets.c.customer_id == customer_id)
+        if open_only:
+            query = query.where(tickets.c.status.in_(["open", "assigned"]))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(tickets.c.id.desc())).mappings()]
+
+    @_guard
+    def move_ticket(self, ticket_id: str, to_status: str, note: str = "") -> None:
+        """Advance a ticket along its lifecycle, recording the step."""
+        with self.engine.begin() as conn:
+            current = conn.execute(
+                sa.select(tickets.c.status).where(tickets.c.ticket_id == ticket_id)
+            ).scalar_one_or_none()
+            if current is None:
+                raise TicketTransitionError(f"no ticket {ticket_id}")
+            if to_status not in TICKET_TRANSITIONS[current]:
+                raise TicketTransitionError(f"{ticket_id}: {current} -> {to_status} is not allowed")
+            conn.execute(
+                tickets.update()
+                .where(tickets.c.ticket_id == ticket_id)
+                .values(status=to_status, updated_at=dt.datetime.utcnow())
+            )
+            conn.execute(
+                ticket_history.insert().values(
+                    ticket_id=ticket_id, from_status=current, to_status=to_status, note=note
+                )
+            )
+
+    @_guard
+    def ticket_history(self, ticket_id: str) -> list[dict]:
+        query = sa.select(ticket_history).where(ticket_history.c.ticket_id == ticket_id).order_by(ticket_history.c.id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    # -- outcome events (KPIs are computed from these later) -----------
+    @_guard
+    def record_event(self, conversation_id: str, kind: str, *, channel: str = "", data: dict | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                conversation_events.insert().values(
+                    conversation_id=conversation_id, kind=kind, channel=channel, data=data or {}
+                )
+            )
+
+    @_guard
+    def events_for(self, conversation_id: str) -> list[dict]:
+        query = (
+            sa.select(conversation_events)
+            .where(conversation_events.c.conversation_id == conversation_id)
+            .order_by(conversation_events.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]

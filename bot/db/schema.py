@@ -1,0 +1,96 @@
+"""Tables of the customer database (SQLAlchemy Core, any SQL backend).
+
+Money is kept in integer cents (fen), exact on every backend.
+
+SQLite by default; ``KEFU_DATABASE_URL`` points elsewhere in production.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+
+metadata = MetaData()
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("category", String(32), nullable=False),  # broadband / tv / bundle
+    Column("monthly_fee_cents", Integer, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("phone", String(20), unique=True, nullable=False),
+    Column("account_number", String(20), unique=True, nullable=False),
+    Column("name", String(50), nullable=False),
+    Column("vip_tier", Integer, nullable=False, default=0),  # 0 normal .. 3 top
+    Column("address", String(200), nullable=False, default=""),
+    Column("plan_code", String(32), ForeignKey("plans.code")),
+    Column("balance_cents", Integer, nullable=False, default=0),  # negative = arrears
+)
+
+bills = Table(
+    "bills",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("period", String(7), nullable=False),  # YYYY-MM
+    Column("amount_cents", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # paid / unpaid
+    Column("due_date", String(10), nullable=False),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", String(16), unique=True),  # TK000123, told to the customer
+    Column("customer_id", Integer, ForeignKey("customers.id")),
+    Column("kind", String(24), nullable=False),  # fault / visit / service_change / complaint / callback / voice_message
+    Column("status", String(16), nullable=False, default="open"),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("needs_human", Integer, nullable=False, default=0),
+    Column("summary", Text, nullable=False, default=""),
+    Column("details", JSON, nullable=False, default=dict),
+    Column("channel", String(24), nullable=False, default=""),
+    Column("conversation_id", String(128), nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime, nullable=False, server_default=func.now()),
+)
+
+ticket_history = Table(
+    "ticket_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", String(16), ForeignKey("tickets.ticket_id"), nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("at", DateTime, nullable=False, server_default=func.now()),
+)
+
+conversation_events = Table(
+    "conversation_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("conversation_id", String(128), nullable=False, index=True),
+    Column("kind", String(48), nullable=False, index=True),
+    Column("channel", String(24), nullable=False, default=""),
+    Column("data", JSON, nullable=False, default=dict),
+    Column("at", DateTime, nullable=False, server_default=func.now()),
+)

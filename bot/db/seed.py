@@ -1,0 +1,39 @@
+"""Load the demo data set (``content/demo/seed.yml``) into an empty database."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from bot.db.repository import Repository
+from bot.db.schema import bills, customers, plans
+
+
+def cents(yuan) -> int:
+    """The seed file writes yuan as people do (79, 23.50); the database keeps cents."""
+    return round(float(yuan) * 100)
+
+
+def seed_demo(repo: Repository, seed_file: Path) -> bool:
+    """Create the schema and load the demo data if no customer exists yet.
+
+    Returns True when data was loaded.
+    """
+    repo.create_schema()
+    if not repo.is_empty():
+        return False
+    data = yaml.safe_load(seed_file.read_text(encoding="utf-8"))
+    with repo.engine.begin() as conn:
+        for plan in data["plans"]:
+            fee = cents(plan.pop("monthly_fee"))
+            conn.execute(plans.insert().values(**plan, monthly_fee_cents=fee))
+        for entry in data["customers"]:
+            entry = dict(entry)
+            customer_bills = entry.pop("bills", [])
+            entry["phone"], entry["account_number"] = str(entry["phone"]), str(entry["account_number"])
+            entry["balance_cents"] = cents(entry.pop("balance", 0))
+            customer_id = conn.execute(customers.insert().values(**entry)).inserted_primary_key[0]
+            for bill in customer_bills:
+                amount = cents(bill.pop("amount"))
+                conn.execute(bills.insert().values(customer_id=customer_id, amount_cents=amount, **bill))
+    return True

@@ -1,0 +1,113 @@
+"""The self-help catalogue: load the editors' file and pick the best entry for a fault.
+
+The file is re-read when it changes on disk, so an editor's edit is live on the
+next message without a restart.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class CatalogueError(ValueError):
+    """The self-help catalogue file is malformed."""
+
+
+@dataclass(frozen=True)
+class SelfHelpEntry:
+    id: str
+    fault_type: str
+    title: str
+    steps: tuple[str, ...]
+    video_url: str
+    poster_url: str
+    link: str
+    spoken: str
+    symptoms: tuple[str, ...] = ()
+    fault_codes: tuple[str, ...] = ()
+    general: bool = False
+    next: str | None = None
+
+    def score(self, text: str, fault_code: str | None) -> int:
+        """How well this entry fits what the customer said (0 = not at all)."""
+        points = 0
+        if fault_code and fault_code.upper() in {c.upper() for c in self.fault_codes}:
+            points += 10
+        lowered = text.lower()
+        points += sum(2 for word in self.symptoms if word.lower() in lowered)
+        return points
+
+
+@dataclass
+class Catalogue:
+    entries: dict[str, SelfHelpEntry] = field(default_factory=dict)
+
+    def get(self, entry_id: str) -> SelfHelpEntry | None:
+        return self.entries.get(entry_id)
+
+    def for_fault(self, fault_type: str) -> list[SelfHelpEntry]:
+        return [e for e in self.entries.values() if e.fault_type == fault_type]
+
+    def best_match(
+        self, fault_type: str, text: str = "", fault_code: str | None = None, exclude: set[str] = frozenset()
+    ) -> SelfHelpEntry | None:
+        """The most specific untried entry for this fault, else its general entry."""
+        candidates = [e for e in self.for_fault(fault_type) if e.id not in exclude]
+        if not candidates:
+            return None
+        scored = sorted(candidates, key=lambda e: (e.score(text, fault_code), not e.general), reverse=True)
+        best = scored[0]
+        if best.score(text, fault_code) > 0:
+            return best
+        general = [e for e in candidates if e.general]
+        return general[0] if general else best
+
+    def next_after(self, entry_id: str, tried: set[str]) -> SelfHelpEntry | None:
+        """The follow-up entry an editor chained after ``entry_id``, if not tried yet."""
+        entry = self.get(entry_id)
+        follow = self.get(entry.next) if entry and entry.next else None
+        return follow if follow and follow.id not in tried else None
+
+
+def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
+    if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
+        raise CatalogueError(f"{source}: expected a mapping with an 'entries' list")
+    entries: dict[str, SelfHelpEntry] = {}
+    for index, item in enumerate(raw["entries"]):
+        try:
+            entry = SelfHelpEntry(
+                id=str(item["id"]),
+                fault_type=str(item["fault_type"]),
+                title=str(item["title"]),
+                steps=tuple(str(s) for s in item["steps"]),
+                video_url=str(item["video"]["url"]),
+                poster_url=str(item["video"].get("poster", "")),
+                link=str(item["link"]),
+                spoken=str(item["spoken"]),
+                symptoms=tuple(str(s) for s in item.get("symptoms") or ()),
+                fault_codes=tuple(str(c) for c in item.get("fault_codes") or ()),
+                general=bool(item.get("general", False)),
+                next=item.get("next"),
+            )
+        except (KeyError, TypeError) as exc:
+            raise CatalogueError(f"{source}: entry #{index + 1} is missing or has a bad field: {exc}") from exc
+        if entry.id in entries:
+            raise CatalogueError(f"{source}: duplicate entry id '{entry.id}'")
+        entries[entry.id] = entry
+    return Catalogue(entries)
+
+
+_cache: dict[Path, tuple[float, Catalogue]] = {}
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    """Load (or reuse) the catalogue; re-parses when the file's mtime changes."""
+    mtime = path.stat().st_mtime
+    cached = _cache.get(path)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    catalogue = parse_catalogue(yaml.safe_load(path.read_text(encoding="utf-8")), source=str(path))
+    _cache[path] = (mtime, catalogue)
+    return catalogue

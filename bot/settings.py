@@ -1,0 +1,106 @@
+"""One settings object built from the environment; nothing else reads ``os.environ``.
+
+Every process (launcher, Rasa server, action server, CLI) builds the same
+``Settings`` so they agree on ports, paths and backends.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _path(value: str | None, default: Path) -> Path:
+    return Path(value).expanduser().resolve() if value else default
+
+
+def redis_parts(url: str) -> dict:
+    """Host/port/db/password of a redis:// URL, as Rasa's endpoints.yml wants them."""
+    parsed = urlparse(url)
+    return {
+        "host": parsed.hostname or "127.0.0.1",
+        "port": parsed.port or 6379,
+        "db": int((parsed.path or "/0").lstrip("/") or 0),
+        "password": parsed.password or "",
+    }
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Where Redis lives; ``url`` is None when Kefu should start an embedded one."""
+
+    url: str | None
+    embedded_dir: Path
+
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    data_dir: Path
+    database_url: str
+    redis: RedisSettings
+    rasa_port: int
+    action_port: int
+    host: str
+    public_url: str
+    models_dir: Path
+    content_dir: Path
+    media_dir: Path
+    prompts_dir: Path
+    vosk_model_path: Path | None
+    tts_voice: str
+    tts_rate: int
+    tts_cache_dir: Path
+    env: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}"
+
+    @property
+    def action_url(self) -> str:
+        return f"http://{self.host}:{self.action_port}/webhook"
+
+    @property
+    def selfhelp_catalogue(self) -> Path:
+        return self.content_dir / "selfhelp.yml"
+
+
+def from_environment(environ: dict | None = None) -> Settings:
+    """Build settings from ``environ`` (defaults to the process environment)."""
+    env = dict(os.environ if environ is None else environ)
+    root = _path(env.get("KEFU_ROOT"), PROJECT_ROOT)
+    data_dir = _path(env.get("KEFU_DATA_DIR"), root / "var")
+    rasa_port = int(env.get("KEFU_RASA_PORT", "5005"))
+    host = env.get("KEFU_HOST", "127.0.0.1")
+    model_path = env.get("VOSK_MODEL_PATH")
+    return Settings(
+        root=root,
+        data_dir=data_dir,
+        database_url=env.get("KEFU_DATABASE_URL") or f"sqlite:///{data_dir / 'kefu.sqlite3'}",
+        redis=RedisSettings(url=env.get("REDIS_URL") or None, embedded_dir=data_dir / "redis"),
+        rasa_port=rasa_port,
+        action_port=int(env.get("KEFU_ACTION_PORT", "5055")),
+        host=host,
+        public_url=(env.get("KEFU_PUBLIC_URL") or f"http://{host}:{rasa_port}").rstrip("/"),
+        models_dir=_path(env.get("KEFU_MODELS_DIR"), root / "models"),
+        content_dir=_path(env.get("KEFU_CONTENT_DIR"), root / "content"),
+        media_dir=_path(env.get("KEFU_MEDIA_DIR"), root / "media"),
+        prompts_dir=_path(env.get("KEFU_PROMPTS_DIR"), root / "prompts"),
+        vosk_model_path=Path(model_path).expanduser() if model_path else None,
+        tts_voice=env.get("KEFU_TTS_VOICE", "sit/cmn-Latn-pinyin"),
+        tts_rate=int(env.get("KEFU_TTS_RATE", "170")),
+        tts_cache_dir=_path(env.get("KEFU_TTS_CACHE_DIR"), data_dir / "tts-cache"),
+        env=env,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once."""
+    return from_environment()

@@ -1,0 +1,148 @@
+"""Start the whole of Kefu: Redis (embedded unless REDIS_URL), database, model, action server, Rasa server.
+
+Used by ``kefu run`` and by the tests that need the real servers.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.db.repository import Repository
+from bot.db.seed import seed_demo
+from bot.embedded_redis import EmbeddedRedis
+from bot.settings import Settings, redis_parts
+from bot.training import ensure_model
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """A part of Kefu did not come up; the message says which and where its log is."""
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log_file: Path, timeout: float) -> None:
+    """Poll a health URL until it answers, the process dies, or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StartupError(f"{url} exited with code {process.returncode}; see {log_file}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise StartupError(f"{url} did not come up within {timeout:.0f}s; see {log_file}")
+
+
+@dataclass
+class KefuStack:
+    settings: Settings
+    model: Path | None = None
+    redis_url: str | None = None
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    _redis: EmbeddedRedis | None = None
+
+    def child_environment(self) -> dict:
+        """Environment for the Rasa and action servers: endpoints.yml reads these."""
+        parts = redis_parts(self.redis_url or "redis://127.0.0.1:6379/0")
+        env = dict(self.settings.env)
+        env.update(
+            KEFU_ROOT=str(self.settings.root),
+            KEFU_DATABASE_URL=self.settings.database_url,
+            KEFU_PUBLIC_URL=self.settings.public_url,
+            KEFU_ACTION_URL=self.settings.action_url,
+            REDIS_URL=self.redis_url or "",
+            REDIS_HOST=parts["host"],
+            REDIS_PORT=str(parts["port"]),
+            REDIS_DB=str(parts["db"]),
+            REDIS_PASSWORD=parts["password"],
+            RASA_TELEMETRY_ENABLED="false",
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def prepare(self) -> None:
+        """Database schema + demo data, and a model trained for the current data."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        seed_demo(Repository(self.settings.database_url), self.settings.content_dir / "demo" / "seed.yml")
+        if self.model is None:
+            self.model, trained = ensure_model(self.settings.root, self.settings.models_dir)
+            log.info("model.%s", "trained" if trained else "reused")
+
+    def start(self, timeout: float = 300) -> "KefuStack":
+        self.prepare()
+        if self.settings.redis.url:
+            self.redis_url = self.settings.redis.url
+        else:
+            port = int(self.settings.env.get("KEFU_REDIS_PORT", "0")) or None
+            self._redis = EmbeddedRedis(self.settings.redis.embedded_dir, port).start()
+            self.redis_url = self._redis.url
+        env = self.child_environment()
+        logs = self.settings.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        root = self.settings.root
+        action_log = logs / "actions.log"
+        actions = self._spawn(
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.settings.action_port)],
+            env, action_log,
+        )
+        rasa_log = logs / "rasa.log"
+        rasa = self._spawn(
+            [
+                sys.executable, "-m", "rasa", "run",
+                "--model", str(self.model),
+                "--port", str(self.settings.rasa_port),
+                "--interface", self.settings.host,
+                "--credentials", str(root / "credentials.yml"),
+                "--endpoints", str(root / "endpoints.yml"),
+                "--enable-api", "--cors", "*",
+            ],
+            env, rasa_log,
+        )
+        try:
+            wait_until_up(f"http://{self.settings.host}:{self.settings.action_port}/health", actions, action_log, timeout)
+            wait_until_up(f"{self.settings.rasa_url}/status", rasa, rasa_log, timeout)
+        except StartupError:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, command: list[str], env: dict, log_file: Path) -> subprocess.Popen:
+        handle = open(log_file, "ab")
+        process = subprocess.Popen(
+            command, cwd=self.settings.root, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        handle.close()
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in reversed(self.processes):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+        if self._redis is not None:
+            self._redis.stop()
+            self._redis = None
+
+    def __enter__(self) -> "KefuStack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

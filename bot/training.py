@@ -1,0 +1,57 @@
+"""Train the Rasa model only when the training data changed.
+
+The model file is named after a hash of everything that shapes it, so a
+second ``make run`` (or a second test session) finds it and skips training.
+"""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+TRAINING_INPUTS = ("config.yml", "domain", "nlu_data")
+
+
+def training_files(root: Path, inputs: tuple[str, ...] = TRAINING_INPUTS) -> list[Path]:
+    files: list[Path] = []
+    for name in inputs:
+        path = root / name
+        files.extend(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
+    return files
+
+
+def content_hash(root: Path, inputs: tuple[str, ...] = TRAINING_INPUTS) -> str:
+    """Hash of file names and contents of the training inputs (order-stable)."""
+    digest = hashlib.sha256()
+    for path in training_files(root, inputs):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def model_path(root: Path, models_dir: Path) -> Path:
+    return models_dir / f"kefu-{content_hash(root)}.tar.gz"
+
+
+def ensure_model(root: Path, models_dir: Path, *, quiet: bool = False) -> tuple[Path, bool]:
+    """Return (model file, trained_now). Trains with ``rasa train`` if no model matches."""
+    target = model_path(root, models_dir)
+    if target.exists():
+        return target, False
+    models_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "rasa", "train",
+        "--config", str(root / "config.yml"),
+        "--domain", str(root / "domain"),
+        "--data", str(root / "nlu_data"),
+        "--out", str(models_dir),
+        "--fixed-model-name", target.name.removesuffix(".tar.gz"),
+    ]
+    output = subprocess.DEVNULL if quiet else None
+    subprocess.run(command, cwd=root, check=True, stdout=output)
+    if not target.exists():
+        raise RuntimeError(f"rasa train finished but {target} is missing")
+    return target, True

@@ -1,0 +1,85 @@
+"""Fault triage and self-help, on tracker fixtures with the real catalogue and database."""
+from __future__ import annotations
+
+import re
+
+from actions.backend import repository
+from tests.action_tests.trackers import entity, load_tracker
+
+
+async def test_no_signal_gets_video_link_and_quick_replies(run_action):
+    turn = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal"))
+
+    assert turn.responses == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
+    sent = turn.message("utter_selfhelp_entry")
+    assert sent["attachment"]["type"] == "video"
+    assert sent["attachment"]["payload"]["src"].startswith("http")
+    assert sent["attachment"]["payload"]["src"].endswith("tv_no_signal.mp4")
+    assert sent["buttons"][0]["type"] == "web_url" and sent["buttons"][0]["url"].startswith("https://")
+    assert "1. " in sent["steps"]
+    assert turn.slots["selfhelp_sent"] == ["tv_no_signal"]
+    assert turn.slots["awaiting"] == "selfhelp_feedback"
+    kinds = [e["kind"] for e in repository().events_for("u1")]
+    assert kinds == ["selfhelp_sent"]
+
+
+async def test_fault_code_beats_symptom_words(run_action):
+    tracker = load_tracker(
+        "fault_tv_no_signal", text="宽带上不了网 光猫灯红了", intent="fault_broadband", entities=[entity("fault_code", "LOS")]
+    )
+    turn = await run_action("action_triage_fault", tracker)
+    assert turn.slots["selfhelp_current"] == "bb_los_red"
+    assert turn.slots["fault_code"] == "LOS"
+
+
+async def test_vague_fault_asks_for_details_once_then_sends_general_help(run_action):
+    first = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", text="电视坏了"))
+    assert first.responses == ["utter_ask_fault_detail_fault_tv"]
+    assert first.slots["triage_asked"] is True
+
+    second = await run_action(
+        "action_triage_fault", load_tracker("fault_tv_no_signal", text="就是不行", fault_type="fault_tv", triage_asked=True)
+    )
+    assert second.slots["selfhelp_current"] == "tv_general_reset"
+
+
+async def test_selfhelp_not_fixed_moves_to_the_next_step(run_action):
+    tracker = load_tracker(
+        "selfhelp_denied", fault_type="fault_tv", fault_code=None, selfhelp_sent=["tv_no_signal"],
+        selfhelp_current="tv_no_signal",
+    )
+    turn = await run_action("action_handle_deny", tracker)
+    assert turn.responses == ["utter_selfhelp_next", "utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
+    assert turn.slots["selfhelp_sent"] == ["tv_no_signal", "tv_general_reset"]
+    assert turn.slots["selfhelp_failures"] == 1
+
+
+async def test_exhausted_selfhelp_asks_identity_then_opens_a_repair_ticket(run_action):
+    turn = await run_action("action_handle_deny", load_tracker("selfhelp_denied"))
+    assert turn.responses == ["utter_ask_identity"]
+    assert turn.slots["pending_request"] == "action_create_fault_ticket"
+
+    answer = load_tracker(
+        "selfhelp_denied", text="13800000001", intent="inform", entities=[entity("phone_number", "13800000001")],
+        pending_request="action_create_fault_ticket", awaiting="identity", selfhelp_failures=1,
+    )
+    turn = await run_action("action_identify_customer", answer)
+    assert turn.responses == ["utter_fault_ticket_created"]
+    ticket_id = turn.message("utter_fault_ticket_created")["ticket_id"]
+    assert re.fullmatch(r"TK\d{6}", ticket_id)
+    ticket = repository().get_ticket(ticket_id)
+    assert ticket["kind"] == "fault" and ticket["status"] == "open"
+    assert ticket["details"]["selfhelp_sent"] == ["bb_los_red"]
+    assert turn.slots["pending_request"] is None
+
+
+async def test_fixed_is_recorded_as_resolved(run_action):
+    tracker = load_tracker("selfhelp_denied", text="解决了", intent="affirm")
+    turn = await run_action("action_handle_affirm", tracker)
+    assert turn.responses == ["utter_selfhelp_resolved"]
+    assert [e["kind"] for e in repository().events_for("u1")] == ["selfhelp_resolved"]
+
+
+async def test_selfhelp_does_not_need_identification(run_action):
+    turn = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", sender="wx-openid-123"))
+    assert "utter_ask_identity" not in turn.responses

@@ -1,0 +1,55 @@
+"""Tracker fixtures and the outcome of one action run, for action unit tests."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from rasa_sdk import Tracker
+
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "trackers"
+
+
+def load_tracker(name: str, *, text: str | None = None, intent: str | None = None,
+                 entities: list | None = None, sender: str | None = None, **slots) -> Tracker:
+    """A tracker from a fixture file, optionally with a different latest message or slots."""
+    state = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    state = copy.deepcopy(state)
+    message = state["latest_message"]
+    if text is not None or intent is not None or entities is not None:
+        message["text"] = text if text is not None else message["text"]
+        message["intent"] = {"name": intent or message["intent"]["name"], "confidence": 0.95}
+        message["entities"] = entities or []
+        state["events"].append({"event": "action", "name": "action_listen"})
+        state["events"].append(
+            {"event": "user", "text": message["text"], "parse_data": {"intent": message["intent"], "entities": message["entities"]}, "input_channel": "rest"}
+        )
+    state["slots"].update(slots)
+    return Tracker(
+        sender or state["sender_id"], state["slots"], message, state["events"], state["paused"],
+        state["followup_action"], state["active_loop"], state["latest_action_name"],
+    )
+
+
+class Turn:
+    """The outcome of running one action: what it said and which slots it set."""
+
+    def __init__(self, messages: list[dict], events: list[dict]):
+        self.messages = messages
+        self.events = events
+
+    @property
+    def responses(self) -> list[str]:
+        return [m.get("response") for m in self.messages]
+
+    @property
+    def slots(self) -> dict:
+        return {e["name"]: e["value"] for e in self.events if e.get("event") == "slot"}
+
+    def message(self, response: str) -> dict:
+        return next(m for m in self.messages if m.get("response") == response)
+
+
+def entity(name: str, value: str) -> dict:
+    return {"entity": name, "value": value}

@@ -1,0 +1,64 @@
+"""Shared fixtures: an isolated Kefu environment per test, and one trained model per run."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot import settings as settings_module
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_SPEECH = PROJECT_ROOT.parent / "shared" / "speech"
+
+
+def _clear_caches() -> None:
+    from actions import backend
+
+    settings_module.get_settings.cache_clear()
+    backend.repository.cache_clear()
+
+
+@pytest.fixture
+def kefu_env(tmp_path, monkeypatch):
+    """Settings pointing at a fresh data dir with the demo database loaded."""
+    from bot.db.repository import Repository
+    from bot.db.seed import seed_demo
+
+    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("KEFU_DATABASE_URL", raising=False)
+    _clear_caches()
+    settings = settings_module.get_settings()
+    settings.data_dir.mkdir(parents=True)
+    seed_demo(Repository(settings.database_url), settings.content_dir / "demo" / "seed.yml")
+    yield settings
+    _clear_caches()
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    """The model for the current training data: trained once, reused across runs by content hash."""
+    from bot.training import ensure_model
+
+    model, _ = ensure_model(PROJECT_ROOT, PROJECT_ROOT / "models", quiet=True)
+    return model
+
+
+@pytest.fixture(scope="session")
+def running_kefu(trained_model, tmp_path_factory):
+    """The real Rasa and action servers on free ports, with their own database."""
+    from bot.embedded_redis import free_port
+    from bot.stack import KefuStack
+
+    data_dir = tmp_path_factory.mktemp("stack")
+    env = dict(os.environ)
+    env.update(
+        KEFU_DATA_DIR=str(data_dir),
+        KEFU_RASA_PORT=str(free_port()),
+        KEFU_ACTION_PORT=str(free_port()),
+    )
+    env.pop("KEFU_DATABASE_URL", None)
+    stack = KefuStack(settings_module.from_environment(env), model=trained_model)
+    stack.start()
+    yield stack
+    stack.stop()

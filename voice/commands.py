@@ -1,0 +1,117 @@
+"""``kefu`` subcommands for the voice layer: model download/check, transcribe, say.
+
+``register(subparsers)`` adds them to the CLI's argparse tree; each parser sets
+``handler=<function(namespace) -> exit code>``. Failures the user can fix are printed as one
+line on stderr with exit code 1, never as a traceback. A ``settings`` attribute on the
+namespace, when present, replaces :func:`bot.settings.get_settings` (tests use it).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from voice.audio import decode_file
+from voice.errors import VoiceError
+from voice.model_download import OFFICIAL_SHA256, OFFICIAL_URL, download_model, model_name
+from voice.pcm import wav_duration
+from voice.tts import Pyttsx3Engine
+from voice.vosk_engine import VoskEngine, load_model, validate_model_dir
+
+ASR_RATE = 16000
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    model = subparsers.add_parser("model", help="manage the offline Vosk speech model")
+    model_commands = model.add_subparsers(dest="model_command", required=True)
+    download = model_commands.add_parser("download", help="download and verify the Chinese model")
+    download.add_argument("--dest", type=Path, help="folder to unpack into (default: <data_dir>/vosk)")
+    download.add_argument("--url", default=OFFICIAL_URL, help="model zip URL (e.g. an internal mirror)")
+    download.add_argument("--sha256", default=OFFICIAL_SHA256, help="expected SHA-256 of the zip")
+    download.set_defaults(handler=model_download)
+    check = model_commands.add_parser("check", help="validate and load the model at VOSK_MODEL_PATH")
+    check.add_argument("--path", type=Path, help="model folder (default: VOSK_MODEL_PATH)")
+    check.set_defaults(handler=model_check)
+
+    transcribe_parser = subparsers.add_parser("transcribe", help="recognise speech in an audio file")
+    transcribe_parser.add_argument("file", type=Path)
+    transcribe_parser.set_defaults(handler=transcribe)
+
+    say_parser = subparsers.add_parser("say", help="synthesise text to a WAV file")
+    say_parser.add_argument("text")
+    say_parser.add_argument("-o", "--output", type=Path, required=True)
+    say_parser.add_argument("--rate", type=int, choices=(8000, 16000), default=8000)
+    say_parser.set_defaults(handler=say)
+
+
+def model_download(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    dest = args.dest or settings.data_dir / "vosk"
+    existing = dest / model_name(args.url)
+    try:
+        validate_model_dir(existing)
+        print(f"model already present; set VOSK_MODEL_PATH={existing}")
+        return 0
+    except VoiceError:
+        pass
+    try:
+        model_dir = download_model(dest, url=args.url, sha256=args.sha256)
+        validate_model_dir(model_dir)
+    except VoiceError as exc:
+        return _fail(exc)
+    print(f"model ready; set VOSK_MODEL_PATH={model_dir}")
+    return 0
+
+
+def model_check(args: argparse.Namespace) -> int:
+    path = args.path or _settings(args).vosk_model_path
+    try:
+        load_model(path)
+    except VoiceError as exc:
+        return _fail(exc)
+    print(f"model OK: {Path(path).expanduser().resolve()}")
+    return 0
+
+
+def transcribe(args: argparse.Namespace) -> int:
+    try:
+        engine = VoskEngine.from_settings(_settings(args))
+        started = time.perf_counter()
+        pcm = decode_file(args.file, target_rate=ASR_RATE)
+        result = engine.transcribe_pcm(pcm.samples, pcm.sample_rate)
+        elapsed = time.perf_counter() - started
+    except VoiceError as exc:
+        return _fail(exc)
+    print(f"text: {result.text}")
+    print(f"confidence: {result.confidence:.2f}")
+    print(f"real-time factor: {elapsed / pcm.duration:.2f} ({elapsed:.2f} s for {pcm.duration:.2f} s of audio)")
+    return 0
+
+
+def say(args: argparse.Namespace) -> int:
+    engine = Pyttsx3Engine.from_settings(_settings(args))
+    try:
+        wav = asyncio.run(engine.synthesize(args.text, args.rate))
+        args.output.write_bytes(wav)
+    except VoiceError as exc:
+        return _fail(exc)
+    except OSError as exc:
+        return _fail(f"cannot write {args.output}: {exc.strerror}")
+    print(f"wrote {args.output} ({wav_duration(wav):.2f} s at {args.rate} Hz)")
+    return 0
+
+
+def _settings(args: argparse.Namespace):
+    settings = getattr(args, "settings", None)
+    if settings is None:
+        from bot.settings import get_settings
+
+        settings = get_settings()
+    return settings
+
+
+def _fail(error: Exception | str) -> int:
+    print(f"kefu: error: {error}", file=sys.stderr)
+    return 1
