@@ -7,6 +7,7 @@ remembers itself in ``pending_request`` so it resumes once the customer answers.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -114,7 +115,7 @@ class ActionIdentifyCustomer(Action):
         return events
 
 
-class IdentifiedAction(Action):
+class IdentifiedAction(Action, ABC):
     """Base for actions that need to know the customer: resolves or asks first."""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
@@ -126,7 +127,8 @@ class IdentifiedAction(Action):
         except DatabaseError:
             return db_error(dispatcher)
 
+    @abstractmethod
     async def serve(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer
     ) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """Answer the request for a known customer."""

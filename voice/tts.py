@@ -90,7 +90,19 @@ class _SpeechWorker:
         engine = pyttsx3.init("espeak")
         engine.connect("finished-utterance", self._on_finished)
         engine.connect("error", self._on_error)
+        # A fresh engine queues commands until its first loop has run; one empty run makes
+        # later property changes apply immediately, before the next utterance starts. The
+        # driver's own start-up settings must be applied first, or that run marks the driver
+        # as "stopping" and it cancels the first real utterance (see _speak).
+        self._espeak_idle()
+        engine.runAndWait()
         return engine
+
+    @staticmethod
+    def _espeak_idle() -> None:
+        from pyttsx3.drivers import _espeak  # pyttsx3 2.99's ctypes binding of libespeak-ng
+
+        _espeak.Synchronize()
 
     def _check_voice(self, engine, voice: str) -> None:
         """Fail clearly on an unknown voice; espeak would silently keep the previous one."""
@@ -111,9 +123,12 @@ class _SpeechWorker:
         self._check_voice(engine, job.voice)
         self._finished.clear()
         self._errors.clear()
-        # pyttsx3 may apply properties at once or queue them; failures arrive via _on_error.
         engine.setProperty("voice", job.voice)
         engine.setProperty("rate", job.rate)
+        # In retrieval mode espeak-ng applies parameters on its own thread and reports "playing"
+        # meanwhile; runAndWait() would then cancel the utterance it is about to start (and it
+        # cuts the tail of the previous one the same way). Wait until espeak is idle first.
+        self._espeak_idle()
         if self._errors:
             raise TTSError(f"espeak-ng rejected voice {job.voice!r} / rate {job.rate}: {self._errors[0]}")
         # pyttsx3's espeak driver print()s a line per saved file; keep it out of CLI output.
@@ -121,6 +136,7 @@ class _SpeechWorker:
             engine.save_to_file(job.text, str(job.target))
             engine.runAndWait()
             finished = self._finished.wait(self._timeout)
+        self._espeak_idle()
         if not finished:
             raise TTSError(f"speech synthesis did not finish within {self._timeout:g} s")
         if self._errors:

@@ -1,0 +1,55 @@
+"""The customer database: seed data, lookups and the ticket lifecycle."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.db.repository import DatabaseError, Repository, TicketTransitionError
+from bot.db.seed import seed_demo
+
+
+@pytest.fixture
+def repo(kefu_env):
+    return Repository(kefu_env.database_url)
+
+
+def test_demo_data_is_loaded_once(repo, kefu_env):
+    assert repo.find_customer(phone="13800000001").name == "张伟"
+    assert repo.find_customer(account_number="8800000002").vip_tier == 2
+    assert seed_demo(repo, kefu_env.content_dir / "demo" / "seed.yml") is False
+    assert repo.find_customer(phone="13900000000") is None
+    assert repo.find_customer() is None
+
+
+def test_ticket_lifecycle_is_enforced_and_recorded(repo):
+    ticket_id = repo.create_ticket(kind="fault", customer_id=1, summary="no signal", details={"code": "E102"})
+    assert re.fullmatch(r"TK\d{6}", ticket_id)
+    for step in ("assigned", "resolved", "follow_up_done"):
+        repo.move_ticket(ticket_id, step)
+    assert repo.get_ticket(ticket_id.lower())["status"] == "follow_up_done"
+    assert [h["to_status"] for h in repo.ticket_history(ticket_id)] == ["open", "assigned", "resolved", "follow_up_done"]
+    with pytest.raises(TicketTransitionError, match="follow_up_done -> open"):
+        repo.move_ticket(ticket_id, "open")
+    with pytest.raises(TicketTransitionError, match="no ticket"):
+        repo.move_ticket("TK999999", "resolved")
+
+
+def test_ticket_ids_are_unique_and_listed_per_customer(repo):
+    ids = {repo.create_ticket(kind="visit", customer_id=3, summary=str(n)) for n in range(5)}
+    assert len(ids) == 5
+    repo.move_ticket(sorted(ids)[0], "resolved")
+    assert len(repo.tickets_for(3)) == 5
+    assert len(repo.tickets_for(3, open_only=True)) == 4
+
+
+def test_outcome_events_are_kept_in_order(repo):
+    repo.record_event("c1", "selfhelp_sent", channel="rest", data={"selfhelp_id": "tv_no_signal"})
+    repo.record_event("c1", "selfhelp_failed", channel="rest")
+    assert [e["kind"] for e in repo.events_for("c1")] == ["selfhelp_sent", "selfhelp_failed"]
+
+
+def test_unreachable_database_raises_database_error(tmp_path):
+    broken = Repository(f"sqlite:///{tmp_path}/no/such/dir/kefu.db")
+    with pytest.raises(DatabaseError):
+        broken.find_customer(phone="13800000001")

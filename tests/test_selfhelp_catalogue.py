@@ -1,0 +1,85 @@
+"""The shipped self-help catalogue, and how entries are picked."""
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from bot.selfhelp import CatalogueError, load_catalogue, parse_catalogue
+from tests.conftest import PROJECT_ROOT
+
+CATALOGUE = PROJECT_ROOT / "content" / "selfhelp.yml"
+FAULTS = ("fault_tv", "fault_broadband", "fault_wifi", "fault_remote")
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return load_catalogue(CATALOGUE)
+
+
+def test_ships_enough_entries_for_every_fault(catalogue):
+    assert len(catalogue.entries) >= 12
+    for fault in FAULTS:
+        entries = catalogue.for_fault(fault)
+        assert entries, fault
+        assert sum(e.general for e in entries) == 1, f"{fault} needs exactly one general entry"
+
+
+def test_every_entry_is_complete_and_links_are_well_formed(catalogue):
+    links = [e.link for e in catalogue.entries.values()]
+    assert len(set(links)) == len(links)
+    for entry in catalogue.entries.values():
+        assert entry.steps and entry.spoken and entry.title
+        assert urlparse(entry.link).scheme == "https"
+        assert entry.video_url.startswith("/media/") or urlparse(entry.video_url).scheme == "https"
+        assert entry.next is None or entry.next in catalogue.entries
+
+
+@pytest.mark.parametrize(
+    "fault, text, code, expected",
+    [
+        ("fault_tv", "我家电视没信号了", None, "tv_no_signal"),
+        ("fault_tv", "一直马赛克 卡得不行", None, "tv_mosaic"),
+        ("fault_tv", "机顶盒显示E104", "E104", "tv_smartcard"),
+        ("fault_broadband", "拨号691", "691", "bb_dialup_691"),
+        ("fault_broadband", "光猫LOS灯红了", "LOS", "bb_los_red"),
+        ("fault_broadband", "网速特别慢", None, "bb_slow"),
+        ("fault_wifi", "wifi密码忘记了", None, "wifi_password"),
+        ("fault_remote", "遥控器按了没反应", None, "remote_no_response"),
+        ("fault_broadband", "坏了", None, "bb_restart"),
+    ],
+)
+def test_best_match(catalogue, fault, text, code, expected):
+    assert catalogue.best_match(fault, text, code).id == expected
+
+
+def test_tried_entries_are_skipped_and_chains_end(catalogue):
+    assert catalogue.best_match("fault_tv", "没信号", exclude={"tv_no_signal"}).id != "tv_no_signal"
+    assert catalogue.next_after("tv_no_signal", {"tv_no_signal"}).id == "tv_general_reset"
+    assert catalogue.next_after("tv_no_signal", {"tv_no_signal", "tv_general_reset"}) is None
+    assert catalogue.next_after("bb_los_red", {"bb_los_red"}) is None
+
+
+def test_malformed_catalogue_is_rejected_with_a_reason():
+    raw = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
+    raw["entries"].append(dict(raw["entries"][0]))
+    with pytest.raises(CatalogueError, match="duplicate entry id 'tv_no_signal'"):
+        parse_catalogue(raw)
+    with pytest.raises(CatalogueError, match="entry #1"):
+        parse_catalogue({"entries": [{"id": "x"}]})
+    with pytest.raises(CatalogueError, match="'entries' list"):
+        parse_catalogue(["not", "a", "mapping"])
+
+
+def test_catalogue_edits_are_picked_up_without_restart(tmp_path):
+    path = tmp_path / "selfhelp.yml"
+    raw = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    before = load_catalogue(path)
+    raw["entries"][0]["title"] = "新标题"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    later = path.stat().st_mtime + 5  # coarse filesystem clocks: make the change visible
+    os.utime(path, (later, later))
+    assert load_catalogue(path).get(raw["entries"][0]["id"]).title == "新标题"

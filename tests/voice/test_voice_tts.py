@@ -1,0 +1,111 @@
+"""Real synthesis through pyttsx3/espeak-ng, its disk cache, and recorded prompt overrides."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from voice.audio import decode_bytes
+from voice.errors import TTSError
+from voice.pcm import read_wav, rms_dbfs
+from voice.prompts import PromptPlayer, prompt_audio
+from voice.tts import Pyttsx3Engine, TtsEngine
+from voice_helpers import run_tool
+
+SENTENCE = "您好，欢迎致电客服中心，请问有什么可以帮您？"
+
+
+@pytest.fixture
+def engine(settings) -> Pyttsx3Engine:
+    return Pyttsx3Engine.from_settings(settings)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+async def test_synthesises_chinese_speech(engine: Pyttsx3Engine, rate: int):
+    wav = await engine.synthesize(SENTENCE, sample_rate=rate)
+
+    pcm = decode_bytes(wav, "wav", target_rate=rate)  # a valid WAV any decoder accepts
+    assert read_wav(wav).sample_rate == rate
+    assert pcm.duration > 0.5
+    assert rms_dbfs(pcm.samples) > -40
+
+
+async def test_second_call_is_served_from_the_disk_cache(engine: Pyttsx3Engine, settings):
+    first = await engine.synthesize(SENTENCE, 8000)
+    assert (engine.cache_hits, engine.cache_misses) == (0, 1)
+    assert engine.cache_path(SENTENCE, 8000).read_bytes() == first
+
+    again = await engine.synthesize(SENTENCE, 8000)
+    fresh_process_engine = Pyttsx3Engine.from_settings(settings)
+    from_disk = await fresh_process_engine.synthesize(SENTENCE, 8000)
+
+    assert again == first == from_disk
+    assert (engine.cache_hits, fresh_process_engine.cache_hits) == (1, 1)
+    assert fresh_process_engine.cache_misses == 0
+
+
+def test_cache_key_covers_text_voice_rate_and_sample_rate(settings):
+    base = Pyttsx3Engine("sit/cmn-Latn-pinyin", 170, settings.tts_cache_dir)
+    other_voice = Pyttsx3Engine("sit/cmn", 170, settings.tts_cache_dir)
+    other_rate = Pyttsx3Engine("sit/cmn-Latn-pinyin", 120, settings.tts_cache_dir)
+    keys = {base.cache_path("你好", 8000), base.cache_path("你好", 16000),
+            base.cache_path("您好", 8000), other_voice.cache_path("你好", 8000),
+            other_rate.cache_path("你好", 8000)}
+    assert len(keys) == 5
+
+
+async def test_concurrent_requests_share_the_single_worker(engine: Pyttsx3Engine):
+    texts = ["查询订单", "人工服务", "退出"]
+    wavs = await asyncio.gather(*(engine.synthesize(t, 16000) for t in texts))
+    assert all(read_wav(w).duration > 0.3 for w in wavs)
+    assert len(set(wavs)) == 3
+
+
+async def test_unknown_voice_fails_clearly_and_does_not_poison_the_worker(settings):
+    broken = Pyttsx3Engine("no-such-voice", 170, settings.tts_cache_dir)
+    with pytest.raises(TTSError, match="no-such-voice"):
+        await broken.synthesize("你好", 8000)
+    working = Pyttsx3Engine.from_settings(settings)
+    assert read_wav(await working.synthesize("你好", 8000)).duration > 0.2
+
+
+async def test_empty_text_is_an_error(engine: Pyttsx3Engine):
+    with pytest.raises(TTSError):
+        await engine.synthesize("   ", 8000)
+
+
+class RecordingTts(TtsEngine):
+    """Test double: remembers what it was asked to say."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, int]] = []
+
+    async def synthesize(self, text: str, sample_rate: int = 8000) -> bytes:
+        self.requests.append((text, sample_rate))
+        return b"tts:" + text.encode()
+
+
+async def test_recorded_prompt_overrides_tts(settings, first_clip: Path):
+    settings.prompts_dir.mkdir(parents=True)
+    # An editor's recording in whatever layout their tool wrote: 44.1 kHz stereo.
+    run_tool("ffmpeg", "-i", first_clip, "-ar", "44100", "-ac", "2",
+             settings.prompts_dir / "welcome.wav")
+    tts = RecordingTts()
+    player = PromptPlayer.from_settings(settings, tts=tts)
+
+    recorded = await prompt_audio("welcome", SENTENCE, 8000, player=player)
+    synthetic = await player.audio("goodbye", "再见", 16000)
+
+    wav = read_wav(recorded)
+    assert wav.sample_rate == 8000
+    assert wav.duration == pytest.approx(read_wav(first_clip).duration, abs=0.05)
+    assert synthetic == "tts:再见".encode()
+    assert tts.requests == [("再见", 16000)]
+
+
+async def test_prompt_ids_cannot_escape_the_prompts_dir(settings):
+    player = PromptPlayer.from_settings(settings, tts=RecordingTts())
+    for bad_id in ("../secrets", "/etc/passwd", "a/b", ""):
+        with pytest.raises(ValueError):
+            await player.audio(bad_id, "x", 8000)
