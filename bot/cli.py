@@ -8,6 +8,7 @@ import sys
 import time
 
 from bot.settings import get_settings
+from voice.commands import register as register_voice
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -73,12 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("train", help="train the model if the training data changed").set_defaults(handler=cmd_train)
     db = commands.add_parser("db", help="customer database").add_subparsers(dest="db_command", required=True)
     db.add_parser("init", help="create tables and load the demo data").set_defaults(handler=cmd_db_init)
-    try:
-        from voice.commands import register as register_voice
-    except ImportError:  # voice extras not installed
-        register_voice = None
-    if register_voice:
-        register_voice(commands)
+    register_voice(commands)
     return parser
 
 

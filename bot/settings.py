@@ -57,6 +57,15 @@ class Settings:
     tts_rate: int
     tts_cache_dir: Path
     env: dict = field(default_factory=dict, repr=False, compare=False)
+    # WeChat official account (bot/channels/wechat.py); empty token = channel not configured.
+    wechat_token: str = field(default="", repr=False)
+    wechat_app_id: str = ""
+    wechat_app_secret: str = field(default="", repr=False)
+    wechat_aes_key: str = field(default="", repr=False)
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_use_recognition: bool = False
+    # "module:Class" of the voice.asr.AsrEngine that transcribes WeChat voice messages.
+    wechat_asr_engine: str = "voice.vosk_engine:VoskEngine"
 
     @property
     def rasa_url(self) -> str:
@@ -97,6 +106,13 @@ def from_environment(environ: dict | None = None) -> Settings:
         tts_rate=int(env.get("KEFU_TTS_RATE", "170")),
         tts_cache_dir=_path(env.get("KEFU_TTS_CACHE_DIR"), data_dir / "tts-cache"),
         env=env,
+        wechat_token=env.get("WECHAT_TOKEN", ""),
+        wechat_app_id=env.get("WECHAT_APP_ID", ""),
+        wechat_app_secret=env.get("WECHAT_APP_SECRET", ""),
+        wechat_aes_key=env.get("WECHAT_AES_KEY", ""),
+        wechat_api_base_url=(env.get("WECHAT_API_BASE_URL") or "https://api.weixin.qq.com").rstrip("/"),
+        wechat_use_recognition=env.get("WECHAT_USE_RECOGNITION", "false").strip().lower() in ("1", "true", "yes", "on"),
+        wechat_asr_engine=env.get("WECHAT_ASR_ENGINE") or "voice.vosk_engine:VoskEngine",
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voice.errors import AudioError
-from voice.pcm import (  # noqa: F401  (re-exported API)
+from voice.pcm import (  # re-exported: callers need one import for audio handling
     MULAW_FRAME_BYTES,
     SAMPLE_WIDTH,
     SUPPORTED_RATES,
@@ -33,6 +33,13 @@ from voice.pcm import (  # noqa: F401  (re-exported API)
     rms_dbfs,
     wav_duration,
 )
+
+__all__ = [
+    "DEFAULT_LIMITS", "FORMATS", "MULAW_FRAME_BYTES", "SUPPORTED_RATES", "AudioLimits", "Pcm",
+    "alaw_decode", "alaw_encode", "decode_bytes", "decode_file", "format_from_name",
+    "mulaw_decode", "mulaw_encode", "pcm_to_wav_bytes", "phone_frames", "resample", "rms_dbfs",
+    "wav_duration",
+]
 
 logger = logging.getLogger(__name__)
 

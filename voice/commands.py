@@ -13,14 +13,13 @@ import sys
 import time
 from pathlib import Path
 
+from voice.asr import ASR_RATE
 from voice.audio import decode_file
 from voice.errors import VoiceError
 from voice.model_download import OFFICIAL_SHA256, OFFICIAL_URL, download_model, model_name
 from voice.pcm import wav_duration
 from voice.tts import Pyttsx3Engine
 from voice.vosk_engine import VoskEngine, load_model, validate_model_dir
-
-ASR_RATE = 16000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -86,7 +85,8 @@ def transcribe(args: argparse.Namespace) -> int:
         return _fail(exc)
     print(f"text: {result.text}")
     print(f"confidence: {result.confidence:.2f}")
-    print(f"real-time factor: {elapsed / pcm.duration:.2f} ({elapsed:.2f} s for {pcm.duration:.2f} s of audio)")
+    rtf = elapsed / pcm.duration
+    print(f"real-time factor: {rtf:.2f} ({elapsed:.2f} s for {pcm.duration:.2f} s of audio)")
     return 0
 
 

@@ -44,3 +44,11 @@ class ModelMissingError(VoiceError):
 
 class TTSError(VoiceError):
     """Speech synthesis failed (engine error, timeout, unusable voice or empty output)."""
+
+
+class NluError(VoiceError):
+    """The Rasa NLU could not classify a transcript (model unloadable, server unreachable)."""
+
+
+class VoicemailConfigError(VoiceError):
+    """The voice-message routing file (``content/voicemail.yml``) is malformed."""

@@ -108,7 +108,8 @@ class EndpointDetector:
 
     def _maybe_start(self) -> SpeechEvent | None:
         voiced = [t for t, v in self._window if v]
-        if len(self._window) < self._start_frames or len(voiced) < self.config.start_ratio * self._start_frames:
+        window_full = len(self._window) == self._start_frames
+        if not window_full or len(voiced) < self.config.start_ratio * self._start_frames:
             return None
         self._in_speech = True
         self._window = deque(maxlen=self._end_frames)
@@ -116,7 +117,8 @@ class EndpointDetector:
 
     def _maybe_end(self) -> SpeechEvent | None:
         unvoiced = [t for t, v in self._window if not v]
-        if len(self._window) < self._end_frames or len(unvoiced) < self.config.end_ratio * self._end_frames:
+        window_full = len(self._window) == self._end_frames
+        if not window_full or len(unvoiced) < self.config.end_ratio * self._end_frames:
             return None
         self._in_speech = False
         ended_at = self._silence_onset()

@@ -18,9 +18,11 @@ from bot.db.schema import (
     conversation_events,
     customers,
     metadata,
+    outbox,
     plans,
     ticket_history,
     tickets,
+    voice_messages,
 )
 
 TICKET_TRANSITIONS = {
@@ -222,3 +224,64 @@ class Repository:
         )
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    # -- voice messages ------------------------------------------------
+    @_guard
+    def add_voice_message(self, *, message_id: str, audio_path: str, duration_s: float, caller_phone: str = "",
+                          customer_id: int | None = None, channel: str = "") -> None:
+        """Record a stored voice message (outcome ``received``) before it is recognised and routed."""
+        with self.engine.begin() as conn:
+            conn.execute(voice_messages.insert().values(
+                id=message_id, audio_path=audio_path, duration_s=duration_s, caller_phone=caller_phone,
+                customer_id=customer_id, channel=channel, entities=[], outcome="received", needs_human=0,
+            ))
+
+    @_guard
+    def update_voice_message(self, message_id: str, **fields) -> None:
+        """Set recognition and routing results (transcript, intent, ticket_id, outcome, ...)."""
+        unknown = set(fields) - set(voice_messages.c.keys())
+        if unknown or "id" in fields:
+            raise ValueError(f"not voice_messages columns: {sorted(unknown | ({'id'} & set(fields)))}")
+        if "needs_human" in fields:
+            fields["needs_human"] = int(fields["needs_human"])
+        with self.engine.begin() as conn:
+            conn.execute(voice_messages.update().where(voice_messages.c.id == message_id).values(**fields))
+
+    @_guard
+    def get_voice_message(self, message_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(voice_messages).where(voice_messages.c.id == message_id)).mappings().first()
+        return dict(row) if row else None
+
+    @_guard
+    def voice_messages(self, *, outcome: str | None = None, limit: int = 50) -> list[dict]:
+        """Newest first; ``outcome="received"`` lists messages stored but never routed."""
+        query = sa.select(voice_messages)
+        if outcome:
+            query = query.where(voice_messages.c.outcome == outcome)
+        query = query.order_by(voice_messages.c.created_at.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    # -- outbox (messages for the channel workers to deliver) ----------
+    @_guard
+    def add_outbound(self, *, channel: str, recipient: str, kind: str, payload: dict) -> int:
+        """Queue a message in state ``pending``; returns its outbox id."""
+        with self.engine.begin() as conn:
+            result = conn.execute(outbox.insert().values(
+                channel=channel, recipient=recipient, kind=kind, payload=payload, status="pending"))
+            return result.inserted_primary_key[0]
+
+    @_guard
+    def outbound(self, *, status: str = "pending", channel: str | None = None, limit: int = 100) -> list[dict]:
+        """Oldest first, so workers deliver in order."""
+        query = sa.select(outbox).where(outbox.c.status == status)
+        if channel:
+            query = query.where(outbox.c.channel == channel)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(outbox.c.id).limit(limit)).mappings()]
+
+    @_guard
+    def mark_outbound(self, outbound_id: int, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == outbound_id).values(status=status))

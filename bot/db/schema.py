@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -93,4 +94,38 @@ conversation_events = Table(
     Column("channel", String(24), nullable=False, default=""),
     Column("data", JSON, nullable=False, default=dict),
     Column("at", DateTime, nullable=False, server_default=func.now()),
+)
+
+# Voice messages left on any channel; the audio lives under <data_dir>/voicemail/<id>.wav.
+voice_messages = Table(
+    "voice_messages",
+    metadata,
+    Column("id", String(32), primary_key=True),  # uuid4 hex, also the audio file's name
+    Column("audio_path", String(500), nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("transcript", Text),  # None until recognised (or when the ASR was unavailable)
+    Column("asr_confidence", Float),
+    Column("intent", String(48)),
+    Column("intent_confidence", Float),
+    Column("entities", JSON, nullable=False, default=list),
+    Column("caller_phone", String(64), nullable=False, default=""),  # or the channel's sender id
+    Column("customer_id", Integer, ForeignKey("customers.id")),
+    Column("channel", String(24), nullable=False, default=""),
+    Column("ticket_id", String(16), ForeignKey("tickets.ticket_id")),
+    Column("outcome", String(24), nullable=False, default="received"),  # received / selfhelp_sent / ticket / callback / needs_human
+    Column("needs_human", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False, server_default=func.now()),
+)
+
+# Messages waiting for a channel worker to deliver them (SMS, WeChat, ...).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel", String(24), nullable=False),
+    Column("recipient", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),  # selfhelp, ...
+    Column("payload", JSON, nullable=False, default=dict),
+    Column("status", String(16), nullable=False, default="pending", index=True),  # pending / sent / failed
+    Column("created_at", DateTime, nullable=False, server_default=func.now()),
 )

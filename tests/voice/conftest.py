@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import csv
+import http.server
+import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -75,3 +78,21 @@ def vosk_model_dir() -> Path:
         return validate_model_dir(configured)
     except ModelMissingError as exc:
         pytest.skip(f"VOSK_MODEL_PATH does not point at a complete model: {exc}")
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    """A loopback HTTP server over a folder; yields (folder, base URL)."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

@@ -1,8 +1,10 @@
 """Helpers shared by the voice tests (imported as a module: conftest names can collide)."""
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +32,32 @@ def envelope(pcm: bytes, sample_rate: int, frame_ms: int = 50) -> np.ndarray:
     size = sample_rate * frame_ms // 1000
     frames = x[: len(x) // size * size].reshape(-1, size)
     return 20 * np.log10(np.sqrt((frames ** 2).mean(axis=1)) / 32768 + 1e-9)
+
+
+MODEL_FILES = [
+    "am/final.mdl", "conf/model.conf", "conf/mfcc.conf",
+    "graph/HCLr.fst", "graph/Gr.fst", "graph/disambig_tid.int",
+    "ivector/final.ie", "ivector/final.dubm", "ivector/final.mat",
+    "ivector/global_cmvn.stats", "ivector/online_cmvn.conf", "ivector/splice.conf",
+]
+
+
+def fake_model(root: Path, skip: tuple[str, ...] = ()) -> Path:
+    """A folder with the small-cn layout whose files hold garbage."""
+    for relative in MODEL_FILES:
+        if relative not in skip:
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            (root / relative).write_text("not a real model file\n")
+    return root
+
+
+def build_zip(entries: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, content in entries.items():
+            bundle.writestr(name, content)
+    return buffer.getvalue()
+
+
+def model_zip() -> bytes:
+    return build_zip({f"vosk-model-test-0.1/{name}": f"content of {name}" for name in MODEL_FILES})

@@ -1,0 +1,88 @@
+"""Per-sender rate limits and "process once" keys shared by the channels.
+
+Backed by Redis (``redis.asyncio``) so several Rasa workers agree; when no Redis URL is
+configured (a bare ``rasa run`` during development) it falls back to process memory and
+says so once in the log.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+logger = logging.getLogger(__name__)
+
+
+class ChannelGuard:
+    """Idempotency keys (SET NX with TTL), fixed-window rate counters and a small cache."""
+
+    def __init__(self, redis_url: str | None, prefix: str) -> None:
+        self.redis_url = redis_url
+        self.prefix = prefix
+        self._redis = None
+        self._memory: dict[str, tuple[float, object]] = {}
+        if not redis_url:
+            logger.warning("channels.guard.memory_fallback prefix=%s", prefix)
+
+    def _client(self):
+        if self._redis is None and self.redis_url:
+            import redis.asyncio as redis
+
+            self._redis = redis.from_url(self.redis_url, decode_responses=True)
+        return self._redis
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}:{key}"
+
+    def _memory_get(self, key: str):
+        expires, value = self._memory.get(key, (0.0, None))
+        if expires and expires < time.monotonic():
+            self._memory.pop(key, None)
+            return None
+        return value
+
+    async def first_time(self, key: str, ttl_seconds: int) -> bool:
+        """True the first time ``key`` is seen within ``ttl_seconds``, False for repeats."""
+        client = self._client()
+        if client is not None:
+            return bool(await client.set(self._key(key), "1", nx=True, ex=ttl_seconds))
+        if self._memory_get(self._key(key)) is not None:
+            return False
+        self._memory[self._key(key)] = (time.monotonic() + ttl_seconds, "1")
+        return True
+
+    async def allow(self, sender: str, limit: int, window_seconds: int) -> bool:
+        """Fixed-window limit: at most ``limit`` hits per sender per window."""
+        if limit <= 0:
+            return True
+        window = int(time.time() // window_seconds)
+        key = self._key(f"rate:{sender}:{window}")
+        client = self._client()
+        if client is not None:
+            count = await client.incr(key)
+            if count == 1:
+                await client.expire(key, window_seconds * 2)
+            return count <= limit
+        count = int(self._memory_get(key) or 0) + 1
+        self._memory[key] = (time.monotonic() + window_seconds * 2, count)
+        return count <= limit
+
+    async def get(self, key: str) -> str | None:
+        client = self._client()
+        if client is not None:
+            return await client.get(self._key(key))
+        value = self._memory_get(self._key(key))
+        return None if value is None else str(value)
+
+    async def put(self, key: str, value: str, ttl_seconds: int) -> None:
+        client = self._client()
+        if client is not None:
+            await client.set(self._key(key), value, ex=max(1, ttl_seconds))
+        else:
+            self._memory[self._key(key)] = (time.monotonic() + ttl_seconds, value)
+
+    async def forget(self, key: str) -> None:
+        client = self._client()
+        if client is not None:
+            await client.delete(self._key(key))
+        else:
+            self._memory.pop(self._key(key), None)

@@ -1,0 +1,204 @@
+"""Web chat: Rasa's Socket.IO protocol plus Kefu's own chat page at ``/chat/`` and ``/media/``.
+
+The wire protocol is the one the common Rasa web-chat widgets speak (``session_request`` /
+``session_confirm``, ``user_uttered`` / ``bot_uttered``, sessions persisted by id), so those
+widgets keep working against Kefu. Messages Kefu adds, all as ``bot_uttered``:
+
+* ``{"quick_replies": [{"type": "web_url", "title", "url"}]}`` — link buttons next to payload ones;
+* ``{"attachment": {"type": "video", "payload": {"src", "poster", "title"}}}`` — inline video;
+* ``{"custom": {"kind": "queue_status", "position": N, "wait_minutes": M}}`` — waiting for an agent;
+* ``{"custom": {"kind": "agent_message", "agent_name": "...", "text": "..."}}`` — a human agent;
+* ``{"custom": {"kind": "notice", "reason": "rate_limited" | "too_long"}}`` — the page explains.
+
+Security: session ids are server-issued random hex (a client cannot pick a phone number as its
+conversation id, which ``actions.identity.channel_phone`` would trust), client metadata is
+dropped, messages are size- and rate-limited per session.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+
+from bot.channels import ChannelConfigError
+from bot.channels.guard import ChannelGuard
+from bot.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "chat"
+SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+# The page is self-contained: scripts and styles from Kefu only; media may come from a CDN.
+CHAT_PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; "
+    "img-src 'self' https: data:; media-src 'self' https:; frame-ancestors 'self'; base-uri 'none'"
+)
+
+
+class WebChatOutput(SocketIOOutput):
+    """Socket.IO output that also carries link buttons and Kefu's custom message kinds."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return WebChatInput.name()
+
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        parts = text.strip().split("\n\n") or [text]
+        for part in parts[:-1]:
+            await self._send_message(recipient_id, {"text": part})
+        await self._send_message(
+            recipient_id, {"text": parts[-1], "quick_replies": [quick_reply(b) for b in buttons]}
+        )
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+        # Rasa's SocketIOOutput spreads the dict into emit() keyword arguments; send it as data.
+        await self._send_message(recipient_id, {"custom": json_message})
+
+
+def quick_reply(button: Dict[Text, Any]) -> Dict[Text, Any]:
+    """A domain button as the widgets expect it: payload buttons send, link buttons open."""
+    if button.get("type") == "web_url" or ("url" in button and "payload" not in button):
+        return {"type": "web_url", "title": button.get("title", ""), "url": button.get("url", "")}
+    return {"content_type": "text", "title": button.get("title", ""), "payload": button.get("payload", "")}
+
+
+class ChatPageBlueprint(SocketBlueprint):
+    """Attaches Socket.IO at the app root and serves the chat page and media next to it."""
+
+    def __init__(self, sio: AsyncServer, socketio_path: Text, settings: Settings, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sio, socketio_path, *args, **kwargs)
+        self.ctx.settings = settings
+
+    def register(self, app: Sanic, options: Dict[Text, Any]) -> None:
+        super().register(app, options)
+        settings: Settings = self.ctx.settings
+        if any(route.name.endswith("kefu_chat_page") for route in app.router.routes):
+            return  # registered already (Rasa may attach blueprints more than once in tests)
+        index = WEB_DIR / "index.html"
+
+        async def chat_page(_: Request) -> HTTPResponse:
+            page = await response.file(index, headers={"Content-Security-Policy": CHAT_PAGE_CSP,
+                                                       "X-Content-Type-Options": "nosniff",
+                                                       "Cache-Control": "no-cache"})
+            return page
+
+        async def chat_redirect(_: Request) -> HTTPResponse:
+            return response.redirect("/chat/")
+
+        app.add_route(chat_page, "/chat/", methods=["GET"], name="kefu_chat_page", strict_slashes=True)
+        app.add_route(chat_redirect, "/chat", methods=["GET"], name="kefu_chat_redirect", strict_slashes=True)
+        app.static("/chat/assets", str(WEB_DIR), name="kefu_chat_assets")
+        app.static("/chat/ui", str(settings.content_dir / "ui"), name="kefu_chat_ui")
+        settings.media_dir.mkdir(parents=True, exist_ok=True)
+        app.static("/media", str(settings.media_dir), name="kefu_media", use_content_range=True,
+                   stream_large_files=True)
+
+
+class WebChatInput(SocketIOInput):
+    """Rasa's Socket.IO channel, hardened, with the chat page; see the module docstring."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "webchat"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WebChatInput":
+        credentials = credentials or {}
+        try:
+            return cls(
+                settings=get_settings(),
+                user_message_evt=credentials.get("user_message_evt", "user_uttered"),
+                bot_message_evt=credentials.get("bot_message_evt", "bot_uttered"),
+                namespace=credentials.get("namespace"),
+                session_persistence=bool(credentials.get("session_persistence", True)),
+                socketio_path=credentials.get("socketio_path", "/socket.io"),
+                max_message_chars=int(credentials.get("max_message_chars", 2000)),
+                max_frame_bytes=int(credentials.get("max_frame_bytes", 64 * 1024)),
+                messages_per_minute=int(credentials.get("messages_per_minute", 30)),
+                cors_allowed_origins=credentials.get("cors_allowed_origins", []),
+            )
+        except (TypeError, ValueError) as error:
+            raise ChannelConfigError(f"webchat credentials are invalid: {error}") from error
+
+    def __init__(self, settings: Settings, *, max_message_chars: int = 2000, max_frame_bytes: int = 64 * 1024,
+                 messages_per_minute: int = 30, cors_allowed_origins: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not self.session_persistence:
+            raise ChannelConfigError("webchat needs session_persistence: true (the page resumes by session id)")
+        if max_message_chars <= 0 or max_frame_bytes < 1024:
+            raise ChannelConfigError("webchat max_message_chars must be > 0 and max_frame_bytes >= 1024")
+        self.settings = settings
+        self.max_message_chars = max_message_chars
+        self.max_frame_bytes = max_frame_bytes
+        self.messages_per_minute = messages_per_minute
+        self.cors_allowed_origins = [] if cors_allowed_origins is None else cors_allowed_origins
+        self.guard = ChannelGuard(settings.redis.url, "kefu:webchat")
+
+    def get_output_channel(self) -> Optional["WebChatOutput"]:
+        return WebChatOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins,
+                          max_http_buffer_size=self.max_frame_bytes)
+        self.sio = sio
+        webhook = ChatPageBlueprint(sio, self.socketio_path, self.settings, "webchat_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @sio.on("connect", namespace=self.namespace)
+        async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
+            logger.debug("webchat.socket.connected sid=%s", sid)
+            return True
+
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: Text, data: Optional[Dict]) -> None:
+            requested = (data or {}).get("session_id") if isinstance(data, dict) else None
+            session_id = requested if isinstance(requested, str) and SESSION_ID.match(requested) else uuid.uuid4().hex
+            async with sio.session(sid, namespace=self.namespace) as session:
+                old = session.get("session_id")
+                if old and old != session_id:
+                    sio.leave_room(sid, old, namespace=self.namespace)
+                session["session_id"] = session_id
+            sio.enter_room(sid, session_id, namespace=self.namespace)
+            await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+            logger.info("webchat.session.%s session=%s", "resumed" if requested == session_id else "started",
+                        session_id)
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: Text, data: Any) -> None:
+            session = await sio.get_session(sid, namespace=self.namespace)
+            session_id = session.get("session_id")
+            if not isinstance(data, dict) or not session_id or data.get("session_id") not in (None, session_id):
+                logger.warning("webchat.message.rejected reason=no_session sid=%s", sid)
+                return
+            text = data.get("message")
+            if not isinstance(text, str):
+                logger.warning("webchat.message.rejected reason=not_text session=%s", session_id)
+                return
+            output = WebChatOutput(sio, self.bot_message_evt)
+            if len(text) > self.max_message_chars:
+                logger.info("webchat.message.too_long session=%s chars=%d", session_id, len(text))
+                await output.send_custom_json(session_id, {"kind": "notice", "reason": "too_long"})
+                return
+            if not await self.guard.allow(session_id, self.messages_per_minute, 60):
+                logger.info("webchat.message.rate_limited session=%s", session_id)
+                await output.send_custom_json(session_id, {"kind": "notice", "reason": "rate_limited"})
+                return
+            logger.debug("webchat.message.received session=%s", session_id)
+            await on_new_message(UserMessage(text, output, session_id, input_channel=self.name(),
+                                             metadata={"channel": self.name()}))
+
+        return webhook

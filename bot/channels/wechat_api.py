@@ -1,0 +1,118 @@
+"""The three WeChat server APIs Kefu calls: access token, media download, customer-service send.
+
+wechatpy's ``WeChatClient`` is built on blocking ``requests``; Kefu runs inside Rasa's event
+loop, so these few documented endpoints are called with aiohttp instead. The access token is
+shared by every worker through the channel guard's Redis cache and refreshed
+``TOKEN_MARGIN_SECONDS`` before WeChat expires it (or at once when WeChat says it is stale).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import aiohttp
+
+from bot.channels.guard import ChannelGuard
+
+logger = logging.getLogger(__name__)
+
+TOKEN_MARGIN_SECONDS = 300
+STALE_TOKEN_CODES = {40001, 40014, 42001}
+MAX_MEDIA_BYTES = 2 * 1024 * 1024  # WeChat voice messages are at most 60 s of AMR (~100 KB)
+_TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+class WeChatApiError(RuntimeError):
+    """WeChat answered with an error code (or not at all); ``errcode`` is WeChat's number."""
+
+    def __init__(self, message: str, errcode: int | None = None) -> None:
+        super().__init__(message)
+        self.errcode = errcode
+
+
+class WeChatApi:
+    def __init__(self, base_url: str, app_id: str, app_secret: str, guard: ChannelGuard) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.app_id = app_id
+        self._secret = app_secret
+        self.guard = guard
+        self._refresh_lock = asyncio.Lock()
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=_TIMEOUT)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    # -- access token -----------------------------------------------------------
+    async def access_token(self, *, refresh: bool = False) -> str:
+        key = f"token:{self.app_id}"
+        if not refresh:
+            cached = await self.guard.get(key)
+            if cached:
+                return cached
+        async with self._refresh_lock:
+            cached = None if refresh else await self.guard.get(key)
+            if cached:
+                return cached
+            params = {"grant_type": "client_credential", "appid": self.app_id, "secret": self._secret}
+            async with self._http().get(f"{self.base_url}/cgi-bin/token", params=params) as answer:
+                body = await answer.json(content_type=None)
+            token = body.get("access_token") if isinstance(body, dict) else None
+            if not token:
+                errcode = body.get("errcode") if isinstance(body, dict) else None
+                logger.error("wechat.token.failed errcode=%s", errcode)
+                raise WeChatApiError(f"token request failed (errcode={errcode})", errcode)
+            ttl = int(body.get("expires_in", 7200)) - TOKEN_MARGIN_SECONDS
+            await self.guard.put(key, token, max(60, ttl))
+            logger.info("wechat.token.refreshed expires_in=%s", body.get("expires_in"))
+            return token
+
+    async def _with_token(self, call):
+        """Run ``call(token)``; on a stale-token error refresh once and retry."""
+        try:
+            return await call(await self.access_token())
+        except WeChatApiError as error:
+            if error.errcode not in STALE_TOKEN_CODES:
+                raise
+            logger.info("wechat.token.stale errcode=%s", error.errcode)
+            return await call(await self.access_token(refresh=True))
+
+    # -- media ------------------------------------------------------------------
+    async def download_media(self, media_id: str) -> bytes:
+        async def call(token: str) -> bytes:
+            params = {"access_token": token, "media_id": media_id}
+            async with self._http().get(f"{self.base_url}/cgi-bin/media/get", params=params) as answer:
+                if answer.content_type in ("application/json", "text/plain"):
+                    body = json.loads(await answer.read() or b"{}")
+                    raise WeChatApiError(f"media get failed (errcode={body.get('errcode')})", body.get("errcode"))
+                if answer.content_length and answer.content_length > MAX_MEDIA_BYTES:
+                    raise WeChatApiError("media too large")
+                data = await answer.content.read(MAX_MEDIA_BYTES + 1)
+                if len(data) > MAX_MEDIA_BYTES:
+                    raise WeChatApiError("media too large")
+                return data
+
+        return await self._with_token(call)
+
+    # -- customer-service messages ------------------------------------------------
+    async def send_custom(self, message: dict[str, Any]) -> None:
+        body = json.dumps(message, ensure_ascii=False).encode("utf-8")
+
+        async def call(token: str) -> None:
+            async with self._http().post(
+                f"{self.base_url}/cgi-bin/message/custom/send", params={"access_token": token}, data=body,
+                headers={"Content-Type": "application/json; charset=utf-8"},
+            ) as answer:
+                result = await answer.json(content_type=None)
+            errcode = int((result or {}).get("errcode", 0))
+            if errcode:
+                raise WeChatApiError(f"custom send failed (errcode={errcode})", errcode)
+
+        await self._with_token(call)

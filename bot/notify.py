@@ -1,0 +1,102 @@
+"""Messages Kefu sends to a customer outside a live conversation (e.g. after a voice message).
+
+A :class:`Notifier` is what the voice-message pipeline (and later the actions) call.
+:class:`OutboxNotifier` only queues: it writes the message into the ``outbox`` table and the
+channel workers (SMS, WeChat, ...) deliver it, so a slow or broken gateway never blocks the
+caller and nothing is lost when a worker is down. The wording comes from
+``content/outbound.yml``; the payload also carries the structured entry so a rich channel
+(a WeChat article card) can render it its own way.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import yaml
+
+from bot.db.repository import DatabaseError, Repository
+from bot.selfhelp import SelfHelpEntry
+
+logger = logging.getLogger(__name__)
+
+OUTBOUND_TEMPLATES = "outbound.yml"
+
+
+class NotifyError(Exception):
+    """A message could not be queued or sent; the message is for the log."""
+
+
+class Notifier(ABC):
+    """Sends messages to a customer on a channel, outside a conversation."""
+
+    @abstractmethod
+    async def send_selfhelp(self, to: str, channel: str, entry: SelfHelpEntry) -> None:
+        """Send the steps of a self-help entry to ``to`` (an address on ``channel``)."""
+
+
+def render_selfhelp(entry: SelfHelpEntry, templates: dict) -> str:
+    """The plain-text form of an entry, worded by the editors' templates."""
+    try:
+        steps = "\n".join(
+            templates["step_line"].format(number=number, step=step)
+            for number, step in enumerate(entry.steps, start=1)
+        )
+        return templates["selfhelp"].format(
+            title=entry.title, steps=steps, link=entry.link, video_url=entry.video_url
+        )
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise NotifyError(f"{OUTBOUND_TEMPLATES}: bad or missing selfhelp template: {exc!r}") from exc
+
+
+def selfhelp_payload(entry: SelfHelpEntry, templates: dict) -> dict:
+    return {
+        "entry_id": entry.id,
+        "fault_type": entry.fault_type,
+        "title": entry.title,
+        "steps": list(entry.steps),
+        "link": entry.link,
+        "video_url": entry.video_url,
+        "poster_url": entry.poster_url,
+        "text": render_selfhelp(entry, templates),
+    }
+
+
+class OutboxNotifier(Notifier):
+    """Queues outbound messages in the ``outbox`` table (status ``pending``)."""
+
+    def __init__(self, repository: Repository, templates_path: Path) -> None:
+        self.repository = repository
+        self.templates_path = Path(templates_path)
+
+    @classmethod
+    def from_settings(cls, settings=None, repository: Repository | None = None) -> "OutboxNotifier":
+        if settings is None:
+            from bot.settings import get_settings
+
+            settings = get_settings()
+        return cls(repository or Repository(settings.database_url), settings.content_dir / OUTBOUND_TEMPLATES)
+
+    async def send_selfhelp(self, to: str, channel: str, entry: SelfHelpEntry) -> None:
+        outbound_id = await asyncio.to_thread(self._queue, to, channel, "selfhelp", entry)
+        logger.info("notify.outbox.queued id=%s channel=%s kind=selfhelp entry=%s", outbound_id, channel, entry.id)
+
+    def _queue(self, to: str, channel: str, kind: str, entry: SelfHelpEntry) -> int:
+        if not to or not channel:
+            raise NotifyError("an outbound message needs a recipient and a channel")
+        payload = selfhelp_payload(entry, self._templates())
+        try:
+            return self.repository.add_outbound(channel=channel, recipient=to, kind=kind, payload=payload)
+        except DatabaseError as exc:
+            raise NotifyError(f"cannot queue the outbound message: {exc}") from exc
+
+    def _templates(self) -> dict:
+        # Re-read each time: the file is tiny and an editor's change is live at once.
+        try:
+            templates = yaml.safe_load(self.templates_path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise NotifyError(f"cannot read {self.templates_path}: {exc}") from exc
+        if not isinstance(templates, dict):
+            raise NotifyError(f"{self.templates_path}: expected a mapping of templates")
+        return templates

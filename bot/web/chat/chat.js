@@ -1,0 +1,312 @@
+/*
+ * Kefu web chat. No build step, no third-party code.
+ *
+ * Transport: a minimal Socket.IO v5 client over an Engine.IO v4 WebSocket
+ * ("0" open, "40" namespace connect, "42[event,data]" events, "2"/"3" ping/pong).
+ * Protocol: the Rasa web-chat one (session_request/session_confirm, user_uttered/bot_uttered).
+ * Every string shown to people comes from /chat/ui/webchat.zh.json; every message text is
+ * inserted with textContent, never as HTML.
+ */
+(function () {
+  "use strict";
+
+  var SESSION_KEY = "kefu.webchat.session";
+  var HISTORY_KEY = "kefu.webchat.history";
+  var HISTORY_LIMIT = 200;
+  var TYPING_TIMEOUT_MS = 30000;
+
+  var strings = {};
+  var log, typing, statusEl, input;
+  var typingTimer = null;
+
+  // ---- strings ------------------------------------------------------------
+  function t(key, values) {
+    var text = Object.prototype.hasOwnProperty.call(strings, key) ? String(strings[key]) : key;
+    if (values) {
+      text = text.replace(/\{(\w+)\}/g, function (whole, name) {
+        return Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+      });
+    }
+    return text;
+  }
+
+  function applyStrings() {
+    document.title = t("page_title");
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (el) {
+      el.textContent = t(el.getAttribute("data-i18n"));
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-placeholder]"), function (el) {
+      el.setAttribute("placeholder", t(el.getAttribute("data-i18n-placeholder")));
+    });
+  }
+
+  // ---- storage ------------------------------------------------------------
+  function load(key, fallback) {
+    try { var v = window.localStorage.getItem(key); return v === null ? fallback : JSON.parse(v); }
+    catch (e) { return fallback; }
+  }
+  function save(key, value) {
+    try { window.localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode */ }
+  }
+  function remember(entry) {
+    var history = load(HISTORY_KEY, []);
+    history.push(entry);
+    save(HISTORY_KEY, history.slice(-HISTORY_LIMIT));
+  }
+
+  // ---- Socket.IO over Engine.IO v4 (websocket only) ------------------------
+  function Socket(onEvent, onState) {
+    this.onEvent = onEvent;
+    this.onState = onState;
+    this.ws = null;
+    this.connected = false;
+    this.retry = 0;
+    this.queue = [];
+  }
+  Socket.prototype.open = function () {
+    var self = this;
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var ws = new WebSocket(scheme + window.location.host + "/socket.io/?EIO=4&transport=websocket");
+    self.ws = ws;
+    ws.onmessage = function (event) { self.packet(String(event.data)); };
+    ws.onclose = function () {
+      self.connected = false;
+      self.onState("offline");
+      var delay = Math.min(10000, 500 * Math.pow(2, self.retry++));
+      window.setTimeout(function () { self.open(); }, delay);
+    };
+    ws.onerror = function () { try { ws.close(); } catch (e) { /* closing anyway */ } };
+  };
+  Socket.prototype.packet = function (data) {
+    var type = data.charAt(0);
+    if (type === "0") { this.ws.send("40"); return; }            // engine open -> connect "/"
+    if (type === "2") { this.ws.send("3"); return; }             // ping -> pong
+    if (type !== "4") { return; }
+    var sioType = data.charAt(1);
+    if (sioType === "0") {                                       // namespace connected
+      this.connected = true;
+      this.retry = 0;
+      this.onState("online");
+      this.onEvent("connect", null);
+      while (this.queue.length) { this.ws.send(this.queue.shift()); }
+    } else if (sioType === "2") {                                // event
+      var body;
+      try { body = JSON.parse(data.slice(2)); } catch (e) { return; }
+      if (Array.isArray(body) && typeof body[0] === "string") { this.onEvent(body[0], body[1]); }
+    } else if (sioType === "1" || sioType === "4") {             // disconnect / connect error
+      this.ws.close();
+    }
+  };
+  Socket.prototype.emit = function (event, payload) {
+    var frame = "42" + JSON.stringify([event, payload]);
+    if (this.connected && this.ws && this.ws.readyState === WebSocket.OPEN) { this.ws.send(frame); }
+    else { this.queue.push(frame); }
+  };
+
+  // ---- rendering ----------------------------------------------------------
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+
+  function safeUrl(url) {
+    if (typeof url !== "string" || !url) { return null; }
+    try {
+      var parsed = new URL(url, window.location.href);
+      return (parsed.protocol === "http:" || parsed.protocol === "https:") ? parsed.href : null;
+    } catch (e) { return null; }
+  }
+
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  function disableOldReplies() {
+    Array.prototype.forEach.call(log.querySelectorAll(".replies button"), function (b) { b.disabled = true; });
+  }
+
+  function renderReplies(replies, live) {
+    var row = el("div", "replies");
+    replies.forEach(function (reply) {
+      if (!reply || typeof reply !== "object") { return; }
+      if (reply.type === "web_url") {
+        var href = safeUrl(reply.url);
+        if (!href) { return; }
+        var link = el("a", "link-button", reply.title || href);
+        link.href = href;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+        link.title = t("link_hint");
+        row.appendChild(link);
+      } else {
+        var button = el("button", "reply-button", reply.title || reply.payload);
+        button.type = "button";
+        button.disabled = !live;
+        button.addEventListener("click", function () {
+          send(String(reply.payload || reply.title || ""), String(reply.title || reply.payload || ""));
+        });
+        row.appendChild(button);
+      }
+    });
+    if (row.childNodes.length) { log.appendChild(row); }
+  }
+
+  function renderAttachment(attachment) {
+    var payload = (attachment && attachment.payload) || {};
+    var src = safeUrl(payload.src || payload.url);
+    if (!src) { return; }
+    var figure = el("figure", "media");
+    figure.style.margin = "0";
+    if (attachment.type === "video") {
+      var video = document.createElement("video");
+      video.controls = true;
+      video.preload = "metadata";
+      video.setAttribute("playsinline", "");
+      var poster = safeUrl(payload.poster);
+      if (poster) { video.poster = poster; }
+      video.src = src;
+      var fallback = el("a", null, t("video_unsupported"));
+      fallback.href = src;
+      fallback.target = "_blank";
+      fallback.rel = "noopener noreferrer";
+      video.appendChild(fallback);
+      video.setAttribute("aria-label", payload.title || t("video_label"));
+      figure.appendChild(video);
+    } else if (attachment.type === "image") {
+      var img = document.createElement("img");
+      img.src = src;
+      img.alt = payload.title || t("image_label");
+      img.loading = "lazy";
+      figure.appendChild(img);
+    } else {
+      return;
+    }
+    if (payload.title) { figure.appendChild(el("figcaption", null, payload.title)); }
+    log.appendChild(figure);
+  }
+
+  function renderCustom(custom) {
+    if (!custom || typeof custom !== "object") { return; }
+    if (custom.kind === "queue_status") {
+      var position = Number(custom.position), minutes = Number(custom.wait_minutes);
+      log.appendChild(el("div", "notice queue", t("queue_status", {
+        position: isFinite(position) ? position : "-", wait_minutes: isFinite(minutes) ? minutes : "-"
+      })));
+    } else if (custom.kind === "agent_message") {
+      var bubble = el("div", "msg agent");
+      bubble.appendChild(el("span", "agent-name", t("agent_label", { agent_name: custom.agent_name || "" })));
+      bubble.appendChild(el("span", "agent-text", custom.text || ""));
+      log.appendChild(bubble);
+    } else if (custom.kind === "notice") {
+      log.appendChild(el("div", "notice", t("notice_" + String(custom.reason || ""))));
+    }
+  }
+
+  /** Render one bot_uttered message; ``live`` is false when replaying history. */
+  function renderBot(message, live) {
+    if (!message || typeof message !== "object") { return; }
+    if (typeof message.text === "string" && message.text) { log.appendChild(el("div", "msg bot", message.text)); }
+    if (message.attachment) { renderAttachment(message.attachment); }
+    if (message.image) { renderAttachment({ type: "image", payload: { src: message.image } }); }
+    if (message.custom) { renderCustom(message.custom); }
+    var replies = message.quick_replies || message.buttons;
+    if (Array.isArray(replies) && replies.length) { renderReplies(replies, live); }
+  }
+
+  function renderUser(text) { log.appendChild(el("div", "msg user", text)); }
+
+  function replayHistory() {
+    var history = load(HISTORY_KEY, []);
+    var lastBot = -1;
+    history.forEach(function (entry, i) { if (entry.who === "bot") { lastBot = i; } });
+    history.forEach(function (entry, i) {
+      if (entry.who === "user") { renderUser(entry.text); }
+      else if (entry.who === "bot") { renderBot(entry.message, i === lastBot); }
+    });
+    scrollDown();
+  }
+
+  // ---- typing indicator ---------------------------------------------------
+  function showTyping() {
+    typing.hidden = false;
+    window.clearTimeout(typingTimer);
+    typingTimer = window.setTimeout(hideTyping, TYPING_TIMEOUT_MS);
+    scrollDown();
+  }
+  function hideTyping() { typing.hidden = true; window.clearTimeout(typingTimer); }
+
+  // ---- conversation -------------------------------------------------------
+  var socket;
+  var sessionId = load(SESSION_KEY, null);
+
+  function send(payload, shown) {
+    payload = String(payload).trim();
+    if (!payload) { return; }
+    disableOldReplies();
+    renderUser(shown || payload);
+    remember({ who: "user", text: shown || payload });
+    socket.emit("user_uttered", { message: payload, session_id: sessionId });
+    showTyping();
+    scrollDown();
+  }
+
+  function onEvent(name, data) {
+    if (name === "connect") {
+      socket.emit("session_request", { session_id: sessionId });
+    } else if (name === "session_confirm") {
+      var confirmed = typeof data === "string" ? data : (data && data.session_id);
+      if (confirmed && confirmed !== sessionId) {
+        if (sessionId) { save(HISTORY_KEY, []); log.textContent = ""; }
+        sessionId = confirmed;
+        save(SESSION_KEY, sessionId);
+      }
+    } else if (name === "bot_uttered") {
+      hideTyping();
+      renderBot(data, true);
+      remember({ who: "bot", message: data });
+      scrollDown();
+    }
+  }
+
+  function onState(state) {
+    statusEl.setAttribute("data-state", state);
+    statusEl.textContent = t(state === "online" ? "status_online" : "status_offline");
+  }
+
+  function newConversation() {
+    save(HISTORY_KEY, []);
+    save(SESSION_KEY, null);
+    sessionId = null;
+    log.textContent = "";
+    socket.emit("session_request", { session_id: null });
+  }
+
+  function start() {
+    log = document.getElementById("log");
+    typing = document.getElementById("typing");
+    statusEl = document.getElementById("status");
+    input = document.getElementById("input");
+    document.getElementById("composer").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var text = input.value;
+      input.value = "";
+      send(text);
+    });
+    document.getElementById("new-conversation").addEventListener("click", newConversation);
+    replayHistory();
+    socket = new Socket(onEvent, onState);
+    socket.open();
+    // Tests and embedders can feed a message through the same renderer the socket uses.
+    window.kefuChat = { receive: function (message) { onEvent("bot_uttered", message); }, session: function () { return sessionId; } };
+  }
+
+  fetch("/chat/ui/webchat.zh.json", { cache: "no-cache" })
+    .then(function (r) { return r.ok ? r.json() : {}; })
+    .catch(function () { return {}; })
+    .then(function (loaded) {
+      strings = loaded || {};
+      applyStrings();
+      if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); }
+      else { start(); }
+    });
+})();

@@ -1,0 +1,28 @@
+"""End-to-end conversation tests with Rasa's own runner, against the real action server."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_conversations_have_no_prediction_errors(running_kefu, tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "rasa", "test", "core",
+            "--model", str(running_kefu.model),
+            "--stories", str(PROJECT_ROOT / "tests" / "test_conversations.yml"),
+            "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
+            "--fail-on-prediction-errors",
+            "--out", str(tmp_path),
+        ],
+        cwd=PROJECT_ROOT, env=running_kefu.child_environment(), capture_output=True, text=True,
+    )
+    failed = tmp_path / "failed_test_stories.yml"
+    report = failed.read_text(encoding="utf-8") if failed.exists() else ""
+    assert result.returncode == 0, report or result.stdout[-3000:] + result.stderr[-3000:]

@@ -1,0 +1,55 @@
+"""The real servers over the REST channel: a whole fault conversation, and bad input."""
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def post(stack, sender: str, message: str) -> list[dict]:
+    body = json.dumps({"sender": sender, "message": message}).encode()
+    request = urllib.request.Request(
+        f"{stack.settings.rasa_url}/webhooks/rest/webhook", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 200
+        return json.loads(response.read())
+
+
+def texts(replies: list[dict]) -> str:
+    return "\n".join(r.get("text", "") for r in replies)
+
+
+def test_fault_video_not_fixed_ticket(running_kefu):
+    first = post(running_kefu, "smoke-1", "我家电视没信号了")
+    video = next(r["attachment"] for r in first if "attachment" in r)
+    assert video["type"] == "video" and video["payload"]["src"].endswith(".mp4")
+    assert any(b.get("type") == "web_url" for r in first for b in r.get("buttons", []))
+    assert [b["title"] for b in first[-1]["buttons"]] == ["解决了", "没解决", "转人工"]
+
+    second = post(running_kefu, "smoke-1", "没解决")
+    assert any("attachment" in r for r in second), "a next self-help step is offered"
+    third = post(running_kefu, "smoke-1", "还是没解决")
+    assert "手机号" in texts(third)
+    fourth = post(running_kefu, "smoke-1", "13800000001")
+    ticket = re.search(r"TK\d{6}", texts(fourth))
+    assert ticket, texts(fourth)
+
+
+def test_known_caller_gets_bill_without_being_asked(running_kefu):
+    replies = texts(post(running_kefu, "13800000002", "我这个月话费多少"))
+    assert "李娜" in replies and "-45.00" in replies
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["", "   ", "😀😀😀", "网" * 10000, "hello 我的wifi连不上 please help", "'; DROP TABLE customers; --", "<script>alert(1)</script>"],
+    ids=["empty", "whitespace", "emoji", "10k-chars", "mixed-language", "sql-injection", "html-injection"],
+)
+def test_bad_input_gets_a_reply_never_a_500(running_kefu, message):
+    replies = post(running_kefu, f"bad-{abs(hash(message))}", message)
+    assert replies and all(r.get("text") or r.get("attachment") for r in replies)
