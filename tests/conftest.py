@@ -57,6 +57,10 @@ def running_kefu(trained_model, tmp_path_factory):
         KEFU_RASA_PORT=str(free_port()),
         KEFU_ACTION_PORT=str(free_port()),
     )
+    # Channel tests: media folder with a generated self-help video, WeChat test credentials.
+    from tests.channels.stack_env import channel_environment
+
+    env.update(channel_environment(data_dir, PROJECT_ROOT, env))
     env.pop("KEFU_DATABASE_URL", None)
     stack = KefuStack(settings_module.from_environment(env), model=trained_model)
     stack.start()

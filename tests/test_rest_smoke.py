@@ -53,3 +53,11 @@ def test_known_caller_gets_bill_without_being_asked(running_kefu):
 def test_bad_input_gets_a_reply_never_a_500(running_kefu, message):
     replies = post(running_kefu, f"bad-{abs(hash(message))}", message)
     assert replies and all(r.get("text") or r.get("attachment") for r in replies)
+
+
+def test_content_free_messages_are_asked_to_rephrase(running_kefu):
+    import yaml
+
+    responses = yaml.safe_load((running_kefu.settings.root / "domain" / "responses.yml").read_text(encoding="utf-8"))
+    rephrase = next(v["text"] for v in responses["responses"]["utter_default"] if "channel" not in v)
+    assert texts(post(running_kefu, "emoji-1", "😀😀😀")) == rephrase

@@ -1,4 +1,4 @@
-"""``kefu`` subcommands for the voice layer: model download/check, transcribe, say.
+"""``kefu`` subcommands for the voice layer: model download/check, transcribe, say, voicemail.
 
 ``register(subparsers)`` adds them to the CLI's argparse tree; each parser sets
 ``handler=<function(namespace) -> exit code>``. Failures the user can fix are printed as one
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from voice.asr import ASR_RATE
-from voice.audio import decode_file
+from voice.audio import FORMATS, decode_file
 from voice.errors import VoiceError
 from voice.model_download import OFFICIAL_SHA256, OFFICIAL_URL, download_model, model_name
 from voice.pcm import wav_duration
@@ -43,6 +44,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     say_parser.add_argument("-o", "--output", type=Path, required=True)
     say_parser.add_argument("--rate", type=int, choices=(8000, 16000), default=8000)
     say_parser.set_defaults(handler=say)
+
+    voicemail_parser = subparsers.add_parser(
+        "voicemail", help="store, recognise and route a voice message as if a channel received it")
+    voicemail_parser.add_argument("file", type=Path)
+    voicemail_parser.add_argument("--from", dest="caller", required=True, metavar="PHONE",
+                                  help="the caller's phone number (or sender id on the channel)")
+    voicemail_parser.add_argument("--channel", default="ivr", help="channel it arrived on (default: ivr)")
+    voicemail_parser.add_argument("--format", dest="fmt", choices=FORMATS,
+                                  help="audio format (default: from the file extension)")
+    voicemail_parser.add_argument("--rasa-url", help="classify with this running Rasa server "
+                                  "(default: load the current trained model in-process)")
+    voicemail_parser.set_defaults(handler=voicemail)
 
 
 def model_download(args: argparse.Namespace) -> int:
@@ -101,6 +114,66 @@ def say(args: argparse.Namespace) -> int:
         return _fail(f"cannot write {args.output}: {exc.strerror}")
     print(f"wrote {args.output} ({wav_duration(wav):.2f} s at {args.rate} Hz)")
     return 0
+
+
+def voicemail(args: argparse.Namespace) -> int:
+    """Exit 0 whenever the message was stored, even if it could not be recognised: nothing was
+    lost and a person will handle it; a warning line on stderr says so. Exit 1 when the audio
+    is unusable or the database/configuration fails (nothing stored)."""
+    from bot.db.repository import DatabaseError
+    from voice.voicemail import LocalRasaNlu, RasaHttpNlu, VoicemailPipeline
+
+    settings = _settings(args)
+    nlu = None
+    try:
+        nlu = RasaHttpNlu(args.rasa_url) if args.rasa_url else LocalRasaNlu(_current_model(settings))
+        pipeline = VoicemailPipeline.from_settings(settings, nlu=nlu)
+        outcome = asyncio.run(pipeline.handle_file(args.file, caller_phone=args.caller,
+                                                   channel=args.channel, fmt=args.fmt))
+    except (VoiceError, DatabaseError) as exc:
+        return _fail(exc)
+    finally:
+        if isinstance(nlu, LocalRasaNlu):
+            nlu.close()
+    _print_outcome(outcome)
+    if outcome.reason in _UNRECOGNISED:
+        print(f"kefu: warning: {_UNRECOGNISED[outcome.reason]}; the message was stored as "
+              f"{outcome.message_id} and flagged for a human (ticket {outcome.ticket_id})", file=sys.stderr)
+    return 0
+
+
+_UNRECOGNISED = {
+    "asr_unavailable": "no usable Vosk model (run `kefu model download` or set VOSK_MODEL_PATH)",
+    "asr_failed": "speech recognition failed",
+    "nlu_unavailable": "the Rasa NLU could not classify the transcript",
+}
+
+
+def _current_model(settings) -> Path:
+    """The model for the current training data, trained if needed. If training fails the
+    path is still returned: the message is then stored and flagged (nlu_unavailable)."""
+    from bot.training import ensure_model, model_path
+
+    try:
+        model, trained = ensure_model(settings.root, settings.models_dir, quiet=True)
+    except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
+        print(f"kefu: warning: cannot train the Rasa model: {exc}", file=sys.stderr)
+        return model_path(settings.root, settings.models_dir)
+    if trained:
+        print(f"trained {model.name}", file=sys.stderr)
+    return model
+
+
+def _print_outcome(outcome) -> None:
+    confidence = "-" if outcome.intent_confidence is None else f"{outcome.intent_confidence:.2f}"
+    asr_confidence = "-" if outcome.asr_confidence is None else f"{outcome.asr_confidence:.2f}"
+    print(f"message: {outcome.message_id} ({outcome.duration_s:.2f} s, {outcome.audio_path})")
+    print(f"transcript: {outcome.transcript or '-'} (asr confidence {asr_confidence})")
+    print(f"intent: {outcome.intent or '-'} (confidence {confidence})")
+    print(f"outcome: {outcome.outcome} ({outcome.reason})")
+    if outcome.selfhelp_entry_id:
+        print(f"self-help sent: {outcome.selfhelp_entry_id}")
+    print(f"ticket: {outcome.ticket_id}{' (needs a human)' if outcome.needs_human else ''}")
 
 
 def _settings(args: argparse.Namespace):

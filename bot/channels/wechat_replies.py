@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from typing import Any, Union
-from urllib.parse import quote
 
 
 @dataclass(frozen=True)
@@ -107,8 +106,10 @@ def _text_with_buttons(text: str, buttons: list[dict[str, Any]], menu: MenuChoic
         elif button.get("payload"):
             menu_id = str(len(menu.payloads) + 1)
             menu.payloads[menu_id] = str(button["payload"])
-            href = f"weixin://bizmsgmenu?msgmenucontent={quote(title)}&msgmenuid={menu_id}"
-            lines.append(f'<a href="{html.escape(href)}">{html.escape(title)}</a>')
+            # WeChat's documented form: the raw title in the href, tapping sends it back as text.
+            safe_title = html.escape(title)
+            lines.append(f'<a href="weixin://bizmsgmenu?msgmenucontent={safe_title}&msgmenuid={menu_id}">'
+                         f'{safe_title}</a>')
     return "\n".join(lines)
 
 

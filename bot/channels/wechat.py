@@ -1,0 +1,408 @@
+"""WeChat official account (公众号) channel at ``/webhooks/wechat/webhook``.
+
+Protocol: WeChat's server configuration — GET verifies the URL (echostr), POST delivers XML in
+plain or safe (AES) mode; every request is signed with the token. WeChat waits 5 s for an
+answer and retries three times, so Kefu answers passively when the bot is done within the
+reply deadline (4.5 s by default), otherwise answers ``success`` and sends the bot's messages
+through the customer-service API when they are ready. Each MsgId (or sender+CreateTime for
+events) is processed once, whatever the retries.
+
+Inbound mapping: text → text (menu links → their payload), voice → offline ASR (WeChat's own
+Recognition only with WECHAT_USE_RECOGNITION), menu clicks and subscribe → intents from
+``content/wechat_menu.yml``, image / location / others → a response from the domain.
+The sender id is the follower's openid.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import importlib
+import json
+import logging
+import time
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+import yaml
+from defusedxml import ElementTree as SafeXml
+from defusedxml.common import DefusedXmlException
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.replies import ArticlesReply, TextReply
+from wechatpy.utils import check_signature
+
+from bot.channels import ChannelConfigError
+from bot.channels.guard import ChannelGuard
+from bot.channels.wechat_api import WeChatApi, WeChatApiError
+from bot.channels.wechat_replies import NewsUnit, TextUnit, Unit, custom_message, merge_as_text, to_units
+from bot.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+SUCCESS = "success"  # what WeChat expects when there is no passive reply
+
+
+class WeChatOutput(CollectingOutputChannel):
+    """Collects one turn's messages so the channel can choose passive reply or API send."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "wechat"
+
+
+class WeChatPushOutput(OutputChannel):
+    """Sends through the customer-service API: for messages outside a request (agents, reminders)."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "wechat"
+
+    def __init__(self, channel: "WeChatInput") -> None:
+        self.channel = channel
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        units, menu = to_units([message])
+        await self.channel.remember_menu(recipient_id, menu.payloads)
+        await self.channel.push(recipient_id, units)
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": text})
+
+
+class WeChatInput(InputChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return "wechat"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WeChatInput":
+        credentials = credentials or {}
+        try:
+            return cls(
+                get_settings(),
+                max_body_bytes=int(credentials.get("max_body_bytes", 64 * 1024)),
+                messages_per_minute=int(credentials.get("messages_per_minute", 20)),
+                reply_deadline_seconds=float(credentials.get("reply_deadline_seconds", 4.5)),
+                max_clock_skew_seconds=int(credentials.get("max_clock_skew_seconds", 300)),
+            )
+        except (TypeError, ValueError) as error:
+            raise ChannelConfigError(f"wechat credentials are invalid: {error}") from error
+
+    def __init__(self, settings: Settings, *, max_body_bytes: int = 64 * 1024, messages_per_minute: int = 20,
+                 reply_deadline_seconds: float = 4.5, max_clock_skew_seconds: int = 300) -> None:
+        if not 0 < reply_deadline_seconds < 5:
+            raise ChannelConfigError("wechat reply_deadline_seconds must be between 0 and 5 (WeChat waits 5 s)")
+        self.settings = settings
+        self.max_body_bytes = max_body_bytes
+        self.messages_per_minute = messages_per_minute
+        self.reply_deadline = reply_deadline_seconds
+        self.max_clock_skew = max_clock_skew_seconds
+        self.token = settings.wechat_token
+        self.crypto = self._crypto(settings)
+        self.guard = ChannelGuard(settings.redis.url, "kefu:wechat")
+        has_api = bool(settings.wechat_app_id and settings.wechat_app_secret)
+        self.api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret,
+                             self.guard) if self.token and has_api else None
+        self.menu = self._load_menu(settings)
+        self._engine = None
+        self._engine_failed = False
+        self._background: set[asyncio.Task] = set()
+        if not self.token:
+            logger.warning("wechat.not_configured hint=set WECHAT_TOKEN (and WECHAT_APP_ID/WECHAT_APP_SECRET)")
+
+    @staticmethod
+    def _crypto(settings: Settings) -> WeChatCrypto | None:
+        if not settings.wechat_aes_key:
+            return None
+        if not settings.wechat_token or not settings.wechat_app_id:
+            raise ChannelConfigError("WECHAT_AES_KEY needs WECHAT_TOKEN and WECHAT_APP_ID too")
+        try:
+            if len(settings.wechat_aes_key) != 43 or len(base64.b64decode(settings.wechat_aes_key + "=")) != 32:
+                raise ValueError
+        except (ValueError, binascii.Error):
+            raise ChannelConfigError("WECHAT_AES_KEY must be the 43-character EncodingAESKey") from None
+        return WeChatCrypto(settings.wechat_token, settings.wechat_aes_key, settings.wechat_app_id)
+
+    @staticmethod
+    def _load_menu(settings: Settings) -> dict:
+        path = settings.content_dir / "wechat_menu.yml"
+        try:
+            menu = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+        except yaml.YAMLError as error:
+            raise ChannelConfigError(f"{path} is not valid YAML: {error}") from error
+        if not isinstance(menu, dict) or not isinstance(menu.get("clicks", {}), dict):
+            raise ChannelConfigError(f"{path} must map `clicks` keys to intents")
+        return menu
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        return WeChatPushOutput(self) if self.api else None
+
+    # -- HTTP ---------------------------------------------------------------------
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint("wechat_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok" if self.token else "not_configured"})
+
+        @webhook.route("/webhook", methods=["GET", "POST"], stream=True)
+        async def receive(request: Request) -> HTTPResponse:
+            if not self.token:
+                return response.text("wechat channel not configured", status=503)
+            args = {k: request.args.get(k, "") for k in ("signature", "timestamp", "nonce", "echostr",
+                                                          "encrypt_type", "msg_signature")}
+            if not self._signed(args):
+                logger.warning("wechat.request.bad_signature")
+                return response.text("forbidden", status=403)
+            if request.method == "GET":
+                return response.text(args["echostr"])
+            body = await self._read_body(request)
+            if body is None:
+                logger.warning("wechat.request.too_large")
+                return response.text("payload too large", status=413)
+            return await self._handle_post(request, args, body, on_new_message)
+
+        return webhook
+
+    def _signed(self, args: dict) -> bool:
+        try:
+            check_signature(self.token, args["signature"], args["timestamp"], args["nonce"])
+            return abs(time.time() - int(args["timestamp"])) <= self.max_clock_skew
+        except (InvalidSignatureException, ValueError):
+            return False
+
+    async def _read_body(self, request: Request) -> bytes | None:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            return None
+        body = bytearray()
+        while True:
+            chunk = await request.stream.read()
+            if chunk is None:
+                return bytes(body)
+            body += chunk
+            if len(body) > self.max_body_bytes:
+                return None
+
+    async def _handle_post(self, request: Request, args: dict, body: bytes,
+                           on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
+        started = time.monotonic()
+        safe_mode = args["encrypt_type"] == "aes"
+        try:
+            fields = safe_fields(body)
+            if safe_mode:
+                if self.crypto is None:
+                    logger.warning("wechat.request.aes_not_configured")
+                    return response.text("bad request", status=400)
+                xml = self.crypto.decrypt_message(body.decode("utf-8"), args["msg_signature"], args["timestamp"],
+                                                  args["nonce"])
+                fields = safe_fields(xml.encode("utf-8"))
+            else:
+                xml = body.decode("utf-8")
+        except InvalidSignatureException:
+            logger.warning("wechat.request.bad_signature mode=aes")
+            return response.text("forbidden", status=403)
+        except (ValueError, KeyError, UnicodeDecodeError, DefusedXmlException, SafeXml.ParseError) as error:
+            logger.warning("wechat.request.malformed error=%s", type(error).__name__)
+            return response.text("bad request", status=400)
+        openid = fields.get("FromUserName") or ""
+        if not openid or not fields.get("MsgType"):
+            return response.text("bad request", status=400)
+        message = parse_message(xml)
+        if not await self.guard.first_time(dedupe_key(fields), 600):
+            logger.info("wechat.message.duplicate sender=%s", openid)
+            return response.text(SUCCESS)
+        if not await self.guard.allow(openid, self.messages_per_minute, 60):
+            logger.info("wechat.message.rate_limited sender=%s", openid)
+            units = self._canned(request, "utter_wechat_slow_down")
+            return self._passive(message, units[0], args) if units else response.text(SUCCESS)
+        task = asyncio.ensure_future(self._answer(request, message, fields, on_new_message))
+        remaining = self.reply_deadline - (time.monotonic() - started)
+        done, _ = await asyncio.wait({task}, timeout=max(0.0, remaining))
+        if not done:
+            logger.info("wechat.reply.deferred sender=%s", openid)
+            self._keep(asyncio.ensure_future(self._push_when_done(openid, task)))
+            return response.text(SUCCESS)
+        units = await self._units_of(openid, task)
+        if not units:
+            return response.text(SUCCESS)
+        if self.api is None:
+            merged = merge_as_text(units)
+            return self._passive(message, merged, args) if merged else response.text(SUCCESS)
+        if len(units) > 1:
+            self._keep(asyncio.ensure_future(self.push(openid, units[1:])))
+        logger.info("wechat.reply.passive sender=%s units=%d", openid, len(units))
+        return self._passive(message, units[0], args)
+
+    # -- answering --------------------------------------------------------------------
+    async def _answer(self, request: Request, message: Any, fields: dict,
+                      on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> list[dict[str, Any]]:
+        """The bot's messages for one inbound message (canned domain responses or a Rasa turn)."""
+        openid = fields["FromUserName"]
+        kind = message.type
+        text: str | None = None
+        if kind == "text":
+            text = await self._menu_payload(openid, fields.get("bizmsgmenuid")) or fields.get("Content") or ""
+        elif kind == "voice":
+            text = await self._voice_text(message, fields)
+            if not text:
+                return self._canned_messages(request, "utter_wechat_voice_unclear")
+        elif kind == "event":
+            event = (fields.get("Event") or "").lower()
+            if event == "subscribe":
+                text = self.menu.get("subscribe")
+            elif event == "click":
+                text = (self.menu.get("clicks") or {}).get(fields.get("EventKey") or "")
+                if not text:
+                    logger.info("wechat.event.unknown_menu_key sender=%s", openid)
+            if not text:
+                return []
+        elif kind == "image":
+            return self._canned_messages(request, "utter_wechat_image")
+        elif kind == "location":
+            return self._canned_messages(request, "utter_wechat_location")
+        else:
+            return self._canned_messages(request, "utter_wechat_unsupported")
+        collector = WeChatOutput()
+        metadata = {"channel": self.name(), "wechat_openid": openid, "wechat_msg_type": kind,
+                    "wechat_account": fields.get("ToUserName")}
+        await on_new_message(UserMessage(text, collector, openid, input_channel=self.name(), metadata=metadata))
+        return collector.messages
+
+    async def _units_of(self, openid: str, task: asyncio.Future) -> list[Unit]:
+        try:
+            messages = task.result()
+        except Exception:  # noqa: BLE001 - a failed turn must not become a 500 WeChat retries
+            logger.exception("wechat.turn.failed sender=%s", openid)
+            return []
+        units, menu = to_units(messages)
+        await self.remember_menu(openid, menu.payloads)
+        return units
+
+    async def _push_when_done(self, openid: str, task: asyncio.Future) -> None:
+        await asyncio.wait({task})
+        units = await self._units_of(openid, task)
+        if self.api is None:
+            logger.warning("wechat.reply.dropped sender=%s reason=no_api_credentials", openid)
+            return
+        await self.push(openid, units)
+
+    async def push(self, openid: str, units: list[Unit]) -> None:
+        """Send units through the customer-service API, in order."""
+        if self.api is None:
+            return
+        for unit in units:
+            try:
+                await self.api.send_custom(custom_message(openid, unit))
+            except (WeChatApiError, OSError, asyncio.TimeoutError) as error:
+                logger.error("wechat.push.failed sender=%s error=%s", openid, error)
+                return
+        logger.info("wechat.reply.pushed sender=%s units=%d", openid, len(units))
+
+    def _keep(self, task: asyncio.Task) -> None:
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def remember_menu(self, openid: str, payloads: dict[str, str]) -> None:
+        if payloads:
+            await self.guard.put(f"menu:{openid}", json.dumps(payloads, ensure_ascii=False), 24 * 3600)
+
+    async def _menu_payload(self, openid: str, menu_id: str | None) -> str | None:
+        if not menu_id:
+            return None
+        stored = await self.guard.get(f"menu:{openid}")
+        return (json.loads(stored) if stored else {}).get(menu_id)
+
+    # -- voice --------------------------------------------------------------------------
+    async def _voice_text(self, message: Any, fields: dict) -> str | None:
+        if self.settings.wechat_use_recognition and (fields.get("Recognition") or "").strip():
+            return fields["Recognition"].strip()
+        if self.api is None:
+            logger.warning("wechat.voice.no_api_credentials")
+            return None
+        from voice.audio import decode_bytes
+        from voice.errors import VoiceError
+
+        try:
+            audio = await self.api.download_media(fields.get("MediaId") or "")
+            loop = asyncio.get_running_loop()
+            fmt = (fields.get("Format") or "amr").lower()
+            pcm = await loop.run_in_executor(None, lambda: decode_bytes(audio, fmt, target_rate=16000))
+            engine = await self._asr_engine()
+            if engine is None:
+                return None
+            result = await loop.run_in_executor(None, engine.transcribe_pcm, pcm.samples, pcm.sample_rate, None)
+        except (WeChatApiError, VoiceError, OSError, asyncio.TimeoutError) as error:
+            logger.warning("wechat.voice.failed error=%s reason=%s", type(error).__name__,
+                           getattr(error, "reason", getattr(error, "errcode", "")))
+            return None
+        logger.info("wechat.voice.transcribed seconds=%.1f chars=%d", pcm.duration, len(result.text))
+        return result.text.strip() or None
+
+    async def _asr_engine(self):
+        """The ASR engine named by WECHAT_ASR_ENGINE, created and loaded once per process."""
+        if self._engine is None and not self._engine_failed:
+            from voice.errors import VoiceError
+
+            module_name, _, class_name = self.settings.wechat_asr_engine.partition(":")
+            try:
+                engine_class = getattr(importlib.import_module(module_name), class_name)
+                factory = getattr(engine_class, "from_settings", None)
+                engine = factory(self.settings) if factory else engine_class()
+                if hasattr(engine, "load"):
+                    await asyncio.get_running_loop().run_in_executor(None, engine.load)
+                self._engine = engine
+            except (ImportError, AttributeError, VoiceError) as error:
+                self._engine_failed = True
+                logger.error("wechat.voice.asr_unavailable engine=%s error=%s", self.settings.wechat_asr_engine,
+                             error)
+        return self._engine
+
+    # -- replies --------------------------------------------------------------------------
+    def _canned_messages(self, request: Request, response_name: str) -> list[dict[str, Any]]:
+        agent = getattr(request.app.ctx, "agent", None)
+        domain = getattr(agent, "domain", None)
+        variants = (getattr(domain, "responses", None) or {}).get(response_name) or []
+        for variant in variants:
+            if variant.get("channel") in (None, self.name()) and variant.get("text"):
+                return [{"text": variant["text"], "buttons": variant.get("buttons") or []}]
+        logger.error("wechat.response.missing name=%s", response_name)
+        return []
+
+    def _canned(self, request: Request, response_name: str) -> list[Unit]:
+        return to_units(self._canned_messages(request, response_name))[0]
+
+    def _passive(self, message: Any, unit: Unit, args: dict) -> HTTPResponse:
+        if isinstance(unit, TextUnit):
+            reply = TextReply(message=message, content=cdata_safe(unit.content))
+        else:
+            article = {"title": unit.title, "description": unit.description, "image": unit.picurl, "url": unit.url}
+            reply = ArticlesReply(message=message, articles=[{k: cdata_safe(v) for k, v in article.items()}])
+        xml = reply.render()
+        if args["encrypt_type"] == "aes" and self.crypto is not None:
+            xml = self.crypto.encrypt_message(xml, args["nonce"], args["timestamp"])
+        return response.text(xml, content_type="application/xml; charset=utf-8")
+
+
+def safe_fields(xml: bytes) -> dict[str, str]:
+    """Top-level fields of a WeChat XML document, parsed with DTDs and entities forbidden."""
+    root = SafeXml.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    if root.tag != "xml":
+        raise ValueError("not a WeChat message")
+    return {child.tag: (child.text or "") for child in root}
+
+
+def dedupe_key(fields: dict[str, str]) -> str:
+    if fields.get("MsgId"):
+        return f"msg:{fields['MsgId']}"
+    return f"event:{fields.get('FromUserName')}:{fields.get('CreateTime')}:{fields.get('Event', '')}"
+
+
+def cdata_safe(text: str) -> str:
+    """wechatpy writes CDATA sections; a literal ``]]>`` would end one early."""
+    return str(text).replace("]]>", "]] >")

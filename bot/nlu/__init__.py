@@ -1,0 +1,1 @@
+"""Kefu's own NLU components for the Rasa pipeline."""

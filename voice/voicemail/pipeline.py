@@ -1,0 +1,285 @@
+"""The voice-message pipeline: decode, store, recognise, classify, route, record.
+
+Contract: once the audio has decoded, the message is never dropped. It is stored (16 kHz
+mono WAV under ``<data_dir>/voicemail/<id>.wav`` plus a ``voice_messages`` row) *before*
+recognition, and every later failure (no Vosk model, Rasa down, outbox unavailable) routes it
+to a person instead of raising. Audio that cannot be decoded raises :class:`AudioError`
+before anything is written. If the process dies mid-way, the row stays in outcome
+``received`` (``Repository.voice_messages(outcome="received")`` lists them for a retry).
+
+Blocking work (decoding, SQL, file writes, recognition) runs in worker threads.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from bot.db.repository import DatabaseError, Repository
+from bot.notify import Notifier, NotifyError, OutboxNotifier
+from bot.selfhelp import Catalogue, CatalogueError, load_catalogue
+from voice.asr import ASR_RATE, AsrEngine, Result
+from voice.audio import DEFAULT_LIMITS, AudioLimits, Pcm, decode_bytes, decode_file, format_from_name
+from voice.errors import ModelMissingError, NluError, VoiceError
+from voice.voicemail.nlu import NluParser
+from voice.voicemail.policy import (
+    ASR_FAILED,
+    ASR_UNAVAILABLE,
+    NLU_UNAVAILABLE,
+    NOTIFY_FAILED,
+    SELFHELP_SENT,
+    Decision,
+    Recognition,
+    VoicemailPolicy,
+    decide,
+    load_policy,
+    unclear_decision,
+)
+
+logger = logging.getLogger(__name__)
+
+VOICEMAIL_DIR = "voicemail"
+
+
+@dataclass(frozen=True)
+class VoicemailOutcome:
+    """What happened to one voice message (also stored in ``voice_messages``)."""
+
+    message_id: str
+    audio_path: Path
+    duration_s: float
+    outcome: str
+    reason: str
+    ticket_id: str | None
+    needs_human: bool
+    customer_id: int | None
+    transcript: str | None = None
+    asr_confidence: float | None = None
+    intent: str | None = None
+    intent_confidence: float | None = None
+    entities: tuple[dict, ...] = field(default_factory=tuple)
+    selfhelp_entry_id: str | None = None
+
+    @property
+    def conversation_id(self) -> str:
+        return conversation_id(self.message_id)
+
+
+def conversation_id(message_id: str) -> str:
+    return f"voicemail-{message_id}"
+
+
+class VoicemailPipeline:
+    """Handles voice messages end to end; one instance per process, shared by the channels.
+
+    ``asr=None`` means the Vosk model from settings, looked up per message so that a model
+    installed later is used without a restart (the loaded model itself is cached per process).
+    """
+
+    def __init__(self, *, repository: Repository, nlu: NluParser, notifier: Notifier,
+                 policy: VoicemailPolicy, catalogue_path: Path, storage_dir: Path,
+                 asr: AsrEngine | None = None, settings=None,
+                 limits: AudioLimits = DEFAULT_LIMITS) -> None:
+        self.repository = repository
+        self.nlu = nlu
+        self.notifier = notifier
+        self.policy = policy
+        self.catalogue_path = catalogue_path
+        self.storage_dir = Path(storage_dir)
+        self.asr = asr
+        self.settings = settings
+        self.limits = limits
+        self._schema_ready = False
+
+    @classmethod
+    def from_settings(cls, settings=None, *, nlu: NluParser, asr: AsrEngine | None = None,
+                      notifier: Notifier | None = None) -> "VoicemailPipeline":
+        if settings is None:
+            from bot.settings import get_settings
+
+            settings = get_settings()
+        repository = Repository(settings.database_url)
+        return cls(
+            repository=repository,
+            nlu=nlu,
+            notifier=notifier or OutboxNotifier.from_settings(settings, repository),
+            policy=load_policy(settings.content_dir / "voicemail.yml"),
+            catalogue_path=settings.selfhelp_catalogue,
+            storage_dir=settings.data_dir / VOICEMAIL_DIR,
+            asr=asr,
+            settings=settings,
+        )
+
+    # -- entry points ----------------------------------------------------
+    async def handle_file(self, path: str | Path, *, caller_phone: str, channel: str = "ivr",
+                          fmt: str | None = None) -> VoicemailOutcome:
+        """A message in an audio file (format from ``fmt`` or the file's extension)."""
+        fmt = fmt or format_from_name(path)
+        pcm = await asyncio.to_thread(decode_file, path, fmt, target_rate=ASR_RATE, limits=self.limits)
+        return await self._handle(pcm, fmt, caller_phone, channel)
+
+    async def handle_bytes(self, data: bytes, fmt: str, *, caller_phone: str, channel: str = "ivr",
+                           source_rate: int | None = None) -> VoicemailOutcome:
+        """A message received as bytes in format ``fmt`` (one of :data:`voice.audio.FORMATS`)."""
+        pcm = await asyncio.to_thread(decode_bytes, data, fmt, target_rate=ASR_RATE,
+                                      source_rate=source_rate, limits=self.limits)
+        return await self._handle(pcm, fmt, caller_phone, channel)
+
+    # -- steps -------------------------------------------------------------
+    async def _handle(self, pcm: Pcm, fmt: str, caller_phone: str, channel: str) -> VoicemailOutcome:
+        caller_phone = caller_phone.strip()
+        customer = await asyncio.to_thread(self._find_customer, caller_phone)
+        message_id = uuid.uuid4().hex
+        audio_path = await asyncio.to_thread(self._store, message_id, pcm, caller_phone,
+                                             customer.id if customer else None, channel)
+        await self._event(message_id, "voicemail_received", channel,
+                          {"duration_s": round(pcm.duration, 2), "format": fmt, "known_customer": bool(customer)})
+        logger.info("voice.voicemail.stored id=%s channel=%s duration=%.1f", message_id, channel, pcm.duration)
+
+        recognition = await self._recognise(pcm)
+        decision = await self._route(message_id, recognition, caller_phone, channel,
+                                     customer.vip_tier if customer else 0)
+
+        outcome = _outcome(message_id, audio_path, pcm, customer.id if customer else None, recognition, decision)
+        ticket_id = await asyncio.to_thread(self._open_ticket, outcome, decision, channel)
+        outcome = replace(outcome, ticket_id=ticket_id)
+        await asyncio.to_thread(self._save_outcome, outcome)
+        await self._event(message_id, "voicemail_routed", channel, {
+            "outcome": outcome.outcome, "reason": outcome.reason, "intent": outcome.intent,
+            "ticket_id": ticket_id, "needs_human": outcome.needs_human,
+            "selfhelp_entry": outcome.selfhelp_entry_id,
+        })
+        logger.info("voice.voicemail.routed id=%s outcome=%s reason=%s ticket=%s",
+                    message_id, outcome.outcome, outcome.reason, ticket_id)
+        return outcome
+
+    async def _route(self, message_id: str, recognition: Recognition, caller_phone: str, channel: str,
+                     vip_tier: int) -> Decision:
+        """Decide, and send the self-help reply when that is the decision."""
+        try:
+            catalogue = await asyncio.to_thread(load_catalogue, self.catalogue_path)
+        except (OSError, CatalogueError) as exc:  # a broken catalogue means a ticket, not a lost message
+            logger.warning("voice.voicemail.catalogue_unavailable error=%s", exc)
+            catalogue = Catalogue()
+        decision = decide(self.policy, catalogue, recognition, vip_tier)
+        if decision.outcome != SELFHELP_SENT:
+            return decision
+        try:
+            await self.notifier.send_selfhelp(caller_phone, self.policy.reply_channel(channel),
+                                              decision.selfhelp_entry)
+        except NotifyError as exc:
+            logger.warning("voice.voicemail.notify_failed id=%s error=%s", message_id, exc)
+            return unclear_decision(self.policy, NOTIFY_FAILED, vip_tier)
+        return decision
+
+    def _find_customer(self, caller_phone: str):
+        self._ensure_schema()
+        return self.repository.find_customer(phone=caller_phone) if caller_phone else None
+
+    def _ensure_schema(self) -> None:
+        if not self._schema_ready:
+            self.repository.create_schema()  # idempotent: adds tables an older database lacks
+            self._schema_ready = True
+
+    def _store(self, message_id: str, pcm: Pcm, caller_phone: str, customer_id: int | None,
+               channel: str) -> Path:
+        """Write the WAV (atomically) and its row; on a database error remove the WAV again."""
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        final = self.storage_dir / f"{message_id}.wav"
+        partial = final.with_suffix(".wav.part")
+        try:
+            partial.write_bytes(pcm.to_wav())
+            os.replace(partial, final)
+            self.repository.add_voice_message(
+                message_id=message_id, audio_path=str(final), duration_s=pcm.duration,
+                caller_phone=caller_phone, customer_id=customer_id, channel=channel,
+            )
+        except (OSError, DatabaseError):
+            partial.unlink(missing_ok=True)
+            final.unlink(missing_ok=True)
+            raise
+        return final
+
+    async def _recognise(self, pcm: Pcm) -> Recognition:
+        try:
+            result: Result = await asyncio.to_thread(self._transcribe, pcm)
+        except ModelMissingError as exc:
+            logger.warning("voice.voicemail.asr_unavailable error=%s", exc)
+            return Recognition(failure=ASR_UNAVAILABLE)
+        except VoiceError as exc:
+            logger.warning("voice.voicemail.asr_failed error=%s", exc)
+            return Recognition(failure=ASR_FAILED)
+        transcript = result.text.strip()
+        if not transcript:
+            return Recognition(transcript="", asr_confidence=result.confidence)
+        try:
+            nlu = await self.nlu.parse(transcript)
+        except NluError as exc:
+            logger.warning("voice.voicemail.nlu_unavailable error=%s", exc)
+            return Recognition(transcript, result.confidence, failure=NLU_UNAVAILABLE)
+        return Recognition(transcript, result.confidence, nlu)
+
+    def _transcribe(self, pcm: Pcm) -> Result:
+        engine = self.asr
+        if engine is None:
+            from voice.vosk_engine import VoskEngine
+
+            engine = VoskEngine.from_settings(self.settings)
+        return engine.transcribe_pcm(pcm.samples, pcm.sample_rate)
+
+    def _open_ticket(self, outcome: VoicemailOutcome, decision: Decision, channel: str) -> str:
+        details = {
+            "voice_message_id": outcome.message_id,
+            "audio_path": str(outcome.audio_path),
+            "duration_s": round(outcome.duration_s, 2),
+            "transcript": outcome.transcript,
+            "asr_confidence": outcome.asr_confidence,
+            "intent": outcome.intent,
+            "intent_confidence": outcome.intent_confidence,
+            "entities": list(outcome.entities),
+            "reason": outcome.reason,
+        }
+        if outcome.selfhelp_entry_id:
+            details["selfhelp_entry"] = outcome.selfhelp_entry_id
+        summary = f"voice message ({outcome.reason}): {(outcome.transcript or '')[:200]}".strip()
+        return self.repository.create_ticket(
+            kind=decision.kind, customer_id=outcome.customer_id, summary=summary, details=details,
+            priority=decision.priority, needs_human=decision.needs_human, channel=channel,
+            conversation_id=outcome.conversation_id,
+        )
+
+    def _save_outcome(self, outcome: VoicemailOutcome) -> None:
+        self.repository.update_voice_message(
+            outcome.message_id, transcript=outcome.transcript, asr_confidence=outcome.asr_confidence,
+            intent=outcome.intent, intent_confidence=outcome.intent_confidence,
+            entities=list(outcome.entities), ticket_id=outcome.ticket_id, outcome=outcome.outcome,
+            needs_human=outcome.needs_human,
+        )
+
+    async def _event(self, message_id: str, kind: str, channel: str, data: dict) -> None:
+        # Events feed KPIs; losing one must not lose the message.
+        try:
+            await asyncio.to_thread(self.repository.record_event, conversation_id(message_id), kind,
+                                    channel=channel, data=data)
+        except DatabaseError as exc:
+            logger.warning("voice.voicemail.event_failed id=%s kind=%s error=%s", message_id, kind, exc)
+
+
+def _outcome(message_id: str, audio_path: Path, pcm: Pcm, customer_id: int | None,
+             recognition: Recognition, decision: Decision) -> VoicemailOutcome:
+    nlu = recognition.nlu
+    heard = recognition.failure not in (ASR_UNAVAILABLE, ASR_FAILED)
+    return VoicemailOutcome(
+        message_id=message_id, audio_path=audio_path, duration_s=pcm.duration,
+        outcome=decision.outcome, reason=decision.reason, ticket_id=None,
+        needs_human=decision.needs_human, customer_id=customer_id,
+        transcript=recognition.transcript if heard else None,
+        asr_confidence=recognition.asr_confidence if heard else None,
+        intent=nlu.intent if nlu else None,
+        intent_confidence=nlu.confidence if nlu else None,
+        entities=nlu.entities if nlu else (),
+        selfhelp_entry_id=decision.selfhelp_entry.id if decision.selfhelp_entry else None,
+    )
