@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import signal
 import sys
+import threading
 import time
 
 from bot.settings import get_settings
+from bot.editor.commands import register as register_editor
 from voice.commands import register as register_voice
 
 
@@ -32,6 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "Press Ctrl-C to stop.",
         flush=True,
     )
+    threading.Thread(target=render_missing_videos, args=(settings,), daemon=True).start()
     stopping = False
 
     def stop(*_):
@@ -48,15 +52,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from bot.training import ensure_model
-
-    settings = get_settings()
-    model, trained = ensure_model(settings.root, settings.models_dir)
-    print(f"{'trained' if trained else 'up to date'}: {model}")
-    return 0
-
-
 def cmd_db_init(args: argparse.Namespace) -> int:
     from bot.db.repository import Repository
     from bot.db.seed import seed_demo
@@ -67,14 +62,38 @@ def cmd_db_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def render_missing_videos(settings) -> None:
+    """First run: narrate the catalogue's step-by-step videos in the background (editors' filmed ones win)."""
+    from bot.editor.render import RenderError, needs_render, render_entry
+    from bot.selfhelp import load_catalogue
+    from voice.tts import default_engine
+
+    pending = [e for e in load_catalogue(settings.selfhelp_catalogue).entries.values() if needs_render(e, settings.media_dir)]
+    if not pending:
+        return
+    print(f"Rendering {len(pending)} self-help video(s) in the background...", flush=True)
+
+    async def render_all():
+        tts = default_engine()
+        for entry in pending:
+            await render_entry(entry, settings.media_dir, tts)
+
+    try:
+        asyncio.run(render_all())
+    except (RenderError, OSError) as exc:
+        print(f"Self-help videos not rendered: {exc}", flush=True)
+        return
+    print("Self-help videos ready.", flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kefu", description="Kefu customer-service centre")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start everything and print where to open it").set_defaults(handler=cmd_run)
-    commands.add_parser("train", help="train the model if the training data changed").set_defaults(handler=cmd_train)
     db = commands.add_parser("db", help="customer database").add_subparsers(dest="db_command", required=True)
     db.add_parser("init", help="create tables and load the demo data").set_defaults(handler=cmd_db_init)
     register_voice(commands)
+    register_editor(commands)
     return parser
 
 

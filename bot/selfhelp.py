@@ -5,10 +5,13 @@ next message without a restart.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+log = logging.getLogger(__name__)
 
 
 class CatalogueError(ValueError):
@@ -103,11 +106,22 @@ _cache: dict[Path, tuple[float, Catalogue]] = {}
 
 
 def load_catalogue(path: Path) -> Catalogue:
-    """Load (or reuse) the catalogue; re-parses when the file's mtime changes."""
+    """Load (or reuse) the catalogue; re-parses when the file's mtime changes.
+
+    An edit that does not parse is rejected: the last good version keeps
+    serving and the error is logged, so a typo never takes self-help down.
+    """
     mtime = path.stat().st_mtime
     cached = _cache.get(path)
     if cached and cached[0] == mtime:
         return cached[1]
-    catalogue = parse_catalogue(yaml.safe_load(path.read_text(encoding="utf-8")), source=str(path))
+    try:
+        catalogue = parse_catalogue(yaml.safe_load(path.read_text(encoding="utf-8")), source=str(path))
+    except (CatalogueError, yaml.YAMLError) as exc:
+        if cached is None:
+            raise CatalogueError(str(exc)) from exc
+        log.error("selfhelp.catalogue.rejected", extra={"path": str(path), "error": str(exc)})
+        _cache[path] = (mtime, cached[1])
+        return cached[1]
     _cache[path] = (mtime, catalogue)
     return catalogue

@@ -83,3 +83,20 @@ def test_catalogue_edits_are_picked_up_without_restart(tmp_path):
     later = path.stat().st_mtime + 5  # coarse filesystem clocks: make the change visible
     os.utime(path, (later, later))
     assert load_catalogue(path).get(raw["entries"][0]["id"]).title == "新标题"
+
+
+def test_an_invalid_edit_is_rejected_and_the_live_version_keeps_serving(tmp_path):
+    path = tmp_path / "selfhelp.yml"
+    path.write_text(CATALOGUE.read_text(encoding="utf-8"), encoding="utf-8")
+    live = load_catalogue(path)
+    path.write_text("entries: [ {id: broken", encoding="utf-8")
+    later = path.stat().st_mtime + 5
+    os.utime(path, (later, later))
+    assert load_catalogue(path) is live
+
+
+def test_a_catalogue_that_never_parsed_is_an_error(tmp_path):
+    path = tmp_path / "selfhelp.yml"
+    path.write_text("entries: [ {id: broken", encoding="utf-8")
+    with pytest.raises(CatalogueError):
+        load_catalogue(path)

@@ -1,0 +1,1 @@
+"""Tools for content editors: validate, test, publish and render content."""

@@ -1,0 +1,96 @@
+"""The editors' subcommands of `kefu`: validate, train (publish), test, content render."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bot.settings import get_settings
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from bot.editor.problems import has_errors
+    from bot.editor.validate import report, validate
+
+    settings = get_settings()
+    problems = validate(settings, with_rasa=not args.quick)
+    if problems:
+        print(report(problems, settings.root))
+    errors = sum(p.severity == "error" for p in problems)
+    print(f"{errors} error(s), {len(problems) - errors} warning(s)")
+    return 1 if has_errors(problems) else 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Validate, train if the data changed, hot-swap into a running server, log the publish."""
+    from bot.editor.problems import has_errors
+    from bot.editor.publish import PublishError, hot_swap, record_publish, running_model
+    from bot.editor.validate import report, validate
+    from bot.training import ensure_model
+
+    settings = get_settings()
+    problems = validate(settings, with_rasa=False)
+    if has_errors(problems):
+        print(report([p for p in problems if p.severity == "error"], settings.root))
+        print("not trained: fix the errors above first", file=sys.stderr)
+        return 1
+    model, trained = ensure_model(settings.root, settings.models_dir)
+    print(f"{'trained' if trained else 'up to date'}: {model}")
+    served = running_model(settings.rasa_url)
+    swapped = False
+    if served is not None and not served.endswith(model.name):
+        try:
+            hot_swap(settings.rasa_url, model)
+        except PublishError as exc:
+            print(f"the running server keeps its model: {exc}", file=sys.stderr)
+            return 1
+        swapped = True
+        print(f"live: {settings.rasa_url} now serves {model.name}")
+    if trained or swapped:
+        entry = record_publish(settings, "model", {"model": model.name, "hot_swapped": swapped})
+        print(f"published by {entry['who']}: {len(entry['changed'])} changed file(s)")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from bot.editor.render import RenderError, needs_render, render_entry
+    from bot.selfhelp import load_catalogue
+    from voice.tts import default_engine
+
+    settings = get_settings()
+    catalogue = load_catalogue(settings.selfhelp_catalogue)
+    ids = list(catalogue.entries) if args.all else args.ids
+    unknown = [i for i in ids if catalogue.get(i) is None]
+    if unknown or not ids:
+        print(f"unknown catalogue id(s): {', '.join(unknown)}" if unknown else "name an entry id, or --all", file=sys.stderr)
+        return 1
+
+    async def run() -> int:
+        tts = default_engine()
+        for entry_id in ids:
+            entry = catalogue.get(entry_id)
+            if not args.force and not needs_render(entry, settings.media_dir):
+                print(f"{entry_id}: up to date (or filmed)")
+                continue
+            try:
+                video = await render_entry(entry, settings.media_dir, tts, force=args.force)
+            except RenderError as exc:
+                print(f"{entry_id}: {exc}", file=sys.stderr)
+                return 1
+            print(f"{entry_id}: {video}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    validate = commands.add_parser("validate", help="check NLU data, flows, catalogue and references")
+    validate.add_argument("--quick", action="store_true", help="skip Rasa's own (slower) validation")
+    validate.set_defaults(handler=cmd_validate)
+    commands.add_parser("train", help="validate, train if changed, hot-swap into the running server").set_defaults(handler=cmd_train)
+    content = commands.add_parser("content", help="self-help content").add_subparsers(dest="content_command", required=True)
+    render = content.add_parser("render", help="render catalogue entries as narrated step-by-step videos")
+    render.add_argument("ids", nargs="*", help="catalogue entry ids")
+    render.add_argument("--all", action="store_true", help="every entry that needs it")
+    render.add_argument("--force", action="store_true", help="render again even if up to date")
+    render.set_defaults(handler=cmd_render)

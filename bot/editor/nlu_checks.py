@@ -1,0 +1,93 @@
+"""Checks on NLU examples: duplicates, conflicts across intents, intents with too few examples."""
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.editor.problems import ERROR, WARNING, Problem
+from bot.editor.yaml_lines import YamlFileError, item_line, line_of, load
+
+ANNOTATION = re.compile(r"\[([^\]]+)\]\([^)]*\)|\[([^\]]+)\]\{[^}]*\}")
+NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Example:
+    intent: str
+    text: str
+    file: Path
+    line: int | None
+
+    @property
+    def key(self) -> str:
+        """What makes two examples the same to the classifier: words, not spacing or punctuation."""
+        plain = ANNOTATION.sub(lambda m: m.group(1) or m.group(2), self.text)
+        return NOISE.sub("", plain).lower()
+
+
+def read_examples(nlu_dir: Path) -> tuple[list[Example], list[Problem]]:
+    examples: list[Example] = []
+    problems: list[Problem] = []
+    for path in sorted(nlu_dir.rglob("*.yml")):
+        try:
+            data = load(path)
+        except YamlFileError as exc:
+            problems.append(Problem(str(path), exc.line, exc.message))
+            continue
+        for index, item in enumerate((data or {}).get("nlu") or []):
+            if not hasattr(item, "get") or "intent" not in item:
+                continue
+            block = item.get("examples") or ""
+            start = line_of(item, "examples") or item_line(data["nlu"], index) or 0
+            for offset, raw in enumerate(str(block).splitlines(), start=1):
+                text = raw.strip()
+                if text.startswith("- "):
+                    examples.append(Example(str(item["intent"]), text[2:].strip(), path, start + offset))
+    return examples, problems
+
+
+def duplicate_and_conflicting(examples: list[Example]) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, Example] = {}
+    for example in examples:
+        if not example.key:
+            continue
+        first = seen.get(example.key)
+        if first is None:
+            seen[example.key] = example
+        elif first.intent == example.intent:
+            problems.append(Problem(str(example.file), example.line,
+                                    f"duplicate example '{example.text}' (already at line {first.line} of {first.file.name})",
+                                    WARNING))
+        else:
+            problems.append(Problem(str(example.file), example.line,
+                                    f"example '{example.text}' of intent '{example.intent}' also appears as intent "
+                                    f"'{first.intent}' ({first.file.name}:{first.line}); the bot cannot learn both"))
+    return problems
+
+
+def minimum_for(intent: str, minimums: dict[str, int]) -> int:
+    for pattern, count in minimums.items():
+        if pattern != "default" and fnmatch.fnmatch(intent, pattern):
+            return count
+    return minimums.get("default", 0)
+
+
+def too_few(examples: list[Example], domain_intents: list[str], minimums: dict[str, int]) -> list[Problem]:
+    counts: dict[str, int] = {}
+    files: dict[str, Example] = {}
+    for example in examples:
+        counts[example.intent] = counts.get(example.intent, 0) + 1
+        files.setdefault(example.intent, example)
+    problems = []
+    for intent in domain_intents:
+        if intent == "nlu_fallback":
+            continue
+        need, have = minimum_for(intent, minimums), counts.get(intent, 0)
+        if have < need:
+            where = files.get(intent)
+            problems.append(Problem(str(where.file) if where else "nlu_data", where.line if where else None,
+                                    f"intent '{intent}' has {have} examples; at least {need} are needed", ERROR))
+    return problems

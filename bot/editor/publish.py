@@ -1,0 +1,80 @@
+"""Publishing editors' changes: hot-swap the model into the running server, and log every publish.
+
+The publish log (``var/publish/log.jsonl``) says who published, when, and
+which editor-owned files changed since the previous publish.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from bot.settings import Settings
+
+EDITOR_OWNED = ("config.yml", "domain", "nlu_data", "content", "ivr_flows", "prompts")
+
+
+class PublishError(RuntimeError):
+    """The running server refused or failed the change; it keeps serving the old version."""
+
+
+def manifest(root: Path) -> dict[str, str]:
+    """sha256 of every editor-owned file, by path relative to the project."""
+    files: dict[str, str] = {}
+    for name in EDITOR_OWNED:
+        path = root / name
+        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.exists() else []
+        for file in candidates:
+            files[str(file.relative_to(root))] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return files
+
+
+def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+
+
+def record_publish(settings: Settings, what: str, detail: dict | None = None) -> dict:
+    """Append a publish entry with the files changed since the last one; returns the entry."""
+    folder = settings.data_dir / "publish"
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest_file = folder / "manifest.json"
+    before = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    after = manifest(settings.root)
+    entry = {
+        "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "who": settings.env.get("KEFU_EDITOR") or getpass.getuser(),
+        "what": what,
+        "changed": changed_files(before, after),
+        **(detail or {}),
+    }
+    with (folder / "log.jsonl").open("a", encoding="utf-8") as log:
+        log.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    manifest_file.write_text(json.dumps(after, indent=0))
+    return entry
+
+
+def running_model(rasa_url: str) -> str | None:
+    """The model file the server at ``rasa_url`` serves, or None if no server answers."""
+    try:
+        with urllib.request.urlopen(f"{rasa_url}/status", timeout=5) as response:
+            return json.loads(response.read()).get("model_file")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def hot_swap(rasa_url: str, model: Path, timeout: float = 300) -> None:
+    """Ask the running Rasa server to load ``model`` (Rasa's HTTP API: PUT /model)."""
+    body = json.dumps({"model_file": str(model)}).encode()
+    request = urllib.request.Request(f"{rasa_url}/model", data=body, method="PUT", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            if response.status != 204:
+                raise PublishError(f"server answered {response.status} to the model swap")
+    except urllib.error.HTTPError as exc:
+        raise PublishError(f"server refused the model: {exc.read().decode(errors='replace')[:300]}") from exc
+    if Path(running_model(rasa_url) or "").name != model.name:
+        raise PublishError("the server did not switch to the new model")

@@ -1,0 +1,51 @@
+"""Rasa's own data validation (`rasa data validate`), run in-process and turned into problems."""
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from pathlib import Path
+
+from bot.editor.problems import ERROR, WARNING, Problem
+
+# Responses used only by custom actions are normal here; Kefu checks those itself.
+# Slot auto-fill notes are Rasa 2 migration hints, not problems.
+EXPECTED = re.compile(r"The utterance '.*' is not used in any story or rule\.|Slot auto-fill has been removed")
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record):
+        self.records.append(record.getMessage())
+
+
+def rasa_problems(root: Path) -> list[Problem]:
+    from rasa.cli.utils import _validate_domain, _validate_nlu, _validate_story_structure
+    from rasa.shared.importers.importer import TrainingDataImporter
+    from rasa.validator import Validator
+
+    importer = TrainingDataImporter.load_from_config(
+        config_path=str(root / "config.yml"),
+        domain_path=str(root / "domain"),
+        training_data_paths=[str(root / "nlu_data")],
+    )
+    collector = _Collect()
+    logging.getLogger("rasa").addHandler(collector)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            validator = Validator.from_importer(importer)
+            ok = all([_validate_domain(validator), _validate_nlu(validator, False), _validate_story_structure(validator, None, False)])
+    finally:
+        logging.getLogger("rasa").removeHandler(collector)
+    messages = dict.fromkeys(
+        str(w.message) for w in caught if issubclass(w.category, UserWarning) and not EXPECTED.search(str(w.message))
+    )
+    problems = [Problem("nlu_data", None, message, WARNING) for message in messages]
+    problems += [Problem("nlu_data", None, message) for message in collector.records]
+    if not ok and not any(p.severity == ERROR for p in problems):
+        problems.append(Problem("nlu_data", None, "Rasa's data validation failed (see messages above)"))
+    return problems

@@ -1,0 +1,146 @@
+"""Everything an editor's file refers to must exist: intents, responses, actions, catalogue ids, media."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from bot.editor.problems import WARNING, Problem
+from bot.media import media_file
+from bot.editor.yaml_lines import YamlFileError, item_line, line_of, load
+
+DEFAULT_ACTIONS = {
+    "action_listen", "action_restart", "action_session_start", "action_default_fallback",
+    "action_deactivate_loop", "action_revert_fallback_events", "action_default_ask_affirmation",
+    "action_default_ask_rephrase", "action_two_stage_fallback", "action_unlikely_intent",
+    "action_back", "action_extract_slots", "...",
+}
+RESPONSE_IN_CODE = re.compile(r"""response\s*=\s*f?["'](utter_[A-Za-z0-9_{}]+)["']""")
+PAYLOAD_INTENT = re.compile(r"^/([A-Za-z0-9_]+)")
+
+
+@dataclass
+class Domain:
+    intents: set[str] = field(default_factory=set)
+    responses: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    actions: set[str] = field(default_factory=set)
+
+
+def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
+    domain = Domain()
+    files = sorted(domain_dir.rglob("*.yml")) if domain_dir.is_dir() else [domain_dir]
+    for path in files:
+        try:
+            data = load(path) or {}
+        except YamlFileError as exc:
+            problems.append(Problem(str(path), exc.line, exc.message))
+            continue
+        for intent in data.get("intents") or []:
+            domain.intents.add(next(iter(intent)) if hasattr(intent, "keys") else str(intent))
+        domain.actions.update(str(a) for a in data.get("actions") or [])
+        responses = data.get("responses") or {}
+        for name in responses:
+            domain.responses[str(name)] = (str(path), line_of(responses, name))
+    return domain
+
+
+def check_payloads(domain_dir: Path, domain: Domain) -> list[Problem]:
+    """Buttons whose payload names an intent the bot does not have."""
+    problems = []
+    for path in sorted(domain_dir.rglob("*.yml")):
+        responses = (load(path) or {}).get("responses") or {}
+        for name, variants in responses.items():
+            for variant in variants or []:
+                for button in variant.get("buttons") or []:
+                    match = PAYLOAD_INTENT.match(str(button.get("payload", "")))
+                    if match and match.group(1) not in domain.intents:
+                        problems.append(Problem(str(path), line_of(button),
+                                                f"button '{button.get('title')}' of {name} sends unknown intent '{match.group(1)}'"))
+    return problems
+
+
+def check_stories_and_rules(paths: list[Path], domain: Domain) -> list[Problem]:
+    problems = []
+    for path in paths:
+        try:
+            data = load(path) or {}
+        except YamlFileError as exc:
+            problems.append(Problem(str(path), exc.line, exc.message))
+            continue
+        for section in ("rules", "stories"):
+            for block in data.get(section) or []:
+                for index, step in enumerate(block.get("steps") or []):
+                    line = item_line(block["steps"], index)
+                    intent, action = step.get("intent"), step.get("action")
+                    if intent and intent not in domain.intents:
+                        problems.append(Problem(str(path), line, f"unknown intent '{intent}' in {section[:-1]} '{block.get(section[:-1]) or block.get('story') or block.get('rule')}'"))
+                    if action and action not in domain.actions and action not in domain.responses and action not in DEFAULT_ACTIONS:
+                        problems.append(Problem(str(path), line, f"unknown action or response '{action}'"))
+    return problems
+
+
+def check_responses_used_by_code(actions_dir: Path, domain: Domain) -> list[Problem]:
+    """Custom actions name responses by string: each must exist in the domain."""
+    fault_intents = sorted(i for i in domain.intents if i.startswith("fault_"))
+    problems = []
+    for path in sorted(actions_dir.rglob("*.py")):
+        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            for name in RESPONSE_IN_CODE.findall(text):
+                names = [re.sub(r"\{[^}]*\}", f, name) for f in fault_intents] if "{" in name else [name]
+                for expanded in names:
+                    if expanded not in domain.responses:
+                        problems.append(Problem(str(path), number, f"the code uses response '{expanded}', which the domain does not define"))
+    return problems
+
+
+def check_catalogue(path: Path, domain: Domain, media_dir: Path) -> list[Problem]:
+    try:
+        data = load(path) or {}
+    except YamlFileError as exc:
+        return [Problem(str(path), exc.line, exc.message)]
+    entries = data.get("entries") or []
+    problems: list[Problem] = []
+    ids = {str(e.get("id")) for e in entries if hasattr(e, "get")}
+    seen_links: dict[str, int | None] = {}
+    for index, entry in enumerate(entries):
+        line = item_line(entries, index)
+        if not hasattr(entry, "get"):
+            problems.append(Problem(str(path), line, "each catalogue entry must be a mapping"))
+            continue
+        for key in ("id", "fault_type", "title", "steps", "video", "link", "spoken"):
+            if not entry.get(key):
+                problems.append(Problem(str(path), line, f"entry '{entry.get('id')}' has no '{key}'"))
+        if entry.get("fault_type") and entry["fault_type"] not in domain.intents:
+            problems.append(Problem(str(path), line_of(entry, "fault_type"), f"entry '{entry.get('id')}': unknown intent '{entry['fault_type']}'"))
+        if entry.get("next") and str(entry["next"]) not in ids:
+            problems.append(Problem(str(path), line_of(entry, "next"), f"entry '{entry.get('id')}': next entry '{entry['next']}' does not exist"))
+        link = str(entry.get("link") or "")
+        if link:
+            parsed = urlparse(link)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                problems.append(Problem(str(path), line_of(entry, "link"), f"entry '{entry.get('id')}': link '{link}' is not a full web address"))
+            elif link in seen_links:
+                problems.append(Problem(str(path), line_of(entry, "link"), f"entry '{entry.get('id')}': link '{link}' is already used at line {seen_links[link]}"))
+            seen_links.setdefault(link, line_of(entry, "link"))
+        problems.extend(_check_video(path, entry, media_dir))
+    return problems
+
+
+def _check_video(path: Path, entry, media_dir: Path) -> list[Problem]:
+    video = entry.get("video")
+    line, name = line_of(entry, "video"), entry.get("id")
+    if not hasattr(video, "get") or not video.get("url"):
+        return []  # reported above as a missing field
+    problems = []
+    for key in ("url", "poster"):
+        url = str(video.get(key) or "")
+        if url and not url.startswith("/media/"):
+            parsed = urlparse(url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                problems.append(Problem(str(path), line, f"entry '{name}': video {key} '{url}' must be a full web address or a /media/ path"))
+    url = str(video["url"])
+    if url.startswith("/media/") and not media_file(media_dir, url).exists():
+        problems.append(Problem(str(path), line, f"entry '{name}': {url} does not exist yet; "
+                                                  f"run `kefu content render {name}` or add the file", WARNING))
+    return problems

@@ -1,0 +1,55 @@
+"""`kefu validate`: Rasa's validation plus Kefu's own checks over everything editors own."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from bot.editor import nlu_checks, reference_checks
+from bot.editor.problems import Problem
+from bot.settings import Settings
+
+
+def kefu_problems(settings: Settings) -> list[Problem]:
+    root = settings.root
+    problems: list[Problem] = []
+    domain = reference_checks.read_domain(root / "domain", problems)
+    problems += reference_checks.check_payloads(root / "domain", domain)
+    story_files = [p for p in sorted((root / "nlu_data").glob("*.yml"))]
+    e2e = root / "tests" / "test_conversations.yml"
+    problems += reference_checks.check_stories_and_rules(story_files + ([e2e] if e2e.exists() else []), domain)
+    problems += reference_checks.check_responses_used_by_code(root / "actions", domain)
+    problems += reference_checks.check_catalogue(settings.selfhelp_catalogue, domain, settings.media_dir)
+    examples, read_problems = nlu_checks.read_examples(root / "nlu_data" / "nlu")
+    problems += read_problems
+    problems += nlu_checks.duplicate_and_conflicting(examples)
+    limits = yaml.safe_load((settings.content_dir / "validation.yml").read_text(encoding="utf-8")) or {}
+    problems += nlu_checks.too_few(examples, sorted(domain.intents), limits.get("min_examples", {}))
+    for check in extra_checks():
+        problems += check(settings, domain)
+    return problems
+
+
+def extra_checks():
+    """Checks contributed by other parts (IVR flows, channel menus) when they are present."""
+    checks = []
+    try:
+        from bot.ivr.validation import flow_problems  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        checks.append(flow_problems)
+    return checks
+
+
+def validate(settings: Settings, *, with_rasa: bool = True) -> list[Problem]:
+    problems = kefu_problems(settings)
+    if with_rasa:
+        from bot.editor.rasa_checks import rasa_problems
+
+        problems += rasa_problems(settings.root)
+    return problems
+
+
+def report(problems: list[Problem], root: Path) -> str:
+    return "\n".join(p.format(root) for p in sorted(problems, key=lambda p: (p.severity != "error", p.file, p.line or 0)))

@@ -1,0 +1,108 @@
+"""A loopback stand-in for api.weixin.qq.com: token, media download and customer-service send.
+
+Runs aiohttp on 127.0.0.1 in its own thread (the Rasa server under test is another process),
+records every call, and can be told to serve a media file slowly to exercise the 5-second path.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+ACCESS_TOKEN = "loopback-access-token"
+
+
+@dataclass
+class Media:
+    data: bytes
+    content_type: str = "audio/amr"
+    delay_seconds: float = 0.0
+
+
+@dataclass
+class WeChatLoopback:
+    app_id: str
+    app_secret: str
+    port: int
+    token_requests: int = 0
+    media_requests: list[str] = field(default_factory=list)
+    sent: list[dict] = field(default_factory=list)
+    media: dict[str, Media] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- handlers -----------------------------------------------------------------
+    async def token(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.token_requests += 1
+        query = request.query
+        if query.get("appid") != self.app_id or query.get("secret") != self.app_secret:
+            return web.json_response({"errcode": 40013, "errmsg": "invalid appid"})
+        return web.json_response({"access_token": ACCESS_TOKEN, "expires_in": 7200})
+
+    async def media_get(self, request: web.Request) -> web.Response:
+        if request.query.get("access_token") != ACCESS_TOKEN:
+            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        media_id = request.query.get("media_id", "")
+        with self._lock:
+            self.media_requests.append(media_id)
+            media = self.media.get(media_id)
+        if media is None:
+            return web.json_response({"errcode": 40007, "errmsg": "invalid media_id"})
+        if media.delay_seconds:
+            await asyncio.sleep(media.delay_seconds)
+        return web.Response(body=media.data, content_type=media.content_type,
+                            headers={"Content-Disposition": f'attachment; filename="{media_id}.amr"'})
+
+    async def custom_send(self, request: web.Request) -> web.Response:
+        if request.query.get("access_token") != ACCESS_TOKEN:
+            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        body = json.loads(await request.read())
+        with self._lock:
+            self.sent.append(body)
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    # -- test helpers ----------------------------------------------------------------
+    def sent_to(self, openid: str) -> list[dict]:
+        with self._lock:
+            return [m for m in self.sent if m.get("touser") == openid]
+
+    def wait_for_sent(self, openid: str, count: int = 1, timeout: float = 30.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            messages = self.sent_to(openid)
+            if len(messages) >= count:
+                return messages
+            time.sleep(0.1)
+        raise AssertionError(f"expected {count} customer-service message(s) to {openid}, got {self.sent_to(openid)}")
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> "WeChatLoopback":
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self._loop)
+            app = web.Application()
+            app.router.add_get("/cgi-bin/token", self.token)
+            app.router.add_get("/cgi-bin/media/get", self.media_get)
+            app.router.add_post("/cgi-bin/message/custom/send", self.custom_send)
+            self._runner = web.AppRunner(app)
+            self._loop.run_until_complete(self._runner.setup())
+            self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, name="wechat-loopback", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("loopback WeChat API did not start")
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

@@ -1,0 +1,85 @@
+"""`kefu validate`: each rule, on a deliberately broken copy of the shipped files."""
+from __future__ import annotations
+
+import pytest
+
+from bot.editor.validate import kefu_problems, report
+from bot.settings import get_settings
+from tests.editor.conftest import edit
+
+
+def problems_for(project) -> list[str]:
+    return report(kefu_problems(get_settings()), project).splitlines()
+
+
+def errors_for(project) -> list[str]:
+    return [line for line in problems_for(project) if ": warning: " not in line]
+
+
+def test_shipped_content_has_no_errors(project):
+    assert errors_for(project) == []
+
+
+def test_conflicting_example_across_intents_names_both_places(project):
+    faults = project / "nlu_data" / "nlu" / "faults.yml"
+    text = faults.read_text(encoding="utf-8").splitlines()
+    line = text.index("- intent: fault_tv") + 3  # first example of the intent (1-based)
+    example = text[line - 1].strip()[2:]
+    chitchat = project / "nlu_data" / "nlu" / "chitchat.yml"
+    edit(chitchat, "- intent: greet\n  examples: |\n", f"- intent: greet\n  examples: |\n    - {example}\n")
+    [problem] = [p for p in errors_for(project) if "also appears as intent" in p]
+    assert problem.startswith(f"nlu_data/nlu/faults.yml:{line}:")
+    assert "'fault_tv'" in problem and "'greet' (chitchat.yml:" in problem
+
+
+def test_duplicate_example_is_a_warning(project):
+    chitchat = project / "nlu_data" / "nlu" / "chitchat.yml"
+    edit(chitchat, "- intent: greet\n  examples: |\n", "- intent: greet\n  examples: |\n    - 你好呀呀呀\n    - 你好呀呀呀！\n")
+    assert any("duplicate example '你好呀呀呀！'" in p and ": warning: " in p for p in problems_for(project))
+
+
+def test_too_few_examples(project):
+    (project / "content" / "validation.yml").write_text('min_examples:\n  "fault_*": 400\n  default: 1\n', encoding="utf-8")
+    problems = errors_for(project)
+    assert sum("at least 400 are needed" in p for p in problems) == 4
+
+
+def test_rule_with_unknown_action_and_intent(project):
+    rules = project / "nlu_data" / "rules.yml"
+    edit(rules, "steps: [{intent: greet}, {action: utter_greet}]", "steps: [{intent: greet}, {action: utter_greeet}]")
+    edit(rules, "steps: [{intent: thanks}, {action: utter_thanks}]", "steps: [{intent: thankz}, {action: utter_thanks}]")
+    problems = errors_for(project)
+    assert any(p.startswith("nlu_data/rules.yml:") and "unknown action or response 'utter_greeet'" in p for p in problems)
+    assert any("unknown intent 'thankz'" in p for p in problems)
+
+
+def test_button_payload_with_unknown_intent(project):
+    edit(project / "domain" / "responses.yml", "payload: /query_bill}", "payload: /query_bil}")
+    assert any(p.startswith("domain/responses.yml:") and "unknown intent 'query_bil'" in p for p in errors_for(project))
+
+
+def test_response_used_by_an_action_must_exist(project):
+    edit(project / "domain" / "responses.yml", "  utter_ok:\n", "  utter_okay:\n")
+    assert any(p.startswith("actions/escalation.py:") and "'utter_ok'" in p for p in errors_for(project))
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("link: https://www.example.com/help/tv/mosaic", "link: www.example.com/help", "is not a full web address"),
+        ("link: https://www.example.com/help/tv/mosaic", "link: https://www.example.com/help/tv/no-signal", "is already used at line"),
+        ("next: tv_general_reset\n\n  - id: tv_mosaic", "next: tv_nothing\n\n  - id: tv_mosaic", "next entry 'tv_nothing' does not exist"),
+        ("fault_type: fault_remote\n    general: true", "fault_type: fault_radio\n    general: true", "unknown intent 'fault_radio'"),
+        ("video: {url: /media/selfhelp/wifi_weak.mp4", "video: {url: ftp:/x.mp4", "must be a full web address or a /media/ path"),
+        ("    spoken: 请先给遥控器换", "    unspoken: 请先给遥控器换", "has no 'spoken'"),
+    ],
+    ids=["malformed-link", "duplicate-link", "dangling-next", "unknown-intent", "bad-video-url", "missing-field"],
+)
+def test_catalogue_rules(project, old, new, message):
+    edit(project / "content" / "selfhelp.yml", old, new)
+    assert any(p.startswith("content/selfhelp.yml:") and message in p for p in errors_for(project)), errors_for(project)
+
+
+def test_yaml_syntax_error_points_at_the_line(project):
+    (project / "nlu_data" / "nlu" / "broken.yml").write_text('version: "3.1"\nnlu:\n  - intent: greet\n    examples: [\n', encoding="utf-8")
+    assert any(p.startswith("nlu_data/nlu/broken.yml:") and "not valid YAML" in p for p in errors_for(project))

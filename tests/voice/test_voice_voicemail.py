@@ -1,0 +1,327 @@
+"""Voice messages end to end: real clips in the formats channels deliver, the real Rasa NLU
+on the trained model, a real database per test; only the recogniser is scripted (no Vosk
+model can be downloaded here), except in the Vosk-backed test at the end."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import socket
+import wave
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bot.db.repository import Repository
+from bot.db.schema import conversation_events, outbox, tickets, voice_messages
+from bot.notify import Notifier, NotifyError
+from tests.voice.scripted_asr import ScriptedAsrEngineForTests
+from tests.voice.voice_helpers import fake_model, run_tool
+from voice import commands
+from voice.audio import decode_file
+from voice.errors import AudioError, VoicemailConfigError
+from voice.vosk_engine import VoskEngine
+from voice.voicemail import LocalRasaNlu, RasaHttpNlu, VoicemailPipeline, load_policy
+
+PLAIN_CUSTOMER = "13800000001"  # vip_tier 0
+VIP_CUSTOMER = "13800000002"  # vip_tier 2
+
+
+# -- fixtures ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def local_nlu(trained_model):
+    """The real NLU on the trained model, loaded once for the module (~10-20 s)."""
+    nlu = LocalRasaNlu(trained_model)
+    nlu.load()
+    yield nlu
+    nlu.close()
+
+
+@pytest.fixture
+def env(kefu_env):
+    """Isolated data dir + seeded database, and no Vosk model configured."""
+    return dataclasses.replace(kefu_env, vosk_model_path=None)
+
+
+@pytest.fixture
+def repo(env):
+    return Repository(env.database_url)
+
+
+@pytest.fixture
+def amr_clip(tmp_path, first_clip) -> Path:
+    """A real clip as WeChat sends voice messages: AMR-NB, 8 kHz."""
+    target = tmp_path / "message.amr"
+    run_tool("sox", first_clip, "-r", "8000", "-c", "1", "-t", "amr-nb", target)
+    return target
+
+
+@pytest.fixture
+def mp3_clip(tmp_path, first_clip) -> Path:
+    target = tmp_path / "message.mp3"
+    run_tool("ffmpeg", "-i", first_clip, "-ac", "1", "-ar", "22050", "-b:a", "48k", target)
+    return target
+
+
+def pipeline(env, nlu, asr) -> VoicemailPipeline:
+    return VoicemailPipeline.from_settings(env, nlu=nlu, asr=asr)
+
+
+def rows(repo: Repository, table) -> list[dict]:
+    with repo.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(table)).mappings()]
+
+
+def clip_seconds(path: Path) -> float:
+    with wave.open(str(path)) as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+# -- routing with the real NLU ------------------------------------------------
+async def test_fault_message_in_amr_is_stored_and_answered_with_selfhelp(env, repo, local_nlu, amr_clip,
+                                                                         first_clip):
+    asr = ScriptedAsrEngineForTests("我家电视没信号了", 0.9)
+    outcome = await pipeline(env, local_nlu, asr).handle_file(amr_clip, caller_phone=PLAIN_CUSTOMER)
+
+    assert (outcome.outcome, outcome.intent, outcome.selfhelp_entry_id) == ("selfhelp_sent", "fault_tv", "tv_no_signal")
+    assert outcome.intent_confidence >= 0.5 and not outcome.needs_human
+    # The audio: 16 kHz mono WAV under <data_dir>/voicemail/<id>.wav, as long as the clip.
+    assert outcome.audio_path == env.data_dir / "voicemail" / f"{outcome.message_id}.wav"
+    with wave.open(str(outcome.audio_path)) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2)
+    assert abs(clip_seconds(outcome.audio_path) - clip_seconds(first_clip)) < 0.1
+    assert asr.fed == [(16000, round(outcome.duration_s * 16000) * 2)]
+    # The record, the ticket and the queued reply.
+    stored = repo.get_voice_message(outcome.message_id)
+    assert stored["transcript"] == "我家电视没信号了" and stored["intent"] == "fault_tv"
+    assert stored["outcome"] == "selfhelp_sent" and stored["ticket_id"] == outcome.ticket_id
+    assert stored["customer_id"] == 1 and stored["channel"] == "ivr" and stored["asr_confidence"] == 0.9
+    ticket = repo.get_ticket(outcome.ticket_id)
+    assert (ticket["kind"], ticket["priority"], ticket["needs_human"]) == ("voice_message", 0, 0)
+    assert ticket["details"]["selfhelp_entry"] == "tv_no_signal"
+    assert ticket["details"]["audio_path"] == str(outcome.audio_path)
+    assert ticket["conversation_id"] == f"voicemail-{outcome.message_id}"
+    [queued] = repo.outbound()
+    assert (queued["channel"], queued["recipient"], queued["kind"]) == ("sms", PLAIN_CUSTOMER, "selfhelp")
+    assert queued["payload"]["entry_id"] == "tv_no_signal"
+    assert "电视显示“无信号”怎么办" in queued["payload"]["text"]
+    assert "1. 检查机顶盒电源灯" in queued["payload"]["text"]
+    events = repo.events_for(f"voicemail-{outcome.message_id}")
+    assert [e["kind"] for e in events] == ["voicemail_received", "voicemail_routed"]
+    assert events[1]["data"]["outcome"] == "selfhelp_sent"
+    assert PLAIN_CUSTOMER not in str(events)
+
+
+async def test_selfhelp_reply_goes_back_on_a_text_channel(env, repo, local_nlu, amr_clip):
+    asr = ScriptedAsrEngineForTests("家里宽带连不上网了", 0.8)
+    outcome = await pipeline(env, local_nlu, asr).handle_file(
+        amr_clip, caller_phone="o-wechat-openid", channel="wechat")
+    assert outcome.outcome == "selfhelp_sent" and outcome.intent == "fault_broadband"
+    assert outcome.customer_id is None
+    [queued] = repo.outbound()
+    assert (queued["channel"], queued["recipient"]) == ("wechat", "o-wechat-openid")
+
+
+async def test_complaint_in_mp3_opens_a_priority_2_complaint(env, repo, local_nlu, mp3_clip):
+    asr = ScriptedAsrEngineForTests("我要投诉，你们的服务太差了", 0.85)
+    outcome = await pipeline(env, local_nlu, asr).handle_file(mp3_clip, caller_phone=PLAIN_CUSTOMER)
+    assert (outcome.outcome, outcome.intent) == ("ticket", "complaint")
+    ticket = repo.get_ticket(outcome.ticket_id)
+    assert (ticket["kind"], ticket["priority"], ticket["needs_human"]) == ("complaint", 2, 1)
+    assert ticket["customer_id"] == 1
+    assert repo.outbound() == []
+
+
+@pytest.mark.parametrize("caller, priority", [(PLAIN_CUSTOMER, 1), (VIP_CUSTOMER, 2), ("13999999999", 1)])
+async def test_callback_request_becomes_callback_ticket_with_vip_priority(env, repo, local_nlu, first_clip,
+                                                                          caller, priority):
+    asr = ScriptedAsrEngineForTests("请让客服给我回电话", 0.9)
+    outcome = await pipeline(env, local_nlu, asr).handle_bytes(first_clip.read_bytes(), "wav",
+                                                               caller_phone=caller)
+    assert (outcome.outcome, outcome.intent) == ("callback", "leave_message")
+    ticket = repo.get_ticket(outcome.ticket_id)
+    assert (ticket["kind"], ticket["priority"], ticket["needs_human"]) == ("callback", priority, 1)
+
+
+async def test_visit_request_becomes_visit_ticket(env, repo, local_nlu, first_clip):
+    asr = ScriptedAsrEngineForTests("帮我预约师傅上门", 0.9)
+    outcome = await pipeline(env, local_nlu, asr).handle_file(first_clip, caller_phone=VIP_CUSTOMER)
+    ticket = repo.get_ticket(outcome.ticket_id)
+    assert (outcome.outcome, ticket["kind"], ticket["priority"], ticket["needs_human"]) == ("ticket", "visit", 1, 0)
+
+
+# -- nothing is dropped ------------------------------------------------------------
+async def test_empty_transcript_goes_to_a_person_with_the_audio(env, repo, local_nlu, amr_clip):
+    outcome = await pipeline(env, local_nlu, ScriptedAsrEngineForTests("", 0.0)).handle_file(
+        amr_clip, caller_phone=PLAIN_CUSTOMER)
+    assert (outcome.outcome, outcome.reason, outcome.needs_human) == ("needs_human", "empty_transcript", True)
+    assert outcome.intent is None
+    ticket = repo.get_ticket(outcome.ticket_id)
+    assert (ticket["kind"], ticket["needs_human"]) == ("callback", 1)
+    assert Path(ticket["details"]["audio_path"]).is_file()
+    assert ticket["details"]["audio_path"] == repo.get_voice_message(outcome.message_id)["audio_path"]
+    assert repo.get_voice_message(outcome.message_id)["needs_human"] == 1
+
+
+async def test_low_asr_confidence_goes_to_a_person(env, repo, local_nlu, amr_clip):
+    asr = ScriptedAsrEngineForTests("我家电视没信号了", 0.3)
+    outcome = await pipeline(env, local_nlu, asr).handle_file(amr_clip, caller_phone=PLAIN_CUSTOMER)
+    assert (outcome.outcome, outcome.reason) == ("needs_human", "low_asr_confidence")
+    assert outcome.intent == "fault_tv"  # kept as a hint for the person who listens
+    assert repo.outbound() == []
+    assert repo.get_ticket(outcome.ticket_id)["details"]["transcript"] == "我家电视没信号了"
+
+
+async def test_low_intent_confidence_goes_to_a_person(env, repo, local_nlu, first_clip, transcripts):
+    # The clip's real words are not about cable TV at all: the real NLU falls back.
+    asr = ScriptedAsrEngineForTests(transcripts[first_clip.name], 0.9)
+    outcome = await pipeline(env, local_nlu, asr).handle_file(first_clip, caller_phone=PLAIN_CUSTOMER)
+    assert (outcome.outcome, outcome.reason) == ("needs_human", "low_intent_confidence")
+    assert outcome.intent_confidence < 0.5
+    assert repo.get_ticket(outcome.ticket_id)["needs_human"] == 1
+
+
+async def test_unusable_vosk_model_still_stores_and_flags(env, repo, local_nlu, amr_clip, tmp_path):
+    broken = VoskEngine(fake_model(tmp_path / "model"))  # complete layout, unloadable files
+    outcome = await pipeline(env, local_nlu, broken).handle_file(amr_clip, caller_phone=PLAIN_CUSTOMER)
+    assert (outcome.outcome, outcome.reason, outcome.needs_human) == ("needs_human", "asr_unavailable", True)
+    assert outcome.transcript is None and outcome.audio_path.is_file()
+    stored = repo.get_voice_message(outcome.message_id)
+    assert stored["outcome"] == "needs_human" and stored["transcript"] is None
+    assert repo.get_ticket(outcome.ticket_id)["details"]["reason"] == "asr_unavailable"
+
+
+async def test_no_vosk_model_configured_still_stores_and_flags(env, repo, local_nlu, amr_clip):
+    outcome = await pipeline(env, local_nlu, None).handle_file(amr_clip, caller_phone=PLAIN_CUSTOMER)
+    assert (outcome.outcome, outcome.reason) == ("needs_human", "asr_unavailable")
+    assert [r["id"] for r in rows(repo, voice_messages)] == [outcome.message_id]
+
+
+async def test_unreachable_rasa_server_still_stores_and_flags(env, repo, amr_clip):
+    nlu = RasaHttpNlu(closed_port_url(), timeout=2)
+    asr = ScriptedAsrEngineForTests("我家电视没信号了", 0.9)
+    outcome = await pipeline(env, nlu, asr).handle_file(amr_clip, caller_phone=PLAIN_CUSTOMER)
+    assert (outcome.outcome, outcome.reason) == ("needs_human", "nlu_unavailable")
+    assert outcome.transcript == "我家电视没信号了"
+
+
+class FailingNotifierForTests(Notifier):
+    async def send_selfhelp(self, to, channel, entry) -> None:
+        raise NotifyError("outbox unavailable")
+
+
+async def test_selfhelp_that_cannot_be_queued_goes_to_a_person(env, repo, local_nlu, amr_clip):
+    flow = VoicemailPipeline.from_settings(env, nlu=local_nlu, notifier=FailingNotifierForTests(),
+                                           asr=ScriptedAsrEngineForTests("我家电视没信号了", 0.9))
+    outcome = await flow.handle_file(amr_clip, caller_phone=PLAIN_CUSTOMER)
+    assert (outcome.outcome, outcome.reason) == ("needs_human", "notify_failed")
+    assert repo.get_ticket(outcome.ticket_id)["needs_human"] == 1
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("broken.mp3", b"\xff\xfb" + bytes(range(256)) * 8, "corrupt"),
+    ("broken.amr", b"#!AMR\n" + b"\x00garbage" * 50, None),
+    ("empty.wav", b"", "empty"),
+    ("message.flac", b"fLaC", "unsupported"),
+])
+async def test_bad_audio_raises_and_writes_nothing(env, repo, local_nlu, tmp_path, name, content, reason):
+    source = tmp_path / name
+    source.write_bytes(content)
+    flow = pipeline(env, local_nlu, ScriptedAsrEngineForTests("我家电视没信号了"))
+    with pytest.raises(AudioError) as caught:
+        await flow.handle_file(source, caller_phone=PLAIN_CUSTOMER)
+    if reason:
+        assert caught.value.reason == reason
+    voicemail_dir = env.data_dir / "voicemail"
+    assert not voicemail_dir.exists() or list(voicemail_dir.iterdir()) == []
+    assert [rows(repo, t) for t in (tickets, conversation_events)] == [[], []]
+    repo.create_schema()
+    assert rows(repo, voice_messages) == [] and rows(repo, outbox) == []
+
+
+async def test_too_long_message_is_refused_before_storing(env, repo, local_nlu, first_clip):
+    flow = pipeline(env, local_nlu, ScriptedAsrEngineForTests("我家电视没信号了"))
+    flow.limits = dataclasses.replace(flow.limits, max_seconds=1.0)
+    with pytest.raises(AudioError) as caught:
+        await flow.handle_file(first_clip, caller_phone=PLAIN_CUSTOMER)
+    assert caught.value.reason == "too_long"
+    assert not (env.data_dir / "voicemail").exists()
+
+
+async def test_messages_are_handled_concurrently_without_mixing(env, repo, local_nlu, first_clip):
+    flow = pipeline(env, local_nlu, ScriptedAsrEngineForTests("我要投诉，你们的服务太差了", 0.9))
+    outcomes = await asyncio.gather(*(
+        flow.handle_file(first_clip, caller_phone=phone) for phone in (PLAIN_CUSTOMER, VIP_CUSTOMER)))
+    assert len({o.message_id for o in outcomes}) == 2 and len({o.ticket_id for o in outcomes}) == 2
+    assert [repo.get_ticket(o.ticket_id)["priority"] for o in outcomes] == [2, 3]
+
+
+# -- rules file ------------------------------------------------------------------------
+def test_routing_rules_file_is_valid(env):
+    policy = load_policy(env.content_dir / "voicemail.yml")
+    assert policy.asr_threshold == policy.intent_threshold == 0.5
+    assert policy.routes["complaint"].priority == 2
+    assert policy.reply_channel("ivr") == "sms" and policy.reply_channel("wechat") == "wechat"
+
+
+def test_malformed_routing_rules_are_a_config_error(tmp_path):
+    bad = tmp_path / "voicemail.yml"
+    bad.write_text("thresholds: {asr_confidence: 0.5}\n", encoding="utf-8")
+    with pytest.raises(VoicemailConfigError, match="voicemail.yml"):
+        load_policy(bad)
+
+
+# -- the HTTP NLU against the real Rasa server -----------------------------------------
+@pytest.mark.slow
+async def test_rasa_http_nlu_against_the_running_server(running_kefu):
+    result = await RasaHttpNlu(running_kefu.settings.rasa_url).parse("我家电视没信号了")
+    assert result.intent == "fault_tv" and result.confidence > 0.5
+
+
+# -- the CLI ---------------------------------------------------------------------------
+def run_cli(settings, *argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="kefu")
+    commands.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    args.settings = settings
+    return args.handler(args)
+
+
+def test_cli_without_vosk_model_stores_flags_and_exits_0(env, repo, amr_clip, capsys):
+    code = run_cli(env, "voicemail", str(amr_clip), "--from", PLAIN_CUSTOMER)
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "outcome: needs_human (asr_unavailable)" in out and "ticket: TK" in out
+    [line] = err.strip().splitlines()
+    assert line.startswith("kefu: warning: no usable Vosk model") and "flagged for a human" in line
+    [stored] = rows(repo, voice_messages)
+    assert stored["outcome"] == "needs_human" and Path(stored["audio_path"]).is_file()
+
+
+def test_cli_corrupt_audio_is_one_error_line_and_exit_1(env, tmp_path, capsys):
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"\xff\xfb" + bytes(range(256)) * 8)
+    code = run_cli(env, "voicemail", str(broken), "--from", PLAIN_CUSTOMER, "--rasa-url", closed_port_url())
+    _, err = capsys.readouterr()
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert line.startswith("kefu: error: cannot decode mp3 audio")
+
+
+# -- real recognition, only with a real model -------------------------------------------
+async def test_vosk_recognises_a_real_voice_message(env, repo, local_nlu, vosk_model_dir, amr_clip,
+                                                    first_clip, transcripts):
+    flow = pipeline(env, local_nlu, VoskEngine(vosk_model_dir))
+    outcome = await flow.handle_file(amr_clip, caller_phone=PLAIN_CUSTOMER)
+    expected = transcripts[first_clip.name]
+    assert outcome.transcript and len(set(outcome.transcript) & set(expected)) >= len(expected) // 2
+    assert repo.get_voice_message(outcome.message_id)["transcript"] == outcome.transcript
+    assert outcome.ticket_id is not None and outcome.audio_path.is_file()
+    assert abs(decode_file(outcome.audio_path).duration - outcome.duration_s) < 0.01
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
