@@ -66,6 +66,16 @@ class Settings:
     wechat_use_recognition: bool = False
     # "module:Class" of the voice.asr.AsrEngine that transcribes WeChat voice messages.
     wechat_asr_engine: str = "voice.vosk_engine:VoskEngine"
+    # Phone IVR (bot/channels/ivr.py, bot/ivr/): flow files, hotline-wide data, ASR engine.
+    ivr_flows_dir: Path | None = None  # None: <root>/ivr_flows
+    ivr_config_path: Path | None = None  # None: <content_dir>/ivr.yml
+    # "module:Class" of the voice.asr.AsrEngine used on the phone (a factory, like WeChat's).
+    ivr_asr_engine: str = "voice.vosk_engine:VoskEngine"
+    # Outbound SMS gateway and WeChat template messages (bot/outbound/).
+    sms_gateway_url: str = ""
+    sms_gateway_key: str = field(default="", repr=False)
+    sms_sender_id: str = "Kefu"
+    wechat_template_id: str = ""
 
     @property
     def rasa_url(self) -> str:
@@ -113,6 +123,13 @@ def from_environment(environ: dict | None = None) -> Settings:
         wechat_api_base_url=(env.get("WECHAT_API_BASE_URL") or "https://api.weixin.qq.com").rstrip("/"),
         wechat_use_recognition=env.get("WECHAT_USE_RECOGNITION", "false").strip().lower() in ("1", "true", "yes", "on"),
         wechat_asr_engine=env.get("WECHAT_ASR_ENGINE") or "voice.vosk_engine:VoskEngine",
+        ivr_flows_dir=_path(env.get("KEFU_IVR_FLOWS_DIR"), root / "ivr_flows"),
+        ivr_config_path=_path(env.get("KEFU_IVR_CONFIG"), _path(env.get("KEFU_CONTENT_DIR"), root / "content") / "ivr.yml"),
+        ivr_asr_engine=env.get("KEFU_IVR_ASR_ENGINE") or "voice.vosk_engine:VoskEngine",
+        sms_gateway_url=(env.get("KEFU_SMS_GATEWAY_URL") or "").rstrip("/"),
+        sms_gateway_key=env.get("KEFU_SMS_GATEWAY_KEY", ""),
+        sms_sender_id=env.get("KEFU_SMS_SENDER_ID") or "Kefu",
+        wechat_template_id=env.get("WECHAT_TEMPLATE_ID", ""),
     )
 
 

@@ -67,6 +67,10 @@ class KefuStack:
             REDIS_DB=str(parts["db"]),
             REDIS_PASSWORD=parts["password"],
             RASA_TELEMETRY_ENABLED="false",
+            # Keep idle connections open longer on the server side than aiohttp's 15 s
+            # client keep-alive, so Rasa never writes to a connection the action server
+            # just closed (seen as failed actions while a model hot-swap blocks the loop).
+            SANIC_KEEP_ALIVE_TIMEOUT="75",
             PYTHONUNBUFFERED="1",
         )
         return env

@@ -52,6 +52,10 @@ _EXTENSIONS = {
     ".ogg": "ogg", ".oga": "ogg", ".opus": "ogg",
 }
 _G711_RATE = 8000
+_AMR_MAGIC = b"#!AMR\n"
+# Speech bytes after each AMR-NB frame header, by frame type (RFC 4867 §5.3); 9-14 do not
+# occur in AMR-NB files, and sox spins forever on them instead of failing, so they are refused.
+_AMR_FRAME_BYTES = {0: 12, 1: 13, 2: 15, 3: 17, 4: 19, 5: 20, 6: 26, 7: 31, 8: 5, 15: 0}
 _SUBPROCESS_TIMEOUT = 60
 
 
@@ -151,6 +155,7 @@ def _decode_container(data: bytes, fmt: str, target_rate: int, limits: AudioLimi
         source = Path(workdir) / f"input.{fmt}"
         source.write_bytes(data)
         if fmt == "amr":
+            _check_amr_frames(data)
             samples = _run_sox_amr(source, target_rate, cap)
         else:
             args = ["-f", _FFMPEG_DEMUXERS[fmt], "-i", f"file:{source}"]
@@ -165,6 +170,18 @@ def _run_ffmpeg(input_args: list[str], target_rate: int, cap: float | None, fmt:
     if cap is not None:
         command += ["-t", f"{cap:g}"]
     return _run(command + ["pipe:1"], fmt, stdin)
+
+
+def _check_amr_frames(data: bytes) -> None:
+    """Walk the frame headers of an AMR-NB file (a truncated last frame is fine: sox drops it)."""
+    if not data.startswith(_AMR_MAGIC):
+        raise AudioError("not an AMR-NB file (no #!AMR header)")
+    offset = len(_AMR_MAGIC)
+    while offset < len(data):
+        frame_type = (data[offset] >> 3) & 0x0F
+        if frame_type not in _AMR_FRAME_BYTES:
+            raise AudioError(f"cannot decode amr audio: invalid frame type {frame_type} at byte {offset}")
+        offset += 1 + _AMR_FRAME_BYTES[frame_type]
 
 
 def _run_sox_amr(source: Path, target_rate: int, cap: float) -> bytes:

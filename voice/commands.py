@@ -130,8 +130,10 @@ def voicemail(args: argparse.Namespace) -> int:
         pipeline = VoicemailPipeline.from_settings(settings, nlu=nlu)
         outcome = asyncio.run(pipeline.handle_file(args.file, caller_phone=args.caller,
                                                    channel=args.channel, fmt=args.fmt))
-    except (VoiceError, DatabaseError) as exc:
+    except VoiceError as exc:
         return _fail(exc)
+    except DatabaseError as exc:  # SQLAlchemy appends a background link on a second line
+        return _fail(str(exc).splitlines()[0])
     finally:
         if isinstance(nlu, LocalRasaNlu):
             nlu.close()

@@ -39,7 +39,7 @@ from wechatpy.utils import check_signature
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
 from bot.channels.wechat_api import WeChatApi, WeChatApiError
-from bot.channels.wechat_replies import NewsUnit, TextUnit, Unit, custom_message, merge_as_text, to_units
+from bot.channels.wechat_replies import TextUnit, Unit, custom_message, merge_as_text, to_units
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)

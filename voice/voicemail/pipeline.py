@@ -181,6 +181,7 @@ class VoicemailPipeline:
 
     def _ensure_schema(self) -> None:
         if not self._schema_ready:
+            self.storage_dir.mkdir(parents=True, exist_ok=True)  # also the default SQLite file's folder
             self.repository.create_schema()  # idempotent: adds tables an older database lacks
             self._schema_ready = True
 

@@ -1,0 +1,95 @@
+"""Per-call state, kept in Redis (``redis.asyncio``) so no worker holds a call in memory.
+
+One JSON document per call under ``kefu:ivr:call:<id>``, a pending voice recording next to
+it, and the set ``kefu:ivr:calls`` of live calls. Everything expires on its own if a worker
+dies mid-call; :meth:`CallStore.end` removes it at once when a call ends normally.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from bot.ivr.errors import CallStateError
+
+PREFIX = "kefu:ivr"
+LIVE_CALLS = f"{PREFIX}:calls"
+
+
+def call_key(call_id: str) -> str:
+    return f"{PREFIX}:call:{call_id}"
+
+
+def recording_key(call_id: str) -> str:
+    return f"{PREFIX}:call:{call_id}:recording"
+
+
+@dataclass
+class CallState:
+    call_id: str
+    caller: str
+    flow: str
+    version: str
+    node: str
+    started_at: float
+    phase: str = ""  # within a node, e.g. "confirm" after a recording
+    no_input: int = 0
+    no_match: int = 0
+    digits: str = ""
+    bot_turns: int = 0
+    rerecords: int = 0
+    buttons: list = field(default_factory=list)  # payloads of the bot's last read-out buttons
+    vars: dict = field(default_factory=dict)
+    customer_id: int | None = None
+    vip_tier: int = 0
+    status: str = "active"  # active | queued | ended
+    path: list = field(default_factory=list)  # node ids entered, for the call record
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> "CallState":
+        data = json.loads(raw)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def reset_retries(self) -> None:
+        self.no_input = self.no_match = 0
+        self.digits = ""
+        self.phase = ""
+
+
+class CallStore:
+    def __init__(self, redis, ttl_s: float = 3600) -> None:
+        self.redis = redis
+        self.ttl_s = int(ttl_s)
+
+    async def create(self, state: CallState) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(call_key(state.call_id), state.to_json(), ex=self.ttl_s)
+            pipe.sadd(LIVE_CALLS, state.call_id)
+            await pipe.execute()
+
+    async def load(self, call_id: str) -> CallState:
+        raw = await self.redis.get(call_key(call_id))
+        if raw is None:
+            raise CallStateError(f"no state for call {call_id} (ended or expired)")
+        return CallState.from_json(raw)
+
+    async def save(self, state: CallState) -> None:
+        await self.redis.set(call_key(state.call_id), state.to_json(), ex=self.ttl_s)
+
+    async def save_recording(self, call_id: str, pcm: bytes) -> None:
+        await self.redis.set(recording_key(call_id), pcm, ex=self.ttl_s)
+
+    async def recording(self, call_id: str) -> bytes | None:
+        return await self.redis.get(recording_key(call_id))
+
+    async def end(self, call_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(call_key(call_id), recording_key(call_id))
+            pipe.srem(LIVE_CALLS, call_id)
+            await pipe.execute()
+
+    async def live_calls(self) -> set[str]:
+        return {m.decode() if isinstance(m, bytes) else m for m in await self.redis.smembers(LIVE_CALLS)}

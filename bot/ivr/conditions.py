@@ -1,0 +1,37 @@
+"""``when`` conditions of flows: opening hours, the caller's VIP tier, the current queue wait."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Awaitable, Callable
+
+from bot.ivr.call_state import CallState
+from bot.ivr.config import BusinessHours
+from bot.ivr.flow import Condition
+
+QueueWait = Callable[[str], Awaitable[float]]
+
+
+class ConditionContext:
+    """What conditions may look at for one call; the clock and the queue are injected."""
+
+    def __init__(self, hours: BusinessHours, queue_wait: QueueWait,
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.hours = hours
+        self.queue_wait = queue_wait
+        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+
+    async def holds(self, condition: Condition, state: CallState) -> bool:
+        """True when every test of ``condition`` holds; remembers the queue wait it looked at."""
+        if condition.business_hours is not None and self.hours.is_open(self.clock()) != condition.business_hours:
+            return False
+        if condition.vip_tier_at_least is not None and state.vip_tier < condition.vip_tier_at_least:
+            return False
+        if condition.known_customer is not None and (state.customer_id is not None) != condition.known_customer:
+            return False
+        if condition.queue_wait_over_s is not None:
+            wait = await self.queue_wait(condition.skill)
+            state.vars["wait_minutes"] = max(1, math.ceil(wait / 60))
+            if wait <= condition.queue_wait_over_s:
+                return False
+        return True

@@ -1,0 +1,125 @@
+"""The hotline as a whole (``content/ivr.yml``): opening hours, channel prompts, limits.
+
+Flows say what a caller hears at each step; this file holds what the phone channel itself
+says (e.g. "the link was sent to your phone"), how a bot's buttons are read out, and the
+numbers operations tune (utterance and call length caps). Re-read when the file changes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from bot.ivr.errors import HotlineConfigError
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+REQUIRED_PROMPTS = ("sent_to_phone", "send_failed", "bot_unavailable", "technical_problem",
+                    "recording_too_short")
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    timezone: ZoneInfo
+    days: frozenset[int]  # 0 = Monday
+    open: dt.time
+    close: dt.time
+    closed_dates: frozenset[dt.date]
+
+    def is_open(self, now: dt.datetime) -> bool:
+        local = now.astimezone(self.timezone)
+        if local.date() in self.closed_dates or local.weekday() not in self.days:
+            return False
+        return self.open <= local.time() < self.close
+
+
+@dataclass(frozen=True)
+class HotlineConfig:
+    default_flow: str
+    hours: BusinessHours
+    button_template: str  # "{title}请按{digit}"
+    prompts: dict[str, str]
+    notify_channel: str
+    max_call_s: float
+    max_utterance_s: float
+    bot_turn_timeout_s: float
+    max_buttons_read: int
+
+    def prompt(self, name: str) -> str:
+        return self.prompts[name]
+
+
+def _time(value, field: str) -> dt.time:
+    text = str(value)
+    if text == "24:00":
+        return dt.time.max
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError as exc:
+        raise HotlineConfigError(f"ivr.yml: business_hours.{field} must be HH:MM, got {value!r}") from exc
+
+
+def load_hotline_config(path: Path) -> HotlineConfig:
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise HotlineConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise HotlineConfigError(f"{path}: expected a mapping")
+    try:
+        hours_raw = raw["business_hours"]
+        try:
+            zone = ZoneInfo(hours_raw.get("timezone", "Asia/Shanghai"))
+        except ZoneInfoNotFoundError as exc:
+            raise HotlineConfigError(f"{path}: unknown business_hours.timezone") from exc
+        unknown_days = set(hours_raw.get("days", DAYS)) - set(DAYS)
+        if unknown_days:
+            raise HotlineConfigError(f"{path}: business_hours.days has unknown days {sorted(unknown_days)}")
+        hours = BusinessHours(
+            timezone=zone,
+            days=frozenset(DAYS.index(d) for d in hours_raw.get("days", DAYS)),
+            open=_time(hours_raw.get("open", "00:00"), "open"),
+            close=_time(hours_raw.get("close", "24:00"), "close"),
+            closed_dates=frozenset(dt.date.fromisoformat(str(d)) for d in hours_raw.get("closed_dates") or []),
+        )
+        prompts = {str(k): str(v) for k, v in (raw.get("prompts") or {}).items()}
+        missing = [name for name in REQUIRED_PROMPTS if not prompts.get(name)]
+        if missing:
+            raise HotlineConfigError(f"{path}: prompts.{missing[0]} is missing")
+        speech = raw.get("speech") or {}
+        limits = raw.get("limits") or {}
+        template = str(speech.get("button", "{title}，请按{digit}"))
+        template.format(title="", digit="")
+        return HotlineConfig(
+            default_flow=str(raw.get("default_flow", "main")),
+            hours=hours,
+            button_template=template,
+            prompts=prompts,
+            notify_channel=str(raw.get("notify_channel", "sms")),
+            max_call_s=float(limits.get("max_call_seconds", 1800)),
+            max_utterance_s=float(limits.get("max_utterance_seconds", 15)),
+            bot_turn_timeout_s=float(limits.get("bot_turn_timeout_seconds", 20)),
+            max_buttons_read=int(speech.get("max_buttons_read", 5)),
+        )
+    except HotlineConfigError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise HotlineConfigError(f"{path}: malformed ({type(exc).__name__}: {exc})") from exc
+
+
+class HotlineConfigSource:
+    """The current config, re-read when the file's modification time changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._stamp: int | None = None
+        self._config: HotlineConfig | None = None
+
+    def get(self) -> HotlineConfig:
+        stamp = self.path.stat().st_mtime_ns
+        if self._config is None or stamp != self._stamp:
+            self._config = load_hotline_config(self.path)
+            self._stamp = stamp
+        return self._config

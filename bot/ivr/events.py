@@ -1,0 +1,125 @@
+"""Kefu's own call events and commands: what the flow engine consumes and produces.
+
+The serializer turns a provider's frames into :class:`CallStart`, :class:`AudioIn`,
+:class:`KeyPress`, :class:`Hangup` and :class:`PlaybackMark`; the call's audio pipeline turns
+audio into :class:`SpeechStarted`, :class:`Utterance` and :class:`Recording`; the session adds
+:class:`NoInput`. The engine answers with commands (:class:`Say`, :class:`Beep`,
+:class:`Listen`, :class:`StartRecording`, :class:`EndCall`). Nothing here knows Twilio.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+# -- from the transport (via a serializer) ----------------------------------------------
+@dataclass(frozen=True)
+class CallStart:
+    call_id: str
+    caller: str
+    called: str = ""
+    flow: str = ""  # requested by the telephony side; "" = the hotline's default
+    sample_rate: int = 8000
+    encoding: str = "mulaw"
+
+
+@dataclass(frozen=True)
+class AudioIn:
+    pcm: bytes  # mono s16le at the call's rate, one provider frame
+
+
+@dataclass(frozen=True)
+class KeyPress:
+    digit: str
+
+
+@dataclass(frozen=True)
+class PlaybackMark:
+    name: str
+
+
+@dataclass(frozen=True)
+class Hangup:
+    reason: str = "caller"
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A frame the serializer understood and that needs nothing (``connected``, other tracks)."""
+
+    what: str = ""
+
+
+# -- from the call's audio pipeline and timers ----------------------------------------
+@dataclass(frozen=True)
+class SpeechStarted:
+    at: float
+
+
+@dataclass(frozen=True)
+class Utterance:
+    text: str
+    confidence: float = 0.0
+    seconds: float = 0.0
+    ended_at: float = 0.0  # when the caller stopped talking (monotonic), for latency
+
+
+@dataclass(frozen=True)
+class Recording:
+    pcm: bytes
+    sample_rate: int
+    finished_by: str  # "silence" | "key" | "max_length" | "hangup"
+
+
+@dataclass(frozen=True)
+class NoInput:
+    partial_digits: bool = False  # the inter-digit timer ran out, not the first-input one
+
+
+# -- engine commands ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Say:
+    text: str
+    prompt_id: str = ""  # an editor's recording replaces the text when present
+    barge_in: bool = True
+    label: str = ""  # becomes the mark name after the audio
+
+
+@dataclass(frozen=True)
+class Beep:
+    label: str = "beep"
+
+
+@dataclass(frozen=True)
+class Listen:
+    """What input the current node waits for, and for how long after the prompts end."""
+
+    node: str
+    speech: bool = True
+    keys: bool = True
+    phrases: tuple[str, ...] = ()  # restricts the recogniser; empty = free speech
+    timeout_s: float = 6.0
+    inter_digit_timeout_s: float = 0.0  # > 0 while collecting a number
+
+
+@dataclass(frozen=True)
+class StartRecording:
+    max_seconds: float
+    end_silence_s: float
+    finish_key: str
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Nothing more to ask; keep the line open (queued for an agent)."""
+
+
+@dataclass(frozen=True)
+class EndCall:
+    reason: str = "flow"
+
+
+@dataclass
+class Step:
+    """The engine's answer to one event."""
+
+    commands: list = field(default_factory=list)

@@ -1,0 +1,152 @@
+"""The shape of an IVR flow, as read from ``ivr_flows/<id>.yml`` (one flow per file).
+
+Flows are editors' data: every sentence a caller hears is in the file (``say``), optionally
+replaced by a recording ``prompts/<prompt>.wav``. A flow is a graph of nodes; the engine
+(:mod:`bot.ivr.engine`) walks it one Kefu event at a time. Node kinds:
+
+``play``            say something, go on to ``next``
+``menu``            options chosen by key (``digits``) or by voice (``phrases``, also the ASR
+                    phrase list); retries on no input / no match, then escalation
+``collect_digits``  an account or phone number: length, ``pattern``, optional ``checksum``
+``bot``             free speech handed to the Rasa assistant, replies spoken
+``record``          a voice message: beep, max length, confirm or re-record
+``transfer``        into the human queue with a ``skill`` (and ``priority``)
+``notify``          send a text (self-help link...) to the caller's phone
+``callback``        book a call back (a ticket for an agent)
+``goto``            jump, optionally by ``cases`` whose ``when`` conditions look at business
+                    hours, the caller's VIP tier and the current queue wait
+``hangup``          say goodbye and end the call
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+INPUT_KINDS = ("menu", "collect_digits", "bot", "record")
+NODE_KINDS = ("play", "goto", "hangup", "transfer", "notify", "callback") + INPUT_KINDS
+
+
+@dataclass(frozen=True)
+class Condition:
+    """All the given tests must hold; an empty condition always holds."""
+
+    business_hours: bool | None = None
+    vip_tier_at_least: int | None = None
+    known_customer: bool | None = None
+    queue_wait_over_s: float | None = None
+    skill: str = "general"  # the queue ``queue_wait_over_s`` looks at
+
+    @property
+    def empty(self) -> bool:
+        return (self.business_hours is None and self.vip_tier_at_least is None
+                and self.known_customer is None and self.queue_wait_over_s is None)
+
+
+@dataclass(frozen=True)
+class Case:
+    when: Condition
+    target: str
+
+
+@dataclass(frozen=True)
+class MenuOption:
+    digits: str
+    phrases: tuple[str, ...]
+    target: str
+    when: Condition = field(default_factory=Condition)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How a node waiting for input copes with silence and with input it cannot use."""
+
+    timeout_s: float
+    max_no_input: int
+    max_no_match: int
+    no_input_say: str
+    no_match_say: str
+    on_no_input: str | None  # escalation targets; None: end the call
+    on_no_match: str | None
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node; ``kind`` tells which of the optional fields are meaningful."""
+
+    id: str
+    kind: str
+    say: str = ""
+    prompt: str = ""  # recorded prompt id (prompts/<id>.wav), defaults to "<flow>.<node>"
+    barge_in: bool = True
+    next: str | None = None
+    retry: Retry | None = None
+    # menu
+    options: tuple[MenuOption, ...] = ()
+    free_speech: str | None = None  # unmatched speech goes to this bot node as its first turn
+    # goto
+    cases: tuple[Case, ...] = ()
+    target: str | None = None
+    # collect_digits
+    min_length: int = 0
+    max_length: int = 0
+    pattern: str = ""
+    checksum: str = ""  # "" or "luhn"
+    terminator: str = "#"
+    inter_digit_timeout_s: float = 3.0
+    store_as: str = "digits"
+    invalid_say: str = ""
+    # bot
+    intro: str = ""  # a message sent to the assistant on entry (payload or text, {vars})
+    max_turns: int = 10
+    keys: tuple[tuple[str, str], ...] = ()  # key -> node while talking to the bot
+    handoff_responses: tuple[str, ...] = ()
+    on_handoff: str | None = None
+    # record
+    beep: bool = True
+    max_seconds: float = 60.0
+    min_seconds: float = 1.0
+    end_silence_s: float = 3.0
+    finish_key: str = "#"
+    confirm_say: str = ""
+    max_rerecord: int = 2
+    saved_say: str = ""
+    # transfer
+    skill: str = "general"
+    priority: int = 0
+    vip_priority_bonus: int = 1
+    on_failure: str | None = None
+    # notify
+    channel: str = "sms"
+    text: str = ""
+
+    def targets(self) -> list[tuple[str, str]]:
+        """(field, node id) of every node this one can lead to, for validation."""
+        found = [(name, getattr(self, name)) for name in
+                 ("next", "target", "free_speech", "on_handoff", "on_failure") if getattr(self, name)]
+        if self.retry is not None:
+            found += [(f"on_{what}", t) for what, t in
+                      (("no_input", self.retry.on_no_input), ("no_match", self.retry.on_no_match)) if t]
+        found += [(f"options[{i}].target", o.target) for i, o in enumerate(self.options)]
+        found += [(f"cases[{i}].target", c.target) for i, c in enumerate(self.cases)]
+        found += [(f"keys.{k}", t) for k, t in self.keys]
+        return found
+
+    def phrases(self) -> list[str]:
+        return [p for option in self.options for p in option.phrases]
+
+
+@dataclass(frozen=True)
+class Flow:
+    id: str
+    start: str
+    nodes: dict[str, Node]
+    version: str  # content hash: a call keeps the version it started with
+    source: str  # file name, for messages
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    def node(self, node_id: str) -> Node:
+        return self.nodes[node_id]
+
+    def prompt_id(self, node: Node, suffix: str = "") -> str:
+        base = node.prompt or f"{self.id}.{node.id}"
+        return f"{base}.{suffix}" if suffix else base

@@ -1,0 +1,332 @@
+"""Read and validate flow files; every problem is a :class:`FlowError` naming file, node and field.
+
+Validation is strict on purpose (unknown keys are typos, dangling targets are dead ends on a
+live phone line): a flow that loads can be walked without surprises.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.ivr.errors import FlowError
+from bot.ivr.flow import INPUT_KINDS, NODE_KINDS, Case, Condition, Flow, MenuOption, Node, Retry
+
+DTMF_KEYS = "0123456789*#"
+_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_COMMON = {"type", "say", "prompt", "barge_in", "next"}
+_RETRY_KEYS = {"timeout_s", "max_no_input", "max_no_match", "no_input_say", "no_match_say",
+               "on_no_input", "on_no_match", "escalate"}
+_KIND_KEYS = {
+    "play": set(),
+    "hangup": set(),
+    "goto": {"cases", "target"},
+    "menu": {"options", "free_speech"} | _RETRY_KEYS,
+    "collect_digits": {"length", "min_length", "max_length", "pattern", "checksum", "terminator",
+                       "inter_digit_timeout_s", "store_as", "invalid_say"} | _RETRY_KEYS,
+    "bot": {"intro", "max_turns", "keys", "handoff_responses", "on_handoff"} | _RETRY_KEYS,
+    "record": {"beep", "max_seconds", "min_seconds", "end_silence_s", "finish_key", "confirm_say",
+               "max_rerecord", "saved_say"} | _RETRY_KEYS,
+    "transfer": {"skill", "priority", "vip_priority_bonus", "on_failure"},
+    "notify": {"channel", "text"},
+    "callback": {"skill", "priority"},
+}
+_NEEDS_SAY = {"play", "menu", "collect_digits", "record"}
+_NEEDS_NEXT = {"play", "collect_digits", "record", "notify", "callback"}
+_CONDITION_KEYS = {"business_hours", "vip_tier_at_least", "known_customer", "queue_wait_over_s", "skill"}
+_RETRY_DEFAULTS = {"timeout_s": 6.0, "max_no_input": 2, "max_no_match": 2,
+                   "no_input_say": "", "no_match_say": ""}
+NOTIFY_CHANNELS = ("sms", "wechat")
+
+
+def flow_version(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def load_flow_file(path: Path) -> Flow:
+    """Read one flow file; the flow id is the file name without ``.yml``."""
+    name = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FlowError(name, "", "", f"cannot read the file: {exc.strerror}") from exc
+    return parse_flow(text, name, path.stem)
+
+
+def parse_flow(text: str, source: str, flow_id: str) -> Flow:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise FlowError(source, "", "", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+    return _FlowParser(source, flow_id, raw).parse(flow_version(text))
+
+
+class _FlowParser:
+    def __init__(self, source: str, flow_id: str, raw: Any) -> None:
+        self.source, self.flow_id, self.raw = source, flow_id, raw
+        self._node = ""
+
+    def error(self, field: str, problem: str) -> FlowError:
+        return FlowError(self.source, self._node, field, problem)
+
+    def parse(self, version: str) -> Flow:
+        raw = self.raw
+        if not isinstance(raw, dict):
+            raise self.error("", "the file must be a mapping with `flow`, `start` and `nodes`")
+        unknown = set(raw) - {"flow", "start", "defaults", "nodes", "description"}
+        if unknown:
+            raise self.error(sorted(unknown)[0], "unknown top-level key")
+        if raw.get("flow") != self.flow_id:
+            raise self.error("flow", f"must be {self.flow_id!r} (the file name), got {raw.get('flow')!r}")
+        defaults = raw.get("defaults") or {}
+        if not isinstance(defaults, dict) or set(defaults) - _RETRY_KEYS:
+            raise self.error("defaults", f"must be a mapping of {sorted(_RETRY_KEYS)}")
+        nodes_raw = raw.get("nodes")
+        if not isinstance(nodes_raw, dict) or not nodes_raw:
+            raise self.error("nodes", "must be a non-empty mapping of node id to node")
+        nodes = {}
+        for node_id, body in nodes_raw.items():
+            self._node = str(node_id)
+            if not isinstance(node_id, str) or not _ID.match(node_id):
+                raise self.error("", "node ids are lower_case_with_underscores")
+            nodes[node_id] = self.node(node_id, body, defaults)
+        self._node = ""
+        start = raw.get("start")
+        if start not in nodes:
+            raise self.error("start", f"names no node: {start!r}")
+        flow = Flow(self.flow_id, start, nodes, version, self.source, raw)
+        self.check_targets(flow)
+        self.check_loops(flow)
+        return flow
+
+    # -- nodes -------------------------------------------------------------------------
+    def node(self, node_id: str, body: Any, defaults: dict) -> Node:
+        if not isinstance(body, dict):
+            raise self.error("", "a node must be a mapping with a `type`")
+        kind = body.get("type")
+        if kind not in NODE_KINDS:
+            raise self.error("type", f"must be one of {list(NODE_KINDS)}, got {kind!r}")
+        unknown = set(body) - _COMMON - _KIND_KEYS[kind]
+        if unknown:
+            raise self.error(sorted(unknown)[0], f"not a field of a {kind} node")
+        say = self.text(body, "say", required=kind in _NEEDS_SAY)
+        fields: dict[str, Any] = dict(
+            id=node_id, kind=kind, say=say, prompt=self.text(body, "prompt"),
+            barge_in=self.boolean(body, "barge_in", True), next=self.ref(body, "next"),
+        )
+        if kind in _NEEDS_NEXT and not fields["next"]:
+            raise self.error("next", f"a {kind} node needs `next`")
+        if kind in INPUT_KINDS:
+            fields["retry"] = self.retry({**_RETRY_DEFAULTS, **defaults, **{k: v for k, v in body.items() if k in _RETRY_KEYS}})
+        getattr(self, f"fields_{kind}", lambda b, f: None)(body, fields)
+        return Node(**fields)
+
+    def fields_goto(self, body: dict, fields: dict) -> None:
+        cases = body.get("cases") or []
+        if not isinstance(cases, list):
+            raise self.error("cases", "must be a list of {when, target}")
+        parsed = []
+        for i, case in enumerate(cases):
+            if not isinstance(case, dict) or set(case) != {"when", "target"}:
+                raise self.error(f"cases[{i}]", "each case needs exactly `when` and `target`")
+            parsed.append(Case(self.condition(case["when"], f"cases[{i}].when"), self.ref(case, "target", f"cases[{i}].target")))
+        fields["cases"] = tuple(parsed)
+        fields["target"] = self.ref(body, "target")
+        if not fields["target"]:
+            raise self.error("target", "a goto node needs a `target` (used when no case holds)")
+
+    def fields_menu(self, body: dict, fields: dict) -> None:
+        options = body.get("options")
+        if not isinstance(options, list) or not options:
+            raise self.error("options", "a menu needs a list of options")
+        parsed, seen = [], set()
+        for i, option in enumerate(options):
+            where = f"options[{i}]"
+            if not isinstance(option, dict) or set(option) - {"digits", "phrases", "target", "when"}:
+                raise self.error(where, "an option has `digits`, `phrases`, `target` and optional `when`")
+            digits = str(option.get("digits", ""))
+            if len(digits) != 1 or digits not in DTMF_KEYS:
+                raise self.error(f"{where}.digits", f"one key of {DTMF_KEYS}, got {digits!r}")
+            if digits in seen:
+                raise self.error(f"{where}.digits", f"key {digits!r} is used by two options")
+            seen.add(digits)
+            phrases = option.get("phrases") or []
+            if not isinstance(phrases, list) or not all(isinstance(p, str) and p.strip() for p in phrases):
+                raise self.error(f"{where}.phrases", "must be a list of non-empty strings")
+            parsed.append(MenuOption(digits, tuple(p.strip() for p in phrases), self.ref(option, "target", f"{where}.target"),
+                                     self.condition(option.get("when") or {}, f"{where}.when")))
+            if not parsed[-1].target:
+                raise self.error(f"{where}.target", "every option needs a target")
+        fields["options"] = tuple(parsed)
+        fields["free_speech"] = self.ref(body, "free_speech")
+
+    def fields_collect_digits(self, body: dict, fields: dict) -> None:
+        length = body.get("length")
+        low = body.get("min_length", length if isinstance(length, int) else None)
+        high = body.get("max_length", length if isinstance(length, int) else None)
+        if not isinstance(low, int) or not isinstance(high, int) or not 1 <= low <= high <= 32:
+            raise self.error("length", "give `length` or `min_length`/`max_length` (1..32)")
+        pattern = self.text(body, "pattern")
+        if pattern:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise self.error("pattern", f"not a valid regular expression: {exc}") from exc
+        checksum = self.text(body, "checksum")
+        if checksum not in ("", "luhn"):
+            raise self.error("checksum", "must be `luhn` or left out")
+        terminator = str(body.get("terminator", "#"))
+        if terminator not in ("#", "*"):
+            raise self.error("terminator", "must be # or *")
+        store_as = self.text(body, "store_as") or "digits"
+        if not _ID.match(store_as):
+            raise self.error("store_as", "a lower_case name")
+        fields.update(min_length=low, max_length=high, pattern=pattern, checksum=checksum, terminator=terminator,
+                      inter_digit_timeout_s=self.number(body, "inter_digit_timeout_s", 3.0, 0.5, 30),
+                      store_as=store_as, invalid_say=self.text(body, "invalid_say"))
+
+    def fields_bot(self, body: dict, fields: dict) -> None:
+        keys = body.get("keys") or {}
+        if not isinstance(keys, dict):
+            raise self.error("keys", "must map a key to a node id")
+        pairs = []
+        for key, target in keys.items():
+            if str(key) not in DTMF_KEYS or len(str(key)) != 1:
+                raise self.error(f"keys.{key}", f"one key of {DTMF_KEYS}")
+            pairs.append((str(key), self.ref(keys, key, f"keys.{key}")))
+        handoff = body.get("handoff_responses") or []
+        if not isinstance(handoff, list) or not all(isinstance(r, str) for r in handoff):
+            raise self.error("handoff_responses", "must be a list of response names")
+        fields.update(intro=self.text(body, "intro"), max_turns=int(self.number(body, "max_turns", 10, 1, 100)),
+                      keys=tuple(pairs), handoff_responses=tuple(handoff), on_handoff=self.ref(body, "on_handoff"))
+        if handoff and not fields["on_handoff"]:
+            raise self.error("on_handoff", "needed when `handoff_responses` is given")
+
+    def fields_record(self, body: dict, fields: dict) -> None:
+        fields.update(beep=self.boolean(body, "beep", True),
+                      max_seconds=self.number(body, "max_seconds", 60, 2, 300),
+                      min_seconds=self.number(body, "min_seconds", 1.0, 0, 30),
+                      end_silence_s=self.number(body, "end_silence_s", 3.0, 0.5, 30),
+                      finish_key=str(body.get("finish_key", "#")),
+                      confirm_say=self.text(body, "confirm_say"),
+                      max_rerecord=int(self.number(body, "max_rerecord", 2, 0, 10)),
+                      saved_say=self.text(body, "saved_say"))
+        if fields["finish_key"] not in DTMF_KEYS:
+            raise self.error("finish_key", f"one key of {DTMF_KEYS}")
+
+    def fields_transfer(self, body: dict, fields: dict) -> None:
+        fields.update(skill=self.text(body, "skill") or "general",
+                      priority=int(self.number(body, "priority", 0, 0, 9)),
+                      vip_priority_bonus=int(self.number(body, "vip_priority_bonus", 1, 0, 9)),
+                      on_failure=self.ref(body, "on_failure"))
+        if not fields["on_failure"]:
+            raise self.error("on_failure", "a transfer needs `on_failure` (the queue may be unavailable)")
+
+    def fields_notify(self, body: dict, fields: dict) -> None:
+        channel = self.text(body, "channel") or "sms"
+        if channel not in NOTIFY_CHANNELS:
+            raise self.error("channel", f"one of {list(NOTIFY_CHANNELS)}")
+        fields.update(channel=channel, text=self.text(body, "text", required=True))
+
+    def fields_callback(self, body: dict, fields: dict) -> None:
+        fields.update(skill=self.text(body, "skill") or "general",
+                      priority=int(self.number(body, "priority", 1, 0, 9)))
+
+    # -- values ------------------------------------------------------------------------
+    def retry(self, values: dict) -> Retry:
+        escalate = values.get("escalate")
+        return Retry(
+            timeout_s=self.number(values, "timeout_s", 6.0, 1, 60),
+            max_no_input=int(self.number(values, "max_no_input", 2, 0, 10)),
+            max_no_match=int(self.number(values, "max_no_match", 2, 0, 10)),
+            no_input_say=self.text(values, "no_input_say"),
+            no_match_say=self.text(values, "no_match_say"),
+            on_no_input=self.ref(values, "on_no_input") or self.ref(values, "escalate"),
+            on_no_match=self.ref(values, "on_no_match") or (escalate if isinstance(escalate, str) else None),
+        )
+
+    def condition(self, raw: Any, where: str) -> Condition:
+        if not isinstance(raw, dict):
+            raise self.error(where, "a condition is a mapping")
+        unknown = set(raw) - _CONDITION_KEYS
+        if unknown:
+            raise self.error(f"{where}.{sorted(unknown)[0]}", f"unknown condition; known: {sorted(_CONDITION_KEYS)}")
+        for key in ("business_hours", "known_customer"):
+            if key in raw and not isinstance(raw[key], bool):
+                raise self.error(f"{where}.{key}", "must be true or false")
+        tier = raw.get("vip_tier_at_least")
+        if tier is not None and (not isinstance(tier, int) or isinstance(tier, bool) or not 0 <= tier <= 9):
+            raise self.error(f"{where}.vip_tier_at_least", "a tier number 0..9")
+        wait = raw.get("queue_wait_over_s")
+        if wait is not None and (not isinstance(wait, (int, float)) or isinstance(wait, bool) or wait < 0):
+            raise self.error(f"{where}.queue_wait_over_s", "seconds, a number >= 0")
+        return Condition(raw.get("business_hours"), tier, raw.get("known_customer"),
+                         float(wait) if wait is not None else None, str(raw.get("skill") or "general"))
+
+    def text(self, body: dict, key: str, required: bool = False) -> str:
+        value = body.get(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise self.error(key, "must be text")
+        if required and not value.strip():
+            raise self.error(key, "is required")
+        return value.strip()
+
+    def ref(self, body: dict, key: Any, field: str | None = None) -> str | None:
+        value = body.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise self.error(field or str(key), "must be a node id")
+        return value
+
+    def boolean(self, body: dict, key: str, default: bool) -> bool:
+        value = body.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, "must be true or false")
+        return value
+
+    def number(self, body: dict, key: str, default: float, low: float, high: float) -> float:
+        value = body.get(key, default)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+            raise self.error(key, f"a number from {low:g} to {high:g}, got {value!r}")
+        return float(value)
+
+    # -- graph ---------------------------------------------------------------------------
+    def check_targets(self, flow: Flow) -> None:
+        for node in flow.nodes.values():
+            for field, target in node.targets():
+                if target not in flow.nodes:
+                    raise FlowError(self.source, node.id, field, f"names no node: {target!r}")
+            if node.free_speech and flow.nodes[node.free_speech].kind != "bot":
+                raise FlowError(self.source, node.id, "free_speech", "must name a bot node")
+
+    def check_loops(self, flow: Flow) -> None:
+        """A cycle of nodes that never wait for the caller would spin forever."""
+        def passes(node: Node) -> list[str]:
+            if node.kind in INPUT_KINDS or node.kind in ("hangup", "transfer"):
+                return []
+            return [t for f, t in node.targets()]
+
+        state: dict[str, int] = {}
+
+        def visit(node_id: str, path: list[str]) -> None:
+            state[node_id] = 1
+            for target in passes(flow.nodes[node_id]):
+                if state.get(target) == 1:
+                    cycle = path[path.index(target):] + [target] if target in path else [node_id, target]
+                    raise FlowError(self.source, node_id, "next",
+                                    "loop without waiting for the caller: " + " -> ".join(cycle))
+                if target not in state:
+                    visit(target, path + [target])
+            state[node_id] = 2
+
+        for node_id in flow.nodes:
+            if node_id not in state:
+                visit(node_id, [node_id])

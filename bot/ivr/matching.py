@@ -1,0 +1,69 @@
+"""Matching what a caller said or keyed against a node: menu phrases, spoken digits, checksums."""
+from __future__ import annotations
+
+import re
+
+from bot.ivr.flow import MenuOption
+
+_NOT_WORD = re.compile(r"[\s\W_]+", re.UNICODE)
+# Spoken digits as Mandarin callers say them ("幺" for 1 in phone numbers).
+_SPOKEN_DIGITS = str.maketrans({"零": "0", "〇": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2",
+                                "三": "3", "四": "4", "五": "5", "六": "6", "七": "7", "拐": "7",
+                                "八": "8", "九": "9"})
+
+
+def normalise(text: str) -> str:
+    return _NOT_WORD.sub("", text).lower()
+
+
+def match_phrase(text: str, options: list[MenuOption]) -> MenuOption | None:
+    """The option with the longest phrase found in ``text`` (or equal to it)."""
+    heard = normalise(text)
+    if not heard:
+        return None
+    best, best_len = None, 0
+    for option in options:
+        for phrase in option.phrases:
+            wanted = normalise(phrase)
+            if wanted and wanted in heard and len(wanted) > best_len:
+                best, best_len = option, len(wanted)
+    return best
+
+
+def spoken_digits(text: str) -> str:
+    """Digits in a transcript, with Mandarin number words turned into digits."""
+    return "".join(ch for ch in text.translate(_SPOKEN_DIGITS) if ch.isdigit())
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for index, ch in enumerate(reversed(digits)):
+        value = int(ch)
+        if index % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def digits_valid(digits: str, min_length: int, max_length: int, pattern: str, checksum: str) -> bool:
+    if not digits.isdigit() or not min_length <= len(digits) <= max_length:
+        return False
+    if pattern and not re.fullmatch(pattern, digits):
+        return False
+    return not checksum or luhn_ok(digits)
+
+
+class SafeVars(dict):
+    """``str.format_map`` helper: unknown placeholders become empty instead of raising."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def fill(template: str, values: dict) -> str:
+    try:
+        return template.format_map(SafeVars({k: v for k, v in values.items() if v is not None}))
+    except (ValueError, IndexError, AttributeError):
+        return template

@@ -1,0 +1,90 @@
+"""Kefu's chat page in a real Chromium at phone width, against the running server."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, running_kefu):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{running_kefu.settings.rasa_url}/chat/")
+    page.get_by_text("在线", exact=True).wait_for(timeout=15000)
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def test_fault_shows_inline_video_and_next_step_survives_reload(page, running_kefu):
+    page.get_by_placeholder("请输入您的问题").fill("宽带连不上了")
+    page.keyboard.press("Enter")
+    assert page.locator(".msg.user").last.inner_text() == "宽带连不上了"
+
+    video = page.locator("video").first
+    video.wait_for(timeout=30000)
+    assert video.get_attribute("src") == f"{running_kefu.settings.rasa_url}/media/selfhelp/bb_restart.mp4"
+    page.wait_for_function("document.querySelector('video').readyState >= 1", timeout=15000)  # metadata loaded
+    assert page.evaluate("document.querySelector('video').duration") == pytest.approx(2, abs=0.2)
+    link = page.locator(".replies a").first
+    assert link.get_attribute("target") == "_blank" and link.get_attribute("href").startswith("https://")
+    assert page.locator("#typing").is_hidden()
+
+    # Fits a 375px phone: nothing wider than the viewport.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+    page.reload()
+    page.get_by_text("在线", exact=True).wait_for(timeout=15000)
+    assert page.locator("video").count() == 1, "the conversation is still there after a reload"
+    page.get_by_role("button", name="没解决").click()
+    assert page.locator(".msg.user").last.inner_text() == "没解决"
+    page.locator(".msg.bot", has_text="手机号").wait_for(timeout=30000)
+
+
+def test_queue_agent_messages_render_distinctly_and_escaped(page):
+    hostile = '<img src=x onerror="window.pwned=1">'
+    page.evaluate("m => window.kefuChat.receive(m)", {"custom": {"kind": "queue_status", "position": 3, "wait_minutes": 6}})
+    page.evaluate("m => window.kefuChat.receive(m)",
+                  {"custom": {"kind": "agent_message", "agent_name": "王芳", "text": hostile}})
+    page.evaluate("m => window.kefuChat.receive(m)", {"text": hostile, "quick_replies": [
+        {"type": "web_url", "title": "坏链接", "url": "javascript:alert(1)"}]})
+
+    queue = page.locator(".notice.queue")
+    assert "3" in queue.inner_text() and "6" in queue.inner_text() and "分钟" in queue.inner_text()
+    agent = page.locator(".msg.agent")
+    assert "王芳" in agent.locator(".agent-name").inner_text()
+    assert agent.locator(".agent-text").inner_text() == hostile
+    assert page.locator(".msg.bot").last.inner_text() == hostile
+    assert page.locator("img").count() == 0 and page.evaluate("window.pwned") is None
+    assert page.locator("a[href^='javascript']").count() == 0
+
+
+def test_every_ui_string_comes_from_the_content_file(running_kefu):
+    strings = json.loads((running_kefu.settings.content_dir / "ui" / "webchat.zh.json").read_text(encoding="utf-8"))
+    assert {"queue_status", "agent_label", "typing", "input_placeholder"} <= strings.keys()
+    web = running_kefu.settings.root / "bot" / "web" / "chat"
+    for source in web.iterdir():
+        text = source.read_text(encoding="utf-8")
+        assert not any("\u4e00" <= ch <= "\u9fff" for ch in text), f"Chinese text in {source.name}"

@@ -1,0 +1,73 @@
+"""Publishing: a model hot-swap under live traffic, and the publish log."""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+
+import pytest
+
+from bot.editor.publish import changed_files, hot_swap, manifest, record_publish, running_model
+from bot.settings import get_settings
+from tests.editor.conftest import edit
+from tests.test_rest_smoke import post
+
+
+@pytest.mark.slow
+def test_model_hot_swap_under_live_traffic_fails_no_request(running_kefu, tmp_path):
+    url = running_kefu.settings.rasa_url
+    before = running_model(url)
+    new_model = tmp_path / "kefu-hotswap.tar.gz"
+    shutil.copy(running_kefu.model, new_model)
+    failures: list[str] = []
+    answered = 0
+    stop = threading.Event()
+
+    def customer(number: int) -> None:
+        nonlocal answered
+        while not stop.is_set():
+            try:
+                replies = post(running_kefu, f"live-{number}", "我家电视没信号了")
+                if not replies:
+                    failures.append("no reply")
+                answered += 1
+            except Exception as exc:  # noqa: BLE001 - any failure is what we count
+                failures.append(repr(exc))
+
+    customers = [threading.Thread(target=customer, args=(n,)) for n in range(3)]
+    for thread in customers:
+        thread.start()
+    try:
+        hot_swap(url, new_model)
+    finally:
+        stop.set()
+        for thread in customers:
+            thread.join()
+    assert running_model(url).endswith("kefu-hotswap.tar.gz") and before != running_model(url)
+    assert failures == []
+    assert answered > 0
+    hot_swap(url, running_kefu.model)
+
+
+def test_publish_log_says_who_when_and_what_changed(project, monkeypatch):
+    monkeypatch.setenv("KEFU_EDITOR", "小王")
+    get_settings.cache_clear()
+    settings = get_settings()
+    first = record_publish(settings, "model")
+    assert first["who"] == "小王" and "content/selfhelp.yml" in first["changed"]
+    edit(project / "content" / "selfhelp.yml", "title: 画面出现马赛克、卡顿", "title: 画面出现马赛克或卡顿")
+    second = record_publish(settings, "content")
+    assert second["changed"] == ["content/selfhelp.yml"]
+    log = [json.loads(line) for line in (settings.data_dir / "publish" / "log.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [entry["what"] for entry in log] == ["model", "content"]
+    assert log[1]["at"] >= log[0]["at"]
+
+
+def test_changed_files_sees_additions_edits_and_removals():
+    assert changed_files({"a": "1", "b": "2"}, {"b": "3", "c": "4"}) == ["a", "b", "c"]
+
+
+def test_manifest_covers_editor_owned_files_only(project):
+    files = manifest(project)
+    assert "nlu_data/rules.yml" in files and "content/selfhelp.yml" in files
+    assert not any(path.startswith("actions/") for path in files)
