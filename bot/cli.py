@@ -27,6 +27,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     print(
         "\nKefu is running.\n"
+        f"  Web chat     : {settings.public_url}/chat/\n"
         f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
         f"  Rasa server  : {settings.rasa_url}\n"
         f"  Action server: http://{settings.host}:{settings.action_port}\n"

@@ -35,6 +35,14 @@ class Notifier(ABC):
     async def send_selfhelp(self, to: str, channel: str, entry: SelfHelpEntry) -> None:
         """Send the steps of a self-help entry to ``to`` (an address on ``channel``)."""
 
+    async def send(self, to: str, message: dict) -> None:
+        """Send a prepared message: ``{"channel", "kind", "text", ...}`` (added for the IVR).
+
+        ``text`` is already worded from content data; other keys are structured extras (links).
+        Not abstract, so existing notifiers keep working; they refuse until they implement it.
+        """
+        raise NotifyError(f"{type(self).__name__} cannot send prepared messages")
+
 
 def render_selfhelp(entry: SelfHelpEntry, templates: dict) -> str:
     """The plain-text form of an entry, worded by the editors' templates."""
@@ -81,6 +89,21 @@ class OutboxNotifier(Notifier):
     async def send_selfhelp(self, to: str, channel: str, entry: SelfHelpEntry) -> None:
         outbound_id = await asyncio.to_thread(self._queue, to, channel, "selfhelp", entry)
         logger.info("notify.outbox.queued id=%s channel=%s kind=selfhelp entry=%s", outbound_id, channel, entry.id)
+
+    async def send(self, to: str, message: dict) -> None:
+        outbound_id = await asyncio.to_thread(self._queue_message, to, message)
+        logger.info("notify.outbox.queued id=%s channel=%s kind=%s", outbound_id, message.get("channel"),
+                    message.get("kind"))
+
+    def _queue_message(self, to: str, message: dict) -> int:
+        channel, kind = message.get("channel") or "", message.get("kind") or "message"
+        if not to or not channel or not message.get("text"):
+            raise NotifyError("an outbound message needs a recipient, a channel and a text")
+        payload = {k: v for k, v in message.items() if k not in ("channel", "kind")}
+        try:
+            return self.repository.add_outbound(channel=channel, recipient=to, kind=kind, payload=payload)
+        except DatabaseError as exc:
+            raise NotifyError(f"cannot queue the outbound message: {exc}") from exc
 
     def _queue(self, to: str, channel: str, kind: str, entry: SelfHelpEntry) -> int:
         if not to or not channel:

@@ -31,6 +31,7 @@ from socketio import AsyncServer
 
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
+from bot.channels.media_route import media_response
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -100,9 +101,10 @@ class ChatPageBlueprint(SocketBlueprint):
         app.add_route(chat_redirect, "/chat", methods=["GET"], name="kefu_chat_redirect", strict_slashes=True)
         app.static("/chat/assets", str(WEB_DIR), name="kefu_chat_assets")
         app.static("/chat/ui", str(settings.content_dir / "ui"), name="kefu_chat_ui")
-        settings.media_dir.mkdir(parents=True, exist_ok=True)
-        app.static("/media", str(settings.media_dir), name="kefu_media", use_content_range=True,
-                   stream_large_files=True)
+        async def media(request: Request, path: str) -> HTTPResponse:
+            return await media_response(request, settings.media_dir, path)
+
+        app.add_route(media, "/media/<path:path>", methods=["GET", "HEAD"], name="kefu_media")
 
 
 class WebChatInput(SocketIOInput):

@@ -1,0 +1,95 @@
+"""Routing rules from ``content/handoff.yml``: skill group, priority, wait-estimate defaults."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot.settings import get_settings
+
+
+class HandoffRulesError(ValueError):
+    """``content/handoff.yml`` is missing a part or names an unknown skill group."""
+
+
+@dataclass(frozen=True)
+class HandoffRules:
+    skills: dict[str, str]
+    default_skill: str
+    intent_skills: dict[str, str]
+    fault_skills: dict[str, str]
+    vip_bonus: dict[int, int]
+    repeat_bonus: int
+    repeat_window_hours: float
+    complaint_bonus: int
+    direct_min_vip_tier: int
+    selfhelp_failures_before_offer: int
+    sla_seconds: dict[str, float]
+    default_handle_time_s: float
+    handle_time_window: int
+    agent_capacity: int
+    presence_timeout_s: float
+    watch_interval_s: float
+    status_refresh_s: float
+    waiting_commands: dict[str, str]
+    summary_template: str
+    summary_words: dict[str, str]
+    channel_names: dict[str, str] = field(default_factory=dict)
+
+    def skill_for(self, intent: str | None, fault_type: str | None) -> str:
+        """The skill group for the intent that led here, else the fault type, else the default."""
+        return self.intent_skills.get(intent or "") or self.fault_skills.get(fault_type or "") or self.default_skill
+
+    def priority_for(self, vip_tier: int, repeat_contact: bool, complaint: bool) -> int:
+        return (self.vip_bonus.get(int(vip_tier or 0), 0) + (self.repeat_bonus if repeat_contact else 0)
+                + (self.complaint_bonus if complaint else 0))
+
+
+def parse_rules(raw: dict) -> HandoffRules:
+    try:
+        skills = {str(k): str(v) for k, v in raw["skills"].items()}
+        routing = raw.get("routing") or {}
+        priority = raw.get("priority") or {}
+        rules = HandoffRules(
+            skills=skills,
+            default_skill=str(raw["default_skill"]),
+            intent_skills={str(k): str(v) for k, v in (routing.get("intents") or {}).items()},
+            fault_skills={str(k): str(v) for k, v in (routing.get("fault_types") or {}).items()},
+            vip_bonus={int(k): int(v) for k, v in (priority.get("vip_tier") or {}).items()},
+            repeat_bonus=int(priority.get("repeat_contact", 0)),
+            repeat_window_hours=float(priority.get("repeat_window_hours", 48)),
+            complaint_bonus=int(priority.get("complaint", 0)),
+            direct_min_vip_tier=int((raw.get("direct") or {}).get("min_vip_tier", 99)),
+            selfhelp_failures_before_offer=int(raw.get("selfhelp_failures_before_offer", 2)),
+            sla_seconds={str(k): float(v) for k, v in (raw.get("sla_seconds") or {}).items()},
+            default_handle_time_s=float(raw.get("default_handle_time_s", 300)),
+            handle_time_window=int(raw.get("handle_time_window", 20)),
+            agent_capacity=int(raw.get("agent_capacity", 2)),
+            presence_timeout_s=float(raw.get("presence_timeout_s", 60)),
+            watch_interval_s=float(raw.get("watch_interval_s", 1.0)),
+            status_refresh_s=float(raw.get("status_refresh_s", 60)),
+            waiting_commands={str(k): str(v) for k, v in (raw.get("waiting_commands") or {}).items()},
+            summary_template=str(raw["summary_template"]),
+            summary_words={str(k): str(v) for k, v in (raw.get("summary_words") or {}).items()},
+            channel_names={str(k): str(v) for k, v in (raw.get("channels") or {}).items()},
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise HandoffRulesError(f"handoff.yml: {exc!r}") from exc
+    unknown = ({rules.default_skill} | set(rules.intent_skills.values()) | set(rules.fault_skills.values())) - set(skills)
+    if unknown:
+        raise HandoffRulesError(f"handoff.yml routes to unknown skill groups: {sorted(unknown)}")
+    return rules
+
+
+_cache: dict[tuple[str, float], HandoffRules] = {}
+
+
+def load_rules(path: Path | None = None) -> HandoffRules:
+    """The rules, re-read when the file changes (editors change it without a restart)."""
+    path = path or get_settings().content_dir / "handoff.yml"
+    key = (str(path), path.stat().st_mtime)
+    if key not in _cache:
+        _cache.clear()
+        _cache[key] = parse_rules(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return _cache[key]

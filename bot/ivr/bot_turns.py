@@ -1,0 +1,94 @@
+"""Free speech on the phone goes to the same Rasa assistant as every other channel.
+
+The call's speech is handed to Rasa in process through the channel's ``on_new_message`` with an
+output channel named ``ivr``, so domain responses with ``channel: ivr`` variants are chosen.
+What comes back is turned into what a phone can do (:func:`spoken_replies`): text is spoken,
+payload buttons are read as "…请按1" (the wording is the template in ``content/ivr.yml``) and
+pressing the key sends the button, while videos, images and link buttons cannot be heard and are
+collected to be sent to the caller's phone.
+"""
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Dict, List, Text
+
+from rasa.core.channels.channel import OutputChannel, UserMessage
+
+CHANNEL = "ivr"
+
+
+class IvrOutput(OutputChannel):
+    """Collects the bot's messages whole (including ``utter_action``) for one turn."""
+
+    def __init__(self) -> None:
+        self.messages: List[Dict[Text, Any]] = []
+
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        self.messages.append(dict(message))
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        self.messages.append({"text": text})
+
+
+class BotGateway(ABC):
+    @abstractmethod
+    async def turn(self, sender: str, text: str, metadata: dict) -> list[dict]:
+        """Send one user message; the bot's messages for that turn."""
+
+
+class RasaInProcess(BotGateway):
+    def __init__(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], timeout_s: float = 20.0) -> None:
+        self.on_new_message = on_new_message
+        self.timeout_s = timeout_s
+
+    async def turn(self, sender: str, text: str, metadata: dict) -> list[dict]:
+        output = IvrOutput()
+        message = UserMessage(text, output, sender, input_channel=CHANNEL, metadata=metadata)
+        await asyncio.wait_for(self.on_new_message(message), self.timeout_s)
+        return output.messages
+
+
+@dataclass
+class SpokenReplies:
+    texts: list[str] = field(default_factory=list)
+    buttons: list[str] = field(default_factory=list)  # payloads, key 1 = buttons[0]
+    links: list[dict] = field(default_factory=list)  # {"title", "url", "kind"}
+    handoff: bool = False
+
+
+def _is_link(button: dict) -> bool:
+    return button.get("type") == "web_url" or ("url" in button and "payload" not in button)
+
+
+def spoken_replies(messages: list[dict], button_template: str, max_buttons: int,
+                   handoff_responses: tuple[str, ...] = ()) -> SpokenReplies:
+    spoken = SpokenReplies()
+    for message in messages:
+        if message.get("utter_action") in handoff_responses:
+            spoken.handoff = True
+        text = (message.get("text") or "").strip()
+        readable = []
+        for button in message.get("buttons") or []:
+            if _is_link(button):
+                spoken.links.append({"title": button.get("title", ""), "url": button.get("url", ""), "kind": "link"})
+            elif button.get("payload") and len(spoken.buttons) < max_buttons:
+                spoken.buttons.append(button["payload"])
+                readable.append(button_template.format(title=button.get("title", ""), digit=len(spoken.buttons)))
+        if text or readable:
+            spoken.texts.append(" ".join(([text] if text else []) + readable))
+        attachment = message.get("attachment")
+        if isinstance(attachment, dict):
+            payload = attachment.get("payload") or {}
+            url = payload.get("src") or payload.get("url")
+            if url:
+                spoken.links.append({"title": payload.get("title", ""), "url": url, "kind": attachment.get("type", "file")})
+        image = message.get("image")
+        if isinstance(image, str) and image:
+            spoken.links.append({"title": "", "url": image, "kind": "image"})
+    return spoken

@@ -1,0 +1,84 @@
+"""What the flow engine may use besides the flow: each behind a small seam, so tests and other
+deployments swap one piece (the bot, the queue, the notifier, the voicemail sink) at a time."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from bot.db.repository import DatabaseError, Repository
+from bot.ivr.call_state import CallStore
+from bot.ivr.bot_turns import BotGateway
+from bot.ivr.config import HotlineConfigSource
+from bot.ivr.handoff import HandoffGateway
+from bot.ivr.registry import FlowRegistry
+from bot.notify import Notifier
+
+logger = logging.getLogger(__name__)
+
+PHONE = re.compile(r"^1[3-9]\d{9}$")
+# (pcm, sample_rate, caller, call_id) -> stored; runs after the caller confirmed the message
+VoicemailSink = Callable[[bytes, int, str, str], Awaitable[None]]
+
+
+def local_phone(caller: str) -> str | None:
+    """A mainland mobile number from a caller id (``+8613…``, ``13…``), else None."""
+    digits = re.sub(r"^\+?86", "", re.sub(r"[\s-]", "", caller or ""))
+    return digits if PHONE.match(digits) else None
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: int
+    vip_tier: int
+
+
+class CallRecords:
+    """The customer database as calls need it; every call runs off the event loop."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+
+    async def find_customer(self, caller: str) -> Customer | None:
+        phone = local_phone(caller)
+        if phone is None:
+            return None
+        try:
+            found = await asyncio.to_thread(self.repository.find_customer, phone=phone)
+        except DatabaseError as exc:
+            logger.warning("ivr.customer.lookup_failed error=%s", exc)
+            return None
+        return Customer(found.id, int(getattr(found, "vip_tier", 0) or 0)) if found else None
+
+    async def event(self, conversation_id: str, kind: str, data: dict) -> None:
+        try:
+            await asyncio.to_thread(self.repository.record_event, conversation_id, kind, channel="ivr", data=data)
+        except DatabaseError as exc:  # call records feed KPIs; losing one must not drop the call
+            logger.warning("ivr.event.failed kind=%s error=%s", kind, exc)
+
+    async def callback_ticket(self, *, conversation_id: str, customer_id: int | None, caller: str,
+                              skill: str, priority: int) -> str | None:
+        try:
+            return await asyncio.to_thread(
+                self.repository.create_ticket, kind="callback", customer_id=customer_id,
+                summary=f"phone callback requested ({skill})",
+                details={"caller": caller, "skill": skill, "source": "ivr"}, priority=priority,
+                needs_human=True, channel="ivr", conversation_id=conversation_id)
+        except DatabaseError as exc:
+            logger.warning("ivr.callback.failed error=%s", exc)
+            return None
+
+
+@dataclass
+class CallServices:
+    registry: FlowRegistry
+    store: CallStore
+    hotline: HotlineConfigSource
+    records: CallRecords
+    handoff: HandoffGateway
+    notifier: Notifier
+    bot: BotGateway | None = None
+    voicemail: VoicemailSink | None = None
+    clock: Callable | None = None  # -> aware datetime; None = now
