@@ -83,11 +83,42 @@ def cmd_render(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    from bot.editor import quality
+
+    settings = get_settings()
+    out = quality.output_dir(settings)
+    ok = True
+    if not args.skip_nlu:
+        print(f"NLU cross-validation ({args.folds} folds; this trains {args.folds} models)...", flush=True)
+        nlu = quality.nlu_cross_validation(settings, args.folds, out / "nlu")
+        print(quality.summarise_nlu(nlu["report"], nlu["errors"]))
+    if not args.skip_e2e:
+        print("\nEnd-to-end conversations...", flush=True)
+        passed, detail = quality.end_to_end(settings, out)
+        print("all conversations passed" if passed else detail)
+        ok &= passed
+    if not args.skip_flows:
+        flows = quality.flow_scripts(settings)
+        if flows is not None:
+            passed, detail = flows
+            print(f"\nIVR flow scripts:\n{detail}")
+            ok &= passed
+    print(f"\nreports in {out}")
+    return 0 if ok else 1
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     validate = commands.add_parser("validate", help="check NLU data, flows, catalogue and references")
     validate.add_argument("--quick", action="store_true", help="skip Rasa's own (slower) validation")
     validate.set_defaults(handler=cmd_validate)
     commands.add_parser("train", help="validate, train if changed, hot-swap into the running server").set_defaults(handler=cmd_train)
+    test = commands.add_parser("test", help="NLU cross-validation, conversation tests and IVR flow scripts")
+    test.add_argument("--folds", type=int, default=3)
+    test.add_argument("--skip-nlu", action="store_true")
+    test.add_argument("--skip-e2e", action="store_true")
+    test.add_argument("--skip-flows", action="store_true")
+    test.set_defaults(handler=cmd_test)
     content = commands.add_parser("content", help="self-help content").add_subparsers(dest="content_command", required=True)
     render = content.add_parser("render", help="render catalogue entries as narrated step-by-step videos")
     render.add_argument("ids", nargs="*", help="catalogue entry ids")

@@ -1,0 +1,91 @@
+"""`kefu test`: how well the bot understands and converses, in one report for editors.
+
+NLU cross-validation (per-intent F1, the most confused pairs with examples),
+the end-to-end conversations in tests/test_conversations.yml against the real
+servers, and the IVR flow scripts in tests/flows/ when the flow engine is present.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from bot.settings import Settings
+
+
+def rasa_command(settings: Settings, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {**(env or settings.env), "RASA_TELEMETRY_ENABLED": "false"}
+    return subprocess.run([sys.executable, "-m", "rasa", *args], cwd=settings.root, env=environment,
+                          capture_output=True, text=True)
+
+
+def nlu_cross_validation(settings: Settings, folds: int, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    result = rasa_command(settings, "test", "nlu", "--nlu", "nlu_data/nlu", "--config", "config.yml",
+                          "--cross-validation", "--folds", str(folds), "--out", str(out))
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-2000:])
+    report = json.loads((out / "intent_report.json").read_text(encoding="utf-8"))
+    errors_file = out / "intent_errors.json"
+    errors = json.loads(errors_file.read_text(encoding="utf-8")) if errors_file.exists() else []
+    return {"report": report, "errors": errors}
+
+
+def summarise_nlu(report: dict, errors: list[dict], top: int = 5) -> str:
+    """Per-intent F1, worst first, and the pairs of intents the model mixes up most, with examples."""
+    rows = {k: v for k, v in report.items() if isinstance(v, dict) and "f1-score" in v and "avg" not in k and k != "accuracy"}
+    lines = ["intent                 f1     precision recall support"]
+    for name, row in sorted(rows.items(), key=lambda item: item[1]["f1-score"]):
+        lines.append(f"{name:22} {row['f1-score']:.3f}  {row['precision']:.3f}     {row['recall']:.3f}  {row['support']}")
+    if "macro avg" in report:
+        lines.append(f"{'macro avg':22} {report['macro avg']['f1-score']:.3f}")
+    pairs: Counter = Counter()
+    examples: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for error in errors:
+        pair = (error["intent"], error["intent_prediction"]["name"])
+        pairs[pair] += 1
+        examples[pair].append(error["text"])
+    if pairs:
+        lines.append("")
+        lines.append("most confused (true intent -> predicted): count, examples")
+        for (truth, predicted), count in pairs.most_common(top):
+            shown = " | ".join(examples[(truth, predicted)][:2])
+            lines.append(f"{truth} -> {predicted}: {count}, e.g. {shown}")
+    return "\n".join(lines)
+
+
+def end_to_end(settings: Settings, out: Path) -> tuple[bool, str]:
+    """Run the conversation tests against freshly started servers."""
+    from bot.embedded_redis import free_port
+    from bot.settings import from_environment
+    from bot.stack import KefuStack
+
+    env = {**settings.env, "KEFU_DATA_DIR": str(out / "stack"), "KEFU_RASA_PORT": str(free_port()),
+           "KEFU_ACTION_PORT": str(free_port())}
+    env.pop("KEFU_DATABASE_URL", None)
+    with KefuStack(from_environment(env)) as stack:
+        result = rasa_command(
+            settings, "test", "core", "--model", str(stack.model),
+            "--stories", str(settings.root / "tests" / "test_conversations.yml"),
+            "--endpoints", str(settings.root / "endpoints.yml"), "--fail-on-prediction-errors", "--out", str(out / "e2e"),
+            env=stack.child_environment(),
+        )
+    failed = out / "e2e" / "failed_test_stories.yml"
+    detail = failed.read_text(encoding="utf-8") if failed.exists() else result.stderr[-2000:]
+    return result.returncode == 0, detail
+
+
+def flow_scripts(settings: Settings) -> tuple[bool, str] | None:
+    """IVR flow scripts, when the flow engine offers a runner; None when there is none."""
+    try:
+        from bot.ivr.flow_tests import run_flow_tests
+    except ImportError:
+        return None
+    return run_flow_tests(settings)
+
+
+def output_dir(settings: Settings) -> Path:
+    return settings.data_dir / "kefu-test" / str(os.getpid())

@@ -1,0 +1,51 @@
+"""Redis key names of the handoff queue, in one place (all under ``kefu:handoff:``)."""
+from __future__ import annotations
+
+PREFIX = "kefu:handoff"
+
+
+def queue(skill: str) -> str:
+    """Sorted set of waiting conversation ids; score = -priority*1e12 + enqueue ms."""
+    return f"{PREFIX}:queue:{skill}"
+
+
+def conversation_prefix() -> str:
+    return f"{PREFIX}:conv:"
+
+
+def conversation(conversation_id: str) -> str:
+    """Hash: request (JSON), state, skill, priority, enqueued_at, claimed_at, agent_id, ..."""
+    return conversation_prefix() + conversation_id
+
+
+def agent(agent_id: str) -> str:
+    """Hash: name, skills (comma separated), capacity, status."""
+    return f"{PREFIX}:agent:{agent_id}"
+
+
+def agent_active(agent_id: str) -> str:
+    """Set of conversation ids the agent is serving now."""
+    return f"{PREFIX}:agent:{agent_id}:active"
+
+
+def agents() -> str:
+    """Set of every agent id that has ever signed in to the desk."""
+    return f"{PREFIX}:agents"
+
+
+def presence() -> str:
+    """Sorted set agent id -> last time the agent's desk checked in."""
+    return f"{PREFIX}:presence"
+
+
+def handle_times(skill: str) -> str:
+    """List of recent handle times in seconds, newest first."""
+    return f"{PREFIX}:handle:{skill}"
+
+
+def session(token_hash: str) -> str:
+    return f"{PREFIX}:session:{token_hash}"
+
+
+def watcher_lock() -> str:
+    return f"{PREFIX}:watcher:lock"

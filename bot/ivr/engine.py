@@ -1,0 +1,379 @@
+"""The flow engine: one small state machine per call, driven only by Kefu's call events.
+
+``start`` creates the call's state in Redis and enters the flow's first node; ``handle`` loads
+the state, applies one event (a key, an utterance, a recording, a timeout) to the current node
+and saves it; ``end`` records the call and removes its state. The engine returns commands
+(say this, listen like that, record, hold, end) and never touches audio or sockets.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from bot.ivr.bot_turns import spoken_replies
+from bot.ivr.call_state import CallState
+from bot.ivr.conditions import ConditionContext
+from bot.ivr.errors import FlowError, HandoffUnavailable
+from bot.ivr.events import (Beep, CallStart, EndCall, Hold, KeyPress, Listen, NoInput, Recording, Say,
+                            StartRecording, Utterance)
+from bot.ivr.flow import Flow, Node
+from bot.ivr.matching import digits_valid, fill, match_phrase, spoken_digits
+from bot.ivr.services import CallServices
+from bot.notify import NotifyError
+
+logger = logging.getLogger(__name__)
+
+MAX_STEPS = 64  # nodes entered without waiting for the caller (validation forbids such loops)
+_CONFIRM, _RECORDING = "confirm", "recording"
+
+
+class FlowEngine:
+    def __init__(self, services: CallServices) -> None:
+        self.services = services
+        self._background: set[asyncio.Task] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self, call: CallStart) -> list:
+        hotline = self.services.hotline.get()
+        registry = self.services.registry
+        flow_id = call.flow if call.flow and registry.has(call.flow) else hotline.default_flow
+        flow = await registry.current(flow_id)
+        customer = await self.services.records.find_customer(call.caller)
+        state = CallState(call_id=call.call_id, caller=call.caller, flow=flow.id, version=flow.version,
+                          node=flow.start, started_at=time.time(),
+                          customer_id=customer.id if customer else None,
+                          vip_tier=customer.vip_tier if customer else 0)
+        await self.services.store.create(state)
+        logger.info("ivr.call.started call=%s flow=%s version=%s known=%s", call.call_id, flow.id,
+                    flow.version, customer is not None)
+        commands = await self._enter(flow, state, flow.start)
+        await self.services.store.save(state)
+        return commands
+
+    async def handle(self, call_id: str, event) -> list:
+        state = await self.services.store.load(call_id)
+        flow = await self.services.registry.version(state.flow, state.version)
+        node = flow.node(state.node)
+        commands = await self._dispatch(flow, state, node, event)
+        await self.services.store.save(state)
+        return commands
+
+    async def end(self, call_id: str, reason: str) -> None:
+        try:
+            state = await self.services.store.load(call_id)
+        except Exception:  # already gone (expired, or ended by another path): nothing to record
+            state = None
+        await self.services.store.end(call_id)
+        if state is not None:
+            await self.services.records.event(f"ivr:{call_id}", "ivr_call_ended", {
+                "reason": reason, "flow": state.flow, "version": state.version, "path": state.path,
+                "last_node": state.node, "seconds": round(time.time() - state.started_at, 1)})
+        logger.info("ivr.call.ended call=%s reason=%s", call_id, reason)
+
+    async def drain(self) -> None:
+        """Wait for background work (voice messages being stored)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    def current_node(self, state: CallState) -> str:
+        return state.node
+
+    # -- entering nodes ----------------------------------------------------------------
+    async def _enter(self, flow: Flow, state: CallState, node_id: str, *, first_utterance: str = "") -> list:
+        commands: list = []
+        for _ in range(MAX_STEPS):
+            node = flow.node(node_id)
+            state.node = node_id
+            state.reset_retries()
+            state.bot_turns = 0
+            state.buttons = []
+            state.path.append(node_id)
+            kind = node.kind
+            if kind == "play":
+                commands.append(self._say(flow, state, node))
+                node_id = node.next
+            elif kind == "goto":
+                node_id = await self._choose(node, state)
+            elif kind == "hangup":
+                if node.say:
+                    commands.append(self._say(flow, state, node))
+                state.status = "ended"
+                return commands + [EndCall("flow")]
+            elif kind == "notify":
+                await self._notify(state, node.channel, "ivr_notify", fill(node.text, state.vars))
+                node_id = node.next
+            elif kind == "callback":
+                ticket = await self.services.records.callback_ticket(
+                    conversation_id=f"ivr:{state.call_id}", customer_id=state.customer_id, caller=state.caller,
+                    skill=node.skill, priority=node.priority + (1 if state.vip_tier >= 2 else 0))
+                state.vars["ticket_id"] = ticket or ""
+                node_id = node.next
+            elif kind == "transfer":
+                target = await self._transfer(flow, state, node, commands)
+                if target is None:
+                    return commands + [Hold()]
+                node_id = target
+            elif kind == "bot":
+                return commands + await self._enter_bot(flow, state, node, first_utterance)
+            elif kind == "record":
+                return commands + self._record_prompt(flow, state, node)
+            else:  # menu, collect_digits
+                return commands + [self._say(flow, state, node), self._listen(node)]
+        raise FlowError(flow.source, node_id, "next", f"more than {MAX_STEPS} nodes without waiting for the caller")
+
+    async def _choose(self, node: Node, state: CallState) -> str:
+        context = self._conditions()
+        for case in node.cases:
+            if await context.holds(case.when, state):
+                return case.target
+        return node.target
+
+    def _conditions(self) -> ConditionContext:
+        return ConditionContext(self.services.hotline.get().hours, self.services.handoff.estimated_wait,
+                                self.services.clock)
+
+    async def _transfer(self, flow: Flow, state: CallState, node: Node, commands: list) -> str | None:
+        priority = node.priority + (node.vip_priority_bonus if state.vip_tier >= 2 else 0)
+        try:
+            ticket = await self.services.handoff.enqueue(
+                conversation_id=f"ivr:{state.call_id}", skill=node.skill, priority=priority,
+                customer_id=state.customer_id,
+                context={"caller": state.caller, "flow": state.flow, "path": list(state.path),
+                         "vars": dict(state.vars), "vip_tier": state.vip_tier})
+        except HandoffUnavailable as exc:
+            logger.warning("ivr.transfer.failed call=%s skill=%s error=%s", state.call_id, node.skill, exc)
+            return node.on_failure
+        state.vars.update(position=ticket.position, wait_minutes=max(1, round(ticket.estimated_wait_s / 60)))
+        state.status = "queued"
+        await self.services.records.event(f"ivr:{state.call_id}", "ivr_transferred",
+                                          {"skill": node.skill, "priority": priority, "position": ticket.position})
+        if node.say:
+            commands.append(self._say(flow, state, node))
+        return None
+
+    # -- events --------------------------------------------------------------------------
+    async def _dispatch(self, flow: Flow, state: CallState, node: Node, event) -> list:
+        kind = node.kind
+        if kind == "menu":
+            return await self._menu(flow, state, node, event)
+        if kind == "collect_digits":
+            return await self._digits(flow, state, node, event)
+        if kind == "bot":
+            return await self._bot(flow, state, node, event)
+        if kind == "record":
+            return await self._record(flow, state, node, event)
+        return []  # holding in a queue, or between nodes: nothing to answer
+
+    async def _menu(self, flow: Flow, state: CallState, node: Node, event) -> list:
+        if isinstance(event, NoInput):
+            return await self._no_input(flow, state, node)
+        options = [o for o in node.options if o.when.empty or await self._conditions().holds(o.when, state)]
+        if isinstance(event, KeyPress):
+            chosen = next((o for o in options if o.digits == event.digit), None)
+        elif isinstance(event, Utterance):
+            chosen = match_phrase(event.text, options)
+            if chosen is None and node.free_speech and event.text.strip():
+                return await self._enter(flow, state, node.free_speech, first_utterance=event.text.strip())
+        else:
+            return []
+        if chosen is None:
+            return await self._no_match(flow, state, node)
+        return await self._enter(flow, state, chosen.target)
+
+    async def _digits(self, flow: Flow, state: CallState, node: Node, event) -> list:
+        if isinstance(event, KeyPress):
+            if event.digit == node.terminator:
+                return await self._check_digits(flow, state, node)
+            if not event.digit.isdigit():
+                return []
+            state.digits += event.digit
+            if len(state.digits) >= node.max_length:
+                return await self._check_digits(flow, state, node)
+            return [self._listen(node, collecting=True)]
+        if isinstance(event, Utterance):
+            state.digits = spoken_digits(event.text)
+            return await self._check_digits(flow, state, node)
+        if isinstance(event, NoInput):
+            if state.digits:
+                return await self._check_digits(flow, state, node)
+            return await self._no_input(flow, state, node)
+        return []
+
+    async def _check_digits(self, flow: Flow, state: CallState, node: Node) -> list:
+        digits, state.digits = state.digits, ""
+        if digits_valid(digits, node.min_length, node.max_length, node.pattern, node.checksum):
+            state.vars[node.store_as] = digits
+            return await self._enter(flow, state, node.next)
+        return await self._no_match(flow, state, node, node.invalid_say)
+
+    # -- the assistant ---------------------------------------------------------------------
+    async def _enter_bot(self, flow: Flow, state: CallState, node: Node, first_utterance: str) -> list:
+        if first_utterance:
+            return await self._bot_turn(flow, state, node, first_utterance)
+        if node.intro:
+            commands = [self._say(flow, state, node)] if node.say else []
+            return commands + await self._bot_turn(flow, state, node, fill(node.intro, state.vars))
+        return [self._say(flow, state, node), self._listen(node)]
+
+    async def _bot(self, flow: Flow, state: CallState, node: Node, event) -> list:
+        if isinstance(event, KeyPress):
+            if event.digit in dict(node.keys):
+                return await self._enter(flow, state, dict(node.keys)[event.digit])
+            if event.digit.isdigit() and state.buttons and 0 < int(event.digit) <= len(state.buttons):
+                return await self._bot_turn(flow, state, node, state.buttons[int(event.digit) - 1])
+            if event.digit.isdigit():  # keying a number the assistant asked for
+                state.digits += event.digit
+                return [self._listen(node, collecting=True)]
+            if event.digit == "#" and state.digits:
+                digits, state.digits = state.digits, ""
+                return await self._bot_turn(flow, state, node, digits)
+            return []
+        if isinstance(event, NoInput):
+            if state.digits:
+                digits, state.digits = state.digits, ""
+                return await self._bot_turn(flow, state, node, digits)
+            return await self._no_input(flow, state, node, reprompt=False)
+        if isinstance(event, Utterance):
+            if not event.text.strip():
+                return await self._no_match(flow, state, node, reprompt=False)
+            return await self._bot_turn(flow, state, node, event.text.strip())
+        return []
+
+    async def _bot_turn(self, flow: Flow, state: CallState, node: Node, text: str) -> list:
+        hotline = self.services.hotline.get()
+        gateway = self.services.bot
+        try:
+            if gateway is None:
+                raise RuntimeError("no assistant connected to the phone channel")
+            metadata = {"phone": state.caller, "call_id": state.call_id}
+            messages = await gateway.turn(state.caller, text, metadata)
+        except Exception as exc:  # Rasa down or slow: apologise, move on in the flow
+            logger.warning("ivr.bot.failed call=%s error=%s: %s", state.call_id, type(exc).__name__, exc)
+            return [Say(hotline.prompt("bot_unavailable"), label=f"{node.id}:bot_unavailable")] + \
+                await self._leave_bot(flow, state, node, handoff=True)
+        spoken = spoken_replies(messages, hotline.button_template, hotline.max_buttons_read, node.handoff_responses)
+        commands: list = [Say(t, label=f"{node.id}:bot") for t in spoken.texts]
+        state.buttons = spoken.buttons
+        state.bot_turns += 1
+        state.no_input = state.no_match = 0
+        if spoken.links:
+            commands.append(await self._send_links(state, spoken.links))
+        if spoken.handoff or state.bot_turns >= node.max_turns:
+            return commands + await self._leave_bot(flow, state, node, handoff=spoken.handoff)
+        return commands + [self._listen(node)]
+
+    async def _leave_bot(self, flow: Flow, state: CallState, node: Node, handoff: bool) -> list:
+        target = node.on_handoff if handoff and node.on_handoff else node.next
+        if target is None:
+            return [EndCall("bot_done")]
+        return await self._enter(flow, state, target)
+
+    async def _send_links(self, state: CallState, links: list[dict]) -> Say:
+        hotline = self.services.hotline.get()
+        lines = [fill(hotline.prompts.get("link_line", "{title} {url}"), link) for link in links]
+        text = fill(hotline.prompts.get("link_message", "{links}"), {"links": "\n".join(lines)})
+        sent = await self._notify(state, hotline.notify_channel, "ivr_links", text, links=links)
+        return Say(hotline.prompt("sent_to_phone" if sent else "send_failed"), label="sent_to_phone")
+
+    async def _notify(self, state: CallState, channel: str, kind: str, text: str, **extra) -> bool:
+        try:
+            await self.services.notifier.send(state.caller, {"channel": channel, "kind": kind, "text": text,
+                                                             "call_id": state.call_id, **extra})
+            return True
+        except NotifyError as exc:
+            logger.warning("ivr.notify.failed call=%s error=%s", state.call_id, exc)
+            return False
+
+    # -- voice messages ---------------------------------------------------------------------
+    def _record_prompt(self, flow: Flow, state: CallState, node: Node) -> list:
+        state.phase = _RECORDING
+        commands = [self._say(flow, state, node)]
+        if node.beep:
+            commands.append(Beep(label=f"{node.id}:beep"))
+        return commands + [StartRecording(node.max_seconds, node.end_silence_s, node.finish_key)]
+
+    async def _record(self, flow: Flow, state: CallState, node: Node, event) -> list:
+        if isinstance(event, Recording):
+            seconds = len(event.pcm) / 2 / event.sample_rate
+            if event.finished_by == "hangup":
+                if seconds >= node.min_seconds:
+                    await self._store_message(state, event.pcm, event.sample_rate)
+                return []
+            if seconds < node.min_seconds:
+                state.no_input += 1
+                if state.no_input > node.retry.max_no_input:
+                    return await self._escalate(flow, state, node.retry.on_no_input or node.next)
+                return [Say(self.services.hotline.get().prompt("recording_too_short"), label=f"{node.id}:short")] \
+                    + self._record_prompt(flow, state, node)
+            if not node.confirm_say:
+                await self._store_message(state, event.pcm, event.sample_rate)
+                return self._saved(flow, state, node) + await self._enter(flow, state, node.next)
+            await self.services.store.save_recording(state.call_id, event.pcm)
+            state.phase = _CONFIRM
+            return [Say(fill(node.confirm_say, state.vars), prompt_id=flow.prompt_id(node, "confirm"),
+                        label=f"{node.id}:confirm"),
+                    Listen(node.id, speech=False, keys=True, timeout_s=node.retry.timeout_s)]
+        if state.phase != _CONFIRM:
+            return []
+        if isinstance(event, KeyPress) and event.digit in ("1", "2"):
+            if event.digit == "2" and state.rerecords < node.max_rerecord:
+                state.rerecords += 1
+                return self._record_prompt(flow, state, node)
+            pcm = await self.services.store.recording(state.call_id) or b""
+            await self._store_message(state, pcm, 8000)
+            return self._saved(flow, state, node) + await self._enter(flow, state, node.next)
+        if isinstance(event, NoInput):  # an unconfirmed message is kept rather than lost
+            pcm = await self.services.store.recording(state.call_id) or b""
+            await self._store_message(state, pcm, 8000)
+            return self._saved(flow, state, node) + await self._enter(flow, state, node.next)
+        return []
+
+    def _saved(self, flow: Flow, state: CallState, node: Node) -> list:
+        return [Say(fill(node.saved_say, state.vars), prompt_id=flow.prompt_id(node, "saved"),
+                    label=f"{node.id}:saved")] if node.saved_say else []
+
+    async def _store_message(self, state: CallState, pcm: bytes, sample_rate: int) -> None:
+        sink = self.services.voicemail
+        if sink is None or not pcm:
+            logger.warning("ivr.voicemail.dropped call=%s reason=%s", state.call_id, "no_sink" if pcm else "empty")
+            return
+        task = asyncio.create_task(sink(pcm, sample_rate, state.caller, state.call_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        await self.services.records.event(f"ivr:{state.call_id}", "ivr_voicemail_left",
+                                          {"seconds": round(len(pcm) / 2 / sample_rate, 2)})
+
+    # -- retries ----------------------------------------------------------------------------
+    async def _no_input(self, flow: Flow, state: CallState, node: Node, reprompt: bool = True) -> list:
+        state.no_input += 1
+        if state.no_input > node.retry.max_no_input:
+            return await self._escalate(flow, state, node.retry.on_no_input)
+        return self._retry(flow, state, node, node.retry.no_input_say, reprompt)
+
+    async def _no_match(self, flow: Flow, state: CallState, node: Node, say: str = "", reprompt: bool = True) -> list:
+        state.no_match += 1
+        if state.no_match > node.retry.max_no_match:
+            return await self._escalate(flow, state, node.retry.on_no_match)
+        return self._retry(flow, state, node, say or node.retry.no_match_say, reprompt)
+
+    def _retry(self, flow: Flow, state: CallState, node: Node, apology: str, reprompt: bool) -> list:
+        commands = [Say(fill(apology, state.vars), label=f"{node.id}:retry")] if apology else []
+        if reprompt or not apology:
+            commands.append(self._say(flow, state, node))
+        return commands + [self._listen(node)]
+
+    async def _escalate(self, flow: Flow, state: CallState, target: str | None) -> list:
+        if target is None:
+            state.status = "ended"
+            return [EndCall("retries_exhausted")]
+        return await self._enter(flow, state, target)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _say(self, flow: Flow, state: CallState, node: Node) -> Say:
+        return Say(fill(node.say, state.vars), prompt_id=flow.prompt_id(node), barge_in=node.barge_in, label=node.id)
+
+    def _listen(self, node: Node, collecting: bool = False) -> Listen:
+        phrases = () if (node.kind != "menu" or node.free_speech) else tuple(node.phrases())
+        return Listen(node.id, speech=True, keys=True, phrases=phrases, timeout_s=node.retry.timeout_s,
+                      inter_digit_timeout_s=node.inter_digit_timeout_s if collecting else 0.0)
