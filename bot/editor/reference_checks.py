@@ -27,14 +27,21 @@ class Domain:
     actions: set[str] = field(default_factory=set)
 
 
+def load_or_report(path: Path, problems: list[Problem]):
+    """The file's YAML, or None after recording why it could not be read."""
+    try:
+        return load(path) or {}
+    except YamlFileError as exc:
+        problems.append(Problem(str(path), exc.line, exc.message))
+        return None
+
+
 def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
     domain = Domain()
     files = sorted(domain_dir.rglob("*.yml")) if domain_dir.is_dir() else [domain_dir]
     for path in files:
-        try:
-            data = load(path) or {}
-        except YamlFileError as exc:
-            problems.append(Problem(str(path), exc.line, exc.message))
+        data = load_or_report(path, problems)
+        if data is None:
             continue
         for intent in data.get("intents") or []:
             domain.intents.add(next(iter(intent)) if hasattr(intent, "keys") else str(intent))
@@ -47,9 +54,9 @@ def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
 
 def check_payloads(domain_dir: Path, domain: Domain) -> list[Problem]:
     """Buttons whose payload names an intent the bot does not have."""
-    problems = []
+    problems: list[Problem] = []
     for path in sorted(domain_dir.rglob("*.yml")):
-        responses = (load(path) or {}).get("responses") or {}
+        responses = (load_or_report(path, []) or {}).get("responses") or {}
         for name, variants in responses.items():
             for variant in variants or []:
                 for button in variant.get("buttons") or []:
@@ -61,12 +68,10 @@ def check_payloads(domain_dir: Path, domain: Domain) -> list[Problem]:
 
 
 def check_stories_and_rules(paths: list[Path], domain: Domain) -> list[Problem]:
-    problems = []
+    problems: list[Problem] = []
     for path in paths:
-        try:
-            data = load(path) or {}
-        except YamlFileError as exc:
-            problems.append(Problem(str(path), exc.line, exc.message))
+        data = load_or_report(path, problems)
+        if data is None:
             continue
         for section in ("rules", "stories"):
             for block in data.get(section) or []:
@@ -95,12 +100,11 @@ def check_responses_used_by_code(actions_dir: Path, domain: Domain) -> list[Prob
 
 
 def check_catalogue(path: Path, domain: Domain, media_dir: Path) -> list[Problem]:
-    try:
-        data = load(path) or {}
-    except YamlFileError as exc:
-        return [Problem(str(path), exc.line, exc.message)]
-    entries = data.get("entries") or []
     problems: list[Problem] = []
+    data = load_or_report(path, problems)
+    if data is None:
+        return problems
+    entries = data.get("entries") or []
     ids = {str(e.get("id")) for e in entries if hasattr(e, "get")}
     seen_links: dict[str, int | None] = {}
     for index, entry in enumerate(entries):
