@@ -1,4 +1,4 @@
-"""Yes/no routing, fallbacks and requests for a human.
+"""Yes/no routing and fallbacks (requests for a human are in ``actions.handoff``).
 
 Yes and no mean different things depending on the bot's last question, kept
 in the ``awaiting`` slot; one routing action per answer keeps the rules flat.
@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import record
 from actions.chain import continue_with
+from actions.handoff import offer_human
 from actions.selfhelp import selfhelp_feedback
 
 
@@ -35,8 +36,14 @@ class ActionHandleDeny(Action):
         return "action_handle_deny"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        if tracker.get_slot("awaiting") == "selfhelp_feedback":
+        awaiting = tracker.get_slot("awaiting")
+        if awaiting == "selfhelp_feedback":
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
+        if awaiting == "offer_human" and tracker.get_slot("selfhelp_failures") and not tracker.get_slot("last_ticket_id"):
+            # Self-help failed and no human wanted: the fault still gets a repair ticket.
+            return await continue_with(
+                "action_create_fault_ticket", dispatcher, tracker, domain, [SlotSet("awaiting", None)]
+            )
         dispatcher.utter_message(response="utter_anything_else")
         return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
 
@@ -62,25 +69,6 @@ class ActionFallback(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         await record(tracker, "nlu_fallback")
         if trailing_fallbacks(tracker) >= 2:
-            dispatcher.utter_message(response="utter_offer_human")
-            return [SlotSet("awaiting", "offer_human")]
+            return await offer_human(dispatcher, tracker, domain, "utter_offer_human")
         dispatcher.utter_message(response="utter_default")
         return []
-
-
-class ActionRequestHuman(Action):
-    """Record the request for a human; the handoff queue picks it up from the event."""
-
-    def name(self) -> str:
-        return "action_request_human"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        await record(
-            tracker,
-            "handoff_requested",
-            fault_type=tracker.get_slot("fault_type"),
-            selfhelp_sent=tracker.get_slot("selfhelp_sent") or [],
-            customer_id=tracker.get_slot("customer_id"),
-        )
-        dispatcher.utter_message(response="utter_handoff_requested")
-        return [SlotSet("handoff_requested", True), SlotSet("awaiting", None)]

@@ -14,6 +14,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import catalogue, latest_entity, record
 from actions.chain import continue_with
+from actions.handoff import offer_human
+from bot.handoff.rules import load_rules
 from bot.selfhelp import SelfHelpEntry
 from bot.settings import get_settings
 
@@ -103,6 +105,8 @@ async def selfhelp_feedback(
         return [SlotSet("awaiting", None)]
     failures = float(tracker.get_slot("selfhelp_failures") or 0) + 1
     events: list[dict[str, Any]] = [SlotSet("selfhelp_failures", failures)]
+    if failures >= load_rules().selfhelp_failures_before_offer:
+        return await offer_human(dispatcher, tracker, domain, "utter_selfhelp_offer_human", events)
     tried = set(tracker.get_slot("selfhelp_sent") or [])
     follow = catalogue().next_after(current, tried) if current else None
     if follow is not None:

@@ -28,6 +28,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         "\nKefu is running.\n"
         f"  Web chat     : {settings.public_url}/chat/\n"
+        f"  Agent desk   : {settings.public_url}/agent/ (demo login {settings.demo_agent_name} / {settings.demo_agent_password})\n"
         f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
         f"  Rasa server  : {settings.rasa_url}\n"
         f"  Action server: http://{settings.host}:{settings.action_port}\n"
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("init", help="create tables and load the demo data").set_defaults(handler=cmd_db_init)
     register_voice(commands)
     register_editor(commands)
+    __import__("bot.handoff.commands").handoff.commands.register(commands)
     return parser
 
 

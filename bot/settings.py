@@ -66,6 +66,9 @@ class Settings:
     wechat_use_recognition: bool = False
     # "module:Class" of the voice.asr.AsrEngine that transcribes WeChat voice messages.
     wechat_asr_engine: str = "voice.vosk_engine:VoskEngine"
+    # Agent desk: the demo agent `kefu run` creates when no agent exists yet.
+    demo_agent_name: str = "demo"
+    demo_agent_password: str = field(default="kefu-demo", repr=False)
     # Phone IVR (bot/channels/ivr.py, bot/ivr/): flow files, hotline-wide data, ASR engine.
     ivr_flows_dir: Path | None = None  # None: <root>/ivr_flows
     ivr_config_path: Path | None = None  # None: <content_dir>/ivr.yml
@@ -123,6 +126,8 @@ def from_environment(environ: dict | None = None) -> Settings:
         wechat_api_base_url=(env.get("WECHAT_API_BASE_URL") or "https://api.weixin.qq.com").rstrip("/"),
         wechat_use_recognition=env.get("WECHAT_USE_RECOGNITION", "false").strip().lower() in ("1", "true", "yes", "on"),
         wechat_asr_engine=env.get("WECHAT_ASR_ENGINE") or "voice.vosk_engine:VoskEngine",
+        demo_agent_name=env.get("KEFU_DEMO_AGENT") or "demo",
+        demo_agent_password=env.get("KEFU_DEMO_AGENT_PASSWORD") or "kefu-demo",
         ivr_flows_dir=_path(env.get("KEFU_IVR_FLOWS_DIR"), root / "ivr_flows"),
         ivr_config_path=_path(env.get("KEFU_IVR_CONFIG"), _path(env.get("KEFU_CONTENT_DIR"), root / "content") / "ivr.yml"),
         ivr_asr_engine=env.get("KEFU_IVR_ASR_ENGINE") or "voice.vosk_engine:VoskEngine",

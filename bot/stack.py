@@ -79,6 +79,7 @@ class KefuStack:
         """Database schema + demo data, and a model trained for the current data."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         seed_demo(Repository(self.settings.database_url), self.settings.content_dir / "demo" / "seed.yml")
+        __import__("bot.handoff.commands").handoff.commands.ensure_demo_agent(self.settings)  # agent desk login
         if self.model is None:
             self.model, trained = ensure_model(self.settings.root, self.settings.models_dir)
             log.info("model.%s", "trained" if trained else "reused")

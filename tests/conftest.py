@@ -61,6 +61,10 @@ def running_kefu(trained_model, tmp_path_factory):
     from tests.channels.stack_env import channel_environment
 
     env.update(channel_environment(data_dir, PROJECT_ROOT, env))
+    # IVR tests: a copy of the flows plus test flows, always-open hours, the test recogniser.
+    from tests.ivr.stack_env import ivr_environment
+
+    env.update(ivr_environment(data_dir, PROJECT_ROOT, env))
     env.pop("KEFU_DATABASE_URL", None)
     stack = KefuStack(settings_module.from_environment(env), model=trained_model)
     stack.start()

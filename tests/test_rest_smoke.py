@@ -34,10 +34,12 @@ def test_fault_video_not_fixed_ticket(running_kefu):
     second = post(running_kefu, "smoke-1", "没解决")
     assert any("attachment" in r for r in second), "a next self-help step is offered"
     third = post(running_kefu, "smoke-1", "还是没解决")
-    assert "手机号" in texts(third)
-    fourth = post(running_kefu, "smoke-1", "13800000001")
-    ticket = re.search(r"TK\d{6}", texts(fourth))
-    assert ticket, texts(fourth)
+    assert [b["payload"] for b in third[-1]["buttons"]] == ["/affirm", "/deny"], "two failures: a human is offered"
+    fourth = post(running_kefu, "smoke-1", "不用了")
+    assert "手机号" in texts(fourth), "declined: the repair ticket needs the customer's number"
+    fifth = post(running_kefu, "smoke-1", "13800000001")
+    ticket = re.search(r"TK\d{6}", texts(fifth))
+    assert ticket, texts(fifth)
 
 
 def test_known_caller_gets_bill_without_being_asked(running_kefu):

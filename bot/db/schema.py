@@ -129,3 +129,16 @@ outbox = Table(
     Column("status", String(16), nullable=False, default="pending", index=True),  # pending / sent / failed
     Column("created_at", DateTime, nullable=False, server_default=func.now()),
 )
+
+# Human agents of the handoff desk (bot/handoff/accounts.py); passwords are scrypt hashes.
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), unique=True, nullable=False),  # login name
+    Column("display_name", String(64), nullable=False, default=""),
+    Column("password_hash", String(300), nullable=False),  # scrypt$n$r$p$salt$hash
+    Column("skills", JSON, nullable=False, default=list),
+    Column("capacity", Integer, nullable=False, default=2),
+    Column("created_at", DateTime, nullable=False, server_default=func.now()),
+)

@@ -64,15 +64,15 @@ class AgentRoster:
         await self.redis.zadd(keys.presence(), {agent_id: self.clock()})
 
     async def get(self, agent_id: str) -> AgentState | None:
-        raw = await self.redis.hgetall(keys.agent(agent_id))
+        raw = {_text(k): v for k, v in (await self.redis.hgetall(keys.agent(agent_id))).items()}
         if not raw:
             return None
         active = await self.redis.scard(keys.agent_active(agent_id))
         seen = await self.redis.zscore(keys.presence(), agent_id)
         return AgentState(
-            agent_id=agent_id, name=_text(raw.get(b"name", b"")),
-            skills=tuple(s for s in _text(raw.get(b"skills", b"")).split(",") if s),
-            capacity=int(raw.get(b"capacity", b"1")), status=_text(raw.get(b"status", b"away")),
+            agent_id=agent_id, name=_text(raw.get("name", "")),
+            skills=tuple(s for s in _text(raw.get("skills", "")).split(",") if s),
+            capacity=int(raw.get("capacity", 1)), status=_text(raw.get("status", "away")),
             active=int(active), last_seen=float(seen) if seen is not None else None,
         )
 

@@ -65,6 +65,8 @@ class FlowEngine:
         except Exception:  # already gone (expired, or ended by another path): nothing to record
             state = None
         await self.services.store.end(call_id)
+        if state is not None and state.status == "queued":
+            await self.services.handoff.abandon(f"ivr:{call_id}", "caller_hung_up")
         if state is not None:
             await self.services.records.event(f"ivr:{call_id}", "ivr_call_ended", {
                 "reason": reason, "flow": state.flow, "version": state.version, "path": state.path,
@@ -100,6 +102,10 @@ class FlowEngine:
                     commands.append(self._say(flow, state, node))
                 state.status = "ended"
                 return commands + [EndCall("flow")]
+            elif kind == "hold":
+                if node.say:
+                    commands.append(self._say(flow, state, node))
+                return commands + [Hold()]
             elif kind == "notify":
                 await self._notify(state, node.channel, "ivr_notify", fill(node.text, state.vars))
                 node_id = node.next
@@ -297,10 +303,10 @@ class FlowEngine:
         if isinstance(event, Recording):
             seconds = len(event.pcm) / 2 / event.sample_rate
             if event.finished_by == "hangup":
-                if seconds >= node.min_seconds:
+                if seconds >= node.min_seconds and event.heard_speech:
                     await self._store_message(state, event.pcm, event.sample_rate)
                 return []
-            if seconds < node.min_seconds:
+            if seconds < node.min_seconds or not event.heard_speech:
                 state.no_input += 1
                 if state.no_input > node.retry.max_no_input:
                     return await self._escalate(flow, state, node.retry.on_no_input or node.next)

@@ -68,6 +68,7 @@ class Recording:
     pcm: bytes
     sample_rate: int
     finished_by: str  # "silence" | "key" | "max_length" | "hangup"
+    heard_speech: bool = True
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ replaced by a recording ``prompts/<prompt>.wav``. A flow is a graph of nodes; th
 ``transfer``        into the human queue with a ``skill`` (and ``priority``)
 ``notify``          send a text (self-help link...) to the caller's phone
 ``callback``        book a call back (a ticket for an agent)
+``hold``            keep the caller on the line (the assistant already queued them for an agent)
 ``goto``            jump, optionally by ``cases`` whose ``when`` conditions look at business
                     hours, the caller's VIP tier and the current queue wait
 ``hangup``          say goodbye and end the call
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 INPUT_KINDS = ("menu", "collect_digits", "bot", "record")
-NODE_KINDS = ("play", "goto", "hangup", "transfer", "notify", "callback") + INPUT_KINDS
+NODE_KINDS = ("play", "goto", "hangup", "hold", "transfer", "notify", "callback") + INPUT_KINDS
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ _RETRY_KEYS = {"timeout_s", "max_no_input", "max_no_match", "no_input_say", "no_
 _KIND_KEYS = {
     "play": set(),
     "hangup": set(),
+    "hold": set(),
     "goto": {"cases", "target"},
     "menu": {"options", "free_speech"} | _RETRY_KEYS,
     "collect_digits": {"length", "min_length", "max_length", "pattern", "checksum", "terminator",
@@ -310,7 +311,7 @@ class _FlowParser:
     def check_loops(self, flow: Flow) -> None:
         """A cycle of nodes that never wait for the caller would spin forever."""
         def passes(node: Node) -> list[str]:
-            if node.kind in INPUT_KINDS or node.kind in ("hangup", "transfer"):
+            if node.kind in INPUT_KINDS or node.kind in ("hangup", "hold", "transfer"):
                 return []
             return [t for f, t in node.targets()]
 

@@ -41,6 +41,9 @@ class HandoffGateway(ABC):
     async def estimated_wait(self, skill: str) -> float:
         """Seconds a caller joining the ``skill`` queue now would wait (0.0 when unknown)."""
 
+    async def abandon(self, conversation_id: str, reason: str) -> None:
+        """The caller hung up while waiting: take the call out of the queue."""
+
 
 class QueueHandoff(HandoffGateway):
     def __init__(self, redis, channel: str = "ivr") -> None:
@@ -62,7 +65,8 @@ class QueueHandoff(HandoffGateway):
                       context: dict) -> QueueTicket:
         queue = self._load()
         request = self._request(conversation_id=conversation_id, channel=self.channel, skill=skill,
-                                priority=priority, customer_id=customer_id, context=context)
+                                priority=priority, customer_id=None if customer_id is None else str(customer_id),
+                                context=context)
         try:
             result = queue.enqueue(request)
             if inspect.isawaitable(result):
@@ -83,3 +87,9 @@ class QueueHandoff(HandoffGateway):
         except Exception as exc:
             logger.warning("ivr.handoff.wait_unknown error=%s: %s", type(exc).__name__, exc)
             return 0.0
+
+    async def abandon(self, conversation_id: str, reason: str) -> None:
+        try:
+            await self._load().abandon(conversation_id, reason)
+        except Exception as exc:  # the entry expires with the queue's own TTLs
+            logger.warning("ivr.handoff.abandon_failed error=%s: %s", type(exc).__name__, exc)

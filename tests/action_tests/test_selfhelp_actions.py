@@ -83,3 +83,13 @@ async def test_fixed_is_recorded_as_resolved(run_action):
 async def test_selfhelp_does_not_need_identification(run_action):
     turn = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", sender="wx-openid-123"))
     assert "utter_ask_identity" not in turn.responses
+
+
+async def test_declining_a_human_after_failed_selfhelp_still_gets_a_repair_ticket(run_action):
+    tracker = load_tracker(
+        "selfhelp_denied", text="不用了", intent="deny", awaiting="offer_human", selfhelp_failures=2,
+        sender="13800000003",
+    )
+    turn = await run_action("action_handle_deny", tracker)
+    assert turn.responses == ["utter_fault_ticket_created"]
+    assert repository().get_ticket(turn.message("utter_fault_ticket_created")["ticket_id"])["kind"] == "fault"

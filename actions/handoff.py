@@ -1,0 +1,123 @@
+"""Requests for a human: route to a skill group, build the agent's context packet, queue,
+tell the customer their place and wait, and pause the bot until the agent hands back.
+
+Triggers reach ``action_request_human`` through the rules (request_human), the yes to an
+offer (complaint, two fallbacks, self-help failed twice — ``offer_human``), and directly for
+customers at or above ``direct.min_vip_tier`` in content/handoff.yml.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from redis.exceptions import RedisError
+
+from actions.backend import catalogue, channel_of, db, record, repository
+from actions.chain import continue_with
+from actions.identity import identified, resolve_customer
+from bot.db.repository import Customer, DatabaseError
+from bot.handoff.context import build_context
+from bot.handoff.estimate import wait_minutes
+from bot.handoff.history import repeat_contact
+from bot.handoff.queue import HandoffRequest, queue_from_settings
+from bot.handoff.rules import HandoffRules, load_rules
+from bot.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+# Turns that answer the bot rather than say what the customer needs.
+NOT_A_TOPIC = {"request_human", "affirm", "deny", "inform", "nlu_fallback", "greet", "thanks", "goodbye"}
+
+
+def user_intents(tracker: Tracker) -> list[str]:
+    return [((e.get("parse_data") or {}).get("intent") or {}).get("name") or ""
+            for e in tracker.events if e.get("event") == "user"]
+
+
+def topic_intent(tracker: Tracker) -> str | None:
+    """The latest intent that says what the customer needs (routes to a skill group)."""
+    return next((i for i in reversed(user_intents(tracker)) if i and i not in NOT_A_TOPIC), None)
+
+
+def handoff_reason(tracker: Tracker, rules: HandoffRules, customer: Customer | None) -> str:
+    intents = user_intents(tracker)
+    if customer and customer.vip_tier >= rules.direct_min_vip_tier:
+        return "vip_direct"
+    if float(tracker.get_slot("selfhelp_failures") or 0) >= rules.selfhelp_failures_before_offer:
+        return "selfhelp_failed"
+    if "complaint" in intents:
+        return "complaint"
+    if intents[-3:-1].count("nlu_fallback") >= 2 or intents[-2:].count("nlu_fallback") >= 2:
+        return "fallback"
+    return "request_human"
+
+
+async def known_vip_tier(tracker: Tracker) -> int:
+    """The tier of a customer we already know, without asking anyone."""
+    customer_id = tracker.get_slot("customer_id")
+    if not customer_id:
+        return 0
+    try:
+        customer = await db(repository().get_customer, int(customer_id))
+    except (DatabaseError, ValueError):
+        return 0
+    return customer.vip_tier if customer else 0
+
+
+async def offer_human(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict, response: str,
+                      events: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Offer a human with ``response`` — or transfer at once for top-tier customers."""
+    events = list(events or [])
+    if await known_vip_tier(tracker) >= load_rules().direct_min_vip_tier:
+        return await continue_with("action_request_human", dispatcher, tracker, domain, events)
+    dispatcher.utter_message(response=response)
+    return events + [SlotSet("awaiting", "offer_human")]
+
+
+class ActionRequestHuman(Action):
+    def name(self) -> str:
+        return "action_request_human"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        rules = load_rules()
+        try:
+            customer = await resolve_customer(tracker)
+            tickets = await db(repository().tickets_for, customer.id, open_only=True) if customer else []
+            repeat = customer is not None and await db(
+                repeat_contact, get_settings().database_url, customer.id, rules.repeat_window_hours,
+                exclude_conversation=tracker.sender_id)
+        except DatabaseError:
+            customer, tickets, repeat = None, [], False
+        intents = user_intents(tracker)
+        skill = rules.skill_for(topic_intent(tracker), tracker.get_slot("fault_type"))
+        priority = rules.priority_for(customer.vip_tier if customer else 0, repeat, "complaint" in intents)
+        channel = channel_of(tracker) or "rest"
+        titles = {entry.id: entry.title for entry in catalogue().entries.values()}
+        packet = build_context(
+            conversation_id=tracker.sender_id, channel=channel, events=tracker.events, slots=tracker.slots,
+            customer=dataclasses.asdict(customer) if customer else None, open_tickets=tickets, skill=skill,
+            priority=priority, reason=handoff_reason(tracker, rules, customer), titles=titles,
+            enqueued_at=time.time(),
+        )
+        request = HandoffRequest(conversation_id=tracker.sender_id, channel=channel, skill=skill, priority=priority,
+                                 customer_id=str(customer.id) if customer else None, context=packet)
+        try:
+            position = await queue_from_settings().enqueue(request)
+        except (RedisError, OSError):
+            logger.exception("handoff.queue.unavailable conversation=%s", tracker.sender_id)
+            dispatcher.utter_message(response="utter_handoff_unavailable")
+            return [SlotSet("awaiting", None)]
+        await record(tracker, "handoff_requested", skill=skill, priority=priority, reason=packet["reason"],
+                     fault_type=tracker.get_slot("fault_type"), selfhelp_sent=tracker.get_slot("selfhelp_sent") or [],
+                     customer_id=tracker.get_slot("customer_id"))
+        minutes = wait_minutes(position.estimated_wait_s)
+        dispatcher.utter_message(response="utter_queued", position=position.position, wait_minutes=minutes)
+        dispatcher.utter_message(json_message={"kind": "queue_status", "position": position.position,
+                                               "wait_minutes": minutes})
+        events = identified(customer) if customer else []
+        return events + [SlotSet("handoff_requested", True), SlotSet("awaiting", None), ConversationPaused()]

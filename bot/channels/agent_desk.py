@@ -1,0 +1,240 @@
+"""The agent desk: a web page at ``/agent/`` and its JSON API at ``/agent/api/``.
+
+A Rasa input channel only so that it runs inside the Rasa server, next to the conversations
+it hands over: Rasa mounts channel blueprints under ``/webhooks/agent_desk/``, so like the web
+chat's page the blueprint's ``register`` adds root routes. It also starts the waiting room
+(``bot.handoff.watcher``). Customers never send messages here.
+
+Security: sign-in sets an HttpOnly, SameSite=Strict cookie holding a random token (its hash is
+the Redis session key); state-changing calls also need the ``X-Kefu-Desk`` header, which a
+cross-site form cannot send. The page renders every customer text with ``textContent``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.handoff.accounts import AccountStore
+from bot.handoff.conversations import RasaConversations
+from bot.handoff.desk import Desk, DeskError
+from bot.handoff.queue import HandoffQueue, redis_from_settings
+from bot.handoff.sessions import COOKIE, SESSION_TTL_S, close_session, session_agent
+from bot.handoff.watcher import WaitingRoom
+from bot.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "agent"
+DESK_PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                 "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+CSRF_HEADER = "X-Kefu-Desk"
+Handler = Callable[..., Awaitable[HTTPResponse]]
+
+
+def desk_of(app: Sanic) -> Desk:
+    if not hasattr(app.ctx, "kefu_desk"):
+        settings = get_settings()
+        app.ctx.kefu_desk = Desk(HandoffQueue(redis_from_settings()), RasaConversations(app),
+                                 AccountStore(settings.database_url))
+    return app.ctx.kefu_desk
+
+
+def signed_in(handler: Handler) -> Handler:
+    """Require a desk session (and the CSRF header on writes); passes the session's agent."""
+    async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+        desk = desk_of(request.app)
+        agent = await session_agent(desk.queue.redis, request.cookies.get(COOKIE))
+        if agent is None:
+            return response.json({"error": "error_signed_out"}, status=401)
+        if request.method != "GET" and request.headers.get(CSRF_HEADER) != "1":
+            return response.json({"error": "error_forbidden"}, status=403)
+        try:
+            return await handler(request, desk, agent, *args, **kwargs)
+        except DeskError as exc:
+            return response.json({"error": exc.code}, status=exc.status)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+def body(request: Request) -> dict:
+    data = request.json if request.body else {}
+    return data if isinstance(data, dict) else {}
+
+
+async def page(_: Request) -> HTTPResponse:
+    return await response.file(WEB_DIR / "index.html", headers={
+        "Content-Security-Policy": DESK_PAGE_CSP, "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"})
+
+
+async def login(request: Request) -> HTTPResponse:
+    desk = desk_of(request.app)
+    data = body(request)
+    if request.headers.get(CSRF_HEADER) != "1":
+        return response.json({"error": "error_forbidden"}, status=403)
+    result = await desk.login(str(data.get("name", ""))[:64], str(data.get("password", ""))[:256])
+    if result is None:
+        return response.json({"error": "error_login"}, status=401)
+    token, account = result
+    reply = response.json({"agent_id": account.agent_id, "name": account.display_name})
+    reply.cookies[COOKIE] = token
+    cookie = reply.cookies[COOKIE]
+    cookie["httponly"] = True
+    cookie["samesite"] = "Strict"
+    cookie["path"] = "/agent"
+    cookie["max-age"] = SESSION_TTL_S
+    cookie["secure"] = request.scheme == "https"
+    return reply
+
+
+@signed_in
+async def logout(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
+    await desk.queue.roster.set_status(agent["agent_id"], "away")
+    await close_session(desk.queue.redis, request.cookies.get(COOKIE))
+    reply = response.json({"ok": True})
+    del reply.cookies[COOKIE]
+    return reply
+
+
+@signed_in
+async def overview(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
+    return response.json(await desk.overview(agent["agent_id"]))
+
+
+@signed_in
+async def status(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
+    data = body(request)
+    skills = data.get("skills")
+    await desk.set_status(agent["agent_id"], str(data.get("status", "")),
+                          [str(s) for s in skills] if isinstance(skills, list) else None)
+    return response.json({"ok": True})
+
+
+@signed_in
+async def claim(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
+    view = await desk.claim(agent["agent_id"], agent["name"])
+    return response.json({"conversation": view})
+
+
+@signed_in
+async def conversation(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
+    return response.json(await desk.view(agent["agent_id"], conversation_id))
+
+
+@signed_in
+async def messages(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
+    if request.method == "POST":
+        await desk.send(agent["agent_id"], agent["name"], conversation_id, str(body(request).get("text", "")))
+        return response.json({"ok": True})
+    try:
+        after = int(request.args.get("after", "-1"))
+    except ValueError:
+        after = -1
+    return response.json(await desk.messages(agent["agent_id"], conversation_id, after))
+
+
+@signed_in
+async def selfhelp(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
+    await desk.push_selfhelp(agent["agent_id"], conversation_id, str(body(request).get("entry_id", "")))
+    return response.json({"ok": True})
+
+
+@signed_in
+async def reveal(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
+    value = await desk.reveal(agent["agent_id"], conversation_id, str(body(request).get("field", "")))
+    return response.json({"value": value}, headers={"Cache-Control": "no-store"})
+
+
+@signed_in
+async def close(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
+    data = body(request)
+    result = await desk.close(agent["agent_id"], conversation_id, str(data.get("disposition", "")),
+                              str(data.get("note", "")), data.get("skill"))
+    return response.json(result)
+
+
+@signed_in
+async def catalogue(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
+    from bot.selfhelp import load_catalogue
+
+    entries = load_catalogue(get_settings().selfhelp_catalogue).entries.values()
+    return response.json([{"id": e.id, "title": e.title, "fault_type": e.fault_type} for e in entries])
+
+
+@signed_in
+async def finish_ticket(request: Request, desk: Desk, agent: dict, ticket_id: str) -> HTTPResponse:
+    await desk.finish_work_item(agent["agent_id"], ticket_id, str(body(request).get("note", "")))
+    return response.json({"ok": True})
+
+
+ROUTES: list[tuple[str, Handler, list[str]]] = [
+    ("/agent/api/login", login, ["POST"]),
+    ("/agent/api/logout", logout, ["POST"]),
+    ("/agent/api/overview", overview, ["GET"]),
+    ("/agent/api/status", status, ["POST"]),
+    ("/agent/api/claim", claim, ["POST"]),
+    ("/agent/api/selfhelp", catalogue, ["GET"]),
+    ("/agent/api/conversations/<conversation_id:str>", conversation, ["GET"]),
+    ("/agent/api/conversations/<conversation_id:str>/messages", messages, ["GET", "POST"]),
+    ("/agent/api/conversations/<conversation_id:str>/selfhelp", selfhelp, ["POST"]),
+    ("/agent/api/conversations/<conversation_id:str>/reveal", reveal, ["POST"]),
+    ("/agent/api/conversations/<conversation_id:str>/close", close, ["POST"]),
+    ("/agent/api/tickets/<ticket_id:str>/done", finish_ticket, ["POST"]),
+]
+
+
+class DeskBlueprint(Blueprint):
+    """Adds the desk's root routes and the waiting room's lifetime to the app."""
+
+    def register(self, app: Sanic, options: Dict[Text, Any]) -> None:
+        super().register(app, options)
+        if any(route.name.endswith("kefu_agent_page") for route in app.router.routes):
+            return  # registered already
+        app.add_route(page, "/agent/", methods=["GET"], name="kefu_agent_page", strict_slashes=True)
+        app.add_route(lambda _: response.redirect("/agent/"), "/agent", methods=["GET"],
+                      name="kefu_agent_redirect", strict_slashes=True)
+        app.static("/agent/assets", str(WEB_DIR), name="kefu_agent_assets")
+        app.static("/agent/ui", str(get_settings().content_dir / "ui"), name="kefu_agent_ui")
+        for path, handler, methods in ROUTES:
+            app.add_route(handler, path, methods=methods, name=f"kefu_agent_{handler.__name__}")
+        app.register_listener(start_waiting_room, "after_server_start")
+        app.register_listener(stop_waiting_room, "before_server_stop")
+
+
+async def start_waiting_room(app: Sanic, _loop: Any) -> None:
+    desk = desk_of(app)
+    app.ctx.kefu_waiting_room = asyncio.create_task(WaitingRoom(desk.queue, desk.conversations).run_forever())
+    logger.info("handoff.watcher.started")
+
+
+async def stop_waiting_room(app: Sanic, _loop: Any) -> None:
+    task = getattr(app.ctx, "kefu_waiting_room", None)
+    if task is not None:
+        task.cancel()
+
+
+class AgentDeskInput(InputChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return "agent_desk"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "AgentDeskInput":
+        return cls()
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        desk = DeskBlueprint("agent_desk_webhook", __name__)
+
+        @desk.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        return desk

@@ -1,0 +1,209 @@
+"""Phone IVR channel: a Twilio-Media-Streams WebSocket at ``/webhooks/ivr/media``, and the
+browser softphone at ``/ivr/phone/`` that calls it from a microphone.
+
+This module is only the transport: it accepts the socket, hands frames to a
+:class:`bot.ivr.session.CallSession` with a :class:`bot.ivr.twilio.TwilioSerializer`, and
+builds the per-process pieces once (Redis client, flows, ASR engine, prompt player, voicemail
+pipeline). Flows and ``content/ivr.yml`` are validated when the channel is built, so a broken
+flow stops the server at start with a :class:`bot.ivr.FlowError` naming file, node and field.
+Free speech reaches the assistant in process through ``on_new_message`` (see
+:mod:`bot.ivr.bot_turns`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels import ChannelConfigError
+from bot.ivr.config import HotlineConfigSource, load_hotline_config
+from bot.ivr.errors import HotlineConfigError
+from bot.ivr.registry import FlowRegistry
+from bot.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "softphone"
+PHONE_PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; "
+                  "media-src 'self' blob:; frame-ancestors 'self'; base-uri 'none'")
+
+
+class SoftphoneBlueprint(Blueprint):
+    """Channel routes live under /webhooks/ivr/; the softphone page is added at the app root."""
+
+    def register(self, app: Sanic, options: Dict[Text, Any]) -> None:
+        super().register(app, options)
+        if any(route.name.endswith("kefu_softphone_page") for route in app.router.routes):
+            return
+        index = WEB_DIR / "index.html"
+
+        async def phone_page(_: Request) -> HTTPResponse:
+            return await response.file(index, headers={"Content-Security-Policy": PHONE_PAGE_CSP,
+                                                       "X-Content-Type-Options": "nosniff",
+                                                       "Cache-Control": "no-cache"})
+
+        async def phone_redirect(_: Request) -> HTTPResponse:
+            return response.redirect("/ivr/phone/")
+
+        app.add_route(phone_page, "/ivr/phone/", methods=["GET"], name="kefu_softphone_page", strict_slashes=True)
+        app.add_route(phone_redirect, "/ivr/phone", methods=["GET"], name="kefu_softphone_redirect",
+                      strict_slashes=True)
+        app.static("/ivr/phone/assets", str(WEB_DIR), name="kefu_softphone_assets")
+
+
+class IvrRuntime:
+    """What every call of this process shares; built on the first call (it needs the loop)."""
+
+    def __init__(self, channel: "IvrInput", on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        import redis.asyncio as redis
+
+        from bot.db.repository import Repository
+        from bot.ivr.bot_turns import RasaInProcess
+        from bot.ivr.call_state import CallStore
+        from bot.ivr.engine import FlowEngine
+        from bot.ivr.handoff import QueueHandoff
+        from bot.ivr.services import CallRecords, CallServices
+        from bot.notify import OutboxNotifier
+        from voice.prompts import PromptPlayer
+        from voice.tts import default_engine
+
+        settings = channel.settings
+        hotline = channel.hotline.get()
+        self.redis = redis.from_url(settings.redis.url)
+        channel.registry.redis = self.redis
+        repository = Repository(settings.database_url)
+        self.services = CallServices(
+            registry=channel.registry,
+            store=CallStore(self.redis, ttl_s=hotline.max_call_s + 600),
+            hotline=channel.hotline,
+            records=CallRecords(repository),
+            handoff=QueueHandoff(self.redis),
+            notifier=OutboxNotifier.from_settings(settings, repository),
+            bot=RasaInProcess(on_new_message, hotline.bot_turn_timeout_s),
+        )
+        self.engine = FlowEngine(self.services)
+        self.player = PromptPlayer(default_engine(), settings.prompts_dir)
+        self.asr = None
+        self.settings = settings
+
+    async def start(self) -> "IvrRuntime":
+        from bot.ivr.asr_factory import load_asr_engine
+
+        self.asr = await load_asr_engine(self.settings.ivr_asr_engine, self.settings)
+        self.services.voicemail = self._store_voicemail
+        return self
+
+    async def _store_voicemail(self, pcm: bytes, sample_rate: int, caller: str, call_id: str) -> None:
+        from bot.ivr.services import local_phone
+        from voice.voicemail import RasaHttpNlu, VoicemailPipeline
+
+        pipeline = VoicemailPipeline.from_settings(self.settings, nlu=RasaHttpNlu(self.settings.rasa_url),
+                                                   asr=self.asr, notifier=self.services.notifier)
+        try:
+            outcome = await pipeline.handle_bytes(pcm, "pcm", caller_phone=local_phone(caller) or "",
+                                                  channel="ivr", source_rate=sample_rate)
+            logger.info("ivr.voicemail.stored call=%s message=%s outcome=%s", call_id, outcome.message_id,
+                        outcome.outcome)
+        except Exception:  # a lost voice message must at least be loud in the log
+            logger.exception("ivr.voicemail.failed call=%s", call_id)
+
+
+class IvrInput(InputChannel):
+    """The ``ivr`` input channel; settings from ``credentials.yml`` (all optional)."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "ivr"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "IvrInput":
+        credentials = credentials or {}
+        try:
+            return cls(get_settings(), max_calls=int(credentials.get("max_calls", 50)))
+        except (TypeError, ValueError) as error:
+            raise ChannelConfigError(f"ivr credentials are invalid: {error}") from error
+
+    def __init__(self, settings: Settings, *, max_calls: int = 50) -> None:
+        if max_calls < 1:
+            raise ChannelConfigError("ivr max_calls must be >= 1")
+        self.settings = settings
+        self.max_calls = max_calls
+        self.registry = FlowRegistry(settings.ivr_flows_dir).load()  # FlowError stops the server here
+        try:
+            load_hotline_config(settings.ivr_config_path)
+        except HotlineConfigError as error:
+            raise ChannelConfigError(str(error)) from error
+        self.hotline = HotlineConfigSource(settings.ivr_config_path)
+        self._runtime: IvrRuntime | None = None
+        self._runtime_lock: asyncio.Lock | None = None
+        self.active_calls = 0
+        logger.info("ivr.flows.loaded flows=%s", ",".join(self.registry.flow_ids()))
+
+    async def runtime(self, on_new_message) -> IvrRuntime:
+        if self._runtime_lock is None:
+            self._runtime_lock = asyncio.Lock()
+        async with self._runtime_lock:
+            if self._runtime is None:
+                self._runtime = await IvrRuntime(self, on_new_message).start()
+        return self._runtime
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = SoftphoneBlueprint("ivr_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok", "flows": self.registry.flow_ids()})
+
+        @webhook.websocket("/media")
+        async def media(request: Request, ws) -> None:
+            if not self.settings.redis.url:
+                logger.error("ivr.call.refused reason=no_redis")
+                await ws.close(code=1011, reason="call state store unavailable")
+                return
+            if self.active_calls >= self.max_calls:
+                logger.warning("ivr.call.refused reason=busy calls=%d", self.active_calls)
+                await ws.close(code=1013, reason="busy")
+                return
+            self.active_calls += 1
+            try:
+                await self._serve(ws, await self.runtime(on_new_message))
+            finally:
+                self.active_calls -= 1
+
+        return webhook
+
+    async def _serve(self, ws, runtime: IvrRuntime) -> None:
+        from bot.ivr.session import CallSession
+        from bot.ivr.twilio import TwilioSerializer
+
+        hotline = runtime.services.hotline.get()
+
+        async def close() -> None:
+            await ws.close()
+
+        session = CallSession(engine=runtime.engine, serializer=TwilioSerializer(), player=runtime.player,
+                              asr=runtime.asr, send=ws.send, close=close, max_call_s=hotline.max_call_s,
+                              max_utterance_s=hotline.max_utterance_s)
+        await session.run(lambda timeout: _receive(ws, timeout))
+
+
+class SocketClosed(ConnectionError):
+    """The far end went away while we waited for a frame."""
+
+
+async def _receive(ws, timeout: float):
+    """Sanic's ``recv`` raises CancelledError when the socket closes under it; that is a hang-up."""
+    from websockets.connection import State
+
+    try:
+        return await ws.recv(timeout=timeout)
+    except asyncio.CancelledError:
+        if ws.connection.state in (State.CLOSING, State.CLOSED):
+            raise SocketClosed("websocket closed") from None
+        raise

@@ -1,0 +1,102 @@
+"""Agent accounts in the database: login name, display name, skills, capacity, password hash.
+
+Passwords are hashed with scrypt and a random per-agent salt; the stored string carries the
+parameters (``scrypt$n$r$p$salt$hash``) so they can be raised later without breaking logins.
+Calls are synchronous (SQLAlchemy); async callers use ``asyncio.to_thread``.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from bot.db.repository import engine_for
+from bot.db.schema import agents
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD_CHARS = 8
+
+
+class AccountError(ValueError):
+    """A name already taken, a password too short, an unknown skill group."""
+
+
+@dataclass(frozen=True)
+class AgentAccount:
+    id: int
+    name: str
+    display_name: str
+    skills: tuple[str, ...]
+    capacity: int
+
+    @property
+    def agent_id(self) -> str:
+        return self.name
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
+                                   dklen=len(bytes.fromhex(digest)))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def _account(row) -> AgentAccount:
+    return AgentAccount(id=row["id"], name=row["name"], display_name=row["display_name"] or row["name"],
+                        skills=tuple(row["skills"] or ()), capacity=int(row["capacity"]))
+
+
+class AccountStore:
+    def __init__(self, database_url: str) -> None:
+        self.engine = engine_for(database_url)
+        agents.create(self.engine, checkfirst=True)
+
+    def add(self, name: str, password: str, skills: list[str], *, display_name: str = "",
+            capacity: int = 2, known_skills: list[str] | None = None) -> AgentAccount:
+        if len(password) < MIN_PASSWORD_CHARS:
+            raise AccountError(f"password must have at least {MIN_PASSWORD_CHARS} characters")
+        unknown = set(skills) - set(known_skills) if known_skills is not None else set()
+        if unknown or not skills:
+            raise AccountError(f"unknown or missing skill groups: {sorted(unknown) or '(none)'}")
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(agents.c.id).where(agents.c.name == name)).first():
+                raise AccountError(f"agent {name!r} exists already")
+            conn.execute(agents.insert().values(name=name, display_name=display_name or name,
+                                                password_hash=hash_password(password), skills=list(skills),
+                                                capacity=int(capacity)))
+        return self.get(name)
+
+    def get(self, name: str) -> AgentAccount | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(agents).where(agents.c.name == name)).mappings().first()
+        return _account(row) if row else None
+
+    def authenticate(self, name: str, password: str) -> AgentAccount | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(agents).where(agents.c.name == name)).mappings().first()
+        if row is None:
+            verify_password(password, hash_password("timing-equaliser"))  # same cost for unknown names
+            return None
+        return _account(row) if verify_password(password, row["password_hash"]) else None
+
+    def set_skills(self, name: str, skills: list[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(agents.update().where(agents.c.name == name).values(skills=list(skills)))
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(agents)).scalar_one()

@@ -1,0 +1,53 @@
+"""``kefu agent ...``: manage agent-desk accounts.
+
+``register(subparsers)`` adds the commands to the CLI; failures the user can fix are one line
+on stderr with exit code 1.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from bot.handoff.accounts import AccountError, AccountStore
+from bot.handoff.rules import load_rules
+from bot.settings import Settings, get_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    agent = subparsers.add_parser("agent", help="agent-desk accounts")
+    commands = agent.add_subparsers(dest="agent_command", required=True)
+    add = commands.add_parser("add", help="create an agent who can sign in at /agent/")
+    add.add_argument("name", help="login name")
+    add.add_argument("--skills", required=True, help="comma-separated skill groups, e.g. tv,broadband")
+    add.add_argument("--password", help="at least 8 characters (asked for when omitted)")
+    add.add_argument("--display-name", default="", help="the name customers see")
+    add.add_argument("--capacity", type=int, default=None, help="conversations at once")
+    add.set_defaults(handler=agent_add)
+
+
+def agent_add(args: argparse.Namespace) -> int:
+    settings = getattr(args, "settings", None) or get_settings()
+    rules = load_rules(settings.content_dir / "handoff.yml")
+    password = args.password or getpass.getpass("password: ")
+    skills = [s.strip() for s in args.skills.split(",") if s.strip()]
+    try:
+        account = AccountStore(settings.database_url).add(
+            args.name, password, skills, display_name=args.display_name,
+            capacity=args.capacity or rules.agent_capacity, known_skills=list(rules.skills))
+    except AccountError as exc:
+        print(f"kefu agent add: {exc}", file=sys.stderr)
+        return 1
+    print(f"agent {account.name} added (skills: {','.join(account.skills)})")
+    return 0
+
+
+def ensure_demo_agent(settings: Settings) -> bool:
+    """Create the demo agent (all skill groups) when no agent exists; True when created."""
+    store = AccountStore(settings.database_url)
+    if store.count():
+        return False
+    rules = load_rules(settings.content_dir / "handoff.yml")
+    store.add(settings.demo_agent_name, settings.demo_agent_password, list(rules.skills),
+              capacity=rules.agent_capacity, known_skills=list(rules.skills))
+    return True

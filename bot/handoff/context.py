@@ -1,0 +1,110 @@
+"""The context packet an agent reads before answering: who, what was said, what was tried.
+
+Built from the Rasa tracker's events and slots (plain dicts, the way rasa-sdk hands them to
+actions) plus the customer record and open tickets. Stored unmasked with the queue entry;
+the desk shows ``masking.masked_packet`` of it. The one-paragraph summary is filled from the
+template in content/handoff.yml when shown, so it carries the current wait.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from bot.handoff.rules import HandoffRules
+
+SLOTS = ("fault_type", "fault_code", "selfhelp_sent", "selfhelp_failures", "last_ticket_id", "customer_name")
+ANSWERS = {"affirm": "worked", "deny": "failed", "request_human": "asked_for_human"}
+
+
+def transcript(events: Iterable[dict]) -> list[dict]:
+    """Customer and bot turns in order; voice turns carry their transcript and ``voice: True``."""
+    turns = []
+    for event in events:
+        kind = event.get("event")
+        if kind == "user":
+            parse = event.get("parse_data") or {}
+            intent = parse.get("intent") or {}
+            metadata = event.get("metadata") or {}
+            turns.append({
+                "who": "customer", "text": event.get("text") or "", "intent": intent.get("name"),
+                "confidence": round(float(intent.get("confidence") or 0), 3), "at": event.get("timestamp"),
+                "voice": metadata.get("wechat_msg_type") == "voice" or bool(metadata.get("voice")),
+            })
+        elif kind == "bot":
+            data = event.get("data") or {}
+            custom = data.get("custom") or {}
+            who = "agent" if custom.get("kind") == "agent_message" else "bot"
+            text = custom.get("text") if who == "agent" else event.get("text")
+            if not text and not (data.get("attachment") or {}).get("payload", {}).get("selfhelp_id"):
+                continue
+            turn = {"who": who, "text": text or "", "at": event.get("timestamp")}
+            selfhelp_id = ((data.get("attachment") or {}).get("payload") or {}).get("selfhelp_id")
+            if selfhelp_id:
+                turn["selfhelp_id"] = selfhelp_id
+            if who == "agent":
+                turn["agent_name"] = custom.get("agent_name", "")
+            turns.append(turn)
+    return turns
+
+
+def selfhelp_outcomes(turns: list[dict], titles: dict[str, str]) -> list[dict]:
+    """Each self-help entry sent, with the customer's answer to "did it work?" (if any)."""
+    outcomes: list[dict] = []
+    for index, turn in enumerate(turns):
+        if "selfhelp_id" not in turn:
+            continue
+        answer = next((ANSWERS.get(t.get("intent") or "", "other") for t in turns[index + 1:]
+                       if t["who"] == "customer"), None)
+        outcomes.append({"id": turn["selfhelp_id"], "title": titles.get(turn["selfhelp_id"], turn["selfhelp_id"]),
+                         "answer": answer})
+    return outcomes
+
+
+def build_context(*, conversation_id: str, channel: str, events: list[dict], slots: dict[str, Any],
+                  customer: dict | None, open_tickets: list[dict], skill: str, priority: int, reason: str,
+                  titles: dict[str, str], enqueued_at: float) -> dict:
+    turns = transcript(events)
+    return {
+        "conversation_id": conversation_id,
+        "channel": channel,
+        "customer": customer,
+        "skill": skill,
+        "priority": priority,
+        "reason": reason,
+        "transcript": turns,
+        "intents": [{"intent": t["intent"], "confidence": t["confidence"], "text": t["text"]}
+                    for t in turns if t["who"] == "customer" and t.get("intent")],
+        "slots": {name: slots.get(name) for name in SLOTS},
+        "selfhelp": selfhelp_outcomes(turns, titles),
+        "open_tickets": [{"ticket_id": t["ticket_id"], "kind": t["kind"], "status": t["status"],
+                          "summary": t.get("summary", "")} for t in open_tickets],
+        "enqueued_at": enqueued_at,
+    }
+
+
+def summary(packet: dict, rules: HandoffRules, wait_s: float) -> str:
+    """The one paragraph for the agent, from content/handoff.yml's ``summary_template``."""
+    words = rules.summary_words
+    none = words.get("none", "-")
+    customer = packet.get("customer") or {}
+    slots = packet.get("slots") or {}
+    tried = packet.get("selfhelp") or []
+    answers = {o.get("answer") for o in tried}
+    if not tried:
+        outcome = words.get("not_tried", none)
+    elif "failed" in answers:
+        outcome = words.get("tried_failed", none)
+    else:
+        outcome = words.get("tried_unknown", none)
+    separator = words.get("list_separator", ", ")
+    return rules.summary_template.format(
+        customer=customer.get("name") or words.get("unknown_customer", none),
+        tier=customer.get("vip_tier", 0) if customer else none,
+        channel=rules.channel_names.get(packet.get("channel", ""), packet.get("channel", "")),
+        skill=rules.skills.get(packet.get("skill", ""), packet.get("skill", "")),
+        fault=slots.get("fault_type") or none,
+        code=slots.get("fault_code") or none,
+        selfhelp=separator.join(o["title"] for o in tried) or none,
+        selfhelp_outcome=outcome,
+        tickets=separator.join(t["ticket_id"] for t in packet.get("open_tickets") or []) or none,
+        wait=f"{int(wait_s)}{words.get('seconds', 's')}",
+    )

@@ -1,0 +1,95 @@
+"""Reading and writing Rasa conversations from inside the Rasa server, where the desk runs.
+
+Everything goes through Rasa's own agent (tracker store, lock store, response generator and
+the registered input channels), the same way Rasa's HTTP API handlers do: events are appended
+under the conversation lock and bot messages are delivered on the customer's latest input
+channel (the web chat's Socket.IO room, WeChat's customer-service API...).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa.core.actions.action import create_bot_utterance
+from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel
+from rasa.shared.core.events import ActionExecuted, ConversationResumed, Event, SlotSet
+from rasa.shared.core.trackers import DialogueStateTracker
+from sanic import Sanic
+
+logger = logging.getLogger(__name__)
+
+# Slots cleared when the agent hands the conversation back to the bot.
+HANDBACK_SLOTS = {"handoff_requested": None, "awaiting": None, "selfhelp_failures": 0.0, "triage_asked": None}
+
+
+class RasaConversations:
+    def __init__(self, app: Sanic) -> None:
+        self.app = app
+
+    @property
+    def agent(self):
+        return self.app.ctx.agent
+
+    def output_channel(self, tracker: DialogueStateTracker) -> OutputChannel:
+        name = tracker.get_latest_input_channel()
+        for channel in getattr(self.app.ctx, "input_channels", None) or []:
+            if channel.name() == name:
+                output = channel.get_output_channel()
+                if output is not None:
+                    return output
+        return CollectingOutputChannel()
+
+    async def events(self, conversation_id: str) -> list[dict]:
+        tracker = await self.agent.tracker_store.retrieve(conversation_id)
+        return [event.as_dict() for event in tracker.events] if tracker else []
+
+    async def is_paused(self, conversation_id: str) -> bool:
+        tracker = await self.agent.tracker_store.retrieve(conversation_id)
+        return bool(tracker and tracker.is_paused())
+
+    async def utter(self, conversation_id: str, response: str, **values: Any) -> None:
+        """Say a domain response into the conversation (paused or not) and deliver it."""
+        await self._append(conversation_id, [], response, values)
+
+    async def resume(self, conversation_id: str, response: str, **values: Any) -> None:
+        """Hand the conversation back to the bot, which greets the customer with ``response``.
+
+        Ends with ``action_listen`` as a normal bot turn does: while paused Rasa logs the
+        customer's messages without listening, and the rules only match after a listen.
+        """
+        events: list[Event] = [ConversationResumed()] + [SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()]
+        await self._append(conversation_id, events, response, values, listen=True)
+
+    async def resume_with_intent(self, conversation_id: str, intent: str) -> None:
+        """Unpause and let the bot handle ``intent`` as if the customer had said it."""
+        async with self.agent.lock_store.lock(conversation_id):
+            processor = self.agent.processor
+            tracker = await processor.fetch_tracker_with_initial_session(conversation_id)
+            resumed = [ConversationResumed(), *(SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()),
+                       ActionExecuted("action_listen")]
+            for event in resumed:
+                tracker.update(event, self.agent.domain)
+            await processor.save_tracker(tracker)
+            await self.agent.trigger_intent(intent, [], self.output_channel(tracker), tracker)
+
+    async def _append(self, conversation_id: str, events: list[Event], response: str | None,
+                      values: dict[str, Any], listen: bool = False) -> None:
+        async with self.agent.lock_store.lock(conversation_id):
+            processor = self.agent.processor
+            tracker = await processor.get_tracker(conversation_id)
+            for event in events:
+                tracker.update(event, self.agent.domain)
+            output = self.output_channel(tracker)
+            said: list[Event] = []
+            if response:
+                message = await processor.nlg.generate(response, tracker, output.name(), **values)
+                if message:
+                    tracker.update(ActionExecuted(response), self.agent.domain)
+                    bot = create_bot_utterance(message)
+                    bot.metadata = {**(bot.metadata or {}), "utter_action": response}
+                    tracker.update(bot, self.agent.domain)
+                    said.append(bot)
+            if listen:
+                tracker.update(ActionExecuted("action_listen"), self.agent.domain)
+            await processor.save_tracker(tracker)
+            await processor.execute_side_effects(said, tracker, output)

@@ -1,0 +1,188 @@
+"""What an agent can do at the desk, independent of HTTP: sign in, watch the queues, claim,
+read the context packet, chat on the customer's channel, push self-help, reveal a number
+(logged) and close with a disposition that hands the conversation back to the bot.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.db.repository import Repository
+from bot.handoff import masking
+from bot.handoff.accounts import AccountStore, AgentAccount
+from bot.handoff.context import summary, transcript
+from bot.handoff.conversations import RasaConversations
+from bot.handoff.queue import HandoffError, HandoffQueue, NotYourConversation
+from bot.handoff.sessions import open_session
+from bot.handoff.tickets import disposition_ticket, work_items
+from bot.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+DISPOSITIONS = ("resolved", "ticket", "callback", "transfer")
+
+
+class DeskError(Exception):
+    """A desk request that cannot be done; ``code`` is a key of the UI strings."""
+
+    def __init__(self, code: str, status: int = 400) -> None:
+        super().__init__(code)
+        self.code = code
+        self.status = status
+
+
+class Desk:
+    def __init__(self, queue: HandoffQueue, conversations: RasaConversations, accounts: AccountStore,
+                 repository: Repository | None = None) -> None:
+        self.queue = queue
+        self.conversations = conversations
+        self.accounts = accounts
+        self.repository = repository or Repository(get_settings().database_url)
+
+    # -- signing in ----------------------------------------------------
+    async def login(self, name: str, password: str) -> tuple[str, AgentAccount] | None:
+        account = await asyncio.to_thread(self.accounts.authenticate, name, password)
+        if account is None:
+            logger.info("handoff.desk.login_failed")
+            return None
+        await self.queue.roster.register(account.agent_id, name=account.display_name, skills=account.skills,
+                                         capacity=account.capacity, status="away")
+        token = await open_session(self.queue.redis, account.agent_id, account.display_name)
+        logger.info("handoff.desk.login agent=%s", account.agent_id)
+        return token, account
+
+    async def set_status(self, agent_id: str, status: str, skills: list[str] | None) -> None:
+        if skills is not None:
+            unknown = set(skills) - set(self.queue.rules.skills)
+            if unknown or not skills:
+                raise DeskError("error_skills")
+            await asyncio.to_thread(self.accounts.set_skills, agent_id, skills)
+            await self.queue.roster.set_skills(agent_id, skills)
+        try:
+            await self.queue.roster.set_status(agent_id, status)
+        except ValueError as exc:
+            raise DeskError("error_status") from exc
+
+    # -- overview ------------------------------------------------------
+    async def overview(self, agent_id: str) -> dict:
+        await self.queue.roster.heartbeat(agent_id)
+        rules, now = self.queue.rules, self.queue.clock()
+        queues = []
+        for skill, label in rules.skills.items():
+            entries = []
+            for place, conversation_id in enumerate(await self.queue.waiting(skill), start=1):
+                entry = await self.queue.entry(conversation_id)
+                if entry:
+                    entries.append({"conversation_id": conversation_id, "channel": entry["channel"],
+                                    "priority": entry["priority"], "position": place,
+                                    "waited_s": round(now - entry["enqueued_at"], 1)})
+            queues.append({"skill": skill, "label": label, "waiting": len(entries),
+                           "estimated_wait_s": await self.queue.estimated_wait(skill),
+                           "sla_s": rules.sla_seconds.get(skill), "entries": entries})
+        state = await self.queue.roster.get(agent_id)
+        items = await asyncio.to_thread(work_items)
+        return {
+            "agent": {"agent_id": agent_id, "name": state.name if state else agent_id,
+                      "status": state.status if state else "away", "skills": list(state.skills) if state else [],
+                      "capacity": state.capacity if state else 0},
+            "skills": rules.skills,
+            "queues": queues,
+            "serving": await self.queue.serving(agent_id),
+            "work_items": [{"ticket_id": t["ticket_id"], "kind": t["kind"], "status": t["status"],
+                            "priority": t["priority"], "summary": masking.mask_text(t["summary"]),
+                            "channel": t["channel"]} for t in items],
+        }
+
+    # -- one conversation ----------------------------------------------
+    async def claim(self, agent_id: str, agent_name: str) -> dict | None:
+        request = await self.queue.claim_next(agent_id)
+        if request is None:
+            return None
+        await self.conversations.utter(request.conversation_id, "utter_agent_joined", agent_name=agent_name)
+        return await self.view(agent_id, request.conversation_id)
+
+    async def _held(self, agent_id: str, conversation_id: str) -> dict:
+        entry = await self.queue.entry(conversation_id)
+        if entry is None or entry["state"] != "claimed":
+            raise DeskError("error_not_serving", 404)
+        if entry["agent_id"] != agent_id:
+            raise DeskError("error_not_yours", 403)
+        return entry
+
+    async def view(self, agent_id: str, conversation_id: str) -> dict:
+        entry = await self._held(agent_id, conversation_id)
+        packet = entry["request"].context or {}
+        wait_s = (entry["claimed_at"] or self.queue.clock()) - entry["enqueued_at"]
+        shown = masking.masked_packet({**packet, "summary": summary(packet, self.queue.rules, wait_s)})
+        shown.update(conversation_id=conversation_id, wait_s=round(wait_s, 1), state=entry["state"])
+        return shown
+
+    async def messages(self, agent_id: str, conversation_id: str, after: int) -> dict:
+        await self._held(agent_id, conversation_id)
+        turns = transcript(await self.conversations.events(conversation_id))
+        fresh = [{**turn, "index": index, "text": masking.mask_text(turn.get("text", ""))}
+                 for index, turn in enumerate(turns) if index > after]
+        return {"turns": fresh, "last": len(turns) - 1}
+
+    async def send(self, agent_id: str, agent_name: str, conversation_id: str, text: str) -> None:
+        await self._held(agent_id, conversation_id)
+        text = (text or "").strip()
+        if not text or len(text) > 2000:
+            raise DeskError("error_message")
+        await self.conversations.utter(conversation_id, "utter_agent_message", agent_name=agent_name, agent_text=text)
+
+    async def push_selfhelp(self, agent_id: str, conversation_id: str, entry_id: str) -> None:
+        from actions.selfhelp import selfhelp_message  # the bot's own rendering of an entry
+        from bot.selfhelp import load_catalogue
+
+        await self._held(agent_id, conversation_id)
+        entry = load_catalogue(get_settings().selfhelp_catalogue).get(entry_id)
+        if entry is None:
+            raise DeskError("error_selfhelp", 404)
+        message = selfhelp_message(entry)
+        await self.conversations.utter(conversation_id, message.pop("response"), **message)
+        await self._record(conversation_id, "selfhelp_sent", {"selfhelp_id": entry.id, "agent_id": agent_id})
+
+    async def reveal(self, agent_id: str, conversation_id: str, field: str) -> object:
+        entry = await self._held(agent_id, conversation_id)
+        try:
+            value = masking.reveal(entry["request"].context or {}, field)
+        except KeyError as exc:
+            raise DeskError("error_reveal") from exc
+        await self._record(conversation_id, "handoff_pii_revealed", {"agent_id": agent_id, "field": field})
+        logger.info("handoff.desk.revealed agent=%s conversation=%s field=%s", agent_id, conversation_id, field)
+        return value
+
+    async def close(self, agent_id: str, conversation_id: str, disposition: str, note: str = "",
+                    skill: str | None = None) -> dict:
+        entry = await self._held(agent_id, conversation_id)
+        if disposition not in DISPOSITIONS:
+            raise DeskError("error_disposition")
+        try:
+            if disposition == "transfer":
+                if not skill or skill not in self.queue.rules.skills:
+                    raise DeskError("error_skills")
+                position = await self.queue.transfer(conversation_id, agent_id, skill)
+                await self.conversations.utter(conversation_id, "utter_queue_transferred")
+                return {"transferred_to": skill, "position": position.position}
+            ticket_id = await disposition_ticket(entry["request"], disposition, note[:1000], agent_id)
+            await self.queue.close(conversation_id, agent_id, disposition)
+        except NotYourConversation as exc:
+            raise DeskError("error_not_yours", 403) from exc
+        except HandoffError as exc:
+            raise DeskError("error_not_serving", 409) from exc
+        await self.conversations.resume(conversation_id, "utter_agent_handback")
+        return {"ticket_id": ticket_id}
+
+    async def finish_work_item(self, agent_id: str, ticket_id: str, note: str = "") -> None:
+        ticket = await asyncio.to_thread(self.repository.get_ticket, ticket_id)
+        if ticket is None or not ticket["needs_human"] or ticket["status"] not in ("open", "assigned"):
+            raise DeskError("error_ticket", 404)
+        await asyncio.to_thread(self.repository.move_ticket, ticket["ticket_id"], "resolved",
+                                f"done by {agent_id}: {note[:500]}")
+
+    async def _record(self, conversation_id: str, kind: str, data: dict) -> None:
+        try:
+            await asyncio.to_thread(self.repository.record_event, conversation_id, kind, data=data)
+        except Exception:  # noqa: BLE001 - the desk keeps working when a metric is lost
+            logger.warning("handoff.desk.event_failed kind=%s", kind)

@@ -1,0 +1,321 @@
+"""The handoff queue: one Redis sorted set per skill group, claimed atomically by Lua scripts.
+
+Ordering: score = -priority * 1e12 + enqueue time in ms, so a higher priority always comes
+first and equal priorities are served first come, first served. Everything (requests, claims,
+agents' open conversations, handle times) is in Redis: a new client on the same Redis carries
+on where a restarted process left off. KPI events go through ``recorder`` (the database by
+default): handoff_queued, handoff_claimed (wait_s), handoff_abandoned (reason, wait_s),
+handoff_closed (disposition, wait_s, handle_s).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Awaitable, Callable
+
+import redis.asyncio as redis
+
+from bot.handoff import keys
+from bot.handoff.agents import AgentRoster
+from bot.handoff.estimate import estimate_wait, mean_handle_time, record_handle_time
+from bot.handoff.rules import HandoffRules, load_rules
+
+logger = logging.getLogger(__name__)
+
+PRIORITY_WEIGHT = 1e12
+FINISHED_TTL_S = 7 * 24 * 3600
+
+Recorder = Callable[[str, str, str, dict], Awaitable[None]]
+
+
+class HandoffError(Exception):
+    """A queue operation that does not fit the conversation's state."""
+
+
+class NotYourConversation(HandoffError):
+    """An agent tried to close or act on a conversation another agent holds."""
+
+
+@dataclass
+class HandoffRequest:
+    conversation_id: str
+    channel: str
+    skill: str
+    priority: int
+    customer_id: str | None
+    context: dict = field(default_factory=dict)
+
+
+@dataclass
+class QueuePosition:
+    position: int
+    estimated_wait_s: float
+
+
+# Enqueue unless already waiting or being served: returns the state it found ("" when new).
+_ENQUEUE = """
+local state = redis.call('HGET', KEYS[2], 'state')
+if state == 'waiting' or state == 'claimed' then return state end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'request', ARGV[1], 'state', 'waiting', 'skill', ARGV[2],
+           'priority', ARGV[3], 'enqueued_at', ARGV[4], 'channel', ARGV[6])
+redis.call('PERSIST', KEYS[2])
+redis.call('ZADD', KEYS[1], ARGV[5], ARGV[7])
+return ''
+"""
+
+# KEYS[1] the agent's active set, KEYS[2..] the queues of the agent's skills.
+# ARGV: agent id, now, capacity, conversation key prefix.
+_CLAIM = """
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[3]) then return {'full'} end
+local best_key, best_member, best_score = nil, nil, nil
+for i = 2, #KEYS do
+  local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  if head[1] then
+    local score = tonumber(head[2])
+    if best_score == nil or score < best_score then
+      best_key, best_member, best_score = KEYS[i], head[1], score
+    end
+  end
+end
+if best_member == nil then return {'empty'} end
+redis.call('ZREM', best_key, best_member)
+redis.call('SADD', KEYS[1], best_member)
+redis.call('HSET', ARGV[4] .. best_member, 'state', 'claimed', 'agent_id', ARGV[1], 'claimed_at', ARGV[2])
+return {'ok', best_member}
+"""
+
+# KEYS[1] conversation hash, KEYS[2] its queue. ARGV: now, reason, ttl. Returns enqueued_at or false.
+_ABANDON = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'waiting' then return false end
+redis.call('ZREM', KEYS[2], ARGV[4])
+redis.call('HSET', KEYS[1], 'state', 'abandoned', 'ended_at', ARGV[1], 'reason', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return redis.call('HGET', KEYS[1], 'enqueued_at')
+"""
+
+# KEYS[1] conversation hash, KEYS[2] the agent's active set. ARGV: agent, now, disposition, ttl.
+_CLOSE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'claimed' then return {'not_claimed', state or ''} end
+local holder = redis.call('HGET', KEYS[1], 'agent_id')
+if holder ~= ARGV[1] then return {'not_yours', holder or ''} end
+redis.call('SREM', KEYS[2], ARGV[5])
+redis.call('HSET', KEYS[1], 'state', 'closed', 'ended_at', ARGV[2], 'disposition', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return {'ok', redis.call('HGET', KEYS[1], 'enqueued_at'), redis.call('HGET', KEYS[1], 'claimed_at')}
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def score(priority: int, enqueued_ms: float) -> float:
+    return -int(priority) * PRIORITY_WEIGHT + enqueued_ms
+
+
+class HandoffQueue:
+    """See the module docstring. ``recorder`` defaults to the database's conversation events."""
+
+    def __init__(self, redis: "redis.Redis", clock: Callable[[], float] = time.time, *,
+                 rules: HandoffRules | None = None, recorder: Recorder | None = None) -> None:
+        self.redis = redis
+        self.clock = clock
+        self._rules = rules
+        self._recorder = recorder
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._claim = redis.register_script(_CLAIM)
+        self._abandon = redis.register_script(_ABANDON)
+        self._close = redis.register_script(_CLOSE)
+
+    @property
+    def rules(self) -> HandoffRules:
+        return self._rules or load_rules()
+
+    @property
+    def roster(self) -> AgentRoster:
+        return AgentRoster(self.redis, self.clock, self.rules.presence_timeout_s)
+
+    # -- customers -----------------------------------------------------
+    async def enqueue(self, request: HandoffRequest, *, enqueued_at: float | None = None) -> QueuePosition:
+        """Join the skill's queue; asking again while waiting keeps the place in line."""
+        now = self.clock() if enqueued_at is None else enqueued_at
+        found = await self._enqueue(
+            keys=[keys.queue(request.skill), keys.conversation(request.conversation_id)],
+            args=[json.dumps(asdict(request), ensure_ascii=False, default=str), request.skill, int(request.priority),
+                  repr(now), score(request.priority, now * 1000), request.channel, request.conversation_id],
+        )
+        if not _text(found):
+            await self._record(request.conversation_id, "handoff_queued", request.channel,
+                               {"skill": request.skill, "priority": request.priority,
+                                "customer_id": request.customer_id})
+            logger.info("handoff.queued conversation=%s skill=%s priority=%s",
+                        request.conversation_id, request.skill, request.priority)
+        return await self.position(request.conversation_id) or QueuePosition(0, 0.0)
+
+    async def position(self, conversation_id: str) -> QueuePosition | None:
+        """1-based place in line and its estimated wait; (0, 0) once an agent has it; None if not queued."""
+        entry = await self.entry(conversation_id)
+        if entry is None:
+            return None
+        if entry["state"] == "claimed":
+            return QueuePosition(0, 0.0)
+        if entry["state"] != "waiting":
+            return None
+        rank = await self.redis.zrank(keys.queue(entry["skill"]), conversation_id)
+        if rank is None:
+            return None
+        return QueuePosition(rank + 1, await self._wait_at(entry["skill"], rank + 1))
+
+    async def abandon(self, conversation_id: str, reason: str) -> None:
+        """The customer left the queue (hung up, closed the chat, chose a callback...)."""
+        entry = await self.entry(conversation_id)
+        if entry is None:
+            return
+        now = self.clock()
+        if entry["state"] == "claimed":
+            await self._record(conversation_id, "handoff_customer_left", entry["channel"],
+                               {"reason": reason, "agent_id": entry.get("agent_id")})
+            return
+        enqueued_at = await self._abandon(keys=[keys.conversation(conversation_id), keys.queue(entry["skill"])],
+                                          args=[repr(now), reason, FINISHED_TTL_S, conversation_id])
+        if enqueued_at is None:
+            return
+        wait_s = round(now - float(_text(enqueued_at)), 3)
+        await self._record(conversation_id, "handoff_abandoned", entry["channel"],
+                           {"reason": reason, "skill": entry["skill"], "wait_s": wait_s})
+        logger.info("handoff.abandoned conversation=%s reason=%s", conversation_id, reason)
+
+    async def estimated_wait(self, skill: str) -> float:
+        """The wait a customer joining ``skill``'s queue now would be told."""
+        return await self._wait_at(skill, int(await self.redis.zcard(keys.queue(skill))) + 1)
+
+    # -- agents --------------------------------------------------------
+    async def claim_next(self, agent_id: str) -> HandoffRequest | None:
+        """Take the best waiting conversation from the agent's skill groups, or None.
+
+        Atomic (one Lua script): two agents never get the same conversation, and an agent at
+        capacity gets nothing. An agent unknown to the roster serves every skill group.
+        """
+        state = await self.roster.get(agent_id)
+        skills = list(state.skills) if state and state.skills else list(self.rules.skills)
+        capacity = state.capacity if state else self.rules.agent_capacity
+        now = self.clock()
+        result = await self._claim(
+            keys=[keys.agent_active(agent_id)] + [keys.queue(s) for s in skills],
+            args=[agent_id, repr(now), capacity, keys.conversation_prefix()],
+        )
+        if _text(result[0]) != "ok":
+            return None
+        conversation_id = _text(result[1])
+        entry = await self.entry(conversation_id)
+        wait_s = round(now - entry["enqueued_at"], 3)
+        await self._record(conversation_id, "handoff_claimed", entry["channel"],
+                           {"agent_id": agent_id, "skill": entry["skill"], "wait_s": wait_s})
+        logger.info("handoff.claimed conversation=%s agent=%s", conversation_id, agent_id)
+        return entry["request"]
+
+    async def close(self, conversation_id: str, agent_id: str, disposition: str) -> None:
+        """The agent is done: frees their slot, records the handle time and the disposition."""
+        now = self.clock()
+        result = await self._close(keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
+                                   args=[agent_id, repr(now), disposition, FINISHED_TTL_S, conversation_id])
+        status = _text(result[0])
+        if status == "not_yours":
+            raise NotYourConversation(f"{conversation_id} is held by another agent")
+        if status != "ok":
+            raise HandoffError(f"{conversation_id} is not being served (state {_text(result[1]) or 'none'})")
+        enqueued_at, claimed_at = float(_text(result[1])), float(_text(result[2]))
+        entry = await self.entry(conversation_id)
+        handle_s = round(now - claimed_at, 3)
+        await record_handle_time(self.redis, entry["skill"], handle_s, self.rules.handle_time_window)
+        await self._record(conversation_id, "handoff_closed", entry["channel"], {
+            "agent_id": agent_id, "disposition": disposition, "skill": entry["skill"],
+            "wait_s": round(claimed_at - enqueued_at, 3), "handle_s": handle_s})
+        logger.info("handoff.closed conversation=%s agent=%s disposition=%s", conversation_id, agent_id, disposition)
+
+    async def transfer(self, conversation_id: str, agent_id: str, skill: str) -> QueuePosition:
+        """Close as ``transfer`` and queue again for ``skill``, keeping the original place in time."""
+        if skill not in self.rules.skills:
+            raise HandoffError(f"unknown skill group {skill!r}")
+        entry = await self.entry(conversation_id)
+        if entry is None:
+            raise HandoffError(f"{conversation_id} is not queued")
+        await self.close(conversation_id, agent_id, f"transfer:{skill}")
+        request: HandoffRequest = entry["request"]
+        request.skill = skill
+        return await self.enqueue(request, enqueued_at=entry["enqueued_at"])
+
+    # -- reading -------------------------------------------------------
+    async def entry(self, conversation_id: str) -> dict | None:
+        raw = await self.redis.hgetall(keys.conversation(conversation_id))
+        if not raw:
+            return None
+        values = {_text(k): _text(v) for k, v in raw.items()}
+        request = HandoffRequest(**json.loads(values["request"]))
+        return {
+            "conversation_id": conversation_id, "request": request, "state": values.get("state", ""),
+            "skill": values.get("skill", request.skill), "channel": values.get("channel", request.channel),
+            "priority": int(values.get("priority", request.priority)),
+            "enqueued_at": float(values.get("enqueued_at", 0)),
+            "claimed_at": float(values["claimed_at"]) if values.get("claimed_at") else None,
+            "agent_id": values.get("agent_id"), "disposition": values.get("disposition"),
+        }
+
+    async def waiting(self, skill: str) -> list[str]:
+        """Conversation ids waiting for ``skill``, in the order they will be served."""
+        return [_text(m) for m in await self.redis.zrange(keys.queue(skill), 0, -1)]
+
+    async def serving(self, agent_id: str) -> list[str]:
+        return sorted(_text(m) for m in await self.redis.smembers(keys.agent_active(agent_id)))
+
+    async def _wait_at(self, skill: str, position: int) -> float:
+        rules = self.rules
+        mean = await mean_handle_time(self.redis, skill, rules.handle_time_window, rules.default_handle_time_s)
+        return estimate_wait(position, await self.roster.capacity_for(skill), mean)
+
+    async def _record(self, conversation_id: str, kind: str, channel: str, data: dict) -> None:
+        recorder = self._recorder or database_recorder()
+        try:
+            await recorder(conversation_id, kind, channel, data)
+        except Exception:  # noqa: BLE001 - a lost metric must never break a handoff
+            logger.warning("handoff.event.record_failed kind=%s conversation=%s", kind, conversation_id,
+                           exc_info=True)
+
+
+def database_recorder() -> Recorder:
+    """Records events with ``Repository.record_event`` off the event loop."""
+    import asyncio
+
+    from bot.db.repository import Repository
+    from bot.settings import get_settings
+
+    repository = Repository(get_settings().database_url)
+
+    async def record(conversation_id: str, kind: str, channel: str, data: dict) -> None:
+        await asyncio.to_thread(repository.record_event, conversation_id, kind, channel=channel, data=data)
+
+    return record
+
+
+_clients: dict[tuple[str, int], "redis.Redis"] = {}
+
+
+def redis_from_settings() -> "redis.Redis":
+    """One redis.asyncio client per URL and event loop (``REDIS_URL``, set by the launcher)."""
+    import asyncio
+
+    from bot.settings import get_settings
+
+    url = get_settings().redis.url or "redis://127.0.0.1:6379/0"
+    key = (url, id(asyncio.get_running_loop()))
+    if key not in _clients:
+        _clients[key] = redis.Redis.from_url(url)
+    return _clients[key]
+
+
+def queue_from_settings() -> HandoffQueue:
+    return HandoffQueue(redis_from_settings())

@@ -1,0 +1,68 @@
+"""Tickets the handoff writes: a message left while waiting, a callback or a follow-up from
+the agent's disposition. All are ``needs_human`` work items on the desk except resolved ones."""
+from __future__ import annotations
+
+import asyncio
+
+from bot.db.repository import Repository
+from bot.handoff.queue import HandoffRequest
+from bot.settings import get_settings
+
+
+def repository() -> Repository:
+    return Repository(get_settings().database_url)
+
+
+def _customer_id(request: HandoffRequest) -> int | None:
+    try:
+        return int(request.customer_id) if request.customer_id else None
+    except ValueError:
+        return None
+
+
+async def leave_message_ticket(request: HandoffRequest, text: str, *, voice: bool) -> str:
+    return await asyncio.to_thread(
+        repository().create_ticket, kind="voice_message" if voice else "callback",
+        customer_id=_customer_id(request), summary=f"message left while waiting: {text[:500]}",
+        details={"left_message": text, "skill": request.skill, "via": "handoff_queue"},
+        priority=request.priority, needs_human=True, channel=request.channel,
+        conversation_id=request.conversation_id,
+    )
+
+
+async def disposition_ticket(request: HandoffRequest, disposition: str, note: str, agent_id: str) -> str | None:
+    """The ledger entry for how the agent closed: resolved, ticket (follow-up) or callback."""
+    repo = repository()
+    slots = (request.context or {}).get("slots") or {}
+    if disposition == "resolved":
+        related = slots.get("last_ticket_id")
+        ticket = await asyncio.to_thread(repo.get_ticket, related) if related else None
+        if ticket and ticket["status"] in ("open", "assigned"):
+            await asyncio.to_thread(repo.move_ticket, related, "resolved", f"handoff resolved by {agent_id}: {note}")
+            return related
+        ticket_id = await asyncio.to_thread(
+            repo.create_ticket, kind="handoff", customer_id=_customer_id(request), summary=note[:500] or "resolved",
+            details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition},
+            channel=request.channel, conversation_id=request.conversation_id)
+        await asyncio.to_thread(repo.move_ticket, ticket_id, "resolved", f"resolved by {agent_id}")
+        return ticket_id
+    kind = "callback" if disposition == "callback" else (slots.get("fault_type") and "fault") or "handoff"
+    return await asyncio.to_thread(
+        repo.create_ticket, kind=kind, customer_id=_customer_id(request), summary=note[:500] or disposition,
+        details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition,
+                 "fault_type": slots.get("fault_type"), "fault_code": slots.get("fault_code")},
+        priority=request.priority, needs_human=True, channel=request.channel,
+        conversation_id=request.conversation_id)
+
+
+def work_items(limit: int = 50) -> list[dict]:
+    """Open tickets a person must work (callbacks, voice messages, complaints...), urgent first."""
+    import sqlalchemy as sa
+
+    from bot.db.schema import tickets
+
+    repo = repository()
+    query = (sa.select(tickets).where(tickets.c.needs_human == 1, tickets.c.status.in_(["open", "assigned"]))
+             .order_by(tickets.c.priority.desc(), tickets.c.id).limit(limit))
+    with repo.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]

@@ -1,0 +1,174 @@
+"""Bot audio to the caller: prompts synthesised (or recorded), streamed in 20 ms frames, in real time.
+
+Frames are paced to the clock (a couple of frames ahead), so stopping a prompt is a matter of
+not sending the next frame: :meth:`Playback.interrupt` marks the current prompt cancelled and
+sends ``clear`` under the same lock every frame is sent under — once ``clear`` is out, no frame
+of the interrupted prompts follows it. Each prompt ends with a mark named after its label.
+Synthesis of queued prompts starts as soon as they are queued, so the next one is ready.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import struct
+import time
+from typing import Awaitable, Callable
+
+from bot.ivr.events import Beep, Say
+from voice.errors import VoiceError
+from voice.pcm import PHONE_FRAME_MS, PHONE_RATE, SAMPLE_WIDTH, frame_bytes, read_wav
+from voice.prompts import PromptPlayer
+
+logger = logging.getLogger(__name__)
+
+FRAME_S = PHONE_FRAME_MS / 1000
+LEAD_FRAMES = 2  # frames sent ahead of real time, to keep the far end's jitter buffer fed
+_FRAME = frame_bytes(PHONE_RATE, PHONE_FRAME_MS)
+
+
+def beep_pcm(seconds: float = 0.4, hz: float = 1000.0, level: float = 0.3) -> bytes:
+    count = int(PHONE_RATE * seconds)
+    amplitude = int(32767 * level)
+    return struct.pack(f"<{count}h", *(int(amplitude * math.sin(2 * math.pi * hz * i / PHONE_RATE))
+                                       for i in range(count)))
+
+
+class _Item:
+    def __init__(self, command, audio: asyncio.Task) -> None:
+        self.command = command
+        self.audio = audio
+        self.label = getattr(command, "label", "") or ""
+        self.barge_in = getattr(command, "barge_in", True)
+
+
+class Playback:
+    """The outbound half of a call. ``send`` writes one text frame to the provider."""
+
+    def __init__(self, send: Callable[[str], Awaitable[None]], serializer, player: PromptPlayer,
+                 on_first_audio: Callable[[], None] | None = None) -> None:
+        self._send = send
+        self.serializer = serializer
+        self.player = player
+        self.lock = asyncio.Lock()
+        self._queue: list[_Item] = []
+        self._current: _Item | None = None
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._cancelled = False
+        self._closed = False
+        self.on_first_audio = on_first_audio
+        self.frames_sent = 0
+        self._task = asyncio.create_task(self._run(), name="ivr-playback")
+
+    # -- control -------------------------------------------------------------------------
+    def enqueue(self, command) -> None:
+        if isinstance(command, Say) and not command.text.strip():
+            return
+        self._queue.append(_Item(command, asyncio.create_task(self._audio(command))))
+        self._idle.clear()
+        self._wakeup.set()
+
+    @property
+    def playing(self) -> bool:
+        return self._current is not None or bool(self._queue)
+
+    @property
+    def interruptible(self) -> bool:
+        items = ([self._current] if self._current else []) + self._queue
+        return any(item.barge_in for item in items)
+
+    async def interrupt(self) -> bool:
+        """Barge-in: drop the current and queued prompts and tell the far end to ``clear``."""
+        if not self.playing:
+            return False
+        self._cancelled = True  # synchronously: the playback loop checks it before every frame
+        for item in self._queue:
+            item.audio.cancel()
+        self._queue.clear()
+        async with self.lock:
+            await self._send(self.serializer.clear())
+        if self._current is None:
+            self._idle.set()
+        return True
+
+    async def drained(self) -> None:
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        self._closed = True
+        self._cancelled = True
+        for item in self._queue:
+            item.audio.cancel()
+        self._queue.clear()
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, Exception):
+            pass
+        self._idle.set()
+
+    async def send_raw(self, frame: str) -> None:
+        async with self.lock:
+            await self._send(frame)
+
+    # -- the loop --------------------------------------------------------------------------
+    async def _audio(self, command) -> bytes:
+        if isinstance(command, Beep):
+            return beep_pcm()
+        if command.prompt_id:
+            wav = await self.player.audio(command.prompt_id, command.text, PHONE_RATE)
+        else:
+            wav = await self.player.tts.synthesize(command.text, PHONE_RATE)
+        return await asyncio.to_thread(lambda: read_wav(wav).samples)
+
+    async def _run(self) -> None:
+        while not self._closed:
+            if not self._queue:
+                self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            item = self._current = self._queue.pop(0)
+            self._cancelled = False
+            try:
+                pcm = await item.audio
+            except asyncio.CancelledError:
+                if self._closed:
+                    raise
+                pcm = b""
+            except (VoiceError, ValueError, OSError) as exc:
+                logger.error("ivr.playback.audio_failed label=%s error=%s", item.label, exc)
+                pcm = b""
+            if pcm and not self._cancelled:
+                await self._stream(item, pcm)
+            self._current = None
+
+    async def _stream(self, item: _Item, pcm: bytes) -> None:
+        remainder = len(pcm) % _FRAME
+        if remainder:
+            pcm += b"\x00" * (_FRAME - remainder)
+        started = time.monotonic()
+        for index, offset in enumerate(range(0, len(pcm), _FRAME)):
+            due = started + (index - LEAD_FRAMES) * FRAME_S
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with self.lock:
+                if self._cancelled:
+                    return
+                await self._send(self.serializer.media(pcm[offset: offset + _FRAME]))
+                self.frames_sent += 1
+                if self.on_first_audio is not None:
+                    callback, self.on_first_audio = self.on_first_audio, None
+                    callback()
+        remaining = started + (len(pcm) // _FRAME) * FRAME_S - time.monotonic()
+        if remaining > 0:  # the far end is still playing what we sent ahead
+            await asyncio.sleep(remaining)
+        async with self.lock:
+            if not self._cancelled and item.label:
+                await self._send(self.serializer.mark(item.label))
+
+
+SAMPLES_PER_FRAME = _FRAME // SAMPLE_WIDTH

@@ -1,0 +1,280 @@
+"""One phone call end to end: frames in, Kefu events to the engine, commands out as audio.
+
+Three things run per call: the receive loop (parses frames, runs VAD on every audio frame and
+does barge-in *inline*, so ``clear`` goes out before the next frame is even read), the engine
+worker (applies events to the flow one at a time: a slow bot turn never stalls the audio) and
+the playback task. Timers (no input, inter-digit) start when the prompts have finished playing.
+Whatever ends the call — the flow, the caller, a bad frame, a dead socket — goes through
+:meth:`CallSession._shutdown`, which removes the call's state from Redis.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Awaitable, Callable
+
+from bot.ivr.call_audio import LISTEN, RECORD, CallAudio, RecordingAudio, SpeechBegan, UtteranceAudio
+from bot.ivr.engine import FlowEngine
+from bot.ivr.errors import CallStateError, WireFormatError
+from bot.ivr.events import (AudioIn, Beep, CallStart, EndCall, Hangup, Hold, Ignored, KeyPress, Listen, NoInput,
+                            PlaybackMark, Recording, Say, StartRecording, Utterance)
+from bot.ivr.playback import Playback
+from voice.asr import AsrEngine
+from voice.errors import VoiceError
+from voice.prompts import PromptPlayer
+
+logger = logging.getLogger(__name__)
+
+IDLE_RECEIVE_S = 20.0  # no frame at all for this long: the far end is gone
+MAX_BAD_FRAMES = 50
+
+
+class CallSession:
+    def __init__(self, *, engine: FlowEngine, serializer, player: PromptPlayer, asr: AsrEngine | None,
+                 send: Callable[[str], Awaitable[None]], close: Callable[[], Awaitable[None]],
+                 max_call_s: float = 1800, max_utterance_s: float = 15.0,
+                 on_latency: Callable[[float], None] | None = None) -> None:
+        self.engine = engine
+        self.serializer = serializer
+        self.asr = asr
+        self._close = close
+        self.max_call_s = max_call_s
+        self.audio = CallAudio(max_utterance_s=max_utterance_s)
+        self.playback = Playback(send, serializer, player)
+        self.call_id: str | None = None
+        self.listen: Listen | None = None
+        self.ended = asyncio.Event()
+        self.end_reason = ""
+        self._inbox: asyncio.Queue = asyncio.Queue()
+        self._worker: asyncio.Task | None = None
+        self._timer: asyncio.Task | None = None
+        self._generation = 0
+        self._tasks: set[asyncio.Task] = set()
+        self._bad_frames = 0
+        self._started_at = time.monotonic()
+        self.on_latency = on_latency
+
+    # -- receive loop ---------------------------------------------------------------------
+    async def run(self, receive: Callable[[float], Awaitable[object]]) -> str:
+        """``receive(timeout)`` returns the next frame, or None when ``timeout`` passed."""
+        reason = "caller"
+        try:
+            while not self.ended.is_set():
+                remaining = self.max_call_s - (time.monotonic() - self._started_at)
+                if remaining <= 0:
+                    reason = "max_duration"
+                    break
+                raw = await receive(min(IDLE_RECEIVE_S, remaining))
+                if raw is None:
+                    if self.ended.is_set():
+                        break
+                    reason = "max_duration" if remaining <= IDLE_RECEIVE_S else "no_frames"
+                    break
+                try:
+                    event = self.serializer.parse(raw)
+                except WireFormatError as exc:
+                    if exc.fatal:
+                        logger.warning("ivr.frame.fatal call=%s error=%s", self.call_id, exc)
+                        reason = "bad_stream"
+                        break
+                    self._bad_frames += 1
+                    logger.info("ivr.frame.skipped call=%s error=%s", self.call_id, exc)
+                    if self._bad_frames > MAX_BAD_FRAMES:
+                        reason = "bad_stream"
+                        break
+                    continue
+                if isinstance(event, Hangup):
+                    reason = "caller"
+                    await self._caller_hung_up()
+                    break
+                await self._on_event(event)
+        except asyncio.CancelledError:
+            if not self.ended.is_set():  # the server is going down: clean up (shielded), then stop
+                await asyncio.shield(asyncio.ensure_future(self._shutdown("cancelled")))
+                raise
+        except Exception as exc:  # the socket closed or died mid-receive: end the call cleanly
+            if not self.ended.is_set():
+                reason = "hung_up" if isinstance(exc, ConnectionError) or "Closed" in type(exc).__name__ else "error"
+                logger.info("ivr.call.socket_ended call=%s error=%s", self.call_id, type(exc).__name__)
+        final = self.end_reason or reason
+        await asyncio.shield(asyncio.ensure_future(self._shutdown(final)))
+        return final
+
+    async def _on_event(self, event) -> None:
+        if isinstance(event, CallStart):
+            self.call_id = event.call_id
+            self._worker = asyncio.create_task(self._work(), name=f"ivr-call-{event.call_id}")
+            self._inbox.put_nowait(event)
+        elif isinstance(event, AudioIn):
+            for audio_event in self.audio.feed(event.pcm):
+                await self._on_audio(audio_event)
+        elif isinstance(event, KeyPress):
+            await self._on_key(event)
+        elif isinstance(event, (PlaybackMark, Ignored)):
+            pass
+
+    async def _on_audio(self, event) -> None:
+        if isinstance(event, SpeechBegan):
+            if self.listen is not None and self.listen.speech and self.audio.mode == LISTEN:
+                self._cancel_timer()
+                if self.playback.interruptible:
+                    await self.playback.interrupt()  # barge-in, before the next frame is read
+        elif isinstance(event, UtteranceAudio):
+            if self.listen is not None and self.listen.speech:
+                self._spawn(self._recognise(event, self.listen, time.monotonic()))
+        elif isinstance(event, RecordingAudio):
+            self._post(Recording(event.pcm, event.sample_rate, event.finished_by, event.heard_speech))
+
+    async def _on_key(self, event: KeyPress) -> None:
+        if self.audio.mode == RECORD:
+            node_key = getattr(self, "_finish_key", "#")
+            if event.digit == node_key:
+                done = self.audio.finish_recording("key")
+                if done:
+                    self._post(Recording(done.pcm, done.sample_rate, done.finished_by, done.heard_speech))
+            return
+        if self.listen is None or not self.listen.keys:
+            return
+        self._cancel_timer()
+        if self.playback.interruptible:
+            await self.playback.interrupt()
+        self._post(event)
+
+    async def _recognise(self, utterance: UtteranceAudio, listen: Listen, ended_at: float) -> None:
+        text, confidence = "", 0.0
+        if self.asr is not None:
+            phrases = list(listen.phrases) or None
+            try:
+                result = await asyncio.get_running_loop().run_in_executor(
+                    None, self.asr.transcribe_pcm, utterance.pcm, utterance.sample_rate, phrases)
+                text, confidence = result.text, result.confidence
+            except VoiceError as exc:
+                logger.warning("ivr.asr.failed call=%s error=%s", self.call_id, exc)
+        self._post(Utterance(text, confidence, len(utterance.pcm) / 2 / utterance.sample_rate, ended_at))
+
+    async def _caller_hung_up(self) -> None:
+        done = self.audio.finish_recording("hangup")
+        if done is not None and self._worker is not None:
+            # Through the worker, so the engine never sees two events of one call at once.
+            self._post(Recording(done.pcm, done.sample_rate, "hangup", done.heard_speech))
+            try:
+                await asyncio.wait_for(self._inbox.join(), 10)
+            except asyncio.TimeoutError:
+                logger.warning("ivr.call.hangup_recording_timeout call=%s", self.call_id)
+
+    # -- engine worker -----------------------------------------------------------------
+    def _post(self, event) -> None:
+        self._inbox.put_nowait((self._generation, event))
+
+    async def _work(self) -> None:
+        while True:
+            item = await self._inbox.get()
+            try:
+                if isinstance(item, CallStart):
+                    await self._execute(await self._guarded(self.engine.start, item))
+                    continue
+                generation, event = item
+                if isinstance(event, NoInput) and generation != self._generation:
+                    continue  # a timer from a node the call has left
+                await self._apply(event)
+            finally:
+                self._inbox.task_done()
+
+    async def _apply(self, event) -> None:
+        if isinstance(event, Utterance) and self.on_latency is not None:
+            self.playback.on_first_audio = lambda ended=event.ended_at: self.on_latency(time.monotonic() - ended)
+        await self._execute(await self._guarded(self.engine.handle, self.call_id, event))
+
+    async def _guarded(self, step, *args) -> list:
+        try:
+            return await step(*args)
+        except CallStateError as exc:
+            logger.warning("ivr.call.state_lost call=%s error=%s", self.call_id, exc)
+            return [EndCall("state_lost")]
+        except Exception:
+            logger.exception("ivr.call.engine_failed call=%s", self.call_id)
+            hotline = self.engine.services.hotline.get()
+            return [Say(hotline.prompt("technical_problem"), label="technical_problem"), EndCall("error")]
+
+    async def _execute(self, commands: list) -> None:
+        for command in commands:
+            if isinstance(command, (Say, Beep)):
+                self.playback.enqueue(command)
+            elif isinstance(command, Listen):
+                self._set_listen(command)
+            elif isinstance(command, StartRecording):
+                self._set_listen(None)
+                self._finish_key = command.finish_key
+                self._spawn(self._record_after_prompt(command, self._generation))
+            elif isinstance(command, Hold):
+                self._set_listen(None)
+            elif isinstance(command, EndCall):
+                self._set_listen(None)
+                self._spawn(self._end_after_prompt(command.reason))
+
+    def _set_listen(self, listen: Listen | None) -> None:
+        self._generation += 1
+        self._cancel_timer()
+        self.listen = listen
+        if listen is not None and listen.speech:
+            self.audio.listen()
+        elif self.audio.mode != RECORD:
+            self.audio.idle()
+        if listen is not None:
+            timeout = listen.inter_digit_timeout_s or listen.timeout_s
+            self._timer = asyncio.create_task(self._no_input_after(timeout, self._generation,
+                                                                   bool(listen.inter_digit_timeout_s)))
+
+    async def _no_input_after(self, timeout: float, generation: int, partial: bool) -> None:
+        await self.playback.drained()
+        while True:
+            await asyncio.sleep(timeout)
+            if not self.audio.in_speech or self.audio.mode != LISTEN:
+                break  # a caller still talking is not "no input"
+        if generation == self._generation:
+            self._inbox.put_nowait((generation, NoInput(partial_digits=partial)))
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def _record_after_prompt(self, command: StartRecording, generation: int) -> None:
+        await self.playback.drained()
+        if generation == self._generation:
+            self.audio.start_recording(command.max_seconds, command.end_silence_s)
+
+    async def _end_after_prompt(self, reason: str) -> None:
+        await self.playback.drained()
+        self.end_reason = reason
+        self.ended.set()
+        await self._close()  # wakes the receive loop
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- the end ---------------------------------------------------------------------------
+    async def _shutdown(self, reason: str) -> None:
+        if getattr(self, "_shut", False):
+            return
+        self._shut = True
+        self.ended.set()
+        self._cancel_timer()
+        if self._worker is not None:
+            self._worker.cancel()
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        await self.playback.close()
+        if self.call_id is not None:
+            try:
+                await self.engine.end(self.call_id, reason)
+            except Exception as exc:  # Redis gone: the keys expire on their own
+                logger.warning("ivr.call.cleanup_failed call=%s error=%s", self.call_id, exc)
+        try:
+            await self._close()
+        except Exception:
+            pass

@@ -1,0 +1,127 @@
+"""Twilio Media Streams wire format <-> Kefu call events (the only Twilio-aware module).
+
+Relied on, from Twilio's "Media Streams - WebSocket Messages" reference
+(https://www.twilio.com/docs/voice/media-streams/websocket-messages) and the field-by-field
+list in Fonoster's Twilio-compatibility page (https://docs.fonoster.com/reference/twilio-compatibility):
+
+* from the provider, JSON text frames with an ``event`` field:
+  ``connected`` ({protocol: "Call", version}); ``start`` ({streamSid, start: {accountSid, callSid,
+  streamSid, tracks, customParameters, mediaFormat: {encoding: "audio/x-mulaw", sampleRate: 8000,
+  channels: 1}}}); ``media`` ({media: {track: "inbound", chunk, timestamp, payload: base64 μ-law}});
+  ``dtmf`` ({dtmf: {track: "inbound_track", digit}}); ``mark`` ({mark: {name}}, echoed when the
+  audio queued before it has played, or dropped by ``clear``); ``stop`` ({stop: {accountSid, callSid}}).
+* to the provider (bidirectional ``<Connect><Stream>``): ``media`` ({streamSid, media: {payload}}),
+  ``mark`` ({streamSid, mark: {name}}) and ``clear`` ({streamSid}) which drops buffered audio.
+
+The caller's number is not part of ``start``; the operator's TwiML passes it as a
+``<Parameter name="from">`` and it arrives in ``customParameters`` (also ``flow`` to pick a flow).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from bot.ivr.errors import WireFormatError
+from bot.ivr.events import AudioIn, CallStart, Hangup, Ignored, KeyPress, PlaybackMark
+from voice.pcm import MULAW_FRAME_BYTES, mulaw_decode, mulaw_encode
+
+DTMF_KEYS = "0123456789*#"
+ENCODING = "audio/x-mulaw"
+RATE = 8000
+MAX_MEDIA_BYTES = MULAW_FRAME_BYTES * 50  # one second; Twilio sends 20 ms frames
+MAX_FRAME_CHARS = 64 * 1024
+
+
+class TwilioSerializer:
+    """One per call: remembers the stream id that every outbound message must carry."""
+
+    def __init__(self) -> None:
+        self.stream_sid: str | None = None
+
+    # -- inbound ------------------------------------------------------------------------
+    def parse(self, raw) -> object:
+        if isinstance(raw, (bytes, bytearray)):
+            raise WireFormatError("binary frame: Media Streams frames are JSON text")
+        if len(raw) > MAX_FRAME_CHARS:
+            raise WireFormatError(f"frame of {len(raw)} characters is too big")
+        try:
+            message = json.loads(raw)
+        except ValueError as exc:
+            raise WireFormatError(f"frame is not JSON: {exc}") from None
+        if not isinstance(message, dict) or not isinstance(message.get("event"), str):
+            raise WireFormatError("frame has no `event`")
+        event = message["event"]
+        handler = getattr(self, f"_on_{event}", None)
+        if handler is None:
+            raise WireFormatError(f"unknown event {event!r}")
+        return handler(message)
+
+    def _on_connected(self, message: dict) -> Ignored:
+        return Ignored("connected")
+
+    def _on_start(self, message: dict) -> CallStart:
+        start = message.get("start")
+        if not isinstance(start, dict):
+            raise WireFormatError("start without a `start` object", fatal=True)
+        media_format = start.get("mediaFormat") or {}
+        encoding, rate = media_format.get("encoding"), media_format.get("sampleRate")
+        channels = media_format.get("channels", 1)
+        if encoding != ENCODING or rate != RATE or channels != 1:
+            raise WireFormatError(f"unsupported media format {encoding}/{rate}/{channels}ch; "
+                                  f"expected {ENCODING}/{RATE}/1ch", fatal=True)
+        stream_sid = message.get("streamSid") or start.get("streamSid")
+        if not isinstance(stream_sid, str) or not stream_sid or len(stream_sid) > 64:
+            raise WireFormatError("start without a valid streamSid", fatal=True)
+        if self.stream_sid is not None:
+            raise WireFormatError("a second start on the same stream")
+        self.stream_sid = stream_sid
+        params = start.get("customParameters") or {}
+        params = params if isinstance(params, dict) else {}
+        caller = str(params.get("from") or params.get("caller") or "").strip()[:32]
+        return CallStart(call_id=stream_sid, caller=caller or f"ivr-{stream_sid}",
+                         called=str(params.get("to") or "")[:32], flow=str(params.get("flow") or "")[:64])
+
+    def _require_start(self, event: str) -> None:
+        if self.stream_sid is None:
+            raise WireFormatError(f"{event} before start", fatal=True)
+
+    def _on_media(self, message: dict) -> AudioIn | Ignored:
+        self._require_start("media")
+        media = message.get("media")
+        if not isinstance(media, dict) or not isinstance(media.get("payload"), str):
+            raise WireFormatError("media without a payload")
+        if media.get("track", "inbound") not in ("inbound", "inbound_track"):
+            return Ignored("outbound track")
+        try:
+            ulaw = base64.b64decode(media["payload"], validate=True)
+        except (binascii.Error, ValueError):
+            raise WireFormatError("media payload is not base64") from None
+        if not ulaw or len(ulaw) > MAX_MEDIA_BYTES:
+            raise WireFormatError(f"media payload of {len(ulaw)} bytes")
+        return AudioIn(mulaw_decode(ulaw))
+
+    def _on_dtmf(self, message: dict) -> KeyPress:
+        self._require_start("dtmf")
+        digit = str((message.get("dtmf") or {}).get("digit", ""))
+        if len(digit) != 1 or digit not in DTMF_KEYS:
+            raise WireFormatError(f"dtmf digit {digit!r}")
+        return KeyPress(digit)
+
+    def _on_mark(self, message: dict) -> PlaybackMark:
+        return PlaybackMark(str((message.get("mark") or {}).get("name", ""))[:128])
+
+    def _on_stop(self, message: dict) -> Hangup:
+        return Hangup("caller")
+
+    # -- outbound -------------------------------------------------------------------------
+    def media(self, pcm_frame: bytes) -> str:
+        """One outbound frame of 8 kHz s16le audio as a ``media`` message."""
+        payload = base64.b64encode(mulaw_encode(pcm_frame)).decode("ascii")
+        return json.dumps({"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}})
+
+    def mark(self, name: str) -> str:
+        return json.dumps({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+
+    def clear(self) -> str:
+        return json.dumps({"event": "clear", "streamSid": self.stream_sid})

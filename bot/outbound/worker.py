@@ -1,0 +1,32 @@
+"""Drain the outbox: deliver pending messages through the adapter for their channel."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.db.repository import Repository
+from bot.notify import Notifier, NotifyError
+
+logger = logging.getLogger(__name__)
+
+
+async def deliver_pending(repository: Repository, adapters: dict[str, Notifier], limit: int = 100) -> dict[str, int]:
+    """One pass; returns counts by result. Failed messages are marked ``failed`` for a person."""
+    counts = {"sent": 0, "failed": 0, "skipped": 0}
+    for row in await asyncio.to_thread(repository.outbound, status="pending", limit=limit):
+        adapter = adapters.get(row["channel"])
+        if adapter is None:
+            counts["skipped"] += 1
+            continue
+        payload = dict(row["payload"] or {})
+        payload.setdefault("kind", row["kind"])
+        payload.setdefault("client_ref", f"outbox-{row['id']}")
+        try:
+            await adapter.send(row["recipient"], payload)
+            status = "sent"
+        except NotifyError as exc:
+            logger.warning("notify.outbox.failed id=%s channel=%s error=%s", row["id"], row["channel"], exc)
+            status = "failed"
+        await asyncio.to_thread(repository.mark_outbound, row["id"], status)
+        counts[status] += 1
+    return counts

@@ -1,0 +1,211 @@
+/*
+ * Kefu agent desk. No build step, no third-party code.
+ * Every string shown comes from /agent/ui/agent_desk.zh.json; everything a customer typed (and
+ * every value from the server) is inserted with textContent, never as HTML.
+ */
+(function () {
+  "use strict";
+
+  var strings = {};
+  var current = null;        // conversation id on screen
+  var lastTurn = -1;         // index of the last transcript turn shown
+  var overviewTimer = null, messagesTimer = null;
+
+  function $(id) { return document.getElementById(id); }
+  function t(key, values) {
+    var text = Object.prototype.hasOwnProperty.call(strings, key) ? String(strings[key]) : key;
+    return values ? text.replace(/\{(\w+)\}/g, function (w, n) { return n in values ? String(values[n]) : w; }) : text;
+  }
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
+  function applyStrings() {
+    document.title = t("page_title");
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (n) { n.textContent = t(n.getAttribute("data-i18n")); });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-placeholder]"), function (n) { n.setAttribute("placeholder", t(n.getAttribute("data-i18n-placeholder"))); });
+  }
+
+  function api(method, path, payload) {
+    var options = { method: method, credentials: "same-origin", headers: { "X-Kefu-Desk": "1" } };
+    if (payload !== undefined) { options.headers["Content-Type"] = "application/json"; options.body = JSON.stringify(payload); }
+    return fetch("/agent/api/" + path, options).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (r.status === 401 && path !== "login") { showLogin(); }
+        if (!r.ok) { var e = new Error(data.error || "error_unknown"); e.code = data.error || "error_unknown"; throw e; }
+        return data;
+      });
+    });
+  }
+  function showError(error) { $("desk-error").textContent = error ? t(error.code || "error_unknown") : ""; }
+
+  // ---- sign in -------------------------------------------------------------
+  function showLogin() {
+    window.clearInterval(overviewTimer); window.clearInterval(messagesTimer);
+    $("desk").hidden = true; $("login").hidden = false;
+  }
+  function showDesk() {
+    $("login").hidden = true; $("desk").hidden = false;
+    refreshOverview();
+    window.clearInterval(overviewTimer);
+    overviewTimer = window.setInterval(refreshOverview, 2000);
+    api("GET", "selfhelp").then(fillCatalogue).catch(showError);
+  }
+
+  // ---- overview --------------------------------------------------------------
+  function refreshOverview() {
+    api("GET", "overview").then(renderOverview).catch(function (e) { if (e.code !== "error_signed_out") { showError(e); } });
+  }
+  function renderOverview(data) {
+    $("agent-name").textContent = data.agent.name;
+    if (document.activeElement !== $("status-select")) { $("status-select").value = data.agent.status; }
+    renderSkills(data.skills, data.agent.skills);
+    var queues = $("queues"); clear(queues);
+    data.queues.forEach(function (q) {
+      var box = el("div", "queue");
+      box.setAttribute("data-skill", q.skill);
+      box.appendChild(el("div", "queue-head", t("queue_line", { label: q.label, waiting: q.waiting, wait_minutes: Math.ceil(q.estimated_wait_s / 60) })));
+      q.entries.forEach(function (entry) {
+        var late = q.sla_s && entry.waited_s > q.sla_s;
+        box.appendChild(el("div", "entry" + (late ? " late" : ""), t("queue_entry", { position: entry.position, channel: t("channel_" + entry.channel), priority: entry.priority, waited: Math.round(entry.waited_s) })));
+      });
+      queues.appendChild(box);
+    });
+    var serving = $("serving"); clear(serving);
+    data.serving.forEach(function (id) {
+      var item = el("li"); var open = el("button", "link", t("open_conversation", { id: id.slice(0, 8) }));
+      open.type = "button"; open.addEventListener("click", function () { openConversation(id); });
+      item.appendChild(open); serving.appendChild(item);
+    });
+    var items = $("work-items"); clear(items);
+    data.work_items.forEach(function (ticket) {
+      var item = el("li", "work-item", t("work_item", { ticket_id: ticket.ticket_id, kind: t("ticket_kind_" + ticket.kind), summary: ticket.summary }));
+      var done = el("button", null, t("work_item_done")); done.type = "button";
+      done.addEventListener("click", function () { api("POST", "tickets/" + encodeURIComponent(ticket.ticket_id) + "/done", {}).then(refreshOverview).catch(showError); });
+      item.appendChild(done); items.appendChild(item);
+    });
+    var transfer = $("transfer-skill");
+    if (!transfer.options.length) {
+      Object.keys(data.skills).forEach(function (skill) { var o = el("option", null, data.skills[skill]); o.value = skill; transfer.appendChild(o); });
+    }
+  }
+  function renderSkills(all, mine) {
+    var box = $("skills");
+    if (box.childNodes.length) { return; }
+    Object.keys(all).forEach(function (skill) {
+      var label = el("label"); var box2 = document.createElement("input");
+      box2.type = "checkbox"; box2.value = skill; box2.checked = mine.indexOf(skill) >= 0;
+      box2.addEventListener("change", saveStatus);
+      label.appendChild(box2); label.appendChild(document.createTextNode(all[skill])); box.appendChild(label);
+    });
+  }
+  function saveStatus() {
+    var skills = Array.prototype.filter.call($("skills").querySelectorAll("input"), function (b) { return b.checked; }).map(function (b) { return b.value; });
+    api("POST", "status", { status: $("status-select").value, skills: skills }).then(function () { showError(null); refreshOverview(); }).catch(showError);
+  }
+  function fillCatalogue(entries) {
+    var select = $("selfhelp-select"); clear(select);
+    entries.forEach(function (e) { var o = el("option", null, e.title); o.value = e.id; select.appendChild(o); });
+  }
+
+  // ---- one conversation --------------------------------------------------------
+  function openConversation(id) {
+    return api("GET", "conversations/" + encodeURIComponent(id)).then(renderConversation).catch(showError);
+  }
+  function renderConversation(view) {
+    if (!view) { return; }
+    current = view.conversation_id; lastTurn = -1;
+    $("conversation").hidden = false;
+    $("conversation-channel").textContent = t("channel_" + view.channel);
+    $("summary").textContent = view.summary || "";
+    var profile = $("profile"); clear(profile);
+    var customer = view.customer || {};
+    [["name", customer.name], ["vip_tier", customer.vip_tier], ["phone", customer.phone], ["account_number", customer.account_number], ["address", customer.address], ["reason", t("reason_" + view.reason)], ["skill", view.skill], ["priority", view.priority]].forEach(function (row) {
+      profile.appendChild(el("dt", null, t("field_" + row[0])));
+      var dd = el("dd", null, row[1] === undefined || row[1] === null ? "-" : row[1]);
+      dd.setAttribute("data-field", row[0]);
+      if ((row[0] === "phone" || row[0] === "account_number") && row[1]) {
+        var reveal = el("button", "reveal", t("reveal")); reveal.type = "button";
+        reveal.addEventListener("click", function () {
+          api("POST", "conversations/" + encodeURIComponent(current) + "/reveal", { field: row[0] }).then(function (r) { dd.firstChild.textContent = String(r.value); reveal.remove(); }).catch(showError);
+        });
+        dd.textContent = ""; dd.appendChild(document.createTextNode(String(row[1]))); dd.appendChild(reveal);
+      }
+      profile.appendChild(dd);
+    });
+    var tried = $("selfhelp-tried"); clear(tried);
+    (view.selfhelp || []).forEach(function (s) { tried.appendChild(el("li", null, t("selfhelp_item", { title: s.title, answer: t("answer_" + (s.answer || "none")) }))); });
+    var intents = $("intents"); clear(intents);
+    (view.intents || []).forEach(function (i) { intents.appendChild(el("li", null, t("intent_item", { intent: i.intent, confidence: Math.round(i.confidence * 100), text: i.text }))); });
+    var tickets = $("open-tickets"); clear(tickets);
+    (view.open_tickets || []).forEach(function (k) { tickets.appendChild(el("li", null, t("ticket_item", { ticket_id: k.ticket_id, kind: t("ticket_kind_" + k.kind), status: k.status }))); });
+    clear($("transcript"));
+    pollMessages();
+    window.clearInterval(messagesTimer);
+    messagesTimer = window.setInterval(pollMessages, 1000);
+  }
+  function pollMessages() {
+    if (!current) { return; }
+    var id = current;
+    api("GET", "conversations/" + encodeURIComponent(id) + "/messages?after=" + lastTurn).then(function (data) {
+      if (id !== current) { return; }
+      data.turns.forEach(function (turn) {
+        if (turn.index <= lastTurn) { return; }
+        lastTurn = turn.index;
+        var row = el("div", "turn " + turn.who);
+        row.appendChild(el("span", "who", turn.who === "agent" ? t("who_agent", { agent_name: turn.agent_name || "" }) : t("who_" + turn.who) + (turn.voice ? t("voice_mark") : "")));
+        row.appendChild(el("span", "text", turn.text));
+        $("transcript").appendChild(row);
+        $("transcript").scrollTop = $("transcript").scrollHeight;
+      });
+    }).catch(function (e) { if (e.code === "error_not_serving" || e.code === "error_not_yours") { endConversation(); } });
+  }
+  function endConversation() {
+    current = null; window.clearInterval(messagesTimer); $("conversation").hidden = true; refreshOverview();
+  }
+
+  function start() {
+    applyStrings();
+    $("login-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      api("POST", "login", { name: $("login-name").value, password: $("login-password").value })
+        .then(function () { $("login-error").textContent = ""; $("login-password").value = ""; showDesk(); })
+        .catch(function (e) { $("login-error").textContent = t(e.code); });
+    });
+    $("logout").addEventListener("click", function () { api("POST", "logout", {}).then(showLogin).catch(showLogin); });
+    $("status-select").addEventListener("change", saveStatus);
+    $("claim").addEventListener("click", function () {
+      api("POST", "claim", {}).then(function (r) {
+        if (!r.conversation) { showError({ code: "queue_empty" }); return; }
+        showError(null); renderConversation(r.conversation); refreshOverview();
+      }).catch(showError);
+    });
+    $("reply-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var text = $("reply-input").value.trim();
+      if (!text || !current) { return; }
+      api("POST", "conversations/" + encodeURIComponent(current) + "/messages", { text: text })
+        .then(function () { $("reply-input").value = ""; pollMessages(); }).catch(showError);
+    });
+    $("selfhelp-push").addEventListener("click", function () {
+      if (!current) { return; }
+      api("POST", "conversations/" + encodeURIComponent(current) + "/selfhelp", { entry_id: $("selfhelp-select").value }).then(pollMessages).catch(showError);
+    });
+    $("close-submit").addEventListener("click", function () {
+      if (!current) { return; }
+      api("POST", "conversations/" + encodeURIComponent(current) + "/close", { disposition: $("disposition").value, skill: $("transfer-skill").value, note: $("close-note").value })
+        .then(function () { $("close-note").value = ""; endConversation(); }).catch(showError);
+    });
+    api("GET", "overview").then(function () { showDesk(); }).catch(function () { showLogin(); });
+  }
+
+  fetch("/agent/ui/agent_desk.zh.json", { cache: "no-cache" })
+    .then(function (r) { return r.ok ? r.json() : {}; }).catch(function () { return {}; })
+    .then(function (loaded) {
+      strings = loaded || {};
+      if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+    });
+})();

@@ -1,0 +1,130 @@
+// Kefu browser softphone: calls the IVR over the same Twilio-Media-Streams WebSocket a phone
+// carrier uses (/webhooks/ivr/media). Microphone -> 8 kHz mu-law 20 ms frames -> JSON `media`;
+// keypad -> `dtmf`; bot `media` is played as it arrives, `clear` stops it (barge-in), and each
+// `mark` is echoed back once the audio before it has played, as Twilio does.
+(function () {
+  "use strict";
+  var RATE = 8000, FRAME = 160;
+  var state = { status: "idle", marks: [], clears: 0, framesIn: 0, framesOut: 0, keys: [] };
+  window.kefuPhone = state;
+  var ws = null, ctx = null, mic = null, source = null, processor = null, streamSid = "", seq = 0, chunk = 0;
+  var pending = new Float32Array(0), carry = 0, playAt = 0, playing = [], markTimers = [];
+  var $ = function (id) { return document.getElementById(id); };
+
+  function setStatus(text, status) { $("status").textContent = text; state.status = status; }
+  function hex(n) { var a = new Uint8Array(n); crypto.getRandomValues(a);
+    return Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join(""); }
+  function send(message) { if (ws && ws.readyState === 1) { seq += 1; message.sequenceNumber = String(seq); ws.send(JSON.stringify(message)); } }
+
+  // --- G.711 mu-law -------------------------------------------------------------------
+  function muEncode(sample) {
+    var s = Math.max(-32635, Math.min(32635, Math.round(sample * 32767)));
+    var sign = s < 0 ? 0x80 : 0; if (sign) s = -s; s += 0x84;
+    var exponent = 7; for (var mask = 0x4000; (s & mask) === 0 && exponent > 0; mask >>= 1) exponent--;
+    var mantissa = (s >> (exponent + 3)) & 0x0f;
+    return ~(sign | (exponent << 4) | mantissa) & 0xff;
+  }
+  function muDecode(byte) {
+    byte = ~byte & 0xff; var sign = byte & 0x80, exponent = (byte >> 4) & 7, mantissa = byte & 0x0f;
+    var s = (((mantissa << 3) + 0x84) << exponent) - 0x84; return (sign ? -s : s) / 32768;
+  }
+  function b64(bytes) { var text = ""; for (var i = 0; i < bytes.length; i++) text += String.fromCharCode(bytes[i]); return btoa(text); }
+
+  // --- microphone: low-pass by averaging, then pick samples at 8 kHz -----------------------
+  function onAudio(event) {
+    var input = event.inputBuffer.getChannelData(0), ratio = ctx.sampleRate / RATE, out = [];
+    var position = carry;
+    while (position < input.length) {
+      var start = Math.floor(position), end = Math.min(input.length, Math.floor(position + ratio)), sum = 0;
+      for (var i = start; i < end; i++) sum += input[i];
+      out.push(end > start ? sum / (end - start) : input[start]);
+      position += ratio;
+    }
+    carry = position - input.length;
+    var merged = new Float32Array(pending.length + out.length); merged.set(pending); merged.set(out, pending.length);
+    var offset = 0;
+    for (; offset + FRAME <= merged.length; offset += FRAME) {
+      var frame = new Uint8Array(FRAME);
+      for (var j = 0; j < FRAME; j++) frame[j] = muEncode(merged[offset + j]);
+      chunk += 1; state.framesOut += 1;
+      send({ event: "media", streamSid: streamSid, media: { track: "inbound", chunk: String(chunk),
+             timestamp: String(chunk * 20), payload: b64(frame) } });
+    }
+    pending = merged.slice(offset);
+  }
+
+  // --- bot audio ------------------------------------------------------------------------
+  function play(payload) {
+    var bytes = atob(payload), buffer = ctx.createBuffer(1, bytes.length, RATE), data = buffer.getChannelData(0);
+    for (var i = 0; i < bytes.length; i++) data[i] = muDecode(bytes.charCodeAt(i));
+    var node = ctx.createBufferSource(); node.buffer = buffer; node.connect(ctx.destination);
+    playAt = Math.max(playAt, ctx.currentTime + 0.06); node.start(playAt); playAt += buffer.duration;
+    playing.push(node); node.onended = function () { playing.splice(playing.indexOf(node), 1); };
+    state.framesIn += 1;
+  }
+  function echoMark(name) { state.marks.push(name); send({ event: "mark", streamSid: streamSid, mark: { name: name } }); }
+  function onMark(name) {
+    var delay = Math.max(0, (playAt - ctx.currentTime) * 1000);
+    var timer = setTimeout(function () { markTimers.splice(markTimers.indexOf(entry), 1); echoMark(name); }, delay);
+    var entry = { timer: timer, name: name }; markTimers.push(entry);
+  }
+  function clearPlayback() {
+    state.clears += 1;
+    playing.slice().forEach(function (node) { try { node.stop(); } catch (e) { /* already ended */ } });
+    playing = []; playAt = ctx.currentTime;
+    markTimers.splice(0).forEach(function (entry) { clearTimeout(entry.timer); echoMark(entry.name); });
+  }
+
+  // --- call control ------------------------------------------------------------------------
+  async function call() {
+    var caller = $("caller").value.trim();
+    $("call").disabled = true; setStatus("正在接通…", "connecting");
+    try {
+      mic = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, autoGainControl: false,
+            noiseSuppression: false, echoCancellation: false } });
+    } catch (error) { setStatus("无法使用麦克风", "error"); $("call").disabled = false; return; }
+    ctx = new AudioContext(); await ctx.resume();
+    source = ctx.createMediaStreamSource(mic);
+    processor = ctx.createScriptProcessor(1024, 1, 1);
+    processor.onaudioprocess = onAudio;
+    source.connect(processor); processor.connect(ctx.destination);
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    ws = new WebSocket(scheme + location.host + "/webhooks/ivr/media");
+    streamSid = "MZ" + hex(16); seq = 0; chunk = 0; state.streamSid = streamSid;
+    ws.onopen = function () {
+      var flow = new URLSearchParams(location.search).get("flow") || "";
+      send({ event: "connected", protocol: "Call", version: "1.0.0" });
+      send({ event: "start", streamSid: streamSid, start: { streamSid: streamSid, accountSid: "ACsoftphone",
+             callSid: "CA" + hex(16), tracks: ["inbound"], customParameters: { from: caller, flow: flow },
+             mediaFormat: { encoding: "audio/x-mulaw", sampleRate: RATE, channels: 1 } } });
+      setStatus("通话中", "in_call"); $("hangup").disabled = false;
+    };
+    ws.onmessage = function (event) {
+      var message; try { message = JSON.parse(event.data); } catch (e) { return; }
+      if (message.event === "media") play(message.media.payload);
+      else if (message.event === "mark") onMark(message.mark.name);
+      else if (message.event === "clear") clearPlayback();
+    };
+    ws.onclose = function () { finish("通话已结束"); };
+  }
+  function finish(text) {
+    if (processor) { processor.disconnect(); processor.onaudioprocess = null; processor = null; }
+    if (source) { source.disconnect(); source = null; }
+    if (mic) { mic.getTracks().forEach(function (track) { track.stop(); }); mic = null; }
+    ws = null; setStatus(text, "ended"); $("call").disabled = false; $("hangup").disabled = true;
+  }
+  function hangup() {
+    send({ event: "stop", streamSid: streamSid, stop: { accountSid: "ACsoftphone" } });
+    if (ws) ws.close(); finish("已挂断");
+  }
+  function key(digit) {
+    state.keys.push(digit);
+    send({ event: "dtmf", streamSid: streamSid, dtmf: { track: "inbound_track", digit: digit } });
+  }
+
+  $("call").addEventListener("click", call);
+  $("hangup").addEventListener("click", hangup);
+  Array.prototype.forEach.call(document.querySelectorAll(".keypad button"), function (button) {
+    button.addEventListener("click", function () { key(button.getAttribute("data-key")); });
+  });
+})();

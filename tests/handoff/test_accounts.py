@@ -1,0 +1,46 @@
+"""Agent accounts: scrypt hashes with a per-agent salt, wrong passwords rejected, the CLI."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from bot.cli import main
+from bot.db.schema import agents
+from bot.handoff.accounts import AccountError, AccountStore, hash_password, verify_password
+from bot.handoff.commands import ensure_demo_agent
+
+
+def test_hashes_are_salted_and_verified():
+    one, two = hash_password("geheim-123"), hash_password("geheim-123")
+    assert one != two and one.startswith("scrypt$") and "geheim" not in one
+    assert verify_password("geheim-123", one) and not verify_password("geheim-124", one)
+    assert not verify_password("geheim-123", "garbage")
+
+
+def test_wrong_password_and_unknown_agent_are_rejected(kefu_env):
+    store = AccountStore(kefu_env.database_url)
+    store.add("wangfang", "correct-horse", ["tv", "billing"], display_name="王芳", known_skills=["tv", "billing"])
+    assert store.authenticate("wangfang", "correct-horse").skills == ("tv", "billing")
+    assert store.authenticate("wangfang", "wrong-horse") is None
+    assert store.authenticate("nobody", "correct-horse") is None
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.select(agents.c.password_hash)).scalar_one()
+    assert "correct-horse" not in stored and verify_password("correct-horse", stored)
+
+
+def test_account_rules(kefu_env):
+    store = AccountStore(kefu_env.database_url)
+    for name, password, skills in [("a", "short", ["tv"]), ("b", "long-enough", ["space"]), ("c", "long-enough", [])]:
+        try:
+            store.add(name, password, skills, known_skills=["tv"])
+        except AccountError:
+            continue
+        raise AssertionError(f"{name} should have been refused")
+
+
+def test_kefu_agent_add_and_demo_agent(kefu_env, capsys):
+    assert main(["agent", "add", "lina", "--skills", "tv,broadband", "--password", "lina-pass-1"]) == 0
+    assert "lina" in capsys.readouterr().out
+    assert main(["agent", "add", "lina", "--skills", "tv", "--password", "lina-pass-1"]) == 1
+    assert main(["agent", "add", "x", "--skills", "cooking", "--password", "long-enough"]) == 1
+    assert AccountStore(kefu_env.database_url).authenticate("lina", "lina-pass-1") is not None
+    assert ensure_demo_agent(kefu_env) is False, "agents exist: no demo agent"

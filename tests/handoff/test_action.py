@@ -1,0 +1,60 @@
+"""action_request_human on tracker fixtures, with a real Redis behind the queue."""
+from __future__ import annotations
+
+import pytest
+
+from bot import settings as settings_module
+from bot.handoff.queue import HandoffQueue
+from tests.action_tests.conftest import run_action  # noqa: F401 - fixture
+from tests.action_tests.trackers import load_tracker
+
+
+@pytest.fixture
+def with_redis(kefu_env, redis_url, redis, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    settings_module.get_settings.cache_clear()
+    yield redis
+    settings_module.get_settings.cache_clear()
+
+
+async def test_request_human_queues_with_context_tells_the_wait_and_pauses(run_action, with_redis):
+    tracker = load_tracker("selfhelp_denied", text="转人工", intent="request_human", sender="13800000001",
+                           selfhelp_failures=2)
+    turn = await run_action("action_request_human", tracker)
+    assert turn.responses[0] == "utter_queued"
+    assert turn.message("utter_queued")["position"] == 1
+    status = next(m["custom"] for m in turn.messages if m.get("custom"))
+    assert status["kind"] == "queue_status" and status["position"] == 1 and status["wait_minutes"] >= 1
+    assert {"event": "pause", "timestamp": None} in turn.events or any(e["event"] == "pause" for e in turn.events)
+    entry = await HandoffQueue(with_redis).entry("13800000001")
+    packet = entry["request"].context
+    assert entry["state"] == "waiting" and entry["skill"] == "broadband"
+    assert packet["customer"]["phone"] == "13800000001" and packet["reason"] in ("selfhelp_failed", "vip_direct")
+    assert packet["slots"]["selfhelp_sent"] == ["bb_los_red"]
+
+
+async def test_no_queue_means_an_apology_and_no_pause(run_action, kefu_env, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    settings_module.get_settings.cache_clear()
+    turn = await run_action("action_request_human", load_tracker("query_bill", text="转人工", intent="request_human"))
+    assert turn.responses == ["utter_handoff_unavailable"]
+    assert not any(e["event"] == "pause" for e in turn.events)
+
+
+async def test_second_selfhelp_failure_offers_a_human(run_action, with_redis):
+    tracker = load_tracker("selfhelp_denied", text="没解决", intent="deny", selfhelp_failures=1)
+    turn = await run_action("action_handle_deny", tracker)
+    assert turn.responses == ["utter_selfhelp_offer_human"] and turn.slots["awaiting"] == "offer_human"
+
+
+async def test_top_tier_customer_goes_straight_to_the_queue(run_action, with_redis):
+    from actions.backend import repository
+
+    vip = repository().find_customer(phone="13800000004")
+    assert vip.vip_tier >= 3
+    tracker = load_tracker("selfhelp_denied", text="没解决", intent="deny", selfhelp_failures=1,
+                           customer_id=str(vip.id), sender="13800000004")
+    turn = await run_action("action_handle_deny", tracker)
+    assert "utter_selfhelp_offer_human" not in turn.responses and "utter_queued" in turn.responses
+    entry = await HandoffQueue(with_redis).entry("13800000004")
+    assert entry["request"].context["reason"] == "vip_direct" and entry["priority"] >= 2

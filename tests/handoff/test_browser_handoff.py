@@ -1,0 +1,102 @@
+"""Two browsers: a customer on the web chat asks for a human, an agent serves them at /agent/."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from bot.selfhelp import load_catalogue
+from tests.handoff.stack_client import only_waiting
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+HOSTILE = '<img src=x onerror="window.pwned=1">还是不行'
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def open_page(browser, url: str, errors: list[str]):
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    return context, page
+
+
+def test_customer_and_agent_talk_then_the_bot_takes_over_again(browser, running_kefu):
+    stack = running_kefu
+    errors: list[str] = []
+    customer_context, customer = open_page(browser, f"{stack.settings.rasa_url}/chat/", errors)
+    agent_context, agent = open_page(browser, f"{stack.settings.rasa_url}/agent/", errors)
+    try:
+        customer.get_by_text("在线", exact=True).wait_for(timeout=15000)
+        composer = customer.get_by_placeholder("请输入您的问题")
+        composer.fill("电视没信号")
+        composer.press("Enter")
+        customer.locator("video").first.wait_for(timeout=30000)
+        composer.fill("转人工")
+        composer.press("Enter")
+        queue = customer.locator(".notice.queue").last
+        queue.wait_for(timeout=30000)
+        assert "分钟" in queue.inner_text()
+        customer.get_by_role("button", name="预约回电").first.wait_for()
+        session_id = customer.evaluate("window.kefuChat.session()")
+
+        # The agent signs in (a wrong password first), and claims the customer.
+        agent.locator("#login-name").fill(stack.settings.demo_agent_name)
+        agent.locator("#login-password").fill("wrong-password")
+        agent.locator("#login-submit").click()
+        agent.get_by_text("工号或密码不正确").wait_for(timeout=10000)
+        agent.locator("#login-password").fill(stack.settings.demo_agent_password)
+        agent.locator("#login-submit").click()
+        agent.locator("#desk").wait_for(state="visible", timeout=10000)
+        only_waiting(stack, session_id, stack.settings.demo_agent_name)
+        agent.locator(".queue[data-skill=tv] .entry").first.wait_for(timeout=10000)
+        agent.locator("#claim").click()
+        agent.locator("#conversation").wait_for(state="visible", timeout=10000)
+
+        title = load_catalogue(stack.settings.selfhelp_catalogue).get("tv_no_signal").title
+        assert title in agent.locator("#selfhelp-tried").inner_text()
+        assert title in agent.locator("#summary").inner_text()
+        agent.locator("#transcript .turn.customer", has_text="转人工").wait_for(timeout=10000)
+
+        # Both see each other's messages; the customer's markup stays text on the desk.
+        customer.locator(".msg.bot", has_text="已为您接入").wait_for(timeout=15000)
+        composer.fill(HOSTILE)
+        composer.press("Enter")
+        relayed = agent.locator("#transcript .turn.customer .text", has_text="还是不行")
+        relayed.wait_for(timeout=15000)
+        assert relayed.inner_text() == HOSTILE
+        assert agent.locator("img").count() == 0 and agent.evaluate("window.pwned") is None
+
+        agent.locator("#reply-input").fill("您好，请把机顶盒电源拔掉十秒再插上")
+        agent.locator("#reply-send").click()
+        reply = customer.locator(".msg.agent .agent-text", has_text="机顶盒电源")
+        reply.wait_for(timeout=15000)
+        assert stack.settings.demo_agent_name in customer.locator(".msg.agent .agent-name").last.inner_text()
+
+        agent.locator("#disposition").select_option("resolved")
+        agent.locator("#close-submit").click()
+        agent.locator("#conversation").wait_for(state="hidden", timeout=10000)
+        customer.locator(".msg.bot", has_text="人工客服已结束本次服务").wait_for(timeout=15000)
+
+        composer.fill("谢谢")
+        composer.press("Enter")
+        customer.locator(".msg.bot", has_text="不客气").wait_for(timeout=30000)
+    finally:
+        customer_context.close()
+        agent_context.close()
+    assert not errors, errors

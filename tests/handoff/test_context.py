@@ -1,0 +1,60 @@
+"""The context packet: transcript, intents, self-help with answers, masking and reveal."""
+from __future__ import annotations
+
+import pytest
+
+from bot.handoff import masking
+from bot.handoff.context import build_context, summary
+
+EVENTS = [
+    {"event": "action", "name": "action_listen"},
+    {"event": "user", "text": "电视没信号了 我手机13812345678", "timestamp": 1.0,
+     "parse_data": {"intent": {"name": "fault_tv", "confidence": 0.93}}},
+    {"event": "bot", "text": "机顶盒重启\n1. 拔电源", "timestamp": 2.0,
+     "data": {"attachment": {"type": "video", "payload": {"selfhelp_id": "tv_no_signal"}}}},
+    {"event": "user", "text": "没解决", "timestamp": 3.0, "parse_data": {"intent": {"name": "deny", "confidence": 0.99}}},
+    {"event": "user", "text": "转人工", "timestamp": 4.0, "metadata": {"wechat_msg_type": "voice"},
+     "parse_data": {"intent": {"name": "request_human", "confidence": 0.97}}},
+    {"event": "slot", "name": "fault_type", "value": "fault_tv"},
+]
+CUSTOMER = {"id": 1, "name": "张伟", "phone": "13800000001", "account_number": "8800000001", "vip_tier": 3,
+            "address": "幸福路1号", "plan_code": None, "balance_cents": 0}
+
+
+def packet():
+    return build_context(
+        conversation_id="c1", channel="wechat", events=EVENTS,
+        slots={"fault_type": "fault_tv", "fault_code": "E102", "selfhelp_sent": ["tv_no_signal"], "other": 1},
+        customer=CUSTOMER, open_tickets=[{"ticket_id": "TK000007", "kind": "fault", "status": "open", "summary": ""}],
+        skill="tv", priority=2, reason="selfhelp_failed", titles={"tv_no_signal": "电视没信号"}, enqueued_at=5.0)
+
+
+def test_packet_has_turns_intents_slots_and_selfhelp_answers():
+    built = packet()
+    assert [t["who"] for t in built["transcript"]] == ["customer", "bot", "customer", "customer"]
+    assert built["transcript"][3]["voice"] is True
+    assert built["intents"][0] == {"intent": "fault_tv", "confidence": 0.93, "text": "电视没信号了 我手机13812345678"}
+    assert built["selfhelp"] == [{"id": "tv_no_signal", "title": "电视没信号", "answer": "failed"}]
+    assert built["slots"]["fault_code"] == "E102" and "other" not in built["slots"]
+    assert built["open_tickets"][0]["ticket_id"] == "TK000007"
+
+
+def test_summary_comes_from_the_content_template(rules):
+    text = summary(packet(), rules, 95)
+    assert "张伟" in text and "E102" in text and "电视没信号" in text and "TK000007" in text and "95" in text
+    assert rules.summary_words["tried_failed"] in text
+
+
+def test_numbers_are_masked_except_the_last_four_until_revealed():
+    shown = masking.masked_packet(packet())
+    assert shown["customer"]["phone"] == "*******0001"
+    assert shown["customer"]["account_number"] == "******0001"
+    assert shown["transcript"][0]["text"] == "电视没信号了 我手机*******5678"
+    assert shown["intents"][0]["text"].endswith("*******5678")
+    assert masking.mask_text("工单TK000123 身份证11010519491231002X") == "工单TK000123 身份证**************002X"
+    original = packet()
+    assert masking.reveal(original, "phone") == "13800000001"
+    assert "13812345678" in masking.reveal(original, "transcript")[0]
+    with pytest.raises(KeyError):
+        masking.reveal(original, "address")
+    assert original["customer"]["phone"] == "13800000001", "masking works on a copy"

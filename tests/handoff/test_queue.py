@@ -1,0 +1,122 @@
+"""Queue semantics on a real Redis: priority, FIFO, atomic claims, restarts, KPI events."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.handoff.agents import AgentRoster
+from bot.handoff.queue import HandoffError, HandoffQueue, HandoffRequest, NotYourConversation
+
+
+def request(conversation_id: str, skill: str = "tv", priority: int = 0, **context) -> HandoffRequest:
+    return HandoffRequest(conversation_id=conversation_id, channel="webchat", skill=skill, priority=priority,
+                          customer_id=None, context=context)
+
+
+async def test_higher_priority_first_then_first_come_first_served(queue, clock):
+    for name, priority in [("a", 0), ("b", 0), ("vip", 2), ("c", 0), ("repeat", 1)]:
+        await queue.enqueue(request(name, priority=priority))
+        clock.advance(1)
+    assert await queue.waiting("tv") == ["vip", "repeat", "a", "b", "c"]
+    assert (await queue.position("a")).position == 3
+    served = [(await queue.claim_next(f"agent{i}")).conversation_id for i in range(5)]
+    assert served == ["vip", "repeat", "a", "b", "c"]
+    assert await queue.claim_next("agent9") is None
+
+
+async def test_enqueue_again_keeps_the_place_and_claimed_is_position_zero(queue, clock):
+    await queue.enqueue(request("a"))
+    clock.advance(5)
+    await queue.enqueue(request("b"))
+    again = await queue.enqueue(request("a"))
+    assert again.position == 1 and await queue.waiting("tv") == ["a", "b"]
+    await queue.claim_next("agent1")
+    assert (await queue.position("a")).position == 0
+    assert await queue.position("nobody") is None
+
+
+async def test_agents_claim_only_their_skills_and_up_to_capacity(queue, redis, clock):
+    roster = AgentRoster(redis, clock)
+    await roster.register("wang", name="王芳", skills=["billing"], capacity=1, status="available")
+    await queue.enqueue(request("tv1", skill="tv"))
+    await queue.enqueue(request("bill1", skill="billing"))
+    await queue.enqueue(request("bill2", skill="billing"))
+    assert (await queue.claim_next("wang")).conversation_id == "bill1"
+    assert await queue.claim_next("wang") is None, "at capacity"
+    await queue.close("bill1", "wang", "resolved")
+    assert (await queue.claim_next("wang")).conversation_id == "bill2"
+    assert await queue.waiting("tv") == ["tv1"]
+
+
+async def test_concurrent_claims_never_hand_one_conversation_to_two_agents(queue, redis_url, clock, rules, events):
+    for n in range(40):
+        await queue.enqueue(request(f"c{n}", skill=["tv", "broadband"][n % 2]))
+        clock.advance(0.01)
+    # 25 agents on 25 separate connections, 2 claims each, all at once.
+    clients = [aioredis.Redis.from_url(redis_url) for _ in range(25)]
+    queues = [HandoffQueue(c, clock, rules=rules, recorder=events) for c in clients]
+
+    async def agent(n: int) -> list[str]:
+        got = []
+        for _ in range(2):
+            claimed = await queues[n].claim_next(f"agent{n}")
+            if claimed:
+                got.append(claimed.conversation_id)
+        return got
+
+    results = await asyncio.gather(*(agent(n) for n in range(25)))
+    claimed = [c for got in results for c in got]
+    assert len(claimed) == 40 and len(set(claimed)) == 40
+    assert len(events.data("handoff_claimed")) == 40
+    for client in clients:
+        await client.close()
+
+
+async def test_a_new_client_on_the_same_redis_carries_on(redis_url, clock, rules, events, redis):
+    first = aioredis.Redis.from_url(redis_url)
+    await HandoffQueue(first, clock, rules=rules, recorder=events).enqueue(request("kept", priority=1, note="x"))
+    await first.close()  # the process "restarts"
+    second = aioredis.Redis.from_url(redis_url)
+    queue = HandoffQueue(second, clock, rules=rules, recorder=events)
+    assert (await queue.position("kept")).position == 1
+    claimed = await queue.claim_next("agent1")
+    assert claimed.conversation_id == "kept" and claimed.context == {"note": "x"} and claimed.priority == 1
+    await second.close()
+
+
+async def test_events_carry_wait_and_handle_times(queue, clock, events):
+    await queue.enqueue(request("a"))
+    clock.advance(30)
+    await queue.claim_next("agent1")
+    clock.advance(200)
+    await queue.close("a", "agent1", "resolved")
+    assert events.kinds("a") == ["handoff_queued", "handoff_claimed", "handoff_closed"]
+    assert events.data("handoff_claimed")[0]["wait_s"] == 30
+    closed = events.data("handoff_closed")[0]
+    assert closed["wait_s"] == 30 and closed["handle_s"] == 200 and closed["disposition"] == "resolved"
+
+
+async def test_abandon_leaves_the_queue_and_is_recorded_once(queue, clock, events):
+    await queue.enqueue(request("a"))
+    await queue.enqueue(request("b"))
+    clock.advance(45)
+    await queue.abandon("a", "hung_up")
+    await queue.abandon("a", "hung_up")
+    assert await queue.waiting("tv") == ["b"] and await queue.position("a") is None
+    assert events.data("handoff_abandoned") == [{"reason": "hung_up", "skill": "tv", "wait_s": 45}]
+
+
+async def test_only_the_holder_closes_and_transfer_requeues_in_time_order(queue, clock):
+    await queue.enqueue(request("a"))
+    clock.advance(10)
+    await queue.enqueue(request("b", skill="billing"))
+    await queue.claim_next("agent1")
+    with pytest.raises(NotYourConversation):
+        await queue.close("a", "agent2", "resolved")
+    position = await queue.transfer("a", "agent1", "billing")
+    assert position.position == 1, "keeps its original enqueue time, ahead of b"
+    assert await queue.waiting("billing") == ["a", "b"]
+    with pytest.raises(HandoffError):
+        await queue.close("a", "agent1", "resolved")

@@ -1,0 +1,89 @@
+"""Pause and resume in the real Rasa server through the REST channel, with the desk's API."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from bot.db.repository import Repository
+from tests.handoff.stack_client import desk, desk_login, only_waiting, say, tracker, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def bot_texts(state: dict) -> list[str]:
+    return [e.get("text") or "" for e in state["events"] if e["event"] == "bot"]
+
+
+def test_request_human_pauses_relays_and_hands_back(running_kefu):
+    stack = running_kefu
+    sender = f"handoff-{uuid.uuid4().hex[:10]}"
+    say(stack, sender, "电视没信号")
+    queued = say(stack, sender, "转人工")
+    status = next(m["custom"] for m in queued if m.get("custom", {}).get("kind") == "queue_status")
+    assert status["position"] >= 1 and status["wait_minutes"] >= 1
+    assert any("排在第" in (m.get("text") or "") for m in queued)
+    assert tracker(stack, sender)["paused"] is True
+
+    assert say(stack, sender, "人呢？快点") == [], "no bot reply while paused"
+
+    session = desk_login(stack)
+    only_waiting(stack, sender, stack.settings.demo_agent_name)
+    claimed = desk(session, stack, "POST", "claim").json()["conversation"]
+    assert claimed["conversation_id"] == sender
+    assert claimed["skill"] == "tv" and claimed["reason"] == "request_human"
+    assert [t["text"] for t in claimed["transcript"] if t["who"] == "customer"][:2] == ["电视没信号", "转人工"]
+
+    turns = wait_for(lambda: [t for t in desk(session, stack, "GET", f"conversations/{sender}/messages?after=-1")
+                              .json()["turns"] if t["text"] == "人呢？快点"])
+    assert turns[0]["who"] == "customer"
+    assert desk(session, stack, "POST", f"conversations/{sender}/messages", text="您好，我来帮您看看").ok
+    assert any("您好，我来帮您看看" in text for text in bot_texts(tracker(stack, sender)))
+
+    other = desk(session, stack, "POST", f"conversations/{sender}/close", disposition="resolved", note="重启后恢复")
+    assert other.ok, other.text
+    state = tracker(stack, sender)
+    assert state["paused"] is False
+    assert "人工客服已结束" in bot_texts(state)[-1]
+    assert state["events"][-1] == {**state["events"][-1], "event": "action", "name": "action_listen"}
+    again = say(stack, sender, "查一下话费")
+    assert any("手机号" in (m.get("text") or "") for m in again), again
+
+    kinds = [e["kind"] for e in Repository(stack.settings.database_url).events_for(sender)]
+    assert {"handoff_queued", "handoff_claimed", "handoff_closed"} <= set(kinds)
+
+
+def test_desk_requires_a_signed_in_agent(running_kefu):
+    import requests
+
+    url = f"{running_kefu.settings.rasa_url}/agent/api"
+    assert requests.get(f"{url}/overview", timeout=10).status_code == 401
+    refused = requests.post(f"{url}/login", json={"name": running_kefu.settings.demo_agent_name,
+                                                  "password": "not-the-password"},
+                            headers={"X-Kefu-Desk": "1"}, timeout=30)
+    assert refused.status_code == 401
+    no_header = requests.post(f"{url}/login", json={"name": "demo", "password": "x"}, timeout=30)
+    assert no_header.status_code == 403
+    session = desk_login(running_kefu)
+    cookie = next(c for c in session.cookies if c.name == "kefu_agent")
+    assert cookie.has_nonstandard_attr("HttpOnly") or cookie._rest.get("HttpOnly") is not None
+    assert desk(session, running_kefu, "GET", "overview").json()["agent"]["agent_id"] == "demo"
+    page = requests.get(f"{running_kefu.settings.rasa_url}/agent/", timeout=10)
+    assert page.ok and "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+def test_leaving_a_message_while_waiting_becomes_a_work_item(running_kefu):
+    stack = running_kefu
+    sender = f"handoff-{uuid.uuid4().hex[:10]}"
+    say(stack, sender, "转人工")
+    say(stack, sender, "#handoff:message")
+    wait_for(lambda: any("请直接输入" in t for t in bot_texts(tracker(stack, sender))))
+    say(stack, sender, "明天上午给我回个电话")
+    wait_for(lambda: any("留言已记录" in t for t in bot_texts(tracker(stack, sender))))
+    assert tracker(stack, sender)["paused"] is False
+    events = Repository(stack.settings.database_url).events_for(sender)
+    abandoned = [e for e in events if e["kind"] == "handoff_abandoned"]
+    assert abandoned and abandoned[0]["data"]["reason"] == "message"
+    session = desk_login(stack)
+    items = desk(session, stack, "GET", "overview").json()["work_items"]
+    assert any("明天上午给我回个电话" in item["summary"] for item in items)

@@ -1,0 +1,280 @@
+"""Calls through the real server: the media-stream endpoint, the flow engine, Rasa, Redis."""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import struct
+import wave
+
+import pytest
+
+from bot.ivr.call_audio import PHONE_VAD
+from tests.ivr.conftest import assert_cleaned, call_state, ended, scripted_only
+from tests.ivr.simulator import FRAME, PhoneCall
+from voice.pcm import read_wav, rms_dbfs
+from voice.vad import SPEECH_START, EndpointDetector, find_speech_span
+
+pytestmark = pytest.mark.slow
+
+CLIP = "aishell1_BAC009S0724W0121.wav"
+OTHER_CLIP = "cosyvoice_zero_shot_prompt.wav"
+
+
+async def test_keys_walk_the_menu_and_collect_a_number(ivr_url, stack_redis, repository, caller):
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
+        await call.wait_media()
+        state = await call_state(stack_redis, call.stream_sid)
+        assert state["flow"] == "t_menu" and state["node"] == "menu"  # welcome queued, menu waiting
+        await call.press("1")
+        await call.wait_mark("bill")
+        for digit in "13800000001#":
+            await call.press(digit)
+        await call.wait_closed(30)
+    record = await ended(repository, call.stream_sid)
+    assert record["path"] == ["hello", "menu", "bill", "bill_done"]
+    assert record["reason"] == "flow"
+    await assert_cleaned(stack_redis, call.stream_sid)
+
+
+async def test_invalid_number_is_retried_then_escalated(ivr_url, stack_redis, repository, caller):
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
+        await call.wait_media()
+        await call.press("1")
+        await call.wait_mark("bill")
+        for digit in "12345#":
+            await call.press(digit)
+        await call.wait_mark("bill:retry")
+        for digit in "99999#":
+            await call.press(digit)
+        await call.wait_closed(30)
+    assert (await ended(repository, call.stream_sid))["path"][-1] == "bye_no_match"
+
+
+@scripted_only
+async def test_speech_chooses_a_menu_option(ivr_url, stack_redis, repository, clips_8k, asr_script, caller):
+    asr_script({clips_8k[CLIP]: "我想查一下话费"})
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
+        await call.wait_media()
+        await call.say_and_wait(clips_8k[CLIP])
+        await call.wait_mark("bill", 20)
+        assert (await call_state(stack_redis, call.stream_sid))["node"] == "bill"
+        await call.hangup()
+    assert "bill" in (await ended(repository, call.stream_sid))["path"]
+    await assert_cleaned(stack_redis, call.stream_sid)
+
+
+async def test_barge_in_clears_the_prompt_within_one_frame(ivr_url, stack_redis, clips_8k, asr_script, caller):
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
+        await call.wait_media()
+        await asyncio.sleep(0.5)  # well inside the long welcome prompt
+        await call.say_and_wait(clips_8k[CLIP])
+        await call.wait_for(lambda: any(r.kind == "clear" for r in call.received), 5, "clear")
+        await asyncio.sleep(0.3)
+        frames = list(call.sent_frames)
+        received = list(call.received)
+        await call.hangup()
+    # Replay exactly what the server's VAD heard to find the frame that starts speech.
+    detector = EndpointDetector(8000, PHONE_VAD)
+    start_index = next(i for i, (_, pcm) in enumerate(frames)
+                       if any(e.kind == SPEECH_START for e in detector.feed(pcm)))
+    clear_at = next(r.at for r in received if r.kind == "clear")
+    sent_at = [t for t, _ in frames]
+    assert clear_at >= sent_at[start_index] - 0.005, "clear came before the speech that caused it"
+    # Within one audio frame of the start: before the frame after the next one went out.
+    assert clear_at <= sent_at[start_index + 2], (
+        f"clear {1000 * (clear_at - sent_at[start_index]):.0f} ms after the VAD start frame")
+    # No prompt audio after clear while the caller is still talking.
+    speech_end = sent_at[start_index] + len(clips_8k[CLIP]) / 16000 - 0.5
+    assert not [r for r in received if r.kind == "media" and clear_at < r.at < speech_end]
+
+
+async def test_key_barge_in_clears_the_prompt(ivr_url, stack_redis, caller):
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
+        await call.wait_media()
+        await call.press("0")
+        await call.wait_for(lambda: any(r.kind == "clear" for r in call.received), 3, "clear")
+        await call.hangup()
+
+
+@scripted_only
+async def test_bot_turn_reads_buttons_and_sends_video_to_the_phone(
+        ivr_url, stack_redis, repository, clips_8k, asr_script, caller):
+    asr_script({clips_8k[OTHER_CLIP]: "宽带坏了"})
+    async with PhoneCall(ivr_url, caller=caller, flow="t_bot") as call:
+        await call.wait_mark("ask", 20)
+        await call.say_and_wait(clips_8k[OTHER_CLIP])
+        await call.wait_mark("ask:bot", 40)
+        state = await call_state(stack_redis, call.stream_sid)
+        if state["buttons"]:
+            # The assistant asked for details: its buttons were read out, key 1 sends the first.
+            assert state["buttons"][0].startswith("/fault_broadband"), state
+            await call.press("1")
+        await call.wait_mark("sent_to_phone", 40)
+        await call.hangup()
+    rows = [r for r in await asyncio.to_thread(repository.outbound, status="pending", limit=1000)
+            if r["recipient"] == caller]
+    assert rows, "no message queued for the caller's phone"
+    assert rows[0]["channel"] == "sms" and rows[0]["kind"] == "ivr_links"
+    assert any(link["url"].endswith(".mp4") for link in rows[0]["payload"]["links"])
+    assert "http" in rows[0]["payload"]["text"]
+    await assert_cleaned(stack_redis, call.stream_sid)
+
+
+async def test_transfer_without_a_queue_takes_on_failure(ivr_url, stack_redis, repository, caller):
+    from importlib.util import find_spec
+
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
+        await call.wait_media()
+        await call.press("0")
+        if find_spec("bot.handoff.queue") is None:
+            await call.wait_closed(30)
+        else:
+            await call.wait_mark("agent", 20)
+            await call.hangup()
+    path = (await ended(repository, call.stream_sid))["path"]
+    assert path[-1] in ("agent_down", "agent")
+
+
+async def test_voicemail_is_recorded_confirmed_and_stored(ivr_url, stack_redis, repository, clips_8k, caller):
+    clip = clips_8k[CLIP]
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
+        await call.wait_media()
+        await call.press("2")
+        await call.wait_mark("message:beep", 20)
+        await call.say_and_wait(clip)
+        await call.wait_mark("message:confirm", 20)
+        await call.press("1")
+        await call.wait_closed(30)
+    assert (await ended(repository, call.stream_sid))["path"][-2:] == ["message", "bye"]
+    message = await _voice_message(repository, caller)
+    stored = read_wav(open(message["audio_path"], "rb").read())
+    span = find_speech_span(stored.samples, stored.sample_rate)
+    clip_span = find_speech_span(clip, 8000)
+    assert span and abs((span[1] - span[0]) - (clip_span[1] - clip_span[0])) < 0.4
+    level = rms_dbfs(stored.samples[int(span[0] * stored.sample_rate) * 2:int(span[1] * stored.sample_rate) * 2])
+    assert abs(level - rms_dbfs(clip[int(clip_span[0] * 8000) * 2:int(clip_span[1] * 8000) * 2])) < 3
+    await assert_cleaned(stack_redis, call.stream_sid)
+
+
+async def _voice_message(repository, caller: str, timeout: float = 30) -> dict:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = [m for m in await asyncio.to_thread(repository.voice_messages, limit=200)
+                 if m.get("caller_phone") == caller]
+        if found:
+            return found[0]
+        assert asyncio.get_running_loop().time() < deadline, f"no voice message stored for {caller}"
+        await asyncio.sleep(0.3)
+
+
+# -- bad input: every one ends cleanly -------------------------------------------------------
+async def test_malformed_frames_are_skipped(ivr_url, stack_redis, repository, caller):
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
+        await call.wait_media()
+        for junk in ("not json", json.dumps([1, 2]), json.dumps({"event": "party"}),
+                     json.dumps({"event": "media", "media": {"payload": "%%%notbase64"}}),
+                     json.dumps({"event": "dtmf", "dtmf": {"digit": "A"}})):
+            await call.send(junk)
+        await call.ws.send(b"\x00\x01binary")
+        await call.press("1")
+        await call.wait_mark("bill", 20)
+        await call.hangup()
+    assert "bill" in (await ended(repository, call.stream_sid))["path"]
+    await assert_cleaned(stack_redis, call.stream_sid)
+
+
+@pytest.mark.parametrize("encoding,rate", [("audio/x-alaw", 8000), ("audio/x-mulaw", 16000), ("audio/l16", 8000)])
+async def test_wrong_codec_ends_the_call(ivr_url, stack_redis, caller, encoding, rate):
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu", encoding=encoding, sample_rate=rate) as call:
+        await call.wait_closed(10)
+        assert call.media_count() == 0
+    await assert_cleaned(stack_redis, call.stream_sid)
+
+
+async def test_media_before_start_ends_the_call(ivr_url):
+    import websockets
+
+    async with websockets.connect(ivr_url) as ws:
+        await ws.send(json.dumps({"event": "media", "media": {"payload": "AAAA"}}))
+        with pytest.raises(websockets.ConnectionClosed):
+            for _ in range(50):
+                await asyncio.wait_for(ws.recv(), 5)
+
+
+async def test_caller_hangs_up_mid_prompt(ivr_url, stack_redis, repository, caller):
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
+        await call.wait_media()
+        assert await call_state(stack_redis, call.stream_sid)
+        await call.hangup()
+    record = await ended(repository, call.stream_sid)
+    assert record["reason"] in ("caller", "hung_up")  # `stop` read, or the close seen first
+    await assert_cleaned(stack_redis, call.stream_sid)
+
+
+async def test_socket_dropped_without_stop(ivr_url, stack_redis, repository, caller):
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
+        await call.wait_media()
+        await call.ws.close()
+    await ended(repository, call.stream_sid)
+    await assert_cleaned(stack_redis, call.stream_sid)
+
+
+async def test_silence_is_no_input_then_goodbye(ivr_url, stack_redis, repository, caller):
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
+        await call.wait_closed(60)
+        assert "menu:retry" in call.marks()
+    assert (await ended(repository, call.stream_sid))["path"][-1] == "bye_no_input"
+    await assert_cleaned(stack_redis, call.stream_sid)
+
+
+async def test_endless_noise_is_cut_and_ends_the_call(ivr_url, stack_redis, repository, clips_8k, asr_script, caller):
+    rng = random.Random(7)
+    talk = b"".join(clips_8k[name] for name in sorted(clips_8k)) * 3
+    samples = struct.unpack(f"<{len(talk) // 2}h", talk)
+    noisy = struct.pack(f"<{len(samples)}h", *(max(-32768, min(32767, s + rng.randint(-3000, 3000))) for s in samples))
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
+        call.say(noisy)
+        await call.wait_closed(90)
+    record = await ended(repository, call.stream_sid)
+    assert record["path"][-1] in ("bye_no_match", "bye_no_input")
+    assert record["path"][-1] == "bye_no_match"
+    await assert_cleaned(stack_redis, call.stream_sid)
+
+
+async def test_flow_reload_keeps_calls_on_their_version(ivr_url, stack_redis, running_kefu, caller):
+    path = running_kefu.settings.data_dir / "ivr_flows" / "t_menu.yml"
+    original = path.read_text(encoding="utf-8")
+    async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as old_call:
+        await old_call.wait_media()
+        old_version = (await call_state(stack_redis, old_call.stream_sid))["version"]
+        path.write_text(original.replace("这是测试菜单", "这是修改后的测试菜单"), encoding="utf-8")
+        try:
+            await asyncio.sleep(1.2)  # the registry looks for changes at most once a second
+            async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as new_call:
+                await new_call.wait_media()
+                new_version = (await call_state(stack_redis, new_call.stream_sid))["version"]
+                await new_call.hangup()
+            assert new_version != old_version
+            await old_call.press("1")  # the old call still walks its own version
+            await old_call.wait_mark("bill", 20)
+            assert (await call_state(stack_redis, old_call.stream_sid))["version"] == old_version
+            await old_call.hangup()
+        finally:
+            path.write_text(original, encoding="utf-8")
+
+
+async def test_broken_flow_edit_is_ignored(ivr_url, stack_redis, running_kefu, caller):
+    path = running_kefu.settings.data_dir / "ivr_flows" / "t_menu.yml"
+    original = path.read_text(encoding="utf-8")
+    path.write_text(original.replace("target: bill}", "target: nowhere}", 1), encoding="utf-8")
+    try:
+        await asyncio.sleep(1.2)
+        async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
+            await call.wait_media()
+            await call.press("1")
+            await call.wait_mark("bill", 20)
+            await call.hangup()
+    finally:
+        path.write_text(original, encoding="utf-8")
