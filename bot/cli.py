@@ -11,6 +11,7 @@ import time
 
 from bot.settings import get_settings
 from bot.editor.commands import register as register_editor
+from bot.handoff.commands import register as register_handoff
 from voice.commands import register as register_voice
 
 
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("init", help="create tables and load the demo data").set_defaults(handler=cmd_db_init)
     register_voice(commands)
     register_editor(commands)
-    __import__("bot.handoff.commands").handoff.commands.register(commands)
+    register_handoff(commands)
     return parser
 
 

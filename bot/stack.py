@@ -18,6 +18,7 @@ from pathlib import Path
 from bot.db.repository import Repository
 from bot.db.seed import seed_demo
 from bot.embedded_redis import EmbeddedRedis
+from bot.handoff.commands import ensure_demo_agent
 from bot.settings import Settings, redis_parts
 from bot.training import ensure_model
 
@@ -79,7 +80,7 @@ class KefuStack:
         """Database schema + demo data, and a model trained for the current data."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         seed_demo(Repository(self.settings.database_url), self.settings.content_dir / "demo" / "seed.yml")
-        __import__("bot.handoff.commands").handoff.commands.ensure_demo_agent(self.settings)  # agent desk login
+        ensure_demo_agent(self.settings)  # so the agent desk has a login on a fresh install
         if self.model is None:
             self.model, trained = ensure_model(self.settings.root, self.settings.models_dir)
             log.info("model.%s", "trained" if trained else "reused")

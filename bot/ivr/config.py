@@ -90,7 +90,9 @@ def load_hotline_config(path: Path) -> HotlineConfig:
             raise HotlineConfigError(f"{path}: prompts.{missing[0]} is missing")
         speech = raw.get("speech") or {}
         limits = raw.get("limits") or {}
-        template = str(speech.get("button", "{title}，请按{digit}"))
+        template = speech.get("button")
+        if not isinstance(template, str) or "{digit}" not in template:
+            raise HotlineConfigError(f"{path}: speech.button must be a text with {{title}} and {{digit}}")
         template.format(title="", digit="")
         return HotlineConfig(
             default_flow=str(raw.get("default_flow", "main")),

@@ -90,7 +90,7 @@ class FlowEngine:
             state.reset_retries()
             state.bot_turns = 0
             state.buttons = []
-            state.path.append(node_id)
+            state.path = (state.path + [node_id])[-200:]
             kind = node.kind
             if kind == "play":
                 commands.append(self._say(flow, state, node))

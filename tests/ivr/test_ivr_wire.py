@@ -1,0 +1,74 @@
+"""The Twilio Media Streams serializer: each bad frame maps to the error it must produce."""
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from bot.ivr.errors import WireFormatError
+from bot.ivr.events import AudioIn, CallStart, Hangup, Ignored, KeyPress, PlaybackMark
+from bot.ivr.twilio import TwilioSerializer
+
+START = {"event": "start", "streamSid": "MZ1", "start": {
+    "streamSid": "MZ1", "callSid": "CA1", "customParameters": {"from": "+8613800000001", "flow": "main"},
+    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}
+
+
+def started() -> TwilioSerializer:
+    serializer = TwilioSerializer()
+    serializer.parse(json.dumps(START))
+    return serializer
+
+
+def test_a_call_in_kefu_events():
+    serializer = TwilioSerializer()
+    assert isinstance(serializer.parse(json.dumps({"event": "connected", "protocol": "Call"})), Ignored)
+    start = serializer.parse(json.dumps(START))
+    assert start == CallStart(call_id="MZ1", caller="+8613800000001", called="", flow="main")
+    media = serializer.parse(json.dumps({"event": "media", "media": {
+        "track": "inbound", "payload": base64.b64encode(b"\xff" * 160).decode()}}))
+    assert isinstance(media, AudioIn) and len(media.pcm) == 320
+    assert serializer.parse(json.dumps({"event": "dtmf", "dtmf": {"digit": "#"}})) == KeyPress("#")
+    assert serializer.parse(json.dumps({"event": "mark", "mark": {"name": "menu"}})) == PlaybackMark("menu")
+    assert isinstance(serializer.parse(json.dumps({"event": "stop", "stop": {}})), Hangup)
+    out = json.loads(serializer.media(b"\x00\x00" * 160))
+    assert out["streamSid"] == "MZ1" and len(base64.b64decode(out["media"]["payload"])) == 160
+    assert json.loads(serializer.clear()) == {"event": "clear", "streamSid": "MZ1"}
+    assert json.loads(serializer.mark("x"))["mark"] == {"name": "x"}
+
+
+@pytest.mark.parametrize("frame,fatal", [
+    ("not json", False),
+    (b"\x00binary", False),
+    (json.dumps({"no": "event"}), False),
+    (json.dumps({"event": "party"}), False),
+    (json.dumps({"event": "media", "media": {"payload": "%%%"}}), False),
+    (json.dumps({"event": "media", "media": {}}), False),
+    (json.dumps({"event": "dtmf", "dtmf": {"digit": "A"}}), False),
+    ("x" * 70000, False),
+])
+def test_bad_frames_are_skippable(frame, fatal):
+    with pytest.raises(WireFormatError) as raised:
+        started().parse(frame)
+    assert raised.value.fatal is fatal
+
+
+@pytest.mark.parametrize("media_format", [
+    {"encoding": "audio/x-alaw", "sampleRate": 8000, "channels": 1},
+    {"encoding": "audio/x-mulaw", "sampleRate": 16000, "channels": 1},
+    {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 2},
+    {},
+])
+def test_wrong_codec_is_fatal(media_format):
+    frame = json.loads(json.dumps(START))
+    frame["start"]["mediaFormat"] = media_format
+    with pytest.raises(WireFormatError) as raised:
+        TwilioSerializer().parse(json.dumps(frame))
+    assert raised.value.fatal
+
+
+def test_media_before_start_is_fatal():
+    with pytest.raises(WireFormatError) as raised:
+        TwilioSerializer().parse(json.dumps({"event": "media", "media": {"payload": "AAAA"}}))
+    assert raised.value.fatal
