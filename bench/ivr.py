@@ -79,6 +79,13 @@ async def run(levels: list[int], samples: int) -> None:
                KEFU_ACTION_PORT=str(free_port()))
     env.update(channel_environment(data_dir, ROOT, env))
     env.update(ivr_environment(data_dir, ROOT, env))
+    import yaml  # the tests cap utterances at 4 s; the bench keeps the shipped cap
+
+    shipped = yaml.safe_load((ROOT / "content" / "ivr.yml").read_text(encoding="utf-8"))["limits"]
+    config_path = Path(env["KEFU_IVR_CONFIG"])
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["limits"]["max_utterance_seconds"] = shipped["max_utterance_seconds"]
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     env.pop("KEFU_DATABASE_URL", None)
     model, _ = ensure_model(ROOT, ROOT / "models", quiet=True)
     stack = KefuStack(from_environment(env), model=model).start()
