@@ -83,3 +83,24 @@ def test_catalogue_rules(project, old, new, message):
 def test_yaml_syntax_error_points_at_the_line(project):
     (project / "nlu_data" / "nlu" / "broken.yml").write_text('version: "3.1"\nnlu:\n  - intent: greet\n    examples: [\n', encoding="utf-8")
     assert any(p.startswith("nlu_data/nlu/broken.yml:") and "not valid YAML" in p for p in errors_for(project))
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("      - digits: \"2\"\n        phrases: [话费", "      - digits: \"1\"\n        phrases: [话费", "key '1' is used by two options"),
+        ("phrases: [留言, 语音留言]", "phrases: [留言, 故障]", "phrase '故障' is already used by option 1"),
+        ("    next: selfhelp_sent", "    next: goodbye", "node 'selfhelp_sent' cannot be reached"),
+        ("    skill: general\n    priority: 1", "    skill: gardening\n    priority: 1", "skill 'gardening' is not a skill group"),
+        ("handoff_responses: [utter_queued]\n    on_handoff: wait_for_agent\n    keys: {\"0\": agent_route, \"*\": main_menu}\n    next: anything_else\n\n  fault_bot",
+         "handoff_responses: [utter_queue]\n    on_handoff: wait_for_agent\n    keys: {\"0\": agent_route, \"*\": main_menu}\n    next: anything_else\n\n  fault_bot",
+         "response 'utter_queue' is not in the domain"),
+        ("intro: /manage_service", "intro: /manage_services", "intro '/manage_services' names an unknown intent"),
+        ("    type: hangup\n    say: 感谢您的来电，再见。", "    type: hangup\n    colour: red\n    say: 感谢您的来电，再见。", "not a field"),
+    ],
+    ids=["duplicate-key", "duplicate-phrase", "unreachable-node", "unknown-skill", "unknown-response", "unknown-intent", "schema"],
+)
+def test_flow_rules(project, old, new, message):
+    edit(project / "ivr_flows" / "main.yml", old, new)
+    problems = errors_for(project)
+    assert any(p.startswith("ivr_flows/main.yml:") and message in p for p in problems), problems

@@ -1,0 +1,197 @@
+"""Flow scripts (`tests/flows/*.yml`): a caller presses or says X, the flow must say Y.
+
+Editors write them to pin down what a flow does; `kefu test` runs them through the real
+flow engine with no audio: keys and utterances go in as Kefu call events, prompts come
+out as text. The bot, the queue and the clock are scripted so a script can set the scene
+("peak hour, 10 minutes' wait"); the call state lives in a real Redis.
+
+A script::
+
+    flow: main
+    caller: "13900000000"
+    time: "2026-11-23T10:00:00+08:00"   # decides business hours
+    queue_wait_s: 600                   # what the queue estimates
+    bot: [["好的，已为您查询。"]]          # the assistant's replies, one list per turn
+    steps:
+      - hear: 欢迎致电        # words somewhere in the prompts since the last action
+      - press: "0"
+      - node: peak_offer
+      - say: 短信              # the caller speaks (recognised text)
+      - sent: sms
+      - ended: true
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot.ivr.bot_turns import BotGateway
+from bot.ivr.events import CallStart, EndCall, Hold, KeyPress, NoInput, Recording, Say, Utterance
+from bot.ivr.handoff import HandoffGateway, QueueTicket
+from bot.notify import Notifier
+
+ACTIONS = ("press", "say", "silence", "record", "hangup")
+CHECKS = ("hear", "node", "ended", "held", "sent")
+
+
+class FlowScriptError(ValueError):
+    """A script itself is malformed (unknown step, missing flow)."""
+
+
+class ScriptedQueue(HandoffGateway):
+    def __init__(self, wait_s: float):
+        self.wait_s = wait_s
+        self.queued: list[str] = []
+
+    async def enqueue(self, *, conversation_id, skill, priority, customer_id, context) -> QueueTicket:
+        self.queued.append(skill)
+        return QueueTicket(position=len(self.queued), estimated_wait_s=self.wait_s)
+
+    async def estimated_wait(self, skill: str) -> float:
+        return self.wait_s
+
+
+class ScriptedBot(BotGateway):
+    def __init__(self, turns: list[list[str]]):
+        self.turns = list(turns)
+
+    async def turn(self, sender: str, text: str, metadata: dict) -> list[dict]:
+        replies = self.turns.pop(0) if self.turns else []
+        return [{"recipient_id": sender, "text": reply} for reply in replies]
+
+
+class CollectingNotifier(Notifier):
+    def __init__(self):
+        self.sent: list[str] = []
+
+    async def send_selfhelp(self, to, channel, entry) -> None:
+        self.sent.append(channel)
+
+    async def send(self, to: str, message: dict) -> None:
+        self.sent.append(message.get("channel", "sms"))
+
+
+@dataclass
+class ScriptResult:
+    name: str
+    failures: list[str] = field(default_factory=list)
+    heard: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+async def run_script(path: Path, settings, redis) -> ScriptResult:
+    from bot.db.repository import Repository
+    from bot.ivr.call_state import CallStore
+    from bot.ivr.config import HotlineConfigSource
+    from bot.ivr.engine import FlowEngine
+    from bot.ivr.registry import FlowRegistry
+    from bot.ivr.services import CallRecords, CallServices
+
+    script = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if "flow" not in script or not isinstance(script.get("steps"), list):
+        raise FlowScriptError(f"{path.name}: a script needs 'flow' and a list of 'steps'")
+    at = dt.datetime.fromisoformat(str(script.get("time", "2026-01-05T10:00:00+08:00")))
+    notifier = CollectingNotifier()
+    services = CallServices(
+        registry=FlowRegistry(settings.root / "ivr_flows", redis).load(),
+        store=CallStore(redis),
+        hotline=HotlineConfigSource(settings.content_dir / "ivr.yml"),
+        records=CallRecords(Repository(settings.database_url)),
+        handoff=ScriptedQueue(float(script.get("queue_wait_s", 0))),
+        notifier=notifier,
+        bot=ScriptedBot(script.get("bot") or []),
+        clock=lambda: at,
+    )
+    engine = FlowEngine(services)
+    call_id = f"script-{uuid.uuid4().hex[:8]}"
+    result = ScriptResult(path.name)
+    commands = await engine.start(CallStart(call_id=call_id, caller=str(script.get("caller", "")), flow=script["flow"]))
+    try:
+        for number, step in enumerate(script["steps"], start=1):
+            (kind, value), = step.items()
+            if kind in ACTIONS:
+                commands = await engine.handle(call_id, event_for(kind, value))
+            elif kind in CHECKS:
+                failure = await check(kind, value, commands, engine, call_id, notifier)
+                if failure:
+                    result.failures.append(f"{path.name} step {number} ({kind}: {value}): {failure}")
+                    break
+            else:
+                raise FlowScriptError(f"{path.name} step {number}: unknown step '{kind}'")
+            result.heard += [c.text for c in commands if isinstance(c, Say)]
+    finally:
+        await engine.end(call_id, "script")
+    return result
+
+
+def event_for(kind: str, value):
+    if kind == "press":
+        return KeyPress(str(value))
+    if kind == "say":
+        return Utterance(str(value), confidence=0.9, seconds=1.0)
+    if kind == "silence":
+        return NoInput()
+    if kind == "record":
+        seconds = float(value)
+        return Recording(pcm=b"\x00\x10" * int(8000 * seconds), sample_rate=8000, finished_by="key")
+    return None
+
+
+async def check(kind: str, value, commands: list, engine, call_id: str, notifier: CollectingNotifier) -> str | None:
+    said = " / ".join(c.text for c in commands if isinstance(c, Say))
+    if kind == "hear":
+        return None if str(value) in said else f"heard only: {said or '(nothing)'}"
+    if kind == "ended":
+        ended = any(isinstance(c, EndCall) for c in commands)
+        return None if ended == bool(value) else f"call {'did not end' if value else 'ended'}"
+    if kind == "held":
+        return None if any(isinstance(c, Hold) for c in commands) == bool(value) else "not on hold"
+    if kind == "sent":
+        return None if str(value) in notifier.sent else f"sent only: {notifier.sent}"
+    state = await engine.services.store.load(call_id)
+    return None if state.node == str(value) else f"the call is at node '{state.node}'"
+
+
+async def run_all(settings, scripts_dir: Path, redis) -> list[ScriptResult]:
+    return [await run_script(path, settings, redis) for path in sorted(scripts_dir.glob("*.yml"))]
+
+
+def run_flow_tests(settings) -> tuple[bool, str]:
+    """Run every script in tests/flows with a throw-away database and an embedded Redis."""
+    import redis.asyncio as aioredis
+
+    from bot.db.repository import Repository
+    from bot.db.seed import seed_demo
+    from bot.embedded_redis import EmbeddedRedis
+    from bot.settings import from_environment
+
+    scripts = settings.root / "tests" / "flows"
+    if not scripts.is_dir():
+        return True, "no flow scripts"
+    with tempfile.TemporaryDirectory(prefix="kefu-flows-") as tmp:
+        scratch = from_environment({**settings.env, "KEFU_DATA_DIR": tmp, "KEFU_DATABASE_URL": ""})
+        seed_demo(Repository(scratch.database_url), scratch.content_dir / "demo" / "seed.yml")
+        server = EmbeddedRedis(Path(tmp) / "redis").start()
+        try:
+            async def go():
+                client = aioredis.from_url(server.url)
+                try:
+                    return await run_all(scratch, scripts, client)
+                finally:
+                    await client.close()
+
+            results = asyncio.run(go())
+        finally:
+            server.stop()
+    lines = [f"{'ok  ' if r.passed else 'FAIL'} {r.name}" for r in results]
+    lines += [failure for r in results for failure in r.failures]
+    return all(r.passed for r in results), "\n".join(lines)

@@ -1,0 +1,84 @@
+"""Kefu's checks on IVR flows for `kefu validate`: schema, reachability, menus, references.
+
+The flow loader already rejects malformed flows (naming file, node and field); these checks
+add what only the whole project can tell: nodes no caller can reach, menu phrases used
+twice, and references to skills, responses, intents or recordings that do not exist.
+"""
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+import yaml
+
+from bot.editor.problems import WARNING, Problem
+from bot.editor.yaml_lines import YamlFileError, line_of, load
+from bot.ivr.errors import FlowError
+from bot.ivr.flow import Flow
+from bot.ivr.flow_loader import load_flow_file
+
+
+def node_line(path: Path, node_id: str) -> int | None:
+    try:
+        nodes = (load(path) or {}).get("nodes") or {}
+    except YamlFileError as exc:
+        return exc.line
+    return line_of(nodes, node_id) if node_id in nodes else None
+
+
+def reachable(flow: Flow) -> set[str]:
+    seen, todo = {flow.start}, deque([flow.start])
+    while todo:
+        for _, target in flow.nodes[todo.popleft()].targets():
+            if target in flow.nodes and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def menu_problems(path: Path, flow: Flow) -> list[Problem]:
+    """A phrase shared by two options (the loader already refuses shared keys)."""
+    problems = []
+    for node in flow.nodes.values():
+        owners: dict[str, int] = {}
+        for index, option in enumerate(node.options, start=1):
+            for phrase in option.phrases:
+                if phrase in owners:
+                    problems.append(Problem(str(path), node_line(path, node.id),
+                                            f"node '{node.id}', option {index}: phrase '{phrase}' is already used by option {owners[phrase]}"))
+                owners.setdefault(phrase, index)
+    return problems
+
+
+def reference_problems(path: Path, flow: Flow, settings, domain) -> list[Problem]:
+    skills = set((yaml.safe_load((settings.content_dir / "handoff.yml").read_text(encoding="utf-8")) or {}).get("skills") or {})
+    problems = []
+    for node in flow.nodes.values():
+        line = node_line(path, node.id)
+        if node.kind in ("transfer", "callback") and node.skill not in skills:
+            problems.append(Problem(str(path), line, f"node '{node.id}': skill '{node.skill}' is not a skill group in content/handoff.yml"))
+        for response in node.handoff_responses:
+            if response not in domain.responses:
+                problems.append(Problem(str(path), line, f"node '{node.id}': response '{response}' is not in the domain"))
+        if node.intro.startswith("/") and node.intro[1:].split("{")[0] not in domain.intents:
+            problems.append(Problem(str(path), line, f"node '{node.id}': intro '{node.intro}' names an unknown intent"))
+        if node.prompt and not (settings.prompts_dir / f"{node.prompt}.wav").exists():
+            problems.append(Problem(str(path), line, f"node '{node.id}': recording prompts/{node.prompt}.wav "
+                                                     "does not exist; the text will be spoken", WARNING))
+    return problems
+
+
+def flow_problems(settings, domain) -> list[Problem]:
+    problems: list[Problem] = []
+    for path in sorted((settings.root / "ivr_flows").glob("*.yml")):
+        try:
+            flow = load_flow_file(path)
+        except FlowError as exc:
+            problems.append(Problem(str(path), node_line(path, exc.node) if exc.node else None, str(exc)))
+            continue
+        for node_id in sorted(set(flow.nodes) - reachable(flow)):
+            problems.append(Problem(str(path), node_line(path, node_id),
+                                    f"node '{node_id}' cannot be reached from the start node '{flow.start}'"))
+        problems += menu_problems(path, flow)
+        problems += reference_problems(path, flow, settings, domain)
+    return problems
