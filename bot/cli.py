@@ -12,6 +12,7 @@ import time
 from bot.settings import get_settings
 from bot.editor.commands import register as register_editor
 from bot.handoff.commands import register as register_handoff
+from bot.outbound.worker import deliver_forever
 from voice.commands import register as register_voice
 
 
@@ -39,6 +40,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         flush=True,
     )
     threading.Thread(target=render_missing_videos, args=(settings,), daemon=True).start()
+    outbox_stop = threading.Event()
+    threading.Thread(target=deliver_forever, args=(settings, outbox_stop), daemon=True).start()
     stopping = False
 
     def stop(*_):
@@ -51,6 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         while not stopping and all(p.poll() is None for p in stack.processes):
             time.sleep(1)
     finally:
+        outbox_stop.set()
         stack.stop()
     return 0
 

@@ -30,3 +30,27 @@ async def deliver_pending(repository: Repository, adapters: dict[str, Notifier],
         await asyncio.to_thread(repository.mark_outbound, row["id"], status)
         counts[status] += 1
     return counts
+
+
+def adapters_from_settings(settings) -> dict[str, Notifier]:
+    """The delivery adapters this deployment has settings for (none: messages stay pending)."""
+    from bot.outbound.sms import SmsGateway
+
+    adapters: dict[str, Notifier] = {}
+    if settings.sms_gateway_url and settings.sms_gateway_key:
+        adapters["sms"] = SmsGateway.from_settings(settings)
+    return adapters
+
+
+def deliver_forever(settings, stop, interval_s: float = 5.0) -> None:
+    """Thread body for `kefu run`: drain the outbox every few seconds until ``stop`` is set."""
+    adapters = adapters_from_settings(settings)
+    if not adapters:
+        logger.info("notify.outbox.idle reason=no_gateway_configured")
+        return
+    repository = Repository(settings.database_url)
+    while not stop.wait(interval_s):
+        try:
+            asyncio.run(deliver_pending(repository, adapters))
+        except Exception:  # noqa: BLE001 - keep delivering on the next pass
+            logger.exception("notify.outbox.pass_failed")

@@ -105,3 +105,13 @@ async def test_worker_delivers_the_outbox(loopback, kefu_env):
     counts = await deliver_pending(repository, {"sms": SmsGateway(base, "k", "Kefu")})
     assert counts["sent"] == 1 and received[0]["text"] == "指引：http://x"
     assert not repository.outbound(status="pending", channel="sms")
+
+
+def test_kefu_run_delivers_only_through_configured_gateways():
+    from bot.outbound.sms import SmsGateway
+    from bot.outbound.worker import adapters_from_settings
+    from bot.settings import from_environment
+
+    assert adapters_from_settings(from_environment({})) == {}
+    configured = from_environment({"KEFU_SMS_GATEWAY_URL": "http://127.0.0.1:9", "KEFU_SMS_GATEWAY_KEY": "k"})
+    assert isinstance(adapters_from_settings(configured)["sms"], SmsGateway)
