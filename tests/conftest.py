@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,11 @@ from bot import settings as settings_module
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_SPEECH = PROJECT_ROOT.parent / "shared" / "speech"
+# Debian's Chromium, driven by Playwright without `playwright install`; the flags keep it off the
+# network (this machine has none) and out of first-run chores.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
 
 
 def _clear_caches() -> None:
@@ -70,3 +76,16 @@ def running_kefu(trained_model, tmp_path_factory):
     stack.start()
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium for the page tests (web chat, agent desk)."""
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -1,7 +1,6 @@
 """Two browsers: a customer on the web chat asks for a human, an agent serves them at /agent/."""
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
@@ -10,22 +9,8 @@ from tests.handoff.stack_client import only_waiting
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 HOSTILE = '<img src=x onerror="window.pwned=1">还是不行'
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_page(browser, url: str, errors: list[str]):

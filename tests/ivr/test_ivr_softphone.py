@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.conftest import SHARED_SPEECH
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, SHARED_SPEECH
 from tests.ivr.conftest import ended
 from voice.audio import decode_file
 from voice.pcm import pcm_to_wav_bytes, read_wav, rms_dbfs
@@ -14,7 +14,6 @@ from voice.vad import find_speech_span
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
 CLIP = "aishell1_BAC009S0764W0122.wav"
 LEAD_S, TAIL_S = 10.0, 14.0  # silence around the clip: the voicemail beep comes well before it
 
@@ -36,10 +35,9 @@ async def test_softphone_leaves_a_voicemail(running_kefu, repository, tmp_path, 
     from playwright.async_api import async_playwright
 
     microphone, clip = fake_microphone(tmp_path)
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={microphone}",
-            "--autoplay-policy=no-user-gesture-required"]
+    args = CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream",
+                            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={microphone}",
+                            "--autoplay-policy=no-user-gesture-required"]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
