@@ -1,27 +1,15 @@
 """Recognition of the real clips with Vosk; runs only when VOSK_MODEL_PATH holds a complete model."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from voice.asr import Partial, Result, Word, join_words
 from voice.audio import decode_file
+from voice.metrics import char_error_rate
 from voice.vosk_engine import VoskEngine
 
-_NOT_HANZI = re.compile(r"[^\u3400-\u9fff]")
-
-
-def char_error_rate(reference: str, hypothesis: str) -> float:
-    ref, hyp = _NOT_HANZI.sub("", reference), _NOT_HANZI.sub("", hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        current = [i]
-        for j, h in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
-        previous = current
-    return previous[-1] / max(len(ref), 1)
 
 
 def test_chinese_words_are_joined_without_spaces():
@@ -117,3 +105,9 @@ def test_vosk_adapter_collects_utterances_partials_and_grammar(monkeypatch):
     assert result.text == "你好人工"
     assert result.words == (Word("你好", 0.2, 0.6, 1.0), Word("人工", 1.0, 1.4, 0.5))
     assert result.confidence == pytest.approx(0.75)
+
+
+def test_char_error_rate_counts_edits_over_chinese_characters():
+    assert char_error_rate("广州市房地产", "广州市房地产") == 0
+    assert char_error_rate("广州市房地产", "广州房地产产") == 2 / 6
+    assert char_error_rate("广州 市,房地产", "广州市房地产") == 0
