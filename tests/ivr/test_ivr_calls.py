@@ -11,7 +11,7 @@ import wave
 import pytest
 
 from bot.ivr.call_audio import PHONE_VAD
-from tests.ivr.conftest import assert_cleaned, call_state, ended, scripted_only
+from tests.ivr.conftest import assert_cleaned, call_events, call_state, ended, scripted_only
 from tests.ivr.simulator import FRAME, PhoneCall
 from voice.pcm import read_wav, rms_dbfs
 from voice.vad import SPEECH_END, SPEECH_START, EndpointDetector, find_speech_span
@@ -122,19 +122,21 @@ async def test_bot_turn_reads_buttons_and_sends_video_to_the_phone(
     await assert_cleaned(stack_redis, call.stream_sid)
 
 
-async def test_transfer_without_a_queue_takes_on_failure(ivr_url, stack_redis, repository, caller):
-    from importlib.util import find_spec
+async def test_transfer_queues_the_caller_and_hanging_up_is_abandonment(ivr_url, stack_redis, repository, caller):
+    from bot.handoff.queue import HandoffQueue
 
+    queue = HandoffQueue(stack_redis)
     async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
         await call.wait_media()
         await call.press("0")
-        if find_spec("bot.handoff.queue") is None:
-            await call.wait_closed(30)
-        else:
-            await call.wait_mark("agent", 20)
-            await call.hangup()
-    path = (await ended(repository, call.stream_sid))["path"]
-    assert path[-1] in ("agent_down", "agent")
+        await call.wait_mark("agent", 20)
+        waiting = await queue.position(f"ivr:{call.stream_sid}")
+        assert waiting is not None and waiting.position >= 1
+        await call.hangup()
+    events = await call_events(repository, call.stream_sid)
+    assert (await ended(repository, call.stream_sid))["path"][-1] == "agent"
+    assert {"handoff_queued", "handoff_abandoned"} <= {e["kind"] for e in events}
+    assert await queue.position(f"ivr:{call.stream_sid}") is None
 
 
 async def test_voicemail_is_recorded_confirmed_and_stored(ivr_url, stack_redis, repository, clips_8k, caller):
