@@ -185,12 +185,15 @@ class Pyttsx3Engine(TtsEngine):
             return cached
         self.cache_misses += 1
         workdir = Path(await loop.run_in_executor(None, tempfile.mkdtemp, "", "kefu-tts-"))
+        job = _speech_worker().submit(text, self.voice, self.rate, workdir / "speech.wav")
         try:
-            raw = workdir / "speech.wav"
-            await asyncio.wrap_future(_speech_worker().submit(text, self.voice, self.rate, raw))
-            return await loop.run_in_executor(None, _convert_and_store, raw, sample_rate, cached_at)
+            # Shielded: a caller who gives up (a hung-up call) must not pull the file out from
+            # under espeak mid-write — that breaks the shared engine for every later request.
+            await asyncio.shield(asyncio.wrap_future(job))
+            return await loop.run_in_executor(None, _convert_and_store, workdir / "speech.wav", sample_rate, cached_at)
         finally:
-            await loop.run_in_executor(None, shutil.rmtree, workdir, True)
+            job.cancel()  # only succeeds if the worker has not started on it
+            job.add_done_callback(lambda _: shutil.rmtree(workdir, True))
 
 
 def _read_if_exists(path: Path) -> bytes | None:

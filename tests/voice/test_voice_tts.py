@@ -109,3 +109,33 @@ async def test_prompt_ids_cannot_escape_the_prompts_dir(settings):
     for bad_id in ("../secrets", "/etc/passwd", "a/b", ""):
         with pytest.raises(ValueError):
             await player.audio(bad_id, "x", 8000)
+
+
+
+async def test_a_caller_giving_up_leaves_the_file_to_espeak_until_it_is_done(tmp_path, monkeypatch):
+    """A hung-up call cancels its prompt mid-synthesis; removing the half-written file then
+    broke the shared espeak engine for every later call. The file now outlives the job."""
+    from concurrent.futures import Future
+
+    from voice import tts
+
+    running = Future()
+    running.set_running_or_notify_cancel()  # the worker has started on it: cannot be cancelled
+    targets = []
+
+    class Worker:
+        def submit(self, text, voice, rate, target):
+            targets.append(target)
+            return running
+
+    monkeypatch.setattr(tts, "_speech_worker", lambda: Worker())
+    engine = tts.Pyttsx3Engine("sit/cmn-Latn-pinyin", 170, tmp_path / "cache")
+    task = asyncio.create_task(engine.synthesize("正在合成的时候客户挂断了。", 8000))
+    while not targets:
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert targets[0].parent.is_dir(), "the work folder must stay while espeak may still write"
+    running.set_result(targets[0])
+    assert not targets[0].parent.exists()
