@@ -19,7 +19,6 @@ from actions.chain import continue_with
 from bot.db.repository import Customer, DatabaseError
 
 PHONE = re.compile(r"^1[3-9]\d{9}$")
-ACCOUNT = re.compile(r"^88\d{8}$")
 DIGITS = re.compile(r"\d{6,}")
 
 

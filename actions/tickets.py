@@ -8,7 +8,6 @@ from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import channel_of, db, labels, latest_entity, record, repository
 from actions.identity import IdentifiedAction, request_text

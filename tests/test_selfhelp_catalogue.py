@@ -77,7 +77,7 @@ def test_catalogue_edits_are_picked_up_without_restart(tmp_path):
     path = tmp_path / "selfhelp.yml"
     raw = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    before = load_catalogue(path)
+    load_catalogue(path)  # the version that is live before the edit
     raw["entries"][0]["title"] = "新标题"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     later = path.stat().st_mtime + 5  # coarse filesystem clocks: make the change visible

@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import random
 import struct
-import wave
 
 import pytest
 
 from bot.ivr.call_audio import PHONE_VAD, PREROLL_S
 from tests.ivr.conftest import assert_cleaned, call_events, call_state, ended, scripted_only
-from tests.ivr.simulator import FRAME, PhoneCall
+from tests.ivr.simulator import PhoneCall
 from tests.ivr.stack_env import MAX_UTTERANCE_S
 from voice.pcm import read_wav, rms_dbfs
 from voice.vad import SPEECH_END, SPEECH_START, EndpointDetector, find_speech_span
