@@ -7,7 +7,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import db, labels, repository
-from actions.identity import IdentifiedAction, db_error, resolve_customer
+from actions.identity import IdentifiedAction, db_error, verified_customer
 from bot.db.repository import Customer, DatabaseError
 
 
@@ -18,6 +18,8 @@ def money(cents: int) -> str:
 
 
 class ActionQueryBill(IdentifiedAction):
+    request = "query_bill"
+
     def name(self) -> str:
         return "action_query_bill"
 
@@ -47,7 +49,7 @@ class ActionQueryBill(IdentifiedAction):
 
 
 class ActionQueryPlan(Action):
-    """Plans are public: list them, and name the customer's own plan when known."""
+    """Plans are public: list them, and name the customer's own plan once they proved who they are."""
 
     def name(self) -> str:
         return "action_query_plan"
@@ -56,7 +58,7 @@ class ActionQueryPlan(Action):
         repo = repository()
         try:
             plans = await db(repo.all_plans)
-            customer = await resolve_customer(tracker)
+            customer = await verified_customer(tracker)
             current = await db(repo.plan, customer.plan_code) if customer and customer.plan_code else None
         except DatabaseError:
             return db_error(dispatcher)

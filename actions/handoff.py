@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from actions.backend import catalogue, channel_of, db, record, repository
 from actions.chain import continue_with
-from actions.identity import identified, resolve_customer
+from actions.identity import identified, verified_customer
 from bot.db.repository import Customer, DatabaseError
 from bot.handoff.context import build_context
 from bot.handoff.estimate import wait_minutes
@@ -58,13 +58,10 @@ def handoff_reason(tracker: Tracker, rules: HandoffRules, customer: Customer | N
 
 
 async def known_vip_tier(tracker: Tracker) -> int:
-    """The tier of a customer we already know, without asking anyone."""
-    customer_id = tracker.get_slot("customer_id")
-    if not customer_id:
-        return 0
+    """The tier of a customer who proved who they are, without asking anyone (a claim gets no VIP treatment)."""
     try:
-        customer = await db(repository().get_customer, int(customer_id))
-    except (DatabaseError, ValueError):
+        customer = await verified_customer(tracker)
+    except DatabaseError:
         return 0
     return customer.vip_tier if customer else 0
 
@@ -86,7 +83,7 @@ class ActionRequestHuman(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         rules = load_rules()
         try:
-            customer = await resolve_customer(tracker)
+            customer = await verified_customer(tracker)  # the agent sees only a proven customer
             tickets = await db(repository().tickets_for, customer.id, open_only=True) if customer else []
             repeat = customer is not None and await db(
                 repeat_contact, get_settings().database_url, customer.id, rules.repeat_window_hours,

@@ -1,59 +1,123 @@
-"""Identify the customer only when a request needs it.
+"""Who the customer is (a claim) and whether they proved it (verification), before any personal data.
 
-A gated action first tries what we already know (the slot, numbers in the
-message, the channel's phone number); only if that fails does it ask, and it
-remembers itself in ``pending_request`` so it resumes once the customer answers.
+Identification names a customer: a number typed in chat, or a channel account. It proves
+nothing. Verification proves the conversation is the account holder: a one-time SMS code to the
+registered number, the account's service password, a signed integration token, the phone trunk's
+caller ID, or a WeChat account bound after one verification (``bot.security.claims``). A bare
+sender id never counts. Which requests need which is editors' data (``content/verification.yml``).
+
+A gated action that lacks what it needs asks for it and remembers itself in ``pending_request``,
+so it resumes in the same turn once the customer answers.
 """
 from __future__ import annotations
 
+import logging
 import re
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from redis.exceptions import RedisError
 
-from actions.backend import db, latest_entity, repository
+from actions.backend import db, latest_entity, record, repository
 from actions.chain import continue_with
 from bot.db.repository import Customer, DatabaseError
+from bot.notify import NotifyError, OutboxNotifier
+from bot.security.claims import CALLER_ID, WECHAT_OPENID, Claim, proven_claims
+from bot.security.credentials import CredentialStore
+from bot.security.otp import CodeLedger
+from bot.security.policy import load_policy
+from bot.security.secrets import get_secrets
+from bot.settings import get_settings
+
+logger = logging.getLogger(__name__)
 
 PHONE = re.compile(r"^1[3-9]\d{9}$")
 DIGITS = re.compile(r"\d{6,}")
+ANSWER = re.compile(r"(?<!\d)\d{6}(?!\d)")  # an SMS code or a service password
+AWAITING_PROOF = "verification_code"
+STICKY_PROOFS = ("sms_code", "service_password", "token")  # kept for the session in slots
 
 
-def channel_phone(tracker: Tracker) -> str | None:
-    """The phone number the channel vouches for (IVR caller id, or metadata)."""
-    metadata = tracker.get_slot("session_started_metadata") or {}
-    latest = (tracker.latest_message or {}).get("metadata") or {}
-    for candidate in (latest.get("phone"), metadata.get("phone"), tracker.sender_id):
-        digits = re.sub(r"^\+?86", "", str(candidate or ""))
-        if PHONE.match(digits):
-            return digits
-    return None
+def local_phone(value: object) -> str | None:
+    digits = re.sub(r"^\+?86", "", re.sub(r"[\s-]", "", str(value or "")))
+    return digits if PHONE.match(digits) else None
 
 
-async def resolve_customer(tracker: Tracker) -> Customer | None:
-    """Find the customer from what we know, without asking. Raises DatabaseError."""
+def mask_phone(phone: str) -> str:
+    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
+
+
+@dataclass
+class Identity:
+    customer: Customer | None  # who the conversation says it is
+    verified: bool = False  # proven in this conversation
+    events: list[dict[str, Any]] = field(default_factory=list)  # slots recording a new proof
+
+
+def credentials() -> CredentialStore:
+    return CredentialStore(get_settings().database_url)
+
+
+def code_ledger() -> CodeLedger:
+    from bot.handoff.queue import redis_from_settings
+
+    return CodeLedger.from_settings(redis_from_settings(), get_settings(), get_secrets().channel_secret)
+
+
+def proven(customer: Customer, how: str) -> list[dict[str, Any]]:
+    return [SlotSet("verified_customer_id", str(customer.id)), SlotSet("verified_by", how)]
+
+
+async def customer_by_number(number: str) -> Customer | None:
+    """A customer from a registered phone or account number. Raises DatabaseError."""
     repo = repository()
-    known = tracker.get_slot("customer_id")
-    if known:
-        customer = await db(repo.get_customer, int(known))
-        if customer:
-            return customer
-    phone = latest_entity(tracker, "phone_number") or channel_phone(tracker)
-    account = latest_entity(tracker, "account_number")
-    if account:
-        customer = await db(repo.find_customer, account_number=account)
-        if customer:
-            return customer
+    phone = local_phone(number)
     if phone:
         return await db(repo.find_customer, phone=phone)
-    return None
+    return await db(repo.find_customer, account_number=str(number).strip()) if number else None
+
+
+async def customer_from_claim(claim: Claim) -> Customer | None:
+    if claim.kind == WECHAT_OPENID:
+        customer_id = await db(credentials().bound_customer, "wechat", claim.subject)
+        return await db(repository().get_customer, customer_id) if customer_id else None
+    if claim.kind == CALLER_ID:
+        phone = local_phone(claim.subject)
+        return await db(repository().find_customer, phone=phone) if phone else None
+    return await customer_by_number(claim.subject)
+
+
+def message_claims(tracker: Tracker) -> list[Claim]:
+    secrets = get_secrets()
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    return proven_claims(metadata, tracker.sender_id, channel_secret=secrets.channel_secret,
+                         jwt_secret=secrets.jwt_secret)
+
+
+async def establish(tracker: Tracker) -> Identity:
+    """What this turn knows about the customer, without asking. Raises DatabaseError."""
+    for claim in message_claims(tracker):
+        customer = await customer_from_claim(claim)
+        if customer is not None:
+            return Identity(customer, True, proven(customer, "token") if claim.kind == "integration" else [])
+    verified_id = tracker.get_slot("verified_customer_id")
+    verified = verified_id if tracker.get_slot("verified_by") in STICKY_PROOFS else None
+    typed = latest_entity(tracker, "phone_number") or latest_entity(tracker, "account_number")
+    if typed:
+        customer = await customer_by_number(typed)
+        if customer is not None:
+            return Identity(customer, str(customer.id) == verified)
+    known = tracker.get_slot("customer_id") or verified
+    customer = await db(repository().get_customer, int(known)) if known else None
+    return Identity(customer, customer is not None and str(customer.id) == verified)
 
 
 def request_text(tracker: Tracker) -> str:
-    """What the customer asked for, skipping the turns where they only gave an id."""
+    """What the customer asked for, skipping the turns where they only gave an id or a code."""
     for event in reversed(tracker.events):
         if event.get("event") == "user":
             intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
@@ -62,8 +126,10 @@ def request_text(tracker: Tracker) -> str:
     return ""
 
 
-def identified(customer: Customer) -> list[dict[str, Any]]:
-    return [SlotSet("customer_id", str(customer.id)), SlotSet("customer_name", customer.name)]
+def identified(customer: Customer, verified: bool = True) -> list[dict[str, Any]]:
+    """Remember the customer; their name only once they proved who they are."""
+    events = [SlotSet("customer_id", str(customer.id))]
+    return events + [SlotSet("customer_name", customer.name)] if verified else events
 
 
 def ask_identity(dispatcher: CollectingDispatcher, action_name: str) -> list[dict[str, Any]]:
@@ -77,57 +143,177 @@ def db_error(dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
     return [SlotSet("awaiting", "offer_human")]
 
 
+def verification_unavailable(dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
+    dispatcher.utter_message(response="utter_verification_unavailable")
+    return [SlotSet("awaiting", "offer_human"), SlotSet("pending_request", None)]
+
+
+async def send_code(tracker: Tracker, customer: Customer, code: str) -> bool:
+    """Queue the code for the registered number (outbox -> SMS gateway)."""
+    settings = get_settings()
+    text = load_policy(settings.content_dir).sms_code_text.format(code=code, minutes=settings.otp_ttl_s // 60)
+    try:
+        await OutboxNotifier.from_settings(settings, repository()).send(
+            customer.phone, {"channel": "sms", "kind": "verification_code", "text": text,
+                             "conversation_id": tracker.sender_id})
+    except NotifyError as exc:
+        logger.warning("security.verification.sms_failed conversation=%s error=%s", tracker.sender_id, exc)
+        return False
+    return True
+
+
+async def request_proof(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,
+                        action_name: str) -> list[dict[str, Any]]:
+    """Send a one-time code (within the rate limits) and ask for it or the service password."""
+    ledger = code_ledger()
+    settings = get_settings()
+    events = [SlotSet("customer_id", str(customer.id)), SlotSet("pending_request", action_name),
+              SlotSet("awaiting", AWAITING_PROOF)]
+    sent = False
+    if await ledger.pending_for(tracker.sender_id) == customer.id:
+        sent = True  # a code is on its way already: ask again rather than send another
+    elif await ledger.may_send(tracker.sender_id, customer.phone):
+        code = await ledger.open(tracker.sender_id, customer.id, with_code=True)
+        sent = await send_code(tracker, customer, code)
+        if not sent:
+            await ledger.open(tracker.sender_id, customer.id, with_code=False)
+        else:
+            await record(tracker, "verification_code_sent")
+    else:
+        await ledger.open(tracker.sender_id, customer.id, with_code=False)
+        logger.info("security.verification.rate_limited conversation=%s", tracker.sender_id)
+    if sent:
+        dispatcher.utter_message(response="utter_verification_code_sent", phone_masked=mask_phone(customer.phone),
+                                 minutes=settings.otp_ttl_s // 60)
+    else:
+        dispatcher.utter_message(response="utter_verification_password_only")
+    return events
+
+
+async def bind_channel_account(tracker: Tracker, customer: Customer) -> None:
+    """A WeChat account that proved itself once verifies by itself from now on."""
+    for claim in message_claims(tracker):
+        if claim.kind == WECHAT_OPENID:
+            await db(credentials().bind, "wechat", claim.subject, customer.id)
+            logger.info("security.binding.created conversation=%s channel=wechat", tracker.sender_id)
+
+
+async def check_proof(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict,
+                      answer: str) -> list[dict[str, Any]]:
+    """The customer's answer to "please reply with the code or your service password"."""
+    ledger = code_ledger()
+    check = await ledger.attempt(tracker.sender_id)
+    if check is None:
+        dispatcher.utter_message(response="utter_verification_expired")
+        return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
+    how = "sms_code" if ledger.code_matches(check, answer) else None
+    if how is None and await db(credentials().service_password_matches, check.customer_id, answer):
+        how = "service_password"
+    if how is None:
+        await record(tracker, "verification_failed", attempt=check.attempts)
+        if check.last_attempt:
+            dispatcher.utter_message(response="utter_verification_locked")
+            return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
+        dispatcher.utter_message(response="utter_verification_wrong", remaining=check.max_attempts - check.attempts)
+        return []
+    await ledger.close(tracker.sender_id)
+    customer = await db(repository().get_customer, check.customer_id)
+    if customer is None:
+        return db_error(dispatcher)
+    await bind_channel_account(tracker, customer)
+    await record(tracker, "verification_passed", method=how)
+    events = proven(customer, how) + identified(customer) + [SlotSet("awaiting", None)]
+    pending = tracker.get_slot("pending_request")
+    if pending:
+        events.append(SlotSet("pending_request", None))
+        return await continue_with(pending, dispatcher, tracker, domain, events)
+    dispatcher.utter_message(response="utter_identified", customer_name=customer.name)
+    dispatcher.utter_message(response="utter_anything_else")
+    return events
+
+
 class ActionIdentifyCustomer(Action):
-    """Handle an `inform` turn: a phone/account number, a ticket id or a fault code."""
+    """Handle an `inform` turn: a code or password, a phone/account number, a ticket id or a fault code."""
 
     def name(self) -> str:
         return "action_identify_customer"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        try:
+            return await self._run(dispatcher, tracker, domain)
+        except DatabaseError:
+            return db_error(dispatcher)
+        except RedisError:
+            logger.exception("security.verification.unavailable conversation=%s", tracker.sender_id)
+            return verification_unavailable(dispatcher)
+
+    async def _run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         pending = tracker.get_slot("pending_request")
         phone = latest_entity(tracker, "phone_number")
         account = latest_entity(tracker, "account_number")
+        text = (tracker.latest_message or {}).get("text") or ""
+        answer = ANSWER.search(text)
+        if tracker.get_slot("awaiting") == AWAITING_PROOF and answer and not (phone or account):
+            return await check_proof(dispatcher, tracker, domain, answer.group())
         if latest_entity(tracker, "fault_code") and tracker.get_slot("fault_type") and not (phone or account):
             return await continue_with("action_triage_fault", dispatcher, tracker, domain)
         if latest_entity(tracker, "ticket_id") and not (phone or account):
             return await continue_with("action_query_ticket", dispatcher, tracker, domain)
         if not (phone or account):
-            text = (tracker.latest_message or {}).get("text") or ""
             if DIGITS.search(text):
                 dispatcher.utter_message(response="utter_identity_invalid")
                 return []
             dispatcher.utter_message(response="utter_ask_identity" if pending else "utter_default")
             return []
-        try:
-            customer = await resolve_customer(tracker)
-        except DatabaseError:
-            return db_error(dispatcher)
-        if customer is None:
+        who = await establish(tracker)
+        if who.customer is None:
             dispatcher.utter_message(response="utter_customer_not_found")
             return []
-        events = identified(customer) + [SlotSet("awaiting", None)]
+        events = who.events + identified(who.customer, who.verified) + [SlotSet("awaiting", None)]
         if pending:
             events.append(SlotSet("pending_request", None))
             return await continue_with(pending, dispatcher, tracker, domain, events)
-        dispatcher.utter_message(response="utter_identified", customer_name=customer.name)
-        dispatcher.utter_message(response="utter_anything_else")
+        if who.verified:
+            dispatcher.utter_message(response="utter_identified", customer_name=who.customer.name)
+            dispatcher.utter_message(response="utter_anything_else")
+        else:
+            dispatcher.utter_message(response="utter_identity_noted")
         return events
 
 
 class IdentifiedAction(Action, ABC):
-    """Base for actions that need to know the customer: resolves or asks first."""
+    """Base for actions about one customer's account: identifies, verifies if needed, then serves.
+
+    ``request`` names the request in ``content/verification.yml`` (usually the intent).
+    """
+
+    request: str = ""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        level = load_policy(get_settings().content_dir).level(self.request or self.name())
         try:
-            customer = await resolve_customer(tracker)
-            if customer is None:
+            who = await establish(tracker)
+            if who.customer is None:
                 return ask_identity(dispatcher, self.name())
-            return identified(customer) + await self.serve(dispatcher, tracker, customer)
+            if level == "verified" and not who.verified:
+                return await request_proof(dispatcher, tracker, who.customer, self.name())
+            return (who.events + identified(who.customer, who.verified)
+                    + await self.serve(dispatcher, tracker, who.customer))
         except DatabaseError:
             return db_error(dispatcher)
+        except RedisError:
+            logger.exception("security.verification.unavailable conversation=%s", tracker.sender_id)
+            return verification_unavailable(dispatcher)
 
     @abstractmethod
     async def serve(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer
     ) -> list[dict[str, Any]]:
-        """Answer the request for a known customer."""
+        """Answer the request for a customer who has what the request's level needs."""
+
+
+async def verified_customer(tracker: Tracker) -> Customer | None:
+    """The proven customer of this turn, or None (for answers that add personal details when allowed)."""
+    who = await establish(tracker)
+    return who.customer if who.verified else None
+

@@ -40,6 +40,8 @@ def mask_phone(phone: str) -> str:
 
 
 class ActionCreateFaultTicket(IdentifiedAction):
+    request = "fault_ticket"
+
     def name(self) -> str:
         return "action_create_fault_ticket"
 
@@ -53,6 +55,8 @@ class ActionCreateFaultTicket(IdentifiedAction):
 
 
 class ActionBookVisit(IdentifiedAction):
+    request = "book_visit"
+
     def name(self) -> str:
         return "action_book_visit"
 
@@ -67,6 +71,8 @@ class ActionBookVisit(IdentifiedAction):
 
 
 class ActionManageService(IdentifiedAction):
+    request = "manage_service"
+
     def name(self) -> str:
         return "action_manage_service"
 
@@ -87,6 +93,8 @@ class ActionManageService(IdentifiedAction):
 
 class ActionQueryTicket(IdentifiedAction):
     """Ticket progress, only for the identified customer's own tickets."""
+
+    request = "query_ticket"
 
     def name(self) -> str:
         return "action_query_ticket"
@@ -118,6 +126,8 @@ class ActionQueryTicket(IdentifiedAction):
 class ActionComplaint(IdentifiedAction):
     """A complaint is always written down and flagged for a person."""
 
+    request = "complaint"
+
     def name(self) -> str:
         return "action_complaint"
 
@@ -132,6 +142,8 @@ class ActionComplaint(IdentifiedAction):
 
 class ActionLeaveMessage(IdentifiedAction):
     """A callback request: a ticket that a person works, to the customer's phone."""
+
+    request = "leave_message"
 
     def name(self) -> str:
         return "action_leave_message"

@@ -79,6 +79,22 @@ class Settings:
     sms_gateway_key: str = field(default="", repr=False)
     sms_sender_id: str = "Kefu"
     wechat_template_id: str = ""
+    # Security (bot/security/): empty secrets are generated once under <data_dir>/secrets/.
+    rasa_token: str = field(default="", repr=False)  # Rasa HTTP API (?token=)
+    action_secret: str = field(default="", repr=False)  # header Rasa sends to the action server
+    channel_secret: str = field(default="", repr=False)  # signs identity claims of trusted channels
+    jwt_secret: str = field(default="", repr=False)  # integrations sign customer tokens (HS256)
+    ivr_trunk_token: str = field(default="", repr=False)  # telephony passes it as a customParameter
+    action_host: str = "127.0.0.1"
+    cors_origins: tuple = ()  # empty: the origins of public_url and rasa_url
+    otp_ttl_s: int = 300
+    otp_max_attempts: int = 3
+    otp_per_number_per_hour: int = 5
+    otp_per_sender_per_hour: int = 5
+    desk_login_max_failures: int = 5
+    desk_login_lockout_s: int = 900
+    tracker_expiry_s: int = 30 * 24 * 3600
+    queue_record_expiry_s: int = 7 * 24 * 3600
 
     @property
     def rasa_url(self) -> str:
@@ -135,6 +151,21 @@ def from_environment(environ: dict | None = None) -> Settings:
         sms_gateway_key=env.get("KEFU_SMS_GATEWAY_KEY", ""),
         sms_sender_id=env.get("KEFU_SMS_SENDER_ID") or "Kefu",
         wechat_template_id=env.get("WECHAT_TEMPLATE_ID", ""),
+        rasa_token=env.get("KEFU_RASA_TOKEN", ""),
+        action_secret=env.get("KEFU_ACTION_SECRET", ""),
+        channel_secret=env.get("KEFU_CHANNEL_SECRET", ""),
+        jwt_secret=env.get("KEFU_JWT_SECRET", ""),
+        ivr_trunk_token=env.get("KEFU_IVR_TRUNK_TOKEN", ""),
+        action_host=env.get("KEFU_ACTION_HOST") or "127.0.0.1",
+        cors_origins=tuple(o for o in (env.get("KEFU_CORS_ORIGINS") or "").split() if o),
+        otp_ttl_s=int(env.get("KEFU_OTP_TTL_SECONDS", "300")),
+        otp_max_attempts=int(env.get("KEFU_OTP_MAX_ATTEMPTS", "3")),
+        otp_per_number_per_hour=int(env.get("KEFU_OTP_PER_NUMBER_PER_HOUR", "5")),
+        otp_per_sender_per_hour=int(env.get("KEFU_OTP_PER_SENDER_PER_HOUR", "5")),
+        desk_login_max_failures=int(env.get("KEFU_DESK_LOGIN_MAX_FAILURES", "5")),
+        desk_login_lockout_s=int(env.get("KEFU_DESK_LOGIN_LOCKOUT_SECONDS", "900")),
+        tracker_expiry_s=int(env.get("KEFU_TRACKER_EXPIRY_SECONDS", str(30 * 24 * 3600))),
+        queue_record_expiry_s=int(env.get("KEFU_QUEUE_RECORD_EXPIRY_SECONDS", str(7 * 24 * 3600))),
     )
 
 

@@ -19,6 +19,7 @@ from bot.db.repository import Repository
 from bot.db.seed import seed_demo
 from bot.embedded_redis import EmbeddedRedis
 from bot.handoff.commands import ensure_demo_agent
+from bot.security.launch import action_server_command, cors_arguments, secure_environment
 from bot.settings import Settings, redis_parts
 from bot.training import ensure_model
 
@@ -74,6 +75,7 @@ class KefuStack:
             SANIC_KEEP_ALIVE_TIMEOUT="75",
             PYTHONUNBUFFERED="1",
         )
+        env.update(secure_environment(self.settings))  # API token, action secret, bind address, retention
         return env
 
     def prepare(self) -> None:
@@ -99,19 +101,18 @@ class KefuStack:
         root = self.settings.root
         action_log = logs / "actions.log"
         actions = self._spawn(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.settings.action_port)],
-            env, action_log,
+            action_server_command(self.settings), env, action_log,
         )
         rasa_log = logs / "rasa.log"
         rasa = self._spawn(
             [
-                sys.executable, "-m", "rasa", "run",
+                sys.executable, "-m", "bot.security.rasa_server", "run",
                 "--model", str(self.model),
                 "--port", str(self.settings.rasa_port),
                 "--interface", self.settings.host,
                 "--credentials", str(root / "credentials.yml"),
                 "--endpoints", str(root / "endpoints.yml"),
-                "--enable-api", "--cors", "*",
+                "--enable-api", *cors_arguments(self.settings),
             ],
             env, rasa_log,
         )

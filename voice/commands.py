@@ -126,7 +126,7 @@ def voicemail(args: argparse.Namespace) -> int:
     settings = _settings(args)
     nlu = None
     try:
-        nlu = RasaHttpNlu(args.rasa_url) if args.rasa_url else LocalRasaNlu(_current_model(settings))
+        nlu = RasaHttpNlu(args.rasa_url, token=_rasa_token(settings)) if args.rasa_url else LocalRasaNlu(_current_model(settings))
         pipeline = VoicemailPipeline.from_settings(settings, nlu=nlu)
         outcome = asyncio.run(pipeline.handle_file(args.file, caller_phone=args.caller,
                                                    channel=args.channel, fmt=args.fmt))
@@ -190,3 +190,10 @@ def _settings(args: argparse.Namespace):
 def _fail(error: Exception | str) -> int:
     print(f"kefu: error: {error}", file=sys.stderr)
     return 1
+
+
+def _rasa_token(settings) -> str:
+    """The Rasa API token of this installation (the server refuses /model/parse without it)."""
+    from bot.security.secrets import load_secrets
+
+    return load_secrets(settings).rasa_token

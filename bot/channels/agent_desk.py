@@ -5,7 +5,7 @@ it hands over: Rasa mounts channel blueprints under ``/webhooks/agent_desk/``, s
 chat's page the blueprint's ``register`` adds root routes. It also starts the waiting room
 (``bot.handoff.watcher``). Customers never send messages here.
 
-Security: sign-in sets an HttpOnly, SameSite=Strict cookie holding a random token (its hash is
+Security: wrong passwords lock the name out for a while (``bot.security.login_guard``); sign-in sets an HttpOnly, SameSite=Strict cookie holding a random token (its hash is
 the Redis session key); state-changing calls also need the ``X-Kefu-Desk`` header, which a
 cross-site form cannot send. The page renders every customer text with ``textContent``.
 """
@@ -27,6 +27,7 @@ from bot.handoff.desk import Desk, DeskError
 from bot.handoff.queue import HandoffQueue, redis_from_settings
 from bot.handoff.sessions import COOKIE, SESSION_TTL_S, close_session, session_agent
 from bot.handoff.watcher import WaitingRoom
+from bot.security.login_guard import LoginGuard
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,11 @@ def desk_of(app: Sanic) -> Desk:
         app.ctx.kefu_desk = Desk(HandoffQueue(redis_from_settings()), RasaConversations(app),
                                  AccountStore(settings.database_url))
     return app.ctx.kefu_desk
+
+
+def login_guard(desk: Desk) -> LoginGuard:
+    settings = get_settings()
+    return LoginGuard(desk.queue.redis, settings.desk_login_max_failures, settings.desk_login_lockout_s)
 
 
 def signed_in(handler: Handler) -> Handler:
@@ -80,9 +86,15 @@ async def login(request: Request) -> HTTPResponse:
     data = body(request)
     if request.headers.get(CSRF_HEADER) != "1":
         return response.json({"error": "error_forbidden"}, status=403)
-    result = await desk.login(str(data.get("name", ""))[:64], str(data.get("password", ""))[:256])
+    name, address = str(data.get("name", ""))[:64], request.remote_addr or request.ip or ""
+    guard = login_guard(desk)
+    if await guard.locked(name, address):
+        return response.json({"error": "error_locked"}, status=429)
+    result = await desk.login(name, str(data.get("password", ""))[:256])
     if result is None:
+        await guard.failed(name, address)
         return response.json({"error": "error_login"}, status=401)
+    await guard.succeeded(name)
     token, account = result
     reply = response.json({"agent_id": account.agent_id, "name": account.display_name})
     reply.cookies[COOKIE] = token

@@ -25,6 +25,7 @@ from bot.channels import ChannelConfigError
 from bot.ivr.config import HotlineConfigSource, load_hotline_config
 from bot.ivr.errors import HotlineConfigError
 from bot.ivr.registry import FlowRegistry
+from bot.security.secrets import load_secrets
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class IvrRuntime:
         self.player = PromptPlayer(default_engine(), settings.prompts_dir)
         self.asr = None
         self.settings = settings
+        self.secrets = load_secrets(settings)
 
     async def start(self) -> "IvrRuntime":
         from bot.ivr.asr_factory import load_asr_engine
@@ -103,8 +105,9 @@ class IvrRuntime:
         from bot.ivr.services import local_phone
         from voice.voicemail import RasaHttpNlu, VoicemailPipeline
 
-        pipeline = VoicemailPipeline.from_settings(self.settings, nlu=RasaHttpNlu(self.settings.rasa_url),
-                                                   asr=self.asr, notifier=self.services.notifier)
+        nlu = RasaHttpNlu(self.settings.rasa_url, token=self.secrets.rasa_token)
+        pipeline = VoicemailPipeline.from_settings(self.settings, nlu=nlu, asr=self.asr,
+                                                   notifier=self.services.notifier)
         try:
             outcome = await pipeline.handle_bytes(pcm, "pcm", caller_phone=local_phone(caller) or "",
                                                   channel="ivr", source_rate=sample_rate)
@@ -187,7 +190,8 @@ class IvrInput(InputChannel):
         async def close() -> None:
             await ws.close()
 
-        session = CallSession(engine=runtime.engine, serializer=TwilioSerializer(), player=runtime.player,
+        serializer = TwilioSerializer(runtime.secrets.ivr_trunk_token)
+        session = CallSession(engine=runtime.engine, serializer=serializer, player=runtime.player,
                               asr=runtime.asr, send=ws.send, close=close, max_call_s=hotline.max_call_s,
                               max_utterance_s=hotline.max_utterance_s)
         await session.run(lambda timeout: _receive(ws, timeout))

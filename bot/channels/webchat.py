@@ -32,6 +32,7 @@ from socketio import AsyncServer
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
 from bot.channels.media_route import media_response
+from bot.security.launch import kefu_origins
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class WebChatInput(SocketIOInput):
                 max_message_chars=int(credentials.get("max_message_chars", 2000)),
                 max_frame_bytes=int(credentials.get("max_frame_bytes", 64 * 1024)),
                 messages_per_minute=int(credentials.get("messages_per_minute", 30)),
-                cors_allowed_origins=credentials.get("cors_allowed_origins", []),
+                cors_allowed_origins=credentials.get("cors_allowed_origins"),
             )
         except (TypeError, ValueError) as error:
             raise ChannelConfigError(f"webchat credentials are invalid: {error}") from error
@@ -144,7 +145,8 @@ class WebChatInput(SocketIOInput):
         self.max_message_chars = max_message_chars
         self.max_frame_bytes = max_frame_bytes
         self.messages_per_minute = messages_per_minute
-        self.cors_allowed_origins = [] if cors_allowed_origins is None else cors_allowed_origins
+        # Only Kefu's own pages by default (KEFU_CORS_ORIGINS); a widget on another site is listed in credentials.yml.
+        self.cors_allowed_origins = kefu_origins(self.settings) if cors_allowed_origins is None else cors_allowed_origins
         self.guard = ChannelGuard(settings.redis.url, "kefu:webchat")
 
     def get_output_channel(self) -> Optional["WebChatOutput"]:

@@ -40,6 +40,7 @@ from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
 from bot.channels.wechat_api import WeChatApi, WeChatApiError
 from bot.channels.wechat_replies import TextUnit, Unit, custom_message, merge_as_text, to_units
+from bot.security.claims import WECHAT_OPENID, channel_claim
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -270,7 +271,9 @@ class WeChatInput(InputChannel):
             return self._canned_messages(request, "utter_wechat_unsupported")
         collector = WeChatOutput()
         metadata = {"channel": self.name(), "wechat_openid": openid, "wechat_msg_type": kind,
-                    "wechat_account": fields.get("ToUserName")}
+                    "wechat_account": fields.get("ToUserName"),
+                    # WeChat signed this request, so the openid is proven: a bound openid verifies.
+                    **channel_claim(WECHAT_OPENID, openid, openid)}
         await on_new_message(UserMessage(text, collector, openid, input_channel=self.name(), metadata=metadata))
         return collector.messages
 

@@ -142,3 +142,22 @@ agents = Table(
     Column("capacity", Integer, nullable=False, default=2),
     Column("created_at", DateTime, nullable=False, server_default=func.now()),
 )
+
+# Proof of identity (bot/security/credentials.py): the account's service password as a scrypt
+# hash, and channel accounts (a WeChat openid) bound to a customer after one verification.
+customer_credentials = Table(
+    "customer_credentials",
+    metadata,
+    Column("customer_id", Integer, ForeignKey("customers.id"), primary_key=True),
+    Column("service_password_hash", String(300), nullable=False),
+    Column("updated_at", DateTime, nullable=False, server_default=func.now()),
+)
+
+channel_bindings = Table(
+    "channel_bindings",
+    metadata,
+    Column("channel", String(24), primary_key=True),  # wechat
+    Column("external_id", String(128), primary_key=True),  # the openid
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("bound_at", DateTime, nullable=False, server_default=func.now()),
+)

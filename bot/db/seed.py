@@ -6,7 +6,8 @@ from pathlib import Path
 import yaml
 
 from bot.db.repository import Repository
-from bot.db.schema import bills, customers, plans
+from bot.db.schema import bills, customer_credentials, customers, plans
+from bot.handoff.accounts import hash_password
 
 
 def cents(yuan) -> int:
@@ -30,9 +31,13 @@ def seed_demo(repo: Repository, seed_file: Path) -> bool:
         for entry in data["customers"]:
             entry = dict(entry)
             customer_bills = entry.pop("bills", [])
+            service_password = entry.pop("service_password", None)
             entry["phone"], entry["account_number"] = str(entry["phone"]), str(entry["account_number"])
             entry["balance_cents"] = cents(entry.pop("balance", 0))
             customer_id = conn.execute(customers.insert().values(**entry)).inserted_primary_key[0]
+            if service_password:
+                conn.execute(customer_credentials.insert().values(
+                    customer_id=customer_id, service_password_hash=hash_password(str(service_password))))
             for bill in customer_bills:
                 amount = cents(bill.pop("amount"))
                 conn.execute(bills.insert().values(customer_id=customer_id, amount_cents=amount, **bill))

@@ -10,6 +10,7 @@ import getpass
 import hashlib
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -57,24 +58,29 @@ def record_publish(settings: Settings, what: str, detail: dict | None = None) ->
     return entry
 
 
-def running_model(rasa_url: str) -> str | None:
+def api_url(rasa_url: str, path: str, token: str | None) -> str:
+    """A Rasa HTTP API address with the server's token (Rasa reads it from ``?token=``)."""
+    return f"{rasa_url}{path}" + (f"?{urllib.parse.urlencode({'token': token})}" if token else "")
+
+
+def running_model(rasa_url: str, token: str | None = None) -> str | None:
     """The model file the server at ``rasa_url`` serves, or None if no server answers."""
     try:
-        with urllib.request.urlopen(f"{rasa_url}/status", timeout=5) as response:
+        with urllib.request.urlopen(api_url(rasa_url, "/status", token), timeout=5) as response:
             return json.loads(response.read()).get("model_file")
     except (urllib.error.URLError, OSError, ValueError):
         return None
 
 
-def hot_swap(rasa_url: str, model: Path, timeout: float = 300) -> None:
-    """Ask the running Rasa server to load ``model`` (Rasa's HTTP API: PUT /model)."""
+def hot_swap(rasa_url: str, model: Path, timeout: float = 300, token: str | None = None) -> None:
+    """Ask the running Rasa server to load ``model`` (Rasa's HTTP API: PUT /model, with the token)."""
     body = json.dumps({"model_file": str(model)}).encode()
-    request = urllib.request.Request(f"{rasa_url}/model", data=body, method="PUT", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(api_url(rasa_url, "/model", token), data=body, method="PUT", headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             if response.status != 204:
                 raise PublishError(f"server answered {response.status} to the model swap")
     except urllib.error.HTTPError as exc:
         raise PublishError(f"server refused the model: {exc.read().decode(errors='replace')[:300]}") from exc
-    if Path(running_model(rasa_url) or "").name != model.name:
+    if Path(running_model(rasa_url, token) or "").name != model.name:
         raise PublishError("the server did not switch to the new model")

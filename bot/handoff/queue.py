@@ -25,7 +25,6 @@ from bot.handoff.rules import HandoffRules, load_rules
 logger = logging.getLogger(__name__)
 
 PRIORITY_WEIGHT = 1e12
-FINISHED_TTL_S = 7 * 24 * 3600
 
 Recorder = Callable[[str, str, str, dict], Awaitable[None]]
 
@@ -109,6 +108,13 @@ return {'ok', redis.call('HGET', KEYS[1], 'enqueued_at'), redis.call('HGET', KEY
 """
 
 
+def finished_ttl_s() -> int:
+    """How long a finished queue record stays in Redis (``KEFU_QUEUE_RECORD_EXPIRY_SECONDS``)."""
+    from bot.settings import get_settings
+
+    return get_settings().queue_record_expiry_s
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -181,7 +187,7 @@ class HandoffQueue:
                                {"reason": reason, "agent_id": entry.get("agent_id")})
             return
         enqueued_at = await self._abandon(keys=[keys.conversation(conversation_id), keys.queue(entry["skill"])],
-                                          args=[repr(now), reason, FINISHED_TTL_S, conversation_id])
+                                          args=[repr(now), reason, finished_ttl_s(), conversation_id])
         if enqueued_at is None:
             return
         wait_s = round(now - float(_text(enqueued_at)), 3)
@@ -222,7 +228,7 @@ class HandoffQueue:
         """The agent is done: frees their slot, records the handle time and the disposition."""
         now = self.clock()
         result = await self._close(keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
-                                   args=[agent_id, repr(now), disposition, FINISHED_TTL_S, conversation_id])
+                                   args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id])
         status = _text(result[0])
         if status == "not_yours":
             raise NotYourConversation(f"{conversation_id} is held by another agent")

@@ -41,6 +41,7 @@ class CallState:
     vars: dict = field(default_factory=dict)
     customer_id: int | None = None
     vip_tier: int = 0
+    caller_verified: bool = False
     status: str = "active"  # active | queued | ended
     path: list = field(default_factory=list)  # node ids entered, for the call record
 

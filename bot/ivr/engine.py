@@ -43,7 +43,7 @@ class FlowEngine:
         state = CallState(call_id=call.call_id, caller=call.caller, flow=flow.id, version=flow.version,
                           node=flow.start, started_at=time.time(),
                           customer_id=customer.id if customer else None,
-                          vip_tier=customer.vip_tier if customer else 0)
+                          vip_tier=customer.vip_tier if customer else 0, caller_verified=call.caller_verified)
         await self.services.store.create(state)
         logger.info("ivr.call.started call=%s flow=%s version=%s known=%s", call.call_id, flow.id,
                     flow.version, customer is not None)
@@ -252,8 +252,9 @@ class FlowEngine:
         try:
             if gateway is None:
                 raise RuntimeError("no assistant connected to the phone channel")
-            metadata = {"phone": state.caller, "call_id": state.call_id}
-            messages = await gateway.turn(state.caller, text, metadata)
+            conversation_id = f"ivr:{state.call_id}"
+            metadata = {"call_id": state.call_id, **caller_claim(state, conversation_id)}
+            messages = await gateway.turn(conversation_id, text, metadata)
         except Exception as exc:  # Rasa down or slow: apologise, move on in the flow
             logger.warning("ivr.bot.failed call=%s error=%s: %s", state.call_id, type(exc).__name__, exc)
             return [Say(hotline.prompt("bot_unavailable"), label=f"{node.id}:bot_unavailable")] + \
@@ -383,3 +384,12 @@ class FlowEngine:
         phrases = () if (node.kind != "menu" or node.free_speech) else tuple(node.phrases())
         return Listen(node.id, speech=True, keys=True, phrases=phrases, timeout_s=node.retry.timeout_s,
                       inter_digit_timeout_s=node.inter_digit_timeout_s if collecting else 0.0)
+
+
+def caller_claim(state: CallState, conversation_id: str) -> dict:
+    """A signed caller-ID claim for the assistant, only when the trunk vouched for the number."""
+    from bot.ivr.services import local_phone
+    from bot.security.claims import CALLER_ID, channel_claim
+
+    phone = local_phone(state.caller)
+    return channel_claim(CALLER_ID, phone, conversation_id) if state.caller_verified and phone else {}

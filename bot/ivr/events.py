@@ -18,6 +18,7 @@ class CallStart:
     caller: str
     called: str = ""
     flow: str = ""  # requested by the telephony side; "" = the hotline's default
+    caller_verified: bool = False  # the trunk proved itself, so its caller ID proves the caller
     sample_rate: int = 8000
     encoding: str = "mulaw"
 

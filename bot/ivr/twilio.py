@@ -14,12 +14,17 @@ list in Fonoster's Twilio-compatibility page (https://docs.fonoster.com/referenc
   ``mark`` ({streamSid, mark: {name}}) and ``clear`` ({streamSid}) which drops buffered audio.
 
 The caller's number is not part of ``start``; the operator's TwiML passes it as a
-``<Parameter name="from">`` and it arrives in ``customParameters`` (also ``flow`` to pick a flow).
+``<Parameter name="callerId" value="{{From}}">`` (Twilio's own name ``From``, and ``from``, are
+accepted too) and it arrives in ``customParameters`` (also ``flow`` to pick a flow). The caller ID
+proves who is calling only when the same ``customParameters`` carry ``kefuTrunkToken`` equal to
+Kefu's trunk token (``KEFU_IVR_TRUNK_TOKEN``): anyone can open this WebSocket (the browser
+softphone does) and type any number.
 """
 from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 
 from bot.ivr.errors import WireFormatError
@@ -31,13 +36,16 @@ ENCODING = "audio/x-mulaw"
 RATE = 8000
 MAX_MEDIA_BYTES = MULAW_FRAME_BYTES * 50  # one second; Twilio sends 20 ms frames
 MAX_FRAME_CHARS = 64 * 1024
+CALLER_PARAMETERS = ("callerId", "From", "from", "caller")
+TRUNK_TOKEN_PARAMETER = "kefuTrunkToken"
 
 
 class TwilioSerializer:
     """One per call: remembers the stream id that every outbound message must carry."""
 
-    def __init__(self) -> None:
+    def __init__(self, trunk_token: str = "") -> None:
         self.stream_sid: str | None = None
+        self.trunk_token = trunk_token
 
     # -- inbound ------------------------------------------------------------------------
     def parse(self, raw) -> object:
@@ -78,9 +86,14 @@ class TwilioSerializer:
         self.stream_sid = stream_sid
         params = start.get("customParameters") or {}
         params = params if isinstance(params, dict) else {}
-        caller = str(params.get("from") or params.get("caller") or "").strip()[:32]
+        caller = str(next((params[name] for name in CALLER_PARAMETERS if params.get(name)), "")).strip()[:32]
         return CallStart(call_id=stream_sid, caller=caller or f"ivr-{stream_sid}",
-                         called=str(params.get("to") or "")[:32], flow=str(params.get("flow") or "")[:64])
+                         called=str(params.get("to") or "")[:32], flow=str(params.get("flow") or "")[:64],
+                         caller_verified=bool(caller) and self._trunk_proved(params.get(TRUNK_TOKEN_PARAMETER)))
+
+    def _trunk_proved(self, given: object) -> bool:
+        return bool(self.trunk_token) and isinstance(given, str) and \
+            hmac.compare_digest(given.encode(), self.trunk_token.encode())
 
     def _require_start(self, event: str) -> None:
         if self.stream_sid is None:

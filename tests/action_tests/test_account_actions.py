@@ -5,8 +5,13 @@ from actions.backend import repository
 from tests.action_tests.trackers import entity, load_tracker
 
 
-async def test_bill_for_a_caller_identified_by_channel_phone(run_action):
-    turn = await run_action("action_query_bill", load_tracker("query_bill", sender="13800000002"))
+def proven(customer_id: int) -> dict:
+    """Slots of a conversation whose customer has proved who they are (see test_verification_actions)."""
+    return {"customer_id": str(customer_id), "verified_customer_id": str(customer_id), "verified_by": "sms_code"}
+
+
+async def test_bill_for_a_verified_customer(run_action):
+    turn = await run_action("action_query_bill", load_tracker("query_bill", **proven(2)))
     assert turn.responses == ["utter_bill_summary", "utter_bill_arrears"]
     summary = turn.message("utter_bill_summary")
     assert summary["customer_name"] == "李娜" and summary["balance"] == "-45.00"
@@ -15,7 +20,7 @@ async def test_bill_for_a_caller_identified_by_channel_phone(run_action):
     assert turn.slots["customer_id"]
 
 
-async def test_unknown_sender_is_asked_to_identify_and_the_bill_follows(run_action):
+async def test_unknown_sender_is_asked_to_identify_then_to_prove_it(run_action, with_redis):
     turn = await run_action("action_query_bill", load_tracker("query_bill"))
     assert turn.responses == ["utter_ask_identity"]
     answer = load_tracker(
@@ -23,8 +28,8 @@ async def test_unknown_sender_is_asked_to_identify_and_the_bill_follows(run_acti
         pending_request="action_query_bill",
     )
     turn = await run_action("action_identify_customer", answer)
-    assert turn.responses == ["utter_bill_summary", "utter_bill_arrears"]
-    assert turn.message("utter_bill_summary")["customer_name"] == "张伟"
+    assert turn.responses == ["utter_verification_code_sent"]
+    assert turn.slots["customer_id"] == "1" and "customer_name" not in turn.slots
 
 
 async def test_malformed_and_unknown_numbers_are_refused(run_action):
@@ -40,7 +45,7 @@ async def test_malformed_and_unknown_numbers_are_refused(run_action):
 
 
 async def test_plans_come_from_the_database(run_action):
-    turn = await run_action("action_query_plan", load_tracker("query_bill", text="有什么套餐", intent="query_plan", sender="13800000003"))
+    turn = await run_action("action_query_plan", load_tracker("query_bill", text="有什么套餐", intent="query_plan", **proven(3)))
     plan_lines = turn.message("utter_plan_list")["plan_lines"]
     for name in ("300M宽带", "千兆宽带", "数字电视基本包", "4K超清电视包", "全家福融合套餐"):
         assert name in plan_lines
@@ -48,10 +53,10 @@ async def test_plans_come_from_the_database(run_action):
 
 
 async def test_service_change_becomes_a_ticket(run_action):
-    ask = await run_action("action_manage_service", load_tracker("query_bill", text="我要办业务", intent="manage_service", sender="13800000001"))
+    ask = await run_action("action_manage_service", load_tracker("query_bill", text="我要办业务", intent="manage_service", **proven(1)))
     assert ask.responses == ["utter_ask_service_action"]
     tracker = load_tracker(
-        "query_bill", text="我要报停", intent="manage_service", entities=[entity("service_action", "suspend")], sender="13800000001"
+        "query_bill", text="我要报停", intent="manage_service", entities=[entity("service_action", "suspend")], **proven(1)
     )
     turn = await run_action("action_manage_service", tracker)
     recorded = turn.message("utter_service_change_recorded")
@@ -60,7 +65,7 @@ async def test_service_change_becomes_a_ticket(run_action):
 
 
 async def test_visit_booking_tells_ticket_and_address(run_action):
-    turn = await run_action("action_book_visit", load_tracker("query_bill", text="预约师傅上门", intent="book_visit", sender="13800000003"))
+    turn = await run_action("action_book_visit", load_tracker("query_bill", text="预约师傅上门", intent="book_visit", **proven(3)))
     booked = turn.message("utter_visit_booked")
     assert booked["address"] == "解放西路7号"
     assert repository().get_ticket(booked["ticket_id"])["kind"] == "visit"
@@ -70,15 +75,15 @@ async def test_ticket_progress_only_for_own_tickets(run_action):
     own = repository().create_ticket(kind="fault", customer_id=1, summary="x")
     other = repository().create_ticket(kind="fault", customer_id=2, summary="y")
     repository().move_ticket(own, "assigned")
-    mine = load_tracker("query_bill", text=f"{own}进度", intent="query_ticket", entities=[entity("ticket_id", own)], sender="13800000001")
+    mine = load_tracker("query_bill", text=f"{own}进度", intent="query_ticket", entities=[entity("ticket_id", own)], **proven(1))
     turn = await run_action("action_query_ticket", mine)
     assert turn.message("utter_ticket_status")["status_label"] == "已派单，正在处理"
-    theirs = load_tracker("query_bill", text=f"{other}进度", intent="query_ticket", entities=[entity("ticket_id", other)], sender="13800000001")
+    theirs = load_tracker("query_bill", text=f"{other}进度", intent="query_ticket", entities=[entity("ticket_id", other)], **proven(1))
     assert (await run_action("action_query_ticket", theirs)).responses == ["utter_ticket_not_found"]
 
 
 async def test_complaint_is_a_flagged_ticket_and_offers_a_human(run_action):
-    turn = await run_action("action_complaint", load_tracker("query_bill", text="我要投诉你们乱扣费", intent="complaint", sender="13800000004"))
+    turn = await run_action("action_complaint", load_tracker("query_bill", text="我要投诉你们乱扣费", intent="complaint", customer_id="4"))
     ticket = repository().get_ticket(turn.message("utter_complaint_recorded")["ticket_id"])
     assert ticket["needs_human"] == 1 and ticket["priority"] == 2
     assert "乱扣费" in ticket["summary"]
@@ -86,7 +91,7 @@ async def test_complaint_is_a_flagged_ticket_and_offers_a_human(run_action):
 
 
 async def test_callback_request_masks_the_phone(run_action):
-    turn = await run_action("action_leave_message", load_tracker("query_bill", text="给我回个电话", intent="leave_message", sender="13800000001"))
+    turn = await run_action("action_leave_message", load_tracker("query_bill", text="给我回个电话", intent="leave_message", customer_id="1"))
     assert turn.message("utter_message_recorded")["phone_masked"] == "138****0001"
 
 
@@ -110,6 +115,6 @@ async def test_database_failure_apologises_and_offers_a_human(run_action, monkey
     monkeypatch.setenv("KEFU_DATABASE_URL", f"sqlite:///{tmp_path}/missing/dir/kefu.db")
     settings_module.get_settings.cache_clear()
     backend.repository.cache_clear()
-    turn = await run_action("action_query_bill", load_tracker("query_bill", sender="13800000001"))
+    turn = await run_action("action_query_bill", load_tracker("query_bill", **proven(1)))
     assert turn.responses == ["utter_db_error"]
     assert turn.slots["awaiting"] == "offer_human"

@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 from defusedxml import ElementTree
 
+from bot.security.secrets import load_secrets
 from tests.channels.scripted_asr import SCRIPTED_TRANSCRIPT
 from tests.channels.wechat_client import (
     event_xml, image_xml, location_xml, new_msg_id, new_openid, text_xml, voice_xml,
@@ -25,7 +26,9 @@ def reply_fields(xml: str) -> dict:
 
 
 def user_turns(stack, openid: str) -> list[str]:
-    with urllib.request.urlopen(f"{stack.settings.rasa_url}/conversations/{openid}/tracker", timeout=10) as answer:
+    token = load_secrets(stack.settings).rasa_token
+    url = f"{stack.settings.rasa_url}/conversations/{openid}/tracker?token={token}"
+    with urllib.request.urlopen(url, timeout=10) as answer:
         tracker = json.loads(answer.read())
     return [event.get("text") for event in tracker["events"] if event.get("event") == "user"]
 

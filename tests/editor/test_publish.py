@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from bot.editor.publish import changed_files, hot_swap, manifest, record_publish, running_model
+from bot.security.secrets import load_secrets
 from bot.settings import get_settings
 from tests.editor.conftest import edit
 from tests.test_rest_smoke import post
@@ -16,7 +17,8 @@ from tests.test_rest_smoke import post
 @pytest.mark.slow
 def test_model_hot_swap_under_live_traffic_fails_no_request(running_kefu, tmp_path):
     url = running_kefu.settings.rasa_url
-    before = running_model(url)
+    token = load_secrets(running_kefu.settings).rasa_token
+    before = running_model(url, token)
     new_model = tmp_path / "kefu-hotswap.tar.gz"
     shutil.copy(running_kefu.model, new_model)
     failures: list[str] = []
@@ -38,15 +40,15 @@ def test_model_hot_swap_under_live_traffic_fails_no_request(running_kefu, tmp_pa
     for thread in customers:
         thread.start()
     try:
-        hot_swap(url, new_model)
+        hot_swap(url, new_model, token=token)
     finally:
         stop.set()
         for thread in customers:
             thread.join()
-    assert running_model(url).endswith("kefu-hotswap.tar.gz") and before != running_model(url)
+    assert running_model(url, token).endswith("kefu-hotswap.tar.gz") and before != running_model(url, token)
     assert failures == []
     assert answered > 0
-    hot_swap(url, running_kefu.model)
+    hot_swap(url, running_kefu.model, token=token)
 
 
 def test_publish_log_says_who_when_and_what_changed(project, monkeypatch):

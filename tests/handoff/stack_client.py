@@ -9,6 +9,7 @@ import requests
 import redis.asyncio as aioredis
 
 from bot.handoff.queue import HandoffQueue
+from bot.security.secrets import load_secrets
 
 DESK_HEADERS = {"X-Kefu-Desk": "1"}
 
@@ -17,15 +18,16 @@ async def _no_events(*_args) -> None:
     return None
 
 
-def say(stack, sender: str, text: str) -> list[dict]:
-    reply = requests.post(f"{stack.settings.rasa_url}/webhooks/rest/webhook",
-                          json={"sender": sender, "message": text}, timeout=60)
+def say(stack, sender: str, text: str, metadata: dict | None = None) -> list[dict]:
+    body = {"sender": sender, "message": text, **({"metadata": metadata} if metadata else {})}
+    reply = requests.post(f"{stack.settings.rasa_url}/webhooks/rest/webhook", json=body, timeout=60)
     reply.raise_for_status()
     return reply.json()
 
 
 def tracker(stack, sender: str) -> dict:
-    reply = requests.get(f"{stack.settings.rasa_url}/conversations/{sender}/tracker", timeout=30)
+    reply = requests.get(f"{stack.settings.rasa_url}/conversations/{sender}/tracker", timeout=30,
+                         params={"token": load_secrets(stack.settings).rasa_token})
     reply.raise_for_status()
     return reply.json()
 

@@ -19,7 +19,7 @@ def with_redis(kefu_env, redis_url, redis, monkeypatch):
 
 async def test_request_human_queues_with_context_tells_the_wait_and_pauses(run_action, with_redis):
     tracker = load_tracker("selfhelp_denied", text="转人工", intent="request_human", sender="13800000001",
-                           selfhelp_failures=2)
+                           selfhelp_failures=2, customer_id="1", verified_customer_id="1", verified_by="sms_code")
     turn = await run_action("action_request_human", tracker)
     assert turn.responses[0] == "utter_queued"
     assert turn.message("utter_queued")["position"] == 1
@@ -31,6 +31,18 @@ async def test_request_human_queues_with_context_tells_the_wait_and_pauses(run_a
     assert entry["state"] == "waiting" and entry["skill"] == "broadband"
     assert packet["customer"]["phone"] == "13800000001" and packet["reason"] in ("selfhelp_failed", "vip_direct")
     assert packet["slots"]["selfhelp_sent"] == ["bb_los_red"]
+
+
+async def test_a_claimed_customer_is_not_shown_to_the_agent_nor_served_as_vip(run_action, with_redis):
+    tracker = load_tracker("selfhelp_denied", text="没解决", intent="deny", selfhelp_failures=1, customer_id="4",
+                           sender="claims-to-be-a-vip")
+    turn = await run_action("action_handle_deny", tracker)
+    assert turn.responses == ["utter_selfhelp_offer_human"], "no straight transfer for a mere claim"
+    asked = load_tracker("selfhelp_denied", text="转人工", intent="request_human", customer_id="4",
+                         sender="claims-to-be-a-vip")
+    await run_action("action_request_human", asked)
+    entry = await HandoffQueue(with_redis).entry("claims-to-be-a-vip")
+    assert entry["request"].context["customer"] is None and entry["priority"] < 2
 
 
 async def test_no_queue_means_an_apology_and_no_pause(run_action, kefu_env, monkeypatch):
@@ -53,7 +65,8 @@ async def test_top_tier_customer_goes_straight_to_the_queue(run_action, with_red
     vip = repository().find_customer(phone="13800000004")
     assert vip.vip_tier >= 3
     tracker = load_tracker("selfhelp_denied", text="没解决", intent="deny", selfhelp_failures=1,
-                           customer_id=str(vip.id), sender="13800000004")
+                           customer_id=str(vip.id), verified_customer_id=str(vip.id), verified_by="sms_code",
+                           sender="13800000004")
     turn = await run_action("action_handle_deny", tracker)
     assert "utter_selfhelp_offer_human" not in turn.responses and "utter_queued" in turn.responses
     entry = await HandoffQueue(with_redis).entry("13800000004")

@@ -275,7 +275,10 @@ def test_malformed_routing_rules_are_a_config_error(tmp_path):
 # -- the HTTP NLU against the real Rasa server -----------------------------------------
 @pytest.mark.slow
 async def test_rasa_http_nlu_against_the_running_server(running_kefu):
-    result = await RasaHttpNlu(running_kefu.settings.rasa_url).parse("我家电视没信号了")
+    from bot.security.secrets import load_secrets
+
+    token = load_secrets(running_kefu.settings).rasa_token
+    result = await RasaHttpNlu(running_kefu.settings.rasa_url, token=token).parse("我家电视没信号了")
     assert result.intent == "fault_tv" and result.confidence > 0.5
 
 

@@ -1,0 +1,43 @@
+"""How the launcher starts the servers locked: secrets in the environment, Rasa's CORS origins,
+the action server's command. ``bot.stack`` calls these; nothing here starts a process.
+"""
+from __future__ import annotations
+
+import sys
+from urllib.parse import urlparse
+
+from bot.security.secrets import load_secrets
+from bot.settings import Settings
+
+
+def origin(url: str) -> str:
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.netloc}"
+
+
+def kefu_origins(settings: Settings) -> list[str]:
+    """The pages allowed to call Rasa from a browser: Kefu's own (``KEFU_CORS_ORIGINS`` overrides)."""
+    if settings.cors_origins:
+        return list(settings.cors_origins)
+    found = [origin(settings.public_url), origin(settings.rasa_url)]
+    if settings.host == "127.0.0.1":
+        found.append(f"http://localhost:{settings.rasa_port}")
+    return list(dict.fromkeys(found))
+
+
+def cors_arguments(settings: Settings) -> list[str]:
+    return ["--cors", *kefu_origins(settings)]
+
+
+def action_server_command(settings: Settings) -> list[str]:
+    return [sys.executable, "-m", "bot.security.action_server"]
+
+
+def secure_environment(settings: Settings) -> dict[str, str]:
+    """Secrets (generated on first run) and retention, for the Rasa and action servers' environment."""
+    return {
+        **load_secrets(settings).environment(),
+        "KEFU_ACTION_HOST": settings.action_host,
+        "KEFU_ACTION_PORT": str(settings.action_port),
+        "KEFU_TRACKER_EXPIRY_SECONDS": str(settings.tracker_expiry_s),
+    }

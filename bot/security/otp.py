@@ -1,0 +1,114 @@
+"""One-time codes for verification, kept in Redis so every action-server process agrees.
+
+One outstanding check per conversation (``kefu:verify:code:<conversation id>``): the customer it
+is for, an HMAC of the code (none when only the service password is accepted), and the number
+of attempts. It expires after ``otp_ttl_s``; ``otp_max_attempts`` wrong answers void it. Codes
+sent are counted per registered number and per conversation in hourly windows.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+
+PREFIX = "kefu:verify"
+CODE_DIGITS = 6
+WINDOW_S = 3600
+
+
+def _key(*parts: str) -> str:
+    return ":".join((PREFIX,) + parts)
+
+
+def _hidden(value: str) -> str:
+    """Phone numbers never appear in Redis key names."""
+    return hashlib.sha256(value.encode()).hexdigest()[:24]
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True)
+class PendingCheck:
+    customer_id: int
+    code_digest: str  # "" when no code was sent (service password only)
+    attempts: int  # including the one being made
+    max_attempts: int
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.attempts >= self.max_attempts
+
+
+class CodeLedger:
+    def __init__(self, client: redis.Redis, pepper: str, *, ttl_s: int, max_attempts: int,
+                 per_number_per_hour: int, per_sender_per_hour: int) -> None:
+        self.redis = client
+        self.pepper = pepper.encode()
+        self.ttl_s = ttl_s
+        self.max_attempts = max_attempts
+        self.per_number_per_hour = per_number_per_hour
+        self.per_sender_per_hour = per_sender_per_hour
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings, pepper: str) -> "CodeLedger":
+        return cls(client, pepper, ttl_s=settings.otp_ttl_s, max_attempts=settings.otp_max_attempts,
+                   per_number_per_hour=settings.otp_per_number_per_hour,
+                   per_sender_per_hour=settings.otp_per_sender_per_hour)
+
+    def digest(self, answer: str) -> str:
+        return hmac.new(self.pepper, answer.encode(), hashlib.sha256).hexdigest()
+
+    async def pending_for(self, conversation_id: str) -> int | None:
+        """The customer an outstanding check is for, without counting an attempt."""
+        value = await self.redis.hget(_key("code", conversation_id), "customer_id")
+        return int(_text(value)) if value is not None else None
+
+    async def may_send(self, conversation_id: str, phone: str) -> bool:
+        """Count one code towards both hourly limits; False when either is used up."""
+        window = str(int(time.time() // WINDOW_S))
+        allowed = True
+        for key, limit in ((_key("sent", "number", _hidden(phone), window), self.per_number_per_hour),
+                           (_key("sent", "sender", _hidden(conversation_id), window), self.per_sender_per_hour)):
+            count = await self.redis.incr(key)
+            if count == 1:
+                await self.redis.expire(key, WINDOW_S * 2)
+            allowed = allowed and count <= limit
+        return allowed
+
+    async def open(self, conversation_id: str, customer_id: int, *, with_code: bool) -> str | None:
+        """Start a check for ``customer_id``; returns the new code (None: password only)."""
+        code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}" if with_code else None
+        key = _key("code", conversation_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping={"customer_id": customer_id, "digest": self.digest(code) if code else "",
+                                    "attempts": 0})
+            pipe.expire(key, self.ttl_s)
+            await pipe.execute()
+        return code
+
+    async def attempt(self, conversation_id: str) -> PendingCheck | None:
+        """Count one answer against the outstanding check; None if there is none (or it is used up)."""
+        key = _key("code", conversation_id)
+        stored = {_text(k): _text(v) for k, v in (await self.redis.hgetall(key)).items()}
+        if not stored:
+            return None
+        attempts = await self.redis.hincrby(key, "attempts", 1)
+        if attempts > self.max_attempts:
+            await self.redis.delete(key)
+            return None
+        if attempts >= self.max_attempts:
+            await self.redis.delete(key)  # the last attempt: whatever its outcome, the check is over
+        return PendingCheck(int(stored["customer_id"]), stored["digest"], attempts, self.max_attempts)
+
+    def code_matches(self, check: PendingCheck, answer: str) -> bool:
+        return bool(check.code_digest) and hmac.compare_digest(self.digest(answer), check.code_digest)
+
+    async def close(self, conversation_id: str) -> None:
+        await self.redis.delete(_key("code", conversation_id))

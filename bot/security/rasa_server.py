@@ -1,0 +1,25 @@
+"""Start ``rasa`` with Kefu's API token and masked logs: ``python -m bot.security.rasa_server run ...``.
+
+The token goes into Rasa's own arguments inside this process (from ``KEFU_RASA_TOKEN`` or
+``var/secrets/rasa_token``), so it never shows on a command line other users can list.
+"""
+from __future__ import annotations
+
+import sys
+
+from bot.security import log_masking
+from bot.security.secrets import get_secrets
+
+
+def main() -> None:
+    log_masking.install()
+    if len(sys.argv) > 1 and sys.argv[1] == "run" and "--auth-token" not in sys.argv:
+        sys.argv += ["--auth-token", get_secrets().rasa_token]
+    sys.argv[0] = "rasa"
+    from rasa.__main__ import main as rasa_main
+
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Identification is a claim, verification a proof: the actions on tracker fixtures, real Redis and SQL.
+
+Every attack here must get nothing personal back; the right proof must unlock the request in the
+same conversation.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import jwt
+import pytest
+
+from actions.backend import repository
+from bot.security.claims import CALLER_ID, WECHAT_OPENID, channel_claim
+from bot.security.credentials import CredentialStore
+from bot.security.secrets import get_secrets
+from tests.action_tests.trackers import entity, load_tracker
+
+LI_NA = ("李娜", "-45.00", "光明大道")  # customer 2's name, balance and address
+
+
+def personal(turn) -> list[str]:
+    """Every personal detail of customer 2 that leaked into what the bot said."""
+    said = repr(turn.messages)
+    return [detail for detail in LI_NA if detail in said]
+
+
+def with_metadata(tracker, metadata: dict, channel: str = "rest"):
+    tracker.latest_message["metadata"] = metadata
+    tracker.events[-1]["input_channel"] = channel
+    return tracker
+
+
+def sent_code(phone: str) -> str:
+    """The code queued for ``phone`` (the outbox the SMS gateway worker drains)."""
+    rows = [r for r in repository().outbound(status="pending", channel="sms", limit=1000)
+            if r["recipient"] == phone and r["kind"] == "verification_code"]
+    assert rows, f"no code queued for {phone}"
+    return re.search(r"\d{6}", rows[-1]["payload"]["text"]).group()
+
+
+async def claim_number(run_action, sender: str, number: str = "13800000002"):
+    """Ask for the bill, then type a registered number: the claim that starts a verification."""
+    await run_action("action_query_bill", load_tracker("query_bill", sender=sender))
+    answer = load_tracker("query_bill", text=number, intent="inform", entities=[entity("phone_number", number)],
+                          sender=sender, pending_request="action_query_bill")
+    return await run_action("action_identify_customer", answer)
+
+
+def code_answer(sender: str, code: str, **slots):
+    return load_tracker("query_bill", text=code, intent="inform", sender=sender, awaiting="verification_code",
+                        pending_request="action_query_bill", customer_id="2", **slots)
+
+
+async def test_a_sender_id_that_looks_like_a_phone_number_proves_nothing(run_action, with_redis):
+    turn = await run_action("action_query_bill", load_tracker("query_bill", sender="13800000002"))
+    assert turn.responses == ["utter_ask_identity"] and personal(turn) == []
+
+
+async def test_a_typed_number_gets_a_code_to_that_number_and_no_data(run_action, with_redis):
+    turn = await claim_number(run_action, "stranger-1")
+    assert turn.responses == ["utter_verification_code_sent"]
+    assert turn.message("utter_verification_code_sent")["phone_masked"] == "138****0002"
+    assert personal(turn) == [] and "customer_name" not in turn.slots
+    assert len(sent_code("13800000002")) == 6
+
+
+async def test_the_right_code_unlocks_the_bill_in_the_same_conversation(run_action, with_redis):
+    await claim_number(run_action, "owner-1")
+    turn = await run_action("action_identify_customer", code_answer("owner-1", sent_code("13800000002")))
+    assert turn.responses == ["utter_bill_summary", "utter_bill_arrears"]
+    assert turn.message("utter_bill_summary")["customer_name"] == "李娜"
+    assert turn.slots["verified_customer_id"] == "2" and turn.slots["verified_by"] == "sms_code"
+
+
+async def test_code_guessing_hits_the_attempt_limit_and_voids_the_code(run_action, with_redis):
+    await claim_number(run_action, "guesser-1")
+    right = sent_code("13800000002")
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    first = await run_action("action_identify_customer", code_answer("guesser-1", wrong))
+    assert first.responses == ["utter_verification_wrong"] and first.message("utter_verification_wrong")["remaining"] == 2
+    await run_action("action_identify_customer", code_answer("guesser-1", wrong))
+    third = await run_action("action_identify_customer", code_answer("guesser-1", wrong))
+    assert third.responses == ["utter_verification_locked"]
+    late = await run_action("action_identify_customer", code_answer("guesser-1", right))
+    assert late.responses == ["utter_verification_expired"] and personal(late) == []
+
+
+async def test_the_service_password_also_proves_it(run_action, with_redis):
+    await claim_number(run_action, "owner-2")
+    turn = await run_action("action_identify_customer", code_answer("owner-2", "246802"))
+    assert turn.message("utter_bill_summary")["customer_name"] == "李娜"
+    assert turn.slots["verified_by"] == "service_password"
+
+
+async def test_codes_are_rate_limited_per_number_then_only_the_password_is_asked(run_action, with_redis, monkeypatch):
+    monkeypatch.setenv("KEFU_OTP_PER_NUMBER_PER_HOUR", "2")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    answers = [(await claim_number(run_action, f"flood-{n}")).responses for n in range(3)]
+    assert answers == [["utter_verification_code_sent"]] * 2 + [["utter_verification_password_only"]]
+    queued = [r for r in repository().outbound(channel="sms", limit=1000) if r["recipient"] == "13800000002"]
+    assert len(queued) == 2
+
+
+async def test_a_signed_integration_token_verifies_and_a_forged_one_does_not(run_action, with_redis):
+    claims = {"aud": "kefu", "sub": "8800000002", "exp": int(time.time()) + 300}
+    good = jwt.encode(claims, get_secrets().jwt_secret, algorithm="HS256")
+    forged = jwt.encode(claims, "not-the-secret", algorithm="HS256")
+    turn = await run_action("action_query_bill", with_metadata(load_tracker("query_bill", sender="app-1"),
+                                                               {"auth_token": good}))
+    assert turn.message("utter_bill_summary")["customer_name"] == "李娜"
+    refused = await run_action("action_query_bill", with_metadata(load_tracker("query_bill", sender="app-2"),
+                                                                  {"auth_token": forged}))
+    assert refused.responses == ["utter_ask_identity"] and personal(refused) == []
+
+
+async def test_caller_id_verifies_only_with_a_claim_signed_for_this_call(run_action, with_redis):
+    signed = channel_claim(CALLER_ID, "13800000002", "ivr:MZ1")
+    turn = await run_action("action_query_bill", with_metadata(load_tracker("query_bill", sender="ivr:MZ1"), signed,
+                                                               channel="ivr"))
+    assert turn.message("utter_bill_summary")["customer_name"] == "李娜"
+    # The same claim replayed into another conversation, and a REST client posing as the phone.
+    replayed = await run_action("action_query_bill", with_metadata(load_tracker("query_bill", sender="ivr:MZ2"),
+                                                                   signed, channel="ivr"))
+    posing = await run_action("action_query_bill", with_metadata(load_tracker("query_bill", sender="ivr:MZ3"),
+                                                                 {"phone": "13800000002"}, channel="ivr"))
+    for attempt in (replayed, posing):
+        assert attempt.responses == ["utter_ask_identity"] and personal(attempt) == []
+
+
+async def test_a_wechat_openid_is_bound_after_one_verification_and_then_needs_no_code(run_action, with_redis):
+    openid = "o6_bm_security_test_openid01"
+    claim = channel_claim(WECHAT_OPENID, openid, openid)
+    first = await run_action("action_query_bill", with_metadata(load_tracker("query_bill", sender=openid), claim,
+                                                                channel="wechat"))
+    assert first.responses == ["utter_ask_identity"], "an unbound openid proves nothing"
+    await run_action("action_identify_customer", with_metadata(load_tracker(
+        "query_bill", text="13800000002", intent="inform", entities=[entity("phone_number", "13800000002")],
+        sender=openid, pending_request="action_query_bill"), claim, channel="wechat"))
+    verified = await run_action("action_identify_customer", with_metadata(
+        code_answer(openid, sent_code("13800000002")), claim, channel="wechat"))
+    assert verified.message("utter_bill_summary")["customer_name"] == "李娜"
+    assert CredentialStore(repository().url).bound_customer("wechat", openid) == 2
+    later = await run_action("action_query_bill", with_metadata(load_tracker("query_bill", sender=openid), claim,
+                                                                channel="wechat"))
+    assert later.message("utter_bill_summary")["customer_name"] == "李娜"
+
+
+async def test_a_verified_customer_typing_someone_elses_number_must_prove_that_one(run_action, with_redis):
+    tracker = load_tracker("query_bill", text="13800000002", intent="inform",
+                           entities=[entity("phone_number", "13800000002")], sender="owner-3",
+                           pending_request="action_query_bill", customer_id="1", verified_customer_id="1",
+                           verified_by="sms_code")
+    turn = await run_action("action_identify_customer", tracker)
+    assert turn.responses == ["utter_verification_code_sent"] and personal(turn) == []
+
+
+async def test_plans_are_public_but_the_own_plan_needs_proof(run_action, with_redis):
+    anyone = await run_action("action_query_plan", load_tracker("query_bill", text="有什么套餐", intent="query_plan",
+                                                                sender="13800000003"))
+    assert anyone.responses == ["utter_plan_list"]
+    owner = await run_action("action_query_plan", load_tracker(
+        "query_bill", text="有什么套餐", intent="query_plan", customer_id="3", verified_customer_id="3",
+        verified_by="sms_code"))
+    assert owner.message("utter_current_plan")["plan_name"] == "4K超清电视包"
+
+
+@pytest.mark.parametrize("action, text, intent", [
+    ("action_query_ticket", "我的工单进度", "query_ticket"),
+    ("action_book_visit", "预约师傅上门", "book_visit"),
+    ("action_manage_service", "我要报停", "manage_service"),
+])
+async def test_tickets_visits_and_changes_need_proof(run_action, with_redis, action, text, intent):
+    tracker = load_tracker("query_bill", text=text, intent=intent, customer_id="2", sender=f"claim-{intent}")
+    turn = await run_action(action, tracker)
+    assert turn.responses == ["utter_verification_code_sent"] and personal(turn) == []
