@@ -42,9 +42,11 @@ def test_fault_video_not_fixed_ticket(running_kefu):
     assert ticket, texts(fifth)
 
 
-def test_known_caller_gets_bill_without_being_asked(running_kefu):
-    replies = texts(post(running_kefu, "13800000002", "我这个月话费多少"))
-    assert "李娜" in replies and "-45.00" in replies
+def test_the_issue_curl_gets_a_request_for_verification_and_no_personal_data(running_kefu):
+    """A sender id that looks like a phone number is chosen by the client: it proves nothing."""
+    replies = texts(post(running_kefu, "13800000001", "帮我查一下话费"))
+    assert [detail for detail in ("张伟", "23.50", "79.00", "幸福路") if detail in replies] == []
+    assert "手机号" in replies
 
 
 @pytest.mark.parametrize(

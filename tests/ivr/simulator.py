@@ -35,6 +35,7 @@ class PhoneCall:
     url: str
     caller: str = "13800000001"
     flow: str = ""
+    parameters: dict = field(default_factory=dict)  # more customParameters (callerId, kefuTrunkToken)
     encoding: str = "audio/x-mulaw"
     sample_rate: int = 8000
     stream_sid: str = field(default_factory=lambda: "MZ" + uuid.uuid4().hex)
@@ -51,7 +52,7 @@ class PhoneCall:
         await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self.send({"event": "start", "streamSid": self.stream_sid, "start": {
             "streamSid": self.stream_sid, "accountSid": "ACtest", "callSid": "CA" + uuid.uuid4().hex,
-            "tracks": ["inbound"], "customParameters": {"from": self.caller, "flow": self.flow},
+            "tracks": ["inbound"], "customParameters": {"from": self.caller, "flow": self.flow, **self.parameters},
             "mediaFormat": {"encoding": self.encoding, "sampleRate": self.sample_rate, "channels": 1}}})
         self._reader = asyncio.create_task(self._read())
         self._line = asyncio.create_task(self._send_line())

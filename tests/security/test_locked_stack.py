@@ -1,0 +1,201 @@
+"""Trying to get in to the real running stack: every attack gets nothing personal back.
+
+And the happy path still works: the right SMS code (read from the outbox the SMS gateway worker
+drains) unlocks the bill in the same conversation.
+"""
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import jwt
+import pytest
+import requests
+
+from bot.db.repository import Repository
+from bot.embedded_redis import free_port
+from bot.handoff.accounts import AccountStore
+from bot.security.secrets import load_secrets
+
+pytestmark = pytest.mark.slow
+
+LI_NA = ("李娜", "-45.00", "光明大道", "159.00")  # customer 13800000002: name, balance, address, bills
+
+
+def post(stack, sender: str, text: str, **extra) -> list[dict]:
+    reply = requests.post(f"{stack.settings.rasa_url}/webhooks/rest/webhook",
+                          json={"sender": sender, "message": text, **extra}, timeout=60)
+    reply.raise_for_status()
+    return reply.json()
+
+
+def leaked(replies, details=LI_NA) -> list[str]:
+    said = json.dumps(replies, ensure_ascii=False)
+    return [detail for detail in details if detail in said]
+
+
+def texts(replies: list[dict]) -> str:
+    return "\n".join(r.get("text") or "" for r in replies)
+
+
+def sent_code(stack, phone: str, conversation_id: str, timeout: float = 15) -> str:
+    """The code queued for ``phone`` in this conversation (what the SMS gateway would deliver)."""
+    repo = Repository(stack.settings.database_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for row in repo.outbound(status="pending", channel="sms", limit=10_000):
+            if row["recipient"] == phone and row["payload"].get("conversation_id") == conversation_id:
+                return re.search(r"\d{6}", row["payload"]["text"]).group()
+        time.sleep(0.2)
+    raise AssertionError(f"no code queued for {phone} in {conversation_id}")
+
+
+def test_a_typed_stranger_number_and_code_guessing_get_nothing(running_kefu):
+    sender = f"stranger-{uuid.uuid4().hex[:8]}"
+    post(running_kefu, sender, "帮我查一下话费")
+    claimed = post(running_kefu, sender, "13800000002")
+    assert "138****0002" in texts(claimed) and leaked(claimed) == []
+    right = sent_code(running_kefu, "13800000002", sender)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    answers = [post(running_kefu, sender, wrong) for _ in range(running_kefu.settings.otp_max_attempts)]
+    assert all(leaked(a) == [] for a in answers)
+    assert "输错次数太多" in texts(answers[-1]), answers[-1]
+    too_late = post(running_kefu, sender, right)
+    assert leaked(too_late) == [], "the code is void after the attempt limit"
+
+
+def test_the_right_code_unlocks_the_bill_in_the_same_conversation(running_kefu):
+    sender = f"owner-{uuid.uuid4().hex[:8]}"
+    asked = post(running_kefu, sender, "帮我查一下话费")
+    assert leaked(asked) == []
+    post(running_kefu, sender, "我的号码是13800000002")
+    unlocked = post(running_kefu, sender, sent_code(running_kefu, "13800000002", sender))
+    assert "李娜" in texts(unlocked) and "-45.00" in texts(unlocked), unlocked
+
+
+def test_a_signed_integration_token_verifies_a_forged_one_does_not(running_kefu):
+    claims = {"aud": "kefu", "sub": "13800000002", "exp": int(time.time()) + 300}
+    good = jwt.encode(claims, load_secrets(running_kefu.settings).jwt_secret, algorithm="HS256")
+    forged = jwt.encode(claims, "a-guess-at-the-shared-secret-0000", algorithm="HS256")
+    refused = post(running_kefu, f"app-{uuid.uuid4().hex[:8]}", "帮我查一下话费", metadata={"auth_token": forged})
+    assert leaked(refused) == []
+    served = post(running_kefu, f"app-{uuid.uuid4().hex[:8]}", "帮我查一下话费", metadata={"auth_token": good})
+    assert "李娜" in texts(served), served
+
+
+def test_posing_as_the_phone_channel_over_rest_gets_nothing(running_kefu):
+    replies = post(running_kefu, f"ivr:{uuid.uuid4().hex}", "帮我查一下话费", input_channel="ivr",
+                   metadata={"phone": "13800000002", "kefu_channel_claim": "not.a.signature"})
+    assert leaked(replies) == []
+
+
+def forged_action_call(sender: str) -> dict:
+    return {"next_action": "action_query_bill", "sender_id": sender, "version": "3.6.21", "domain": {},
+            "tracker": {"sender_id": sender, "slots": {"customer_id": "2"}, "latest_message": {
+                "text": "查话费", "intent": {"name": "query_bill"}, "entities": [], "metadata": {"phone": "13800000002"}},
+                "events": [], "paused": False, "followup_action": None, "active_loop": {},
+                "latest_action_name": "action_listen"}}
+
+
+def test_a_forged_action_server_call_is_refused(running_kefu):
+    url = f"http://127.0.0.1:{running_kefu.settings.action_port}/webhook"
+    body = forged_action_call("13800000002")
+    for headers in ({}, {"X-Kefu-Action-Secret": "guess"}):
+        answer = requests.post(url, json=body, headers=headers, timeout=30)
+        assert answer.status_code == 403 and leaked(answer.text) == []
+    assert requests.get(f"http://127.0.0.1:{running_kefu.settings.action_port}/actions", timeout=10).status_code == 403
+    # Even Rasa's own secret does not turn a bare sender id and a claimed customer into a proof.
+    secret = load_secrets(running_kefu.settings).action_secret
+    inside = requests.post(url, json=body, headers={"X-Kefu-Action-Secret": secret}, timeout=30)
+    assert inside.status_code == 200 and leaked(inside.text) == []
+
+
+def test_rasa_http_api_needs_the_token(running_kefu):
+    base = running_kefu.settings.rasa_url
+    sender = f"api-{uuid.uuid4().hex[:8]}"
+    post(running_kefu, sender, "你好")
+    tracker = f"{base}/conversations/{sender}/tracker"
+    assert requests.get(tracker, timeout=10).status_code == 401
+    assert requests.get(tracker, params={"token": "wrong"}, timeout=10).status_code == 401
+    assert requests.put(f"{base}/model", json={"model_file": "/tmp/x.tar.gz"}, timeout=10).status_code == 401
+    injected = requests.post(f"{tracker}/events", json={"event": "slot", "name": "verified_customer_id", "value": "2"},
+                             timeout=10)
+    assert injected.status_code == 401
+    token = load_secrets(running_kefu.settings).rasa_token
+    assert requests.get(tracker, params={"token": token}, timeout=10).json()["sender_id"] == sender
+
+
+class _AttackerPage(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b"<!doctype html><title>elsewhere</title><p>another site</p>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        return None
+
+
+READ_TRACKER = """async (url) => {
+  try { const r = await fetch(url); return 'read:' + (await r.text()).slice(0, 200); }
+  catch (e) { return 'blocked'; }
+}"""
+
+
+@pytest.mark.browser
+def test_a_page_on_another_origin_cannot_read_a_tracker(running_kefu, browser):
+    sender = f"cors-{uuid.uuid4().hex[:8]}"
+    post(running_kefu, sender, "你好")
+    token = load_secrets(running_kefu.settings).rasa_token
+    url = f"{running_kefu.settings.rasa_url}/conversations/{sender}/tracker?token={token}"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _AttackerPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+        assert page.evaluate(READ_TRACKER, url) == "blocked", "another origin read the tracker (even with the token)"
+        page.goto(f"{running_kefu.settings.rasa_url}/chat/")
+        assert page.evaluate(READ_TRACKER, url).startswith("read:"), "Kefu's own origin should be allowed"
+    finally:
+        page.close()
+        server.shutdown()
+
+
+def test_desk_login_brute_force_locks_out_even_the_right_password(running_kefu):
+    name = f"brute{uuid.uuid4().hex[:6]}"
+    AccountStore(running_kefu.settings.database_url).add(name, "the-right-password", ["tv"])
+    url = f"{running_kefu.settings.rasa_url}/agent/api/login"
+    headers = {"X-Kefu-Desk": "1"}
+    statuses = [requests.post(url, json={"name": name, "password": f"guess-{n}"}, headers=headers, timeout=30).status_code
+                for n in range(running_kefu.settings.desk_login_max_failures)]
+    assert statuses == [401] * running_kefu.settings.desk_login_max_failures
+    locked = requests.post(url, json={"name": name, "password": "the-right-password"}, headers=headers, timeout=30)
+    assert locked.status_code == 429 and locked.json() == {"error": "error_locked"}
+    assert "kefu_agent" not in locked.cookies
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses with a listening TCP socket on ``port`` (what `ss -ltn` shows), from /proc."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+def test_no_kefu_port_listens_on_all_interfaces(running_kefu):
+    loopback = {"0100007F", "00000000000000000000000001000000"}
+    redis_port = int(running_kefu.redis_url.rsplit(":", 1)[1].split("/")[0])
+    for port in (running_kefu.settings.rasa_port, running_kefu.settings.action_port, redis_port):
+        addresses = listening_addresses(port)
+        assert addresses and addresses <= loopback, f"port {port} listens on {addresses}"

@@ -1,0 +1,36 @@
+"""Numbers that identify a person are masked in every log line, tracebacks included."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.security import log_masking
+
+
+@pytest.fixture
+def masked_logs(caplog):
+    original = logging.getLogRecordFactory()
+    log_masking.install()
+    yield caplog
+    logging.setLogRecordFactory(original)
+
+
+def test_phone_id_card_and_bank_numbers_are_masked(masked_logs):
+    logging.getLogger("kefu.test").warning("caller %s id %s card %s ticket %s", "+8613800000002",
+                                           "110101199003071234", "6222021234567890123", "TK000123")
+    line = masked_logs.records[-1].getMessage()
+    assert "13800000002" not in line and "+86138****0002" in line
+    assert "110101199003071234" not in line and "110101********1234" in line
+    assert "6222021234567890123" not in line and line.count("*") >= 4 + 8 + 12 and "0123" in line
+    assert "TK000123" in line, "ticket ids are not personal and stay readable"
+
+
+def test_a_traceback_that_quotes_a_number_is_masked(masked_logs):
+    try:
+        raise ValueError("no customer with phone 13900001111")
+    except ValueError:
+        logging.getLogger("kefu.test").exception("lookup failed")
+    record = masked_logs.records[-1]
+    assert "13900001111" not in record.exc_text and "139****1111" in record.exc_text
+    assert "13900001111" not in logging.Formatter().format(record)

@@ -1,0 +1,95 @@
+"""Secrets, claims, the verification policy, the phone trunk's caller ID and the desk's login lock-out."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import time
+
+import jwt
+import pytest
+
+from bot.ivr.twilio import TwilioSerializer
+from bot.security.claims import CALLER_ID, channel_claim, proven_claims
+from bot.security.login_guard import LoginGuard
+from bot.security.policy import PolicyError, load_policy, parse_policy
+from bot.security.secrets import load_secrets
+from bot.settings import from_environment
+from tests.conftest import PROJECT_ROOT
+from tests.handoff.conftest import redis, redis_url  # noqa: F401 - a real Redis
+
+
+def test_secrets_are_generated_once_private_and_shared_by_every_process(tmp_path):
+    settings = from_environment({"KEFU_DATA_DIR": str(tmp_path)})
+    first, again = load_secrets(settings), load_secrets(settings)
+    assert first == again and len(first.rasa_token) >= 40
+    assert len({first.rasa_token, first.action_secret, first.channel_secret, first.jwt_secret}) == 4
+    mode = stat.S_IMODE(os.stat(tmp_path / "secrets" / "rasa_token").st_mode)
+    assert mode == 0o600
+    chosen = from_environment({"KEFU_DATA_DIR": str(tmp_path), "KEFU_RASA_TOKEN": "from-the-operator"})
+    assert load_secrets(chosen).rasa_token == "from-the-operator"
+
+
+def test_a_channel_claim_is_bound_to_its_conversation_and_secret():
+    claim = channel_claim(CALLER_ID, "13800000002", "ivr:MZ1", secret="s" * 32)
+    assert [c.subject for c in proven_claims(claim, "ivr:MZ1", channel_secret="s" * 32, jwt_secret="j" * 32)] \
+        == ["13800000002"]
+    assert proven_claims(claim, "ivr:MZ2", channel_secret="s" * 32, jwt_secret="j" * 32) == []
+    assert proven_claims(claim, "ivr:MZ1", channel_secret="t" * 32, jwt_secret="j" * 32) == []
+
+
+def test_integration_tokens_need_audience_and_expiry():
+    secret = "j" * 32
+    expired = jwt.encode({"aud": "kefu", "sub": "8800000002", "exp": int(time.time()) - 10}, secret, "HS256")
+    no_expiry = jwt.encode({"aud": "kefu", "sub": "8800000002"}, secret, "HS256")
+    other_audience = jwt.encode({"aud": "x", "sub": "8800000002", "exp": int(time.time()) + 60}, secret, "HS256")
+    unsigned = jwt.encode({"aud": "kefu", "sub": "8800000002", "exp": int(time.time()) + 60}, None, "none")
+    for token in (expired, no_expiry, other_audience, unsigned):
+        assert proven_claims({"auth_token": token}, "c", channel_secret="s" * 32, jwt_secret=secret) == []
+
+
+def test_the_policy_is_editors_data_and_fails_closed(tmp_path):
+    shipped = load_policy(PROJECT_ROOT / "content")
+    assert shipped.level("query_bill") == "verified" and shipped.level("query_plan") == "public"
+    assert shipped.level("something_new") == "verified"
+    bad = tmp_path / "verification.yml"
+    bad.write_text("requests: {query_bill: maybe}\nsms_code_text: '{code}'\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="unknown levels"):
+        parse_policy(bad)
+
+
+def start_frame(params: dict) -> str:
+    return json.dumps({"event": "start", "streamSid": "MZ1", "start": {
+        "streamSid": "MZ1", "customParameters": params,
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})
+
+
+@pytest.mark.parametrize("params, verified", [
+    ({"callerId": "+8613800000002", "kefuTrunkToken": "trunk-secret"}, True),
+    ({"From": "+8613800000002", "kefuTrunkToken": "trunk-secret"}, True),
+    ({"callerId": "+8613800000002"}, False),
+    ({"callerId": "+8613800000002", "kefuTrunkToken": "guess"}, False),
+    ({"kefuTrunkToken": "trunk-secret"}, False),
+], ids=["callerId", "twilio-From", "no-token", "wrong-token", "no-caller"])
+def test_caller_id_proves_the_caller_only_with_the_trunk_token(params, verified):
+    call = TwilioSerializer("trunk-secret").parse(start_frame(params))
+    assert call.caller_verified is verified
+    if "callerId" in params or "From" in params:
+        assert call.caller == "+8613800000002"
+
+
+def test_without_a_configured_trunk_token_no_caller_id_verifies():
+    call = TwilioSerializer("").parse(start_frame({"callerId": "13800000002", "kefuTrunkToken": ""}))
+    assert call.caller_verified is False
+
+
+async def test_login_brute_force_locks_the_name_even_for_the_right_password(redis):  # noqa: F811
+    guard = LoginGuard(redis, max_failures=3, lockout_s=60)
+    for _ in range(3):
+        assert not await guard.locked("demo", "10.0.0.1")
+        await guard.failed("demo", "10.0.0.1")
+    assert await guard.locked("demo", "10.0.0.1")
+    assert await guard.locked("DEMO", "10.0.0.2"), "the name is locked from any address"
+    assert not await guard.locked("other", "10.0.0.3")
+    assert 0 < await redis.ttl("kefu:security:login:name:" + hashlib.sha256(b"demo").hexdigest()[:24]) <= 60
