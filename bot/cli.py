@@ -17,8 +17,10 @@ from voice.commands import register as register_voice
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bot.security import log_masking
     from bot.stack import KefuStack, StartupError
 
+    log_masking.install()
     settings = get_settings()
     stack = KefuStack(settings)
     print("Kefu: preparing database and model (first run trains the model, a few minutes)...", flush=True)
@@ -33,7 +35,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  Agent desk   : {settings.public_url}/agent/ (demo login {settings.demo_agent_name} / {settings.demo_agent_password})\n"
         f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
         f"  Rasa server  : {settings.rasa_url}\n"
-        f"  Action server: http://{settings.host}:{settings.action_port}\n"
+        f"  Action server: http://{settings.action_host}:{settings.action_port} (only Rasa, with its secret)\n"
+        f"  Secrets      : {settings.data_dir / 'secrets'} (Rasa API token: rasa_token)\n"
         f"  Redis        : {stack.redis_url}{' (embedded)' if not settings.redis.url else ''}\n"
         f"  Logs         : {settings.data_dir / 'logs'}\n"
         "Press Ctrl-C to stop.",

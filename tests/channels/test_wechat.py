@@ -25,12 +25,16 @@ def reply_fields(xml: str) -> dict:
     return fields
 
 
-def user_turns(stack, openid: str) -> list[str]:
+def turns(stack, openid: str, who: str = "user") -> list[str]:
     token = load_secrets(stack.settings).rasa_token
     url = f"{stack.settings.rasa_url}/conversations/{openid}/tracker?token={token}"
     with urllib.request.urlopen(url, timeout=10) as answer:
         tracker = json.loads(answer.read())
-    return [event.get("text") for event in tracker["events"] if event.get("event") == "user"]
+    return [event.get("text") for event in tracker["events"] if event.get("event") == who]
+
+
+def user_turns(stack, openid: str) -> list[str]:
+    return turns(stack, openid, "user")
 
 
 def test_url_verification_echoes_echostr(wechat):
@@ -178,3 +182,21 @@ def test_access_token_is_cached(wechat, wechat_api, amr_clip):
         wechat_api.media[media_id] = Media(amr_clip)
         wechat.post(voice_xml(openid, media_id, new_msg_id()))
     assert wechat_api.token_requests - before <= 1
+
+
+def test_a_bound_openid_gets_the_bill_without_a_code_an_unbound_one_gets_nothing(wechat, running_kefu):
+    from bot.db.repository import Repository
+    from bot.security.credentials import CredentialStore
+
+    bound, stranger = new_openid(), new_openid()
+    customer = Repository(running_kefu.settings.database_url).find_customer(phone="13800000002")
+    CredentialStore(running_kefu.settings.database_url).bind("wechat", bound, customer.id)
+    for openid in (bound, stranger):
+        assert wechat.post(text_xml(openid, "查话费", new_msg_id())).status == 200
+    said = {openid: "" for openid in (bound, stranger)}
+    deadline = time.monotonic() + 30
+    while not ("李娜" in said[bound] and "手机号" in said[stranger]):
+        assert time.monotonic() < deadline, said
+        time.sleep(0.3)
+        said = {openid: "\n".join(t or "" for t in turns(running_kefu, openid, "bot")) for openid in said}
+    assert "李娜" not in said[stranger] and "-45.00" not in said[stranger]
