@@ -10,7 +10,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
 from actions.backend import channel_of, db, labels, latest_entity, record, repository
-from actions.identity import IdentifiedAction, request_text
+from actions.identity import IdentifiedAction, mask_phone, request_text
 from bot.db.repository import Customer
 
 
@@ -33,10 +33,6 @@ async def open_ticket(tracker: Tracker, customer: Customer, kind: str, summary: 
     )
     await record(tracker, "ticket_created", ticket_id=ticket_id, kind=kind)
     return ticket_id
-
-
-def mask_phone(phone: str) -> str:
-    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else phone
 
 
 class ActionCreateFaultTicket(IdentifiedAction):
