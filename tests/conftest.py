@@ -20,10 +20,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 def _clear_caches() -> None:
     from actions import backend
-    from bot.security import secrets
 
     settings_module.get_settings.cache_clear()
-    secrets.get_secrets.cache_clear()
     backend.repository.cache_clear()
 
 

@@ -61,7 +61,11 @@ def load_secrets(settings: Settings) -> Secrets:
     return Secrets(**{f.name: getattr(settings, f.name) or stored_secret(folder / f.name) for f in fields(Secrets)})
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=8)
+def _secrets_for(settings: Settings) -> Secrets:
+    return load_secrets(settings)
+
+
 def get_secrets() -> Secrets:
-    """This process's secrets (from its settings), resolved once."""
-    return load_secrets(get_settings())
+    """This process's secrets (from its current settings), resolved once per settings."""
+    return _secrets_for(get_settings())

@@ -26,11 +26,8 @@ from tests.handoff.conftest import redis, redis_url  # noqa: E402,F401 - a real 
 def with_redis(kefu_env, redis_url, redis, monkeypatch):
     """Actions that keep one-time codes need Redis: the test's own, on a spare db."""
     from bot import settings as settings_module
-    from bot.security import secrets
 
     monkeypatch.setenv("REDIS_URL", redis_url)
     settings_module.get_settings.cache_clear()
-    secrets.get_secrets.cache_clear()
     yield redis
     settings_module.get_settings.cache_clear()
-    secrets.get_secrets.cache_clear()

@@ -13,6 +13,7 @@ import pytest
 from bot import settings as settings_module
 from bot.editor.commands import cmd_train, cmd_validate
 from bot.embedded_redis import free_port
+from bot.security.secrets import load_secrets
 from bot.stack import KefuStack
 from tests.conftest import PROJECT_ROOT
 from tests.editor.conftest import edit
@@ -72,7 +73,8 @@ def test_new_fault_code_goes_live_without_restart(project, monkeypatch, capsys):
         output = capsys.readouterr().out
         assert "live:" in output and "published by editor-test" in output
 
-        status = json.loads(urllib.request.urlopen(f"{settings.rasa_url}/status", timeout=10).read())
+        token = load_secrets(settings).rasa_token
+        status = json.loads(urllib.request.urlopen(f"{settings.rasa_url}/status?token={token}", timeout=10).read())
         assert status["model_file"].endswith(".tar.gz") and not status["model_file"].endswith(served_before)
         replies = ask(settings.rasa_url, "editor-e2e", "我家机顶盒显示E301")
         video_reply = next(r["attachment"] for r in replies if "attachment" in r)

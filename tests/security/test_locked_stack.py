@@ -200,3 +200,16 @@ def test_no_kefu_port_listens_on_all_interfaces(running_kefu):
     for port in (running_kefu.settings.rasa_port, running_kefu.settings.action_port, redis_port):
         addresses = listening_addresses(port)
         assert addresses and addresses <= loopback, f"port {port} listens on {addresses}"
+
+
+def test_conversations_expire_from_redis(running_kefu):
+    import redis
+
+    sender = f"retention-{uuid.uuid4().hex[:8]}"
+    post(running_kefu, sender, "你好")
+    client = redis.Redis.from_url(running_kefu.redis_url)
+    try:
+        ttl = client.ttl(f"kefu:tracker:{sender}")
+    finally:
+        client.close()
+    assert 0 < ttl <= running_kefu.settings.tracker_expiry_s
