@@ -118,7 +118,7 @@ class KefuStack:
         )
         try:
             wait_until_up(f"http://{self.settings.host}:{self.settings.action_port}/health", actions, action_log, timeout)
-            wait_until_up(f"{self.settings.rasa_url}/status", rasa, rasa_log, timeout)
+            wait_until_up(f"{self.settings.rasa_url}/version", rasa, rasa_log, timeout)  # /status needs the token
         except StartupError:
             self.stop()
             raise
