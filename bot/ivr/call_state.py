@@ -43,6 +43,7 @@ class CallState:
     vip_tier: int = 0
     status: str = "active"  # active | queued | ended
     path: list = field(default_factory=list)  # node ids entered, for the call record
+    carrier_call_id: str = ""  # the telephony side's id (Twilio callSid), for the voice bridge
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

@@ -20,6 +20,7 @@ class CallStart:
     flow: str = ""  # requested by the telephony side; "" = the hotline's default
     sample_rate: int = 8000
     encoding: str = "mulaw"
+    carrier_call_id: str = ""  # the telephony side's own id of the call (Twilio's callSid)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,20 @@ class Recording:
     sample_rate: int
     finished_by: str  # "silence" | "key" | "max_length" | "hangup"
     heard_speech: bool = True
+
+
+@dataclass(frozen=True)
+class LineMessage:
+    """A message for the caller from outside the call (an agent, the waiting room), via Redis."""
+
+    message: dict
+
+
+@dataclass(frozen=True)
+class HandedBack:
+    """The agent closed, or the caller left the queue: the assistant takes the call again."""
+
+    why: str = "agent_closed"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ list in Fonoster's Twilio-compatibility page (https://docs.fonoster.com/referenc
   ``mark`` ({streamSid, mark: {name}}) and ``clear`` ({streamSid}) which drops buffered audio.
 
 The caller's number is not part of ``start``; the operator's TwiML passes it as a
-``<Parameter name="from">`` and it arrives in ``customParameters`` (also ``flow`` to pick a flow).
+``<Parameter name="From">`` and it arrives in ``customParameters`` (read by
+:func:`bot.phone.caller_id`; also ``flow`` to pick a flow). ``start.callSid`` is kept: the voice
+bridge (:mod:`bot.ivr.bridge`) redirects that call to an agent through the REST API.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import json
 
 from bot.ivr.errors import WireFormatError
 from bot.ivr.events import AudioIn, CallStart, Hangup, Ignored, KeyPress, PlaybackMark
+from bot.phone import caller_id
 from voice.pcm import MULAW_FRAME_BYTES, mulaw_decode, mulaw_encode
 
 DTMF_KEYS = "0123456789*#"
@@ -78,9 +81,11 @@ class TwilioSerializer:
         self.stream_sid = stream_sid
         params = start.get("customParameters") or {}
         params = params if isinstance(params, dict) else {}
-        caller = str(params.get("from") or params.get("caller") or "").strip()[:32]
-        return CallStart(call_id=stream_sid, caller=caller or f"ivr-{stream_sid}",
-                         called=str(params.get("to") or "")[:32], flow=str(params.get("flow") or "")[:64])
+        call_sid = start.get("callSid")
+        return CallStart(call_id=stream_sid, caller=caller_id(params),
+                         called=str(params.get("to") or params.get("To") or "")[:32],
+                         flow=str(params.get("flow") or "")[:64],
+                         carrier_call_id=call_sid[:64] if isinstance(call_sid, str) else "")
 
     def _require_start(self, event: str) -> None:
         if self.stream_sid is None:
