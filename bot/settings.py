@@ -79,6 +79,11 @@ class Settings:
     sms_gateway_key: str = field(default="", repr=False)
     sms_sender_id: str = "Kefu"
     wechat_template_id: str = ""
+    # Voice bridge (bot/ivr/bridge.py): the Twilio-format REST API that dials an agent into a call.
+    telephony_api_url: str = "https://api.twilio.com"
+    telephony_account_sid: str = ""
+    telephony_auth_token: str = field(default="", repr=False)
+    voice_bridge_to: str = ""  # the agent's phone: number or sip: URI, {agent_id} replaced
 
     @property
     def rasa_url(self) -> str:
@@ -135,6 +140,10 @@ def from_environment(environ: dict | None = None) -> Settings:
         sms_gateway_key=env.get("KEFU_SMS_GATEWAY_KEY", ""),
         sms_sender_id=env.get("KEFU_SMS_SENDER_ID") or "Kefu",
         wechat_template_id=env.get("WECHAT_TEMPLATE_ID", ""),
+        telephony_api_url=(env.get("KEFU_TELEPHONY_API_URL") or "https://api.twilio.com").rstrip("/"),
+        telephony_account_sid=env.get("KEFU_TELEPHONY_ACCOUNT_SID", ""),
+        telephony_auth_token=env.get("KEFU_TELEPHONY_AUTH_TOKEN", ""),
+        voice_bridge_to=env.get("KEFU_VOICE_BRIDGE_TO", ""),
     )
 
 
