@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -19,13 +18,13 @@ from redis.exceptions import RedisError
 
 from actions.backend import catalogue, channel_of, db, record, repository
 from actions.chain import continue_with
-from actions.identity import identified, verified_customer
+from actions.identity import identified, local_phone, verified_customer
 from bot.db.repository import Customer, DatabaseError
-from bot.handoff.context import build_context
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.history import repeat_contact
-from bot.handoff.queue import HandoffRequest, queue_from_settings
+from bot.handoff.queue import queue_from_settings
 from bot.handoff.rules import HandoffRules, load_rules
+from bot.handoff.service import request_handoff
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -55,6 +54,12 @@ def handoff_reason(tracker: Tracker, rules: HandoffRules, customer: Customer | N
     if intents[-3:-1].count("nlu_fallback") >= 2 or intents[-2:].count("nlu_fallback") >= 2:
         return "fallback"
     return "request_human"
+
+
+def reported_number(tracker: Tracker) -> str | None:
+    """The number the channel reports (the phone's caller ID), shown masked to the agent; it proves nothing."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    return local_phone(metadata.get("phone"))
 
 
 async def known_vip_tier(tracker: Tracker) -> int:
@@ -95,21 +100,19 @@ class ActionRequestHuman(Action):
         priority = rules.priority_for(customer.vip_tier if customer else 0, repeat, "complaint" in intents)
         channel = channel_of(tracker) or "rest"
         titles = {entry.id: entry.title for entry in catalogue().entries.values()}
-        packet = build_context(
-            conversation_id=tracker.sender_id, channel=channel, events=tracker.events, slots=tracker.slots,
-            customer=dataclasses.asdict(customer) if customer else None, open_tickets=tickets, skill=skill,
-            priority=priority, reason=handoff_reason(tracker, rules, customer), titles=titles,
-            enqueued_at=time.time(),
-        )
-        request = HandoffRequest(conversation_id=tracker.sender_id, channel=channel, skill=skill, priority=priority,
-                                 customer_id=str(customer.id) if customer else None, context=packet)
+        reason = handoff_reason(tracker, rules, customer)
         try:
-            position = await queue_from_settings().enqueue(request)
+            result = await request_handoff(
+                conversation_id=tracker.sender_id, channel=channel, skill=skill, priority=priority, reason=reason,
+                customer=dataclasses.asdict(customer) if customer else None, phone=reported_number(tracker),
+                events=tracker.events, slots=tracker.slots, open_tickets=tickets, titles=titles,
+                queue=queue_from_settings())
         except (RedisError, OSError):
             logger.exception("handoff.queue.unavailable conversation=%s", tracker.sender_id)
             dispatcher.utter_message(response="utter_handoff_unavailable")
             return [SlotSet("awaiting", None)]
-        await record(tracker, "handoff_requested", skill=skill, priority=priority, reason=packet["reason"],
+        position = result.position
+        await record(tracker, "handoff_requested", skill=skill, priority=priority, reason=reason,
                      fault_type=tracker.get_slot("fault_type"), selfhelp_sent=tracker.get_slot("selfhelp_sent") or [],
                      customer_id=tracker.get_slot("customer_id"))
         minutes = wait_minutes(position.estimated_wait_s)

@@ -41,9 +41,11 @@ Handler = Callable[..., Awaitable[HTTPResponse]]
 
 def desk_of(app: Sanic) -> Desk:
     if not hasattr(app.ctx, "kefu_desk"):
+        from bot.ivr.bridge import VoiceBridge
+
         settings = get_settings()
         app.ctx.kefu_desk = Desk(HandoffQueue(redis_from_settings()), RasaConversations(app),
-                                 AccountStore(settings.database_url))
+                                 AccountStore(settings.database_url), voice_bridge=VoiceBridge.from_settings(settings))
     return app.ctx.kefu_desk
 
 

@@ -61,14 +61,17 @@ class SoftphoneBlueprint(Blueprint):
 class IvrRuntime:
     """What every call of this process shares; built on the first call (it needs the loop)."""
 
-    def __init__(self, channel: "IvrInput", on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+    def __init__(self, channel: "IvrInput", on_new_message: Callable[[UserMessage], Awaitable[Any]],
+                 app: Sanic | None = None) -> None:
         import redis.asyncio as redis
 
         from bot.db.repository import Repository
         from bot.ivr.bot_turns import RasaInProcess
         from bot.ivr.call_state import CallStore
         from bot.ivr.engine import FlowEngine
+        from bot.handoff.conversations import RasaConversations
         from bot.ivr.handoff import QueueHandoff
+        from bot.ivr.line import CallLines
         from bot.ivr.services import CallRecords, CallServices
         from bot.notify import OutboxNotifier
         from voice.prompts import PromptPlayer
@@ -84,11 +87,12 @@ class IvrRuntime:
             store=CallStore(self.redis, ttl_s=hotline.max_call_s + 600),
             hotline=channel.hotline,
             records=CallRecords(repository),
-            handoff=QueueHandoff(self.redis),
+            handoff=QueueHandoff(self.redis, repository, RasaConversations(app) if app is not None else None),
             notifier=OutboxNotifier.from_settings(settings, repository),
             bot=RasaInProcess(on_new_message, hotline.bot_turn_timeout_s),
         )
         self.engine = FlowEngine(self.services)
+        self.lines = CallLines(self.redis)
         self.player = PromptPlayer(default_engine(), settings.prompts_dir)
         self.asr = None
         self.settings = settings
@@ -99,6 +103,7 @@ class IvrRuntime:
 
         self.asr = await load_asr_engine(self.settings.ivr_asr_engine, self.settings)
         self.services.voicemail = self._store_voicemail
+        await self.lines.start()
         return self
 
     async def _store_voicemail(self, pcm: bytes, sample_rate: int, caller: str, call_id: str) -> None:
@@ -148,13 +153,19 @@ class IvrInput(InputChannel):
         self.active_calls = 0
         logger.info("ivr.flows.loaded flows=%s", ",".join(self.registry.flow_ids()))
 
-    async def runtime(self, on_new_message) -> IvrRuntime:
+    async def runtime(self, on_new_message, app: Sanic | None = None) -> IvrRuntime:
         if self._runtime_lock is None:
             self._runtime_lock = asyncio.Lock()
         async with self._runtime_lock:
             if self._runtime is None:
-                self._runtime = await IvrRuntime(self, on_new_message).start()
+                self._runtime = await IvrRuntime(self, on_new_message, app).start()
         return self._runtime
+
+    def get_output_channel(self):
+        """Speaks to a live call from any process (the desk, the waiting room): see ``bot.ivr.line``."""
+        from bot.ivr.line_output import IvrLineOutput
+
+        return IvrLineOutput()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = SoftphoneBlueprint("ivr_webhook", __name__)
@@ -175,7 +186,7 @@ class IvrInput(InputChannel):
                 return
             self.active_calls += 1
             try:
-                await self._serve(ws, await self.runtime(on_new_message))
+                await self._serve(ws, await self.runtime(on_new_message, request.app))
             finally:
                 self.active_calls -= 1
 
@@ -193,7 +204,7 @@ class IvrInput(InputChannel):
         serializer = TwilioSerializer(runtime.secrets.ivr_trunk_token)
         session = CallSession(engine=runtime.engine, serializer=serializer, player=runtime.player,
                               asr=runtime.asr, send=ws.send, close=close, max_call_s=hotline.max_call_s,
-                              max_utterance_s=hotline.max_utterance_s)
+                              max_utterance_s=hotline.max_utterance_s, lines=runtime.lines)
         await session.run(lambda timeout: _receive(ws, timeout))
 
 

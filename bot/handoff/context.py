@@ -1,13 +1,12 @@
-"""The context packet an agent reads before answering: who, what was said, what was tried.
+"""Reading a conversation for the agent: the transcript, self-help answers and the summary.
 
-Built from the Rasa tracker's events and slots (plain dicts, the way rasa-sdk hands them to
-actions) plus the customer record and open tickets. Stored unmasked with the queue entry;
-the desk shows ``masking.masked_packet`` of it. The one-paragraph summary is filled from the
-template in content/handoff.yml when shown, so it carries the current wait.
+The packet itself (``bot.handoff.packet.HandoffPacket``) is built from these by
+``bot.handoff.packet.build_packet``. The one-paragraph summary is filled from the template in
+content/handoff.yml when shown, so it carries the current wait.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Iterable
 
 from bot.handoff.rules import HandoffRules
 
@@ -57,28 +56,6 @@ def selfhelp_outcomes(turns: list[dict], titles: dict[str, str]) -> list[dict]:
         outcomes.append({"id": turn["selfhelp_id"], "title": titles.get(turn["selfhelp_id"], turn["selfhelp_id"]),
                          "answer": answer})
     return outcomes
-
-
-def build_context(*, conversation_id: str, channel: str, events: list[dict], slots: dict[str, Any],
-                  customer: dict | None, open_tickets: list[dict], skill: str, priority: int, reason: str,
-                  titles: dict[str, str], enqueued_at: float) -> dict:
-    turns = transcript(events)
-    return {
-        "conversation_id": conversation_id,
-        "channel": channel,
-        "customer": customer,
-        "skill": skill,
-        "priority": priority,
-        "reason": reason,
-        "transcript": turns,
-        "intents": [{"intent": t["intent"], "confidence": t["confidence"], "text": t["text"]}
-                    for t in turns if t["who"] == "customer" and t.get("intent")],
-        "slots": {name: slots.get(name) for name in SLOTS},
-        "selfhelp": selfhelp_outcomes(turns, titles),
-        "open_tickets": [{"ticket_id": t["ticket_id"], "kind": t["kind"], "status": t["status"],
-                          "summary": t.get("summary", "")} for t in open_tickets],
-        "enqueued_at": enqueued_at,
-    }
 
 
 def summary(packet: dict, rules: HandoffRules, wait_s: float) -> str:

@@ -2,8 +2,12 @@
 
 Everything goes through Rasa's own agent (tracker store, lock store, response generator and
 the registered input channels), the same way Rasa's HTTP API handlers do: events are appended
-under the conversation lock and bot messages are delivered on the customer's latest input
-channel (the web chat's Socket.IO room, WeChat's customer-service API...).
+under the conversation lock and bot messages are delivered on the customer's channel — the
+latest input channel of the tracker, or for a call the flow sent straight to the queue (no
+message to the assistant yet) the phone, known from its ``ivr:`` id. Each channel's output
+reaches the customer from any process: the web chat's Socket.IO room, WeChat's
+customer-service API, the phone line through Redis pub/sub (``bot.ivr.line``), REST clients
+through the outbox (``bot.handoff.rest_delivery``).
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from typing import Any
 
 from rasa.core.actions.action import create_bot_utterance
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel
-from rasa.shared.core.events import ActionExecuted, ConversationResumed, Event, SlotSet
+from rasa.shared.core.events import ActionExecuted, ConversationPaused, ConversationResumed, Event, SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Sanic
 
@@ -31,12 +35,16 @@ class RasaConversations:
         return self.app.ctx.agent
 
     def output_channel(self, tracker: DialogueStateTracker) -> OutputChannel:
-        name = tracker.get_latest_input_channel()
+        name = tracker.get_latest_input_channel() or channel_of_id(tracker.sender_id)
         for channel in getattr(self.app.ctx, "input_channels", None) or []:
             if channel.name() == name:
                 output = channel.get_output_channel()
                 if output is not None:
                     return output
+        if name == "rest":
+            from bot.handoff.rest_delivery import OutboxOutput
+
+            return OutboxOutput()
         return CollectingOutputChannel()
 
     async def events(self, conversation_id: str) -> list[dict]:
@@ -58,7 +66,29 @@ class RasaConversations:
         customer's messages without listening, and the rules only match after a listen.
         """
         events: list[Event] = [ConversationResumed()] + [SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()]
-        await self._append(conversation_id, events, response, values, listen=True)
+        output = await self._append(conversation_id, events, response, values, listen=True)
+        hand_back = getattr(output, "hand_back", None)
+        if hand_back is not None:  # a live session (a phone call) goes back to the assistant
+            await hand_back(conversation_id)
+
+    async def pause(self, conversation_id: str) -> None:
+        """Stop the bot answering (a flow sent the caller to the queue without asking the bot)."""
+        async with self.agent.lock_store.lock(conversation_id):
+            tracker = await self.agent.processor.get_tracker(conversation_id)
+            if not tracker.is_paused():
+                tracker.update(ConversationPaused(), self.agent.domain)
+                await self.agent.processor.save_tracker(tracker)
+
+    async def unpause(self, conversation_id: str) -> None:
+        """Give the conversation back to the bot without a word (the customer has gone)."""
+        async with self.agent.lock_store.lock(conversation_id):
+            tracker = await self.agent.tracker_store.retrieve(conversation_id)
+            if tracker is None or not tracker.is_paused():
+                return
+            for event in [ConversationResumed(), *(SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()),
+                          ActionExecuted("action_listen")]:
+                tracker.update(event, self.agent.domain)
+            await self.agent.processor.save_tracker(tracker)
 
     async def resume_with_intent(self, conversation_id: str, intent: str) -> None:
         """Unpause and let the bot handle ``intent`` as if the customer had said it."""
@@ -70,10 +100,14 @@ class RasaConversations:
             for event in resumed:
                 tracker.update(event, self.agent.domain)
             await processor.save_tracker(tracker)
-            await self.agent.trigger_intent(intent, [], self.output_channel(tracker), tracker)
+            output = self.output_channel(tracker)
+            await self.agent.trigger_intent(intent, [], output, tracker)
+        hand_back = getattr(output, "hand_back", None)
+        if hand_back is not None:
+            await hand_back(conversation_id)
 
     async def _append(self, conversation_id: str, events: list[Event], response: str | None,
-                      values: dict[str, Any], listen: bool = False) -> None:
+                      values: dict[str, Any], listen: bool = False) -> OutputChannel:
         async with self.agent.lock_store.lock(conversation_id):
             processor = self.agent.processor
             tracker = await processor.get_tracker(conversation_id)
@@ -93,3 +127,9 @@ class RasaConversations:
                 tracker.update(ActionExecuted("action_listen"), self.agent.domain)
             await processor.save_tracker(tracker)
             await processor.execute_side_effects(said, tracker, output)
+        return output
+
+
+def channel_of_id(conversation_id: str) -> str | None:
+    """The channel a conversation id itself names (only the phone's ``ivr:<call id>`` does)."""
+    return "ivr" if conversation_id.startswith("ivr:") else None

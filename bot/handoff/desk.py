@@ -33,11 +33,12 @@ class DeskError(Exception):
 
 class Desk:
     def __init__(self, queue: HandoffQueue, conversations: RasaConversations, accounts: AccountStore,
-                 repository: Repository | None = None) -> None:
+                 repository: Repository | None = None, voice_bridge=None) -> None:
         self.queue = queue
         self.conversations = conversations
         self.accounts = accounts
         self.repository = repository or Repository(get_settings().database_url)
+        self.voice_bridge = voice_bridge  # bot.ivr.bridge.VoiceBridge, or None: phone by text and TTS
 
     # -- signing in ----------------------------------------------------
     async def login(self, name: str, password: str) -> tuple[str, AgentAccount] | None:
@@ -99,7 +100,21 @@ class Desk:
         if request is None:
             return None
         await self.conversations.utter(request.conversation_id, "utter_agent_joined", agent_name=agent_name)
-        return await self.view(agent_id, request.conversation_id)
+        view = await self.view(agent_id, request.conversation_id)
+        view["voice_bridged"] = await self._bridge(agent_id, request)
+        return view
+
+    async def _bridge(self, agent_id: str, request) -> bool:
+        """A phone caller: have the carrier dial the agent in, when a voice bridge is configured."""
+        from bot.ivr.bridge import BridgeError
+
+        if self.voice_bridge is None or request.channel != "ivr":
+            return False
+        try:
+            return await self.voice_bridge.connect(self.queue.redis, request.conversation_id, agent_id)
+        except BridgeError as exc:
+            logger.warning("handoff.desk.bridge_failed conversation=%s error=%s", request.conversation_id, exc)
+            return False
 
     async def _held(self, agent_id: str, conversation_id: str) -> dict:
         entry = await self.queue.entry(conversation_id)

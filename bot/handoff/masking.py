@@ -1,7 +1,8 @@
-"""Personal numbers on the agent desk: phone, account and ID numbers show their last 4 digits only.
+"""Personal numbers on the agent desk and in logs: phone, account and ID numbers show their last
+4 digits only. This is the one place a packet is masked.
 
-Agents see masked values by default and open a value with the desk's explicit reveal call,
-which is logged (``handoff_pii_revealed``).
+Agents see masked values by default and open one value with the desk's explicit reveal call,
+which is recorded (``handoff_pii_revealed``) with the agent and the field.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import re
 
 # 6+ digits not glued to letters (ticket ids like TK000123 stay readable), optional ID check char.
 NUMBER = re.compile(r"(?<![A-Za-z0-9])\d{6,}[\dXx]?(?![A-Za-z0-9])")
-REVEALABLE = ("phone", "account_number", "transcript")
+REVEALABLE = ("phone", "account_number", "transcript", "collected")
 
 
 def mask_number(value: str) -> str:
@@ -23,18 +24,31 @@ def mask_text(text: str) -> str:
 
 
 def masked_packet(packet: dict) -> dict:
-    """A copy of a context packet safe to show: customer numbers and numbers in turns masked."""
+    """A copy of a handoff packet safe to show: every number the customer gave is masked."""
     shown = copy.deepcopy(packet)
     customer = shown.get("customer") or {}
     for name in ("phone", "account_number"):
         if customer.get(name):
             customer[name] = mask_number(customer[name])
+    if shown.get("phone"):
+        shown["phone"] = mask_number(shown["phone"])
     for turn in shown.get("transcript") or []:
         turn["text"] = mask_text(turn.get("text", ""))
     for item in shown.get("intents") or []:
         item["text"] = mask_text(item.get("text", ""))
+    collected = shown.get("collected") or {}
+    if isinstance(collected.get("vars"), dict):
+        collected["vars"] = {name: mask_text(str(value)) for name, value in collected["vars"].items()}
     shown["summary"] = mask_text(shown.get("summary", ""))
     return shown
+
+
+def for_log(packet: dict) -> str:
+    """The packet as one log fragment: routing facts and the masked number, never text."""
+    phone = mask_number(packet.get("phone") or "") if packet.get("phone") else "-"
+    return (f"conversation={packet.get('conversation_id')} channel={packet.get('channel')} "
+            f"skill={packet.get('skill')} priority={packet.get('priority')} reason={packet.get('reason')} "
+            f"phone={phone}")
 
 
 def reveal(packet: dict, field: str) -> object:
@@ -43,4 +57,8 @@ def reveal(packet: dict, field: str) -> object:
         raise KeyError(field)
     if field == "transcript":
         return [turn.get("text", "") for turn in packet.get("transcript") or []]
+    if field == "collected":
+        return dict((packet.get("collected") or {}).get("vars") or {})
+    if field == "phone":
+        return packet.get("phone") or (packet.get("customer") or {}).get("phone")
     return (packet.get("customer") or {}).get(field)

@@ -95,6 +95,17 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return redis.call('HGET', KEYS[1], 'enqueued_at')
 """
 
+# The customer left while an agent served them. KEYS[1] conversation hash; ARGV: now, reason, ttl,
+# the agent-active key prefix, conversation id. Returns the agent id, or false when not claimed.
+_LEAVE = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'claimed' then return false end
+local agent = redis.call('HGET', KEYS[1], 'agent_id')
+redis.call('SREM', ARGV[4] .. agent .. ':active', ARGV[5])
+redis.call('HSET', KEYS[1], 'state', 'left', 'ended_at', ARGV[1], 'reason', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return agent
+"""
+
 # KEYS[1] conversation hash, KEYS[2] the agent's active set. ARGV: agent, now, disposition, ttl.
 _CLOSE = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -135,6 +146,7 @@ class HandoffQueue:
         self._enqueue = redis.register_script(_ENQUEUE)
         self._claim = redis.register_script(_CLAIM)
         self._abandon = redis.register_script(_ABANDON)
+        self._leave = redis.register_script(_LEAVE)
         self._close = redis.register_script(_CLOSE)
 
     @property
@@ -177,14 +189,22 @@ class HandoffQueue:
         return QueuePosition(rank + 1, await self._wait_at(entry["skill"], rank + 1))
 
     async def abandon(self, conversation_id: str, reason: str) -> None:
-        """The customer left the queue (hung up, closed the chat, chose a callback...)."""
+        """The customer left (hung up, cancelled, timed out, chose a callback...): the entry goes.
+
+        Waiting: out of the queue. Being served: out of the agent's conversations (the desk shows
+        it ended), so no agent works on a customer who is gone. Anything else: nothing to do.
+        """
         entry = await self.entry(conversation_id)
         if entry is None:
             return
         now = self.clock()
         if entry["state"] == "claimed":
-            await self._record(conversation_id, "handoff_customer_left", entry["channel"],
-                               {"reason": reason, "agent_id": entry.get("agent_id")})
+            agent = await self._leave(keys=[keys.conversation(conversation_id)],
+                                      args=[repr(now), reason, FINISHED_TTL_S, keys.agent(""), conversation_id])
+            if agent is not None:
+                await self._record(conversation_id, "handoff_customer_left", entry["channel"],
+                                   {"reason": reason, "agent_id": _text(agent)})
+                logger.info("handoff.customer_left conversation=%s reason=%s", conversation_id, reason)
             return
         enqueued_at = await self._abandon(keys=[keys.conversation(conversation_id), keys.queue(entry["skill"])],
                                           args=[repr(now), reason, finished_ttl_s(), conversation_id])

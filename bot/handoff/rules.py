@@ -36,6 +36,7 @@ class HandoffRules:
     summary_template: str
     summary_words: dict[str, str]
     channel_names: dict[str, str] = field(default_factory=dict)
+    max_wait_s: float = 0.0  # a request waiting longer is ended (timeout) and the bot offers a callback
 
     def skill_for(self, intent: str | None, fault_type: str | None) -> str:
         """The skill group for the intent that led here, else the fault type, else the default."""
@@ -73,6 +74,7 @@ def parse_rules(raw: dict) -> HandoffRules:
             summary_template=str(raw["summary_template"]),
             summary_words={str(k): str(v) for k, v in (raw.get("summary_words") or {}).items()},
             channel_names={str(k): str(v) for k, v in (raw.get("channels") or {}).items()},
+            max_wait_s=float(raw.get("max_wait_s", 0)),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise HandoffRulesError(f"handoff.yml: {exc!r}") from exc

@@ -2,10 +2,11 @@
 
 Runs inside the Rasa server (started by the agent desk channel). The bot is paused for a
 waiting conversation, so this loop reads the customer's new messages from the tracker and
-answers them: the waiting buttons (self-help, callback, leave a message — payloads mapped in
-content/handoff.yml ``waiting_commands``), a left message becomes a ticket for a person, and
-anything else is answered with the refreshed place in line; every ``status_refresh_s`` the
-wait is pushed again. A Redis lock per tick keeps several Rasa workers from answering twice.
+answers them: the waiting buttons (self-help, callback, leave a message, cancel — payloads
+mapped in content/handoff.yml ``waiting_commands``), a left message becomes a ticket for a
+person, and anything else is answered with the refreshed place in line; every
+``status_refresh_s`` the wait is pushed again, and after ``max_wait_s`` the request times out
+and the bot takes the conversation back. A Redis lock per tick keeps several Rasa workers from answering twice.
 """
 from __future__ import annotations
 
@@ -52,6 +53,11 @@ class WaitingRoom:
         entry = await self.queue.entry(conversation_id)
         if entry is None or entry["state"] != "waiting":
             return
+        max_wait_s = self.queue.rules.max_wait_s
+        if max_wait_s and self.queue.clock() - entry["enqueued_at"] > max_wait_s:
+            await self.queue.abandon(conversation_id, "timeout")
+            await self.conversations.resume(conversation_id, "utter_queue_timeout")
+            return
         key = keys.conversation(conversation_id)
         events = await self.conversations.events(conversation_id)
         seen_raw = await self.queue.redis.hget(key, "seen_events")
@@ -82,6 +88,10 @@ class WaitingRoom:
             return False
         if command is None and intent == "leave_message":
             command = "callback"
+        if command == "cancel":
+            await self.queue.abandon(conversation_id, "customer_cancelled")
+            await self.conversations.resume(conversation_id, "utter_queue_cancelled")
+            return False
         if command == "callback":
             await self.queue.abandon(conversation_id, "callback")
             await self.conversations.resume_with_intent(conversation_id, "leave_message")

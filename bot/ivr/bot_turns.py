@@ -5,7 +5,9 @@ output channel named ``ivr``, so domain responses with ``channel: ivr`` variants
 What comes back is turned into what a phone can do (:func:`spoken_replies`): text is spoken,
 payload buttons are read as "…请按1" (the wording is the template in ``content/ivr.yml``) and
 pressing the key sends the button, while videos, images and link buttons cannot be heard and are
-collected to be sent to the caller's phone.
+collected to be sent to the caller's phone. The assistant's structured ``queue_status`` message
+(``{"custom": {"kind": "queue_status", ...}}``, sent by ``action_request_human``) tells the flow
+engine that the caller is now waiting for an agent.
 """
 from __future__ import annotations
 
@@ -54,24 +56,40 @@ class RasaInProcess(BotGateway):
         return output.messages
 
 
+@dataclass(frozen=True)
+class QueueStatus:
+    position: int
+    wait_minutes: int
+
+
 @dataclass
 class SpokenReplies:
     texts: list[str] = field(default_factory=list)
     buttons: list[str] = field(default_factory=list)  # payloads, key 1 = buttons[0]
     links: list[dict] = field(default_factory=list)  # {"title", "url", "kind"}
-    handoff: bool = False
+    queued: QueueStatus | None = None  # the assistant put the caller in the human queue
+
+
+def queue_status(message: dict) -> QueueStatus | None:
+    custom = message.get("custom")
+    if not isinstance(custom, dict) or custom.get("kind") != "queue_status":
+        return None
+    try:
+        return QueueStatus(int(custom.get("position") or 0), int(custom.get("wait_minutes") or 0))
+    except (TypeError, ValueError):
+        return QueueStatus(0, 0)
 
 
 def _is_link(button: dict) -> bool:
     return button.get("type") == "web_url" or ("url" in button and "payload" not in button)
 
 
-def spoken_replies(messages: list[dict], button_template: str, max_buttons: int,
-                   handoff_responses: tuple[str, ...] = ()) -> SpokenReplies:
+def spoken_replies(messages: list[dict], button_template: str, max_buttons: int) -> SpokenReplies:
     spoken = SpokenReplies()
     for message in messages:
-        if message.get("utter_action") in handoff_responses:
-            spoken.handoff = True
+        status = queue_status(message)
+        if status is not None:
+            spoken.queued = status
         text = (message.get("text") or "").strip()
         readable = []
         for button in message.get("buttons") or []:

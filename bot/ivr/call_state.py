@@ -23,6 +23,11 @@ def recording_key(call_id: str) -> str:
     return f"{PREFIX}:call:{call_id}:recording"
 
 
+def bridged_key(call_id: str) -> str:
+    """Set while the carrier has connected the caller's voice to an agent (``bot.ivr.bridge``)."""
+    return f"{PREFIX}:call:{call_id}:bridged"
+
+
 @dataclass
 class CallState:
     call_id: str
@@ -44,6 +49,7 @@ class CallState:
     caller_verified: bool = False
     status: str = "active"  # active | queued | ended
     path: list = field(default_factory=list)  # node ids entered, for the call record
+    carrier_call_id: str = ""  # the telephony side's id (Twilio callSid), for the voice bridge
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -88,9 +94,12 @@ class CallStore:
 
     async def end(self, call_id: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(call_key(call_id), recording_key(call_id))
+            pipe.delete(call_key(call_id), recording_key(call_id), bridged_key(call_id))
             pipe.srem(LIVE_CALLS, call_id)
             await pipe.execute()
+
+    async def bridged(self, call_id: str) -> bool:
+        return bool(await self.redis.exists(bridged_key(call_id)))
 
     async def live_calls(self) -> set[str]:
         return {m.decode() if isinstance(m, bytes) else m for m in await self.redis.smembers(LIVE_CALLS)}

@@ -4,6 +4,13 @@
 the state, applies one event (a key, an utterance, a recording, a timeout) to the current node
 and saves it; ``end`` records the call and removes its state. The engine returns commands
 (say this, listen like that, record, hold, end) and never touches audio or sockets.
+
+A call has one conversation id, ``ivr:<call id>``: the assistant's tracker, the human queue,
+the desk and the call record all use it, and the caller's number travels in the metadata.
+While the caller waits for (or talks with) an agent the call's status is ``queued``: what the
+caller says goes to the paused conversation for the agent to read, messages from the agent or
+the waiting room (:class:`LineMessage`) are spoken, ``*`` stops waiting, and when the agent
+closes (:class:`HandedBack`) the flow continues at the waiting node's ``next`` — the assistant.
 """
 from __future__ import annotations
 
@@ -15,9 +22,10 @@ from bot.ivr.bot_turns import spoken_replies
 from bot.ivr.call_state import CallState
 from bot.ivr.conditions import ConditionContext
 from bot.ivr.errors import FlowError, HandoffUnavailable
-from bot.ivr.events import (Beep, CallStart, EndCall, Hold, KeyPress, Listen, NoInput, Recording, Say,
-                            StartRecording, Utterance)
+from bot.ivr.events import (Beep, CallStart, EndCall, HandedBack, Hold, KeyPress, LineMessage, Listen, NoInput,
+                            Recording, Say, StartRecording, Utterance)
 from bot.ivr.flow import Flow, Node
+from bot.ivr.line import conversation_id
 from bot.ivr.matching import digits_valid, fill, match_phrase, spoken_digits
 from bot.ivr.services import CallServices
 from bot.notify import NotifyError
@@ -26,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 MAX_STEPS = 64  # nodes entered without waiting for the caller (validation forbids such loops)
 _CONFIRM, _RECORDING = "confirm", "recording"
+QUEUED = "queued"
+HOLD_LISTEN_S = 3600.0  # while queued the caller may speak at any time; silence is no reason to act
+STOP_WAITING_KEY = "*"
 
 
 class FlowEngine:
@@ -41,7 +52,7 @@ class FlowEngine:
         flow = await registry.current(flow_id)
         customer = await self.services.records.find_customer(call.caller)
         state = CallState(call_id=call.call_id, caller=call.caller, flow=flow.id, version=flow.version,
-                          node=flow.start, started_at=time.time(),
+                          node=flow.start, started_at=time.time(), carrier_call_id=call.carrier_call_id,
                           customer_id=customer.id if customer else None,
                           vip_tier=customer.vip_tier if customer else 0, caller_verified=call.caller_verified)
         await self.services.store.create(state)
@@ -55,7 +66,12 @@ class FlowEngine:
         state = await self.services.store.load(call_id)
         flow = await self.services.registry.version(state.flow, state.version)
         node = flow.node(state.node)
-        commands = await self._dispatch(flow, state, node, event)
+        if state.status == QUEUED:
+            commands = await self._queued(flow, state, node, event)
+        elif isinstance(event, LineMessage):  # e.g. the agent's last words after the handback
+            commands = await self._line_message(state, event)
+        else:
+            commands = await self._dispatch(flow, state, node, event)
         await self.services.store.save(state)
         return commands
 
@@ -64,11 +80,16 @@ class FlowEngine:
             state = await self.services.store.load(call_id)
         except Exception:  # already gone (expired, or ended by another path): nothing to record
             state = None
+        bridged = await self.services.store.bridged(call_id)
         await self.services.store.end(call_id)
-        if state is not None and state.status == "queued":
-            await self.services.handoff.abandon(f"ivr:{call_id}", "caller_hung_up")
+        # Whatever queued the call (a transfer node, the assistant) and whatever the agent did:
+        # the entry goes and the conversation is the assistant's again, so no agent claims a dead
+        # call — unless the carrier bridged the voice to the agent, who closes at the desk.
+        if not bridged:
+            await self.services.handoff.leave(conversation_id(call_id),
+                                              "caller_hung_up" if reason in ("caller", "hung_up") else f"call_{reason}")
         if state is not None:
-            await self.services.records.event(f"ivr:{call_id}", "ivr_call_ended", {
+            await self.services.records.event(conversation_id(call_id), "ivr_call_ended", {
                 "reason": reason, "flow": state.flow, "version": state.version, "path": state.path,
                 "last_node": state.node, "seconds": round(time.time() - state.started_at, 1)})
         logger.info("ivr.call.ended call=%s reason=%s", call_id, reason)
@@ -105,20 +126,20 @@ class FlowEngine:
             elif kind == "hold":
                 if node.say:
                     commands.append(self._say(flow, state, node))
-                return commands + [Hold()]
+                return commands + [self._holding(node) if state.status == QUEUED else Hold()]
             elif kind == "notify":
                 await self._notify(state, node.channel, "ivr_notify", fill(node.text, state.vars))
                 node_id = node.next
             elif kind == "callback":
                 ticket = await self.services.records.callback_ticket(
-                    conversation_id=f"ivr:{state.call_id}", customer_id=state.customer_id, caller=state.caller,
+                    conversation_id=conversation_id(state.call_id), customer_id=state.customer_id, caller=state.caller,
                     skill=node.skill, priority=node.priority + (1 if state.vip_tier >= 2 else 0))
                 state.vars["ticket_id"] = ticket or ""
                 node_id = node.next
             elif kind == "transfer":
                 target = await self._transfer(flow, state, node, commands)
                 if target is None:
-                    return commands + [Hold()]
+                    return commands + [self._holding(node)]
                 node_id = target
             elif kind == "bot":
                 return commands + await self._enter_bot(flow, state, node, first_utterance)
@@ -143,16 +164,15 @@ class FlowEngine:
         priority = node.priority + (node.vip_priority_bonus if state.vip_tier >= 2 else 0)
         try:
             ticket = await self.services.handoff.enqueue(
-                conversation_id=f"ivr:{state.call_id}", skill=node.skill, priority=priority,
-                customer_id=state.customer_id,
-                context={"caller": state.caller, "flow": state.flow, "path": list(state.path),
-                         "vars": dict(state.vars), "vip_tier": state.vip_tier})
+                conversation_id=conversation_id(state.call_id), skill=node.skill, priority=priority,
+                customer_id=state.customer_id, phone=state.caller,
+                collected={"flow": state.flow, "path": list(state.path), "vars": dict(state.vars)})
         except HandoffUnavailable as exc:
             logger.warning("ivr.transfer.failed call=%s skill=%s error=%s", state.call_id, node.skill, exc)
             return node.on_failure
         state.vars.update(position=ticket.position, wait_minutes=max(1, round(ticket.estimated_wait_s / 60)))
-        state.status = "queued"
-        await self.services.records.event(f"ivr:{state.call_id}", "ivr_transferred",
+        state.status = QUEUED
+        await self.services.records.event(conversation_id(state.call_id), "ivr_transferred",
                                           {"skill": node.skill, "priority": priority, "position": ticket.position})
         if node.say:
             commands.append(self._say(flow, state, node))
@@ -252,26 +272,101 @@ class FlowEngine:
         try:
             if gateway is None:
                 raise RuntimeError("no assistant connected to the phone channel")
-            conversation_id = f"ivr:{state.call_id}"
-            metadata = {"call_id": state.call_id, **caller_claim(state, conversation_id)}
-            messages = await gateway.turn(conversation_id, text, metadata)
+            messages = await gateway.turn(conversation_id(state.call_id), text, self._metadata(state))
         except Exception as exc:  # Rasa down or slow: apologise, move on in the flow
             logger.warning("ivr.bot.failed call=%s error=%s: %s", state.call_id, type(exc).__name__, exc)
             return [Say(hotline.prompt("bot_unavailable"), label=f"{node.id}:bot_unavailable")] + \
-                await self._leave_bot(flow, state, node, handoff=True)
-        spoken = spoken_replies(messages, hotline.button_template, hotline.max_buttons_read, node.handoff_responses)
+                await self._leave_bot(flow, state, node)
+        spoken = spoken_replies(messages, hotline.button_template, hotline.max_buttons_read)
         commands: list = [Say(t, label=f"{node.id}:bot") for t in spoken.texts]
         state.buttons = spoken.buttons
         state.bot_turns += 1
         state.no_input = state.no_match = 0
         if spoken.links:
             commands.append(await self._send_links(state, spoken.links))
-        if spoken.handoff or state.bot_turns >= node.max_turns:
-            return commands + await self._leave_bot(flow, state, node, handoff=spoken.handoff)
+        if spoken.queued is not None:
+            return commands + await self._queued_by_assistant(flow, state, node, spoken.queued)
+        if state.bot_turns >= node.max_turns:
+            return commands + await self._leave_bot(flow, state, node)
         return commands + [self._listen(node)]
 
-    async def _leave_bot(self, flow: Flow, state: CallState, node: Node, handoff: bool) -> list:
-        target = node.on_handoff if handoff and node.on_handoff else node.next
+    def _metadata(self, state: CallState) -> dict:
+        """What the assistant learns about the caller; identification reads ``phone``."""
+        return {"phone": state.caller, "call_id": state.call_id, "channel": "ivr",
+                **caller_claim(state, conversation_id(state.call_id))}
+
+    async def _queued_by_assistant(self, flow: Flow, state: CallState, node: Node, status) -> list:
+        """The assistant queued the caller (its structured ``queue_status``): wait at ``on_handoff``."""
+        state.status = QUEUED
+        state.vars.update(position=status.position, wait_minutes=status.wait_minutes)
+        await self.services.records.event(conversation_id(state.call_id), "ivr_queued_by_assistant",
+                                          {"node": node.id, "position": status.position})
+        if not node.on_handoff:
+            return [self._holding(node)]
+        buttons = state.buttons  # the waiting options just read out stay on the keypad
+        commands = await self._enter(flow, state, node.on_handoff)
+        state.buttons = buttons
+        return commands
+
+    # -- waiting for and talking with an agent ------------------------------------------------
+    def _holding(self, node: Node) -> Listen:
+        return Listen(node.id, speech=True, keys=True, timeout_s=HOLD_LISTEN_S)
+
+    async def _queued(self, flow: Flow, state: CallState, node: Node, event) -> list:
+        if isinstance(event, LineMessage):
+            return await self._line_message(state, event)
+        if isinstance(event, HandedBack):
+            state.status = "active"
+            return await self._after_agent(flow, state, node)
+        if isinstance(event, KeyPress) and event.digit == STOP_WAITING_KEY:
+            await self.services.handoff.leave(conversation_id(state.call_id), "caller_cancelled")
+            state.status = "active"
+            said = self.services.hotline.get().prompts.get("stopped_waiting", "")
+            return ([Say(said, label="stopped_waiting")] if said else []) + await self._after_agent(flow, state, node)
+        if isinstance(event, KeyPress) and event.digit.isdigit() and 0 < int(event.digit) <= len(state.buttons):
+            await self._tell_agent_side(state, state.buttons[int(event.digit) - 1])
+        elif isinstance(event, Utterance) and event.text.strip():
+            await self._tell_agent_side(state, event.text.strip())
+        return []
+
+    async def _tell_agent_side(self, state: CallState, text: str) -> None:
+        """The caller's words while queued: into the paused conversation, where the agent reads them."""
+        if self.services.bot is None:
+            return
+        try:
+            await self.services.bot.turn(conversation_id(state.call_id), text, self._metadata(state))
+        except Exception as exc:  # noqa: BLE001 - Rasa down: the caller still waits, the agent misses a line
+            logger.warning("ivr.queued.relay_failed call=%s error=%s", state.call_id, type(exc).__name__)
+
+    async def _line_message(self, state: CallState, event: LineMessage) -> list:
+        hotline = self.services.hotline.get()
+        spoken = spoken_replies([event.message], hotline.button_template, hotline.max_buttons_read)
+        commands: list = [Say(t, label="line") for t in spoken.texts]
+        if spoken.buttons:
+            state.buttons = spoken.buttons
+        if spoken.links:
+            commands.append(await self._send_links(state, spoken.links))
+        return commands
+
+    async def _after_agent(self, flow: Flow, state: CallState, node: Node) -> list:
+        """Back to the assistant: the waiting node's ``next`` (a bot node waiting for the caller)."""
+        target = node.id if node.kind == "bot" else node.next
+        if target is None:
+            state.status = "ended"
+            return [EndCall("agent_done")]
+        target_node = flow.node(target)
+        if target_node.kind != "bot":
+            return await self._enter(flow, state, target)
+        state.node = target
+        state.reset_retries()
+        state.bot_turns = 0
+        state.buttons = []
+        state.path = (state.path + [target])[-200:]
+        return [self._listen(target_node)]  # the handback message already asked what else we can do
+
+    async def _leave_bot(self, flow: Flow, state: CallState, node: Node) -> list:
+        """The assistant is done (turns used up) or unreachable: on to ``next`` (e.g. "press 0")."""
+        target = node.next
         if target is None:
             return [EndCall("bot_done")]
         return await self._enter(flow, state, target)
@@ -348,7 +443,7 @@ class FlowEngine:
         task = asyncio.create_task(sink(pcm, sample_rate, state.caller, state.call_id))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        await self.services.records.event(f"ivr:{state.call_id}", "ivr_voicemail_left",
+        await self.services.records.event(conversation_id(state.call_id), "ivr_voicemail_left",
                                           {"seconds": round(len(pcm) / 2 / sample_rate, 2)})
 
     # -- retries ----------------------------------------------------------------------------
@@ -386,10 +481,10 @@ class FlowEngine:
                       inter_digit_timeout_s=node.inter_digit_timeout_s if collecting else 0.0)
 
 
-def caller_claim(state: CallState, conversation_id: str) -> dict:
+def caller_claim(state: CallState, sender_id: str) -> dict:
     """A signed caller-ID claim for the assistant, only when the trunk vouched for the number."""
     from bot.ivr.services import local_phone
     from bot.security.claims import CALLER_ID, channel_claim
 
     phone = local_phone(state.caller)
-    return channel_claim(CALLER_ID, phone, conversation_id) if state.caller_verified and phone else {}
+    return channel_claim(CALLER_ID, phone, sender_id) if state.caller_verified and phone else {}

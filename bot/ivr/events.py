@@ -21,6 +21,7 @@ class CallStart:
     caller_verified: bool = False  # the trunk proved itself, so its caller ID proves the caller
     sample_rate: int = 8000
     encoding: str = "mulaw"
+    carrier_call_id: str = ""  # the telephony side's own id of the call (Twilio's callSid)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,20 @@ class Recording:
     sample_rate: int
     finished_by: str  # "silence" | "key" | "max_length" | "hangup"
     heard_speech: bool = True
+
+
+@dataclass(frozen=True)
+class LineMessage:
+    """A message for the caller from outside the call (an agent, the waiting room), via Redis."""
+
+    message: dict
+
+
+@dataclass(frozen=True)
+class HandedBack:
+    """The agent closed, or the caller left the queue: the assistant takes the call again."""
+
+    why: str = "agent_closed"
 
 
 @dataclass(frozen=True)

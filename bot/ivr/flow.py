@@ -100,8 +100,7 @@ class Node:
     intro: str = ""  # a message sent to the assistant on entry (payload or text, {vars})
     max_turns: int = 10
     keys: tuple[tuple[str, str], ...] = ()  # key -> node while talking to the bot
-    handoff_responses: tuple[str, ...] = ()
-    on_handoff: str | None = None
+    on_handoff: str | None = None  # where a caller the assistant queued for an agent waits
     # record
     beep: bool = True
     max_seconds: float = 60.0

@@ -28,7 +28,7 @@ _KIND_KEYS = {
     "menu": {"options", "free_speech"} | _RETRY_KEYS,
     "collect_digits": {"length", "min_length", "max_length", "pattern", "checksum", "terminator",
                        "inter_digit_timeout_s", "store_as", "invalid_say"} | _RETRY_KEYS,
-    "bot": {"intro", "max_turns", "keys", "handoff_responses", "on_handoff"} | _RETRY_KEYS,
+    "bot": {"intro", "max_turns", "keys", "on_handoff"} | _RETRY_KEYS,
     "record": {"beep", "max_seconds", "min_seconds", "end_silence_s", "finish_key", "confirm_say",
                "max_rerecord", "saved_say"} | _RETRY_KEYS,
     "transfer": {"skill", "priority", "vip_priority_bonus", "on_failure"},
@@ -200,13 +200,8 @@ class _FlowParser:
             if str(key) not in DTMF_KEYS or len(str(key)) != 1:
                 raise self.error(f"keys.{key}", f"one key of {DTMF_KEYS}")
             pairs.append((str(key), self.ref(keys, key, f"keys.{key}")))
-        handoff = body.get("handoff_responses") or []
-        if not isinstance(handoff, list) or not all(isinstance(r, str) for r in handoff):
-            raise self.error("handoff_responses", "must be a list of response names")
         fields.update(intro=self.text(body, "intro"), max_turns=int(self.number(body, "max_turns", 10, 1, 100)),
-                      keys=tuple(pairs), handoff_responses=tuple(handoff), on_handoff=self.ref(body, "on_handoff"))
-        if handoff and not fields["on_handoff"]:
-            raise self.error("on_handoff", "needed when `handoff_responses` is given")
+                      keys=tuple(pairs), on_handoff=self.ref(body, "on_handoff"))
 
     def fields_record(self, body: dict, fields: dict) -> None:
         fields.update(beep=self.boolean(body, "beep", True),

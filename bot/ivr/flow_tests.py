@@ -49,7 +49,7 @@ class ScriptedQueue(HandoffGateway):
         self.wait_s = wait_s
         self.queued: list[str] = []
 
-    async def enqueue(self, *, conversation_id, skill, priority, customer_id, context) -> QueueTicket:
+    async def enqueue(self, *, conversation_id, skill, priority, customer_id, phone, collected) -> QueueTicket:
         self.queued.append(skill)
         return QueueTicket(position=len(self.queued), estimated_wait_s=self.wait_s)
 

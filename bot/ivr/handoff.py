@@ -1,28 +1,28 @@
-"""The human queue as the IVR sees it: an adapter over ``bot.handoff.queue.HandoffQueue``.
+"""The human queue as the IVR sees it: transfers go through ``bot.handoff.service.request_handoff``.
 
-The queue module is built separately; this adapter codes against its published API::
-
-    HandoffQueue(redis).enqueue(HandoffRequest(conversation_id, channel, skill, priority,
-                                               customer_id, context)) -> QueuePosition(position,
-                                                                                   estimated_wait_s)
-    await HandoffQueue(redis).estimated_wait(skill) -> float
-
-and imports it lazily, so the phone line keeps working (transfer nodes take ``on_failure``,
-peak-hour conditions see no wait) while that module is absent or its Redis is unreachable.
+A flow's ``transfer`` node queues the call under its one conversation id (``ivr:<call id>``)
+with the same packet every channel builds: the identified customer (looked up from the caller
+id), their open tickets, whatever the caller said to the assistant earlier in the call (the
+Rasa tracker of the same id) and what the flow collected. The Rasa conversation is paused while
+the caller waits, as the assistant's own handoff does, and resumed when the caller leaves.
 """
 from __future__ import annotations
 
-import importlib
-import inspect
+import asyncio
+import dataclasses
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
+
+from bot.db.repository import DatabaseError, Repository
+from bot.handoff.packet import FlowCollected
 from bot.ivr.errors import HandoffUnavailable
 
 logger = logging.getLogger(__name__)
 
-QUEUE_MODULE = "bot.handoff.queue"
+FLOW_TRANSFER = "flow_transfer"
 
 
 @dataclass(frozen=True)
@@ -34,62 +34,67 @@ class QueueTicket:
 class HandoffGateway(ABC):
     @abstractmethod
     async def enqueue(self, *, conversation_id: str, skill: str, priority: int, customer_id: int | None,
-                      context: dict) -> QueueTicket:
+                      phone: str, collected: FlowCollected) -> QueueTicket:
         """Put the call in the queue for ``skill``; raises :class:`HandoffUnavailable`."""
 
     @abstractmethod
     async def estimated_wait(self, skill: str) -> float:
         """Seconds a caller joining the ``skill`` queue now would wait (0.0 when unknown)."""
 
-    async def abandon(self, conversation_id: str, reason: str) -> None:
-        """The caller hung up while waiting: take the call out of the queue."""
+    async def leave(self, conversation_id: str, reason: str) -> None:
+        """The caller left (hung up, pressed * to stop waiting): out of the queue, bot resumed."""
 
 
 class QueueHandoff(HandoffGateway):
-    def __init__(self, redis, channel: str = "ivr") -> None:
-        self.redis = redis
-        self.channel = channel
-        self._queue = None
+    """``conversations`` is a ``bot.handoff.conversations.RasaConversations`` (None: no tracker)."""
 
-    def _load(self):
-        if self._queue is None:
-            try:
-                module = importlib.import_module(QUEUE_MODULE)
-                self._queue = module.HandoffQueue(self.redis)
-                self._request = module.HandoffRequest
-            except (ImportError, AttributeError) as exc:
-                raise HandoffUnavailable(f"{QUEUE_MODULE} is not available: {exc}") from exc
-        return self._queue
+    def __init__(self, redis, repository: Repository, conversations=None, channel: str = "ivr") -> None:
+        from bot.handoff.queue import HandoffQueue
+
+        self.queue = HandoffQueue(redis)
+        self.repository = repository
+        self.conversations = conversations
+        self.channel = channel
 
     async def enqueue(self, *, conversation_id: str, skill: str, priority: int, customer_id: int | None,
-                      context: dict) -> QueueTicket:
-        queue = self._load()
-        request = self._request(conversation_id=conversation_id, channel=self.channel, skill=skill,
-                                priority=priority, customer_id=None if customer_id is None else str(customer_id),
-                                context=context)
+                      phone: str, collected: FlowCollected) -> QueueTicket:
+        from bot.handoff.service import request_handoff
+
+        customer, tickets = await self._customer(customer_id)
+        events = await self.conversations.events(conversation_id) if self.conversations else []
         try:
-            result = queue.enqueue(request)
-            if inspect.isawaitable(result):
-                result = await result
-        except HandoffUnavailable:
-            raise
-        except Exception as exc:  # the queue's own errors, Redis errors: the caller gets on_failure
+            result = await request_handoff(
+                conversation_id=conversation_id, channel=self.channel, skill=skill, priority=priority,
+                reason=FLOW_TRANSFER, customer=customer, phone=phone or None, events=events,
+                open_tickets=tickets, collected=collected, queue=self.queue)
+        except (RedisError, OSError) as exc:
             raise HandoffUnavailable(f"enqueue failed: {type(exc).__name__}: {exc}") from exc
-        return QueueTicket(int(result.position), float(result.estimated_wait_s))
+        if self.conversations is not None:
+            await self.conversations.pause(conversation_id)
+        return QueueTicket(int(result.position.position), float(result.position.estimated_wait_s))
+
+    async def _customer(self, customer_id: int | None) -> tuple[dict | None, list[dict]]:
+        if customer_id is None:
+            return None, []
+        try:
+            customer = await asyncio.to_thread(self.repository.get_customer, int(customer_id))
+            tickets = await asyncio.to_thread(self.repository.tickets_for, int(customer_id), open_only=True)
+        except DatabaseError as exc:
+            logger.warning("ivr.handoff.customer_lookup_failed error=%s", exc)
+            return None, []
+        return (dataclasses.asdict(customer) if customer else None), list(tickets)
 
     async def estimated_wait(self, skill: str) -> float:
         try:
-            result = self._load().estimated_wait(skill)
-            return float(await result if inspect.isawaitable(result) else result)
-        except HandoffUnavailable as exc:
-            logger.warning("ivr.handoff.unavailable error=%s", exc)
-            return 0.0
-        except Exception as exc:
+            return float(await self.queue.estimated_wait(skill))
+        except (RedisError, OSError) as exc:
             logger.warning("ivr.handoff.wait_unknown error=%s: %s", type(exc).__name__, exc)
             return 0.0
 
-    async def abandon(self, conversation_id: str, reason: str) -> None:
+    async def leave(self, conversation_id: str, reason: str) -> None:
         try:
-            await self._load().abandon(conversation_id, reason)
-        except Exception as exc:  # the entry expires with the queue's own TTLs
+            await self.queue.abandon(conversation_id, reason)
+        except (RedisError, OSError) as exc:  # the entry expires with the queue's own TTLs
             logger.warning("ivr.handoff.abandon_failed error=%s: %s", type(exc).__name__, exc)
+        if self.conversations is not None:
+            await self.conversations.unpause(conversation_id)

@@ -17,8 +17,8 @@ from typing import Awaitable, Callable
 from bot.ivr.call_audio import LISTEN, RECORD, CallAudio, RecordingAudio, SpeechBegan, UtteranceAudio
 from bot.ivr.engine import FlowEngine
 from bot.ivr.errors import CallStateError, WireFormatError
-from bot.ivr.events import (AudioIn, Beep, CallStart, EndCall, Hangup, Hold, Ignored, KeyPress, Listen, NoInput,
-                            PlaybackMark, Recording, Say, StartRecording, Utterance)
+from bot.ivr.events import (AudioIn, Beep, CallStart, EndCall, HandedBack, Hangup, Hold, Ignored, KeyPress,
+                            LineMessage, Listen, NoInput, PlaybackMark, Recording, Say, StartRecording, Utterance)
 from bot.ivr.playback import Playback
 from voice.asr import AsrEngine
 from voice.errors import VoiceError
@@ -34,7 +34,7 @@ class CallSession:
     def __init__(self, *, engine: FlowEngine, serializer, player: PromptPlayer, asr: AsrEngine | None,
                  send: Callable[[str], Awaitable[None]], close: Callable[[], Awaitable[None]],
                  max_call_s: float = 1800, max_utterance_s: float = 15.0,
-                 on_latency: Callable[[float], None] | None = None) -> None:
+                 on_latency: Callable[[float], None] | None = None, lines=None) -> None:
         self.engine = engine
         self.serializer = serializer
         self.asr = asr
@@ -54,6 +54,7 @@ class CallSession:
         self._bad_frames = 0
         self._started_at = time.monotonic()
         self.on_latency = on_latency
+        self.lines = lines  # bot.ivr.line.CallLines: messages for this call from any process
 
     # -- receive loop ---------------------------------------------------------------------
     async def run(self, receive: Callable[[float], Awaitable[object]]) -> str:
@@ -106,6 +107,8 @@ class CallSession:
             self.call_id = event.call_id
             self._worker = asyncio.create_task(self._work(), name=f"ivr-call-{event.call_id}")
             self._inbox.put_nowait(event)
+            if self.lines is not None:
+                self.lines.attach(event.call_id, self._from_line)
         elif isinstance(event, AudioIn):
             for audio_event in self.audio.feed(event.pcm):
                 await self._on_audio(audio_event)
@@ -152,6 +155,13 @@ class CallSession:
             except VoiceError as exc:
                 logger.warning("ivr.asr.failed call=%s error=%s", self.call_id, exc)
         self._post(Utterance(text, confidence, len(utterance.pcm) / 2 / utterance.sample_rate, ended_at))
+
+    async def _from_line(self, message: dict) -> None:
+        """A message published for this call (``bot.ivr.line``): through the engine, in order."""
+        if message.get("kind") == "message" and isinstance(message.get("message"), dict):
+            self._post(LineMessage(message["message"]))
+        elif message.get("kind") == "handback":
+            self._post(HandedBack(str(message.get("why") or "agent_closed")))
 
     async def _caller_hung_up(self) -> None:
         done = self.audio.finish_recording("hangup")
@@ -262,6 +272,8 @@ class CallSession:
             return
         self._shut = True
         self.ended.set()
+        if self.lines is not None and self.call_id is not None:
+            self.lines.detach(self.call_id)
         self._cancel_timer()
         if self._worker is not None:
             self._worker.cancel()

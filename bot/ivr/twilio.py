@@ -14,11 +14,13 @@ list in Fonoster's Twilio-compatibility page (https://docs.fonoster.com/referenc
   ``mark`` ({streamSid, mark: {name}}) and ``clear`` ({streamSid}) which drops buffered audio.
 
 The caller's number is not part of ``start``; the operator's TwiML passes it as a
-``<Parameter name="callerId" value="{{From}}">`` (Twilio's own name ``From``, and ``from``, are
-accepted too) and it arrives in ``customParameters`` (also ``flow`` to pick a flow). The caller ID
+``<Parameter name="From" value="{{From}}">`` (read by :func:`bot.phone.caller_id`; ``callerId``,
+``from`` and ``caller`` are accepted too) and it arrives in ``customParameters`` (also ``flow`` to pick a flow). The caller ID
 proves who is calling only when the same ``customParameters`` carry ``kefuTrunkToken`` equal to
 Kefu's trunk token (``KEFU_IVR_TRUNK_TOKEN``): anyone can open this WebSocket (the browser
 softphone does) and type any number.
+``start.callSid`` is kept: the voice bridge (:mod:`bot.ivr.bridge`) redirects that call to an
+agent through the REST API.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import json
 
 from bot.ivr.errors import WireFormatError
 from bot.ivr.events import AudioIn, CallStart, Hangup, Ignored, KeyPress, PlaybackMark
+from bot.phone import caller_id
 from voice.pcm import MULAW_FRAME_BYTES, mulaw_decode, mulaw_encode
 
 DTMF_KEYS = "0123456789*#"
@@ -36,7 +39,6 @@ ENCODING = "audio/x-mulaw"
 RATE = 8000
 MAX_MEDIA_BYTES = MULAW_FRAME_BYTES * 50  # one second; Twilio sends 20 ms frames
 MAX_FRAME_CHARS = 64 * 1024
-CALLER_PARAMETERS = ("callerId", "From", "from", "caller")
 TRUNK_TOKEN_PARAMETER = "kefuTrunkToken"
 
 
@@ -86,9 +88,12 @@ class TwilioSerializer:
         self.stream_sid = stream_sid
         params = start.get("customParameters") or {}
         params = params if isinstance(params, dict) else {}
-        caller = str(next((params[name] for name in CALLER_PARAMETERS if params.get(name)), "")).strip()[:32]
-        return CallStart(call_id=stream_sid, caller=caller or f"ivr-{stream_sid}",
-                         called=str(params.get("to") or "")[:32], flow=str(params.get("flow") or "")[:64],
+        caller = caller_id(params)
+        call_sid = start.get("callSid")
+        return CallStart(call_id=stream_sid, caller=caller,
+                         called=str(params.get("to") or params.get("To") or "")[:32],
+                         flow=str(params.get("flow") or "")[:64],
+                         carrier_call_id=call_sid[:64] if isinstance(call_sid, str) else "",
                          caller_verified=bool(caller) and self._trunk_proved(params.get(TRUNK_TOKEN_PARAMETER)))
 
     def _trunk_proved(self, given: object) -> bool:

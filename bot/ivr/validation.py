@@ -57,9 +57,6 @@ def reference_problems(path: Path, flow: Flow, settings, domain) -> list[Problem
         line = node_line(path, node.id)
         if node.kind in ("transfer", "callback") and node.skill not in skills:
             problems.append(Problem(str(path), line, f"node '{node.id}': skill '{node.skill}' is not a skill group in content/handoff.yml"))
-        for response in node.handoff_responses:
-            if response not in domain.responses:
-                problems.append(Problem(str(path), line, f"node '{node.id}': response '{response}' is not in the domain"))
         if node.intro.startswith("/") and node.intro[1:].split("{")[0] not in domain.intents:
             problems.append(Problem(str(path), line, f"node '{node.id}': intro '{node.intro}' names an unknown intent"))
         if node.prompt and not (settings.prompts_dir / f"{node.prompt}.wav").exists():

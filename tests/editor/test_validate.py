@@ -92,13 +92,13 @@ def test_yaml_syntax_error_points_at_the_line(project):
         ("phrases: [留言, 语音留言]", "phrases: [留言, 故障]", "phrase '故障' is already used by option 1"),
         ("    next: selfhelp_sent", "    next: goodbye", "node 'selfhelp_sent' cannot be reached"),
         ("    skill: general\n    priority: 1", "    skill: gardening\n    priority: 1", "skill 'gardening' is not a skill group"),
-        ("handoff_responses: [utter_queued]\n    on_handoff: wait_for_agent\n    keys: {\"0\": agent_route, \"*\": main_menu}\n    next: anything_else\n\n  fault_bot",
-         "handoff_responses: [utter_queue]\n    on_handoff: wait_for_agent\n    keys: {\"0\": agent_route, \"*\": main_menu}\n    next: anything_else\n\n  fault_bot",
-         "response 'utter_queue' is not in the domain"),
+        ("    on_handoff: wait_for_agent\n    keys: {\"0\": agent_route, \"*\": main_menu}\n    next: anything_else\n\n  fault_bot",
+         "    on_handoff: wait_for_queue\n    keys: {\"0\": agent_route, \"*\": main_menu}\n    next: anything_else\n\n  fault_bot",
+         "names no node: 'wait_for_queue'"),
         ("intro: /manage_service", "intro: /manage_services", "intro '/manage_services' names an unknown intent"),
         ("    type: hangup\n    say: 感谢您的来电，再见。", "    type: hangup\n    colour: red\n    say: 感谢您的来电，再见。", "not a field"),
     ],
-    ids=["duplicate-key", "duplicate-phrase", "unreachable-node", "unknown-skill", "unknown-response", "unknown-intent", "schema"],
+    ids=["duplicate-key", "duplicate-phrase", "unreachable-node", "unknown-skill", "unknown-wait-node", "unknown-intent", "schema"],
 )
 def test_flow_rules(project, old, new, message):
     edit(project / "ivr_flows" / "main.yml", old, new)

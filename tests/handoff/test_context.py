@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from bot.handoff import masking
-from bot.handoff.context import build_context, summary
+from bot.handoff.context import summary
+from bot.handoff.packet import build_packet
 
 EVENTS = [
     {"event": "action", "name": "action_listen"},
@@ -22,7 +23,7 @@ CUSTOMER = {"id": 1, "name": "张伟", "phone": "13800000001", "account_number":
 
 
 def packet():
-    return build_context(
+    return build_packet(
         conversation_id="c1", channel="wechat", events=EVENTS,
         slots={"fault_type": "fault_tv", "fault_code": "E102", "selfhelp_sent": ["tv_no_signal"], "other": 1},
         customer=CUSTOMER, open_tickets=[{"ticket_id": "TK000007", "kind": "fault", "status": "open", "summary": ""}],

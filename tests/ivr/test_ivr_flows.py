@@ -140,13 +140,17 @@ def test_bot_replies_on_the_phone():
                                                    {"title": "网速慢", "payload": "/b"}]},
         {"text": "重启光猫", "attachment": {"type": "video", "payload": {"src": "http://x/v.mp4", "title": "重启"}},
          "buttons": [{"title": "图文", "url": "http://x/help", "type": "web_url"}], "utter_action": "utter_x"},
-        {"text": "正在转接", "utter_action": "utter_queued"},
+        {"text": "正在转接", "utter_action": "utter_renamed_by_an_editor"},
     ]
-    spoken = spoken_replies(messages, "{title}请按{digit}", 5, ("utter_queued",))
+    spoken = spoken_replies(messages, "{title}请按{digit}", 5)
     assert spoken.texts[0].endswith("完全上不了网请按1 网速慢请按2")
     assert spoken.buttons == ["/a", "/b"]
     assert {link["url"] for link in spoken.links} == {"http://x/v.mp4", "http://x/help"}
-    assert spoken.handoff
+    assert spoken.queued is None, "a response's name says nothing about the queue"
+    queued = spoken_replies(messages + [{"custom": {"kind": "queue_status", "position": 3, "wait_minutes": 4}}],
+                            "{title}请按{digit}", 5)
+    assert (queued.queued.position, queued.queued.wait_minutes) == (3, 4)
+    assert queued.texts == spoken.texts, "the structured status is not read out twice"
 
 
 async def test_conditions_vip_tier_and_queue_wait():

@@ -25,7 +25,7 @@ def test_a_call_in_kefu_events():
     serializer = TwilioSerializer()
     assert isinstance(serializer.parse(json.dumps({"event": "connected", "protocol": "Call"})), Ignored)
     start = serializer.parse(json.dumps(START))
-    assert start == CallStart(call_id="MZ1", caller="+8613800000001", called="", flow="main")
+    assert start == CallStart(call_id="MZ1", caller="+8613800000001", called="", flow="main", carrier_call_id="CA1")
     media = serializer.parse(json.dumps({"event": "media", "media": {
         "track": "inbound", "payload": base64.b64encode(b"\xff" * 160).decode()}}))
     assert isinstance(media, AudioIn) and len(media.pcm) == 320
@@ -72,3 +72,16 @@ def test_media_before_start_is_fatal():
     with pytest.raises(WireFormatError) as raised:
         TwilioSerializer().parse(json.dumps({"event": "media", "media": {"payload": "AAAA"}}))
     assert raised.value.fatal
+
+
+@pytest.mark.parametrize("params,caller", [
+    ({"From": "+8613800000002"}, "+8613800000002"),  # Twilio's own spelling
+    ({"from": "13800000003"}, "13800000003"),
+    ({"caller": "13800000004"}, "13800000004"),
+    ({"From": "", "caller": "13800000005"}, "13800000005"),
+    ({}, ""),  # no caller id: an anonymous call, not a made-up number
+])
+def test_caller_id_parameter_spellings(params, caller):
+    start = json.loads(json.dumps(START))
+    start["start"]["customParameters"] = params
+    assert TwilioSerializer().parse(json.dumps(start)).caller == caller

@@ -144,7 +144,10 @@ class VoicemailPipeline:
                                      customer.vip_tier if customer else 0)
 
         outcome = _outcome(message_id, audio_path, pcm, customer.id if customer else None, recognition, decision)
-        ticket_id = await asyncio.to_thread(self._open_ticket, outcome, decision, channel)
+        if decision.needs_human:
+            ticket_id = await self._hand_to_person(outcome, decision, channel, caller_phone, customer)
+        else:
+            ticket_id = await asyncio.to_thread(self._open_ticket, outcome, decision, channel)
         outcome = replace(outcome, ticket_id=ticket_id)
         await asyncio.to_thread(self._save_outcome, outcome)
         await self._event(message_id, "voicemail_routed", channel, {
@@ -231,7 +234,33 @@ class VoicemailPipeline:
             engine = VoskEngine.from_settings(self.settings)
         return engine.transcribe_pcm(pcm.samples, pcm.sample_rate)
 
-    def _open_ticket(self, outcome: VoicemailOutcome, decision: Decision, channel: str) -> str:
+    async def _hand_to_person(self, outcome: VoicemailOutcome, decision: Decision, channel: str,
+                              caller_phone: str, customer) -> str:
+        """A message a person must handle: a work item carrying the same handoff packet as a live one."""
+        import dataclasses
+
+        from bot.handoff.rules import load_rules
+        from bot.handoff.service import WorkItem, request_handoff
+
+        rules = load_rules(self.settings.content_dir / "handoff.yml") if self.settings else load_rules()
+        heard = [{"event": "user", "text": outcome.transcript or "", "metadata": {"voice": True},
+                  "parse_data": {"intent": {"name": outcome.intent, "confidence": outcome.intent_confidence or 0}}}]
+        tickets = await asyncio.to_thread(self.repository.tickets_for, customer.id, open_only=True) if customer else []
+        result = await request_handoff(
+            conversation_id=outcome.conversation_id, channel=channel, skill=rules.skill_for(outcome.intent, None),
+            priority=decision.priority, reason=f"voicemail_{outcome.reason}",
+            customer=dataclasses.asdict(customer) if customer else None, phone=caller_phone or None,
+            events=heard if outcome.transcript else [], open_tickets=tickets,
+            work_item=WorkItem(kind=decision.kind, summary=self._summary(outcome), details=self._details(outcome),
+                               repository=self.repository))
+        return result.ticket_id
+
+    @staticmethod
+    def _summary(outcome: VoicemailOutcome) -> str:
+        return f"voice message ({outcome.reason}): {(outcome.transcript or '')[:200]}".strip()
+
+    @staticmethod
+    def _details(outcome: VoicemailOutcome) -> dict:
         details = {
             "voice_message_id": outcome.message_id,
             "audio_path": str(outcome.audio_path),
@@ -245,9 +274,12 @@ class VoicemailPipeline:
         }
         if outcome.selfhelp_entry_id:
             details["selfhelp_entry"] = outcome.selfhelp_entry_id
-        summary = f"voice message ({outcome.reason}): {(outcome.transcript or '')[:200]}".strip()
+        return details
+
+    def _open_ticket(self, outcome: VoicemailOutcome, decision: Decision, channel: str) -> str:
         return self.repository.create_ticket(
-            kind=decision.kind, customer_id=outcome.customer_id, summary=summary, details=details,
+            kind=decision.kind, customer_id=outcome.customer_id, summary=self._summary(outcome),
+            details=self._details(outcome),
             priority=decision.priority, needs_human=decision.needs_human, channel=channel,
             conversation_id=outcome.conversation_id,
         )

@@ -1,0 +1,65 @@
+"""The handoff packet: everything an agent needs to take over, in one typed shape for every channel.
+
+Who (customer record, the number the channel vouches for), how (channel), where it goes
+(skill, priority) and why (reason), what was said (transcript, intents, slots), what was tried
+(every self-help entry sent and the customer's answer, open tickets) and, for a phone call,
+what the call flow collected (flow, nodes passed, keyed values). Built only by
+:func:`build_packet`; stored unmasked with the queue entry (or a work item's ticket) and shown
+through ``bot.handoff.masking.masked_packet``.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Optional, TypedDict
+
+from bot.handoff.context import SLOTS, selfhelp_outcomes, transcript
+
+
+class FlowCollected(TypedDict, total=False):
+    """What an IVR flow learned before the transfer."""
+
+    flow: str
+    path: list[str]
+    vars: dict[str, str]
+
+
+class HandoffPacket(TypedDict):
+    conversation_id: str
+    channel: str
+    phone: Optional[str]
+    customer: Optional[dict]
+    skill: str
+    priority: int
+    reason: str
+    transcript: list[dict]
+    intents: list[dict]
+    slots: dict[str, Any]
+    selfhelp: list[dict]
+    open_tickets: list[dict]
+    collected: FlowCollected
+    enqueued_at: float
+
+
+def build_packet(*, conversation_id: str, channel: str, skill: str, priority: int, reason: str,
+                 enqueued_at: float, events: Iterable[dict] = (), slots: Mapping[str, Any] | None = None,
+                 customer: dict | None = None, phone: str | None = None, open_tickets: Iterable[dict] = (),
+                 titles: Mapping[str, str] | None = None, collected: FlowCollected | None = None) -> HandoffPacket:
+    turns = transcript(events)
+    slots = slots or {}
+    return HandoffPacket(
+        conversation_id=conversation_id,
+        channel=channel,
+        phone=phone or (customer or {}).get("phone"),
+        customer=customer,
+        skill=skill,
+        priority=int(priority),
+        reason=reason,
+        transcript=turns,
+        intents=[{"intent": t["intent"], "confidence": t["confidence"], "text": t["text"]}
+                 for t in turns if t["who"] == "customer" and t.get("intent")],
+        slots={name: slots.get(name) for name in SLOTS},
+        selfhelp=selfhelp_outcomes(turns, dict(titles or {})),
+        open_tickets=[{"ticket_id": t["ticket_id"], "kind": t["kind"], "status": t["status"],
+                       "summary": t.get("summary", "")} for t in open_tickets],
+        collected=FlowCollected(**(collected or {})),
+        enqueued_at=enqueued_at,
+    )

@@ -1,0 +1,106 @@
+"""Reaching a live call from any process: Redis pub/sub to the process that holds the call.
+
+A call's audio lives in one process (the one whose WebSocket the carrier connected to), but an
+agent's message may be typed on a desk served by another. Anything for the caller is
+published on ``kefu:ivr:line:<call id>``; each IVR process has one pattern subscription
+(:class:`CallLines`) and passes a message to the call it holds, which speaks it. A message
+nobody holds (the caller hung up) reaches no subscriber: :func:`publish` returns 0.
+
+Wire format (JSON): ``{"kind": "message", "message": <a Rasa bot message dict>}`` or
+``{"kind": "handback", "why": "..."}``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Awaitable, Callable
+
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "kefu:ivr:line:"
+CONVERSATION_PREFIX = "ivr:"
+
+Handler = Callable[[dict], Awaitable[None]]
+
+
+def line(call_id: str) -> str:
+    return PREFIX + call_id
+
+
+def call_id_of(conversation_id: str) -> str | None:
+    """``ivr:<call id>`` -> the call id; None for a conversation that is not a phone call."""
+    if conversation_id.startswith(CONVERSATION_PREFIX):
+        return conversation_id[len(CONVERSATION_PREFIX):] or None
+    return None
+
+
+def conversation_id(call_id: str) -> str:
+    """The one conversation id of a call, on the queue, the desk, the tracker and the records."""
+    return CONVERSATION_PREFIX + call_id
+
+
+async def publish(redis, call_id: str, message: dict) -> int:
+    """Send ``message`` to whichever process holds the call; the number of processes that got it."""
+    return int(await redis.publish(line(call_id), json.dumps(message, ensure_ascii=False)))
+
+
+class CallLines:
+    """One process's subscription to the lines of the calls it holds."""
+
+    def __init__(self, redis) -> None:
+        self.redis = redis
+        self._handlers: dict[str, Handler] = {}
+        self._task: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> "CallLines":
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="ivr-call-lines")
+            await asyncio.wait_for(self._ready.wait(), 10)
+        return self
+
+    def attach(self, call_id: str, handler: Handler) -> None:
+        self._handlers[call_id] = handler
+
+    def detach(self, call_id: str) -> None:
+        self._handlers.pop(call_id, None)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(PREFIX + "*")
+                self._ready.set()
+                while True:
+                    item = await pubsub.get_message(timeout=5.0)
+                    if item is not None:
+                        await self._deliver(item)
+            except (RedisError, OSError) as exc:
+                logger.warning("ivr.line.subscription_lost error=%s", exc)
+                await asyncio.sleep(1.0)
+            finally:
+                try:
+                    await pubsub.close()
+                except (RedisError, OSError):
+                    pass
+
+    async def _deliver(self, item: dict) -> None:
+        channel = item.get("channel")
+        channel = channel.decode() if isinstance(channel, bytes) else str(channel or "")
+        handler = self._handlers.get(channel[len(PREFIX):])
+        if handler is None:
+            return  # another process holds this call
+        try:
+            message = json.loads(item.get("data") or b"{}")
+        except ValueError:
+            logger.warning("ivr.line.bad_message channel=%s", channel)
+            return
+        if isinstance(message, dict):
+            await handler(message)
