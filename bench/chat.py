@@ -56,6 +56,11 @@ class PhaseResult:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time the system's processes used during the phase
+
+    @property
+    def cpu_ms_per_turn(self) -> float:
+        return 1000 * self.cpu_seconds / len(self.latencies) if self.latencies else float("nan")
 
     @property
     def turns_per_second(self) -> float:
@@ -65,6 +70,7 @@ class PhaseResult:
         self.latencies += other.latencies
         self.errors += other.errors
         self.seconds += other.seconds
+        self.cpu_seconds += other.cpu_seconds
 
 
 class Progress:
@@ -96,9 +102,11 @@ async def send_turn(session, url: str, sender: str, text: str) -> bool:
 
 
 async def run_phase(base_url: str, conversations: list[tuple[str, list[str]]], progress: Progress, label: str,
-                    deadline_seconds: float, timed: bool = True) -> PhaseResult:
+                    deadline_seconds: float, timed: bool = True, pids: list[int] = ()) -> PhaseResult:
     """Every conversation sends its turns one after another; all conversations at once."""
     import aiohttp
+
+    cpu_before = sum(process_tree_cpu(pid) for pid in pids)
 
     url = f"{base_url}/webhooks/rest/webhook"
     result = PhaseResult()
@@ -120,7 +128,27 @@ async def run_phase(base_url: str, conversations: list[tuple[str, list[str]]], p
         started = time.perf_counter()
         await asyncio.gather(*(converse(sender, turns) for sender, turns in conversations))
         result.seconds = time.perf_counter() - started
+    result.cpu_seconds = sum(process_tree_cpu(pid) for pid in pids) - cpu_before
     return result if timed else PhaseResult()
+
+
+def process_tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and all its children so far."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        family = [root] + root.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in family:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def process_tree_rss(pids: dict[str, int]) -> dict[str, float]:
@@ -181,7 +209,7 @@ class PlainRasa:
                 self.process.wait()
 
 
-def start_kefu(model: Path, data_dir: Path, workers: int | None):
+def start_kefu(model: Path, data_dir: Path, workers: int | None, root: Path | None = None):
     from bot.embedded_redis import free_port
     from bot.settings import from_environment
     from bot.stack import KefuStack
@@ -189,6 +217,8 @@ def start_kefu(model: Path, data_dir: Path, workers: int | None):
     env = dict(os.environ, KEFU_DATA_DIR=str(data_dir), KEFU_RASA_PORT=str(free_port()),
                KEFU_ACTION_PORT=str(free_port()))
     env.pop("KEFU_DATABASE_URL", None)
+    if root is not None:  # another checkout of Kefu (e.g. before a change): its code, endpoints, content
+        env["KEFU_ROOT"] = str(root)
     if workers:
         env["KEFU_WORKERS"] = str(workers)
     return KefuStack(from_environment(env), model=model).start(timeout=600)
@@ -220,19 +250,21 @@ def fmt(seconds: float) -> str:
 def print_tables(results: dict[tuple[str, str], PhaseResult], rss: dict[str, float], workers: int | None) -> None:
     print()
     print(f"Kefu workers: {workers or 'default (KEFU_WORKERS or cores)'}; cores: {os.cpu_count()}")
-    print("| scenario | system | turns | turns/s | p50 ms | p95 ms | p99 ms | errors | Kefu/Rasa turns/s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| scenario | system | turns | turns/s | p50 ms | p95 ms | p99 ms | errors | CPU ms/turn | Kefu/Rasa turns/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     scenarios = sorted({scenario for scenario, _ in results}, key=lambda s: (s.split()[0], int(s.split()[-1])))
     for scenario in scenarios:
-        rasa, kefu = results.get((scenario, "rasa")), results.get((scenario, "kefu"))
-        ratio = (kefu.turns_per_second / rasa.turns_per_second) if rasa and kefu and rasa.turns_per_second else 0
-        for system, result in (("plain rasa", rasa), ("kefu", kefu)):
+        rasa = results.get((scenario, "rasa"))
+        for system, result in (("plain rasa", rasa), ("kefu", results.get((scenario, "kefu"))),
+                               ("kefu before", results.get((scenario, "before")))):
             if result is None:
                 continue
             lat = result.latencies
-            tail = f"{ratio:.2f}×" if system == "kefu" else ""
+            ratio = result.turns_per_second / rasa.turns_per_second if rasa and rasa.turns_per_second else 0
+            tail = f"{ratio:.2f}×" if system != "plain rasa" and ratio else ""
             print(f"| {scenario} | {system} | {len(lat)} | {result.turns_per_second:.1f} | {fmt(percentile(lat, .5))} "
-                  f"| {fmt(percentile(lat, .95))} | {fmt(percentile(lat, .99))} | {result.errors} | {tail} |")
+                  f"| {fmt(percentile(lat, .95))} | {fmt(percentile(lat, .99))} | {result.errors} "
+                  f"| {result.cpu_ms_per_turn:.0f} | {tail} |")
     print()
     print("| process | RSS MB (end of run) |")
     print("|---|---|")
@@ -247,13 +279,21 @@ async def benchmark(args) -> None:
     model, _ = ensure_model(ROOT, ROOT / "models")
     work = Path(tempfile.mkdtemp(prefix="kefu-chatbench-"))
     levels = [int(level) for level in args.levels.split(",")]
-    systems = [s for s in ("rasa", "kefu") if s in args.systems.split(",")]
+    systems = [s for s in ("rasa", "kefu", "before") if s in args.systems.split(",")]
+    if "before" in systems and not args.before_root:
+        raise SystemExit("--systems before needs --before-root (a checkout of the Kefu to compare with)")
     new_turns = sum(level * 5 for level in levels) * args.rounds * len(systems)
     long_turns = args.long_level * args.long_turns * len(systems) if args.long_turns else 0
     print(f"model {model.name}; work dir {work}", file=sys.stderr)
     plain = PlainRasa(model, free_port(), work).start() if "rasa" in systems else None
     kefu = start_kefu(model, work / "kefu", args.workers) if "kefu" in systems else None
-    urls = {"rasa": plain.url if plain else "", "kefu": kefu.settings.rasa_url if kefu else ""}
+    before = start_kefu(model, work / "before", args.before_workers, Path(args.before_root).resolve()) \
+        if "before" in systems else None
+    urls = {"rasa": plain.url if plain else "", "kefu": kefu.settings.rasa_url if kefu else "",
+            "before": before.settings.rasa_url if before else ""}
+    system_pids = {"rasa": [plain.process.pid] if plain else [],
+                   "kefu": list(kefu_pids(kefu).values()) if kefu else [],
+                   "before": list(kefu_pids(before).values()) if before else []}
     results: dict[tuple[str, str], PhaseResult] = {}
     progress = Progress(new_turns + long_turns)
     try:
@@ -262,7 +302,8 @@ async def benchmark(args) -> None:
                 for system in systems:
                     label = f"new {level} {system} r{round_ + 1}"
                     conversations = scripted_conversations(f"{system}-n{level}-r{round_}", level)
-                    result = await run_phase(urls[system], conversations, progress, label, args.phase_seconds)
+                    result = await run_phase(urls[system], conversations, progress, label, args.phase_seconds,
+                                             pids=system_pids[system])
                     results.setdefault((f"new {level}", system), PhaseResult()).merge(result)
         if args.long_turns:
             warm = args.long_turns - 5
@@ -272,16 +313,19 @@ async def benchmark(args) -> None:
                 await run_phase(urls[system], conversations, progress, f"long warm-up {system}", 1800, timed=False)
             for system in systems:
                 conversations = [(f"{system}-long-{i}", SCRIPTS["bill"]) for i in range(args.long_level)]
-                result = await run_phase(urls[system], conversations, progress, f"long {system}", args.phase_seconds)
+                result = await run_phase(urls[system], conversations, progress, f"long {system}", args.phase_seconds,
+                                         pids=system_pids[system])
                 results[(f"long{args.long_turns} {args.long_level}", system)] = result
         progress.close()
         pids = {"plain rasa": plain.process.pid} if plain else {}
         pids.update(kefu_pids(kefu) if kefu else {})
+        pids.update({name.replace("kefu", "before"): pid for name, pid in (kefu_pids(before) if before else {}).items()})
         print_tables(results, process_tree_rss(pids), args.workers)
     finally:
         progress.close()
-        if kefu:
-            kefu.stop()
+        for stack in (kefu, before):
+            if stack:
+                stack.stop()
         if plain:
             plain.stop()
 
@@ -294,7 +338,9 @@ def main() -> None:
     parser.add_argument("--long-level", type=int, default=10, help="concurrent long conversations")
     parser.add_argument("--workers", type=int, default=None, help="KEFU_WORKERS for Kefu (default: its own)")
     parser.add_argument("--phase-seconds", type=float, default=120, help="stop sending new turns after this")
-    parser.add_argument("--systems", default="rasa,kefu", help="which systems to run")
+    parser.add_argument("--systems", default="rasa,kefu", help="which of rasa,kefu,before to run")
+    parser.add_argument("--before-root", default=None, help="checkout of Kefu for the 'before' system")
+    parser.add_argument("--before-workers", type=int, default=1, help="KEFU_WORKERS for 'before'")
     asyncio.run(benchmark(parser.parse_args()))
 
 

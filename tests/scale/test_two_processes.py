@@ -1,41 +1,20 @@
 """Two Kefu Rasa server processes on one Redis serve the same conversations as one would.
 
-The stack starts with one worker per server so that the test decides which process takes each
-message: process A is the stack's own Rasa server, process B a second one on another port.
+Process A is the stack's own Rasa server, process B a second one on another port (conftest.py).
 """
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from bot import settings as settings_module
 from tests.channels.test_webchat_socketio import ChatClient
 from tests.handoff.stack_client import DESK_HEADERS, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def two_processes(trained_model, tmp_path_factory):
-    from bot.embedded_redis import free_port
-    from bot.stack import KefuStack
-
-    data_dir = tmp_path_factory.mktemp("two-processes")
-    env = dict(os.environ, KEFU_DATA_DIR=str(data_dir), KEFU_RASA_PORT=str(free_port()),
-               KEFU_ACTION_PORT=str(free_port()), KEFU_WORKERS="1")
-    env.pop("KEFU_DATABASE_URL", None)
-    stack = KefuStack(settings_module.from_environment(env), model=trained_model).start()
-    try:
-        port_b = free_port()
-        stack.start_extra_rasa_server(port_b)
-        yield stack, [stack.settings.rasa_url, f"http://{stack.settings.host}:{port_b}"]
-    finally:
-        stack.stop()
 
 
 def say(url: str, sender: str, text: str) -> list[dict]:
