@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable
 
 import yaml
@@ -32,17 +33,18 @@ def catalogue() -> Catalogue:
     return load_catalogue(get_settings().selfhelp_catalogue)
 
 
-_labels_cache: dict[float, dict] = {}
+def _parse_labels(path: Path) -> dict:
+    labels = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(labels, dict):
+        raise ValueError(f"{path}: expected a mapping of labels")
+    return labels
 
 
 def labels() -> dict:
-    """The editors' label file (status names, line templates), re-read on change."""
-    path = get_settings().content_dir / "labels.yml"
-    mtime = path.stat().st_mtime
-    if mtime not in _labels_cache:
-        _labels_cache.clear()
-        _labels_cache[mtime] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return _labels_cache[mtime]
+    """The editors' label file (status names, line templates): its last good version."""
+    from bot.snapshot import editor_file
+
+    return editor_file(get_settings().content_dir / "labels.yml", _parse_labels, (ValueError, yaml.YAMLError)).get()
 
 
 def channel_of(tracker: Tracker) -> str:

@@ -102,26 +102,15 @@ def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
     return Catalogue(entries)
 
 
-_cache: dict[Path, tuple[float, Catalogue]] = {}
+def parse_catalogue_file(path: Path) -> Catalogue:
+    try:
+        return parse_catalogue(yaml.safe_load(path.read_text(encoding="utf-8")), source=str(path))
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{path}: not valid YAML: {exc}") from exc
 
 
 def load_catalogue(path: Path) -> Catalogue:
-    """Load (or reuse) the catalogue; re-parses when the file's mtime changes.
+    """The catalogue's last good version (bot/snapshot.py): a bad save never takes self-help down."""
+    from bot.snapshot import editor_file
 
-    An edit that does not parse is rejected: the last good version keeps
-    serving and the error is logged, so a typo never takes self-help down.
-    """
-    mtime = path.stat().st_mtime
-    cached = _cache.get(path)
-    if cached and cached[0] == mtime:
-        return cached[1]
-    try:
-        catalogue = parse_catalogue(yaml.safe_load(path.read_text(encoding="utf-8")), source=str(path))
-    except (CatalogueError, yaml.YAMLError) as exc:
-        if cached is None:
-            raise CatalogueError(str(exc)) from exc
-        log.error("selfhelp.catalogue.rejected", extra={"path": str(path), "error": str(exc)})
-        _cache[path] = (mtime, cached[1])
-        return cached[1]
-    _cache[path] = (mtime, catalogue)
-    return catalogue
+    return editor_file(path, parse_catalogue_file, (CatalogueError,)).get()

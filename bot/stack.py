@@ -22,6 +22,7 @@ from bot.handoff.commands import ensure_demo_agent
 from bot.security.launch import action_server_command, cors_arguments, secure_environment
 from bot.settings import Settings, redis_parts
 from bot.training import ensure_model
+from bot.workers import worker_environment
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class KefuStack:
             PYTHONUNBUFFERED="1",
         )
         env.update(secure_environment(self.settings))  # API token, action secret, bind address, retention
+        env.update(worker_environment(self.settings.env))
         return env
 
     def prepare(self) -> None:
@@ -98,24 +100,12 @@ class KefuStack:
         env = self.child_environment()
         logs = self.settings.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        root = self.settings.root
         action_log = logs / "actions.log"
         actions = self._spawn(
             action_server_command(self.settings), env, action_log,
         )
         rasa_log = logs / "rasa.log"
-        rasa = self._spawn(
-            [
-                sys.executable, "-m", "bot.security.rasa_server", "run",
-                "--model", str(self.model),
-                "--port", str(self.settings.rasa_port),
-                "--interface", self.settings.host,
-                "--credentials", str(root / "credentials.yml"),
-                "--endpoints", str(root / "endpoints.yml"),
-                "--enable-api", *cors_arguments(self.settings),
-            ],
-            env, rasa_log,
-        )
+        rasa = self._spawn(self.rasa_command(self.settings.rasa_port), env, rasa_log)
         try:
             wait_until_up(f"http://{self.settings.host}:{self.settings.action_port}/health", actions, action_log, timeout)
             wait_until_up(f"{self.settings.rasa_url}/version", rasa, rasa_log, timeout)  # /status needs the token
@@ -123,6 +113,28 @@ class KefuStack:
             self.stop()
             raise
         return self
+
+    def rasa_command(self, port: int) -> list[str]:
+        """The Rasa server on ``port``; a second one on another port shares Redis and the actions."""
+        root = self.settings.root
+        return [
+            sys.executable, "-m", "bot.security.rasa_server", "run",
+            "--model", str(self.model),
+            "--port", str(port),
+            "--interface", self.settings.host,
+            "--credentials", str(root / "credentials.yml"),
+            "--endpoints", str(root / "endpoints.yml"),
+            "--enable-api", *cors_arguments(self.settings),
+        ]
+
+    def start_extra_rasa_server(self, port: int, workers: int = 1, timeout: float = 300) -> subprocess.Popen:
+        """One more Rasa server process on ``port`` over the same Redis, database and action server."""
+        env = self.child_environment()
+        env.update(SANIC_WORKERS=str(workers))
+        log_file = self.settings.data_dir / "logs" / f"rasa-{port}.log"
+        process = self._spawn(self.rasa_command(port), env, log_file)
+        wait_until_up(f"http://{self.settings.host}:{port}/version", process, log_file, timeout)
+        return process
 
     def _spawn(self, command: list[str], env: dict, log_file: Path) -> subprocess.Popen:
         handle = open(log_file, "ab")

@@ -27,7 +27,7 @@ from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIO
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from socketio import AsyncServer
+from socketio import AsyncRedisManager, AsyncServer
 
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
@@ -108,6 +108,13 @@ class ChatPageBlueprint(SocketBlueprint):
         app.add_route(media, "/media/<path:path>", methods=["GET", "HEAD"], name="kefu_media")
 
 
+def rooms_across_workers(settings: Settings) -> Optional[AsyncRedisManager]:
+    """Socket.IO rooms shared through Redis, so an emit from any worker reaches the customer's socket."""
+    if not settings.redis.url:
+        return None  # no shared Redis (a unit test): one process, in-memory rooms
+    return AsyncRedisManager(settings.redis.url, channel="kefu:webchat:socketio")
+
+
 class WebChatInput(SocketIOInput):
     """Rasa's Socket.IO channel, hardened, with the chat page; see the module docstring."""
 
@@ -154,7 +161,7 @@ class WebChatInput(SocketIOInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins,
-                          max_http_buffer_size=self.max_frame_bytes)
+                          max_http_buffer_size=self.max_frame_bytes, client_manager=rooms_across_workers(self.settings))
         self.sio = sio
         webhook = ChatPageBlueprint(sio, self.socketio_path, self.settings, "webchat_webhook", __name__)
 

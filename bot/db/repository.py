@@ -282,6 +282,19 @@ class Repository:
             return [dict(r) for r in conn.execute(query.order_by(outbox.c.id).limit(limit)).mappings()]
 
     @_guard
+    def claim_outbound(self, outbound_id: int) -> bool:
+        """Move a pending message to ``sending``; True for exactly one of several workers racing.
+
+        A conditional UPDATE is atomic on SQLite and PostgreSQL alike, so a message is handed to one
+        worker only. A worker killed mid-send leaves it ``sending`` for a person: never sent twice.
+        """
+        with self.engine.begin() as conn:
+            claimed = conn.execute(outbox.update()
+                                   .where(outbox.c.id == outbound_id, outbox.c.status == "pending")
+                                   .values(status="sending"))
+            return claimed.rowcount == 1
+
+    @_guard
     def mark_outbound(self, outbound_id: int, status: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id == outbound_id).values(status=status))

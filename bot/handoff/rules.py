@@ -84,14 +84,18 @@ def parse_rules(raw: dict) -> HandoffRules:
     return rules
 
 
-_cache: dict[tuple[str, float], HandoffRules] = {}
+def parse_rules_file(path: Path) -> HandoffRules:
+    try:
+        return parse_rules(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except yaml.YAMLError as exc:
+        raise HandoffRulesError(f"{path}: not valid YAML: {exc}") from exc
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise HandoffRulesError(f"{path}: malformed ({type(exc).__name__}: {exc})") from exc
 
 
 def load_rules(path: Path | None = None) -> HandoffRules:
-    """The rules, re-read when the file changes (editors change it without a restart)."""
+    """The rules' last good version (bot/snapshot.py): editors change them without a restart."""
+    from bot.snapshot import editor_file
+
     path = path or get_settings().content_dir / "handoff.yml"
-    key = (str(path), path.stat().st_mtime)
-    if key not in _cache:
-        _cache.clear()
-        _cache[key] = parse_rules(yaml.safe_load(path.read_text(encoding="utf-8")))
-    return _cache[key]
+    return editor_file(path, parse_rules_file, (HandoffRulesError,)).get()

@@ -112,16 +112,13 @@ def load_hotline_config(path: Path) -> HotlineConfig:
 
 
 class HotlineConfigSource:
-    """The current config, re-read when the file's modification time changes."""
+    """The current config: its last good version (bot/snapshot.py), so a bad save keeps calls going."""
 
     def __init__(self, path: Path) -> None:
+        from bot.snapshot import editor_file
+
         self.path = Path(path)
-        self._stamp: int | None = None
-        self._config: HotlineConfig | None = None
+        self._file = editor_file(self.path, load_hotline_config, (HotlineConfigError,))
 
     def get(self) -> HotlineConfig:
-        stamp = self.path.stat().st_mtime_ns
-        if self._config is None or stamp != self._stamp:
-            self._config = load_hotline_config(self.path)
-            self._stamp = stamp
-        return self._config
+        return self._file.get()

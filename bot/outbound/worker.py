@@ -11,13 +11,19 @@ logger = logging.getLogger(__name__)
 
 
 async def deliver_pending(repository: Repository, adapters: dict[str, Notifier], limit: int = 100) -> dict[str, int]:
-    """One pass; returns counts by result. Failed messages are marked ``failed`` for a person."""
+    """One pass; returns counts by result. Failed messages are marked ``failed`` for a person.
+
+    Several workers (one per ``kefu run`` machine) may drain at once: each message is claimed
+    before it is sent, so exactly one of them delivers it.
+    """
     counts = {"sent": 0, "failed": 0, "skipped": 0}
     for row in await asyncio.to_thread(repository.outbound, status="pending", limit=limit):
         adapter = adapters.get(row["channel"])
         if adapter is None:
             counts["skipped"] += 1
             continue
+        if not await asyncio.to_thread(repository.claim_outbound, row["id"]):
+            continue  # another worker took it
         payload = dict(row["payload"] or {})
         payload.setdefault("kind", row["kind"])
         payload.setdefault("client_ref", f"outbox-{row['id']}")

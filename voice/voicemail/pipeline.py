@@ -21,9 +21,10 @@ from pathlib import Path
 from bot.db.repository import DatabaseError, Repository
 from bot.notify import Notifier, NotifyError, OutboxNotifier
 from bot.selfhelp import Catalogue, CatalogueError, load_catalogue
+from bot.snapshot import editor_file
 from voice.asr import ASR_RATE, AsrEngine, Result
 from voice.audio import DEFAULT_LIMITS, AudioLimits, Pcm, decode_bytes, decode_file, format_from_name
-from voice.errors import ModelMissingError, NluError, VoiceError
+from voice.errors import ModelMissingError, NluError, VoiceError, VoicemailConfigError
 from voice.voicemail.nlu import NluParser
 from voice.voicemail.policy import (
     ASR_FAILED,
@@ -106,7 +107,7 @@ class VoicemailPipeline:
             repository=repository,
             nlu=nlu,
             notifier=notifier or OutboxNotifier.from_settings(settings, repository),
-            policy=load_policy(settings.content_dir / "voicemail.yml"),
+            policy=editor_file(settings.content_dir / "voicemail.yml", load_policy, (VoicemailConfigError,)).get(),
             catalogue_path=settings.selfhelp_catalogue,
             storage_dir=settings.data_dir / VOICEMAIL_DIR,
             asr=asr,

@@ -1,0 +1,115 @@
+"""A per-conversation lock in Redis that never blocks the event loop and hands over at once.
+
+Rasa serialises the turns of one conversation with a lock. Its ``RedisLockStore`` talks to Redis
+with the blocking client on the server's event loop (several round trips per turn) and a waiting
+message looks again only once a second, so a second message from the same customer waits up to a
+second longer than it needs. This lock is first come, first served like Rasa's ticket lock:
+
+* a message queues its token in a Redis list (one per conversation); the head holds the lock;
+* waiters look again after 10 ms, longer the further back they are in line;
+* a holder that dies (a killed worker) loses the lock ``lock_lifetime`` seconds after it got it,
+  as in Rasa, so one stuck turn never blocks the conversation for good.
+
+``endpoints.yml``: ``lock_store: {type: bot.lock_store.AsyncRedisLockStore, url, port, db,
+password, key_prefix}``. Several workers and machines share it through Redis.
+"""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from contextlib import asynccontextmanager
+from typing import AsyncGenerator, Optional, Text
+
+import redis.asyncio as aioredis
+from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
+from rasa.utils.endpoints import EndpointConfig
+
+POLL_S = 0.01
+MAX_POLL_S = 0.25
+
+_NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+# KEYS: line (list), holder (hash token/until). ARGV: token, lifetime ms, 1 = join the line.
+# Returns {1, 0} when the lock is ours, {0, place in line} otherwise, {-1, 0} if we were dropped.
+ACQUIRE = _NOW + """
+local lifetime = tonumber(ARGV[2])
+if ARGV[3] == '1' then redis.call('RPUSH', KEYS[1], ARGV[1]) end
+redis.call('PEXPIRE', KEYS[1], lifetime * 2)
+for _ = 1, 100 do
+  local head = redis.call('LINDEX', KEYS[1], 0)
+  if not head then return {-1, 0} end
+  local owner = redis.call('HGET', KEYS[2], 'token')
+  if owner ~= head then
+    redis.call('HSET', KEYS[2], 'token', head, 'until', now + lifetime)
+    redis.call('PEXPIRE', KEYS[2], lifetime * 2)
+    owner = head
+  end
+  if head == ARGV[1] then return {1, 0} end
+  if tonumber(redis.call('HGET', KEYS[2], 'until')) >= now then
+    local place = redis.call('LPOS', KEYS[1], ARGV[1])
+    if not place then return {-1, 0} end
+    return {0, place}
+  end
+  redis.call('LPOP', KEYS[1])  -- the holder outlived its lock: the next in line goes
+end
+return {0, 1}
+"""
+# KEYS: line, holder. ARGV: token, lifetime ms. Leaves the line; the next in line holds the lock.
+RELEASE = _NOW + """
+redis.call('LREM', KEYS[1], 1, ARGV[1])
+if redis.call('HGET', KEYS[2], 'token') == ARGV[1] then
+  local head = redis.call('LINDEX', KEYS[1], 0)
+  if head then
+    redis.call('HSET', KEYS[2], 'token', head, 'until', now + tonumber(ARGV[2]))
+  else
+    redis.call('DEL', KEYS[2])
+  end
+end
+return 1
+"""
+
+
+class AsyncRedisLockStore(LockStore):
+    """See the module docstring."""
+
+    def __init__(self, endpoint_config: Optional[EndpointConfig] = None, *, host: Text = "localhost",
+                 port: int = 6379, db: int = 0, password: Optional[Text] = None,
+                 key_prefix: Optional[Text] = "kefu") -> None:
+        if endpoint_config is not None:
+            options = endpoint_config.kwargs
+            host = endpoint_config.url or host
+            port, db = options.get("port", port), options.get("db", db)
+            password, key_prefix = options.get("password", password), options.get("key_prefix", key_prefix)
+        self.redis = aioredis.Redis(host=host, port=int(port), db=int(db), password=password or None)
+        self.prefix = f"{key_prefix or 'kefu'}:lock:"
+        self._acquire = self.redis.register_script(ACQUIRE)
+        self._release = self.redis.register_script(RELEASE)
+        super().__init__()
+
+    def _keys(self, conversation_id: Text) -> list[str]:
+        return [self.prefix + conversation_id + ":line", self.prefix + conversation_id + ":holder"]
+
+    @asynccontextmanager
+    async def lock(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME,
+                   wait_time_in_seconds: float = 1) -> AsyncGenerator[None, None]:
+        keys, token, lifetime_ms = self._keys(conversation_id), uuid.uuid4().hex, int(lock_lifetime * 1000)
+        join = "1"
+        try:
+            while True:
+                got, place = await self._acquire(keys=keys, args=[token, lifetime_ms, join])
+                join = "1" if got == -1 else "0"  # dropped from the line (we stalled): queue again
+                if got == 1:
+                    break
+                await asyncio.sleep(min(MAX_POLL_S, POLL_S * max(1, place)))
+            yield None
+        finally:
+            await asyncio.shield(self._release(keys=keys, args=[token, lifetime_ms]))
+
+    # Rasa's LockStore API besides lock(); Rasa itself only calls lock().
+    def get_lock(self, conversation_id: Text):
+        raise LockError("AsyncRedisLockStore keeps no TicketLock objects; use lock()")
+
+    def delete_lock(self, conversation_id: Text) -> None:
+        raise LockError("AsyncRedisLockStore locks are released by lock()")
+
+    def save_lock(self, lock) -> None:
+        raise LockError("AsyncRedisLockStore locks are saved by lock()")

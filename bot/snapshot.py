@@ -1,0 +1,92 @@
+"""One way to load an editor-owned file: parse and validate it, swap it in whole, keep the last good.
+
+Editors save ``content/selfhelp.yml``, ``content/handoff.yml``, ``content/ivr.yml``… while Kefu
+runs. :class:`EditorFile` re-reads a file when its modification time or size changes, parses it
+with the file's own parser (which validates), and replaces the current value in one assignment,
+so a reader sees the old or the new version, never half of each. A save that does not parse is
+logged with the file and the reason and ignored: the last good version keeps serving until the
+next save. Only the very first load of a file that never parsed raises.
+
+``current()`` is for code on the event loop: a changed file is parsed in a worker thread.
+``get()`` is for synchronous code (CLI, actions); the unchanged case is one ``stat``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Stamp = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Version(Generic[T]):
+    stamp: Stamp
+    value: T
+
+
+class EditorFile(Generic[T]):
+    """The latest good version of one file; see the module docstring."""
+
+    def __init__(self, path: Path, parse: Callable[[Path], T], errors: tuple[type[BaseException], ...]) -> None:
+        self.path = Path(path)
+        self.parse = parse
+        self.errors = errors  # what a bad save raises; anything else is a bug and propagates
+        self._version: Version[T] | None = None
+        self._rejected: Stamp | None = None
+        self._lock = threading.Lock()
+
+    def _stamp(self) -> Stamp:
+        stat = self.path.stat()
+        return stat.st_mtime_ns, stat.st_size
+
+    def _is_fresh(self, stamp: Stamp) -> bool:
+        version = self._version
+        return (version is not None and version.stamp == stamp) or (version is not None and self._rejected == stamp)
+
+    def get(self) -> T:
+        stamp = self._stamp()
+        if self._is_fresh(stamp):
+            return self._version.value
+        return self._reload(stamp)
+
+    async def current(self) -> T:
+        stamp = await asyncio.to_thread(self._stamp)
+        if self._is_fresh(stamp):
+            return self._version.value
+        return await asyncio.to_thread(self._reload, stamp)
+
+    def _reload(self, stamp: Stamp) -> T:
+        with self._lock:  # one parse per change, however many readers notice it
+            if self._is_fresh(stamp):
+                return self._version.value
+            try:
+                value = self.parse(self.path)
+            except self.errors as error:
+                if self._version is None:
+                    raise
+                self._rejected = stamp
+                log.error("editor_file.rejected file=%s reason=%s; keeping the last good version", self.path, error)
+                return self._version.value
+            self._version, self._rejected = Version(stamp, value), None
+            log.info("editor_file.loaded file=%s", self.path)
+            return value
+
+
+_files: dict[tuple[Path, Callable], EditorFile] = {}
+_files_lock = threading.Lock()
+
+
+def editor_file(path: Path, parse: Callable[[Path], T], errors: tuple[type[BaseException], ...]) -> EditorFile[T]:
+    """The process-wide :class:`EditorFile` for ``path`` read with ``parse``."""
+    key = (Path(path).resolve(), parse)
+    with _files_lock:
+        if key not in _files:
+            _files[key] = EditorFile(Path(path), parse, errors)
+        return _files[key]

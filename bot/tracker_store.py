@@ -1,0 +1,157 @@
+"""A Redis tracker store whose per-turn cost does not grow with the conversation.
+
+Rasa's ``RedisTrackerStore`` keeps a conversation as one JSON blob: every save reads it back,
+deserialises and replays it to merge, and writes it whole, with the blocking redis client on the
+server's event loop. A 50-turn conversation therefore costs several times its first turn.
+
+This store keeps each conversation as a Redis list of events (one JSON document per event) and
+the list index where the latest session starts:
+
+* ``save`` appends only the events the tracker gained since it was read (one round trip, a Lua
+  script, so the session index moves with the append);
+* ``retrieve`` reads the latest session only, as Rasa's stores do; ``retrieve_full_tracker``
+  reads everything;
+* it uses ``redis.asyncio``, so a turn never blocks the loop on Redis;
+* ``record_exp`` (seconds) expires a conversation that has been idle that long, like Rasa's.
+
+Configure in ``endpoints.yml`` with ``type: bot.tracker_store.IncrementalRedisTrackerStore``.
+Events a tracker already had when read are never rewritten: like Rasa's merge, a save adds what
+the stored conversation does not have yet.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Iterable, Optional, Text
+
+import redis.asyncio as aioredis
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, Event, deserialise_events
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
+
+logger = logging.getLogger(__name__)
+
+SESSION_START = "action_session_start"
+# Where the tracker object remembers what it was read from: (sender id, events already stored).
+STORED_MARK = "_kefu_stored_events"
+
+# KEYS: events list, session index. ARGV: expiry seconds (0: none), offset of the last session
+# start among the new events (-1: none), then the new events. Returns the list length.
+APPEND_SCRIPT = """
+local before = redis.call('LLEN', KEYS[1])
+if #ARGV > 2 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 3)) end
+local offset = tonumber(ARGV[2])
+if offset >= 0 then redis.call('SET', KEYS[2], before + offset) end
+local ttl = tonumber(ARGV[1])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ttl) end
+end
+return before + #ARGV - 2
+"""
+# KEYS: events list, session index. ARGV: 1 = only the latest session. Returns {start, events...}.
+READ_SCRIPT = """
+local start = 0
+if ARGV[1] == '1' then start = tonumber(redis.call('GET', KEYS[2]) or '0') end
+local events = redis.call('LRANGE', KEYS[1], start, -1)
+table.insert(events, 1, tostring(start))
+return events
+"""
+
+
+class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
+    """Conversation events in a Redis list, appended per turn; see the module docstring."""
+
+    def __init__(
+        self,
+        domain: Optional[Domain] = None,
+        host: Text = "localhost",
+        port: int = 6379,
+        db: int = 0,
+        username: Optional[Text] = None,
+        password: Optional[Text] = None,
+        event_broker: Any = None,
+        record_exp: Optional[float] = None,
+        key_prefix: Optional[Text] = "kefu",
+        use_ssl: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        from bot.rasa_speedups import install
+
+        install()  # the Rasa server loads this store: the place to fix Rasa's hot spots in it
+        self.redis = aioredis.Redis(host=host, port=int(port), db=int(db), username=username or None,
+                                    password=password or None, ssl=bool(use_ssl))
+        self.record_exp = int(float(record_exp)) if record_exp else 0
+        self.prefix = f"{key_prefix or 'kefu'}:events:"
+        self._append = self.redis.register_script(APPEND_SCRIPT)
+        self._read = self.redis.register_script(READ_SCRIPT)
+        super().__init__(domain, event_broker, **kwargs)
+
+    def _keys(self, sender_id: Text) -> list[str]:
+        return [self.prefix + sender_id, self.prefix + sender_id + ":session"]
+
+    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        return await self._retrieve(sender_id, latest_session_only=True)
+
+    async def retrieve_full_tracker(self, conversation_id: Text) -> Optional[DialogueStateTracker]:
+        return await self._retrieve(conversation_id, latest_session_only=False)
+
+    async def _retrieve(self, sender_id: Text, latest_session_only: bool) -> Optional[DialogueStateTracker]:
+        _, *raw_events = await self._read(keys=self._keys(sender_id),
+                                                  args=["1" if latest_session_only else "0"])
+        if not raw_events:
+            return None
+        tracker = self.init_tracker(sender_id)
+        tracker.events.extend(deserialise_events([json.loads(raw) for raw in raw_events]))
+        tracker.replay_events()
+        setattr(tracker, STORED_MARK, (sender_id, len(tracker.events)))
+        return tracker
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)
+        events = list(tracker.events)
+        new_events = await self._new_events(tracker, events)
+        if not new_events and not self.record_exp:
+            return
+        session_offset = max((i for i, e in enumerate(new_events) if _is_session_start(e)), default=-1)
+        await self._append(keys=self._keys(tracker.sender_id),
+                           args=[self.record_exp, session_offset,
+                                 *(json.dumps(e.as_dict(), ensure_ascii=False) for e in new_events)])
+        setattr(tracker, STORED_MARK, (tracker.sender_id, len(events)))
+
+    async def _new_events(self, tracker: DialogueStateTracker, events: list[Event]) -> list[Event]:
+        """The events of ``tracker`` the store does not have yet."""
+        mark = getattr(tracker, STORED_MARK, None)
+        if mark is not None and mark[0] == tracker.sender_id and mark[1] <= len(events):
+            return events[mark[1]:]
+        # A tracker built elsewhere (a new one, or one Rasa rebuilt): compare with what is stored.
+        for latest_session_only in (True, False):
+            stored = await self._retrieve(tracker.sender_id, latest_session_only)
+            if stored is None:
+                return events
+            stored_dicts = [e.as_dict() for e in stored.events]
+            if [e.as_dict() for e in events[:len(stored_dicts)]] == stored_dicts:
+                return events[len(stored_dicts):]
+        # Diverging histories: keep what is stored and add what it lacks, as Rasa's merge does.
+        known = {_event_key(d) for d in stored_dicts}
+        return [e for e in events if _event_key(e.as_dict()) not in known]
+
+    async def exists(self, conversation_id: Text) -> bool:
+        return bool(await self.redis.exists(self._keys(conversation_id)[0]))
+
+    async def keys(self) -> Iterable[Text]:
+        found = []
+        async for key in self.redis.scan_iter(match=self.prefix + "*", count=500):
+            name = key.decode() if isinstance(key, bytes) else key
+            if not name.endswith(":session"):
+                found.append(name[len(self.prefix):])
+        return found
+
+
+def _is_session_start(event: Event) -> bool:
+    return isinstance(event, ActionExecuted) and event.action_name == SESSION_START
+
+
+def _event_key(event: dict) -> str:
+    return json.dumps(event, sort_keys=True, ensure_ascii=False, default=str)

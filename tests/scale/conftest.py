@@ -1,0 +1,36 @@
+"""One stack for the scale tests: two Rasa server processes (A and B) on one Redis and database.
+
+It starts with one worker per server so that a test decides which process takes each message.
+Editors' files are copies (content/, ivr.yml, flows), so a test may break them on purpose.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from bot import settings as settings_module
+from tests.conftest import PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def two_processes(trained_model, tmp_path_factory):
+    from bot.embedded_redis import free_port
+    from bot.stack import KefuStack
+    from tests.ivr.stack_env import ivr_environment
+
+    data_dir = tmp_path_factory.mktemp("two-processes")
+    content = data_dir / "content"
+    shutil.copytree(PROJECT_ROOT / "content", content)
+    env = dict(os.environ, KEFU_DATA_DIR=str(data_dir), KEFU_RASA_PORT=str(free_port()),
+               KEFU_ACTION_PORT=str(free_port()), KEFU_WORKERS="1", KEFU_CONTENT_DIR=str(content))
+    env.update(ivr_environment(data_dir, PROJECT_ROOT, env))
+    env.pop("KEFU_DATABASE_URL", None)
+    stack = KefuStack(settings_module.from_environment(env), model=trained_model).start()
+    try:
+        port_b = free_port()
+        stack.start_extra_rasa_server(port_b)
+        yield stack, [stack.settings.rasa_url, f"http://{stack.settings.host}:{port_b}"]
+    finally:
+        stack.stop()

@@ -1,0 +1,72 @@
+"""The async Redis lock: one turn at a time per conversation, first come first served, no dead ends."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from bot.lock_store import AsyncRedisLockStore
+from bot.settings import redis_parts
+from tests.scale.test_tracker_store import redis_url  # noqa: F401 - the embedded Redis fixture
+
+
+@pytest.fixture
+def store(redis_url):  # noqa: F811
+    parts = redis_parts(redis_url)
+    return AsyncRedisLockStore(host=parts["host"], port=parts["port"], db=parts["db"])
+
+
+async def test_turns_of_one_conversation_never_overlap_and_keep_their_order(store):
+    import redis.asyncio as aioredis
+
+    log: list[tuple[str, int]] = []
+    everyone_queued = asyncio.Event()
+
+    async def turn(n: int) -> None:
+        async with store.lock("c1"):
+            log.append(("start", n))
+            if n == 0:
+                await everyone_queued.wait()  # the first holds the lock until all are in line
+            await asyncio.sleep(0.005)
+            log.append(("end", n))
+
+    line = aioredis.Redis(connection_pool=store.redis.connection_pool)
+    tasks = []
+    for n in range(20):
+        tasks.append(asyncio.create_task(turn(n)))
+        deadline = time.monotonic() + 10
+        while await line.llen(store._keys("c1")[0]) < n + 1:  # arrive one after another
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.002)
+    everyone_queued.set()
+    await asyncio.gather(*tasks)
+    assert log == [(kind, n) for n in range(20) for kind in ("start", "end")]
+
+
+async def test_other_conversations_do_not_wait(store):
+    async with store.lock("busy"):
+        started = time.monotonic()
+        async with store.lock("free"):
+            pass
+        assert time.monotonic() - started < 0.5
+
+
+async def test_a_holder_that_died_loses_the_lock_after_its_lifetime(store):
+    keys = store._keys("c2")
+    got, _ = await store._acquire(keys=keys, args=["dead-worker", 300, "1"])  # never released
+    assert got == 1
+    started = time.monotonic()
+    async with store.lock("c2"):
+        waited = time.monotonic() - started
+    assert 0.2 < waited < 3
+
+
+async def test_a_burst_from_one_sender_is_handed_over_without_one_second_pauses(store):
+    async def turn() -> None:
+        async with store.lock("c3"):
+            await asyncio.sleep(0.001)
+
+    started = time.monotonic()
+    await asyncio.gather(*(turn() for _ in range(50)))
+    assert time.monotonic() - started < 10, "Rasa's lock polls once a second: 50 turns would take ~50 s"

@@ -1,0 +1,114 @@
+"""The incremental Redis tracker store keeps Rasa's semantics and appends only new events."""
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
+
+from bot.settings import redis_parts
+from bot.tracker_store import IncrementalRedisTrackerStore
+
+DOMAIN = Domain.from_yaml("""
+version: "3.1"
+slots:
+  phone:
+    type: text
+    influence_conversation: false
+    mappings: [{type: custom}]
+""")
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    from bot.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
+
+
+def make_store(redis_url: str, **kwargs) -> IncrementalRedisTrackerStore:
+    parts = redis_parts(redis_url)
+    return IncrementalRedisTrackerStore(DOMAIN, host=parts["host"], port=parts["port"], db=parts["db"], **kwargs)
+
+
+def turn(tracker, text: str, answer: str) -> None:
+    for event in (UserUttered(text), ActionExecuted("utter_x"), BotUttered(answer), ActionExecuted("action_listen")):
+        tracker.update(event)
+
+
+async def test_turns_are_appended_and_read_back_in_order(redis_url):
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("c1")
+    for n in range(30):
+        turn(tracker, f"q{n}", f"a{n}")
+        tracker.update(SlotSet("phone", f"1380000000{n % 10}"))
+        await store.save(tracker)
+    again = await make_store(redis_url).retrieve("c1")
+    said = [e.text for e in again.events if isinstance(e, (UserUttered, BotUttered))]
+    assert said == [x for n in range(30) for x in (f"q{n}", f"a{n}")]
+    assert again.get_slot("phone") == "13800000009"
+    raw = aioredis.Redis.from_url(redis_url)
+    assert await raw.llen("kefu:events:c1") == len(again.events)  # nothing written twice
+
+
+async def test_a_save_writes_only_the_new_events(redis_url):
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("c2")
+    for n in range(20):
+        turn(tracker, f"q{n}", f"a{n}")
+        await store.save(tracker)
+    read = await store.retrieve("c2")
+    raw = aioredis.Redis.from_url(redis_url)
+    before = await raw.llen("kefu:events:c2")
+    turn(read, "late", "answer")
+    await store.save(read)
+    await store.save(read)  # saving the same tracker twice adds nothing
+    assert await raw.llen("kefu:events:c2") == before + 4
+
+
+async def test_retrieve_returns_the_latest_session_and_full_returns_all(redis_url):
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("c3")
+    turn(tracker, "old", "old answer")
+    for event in (ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")):
+        tracker.update(event)
+    turn(tracker, "new", "new answer")
+    await store.save(tracker)
+    latest = await store.retrieve("c3")
+    full = await store.retrieve_full_tracker("c3")
+    assert [e.text for e in latest.events if isinstance(e, UserUttered)] == ["new"]
+    assert [e.text for e in full.events if isinstance(e, UserUttered)] == ["old", "new"]
+
+
+async def test_a_tracker_rebuilt_elsewhere_adds_only_what_is_missing(redis_url):
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("c4")
+    turn(tracker, "one", "first")
+    await store.save(tracker)
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    rebuilt = DialogueStateTracker.from_events("c4", list(tracker.events), DOMAIN.slots)
+    turn(rebuilt, "two", "second")
+    await store.save(rebuilt)
+    texts = [e.text for e in (await store.retrieve("c4")).events if isinstance(e, UserUttered)]
+    assert texts == ["one", "two"]
+
+
+async def test_unknown_conversations_and_keys(redis_url):
+    store = make_store(redis_url)
+    assert await store.retrieve("nobody") is None
+    assert not await store.exists("nobody")
+    await store.get_or_create_tracker("c5")
+    assert await store.exists("c5")
+    assert "c5" in await store.keys()
+
+
+async def test_record_exp_expires_idle_conversations(redis_url):
+    store = make_store(redis_url, record_exp=100)
+    tracker = await store.get_or_create_tracker("c6")
+    turn(tracker, "hi", "hello")
+    await store.save(tracker)
+    raw = aioredis.Redis.from_url(redis_url)
+    assert 0 < await raw.ttl("kefu:events:c6") <= 100
