@@ -79,6 +79,11 @@ class Settings:
     sms_gateway_key: str = field(default="", repr=False)
     sms_sender_id: str = "Kefu"
     wechat_template_id: str = ""
+    # Operations (bot/observability/): log format, metrics access and the multi-process metrics folder.
+    log_format: str = "console"  # "json" in production
+    log_level: str = "INFO"
+    metrics_token: str = field(default="", repr=False)  # empty: /metrics answers loopback clients only
+    metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR shared by every Kefu process on the host
 
     @property
     def rasa_url(self) -> str:
@@ -135,6 +140,10 @@ def from_environment(environ: dict | None = None) -> Settings:
         sms_gateway_key=env.get("KEFU_SMS_GATEWAY_KEY", ""),
         sms_sender_id=env.get("KEFU_SMS_SENDER_ID") or "Kefu",
         wechat_template_id=env.get("WECHAT_TEMPLATE_ID", ""),
+        log_format=(env.get("KEFU_LOG_FORMAT") or "console").strip().lower(),
+        log_level=(env.get("KEFU_LOG_LEVEL") or "INFO").strip().upper(),
+        metrics_token=env.get("KEFU_METRICS_TOKEN", ""),
+        metrics_dir=_path(env.get("PROMETHEUS_MULTIPROC_DIR"), data_dir / "metrics"),
     )
 
 

@@ -185,7 +185,12 @@ class IvrInput(InputChannel):
         hotline = runtime.services.hotline.get()
 
         async def close() -> None:
-            await ws.close()
+            from websockets.exceptions import WebSocketException
+
+            try:
+                await ws.close()
+            except WebSocketException:  # the far end closed it first
+                pass
 
         session = CallSession(engine=runtime.engine, serializer=TwilioSerializer(), player=runtime.player,
                               asr=runtime.asr, send=ws.send, close=close, max_call_s=hotline.max_call_s,
