@@ -18,9 +18,14 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
+
 from bot.ivr.errors import HandoffUnavailable
 
 logger = logging.getLogger(__name__)
+# What the queue raises when its store cannot serve; anything else is a bug and reaches the call's
+# last handler with its traceback.
+QUEUE_DOWN_ERRORS = (RedisError, OSError)
 
 QUEUE_MODULE = "bot.handoff.queue"
 
@@ -73,7 +78,7 @@ class QueueHandoff(HandoffGateway):
                 result = await result
         except HandoffUnavailable:
             raise
-        except Exception as exc:  # the queue's own errors, Redis errors: the caller gets on_failure
+        except QUEUE_DOWN_ERRORS as exc:  # the caller gets on_failure
             raise HandoffUnavailable(f"enqueue failed: {type(exc).__name__}: {exc}") from exc
         return QueueTicket(int(result.position), float(result.estimated_wait_s))
 
@@ -84,12 +89,12 @@ class QueueHandoff(HandoffGateway):
         except HandoffUnavailable as exc:
             logger.warning("ivr.handoff.unavailable error=%s", exc)
             return 0.0
-        except Exception as exc:
+        except QUEUE_DOWN_ERRORS as exc:
             logger.warning("ivr.handoff.wait_unknown error=%s: %s", type(exc).__name__, exc)
             return 0.0
 
     async def abandon(self, conversation_id: str, reason: str) -> None:
         try:
             await self._load().abandon(conversation_id, reason)
-        except Exception as exc:  # the entry expires with the queue's own TTLs
+        except QUEUE_DOWN_ERRORS as exc:  # the entry expires with the queue's own TTLs
             logger.warning("ivr.handoff.abandon_failed error=%s: %s", type(exc).__name__, exc)
