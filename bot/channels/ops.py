@@ -12,6 +12,8 @@ import logging
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.lock_store import LockError
+from redis.exceptions import RedisError
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -22,6 +24,17 @@ logger = logging.getLogger(__name__)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
+def store_unavailable(request: Request, exception: Exception) -> HTTPResponse:
+    """Redis down under a webhook that needs it before any turn (WeChat's dedupe, a rate limit):
+    a retryable 503 — WeChat's servers and well-behaved clients send the message again — never a 500."""
+    from bot.observability.metrics import APOLOGIES
+
+    APOLOGIES.labels("redis").inc()
+    logger.warning("http.store_unavailable path=%s error=%s", request.path, type(exception).__name__)
+    return response.json({"error": "temporarily unavailable, please send again in a few seconds"}, status=503,
+                         headers={"Retry-After": "5"})
+
+
 class OpsBlueprint(Blueprint):
     """Routes at the app root (load balancers and Prometheus expect ``/health`` and ``/metrics``)."""
 
@@ -30,9 +43,14 @@ class OpsBlueprint(Blueprint):
         self.channel = channel
 
     def register(self, app: Sanic, options: Dict[Text, Any]) -> None:
+        from bot.observability.logging_setup import route_library_loggers
+
         super().register(app, options)
         if any(route.name.endswith("kefu_health") for route in app.router.routes):
             return
+        route_library_loggers()  # the app exists now, with Sanic's own log handlers
+        app.error_handler.add(RedisError, store_unavailable)
+        app.error_handler.add(LockError, store_unavailable)
         app.add_route(self.channel.health, "/health", methods=["GET"], name="kefu_health")
         app.add_route(self.channel.metrics, "/metrics", methods=["GET"], name="kefu_metrics")
         app.register_listener(self.channel.open_clients, "before_server_start")

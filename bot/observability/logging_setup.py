@@ -109,6 +109,18 @@ def configure_logging(log_format: str = "console", level: int | str = logging.IN
     )
 
 
+LIBRARY_LOGGERS = ("sanic.root", "sanic.error", "sanic.access", "sanic.server", "socketio", "engineio")
+
+
+def route_library_loggers() -> None:
+    """Sanic configures its own console handlers when the app is built: send those lines to ours."""
+    for name in LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        for handler in list(library.handlers):
+            library.removeHandler(handler)
+        library.propagate = True
+
+
 def configure_from_settings(settings=None) -> None:
     """Configure from Kefu's settings (``KEFU_LOG_FORMAT``, ``KEFU_LOG_LEVEL``)."""
     from bot.settings import get_settings

@@ -26,8 +26,9 @@ from rasa.shared.core.events import BotUttered
 from rasa.shared.exceptions import RasaException
 from redis.exceptions import RedisError
 
+from structlog.contextvars import bound_contextvars
+
 from bot.observability import metrics
-from bot.observability.logging_setup import bind_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -87,18 +88,19 @@ async def apologise(agent: Agent, message: UserMessage, name: str) -> None:
 def _guard_handle_message(original):
     @functools.wraps(original)
     async def handle_message(self, message: UserMessage) -> Any:
-        bind_conversation(message.sender_id, message.input_channel)
-        try:
-            return await original(self, message)
-        except STORE_ERRORS as exc:
-            metrics.APOLOGIES.labels("redis").inc()
-            logger.warning("turn.store_unavailable error=%s: %s", type(exc).__name__, exc)
-            await apologise(self, message, SERVICE_UNAVAILABLE)
-        except Exception:  # noqa: BLE001 - the last handler: traceback for us, a kind word for the customer
-            metrics.UNHANDLED_ERRORS.labels("turn").inc()
-            logger.exception("turn.failed")
-            await apologise(self, message, TECHNICAL_PROBLEM)
-        return None
+        # Restored afterwards: a phone call's worker task keeps its own ivr:<call id> binding.
+        with bound_contextvars(conversation_id=message.sender_id, channel=message.input_channel):
+            try:
+                return await original(self, message)
+            except STORE_ERRORS as exc:
+                metrics.APOLOGIES.labels("redis").inc()
+                logger.warning("turn.store_unavailable error=%s: %s", type(exc).__name__, exc)
+                await apologise(self, message, SERVICE_UNAVAILABLE)
+            except Exception:  # noqa: BLE001 - the last handler: traceback for us, a kind word for the customer
+                metrics.UNHANDLED_ERRORS.labels("turn").inc()
+                logger.exception("turn.failed")
+                await apologise(self, message, TECHNICAL_PROBLEM)
+            return None
 
     handle_message._kefu_guard = True
     return handle_message

@@ -13,14 +13,15 @@ from tests.conftest import PROJECT_ROOT
 def fault_stack(trained_model, tmp_path_factory):
     from bot.embedded_redis import free_port
     from bot.stack import KefuStack
+    from tests.channels.stack_env import WECHAT_TOKEN
     from tests.ivr.stack_env import ivr_environment
 
     data_dir = tmp_path_factory.mktemp("fault-stack")
     env = dict(os.environ)
-    for name in ("REDIS_URL", "KEFU_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"):
+    for name in ("REDIS_URL", "KEFU_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR", "WECHAT_AES_KEY"):
         env.pop(name, None)
     env.update(KEFU_DATA_DIR=str(data_dir), KEFU_RASA_PORT=str(free_port()), KEFU_ACTION_PORT=str(free_port()),
-               KEFU_REDIS_PORT=str(free_port()))
+               KEFU_REDIS_PORT=str(free_port()), WECHAT_TOKEN=WECHAT_TOKEN)
     env.update(ivr_environment(data_dir, PROJECT_ROOT, env))
     stack = KefuStack(settings_module.from_environment(env), model=trained_model)
     stack.start()

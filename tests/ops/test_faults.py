@@ -18,6 +18,8 @@ import requests
 
 from bot.db.repository import Repository
 from bot.handoff import keys as handoff_keys
+from tests.channels.stack_env import WECHAT_TOKEN
+from tests.channels.wechat_client import WeChatServer, new_msg_id, new_openid, text_xml
 from tests.ops.faults import kill, restart, restart_redis, say, texts, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.fault]
@@ -121,6 +123,9 @@ def test_redis_restart_apologises_then_recovers_within_10s(fault_stack, domain_t
         assert is_apology(texts(during), domain_texts, "utter_service_unavailable"), texts(during)
         code, body = health(fault_stack)
         assert code == 503 and not body["checks"]["redis"]["ok"]
+        wechat = WeChatServer(f"{fault_stack.settings.rasa_url}/webhooks/wechat/webhook", token=WECHAT_TOKEN)
+        answer = wechat.request("POST", wechat.query(), text_xml(new_openid(), FAULT, new_msg_id()).encode(), 30)
+        assert answer.status == 503, answer  # WeChat sends it again later; never a 500
     finally:
         fault_stack._redis.start()
     back = time.monotonic()
