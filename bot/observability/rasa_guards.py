@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 import aiohttp
-from rasa.core.actions.action import RemoteAction
+from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
 from rasa.core.lock_store import LockError
@@ -48,6 +48,10 @@ def response_for(domain, name: str, channel: str | None) -> dict | None:
 
 
 def action_server_unreachable(exc: BaseException) -> bool:
+    """Rasa's RasaException for "could not reach / got a 5xx from the action server" — not the
+    rejections (400) an action sends on purpose, which Rasa handles itself."""
+    if isinstance(exc, ActionExecutionRejection):
+        return False
     cause = exc.__cause__ or exc.__context__
     return isinstance(cause, aiohttp.ClientError) or "Couldn't connect" in str(exc)
 

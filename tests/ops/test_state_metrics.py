@@ -10,16 +10,7 @@ from bot.db.repository import Repository
 from bot.handoff.queue import HandoffQueue, HandoffRequest
 from bot.ivr.call_state import LIVE_CALLS
 from bot.observability.state import read_state, state_registry
-from tests.handoff.conftest import Events, redis_url  # noqa: F401 - the shared Redis fixture
-
-
-@pytest.fixture
-async def redis(redis_url):  # noqa: F811
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.close()
+from tests.handoff.conftest import Events, redis, redis_url  # noqa: F401 - the shared Redis fixtures
 
 
 def values(snapshot) -> dict:
@@ -28,7 +19,7 @@ def values(snapshot) -> dict:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-async def test_queue_length_and_longest_wait_per_skill(redis, kefu_env):
+async def test_queue_length_and_longest_wait_per_skill(redis, kefu_env):  # noqa: F811
     now = 1_700_000_000.0
     queue = HandoffQueue(redis, lambda: now, recorder=Events())
     for i, (skill, waited) in enumerate([("tv", 300), ("tv", 30), ("billing", 90)]):
