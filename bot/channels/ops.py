@@ -40,7 +40,7 @@ class OpsBlueprint(Blueprint):
 
     def __init__(self, channel: "OpsInput") -> None:
         super().__init__("kefu_ops", __name__)
-        self.channel = channel
+        self.ctx.channel = channel
 
     def register(self, app: Sanic, options: Dict[Text, Any]) -> None:
         from bot.observability.logging_setup import route_library_loggers
@@ -51,10 +51,11 @@ class OpsBlueprint(Blueprint):
         route_library_loggers()  # the app exists now, with Sanic's own log handlers
         app.error_handler.add(RedisError, store_unavailable)
         app.error_handler.add(LockError, store_unavailable)
-        app.add_route(self.channel.health, "/health", methods=["GET"], name="kefu_health")
-        app.add_route(self.channel.metrics, "/metrics", methods=["GET"], name="kefu_metrics")
-        app.register_listener(self.channel.open_clients, "before_server_start")
-        app.register_listener(self.channel.close_clients, "after_server_stop")
+        channel = self.ctx.channel
+        app.add_route(channel.health, "/health", methods=["GET"], name="kefu_health")
+        app.add_route(channel.metrics, "/metrics", methods=["GET"], name="kefu_metrics")
+        app.register_listener(channel.open_clients, "before_server_start")
+        app.register_listener(channel.close_clients, "after_server_stop")
 
 
 class OpsInput(InputChannel):

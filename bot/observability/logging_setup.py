@@ -41,6 +41,8 @@ def mask_personal_numbers(_, __, event_dict: dict) -> dict:
 def _event_name(_, __, event_dict: dict) -> dict:
     """Name the event: ``ivr.call.ended call=1`` -> event ``ivr.call.ended``, the rest as ``message``."""
     text = str(event_dict.get("event", ""))
+    if event_dict.get("message") == text:  # set on the record by another handler's formatter
+        del event_dict["message"]
     head, _sep, rest = text.partition(" ")
     if rest and "." in head and "=" not in head:
         event_dict["event"], event_dict["message"] = head, rest
@@ -109,16 +111,19 @@ def configure_logging(log_format: str = "console", level: int | str = logging.IN
     )
 
 
-LIBRARY_LOGGERS = ("sanic.root", "sanic.error", "sanic.access", "sanic.server", "socketio", "engineio")
+LIBRARY_LOGGERS = ("sanic.root", "sanic.error", "sanic.access", "sanic.server", "socketio", "engineio", "jieba")
 
 
 def route_library_loggers() -> None:
-    """Sanic configures its own console handlers when the app is built: send those lines to ours."""
+    """Sanic (when the app is built) and jieba bring their own console handlers: send their lines to
+    ours, at no more than debug detail than the root logger asks for."""
     for name in LIBRARY_LOGGERS:
         library = logging.getLogger(name)
         for handler in list(library.handlers):
             library.removeHandler(handler)
         library.propagate = True
+        if library.level and library.level < logging.getLogger().level:
+            library.setLevel(logging.NOTSET)
 
 
 def configure_from_settings(settings=None) -> None:
