@@ -116,7 +116,9 @@ LIBRARY_LOGGERS = ("sanic.root", "sanic.error", "sanic.access", "sanic.server", 
 
 def route_library_loggers() -> None:
     """Sanic (when the app is built) and jieba bring their own console handlers: send their lines to
-    ours, at no more than debug detail than the root logger asks for."""
+    ours, at the root logger's level."""
+    import jieba  # noqa: F401 - jieba adds its handler on import; import it now so it can be removed
+
     for name in LIBRARY_LOGGERS:
         library = logging.getLogger(name)
         for handler in list(library.handlers):
