@@ -5,7 +5,7 @@ VENV := .venv
 # Debian packages: TTS voice, audio conversion (AMR via sox), browser + CJK font for web tests, Redis for CI.
 APT_PACKAGES := espeak-ng ffmpeg sox libsox-fmt-all chromium fonts-wqy-microhei redis-server
 
-.PHONY: install system-deps train run test
+.PHONY: install system-deps train run test fuzz soak
 
 install: $(VENV)/.installed
 
@@ -31,3 +31,11 @@ run: install
 
 test: install
 	$(VENV)/bin/python -m pytest
+
+# Long fuzzing (thousands of inputs per parser and endpoint); `make test` runs a small budget.
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/python -m pytest tests/fuzz -q
+
+# Mixed chat/WeChat/phone traffic with a server kill and a Redis restart; prints lost messages (must be 0).
+soak: install
+	$(VENV)/bin/python bench/soak.py

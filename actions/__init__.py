@@ -1,2 +1,6 @@
 """Kefu's custom actions, split by topic; rasa-sdk discovers every Action subclass here."""
-from actions import accounts, escalation, handoff, identity, selfhelp, tickets  # noqa: F401
+from bot.observability import action_server
+
+action_server.install()  # rasa-sdk imports this package once at start: Kefu's logs from here on
+
+from actions import accounts, escalation, handoff, identity, selfhelp, tickets  # noqa: E402,F401

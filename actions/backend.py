@@ -14,7 +14,7 @@ from typing import Any, Callable
 import yaml
 from rasa_sdk import Tracker
 
-from bot.db.repository import Repository
+from bot.db.repository import DatabaseError, Repository
 from bot.selfhelp import Catalogue, load_catalogue
 from bot.settings import get_settings
 
@@ -60,5 +60,5 @@ async def record(tracker: Tracker, event: str, **data: Any) -> None:
     """Append an outcome event for KPIs; losing one must never break a conversation."""
     try:
         await db(repository().record_event, tracker.sender_id, event, channel=channel_of(tracker), data=data)
-    except Exception:  # noqa: BLE001 - the reply matters more than the metric
-        logging.getLogger(__name__).warning("event.record.failed", extra={"event": event})
+    except DatabaseError as exc:  # still down after the repository's retries: the reply matters more
+        logging.getLogger(__name__).error("event.record.failed", extra={"outcome": event, "error": str(exc)})

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 import threading
 import time
 
+from bot.observability.logging_setup import configure_from_settings
 from bot.settings import get_settings
 from bot.editor.commands import register as register_editor
 from bot.handoff.commands import register as register_handoff
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_from_settings()
     args = build_parser().parse_args(argv)
     return args.handler(args)
 

@@ -100,6 +100,11 @@ class Settings:
     telephony_account_sid: str = ""
     telephony_auth_token: str = field(default="", repr=False)
     voice_bridge_to: str = ""  # the agent's phone: number or sip: URI, {agent_id} replaced
+    # Operations (bot/observability/): log format, metrics access and the multi-process metrics folder.
+    log_format: str = "console"  # "json" in production
+    log_level: str = "INFO"
+    metrics_token: str = field(default="", repr=False)  # empty: /metrics answers loopback clients only
+    metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR shared by every Kefu process on the host
 
     @property
     def rasa_url(self) -> str:
@@ -175,6 +180,10 @@ def from_environment(environ: dict | None = None) -> Settings:
         telephony_account_sid=env.get("KEFU_TELEPHONY_ACCOUNT_SID", ""),
         telephony_auth_token=env.get("KEFU_TELEPHONY_AUTH_TOKEN", ""),
         voice_bridge_to=env.get("KEFU_VOICE_BRIDGE_TO", ""),
+        log_format=(env.get("KEFU_LOG_FORMAT") or "console").strip().lower(),
+        log_level=(env.get("KEFU_LOG_LEVEL") or "INFO").strip().upper(),
+        metrics_token=env.get("KEFU_METRICS_TOKEN", ""),
+        metrics_dir=_path(env.get("PROMETHEUS_MULTIPROC_DIR"), data_dir / "metrics"),
     )
 
 

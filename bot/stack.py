@@ -78,7 +78,19 @@ class KefuStack:
         )
         env.update(secure_environment(self.settings))  # API token, action secret, bind address, retention
         env.update(worker_environment(self.settings.env))
+        env.update(self.metrics_environment())
         return env
+
+    def metrics_environment(self) -> dict:
+        """One prometheus-client multiprocess folder for every Kefu process of this stack (see /metrics)."""
+        return {"PROMETHEUS_MULTIPROC_DIR": str(self.settings.metrics_dir)}
+
+    def reset_metrics(self) -> None:
+        """Counters start from zero with the stack; files of processes from an earlier run would add up."""
+        folder = self.settings.metrics_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
 
     def prepare(self) -> None:
         """Database schema + demo data, and a model trained for the current data."""
@@ -97,6 +109,7 @@ class KefuStack:
             port = int(self.settings.env.get("KEFU_REDIS_PORT", "0")) or None
             self._redis = EmbeddedRedis(self.settings.redis.embedded_dir, port).start()
             self.redis_url = self._redis.url
+        self.reset_metrics()
         env = self.child_environment()
         logs = self.settings.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)

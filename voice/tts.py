@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from bot.observability.metrics import TTS_REQUESTS
 from voice.audio import AudioLimits, decode_file
 from voice.errors import AudioError, TTSError
 from voice.pcm import check_rate, rms_dbfs
@@ -182,8 +183,10 @@ class Pyttsx3Engine(TtsEngine):
         cached = await loop.run_in_executor(None, _read_if_exists, cached_at)
         if cached is not None:
             self.cache_hits += 1
+            TTS_REQUESTS.labels("hit").inc()
             return cached
         self.cache_misses += 1
+        TTS_REQUESTS.labels("miss").inc()
         workdir = Path(await loop.run_in_executor(None, tempfile.mkdtemp, "", "kefu-tts-"))
         job = _speech_worker().submit(text, self.voice, self.rate, workdir / "speech.wav")
         try:

@@ -199,7 +199,12 @@ class IvrInput(InputChannel):
         hotline = runtime.services.hotline.get()
 
         async def close() -> None:
-            await ws.close()
+            from websockets.exceptions import WebSocketException
+
+            try:
+                await ws.close()
+            except WebSocketException:  # the far end closed it first
+                pass
 
         serializer = TwilioSerializer(runtime.secrets.ivr_trunk_token)
         session = CallSession(engine=runtime.engine, serializer=serializer, player=runtime.player,

@@ -6,12 +6,14 @@ Every failure surfaces as ``DatabaseError`` so callers can apologise uniformly.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from bot.db.schema import (
     bills,
@@ -24,6 +26,7 @@ from bot.db.schema import (
     tickets,
     voice_messages,
 )
+from bot.observability.metrics import count_outcome
 
 TICKET_TRANSITIONS = {
     "open": {"assigned", "resolved"},
@@ -71,6 +74,30 @@ def _guard(fn):
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+# A database locked or restarting for a few seconds must not lose an outcome, a ticket or a message:
+# writes are retried with backoff for this long before DatabaseError reaches the caller.
+WRITE_RETRY_S = 8.0
+
+
+def _retry_transient(fn):
+    """Retry a write on OperationalError (locked, connection refused/reset) until WRITE_RETRY_S."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        deadline = time.monotonic() + WRITE_RETRY_S
+        pause = 0.1
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except OperationalError:
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)  # callers run repository calls in a worker thread
+                pause = min(pause * 2, 1.0)
+
     return wrapper
 
 
@@ -130,6 +157,7 @@ class Repository:
 
     # -- tickets -------------------------------------------------------
     @_guard
+    @_retry_transient
     def create_ticket(
         self,
         *,
@@ -207,6 +235,7 @@ class Repository:
 
     # -- outcome events (KPIs are computed from these later) -----------
     @_guard
+    @_retry_transient
     def record_event(self, conversation_id: str, kind: str, *, channel: str = "", data: dict | None = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -214,6 +243,7 @@ class Repository:
                     conversation_id=conversation_id, kind=kind, channel=channel, data=data or {}
                 )
             )
+        count_outcome(kind, channel)
 
     @_guard
     def events_for(self, conversation_id: str) -> list[dict]:
@@ -227,6 +257,7 @@ class Repository:
 
     # -- voice messages ------------------------------------------------
     @_guard
+    @_retry_transient
     def add_voice_message(self, *, message_id: str, audio_path: str, duration_s: float, caller_phone: str = "",
                           customer_id: int | None = None, channel: str = "") -> None:
         """Record a stored voice message (outcome ``received``) before it is recognised and routed."""
@@ -265,6 +296,7 @@ class Repository:
 
     # -- outbox (messages for the channel workers to deliver) ----------
     @_guard
+    @_retry_transient
     def add_outbound(self, *, channel: str, recipient: str, kind: str, payload: dict) -> int:
         """Queue a message in state ``pending``; returns its outbox id."""
         with self.engine.begin() as conn:

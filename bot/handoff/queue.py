@@ -200,7 +200,7 @@ class HandoffQueue:
         now = self.clock()
         if entry["state"] == "claimed":
             agent = await self._leave(keys=[keys.conversation(conversation_id)],
-                                      args=[repr(now), reason, FINISHED_TTL_S, keys.agent(""), conversation_id])
+                                      args=[repr(now), reason, finished_ttl_s(), keys.agent(""), conversation_id])
             if agent is not None:
                 await self._record(conversation_id, "handoff_customer_left", entry["channel"],
                                    {"reason": reason, "agent_id": _text(agent)})

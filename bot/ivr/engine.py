@@ -18,10 +18,12 @@ import asyncio
 import logging
 import time
 
+from redis.exceptions import RedisError
+
 from bot.ivr.bot_turns import spoken_replies
 from bot.ivr.call_state import CallState
 from bot.ivr.conditions import ConditionContext
-from bot.ivr.errors import FlowError, HandoffUnavailable
+from bot.ivr.errors import BotUnavailable, CallStateError, FlowError, HandoffUnavailable
 from bot.ivr.events import (Beep, CallStart, EndCall, HandedBack, Hold, KeyPress, LineMessage, Listen, NoInput,
                             Recording, Say, StartRecording, Utterance)
 from bot.ivr.flow import Flow, Node
@@ -32,6 +34,9 @@ from bot.notify import NotifyError
 
 logger = logging.getLogger(__name__)
 
+# What "the assistant cannot answer this turn" looks like; anything else is a bug and reaches the
+# session's last handler (traceback in the log, technical_problem for the caller).
+BOT_DOWN_ERRORS = (BotUnavailable, asyncio.TimeoutError, RedisError, ConnectionError)
 MAX_STEPS = 64  # nodes entered without waiting for the caller (validation forbids such loops)
 _CONFIRM, _RECORDING = "confirm", "recording"
 QUEUED = "queued"
@@ -78,7 +83,7 @@ class FlowEngine:
     async def end(self, call_id: str, reason: str) -> None:
         try:
             state = await self.services.store.load(call_id)
-        except Exception:  # already gone (expired, or ended by another path): nothing to record
+        except CallStateError:  # already gone (expired, or ended by another path): nothing to record
             state = None
         bridged = await self.services.store.bridged(call_id)
         await self.services.store.end(call_id)
@@ -271,9 +276,9 @@ class FlowEngine:
         gateway = self.services.bot
         try:
             if gateway is None:
-                raise RuntimeError("no assistant connected to the phone channel")
+                raise BotUnavailable("no assistant connected to the phone channel")
             messages = await gateway.turn(conversation_id(state.call_id), text, self._metadata(state))
-        except Exception as exc:  # Rasa down or slow: apologise, move on in the flow
+        except BOT_DOWN_ERRORS as exc:  # Rasa down, slow or its stores gone: apologise, move on in the flow
             logger.warning("ivr.bot.failed call=%s error=%s: %s", state.call_id, type(exc).__name__, exc)
             return [Say(hotline.prompt("bot_unavailable"), label=f"{node.id}:bot_unavailable")] + \
                 await self._leave_bot(flow, state, node)

@@ -30,6 +30,10 @@ class CallStateError(IvrError):
     """A call's state is missing or unreadable in Redis (expired, or another worker ended it)."""
 
 
+class BotUnavailable(IvrError):
+    """No assistant can take a phone turn (none connected to the channel)."""
+
+
 class HandoffUnavailable(IvrError):
     """The human queue cannot take the call (queue module absent, Redis down, queue closed)."""
 

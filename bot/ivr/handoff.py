@@ -21,6 +21,9 @@ from bot.handoff.packet import FlowCollected
 from bot.ivr.errors import HandoffUnavailable
 
 logger = logging.getLogger(__name__)
+# What the queue raises when its store cannot serve; anything else is a bug and reaches the call's
+# last handler with its traceback.
+QUEUE_DOWN_ERRORS = (RedisError, OSError)
 
 FLOW_TRANSFER = "flow_transfer"
 
@@ -67,7 +70,7 @@ class QueueHandoff(HandoffGateway):
                 conversation_id=conversation_id, channel=self.channel, skill=skill, priority=priority,
                 reason=FLOW_TRANSFER, customer=customer, phone=phone or None, events=events,
                 open_tickets=tickets, collected=collected, queue=self.queue)
-        except (RedisError, OSError) as exc:
+        except QUEUE_DOWN_ERRORS as exc:
             raise HandoffUnavailable(f"enqueue failed: {type(exc).__name__}: {exc}") from exc
         if self.conversations is not None:
             await self.conversations.pause(conversation_id)
@@ -87,14 +90,14 @@ class QueueHandoff(HandoffGateway):
     async def estimated_wait(self, skill: str) -> float:
         try:
             return float(await self.queue.estimated_wait(skill))
-        except (RedisError, OSError) as exc:
+        except QUEUE_DOWN_ERRORS as exc:
             logger.warning("ivr.handoff.wait_unknown error=%s: %s", type(exc).__name__, exc)
             return 0.0
 
     async def leave(self, conversation_id: str, reason: str) -> None:
         try:
             await self.queue.abandon(conversation_id, reason)
-        except (RedisError, OSError) as exc:  # the entry expires with the queue's own TTLs
+        except QUEUE_DOWN_ERRORS as exc:  # the entry expires with the queue's own TTLs
             logger.warning("ivr.handoff.abandon_failed error=%s: %s", type(exc).__name__, exc)
         if self.conversations is not None:
             await self.conversations.unpause(conversation_id)

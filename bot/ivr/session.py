@@ -14,12 +14,16 @@ import logging
 import time
 from typing import Awaitable, Callable
 
+from redis.exceptions import RedisError
+
 from bot.ivr.call_audio import LISTEN, RECORD, CallAudio, RecordingAudio, SpeechBegan, UtteranceAudio
 from bot.ivr.engine import FlowEngine
 from bot.ivr.errors import CallStateError, WireFormatError
 from bot.ivr.events import (AudioIn, Beep, CallStart, EndCall, HandedBack, Hangup, Hold, Ignored, KeyPress,
                             LineMessage, Listen, NoInput, PlaybackMark, Recording, Say, StartRecording, Utterance)
 from bot.ivr.playback import Playback
+from bot.observability.logging_setup import bind_conversation
+from bot.observability.metrics import ASR_REAL_TIME_FACTOR
 from voice.asr import AsrEngine
 from voice.errors import VoiceError
 from voice.prompts import PromptPlayer
@@ -105,6 +109,7 @@ class CallSession:
     async def _on_event(self, event) -> None:
         if isinstance(event, CallStart):
             self.call_id = event.call_id
+            bind_conversation(f"ivr:{event.call_id}", "ivr")  # the worker task below inherits it
             self._worker = asyncio.create_task(self._work(), name=f"ivr-call-{event.call_id}")
             self._inbox.put_nowait(event)
             if self.lines is not None:
@@ -149,9 +154,13 @@ class CallSession:
         if self.asr is not None:
             phrases = list(listen.phrases) or None
             try:
+                started = time.monotonic()
                 result = await asyncio.get_running_loop().run_in_executor(
                     None, self.asr.transcribe_pcm, utterance.pcm, utterance.sample_rate, phrases)
                 text, confidence = result.text, result.confidence
+                audio_s = len(utterance.pcm) / 2 / utterance.sample_rate
+                if audio_s > 0:
+                    ASR_REAL_TIME_FACTOR.labels("ivr").observe((time.monotonic() - started) / audio_s)
             except VoiceError as exc:
                 logger.warning("ivr.asr.failed call=%s error=%s", self.call_id, exc)
         self._post(Utterance(text, confidence, len(utterance.pcm) / 2 / utterance.sample_rate, ended_at))
@@ -284,9 +293,11 @@ class CallSession:
         if self.call_id is not None:
             try:
                 await self.engine.end(self.call_id, reason)
-            except Exception as exc:  # Redis gone: the keys expire on their own
+            except (RedisError, OSError) as exc:  # Redis gone: the keys expire on their own
                 logger.warning("ivr.call.cleanup_failed call=%s error=%s", self.call_id, exc)
+            except Exception:  # noqa: BLE001 - a bug in cleanup must not leave the socket open
+                logger.exception("ivr.call.cleanup_crashed call=%s", self.call_id)
         try:
             await self._close()
-        except Exception:
-            pass
+        except (OSError, RuntimeError, ConnectionError) as exc:  # already closed by the far end
+            logger.debug("ivr.call.close_failed call=%s error=%s", self.call_id, type(exc).__name__)

@@ -1,0 +1,1 @@
+"""Operations: structured logs, Prometheus metrics, health checks — what a person on call needs."""

@@ -1,0 +1,136 @@
+"""Kefu's logging, configured in one place for the launcher, the Rasa server and the action server.
+
+Every line is a structlog event: the stdlib loggers Kefu, Rasa and Sanic already use are routed
+through structlog's ``ProcessorFormatter``, so ``logger.info("ivr.call.ended call=%s", ...)`` and
+``log.error("selfhelp.catalogue.rejected", extra={...})`` both come out with the bound context
+(``conversation_id``, ``channel``), their ``extra=`` fields, a traceback when there is one, and
+personal numbers masked. JSON in production (``KEFU_LOG_FORMAT=json``), readable in development.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+from bot.handoff.masking import mask_text
+
+_CONFIGURED_MARK = "_kefu_structlog"
+
+
+def bind_conversation(conversation_id: str | None = None, channel: str | None = None, **values: Any) -> None:
+    """Bind the conversation to every later log line of this task (and tasks it starts)."""
+    bound = {k: v for k, v in {"conversation_id": conversation_id, "channel": channel, **values}.items()
+             if v is not None}
+    structlog.contextvars.bind_contextvars(**bound)
+
+
+def clear_conversation() -> None:
+    structlog.contextvars.clear_contextvars()
+
+
+def mask_personal_numbers(_, __, event_dict: dict) -> dict:
+    """Phone, account and ID numbers keep their last 4 digits in every string field of the line."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and key not in ("timestamp", "exception", "level", "logger"):
+            event_dict[key] = mask_text(value)
+    return event_dict
+
+
+def _event_name(_, __, event_dict: dict) -> dict:
+    """Name the event: ``ivr.call.ended call=1`` -> event ``ivr.call.ended``, the rest as ``message``."""
+    text = str(event_dict.get("event", ""))
+    if event_dict.get("message") == text:  # set on the record by another handler's formatter
+        del event_dict["message"]
+    head, _sep, rest = text.partition(" ")
+    if rest and "." in head and "=" not in head:
+        event_dict["event"], event_dict["message"] = head, rest
+    return event_dict
+
+
+def _shared_processors() -> list:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _event_name,
+        mask_personal_numbers,
+    ]
+
+
+def build_formatter(log_format: str = "console") -> logging.Formatter:
+    """A stdlib formatter that renders any record as a structlog event (JSON or console)."""
+    if log_format == "json":
+        final = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)]
+    else:
+        final = [structlog.dev.ConsoleRenderer(colors=False)]
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared_processors(),
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, mask_exception, *final],
+    )
+
+
+def mask_exception(_, __, event_dict: dict) -> dict:
+    """Tracebacks may quote a number from a message: mask it there too."""
+    if isinstance(event_dict.get("exception"), str):
+        event_dict["exception"] = mask_text(event_dict["exception"])
+    return event_dict
+
+
+def _console_handler(handler: logging.Handler) -> bool:
+    """Handlers that print to the terminal (ours, coloredlogs', basicConfig's); others (pytest's) stay."""
+    if getattr(handler, _CONFIGURED_MARK, False) or type(handler).__module__.startswith("coloredlogs"):
+        return True
+    return type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.stdout, sys.__stderr__,
+                                                                         sys.__stdout__)
+
+
+def configure_logging(log_format: str = "console", level: int | str = logging.INFO, stream=None) -> None:
+    """Route every logger of this process through one structlog handler on the root logger.
+
+    Idempotent; replaces handlers Rasa, rasa-sdk (coloredlogs) or Sanic put on the root logger so each
+    line is written once, in one format.
+    """
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(build_formatter(log_format))
+    setattr(handler, _CONFIGURED_MARK, True)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if _console_handler(old):
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    structlog.configure(
+        processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+LIBRARY_LOGGERS = ("sanic.root", "sanic.error", "sanic.access", "sanic.server", "socketio", "engineio", "jieba")
+
+
+def route_library_loggers() -> None:
+    """Sanic (when the app is built) and jieba bring their own console handlers: send their lines to
+    ours, at the root logger's level."""
+    import jieba  # noqa: F401 - jieba adds its handler on import; import it now so it can be removed
+
+    for name in LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        for handler in list(library.handlers):
+            library.removeHandler(handler)
+        library.propagate = True
+        if library.level and library.level < logging.getLogger().level:
+            library.setLevel(logging.NOTSET)
+
+
+def configure_from_settings(settings=None) -> None:
+    """Configure from Kefu's settings (``KEFU_LOG_FORMAT``, ``KEFU_LOG_LEVEL``)."""
+    from bot.settings import get_settings
+
+    settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level)

@@ -1,0 +1,62 @@
+"""Kefu's Prometheus metrics, defined once for every process.
+
+Counters and histograms are process-local; with ``PROMETHEUS_MULTIPROC_DIR`` set (the launcher sets
+it for the Rasa server, its workers and the action server) prometheus-client writes them to files in
+that folder and ``/metrics`` adds up every process, dead or alive. Levels that are facts about shared
+state (queue length, live calls, outbox backlog) are not kept here: :mod:`bot.observability.state`
+reads them from Redis and the database when Prometheus scrapes.
+"""
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+TURN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20)
+
+TURN_SECONDS = Histogram("kefu_turn_seconds", "Customer message to the bot's answer being stored, per channel",
+                         ["channel"], buckets=TURN_BUCKETS)
+NLU_CONFIDENCE = Histogram("kefu_nlu_confidence", "Confidence of the top intent of each customer message",
+                           ["channel"], buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0))
+MESSAGES = Counter("kefu_messages", "Customer messages handled by the assistant", ["channel"])
+FALLBACKS = Counter("kefu_fallbacks", "Turns the assistant did not understand (nlu_fallback / default fallback)",
+                    ["channel"])
+HANDOFFS = Counter("kefu_handoffs", "Conversations offered to or queued for a human", ["channel"])
+OUTCOMES = Counter("kefu_outcomes", "Outcome events recorded (containment: selfhelp_resolved vs handoff_*)",
+                   ["kind", "channel"])
+ASR_REAL_TIME_FACTOR = Histogram("kefu_asr_real_time_factor", "Decoding time / audio duration per utterance",
+                                 ["source"], buckets=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 4))
+TTS_REQUESTS = Counter("kefu_tts_requests", "Text-to-speech requests by cache result", ["cache"])
+APOLOGIES = Counter("kefu_service_apologies", "Customers told a part of Kefu is unavailable", ["dependency"])
+UNHANDLED_ERRORS = Counter("kefu_unhandled_errors", "Unexpected exceptions that reached the last handler",
+                           ["where"])
+
+
+def multiprocess_dir() -> str | None:
+    """The folder shared by every Kefu process, when the launcher set one (prometheus-client reads it)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None  # prometheus-client's own variable
+
+
+def exposition(extra: CollectorRegistry | None = None) -> tuple[bytes, str]:
+    """The text Prometheus scrapes: every process's counters, plus ``extra`` (scrape-time levels)."""
+    if multiprocess_dir():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(REGISTRY)
+    if extra is not None:
+        body += generate_latest(extra)
+    return body, CONTENT_TYPE_LATEST
+
+
+HANDOFF_OUTCOMES = {"handoff_queued"}
+
+
+def count_outcome(kind: str, channel: str) -> None:
+    """Called for every outcome event stored: containment is selfhelp_resolved against handoff_queued."""
+    channel = channel or "unknown"
+    OUTCOMES.labels(kind, channel).inc()
+    if kind in HANDOFF_OUTCOMES:
+        HANDOFFS.labels(channel).inc()

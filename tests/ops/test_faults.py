@@ -1,0 +1,158 @@
+"""Faults against the real stack: each part is stopped, killed or locked while customers talk.
+
+Run in file order on the module's own stack (``fault_stack``): database lock, phone socket drop,
+action server stop, Redis restart, kill -9 of the Rasa server.
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import threading
+import time
+import uuid
+
+import pytest
+import redis
+import requests
+
+from bot.db.repository import Repository
+from bot.handoff import keys as handoff_keys
+from tests.channels.stack_env import WECHAT_TOKEN
+from tests.channels.wechat_client import WeChatServer, new_msg_id, new_openid, text_xml
+from tests.ops.faults import kill, restart, restart_redis, say, texts, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.fault]
+
+FAULT = "我家电视没信号了"
+HUMAN = "转人工"
+
+
+def sender() -> str:
+    return "fault-" + uuid.uuid4().hex[:10]
+
+
+def is_apology(reply_texts: list[str], domain_texts: dict, name: str) -> bool:
+    return any(t in domain_texts[name] for t in reply_texts)
+
+
+def health(stack) -> tuple[int, dict]:
+    answer = requests.get(f"{stack.settings.rasa_url}/health", timeout=10)
+    return answer.status_code, answer.json()
+
+
+def test_database_locked_for_seconds_loses_no_outcome(fault_stack):
+    repository = Repository(fault_stack.settings.database_url)
+    customer = sender()
+    path = fault_stack.settings.database_url.removeprefix("sqlite:///")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        conn = sqlite3.connect(path, timeout=30)
+        conn.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        release.wait(10)
+        conn.rollback()
+        conn.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    assert locked.wait(10)
+    threading.Timer(3.0, release.set).start()
+    started = time.monotonic()
+    reply = say(fault_stack, customer, FAULT)
+    holder.join()
+    assert reply.status_code == 200 and texts(reply), "the customer got no answer while the database was locked"
+    kinds = wait_for(lambda: [e["kind"] for e in repository.events_for(customer)], 15, "the outcome event")
+    assert "selfhelp_sent" in kinds or "ticket_created" in kinds, kinds
+    assert time.monotonic() - started >= 2.5  # it did wait for the lock rather than skip the write
+
+
+def test_phone_socket_dropped_while_queued_is_cleaned_up(fault_stack):
+    from bot.handoff.queue import HandoffQueue
+    from tests.ivr.conftest import assert_cleaned
+    from tests.ivr.simulator import PhoneCall
+
+    url = f"ws://{fault_stack.settings.host}:{fault_stack.settings.rasa_port}/webhooks/ivr/media"
+
+    async def scenario() -> None:
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(fault_stack.redis_url)
+        queue = HandoffQueue(client)
+        try:
+            async with PhoneCall(url, caller="13912340000", flow="t_menu") as call:
+                await call.wait_media()
+                await call.press("0")
+                await call.wait_mark("agent", 20)
+                assert await queue.position(f"ivr:{call.stream_sid}") is not None
+                call._line.cancel()
+                call.ws.transport.abort()  # the line drops: no stop frame, no close handshake
+            await assert_cleaned(client, call.stream_sid, timeout=20)
+            assert await queue.position(f"ivr:{call.stream_sid}") is None
+        finally:
+            await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_action_server_stopped_customers_get_an_apology_and_an_offer(fault_stack, domain_texts):
+    command = kill(fault_stack, "rasa_sdk", signal.SIGTERM)
+    try:
+        code, body = health(fault_stack)
+        assert code == 503 and not body["checks"]["action_server"]["ok"] and body["checks"]["redis"]["ok"]
+        reply = say(fault_stack, sender(), FAULT)
+        assert reply.status_code == 200
+        assert is_apology(texts(reply), domain_texts, "utter_action_server_down"), texts(reply)
+        offered = [b["payload"] for m in reply.json() for b in m.get("buttons") or []]
+        assert "/request_human" in offered and "/leave_message" in offered
+    finally:
+        restart(fault_stack, command, "actions.log")
+    wait_for(lambda: health(fault_stack)[0] == 200, 60, "/health after the action server restarted")
+    assert not is_apology(texts(say(fault_stack, sender(), FAULT)), domain_texts, "utter_action_server_down")
+
+
+def test_redis_restart_apologises_then_recovers_within_10s(fault_stack, domain_texts):
+    customer = sender()
+    first = say(fault_stack, customer, FAULT)
+    assert first.status_code == 200 and texts(first)
+    fault_stack._redis.stop()
+    try:
+        during = say(fault_stack, customer, "还是没信号", timeout=30)
+        assert during.status_code == 200, "a 500 while Redis was down"
+        assert is_apology(texts(during), domain_texts, "utter_service_unavailable"), texts(during)
+        code, body = health(fault_stack)
+        assert code == 503 and not body["checks"]["redis"]["ok"]
+        wechat = WeChatServer(f"{fault_stack.settings.rasa_url}/webhooks/wechat/webhook", token=WECHAT_TOKEN)
+        answer = wechat.request("POST", wechat.query(), text_xml(new_openid(), FAULT, new_msg_id()).encode(), 30)
+        assert answer.status == 503, answer  # WeChat sends it again later; never a 500
+    finally:
+        fault_stack._redis.start()
+    back = time.monotonic()
+    reply = wait_for(lambda: (r := say(fault_stack, customer, FAULT)).status_code == 200
+                     and not is_apology(texts(r), domain_texts, "utter_service_unavailable") and r, 10,
+                     "a normal answer after Redis came back")
+    assert texts(reply) and time.monotonic() - back <= 10
+    assert health(fault_stack)[0] == 200
+
+
+def test_rasa_killed_mid_conversation_continues_with_queue_intact(fault_stack):
+    customer = sender()
+    assert say(fault_stack, customer, FAULT).status_code == 200
+    assert say(fault_stack, customer, HUMAN).status_code == 200
+    store = redis.Redis.from_url(fault_stack.redis_url)
+    entry = wait_for(lambda: store.hgetall(handoff_keys.conversation(customer)), 10, "the handoff queue entry")
+    before = requests.get(f"{fault_stack.settings.rasa_url}/conversations/{customer}/tracker", timeout=30).json()
+
+    command = kill(fault_stack, "rasa", signal.SIGKILL)
+    restart(fault_stack, command, "rasa.log")
+    wait_for(lambda: requests.get(f"{fault_stack.settings.rasa_url}/status", timeout=2).ok, 300,
+             "the Rasa server after kill -9")
+
+    assert store.hgetall(handoff_keys.conversation(customer)) == entry, "the queue entry changed or vanished"
+    after = requests.get(f"{fault_stack.settings.rasa_url}/conversations/{customer}/tracker", timeout=30).json()
+    assert len(after["events"]) >= len(before["events"])
+    assert [e.get("text") for e in after["events"] if e["event"] == "user"][:2] == [FAULT, HUMAN]
+    assert say(fault_stack, customer, "还在排队吗").status_code == 200
+    assert say(fault_stack, sender(), FAULT).status_code == 200 and texts(say(fault_stack, sender(), FAULT))
+    store.close()

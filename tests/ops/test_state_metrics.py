@@ -1,0 +1,44 @@
+"""Levels read from shared state at scrape time: queue length and longest wait, live calls, outbox."""
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.db.repository import Repository
+from bot.handoff.queue import HandoffQueue, HandoffRequest
+from bot.ivr.call_state import LIVE_CALLS
+from bot.observability.state import read_state, state_registry
+from tests.handoff.conftest import Events, redis, redis_url  # noqa: F401 - the shared Redis fixtures
+
+
+def values(snapshot) -> dict:
+    text = generate_latest(state_registry(snapshot)).decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+async def test_queue_length_and_longest_wait_per_skill(redis, kefu_env):  # noqa: F811
+    now = 1_700_000_000.0
+    queue = HandoffQueue(redis, lambda: now, recorder=Events())
+    for i, (skill, waited) in enumerate([("tv", 300), ("tv", 30), ("billing", 90)]):
+        await queue.enqueue(HandoffRequest(f"c{i}", "rest", skill, 0, None), enqueued_at=now - waited)
+    await redis.sadd(LIVE_CALLS, "MZ1", "MZ2")
+    repository = Repository(kefu_env.database_url)
+    repository.add_outbound(channel="sms", recipient="13800000001", kind="test", payload={})
+    found = values(await read_state(redis, repository, clock=lambda: now))
+    assert found[("kefu_queue_length", (("skill", "tv"),))] == 2
+    assert found[("kefu_queue_longest_wait_seconds", (("skill", "tv"),))] == pytest.approx(300, abs=0.2)
+    assert found[("kefu_queue_longest_wait_seconds", (("skill", "billing"),))] == pytest.approx(90, abs=0.2)
+    assert found[("kefu_active_calls", ())] == 2
+    assert found[("kefu_outbox_backlog", ())] == 1
+    assert found[("kefu_dependency_up", (("dependency", "redis"),))] == 1
+
+
+async def test_redis_down_is_reported_not_raised(kefu_env):
+    unreachable = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    found = values(await read_state(unreachable, Repository(kefu_env.database_url)))
+    assert found[("kefu_dependency_up", (("dependency", "redis"),))] == 0
+    assert found[("kefu_dependency_up", (("dependency", "database"),))] == 1
+    await unreachable.close()
