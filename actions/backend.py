@@ -14,6 +14,7 @@ import yaml
 from rasa_sdk import Tracker
 
 from bot.db.repository import Repository
+from bot.outcomes import record as record_outcome
 from bot.selfhelp import Catalogue, load_catalogue
 from bot.settings import get_settings
 
@@ -55,8 +56,5 @@ def latest_entity(tracker: Tracker, name: str) -> str | None:
 
 
 async def record(tracker: Tracker, event: str, **data: Any) -> None:
-    """Append an outcome event for KPIs; losing one must never break a conversation."""
-    try:
-        await db(repository().record_event, tracker.sender_id, event, channel=channel_of(tracker), data=data)
-    except Exception:  # noqa: BLE001 - the reply matters more than the metric
-        logging.getLogger(__name__).warning("event.record.failed", extra={"event": event})
+    """Append an outcome event for KPIs (buffered and retried when the database is down)."""
+    await record_outcome(tracker.sender_id, event, channel=channel_of(tracker), **data)

@@ -205,16 +205,7 @@ class Repository:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    # -- outcome events (KPIs are computed from these later) -----------
-    @_guard
-    def record_event(self, conversation_id: str, kind: str, *, channel: str = "", data: dict | None = None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                conversation_events.insert().values(
-                    conversation_id=conversation_id, kind=kind, channel=channel, data=data or {}
-                )
-            )
-
+    # -- outcome events (written by bot.outcomes; KPIs in bot.analytics) -
     @_guard
     def events_for(self, conversation_id: str) -> list[dict]:
         query = (
