@@ -62,7 +62,7 @@ class OutcomeEvent:
                 "channel": self.channel, "customer": self.customer, "data": dict(self.data), "at": self.at}
 
 
-def outcome_event(conversation_id: str, kind: str, *, channel: str = "", customer: str = "",
+def outcome_event(conversation_id: str, kind: str, /, *, channel: str = "", customer: str = "",
                   at: dt.datetime | None = None, **data: Any) -> OutcomeEvent:
     """Build an event, refusing unknown kinds; ``data`` must be JSON-serialisable."""
     if kind not in EVENT_KINDS:

@@ -96,7 +96,7 @@ def recorder_for(database_url: str | None = None) -> OutcomeRecorder:
     return _recorders[key]
 
 
-async def record(conversation_id: str, kind: str, *, channel: str = "", customer: str = "",
+async def record(conversation_id: str, kind: str, /, *, channel: str = "", customer: str = "",
                  database_url: str | None = None, **data: Any) -> None:
     """Record one outcome event for ``conversation_id`` (the Rasa sender id on every channel)."""
     event = outcome_event(conversation_id, kind, channel=channel, customer=customer, **data)
