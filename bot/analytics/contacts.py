@@ -9,10 +9,12 @@ event within its contact. Customers are linked across channels by any shared key
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
 SESSION_GAP = dt.timedelta(minutes=10)
+PHONE_CSAT = re.compile(r"csat_[1-5]")  # ivr_flows/main.yml: the caller pressed N at csat_survey
 STARTS = {"contact_started", "voicemail_received"}
 ENDS = {"conversation_ended", "ivr_call_ended"}
 NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fallback", "request_human",
@@ -79,6 +81,8 @@ def _contact(events: list[dict]) -> Contact:
     abandoned = next((_seconds(d.get("wait_s")) for d in left if d.get("reason") not in LEFT_QUEUE_FOR), None)
     handle = [_seconds(d.get("handle_s")) for k, d in data if k == "handoff_closed" and d.get("handle_s") is not None]
     scores = [d.get("score") for k, d in data if k == "csat_given" and d.get("score") in (1, 2, 3, 4, 5)]
+    scores += [int(node[-1]) for k, d in data if k == "ivr_call_ended" for node in d.get("path") or []
+               if PHONE_CSAT.fullmatch(str(node))]
     selfhelp: dict[str, str] = {}
     for kind, d in data:
         entry = d.get("selfhelp_id")

@@ -48,7 +48,8 @@ def fixture_log() -> list[dict]:
         # F: customer 1 again, next morning, by phone (13 h after A)
         ev("ivr:f1", 13 * 60, "contact_started", "ivr", "customer:1"),
         ev("ivr:f1", 13 * 60 + 0.2, "intent_seen", "ivr", intent="query_bill"),
-        ev("ivr:f1", 13 * 60 + 1, "ivr_call_ended", "ivr", reason="hangup", path=["main", "bot"]),
+        ev("ivr:f1", 13 * 60 + 1, "ivr_call_ended", "ivr", reason="hangup",
+           path=["main_menu", "ask_bot", "anything_else", "csat_survey", "csat_2", "csat_thanks"]),
         # E: customer 2 again 30 h after C, web chat, answered after 30 s, handled 200 s
         ev("w2", 30 * 60, "contact_started", "webchat"),
         ev("w2", 30 * 60 + 0.1, "customer_identified", "", "customer:2"),

@@ -37,8 +37,9 @@ def test_whole_period(contacts):
     assert f.service_level == pytest.approx(1 / 3)
     assert f.abandonment == pytest.approx(1 / 3)
     assert f.aht_s == pytest.approx((300 + 200) / 2)
-    assert f.csat_average == pytest.approx((5 + 4 + 3) / 3)
-    assert f.csat_distribution == (0, 0, 1, 1, 1)
+    # Chat 5, WeChat 4, phone 3 (an agent's call), phone 2 (pressed 2 at the end of ivr:f1).
+    assert f.csat_average == pytest.approx((5 + 4 + 3 + 2) / 4)
+    assert f.csat_distribution == (0, 1, 1, 1, 1)
 
 
 def test_per_channel_and_hour(contacts):
