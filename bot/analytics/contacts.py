@@ -19,6 +19,7 @@ STARTS = {"contact_started", "voicemail_received"}
 ENDS = {"conversation_ended", "ivr_call_ended"}
 NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fallback", "request_human",
                "csat_score", "csat_skip"}
+FLOW_FINISHED = {"flow", "bot_done"}  # the phone flow reached its own end (not a hang-up mid-menu)
 HOW = ("assistant", "agent", "ticket", "callback", "message", "abandoned", "no_answer")
 LEFT_QUEUE_FOR = {"callback": "callback", "message": "message"}  # handoff_abandoned reasons that are not abandonment
 
@@ -117,8 +118,8 @@ def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], se
     if selfhelp and list(selfhelp.values())[-1] == "failed":
         return "abandoned"  # the last self-help did not work and nothing else was done
     spoke = {"intent_seen", "selfhelp_sent", "selfhelp_resolved"} & set(kinds)
-    walked_menu = any(k == "ivr_call_ended" and len(d.get("path") or []) > 1 for k, d in data)
-    return "assistant" if spoke or walked_menu else "no_answer"
+    served_by_menu = any(k == "ivr_call_ended" and d.get("reason") in FLOW_FINISHED for k, d in data)
+    return "assistant" if spoke or served_by_menu else "no_answer"
 
 
 def _seconds(value) -> float | None:

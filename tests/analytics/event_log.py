@@ -32,12 +32,12 @@ def fixture_log() -> list[dict]:
         ev("ivr:c1", 10.75, "handoff_claimed", "ivr", skill="tv", wait_s=15),
         ev("ivr:c1", 15.75, "handoff_closed", "ivr", skill="tv", handle_s=300, wait_s=15),
         ev("ivr:c1", 16, "csat_given", "ivr", score=3),
-        ev("ivr:c1", 16.1, "ivr_call_ended", "ivr", reason="hangup", path=["main", "transfer"]),
+        ev("ivr:c1", 16.1, "ivr_call_ended", "ivr", reason="caller", path=["main", "transfer"]),
         # D: phone, hung up after 40 s in the queue
         ev("ivr:d1", 20, "contact_started", "ivr", "phone:13900000009"),
         ev("ivr:d1", 20.2, "handoff_queued", "ivr", skill="broadband", priority=0),
         ev("ivr:d1", 20.9, "handoff_abandoned", "ivr", skill="broadband", wait_s=40, reason="caller_hung_up"),
-        ev("ivr:d1", 21, "ivr_call_ended", "ivr", reason="hangup", path=["main", "transfer"]),
+        ev("ivr:d1", 21, "ivr_call_ended", "ivr", reason="caller", path=["main", "transfer"]),
         # G: web chat opened, nothing said
         ev("w3", 25, "contact_started", "webchat"),
         # H: web chat, self-help did not work, customer left
@@ -48,7 +48,7 @@ def fixture_log() -> list[dict]:
         # F: customer 1 again, next morning, by phone (13 h after A)
         ev("ivr:f1", 13 * 60, "contact_started", "ivr", "customer:1"),
         ev("ivr:f1", 13 * 60 + 0.2, "intent_seen", "ivr", intent="query_bill"),
-        ev("ivr:f1", 13 * 60 + 1, "ivr_call_ended", "ivr", reason="hangup",
+        ev("ivr:f1", 13 * 60 + 1, "ivr_call_ended", "ivr", reason="flow",
            path=["main_menu", "ask_bot", "anything_else", "csat_survey", "csat_2", "csat_thanks"]),
         # E: customer 2 again 30 h after C, web chat, answered after 30 s, handled 200 s
         ev("w2", 30 * 60, "contact_started", "webchat"),
