@@ -105,9 +105,11 @@ def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], se
     if answered is not None:
         return "agent"
     reasons = {LEFT_QUEUE_FOR.get(d.get("reason")) for d in left}
-    if "callback_booked" in kinds or "callback" in reasons:
+    ticket_kinds = {d.get("kind") for k, d in data if k == "ticket_created"}
+    if "callback_booked" in kinds or "callback" in reasons or "callback" in ticket_kinds:
         return "callback"
-    if {"ivr_voicemail_left", "voicemail_received", "voice_message_left"} & set(kinds) or "message" in reasons:
+    if ({"ivr_voicemail_left", "voicemail_received", "voice_message_left"} & set(kinds) or "message" in reasons
+            or "voice_message" in ticket_kinds):
         return "message"
     if abandoned is not None:
         return "abandoned"
