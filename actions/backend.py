@@ -6,7 +6,6 @@ server's event loop stays free.
 from __future__ import annotations
 
 import asyncio
-import logging
 from functools import lru_cache
 from typing import Any, Callable
 

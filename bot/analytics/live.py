@@ -23,8 +23,7 @@ async def queue_figures(queue: HandoffQueue) -> list[dict]:
     now = queue.clock()
     result = []
     for skill in queue.rules.skills:
-        waiting = [member.decode() if isinstance(member, bytes) else member
-                   for member in await queue.redis.zrange(f"kefu:handoff:queue:{skill}", 0, -1)]
+        waiting = await queue.waiting(skill)
         entries = [await queue.entry(conversation_id) for conversation_id in waiting]
         since = [e["enqueued_at"] for e in entries if e and e.get("enqueued_at")]
         label = queue.rules.skills.get(skill, skill) if isinstance(queue.rules.skills, dict) else skill

@@ -83,7 +83,10 @@ class Repository:
 
     @_guard
     def create_schema(self) -> None:
+        from bot.outcomes.store import ensure_table  # adds the outcome columns older databases lack
+
         metadata.create_all(self.engine)
+        ensure_table(self.engine)
 
     @_guard
     def is_empty(self) -> bool:
