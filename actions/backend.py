@@ -6,7 +6,6 @@ server's event loop stays free.
 from __future__ import annotations
 
 import asyncio
-import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -14,7 +13,8 @@ from typing import Any, Callable
 import yaml
 from rasa_sdk import Tracker
 
-from bot.db.repository import DatabaseError, Repository
+from bot.db.repository import Repository
+from bot.outcomes import record as record_outcome
 from bot.selfhelp import Catalogue, load_catalogue
 from bot.settings import get_settings
 
@@ -57,8 +57,5 @@ def latest_entity(tracker: Tracker, name: str) -> str | None:
 
 
 async def record(tracker: Tracker, event: str, **data: Any) -> None:
-    """Append an outcome event for KPIs; losing one must never break a conversation."""
-    try:
-        await db(repository().record_event, tracker.sender_id, event, channel=channel_of(tracker), data=data)
-    except DatabaseError as exc:  # still down after the repository's retries: the reply matters more
-        logging.getLogger(__name__).error("event.record.failed", extra={"outcome": event, "error": str(exc)})
+    """Append an outcome event for KPIs (buffered and retried when the database is down)."""
+    await record_outcome(tracker.sender_id, event, channel=channel_of(tracker), **data)

@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import catalogue, latest_entity, record
 from actions.chain import continue_with
+from actions.csat import ask_csat
 from actions.handoff import offer_human
 from bot.handoff.rules import load_rules
 from bot.selfhelp import SelfHelpEntry
@@ -102,7 +103,7 @@ async def selfhelp_feedback(
     await record(tracker, "selfhelp_resolved" if worked else "selfhelp_failed", selfhelp_id=current)
     if worked:
         dispatcher.utter_message(response="utter_selfhelp_resolved")
-        return [SlotSet("awaiting", None)]
+        return [SlotSet("awaiting", None)] + await ask_csat(dispatcher, tracker)
     failures = float(tracker.get_slot("selfhelp_failures") or 0) + 1
     events: list[dict[str, Any]] = [SlotSet("selfhelp_failures", failures)]
     if failures >= load_rules().selfhelp_failures_before_offer:

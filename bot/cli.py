@@ -11,6 +11,7 @@ import time
 from bot.observability.logging_setup import configure_from_settings
 from bot.settings import get_settings
 from bot.editor.commands import register as register_editor
+from bot.analytics.commands import register as register_analytics
 from bot.handoff.commands import register as register_handoff
 from bot.outbound.worker import deliver_forever
 from voice.commands import register as register_voice
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_voice(commands)
     register_editor(commands)
     register_handoff(commands)
+    register_analytics(commands)
     return parser
 
 

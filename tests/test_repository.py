@@ -43,12 +43,6 @@ def test_ticket_ids_are_unique_and_listed_per_customer(repo):
     assert len(repo.tickets_for(3, open_only=True)) == 4
 
 
-def test_outcome_events_are_kept_in_order(repo):
-    repo.record_event("c1", "selfhelp_sent", channel="rest", data={"selfhelp_id": "tv_no_signal"})
-    repo.record_event("c1", "selfhelp_failed", channel="rest")
-    assert [e["kind"] for e in repo.events_for("c1")] == ["selfhelp_sent", "selfhelp_failed"]
-
-
 def test_unreachable_database_raises_database_error(tmp_path):
     broken = Repository(f"sqlite:///{tmp_path}/no/such/dir/kefu.db")
     with pytest.raises(DatabaseError):

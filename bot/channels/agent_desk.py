@@ -133,6 +133,15 @@ async def status(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
 
 
 @signed_in
+async def live(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
+    """Supervisors' live figures (bot/analytics/live.py; the panel is web/agent/live.js)."""
+    from bot.analytics.live import live_figures
+
+    settings = get_settings()
+    return response.json(await live_figures(desk.queue, settings.database_url, settings.content_dir))
+
+
+@signed_in
 async def claim(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
     view = await desk.claim(agent["agent_id"], agent["name"])
     return response.json({"conversation": view})
@@ -195,6 +204,7 @@ ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/overview", overview, ["GET"]),
     ("/agent/api/status", status, ["POST"]),
     ("/agent/api/claim", claim, ["POST"]),
+    ("/agent/api/live", live, ["GET"]),
     ("/agent/api/selfhelp", catalogue, ["GET"]),
     ("/agent/api/conversations/<conversation_id:str>", conversation, ["GET"]),
     ("/agent/api/conversations/<conversation_id:str>/messages", messages, ["GET", "POST"]),

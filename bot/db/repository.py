@@ -110,7 +110,10 @@ class Repository:
 
     @_guard
     def create_schema(self) -> None:
+        from bot.outcomes.store import ensure_table  # adds the outcome columns older databases lack
+
         metadata.create_all(self.engine)
+        ensure_table(self.engine)
 
     @_guard
     def is_empty(self) -> bool:
@@ -233,18 +236,7 @@ class Repository:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    # -- outcome events (KPIs are computed from these later) -----------
-    @_guard
-    @_retry_transient
-    def record_event(self, conversation_id: str, kind: str, *, channel: str = "", data: dict | None = None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                conversation_events.insert().values(
-                    conversation_id=conversation_id, kind=kind, channel=channel, data=data or {}
-                )
-            )
-        count_outcome(kind, channel)
-
+    # -- outcome events (written by bot.outcomes; KPIs in bot.analytics) -
     @_guard
     def events_for(self, conversation_id: str) -> list[dict]:
         query = (

@@ -85,15 +85,19 @@ ticket_history = Table(
     Column("at", DateTime, nullable=False, server_default=func.now()),
 )
 
+# The outcome record (bot/outcomes/): append-only, one row per OutcomeEvent. ``at`` is the UTC time
+# the event happened; ``event_id`` makes a retried write idempotent.
 conversation_events = Table(
     "conversation_events",
     metadata,
     Column("id", Integer, primary_key=True),
+    Column("event_id", String(32), unique=True),
     Column("conversation_id", String(128), nullable=False, index=True),
     Column("kind", String(48), nullable=False, index=True),
     Column("channel", String(24), nullable=False, default=""),
+    Column("customer", String(96), nullable=False, default=""),
     Column("data", JSON, nullable=False, default=dict),
-    Column("at", DateTime, nullable=False, server_default=func.now()),
+    Column("at", DateTime, nullable=False, server_default=func.now(), index=True),
 )
 
 # Voice messages left on any channel; the audio lives under <data_dir>/voicemail/<id>.wav.

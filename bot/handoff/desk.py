@@ -15,6 +15,7 @@ from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue, NotYourConversation
 from bot.handoff.sessions import open_session
 from bot.handoff.tickets import disposition_ticket, work_items
+from bot.outcomes import record
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -197,7 +198,4 @@ class Desk:
                                 f"done by {agent_id}: {note[:500]}")
 
     async def _record(self, conversation_id: str, kind: str, data: dict) -> None:
-        try:
-            await asyncio.to_thread(self.repository.record_event, conversation_id, kind, data=data)
-        except Exception:  # noqa: BLE001 - the desk keeps working when a metric is lost
-            logger.warning("handoff.desk.event_failed kind=%s", kind)
+        await record(conversation_id, kind, database_url=self.repository.url, **data)

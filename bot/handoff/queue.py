@@ -313,16 +313,11 @@ class HandoffQueue:
 
 
 def database_recorder() -> Recorder:
-    """Records events with ``Repository.record_event`` off the event loop."""
-    import asyncio
-
-    from bot.db.repository import Repository
-    from bot.settings import get_settings
-
-    repository = Repository(get_settings().database_url)
+    """Records events through the outcome recorder (bot/outcomes)."""
+    from bot.outcomes import record as record_outcome
 
     async def record(conversation_id: str, kind: str, channel: str, data: dict) -> None:
-        await asyncio.to_thread(repository.record_event, conversation_id, kind, channel=channel, data=data)
+        await record_outcome(conversation_id, kind, channel=channel, **data)
 
     return record
 

@@ -61,6 +61,7 @@ class FlowEngine:
                           customer_id=customer.id if customer else None,
                           vip_tier=customer.vip_tier if customer else 0, caller_verified=call.caller_verified)
         await self.services.store.create(state)
+        await self.services.records.contact_started(f"ivr:{call.call_id}", call.caller, state.customer_id)
         logger.info("ivr.call.started call=%s flow=%s version=%s known=%s", call.call_id, flow.id,
                     flow.version, customer is not None)
         commands = await self._enter(flow, state, flow.start)

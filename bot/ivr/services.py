@@ -15,6 +15,8 @@ from bot.ivr.config import HotlineConfigSource
 from bot.ivr.handoff import HandoffGateway
 from bot.ivr.registry import FlowRegistry
 from bot.notify import Notifier
+from bot.outcomes import record
+from bot.outcomes.events import customer_key
 
 logger = logging.getLogger(__name__)
 
@@ -53,15 +55,17 @@ class CallRecords:
         return Customer(found.id, int(getattr(found, "vip_tier", 0) or 0)) if found else None
 
     async def event(self, conversation_id: str, kind: str, data: dict) -> None:
-        try:
-            await asyncio.to_thread(self.repository.record_event, conversation_id, kind, channel="ivr", data=data)
-        except DatabaseError as exc:  # call records feed KPIs; losing one must not drop the call
-            logger.warning("ivr.event.failed kind=%s error=%s", kind, exc)
+        await record(conversation_id, kind, channel="ivr", database_url=self.repository.url, **data)
+
+    async def contact_started(self, conversation_id: str, caller: str, customer_id: int | None) -> None:
+        customer = customer_key(customer_id=customer_id, phone=local_phone(caller))
+        await record(conversation_id, "contact_started", channel="ivr", customer=customer,
+                     database_url=self.repository.url)
 
     async def callback_ticket(self, *, conversation_id: str, customer_id: int | None, caller: str,
                               skill: str, priority: int) -> str | None:
         try:
-            return await asyncio.to_thread(
+            ticket_id = await asyncio.to_thread(
                 self.repository.create_ticket, kind="callback", customer_id=customer_id,
                 summary=f"phone callback requested ({skill})",
                 details={"caller": caller, "skill": skill, "source": "ivr"}, priority=priority,
@@ -69,6 +73,8 @@ class CallRecords:
         except DatabaseError as exc:
             logger.warning("ivr.callback.failed error=%s", exc)
             return None
+        await self.event(conversation_id, "callback_booked", {"ticket_id": ticket_id, "skill": skill})
+        return ticket_id
 
 
 @dataclass

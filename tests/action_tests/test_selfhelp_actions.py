@@ -76,8 +76,8 @@ async def test_exhausted_selfhelp_asks_identity_then_opens_a_repair_ticket(run_a
 async def test_fixed_is_recorded_as_resolved(run_action):
     tracker = load_tracker("selfhelp_denied", text="解决了", intent="affirm")
     turn = await run_action("action_handle_affirm", tracker)
-    assert turn.responses == ["utter_selfhelp_resolved"]
-    assert [e["kind"] for e in repository().events_for("u1")] == ["selfhelp_resolved"]
+    assert turn.responses == ["utter_selfhelp_resolved", "utter_ask_csat"]
+    assert [e["kind"] for e in repository().events_for("u1")] == ["selfhelp_resolved", "csat_asked"]
 
 
 async def test_selfhelp_does_not_need_identification(run_action):

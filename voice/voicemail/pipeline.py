@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bot.db.repository import DatabaseError, Repository
 from bot.notify import Notifier, NotifyError, OutboxNotifier
+from bot.outcomes import record
 from bot.selfhelp import Catalogue, CatalogueError, load_catalogue
 from bot.snapshot import editor_file
 from voice.asr import ASR_RATE, AsrEngine, Result
@@ -294,12 +295,7 @@ class VoicemailPipeline:
         )
 
     async def _event(self, message_id: str, kind: str, channel: str, data: dict) -> None:
-        # Events feed KPIs; losing one must not lose the message.
-        try:
-            await asyncio.to_thread(self.repository.record_event, conversation_id(message_id), kind,
-                                    channel=channel, data=data)
-        except DatabaseError as exc:
-            logger.warning("voice.voicemail.event_failed id=%s kind=%s error=%s", message_id, kind, exc)
+        await record(conversation_id(message_id), kind, channel=channel, database_url=self.repository.url, **data)
 
 
 def _outcome(message_id: str, audio_path: Path, pcm: Pcm, customer_id: int | None,

@@ -1,0 +1,44 @@
+"""Customer satisfaction: ask once when the assistant has resolved the conversation, record the answer.
+
+``ask_csat`` is called by the action that resolves (self-help worked); it asks at most once per
+conversation (slot ``csat_asked``). ``action_record_csat`` takes a 1-5 score (buttons on chat,
+menu links on WeChat, or typed "打5分") or a skip, once.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend import latest_entity, record
+
+SCORES = ("1", "2", "3", "4", "5")
+
+
+async def ask_csat(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
+    if tracker.get_slot("csat_asked"):
+        return []
+    dispatcher.utter_message(response="utter_ask_csat")
+    await record(tracker, "csat_asked")
+    return [SlotSet("csat_asked", True)]
+
+
+class ActionRecordCsat(Action):
+    def name(self) -> str:
+        return "action_record_csat"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if tracker.get_slot("csat_done"):
+            dispatcher.utter_message(response="utter_csat_already")
+            return []
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        score = str(latest_entity(tracker, "csat_score") or "").strip()
+        if intent == "csat_skip" or score not in SCORES:
+            await record(tracker, "csat_skipped")
+            dispatcher.utter_message(response="utter_csat_skipped")
+        else:
+            await record(tracker, "csat_given", score=int(score), asked=bool(tracker.get_slot("csat_asked")))
+            dispatcher.utter_message(response="utter_csat_thanks")
+        return [SlotSet("csat_done", True), SlotSet("csat_asked", True)]

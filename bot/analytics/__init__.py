@@ -1,0 +1,1 @@
+"""KPIs from the outcome record: contacts, figures, the supervisors' report, live figures, peak model."""

@@ -1,0 +1,43 @@
+"""Operations' targets (``content/kpi.yml``) and the report's labels (``content/ui/report.zh.json``)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+
+class KpiConfigError(ValueError):
+    """content/kpi.yml cannot be used; the message says which setting."""
+
+
+@dataclass(frozen=True)
+class KpiConfig:
+    sl_seconds: float = 20
+    sl_target: float = 0.8
+    timezone: str = "Asia/Shanghai"
+    ticket_overdue_hours: float = 72
+
+
+def load_kpi_config(content_dir: Path) -> KpiConfig:
+    path = content_dir / "kpi.yml"
+    if not path.exists():
+        return KpiConfig()
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    level = raw.get("service_level") or {}
+    try:
+        config = KpiConfig(sl_seconds=float(level.get("seconds", 20)), sl_target=float(level.get("target", 0.8)),
+                           timezone=str(raw.get("timezone", "Asia/Shanghai")),
+                           ticket_overdue_hours=float(raw.get("ticket_overdue_hours", 72)))
+        ZoneInfo(config.timezone)
+    except (TypeError, ValueError, ZoneInfoNotFoundError) as exc:
+        raise KpiConfigError(f"{path}: {exc}") from exc
+    if config.sl_seconds <= 0 or not 0 < config.sl_target <= 1:
+        raise KpiConfigError(f"{path}: service_level needs seconds > 0 and 0 < target <= 1")
+    return config
+
+
+def load_labels(content_dir: Path) -> dict[str, str]:
+    return json.loads((content_dir / "ui" / "report.zh.json").read_text(encoding="utf-8"))

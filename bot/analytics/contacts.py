@@ -1,0 +1,157 @@
+"""From outcome events to contacts: one contact per customer session, with how it ended.
+
+A conversation id (the Rasa sender id) may hold several contacts: a new one starts at a
+``contact_started`` once the previous contact has ended or been idle for ``SESSION_GAP``.
+Events are ordered by time, so a few seconds of clock skew between processes only moves an
+event within its contact. Customers are linked across channels by any shared key
+(``customer:``, ``phone:``, ``account:``, ``openid:``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Iterable
+
+SESSION_GAP = dt.timedelta(minutes=10)
+PHONE_CSAT = re.compile(r"csat_[1-5]")  # ivr_flows/main.yml: the caller pressed N at csat_survey
+STARTS = {"contact_started", "voicemail_received"}
+ENDS = {"conversation_ended", "ivr_call_ended"}
+NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fallback", "request_human",
+               "csat_score", "csat_skip"}
+FLOW_FINISHED = {"flow", "bot_done"}  # the phone flow reached its own end (not a hang-up mid-menu)
+HOW = ("assistant", "agent", "ticket", "callback", "message", "abandoned", "no_answer")
+LEFT_QUEUE_FOR = {"callback": "callback", "message": "message"}  # handoff_abandoned reasons that are not abandonment
+
+
+@dataclass(frozen=True)
+class Contact:
+    conversation_id: str
+    started_at: dt.datetime  # naive UTC
+    channel: str
+    customers: frozenset
+    intent: str
+    skill: str
+    how: str
+    handoff_requested: bool
+    answered_wait_s: float | None  # answered by an agent after this wait
+    abandoned_wait_s: float | None  # left the queue unanswered after this wait
+    handle_s: float | None
+    csat: int | None
+    selfhelp: tuple = ()  # (entry id, "resolved" | "failed" | "no_answer")
+    events: tuple = field(default=(), repr=False, compare=False)
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_wait_s is not None
+
+    @property
+    def abandoned_in_queue(self) -> bool:
+        return self.abandoned_wait_s is not None and not self.answered
+
+
+def split_contacts(events: Iterable[dict]) -> list[Contact]:
+    """Group events (rows of ``conversation_events``) into contacts, oldest first."""
+    by_conversation: dict[str, list[list[dict]]] = {}
+    for event in sorted(events, key=lambda e: (e["at"], e.get("id") or 0)):
+        groups = by_conversation.setdefault(event["conversation_id"], [])
+        if not groups or _starts_new(groups[-1], event):
+            groups.append([])
+        groups[-1].append(event)
+    contacts = [_contact(group) for groups in by_conversation.values() for group in groups]
+    return sorted(contacts, key=lambda c: (c.started_at, c.conversation_id))
+
+
+def _starts_new(current: list[dict], event: dict) -> bool:
+    if event["kind"] not in STARTS or not any(e["kind"] in STARTS for e in current):
+        return False
+    ended = any(e["kind"] in ENDS for e in current)
+    return ended or event["at"] - current[-1]["at"] >= SESSION_GAP
+
+
+def _contact(events: list[dict]) -> Contact:
+    kinds = [e["kind"] for e in events]
+    data = [(e["kind"], e.get("data") or {}) for e in events]
+    channel = next((e["channel"] for e in events if e.get("channel")), "")
+    customers = frozenset(e["customer"] for e in events if e.get("customer"))
+    intent = next((d.get("intent") for k, d in data if k == "intent_seen" and d.get("intent") not in NOT_A_TOPIC), "")
+    skill = next((d.get("skill") for k, d in data if k in ("handoff_queued", "handoff_requested", "ivr_transferred")
+                  and d.get("skill")), "")
+    answered = next((_seconds(d.get("wait_s")) for k, d in data if k == "handoff_claimed"), None)
+    left = [d for k, d in data if k == "handoff_abandoned"]
+    abandoned = next((_seconds(d.get("wait_s")) for d in left if d.get("reason") not in LEFT_QUEUE_FOR), None)
+    handle = [_seconds(d.get("handle_s")) for k, d in data if k == "handoff_closed" and d.get("handle_s") is not None]
+    scores = [d.get("score") for k, d in data if k == "csat_given" and d.get("score") in (1, 2, 3, 4, 5)]
+    scores += [int(node[-1]) for k, d in data if k == "ivr_call_ended" for node in d.get("path") or []
+               if PHONE_CSAT.fullmatch(str(node))]
+    selfhelp: dict[str, str] = {}
+    for kind, d in data:
+        entry = d.get("selfhelp_id")
+        if kind == "selfhelp_sent" and entry:
+            selfhelp.setdefault(entry, "no_answer")
+        elif kind in ("selfhelp_resolved", "selfhelp_failed") and entry:
+            selfhelp[entry] = kind.removeprefix("selfhelp_")
+    how = _how(kinds, data, answered, abandoned, left, selfhelp)
+    return Contact(
+        conversation_id=events[0]["conversation_id"], started_at=events[0]["at"], channel=channel,
+        customers=customers, intent=intent, skill=skill, how=how,
+        handoff_requested=any(k in ("handoff_requested", "handoff_queued", "ivr_transferred") for k in kinds),
+        answered_wait_s=answered, abandoned_wait_s=abandoned, handle_s=sum(handle) if handle else None,
+        csat=scores[-1] if scores else None, selfhelp=tuple(selfhelp.items()), events=tuple(events))
+
+
+def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], selfhelp: dict) -> str:
+    """How the contact ended; the first matching rule wins (README, "How each KPI is defined")."""
+    if answered is not None:
+        return "agent"
+    reasons = {LEFT_QUEUE_FOR.get(d.get("reason")) for d in left}
+    ticket_kinds = {d.get("kind") for k, d in data if k == "ticket_created"}
+    if "callback_booked" in kinds or "callback" in reasons or "callback" in ticket_kinds:
+        return "callback"
+    if ({"ivr_voicemail_left", "voicemail_received", "voice_message_left"} & set(kinds) or "message" in reasons
+            or "voice_message" in ticket_kinds):
+        return "message"
+    if abandoned is not None:
+        return "abandoned"
+    if "ticket_created" in kinds:
+        return "ticket"
+    if "handoff_requested" in kinds or "ivr_transferred" in kinds:
+        return "abandoned"  # asked for a person and left before being queued or answered
+    if selfhelp and list(selfhelp.values())[-1] == "failed":
+        return "abandoned"  # the last self-help did not work and nothing else was done
+    spoke = {"intent_seen", "selfhelp_sent", "selfhelp_resolved"} & set(kinds)
+    served_by_menu = any(k == "ivr_call_ended" and d.get("reason") in FLOW_FINISHED for k, d in data)
+    return "assistant" if spoke or served_by_menu else "no_answer"
+
+
+def _seconds(value) -> float | None:
+    """Wait and handle times; a negative value (clock skew between processes) counts as zero."""
+    if value is None:
+        return None
+    return max(0.0, float(value))
+
+
+def link_customers(contacts: list[Contact]) -> dict[str, str]:
+    """Map every customer key to one representative key (keys met in one contact are one person)."""
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for contact in contacts:
+        keys = sorted(contact.customers)
+        for key in keys:
+            find(key)
+        for other in keys[1:]:
+            parent[find(other)] = find(keys[0])
+    return {key: find(key) for key in parent}
+
+
+def person_of(contact: Contact, people: dict[str, str]) -> str:
+    """The linked customer of a contact, or "" when nobody is known."""
+    keys = sorted(contact.customers)
+    return people.get(keys[0], keys[0]) if keys else ""

@@ -1,0 +1,154 @@
+"""The contact-centre figures, computed from contacts over any period and any grouping.
+
+Every rate is ``None`` when its denominator is zero (an empty period shows "—", never a
+division by zero). Definitions are in the README ("How each KPI is defined").
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from bot.analytics.contacts import Contact, link_customers, person_of
+
+FCR_WINDOWS_H = (24, 48)
+
+
+@dataclass(frozen=True)
+class Figures:
+    contacts: int
+    contained: int
+    containment: float | None
+    fcr_24h: float | None
+    fcr_48h: float | None
+    handoffs: int
+    handoff_rate: float | None
+    answered: int
+    abandoned: int
+    asa_s: float | None
+    service_level: float | None
+    abandonment: float | None
+    aht_s: float | None
+    csat_average: float | None
+    csat_count: int
+    csat_distribution: tuple  # counts of scores 1..5
+    outcomes: tuple  # (how, count) pairs
+
+
+def ratio(part: float, whole: float) -> float | None:
+    return part / whole if whole else None
+
+
+def mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def repeat_flags(contacts: list[Contact], later: Iterable[Contact] = ()) -> dict[int, dict[int, bool]]:
+    """For each contact (by position), whether the same customer came back within each FCR window.
+
+    ``later`` are contacts after the period, looked at only as repeats.
+    """
+    everyone = list(contacts) + list(later)
+    people = link_customers(everyone)
+    starts: dict[str, list[dt.datetime]] = {}
+    for contact in everyone:
+        person = person_of(contact, people)
+        if person and contact.how != "no_answer":
+            starts.setdefault(person, []).append(contact.started_at)
+    flags = {}
+    for index, contact in enumerate(contacts):
+        person = person_of(contact, people)
+        after = [s for s in starts.get(person, []) if s > contact.started_at] if person else []
+        flags[index] = {h: any(s - contact.started_at <= dt.timedelta(hours=h) for s in after) for h in FCR_WINDOWS_H}
+    return flags
+
+
+def figures(contacts: list[Contact], *, sl_seconds: float, repeats: dict[int, dict[int, bool]] | None = None) -> Figures:
+    """The figures of one group of contacts; ``repeats`` as from :func:`repeat_flags` (same order)."""
+    repeats = repeats if repeats is not None else repeat_flags(contacts)
+    served = [(c, repeats[i]) for i, c in enumerate(contacts) if c.how != "no_answer"]
+    contained = sum(1 for c, _ in served if c.how == "assistant")
+    fcr = {h: ratio(sum(1 for c, r in served if c.how != "abandoned" and not r[h]), len(served)) for h in FCR_WINDOWS_H}
+    waits = [c.answered_wait_s for c in contacts if c.answered]
+    abandoned = sum(1 for c in contacts if c.abandoned_in_queue)
+    offered = len(waits) + abandoned
+    scores = [c.csat for c in contacts if c.csat is not None]
+    handoffs = sum(1 for c, _ in served if c.handoff_requested)
+    return Figures(
+        contacts=len(contacts), contained=contained, containment=ratio(contained, len(served)),
+        fcr_24h=fcr[24], fcr_48h=fcr[48], handoffs=handoffs, handoff_rate=ratio(handoffs, len(served)),
+        answered=len(waits), abandoned=abandoned, asa_s=mean(waits),
+        service_level=ratio(sum(1 for w in waits if w <= sl_seconds), offered),
+        abandonment=ratio(abandoned, offered),
+        aht_s=mean([c.handle_s for c in contacts if c.handle_s is not None]),
+        csat_average=mean(scores), csat_count=len(scores),
+        csat_distribution=tuple(scores.count(s) for s in range(1, 6)),
+        outcomes=tuple(Counter(c.how for c in contacts).most_common()),
+    )
+
+
+def grouped(contacts: list[Contact], key: Callable[[Contact], str], *, sl_seconds: float,
+            later: Iterable[Contact] = ()) -> dict[str, Figures]:
+    """Figures per group (channel, intent, skill, hour...), repeats judged across all channels."""
+    repeats = repeat_flags(contacts, later)
+    groups: dict[str, list[int]] = {}
+    for index, contact in enumerate(contacts):
+        groups.setdefault(key(contact), []).append(index)
+    return {name: figures([contacts[i] for i in indexes], sl_seconds=sl_seconds,
+                          repeats={n: repeats[i] for n, i in enumerate(indexes)})
+            for name, indexes in sorted(groups.items())}
+
+
+def local_hour(zone: str) -> Callable[[Contact], str]:
+    tz = ZoneInfo(zone)
+    return lambda c: f"{c.started_at.replace(tzinfo=dt.timezone.utc).astimezone(tz).hour:02d}"
+
+
+def local_day(zone: str) -> Callable[[Contact], str]:
+    tz = ZoneInfo(zone)
+    return lambda c: c.started_at.replace(tzinfo=dt.timezone.utc).astimezone(tz).date().isoformat()
+
+
+@dataclass(frozen=True)
+class SelfHelpFigures:
+    entry: str
+    sent: int
+    resolved: int
+    failed: int
+    no_answer: int
+
+    @property
+    def success(self) -> float | None:
+        """Share of answered sends that fixed the fault."""
+        return ratio(self.resolved, self.resolved + self.failed)
+
+
+def selfhelp_success(contacts: list[Contact]) -> list[SelfHelpFigures]:
+    """Per catalogue entry, how often it fixed things, best first; never-answered sends counted apart."""
+    counts: dict[str, Counter] = {}
+    for contact in contacts:
+        for entry, result in contact.selfhelp:
+            counts.setdefault(entry, Counter())[result] += 1
+    rows = [SelfHelpFigures(entry, sum(c.values()), c["resolved"], c["failed"], c["no_answer"])
+            for entry, c in counts.items()]
+    return sorted(rows, key=lambda r: (-(r.success or 0), -r.sent, r.entry))
+
+
+def repeat_customers(contacts: list[Contact], later: Iterable[Contact] = (), hours: int = 48) -> list[tuple[str, int, str]]:
+    """Customers with more than one contact within ``hours``: (customer, contacts, channels)."""
+    everyone = list(contacts) + list(later)
+    people = link_customers(everyone)
+    flags = repeat_flags(contacts, later)
+    seen: dict[str, list[Contact]] = {}
+    for index, contact in enumerate(contacts):
+        person = person_of(contact, people)
+        if person and flags[index][hours]:
+            seen.setdefault(person, [])
+    for contact in everyone:
+        person = person_of(contact, people)
+        if person in seen and contact.how != "no_answer":
+            seen[person].append(contact)
+    return sorted(((person, len(cs), ",".join(sorted({c.channel for c in cs})))
+                   for person, cs in seen.items()), key=lambda r: (-r[1], r[0]))

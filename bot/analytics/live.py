@@ -1,0 +1,47 @@
+"""Live figures for supervisors at the desk: the queues now, and today's KPIs so far.
+
+Queue figures come from Redis (the handoff queue's own keys), today's KPIs from the outcome
+record for the local day (``content/kpi.yml`` timezone), computed off the event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+from bot.analytics.config import load_kpi_config
+from bot.analytics.contacts import split_contacts
+from bot.analytics.kpis import figures
+from bot.analytics.report.period import period
+from bot.db.repository import engine_for
+from bot.handoff.queue import HandoffQueue
+from bot.outcomes.store import read_events
+
+
+async def queue_figures(queue: HandoffQueue) -> list[dict]:
+    """Per skill group: customers waiting and the longest wait so far (seconds)."""
+    now = queue.clock()
+    result = []
+    for skill in queue.rules.skills:
+        waiting = await queue.waiting(skill)
+        entries = [await queue.entry(conversation_id) for conversation_id in waiting]
+        since = [e["enqueued_at"] for e in entries if e and e.get("enqueued_at")]
+        label = queue.rules.skills.get(skill, skill) if isinstance(queue.rules.skills, dict) else skill
+        result.append({"skill": skill, "label": label, "waiting": len(waiting),
+                       "longest_wait_s": round(max(0.0, now - min(since)), 1) if since else 0.0})
+    return result
+
+
+def today_figures(database_url: str, content_dir: Path, now: dt.datetime | None = None) -> dict:
+    config = load_kpi_config(content_dir)
+    day = period("today", "today", config.timezone, now)
+    contacts = split_contacts(read_events(engine_for(database_url), day.start_utc, day.end_utc))
+    f = figures(contacts, sl_seconds=config.sl_seconds)
+    return {"day": day.first.isoformat(), "contacts": f.contacts, "asa_s": f.asa_s, "service_level": f.service_level,
+            "sl_seconds": config.sl_seconds, "sl_target": config.sl_target, "abandonment": f.abandonment,
+            "containment": f.containment, "answered": f.answered, "abandoned": f.abandoned}
+
+
+async def live_figures(queue: HandoffQueue, database_url: str, content_dir: Path) -> dict:
+    today = await asyncio.to_thread(today_figures, database_url, content_dir)
+    return {"queues": await queue_figures(queue), "today": today}

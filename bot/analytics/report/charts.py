@@ -1,0 +1,70 @@
+"""The report's charts as PNG bytes (labels from content/ui/report.zh.json)."""
+from __future__ import annotations
+
+from bot.analytics.charts import figure, png
+from bot.analytics.report.data import ReportData
+
+COLOURS = ("#337ab7", "#5cb85c", "#f0ad4e", "#d9534f", "#5bc0de", "#777777")
+
+
+def channel_name(labels: dict, channel: str) -> str:
+    return labels.get(f"channel_{channel}", channel)
+
+
+def volume_chart(data: ReportData, labels: dict) -> bytes:
+    fig, ax = figure()
+    hours = sorted({h for h, _ in data.volume})
+    channels = sorted({c for _, c in data.volume})
+    bottom = [0] * len(hours)
+    for colour, channel in zip(COLOURS * 3, channels):
+        counts = [data.volume.get((h, channel), 0) for h in hours]
+        ax.bar(hours, counts, bottom=bottom, color=colour, label=channel_name(labels, channel))
+        bottom = [b + c for b, c in zip(bottom, counts)]
+    ax.set(title=labels["volume_title"], xlabel=labels["axis_hour"], ylabel=labels["axis_contacts"])
+    ax.legend(fontsize=8)
+    return png(fig)
+
+
+def trend_chart(data: ReportData, labels: dict) -> bytes:
+    fig, ax = figure()
+    days = list(data.by_day)
+    for key, colour in (("containment", COLOURS[1]), ("fcr_24h", COLOURS[0])):
+        values = [getattr(data.by_day[d], key) for d in days]
+        ax.plot(days, [v if v is not None else float("nan") for v in values], "o-", color=colour,
+                label=labels[f"legend_{key}"])
+    ax.set(title=labels["trend_title"], xlabel=labels["axis_day"], ylabel=labels["axis_share"], ylim=(0, 1.05))
+    ax.legend(fontsize=8)
+    return png(fig)
+
+
+def asa_chart(data: ReportData, labels: dict) -> bytes:
+    fig, ax = figure()
+    hours = list(data.by_hour)
+    ax.bar(hours, [data.by_hour[h].asa_s or 0 for h in hours], color=COLOURS[0], label=labels["legend_asa"])
+    ax.set(title=labels["asa_title"], xlabel=labels["axis_hour"], ylabel=labels["axis_seconds"])
+    level = ax.twinx()
+    values = [data.by_hour[h].service_level for h in hours]
+    level.plot(hours, [v if v is not None else float("nan") for v in values], "o-", color=COLOURS[1],
+               label=labels["legend_service_level"])
+    level.axhline(data.config.sl_target, color=COLOURS[3], linestyle="--", label=labels["legend_target"])
+    level.set(ylabel=labels["axis_share"], ylim=(0, 1.05))
+    handles, names = ax.get_legend_handles_labels()
+    more, more_names = level.get_legend_handles_labels()
+    ax.legend(handles + more, names + more_names, fontsize=8, loc="upper left")
+    return png(fig)
+
+
+def intents_chart(data: ReportData, labels: dict) -> bytes:
+    fig, ax = figure(8, max(2.4, 0.35 * len(data.top_intents) + 1))
+    names = [name for name, _ in reversed(data.top_intents)]
+    ax.barh(names, [n for _, n in reversed(data.top_intents)], color=COLOURS[0])
+    ax.set(title=labels["intents_title"], xlabel=labels["column_count"])
+    return png(fig)
+
+
+def selfhelp_chart(data: ReportData, labels: dict) -> bytes:
+    fig, ax = figure(8, max(2.4, 0.35 * len(data.selfhelp) + 1))
+    rows = list(reversed(data.selfhelp))
+    ax.barh([r.entry for r in rows], [r.success or 0 for r in rows], color=COLOURS[1])
+    ax.set(title=labels["selfhelp_title"], xlabel=labels["column_success"], xlim=(0, 1))
+    return png(fig)

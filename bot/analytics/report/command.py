@@ -1,0 +1,56 @@
+"""``kefu report --from DATE --to DATE``: writes the HTML page and the CSV, prints where."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+
+def register(commands) -> None:
+    report = commands.add_parser("report", help="supervisors' report: HTML with charts and a CSV of every figure")
+    report.add_argument("--from", dest="first", required=True, help="first day: YYYY-MM-DD, today or yesterday")
+    report.add_argument("--to", dest="last", required=True, help="last day (included)")
+    report.add_argument("--out", type=Path, default=None, help="folder for the files (default var/reports)")
+    report.set_defaults(handler=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.analytics.config import KpiConfigError, load_kpi_config, load_labels
+    from bot.analytics.report.csv_export import report_csv
+    from bot.analytics.report.data import build_report
+    from bot.analytics.report.html import render_html
+    from bot.analytics.report.period import PeriodError, period
+    from bot.db.repository import engine_for
+    from bot.settings import get_settings
+
+    settings = get_settings()
+    try:
+        config = load_kpi_config(settings.content_dir)
+        span = period(args.first, args.last, config.timezone)
+        data = build_report(engine_for(settings.database_url), span, config)
+    except (PeriodError, KpiConfigError) as exc:
+        print(f"kefu report: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        print(f"kefu report: the database at {settings.database_url} cannot be read ({type(exc).__name__}); "
+              "is it created (`kefu db init`)?", file=sys.stderr)
+        return 1
+    out = args.out or settings.data_dir / "reports"
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"kefu-report-{span.first}-{span.last}"
+    html_path, csv_path = out / f"{stem}.html", out / f"{stem}.csv"
+    html_path.write_text(render_html(data, load_labels(settings.content_dir), dt.datetime.now()), encoding="utf-8")
+    csv_path.write_text(report_csv(data), encoding="utf-8")
+    f = data.overall
+    print(f"{f.contacts} contacts from {span.first} to {span.last}: containment {_share(f.containment)}, "
+          f"FCR 24 h {_share(f.fcr_24h)}, ASA {'-' if f.asa_s is None else f'{f.asa_s:.1f} s'}, "
+          f"abandonment {_share(f.abandonment)}")
+    print(f"report: {html_path}\ncsv:    {csv_path}")
+    return 0
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"

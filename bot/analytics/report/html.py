@@ -1,0 +1,92 @@
+"""The report as one self-contained HTML page: charts are embedded PNGs, no external files."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from html import escape
+
+from bot.analytics.kpis import Figures
+from bot.analytics.report import charts
+from bot.analytics.report.data import ReportData
+
+STYLE = """body{font-family:"WenQuanYi Micro Hei",sans-serif;margin:2em;color:#222;max-width:1100px}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th:first-child,td:first-child{text-align:left}img{max-width:100%;display:block;margin:.5em 0 1.5em}
+.kpis{display:flex;flex-wrap:wrap;gap:.8em}.kpi{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;min-width:9em}
+.kpi b{display:block;font-size:1.4em}"""
+
+
+def render_html(data: ReportData, labels: dict, generated_at: dt.datetime) -> str:
+    L = labels
+    parts = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{escape(L['title'])}</title>",
+             f"<style>{STYLE}</style></head><body><h1>{escape(L['title'])}</h1>",
+             f"<p>{escape(L['period'].format(start=data.period.first, end=data.period.last, timezone=data.period.timezone))}"
+             f"<br>{escape(L['generated'].format(at=generated_at.strftime('%Y-%m-%d %H:%M')))}</p>",
+             f"<h2>{escape(L['summary_title'])}</h2>", _kpi_cards(data.overall, L, data.config.sl_seconds)]
+    if data.overall.contacts == 0:
+        parts.append(f"<p class='empty'>{escape(L['empty'])}</p>")
+    else:
+        parts += [_image(charts.volume_chart(data, L), L["volume_title"]),
+                  _image(charts.trend_chart(data, L), L["trend_title"]),
+                  _image(charts.asa_chart(data, L), L["asa_title"])]
+        if data.top_intents:
+            parts.append(_image(charts.intents_chart(data, L), L["intents_title"]))
+        parts.append(f"<h2>{escape(L['outcomes_title'])}</h2>" + _table(
+            [L["column_group"], L["column_count"]], [(L.get(f"how_{h}", h), n) for h, n in data.overall.outcomes]))
+        parts += [_group_table(L["by_channel_title"], data.by_channel, L, channel=True),
+                  _group_table(L["by_skill_title"], data.by_skill, L)]
+        if data.selfhelp:
+            parts.append(f"<h2>{escape(L['selfhelp_title'])}</h2>" + _image(charts.selfhelp_chart(data, L), L["selfhelp_title"])
+                         + _table([L["column_entry"], L["column_sent"], L["column_resolved"], L["column_failed"],
+                                   L["column_no_answer"], L["column_success"]],
+                                  [(s.entry, s.sent, s.resolved, s.failed, s.no_answer, _share(s.success, L))
+                                   for s in data.selfhelp]))
+        parts.append(f"<h2>{escape(L['repeat_title'])}</h2>" + _table(
+            [L["column_customer"], L["column_contacts"], L["column_channels"]],
+            [(p, n, "、".join(charts.channel_name(L, c) for c in ch.split(","))) for p, n, ch in data.repeaters]))
+    parts.append(f"<h2>{escape(L['tickets_title'])}</h2>" + _table(
+        [L["column_stage"], L["column_count"]], [(L[f"stage_{s}"], n) for s, n in data.tickets.reached.items()]))
+    parts.append(f"<h2>{escape(L['overdue_title'])}</h2>" + _table(
+        [L["column_ticket"], L["column_kind"], L["column_created"], L["column_stage"], L["column_age_hours"]],
+        [(t, k, c.strftime("%Y-%m-%d %H:%M"), L[f"stage_{s}"], a) for t, k, c, s, a in data.tickets.overdue]))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _share(value: float | None, L: dict) -> str:
+    return L["no_value"] if value is None else f"{value:.0%}"
+
+
+def _seconds(value: float | None, L: dict) -> str:
+    return L["no_value"] if value is None else f"{value:.1f}"
+
+
+def _kpi_cards(f: Figures, L: dict, sl_seconds: float) -> str:
+    cards = [(L["kpi_contacts"], str(f.contacts)), (L["kpi_containment"], _share(f.containment, L)),
+             (L["kpi_fcr_24h"], _share(f.fcr_24h, L)), (L["kpi_fcr_48h"], _share(f.fcr_48h, L)),
+             (L["kpi_handoff_rate"], _share(f.handoff_rate, L)), (L["kpi_asa"], _seconds(f.asa_s, L)),
+             (L["kpi_service_level"].format(seconds=f"{sl_seconds:g}"), _share(f.service_level, L)),
+             (L["kpi_abandonment"], _share(f.abandonment, L)), (L["kpi_aht"], _seconds(f.aht_s, L)),
+             (L["kpi_csat"], L["no_value"] if f.csat_average is None else f"{f.csat_average:.2f}"),
+             (L["kpi_csat_count"], str(f.csat_count))]
+    return "<div class='kpis'>" + "".join(
+        f"<div class='kpi'>{escape(name)}<b>{escape(value)}</b></div>" for name, value in cards) + "</div>"
+
+
+def _group_table(title: str, groups: dict[str, Figures], L: dict, channel: bool = False) -> str:
+    head = [L["column_group"], L["kpi_contacts"], L["kpi_containment"], L["kpi_fcr_24h"], L["kpi_asa"],
+            L["kpi_abandonment"], L["kpi_aht"], L["kpi_csat"]]
+    rows = [(charts.channel_name(L, g) if channel else g, f.contacts, _share(f.containment, L), _share(f.fcr_24h, L),
+             _seconds(f.asa_s, L), _share(f.abandonment, L), _seconds(f.aht_s, L),
+             L["no_value"] if f.csat_average is None else f"{f.csat_average:.2f}") for g, f in groups.items()]
+    return f"<h2>{escape(title)}</h2>" + _table(head, rows)
+
+
+def _table(head: list, rows: list) -> str:
+    cells = "".join(f"<th>{escape(str(h))}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _image(data: bytes, alt: str) -> str:
+    return f"<img class='chart' alt='{escape(alt)}' src='data:image/png;base64,{base64.b64encode(data).decode()}'>"

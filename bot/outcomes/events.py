@@ -1,0 +1,84 @@
+"""The one shape of an outcome event, and the one function that builds it.
+
+``customer`` links one person across channels: ``customer:<id>`` once the database knows them,
+else ``phone:<number>``, ``account:<number>`` or ``openid:<wechat openid>``. ``at`` is taken when
+the event happens (UTC), not when it reaches the database, so a write retried later keeps its time.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+EVENT_KINDS = frozenset({
+    "contact_started",      # channel; customer if known
+    "intent_seen",          # intent, confidence
+    "customer_identified",  # customer key(s) learnt mid-conversation
+    "selfhelp_sent",        # selfhelp_id
+    "selfhelp_resolved",    # selfhelp_id: the customer said it worked
+    "selfhelp_failed",      # selfhelp_id: the customer said it did not
+    "ticket_created",       # ticket_id, kind
+    "handoff_requested",    # skill, priority, reason
+    "handoff_queued",       # skill, priority
+    "handoff_claimed",      # answered by an agent: wait_s, agent_id
+    "handoff_abandoned",    # wait_s, reason
+    "handoff_customer_left",
+    "handoff_closed",       # disposition, handle_s
+    "callback_booked",
+    "voice_message_left",
+    "voicemail_routed",     # outcome of a voice message (ticket, self-help, callback, needs_human)
+    "csat_asked",
+    "csat_given",           # score 1..5
+    "csat_skipped",
+    "conversation_ended",   # reason
+    "nlu_fallback",
+    "handoff_pii_revealed",
+    "ivr_transferred",      # phone: queued for an agent (skill, priority)
+    "ivr_voicemail_left",   # phone: the caller left a voice message
+    "ivr_call_ended",       # phone: the call is over (reason, seconds)
+    "voicemail_received",   # voice message from `kefu voicemail` / WeChat voice: a contact on its own
+})
+
+
+class UnknownEventKind(ValueError):
+    """A caller tried to record an event kind the KPIs do not know (a typo would be lost silently)."""
+
+
+@dataclass(frozen=True)
+class OutcomeEvent:
+    conversation_id: str
+    kind: str
+    channel: str = ""
+    customer: str = ""
+    data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    at: dt.datetime = field(default_factory=lambda: dt.datetime.utcnow())
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def row(self) -> dict:
+        """The event as a row of ``conversation_events``."""
+        return {"event_id": self.event_id, "conversation_id": self.conversation_id, "kind": self.kind,
+                "channel": self.channel, "customer": self.customer, "data": dict(self.data), "at": self.at}
+
+
+def outcome_event(conversation_id: str, kind: str, /, *, channel: str = "", customer: str = "",
+                  at: dt.datetime | None = None, **data: Any) -> OutcomeEvent:
+    """Build an event, refusing unknown kinds; ``data`` must be JSON-serialisable."""
+    if kind not in EVENT_KINDS:
+        raise UnknownEventKind(kind)
+    return OutcomeEvent(conversation_id=conversation_id, kind=kind, channel=channel or "",
+                        customer=customer or "", data=MappingProxyType(dict(data)),
+                        at=at or dt.datetime.utcnow())
+
+
+def customer_key(*, customer_id: Any = None, phone: str | None = None, account: str | None = None,
+                 openid: str | None = None) -> str:
+    """The strongest identifier known for a customer, as stored in ``customer``."""
+    if customer_id not in (None, ""):
+        return f"customer:{customer_id}"
+    if phone:
+        return f"phone:{phone}"
+    if account:
+        return f"account:{account}"
+    return f"openid:{openid}" if openid else ""

@@ -1,0 +1,64 @@
+"""Rasa event broker that turns tracker events into outcome events, for every channel at once.
+
+Configured in ``endpoints.yml`` (``event_broker: type: bot.outcomes.rasa_broker.OutcomeBroker``).
+Rasa publishes each new tracker event after a turn; this broker records the start of each
+session (the channel taken from the session's first message), every intent seen, and the
+customer once the identity action fills ``customer_id``. Phone calls start their contact in the
+IVR engine, which knows the caller, so their sessions are not counted twice here.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Optional
+
+from rasa.core.brokers.broker import EventBroker
+from rasa.utils.endpoints import EndpointConfig
+
+from bot.outcomes.events import customer_key
+from bot.outcomes.recorder import record
+
+logger = logging.getLogger(__name__)
+
+PHONE_PREFIX = "ivr:"
+
+
+class OutcomeBroker(EventBroker):
+    def __init__(self) -> None:
+        self._new_sessions: set[str] = set()  # started, first message not yet seen (one burst)
+        self._writing: set[asyncio.Task] = set()
+
+    @classmethod
+    async def from_endpoint_config(cls, broker_config: EndpointConfig,
+                                   event_loop: Optional[asyncio.AbstractEventLoop] = None) -> "OutcomeBroker":
+        return cls()
+
+    def publish(self, event: dict[str, Any]) -> None:
+        sender = event.get("sender_id") or ""
+        kind = event.get("event")
+        if kind == "session_started" and not sender.startswith(PHONE_PREFIX):
+            self._new_sessions.add(sender)
+        elif kind == "user":
+            self._user_turn(sender, event)
+        elif kind == "slot" and event.get("name") == "customer_id" and event.get("value"):
+            self._write(sender, "customer_identified", "", customer_key(customer_id=event["value"]))
+
+    def _user_turn(self, sender: str, event: dict) -> None:
+        channel = event.get("input_channel") or ""
+        if sender in self._new_sessions:
+            self._new_sessions.discard(sender)
+            openid = sender if channel == "wechat" else None
+            self._write(sender, "contact_started", channel, customer_key(openid=openid))
+        intent = (event.get("parse_data") or {}).get("intent") or {}
+        if intent.get("name"):
+            self._write(sender, "intent_seen", channel, "", intent=intent["name"],
+                        confidence=round(float(intent.get("confidence") or 0), 3))
+
+    def _write(self, sender: str, kind: str, channel: str, customer: str, **data: Any) -> None:
+        task = asyncio.get_running_loop().create_task(record(sender, kind, channel=channel, customer=customer, **data))
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+
+    async def close(self) -> None:
+        if self._writing:
+            await asyncio.gather(*self._writing, return_exceptions=True)

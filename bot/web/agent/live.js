@@ -1,0 +1,73 @@
+/* Supervisors' live figures on the agent desk: queues now and today's KPIs, refreshed
+   every few seconds without reloading. Kept apart from agent.js; it adds its own section
+   to the desk and hides itself while nobody is signed in. Texts: content/ui/report.zh.json. */
+(function () {
+  "use strict";
+  var REFRESH_MS = 5000;
+  var labels = {};
+  var section = null;
+
+  function fill(template, values) {
+    return String(template || "").replace(/\{(\w+)\}/g, function (_, key) {
+      return values[key] === undefined || values[key] === null ? "—" : String(values[key]);
+    });
+  }
+
+  function share(value) { return value === null || value === undefined ? "—" : Math.round(value * 100) + "%"; }
+  function seconds(value) { return value === null || value === undefined ? "—" : value.toFixed(1); }
+
+  function ensureSection() {
+    if (section) { return section; }
+    var desk = document.getElementById("desk");
+    if (!desk) { return null; }
+    section = document.createElement("section");
+    section.id = "live-figures";
+    section.className = "live-figures";
+    section.setAttribute("aria-live", "polite");
+    desk.insertBefore(section, desk.children[1] || null);
+    return section;
+  }
+
+  function line(text, className) {
+    var p = document.createElement("p");
+    p.className = className;
+    p.textContent = text;
+    return p;
+  }
+
+  function render(data) {
+    var box = ensureSection();
+    if (!box) { return; }
+    box.hidden = false;
+    box.textContent = "";
+    var title = document.createElement("h2");
+    title.textContent = labels.live_title || "";
+    box.appendChild(title);
+    data.queues.forEach(function (q) {
+      var p = line(fill(labels.live_queue, { skill: q.label, waiting: q.waiting, longest: Math.round(q.longest_wait_s) }), "live-queue");
+      p.dataset.skill = q.skill;
+      p.dataset.waiting = q.waiting;
+      box.appendChild(p);
+    });
+    var t = data.today;
+    box.appendChild(line(fill(labels.live_today, {
+      day: t.day, contacts: t.contacts, asa: seconds(t.asa_s), sl_seconds: t.sl_seconds, sl: share(t.service_level),
+      abandonment: share(t.abandonment), containment: share(t.containment)
+    }), "live-today"));
+    box.appendChild(line(fill(labels.live_updated, { time: new Date().toLocaleTimeString("zh-CN") }), "live-updated"));
+  }
+
+  function refresh() {
+    fetch("/agent/api/live", { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+      .then(render)
+      .catch(function () { if (section) { section.hidden = true; } })
+      .then(function () { window.setTimeout(refresh, REFRESH_MS); });
+  }
+
+  fetch("/agent/ui/report.zh.json", { cache: "no-cache" })
+    .then(function (r) { return r.json(); })
+    .then(function (data) { labels = data; })
+    .catch(function () { labels = {}; })
+    .then(refresh);
+})();

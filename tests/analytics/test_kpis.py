@@ -1,0 +1,92 @@
+"""KPIs on a hand-written event log; every expected number is worked out in the comments."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot.analytics.contacts import split_contacts
+from bot.analytics.kpis import figures, grouped, local_hour, selfhelp_success
+from tests.analytics.event_log import T0, ev, fixture_log
+
+
+@pytest.fixture
+def contacts():
+    return split_contacts(fixture_log())
+
+
+def test_each_contact_ends_the_way_it_did(contacts):
+    assert {c.conversation_id: c.how for c in contacts} == {
+        "w1": "assistant", "o1": "ticket", "ivr:c1": "agent", "ivr:d1": "abandoned", "w3": "no_answer",
+        "w4": "abandoned", "ivr:f1": "assistant", "w2": "agent"}
+
+
+def test_whole_period(contacts):
+    f = figures(contacts, sl_seconds=20)
+    assert f.contacts == 8
+    # 7 contacts where the customer said something (w3 said nothing); w1 and ivr:f1 resolved by the bot.
+    assert f.containment == pytest.approx(2 / 7)
+    # Not abandoned and no repeat within 24 h: o1, ivr:c1 (its repeat w2 is 30 h later), w2, ivr:f1.
+    # w1 is repeated by ivr:f1 13 h later (same customer:1 on another channel); ivr:d1 and w4 abandoned.
+    assert f.fcr_24h == pytest.approx(4 / 7)
+    # Within 48 h ivr:c1 is repeated by w2 as well.
+    assert f.fcr_48h == pytest.approx(3 / 7)
+    assert f.handoff_rate == pytest.approx(3 / 7)  # ivr:c1, ivr:d1, w2
+    assert f.asa_s == pytest.approx((15 + 30) / 2)
+    # Offered to agents: 2 answered + 1 abandoned; answered within 20 s: only the 15 s one.
+    assert f.service_level == pytest.approx(1 / 3)
+    assert f.abandonment == pytest.approx(1 / 3)
+    assert f.aht_s == pytest.approx((300 + 200) / 2)
+    # Chat 5, WeChat 4, phone 3 (an agent's call), phone 2 (pressed 2 at the end of ivr:f1).
+    assert f.csat_average == pytest.approx((5 + 4 + 3 + 2) / 4)
+    assert f.csat_distribution == (0, 1, 1, 1, 1)
+
+
+def test_per_channel_and_hour(contacts):
+    later = []
+    by_channel = grouped(contacts, lambda c: c.channel, sl_seconds=20, later=later)
+    assert set(by_channel) == {"webchat", "wechat", "ivr"}
+    assert by_channel["webchat"].containment == pytest.approx(1 / 3)  # w1 of w1, w2, w4
+    assert by_channel["ivr"].asa_s == pytest.approx(15)
+    assert by_channel["ivr"].abandonment == pytest.approx(1 / 2)
+    assert by_channel["wechat"].containment == 0
+    # Repeats count across channels: w1 (web chat) is not first-contact resolved because of ivr:f1.
+    assert by_channel["webchat"].fcr_24h == pytest.approx(1 / 3)  # w2 only
+    by_hour = grouped(contacts, local_hour("Asia/Shanghai"), sl_seconds=20)
+    assert by_hour["19"].contacts == 6 and by_hour["08"].contacts == 1 and by_hour["01"].contacts == 1
+
+
+def test_selfhelp_success_per_entry(contacts):
+    rows = {r.entry: (r.sent, r.resolved, r.failed, r.success) for r in selfhelp_success(contacts)}
+    assert rows == {"tv_no_signal": (1, 1, 0, 1.0), "broadband_slow": (1, 0, 1, 0.0)}
+
+
+def test_an_empty_period_gives_zero_counts_and_no_rates():
+    f = figures([], sl_seconds=20)
+    assert (f.contacts, f.answered, f.abandoned) == (0, 0, 0)
+    assert (f.containment, f.fcr_24h, f.asa_s, f.service_level, f.abandonment, f.aht_s, f.csat_average) == (
+        None, None, None, None, None, None, None)
+
+
+def test_a_period_with_only_abandoned_calls():
+    log = [ev("ivr:x", 0, "contact_started", "ivr", "phone:1"), ev("ivr:x", 1, "handoff_queued", "ivr", skill="tv"),
+           ev("ivr:x", 2, "handoff_abandoned", "ivr", skill="tv", wait_s=60, reason="caller_hung_up")]
+    f = figures(split_contacts(log), sl_seconds=20)
+    assert (f.containment, f.fcr_24h, f.asa_s, f.service_level, f.abandonment) == (0, 0, None, 0, 1)
+
+
+def test_clock_skew_between_processes_keeps_one_contact_and_no_negative_wait():
+    # The queue's process clock runs 2 s behind: its events land before the contact start.
+    log = [ev("w9", 0.5, "contact_started", "webchat"), ev("w9", 0.6, "intent_seen", "webchat", intent="request_human"),
+           ev("w9", 0.47, "handoff_queued", "webchat", skill="tv"),
+           ev("w9", 0.48, "handoff_claimed", "webchat", skill="tv", wait_s=-0.4)]
+    contacts = split_contacts(log)
+    assert len(contacts) == 1 and contacts[0].how == "agent"
+    assert figures(contacts, sl_seconds=20).asa_s == 0
+
+
+def test_a_new_session_on_the_same_conversation_is_a_new_contact():
+    log = [ev("w5", 0, "contact_started", "webchat"), ev("w5", 1, "intent_seen", "webchat", intent="query_bill"),
+           ev("w5", 75, "contact_started", "webchat"), ev("w5", 76, "intent_seen", "webchat", intent="query_bill")]
+    contacts = split_contacts(log)
+    assert [c.started_at for c in contacts] == [T0, T0 + dt.timedelta(minutes=75)]

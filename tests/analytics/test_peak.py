@@ -1,0 +1,104 @@
+"""The peak-hour model: the simulation agrees with the formulas, and bad profiles say what is wrong."""
+from __future__ import annotations
+
+import pytest
+
+from bot.analytics.peak.erlang import agents_needed, erlang_a_figures, erlang_c_figures
+from bot.analytics.peak.profile import HourProfile, ProfileError, parse_profile
+from bot.analytics.peak.simulation import KefuEffect, simulate
+
+# Tolerances, stated: over 48 simulated hours (about 9 600 calls) the service level is within
+# 4 points and the ASA within 25 % of the formula; abandonment within 2.5 points.
+SL_TOLERANCE, ASA_TOLERANCE, ABANDON_TOLERANCE = 0.04, 0.25, 0.025
+
+
+def totals(results):
+    answered = sum(r.answered for r in results.values())
+    waits = [w for r in results.values() for w in r.waits]
+    done = answered + sum(r.abandoned for r in results.values())
+    return (sum(waits) / len(waits), sum(r.answered_in_sl for r in results.values()) / done,
+            sum(r.abandoned for r in results.values()) / done)
+
+
+def test_simulation_agrees_with_erlang_c_where_both_apply():
+    # 200 calls/h, 180 s handle time = 10 erlangs on 13 agents; callers never hang up.
+    hours = [HourProfile(h, 200, 13, 180, 1e12) for h in range(24)]
+    asa, sl, abandon = totals(simulate(hours, sl_seconds=20, seed=7, repeat=2))
+    formula = erlang_c_figures(200 / 3600, 180, 13, 20)
+    assert sl == pytest.approx(formula.service_level, abs=SL_TOLERANCE)
+    assert asa == pytest.approx(formula.asa_s, rel=ASA_TOLERANCE)
+    assert abandon == 0
+
+
+def test_simulation_agrees_with_erlang_a_on_abandonment():
+    # Overloaded: 360 calls/h x 210 s = 21 erlangs on 20 agents, callers wait 90 s on average.
+    hours = [HourProfile(h, 360, 20, 210, 90) for h in range(24)]
+    asa, _, abandon = totals(simulate(hours, sl_seconds=20, seed=3, repeat=2))
+    formula = erlang_a_figures(360 / 3600, 210, 20, 90)
+    assert abandon == pytest.approx(formula.abandonment, abs=ABANDON_TOLERANCE)
+    assert asa == pytest.approx(formula.asa_s, rel=ASA_TOLERANCE)
+
+
+def test_erlang_a_with_endless_patience_is_erlang_c():
+    assert erlang_a_figures(100 / 3600, 180, 6, 1e12).asa_s == pytest.approx(erlang_c_figures(100 / 3600, 180, 6, 20).asa_s, rel=1e-3)
+
+
+def test_kefu_cuts_the_wait_and_the_agents_needed_at_the_peak():
+    hours = [HourProfile(20, 370, 20, 220, 180)]
+    without = simulate(hours, sl_seconds=20, seed=1, repeat=5)[20]
+    with_kefu = simulate(hours, KefuEffect(containment=0.35, callback_share=0.1, bot_s=60), sl_seconds=20, seed=1, repeat=5)[20]
+    assert with_kefu.asa_s < without.asa_s / 3
+    assert with_kefu.abandonment < without.abandonment
+    assert with_kefu.contained > 0 and with_kefu.callbacks > 0
+    assert agents_needed(370 * 0.65 * 0.9 / 3600, 220, 20, 0.8) < agents_needed(370 / 3600, 220, 20, 0.8)
+
+
+def test_vip_callers_are_served_first():
+    result = simulate([HourProfile(20, 370, 20, 220, 180, vip_share=0.2)], sl_seconds=20, seed=2, repeat=3)[20]
+    vip = result.vip_waits
+    others = len(result.waits) - len(vip)
+    assert vip and others
+    assert sum(vip) / len(vip) < (sum(result.waits) - sum(vip)) / others / 3
+
+
+@pytest.mark.parametrize("text, message", [
+    ("hour,calls,agents,aht_s,patience_s\n19,-5,20,200,90\n", "calls must not be negative"),
+    ("hour,calls,agents,aht_s\n19,300,20,200\n", "missing column patience_s"),
+    ("# only a comment\n", "the profile is empty"),
+    ("hour,calls,agents,aht_s,patience_s\n", "has a header but no hours"),
+    ("hour,calls,agents,aht_s,patience_s\n19,many,20,200,90\n", "calls must be a number"),
+    ("hour,calls,agents,aht_s,patience_s\n19,300,20,0,90\n", "must be above zero"),
+    ("hour,calls,agents,aht_s,patience_s\n19,300,20,200,90\n19,300,20,200,90\n", "hour 19 is repeated"),
+])
+def test_bad_profiles_say_what_is_wrong(text, message):
+    with pytest.raises(ProfileError, match=message):
+        parse_profile(text, "p.csv")
+
+
+def test_a_quiet_hour_and_no_agents_give_zeros_not_errors():
+    assert erlang_c_figures(0, 200, 10, 20).asa_s == 0
+    assert erlang_a_figures(0.05, 200, 0, 90).abandonment == 1.0
+    results = simulate([HourProfile(3, 0, 0, 200, 90)], sl_seconds=20)
+    assert (results[3].asa_s, results[3].service_level, results[3].abandonment) == (None, None, None)
+
+
+def test_peak_command_prints_the_table_and_draws_the_chart(kefu_env, tmp_path, capsys):
+    from bot.analytics.peak.command import cmd_peak
+    from bot.cli import build_parser
+
+    chart = tmp_path / "peak.png"
+    profile = kefu_env.root / "docs" / "peak" / "monday-evening.csv"
+    args = build_parser().parse_args(["peak", "--profile", str(profile), "--containment", "0.35", "--chart", str(chart)])
+    assert cmd_peak(args) == 0
+    out = capsys.readouterr().out
+    assert "20:00" in out and "need+K" in out
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_peak_command_rejects_a_bad_profile_with_a_message(kefu_env, tmp_path, capsys):
+    from bot.cli import main
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("hour,calls,agents,aht_s,patience_s\n20,-1,20,200,90\n", encoding="utf-8")
+    assert main(["peak", "--profile", str(bad)]) == 2
+    assert "calls must not be negative" in capsys.readouterr().err

@@ -1,0 +1,53 @@
+"""The outcome recorder: one event shape, kept in order, never lost while the database is down."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.db.repository import Repository
+from bot.outcomes import outcome_event, recorder_for
+from bot.outcomes.events import UnknownEventKind
+from bot.outcomes.recorder import record
+
+
+async def test_events_are_stored_in_order_with_their_customer(kefu_env):
+    await record("c1", "selfhelp_sent", channel="rest", customer="phone:13800000001", selfhelp_id="tv_no_signal")
+    await record("c1", "selfhelp_failed", channel="rest", selfhelp_id="tv_no_signal")
+    events = Repository(kefu_env.database_url).events_for("c1")
+    assert [(e["kind"], e["channel"], e["customer"]) for e in events] == [
+        ("selfhelp_sent", "rest", "phone:13800000001"), ("selfhelp_failed", "rest", "")]
+    assert events[0]["data"] == {"selfhelp_id": "tv_no_signal"}
+
+
+def test_a_misspelt_kind_is_refused():
+    with pytest.raises(UnknownEventKind):
+        outcome_event("c1", "handof_queued")
+
+
+async def test_events_recorded_while_the_database_is_down_are_written_when_it_returns(tmp_path):
+    folder = tmp_path / "not-yet"
+    url = f"sqlite:///{folder}/kefu.sqlite3"  # the folder is missing: every connection fails
+    recorder = recorder_for(url)
+    for n in range(30):
+        await record(f"c{n % 3}", "intent_seen", channel="rest", database_url=url, intent="query_bill", n=n)
+    assert recorder.buffered == 30
+    await asyncio.sleep(0.5)  # still down: retries fail, nothing is dropped
+    assert recorder.buffered == 30
+
+    folder.mkdir()
+    assert await recorder.flush(timeout=20)
+    stored = [e["data"]["n"] for c in ("c0", "c1", "c2") for e in Repository(url).events_for(c)]
+    assert sorted(stored) == list(range(30))
+    assert [e["data"]["n"] for e in Repository(url).events_for("c0")] == list(range(0, 30, 3))
+
+
+async def test_a_retried_batch_is_written_once(tmp_path):
+    from bot.db.repository import engine_for
+    from bot.outcomes.store import write_events
+
+    url = f"sqlite:///{tmp_path}/kefu.sqlite3"
+    event = outcome_event("c1", "csat_given", channel="webchat", score=5)
+    assert write_events(engine_for(url), [event]) == 1
+    assert write_events(engine_for(url), [event]) == 0
+    assert len(Repository(url).events_for("c1")) == 1
