@@ -9,6 +9,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
+from actions.acknowledge import AcknowledgeFirst
 from actions.backend import channel_of, db, labels, latest_entity, record, repository
 from actions.identity import IdentifiedAction, request_text
 from bot.db.repository import Customer
@@ -39,7 +40,9 @@ def mask_phone(phone: str) -> str:
     return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else phone
 
 
-class ActionCreateFaultTicket(IdentifiedAction):
+class ActionCreateFaultTicket(AcknowledgeFirst, IdentifiedAction):
+    acknowledgement = "utter_ack_repair"
+
     def name(self) -> str:
         return "action_create_fault_ticket"
 
@@ -52,7 +55,9 @@ class ActionCreateFaultTicket(IdentifiedAction):
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
 
 
-class ActionBookVisit(IdentifiedAction):
+class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
+    acknowledgement = "utter_ack_visit"
+
     def name(self) -> str:
         return "action_book_visit"
 
@@ -115,8 +120,10 @@ class ActionQueryTicket(IdentifiedAction):
         return [SlotSet("ticket_id", None)]
 
 
-class ActionComplaint(IdentifiedAction):
+class ActionComplaint(AcknowledgeFirst, IdentifiedAction):
     """A complaint is always written down and flagged for a person."""
+
+    acknowledgement = "utter_ack_complaint"
 
     def name(self) -> str:
         return "action_complaint"
@@ -130,8 +137,10 @@ class ActionComplaint(IdentifiedAction):
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", "offer_human")]
 
 
-class ActionLeaveMessage(IdentifiedAction):
+class ActionLeaveMessage(AcknowledgeFirst, IdentifiedAction):
     """A callback request: a ticket that a person works, to the customer's phone."""
+
+    acknowledgement = "utter_ack_callback"
 
     def name(self) -> str:
         return "action_leave_message"

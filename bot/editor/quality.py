@@ -1,13 +1,14 @@
 """`kefu test`: how well the bot understands and converses, in one report for editors.
 
 NLU cross-validation (per-intent F1, the most confused pairs with examples),
-the end-to-end conversations in tests/test_conversations.yml against the real
-servers, and the IVR flow scripts in tests/flows/ when the flow engine is present.
+the end-to-end conversations in tests/test_*.yml against the real servers, accuracy per
+intent on the independent set of real customer utterances (tests/nlu_eval/), and the IVR flow scripts in tests/flows/ when the flow engine is present.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -57,6 +58,23 @@ def summarise_nlu(report: dict, errors: list[dict], top: int = 5) -> str:
     return "\n".join(lines)
 
 
+def conversation_stories(root: Path, target: Path) -> Path:
+    """Every tests/test_*.yml conversation file gathered in one folder for `rasa test core`."""
+    target.mkdir(parents=True, exist_ok=True)
+    for story_file in sorted((root / "tests").glob("test_*.yml")):
+        shutil.copy(story_file, target / story_file.name)
+    return target
+
+
+def real_utterances(settings: Settings, out: Path) -> str:
+    """Accuracy per intent of the served model on the real customer utterances."""
+    from bot.nlu.evaluation import evaluate_real_set, per_intent_table
+    from bot.training import ensure_model
+
+    model, _ = ensure_model(settings.root, settings.models_dir, quiet=True)
+    return per_intent_table(evaluate_real_set(settings.root, model, out))
+
+
 def end_to_end(settings: Settings, out: Path) -> tuple[bool, str]:
     """Run the conversation tests against freshly started servers."""
     from bot.embedded_redis import free_port
@@ -69,7 +87,7 @@ def end_to_end(settings: Settings, out: Path) -> tuple[bool, str]:
     with KefuStack(from_environment(env)) as stack:
         result = rasa_command(
             settings, "test", "core", "--model", str(stack.model),
-            "--stories", str(settings.root / "tests" / "test_conversations.yml"),
+            "--stories", str(conversation_stories(settings.root, out / "stories")),
             "--endpoints", str(settings.root / "endpoints.yml"), "--fail-on-prediction-errors", "--out", str(out / "e2e"),
             env=stack.child_environment(),
         )
