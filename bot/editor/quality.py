@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections import Counter, defaultdict
 from pathlib import Path
 
 from bot.settings import Settings
@@ -37,24 +36,18 @@ def nlu_cross_validation(settings: Settings, folds: int, out: Path) -> dict:
 
 def summarise_nlu(report: dict, errors: list[dict], top: int = 5) -> str:
     """Per-intent F1, worst first, and the pairs of intents the model mixes up most, with examples."""
-    rows = {k: v for k, v in report.items() if isinstance(v, dict) and "f1-score" in v and "avg" not in k and k != "accuracy"}
+    from bot.nlu.evaluation import scores_from_report
+
+    scores = scores_from_report(report, errors, top)
     lines = ["intent                 f1     precision recall support"]
-    for name, row in sorted(rows.items(), key=lambda item: item[1]["f1-score"]):
+    for name, row in scores.worst_intents():
         lines.append(f"{name:22} {row['f1-score']:.3f}  {row['precision']:.3f}     {row['recall']:.3f}  {row['support']}")
-    if "macro avg" in report:
-        lines.append(f"{'macro avg':22} {report['macro avg']['f1-score']:.3f}")
-    pairs: Counter = Counter()
-    examples: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for error in errors:
-        pair = (error["intent"], error["intent_prediction"]["name"])
-        pairs[pair] += 1
-        examples[pair].append(error["text"])
-    if pairs:
+    lines.append(f"{'macro avg':22} {scores.macro_f1:.3f}")
+    if scores.confusions:
         lines.append("")
         lines.append("most confused (true intent -> predicted): count, examples")
-        for (truth, predicted), count in pairs.most_common(top):
-            shown = " | ".join(examples[(truth, predicted)][:2])
-            lines.append(f"{truth} -> {predicted}: {count}, e.g. {shown}")
+        for truth, predicted, count, texts in scores.confusions:
+            lines.append(f"{truth} -> {predicted}: {count}, e.g. {' | '.join(texts)}")
     return "\n".join(lines)
 
 
