@@ -17,6 +17,29 @@ def money(cents: int) -> str:
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
 
 
+def gigabytes(mb: int) -> str:
+    return f"{mb / 1024:.1f}"
+
+
+def tell_usage(dispatcher: CollectingDispatcher, month: dict | None) -> None:
+    """This month's data (and minutes, where the plan has them) against the allowance."""
+    if not month:
+        return
+    period = month["period"]
+    if month["data_quota_mb"] is None:
+        dispatcher.utter_message(response="utter_bill_usage_data_unlimited", period=period,
+                                 data_used=gigabytes(month["data_used_mb"]))
+    else:
+        left = max(month["data_quota_mb"] - month["data_used_mb"], 0)
+        dispatcher.utter_message(response="utter_bill_usage_data", period=period,
+                                 data_used=gigabytes(month["data_used_mb"]),
+                                 data_quota=gigabytes(month["data_quota_mb"]), data_left=gigabytes(left))
+    if month["minutes_quota"] is not None:
+        dispatcher.utter_message(response="utter_bill_usage_minutes", period=period,
+                                 minutes_used=month["minutes_used"] or 0, minutes_quota=month["minutes_quota"],
+                                 minutes_left=max(month["minutes_quota"] - (month["minutes_used"] or 0), 0))
+
+
 class ActionQueryBill(IdentifiedAction):
     request = "query_bill"
 
@@ -27,11 +50,13 @@ class ActionQueryBill(IdentifiedAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer
     ) -> list[dict[str, Any]]:
         bills = await db(repository().bills_for, customer.id)
+        month = await db(repository().usage_for, customer.id)
         words = labels()
         if not bills:
             dispatcher.utter_message(
                 response="utter_bill_none", customer_name=customer.name, balance=money(customer.balance_cents)
             )
+            tell_usage(dispatcher, month)
             return []
         lines = "\n".join(
             words["bill_line"].format(
@@ -45,6 +70,7 @@ class ActionQueryBill(IdentifiedAction):
         unpaid = sum(b["amount_cents"] for b in bills if b["status"] == "unpaid")
         if unpaid:
             dispatcher.utter_message(response="utter_bill_arrears", unpaid_total=money(unpaid))
+        tell_usage(dispatcher, month)
         return []
 
 

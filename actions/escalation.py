@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import record
 from actions.chain import continue_with
+from actions.clarify import ask_which_intent
 from actions.handoff import offer_human
 from actions.selfhelp import selfhelp_feedback
 
@@ -61,7 +62,7 @@ def trailing_fallbacks(tracker: Tracker) -> int:
 
 
 class ActionFallback(Action):
-    """Ask to rephrase; after two misunderstandings in a row, offer a human."""
+    """Ask "A or B?" on a close call, else to rephrase; after two misunderstandings in a row, offer a human."""
 
     def name(self) -> str:
         return "action_fallback"
@@ -70,5 +71,7 @@ class ActionFallback(Action):
         await record(tracker, "nlu_fallback")
         if trailing_fallbacks(tracker) >= 2:
             return await offer_human(dispatcher, tracker, domain, "utter_offer_human")
+        if ask_which_intent(dispatcher, tracker):
+            return []
         dispatcher.utter_message(response="utter_default")
         return []

@@ -9,6 +9,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
+from actions.acknowledge import AcknowledgeFirst
 from actions.backend import channel_of, db, labels, latest_entity, record, repository
 from actions.identity import IdentifiedAction, mask_phone, request_text
 from bot.db.repository import Customer
@@ -35,8 +36,9 @@ async def open_ticket(tracker: Tracker, customer: Customer, kind: str, summary: 
     return ticket_id
 
 
-class ActionCreateFaultTicket(IdentifiedAction):
+class ActionCreateFaultTicket(AcknowledgeFirst, IdentifiedAction):
     request = "fault_ticket"
+    acknowledgement = "utter_ack_repair"
 
     def name(self) -> str:
         return "action_create_fault_ticket"
@@ -50,8 +52,9 @@ class ActionCreateFaultTicket(IdentifiedAction):
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
 
 
-class ActionBookVisit(IdentifiedAction):
+class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
     request = "book_visit"
+    acknowledgement = "utter_ack_visit"
 
     def name(self) -> str:
         return "action_book_visit"
@@ -119,10 +122,11 @@ class ActionQueryTicket(IdentifiedAction):
         return [SlotSet("ticket_id", None)]
 
 
-class ActionComplaint(IdentifiedAction):
+class ActionComplaint(AcknowledgeFirst, IdentifiedAction):
     """A complaint is always written down and flagged for a person."""
 
     request = "complaint"
+    acknowledgement = "utter_ack_complaint"
 
     def name(self) -> str:
         return "action_complaint"
@@ -136,10 +140,11 @@ class ActionComplaint(IdentifiedAction):
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", "offer_human")]
 
 
-class ActionLeaveMessage(IdentifiedAction):
+class ActionLeaveMessage(AcknowledgeFirst, IdentifiedAction):
     """A callback request: a ticket that a person works, to the customer's phone."""
 
     request = "leave_message"
+    acknowledgement = "utter_ack_callback"
 
     def name(self) -> str:
         return "action_leave_message"

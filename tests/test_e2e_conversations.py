@@ -1,4 +1,4 @@
-"""End-to-end conversation tests with Rasa's own runner, against the real action server."""
+"""End-to-end conversation tests (every tests/test_*.yml) with Rasa's own runner, against the real action server."""
 from __future__ import annotations
 
 import subprocess
@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from bot.editor.quality import conversation_stories
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -16,7 +17,7 @@ def test_conversations_have_no_prediction_errors(running_kefu, tmp_path):
         [
             sys.executable, "-m", "rasa", "test", "core",
             "--model", str(running_kefu.model),
-            "--stories", str(PROJECT_ROOT / "tests" / "test_conversations.yml"),
+            "--stories", str(conversation_stories(PROJECT_ROOT, tmp_path / "stories")),
             "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
             "--fail-on-prediction-errors",
             "--out", str(tmp_path),

@@ -24,6 +24,7 @@ from bot.db.schema import (
     plans,
     ticket_history,
     tickets,
+    usage,
     voice_messages,
 )
 from bot.observability.metrics import count_outcome
@@ -146,6 +147,14 @@ class Repository:
         )
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    @_guard
+    def usage_for(self, customer_id: int) -> dict | None:
+        """The latest month's usage (data, and minutes where the plan has them), if recorded."""
+        query = sa.select(usage).where(usage.c.customer_id == customer_id).order_by(usage.c.period.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
 
     @_guard
     def plan(self, code: str) -> dict | None:

@@ -56,6 +56,20 @@ bills = Table(
     Column("due_date", String(10), nullable=False),
 )
 
+# Monthly usage against the plan's allowance; a NULL quota means unlimited (home broadband),
+# NULL minutes mean the plan has no calls (only bundles with SIM cards do).
+usage = Table(
+    "usage",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("period", String(7), nullable=False),  # YYYY-MM
+    Column("data_used_mb", Integer, nullable=False),
+    Column("data_quota_mb", Integer),
+    Column("minutes_used", Integer),
+    Column("minutes_quota", Integer),
+)
+
 tickets = Table(
     "tickets",
     metadata,

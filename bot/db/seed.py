@@ -6,13 +6,22 @@ from pathlib import Path
 import yaml
 
 from bot.db.repository import Repository
-from bot.db.schema import bills, customer_credentials, customers, plans
+from bot.db.schema import bills, customer_credentials, customers, plans, usage
 from bot.handoff.accounts import hash_password
 
 
 def cents(yuan) -> int:
     """The seed file writes yuan as people do (79, 23.50); the database keeps cents."""
     return round(float(yuan) * 100)
+
+
+def usage_row(month: dict) -> dict:
+    """The seed file writes data in GB as people say it; the database keeps MB."""
+    def mb(gb):
+        return None if gb is None else round(float(gb) * 1024)
+    return {"period": str(month["period"]), "data_used_mb": mb(month["data_used_gb"]),
+            "data_quota_mb": mb(month.get("data_quota_gb")), "minutes_used": month.get("minutes_used"),
+            "minutes_quota": month.get("minutes_quota")}
 
 
 def seed_demo(repo: Repository, seed_file: Path) -> bool:
@@ -32,6 +41,7 @@ def seed_demo(repo: Repository, seed_file: Path) -> bool:
             entry = dict(entry)
             customer_bills = entry.pop("bills", [])
             service_password = entry.pop("service_password", None)
+            customer_usage = entry.pop("usage", [])
             entry["phone"], entry["account_number"] = str(entry["phone"]), str(entry["account_number"])
             entry["balance_cents"] = cents(entry.pop("balance", 0))
             customer_id = conn.execute(customers.insert().values(**entry)).inserted_primary_key[0]
@@ -41,4 +51,6 @@ def seed_demo(repo: Repository, seed_file: Path) -> bool:
             for bill in customer_bills:
                 amount = cents(bill.pop("amount"))
                 conn.execute(bills.insert().values(customer_id=customer_id, amount_cents=amount, **bill))
+            for month in customer_usage:
+                conn.execute(usage.insert().values(customer_id=customer_id, **usage_row(month)))
     return True

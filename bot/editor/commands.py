@@ -96,6 +96,9 @@ def cmd_test(args: argparse.Namespace) -> int:
         print(f"NLU cross-validation ({args.folds} folds; this trains {args.folds} models)...", flush=True)
         nlu = quality.nlu_cross_validation(settings, args.folds, out / "nlu")
         print(quality.summarise_nlu(nlu["report"], nlu["errors"]))
+    if not args.skip_real:
+        print("\nReal customer utterances (tests/nlu_eval/), accuracy per intent...", flush=True)
+        print(quality.real_utterances(settings, out / "real"))
     if not args.skip_e2e:
         print("\nEnd-to-end conversations...", flush=True)
         passed, detail = quality.end_to_end(settings, out)
@@ -119,6 +122,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     test = commands.add_parser("test", help="NLU cross-validation, conversation tests and IVR flow scripts")
     test.add_argument("--folds", type=int, default=3)
     test.add_argument("--skip-nlu", action="store_true")
+    test.add_argument("--skip-real", action="store_true", help="skip the real-utterance evaluation")
     test.add_argument("--skip-e2e", action="store_true")
     test.add_argument("--skip-flows", action="store_true")
     test.set_defaults(handler=cmd_test)

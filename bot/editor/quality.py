@@ -1,16 +1,16 @@
 """`kefu test`: how well the bot understands and converses, in one report for editors.
 
 NLU cross-validation (per-intent F1, the most confused pairs with examples),
-the end-to-end conversations in tests/test_conversations.yml against the real
-servers, and the IVR flow scripts in tests/flows/ when the flow engine is present.
+the end-to-end conversations in tests/test_*.yml against the real servers, accuracy per
+intent on the independent set of real customer utterances (tests/nlu_eval/), and the IVR flow scripts in tests/flows/ when the flow engine is present.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-from collections import Counter, defaultdict
 from pathlib import Path
 
 from bot.settings import Settings
@@ -36,25 +36,36 @@ def nlu_cross_validation(settings: Settings, folds: int, out: Path) -> dict:
 
 def summarise_nlu(report: dict, errors: list[dict], top: int = 5) -> str:
     """Per-intent F1, worst first, and the pairs of intents the model mixes up most, with examples."""
-    rows = {k: v for k, v in report.items() if isinstance(v, dict) and "f1-score" in v and "avg" not in k and k != "accuracy"}
+    from bot.nlu.evaluation import scores_from_report
+
+    scores = scores_from_report(report, errors, top)
     lines = ["intent                 f1     precision recall support"]
-    for name, row in sorted(rows.items(), key=lambda item: item[1]["f1-score"]):
+    for name, row in scores.worst_intents():
         lines.append(f"{name:22} {row['f1-score']:.3f}  {row['precision']:.3f}     {row['recall']:.3f}  {row['support']}")
-    if "macro avg" in report:
-        lines.append(f"{'macro avg':22} {report['macro avg']['f1-score']:.3f}")
-    pairs: Counter = Counter()
-    examples: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for error in errors:
-        pair = (error["intent"], error["intent_prediction"]["name"])
-        pairs[pair] += 1
-        examples[pair].append(error["text"])
-    if pairs:
+    lines.append(f"{'macro avg':22} {scores.macro_f1:.3f}")
+    if scores.confusions:
         lines.append("")
         lines.append("most confused (true intent -> predicted): count, examples")
-        for (truth, predicted), count in pairs.most_common(top):
-            shown = " | ".join(examples[(truth, predicted)][:2])
-            lines.append(f"{truth} -> {predicted}: {count}, e.g. {shown}")
+        for truth, predicted, count, texts in scores.confusions:
+            lines.append(f"{truth} -> {predicted}: {count}, e.g. {' | '.join(texts)}")
     return "\n".join(lines)
+
+
+def conversation_stories(root: Path, target: Path) -> Path:
+    """Every tests/test_*.yml conversation file gathered in one folder for `rasa test core`."""
+    target.mkdir(parents=True, exist_ok=True)
+    for story_file in sorted((root / "tests").glob("test_*.yml")):
+        shutil.copy(story_file, target / story_file.name)
+    return target
+
+
+def real_utterances(settings: Settings, out: Path) -> str:
+    """Accuracy per intent of the served model on the real customer utterances."""
+    from bot.nlu.evaluation import evaluate_real_set, per_intent_table
+    from bot.training import ensure_model
+
+    model, _ = ensure_model(settings.root, settings.models_dir, quiet=True)
+    return per_intent_table(evaluate_real_set(settings.root, model, out))
 
 
 def end_to_end(settings: Settings, out: Path) -> tuple[bool, str]:
@@ -69,7 +80,7 @@ def end_to_end(settings: Settings, out: Path) -> tuple[bool, str]:
     with KefuStack(from_environment(env)) as stack:
         result = rasa_command(
             settings, "test", "core", "--model", str(stack.model),
-            "--stories", str(settings.root / "tests" / "test_conversations.yml"),
+            "--stories", str(conversation_stories(settings.root, out / "stories")),
             "--endpoints", str(settings.root / "endpoints.yml"), "--fail-on-prediction-errors", "--out", str(out / "e2e"),
             env=stack.child_environment(),
         )

@@ -56,7 +56,7 @@ async def test_selfhelp_not_fixed_moves_to_the_next_step(run_action):
 
 async def test_exhausted_selfhelp_asks_identity_then_opens_a_repair_ticket(run_action):
     turn = await run_action("action_handle_deny", load_tracker("selfhelp_denied"))
-    assert turn.responses == ["utter_ask_identity"]
+    assert turn.responses == ["utter_ack_repair", "utter_ask_identity"]
     assert turn.slots["pending_request"] == "action_create_fault_ticket"
 
     answer = load_tracker(

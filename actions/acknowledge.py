@@ -1,0 +1,33 @@
+"""Acknowledge a request before asking who the customer is.
+
+A complaint, a callback request or a fault that self-help could not fix needs the customer's
+identity; asking for a number first feels like being ignored. Actions that mix this in say
+what will happen (their ``acknowledgement`` response) right before the identity question,
+in the same turn, on every channel. They touch nothing else of the identification.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+
+def asked_identity(events: list[dict[str, Any]], action_name: str) -> bool:
+    """Whether the action parked itself to ask who the customer is (``pending_request``)."""
+    return any(event.get("event") == "slot" and event.get("name") == "pending_request"
+               and event.get("value") == action_name for event in events)
+
+
+class AcknowledgeFirst:
+    """Mixin for an identified action; put it before the action's base class."""
+
+    acknowledgement: str
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        first_new_message = len(dispatcher.messages)
+        events = await super().run(dispatcher, tracker, domain)
+        if asked_identity(events, self.name()):
+            dispatcher.utter_message(response=self.acknowledgement)
+            dispatcher.messages.insert(first_new_message, dispatcher.messages.pop())
+        return events

@@ -1,0 +1,37 @@
+"""Requests that need the customer's identity say what will happen before asking for it."""
+from __future__ import annotations
+
+import pytest
+
+from tests.action_tests.trackers import entity, load_tracker
+
+
+@pytest.mark.parametrize("action, intent, text, acknowledgement", [
+    ("action_complaint", "complaint", "你们的服务太差了", "utter_ack_complaint"),
+    ("action_leave_message", "leave_message", "晚点给我回个电话", "utter_ack_callback"),
+    ("action_book_visit", "book_visit", "约个师傅上门", "utter_ack_visit"),
+])
+async def test_unknown_customer_hears_what_will_happen_then_the_identity_question(run_action, action, intent, text,
+                                                                                 acknowledgement):
+    turn = await run_action(action, load_tracker("query_bill", text=text, intent=intent))
+    assert turn.responses == [acknowledgement, "utter_ask_identity"]
+    assert turn.slots["pending_request"] == action
+
+
+async def test_a_phone_caller_without_a_known_number_is_acknowledged_too(run_action):
+    tracker = load_tracker("query_bill", text="我要投诉", intent="complaint", sender="ivr:CA0016")
+    turn = await run_action("action_complaint", tracker)
+    assert turn.responses == ["utter_ack_complaint", "utter_ask_identity"]
+
+
+async def test_a_known_customer_gets_the_answer_without_the_acknowledgement(run_action):
+    tracker = load_tracker("query_bill", text="你们的服务太差了", intent="complaint", sender="13800000001")
+    turn = await run_action("action_complaint", tracker)
+    assert turn.responses == ["utter_complaint_recorded"]
+
+
+async def test_after_identification_the_request_is_served_without_repeating_the_acknowledgement(run_action):
+    answer = load_tracker("query_bill", text="13800000003", intent="inform",
+                          entities=[entity("phone_number", "13800000003")], pending_request="action_leave_message")
+    turn = await run_action("action_identify_customer", answer)
+    assert turn.responses == ["utter_message_recorded"]

@@ -1,0 +1,77 @@
+"""On the real servers: a request that needs the customer's identity is acknowledged first.
+
+Chat goes through the REST channel; the phone's bot turns go through the same in-process
+gateway the IVR channel uses (output channel ``ivr``), so its ``channel: ivr`` replies are heard.
+The expected sentences are read from the domain files, never written here.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_ROOT
+from tests.test_rest_smoke import post
+
+pytestmark = pytest.mark.slow
+
+
+def reply_text(name: str, channel: str | None = None) -> str:
+    """The domain's text of response ``name`` for ``channel`` (the default when it has none)."""
+    for path in sorted((PROJECT_ROOT / "domain").glob("*.yml")):
+        variants = (yaml.safe_load(path.read_text(encoding="utf-8")).get("responses") or {}).get(name)
+        if variants:
+            chosen = next((v for v in variants if v.get("channel") == channel), None) if channel else None
+            return (chosen or next(v for v in variants if "channel" not in v))["text"]
+    raise LookupError(name)
+
+
+def chat(stack, sender: str, text: str) -> list[str]:
+    return [reply.get("text") for reply in post(stack, sender, text)]
+
+
+@pytest.mark.parametrize("sender, words, acknowledgement", [
+    ("ack-chat-complaint", "我要投诉你们的装机师傅", "utter_ack_complaint"),
+    ("ack-chat-callback", "我要留言 请给我回个电话", "utter_ack_callback"),
+])
+def test_chat_says_what_will_happen_then_asks_for_the_number(running_kefu, sender, words, acknowledgement):
+    assert chat(running_kefu, sender, words)[:2] == [reply_text(acknowledgement), reply_text("utter_ask_identity")]
+
+
+def test_chat_not_fixed_promises_the_repair_then_asks_for_the_number(running_kefu):
+    chat(running_kefu, "ack-chat-repair", "光猫LOS灯一直亮红灯")
+    replies = chat(running_kefu, "ack-chat-repair", "没解决")
+    assert replies[:2] == [reply_text("utter_ack_repair"), reply_text("utter_ask_identity")]
+
+
+@pytest.fixture(scope="module")
+def phone(running_kefu):
+    """One phone bot turn at a time, through the IVR channel's gateway to an in-process agent."""
+    from rasa.core.agent import Agent
+    from rasa.utils.endpoints import EndpointConfig
+
+    from bot.ivr.bot_turns import RasaInProcess
+
+    agent = Agent.load(str(running_kefu.model), action_endpoint=EndpointConfig(running_kefu.settings.action_url))
+    gateway = RasaInProcess(agent.handle_message, timeout_s=120)
+
+    def turn(sender: str, text: str) -> list[str]:
+        return [m.get("text") for m in asyncio.run(gateway.turn(sender, text, {}))]
+
+    return turn
+
+
+@pytest.mark.parametrize("call, words, acknowledgement", [
+    ("ivr:ack-complaint", "我要投诉你们的装机师傅", "utter_ack_complaint"),
+    ("ivr:ack-callback", "我要留言 请给我回个电话", "utter_ack_callback"),
+])
+def test_phone_says_what_will_happen_then_asks_for_the_number(phone, call, words, acknowledgement):
+    assert phone(call, words)[:2] == [reply_text(acknowledgement, "ivr"), reply_text("utter_ask_identity", "ivr")]
+
+
+def test_phone_not_fixed_promises_the_repair_then_asks_for_the_number(phone):
+    phone("ivr:ack-repair", "光猫LOS灯一直亮红灯")
+    assert phone("ivr:ack-repair", "没解决")[:2] == [reply_text("utter_ack_repair", "ivr"),
+                                                    reply_text("utter_ask_identity", "ivr")]
+
