@@ -68,6 +68,7 @@ class VoskRecognizer(Recognizer):
             self._last_partial = ""
             return Partial(utterance, endpoint=True)
         partial = json.loads(self._kaldi.PartialResult()).get("partial", "")
+        partial = join_words(w for w in partial.split() if w != "[unk]")  # "[unk]" is not words heard
         if partial == self._last_partial:
             return None
         self._last_partial = partial
