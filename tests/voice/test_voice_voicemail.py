@@ -327,6 +327,25 @@ async def test_vosk_recognises_a_spoken_voice_message(env, repo, local_nlu, vosk
     assert abs(decode_file(outcome.audio_path).duration - outcome.duration_s) < 0.01
 
 
+def test_cli_turns_a_spoken_message_into_a_ticket_with_the_transcript(env, repo, vosk_model_dir, tmp_path,
+                                                                        capsys):
+    """`kefu voicemail` with the real recogniser and the real NLU, on Kefu's own speech."""
+    sentence = "帮我预约师傅上门"
+    message = tmp_path / "visit.wav"
+    message.write_bytes(pcm_to_wav_bytes(spoken(sentence, 16000), 16000))
+    configured = dataclasses.replace(env, vosk_model_path=vosk_model_dir)
+
+    assert run_cli(configured, "voicemail", str(message), "--from", PLAIN_CUSTOMER) == 0
+
+    out = capsys.readouterr().out
+    assert f"transcript: {sentence} (asr confidence" in out
+    [stored] = rows(repo, voice_messages)
+    assert stored["transcript"] == sentence and stored["ticket_id"]
+    ticket = repo.get_ticket(stored["ticket_id"])
+    assert ticket["kind"] == "visit" and sentence in ticket["summary"]
+    assert ticket["details"]["transcript"] == sentence
+
+
 def closed_port_url() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
