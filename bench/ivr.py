@@ -3,16 +3,21 @@
 Starts the whole stack (like the tests: embedded Redis, action server, Rasa with the ivr
 channel), then places calls over the Twilio-Media-Streams WebSocket with the call simulator:
 
-* latency — the caller says a real recording (from ../shared/speech); measured from the end of
-  the caller's speech (where the IVR's own VAD puts it, on the frame clock of the caller's line)
-  to the first byte of the bot's answer arriving. It includes the endpointing hangover (the VAD
-  must hear end_ms of mostly-silence), ASR, the flow engine, for bot turns Rasa, and TTS. Menu turn = a spoken menu choice; bot turn = free speech to the assistant.
+* latency — the caller says a sentence spoken by Kefu's own TTS in words the Vosk model knows,
+  recognised for real; measured from the end of the caller's speech (where the IVR's own VAD puts
+  it, on the frame clock of the caller's line) to the first byte of the bot's answer arriving. It
+  includes end-of-turn detection, ASR decoding, the flow engine, for bot turns Rasa, and TTS.
+  Menu turn = a spoken menu choice ("我想查话费" → option 话费); bot turn = free speech to the
+  assistant ("宽带上不了网").
+* ASR decode time — per clip, on this process: the whole utterance decoded after it ended (what
+  a turn costs when recognition starts at end of speech) and the final result of a stream that
+  was fed while the caller spoke (what is left to do once the turn ends).
 * concurrency — N simultaneous calls each making one spoken menu choice; a level is sustained
   when every call completes, its answer starts within 2 s, and prompts stream in real time
   (≥ 95% of 50 frames/s reaching the caller).
 
-Without VOSK_MODEL_PATH the recogniser is the test double (tests/ivr/scripted_asr.py), so ASR
-time is ~0: run with a model for the real number. Usage: ``python bench/ivr.py [--levels 1,5,10]``.
+Recognition is real: VOSK_MODEL_PATH, or the shared test model at ../shared/models when unset.
+Usage: ``python bench/ivr.py [--levels 1,5,10] [--samples 10]``.
 """
 from __future__ import annotations
 
@@ -25,8 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CLIP = "aishell1_BAC009S0724W0121.wav"
-BOT_CLIP = "cosyvoice_zero_shot_prompt.wav"
+MENU_SENTENCE = "我想查话费"
+BOT_SENTENCE = "宽带上不了网"
+TEST_MODEL = ROOT.parent / "shared" / "models" / "vosk-model-kefu-test-zh"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -34,7 +40,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-async def one_turn(url: str, flow: str, pcm: bytes, speech_end_s: float, caller: str) -> dict:
+async def one_turn(url: str, flow: str, pcm: bytes, speech_end_s: float, caller: str,
+                   expect_mark: str = "") -> dict:
     from tests.ivr.simulator import PhoneCall
 
     async with PhoneCall(url, caller=caller, flow=flow) as call:
@@ -50,8 +57,36 @@ async def one_turn(url: str, flow: str, pcm: bytes, speech_end_s: float, caller:
         answer = next(r.at for r in call.received if r.kind == "media" and r.at > speech_end + 0.05)
         await asyncio.sleep(2.0)  # let the answer stream, to check real-time pacing
         window = [r.at for r in call.received if r.kind == "media" and answer <= r.at <= answer + 2.0]
+        understood = True
+        if expect_mark:
+            try:
+                await call.wait_mark(expect_mark, 10)
+            except AssertionError:
+                understood = False
         await call.hangup()
-    return {"latency": answer - speech_end, "fps": len(window) / 2.0}
+    return {"latency": answer - speech_end, "fps": len(window) / 2.0, "understood": understood}
+
+
+def decode_times(pcm: bytes, repeats: int = 5) -> tuple[float, float]:
+    """(whole utterance decoded after it ended, final result of a stream fed while speaking)."""
+    import time
+
+    from voice.vosk_engine import VoskEngine
+
+    engine = VoskEngine.from_settings()
+    engine.load()
+    whole, final = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        engine.transcribe_pcm(pcm, 8000)
+        whole.append(time.perf_counter() - started)
+        stream = engine.new_stream(8000)
+        for offset in range(0, len(pcm), 320):
+            stream.accept(pcm[offset:offset + 320])
+        started = time.perf_counter()
+        stream.final()
+        final.append(time.perf_counter() - started)
+    return percentile(whole, .5), percentile(final, .5)
 
 
 async def run(levels: list[int], samples: int) -> None:
@@ -61,15 +96,12 @@ async def run(levels: list[int], samples: int) -> None:
     from bot.stack import KefuStack
     from bot.training import ensure_model
     from tests.channels.stack_env import channel_environment
-    from tests.ivr.scripted_asr import speech_seconds, write_script
     from tests.ivr.stack_env import ivr_environment
-    from voice.audio import decode_file
-    from voice.pcm import mulaw_decode, mulaw_encode
+    from tests.speech import spoken_on_the_phone
     from voice.vad import find_speech_span
 
-    speech = ROOT.parent / "shared" / "speech"
-    clips = {name: mulaw_decode(mulaw_encode(decode_file(speech / name, target_rate=8000).samples))
-             for name in (CLIP, BOT_CLIP)}
+    clips = {text: spoken_on_the_phone(text) for text in (MENU_SENTENCE, BOT_SENTENCE)}
+    decoding = {text: decode_times(pcm) for text, pcm in clips.items()}
     import tempfile
 
     data_dir = Path(tempfile.mkdtemp(prefix="kefu-bench-"))
@@ -88,20 +120,22 @@ async def run(levels: list[int], samples: int) -> None:
     model, _ = ensure_model(ROOT, ROOT / "models", quiet=True)
     stack = KefuStack(from_environment(env), model=model).start()
     try:
-        write_script(data_dir, [(speech_seconds(clips[CLIP], 8000), "我想查话费"),
-                                (speech_seconds(clips[BOT_CLIP], 8000), "宽带坏了")])
         url = f"ws://{stack.settings.host}:{stack.settings.rasa_port}/webhooks/ivr/media"
         ends = {name: find_speech_span(pcm, 8000, PHONE_VAD)[1] for name, pcm in clips.items()}
-        await one_turn(url, "t_menu", clips[CLIP], ends[CLIP], "13900000000")  # warm the TTS cache
+        await one_turn(url, "t_menu", clips[MENU_SENTENCE], ends[MENU_SENTENCE], "13900000000")  # warm caches
         rows = []
-        for label, flow, clip in (("menu turn (1 call)", "t_menu", CLIP), ("bot turn (1 call)", "t_bot", BOT_CLIP)):
-            results = [await one_turn(url, flow, clips[clip], ends[clip], f"1390000{i:04d}") for i in range(samples)]
+        for label, flow, text, mark in (("menu turn (1 call)", "t_menu", MENU_SENTENCE, "bill"),
+                                        ("bot turn (1 call)", "t_bot", BOT_SENTENCE, "")):
+            results = [await one_turn(url, flow, clips[text], ends[text], f"1390000{i:04d}", mark)
+                       for i in range(samples)]
             lat = [r["latency"] for r in results]
-            rows.append((label, len(results), percentile(lat, .5), percentile(lat, .95),
-                         min(r["fps"] for r in results), "-"))
+            understood = sum(r["understood"] for r in results)
+            rows.append((label, f"{understood}/{len(results)}" if mark else len(results), percentile(lat, .5),
+                         percentile(lat, .95), min(r["fps"] for r in results), "-"))
         sustained = 0
         for level in levels:
-            calls = [one_turn(url, "t_menu", clips[CLIP], ends[CLIP], f"1391{level:03d}{i:04d}") for i in range(level)]
+            calls = [one_turn(url, "t_menu", clips[MENU_SENTENCE], ends[MENU_SENTENCE], f"1391{level:03d}{i:04d}")
+                     for i in range(level)]
             results = await asyncio.gather(*calls, return_exceptions=True)
             good = [r for r in results if isinstance(r, dict)]
             lat = [r["latency"] for r in good] or [float("nan")]
@@ -112,9 +146,13 @@ async def run(levels: list[int], samples: int) -> None:
                          percentile(lat, .95), fps, "yes" if ok else "no"))
     finally:
         stack.stop()
-    print(f"\nKefu IVR benchmark — {os.cpu_count()} cores, ASR: "
-          f"{'Vosk' if os.environ.get('VOSK_MODEL_PATH') else 'scripted test recogniser (no model)'}")
-    print("voice-to-voice = end of caller speech -> first byte of bot audio (includes the VAD hangover)\n")
+    print(f"\nKefu IVR benchmark — {os.cpu_count()} cores, ASR: Vosk, model {os.environ['VOSK_MODEL_PATH']}")
+    print("\n| utterance | decode whole utterance after it ended (ms) | final result of a fed stream (ms) |")
+    print("|---|---|---|")
+    for text, (whole, final) in decoding.items():
+        print(f"| {text} | {1000 * whole:.0f} | {1000 * final:.0f} |")
+    print("\nvoice-to-voice = end of caller speech -> first byte of bot audio (includes end-of-turn detection);")
+    print("calls = answers that took the right menu branch / calls, where it can be checked\n")
     print(f"| {'scenario':<22} | {'calls':>6} | {'p50 (s)':>7} | {'p95 (s)':>7} | {'min fps':>7} | sustained |")
     print(f"|{'-' * 24}|{'-' * 8}|{'-' * 9}|{'-' * 9}|{'-' * 9}|-----------|")
     for label, calls, p50, p95, fps, ok in rows:
@@ -123,6 +161,10 @@ async def run(levels: list[int], samples: int) -> None:
 
 
 def main() -> None:
+    if not os.environ.get("VOSK_MODEL_PATH"):
+        if not TEST_MODEL.is_dir():
+            sys.exit(f"bench/ivr.py: set VOSK_MODEL_PATH (no model at {TEST_MODEL} either)")
+        os.environ["VOSK_MODEL_PATH"] = str(TEST_MODEL)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,5,10,20,40")
     parser.add_argument("--samples", type=int, default=10)

@@ -11,6 +11,11 @@ from bot import settings as settings_module
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_SPEECH = PROJECT_ROOT.parent / "shared" / "speech"
+# The Mandarin test model (../shared/models/README.md): real Vosk recognition of Kefu's own TTS.
+# Set before any settings are read, so the test stack and every subprocess use it too.
+TEST_VOSK_MODEL = PROJECT_ROOT.parent / "shared" / "models" / "vosk-model-kefu-test-zh"
+if TEST_VOSK_MODEL.is_dir():
+    os.environ.setdefault("VOSK_MODEL_PATH", str(TEST_VOSK_MODEL.resolve()))
 # Debian's Chromium, driven by Playwright without `playwright install`; the flags keep it off the
 # network (this machine has none) and out of first-run chores.
 CHROMIUM = "/usr/bin/chromium"

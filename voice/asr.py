@@ -7,9 +7,12 @@ Decoding is CPU-bound, so the async entry point runs it in an executor.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -58,6 +61,16 @@ def join_words(words) -> str:
     return _SPACE_BETWEEN_CJK.sub("", " ".join(w for w in words if w)).strip()
 
 
+@lru_cache(maxsize=1)
+def decode_executor() -> ThreadPoolExecutor:
+    """The process's pool for CPU-bound decoding: one thread per core (vosk-server's pattern).
+
+    Separate from the loop's default executor, so file and SQL work never queues behind
+    decoding and decoding never runs more streams at once than there are cores to run them.
+    """
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="kefu-asr")
+
+
 class Recognizer(ABC):
     """Recognition of one audio stream of mono s16le PCM at the rate it was created for."""
 
@@ -90,5 +103,4 @@ class AsrEngine(ABC):
         loop = asyncio.get_running_loop()
         pcm = await loop.run_in_executor(None, lambda: decode_file(path, target_rate=ASR_RATE))
         return await loop.run_in_executor(
-            None, self.transcribe_pcm, pcm.samples, pcm.sample_rate, phrases
-        )
+            decode_executor(), self.transcribe_pcm, pcm.samples, pcm.sample_rate, phrases)

@@ -17,6 +17,7 @@ from pathlib import Path
 from voice.asr import ASR_RATE
 from voice.audio import FORMATS, decode_file
 from voice.errors import VoiceError
+from voice.grammar import model_vocabulary
 from voice.model_download import OFFICIAL_SHA256, OFFICIAL_URL, download_model, model_name
 from voice.pcm import wav_duration
 from voice.tts import Pyttsx3Engine
@@ -31,8 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download.add_argument("--url", default=OFFICIAL_URL, help="model zip URL (e.g. an internal mirror)")
     download.add_argument("--sha256", default=OFFICIAL_SHA256, help="expected SHA-256 of the zip")
     download.set_defaults(handler=model_download)
-    check = model_commands.add_parser("check", help="validate and load the model at VOSK_MODEL_PATH")
-    check.add_argument("--path", type=Path, help="model folder (default: VOSK_MODEL_PATH)")
+    check = model_commands.add_parser("check", help="validate and load a Vosk model folder")
+    check.add_argument("path", nargs="?", type=Path, help="model folder (default: VOSK_MODEL_PATH)")
+    check.add_argument("--path", dest="path_option", type=Path, help=argparse.SUPPRESS)
     check.set_defaults(handler=model_check)
 
     transcribe_parser = subparsers.add_parser("transcribe", help="recognise speech in an audio file")
@@ -78,12 +80,18 @@ def model_download(args: argparse.Namespace) -> int:
 
 
 def model_check(args: argparse.Namespace) -> int:
-    path = args.path or _settings(args).vosk_model_path
+    """Validate the layout by Vosk's rules, then really load it (a corrupt file fails here)."""
+    path = args.path or getattr(args, "path_option", None) or _settings(args).vosk_model_path
     try:
         load_model(path)
     except VoiceError as exc:
         return _fail(exc)
-    print(f"model OK: {Path(path).expanduser().resolve()}")
+    model_dir = validate_model_dir(path)
+    vocabulary = model_vocabulary(model_dir)
+    words = f"{len(vocabulary.words)} words" if vocabulary else "no graph/words.txt"
+    grammars = "runtime grammars supported" if (model_dir / "graph" / "Gr.fst").is_file() else \
+        "static graph: runtime grammars are ignored"
+    print(f"model OK: {model_dir} ({words}; {grammars})")
     return 0
 
 

@@ -72,6 +72,11 @@ class EndpointDetector:
         return self._in_speech
 
     @property
+    def trailing_silence(self) -> float:
+        """Seconds since the last voiced frame ended (0.0 while the last frame was voiced)."""
+        return self.position - self._last_voiced_end
+
+    @property
     def position(self) -> float:
         """Seconds of audio judged so far."""
         return self._frames_seen * self.config.frame_ms / 1000

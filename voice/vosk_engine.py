@@ -9,52 +9,26 @@ may include ``"[unk]"``; ``SetWords(True)`` adds ``result: [{word, start, end, c
 ``Result()`` holds the utterance, otherwise ``PartialResult()`` gives ``{"partial": ...}``.
 The recogniser resamples when told the input rate, so 8 kHz phone audio is fed as is.
 
-The expected folder layout follows vosk-api ``src/model.cc`` (``ConfigureV2``/``ReadDataFiles``).
+The folder layout is checked by :mod:`voice.model_layout` (Vosk's own rules), and grammar
+phrases are put into the model's words by :mod:`voice.grammar` before Vosk sees them.
 """
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 
 from voice.asr import AsrEngine, Partial, Recognizer, Result, Word, join_words
 from voice.errors import ModelMissingError
+from voice.grammar import Vocabulary, model_vocabulary
+from voice.model_layout import validate_model_dir
 from voice.pcm import check_rate
 
-_REQUIRED_FILES = ("am/final.mdl", "conf/model.conf", "conf/mfcc.conf")
-# Small models ship a lookahead graph (HCLr + Gr), big ones a static HCLG.
-_STATIC_GRAPH = "graph/HCLG.fst"
-_LOOKAHEAD_GRAPH = ("graph/HCLr.fst", "graph/Gr.fst", "graph/disambig_tid.int")
-# vosk-model-small-cn uses i-vectors; without these files Kaldi decodes garbage.
-_IVECTOR_FILES = tuple(f"ivector/{name}" for name in (
-    "final.ie", "final.dubm", "final.mat", "global_cmvn.stats", "online_cmvn.conf", "splice.conf"))
+logger = logging.getLogger(__name__)
 
 _models: dict[Path, object] = {}
 _models_lock = threading.Lock()
-
-
-def validate_model_dir(model_dir: Path | str | None) -> Path:
-    """Check the layout of a Vosk model folder; ModelMissingError names the first missing file."""
-    if model_dir is None:
-        raise ModelMissingError.not_configured()
-    model_dir = Path(model_dir).expanduser().resolve()
-    if not model_dir.is_dir():
-        raise ModelMissingError.missing_file(model_dir)
-    for relative in _REQUIRED_FILES:
-        _require(model_dir, relative)
-    if not (model_dir / _STATIC_GRAPH).is_file():
-        for relative in _LOOKAHEAD_GRAPH:
-            _require(model_dir, relative, missing_hint=_STATIC_GRAPH)
-    for relative in _IVECTOR_FILES:
-        _require(model_dir, relative)
-    return model_dir
-
-
-def _require(model_dir: Path, relative: str, missing_hint: str | None = None) -> None:
-    path = model_dir / relative
-    if not path.is_file():
-        name = f"{path} (or {model_dir / missing_hint})" if missing_hint else str(path)
-        raise ModelMissingError.missing_file(Path(name))
 
 
 def load_model(model_dir: Path | str | None):
@@ -94,6 +68,7 @@ class VoskRecognizer(Recognizer):
             self._last_partial = ""
             return Partial(utterance, endpoint=True)
         partial = json.loads(self._kaldi.PartialResult()).get("partial", "")
+        partial = join_words(w for w in partial.split() if w != "[unk]")  # "[unk]" is not words heard
         if partial == self._last_partial:
             return None
         self._last_partial = partial
@@ -132,5 +107,20 @@ class VoskEngine(AsrEngine):
         """Load the model now (e.g. at server start) instead of on the first stream."""
         load_model(self.model_dir)
 
+    @property
+    def vocabulary(self) -> Vocabulary | None:
+        """The words this model can recognise (None when the model ships no words.txt)."""
+        return model_vocabulary(self.model_dir)
+
+    def grammar(self, phrases: list[str] | None) -> list[str] | None:
+        """``phrases`` in the model's words; None (free speech) when none of them can be said."""
+        vocabulary = self.vocabulary
+        if not phrases or vocabulary is None:
+            return list(phrases) if phrases else None
+        usable, unknown = vocabulary.grammar(phrases)
+        if unknown:
+            logger.debug("voice.asr.grammar_unknown phrases=%s", ",".join(unknown))
+        return usable or None
+
     def new_stream(self, sample_rate: int, phrases: list[str] | None = None) -> VoskRecognizer:
-        return VoskRecognizer(load_model(self.model_dir), check_rate(sample_rate), phrases)
+        return VoskRecognizer(load_model(self.model_dir), check_rate(sample_rate), self.grammar(phrases))

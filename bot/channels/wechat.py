@@ -328,6 +328,7 @@ class WeChatInput(InputChannel):
         if self.api is None:
             logger.warning("wechat.voice.no_api_credentials")
             return None
+        from voice.asr import decode_executor
         from voice.audio import decode_bytes
         from voice.errors import VoiceError
 
@@ -339,7 +340,8 @@ class WeChatInput(InputChannel):
             engine = await self._asr_engine()
             if engine is None:
                 return None
-            result = await loop.run_in_executor(None, engine.transcribe_pcm, pcm.samples, pcm.sample_rate, None)
+            result = await loop.run_in_executor(decode_executor(), engine.transcribe_pcm, pcm.samples,
+                                                pcm.sample_rate, None)
         except (WeChatApiError, VoiceError, OSError, asyncio.TimeoutError) as error:
             logger.warning("wechat.voice.failed error=%s reason=%s", type(error).__name__,
                            getattr(error, "reason", getattr(error, "errcode", "")))

@@ -39,6 +39,9 @@ def extra_checks():
         pass
     else:
         checks.append(flow_problems)
+    from bot.editor.speech_checks import unrecognisable_phrases
+
+    checks.append(unrecognisable_phrases)
     return checks
 
 

@@ -1,22 +1,30 @@
-"""The caller's audio for one call: endpointing, utterances for ASR, voice-message recording.
+"""The caller's audio for one call: endpointing, streaming turns for ASR, voice-message recording.
 
 Every inbound frame goes through one :class:`voice.vad.EndpointDetector` for the whole call
 (never reset), so speech start/end is a pure function of the audio received — a test can
 replay the same audio through the same detector and know exactly where barge-in must happen.
-What the frames mean depends on the mode the session sets: ``listen`` (utterances go to ASR),
-``record`` (everything is kept until silence, a key or the length cap), or ``idle``.
+What the frames mean depends on the mode the session sets: ``listen`` (each turn streams into
+the recogniser while the caller speaks), ``record`` (everything is kept until silence, a key or
+the length cap), or ``idle``.
+
+A listening turn ends at the first of: the recogniser's own endpoint (Vosk's rules, with words
+heard); ``quick_end_s`` of VAD silence once the recogniser has words; the VAD's full end of
+speech (``end_ms``, for sound the recogniser made nothing of); the length cap.
 """
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Callable
 
+from bot.ivr.speech_turn import StreamingTurn
 from voice.pcm import SAMPLE_WIDTH
 from voice.vad import SPEECH_END, SPEECH_START, EndpointDetector, VadConfig
 
 PHONE_VAD = VadConfig(aggressiveness=2, frame_ms=20, start_ms=200, end_ms=700)
 PREROLL_S = 0.4  # the detector decides "speech" ~start_ms late: keep what came before
 NO_SPEECH_RECORDING_S = 8.0  # a recording with nobody talking ends after this
+QUICK_END_S = 0.3  # VAD silence that ends a turn once the recogniser has words (vs end_ms without)
 
 IDLE, LISTEN, RECORD = "idle", "listen", "record"
 
@@ -27,10 +35,13 @@ class SpeechBegan:
 
 
 @dataclass(frozen=True)
-class UtteranceAudio:
-    pcm: bytes
-    sample_rate: int
-    cut: bool  # ended by the length cap, not by silence
+class TurnEnded:
+    turn: StreamingTurn
+    why: str  # "asr_endpoint" | "quick_silence" | "vad_silence" | "length_cap"
+
+    @property
+    def cut(self) -> bool:
+        return self.why == "length_cap"
 
 
 @dataclass(frozen=True)
@@ -43,15 +54,17 @@ class RecordingAudio:
 
 class CallAudio:
     def __init__(self, sample_rate: int = 8000, vad: VadConfig = PHONE_VAD,
-                 max_utterance_s: float = 15.0) -> None:
+                 max_utterance_s: float = 15.0, quick_end_s: float = QUICK_END_S) -> None:
         self.sample_rate = sample_rate
         self.detector = EndpointDetector(sample_rate, vad)
-        self.max_utterance_bytes = int(max_utterance_s * sample_rate) * SAMPLE_WIDTH
+        self.max_utterance_s = max_utterance_s
+        self.quick_end_s = quick_end_s
         self._preroll: deque[bytes] = deque()
         self._preroll_bytes = 0
         self._preroll_max = int(PREROLL_S * sample_rate) * SAMPLE_WIDTH
         self.mode = IDLE
-        self._utterance: bytearray | None = None
+        self._new_turn: Callable[[], StreamingTurn] | None = None
+        self._turn: StreamingTurn | None = None
         self._recording: bytearray | None = None
         self._record_limits = (0, 0, 0)
         self._silence_bytes = 0
@@ -65,18 +78,23 @@ class CallAudio:
     def seconds(self) -> float:
         return self.detector.position
 
-    def listen(self) -> None:
+    def listen(self, new_turn: Callable[[], StreamingTurn]) -> None:
+        """Recognise speech; ``new_turn`` makes the recogniser turn for each stretch of speech."""
         if self.mode != LISTEN:
-            self.mode = LISTEN
-            self._utterance = None
+            self._drop_turn()
+        self.mode = LISTEN
+        self._new_turn = new_turn
 
     def idle(self) -> None:
         self.mode = IDLE
-        self._utterance = None
+        self._drop_turn()
+
+    def close(self) -> None:
+        self._drop_turn()
 
     def start_recording(self, max_seconds: float, end_silence_s: float) -> None:
         self.mode = RECORD
-        self._utterance = None
+        self._drop_turn()
         self._recording = bytearray()
         rate = self.sample_rate * SAMPLE_WIDTH
         self._record_limits = (int(max_seconds * rate), int(end_silence_s * rate), int(NO_SPEECH_RECORDING_S * rate))
@@ -97,21 +115,39 @@ class CallAudio:
         for event in events:
             if event.kind == SPEECH_START:
                 out.append(SpeechBegan(event.at))
-                if self.mode == LISTEN and self._utterance is None:
-                    self._utterance = bytearray(b"".join(self._preroll))
+                if self.mode == LISTEN and self._turn is None and self._new_turn is not None:
+                    self._turn = self._new_turn()
+                    self._turn.push(b"".join(self._preroll))
                 if self.mode == RECORD:
                     self._heard = True
-        if self.mode == LISTEN and self._utterance is not None:
-            self._utterance += pcm
-            ended = any(e.kind == SPEECH_END for e in events)
-            if ended or len(self._utterance) >= self.max_utterance_bytes:
-                out.append(UtteranceAudio(bytes(self._utterance), self.sample_rate, cut=not ended))
-                # Still noisy after a cut: the next stretch is another utterance.
-                self._utterance = bytearray() if (not ended and self.detector.in_speech) else None
+        if self.mode == LISTEN and self._turn is not None:
+            self._turn.push(pcm)
+            why = self._turn_over(any(e.kind == SPEECH_END for e in events))
+            if why:
+                out.append(TurnEnded(self._turn, why))
+                # Still noisy after a cut: the next stretch is another turn.
+                self._turn = self._new_turn() if (why == "length_cap" and self.detector.in_speech) else None
         elif self.mode == RECORD and self._recording is not None:
             out.extend(self._record(pcm))
         self._remember(pcm)
         return out
+
+    def _turn_over(self, vad_ended: bool) -> str:
+        turn = self._turn
+        if turn.endpoint:
+            return "asr_endpoint"
+        if turn.hypothesis and self.detector.trailing_silence >= self.quick_end_s:
+            return "quick_silence"
+        if vad_ended:
+            return "vad_silence"
+        if turn.seconds >= self.max_utterance_s:
+            return "length_cap"
+        return ""
+
+    def _drop_turn(self) -> None:
+        if self._turn is not None:
+            self._turn.cancel()
+            self._turn = None
 
     def _record(self, pcm: bytes) -> list:
         self._recording += pcm

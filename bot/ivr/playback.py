@@ -4,13 +4,17 @@ Frames are paced to the clock (a couple of frames ahead), so stopping a prompt i
 not sending the next frame: :meth:`Playback.interrupt` marks the current prompt cancelled and
 sends ``clear`` under the same lock every frame is sent under — once ``clear`` is out, no frame
 of the interrupted prompts follows it. Each prompt ends with a mark named after its label.
-Synthesis of queued prompts starts as soon as they are queued, so the next one is ready.
+Synthesis of queued prompts starts as soon as they are queued, so the next one is ready; a
+synthesised reply (no recorded prompt) is queued sentence by sentence, so its first sentence
+plays while the rest is still being synthesised.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import dataclasses
 import math
+import re
 import struct
 import time
 from typing import Awaitable, Callable
@@ -25,6 +29,18 @@ logger = logging.getLogger(__name__)
 FRAME_S = PHONE_FRAME_MS / 1000
 LEAD_FRAMES = 2  # frames sent ahead of real time, to keep the far end's jitter buffer fed
 _FRAME = frame_bytes(PHONE_RATE, PHONE_FRAME_MS)
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut after each sentence-ending mark; pieces without speakable text join the last."""
+    pieces: list[str] = []
+    for piece in _SENTENCE_END.split(text):
+        if pieces and not re.search(r"\w", piece):
+            pieces[-1] += piece
+        elif piece:
+            pieces.append(piece)
+    return pieces
 
 
 def beep_pcm(seconds: float = 0.4, hz: float = 1000.0, level: float = 0.3) -> bytes:
@@ -66,6 +82,14 @@ class Playback:
     def enqueue(self, command) -> None:
         if isinstance(command, Say) and not command.text.strip():
             return
+        if isinstance(command, Say) and not command.prompt_id:
+            *first, last = sentences(command.text.strip()) or [command.text]
+            for text in first:  # the mark goes after the last sentence only
+                self._append(dataclasses.replace(command, text=text, label=""))
+            command = dataclasses.replace(command, text=last)
+        self._append(command)
+
+    def _append(self, command) -> None:
         self._queue.append(_Item(command, asyncio.create_task(self._audio(command))))
         self._idle.clear()
         self._wakeup.set()

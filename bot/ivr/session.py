@@ -16,16 +16,16 @@ from typing import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
-from bot.ivr.call_audio import LISTEN, RECORD, CallAudio, RecordingAudio, SpeechBegan, UtteranceAudio
+from bot.ivr.call_audio import LISTEN, RECORD, CallAudio, RecordingAudio, SpeechBegan, TurnEnded
 from bot.ivr.engine import FlowEngine
 from bot.ivr.errors import CallStateError, WireFormatError
 from bot.ivr.events import (AudioIn, Beep, CallStart, EndCall, HandedBack, Hangup, Hold, Ignored, KeyPress,
                             LineMessage, Listen, NoInput, PlaybackMark, Recording, Say, StartRecording, Utterance)
 from bot.ivr.playback import Playback
+from bot.ivr.speech_turn import StreamingTurn
 from bot.observability.logging_setup import bind_conversation
 from bot.observability.metrics import ASR_REAL_TIME_FACTOR
 from voice.asr import AsrEngine
-from voice.errors import VoiceError
 from voice.prompts import PromptPlayer
 
 logger = logging.getLogger(__name__)
@@ -128,9 +128,11 @@ class CallSession:
                 self._cancel_timer()
                 if self.playback.interruptible:
                     await self.playback.interrupt()  # barge-in, before the next frame is read
-        elif isinstance(event, UtteranceAudio):
+        elif isinstance(event, TurnEnded):
             if self.listen is not None and self.listen.speech:
-                self._spawn(self._recognise(event, self.listen, time.monotonic()))
+                self._spawn(self._recognise(event, time.monotonic()))
+            else:
+                event.turn.cancel()
         elif isinstance(event, RecordingAudio):
             self._post(Recording(event.pcm, event.sample_rate, event.finished_by, event.heard_speech))
 
@@ -149,21 +151,17 @@ class CallSession:
             await self.playback.interrupt()
         self._post(event)
 
-    async def _recognise(self, utterance: UtteranceAudio, listen: Listen, ended_at: float) -> None:
-        text, confidence = "", 0.0
-        if self.asr is not None:
-            phrases = list(listen.phrases) or None
-            try:
-                started = time.monotonic()
-                result = await asyncio.get_running_loop().run_in_executor(
-                    None, self.asr.transcribe_pcm, utterance.pcm, utterance.sample_rate, phrases)
-                text, confidence = result.text, result.confidence
-                audio_s = len(utterance.pcm) / 2 / utterance.sample_rate
-                if audio_s > 0:
-                    ASR_REAL_TIME_FACTOR.labels("ivr").observe((time.monotonic() - started) / audio_s)
-            except VoiceError as exc:
-                logger.warning("ivr.asr.failed call=%s error=%s", self.call_id, exc)
-        self._post(Utterance(text, confidence, len(utterance.pcm) / 2 / utterance.sample_rate, ended_at))
+    async def _recognise(self, ended: TurnEnded, ended_at: float) -> None:
+        """The turn was decoded while spoken: flush it and hand the words to the engine at once."""
+        result = await ended.turn.result()
+        logger.debug("ivr.asr.turn_ended call=%s why=%s flush_ms=%.0f", self.call_id, ended.why,
+                     1000 * (time.monotonic() - ended_at))
+        if ended.turn.seconds > 0 and self.asr is not None:
+            ASR_REAL_TIME_FACTOR.labels("ivr").observe(ended.turn.decode_seconds / ended.turn.seconds)
+        self._post(Utterance(result.text, result.confidence, ended.turn.seconds, ended_at))
+
+    def _new_turn(self, phrases: tuple[str, ...]) -> StreamingTurn:
+        return StreamingTurn(self.asr, self.audio.sample_rate, phrases)
 
     async def _from_line(self, message: dict) -> None:
         """A message published for this call (``bot.ivr.line``): through the engine, in order."""
@@ -237,7 +235,8 @@ class CallSession:
         self._cancel_timer()
         self.listen = listen
         if listen is not None and listen.speech:
-            self.audio.listen()
+            phrases = tuple(listen.phrases)
+            self.audio.listen(lambda: self._new_turn(phrases))
         elif self.audio.mode != RECORD:
             self.audio.idle()
         if listen is not None:
@@ -284,6 +283,7 @@ class CallSession:
         if self.lines is not None and self.call_id is not None:
             self.lines.detach(self.call_id)
         self._cancel_timer()
+        self.audio.close()
         if self._worker is not None:
             self._worker.cancel()
         for task in list(self._tasks):

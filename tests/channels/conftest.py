@@ -10,7 +10,6 @@ import pytest
 from tests.channels import stack_env
 from tests.channels.wechat_client import WeChatServer
 from tests.channels.wechat_loopback import WeChatLoopback
-from tests.conftest import SHARED_SPEECH
 
 
 @pytest.fixture(scope="session")
@@ -27,17 +26,22 @@ def wechat(running_kefu, wechat_api) -> WeChatServer:
     return WeChatServer(url=f"{running_kefu.settings.rasa_url}/webhooks/wechat/webhook")
 
 
+SPOKEN_FAULT = "宽带上不了网"  # in the test Vosk model's words (../shared/models/README.md)
+
+
 @pytest.fixture(scope="session")
 def amr_clip(tmp_path_factory) -> bytes:
-    """A real Mandarin recording from ../shared/speech, encoded to AMR-NB the way WeChat stores voice."""
-    clips = sorted(SHARED_SPEECH.glob("aishell1_*.wav")) if SHARED_SPEECH.is_dir() else []
-    if not clips:
-        pytest.skip(f"no speech clips at {SHARED_SPEECH} (../shared/speech is missing)")
+    """Kefu's TTS saying SPOKEN_FAULT, encoded to AMR-NB the way WeChat stores voice."""
+    from tests.speech import spoken
+    from voice.pcm import pcm_to_wav_bytes
+
     sox = shutil.which("sox")
     if sox is None:
         pytest.skip("sox is not installed (needed to encode AMR)")
-    target = tmp_path_factory.mktemp("amr") / "voice.amr"
-    subprocess.run([sox, str(clips[0]), "-r", "8000", "-c", "1", "-t", "amr-nb", str(target)], check=True)
+    folder = tmp_path_factory.mktemp("amr")
+    (folder / "voice.wav").write_bytes(pcm_to_wav_bytes(spoken(SPOKEN_FAULT, 16000), 16000))
+    target = folder / "voice.amr"
+    subprocess.run([sox, str(folder / "voice.wav"), "-r", "8000", "-c", "1", "-t", "amr-nb", str(target)], check=True)
     return target.read_bytes()
 
 

@@ -100,10 +100,23 @@ def test_say_writes_a_wav_at_the_requested_rate(settings, tmp_path: Path, capsys
     assert capsys.readouterr().out.strip().startswith(f"wrote {out}")
 
 
-def test_model_check_and_transcribe_with_the_real_model(vosk_model_dir: Path, settings,
-                                                        first_clip: Path, capsys):
+def test_model_check_validates_any_folder_given_as_argument(vosk_model_dir: Path, settings,
+                                                           tmp_path: Path, capsys):
+    assert run(settings, "model", "check", str(vosk_model_dir)) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"model OK: {vosk_model_dir}") and "runtime grammars supported" in out
+    broken = fake_model(tmp_path / "broken")
+    assert run(settings, "model", "check", str(broken)) == 1
+    assert f"model at {broken.resolve()} is corrupt" in one_error_line(capsys.readouterr().err)
+
+
+def test_transcribe_prints_the_sentence_kefu_said(vosk_model_dir: Path, settings, tmp_path: Path, capsys):
+    """Kefu's TTS says a known sentence; `kefu transcribe` must print that sentence back."""
     configured = dataclasses.replace(settings, vosk_model_path=vosk_model_dir)
-    assert run(configured, "model", "check") == 0
-    assert run(configured, "transcribe", str(first_clip)) == 0
-    out = capsys.readouterr().out
-    assert "text: " in out and "confidence: " in out and "real-time factor: " in out
+    clip = tmp_path / "said.wav"
+    assert run(configured, "say", "我想查话费", "-o", str(clip), "--rate", "8000") == 0
+    capsys.readouterr()
+    assert run(configured, "transcribe", str(clip)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "text: 我想查话费"
+    assert lines[1].startswith("confidence: ") and float(lines[1].split()[1]) > 0.5

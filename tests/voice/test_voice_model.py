@@ -10,7 +10,7 @@ import pytest
 from voice.errors import ModelMissingError, VoiceError
 from voice.model_download import download_model
 from voice.vosk_engine import VoskEngine, load_model, validate_model_dir
-from voice_helpers import build_zip, fake_model, model_zip
+from voice_helpers import MODEL_FILES, build_zip, fake_model, model_zip
 
 
 def assert_actionable(error: ModelMissingError, names: str) -> None:
@@ -29,12 +29,46 @@ def test_empty_folder_names_the_acoustic_model(tmp_path: Path):
 
 
 @pytest.mark.parametrize("missing", ["am/final.mdl", "conf/model.conf", "graph/Gr.fst",
-                                     "ivector/final.ie"])
+                                     "graph/disambig_tid.int", "ivector/final.dubm", "ivector/splice.conf"])
 def test_folder_missing_one_file_names_that_file(tmp_path: Path, missing: str):
     fake_model(tmp_path, skip=(missing,))
     with pytest.raises(ModelMissingError) as error:
         validate_model_dir(tmp_path)
     assert_actionable(error.value, str(tmp_path / missing))
+
+
+def test_ivectors_are_optional_as_in_vosk(tmp_path: Path):
+    """vosk-api src/model.cc loads i-vectors only when ivector/final.ie exists."""
+    fake_model(tmp_path, skip=tuple(f for f in MODEL_FILES if f.startswith("ivector/")))
+    assert validate_model_dir(tmp_path) == tmp_path.resolve()
+
+
+def test_fbank_features_replace_mfcc(tmp_path: Path):
+    fake_model(tmp_path, skip=("conf/mfcc.conf",))
+    with pytest.raises(ModelMissingError) as error:
+        validate_model_dir(tmp_path)
+    assert_actionable(error.value, f"{tmp_path / 'conf' / 'mfcc.conf'} (or {tmp_path / 'conf' / 'fbank.conf'})")
+    (tmp_path / "conf" / "fbank.conf").write_text("--num-mel-bins=80\n")
+    assert validate_model_dir(tmp_path) == tmp_path.resolve()
+
+
+@pytest.mark.parametrize("present,missing", [
+    ("rescore/G.carpa", "rescore/G.fst"),
+    ("rnnlm/final.raw", "rnnlm/feat_embedding.final.mat"),
+])
+def test_optional_rescoring_must_be_complete_when_present(tmp_path: Path, present: str, missing: str):
+    fake_model(tmp_path)
+    (tmp_path / present).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / present).write_text("switched on")
+    with pytest.raises(ModelMissingError) as error:
+        validate_model_dir(tmp_path)
+    assert_actionable(error.value, str(tmp_path / missing))
+
+
+def test_the_shared_test_model_is_valid_and_loads(vosk_model_dir: Path):
+    assert not (vosk_model_dir / "ivector").exists()  # the layout the old check refused
+    assert validate_model_dir(vosk_model_dir) == vosk_model_dir
+    assert load_model(vosk_model_dir) is load_model(vosk_model_dir)  # once per process
 
 
 def test_static_graph_replaces_the_lookahead_graph(tmp_path: Path):

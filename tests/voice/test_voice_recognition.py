@@ -1,15 +1,17 @@
-"""Recognition of the real clips with Vosk; runs only when VOSK_MODEL_PATH holds a complete model."""
+"""Recognition with the real Vosk test model: Kefu's own speech, phone audio, grammars, real voices."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
+from tests.speech import spoken, spoken_on_the_phone
 from voice.asr import Partial, Result, Word, join_words
 from voice.audio import decode_file
+from voice.grammar import Vocabulary
 from voice.metrics import char_error_rate
+from voice.pcm import pcm_to_wav_bytes
 from voice.vosk_engine import VoskEngine
-
 
 
 def test_chinese_words_are_joined_without_spaces():
@@ -30,31 +32,68 @@ def engine(vosk_model_dir: Path) -> VoskEngine:
     return engine
 
 
-async def test_transcribes_each_clip(engine: VoskEngine, clip: Path, transcripts: dict[str, str]):
-    result = await engine.transcribe_file(clip)
+# Sentences from the hotline's domain in words the test model knows (its graph/words.txt);
+# the test model never heard Kefu's TTS say these exact takes.
+SENTENCES = ["宽带上不了网", "我想查话费", "电视没信号怎么办", "转人工", "帮我查一下账单"]
 
-    duration = decode_file(clip).duration
-    assert char_error_rate(transcripts[clip.name], result.text) <= 0.5, result.text
-    assert 0.0 < result.confidence <= 1.0
+
+@pytest.mark.parametrize("sentence", SENTENCES)
+async def test_recognises_kefus_own_speech(engine: VoskEngine, sentence: str, tmp_path: Path):
+    path = tmp_path / "said.wav"
+    path.write_bytes(pcm_to_wav_bytes(spoken(sentence, 16000), 16000))
+
+    result = await engine.transcribe_file(path)
+
+    assert result.text == sentence
+    assert 0.5 < result.confidence <= 1.0
+    duration = decode_file(path).duration
     assert all(0 <= w.start <= w.end <= duration + 0.1 for w in result.words)
     assert [w.start for w in result.words] == sorted(w.start for w in result.words)
 
 
-def test_streams_8khz_phone_audio(engine: VoskEngine, first_clip: Path, transcripts: dict[str, str]):
-    pcm = decode_file(first_clip, target_rate=8000).samples
+def test_streams_8khz_phone_audio_with_partials(engine: VoskEngine):
+    pcm = spoken_on_the_phone("电视没信号怎么办")
     stream = engine.new_stream(8000)
     partials = [stream.accept(pcm[i : i + 320]) for i in range(0, len(pcm), 320)]
     result = stream.final()
 
-    assert any(isinstance(p, Partial) and p.text for p in partials)
-    assert char_error_rate(transcripts[first_clip.name], result.text) <= 0.6, result.text
+    heard = [p.text for p in partials if isinstance(p, Partial) and p.text]
+    assert heard and heard[0] != result.text  # partials grow while the caller speaks
+    assert result.text == "电视没信号怎么办"
 
 
-def test_grammar_limits_output_to_the_phrases(engine: VoskEngine, first_clip: Path):
-    phrases = ["是", "不是", "人工"]
-    pcm = decode_file(first_clip, target_rate=16000)
-    result = engine.transcribe_pcm(pcm.samples, 16000, phrases=phrases)
-    assert all(w.word in {"是", "不", "不是", "人工"} for w in result.words), result.words
+def test_real_voices_are_beyond_the_test_model(engine: VoskEngine, clip: Path, transcripts: dict[str, str]):
+    """The test model knows only synthetic speech (its README: CER ~99 % on these clips).
+
+    What still must hold on real audio: the decoder runs, and word times and confidences are
+    well-formed. Accuracy on real voices is a production-model figure (see bench/asr.py).
+    """
+    pcm = decode_file(clip, target_rate=16000)
+    result = engine.transcribe_pcm(pcm.samples, 16000)
+    assert all(0 <= w.start <= w.end <= pcm.duration + 0.1 and 0 <= w.conf <= 1 for w in result.words)
+    assert char_error_rate(transcripts[clip.name], result.text) > 0.5  # if this fails, the model improved
+
+
+def test_grammar_phrases_are_put_into_the_models_words(engine: VoskEngine):
+    assert engine.grammar(["宽带上不了网", "报停", "语音留言", "转 人工"]) == ["宽带 上不了网", "报 停", "转 人工"]
+    assert engine.grammar(["语音留言", "客服"]) is None  # nothing sayable: free speech, not silence
+
+
+def test_grammar_limits_output_to_the_phrases(engine: VoskEngine):
+    phrases = ["话费", "留言", "人工"]
+    said = engine.transcribe_pcm(spoken_on_the_phone("我想查话费"), 8000, phrases=phrases)
+    assert said.text == "话费"
+    other = engine.transcribe_pcm(spoken_on_the_phone("电视没信号"), 8000, phrases=phrases)
+    assert other.text in ("", *phrases)
+
+
+def test_vocabulary_segments_by_fewest_words():
+    vocabulary = Vocabulary.from_words(["<eps>", "[unk]", "上", "不", "了", "网", "上不了网", "宽", "宽带", "带"])
+    assert vocabulary.segment("宽带上不了网") == "宽带 上不了网"
+    assert vocabulary.segment("网上") == "网 上"
+    assert vocabulary.segment("宽带故障") is None
+    assert vocabulary.segment("宽 带") == "宽 带"  # an editor's own spaces are kept
+    assert vocabulary.grammar(["宽带", "宽带", "故障"]) == (["宽带"], ["故障"])
 
 
 class ScriptedKaldi:

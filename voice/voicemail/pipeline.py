@@ -23,7 +23,7 @@ from bot.notify import Notifier, NotifyError, OutboxNotifier
 from bot.outcomes import record
 from bot.selfhelp import Catalogue, CatalogueError, load_catalogue
 from bot.snapshot import editor_file
-from voice.asr import ASR_RATE, AsrEngine, Result
+from voice.asr import ASR_RATE, AsrEngine, Result, decode_executor
 from voice.audio import DEFAULT_LIMITS, AudioLimits, Pcm, decode_bytes, decode_file, format_from_name
 from voice.errors import ModelMissingError, NluError, VoiceError, VoicemailConfigError
 from voice.voicemail.nlu import NluParser
@@ -211,7 +211,8 @@ class VoicemailPipeline:
 
     async def _recognise(self, pcm: Pcm) -> Recognition:
         try:
-            result: Result = await asyncio.to_thread(self._transcribe, pcm)
+            result: Result = await asyncio.get_running_loop().run_in_executor(
+                decode_executor(), self._transcribe, pcm)
         except ModelMissingError as exc:
             logger.warning("voice.voicemail.asr_unavailable error=%s", exc)
             return Recognition(failure=ASR_UNAVAILABLE)

@@ -1,0 +1,89 @@
+"""Streaming turns with the real Vosk test model: recognised while spoken, ended without the long pause.
+
+The caller's line is simulated at its real pace (one 20 ms frame per 20 ms), because when a
+turn may end depends on how far the decoder has got while the caller was still talking.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.ivr.call_audio import PHONE_VAD, QUICK_END_S, CallAudio, SpeechBegan, TurnEnded
+from bot.ivr.speech_turn import StreamingTurn
+from tests.speech import spoken_on_the_phone
+from voice.vad import find_speech_span
+from voice.vosk_engine import VoskEngine
+
+FRAME = 320
+MENU = ("话费", "留言", "人工")
+
+
+@pytest.fixture(scope="module")
+def engine() -> VoskEngine:
+    engine = VoskEngine.from_settings()
+    engine.load()
+    return engine
+
+
+async def say_on_the_line(audio: CallAudio, pcm: bytes, silence_s: float = 1.5) -> tuple[list, float | None]:
+    """Feed ``pcm`` then silence in real time; (events, seconds of line audio when the turn ended)."""
+    pcm += b"\0" * (int(silence_s * 8000) * 2)
+    events, ended_at = [], None
+    started = asyncio.get_running_loop().time()
+    for index in range(len(pcm) // FRAME):
+        for event in audio.feed(pcm[index * FRAME:(index + 1) * FRAME]):
+            events.append(event)
+            if isinstance(event, TurnEnded) and ended_at is None:
+                ended_at = audio.seconds
+        await asyncio.sleep(max(0.0, started + (index + 1) * 0.02 - asyncio.get_running_loop().time()))
+    return events, ended_at
+
+
+@pytest.mark.parametrize("sentence,phrases,expected", [
+    ("我想查话费", MENU, "话费"),  # a spoken menu choice, in the menu's grammar
+    ("宽带上不了网", (), "宽带上不了网"),  # free speech for the assistant
+])
+async def test_turn_is_recognised_while_spoken_and_ends_soon_after_speech(engine, sentence, phrases, expected):
+    pcm = spoken_on_the_phone(sentence)
+    speech_end = find_speech_span(pcm, 8000, PHONE_VAD)[1]
+    audio = CallAudio()
+    audio.listen(lambda: StreamingTurn(engine, 8000, phrases))
+
+    events, ended_at = await say_on_the_line(audio, pcm)
+
+    [began] = [e for e in events if isinstance(e, SpeechBegan)]
+    [ended] = [e for e in events if isinstance(e, TurnEnded)]
+    assert began.at < speech_end
+    assert ended.why in ("asr_endpoint", "quick_silence")
+    # Ended by the quick rule, well before the VAD alone would have (end_ms of silence).
+    assert ended_at - speech_end <= QUICK_END_S + 0.1 < PHONE_VAD.end_ms / 1000
+    result = await ended.turn.result()
+    assert result.text == expected and result.confidence > 0.5
+
+
+async def test_sound_the_recogniser_cannot_place_waits_for_the_vad(engine):
+    """Speech outside a grammar gives no words: the turn ends on the VAD's full pause, empty."""
+    pcm = spoken_on_the_phone("电视没信号")
+    speech_end = find_speech_span(pcm, 8000, PHONE_VAD)[1]
+    audio = CallAudio()
+    audio.listen(lambda: StreamingTurn(engine, 8000, ("是的", "不是")))
+
+    events, ended_at = await say_on_the_line(audio, pcm)
+
+    [ended] = [e for e in events if isinstance(e, TurnEnded)]
+    assert (await ended.turn.result()).text == ""
+    assert ended.why == "vad_silence" and ended_at - speech_end >= PHONE_VAD.end_ms / 1000 - 0.1
+
+
+async def test_leaving_listen_mode_cancels_the_turn(engine):
+    audio = CallAudio()
+    audio.listen(lambda: StreamingTurn(engine, 8000, MENU))
+    pcm = spoken_on_the_phone("我想查话费")
+    for index in range(30):
+        audio.feed(pcm[index * FRAME:(index + 1) * FRAME])
+    turn = audio._turn
+    assert turn is not None
+    audio.idle()
+    with pytest.raises(asyncio.CancelledError):
+        await turn.result()
