@@ -10,7 +10,8 @@ import logging
 from bot.db.repository import Repository
 from bot.handoff import masking
 from bot.handoff.accounts import AccountStore, AgentAccount
-from bot.handoff.context import summary, transcript
+from bot.handoff.context import summary
+from bot.handoff.desk_view import shown_turns
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue, NotYourConversation
 from bot.handoff.sessions import open_session
@@ -119,10 +120,8 @@ class Desk:
 
     async def messages(self, agent_id: str, conversation_id: str, after: int) -> dict:
         await self._held(agent_id, conversation_id)
-        turns = transcript(await self.conversations.events(conversation_id))
-        fresh = [{**turn, "index": index, "text": masking.mask_text(turn.get("text", ""))}
-                 for index, turn in enumerate(turns) if index > after]
-        return {"turns": fresh, "last": len(turns) - 1}
+        turns = shown_turns(await self.conversations.events(conversation_id))
+        return {"turns": [turn for turn in turns if turn["index"] > after], "last": len(turns) - 1}
 
     async def send(self, agent_id: str, agent_name: str, conversation_id: str, text: str) -> None:
         await self._held(agent_id, conversation_id)
@@ -171,6 +170,8 @@ class Desk:
             raise DeskError("error_not_yours", 403) from exc
         except HandoffError as exc:
             raise DeskError("error_not_serving", 409) from exc
+        if ticket_id and disposition in ("ticket", "callback"):  # the customer keeps the number to follow up
+            await self.conversations.utter(conversation_id, f"utter_agent_closed_with_{disposition}", ticket_id=ticket_id)
         await self.conversations.resume(conversation_id, "utter_agent_handback")
         return {"ticket_id": ticket_id}
 
