@@ -16,6 +16,7 @@ from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue, NotYourConversation
 from bot.handoff.sessions import open_session
 from bot.handoff.tickets import disposition_ticket, work_items
+from bot.handoff.work_item_view import readable
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -89,9 +90,7 @@ class Desk:
             "skills": rules.skills,
             "queues": queues,
             "serving": await self.queue.serving(agent_id),
-            "work_items": [{"ticket_id": t["ticket_id"], "kind": t["kind"], "status": t["status"],
-                            "priority": t["priority"], "summary": masking.mask_text(t["summary"]),
-                            "channel": t["channel"]} for t in items],
+            "work_items": await asyncio.to_thread(lambda: [readable(t, self.repository) for t in items]),
         }
 
     # -- one conversation ----------------------------------------------
