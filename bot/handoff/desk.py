@@ -139,6 +139,7 @@ class Desk:
             raise DeskError("error_selfhelp", 404)
         message = selfhelp_message(entry)
         await self.conversations.utter(conversation_id, message.pop("response"), **message)
+        await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked")
         await self._record(conversation_id, "selfhelp_sent", {"selfhelp_id": entry.id, "agent_id": agent_id})
 
     async def reveal(self, agent_id: str, conversation_id: str, field: str) -> object:

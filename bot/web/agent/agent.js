@@ -248,7 +248,11 @@
     });
     $("selfhelp-push").addEventListener("click", function () {
       if (!current) { return; }
-      api("POST", "conversations/" + encodeURIComponent(current) + "/selfhelp", { entry_id: $("selfhelp-select").value }).then(function () { if (!stream) { pollMessages(); } }).catch(showError);
+      var select = $("selfhelp-select"), title = select.options[select.selectedIndex] ? select.options[select.selectedIndex].textContent : "";
+      api("POST", "conversations/" + encodeURIComponent(current) + "/selfhelp", { entry_id: select.value }).then(function () {
+        $("selfhelp-tried").appendChild(el("li", null, t("selfhelp_item", { title: title, answer: t("answer_pushed") })));
+        if (!stream) { pollMessages(); }
+      }).catch(showError);
     });
     $("close-submit").addEventListener("click", function () {
       if (!current) { return; }
