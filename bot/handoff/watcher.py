@@ -90,7 +90,9 @@ class WaitingRoom:
                        default=-1)
         else:
             seen = int(seen_raw)
-        fresh = [e for e in events[seen + 1:] if e.get("event") == "user"]
+        # The request's own turn ("转人工") may be saved after the first visit: only later messages are new.
+        fresh = [e for e in events[seen + 1:]
+                 if e.get("event") == "user" and (e.get("timestamp") or 0) > entry["enqueued_at"]]
         await self.queue.redis.hset(key, "seen_events", len(events) - 1)
         if not fresh and await self.left_silently(conversation_id, entry, events):
             return

@@ -105,8 +105,7 @@ def test_agent_serves_a_plus_id_without_reading_a_payload(browser, running_kefu)
 
         agent.locator("#reply-input").fill("请把机顶盒电源拔掉十秒再插上")
         agent.locator("#reply-send").click()
-        wait_for(lambda: any("机顶盒电源" in str(e.get("data")) for e in tracker(stack, sender)["events"]
-                             if e.get("event") == "bot"))
+        wait_for(lambda: any("机顶盒电源" in text for text in bot_texts(tracker(stack, sender))))
 
         agent.locator("#disposition").select_option("ticket")
         agent.locator("#close-submit").click()
