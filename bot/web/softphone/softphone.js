@@ -63,7 +63,11 @@
     playing.push(node); node.onended = function () { playing.splice(playing.indexOf(node), 1); };
     state.framesIn += 1;
   }
-  function echoMark(name) { state.marks.push(name); send({ event: "mark", streamSid: streamSid, mark: { name: name } }); }
+  function echoMark(name) {
+    state.marks.push(name); send({ event: "mark", streamSid: streamSid, mark: { name: name } });
+    // Keys pressed before the call are dialled once the greeting has played and the menu listens.
+    if (typedAhead.length) { window.setTimeout(function () { typedAhead.splice(0).forEach(sendKey); }, 300); }
+  }
   function onMark(name) {
     var delay = Math.max(0, (playAt - ctx.currentTime) * 1000);
     var timer = setTimeout(function () { markTimers.splice(markTimers.indexOf(entry), 1); echoMark(name); }, delay);
@@ -101,7 +105,6 @@
              mediaFormat: { encoding: "audio/x-mulaw", sampleRate: RATE, channels: 1 } } });
       setStatus("通话中", "in_call"); $("hangup").disabled = false;
       startTimer();
-      typedAhead.splice(0).forEach(sendKey);  // keys pressed before the call are dialled once it connects
     };
     ws.onmessage = function (event) {
       var message; try { message = JSON.parse(event.data); } catch (e) { return; }
