@@ -15,7 +15,16 @@ from actions.backend import record
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
 from actions.handoff import offer_human
+from actions.misunderstanding import (
+    MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess, misunderstood_in_a_row)
 from actions.selfhelp import selfhelp_feedback
+
+
+def stray_guess(tracker: Tracker) -> bool:
+    """A yes/no with nothing to answer that the NLU was unsure of (or guessed twice): not understood."""
+    latest = tracker.latest_message or {}
+    event = {"parse_data": {"intent": latest.get("intent") or {}}}
+    return is_low_guess(event) or current_is_repeated_guess(tracker)
 
 
 class ActionHandleAffirm(Action):
@@ -28,6 +37,8 @@ class ActionHandleAffirm(Action):
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=True)
         if awaiting == "offer_human":
             return await continue_with("action_request_human", dispatcher, tracker, domain, [SlotSet("awaiting", None)])
+        if stray_guess(tracker):
+            return await continue_with("action_fallback", dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_ok")
         return []
 
@@ -45,32 +56,31 @@ class ActionHandleDeny(Action):
             return await continue_with(
                 "action_create_fault_ticket", dispatcher, tracker, domain, [SlotSet("awaiting", None)]
             )
+        if awaiting == "offer_human":
+            dispatcher.utter_message(response="utter_misunderstood_rephrase")
+            return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
+        if not awaiting and stray_guess(tracker):
+            return await continue_with("action_fallback", dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_anything_else")
         return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
 
 
-def trailing_fallbacks(tracker: Tracker) -> int:
-    """How many of the latest user messages in a row the NLU could not place."""
-    count = 0
-    for event in reversed(tracker.events):
-        if event.get("event") != "user":
-            continue
-        if (event.get("parse_data") or {}).get("intent", {}).get("name") != "nlu_fallback":
-            break
-        count += 1
-    return count
-
-
 class ActionFallback(Action):
-    """Ask "A or B?" on a close call, else to rephrase; after two misunderstandings in a row, offer a human."""
+    """Ask "A or B?" on a close call, else to rephrase; after two misunderstandings in a row
+    (see actions.misunderstanding), offer a human."""
 
     def name(self) -> str:
         return "action_fallback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        await record(tracker, "nlu_fallback")
-        if trailing_fallbacks(tracker) >= 2:
-            return await offer_human(dispatcher, tracker, domain, "utter_offer_human")
+        in_a_row = misunderstood_in_a_row(tracker)
+        if current_is_repeated_guess(tracker):  # unsure twice about the same thing: no third try
+            in_a_row = max(in_a_row, MISUNDERSTOOD_BEFORE_OFFER)
+        intent, confidence = intent_of({"parse_data": {"intent": (tracker.latest_message or {}).get("intent") or {}}})
+        await record(tracker, "nlu_fallback", misunderstood_in_a_row=in_a_row, intent=intent,
+                     confidence=round(confidence, 3))
+        if in_a_row >= MISUNDERSTOOD_BEFORE_OFFER:
+            return await offer_human(dispatcher, tracker, domain, "utter_misunderstood_offer_human")
         if ask_which_intent(dispatcher, tracker):
             return []
         dispatcher.utter_message(response="utter_default")

@@ -22,18 +22,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.stack import KefuStack, StartupError
 
     log_masking.install()
+
+    from bot.launcher import PortTaken, check_port_free, describe_exit, reason_lines
+
     settings = get_settings()
     stack = KefuStack(settings)
+    servers = [("action server", settings.action_port, settings.data_dir / "logs" / "actions.log"),
+               ("Rasa server", settings.rasa_port, settings.data_dir / "logs" / "rasa.log")]  # spawn order
+    try:
+        for role, port, _ in servers:
+            check_port_free(settings.host, port, role)
+    except PortTaken as exc:
+        print(f"Kefu cannot start: {exc}.", file=sys.stderr)
+        return 2
     print("Kefu: preparing database and model (first run trains the model, a few minutes)...", flush=True)
     try:
         stack.start()
     except StartupError as exc:
         print(f"Kefu failed to start: {exc}", file=sys.stderr)
+        for role, _, log_file in servers:
+            for line in reason_lines(log_file, limit=3):
+                print(f"  [{role}] {line}", file=sys.stderr)
+        return 1
+    dead = [(role, p, log_file) for (role, _, log_file), p in zip(servers, stack.processes) if p.poll() is not None]
+    if dead:  # answered the health check, yet gone: someone else answered on its port
+        for role, process, log_file in dead:
+            print(describe_exit(role, process.returncode, log_file), file=sys.stderr)
+        stack.stop()
         return 1
     print(
         "\nKefu is running.\n"
         f"  Web chat     : {settings.public_url}/chat/\n"
         f"  Agent desk   : {settings.public_url}/agent/ (demo login {settings.demo_agent_name} / {settings.demo_agent_password})\n"
+        f"  Supervisor   : {settings.public_url}/agent/supervisor/\n"
+        f"  Softphone    : {settings.public_url}/ivr/phone/\n"
         f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
         f"  Rasa server  : {settings.rasa_url}\n"
         f"  Action server: http://{settings.action_host}:{settings.action_port} (only Rasa, with its secret)\n"
@@ -54,13 +76,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    died = []
     try:
-        while not stopping and all(p.poll() is None for p in stack.processes):
+        while not stopping and not died:
             time.sleep(1)
+            died = [(role, p, log_file) for (role, _, log_file), p in zip(servers, stack.processes)
+                    if p.poll() is not None]
     finally:
         outbox_stop.set()
+        for role, process, log_file in died:
+            print(describe_exit(role, process.returncode, log_file), file=sys.stderr)
         stack.stop()
-    return 0
+    return 1 if died else 0
 
 
 def cmd_db_init(args: argparse.Namespace) -> int:

@@ -12,8 +12,10 @@ cross-site form cannot send. The page renders every customer text with ``textCon
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from pathlib import Path
+from urllib.parse import unquote
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
@@ -23,7 +25,9 @@ from sanic.response import HTTPResponse
 
 from bot.handoff.accounts import AccountStore
 from bot.handoff.conversations import RasaConversations
+from bot.handoff import supervisor
 from bot.handoff.desk import Desk, DeskError
+from bot.handoff.desk_push import changes_channel, keep_installed
 from bot.handoff.queue import HandoffQueue, redis_from_settings
 from bot.handoff.sessions import COOKIE, SESSION_TTL_S, close_session, session_agent
 from bot.handoff.watcher import WaitingRoom
@@ -63,6 +67,9 @@ def signed_in(handler: Handler) -> Handler:
             return response.json({"error": "error_signed_out"}, status=401)
         if request.method != "GET" and request.headers.get(CSRF_HEADER) != "1":
             return response.json({"error": "error_forbidden"}, status=403)
+        # Ids arrive URL-encoded ("+" in a WeChat or phone id is "%2B"); Sanic's router leaves them so.
+        kwargs = {name: unquote(value) if name in ("conversation_id", "ticket_id") else value
+                  for name, value in kwargs.items()}
         try:
             return await handler(request, desk, agent, *args, **kwargs)
         except DeskError as exc:
@@ -78,7 +85,15 @@ def body(request: Request) -> dict:
 
 
 async def page(_: Request) -> HTTPResponse:
-    return await response.file(WEB_DIR / "index.html", headers={
+    return await page_file("index.html")
+
+
+async def supervisor_page(_: Request) -> HTTPResponse:
+    return await page_file("supervisor.html")
+
+
+async def page_file(name: str) -> HTTPResponse:
+    return await response.file(WEB_DIR / name, headers={
         "Content-Security-Policy": DESK_PAGE_CSP, "X-Content-Type-Options": "nosniff",
         "Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"})
 
@@ -164,6 +179,59 @@ async def messages(request: Request, desk: Desk, agent: dict, conversation_id: s
     return response.json(await desk.messages(agent["agent_id"], conversation_id, after))
 
 
+STREAM_KEEPALIVE_S = 15.0
+
+
+@signed_in
+async def stream(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse | None:
+    """Server-sent events: the conversation's new turns as they happen (see ``bot.handoff.desk_push``)."""
+    try:
+        after = int(request.args.get("after", "-1"))
+    except ValueError:
+        after = -1
+    await desk.view(agent["agent_id"], conversation_id)  # DeskError (as JSON) unless the agent holds it
+    pubsub = desk.queue.redis.pubsub()
+    await pubsub.subscribe(changes_channel(conversation_id))
+    reply = await request.respond(content_type="text/event-stream",
+                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    try:
+        while True:
+            try:
+                data = await desk.messages(agent["agent_id"], conversation_id, after)
+            except DeskError as exc:
+                await reply.send(f"event: ended\ndata: {json.dumps({'error': exc.code})}\n\n")
+                break
+            if data["turns"]:
+                after = data["last"]
+                await reply.send(f"data: {json.dumps(data, ensure_ascii=False)}\n\n")
+            if await pubsub.get_message(ignore_subscribe_messages=True, timeout=STREAM_KEEPALIVE_S) is None:
+                await reply.send(": keep-alive\n\n")
+                await desk.queue.roster.heartbeat(agent["agent_id"])
+            while await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.01) is not None:
+                pass  # several saves, one fetch
+    finally:
+        await pubsub.unsubscribe()
+        await pubsub.close()
+    await reply.eof()
+    return None
+
+
+@signed_in
+async def supervision(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
+    return response.json(await supervisor.overview(desk.queue))
+
+
+@signed_in
+async def remove_entry(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
+    entry = await desk.queue.entry(conversation_id)
+    if entry is None or entry["state"] != "waiting":
+        raise DeskError("error_not_waiting", 404)
+    await desk.queue.abandon(conversation_id, "removed_by_supervisor")
+    await desk.conversations.resume(conversation_id, None)
+    logger.info("handoff.supervisor.removed conversation=%s by=%s", conversation_id, agent["agent_id"])
+    return response.json({"ok": True})
+
+
 @signed_in
 async def selfhelp(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
     await desk.push_selfhelp(agent["agent_id"], conversation_id, str(body(request).get("entry_id", "")))
@@ -208,6 +276,9 @@ ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/selfhelp", catalogue, ["GET"]),
     ("/agent/api/conversations/<conversation_id:str>", conversation, ["GET"]),
     ("/agent/api/conversations/<conversation_id:str>/messages", messages, ["GET", "POST"]),
+    ("/agent/api/conversations/<conversation_id:str>/stream", stream, ["GET"]),
+    ("/agent/api/supervisor", supervision, ["GET"]),
+    ("/agent/api/supervisor/queue/<conversation_id:str>/remove", remove_entry, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/selfhelp", selfhelp, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/reveal", reveal, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/close", close, ["POST"]),
@@ -223,6 +294,8 @@ class DeskBlueprint(Blueprint):
         if any(route.name.endswith("kefu_agent_page") for route in app.router.routes):
             return  # registered already
         app.add_route(page, "/agent/", methods=["GET"], name="kefu_agent_page", strict_slashes=True)
+        app.add_route(supervisor_page, "/agent/supervisor/", methods=["GET"], name="kefu_agent_supervisor_page",
+                      strict_slashes=True)
         app.add_route(lambda _: response.redirect("/agent/"), "/agent", methods=["GET"],
                       name="kefu_agent_redirect", strict_slashes=True)
         app.static("/agent/assets", str(WEB_DIR), name="kefu_agent_assets")
@@ -236,13 +309,15 @@ class DeskBlueprint(Blueprint):
 async def start_waiting_room(app: Sanic, _loop: Any) -> None:
     desk = desk_of(app)
     app.ctx.kefu_waiting_room = asyncio.create_task(WaitingRoom(desk.queue, desk.conversations).run_forever())
+    app.ctx.kefu_desk_push = asyncio.create_task(keep_installed(app, desk.queue.redis))
     logger.info("handoff.watcher.started")
 
 
 async def stop_waiting_room(app: Sanic, _loop: Any) -> None:
-    task = getattr(app.ctx, "kefu_waiting_room", None)
-    if task is not None:
-        task.cancel()
+    for name in ("kefu_waiting_room", "kefu_desk_push"):
+        task = getattr(app.ctx, name, None)
+        if task is not None:
+            task.cancel()
 
 
 class AgentDeskInput(InputChannel):

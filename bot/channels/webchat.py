@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
@@ -33,6 +34,7 @@ from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
 from bot.channels.media_route import media_response
 from bot.security.launch import kefu_origins
+from bot.handoff.presence import mark_customer_seen
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -155,6 +157,17 @@ class WebChatInput(SocketIOInput):
         # Only Kefu's own pages by default (KEFU_CORS_ORIGINS); a widget on another site is listed in credentials.yml.
         self.cors_allowed_origins = kefu_origins(self.settings) if cors_allowed_origins is None else cors_allowed_origins
         self.guard = ChannelGuard(settings.redis.url, "kefu:webchat")
+        self._presence_redis = None
+
+    async def customer_seen(self, session_id: str) -> None:
+        """The page is open (or just closed): the waiting room's grace period counts from here."""
+        if not self.settings.redis.url:
+            return
+        if self._presence_redis is None:
+            import redis.asyncio as redis
+
+            self._presence_redis = redis.from_url(self.settings.redis.url)
+        await mark_customer_seen(self._presence_redis, session_id, time.time())
 
     def get_output_channel(self) -> Optional["WebChatOutput"]:
         return WebChatOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
@@ -185,8 +198,21 @@ class WebChatInput(SocketIOInput):
                 session["session_id"] = session_id
             sio.enter_room(sid, session_id, namespace=self.namespace)
             await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+            await self.customer_seen(session_id)
             logger.info("webchat.session.%s session=%s", "resumed" if requested == session_id else "started",
                         session_id)
+
+        @sio.on("session_alive", namespace=self.namespace)
+        async def session_alive(sid: Text, data: Any = None) -> None:
+            session = await sio.get_session(sid, namespace=self.namespace)
+            if session.get("session_id"):
+                await self.customer_seen(session["session_id"])
+
+        @sio.on("disconnect", namespace=self.namespace)
+        async def disconnect(sid: Text) -> None:
+            session = await sio.get_session(sid, namespace=self.namespace)
+            if session.get("session_id"):
+                await self.customer_seen(session["session_id"])
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
         async def handle_message(sid: Text, data: Any) -> None:

@@ -58,6 +58,15 @@ def selfhelp_outcomes(turns: list[dict], titles: dict[str, str]) -> list[dict]:
     return outcomes
 
 
+def wait_words(wait_s: float, words: dict[str, str]) -> str:
+    """Waits read in minutes ("12分钟"), or "under a minute"; seconds only if no minute word is configured."""
+    if "minutes" not in words:
+        return f"{int(wait_s)}{words.get('seconds', 's')}"
+    if wait_s < 60:
+        return words.get("under_a_minute", f"1{words['minutes']}")
+    return f"{round(wait_s / 60)}{words['minutes']}"
+
+
 def summary(packet: dict, rules: HandoffRules, wait_s: float) -> str:
     """The one paragraph for the agent, from content/handoff.yml's ``summary_template``."""
     words = rules.summary_words
@@ -78,10 +87,10 @@ def summary(packet: dict, rules: HandoffRules, wait_s: float) -> str:
         tier=customer.get("vip_tier", 0) if customer else none,
         channel=rules.channel_names.get(packet.get("channel", ""), packet.get("channel", "")),
         skill=rules.skills.get(packet.get("skill", ""), packet.get("skill", "")),
-        fault=slots.get("fault_type") or none,
+        fault=words.get(f"fault_{slots.get('fault_type')}", slots.get("fault_type")) or none,
         code=slots.get("fault_code") or none,
         selfhelp=separator.join(o["title"] for o in tried) or none,
         selfhelp_outcome=outcome,
         tickets=separator.join(t["ticket_id"] for t in packet.get("open_tickets") or []) or none,
-        wait=f"{int(wait_s)}{words.get('seconds', 's')}",
+        wait=wait_words(wait_s, words),
     )

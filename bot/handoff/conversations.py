@@ -26,6 +26,18 @@ logger = logging.getLogger(__name__)
 HANDBACK_SLOTS = {"handoff_requested": None, "awaiting": None, "selfhelp_failures": 0.0, "triage_asked": None}
 
 
+def merge_rich_parts(message: dict[str, Any], values: dict[str, Any]) -> None:
+    """Buttons, attachment and other parts given with a response join the message, the way Rasa
+    merges an action's response (rasa.core.actions.action.RemoteAction): self-help sent from the
+    desk or the waiting room arrives with its video and link, as the assistant would send it."""
+    buttons = values.get("buttons") or []
+    if buttons:
+        message["buttons"] = list(message.get("buttons") or []) + list(buttons)
+    for key in ("attachment", "image", "custom", "elements", "quick_replies"):
+        if values.get(key):
+            message[key] = values[key]
+
+
 class RasaConversations:
     def __init__(self, app: Sanic) -> None:
         self.app = app
@@ -118,6 +130,7 @@ class RasaConversations:
             if response:
                 message = await processor.nlg.generate(response, tracker, output.name(), **values)
                 if message:
+                    merge_rich_parts(message, values)
                     tracker.update(ActionExecuted(response), self.agent.domain)
                     bot = create_bot_utterance(message)
                     bot.metadata = {**(bot.metadata or {}), "utter_action": response}

@@ -10,11 +10,13 @@ import logging
 from bot.db.repository import Repository
 from bot.handoff import masking
 from bot.handoff.accounts import AccountStore, AgentAccount
-from bot.handoff.context import summary, transcript
+from bot.handoff.context import summary
+from bot.handoff.desk_view import shown_turns
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue, NotYourConversation
 from bot.handoff.sessions import open_session
 from bot.handoff.tickets import disposition_ticket, work_items
+from bot.handoff.work_item_view import readable
 from bot.outcomes import record
 from bot.settings import get_settings
 
@@ -90,9 +92,7 @@ class Desk:
             "skills": rules.skills,
             "queues": queues,
             "serving": await self.queue.serving(agent_id),
-            "work_items": [{"ticket_id": t["ticket_id"], "kind": t["kind"], "status": t["status"],
-                            "priority": t["priority"], "summary": masking.mask_text(t["summary"]),
-                            "channel": t["channel"]} for t in items],
+            "work_items": await asyncio.to_thread(lambda: [readable(t, self.repository) for t in items]),
         }
 
     # -- one conversation ----------------------------------------------
@@ -135,10 +135,8 @@ class Desk:
 
     async def messages(self, agent_id: str, conversation_id: str, after: int) -> dict:
         await self._held(agent_id, conversation_id)
-        turns = transcript(await self.conversations.events(conversation_id))
-        fresh = [{**turn, "index": index, "text": masking.mask_text(turn.get("text", ""))}
-                 for index, turn in enumerate(turns) if index > after]
-        return {"turns": fresh, "last": len(turns) - 1}
+        turns = shown_turns(await self.conversations.events(conversation_id))
+        return {"turns": [turn for turn in turns if turn["index"] > after], "last": len(turns) - 1}
 
     async def send(self, agent_id: str, agent_name: str, conversation_id: str, text: str) -> None:
         await self._held(agent_id, conversation_id)
@@ -157,6 +155,7 @@ class Desk:
             raise DeskError("error_selfhelp", 404)
         message = selfhelp_message(entry)
         await self.conversations.utter(conversation_id, message.pop("response"), **message)
+        await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked")
         await self._record(conversation_id, "selfhelp_sent", {"selfhelp_id": entry.id, "agent_id": agent_id})
 
     async def reveal(self, agent_id: str, conversation_id: str, field: str) -> object:
@@ -187,6 +186,8 @@ class Desk:
             raise DeskError("error_not_yours", 403) from exc
         except HandoffError as exc:
             raise DeskError("error_not_serving", 409) from exc
+        if ticket_id and disposition in ("ticket", "callback"):  # the customer keeps the number to follow up
+            await self.conversations.utter(conversation_id, f"utter_agent_closed_with_{disposition}", ticket_id=ticket_id)
         await self.conversations.resume(conversation_id, "utter_agent_handback")
         return {"ticket_id": ticket_id}
 

@@ -1,31 +1,60 @@
-"""The waiting room: keeps customers company while they wait for an agent.
+"""The waiting room: keeps customers company, and keeps helping, while they wait for an agent.
 
 Runs inside the Rasa server (started by the agent desk channel). The bot is paused for a
-waiting conversation, so this loop reads the customer's new messages from the tracker and
-answers them: the waiting buttons (self-help, callback, leave a message, cancel — payloads
-mapped in content/handoff.yml ``waiting_commands``), a left message becomes a ticket for a
-person, and anything else is answered with the refreshed place in line; every
-``status_refresh_s`` the wait is pushed again, and after ``max_wait_s`` the request times out
-and the bot takes the conversation back. A Redis lock per tick keeps several Rasa workers from answering twice.
+waiting conversation, so this loop reads the customer's new messages from the tracker (Rasa
+still parses them) and answers them:
+
+* 自助服务 (``#handoff:selfhelp``) sends the next catalogue entry for the customer's fault, or asks
+  what the problem is; a fault described while waiting gets self-help at once; 解决了 after it
+  leaves the queue (counted as resolved by self-help while waiting), 没解决 keeps the place;
+* 取消等待 (``cancel``) leaves the queue and the assistant takes the conversation back;
+* 留言 / 预约回电 ask for a number unless the customer is verified, then create a work item with
+  the number, the promised time and what the customer said;
+* queue notices go out only when the place or the estimate changes; with no agent available for
+  the skill the customer is told so and offered a callback or a message;
+* a web chat whose page is gone, or a REST conversation silent, for longer than the grace
+  period in ``content/waiting_room.yml`` leaves the queue (abandoned).
+
+Per-conversation state (mode, number given, last notice) is in the queue entry's Redis hash;
+a Redis lock per tick keeps several Rasa workers from answering twice.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 from bot.handoff import keys
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.estimate import wait_minutes
+from bot.handoff.presence import customer_last_seen
 from bot.handoff.queue import HandoffQueue
-from bot.handoff.tickets import leave_message_ticket
+from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
+from bot.handoff.waiting_tickets import waiting_room_ticket
 
 logger = logging.getLogger(__name__)
 
+FAULT_INTENTS = ("fault_tv", "fault_broadband", "fault_wifi", "fault_remote")
+
+
+def _text(value) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def mask_phone(phone: str) -> str:
+    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
+
 
 class WaitingRoom:
-    def __init__(self, queue: HandoffQueue, conversations: RasaConversations) -> None:
+    def __init__(self, queue: HandoffQueue, conversations: RasaConversations,
+                 settings: WaitingRoomSettings | None = None) -> None:
         self.queue = queue
         self.conversations = conversations
+        self._settings = settings
+
+    @property
+    def settings(self) -> WaitingRoomSettings:
+        return self._settings or load_waiting_room()
 
     async def run_forever(self) -> None:
         while True:
@@ -49,6 +78,7 @@ class WaitingRoom:
         finally:
             await self.queue.redis.delete(keys.watcher_lock())
 
+    # -- one waiting conversation -------------------------------------------------
     async def visit(self, conversation_id: str) -> None:
         entry = await self.queue.entry(conversation_id)
         if entry is None or entry["state"] != "waiting":
@@ -66,81 +96,187 @@ class WaitingRoom:
                        default=-1)
         else:
             seen = int(seen_raw)
-        fresh = [e for e in events[seen + 1:] if e.get("event") == "user"]
+        # The request's own turn ("转人工") may be saved after the first visit: only later messages are new.
+        fresh = [e for e in events[seen + 1:]
+                 if e.get("event") == "user" and (e.get("timestamp") or 0) > entry["enqueued_at"]]
         await self.queue.redis.hset(key, "seen_events", len(events) - 1)
+        if not fresh and await self.left_silently(conversation_id, entry, events):
+            return
         for event in fresh:
             if not await self.answer(conversation_id, entry, event):
                 return  # the customer left the queue
-        await self.refresh_if_due(conversation_id, entry, answered=bool(fresh))
+        await self.notify_if_changed(conversation_id, entry)
+
+    async def left_silently(self, conversation_id: str, entry: dict, events: list[dict]) -> bool:
+        """A closed web chat or a silent REST client past its grace period leaves the queue."""
+        grace = self.settings.grace_for(entry["channel"])
+        if grace is None:
+            return False
+        signs = [entry["enqueued_at"]] + [float(e.get("timestamp") or 0) for e in events if e.get("event") == "user"]
+        if entry["channel"] == "webchat":
+            seen = await customer_last_seen(self.queue.redis, conversation_id)
+            signs.append(seen or 0.0)
+        if self.queue.clock() - max(signs) < grace:
+            return False
+        reason = "customer_gone" if entry["channel"] == "webchat" else "customer_silent"
+        await self.queue.abandon(conversation_id, reason)
+        await self.conversations.resume(conversation_id, None)
+        logger.info("handoff.watcher.left_silently conversation=%s reason=%s", conversation_id, reason)
+        return True
 
     async def answer(self, conversation_id: str, entry: dict, event: dict) -> bool:
         """Handle one customer message; False once the customer has left the queue."""
-        rules = self.queue.rules
         text = (event.get("text") or "").strip()
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-        key = keys.conversation(conversation_id)
-        command = rules.waiting_commands.get(text)
-        if command is None and await self.queue.redis.hget(key, "mode") in (b"message", "message") and text:
-            voice = (event.get("metadata") or {}).get("wechat_msg_type") == "voice"
-            ticket_id = await leave_message_ticket(entry["request"], text, voice=voice)
-            await self.queue.abandon(conversation_id, "message")
-            await self.conversations.resume(conversation_id, "utter_queue_message_saved", ticket_id=ticket_id)
-            return False
+        mode = _text(await self.queue.redis.hget(keys.conversation(conversation_id), "mode")) or ""
+        command = self.queue.rules.waiting_commands.get(text)
         if command is None and intent == "leave_message":
             command = "callback"
         if command == "cancel":
             await self.queue.abandon(conversation_id, "customer_cancelled")
             await self.conversations.resume(conversation_id, "utter_queue_cancelled")
             return False
-        if command == "callback":
-            await self.queue.abandon(conversation_id, "callback")
-            await self.conversations.resume_with_intent(conversation_id, "leave_message")
-            return False
-        if command == "message":
-            await self.queue.redis.hset(key, "mode", "message")
-            await self.conversations.utter(conversation_id, "utter_queue_message_prompt")
-            return True
+        if command is None and mode.startswith("ask_number:"):
+            return await self.take_number(conversation_id, entry, text, mode.split(":", 1)[1])
+        if command is None and mode == "message" and text:
+            return await self.take_message(conversation_id, entry, event, text)
+        if command in ("callback", "message"):
+            return await self.callback_or_message(conversation_id, entry, command)
         if command == "selfhelp":
             await self.send_selfhelp(conversation_id, entry)
             return True
-        await self.say_position(conversation_id)
+        if mode == "selfhelp_asked" and (intent == "affirm" or text in self.settings.resolved_words):
+            return await self.resolved_by_selfhelp(conversation_id, entry)
+        if mode == "selfhelp_asked" and (intent == "deny" or text in self.settings.unresolved_words):
+            await self.set_mode(conversation_id, "")
+            await self.conversations.utter(conversation_id, "utter_queue_selfhelp_not_worked")
+            return True
+        if intent in FAULT_INTENTS:
+            await self.queue.redis.hset(keys.conversation(conversation_id), "fault_type", intent)
+            await self.send_selfhelp(conversation_id, entry, text=text)
+            return True
+        await self.conversations.utter(conversation_id, "utter_queue_noted")
         return True
 
-    async def send_selfhelp(self, conversation_id: str, entry: dict) -> None:
+    async def set_mode(self, conversation_id: str, mode: str) -> None:
+        await self.queue.redis.hset(keys.conversation(conversation_id), "mode", mode)
+
+    # -- self-help while waiting ---------------------------------------------------
+    async def send_selfhelp(self, conversation_id: str, entry: dict, text: str = "") -> None:
         from actions.selfhelp import selfhelp_message  # the bot's own rendering of an entry
         from bot.selfhelp import load_catalogue
         from bot.settings import get_settings
 
         slots = (entry["request"].context or {}).get("slots") or {}
+        fault_type = _text(await self.queue.redis.hget(keys.conversation(conversation_id), "fault_type")) \
+            or slots.get("fault_type")
+        if not fault_type:
+            await self.set_mode(conversation_id, "")
+            await self.conversations.utter(conversation_id, "utter_queue_selfhelp_ask_problem")
+            return
         catalogue = load_catalogue(get_settings().selfhelp_catalogue)
-        sent = set(slots.get("selfhelp_sent") or [])
-        sent |= set(await self.pushed_selfhelp(conversation_id))
-        found = catalogue.best_match(slots.get("fault_type") or "", "", slots.get("fault_code"), exclude=sent) \
-            if slots.get("fault_type") else None
+        sent = set(slots.get("selfhelp_sent") or []) | set(await self.pushed_selfhelp(conversation_id))
+        found = catalogue.best_match(fault_type, text, slots.get("fault_code"), exclude=sent)
         if found is None:
             await self.conversations.utter(conversation_id, "utter_queue_no_selfhelp")
             return
         await self.queue.redis.rpush(keys.conversation(conversation_id) + ":selfhelp", found.id)
         message = selfhelp_message(found)
         await self.conversations.utter(conversation_id, message.pop("response"), **message)
+        await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked")
+        await self.set_mode(conversation_id, "selfhelp_asked")
 
     async def pushed_selfhelp(self, conversation_id: str) -> list[str]:
         raw = await self.queue.redis.lrange(keys.conversation(conversation_id) + ":selfhelp", 0, -1)
-        return [v.decode() if isinstance(v, bytes) else v for v in raw]
+        return [_text(v) for v in raw]
 
-    async def say_position(self, conversation_id: str) -> None:
+    async def resolved_by_selfhelp(self, conversation_id: str, entry: dict) -> bool:
+        await self.queue.abandon(conversation_id, "resolved_by_selfhelp")
+        # Outcome call site for the outcome recorder (issue #15): resolved by self-help while waiting.
+        await self.record_outcome(conversation_id, entry, "resolved_by_selfhelp_while_waiting",
+                                  {"selfhelp_ids": await self.pushed_selfhelp(conversation_id)})
+        await self.conversations.resume(conversation_id, "utter_queue_selfhelp_worked")
+        return False
+
+    # -- callbacks and messages ------------------------------------------------------
+    async def verified_phone(self, conversation_id: str, entry: dict) -> str | None:
+        request = entry["request"]
+        customer = (request.context or {}).get("customer") or {}
+        if request.customer_id and customer.get("phone"):
+            return str(customer["phone"])
+        return _text(await self.queue.redis.hget(keys.conversation(conversation_id), "callback_phone"))
+
+    async def callback_or_message(self, conversation_id: str, entry: dict, command: str) -> bool:
+        phone = await self.verified_phone(conversation_id, entry)
+        if phone is None:
+            await self.set_mode(conversation_id, f"ask_number:{command}")
+            await self.conversations.utter(conversation_id, "utter_queue_ask_number")
+            return True
+        if command == "message":
+            await self.set_mode(conversation_id, "message")
+            await self.conversations.utter(conversation_id, "utter_queue_message_prompt")
+            return True
+        return await self.book(conversation_id, entry, "callback", phone, "")
+
+    async def take_number(self, conversation_id: str, entry: dict, text: str, then: str) -> bool:
+        number = "".join(ch for ch in text if ch.isdigit())
+        if not self.settings.phone_pattern.match(number):
+            await self.conversations.utter(conversation_id, "utter_queue_number_invalid")
+            return True
+        await self.queue.redis.hset(keys.conversation(conversation_id), "callback_phone", number)
+        return await self.callback_or_message(conversation_id, entry, then)
+
+    async def take_message(self, conversation_id: str, entry: dict, event: dict, text: str) -> bool:
+        phone = await self.verified_phone(conversation_id, entry)
+        if phone is None:
+            await self.set_mode(conversation_id, "ask_number:message")
+            await self.conversations.utter(conversation_id, "utter_queue_ask_number")
+            return True
+        voice = (event.get("metadata") or {}).get("wechat_msg_type") == "voice"
+        return await self.book(conversation_id, entry, "voice_message" if voice else "callback", phone, text)
+
+    async def book(self, conversation_id: str, entry: dict, kind: str, phone: str, message: str) -> bool:
+        ticket_id, due = await waiting_room_ticket(entry["request"], kind=kind, phone=phone, message=message,
+                                                   within_hours=self.settings.callback_within_hours,
+                                                   now=self.queue.clock())
+        await self.queue.abandon(conversation_id, "message" if message else "callback")
+        same_day = due.date() == datetime.fromtimestamp(self.queue.clock()).date()
+        shown = due.strftime("%H:%M" if same_day else "%m-%d %H:%M")
+        await self.conversations.resume(
+            conversation_id, "utter_queue_message_booked" if message else "utter_queue_callback_booked",
+            ticket_id=ticket_id, callback_by=shown, phone_masked=mask_phone(phone))
+        return False
+
+    # -- queue notices -----------------------------------------------------------------
+    async def notify_if_changed(self, conversation_id: str, entry: dict) -> None:
+        """Tell the customer their place only when it (or the estimate, or who is there) changed."""
         position = await self.queue.position(conversation_id)
         if position is None or position.position == 0:
             return
-        await self.conversations.utter(conversation_id, "utter_queue_update", position=position.position,
-                                       wait_minutes=wait_minutes(position.estimated_wait_s))
-        await self.queue.redis.hset(keys.conversation(conversation_id), "status_at", self.queue.clock())
-
-    async def refresh_if_due(self, conversation_id: str, entry: dict, answered: bool) -> None:
         key = keys.conversation(conversation_id)
-        if answered:
+        available = await self.queue.roster.capacity_for(entry["skill"]) > 0
+        minutes = wait_minutes(position.estimated_wait_s)
+        state = f"{position.position}:{minutes}" if available else "nobody"
+        last = _text(await self.queue.redis.hget(key, "notified"))
+        if last == state:
             return
-        last = await self.queue.redis.hget(key, "status_at")
-        since = float(last) if last is not None else entry["enqueued_at"]
-        if self.queue.clock() - since >= self.queue.rules.status_refresh_s:
-            await self.say_position(conversation_id)
+        await self.queue.redis.hset(key, mapping={"notified": state, "status_at": self.queue.clock()})
+        if not available:
+            await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
+        elif last == "nobody":
+            await self.conversations.utter(conversation_id, "utter_queue_agents_back",
+                                           position=position.position, wait_minutes=minutes)
+        elif last is not None:
+            await self.conversations.utter(conversation_id, "utter_queue_update", position=position.position,
+                                           wait_minutes=minutes)
+        # last is None: the first visit; the request itself has just told the customer their place.
+
+    async def record_outcome(self, conversation_id: str, entry: dict, kind: str, data: dict) -> None:
+        from bot.db.repository import Repository
+        from bot.settings import get_settings
+
+        try:
+            await asyncio.to_thread(Repository(get_settings().database_url).record_event, conversation_id, kind,
+                                    channel=entry["channel"], data={"skill": entry["skill"], **data})
+        except Exception:  # noqa: BLE001 - a lost metric must never stop the waiting room
+            logger.warning("handoff.watcher.outcome_failed kind=%s conversation=%s", kind, conversation_id)

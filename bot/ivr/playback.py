@@ -173,6 +173,11 @@ class Playback:
         remainder = len(pcm) % _FRAME
         if remainder:
             pcm += b"\x00" * (_FRAME - remainder)
+        caption = getattr(self.serializer, "caption", None)
+        text = getattr(item.command, "text", "")
+        frame = caption(text) if caption is not None and text else None
+        if frame:
+            await self._send(frame)
         started = time.monotonic()
         for index, offset in enumerate(range(0, len(pcm), _FRAME)):
             due = started + (index - LEAD_FRAMES) * FRAME_S

@@ -48,6 +48,7 @@ class TwilioSerializer:
     def __init__(self, trunk_token: str = "") -> None:
         self.stream_sid: str | None = None
         self.trunk_token = trunk_token
+        self.captions = False  # Kefu's softphone asks for captions (customParameters.captions == "1")
 
     # -- inbound ------------------------------------------------------------------------
     def parse(self, raw) -> object:
@@ -88,6 +89,7 @@ class TwilioSerializer:
         self.stream_sid = stream_sid
         params = start.get("customParameters") or {}
         params = params if isinstance(params, dict) else {}
+        self.captions = str(params.get("captions") or "") == "1"
         caller = caller_id(params)
         call_sid = start.get("callSid")
         return CallStart(call_id=stream_sid, caller=caller,
@@ -140,6 +142,13 @@ class TwilioSerializer:
 
     def mark(self, name: str) -> str:
         return json.dumps({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+
+    def caption(self, text: str) -> str | None:
+        """What Kefu is about to say, as text, for a caller that asked for captions (never sent to a carrier)."""
+        if not self.captions or not text:
+            return None
+        return json.dumps({"event": "kefu_caption", "streamSid": self.stream_sid, "caption": {"text": text}},
+                          ensure_ascii=False)
 
     def clear(self) -> str:
         return json.dumps({"event": "clear", "streamSid": self.stream_sid})

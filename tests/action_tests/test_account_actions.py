@@ -110,7 +110,7 @@ async def test_two_fallbacks_in_a_row_offer_a_human(run_action):
     twice.events.append({"event": "user", "text": "呜啦啦", "parse_data": {"intent": {"name": "nlu_fallback"}, "entities": []}})
     twice.latest_message["text"] = "呜啦啦"
     turn = await run_action("action_fallback", twice)
-    assert turn.responses == ["utter_offer_human"]
+    assert turn.responses == ["utter_misunderstood_offer_human"]
     accept = load_tracker("query_bill", text="好的", intent="affirm", awaiting="offer_human")
     # Yes goes to the handoff (queued, or an apology when no queue is reachable from a unit test).
     assert {"utter_queued", "utter_handoff_unavailable"} & set((await run_action("action_handle_affirm", accept)).responses)

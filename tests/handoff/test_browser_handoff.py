@@ -75,6 +75,7 @@ def test_customer_and_agent_talk_then_the_bot_takes_over_again(browser, running_
 
         agent.locator("#disposition").select_option("resolved")
         agent.locator("#close-submit").click()
+        agent.locator("#close-confirm-yes").click()
         agent.locator("#conversation").wait_for(state="hidden", timeout=10000)
         customer.locator(".msg.bot", has_text="人工客服已结束本次服务").wait_for(timeout=15000)
 

@@ -42,8 +42,11 @@ def test_packet_has_turns_intents_slots_and_selfhelp_answers():
 
 def test_summary_comes_from_the_content_template(rules):
     text = summary(packet(), rules, 95)
-    assert "张伟" in text and "E102" in text and "电视没信号" in text and "TK000007" in text and "95" in text
+    assert "张伟" in text and "E102" in text and "电视没信号" in text and "TK000007" in text
     assert rules.summary_words["tried_failed"] in text
+    assert "2分钟" in text and "95" not in text, "waits read in minutes, not seconds"
+    assert "fault_tv" not in text and "电视故障" in text
+    assert "59分钟" in summary(packet(), rules, 3529)
 
 
 def test_numbers_are_masked_except_the_last_four_until_revealed():

@@ -77,13 +77,18 @@ def test_leaving_a_message_while_waiting_becomes_a_work_item(running_kefu):
     sender = f"handoff-{uuid.uuid4().hex[:10]}"
     say(stack, sender, "转人工")
     say(stack, sender, "#handoff:message")
+    # An anonymous customer is asked how to reach them before any message is taken.
+    wait_for(lambda: any("手机号" in t for t in bot_texts(tracker(stack, sender))))
+    say(stack, sender, "13912345678")
     wait_for(lambda: any("请直接输入" in t for t in bot_texts(tracker(stack, sender))))
     say(stack, sender, "明天上午给我回个电话")
     wait_for(lambda: any("留言已记录" in t for t in bot_texts(tracker(stack, sender))))
+    assert any("139****5678" in t and "前" in t for t in bot_texts(tracker(stack, sender))), "says who calls when"
     assert tracker(stack, sender)["paused"] is False
     events = Repository(stack.settings.database_url).events_for(sender)
     abandoned = [e for e in events if e["kind"] == "handoff_abandoned"]
     assert abandoned and abandoned[0]["data"]["reason"] == "message"
     session = desk_login(stack)
     items = desk(session, stack, "GET", "overview").json()["work_items"]
-    assert any("明天上午给我回个电话" in item["summary"] for item in items)
+    item = next(i for i in items if "明天上午给我回个电话" in i["message"])
+    assert item["phone"] == "13912345678" and item["callback_by"]

@@ -10,6 +10,8 @@
   var current = null;        // conversation id on screen
   var lastTurn = -1;         // index of the last transcript turn shown
   var overviewTimer = null, messagesTimer = null;
+  var stream = null;         // EventSource of the conversation on screen
+  var skillLabels = {};
 
   function $(id) { return document.getElementById(id); }
   function t(key, values) {
@@ -40,11 +42,17 @@
       });
     });
   }
+  /** Waits as people say them: "不到1分钟", "12分钟". */
+  function minutes(seconds) {
+    var m = Math.round(Number(seconds) / 60);
+    return !isFinite(m) || m < 1 ? t("under_a_minute") : t("minutes", { n: m });
+  }
+  function intentLabel(name) { return name ? t("intent_" + name) : "-"; }
   function showError(error) { $("desk-error").textContent = error ? t(error.code || "error_unknown") : ""; }
 
   // ---- sign in -------------------------------------------------------------
   function showLogin() {
-    window.clearInterval(overviewTimer); window.clearInterval(messagesTimer);
+    window.clearInterval(overviewTimer); stopStream();
     $("desk").hidden = true; $("login").hidden = false;
   }
   function showDesk() {
@@ -62,6 +70,7 @@
   function renderOverview(data) {
     $("agent-name").textContent = data.agent.name;
     if (document.activeElement !== $("status-select")) { $("status-select").value = data.agent.status; }
+    skillLabels = data.skills;
     renderSkills(data.skills, data.agent.skills);
     var queues = $("queues"); clear(queues);
     data.queues.forEach(function (q) {
@@ -70,7 +79,7 @@
       box.appendChild(el("div", "queue-head", t("queue_line", { label: q.label, waiting: q.waiting, wait_minutes: Math.ceil(q.estimated_wait_s / 60) })));
       q.entries.forEach(function (entry) {
         var late = q.sla_s && entry.waited_s > q.sla_s;
-        box.appendChild(el("div", "entry" + (late ? " late" : ""), t("queue_entry", { position: entry.position, channel: t("channel_" + entry.channel), priority: entry.priority, waited: Math.round(entry.waited_s) })));
+        box.appendChild(el("div", "entry" + (late ? " late" : ""), t("queue_entry", { position: entry.position, channel: t("channel_" + entry.channel), priority: entry.priority, waited: minutes(entry.waited_s) })));
       });
       queues.appendChild(box);
     });
@@ -82,7 +91,13 @@
     });
     var items = $("work-items"); clear(items);
     data.work_items.forEach(function (ticket) {
-      var item = el("li", "work-item", t("work_item", { ticket_id: ticket.ticket_id, kind: t("ticket_kind_" + ticket.kind), summary: ticket.summary }));
+      var item = el("li", "work-item");
+      item.appendChild(el("strong", "line", t("work_item", { ticket_id: ticket.ticket_id, kind: t("ticket_kind_" + ticket.kind), channel: t("channel_" + ticket.channel) })));
+      if (ticket.phone) { item.appendChild(el("span", "line phone", t("work_item_phone", { phone: ticket.phone }))); }
+      if (ticket.callback_by) { item.appendChild(el("span", "line", t("work_item_by", { time: ticket.callback_by.replace("T", " ") }))); }
+      if (ticket.message) { item.appendChild(el("span", "line", t("work_item_message", { text: ticket.message }))); }
+      else if (ticket.customer_said && ticket.customer_said.length) { item.appendChild(el("span", "line", t("work_item_said", { text: ticket.customer_said.join(" / ") }))); }
+      else if (ticket.summary) { item.appendChild(el("span", "line", ticket.summary)); }
       var done = el("button", null, t("work_item_done")); done.type = "button";
       done.addEventListener("click", function () { api("POST", "tickets/" + encodeURIComponent(ticket.ticket_id) + "/done", {}).then(refreshOverview).catch(showError); });
       item.appendChild(done); items.appendChild(item);
@@ -123,7 +138,7 @@
     $("summary").textContent = view.summary || "";
     var profile = $("profile"); clear(profile);
     var customer = view.customer || {};
-    [["name", customer.name], ["vip_tier", customer.vip_tier], ["phone", customer.phone], ["account_number", customer.account_number], ["address", customer.address], ["reason", t("reason_" + view.reason)], ["skill", view.skill], ["priority", view.priority]].forEach(function (row) {
+    [["name", customer.name], ["vip_tier", customer.vip_tier], ["phone", customer.phone], ["account_number", customer.account_number], ["address", customer.address], ["reason", t("reason_" + view.reason)], ["skill", skillLabels[view.skill] || view.skill], ["fault", view.slots && view.slots.fault_type ? t("fault_" + view.slots.fault_type) : null], ["priority", view.priority], ["waited", minutes(view.wait_s)]].forEach(function (row) {
       profile.appendChild(el("dt", null, t("field_" + row[0])));
       var dd = el("dd", null, row[1] === undefined || row[1] === null ? "-" : row[1]);
       dd.setAttribute("data-field", row[0]);
@@ -139,32 +154,73 @@
     var tried = $("selfhelp-tried"); clear(tried);
     (view.selfhelp || []).forEach(function (s) { tried.appendChild(el("li", null, t("selfhelp_item", { title: s.title, answer: t("answer_" + (s.answer || "none")) }))); });
     var intents = $("intents"); clear(intents);
-    (view.intents || []).forEach(function (i) { intents.appendChild(el("li", null, t("intent_item", { intent: i.intent, confidence: Math.round(i.confidence * 100), text: i.text }))); });
+    (view.intents || []).forEach(function (i) {
+      var pressed = /^[\/#]/.test(i.text || "");
+      intents.appendChild(el("li", null, t(pressed ? "intent_item_button" : "intent_item", { intent: intentLabel(i.intent), confidence: Math.round(i.confidence * 100), text: i.text })));
+    });
     var tickets = $("open-tickets"); clear(tickets);
     (view.open_tickets || []).forEach(function (k) { tickets.appendChild(el("li", null, t("ticket_item", { ticket_id: k.ticket_id, kind: t("ticket_kind_" + k.kind), status: k.status }))); });
     clear($("transcript"));
-    pollMessages();
+    $("close-confirm").hidden = true;
+    openStream();
+  }
+
+  // New turns are pushed by the server (server-sent events); polling only if the browser has no EventSource.
+  function openStream() {
+    stopStream();
+    if (!current) { return; }
+    if (!window.EventSource) { pollMessages(); messagesTimer = window.setInterval(pollMessages, 3000); return; }
+    var id = current;
+    stream = new EventSource("/agent/api/conversations/" + encodeURIComponent(id) + "/stream?after=" + lastTurn);
+    stream.onmessage = function (event) { if (id === current) { showTurns(JSON.parse(event.data)); } };
+    stream.addEventListener("ended", function () { if (id === current) { endConversation(); } });
+    stream.onerror = function () {
+      // The server closes the stream when it restarts: check the conversation is still ours, then reconnect.
+      if (stream) { stream.close(); stream = null; }
+      window.setTimeout(function () { if (id === current) { pollMessages(); openStream(); } }, 1000);
+    };
+  }
+  function stopStream() {
+    if (stream) { stream.close(); stream = null; }
     window.clearInterval(messagesTimer);
-    messagesTimer = window.setInterval(pollMessages, 1000);
   }
   function pollMessages() {
     if (!current) { return; }
     var id = current;
     api("GET", "conversations/" + encodeURIComponent(id) + "/messages?after=" + lastTurn).then(function (data) {
-      if (id !== current) { return; }
-      data.turns.forEach(function (turn) {
-        if (turn.index <= lastTurn) { return; }
-        lastTurn = turn.index;
-        var row = el("div", "turn " + turn.who);
-        row.appendChild(el("span", "who", turn.who === "agent" ? t("who_agent", { agent_name: turn.agent_name || "" }) : t("who_" + turn.who) + (turn.voice ? t("voice_mark") : "")));
-        row.appendChild(el("span", "text", turn.text));
-        $("transcript").appendChild(row);
-        $("transcript").scrollTop = $("transcript").scrollHeight;
-      });
+      if (id === current) { showTurns(data); }
     }).catch(function (e) { if (e.code === "error_not_serving" || e.code === "error_not_yours") { endConversation(); } });
   }
+  function showTurns(data) {
+    data.turns.forEach(function (turn) {
+      if (turn.index <= lastTurn) { return; }
+      lastTurn = turn.index;
+      $("transcript").appendChild(renderTurn(turn));
+    });
+    $("transcript").scrollTop = $("transcript").scrollHeight;
+  }
+  /** One turn as the customer saw it: button titles, video names and queue notices, never payloads. */
+  function renderTurn(turn) {
+    var row = el("div", "turn " + turn.who);
+    row.appendChild(el("span", "who", turn.who === "agent" ? t("who_agent", { agent_name: turn.agent_name || "" }) : t("who_" + turn.who) + (turn.voice ? t("voice_mark") : "")));
+    var text = turn.text;
+    if (turn.queue) { text = t("turn_queue", { position: turn.queue.position, wait_minutes: turn.queue.wait_minutes || "-" }); }
+    row.appendChild(el("span", "text", text || (turn.pressed ? t("turn_pressed_unknown") : "")));
+    if (turn.pressed) { row.appendChild(el("span", "pressed", t("turn_pressed"))); }
+    if (turn.video) { row.appendChild(el("span", "extra", t("turn_video", { title: turn.video }))); }
+    if (turn.buttons && turn.buttons.length) { row.appendChild(el("span", "extra", t("turn_buttons", { titles: turn.buttons.join(" | ") }))); }
+    return row;
+  }
   function endConversation() {
-    current = null; window.clearInterval(messagesTimer); $("conversation").hidden = true; refreshOverview();
+    current = null; stopStream(); $("conversation").hidden = true; refreshOverview();
+  }
+  function closeConversation() {
+    var disposition = $("disposition").value;
+    api("POST", "conversations/" + encodeURIComponent(current) + "/close", { disposition: disposition, skill: $("transfer-skill").value, note: $("close-note").value })
+      .then(function (result) {
+        $("close-note").value = ""; $("close-confirm").hidden = true; endConversation(); showError(null);
+        $("desk-info").textContent = result.ticket_id && disposition !== "resolved" ? t("closed_with_ticket", { ticket_id: result.ticket_id }) : t("closed_" + disposition);
+      }).catch(showError);
   }
 
   function start() {
@@ -188,17 +244,25 @@
       var text = $("reply-input").value.trim();
       if (!text || !current) { return; }
       api("POST", "conversations/" + encodeURIComponent(current) + "/messages", { text: text })
-        .then(function () { $("reply-input").value = ""; pollMessages(); }).catch(showError);
+        .then(function () { $("reply-input").value = ""; if (!stream) { pollMessages(); } }).catch(showError);
     });
     $("selfhelp-push").addEventListener("click", function () {
       if (!current) { return; }
-      api("POST", "conversations/" + encodeURIComponent(current) + "/selfhelp", { entry_id: $("selfhelp-select").value }).then(pollMessages).catch(showError);
+      var select = $("selfhelp-select"), title = select.options[select.selectedIndex] ? select.options[select.selectedIndex].textContent : "";
+      api("POST", "conversations/" + encodeURIComponent(current) + "/selfhelp", { entry_id: select.value }).then(function () {
+        $("selfhelp-tried").appendChild(el("li", null, t("selfhelp_item", { title: title, answer: t("answer_pushed") })));
+        if (!stream) { pollMessages(); }
+      }).catch(showError);
     });
     $("close-submit").addEventListener("click", function () {
       if (!current) { return; }
-      api("POST", "conversations/" + encodeURIComponent(current) + "/close", { disposition: $("disposition").value, skill: $("transfer-skill").value, note: $("close-note").value })
-        .then(function () { $("close-note").value = ""; endConversation(); }).catch(showError);
+      var disposition = $("disposition").value;
+      $("close-confirm-text").textContent = t("close_confirm_" + disposition, { skill: skillLabels[$("transfer-skill").value] || "" });
+      $("close-confirm").hidden = false;
+      $("close-confirm-no").focus();
     });
+    $("close-confirm-yes").addEventListener("click", function () { if (current) { closeConversation(); } });
+    $("close-confirm-no").addEventListener("click", function () { $("close-confirm").hidden = true; });
     api("GET", "overview").then(function () { showDesk(); }).catch(function () { showLogin(); });
   }
 

@@ -14,12 +14,19 @@
   var HISTORY_KEY = "kefu.webchat.history";
   var HISTORY_LIMIT = 200;
   var TYPING_TIMEOUT_MS = 30000;
+  var MESSAGE_LIMIT = 2000;           // the webchat channel's max_message_chars (credentials.yml)
+  var PRESENCE_INTERVAL_MS = 20000;   // tells the waiting room this tab is still open
 
   var strings = {};
   var log, typing, statusEl, input;
   var typingTimer = null;
 
   // ---- strings ------------------------------------------------------------
+  function list(key) {
+    var value = Object.prototype.hasOwnProperty.call(strings, key) ? strings[key] : null;
+    return Array.isArray(value) ? value : [];
+  }
+
   function t(key, values) {
     var text = Object.prototype.hasOwnProperty.call(strings, key) ? String(strings[key]) : key;
     if (values) {
@@ -198,7 +205,7 @@
       bubble.appendChild(el("span", "agent-text", custom.text || ""));
       log.appendChild(bubble);
     } else if (custom.kind === "notice") {
-      log.appendChild(el("div", "notice", t("notice_" + String(custom.reason || ""))));
+      log.appendChild(el("div", "notice", t("notice_" + String(custom.reason || ""), { limit: MESSAGE_LIMIT })));
     }
   }
 
@@ -215,15 +222,50 @@
 
   function renderUser(text) { log.appendChild(el("div", "msg user", text)); }
 
+  function hasReplies(message) {
+    var replies = message && (message.quick_replies || message.buttons);
+    return Array.isArray(replies) && replies.some(function (r) { return r && r.type !== "web_url"; });
+  }
+
+  /** Replays the stored conversation; the latest quick replies stay usable if nothing was sent after them. */
   function replayHistory() {
     var history = load(HISTORY_KEY, []);
-    var lastBot = -1;
-    history.forEach(function (entry, i) { if (entry.who === "bot") { lastBot = i; } });
+    var live = -1;
+    history.forEach(function (entry, i) {
+      if (entry.who === "user") { live = -1; }
+      else if (entry.who === "bot" && hasReplies(entry.message)) { live = i; }
+    });
     history.forEach(function (entry, i) {
       if (entry.who === "user") { renderUser(entry.text); }
-      else if (entry.who === "bot") { renderBot(entry.message, i === lastBot); }
+      else if (entry.who === "bot") { renderBot(entry.message, i === live); }
     });
     scrollDown();
+    return history.length;
+  }
+
+  /** A new conversation opens with a greeting and suggestions (UI strings, not a bot turn). */
+  function greet() {
+    var suggestions = list("greeting_suggestions").map(function (s) {
+      return { content_type: "text", title: String(s.title || ""), payload: String(s.payload || s.title || "") };
+    });
+    var message = { text: t("greeting"), quick_replies: suggestions };
+    renderBot(message, true);
+    remember({ who: "bot", message: message });
+  }
+
+  // ---- the message length limit --------------------------------------------
+  function showNote(text) {
+    var note = document.getElementById("composer-note");
+    note.textContent = text || "";
+    note.hidden = !text;
+  }
+  var draftWasCut = false;
+  function enforceLimit() {
+    if (input.value.length > MESSAGE_LIMIT) {
+      input.value = input.value.slice(0, MESSAGE_LIMIT);
+      draftWasCut = true;
+      showNote(t("notice_cut_draft", { limit: MESSAGE_LIMIT }));
+    }
   }
 
   // ---- typing indicator ---------------------------------------------------
@@ -242,6 +284,7 @@
   function send(payload, shown) {
     payload = String(payload).trim();
     if (!payload) { return; }
+    showNote("");
     disableOldReplies();
     renderUser(shown || payload);
     remember({ who: "user", text: shown || payload });
@@ -256,7 +299,7 @@
     } else if (name === "session_confirm") {
       var confirmed = typeof data === "string" ? data : (data && data.session_id);
       if (confirmed && confirmed !== sessionId) {
-        if (sessionId) { save(HISTORY_KEY, []); log.textContent = ""; }
+        if (sessionId) { save(HISTORY_KEY, []); log.textContent = ""; greet(); }
         sessionId = confirmed;
         save(SESSION_KEY, sessionId);
       }
@@ -274,11 +317,20 @@
   }
 
   function newConversation() {
+    confirmBar(false);
     save(HISTORY_KEY, []);
     save(SESSION_KEY, null);
     sessionId = null;
     log.textContent = "";
+    showNote("");
+    greet();
     socket.emit("session_request", { session_id: null });
+  }
+
+  function confirmBar(show) {
+    var bar = document.getElementById("confirm-new");
+    bar.hidden = !show;
+    if (show) { document.getElementById("confirm-new-no").focus(); }
   }
 
   function start() {
@@ -288,14 +340,35 @@
     input = document.getElementById("input");
     document.getElementById("composer").addEventListener("submit", function (event) {
       event.preventDefault();
-      var text = input.value;
+      enforceLimit();
+      var text = input.value, cut = draftWasCut;
       input.value = "";
+      draftWasCut = false;
       send(text);
+      if (cut && text.trim()) {       // the log keeps a note that what was sent is not all that was typed
+        var notice = { custom: { kind: "notice", reason: "cut" } };
+        renderBot(notice, true);
+        remember({ who: "bot", message: notice });
+        scrollDown();
+      }
     });
-    document.getElementById("new-conversation").addEventListener("click", newConversation);
-    replayHistory();
+    input.addEventListener("input", function () {
+      if (input.value.length > MESSAGE_LIMIT) { enforceLimit(); }
+      else if (!input.value) { showNote(""); draftWasCut = false; }
+    });
+    document.getElementById("new-conversation").addEventListener("click", function () {
+      // Nothing to lose in an untouched conversation; otherwise ask first.
+      if (load(HISTORY_KEY, []).some(function (e) { return e.who === "user"; })) { confirmBar(true); }
+      else { newConversation(); }
+    });
+    document.getElementById("confirm-new-yes").addEventListener("click", newConversation);
+    document.getElementById("confirm-new-no").addEventListener("click", function () { confirmBar(false); });
+    if (!replayHistory()) { greet(); }
     socket = new Socket(onEvent, onState);
     socket.open();
+    window.setInterval(function () {
+      if (sessionId) { socket.emit("session_alive", { session_id: sessionId }); }
+    }, PRESENCE_INTERVAL_MS);
     // Tests and embedders can feed a message through the same renderer the socket uses.
     window.kefuChat = { receive: function (message) { onEvent("bot_uttered", message); }, session: function () { return sessionId; } };
   }

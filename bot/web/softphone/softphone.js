@@ -5,7 +5,8 @@
 (function () {
   "use strict";
   var RATE = 8000, FRAME = 160;
-  var state = { status: "idle", marks: [], clears: 0, framesIn: 0, framesOut: 0, keys: [] };
+  var state = { status: "idle", marks: [], clears: 0, framesIn: 0, framesOut: 0, keys: [], captions: [], seconds: 0 };
+  var MAX_CAPTIONS = 6, typedAhead = [], timer = null;
   window.kefuPhone = state;
   var ws = null, ctx = null, mic = null, source = null, processor = null, streamSid = "", seq = 0, chunk = 0;
   var pending = new Float32Array(0), carry = 0, playAt = 0, playing = [], markTimers = [];
@@ -62,7 +63,11 @@
     playing.push(node); node.onended = function () { playing.splice(playing.indexOf(node), 1); };
     state.framesIn += 1;
   }
-  function echoMark(name) { state.marks.push(name); send({ event: "mark", streamSid: streamSid, mark: { name: name } }); }
+  function echoMark(name) {
+    state.marks.push(name); send({ event: "mark", streamSid: streamSid, mark: { name: name } });
+    // Keys pressed before the call are dialled once the greeting has played and the menu listens.
+    if (typedAhead.length) { window.setTimeout(function () { typedAhead.splice(0).forEach(sendKey); }, 300); }
+  }
   function onMark(name) {
     var delay = Math.max(0, (playAt - ctx.currentTime) * 1000);
     var timer = setTimeout(function () { markTimers.splice(markTimers.indexOf(entry), 1); echoMark(name); }, delay);
@@ -78,6 +83,7 @@
   // --- call control ------------------------------------------------------------------------
   async function call() {
     var caller = $("caller").value.trim();
+    state.captions = []; $("captions").textContent = ""; state.keys = typedAhead.slice(); $("digits").textContent = state.keys.join("");
     $("call").disabled = true; setStatus("正在接通…", "connecting");
     try {
       mic = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, autoGainControl: false,
@@ -95,15 +101,17 @@
       var flow = new URLSearchParams(location.search).get("flow") || "";
       send({ event: "connected", protocol: "Call", version: "1.0.0" });
       send({ event: "start", streamSid: streamSid, start: { streamSid: streamSid, accountSid: "ACsoftphone",
-             callSid: "CA" + hex(16), tracks: ["inbound"], customParameters: { from: caller, flow: flow },
+             callSid: "CA" + hex(16), tracks: ["inbound"], customParameters: { from: caller, flow: flow, captions: "1" },
              mediaFormat: { encoding: "audio/x-mulaw", sampleRate: RATE, channels: 1 } } });
       setStatus("通话中", "in_call"); $("hangup").disabled = false;
+      startTimer();
     };
     ws.onmessage = function (event) {
       var message; try { message = JSON.parse(event.data); } catch (e) { return; }
       if (message.event === "media") play(message.media.payload);
       else if (message.event === "mark") onMark(message.mark.name);
       else if (message.event === "clear") clearPlayback();
+      else if (message.event === "kefu_caption") showCaption(message.caption && message.caption.text);
     };
     ws.onclose = function () { finish("通话已结束"); };
   }
@@ -112,6 +120,24 @@
     if (source) { source.disconnect(); source = null; }
     if (mic) { mic.getTracks().forEach(function (track) { track.stop(); }); mic = null; }
     ws = null; setStatus(text, "ended"); $("call").disabled = false; $("hangup").disabled = true;
+    window.clearInterval(timer); timer = null;
+  }
+  function startTimer() {
+    var started = Date.now(); state.seconds = 0; $("timer").textContent = "00:00";
+    window.clearInterval(timer);
+    timer = window.setInterval(function () {
+      state.seconds = Math.floor((Date.now() - started) / 1000);
+      var m = Math.floor(state.seconds / 60), s = state.seconds % 60;
+      $("timer").textContent = (m < 10 ? "0" : "") + m + ":" + (s < 10 ? "0" : "") + s;
+    }, 250);
+  }
+  function showCaption(text) {
+    if (!text) return;
+    state.captions.push(text);
+    var list = $("captions"), item = document.createElement("li");
+    item.textContent = text;  // text only, never markup
+    list.appendChild(item);
+    while (list.children.length > MAX_CAPTIONS) list.removeChild(list.firstChild);
   }
   function hangup() {
     send({ event: "stop", streamSid: streamSid, stop: { accountSid: "ACsoftphone" } });
@@ -119,8 +145,11 @@
   }
   function key(digit) {
     state.keys.push(digit);
-    send({ event: "dtmf", streamSid: streamSid, dtmf: { track: "inbound_track", digit: digit } });
+    $("digits").textContent = state.keys.join("").slice(-24);
+    if (ws && ws.readyState === 1 && state.status === "in_call") sendKey(digit);
+    else typedAhead.push(digit);
   }
+  function sendKey(digit) { send({ event: "dtmf", streamSid: streamSid, dtmf: { track: "inbound_track", digit: digit } }); }
 
   $("call").addEventListener("click", call);
   $("hangup").addEventListener("click", hangup);

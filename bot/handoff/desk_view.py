@@ -1,0 +1,74 @@
+"""The conversation as the customer saw it, for the agent desk.
+
+The tracker holds what was sent (``/deny``, ``#handoff:selfhelp``, a video attachment); the
+agent should read what was on the customer's screen: the title of the button pressed, the
+video's title, the buttons offered. Numbers are masked like the rest of the desk.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from bot.handoff import masking
+
+
+def is_payload(text: str) -> bool:
+    return text.startswith("/") or text.startswith("#")
+
+
+def _buttons(data: dict) -> list[dict]:
+    return [b for b in (data.get("buttons") or data.get("quick_replies") or []) if isinstance(b, dict)]
+
+
+def shown_turns(events: Iterable[dict]) -> list[dict]:
+    """Customer, bot and agent turns in order, each as it appeared on the customer's screen.
+
+    A customer turn keeps ``intent`` and ``confidence``; a pressed button becomes its title with
+    ``pressed: True``. A bot turn may carry ``video`` (title), ``buttons`` (titles) and ``queue``
+    (position and minutes of a queue notice).
+    """
+    turns: list[dict] = []
+    offered: dict[str, str] = {}
+    for event in events:
+        kind = event.get("event")
+        if kind == "user":
+            text = event.get("text") or ""
+            intent = ((event.get("parse_data") or {}).get("intent") or {})
+            metadata = event.get("metadata") or {}
+            turn = {"who": "customer", "text": text, "intent": intent.get("name"),
+                    "confidence": round(float(intent.get("confidence") or 0), 3), "at": event.get("timestamp"),
+                    "voice": metadata.get("wechat_msg_type") == "voice" or bool(metadata.get("voice"))}
+            if is_payload(text):
+                turn.update(text=offered.get(text, ""), pressed=True)
+            turns.append(turn)
+        elif kind == "bot":
+            turn = bot_turn(event)
+            if turn is not None:
+                offered = {str(b.get("payload")): str(b.get("title") or "") for b in _buttons(event.get("data") or {})
+                           if b.get("payload")} or offered
+                turns.append(turn)
+    for index, turn in enumerate(turns):
+        turn["index"] = index
+        turn["text"] = masking.mask_text(turn.get("text", ""))
+    return turns
+
+
+def bot_turn(event: dict) -> dict | None:
+    data = event.get("data") or {}
+    custom = data.get("custom") or {}
+    attachment = data.get("attachment") or {}
+    payload = attachment.get("payload") if isinstance(attachment, dict) else None
+    turn: dict = {"who": "bot", "text": event.get("text") or "", "at": event.get("timestamp")}
+    if custom.get("kind") == "agent_message":
+        turn.update(who="agent", text=custom.get("text") or "", agent_name=custom.get("agent_name", ""))
+    elif custom.get("kind") == "queue_status":
+        turn["queue"] = {"position": custom.get("position"), "wait_minutes": custom.get("wait_minutes")}
+    if isinstance(payload, dict) and attachment.get("type") == "video":
+        turn["video"] = payload.get("title") or ""
+        if payload.get("selfhelp_id"):
+            turn["selfhelp_id"] = payload["selfhelp_id"]
+    titles = [str(b.get("title") or "") for b in _buttons(data)]
+    if titles:
+        turn["buttons"] = titles
+    if not (turn["text"] or turn.get("video") or turn.get("queue") or titles):
+        return None
+    return turn

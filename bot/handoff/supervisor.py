@@ -1,0 +1,59 @@
+"""What a supervisor sees: every agent and their state, every queue with its longest wait.
+
+Read from the same Redis the queue and the roster use, so it is true for all processes.
+Removing a stale entry abandons it (reason ``removed_by_supervisor``) and hands the
+conversation back to the bot.
+"""
+from __future__ import annotations
+
+from bot.handoff import keys
+from bot.handoff.presence import customer_last_seen
+from bot.handoff.queue import HandoffQueue
+
+
+def agent_state(status: str, online: bool, active: int, capacity: int) -> str:
+    if not online:
+        return "offline"
+    if status != "available":
+        return "away"
+    return "full" if active >= capacity else "available"
+
+
+async def agents(queue: HandoffQueue) -> list[dict]:
+    roster, now = queue.roster, queue.clock()
+    ids = sorted(m.decode() if isinstance(m, bytes) else m for m in await queue.redis.smembers(keys.agents()))
+    shown = []
+    for agent_id in ids:
+        state = await roster.get(agent_id)
+        if state is None:
+            continue
+        online = state.last_seen is not None and now - state.last_seen <= roster.presence_timeout_s
+        shown.append({"agent_id": agent_id, "name": state.name, "skills": list(state.skills),
+                      "capacity": state.capacity, "active": state.active,
+                      "state": agent_state(state.status, online, state.active, state.capacity),
+                      "serving": await queue.serving(agent_id)})
+    return shown
+
+
+async def queues(queue: HandoffQueue) -> list[dict]:
+    rules, now = queue.rules, queue.clock()
+    shown = []
+    for skill, label in rules.skills.items():
+        entries = []
+        for place, conversation_id in enumerate(await queue.waiting(skill), start=1):
+            entry = await queue.entry(conversation_id)
+            if entry is None:
+                continue
+            seen = await customer_last_seen(queue.redis, conversation_id)
+            entries.append({"conversation_id": conversation_id, "position": place, "channel": entry["channel"],
+                            "priority": entry["priority"], "waited_s": round(now - entry["enqueued_at"], 1),
+                            "silent_s": round(now - seen, 1) if seen else None})
+        shown.append({"skill": skill, "label": label, "waiting": len(entries),
+                      "longest_wait_s": max((e["waited_s"] for e in entries), default=0.0),
+                      "available_capacity": await queue.roster.capacity_for(skill),
+                      "sla_s": rules.sla_seconds.get(skill), "entries": entries})
+    return shown
+
+
+async def overview(queue: HandoffQueue) -> dict:
+    return {"agents": await agents(queue), "queues": await queues(queue)}

@@ -1,0 +1,54 @@
+"""Settings of the waiting room from ``content/waiting_room.yml`` (re-read when the file changes)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bot.settings import get_settings
+
+
+class WaitingRoomSettingsError(ValueError):
+    """``content/waiting_room.yml`` has a missing or malformed value."""
+
+
+@dataclass(frozen=True)
+class WaitingRoomSettings:
+    webchat_gone_grace_s: float
+    rest_silence_grace_s: float
+    callback_within_hours: float
+    phone_pattern: re.Pattern
+    resolved_words: tuple[str, ...]
+    unresolved_words: tuple[str, ...]
+
+    def grace_for(self, channel: str) -> float | None:
+        """How long a silent customer of ``channel`` stays queued; None: until they leave themselves."""
+        return {"webchat": self.webchat_gone_grace_s, "rest": self.rest_silence_grace_s}.get(channel)
+
+
+def parse_waiting_room(raw: dict) -> WaitingRoomSettings:
+    try:
+        return WaitingRoomSettings(
+            webchat_gone_grace_s=float(raw.get("webchat_gone_grace_s", 120)),
+            rest_silence_grace_s=float(raw.get("rest_silence_grace_s", 900)),
+            callback_within_hours=float(raw.get("callback_within_hours", 2)),
+            phone_pattern=re.compile(str(raw.get("phone_pattern", r"^1[3-9]\d{9}$"))),
+            resolved_words=tuple(str(w) for w in raw.get("resolved_words") or ()),
+            unresolved_words=tuple(str(w) for w in raw.get("unresolved_words") or ()),
+        )
+    except (TypeError, ValueError, re.error, AttributeError) as exc:
+        raise WaitingRoomSettingsError(f"waiting_room.yml: {exc!r}") from exc
+
+
+_cache: dict[tuple[str, float], WaitingRoomSettings] = {}
+
+
+def load_waiting_room(path: Path | None = None) -> WaitingRoomSettings:
+    path = path or get_settings().content_dir / "waiting_room.yml"
+    key = (str(path), path.stat().st_mtime)
+    if key not in _cache:
+        _cache.clear()
+        _cache[key] = parse_waiting_room(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    return _cache[key]

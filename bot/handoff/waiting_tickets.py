@@ -1,0 +1,42 @@
+"""Work items the waiting room creates: a callback or a left message, with the number to call,
+the time promised and what the customer said, so the agent needs nothing else."""
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta
+
+from bot.handoff.queue import HandoffRequest
+from bot.handoff.tickets import repository
+
+
+def callback_by(now: float, within_hours: float) -> datetime:
+    return datetime.fromtimestamp(now) + timedelta(hours=within_hours)
+
+
+def customer_said(request: HandoffRequest, limit: int = 5) -> list[str]:
+    """The customer's own latest words from the context packet (payload buttons left out)."""
+    turns = (request.context or {}).get("transcript") or []
+    said = [str(t.get("text") or "") for t in turns if t.get("who") == "customer"]
+    return [s for s in said if s and not s.startswith(("/", "#"))][-limit:]
+
+
+async def waiting_room_ticket(request: HandoffRequest, *, kind: str, phone: str, message: str = "",
+                              within_hours: float, now: float | None = None) -> tuple[str, datetime]:
+    """A ``callback`` or ``voice_message`` ticket for a person; returns its id and the promised time."""
+    now = time.time() if now is None else now
+    due = callback_by(now, within_hours)
+    said = customer_said(request)
+    try:
+        customer_id = int(request.customer_id) if request.customer_id else None
+    except ValueError:
+        customer_id = None
+    summary = message or "; ".join(said) or kind
+    ticket_id = await asyncio.to_thread(
+        repository().create_ticket, kind=kind, customer_id=customer_id, summary=summary[:500],
+        details={"callback_phone": phone, "callback_by": due.isoformat(timespec="minutes"),
+                 "left_message": message, "customer_said": said, "skill": request.skill,
+                 "via": "waiting_room"},
+        priority=request.priority, needs_human=True, channel=request.channel,
+        conversation_id=request.conversation_id)
+    return ticket_id, due

@@ -1,0 +1,89 @@
+/*
+ * Kefu supervisor view: agents and their states, queues per skill with the longest wait, and
+ * removing a stale entry. Strings from /agent/ui/agent_desk.zh.json; values inserted as text.
+ */
+(function () {
+  "use strict";
+
+  var strings = {};
+  var skills = {};
+  function $(id) { return document.getElementById(id); }
+  function t(key, values) {
+    var text = Object.prototype.hasOwnProperty.call(strings, key) ? String(strings[key]) : key;
+    return values ? text.replace(/\{(\w+)\}/g, function (w, n) { return n in values ? String(values[n]) : w; }) : text;
+  }
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+  function minutes(seconds) {
+    var m = Math.round(Number(seconds) / 60);
+    return !isFinite(m) || m < 1 ? t("under_a_minute") : t("minutes", { n: m });
+  }
+  function api(method, path) {
+    return fetch("/agent/api/" + path, { method: method, credentials: "same-origin", headers: { "X-Kefu-Desk": "1" } })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (data) {
+          if (r.status === 401) { window.location.href = "/agent/"; }
+          if (!r.ok) { var e = new Error(data.error || "error_unknown"); e.code = data.error || "error_unknown"; throw e; }
+          return data;
+        });
+      });
+  }
+  function row(cells) {
+    var tr = el("tr");
+    cells.forEach(function (c) { var td = el("td"); if (c instanceof Node) { td.appendChild(c); } else { td.textContent = c; } tr.appendChild(td); });
+    return tr;
+  }
+
+  function render(data) {
+    $("error").textContent = "";
+    var body = $("agents").querySelector("tbody");
+    while (body.firstChild) { body.removeChild(body.firstChild); }
+    data.agents.forEach(function (a) {
+      var state = el("span", "state-" + a.state, t("state_" + a.state));
+      var tr = row([a.name + " (" + a.agent_id + ")", state, a.skills.map(function (s) { return skills[s] || s; }).join("、"), a.active + "/" + a.capacity]);
+      tr.setAttribute("data-agent", a.agent_id);
+      body.appendChild(tr);
+    });
+    var box = $("queues");
+    while (box.firstChild) { box.removeChild(box.firstChild); }
+    data.queues.forEach(function (q) {
+      var table = el("table", "queue-table");
+      table.setAttribute("data-skill", q.skill);
+      var head = el("tr");
+      [["col_skill", q.label], ["col_waiting", q.waiting], ["col_longest", q.waiting ? minutes(q.longest_wait_s) : "-"], ["col_capacity", q.available_capacity]].forEach(function (p) {
+        head.appendChild(el("th", null, t(p[0]) + "：" + p[1]));
+      });
+      table.appendChild(head);
+      q.entries.forEach(function (e) {
+        var remove = el("button", "remove", t("remove_entry"));
+        remove.type = "button";
+        remove.addEventListener("click", function () {
+          if (!window.confirm(t("remove_confirm"))) { return; }
+          api("POST", "supervisor/queue/" + encodeURIComponent(e.conversation_id) + "/remove").then(refresh).catch(showError);
+        });
+        var tr = row([t("col_position") + " " + e.position, t("channel_" + e.channel), t("col_waited") + " " + minutes(e.waited_s),
+          e.silent_s === null ? "-" : t("col_silent") + " " + t("silent_ago", { time: minutes(e.silent_s) }), remove]);
+        tr.setAttribute("data-conversation", e.conversation_id);
+        table.appendChild(tr);
+      });
+      box.appendChild(table);
+    });
+  }
+  function showError(e) { $("error").textContent = t(e.code || "error_unknown"); }
+  function refresh() { return api("GET", "supervisor").then(render).catch(showError); }
+
+  fetch("/agent/ui/agent_desk.zh.json", { cache: "no-cache" })
+    .then(function (r) { return r.ok ? r.json() : {}; }).catch(function () { return {}; })
+    .then(function (loaded) {
+      strings = loaded || {};
+      document.title = t("supervisor_title");
+      Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (n) { n.textContent = t(n.getAttribute("data-i18n")); });
+      return api("GET", "overview").then(function (o) { skills = o.skills || {}; });
+    })
+    .then(function () { refresh(); window.setInterval(refresh, 3000); })
+    .catch(showError);
+})();

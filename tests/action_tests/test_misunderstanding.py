@@ -1,0 +1,75 @@
+"""Misunderstandings count whatever the NLU said: fallbacks, fallback-like replies, repeated unsure guesses."""
+from __future__ import annotations
+
+from tests.action_tests.trackers import load_tracker
+
+
+def said(tracker, text: str, intent: str, confidence: float = 0.95, *, answered_with: str | None = None) -> None:
+    """Append one earlier customer turn (and the bot's reply to it) to a tracker fixture."""
+    tracker.events.append({"event": "action", "name": "action_listen"})
+    tracker.events.append({"event": "user", "text": text,
+                           "parse_data": {"intent": {"name": intent, "confidence": confidence}, "entities": []}})
+    if answered_with:
+        tracker.events.append({"event": "action", "name": answered_with})
+
+
+def now_says(tracker, text: str, intent: str, confidence: float) -> None:
+    said(tracker, text, intent, confidence)
+    tracker.latest_message.update(text=text, intent={"name": intent, "confidence": confidence})
+
+
+def fresh():
+    tracker = load_tracker("query_bill")
+    return tracker
+
+
+async def test_one_fallback_asks_to_rephrase_the_second_offers_a_person(run_action):
+    tracker = fresh()
+    now_says(tracker, "fjdksl", "nlu_fallback", 1.0)
+    assert (await run_action("action_fallback", tracker)).responses == ["utter_default"]
+
+    tracker = fresh()
+    said(tracker, "fjdksl", "nlu_fallback", 1.0, answered_with="action_fallback")
+    now_says(tracker, "qwpeoi", "nlu_fallback", 1.0)
+    turn = await run_action("action_fallback", tracker)
+    assert turn.responses == ["utter_misunderstood_offer_human"]
+    assert turn.slots["awaiting"] == "offer_human"
+
+
+async def test_a_core_fallback_reply_counts_like_an_nlu_fallback(run_action):
+    tracker = fresh()
+    said(tracker, "我想那个一下", "query_plan", 0.9, answered_with="action_default_fallback")
+    now_says(tracker, "啊啊啊", "nlu_fallback", 1.0)
+    assert (await run_action("action_fallback", tracker)).responses == ["utter_misunderstood_offer_human"]
+
+
+async def test_an_understood_turn_in_between_resets_the_count(run_action):
+    tracker = fresh()
+    said(tracker, "fjdksl", "nlu_fallback", 1.0, answered_with="action_fallback")
+    said(tracker, "查话费", "query_bill", 0.98, answered_with="action_query_bill")
+    now_says(tracker, "qwpeoi", "nlu_fallback", 1.0)
+    assert (await run_action("action_fallback", tracker)).responses == ["utter_default"]
+
+
+async def test_an_unsure_stray_yes_is_not_answered_with_ok(run_action):
+    tracker = fresh()
+    now_says(tracker, "asdkjh qwe", "affirm", 0.55)
+    assert (await run_action("action_handle_affirm", tracker)).responses == ["utter_default"]
+
+    sure = fresh()
+    now_says(sure, "好的", "affirm", 0.97)
+    assert (await run_action("action_handle_affirm", sure)).responses == ["utter_ok"]
+
+
+async def test_one_unsure_guess_repeated_offers_a_person(run_action):
+    tracker = fresh()
+    said(tracker, "xx yy", "deny", 0.5, answered_with="action_handle_deny")
+    now_says(tracker, "xx yy zz", "deny", 0.52)
+    assert (await run_action("action_handle_deny", tracker)).responses == ["utter_misunderstood_offer_human"]
+
+
+async def test_declining_the_offer_asks_to_rephrase(run_action):
+    tracker = load_tracker("query_bill", text="我换个说法", intent="deny", awaiting="offer_human")
+    turn = await run_action("action_handle_deny", tracker)
+    assert turn.responses == ["utter_misunderstood_rephrase"]
+    assert turn.slots["awaiting"] is None

@@ -1,0 +1,35 @@
+"""The desk shows what the customer saw: button titles instead of payloads, videos by title."""
+from bot.handoff.desk_view import shown_turns
+
+
+def user(text, intent="affirm"):
+    return {"event": "user", "text": text, "parse_data": {"intent": {"name": intent, "confidence": 0.9}}}
+
+
+def bot(text="", **data):
+    return {"event": "bot", "text": text, "data": data}
+
+
+def test_pressed_buttons_show_their_titles_and_videos_their_names():
+    events = [
+        user("电视没信号", "fault_tv"),
+        bot("电视没信号的处理方法\n1. 重启机顶盒", attachment={"type": "video", "payload": {
+            "title": "机顶盒重启", "src": "https://x/v.mp4", "selfhelp_id": "tv_no_signal"}}),
+        bot("按上面的步骤操作后，问题解决了吗？", buttons=[{"title": "解决了", "payload": "/affirm"},
+                                                       {"title": "没解决", "payload": "/deny"}]),
+        user("/deny", "deny"),
+        bot("", custom={"kind": "queue_status", "position": 2, "wait_minutes": 6},
+            buttons=[{"title": "自助服务", "payload": "#handoff:selfhelp"}]),
+        user("#handoff:selfhelp", "nlu_fallback"),
+        user("我的号码13912345678"),
+    ]
+    turns = shown_turns(events)
+    texts = [t["text"] for t in turns]
+    assert "/deny" not in texts and "#handoff:selfhelp" not in texts
+    assert turns[3]["text"] == "没解决" and turns[3]["pressed"]
+    assert turns[5]["text"] == "自助服务"
+    assert turns[1]["video"] == "机顶盒重启"
+    assert turns[2]["buttons"] == ["解决了", "没解决"]
+    assert turns[4]["queue"] == {"position": 2, "wait_minutes": 6}
+    assert turns[6]["text"] == "我的号码*******5678"
+    assert [t["index"] for t in turns] == list(range(len(turns)))

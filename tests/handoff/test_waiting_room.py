@@ -1,0 +1,194 @@
+"""The waiting room on a real Redis queue: it keeps helping, tells the truth about waits, lets ghosts go.
+
+The Rasa side is a small stand-in that keeps each conversation's events and what was said into
+it (the same three calls the real ``RasaConversations`` offers); the browser and stack tests
+drive the real one.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.handoff.presence import mark_customer_seen
+from bot.handoff.queue import HandoffRequest
+from bot.handoff.waiting_settings import load_waiting_room
+from bot.handoff.watcher import WaitingRoom
+from tests.conftest import PROJECT_ROOT
+
+
+class Conversations:
+    """Stand-in for ``RasaConversations``: events in, responses out."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+        self.log: dict[str, list[dict]] = {}
+        self.said: dict[str, list[tuple[str, dict]]] = {}
+        self.resumed: dict[str, str | None] = {}
+
+    def customer(self, conversation_id: str, text: str, intent: str = "nlu_fallback") -> None:
+        self.log.setdefault(conversation_id, []).append({
+            "event": "user", "text": text, "timestamp": self.clock(),
+            "parse_data": {"intent": {"name": intent, "confidence": 0.99}}})
+
+    async def events(self, conversation_id: str) -> list[dict]:
+        return list(self.log.get(conversation_id, []))
+
+    async def utter(self, conversation_id: str, response: str, **values) -> None:
+        self.said.setdefault(conversation_id, []).append((response, values))
+
+    async def resume(self, conversation_id: str, response: str | None, **values) -> None:
+        self.resumed[conversation_id] = response
+        if response:
+            await self.utter(conversation_id, response, **values)
+
+    def responses(self, conversation_id: str) -> list[str]:
+        return [r for r, _ in self.said.get(conversation_id, [])]
+
+
+@pytest.fixture
+def settings():
+    return load_waiting_room(PROJECT_ROOT / "content" / "waiting_room.yml")
+
+
+@pytest.fixture
+def room(queue, clock, settings, kefu_env):
+    return WaitingRoom(queue, Conversations(clock), settings)
+
+
+async def wait_in_line(queue, conversation_id: str, *, channel: str = "webchat", fault_type: str | None = "fault_tv",
+                       customer: dict | None = None) -> None:
+    packet = {"slots": {"fault_type": fault_type, "selfhelp_sent": []}, "customer": customer,
+              "transcript": [{"who": "customer", "text": "电视没信号"}, {"who": "customer", "text": "转人工"}]}
+    await queue.enqueue(HandoffRequest(conversation_id, channel, "tv", 0,
+                                       str(customer["id"]) if customer else None, packet))
+
+
+async def agent_available(queue, agent_id: str = "a1") -> None:
+    await queue.roster.register(agent_id, name="王芳", skills=["tv"], capacity=2, status="available")
+
+
+async def test_selfhelp_while_waiting_then_solved_leaves_the_queue(room, queue, clock, events):
+    await agent_available(queue)
+    await wait_in_line(queue, "c1")
+    await room.visit("c1")
+    clock.advance(1)
+    room.conversations.customer("c1", "#handoff:selfhelp")
+    await room.visit("c1")
+    said = room.conversations.responses("c1")
+    assert said == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
+    video = room.conversations.said["c1"][0][1]["attachment"]
+    assert video["type"] == "video" and video["payload"]["src"].endswith(".mp4")
+
+    clock.advance(5)
+    room.conversations.customer("c1", "/affirm", "affirm")
+    await room.visit("c1")
+    assert await queue.position("c1") is None, "solved by self-help: no longer waiting"
+    assert room.conversations.resumed["c1"] == "utter_queue_selfhelp_worked"
+    assert events.data("handoff_abandoned")[-1]["reason"] == "resolved_by_selfhelp"
+
+
+async def test_a_problem_typed_while_waiting_gets_selfhelp_at_once(room, queue, clock):
+    await agent_available(queue)
+    await wait_in_line(queue, "c2", fault_type=None)
+    await room.visit("c2")
+    room.conversations.customer("c2", "#handoff:selfhelp")
+    await room.visit("c2")
+    assert room.conversations.responses("c2") == ["utter_queue_selfhelp_ask_problem"]
+    room.conversations.customer("c2", "宽带连不上了", "fault_broadband")
+    await room.visit("c2")
+    assert room.conversations.responses("c2")[1:] == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
+    assert (await queue.position("c2")).position == 1, "self-help does not cost the place in line"
+    room.conversations.customer("c2", "/deny", "deny")
+    await room.visit("c2")
+    assert room.conversations.responses("c2")[-1] == "utter_queue_selfhelp_not_worked"
+    assert (await queue.position("c2")).position == 1
+
+
+async def test_an_anonymous_message_asks_for_a_number_and_says_when(room, queue, clock, kefu_env):
+    from bot.db.repository import Repository
+
+    await agent_available(queue)
+    await wait_in_line(queue, "c3")
+    await room.visit("c3")
+    room.conversations.customer("c3", "#handoff:message")
+    await room.visit("c3")
+    assert room.conversations.responses("c3") == ["utter_queue_ask_number"]
+    room.conversations.customer("c3", "12345")
+    await room.visit("c3")
+    assert room.conversations.responses("c3")[-1] == "utter_queue_number_invalid"
+    room.conversations.customer("c3", "我的手机 139 1234 5678")
+    await room.visit("c3")
+    assert room.conversations.responses("c3")[-1] == "utter_queue_message_prompt"
+    room.conversations.customer("c3", "机顶盒一直重启，晚上八点后在家")
+    await room.visit("c3")
+
+    response, values = room.conversations.said["c3"][-1]
+    assert response == "utter_queue_message_booked" and values["phone_masked"] == "139****5678"
+    assert re.fullmatch(r"(\d\d-\d\d )?\d\d:\d\d", values["callback_by"])
+    ticket = Repository(kefu_env.database_url).get_ticket(values["ticket_id"])
+    assert ticket["needs_human"] and ticket["details"]["callback_phone"] == "13912345678"
+    assert "晚上八点" in ticket["summary"] and ticket["details"]["callback_by"]
+    assert await queue.position("c3") is None
+
+
+async def test_a_verified_customer_books_a_callback_without_being_asked(room, queue, clock):
+    await agent_available(queue)
+    await wait_in_line(queue, "c4", customer={"id": 1, "phone": "13800000001"})
+    await room.visit("c4")
+    room.conversations.customer("c4", "/leave_message", "leave_message")
+    await room.visit("c4")
+    response, values = room.conversations.said["c4"][-1]
+    assert response == "utter_queue_callback_booked" and values["phone_masked"] == "138****0001"
+
+
+async def test_notices_only_when_something_changed_and_honest_with_nobody_there(room, queue, clock):
+    await wait_in_line(queue, "c5")
+    await room.visit("c5")
+    assert room.conversations.responses("c5") == ["utter_queue_nobody_available"]
+    for _ in range(5):  # an hour of nobody: said once, not every minute
+        clock.advance(60)
+        await mark_customer_seen(queue.redis, "c5", clock())
+        await room.visit("c5")
+    assert room.conversations.responses("c5") == ["utter_queue_nobody_available"]
+
+    await agent_available(queue)
+    await room.visit("c5")
+    assert room.conversations.responses("c5")[-1] == "utter_queue_agents_back"
+    for _ in range(5):
+        clock.advance(60)
+        await mark_customer_seen(queue.redis, "c5", clock())
+        await queue.roster.heartbeat("a1")
+        await room.visit("c5")
+    assert room.conversations.responses("c5").count("utter_queue_agents_back") == 1
+    assert "utter_queue_update" not in room.conversations.responses("c5"), "nothing changed, nothing sent"
+
+    await wait_in_line(queue, "c6")
+    await queue.abandon("c6", "test")  # the queue moves: c5 is still first, the estimate is unchanged
+    await room.visit("c5")
+    assert "utter_queue_update" not in room.conversations.responses("c5")
+
+
+async def test_closed_web_chats_and_silent_rest_clients_leave_after_the_grace_period(room, queue, clock, settings, events):
+    await agent_available(queue)
+    await wait_in_line(queue, "open-tab")
+    await wait_in_line(queue, "closed-tab")
+    await wait_in_line(queue, "rest-client", channel="rest")
+    for conversation_id in ("open-tab", "closed-tab", "rest-client"):
+        await room.visit(conversation_id)
+    elapsed = 0.0
+    while elapsed <= settings.webchat_gone_grace_s + 20:
+        clock.advance(20)
+        elapsed += 20
+        await mark_customer_seen(queue.redis, "open-tab", clock())  # the page's ping
+        await queue.roster.heartbeat("a1")
+        for conversation_id in ("open-tab", "closed-tab", "rest-client"):
+            await room.visit(conversation_id)
+    assert await queue.position("closed-tab") is None
+    assert await queue.position("open-tab") is not None
+    assert await queue.position("rest-client") is not None, "REST has a longer grace period"
+    clock.advance(settings.rest_silence_grace_s)
+    await room.visit("rest-client")
+    assert await queue.position("rest-client") is None
+    reasons = {d["reason"] for d in events.data("handoff_abandoned")}
+    assert {"customer_gone", "customer_silent"} <= reasons

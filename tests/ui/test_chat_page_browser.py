@@ -1,0 +1,114 @@
+"""The customer's chat page in a real Chromium on a 375 px phone, against the running server."""
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.page_checks import CONTRAST_FAILURES, SMALL_TARGETS, box_colour_share, screenshot
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+PHONE = {"width": 375, "height": 740}
+VIDEO_BLUE = (0, 0, 255)  # tests/channels/stack_env.py renders every test video and poster plain blue
+
+
+@pytest.fixture
+def phone(browser, running_kefu):
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=1)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{running_kefu.settings.rasa_url}/chat/")
+    page.get_by_text("在线", exact=True).wait_for(timeout=15000)
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def type_message(page, text: str) -> None:
+    box = page.get_by_placeholder("请输入您的问题")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_a_new_chat_greets_with_suggestions_that_work(phone):
+    greeting = phone.locator(".msg.bot").first
+    assert "小服" in greeting.inner_text()
+    suggestion = phone.locator(".replies button", has_text="宽带上不了网")
+    assert suggestion.is_enabled()
+    suggestion.click()
+    assert phone.locator(".msg.user").last.inner_text() == "宽带上不了网"
+    phone.locator(".msg.bot").nth(1).wait_for(timeout=30000)
+    assert phone.locator(".replies button", has_text="查话费").is_disabled(), "answered suggestions are spent"
+
+
+def test_the_video_keeps_its_size_in_a_long_conversation_on_a_phone(phone, running_kefu):
+    for n in range(20):  # a long conversation before the video: the log must scroll, not squeeze
+        phone.evaluate("m => window.kefuChat.receive(m)", {"text": f"第{n + 1}条消息：" + "很长的说明文字" * 6 + "x" * 80})
+    type_message(phone, "宽带连不上了")
+    video = phone.locator("video").first
+    video.wait_for(timeout=30000)
+    phone.wait_for_function("() => document.querySelector('video').readyState >= 1", timeout=15000)
+    assert phone.locator(".log > *").count() >= 22
+    assert video.get_attribute("controls") is not None and video.get_attribute("playsinline") is not None
+    assert video.get_attribute("autoplay") is None
+    video.scroll_into_view_if_needed()
+    box = video.bounding_box()
+    assert box["height"] >= 150 and box["width"] >= 250, box
+
+    # Plays inline, in place, at that size.
+    phone.evaluate("() => { const v = document.querySelector('video'); v.muted = true; return v.play(); }")
+    phone.wait_for_function("() => document.querySelector('video').currentTime > 0.2", timeout=15000)
+    assert video.bounding_box()["height"] >= 150
+    phone.evaluate("document.querySelector('video').pause()")
+
+    shot = screenshot(phone, "chat-video-after-20-messages")
+    assert box_colour_share(shot, video.bounding_box(), VIDEO_BLUE) > 0.6, "the video is on screen, not a line"
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert phone.evaluate("document.getElementById('log').scrollWidth <= document.getElementById('log').clientWidth")
+    assert phone.locator(".replies a").first.is_visible()
+
+
+def test_contrast_and_tap_targets(phone):
+    type_message(phone, "转人工")
+    phone.locator(".notice.queue").first.wait_for(timeout=30000)
+    assert phone.evaluate(CONTRAST_FAILURES) == []
+    assert phone.evaluate(SMALL_TARGETS) == []
+    screenshot(phone, "chat-queued")
+
+
+def test_latest_quick_replies_stay_live_after_a_reload(phone):
+    type_message(phone, "转人工")
+    phone.locator(".notice.queue").first.wait_for(timeout=30000)
+    phone.get_by_role("button", name="自助服务").first.wait_for()
+    phone.reload()
+    phone.get_by_text("在线", exact=True).wait_for(timeout=15000)
+    assert phone.get_by_role("button", name="自助服务").last.is_enabled()
+    assert phone.locator(".replies button", has_text="查话费").is_disabled(), "older replies stay spent"
+
+
+def test_a_message_cut_to_the_limit_says_so(phone):
+    box = phone.get_by_placeholder("请输入您的问题")
+    box.fill("网" * 2100)
+    box.dispatch_event("input")
+    assert len(box.input_value()) == 2000
+    note = phone.locator("#composer-note")
+    assert note.is_visible() and "2000" in note.inner_text()
+    box.press("Enter")
+    assert "2000" in phone.locator(".log .notice").last.inner_text()
+    assert len(phone.locator(".msg.user").last.inner_text()) == 2000
+
+
+def test_new_conversation_asks_before_wiping(phone):
+    type_message(phone, "查话费")
+    phone.locator(".msg.bot").nth(1).wait_for(timeout=30000)
+    phone.locator("#new-conversation").click()
+    assert phone.locator("#confirm-new").is_visible()
+    phone.locator("#confirm-new-no").click()
+    assert phone.locator(".msg.user").count() == 1
+    before = phone.evaluate("window.kefuChat.session()")
+    phone.locator("#new-conversation").click()
+    phone.locator("#confirm-new-yes").click()
+    assert phone.locator(".msg.user").count() == 0
+    assert "小服" in phone.locator(".msg.bot").first.inner_text(), "a fresh greeting"
+    phone.wait_for_function("s => window.kefuChat.session() && window.kefuChat.session() !== s", arg=before,
+                            timeout=15000)

@@ -1,0 +1,147 @@
+"""The waiting room and the agent desk in a real Chromium, against the running server."""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.handoff.stack_client import desk, desk_login, only_waiting, say, tracker, wait_for
+from tests.ui.page_checks import screenshot
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+DESK = {"width": 1366, "height": 768}
+
+
+def open_page(browser, url: str, errors: list[str], viewport: dict):
+    context = browser.new_context(viewport=viewport, locale="zh-CN", device_scale_factor=1)
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    return context, page
+
+
+def bot_texts(sender_tracker: dict) -> list[str]:
+    return [e.get("text") or "" for e in sender_tracker["events"] if e.get("event") == "bot"]
+
+
+def sign_in(page, stack) -> None:
+    page.locator("#login-name").fill(stack.settings.demo_agent_name)
+    page.locator("#login-password").fill(stack.settings.demo_agent_password)
+    page.locator("#login-submit").click()
+    page.locator("#desk").wait_for(state="visible", timeout=10000)
+
+
+def test_waiting_customer_gets_selfhelp_and_leaves_the_queue_when_solved(browser, running_kefu):
+    errors: list[str] = []
+    context, customer = open_page(browser, f"{running_kefu.settings.rasa_url}/chat/", errors,
+                                  {"width": 375, "height": 740})
+    try:
+        customer.get_by_text("在线", exact=True).wait_for(timeout=15000)
+        box = customer.get_by_placeholder("请输入您的问题")
+        box.fill("电视没信号")
+        box.press("Enter")
+        customer.locator("video").first.wait_for(timeout=30000)
+        box.fill("转人工")
+        box.press("Enter")
+        customer.locator(".notice.queue").first.wait_for(timeout=30000)
+
+        customer.get_by_role("button", name="自助服务").last.click()
+        customer.locator("video").nth(1).wait_for(timeout=20000)  # the next entry for the same fault, at once
+        first, second = (customer.locator("video").nth(i).get_attribute("src") for i in (0, 1))
+        assert first != second, "a new method, not the one already tried"
+        customer.locator(".msg.bot", has_text="问题解决了吗").last.wait_for(timeout=10000)
+        second_video = customer.locator("video").nth(1)
+        second_video.scroll_into_view_if_needed()
+        assert second_video.bounding_box()["height"] >= 150
+        screenshot(customer, "waiting-room-selfhelp")
+
+        customer.get_by_role("button", name="解决了").last.click()
+        customer.locator(".msg.bot", has_text="已为您取消人工排队").wait_for(timeout=20000)
+        box.fill("谢谢")
+        box.press("Enter")
+        customer.locator(".msg.bot", has_text="不客气").wait_for(timeout=30000)  # the assistant is back
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_agent_serves_a_plus_id_without_reading_a_payload(browser, running_kefu):
+    stack = running_kefu
+    sender = f"wx+ui+{uuid.uuid4().hex[:6]}"
+    say(stack, sender, "电视没信号")
+    say(stack, sender, "转人工")
+    say(stack, sender, "#handoff:selfhelp")
+    errors: list[str] = []
+    context, agent = open_page(browser, f"{stack.settings.rasa_url}/agent/", errors, DESK)
+    try:
+        sign_in(agent, stack)
+        only_waiting(stack, sender, stack.settings.demo_agent_name)
+        agent.locator("#claim").click()
+        agent.locator("#conversation").wait_for(state="visible", timeout=10000)
+        agent.locator("#transcript .turn.customer", has_text="自助服务").wait_for(timeout=10000)
+        shown = agent.locator("#transcript").inner_text()
+        assert "#handoff" not in shown and "/deny" not in shown and "/affirm" not in shown
+        assert "[视频]" in shown
+        assert "fault_tv" not in agent.locator("#conversation").inner_text()
+        assert "电视故障" in agent.locator("#profile").inner_text()
+
+        # The reply box is on screen without scrolling.
+        reply = agent.locator("#reply-input").bounding_box()
+        assert 0 <= reply["y"] and reply["y"] + reply["height"] <= DESK["height"], reply
+        assert agent.evaluate("document.documentElement.scrollHeight") <= DESK["height"]
+        screenshot(agent, "desk-conversation")
+
+        # A customer message arrives pushed, not polled.
+        started = time.monotonic()
+        threading.Thread(target=say, args=(stack, sender, "还是没有信号，怎么办")).start()
+        agent.locator("#transcript .turn.customer", has_text="还是没有信号").wait_for(timeout=5000)
+        latency = time.monotonic() - started
+        print(f"customer message on the desk after {latency:.2f} s")
+        assert latency < 2.0
+
+        agent.locator("#reply-input").fill("请把机顶盒电源拔掉十秒再插上")
+        agent.locator("#reply-send").click()
+        wait_for(lambda: any("机顶盒电源" in text for text in bot_texts(tracker(stack, sender))))
+
+        agent.locator("#disposition").select_option("ticket")
+        agent.locator("#close-submit").click()
+        assert agent.locator("#close-confirm").is_visible(), "closing asks first"
+        agent.locator("#close-confirm-yes").click()
+        agent.locator("#conversation").wait_for(state="hidden", timeout=10000)
+        info = agent.locator("#desk-info").inner_text()
+        ticket_id = next(word for word in info.replace("，", " ").split() if word.startswith("TK"))
+        assert any(ticket_id in text for text in bot_texts(tracker(stack, sender))), "the customer gets the number"
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_supervisor_sees_agents_and_queues_and_removes_a_stale_entry(browser, running_kefu):
+    stack = running_kefu
+    ghost = f"ghost-{uuid.uuid4().hex[:6]}"
+    say(stack, ghost, "宽带连不上了")
+    say(stack, ghost, "转人工")
+    desk_login(stack)  # signs the demo agent in
+    errors: list[str] = []
+    context, page = open_page(browser, f"{stack.settings.rasa_url}/agent/", errors, DESK)
+    try:
+        sign_in(page, stack)
+        page.goto(f"{stack.settings.rasa_url}/agent/supervisor/")
+        row = page.locator(f"tr[data-conversation='{ghost}']")
+        row.wait_for(timeout=10000)
+        assert page.locator(f"#agents tr[data-agent='{stack.settings.demo_agent_name}']").count() == 1
+        assert "最长等待" in page.locator(".queue-table[data-skill=broadband]").inner_text()
+        screenshot(page, "supervisor")
+        page.once("dialog", lambda dialog: dialog.accept())
+        row.locator("button.remove").click()
+        row.wait_for(state="detached", timeout=10000)
+    finally:
+        context.close()
+    assert not errors, errors
+    session = requests.Session()
+    assert desk(session, stack, "GET", "overview").status_code == 401
+    assert tracker(stack, ghost)["paused"] is False, "handed back to the bot"
