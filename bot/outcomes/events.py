@@ -36,6 +36,10 @@ EVENT_KINDS = frozenset({
     "nlu_fallback",
     "handoff_pii_revealed",
     "ivr_transferred",      # phone: queued for an agent (skill, priority)
+    "ivr_queued_by_assistant",  # phone: the assistant queued the caller during a bot turn (node, position)
+    "verification_code_sent",   # a one-time code went to the registered number
+    "verification_passed",      # the customer proved who they are (how)
+    "verification_failed",      # a wrong code or password (attempts left)
     "ivr_voicemail_left",   # phone: the caller left a voice message
     "ivr_call_ended",       # phone: the call is over (reason, seconds)
     "voicemail_received",   # voice message from `kefu voicemail` / WeChat voice: a contact on its own
