@@ -8,8 +8,9 @@ the recogniser while the caller speaks), ``record`` (everything is kept until si
 the length cap), or ``idle``.
 
 A listening turn ends at the first of: the recogniser's own endpoint (Vosk's rules, with words
-heard); ``quick_end_s`` of VAD silence once the recogniser has words; the VAD's full end of
-speech (``end_ms``, for sound the recogniser made nothing of); the length cap.
+heard); a short VAD silence once the recogniser has words (``quick_end_s`` in a menu grammar,
+``quick_end_free_s`` for free speech); the VAD's full end of speech (``end_ms``, for sound the
+recogniser made nothing of); the length cap.
 """
 from __future__ import annotations
 
@@ -24,7 +25,11 @@ from voice.vad import SPEECH_END, SPEECH_START, EndpointDetector, VadConfig
 PHONE_VAD = VadConfig(aggressiveness=2, frame_ms=20, start_ms=200, end_ms=700)
 PREROLL_S = 0.4  # the detector decides "speech" ~start_ms late: keep what came before
 NO_SPEECH_RECORDING_S = 8.0  # a recording with nobody talking ends after this
-QUICK_END_S = 0.3  # VAD silence that ends a turn once the recogniser has words (vs end_ms without)
+# VAD silence that ends a turn once the recogniser has words (without words: the VAD's end_ms).
+# A menu grammar's words are complete in themselves; free speech gets longer, because callers
+# pause inside sentences and between the groups of a spoken number.
+QUICK_END_S = 0.25
+QUICK_END_FREE_S = 0.4
 
 IDLE, LISTEN, RECORD = "idle", "listen", "record"
 
@@ -54,11 +59,13 @@ class RecordingAudio:
 
 class CallAudio:
     def __init__(self, sample_rate: int = 8000, vad: VadConfig = PHONE_VAD,
-                 max_utterance_s: float = 15.0, quick_end_s: float = QUICK_END_S) -> None:
+                 max_utterance_s: float = 15.0, quick_end_s: float = QUICK_END_S,
+                 quick_end_free_s: float = QUICK_END_FREE_S) -> None:
         self.sample_rate = sample_rate
         self.detector = EndpointDetector(sample_rate, vad)
         self.max_utterance_s = max_utterance_s
         self.quick_end_s = quick_end_s
+        self.quick_end_free_s = quick_end_free_s
         self._preroll: deque[bytes] = deque()
         self._preroll_bytes = 0
         self._preroll_max = int(PREROLL_S * sample_rate) * SAMPLE_WIDTH
@@ -136,7 +143,8 @@ class CallAudio:
         turn = self._turn
         if turn.endpoint:
             return "asr_endpoint"
-        if turn.hypothesis and self.detector.trailing_silence >= self.quick_end_s:
+        quick_end = self.quick_end_s if turn.phrases else self.quick_end_free_s
+        if turn.hypothesis and self.detector.trailing_silence >= quick_end:
             return "quick_silence"
         if vad_ended:
             return "vad_silence"

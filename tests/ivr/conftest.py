@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 
@@ -10,10 +9,6 @@ import pytest
 
 from tests.conftest import SHARED_SPEECH
 from tests.ivr.scripted_asr import speech_seconds, write_script
-
-VOSK = bool(os.environ.get("VOSK_MODEL_PATH"))
-scripted_only = pytest.mark.skipif(VOSK, reason="scripts what the recogniser hears; with VOSK_MODEL_PATH the "
-                                                "real model hears the clips' own (unrelated) sentences")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from bot.ivr.call_audio import PHONE_VAD, QUICK_END_S, CallAudio, SpeechBegan, TurnEnded
+from bot.ivr.call_audio import PHONE_VAD, QUICK_END_FREE_S, QUICK_END_S, CallAudio, SpeechBegan, TurnEnded
 from bot.ivr.speech_turn import StreamingTurn
 from tests.speech import spoken_on_the_phone
 from voice.vad import find_speech_span
@@ -57,7 +57,8 @@ async def test_turn_is_recognised_while_spoken_and_ends_soon_after_speech(engine
     assert began.at < speech_end
     assert ended.why in ("asr_endpoint", "quick_silence")
     # Ended by the quick rule, well before the VAD alone would have (end_ms of silence).
-    assert ended_at - speech_end <= QUICK_END_S + 0.1 < PHONE_VAD.end_ms / 1000
+    quick_end = QUICK_END_S if phrases else QUICK_END_FREE_S
+    assert ended_at - speech_end <= quick_end + 0.1 < PHONE_VAD.end_ms / 1000
     result = await ended.turn.result()
     assert result.text == expected and result.confidence > 0.5
 
@@ -87,3 +88,19 @@ async def test_leaving_listen_mode_cancels_the_turn(engine):
     audio.idle()
     with pytest.raises(asyncio.CancelledError):
         await turn.result()
+
+
+async def test_a_short_pause_inside_free_speech_does_not_split_the_turn(engine):
+    def trimmed(text: str) -> bytes:
+        pcm = spoken_on_the_phone(text)
+        start, end = find_speech_span(pcm, 8000, PHONE_VAD)
+        return pcm[int(start * 8000) * 2:int(end * 8000) * 2]
+
+    pause = b"\0" * (int(0.3 * 8000) * 2)  # a caller drawing breath mid-sentence
+    audio = CallAudio()
+    audio.listen(lambda: StreamingTurn(engine, 8000, ()))
+
+    events, _ = await say_on_the_line(audio, trimmed("宽带") + pause + trimmed("上不了网"))
+
+    ended = [e for e in events if isinstance(e, TurnEnded)]
+    assert [(await e.turn.result()).text for e in ended] == ["宽带上不了网"]
