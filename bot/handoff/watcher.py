@@ -123,13 +123,13 @@ class WaitingRoom:
         text = (event.get("text") or "").strip()
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
         mode = _text(await self.queue.redis.hget(keys.conversation(conversation_id), "mode")) or ""
-        command = self.queue.rules.waiting_commands.get(text)
-        if command is None and intent == "leave_message":
-            command = "callback"
+        command = self.queue.rules.waiting_commands.get(text)  # a button pressed
         if command is None and mode.startswith("ask_number:"):
             return await self.take_number(conversation_id, entry, text, mode.split(":", 1)[1])
         if command is None and mode == "message" and text:
             return await self.take_message(conversation_id, entry, event, text)
+        if command is None and intent == "leave_message":  # "给我回个电话" typed, not inside a message
+            command = "callback"
         if command in ("callback", "message"):
             return await self.callback_or_message(conversation_id, entry, command)
         if command == "selfhelp":
