@@ -39,10 +39,11 @@ def say(url: str, sender: str, text: str) -> None:
 def watch_stream(session: requests.Session, url: str, sender: str, seen: dict, stop: threading.Event) -> None:
     with session.get(f"{url}/agent/api/conversations/{requests.utils.quote(sender, safe='')}/stream",
                      stream=True, timeout=120) as reply:
-        for line in reply.iter_lines(decode_unicode=True):
+        for raw in reply.iter_lines():  # bytes: str.splitlines would also split on U+2028 and friends
             if stop.is_set():
                 return
-            if line and line.startswith("data: "):
+            line = raw.decode("utf-8")
+            if line.startswith("data: "):
                 for turn in json.loads(line[6:])["turns"]:
                     seen.setdefault(turn["text"], time.perf_counter())
 
