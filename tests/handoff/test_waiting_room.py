@@ -215,3 +215,14 @@ async def test_the_request_turn_saved_after_the_first_visit_is_not_answered(room
                                      "parse_data": {"intent": {"name": "request_human", "confidence": 0.99}}}]
     await room.visit("c8")
     assert room.conversations.responses("c8") == []
+
+
+def test_a_bad_save_of_the_settings_keeps_the_last_good_version(tmp_path):
+    import os
+
+    path = tmp_path / "waiting_room.yml"
+    path.write_text("webchat_gone_grace_s: 30\n", encoding="utf-8")
+    assert load_waiting_room(path).webchat_gone_grace_s == 30
+    path.write_text("webchat_gone_grace_s: [not a number\n", encoding="utf-8")
+    os.utime(path, (1, 1))  # a different modification time, whatever the clock's resolution
+    assert load_waiting_room(path).webchat_gone_grace_s == 30
