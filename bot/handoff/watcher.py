@@ -25,6 +25,7 @@ from datetime import datetime
 
 from bot.handoff import keys
 from bot.handoff.conversations import RasaConversations
+from bot.handoff.desk_view import pushed_selfhelp_key
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.presence import customer_last_seen
 from bot.handoff.queue import HandoffQueue
@@ -170,14 +171,14 @@ class WaitingRoom:
         if found is None:
             await self.conversations.utter(conversation_id, "utter_queue_no_selfhelp")
             return
-        await self.queue.redis.rpush(keys.conversation(conversation_id) + ":selfhelp", found.id)
+        await self.queue.redis.rpush(pushed_selfhelp_key(conversation_id), found.id)
         message = selfhelp_message(found)
         await self.conversations.utter(conversation_id, message.pop("response"), **message)
         await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked")
         await self.set_mode(conversation_id, "selfhelp_asked")
 
     async def pushed_selfhelp(self, conversation_id: str) -> list[str]:
-        raw = await self.queue.redis.lrange(keys.conversation(conversation_id) + ":selfhelp", 0, -1)
+        raw = await self.queue.redis.lrange(pushed_selfhelp_key(conversation_id), 0, -1)
         return [_text(v) for v in raw]
 
     async def resolved_by_selfhelp(self, conversation_id: str, entry: dict) -> bool:
