@@ -21,7 +21,8 @@ NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fa
                "csat_score", "csat_skip"}
 FLOW_FINISHED = {"flow", "bot_done"}  # the phone flow reached its own end (not a hang-up mid-menu)
 HOW = ("assistant", "agent", "ticket", "callback", "message", "abandoned", "no_answer")
-LEFT_QUEUE_FOR = {"callback": "callback", "message": "message"}  # handoff_abandoned reasons that are not abandonment
+# handoff_abandoned reasons that are not abandonment, and what they count as
+LEFT_QUEUE_FOR = {"callback": "callback", "message": "message", "resolved_by_selfhelp": "assistant"}
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], se
     if ({"ivr_voicemail_left", "voicemail_received", "voice_message_left"} & set(kinds) or "message" in reasons
             or "voice_message" in ticket_kinds):
         return "message"
+    if "assistant" in reasons:
+        return "assistant"  # self-help fixed it while the customer waited for a person
     if abandoned is not None:
         return "abandoned"
     if "ticket_created" in kinds:

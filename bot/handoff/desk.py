@@ -11,7 +11,7 @@ from bot.db.repository import Repository
 from bot.handoff import masking
 from bot.handoff.accounts import AccountStore, AgentAccount
 from bot.handoff.context import summary
-from bot.handoff.desk_view import shown_turns
+from bot.handoff.desk_view import pushed_selfhelp_key, shown_turns, with_pushed_selfhelp
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue, NotYourConversation
 from bot.handoff.sessions import open_session
@@ -128,6 +128,13 @@ class Desk:
     async def view(self, agent_id: str, conversation_id: str) -> dict:
         entry = await self._held(agent_id, conversation_id)
         packet = entry["request"].context or {}
+        pushed = [v.decode() if isinstance(v, bytes) else v
+                  for v in await self.queue.redis.lrange(pushed_selfhelp_key(conversation_id), 0, -1)]
+        if pushed:
+            from bot.selfhelp import load_catalogue
+
+            titles = {e.id: e.title for e in load_catalogue(get_settings().selfhelp_catalogue).entries.values()}
+            packet = with_pushed_selfhelp(packet, pushed, titles)
         wait_s = (entry["claimed_at"] or self.queue.clock()) - entry["enqueued_at"]
         shown = masking.masked_packet({**packet, "summary": summary(packet, self.queue.rules, wait_s)})
         shown.update(conversation_id=conversation_id, wait_s=round(wait_s, 1), state=entry["state"])
@@ -156,6 +163,7 @@ class Desk:
         message = selfhelp_message(entry)
         await self.conversations.utter(conversation_id, message.pop("response"), **message)
         await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked")
+        await self.queue.redis.rpush(pushed_selfhelp_key(conversation_id), entry.id)
         await self._record(conversation_id, "selfhelp_sent", {"selfhelp_id": entry.id, "agent_id": agent_id})
 
     async def reveal(self, agent_id: str, conversation_id: str, field: str) -> object:

@@ -8,7 +8,20 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from bot.handoff import masking
+from bot.handoff import keys, masking
+
+
+def pushed_selfhelp_key(conversation_id: str) -> str:
+    """List of self-help entry ids sent after the request (by the waiting room or an agent)."""
+    return keys.conversation(conversation_id) + ":selfhelp"
+
+
+def with_pushed_selfhelp(packet: dict, pushed: list[str], titles: dict[str, str]) -> dict:
+    """The packet with the self-help sent since it was built, so the agent sees every method tried."""
+    known = {item.get("id") for item in packet.get("selfhelp") or []}
+    extra = [{"id": entry_id, "title": titles.get(entry_id, entry_id), "answer": None}
+             for entry_id in dict.fromkeys(pushed) if entry_id not in known]
+    return {**packet, "selfhelp": list(packet.get("selfhelp") or []) + extra} if extra else packet
 
 
 def is_payload(text: str) -> bool:

@@ -1,6 +1,7 @@
 """Settings of the waiting room from ``content/waiting_room.yml`` (re-read when the file changes)."""
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,6 +9,8 @@ from pathlib import Path
 import yaml
 
 from bot.settings import get_settings
+
+logger = logging.getLogger(__name__)
 
 
 class WaitingRoomSettingsError(ValueError):
@@ -46,9 +49,17 @@ _cache: dict[tuple[str, float], WaitingRoomSettings] = {}
 
 
 def load_waiting_room(path: Path | None = None) -> WaitingRoomSettings:
+    """The settings, re-read when the file changes; a bad save keeps the last good version (logged)."""
     path = path or get_settings().content_dir / "waiting_room.yml"
     key = (str(path), path.stat().st_mtime)
     if key not in _cache:
+        try:
+            settings = parse_waiting_room(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        except (WaitingRoomSettingsError, yaml.YAMLError) as exc:
+            if not _cache:
+                raise
+            logger.error("handoff.waiting_room.settings_rejected file=%s reason=%s", path, exc)
+            return next(iter(_cache.values()))
         _cache.clear()
-        _cache[key] = parse_waiting_room(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        _cache[key] = settings
     return _cache[key]

@@ -26,6 +26,7 @@ from datetime import datetime
 
 from bot.handoff import keys
 from bot.handoff.conversations import RasaConversations
+from bot.handoff.desk_view import pushed_selfhelp_key
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.presence import customer_last_seen
 from bot.handoff.queue import HandoffQueue
@@ -129,9 +130,7 @@ class WaitingRoom:
         text = (event.get("text") or "").strip()
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
         mode = _text(await self.queue.redis.hget(keys.conversation(conversation_id), "mode")) or ""
-        command = self.queue.rules.waiting_commands.get(text)
-        if command is None and intent == "leave_message":
-            command = "callback"
+        command = self.queue.rules.waiting_commands.get(text)  # a button pressed
         if command == "cancel":
             await self.queue.abandon(conversation_id, "customer_cancelled")
             await self.conversations.resume(conversation_id, "utter_queue_cancelled")
@@ -140,6 +139,8 @@ class WaitingRoom:
             return await self.take_number(conversation_id, entry, text, mode.split(":", 1)[1])
         if command is None and mode == "message" and text:
             return await self.take_message(conversation_id, entry, event, text)
+        if command is None and intent == "leave_message":  # "给我回个电话" typed, not inside a message
+            command = "callback"
         if command in ("callback", "message"):
             return await self.callback_or_message(conversation_id, entry, command)
         if command == "selfhelp":
@@ -180,14 +181,14 @@ class WaitingRoom:
         if found is None:
             await self.conversations.utter(conversation_id, "utter_queue_no_selfhelp")
             return
-        await self.queue.redis.rpush(keys.conversation(conversation_id) + ":selfhelp", found.id)
+        await self.queue.redis.rpush(pushed_selfhelp_key(conversation_id), found.id)
         message = selfhelp_message(found)
         await self.conversations.utter(conversation_id, message.pop("response"), **message)
         await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked")
         await self.set_mode(conversation_id, "selfhelp_asked")
 
     async def pushed_selfhelp(self, conversation_id: str) -> list[str]:
-        raw = await self.queue.redis.lrange(keys.conversation(conversation_id) + ":selfhelp", 0, -1)
+        raw = await self.queue.redis.lrange(pushed_selfhelp_key(conversation_id), 0, -1)
         return [_text(v) for v in raw]
 
     async def resolved_by_selfhelp(self, conversation_id: str, entry: dict) -> bool:
@@ -272,11 +273,6 @@ class WaitingRoom:
         # last is None: the first visit; the request itself has just told the customer their place.
 
     async def record_outcome(self, conversation_id: str, entry: dict, kind: str, data: dict) -> None:
-        from bot.db.repository import Repository
-        from bot.settings import get_settings
+        from bot.outcomes import record
 
-        try:
-            await asyncio.to_thread(Repository(get_settings().database_url).record_event, conversation_id, kind,
-                                    channel=entry["channel"], data={"skill": entry["skill"], **data})
-        except Exception:  # noqa: BLE001 - a lost metric must never stop the waiting room
-            logger.warning("handoff.watcher.outcome_failed kind=%s conversation=%s", kind, conversation_id)
+        await record(conversation_id, kind, channel=entry["channel"], skill=entry["skill"], **data)

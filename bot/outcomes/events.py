@@ -19,6 +19,7 @@ EVENT_KINDS = frozenset({
     "selfhelp_sent",        # selfhelp_id
     "selfhelp_resolved",    # selfhelp_id: the customer said it worked
     "selfhelp_failed",      # selfhelp_id: the customer said it did not
+    "resolved_by_selfhelp_while_waiting",  # selfhelp_id: "解决了" in the waiting room; left the queue
     "ticket_created",       # ticket_id, kind
     "handoff_requested",    # skill, priority, reason
     "handoff_queued",       # skill, priority

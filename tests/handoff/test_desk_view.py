@@ -33,3 +33,14 @@ def test_pressed_buttons_show_their_titles_and_videos_their_names():
     assert turns[4]["queue"] == {"position": 2, "wait_minutes": 6}
     assert turns[6]["text"] == "我的号码*******5678"
     assert [t["index"] for t in turns] == list(range(len(turns)))
+
+
+def test_self_help_sent_after_the_request_joins_the_packet():
+    from bot.handoff.desk_view import with_pushed_selfhelp
+
+    packet = {"selfhelp": [{"id": "tv_no_signal", "title": "无信号", "answer": "failed"}]}
+    shown = with_pushed_selfhelp(packet, ["tv_general_reset", "tv_no_signal", "tv_general_reset"],
+                                 {"tv_general_reset": "通用排查"})
+    assert [s["id"] for s in shown["selfhelp"]] == ["tv_no_signal", "tv_general_reset"]
+    assert shown["selfhelp"][1]["title"] == "通用排查"
+    assert with_pushed_selfhelp(packet, [], {}) is packet

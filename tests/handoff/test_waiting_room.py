@@ -62,6 +62,7 @@ async def wait_in_line(queue, conversation_id: str, *, channel: str = "webchat",
               "transcript": [{"who": "customer", "text": "电视没信号"}, {"who": "customer", "text": "转人工"}]}
     await queue.enqueue(HandoffRequest(conversation_id, channel, "tv", 0,
                                        str(customer["id"]) if customer else None, packet))
+    queue.clock.advance(1)  # what the customer says next comes after the request
 
 
 async def agent_available(queue, agent_id: str = "a1") -> None:
@@ -192,3 +193,36 @@ async def test_closed_web_chats_and_silent_rest_clients_leave_after_the_grace_pe
     assert await queue.position("rest-client") is None
     reasons = {d["reason"] for d in events.data("handoff_abandoned")}
     assert {"customer_gone", "customer_silent"} <= reasons
+
+
+async def test_a_left_message_that_sounds_like_a_callback_request_is_still_the_message(room, queue, clock):
+    await agent_available(queue)
+    await wait_in_line(queue, "c7", customer={"id": 1, "phone": "13800000001"})
+    await room.visit("c7")
+    room.conversations.customer("c7", "#handoff:message")
+    await room.visit("c7")
+    room.conversations.customer("c7", "明天上午给我回个电话", "leave_message")
+    await room.visit("c7")
+    assert room.conversations.said["c7"][-1][0] == "utter_queue_message_booked"
+
+
+async def test_the_request_turn_saved_after_the_first_visit_is_not_answered(room, queue, clock):
+    await agent_available(queue)
+    enqueued = clock()
+    await wait_in_line(queue, "c8")
+    await room.visit("c8")
+    room.conversations.log["c8"] = [{"event": "user", "text": "转人工", "timestamp": enqueued - 0.1,
+                                     "parse_data": {"intent": {"name": "request_human", "confidence": 0.99}}}]
+    await room.visit("c8")
+    assert room.conversations.responses("c8") == []
+
+
+def test_a_bad_save_of_the_settings_keeps_the_last_good_version(tmp_path):
+    import os
+
+    path = tmp_path / "waiting_room.yml"
+    path.write_text("webchat_gone_grace_s: 30\n", encoding="utf-8")
+    assert load_waiting_room(path).webchat_gone_grace_s == 30
+    path.write_text("webchat_gone_grace_s: [not a number\n", encoding="utf-8")
+    os.utime(path, (1, 1))  # a different modification time, whatever the clock's resolution
+    assert load_waiting_room(path).webchat_gone_grace_s == 30

@@ -54,6 +54,8 @@ def test_the_video_keeps_its_size_in_a_long_conversation_on_a_phone(phone, runni
     video.scroll_into_view_if_needed()
     box = video.bounding_box()
     assert box["height"] >= 150 and box["width"] >= 250, box
+    # The figure around it too: a squeezed figure clips the video to a line while the video's own box looks fine.
+    assert phone.locator(".media").first.bounding_box()["height"] >= box["height"]
 
     # Plays inline, in place, at that size.
     phone.evaluate("() => { const v = document.querySelector('video'); v.muted = true; return v.play(); }")

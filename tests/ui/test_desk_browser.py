@@ -88,6 +88,7 @@ def test_agent_serves_a_plus_id_without_reading_a_payload(browser, running_kefu)
         assert "[视频]" in shown
         assert "fault_tv" not in agent.locator("#conversation").inner_text()
         assert "电视故障" in agent.locator("#profile").inner_text()
+        assert agent.locator("#selfhelp-tried li").count() == 2, "the waiting room's self-help is in the packet"
 
         # The reply box is on screen without scrolling.
         reply = agent.locator("#reply-input").bounding_box()

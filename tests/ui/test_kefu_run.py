@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+from bot.embedded_redis import free_port
 from bot.launcher import describe_exit, reason_lines
 from tests.conftest import PROJECT_ROOT
 
@@ -16,7 +17,7 @@ def test_a_taken_port_is_reported_and_exits_non_zero(tmp_path):
         squatter.listen()
         port = squatter.getsockname()[1]
         env = dict(os.environ, KEFU_DATA_DIR=str(tmp_path / "var"), KEFU_RASA_PORT=str(port),
-                   PYTHONPATH=str(PROJECT_ROOT))
+                   KEFU_ACTION_PORT=str(free_port()), PYTHONPATH=str(PROJECT_ROOT))
         env.pop("KEFU_DATABASE_URL", None)
         done = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
                               capture_output=True, text=True, timeout=120)

@@ -6,7 +6,7 @@
 (function () {
   "use strict";
 
-  var strings = {};
+  var common = window.kefuDeskCommon, t = common.t, el = common.el, minutes = common.minutes;
   var current = null;        // conversation id on screen
   var lastTurn = -1;         // index of the last transcript turn shown
   var overviewTimer = null, messagesTimer = null;
@@ -14,22 +14,7 @@
   var skillLabels = {};
 
   function $(id) { return document.getElementById(id); }
-  function t(key, values) {
-    var text = Object.prototype.hasOwnProperty.call(strings, key) ? String(strings[key]) : key;
-    return values ? text.replace(/\{(\w+)\}/g, function (w, n) { return n in values ? String(values[n]) : w; }) : text;
-  }
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) { node.className = className; }
-    if (text !== undefined && text !== null) { node.textContent = String(text); }
-    return node;
-  }
   function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
-  function applyStrings() {
-    document.title = t("page_title");
-    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (n) { n.textContent = t(n.getAttribute("data-i18n")); });
-    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-placeholder]"), function (n) { n.setAttribute("placeholder", t(n.getAttribute("data-i18n-placeholder"))); });
-  }
 
   function api(method, path, payload) {
     var options = { method: method, credentials: "same-origin", headers: { "X-Kefu-Desk": "1" } };
@@ -41,11 +26,6 @@
         return data;
       });
     });
-  }
-  /** Waits as people say them: "不到1分钟", "12分钟". */
-  function minutes(seconds) {
-    var m = Math.round(Number(seconds) / 60);
-    return !isFinite(m) || m < 1 ? t("under_a_minute") : t("minutes", { n: m });
   }
   function intentLabel(name) { return name ? t("intent_" + name) : "-"; }
   function showError(error) { $("desk-error").textContent = error ? t(error.code || "error_unknown") : ""; }
@@ -224,7 +204,7 @@
   }
 
   function start() {
-    applyStrings();
+    common.applyStrings("page_title");
     $("login-form").addEventListener("submit", function (event) {
       event.preventDefault();
       api("POST", "login", { name: $("login-name").value, password: $("login-password").value })
@@ -266,10 +246,7 @@
     api("GET", "overview").then(function () { showDesk(); }).catch(function () { showLogin(); });
   }
 
-  fetch("/agent/ui/agent_desk.zh.json", { cache: "no-cache" })
-    .then(function (r) { return r.ok ? r.json() : {}; }).catch(function () { return {}; })
-    .then(function (loaded) {
-      strings = loaded || {};
-      if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
-    });
+  common.loadStrings().then(function () {
+    if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+  });
 })();

@@ -5,23 +5,9 @@
 (function () {
   "use strict";
 
-  var strings = {};
+  var common = window.kefuDeskCommon, t = common.t, el = common.el, minutes = common.minutes;
   var skills = {};
   function $(id) { return document.getElementById(id); }
-  function t(key, values) {
-    var text = Object.prototype.hasOwnProperty.call(strings, key) ? String(strings[key]) : key;
-    return values ? text.replace(/\{(\w+)\}/g, function (w, n) { return n in values ? String(values[n]) : w; }) : text;
-  }
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) { node.className = className; }
-    if (text !== undefined && text !== null) { node.textContent = String(text); }
-    return node;
-  }
-  function minutes(seconds) {
-    var m = Math.round(Number(seconds) / 60);
-    return !isFinite(m) || m < 1 ? t("under_a_minute") : t("minutes", { n: m });
-  }
   function api(method, path) {
     return fetch("/agent/api/" + path, { method: method, credentials: "same-origin", headers: { "X-Kefu-Desk": "1" } })
       .then(function (r) {
@@ -76,12 +62,9 @@
   function showError(e) { $("error").textContent = t(e.code || "error_unknown"); }
   function refresh() { return api("GET", "supervisor").then(render).catch(showError); }
 
-  fetch("/agent/ui/agent_desk.zh.json", { cache: "no-cache" })
-    .then(function (r) { return r.ok ? r.json() : {}; }).catch(function () { return {}; })
-    .then(function (loaded) {
-      strings = loaded || {};
-      document.title = t("supervisor_title");
-      Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (n) { n.textContent = t(n.getAttribute("data-i18n")); });
+  common.loadStrings()
+    .then(function () {
+      common.applyStrings("supervisor_title");
       return api("GET", "overview").then(function (o) { skills = o.skills || {}; });
     })
     .then(function () { refresh(); window.setInterval(refresh, 3000); })
