@@ -7,8 +7,11 @@ Decoding is CPU-bound, so the async entry point runs it in an executor.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -18,6 +21,16 @@ from voice.pcm import SAMPLE_WIDTH
 
 ASR_RATE = 16000
 _CHUNK_SECONDS = 0.25
+
+
+@lru_cache(maxsize=1)
+def asr_executor() -> ThreadPoolExecutor:
+    """Threads for speech recognition only, one per core (vosk-server's pattern).
+
+    Decoding is CPU-bound and long; in the loop's default executor it would queue SQL and file
+    reads behind it (and they behind it). Vosk releases the GIL while it decodes.
+    """
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="kefu-asr")
 _CJK = r"[\u3400-\u9fff\uf900-\ufaff]"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<={_CJK})\s+(?={_CJK})")
 
@@ -90,5 +103,5 @@ class AsrEngine(ABC):
         loop = asyncio.get_running_loop()
         pcm = await loop.run_in_executor(None, lambda: decode_file(path, target_rate=ASR_RATE))
         return await loop.run_in_executor(
-            None, self.transcribe_pcm, pcm.samples, pcm.sample_rate, phrases
+            asr_executor(), self.transcribe_pcm, pcm.samples, pcm.sample_rate, phrases
         )

@@ -41,6 +41,7 @@ from bot.channels.guard import ChannelGuard
 from bot.channels.wechat_api import WeChatApi, WeChatApiError
 from bot.channels.wechat_replies import TextUnit, Unit, custom_message, merge_as_text, to_units
 from bot.settings import Settings, get_settings
+from voice.asr import asr_executor
 
 logger = logging.getLogger(__name__)
 
@@ -336,7 +337,7 @@ class WeChatInput(InputChannel):
             engine = await self._asr_engine()
             if engine is None:
                 return None
-            result = await loop.run_in_executor(None, engine.transcribe_pcm, pcm.samples, pcm.sample_rate, None)
+            result = await loop.run_in_executor(asr_executor(), engine.transcribe_pcm, pcm.samples, pcm.sample_rate, None)
         except (WeChatApiError, VoiceError, OSError, asyncio.TimeoutError) as error:
             logger.warning("wechat.voice.failed error=%s reason=%s", type(error).__name__,
                            getattr(error, "reason", getattr(error, "errcode", "")))

@@ -20,7 +20,7 @@ from bot.ivr.errors import CallStateError, WireFormatError
 from bot.ivr.events import (AudioIn, Beep, CallStart, EndCall, Hangup, Hold, Ignored, KeyPress, Listen, NoInput,
                             PlaybackMark, Recording, Say, StartRecording, Utterance)
 from bot.ivr.playback import Playback
-from voice.asr import AsrEngine
+from voice.asr import AsrEngine, asr_executor
 from voice.errors import VoiceError
 from voice.prompts import PromptPlayer
 
@@ -147,7 +147,7 @@ class CallSession:
             phrases = list(listen.phrases) or None
             try:
                 result = await asyncio.get_running_loop().run_in_executor(
-                    None, self.asr.transcribe_pcm, utterance.pcm, utterance.sample_rate, phrases)
+                    asr_executor(), self.asr.transcribe_pcm, utterance.pcm, utterance.sample_rate, phrases)
                 text, confidence = result.text, result.confidence
             except VoiceError as exc:
                 logger.warning("ivr.asr.failed call=%s error=%s", self.call_id, exc)
