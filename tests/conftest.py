@@ -66,6 +66,10 @@ def running_kefu(trained_model, tmp_path_factory):
         KEFU_DATA_DIR=str(data_dir),
         KEFU_RASA_PORT=str(free_port()),
         KEFU_ACTION_PORT=str(free_port()),
+        # One worker: the web-chat tests also speak Socket.IO long-polling, whose requests must
+        # reach the worker holding the session (README "Several processes"). Several processes
+        # are tested in tests/scale (two servers on one Redis).
+        KEFU_WORKERS="1",
     )
     # Channel tests: media folder with a generated self-help video, WeChat test credentials.
     from tests.channels.stack_env import channel_environment
