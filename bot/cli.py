@@ -18,6 +18,7 @@ from voice.commands import register as register_voice
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.stack import KefuStack, StartupError
+    from bot.workers import worker_count
 
     settings = get_settings()
     stack = KefuStack(settings)
@@ -32,7 +33,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  Web chat     : {settings.public_url}/chat/\n"
         f"  Agent desk   : {settings.public_url}/agent/ (demo login {settings.demo_agent_name} / {settings.demo_agent_password})\n"
         f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
-        f"  Rasa server  : {settings.rasa_url}\n"
+        f"  Rasa server  : {settings.rasa_url} ({worker_count(settings.env)} workers, KEFU_WORKERS)\n"
         f"  Action server: http://{settings.host}:{settings.action_port}\n"
         f"  Redis        : {stack.redis_url}{' (embedded)' if not settings.redis.url else ''}\n"
         f"  Logs         : {settings.data_dir / 'logs'}\n"
