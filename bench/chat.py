@@ -151,8 +151,12 @@ def process_tree_cpu(pid: int) -> float:
     return total
 
 
-def process_tree_rss(pids: dict[str, int]) -> dict[str, float]:
-    """RSS in MB of each named process and each of its children (Sanic workers, forks)."""
+def process_tree_rss(pids: dict[str, int]) -> dict[str, tuple[float, float]]:
+    """(RSS, PSS) in MB of each named process and each of its children (Sanic workers, forks).
+
+    Forked workers share the parent's pages until they write them: RSS counts shared pages in
+    every process, PSS splits them, so the PSS column adds up to what the machine really holds.
+    """
     import psutil
 
     sizes: dict[str, float] = {}
@@ -164,11 +168,11 @@ def process_tree_rss(pids: dict[str, int]) -> dict[str, float]:
             continue
         for index, process in enumerate(family):
             try:
-                rss = process.memory_info().rss / 2**20
+                memory = process.memory_full_info()
             except psutil.NoSuchProcess:
                 continue
             key = name if index == 0 else f"{name} child {index}"
-            sizes[key] = rss
+            sizes[key] = (memory.rss / 2**20, getattr(memory, "pss", float("nan")) / 2**20)
     return sizes
 
 
@@ -247,7 +251,8 @@ def fmt(seconds: float) -> str:
     return f"{seconds * 1000:.0f}"
 
 
-def print_tables(results: dict[tuple[str, str], PhaseResult], rss: dict[str, float], workers: int | None) -> None:
+def print_tables(results: dict[tuple[str, str], PhaseResult], rss: dict[str, tuple[float, float]],
+                 workers: int | None) -> None:
     print()
     print(f"Kefu workers: {workers or 'default (KEFU_WORKERS or cores)'}; cores: {os.cpu_count()}")
     print("| scenario | system | turns | turns/s | p50 ms | p95 ms | p99 ms | errors | CPU ms/turn | Kefu/Rasa turns/s |")
@@ -266,10 +271,10 @@ def print_tables(results: dict[tuple[str, str], PhaseResult], rss: dict[str, flo
                   f"| {fmt(percentile(lat, .95))} | {fmt(percentile(lat, .99))} | {result.errors} "
                   f"| {result.cpu_ms_per_turn:.0f} | {tail} |")
     print()
-    print("| process | RSS MB (end of run) |")
-    print("|---|---|")
-    for name, size in sorted(rss.items()):
-        print(f"| {name} | {size:.0f} |")
+    print("| process | RSS MB | PSS MB (end of run) |")
+    print("|---|---|---|")
+    for name, (size, proportional) in sorted(rss.items()):
+        print(f"| {name} | {size:.0f} | {proportional:.0f} |")
 
 
 async def benchmark(args) -> None:

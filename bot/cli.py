@@ -20,6 +20,7 @@ from voice.commands import register as register_voice
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.security import log_masking
     from bot.stack import KefuStack, StartupError
+    from bot.workers import worker_count
 
     log_masking.install()
 
@@ -57,7 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  Supervisor   : {settings.public_url}/agent/supervisor/\n"
         f"  Softphone    : {settings.public_url}/ivr/phone/\n"
         f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
-        f"  Rasa server  : {settings.rasa_url}\n"
+        f"  Rasa server  : {settings.rasa_url} ({worker_count(settings.env)} workers, KEFU_WORKERS)\n"
         f"  Action server: http://{settings.action_host}:{settings.action_port} (only Rasa, with its secret)\n"
         f"  Secrets      : {settings.data_dir / 'secrets'} (Rasa API token: rasa_token)\n"
         f"  Redis        : {stack.redis_url}{' (embedded)' if not settings.redis.url else ''}\n"

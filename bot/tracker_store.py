@@ -10,7 +10,8 @@ the list index where the latest session starts:
 * ``save`` appends only the events the tracker gained since it was read (one round trip, a Lua
   script, so the session index moves with the append);
 * ``retrieve`` reads the latest session only, as Rasa's stores do; ``retrieve_full_tracker``
-  reads everything;
+  reads everything; a process keeps the sessions it read lately (:class:`SessionCache`) and asks
+  Redis only for the events after them, so a late turn does not deserialise the whole session;
 * it uses ``redis.asyncio``, so a turn never blocks the loop on Redis;
 * ``record_exp`` (seconds) expires a conversation that has been idle that long, like Rasa's.
 
@@ -22,6 +23,9 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Text
 
 import redis.asyncio as aioredis
@@ -36,28 +40,80 @@ SESSION_START = "action_session_start"
 # Where the tracker object remembers what it was read from: (sender id, events already stored).
 STORED_MARK = "_kefu_stored_events"
 
-# KEYS: events list, session index. ARGV: expiry seconds (0: none), offset of the last session
-# start among the new events (-1: none), then the new events. Returns the list length.
+# KEYS: events list, session index, generation. ARGV: expiry seconds (0: none), offset of the last
+# session start among the new events (-1: none), a generation id for a new list, then the new events.
+# Returns the list length.
 APPEND_SCRIPT = """
 local before = redis.call('LLEN', KEYS[1])
-if #ARGV > 2 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 3)) end
+if before == 0 then redis.call('SET', KEYS[3], ARGV[3]) end
+if #ARGV > 3 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 4)) end
 local offset = tonumber(ARGV[2])
 if offset >= 0 then redis.call('SET', KEYS[2], before + offset) end
 local ttl = tonumber(ARGV[1])
 if ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl)
-  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ttl) end
+  for _, key in ipairs(KEYS) do
+    if redis.call('EXISTS', key) == 1 then redis.call('EXPIRE', key, ttl) end
+  end
 end
-return before + #ARGV - 2
+return before + #ARGV - 3
 """
-# KEYS: events list, session index. ARGV: 1 = only the latest session. Returns {start, events...}.
+# KEYS: events list, session index, generation. ARGV: 1 = only the latest session, then what the
+# caller already holds: generation, session start, end index. Returns {generation, start, from,
+# events from index ``from``}: only the tail when the caller's copy is still a prefix.
 READ_SCRIPT = """
 local start = 0
 if ARGV[1] == '1' then start = tonumber(redis.call('GET', KEYS[2]) or '0') end
-local events = redis.call('LRANGE', KEYS[1], start, -1)
+local generation = redis.call('GET', KEYS[3]) or ''
+local from = start
+local known_end = tonumber(ARGV[4])
+if generation ~= '' and generation == ARGV[2] and tonumber(ARGV[3]) == start
+   and known_end >= start and known_end <= redis.call('LLEN', KEYS[1]) then
+  from = known_end
+end
+local events = redis.call('LRANGE', KEYS[1], from, -1)
+table.insert(events, 1, tostring(from))
 table.insert(events, 1, tostring(start))
+table.insert(events, 1, generation)
 return events
 """
+
+
+@dataclass(frozen=True)
+class CachedSession:
+    generation: str
+    start: int
+    events: tuple[Event, ...]
+
+
+class SessionCache:
+    """Recently read sessions of this process, so a turn deserialises only the events it lacks.
+
+    Redis stays the record: every read asks Redis for the events after the cached ones and checks
+    the list's generation (a new id when a conversation's list is created again after expiring),
+    so a stale copy is never used. Bounded by the number of events held.
+    """
+
+    def __init__(self, max_events: int = 20_000) -> None:
+        self.max_events = max_events
+        self._sessions: OrderedDict[str, CachedSession] = OrderedDict()
+        self._size = 0
+
+    def get(self, sender_id: str) -> CachedSession | None:
+        found = self._sessions.get(sender_id)
+        if found is not None:
+            self._sessions.move_to_end(sender_id)
+        return found
+
+    def put(self, sender_id: str, session: CachedSession) -> None:
+        old = self._sessions.pop(sender_id, None)
+        self._size -= len(old.events) if old else 0
+        if len(session.events) > self.max_events:
+            return
+        self._sessions[sender_id] = session
+        self._size += len(session.events)
+        while self._size > self.max_events:
+            _, evicted = self._sessions.popitem(last=False)
+            self._size -= len(evicted.events)
 
 
 class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
@@ -84,12 +140,14 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
                                     password=password or None, ssl=bool(use_ssl))
         self.record_exp = int(float(record_exp)) if record_exp else 0
         self.prefix = f"{key_prefix or 'kefu'}:events:"
+        self.sessions = SessionCache()
         self._append = self.redis.register_script(APPEND_SCRIPT)
         self._read = self.redis.register_script(READ_SCRIPT)
         super().__init__(domain, event_broker, **kwargs)
 
     def _keys(self, sender_id: Text) -> list[str]:
-        return [self.prefix + sender_id, self.prefix + sender_id + ":session"]
+        base = self.prefix + sender_id
+        return [base, base + ":session", base + ":generation"]
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         return await self._retrieve(sender_id, latest_session_only=True)
@@ -98,12 +156,20 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         return await self._retrieve(conversation_id, latest_session_only=False)
 
     async def _retrieve(self, sender_id: Text, latest_session_only: bool) -> Optional[DialogueStateTracker]:
-        _, *raw_events = await self._read(keys=self._keys(sender_id),
-                                                  args=["1" if latest_session_only else "0"])
-        if not raw_events:
+        cached = self.sessions.get(sender_id) if latest_session_only else None
+        known = [cached.generation, cached.start, cached.start + len(cached.events)] if cached else ["", 0, -1]
+        generation, start, first, *raw_events = await self._read(
+            keys=self._keys(sender_id), args=["1" if latest_session_only else "0", *known])
+        generation = generation.decode() if isinstance(generation, bytes) else generation
+        start, first = int(start), int(first)
+        fresh = deserialise_events([json.loads(raw) for raw in raw_events])
+        events = (list(cached.events) if cached and first > start else []) + fresh
+        if not events:
             return None
+        if latest_session_only:
+            self.sessions.put(sender_id, CachedSession(generation, start, tuple(events)))
         tracker = self.init_tracker(sender_id)
-        tracker.events.extend(deserialise_events([json.loads(raw) for raw in raw_events]))
+        tracker.events.extend(events)
         tracker.replay_events()
         setattr(tracker, STORED_MARK, (sender_id, len(tracker.events)))
         return tracker
@@ -116,7 +182,7 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
             return
         session_offset = max((i for i, e in enumerate(new_events) if _is_session_start(e)), default=-1)
         await self._append(keys=self._keys(tracker.sender_id),
-                           args=[self.record_exp, session_offset,
+                           args=[self.record_exp, session_offset, uuid.uuid4().hex,
                                  *(json.dumps(e.as_dict(), ensure_ascii=False) for e in new_events)])
         setattr(tracker, STORED_MARK, (tracker.sender_id, len(events)))
 
@@ -144,7 +210,7 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         found = []
         async for key in self.redis.scan_iter(match=self.prefix + "*", count=500):
             name = key.decode() if isinstance(key, bytes) else key
-            if not name.endswith(":session"):
+            if not name.endswith((":session", ":generation")):
                 found.append(name[len(self.prefix):])
         return found
 

@@ -36,8 +36,12 @@ def kefu_env(tmp_path, monkeypatch):
     from bot.db.repository import Repository
     from bot.db.seed import seed_demo
 
+    from tests.postgres import fresh_database_url, postgres_server_url
+
     monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("KEFU_DATABASE_URL", raising=False)
+    if postgres_server_url():  # CI: the same tests against PostgreSQL
+        monkeypatch.setenv("KEFU_DATABASE_URL", fresh_database_url(postgres_server_url()))
     _clear_caches()
     settings = settings_module.get_settings()
     settings.data_dir.mkdir(parents=True)
@@ -67,6 +71,10 @@ def running_kefu(trained_model, tmp_path_factory):
         KEFU_DATA_DIR=str(data_dir),
         KEFU_RASA_PORT=str(free_port()),
         KEFU_ACTION_PORT=str(free_port()),
+        # One worker: the web-chat tests also speak Socket.IO long-polling, whose requests must
+        # reach the worker holding the session (README "Several processes"). Several processes
+        # are tested in tests/scale (two servers on one Redis).
+        KEFU_WORKERS="1",
     )
     # Channel tests: media folder with a generated self-help video, WeChat test credentials.
     from tests.channels.stack_env import channel_environment
@@ -77,6 +85,10 @@ def running_kefu(trained_model, tmp_path_factory):
 
     env.update(ivr_environment(data_dir, PROJECT_ROOT, env))
     env.pop("KEFU_DATABASE_URL", None)
+    from tests.postgres import fresh_database_url, postgres_server_url
+
+    if postgres_server_url():  # CI: the whole stack on PostgreSQL
+        env["KEFU_DATABASE_URL"] = fresh_database_url(postgres_server_url())
     stack = KefuStack(settings_module.from_environment(env), model=trained_model)
     stack.start()
     yield stack

@@ -21,6 +21,8 @@ from voice.pcm import SAMPLE_WIDTH
 
 ASR_RATE = 16000
 _CHUNK_SECONDS = 0.25
+
+
 _CJK = r"[\u3400-\u9fff\uf900-\ufaff]"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<={_CJK})\s+(?={_CJK})")
 

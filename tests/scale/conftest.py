@@ -27,6 +27,10 @@ def two_processes(trained_model, tmp_path_factory):
                KEFU_ACTION_PORT=str(free_port()), KEFU_WORKERS="1", KEFU_CONTENT_DIR=str(content))
     env.update(ivr_environment(data_dir, PROJECT_ROOT, env))
     env.pop("KEFU_DATABASE_URL", None)
+    from tests.postgres import fresh_database_url, postgres_server_url
+
+    if postgres_server_url():  # CI: on PostgreSQL, as the shared stack
+        env["KEFU_DATABASE_URL"] = fresh_database_url(postgres_server_url())
     stack = KefuStack(settings_module.from_environment(env), model=trained_model).start()
     try:
         port_b = free_port()

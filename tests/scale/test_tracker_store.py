@@ -112,3 +112,45 @@ async def test_record_exp_expires_idle_conversations(redis_url):
     await store.save(tracker)
     raw = aioredis.Redis.from_url(redis_url)
     assert 0 < await raw.ttl("kefu:events:c6") <= 100
+
+
+async def test_a_process_reading_again_sees_what_another_process_appended(redis_url):
+    here, there = make_store(redis_url), make_store(redis_url)
+    tracker = await here.get_or_create_tracker("c7")
+    turn(tracker, "one", "first")
+    await here.save(tracker)
+    assert [e.text for e in (await here.retrieve("c7")).events if isinstance(e, UserUttered)] == ["one"]
+    elsewhere = await there.retrieve("c7")
+    turn(elsewhere, "two", "second")
+    await there.save(elsewhere)
+    again = await here.retrieve("c7")  # from its cache plus the tail in Redis
+    assert [e.text for e in again.events if isinstance(e, UserUttered)] == ["one", "two"]
+    assert len(again.events) == len((await make_store(redis_url).retrieve("c7")).events)
+
+
+async def test_a_conversation_created_again_after_expiry_is_not_mixed_with_the_old_one(redis_url):
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("c8")
+    for n in range(3):
+        turn(tracker, f"old{n}", "x")
+    await store.save(tracker)
+    await store.retrieve("c8")  # cached
+    raw = aioredis.Redis.from_url(redis_url)
+    await raw.delete(*store._keys("c8"))  # expired
+    other = make_store(redis_url)
+    fresh = await other.get_or_create_tracker("c8")
+    for n in range(4):
+        turn(fresh, f"new{n}", "y")
+    await other.save(fresh)
+    texts = [e.text for e in (await store.retrieve("c8")).events if isinstance(e, UserUttered)]
+    assert texts == [f"new{n}" for n in range(4)]
+
+
+def test_the_session_cache_is_bounded_by_events():
+    from bot.tracker_store import CachedSession, SessionCache
+
+    cache = SessionCache(max_events=10)
+    for n in range(5):
+        cache.put(f"s{n}", CachedSession("g", 0, tuple(ActionExecuted("action_listen") for _ in range(4))))
+    assert cache.get("s0") is None and cache.get("s4") is not None
+    assert sum(len(cache.get(k).events) for k in ("s3", "s4")) <= 10
