@@ -23,7 +23,7 @@ from bot.ivr.events import (AudioIn, Beep, CallStart, EndCall, Hangup, Hold, Ign
                             PlaybackMark, Recording, Say, StartRecording, Utterance)
 from bot.ivr.playback import Playback
 from bot.observability.logging_setup import bind_conversation
-from bot.observability.metrics import ASR_REAL_TIME_FACTOR
+from bot.observability.metrics import observe_real_time_factor
 from voice.asr import AsrEngine
 from voice.errors import VoiceError
 from voice.prompts import PromptPlayer
@@ -155,9 +155,8 @@ class CallSession:
                 result = await asyncio.get_running_loop().run_in_executor(
                     None, self.asr.transcribe_pcm, utterance.pcm, utterance.sample_rate, phrases)
                 text, confidence = result.text, result.confidence
-                audio_s = len(utterance.pcm) / 2 / utterance.sample_rate
-                if audio_s > 0:
-                    ASR_REAL_TIME_FACTOR.labels("ivr").observe((time.monotonic() - started) / audio_s)
+                observe_real_time_factor("ivr", time.monotonic() - started,
+                                         len(utterance.pcm) / 2 / utterance.sample_rate)
             except VoiceError as exc:
                 logger.warning("ivr.asr.failed call=%s error=%s", self.call_id, exc)
         self._post(Utterance(text, confidence, len(utterance.pcm) / 2 / utterance.sample_rate, ended_at))

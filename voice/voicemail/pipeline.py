@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.db.repository import DatabaseError, Repository
 from bot.notify import Notifier, NotifyError, OutboxNotifier
+from bot.observability.metrics import observe_real_time_factor
 from bot.selfhelp import Catalogue, CatalogueError, load_catalogue
 from voice.asr import ASR_RATE, AsrEngine, Result
 from voice.audio import DEFAULT_LIMITS, AudioLimits, Pcm, decode_bytes, decode_file, format_from_name
@@ -229,7 +231,10 @@ class VoicemailPipeline:
             from voice.vosk_engine import VoskEngine
 
             engine = VoskEngine.from_settings(self.settings)
-        return engine.transcribe_pcm(pcm.samples, pcm.sample_rate)
+        started = time.monotonic()
+        result = engine.transcribe_pcm(pcm.samples, pcm.sample_rate)
+        observe_real_time_factor("voicemail", time.monotonic() - started, pcm.duration)
+        return result
 
     def _open_ticket(self, outcome: VoicemailOutcome, decision: Decision, channel: str) -> str:
         details = {
