@@ -11,7 +11,7 @@ started on the same port. Customers behave like real clients: a message the serv
 A message is *answered* when the bot replied (an apology from ``domain/operations.yml`` counts
 separately as *apologised*: the customer heard something clear); it is *lost* when it never got
 either — a 500, an empty answer (silence) or no answer within the patience. Lost must be 0.
-Phone calls cut by the kill are counted as dropped calls, not messages.
+Phone calls cut by the kill, or refused while no server listened, are counted as calls, not messages.
 
 Usage: ``python bench/soak.py [--seconds 150] [--customers 6] [--patience 180]``.
 """
@@ -50,7 +50,9 @@ class Tally:
     errors: dict = field(default_factory=dict)
     latency: dict = field(default_factory=lambda: {"before": [], "during": [], "after": []})
     calls: int = 0
+    calls_refused: int = 0
     calls_dropped: int = 0
+    faults_done_at: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def error(self, kind: str) -> None:
@@ -153,22 +155,29 @@ def phone_customer(stack, tally: Tally, stop: threading.Event) -> None:
     url = f"ws://{stack.settings.host}:{stack.settings.rasa_port}/webhooks/ivr/media"
 
     async def one_call() -> None:
-        async with PhoneCall(url, caller=f"139{random.randint(0, 99_999_999):08d}", flow="t_menu") as call:
+        call = PhoneCall(url, caller=f"139{random.randint(0, 99_999_999):08d}", flow="t_menu")
+        try:
+            await call.__aenter__()
+        except (OSError, websockets.WebSocketException) as exc:
+            with tally.lock:
+                tally.calls_refused += 1  # no server to ring: the carrier retries, nothing was said yet
+            tally.error(f"call {type(exc).__name__}")
+            return
+        with tally.lock:
+            tally.calls += 1
+        try:
             await call.wait_media(30)
             await call.press("1")
             await asyncio.sleep(2)
             await call.hangup()
-
-    while not stop.is_set():
-        with tally.lock:
-            tally.calls += 1
-        try:
-            asyncio.run(asyncio.wait_for(one_call(), 60))
         except (OSError, asyncio.TimeoutError, websockets.WebSocketException, AssertionError) as exc:
             with tally.lock:
                 tally.calls_dropped += 1
             tally.error(f"call {type(exc).__name__}")
-            stop.wait(2.0)
+            await call.close()
+
+    while not stop.is_set():
+        asyncio.run(asyncio.wait_for(one_call(), 60))
         stop.wait(random.uniform(1.0, 3.0))
 
 
@@ -211,6 +220,14 @@ def run_faults(stack, tally: Tally, seconds: float, log: list[str]) -> None:
              "/health after Redis restart")
     log.append(f"{time.strftime('%H:%M:%S')} /health 200")
     tally.phase = "after"
+    tally.faults_done_at = time.monotonic()
+
+
+def traffic_done(tally: Tally, started: float, seconds: float, faults: threading.Thread) -> bool:
+    """The run lasts ``seconds`` and at least a third of that again after the faults are over."""
+    if faults.is_alive() or time.monotonic() - started < seconds:
+        return False
+    return tally.faults_done_at is None or time.monotonic() - tally.faults_done_at >= seconds / 3
 
 
 def percentile(values: list[float], q: float) -> str:
@@ -226,14 +243,16 @@ def report(tally: Tally, log: list[str], seconds: float) -> None:
         print("  " + line)
     print(f"\nMessages sent {tally.sent}, answered {tally.answered}, apologised {tally.apologised}, "
           f"lost {tally.lost} (must be 0); resends while a part was down {tally.retries}")
-    print(f"Phone calls {tally.calls}, dropped {tally.calls_dropped} (calls up when the server was killed)")
+    print(f"Phone calls connected {tally.calls}, cut mid-call {tally.calls_dropped} (up when the server was killed); "
+          f"refused while no server listened {tally.calls_refused}")
     print("Errors seen by clients: " + (", ".join(f"{k} x{v}" for k, v in sorted(tally.errors.items())) or "none"))
     print("\n| phase | answered | p50 (s) | p95 (s) | max (s) |\n|---|---|---|---|---|")
     for phase in ("before", "during", "after"):
         values = tally.latency[phase]
         print(f"| {phase} | {len(values)} | {percentile(values, 0.5)} | {percentile(values, 0.95)} | "
               f"{max(values) if values else 0:.2f} |")
-    print(f"\n'during' = from the kill until /health is 200 after the Redis restart; run length {seconds:.0f}s.")
+    print(f"\nA message counts in the phase it was sent in; 'during' = from the kill until /health is 200 after "
+          f"the Redis restart. Run length {seconds:.0f}s.")
 
 
 def main() -> int:
@@ -262,7 +281,7 @@ def main() -> int:
             thread.start()
         faults.start()
         with tqdm(total=int(args.seconds), unit="s", desc="soak") as bar:
-            while time.monotonic() - started < args.seconds or faults.is_alive():
+            while not traffic_done(tally, started, args.seconds, faults):
                 time.sleep(1)
                 bar.n = min(int(time.monotonic() - started), int(args.seconds))
                 bar.set_postfix(phase=tally.phase, sent=tally.sent, lost=tally.lost, refresh=False)
