@@ -2,7 +2,8 @@
 and Redis is restarted once.
 
 Starts its own stack (embedded Redis, own database, free ports), then runs virtual customers on
-127.0.0.1 only: REST chat, WeChat (plain mode, signed like WeChat's servers) and phone calls over
+127.0.0.1 only: REST chat, WeChat (plain mode, signed like WeChat's servers; replies that miss the
+4.5 s passive window arrive through a loopback customer-service API) and phone calls over
 the Twilio Media Streams WebSocket (key presses on the test menu flow). A third of the way in the
 Rasa server gets ``kill -9`` and is started again; once it serves again, Redis is stopped and
 started on the same port. Customers behave like real clients: a message the server could not take
@@ -67,7 +68,7 @@ def apology_texts() -> set[str]:
     return {variant["text"] for variants in responses.values() for variant in variants}
 
 
-def send_until_answered(tally: Tally, post, patience: float, apologies: set[str]) -> None:
+def send_until_answered(tally: Tally, post, patience: float, apologies: set[str], channel: str) -> None:
     """One customer message: resend while the server cannot take it, then classify the answer."""
     import requests
 
@@ -98,7 +99,7 @@ def send_until_answered(tally: Tally, post, patience: float, apologies: set[str]
             tally.latency[phase].append(elapsed)
         else:
             tally.lost += 1
-            tally.errors[f"lost ({status})"] = tally.errors.get(f"lost ({status})", 0) + 1
+            tally.errors[f"lost ({status}, {channel})"] = tally.errors.get(f"lost ({status}, {channel})", 0) + 1
 
 
 def chat_customer(stack, tally: Tally, stop: threading.Event, patience: float, apologies: set[str]) -> None:
@@ -113,11 +114,12 @@ def chat_customer(stack, tally: Tally, stop: threading.Event, patience: float, a
         return answer.status_code, texts
 
     while not stop.is_set():
-        send_until_answered(tally, post, patience, apologies)
+        send_until_answered(tally, post, patience, apologies, "chat")
         stop.wait(random.uniform(1.0, 3.0))
 
 
-def wechat_customer(stack, tally: Tally, stop: threading.Event, patience: float, apologies: set[str]) -> None:
+def wechat_customer(stack, tally: Tally, stop: threading.Event, patience: float, apologies: set[str],
+                    api) -> None:
     import requests
     from defusedxml import ElementTree
 
@@ -127,12 +129,17 @@ def wechat_customer(stack, tally: Tally, stop: threading.Event, patience: float,
     openid = new_openid()
 
     def post():
+        pushed_before = len(api.sent_to(openid))
         answer = server.request("POST", server.query(), text_xml(openid, random.choice(MESSAGES), new_msg_id()).encode(),
                                 timeout=60)
-        if answer.status == 200 and answer.body.strip() == "success":
-            return 200, []  # deferred to the customer-service API, which this soak does not run: silence
         if answer.status != 200:
             return answer.status, []
+        if answer.body.strip() == "success":  # answered later through the customer-service API
+            deadline = time.monotonic() + patience
+            while time.monotonic() < deadline and len(api.sent_to(openid)) <= pushed_before:
+                time.sleep(0.2)
+            pushed = api.sent_to(openid)[pushed_before:]
+            return 200, [(m.get("text") or {}).get("content") or m.get("msgtype", "") for m in pushed]
         return 200, [ElementTree.fromstring(answer.body).findtext("Content") or ""]
 
     def post_safely():
@@ -142,7 +149,7 @@ def wechat_customer(stack, tally: Tally, stop: threading.Event, patience: float,
             raise requests.ConnectionError(str(exc)) from exc
 
     while not stop.is_set():
-        send_until_answered(tally, post_safely, patience, apologies)
+        send_until_answered(tally, post_safely, patience, apologies, "wechat")
         stop.wait(random.uniform(1.0, 3.0))
 
 
@@ -182,19 +189,23 @@ def phone_customer(stack, tally: Tally, stop: threading.Event) -> None:
 
 
 def start_stack(data_dir: Path):
+    """The stack plus a loopback WeChat API (replies that miss WeChat's 4.5 s are pushed there)."""
     from bot import settings as settings_module
     from bot.embedded_redis import free_port
     from bot.stack import KefuStack
-    from tests.channels.stack_env import WECHAT_TOKEN
+    from tests.channels.stack_env import WECHAT_APP_ID, WECHAT_APP_SECRET, WECHAT_TOKEN
+    from tests.channels.wechat_loopback import WeChatLoopback
     from tests.ivr.stack_env import ivr_environment
 
+    api = WeChatLoopback(WECHAT_APP_ID, WECHAT_APP_SECRET, free_port()).start()
     env = dict(os.environ)
-    for name in ("REDIS_URL", "KEFU_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR", "WECHAT_APP_ID", "WECHAT_AES_KEY"):
+    for name in ("REDIS_URL", "KEFU_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR", "WECHAT_AES_KEY"):
         env.pop(name, None)
     env.update(KEFU_DATA_DIR=str(data_dir), KEFU_RASA_PORT=str(free_port()), KEFU_ACTION_PORT=str(free_port()),
-               KEFU_REDIS_PORT=str(free_port()), WECHAT_TOKEN=WECHAT_TOKEN)
+               KEFU_REDIS_PORT=str(free_port()), WECHAT_TOKEN=WECHAT_TOKEN, WECHAT_APP_ID=WECHAT_APP_ID,
+               WECHAT_APP_SECRET=WECHAT_APP_SECRET, WECHAT_API_BASE_URL=f"http://127.0.0.1:{api.port}")
     env.update(ivr_environment(data_dir, ROOT, env))
-    return KefuStack(settings_module.from_environment(env)).start()
+    return KefuStack(settings_module.from_environment(env)).start(), api
 
 
 def run_faults(stack, tally: Tally, seconds: float, log: list[str]) -> None:
@@ -265,14 +276,15 @@ def main() -> int:
 
     data_dir = Path(tempfile.mkdtemp(prefix="kefu-soak-"))
     print(f"Starting a stack in {data_dir} (first run trains the model)...", flush=True)
-    stack = start_stack(data_dir)
+    stack, api = start_stack(data_dir)
     tally, stop, log = Tally(), threading.Event(), []
     apologies = apology_texts()
     kinds = [chat_customer, wechat_customer, phone_customer]
     threads = []
     for i in range(args.customers):
         kind = kinds[i % len(kinds)]
-        extra = () if kind is phone_customer else (args.patience, apologies)
+        extra = {chat_customer: (args.patience, apologies), wechat_customer: (args.patience, apologies, api),
+                 phone_customer: ()}[kind]
         threads.append(threading.Thread(target=kind, args=(stack, tally, stop, *extra), daemon=True))
     faults = threading.Thread(target=run_faults, args=(stack, tally, args.seconds, log), daemon=True)
     started = time.monotonic()
@@ -294,6 +306,7 @@ def main() -> int:
             thread.join(timeout=args.patience + 60)
     finally:
         stack.stop()
+        api.stop()
     report(tally, log, time.monotonic() - started)
     return 0 if tally.lost == 0 else 1
 
