@@ -2,7 +2,8 @@
 and Redis is restarted once.
 
 Starts its own stack (embedded Redis, own database, free ports), then runs virtual customers on
-127.0.0.1 only: REST chat, WeChat (plain mode, signed like WeChat's servers) and phone calls over
+127.0.0.1 only: REST chat, WeChat (plain mode, signed like WeChat's servers; replies that miss the
+4.5 s passive window arrive through a loopback customer-service API) and phone calls over
 the Twilio Media Streams WebSocket (key presses on the test menu flow). A third of the way in the
 Rasa server gets ``kill -9`` and is started again; once it serves again, Redis is stopped and
 started on the same port. Customers behave like real clients: a message the server could not take
@@ -11,7 +12,7 @@ started on the same port. Customers behave like real clients: a message the serv
 A message is *answered* when the bot replied (an apology from ``domain/operations.yml`` counts
 separately as *apologised*: the customer heard something clear); it is *lost* when it never got
 either — a 500, an empty answer (silence) or no answer within the patience. Lost must be 0.
-Phone calls cut by the kill are counted as dropped calls, not messages.
+Phone calls cut by the kill, or refused while no server listened, are counted as calls, not messages.
 
 Usage: ``python bench/soak.py [--seconds 150] [--customers 6] [--patience 180]``.
 """
@@ -50,7 +51,9 @@ class Tally:
     errors: dict = field(default_factory=dict)
     latency: dict = field(default_factory=lambda: {"before": [], "during": [], "after": []})
     calls: int = 0
+    calls_refused: int = 0
     calls_dropped: int = 0
+    faults_done_at: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def error(self, kind: str) -> None:
@@ -65,7 +68,7 @@ def apology_texts() -> set[str]:
     return {variant["text"] for variants in responses.values() for variant in variants}
 
 
-def send_until_answered(tally: Tally, post, patience: float, apologies: set[str]) -> None:
+def send_until_answered(tally: Tally, post, patience: float, apologies: set[str], channel: str) -> None:
     """One customer message: resend while the server cannot take it, then classify the answer."""
     import requests
 
@@ -96,7 +99,7 @@ def send_until_answered(tally: Tally, post, patience: float, apologies: set[str]
             tally.latency[phase].append(elapsed)
         else:
             tally.lost += 1
-            tally.errors[f"lost ({status})"] = tally.errors.get(f"lost ({status})", 0) + 1
+            tally.errors[f"lost ({status}, {channel})"] = tally.errors.get(f"lost ({status}, {channel})", 0) + 1
 
 
 def chat_customer(stack, tally: Tally, stop: threading.Event, patience: float, apologies: set[str]) -> None:
@@ -111,11 +114,12 @@ def chat_customer(stack, tally: Tally, stop: threading.Event, patience: float, a
         return answer.status_code, texts
 
     while not stop.is_set():
-        send_until_answered(tally, post, patience, apologies)
+        send_until_answered(tally, post, patience, apologies, "chat")
         stop.wait(random.uniform(1.0, 3.0))
 
 
-def wechat_customer(stack, tally: Tally, stop: threading.Event, patience: float, apologies: set[str]) -> None:
+def wechat_customer(stack, tally: Tally, stop: threading.Event, patience: float, apologies: set[str],
+                    api) -> None:
     import requests
     from defusedxml import ElementTree
 
@@ -125,12 +129,17 @@ def wechat_customer(stack, tally: Tally, stop: threading.Event, patience: float,
     openid = new_openid()
 
     def post():
+        pushed_before = len(api.sent_to(openid))
         answer = server.request("POST", server.query(), text_xml(openid, random.choice(MESSAGES), new_msg_id()).encode(),
                                 timeout=60)
-        if answer.status == 200 and answer.body.strip() == "success":
-            return 200, []  # deferred to the customer-service API, which this soak does not run: silence
         if answer.status != 200:
             return answer.status, []
+        if answer.body.strip() == "success":  # answered later through the customer-service API
+            deadline = time.monotonic() + patience
+            while time.monotonic() < deadline and len(api.sent_to(openid)) <= pushed_before:
+                time.sleep(0.2)
+            pushed = api.sent_to(openid)[pushed_before:]
+            return 200, [(m.get("text") or {}).get("content") or m.get("msgtype", "") for m in pushed]
         return 200, [ElementTree.fromstring(answer.body).findtext("Content") or ""]
 
     def post_safely():
@@ -140,7 +149,7 @@ def wechat_customer(stack, tally: Tally, stop: threading.Event, patience: float,
             raise requests.ConnectionError(str(exc)) from exc
 
     while not stop.is_set():
-        send_until_answered(tally, post_safely, patience, apologies)
+        send_until_answered(tally, post_safely, patience, apologies, "wechat")
         stop.wait(random.uniform(1.0, 3.0))
 
 
@@ -153,39 +162,50 @@ def phone_customer(stack, tally: Tally, stop: threading.Event) -> None:
     url = f"ws://{stack.settings.host}:{stack.settings.rasa_port}/webhooks/ivr/media"
 
     async def one_call() -> None:
-        async with PhoneCall(url, caller=f"139{random.randint(0, 99_999_999):08d}", flow="t_menu") as call:
+        call = PhoneCall(url, caller=f"139{random.randint(0, 99_999_999):08d}", flow="t_menu")
+        try:
+            await call.__aenter__()
+        except (OSError, websockets.WebSocketException) as exc:
+            with tally.lock:
+                tally.calls_refused += 1  # no server to ring: the carrier retries, nothing was said yet
+            tally.error(f"call {type(exc).__name__}")
+            return
+        with tally.lock:
+            tally.calls += 1
+        try:
             await call.wait_media(30)
             await call.press("1")
             await asyncio.sleep(2)
             await call.hangup()
-
-    while not stop.is_set():
-        with tally.lock:
-            tally.calls += 1
-        try:
-            asyncio.run(asyncio.wait_for(one_call(), 60))
         except (OSError, asyncio.TimeoutError, websockets.WebSocketException, AssertionError) as exc:
             with tally.lock:
                 tally.calls_dropped += 1
             tally.error(f"call {type(exc).__name__}")
-            stop.wait(2.0)
+            await call.close()
+
+    while not stop.is_set():
+        asyncio.run(asyncio.wait_for(one_call(), 60))
         stop.wait(random.uniform(1.0, 3.0))
 
 
 def start_stack(data_dir: Path):
+    """The stack plus a loopback WeChat API (replies that miss WeChat's 4.5 s are pushed there)."""
     from bot import settings as settings_module
     from bot.embedded_redis import free_port
     from bot.stack import KefuStack
-    from tests.channels.stack_env import WECHAT_TOKEN
+    from tests.channels.stack_env import WECHAT_APP_ID, WECHAT_APP_SECRET, WECHAT_TOKEN
+    from tests.channels.wechat_loopback import WeChatLoopback
     from tests.ivr.stack_env import ivr_environment
 
+    api = WeChatLoopback(WECHAT_APP_ID, WECHAT_APP_SECRET, free_port()).start()
     env = dict(os.environ)
-    for name in ("REDIS_URL", "KEFU_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR", "WECHAT_APP_ID", "WECHAT_AES_KEY"):
+    for name in ("REDIS_URL", "KEFU_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR", "WECHAT_AES_KEY"):
         env.pop(name, None)
     env.update(KEFU_DATA_DIR=str(data_dir), KEFU_RASA_PORT=str(free_port()), KEFU_ACTION_PORT=str(free_port()),
-               KEFU_REDIS_PORT=str(free_port()), WECHAT_TOKEN=WECHAT_TOKEN)
+               KEFU_REDIS_PORT=str(free_port()), WECHAT_TOKEN=WECHAT_TOKEN, WECHAT_APP_ID=WECHAT_APP_ID,
+               WECHAT_APP_SECRET=WECHAT_APP_SECRET, WECHAT_API_BASE_URL=f"http://127.0.0.1:{api.port}")
     env.update(ivr_environment(data_dir, ROOT, env))
-    return KefuStack(settings_module.from_environment(env)).start()
+    return KefuStack(settings_module.from_environment(env)).start(), api
 
 
 def run_faults(stack, tally: Tally, seconds: float, log: list[str]) -> None:
@@ -211,6 +231,14 @@ def run_faults(stack, tally: Tally, seconds: float, log: list[str]) -> None:
              "/health after Redis restart")
     log.append(f"{time.strftime('%H:%M:%S')} /health 200")
     tally.phase = "after"
+    tally.faults_done_at = time.monotonic()
+
+
+def traffic_done(tally: Tally, started: float, seconds: float, faults: threading.Thread) -> bool:
+    """The run lasts ``seconds`` and at least a third of that again after the faults are over."""
+    if faults.is_alive() or time.monotonic() - started < seconds:
+        return False
+    return tally.faults_done_at is None or time.monotonic() - tally.faults_done_at >= seconds / 3
 
 
 def percentile(values: list[float], q: float) -> str:
@@ -226,14 +254,16 @@ def report(tally: Tally, log: list[str], seconds: float) -> None:
         print("  " + line)
     print(f"\nMessages sent {tally.sent}, answered {tally.answered}, apologised {tally.apologised}, "
           f"lost {tally.lost} (must be 0); resends while a part was down {tally.retries}")
-    print(f"Phone calls {tally.calls}, dropped {tally.calls_dropped} (calls up when the server was killed)")
+    print(f"Phone calls connected {tally.calls}, cut mid-call {tally.calls_dropped} (up when the server was killed); "
+          f"refused while no server listened {tally.calls_refused}")
     print("Errors seen by clients: " + (", ".join(f"{k} x{v}" for k, v in sorted(tally.errors.items())) or "none"))
     print("\n| phase | answered | p50 (s) | p95 (s) | max (s) |\n|---|---|---|---|---|")
     for phase in ("before", "during", "after"):
         values = tally.latency[phase]
         print(f"| {phase} | {len(values)} | {percentile(values, 0.5)} | {percentile(values, 0.95)} | "
               f"{max(values) if values else 0:.2f} |")
-    print(f"\n'during' = from the kill until /health is 200 after the Redis restart; run length {seconds:.0f}s.")
+    print(f"\nA message counts in the phase it was sent in; 'during' = from the kill until /health is 200 after "
+          f"the Redis restart. Run length {seconds:.0f}s.")
 
 
 def main() -> int:
@@ -246,14 +276,15 @@ def main() -> int:
 
     data_dir = Path(tempfile.mkdtemp(prefix="kefu-soak-"))
     print(f"Starting a stack in {data_dir} (first run trains the model)...", flush=True)
-    stack = start_stack(data_dir)
+    stack, api = start_stack(data_dir)
     tally, stop, log = Tally(), threading.Event(), []
     apologies = apology_texts()
     kinds = [chat_customer, wechat_customer, phone_customer]
     threads = []
     for i in range(args.customers):
         kind = kinds[i % len(kinds)]
-        extra = () if kind is phone_customer else (args.patience, apologies)
+        extra = {chat_customer: (args.patience, apologies), wechat_customer: (args.patience, apologies, api),
+                 phone_customer: ()}[kind]
         threads.append(threading.Thread(target=kind, args=(stack, tally, stop, *extra), daemon=True))
     faults = threading.Thread(target=run_faults, args=(stack, tally, args.seconds, log), daemon=True)
     started = time.monotonic()
@@ -262,7 +293,7 @@ def main() -> int:
             thread.start()
         faults.start()
         with tqdm(total=int(args.seconds), unit="s", desc="soak") as bar:
-            while time.monotonic() - started < args.seconds or faults.is_alive():
+            while not traffic_done(tally, started, args.seconds, faults):
                 time.sleep(1)
                 bar.n = min(int(time.monotonic() - started), int(args.seconds))
                 bar.set_postfix(phase=tally.phase, sent=tally.sent, lost=tally.lost, refresh=False)
@@ -275,6 +306,7 @@ def main() -> int:
             thread.join(timeout=args.patience + 60)
     finally:
         stack.stop()
+        api.stop()
     report(tally, log, time.monotonic() - started)
     return 0 if tally.lost == 0 else 1
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import time
 
+from redis.exceptions import RedisError
+
 logger = logging.getLogger(__name__)
 
 
@@ -58,9 +60,13 @@ class ChannelGuard:
         key = self._key(f"rate:{sender}:{window}")
         client = self._client()
         if client is not None:
-            count = await client.incr(key)
-            if count == 1:
-                await client.expire(key, window_seconds * 2)
+            try:
+                count = await client.incr(key)
+                if count == 1:
+                    await client.expire(key, window_seconds * 2)
+            except RedisError as exc:  # fail open: the turn itself tells the customer Redis is down
+                logger.warning("channels.guard.rate_unknown prefix=%s error=%s", self.prefix, type(exc).__name__)
+                return True
             return count <= limit
         count = int(self._memory_get(key) or 0) + 1
         self._memory[key] = (time.monotonic() + window_seconds * 2, count)

@@ -18,6 +18,7 @@ from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.rest_guard import check_rest_body
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class OpsBlueprint(Blueprint):
         if any(route.name.endswith("kefu_health") for route in app.router.routes):
             return
         route_library_loggers()  # the app exists now, with Sanic's own log handlers
+        app.register_middleware(check_rest_body, "request")
         app.error_handler.add(RedisError, store_unavailable)
         app.error_handler.add(LockError, store_unavailable)
         channel = self.ctx.channel

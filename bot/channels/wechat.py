@@ -41,6 +41,7 @@ from bot.channels.guard import ChannelGuard
 from bot.channels.wechat_api import WeChatApi, WeChatApiError
 from bot.channels.wechat_replies import TextUnit, Unit, custom_message, merge_as_text, to_units
 from bot.security.claims import WECHAT_OPENID, channel_claim
+from bot.observability.metrics import observe_real_time_factor
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -340,8 +341,10 @@ class WeChatInput(InputChannel):
             engine = await self._asr_engine()
             if engine is None:
                 return None
+            started = time.monotonic()
             result = await loop.run_in_executor(decode_executor(), engine.transcribe_pcm, pcm.samples,
                                                 pcm.sample_rate, None)
+            observe_real_time_factor("wechat", time.monotonic() - started, pcm.duration)
         except (WeChatApiError, VoiceError, OSError, asyncio.TimeoutError) as error:
             logger.warning("wechat.voice.failed error=%s reason=%s", type(error).__name__,
                            getattr(error, "reason", getattr(error, "errcode", "")))

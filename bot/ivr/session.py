@@ -24,7 +24,7 @@ from bot.ivr.events import (AudioIn, Beep, CallStart, EndCall, HandedBack, Hangu
 from bot.ivr.playback import Playback
 from bot.ivr.speech_turn import StreamingTurn
 from bot.observability.logging_setup import bind_conversation
-from bot.observability.metrics import ASR_REAL_TIME_FACTOR
+from bot.observability.metrics import observe_real_time_factor
 from voice.asr import AsrEngine
 from voice.prompts import PromptPlayer
 
@@ -157,7 +157,7 @@ class CallSession:
         logger.debug("ivr.asr.turn_ended call=%s why=%s flush_ms=%.0f", self.call_id, ended.why,
                      1000 * (time.monotonic() - ended_at))
         if ended.turn.seconds > 0 and self.asr is not None:
-            ASR_REAL_TIME_FACTOR.labels("ivr").observe(ended.turn.decode_seconds / ended.turn.seconds)
+            observe_real_time_factor("ivr", ended.turn.decode_seconds, ended.turn.seconds)
         self._post(Utterance(result.text, result.confidence, ended.turn.seconds, ended_at))
 
     def _new_turn(self, phrases: tuple[str, ...]) -> StreamingTurn:

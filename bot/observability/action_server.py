@@ -37,6 +37,8 @@ def _bound_run(original):
 
 def install() -> None:
     """Configure logging and wrap the executor; idempotent."""
-    configure_from_settings()
+    from bot.settings import from_environment
+
+    configure_from_settings(from_environment())  # not the cached settings: tests import actions early
     if not getattr(ActionExecutor.run, "_kefu_bound", False):
         ActionExecutor.run = _bound_run(ActionExecutor.run)

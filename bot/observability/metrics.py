@@ -60,3 +60,9 @@ def count_outcome(kind: str, channel: str) -> None:
     OUTCOMES.labels(kind, channel).inc()
     if kind in HANDOFF_OUTCOMES:
         HANDOFFS.labels(channel).inc()
+
+
+def observe_real_time_factor(source: str, decode_seconds: float, audio_seconds: float) -> None:
+    """Decoding time over audio length: above 1 the recogniser falls behind live speech."""
+    if audio_seconds > 0:
+        ASR_REAL_TIME_FACTOR.labels(source).observe(decode_seconds / audio_seconds)

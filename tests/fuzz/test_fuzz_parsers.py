@@ -121,3 +121,18 @@ def test_selfhelp_catalogue_yaml_loads_or_names_the_problem(raw):
         parse_catalogue(raw, source="selfhelp.yml")
     except CatalogueError as error:
         assert str(error)
+
+
+@given(st.one_of(json_values.map(json.dumps).map(str.encode), st.binary(max_size=100),
+                 st.fixed_dictionaries({"sender": json_values, "message": json_values},
+                                       optional={"metadata": json_values, "input_channel": json_values})
+                 .map(json.dumps).map(str.encode)))
+def test_rest_body_check_accepts_only_what_rasa_can_take(body):
+    from bot.channels.rest_guard import rest_body_problem
+
+    problem = rest_body_problem(body)
+    if problem is None:
+        payload = json.loads(body)
+        assert isinstance(payload["sender"], str) and isinstance(payload["message"], str)
+    else:
+        assert problem.endswith(("object", "characters", "name"))

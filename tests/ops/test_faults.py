@@ -123,6 +123,8 @@ def test_redis_restart_apologises_then_recovers_within_10s(fault_stack, domain_t
         assert is_apology(texts(during), domain_texts, "utter_service_unavailable"), texts(during)
         code, body = health(fault_stack)
         assert code == 503 and not body["checks"]["redis"]["ok"]
+        assert is_apology(asyncio.run(webchat_turn(fault_stack, "还是没信号")), domain_texts,
+                          "utter_service_unavailable"), "the web chat went silent while Redis was down"
         wechat = WeChatServer(f"{fault_stack.settings.rasa_url}/webhooks/wechat/webhook", token=WECHAT_TOKEN)
         answer = wechat.request("POST", wechat.query(), text_xml(new_openid(), FAULT, new_msg_id()).encode(), 30)
         assert answer.status == 503, answer  # WeChat sends it again later; never a 500
@@ -134,6 +136,23 @@ def test_redis_restart_apologises_then_recovers_within_10s(fault_stack, domain_t
                      "a normal answer after Redis came back")
     assert texts(reply) and time.monotonic() - back <= 10
     assert health(fault_stack)[0] == 200
+
+
+async def webchat_turn(stack, text: str, timeout: float = 30) -> list[str]:
+    """One web-chat message over Socket.IO; the texts of the bot's answers to it."""
+    import socketio
+
+    sio, confirmed, answers = socketio.AsyncClient(reconnection=False), asyncio.Event(), asyncio.Queue()
+    sio.on("session_confirm", lambda _sid: confirmed.set())
+    sio.on("bot_uttered", answers.put)
+    await sio.connect(stack.settings.rasa_url, socketio_path="socket.io", transports=["websocket"])
+    try:
+        await sio.emit("session_request", {"session_id": None})
+        await asyncio.wait_for(confirmed.wait(), 10)
+        await sio.emit("user_uttered", {"message": text})
+        return [(await asyncio.wait_for(answers.get(), timeout)).get("text") or ""]
+    finally:
+        await sio.disconnect()
 
 
 def test_rasa_killed_mid_conversation_continues_with_queue_intact(fault_stack):
@@ -149,7 +168,11 @@ def test_rasa_killed_mid_conversation_continues_with_queue_intact(fault_stack):
     wait_for(lambda: requests.get(f"{fault_stack.settings.rasa_url}/status", timeout=2).ok, 300,
              "the Rasa server after kill -9")
 
-    assert store.hgetall(handoff_keys.conversation(customer)) == entry, "the queue entry changed or vanished"
+    kept = store.hgetall(handoff_keys.conversation(customer))
+    identity = (b"state", b"skill", b"priority", b"enqueued_at", b"request")
+    assert {k: kept.get(k) for k in identity} == {k: entry.get(k) for k in identity}, "the queue entry changed"
+    if entry[b"state"] == b"waiting":
+        assert store.zscore(handoff_keys.queue(entry[b"skill"].decode()), customer) is not None
     after = requests.get(f"{fault_stack.settings.rasa_url}/conversations/{customer}/tracker", timeout=30).json()
     assert len(after["events"]) >= len(before["events"])
     assert [e.get("text") for e in after["events"] if e["event"] == "user"][:2] == [FAULT, HUMAN]

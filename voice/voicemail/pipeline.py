@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 from bot.db.repository import DatabaseError, Repository
 from bot.notify import Notifier, NotifyError, OutboxNotifier
 from bot.outcomes import record
+from bot.observability.metrics import observe_real_time_factor
 from bot.selfhelp import Catalogue, CatalogueError, load_catalogue
 from bot.snapshot import editor_file
 from voice.asr import ASR_RATE, AsrEngine, Result, decode_executor
@@ -235,7 +237,10 @@ class VoicemailPipeline:
             from voice.vosk_engine import VoskEngine
 
             engine = VoskEngine.from_settings(self.settings)
-        return engine.transcribe_pcm(pcm.samples, pcm.sample_rate)
+        started = time.monotonic()
+        result = engine.transcribe_pcm(pcm.samples, pcm.sample_rate)
+        observe_real_time_factor("voicemail", time.monotonic() - started, pcm.duration)
+        return result
 
     async def _hand_to_person(self, outcome: VoicemailOutcome, decision: Decision, channel: str,
                               caller_phone: str, customer) -> str:
