@@ -232,7 +232,9 @@ def kefu_pids(stack) -> dict[str, int]:
     pids = {}
     for process in stack.processes:
         args = process.args if isinstance(process.args, list) else [str(process.args)]
-        name = "kefu rasa" if "rasa" in args[2:3] else "kefu actions" if "rasa_sdk" in args[2:3] else "kefu process"
+        module = args[2] if len(args) > 2 else ""
+        name = ("kefu rasa" if module in ("rasa", "bot.security.rasa_server") else
+                "kefu actions" if module in ("rasa_sdk", "bot.security.action_server") else "kefu process")
         while name in pids:
             name += "'"
         pids[name] = process.pid

@@ -216,7 +216,7 @@ def run_faults(stack, tally: Tally, seconds: float, log: list[str]) -> None:
 
     time.sleep(seconds / 3)
     tally.phase = "during"
-    command = kill(stack, "rasa", signal.SIGKILL)
+    command = kill(stack, "bot.security.rasa_server", signal.SIGKILL)
     log.append(f"{time.strftime('%H:%M:%S')} kill -9 Rasa server")
     restart(stack, command, "rasa.log")
     wait_for(lambda: requests.get(f"{stack.settings.rasa_url}/status", timeout=2).ok, 600, "Rasa restart")

@@ -24,7 +24,7 @@ MAX_RSS_GROWTH = 300 * 1024 * 1024
 @pytest.fixture(scope="module")
 def rasa_memory(running_kefu):
     """The Rasa server's memory before this module's fuzzing, checked once after it."""
-    process = psutil.Process(process_running(running_kefu, "rasa").pid)
+    process = psutil.Process(process_running(running_kefu, "bot.security.rasa_server").pid)
     before = process.memory_info().rss
     yield
     growth = process.memory_info().rss - before

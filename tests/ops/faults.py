@@ -30,7 +30,7 @@ def wait_for(predicate, timeout: float, what: str, every: float = 0.2):
 
 
 def process_running(stack: KefuStack, module: str) -> subprocess.Popen:
-    """The stack's process started with ``python -m <module>`` (``rasa`` or ``rasa_sdk``)."""
+    """The stack's process started with ``python -m <module>`` (``bot.security.rasa_server`` or ``bot.security.action_server``)."""
     for process in stack.processes:
         args = list(process.args)
         if "-m" in args and args[args.index("-m") + 1] == module and process.poll() is None:

@@ -97,7 +97,7 @@ def test_phone_socket_dropped_while_queued_is_cleaned_up(fault_stack):
 
 
 def test_action_server_stopped_customers_get_an_apology_and_an_offer(fault_stack, domain_texts):
-    command = kill(fault_stack, "rasa_sdk", signal.SIGTERM)
+    command = kill(fault_stack, "bot.security.action_server", signal.SIGTERM)
     try:
         code, body = health(fault_stack)
         assert code == 503 and not body["checks"]["action_server"]["ok"] and body["checks"]["redis"]["ok"]
@@ -163,7 +163,7 @@ def test_rasa_killed_mid_conversation_continues_with_queue_intact(fault_stack):
     entry = wait_for(lambda: store.hgetall(handoff_keys.conversation(customer)), 10, "the handoff queue entry")
     before = requests.get(f"{fault_stack.settings.rasa_url}/conversations/{customer}/tracker", timeout=30).json()
 
-    command = kill(fault_stack, "rasa", signal.SIGKILL)
+    command = kill(fault_stack, "bot.security.rasa_server", signal.SIGKILL)
     restart(fault_stack, command, "rasa.log")
     wait_for(lambda: requests.get(f"{fault_stack.settings.rasa_url}/status", timeout=2).ok, 300,
              "the Rasa server after kill -9")
