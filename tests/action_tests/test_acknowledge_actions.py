@@ -25,7 +25,7 @@ async def test_a_phone_caller_without_a_known_number_is_acknowledged_too(run_act
 
 
 async def test_a_known_customer_gets_the_answer_without_the_acknowledgement(run_action):
-    tracker = load_tracker("query_bill", text="你们的服务太差了", intent="complaint", sender="13800000001")
+    tracker = load_tracker("query_bill", text="你们的服务太差了", intent="complaint", customer_id="1")
     turn = await run_action("action_complaint", tracker)
     assert turn.responses == ["utter_complaint_recorded"]
 
