@@ -39,6 +39,9 @@ def extra_checks():
         pass
     else:
         checks.append(flow_problems)
+    from bot.security.validation import policy_problems
+
+    checks.append(policy_problems)
     return checks
 
 
