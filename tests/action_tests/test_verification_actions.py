@@ -177,3 +177,12 @@ async def test_tickets_visits_and_changes_need_proof(run_action, with_redis, act
     tracker = load_tracker("query_bill", text=text, intent=intent, customer_id="2", sender=f"claim-{intent}")
     turn = await run_action(action, tracker)
     assert turn.responses == ["utter_verification_code_sent"] and personal(turn) == []
+
+
+async def test_an_unknown_typed_number_is_not_found_even_after_someone_was_known(run_action, with_redis):
+    tracker = load_tracker("query_bill", text="13999999999", intent="inform",
+                           entities=[entity("phone_number", "13999999999")], sender="owner-4",
+                           pending_request="action_query_bill", customer_id="1", verified_customer_id="1",
+                           verified_by="sms_code")
+    turn = await run_action("action_identify_customer", tracker)
+    assert turn.responses == ["utter_customer_not_found"]
