@@ -108,7 +108,7 @@ async def test_codes_are_rate_limited_per_number_then_only_the_password_is_asked
 async def test_a_signed_integration_token_verifies_and_a_forged_one_does_not(run_action, with_redis):
     claims = {"aud": "kefu", "sub": "8800000002", "exp": int(time.time()) + 300}
     good = jwt.encode(claims, get_secrets().jwt_secret, algorithm="HS256")
-    forged = jwt.encode(claims, "not-the-secret", algorithm="HS256")
+    forged = jwt.encode(claims, "not-the-secret-but-just-as-long-as-it", algorithm="HS256")
     turn = await run_action("action_query_bill", with_metadata(load_tracker("query_bill", sender="app-1"),
                                                                {"auth_token": good}))
     assert turn.message("utter_bill_summary")["customer_name"] == "李娜"
