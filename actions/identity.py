@@ -107,10 +107,9 @@ async def establish(tracker: Tracker) -> Identity:
     verified_id = tracker.get_slot("verified_customer_id")
     verified = verified_id if tracker.get_slot("verified_by") in STICKY_PROOFS else None
     typed = latest_entity(tracker, "phone_number") or latest_entity(tracker, "account_number")
-    if typed:
+    if typed:  # the number the customer just gave wins over whom we knew before
         customer = await customer_by_number(typed)
-        if customer is not None:
-            return Identity(customer, str(customer.id) == verified)
+        return Identity(customer, customer is not None and str(customer.id) == verified)
     known = tracker.get_slot("customer_id") or verified
     customer = await db(repository().get_customer, int(known)) if known else None
     return Identity(customer, customer is not None and str(customer.id) == verified)

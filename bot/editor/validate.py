@@ -42,6 +42,9 @@ def extra_checks():
     from bot.editor.speech_checks import unrecognisable_phrases
 
     checks.append(unrecognisable_phrases)
+    from bot.security.validation import policy_problems
+
+    checks.append(policy_problems)
     return checks
 
 

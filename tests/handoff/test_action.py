@@ -1,20 +1,10 @@
 """action_request_human on tracker fixtures, with a real Redis behind the queue."""
 from __future__ import annotations
 
-import pytest
-
 from bot import settings as settings_module
 from bot.handoff.queue import HandoffQueue
-from tests.action_tests.conftest import run_action  # noqa: F401 - fixture
+from tests.action_tests.conftest import run_action, with_redis  # noqa: F401 - fixtures
 from tests.action_tests.trackers import load_tracker
-
-
-@pytest.fixture
-def with_redis(kefu_env, redis_url, redis, monkeypatch):
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    settings_module.get_settings.cache_clear()
-    yield redis
-    settings_module.get_settings.cache_clear()
 
 
 async def test_request_human_queues_with_context_tells_the_wait_and_pauses(run_action, with_redis):

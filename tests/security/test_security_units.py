@@ -93,3 +93,15 @@ async def test_login_brute_force_locks_the_name_even_for_the_right_password(redi
     assert await guard.locked("DEMO", "10.0.0.2"), "the name is locked from any address"
     assert not await guard.locked("other", "10.0.0.3")
     assert 0 < await redis.ttl("kefu:security:login:name:" + hashlib.sha256(b"demo").hexdigest()[:24]) <= 60
+
+
+def test_kefu_validate_names_an_unknown_request_in_the_policy(tmp_path):
+    from bot.editor.reference_checks import Domain
+    from bot.security.validation import policy_problems
+
+    (tmp_path / "verification.yml").write_text(
+        "requests: {query_bill: verified, fault_ticket: identified, query_bil: public}\nsms_code_text: '{code}'\n",
+        encoding="utf-8")
+    settings = from_environment({"KEFU_CONTENT_DIR": str(tmp_path)})
+    problems = policy_problems(settings, Domain(intents={"query_bill"}))
+    assert [p.message for p in problems] == ["`query_bil` is neither an intent nor a request an action answers"]
