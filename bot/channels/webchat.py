@@ -27,7 +27,7 @@ from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIO
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from socketio import AsyncServer
+from socketio import AsyncRedisManager, AsyncServer
 
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
@@ -151,8 +151,11 @@ class WebChatInput(SocketIOInput):
         return WebChatOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        # Through Redis, an emit to a session's room reaches the tab whichever process it is connected
+        # to (an agent's message typed on a desk another process serves).
+        manager = AsyncRedisManager(self.settings.redis.url) if self.settings.redis.url else None
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins,
-                          max_http_buffer_size=self.max_frame_bytes)
+                          max_http_buffer_size=self.max_frame_bytes, client_manager=manager)
         self.sio = sio
         webhook = ChatPageBlueprint(sio, self.socketio_path, self.settings, "webchat_webhook", __name__)
 

@@ -340,7 +340,9 @@ class FlowEngine:
     async def _line_message(self, state: CallState, event: LineMessage) -> list:
         hotline = self.services.hotline.get()
         spoken = spoken_replies([event.message], hotline.button_template, hotline.max_buttons_read)
-        commands: list = [Say(t, label="line") for t in spoken.texts]
+        said = event.message.get("utter_action")
+        label = f"line:{said}" if isinstance(said, str) and said else "line"  # the mark after the audio
+        commands: list = [Say(t, label=label) for t in spoken.texts]
         if spoken.buttons:
             state.buttons = spoken.buttons
         if spoken.links:
