@@ -298,8 +298,6 @@ class FlowEngine:
         """The assistant queued the caller (its structured ``queue_status``): wait at ``on_handoff``."""
         state.status = QUEUED
         state.vars.update(position=status.position, wait_minutes=status.wait_minutes)
-        await self.services.records.event(conversation_id(state.call_id), "ivr_queued_by_assistant",
-                                          {"node": node.id, "position": status.position})
         if not node.on_handoff:
             return [self._holding(node)]
         buttons = state.buttons  # the waiting options just read out stay on the keypad

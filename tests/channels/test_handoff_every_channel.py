@@ -196,6 +196,11 @@ async def test_agent_on_another_process_reaches_web_chat_and_wechat(running_kefu
     await until(lambda: asyncio.to_thread(agent_text_sent), 60, "the customer-service message")
     assert (await desk("POST", f"conversations/{openid}/close", disposition="resolved")).ok
 
+    def handed_back() -> bool:
+        return any("人工客服已结束" in (m.get("text") or {}).get("content", "") for m in wechat_api.sent_to(openid))
+
+    await until(lambda: asyncio.to_thread(handed_back), 60, "the handback message on WeChat")
+
 
 async def _queued(stack, conversation_id: str) -> bool:
     import redis.asyncio as aioredis
