@@ -150,6 +150,8 @@ async def test_caller_who_hangs_up_while_queued_leaves_no_entry_and_the_next_cal
         await first.say_and_wait(clips_8k[ASK_FOR_A_PERSON])
         await first.wait_mark("handed_off", 60)
         assert (await queue.position(f"ivr:{first.stream_sid}")).position >= 1
+        await first.say_and_wait(clips_8k[A_QUESTION])  # while on hold: the place in line is read out
+        await first.wait_mark("line:utter_queue_update", 60)
         await first.hangup()
 
     async def gone() -> bool:
