@@ -86,13 +86,17 @@ class RasaConversations:
     async def pause(self, conversation_id: str) -> None:
         """Stop the bot answering (a flow sent the caller to the queue without asking the bot)."""
         async with self.agent.lock_store.lock(conversation_id):
-            tracker = await self.agent.processor.get_tracker(conversation_id)
+            # With its session started, so the caller's first words do not start one (and unpause).
+            tracker = await self.agent.processor.fetch_tracker_with_initial_session(conversation_id)
             if not tracker.is_paused():
                 tracker.update(ConversationPaused(), self.agent.domain)
                 await self.agent.processor.save_tracker(tracker)
 
     async def unpause(self, conversation_id: str) -> None:
         """Give the conversation back to the bot without a word (the customer has gone)."""
+        found = await self.agent.tracker_store.retrieve(conversation_id)
+        if found is None or not found.is_paused():
+            return  # most calls never reach a person: no lock, no write
         async with self.agent.lock_store.lock(conversation_id):
             tracker = await self.agent.tracker_store.retrieve(conversation_id)
             if tracker is None or not tracker.is_paused():

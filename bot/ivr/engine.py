@@ -305,8 +305,6 @@ class FlowEngine:
         """The assistant queued the caller (its structured ``queue_status``): wait at ``on_handoff``."""
         state.status = QUEUED
         state.vars.update(position=status.position, wait_minutes=status.wait_minutes)
-        await self.services.records.event(conversation_id(state.call_id), "ivr_queued_by_assistant",
-                                          {"node": node.id, "position": status.position})
         if not node.on_handoff:
             return [self._holding(node)]
         buttons = state.buttons  # the waiting options just read out stay on the keypad
@@ -347,7 +345,9 @@ class FlowEngine:
     async def _line_message(self, state: CallState, event: LineMessage) -> list:
         hotline = self.services.hotline.get()
         spoken = spoken_replies([event.message], hotline.button_template, hotline.max_buttons_read)
-        commands: list = [Say(t, label="line") for t in spoken.texts]
+        said = event.message.get("utter_action")
+        label = f"line:{said}" if isinstance(said, str) and said else "line"  # the mark after the audio
+        commands: list = [Say(t, label=label) for t in spoken.texts]
         if spoken.buttons:
             state.buttons = spoken.buttons
         if spoken.links:

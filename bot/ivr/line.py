@@ -87,7 +87,7 @@ class CallLines:
                 await asyncio.sleep(1.0)
             finally:
                 try:
-                    await pubsub.close()
+                    await pubsub.reset()
                 except (RedisError, OSError):
                     pass
 

@@ -74,3 +74,78 @@ def wait_for(check, timeout: float = 20.0, interval: float = 0.3):
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
+
+
+class Desk:
+    """An agent's desk session on one Rasa process (``base_url``); calls run in a worker thread."""
+
+    def __init__(self, stack, base_url: str | None = None) -> None:
+        self.stack = stack
+        self.base_url = base_url or stack.settings.rasa_url
+        self.session = requests.Session()
+        reply = self.session.post(f"{self.base_url}/agent/api/login", headers=DESK_HEADERS, timeout=30,
+                                  json={"name": stack.settings.demo_agent_name,
+                                        "password": stack.settings.demo_agent_password})
+        reply.raise_for_status()
+        self.agent_id = reply.json()["agent_id"]
+
+    def call(self, method: str, path: str, **body) -> requests.Response:
+        return self.session.request(method, f"{self.base_url}/agent/api/{path}", headers=DESK_HEADERS,
+                                    json=body if method != "GET" else None, timeout=60)
+
+    async def __call__(self, method: str, path: str, **body) -> requests.Response:
+        return await asyncio.to_thread(self.call, method, path, **body)
+
+    async def claim(self, conversation_id: str) -> dict:
+        """Serve ``conversation_id`` next: other waiting requests are cleared out of the way first."""
+        await asyncio.to_thread(only_waiting, self.stack, conversation_id, self.agent_id)
+        claimed = (await self("POST", "claim")).json()["conversation"]
+        assert claimed and claimed["conversation_id"] == conversation_id, claimed
+        return claimed
+
+
+class SecondRasa:
+    """Another Rasa server on the same Redis and database: the process an agent's request may land on."""
+
+    def __init__(self, stack) -> None:
+        from bot.embedded_redis import free_port
+
+        self.stack = stack
+        self.port = free_port()
+        self.url = f"http://{stack.settings.host}:{self.port}"
+
+    def __enter__(self) -> "SecondRasa":
+        import subprocess
+        import sys
+
+        from bot.stack import wait_until_up
+
+        settings = self.stack.settings
+        env = {**self.stack.child_environment(), "KEFU_RASA_PORT": str(self.port)}
+        self.log = settings.data_dir / "logs" / "rasa-second.log"
+        handle = open(self.log, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rasa", "run", "--model", str(self.stack.model), "--port", str(self.port),
+             "--interface", settings.host, "--credentials", str(settings.root / "credentials.yml"),
+             "--endpoints", str(settings.root / "endpoints.yml"), "--enable-api"],
+            cwd=settings.root, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        handle.close()
+        try:
+            wait_until_up(f"{self.url}/status", self.process, self.log, 300)
+        except Exception:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import os
+        import signal
+        import subprocess
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()

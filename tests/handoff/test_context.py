@@ -62,3 +62,35 @@ def test_numbers_are_masked_except_the_last_four_until_revealed():
     with pytest.raises(KeyError):
         masking.reveal(original, "address")
     assert original["customer"]["phone"] == "13800000001", "masking works on a copy"
+
+
+def test_a_phone_packet_masks_the_caller_and_what_the_flow_collected():
+    phone = build_packet(conversation_id="ivr:MZ1", channel="ivr", skill="billing", priority=0,
+                         reason="flow_transfer", enqueued_at=1.0, phone="13800000001",
+                         collected={"flow": "main", "path": ["welcome", "ask_account"],
+                                    "vars": {"account": "8800000001"}})
+    shown = masking.masked_packet(phone)
+    assert shown["phone"] == "*******0001"
+    assert shown["collected"] == {"flow": "main", "path": ["welcome", "ask_account"],
+                                  "vars": {"account": "******0001"}}
+    assert masking.reveal(phone, "collected") == {"account": "8800000001"}
+    assert masking.reveal(phone, "phone") == "13800000001"
+    assert "13800000001" not in masking.for_log(phone) and "0001" in masking.for_log(phone)
+
+
+async def test_a_voice_message_for_a_person_is_a_work_item_carrying_the_packet(kefu_env):
+    from bot.db.repository import Repository
+    from bot.handoff.service import WorkItem, request_handoff
+
+    repository = Repository(kefu_env.database_url)
+    result = await request_handoff(
+        conversation_id="voicemail:abc", channel="ivr", skill="general", priority=1, reason="voicemail_unclear",
+        phone="13800000001", events=[{"event": "user", "text": "请回电", "metadata": {"voice": True}}],
+        work_item=WorkItem(kind="voice_message", summary="voice message", details={"audio_path": "x.wav"},
+                           repository=repository))
+    ticket = repository.get_ticket(result.ticket_id)
+    assert ticket["needs_human"] and ticket["details"]["audio_path"] == "x.wav"
+    packet = ticket["details"]["handoff"]
+    assert packet["reason"] == "voicemail_unclear" and packet["transcript"][0]["voice"] is True
+    with pytest.raises(ValueError):
+        await request_handoff(conversation_id="c", channel="rest", skill="general", priority=0, reason="x")

@@ -120,3 +120,16 @@ async def test_only_the_holder_closes_and_transfer_requeues_in_time_order(queue,
     assert await queue.waiting("billing") == ["a", "b"]
     with pytest.raises(HandoffError):
         await queue.close("a", "agent1", "resolved")
+
+
+async def test_a_customer_who_leaves_while_served_is_off_the_agents_list(queue, clock, events):
+    await queue.enqueue(request("gone"))
+    await queue.claim_next("agent1")
+    assert await queue.serving("agent1") == ["gone"]
+    await queue.abandon("gone", "caller_hung_up")
+    assert await queue.serving("agent1") == [], "no agent keeps working on a customer who left"
+    assert (await queue.entry("gone"))["state"] == "left"
+    await queue.abandon("gone", "caller_hung_up")
+    assert events.kinds("gone").count("handoff_customer_left") == 1
+    again = await queue.enqueue(request("gone"))
+    assert again.position == 1, "the same conversation may ask again later"

@@ -39,6 +39,9 @@ def test_request_human_pauses_relays_and_hands_back(running_kefu):
     assert turns[0]["who"] == "customer"
     assert desk(session, stack, "POST", f"conversations/{sender}/messages", text="您好，我来帮您看看").ok
     assert any("您好，我来帮您看看" in text for text in bot_texts(tracker(stack, sender)))
+    # A REST integration has no open request to answer on: the agent's words wait in the outbox.
+    queued = Repository(stack.settings.database_url).outbound(status="pending", channel="rest", limit=1000)
+    assert any(r["recipient"] == sender and "您好，我来帮您看看" in (r["payload"].get("text") or "") for r in queued)
 
     other = desk(session, stack, "POST", f"conversations/{sender}/close", disposition="resolved", note="重启后恢复")
     assert other.ok, other.text

@@ -118,14 +118,16 @@
     $("summary").textContent = view.summary || "";
     var profile = $("profile"); clear(profile);
     var customer = view.customer || {};
-    [["name", customer.name], ["vip_tier", customer.vip_tier], ["phone", customer.phone], ["account_number", customer.account_number], ["address", customer.address], ["reason", t("reason_" + view.reason)], ["skill", skillLabels[view.skill] || view.skill], ["fault", view.slots && view.slots.fault_type ? t("fault_" + view.slots.fault_type) : null], ["priority", view.priority], ["waited", minutes(view.wait_s)]].forEach(function (row) {
+    var keyed = (view.collected || {}).vars || {};
+    var collected = Object.keys(keyed).map(function (k) { return k + "=" + keyed[k]; }).join(" ") || null;
+    [["name", customer.name], ["vip_tier", customer.vip_tier], ["phone", customer.phone || view.phone], ["account_number", customer.account_number], ["address", customer.address], ["reason", t("reason_" + view.reason)], ["skill", skillLabels[view.skill] || view.skill], ["fault", view.slots && view.slots.fault_type ? t("fault_" + view.slots.fault_type) : null], ["priority", view.priority], ["waited", minutes(view.wait_s)], ["collected", collected]].forEach(function (row) {
       profile.appendChild(el("dt", null, t("field_" + row[0])));
       var dd = el("dd", null, row[1] === undefined || row[1] === null ? "-" : row[1]);
       dd.setAttribute("data-field", row[0]);
-      if ((row[0] === "phone" || row[0] === "account_number") && row[1]) {
+      if ((row[0] === "phone" || row[0] === "account_number" || row[0] === "collected") && row[1]) {
         var reveal = el("button", "reveal", t("reveal")); reveal.type = "button";
         reveal.addEventListener("click", function () {
-          api("POST", "conversations/" + encodeURIComponent(current) + "/reveal", { field: row[0] }).then(function (r) { dd.firstChild.textContent = String(r.value); reveal.remove(); }).catch(showError);
+          api("POST", "conversations/" + encodeURIComponent(current) + "/reveal", { field: row[0] }).then(function (r) { dd.firstChild.textContent = typeof r.value === "object" && r.value ? Object.keys(r.value).map(function (k) { return k + "=" + r.value[k]; }).join(" ") : String(r.value); reveal.remove(); }).catch(showError);
         });
         dd.textContent = ""; dd.appendChild(document.createTextNode(String(row[1]))); dd.appendChild(reveal);
       }
