@@ -13,14 +13,14 @@ from bot.handoff.queue import HandoffQueue
 from tests.channels.test_webchat_socketio import ChatClient
 from tests.channels.wechat_client import new_msg_id, new_openid, text_xml
 from tests.handoff.stack_client import Desk, SecondRasa
-from tests.ivr.conftest import (asr_script, call_state, clips_8k, ivr_url, repository,  # noqa: F401 - fixtures
-                                scripted_only, stack_redis)
+from tests.ivr.conftest import call_state, ivr_url, repository, stack_redis  # noqa: F401 - fixtures
+from tests.speech import spoken_on_the_phone
 from tests.ivr.simulator import PhoneCall
 
 pytestmark = pytest.mark.slow
 
-ASK_FOR_A_PERSON = "aishell1_BAC009S0724W0121.wav"
-A_QUESTION = "cosyvoice_zero_shot_prompt.wav"
+ASK_FOR_A_PERSON = "转人工"  # spoken by Kefu's TTS in words the test model knows
+A_QUESTION = "电视没信号"
 
 
 @pytest.fixture(scope="module")
@@ -102,14 +102,12 @@ async def _not_serving(desk: Desk, conversation_id: str) -> bool:
     return conversation_id not in overview["serving"]
 
 
-@scripted_only
 async def test_caller_queued_by_the_assistant_talks_to_an_agent_then_gets_the_assistant_back(
-        running_kefu, other_process, ivr_url, stack_redis, clips_8k, asr_script):
-    asr_script({clips_8k[ASK_FOR_A_PERSON]: "转人工", clips_8k[A_QUESTION]: "电视没信号"})
+        running_kefu, other_process, ivr_url, stack_redis):
     async with PhoneCall(ivr_url, caller="13800000002", flow="t_bot") as call:
         conversation_id = f"ivr:{call.stream_sid}"
         await call.wait_mark("ask", 30)
-        await call.say_and_wait(clips_8k[ASK_FOR_A_PERSON])
+        await call.say_and_wait(spoken_on_the_phone(ASK_FOR_A_PERSON))
         await call.wait_mark("handed_off", 60)
         assert (await call_state(stack_redis, call.stream_sid))["status"] == "queued"
 
@@ -129,7 +127,7 @@ async def test_caller_queued_by_the_assistant_talks_to_an_agent_then_gets_the_as
         await call.wait_mark("line:utter_agent_handback", 60)
         state = await until(lambda: _back_with_the_assistant(stack_redis, call.stream_sid), 20, "the handback")
         assert state["node"] == "ask"
-        await call.say_and_wait(clips_8k[A_QUESTION])
+        await call.say_and_wait(spoken_on_the_phone(A_QUESTION))
         await call.wait_mark("ask:bot", 60)  # the assistant answers again
         await call.hangup()
 
@@ -139,18 +137,16 @@ async def _back_with_the_assistant(redis, stream_sid: str) -> dict | None:
     return state if state and state["status"] == "active" else None
 
 
-@scripted_only
 async def test_caller_who_hangs_up_while_queued_leaves_no_entry_and_the_next_call_gets_the_assistant(
-        running_kefu, ivr_url, stack_redis, clips_8k, asr_script):
+        running_kefu, ivr_url, stack_redis):
     queue = HandoffQueue(stack_redis)
-    asr_script({clips_8k[ASK_FOR_A_PERSON]: "转人工", clips_8k[A_QUESTION]: "电视没信号"})
     caller = "13912345678"
     async with PhoneCall(ivr_url, caller=caller, flow="t_bot") as first:
         await first.wait_mark("ask", 30)
-        await first.say_and_wait(clips_8k[ASK_FOR_A_PERSON])
+        await first.say_and_wait(spoken_on_the_phone(ASK_FOR_A_PERSON))
         await first.wait_mark("handed_off", 60)
         assert (await queue.position(f"ivr:{first.stream_sid}")).position >= 1
-        await first.say_and_wait(clips_8k[A_QUESTION])  # while on hold: the place in line is read out
+        await first.say_and_wait(spoken_on_the_phone(A_QUESTION))  # while on hold: the place in line is read out
         await first.wait_mark("line:utter_queue_update", 60)
         await first.hangup()
 
@@ -162,7 +158,7 @@ async def test_caller_who_hangs_up_while_queued_leaves_no_entry_and_the_next_cal
     assert f"ivr:{first.stream_sid}" not in await queue.waiting("general")
     async with PhoneCall(ivr_url, caller=caller, flow="t_bot") as again:
         await again.wait_mark("ask", 30)
-        await again.say_and_wait(clips_8k[A_QUESTION])
+        await again.say_and_wait(spoken_on_the_phone(A_QUESTION))
         await again.wait_mark("ask:bot", 60)
         assert (await call_state(stack_redis, again.stream_sid))["status"] == "active"
         await again.hangup()
