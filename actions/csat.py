@@ -6,6 +6,7 @@ menu links on WeChat, or typed "打5分") or a skip, once.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -15,6 +16,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.backend import latest_entity, record
 
 SCORES = ("1", "2", "3", "4", "5")
+# Jieba keeps "5分" as one token, so the entity is not always extracted from typed answers.
+TYPED_SCORE = re.compile(r"(?<![0-9])([1-5])(?![0-9])")
 
 
 async def ask_csat(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
@@ -35,6 +38,9 @@ class ActionRecordCsat(Action):
             return []
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         score = str(latest_entity(tracker, "csat_score") or "").strip()
+        if score not in SCORES and intent == "csat_score":
+            typed = TYPED_SCORE.search(tracker.latest_message.get("text") or "")
+            score = typed.group(1) if typed else ""
         if intent == "csat_skip" or score not in SCORES:
             await record(tracker, "csat_skipped")
             dispatcher.utter_message(response="utter_csat_skipped")
