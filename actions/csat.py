@@ -1,12 +1,12 @@
 """Customer satisfaction: ask once when the assistant has resolved the conversation, record the answer.
 
 ``ask_csat`` is called by the action that resolves (self-help worked); it asks at most once per
-conversation (slot ``csat_asked``). ``action_record_csat`` takes a 1-5 score (buttons on chat,
-menu links on WeChat, or typed "打5分") or a skip, once.
+conversation (slot ``csat_asked``). ``action_record_csat`` takes a 1-5 score or a skip, once, from
+the buttons (chat) or menu links (WeChat), whose payloads name the intent: no NLU examples, so no
+unrelated sentence is ever taken for a score.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -16,8 +16,6 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.backend import latest_entity, record
 
 SCORES = ("1", "2", "3", "4", "5")
-# Jieba keeps "5分" as one token, so the entity is not always extracted from typed answers.
-TYPED_SCORE = re.compile(r"(?<![0-9])([1-5])(?![0-9])")
 
 
 async def ask_csat(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
@@ -38,9 +36,6 @@ class ActionRecordCsat(Action):
             return []
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         score = str(latest_entity(tracker, "csat_score") or "").strip()
-        if score not in SCORES and intent == "csat_score":
-            typed = TYPED_SCORE.search(tracker.latest_message.get("text") or "")
-            score = typed.group(1) if typed else ""
         if intent == "csat_skip" or score not in SCORES:
             await record(tracker, "csat_skipped")
             dispatcher.utter_message(response="utter_csat_skipped")

@@ -39,8 +39,3 @@ async def test_skipping_is_recorded_and_thanked(run_action):
     assert turn.responses == ["utter_csat_skipped"]
     assert kinds() == ["csat_skipped"]
 
-
-async def test_a_typed_score_counts_when_the_entity_was_not_extracted(run_action):
-    turn = await run_action("action_record_csat", load_tracker("selfhelp_denied", text="给你们打4分", intent="csat_score"))
-    assert turn.responses == ["utter_csat_thanks"]
-    assert [e["data"]["score"] for e in repository().events_for("u1") if e["kind"] == "csat_given"] == [4]
