@@ -1,8 +1,9 @@
 """Customer satisfaction: ask once when the assistant has resolved the conversation, record the answer.
 
 ``ask_csat`` is called by the action that resolves (self-help worked); it asks at most once per
-conversation (slot ``csat_asked``). ``action_record_csat`` takes a 1-5 score (buttons on chat,
-menu links on WeChat, or typed "打5分") or a skip, once.
+conversation (slot ``csat_asked``). ``action_record_csat`` takes a 1-5 score or a skip, once, from
+the buttons (chat) or menu links (WeChat), whose payloads name the intent: no NLU examples, so no
+unrelated sentence is ever taken for a score.
 """
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from bot.analytics.contacts import Contact, link_customers, person_of
+from bot.handoff.masking import mask_text
 
 FCR_WINDOWS_H = (24, 48)
 
@@ -137,7 +138,10 @@ def selfhelp_success(contacts: list[Contact]) -> list[SelfHelpFigures]:
 
 
 def repeat_customers(contacts: list[Contact], later: Iterable[Contact] = (), hours: int = 48) -> list[tuple[str, int, str]]:
-    """Customers with more than one contact within ``hours``: (customer, contacts, channels)."""
+    """Customers with more than one contact within ``hours``: (customer, contacts, channels).
+
+    Phone and account numbers in the customer key are masked to their last four digits.
+    """
     everyone = list(contacts) + list(later)
     people = link_customers(everyone)
     flags = repeat_flags(contacts, later)
@@ -150,5 +154,5 @@ def repeat_customers(contacts: list[Contact], later: Iterable[Contact] = (), hou
         person = person_of(contact, people)
         if person in seen and contact.how != "no_answer":
             seen[person].append(contact)
-    return sorted(((person, len(cs), ",".join(sorted({c.channel for c in cs})))
+    return sorted(((mask_text(person), len(cs), ",".join(sorted({c.channel for c in cs})))
                    for person, cs in seen.items()), key=lambda r: (-r[1], r[0]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
 from typing import Any
 
@@ -82,7 +83,10 @@ class OutcomeRecorder:
             logger.info("outcomes.write.recovered written=%d buffered=%d", len(batch), len(self._buffer))
 
 
-_recorders: dict[tuple[str, int], OutcomeRecorder] = {}
+# Keyed by the loop object itself (weakly): an id() can be reused by a later loop, which would
+# inherit a buffer whose retry task died with the old one.
+_recorders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, OutcomeRecorder]]" = \
+    weakref.WeakKeyDictionary()
 
 
 def recorder_for(database_url: str | None = None) -> OutcomeRecorder:
@@ -91,10 +95,10 @@ def recorder_for(database_url: str | None = None) -> OutcomeRecorder:
         from bot.settings import get_settings
 
         database_url = get_settings().database_url
-    key = (database_url, id(asyncio.get_running_loop()))
-    if key not in _recorders:
-        _recorders[key] = OutcomeRecorder(database_url)
-    return _recorders[key]
+    per_loop = _recorders.setdefault(asyncio.get_running_loop(), {})
+    if database_url not in per_loop:
+        per_loop[database_url] = OutcomeRecorder(database_url)
+    return per_loop[database_url]
 
 
 async def record(conversation_id: str, kind: str, /, *, channel: str = "", customer: str = "",

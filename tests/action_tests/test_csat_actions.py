@@ -38,3 +38,4 @@ async def test_skipping_is_recorded_and_thanked(run_action):
                                                                csat_asked=True))
     assert turn.responses == ["utter_csat_skipped"]
     assert kinds() == ["csat_skipped"]
+

@@ -90,3 +90,13 @@ def test_a_new_session_on_the_same_conversation_is_a_new_contact():
            ev("w5", 75, "contact_started", "webchat"), ev("w5", 76, "intent_seen", "webchat", intent="query_bill")]
     contacts = split_contacts(log)
     assert [c.started_at for c in contacts] == [T0, T0 + dt.timedelta(minutes=75)]
+
+
+def test_repeat_customers_are_listed_with_masked_numbers():
+    from bot.analytics.kpis import repeat_customers
+
+    log = [ev("ivr:p1", 0, "contact_started", "ivr", "phone:13912345678"),
+           ev("ivr:p1", 1, "ivr_call_ended", "ivr", reason="flow"),
+           ev("w7", 60, "contact_started", "webchat"), ev("w7", 61, "customer_identified", "", "phone:13912345678"),
+           ev("w7", 62, "intent_seen", "webchat", intent="query_bill")]
+    assert repeat_customers(split_contacts(log)) == [("phone:*******5678", 2, "ivr,webchat")]
