@@ -72,7 +72,8 @@ class EditorFile(Generic[T]):
                 if self._version is None:
                     raise
                 self._rejected = stamp
-                log.error("editor_file.rejected file=%s reason=%s; keeping the last good version", self.path, error)
+                log.error("editor_file.rejected file=%s reason=%s; keeping the last good version", self.path, error,
+                          extra={"path": str(self.path), "error": str(error)})
                 return self._version.value
             self._version, self._rejected = Version(stamp, value), None
             log.info("editor_file.loaded file=%s", self.path)

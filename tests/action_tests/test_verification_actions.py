@@ -69,7 +69,8 @@ async def test_a_typed_number_gets_a_code_to_that_number_and_no_data(run_action,
 async def test_the_right_code_unlocks_the_bill_in_the_same_conversation(run_action, with_redis):
     await claim_number(run_action, "owner-1")
     turn = await run_action("action_identify_customer", code_answer("owner-1", sent_code("13800000002")))
-    assert turn.responses == ["utter_bill_summary", "utter_bill_arrears"]
+    assert turn.responses == ["utter_bill_summary", "utter_bill_arrears", "utter_bill_usage_data",
+                              "utter_bill_usage_minutes"]
     assert turn.message("utter_bill_summary")["customer_name"] == "李娜"
     assert turn.slots["verified_customer_id"] == "2" and turn.slots["verified_by"] == "sms_code"
 
@@ -159,15 +160,15 @@ async def test_plans_are_public_but_the_own_plan_needs_proof(run_action, with_re
     assert owner.message("utter_current_plan")["plan_name"] == "4K超清电视包"
 
 
-@pytest.mark.parametrize("action, text, intent", [
-    ("action_query_ticket", "我的工单进度", "query_ticket"),
-    ("action_book_visit", "预约师傅上门", "book_visit"),
-    ("action_manage_service", "我要报停", "manage_service"),
+@pytest.mark.parametrize("action, text, intent, acknowledged", [
+    ("action_query_ticket", "我的工单进度", "query_ticket", []),
+    ("action_book_visit", "预约师傅上门", "book_visit", ["utter_ack_visit"]),  # says what will happen first
+    ("action_manage_service", "我要报停", "manage_service", []),
 ])
-async def test_tickets_visits_and_changes_need_proof(run_action, with_redis, action, text, intent):
+async def test_tickets_visits_and_changes_need_proof(run_action, with_redis, action, text, intent, acknowledged):
     tracker = load_tracker("query_bill", text=text, intent=intent, customer_id="2", sender=f"claim-{intent}")
     turn = await run_action(action, tracker)
-    assert turn.responses == ["utter_verification_code_sent"] and personal(turn) == []
+    assert turn.responses == acknowledged + ["utter_verification_code_sent"] and personal(turn) == []
 
 
 

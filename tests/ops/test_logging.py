@@ -65,7 +65,7 @@ def test_rejected_catalogue_edit_names_the_file_and_the_reason(json_lines, tmp_p
     catalogue.write_text("entries: [unclosed", encoding="utf-8")
     os.utime(catalogue, (time.time() + 5, time.time() + 5))
     assert load_catalogue(catalogue) is good  # the last good version keeps serving
-    rejected = [line for line in json_lines() if line["event"] == "selfhelp.catalogue.rejected"]
+    rejected = [line for line in json_lines() if line["event"] == "editor_file.rejected"]
     assert rejected and rejected[-1]["path"] == str(catalogue)
     assert "flow sequence" in rejected[-1]["error"] or "expected" in rejected[-1]["error"]
 
