@@ -118,6 +118,7 @@
   function renderConversation(view) {
     if (!view) { return; }
     current = view.conversation_id; lastTurn = -1;
+    document.dispatchEvent(new CustomEvent("kefu:conversation", { detail: current }));
     $("conversation").hidden = false;
     $("conversation-channel").textContent = t("channel_" + view.channel);
     $("summary").textContent = view.summary || "";
@@ -165,6 +166,7 @@
   }
   function endConversation() {
     current = null; window.clearInterval(messagesTimer); $("conversation").hidden = true; refreshOverview();
+    document.dispatchEvent(new CustomEvent("kefu:conversation", { detail: null }));
   }
 
   function start() {
