@@ -12,6 +12,7 @@ import time
 from bot.settings import get_settings
 from bot.editor.commands import register as register_editor
 from bot.handoff.commands import register as register_handoff
+from bot.ledger.commands import register as register_ledger
 from bot.outbound.worker import deliver_forever
 from voice.commands import register as register_voice
 
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_voice(commands)
     register_editor(commands)
     register_handoff(commands)
+    register_ledger(commands)
     return parser
 
 
