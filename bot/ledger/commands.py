@@ -14,6 +14,7 @@ def open_ledger():
     from bot.ledger.rules import load_rules
 
     settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     repository = Repository(settings.database_url)
     repository.create_schema()  # an existing database gains the ledger's table
     return Ledger(repository, load_rules(settings.content_dir / "ledger.yml"))
@@ -54,6 +55,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from bot.ledger.ledger import monthly_summary
+
+    ledger = open_ledger()
+    month = args.month or dt.datetime.utcnow().strftime("%Y-%m")
+    start = month_start(month)
+    summary = monthly_summary(ledger.items(since=start), ledger.rules, month)
+    labels = ledger.rules.step_labels
+    print(f"ledger {summary.month}: {summary.registered} registered, {summary.overdue} overdue, "
+          f"{summary.repeats} repeat problem(s), {summary.closed_in_time} followed up in time")
+    for step, count in summary.by_step.items():
+        print(f"  {labels.get(step, step):<10} {count}")
+    for kind, count in sorted(summary.by_kind.items()):
+        print(f"  {kind:<14} {count}")
+    return 0
+
+
 def cmd_done(args: argparse.Namespace) -> int:
     from bot.db.repository import TicketTransitionError
 
@@ -90,6 +108,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--month", help="only items registered in this month (YYYY-MM)")
     listing.add_argument("--all", action="store_true", help="include items whose follow-up is done")
     listing.set_defaults(handler=cmd_list)
+    summary = ledger.add_parser("summary", help="the month's ledger for the monthly review")
+    summary.add_argument("--month", help="YYYY-MM (default: this month)")
+    summary.set_defaults(handler=cmd_summary)
     done = ledger.add_parser("done", help="close the next step of a ticket")
     done.add_argument("ticket_id")
     done.add_argument("--by", required=True, help="who closes it (becomes the owner of an unowned item)")

@@ -133,3 +133,29 @@ class Ledger:
 
     def assign(self, ticket_id: str, owner: str) -> None:
         self.repository.set_ticket_owner(ticket_id.upper(), owner)
+
+
+@dataclass(frozen=True)
+class MonthlySummary:
+    """The month's ledger as reviewed at the monthly meeting, for `kefu ledger summary` and reports."""
+    month: str
+    registered: int
+    by_step: dict[str, int]        # how many items of the month stand at each step now
+    overdue: int
+    repeats: int
+    closed_in_time: int            # follow-up done before it was due
+    by_kind: dict[str, int]
+
+
+def monthly_summary(items: list[LedgerItem], rules: LedgerRules, month: str) -> MonthlySummary:
+    start = dt.datetime.strptime(month, "%Y-%m")
+    end = (start + dt.timedelta(days=32)).replace(day=1)
+    mine = [i for i in items if start <= i.registered_at < end]
+    by_step = {step: sum(i.step == step for i in mine) for step in STEPS}
+    by_kind: dict[str, int] = {}
+    for item in mine:
+        by_kind[item.kind] = by_kind.get(item.kind, 0) + 1
+    in_time = sum(1 for i in mine if i.next_step is None
+                  and i.steps[-1].at <= rules.due(i.kind, "follow_up_done", i.registered_at))
+    return MonthlySummary(month=month, registered=len(mine), by_step=by_step, overdue=sum(i.overdue for i in mine),
+                          repeats=sum(bool(i.repeat_of) for i in mine), closed_in_time=in_time, by_kind=by_kind)

@@ -139,3 +139,28 @@ def test_bad_ledger_rules_name_the_file_and_the_reason(raw, reason):
     with pytest.raises(LedgerRulesError, match=reason) as caught:
         parse_rules(raw, "content/ledger.yml")
     assert "content/ledger.yml" in str(caught.value)
+
+
+def test_the_monthly_summary_counts_the_months_items_by_step_and_flag(ledger, repo, rules, capsys):
+    from bot.ledger.ledger import monthly_summary
+
+    done = fault(repo, 1)
+    for _ in range(3):
+        ledger.close_step(done, "wang")
+    fault(repo, 1)  # a repeat of the first
+    late = repo.create_ticket(kind="visit", customer_id=2, summary="visit")
+    backdate(repo, late, dt.timedelta(hours=rules.due_hours["visit"]["acted_on"] + 1))
+    last_month = repo.create_ticket(kind="visit", customer_id=2, summary="old")
+    backdate(repo, last_month, dt.timedelta(days=40))
+    items = ledger.items()
+    month = ledger.item(done).registered_at.strftime("%Y-%m")
+    expected = [i for i in items if i.registered_at.strftime("%Y-%m") == month]
+    summary = monthly_summary(items, rules, month)
+    assert summary.registered == len(expected) and last_month not in {i.ticket_id for i in expected}
+    assert summary.by_step["follow_up_done"] == 1 and summary.closed_in_time == 1
+    assert summary.repeats == 1 and summary.overdue == sum(i.overdue for i in expected)
+    assert summary.by_kind["fault"] == 2
+
+    assert main(["ledger", "summary", "--month", month]) == 0
+    out = capsys.readouterr().out
+    assert f"{summary.registered} registered" in out and rules.step_labels["follow_up_done"] in out
