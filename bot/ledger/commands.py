@@ -72,29 +72,34 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_done(args: argparse.Namespace) -> int:
+def refused(step) -> int:
+    """Run a ledger change; a move the lifecycle forbids (or an unknown ticket) is a message, not a traceback."""
     from bot.db.repository import TicketTransitionError
 
-    ledger = open_ledger()
     try:
-        item = ledger.close_step(args.ticket_id, args.by, args.note)
+        print(step())
     except TicketTransitionError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{item.ticket_id}: {ledger.rules.step_labels.get(item.step, item.step)}")
     return 0
+
+
+def cmd_done(args: argparse.Namespace) -> int:
+    ledger = open_ledger()
+
+    def close() -> str:
+        item = ledger.close_step(args.ticket_id, args.by, args.note)
+        return f"{item.ticket_id}: {ledger.rules.step_labels.get(item.step, item.step)}"
+
+    return refused(close)
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
-    from bot.db.repository import TicketTransitionError
-
-    try:
+    def assign() -> str:
         open_ledger().assign(args.ticket_id, args.owner)
-    except TicketTransitionError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    print(f"{args.ticket_id.upper()}: {args.owner}")
-    return 0
+        return f"{args.ticket_id.upper()}: {args.owner}"
+
+    return refused(assign)
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from bot.knowledge.index import index_for
-from tests.handoff.stack_client import only_waiting, say, tracker, wait_for
+from tests.handoff.stack_client import desk_page, only_waiting, say, tracker, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -17,15 +17,8 @@ def test_the_panel_suggests_searches_and_pushes_an_article(browser, running_kefu
     say(stack, sender, "电视没信号")
     say(stack, sender, "转人工")
     errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    context, page = desk_page(browser, stack, errors)
     try:
-        page.goto(f"{stack.settings.rasa_url}/agent/")
-        page.locator("#login-name").fill(stack.settings.demo_agent_name)
-        page.locator("#login-password").fill(stack.settings.demo_agent_password)
-        page.locator("#login-submit").click()
-        page.locator("#desk").wait_for(state="visible", timeout=10000)
         panel = page.locator("#knowledge-panel")
         panel.get_by_role("heading", name="知识库").wait_for(timeout=10000)
 

@@ -5,20 +5,13 @@ import datetime as dt
 
 import pytest
 import requests
-import sqlalchemy as sa
 
 from bot.db.repository import Repository
-from bot.db.schema import tickets
 from bot.ledger.rules import load_rules
-from tests.handoff.stack_client import DESK_HEADERS, desk, desk_login
+from tests.handoff.stack_client import DESK_HEADERS, desk, desk_login, desk_page
+from tests.ledger.seeding import backdate
 
 pytestmark = [pytest.mark.slow]
-
-
-def backdate(repo: Repository, ticket_id: str, by: dt.timedelta) -> None:
-    with repo.engine.begin() as conn:
-        created = conn.execute(sa.select(tickets.c.created_at).where(tickets.c.ticket_id == ticket_id)).scalar_one()
-        conn.execute(tickets.update().where(tickets.c.ticket_id == ticket_id).values(created_at=created - by))
 
 
 def test_the_ledger_api_is_for_signed_in_agents_only(running_kefu):
@@ -47,15 +40,8 @@ def test_a_supervisor_filters_the_ledger_and_closes_a_step(browser, running_kefu
     again = repo.create_ticket(kind="fault", customer_id=4, summary="no internet again", channel="ivr",
                                details={"fault_type": "fault_broadband"})
     errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    context, page = desk_page(browser, stack, errors)
     try:
-        page.goto(f"{stack.settings.rasa_url}/agent/")
-        page.locator("#login-name").fill(stack.settings.demo_agent_name)
-        page.locator("#login-password").fill(stack.settings.demo_agent_password)
-        page.locator("#login-submit").click()
-        page.locator("#desk").wait_for(state="visible", timeout=10000)
         page.goto(f"{stack.settings.rasa_url}/agent/ledger/")
 
         page.locator("#filter-flag").select_option("overdue")

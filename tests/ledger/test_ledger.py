@@ -4,13 +4,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-import sqlalchemy as sa
 
 from bot.cli import main
 from bot.db.repository import Repository, TicketTransitionError
-from bot.db.schema import tickets
 from bot.ledger.ledger import Ledger
 from bot.ledger.rules import LedgerRulesError, load_rules, parse_rules
+from tests.ledger.seeding import backdate
 
 
 @pytest.fixture
@@ -31,13 +30,6 @@ def ledger(repo, rules):
 def fault(repo, customer_id: int, fault_type: str = "fault_broadband", channel: str = "webchat") -> str:
     return repo.create_ticket(kind="fault", customer_id=customer_id, summary=fault_type, channel=channel,
                               details={"fault_type": fault_type, "fault_code": None})
-
-
-def backdate(repo, ticket_id: str, by: dt.timedelta) -> dt.datetime:
-    with repo.engine.begin() as conn:
-        created = conn.execute(sa.select(tickets.c.created_at).where(tickets.c.ticket_id == ticket_id)).scalar_one()
-        conn.execute(tickets.update().where(tickets.c.ticket_id == ticket_id).values(created_at=created - by))
-    return created - by
 
 
 def test_a_ticket_moves_through_every_step_with_its_owner_and_history(ledger, repo, rules):
