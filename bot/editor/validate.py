@@ -39,6 +39,10 @@ def extra_checks():
         pass
     else:
         checks.append(flow_problems)
+    from bot.knowledge.validation import knowledge_problems
+    from bot.ledger.validation import ledger_problems
+
+    checks += [knowledge_problems, ledger_problems]
     return checks
 
 
