@@ -13,6 +13,7 @@ from bot.settings import get_settings
 from bot.editor.commands import register as register_editor
 from bot.analytics.commands import register as register_analytics
 from bot.handoff.commands import register as register_handoff
+from bot.ledger.commands import register as register_ledger
 from bot.outbound.worker import deliver_forever
 from voice.commands import register as register_voice
 
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_editor(commands)
     register_handoff(commands)
     register_analytics(commands)
+    register_ledger(commands)
     return parser
 
 

@@ -23,6 +23,7 @@ from bot.db.schema import (
     outbox,
     plans,
     ticket_history,
+    ticket_owners,
     tickets,
     usage,
     voice_messages,
@@ -32,7 +33,8 @@ from bot.observability.metrics import count_outcome
 TICKET_TRANSITIONS = {
     "open": {"assigned", "resolved"},
     "assigned": {"open", "resolved"},
-    "resolved": {"follow_up_done", "open"},
+    "resolved": {"customer_told", "follow_up_done", "open"},
+    "customer_told": {"follow_up_done", "open"},
     "follow_up_done": set(),
 }
 
@@ -245,7 +247,38 @@ class Repository:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    # -- outcome events (written by bot.outcomes; KPIs in bot.analytics) -
+    @_guard
+    def tickets_since(self, since: dt.datetime | None = None) -> list[dict]:
+        """Every ticket (created at or after ``since``), oldest first, with its ledger owner (or None)."""
+        query = sa.select(tickets, ticket_owners.c.owner).select_from(
+            tickets.outerjoin(ticket_owners, ticket_owners.c.ticket_id == tickets.c.ticket_id))
+        if since is not None:
+            query = query.where(tickets.c.created_at >= since)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(tickets.c.id)).mappings()]
+
+    @_guard
+    def ticket_histories(self, ticket_ids: list[str]) -> dict[str, list[dict]]:
+        """The status history of many tickets at once, each in order."""
+        found: dict[str, list[dict]] = {ticket_id: [] for ticket_id in ticket_ids}
+        if not ticket_ids:
+            return found
+        query = sa.select(ticket_history).where(ticket_history.c.ticket_id.in_(ticket_ids)).order_by(ticket_history.c.id)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                found[row["ticket_id"]].append(dict(row))
+        return found
+
+    @_guard
+    def set_ticket_owner(self, ticket_id: str, owner: str) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(tickets.c.id).where(tickets.c.ticket_id == ticket_id)).first() is None:
+                raise TicketTransitionError(f"no ticket {ticket_id}")
+            changed = conn.execute(ticket_owners.update().where(ticket_owners.c.ticket_id == ticket_id)
+                                   .values(owner=owner, assigned_at=dt.datetime.utcnow())).rowcount
+            if not changed:
+                conn.execute(ticket_owners.insert().values(ticket_id=ticket_id, owner=owner))
+
     @_guard
     def events_for(self, conversation_id: str) -> list[dict]:
         query = (

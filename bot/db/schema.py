@@ -101,6 +101,16 @@ ticket_history = Table(
 
 # The outcome record (bot/outcomes/): append-only, one row per OutcomeEvent. ``at`` is the UTC time
 # the event happened; ``event_id`` makes a retried write idempotent.
+# Who answers for a ticket in the user-experience ledger (bot/ledger/); a table of its own so existing
+# databases gain it through create_all. The steps themselves are the ticket's status history.
+ticket_owners = Table(
+    "ticket_owners",
+    metadata,
+    Column("ticket_id", String(16), ForeignKey("tickets.ticket_id"), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("assigned_at", DateTime, nullable=False, server_default=func.now()),
+)
+
 conversation_events = Table(
     "conversation_events",
     metadata,

@@ -45,6 +45,10 @@ def extra_checks():
     from bot.security.validation import policy_problems
 
     checks.append(policy_problems)
+    from bot.knowledge.validation import knowledge_problems
+    from bot.ledger.validation import ledger_problems
+
+    checks += [knowledge_problems, ledger_problems]
     return checks
 
 

@@ -149,3 +149,14 @@ class SecondRasa:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+def desk_page(browser, stack, errors: list[str]):
+    """A browser context signed in at the desk (page errors collected in ``errors``); close the context after."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{stack.settings.rasa_url}/agent/")
+    page.locator("#login-name").fill(stack.settings.demo_agent_name)
+    page.locator("#login-password").fill(stack.settings.demo_agent_password)
+    page.locator("#login-submit").click()
+    page.locator("#desk").wait_for(state="visible", timeout=10000)
+    return context, page

@@ -113,6 +113,7 @@
   function renderConversation(view) {
     if (!view) { return; }
     current = view.conversation_id; lastTurn = -1;
+    document.dispatchEvent(new CustomEvent("kefu:conversation", { detail: current }));
     $("conversation").hidden = false;
     $("conversation-channel").textContent = t("channel_" + view.channel);
     $("summary").textContent = view.summary || "";
@@ -195,6 +196,7 @@
   }
   function endConversation() {
     current = null; stopStream(); $("conversation").hidden = true; refreshOverview();
+    document.dispatchEvent(new CustomEvent("kefu:conversation", { detail: null }));
   }
   function closeConversation() {
     var disposition = $("disposition").value;

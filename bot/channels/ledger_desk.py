@@ -1,0 +1,80 @@
+"""The desk's ledger page (``/agent/ledger/``) and its API: filter the user-experience ledger, close a step.
+
+Same sign-in and CSRF rules as the rest of the desk (``agent_desk.signed_in``); the agent who closes
+a step is recorded in the ticket's history and owns an item nobody owned.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from sanic import Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.agent_desk import DESK_PAGE_CSP, WEB_DIR, body, signed_in
+from bot.db.repository import TicketTransitionError
+from bot.handoff.desk import Desk, DeskError
+from bot.ledger.ledger import Ledger, LedgerItem
+from bot.ledger.rules import load_rules
+from bot.settings import get_settings
+
+FLAGS = {"overdue": lambda i: i.overdue, "repeat": lambda i: bool(i.repeat_of)}
+
+
+def ledger_for(desk: Desk) -> Ledger:
+    return Ledger(desk.repository, load_rules(get_settings().content_dir / "ledger.yml"))
+
+
+def shown(item: LedgerItem) -> dict:
+    data = dataclasses.asdict(item)
+    data["step"] = item.step
+    for key in ("registered_at", "due_at"):
+        data[key] = data[key].isoformat() + "Z" if data[key] else None
+    data["steps"] = [{"step": s.step, "at": s.at.isoformat() + "Z", "note": s.note} for s in item.steps]
+    return data
+
+
+def filtered(items: list[LedgerItem], args) -> list[LedgerItem]:
+    flag = FLAGS.get(args.get("flag", ""))
+    owner, kind = args.get("owner"), args.get("kind")
+    return [i for i in items
+            if (flag is None or flag(i)) and (not owner or i.owner == owner) and (not kind or i.kind == kind)
+            and (args.get("all") == "1" or i.next_step is not None)]
+
+
+async def ledger_page(_: Request) -> HTTPResponse:
+    return await response.file(WEB_DIR / "ledger.html", headers={
+        "Content-Security-Policy": DESK_PAGE_CSP, "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"})
+
+
+@signed_in
+async def ledger_items(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
+    ledger = await asyncio.to_thread(ledger_for, desk)
+    items = await asyncio.to_thread(ledger.items)
+    return response.json({"items": [shown(i) for i in filtered(items, request.args)],
+                          "step_labels": dict(ledger.rules.step_labels), "flag_labels": dict(ledger.rules.flag_labels)})
+
+
+@signed_in
+async def ledger_close_step(request: Request, desk: Desk, agent: dict, ticket_id: str) -> HTTPResponse:
+    ledger = await asyncio.to_thread(ledger_for, desk)
+    try:
+        item = await asyncio.to_thread(ledger.close_step, ticket_id, agent["agent_id"],
+                                       str(body(request).get("note", ""))[:500])
+    except TicketTransitionError as exc:
+        raise DeskError("error_ledger_step", 409) from exc
+    return response.json({"item": shown(item)})
+
+
+ROUTES = [
+    ("/agent/api/ledger", ledger_items, ["GET"]),
+    ("/agent/api/ledger/<ticket_id:str>/done", ledger_close_step, ["POST"]),
+]
+
+
+def add_routes(app: Sanic) -> None:
+    app.add_route(ledger_page, "/agent/ledger/", methods=["GET"], name="kefu_agent_ledger_page", strict_slashes=True)
+    for path, handler, methods in ROUTES:
+        app.add_route(handler, path, methods=methods, name=f"kefu_agent_{handler.__name__}")

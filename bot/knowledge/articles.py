@@ -1,0 +1,74 @@
+"""Knowledge articles as editors write them: Markdown with a YAML front matter block.
+
+The front matter carries what search and the desk need (id, title, intents, fault codes, tags) and
+``summary``, the approved customer-facing text an agent may push in one click; the body is the
+agent's script and process steps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+FENCE = "---"
+
+
+class ArticleError(ValueError):
+    """An article file that cannot be used; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    title: str
+    summary: str
+    body: str
+    intents: tuple[str, ...] = ()
+    fault_codes: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+def _strings(meta: dict, key: str, source: str) -> tuple[str, ...]:
+    value = meta.get(key) or []
+    if not isinstance(value, list):
+        raise ArticleError(f"{source}: '{key}' must be a list")
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+def parse_article(text: str, source: str) -> Article:
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != FENCE:
+        raise ArticleError(f"{source}: must start with a '---' front matter block")
+    try:
+        end = next(i for i, line in enumerate(lines[1:], start=1) if line.strip() == FENCE)
+    except StopIteration:
+        raise ArticleError(f"{source}: front matter is not closed with '---'") from None
+    try:
+        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
+    except yaml.YAMLError as exc:
+        raise ArticleError(f"{source}: front matter is not valid YAML: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ArticleError(f"{source}: front matter must be a mapping")
+    missing = [key for key in ("id", "title", "summary") if not str(meta.get(key) or "").strip()]
+    if missing:
+        raise ArticleError(f"{source}: missing {', '.join(missing)}")
+    return Article(id=str(meta["id"]).strip(), title=str(meta["title"]).strip(),
+                   summary=str(meta["summary"]).strip(), body="\n".join(lines[end + 1:]).strip(),
+                   intents=_strings(meta, "intents", source), fault_codes=_strings(meta, "fault_codes", source),
+                   tags=_strings(meta, "tags", source))
+
+
+def article_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.md")) if folder.is_dir() else []
+
+
+def load_articles(folder: Path) -> list[Article]:
+    """Every article in the folder; raises ArticleError on the first bad file or a duplicate id."""
+    articles: dict[str, Article] = {}
+    for path in article_files(folder):
+        article = parse_article(path.read_text(encoding="utf-8"), str(path))
+        if article.id in articles:
+            raise ArticleError(f"{path}: duplicate article id '{article.id}'")
+        articles[article.id] = article
+    return list(articles.values())

@@ -1,0 +1,182 @@
+"""A SQLite FTS5 index of the knowledge articles, rebuilt when the article files change.
+
+FTS5's ``unicode61`` tokenizer cannot split Chinese into words, so each text is segmented with
+jieba (search mode) and stored as space-separated tokens; FTS5 then does the matching and ranks
+with its own ``bm25()``. The index lives in the data directory, so every process shares it; a
+fingerprint of the article files (name, size, mtime) decides when to rebuild. A bad edit keeps
+the last good index and is logged with the file and the reason.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import jieba
+
+from bot.knowledge.articles import Article, ArticleError, article_files, load_articles
+
+logger = logging.getLogger(__name__)
+
+# bm25 column weights, in the table's column order: a match in the title or the fault codes says
+# more than one somewhere in the body.
+WEIGHTS = {"title": 6.0, "tags": 4.0, "intents": 3.0, "fault_codes": 8.0, "summary": 1.5, "body": 1.0}
+COLUMNS = tuple(WEIGHTS)
+WORD = re.compile(r"\w", re.UNICODE)
+
+_segmenter = None
+_segmenter_lock = threading.Lock()
+
+
+def segmenter() -> jieba.Tokenizer:
+    """A jieba instance of our own, so added words never change the NLU pipeline's jieba."""
+    global _segmenter
+    with _segmenter_lock:
+        if _segmenter is None:
+            tokenizer = jieba.Tokenizer()
+            tokenizer.initialize()
+            _segmenter = tokenizer
+        return _segmenter
+
+
+def tokens(text: str) -> list[str]:
+    return [t.strip().lower() for t in segmenter().lcut_for_search(text or "") if WORD.search(t)]
+
+
+def segmented(text: str) -> str:
+    return " ".join(tokens(text))
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    title: str
+    summary: str
+    body: str
+    tags: tuple[str, ...]
+    score: float  # bm25: lower is better
+
+
+def fingerprint(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in article_files(folder):
+        stat = path.stat()
+        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def fts_phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+class KnowledgeIndex:
+    def __init__(self, folder: Path, database: Path) -> None:
+        self.folder = folder
+        self.database = database
+
+    def _connect(self) -> sqlite3.Connection:
+        self.database.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.database, timeout=30, isolation_level=None)
+        connection.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        connection.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS articles USING fts5("
+                           f"id UNINDEXED, {', '.join(COLUMNS)}, raw UNINDEXED, tokenize='unicode61')")
+        return connection
+
+    @staticmethod
+    def _meta(connection: sqlite3.Connection, key: str) -> str | None:
+        row = connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def refresh(self, connection: sqlite3.Connection | None = None) -> bool:
+        """Rebuild if the files changed since the last build (or last rejected edit); True if rebuilt."""
+        own = connection is None
+        connection = connection or self._connect()
+        try:
+            current = fingerprint(self.folder)
+            if current in (self._meta(connection, "fingerprint"), self._meta(connection, "rejected")):
+                return False
+            connection.execute("BEGIN IMMEDIATE")  # one process rebuilds; the others wait, then see it done
+            try:
+                if current in (self._meta(connection, "fingerprint"), self._meta(connection, "rejected")):
+                    connection.execute("COMMIT")
+                    return False
+                try:
+                    articles = load_articles(self.folder)
+                except ArticleError as exc:
+                    built = self._meta(connection, "fingerprint") is not None
+                    logger.error("knowledge.rejected reason=%s kept_last_good=%s", exc, built)
+                    connection.execute("INSERT OR REPLACE INTO meta VALUES ('rejected', ?)", (current,))
+                    connection.execute("COMMIT")
+                    return False
+                self._write(connection, articles)
+                connection.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (current,))
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            logger.info("knowledge.indexed articles=%d", len(articles))
+            return True
+        finally:
+            if own:
+                connection.close()
+
+    @staticmethod
+    def _write(connection: sqlite3.Connection, articles: list[Article]) -> None:
+
+
+        connection.execute("DELETE FROM articles")
+        for a in articles:
+            raw = json.dumps({"id": a.id, "title": a.title, "summary": a.summary, "body": a.body,
+                              "tags": list(a.tags)}, ensure_ascii=False)
+            connection.execute(
+                "INSERT INTO articles (id, title, tags, intents, fault_codes, summary, body, raw) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (a.id, segmented(a.title), segmented(" ".join(a.tags)), " ".join(a.intents),
+                 " ".join(code.lower() for code in a.fault_codes), segmented(a.summary), segmented(a.body), raw))
+
+    def search(self, text: str = "", *, intents: tuple[str, ...] = (), fault_code: str | None = None,
+               limit: int = 5) -> list[Hit]:
+        """Articles for the agent's words or, when there are none, the conversation's intent and fault code."""
+        terms = [fts_phrase(t) for t in dict.fromkeys(tokens(text))]
+        if not terms:
+            terms = [f"intents : {fts_phrase(i)}" for i in intents if i]
+            if fault_code:
+                terms.append(f"fault_codes : {fts_phrase(fault_code.lower())}")
+        if not terms:
+            return []
+
+
+        connection = self._connect()
+        try:
+            self.refresh(connection)
+            weights = ", ".join(str(w) for w in WEIGHTS.values())
+            rows = connection.execute(
+                f"SELECT raw, bm25(articles, 0.0, {weights}, 0.0) AS score FROM articles "
+                f"WHERE articles MATCH ? ORDER BY score LIMIT ?", (" OR ".join(terms), limit)).fetchall()
+        finally:
+            connection.close()
+        return [hit_from(raw, score) for raw, score in rows]
+
+    def article(self, article_id: str) -> Hit | None:
+        connection = self._connect()
+        try:
+            self.refresh(connection)
+            row = connection.execute("SELECT raw FROM articles WHERE id = ?", (article_id,)).fetchone()
+        finally:
+            connection.close()
+        return hit_from(row[0], 0.0) if row else None
+
+
+def hit_from(raw: str, score: float) -> Hit:
+    data = json.loads(raw)
+    return Hit(id=data["id"], title=data["title"], summary=data["summary"], body=data["body"],
+               tags=tuple(data["tags"]), score=round(score, 4))
+
+
+def index_for(settings) -> KnowledgeIndex:
+    return KnowledgeIndex(settings.content_dir / "knowledge", settings.data_dir / "knowledge.sqlite3")

@@ -1,0 +1,24 @@
+"""`kefu validate` for the knowledge articles: each file parses, ids are unique, intents exist in the domain."""
+from __future__ import annotations
+
+from bot.editor.problems import WARNING, Problem
+from bot.knowledge.articles import ArticleError, article_files, parse_article
+
+
+def knowledge_problems(settings, domain) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for path in article_files(settings.content_dir / "knowledge"):
+        try:
+            article = parse_article(path.read_text(encoding="utf-8"), str(path))
+        except ArticleError as exc:
+            problems.append(Problem(str(path), 1, str(exc).removeprefix(f"{path}: ")))
+            continue
+        if article.id in seen:
+            problems.append(Problem(str(path), None, f"article id '{article.id}' is used by {seen[article.id]} too"))
+        seen.setdefault(article.id, path.name)
+        for intent in article.intents:
+            if intent not in domain.intents:
+                problems.append(Problem(str(path), None, f"intent '{intent}' is not in the domain; the article is "
+                                                         "never suggested for it", WARNING))
+    return problems

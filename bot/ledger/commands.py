@@ -1,0 +1,127 @@
+"""`kefu ledger`: list the user-experience ledger (filter by flag, owner, type, month), close a step, assign an owner."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+from bot.settings import get_settings
+
+
+def open_ledger():
+    from bot.db.repository import Repository
+    from bot.ledger.ledger import Ledger
+    from bot.ledger.rules import load_rules
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    repository = Repository(settings.database_url)
+    repository.create_schema()  # an existing database gains the ledger's table
+    return Ledger(repository, load_rules(settings.content_dir / "ledger.yml"))
+
+
+def month_start(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    ledger = open_ledger()
+    items = ledger.items(since=month_start(args.month) if args.month else None)
+    if args.month:
+        end = (month_start(args.month) + dt.timedelta(days=32)).replace(day=1)
+        items = [i for i in items if i.registered_at < end]
+    if args.overdue:
+        items = [i for i in items if i.overdue]
+    if args.repeat:
+        items = [i for i in items if i.repeat_of]
+    if args.owner:
+        items = [i for i in items if i.owner == args.owner]
+    if args.kind:
+        items = [i for i in items if i.kind == args.kind]
+    if not args.all:
+        items = [i for i in items if i.next_step is not None]
+    labels, flags = ledger.rules.step_labels, ledger.rules.flag_labels
+    print(f"{'ticket':<10} {'type':<14} {'step':<10} {'next due (UTC)':<17} {'owner':<10} flags")
+    for item in items:
+        marks = [flags.get("overdue", "overdue")] if item.overdue else []
+        if item.repeat_of:
+            marks.append(f"{flags.get('repeat', 'repeat')}({','.join(item.repeat_of)})")
+        due = item.due_at.strftime("%Y-%m-%d %H:%M") if item.due_at else "-"
+        print(f"{item.ticket_id:<10} {item.kind:<14} {labels.get(item.step, item.step):<10} {due:<17} "
+              f"{item.owner or '-':<10} {' '.join(marks)}")
+    overdue = sum(i.overdue for i in items)
+    repeats = sum(bool(i.repeat_of) for i in items)
+    print(f"{len(items)} item(s), {overdue} overdue, {repeats} repeat problem(s)")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from bot.ledger.ledger import monthly_summary
+
+    ledger = open_ledger()
+    month = args.month or dt.datetime.utcnow().strftime("%Y-%m")
+    start = month_start(month)
+    summary = monthly_summary(ledger.items(since=start), ledger.rules, month)
+    labels = ledger.rules.step_labels
+    print(f"ledger {summary.month}: {summary.registered} registered, {summary.overdue} overdue, "
+          f"{summary.repeats} repeat problem(s), {summary.closed_in_time} followed up in time")
+    for step, count in summary.by_step.items():
+        print(f"  {labels.get(step, step):<10} {count}")
+    for kind, count in sorted(summary.by_kind.items()):
+        print(f"  {kind:<14} {count}")
+    return 0
+
+
+def refused(step) -> int:
+    """Run a ledger change; a move the lifecycle forbids (or an unknown ticket) is a message, not a traceback."""
+    from bot.db.repository import TicketTransitionError
+
+    try:
+        print(step())
+    except TicketTransitionError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_done(args: argparse.Namespace) -> int:
+    ledger = open_ledger()
+
+    def close() -> str:
+        item = ledger.close_step(args.ticket_id, args.by, args.note)
+        return f"{item.ticket_id}: {ledger.rules.step_labels.get(item.step, item.step)}"
+
+    return refused(close)
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    def assign() -> str:
+        open_ledger().assign(args.ticket_id, args.owner)
+        return f"{args.ticket_id.upper()}: {args.owner}"
+
+    return refused(assign)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    ledger = commands.add_parser("ledger", help="the user-experience ledger of tickets").add_subparsers(
+        dest="ledger_command", required=True)
+    listing = ledger.add_parser("list", help="items still open (or --all), with overdue and repeat flags")
+    listing.add_argument("--overdue", action="store_true", help="only items past their next step's due time")
+    listing.add_argument("--repeat", action="store_true", help="only repeat problems")
+    listing.add_argument("--owner", help="only this owner's items")
+    listing.add_argument("--kind", help="only this ticket type (fault, visit, complaint, ...)")
+    listing.add_argument("--month", help="only items registered in this month (YYYY-MM)")
+    listing.add_argument("--all", action="store_true", help="include items whose follow-up is done")
+    listing.set_defaults(handler=cmd_list)
+    summary = ledger.add_parser("summary", help="the month's ledger for the monthly review")
+    summary.add_argument("--month", help="YYYY-MM (default: this month)")
+    summary.set_defaults(handler=cmd_summary)
+    done = ledger.add_parser("done", help="close the next step of a ticket")
+    done.add_argument("ticket_id")
+    done.add_argument("--by", required=True, help="who closes it (becomes the owner of an unowned item)")
+    done.add_argument("--note", default="")
+    done.set_defaults(handler=cmd_done)
+    assign = ledger.add_parser("assign", help="make someone the owner of a ticket")
+    assign.add_argument("ticket_id")
+    assign.add_argument("owner")
+    assign.set_defaults(handler=cmd_assign)

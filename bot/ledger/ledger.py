@@ -1,0 +1,161 @@
+"""Ledger items built from the tickets and their status history, and the one way to close a step.
+
+A ticket's ledger steps are read from its lifecycle (``Repository.move_ticket`` history), not kept
+twice: ``assigned`` or ``resolved`` means acted on, ``customer_told`` means the customer heard the
+result, ``follow_up_done`` closes it. A reopened ticket must be acted on again. Each next step is due
+a number of hours after registration (``content/ledger.yml``); past it the item is overdue. A fault
+reported again by the same customer within the repeat window (any channel) is a repeat problem.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from bot.db.repository import Repository, TicketTransitionError
+from bot.ledger.rules import STEPS, LedgerRules
+
+# The statuses that show a step was reached, and the moves that close a step from each status.
+REACHED_BY = {"assigned": "acted_on", "resolved": "acted_on", "customer_told": "customer_told",
+              "follow_up_done": "follow_up_done"}
+CLOSING_MOVES = {
+    "acted_on": {"open": ["assigned"]},
+    "customer_told": {"open": ["resolved", "customer_told"], "assigned": ["resolved", "customer_told"],
+                      "resolved": ["customer_told"]},
+    "follow_up_done": {"customer_told": ["follow_up_done"], "resolved": ["follow_up_done"]},
+}
+
+
+@dataclass(frozen=True)
+class StepDone:
+    step: str
+    at: dt.datetime
+    note: str
+
+
+@dataclass(frozen=True)
+class LedgerItem:
+    ticket_id: str
+    kind: str
+    customer_id: int | None
+    channel: str
+    summary: str
+    fault: str | None
+    owner: str | None
+    registered_at: dt.datetime
+    steps: tuple[StepDone, ...]   # every step reached, in order, from the ticket's history
+    next_step: str | None         # None once the follow-up is done
+    due_at: dt.datetime | None    # when next_step is due
+    overdue: bool
+    repeat_of: tuple[str, ...]    # earlier tickets of the same customer and fault within the window
+
+    @property
+    def step(self) -> str:
+        return self.steps[-1].step if self.steps else "registered"
+
+
+def fault_of(ticket: dict) -> str | None:
+    details = ticket.get("details") or {}
+    return details.get("fault_type") or None
+
+
+def steps_from(history: list[dict]) -> list[StepDone]:
+    """The ledger steps a status history reached; a reopening starts the steps after registration again."""
+    steps: list[StepDone] = []
+    for row in history:
+        to_status = row["to_status"]
+        if to_status == "open":  # registered, or reopened: what was done after registration must be done again
+            steps = steps[:1] if row["from_status"] else [StepDone("registered", row["at"], row.get("note") or "")]
+            continue
+        step = REACHED_BY.get(to_status)
+        if step and (not steps or STEPS.index(step) > STEPS.index(steps[-1].step)):
+            steps.append(StepDone(step, row["at"], row.get("note") or ""))
+    return steps
+
+
+def build_items(tickets: list[dict], histories: dict[str, list[dict]], rules: LedgerRules,
+                now: dt.datetime) -> list[LedgerItem]:
+    items: list[LedgerItem] = []
+    earlier: dict[tuple[int, str], list[dict]] = {}
+    for ticket in sorted(tickets, key=lambda t: (t["created_at"], t["id"])):
+        fault = fault_of(ticket)
+        repeat_of: tuple[str, ...] = ()
+        if fault and ticket.get("customer_id") is not None:
+            key = (ticket["customer_id"], fault)
+            window_start = ticket["created_at"] - rules.repeat_window
+            repeat_of = tuple(t["ticket_id"] for t in earlier.get(key, []) if t["created_at"] >= window_start)
+            earlier.setdefault(key, []).append(ticket)
+        steps = steps_from(histories.get(ticket["ticket_id"], []))
+        reached = steps[-1].step if steps else "registered"
+        next_step = STEPS[STEPS.index(reached) + 1] if reached != STEPS[-1] else None
+        due_at = rules.due(ticket["kind"], next_step, ticket["created_at"]) if next_step else None
+        items.append(LedgerItem(
+            ticket_id=ticket["ticket_id"], kind=ticket["kind"], customer_id=ticket.get("customer_id"),
+            channel=ticket.get("channel") or "", summary=ticket.get("summary") or "", fault=fault,
+            owner=ticket.get("owner"), registered_at=ticket["created_at"], steps=tuple(steps), next_step=next_step,
+            due_at=due_at, overdue=due_at is not None and now > due_at, repeat_of=repeat_of))
+    return items
+
+
+class Ledger:
+    def __init__(self, repository: Repository, rules: LedgerRules) -> None:
+        self.repository = repository
+        self.rules = rules
+
+    def items(self, *, now: dt.datetime | None = None, since: dt.datetime | None = None) -> list[LedgerItem]:
+        """Every ticket as a ledger item (created since ``since``); repeats look back one window further."""
+        now = now or dt.datetime.utcnow()
+        look_back = since - self.rules.repeat_window if since else None
+        tickets = self.repository.tickets_since(look_back)
+        items = build_items(tickets, self.repository.ticket_histories([t["ticket_id"] for t in tickets]),
+                            self.rules, now)
+        return [i for i in items if since is None or i.registered_at >= since]
+
+    def item(self, ticket_id: str, now: dt.datetime | None = None) -> LedgerItem:
+        found = [i for i in self.items(now=now) if i.ticket_id == ticket_id.upper()]
+        if not found:
+            raise TicketTransitionError(f"no ticket {ticket_id}")
+        return found[0]
+
+    def close_step(self, ticket_id: str, who: str, note: str = "") -> LedgerItem:
+        """Close the item's next step (moving the ticket along its lifecycle); the closer owns an unowned item."""
+        item = self.item(ticket_id)
+        if item.next_step is None:
+            raise TicketTransitionError(f"{item.ticket_id}: the follow-up is done already")
+        status = self.repository.get_ticket(item.ticket_id)["status"]
+        moves = CLOSING_MOVES[item.next_step].get(status)
+        if moves is None:
+            raise TicketTransitionError(f"{item.ticket_id}: cannot close '{item.next_step}' from status {status}")
+        if item.owner is None:
+            self.repository.set_ticket_owner(item.ticket_id, who)
+        for to_status in moves:
+            self.repository.move_ticket(item.ticket_id, to_status, note=f"{who}: {note}".rstrip(": "))
+        return self.item(item.ticket_id)
+
+    def assign(self, ticket_id: str, owner: str) -> None:
+        self.repository.set_ticket_owner(ticket_id.upper(), owner)
+
+
+@dataclass(frozen=True)
+class MonthlySummary:
+    """The month's ledger as reviewed at the monthly meeting, for `kefu ledger summary` and reports."""
+    month: str
+    registered: int
+    by_step: dict[str, int]        # how many items of the month stand at each step now
+    overdue: int
+    repeats: int
+    closed_in_time: int            # follow-up done before it was due
+    by_kind: dict[str, int]
+
+
+def monthly_summary(items: list[LedgerItem], rules: LedgerRules, month: str) -> MonthlySummary:
+    start = dt.datetime.strptime(month, "%Y-%m")
+    end = (start + dt.timedelta(days=32)).replace(day=1)
+    mine = [i for i in items if start <= i.registered_at < end]
+    by_step = {step: sum(i.step == step for i in mine) for step in STEPS}
+    by_kind: dict[str, int] = {}
+    for item in mine:
+        by_kind[item.kind] = by_kind.get(item.kind, 0) + 1
+    in_time = sum(1 for i in mine if i.next_step is None
+                  and i.steps[-1].at <= rules.due(i.kind, "follow_up_done", i.registered_at))
+    return MonthlySummary(month=month, registered=len(mine), by_step=by_step, overdue=sum(i.overdue for i in mine),
+                          repeats=sum(bool(i.repeat_of) for i in mine), closed_in_time=in_time, by_kind=by_kind)

@@ -1,0 +1,95 @@
+/*
+ * The ledger page of the agent desk: every open ticket's step, due time, owner and flags; filters
+ * for supervisors; one button per row closes the next step. Strings from /agent/ui/ledger.zh.json;
+ * server values go in with textContent only.
+ */
+(function () {
+  "use strict";
+
+  var strings = {};
+  var latest = 0;  // only the answer to the latest request is shown, whatever order answers arrive in
+
+  function $(id) { return document.getElementById(id); }
+  function t(key, values) {
+    var text = Object.prototype.hasOwnProperty.call(strings, key) ? String(strings[key]) : key;
+    return values ? text.replace(/\{(\w+)\}/g, function (w, n) { return n in values ? String(values[n]) : w; }) : text;
+  }
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+  function api(method, path, payload) {
+    var options = { method: method, credentials: "same-origin", headers: { "X-Kefu-Desk": "1" } };
+    if (payload !== undefined) { options.headers["Content-Type"] = "application/json"; options.body = JSON.stringify(payload); }
+    return fetch("/agent/api/" + path, options).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (!r.ok) { var e = new Error(data.error || "error_unknown"); e.code = data.error || "error_unknown"; throw e; }
+        return data;
+      });
+    });
+  }
+  function showError(e) { $("ledger-error").textContent = e ? t(e.code || "error_unknown") : ""; }
+  function when(iso) { return iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false }) : "-"; }
+
+  function load() {
+    var query = "flag=" + encodeURIComponent($("filter-flag").value) +
+      "&owner=" + encodeURIComponent($("filter-owner").value.trim()) +
+      "&kind=" + encodeURIComponent($("filter-kind").value.trim()) + ($("filter-all").checked ? "&all=1" : "");
+    var mine = ++latest;
+    return api("GET", "ledger?" + query).then(function (data) {
+      if (mine === latest) { showError(null); render(data); }
+    }).catch(showError);
+  }
+  function render(data) {
+    var rows = $("ledger-rows");
+    while (rows.firstChild) { rows.removeChild(rows.firstChild); }
+    var steps = data.step_labels || {}, flags = data.flag_labels || {};
+    data.items.forEach(function (item) {
+      var row = el("tr", item.overdue ? "overdue" : null);
+      row.setAttribute("data-ticket-id", item.ticket_id);
+      row.appendChild(el("td", null, item.ticket_id));
+      row.appendChild(el("td", null, t("kind_" + item.kind)));
+      row.appendChild(el("td", null, item.summary));
+      row.appendChild(el("td", "step", steps[item.step] || item.step));
+      row.appendChild(el("td", null, when(item.due_at)));
+      row.appendChild(el("td", "owner", item.owner || "-"));
+      var marks = el("td", "flags");
+      if (item.overdue) { marks.appendChild(el("span", "flag overdue", flags.overdue || "overdue")); }
+      if (item.repeat_of.length) { marks.appendChild(el("span", "flag repeat", t("repeat_of", { tickets: item.repeat_of.join(", ") }))); }
+      row.appendChild(marks);
+      var action = el("td");
+      if (item.next_step) {
+        var note = el("input"); note.maxLength = 500; note.setAttribute("placeholder", t("note_placeholder"));
+        var close = el("button", "close-step", t("close_step", { step: steps[item.next_step] || item.next_step }));
+        close.type = "button";
+        close.addEventListener("click", function () {
+          api("POST", "ledger/" + encodeURIComponent(item.ticket_id) + "/done", { note: note.value }).then(load).catch(showError);
+        });
+        action.appendChild(note); action.appendChild(close);
+      }
+      row.appendChild(action);
+      rows.appendChild(row);
+    });
+    $("ledger-count").textContent = data.items.length ? t("count", {
+      count: data.items.length,
+      overdue: data.items.filter(function (i) { return i.overdue; }).length,
+      repeat: data.items.filter(function (i) { return i.repeat_of.length; }).length }) : t("empty");
+  }
+
+  function start() {
+    document.title = t("page_title");
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (n) { n.textContent = t(n.getAttribute("data-i18n")); });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-placeholder]"), function (n) { n.setAttribute("placeholder", t(n.getAttribute("data-i18n-placeholder"))); });
+    $("ledger-filter").addEventListener("submit", function (event) { event.preventDefault(); load(); });
+    load();
+  }
+
+  fetch("/agent/ui/ledger.zh.json", { cache: "no-cache" })
+    .then(function (r) { return r.ok ? r.json() : {}; }).catch(function () { return {}; })
+    .then(function (loaded) {
+      strings = loaded || {};
+      if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+    });
+})();

@@ -1,0 +1,158 @@
+"""The user-experience ledger on a seeded database: steps, owners, due times, overdue and repeat flags, the CLI."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot.cli import main
+from bot.db.repository import Repository, TicketTransitionError
+from bot.ledger.ledger import Ledger
+from bot.ledger.rules import LedgerRulesError, load_rules, parse_rules
+from tests.ledger.seeding import backdate
+
+
+@pytest.fixture
+def repo(kefu_env):
+    return Repository(kefu_env.database_url)
+
+
+@pytest.fixture
+def rules(kefu_env):
+    return load_rules(kefu_env.content_dir / "ledger.yml")
+
+
+@pytest.fixture
+def ledger(repo, rules):
+    return Ledger(repo, rules)
+
+
+def fault(repo, customer_id: int, fault_type: str = "fault_broadband", channel: str = "webchat") -> str:
+    return repo.create_ticket(kind="fault", customer_id=customer_id, summary=fault_type, channel=channel,
+                              details={"fault_type": fault_type, "fault_code": None})
+
+
+def test_a_ticket_moves_through_every_step_with_its_owner_and_history(ledger, repo, rules):
+    ticket_id = fault(repo, 1)
+    item = ledger.item(ticket_id)
+    assert (item.step, item.next_step, item.owner) == ("registered", "acted_on", None)
+
+    steps = []
+    for who, note in [("wang", "remote reset of the ONT"), ("wang", "told by phone"), ("li", "called back: fixed")]:
+        item = ledger.close_step(ticket_id, who, note)
+        steps.append(item.step)
+    assert steps == ["acted_on", "customer_told", "follow_up_done"]
+    assert item.next_step is None and item.due_at is None and not item.overdue
+    assert item.owner == "wang", "the first to act owns the item; later closers do not take it over"
+    assert [s.step for s in item.steps] == ["registered", "acted_on", "customer_told", "follow_up_done"]
+    history = repo.ticket_history(ticket_id)
+    assert [h["to_status"] for h in history] == ["open", "assigned", "resolved", "customer_told", "follow_up_done"]
+    assert "li" in history[-1]["note"] and "fixed" in history[-1]["note"]
+    with pytest.raises(TicketTransitionError):
+        ledger.close_step(ticket_id, "li")
+
+
+def test_each_step_is_due_after_registration_by_the_hours_of_its_ticket_type(ledger, repo, rules):
+    complaint = repo.create_ticket(kind="complaint", customer_id=2, summary="rude installer")
+    item = ledger.item(complaint)
+    hours = rules.due_hours["complaint"]["acted_on"]
+    assert item.due_at == item.registered_at + dt.timedelta(hours=hours)
+    assert not ledger.item(complaint, now=item.registered_at + dt.timedelta(hours=hours - 0.1)).overdue
+    assert ledger.item(complaint, now=item.registered_at + dt.timedelta(hours=hours + 0.1)).overdue
+
+    ledger.close_step(complaint, "zhao")
+    later = ledger.item(complaint, now=item.registered_at + dt.timedelta(hours=hours + 0.1))
+    assert later.next_step == "customer_told" and not later.overdue
+    assert later.due_at == item.registered_at + dt.timedelta(hours=rules.due_hours["complaint"]["customer_told"])
+
+    unknown_type = repo.create_ticket(kind="relocation", customer_id=2, summary="moving house")
+    assert ledger.item(unknown_type).due_at == ledger.item(unknown_type).registered_at + dt.timedelta(
+        hours=rules.due_hours["default"]["acted_on"])
+
+
+def test_the_same_fault_again_within_the_window_on_any_channel_is_a_repeat(ledger, repo, rules):
+    first = fault(repo, 1, channel="webchat")
+    backdate(repo, first, rules.repeat_window / 2)
+    again = fault(repo, 1, channel="ivr")
+    other_fault = fault(repo, 1, fault_type="fault_tv")
+    other_customer = fault(repo, 3)
+    old = fault(repo, 4)
+    backdate(repo, old, rules.repeat_window + dt.timedelta(days=1))
+    old_again = fault(repo, 4)
+    items = {i.ticket_id: i for i in ledger.items()}
+    assert items[again].repeat_of == (first,)
+    assert items[first].repeat_of == ()
+    assert items[other_fault].repeat_of == () and items[other_customer].repeat_of == ()
+    assert items[old_again].repeat_of == ()
+
+
+def test_a_reopened_ticket_must_be_acted_on_again(ledger, repo):
+    ticket_id = fault(repo, 2)
+    ledger.close_step(ticket_id, "wang")
+    ledger.close_step(ticket_id, "wang")
+    repo.move_ticket(ticket_id, "open", note="customer: still broken")
+    item = ledger.item(ticket_id)
+    assert (item.step, item.next_step) == ("registered", "acted_on")
+    assert ledger.close_step(ticket_id, "wang").step == "acted_on"
+
+
+def test_the_cli_lists_overdue_and_repeat_items_and_closes_steps(ledger, repo, rules, capsys):
+    late = repo.create_ticket(kind="callback", customer_id=1, summary="call me back")
+    backdate(repo, late, dt.timedelta(hours=rules.due_hours["callback"]["acted_on"] + 1))
+    fresh = repo.create_ticket(kind="service_change", customer_id=2, summary="upgrade")
+    first = fault(repo, 3)
+    repeat = fault(repo, 3, channel="wechat")
+
+    assert main(["ledger", "list", "--overdue"]) == 0
+    out = capsys.readouterr().out
+    assert late in out and fresh not in out and rules.flag_labels["overdue"] in out
+
+    assert main(["ledger", "list", "--repeat"]) == 0
+    out = capsys.readouterr().out
+    assert repeat in out and first in out.split(repeat, 1)[1] and fresh not in out
+
+    assert main(["ledger", "done", late, "--by", "wang", "--note", "called"]) == 0
+    assert rules.step_labels["acted_on"] in capsys.readouterr().out
+    assert main(["ledger", "list", "--owner", "wang"]) == 0
+    out = capsys.readouterr().out
+    assert late in out and fresh not in out
+    assert main(["ledger", "done", "TK999999", "--by", "wang"]) == 1
+
+
+@pytest.mark.parametrize("raw, reason", [
+    ({"due_hours": {"fault": {"acted_on": 1, "customer_told": 2, "follow_up_done": 3}}, "repeat_window_days": 7},
+     "default"),
+    ({"due_hours": {"default": {"acted_on": 5, "customer_told": 2, "follow_up_done": 9}}, "repeat_window_days": 7},
+     "no earlier"),
+    ({"due_hours": {"default": {"acted_on": 1, "customer_told": 2}}, "repeat_window_days": 7}, "follow_up_done"),
+    ({"due_hours": {"default": {"acted_on": 1, "customer_told": 2, "follow_up_done": 3}}}, "repeat_window_days"),
+])
+def test_bad_ledger_rules_name_the_file_and_the_reason(raw, reason):
+    with pytest.raises(LedgerRulesError, match=reason) as caught:
+        parse_rules(raw, "content/ledger.yml")
+    assert "content/ledger.yml" in str(caught.value)
+
+
+def test_the_monthly_summary_counts_the_months_items_by_step_and_flag(ledger, repo, rules, capsys):
+    from bot.ledger.ledger import monthly_summary
+
+    done = fault(repo, 1)
+    for _ in range(3):
+        ledger.close_step(done, "wang")
+    fault(repo, 1)  # a repeat of the first
+    late = repo.create_ticket(kind="visit", customer_id=2, summary="visit")
+    backdate(repo, late, dt.timedelta(hours=rules.due_hours["visit"]["acted_on"] + 1))
+    last_month = repo.create_ticket(kind="visit", customer_id=2, summary="old")
+    backdate(repo, last_month, dt.timedelta(days=40))
+    items = ledger.items()
+    month = ledger.item(done).registered_at.strftime("%Y-%m")
+    expected = [i for i in items if i.registered_at.strftime("%Y-%m") == month]
+    summary = monthly_summary(items, rules, month)
+    assert summary.registered == len(expected) and last_month not in {i.ticket_id for i in expected}
+    assert summary.by_step["follow_up_done"] == 1 and summary.closed_in_time == 1
+    assert summary.repeats == 1 and summary.overdue == sum(i.overdue for i in expected)
+    assert summary.by_kind["fault"] == 2
+
+    assert main(["ledger", "summary", "--month", month]) == 0
+    out = capsys.readouterr().out
+    assert f"{summary.registered} registered" in out and rules.step_labels["follow_up_done"] in out
