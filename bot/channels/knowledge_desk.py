@@ -16,6 +16,7 @@ from sanic.response import HTTPResponse
 from bot.channels.agent_desk import body, signed_in
 from bot.handoff.desk import Desk, DeskError
 from bot.knowledge.index import Hit, index_for
+from bot.outcomes import record
 from bot.settings import get_settings
 
 MAX_QUERY = 200
@@ -55,8 +56,7 @@ async def knowledge_push(request: Request, desk: Desk, agent: dict, article_id: 
     if hit is None:
         raise DeskError("error_knowledge", 404)
     await desk.send(agent["agent_id"], agent["name"], conversation_id, hit.summary)
-    await asyncio.to_thread(desk.repository.record_event, conversation_id, "knowledge_sent",
-                            data={"article_id": hit.id, "agent_id": agent["agent_id"]})
+    await record(conversation_id, "knowledge_sent", article_id=hit.id, agent_id=agent["agent_id"])
     return response.json({"ok": True})
 
 

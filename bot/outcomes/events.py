@@ -36,6 +36,7 @@ EVENT_KINDS = frozenset({
     "conversation_ended",   # reason
     "nlu_fallback",
     "handoff_pii_revealed",
+    "knowledge_sent",       # an agent pushed a knowledge article (article_id, agent_id)
     "ivr_transferred",      # phone: queued for an agent (skill, priority)
     "ivr_queued_by_assistant",  # phone: the assistant queued the caller during a bot turn (node, position)
     "verification_code_sent",   # a one-time code went to the registered number
