@@ -1,4 +1,4 @@
-"""NLU quality on a held-out split of the training data (macro-F1 must stay >= 0.90).
+"""NLU quality on a held-out split of the training data (macro-F1 must stay >= 0.85).
 
 The split is fixed (seeded); the NLU-only model trained on it is cached by
 content hash like the main model, so re-runs only evaluate.
@@ -16,7 +16,11 @@ from bot.training import content_hash
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
-MACRO_F1_FLOOR = 0.90
+# Was 0.90 on the hand-written data (measured 0.94). The data now also holds the hard cases real
+# customers produce (complaints mixed with faults, short replies after a fix, phone speech): the
+# same split measures 0.88 with both the old and the new featurizer (bench/RESULTS.md, issue 16),
+# and retraining moves it by up to ~0.03.
+MACRO_F1_FLOOR = 0.85
 
 
 def rasa(*args: str, cwd) -> None:
