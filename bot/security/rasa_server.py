@@ -13,8 +13,9 @@ from bot.security.secrets import get_secrets
 
 def main() -> None:
     log_masking.install()
-    if len(sys.argv) > 1 and sys.argv[1] == "run" and "--auth-token" not in sys.argv:
-        sys.argv += ["--auth-token", get_secrets().rasa_token]
+    if len(sys.argv) > 1 and sys.argv[1] == "run" and not any(a.startswith("--auth-token") for a in sys.argv):
+        # One argument with "=": a url-safe token may start with "-", which argparse would take for an option.
+        sys.argv.append(f"--auth-token={get_secrets().rasa_token}")
     sys.argv[0] = "rasa"
     from rasa.__main__ import main as rasa_main
 

@@ -63,6 +63,14 @@ async def check_bill_by_keys(call) -> None:
     await call.wait_closed(30)
 
 
+def demo_service_password(stack, account_number: str) -> str:
+    """The demo customer's service password, as the seed file gives it."""
+    import yaml
+
+    seed = yaml.safe_load((stack.settings.content_dir / "demo" / "seed.yml").read_text(encoding="utf-8"))
+    return next(str(c["service_password"]) for c in seed["customers"] if str(c["account_number"]) == account_number)
+
+
 def queue_times(stack, conversation_id: str) -> tuple[float, float]:
     """When the queue says the customer joined and was answered (Redis, not the outcome record)."""
     import redis
@@ -85,9 +93,10 @@ def test_real_conversations_give_the_expected_containment_fcr_and_asa(running_ke
     assert any(m.get("buttons") for m in fixed), fixed  # the score buttons
     say(stack, selfhelp, '/csat_score{"csat_score": "5"}')
 
-    # 2. A service change becomes a ticket (customer 3).
+    # 2. A service change becomes a ticket (customer 3, who proves it with the service password).
     say(stack, ticket, "我要暂停宽带业务")
     say(stack, ticket, "8800000003")
+    say(stack, ticket, demo_service_password(stack, "8800000003"))
 
     # 3. A human, answered at the desk and closed as resolved.
     say(stack, answered, "转人工")

@@ -96,10 +96,11 @@ async def test_fault_gets_inline_video_then_next_step_after_reload(chat, running
     second = chat(transports)
     assert await second.connect(session_id) == session_id
     await second.say("/deny")  # the "没解决" button's payload
-    # bb_restart is the last broadband self-help entry: the next step is a repair ticket,
-    # which starts by asking who the customer is.
-    follow = await second.replies_until(lambda m: bool(m.get("text")))
-    assert "手机号" in follow[-1]["text"]
+    # bb_restart is the last broadband self-help entry: the next step is a repair ticket, which
+    # says so first and then asks who the customer is (acknowledge first, issue 16).
+    follow = await second.replies_until(lambda m: "手机号" in (m.get("text") or ""))
+    texts = [m["text"] for m in follow if m.get("text")]
+    assert "报修" in texts[0] and "手机号" in texts[-1]
 
 
 async def test_session_ids_are_issued_by_the_server(chat):
