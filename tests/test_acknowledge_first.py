@@ -53,7 +53,12 @@ def phone(running_kefu):
 
     from bot.ivr.bot_turns import RasaInProcess
 
-    agent = Agent.load(str(running_kefu.model), action_endpoint=EndpointConfig(running_kefu.settings.action_url))
+    from bot.security.action_server import SECRET_HEADER
+    from bot.security.secrets import load_secrets
+
+    actions = EndpointConfig(running_kefu.settings.action_url,
+                             headers={SECRET_HEADER: load_secrets(running_kefu.settings).action_secret})
+    agent = Agent.load(str(running_kefu.model), action_endpoint=actions)
     gateway = RasaInProcess(agent.handle_message, timeout_s=120)
 
     def turn(sender: str, text: str) -> list[str]:

@@ -41,6 +41,7 @@ def test_the_panel_suggests_searches_and_pushes_an_article(browser, running_kefu
         panel.locator(".kb-article").first.locator(".kb-title", has_text=invoice.title).wait_for(timeout=10000)
         page.locator("#disposition").select_option("resolved")
         page.locator("#close-submit").click()
+        page.locator("#close-confirm-yes").click()  # the desk asks before closing
         page.locator("#conversation").wait_for(state="hidden", timeout=10000)
     finally:
         context.close()

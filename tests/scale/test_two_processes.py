@@ -23,8 +23,11 @@ def say(url: str, sender: str, text: str) -> list[dict]:
     return reply.json()
 
 
-def transcript(url: str, sender: str) -> list[dict]:
-    reply = requests.get(f"{url}/conversations/{sender}/tracker", timeout=30)
+def transcript(stack, url: str, sender: str) -> list[dict]:
+    from bot.security.secrets import load_secrets
+
+    reply = requests.get(f"{url}/conversations/{sender}/tracker",
+                         params={"token": load_secrets(stack.settings).rasa_token}, timeout=30)
     reply.raise_for_status()
     return reply.json()["events"]
 
@@ -34,13 +37,13 @@ def user_texts(events: list[dict]) -> list[str]:
 
 
 def test_a_conversation_alternating_between_processes_is_complete_and_in_order(two_processes):
-    _, urls = two_processes
+    stack, urls = two_processes
     sender = f"alt-{uuid.uuid4().hex[:8]}"
     script = ["你好", "光猫LOS灯一直亮红灯", "没解决", "13800000001", "帮我预约师傅上门修一下", "谢谢你"]
     answers = [say(urls[i % 2], sender, text) for i, text in enumerate(script)]
     assert all(answers), "every message was answered, on either process"
     for url in urls:  # both processes see the same whole conversation
-        events = transcript(url, sender)
+        events = transcript(stack, url, sender)
         assert user_texts(events) == script
     # The second process continued where the first left off: the visit was booked for the
     # customer identified on the other process.
@@ -48,13 +51,13 @@ def test_a_conversation_alternating_between_processes_is_complete_and_in_order(t
 
 
 def test_concurrent_messages_for_one_sender_are_each_handled_once(two_processes):
-    _, urls = two_processes
+    stack, urls = two_processes
     sender = f"burst-{uuid.uuid4().hex[:8]}"
     texts = [f"你们有什么宽带套餐{n}" for n in range(8)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         replies = list(pool.map(lambda pair: say(urls[pair[0] % 2], sender, pair[1]), enumerate(texts)))
     assert all(replies)
-    events = transcript(urls[0], sender)
+    events = transcript(stack, urls[0], sender)
     assert sorted(user_texts(events)) == sorted(texts), "each message exactly once"
     # Turns never interleave: after each user message the bot acts before the next one starts.
     kinds = [e["event"] for e in events if e["event"] in ("user", "bot")]

@@ -209,7 +209,7 @@ def test_conversations_expire_from_redis(running_kefu):
     post(running_kefu, sender, "你好")
     client = redis.Redis.from_url(running_kefu.redis_url)
     try:
-        ttl = client.ttl(f"kefu:tracker:{sender}")
+        ttl = client.ttl(f"kefu:events:{sender}")  # bot.tracker_store.IncrementalRedisTrackerStore
     finally:
         client.close()
     assert 0 < ttl <= running_kefu.settings.tracker_expiry_s
