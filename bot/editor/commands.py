@@ -37,13 +37,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     model, trained = ensure_model(settings.root, settings.models_dir)
     print(f"{'trained' if trained else 'up to date'}: {model}")
     from bot.security.secrets import get_secrets
+    from bot.workers import worker_count
 
     token = get_secrets().rasa_token
     served = running_model(settings.rasa_url, token)
     swapped = False
     if served is not None and not served.endswith(model.name):
         try:
-            hot_swap(settings.rasa_url, model, token=token)
+            hot_swap(settings.rasa_url, model, token=token, workers=worker_count(settings.env))
         except PublishError as exc:
             print(f"the running server keeps its model: {exc}", file=sys.stderr)
             return 1

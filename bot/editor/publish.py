@@ -72,8 +72,22 @@ def running_model(rasa_url: str, token: str | None = None) -> str | None:
         return None
 
 
-def hot_swap(rasa_url: str, model: Path, timeout: float = 300, token: str | None = None) -> None:
-    """Ask the running Rasa server to load ``model`` (Rasa's HTTP API: PUT /model, with the token)."""
+def hot_swap(rasa_url: str, model: Path, timeout: float = 300, token: str | None = None, workers: int = 1) -> None:
+    """Ask the running Rasa server to load ``model`` (Rasa's HTTP API: PUT /model, with the token).
+
+    With several Sanic workers on one port (``KEFU_WORKERS``) each request reaches one worker, and
+    each worker holds its own model: the swap is sent again until a run of fresh connections, many
+    more than there are workers, all report the new model.
+    """
+    confirmations = 1 if workers <= 1 else 6 * workers
+    for _ in range(8 * workers):
+        _put_model(rasa_url, model, timeout, token)
+        if all(Path(running_model(rasa_url, token) or "").name == model.name for _ in range(confirmations)):
+            return
+    raise PublishError("the server did not switch to the new model")
+
+
+def _put_model(rasa_url: str, model: Path, timeout: float, token: str | None) -> None:
     body = json.dumps({"model_file": str(model)}).encode()
     request = urllib.request.Request(api_url(rasa_url, "/model", token), data=body, method="PUT", headers={"Content-Type": "application/json"})
     try:
@@ -82,5 +96,3 @@ def hot_swap(rasa_url: str, model: Path, timeout: float = 300, token: str | None
                 raise PublishError(f"server answered {response.status} to the model swap")
     except urllib.error.HTTPError as exc:
         raise PublishError(f"server refused the model: {exc.read().decode(errors='replace')[:300]}") from exc
-    if Path(running_model(rasa_url, token) or "").name != model.name:
-        raise PublishError("the server did not switch to the new model")

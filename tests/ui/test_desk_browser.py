@@ -69,12 +69,25 @@ def test_waiting_customer_gets_selfhelp_and_leaves_the_queue_when_solved(browser
     assert not errors, errors
 
 
+def waiting_room_sent_selfhelp(stack, conversation_id: str) -> bool:
+    import redis
+
+    from bot.handoff.desk_view import pushed_selfhelp_key
+
+    client = redis.Redis.from_url(stack.redis_url)
+    try:
+        return client.llen(pushed_selfhelp_key(conversation_id)) > 0
+    finally:
+        client.close()
+
+
 def test_agent_serves_a_plus_id_without_reading_a_payload(browser, running_kefu):
     stack = running_kefu
     sender = f"wx+ui+{uuid.uuid4().hex[:6]}"
     say(stack, sender, "电视没信号")
     say(stack, sender, "转人工")
     say(stack, sender, "#handoff:selfhelp")
+    wait_for(lambda: waiting_room_sent_selfhelp(stack, sender), 30)  # the waiting room answers in the background
     errors: list[str] = []
     context, agent = open_page(browser, f"{stack.settings.rasa_url}/agent/", errors, DESK)
     try:
