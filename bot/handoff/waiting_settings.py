@@ -1,7 +1,6 @@
 """Settings of the waiting room from ``content/waiting_room.yml`` (re-read when the file changes)."""
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,9 +8,6 @@ from pathlib import Path
 import yaml
 
 from bot.settings import get_settings
-
-logger = logging.getLogger(__name__)
-
 
 class WaitingRoomSettingsError(ValueError):
     """``content/waiting_room.yml`` has a missing or malformed value."""
@@ -45,21 +41,17 @@ def parse_waiting_room(raw: dict) -> WaitingRoomSettings:
         raise WaitingRoomSettingsError(f"waiting_room.yml: {exc!r}") from exc
 
 
-_cache: dict[tuple[str, float], WaitingRoomSettings] = {}
+def parse_waiting_room_file(path: Path) -> WaitingRoomSettings:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise WaitingRoomSettingsError(f"waiting_room.yml: {exc}") from exc
+    return parse_waiting_room(raw)
 
 
 def load_waiting_room(path: Path | None = None) -> WaitingRoomSettings:
-    """The settings, re-read when the file changes; a bad save keeps the last good version (logged)."""
+    """The settings' last good version (bot/snapshot.py): re-read on change, a bad save is logged and ignored."""
+    from bot.snapshot import editor_file
+
     path = path or get_settings().content_dir / "waiting_room.yml"
-    key = (str(path), path.stat().st_mtime)
-    if key not in _cache:
-        try:
-            settings = parse_waiting_room(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-        except (WaitingRoomSettingsError, yaml.YAMLError) as exc:
-            if not _cache:
-                raise
-            logger.error("handoff.waiting_room.settings_rejected file=%s reason=%s", path, exc)
-            return next(iter(_cache.values()))
-        _cache.clear()
-        _cache[key] = settings
-    return _cache[key]
+    return editor_file(path, parse_waiting_room_file, (WaitingRoomSettingsError,)).get()
