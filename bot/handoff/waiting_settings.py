@@ -9,6 +9,7 @@ import yaml
 
 from bot.settings import get_settings
 
+
 class WaitingRoomSettingsError(ValueError):
     """``content/waiting_room.yml`` has a missing or malformed value."""
 
