@@ -28,7 +28,8 @@ from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIO
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from socketio import AsyncRedisManager, AsyncServer
+from redis.exceptions import RedisError
+from socketio import AsyncManager, AsyncRedisManager, AsyncServer
 
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
@@ -110,11 +111,27 @@ class ChatPageBlueprint(SocketBlueprint):
         app.add_route(media, "/media/<path:path>", methods=["GET", "HEAD"], name="kefu_media")
 
 
+class RoomsAcrossWorkers(AsyncRedisManager):
+    """Socket.IO rooms shared through Redis, so an emit from any worker reaches the customer's socket.
+
+    While Redis is unreachable python-socketio logs "giving up" and drops the emit; the customer
+    would then never see the apology Kefu sends for exactly that fault. A failed publish is
+    therefore delivered to the sockets connected to this worker instead — with one worker, or a
+    customer on the worker that took the message, nobody is left in silence.
+    """
+
+    async def _publish(self, data):
+        receivers = await super()._publish(data)
+        if receivers is None and data.get("method") == "emit" and data.get("callback") is None:
+            await AsyncManager.emit(self, data["event"], data["data"], namespace=data["namespace"],
+                                    room=data["room"], skip_sid=data["skip_sid"])
+        return receivers
+
+
 def rooms_across_workers(settings: Settings) -> Optional[AsyncRedisManager]:
-    """Socket.IO rooms shared through Redis, so an emit from any worker reaches the customer's socket."""
     if not settings.redis.url:
         return None  # no shared Redis (a unit test): one process, in-memory rooms
-    return AsyncRedisManager(settings.redis.url, channel="kefu:webchat:socketio")
+    return RoomsAcrossWorkers(settings.redis.url, channel="kefu:webchat:socketio")
 
 
 class WebChatInput(SocketIOInput):
@@ -167,7 +184,10 @@ class WebChatInput(SocketIOInput):
             import redis.asyncio as redis
 
             self._presence_redis = redis.from_url(self.settings.redis.url)
-        await mark_customer_seen(self._presence_redis, session_id, time.time())
+        try:
+            await mark_customer_seen(self._presence_redis, session_id, time.time())
+        except RedisError as error:  # the grace period only starts later; the chat itself goes on
+            logger.warning("webchat.presence.unknown session=%s error=%s", session_id, type(error).__name__)
 
     def get_output_channel(self) -> Optional["WebChatOutput"]:
         return WebChatOutput(self.sio, self.bot_message_evt) if self.sio is not None else None

@@ -21,7 +21,8 @@ def fault_stack(trained_model, tmp_path_factory):
     for name in ("REDIS_URL", "KEFU_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR", "WECHAT_AES_KEY"):
         env.pop(name, None)
     env.update(KEFU_DATA_DIR=str(data_dir), KEFU_RASA_PORT=str(free_port()), KEFU_ACTION_PORT=str(free_port()),
-               KEFU_REDIS_PORT=str(free_port()), WECHAT_TOKEN=WECHAT_TOKEN)
+               KEFU_REDIS_PORT=str(free_port()), WECHAT_TOKEN=WECHAT_TOKEN,
+               KEFU_WORKERS="2")  # two Rasa workers: one can die while the other serves
     env.update(ivr_environment(data_dir, PROJECT_ROOT, env))
     stack = KefuStack(settings_module.from_environment(env), model=trained_model)
     stack.start()
