@@ -7,8 +7,10 @@ second longer than it needs. This lock is first come, first served like Rasa's t
 
 * a message queues its token in a Redis list (one per conversation); the head holds the lock;
 * waiters look again after 10 ms, longer the further back they are in line;
-* a holder that dies (a killed worker) loses the lock ``lock_lifetime`` seconds after it got it,
-  as in Rasa, so one stuck turn never blocks the conversation for good.
+* the holder holds a short lease (``LEASE_S``) and renews it while its turn runs, so a holder that
+  dies (a killed worker) blocks the conversation for seconds, not Rasa's 60 s ``lock_lifetime``;
+  a live turn stops renewing after ``lock_lifetime``, as in Rasa, so a hung turn never blocks the
+  conversation for good.
 
 ``endpoints.yml``: ``lock_store: {type: bot.lock_store.AsyncRedisLockStore, url, port, db,
 password, key_prefix}``. Several workers and machines share it through Redis.
@@ -26,6 +28,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 POLL_S = 0.01
 MAX_POLL_S = 0.25
+LEASE_S = 5.0  # a dead holder's conversation waits at most this long
 
 _NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 # KEYS: line (list), holder (hash token/until). ARGV: token, lifetime ms, 1 = join the line.
@@ -66,6 +69,14 @@ if redis.call('HGET', KEYS[2], 'token') == ARGV[1] then
 end
 return 1
 """
+# KEYS: line, holder. ARGV: token, lease ms. Renews the lease while the token still holds the lock.
+RENEW = _NOW + """
+if redis.call('HGET', KEYS[2], 'token') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], 'until', now + tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * 2)
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return 1
+"""
 
 
 class AsyncRedisLockStore(LockStore):
@@ -83,6 +94,7 @@ class AsyncRedisLockStore(LockStore):
         self.prefix = f"{key_prefix or 'kefu'}:lock:"
         self._acquire = self.redis.register_script(ACQUIRE)
         self._release = self.redis.register_script(RELEASE)
+        self._renew = self.redis.register_script(RENEW)
         super().__init__()
 
     def _keys(self, conversation_id: Text) -> list[str]:
@@ -91,18 +103,30 @@ class AsyncRedisLockStore(LockStore):
     @asynccontextmanager
     async def lock(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME,
                    wait_time_in_seconds: float = 1) -> AsyncGenerator[None, None]:
-        keys, token, lifetime_ms = self._keys(conversation_id), uuid.uuid4().hex, int(lock_lifetime * 1000)
-        join = "1"
+        keys, token = self._keys(conversation_id), uuid.uuid4().hex
+        lease_ms = int(min(LEASE_S, lock_lifetime) * 1000)
+        join, renewing = "1", None
         try:
             while True:
-                got, place = await self._acquire(keys=keys, args=[token, lifetime_ms, join])
+                got, place = await self._acquire(keys=keys, args=[token, lease_ms, join])
                 join = "1" if got == -1 else "0"  # dropped from the line (we stalled): queue again
                 if got == 1:
                     break
                 await asyncio.sleep(min(MAX_POLL_S, POLL_S * max(1, place)))
+            renewing = asyncio.create_task(self._keep(keys, token, lease_ms, lock_lifetime))
             yield None
         finally:
-            await asyncio.shield(self._release(keys=keys, args=[token, lifetime_ms]))
+            if renewing is not None:
+                renewing.cancel()
+            await asyncio.shield(self._release(keys=keys, args=[token, lease_ms]))
+
+    async def _keep(self, keys: list[str], token: str, lease_ms: int, lock_lifetime: float) -> None:
+        """Renew the lease a few times per lease until the turn ends or outlives ``lock_lifetime``."""
+        deadline = asyncio.get_running_loop().time() + lock_lifetime
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(lease_ms / 3000)
+            if not await self._renew(keys=keys, args=[token, lease_ms]):
+                return  # somebody else holds it now (our lease ran out while the loop was blocked)
 
     # Rasa's LockStore API besides lock(); Rasa itself only calls lock().
     def get_lock(self, conversation_id: Text):

@@ -70,3 +70,25 @@ async def test_a_burst_from_one_sender_is_handed_over_without_one_second_pauses(
     started = time.monotonic()
     await asyncio.gather(*(turn() for _ in range(50)))
     assert time.monotonic() - started < 10, "Rasa's lock polls once a second: 50 turns would take ~50 s"
+
+
+async def test_a_long_turn_keeps_its_lock_past_the_lease(store, monkeypatch):
+    import bot.lock_store
+
+    monkeypatch.setattr(bot.lock_store, "LEASE_S", 0.3)
+    log: list[str] = []
+
+    async def long_turn() -> None:
+        async with store.lock("c4"):
+            log.append("long starts")
+            await asyncio.sleep(1.0)  # three leases long: renewed, never taken over
+            log.append("long ends")
+
+    async def next_turn() -> None:
+        while not log:
+            await asyncio.sleep(0.01)
+        async with store.lock("c4"):
+            log.append("next")
+
+    await asyncio.gather(long_turn(), next_turn())
+    assert log == ["long starts", "long ends", "next"]
