@@ -141,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_from_settings()
     args = build_parser().parse_args(argv)
+    configure_from_settings(one_shot=args.command != "run")
     return args.handler(args)
 
 

@@ -128,9 +128,23 @@ def route_library_loggers() -> None:
             library.setLevel(logging.NOTSET)
 
 
-def configure_from_settings(settings=None) -> None:
-    """Configure from Kefu's settings (``KEFU_LOG_FORMAT``, ``KEFU_LOG_LEVEL``)."""
+def configure_from_settings(settings=None, *, one_shot: bool = False) -> None:
+    """Configure from Kefu's settings (``KEFU_LOG_FORMAT``, ``KEFU_LOG_LEVEL``).
+
+    A one-shot command (``kefu voicemail``, ``kefu report``...) prints its own result and its own
+    ``kefu: error:`` line; its log goes to ``<data dir>/logs/cli.log`` so a script reading stderr sees
+    the one line that matters (``KEFU_LOG_LEVEL`` set explicitly puts it back on stderr).
+    """
+    import os
+
     from bot.settings import get_settings
 
     settings = settings or get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    stream = None
+    if one_shot and not os.environ.get("KEFU_LOG_LEVEL"):
+        try:
+            (settings.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+            stream = open(settings.data_dir / "logs" / "cli.log", "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+        except OSError:
+            stream = None  # an unwritable data dir: stderr, as before
+    configure_logging(settings.log_format, settings.log_level, stream=stream)
