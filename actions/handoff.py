@@ -25,6 +25,7 @@ from bot.handoff.history import repeat_contact
 from bot.handoff.queue import queue_from_settings
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.handoff.service import request_handoff
+from bot.handoff.watcher import notice_state, remember_notice
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -101,12 +102,14 @@ class ActionRequestHuman(Action):
         channel = channel_of(tracker) or "rest"
         titles = {entry.id: entry.title for entry in catalogue().entries.values()}
         reason = handoff_reason(tracker, rules, customer)
+        queue = queue_from_settings()
         try:
             result = await request_handoff(
                 conversation_id=tracker.sender_id, channel=channel, skill=skill, priority=priority, reason=reason,
                 customer=dataclasses.asdict(customer) if customer else None, phone=reported_number(tracker),
                 events=tracker.events, slots=tracker.slots, open_tickets=tickets, titles=titles,
-                queue=queue_from_settings())
+                queue=queue)
+            available = await queue.roster.capacity_for(skill) > 0
         except (RedisError, OSError):
             logger.exception("handoff.queue.unavailable conversation=%s", tracker.sender_id)
             dispatcher.utter_message(response="utter_handoff_unavailable")
@@ -116,8 +119,15 @@ class ActionRequestHuman(Action):
                      fault_type=tracker.get_slot("fault_type"), selfhelp_sent=tracker.get_slot("selfhelp_sent") or [],
                      customer_id=tracker.get_slot("customer_id"))
         minutes = wait_minutes(position.estimated_wait_s)
-        dispatcher.utter_message(response="utter_queued", position=position.position, wait_minutes=minutes)
-        dispatcher.utter_message(json_message={"kind": "queue_status", "position": position.position,
-                                               "wait_minutes": minutes})
+        if available:
+            dispatcher.utter_message(response="utter_queued", position=position.position, wait_minutes=minutes)
+            dispatcher.utter_message(json_message={"kind": "queue_status", "position": position.position,
+                                                   "wait_minutes": minutes})
+        else:  # no estimate to give: say so, and offer a callback or a message first
+            dispatcher.utter_message(response="utter_queue_nobody_available")
+        try:  # the waiting room repeats nothing the customer has just been told
+            await remember_notice(queue, tracker.sender_id, notice_state(position.position, minutes, available))
+        except RedisError:
+            logger.warning("handoff.notice.unrecorded conversation=%s", tracker.sender_id)
         events = identified(customer) if customer else []
         return events + [SlotSet("handoff_requested", True), SlotSet("awaiting", None), ConversationPaused()]

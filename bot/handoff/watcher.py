@@ -257,11 +257,11 @@ class WaitingRoom:
         key = keys.conversation(conversation_id)
         available = await self.queue.roster.capacity_for(entry["skill"]) > 0
         minutes = wait_minutes(position.estimated_wait_s)
-        state = f"{position.position}:{minutes}" if available else "nobody"
+        state = notice_state(position.position, minutes, available)
         last = _text(await self.queue.redis.hget(key, "notified"))
         if last == state:
             return
-        await self.queue.redis.hset(key, mapping={"notified": state, "status_at": self.queue.clock()})
+        await remember_notice(self.queue, conversation_id, state)
         if not available:
             await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
         elif last == "nobody":
@@ -276,3 +276,13 @@ class WaitingRoom:
         from bot.outcomes import record
 
         await record(conversation_id, kind, channel=entry["channel"], skill=entry["skill"], **data)
+
+
+def notice_state(position: int, minutes: int, available: bool) -> str:
+    """What the customer was last told about their wait; a notice goes out only when this changes."""
+    return f"{position}:{minutes}" if available else "nobody"
+
+
+async def remember_notice(queue, conversation_id: str, state: str) -> None:
+    await queue.redis.hset(keys.conversation(conversation_id),
+                           mapping={"notified": state, "status_at": queue.clock()})

@@ -168,6 +168,10 @@ class FlowEngine:
 
     async def _transfer(self, flow: Flow, state: CallState, node: Node, commands: list) -> str | None:
         priority = node.priority + (node.vip_priority_bonus if state.vip_tier >= 2 else 0)
+        if node.on_nobody and not await self.services.handoff.agents_available(node.skill):
+            await self.services.records.event(conversation_id(state.call_id), "ivr_nobody_available",
+                                              {"skill": node.skill})
+            return node.on_nobody  # told so, and offered a callback or a message before any wait
         try:
             ticket = await self.services.handoff.enqueue(
                 conversation_id=conversation_id(state.call_id), skill=node.skill, priority=priority,

@@ -115,6 +115,7 @@ class Node:
     priority: int = 0
     vip_priority_bonus: int = 1
     on_failure: str | None = None
+    on_nobody: str | None = None  # where to go, without queueing, when no agent of the skill is signed in
     # notify
     channel: str = "sms"
     text: str = ""
@@ -122,7 +123,7 @@ class Node:
     def targets(self) -> list[tuple[str, str]]:
         """(field, node id) of every node this one can lead to, for validation."""
         found = [(name, getattr(self, name)) for name in
-                 ("next", "target", "free_speech", "on_handoff", "on_failure") if getattr(self, name)]
+                 ("next", "target", "free_speech", "on_handoff", "on_failure", "on_nobody") if getattr(self, name)]
         if self.retry is not None:
             found += [(f"on_{what}", t) for what, t in
                       (("no_input", self.retry.on_no_input), ("no_match", self.retry.on_no_match)) if t]

@@ -31,7 +31,7 @@ _KIND_KEYS = {
     "bot": {"intro", "max_turns", "keys", "on_handoff"} | _RETRY_KEYS,
     "record": {"beep", "max_seconds", "min_seconds", "end_silence_s", "finish_key", "confirm_say",
                "max_rerecord", "saved_say"} | _RETRY_KEYS,
-    "transfer": {"skill", "priority", "vip_priority_bonus", "on_failure"},
+    "transfer": {"skill", "priority", "vip_priority_bonus", "on_failure", "on_nobody"},
     "notify": {"channel", "text"},
     "callback": {"skill", "priority"},
 }
@@ -219,7 +219,7 @@ class _FlowParser:
         fields.update(skill=self.text(body, "skill") or "general",
                       priority=int(self.number(body, "priority", 0, 0, 9)),
                       vip_priority_bonus=int(self.number(body, "vip_priority_bonus", 1, 0, 9)),
-                      on_failure=self.ref(body, "on_failure"))
+                      on_failure=self.ref(body, "on_failure"), on_nobody=self.ref(body, "on_nobody"))
         if not fields["on_failure"]:
             raise self.error("on_failure", "a transfer needs `on_failure` (the queue may be unavailable)")
 

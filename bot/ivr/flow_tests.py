@@ -11,6 +11,7 @@ A script::
     caller: "13900000000"
     time: "2026-11-23T10:00:00+08:00"   # decides business hours
     queue_wait_s: 600                   # what the queue estimates
+    agents_online: false                # nobody signed in (default: true)
     bot: [["好的，已为您查询。"]]          # the assistant's replies, one list per turn
     steps:
       - hear: 欢迎致电        # words somewhere in the prompts since the last action
@@ -45,8 +46,9 @@ class FlowScriptError(ValueError):
 
 
 class ScriptedQueue(HandoffGateway):
-    def __init__(self, wait_s: float):
+    def __init__(self, wait_s: float, agents_online: bool = True):
         self.wait_s = wait_s
+        self.online = agents_online
         self.queued: list[str] = []
 
     async def enqueue(self, *, conversation_id, skill, priority, customer_id, phone, collected) -> QueueTicket:
@@ -55,6 +57,9 @@ class ScriptedQueue(HandoffGateway):
 
     async def estimated_wait(self, skill: str) -> float:
         return self.wait_s
+
+    async def agents_available(self, skill: str) -> bool:
+        return self.online
 
 
 class ScriptedBot(BotGateway):
@@ -106,7 +111,7 @@ async def run_script(path: Path, settings, redis) -> ScriptResult:
         store=CallStore(redis),
         hotline=HotlineConfigSource(settings.content_dir / "ivr.yml"),
         records=CallRecords(Repository(settings.database_url)),
-        handoff=ScriptedQueue(float(script.get("queue_wait_s", 0))),
+        handoff=ScriptedQueue(float(script.get("queue_wait_s", 0)), bool(script.get("agents_online", True))),
         notifier=notifier,
         bot=ScriptedBot(script.get("bot") or []),
         clock=lambda: at,

@@ -47,6 +47,10 @@ class HandoffGateway(ABC):
     async def leave(self, conversation_id: str, reason: str) -> None:
         """The caller left (hung up, pressed * to stop waiting): out of the queue, bot resumed."""
 
+    async def agents_available(self, skill: str) -> bool:
+        """Whether an agent of ``skill`` is signed in and available (unknown: True, the queue decides)."""
+        return True
+
 
 class QueueHandoff(HandoffGateway):
     """``conversations`` is a ``bot.handoff.conversations.RasaConversations`` (None: no tracker)."""
@@ -93,6 +97,13 @@ class QueueHandoff(HandoffGateway):
         except QUEUE_DOWN_ERRORS as exc:
             logger.warning("ivr.handoff.wait_unknown error=%s: %s", type(exc).__name__, exc)
             return 0.0
+
+    async def agents_available(self, skill: str) -> bool:
+        try:
+            return await self.queue.roster.capacity_for(skill) > 0
+        except QUEUE_DOWN_ERRORS as exc:
+            logger.warning("ivr.handoff.roster_unknown error=%s: %s", type(exc).__name__, exc)
+            return True  # the transfer itself will find out and take on_failure
 
     async def leave(self, conversation_id: str, reason: str) -> None:
         try:

@@ -38,6 +38,7 @@ EVENT_KINDS = frozenset({
     "handoff_pii_revealed",
     "knowledge_sent",       # an agent pushed a knowledge article (article_id, agent_id)
     "ivr_transferred",      # phone: queued for an agent (skill, priority)
+    "ivr_nobody_available", # phone: no agent of the skill signed in; offered a callback or a message (skill)
     "ivr_queued_by_assistant",  # phone: the assistant queued the caller during a bot turn (node, position)
     "verification_code_sent",   # a one-time code went to the registered number
     "verification_passed",      # the customer proved who they are (how)

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from bot.handoff.queue import HandoffQueue
-from tests.channels.test_webchat_socketio import ChatClient
+from tests.channels.test_webchat_socketio import ChatClient, queued
 from tests.channels.wechat_client import new_msg_id, new_openid, text_xml
 from tests.handoff.stack_client import Desk, SecondRasa
 from tests.ivr.conftest import call_state, ivr_url, repository, stack_redis  # noqa: F401 - fixtures
@@ -177,7 +177,7 @@ async def test_agent_on_another_process_reaches_web_chat_and_wechat(running_kefu
     session_id = await chat.connect()
     try:
         await chat.say("转人工")
-        await chat.replies_until(lambda m: (m.get("custom") or {}).get("kind") == "queue_status", 60)
+        await chat.replies_until(queued, 60)
         desk = await asyncio.to_thread(Desk, running_kefu, other_process.url)
         await desk.claim(session_id)
         assert (await desk("POST", f"conversations/{session_id}/messages", text="网页客户您好")).ok

@@ -55,6 +55,12 @@ class ChatClient:
         await self.sio.disconnect()
 
 
+def queued(message: dict) -> bool:
+    """The customer is in the queue: told their place, or told nobody is there and offered a message."""
+    offered = [reply.get("payload") for reply in message.get("quick_replies") or []]
+    return (message.get("custom") or {}).get("kind") == "queue_status" or "#handoff:message" in offered
+
+
 def asks_if_solved(message: dict) -> bool:
     return any(r.get("payload") == "/deny" for r in message.get("quick_replies", []))
 

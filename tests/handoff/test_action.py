@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from bot import settings as settings_module
+from bot.handoff import keys
+from bot.handoff.agents import AgentRoster
 from bot.handoff.queue import HandoffQueue
 from tests.action_tests.conftest import run_action, with_redis  # noqa: F401 - fixtures
 from tests.action_tests.trackers import load_tracker
 
 
 async def test_request_human_queues_with_context_tells_the_wait_and_pauses(run_action, with_redis):
+    await AgentRoster(with_redis).register("a1", name="王芳", skills=["broadband"], capacity=1, status="available")
     tracker = load_tracker("selfhelp_denied", text="转人工", intent="request_human", sender="13800000001",
                            selfhelp_failures=2, customer_id="1", verified_customer_id="1", verified_by="sms_code")
     turn = await run_action("action_request_human", tracker)
@@ -21,6 +24,18 @@ async def test_request_human_queues_with_context_tells_the_wait_and_pauses(run_a
     assert entry["state"] == "waiting" and entry["skill"] == "broadband"
     assert packet["customer"]["phone"] == "13800000001" and packet["reason"] in ("selfhelp_failed", "vip_direct")
     assert packet["slots"]["selfhelp_sent"] == ["bb_los_red"]
+
+
+async def test_with_nobody_signed_in_the_customer_is_told_so_and_offered_a_callback(run_action, with_redis):
+    await AgentRoster(with_redis).register("a1", name="王芳", skills=["tv"], capacity=1, status="available")
+    tracker = load_tracker("selfhelp_denied", text="转人工", intent="request_human", sender="nobody-there",
+                           selfhelp_failures=2)
+    turn = await run_action("action_request_human", tracker)
+    assert turn.responses == ["utter_queue_nobody_available"], "a place and a wait nobody can keep"
+    assert not any(m.get("custom", {}).get("kind") == "queue_status" for m in turn.messages)
+    assert (await HandoffQueue(with_redis).entry("nobody-there"))["state"] == "waiting"
+    # the waiting room knows what was said and does not say it again on its first visit
+    assert await with_redis.hget(keys.conversation("nobody-there"), "notified") == b"nobody"
 
 
 async def test_a_claimed_customer_is_not_shown_to_the_agent_nor_served_as_vip(run_action, with_redis):
@@ -58,6 +73,7 @@ async def test_top_tier_customer_goes_straight_to_the_queue(run_action, with_red
                            customer_id=str(vip.id), verified_customer_id=str(vip.id), verified_by="sms_code",
                            sender="13800000004")
     turn = await run_action("action_handle_deny", tracker)
-    assert "utter_selfhelp_offer_human" not in turn.responses and "utter_queued" in turn.responses
+    assert "utter_selfhelp_offer_human" not in turn.responses
+    assert {"utter_queued", "utter_queue_nobody_available"} & set(turn.responses), "not queued"
     entry = await HandoffQueue(with_redis).entry("13800000004")
     assert entry["request"].context["reason"] == "vip_direct" and entry["priority"] >= 2

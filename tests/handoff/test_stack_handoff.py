@@ -18,6 +18,8 @@ def bot_texts(state: dict) -> list[str]:
 def test_request_human_pauses_relays_and_hands_back(running_kefu):
     stack = running_kefu
     sender = f"handoff-{uuid.uuid4().hex[:10]}"
+    session = desk_login(stack)
+    assert desk(session, stack, "POST", "status", status="available").ok  # somebody there: a real estimate
     say(stack, sender, "电视没信号")
     queued = say(stack, sender, "转人工")
     status = next(m["custom"] for m in queued if m.get("custom", {}).get("kind") == "queue_status")
@@ -27,7 +29,6 @@ def test_request_human_pauses_relays_and_hands_back(running_kefu):
 
     assert say(stack, sender, "人呢？快点") == [], "no bot reply while paused"
 
-    session = desk_login(stack)
     only_waiting(stack, sender, stack.settings.demo_agent_name)
     claimed = desk(session, stack, "POST", "claim").json()["conversation"]
     assert claimed["conversation_id"] == sender

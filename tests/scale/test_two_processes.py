@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.channels.test_webchat_socketio import ChatClient
+from tests.channels.test_webchat_socketio import ChatClient, queued
 from tests.handoff.stack_client import DESK_HEADERS, wait_for
 
 pytestmark = pytest.mark.slow
@@ -72,7 +72,7 @@ async def test_web_chat_on_process_a_receives_the_agent_message_sent_through_b(t
         await client.say("电视没信号")
         await client.replies_until(lambda m: True)
         await client.say("转人工")
-        await client.replies_until(lambda m: (m.get("custom") or {}).get("kind") == "queue_status")
+        await client.replies_until(queued)
 
         def agent_sends() -> None:
             desk = requests.Session()
