@@ -125,6 +125,8 @@ class ActionRequestHuman(Action):
                                                    "wait_minutes": minutes})
         else:  # no estimate to give: say so, and offer a callback or a message first
             dispatcher.utter_message(response="utter_queue_nobody_available")
+            dispatcher.utter_message(json_message={"kind": "queue_status", "position": position.position,
+                                                   "wait_minutes": None, "agents_available": False})
         try:  # the waiting room repeats nothing the customer has just been told
             await remember_notice(queue, tracker.sender_id, notice_state(position.position, minutes, available))
         except RedisError:

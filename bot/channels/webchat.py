@@ -6,7 +6,8 @@ widgets keep working against Kefu. Messages Kefu adds, all as ``bot_uttered``:
 
 * ``{"quick_replies": [{"type": "web_url", "title", "url"}]}`` — link buttons next to payload ones;
 * ``{"attachment": {"type": "video", "payload": {"src", "poster", "title"}}}`` — inline video;
-* ``{"custom": {"kind": "queue_status", "position": N, "wait_minutes": M}}`` — waiting for an agent;
+* ``{"custom": {"kind": "queue_status", "position": N, "wait_minutes": M}}`` — waiting for an agent
+  (``"agents_available": false`` and no wait when nobody is signed in);
 * ``{"custom": {"kind": "agent_message", "agent_name": "...", "text": "..."}}`` — a human agent;
 * ``{"custom": {"kind": "notice", "reason": "rate_limited" | "too_long"}}`` — the page explains.
 

@@ -73,7 +73,7 @@ def bot_turn(event: dict) -> dict | None:
     turn: dict = {"who": "bot", "text": event.get("text") or "", "at": event.get("timestamp")}
     if custom.get("kind") == "agent_message":
         turn.update(who="agent", text=custom.get("text") or "", agent_name=custom.get("agent_name", ""))
-    elif custom.get("kind") == "queue_status":
+    elif custom.get("kind") == "queue_status" and custom.get("agents_available") is not False:
         turn["queue"] = {"position": custom.get("position"), "wait_minutes": custom.get("wait_minutes")}
     if isinstance(payload, dict) and attachment.get("type") == "video":
         turn["video"] = payload.get("title") or ""

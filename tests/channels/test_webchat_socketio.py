@@ -56,9 +56,8 @@ class ChatClient:
 
 
 def queued(message: dict) -> bool:
-    """The customer is in the queue: told their place, or told nobody is there and offered a message."""
-    offered = [reply.get("payload") for reply in message.get("quick_replies") or []]
-    return (message.get("custom") or {}).get("kind") == "queue_status" or "#handoff:message" in offered
+    """The customer is in the queue (told their place, or that nobody is there yet)."""
+    return (message.get("custom") or {}).get("kind") == "queue_status"
 
 
 def asks_if_solved(message: dict) -> bool:

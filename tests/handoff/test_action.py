@@ -31,8 +31,9 @@ async def test_with_nobody_signed_in_the_customer_is_told_so_and_offered_a_callb
     tracker = load_tracker("selfhelp_denied", text="转人工", intent="request_human", sender="nobody-there",
                            selfhelp_failures=2)
     turn = await run_action("action_request_human", tracker)
-    assert turn.responses == ["utter_queue_nobody_available"], "a place and a wait nobody can keep"
-    assert not any(m.get("custom", {}).get("kind") == "queue_status" for m in turn.messages)
+    assert turn.responses[0] == "utter_queue_nobody_available" and "utter_queued" not in turn.responses
+    [status] = [m["custom"] for m in turn.messages if m.get("custom", {}).get("kind") == "queue_status"]
+    assert status["agents_available"] is False and status["wait_minutes"] is None, "a wait nobody can keep"
     assert (await HandoffQueue(with_redis).entry("nobody-there"))["state"] == "waiting"
     # the waiting room knows what was said and does not say it again on its first visit
     assert await with_redis.hget(keys.conversation("nobody-there"), "notified") == b"nobody"

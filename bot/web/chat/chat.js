@@ -194,7 +194,9 @@
 
   function renderCustom(custom) {
     if (!custom || typeof custom !== "object") { return; }
-    if (custom.kind === "queue_status") {
+    if (custom.kind === "queue_status" && custom.agents_available === false) {
+      return; // the assistant's own words already say nobody is there; no made-up wait
+    } else if (custom.kind === "queue_status") {
       var position = Number(custom.position), minutes = Number(custom.wait_minutes);
       log.appendChild(el("div", "notice queue", t("queue_status", {
         position: isFinite(position) ? position : "-", wait_minutes: isFinite(minutes) ? minutes : "-"
