@@ -41,6 +41,14 @@ def report_csv(data: ReportData) -> str:
     rows += [("repeat_customers", person, "contacts", n) for person, n, _ in data.repeaters]
     rows += [("tickets", stage, "reached", n) for stage, n in data.tickets.reached.items()]
     rows += [("tickets_overdue", ticket_id, "age_hours", age) for ticket_id, _, _, _, age in data.tickets.overdue]
+    for month in data.ledger:
+        rows += [("ledger", month.month, name, value) for name, value in
+                 (("registered", month.registered), ("overdue", month.overdue), ("repeats", month.repeats),
+                  ("closed_in_time", month.closed_in_time))]
+        rows += [("ledger", f"{month.month}|{kind}", f"at_{step}", n)
+                 for kind, steps in month.by_kind_step.items() for step, n in steps.items()]
+        rows += [("ledger", month.month, f"median_hours_to_{step}", "" if hours is None else hours)
+                 for step, hours in month.median_hours_to.items()]
     out = io.StringIO()
     csv.writer(out).writerows(rows)
     return out.getvalue()

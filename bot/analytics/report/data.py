@@ -5,14 +5,15 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Engine
-
 from bot.analytics.config import KpiConfig
 from bot.analytics.contacts import Contact, split_contacts
 from bot.analytics.kpis import (FCR_WINDOWS_H, Figures, SelfHelpFigures, figures, grouped, local_day, local_hour,
                                 repeat_customers, repeat_flags, selfhelp_success)
 from bot.analytics.report.period import Period
-from bot.analytics.report.tickets import TicketLoop, ticket_loop
+from bot.analytics.report.tickets import TicketLoop, ledger_months, ticket_loop
+from bot.db.repository import Repository
+from bot.ledger.ledger import Ledger, MonthlySummary
+from bot.ledger.rules import LedgerRules
 from bot.outcomes.store import read_events
 
 
@@ -31,16 +32,22 @@ class ReportData:
     selfhelp: list[SelfHelpFigures]
     repeaters: list[tuple[str, int, str]]
     tickets: TicketLoop
+    ledger: list[MonthlySummary]  # the ledger's monthly summary of each month the period touches
 
 
-def build_report(engine: Engine, period: Period, config: KpiConfig, now: dt.datetime | None = None) -> ReportData:
+def build_report(repository: Repository, period: Period, config: KpiConfig, ledger_rules: LedgerRules,
+                 now: dt.datetime | None = None) -> ReportData:
     start, end = period.start_utc, period.end_utc
+    now = now or dt.datetime.utcnow()
+    engine = repository.engine
     lookahead = dt.timedelta(hours=max(FCR_WINDOWS_H))
     contacts = split_contacts(read_events(engine, start - dt.timedelta(hours=1), end + lookahead))
     inside = [c for c in contacts if start <= c.started_at < end]
     later = [c for c in contacts if c.started_at >= end]
     sl = config.sl_seconds
     hour = local_hour(config.timezone)
+    first_month = dt.datetime(period.first.year, period.first.month, 1)
+    items = Ledger(repository, ledger_rules).items(now=now, since=min(start, first_month))
 
     def by(key) -> dict[str, Figures]:
         return grouped(inside, key, sl_seconds=sl, later=later)
@@ -53,7 +60,7 @@ def build_report(engine: Engine, period: Period, config: KpiConfig, now: dt.date
         volume=dict(Counter((hour(c), c.channel or "-") for c in inside)),
         top_intents=_intents(inside), selfhelp=selfhelp_success(inside),
         repeaters=repeat_customers(inside, later),
-        tickets=ticket_loop(engine, start, end, overdue_hours=config.ticket_overdue_hours, now=now),
+        tickets=ticket_loop(items, start, end, now), ledger=ledger_months(items, ledger_rules, period.first, period.last),
     )
 
 

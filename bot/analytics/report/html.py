@@ -8,6 +8,9 @@ from html import escape
 from bot.analytics.kpis import Figures
 from bot.analytics.report import charts
 from bot.analytics.report.data import ReportData
+from bot.analytics.report.tickets import STAGE_OF_STEP
+from bot.ledger.ledger import MonthlySummary
+from bot.ledger.rules import STEPS
 
 STYLE = """body{font-family:"WenQuanYi Micro Hei",sans-serif;margin:2em;color:#222;max-width:1100px}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
@@ -49,8 +52,23 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime) -> st
     parts.append(f"<h2>{escape(L['overdue_title'])}</h2>" + _table(
         [L["column_ticket"], L["column_kind"], L["column_created"], L["column_stage"], L["column_age_hours"]],
         [(t, k, c.strftime("%Y-%m-%d %H:%M"), L[f"stage_{s}"], a) for t, k, c, s, a in data.tickets.overdue]))
+    parts += [_ledger_month(summary, L) for summary in data.ledger]
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _ledger_month(summary: MonthlySummary, L: dict) -> str:
+    """The ledger's monthly review: counts and flags, items per type and step, median hours to each step."""
+    stages = [L[f"stage_{STAGE_OF_STEP[step]}"] for step in STEPS]
+    facts = _table([L["column_group"], L["column_count"]],
+                   [(L["ledger_registered"], summary.registered), (L["ledger_overdue"], summary.overdue),
+                    (L["ledger_repeats"], summary.repeats), (L["ledger_closed_in_time"], summary.closed_in_time)])
+    by_kind = _table([L["column_kind"], *stages, L["column_count"]],
+                     [(kind, *steps.values(), sum(steps.values())) for kind, steps in summary.by_kind_step.items()])
+    medians = _table([L["column_stage"], L["column_median_hours"]],
+                     [(L[f"stage_{STAGE_OF_STEP[step]}"], L["no_value"] if hours is None else f"{hours:g}")
+                      for step, hours in summary.median_hours_to.items()])
+    return f"<h2>{escape(L['ledger_title'].format(month=summary.month))}</h2>" + facts + by_kind + medians
 
 
 def _share(value: float | None, L: dict) -> str:
