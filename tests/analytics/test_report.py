@@ -57,6 +57,35 @@ def test_one_evening_counts_its_contacts_and_looks_ahead_for_repeats(kefu_env, r
     assert ("repeat_customers", "customer:1", "contacts") in figures
 
 
+def test_satisfaction_is_split_between_contacts_the_assistant_and_an_agent_resolved(kefu_env, report_of):
+    from tests.analytics.event_log import T0
+
+    store_log(kefu_env.database_url)
+    # A caller an agent helped, handed back to the assistant, who pressed 4 at the phone's survey.
+    at = T0 + dt.timedelta(minutes=40)
+    write_events(engine_for(kefu_env.database_url), [
+        outcome_event("ivr:g1", "contact_started", channel="ivr", customer="phone:13900000012", at=at),
+        outcome_event("ivr:g1", "handoff_queued", channel="ivr", skill="tv", priority=0, at=at),
+        outcome_event("ivr:g1", "handoff_claimed", channel="ivr", skill="tv", wait_s=5,
+                      at=at + dt.timedelta(seconds=5)),
+        outcome_event("ivr:g1", "handoff_closed", channel="ivr", skill="tv", handle_s=60, disposition="resolved",
+                      at=at + dt.timedelta(seconds=65)),
+        outcome_event("ivr:g1", "ivr_call_ended", channel="ivr", reason="flow", at=at + dt.timedelta(seconds=90),
+                      path=["main_menu", "transfer_general", "ask_bot", "csat_survey", "csat_4", "csat_thanks"]),
+    ])
+    code, figures, html = report_of("2026-03-02", "2026-03-03")
+    assert code == 0
+    # The assistant resolved w1 (chat, scored 5) and ivr:f1 (phone survey, 2).
+    assert figures[("resolved_by", "assistant", "contacts")] == "2"
+    assert float(figures[("resolved_by", "assistant", "csat_average")]) == pytest.approx(3.5)
+    # Agents resolved ivr:c1 (scored 3) and ivr:g1 (4 on the phone after the handback); w2 is a day later.
+    assert figures[("resolved_by", "agent", "contacts")] == "2"
+    assert figures[("resolved_by", "agent", "csat_count")] == "2"
+    assert float(figures[("resolved_by", "agent", "csat_average")]) == pytest.approx(3.5)
+    assert (figures[("resolved_by", "agent", "csat_3")], figures[("resolved_by", "agent", "csat_4")]) == ("1", "1")
+    assert "满意度：机器人解决与人工解决对比" in html
+
+
 def test_an_empty_period_writes_a_report_with_no_rates(report_of):
     code, figures, html = report_of("today", "today")
     assert code == 0

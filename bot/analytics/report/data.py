@@ -17,6 +17,9 @@ from bot.ledger.rules import LedgerRules
 from bot.outcomes.store import read_events
 
 
+RESOLVERS = ("assistant", "agent")  # contact outcomes that count as resolved, by whom
+
+
 @dataclass(frozen=True)
 class ReportData:
     period: Period
@@ -27,6 +30,7 @@ class ReportData:
     by_intent: dict[str, Figures]
     by_hour: dict[str, Figures]
     by_day: dict[str, Figures]
+    by_resolver: dict[str, Figures]  # "assistant" / "agent": contacts each resolved (CSAT compared)
     volume: dict[tuple[str, str], int]  # (hour, channel) -> contacts
     top_intents: list[tuple[str, int]]  # every intent seen, by messages
     selfhelp: list[SelfHelpFigures]
@@ -57,6 +61,7 @@ def build_report(repository: Repository, period: Period, config: KpiConfig, ledg
         overall=figures(inside, sl_seconds=sl, repeats=repeat_flags(inside, later)),
         by_channel=by(lambda c: c.channel or "-"), by_skill=by(lambda c: c.skill or "-"),
         by_intent=by(lambda c: c.intent or "-"), by_hour=by(hour), by_day=by(local_day(config.timezone)),
+        by_resolver=grouped([c for c in inside if c.how in RESOLVERS], lambda c: c.how, sl_seconds=sl, later=later),
         volume=dict(Counter((hour(c), c.channel or "-") for c in inside)),
         top_intents=_intents(inside), selfhelp=selfhelp_success(inside),
         repeaters=repeat_customers(inside, later),

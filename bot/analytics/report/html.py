@@ -7,7 +7,7 @@ from html import escape
 
 from bot.analytics.kpis import Figures
 from bot.analytics.report import charts
-from bot.analytics.report.data import ReportData
+from bot.analytics.report.data import RESOLVERS, ReportData
 from bot.analytics.report.tickets import STAGE_OF_STEP
 from bot.ledger.ledger import MonthlySummary
 from bot.ledger.rules import STEPS
@@ -37,7 +37,7 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime) -> st
         parts.append(f"<h2>{escape(L['outcomes_title'])}</h2>" + _table(
             [L["column_group"], L["column_count"]], [(L.get(f"how_{h}", h), n) for h, n in data.overall.outcomes]))
         parts += [_group_table(L["by_channel_title"], data.by_channel, L, channel=True),
-                  _group_table(L["by_skill_title"], data.by_skill, L)]
+                  _group_table(L["by_skill_title"], data.by_skill, L), _csat_by_resolver(data, L)]
         if data.selfhelp:
             parts.append(f"<h2>{escape(L['selfhelp_title'])}</h2>" + _image(charts.selfhelp_chart(data, L), L["selfhelp_title"])
                          + _table([L["column_entry"], L["column_sent"], L["column_resolved"], L["column_failed"],
@@ -55,6 +55,20 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime) -> st
     parts += [_ledger_month(summary, L) for summary in data.ledger]
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _csat_by_resolver(data: ReportData, L: dict) -> str:
+    """Satisfaction of contacts the assistant resolved beside those an agent resolved."""
+    rows = []
+    for how in RESOLVERS:
+        f = data.by_resolver.get(how)
+        count, average = (f.csat_count, f.csat_average) if f else (0, None)
+        rows.append((L[f"how_{how}"], f.contacts if f else 0, count,
+                     L["no_value"] if average is None else f"{average:.2f}",
+                     *(f.csat_distribution if f else (0,) * 5)))
+    head = [L["column_group"], L["kpi_contacts"], L["kpi_csat_count"], L["kpi_csat"],
+            *(L["column_score"].format(score=s) for s in range(1, 6))]
+    return f"<h2>{escape(L['csat_by_resolver_title'])}</h2>" + _table(head, rows)
 
 
 def _ledger_month(summary: MonthlySummary, L: dict) -> str:
