@@ -2,13 +2,17 @@
 the answer counts for the agent-handled contact (the real Rasa server, the REST channel, the desk API)."""
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
 from bot.analytics.contacts import split_contacts
 from bot.db.repository import Repository
-from tests.handoff.stack_client import desk, desk_login, only_waiting, say, tracker, wait_for
+from tests.handoff.stack_client import Desk, desk, desk_login, only_waiting, say, tracker, wait_for
+from tests.ivr.conftest import ivr_url  # noqa: F401 - fixture
+from tests.ivr.simulator import PhoneCall
+from tests.speech import spoken_on_the_phone
 
 pytestmark = pytest.mark.slow
 
@@ -69,3 +73,33 @@ def test_a_conversation_the_agent_turns_into_a_ticket_is_not_asked_for_a_score(r
     claim_and_close(stack, desk_login(stack), sender, "ticket")
     said = bot_messages(tracker(stack, sender))
     assert "人工客服已结束" in said[-1]["text"] and not any(asks_for_a_score(m) for m in said)
+
+
+async def test_a_caller_the_agent_helped_presses_a_score_once_handed_back(running_kefu, ivr_url):  # noqa: F811
+    from bot.security.secrets import load_secrets
+
+    trunk = {"kefuTrunkToken": load_secrets(running_kefu.settings).ivr_trunk_token}
+    async with PhoneCall(ivr_url, caller="13800000002", flow="t_csat", parameters=trunk) as call:
+        conversation_id = f"ivr:{call.stream_sid}"
+        await call.wait_mark("ask", 30)
+        await call.say_and_wait(spoken_on_the_phone("转人工"))
+        await call.wait_mark("handed_off", 60)
+        desk_session = await asyncio.to_thread(Desk, running_kefu)
+        await desk_session.claim(conversation_id)
+        closed = await desk_session("POST", f"conversations/{conversation_id}/close", disposition="resolved")
+        assert closed.ok, closed.text
+        await call.wait_mark("line:utter_agent_handback", 60)
+        await call.wait_mark("survey", 60)  # the caller stays quiet: the flow asks for a score by keys
+        await call.press("4")
+        await call.wait_closed(30)
+
+    repository = Repository(running_kefu.settings.database_url)
+
+    def scored():
+        contacts = split_contacts(repository.events_for(conversation_id))
+        return contacts if contacts and contacts[-1].csat is not None else None
+
+    contact, = await asyncio.to_thread(wait_for, scored)
+    assert (contact.how, contact.csat) == ("agent", 4)
+    # The desk left the question to the phone: the chat's question was not read out as well.
+    assert "csat_asked" not in {e["kind"] for e in contact.events}
