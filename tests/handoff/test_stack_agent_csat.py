@@ -79,19 +79,23 @@ async def test_a_caller_the_agent_helped_presses_a_score_once_handed_back(runnin
     from bot.security.secrets import load_secrets
 
     trunk = {"kefuTrunkToken": load_secrets(running_kefu.settings).ivr_trunk_token}
-    async with PhoneCall(ivr_url, caller="13800000002", flow="t_csat", parameters=trunk) as call:
-        conversation_id = f"ivr:{call.stream_sid}"
-        await call.wait_mark("ask", 30)
-        await call.say_and_wait(spoken_on_the_phone("转人工"))
-        await call.wait_mark("handed_off", 60)
-        desk_session = await asyncio.to_thread(Desk, running_kefu)
-        await desk_session.claim(conversation_id)
-        closed = await desk_session("POST", f"conversations/{conversation_id}/close", disposition="resolved")
-        assert closed.ok, closed.text
-        await call.wait_mark("line:utter_agent_handback", 60)
-        await call.wait_mark("survey", 60)  # the caller stays quiet: the flow asks for a score by keys
-        await call.press("4")
-        await call.wait_closed(30)
+    desk_session = await asyncio.to_thread(Desk, running_kefu)
+    assert (await desk_session("POST", "status", status="available")).ok  # no "nobody is free" notice to sit through
+    try:
+        async with PhoneCall(ivr_url, caller="13800000002", flow="t_csat", parameters=trunk) as call:
+            conversation_id = f"ivr:{call.stream_sid}"
+            await call.wait_mark("ask", 30)
+            await call.say_and_wait(spoken_on_the_phone("转人工"))
+            await call.wait_mark("handed_off", 60)
+            await desk_session.claim(conversation_id)
+            closed = await desk_session("POST", f"conversations/{conversation_id}/close", disposition="resolved")
+            assert closed.ok, closed.text
+            await call.wait_mark("line:utter_agent_handback", 60)
+            await call.wait_mark("survey", 60)  # the caller stays quiet: the flow asks for a score by keys
+            await call.press("4")
+            await call.wait_closed(30)
+    finally:
+        await desk_session("POST", "status", status="away")
 
     repository = Repository(running_kefu.settings.database_url)
 
