@@ -2,7 +2,8 @@
 
 Baseline: what the five statistics writers did before (one INSERT per event in a worker
 thread, no idempotency check). New: ``bot.outcomes.record`` (INSERT after an event-id check),
-and the same while the database is unreachable (buffered). For each: mean and p95 time for
+and the same while the database is unreachable (buffered in memory), then both again with Redis
+configured (the database-down events parked in a Redis list, as in production). For each: mean and p95 time for
 ``await record(...)`` and the longest event-loop stall seen by a 1 ms ticker meanwhile.
 Then the KPIs over synthetic logs of growing size.
 
@@ -62,8 +63,8 @@ async def baseline(url: str) -> list[float]:
     return times
 
 
-async def recorder_run(url: str) -> list[float]:
-    recorder = OutcomeRecorder(url)
+async def recorder_run(url: str, redis_url: str | None = None) -> list[float]:
+    recorder = OutcomeRecorder(url, redis_url)
     times = []
     for n in range(EVENTS):
         start = time.perf_counter()
@@ -91,17 +92,27 @@ def synthetic_log(contacts: int) -> list[dict]:
 
 
 def main() -> None:
+    from bot.embedded_redis import EmbeddedRedis
+
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
         metadata.create_all(engine_for(url))
         down = f"sqlite:///{Path(folder) / 'missing' / 'bench.sqlite3'}"
-        rows = [("baseline: INSERT in a thread", asyncio.run(stall_while(lambda: baseline(url)))),
-                ("recorder: database up", asyncio.run(stall_while(lambda: recorder_run(url)))),
-                ("recorder: database down", asyncio.run(stall_while(lambda: recorder_run(down))))]
+        redis_server = EmbeddedRedis(Path(folder) / "redis").start()
+        try:
+            rows = [("baseline: INSERT in a thread", asyncio.run(stall_while(lambda: baseline(url)))),
+                    ("recorder: database up", asyncio.run(stall_while(lambda: recorder_run(url)))),
+                    ("recorder: database down", asyncio.run(stall_while(lambda: recorder_run(down)))),
+                    ("recorder+Redis: database up",
+                     asyncio.run(stall_while(lambda: recorder_run(url, redis_server.url)))),
+                    ("recorder+Redis: down, parked",
+                     asyncio.run(stall_while(lambda: recorder_run(down, redis_server.url))))]
+        finally:
+            redis_server.stop()
         with engine_for(url).connect() as conn:
             stored = conn.execute(sa.select(sa.func.count()).select_from(conversation_events)).scalar_one()
     base = statistics.mean(rows[0][1][0])
-    print(f"{EVENTS} events each; stored rows (baseline + recorder up): {stored}\n")
+    print(f"{EVENTS} events each; stored rows (baseline + recorder up, twice): {stored}\n")
     print(f"{'writer':32} {'mean ms':>8} {'p95 ms':>8} {'vs base':>8} {'max loop stall ms':>18}")
     for name, (times, stall) in rows:
         p95 = sorted(times)[int(len(times) * 0.95)]

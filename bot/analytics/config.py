@@ -18,7 +18,6 @@ class KpiConfig:
     sl_seconds: float = 20
     sl_target: float = 0.8
     timezone: str = "Asia/Shanghai"
-    ticket_overdue_hours: float = 72
 
 
 def load_kpi_config(content_dir: Path) -> KpiConfig:
@@ -29,8 +28,7 @@ def load_kpi_config(content_dir: Path) -> KpiConfig:
     level = raw.get("service_level") or {}
     try:
         config = KpiConfig(sl_seconds=float(level.get("seconds", 20)), sl_target=float(level.get("target", 0.8)),
-                           timezone=str(raw.get("timezone", "Asia/Shanghai")),
-                           ticket_overdue_hours=float(raw.get("ticket_overdue_hours", 72)))
+                           timezone=str(raw.get("timezone", "Asia/Shanghai")))
         ZoneInfo(config.timezone)
     except (TypeError, ValueError, ZoneInfoNotFoundError) as exc:
         raise KpiConfigError(f"{path}: {exc}") from exc

@@ -83,6 +83,13 @@ class RasaConversations:
         if hand_back is not None:  # a live session (a phone call) goes back to the assistant
             await hand_back(conversation_id)
 
+    async def ask_once(self, conversation_id: str, response: str, slot: str) -> bool:
+        """Say ``response`` and set the bool ``slot``, unless ``slot`` is set already (a question
+        asked at most once per conversation, such as the satisfaction score); then listen for the
+        answer. True when it was said."""
+        output = await self._append(conversation_id, [], response, {}, listen=True, unless_slot=slot)
+        return output is not None
+
     async def pause(self, conversation_id: str) -> None:
         """Stop the bot answering (a flow sent the caller to the queue without asking the bot)."""
         async with self.agent.lock_store.lock(conversation_id):
@@ -123,10 +130,15 @@ class RasaConversations:
             await hand_back(conversation_id)
 
     async def _append(self, conversation_id: str, events: list[Event], response: str | None,
-                      values: dict[str, Any], listen: bool = False) -> OutputChannel:
+                      values: dict[str, Any], listen: bool = False,
+                      unless_slot: str | None = None) -> OutputChannel | None:
         async with self.agent.lock_store.lock(conversation_id):
             processor = self.agent.processor
             tracker = await processor.get_tracker(conversation_id)
+            if unless_slot is not None:
+                if tracker.get_slot(unless_slot):
+                    return None
+                events = [*events, SlotSet(unless_slot, True)]
             for event in events:
                 tracker.update(event, self.agent.domain)
             output = self.output_channel(tracker)

@@ -197,7 +197,21 @@ class Desk:
         if ticket_id and disposition in ("ticket", "callback"):  # the customer keeps the number to follow up
             await self.conversations.utter(conversation_id, f"utter_agent_closed_with_{disposition}", ticket_id=ticket_id)
         await self.conversations.resume(conversation_id, "utter_agent_handback")
+        if disposition == "resolved":
+            await self._ask_csat(agent_id, conversation_id, entry["request"].channel)
         return {"ticket_id": ticket_id}
+
+    async def _ask_csat(self, agent_id: str, conversation_id: str, channel: str) -> None:
+        """The agent resolved it: ask the customer for a score on their channel, once per conversation,
+        as the assistant does after self-help (``utter_ask_csat``: chat buttons, WeChat menu links).
+        A caller is asked by the phone flow itself (``csat_survey``, keys 1-5) when they go quiet
+        after the agent hands them back to the assistant. The answer lands in the same contact, so
+        the KPIs count it for the agent-handled contact."""
+        if channel == "ivr":
+            return
+        if await self.conversations.ask_once(conversation_id, "utter_ask_csat", "csat_asked"):
+            await record(conversation_id, "csat_asked", channel=channel, database_url=self.repository.url,
+                         after="agent", agent_id=agent_id)
 
     async def finish_work_item(self, agent_id: str, ticket_id: str, note: str = "") -> None:
         ticket = await asyncio.to_thread(self.repository.get_ticket, ticket_id)

@@ -20,6 +20,8 @@ A script::
       - say: 短信              # the caller speaks (recognised text)
       - sent: sms
       - ended: true
+
+``agent_done: true`` is the agent closing at the desk: the call goes back to the assistant.
 """
 from __future__ import annotations
 
@@ -33,11 +35,11 @@ from pathlib import Path
 import yaml
 
 from bot.ivr.bot_turns import BotGateway
-from bot.ivr.events import CallStart, EndCall, Hold, KeyPress, NoInput, Recording, Say, Utterance
+from bot.ivr.events import CallStart, EndCall, HandedBack, Hold, KeyPress, NoInput, Recording, Say, Utterance
 from bot.ivr.handoff import HandoffGateway, QueueTicket
 from bot.notify import Notifier
 
-ACTIONS = ("press", "say", "silence", "record", "hangup")
+ACTIONS = ("press", "say", "silence", "record", "hangup", "agent_done")
 CHECKS = ("hear", "node", "ended", "held", "sent")
 
 
@@ -145,6 +147,8 @@ def event_for(kind: str, value):
         return Utterance(str(value), confidence=0.9, seconds=1.0)
     if kind == "silence":
         return NoInput()
+    if kind == "agent_done":
+        return HandedBack("agent_closed")
     if kind == "record":
         seconds = float(value)
         return Recording(pcm=b"\x00\x10" * int(8000 * seconds), sample_rate=8000, finished_by="key")

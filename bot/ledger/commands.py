@@ -69,6 +69,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(f"  {labels.get(step, step):<10} {count}")
     for kind, count in sorted(summary.by_kind.items()):
         print(f"  {kind:<14} {count}")
+    for step, hours in summary.median_hours_to.items():
+        print(f"  median hours to {labels.get(step, step)}: {'-' if hours is None else f'{hours:g}'}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from statistics import median
 
 from bot.db.repository import Repository, TicketTransitionError
 from bot.ledger.rules import STEPS, LedgerRules
@@ -145,6 +146,8 @@ class MonthlySummary:
     repeats: int
     closed_in_time: int            # follow-up done before it was due
     by_kind: dict[str, int]
+    by_kind_step: dict[str, dict[str, int]]   # ticket type -> step it stands at -> items
+    median_hours_to: dict[str, float | None]  # step -> median hours from registration, of items that reached it
 
 
 def monthly_summary(items: list[LedgerItem], rules: LedgerRules, month: str) -> MonthlySummary:
@@ -157,5 +160,14 @@ def monthly_summary(items: list[LedgerItem], rules: LedgerRules, month: str) -> 
         by_kind[item.kind] = by_kind.get(item.kind, 0) + 1
     in_time = sum(1 for i in mine if i.next_step is None
                   and i.steps[-1].at <= rules.due(i.kind, "follow_up_done", i.registered_at))
+    by_kind_step = {kind: {step: sum(i.step == step for i in mine if i.kind == kind) for step in STEPS}
+                    for kind in sorted(by_kind)}
     return MonthlySummary(month=month, registered=len(mine), by_step=by_step, overdue=sum(i.overdue for i in mine),
-                          repeats=sum(bool(i.repeat_of) for i in mine), closed_in_time=in_time, by_kind=by_kind)
+                          repeats=sum(bool(i.repeat_of) for i in mine), closed_in_time=in_time, by_kind=by_kind,
+                          by_kind_step=by_kind_step, median_hours_to={step: _median_hours(mine, step) for step in STEPS[1:]})
+
+
+def _median_hours(items: list[LedgerItem], step: str) -> float | None:
+    hours = [(done.at - item.registered_at).total_seconds() / 3600
+             for item in items for done in item.steps if done.step == step]
+    return round(median(hours), 1) if hours else None

@@ -57,6 +57,35 @@ def test_one_evening_counts_its_contacts_and_looks_ahead_for_repeats(kefu_env, r
     assert ("repeat_customers", "customer:1", "contacts") in figures
 
 
+def test_satisfaction_is_split_between_contacts_the_assistant_and_an_agent_resolved(kefu_env, report_of):
+    from tests.analytics.event_log import T0
+
+    store_log(kefu_env.database_url)
+    # A caller an agent helped, handed back to the assistant, who pressed 4 at the phone's survey.
+    at = T0 + dt.timedelta(minutes=40)
+    write_events(engine_for(kefu_env.database_url), [
+        outcome_event("ivr:g1", "contact_started", channel="ivr", customer="phone:13900000012", at=at),
+        outcome_event("ivr:g1", "handoff_queued", channel="ivr", skill="tv", priority=0, at=at),
+        outcome_event("ivr:g1", "handoff_claimed", channel="ivr", skill="tv", wait_s=5,
+                      at=at + dt.timedelta(seconds=5)),
+        outcome_event("ivr:g1", "handoff_closed", channel="ivr", skill="tv", handle_s=60, disposition="resolved",
+                      at=at + dt.timedelta(seconds=65)),
+        outcome_event("ivr:g1", "ivr_call_ended", channel="ivr", reason="flow", at=at + dt.timedelta(seconds=90),
+                      path=["main_menu", "transfer_general", "ask_bot", "csat_survey", "csat_4", "csat_thanks"]),
+    ])
+    code, figures, html = report_of("2026-03-02", "2026-03-03")
+    assert code == 0
+    # The assistant resolved w1 (chat, scored 5) and ivr:f1 (phone survey, 2).
+    assert figures[("resolved_by", "assistant", "contacts")] == "2"
+    assert float(figures[("resolved_by", "assistant", "csat_average")]) == pytest.approx(3.5)
+    # Agents resolved ivr:c1 (scored 3) and ivr:g1 (4 on the phone after the handback); w2 is a day later.
+    assert figures[("resolved_by", "agent", "contacts")] == "2"
+    assert figures[("resolved_by", "agent", "csat_count")] == "2"
+    assert float(figures[("resolved_by", "agent", "csat_average")]) == pytest.approx(3.5)
+    assert (figures[("resolved_by", "agent", "csat_3")], figures[("resolved_by", "agent", "csat_4")]) == ("1", "1")
+    assert "满意度：机器人解决与人工解决对比" in html
+
+
 def test_an_empty_period_writes_a_report_with_no_rates(report_of):
     code, figures, html = report_of("today", "today")
     assert code == 0
@@ -71,21 +100,75 @@ def test_dates_the_wrong_way_round_are_refused(report_of, capsys):
     assert "before --from" in capsys.readouterr().err
 
 
-def test_ticket_loop_follows_the_lifecycle_and_lists_overdue(kefu_env):
+def ledger_of(kefu_env):
+    from bot.ledger.ledger import Ledger
+    from bot.ledger.rules import load_rules
+
+    return Ledger(Repository(kefu_env.database_url), load_rules(kefu_env.content_dir / "ledger.yml"))
+
+
+def test_a_resolved_ticket_counts_as_told_only_once_the_ledger_says_the_customer_was_told(kefu_env):
     from bot.analytics.report.tickets import ticket_loop
 
-    repo = Repository(kefu_env.database_url)
-    made = [repo.create_ticket(kind="fault", customer_id=1, summary="s") for _ in range(4)]
+    ledger = ledger_of(kefu_env)
+    repo = ledger.repository
+    made = [repo.create_ticket(kind="fault", customer_id=1, summary="s") for _ in range(5)]
     repo.move_ticket(made[1], "assigned")
-    repo.move_ticket(made[2], "resolved")
-    repo.move_ticket(made[3], "assigned")
-    repo.move_ticket(made[3], "resolved")
-    repo.move_ticket(made[3], "follow_up_done")
+    repo.move_ticket(made[2], "resolved")  # fixed, but nobody told the customer
+    for _ in range(2):
+        ledger.close_step(made[3], "wang")  # acted on, then the customer told
+    repo.move_ticket(made[4], "assigned")
+    repo.move_ticket(made[4], "resolved")
+    repo.move_ticket(made[4], "follow_up_done")  # followed up without ever telling the customer
     now = dt.datetime.utcnow()
-    loop = ticket_loop(engine_for(kefu_env.database_url), now - dt.timedelta(hours=1), now + dt.timedelta(hours=1),
-                       overdue_hours=0, now=now + dt.timedelta(hours=2))
-    assert loop.reached == {"registered": 4, "acted": 3, "told": 2, "follow_up_done": 1}
-    assert sorted(t for t, *_ in loop.overdue) == sorted(made[:3])
+    hours = ledger.rules.due_hours["fault"]
+    loop = ticket_loop(ledger.items(now=now), now - dt.timedelta(hours=1), now + dt.timedelta(hours=1), now)
+    assert loop.reached == {"registered": 5, "acted": 4, "told": 1, "follow_up_done": 1}
+    assert loop.overdue == []
+    # Past the customer_told due time, every ticket whose customer was not told is overdue, resolved or not.
+    later = now + dt.timedelta(hours=hours["customer_told"] + 1)
+    late = ticket_loop(ledger.items(now=later), now - dt.timedelta(hours=1), now + dt.timedelta(hours=1), later)
+    assert sorted(t for t, *_ in late.overdue) == sorted(made[:3])
+    assert {t: stage for t, _, _, stage, _ in late.overdue} == {made[0]: "registered", made[1]: "acted",
+                                                                made[2]: "acted"}
+
+
+def test_the_report_carries_the_ledgers_monthly_summary(kefu_env, report_of):
+    from tests.ledger.seeding import backdate
+
+    ledger = ledger_of(kefu_env)
+    repo = ledger.repository
+    quick = repo.create_ticket(kind="fault", customer_id=1, summary="s", details={"fault_type": "fault_tv"})
+    again = repo.create_ticket(kind="fault", customer_id=1, summary="s", details={"fault_type": "fault_tv"})
+    visit = repo.create_ticket(kind="visit", customer_id=2, summary="v")
+    backdate(repo, visit, dt.timedelta(hours=ledger.rules.due_hours["visit"]["acted_on"] + 1))  # overdue
+    for _ in range(3):
+        ledger.close_step(quick, "wang")  # registered -> acted on -> told -> followed up, all within minutes
+    ledger.close_step(again, "li")
+    day = dt.datetime.utcnow().date().isoformat()  # the ledger's months are UTC months
+    month = day[:7]
+
+    code, figures, html = report_of(day, day)
+    assert code == 0
+    assert figures[("ledger", month, "registered")] == "3"
+    assert figures[("ledger", month, "overdue")] == "1"
+    assert figures[("ledger", month, "repeats")] == "1"
+    assert figures[("ledger", month, "closed_in_time")] == "1"
+    assert figures[("ledger", f"{month}|fault", "at_follow_up_done")] == "1"
+    assert figures[("ledger", f"{month}|fault", "at_acted_on")] == "1"
+    assert figures[("ledger", f"{month}|visit", "at_registered")] == "1"
+    # Two items were acted on within minutes of registration; only one was told and followed up.
+    assert 0 <= float(figures[("ledger", month, "median_hours_to_acted_on")]) < 0.1
+    assert 0 <= float(figures[("ledger", month, "median_hours_to_follow_up_done")]) < 0.1
+    assert f"服务体验台账月度汇总（{month}）" in html and "登记后用时中位数（小时）" in html
+
+
+def test_a_month_without_tickets_has_no_median_and_no_division_by_zero(report_of):
+    day = dt.datetime.utcnow().date().isoformat()
+    month = day[:7]
+    code, figures, _ = report_of(day, day)
+    assert code == 0 and figures[("ledger", month, "registered")] == "0"
+    assert figures[("ledger", month, "median_hours_to_customer_told")] == ""
 
 
 @pytest.mark.browser

@@ -4,6 +4,7 @@ Rasa process on the same Redis — what the agent types must still reach the cus
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -185,6 +186,10 @@ async def test_agent_on_another_process_reaches_web_chat_and_wechat(running_kefu
         assert heard[-1]["custom"]["text"] == "网页客户您好"
         assert (await desk("POST", f"conversations/{session_id}/close", disposition="resolved")).ok
         await chat.replies_until(lambda m: "人工客服已结束" in (m.get("text") or ""), 60)
+        # The agent resolved it: the satisfaction question follows, with a button per score.
+        question = (await chat.replies_until(lambda m: _score_payloads(m.get("quick_replies") or []), 60))[-1]
+        await chat.say(_score_payloads(question["quick_replies"])["4"])
+        await chat.replies_until(lambda m: "感谢您的评价" in (m.get("text") or ""), 60)
     finally:
         await chat.close()
 
@@ -205,6 +210,31 @@ async def test_agent_on_another_process_reaches_web_chat_and_wechat(running_kefu
         return any("人工客服已结束" in (m.get("text") or {}).get("content", "") for m in wechat_api.sent_to(openid))
 
     await until(lambda: asyncio.to_thread(handed_back), 60, "the handback message on WeChat")
+
+    def score_links() -> dict[str, str]:  # score -> menu id, from the satisfaction question's menu links
+        found = [re.findall(r"msgmenucontent=(\d)[^&]*&msgmenuid=(\d+)", (m.get("text") or {}).get("content", ""))
+                 for m in wechat_api.sent_to(openid)]
+        return dict(next((links for links in found if len(links) == 5), []))
+
+    links = await until(lambda: asyncio.to_thread(score_links), 60, "the satisfaction question on WeChat")
+    tap = text_xml(openid, "5分", new_msg_id()).replace("</xml>", f"<bizmsgmenuid>{links['5']}</bizmsgmenuid></xml>")
+    assert (await asyncio.to_thread(wechat.post, tap)).status == 200
+    for conversation_id, score in ((session_id, 4), (openid, 5)):
+        await until(lambda: _scored(running_kefu, conversation_id, score), 30, f"the score of {conversation_id}")
+
+
+def _score_payloads(buttons: list[dict]) -> dict[str, str]:
+    return {p["payload"].split('"')[-2]: p["payload"] for p in buttons if p.get("payload", "").startswith("/csat_score")}
+
+
+async def _scored(stack, conversation_id: str, score: int) -> bool:
+    """The score is recorded in the contact an agent handled."""
+    from bot.analytics.contacts import split_contacts
+    from bot.db.repository import Repository
+
+    events = await asyncio.to_thread(Repository(stack.settings.database_url).events_for, conversation_id)
+    contacts = split_contacts(events)
+    return bool(contacts) and (contacts[-1].how, contacts[-1].csat) == ("agent", score)
 
 
 async def _queued(stack, conversation_id: str) -> bool:

@@ -48,7 +48,8 @@ def test_request_human_pauses_relays_and_hands_back(running_kefu):
     assert other.ok, other.text
     state = tracker(stack, sender)
     assert state["paused"] is False
-    assert "人工客服已结束" in bot_texts(state)[-1]
+    assert "人工客服已结束" in bot_texts(state)[-2]
+    assert "请为本次服务打个分" in bot_texts(state)[-1]  # resolved by the agent: the score, asked once
     assert state["events"][-1] == {**state["events"][-1], "event": "action", "name": "action_listen"}
     again = say(stack, sender, "查一下话费")
     assert any("手机号" in (m.get("text") or "") for m in again), again

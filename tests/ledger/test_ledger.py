@@ -152,7 +152,10 @@ def test_the_monthly_summary_counts_the_months_items_by_step_and_flag(ledger, re
     assert summary.by_step["follow_up_done"] == 1 and summary.closed_in_time == 1
     assert summary.repeats == 1 and summary.overdue == sum(i.overdue for i in expected)
     assert summary.by_kind["fault"] == 2
+    assert summary.by_kind_step["fault"] == {"registered": 1, "acted_on": 0, "customer_told": 0, "follow_up_done": 1}
+    assert summary.median_hours_to["follow_up_done"] is not None and summary.median_hours_to["follow_up_done"] < 0.1
 
     assert main(["ledger", "summary", "--month", month]) == 0
     out = capsys.readouterr().out
     assert f"{summary.registered} registered" in out and rules.step_labels["follow_up_done"] in out
+    assert f"median hours to {rules.step_labels['follow_up_done']}: {summary.median_hours_to['follow_up_done']:g}" in out

@@ -23,18 +23,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bot.analytics.report.data import build_report
     from bot.analytics.report.html import render_html
     from bot.analytics.report.period import PeriodError, period
-    from bot.db.repository import engine_for
+    from bot.db.repository import DatabaseError, Repository
+    from bot.ledger.rules import LedgerRulesError, load_rules
     from bot.settings import get_settings
 
     settings = get_settings()
     try:
         config = load_kpi_config(settings.content_dir)
+        ledger_rules = load_rules(settings.content_dir / "ledger.yml")
         span = period(args.first, args.last, config.timezone)
-        data = build_report(engine_for(settings.database_url), span, config)
-    except (PeriodError, KpiConfigError) as exc:
+        repository = Repository(settings.database_url)
+        repository.create_schema()  # an older database gains the ledger's owners table
+        data = build_report(repository, span, config, ledger_rules)
+    except (PeriodError, KpiConfigError, LedgerRulesError) as exc:
         print(f"kefu report: {exc}", file=sys.stderr)
         return 2
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, DatabaseError) as exc:
         print(f"kefu report: the database at {settings.database_url} cannot be read ({type(exc).__name__}); "
               "is it created (`kefu db init`)?", file=sys.stderr)
         return 1

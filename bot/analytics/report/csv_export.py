@@ -29,7 +29,7 @@ def report_csv(data: ReportData) -> str:
                          ("period", "", "service_level_seconds", data.config.sl_seconds)]
     rows += figure_rows("overall", "", data.overall)
     for section, groups in (("channel", data.by_channel), ("skill", data.by_skill), ("intent", data.by_intent),
-                            ("hour", data.by_hour), ("day", data.by_day)):
+                            ("hour", data.by_hour), ("day", data.by_day), ("resolved_by", data.by_resolver)):
         for group, f in groups.items():
             rows += figure_rows(section, group, f)
     rows += [("volume", f"{hour}|{channel}", "contacts", n) for (hour, channel), n in sorted(data.volume.items())]
@@ -41,6 +41,14 @@ def report_csv(data: ReportData) -> str:
     rows += [("repeat_customers", person, "contacts", n) for person, n, _ in data.repeaters]
     rows += [("tickets", stage, "reached", n) for stage, n in data.tickets.reached.items()]
     rows += [("tickets_overdue", ticket_id, "age_hours", age) for ticket_id, _, _, _, age in data.tickets.overdue]
+    for month in data.ledger:
+        rows += [("ledger", month.month, name, value) for name, value in
+                 (("registered", month.registered), ("overdue", month.overdue), ("repeats", month.repeats),
+                  ("closed_in_time", month.closed_in_time))]
+        rows += [("ledger", f"{month.month}|{kind}", f"at_{step}", n)
+                 for kind, steps in month.by_kind_step.items() for step, n in steps.items()]
+        rows += [("ledger", month.month, f"median_hours_to_{step}", "" if hours is None else hours)
+                 for step, hours in month.median_hours_to.items()]
     out = io.StringIO()
     csv.writer(out).writerows(rows)
     return out.getvalue()

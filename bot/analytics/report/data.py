@@ -5,15 +5,19 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Engine
-
 from bot.analytics.config import KpiConfig
 from bot.analytics.contacts import Contact, split_contacts
 from bot.analytics.kpis import (FCR_WINDOWS_H, Figures, SelfHelpFigures, figures, grouped, local_day, local_hour,
                                 repeat_customers, repeat_flags, selfhelp_success)
 from bot.analytics.report.period import Period
-from bot.analytics.report.tickets import TicketLoop, ticket_loop
+from bot.analytics.report.tickets import TicketLoop, ledger_months, ticket_loop
+from bot.db.repository import Repository
+from bot.ledger.ledger import Ledger, MonthlySummary
+from bot.ledger.rules import LedgerRules
 from bot.outcomes.store import read_events
+
+
+RESOLVERS = ("assistant", "agent")  # contact outcomes that count as resolved, by whom
 
 
 @dataclass(frozen=True)
@@ -26,21 +30,28 @@ class ReportData:
     by_intent: dict[str, Figures]
     by_hour: dict[str, Figures]
     by_day: dict[str, Figures]
+    by_resolver: dict[str, Figures]  # "assistant" / "agent": contacts each resolved (CSAT compared)
     volume: dict[tuple[str, str], int]  # (hour, channel) -> contacts
     top_intents: list[tuple[str, int]]  # every intent seen, by messages
     selfhelp: list[SelfHelpFigures]
     repeaters: list[tuple[str, int, str]]
     tickets: TicketLoop
+    ledger: list[MonthlySummary]  # the ledger's monthly summary of each month the period touches
 
 
-def build_report(engine: Engine, period: Period, config: KpiConfig, now: dt.datetime | None = None) -> ReportData:
+def build_report(repository: Repository, period: Period, config: KpiConfig, ledger_rules: LedgerRules,
+                 now: dt.datetime | None = None) -> ReportData:
     start, end = period.start_utc, period.end_utc
+    now = now or dt.datetime.utcnow()
+    engine = repository.engine
     lookahead = dt.timedelta(hours=max(FCR_WINDOWS_H))
     contacts = split_contacts(read_events(engine, start - dt.timedelta(hours=1), end + lookahead))
     inside = [c for c in contacts if start <= c.started_at < end]
     later = [c for c in contacts if c.started_at >= end]
     sl = config.sl_seconds
     hour = local_hour(config.timezone)
+    first_month = dt.datetime(period.first.year, period.first.month, 1)
+    items = Ledger(repository, ledger_rules).items(now=now, since=min(start, first_month))
 
     def by(key) -> dict[str, Figures]:
         return grouped(inside, key, sl_seconds=sl, later=later)
@@ -50,10 +61,11 @@ def build_report(engine: Engine, period: Period, config: KpiConfig, now: dt.date
         overall=figures(inside, sl_seconds=sl, repeats=repeat_flags(inside, later)),
         by_channel=by(lambda c: c.channel or "-"), by_skill=by(lambda c: c.skill or "-"),
         by_intent=by(lambda c: c.intent or "-"), by_hour=by(hour), by_day=by(local_day(config.timezone)),
+        by_resolver=grouped([c for c in inside if c.how in RESOLVERS], lambda c: c.how, sl_seconds=sl, later=later),
         volume=dict(Counter((hour(c), c.channel or "-") for c in inside)),
         top_intents=_intents(inside), selfhelp=selfhelp_success(inside),
         repeaters=repeat_customers(inside, later),
-        tickets=ticket_loop(engine, start, end, overdue_hours=config.ticket_overdue_hours, now=now),
+        tickets=ticket_loop(items, start, end, now), ledger=ledger_months(items, ledger_rules, period.first, period.last),
     )
 
 

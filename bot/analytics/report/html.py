@@ -7,7 +7,10 @@ from html import escape
 
 from bot.analytics.kpis import Figures
 from bot.analytics.report import charts
-from bot.analytics.report.data import ReportData
+from bot.analytics.report.data import RESOLVERS, ReportData
+from bot.analytics.report.tickets import STAGE_OF_STEP
+from bot.ledger.ledger import MonthlySummary
+from bot.ledger.rules import STEPS
 
 STYLE = """body{font-family:"WenQuanYi Micro Hei",sans-serif;margin:2em;color:#222;max-width:1100px}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
@@ -34,7 +37,7 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime) -> st
         parts.append(f"<h2>{escape(L['outcomes_title'])}</h2>" + _table(
             [L["column_group"], L["column_count"]], [(L.get(f"how_{h}", h), n) for h, n in data.overall.outcomes]))
         parts += [_group_table(L["by_channel_title"], data.by_channel, L, channel=True),
-                  _group_table(L["by_skill_title"], data.by_skill, L)]
+                  _group_table(L["by_skill_title"], data.by_skill, L), _csat_by_resolver(data, L)]
         if data.selfhelp:
             parts.append(f"<h2>{escape(L['selfhelp_title'])}</h2>" + _image(charts.selfhelp_chart(data, L), L["selfhelp_title"])
                          + _table([L["column_entry"], L["column_sent"], L["column_resolved"], L["column_failed"],
@@ -49,8 +52,37 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime) -> st
     parts.append(f"<h2>{escape(L['overdue_title'])}</h2>" + _table(
         [L["column_ticket"], L["column_kind"], L["column_created"], L["column_stage"], L["column_age_hours"]],
         [(t, k, c.strftime("%Y-%m-%d %H:%M"), L[f"stage_{s}"], a) for t, k, c, s, a in data.tickets.overdue]))
+    parts += [_ledger_month(summary, L) for summary in data.ledger]
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _csat_by_resolver(data: ReportData, L: dict) -> str:
+    """Satisfaction of contacts the assistant resolved beside those an agent resolved."""
+    rows = []
+    for how in RESOLVERS:
+        f = data.by_resolver.get(how)
+        count, average = (f.csat_count, f.csat_average) if f else (0, None)
+        rows.append((L[f"how_{how}"], f.contacts if f else 0, count,
+                     L["no_value"] if average is None else f"{average:.2f}",
+                     *(f.csat_distribution if f else (0,) * 5)))
+    head = [L["column_group"], L["kpi_contacts"], L["kpi_csat_count"], L["kpi_csat"],
+            *(L["column_score"].format(score=s) for s in range(1, 6))]
+    return f"<h2>{escape(L['csat_by_resolver_title'])}</h2>" + _table(head, rows)
+
+
+def _ledger_month(summary: MonthlySummary, L: dict) -> str:
+    """The ledger's monthly review: counts and flags, items per type and step, median hours to each step."""
+    stages = [L[f"stage_{STAGE_OF_STEP[step]}"] for step in STEPS]
+    facts = _table([L["column_group"], L["column_count"]],
+                   [(L["ledger_registered"], summary.registered), (L["ledger_overdue"], summary.overdue),
+                    (L["ledger_repeats"], summary.repeats), (L["ledger_closed_in_time"], summary.closed_in_time)])
+    by_kind = _table([L["column_kind"], *stages, L["column_count"]],
+                     [(kind, *steps.values(), sum(steps.values())) for kind, steps in summary.by_kind_step.items()])
+    medians = _table([L["column_stage"], L["column_median_hours"]],
+                     [(L[f"stage_{STAGE_OF_STEP[step]}"], L["no_value"] if hours is None else f"{hours:g}")
+                      for step, hours in summary.median_hours_to.items()])
+    return f"<h2>{escape(L['ledger_title'].format(month=summary.month))}</h2>" + facts + by_kind + medians
 
 
 def _share(value: float | None, L: dict) -> str:

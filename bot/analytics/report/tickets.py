@@ -1,50 +1,51 @@
-"""The tickets' closed loop: registered → acted → customer told → follow-up done.
+"""The tickets' closed loop: registered → acted → customer told → follow-up done, read from the ledger.
 
-Read from what the ticket lifecycle records (``tickets`` and ``ticket_history``): ``open`` is
-registered, ``assigned`` is acted on, ``resolved`` is when the customer is told the result (the
-lifecycle has no separate "told" step), ``follow_up_done`` closes the loop.
+The user-experience ledger (``bot.ledger``) is the one reading of a ticket's steps: a ticket
+counts as "told" only once its ``customer_told`` step is closed (a resolved ticket whose customer
+never heard the result is not), and overdue means past the ledger's due time for its next step
+(``content/ledger.yml``, per ticket type). The report adds the ledger's monthly summary of every
+month the period touches.
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
-from bot.db.schema import ticket_history, tickets
+from bot.ledger.ledger import LedgerItem, MonthlySummary, monthly_summary
+from bot.ledger.rules import LedgerRules
 
 STAGES = ("registered", "acted", "told", "follow_up_done")
-STAGE_OF_STATUS = {"open": "registered", "assigned": "acted", "resolved": "told", "follow_up_done": "follow_up_done"}
+STAGE_OF_STEP = {"registered": "registered", "acted_on": "acted", "customer_told": "told",
+                 "follow_up_done": "follow_up_done"}
 
 
 @dataclass(frozen=True)
 class TicketLoop:
-    reached: dict  # stage -> tickets that reached it (of those registered in the period)
-    overdue: list  # (ticket id, kind, created at, stage, age in hours) not closed in time
+    reached: dict  # stage -> tickets registered in the period whose ledger shows that step done
+    overdue: list  # (ticket id, kind, registered at, stage now, age in hours) past their next step's due time
 
 
-def ticket_loop(engine: Engine, start: dt.datetime, end: dt.datetime, *, overdue_hours: float,
-                now: dt.datetime | None = None) -> TicketLoop:
-    now = now or dt.datetime.utcnow()
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(tickets.c.ticket_id, tickets.c.kind, tickets.c.status, tickets.c.created_at)
-                            .where(tickets.c.created_at >= start, tickets.c.created_at < end)).mappings().all()
-        history: dict[str, set] = {}
-        ids = [r["ticket_id"] for r in rows]
-        if ids:
-            for ticket_id, status in conn.execute(sa.select(ticket_history.c.ticket_id, ticket_history.c.to_status)
-                                                  .where(ticket_history.c.ticket_id.in_(ids))):
-                history.setdefault(ticket_id, set()).add(status)
+def ticket_loop(items: list[LedgerItem], start: dt.datetime, end: dt.datetime, now: dt.datetime) -> TicketLoop:
+    mine = [i for i in items if start <= i.registered_at < end]
     reached = {stage: 0 for stage in STAGES}
-    overdue = []
-    for row in rows:
-        statuses = history.get(row["ticket_id"], set()) | {row["status"]}
-        furthest = max(STAGES.index(STAGE_OF_STATUS.get(s, "registered")) for s in statuses)
-        for index in range(furthest + 1):
-            reached[STAGES[index]] += 1
-        current = STAGE_OF_STATUS.get(row["status"], "registered")
-        age_h = (now - row["created_at"]).total_seconds() / 3600
-        if current != "follow_up_done" and age_h > overdue_hours:
-            overdue.append((row["ticket_id"], row["kind"], row["created_at"], current, round(age_h, 1)))
+    reached["registered"] = len(mine)
+    for item in mine:
+        for done in item.steps:
+            if done.step != "registered":
+                reached[STAGE_OF_STEP[done.step]] += 1
+    overdue = [(i.ticket_id, i.kind, i.registered_at, STAGE_OF_STEP[i.step],
+                round((now - i.registered_at).total_seconds() / 3600, 1)) for i in mine if i.overdue]
     return TicketLoop(reached, sorted(overdue, key=lambda r: -r[4]))
+
+
+def months_of(first: dt.date, last: dt.date) -> list[str]:
+    """Every month (YYYY-MM) from ``first`` to ``last``, both included."""
+    months, year, month = [], first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def ledger_months(items: list[LedgerItem], rules: LedgerRules, first: dt.date, last: dt.date) -> list[MonthlySummary]:
+    return [monthly_summary(items, rules, month) for month in months_of(first, last)]
