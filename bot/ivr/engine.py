@@ -59,7 +59,8 @@ class FlowEngine:
         state = CallState(call_id=call.call_id, caller=call.caller, flow=flow.id, version=flow.version,
                           node=flow.start, started_at=time.time(), carrier_call_id=call.carrier_call_id,
                           customer_id=customer.id if customer else None,
-                          vip_tier=customer.vip_tier if customer else 0, caller_verified=call.caller_verified)
+                          vip_tier=customer.vip_tier if customer else 0, caller_verified=call.caller_verified,
+                          contact_token=call.contact_token)
         await self.services.store.create(state)
         await self.services.records.contact_started(f"ivr:{call.call_id}", call.caller, state.customer_id)
         logger.info("ivr.call.started call=%s flow=%s version=%s known=%s", call.call_id, flow.id,
@@ -141,6 +142,10 @@ class FlowEngine:
                     conversation_id=conversation_id(state.call_id), customer_id=state.customer_id, caller=state.caller,
                     skill=node.skill, priority=node.priority + (1 if state.vip_tier >= 2 else 0))
                 state.vars["ticket_id"] = ticket or ""
+                node_id = node.next
+            elif kind == "answer":
+                await self.services.records.contact_answer(conversation_id(state.call_id), state.contact_token,
+                                                           node.answer, fill(node.value, state.vars))
                 node_id = node.next
             elif kind == "transfer":
                 target = await self._transfer(flow, state, node, commands)

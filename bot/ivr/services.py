@@ -77,6 +77,19 @@ class CallRecords:
         return ticket_id
 
 
+    async def contact_answer(self, conversation_id: str, token: str, answer: str, value: str) -> None:
+        """An outbound contact's answer (``answer`` node): to the ledger and the outcome record."""
+        if not token:  # the flow tried from an inbound call (an editor testing it): only the event
+            await self.event(conversation_id, "contact_answered", {"answer": answer, "contact_id": None})
+            return
+        from bot.contacts.answers import apply_answer
+
+        try:
+            await apply_answer(self.repository, token, answer, value, conversation_id=conversation_id)
+        except DatabaseError as exc:
+            logger.warning("ivr.contact_answer.failed error=%s", exc)
+
+
 @dataclass
 class CallServices:
     registry: FlowRegistry
