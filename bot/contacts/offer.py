@@ -23,7 +23,7 @@ def offer_request(contact: dict) -> HandoffRequest:
     conversation_id = details.get("conversation_id") or f"contact:{contact['id']}"
     customer_id = contact["customer_id"]
     return HandoffRequest(conversation_id=conversation_id, channel=details.get("channel") or "callback",
-                          skill=details.get("skill") or "general", priority=int(details.get("priority") or 0) + 1,
+                          skill=details.get("skill") or "general", priority=int(details.get("priority") or 0),
                           customer_id=str(customer_id) if customer_id is not None else None, context=context)
 
 

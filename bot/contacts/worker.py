@@ -30,7 +30,8 @@ from bot.outcomes.events import customer_key
 
 logger = logging.getLogger(__name__)
 
-CLAIM_LEASE = dt.timedelta(minutes=2)  # time to place an attempt; a worker dead longer gives the contact back
+CLAIM_LEASE = dt.timedelta(minutes=2)
+NO_CHANNEL_WAIT = dt.timedelta(hours=1)  # time to place an attempt; a worker dead longer gives the contact back
 
 
 def worker_name() -> str:
@@ -97,9 +98,8 @@ class ContactWorker:
     async def attempt(self, contact: dict, token: str, rules: ContactRules, now: dt.datetime) -> str:
         rule = rules.rules.get(contact["rule"])
         channel = self._channel(contact)
-        if rule is None or channel is None:
-            await asyncio.to_thread(self.schedule.finish, contact["id"], token, result="no_channel", status="failed")
-            await self._event(contact, "contact_attempted", channel=channel or "", result="no_channel")
+        if rule is None or channel is None:  # nothing configured can reach them yet: keep it, look again later
+            await asyncio.to_thread(self.schedule.postpone, contact["id"], token, now + NO_CHANNEL_WAIT, "no_channel")
             return "no_channel"
         address = address_of(channel, contact["phone"], contact["openid"])
         booked_by_customer = contact["purpose"] == "callback"

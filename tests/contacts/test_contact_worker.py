@@ -201,3 +201,32 @@ async def test_key_9_opts_out_of_every_later_contact(kefu_env, repository, make_
     clock.advance(days=1)
     await make_worker().run_pass()
     assert len(followup_calls(telephony)) == 1 and contact_for(repository, later)["status"] == "blocked"
+
+
+async def test_a_callback_booked_while_waiting_reaches_an_agent_at_its_time(kefu_env, repository, make_worker, redis,
+                                                                             clock):
+    from bot.handoff.queue import HandoffQueue, HandoffRequest
+    from bot.handoff.waiting_tickets import waiting_room_ticket
+
+    queue = HandoffQueue(redis)
+    said = [{"who": "customer", "text": "电视没有信号，下午三点以后再打给我"}]
+    request = HandoffRequest(conversation_id="webchat-cb-1", channel="webchat", skill="tv", priority=0,
+                             customer_id=None, context={"transcript": said, "slots": {"fault_type": "tv"}})
+    ticket_id, _ = await waiting_room_ticket(request, kind="callback", phone="13900000077", within_hours=4,
+                                             callback_at=clock.now + dt.timedelta(hours=1))
+    contact = contact_for(repository, ticket_id, rule="waiting_callback")
+    assert contact["status"] == "scheduled" and contact["due_at"] == clock.now + dt.timedelta(hours=1)
+    worker = make_worker(queue=queue)
+    await worker.run_pass()
+    assert await queue.claim_next("agent-1") is None  # not before the chosen time
+    clock.advance(hours=1)
+    await worker.run_pass()
+    await worker.run_pass()
+    offered = await queue.claim_next("agent-1")
+    assert offered is not None and offered.conversation_id == "webchat-cb-1" and offered.skill == "tv"
+    assert offered.context["transcript"] == said
+    assert offered.context["callback"]["ticket_id"] == ticket_id
+    assert offered.context["callback"]["phone"] == "13900000077"
+    assert contact_for(repository, ticket_id, rule="waiting_callback")["status"] == "offered"
+    kinds = [e["kind"] for e in repository.events_for("webchat-cb-1")]
+    assert "handoff_claimed" in kinds
