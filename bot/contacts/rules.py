@@ -21,7 +21,7 @@ CHANNELS = ("phone", "wechat", "sms", "agent")
 PURPOSES = ("followup", "care", "arrears", "callback")
 _RULE_KEYS = {"trigger", "purpose", "delay_hours", "channels", "flow", "message", "ticket_kinds", "service_actions"}
 _TOP_KEYS = {"timezone", "quiet_hours", "daily_attempt_limit", "retry", "ring_timeout_s", "call_timeout_s", "rules",
-             "opt_out_footer", "opt_out_words"}
+             "opt_out_footer", "opt_out_words", "opt_out_reply"}
 
 
 class ContactRulesError(ValueError):
@@ -53,6 +53,7 @@ class ContactRules:
     rules: Mapping[str, ContactRule]
     opt_out_footer: str
     opt_out_words: frozenset[str]
+    opt_out_reply: str
 
     def by_trigger(self, trigger: str) -> list[ContactRule]:
         return [r for r in self.rules.values() if r.trigger == trigger]
@@ -159,6 +160,9 @@ def parse_rules(raw, source: str) -> ContactRules:
     footer = str(raw.get("opt_out_footer") or "").strip()
     if not footer:
         raise ContactRulesError(f"{source}: opt_out_footer is required (texts must say how to opt out)")
+    reply = str(raw.get("opt_out_reply") or "").strip()
+    if not reply:
+        raise ContactRulesError(f"{source}: opt_out_reply is required (what a customer who replied TD is told)")
     return ContactRules(
         timezone=zone, quiet_start=_clock(quiet["start"], "quiet_hours.start", source),
         quiet_end=_clock(quiet["end"], "quiet_hours.end", source), daily_attempt_limit=int(limit),
@@ -166,7 +170,7 @@ def parse_rules(raw, source: str) -> ContactRules:
         ring_timeout=dt.timedelta(seconds=_number(raw, "ring_timeout_s", source, 5, 40)),
         call_timeout=dt.timedelta(seconds=_number(raw, "call_timeout_s", source, 10, 300)),
         rules=MappingProxyType({str(n): parse_rule(str(n), r, source) for n, r in rules.items()}),
-        opt_out_footer=footer, opt_out_words=frozenset(str(w).strip() for w in words))
+        opt_out_footer=footer, opt_out_words=frozenset(str(w).strip() for w in words), opt_out_reply=reply)
 
 
 def load_rules(path: Path) -> ContactRules:
