@@ -150,15 +150,16 @@ class Schedule:
         return self._move(contact_id, token, ("working",), status="scheduled", due_at=due_at, result=reason,
                           lease_until=None, attempt_token="")
 
-    def mark_carrier_status(self, carrier_call_id: str, status: str) -> dict | None:
-        """Remember the carrier's final status of a placed call (from its status callback)."""
+    def mark_carrier_status(self, carrier_call_id: str, status: str, ended_at: dt.datetime) -> dict | None:
+        """Remember the carrier's final status of a placed call; its attempt is over at ``ended_at``."""
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(contacts).where(contacts.c.carrier_call_id == carrier_call_id,
                                                          contacts.c.status == "calling")).mappings().first()
             if row is None:
                 return None
             details = {**(row["details"] or {}), "carrier_status": status}
-            conn.execute(contacts.update().where(contacts.c.id == row["id"]).values(details=details))
+            conn.execute(contacts.update().where(contacts.c.id == row["id"], contacts.c.status == "calling")
+                         .values(details=details, lease_until=ended_at))
         return {**dict(row), "details": details}
 
     # -- restarts ----------------------------------------------------------------------------

@@ -230,3 +230,29 @@ async def test_a_callback_booked_while_waiting_reaches_an_agent_at_its_time(kefu
     assert contact_for(repository, ticket_id, rule="waiting_callback")["status"] == "offered"
     kinds = [e["kind"] for e in repository.events_for("webchat-cb-1")]
     assert "handoff_claimed" in kinds
+
+
+def test_status_callback_signature_matches_twilios_documented_example():
+    from bot.contacts.status import signature, signed_by_carrier
+
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    params = {"CallSid": "CA1234567890ABCDE", "Caller": "+12349013030", "Digits": "1234", "From": "+12349013030",
+              "To": "+18005551212"}
+    assert signature("12345", url, params) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    assert signed_by_carrier("12345", url, params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
+    assert not signed_by_carrier("12345", url, {**params, "Digits": "9"}, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
+
+
+async def test_a_busy_line_reported_by_the_carrier_is_retried_at_once(repository, make_worker, telephony, clock):
+    from bot.contacts.status import record_call_status
+
+    ticket_id = resolved_repair(repository)
+    worker = make_worker()
+    await worker.run_pass()
+    call = followup_calls(telephony)[0]
+    clock.advance(seconds=20)
+    assert record_call_status(repository, {"CallSid": call.sid, "CallStatus": "busy"})
+    await worker.run_pass()  # well before the call's own timeout
+    contact = contact_for(repository, ticket_id)
+    assert contact["status"] == "scheduled" and contact["result"] == "busy"
+    assert not record_call_status(repository, {"CallSid": "CAunknown", "CallStatus": "busy"})
