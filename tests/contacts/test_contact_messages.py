@@ -2,55 +2,36 @@
 file with the opt-out footer; a "TD" reply opts the number out of the next reminder."""
 from __future__ import annotations
 
-from aiohttp import web
-
 from bot.contacts.optout import opt_out_reply
 from bot.contacts.schedule import Schedule
 from bot.contacts.rules import load_rules
-from bot.embedded_redis import free_port
 from bot.outbound.sms import SmsGateway
+from tests.sms_loopback import sms_gateway  # noqa: F401  the loopback gateway fixture
 
 OWING_PHONE = "13800000002"  # the demo customer with arrears of 45.00 (content/demo/seed.yml)
 
 
-async def sms_loopback(received: list[dict]) -> tuple[web.AppRunner, str]:
-    async def send(request):
-        received.append(await request.json())
-        return web.json_response({"code": 0, "message_id": f"m{len(received)}"})
-
-    app = web.Application()
-    app.router.add_post("/v1/sms/send", send)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}"
-
-
-async def test_arrears_reminder_by_sms_then_td_opts_out(kefu_env, repository, make_worker, clock, telephony):
-    received: list[dict] = []
-    runner, url = await sms_loopback(received)
-    try:
-        worker = make_worker(messengers={"sms": SmsGateway(url, "key", "Kefu")})
-        await worker.run_pass()
-        texts = [m["text"] for m in received if m["to"] == f"+86{OWING_PHONE}"]
-        rules = load_rules(kefu_env.content_dir / "contacts.yml")
-        assert len(texts) == 1 and "45.00" in texts[0] and texts[0].endswith(rules.opt_out_footer)
-        assert not [c for c in telephony.calls if c.to == OWING_PHONE]  # sms comes first for this rule
-        reply = await opt_out_reply(kefu_env, address=f"phone:{OWING_PHONE}", text=" TD ",
-                                    conversation_id=f"sms:{OWING_PHONE}", channel="sms")
-        assert reply == rules.opt_out_reply
-        assert await opt_out_reply(kefu_env, address=f"phone:{OWING_PHONE}", text="我要交费",
-                                   conversation_id=f"sms:{OWING_PHONE}", channel="sms") is None
-        clock.advance(days=31)  # next month's reminder is not sent
-        await worker.run_pass()
-        assert len([m for m in received if m["to"] == f"+86{OWING_PHONE}"]) == 1
-        arrears = Schedule(repository).listing(purpose="arrears")
-        assert [c["status"] for c in arrears] == ["done", "blocked"]
-        kinds = [e["kind"] for e in repository.events_for(f"sms:{OWING_PHONE}")]
-        assert kinds == ["contact_opted_out"]
-    finally:
-        await runner.cleanup()
+async def test_arrears_reminder_by_sms_then_td_opts_out(kefu_env, repository, make_worker, clock, telephony,
+                                                        sms_gateway):
+    received, url = sms_gateway
+    worker = make_worker(messengers={"sms": SmsGateway(url, "key", "Kefu")})
+    await worker.run_pass()
+    texts = [m["text"] for m in received if m["to"] == f"+86{OWING_PHONE}"]
+    rules = load_rules(kefu_env.content_dir / "contacts.yml")
+    assert len(texts) == 1 and "45.00" in texts[0] and texts[0].endswith(rules.opt_out_footer)
+    assert not [c for c in telephony.calls if c.to == OWING_PHONE]  # sms comes first for this rule
+    reply = await opt_out_reply(kefu_env, address=f"phone:{OWING_PHONE}", text=" TD ",
+                                conversation_id=f"sms:{OWING_PHONE}", channel="sms")
+    assert reply == rules.opt_out_reply
+    assert await opt_out_reply(kefu_env, address=f"phone:{OWING_PHONE}", text="我要交费",
+                               conversation_id=f"sms:{OWING_PHONE}", channel="sms") is None
+    clock.advance(days=31)  # next month's reminder is not sent
+    await worker.run_pass()
+    assert len([m for m in received if m["to"] == f"+86{OWING_PHONE}"]) == 1
+    arrears = Schedule(repository).listing(purpose="arrears")
+    assert [c["status"] for c in arrears] == ["done", "blocked"]
+    kinds = [e["kind"] for e in repository.events_for(f"sms:{OWING_PHONE}")]
+    assert kinds == ["contact_opted_out"]
 
 
 def test_contacts_file_errors_name_the_problem(tmp_path, kefu_env):
