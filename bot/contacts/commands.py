@@ -20,17 +20,32 @@ def open_repository(settings):
     return repository
 
 
-def worker_from_settings(settings, redis=None):
+def messengers_from_settings(settings, redis_url: str) -> dict:
+    """The text channels this deployment has settings for: the SMS gateway, WeChat template messages."""
+    from bot.outbound.worker import adapters_from_settings
+
+    messengers = {k: v for k, v in adapters_from_settings(settings).items() if k == "sms"}
+    if settings.wechat_template_id and settings.wechat_app_id and settings.wechat_app_secret:
+        from bot.channels.guard import ChannelGuard
+        from bot.channels.wechat_api import WeChatApi
+        from bot.outbound.wechat_template import WeChatTemplateSender
+
+        api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret,
+                        ChannelGuard(redis_url or None, "kefu:wechat"))  # the channel's cached access token
+        messengers["wechat"] = WeChatTemplateSender(api, settings.wechat_template_id)
+    return messengers
+
+
+def worker_from_settings(settings, redis=None, redis_url: str = ""):
     """The worker with every channel this deployment has settings for."""
     from bot.contacts.dialer import Dialer
     from bot.contacts.rules import current_rules
     from bot.contacts.worker import ContactWorker
     from bot.handoff.queue import HandoffQueue
     from bot.ledger.rules import load_rules as load_ledger_rules
-    from bot.outbound.worker import adapters_from_settings
 
     repository = open_repository(settings)
-    messengers = {k: v for k, v in adapters_from_settings(settings).items() if k in ("sms", "wechat")}
+    messengers = messengers_from_settings(settings, redis_url)
     return ContactWorker(
         repository, rules=lambda: current_rules(settings.content_dir / "contacts.yml"),
         ledger_rules=lambda: load_ledger_rules(settings.content_dir / "ledger.yml"),
@@ -43,7 +58,7 @@ async def run_worker(settings, stop: threading.Event, interval_s: float, redis_u
 
     redis_url = redis_url or settings.redis.url
     redis = aioredis.Redis.from_url(redis_url) if redis_url else None  # None: callbacks wait for a worker with Redis
-    worker = worker_from_settings(settings, redis)
+    worker = worker_from_settings(settings, redis, redis_url)
     logger.info("contacts.worker.started name=%s phone=%s channels=%s", worker.name, worker.dialer is not None,
                 ",".join(sorted(worker.messengers)) or "-")
     try:

@@ -110,7 +110,7 @@ class Planner:
                  "due": now + rule.delay, "details": {"amount": f"{-row.balance_cents / 100:.2f}"}} for row in owing]
 
     def _add(self, wanted: list[dict]) -> list[int]:
-        known = self.schedule.known_keys("")
+        known = self.schedule.known_keys([w["key"] for w in wanted])
         fresh = [w for w in wanted if w["key"] not in known]
         addresses = _addresses(self.repository, {w["customer_id"] for w in fresh if w["customer_id"] is not None})
         added = []

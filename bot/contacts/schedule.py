@@ -55,10 +55,15 @@ class Schedule:
         except IntegrityError:
             return None
 
-    def known_keys(self, prefix: str) -> set[str]:
+    def known_keys(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` are scheduled already (looked up in chunks: the list may be long)."""
+        found: set[str] = set()
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(contacts.c.dedupe_key).where(contacts.c.dedupe_key.like(f"{prefix}%")))
-            return {r[0] for r in rows}
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                found |= {r[0] for r in conn.execute(sa.select(contacts.c.dedupe_key)
+                                                     .where(contacts.c.dedupe_key.in_(chunk)))}
+        return found
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, contact_id: int) -> dict | None:
