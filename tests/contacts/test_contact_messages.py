@@ -73,3 +73,55 @@ def test_validate_reports_a_rule_naming_a_missing_flow(tmp_path, kefu_env):
     (content / "contacts.yml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     problems = contact_problems(dataclasses.replace(kefu_env, content_dir=content), None)
     assert [p.message for p in problems] == ["rules.repair_followup.flow: no file ivr_flows/no_such_flow.yml"]
+
+
+class FixedToken:
+    """What the template sender needs of the WeChat API client: its base URL and an access token."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    async def access_token(self, refresh: bool = False) -> str:
+        return "token-1"
+
+
+async def test_care_after_a_suspension_goes_to_the_bound_wechat_follower(kefu_env, repository, make_worker, clock):
+    from aiohttp import web
+
+    from bot.db.schema import channel_bindings
+    from bot.embedded_redis import free_port
+    from bot.outbound.wechat_template import WeChatTemplateSender
+
+    sent: list[dict] = []
+
+    async def template_send(request):
+        sent.append({"token": request.query["access_token"], **await request.json()})
+        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": len(sent)})
+
+    app = web.Application()
+    app.router.add_post("/cgi-bin/message/template/send", template_send)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        customer = repository.find_customer(phone="13800000003")
+        with repository.engine.begin() as conn:
+            conn.execute(channel_bindings.insert().values(channel="wechat", external_id="openid-care",
+                                                          customer_id=customer.id))
+        ticket_id = repository.create_ticket(kind="service_change", customer_id=customer.id, summary="suspend",
+                                             details={"service_action": "suspend"}, channel="wechat")
+        repository.move_ticket(ticket_id, "resolved")
+        worker = make_worker(messengers={"wechat": WeChatTemplateSender(FixedToken(f"http://127.0.0.1:{port}"),
+                                                                        "TPL-CARE")})
+        await worker.run_pass()
+        assert sent == []  # care comes 48 hours after the suspension
+        clock.advance(days=1)
+        await worker.run_pass()
+        rules = load_rules(kefu_env.content_dir / "contacts.yml")
+        assert [(m["touser"], m["template_id"]) for m in sent] == [("openid-care", "TPL-CARE")]
+        assert sent[0]["data"]["keyword1"]["value"] == rules.rules["care_suspension"].message + rules.opt_out_footer
+        care = [c for c in Schedule(repository).listing(purpose="care") if c["ticket_id"] == ticket_id]
+        assert [(c["status"], c["channel"], c["result"]) for c in care] == [("done", "wechat", "sent")]
+    finally:
+        await runner.cleanup()
