@@ -10,6 +10,24 @@ from bot.contacts.schedule import Schedule
 from bot.db.repository import Repository
 
 CALLBACK_RULE = "waiting_callback"
+STEP = dt.timedelta(minutes=15)
+SEARCH = dt.timedelta(days=15)  # long holidays included
+
+
+def next_opening(hours, now: dt.datetime) -> dt.datetime | None:
+    """When the agents are next in (naive UTC), for a callback booked while they are not; None when open now.
+
+    ``hours`` is the hotline's ``BusinessHours``; ``now`` is timezone-aware. Steps by a quarter hour, so an
+    opening time is found to the quarter (opening hours are whole or half hours in practice).
+    """
+    if hours.is_open(now):
+        return None
+    moment = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+    while moment - now < SEARCH:
+        moment += STEP
+        if hours.is_open(moment):
+            return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return None
 
 
 def schedule_callback(repository: Repository, *, ticket_id: str, phone: str, customer_id: int | None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime, timezone
 
 from redis.exceptions import RedisError
 
@@ -140,7 +141,8 @@ class FlowEngine:
             elif kind == "callback":
                 ticket = await self.services.records.callback_ticket(
                     conversation_id=conversation_id(state.call_id), customer_id=state.customer_id, caller=state.caller,
-                    skill=node.skill, priority=node.priority + (1 if state.vip_tier >= 2 else 0))
+                    skill=node.skill, priority=node.priority + (1 if state.vip_tier >= 2 else 0),
+                    callback_at=self._next_opening())
                 state.vars["ticket_id"] = ticket or ""
                 node_id = node.next
             elif kind == "answer":
@@ -166,6 +168,13 @@ class FlowEngine:
             if await context.holds(case.when, state):
                 return case.target
         return node.target
+
+    def _next_opening(self):
+        """After hours a callback is for when the agents are back (naive UTC); None while they are in."""
+        from bot.contacts.callbacks import next_opening
+
+        now = self.services.clock() if self.services.clock else datetime.now(timezone.utc)
+        return next_opening(self.services.hotline.get().hours, now)
 
     def _conditions(self) -> ConditionContext:
         return ConditionContext(self.services.hotline.get().hours, self.services.handoff.estimated_wait,

@@ -63,12 +63,16 @@ class CallRecords:
                      database_url=self.repository.url)
 
     async def callback_ticket(self, *, conversation_id: str, customer_id: int | None, caller: str,
-                              skill: str, priority: int) -> str | None:
+                              skill: str, priority: int, callback_at=None) -> str | None:
+        """A callback ticket; ``callback_at`` (naive UTC) is when to offer it to the agents, None: at once."""
+        details = {"caller": caller, "skill": skill, "source": "ivr"}
+        if callback_at is not None:
+            details["callback_at"] = callback_at.isoformat(timespec="minutes")
         try:
             ticket_id = await asyncio.to_thread(
                 self.repository.create_ticket, kind="callback", customer_id=customer_id,
                 summary=f"phone callback requested ({skill})",
-                details={"caller": caller, "skill": skill, "source": "ivr"}, priority=priority,
+                details=details, priority=priority,
                 needs_human=True, channel="ivr", conversation_id=conversation_id)
         except DatabaseError as exc:
             logger.warning("ivr.callback.failed error=%s", exc)

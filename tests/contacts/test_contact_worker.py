@@ -256,3 +256,28 @@ async def test_a_busy_line_reported_by_the_carrier_is_retried_at_once(repository
     contact = contact_for(repository, ticket_id)
     assert contact["status"] == "scheduled" and contact["result"] == "busy"
     assert not record_call_status(repository, {"CallSid": "CAunknown", "CallStatus": "busy"})
+
+
+async def test_a_callback_booked_on_the_phone_after_hours_is_offered_when_agents_are_back(
+        kefu_env, repository, engine, redis, make_worker, clock):
+    from bot.handoff.queue import HandoffQueue
+
+    hours = engine.services.hotline.get().hours
+    night = dt.datetime(2026, 12, 1, 22, 30, tzinfo=hours.timezone)  # a Tuesday, after 21:00
+    engine.services.clock = lambda: night
+    commands = await engine.start(CallStart(call_id="MZnight", caller="13800000003", flow="main"))
+    for key in "3":  # the after-hours menu: "预约明天回电请按3"
+        commands += await engine.handle("MZnight", KeyPress(key))
+    await engine.end("MZnight", "caller")
+    queue = HandoffQueue(redis)
+    worker = make_worker(queue=queue)
+    clock.now = night.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    await worker.run_pass()
+    contact = Schedule(repository).listing(purpose="callback")[0]
+    morning = dt.datetime(2026, 12, 2, 8, 0, tzinfo=hours.timezone).astimezone(dt.timezone.utc).replace(tzinfo=None)
+    assert contact["status"] == "scheduled" and contact["due_at"] == morning
+    assert contact["details"]["conversation_id"] == "ivr:MZnight" and contact["phone"] == "13800000003"
+    clock.now = morning
+    await worker.run_pass()
+    offered = await queue.claim_next("agent-1")
+    assert offered is not None and offered.conversation_id == "ivr:MZnight"
