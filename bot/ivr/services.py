@@ -57,10 +57,13 @@ class CallRecords:
     async def event(self, conversation_id: str, kind: str, data: dict) -> None:
         await record(conversation_id, kind, channel="ivr", database_url=self.repository.url, **data)
 
-    async def contact_started(self, conversation_id: str, caller: str, customer_id: int | None) -> None:
+    async def contact_started(self, conversation_id: str, caller: str, customer_id: int | None,
+                              outbound: bool = False) -> None:
+        """``outbound``: a call Kefu placed (bot/contacts/), not a customer's contact."""
         customer = customer_key(customer_id=customer_id, phone=local_phone(caller))
+        extra = {"direction": "outbound"} if outbound else {}
         await record(conversation_id, "contact_started", channel="ivr", customer=customer,
-                     database_url=self.repository.url)
+                     database_url=self.repository.url, **extra)
 
     async def callback_ticket(self, *, conversation_id: str, customer_id: int | None, caller: str,
                               skill: str, priority: int, callback_at=None) -> str | None:

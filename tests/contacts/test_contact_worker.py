@@ -281,3 +281,25 @@ async def test_a_callback_booked_on_the_phone_after_hours_is_offered_when_agents
     await worker.run_pass()
     offered = await queue.claim_next("agent-1")
     assert offered is not None and offered.conversation_id == "ivr:MZnight"
+
+
+async def test_contacts_kefu_starts_are_not_counted_as_customer_contacts(kefu_env, repository, make_worker, telephony,
+                                                                         engine):
+    import sqlalchemy as sa
+
+    from bot.analytics.contacts import split_contacts
+    from bot.db.schema import conversation_events
+    from bot.outcomes import record
+
+    resolved_repair(repository)
+    await make_worker().run_pass()
+    call = followup_calls(telephony)[0]
+    await answer_call(engine, call, "14")
+    await record("webchat-customer-1", "contact_started", channel="webchat", customer="customer:1",
+                 database_url=repository.url)
+    await record("webchat-customer-1", "intent_seen", channel="webchat", database_url=repository.url,
+                 intent="fault_tv", confidence=0.9)
+    with repository.engine.connect() as conn:
+        events = [dict(r) for r in conn.execute(sa.select(conversation_events)).mappings()]
+    assert {e["conversation_id"] for e in events} >= {f"ivr:MZ{call.sid[2:]}", "webchat-customer-1"}
+    assert [c.conversation_id for c in split_contacts(events)] == ["webchat-customer-1"]
