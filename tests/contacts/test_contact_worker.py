@@ -230,6 +230,10 @@ async def test_a_callback_booked_while_waiting_reaches_an_agent_at_its_time(kefu
     assert contact_for(repository, ticket_id, rule="waiting_callback")["status"] == "offered"
     kinds = [e["kind"] for e in repository.events_for("webchat-cb-1")]
     assert "handoff_claimed" in kinds
+    from bot.handoff.tickets import disposition_ticket
+
+    assert await disposition_ticket(offered, "resolved", "called back, fixed", "agent-1") == ticket_id
+    assert repository.get_ticket(ticket_id)["status"] == "resolved"  # the callback is acted on in the ledger
 
 
 def test_status_callback_signature_matches_twilios_documented_example():
