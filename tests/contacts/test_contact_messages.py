@@ -125,3 +125,42 @@ async def test_care_after_a_suspension_goes_to_the_bound_wechat_follower(kefu_en
         assert [(c["status"], c["channel"], c["result"]) for c in care] == [("done", "wechat", "sent")]
     finally:
         await runner.cleanup()
+
+
+async def test_an_sms_reply_td_through_the_gateway_webhook_opts_out(kefu_env, repository):
+    import dataclasses
+
+    import aiohttp
+    from sanic import Sanic
+
+    from bot.channels.sms_replies import SmsRepliesInput
+    from bot.embedded_redis import free_port
+
+    channel = SmsRepliesInput(dataclasses.replace(kefu_env, sms_gateway_key="gw-key"))
+    app = Sanic(f"sms_replies_{free_port()}")
+
+    async def never_called(message):  # pragma: no cover - replies never reach the assistant
+        raise AssertionError("an SMS reply went to the assistant")
+
+    app.blueprint(channel.blueprint(never_called), url_prefix="/webhooks/sms")
+    port = free_port()
+    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
+    await server.startup()
+    url = f"http://127.0.0.1:{port}/webhooks/sms/inbound"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, json={"from": "+8613800000002", "text": "TD"}) as answer:
+                assert answer.status == 401  # only the gateway, with its key
+            headers = {"Authorization": "Bearer gw-key"}
+            async with http.post(url, json={"from": "+8613800000002", "text": "好的"}, headers=headers) as answer:
+                assert (await answer.json())["opted_out"] is False
+            assert Schedule(repository).blocked("phone:13800000002") is None
+            async with http.post(url, json={"from": "+8613800000002", "text": "TD"}, headers=headers) as answer:
+                assert (await answer.json())["opted_out"] is True
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert Schedule(repository).blocked("phone:13800000002") == "opt_out"
+    rules = load_rules(kefu_env.content_dir / "contacts.yml")
+    assert [(m["recipient"], m["payload"]["text"]) for m in repository.outbound(channel="sms")] == \
+        [("13800000002", rules.opt_out_reply)]
