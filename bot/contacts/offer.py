@@ -16,7 +16,6 @@ from bot.handoff.queue import HandoffQueue, HandoffRequest
 def offer_request(contact: dict) -> HandoffRequest:
     details = contact["details"] or {}
     context = dict(details.get("context") or {})
-    context.setdefault("callback", {})
     context["callback"] = {"contact_id": contact["id"], "ticket_id": contact["ticket_id"], "phone": contact["phone"],
                            "purpose": contact["purpose"], "rule": contact["rule"],
                            "promised_at": contact["due_at"].isoformat(timespec="minutes")}
