@@ -158,38 +158,6 @@ outbox = Table(
     Column("created_at", DateTime, nullable=False, server_default=func.now()),
 )
 
-# Human agents of the handoff desk (bot/handoff/accounts.py); passwords are scrypt hashes.
-agents = Table(
-    "agents",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", String(64), unique=True, nullable=False),  # login name
-    Column("display_name", String(64), nullable=False, default=""),
-    Column("password_hash", String(300), nullable=False),  # scrypt$n$r$p$salt$hash
-    Column("skills", JSON, nullable=False, default=list),
-    Column("capacity", Integer, nullable=False, default=2),
-    Column("created_at", DateTime, nullable=False, server_default=func.now()),
-)
-
-# Proof of identity (bot/security/credentials.py): the account's service password as a scrypt
-# hash, and channel accounts (a WeChat openid) bound to a customer after one verification.
-customer_credentials = Table(
-    "customer_credentials",
-    metadata,
-    Column("customer_id", Integer, ForeignKey("customers.id"), primary_key=True),
-    Column("service_password_hash", String(300), nullable=False),
-    Column("updated_at", DateTime, nullable=False, server_default=func.now()),
-)
-
-channel_bindings = Table(
-    "channel_bindings",
-    metadata,
-    Column("channel", String(24), primary_key=True),  # wechat
-    Column("external_id", String(128), primary_key=True),  # the openid
-    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
-    Column("bound_at", DateTime, nullable=False, server_default=func.now()),
-)
-
 # The contact schedule (bot/contacts/): every contact Kefu starts — a follow-up call after a repair,
 # a care contact, an arrears reminder, a callback a customer booked — one row, claimed by exactly one
 # worker with a conditional UPDATE. ``dedupe_key`` makes scheduling idempotent (one follow-up per
@@ -242,4 +210,36 @@ contact_blocks = Table(
     Column("reason", String(16), nullable=False),  # opt_out / dnd
     Column("via", String(32), nullable=False, default=""),
     Column("at", DateTime, nullable=False, server_default=func.now()),
+)
+
+# Human agents of the handoff desk (bot/handoff/accounts.py); passwords are scrypt hashes.
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), unique=True, nullable=False),  # login name
+    Column("display_name", String(64), nullable=False, default=""),
+    Column("password_hash", String(300), nullable=False),  # scrypt$n$r$p$salt$hash
+    Column("skills", JSON, nullable=False, default=list),
+    Column("capacity", Integer, nullable=False, default=2),
+    Column("created_at", DateTime, nullable=False, server_default=func.now()),
+)
+
+# Proof of identity (bot/security/credentials.py): the account's service password as a scrypt
+# hash, and channel accounts (a WeChat openid) bound to a customer after one verification.
+customer_credentials = Table(
+    "customer_credentials",
+    metadata,
+    Column("customer_id", Integer, ForeignKey("customers.id"), primary_key=True),
+    Column("service_password_hash", String(300), nullable=False),
+    Column("updated_at", DateTime, nullable=False, server_default=func.now()),
+)
+
+channel_bindings = Table(
+    "channel_bindings",
+    metadata,
+    Column("channel", String(24), primary_key=True),  # wechat
+    Column("external_id", String(128), primary_key=True),  # the openid
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("bound_at", DateTime, nullable=False, server_default=func.now()),
 )
