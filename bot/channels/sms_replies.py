@@ -39,17 +39,22 @@ class SmsRepliesInput(InputChannel):
 
         @webhook.route("/inbound", methods=["POST"])
         async def inbound(request: Request) -> HTTPResponse:
-            key = self.settings.sms_gateway_key
-            given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-            if not key or not hmac.compare_digest(given.encode(), key.encode()):
-                return response.json({"code": 401, "message": "unauthorised"}, status=401)
-            body = request.json if isinstance(request.json, dict) else {}
-            phone = local_number(str(body.get("from") or ""))
-            if phone is None:
-                return response.json({"code": 400, "message": "from must be a mobile number"}, status=400)
-            return response.json({"code": 0, "opted_out": await self._opt_out(phone, str(body.get("text") or ""))})
+            status, answer = await self.reply(request.headers.get("Authorization", ""), request.json)
+            return response.json(answer, status=status)
 
         return webhook
+
+    async def reply(self, authorization: str, body: Any) -> tuple[int, dict]:
+        """One reply from the gateway: (HTTP status, JSON answer)."""
+        key = self.settings.sms_gateway_key
+        given = authorization.removeprefix("Bearer ")
+        if not key or not hmac.compare_digest(given.encode(), key.encode()):
+            return 401, {"code": 401, "message": "unauthorised"}
+        body = body if isinstance(body, dict) else {}
+        phone = local_number(str(body.get("from") or ""))
+        if phone is None:
+            return 400, {"code": 400, "message": "from must be a mobile number"}
+        return 200, {"code": 0, "opted_out": await self._opt_out(phone, str(body.get("text") or ""))}
 
     async def _opt_out(self, phone: str, text: str) -> bool:
         from bot.contacts.optout import opt_out_reply

@@ -48,7 +48,7 @@ async def until(condition, what: str, timeout: float = 30) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_resolved_repair_gets_one_follow_up_call_that_records_fixed_and_csat(ivr_url, repository):
+async def test_resolved_repair_gets_one_follow_up_call_that_records_fixed_and_csat(ivr_url, repository, running_kefu):
     customer_id, phone = new_customer(repository)
     ticket_id = repository.create_ticket(kind="fault", customer_id=customer_id, summary="宽带断线",
                                          details={"fault_type": "broadband"}, channel="webchat")
@@ -92,3 +92,13 @@ async def test_resolved_repair_gets_one_follow_up_call_that_records_fixed_and_cs
         assert [e["customer"] for e in events if e["kind"] == "csat_given"] == [f"customer:{customer_id}"]
     finally:
         await telephony.stop()
+    # The server also mounts the carrier's status callback and the SMS replies webhook; both refuse
+    # a caller that cannot prove it is the carrier or the gateway.
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        base = running_kefu.settings.rasa_url
+        async with http.post(f"{base}/webhooks/ivr/status", data={"CallSid": mine[0].sid, "CallStatus": "busy"}) as r:
+            assert r.status == 403
+        async with http.post(f"{base}/webhooks/sms/inbound", json={"from": phone, "text": "TD"}) as r:
+            assert r.status == 401
