@@ -14,6 +14,7 @@ from bot.editor.commands import register as register_editor
 from bot.analytics.commands import register as register_analytics
 from bot.handoff.commands import register as register_handoff
 from bot.ledger.commands import register as register_ledger
+from bot.contacts.commands import contacts_forever, register as register_contacts
 from bot.outbound.worker import deliver_forever
 from voice.commands import register as register_voice
 
@@ -70,6 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     threading.Thread(target=render_missing_videos, args=(settings,), daemon=True).start()
     outbox_stop = threading.Event()
     threading.Thread(target=deliver_forever, args=(settings, outbox_stop), daemon=True).start()
+    threading.Thread(target=contacts_forever, args=(settings, outbox_stop, stack.redis_url), daemon=True).start()
     stopping = False
 
     def stop(*_):
@@ -137,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_handoff(commands)
     register_analytics(commands)
     register_ledger(commands)
+    register_contacts(commands)
     return parser
 
 

@@ -100,6 +100,7 @@ class Settings:
     telephony_account_sid: str = ""
     telephony_auth_token: str = field(default="", repr=False)
     voice_bridge_to: str = ""  # the agent's phone: number or sip: URI, {agent_id} replaced
+    telephony_from: str = ""  # Kefu's own number for automated calls (bot/contacts/); empty: no calls
     # Operations (bot/observability/): log format, metrics access and the multi-process metrics folder.
     log_format: str = "console"  # "json" in production
     log_level: str = "INFO"
@@ -180,6 +181,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         telephony_account_sid=env.get("KEFU_TELEPHONY_ACCOUNT_SID", ""),
         telephony_auth_token=env.get("KEFU_TELEPHONY_AUTH_TOKEN", ""),
         voice_bridge_to=env.get("KEFU_VOICE_BRIDGE_TO", ""),
+        telephony_from=env.get("KEFU_TELEPHONY_FROM", ""),
         log_format=(env.get("KEFU_LOG_FORMAT") or "console").strip().lower(),
         log_level=(env.get("KEFU_LOG_LEVEL") or "INFO").strip().upper(),
         metrics_token=env.get("KEFU_METRICS_TOKEN", ""),

@@ -4,7 +4,10 @@ A conversation id (the Rasa sender id) may hold several contacts: a new one star
 ``contact_started`` once the previous contact has ended or been idle for ``SESSION_GAP``.
 Events are ordered by time, so a few seconds of clock skew between processes only moves an
 event within its contact. Customers are linked across channels by any shared key
-(``customer:``, ``phone:``, ``account:``, ``openid:``).
+(``customer:``, ``phone:``, ``account:``, ``openid:``). Contacts Kefu starts itself (bot/contacts/:
+the schedule's ``contact:<id>`` records and the automated calls it places) are not customer contacts:
+they are left out, so a follow-up call neither counts as volume nor breaks the FCR of the contact
+it follows up.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typing import Iterable
 SESSION_GAP = dt.timedelta(minutes=10)
 PHONE_CSAT = re.compile(r"csat_[1-5]")  # ivr_flows/main.yml: the caller pressed N at csat_survey
 STARTS = {"contact_started", "voicemail_received"}
+OUTBOUND_PREFIX = "contact:"  # the contact schedule's own records (bot/contacts/worker.py)
 ENDS = {"conversation_ended", "ivr_call_ended"}
 NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fallback", "request_human",
                "csat_score", "csat_skip"}
@@ -59,8 +63,13 @@ def split_contacts(events: Iterable[dict]) -> list[Contact]:
         if not groups or _starts_new(groups[-1], event):
             groups.append([])
         groups[-1].append(event)
-    contacts = [_contact(group) for groups in by_conversation.values() for group in groups]
+    contacts = [_contact(group) for groups in by_conversation.values() for group in groups if not _outbound(group)]
     return sorted(contacts, key=lambda c: (c.started_at, c.conversation_id))
+
+
+def _outbound(events: list[dict]) -> bool:
+    return events[0]["conversation_id"].startswith(OUTBOUND_PREFIX) or any(
+        e["kind"] == "contact_started" and (e.get("data") or {}).get("direction") == "outbound" for e in events)
 
 
 def _starts_new(current: list[dict], event: dict) -> bool:

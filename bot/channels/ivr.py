@@ -174,6 +174,20 @@ class IvrInput(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok", "flows": self.registry.flow_ids()})
 
+        @webhook.route("/status", methods=["POST"])
+        async def call_status(request: Request) -> HTTPResponse:
+            """The carrier's status callback for Kefu's own outbound calls (bot/contacts/status.py)."""
+            from bot.contacts.status import record_call_status, signed_by_carrier
+            from bot.db.repository import Repository
+
+            params = {k: v[0] for k, v in (request.form or {}).items()}
+            url = f"{self.settings.public_url.rstrip('/')}/webhooks/ivr/status"
+            if not signed_by_carrier(self.settings.telephony_auth_token, url, params,
+                                     request.headers.get("X-Twilio-Signature", "")):
+                return response.text("forbidden", status=403)
+            await asyncio.to_thread(record_call_status, Repository(self.settings.database_url), params)
+            return response.text("", status=204)
+
         @webhook.websocket("/media")
         async def media(request: Request, ws) -> None:
             if not self.settings.redis.url:

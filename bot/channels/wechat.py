@@ -40,6 +40,7 @@ from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
 from bot.channels.wechat_api import WeChatApi, WeChatApiError
 from bot.channels.wechat_replies import TextUnit, Unit, custom_message, merge_as_text, to_units
+from bot.contacts.optout import opt_out_reply
 from bot.security.claims import WECHAT_OPENID, channel_claim
 from bot.observability.metrics import observe_real_time_factor
 from bot.settings import Settings, get_settings
@@ -250,6 +251,10 @@ class WeChatInput(InputChannel):
         text: str | None = None
         if kind == "text":
             text = await self._menu_payload(openid, fields.get("bizmsgmenuid")) or fields.get("Content") or ""
+            opted_out = await opt_out_reply(self.settings, address=f"wechat:{openid}", text=text,
+                                            conversation_id=openid, channel=self.name())
+            if opted_out:  # "TD": no more follow-ups or reminders to this follower
+                return [{"text": opted_out}]
         elif kind == "voice":
             text = await self._voice_text(message, fields)
             if not text:

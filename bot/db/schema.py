@@ -158,6 +158,60 @@ outbox = Table(
     Column("created_at", DateTime, nullable=False, server_default=func.now()),
 )
 
+# The contact schedule (bot/contacts/): every contact Kefu starts — a follow-up call after a repair,
+# a care contact, an arrears reminder, a callback a customer booked — one row, claimed by exactly one
+# worker with a conditional UPDATE. ``dedupe_key`` makes scheduling idempotent (one follow-up per
+# resolution of a ticket). ``attempt_token`` is a fresh secret per attempt: the call's media stream
+# carries it, so only the call Kefu placed can answer for the contact.
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dedupe_key", String(96), unique=True, nullable=False),
+    Column("purpose", String(24), nullable=False),  # followup / care / arrears / callback
+    Column("rule", String(48), nullable=False, default=""),  # the rule of content/contacts.yml
+    Column("customer_id", Integer, ForeignKey("customers.id")),
+    Column("phone", String(32), nullable=False, default=""),
+    Column("openid", String(128), nullable=False, default=""),
+    Column("ticket_id", String(16)),
+    Column("channels", JSON, nullable=False, default=list),  # preference order: phone, wechat, sms, agent
+    Column("status", String(16), nullable=False, default="scheduled", index=True),
+    # scheduled -> working (claimed) -> calling (dialled) -> done | failed | blocked; offered (callbacks)
+    Column("due_at", DateTime, nullable=False, index=True),  # UTC
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_until", DateTime),  # UTC; a worker that dies leaves the contact to be recovered
+    Column("worker", String(64), nullable=False, default=""),
+    Column("attempt_token", String(32), nullable=False, default=""),
+    Column("carrier_call_id", String(64), nullable=False, default=""),
+    Column("channel", String(16), nullable=False, default=""),  # the channel of the current attempt
+    Column("result", String(24), nullable=False, default=""),
+    Column("details", JSON, nullable=False, default=dict),
+    Column("created_at", DateTime, nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime, nullable=False, server_default=func.now()),
+)
+
+# One row per attempt (for the daily attempt limit and the contact's history).
+contact_attempts = Table(
+    "contact_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contact_id", Integer, ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("address", String(160), nullable=False, index=True),  # phone:<number> / wechat:<openid>
+    Column("channel", String(16), nullable=False),
+    Column("result", String(24), nullable=False, default=""),
+    Column("at", DateTime, nullable=False, index=True),  # UTC
+)
+
+# Addresses Kefu must not contact: the customer opted out (TD, key 9) or is on the do-not-disturb list.
+contact_blocks = Table(
+    "contact_blocks",
+    metadata,
+    Column("address", String(160), primary_key=True),  # phone:<number> / wechat:<openid>
+    Column("reason", String(16), nullable=False),  # opt_out / dnd
+    Column("via", String(32), nullable=False, default=""),
+    Column("at", DateTime, nullable=False, server_default=func.now()),
+)
+
 # Human agents of the handoff desk (bot/handoff/accounts.py); passwords are scrypt hashes.
 agents = Table(
     "agents",

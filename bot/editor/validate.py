@@ -47,8 +47,9 @@ def extra_checks():
     checks.append(policy_problems)
     from bot.knowledge.validation import knowledge_problems
     from bot.ledger.validation import ledger_problems
+    from bot.contacts.validation import contact_problems
 
-    checks += [knowledge_problems, ledger_problems]
+    checks += [knowledge_problems, ledger_problems, contact_problems]
     return checks
 
 

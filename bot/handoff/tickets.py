@@ -35,7 +35,8 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
     repo = repository()
     slots = (request.context or {}).get("slots") or {}
     if disposition == "resolved":
-        related = slots.get("last_ticket_id")
+        # a callback offered from the contact schedule (bot/contacts/offer.py) resolves its own ticket
+        related = ((request.context or {}).get("callback") or {}).get("ticket_id") or slots.get("last_ticket_id")
         ticket = await asyncio.to_thread(repo.get_ticket, related) if related else None
         if ticket and ticket["status"] in ("open", "assigned"):
             await asyncio.to_thread(repo.move_ticket, related, "resolved", f"handoff resolved by {agent_id}: {note}")

@@ -3,11 +3,14 @@ the time promised and what the customer said, so the agent needs nothing else.""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import datetime, timedelta
 
 from bot.handoff.queue import HandoffRequest
 from bot.handoff.tickets import repository
+
+logger = logging.getLogger(__name__)
 
 
 def callback_by(now: float, within_hours: float) -> datetime:
@@ -22,8 +25,13 @@ def customer_said(request: HandoffRequest, limit: int = 5) -> list[str]:
 
 
 async def waiting_room_ticket(request: HandoffRequest, *, kind: str, phone: str, message: str = "",
-                              within_hours: float, now: float | None = None) -> tuple[str, datetime]:
-    """A ``callback`` or ``voice_message`` ticket for a person; returns its id and the promised time."""
+                              within_hours: float, now: float | None = None,
+                              callback_at: datetime | None = None) -> tuple[str, datetime]:
+    """A ``callback`` or ``voice_message`` ticket for a person; returns its id and the promised time.
+
+    A callback also enters the contact schedule with the context packet: offered to the agents at
+    ``callback_at`` (naive UTC, when the customer chose a time) or at once, keeping its place in line.
+    """
     now = time.time() if now is None else now
     due = callback_by(now, within_hours)
     said = customer_said(request)
@@ -39,4 +47,21 @@ async def waiting_room_ticket(request: HandoffRequest, *, kind: str, phone: str,
                  "via": "waiting_room"},
         priority=request.priority, needs_human=True, channel=request.channel,
         conversation_id=request.conversation_id)
+    if kind == "callback":
+        await schedule_with_packet(request, ticket_id, phone, customer_id, callback_at)
     return ticket_id, due
+
+
+async def schedule_with_packet(request: HandoffRequest, ticket_id: str, phone: str, customer_id: int | None,
+                               callback_at: datetime | None) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.contacts.callbacks import schedule_callback
+
+    try:
+        await asyncio.to_thread(
+            schedule_callback, repository(), ticket_id=ticket_id, phone=phone, customer_id=customer_id,
+            conversation_id=request.conversation_id, channel=request.channel, skill=request.skill,
+            priority=request.priority, context=request.context or {}, at=callback_at)
+    except SQLAlchemyError as exc:  # the contact worker still schedules it from the ticket, without the packet
+        logger.warning("handoff.callback.schedule_failed ticket=%s error=%s", ticket_id, type(exc).__name__)

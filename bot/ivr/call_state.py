@@ -50,6 +50,7 @@ class CallState:
     status: str = "active"  # active | queued | ended
     path: list = field(default_factory=list)  # node ids entered, for the call record
     carrier_call_id: str = ""  # the telephony side's id (Twilio callSid), for the voice bridge
+    contact_token: str = ""  # the outbound contact this call answers for (bot.contacts), if any
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime, timezone
 
 from redis.exceptions import RedisError
 
@@ -59,9 +60,11 @@ class FlowEngine:
         state = CallState(call_id=call.call_id, caller=call.caller, flow=flow.id, version=flow.version,
                           node=flow.start, started_at=time.time(), carrier_call_id=call.carrier_call_id,
                           customer_id=customer.id if customer else None,
-                          vip_tier=customer.vip_tier if customer else 0, caller_verified=call.caller_verified)
+                          vip_tier=customer.vip_tier if customer else 0, caller_verified=call.caller_verified,
+                          contact_token=call.contact_token)
         await self.services.store.create(state)
-        await self.services.records.contact_started(f"ivr:{call.call_id}", call.caller, state.customer_id)
+        await self.services.records.contact_started(f"ivr:{call.call_id}", call.caller, state.customer_id,
+                                                    outbound=bool(call.contact_token))
         logger.info("ivr.call.started call=%s flow=%s version=%s known=%s", call.call_id, flow.id,
                     flow.version, customer is not None)
         commands = await self._enter(flow, state, flow.start)
@@ -139,8 +142,13 @@ class FlowEngine:
             elif kind == "callback":
                 ticket = await self.services.records.callback_ticket(
                     conversation_id=conversation_id(state.call_id), customer_id=state.customer_id, caller=state.caller,
-                    skill=node.skill, priority=node.priority + (1 if state.vip_tier >= 2 else 0))
+                    skill=node.skill, priority=node.priority + (1 if state.vip_tier >= 2 else 0),
+                    callback_at=self._next_opening())
                 state.vars["ticket_id"] = ticket or ""
+                node_id = node.next
+            elif kind == "answer":
+                await self.services.records.contact_answer(conversation_id(state.call_id), state.contact_token,
+                                                           node.answer, fill(node.value, state.vars))
                 node_id = node.next
             elif kind == "transfer":
                 target = await self._transfer(flow, state, node, commands)
@@ -161,6 +169,13 @@ class FlowEngine:
             if await context.holds(case.when, state):
                 return case.target
         return node.target
+
+    def _next_opening(self):
+        """After hours a callback is for when the agents are back (naive UTC); None while they are in."""
+        from bot.contacts.callbacks import next_opening
+
+        now = self.services.clock() if self.services.clock else datetime.now(timezone.utc)
+        return next_opening(self.services.hotline.get().hours, now)
 
     def _conditions(self) -> ConditionContext:
         return ConditionContext(self.services.hotline.get().hours, self.services.handoff.estimated_wait,

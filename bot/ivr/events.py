@@ -22,6 +22,7 @@ class CallStart:
     sample_rate: int = 8000
     encoding: str = "mulaw"
     carrier_call_id: str = ""  # the telephony side's own id of the call (Twilio's callSid)
+    contact_token: str = ""  # an outbound contact's attempt token (bot.contacts.dialer), "" for inbound calls
 
 
 @dataclass(frozen=True)

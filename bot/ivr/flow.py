@@ -17,6 +17,8 @@ replaced by a recording ``prompts/<prompt>.wav``. A flow is a graph of nodes; th
 ``goto``            jump, optionally by ``cases`` whose ``when`` conditions look at business
                     hours, the caller's VIP tier and the current queue wait
 ``hangup``          say goodbye and end the call
+``answer``          record the customer's answer to an outbound contact (``answer``: fixed,
+                    not_fixed, csat, opt_out, heard; ``value`` may use {vars}), go on to ``next``
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 INPUT_KINDS = ("menu", "collect_digits", "bot", "record")
-NODE_KINDS = ("play", "goto", "hangup", "hold", "transfer", "notify", "callback") + INPUT_KINDS
+NODE_KINDS = ("play", "goto", "hangup", "hold", "transfer", "notify", "callback", "answer") + INPUT_KINDS
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,9 @@ class Node:
     # notify
     channel: str = "sms"
     text: str = ""
+    # answer
+    answer: str = ""
+    value: str = ""
 
     def targets(self) -> list[tuple[str, str]]:
         """(field, node id) of every node this one can lead to, for validation."""

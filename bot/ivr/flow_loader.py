@@ -34,9 +34,10 @@ _KIND_KEYS = {
     "transfer": {"skill", "priority", "vip_priority_bonus", "on_failure", "on_nobody"},
     "notify": {"channel", "text"},
     "callback": {"skill", "priority"},
+    "answer": {"answer", "value"},
 }
 _NEEDS_SAY = {"play", "menu", "collect_digits", "record"}
-_NEEDS_NEXT = {"play", "collect_digits", "record", "notify", "callback"}
+_NEEDS_NEXT = {"play", "collect_digits", "record", "notify", "callback", "answer"}
 _CONDITION_KEYS = {"business_hours", "vip_tier_at_least", "known_customer", "queue_wait_over_s", "skill"}
 _RETRY_DEFAULTS = {"timeout_s": 6.0, "max_no_input": 2, "max_no_match": 2,
                    "no_input_say": "", "no_match_say": ""}
@@ -232,6 +233,14 @@ class _FlowParser:
     def fields_callback(self, body: dict, fields: dict) -> None:
         fields.update(skill=self.text(body, "skill") or "general",
                       priority=int(self.number(body, "priority", 1, 0, 9)))
+
+    def fields_answer(self, body: dict, fields: dict) -> None:
+        from bot.contacts.answers import ANSWERS
+
+        answer = self.text(body, "answer", required=True)
+        if answer not in ANSWERS:
+            raise self.error("answer", f"one of {list(ANSWERS)}, got {answer!r}")
+        fields.update(answer=answer, value=self.text(body, "value"))
 
     # -- values ------------------------------------------------------------------------
     def retry(self, values: dict) -> Retry:

@@ -57,24 +57,44 @@ class CallRecords:
     async def event(self, conversation_id: str, kind: str, data: dict) -> None:
         await record(conversation_id, kind, channel="ivr", database_url=self.repository.url, **data)
 
-    async def contact_started(self, conversation_id: str, caller: str, customer_id: int | None) -> None:
+    async def contact_started(self, conversation_id: str, caller: str, customer_id: int | None,
+                              outbound: bool = False) -> None:
+        """``outbound``: a call Kefu placed (bot/contacts/), not a customer's contact."""
         customer = customer_key(customer_id=customer_id, phone=local_phone(caller))
+        extra = {"direction": "outbound"} if outbound else {}
         await record(conversation_id, "contact_started", channel="ivr", customer=customer,
-                     database_url=self.repository.url)
+                     database_url=self.repository.url, **extra)
 
     async def callback_ticket(self, *, conversation_id: str, customer_id: int | None, caller: str,
-                              skill: str, priority: int) -> str | None:
+                              skill: str, priority: int, callback_at=None) -> str | None:
+        """A callback ticket; ``callback_at`` (naive UTC) is when to offer it to the agents, None: at once."""
+        details = {"caller": caller, "skill": skill, "source": "ivr"}
+        if callback_at is not None:
+            details["callback_at"] = callback_at.isoformat(timespec="minutes")
         try:
             ticket_id = await asyncio.to_thread(
                 self.repository.create_ticket, kind="callback", customer_id=customer_id,
                 summary=f"phone callback requested ({skill})",
-                details={"caller": caller, "skill": skill, "source": "ivr"}, priority=priority,
+                details=details, priority=priority,
                 needs_human=True, channel="ivr", conversation_id=conversation_id)
         except DatabaseError as exc:
             logger.warning("ivr.callback.failed error=%s", exc)
             return None
         await self.event(conversation_id, "callback_booked", {"ticket_id": ticket_id, "skill": skill})
         return ticket_id
+
+
+    async def contact_answer(self, conversation_id: str, token: str, answer: str, value: str) -> None:
+        """An outbound contact's answer (``answer`` node): to the ledger and the outcome record."""
+        if not token:  # the flow tried from an inbound call (an editor testing it): only the event
+            await self.event(conversation_id, "contact_answered", {"answer": answer, "contact_id": None})
+            return
+        from bot.contacts.answers import apply_answer
+
+        try:
+            await apply_answer(self.repository, token, answer, value, conversation_id=conversation_id)
+        except DatabaseError as exc:
+            logger.warning("ivr.contact_answer.failed error=%s", exc)
 
 
 @dataclass

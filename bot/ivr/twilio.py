@@ -19,6 +19,8 @@ The caller's number is not part of ``start``; the operator's TwiML passes it as 
 proves who is calling only when the same ``customParameters`` carry ``kefuTrunkToken`` equal to
 Kefu's trunk token (``KEFU_IVR_TRUNK_TOKEN``): anyone can open this WebSocket (the browser
 softphone does) and type any number.
+An outbound contact's call (:mod:`bot.contacts.dialer`) carries its one-time attempt token as
+``kefuContact``; only a call with the current token can answer for that contact.
 ``start.callSid`` is kept: the voice bridge (:mod:`bot.ivr.bridge`) redirects that call to an
 agent through the REST API.
 """
@@ -40,6 +42,7 @@ RATE = 8000
 MAX_MEDIA_BYTES = MULAW_FRAME_BYTES * 50  # one second; Twilio sends 20 ms frames
 MAX_FRAME_CHARS = 64 * 1024
 TRUNK_TOKEN_PARAMETER = "kefuTrunkToken"
+CONTACT_PARAMETER = "kefuContact"  # an outbound contact's attempt token (bot/contacts/dialer.py)
 
 
 class TwilioSerializer:
@@ -96,6 +99,7 @@ class TwilioSerializer:
                          called=str(params.get("to") or params.get("To") or "")[:32],
                          flow=str(params.get("flow") or "")[:64],
                          carrier_call_id=call_sid[:64] if isinstance(call_sid, str) else "",
+                         contact_token=str(params.get(CONTACT_PARAMETER) or "")[:64],
                          caller_verified=bool(caller) and self._trunk_proved(params.get(TRUNK_TOKEN_PARAMETER)))
 
     def _trunk_proved(self, given: object) -> bool:

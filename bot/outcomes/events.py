@@ -46,6 +46,12 @@ EVENT_KINDS = frozenset({
     "ivr_voicemail_left",   # phone: the caller left a voice message
     "ivr_call_ended",       # phone: the call is over (reason, seconds)
     "voicemail_received",   # voice message from `kefu voicemail` / WeChat voice: a contact on its own
+    "contact_scheduled",    # bot/contacts: a follow-up/care/arrears/callback contact entered the schedule
+    "contact_attempted",    # one attempt: channel, result (placed, sent, no_answer, failed...)
+    "contact_answered",     # the customer's answer (fixed, not_fixed, csat, opt_out, heard), ledger effect
+    "contact_opted_out",    # TD / key 9: no more contacts to this address
+    "contact_skipped",      # not attempted now: quiet hours, daily limit, opted out, do-not-disturb
+    "callback_offered",     # a booked callback joined the agents' queue at its time
 })
 
 

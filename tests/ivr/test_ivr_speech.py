@@ -10,10 +10,10 @@ import asyncio
 import time
 
 import pytest
-from aiohttp import web
 
 from tests.ivr.conftest import assert_cleaned, call_state, ended
 from tests.ivr.simulator import PhoneCall
+from tests.sms_loopback import sms_gateway  # noqa: F401  the loopback gateway fixture
 from tests.speech import spoken_on_the_phone
 
 pytestmark = pytest.mark.slow
@@ -28,25 +28,6 @@ async def test_spoken_menu_choice_is_routed(ivr_url, stack_redis, repository, ca
         await call.hangup()
     assert "bill" in (await ended(repository, call.stream_sid))["path"]
     await assert_cleaned(stack_redis, call.stream_sid)
-
-
-@pytest.fixture
-async def sms_gateway():
-    """A loopback SMS gateway speaking the adapter's JSON protocol; yields (received, base URL)."""
-    received: list[dict] = []
-
-    async def send(request):
-        received.append(await request.json())
-        return web.json_response({"code": 0, "message_id": f"m{len(received)}"})
-
-    app = web.Application()
-    app.router.add_post("/v1/sms/send", send)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield received, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-    await runner.cleanup()
 
 
 async def test_spoken_fault_gets_selfhelp_and_the_links_by_sms(ivr_url, stack_redis, repository, caller,

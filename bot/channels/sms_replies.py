@@ -1,0 +1,79 @@
+"""Replies to Kefu's text messages from the SMS gateway: ``POST /webhooks/sms/inbound``.
+
+The gateway (bot/outbound/sms.py's documented-style JSON API) pushes a customer's reply as
+``{"from": "+8613800000000", "text": "TD", "message_id": "..."}`` with ``Authorization: Bearer <key>``
+(``KEFU_SMS_GATEWAY_KEY``). An opt-out word ("TD", ``content/contacts.yml``) puts the number on the
+block list and queues the confirmation in the outbox; other replies are acknowledged and logged
+(Kefu has no SMS conversation with the assistant).
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+class SmsRepliesInput(InputChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return "sms"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "SmsRepliesInput":
+        return cls(get_settings())
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint("sms_replies_webhook", __name__)
+
+        @webhook.route("/inbound", methods=["POST"])
+        async def inbound(request: Request) -> HTTPResponse:
+            status, answer = await self.reply(request.headers.get("Authorization", ""), request.json)
+            return response.json(answer, status=status)
+
+        return webhook
+
+    async def reply(self, authorization: str, body: Any) -> tuple[int, dict]:
+        """One reply from the gateway: (HTTP status, JSON answer)."""
+        key = self.settings.sms_gateway_key
+        given = authorization.removeprefix("Bearer ")
+        if not key or not hmac.compare_digest(given.encode(), key.encode()):
+            return 401, {"code": 401, "message": "unauthorised"}
+        body = body if isinstance(body, dict) else {}
+        phone = local_number(str(body.get("from") or ""))
+        if phone is None:
+            return 400, {"code": 400, "message": "from must be a mobile number"}
+        return 200, {"code": 0, "opted_out": await self._opt_out(phone, str(body.get("text") or ""))}
+
+    async def _opt_out(self, phone: str, text: str) -> bool:
+        from bot.contacts.optout import opt_out_reply
+        from bot.notify import NotifyError, OutboxNotifier
+
+        reply = await opt_out_reply(self.settings, address=f"phone:{phone}", text=text,
+                                    conversation_id=f"sms:{phone}", channel="sms")
+        if reply is None:
+            logger.info("sms.reply.ignored chars=%d", len(text))
+            return False
+        try:
+            await OutboxNotifier.from_settings(self.settings).send(phone, {"channel": "sms", "kind": "opt_out",
+                                                                          "text": reply})
+        except NotifyError as exc:  # the opt-out itself is recorded; only the confirmation is lost
+            logger.warning("sms.optout.confirmation_failed error=%s", exc)
+        return True
+
+
+def local_number(sender: str) -> str | None:
+    from bot.ivr.services import local_phone
+
+    return local_phone(sender)

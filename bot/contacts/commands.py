@@ -1,0 +1,134 @@
+"""`kefu contacts`: run the contact worker, list the schedule, keep numbers off it (do-not-disturb)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import threading
+
+from bot.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def open_repository(settings):
+    from bot.db.repository import Repository
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    repository = Repository(settings.database_url)
+    repository.create_schema()  # an existing database gains the schedule's tables
+    return repository
+
+
+def messengers_from_settings(settings, redis_url: str) -> dict:
+    """The text channels this deployment has settings for: the SMS gateway, WeChat template messages."""
+    from bot.outbound.worker import adapters_from_settings
+
+    messengers = {k: v for k, v in adapters_from_settings(settings).items() if k == "sms"}
+    if settings.wechat_template_id and settings.wechat_app_id and settings.wechat_app_secret:
+        from bot.channels.guard import ChannelGuard
+        from bot.channels.wechat_api import WeChatApi
+        from bot.outbound.wechat_template import WeChatTemplateSender
+
+        api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret,
+                        ChannelGuard(redis_url or None, "kefu:wechat"))  # the channel's cached access token
+        messengers["wechat"] = WeChatTemplateSender(api, settings.wechat_template_id)
+    return messengers
+
+
+def worker_from_settings(settings, redis=None, redis_url: str = ""):
+    """The worker with every channel this deployment has settings for."""
+    from bot.contacts.dialer import Dialer
+    from bot.contacts.rules import current_rules
+    from bot.contacts.worker import ContactWorker
+    from bot.handoff.queue import HandoffQueue
+    from bot.ledger.rules import load_rules as load_ledger_rules
+
+    repository = open_repository(settings)
+    messengers = messengers_from_settings(settings, redis_url)
+    return ContactWorker(
+        repository, rules=lambda: current_rules(settings.content_dir / "contacts.yml"),
+        ledger_rules=lambda: load_ledger_rules(settings.content_dir / "ledger.yml"),
+        dialer=Dialer.from_settings(settings), messengers=messengers,
+        queue=HandoffQueue(redis) if redis is not None else None)
+
+
+async def run_worker(settings, stop: threading.Event, interval_s: float, redis_url: str = "") -> None:
+    import redis.asyncio as aioredis
+
+    redis_url = redis_url or settings.redis.url
+    redis = aioredis.Redis.from_url(redis_url) if redis_url else None  # None: callbacks wait for a worker with Redis
+    worker = worker_from_settings(settings, redis, redis_url)
+    logger.info("contacts.worker.started name=%s phone=%s channels=%s", worker.name, worker.dialer is not None,
+                ",".join(sorted(worker.messengers)) or "-")
+    try:
+        while not stop.is_set():
+            try:
+                counts = await worker.run_pass()
+                if counts:
+                    logger.info("contacts.worker.pass %s", " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+            except Exception:  # noqa: BLE001 - log with traceback, keep the schedule moving on the next pass
+                logger.exception("contacts.worker.pass_failed")
+            await asyncio.to_thread(stop.wait, interval_s)
+    finally:
+        if redis is not None:
+            await redis.close()
+
+
+def contacts_forever(settings, stop: threading.Event, redis_url: str = "", interval_s: float = 5.0) -> None:
+    """Thread body for `kefu run` (like the outbox): drive the schedule until ``stop`` is set."""
+    asyncio.run(run_worker(settings, stop, interval_s, redis_url))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    stop = threading.Event()
+    try:
+        asyncio.run(run_worker(settings, stop, args.interval))
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from bot.contacts.schedule import Schedule
+
+    repository = open_repository(get_settings())
+    rows = Schedule(repository).listing(status=args.status, purpose=args.purpose)
+    print(f"{'id':>5} {'purpose':<9} {'rule':<18} {'status':<9} {'due (UTC)':<16} {'tries':>5} {'ticket':<9} result")
+    for row in rows:
+        print(f"{row['id']:>5} {row['purpose']:<9} {row['rule']:<18} {row['status']:<9} "
+              f"{row['due_at'].strftime('%Y-%m-%d %H:%M'):<16} {row['attempts']:>5} {row['ticket_id'] or '-':<9} "
+              f"{row['result'] or '-'}")
+    print(f"{len(rows)} contact(s)")
+    return 0
+
+
+def cmd_block(args: argparse.Namespace) -> int:
+    from bot.contacts.schedule import Schedule
+
+    schedule = Schedule(open_repository(get_settings()))
+    address = args.address if ":" in args.address else f"phone:{args.address}"
+    if args.remove:
+        schedule.unblock(address)
+        print(f"{address}: may be contacted again")
+    else:
+        schedule.block(address, "dnd", via="cli")
+        print(f"{address}: do not disturb")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    contacts = commands.add_parser("contacts", help="follow-up, care, arrears and callback contacts").add_subparsers(
+        dest="contacts_command", required=True)
+    run = contacts.add_parser("run", help="drive the contact schedule (also started by `kefu run`)")
+    run.add_argument("--interval", type=float, default=5.0, help="seconds between passes")
+    run.set_defaults(handler=cmd_run)
+    listing = contacts.add_parser("list", help="the schedule, soonest first")
+    listing.add_argument("--status", help="scheduled, calling, done, failed, blocked, offered")
+    listing.add_argument("--purpose", help="followup, care, arrears, callback")
+    listing.set_defaults(handler=cmd_list)
+    dnd = contacts.add_parser("dnd", help="put a number (or wechat:<openid>) on the do-not-disturb list")
+    dnd.add_argument("address")
+    dnd.add_argument("--remove", action="store_true", help="take it off the list")
+    dnd.set_defaults(handler=cmd_block)

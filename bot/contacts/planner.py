@@ -1,0 +1,139 @@
+"""Fill the schedule from the ledger and the customer data, by the rules of ``content/contacts.yml``.
+
+Run on every worker pass; idempotent by construction: each contact has a ``dedupe_key`` (the rule,
+the ticket and how many times it was resolved; the customer and the month for arrears), so a
+second pass, a second worker or a restart adds nothing twice. A ticket reopened and resolved again
+gets a new follow-up.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from bot.contacts.rules import ContactRule, ContactRules
+from bot.contacts.schedule import Schedule
+from bot.db.repository import Repository
+from bot.db.schema import channel_bindings, customers
+from bot.ledger.ledger import build_items
+from bot.ledger.rules import LedgerRules
+
+LOOK_BACK = dt.timedelta(days=60)  # tickets older than this are not followed up any more
+RESOLVED = ("resolved", "customer_told")
+
+
+def _resolutions(history: list[dict]) -> list[dt.datetime]:
+    return [row["at"] for row in history if row["to_status"] == "resolved"]
+
+
+def _addresses(repository: Repository, customer_ids: set[int]) -> dict[int, tuple[str, str]]:
+    """customer id -> (phone, WeChat openid or "")."""
+    if not customer_ids:
+        return {}
+    found: dict[int, tuple[str, str]] = {}
+    with repository.engine.connect() as conn:
+        for row in conn.execute(sa.select(customers.c.id, customers.c.phone).where(customers.c.id.in_(customer_ids))):
+            found[row.id] = (row.phone, "")
+        bindings = sa.select(channel_bindings.c.customer_id, channel_bindings.c.external_id).where(
+            channel_bindings.c.channel == "wechat", channel_bindings.c.customer_id.in_(customer_ids))
+        for row in conn.execute(bindings):
+            found[row.customer_id] = (found.get(row.customer_id, ("", ""))[0], row.external_id)
+    return found
+
+
+class Planner:
+    def __init__(self, repository: Repository, rules: ContactRules, ledger_rules: LedgerRules) -> None:
+        self.repository = repository
+        self.schedule = Schedule(repository)
+        self.rules = rules
+        self.ledger_rules = ledger_rules
+
+    def plan(self, now: dt.datetime) -> list[int]:
+        """Add every contact the rules call for that is not scheduled yet; returns the new ids."""
+        tickets = self.repository.tickets_since(now - LOOK_BACK)
+        histories = self.repository.ticket_histories([t["ticket_id"] for t in tickets])
+        wanted: list[dict] = []
+        for rule in self.rules.by_trigger("ticket_resolved") + self.rules.by_trigger("service_change"):
+            wanted += self._after_resolution(rule, tickets, histories)
+        for rule in self.rules.by_trigger("repeat_fault"):
+            items = build_items(tickets, histories, self.ledger_rules, now)
+            wanted += [{"key": f"{rule.name}:{i.ticket_id}", "rule": rule, "ticket": i.ticket_id,
+                        "customer_id": i.customer_id, "due": i.registered_at + rule.delay,
+                        "details": {"repeat_of": list(i.repeat_of), "fault": i.fault}}
+                       for i in items if i.repeat_of and i.customer_id is not None]
+        for rule in self.rules.by_trigger("callback"):
+            wanted += self._callbacks(rule, tickets, now)
+        for rule in self.rules.by_trigger("arrears"):
+            wanted += self._arrears(rule, now)
+        return self._add(wanted)
+
+    def _after_resolution(self, rule: ContactRule, tickets: list[dict], histories: dict) -> list[dict]:
+        found = []
+        for ticket in tickets:
+            if ticket["status"] not in RESOLVED or ticket.get("customer_id") is None:
+                continue
+            if rule.trigger == "ticket_resolved" and ticket["kind"] not in rule.ticket_kinds:
+                continue
+            if rule.trigger == "service_change" and (ticket["kind"] != "service_change" or
+                                                     (ticket["details"] or {}).get("service_action")
+                                                     not in rule.service_actions):
+                continue
+            resolved = _resolutions(histories.get(ticket["ticket_id"], []))
+            if not resolved:
+                continue
+            found.append({"key": f"{rule.name}:{ticket['ticket_id']}:{len(resolved)}", "rule": rule,
+                          "ticket": ticket["ticket_id"], "customer_id": ticket["customer_id"],
+                          "due": resolved[-1] + rule.delay, "details": {"ticket_kind": ticket["kind"]}})
+        return found
+
+    def _callbacks(self, rule: ContactRule, tickets: list[dict], now: dt.datetime) -> list[dict]:
+        """Callback tickets from any path (waiting room, IVR, agent disposition) not scheduled yet."""
+        found = []
+        for ticket in tickets:
+            if ticket["kind"] != "callback" or ticket["status"] not in ("open", "assigned"):
+                continue
+            details = ticket["details"] or {}
+            found.append({"key": callback_key(ticket["ticket_id"]), "rule": rule, "ticket": ticket["ticket_id"],
+                          "customer_id": ticket.get("customer_id"), "due": due_from(details, now) + rule.delay,
+                          "phone": details.get("callback_phone") or details.get("caller") or "",
+                          "details": {"conversation_id": ticket["conversation_id"], "channel": ticket["channel"],
+                                      "skill": details.get("skill") or "general", "priority": ticket["priority"],
+                                      "context": {"customer_said": details.get("customer_said") or []}}})
+        return found
+
+    def _arrears(self, rule: ContactRule, now: dt.datetime) -> list[dict]:
+        month = now.strftime("%Y-%m")
+        query = sa.select(customers.c.id, customers.c.balance_cents).where(customers.c.balance_cents < 0)
+        with self.repository.engine.connect() as conn:
+            owing = list(conn.execute(query))
+        return [{"key": f"{rule.name}:{row.id}:{month}", "rule": rule, "ticket": None, "customer_id": row.id,
+                 "due": now + rule.delay, "details": {"amount": f"{-row.balance_cents / 100:.2f}"}} for row in owing]
+
+    def _add(self, wanted: list[dict]) -> list[int]:
+        known = self.schedule.known_keys([w["key"] for w in wanted])
+        fresh = [w for w in wanted if w["key"] not in known]
+        addresses = _addresses(self.repository, {w["customer_id"] for w in fresh if w["customer_id"] is not None})
+        added = []
+        for want in fresh:
+            phone, openid = addresses.get(want["customer_id"], ("", ""))
+            rule: ContactRule = want["rule"]
+            contact_id = self.schedule.add(
+                dedupe_key=want["key"], purpose=rule.purpose, rule=rule.name, due_at=want["due"],
+                channels=list(rule.channels), customer_id=want["customer_id"], phone=want.get("phone") or phone,
+                openid=openid, ticket_id=want["ticket"], details=want["details"])
+            if contact_id is not None:
+                added.append(contact_id)
+        return added
+
+
+def callback_key(ticket_id: str) -> str:
+    return f"callback:{ticket_id}"
+
+
+def due_from(details: dict, now: dt.datetime) -> dt.datetime:
+    """The time the customer chose (``callback_at``, UTC ISO), else now: offered as soon as possible."""
+    promised = details.get("callback_at") or ""
+    try:
+        return dt.datetime.fromisoformat(promised) if promised else now
+    except ValueError:
+        return now

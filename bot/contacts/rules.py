@@ -1,0 +1,188 @@
+"""The contact rules from the editors' ``content/contacts.yml``: what is scheduled, when, by which
+channel, and the limits every contact honours (quiet hours, daily attempts, retries).
+
+Read through :func:`bot.snapshot.editor_file`, so a bad save keeps the last good rules and logs why.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from bot.snapshot import editor_file
+
+TRIGGERS = ("ticket_resolved", "service_change", "repeat_fault", "arrears", "callback")
+CHANNELS = ("phone", "wechat", "sms", "agent")
+PURPOSES = ("followup", "care", "arrears", "callback")
+_RULE_KEYS = {"trigger", "purpose", "delay_hours", "channels", "flow", "message", "ticket_kinds", "service_actions"}
+_TOP_KEYS = {"timezone", "quiet_hours", "daily_attempt_limit", "retry", "ring_timeout_s", "call_timeout_s", "rules",
+             "opt_out_footer", "opt_out_words", "opt_out_reply"}
+
+
+class ContactRulesError(ValueError):
+    """content/contacts.yml cannot be used; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class ContactRule:
+    name: str
+    trigger: str
+    purpose: str
+    delay: dt.timedelta
+    channels: tuple[str, ...]
+    flow: str = ""            # ivr_flows/<flow>.yml for the phone channel
+    message: str = ""         # the text for wechat / sms, with {ticket_id} {amount} {name}
+    ticket_kinds: tuple[str, ...] = ()
+    service_actions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContactRules:
+    timezone: ZoneInfo
+    quiet_start: dt.time
+    quiet_end: dt.time
+    daily_attempt_limit: int
+    retry_delays: tuple[dt.timedelta, ...]
+    ring_timeout: dt.timedelta
+    call_timeout: dt.timedelta
+    rules: Mapping[str, ContactRule]
+    opt_out_footer: str
+    opt_out_words: frozenset[str]
+    opt_out_reply: str
+
+    def by_trigger(self, trigger: str) -> list[ContactRule]:
+        return [r for r in self.rules.values() if r.trigger == trigger]
+
+    def local(self, now_utc: dt.datetime) -> dt.datetime:
+        return now_utc.replace(tzinfo=dt.timezone.utc).astimezone(self.timezone)
+
+    def in_quiet_hours(self, now_utc: dt.datetime) -> bool:
+        clock = self.local(now_utc).time()
+        if self.quiet_start <= self.quiet_end:
+            return self.quiet_start <= clock < self.quiet_end
+        return clock >= self.quiet_start or clock < self.quiet_end
+
+    def quiet_hours_end(self, now_utc: dt.datetime) -> dt.datetime:
+        """The next end of quiet hours after ``now_utc`` (naive UTC, as the database keeps times)."""
+        local = self.local(now_utc)
+        end = local.replace(hour=self.quiet_end.hour, minute=self.quiet_end.minute, second=0, microsecond=0)
+        if end <= local:
+            end += dt.timedelta(days=1)
+        return end.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def day_start(self, now_utc: dt.datetime) -> dt.datetime:
+        """The start of the customer's local day, in naive UTC (for counting attempts per day)."""
+        local = self.local(now_utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def next_day_open(self, now_utc: dt.datetime) -> dt.datetime:
+        """Tomorrow at the end of quiet hours: when a customer who reached the daily limit may be tried again."""
+        local = self.local(now_utc).replace(hour=self.quiet_end.hour, minute=self.quiet_end.minute, second=0,
+                                            microsecond=0) + dt.timedelta(days=1)
+        return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _clock(value, where: str, source: str) -> dt.time:
+    try:
+        return dt.time.fromisoformat(str(value))
+    except ValueError:
+        raise ContactRulesError(f"{source}: {where} must be a time like \"21:00\", got {value!r}") from None
+
+
+def _number(raw: dict, key: str, source: str, low: float, default=None) -> float:
+    value = raw.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < low:
+        raise ContactRulesError(f"{source}: {key} must be a number >= {low:g}, got {value!r}")
+    return float(value)
+
+
+def parse_rule(name: str, raw, source: str) -> ContactRule:
+    where = f"{source}: rules.{name}"
+    if not isinstance(raw, dict):
+        raise ContactRulesError(f"{where} must be a mapping")
+    unknown = set(raw) - _RULE_KEYS
+    if unknown:
+        raise ContactRulesError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    if raw.get("trigger") not in TRIGGERS:
+        raise ContactRulesError(f"{where}.trigger must be one of {list(TRIGGERS)}, got {raw.get('trigger')!r}")
+    if raw.get("purpose") not in PURPOSES:
+        raise ContactRulesError(f"{where}.purpose must be one of {list(PURPOSES)}, got {raw.get('purpose')!r}")
+    channels = raw.get("channels")
+    if not isinstance(channels, list) or not channels or any(c not in CHANNELS for c in channels):
+        raise ContactRulesError(f"{where}.channels must be a non-empty list of {list(CHANNELS)}, got {channels!r}")
+    flow = str(raw.get("flow") or "")
+    message = str(raw.get("message") or "")
+    if "phone" in channels and not flow:
+        raise ContactRulesError(f"{where}: the phone channel needs a `flow` (a file under ivr_flows/)")
+    if {"sms", "wechat"} & set(channels) and not message.strip():
+        raise ContactRulesError(f"{where}: the sms and wechat channels need a `message`")
+    kinds = raw.get("ticket_kinds") or []
+    if raw["trigger"] == "ticket_resolved" and not kinds:
+        raise ContactRulesError(f"{where}: a ticket_resolved rule needs `ticket_kinds`")
+    actions = raw.get("service_actions") or []
+    if raw["trigger"] == "service_change" and not actions:
+        raise ContactRulesError(f"{where}: a service_change rule needs `service_actions`")
+    delay = _number(raw, "delay_hours", where, 0, 0)
+    return ContactRule(name=name, trigger=raw["trigger"], purpose=raw["purpose"], delay=dt.timedelta(hours=delay),
+                       channels=tuple(channels), flow=flow, message=message,
+                       ticket_kinds=tuple(str(k) for k in kinds), service_actions=tuple(str(a) for a in actions))
+
+
+def parse_rules(raw, source: str) -> ContactRules:
+    if not isinstance(raw, dict):
+        raise ContactRulesError(f"{source}: must be a mapping")
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise ContactRulesError(f"{source}: unknown top-level key {sorted(unknown)[0]!r}")
+    try:
+        zone = ZoneInfo(str(raw.get("timezone") or ""))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ContactRulesError(f"{source}: timezone must be an IANA zone like Asia/Shanghai, "
+                                f"got {raw.get('timezone')!r}") from None
+    quiet = raw.get("quiet_hours")
+    if not isinstance(quiet, dict) or set(quiet) != {"start", "end"}:
+        raise ContactRulesError(f"{source}: quiet_hours needs `start` and `end`")
+    limit = _number(raw, "daily_attempt_limit", source, 1)
+    delays = (raw.get("retry") or {}).get("delays_minutes")
+    if not isinstance(delays, list) or not all(isinstance(d, (int, float)) and d > 0 for d in delays):
+        raise ContactRulesError(f"{source}: retry.delays_minutes must be a list of positive minutes")
+    rules = raw.get("rules")
+    if not isinstance(rules, dict) or not rules:
+        raise ContactRulesError(f"{source}: rules must be a non-empty mapping")
+    words = raw.get("opt_out_words") or []
+    if not isinstance(words, list) or not words:
+        raise ContactRulesError(f"{source}: opt_out_words must list the replies that opt a customer out")
+    footer = str(raw.get("opt_out_footer") or "").strip()
+    if not footer:
+        raise ContactRulesError(f"{source}: opt_out_footer is required (texts must say how to opt out)")
+    reply = str(raw.get("opt_out_reply") or "").strip()
+    if not reply:
+        raise ContactRulesError(f"{source}: opt_out_reply is required (what a customer who replied TD is told)")
+    return ContactRules(
+        timezone=zone, quiet_start=_clock(quiet["start"], "quiet_hours.start", source),
+        quiet_end=_clock(quiet["end"], "quiet_hours.end", source), daily_attempt_limit=int(limit),
+        retry_delays=tuple(dt.timedelta(minutes=d) for d in delays),
+        ring_timeout=dt.timedelta(seconds=_number(raw, "ring_timeout_s", source, 5, 40)),
+        call_timeout=dt.timedelta(seconds=_number(raw, "call_timeout_s", source, 10, 300)),
+        rules=MappingProxyType({str(n): parse_rule(str(n), r, source) for n, r in rules.items()}),
+        opt_out_footer=footer, opt_out_words=frozenset(str(w).strip() for w in words), opt_out_reply=reply)
+
+
+def load_rules(path: Path) -> ContactRules:
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ContactRulesError(f"{path}: not valid YAML: {exc}") from exc
+    except OSError as exc:
+        raise ContactRulesError(f"{path}: cannot read the file: {exc.strerror}") from exc
+    return parse_rules(raw, str(path))
+
+
+def current_rules(path: Path) -> ContactRules:
+    """The latest good rules (an editor's bad save keeps the previous ones, logged)."""
+    return editor_file(path, load_rules, (ContactRulesError,)).get()

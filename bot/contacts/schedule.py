@@ -1,0 +1,208 @@
+"""The contact schedule in the database: add once, claim once, finish once.
+
+Every state change is a conditional UPDATE (``WHERE status = … AND attempt_token = …``), atomic on
+SQLite and PostgreSQL alike, so of several workers racing for a contact exactly one wins, and a late
+answer from an old attempt cannot overwrite a newer one. Times are naive UTC, like the rest of the
+database. Lifecycle::
+
+    scheduled --claim--> working --placed--> calling --answer/no answer--> done | scheduled (retry) | failed
+    scheduled --quiet hours / daily limit--> scheduled (later)      scheduled --opted out--> blocked
+    scheduled (callback) --offered to agents--> offered
+
+A worker that dies leaves ``working`` (nothing was placed yet: back to ``scheduled``) or ``calling``
+(the call was placed: when its lease ends without an answer it counts as not answered) — never lost,
+never placed twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from bot.db.repository import Repository
+from bot.db.schema import contact_attempts, contact_blocks, contacts
+
+ACTIVE = ("working", "calling")
+
+
+def address_of(channel: str, phone: str, openid: str) -> str:
+    """The key a customer is reached at on ``channel`` (attempt limits and opt-outs are per address)."""
+    if channel == "wechat":
+        return f"wechat:{openid}" if openid else ""
+    return f"phone:{phone}" if phone else ""
+
+
+class Schedule:
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+        self.engine = repository.engine
+
+    # -- adding ----------------------------------------------------------------------------
+    def add(self, *, dedupe_key: str, purpose: str, rule: str, due_at: dt.datetime, channels: list[str],
+            customer_id: int | None = None, phone: str = "", openid: str = "", ticket_id: str | None = None,
+            details: dict | None = None) -> int | None:
+        """Schedule a contact; None when one with the same ``dedupe_key`` exists already."""
+        now = dt.datetime.utcnow()
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(contacts.insert().values(
+                    dedupe_key=dedupe_key, purpose=purpose, rule=rule, due_at=due_at, channels=list(channels),
+                    customer_id=customer_id, phone=phone or "", openid=openid or "", ticket_id=ticket_id,
+                    status="scheduled", attempts=0, details=details or {}, created_at=now, updated_at=now))
+                return result.inserted_primary_key[0]
+        except IntegrityError:
+            return None
+
+    def known_keys(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` are scheduled already (looked up in chunks: the list may be long)."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                found |= {r[0] for r in conn.execute(sa.select(contacts.c.dedupe_key)
+                                                     .where(contacts.c.dedupe_key.in_(chunk)))}
+        return found
+
+    # -- reading ---------------------------------------------------------------------------
+    def get(self, contact_id: int) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(contacts).where(contacts.c.id == contact_id)).mappings().first()
+        return dict(row) if row else None
+
+    def by_token(self, token: str) -> dict | None:
+        if not token:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(contacts).where(contacts.c.attempt_token == token)).mappings().first()
+        return dict(row) if row else None
+
+    def listing(self, *, status: str | None = None, purpose: str | None = None, limit: int = 200) -> list[dict]:
+        query = sa.select(contacts)
+        if status:
+            query = query.where(contacts.c.status == status)
+        if purpose:
+            query = query.where(contacts.c.purpose == purpose)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(contacts.c.due_at, contacts.c.id).limit(limit)).mappings()]
+
+    def due(self, now: dt.datetime, limit: int = 50) -> list[dict]:
+        query = (sa.select(contacts).where(contacts.c.status == "scheduled", contacts.c.due_at <= now)
+                 .order_by(contacts.c.due_at, contacts.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def attempts(self, contact_id: int) -> list[dict]:
+        query = sa.select(contact_attempts).where(contact_attempts.c.contact_id == contact_id).order_by(contact_attempts.c.id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def attempts_since(self, address: str, since: dt.datetime) -> int:
+        query = sa.select(sa.func.count()).select_from(contact_attempts).where(
+            contact_attempts.c.address == address, contact_attempts.c.at >= since)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    # -- claiming and finishing ------------------------------------------------------------
+    def claim(self, contact_id: int, worker: str, now: dt.datetime, lease: dt.timedelta) -> str | None:
+        """Take a due contact for one attempt; returns the attempt's token, or None if another worker has it."""
+        token = secrets.token_hex(16)
+        with self.engine.begin() as conn:
+            claimed = conn.execute(contacts.update().where(
+                contacts.c.id == contact_id, contacts.c.status == "scheduled", contacts.c.due_at <= now,
+            ).values(status="working", worker=worker, attempt_token=token, lease_until=now + lease, updated_at=now))
+        return token if claimed.rowcount == 1 else None
+
+    def _move(self, contact_id: int, token: str, from_statuses: tuple[str, ...], **values) -> bool:
+        values.setdefault("updated_at", dt.datetime.utcnow())
+        with self.engine.begin() as conn:
+            moved = conn.execute(contacts.update().where(
+                contacts.c.id == contact_id, contacts.c.attempt_token == token,
+                contacts.c.status.in_(from_statuses)).values(**values))
+        return moved.rowcount == 1
+
+    def placed(self, contact_id: int, token: str, *, channel: str, address: str, now: dt.datetime,
+               lease: dt.timedelta, carrier_call_id: str = "") -> bool:
+        """The attempt went out (call placed, message queued): counted against the daily limit."""
+        with self.engine.begin() as conn:
+            moved = conn.execute(contacts.update().where(
+                contacts.c.id == contact_id, contacts.c.attempt_token == token, contacts.c.status == "working",
+            ).values(status="calling", channel=channel, carrier_call_id=carrier_call_id, lease_until=now + lease,
+                     attempts=contacts.c.attempts + 1, updated_at=now))
+            if moved.rowcount != 1:
+                return False
+            conn.execute(contact_attempts.insert().values(contact_id=contact_id, address=address, channel=channel,
+                                                          result="placed", at=now))
+        return True
+
+    def finish(self, contact_id: int, token: str, *, result: str, status: str = "done", details: dict | None = None) -> bool:
+        values = {"status": status, "result": result, "lease_until": None}
+        if details is not None:
+            values["details"] = details
+        return self._move(contact_id, token, ACTIVE, **values)
+
+    def set_result(self, contact_id: int, token: str, result: str, details: dict) -> bool:
+        """Record an answer heard during the attempt, keeping it active (the call goes on)."""
+        return self._move(contact_id, token, ACTIVE, result=result, details=details)
+
+    def retry_later(self, contact_id: int, token: str, due_at: dt.datetime, result: str) -> bool:
+        return self._move(contact_id, token, ACTIVE, status="scheduled", due_at=due_at, result=result,
+                          lease_until=None, attempt_token="")
+
+    def postpone(self, contact_id: int, token: str, due_at: dt.datetime, reason: str) -> bool:
+        """Not attempted now (quiet hours, daily limit): back in the schedule unchanged but for the time."""
+        return self._move(contact_id, token, ("working",), status="scheduled", due_at=due_at, result=reason,
+                          lease_until=None, attempt_token="")
+
+    def mark_carrier_status(self, carrier_call_id: str, status: str, ended_at: dt.datetime) -> dict | None:
+        """Remember the carrier's final status of a placed call; its attempt is over at ``ended_at``."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(contacts).where(contacts.c.carrier_call_id == carrier_call_id,
+                                                         contacts.c.status == "calling")).mappings().first()
+            if row is None:
+                return None
+            details = {**(row["details"] or {}), "carrier_status": status}
+            conn.execute(contacts.update().where(contacts.c.id == row["id"], contacts.c.status == "calling")
+                         .values(details=details, lease_until=ended_at))
+        return {**dict(row), "details": details}
+
+    # -- restarts ----------------------------------------------------------------------------
+    def recover_unplaced(self, now: dt.datetime) -> int:
+        """Claims of workers that died before placing anything go back to the schedule."""
+        with self.engine.begin() as conn:
+            return conn.execute(contacts.update().where(
+                contacts.c.status == "working", contacts.c.lease_until < now,
+            ).values(status="scheduled", attempt_token="", lease_until=None, updated_at=now)).rowcount
+
+    def expired_calls(self, now: dt.datetime) -> list[dict]:
+        """Placed attempts whose time is up (rang out, or the call ended without an answer)."""
+        query = sa.select(contacts).where(contacts.c.status == "calling", contacts.c.lease_until < now)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    # -- opt-outs and do-not-disturb ---------------------------------------------------------
+    def block(self, address: str, reason: str, via: str = "") -> None:
+        if not address:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(contact_blocks.insert().values(address=address, reason=reason, via=via,
+                                                            at=dt.datetime.utcnow()))
+        except IntegrityError:
+            pass  # blocked already
+
+    def unblock(self, address: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(contact_blocks.delete().where(contact_blocks.c.address == address))
+
+    def blocked(self, address: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(contact_blocks.c.reason).where(contact_blocks.c.address == address)).scalar()
+
+    def block_contact(self, contact_id: int, reason: str) -> bool:
+        """A scheduled or claimed contact the customer may not receive (opted out, do-not-disturb)."""
+        with self.engine.begin() as conn:
+            return conn.execute(contacts.update().where(
+                contacts.c.id == contact_id, contacts.c.status.in_(("scheduled", "working")),
+            ).values(status="blocked", result=reason, lease_until=None, updated_at=dt.datetime.utcnow())).rowcount == 1

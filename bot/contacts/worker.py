@@ -1,0 +1,204 @@
+"""The contact worker: one pass plans new contacts, recovers what a dead worker left, and attempts
+every due contact it can claim — honouring opt-outs, do-not-disturb, quiet hours and the daily limit.
+
+Several workers may run at once (one per ``kefu run``): every claim and every state change is a
+conditional UPDATE (:mod:`bot.contacts.schedule`), so a contact is attempted by exactly one. Nothing is
+kept in memory between passes: a worker restarted at any moment carries on from the database.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+from bot.contacts.dialer import NOT_REACHED, DialError, Dialer
+from bot.contacts.offer import offer_to_agents
+from bot.contacts.planner import Planner
+from bot.contacts.rules import ContactRule, ContactRules
+from bot.contacts.schedule import Schedule, address_of
+from bot.db.repository import Repository
+from bot.handoff.queue import HandoffQueue
+from bot.ledger.rules import LedgerRules
+from bot.notify import Notifier, NotifyError
+from bot.outcomes import record
+from bot.outcomes.events import customer_key
+
+logger = logging.getLogger(__name__)
+
+CLAIM_LEASE = dt.timedelta(minutes=2)
+NO_CHANNEL_WAIT = dt.timedelta(hours=1)  # time to place an attempt; a worker dead longer gives the contact back
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def message_text(rule: ContactRule, contact: dict, footer: str) -> str:
+    values = {"ticket_id": contact["ticket_id"] or "", **{k: v for k, v in (contact["details"] or {}).items()
+                                                         if isinstance(v, (str, int, float))}}
+    try:
+        text = rule.message.format(**values)
+    except (KeyError, IndexError, ValueError):
+        text = rule.message
+    return f"{text}{footer}"
+
+
+@dataclass
+class ContactWorker:
+    repository: Repository
+    rules: Callable[[], ContactRules]          # the current rules (an editor file snapshot)
+    ledger_rules: Callable[[], LedgerRules]
+    dialer: Dialer | None = None
+    messengers: dict[str, Notifier] = field(default_factory=dict)  # "sms", "wechat"
+    queue: HandoffQueue | None = None        # for callbacks and contacts a person makes
+    clock: Callable[[], dt.datetime] = dt.datetime.utcnow
+    name: str = field(default_factory=worker_name)
+
+    def __post_init__(self) -> None:
+        self.schedule = Schedule(self.repository)
+
+    async def run_pass(self) -> dict[str, int]:
+        """Plan, recover, attempt; returns counts by what happened (for logs and tests)."""
+        now = self.clock()
+        rules = self.rules()
+        counts: dict[str, int] = {}
+        planner = Planner(self.repository, rules, self.ledger_rules())
+        for contact_id in await asyncio.to_thread(planner.plan, now):
+            counts["scheduled"] = counts.get("scheduled", 0) + 1
+            await self._event(await asyncio.to_thread(self.schedule.get, contact_id), "contact_scheduled")
+        await asyncio.to_thread(self.schedule.recover_unplaced, now)
+        for contact in await asyncio.to_thread(self.schedule.expired_calls, now):
+            outcome = await self._call_over(contact, rules, now)
+            counts[outcome] = counts.get(outcome, 0) + 1
+        for contact in await asyncio.to_thread(self.schedule.due, now):
+            token = await asyncio.to_thread(self.schedule.claim, contact["id"], self.name, now, CLAIM_LEASE)
+            if token is None:
+                continue  # another worker has it
+            outcome = await self.attempt(await asyncio.to_thread(self.schedule.get, contact["id"]), token, rules, now)
+            counts[outcome] = counts.get(outcome, 0) + 1
+        return counts
+
+    # -- one attempt ---------------------------------------------------------------------
+    def _channel(self, contact: dict) -> str | None:
+        for channel in contact["channels"] or []:
+            if channel == "phone" and self.dialer and contact["phone"]:
+                return channel
+            if channel in ("sms", "wechat") and channel in self.messengers and \
+                    address_of(channel, contact["phone"], contact["openid"]):
+                return channel
+            if channel == "agent" and self.queue is not None:
+                return channel
+        return None
+
+    async def attempt(self, contact: dict, token: str, rules: ContactRules, now: dt.datetime) -> str:
+        rule = rules.rules.get(contact["rule"])
+        channel = self._channel(contact)
+        if rule is None or channel is None:  # nothing configured can reach them yet: keep it, look again later
+            await asyncio.to_thread(self.schedule.postpone, contact["id"], token, now + NO_CHANNEL_WAIT, "no_channel")
+            return "no_channel"
+        address = address_of(channel, contact["phone"], contact["openid"])
+        booked_by_customer = contact["purpose"] == "callback"
+        if not booked_by_customer:
+            blocked = await asyncio.to_thread(self._blocked, contact)
+            if blocked:
+                await asyncio.to_thread(self.schedule.block_contact, contact["id"], blocked)
+                await self._event(contact, "contact_skipped", reason=blocked)
+                return blocked
+            later = await asyncio.to_thread(self._not_now, address, rules, now)
+            if later is not None:
+                reason, when = later
+                await asyncio.to_thread(self.schedule.postpone, contact["id"], token, when, reason)
+                await self._event(contact, "contact_skipped", reason=reason, until=when.isoformat(timespec="minutes"))
+                return reason
+        if channel == "agent":
+            return await self._offer(contact, token)
+        if channel == "phone":
+            return await self._call(contact, token, rule, rules, address, now)
+        return await self._message(contact, token, rule, rules, channel, address, now)
+
+    def _blocked(self, contact: dict) -> str | None:
+        for address in (address_of("phone", contact["phone"], ""), address_of("wechat", "", contact["openid"])):
+            reason = address and self.schedule.blocked(address)
+            if reason:
+                return reason
+        return None
+
+    def _not_now(self, address: str, rules: ContactRules, now: dt.datetime) -> tuple[str, dt.datetime] | None:
+        if rules.in_quiet_hours(now):
+            return "quiet_hours", rules.quiet_hours_end(now)
+        if self.schedule.attempts_since(address, rules.day_start(now)) >= rules.daily_attempt_limit:
+            return "daily_limit", rules.next_day_open(now)
+        return None
+
+    async def _call(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, address: str,
+                    now: dt.datetime) -> str:
+        try:
+            placed = await self.dialer.place(contact["phone"], flow=rule.flow, token=token,
+                                             ring_timeout_s=int(rules.ring_timeout.total_seconds()))
+        except DialError as exc:
+            logger.warning("contacts.call.failed contact=%s error=%s", contact["id"], exc)
+            await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel="phone", address=address,
+                                    now=now, lease=dt.timedelta(0))
+            return await self._retry(contact, token, rules, now, "dial_failed")
+        await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel="phone", address=address, now=now,
+                                lease=rules.ring_timeout + rules.call_timeout, carrier_call_id=placed.sid)
+        await self._event(contact, "contact_attempted", channel="phone", result="placed", call_sid=placed.sid)
+        return "placed"
+
+    async def _message(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,
+                       address: str, now: dt.datetime) -> str:
+        to = contact["phone"] if channel == "sms" else contact["openid"]
+        text = message_text(rule, contact, rules.opt_out_footer)
+        await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel=channel, address=address, now=now,
+                                lease=CLAIM_LEASE)
+        try:
+            await self.messengers[channel].send(to, {"text": text, "kind": contact["purpose"],
+                                                     "client_ref": f"contact-{contact['id']}-{contact['attempts'] + 1}"})
+        except NotifyError as exc:
+            logger.warning("contacts.message.failed contact=%s channel=%s error=%s", contact["id"], channel, exc)
+            return await self._retry(contact, token, rules, now, "send_failed")
+        await asyncio.to_thread(self.schedule.finish, contact["id"], token, result="sent")
+        await self._event(contact, "contact_attempted", channel=channel, result="sent")
+        return "sent"
+
+    async def _offer(self, contact: dict, token: str) -> str:
+        offered = await offer_to_agents(self.queue, contact)
+        await asyncio.to_thread(self.schedule.finish, contact["id"], token, result="offered" if offered else "in_line",
+                                status="offered" if offered else "done")
+        await self._event(contact, "callback_offered" if offered else "contact_attempted", channel="agent",
+                          result="offered" if offered else "in_line")
+        return "offered" if offered else "in_line"
+
+    # -- after a call ----------------------------------------------------------------------
+    async def _call_over(self, contact: dict, rules: ContactRules, now: dt.datetime) -> str:
+        """A placed call's time is up and no answer ended the contact: not answered, try again later."""
+        status = (contact["details"] or {}).get("carrier_status", "")
+        result = status.replace("-", "_") if status in NOT_REACHED else "no_answer"
+        return await self._retry(contact, contact["attempt_token"], rules, now, result)
+
+    async def _retry(self, contact: dict, token: str, rules: ContactRules, now: dt.datetime, result: str) -> str:
+        done = await asyncio.to_thread(self.schedule.get, contact["id"])
+        attempts = done["attempts"] if done else contact["attempts"]
+        if attempts <= len(rules.retry_delays):
+            when = now + rules.retry_delays[attempts - 1]
+            if not await asyncio.to_thread(self.schedule.retry_later, contact["id"], token, when, result):
+                return "answered"  # an answer (or another worker) ended the attempt first
+            await self._event(contact, "contact_attempted", result=result, retry_at=when.isoformat(timespec="minutes"))
+            return "retry"
+        if not await asyncio.to_thread(self.schedule.finish, contact["id"], token, result=result, status="failed"):
+            return "answered"
+        await self._event(contact, "contact_attempted", result=result, final=True)
+        return "failed"
+
+    async def _event(self, contact: dict | None, kind: str, **data) -> None:
+        if contact is None:
+            return
+        await record(f"contact:{contact['id']}", kind, channel=data.pop("channel", "") or "",
+                     customer=customer_key(customer_id=contact["customer_id"], phone=contact["phone"]),
+                     database_url=self.repository.url, contact_id=contact["id"], purpose=contact["purpose"],
+                     rule=contact["rule"], ticket_id=contact["ticket_id"], **data)
