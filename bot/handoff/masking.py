@@ -9,14 +9,16 @@ from __future__ import annotations
 import copy
 import re
 
-# 6+ digits not glued to letters (ticket ids like TK000123 stay readable), optional ID check char.
-NUMBER = re.compile(r"(?<![A-Za-z0-9])\d{6,}[\dXx]?(?![A-Za-z0-9])")
+# Personal numbers only: 10+ digits (mobile 11, account 10, ID card 17 + check char, bank cards) or a
+# landline with its area code. Shorter numbers — a default password, a code, an amount, a date — are
+# what the agent needs to read. Numbers glued to letters (ticket ids like TK000123) stay readable.
+NUMBER = re.compile(r"(?<![A-Za-z0-9])(?:\d{10,}[Xx]?|\d{17}[Xx]|0\d{2,3}-\d{7,8})(?![A-Za-z0-9])")
 REVEALABLE = ("phone", "account_number", "transcript", "collected")
 
 
 def mask_number(value: str) -> str:
     value = str(value or "")
-    return "*" * max(0, len(value) - 4) + value[-4:]
+    return re.sub(r"[0-9Xx]", "*", value[:-4]) + value[-4:]
 
 
 def mask_text(text: str) -> str:

@@ -56,6 +56,12 @@ def test_numbers_are_masked_except_the_last_four_until_revealed():
     assert shown["transcript"][0]["text"] == "电视没信号了 我手机*******5678"
     assert shown["intents"][0]["text"].endswith("*******5678")
     assert masking.mask_text("工单TK000123 身份证11010519491231002X") == "工单TK000123 身份证**************002X"
+    assert masking.mask_text("座机010-62345678") == "座机***-****5678"
+
+
+def test_numbers_an_agent_needs_to_read_are_left_alone():
+    said = "默认密码是000000，验证码123456，上月128元，20241130交的"
+    assert masking.mask_text(said) == said
     original = packet()
     assert masking.reveal(original, "phone") == "13800000001"
     assert "13812345678" in masking.reveal(original, "transcript")[0]
