@@ -37,6 +37,7 @@ EVENT_KINDS = frozenset({
     "nlu_fallback",
     "handoff_pii_revealed",
     "knowledge_sent",       # an agent pushed a knowledge article (article_id, agent_id)
+    "knowledge_answered",   # the assistant answered a how-to question from an article (article_id, intent)
     "ivr_transferred",      # phone: queued for an agent (skill, priority)
     "ivr_queued_by_assistant",  # phone: the assistant queued the caller during a bot turn (node, position)
     "verification_code_sent",   # a one-time code went to the registered number
