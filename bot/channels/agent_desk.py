@@ -302,11 +302,13 @@ class DeskBlueprint(Blueprint):
         app.static("/agent/ui", str(get_settings().content_dir / "ui"), name="kefu_agent_ui")
         for path, handler, methods in ROUTES:
             app.add_route(handler, path, methods=methods, name=f"kefu_agent_{handler.__name__}")
+        from bot.channels.glance_desk import add_routes as add_glance_routes
         from bot.channels.knowledge_desk import add_routes as add_knowledge_routes
         from bot.channels.ledger_desk import add_routes as add_ledger_routes
 
         add_knowledge_routes(app)
         add_ledger_routes(app)
+        add_glance_routes(app)
         app.register_listener(start_waiting_room, "after_server_start")
         app.register_listener(stop_waiting_room, "before_server_stop")
 

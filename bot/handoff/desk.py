@@ -140,6 +140,11 @@ class Desk:
         shown.update(conversation_id=conversation_id, wait_s=round(wait_s, 1), state=entry["state"])
         return shown
 
+    async def packet(self, agent_id: str, conversation_id: str) -> dict:
+        """The unmasked packet of a conversation the agent holds: input for views that mask it themselves."""
+        entry = await self._held(agent_id, conversation_id)
+        return {**(entry["request"].context or {}), "conversation_id": conversation_id}
+
     async def messages(self, agent_id: str, conversation_id: str, after: int) -> dict:
         await self._held(agent_id, conversation_id)
         turns = shown_turns(await self.conversations.events(conversation_id))
