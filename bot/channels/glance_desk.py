@@ -23,7 +23,8 @@ from bot.settings import get_settings
 
 
 def glance(desk: Desk, packet: dict) -> dict:
-    return customer_glance(desk.repository, load_rules(get_settings().content_dir / "ledger.yml"), packet)
+    rules = load_rules(get_settings().content_dir / "ledger.yml")
+    return {**customer_glance(desk.repository, rules, packet), "step_labels": dict(rules.step_labels)}
 
 
 @signed_in

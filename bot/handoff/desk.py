@@ -85,8 +85,9 @@ class Desk:
                            "sla_s": rules.sla_seconds.get(skill), "entries": entries})
         state = await self.queue.roster.get(agent_id)
         items = await asyncio.to_thread(work_items)
+        role = await asyncio.to_thread(self.accounts.role_of, agent_id)
         return {
-            "agent": {"agent_id": agent_id, "name": state.name if state else agent_id,
+            "agent": {"agent_id": agent_id, "name": state.name if state else agent_id, "role": role,
                       "status": state.status if state else "away", "skills": list(state.skills) if state else [],
                       "capacity": state.capacity if state else 0},
             "skills": rules.skills,
