@@ -323,15 +323,12 @@ class DeskBlueprint(Blueprint):
                       name="kefu_agent_redirect", strict_slashes=True)
         app.static("/agent/assets", str(WEB_DIR), name="kefu_agent_assets")
         app.static("/agent/ui", str(get_settings().content_dir / "ui"), name="kefu_agent_ui")
-        for path, handler, methods in ROUTES:
-            app.add_route(handler, path, methods=methods, name=f"kefu_agent_{handler.__name__}")
-        from bot.channels.glance_desk import add_routes as add_glance_routes
-        from bot.channels.knowledge_desk import add_routes as add_knowledge_routes
-        from bot.channels.ledger_desk import add_routes as add_ledger_routes
+        from bot.channels import glance_desk, knowledge_desk, ledger_desk
 
-        add_knowledge_routes(app)
-        add_ledger_routes(app)
-        add_glance_routes(app)
+        app.add_route(ledger_desk.ledger_page, "/agent/ledger/", methods=["GET"], name="kefu_agent_ledger_page",
+                      strict_slashes=True)
+        for path, handler, methods in ROUTES + knowledge_desk.ROUTES + ledger_desk.ROUTES + glance_desk.ROUTES:
+            app.add_route(handler, path, methods=methods, name=f"kefu_agent_{handler.__name__}")
         app.register_listener(start_waiting_room, "after_server_start")
         app.register_listener(stop_waiting_room, "before_server_stop")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sanic import Sanic, response
+from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -60,8 +60,3 @@ ROUTES = [
     ("/agent/api/conversations/<conversation_id:str>/customer", customer_at_a_glance, ["GET"]),
     ("/agent/api/conversations/<conversation_id:str>/customer/contact", correct_contact, ["POST"]),
 ]
-
-
-def add_routes(app: Sanic) -> None:
-    for path, handler, methods in ROUTES:
-        app.add_route(handler, path, methods=methods, name=f"kefu_agent_{handler.__name__}")
