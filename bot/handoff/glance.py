@@ -27,7 +27,8 @@ CONTACT_LOOKBACK = dt.timedelta(days=90)
 # What a contact came to, most telling first: the first of these among its events names it.
 OUTCOME_ORDER = ("handoff_closed", "ticket_created", "callback_booked", "voice_message_left", "ivr_voicemail_left",
                  "voicemail_received", "resolved_by_selfhelp_while_waiting", "selfhelp_resolved", "knowledge_answered",
-                 "handoff_abandoned", "handoff_customer_left", "handoff_queued", "selfhelp_failed", "selfhelp_sent")
+                 "handoff_abandoned", "handoff_customer_left", "handoff_claimed", "handoff_queued", "selfhelp_failed",
+                 "selfhelp_sent")
 
 
 def iso(moment: dt.datetime | None) -> str | None:
