@@ -98,7 +98,7 @@ def recent_contacts(repository: Repository, customer: Customer, current: str, no
         ids |= set(conn.execute(sa.select(events.conversation_id).distinct()
                                 .where(events.customer.in_(keys), events.at >= since)).scalars())
         rows = conn.execute(sa.select(events.conversation_id, events.kind, events.channel, events.data, events.at)
-                            .where(events.conversation_id.in_(ids), events.at >= since)
+                            .where(events.conversation_id.in_(sorted(ids)), events.at >= since)
                             .order_by(events.at)).mappings().all() if ids else []
     contacts: dict[str, dict] = {}
     for row in rows:
