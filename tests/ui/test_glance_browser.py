@@ -39,6 +39,10 @@ def plain_agent(stack) -> tuple[str, str]:
 def test_the_screen_pop_shows_the_customer_masked_and_a_corrected_callback_number_is_recorded(browser, running_kefu):
     stack = running_kefu
     sender = f"glance-{uuid.uuid4().hex[:8]}"
+    repo = Repository(stack.settings.database_url)
+    customer = repo.find_customer(phone=LI_NA["phone"])
+    visit = repo.create_ticket(kind="visit", customer_id=customer.id, summary=f"上门安装，联系{LI_NA['phone']}",
+                               channel="wechat", conversation_id=f"wx-{sender}")
     verified_handoff(stack, sender)
     errors: list[str] = []
     context, page = desk_page(browser, stack, errors, {"width": 1366, "height": 768})
@@ -54,6 +58,9 @@ def test_the_screen_pop_shows_the_customer_masked_and_a_corrected_callback_numbe
         assert "*******0002" in shown and "******0002" in shown
         assert LI_NA["phone"] not in shown and LI_NA["account"] not in shown, "numbers are masked"
         assert panel.locator(".glance-contacts li.current").count() == 1, "this contact is among the recent ones"
+        assert panel.locator(f".glance-ledger li[data-ticket-id={visit}]").count() == 1, "her open ledger item"
+        reply = page.locator("#reply-input").bounding_box()
+        assert reply["y"] + reply["height"] <= 768, "the reply box stays on screen below the screen pop"
         screenshot(page, "desk-glance")
 
         callback = panel.locator("[data-contact-field=callback_phone]")
@@ -76,8 +83,6 @@ def test_the_screen_pop_shows_the_customer_masked_and_a_corrected_callback_numbe
     finally:
         context.close()
     assert not errors, errors
-    repo = Repository(stack.settings.database_url)
-    customer = repo.find_customer(phone=LI_NA["phone"])
     [change] = [c for c in ContactDetails(stack.settings.database_url).history(customer.id)
                 if c["conversation_id"] == sender]
     assert (change["new_value"], change["changed_by"]) == ("13912345678", stack.settings.demo_agent_name)
