@@ -21,7 +21,8 @@ GUESS_CONFIDENCE = 0.7
 MISUNDERSTOOD_BEFORE_OFFER = 2
 FALLBACK_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
 FALLBACK_ACTIONS = frozenset({"action_fallback", "action_default_fallback", "utter_default",
-                              "utter_misunderstood_offer_human", "utter_offer_human"})
+                              "utter_misunderstood_offer_human", "utter_offer_human",
+                              "utter_knowledge_no_answer"})
 
 
 def intent_of(user_event: dict[str, Any]) -> tuple[str, float]:

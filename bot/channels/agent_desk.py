@@ -8,6 +8,7 @@ chat's page the blueprint's ``register`` adds root routes. It also starts the wa
 Security: wrong passwords lock the name out for a while (``bot.security.login_guard``); sign-in sets an HttpOnly, SameSite=Strict cookie holding a random token (its hash is
 the Redis session key); state-changing calls also need the ``X-Kefu-Desk`` header, which a
 cross-site form cannot send. The page renders every customer text with ``textContent``.
+The supervisor page and its API are for agents with the ``supervisor`` role only (403 otherwise).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.handoff.accounts import AccountStore
+from bot.handoff.accounts import SUPERVISOR, AccountStore
 from bot.handoff.conversations import RasaConversations
 from bot.handoff import supervisor
 from bot.handoff.desk import Desk, DeskError
@@ -79,6 +80,22 @@ def signed_in(handler: Handler) -> Handler:
     return wrapped
 
 
+async def is_supervisor(desk: Desk, agent_id: str) -> bool:
+    return await asyncio.to_thread(desk.accounts.role_of, agent_id) == SUPERVISOR
+
+
+def supervisors_only(handler: Handler) -> Handler:
+    """Inside ``signed_in``: the agent must have the supervisor role now, else 403 ``error_not_supervisor``."""
+    async def wrapped(request: Request, desk: Desk, agent: dict, *args: Any, **kwargs: Any) -> HTTPResponse:
+        if not await is_supervisor(desk, agent["agent_id"]):
+            logger.info("handoff.supervisor.denied agent=%s", agent["agent_id"])
+            raise DeskError("error_not_supervisor", 403)
+        return await handler(request, desk, agent, *args, **kwargs)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
 def body(request: Request) -> dict:
     data = request.json if request.body else {}
     return data if isinstance(data, dict) else {}
@@ -88,12 +105,16 @@ async def page(_: Request) -> HTTPResponse:
     return await page_file("index.html")
 
 
-async def supervisor_page(_: Request) -> HTTPResponse:
-    return await page_file("supervisor.html")
+async def supervisor_page(request: Request) -> HTTPResponse:
+    """The page for everyone signed in; a plain agent gets it with 403 and the page says why (no data in it)."""
+    desk = desk_of(request.app)
+    agent = await session_agent(desk.queue.redis, request.cookies.get(COOKIE))
+    allowed = agent is None or await is_supervisor(desk, agent["agent_id"])  # signed out: the page signs in
+    return await page_file("supervisor.html", status=200 if allowed else 403)
 
 
-async def page_file(name: str) -> HTTPResponse:
-    return await response.file(WEB_DIR / name, headers={
+async def page_file(name: str, status: int = 200) -> HTTPResponse:
+    return await response.file(WEB_DIR / name, status=status, headers={
         "Content-Security-Policy": DESK_PAGE_CSP, "X-Content-Type-Options": "nosniff",
         "Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"})
 
@@ -217,11 +238,13 @@ async def stream(request: Request, desk: Desk, agent: dict, conversation_id: str
 
 
 @signed_in
+@supervisors_only
 async def supervision(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
     return response.json(await supervisor.overview(desk.queue))
 
 
 @signed_in
+@supervisors_only
 async def remove_entry(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
     entry = await desk.queue.entry(conversation_id)
     if entry is None or entry["state"] != "waiting":
@@ -300,13 +323,12 @@ class DeskBlueprint(Blueprint):
                       name="kefu_agent_redirect", strict_slashes=True)
         app.static("/agent/assets", str(WEB_DIR), name="kefu_agent_assets")
         app.static("/agent/ui", str(get_settings().content_dir / "ui"), name="kefu_agent_ui")
-        for path, handler, methods in ROUTES:
-            app.add_route(handler, path, methods=methods, name=f"kefu_agent_{handler.__name__}")
-        from bot.channels.knowledge_desk import add_routes as add_knowledge_routes
-        from bot.channels.ledger_desk import add_routes as add_ledger_routes
+        from bot.channels import glance_desk, knowledge_desk, ledger_desk
 
-        add_knowledge_routes(app)
-        add_ledger_routes(app)
+        app.add_route(ledger_desk.ledger_page, "/agent/ledger/", methods=["GET"], name="kefu_agent_ledger_page",
+                      strict_slashes=True)
+        for path, handler, methods in ROUTES + knowledge_desk.ROUTES + ledger_desk.ROUTES + glance_desk.ROUTES:
+            app.add_route(handler, path, methods=methods, name=f"kefu_agent_{handler.__name__}")
         app.register_listener(start_waiting_room, "after_server_start")
         app.register_listener(stop_waiting_room, "before_server_stop")
 

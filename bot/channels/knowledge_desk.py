@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sanic import Sanic, response
+from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -64,8 +64,3 @@ ROUTES = [
     ("/agent/api/knowledge", knowledge_search, ["GET"]),
     ("/agent/api/knowledge/<article_id:str>/push", knowledge_push, ["POST"]),
 ]
-
-
-def add_routes(app: Sanic) -> None:
-    for path, handler, methods in ROUTES:
-        app.add_route(handler, path, methods=methods, name=f"kefu_agent_{handler.__name__}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from sanic import Sanic, response
+from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -72,9 +72,3 @@ ROUTES = [
     ("/agent/api/ledger", ledger_items, ["GET"]),
     ("/agent/api/ledger/<ticket_id:str>/done", ledger_close_step, ["POST"]),
 ]
-
-
-def add_routes(app: Sanic) -> None:
-    app.add_route(ledger_page, "/agent/ledger/", methods=["GET"], name="kefu_agent_ledger_page", strict_slashes=True)
-    for path, handler, methods in ROUTES:
-        app.add_route(handler, path, methods=methods, name=f"kefu_agent_{handler.__name__}")

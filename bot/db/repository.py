@@ -248,12 +248,14 @@ class Repository:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     @_guard
-    def tickets_since(self, since: dt.datetime | None = None) -> list[dict]:
-        """Every ticket (created at or after ``since``), oldest first, with its ledger owner (or None)."""
+    def tickets_since(self, since: dt.datetime | None = None, *, customer_id: int | None = None) -> list[dict]:
+        """Every ticket (created at or after ``since``; of one customer), oldest first, with its ledger owner."""
         query = sa.select(tickets, ticket_owners.c.owner).select_from(
             tickets.outerjoin(ticket_owners, ticket_owners.c.ticket_id == tickets.c.ticket_id))
         if since is not None:
             query = query.where(tickets.c.created_at >= since)
+        if customer_id is not None:
+            query = query.where(tickets.c.customer_id == customer_id)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query.order_by(tickets.c.id)).mappings()]
 

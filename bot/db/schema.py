@@ -243,3 +243,39 @@ channel_bindings = Table(
     Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
     Column("bound_at", DateTime, nullable=False, server_default=func.now()),
 )
+
+# Who may do what at the desk beyond serving customers (bot/handoff/accounts.py): ``supervisor``
+# opens the supervisor page. A table of its own so existing databases gain it through create_all;
+# an agent without a row is a plain agent.
+agent_roles = Table(
+    "agent_roles",
+    metadata,
+    Column("agent_name", String(64), ForeignKey("agents.name"), primary_key=True),
+    Column("role", String(24), nullable=False),
+)
+
+# Contact details an agent corrected at the desk (bot/handoff/contact_details.py), over the
+# customer record's own (the registered phone stays the identity proof and is never changed here),
+# and every correction with who made it, when and in which conversation.
+customer_contacts = Table(
+    "customer_contacts",
+    metadata,
+    Column("customer_id", Integer, ForeignKey("customers.id"), primary_key=True),
+    Column("field", String(32), primary_key=True),  # callback_phone / address
+    Column("value", String(200), nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", DateTime, nullable=False, server_default=func.now()),
+)
+
+customer_contact_changes = Table(
+    "customer_contact_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("field", String(32), nullable=False),
+    Column("old_value", String(200), nullable=False, default=""),
+    Column("new_value", String(200), nullable=False),
+    Column("changed_by", String(64), nullable=False),
+    Column("conversation_id", String(128), nullable=False, default=""),
+    Column("changed_at", DateTime, nullable=False, server_default=func.now()),
+)

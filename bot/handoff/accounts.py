@@ -1,4 +1,7 @@
-"""Agent accounts in the database: login name, display name, skills, capacity, password hash.
+"""Agent accounts in the database: login name, display name, skills, capacity, password hash, role.
+
+A role beyond serving customers (``supervisor``: the supervisor page) is a row in ``agent_roles``;
+an agent without one is a plain agent.
 
 Passwords are hashed with scrypt and a random per-agent salt; the stored string carries the
 parameters (``scrypt$n$r$p$salt$hash``) so they can be raised later without breaking logins.
@@ -14,10 +17,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from bot.db.repository import engine_for
-from bot.db.schema import agents
+from bot.db.schema import agent_roles, agents
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD_CHARS = 8
+AGENT, SUPERVISOR = "agent", "supervisor"
+ROLES = (AGENT, SUPERVISOR)
 
 
 class AccountError(ValueError):
@@ -31,6 +36,7 @@ class AgentAccount:
     display_name: str
     skills: tuple[str, ...]
     capacity: int
+    role: str = AGENT
 
     @property
     def agent_id(self) -> str:
@@ -57,16 +63,25 @@ def verify_password(password: str, stored: str) -> bool:
 
 def _account(row) -> AgentAccount:
     return AgentAccount(id=row["id"], name=row["name"], display_name=row["display_name"] or row["name"],
-                        skills=tuple(row["skills"] or ()), capacity=int(row["capacity"]))
+                        skills=tuple(row["skills"] or ()), capacity=int(row["capacity"]), role=row["role"] or AGENT)
+
+
+def _with_role(name: str):
+    return (sa.select(agents, agent_roles.c.role)
+            .select_from(agents.outerjoin(agent_roles, agent_roles.c.agent_name == agents.c.name))
+            .where(agents.c.name == name))
 
 
 class AccountStore:
     def __init__(self, database_url: str) -> None:
         self.engine = engine_for(database_url)
         agents.create(self.engine, checkfirst=True)
+        agent_roles.create(self.engine, checkfirst=True)
 
     def add(self, name: str, password: str, skills: list[str], *, display_name: str = "",
-            capacity: int = 2, known_skills: list[str] | None = None) -> AgentAccount:
+            capacity: int = 2, known_skills: list[str] | None = None, role: str = AGENT) -> AgentAccount:
+        if role not in ROLES:
+            raise AccountError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
         if len(password) < MIN_PASSWORD_CHARS:
             raise AccountError(f"password must have at least {MIN_PASSWORD_CHARS} characters")
         unknown = set(skills) - set(known_skills) if known_skills is not None else set()
@@ -78,16 +93,33 @@ class AccountStore:
             conn.execute(agents.insert().values(name=name, display_name=display_name or name,
                                                 password_hash=hash_password(password), skills=list(skills),
                                                 capacity=int(capacity)))
+            if role != AGENT:
+                conn.execute(agent_roles.insert().values(agent_name=name, role=role))
         return self.get(name)
 
     def get(self, name: str) -> AgentAccount | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(agents).where(agents.c.name == name)).mappings().first()
+            row = conn.execute(_with_role(name)).mappings().first()
         return _account(row) if row else None
+
+    def role_of(self, name: str) -> str | None:
+        """The agent's role now (read each time, so a change applies to signed-in agents at once); None: no such agent."""
+        account = self.get(name)
+        return account.role if account else None
+
+    def set_role(self, name: str, role: str) -> None:
+        if role not in ROLES:
+            raise AccountError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(agents.c.id).where(agents.c.name == name)).first() is None:
+                raise AccountError(f"no agent {name!r}")
+            conn.execute(agent_roles.delete().where(agent_roles.c.agent_name == name))
+            if role != AGENT:
+                conn.execute(agent_roles.insert().values(agent_name=name, role=role))
 
     def authenticate(self, name: str, password: str) -> AgentAccount | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(agents).where(agents.c.name == name)).mappings().first()
+            row = conn.execute(_with_role(name)).mappings().first()
         if row is None:
             verify_password(password, hash_password("timing-equaliser"))  # same cost for unknown names
             return None

@@ -9,7 +9,7 @@ import argparse
 import getpass
 import sys
 
-from bot.handoff.accounts import AccountError, AccountStore
+from bot.handoff.accounts import ROLES, SUPERVISOR, AccountError, AccountStore
 from bot.handoff.rules import load_rules
 from bot.settings import Settings, get_settings
 
@@ -23,7 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--password", help="at least 8 characters (asked for when omitted)")
     add.add_argument("--display-name", default="", help="the name customers see")
     add.add_argument("--capacity", type=int, default=None, help="conversations at once")
+    add.add_argument("--role", choices=ROLES, default="agent", help="supervisor: may open the supervisor page")
     add.set_defaults(handler=agent_add)
+    role = commands.add_parser("role", help="change an agent's role (supervisor or agent)")
+    role.add_argument("name", help="login name")
+    role.add_argument("role", choices=ROLES)
+    role.set_defaults(handler=agent_role)
 
 
 def agent_add(args: argparse.Namespace) -> int:
@@ -34,20 +39,31 @@ def agent_add(args: argparse.Namespace) -> int:
     try:
         account = AccountStore(settings.database_url).add(
             args.name, password, skills, display_name=args.display_name,
-            capacity=args.capacity or rules.agent_capacity, known_skills=list(rules.skills))
+            capacity=args.capacity or rules.agent_capacity, known_skills=list(rules.skills), role=args.role)
     except AccountError as exc:
         print(f"kefu agent add: {exc}", file=sys.stderr)
         return 1
-    print(f"agent {account.name} added (skills: {','.join(account.skills)})")
+    print(f"agent {account.name} added (skills: {','.join(account.skills)}; role: {account.role})")
+    return 0
+
+
+def agent_role(args: argparse.Namespace) -> int:
+    settings = getattr(args, "settings", None) or get_settings()
+    try:
+        AccountStore(settings.database_url).set_role(args.name, args.role)
+    except AccountError as exc:
+        print(f"kefu agent role: {exc}", file=sys.stderr)
+        return 1
+    print(f"agent {args.name} is now {args.role}")
     return 0
 
 
 def ensure_demo_agent(settings: Settings) -> bool:
-    """Create the demo agent (all skill groups) when no agent exists; True when created."""
+    """Create the demo agent (all skill groups, supervisor) when no agent exists; True when created."""
     store = AccountStore(settings.database_url)
     if store.count():
         return False
     rules = load_rules(settings.content_dir / "handoff.yml")
     store.add(settings.demo_agent_name, settings.demo_agent_password, list(rules.skills),
-              capacity=rules.agent_capacity, known_skills=list(rules.skills))
+              capacity=rules.agent_capacity, known_skills=list(rules.skills), role=SUPERVISOR)
     return True

@@ -85,8 +85,9 @@ class Desk:
                            "sla_s": rules.sla_seconds.get(skill), "entries": entries})
         state = await self.queue.roster.get(agent_id)
         items = await asyncio.to_thread(work_items)
+        role = await asyncio.to_thread(self.accounts.role_of, agent_id)
         return {
-            "agent": {"agent_id": agent_id, "name": state.name if state else agent_id,
+            "agent": {"agent_id": agent_id, "name": state.name if state else agent_id, "role": role,
                       "status": state.status if state else "away", "skills": list(state.skills) if state else [],
                       "capacity": state.capacity if state else 0},
             "skills": rules.skills,
@@ -139,6 +140,11 @@ class Desk:
         shown = masking.masked_packet({**packet, "summary": summary(packet, self.queue.rules, wait_s)})
         shown.update(conversation_id=conversation_id, wait_s=round(wait_s, 1), state=entry["state"])
         return shown
+
+    async def packet(self, agent_id: str, conversation_id: str) -> dict:
+        """The unmasked packet of a conversation the agent holds: input for views that mask it themselves."""
+        entry = await self._held(agent_id, conversation_id)
+        return {**(entry["request"].context or {}), "conversation_id": conversation_id}
 
     async def messages(self, agent_id: str, conversation_id: str, after: int) -> dict:
         await self._held(agent_id, conversation_id)

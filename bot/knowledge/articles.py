@@ -2,7 +2,8 @@
 
 The front matter carries what search and the desk need (id, title, intents, fault codes, tags) and
 ``summary``, the approved customer-facing text an agent may push in one click; the body is the
-agent's script and process steps.
+agent's script and process steps. ``answers`` names the assistant's intents (e.g. ``ask_how_to``)
+the article answers by itself: the assistant then says the summary, with no agent involved.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class Article:
     intents: tuple[str, ...] = ()
     fault_codes: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    answers: tuple[str, ...] = ()  # intents the assistant answers with this article's summary
 
 
 def _strings(meta: dict, key: str, source: str) -> tuple[str, ...]:
@@ -56,7 +58,7 @@ def parse_article(text: str, source: str) -> Article:
     return Article(id=str(meta["id"]).strip(), title=str(meta["title"]).strip(),
                    summary=str(meta["summary"]).strip(), body="\n".join(lines[end + 1:]).strip(),
                    intents=_strings(meta, "intents", source), fault_codes=_strings(meta, "fault_codes", source),
-                   tags=_strings(meta, "tags", source))
+                   tags=_strings(meta, "tags", source), answers=_strings(meta, "answers", source))
 
 
 def article_files(folder: Path) -> list[Path]:

@@ -25,8 +25,12 @@ logger = logging.getLogger(__name__)
 
 # bm25 column weights, in the table's column order: a match in the title or the fault codes says
 # more than one somewhere in the body.
-WEIGHTS = {"title": 6.0, "tags": 4.0, "intents": 3.0, "fault_codes": 8.0, "summary": 1.5, "body": 1.0}
+# ``answers`` (the intents the assistant answers with the article) only filters, it never ranks.
+WEIGHTS = {"title": 6.0, "tags": 4.0, "intents": 3.0, "fault_codes": 8.0, "summary": 1.5, "body": 1.0,
+           "answers": 0.0}
 COLUMNS = tuple(WEIGHTS)
+# A customer's question is matched against what the customer would see, not the agent's script.
+ANSWER_COLUMNS = ("title", "tags", "summary")
 WORD = re.compile(r"\w", re.UNICODE)
 
 _segmenter = None
@@ -83,6 +87,10 @@ class KnowledgeIndex:
         self.database.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.database, timeout=30, isolation_level=None)
         connection.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(articles)")]
+        if columns and columns != ["id", *COLUMNS, "raw"]:  # built by an older Kefu: build it again
+            connection.execute("DROP TABLE articles")
+            connection.execute("DELETE FROM meta")
         connection.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS articles USING fts5("
                            f"id UNINDEXED, {', '.join(COLUMNS)}, raw UNINDEXED, tokenize='unicode61')")
         return connection
@@ -134,10 +142,11 @@ class KnowledgeIndex:
             raw = json.dumps({"id": a.id, "title": a.title, "summary": a.summary, "body": a.body,
                               "tags": list(a.tags)}, ensure_ascii=False)
             connection.execute(
-                "INSERT INTO articles (id, title, tags, intents, fault_codes, summary, body, raw) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO articles (id, title, tags, intents, fault_codes, summary, body, answers, raw) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (a.id, segmented(a.title), segmented(" ".join(a.tags)), " ".join(a.intents),
-                 " ".join(code.lower() for code in a.fault_codes), segmented(a.summary), segmented(a.body), raw))
+                 " ".join(code.lower() for code in a.fault_codes), segmented(a.summary), segmented(a.body),
+                 " ".join(a.answers), raw))
 
     def search(self, text: str = "", *, intents: tuple[str, ...] = (), fault_code: str | None = None,
                limit: int = 5) -> list[Hit]:
@@ -149,15 +158,26 @@ class KnowledgeIndex:
                 terms.append(f"fault_codes : {fts_phrase(fault_code.lower())}")
         if not terms:
             return []
+        return self._query(" OR ".join(terms), limit)
 
+    def answer(self, question: str, intent: str) -> Hit | None:
+        """The article that answers the customer's ``question`` for ``intent`` (front matter ``answers``), if any."""
+        terms = [fts_phrase(t) for t in dict.fromkeys(tokens(question))]
+        if not terms or not intent:
+            return None
+        query = (f"answers : {fts_phrase(intent)} AND "
+                 f"{{{' '.join(ANSWER_COLUMNS)}}} : ({' OR '.join(terms)})")
+        hits = self._query(query, 1)
+        return hits[0] if hits else None
 
+    def _query(self, match: str, limit: int) -> list[Hit]:
         connection = self._connect()
         try:
             self.refresh(connection)
             weights = ", ".join(str(w) for w in WEIGHTS.values())
             rows = connection.execute(
                 f"SELECT raw, bm25(articles, 0.0, {weights}, 0.0) AS score FROM articles "
-                f"WHERE articles MATCH ? ORDER BY score LIMIT ?", (" OR ".join(terms), limit)).fetchall()
+                f"WHERE articles MATCH ? ORDER BY score LIMIT ?", (match, limit)).fetchall()
         finally:
             connection.close()
         return [hit_from(raw, score) for raw, score in rows]

@@ -21,4 +21,8 @@ def knowledge_problems(settings, domain) -> list[Problem]:
             if intent not in domain.intents:
                 problems.append(Problem(str(path), None, f"intent '{intent}' is not in the domain; the article is "
                                                          "never suggested for it", WARNING))
+        for intent in article.answers:
+            if intent not in domain.intents:
+                problems.append(Problem(str(path), None, f"answers: intent '{intent}' is not in the domain; the "
+                                                         "assistant never answers with this article"))
     return problems

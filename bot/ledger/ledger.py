@@ -111,6 +111,12 @@ class Ledger:
                             self.rules, now)
         return [i for i in items if since is None or i.registered_at >= since]
 
+    def customer_items(self, customer_id: int, *, now: dt.datetime | None = None) -> list[LedgerItem]:
+        """One customer's tickets as ledger items (repeats are within one customer, so none is missed)."""
+        tickets = self.repository.tickets_since(customer_id=customer_id)
+        return build_items(tickets, self.repository.ticket_histories([t["ticket_id"] for t in tickets]),
+                           self.rules, now or dt.datetime.utcnow())
+
     def item(self, ticket_id: str, now: dt.datetime | None = None) -> LedgerItem:
         found = [i for i in self.items(now=now) if i.ticket_id == ticket_id.upper()]
         if not found:

@@ -149,14 +149,43 @@ class SecondRasa:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-def desk_page(browser, stack, errors: list[str]):
-    """A browser context signed in at the desk (page errors collected in ``errors``); close the context after."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+DESK_VIEWPORT = {"width": 1400, "height": 900}
+
+
+def open_page(browser, url: str, errors: list[str], viewport: dict | None = None):
+    """A fresh browser context on ``url`` (page errors collected in ``errors``); close the context after."""
+    context = browser.new_context(viewport=viewport or DESK_VIEWPORT, locale="zh-CN", device_scale_factor=1)
     page = context.new_page()
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{stack.settings.rasa_url}/agent/")
-    page.locator("#login-name").fill(stack.settings.demo_agent_name)
-    page.locator("#login-password").fill(stack.settings.demo_agent_password)
+    page.goto(url)
+    return context, page
+
+
+def sign_in(page, stack, name: str | None = None, password: str | None = None) -> None:
+    """Sign in on the desk's login form (the demo agent unless told) and wait for the desk."""
+    page.locator("#login-name").fill(name or stack.settings.demo_agent_name)
+    page.locator("#login-password").fill(password or stack.settings.demo_agent_password)
     page.locator("#login-submit").click()
     page.locator("#desk").wait_for(state="visible", timeout=10000)
+
+
+def desk_page(browser, stack, errors: list[str], viewport: dict | None = None, name: str | None = None,
+              password: str | None = None):
+    """A browser context signed in at the desk (page errors collected in ``errors``); close the context after."""
+    context, page = open_page(browser, f"{stack.settings.rasa_url}/agent/", errors, viewport)
+    sign_in(page, stack, name, password)
     return context, page
+
+
+def customer_queues_with_a_tv_fault(page):
+    """On the web chat: report a TV fault, get the self-help video, ask for a person and wait for the
+    queue notice; returns the message box."""
+    page.get_by_text("在线", exact=True).wait_for(timeout=15000)
+    composer = page.get_by_placeholder("请输入您的问题")
+    composer.fill("电视没信号")
+    composer.press("Enter")
+    page.locator("video").first.wait_for(timeout=30000)
+    composer.fill("转人工")
+    composer.press("Enter")
+    page.locator(".notice.queue").last.wait_for(timeout=30000)
+    return composer

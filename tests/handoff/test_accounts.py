@@ -44,3 +44,29 @@ def test_kefu_agent_add_and_demo_agent(kefu_env, capsys):
     assert main(["agent", "add", "x", "--skills", "cooking", "--password", "long-enough"]) == 1
     assert AccountStore(kefu_env.database_url).authenticate("lina", "lina-pass-1") is not None
     assert ensure_demo_agent(kefu_env) is False, "agents exist: no demo agent"
+
+
+def test_roles_plain_by_default_supervisor_when_given_and_changed_from_the_cli(kefu_env, capsys):
+    store = AccountStore(kefu_env.database_url)
+    assert store.add("plain", "long-enough", ["tv"], known_skills=["tv"]).role == "agent"
+    assert store.add("boss", "long-enough", ["tv"], known_skills=["tv"], role="supervisor").role == "supervisor"
+    assert store.authenticate("boss", "long-enough").role == "supervisor"
+    assert store.role_of("plain") == "agent" and store.role_of("nobody") is None
+    assert main(["agent", "role", "plain", "supervisor"]) == 0
+    assert store.role_of("plain") == "supervisor"
+    assert main(["agent", "role", "boss", "agent"]) == 0
+    assert store.role_of("boss") == "agent"
+    assert main(["agent", "role", "nobody", "agent"]) == 1
+    assert main(["agent", "add", "lead", "--skills", "tv", "--password", "long-enough", "--role", "supervisor"]) == 0
+    assert store.role_of("lead") == "supervisor"
+    try:
+        store.add("x", "long-enough", ["tv"], known_skills=["tv"], role="owner")
+    except AccountError:
+        pass
+    else:
+        raise AssertionError("an unknown role must be refused")
+
+
+def test_the_demo_agent_is_a_supervisor(kefu_env):
+    assert ensure_demo_agent(kefu_env) is True
+    assert AccountStore(kefu_env.database_url).role_of(kefu_env.demo_agent_name) == "supervisor"

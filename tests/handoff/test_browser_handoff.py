@@ -5,37 +5,22 @@ from __future__ import annotations
 import pytest
 
 from bot.selfhelp import load_catalogue
-from tests.handoff.stack_client import only_waiting
+from tests.handoff.stack_client import customer_queues_with_a_tv_fault, only_waiting, open_page, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 HOSTILE = '<img src=x onerror="window.pwned=1">还是不行'
 
 
-
-def open_page(browser, url: str, errors: list[str]):
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(url)
-    return context, page
-
-
 def test_customer_and_agent_talk_then_the_bot_takes_over_again(browser, running_kefu):
     stack = running_kefu
     errors: list[str] = []
-    customer_context, customer = open_page(browser, f"{stack.settings.rasa_url}/chat/", errors)
-    agent_context, agent = open_page(browser, f"{stack.settings.rasa_url}/agent/", errors)
+    viewport = {"width": 1100, "height": 900}
+    customer_context, customer = open_page(browser, f"{stack.settings.rasa_url}/chat/", errors, viewport)
+    agent_context, agent = open_page(browser, f"{stack.settings.rasa_url}/agent/", errors, viewport)
     try:
-        customer.get_by_text("在线", exact=True).wait_for(timeout=15000)
-        composer = customer.get_by_placeholder("请输入您的问题")
-        composer.fill("电视没信号")
-        composer.press("Enter")
-        customer.locator("video").first.wait_for(timeout=30000)
-        composer.fill("转人工")
-        composer.press("Enter")
+        composer = customer_queues_with_a_tv_fault(customer)
         queue = customer.locator(".notice.queue").last
-        queue.wait_for(timeout=30000)
         assert "分钟" in queue.inner_text()
         customer.get_by_role("button", name="预约回电").first.wait_for()
         session_id = customer.evaluate("window.kefuChat.session()")
@@ -45,9 +30,7 @@ def test_customer_and_agent_talk_then_the_bot_takes_over_again(browser, running_
         agent.locator("#login-password").fill("wrong-password")
         agent.locator("#login-submit").click()
         agent.get_by_text("工号或密码不正确").wait_for(timeout=10000)
-        agent.locator("#login-password").fill(stack.settings.demo_agent_password)
-        agent.locator("#login-submit").click()
-        agent.locator("#desk").wait_for(state="visible", timeout=10000)
+        sign_in(agent, stack)
         only_waiting(stack, session_id, stack.settings.demo_agent_name)
         agent.locator(".queue[data-skill=tv] .entry").first.wait_for(timeout=10000)
         agent.locator("#claim").click()

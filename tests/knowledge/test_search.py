@@ -118,3 +118,16 @@ def test_article_errors_name_the_file_and_the_reason(text, reason):
     with pytest.raises(ArticleError, match=reason) as caught:
         parse_article(text, "knowledge/x.md")
     assert "knowledge/x.md" in str(caught.value)
+
+
+def test_an_index_built_before_answers_existed_is_rebuilt(tmp_path):
+    database = tmp_path / "knowledge.sqlite3"
+    old = sqlite3.connect(database)
+    old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    old.execute("CREATE VIRTUAL TABLE articles USING fts5(id UNINDEXED, title, tags, intents, fault_codes, "
+                "summary, body, raw UNINDEXED, tokenize='unicode61')")
+    old.execute("INSERT INTO meta VALUES ('fingerprint', 'stale')")
+    old.commit()
+    old.close()
+    hit = KnowledgeIndex(ARTICLES, database).answer("电子发票怎么开", "ask_how_to")
+    assert hit is not None and hit.id == "invoice"

@@ -8,7 +8,8 @@ import uuid
 import pytest
 import requests
 
-from tests.handoff.stack_client import desk, desk_login, only_waiting, say, tracker, wait_for
+from tests.handoff.stack_client import (customer_queues_with_a_tv_fault, desk, desk_login, desk_page, only_waiting,
+                                        open_page, say, tracker, wait_for)
 from tests.ui.page_checks import screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -16,23 +17,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 DESK = {"width": 1366, "height": 768}
 
 
-def open_page(browser, url: str, errors: list[str], viewport: dict):
-    context = browser.new_context(viewport=viewport, locale="zh-CN", device_scale_factor=1)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(url)
-    return context, page
-
-
 def bot_texts(sender_tracker: dict) -> list[str]:
     return [e.get("text") or "" for e in sender_tracker["events"] if e.get("event") == "bot"]
-
-
-def sign_in(page, stack) -> None:
-    page.locator("#login-name").fill(stack.settings.demo_agent_name)
-    page.locator("#login-password").fill(stack.settings.demo_agent_password)
-    page.locator("#login-submit").click()
-    page.locator("#desk").wait_for(state="visible", timeout=10000)
 
 
 def test_waiting_customer_gets_selfhelp_and_leaves_the_queue_when_solved(browser, running_kefu):
@@ -40,14 +26,7 @@ def test_waiting_customer_gets_selfhelp_and_leaves_the_queue_when_solved(browser
     context, customer = open_page(browser, f"{running_kefu.settings.rasa_url}/chat/", errors,
                                   {"width": 375, "height": 740})
     try:
-        customer.get_by_text("在线", exact=True).wait_for(timeout=15000)
-        box = customer.get_by_placeholder("请输入您的问题")
-        box.fill("电视没信号")
-        box.press("Enter")
-        customer.locator("video").first.wait_for(timeout=30000)
-        box.fill("转人工")
-        box.press("Enter")
-        customer.locator(".notice.queue").first.wait_for(timeout=30000)
+        box = customer_queues_with_a_tv_fault(customer)
 
         customer.get_by_role("button", name="自助服务").last.click()
         customer.locator("video").nth(1).wait_for(timeout=20000)  # the next entry for the same fault, at once
@@ -89,9 +68,8 @@ def test_agent_serves_a_plus_id_without_reading_a_payload(browser, running_kefu)
     say(stack, sender, "#handoff:selfhelp")
     wait_for(lambda: waiting_room_sent_selfhelp(stack, sender), 30)  # the waiting room answers in the background
     errors: list[str] = []
-    context, agent = open_page(browser, f"{stack.settings.rasa_url}/agent/", errors, DESK)
+    context, agent = desk_page(browser, stack, errors, DESK)
     try:
-        sign_in(agent, stack)
         only_waiting(stack, sender, stack.settings.demo_agent_name)
         agent.locator("#claim").click()
         agent.locator("#conversation").wait_for(state="visible", timeout=10000)
@@ -141,9 +119,8 @@ def test_supervisor_sees_agents_and_queues_and_removes_a_stale_entry(browser, ru
     say(stack, ghost, "转人工")
     desk_login(stack)  # signs the demo agent in
     errors: list[str] = []
-    context, page = open_page(browser, f"{stack.settings.rasa_url}/agent/", errors, DESK)
+    context, page = desk_page(browser, stack, errors, DESK)
     try:
-        sign_in(page, stack)
         page.goto(f"{stack.settings.rasa_url}/agent/supervisor/")
         row = page.locator(f"tr[data-conversation='{ghost}']")
         row.wait_for(timeout=10000)

@@ -13,20 +13,8 @@
   var stream = null;         // EventSource of the conversation on screen
   var skillLabels = {};
 
+  var clear = common.clear, api = common.api;
   function $(id) { return document.getElementById(id); }
-  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
-
-  function api(method, path, payload) {
-    var options = { method: method, credentials: "same-origin", headers: { "X-Kefu-Desk": "1" } };
-    if (payload !== undefined) { options.headers["Content-Type"] = "application/json"; options.body = JSON.stringify(payload); }
-    return fetch("/agent/api/" + path, options).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (r.status === 401 && path !== "login") { showLogin(); }
-        if (!r.ok) { var e = new Error(data.error || "error_unknown"); e.code = data.error || "error_unknown"; throw e; }
-        return data;
-      });
-    });
-  }
   function intentLabel(name) { return name ? t("intent_" + name) : "-"; }
   function showError(error) { $("desk-error").textContent = error ? t(error.code || "error_unknown") : ""; }
 
@@ -49,6 +37,7 @@
   }
   function renderOverview(data) {
     $("agent-name").textContent = data.agent.name;
+    $("supervisor-link").hidden = data.agent.role !== "supervisor";
     if (document.activeElement !== $("status-select")) { $("status-select").value = data.agent.status; }
     skillLabels = data.skills;
     renderSkills(data.skills, data.agent.skills);
@@ -208,6 +197,7 @@
   }
 
   function start() {
+    common.signedOut = showLogin;
     common.applyStrings("page_title");
     $("login-form").addEventListener("submit", function (event) {
       event.preventDefault();
@@ -250,7 +240,5 @@
     api("GET", "overview").then(function () { showDesk(); }).catch(function () { showLogin(); });
   }
 
-  common.loadStrings().then(function () {
-    if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
-  });
+  common.loadStrings().then(function () { common.whenReady(start); });
 })();

@@ -1,36 +1,70 @@
 /*
- * Shared by the agent desk and the supervisor page: UI strings from
- * /agent/ui/agent_desk.zh.json, elements filled with textContent only, waits in minutes.
+ * Shared by every desk page (desk, supervisor, ledger) and its panels (knowledge, customer at a
+ * glance): UI strings from /agent/ui/*.zh.json, elements filled with textContent only, the desk
+ * API with its CSRF header, waits in minutes.
  */
 window.kefuDeskCommon = (function () {
   "use strict";
 
-  var strings = {};
-
-  function t(key, values) {
-    var text = Object.prototype.hasOwnProperty.call(strings, key) ? String(strings[key]) : key;
-    return values ? text.replace(/\{(\w+)\}/g, function (w, n) { return n in values ? String(values[n]) : w; }) : text;
+  /** A lookup of one strings file: t("key", {name: value}) fills {name}; unknown keys show as themselves. */
+  function translator(strings) {
+    return function (key, values) {
+      var text = Object.prototype.hasOwnProperty.call(strings, key) ? String(strings[key]) : key;
+      return values ? text.replace(/\{(\w+)\}/g, function (w, n) { return n in values ? String(values[n]) : w; }) : text;
+    };
   }
+  /** Loads a strings file; resolves to its translator (an empty one when the file cannot be read). */
+  function loadLabels(url) {
+    return fetch(url, { cache: "no-cache" })
+      .then(function (r) { return r.ok ? r.json() : {}; }).catch(function () { return {}; })
+      .then(function (loaded) { return translator(loaded || {}); });
+  }
+
+  var deskT = translator({});
+  function t(key, values) { return deskT(key, values); }
+  function loadStrings() {
+    return loadLabels("/agent/ui/agent_desk.zh.json").then(function (loaded) { deskT = loaded; });
+  }
+
   function el(tag, className, text) {
     var node = document.createElement(tag);
     if (className) { node.className = className; }
     if (text !== undefined && text !== null) { node.textContent = String(text); }
     return node;
   }
+  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
   /** Waits as people say them: "不到1分钟", "12分钟". */
   function minutes(seconds) {
     var m = Math.round(Number(seconds) / 60);
     return !isFinite(m) || m < 1 ? t("under_a_minute") : t("minutes", { n: m });
   }
-  function applyStrings(titleKey) {
-    document.title = t(titleKey);
-    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (n) { n.textContent = t(n.getAttribute("data-i18n")); });
-    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-placeholder]"), function (n) { n.setAttribute("placeholder", t(n.getAttribute("data-i18n-placeholder"))); });
+  function applyStrings(titleKey, lookup) {
+    var tr = lookup || t;
+    document.title = tr(titleKey);
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (n) { n.textContent = tr(n.getAttribute("data-i18n")); });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-placeholder]"), function (n) { n.setAttribute("placeholder", tr(n.getAttribute("data-i18n-placeholder"))); });
   }
-  function loadStrings() {
-    return fetch("/agent/ui/agent_desk.zh.json", { cache: "no-cache" })
-      .then(function (r) { return r.ok ? r.json() : {}; }).catch(function () { return {}; })
-      .then(function (loaded) { strings = loaded || {}; });
+  function whenReady(start) {
+    if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
   }
-  return { t: t, el: el, minutes: minutes, applyStrings: applyStrings, loadStrings: loadStrings };
+
+  var common = {
+    t: t, el: el, clear: clear, minutes: minutes, applyStrings: applyStrings, loadStrings: loadStrings,
+    loadLabels: loadLabels, translator: translator, whenReady: whenReady,
+    /** Called when the session has ended (401); each page decides what signing out means. */
+    signedOut: function () {}
+  };
+  /** A desk API call; rejects with an Error whose ``code`` is a UI string key and ``status`` the HTTP status. */
+  common.api = function (method, path, payload) {
+    var options = { method: method, credentials: "same-origin", headers: { "X-Kefu-Desk": "1" } };
+    if (payload !== undefined) { options.headers["Content-Type"] = "application/json"; options.body = JSON.stringify(payload); }
+    return fetch("/agent/api/" + path, options).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (r.status === 401 && path !== "login") { common.signedOut(); }
+        if (!r.ok) { var e = new Error(data.error || "error_unknown"); e.code = data.error || "error_unknown"; e.status = r.status; throw e; }
+        return data;
+      });
+    });
+  };
+  return common;
 })();

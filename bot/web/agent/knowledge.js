@@ -1,37 +1,18 @@
 /*
  * Knowledge panel of the agent desk: suggests articles for the conversation on screen (its intent
  * and fault code are the query until the agent types one) and pushes an article's approved
- * customer summary to the customer in one click. Strings come from /agent/ui/knowledge_panel.zh.json;
+ * customer summary to the customer in one click. Strings come from /agent/ui/knowledge_panel.zh.json,
+ * helpers from desk_common.js;
  * every article text is inserted with textContent. Learns which conversation is open from the
  * desk's "kefu:conversation" event.
  */
 (function () {
   "use strict";
 
-  var strings = {};
+  var common = window.kefuDeskCommon, el = common.el, api = common.api;
+  var t = common.translator({});
   var conversation = null;
   var panel = null, input = null, heading = null, list = null, status = null;
-
-  function t(key, values) {
-    var text = Object.prototype.hasOwnProperty.call(strings, key) ? String(strings[key]) : key;
-    return values ? text.replace(/\{(\w+)\}/g, function (w, n) { return n in values ? String(values[n]) : w; }) : text;
-  }
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) { node.className = className; }
-    if (text !== undefined && text !== null) { node.textContent = String(text); }
-    return node;
-  }
-  function api(method, path, payload) {
-    var options = { method: method, credentials: "same-origin", headers: { "X-Kefu-Desk": "1" } };
-    if (payload !== undefined) { options.headers["Content-Type"] = "application/json"; options.body = JSON.stringify(payload); }
-    return fetch("/agent/api/" + path, options).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (!r.ok) { var e = new Error(data.error || "error_unknown"); e.code = data.error || "error_unknown"; throw e; }
-        return data;
-      });
-    });
-  }
 
   function search() {
     var params = "q=" + encodeURIComponent(input.value.trim());
@@ -39,7 +20,7 @@
     return api("GET", "knowledge?" + params).then(render).catch(function (e) { status.textContent = t(e.code); });
   }
   function render(data) {
-    while (list.firstChild) { list.removeChild(list.firstChild); }
+    common.clear(list);
     heading.textContent = data.query && data.query.text ? t("knowledge_results") : t("knowledge_suggested");
     if (!data.articles.length) { list.appendChild(el("p", "kb-empty", t("knowledge_none"))); }
     data.articles.forEach(function (article) {
@@ -92,10 +73,5 @@
     });
   }
 
-  fetch("/agent/ui/knowledge_panel.zh.json", { cache: "no-cache" })
-    .then(function (r) { return r.ok ? r.json() : {}; }).catch(function () { return {}; })
-    .then(function (loaded) {
-      strings = loaded || {};
-      if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", build); } else { build(); }
-    });
+  common.loadLabels("/agent/ui/knowledge_panel.zh.json").then(function (loaded) { t = loaded; common.whenReady(build); });
 })();

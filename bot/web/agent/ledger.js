@@ -1,35 +1,17 @@
 /*
  * The ledger page of the agent desk: every open ticket's step, due time, owner and flags; filters
- * for supervisors; one button per row closes the next step. Strings from /agent/ui/ledger.zh.json;
+ * for supervisors; one button per row closes the next step. Strings from /agent/ui/ledger.zh.json,
+ * helpers from desk_common.js;
  * server values go in with textContent only.
  */
 (function () {
   "use strict";
 
-  var strings = {};
+  var common = window.kefuDeskCommon, el = common.el, api = common.api;
+  var t = common.translator({});
   var latest = 0;  // only the answer to the latest request is shown, whatever order answers arrive in
 
   function $(id) { return document.getElementById(id); }
-  function t(key, values) {
-    var text = Object.prototype.hasOwnProperty.call(strings, key) ? String(strings[key]) : key;
-    return values ? text.replace(/\{(\w+)\}/g, function (w, n) { return n in values ? String(values[n]) : w; }) : text;
-  }
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) { node.className = className; }
-    if (text !== undefined && text !== null) { node.textContent = String(text); }
-    return node;
-  }
-  function api(method, path, payload) {
-    var options = { method: method, credentials: "same-origin", headers: { "X-Kefu-Desk": "1" } };
-    if (payload !== undefined) { options.headers["Content-Type"] = "application/json"; options.body = JSON.stringify(payload); }
-    return fetch("/agent/api/" + path, options).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (!r.ok) { var e = new Error(data.error || "error_unknown"); e.code = data.error || "error_unknown"; throw e; }
-        return data;
-      });
-    });
-  }
   function showError(e) { $("ledger-error").textContent = e ? t(e.code || "error_unknown") : ""; }
   function when(iso) { return iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false }) : "-"; }
 
@@ -44,7 +26,7 @@
   }
   function render(data) {
     var rows = $("ledger-rows");
-    while (rows.firstChild) { rows.removeChild(rows.firstChild); }
+    common.clear(rows);
     var steps = data.step_labels || {}, flags = data.flag_labels || {};
     data.items.forEach(function (item) {
       var row = el("tr", item.overdue ? "overdue" : null);
@@ -79,17 +61,10 @@
   }
 
   function start() {
-    document.title = t("page_title");
-    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (n) { n.textContent = t(n.getAttribute("data-i18n")); });
-    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-placeholder]"), function (n) { n.setAttribute("placeholder", t(n.getAttribute("data-i18n-placeholder"))); });
+    common.applyStrings("page_title", t);
     $("ledger-filter").addEventListener("submit", function (event) { event.preventDefault(); load(); });
     load();
   }
 
-  fetch("/agent/ui/ledger.zh.json", { cache: "no-cache" })
-    .then(function (r) { return r.ok ? r.json() : {}; }).catch(function () { return {}; })
-    .then(function (loaded) {
-      strings = loaded || {};
-      if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
-    });
+  common.loadLabels("/agent/ui/ledger.zh.json").then(function (loaded) { t = loaded; common.whenReady(start); });
 })();

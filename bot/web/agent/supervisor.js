@@ -8,16 +8,8 @@
   var common = window.kefuDeskCommon, t = common.t, el = common.el, minutes = common.minutes;
   var skills = {};
   function $(id) { return document.getElementById(id); }
-  function api(method, path) {
-    return fetch("/agent/api/" + path, { method: method, credentials: "same-origin", headers: { "X-Kefu-Desk": "1" } })
-      .then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (data) {
-          if (r.status === 401) { window.location.href = "/agent/"; }
-          if (!r.ok) { var e = new Error(data.error || "error_unknown"); e.code = data.error || "error_unknown"; throw e; }
-          return data;
-        });
-      });
-  }
+  var api = common.api;
+  common.signedOut = function () { window.location.href = "/agent/"; };
   function row(cells) {
     var tr = el("tr");
     cells.forEach(function (c) { var td = el("td"); if (c instanceof Node) { td.appendChild(c); } else { td.textContent = c; } tr.appendChild(td); });
@@ -59,14 +51,22 @@
       box.appendChild(table);
     });
   }
-  function showError(e) { $("error").textContent = t(e.code || "error_unknown"); }
-  function refresh() { return api("GET", "supervisor").then(render).catch(showError); }
+  var timer = null;
+  function showError(e) {
+    $("error").textContent = t(e.code || "error_unknown");
+    if (e.code === "error_not_supervisor") {  // a plain agent: nothing to show, nothing to refresh
+      document.querySelector("main.supervisor").hidden = true;
+      window.clearInterval(timer);
+    }
+  }
+  function refresh() { return api("GET", "supervisor").then(render); }
 
   common.loadStrings()
     .then(function () {
       common.applyStrings("supervisor_title");
       return api("GET", "overview").then(function (o) { skills = o.skills || {}; });
     })
-    .then(function () { refresh(); window.setInterval(refresh, 3000); })
+    .then(refresh)
+    .then(function () { timer = window.setInterval(function () { refresh().catch(showError); }, 3000); })
     .catch(showError);
 })();

@@ -1,0 +1,47 @@
+"""How-to questions are answered with the editors' article text, on chat and on the phone."""
+from __future__ import annotations
+
+from actions.backend import repository
+from bot.knowledge.articles import load_articles
+from tests.action_tests.trackers import load_tracker
+from tests.conftest import PROJECT_ROOT
+
+ARTICLES = {a.id: a for a in load_articles(PROJECT_ROOT / "content" / "knowledge")}
+
+
+def question(text: str, channel: str = "rest"):
+    tracker = load_tracker("query_bill", text=text, intent="ask_how_to")
+    next(e for e in reversed(tracker.events) if e.get("event") == "user")["input_channel"] = channel
+    return tracker
+
+
+async def test_an_invoice_question_gets_the_invoice_articles_summary(run_action):
+    turn = await run_action("action_answer_from_knowledge", question("电子发票怎么开"))
+    assert turn.responses == ["utter_knowledge_answer"]
+    assert turn.message("utter_knowledge_answer")["answer"] == ARTICLES["invoice"].summary
+
+
+async def test_each_question_finds_the_article_that_answers_it(run_action):
+    for text, article_id in [("可以用支付宝交费吗", "payment_methods"), ("营业厅周末开门吗", "business_hours"),
+                             ("公司报销要开增值税专票", "invoice")]:
+        turn = await run_action("action_answer_from_knowledge", question(text))
+        assert turn.message("utter_knowledge_answer")["answer"] == ARTICLES[article_id].summary, text
+
+
+async def test_only_articles_that_answer_the_intent_are_said_to_customers(run_action):
+    # tv_no_signal matches these words but does not list ask_how_to under `answers`.
+    turn = await run_action("action_answer_from_knowledge", question("机顶盒信号灯"))
+    assert turn.responses == ["utter_knowledge_no_answer"]
+
+
+async def test_on_the_phone_the_same_article_text_is_spoken(run_action):
+    turn = await run_action("action_answer_from_knowledge", question("在哪缴费", channel="ivr"))
+    assert turn.message("utter_knowledge_answer")["answer"] == ARTICLES["payment_methods"].summary
+    assert not turn.message("utter_knowledge_answer").get("buttons")
+
+
+async def test_the_answer_is_recorded_as_an_outcome(run_action):
+    tracker = question("发票抬头怎么改")
+    await run_action("action_answer_from_knowledge", tracker)
+    recorded = [(e["kind"], e["data"].get("article_id")) for e in repository().events_for(tracker.sender_id)]
+    assert ("knowledge_answered", "invoice") in recorded

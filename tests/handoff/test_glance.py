@@ -1,0 +1,102 @@
+"""The customer at a glance: what the screen pop shows, masked, and correcting a contact detail."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from bot.db.repository import Repository
+from bot.handoff.contact_details import ContactDetailError, ContactDetails, callback_number
+from bot.handoff.glance import customer_glance
+from bot.ledger.rules import load_rules
+from bot.outcomes import record
+
+
+@pytest.fixture
+def repo(kefu_env):
+    return Repository(kefu_env.database_url)
+
+
+@pytest.fixture
+def ledger_rules(kefu_env):
+    return load_rules(kefu_env.content_dir / "ledger.yml")
+
+
+def packet_for(customer, conversation_id="web-now"):
+    return {"conversation_id": conversation_id, "phone": customer.phone, "customer": {"id": customer.id}}
+
+
+def test_a_verified_customer_shows_plan_bills_ledger_contacts_and_tier_with_numbers_masked(repo, ledger_rules):
+    customer = repo.find_customer(phone="13800000002")
+    open_ticket = repo.create_ticket(kind="fault", customer_id=customer.id, summary="电视没信号，回电13800000002",
+                                     details={"fault_type": "fault_tv"}, channel="wechat", conversation_id="wx-earlier")
+    done = repo.create_ticket(kind="fault", customer_id=customer.id, summary="old", conversation_id="ivr:CA1")
+    for status in ("resolved", "follow_up_done"):
+        repo.move_ticket(done, status)
+    other = repo.find_customer(phone="13800000001")
+    repo.create_ticket(kind="fault", customer_id=other.id, summary="not hers")
+
+    async def contacts():
+        await record("ivr:CA1", "contact_started", channel="ivr", database_url=repo.url,
+                     customer=f"customer:{customer.id}")
+        await record("ivr:CA1", "handoff_closed", channel="ivr", database_url=repo.url, disposition="ticket")
+        await record("wx-earlier", "selfhelp_sent", channel="wechat", database_url=repo.url, selfhelp_id="tv_no_signal")
+        await record("web-stranger", "contact_started", channel="webchat", database_url=repo.url,
+                     customer=f"customer:{other.id}")
+    asyncio.run(contacts())
+
+    shown = customer_glance(repo, ledger_rules, packet_for(customer))
+    assert shown["verified"] is True
+    assert shown["customer"]["vip_tier"] == 2 and shown["customer"]["name"] == customer.name
+    assert shown["customer"]["phone"].endswith("0002") and "13800000002" not in json.dumps(shown)
+    assert shown["customer"]["account_number"] == "******0002"
+    assert shown["plan"]["code"] == "FAMILY" and shown["plan"]["monthly_fee_cents"] == 15900
+    assert [b["period"] for b in shown["bills"]] == ["2026-11", "2026-10"]
+    assert all(b["status"] == "unpaid" for b in shown["bills"])
+    assert [i["ticket_id"] for i in shown["ledger"]] == [open_ticket], "only open items, only hers"
+    assert "*******0002" in shown["ledger"][0]["summary"]
+    by_conversation = {c["conversation"]: c for c in shown["contacts"]}
+    assert set(by_conversation) == {"ivr:CA1", "wx-earlier"}
+    assert by_conversation["ivr:CA1"]["outcome"] == "handoff_closed"
+    assert by_conversation["ivr:CA1"]["disposition"] == "ticket"
+    assert by_conversation["wx-earlier"]["channel"] == "wechat"
+    assert shown["contact"]["callback_phone"]["corrected_by"] is None
+
+
+def test_an_unverified_conversation_shows_only_the_masked_reported_number(repo, ledger_rules):
+    shown = customer_glance(repo, ledger_rules, {"conversation_id": "rest-1", "phone": "13800000003", "customer": None})
+    assert shown == {"verified": False, "phone": "*******0003"}
+
+
+def test_a_corrected_callback_number_is_kept_with_who_and_when_and_shown_masked(repo, ledger_rules):
+    customer = repo.find_customer(phone="13800000001")
+    details = ContactDetails(repo.url)
+    assert callback_number(repo.url, customer) == "13800000001", "the registered phone until corrected"
+    assert details.correct(customer, "callback_phone", "139 1234-5678", by="agent7", conversation_id="c1") == "13912345678"
+    assert callback_number(repo.url, customer) == "13912345678"
+    assert repo.find_customer(phone="13800000001") is not None, "the registered phone (identity) is unchanged"
+    [change] = details.history(customer.id)
+    assert (change["old_value"], change["new_value"], change["changed_by"], change["conversation_id"]) == (
+        "13800000001", "13912345678", "agent7", "c1")
+    assert change["changed_at"] is not None
+
+    shown = customer_glance(repo, ledger_rules, packet_for(customer))
+    assert shown["contact"]["callback_phone"]["value"] == "*******5678"
+    assert shown["contact"]["callback_phone"]["corrected_by"] == "agent7"
+    assert shown["contact_history"][0]["old"] == "*******0001" and shown["contact_history"][0]["by"] == "agent7"
+
+
+@pytest.mark.parametrize("field, value, code", [
+    ("callback_phone", "12345", "error_contact_phone"),
+    ("callback_phone", "13800000001", "error_contact_unchanged"),
+    ("address", "x", "error_contact_address"),
+    ("phone", "13912345678", "error_contact_field"),
+])
+def test_a_wrong_correction_is_refused_and_nothing_is_recorded(repo, field, value, code):
+    customer = repo.find_customer(phone="13800000001")
+    details = ContactDetails(repo.url)
+    with pytest.raises(ContactDetailError) as refused:
+        details.correct(customer, field, value, by="agent7")
+    assert refused.value.code == code
+    assert details.history(customer.id) == []

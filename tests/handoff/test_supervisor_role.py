@@ -1,0 +1,49 @@
+"""Only supervisors may see the supervisor view and remove queue entries (the desk's API on the running stack)."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+
+from bot.handoff.accounts import AccountStore
+from tests.handoff.stack_client import desk, desk_login, say, tracker
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_plain_agent_gets_403_and_the_supervisor_gets_the_view(running_kefu):
+    stack = running_kefu
+    name = f"plain-{uuid.uuid4().hex[:6]}"
+    store = AccountStore(stack.settings.database_url)
+    store.add(name, "plain-agent-pass", ["tv"], known_skills=["tv", "broadband", "billing", "general"])
+    ghost = f"ghost-role-{uuid.uuid4().hex[:6]}"
+    say(stack, ghost, "宽带连不上了")
+    say(stack, ghost, "转人工")
+
+    plain = desk_login(stack, name, "plain-agent-pass")
+    assert desk(plain, stack, "GET", "overview").json()["agent"]["role"] == "agent"
+    for method, path in [("GET", "supervisor"), ("POST", f"supervisor/queue/{ghost}/remove")]:
+        refused = desk(plain, stack, method, path)
+        assert refused.status_code == 403 and refused.json()["error"] == "error_not_supervisor", path
+    assert plain.get(f"{stack.settings.rasa_url}/agent/supervisor/", timeout=10).status_code == 403
+    assert tracker(stack, ghost)["paused"] is True, "still queued: the plain agent removed nothing"
+
+    store.set_role(name, "supervisor")  # takes effect for the signed-in agent at once
+    view = desk(plain, stack, "GET", "supervisor")
+    assert view.ok and any(e["conversation_id"] == ghost for q in view.json()["queues"] for e in q["entries"])
+
+    boss = desk_login(stack)  # the demo agent is a supervisor
+    assert boss.get(f"{stack.settings.rasa_url}/agent/supervisor/", timeout=10).status_code == 200
+    assert desk(boss, stack, "POST", f"supervisor/queue/{ghost}/remove").ok
+    assert requests.get(f"{stack.settings.rasa_url}/agent/api/supervisor", timeout=10).status_code == 401
+
+
+def test_the_screen_pop_is_only_for_the_agent_holding_the_conversation(running_kefu):
+    stack = running_kefu
+    session = desk_login(stack)
+    assert requests.get(f"{stack.settings.rasa_url}/agent/api/conversations/x/customer", timeout=10).status_code == 401
+    assert desk(session, stack, "GET", "conversations/nobody-here/customer").status_code == 404
+    refused = desk(session, stack, "POST", "conversations/nobody-here/customer/contact",
+                   field="callback_phone", value="13912345678")
+    assert refused.status_code == 404
