@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from bot.contacts.rules import ContactRule, ContactRules
 from bot.contacts.schedule import Schedule
 from bot.db.repository import Repository
-from bot.db.schema import channel_bindings, customers
+from bot.db.schema import channel_bindings, customer_contacts, customers
 from bot.ledger.ledger import build_items
 from bot.ledger.rules import LedgerRules
 
@@ -27,13 +27,17 @@ def _resolutions(history: list[dict]) -> list[dt.datetime]:
 
 
 def _addresses(repository: Repository, customer_ids: set[int]) -> dict[int, tuple[str, str]]:
-    """customer id -> (phone, WeChat openid or "")."""
+    """customer id -> (phone, WeChat openid or ""); the phone is the callback number an agent corrected, if any."""
     if not customer_ids:
         return {}
     found: dict[int, tuple[str, str]] = {}
     with repository.engine.connect() as conn:
         for row in conn.execute(sa.select(customers.c.id, customers.c.phone).where(customers.c.id.in_(customer_ids))):
             found[row.id] = (row.phone, "")
+        corrected = sa.select(customer_contacts.c.customer_id, customer_contacts.c.value).where(
+            customer_contacts.c.field == "callback_phone", customer_contacts.c.customer_id.in_(customer_ids))
+        for row in conn.execute(corrected):
+            found[row.customer_id] = (row.value, "")
         bindings = sa.select(channel_bindings.c.customer_id, channel_bindings.c.external_id).where(
             channel_bindings.c.channel == "wechat", channel_bindings.c.customer_id.in_(customer_ids))
         for row in conn.execute(bindings):

@@ -41,6 +41,16 @@ async def test_a_resolved_repair_is_called_once_however_many_passes_and_workers(
     assert call.form["From"] == "+8657188880000" and "StatusCallback" not in call.form or call.form["StatusCallback"]
 
 
+async def test_the_follow_up_calls_the_number_an_agent_corrected(kefu_env, repository, make_worker, telephony):
+    from bot.handoff.contact_details import ContactDetails
+
+    customer = repository.find_customer(phone=CUSTOMER_PHONE)
+    ContactDetails(kefu_env.database_url).correct(customer, "callback_phone", "13912345678", by="demo")
+    resolved_repair(repository)
+    await make_worker().run_pass()
+    assert followup_calls(telephony) == [] and [c.to for c in followup_calls(telephony, None)] == ["13912345678"]
+
+
 async def test_a_follow_up_is_not_due_before_its_delay(repository, make_worker, telephony, clock):
     resolved_repair(repository)
     clock.now = dt.datetime.utcnow() + dt.timedelta(hours=1)  # the rule waits 24 hours after the resolution
