@@ -141,7 +141,10 @@ class TwilioSerializer:
     # -- outbound -------------------------------------------------------------------------
     def media(self, pcm_frame: bytes) -> str:
         """One outbound frame of 8 kHz s16le audio as a ``media`` message."""
-        payload = base64.b64encode(mulaw_encode(pcm_frame)).decode("ascii")
+        return self.media_payload(base64.b64encode(mulaw_encode(pcm_frame)).decode("ascii"))
+
+    def media_payload(self, payload: str) -> str:
+        """One outbound frame already encoded (base64 μ-law), e.g. a frame of the hold audio."""
         return json.dumps({"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}})
 
     def mark(self, name: str) -> str:
