@@ -99,8 +99,8 @@ def load_hotline_config(path: Path) -> HotlineConfig:
         hold = raw.get("hold") or {}
         audio = str(hold.get("audio") or "")
         reminder_every_s = float(hold.get("reminder_every_s", 45))
-        if not 5 <= reminder_every_s <= 600:
-            raise HotlineConfigError(f"{path}: hold.reminder_every_s must be 5..600 seconds")
+        if not 2 <= reminder_every_s <= 600:
+            raise HotlineConfigError(f"{path}: hold.reminder_every_s must be 2..600 seconds")
         return HotlineConfig(
             default_flow=str(raw.get("default_flow", "main")),
             hours=hours,

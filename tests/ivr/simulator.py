@@ -28,6 +28,7 @@ class Received:
     at: float
     kind: str  # media | mark | clear
     name: str = ""
+    payload: str = ""  # a media frame's base64 μ-law audio
 
 
 @dataclass
@@ -150,6 +151,8 @@ class PhoneCall:
                     name = message["mark"]["name"]
                     self.received.append(Received(now, "mark", name))
                     await self.send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+                elif kind == "media":
+                    self.received.append(Received(now, kind, payload=(message.get("media") or {}).get("payload", "")))
                 else:
                     self.received.append(Received(now, kind))
         except websockets.ConnectionClosed as closed:
