@@ -21,9 +21,9 @@ from redis.exceptions import RedisError
 from bot.ivr.call_audio import LISTEN, RECORD, CallAudio, RecordingAudio, SpeechBegan, TurnEnded
 from bot.ivr.engine import FlowEngine
 from bot.ivr.errors import CallStateError, WireFormatError
-from bot.ivr.hold_audio import hold_frames
 from bot.ivr.events import (AudioIn, Beep, CallStart, EndCall, HandedBack, Hangup, Hold, Ignored, KeyPress,
                             LineMessage, Listen, NoInput, PlaybackMark, Recording, Say, StartRecording, Utterance)
+from bot.ivr.hold_audio import hold_frames
 from bot.ivr.playback import Playback
 from bot.ivr.speech_turn import StreamingTurn
 from bot.observability.logging_setup import bind_conversation

@@ -160,3 +160,13 @@ class PhoneCall:
         finally:
             self.closed_at = time.monotonic()
             self._stopped = True
+
+
+def hold_media(call: "PhoneCall", frames: tuple[str, ...], after: float) -> list:
+    """Frames received after ``after`` that are recognisably the hold audio (its pause is silence,
+    like any prompt's, so only frames occurring once in the loop count)."""
+    counts: dict[str, int] = {}
+    for frame in frames:
+        counts[frame] = counts.get(frame, 0) + 1
+    known = {frame for frame, count in counts.items() if count == 1}
+    return [r for r in call.received if r.kind == "media" and r.at > after and r.payload in known]

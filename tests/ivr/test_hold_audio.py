@@ -22,7 +22,7 @@ from bot.handoff.queue import HandoffQueue
 from bot.ivr.hold_audio import hold_frames
 from bot.ivr.line import publish
 from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
-from tests.ivr.simulator import PhoneCall
+from tests.ivr.simulator import PhoneCall, hold_media
 
 FLOWS = Path(__file__).parent / "hold_flows"
 REMINDER_S = 3
@@ -89,16 +89,6 @@ async def queued(call: PhoneCall) -> float:
     await call.press("0")
     await call.wait_mark("agent", 30)
     return next(r.at for r in call.received if r.kind == "mark" and r.name == "agent")
-
-
-def hold_media(call: PhoneCall, frames: tuple[str, ...], after: float) -> list:
-    """Frames received after ``after`` that are recognisably the hold audio (its pause is silence,
-    like any prompt's, so only frames occurring once in the loop count)."""
-    counts: dict[str, int] = {}
-    for frame in frames:
-        counts[frame] = counts.get(frame, 0) + 1
-    known = {frame for frame, count in counts.items() if count == 1}
-    return [r for r in call.received if r.kind == "media" and r.at > after and r.payload in known]
 
 
 async def test_a_queued_caller_hears_hold_audio_without_gaps_and_an_update_interrupts_it(hold_line, redis):
