@@ -362,7 +362,8 @@ class FlowEngine:
             state.buttons = []  # the keys just read out are the hold keys, not an older message's buttons
             return [Say(fill(flow.hold.reminder, state.vars), label=HOLD_REMINDER_LABEL), listen]
         hold_keys = dict(flow.hold.keys)
-        if isinstance(event, KeyPress) and event.digit in hold_keys and not self._is_button(state, event.digit):
+        if isinstance(event, KeyPress) and event.digit in hold_keys and not self._is_button(state, event.digit) \
+                and await self.services.handoff.waiting(conversation_id(state.call_id)):
             return await self._hold_key(flow, state, hold_keys[event.digit])
         if isinstance(event, HandedBack):
             state.status = "active"
@@ -376,7 +377,9 @@ class FlowEngine:
             await self._tell_agent_side(state, state.buttons[int(event.digit) - 1])
         elif isinstance(event, Utterance) and event.text.strip():
             await self._tell_agent_side(state, event.text.strip())
-        return []
+        elif not isinstance(event, (KeyPress, Utterance)):
+            return []
+        return [await self._queued_listen(flow, state, node)]  # the caller's input stopped the reminder timer
 
     @staticmethod
     def _is_button(state: CallState, digit: str) -> bool:

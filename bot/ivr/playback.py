@@ -86,6 +86,7 @@ class Playback:
         self._hold: tuple[str, ...] | None = None  # base64 μ-law frames looped between prompts
         self._hold_at = 0
         self._task = asyncio.create_task(self._run(), name="ivr-playback")
+        self._task.add_done_callback(_log_crash)
 
     # -- control -------------------------------------------------------------------------
     def enqueue(self, command) -> None:
@@ -245,6 +246,12 @@ class Playback:
         async with self.lock:
             if not self._cancelled and item.label:
                 await self._send(self.serializer.mark(item.label))
+
+
+def _log_crash(task: asyncio.Task) -> None:
+    """A playback loop that died leaves the caller in silence: its traceback belongs in the log."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("ivr.playback.crashed", exc_info=task.exception())
 
 
 SAMPLES_PER_FRAME = _FRAME // SAMPLE_WIDTH

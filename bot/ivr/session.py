@@ -224,7 +224,7 @@ class CallSession:
             elif isinstance(command, Listen):
                 self._set_listen(command)
                 if command.hold_audio:
-                    self.playback.hold(await asyncio.to_thread(hold_frames, command.hold_audio))
+                    await self._hold(command.hold_audio)
             elif isinstance(command, StartRecording):
                 self._set_listen(None)
                 self._finish_key = command.finish_key
@@ -234,6 +234,12 @@ class CallSession:
             elif isinstance(command, EndCall):
                 self._set_listen(None)
                 self._spawn(self._end_after_prompt(command.reason))
+
+    async def _hold(self, path: str) -> None:
+        frames = await asyncio.to_thread(hold_frames, path)
+        if not self.playback.holding:
+            logger.info("ivr.hold.started call=%s frames=%d", self.call_id, len(frames))
+        self.playback.hold(frames)
 
     def _set_listen(self, listen: Listen | None) -> None:
         self._generation += 1

@@ -111,7 +111,8 @@ class PhoneCall:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; marks={self.marks()}")
+                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; marks={self.marks()} "
+                                     f"media={self.media_count()}")
             await asyncio.sleep(0.02)
 
     async def wait_mark(self, name: str, timeout: float = 30) -> None:

@@ -100,7 +100,8 @@ async def test_transfer_queues_the_caller_and_hanging_up_is_abandonment(ivr_url,
         waiting = await queue.position(f"ivr:{call.stream_sid}")
         assert waiting is not None and waiting.position >= 1
         transferred = next(r.at for r in call.received if r.name == "agent")
-        await call.wait_for(lambda: len(hold_media(call, HOLD_FRAMES, transferred)) >= 50, 10, "hold audio")
+        # The waiting room may first say that nobody is signed in; hold audio follows its announcement.
+        await call.wait_for(lambda: len(hold_media(call, HOLD_FRAMES, transferred)) >= 50, 40, "hold audio")
         await call.hangup()
     events = await call_events(repository, call.stream_sid)
     assert (await ended(repository, call.stream_sid))["path"][-1] == "agent"
