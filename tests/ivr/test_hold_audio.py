@@ -184,3 +184,20 @@ async def test_hold_audio_stops_when_the_caller_hangs_up(hold_line, redis):
     while await HandoffQueue(redis).position(f"ivr:{call.stream_sid}") is not None:
         assert time.monotonic() < deadline, "the caller who hung up is still queued"
         await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("hold,field,problem", [
+    ('{"keys": {"*": callback}}', "hold.keys.*", "always stops waiting"),
+    ('{"keys": {"1": nowhere}}', "hold.keys.1", "names no node"),
+    ('{"reminder": 请稍候, "music": x}', "hold", "a mapping with"),
+])
+def test_a_bad_hold_section_names_its_field(hold, field, problem):
+    from bot.ivr.errors import FlowError
+    from bot.ivr.flow_loader import parse_flow
+
+    text = (FLOWS / "t_hold.yml").read_text(encoding="utf-8")
+    start = text.index("hold:\n")
+    end = text.index("nodes:\n")
+    with pytest.raises(FlowError) as raised:
+        parse_flow(text[:start] + f"hold: {hold}\n" + text[end:], "t_hold.yml", "t_hold")
+    assert (raised.value.field, problem in str(raised.value)) == (field, True)
