@@ -201,3 +201,18 @@ def test_a_bad_hold_section_names_its_field(hold, field, problem):
     with pytest.raises(FlowError) as raised:
         parse_flow(text[:start] + f"hold: {hold}\n" + text[end:], "t_hold.yml", "t_hold")
     assert (raised.value.field, problem in str(raised.value)) == (field, True)
+
+
+def test_validate_warns_about_missing_hold_audio_and_reaches_nodes_by_hold_keys(kefu_env, tmp_path):
+    import dataclasses
+
+    from bot.ivr.flow_loader import load_flow_file
+    from bot.ivr.validation import hold_audio_problems, reachable
+
+    config = tmp_path / "ivr.yml"
+    config.write_text((kefu_env.content_dir / "ivr.yml").read_text(encoding="utf-8"), encoding="utf-8")
+    [problem] = hold_audio_problems(dataclasses.replace(kefu_env, ivr_config_path=config))
+    assert "hold.audio" in problem.message and "silence" in problem.message
+    assert hold_audio_problems(kefu_env) == []
+    flow = load_flow_file(FLOWS / "t_hold.yml")
+    assert {"callback", "callback_booked", "message"} <= reachable(flow)
