@@ -6,11 +6,11 @@ seamlessly (every note fades out before the loop ends). Editors may replace it w
 """
 from __future__ import annotations
 
+import math
 import sys
 import wave
+from array import array
 from pathlib import Path
-
-import numpy as np
 
 RATE = 8000
 # A gentle major arpeggio and its answer (C5 E5 G5 E5 | D5 F5 A5 F5), one note per 0.6 s.
@@ -23,16 +23,19 @@ LEVEL = 0.18  # well below speech, so prompts stand out
 def hold_tone_pcm() -> bytes:
     """The loop as s16le samples at 8 kHz."""
     total = int(RATE * (NOTE_S * len(NOTES_HZ) + TAIL_S))
-    out = np.zeros(total)
-    t = np.arange(int(RATE * NOTE_S * 1.5)) / RATE
-    envelope = np.minimum(1.0, t / 0.02) * np.exp(-t * 4.0)  # soft attack, bell-like decay
+    out = [0.0] * total
+    length = int(RATE * NOTE_S * 1.5)
     for index, hz in enumerate(NOTES_HZ):
-        note = envelope * (np.sin(2 * np.pi * hz * t) + 0.25 * np.sin(2 * np.pi * 2 * hz * t))
         start = int(index * NOTE_S * RATE)
-        end = min(total, start + len(note))
-        out[start:end] += note[: end - start]
-    out *= LEVEL * 32767 / np.max(np.abs(out))
-    return out.astype("<i2").tobytes()
+        for i in range(min(length, total - start)):
+            t = i / RATE
+            envelope = min(1.0, t / 0.02) * math.exp(-t * 4.0)  # soft attack, bell-like decay
+            out[start + i] += envelope * (math.sin(2 * math.pi * hz * t) + 0.25 * math.sin(4 * math.pi * hz * t))
+    scale = LEVEL * 32767 / max(abs(v) for v in out)
+    samples = array("h", (int(v * scale) for v in out))
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return samples.tobytes()
 
 
 def write_hold_tone(path: Path) -> None:
