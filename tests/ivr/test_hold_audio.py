@@ -216,3 +216,12 @@ def test_validate_warns_about_missing_hold_audio_and_reaches_nodes_by_hold_keys(
     assert hold_audio_problems(kefu_env) == []
     flow = load_flow_file(FLOWS / "t_hold.yml")
     assert {"callback", "callback_booked", "message"} <= reachable(flow)
+
+
+def test_the_shipped_hold_audio_is_kefus_own_chime_at_the_phone_rate():
+    from bot.ivr.hold_tone import hold_tone_pcm
+    from tests.conftest import PROJECT_ROOT
+    from voice.pcm import read_wav
+
+    shipped = read_wav(PROJECT_ROOT / "content" / "media" / "hold_tone.wav")
+    assert shipped.sample_rate == 8000 and shipped.samples == hold_tone_pcm()
