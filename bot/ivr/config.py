@@ -46,6 +46,8 @@ class HotlineConfig:
     max_utterance_s: float
     bot_turn_timeout_s: float
     max_buttons_read: int
+    hold_audio: str = ""  # absolute path of the WAV looped while a caller waits for an agent; "" = silence
+    hold_reminder_every_s: float = 45.0  # how often a waiting caller hears the flow's `hold.reminder`
 
     def prompt(self, name: str) -> str:
         return self.prompts[name]
@@ -94,6 +96,11 @@ def load_hotline_config(path: Path) -> HotlineConfig:
         if not isinstance(template, str) or "{digit}" not in template:
             raise HotlineConfigError(f"{path}: speech.button must be a text with {{title}} and {{digit}}")
         template.format(title="", digit="")
+        hold = raw.get("hold") or {}
+        audio = str(hold.get("audio") or "")
+        reminder_every_s = float(hold.get("reminder_every_s", 45))
+        if not 2 <= reminder_every_s <= 600:
+            raise HotlineConfigError(f"{path}: hold.reminder_every_s must be 2..600 seconds")
         return HotlineConfig(
             default_flow=str(raw.get("default_flow", "main")),
             hours=hours,
@@ -104,6 +111,8 @@ def load_hotline_config(path: Path) -> HotlineConfig:
             max_utterance_s=float(limits.get("max_utterance_seconds", 15)),
             bot_turn_timeout_s=float(limits.get("bot_turn_timeout_seconds", 20)),
             max_buttons_read=int(speech.get("max_buttons_read", 5)),
+            hold_audio=str((Path(path).parent / audio).resolve()) if audio else "",
+            hold_reminder_every_s=reminder_every_s,
         )
     except HotlineConfigError:
         raise
