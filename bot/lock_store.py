@@ -26,6 +26,8 @@ import redis.asyncio as aioredis
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
+from bot.redis_reconnect import reconnecting
+
 POLL_S = 0.01
 MAX_POLL_S = 0.25
 LEASE_S = 5.0  # a dead holder's conversation waits at most this long
@@ -90,7 +92,8 @@ class AsyncRedisLockStore(LockStore):
             host = endpoint_config.url or host
             port, db = options.get("port", port), options.get("db", db)
             password, key_prefix = options.get("password", password), options.get("key_prefix", key_prefix)
-        self.redis = aioredis.Redis(host=host, port=int(port), db=int(db), password=password or None)
+        self.redis = aioredis.Redis(host=host, port=int(port), db=int(db), password=password or None,
+                                    **reconnecting())
         self.prefix = f"{key_prefix or 'kefu'}:lock:"
         self._acquire = self.redis.register_script(ACQUIRE)
         self._release = self.redis.register_script(RELEASE)

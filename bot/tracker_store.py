@@ -34,6 +34,8 @@ from rasa.shared.core.events import ActionExecuted, Event, deserialise_events
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
 
+from bot.redis_reconnect import reconnecting
+
 logger = logging.getLogger(__name__)
 
 SESSION_START = "action_session_start"
@@ -137,7 +139,7 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
 
         install()  # the Rasa server loads this store: the place to fix Rasa's hot spots in it
         self.redis = aioredis.Redis(host=host, port=int(port), db=int(db), username=username or None,
-                                    password=password or None, ssl=bool(use_ssl))
+                                    password=password or None, ssl=bool(use_ssl), **reconnecting())
         self.record_exp = int(float(record_exp)) if record_exp else 0
         self.prefix = f"{key_prefix or 'kefu'}:events:"
         self.sessions = SessionCache()

@@ -11,6 +11,8 @@ import time
 
 from redis.exceptions import RedisError
 
+from bot.redis_reconnect import reconnecting
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,7 +31,7 @@ class ChannelGuard:
         if self._redis is None and self.redis_url:
             import redis.asyncio as redis
 
-            self._redis = redis.from_url(self.redis_url, decode_responses=True)
+            self._redis = redis.from_url(self.redis_url, decode_responses=True, **reconnecting())
         return self._redis
 
     def _key(self, key: str) -> str:

@@ -25,6 +25,7 @@ from bot.channels import ChannelConfigError
 from bot.ivr.config import HotlineConfigSource, load_hotline_config
 from bot.ivr.errors import HotlineConfigError
 from bot.ivr.registry import FlowRegistry
+from bot.redis_reconnect import reconnecting
 from bot.security.secrets import load_secrets
 from bot.settings import Settings, get_settings
 
@@ -79,7 +80,7 @@ class IvrRuntime:
 
         settings = channel.settings
         hotline = channel.hotline.get()
-        self.redis = redis.from_url(settings.redis.url)
+        self.redis = redis.from_url(settings.redis.url, **reconnecting())
         channel.registry.redis = self.redis
         repository = Repository(settings.database_url)
         self.services = CallServices(

@@ -19,6 +19,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.rest_guard import check_rest_body
+from bot.redis_reconnect import reconnecting
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,8 @@ class OpsInput(InputChannel):
         from bot.observability.health import CHECK_TIMEOUT_S
 
         url = self.settings.redis.url or "redis://127.0.0.1:6379/0"
-        self.redis = redis.from_url(url, socket_timeout=CHECK_TIMEOUT_S, socket_connect_timeout=CHECK_TIMEOUT_S)
+        self.redis = redis.from_url(url, socket_timeout=CHECK_TIMEOUT_S, socket_connect_timeout=CHECK_TIMEOUT_S,
+                                    **reconnecting())
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT_S))
         self.repository = Repository(self.settings.database_url)
 

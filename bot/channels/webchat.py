@@ -35,6 +35,7 @@ from socketio import AsyncManager, AsyncRedisManager, AsyncServer
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
 from bot.channels.media_route import media_response
+from bot.redis_reconnect import reconnecting
 from bot.security.launch import kefu_origins
 from bot.handoff.presence import mark_customer_seen
 from bot.settings import Settings, get_settings
@@ -184,7 +185,7 @@ class WebChatInput(SocketIOInput):
         if self._presence_redis is None:
             import redis.asyncio as redis
 
-            self._presence_redis = redis.from_url(self.settings.redis.url)
+            self._presence_redis = redis.from_url(self.settings.redis.url, **reconnecting())
         try:
             await mark_customer_seen(self._presence_redis, session_id, time.time())
         except RedisError as error:  # the grace period only starts later; the chat itself goes on

@@ -21,6 +21,7 @@ from bot.handoff import keys
 from bot.handoff.agents import AgentRoster
 from bot.handoff.estimate import estimate_wait, mean_handle_time, record_handle_time
 from bot.handoff.rules import HandoffRules, load_rules
+from bot.redis_reconnect import reconnecting
 
 logger = logging.getLogger(__name__)
 
@@ -334,7 +335,7 @@ def redis_from_settings() -> "redis.Redis":
     url = get_settings().redis.url or "redis://127.0.0.1:6379/0"
     key = (url, id(asyncio.get_running_loop()))
     if key not in _clients:
-        _clients[key] = redis.Redis.from_url(url)
+        _clients[key] = redis.Redis.from_url(url, **reconnecting())
     return _clients[key]
 
 

@@ -26,6 +26,7 @@ from bot.observability.metrics import count_outcome
 from bot.outcomes.events import OutcomeEvent, outcome_event
 from bot.outcomes.pending import PendingEvents
 from bot.outcomes.store import write_events
+from bot.redis_reconnect import reconnecting
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class OutcomeRecorder:
 
     def __init__(self, database_url: str, redis_url: str | None = None) -> None:
         self.database_url = database_url
-        self.parked = PendingEvents(aioredis.Redis.from_url(redis_url), database_url) if redis_url else None
+        self.parked = PendingEvents(aioredis.Redis.from_url(redis_url, **reconnecting()), database_url) if redis_url else None
         self._buffer: deque[OutcomeEvent] = deque()
         self._retrying: asyncio.Task | None = None
         self._looked_at = float("-inf")
