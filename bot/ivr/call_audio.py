@@ -10,7 +10,9 @@ the length cap), or ``idle``.
 A listening turn ends at the first of: the recogniser's own endpoint (Vosk's rules, with words
 heard); a short VAD silence once the recogniser has words (``quick_end_s`` in a menu grammar,
 ``quick_end_free_s`` for free speech); the VAD's full end of speech (``end_ms``, for sound the
-recogniser made nothing of); the length cap.
+recogniser made nothing of); the length cap. A turn ended before the VAD's end of speech
+closes the VAD's segment too, so a caller who pauses and goes on starts a new turn: the rest of
+the sentence becomes its own utterance instead of being lost.
 """
 from __future__ import annotations
 
@@ -132,8 +134,13 @@ class CallAudio:
             why = self._turn_over(any(e.kind == SPEECH_END for e in events))
             if why:
                 out.append(TurnEnded(self._turn, why))
-                # Still noisy after a cut: the next stretch is another turn.
-                self._turn = self._new_turn() if (why == "length_cap" and self.detector.in_speech) else None
+                self._turn = None
+                if why == "length_cap" and self.detector.in_speech:
+                    self._turn = self._new_turn()  # still talking after a cut: the next stretch is another turn
+                else:
+                    # Ended before the VAD's own end of speech: if the caller goes on, that is a new
+                    # start (and a new turn), never audio nobody listens to.
+                    self.detector.end_segment()
         elif self.mode == RECORD and self._recording is not None:
             out.extend(self._record(pcm))
         self._remember(pcm)
