@@ -45,6 +45,7 @@ class SpeechBegan:
 class TurnEnded:
     turn: StreamingTurn
     why: str  # "asr_endpoint" | "quick_silence" | "vad_silence" | "length_cap"
+    silence_s: float = 0.0  # the caller's silence (VAD) when the turn was ended
 
     @property
     def cut(self) -> bool:
@@ -133,7 +134,7 @@ class CallAudio:
             self._turn.push(pcm)
             why = self._turn_over(any(e.kind == SPEECH_END for e in events))
             if why:
-                out.append(TurnEnded(self._turn, why))
+                out.append(TurnEnded(self._turn, why, self.detector.trailing_silence))
                 self._turn = None
                 if why == "length_cap" and self.detector.in_speech:
                     self._turn = self._new_turn()  # still talking after a cut: the next stretch is another turn

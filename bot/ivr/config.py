@@ -46,6 +46,9 @@ class HotlineConfig:
     max_utterance_s: float
     bot_turn_timeout_s: float
     max_buttons_read: int
+    # Caller silence that ends a turn once the recogniser has words (bot.ivr.call_audio).
+    end_of_turn_menu_s: float = 0.25
+    end_of_turn_free_s: float = 0.4
 
     def prompt(self, name: str) -> str:
         return self.prompts[name]
@@ -104,6 +107,8 @@ def load_hotline_config(path: Path) -> HotlineConfig:
             max_utterance_s=float(limits.get("max_utterance_seconds", 15)),
             bot_turn_timeout_s=float(limits.get("bot_turn_timeout_seconds", 20)),
             max_buttons_read=int(speech.get("max_buttons_read", 5)),
+            end_of_turn_menu_s=float(limits.get("end_of_turn_menu_seconds", 0.25)),
+            end_of_turn_free_s=float(limits.get("end_of_turn_free_speech_seconds", 0.4)),
         )
     except HotlineConfigError:
         raise
