@@ -27,11 +27,13 @@ from voice.vad import SPEECH_END, SPEECH_START, EndpointDetector, VadConfig
 PHONE_VAD = VadConfig(aggressiveness=2, frame_ms=20, start_ms=200, end_ms=700)
 PREROLL_S = 0.4  # the detector decides "speech" ~start_ms late: keep what came before
 NO_SPEECH_RECORDING_S = 8.0  # a recording with nobody talking ends after this
-# VAD silence that ends a turn once the recogniser has words (without words: the VAD's end_ms).
-# A menu grammar's words are complete in themselves; free speech gets longer, because callers
-# pause inside sentences and between the groups of a spoken number.
+# VAD silence that ends a turn once the recogniser has words (without words: the VAD's end_ms);
+# the hotline's limits (content/ivr.yml) override both. Free speech used to wait 0.4 s, for
+# callers who pause inside a sentence; that wait was ~85 % of a bot turn's voice-to-voice time
+# (bench/RESULTS.md). Now a pause longer than this ends the turn and whatever the caller says
+# next is the next turn (see end_segment below), so nothing said is lost to a short end.
 QUICK_END_S = 0.25
-QUICK_END_FREE_S = 0.4
+QUICK_END_FREE_S = 0.25
 
 IDLE, LISTEN, RECORD = "idle", "listen", "record"
 

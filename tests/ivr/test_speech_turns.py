@@ -96,7 +96,7 @@ async def test_a_short_pause_inside_free_speech_does_not_split_the_turn(engine):
         start, end = find_speech_span(pcm, 8000, PHONE_VAD)
         return pcm[int(start * 8000) * 2:int(end * 8000) * 2]
 
-    pause = b"\0" * (int(0.3 * 8000) * 2)  # a caller drawing breath mid-sentence
+    pause = b"\0" * (int((QUICK_END_FREE_S - 0.1) * 8000) * 2)  # a breath, shorter than the turn's end
     audio = CallAudio()
     audio.listen(lambda: StreamingTurn(engine, 8000, ()))
 
@@ -107,7 +107,8 @@ async def test_a_short_pause_inside_free_speech_does_not_split_the_turn(engine):
 
 
 @pytest.mark.parametrize("pause_s", [
-    0.55,  # past the free-speech quick end, inside the VAD's end_ms: the turn ends mid-pause
+    0.35,  # past the free-speech quick end, inside the VAD's end_ms: the turn ends mid-pause
+    0.55,
     1.0,  # past the VAD's end of speech too
 ])
 async def test_speech_resumed_after_a_pause_is_never_lost(engine, pause_s):
