@@ -51,10 +51,18 @@ AFTER = {"end_of_turn_free_speech_seconds": None}  # None: what content/ivr.yml 
 TIMING = re.compile(r"ivr\.turn\.timing\b.*?call=\S+ why=(\S+) ((?:\w+=-?\d+ ?)+)")
 
 
+RASA_TURN = re.compile(r"ivr\.bot\.turn\b.*?rasa_ms=(\d+)")
+
+
 def turn_stages(log_text: str) -> list[dict]:
-    """The ``ivr.turn.timing`` lines (bot/ivr/turn_timing.py) in a piece of the stack's log."""
-    return [dict(why=m.group(1), **{k: float(v) for k, v in (kv.split("=") for kv in m.group(2).split())})
-            for m in TIMING.finditer(log_text)]
+    """The ``ivr.turn.timing`` lines (bot/ivr/turn_timing.py) in a piece of the stack's log; a bot
+    turn's engine time is split into the Rasa turn (``ivr.bot.turn``) and the rest."""
+    stages = [dict(why=m.group(1), **{k: float(v) for k, v in (kv.split("=") for kv in m.group(2).split())})
+              for m in TIMING.finditer(log_text)]
+    rasa = [float(m.group(1)) for m in RASA_TURN.finditer(log_text)]
+    for turn in stages:
+        turn["rasa_ms"] = rasa[0] if len(stages) == 1 and len(rasa) == 1 else 0.0
+    return stages
 
 
 def use_limits(config_path: Path, limits: dict) -> None:
@@ -226,15 +234,17 @@ def print_comparison(compared: list) -> None:
     print("\nwhere the time went (median ms per stage, from the stack's ivr.turn.timing log lines;")
     print("wait = caller silence the end-of-turn rule waited for, flush = recogniser final result,")
     print("engine = flow engine incl. the Rasa turn, audio = reply synthesis/cache up to the first frame)\n")
-    print("| scenario | setting | turns | ended by | " + " | ".join(STAGES) + " | sum |")
-    print("|---|---|---|---|" + "---|" * (len(STAGES) + 1))
+    print("| scenario | setting | turns | ended by | " + " | ".join(STAGES) + " | sum | of engine: Rasa turn |"
+          " max engine_ms | max audio_ms |")
+    print("|---|---|---|---|" + "---|" * (len(STAGES) + 4))
     for label, name, _, stages in compared:
         if not stages:
             continue
         medians = [statistics.median(s[k] for s in stages) for k in STAGES]
         whys = ",".join(sorted({s["why"] for s in stages}))
         print(f"| {label} | {name} | {len(stages)} | {whys} | " + " | ".join(f"{m:.0f}" for m in medians)
-              + f" | {sum(medians):.0f} |")
+              + f" | {sum(medians):.0f} | {statistics.median(s['rasa_ms'] for s in stages):.0f} | "
+              f"{max(s['engine_ms'] for s in stages):.0f} | {max(s['audio_ms'] for s in stages):.0f} |")
 
 
 def main() -> None:
