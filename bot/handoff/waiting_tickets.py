@@ -17,6 +17,12 @@ def callback_by(now: float, within_hours: float) -> datetime:
     return datetime.fromtimestamp(now) + timedelta(hours=within_hours)
 
 
+def promised_time(due: datetime, now: float) -> str:
+    """The promised time as the customer reads it: ``HH:MM`` today, else ``MM-DD HH:MM``."""
+    same_day = due.date() == datetime.fromtimestamp(now).date()
+    return due.strftime("%H:%M" if same_day else "%m-%d %H:%M")
+
+
 def customer_said(request: HandoffRequest, limit: int = 5) -> list[str]:
     """The customer's own latest words from the context packet (payload buttons left out)."""
     turns = (request.context or {}).get("transcript") or []

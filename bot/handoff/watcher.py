@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 
 from bot.handoff import keys
 from bot.handoff.conversations import RasaConversations
@@ -31,7 +30,7 @@ from bot.handoff.estimate import wait_minutes
 from bot.handoff.presence import customer_last_seen
 from bot.handoff.queue import HandoffQueue
 from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
-from bot.handoff.waiting_tickets import waiting_room_ticket
+from bot.handoff.waiting_tickets import promised_time, waiting_room_ticket
 
 logger = logging.getLogger(__name__)
 
@@ -241,11 +240,9 @@ class WaitingRoom:
                                                    within_hours=self.settings.callback_within_hours,
                                                    now=self.queue.clock())
         await self.queue.abandon(conversation_id, "message" if message else "callback")
-        same_day = due.date() == datetime.fromtimestamp(self.queue.clock()).date()
-        shown = due.strftime("%H:%M" if same_day else "%m-%d %H:%M")
         await self.conversations.resume(
             conversation_id, "utter_queue_message_booked" if message else "utter_queue_callback_booked",
-            ticket_id=ticket_id, callback_by=shown, phone_masked=mask_phone(phone))
+            ticket_id=ticket_id, callback_by=promised_time(due, self.queue.clock()), phone_masked=mask_phone(phone))
         return False
 
     # -- queue notices -----------------------------------------------------------------

@@ -50,6 +50,8 @@ class HotlineConfig:
     # Caller silence that ends a turn once the recogniser has words (bot.ivr.call_audio).
     end_of_turn_menu_s: float = QUICK_END_S
     end_of_turn_free_s: float = QUICK_END_FREE_S
+    hold_audio: str = ""  # absolute path of the WAV looped while a caller waits for an agent; "" = silence
+    hold_reminder_every_s: float = 45.0  # how often a waiting caller hears the flow's `hold.reminder`
 
     def prompt(self, name: str) -> str:
         return self.prompts[name]
@@ -98,6 +100,11 @@ def load_hotline_config(path: Path) -> HotlineConfig:
         if not isinstance(template, str) or "{digit}" not in template:
             raise HotlineConfigError(f"{path}: speech.button must be a text with {{title}} and {{digit}}")
         template.format(title="", digit="")
+        hold = raw.get("hold") or {}
+        audio = str(hold.get("audio") or "")
+        reminder_every_s = float(hold.get("reminder_every_s", 45))
+        if not 2 <= reminder_every_s <= 600:
+            raise HotlineConfigError(f"{path}: hold.reminder_every_s must be 2..600 seconds")
         return HotlineConfig(
             default_flow=str(raw.get("default_flow", "main")),
             hours=hours,
@@ -110,6 +117,8 @@ def load_hotline_config(path: Path) -> HotlineConfig:
             max_buttons_read=int(speech.get("max_buttons_read", 5)),
             end_of_turn_menu_s=_end_of_turn(limits, "end_of_turn_menu_seconds", path, QUICK_END_S),
             end_of_turn_free_s=_end_of_turn(limits, "end_of_turn_free_speech_seconds", path, QUICK_END_FREE_S),
+            hold_audio=str((Path(path).parent / audio).resolve()) if audio else "",
+            hold_reminder_every_s=reminder_every_s,
         )
     except HotlineConfigError:
         raise

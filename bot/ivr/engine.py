@@ -11,6 +11,9 @@ While the caller waits for (or talks with) an agent the call's status is ``queue
 caller says goes to the paused conversation for the agent to read, messages from the agent or
 the waiting room (:class:`LineMessage`) are spoken, ``*`` stops waiting, and when the agent
 closes (:class:`HandedBack`) the flow continues at the waiting node's ``next`` — the assistant.
+Until an agent takes the call its Listen carries the hotline's hold audio, its timer reads the
+flow's ``hold.reminder``, and the flow's ``hold.keys`` leave the queue for another node (a
+callback booked from the queue entry, a voice message).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from bot.ivr.errors import BotUnavailable, CallStateError, FlowError, HandoffUna
 from bot.ivr.events import (Beep, CallStart, EndCall, HandedBack, Hold, KeyPress, LineMessage, Listen, NoInput,
                             Recording, Say, StartRecording, Utterance)
 from bot.ivr.flow import Flow, Node
+from bot.ivr.flow_loader import STOP_WAITING_KEY
 from bot.ivr.line import conversation_id
 from bot.ivr.matching import digits_valid, fill, match_phrase, spoken_digits
 from bot.ivr.services import CallServices
@@ -42,7 +46,7 @@ MAX_STEPS = 64  # nodes entered without waiting for the caller (validation forbi
 _CONFIRM, _RECORDING = "confirm", "recording"
 QUEUED = "queued"
 HOLD_LISTEN_S = 3600.0  # while queued the caller may speak at any time; silence is no reason to act
-STOP_WAITING_KEY = "*"
+HOLD_REMINDER_LABEL = "hold:reminder"
 
 
 class FlowEngine:
@@ -135,7 +139,7 @@ class FlowEngine:
             elif kind == "hold":
                 if node.say:
                     commands.append(self._say(flow, state, node))
-                return commands + [self._holding(node) if state.status == QUEUED else Hold()]
+                return commands + [self._holding(flow, node) if state.status == QUEUED else Hold()]
             elif kind == "notify":
                 await self._notify(state, node.channel, "ivr_notify", fill(node.text, state.vars))
                 node_id = node.next
@@ -153,7 +157,7 @@ class FlowEngine:
             elif kind == "transfer":
                 target = await self._transfer(flow, state, node, commands)
                 if target is None:
-                    return commands + [self._holding(node)]
+                    return commands + [self._holding(flow, node)]
                 node_id = target
             elif kind == "bot":
                 return commands + await self._enter_bot(flow, state, node, first_utterance)
@@ -327,19 +331,42 @@ class FlowEngine:
         state.status = QUEUED
         state.vars.update(position=status.position, wait_minutes=status.wait_minutes)
         if not node.on_handoff:
-            return [self._holding(node)]
+            return [self._holding(flow, node)]
         buttons = state.buttons  # the waiting options just read out stay on the keypad
         commands = await self._enter(flow, state, node.on_handoff)
         state.buttons = buttons
         return commands
 
     # -- waiting for and talking with an agent ------------------------------------------------
-    def _holding(self, node: Node) -> Listen:
+    def _holding(self, flow: Flow, node: Node) -> Listen:
+        """Waiting for an agent: hold audio between announcements, the reminder when the timer runs out."""
+        hotline = self.services.hotline.get()
+        reminder_s = hotline.hold_reminder_every_s if flow.hold.reminder else HOLD_LISTEN_S
+        return Listen(node.id, speech=True, keys=True, timeout_s=reminder_s, hold_audio=hotline.hold_audio)
+
+    async def _queued_listen(self, flow: Flow, state: CallState, node: Node) -> Listen:
+        """Hold audio only while the entry still waits: once an agent has the call, the line is theirs."""
+        if await self.services.handoff.waiting(conversation_id(state.call_id)):
+            return self._holding(flow, node)
+        return self._with_agent(node)
+
+    @staticmethod
+    def _with_agent(node: Node) -> Listen:
         return Listen(node.id, speech=True, keys=True, timeout_s=HOLD_LISTEN_S)
 
     async def _queued(self, flow: Flow, state: CallState, node: Node, event) -> list:
         if isinstance(event, LineMessage):
-            return await self._line_message(state, event)
+            return await self._line_message(state, event) + [await self._queued_listen(flow, state, node)]
+        if isinstance(event, NoInput):  # the hold timer: remind the waiting caller of the keys
+            listen = await self._queued_listen(flow, state, node)
+            if listen == self._with_agent(node) or not flow.hold.reminder:
+                return [listen]
+            state.buttons = []  # the keys just read out are the hold keys, not an older message's buttons
+            return [Say(fill(flow.hold.reminder, state.vars), label=HOLD_REMINDER_LABEL), listen]
+        hold_keys = dict(flow.hold.keys)
+        if isinstance(event, KeyPress) and event.digit in hold_keys and not self._is_button(state, event.digit) \
+                and await self.services.handoff.waiting(conversation_id(state.call_id)):
+            return await self._hold_key(flow, state, hold_keys[event.digit])
         if isinstance(event, HandedBack):
             state.status = "active"
             return await self._after_agent(flow, state, node)
@@ -352,7 +379,33 @@ class FlowEngine:
             await self._tell_agent_side(state, state.buttons[int(event.digit) - 1])
         elif isinstance(event, Utterance) and event.text.strip():
             await self._tell_agent_side(state, event.text.strip())
-        return []
+        elif not isinstance(event, (KeyPress, Utterance)):
+            return []
+        return [await self._queued_listen(flow, state, node)]  # the caller's input stopped the reminder timer
+
+    @staticmethod
+    def _is_button(state: CallState, digit: str) -> bool:
+        """A digit naming one of the buttons read out last (a waiting-room message's options)."""
+        return digit.isdigit() and 0 < int(digit) <= len(state.buttons)
+
+    async def _hold_key(self, flow: Flow, state: CallState, target: str) -> list:
+        """A hold key: out of the queue and on to ``target``. A callback is booked from the queue entry,
+        like the waiting room's 预约回电 (ticket, contact schedule, what the caller said)."""
+        call = conversation_id(state.call_id)
+        if flow.node(target).kind == "callback":
+            from bot.ivr.services import local_phone
+
+            booked = await self.services.handoff.book_callback(call, local_phone(state.caller) or state.caller)
+            if booked is not None:
+                state.status = "active"
+                state.path = (state.path + [target])[-200:]
+                state.vars.update(ticket_id=booked.ticket_id, callback_by=booked.callback_by)
+                await self.services.records.event(call, "callback_booked", {
+                    "ticket_id": booked.ticket_id, "skill": flow.node(target).skill, "while_waiting": True})
+                return await self._enter(flow, state, flow.node(target).next)
+        await self.services.handoff.leave(call, "caller_chose_" + flow.node(target).kind)
+        state.status = "active"
+        return await self._enter(flow, state, target)
 
     async def _tell_agent_side(self, state: CallState, text: str) -> None:
         """The caller's words while queued: into the paused conversation, where the agent reads them."""

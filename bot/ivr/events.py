@@ -118,6 +118,7 @@ class Listen:
     phrases: tuple[str, ...] = ()  # restricts the recogniser; empty = free speech
     timeout_s: float = 6.0
     inter_digit_timeout_s: float = 0.0  # > 0 while collecting a number
+    hold_audio: str = ""  # a WAV looped between prompts while the caller waits for an agent
 
 
 @dataclass(frozen=True)

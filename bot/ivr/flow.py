@@ -142,6 +142,19 @@ class Node:
 
 
 @dataclass(frozen=True)
+class HoldOptions:
+    """What a caller waiting for an agent may do instead (the flow's top-level ``hold``).
+
+    ``reminder`` is read every few seconds (``content/ivr.yml`` → ``hold.reminder_every_s``)
+    over the hold audio; ``keys`` map a key to the node the caller goes to, leaving the queue
+    (a ``callback`` node books the callback from the queue entry, with what the caller said).
+    """
+
+    reminder: str = ""
+    keys: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Flow:
     id: str
     start: str
@@ -149,6 +162,7 @@ class Flow:
     version: str  # content hash: a call keeps the version it started with
     source: str  # file name, for messages
     raw: Any = field(default=None, repr=False, compare=False)
+    hold: HoldOptions = field(default_factory=HoldOptions)
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]

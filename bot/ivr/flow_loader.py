@@ -13,9 +13,10 @@ from typing import Any
 import yaml
 
 from bot.ivr.errors import FlowError
-from bot.ivr.flow import INPUT_KINDS, NODE_KINDS, Case, Condition, Flow, MenuOption, Node, Retry
+from bot.ivr.flow import INPUT_KINDS, NODE_KINDS, Case, Condition, Flow, HoldOptions, MenuOption, Node, Retry
 
 DTMF_KEYS = "0123456789*#"
+STOP_WAITING_KEY = "*"  # while queued, always: stop waiting (bot.ivr.engine)
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _COMMON = {"type", "say", "prompt", "barge_in", "next"}
 _RETRY_KEYS = {"timeout_s", "max_no_input", "max_no_match", "no_input_say", "no_match_say",
@@ -80,7 +81,7 @@ class _FlowParser:
         raw = self.raw
         if not isinstance(raw, dict):
             raise self.error("", "the file must be a mapping with `flow`, `start` and `nodes`")
-        unknown = set(raw) - {"flow", "start", "defaults", "nodes", "description"}
+        unknown = set(raw) - {"flow", "start", "defaults", "nodes", "description", "hold"}
         if unknown:
             raise self.error(sorted(unknown)[0], "unknown top-level key")
         if raw.get("flow") != self.flow_id:
@@ -101,7 +102,7 @@ class _FlowParser:
         start = raw.get("start")
         if start not in nodes:
             raise self.error("start", f"names no node: {start!r}")
-        flow = Flow(self.flow_id, start, nodes, version, self.source, raw)
+        flow = Flow(self.flow_id, start, nodes, version, self.source, raw, self.hold(raw.get("hold")))
         self.check_targets(flow)
         self.check_loops(flow)
         return flow
@@ -242,6 +243,22 @@ class _FlowParser:
             raise self.error("answer", f"one of {list(ANSWERS)}, got {answer!r}")
         fields.update(answer=answer, value=self.text(body, "value"))
 
+    def hold(self, raw: Any) -> HoldOptions:
+        if raw is None:
+            return HoldOptions()
+        if not isinstance(raw, dict) or set(raw) - {"reminder", "keys"}:
+            raise self.error("hold", "a mapping with `reminder` and `keys`")
+        keys = raw.get("keys") or {}
+        if not isinstance(keys, dict):
+            raise self.error("hold.keys", "must map a key to a node id")
+        pairs = []
+        for key, target in keys.items():
+            if len(str(key)) != 1 or str(key) not in DTMF_KEYS or str(key) == STOP_WAITING_KEY:
+                raise self.error(f"hold.keys.{key}", f"one key of {DTMF_KEYS} other than {STOP_WAITING_KEY} "
+                                                     "(which always stops waiting)")
+            pairs.append((str(key), self.ref(keys, key, f"hold.keys.{key}")))
+        return HoldOptions(self.text(raw, "reminder"), tuple(pairs))
+
     # -- values ------------------------------------------------------------------------
     def retry(self, values: dict) -> Retry:
         escalate = values.get("escalate")
@@ -305,6 +322,9 @@ class _FlowParser:
 
     # -- graph ---------------------------------------------------------------------------
     def check_targets(self, flow: Flow) -> None:
+        for key, target in flow.hold.keys:
+            if target not in flow.nodes:
+                raise FlowError(self.source, "", f"hold.keys.{key}", f"names no node: {target!r}")
         for node in flow.nodes.values():
             for field, target in node.targets():
                 if target not in flow.nodes:

@@ -34,6 +34,14 @@ class QueueTicket:
     estimated_wait_s: float
 
 
+@dataclass(frozen=True)
+class BookedCallback:
+    """A callback booked from the queue (the waiting room's work item): its ticket and promised time."""
+
+    ticket_id: str
+    callback_by: str  # "HH:MM" today, else "MM-DD HH:MM"
+
+
 class HandoffGateway(ABC):
     @abstractmethod
     async def enqueue(self, *, conversation_id: str, skill: str, priority: int, customer_id: int | None,
@@ -50,6 +58,15 @@ class HandoffGateway(ABC):
     async def agents_available(self, skill: str) -> bool:
         """Whether an agent of ``skill`` is signed in and available (unknown: True, the queue decides)."""
         return True
+
+    async def waiting(self, conversation_id: str) -> bool:
+        """Whether the conversation still waits in the queue (False once an agent took it or it left)."""
+        return True
+
+    async def book_callback(self, conversation_id: str, phone: str) -> BookedCallback | None:
+        """Turn the waiting entry into a callback, as the waiting room's 预约回电 does, and leave the
+        queue; None when there is no waiting entry (the flow's own callback node books it then)."""
+        return None
 
 
 class QueueHandoff(HandoffGateway):
@@ -104,6 +121,37 @@ class QueueHandoff(HandoffGateway):
         except QUEUE_DOWN_ERRORS as exc:
             logger.warning("ivr.handoff.roster_unknown error=%s: %s", type(exc).__name__, exc)
             return True  # the transfer itself will find out and take on_failure
+
+    async def waiting(self, conversation_id: str) -> bool:
+        try:
+            entry = await self.queue.entry(conversation_id)
+        except QUEUE_DOWN_ERRORS as exc:  # keep holding: the next message or reminder asks again
+            logger.warning("ivr.handoff.entry_unknown error=%s: %s", type(exc).__name__, exc)
+            return True
+        return entry is not None and entry["state"] == "waiting"
+
+    async def book_callback(self, conversation_id: str, phone: str) -> BookedCallback | None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from bot.handoff.waiting_settings import load_waiting_room
+        from bot.handoff.waiting_tickets import promised_time, waiting_room_ticket
+
+        try:
+            entry = await self.queue.entry(conversation_id)
+        except QUEUE_DOWN_ERRORS as exc:
+            logger.warning("ivr.handoff.callback_entry_unknown error=%s: %s", type(exc).__name__, exc)
+            return None
+        if entry is None or entry["state"] != "waiting":
+            return None
+        now = self.queue.clock()
+        try:
+            ticket_id, due = await waiting_room_ticket(entry["request"], kind="callback", phone=phone, now=now,
+                                                       within_hours=load_waiting_room().callback_within_hours)
+        except (DatabaseError, SQLAlchemyError) as exc:
+            logger.warning("ivr.handoff.callback_failed error=%s", type(exc).__name__)
+            return None
+        await self.leave(conversation_id, "callback")
+        return BookedCallback(ticket_id, promised_time(due, now))
 
     async def leave(self, conversation_id: str, reason: str) -> None:
         try:

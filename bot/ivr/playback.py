@@ -7,6 +7,12 @@ of the interrupted prompts follows it. Each prompt ends with a mark named after 
 Synthesis of queued prompts starts as soon as they are queued, so the next one is ready; a
 synthesised reply (no recorded prompt) is queued sentence by sentence, so its first sentence
 plays while the rest is still being synthesised.
+
+Hold audio (:meth:`Playback.hold`) fills the gaps while a caller waits for an agent: pre-encoded
+frames looped whenever no prompt is playing, paced like prompts, with a ``hold`` mark after each
+pass. A prompt queued meanwhile is synthesised while the hold audio goes on; once it is ready,
+``clear`` drops the hold frames the far end buffered and the prompt plays, then the loop resumes
+where it stopped. Turning hold off (or closing) stops it before the next frame.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ logger = logging.getLogger(__name__)
 FRAME_S = PHONE_FRAME_MS / 1000
 LEAD_FRAMES = 2  # frames sent ahead of real time, to keep the far end's jitter buffer fed
 _FRAME = frame_bytes(PHONE_RATE, PHONE_FRAME_MS)
+HOLD_MARK = "hold"  # sent after each full pass of the hold audio
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
 
 
@@ -76,7 +83,10 @@ class Playback:
         self._closed = False
         self.on_first_audio = on_first_audio
         self.frames_sent = 0
+        self._hold: tuple[str, ...] | None = None  # base64 μ-law frames looped between prompts
+        self._hold_at = 0
         self._task = asyncio.create_task(self._run(), name="ivr-playback")
+        self._task.add_done_callback(_log_crash)
 
     # -- control -------------------------------------------------------------------------
     def enqueue(self, command) -> None:
@@ -93,6 +103,19 @@ class Playback:
         self._queue.append(_Item(command, asyncio.create_task(self._audio(command))))
         self._idle.clear()
         self._wakeup.set()
+
+    def hold(self, frames: tuple[str, ...] | None) -> None:
+        """Loop ``frames`` whenever no prompt plays; None (or no frames) stops before the next frame."""
+        frames = frames or None
+        if frames == self._hold:
+            return  # the same hold audio goes on without a restart
+        self._hold = frames
+        self._hold_at = 0
+        self._wakeup.set()
+
+    @property
+    def holding(self) -> bool:
+        return self._hold is not None
 
     @property
     def playing(self) -> bool:
@@ -152,7 +175,10 @@ class Playback:
             if not self._queue:
                 self._idle.set()
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                if self._hold:
+                    await self._stream_hold(self._hold)
+                else:
+                    await self._wakeup.wait()
                 continue
             item = self._current = self._queue.pop(0)
             self._cancelled = False
@@ -168,6 +194,28 @@ class Playback:
             if pcm and not self._cancelled:
                 await self._stream(item, pcm)
             self._current = None
+
+    async def _stream_hold(self, frames: tuple[str, ...]) -> None:
+        """Hold frames in real time until a prompt is ready to play, hold changes, or the call closes."""
+        started = time.monotonic()
+        sent = 0
+        while True:
+            delay = started + (sent - LEAD_FRAMES) * FRAME_S - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with self.lock:
+                if self._closed:
+                    return
+                prompt_ready = bool(self._queue) and self._queue[0].audio.done()
+                if self._hold is not frames or prompt_ready:
+                    if sent:  # drop what the far end buffered, so the prompt (or silence) starts now
+                        await self._send(self.serializer.clear())
+                    return
+                await self._send(self.serializer.media_payload(frames[self._hold_at]))
+                sent += 1
+                self._hold_at = (self._hold_at + 1) % len(frames)
+                if self._hold_at == 0:
+                    await self._send(self.serializer.mark(HOLD_MARK))
 
     async def _stream(self, item: _Item, pcm: bytes) -> None:
         remainder = len(pcm) % _FRAME
@@ -198,6 +246,12 @@ class Playback:
         async with self.lock:
             if not self._cancelled and item.label:
                 await self._send(self.serializer.mark(item.label))
+
+
+def _log_crash(task: asyncio.Task) -> None:
+    """A playback loop that died leaves the caller in silence: its traceback belongs in the log."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("ivr.playback.crashed", exc_info=task.exception())
 
 
 SAMPLES_PER_FRAME = _FRAME // SAMPLE_WIDTH

@@ -4,6 +4,8 @@ Three things run per call: the receive loop (parses frames, runs VAD on every au
 does barge-in *inline*, so ``clear`` goes out before the next frame is even read), the engine
 worker (applies events to the flow one at a time: a slow bot turn never stalls the audio) and
 the playback task. Timers (no input, inter-digit) start when the prompts have finished playing.
+A Listen naming hold audio (the caller waits for an agent) loops it between prompts; any other
+command, and the end of the call, stops it.
 Whatever ends the call — the flow, the caller, a bad frame, a dead socket — goes through
 :meth:`CallSession._shutdown`, which removes the call's state from Redis.
 """
@@ -21,6 +23,7 @@ from bot.ivr.engine import FlowEngine
 from bot.ivr.errors import CallStateError, WireFormatError
 from bot.ivr.events import (AudioIn, Beep, CallStart, EndCall, HandedBack, Hangup, Hold, Ignored, KeyPress,
                             LineMessage, Listen, NoInput, PlaybackMark, Recording, Say, StartRecording, Utterance)
+from bot.ivr.hold_audio import hold_frames
 from bot.ivr.playback import Playback
 from bot.ivr.speech_turn import StreamingTurn
 from bot.ivr.turn_timing import TurnTiming
@@ -233,6 +236,8 @@ class CallSession:
                 self.playback.enqueue(command)
             elif isinstance(command, Listen):
                 self._set_listen(command)
+                if command.hold_audio:
+                    await self._hold(command.hold_audio)
             elif isinstance(command, StartRecording):
                 self._set_listen(None)
                 self._finish_key = command.finish_key
@@ -243,10 +248,18 @@ class CallSession:
                 self._set_listen(None)
                 self._spawn(self._end_after_prompt(command.reason))
 
+    async def _hold(self, path: str) -> None:
+        frames = await asyncio.to_thread(hold_frames, path)
+        if not self.playback.holding:
+            logger.info("ivr.hold.started call=%s frames=%d", self.call_id, len(frames))
+        self.playback.hold(frames)
+
     def _set_listen(self, listen: Listen | None) -> None:
         self._generation += 1
         self._cancel_timer()
         self.listen = listen
+        if listen is None or not listen.hold_audio:
+            self.playback.hold(None)
         if listen is not None and listen.speech:
             phrases = tuple(listen.phrases)
             self.audio.listen(lambda: self._new_turn(phrases))

@@ -51,6 +51,8 @@ class TwilioSerializer:
     def __init__(self, trunk_token: str = "") -> None:
         self.stream_sid: str | None = None
         self.trunk_token = trunk_token
+        self._media_sid: str | None = None
+        self._media_prefix = ""
         self.captions = False  # Kefu's softphone asks for captions (customParameters.captions == "1")
 
     # -- inbound ------------------------------------------------------------------------
@@ -141,8 +143,17 @@ class TwilioSerializer:
     # -- outbound -------------------------------------------------------------------------
     def media(self, pcm_frame: bytes) -> str:
         """One outbound frame of 8 kHz s16le audio as a ``media`` message."""
-        payload = base64.b64encode(mulaw_encode(pcm_frame)).decode("ascii")
-        return json.dumps({"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}})
+        return self.media_payload(base64.b64encode(mulaw_encode(pcm_frame)).decode("ascii"))
+
+    def media_payload(self, payload: str) -> str:
+        """One outbound frame already encoded (base64 μ-law), e.g. a frame of the hold audio.
+
+        Base64 needs no JSON escaping, so the message is the stream's fixed prefix plus the payload
+        (the same text ``json.dumps`` makes; bench/hold_audio.py)."""
+        if self._media_sid != self.stream_sid:
+            self._media_sid = self.stream_sid
+            self._media_prefix = '{"event": "media", "streamSid": %s, "media": {"payload": "' % json.dumps(self.stream_sid)
+        return self._media_prefix + payload + '"}}'
 
     def mark(self, name: str) -> str:
         return json.dumps({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})

@@ -27,7 +27,9 @@ def node_line(path: Path, node_id: str) -> int | None:
 
 
 def reachable(flow: Flow) -> set[str]:
-    seen, todo = {flow.start}, deque([flow.start])
+    """Nodes reachable from the start, or by a key pressed while waiting for an agent (``hold.keys``)."""
+    roots = [flow.start] + [target for _, target in flow.hold.keys if target in flow.nodes]
+    seen, todo = set(roots), deque(roots)
     while todo:
         for _, target in flow.nodes[todo.popleft()].targets():
             if target in flow.nodes and target not in seen:
@@ -78,4 +80,19 @@ def flow_problems(settings, domain) -> list[Problem]:
                                     f"node '{node_id}' cannot be reached from the start node '{flow.start}'"))
         problems += menu_problems(path, flow)
         problems += reference_problems(path, flow, settings, domain)
-    return problems
+    return problems + hold_audio_problems(settings)
+
+
+def hold_audio_problems(settings) -> list[Problem]:
+    """The hold audio ``content/ivr.yml`` names must exist, or waiting callers hear silence."""
+    from bot.ivr.config import load_hotline_config
+    from bot.ivr.errors import HotlineConfigError
+
+    try:
+        audio = load_hotline_config(settings.ivr_config_path).hold_audio
+    except HotlineConfigError as exc:
+        return [Problem(str(settings.ivr_config_path), None, str(exc))]
+    if audio and not Path(audio).is_file():
+        return [Problem(str(settings.ivr_config_path), None,
+                        f"hold.audio {audio} does not exist; callers waiting for an agent will hear silence", WARNING)]
+    return []

@@ -179,7 +179,8 @@ def desk_page(browser, stack, errors: list[str], viewport: dict | None = None, n
 
 def customer_queues_with_a_tv_fault(page):
     """On the web chat: report a TV fault, get the self-help video, ask for a person and wait for the
-    queue notice; returns the message box."""
+    waiting room's options (with a place and a wait when an agent is signed in, else the offer of a
+    callback first); returns the message box."""
     page.get_by_text("在线", exact=True).wait_for(timeout=15000)
     composer = page.get_by_placeholder("请输入您的问题")
     composer.fill("电视没信号")
@@ -187,5 +188,5 @@ def customer_queues_with_a_tv_fault(page):
     page.locator("video").first.wait_for(timeout=30000)
     composer.fill("转人工")
     composer.press("Enter")
-    page.locator(".notice.queue").last.wait_for(timeout=30000)
+    page.get_by_role("button", name="预约回电").last.wait_for(timeout=30000)
     return composer

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.selfhelp import load_catalogue
-from tests.handoff.stack_client import customer_queues_with_a_tv_fault, only_waiting, open_page, sign_in
+from tests.handoff.stack_client import (customer_queues_with_a_tv_fault, desk, desk_login, only_waiting, open_page,
+                                        sign_in)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -19,10 +20,10 @@ def test_customer_and_agent_talk_then_the_bot_takes_over_again(browser, running_
     customer_context, customer = open_page(browser, f"{stack.settings.rasa_url}/chat/", errors, viewport)
     agent_context, agent = open_page(browser, f"{stack.settings.rasa_url}/agent/", errors, viewport)
     try:
+        somebody = desk_login(stack)  # an agent is signed in and available: the customer gets a real estimate
+        assert desk(somebody, stack, "POST", "status", status="available").ok
         composer = customer_queues_with_a_tv_fault(customer)
-        queue = customer.locator(".notice.queue").last
-        assert "分钟" in queue.inner_text()
-        customer.get_by_role("button", name="预约回电").first.wait_for()
+        assert "分钟" in customer.locator(".notice.queue").last.inner_text()
         session_id = customer.evaluate("window.kefuChat.session()")
 
         # The agent signs in (a wrong password first), and claims the customer.

@@ -28,6 +28,7 @@ class Received:
     at: float
     kind: str  # media | mark | clear
     name: str = ""
+    payload: str = ""  # a media frame's base64 μ-law audio
 
 
 @dataclass
@@ -110,7 +111,8 @@ class PhoneCall:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; marks={self.marks()}")
+                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; marks={self.marks()} "
+                                     f"media={self.media_count()}")
             await asyncio.sleep(0.02)
 
     async def wait_mark(self, name: str, timeout: float = 30) -> None:
@@ -150,6 +152,8 @@ class PhoneCall:
                     name = message["mark"]["name"]
                     self.received.append(Received(now, "mark", name))
                     await self.send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+                elif kind == "media":
+                    self.received.append(Received(now, kind, payload=(message.get("media") or {}).get("payload", "")))
                 else:
                     self.received.append(Received(now, kind))
         except websockets.ConnectionClosed as closed:
@@ -157,3 +161,13 @@ class PhoneCall:
         finally:
             self.closed_at = time.monotonic()
             self._stopped = True
+
+
+def hold_media(call: "PhoneCall", frames: tuple[str, ...], after: float) -> list:
+    """Frames received after ``after`` that are recognisably the hold audio (its pause is silence,
+    like any prompt's, so only frames occurring once in the loop count)."""
+    counts: dict[str, int] = {}
+    for frame in frames:
+        counts[frame] = counts.get(frame, 0) + 1
+    known = {frame for frame, count in counts.items() if count == 1}
+    return [r for r in call.received if r.kind == "media" and r.at > after and r.payload in known]

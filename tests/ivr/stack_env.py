@@ -26,6 +26,7 @@ def ivr_environment(data_dir: Path, project_root: Path, environ: dict) -> dict:
     config["business_hours"].update(open="00:00", close="24:00", days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
                                     closed_dates=[])
     config["limits"]["max_utterance_seconds"] = MAX_UTTERANCE_S
+    config.setdefault("hold", {})["audio"] = str(project_root / "content" / "media" / "hold_tone.wav")  # the copy moved
     (data_dir / "ivr.yml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     env = {"KEFU_IVR_FLOWS_DIR": str(flows), "KEFU_IVR_CONFIG": str(data_dir / "ivr.yml")}
     if not environ.get("VOSK_MODEL_PATH"):

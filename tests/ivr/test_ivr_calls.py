@@ -9,8 +9,10 @@ import struct
 import pytest
 
 from bot.ivr.call_audio import PHONE_VAD
+from bot.ivr.hold_audio import hold_frames
+from tests.conftest import PROJECT_ROOT
 from tests.ivr.conftest import assert_cleaned, call_events, call_state, ended
-from tests.ivr.simulator import PhoneCall
+from tests.ivr.simulator import PhoneCall, hold_media
 from tests.speech import spoken_on_the_phone
 from voice.pcm import read_wav, rms_dbfs
 from voice.vad import SPEECH_END, SPEECH_START, EndpointDetector, find_speech_span
@@ -18,6 +20,7 @@ from voice.vad import SPEECH_END, SPEECH_START, EndpointDetector, find_speech_sp
 pytestmark = pytest.mark.slow
 
 CLIP = "aishell1_BAC009S0724W0121.wav"
+HOLD_FRAMES = hold_frames(str(PROJECT_ROOT / "content" / "media" / "hold_tone.wav"))
 OTHER_CLIP = "cosyvoice_zero_shot_prompt.wav"
 
 
@@ -96,6 +99,9 @@ async def test_transfer_queues_the_caller_and_hanging_up_is_abandonment(ivr_url,
         await call.wait_mark("agent", 20)
         waiting = await queue.position(f"ivr:{call.stream_sid}")
         assert waiting is not None and waiting.position >= 1
+        transferred = next(r.at for r in call.received if r.name == "agent")
+        # The waiting room may first say that nobody is signed in; hold audio follows its announcement.
+        await call.wait_for(lambda: len(hold_media(call, HOLD_FRAMES, transferred)) >= 50, 40, "hold audio")
         await call.hangup()
     events = await call_events(repository, call.stream_sid)
     assert (await ended(repository, call.stream_sid))["path"][-1] == "agent"

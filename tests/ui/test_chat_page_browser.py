@@ -72,7 +72,7 @@ def test_the_video_keeps_its_size_in_a_long_conversation_on_a_phone(phone, runni
 
 def test_contrast_and_tap_targets(phone):
     type_message(phone, "转人工")
-    phone.locator(".notice.queue").first.wait_for(timeout=30000)
+    phone.get_by_role("button", name="预约回电").last.wait_for(timeout=30000)  # queued (agents or not)
     assert phone.evaluate(CONTRAST_FAILURES) == []
     assert phone.evaluate(SMALL_TARGETS) == []
     screenshot(phone, "chat-queued")
@@ -80,7 +80,7 @@ def test_contrast_and_tap_targets(phone):
 
 def test_latest_quick_replies_stay_live_after_a_reload(phone):
     type_message(phone, "转人工")
-    phone.locator(".notice.queue").first.wait_for(timeout=30000)
+    phone.get_by_role("button", name="预约回电").last.wait_for(timeout=30000)  # queued (agents or not)
     phone.get_by_role("button", name="自助服务").first.wait_for()
     phone.reload()
     phone.get_by_text("在线", exact=True).wait_for(timeout=15000)

@@ -1,0 +1,47 @@
+"""Hold audio as ready-to-send frames: read and μ-law encoded once per file version, not per loop.
+
+The file is editor-owned (``content/ivr.yml`` → ``hold.audio``), any mono 16-bit WAV; it is
+resampled to the phone rate if needed and cut into 20 ms frames of base64 μ-law, which the
+playback loop only wraps in the stream's ``media`` message. A missing or unreadable file is
+logged and gives no frames: callers then wait in silence rather than the call failing.
+"""
+from __future__ import annotations
+
+import audioop
+import base64
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+from voice.errors import VoiceError
+from voice.pcm import PHONE_FRAME_MS, PHONE_RATE, SAMPLE_WIDTH, frame_bytes, mulaw_encode, read_wav
+
+logger = logging.getLogger(__name__)
+
+_FRAME = frame_bytes(PHONE_RATE, PHONE_FRAME_MS)
+
+
+def hold_frames(path: str) -> tuple[str, ...]:
+    """The loop's frames (base64 μ-law payloads); () when the file cannot be used."""
+    file = Path(path)
+    try:
+        stat = file.stat()
+    except OSError as exc:
+        logger.warning("ivr.hold_audio.missing path=%s error=%s", path, exc.strerror)
+        return ()
+    return _encoded(str(file), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _encoded(path: str, _mtime_ns: int, _size: int) -> tuple[str, ...]:
+    try:
+        wav = read_wav(Path(path))
+    except (VoiceError, OSError, ValueError) as exc:
+        logger.warning("ivr.hold_audio.unreadable path=%s error=%s", path, exc)
+        return ()
+    pcm = wav.samples
+    if wav.sample_rate != PHONE_RATE:
+        pcm, _ = audioop.ratecv(pcm, SAMPLE_WIDTH, 1, wav.sample_rate, PHONE_RATE, None)
+    pcm = pcm[: len(pcm) - len(pcm) % _FRAME]
+    return tuple(base64.b64encode(mulaw_encode(pcm[i:i + _FRAME])).decode("ascii")
+                 for i in range(0, len(pcm), _FRAME))

@@ -1,0 +1,227 @@
+"""Hold audio through the real media-stream path, in process: a Twilio-format WebSocket served by
+:class:`CallSession` with the real flow engine, queue (Redis), database and TTS; the simulated
+carrier (:class:`PhoneCall`) sends a frame every 20 ms and records what it receives, when.
+
+What a waiting caller must hear: the hotline's hold audio with no gap longer than a second while
+nobody speaks, interrupted (``clear``) for a queue update and resumed after it; the reminder of
+the keys; the callback key booking a callback from the queue entry; nothing more of it once an
+agent has the call or the caller has hung up.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+import websockets
+
+from bot.embedded_redis import free_port
+from bot.handoff.queue import HandoffQueue
+from bot.ivr.hold_audio import hold_frames
+from bot.ivr.line import publish
+from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
+from tests.ivr.simulator import PhoneCall, hold_media
+
+FLOWS = Path(__file__).parent / "hold_flows"
+REMINDER_S = 3
+MAX_GAP_S = 1.0
+
+
+@pytest.fixture
+async def hold_line(kefu_env, redis, tmp_path):
+    """A media-stream server on a free port; yields (url, sessions it served, hold frames)."""
+    from bot.db.repository import Repository
+    from bot.ivr.call_state import CallStore
+    from bot.ivr.config import HotlineConfigSource
+    from bot.ivr.engine import FlowEngine
+    from bot.ivr.handoff import QueueHandoff
+    from bot.ivr.line import CallLines
+    from bot.ivr.registry import FlowRegistry
+    from bot.ivr.services import CallRecords, CallServices
+    from bot.ivr.session import CallSession
+    from bot.ivr.twilio import TwilioSerializer
+    from bot.notify import OutboxNotifier
+    from voice.prompts import PromptPlayer
+    from voice.tts import default_engine
+
+    hotline_yml = kefu_env.content_dir / "ivr.yml"
+    config = tmp_path / "ivr.yml"
+    config.write_text(hotline_yml.read_text(encoding="utf-8").replace(
+        "audio: media/hold_tone.wav", f"audio: {hotline_yml.parent / 'media' / 'hold_tone.wav'}").replace(
+        "reminder_every_s: 45", f"reminder_every_s: {REMINDER_S}"), encoding="utf-8")
+    repository = Repository(kefu_env.database_url)
+    hotline = HotlineConfigSource(config)
+    services = CallServices(registry=FlowRegistry(FLOWS, redis).load(), store=CallStore(redis), hotline=hotline,
+                            records=CallRecords(repository), handoff=QueueHandoff(redis, repository),
+                            notifier=OutboxNotifier.from_settings(kefu_env, repository))
+    engine = FlowEngine(services)
+    lines = await CallLines(redis).start()
+    player = PromptPlayer(default_engine(), kefu_env.prompts_dir)
+    sessions: list[CallSession] = []
+
+    async def serve(ws) -> None:
+        async def receive(timeout: float):
+            try:
+                return await asyncio.wait_for(ws.recv(), timeout)
+            except asyncio.TimeoutError:
+                return None
+
+        session = CallSession(engine=engine, serializer=TwilioSerializer(), player=player, asr=None,
+                              send=ws.send, close=ws.close, lines=lines)
+        sessions.append(session)
+        await session.run(receive)
+
+    port = free_port()
+    async with websockets.serve(serve, "127.0.0.1", port):
+        yield f"ws://127.0.0.1:{port}", sessions, hold_frames(hotline.get().hold_audio)
+    await lines.stop()
+
+
+def gaps(times: list[float]) -> float:
+    return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+
+
+async def queued(call: PhoneCall) -> float:
+    """Press 0 and wait for the transfer prompt; the time its mark arrived."""
+    await call.wait_media()
+    await call.press("0")
+    await call.wait_mark("agent", 30)
+    return next(r.at for r in call.received if r.kind == "mark" and r.name == "agent")
+
+
+async def test_a_queued_caller_hears_hold_audio_without_gaps_and_an_update_interrupts_it(hold_line, redis):
+    url, _, frames = hold_line
+    assert len(frames) > 50, "the shipped hold audio is missing"
+    async with PhoneCall(url, flow="t_hold") as call:
+        transferred = await queued(call)
+        await call.wait_for(lambda: len(hold_media(call, frames, transferred)) >= 100, 10, "2 s of hold audio")
+        update_sent = time.monotonic()
+        await publish(redis, call.stream_sid, {"kind": "message", "message": {
+            "text": "您目前排在第1位，预计等待2分钟。", "utter_action": "utter_queue_update"}})
+        await call.wait_mark("line:utter_queue_update", 30)
+        spoken = next(r.at for r in call.received if r.name == "line:utter_queue_update")
+        await call.wait_for(lambda: len(hold_media(call, frames, spoken)) >= 50, 5, "hold audio resumed")
+        received = list(call.received)
+        await call.hangup()
+    media = [r.at for r in received if r.kind == "media" and r.at > transferred]
+    assert gaps(media) < MAX_GAP_S, f"{gaps(media):.2f} s without audio while queued"
+    clears = [r.at for r in received if r.kind == "clear" and update_sent < r.at < spoken]
+    assert clears, "the hold audio was not cleared for the update"
+    # Between the clear and the update's mark only the update itself plays, none of the hold loop.
+    assert not [r for r in hold_media(call, frames, clears[-1]) if r.at < spoken - 0.1]
+    # The loop continues in order: consecutive frames of the file, wrapping round, a `hold` mark per pass.
+    played = [frames.index(r.payload) for r in hold_media(call, frames, spoken)]
+    assert played and all(0 < (b - a) % len(frames) < 5 for a, b in zip(played, played[1:]))
+
+
+async def test_the_reminder_plays_over_hold_and_the_callback_key_books_from_the_queue(hold_line, redis, kefu_env):
+    from bot.contacts.schedule import Schedule
+    from bot.db.repository import Repository
+
+    url, sessions, frames = hold_line
+    queue = HandoffQueue(redis)
+    async with PhoneCall(url, flow="t_hold", caller="13800000001") as call:
+        transferred = await queued(call)
+        assert (await queue.position(f"ivr:{call.stream_sid}")) is not None
+        await call.wait_mark("hold:reminder", REMINDER_S + 15)
+        reminded = next(r.at for r in call.received if r.name == "hold:reminder")
+        await call.wait_for(lambda: hold_media(call, frames, reminded), 5, "hold audio after the reminder")
+        await call.press("1")
+        await call.wait_mark("callback_booked", 30)
+        await call.wait_closed(10)
+    assert await queue.position(f"ivr:{call.stream_sid}") is None, "still queued after booking a callback"
+    repository = Repository(kefu_env.database_url)
+    tickets = [t for t in repository.tickets_since() if t.get("conversation_id") == f"ivr:{call.stream_sid}"]
+    assert [t["kind"] for t in tickets] == ["callback"]
+    assert tickets[0]["details"]["via"] == "waiting_room" and tickets[0]["details"]["callback_phone"] == "13800000001"
+    scheduled = [c for c in Schedule(repository).listing(purpose="callback") if c["ticket_id"] == tickets[0]["ticket_id"]]
+    assert len(scheduled) == 1
+    assert gaps([r.at for r in call.received if r.kind == "media" and transferred < r.at < reminded]) < MAX_GAP_S
+
+
+async def test_hold_audio_stops_when_the_agent_takes_the_call(hold_line, redis):
+    url, _, frames = hold_line
+    queue = HandoffQueue(redis)
+    async with PhoneCall(url, flow="t_hold") as call:
+        transferred = await queued(call)
+        await call.wait_for(lambda: hold_media(call, frames, transferred), 10, "hold audio")
+        claimed = await queue.claim_next("agent-1")
+        assert claimed is not None and claimed.conversation_id == f"ivr:{call.stream_sid}"
+        for action, text in (("utter_agent_joined", "您好，客服小王为您服务。"), ("", "请问有什么可以帮您？")):
+            await publish(redis, call.stream_sid, {"kind": "message", "message": {"text": text, "utter_action": action}})
+        await call.wait_mark("line:utter_agent_joined", 30)
+        joined = next(r.at for r in call.received if r.name == "line:utter_agent_joined")
+        await call.wait_for(lambda: [r for r in call.received if r.name == "line" and r.at > joined], 30,
+                            "the agent's message")
+        agent_said = next(r.at for r in call.received if r.name == "line" and r.at > joined)
+        await call.hangup()
+    assert not hold_media(call, frames, joined), "hold audio after the agent took the call"
+    assert agent_said > joined
+
+
+async def test_hold_audio_stops_when_the_caller_hangs_up(hold_line, redis):
+    url, sessions, frames = hold_line
+    async with PhoneCall(url, flow="t_hold") as call:
+        transferred = await queued(call)
+        await call.wait_for(lambda: hold_media(call, frames, transferred), 10, "hold audio")
+        [session] = sessions
+        sent = []
+        original = session.playback._send
+
+        async def counting(frame: str) -> None:
+            sent.append((time.monotonic(), json.loads(frame)["event"]))
+            await original(frame)
+
+        session.playback._send = counting
+        await call.wait_for(lambda: len(sent) > 10, 5, "hold frames through the session")
+        await call.hangup()
+    await call.wait_for(lambda: session.ended.is_set() and session.playback._task.done(), 10, "the call to end")
+    hung_up = call.closed_at
+    assert not [at for at, kind in sent if kind == "media" and at > hung_up + 0.05], "hold audio after the hang-up"
+    deadline = time.monotonic() + 10
+    while await HandoffQueue(redis).position(f"ivr:{call.stream_sid}") is not None:
+        assert time.monotonic() < deadline, "the caller who hung up is still queued"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("hold,field,problem", [
+    ('{"keys": {"*": callback}}', "hold.keys.*", "always stops waiting"),
+    ('{"keys": {"1": nowhere}}', "hold.keys.1", "names no node"),
+    ('{"reminder": 请稍候, "music": x}', "hold", "a mapping with"),
+])
+def test_a_bad_hold_section_names_its_field(hold, field, problem):
+    from bot.ivr.errors import FlowError
+    from bot.ivr.flow_loader import parse_flow
+
+    text = (FLOWS / "t_hold.yml").read_text(encoding="utf-8")
+    start = text.index("hold:\n")
+    end = text.index("nodes:\n")
+    with pytest.raises(FlowError) as raised:
+        parse_flow(text[:start] + f"hold: {hold}\n" + text[end:], "t_hold.yml", "t_hold")
+    assert (raised.value.field, problem in str(raised.value)) == (field, True)
+
+
+def test_validate_warns_about_missing_hold_audio_and_reaches_nodes_by_hold_keys(kefu_env, tmp_path):
+    import dataclasses
+
+    from bot.ivr.flow_loader import load_flow_file
+    from bot.ivr.validation import hold_audio_problems, reachable
+
+    config = tmp_path / "ivr.yml"
+    config.write_text((kefu_env.content_dir / "ivr.yml").read_text(encoding="utf-8"), encoding="utf-8")
+    [problem] = hold_audio_problems(dataclasses.replace(kefu_env, ivr_config_path=config))
+    assert "hold.audio" in problem.message and "silence" in problem.message
+    assert hold_audio_problems(kefu_env) == []
+    flow = load_flow_file(FLOWS / "t_hold.yml")
+    assert {"callback", "callback_booked", "message"} <= reachable(flow)
+
+
+def test_the_shipped_hold_audio_is_kefus_own_chime_at_the_phone_rate():
+    from bot.ivr.hold_tone import hold_tone_pcm
+    from tests.conftest import PROJECT_ROOT
+    from voice.pcm import read_wav
+
+    shipped = read_wav(PROJECT_ROOT / "content" / "media" / "hold_tone.wav")
+    assert shipped.sample_rate == 8000 and shipped.samples == hold_tone_pcm()
