@@ -26,7 +26,8 @@ from pathlib import Path
 from bot.observability.metrics import TTS_REQUESTS
 from voice.audio import AudioLimits, decode_file
 from voice.errors import AudioError, TTSError
-from voice.pcm import check_rate, rms_dbfs
+from voice.pcm import Pcm, check_rate, read_wav, rms_dbfs
+from voice.resample import resample_pcm
 
 _SYNTH_TIMEOUT = 30.0
 _SYNTH_LIMITS = AudioLimits(max_bytes=100 * 1024 * 1024, max_seconds=600.0)
@@ -207,9 +208,17 @@ def _read_if_exists(path: Path) -> bytes | None:
 
 
 def _convert_and_store(raw: Path, sample_rate: int, cached_at: Path) -> bytes:
-    """Resample espeak's 22.05 kHz output and write it to the cache atomically."""
+    """Resample espeak's 22.05 kHz output and write it to the cache atomically.
+
+    espeak writes mono 16-bit WAV, resampled in process (:mod:`voice.resample`); any other
+    layout goes through the general decoder (ffmpeg).
+    """
     try:
-        pcm = decode_file(raw, "wav", target_rate=sample_rate, limits=_SYNTH_LIMITS)
+        try:
+            written = read_wav(raw)
+            pcm = Pcm(resample_pcm(written.samples, written.sample_rate, sample_rate), sample_rate)
+        except AudioError:
+            pcm = decode_file(raw, "wav", target_rate=sample_rate, limits=_SYNTH_LIMITS)
     except AudioError as exc:
         raise TTSError(f"speech synthesis produced unusable audio: {exc}") from exc
     if rms_dbfs(pcm.samples) == float("-inf"):

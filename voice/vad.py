@@ -93,6 +93,17 @@ class EndpointDetector:
                 events.append(event)
         return events
 
+    def end_segment(self) -> None:
+        """Someone else (the recogniser) ended the speech segment: what follows is judged anew.
+
+        Without this a caller who pauses past the recogniser's end of turn but inside ``end_ms``,
+        then goes on, would never produce another ``speech_start``: the detector still thinks
+        the first segment is running.
+        """
+        if self._in_speech:
+            self._in_speech = False
+            self._window = deque(maxlen=self._start_frames)
+
     def finish(self) -> list[SpeechEvent]:
         """End of stream: close an open speech segment at the end of its last voiced frame."""
         self._pending = b""

@@ -224,7 +224,8 @@ class IvrInput(InputChannel):
         serializer = TwilioSerializer(runtime.secrets.ivr_trunk_token)
         session = CallSession(engine=runtime.engine, serializer=serializer, player=runtime.player,
                               asr=runtime.asr, send=ws.send, close=close, max_call_s=hotline.max_call_s,
-                              max_utterance_s=hotline.max_utterance_s, lines=runtime.lines)
+                              max_utterance_s=hotline.max_utterance_s, lines=runtime.lines,
+                              end_of_turn=(hotline.end_of_turn_menu_s, hotline.end_of_turn_free_s))
         await session.run(lambda timeout: _receive(ws, timeout))
 
 

@@ -10,7 +10,9 @@ the length cap), or ``idle``.
 A listening turn ends at the first of: the recogniser's own endpoint (Vosk's rules, with words
 heard); a short VAD silence once the recogniser has words (``quick_end_s`` in a menu grammar,
 ``quick_end_free_s`` for free speech); the VAD's full end of speech (``end_ms``, for sound the
-recogniser made nothing of); the length cap.
+recogniser made nothing of); the length cap. A turn ended before the VAD's end of speech
+closes the VAD's segment too, so a caller who pauses and goes on starts a new turn: the rest of
+the sentence becomes its own utterance instead of being lost.
 """
 from __future__ import annotations
 
@@ -25,11 +27,13 @@ from voice.vad import SPEECH_END, SPEECH_START, EndpointDetector, VadConfig
 PHONE_VAD = VadConfig(aggressiveness=2, frame_ms=20, start_ms=200, end_ms=700)
 PREROLL_S = 0.4  # the detector decides "speech" ~start_ms late: keep what came before
 NO_SPEECH_RECORDING_S = 8.0  # a recording with nobody talking ends after this
-# VAD silence that ends a turn once the recogniser has words (without words: the VAD's end_ms).
-# A menu grammar's words are complete in themselves; free speech gets longer, because callers
-# pause inside sentences and between the groups of a spoken number.
+# VAD silence that ends a turn once the recogniser has words (without words: the VAD's end_ms);
+# the hotline's limits (content/ivr.yml) override both. Free speech used to wait 0.4 s, for
+# callers who pause inside a sentence; that wait was ~85 % of a bot turn's voice-to-voice time
+# (bench/RESULTS.md). Now a pause longer than this ends the turn and whatever the caller says
+# next is the next turn (see end_segment below), so nothing said is lost to a short end.
 QUICK_END_S = 0.25
-QUICK_END_FREE_S = 0.4
+QUICK_END_FREE_S = 0.25
 
 IDLE, LISTEN, RECORD = "idle", "listen", "record"
 
@@ -43,6 +47,7 @@ class SpeechBegan:
 class TurnEnded:
     turn: StreamingTurn
     why: str  # "asr_endpoint" | "quick_silence" | "vad_silence" | "length_cap"
+    silence_s: float = 0.0  # the caller's silence (VAD) when the turn was ended
 
     @property
     def cut(self) -> bool:
@@ -131,9 +136,14 @@ class CallAudio:
             self._turn.push(pcm)
             why = self._turn_over(any(e.kind == SPEECH_END for e in events))
             if why:
-                out.append(TurnEnded(self._turn, why))
-                # Still noisy after a cut: the next stretch is another turn.
-                self._turn = self._new_turn() if (why == "length_cap" and self.detector.in_speech) else None
+                out.append(TurnEnded(self._turn, why, self.detector.trailing_silence))
+                self._turn = None
+                if why == "length_cap" and self.detector.in_speech:
+                    self._turn = self._new_turn()  # still talking after a cut: the next stretch is another turn
+                else:
+                    # Ended before the VAD's own end of speech: if the caller goes on, that is a new
+                    # start (and a new turn), never audio nobody listens to.
+                    self.detector.end_segment()
         elif self.mode == RECORD and self._recording is not None:
             out.extend(self._record(pcm))
         self._remember(pcm)

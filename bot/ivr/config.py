@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from bot.ivr.call_audio import QUICK_END_FREE_S, QUICK_END_S
 from bot.ivr.errors import HotlineConfigError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -46,6 +47,9 @@ class HotlineConfig:
     max_utterance_s: float
     bot_turn_timeout_s: float
     max_buttons_read: int
+    # Caller silence that ends a turn once the recogniser has words (bot.ivr.call_audio).
+    end_of_turn_menu_s: float = QUICK_END_S
+    end_of_turn_free_s: float = QUICK_END_FREE_S
     hold_audio: str = ""  # absolute path of the WAV looped while a caller waits for an agent; "" = silence
     hold_reminder_every_s: float = 45.0  # how often a waiting caller hears the flow's `hold.reminder`
 
@@ -111,6 +115,8 @@ def load_hotline_config(path: Path) -> HotlineConfig:
             max_utterance_s=float(limits.get("max_utterance_seconds", 15)),
             bot_turn_timeout_s=float(limits.get("bot_turn_timeout_seconds", 20)),
             max_buttons_read=int(speech.get("max_buttons_read", 5)),
+            end_of_turn_menu_s=_end_of_turn(limits, "end_of_turn_menu_seconds", path, QUICK_END_S),
+            end_of_turn_free_s=_end_of_turn(limits, "end_of_turn_free_speech_seconds", path, QUICK_END_FREE_S),
             hold_audio=str((Path(path).parent / audio).resolve()) if audio else "",
             hold_reminder_every_s=reminder_every_s,
         )
@@ -118,6 +124,17 @@ def load_hotline_config(path: Path) -> HotlineConfig:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise HotlineConfigError(f"{path}: malformed ({type(exc).__name__}: {exc})") from exc
+
+
+def _end_of_turn(limits: dict, key: str, path: Path, default: float) -> float:
+    """A silence between one VAD frame and the VAD's own end of speech (call_audio.PHONE_VAD)."""
+    from bot.ivr.call_audio import PHONE_VAD
+
+    value = float(limits.get(key, default))
+    if not PHONE_VAD.frame_ms / 1000 <= value <= PHONE_VAD.end_ms / 1000:
+        raise HotlineConfigError(f"{path}: limits.{key} must be between {PHONE_VAD.frame_ms / 1000} "
+                                 f"and {PHONE_VAD.end_ms / 1000} seconds")
+    return value
 
 
 class HotlineConfigSource:

@@ -301,7 +301,9 @@ class FlowEngine:
         try:
             if gateway is None:
                 raise BotUnavailable("no assistant connected to the phone channel")
+            started = time.monotonic()
             messages = await gateway.turn(conversation_id(state.call_id), text, self._metadata(state))
+            logger.info("ivr.bot.turn call=%s rasa_ms=%.0f", state.call_id, 1000 * (time.monotonic() - started))
         except BOT_DOWN_ERRORS as exc:  # Rasa down, slow or its stores gone: apologise, move on in the flow
             logger.warning("ivr.bot.failed call=%s error=%s: %s", state.call_id, type(exc).__name__, exc)
             return [Say(hotline.prompt("bot_unavailable"), label=f"{node.id}:bot_unavailable")] + \

@@ -64,6 +64,7 @@ class Utterance:
     confidence: float = 0.0
     seconds: float = 0.0
     ended_at: float = 0.0  # when the caller stopped talking (monotonic), for latency
+    timing: object = field(default=None, compare=False, repr=False)  # bot.ivr.turn_timing.TurnTiming
 
 
 @dataclass(frozen=True)

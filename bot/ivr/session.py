@@ -18,7 +18,7 @@ from typing import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
-from bot.ivr.call_audio import LISTEN, RECORD, CallAudio, RecordingAudio, SpeechBegan, TurnEnded
+from bot.ivr.call_audio import LISTEN, QUICK_END_FREE_S, QUICK_END_S, RECORD, CallAudio, RecordingAudio, SpeechBegan, TurnEnded
 from bot.ivr.engine import FlowEngine
 from bot.ivr.errors import CallStateError, WireFormatError
 from bot.ivr.events import (AudioIn, Beep, CallStart, EndCall, HandedBack, Hangup, Hold, Ignored, KeyPress,
@@ -26,6 +26,7 @@ from bot.ivr.events import (AudioIn, Beep, CallStart, EndCall, HandedBack, Hangu
 from bot.ivr.hold_audio import hold_frames
 from bot.ivr.playback import Playback
 from bot.ivr.speech_turn import StreamingTurn
+from bot.ivr.turn_timing import TurnTiming
 from bot.observability.logging_setup import bind_conversation
 from bot.observability.metrics import observe_real_time_factor
 from voice.asr import AsrEngine
@@ -41,13 +42,15 @@ class CallSession:
     def __init__(self, *, engine: FlowEngine, serializer, player: PromptPlayer, asr: AsrEngine | None,
                  send: Callable[[str], Awaitable[None]], close: Callable[[], Awaitable[None]],
                  max_call_s: float = 1800, max_utterance_s: float = 15.0,
-                 on_latency: Callable[[float], None] | None = None, lines=None) -> None:
+                 on_latency: Callable[[float], None] | None = None, lines=None,
+                 end_of_turn: tuple[float, float] | None = None) -> None:
         self.engine = engine
         self.serializer = serializer
         self.asr = asr
         self._close = close
         self.max_call_s = max_call_s
-        self.audio = CallAudio(max_utterance_s=max_utterance_s)
+        menu_s, free_s = end_of_turn or (QUICK_END_S, QUICK_END_FREE_S)
+        self.audio = CallAudio(max_utterance_s=max_utterance_s, quick_end_s=menu_s, quick_end_free_s=free_s)
         self.playback = Playback(send, serializer, player)
         self.call_id: str | None = None
         self.listen: Listen | None = None
@@ -156,12 +159,12 @@ class CallSession:
 
     async def _recognise(self, ended: TurnEnded, ended_at: float) -> None:
         """The turn was decoded while spoken: flush it and hand the words to the engine at once."""
+        timing = TurnTiming(ended.why, ended.silence_s, ended_at)
         result = await ended.turn.result()
-        logger.debug("ivr.asr.turn_ended call=%s why=%s flush_ms=%.0f", self.call_id, ended.why,
-                     1000 * (time.monotonic() - ended_at))
+        timing.flushed_at = time.monotonic()
         if ended.turn.seconds > 0 and self.asr is not None:
             observe_real_time_factor("ivr", ended.turn.decode_seconds, ended.turn.seconds)
-        self._post(Utterance(result.text, result.confidence, ended.turn.seconds, ended_at))
+        self._post(Utterance(result.text, result.confidence, ended.turn.seconds, ended_at, timing=timing))
 
     def _new_turn(self, phrases: tuple[str, ...]) -> StreamingTurn:
         return StreamingTurn(self.asr, self.audio.sample_rate, phrases)
@@ -202,9 +205,19 @@ class CallSession:
                 self._inbox.task_done()
 
     async def _apply(self, event) -> None:
-        if isinstance(event, Utterance) and self.on_latency is not None:
-            self.playback.on_first_audio = lambda ended=event.ended_at: self.on_latency(time.monotonic() - ended)
-        await self._execute(await self._guarded(self.engine.handle, self.call_id, event))
+        commands = await self._guarded(self.engine.handle, self.call_id, event)
+        if isinstance(event, Utterance) and (self.on_latency is not None or event.timing is not None):
+            if event.timing is not None:
+                event.timing.handled_at = time.monotonic()
+            self.playback.on_first_audio = lambda: self._first_answer_frame(event)
+        await self._execute(commands)
+
+    def _first_answer_frame(self, utterance: Utterance) -> None:
+        now = time.monotonic()
+        if self.on_latency is not None:
+            self.on_latency(now - utterance.ended_at)
+        if utterance.timing is not None:
+            utterance.timing.log(self.call_id, now)
 
     async def _guarded(self, step, *args) -> list:
         try:

@@ -174,3 +174,18 @@ async def test_conditions_vip_tier_and_queue_wait():
     assert await context.holds(Condition(queue_wait_over_s=180, skill="general"), plain)
     assert plain.vars["wait_minutes"] == 7
     assert not await context.holds(Condition(queue_wait_over_s=180, skill="vip"), plain)
+
+
+def test_end_of_turn_silence_is_an_editor_limit_within_the_vads_range(tmp_path):
+    from bot.ivr.errors import HotlineConfigError
+
+    shipped = (ROOT / "content" / "ivr.yml").read_text(encoding="utf-8")
+    assert load_hotline_config(ROOT / "content" / "ivr.yml").end_of_turn_free_s > 0
+    edited = tmp_path / "ivr.yml"
+    edited.write_text(shipped.replace("end_of_turn_free_speech_seconds: 0.25", "end_of_turn_free_speech_seconds: 0.5"),
+                      encoding="utf-8")
+    assert load_hotline_config(edited).end_of_turn_free_s == 0.5
+    edited.write_text(shipped.replace("end_of_turn_free_speech_seconds: 0.25", "end_of_turn_free_speech_seconds: 3"),
+                      encoding="utf-8")
+    with pytest.raises(HotlineConfigError, match="end_of_turn_free_speech_seconds"):
+        load_hotline_config(edited)

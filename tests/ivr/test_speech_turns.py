@@ -96,7 +96,7 @@ async def test_a_short_pause_inside_free_speech_does_not_split_the_turn(engine):
         start, end = find_speech_span(pcm, 8000, PHONE_VAD)
         return pcm[int(start * 8000) * 2:int(end * 8000) * 2]
 
-    pause = b"\0" * (int(0.3 * 8000) * 2)  # a caller drawing breath mid-sentence
+    pause = b"\0" * (int((QUICK_END_FREE_S - 0.1) * 8000) * 2)  # a breath, shorter than the turn's end
     audio = CallAudio()
     audio.listen(lambda: StreamingTurn(engine, 8000, ()))
 
@@ -104,3 +104,25 @@ async def test_a_short_pause_inside_free_speech_does_not_split_the_turn(engine):
 
     ended = [e for e in events if isinstance(e, TurnEnded)]
     assert [(await e.turn.result()).text for e in ended] == ["宽带上不了网"]
+
+
+@pytest.mark.parametrize("pause_s", [
+    0.35,  # past the free-speech quick end, inside the VAD's end_ms: the turn ends mid-pause
+    0.55,
+    1.0,  # past the VAD's end of speech too
+])
+async def test_speech_resumed_after_a_pause_is_never_lost(engine, pause_s):
+    """A caller stops long enough for the turn to end, then goes on: the rest is heard too."""
+    def trimmed(text: str) -> bytes:
+        pcm = spoken_on_the_phone(text)
+        start, end = find_speech_span(pcm, 8000, PHONE_VAD)
+        return pcm[int(start * 8000) * 2:int(end * 8000) * 2]
+
+    pause = b"\0" * (int(pause_s * 8000) * 2)
+    audio = CallAudio()
+    audio.listen(lambda: StreamingTurn(engine, 8000, ()))
+
+    events, _ = await say_on_the_line(audio, trimmed("宽带") + pause + trimmed("上不了网"))
+
+    texts = [(await e.turn.result()).text for e in events if isinstance(e, TurnEnded)]
+    assert "".join(texts) == "宽带上不了网", texts
