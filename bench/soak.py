@@ -212,6 +212,7 @@ def run_faults(stack, tally: Tally, seconds: float, log: list[str]) -> None:
     """kill -9 the Rasa server a third of the way in, then restart Redis once it serves again."""
     import requests
 
+    from bot.security.secrets import load_secrets
     from tests.ops.faults import kill, restart, wait_for
 
     time.sleep(seconds / 3)
@@ -219,7 +220,8 @@ def run_faults(stack, tally: Tally, seconds: float, log: list[str]) -> None:
     command = kill(stack, "bot.security.rasa_server", signal.SIGKILL)
     log.append(f"{time.strftime('%H:%M:%S')} kill -9 Rasa server")
     restart(stack, command, "rasa.log")
-    wait_for(lambda: requests.get(f"{stack.settings.rasa_url}/status", timeout=2).ok, 600, "Rasa restart")
+    api = {"token": load_secrets(stack.settings).rasa_token}  # /status is behind Rasa's API token
+    wait_for(lambda: requests.get(f"{stack.settings.rasa_url}/status", params=api, timeout=2).ok, 600, "Rasa restart")
     log.append(f"{time.strftime('%H:%M:%S')} Rasa server serving again")
     time.sleep(5)
     stack._redis.stop()
