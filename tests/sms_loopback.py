@@ -1,18 +1,23 @@
 """A loopback SMS gateway speaking the adapter's JSON protocol (bot/outbound/sms.py), as a fixture."""
 from __future__ import annotations
 
+import asyncio
+from contextlib import asynccontextmanager
+
 import pytest
 from aiohttp import web
 
 
-@pytest.fixture
-async def sms_gateway():
-    """Yields (received request bodies, base URL)."""
+@asynccontextmanager
+async def sms_loopback(delay_s: float = 0.0):
+    """(received request bodies, base URL) of a gateway that answers every send after ``delay_s``."""
     received: list[dict] = []
 
     async def send(request):
-        received.append(await request.json())
-        return web.json_response({"code": 0, "message_id": f"m{len(received)}"})
+        body = await request.json()
+        await asyncio.sleep(delay_s)  # a real gateway takes a moment: concurrent senders overlap
+        received.append(body)
+        return web.json_response({"code": 0, "message_id": body.get("client_ref") or f"m{len(received)}"})
 
     app = web.Application()
     app.router.add_post("/v1/sms/send", send)
@@ -20,5 +25,14 @@ async def sms_gateway():
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    yield received, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-    await runner.cleanup()
+    try:
+        yield received, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def sms_gateway():
+    """Yields (received request bodies, base URL)."""
+    async with sms_loopback() as gateway:
+        yield gateway
