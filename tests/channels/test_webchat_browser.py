@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from tests.handoff.stack_client import open_page
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
@@ -12,11 +14,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 @pytest.fixture
 def page(browser, running_kefu):
-    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN")
-    page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{running_kefu.settings.rasa_url}/chat/")
+    context, page = open_page(browser, f"{running_kefu.settings.rasa_url}/chat/", errors, {"width": 375, "height": 740})
     page.get_by_text("在线", exact=True).wait_for(timeout=15000)
     yield page
     context.close()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.handoff.stack_client import open_page
 from tests.ui.page_checks import CONTRAST_FAILURES, SMALL_TARGETS, box_colour_share, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -13,11 +14,8 @@ VIDEO_BLUE = (0, 0, 255)  # tests/channels/stack_env.py renders every test video
 
 @pytest.fixture
 def phone(browser, running_kefu):
-    context = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=1)
-    page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{running_kefu.settings.rasa_url}/chat/")
+    context, page = open_page(browser, f"{running_kefu.settings.rasa_url}/chat/", errors, PHONE)
     page.get_by_text("在线", exact=True).wait_for(timeout=15000)
     yield page
     context.close()
