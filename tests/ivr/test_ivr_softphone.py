@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, SHARED_SPEECH
+from tests.conftest import SHARED_SPEECH
 from tests.ivr.conftest import ended
+from tests.ivr.softphone_browser import softphone_page
 from voice.audio import decode_file
 from voice.pcm import pcm_to_wav_bytes, read_wav, rms_dbfs
 from voice.vad import find_speech_span
@@ -28,32 +28,18 @@ def fake_microphone(tmp_path) -> tuple[str, bytes]:
 
 
 async def test_softphone_leaves_a_voicemail(running_kefu, repository, tmp_path, caller):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
     if not (SHARED_SPEECH / CLIP).is_file():
         pytest.skip(f"clip {CLIP} missing from {SHARED_SPEECH}")
-    from playwright.async_api import async_playwright
 
     microphone, clip = fake_microphone(tmp_path)
-    args = CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream",
-                            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={microphone}",
-                            "--autoplay-policy=no-user-gesture-required"]
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
-        try:
-            page = await browser.new_page(bypass_csp=True)  # lets wait_for_function evaluate
-            await page.goto(f"{running_kefu.settings.rasa_url}/ivr/phone/?flow=main")
-            await page.fill("#caller", caller)
-            await page.click("#call")
-            await page.wait_for_function("window.kefuPhone.framesIn > 0", timeout=30_000)
-            await page.click(".keypad button[data-key='4']")
-            await page.wait_for_function("window.kefuPhone.marks.includes('leave_message:confirm')",
-                                         timeout=90_000)
-            await page.click(".keypad button[data-key='1']")
-            await page.wait_for_function("window.kefuPhone.status === 'ended'", timeout=60_000)
-            phone = await page.evaluate("window.kefuPhone")
-        finally:
-            await browser.close()
+    async with softphone_page(running_kefu, microphone, caller) as page:
+        await page.click("#call")
+        await page.wait_for_function("window.kefuPhone.framesIn > 0", timeout=30_000)
+        await page.click(".keypad button[data-key='4']")
+        await page.wait_for_function("window.kefuPhone.marks.includes('leave_message:confirm')", timeout=90_000)
+        await page.click(".keypad button[data-key='1']")
+        await page.wait_for_function("window.kefuPhone.status === 'ended'", timeout=60_000)
+        phone = await page.evaluate("window.kefuPhone")
     assert phone["clears"] >= 1 and phone["framesOut"] > 500
     record = await ended(repository, phone["streamSid"])
     assert record["path"][-3:] == ["main_menu", "leave_message", "goodbye"], record["path"]

@@ -1,0 +1,30 @@
+"""The browser softphone in a real Chromium whose microphone plays a WAV file, signed in as a caller."""
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+
+import pytest
+
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+
+
+@asynccontextmanager
+async def softphone_page(stack, microphone_wav: str, caller: str):
+    """The softphone page of ``stack`` (main flow) with ``caller`` filled in; the browser closes after."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
+    from playwright.async_api import async_playwright
+
+    args = CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                            f"--use-file-for-fake-audio-capture={microphone_wav}",
+                            "--autoplay-policy=no-user-gesture-required"]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            page = await browser.new_page(bypass_csp=True)  # lets wait_for_function evaluate
+            await page.goto(f"{stack.settings.rasa_url}/ivr/phone/?flow=main")
+            await page.fill("#caller", caller)
+            yield page
+        finally:
+            await browser.close()
