@@ -5,7 +5,8 @@ to one Redis list per database. Whichever process comes next — any Kefu proces
 event and every few seconds after — drains the list under a Redis lock: it reads a batch from the
 head, writes it (idempotently by ``event_id``, so a batch written just before a crash is not
 stored twice) and only then removes that batch, and only if it still holds the lock. A drainer
-that dies mid-batch leaves the batch in the list for the next one.
+that dies mid-batch leaves the batch in the list for the next one, and its lock lapses within
+``LOCK_TTL_MS``, so a crash holds the others up for seconds, not a minute.
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ import redis.asyncio as aioredis
 from bot.outcomes.events import OutcomeEvent
 
 BATCH = 500
-LOCK_TTL_MS = 60_000  # longer than any one batch write; a holder that outlives it cannot trim
+# How long a drainer that died keeps the others waiting. A write slower than this is safe: the holder
+# can no longer trim, and the next drainer writes the batch again (event_id is unique, writes skip known ids).
+LOCK_TTL_MS = 5_000
 
 # Remove the written batch from the head only while this drainer still holds the lock.
 _TRIM_IF_HOLDER = """

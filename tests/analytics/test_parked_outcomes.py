@@ -61,11 +61,13 @@ def down_database(request, tmp_path):
     return DownDatabase(request.param, tmp_path)
 
 
-# A Kefu process that records events while the database is down, then dies without a word:
-# no flush, no shutdown, its memory gone (os._exit).
+# A Kefu process that records events while the database is down, then dies without a word in the
+# middle of a drain attempt: no flush, no shutdown, its memory gone (os._exit), its drain lock held
+# (CI once caught a dying process there by chance, and the lock then outlived the newcomer's patience).
 DYING_PROCESS = """
 import asyncio, json, os, sys
 from bot.outcomes import outcome_event
+from bot.outcomes.pending import LOCK_TTL_MS
 from bot.outcomes.recorder import OutcomeRecorder
 
 async def main(database_url, redis_url, count):
@@ -73,6 +75,7 @@ async def main(database_url, redis_url, count):
     for n in range(count):
         await recorder.record(outcome_event(f"c{n % 3}", "intent_seen", channel="rest", intent="query_bill", n=n))
     print(json.dumps({"in_memory": recorder.buffered, "waiting": await recorder.waiting()}), flush=True)
+    await recorder.parked.client.set(recorder.parked.lock_key, "drainer-that-died", px=LOCK_TTL_MS)
     os._exit(0)
 
 asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
