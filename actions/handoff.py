@@ -109,12 +109,16 @@ class ActionRequestHuman(Action):
                 customer=dataclasses.asdict(customer) if customer else None, phone=reported_number(tracker),
                 events=tracker.events, slots=tracker.slots, open_tickets=tickets, titles=titles,
                 queue=queue)
-            available = await queue.roster.capacity_for(skill) > 0
         except (RedisError, OSError):
             logger.exception("handoff.queue.unavailable conversation=%s", tracker.sender_id)
             dispatcher.utter_message(response="utter_handoff_unavailable")
             return [SlotSet("awaiting", None)]
         position = result.position
+        try:  # the customer is queued now: never tell them otherwise, whatever the roster says
+            available = await queue.roster.capacity_for(skill) > 0
+        except (RedisError, OSError):  # unknown: give the estimate; the waiting room corrects it once Redis answers
+            logger.warning("handoff.roster.unreadable conversation=%s", tracker.sender_id)
+            available = True
         await record(tracker, "handoff_requested", skill=skill, priority=priority, reason=reason,
                      fault_type=tracker.get_slot("fault_type"), selfhelp_sent=tracker.get_slot("selfhelp_sent") or [],
                      customer_id=tracker.get_slot("customer_id"))

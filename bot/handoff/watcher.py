@@ -200,10 +200,15 @@ class WaitingRoom:
 
     # -- callbacks and messages ------------------------------------------------------
     async def verified_phone(self, conversation_id: str, entry: dict) -> str | None:
+        """Where a callback reaches the customer: a proven customer's number, a caller's own line (as
+        the hold keys use it: a caller cannot type a number into a waiting room), or what they gave."""
         request = entry["request"]
-        customer = (request.context or {}).get("customer") or {}
+        context = request.context or {}
+        customer = context.get("customer") or {}
         if request.customer_id and customer.get("phone"):
             return str(customer["phone"])
+        if request.channel == "ivr" and context.get("phone"):
+            return str(context["phone"])
         return _text(await self.queue.redis.hget(keys.conversation(conversation_id), "callback_phone"))
 
     async def callback_or_message(self, conversation_id: str, entry: dict, command: str) -> bool:

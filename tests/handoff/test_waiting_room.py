@@ -57,8 +57,8 @@ def room(queue, clock, settings, kefu_env):
 
 
 async def wait_in_line(queue, conversation_id: str, *, channel: str = "webchat", fault_type: str | None = "fault_tv",
-                       customer: dict | None = None) -> None:
-    packet = {"slots": {"fault_type": fault_type, "selfhelp_sent": []}, "customer": customer,
+                       customer: dict | None = None, phone: str | None = None) -> None:
+    packet = {"slots": {"fault_type": fault_type, "selfhelp_sent": []}, "customer": customer, "phone": phone,
               "transcript": [{"who": "customer", "text": "电视没信号"}, {"who": "customer", "text": "转人工"}]}
     await queue.enqueue(HandoffRequest(conversation_id, channel, "tv", 0,
                                        str(customer["id"]) if customer else None, packet))
@@ -141,6 +141,26 @@ async def test_a_verified_customer_books_a_callback_without_being_asked(room, qu
     await room.visit("c4")
     response, values = room.conversations.said["c4"][-1]
     assert response == "utter_queue_callback_booked" and values["phone_masked"] == "138****0001"
+
+
+async def test_a_caller_who_presses_callback_while_queued_is_called_back_on_their_line(room, queue, clock):
+    await agent_available(queue)
+    await wait_in_line(queue, "ivr:call-7", channel="ivr", phone="13912340007")
+    await room.visit("ivr:call-7")
+    room.conversations.customer("ivr:call-7", "/leave_message", "leave_message")  # a read-out button's key
+    await room.visit("ivr:call-7")
+    response, values = room.conversations.said["ivr:call-7"][-1]
+    assert response == "utter_queue_callback_booked" and values["phone_masked"] == "139****0007"
+    assert await queue.position("ivr:call-7") is None
+
+
+async def test_a_web_customer_naming_a_number_in_metadata_is_still_asked(room, queue, clock):
+    await agent_available(queue)
+    await wait_in_line(queue, "c8", phone="13912340008")  # only the phone's own line counts as reachable
+    await room.visit("c8")
+    room.conversations.customer("c8", "/leave_message", "leave_message")
+    await room.visit("c8")
+    assert room.conversations.responses("c8") == ["utter_queue_ask_number"]
 
 
 async def test_notices_only_when_something_changed_and_honest_with_nobody_there(room, queue, clock):
