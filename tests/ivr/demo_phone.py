@@ -62,14 +62,15 @@ class DemoPhone:
             return r.status, await r.json()
 
 
-def demo_worker(stack, now: dt.datetime, ring_timeout_s: float | None = None, **changes):
-    """The contact worker as `kefu run` builds it for ``stack`` (its dialer the demo carrier), on a fixed clock."""
+def demo_worker(stack, now, ring_timeout_s: float | None = None, **changes):
+    """The contact worker as `kefu run` builds it for ``stack`` (its dialer the demo carrier), on a test
+    clock: ``now`` is a fixed naive-UTC datetime or a callable returning one."""
     worker = worker_from_settings(stack.settings)
     rules = load_rules(stack.settings.content_dir / "contacts.yml")
     if ring_timeout_s is not None:
         rules = replace(rules, ring_timeout=dt.timedelta(seconds=ring_timeout_s))
     worker.rules = lambda: rules
-    worker.clock = lambda: now
+    worker.clock = now if callable(now) else (lambda: now)
     for name, value in changes.items():
         setattr(worker, name, value)
     return worker
