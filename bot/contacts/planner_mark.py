@@ -20,7 +20,7 @@ from bot.db.repository import Repository
 from bot.db.schema import contact_planner_marks, ticket_history
 
 MARK_NAME = "tickets"
-OVERLAP_ROWS = 500
+OVERLAP_ROWS = 200
 
 
 @dataclass(frozen=True)
