@@ -19,6 +19,16 @@ from tests.ivr.test_followup_call import daytime_after, new_customer
 pytestmark = pytest.mark.slow
 
 
+def resolved_ticket(repository, kind: str, details: dict) -> tuple[str, str]:
+    """A new customer's ticket, acted on and resolved: (their phone, the ticket id)."""
+    customer_id, phone = new_customer(repository)
+    ticket_id = repository.create_ticket(kind=kind, customer_id=customer_id, summary="demo carrier test",
+                                         details=details, channel="webchat")
+    repository.move_ticket(ticket_id, "assigned")
+    repository.move_ticket(ticket_id, "resolved", note="done")
+    return phone, ticket_id
+
+
 def test_the_stack_without_telephony_calls_through_the_demo_carrier(running_kefu):
     account = carrier_account(running_kefu.settings)
     assert account is not None and account.demo
@@ -32,11 +42,7 @@ def test_the_stack_without_telephony_calls_through_the_demo_carrier(running_kefu
 
 
 async def test_an_unanswered_demo_call_rings_out_and_is_retried_per_the_rules(running_kefu, repository):
-    customer_id, phone = new_customer(repository)
-    ticket_id = repository.create_ticket(kind="fault", customer_id=customer_id, summary="电视无信号",
-                                         details={"fault_type": "tv"}, channel="ivr")
-    repository.move_ticket(ticket_id, "assigned")
-    repository.move_ticket(ticket_id, "resolved", note="fixed")
+    phone, ticket_id = resolved_ticket(repository, "fault", {"fault_type": "tv"})
     now = daytime_after(25)
     worker = demo_worker(running_kefu, now, ring_timeout_s=5)
     async with DemoPhone(running_kefu.settings.rasa_url, phone) as softphone:
@@ -71,11 +77,7 @@ async def _answer_and_press(softphone: DemoPhone, keys: list[tuple[str | None, s
 
 
 async def test_a_care_call_through_the_demo_carrier_records_the_answer_and_csat(running_kefu, repository):
-    customer_id, phone = new_customer(repository)
-    ticket_id = repository.create_ticket(kind="service_change", customer_id=customer_id, summary="新装宽带",
-                                         details={"service_action": "open"}, channel="webchat")
-    repository.move_ticket(ticket_id, "assigned")
-    repository.move_ticket(ticket_id, "resolved", note="installed")
+    phone, ticket_id = resolved_ticket(repository, "service_change", {"service_action": "open"})
     worker = demo_worker(running_kefu, daytime_after(73))
     async with DemoPhone(running_kefu.settings.rasa_url, phone) as softphone:
         await worker.run_pass()
