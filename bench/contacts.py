@@ -4,7 +4,12 @@ on one database, and whether any contact is placed twice (it must not be).
 Each worker is the real ``ContactWorker`` placing calls through a loopback telephony REST API
 (Twilio's Calls.json); the database is a fresh SQLite file (or ``--database-url``). The first row (one
 worker) is the baseline; the other rows show their time as a ratio to it.
-Usage: ``python bench/contacts.py [--contacts 300] [--database-url URL]``.
+
+The second table times one planner pass over a database holding ``--tickets`` tickets of the last
+60 days: reading every ticket on each pass (what the planner did before it kept a mark — the
+baseline, forced here by deleting the mark) against the incremental pass, with nothing changed and
+with 10 tickets changed since the last pass.
+Usage: ``python bench/contacts.py [--contacts 300] [--tickets 5000] [--database-url URL]``.
 """
 from __future__ import annotations
 
@@ -55,10 +60,80 @@ async def drain(database_url: str, contacts: int, workers: int) -> tuple[float, 
     return elapsed, len(placed), len(placed) - len(set(placed))
 
 
+def seed_tickets(repository, count: int, now: dt.datetime) -> None:
+    """``count`` resolved fault tickets, spread over the look-back and over ``count * 2/3`` customers, in bulk."""
+    from bot.db.schema import customers, ticket_history, tickets
+
+    with repository.engine.begin() as conn:  # about as many customers as tickets: most report one problem
+        conn.execute(customers.insert(), [{"phone": f"135{n:08d}", "account_number": f"8{n:09d}", "name": "bench",
+                                           "vip_tier": 0, "address": "", "balance_cents": 0}
+                                          for n in range(count * 2 // 3)])
+        customer_ids = [r[0] for r in conn.execute(customers.select().with_only_columns(customers.c.id))]
+        start = conn.execute(tickets.select().with_only_columns(tickets.c.id)).all()
+        base = len(start) + 1
+        rows, history = [], []
+        for n in range(count):
+            at = now - dt.timedelta(minutes=int(59 * 24 * 60 * n / count))
+            ticket_id = f"TB{base + n:06d}"
+            rows.append({"ticket_id": ticket_id, "customer_id": customer_ids[n % len(customer_ids)], "kind": "fault",
+                         "status": "resolved", "summary": "bench", "details": {"fault_type": f"f{n % 7}"},
+                         "channel": "webchat", "created_at": at, "updated_at": at})
+            history += [{"ticket_id": ticket_id, "from_status": None, "to_status": "open", "at": at},
+                        {"ticket_id": ticket_id, "from_status": "open", "to_status": "resolved", "at": at}]
+        conn.execute(tickets.insert(), rows)
+        conn.execute(ticket_history.insert(), history)
+
+
+def planner_pass_seconds(database_url: str, count: int, repeats: int = 5) -> dict[str, float]:
+    import statistics
+
+    from bot.contacts.planner import Planner
+    from bot.contacts.rules import load_rules
+    from bot.db.repository import Repository
+    from bot.db.schema import contact_planner_marks
+    from bot.db.seed import seed_demo
+    from bot.ledger.rules import load_rules as load_ledger_rules
+
+    repository = Repository(database_url)
+    seed_demo(repository, ROOT / "content" / "demo" / "seed.yml")
+    now = dt.datetime.utcnow()
+    seed_tickets(repository, count, now)
+    planner = Planner(repository, load_rules(ROOT / "content" / "contacts.yml"),
+                      load_ledger_rules(ROOT / "content" / "ledger.yml"))
+    planner.plan(now)  # the first pass schedules everything
+
+    def timed(before) -> float:
+        times = []
+        for _ in range(repeats):
+            before()
+            started = time.perf_counter()
+            planner.plan(now)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    def forget_mark() -> None:
+        with repository.engine.begin() as conn:
+            conn.execute(contact_planner_marks.delete())
+
+    changed = iter(range(10 ** 6))
+
+    def change_ten() -> None:
+        for _ in range(10):
+            n = next(changed)
+            ticket_id = repository.create_ticket(kind="fault", customer_id=1 + n % 4, summary="bench",
+                                                 details={"fault_type": "tv"}, channel="webchat")
+            repository.move_ticket(ticket_id, "resolved", note="bench")
+
+    return {"every ticket, nothing changed (before)": timed(forget_mark),
+            "incremental, nothing changed": timed(lambda: None),
+            "incremental, 10 tickets changed": timed(change_ten)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=300)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--tickets", type=int, default=5000, help="tickets in the look-back for the planner table")
     args = parser.parse_args()
     print(f"{'workers':>7} {'contacts':>8} {'placed':>6} {'twice':>5} {'seconds':>8} {'per s':>7} {'time vs 1':>9}")
     baseline = None
@@ -69,6 +144,13 @@ def main() -> None:
         baseline = baseline or elapsed
         print(f"{workers:>7} {args.contacts:>8} {placed:>6} {twice:>5} {elapsed:>8.2f} {placed / elapsed:>7.1f} "
               f"{elapsed / baseline:>8.2f}x")
+    print(f"\nplanner pass, {args.tickets} tickets in the look-back (median of 5)")
+    with tempfile.TemporaryDirectory() as folder:
+        timings = planner_pass_seconds(args.database_url or f"sqlite:///{folder}/planner.db", args.tickets)
+    before = next(iter(timings.values()))
+    print(f"{'pass':<40} {'ms':>8} {'vs before':>9}")
+    for name, seconds in timings.items():
+        print(f"{name:<40} {seconds * 1000:>8.1f} {seconds / before:>8.3f}x")
 
 
 if __name__ == "__main__":

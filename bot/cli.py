@@ -58,7 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  Web chat     : {settings.public_url}/chat/\n"
         f"  Agent desk   : {settings.public_url}/agent/ (demo login {settings.demo_agent_name} / {settings.demo_agent_password})\n"
         f"  Supervisor   : {settings.public_url}/agent/supervisor/\n"
-        f"  Softphone    : {settings.public_url}/ivr/phone/\n"
+        f"  Softphone    : {settings.public_url}/ivr/phone/{demo_carrier_note(settings)}\n"
         f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
         f"  Rasa server  : {settings.rasa_url} ({worker_count(settings.env)} workers, KEFU_WORKERS)\n"
         f"  Action server: http://{settings.action_host}:{settings.action_port} (only Rasa, with its secret)\n"
@@ -92,6 +92,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(describe_exit(role, process.returncode, log_file), file=sys.stderr)
         stack.stop()
     return 1 if died else 0
+
+
+def demo_carrier_note(settings) -> str:
+    from bot.contacts.carrier_account import demo_carrier_on
+
+    return " (no telephony configured: Kefu's follow-up calls ring here, demo carrier)" if demo_carrier_on(settings) else ""
 
 
 def cmd_db_init(args: argparse.Namespace) -> int:

@@ -18,6 +18,14 @@ def _path(value: str | None, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
+def _switch(value: str | None) -> str:
+    """``auto`` unless set: on/1/true/yes -> ``on``, off/0/false/no -> ``off``."""
+    value = (value or "auto").strip().lower()
+    if value in ("on", "1", "true", "yes"):
+        return "on"
+    return "off" if value in ("off", "0", "false", "no") else "auto"
+
+
 def redis_parts(url: str) -> dict:
     """Host/port/db/password of a redis:// URL, as Rasa's endpoints.yml wants them."""
     parsed = urlparse(url)
@@ -101,6 +109,7 @@ class Settings:
     telephony_auth_token: str = field(default="", repr=False)
     voice_bridge_to: str = ""  # the agent's phone: number or sip: URI, {agent_id} replaced
     telephony_from: str = ""  # Kefu's own number for automated calls (bot/contacts/); empty: no calls
+    demo_carrier: str = "auto"  # auto | on | off: the built-in demo carrier (bot/contacts/carrier_account.py)
     # Operations (bot/observability/): log format, metrics access and the multi-process metrics folder.
     log_format: str = "console"  # "json" in production
     log_level: str = "INFO"
@@ -182,6 +191,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         telephony_auth_token=env.get("KEFU_TELEPHONY_AUTH_TOKEN", ""),
         voice_bridge_to=env.get("KEFU_VOICE_BRIDGE_TO", ""),
         telephony_from=env.get("KEFU_TELEPHONY_FROM", ""),
+        demo_carrier=_switch(env.get("KEFU_DEMO_CARRIER")),
         log_format=(env.get("KEFU_LOG_FORMAT") or "console").strip().lower(),
         log_level=(env.get("KEFU_LOG_LEVEL") or "INFO").strip().upper(),
         metrics_token=env.get("KEFU_METRICS_TOKEN", ""),

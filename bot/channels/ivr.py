@@ -57,6 +57,11 @@ class SoftphoneBlueprint(Blueprint):
         app.add_route(phone_redirect, "/ivr/phone", methods=["GET"], name="kefu_softphone_redirect",
                       strict_slashes=True)
         app.static("/ivr/phone/assets", str(WEB_DIR), name="kefu_softphone_assets")
+        app.static("/ivr/phone/ui/softphone.zh.json", str(get_settings().content_dir / "ui" / "softphone.zh.json"),
+                   name="kefu_softphone_ui")
+        from bot.channels import demo_carrier_routes
+
+        demo_carrier_routes.register(app)  # incoming calls from the demo carrier (off with a real provider)
 
 
 class IvrRuntime:
@@ -178,13 +183,17 @@ class IvrInput(InputChannel):
         @webhook.route("/status", methods=["POST"])
         async def call_status(request: Request) -> HTTPResponse:
             """The carrier's status callback for Kefu's own outbound calls (bot/contacts/status.py)."""
+            from bot.contacts.carrier_account import carrier_account
             from bot.contacts.status import record_call_status, signed_by_carrier
             from bot.db.repository import Repository
 
             params = {k: v[0] for k, v in (request.form or {}).items()}
             url = f"{self.settings.public_url.rstrip('/')}/webhooks/ivr/status"
-            if not signed_by_carrier(self.settings.telephony_auth_token, url, params,
-                                     request.headers.get("X-Twilio-Signature", "")):
+            from bot.security.secrets import get_secrets
+
+            account = carrier_account(self.settings, get_secrets().channel_secret)  # operator's, or the demo's
+            if account is None or not signed_by_carrier(account.auth_token, url, params,
+                                                        request.headers.get("X-Twilio-Signature", "")):
                 return response.text("forbidden", status=403)
             await asyncio.to_thread(record_call_status, Repository(self.settings.database_url), params)
             return response.text("", status=204)

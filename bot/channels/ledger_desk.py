@@ -1,22 +1,26 @@
 """The desk's ledger page (``/agent/ledger/``) and its API: filter the user-experience ledger, close a step.
 
 Same sign-in and CSRF rules as the rest of the desk (``agent_desk.signed_in``); the agent who closes
-a step is recorded in the ticket's history and owns an item nobody owned.
+a step is recorded in the ticket's history and owns an item nobody owned. Each item shows its
+follow-up contact, which an agent can bring forward ("call now", recorded as an outcome event).
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.agent_desk import DESK_PAGE_CSP, WEB_DIR, body, signed_in
+from bot.contacts.schedule import Schedule
 from bot.db.repository import TicketTransitionError
 from bot.handoff.desk import Desk, DeskError
 from bot.ledger.ledger import Ledger, LedgerItem
 from bot.ledger.rules import load_rules
+from bot.outcomes import record
 from bot.settings import get_settings
 
 FLAGS = {"overdue": lambda i: i.overdue, "repeat": lambda i: bool(i.repeat_of)}
@@ -49,12 +53,32 @@ async def ledger_page(_: Request) -> HTTPResponse:
         "Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"})
 
 
+def followups(desk: Desk, items: list[LedgerItem]) -> dict[str, dict]:
+    """Each listed ticket's follow-up contact: status, due time, last result (the page's follow-up column)."""
+    found = Schedule(desk.repository).followups_of([i.ticket_id for i in items])
+    return {ticket_id: {"status": c["status"], "due_at": c["due_at"].isoformat() + "Z", "result": c["result"] or "",
+                        "attempts": c["attempts"]} for ticket_id, c in found.items()}
+
+
 @signed_in
 async def ledger_items(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
     ledger = await asyncio.to_thread(ledger_for, desk)
-    items = await asyncio.to_thread(ledger.items)
-    return response.json({"items": [shown(i) for i in filtered(items, request.args)],
+    items = filtered(await asyncio.to_thread(ledger.items), request.args)
+    return response.json({"items": [shown(i) for i in items], "followups": await asyncio.to_thread(followups, desk, items),
                           "step_labels": dict(ledger.rules.step_labels), "flag_labels": dict(ledger.rules.flag_labels)})
+
+
+@signed_in
+async def ledger_followup_now(request: Request, desk: Desk, agent: dict, ticket_id: str) -> HTTPResponse:
+    """"Call now": the ticket's scheduled follow-up becomes due now (the rules' quiet hours still apply)."""
+    moved = await asyncio.to_thread(Schedule(desk.repository).bring_forward, ticket_id.upper(), dt.datetime.utcnow())
+    if not moved:
+        raise DeskError("error_followup_not_scheduled", 409)
+    for contact_id in moved:
+        await record(f"contact:{contact_id}", "contact_brought_forward", channel="agent_desk",
+                     database_url=desk.repository.url, contact_id=contact_id, ticket_id=ticket_id.upper(),
+                     agent_id=agent["agent_id"])
+    return response.json({"contacts": moved})
 
 
 @signed_in
@@ -71,4 +95,5 @@ async def ledger_close_step(request: Request, desk: Desk, agent: dict, ticket_id
 ROUTES = [
     ("/agent/api/ledger", ledger_items, ["GET"]),
     ("/agent/api/ledger/<ticket_id:str>/done", ledger_close_step, ["POST"]),
+    ("/agent/api/ledger/<ticket_id:str>/followup-now", ledger_followup_now, ["POST"]),
 ]

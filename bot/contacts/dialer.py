@@ -3,8 +3,8 @@
 Twilio's Call resource (https://www.twilio.com/docs/voice/api/call-resource): ``POST
 {api}/2010-04-01/Accounts/{AccountSid}/Calls.json`` with HTTP Basic auth (AccountSid:AuthToken) and
 the form fields ``To``, ``From``, ``Twiml`` (instructions run when the callee answers),
-``StatusCallback`` with ``StatusCallbackEvent`` (the carrier POSTs ``CallSid`` and ``CallStatus`` —
-``completed``, ``busy``, ``no-answer``, ``failed``, ``canceled`` — when the call ends) and
+``StatusCallback`` with ``StatusCallbackEvent`` (the carrier POSTs ``CallSid`` and ``CallStatus`` as the
+call rings, is answered, and ends — ``completed``, ``busy``, ``no-answer``, ``failed``, ``canceled``) and
 ``Timeout`` (seconds to let it ring). The answer is ``201`` with the call's ``sid``; a refusal is
 4xx with ``code`` and ``message``.
 
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 NOT_REACHED = ("busy", "no-answer", "failed", "canceled")
+CALL_EVENTS = ("ringing", "answered", "completed")  # StatusCallbackEvent: only final ones change the schedule
 
 
 class DialError(Exception):
@@ -67,18 +68,20 @@ class Dialer:
 
     @classmethod
     def from_settings(cls, settings) -> "Dialer | None":
-        if not (settings.telephony_account_sid and settings.telephony_auth_token and settings.telephony_from):
+        """The operator's telephony API, else (on a dev machine) the demo carrier; None: no calls."""
+        from bot.contacts.carrier_account import carrier_account
+
+        account = carrier_account(settings)
+        if account is None:
             return None
-        return cls(settings.telephony_api_url, settings.telephony_account_sid, settings.telephony_auth_token,
-                   settings.telephony_from, stream_url_from(settings.public_url),
-                   f"{settings.public_url.rstrip('/')}/webhooks/ivr/status")
+        return cls(account.api_url, account.account_sid, account.auth_token, account.from_number,
+                   stream_url_from(settings.public_url), f"{settings.public_url.rstrip('/')}/webhooks/ivr/status")
 
     async def place(self, to: str, *, flow: str, token: str, ring_timeout_s: int) -> PlacedCall:
         twiml = stream_twiml(self.stream_url, {"flow": flow, "caller": to, CONTACT_PARAMETER: token})
-        form = {"To": to, "From": self.from_number, "Twiml": twiml, "Timeout": str(int(ring_timeout_s))}
-        if self.status_callback_url:
-            form["StatusCallback"] = self.status_callback_url
-            form["StatusCallbackEvent"] = "completed"
+        form = [("To", to), ("From", self.from_number), ("Twiml", twiml), ("Timeout", str(int(ring_timeout_s)))]
+        if self.status_callback_url:  # a list parameter is the field repeated, as Twilio's API takes it
+            form += [("StatusCallback", self.status_callback_url)] + [("StatusCallbackEvent", e) for e in CALL_EVENTS]
         url = f"{self.api_url.rstrip('/')}/2010-04-01/Accounts/{self.account_sid}/Calls.json"
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as http:

@@ -1,6 +1,7 @@
 """Fill the schedule from the ledger and the customer data, by the rules of ``content/contacts.yml``.
 
-Run on every worker pass; idempotent by construction: each contact has a ``dedupe_key`` (the rule,
+Run on every worker pass, reading only the tickets changed since the last one (``planner_mark``);
+idempotent by construction: each contact has a ``dedupe_key`` (the rule,
 the ticket and how many times it was resolved; the customer and the month for arrears), so a
 second pass, a second worker or a restart adds nothing twice. A ticket reopened and resolved again
 gets a new follow-up.
@@ -11,15 +12,30 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from bot.contacts.planner_mark import advance_mark, changed_tickets, history_state, read_mark, rules_fingerprint
 from bot.contacts.rules import ContactRule, ContactRules
 from bot.contacts.schedule import Schedule
 from bot.db.repository import Repository
-from bot.db.schema import channel_bindings, customer_contacts, customers
+from bot.db.schema import channel_bindings, customer_contacts, customers, tickets as tickets_table
 from bot.ledger.ledger import build_items
 from bot.ledger.rules import LedgerRules
 
 LOOK_BACK = dt.timedelta(days=60)  # tickets older than this are not followed up any more
 RESOLVED = ("resolved", "customer_told")
+
+
+def _tickets(repository: Repository, since: dt.datetime, *, ticket_ids: list[str] | None = None,
+             customer_ids: set[int] | None = None) -> list[dict]:
+    """The look-back's tickets with these ids, or of these customers (chunked: the lists may be long)."""
+    column, wanted = ((tickets_table.c.ticket_id, list(ticket_ids)) if ticket_ids is not None
+                      else (tickets_table.c.customer_id, sorted(customer_ids or ())))
+    found: list[dict] = []
+    with repository.engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            query = sa.select(tickets_table).where(tickets_table.c.created_at >= since,
+                                                   column.in_(wanted[start:start + 500]))
+            found += [dict(r) for r in conn.execute(query).mappings()]
+    return sorted(found, key=lambda t: t["id"])
 
 
 def _resolutions(history: list[dict]) -> list[dt.datetime]:
@@ -53,23 +69,48 @@ class Planner:
         self.ledger_rules = ledger_rules
 
     def plan(self, now: dt.datetime) -> list[int]:
-        """Add every contact the rules call for that is not scheduled yet; returns the new ids."""
-        tickets = self.repository.tickets_since(now - LOOK_BACK)
-        histories = self.repository.ticket_histories([t["ticket_id"] for t in tickets])
+        """Add every contact the rules call for that is not scheduled yet; returns the new ids.
+
+        Reads only the tickets changed since the last pass (``planner_mark``); every ticket of the
+        look-back on the first pass and after the rules changed."""
+        fingerprint = rules_fingerprint(self.rules, self.ledger_rules)
+        state = history_state(self.repository)
+        mark = read_mark(self.repository)
+        if mark is None or mark.fingerprint != fingerprint:
+            tickets = context = self.repository.tickets_since(now - LOOK_BACK)
+        elif mark.state == state:
+            tickets = context = []  # nothing changed since the last pass
+        else:
+            tickets = _tickets(self.repository, now - LOOK_BACK,
+                               ticket_ids=changed_tickets(self.repository, mark, state.top))
+            customers_changed = {t["customer_id"] for t in tickets if t["customer_id"] is not None}
+            context = (_tickets(self.repository, now - LOOK_BACK, customer_ids=customers_changed)
+                       if customers_changed and self.rules.by_trigger("repeat_fault") else [])
+        wanted = self._wanted(tickets, context, now) + [w for rule in self.rules.by_trigger("arrears")
+                                                        for w in self._arrears(rule, now)]
+        added = self._add(wanted)
+        advance_mark(self.repository, state, fingerprint)
+        return added
+
+    def _wanted(self, tickets: list[dict], context: list[dict], now: dt.datetime) -> list[dict]:
+        """The contacts ``tickets`` call for; ``context`` is every look-back ticket of their customers
+        (a repeat fault is one against the customer's earlier tickets)."""
+        if not tickets:
+            return []
+        histories = self.repository.ticket_histories(sorted({t["ticket_id"] for t in tickets + context}))
         wanted: list[dict] = []
         for rule in self.rules.by_trigger("ticket_resolved") + self.rules.by_trigger("service_change"):
             wanted += self._after_resolution(rule, tickets, histories)
+        changed = {t["ticket_id"] for t in tickets}
         for rule in self.rules.by_trigger("repeat_fault"):
-            items = build_items(tickets, histories, self.ledger_rules, now)
+            items = build_items(context, histories, self.ledger_rules, now)
             wanted += [{"key": f"{rule.name}:{i.ticket_id}", "rule": rule, "ticket": i.ticket_id,
                         "customer_id": i.customer_id, "due": i.registered_at + rule.delay,
                         "details": {"repeat_of": list(i.repeat_of), "fault": i.fault}}
-                       for i in items if i.repeat_of and i.customer_id is not None]
+                       for i in items if i.repeat_of and i.customer_id is not None and i.ticket_id in changed]
         for rule in self.rules.by_trigger("callback"):
             wanted += self._callbacks(rule, tickets, now)
-        for rule in self.rules.by_trigger("arrears"):
-            wanted += self._arrears(rule, now)
-        return self._add(wanted)
+        return wanted
 
     def _after_resolution(self, rule: ContactRule, tickets: list[dict], histories: dict) -> list[dict]:
         found = []

@@ -104,6 +104,31 @@ class Schedule:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
+    def followups_of(self, ticket_ids: list[str]) -> dict[str, dict]:
+        """The latest follow-up contact of each ticket (for the ledger page)."""
+        found: dict[str, dict] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ticket_ids), 500):
+                query = (sa.select(contacts.c.id, contacts.c.ticket_id, contacts.c.status, contacts.c.due_at,
+                                   contacts.c.result, contacts.c.attempts)
+                         .where(contacts.c.purpose == "followup", contacts.c.ticket_id.in_(ticket_ids[start:start + 500]))
+                         .order_by(contacts.c.id))
+                found.update({r["ticket_id"]: dict(r) for r in conn.execute(query).mappings()})
+        return found
+
+    def bring_forward(self, ticket_id: str, now: dt.datetime) -> list[int]:
+        """An agent's "call now": the ticket's scheduled follow-ups become due at ``now``.
+
+        Only the due time moves: quiet hours, the daily limit and opt-outs still apply when the
+        worker picks it up (a contact brought forward at night waits for the morning)."""
+        where = (contacts.c.ticket_id == ticket_id, contacts.c.purpose == "followup", contacts.c.status == "scheduled")
+        with self.engine.begin() as conn:
+            ids = [r[0] for r in conn.execute(sa.select(contacts.c.id).where(*where))]
+            if ids:
+                conn.execute(contacts.update().where(contacts.c.id.in_(ids), *where)
+                             .values(due_at=now, updated_at=now))
+        return ids
+
     # -- claiming and finishing ------------------------------------------------------------
     def claim(self, contact_id: int, worker: str, now: dt.datetime, lease: dt.timedelta) -> str | None:
         """Take a due contact for one attempt; returns the attempt's token, or None if another worker has it."""

@@ -202,6 +202,18 @@ contact_attempts = Table(
     Column("at", DateTime, nullable=False, index=True),  # UTC
 )
 
+# How far the contact planner has read the ticket history (bot/contacts/planner.py): a pass reads only
+# the tickets changed since, unless the rules changed (``fingerprint``), when it reads them all again.
+contact_planner_marks = Table(
+    "contact_planner_marks",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("history_id", Integer, nullable=False),  # the last ticket_history row planned from
+    Column("window_rows", Integer, nullable=False),  # rows in the overlap window then (a late commit adds one)
+    Column("fingerprint", String(64), nullable=False),  # of the rules it was planned by
+    Column("at", DateTime, nullable=False),
+)
+
 # Addresses Kefu must not contact: the customer opted out (TD, key 9) or is on the do-not-disturb list.
 contact_blocks = Table(
     "contact_blocks",

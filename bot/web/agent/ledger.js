@@ -41,6 +41,7 @@
       if (item.overdue) { marks.appendChild(el("span", "flag overdue", flags.overdue || "overdue")); }
       if (item.repeat_of.length) { marks.appendChild(el("span", "flag repeat", t("repeat_of", { tickets: item.repeat_of.join(", ") }))); }
       row.appendChild(marks);
+      row.appendChild(followupCell(item, (data.followups || {})[item.ticket_id]));
       var action = el("td");
       if (item.next_step) {
         var note = el("input"); note.maxLength = 500; note.setAttribute("placeholder", t("note_placeholder"));
@@ -60,10 +61,39 @@
       repeat: data.items.filter(function (i) { return i.repeat_of.length; }).length }) : t("empty");
   }
 
+  // The ticket's follow-up contact (bot/contacts/): where it stands, and "call now" while it waits.
+  function followupCell(item, contact) {
+    var cell = el("td", "followup");
+    if (!contact) return cell;
+    var result = contact.result ? t("result_" + contact.result) : "";
+    var text = contact.status === "scheduled" ? (contact.attempts ? t("followup_retry", { due: when(contact.due_at), result: result })
+        : contact.result ? t("followup_waiting", { due: when(contact.due_at), result: result })
+        : t("followup_scheduled", { due: when(contact.due_at) }))
+      : t("followup_" + contact.status, { result: result });
+    cell.appendChild(el("span", "followup-state", text));
+    if (contact.status === "scheduled") {
+      var now = el("button", "followup-now", t("followup_now"));
+      now.type = "button";
+      now.addEventListener("click", function () {
+        api("POST", "ledger/" + encodeURIComponent(item.ticket_id) + "/followup-now", {}).then(load).catch(showError);
+      });
+      cell.appendChild(now);
+    }
+    return cell;
+  }
+  // Refresh every few seconds so a follow-up call's progress shows, unless the agent is typing a note.
+  function refresh() {
+    var typing = Array.prototype.some.call(document.querySelectorAll("#ledger-rows input"), function (input) {
+      return input.value || input === document.activeElement;
+    });
+    if (!typing) load();
+  }
+
   function start() {
     common.applyStrings("page_title", t);
     $("ledger-filter").addEventListener("submit", function (event) { event.preventDefault(); load(); });
     load();
+    window.setInterval(refresh, 5000);
   }
 
   common.loadLabels("/agent/ui/ledger.zh.json").then(function (loaded) { t = loaded; common.whenReady(start); });

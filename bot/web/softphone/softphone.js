@@ -1,7 +1,8 @@
 // Kefu browser softphone: calls the IVR over the same Twilio-Media-Streams WebSocket a phone
 // carrier uses (/webhooks/ivr/media). Microphone -> 8 kHz mu-law 20 ms frames -> JSON `media`;
 // keypad -> `dtmf`; bot `media` is played as it arrives, `clear` stops it (barge-in), and each
-// `mark` is echoed back once the audio before it has played, as Twilio does.
+// `mark` is echoed back once the audio before it has played, as Twilio does. With the demo carrier
+// (bot/contacts/demo_carrier.py) it also receives Kefu's automated calls: ring, answer, decline.
 (function () {
   "use strict";
   var RATE = 8000, FRAME = 160;
@@ -81,27 +82,33 @@
   }
 
   // --- call control ------------------------------------------------------------------------
-  async function call() {
-    var caller = $("caller").value.trim();
+  // An outgoing call dials the hotline (this page's own media stream); an incoming one, answered,
+  // opens the stream the demo carrier read from the call's TwiML, with its <Parameter>s.
+  function call() {
+    var flow = new URLSearchParams(location.search).get("flow") || "";
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    return connect(scheme + location.host + "/webhooks/ivr/media",
+                   { from: $("caller").value.trim(), flow: flow }, "CA" + hex(16), "ACsoftphone");
+  }
+  async function connect(streamUrl, parameters, callSid, accountSid) {
     state.captions = []; $("captions").textContent = ""; state.keys = typedAhead.slice(); $("digits").textContent = state.keys.join("");
     $("call").disabled = true; setStatus("正在接通…", "connecting");
     try {
       mic = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, autoGainControl: false,
             noiseSuppression: false, echoCancellation: false } });
-    } catch (error) { setStatus("无法使用麦克风", "error"); $("call").disabled = false; return; }
+    } catch (error) { setStatus("无法使用麦克风", "error"); $("call").disabled = false; endIncoming(); return; }
     ctx = new AudioContext(); await ctx.resume();
     source = ctx.createMediaStreamSource(mic);
     processor = ctx.createScriptProcessor(1024, 1, 1);
     processor.onaudioprocess = onAudio;
     source.connect(processor); processor.connect(ctx.destination);
-    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    ws = new WebSocket(scheme + location.host + "/webhooks/ivr/media");
+    ws = new WebSocket(streamUrl);
     streamSid = "MZ" + hex(16); seq = 0; chunk = 0; state.streamSid = streamSid;
+    var custom = Object.assign({}, parameters, { captions: "1" });
     ws.onopen = function () {
-      var flow = new URLSearchParams(location.search).get("flow") || "";
       send({ event: "connected", protocol: "Call", version: "1.0.0" });
-      send({ event: "start", streamSid: streamSid, start: { streamSid: streamSid, accountSid: "ACsoftphone",
-             callSid: "CA" + hex(16), tracks: ["inbound"], customParameters: { from: caller, flow: flow, captions: "1" },
+      send({ event: "start", streamSid: streamSid, start: { streamSid: streamSid, accountSid: accountSid,
+             callSid: callSid, tracks: ["inbound"], customParameters: custom,
              mediaFormat: { encoding: "audio/x-mulaw", sampleRate: RATE, channels: 1 } } });
       setStatus("通话中", "in_call"); $("hangup").disabled = false;
       startTimer();
@@ -113,8 +120,85 @@
       else if (message.event === "clear") clearPlayback();
       else if (message.event === "kefu_caption") showCaption(message.caption && message.caption.text);
     };
-    ws.onclose = function () { finish("通话已结束"); };
+    ws.onclose = function () { finish("通话已结束"); endIncoming(); };
   }
+
+  // --- incoming calls (the demo carrier; the page shows nothing when there is none) ---------
+  var labels = {}, rings = null, incoming = null, ringTimer = null, ringTone = null, answered = null;
+  function label(key, values) {
+    return (labels[key] || key).replace(/\{(\w+)\}/g, function (_, name) { return values && name in values ? values[name] : ""; });
+  }
+  function carrier(sid, action) {
+    return fetch("/ivr/phone/api/calls/" + encodeURIComponent(sid) + "/" + action,
+                 { method: "POST", headers: { "X-Kefu-Softphone": "1" } });
+  }
+  function listen() {
+    if (rings) rings.close();
+    var number = $("caller").value.trim();
+    rings = new EventSource("/ivr/phone/api/rings?number=" + encodeURIComponent(number));
+    rings.onopen = function () {
+      var line = $("listening"); line.hidden = false;
+      line.textContent = number ? label("listening_number", { number: number }) : label("listening_all");
+    };
+    rings.onerror = function () { if (rings.readyState === 2) $("listening").hidden = true; };  // no demo carrier
+    rings.addEventListener("ring", function (event) { ring(JSON.parse(event.data)); });
+    rings.addEventListener("ended", function (event) {
+      var data = JSON.parse(event.data);
+      if (incoming && incoming.sid === data.sid && data.status !== "in-progress") {
+        stopRinging(); setStatus(label("missed"), "missed");
+      } else if (incoming && incoming.sid === data.sid) stopRinging();
+    });
+  }
+  function ring(call) {
+    if (incoming || state.status === "connecting" || state.status === "in_call") return;  // one line
+    incoming = call; state.incoming = call;
+    $("incoming-title").textContent = label("incoming_title");
+    $("incoming-from").textContent = label("incoming_from", { from: call.from, to: call.to });
+    $("incoming-hint").textContent = label("incoming_hint");
+    $("answer").textContent = label("answer"); $("decline").textContent = label("decline");
+    $("incoming").hidden = false; $("call").disabled = true;
+    setStatus(label("ringing"), "ringing");
+    ringTimer = window.setTimeout(function () { if (incoming === call) { stopRinging(); setStatus(label("missed"), "missed"); } },
+                                  Math.max(0, call.ring_until * 1000 - Date.now()));
+    startRingTone();
+  }
+  function stopRinging() {
+    window.clearTimeout(ringTimer); ringTimer = null; stopRingTone();
+    $("incoming").hidden = true; incoming = null; state.incoming = null;
+    if (state.status !== "connecting" && state.status !== "in_call") $("call").disabled = false;
+  }
+  function startRingTone() {  // 450 Hz, one second in five, as Chinese phones ring
+    try { ringTone = new AudioContext(); } catch (e) { return; }
+    var beep = function () {
+      if (!ringTone) return;
+      var osc = ringTone.createOscillator(), gain = ringTone.createGain();
+      osc.frequency.value = 450; gain.gain.value = 0.1; osc.connect(gain); gain.connect(ringTone.destination);
+      osc.start(); osc.stop(ringTone.currentTime + 1);
+    };
+    beep(); ringTone.kefuTimer = window.setInterval(beep, 5000);
+  }
+  function stopRingTone() {
+    if (!ringTone) return;
+    window.clearInterval(ringTone.kefuTimer); ringTone.close(); ringTone = null;
+  }
+  async function answerIncoming() {
+    var call = incoming; if (!call) return;
+    stopRinging();
+    var reply = await carrier(call.sid, "answer");
+    if (!reply.ok) { setStatus(label("answer_failed"), "missed"); return; }
+    var data = await reply.json();
+    answered = data.call_sid;
+    connect(data.stream_url, data.parameters, data.call_sid, data.account_sid);
+  }
+  function declineIncoming() {
+    var call = incoming; if (!call) return;
+    stopRinging(); setStatus(label("declined"), "declined");
+    carrier(call.sid, "decline");
+  }
+  function endIncoming() {  // the answered call is over: the carrier sends `completed`
+    if (answered) { carrier(answered, "hangup"); answered = null; }
+  }
+
   function finish(text) {
     if (processor) { processor.disconnect(); processor.onaudioprocess = null; processor = null; }
     if (source) { source.disconnect(); source = null; }
@@ -141,7 +225,7 @@
   }
   function hangup() {
     send({ event: "stop", streamSid: streamSid, stop: { accountSid: "ACsoftphone" } });
-    if (ws) ws.close(); finish("已挂断");
+    if (ws) ws.close(); finish("已挂断"); endIncoming();
   }
   function key(digit) {
     state.keys.push(digit);
@@ -152,6 +236,11 @@
   function sendKey(digit) { send({ event: "dtmf", streamSid: streamSid, dtmf: { track: "inbound_track", digit: digit } }); }
 
   $("call").addEventListener("click", call);
+  $("answer").addEventListener("click", answerIncoming);
+  $("decline").addEventListener("click", declineIncoming);
+  $("caller").addEventListener("change", listen);
+  fetch("/ivr/phone/ui/softphone.zh.json").then(function (r) { return r.ok ? r.json() : {}; })
+    .then(function (loaded) { labels = loaded; }, function () { /* labels stay keys */ }).then(listen);
   $("hangup").addEventListener("click", hangup);
   Array.prototype.forEach.call(document.querySelectorAll(".keypad button"), function (button) {
     button.addEventListener("click", function () { key(button.getAttribute("data-key")); });
