@@ -205,6 +205,10 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         known = {_event_key(d) for d in stored_dicts}
         return [e for e in events if _event_key(e.as_dict()) not in known]
 
+    async def event_count(self, sender_id: Text) -> int:
+        """Events stored for the conversation (all sessions): grows whenever anything is saved into it."""
+        return int(await self.redis.llen(self._keys(sender_id)[0]))
+
     async def exists(self, conversation_id: Text) -> bool:
         return bool(await self.redis.exists(self._keys(conversation_id)[0]))
 
