@@ -81,13 +81,23 @@ class EditorFile(Generic[T]):
 
 
 _files: dict[tuple[Path, Callable], EditorFile] = {}
+# Absolute paths as callers name them: resolving a path is several system calls, and hot code (the
+# waiting room, every action) asks for its file many times a second. (A relative path depends on
+# the working directory, so it is resolved every time.)
+_named: dict[tuple[str, Callable], EditorFile] = {}
 _files_lock = threading.Lock()
 
 
 def editor_file(path: Path, parse: Callable[[Path], T], errors: tuple[type[BaseException], ...]) -> EditorFile[T]:
     """The process-wide :class:`EditorFile` for ``path`` read with ``parse``."""
+    named = (str(path), parse)
+    found = _named.get(named)
+    if found is not None:
+        return found
     key = (Path(path).resolve(), parse)
     with _files_lock:
         if key not in _files:
             _files[key] = EditorFile(Path(path), parse, errors)
+        if Path(path).is_absolute():
+            _named[named] = _files[key]
         return _files[key]

@@ -13,7 +13,9 @@ the list index where the latest session starts:
   reads everything; a process keeps the sessions it read lately (:class:`SessionCache`) and asks
   Redis only for the events after them, so a late turn does not deserialise the whole session;
 * it uses ``redis.asyncio``, so a turn never blocks the loop on Redis;
-* ``record_exp`` (seconds) expires a conversation that has been idle that long, like Rasa's.
+* ``record_exp`` (seconds) expires a conversation that has been idle that long, like Rasa's;
+* the event broker gets the events a save adds, as with Rasa's stores, without reading the
+  stored tracker back to find them.
 
 Configure in ``endpoints.yml`` with ``type: bot.tracker_store.IncrementalRedisTrackerStore``.
 Events a tracker already had when read are never rewritten: like Rasa's merge, a save adds what
@@ -177,9 +179,11 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        await self.stream_events(tracker)
         events = list(tracker.events)
         new_events = await self._new_events(tracker, events)
+        if self.event_broker is not None:
+            # Rasa's ``stream_events`` reads the stored tracker back to find what is new; the store knows.
+            await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
         if not new_events and not self.record_exp:
             return
         session_offset = max((i for i, e in enumerate(new_events) if _is_session_start(e)), default=-1)
@@ -204,6 +208,10 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         # Diverging histories: keep what is stored and add what it lacks, as Rasa's merge does.
         known = {_event_key(d) for d in stored_dicts}
         return [e for e in events if _event_key(e.as_dict()) not in known]
+
+    async def event_count(self, sender_id: Text) -> int:
+        """Events stored for the conversation (all sessions): grows whenever anything is saved into it."""
+        return int(await self.redis.llen(self._keys(sender_id)[0]))
 
     async def exists(self, conversation_id: Text) -> bool:
         return bool(await self.redis.exists(self._keys(conversation_id)[0]))

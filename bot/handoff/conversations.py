@@ -63,6 +63,14 @@ class RasaConversations:
         tracker = await self.agent.tracker_store.retrieve(conversation_id)
         return [event.as_dict() for event in tracker.events] if tracker else []
 
+    async def stored_count(self, conversation_id: str) -> int | None:
+        """How many events the conversation has stored, or None if the tracker store cannot say cheaply."""
+        store = self.agent.tracker_store
+        while not hasattr(store, "event_count") and hasattr(store, "_tracker_store"):
+            store = store._tracker_store  # Rasa wraps the configured store (fail-safe, awaitable)
+        count = getattr(store, "event_count", None)
+        return await count(conversation_id) if count is not None else None
+
     async def is_paused(self, conversation_id: str) -> bool:
         tracker = await self.agent.tracker_store.retrieve(conversation_id)
         return bool(tracker and tracker.is_paused())

@@ -15,8 +15,12 @@ still parses them) and answers them:
 * a web chat whose page is gone, or a REST conversation silent, for longer than the grace
   period in ``content/waiting_room.yml`` leaves the queue (abandoned).
 
-Per-conversation state (mode, number given, last notice) is in the queue entry's Redis hash;
-a Redis lock per tick keeps several Rasa workers from answering twice.
+Per-conversation state (mode, number given, last notice, how many events were stored at the last
+visit) is in the queue entry's Redis hash; a Redis lock per tick keeps several Rasa workers from
+answering twice. Every waiting conversation is visited every ``watch_interval_s``, but its
+transcript is read only when the tracker store holds more events than at the last visit: at the
+peak most customers in line say nothing new in a given second, and re-reading every transcript
+every second was the Rasa server's largest cost after the model itself (bench/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -89,8 +93,15 @@ class WaitingRoom:
             await self.conversations.resume(conversation_id, "utter_queue_timeout")
             return
         key = keys.conversation(conversation_id)
+        stored = await self.conversations.stored_count(conversation_id)
+        seen_raw, seen_count, last_user_at = await self.queue.redis.hmget(
+            key, ["seen_events", "seen_count", "last_user_at"])
+        if stored is not None and seen_count is not None and int(seen_count) == stored:
+            # Nothing said since the last visit: no transcript to read, only the clock and the queue moved.
+            if not await self.left_silently(conversation_id, entry, float(last_user_at or 0)):
+                await self.notify_if_changed(conversation_id, entry)
+            return
         events = await self.conversations.events(conversation_id)
-        seen_raw = await self.queue.redis.hget(key, "seen_events")
         if seen_raw is None:
             seen = max((i for i, e in enumerate(events) if (e.get("timestamp") or 0) <= entry["enqueued_at"]),
                        default=-1)
@@ -99,20 +110,24 @@ class WaitingRoom:
         # The request's own turn ("转人工") may be saved after the first visit: only later messages are new.
         fresh = [e for e in events[seen + 1:]
                  if e.get("event") == "user" and (e.get("timestamp") or 0) > entry["enqueued_at"]]
-        await self.queue.redis.hset(key, "seen_events", len(events) - 1)
-        if not fresh and await self.left_silently(conversation_id, entry, events):
+        last_user_at = max((float(e.get("timestamp") or 0) for e in events if e.get("event") == "user"), default=0.0)
+        seen = {"seen_events": len(events) - 1, "last_user_at": last_user_at}
+        if stored is not None:  # counted before the events were read: a message saved meanwhile is read next time
+            seen["seen_count"] = stored
+        await self.queue.redis.hset(key, mapping=seen)
+        if not fresh and await self.left_silently(conversation_id, entry, last_user_at):
             return
         for event in fresh:
             if not await self.answer(conversation_id, entry, event):
                 return  # the customer left the queue
         await self.notify_if_changed(conversation_id, entry)
 
-    async def left_silently(self, conversation_id: str, entry: dict, events: list[dict]) -> bool:
+    async def left_silently(self, conversation_id: str, entry: dict, last_user_at: float) -> bool:
         """A closed web chat or a silent REST client past its grace period leaves the queue."""
         grace = self.settings.grace_for(entry["channel"])
         if grace is None:
             return False
-        signs = [entry["enqueued_at"]] + [float(e.get("timestamp") or 0) for e in events if e.get("event") == "user"]
+        signs = [entry["enqueued_at"], last_user_at]
         if entry["channel"] == "webchat":
             seen = await customer_last_seen(self.queue.redis, conversation_id)
             signs.append(seen or 0.0)

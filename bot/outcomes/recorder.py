@@ -1,6 +1,8 @@
 """The one way to record an outcome event: off the event loop, and never lost to an outage or a crash.
 
-``record`` writes in a worker thread and returns when the row is stored. If the database is
+``record`` writes in a worker thread and returns when the row is stored; events recorded while a
+write is running go to the database together in the next one (one transaction, and under load
+one commit for many turns instead of one each, with nothing delayed when the recorder is idle). If the database is
 unavailable the event is parked in Redis (``bot.outcomes.pending``), shared by every process, and
 a background task retries with back-off; any process that records later, or a new process on its
 first event, drains what is parked — so an event survives the process that recorded it. Writes are
@@ -45,6 +47,8 @@ class OutcomeRecorder:
         self._retrying: asyncio.Task | None = None
         self._looked_at = float("-inf")
         self._database_down = False
+        self._next_batch: list[tuple[OutcomeEvent, asyncio.Future]] = []
+        self._batch_writer: asyncio.Task | None = None
 
     @property
     def buffered(self) -> int:
@@ -63,7 +67,7 @@ class OutcomeRecorder:
             await self._defer(event)
             return
         try:
-            await self._write([event])
+            await self._write_with_others(event)
         except SQLAlchemyError as exc:
             logger.warning("outcomes.write.deferred kind=%s conversation=%s error=%s", event.kind,
                            event.conversation_id, type(exc).__name__)
@@ -96,6 +100,32 @@ class OutcomeRecorder:
             raise
         self._database_down = False
         return written
+
+    async def _write_with_others(self, event: OutcomeEvent) -> None:
+        """Write ``event`` in the next batch; raises what writing that batch raised."""
+        stored = asyncio.get_running_loop().create_future()
+        self._next_batch.append((event, stored))
+        if self._batch_writer is None or self._batch_writer.done():
+            self._batch_writer = asyncio.get_running_loop().create_task(self._write_batches())
+        await stored
+
+    async def _write_batches(self) -> None:
+        while self._next_batch:
+            batch, self._next_batch = self._next_batch, []
+            try:
+                await self._write([event for event, _ in batch])
+            except asyncio.CancelledError:
+                for _, stored in batch + self._next_batch:
+                    stored.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch, which raises it
+                for _, stored in batch:
+                    if not stored.done():
+                        stored.set_exception(exc)
+            else:
+                for _, stored in batch:
+                    if not stored.done():
+                        stored.set_result(None)
 
     async def _defer(self, event: OutcomeEvent) -> None:
         if self.parked is not None:

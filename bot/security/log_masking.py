@@ -20,6 +20,12 @@ def mask_numbers(text: str) -> str:
     return PHONE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
 
 
+def _with_masked_traceback(record: logging.LogRecord) -> logging.LogRecord:
+    if record.exc_info and not record.exc_text:
+        record.exc_text = mask_numbers(logging.Formatter().formatException(record.exc_info))
+    return record
+
+
 def install() -> None:
     """Mask every record created from now on in this process (idempotent)."""
     current = logging.getLogRecordFactory()
@@ -28,14 +34,17 @@ def install() -> None:
 
     def masked_record(*args, **kwargs) -> logging.LogRecord:
         record = current(*args, **kwargs)
+        if isinstance(record.msg, dict):
+            # structlog's event dict (Rasa logs through structlog): its formatter needs the dict itself
+            record.msg = {key: mask_numbers(value) if isinstance(value, str) else value
+                          for key, value in record.msg.items()}
+            return _with_masked_traceback(record)
         try:
             message = record.getMessage()
         except (TypeError, ValueError):
             return record  # a broken format string: let logging report it as usual
         record.msg, record.args = mask_numbers(message), ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = mask_numbers(logging.Formatter().formatException(record.exc_info))
-        return record
+        return _with_masked_traceback(record)
 
     masked_record.kefu_masking = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(masked_record)

@@ -20,6 +20,15 @@ async def test_events_are_stored_in_order_with_their_customer(kefu_env):
     assert events[0]["data"] == {"selfhelp_id": "tv_no_signal"}
 
 
+async def test_many_turns_recording_at_once_are_all_stored_once_each_in_order(kefu_env):
+    """At the peak many turns record together (they share transactions): none lost, none twice."""
+    await asyncio.gather(*(record(f"peak-{n % 5}", "intent_seen", channel="rest", intent="query_bill", n=n)
+                           for n in range(60)))
+    stored = {f"peak-{c}": [e["data"]["n"] for e in Repository(kefu_env.database_url).events_for(f"peak-{c}")]
+              for c in range(5)}
+    assert stored == {f"peak-{c}": list(range(c, 60, 5)) for c in range(5)}
+
+
 def test_a_misspelt_kind_is_refused():
     with pytest.raises(UnknownEventKind):
         outcome_event("c1", "handof_queued")

@@ -1,7 +1,7 @@
 """The waiting room on a real Redis queue: it keeps helping, tells the truth about waits, lets ghosts go.
 
 The Rasa side is a small stand-in that keeps each conversation's events and what was said into
-it (the same three calls the real ``RasaConversations`` offers); the browser and stack tests
+it (the same calls the real ``RasaConversations`` offers); the browser and stack tests
 drive the real one.
 """
 from __future__ import annotations
@@ -33,6 +33,10 @@ class Conversations:
 
     async def events(self, conversation_id: str) -> list[dict]:
         return list(self.log.get(conversation_id, []))
+
+    async def stored_count(self, conversation_id: str) -> int:
+        """Like the tracker store: everything said into the conversation, by the customer or the bot."""
+        return len(self.log.get(conversation_id, [])) + len(self.said.get(conversation_id, []))
 
     async def utter(self, conversation_id: str, response: str, **values) -> None:
         self.said.setdefault(conversation_id, []).append((response, values))

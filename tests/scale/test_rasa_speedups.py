@@ -7,14 +7,24 @@ from rasa.core.actions.action import RemoteAction
 
 from bot.rasa_speedups import validate_action_result
 
-GOOD = {"events": [{"event": "slot", "name": "phone", "value": "13800000001"}],
-        "responses": [{"response": "utter_greet"}, {"text": "你好", "buttons": []}]}
-BAD = [{"events": "not a list"}, {"events": [{"event": "slot", "name": 5}]}, {"responses": ["not an object"]}]
+GOOD = [{"events": [{"event": "slot", "name": "phone", "value": "13800000001"}],
+         "responses": [{"response": "utter_greet"}, {"text": "你好", "buttons": []}]},
+        # what Kefu's actions answer: slots, a follow-up, a pause for the handoff, bot messages
+        {"events": [{"event": "slot", "timestamp": None, "name": "selfhelp_sent", "value": ["tv_no_signal"]},
+                    {"event": "followup", "name": "action_listen"}, {"event": "pause"},
+                    {"event": "bot", "text": "你好", "data": {"buttons": []}, "metadata": {}}],
+         "responses": [{"response": "utter_selfhelp_entry", "attachment": {"type": "video"}}]},
+        {}, {"events": []}]
+BAD = [{"events": "not a list"}, {"events": [{"event": "slot", "name": 5}]}, {"responses": ["not an object"]},
+       {"events": [{"event": "no_such_event"}]}, {"events": [{"name": "no event key"}]},
+       {"events": [{"event": 7}]}, {"events": ["not an object"]},
+       {"events": [{"event": "slot", "name": "a", "value": 1}, {"event": "user", "text": 5}]}, "not an object"]
 
 
-def test_accepts_what_rasa_accepts():
-    validate(GOOD, RemoteAction.action_response_format_spec())
-    assert validate_action_result(None, GOOD) is True
+@pytest.mark.parametrize("answer", GOOD)
+def test_accepts_what_rasa_accepts(answer):
+    validate(answer, RemoteAction.action_response_format_spec())
+    assert validate_action_result(None, answer) is True
 
 
 @pytest.mark.parametrize("answer", BAD)

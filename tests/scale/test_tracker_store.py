@@ -68,6 +68,31 @@ async def test_a_save_writes_only_the_new_events(redis_url):
     assert await raw.llen("kefu:events:c2") == before + 4
 
 
+async def test_the_event_broker_gets_each_event_once_in_order(redis_url):
+    """The metrics and the outcome record see every event of a turn once, from any process."""
+    from rasa.core.brokers.broker import EventBroker
+
+    class Collected(EventBroker):
+        def __init__(self) -> None:
+            self.events: list[dict] = []
+
+        def publish(self, event: dict) -> None:
+            self.events.append(event)
+
+    broker = Collected()
+    store = make_store(redis_url, event_broker=broker)
+    tracker = await store.get_or_create_tracker("broker-1")
+    turn(tracker, "q0", "a0")
+    await store.save(tracker)
+    again = await make_store(redis_url, event_broker=broker).retrieve("broker-1")  # another process
+    turn(again, "q1", "a1")
+    await store.save(again)
+    await store.save(again)  # nothing new: nothing published
+    texts = [e.get("text") for e in broker.events if e["event"] in ("user", "bot")]
+    assert texts == ["q0", "a0", "q1", "a1"]
+    assert {e["sender_id"] for e in broker.events} == {"broker-1"}
+
+
 async def test_retrieve_returns_the_latest_session_and_full_returns_all(redis_url):
     store = make_store(redis_url)
     tracker = await store.get_or_create_tracker("c3")

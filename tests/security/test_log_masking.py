@@ -34,3 +34,25 @@ def test_a_traceback_that_quotes_a_number_is_masked(masked_logs):
     record = masked_logs.records[-1]
     assert "13900001111" not in record.exc_text and "139****1111" in record.exc_text
     assert "13900001111" not in logging.Formatter().format(record)
+
+
+def test_rasa_structlog_events_stay_readable_and_masked(masked_logs, capsys):
+    """Rasa logs through structlog: its records carry a dict that its formatter needs as a dict."""
+    import io
+
+    import structlog
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=structlog.dev.ConsoleRenderer(colors=False)))
+    logger = logging.getLogger("kefu.test.structlog")
+    logger.addHandler(handler)
+    rasa_style = structlog.wrap_logger(logger, processors=[structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+                                       wrapper_class=structlog.stdlib.BoundLogger)
+    try:
+        rasa_style.error("interpolator.failed", response="call 13800000002")
+    finally:
+        logger.removeHandler(handler)
+    assert "interpolator.failed" in stream.getvalue() and "138****0002" in stream.getvalue()
+    assert "13800000002" not in stream.getvalue()
+    assert "Logging error" not in capsys.readouterr().err
