@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse
 from bot.channels.rest_guard import check_rest_body
 from bot.redis_reconnect import reconnecting
 from bot.settings import Settings, get_settings
+from bot.model_swap_memory import release_after_swap
 from bot.worker_balance import close_after_turn, serves_with_several_workers
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class OpsBlueprint(Blueprint):
         app.register_middleware(check_rest_body, "request")
         if serves_with_several_workers(get_settings().env):
             app.register_middleware(close_after_turn, "response")
+        app.register_middleware(release_after_swap, "response")
         app.error_handler.add(RedisError, store_unavailable)
         app.error_handler.add(LockError, store_unavailable)
         channel = self.ctx.channel
