@@ -125,6 +125,7 @@
 
   // --- incoming calls (the demo carrier; the page shows nothing when there is none) ---------
   var labels = {}, rings = null, incoming = null, ringTimer = null, ringTone = null, answered = null;
+  var beforeRing = null;  // the status a ring replaced, shown again if the ring turns out not to be ours
   function label(key, values) {
     return (labels[key] || key).replace(/\{(\w+)\}/g, function (_, name) { return values && name in values ? values[name] : ""; });
   }
@@ -135,6 +136,9 @@
   function listen() {
     if (rings) rings.close();
     var number = $("caller").value.trim();
+    if (incoming && number && incoming.to !== number) {  // rang while listening for every number: not this line's call
+      stopRinging(); setStatus(beforeRing.text, beforeRing.status);
+    }
     rings = new EventSource("/ivr/phone/api/rings?number=" + encodeURIComponent(number));
     rings.onopen = function () {
       var line = $("listening"); line.hidden = false;
@@ -152,6 +156,7 @@
   function ring(call) {
     if (incoming || state.status === "connecting" || state.status === "in_call") return;  // one line
     incoming = call; state.incoming = call;
+    beforeRing = { text: $("status").textContent, status: state.status };
     $("incoming-title").textContent = label("incoming_title");
     $("incoming-from").textContent = label("incoming_from", { from: call.from, to: call.to });
     $("incoming-hint").textContent = label("incoming_hint");
