@@ -186,11 +186,10 @@ class IvrInput(InputChannel):
             from bot.contacts.carrier_account import carrier_account
             from bot.contacts.status import record_call_status, signed_by_carrier
             from bot.db.repository import Repository
+            from bot.security.secrets import get_secrets
 
             params = {k: v[0] for k, v in (request.form or {}).items()}
             url = f"{self.settings.public_url.rstrip('/')}/webhooks/ivr/status"
-            from bot.security.secrets import get_secrets
-
             account = carrier_account(self.settings, get_secrets().channel_secret)  # operator's, or the demo's
             if account is None or not signed_by_carrier(account.auth_token, url, params,
                                                         request.headers.get("X-Twilio-Signature", "")):

@@ -71,12 +71,13 @@ async def ledger_items(request: Request, desk: Desk, agent: dict) -> HTTPRespons
 @signed_in
 async def ledger_followup_now(request: Request, desk: Desk, agent: dict, ticket_id: str) -> HTTPResponse:
     """"Call now": the ticket's scheduled follow-up becomes due now (the rules' quiet hours still apply)."""
-    moved = await asyncio.to_thread(Schedule(desk.repository).bring_forward, ticket_id.upper(), dt.datetime.utcnow())
+    ticket_id = ticket_id.upper()
+    moved = await asyncio.to_thread(Schedule(desk.repository).bring_forward, ticket_id, dt.datetime.utcnow())
     if not moved:
         raise DeskError("error_followup_not_scheduled", 409)
     for contact_id in moved:
         await record(f"contact:{contact_id}", "contact_brought_forward", channel="agent_desk",
-                     database_url=desk.repository.url, contact_id=contact_id, ticket_id=ticket_id.upper(),
+                     database_url=desk.repository.url, contact_id=contact_id, ticket_id=ticket_id,
                      agent_id=agent["agent_id"])
     return response.json({"contacts": moved})
 

@@ -129,11 +129,14 @@ class DemoCarrier:
         await self.end(sid, "ringing", "no-answer")
 
     # -- the softphone side ----------------------------------------------------------------
+    async def _fields(self, sid: str) -> dict[str, str]:
+        """The call's hash as text ({} once it has expired or never existed)."""
+        return {k.decode(): v.decode() for k, v in (await self.redis.hgetall(call_key(sid))).items()}
+
     async def get(self, sid: str) -> DemoCall | None:
-        raw = await self.redis.hgetall(call_key(sid))
-        if not raw:
+        data = await self._fields(sid)
+        if not data:
             return None
-        data = {k.decode(): v.decode() for k, v in raw.items()}
         return DemoCall(data["sid"], data["to"], data["from"], data["stream_url"], json.loads(data["parameters"]),
                         data["status"], float(data["ring_until"]))
 
@@ -172,7 +175,7 @@ class DemoCarrier:
     # -- status callbacks ------------------------------------------------------------------
     async def _callback(self, sid: str, status: str) -> None:
         """POST the status to the call's StatusCallback if its event was asked for, signed like Twilio."""
-        raw = {k.decode(): v.decode() for k, v in (await self.redis.hgetall(call_key(sid))).items()}
+        raw = await self._fields(sid)
         url, events = raw.get("status_callback", ""), raw.get("events", "").split()
         if not url or (EVENT_OF.get(status, "completed") not in events):
             return

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from bot.contacts.planner_mark import advance_mark, changed_tickets, history_state, read_mark, rules_fingerprint
 from bot.contacts.rules import ContactRule, ContactRules
 from bot.contacts.schedule import Schedule
-from bot.db.repository import Repository
+from bot.db.repository import Repository, in_chunks
 from bot.db.schema import channel_bindings, customer_contacts, customers, tickets as tickets_table
 from bot.ledger.ledger import build_items
 from bot.ledger.rules import LedgerRules
@@ -31,9 +31,8 @@ def _tickets(repository: Repository, since: dt.datetime, *, ticket_ids: list[str
                       else (tickets_table.c.customer_id, sorted(customer_ids or ())))
     found: list[dict] = []
     with repository.engine.connect() as conn:
-        for start in range(0, len(wanted), 500):
-            query = sa.select(tickets_table).where(tickets_table.c.created_at >= since,
-                                                   column.in_(wanted[start:start + 500]))
+        for chunk in in_chunks(wanted):
+            query = sa.select(tickets_table).where(tickets_table.c.created_at >= since, column.in_(chunk))
             found += [dict(r) for r in conn.execute(query).mappings()]
     return sorted(found, key=lambda t: t["id"])
 

@@ -21,7 +21,7 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from bot.db.repository import Repository
+from bot.db.repository import Repository, in_chunks
 from bot.db.schema import contact_attempts, contact_blocks, contacts
 
 ACTIVE = ("working", "calling")
@@ -59,8 +59,7 @@ class Schedule:
         """Which of ``keys`` are scheduled already (looked up in chunks: the list may be long)."""
         found: set[str] = set()
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
+            for chunk in in_chunks(keys):
                 found |= {r[0] for r in conn.execute(sa.select(contacts.c.dedupe_key)
                                                      .where(contacts.c.dedupe_key.in_(chunk)))}
         return found
@@ -108,10 +107,10 @@ class Schedule:
         """The latest follow-up contact of each ticket (for the ledger page)."""
         found: dict[str, dict] = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(ticket_ids), 500):
+            for chunk in in_chunks(ticket_ids):
                 query = (sa.select(contacts.c.id, contacts.c.ticket_id, contacts.c.status, contacts.c.due_at,
                                    contacts.c.result, contacts.c.attempts)
-                         .where(contacts.c.purpose == "followup", contacts.c.ticket_id.in_(ticket_ids[start:start + 500]))
+                         .where(contacts.c.purpose == "followup", contacts.c.ticket_id.in_(chunk))
                          .order_by(contacts.c.id))
                 found.update({r["ticket_id"]: dict(r) for r in conn.execute(query).mappings()})
         return found

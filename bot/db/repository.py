@@ -10,6 +10,7 @@ import functools
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -57,6 +58,15 @@ class Customer:
     address: str
     plan_code: str | None
     balance_cents: int
+
+
+IN_LIST_SIZE = 500  # values per SQL ``IN (...)``: well under SQLite's and the drivers' parameter limits
+
+
+def in_chunks(values: list, size: int = IN_LIST_SIZE) -> Iterator[list]:
+    """``values`` in slices short enough for one ``IN (...)`` list (a lookup of a long list)."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 @lru_cache(maxsize=4)
