@@ -6,11 +6,19 @@ Scores an NLU-only model trained on 80% of nlu_data/nlu (seed 42) on the other 2
 assistant's own model (the one `kefu run` serves) on the independent set in tests/nlu_eval/.
 Both are cached in models/ by a hash of what shapes them, so a second run only evaluates. Prints accuracy and macro-F1
 of both side by side, per-intent F1 on the real set and the most confused intent pairs.
+
+    python bench/nlu.py --seeds 4
+
+also trains NLU-only models on all of nlu_data/nlu with DIET seeds 1..N and prints the real set's accuracy
+for each: with about 200 real utterances one seed moves accuracy by a few points, so one figure alone
+can flatter or wrong a change.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,6 +61,34 @@ def real_set(work: Path) -> NluScores:
     return evaluate_real_set(ROOT, model, work / "real")
 
 
+def seed_config(work: Path, seed: int) -> Path:
+    """config.yml with DIET's (and every other) ``random_seed`` set to ``seed``."""
+    text = re.sub(r"random_seed: \d+", f"random_seed: {seed}", (ROOT / "config.yml").read_text(encoding="utf-8"))
+    path = work / f"config-seed{seed}.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def seed_spread(work: Path, seeds: int) -> list[tuple[int, NluScores]]:
+    """The real set's scores of NLU-only models that differ only in their random seed."""
+    digest = content_hash(ROOT, ("config.yml", "nlu_data"))
+    results = []
+    for seed in range(1, seeds + 1):
+        model = nlu_model(f"nlu-seed{seed}-{digest}", ROOT / "nlu_data" / "nlu", seed_config(work, seed))
+        results.append((seed, evaluate_real_set(ROOT, model, work / f"seed{seed}")))
+    return results
+
+
+def spread_table(results: list[tuple[int, NluScores]]) -> str:
+    lines = ["", "real utterances by DIET seed (NLU-only models on all of nlu_data/nlu):", "",
+             "| seed | accuracy | macro-F1 |", "|---|---|---|"]
+    lines += [f"| {seed} | {scores.accuracy:.3f} | {scores.macro_f1:.3f} |" for seed, scores in results]
+    accuracies = [scores.accuracy for _, scores in results]
+    lines.append(f"| mean (min–max) | {statistics.mean(accuracies):.3f} ({min(accuracies):.3f}–{max(accuracies):.3f}) | "
+                 f"{statistics.mean(scores.macro_f1 for _, scores in results):.3f} |")
+    return "\n".join(lines)
+
+
 def report(heldout: NluScores, real: NluScores) -> str:
     lines = ["| measure | held-out split | real utterances |", "|---|---|---|",
              f"| utterances | {heldout.support} | {real.support} |",
@@ -70,10 +106,14 @@ def report(heldout: NluScores, real: NluScores) -> str:
 
 
 def main() -> int:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=0, help="also score NLU-only models trained with seeds 1..N")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kefu-nlu-bench-") as tmp:
         work = Path(tmp)
         print(report(held_out(work), real_set(work)))
+        if args.seeds > 0:
+            print(spread_table(seed_spread(work, args.seeds)))
     return 0
 
 
