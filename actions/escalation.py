@@ -1,6 +1,6 @@
-"""Yes/no routing and fallbacks (requests for a human are in ``actions.handoff``).
+"""Yes/no/thanks routing and fallbacks (requests for a human are in ``actions.handoff``).
 
-Yes and no mean different things depending on the bot's last question, kept
+Yes, no and thanks mean different things depending on the bot's last question, kept
 in the ``awaiting`` slot; one routing action per answer keeps the rules flat.
 """
 from __future__ import annotations
@@ -40,6 +40,20 @@ class ActionHandleAffirm(Action):
         if stray_guess(tracker):
             return await continue_with("action_fallback", dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_ok")
+        return []
+
+
+class ActionHandleThanks(Action):
+    """Thanks in answer to "did it fix it?" is how many customers say yes ("谢谢 可以了" is often
+    read as thanks), so the self-help is recorded as resolved instead of only being thanked."""
+
+    def name(self) -> str:
+        return "action_handle_thanks"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if tracker.get_slot("awaiting") == "selfhelp_feedback":
+            return await selfhelp_feedback(dispatcher, tracker, domain, worked=True)
+        dispatcher.utter_message(response="utter_thanks")
         return []
 
 

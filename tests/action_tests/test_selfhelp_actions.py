@@ -80,6 +80,20 @@ async def test_fixed_is_recorded_as_resolved(run_action):
     assert [e["kind"] for e in repository().events_for("u1")] == ["selfhelp_resolved", "csat_asked"]
 
 
+async def test_thanks_in_answer_to_did_it_work_is_recorded_as_resolved(run_action):
+    tracker = load_tracker("selfhelp_denied", text="谢谢.可以了.", intent="thanks")
+    turn = await run_action("action_handle_thanks", tracker)
+    assert turn.responses == ["utter_selfhelp_resolved", "utter_ask_csat"]
+    assert [e["kind"] for e in repository().events_for("u1")] == ["selfhelp_resolved", "csat_asked"]
+
+
+async def test_thanks_with_no_question_open_is_only_thanked(run_action):
+    tracker = load_tracker("selfhelp_denied", text="谢谢", intent="thanks", awaiting=None)
+    turn = await run_action("action_handle_thanks", tracker)
+    assert turn.responses == ["utter_thanks"]
+    assert repository().events_for("u1") == []
+
+
 async def test_selfhelp_does_not_need_identification(run_action):
     turn = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", sender="wx-openid-123"))
     assert "utter_ask_identity" not in turn.responses

@@ -47,7 +47,7 @@ def test_too_few_examples(project):
 def test_rule_with_unknown_action_and_intent(project):
     rules = project / "nlu_data" / "rules.yml"
     edit(rules, "steps: [{intent: greet}, {action: utter_greet}]", "steps: [{intent: greet}, {action: utter_greeet}]")
-    edit(rules, "steps: [{intent: thanks}, {action: utter_thanks}]", "steps: [{intent: thankz}, {action: utter_thanks}]")
+    edit(rules, "steps: [{intent: thanks}, {action: action_handle_thanks}]", "steps: [{intent: thankz}, {action: action_handle_thanks}]")
     problems = errors_for(project)
     assert any(p.startswith("nlu_data/rules.yml:") and "unknown action or response 'utter_greeet'" in p for p in problems)
     assert any("unknown intent 'thankz'" in p for p in problems)
