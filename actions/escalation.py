@@ -43,15 +43,29 @@ class ActionHandleAffirm(Action):
         return []
 
 
+def just_asked_if_it_worked(tracker: Tracker) -> bool:
+    """Whether the bot's last message before the customer's latest one asked "did it fix it?"."""
+    users = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            users += 1
+            if users > 1:
+                return False
+        elif event.get("event") == "bot" and users == 1:
+            return (event.get("metadata") or {}).get("utter_action") == "utter_ask_selfhelp_worked"
+    return False
+
+
 class ActionHandleThanks(Action):
-    """Thanks in answer to "did it fix it?" is how many customers say yes ("谢谢 可以了" is often
-    read as thanks), so the self-help is recorded as resolved instead of only being thanked."""
+    """Thanks straight after "did it fix it?" is how many customers say yes ("谢谢 可以了" is often
+    read as thanks), so the self-help is recorded as resolved instead of only being thanked. A
+    thanks after anything else (a bill answered in between) is only thanked."""
 
     def name(self) -> str:
         return "action_handle_thanks"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        if tracker.get_slot("awaiting") == "selfhelp_feedback":
+        if tracker.get_slot("awaiting") == "selfhelp_feedback" and just_asked_if_it_worked(tracker):
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=True)
         dispatcher.utter_message(response="utter_thanks")
         return []

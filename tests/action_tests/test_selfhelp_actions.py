@@ -80,16 +80,28 @@ async def test_fixed_is_recorded_as_resolved(run_action):
     assert [e["kind"] for e in repository().events_for("u1")] == ["selfhelp_resolved", "csat_asked"]
 
 
+def thanks_after(bot_response: str, **slots):
+    """A self-help conversation whose latest turn is "谢谢.可以了." right after ``bot_response``."""
+    tracker = load_tracker("selfhelp_denied", text="谢谢.可以了.", intent="thanks", **slots)
+    tracker.events.insert(-1, {"event": "bot", "text": "…", "metadata": {"utter_action": bot_response}})
+    return tracker
+
+
 async def test_thanks_in_answer_to_did_it_work_is_recorded_as_resolved(run_action):
-    tracker = load_tracker("selfhelp_denied", text="谢谢.可以了.", intent="thanks")
-    turn = await run_action("action_handle_thanks", tracker)
+    turn = await run_action("action_handle_thanks", thanks_after("utter_ask_selfhelp_worked"))
     assert turn.responses == ["utter_selfhelp_resolved", "utter_ask_csat"]
     assert [e["kind"] for e in repository().events_for("u1")] == ["selfhelp_resolved", "csat_asked"]
 
 
+async def test_thanks_after_another_answer_is_only_thanked(run_action):
+    # Still awaiting self-help feedback, but the customer asked about the bill in between.
+    turn = await run_action("action_handle_thanks", thanks_after("utter_bill_summary"))
+    assert turn.responses == ["utter_thanks"]
+    assert repository().events_for("u1") == []
+
+
 async def test_thanks_with_no_question_open_is_only_thanked(run_action):
-    tracker = load_tracker("selfhelp_denied", text="谢谢", intent="thanks", awaiting=None)
-    turn = await run_action("action_handle_thanks", tracker)
+    turn = await run_action("action_handle_thanks", thanks_after("utter_ask_selfhelp_worked", awaiting=None))
     assert turn.responses == ["utter_thanks"]
     assert repository().events_for("u1") == []
 
