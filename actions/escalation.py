@@ -16,7 +16,7 @@ from actions.chain import continue_with
 from actions.clarify import ask_which_intent
 from actions.handoff import offer_human
 from actions.misunderstanding import (
-    MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess, misunderstood_in_a_row)
+    MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess, misunderstood_in_a_row, turns)
 from actions.selfhelp import selfhelp_feedback
 
 
@@ -44,16 +44,9 @@ class ActionHandleAffirm(Action):
 
 
 def just_asked_if_it_worked(tracker: Tracker) -> bool:
-    """Whether the bot's last message before the customer's latest one asked "did it fix it?"."""
-    users = 0
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            users += 1
-            if users > 1:
-                return False
-        elif event.get("event") == "bot" and users == 1:
-            return (event.get("metadata") or {}).get("utter_action") == "utter_ask_selfhelp_worked"
-    return False
+    """Whether the bot's answer to the customer's previous message asked "did it fix it?"."""
+    history = list(turns(tracker.events))
+    return len(history) > 1 and "utter_ask_selfhelp_worked" in history[-2][1]
 
 
 class ActionHandleThanks(Action):
