@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.nlu.evaluation import NluScores, evaluate_real_set, rasa_test_nlu  # noqa: E402
-from bot.training import content_hash, ensure_model  # noqa: E402
+from bot.training import NLU_INPUTS, content_hash, ensure_model  # noqa: E402
 
 
 def rasa(*args: str) -> None:
@@ -51,7 +51,7 @@ def held_out(work: Path) -> NluScores:
     split = work / "split"
     rasa("data", "split", "nlu", "--nlu", "nlu_data/nlu", "--training-fraction", "0.8", "--random-seed", "42",
          "--out", str(split))
-    digest = content_hash(ROOT, ("config.yml", "nlu_data"))
+    digest = content_hash(ROOT, NLU_INPUTS)
     model = nlu_model(f"nlu-heldout-{digest}", next(split.glob("training_data*")), config)
     return rasa_test_nlu(ROOT, model, next(split.glob("test_data*")), work / "heldout")
 
@@ -71,7 +71,7 @@ def seed_config(work: Path, seed: int) -> Path:
 
 def seed_spread(work: Path, seeds: int) -> list[tuple[int, NluScores]]:
     """The real set's scores of NLU-only models that differ only in their random seed."""
-    digest = content_hash(ROOT, ("config.yml", "nlu_data"))
+    digest = content_hash(ROOT, NLU_INPUTS)
     results = []
     for seed in range(1, seeds + 1):
         model = nlu_model(f"nlu-seed{seed}-{digest}", ROOT / "nlu_data" / "nlu", seed_config(work, seed))

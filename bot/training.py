@@ -10,14 +10,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-TRAINING_INPUTS = ("config.yml", "domain", "nlu_data")
+# bot/nlu holds the pipeline's own components (config.yml names them), so their code shapes
+# the model as much as the data does.
+NLU_INPUTS = ("config.yml", "nlu_data", "bot/nlu")
+TRAINING_INPUTS = ("config.yml", "domain", "nlu_data", "bot/nlu")
 
 
 def training_files(root: Path, inputs: tuple[str, ...] = TRAINING_INPUTS) -> list[Path]:
+    """The files under ``inputs`` (compiled Python caches left out; a missing input adds nothing)."""
     files: list[Path] = []
     for name in inputs:
         path = root / name
-        files.extend(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts))
+        elif path.exists():
+            files.append(path)
     return files
 
 

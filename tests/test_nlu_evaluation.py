@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from bot.training import content_hash
+from bot.training import NLU_INPUTS, content_hash
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def intent_report(tmp_path_factory):
     train_file = next(split.glob("training_data*"))
     test_file = next(split.glob("test_data*"))
     models = PROJECT_ROOT / "models"
-    name = f"nlu-heldout-{content_hash(PROJECT_ROOT, ('config.yml', 'nlu_data'))}"
+    name = f"nlu-heldout-{content_hash(PROJECT_ROOT, NLU_INPUTS)}"
     model = models / f"{name}.tar.gz"
     if not model.exists():
         rasa("train", "nlu", "--nlu", str(train_file), "--config", "config.yml", "--out", str(models),

@@ -33,3 +33,16 @@ def test_existing_model_for_the_same_data_is_reused(tmp_path):
     existing = model_path(root, models)
     existing.write_bytes(b"a model trained earlier")
     assert ensure_model(root, models) == (existing, False)
+
+
+def test_hash_changes_with_the_pipelines_own_components(tmp_path):
+    root = copy_project(tmp_path)
+    shutil.copytree(PROJECT_ROOT / "bot" / "nlu", root / "bot" / "nlu")
+    before = content_hash(root)
+    cache = root / "bot" / "nlu" / "__pycache__"
+    cache.mkdir(exist_ok=True)
+    (cache / "stale.cpython-310.pyc").write_bytes(b"compiled elsewhere")
+    assert content_hash(root) == before
+    component = root / "bot" / "nlu" / "blended_intents.py"
+    component.write_text(component.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert content_hash(root) != before
