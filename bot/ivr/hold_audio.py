@@ -7,14 +7,14 @@ logged and gives no frames: callers then wait in silence rather than the call fa
 """
 from __future__ import annotations
 
-import audioop
 import base64
 import logging
 from functools import lru_cache
 from pathlib import Path
 
 from voice.errors import VoiceError
-from voice.pcm import PHONE_FRAME_MS, PHONE_RATE, SAMPLE_WIDTH, frame_bytes, mulaw_encode, read_wav
+from voice.pcm import PHONE_FRAME_MS, PHONE_RATE, frame_bytes, mulaw_encode, read_wav
+from voice.resample import resample_pcm
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ def _encoded(path: str, _mtime_ns: int, _size: int) -> tuple[str, ...]:
     except (VoiceError, OSError, ValueError) as exc:
         logger.warning("ivr.hold_audio.unreadable path=%s error=%s", path, exc)
         return ()
-    pcm = wav.samples
-    if wav.sample_rate != PHONE_RATE:
-        pcm, _ = audioop.ratecv(pcm, SAMPLE_WIDTH, 1, wav.sample_rate, PHONE_RATE, None)
+    # Band-limited, like synthesised replies: music folded down to 8 kHz without an
+    # anti-aliasing filter hisses on the line.
+    pcm = resample_pcm(wav.samples, wav.sample_rate, PHONE_RATE)
     pcm = pcm[: len(pcm) - len(pcm) % _FRAME]
     return tuple(base64.b64encode(mulaw_encode(pcm[i:i + _FRAME])).decode("ascii")
                  for i in range(0, len(pcm), _FRAME))

@@ -10,10 +10,12 @@ agent has the call or the caller has hung up.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import websockets
 
@@ -23,6 +25,7 @@ from bot.ivr.hold_audio import hold_frames
 from bot.ivr.line import publish
 from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
 from tests.ivr.simulator import PhoneCall, hold_media
+from voice.pcm import mulaw_decode, pcm_to_wav_bytes, rms_dbfs
 
 FLOWS = Path(__file__).parent / "hold_flows"
 REMINDER_S = 3
@@ -225,3 +228,24 @@ def test_the_shipped_hold_audio_is_kefus_own_chime_at_the_phone_rate():
 
     shipped = read_wav(PROJECT_ROOT / "content" / "media" / "hold_tone.wav")
     assert shipped.sample_rate == 8000 and shipped.samples == hold_tone_pcm()
+
+
+def tone(frequency: int, sample_rate: int, seconds: float = 1.0) -> bytes:
+    t = np.arange(int(sample_rate * seconds)) / sample_rate
+    return (np.sin(2 * np.pi * frequency * t) * 12000).astype("<i2").tobytes()
+
+
+def test_hold_music_at_another_rate_reaches_the_line_without_aliasing(tmp_path):
+    # A 16 kHz file: a 1 kHz tone must come through at its length; a 6 kHz tone is above what an
+    # 8 kHz line carries and must be filtered out, not folded down to an audible 2 kHz hiss.
+    audible, too_high = tmp_path / "audible.wav", tmp_path / "too_high.wav"
+    audible.write_bytes(pcm_to_wav_bytes(tone(1000, 16000), 16000))
+    too_high.write_bytes(pcm_to_wav_bytes(tone(6000, 16000), 16000))
+
+    def line_pcm(path) -> bytes:
+        return b"".join(mulaw_decode(base64.b64decode(frame)) for frame in hold_frames(str(path)))
+
+    heard = line_pcm(audible)
+    assert len(heard) // 2 == pytest.approx(8000, abs=160)  # one second at the phone rate, whole frames
+    assert rms_dbfs(heard) > -12
+    assert rms_dbfs(line_pcm(too_high)) < rms_dbfs(heard) - 30
