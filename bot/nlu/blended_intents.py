@@ -1,11 +1,11 @@
 """A second opinion on the intent, from what the sentence means rather than which characters it has.
 
-DIET reads character n-grams and sentence vectors together, but it fits our examples with the
-n-grams alone within a few epochs and then ignores the vectors, so a real customer who says it
-differently gets a guess that depends on DIET's random seed. This component fits a logistic
-regression on the sentence encoder's vectors only and averages its intent probabilities with
-DIET's, half and half. It runs after DIET and before the FallbackClassifier, so a doubtful
-blend still leads to the clarifying question. Measured in bench/RESULTS.md ("sentence vectors").
+DIET fits our examples with character n-grams within a few epochs; given the sentence vectors as
+well, it left them unused (measured), so a real customer who says it differently still got a guess
+that depended on DIET's random seed. This component fits a logistic regression on the sentence
+encoder's vectors only and averages its intent probabilities with DIET's, half and half. It runs
+after DIET and before the FallbackClassifier, so a doubtful blend still leads to the clarifying
+question. Measured in bench/RESULTS.md ("Sentence vectors").
 """
 from __future__ import annotations
 
