@@ -30,7 +30,7 @@ def test_fault_shows_inline_video_and_next_step_survives_reload(page, running_ke
     video = page.locator("video").first
     video.wait_for(timeout=30000)
     assert video.get_attribute("src") == f"{running_kefu.settings.rasa_url}/media/selfhelp/bb_restart.mp4"
-    page.wait_for_function("document.querySelector('video').readyState >= 1", timeout=15000)  # metadata loaded
+    page.wait_for_function("() => document.querySelector('video').readyState >= 1", timeout=15000)  # metadata loaded
     assert page.evaluate("document.querySelector('video').duration") == pytest.approx(2, abs=0.2)
     link = page.locator(".replies a").first
     assert link.get_attribute("target") == "_blank" and link.get_attribute("href").startswith("https://")
