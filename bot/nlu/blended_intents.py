@@ -100,7 +100,9 @@ class BlendedIntentClassifier(GraphComponent):
         return cls(config, model_storage, resource, model)
 
     def probabilities(self, vector: np.ndarray) -> dict[str, float]:
-        scores = self._coef @ vector + self._intercept
+        # Multiplied and summed by NumPy itself, not as a BLAS matrix product: OpenBLAS hands even this
+        # small product to a second thread that then spins, which doubled the CPU a message cost.
+        scores = (self._coef * vector).sum(axis=1) + self._intercept
         return dict(zip(self.model["intents"], softmax(scores).tolist()))
 
     def process(self, messages: list[Message]) -> list[Message]:

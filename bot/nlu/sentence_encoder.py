@@ -32,8 +32,13 @@ MAX_CHARS = 500
 
 @lru_cache(maxsize=1)
 def encoder():
-    """One encoder per process: loading the weights takes longer than encoding a batch."""
-    return USE()
+    """One encoder per process: loading the weights takes longer than encoding a batch.
+
+    One BLAS thread: a message is a handful of small matrix products, and with the library's default
+    (four) the idle BLAS threads spun beside them, doubling the CPU a parse cost (9.3 against 4.7 ms
+    wall on two cores), CPU the server needs for the other conversations (bench/RESULTS.md).
+    """
+    return USE(threads=1)
 
 
 def encode(texts: list[str]) -> np.ndarray:
