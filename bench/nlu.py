@@ -5,7 +5,8 @@
 Scores an NLU-only model trained on 80% of nlu_data/nlu (seed 42) on the other 20%, and the
 assistant's own model (the one `kefu run` serves) on the independent set in tests/nlu_eval/.
 Both are cached in models/ by a hash of what shapes them, so a second run only evaluates. Prints accuracy and macro-F1
-of both side by side, per-intent F1 on the real set and the most confused intent pairs.
+of both side by side, per-intent F1 on the real set and the most confused intent pairs, and the real
+set's accuracy on the utterances a second, blind annotator labelled alike (tests/nlu_eval/LABELLING.md).
 
     python bench/nlu.py --seeds 4
 
@@ -27,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.nlu.evaluation import NluScores, evaluate_real_set, rasa_test_nlu  # noqa: E402
+from bot.nlu.evaluation import (REAL_SET, Agreement, NluScores, annotator_agreement, evaluate_real_set,  # noqa: E402
+                                 load_real_set, rasa_test_nlu)
 from bot.training import NLU_INPUTS, content_hash, ensure_model  # noqa: E402
 
 
@@ -79,21 +81,29 @@ def seed_spread(work: Path, seeds: int) -> list[tuple[int, NluScores]]:
     return results
 
 
-def spread_table(results: list[tuple[int, NluScores]]) -> str:
+def spread_table(results: list[tuple[int, NluScores]], agreement: Agreement) -> str:
+    agreed = agreement.agreed_texts
     lines = ["", "real utterances by DIET seed (NLU-only models on all of nlu_data/nlu):", "",
-             "| seed | accuracy | macro-F1 |", "|---|---|---|"]
-    lines += [f"| {seed} | {scores.accuracy:.3f} | {scores.macro_f1:.3f} |" for seed, scores in results]
+             f"| seed | accuracy | macro-F1 | accuracy, annotators agree ({len(agreed)}) |", "|---|---|---|---|"]
+    lines += [f"| {seed} | {scores.accuracy:.3f} | {scores.macro_f1:.3f} | {scores.accuracy_on(agreed):.3f} |"
+              for seed, scores in results]
     accuracies = [scores.accuracy for _, scores in results]
     lines.append(f"| mean (min–max) | {statistics.mean(accuracies):.3f} ({min(accuracies):.3f}–{max(accuracies):.3f}) | "
-                 f"{statistics.mean(scores.macro_f1 for _, scores in results):.3f} |")
+                 f"{statistics.mean(scores.macro_f1 for _, scores in results):.3f} | "
+                 f"{statistics.mean(scores.accuracy_on(agreed) for _, scores in results):.3f} |")
     return "\n".join(lines)
 
 
-def report(heldout: NluScores, real: NluScores) -> str:
+def report(heldout: NluScores, real: NluScores, agreement: Agreement) -> str:
+    agreed = agreement.agreed_texts
     lines = ["| measure | held-out split | real utterances |", "|---|---|---|",
              f"| utterances | {heldout.support} | {real.support} |",
              f"| accuracy | {heldout.accuracy:.3f} | {real.accuracy:.3f} |",
              f"| macro-F1 | {heldout.macro_f1:.3f} | {real.macro_f1:.3f} |",
+             f"| accuracy where a second, blind annotator chose the same intent ({len(agreed)}) | | "
+             f"{real.accuracy_on(agreed):.3f} |",
+             f"| the two annotators' labels: same / compatible (first among the second's two) | | "
+             f"{agreement.same / agreement.total:.3f} / {agreement.compatible / agreement.total:.3f} |",
              "", "per intent on the real utterances (worst first):", "",
              "| intent | F1 | precision | recall | support |", "|---|---|---|---|---|"]
     for name, row in real.worst_intents():
@@ -111,9 +121,10 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kefu-nlu-bench-") as tmp:
         work = Path(tmp)
-        print(report(held_out(work), real_set(work)))
+        agreement = annotator_agreement(load_real_set(ROOT / REAL_SET))
+        print(report(held_out(work), real_set(work), agreement))
         if args.seeds > 0:
-            print(spread_table(seed_spread(work, args.seeds)))
+            print(spread_table(seed_spread(work, args.seeds), agreement))
     return 0
 
 

@@ -5,7 +5,7 @@ import re
 
 import yaml
 
-from bot.nlu.evaluation import REAL_SET, load_real_set
+from bot.nlu.evaluation import REAL_SET, NluScores, annotator_agreement, load_real_set
 from tests.conftest import PROJECT_ROOT
 
 MARKUP = re.compile(r"\[([^\]]*)\]\([^)]*\)")
@@ -45,5 +45,20 @@ def test_no_evaluation_utterance_is_in_the_training_data():
 
 def test_every_label_is_an_intent_of_the_domain():
     domain = yaml.safe_load((PROJECT_ROOT / "domain" / "core.yml").read_text(encoding="utf-8"))
-    labels = {item["intent"] for item in load_real_set(PROJECT_ROOT / REAL_SET)}
-    assert labels <= set(domain["intents"])
+    items = load_real_set(PROJECT_ROOT / REAL_SET)
+    assert {item["intent"] for item in items} <= set(domain["intents"])
+    # The second, blind annotation: one intent, or two equally defensible ones; "none": no intent fits.
+    assert all(1 <= len(item["second"]) <= 2 and set(item["second"]) <= set(domain["intents"]) | {"none"}
+               for item in items)
+
+
+def test_accuracy_where_the_annotators_agree_counts_only_those_utterances():
+    items = [{"text": "a", "intent": "complaint", "second": ["complaint"]},
+             {"text": "b", "intent": "query_bill", "second": ["complaint", "query_bill"]},
+             {"text": "c", "intent": "thanks", "second": ["affirm"]},
+             {"text": "d", "intent": "deny", "second": ["deny"]}]
+    agreement = annotator_agreement(items)
+    assert (agreement.total, agreement.same, agreement.compatible) == (4, 2, 3)
+    assert agreement.agreed_texts == {"a", "d"}
+    scores = NluScores(accuracy=0.5, macro_f1=0.5, support=4, wrong_texts={"c", "d"})
+    assert scores.accuracy_on(agreement.agreed_texts) == 0.5

@@ -61,11 +61,14 @@ def conversation_stories(root: Path, target: Path) -> Path:
 
 def real_utterances(settings: Settings, out: Path) -> str:
     """Accuracy per intent of the served model on the real customer utterances."""
-    from bot.nlu.evaluation import evaluate_real_set, per_intent_table
+    from bot.nlu.evaluation import (REAL_SET, agreement_line, annotator_agreement, evaluate_real_set,
+                                    load_real_set, per_intent_table)
     from bot.training import ensure_model
 
     model, _ = ensure_model(settings.root, settings.models_dir, quiet=True)
-    return per_intent_table(evaluate_real_set(settings.root, model, out))
+    scores = evaluate_real_set(settings.root, model, out)
+    agreement = annotator_agreement(load_real_set(settings.root / REAL_SET))
+    return per_intent_table(scores) + "\n" + agreement_line(scores, agreement)
 
 
 def end_to_end(settings: Settings, out: Path) -> tuple[bool, str]:

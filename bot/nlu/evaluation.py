@@ -3,7 +3,9 @@
 The set is kept in its own format (each line with its source and dialogue id); Rasa's
 ``rasa test nlu`` wants Rasa NLU YAML, so it is converted into a temporary file. The same
 summary (accuracy, macro-F1, per-intent scores, most confused pairs) serves `kefu test`
-and `bench/nlu.py`.
+and `bench/nlu.py`, with the accuracy on the utterances whose two annotators agree: how often a
+second person, labelling blind by the same written rules, chose another intent bounds what any
+score on the whole set can mean.
 """
 from __future__ import annotations
 
@@ -23,6 +25,24 @@ REAL_SET = Path("tests") / "nlu_eval" / "real_utterances.yml"
 def load_real_set(path: Path) -> list[dict]:
     """The labelled utterances: dicts with ``text`` and ``intent`` (and their source)."""
     return yaml.safe_load(path.read_text(encoding="utf-8"))["utterances"]
+
+
+@dataclass
+class Agreement:
+    """How the second annotator's labels (``second``: one intent, two, or none) meet the first."""
+
+    total: int
+    same: int  # the second annotator chose exactly the first label
+    compatible: int  # ... or named it as one of two equally defensible intents
+    agreed_texts: set[str]
+
+
+def annotator_agreement(items: list[dict]) -> Agreement:
+    seconds = [item.get("second") or [] for item in items]
+    return Agreement(total=len(items),
+                     same=sum(second == [item["intent"]] for item, second in zip(items, seconds)),
+                     compatible=sum(item["intent"] in second for item, second in zip(items, seconds)),
+                     agreed_texts={item["text"] for item, second in zip(items, seconds) if second == [item["intent"]]})
 
 
 def write_rasa_nlu(items: list[dict], target: Path) -> Path:
@@ -46,6 +66,11 @@ class NluScores:
     support: int
     per_intent: dict[str, dict] = field(default_factory=dict)
     confusions: list[tuple[str, str, int, list[str]]] = field(default_factory=list)
+    wrong_texts: set[str] = field(default_factory=set)
+
+    def accuracy_on(self, texts: set[str]) -> float:
+        """Accuracy on the evaluated utterances among ``texts`` (e.g. those both annotators agree on)."""
+        return 1 - len(self.wrong_texts & texts) / len(texts) if texts else float("nan")
 
     def worst_intents(self) -> list[tuple[str, dict]]:
         return sorted(self.per_intent.items(), key=lambda item: item[1]["f1-score"])
@@ -64,7 +89,8 @@ def scores_from_report(report: dict, errors: list[dict], top: int = 5) -> NluSco
                   for (truth, predicted), count in pairs.most_common(top)]
     support = sum(int(row["support"]) for name, row in rows.items() if row.get("support"))
     return NluScores(accuracy=float(report.get("accuracy", 0.0)), macro_f1=float(report["macro avg"]["f1-score"]),
-                     support=support, per_intent=rows, confusions=confusions)
+                     support=support, per_intent=rows, confusions=confusions,
+                     wrong_texts={error["text"] for error in errors})
 
 
 def rasa_test_nlu(root: Path, model: Path, nlu_file: Path, out: Path) -> NluScores:
@@ -84,6 +110,14 @@ def evaluate_real_set(root: Path, model: Path, out: Path) -> NluScores:
     out.mkdir(parents=True, exist_ok=True)
     nlu_file = write_rasa_nlu(load_real_set(root / REAL_SET), out / "real_utterances.nlu.yml")
     return rasa_test_nlu(root, model, nlu_file, out / "report")
+
+
+def agreement_line(scores: NluScores, agreement: Agreement) -> str:
+    """The second annotation next to the score: the labels' own reliability, and the score where it is high."""
+    share = agreement.same / agreement.total if agreement.total else float("nan")
+    return (f"second annotator (blind): same intent on {agreement.same} of {agreement.total} ({share:.3f}), "
+            f"{agreement.compatible} with the first label among theirs; accuracy on the {len(agreement.agreed_texts)} "
+            f"both labelled alike: {scores.accuracy_on(agreement.agreed_texts):.3f}")
 
 
 def per_intent_table(scores: NluScores) -> str:
