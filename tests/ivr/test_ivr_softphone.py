@@ -34,11 +34,11 @@ async def test_softphone_leaves_a_voicemail(running_kefu, repository, tmp_path, 
     microphone, clip = fake_microphone(tmp_path)
     async with softphone_page(running_kefu, microphone, caller) as page:
         await page.click("#call")
-        await page.wait_for_function("window.kefuPhone.framesIn > 0", timeout=30_000)
+        await page.wait_for_function("() => window.kefuPhone.framesIn > 0", timeout=30_000)
         await page.click(".keypad button[data-key='4']")
-        await page.wait_for_function("window.kefuPhone.marks.includes('leave_message:confirm')", timeout=90_000)
+        await page.wait_for_function("() => window.kefuPhone.marks.includes('leave_message:confirm')", timeout=90_000)
         await page.click(".keypad button[data-key='1']")
-        await page.wait_for_function("window.kefuPhone.status === 'ended'", timeout=60_000)
+        await page.wait_for_function("() => window.kefuPhone.status === 'ended'", timeout=60_000)
         phone = await page.evaluate("window.kefuPhone")
     assert phone["clears"] >= 1 and phone["framesOut"] > 500
     record = await ended(repository, phone["streamSid"])

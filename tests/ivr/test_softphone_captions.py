@@ -17,10 +17,10 @@ async def test_keys_before_calling_timer_and_captions(running_kefu, repository, 
         await page.click(".keypad button[data-key='4']")  # before calling: leave a voice message
         assert await page.inner_text("#digits") == "4"
         await page.click("#call")
-        await page.wait_for_function("window.kefuPhone.captions.length > 0", timeout=30_000)
+        await page.wait_for_function("() => window.kefuPhone.captions.length > 0", timeout=30_000)
         first = (await page.evaluate("window.kefuPhone.captions"))[0]
         assert "欢迎" in first and first in await page.inner_text("#captions")
-        await page.wait_for_function("window.kefuPhone.marks.some(m => m.startsWith('leave_message'))",
+        await page.wait_for_function("() => window.kefuPhone.marks.some(m => m.startsWith('leave_message'))",
                                      timeout=90_000)
         assert await page.evaluate("window.kefuPhone.seconds") >= 1
         assert await page.inner_text("#timer") != "00:00"

@@ -52,7 +52,7 @@ async def sign_in(page, stack) -> None:
 
 
 async def said(page, text: str, timeout: float = 30_000) -> None:
-    await page.wait_for_function(f"window.kefuPhone.captions.includes({json.dumps(text)})", timeout=timeout)
+    await page.wait_for_function(f"() => window.kefuPhone.captions.includes({json.dumps(text)})", timeout=timeout)
 
 
 async def test_a_follow_up_rings_the_softphone_is_declined_then_answered_and_closes_the_ledger_item(
@@ -71,7 +71,7 @@ async def test_a_follow_up_rings_the_softphone_is_declined_then_answered_and_clo
         # and Playwright cannot start its driver under that policy.
         worker = demo_worker(stack, clock)
         await softphone.dispatch_event("#caller", "change")  # listen for calls to this number
-        await softphone.wait_for_function(f"document.getElementById('listening').textContent.includes('{phone}')")
+        await softphone.wait_for_function(f"() => document.getElementById('listening').textContent.includes('{phone}')")
         desk = await softphone.context.browser.new_page()
         await sign_in(desk, stack)
         await desk.goto(f"{stack.settings.rasa_url}/agent/ledger/")
@@ -92,7 +92,7 @@ async def test_a_follow_up_rings_the_softphone_is_declined_then_answered_and_clo
         await until(lambda: schedule.get(contact["id"])["due_at"] <= dt.datetime.utcnow(), "the follow-up to be due")
 
         await worker.run_pass()
-        await softphone.wait_for_function("window.kefuPhone.status === 'ringing'", timeout=20_000)
+        await softphone.wait_for_function("() => window.kefuPhone.status === 'ringing'", timeout=20_000)
         assert phone in await softphone.locator("#incoming-from").text_content()
         await softphone.click("#decline")
         retried = await until_contact(repository, lambda c: c["id"] == contact["id"] and c["status"] == "scheduled"
@@ -102,13 +102,13 @@ async def test_a_follow_up_rings_the_softphone_is_declined_then_answered_and_clo
 
         clock.now = retried["due_at"]
         await worker.run_pass()
-        await softphone.wait_for_function("window.kefuPhone.status === 'ringing'", timeout=20_000)
+        await softphone.wait_for_function("() => window.kefuPhone.status === 'ringing'", timeout=20_000)
         await softphone.click("#answer")
         await said(softphone, prompts["ask_fixed"]["say"])
         await softphone.click(".keypad button[data-key='1']")
         await said(softphone, prompts["ask_csat"]["say"])
         await softphone.click(".keypad button[data-key='5']")
-        await softphone.wait_for_function("window.kefuPhone.status === 'ended'", timeout=30_000)
+        await softphone.wait_for_function("() => window.kefuPhone.status === 'ended'", timeout=30_000)
         stream = await softphone.evaluate("window.kefuPhone.streamSid")
 
         await until(lambda: repository.get_ticket(ticket_id)["status"] == "follow_up_done", "follow-up done")
