@@ -6,7 +6,8 @@ Scores an NLU-only model trained on 80% of nlu_data/nlu (seed 42) on the other 2
 assistant's own model (the one `kefu run` serves) on the independent set in tests/nlu_eval/.
 Both are cached in models/ by a hash of what shapes them, so a second run only evaluates. Prints accuracy and macro-F1
 of both side by side, per-intent F1 on the real set and the most confused intent pairs, and the real
-set's accuracy on the utterances a second, blind annotator labelled alike (tests/nlu_eval/LABELLING.md).
+set's accuracy on the utterances a second, blind annotator labelled alike (tests/nlu_eval/LABELLING.md),
+then what a parse costs (CPU and wall time per message).
 
     python bench/nlu.py --seeds 4
 
@@ -61,6 +62,36 @@ def held_out(work: Path) -> NluScores:
 def real_set(work: Path) -> NluScores:
     model, _ = ensure_model(ROOT, ROOT / "models", quiet=True)
     return evaluate_real_set(ROOT, model, work / "real")
+
+
+def parse_cost(texts: list[str], rounds: int = 3) -> tuple[float, float]:
+    """CPU and wall milliseconds per message of the served model, parsing ``texts`` one by one.
+
+    CPU above wall means threads busy beside the parse (idle BLAS threads spinning once doubled it;
+    bench/RESULTS.md, "The sentence vectors' real cost"): a ratio that does not drift with the machine.
+    """
+    import asyncio
+    import logging
+    import time
+
+    import structlog
+    from rasa.core.agent import Agent
+
+    model, _ = ensure_model(ROOT, ROOT / "models", quiet=True)
+    agent = Agent.load(str(model))
+    # Rasa logs every parse at debug level through structlog; the table is what this prints.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+
+    async def parse_all() -> None:
+        for text in texts:
+            await agent.parse_message(text)
+
+    asyncio.run(parse_all())  # warm-up: the first parses build TensorFlow's functions
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(rounds):
+        asyncio.run(parse_all())
+    count = rounds * len(texts)
+    return 1000 * (time.process_time() - cpu) / count, 1000 * (time.perf_counter() - wall) / count
 
 
 def seed_config(work: Path, seed: int) -> Path:
@@ -121,8 +152,12 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kefu-nlu-bench-") as tmp:
         work = Path(tmp)
-        agreement = annotator_agreement(load_real_set(ROOT / REAL_SET))
+        items = load_real_set(ROOT / REAL_SET)
+        agreement = annotator_agreement(items)
         print(report(held_out(work), real_set(work), agreement))
+        cpu, wall = parse_cost([item["text"] for item in items])
+        print(f"\nparse cost of the served model, the real utterances one by one: {cpu:.1f} ms CPU, "
+              f"{wall:.1f} ms wall per message (CPU/wall {cpu / wall:.2f}; above 1: threads busy beside it)")
         if args.seeds > 0:
             print(spread_table(seed_spread(work, args.seeds), agreement))
     return 0
