@@ -59,13 +59,8 @@ def held_out(work: Path) -> NluScores:
     return rasa_test_nlu(ROOT, model, next(split.glob("test_data*")), work / "heldout")
 
 
-def real_set(work: Path) -> NluScores:
-    model, _ = ensure_model(ROOT, ROOT / "models", quiet=True)
-    return evaluate_real_set(ROOT, model, work / "real")
-
-
-def parse_cost(texts: list[str], rounds: int = 3) -> tuple[float, float]:
-    """CPU and wall milliseconds per message of the served model, parsing ``texts`` one by one.
+def parse_cost(model: Path, texts: list[str], rounds: int = 3) -> tuple[float, float]:
+    """CPU and wall milliseconds per message of ``model``, parsing ``texts`` one by one.
 
     CPU above wall means threads busy beside the parse (idle BLAS threads spinning once doubled it;
     bench/RESULTS.md, "The sentence vectors' real cost"): a ratio that does not drift with the machine.
@@ -77,7 +72,6 @@ def parse_cost(texts: list[str], rounds: int = 3) -> tuple[float, float]:
     import structlog
     from rasa.core.agent import Agent
 
-    model, _ = ensure_model(ROOT, ROOT / "models", quiet=True)
     agent = Agent.load(str(model))
     # Rasa logs every parse at debug level through structlog; the table is what this prints.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
@@ -154,8 +148,9 @@ def main() -> int:
         work = Path(tmp)
         items = load_real_set(ROOT / REAL_SET)
         agreement = annotator_agreement(items)
-        print(report(held_out(work), real_set(work), agreement))
-        cpu, wall = parse_cost([item["text"] for item in items])
+        served, _ = ensure_model(ROOT, ROOT / "models", quiet=True)
+        print(report(held_out(work), evaluate_real_set(ROOT, served, work / "real"), agreement))
+        cpu, wall = parse_cost(served, [item["text"] for item in items])
         print(f"\nparse cost of the served model, the real utterances one by one: {cpu:.1f} ms CPU, "
               f"{wall:.1f} ms wall per message (CPU/wall {cpu / wall:.2f}; above 1: threads busy beside it)")
         if args.seeds > 0:
