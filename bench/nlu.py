@@ -6,7 +6,8 @@ Scores an NLU-only model trained on 80% of nlu_data/nlu (seed 42) on the other 2
 assistant's own model (the one `kefu run` serves) on the independent set in tests/nlu_eval/.
 Both are cached in models/ by a hash of what shapes them, so a second run only evaluates. Prints accuracy and macro-F1
 of both side by side, per-intent F1 on the real set and the most confused intent pairs, and the real
-set's accuracy on the utterances a second, blind annotator labelled alike (tests/nlu_eval/LABELLING.md),
+set's accuracy on the utterances a second, blind annotator labelled alike (tests/nlu_eval/LABELLING.md)
+and on the first annotator's labels (before a blind adjudicator settled the others),
 then what a parse costs (CPU and wall time per message).
 
     python bench/nlu.py --seeds 4
@@ -29,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.nlu.evaluation import (REAL_SET, Agreement, NluScores, annotator_agreement, evaluate_real_set,  # noqa: E402
+from bot.nlu_evaluation import (REAL_SET, Agreement, NluScores, annotator_agreement, evaluate_real_set,  # noqa: E402
                                  load_real_set, rasa_test_nlu)
 from bot.training import NLU_INPUTS, content_hash, ensure_model  # noqa: E402
 
@@ -109,13 +110,15 @@ def seed_spread(work: Path, seeds: int) -> list[tuple[int, NluScores]]:
 def spread_table(results: list[tuple[int, NluScores]], agreement: Agreement) -> str:
     agreed = agreement.agreed_texts
     lines = ["", "real utterances by DIET seed (NLU-only models on all of nlu_data/nlu):", "",
-             f"| seed | accuracy | macro-F1 | accuracy, annotators agree ({len(agreed)}) |", "|---|---|---|---|"]
-    lines += [f"| {seed} | {scores.accuracy:.3f} | {scores.macro_f1:.3f} | {scores.accuracy_on(agreed):.3f} |"
-              for seed, scores in results]
+             f"| seed | accuracy | macro-F1 | accuracy, annotators agree ({len(agreed)}) | accuracy, first labels |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {seed} | {scores.accuracy:.3f} | {scores.macro_f1:.3f} | {scores.accuracy_on(agreed):.3f} | "
+              f"{scores.accuracy_against(agreement.first_labels):.3f} |" for seed, scores in results]
     accuracies = [scores.accuracy for _, scores in results]
     lines.append(f"| mean (min–max) | {statistics.mean(accuracies):.3f} ({min(accuracies):.3f}–{max(accuracies):.3f}) | "
                  f"{statistics.mean(scores.macro_f1 for _, scores in results):.3f} | "
-                 f"{statistics.mean(scores.accuracy_on(agreed) for _, scores in results):.3f} |")
+                 f"{statistics.mean(scores.accuracy_on(agreed) for _, scores in results):.3f} | "
+                 f"{statistics.mean(scores.accuracy_against(agreement.first_labels) for _, scores in results):.3f} |")
     return "\n".join(lines)
 
 
@@ -124,15 +127,22 @@ def report(heldout: NluScores, real: NluScores, agreement: Agreement) -> str:
     lines = ["| measure | held-out split | real utterances |", "|---|---|---|",
              f"| utterances | {heldout.support} | {real.support} |",
              f"| accuracy | {heldout.accuracy:.3f} | {real.accuracy:.3f} |",
+             "| accuracy, 95% interval (Wilson) | {:.3f}–{:.3f} | {:.3f}–{:.3f} |".format(
+                 *heldout.accuracy_interval(), *real.accuracy_interval()),
              f"| macro-F1 | {heldout.macro_f1:.3f} | {real.macro_f1:.3f} |",
              f"| accuracy where a second, blind annotator chose the same intent ({len(agreed)}) | | "
              f"{real.accuracy_on(agreed):.3f} |",
              f"| the two annotators' labels: same / compatible (first among the second's two) | | "
              f"{agreement.same / agreement.total:.3f} / {agreement.compatible / agreement.total:.3f} |",
+             f"| accuracy on the first annotator's labels, as earlier passes scored ({len(agreement.first_labels)}; "
+             f"{agreement.changed} differ from the adjudicated) | | {real.accuracy_against(agreement.first_labels):.3f} |",
              "", "per intent on the real utterances (worst first):", "",
-             "| intent | F1 | precision | recall | support |", "|---|---|---|---|---|"]
+             "| intent | F1 | precision | recall | recall, 95% interval (Wilson) | support |", "|---|---|---|---|---|---|"]
+    intervals = real.recall_intervals()
     for name, row in real.worst_intents():
-        lines.append(f"| {name} | {row['f1-score']:.3f} | {row['precision']:.3f} | {row['recall']:.3f} | {row['support']} |")
+        low, high = intervals.get(name, (float("nan"), float("nan")))
+        lines.append(f"| {name} | {row['f1-score']:.3f} | {row['precision']:.3f} | {row['recall']:.3f} | "
+                     f"{low:.3f}–{high:.3f} | {row['support']} |")
     for title, scores in (("held-out split", heldout), ("real utterances", real)):
         lines += ["", f"most confused pairs, {title} (true -> predicted: count, e.g.):"]
         lines += [f"- {truth} -> {predicted}: {count}, e.g. {' | '.join(t[:30] for t in texts)}"

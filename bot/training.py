@@ -14,7 +14,9 @@ TRAINING_INPUTS = ("config.yml", "domain", "nlu_data")
 NLU_INPUTS = ("config.yml", "nlu_data")
 # The pipeline's own components (config.yml names them): their code shapes the model as much as
 # the data does. Hashed where Python imports them from, so a copy of the editors' files elsewhere
-# (a staging folder, a test project) still finds the model trained for the same code.
+# (a staging folder, a test project) still finds the model trained for the same code. The folder
+# holds the components only: code that merely reads a model (bot/nlu_evaluation.py) lives outside
+# it, so changing that code does not retrain.
 COMPONENTS = Path(__file__).resolve().parent / "nlu"
 
 

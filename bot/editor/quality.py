@@ -36,7 +36,7 @@ def nlu_cross_validation(settings: Settings, folds: int, out: Path) -> dict:
 
 def summarise_nlu(report: dict, errors: list[dict], top: int = 5) -> str:
     """Per-intent F1, worst first, and the pairs of intents the model mixes up most, with examples."""
-    from bot.nlu.evaluation import scores_from_report
+    from bot.nlu_evaluation import scores_from_report
 
     scores = scores_from_report(report, errors, top)
     lines = ["intent                 f1     precision recall support"]
@@ -61,7 +61,7 @@ def conversation_stories(root: Path, target: Path) -> Path:
 
 def real_utterances(settings: Settings, out: Path) -> str:
     """Accuracy per intent of the served model on the real customer utterances."""
-    from bot.nlu.evaluation import (REAL_SET, agreement_line, annotator_agreement, evaluate_real_set,
+    from bot.nlu_evaluation import (REAL_SET, agreement_line, annotator_agreement, evaluate_real_set,
                                     load_real_set, per_intent_table)
     from bot.training import ensure_model
 
