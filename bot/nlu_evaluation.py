@@ -23,8 +23,6 @@ import yaml
 from scipy.stats import binomtest
 
 REAL_SET = Path("tests") / "nlu_eval" / "real_utterances.yml"
-
-
 NO_INTENT = "none"  # the adjudicator found that no intent fits: the utterance is not scored
 
 
@@ -40,7 +38,8 @@ def first_label(item: dict) -> str:
 
 @dataclass
 class Agreement:
-    """How the second annotator's labels (``second``: one intent, two, or none) meet the first."""
+    """How the second annotator's labels (``second``: one intent, two, or none) meet the first, and
+    how many labels the adjudicator changed where they differed."""
 
     total: int
     same: int  # the second annotator chose exactly the first label
@@ -60,7 +59,7 @@ def annotator_agreement(items: list[dict]) -> Agreement:
                                    if second == [first]},
                      changed=sum(item["intent"] != first for item, first in zip(items, firsts)),
                      first_labels={item["text"]: first for item, first in zip(items, firsts)
-                                   if first != NO_INTENT and item["intent"] != NO_INTENT})
+                                   if item["intent"] != NO_INTENT})
 
 
 def write_rasa_nlu(items: list[dict], target: Path) -> Path:
@@ -85,13 +84,12 @@ class NluScores:
     support: int
     per_intent: dict[str, dict] = field(default_factory=dict)
     confusions: list[tuple[str, str, int, list[str]]] = field(default_factory=list)
-    wrong_texts: set[str] = field(default_factory=set)
     predictions: dict[str, str] = field(default_factory=dict)  # text -> predicted intent
     labels: dict[str, str] = field(default_factory=dict)  # text -> the set's intent
 
     def accuracy_on(self, texts: set[str]) -> float:
         """Accuracy on the evaluated utterances among ``texts`` (e.g. those both annotators agree on)."""
-        return 1 - len(self.wrong_texts & texts) / len(texts) if texts else float("nan")
+        return self.accuracy_against({text: label for text, label in self.labels.items() if text in texts})
 
     def accuracy_against(self, labels: dict[str, str]) -> float:
         """Accuracy if ``labels`` (text -> intent) were the set's labels, e.g. the first annotator's."""
@@ -139,7 +137,6 @@ def scores_from_report(report: dict, errors: list[dict], top: int = 5, successes
     support = sum(int(row["support"]) for name, row in rows.items() if row.get("support"))
     return NluScores(accuracy=float(report.get("accuracy", 0.0)), macro_f1=float(report["macro avg"]["f1-score"]),
                      support=support, per_intent=rows, confusions=confusions,
-                     wrong_texts={error["text"] for error in errors},
                      predictions={row["text"]: row["intent_prediction"]["name"] for row in [*successes, *errors]},
                      labels={row["text"]: row["intent"] for row in [*successes, *errors]})
 

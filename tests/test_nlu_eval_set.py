@@ -69,7 +69,9 @@ def test_accuracy_where_the_annotators_agree_counts_only_those_utterances():
     agreement = annotator_agreement(items)
     assert (agreement.total, agreement.same, agreement.compatible) == (4, 2, 3)
     assert agreement.agreed_texts == {"a", "d"}
-    scores = NluScores(accuracy=0.5, macro_f1=0.5, support=4, wrong_texts={"c", "d"})
+    scores = NluScores(accuracy=0.5, macro_f1=0.5, support=4,
+                       labels={item["text"]: item["intent"] for item in items},
+                       predictions={"a": "complaint", "b": "query_bill", "c": "deny", "d": "affirm"})
     assert scores.accuracy_on(agreement.agreed_texts) == 0.5
 
 
