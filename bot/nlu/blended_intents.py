@@ -70,10 +70,18 @@ class BlendedIntentClassifier(GraphComponent):
                execution_context: ExecutionContext) -> "BlendedIntentClassifier":
         return cls(config, model_storage, resource)
 
+    def vectors(self, messages: list[Message]) -> list[np.ndarray | None]:
+        """What the regression reads for each message: here the sentence featurizer's vector."""
+        return [sentence_vector(message) for message in messages]
+
+    def wants(self, message: Message) -> bool:
+        """Whether to weigh in on this message's ranking: always, here."""
+        return True
+
     def train(self, training_data: TrainingData) -> Resource:
+        examples = training_data.intent_examples
         rows, labels = [], []
-        for example in training_data.intent_examples:
-            vector = sentence_vector(example)
+        for example, vector in zip(examples, self.vectors(examples)):
             if vector is not None:
                 rows.append(vector)
                 labels.append(example.get(INTENT))
@@ -109,16 +117,18 @@ class BlendedIntentClassifier(GraphComponent):
         if not self.model:
             return messages
         weight = self.config["weight"]
-        for message in messages:
-            ranking = message.get(INTENT_RANKING_KEY) or []
-            vector = sentence_vector(message) if message.get(TEXT) else None
-            if not ranking or vector is None or not vector.any():
+        chosen = [message for message in messages
+                  if message.get(TEXT) and message.get(INTENT_RANKING_KEY) and self.wants(message)]
+        for message, vector in zip(chosen, self.vectors(chosen)):
+            ranking = message.get(INTENT_RANKING_KEY)
+            if vector is None or not vector.any():
                 continue
-            diet_total = sum(entry["confidence"] for entry in ranking) or 1.0
-            diet = {entry["name"]: entry["confidence"] / diet_total for entry in ranking}
+            # The ranking so far: DIET's here, the blend's for a second reading.
+            total = sum(entry["confidence"] for entry in ranking) or 1.0
+            earlier = {entry["name"]: entry["confidence"] / total for entry in ranking}
             sentence = self.probabilities(vector)
-            blended = {name: (1 - weight) * diet.get(name, 0.0) + weight * sentence.get(name, 0.0)
-                       for name in diet.keys() | sentence.keys()}
+            blended = {name: (1 - weight) * earlier.get(name, 0.0) + weight * sentence.get(name, 0.0)
+                       for name in earlier.keys() | sentence.keys()}
             ordered = sorted(blended.items(), key=lambda item: -item[1])[: self.config["ranking_length"]]
             new_ranking = [{"name": name, "confidence": confidence} for name, confidence in ordered]
             message.set(INTENT, new_ranking[0], add_to_output=True)

