@@ -21,8 +21,12 @@ MAX_CHARS = 500
 
 @lru_cache(maxsize=1)
 def encoder() -> E5:
-    """One per process (the model is memory-mapped, so worker processes share its pages)."""
-    return E5(num_threads=1)
+    """One per process (the model is memory-mapped, so worker processes share its pages).
+
+    Without the package's ``num_threads``: it sets OMP_NUM_THREADS for the whole process, and has no
+    effect here anyway (see ``openmp``).
+    """
+    return E5()
 
 
 @lru_cache(maxsize=1)
@@ -32,7 +36,8 @@ def openmp() -> ThreadpoolController:
     A message is a few small products: with a thread per core, the idle one spins beside them, as
     OpenBLAS's did for USE (E5 read the real set at 1.2 times its wall time in CPU). The package's own
     ``num_threads`` sets OMP_NUM_THREADS, which the runtime reads only when it starts; scikit-learn
-    ships the same runtime (the same file name) and has started it by then, so the limit is set here.
+    ships the same runtime (the same file name) and has started it by then, so the limit is set here,
+    for the calling thread, around each call.
     """
     encoder()  # its OpenMP runtime must be loaded to be found
     return ThreadpoolController().select(user_api="openmp")
