@@ -2,28 +2,15 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
-from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu import e5_encoder
 from bot.nlu.second_reading import SecondReadingClassifier
-
-# Written for this test: the questions below share almost no characters with these examples.
-EXAMPLES = {
-    "query_bill": ["这个月话费多少钱", "帮我查一下账单", "上个月扣了多少费用"],
-    "fault_broadband": ["宽带断网了", "家里网络连不上", "网速特别慢上不了网"],
-    "goodbye": ["再见", "拜拜", "先这样吧 回头聊"],
-}
-
-
-@pytest.fixture()
-def storage(tmp_path):
-    (tmp_path / "storage").mkdir()
-    return LocalModelStorage(tmp_path / "storage")
+# The blend's examples (the paraphrases below share almost no characters with them), check and fixture.
+from tests.test_sentence_vectors import EXAMPLES, assert_a_ranking, storage  # noqa: F401,F811
 
 
 def trained(storage) -> SecondReadingClassifier:
@@ -56,9 +43,7 @@ def test_a_doubtful_ranking_is_turned_by_the_second_reading(storage):
     message = guessed("我本月的电话费是几块", [("fault_broadband", 0.40), ("query_bill", 0.35), ("goodbye", 0.25)])
     classifier.process([message])
     assert message.get("intent")["name"] == "query_bill"
-    confidences = [entry["confidence"] for entry in message.get("intent_ranking")]
-    assert confidences == sorted(confidences, reverse=True)
-    assert sum(confidences) == pytest.approx(1.0, abs=1e-6)
+    assert_a_ranking(message)
 
 
 def test_a_confident_ranking_is_not_read_again(storage):

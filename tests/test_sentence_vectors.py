@@ -53,6 +53,13 @@ def diet_guess(text: str, ranking: list[tuple[str, float]]) -> Message:
     return message
 
 
+def assert_a_ranking(message: Message) -> None:
+    """The blended ranking is still a ranking: best first, confidences adding up to one."""
+    confidences = [entry["confidence"] for entry in message.get("intent_ranking")]
+    assert confidences == sorted(confidences, reverse=True)
+    assert sum(confidences) == pytest.approx(1.0, abs=1e-6)
+
+
 def test_the_encoder_puts_a_paraphrase_nearer_its_meaning_than_another_topic():
     bill, paraphrase, outage = encode(["这个月话费多少钱", "我本月的电话费是几块", "宽带断网了"])
     assert float(bill @ paraphrase) > float(bill @ outage)
@@ -75,9 +82,7 @@ def test_a_doubtful_guess_is_turned_by_what_the_sentence_means(storage):
     message = diet_guess("我本月的电话费是几块", [("fault_broadband", 0.55), ("query_bill", 0.45)])
     classifier.process([message])
     assert message.get("intent")["name"] == "query_bill"
-    confidences = [entry["confidence"] for entry in message.get("intent_ranking")]
-    assert confidences == sorted(confidences, reverse=True)
-    assert sum(confidences) == pytest.approx(1.0, abs=1e-6)
+    assert_a_ranking(message)
 
 
 def test_a_confident_guess_that_agrees_stays(storage):
