@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from prometheus_client import REGISTRY
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.message import Message
@@ -38,20 +39,28 @@ def test_blank_and_huge_texts_are_read_safely():
     assert np.array_equal(e5_encoder.encode([post]), e5_encoder.encode([post[:e5_encoder.MAX_CHARS]]))
 
 
+def second_readings() -> float:
+    return REGISTRY.get_sample_value("kefu_nlu_second_readings_total") or 0.0
+
+
 def test_a_doubtful_ranking_is_turned_by_the_second_reading(storage):
     classifier = trained(storage)
     message = guessed("我本月的电话费是几块", [("fault_broadband", 0.40), ("query_bill", 0.35), ("goodbye", 0.25)])
+    before = second_readings()
     classifier.process([message])
     assert message.get("intent")["name"] == "query_bill"
     assert_a_ranking(message)
+    assert second_readings() == before + 1  # operators see how often E5's cost is paid
 
 
 def test_a_confident_ranking_is_not_read_again(storage):
     classifier = trained(storage)
     # The same words, but a blend sure enough of its (wrong) guess: E5 is not asked, nothing moves.
     message = guessed("我本月的电话费是几块", [("fault_broadband", 0.6), ("query_bill", 0.4)])
+    before = second_readings()
     classifier.process([message])
     assert message.get("intent") == {"name": "fault_broadband", "confidence": 0.6}
+    assert second_readings() == before
 
 
 def test_the_model_file_holds_e5_sized_numbers(storage):

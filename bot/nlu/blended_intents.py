@@ -78,6 +78,11 @@ class BlendedIntentClassifier(GraphComponent):
         """Whether to weigh in on this message's ranking: always, here."""
         return True
 
+    def chosen(self, messages: list[Message]) -> list[Message]:
+        """The messages to weigh in on: those with a text and a ranking that this component wants."""
+        return [message for message in messages
+                if message.get(TEXT) and message.get(INTENT_RANKING_KEY) and self.wants(message)]
+
     def train(self, training_data: TrainingData) -> Resource:
         examples = training_data.intent_examples
         rows, labels = [], []
@@ -117,8 +122,7 @@ class BlendedIntentClassifier(GraphComponent):
         if not self.model:
             return messages
         weight = self.config["weight"]
-        chosen = [message for message in messages
-                  if message.get(TEXT) and message.get(INTENT_RANKING_KEY) and self.wants(message)]
+        chosen = self.chosen(messages)
         for message, vector in zip(chosen, self.vectors(chosen)):
             ranking = message.get(INTENT_RANKING_KEY)
             if vector is None or not vector.any():

@@ -19,6 +19,7 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.nlu import e5_encoder
 from bot.nlu.blended_intents import BlendedIntentClassifier
+from bot.observability import metrics
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
@@ -46,3 +47,9 @@ class SecondReadingClassifier(BlendedIntentClassifier):
 
     def wants(self, message: Message) -> bool:
         return message.get(INTENT_RANKING_KEY)[0]["confidence"] < self.config["doubt_below"]
+
+    def chosen(self, messages: list[Message]) -> list[Message]:
+        doubtful = super().chosen(messages)
+        if doubtful:  # how often E5's cost is paid: its share of customer messages is the traffic's
+            metrics.NLU_SECOND_READINGS.inc(len(doubtful))
+        return doubtful

@@ -19,6 +19,8 @@ TURN_SECONDS = Histogram("kefu_turn_seconds", "Customer message to the bot's ans
                          ["channel"], buckets=TURN_BUCKETS)
 NLU_CONFIDENCE = Histogram("kefu_nlu_confidence", "Confidence of the top intent of each customer message",
                            ["channel"], buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0))
+NLU_SECOND_READINGS = Counter("kefu_nlu_second_readings",
+                              "Customer messages the intent blend doubted, read again by E5 (bot/nlu/second_reading.py)")
 MESSAGES = Counter("kefu_messages", "Customer messages handled by the assistant", ["channel"])
 FALLBACKS = Counter("kefu_fallbacks", "Turns the assistant did not understand (nlu_fallback / default fallback)",
                     ["channel"])
