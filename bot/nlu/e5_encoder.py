@@ -1,4 +1,4 @@
-"""Sentence vectors from multilingual E5 (small), a transformer that read far more Chinese than USE.
+"""Sentence vectors from multilingual E5 (small), a transformer that reads real customers' posts better than USE.
 
 The Universal Sentence Encoder (``bot/nlu/sentence_encoder.py``) is cheap enough for every message;
 E5's twelve transformer layers cost about a millisecond of CPU per token, three to ten times more
