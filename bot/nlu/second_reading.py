@@ -1,4 +1,4 @@
-"""A second reading of the messages the blend doubts, by a larger encoder that knows more Chinese.
+"""A second reading of the messages the blend doubts, by a larger encoder (multilingual E5).
 
 DIET and the USE regression (``bot/nlu/blended_intents.py``) agree on most messages; where their
 blend's best intent is below ``doubt_below``, a logistic regression on multilingual E5's vectors
