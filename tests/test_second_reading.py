@@ -10,6 +10,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu import e5_encoder
 from bot.nlu.second_reading import SecondReadingClassifier
+from bot.nlu.sentence_encoder import MAX_CHARS
 # The blend's examples (the paraphrases below share almost no characters with them), check and fixture.
 from tests.test_sentence_vectors import EXAMPLES, assert_a_ranking, storage  # noqa: F401,F811
 
@@ -36,7 +37,7 @@ def test_blank_and_huge_texts_are_read_safely():
     blank, spaces = e5_encoder.encode(["", "   "])
     assert not blank.any() and not spaces.any()
     post = "宽带三天两头断网，打了好几次电话也没人来修，" * 5000  # 110 000 characters
-    assert np.array_equal(e5_encoder.encode([post]), e5_encoder.encode([post[:e5_encoder.MAX_CHARS]]))
+    assert np.array_equal(e5_encoder.encode([post]), e5_encoder.encode([post[:MAX_CHARS]]))
 
 
 def second_readings() -> float:

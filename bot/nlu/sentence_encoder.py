@@ -10,7 +10,7 @@ weights (Apache-2.0), so nothing is fetched at run time.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -41,16 +41,21 @@ def encoder():
     return USE(threads=1)
 
 
-def encode(texts: list[str]) -> np.ndarray:
-    """512 numbers per text; an empty text gets zeros rather than an error.
-
-    One call for all texts: the encoder cuts them into micro-batches itself, so memory stays bounded.
-    """
-    vectors = np.zeros((len(texts), 512), dtype=np.float32)
+def read_texts(texts: list[str], dimensions: int, read: Callable[[list[str]], Any]) -> np.ndarray:
+    """``dimensions`` numbers per text from ``read`` (one call, each text cut to MAX_CHARS); a blank
+    text gets zeros rather than an error. Shared by every sentence encoder of the NLU."""
+    vectors = np.zeros((len(texts), dimensions), dtype=np.float32)
     filled = [i for i, text in enumerate(texts) if text and text.strip()]
     if filled:
-        vectors[filled] = np.asarray(encoder().encode([texts[i][:MAX_CHARS] for i in filled]), dtype=np.float32)
+        batch = [texts[i][:MAX_CHARS] for i in filled]
+        vectors[filled] = np.asarray(read(batch), dtype=np.float32).reshape(len(filled), dimensions)
     return vectors
+
+
+def encode(texts: list[str]) -> np.ndarray:
+    """512 numbers per text. One call for all texts: the encoder cuts them into micro-batches itself,
+    so memory stays bounded."""
+    return read_texts(texts, 512, encoder().encode)
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
