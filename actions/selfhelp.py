@@ -2,7 +2,8 @@
 
 Triage picks the best catalogue entry for the fault type, code and symptom
 words; when nothing specific is known it asks once for details, then falls
-back to the fault's general entry.
+back to the fault's general entry. A customer it already knows whose repair of this fault is
+still open hears about that repair instead (actions/repairs.py).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from actions.backend import catalogue, latest_entity, record
 from actions.chain import continue_with
 from actions.csat import ask_csat
 from actions.handoff import offer_human
+from actions.repairs import chase_if_known
 from bot.handoff.rules import load_rules
 from bot.selfhelp import SelfHelpEntry
 from bot.settings import get_settings
@@ -84,6 +86,9 @@ class ActionTriageFault(Action):
         events: list[dict[str, Any]] = [SlotSet("fault_type", fault_type)]
         if code:
             events.append(SlotSet("fault_code", code.upper()))
+        chased = await chase_if_known(dispatcher, tracker, fault_type)
+        if chased is not None:
+            return events + chased
         sent = set(tracker.get_slot("selfhelp_sent") or [])
         entry = catalogue().best_match(fault_type, f"{text} {symptom}", code, exclude=sent)
         specific = entry is not None and entry.score(f"{text} {symptom}", code) > 0

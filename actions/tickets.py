@@ -11,7 +11,8 @@ from rasa_sdk.events import SlotSet
 
 from actions.acknowledge import AcknowledgeFirst
 from actions.backend import channel_of, db, labels, latest_entity, record, repository
-from actions.identity import IdentifiedAction, mask_phone, request_text
+from actions.identity import IdentifiedAction, mask_phone, request_text, verified_customer
+from actions.repairs import chase_repair
 from bot.db.repository import Customer
 
 
@@ -44,6 +45,10 @@ class ActionCreateFaultTicket(AcknowledgeFirst, IdentifiedAction):
         return "action_create_fault_ticket"
 
     async def serve(self, dispatcher, tracker, customer):
+        verified = await verified_customer(tracker) is not None
+        chased = await chase_repair(dispatcher, tracker, customer, tracker.get_slot("fault_type"), verified)
+        if chased is not None:
+            return chased
         tried = ", ".join(tracker.get_slot("selfhelp_sent") or [])
         summary = f"{tracker.get_slot('fault_type')} {tracker.get_slot('fault_code') or ''}; self-help tried: {tried}"
         priority = 1 if customer.vip_tier >= 2 else 0

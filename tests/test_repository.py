@@ -35,6 +35,19 @@ def test_ticket_lifecycle_is_enforced_and_recorded(repo):
         repo.move_ticket("TK999999", "resolved")
 
 
+def test_a_chase_makes_a_ticket_more_urgent_up_to_a_limit_and_keeps_its_status(repo):
+    ticket_id = repo.create_ticket(kind="fault", customer_id=1, summary="no signal")
+    repo.move_ticket(ticket_id, "assigned")
+    for _ in range(3):
+        repo.chase_ticket(ticket_id, "reported again (webchat): 还没修好")
+    ticket = repo.get_ticket(ticket_id)
+    assert (ticket["status"], ticket["priority"]) == ("assigned", 2)
+    chases = [h for h in repo.ticket_history(ticket_id) if h["from_status"] == h["to_status"]]
+    assert [(h["to_status"], h["note"]) for h in chases] == [("assigned", "reported again (webchat): 还没修好")] * 3
+    with pytest.raises(TicketTransitionError, match="no ticket"):
+        repo.chase_ticket("TK999999", "")
+
+
 def test_ticket_ids_are_unique_and_listed_per_customer(repo):
     ids = {repo.create_ticket(kind="visit", customer_id=3, summary=str(n)) for n in range(5)}
     assert len(ids) == 5

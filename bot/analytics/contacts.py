@@ -125,7 +125,7 @@ def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], se
         return "assistant"  # self-help fixed it while the customer waited for a person
     if abandoned is not None:
         return "abandoned"
-    if "ticket_created" in kinds:
+    if "ticket_created" in kinds or "ticket_chased" in kinds:
         return "ticket"
     if "handoff_requested" in kinds or "ivr_transferred" in kinds:
         return "abandoned"  # asked for a person and left before being queued or answered

@@ -252,6 +252,31 @@ class Repository:
             )
 
     @_guard
+    @_retry_transient
+    def chase_ticket(self, ticket_id: str, note: str, most_urgent: int = 2) -> None:
+        """The customer asked again about an open ticket: one step more urgent (up to ``most_urgent``).
+
+        Recorded as a history row that keeps the status, so whoever reads the ticket sees each chase.
+        """
+        with self.engine.begin() as conn:
+            current = conn.execute(
+                sa.select(tickets.c.status, tickets.c.priority).where(tickets.c.ticket_id == ticket_id)
+            ).first()
+            if current is None:
+                raise TicketTransitionError(f"no ticket {ticket_id}")
+            conn.execute(
+                tickets.update()
+                .where(tickets.c.ticket_id == ticket_id)
+                .values(priority=max(current.priority, min(current.priority + 1, most_urgent)),
+                        updated_at=dt.datetime.utcnow())
+            )
+            conn.execute(
+                ticket_history.insert().values(
+                    ticket_id=ticket_id, from_status=current.status, to_status=current.status, note=note
+                )
+            )
+
+    @_guard
     def ticket_history(self, ticket_id: str) -> list[dict]:
         query = sa.select(ticket_history).where(ticket_history.c.ticket_id == ticket_id).order_by(ticket_history.c.id)
         with self.engine.connect() as conn:

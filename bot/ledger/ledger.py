@@ -4,7 +4,8 @@ A ticket's ledger steps are read from its lifecycle (``Repository.move_ticket`` 
 twice: ``assigned`` or ``resolved`` means acted on, ``customer_told`` means the customer heard the
 result, ``follow_up_done`` closes it. A reopened ticket must be acted on again. Each next step is due
 a number of hours after registration (``content/ledger.yml``); past it the item is overdue. A fault
-reported again by the same customer within the repeat window (any channel) is a repeat problem.
+reported again by the same customer within the repeat window (any channel) is a repeat problem; while
+its repair is still open, a new report joins that repair instead (``actions/repairs.py``).
 """
 from __future__ import annotations
 

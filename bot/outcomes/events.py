@@ -21,6 +21,7 @@ EVENT_KINDS = frozenset({
     "selfhelp_failed",      # selfhelp_id: the customer said it did not
     "resolved_by_selfhelp_while_waiting",  # selfhelp_id: "解决了" in the waiting room; left the queue
     "ticket_created",       # ticket_id, kind
+    "ticket_chased",        # ticket_id, kind: the same fault reported while its repair was open (no new ticket)
     "handoff_requested",    # skill, priority, reason
     "handoff_queued",       # skill, priority
     "handoff_claimed",      # answered by an agent: wait_s, agent_id

@@ -75,6 +75,14 @@ def test_a_period_with_only_abandoned_calls():
     assert (f.containment, f.fcr_24h, f.asa_s, f.service_level, f.abandonment) == (0, 0, None, 0, 1)
 
 
+def test_a_chased_repair_ends_the_contact_as_a_ticket_not_as_contained():
+    log = [ev("w6", 0, "contact_started", "webchat"), ev("w6", 0.1, "intent_seen", "webchat", intent="fault_broadband"),
+           ev("w6", 0.2, "ticket_chased", "webchat", ticket_id="TK000001", kind="fault")]
+    contacts = split_contacts(log)
+    assert [c.how for c in contacts] == ["ticket"]
+    assert figures(contacts, sl_seconds=20).containment == 0
+
+
 def test_clock_skew_between_processes_keeps_one_contact_and_no_negative_wait():
     # The queue's process clock runs 2 s behind: its events land before the contact start.
     log = [ev("w9", 0.5, "contact_started", "webchat"), ev("w9", 0.6, "intent_seen", "webchat", intent="request_human"),

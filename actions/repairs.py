@@ -1,0 +1,61 @@
+"""A fault reported while its repair is still open joins that repair instead of opening another.
+
+Customers chasing a repair ("你们什么时候解决我宽带问题,也没人联系我") mostly describe the fault
+again, and the NLU often reads them as the fault, not as a ticket question. Either way the chase is
+written on the open repair and makes it more urgent — no second ticket. A verified customer is told
+which repair it is; to one who only gave a number, tickets stay unnamed (README, "Security") and the
+reply reads like any registration. A verified customer already known at triage (caller ID, a bound
+WeChat account) skips the self-help video for a fault a technician is already on.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend import channel_of, db, record, repository
+from actions.identity import establish, identified, request_text
+from bot.db.repository import Customer, DatabaseError
+
+
+def open_repair(tickets: list[dict], fault_type: str) -> dict | None:
+    """The newest open repair ticket for this kind of fault, from a customer's open tickets."""
+    return next((t for t in tickets if t["kind"] == "fault" and (t.get("details") or {}).get("fault_type") == fault_type),
+                None)
+
+
+async def chase_repair(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,
+                       fault_type: str | None, verified: bool) -> list[dict[str, Any]] | None:
+    """Join the customer's open repair of ``fault_type`` and say so; None when there is none."""
+    if not fault_type:
+        return None
+    repair = open_repair(await db(repository().tickets_for, customer.id, open_only=True), fault_type)
+    if repair is None:
+        return None
+    ticket_id = repair["ticket_id"]
+    note = f"reported again ({channel_of(tracker)}): {request_text(tracker)[:200]}"
+    await db(repository().chase_ticket, ticket_id, note)
+    await record(tracker, "ticket_chased", ticket_id=ticket_id, kind="fault")
+    if not verified:
+        dispatcher.utter_message(response="utter_fault_report_added")
+        return [SlotSet("awaiting", None)]
+    dispatcher.utter_message(response="utter_fault_ticket_chased", ticket_id=ticket_id)
+    return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
+
+
+async def chase_if_known(dispatcher: CollectingDispatcher, tracker: Tracker,
+                         fault_type: str) -> list[dict[str, Any]] | None:
+    """At triage: when this turn already proves who the customer is (caller ID, a bound WeChat
+    account, a code passed earlier) and their repair of this fault is open, join it. Never asks
+    anyone; a database that cannot answer leaves triage as it was.
+    """
+    try:
+        who = await establish(tracker)
+        if who.customer is None or not who.verified:
+            return None
+        chased = await chase_repair(dispatcher, tracker, who.customer, fault_type, verified=True)
+    except DatabaseError:
+        return None
+    return None if chased is None else who.events + identified(who.customer, who.verified) + chased

@@ -1,0 +1,83 @@
+"""A fault reported again while its repair is open: the repair is chased, no second ticket."""
+from __future__ import annotations
+
+from actions.backend import repository
+from tests.action_tests.trackers import entity, load_tracker
+
+VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "sms_code"}
+
+
+def open_repair(fault_type: str, customer_id: int = 1) -> str:
+    return repository().create_ticket(kind="fault", customer_id=customer_id, summary="no signal",
+                                      details={"fault_type": fault_type})
+
+
+def fault_tickets(customer_id: int = 1) -> list[str]:
+    return [t["ticket_id"] for t in repository().tickets_for(customer_id) if t["kind"] == "fault"]
+
+
+async def test_a_verified_customer_hears_which_repair_was_chased_and_it_becomes_more_urgent(run_action):
+    ticket_id = open_repair("fault_broadband")
+    tracker = load_tracker("selfhelp_denied", text="还是上不了网，你们什么时候来修", intent="fault_broadband", **VERIFIED)
+
+    turn = await run_action("action_create_fault_ticket", tracker)
+
+    assert turn.responses == ["utter_fault_ticket_chased"]
+    assert turn.message("utter_fault_ticket_chased")["ticket_id"] == ticket_id
+    assert fault_tickets() == [ticket_id], "no second repair ticket"
+    repair = repository().get_ticket(ticket_id)
+    assert repair["priority"] == 1 and repair["status"] == "open"
+    chase = repository().ticket_history(ticket_id)[-1]
+    assert (chase["from_status"], chase["to_status"]) == ("open", "open")
+    assert "你们什么时候来修" in chase["note"]
+    assert [(e["kind"], e["data"]["ticket_id"]) for e in repository().events_for("u1")] == [("ticket_chased", ticket_id)]
+
+
+async def test_a_customer_who_only_gave_a_number_is_not_told_about_the_existing_ticket(run_action):
+    ticket_id = open_repair("fault_broadband")
+    answer = load_tracker("selfhelp_denied", text="13800000001", intent="inform",
+                          entities=[entity("phone_number", "13800000001")],
+                          pending_request="action_create_fault_ticket", awaiting="identity")
+
+    turn = await run_action("action_identify_customer", answer)
+
+    assert turn.responses == ["utter_fault_report_added"]
+    assert ticket_id not in str(turn.messages) and "last_ticket_id" not in turn.slots
+    assert fault_tickets() == [ticket_id], "still no second repair ticket"
+    assert repository().get_ticket(ticket_id)["priority"] == 1
+
+
+async def test_another_fault_or_a_closed_repair_gets_a_ticket_of_its_own(run_action):
+    tv = open_repair("fault_tv")
+    fixed = open_repair("fault_broadband")
+    repository().move_ticket(fixed, "resolved")
+    tracker = load_tracker("selfhelp_denied", **VERIFIED)
+
+    turn = await run_action("action_create_fault_ticket", tracker)
+
+    assert turn.responses == ["utter_fault_ticket_created"]
+    new = turn.message("utter_fault_ticket_created")["ticket_id"]
+    assert new not in (tv, fixed) and sorted(fault_tickets()) == sorted([tv, fixed, new])
+    assert repository().get_ticket(tv)["priority"] == 0
+
+
+async def test_triage_tells_a_verified_customer_about_their_open_repair_instead_of_a_video(run_action):
+    ticket_id = open_repair("fault_tv")
+
+    turn = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", **VERIFIED))
+
+    assert turn.responses == ["utter_fault_ticket_chased"]
+    assert turn.slots["fault_type"] == "fault_tv" and turn.slots["customer_id"] == "1"
+    assert "selfhelp_sent" not in turn.slots
+    assert [e["kind"] for e in repository().events_for("u1")] == ["ticket_chased"]
+
+
+async def test_triage_sends_self_help_when_the_customer_is_not_proven_or_has_no_open_repair(run_action):
+    open_repair("fault_tv")
+    unproven = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", customer_id="1"))
+    other_fault = await run_action("action_triage_fault", load_tracker(
+        "fault_tv_no_signal", text="宽带上不了网 光猫灯红了", intent="fault_broadband",
+        entities=[entity("fault_code", "LOS")], **VERIFIED))
+
+    for turn in (unproven, other_fault):
+        assert turn.responses == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
