@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 
 from redis.exceptions import RedisError
 
@@ -17,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 class ChannelGuard:
-    """Idempotency keys (SET NX with TTL), fixed-window rate counters and a small cache."""
+    """Idempotency keys (SET NX with TTL), sliding-window rate limits and a small cache."""
 
     def __init__(self, redis_url: str | None, prefix: str) -> None:
         self.redis_url = redis_url
@@ -55,24 +56,30 @@ class ChannelGuard:
         return True
 
     async def allow(self, sender: str, limit: int, window_seconds: int) -> bool:
-        """Fixed-window limit: at most ``limit`` hits per sender per window."""
+        """At most ``limit`` hits per sender in any ``window_seconds`` (refused hits count too).
+
+        A sliding window: fixed windows let a burst of twice the limit through across a boundary.
+        """
         if limit <= 0:
             return True
-        window = int(time.time() // window_seconds)
-        key = self._key(f"rate:{sender}:{window}")
+        now = time.time()
+        key = self._key(f"rate:{sender}")
         client = self._client()
         if client is not None:
             try:
-                count = await client.incr(key)
-                if count == 1:
-                    await client.expire(key, window_seconds * 2)
+                async with client.pipeline(transaction=True) as pipe:
+                    pipe.zremrangebyscore(key, 0, now - window_seconds)
+                    pipe.zadd(key, {f"{now:.6f}:{uuid.uuid4().hex[:8]}": now})
+                    pipe.zcard(key)
+                    pipe.expire(key, window_seconds)
+                    _, _, count, _ = await pipe.execute()
             except RedisError as exc:  # fail open: the turn itself tells the customer Redis is down
                 logger.warning("channels.guard.rate_unknown prefix=%s error=%s", self.prefix, type(exc).__name__)
                 return True
             return count <= limit
-        count = int(self._memory_get(key) or 0) + 1
-        self._memory[key] = (time.monotonic() + window_seconds * 2, count)
-        return count <= limit
+        hits = [at for at in (self._memory_get(key) or []) if at > now - window_seconds] + [now]
+        self._memory[key] = (time.monotonic() + window_seconds, hits)
+        return len(hits) <= limit
 
     async def get(self, key: str) -> str | None:
         client = self._client()
