@@ -22,8 +22,8 @@ from bot.db.repository import Customer, DatabaseError
 
 def open_repair(tickets: list[dict], fault_type: str) -> dict | None:
     """The newest open repair ticket for this kind of fault, from a customer's open tickets."""
-    return next((t for t in tickets if t["kind"] == "fault" and (t.get("details") or {}).get("fault_type") == fault_type),
-                None)
+    repairs = (t for t in tickets if t["kind"] == "fault")
+    return next((t for t in repairs if (t.get("details") or {}).get("fault_type") == fault_type), None)
 
 
 async def chase_repair(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,

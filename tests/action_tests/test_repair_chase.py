@@ -18,7 +18,8 @@ def fault_tickets(customer_id: int = 1) -> list[str]:
 
 async def test_a_verified_customer_hears_which_repair_was_chased_and_it_becomes_more_urgent(run_action):
     ticket_id = open_repair("fault_broadband")
-    tracker = load_tracker("selfhelp_denied", text="还是上不了网，你们什么时候来修", intent="fault_broadband", **VERIFIED)
+    tracker = load_tracker("selfhelp_denied", text="还是上不了网，你们什么时候来修", intent="fault_broadband",
+                           **VERIFIED)
 
     turn = await run_action("action_create_fault_ticket", tracker)
 
@@ -30,7 +31,8 @@ async def test_a_verified_customer_hears_which_repair_was_chased_and_it_becomes_
     chase = repository().ticket_history(ticket_id)[-1]
     assert (chase["from_status"], chase["to_status"]) == ("open", "open")
     assert "你们什么时候来修" in chase["note"]
-    assert [(e["kind"], e["data"]["ticket_id"]) for e in repository().events_for("u1")] == [("ticket_chased", ticket_id)]
+    events = [(e["kind"], e["data"]["ticket_id"]) for e in repository().events_for("u1")]
+    assert events == [("ticket_chased", ticket_id)]
 
 
 async def test_a_customer_who_only_gave_a_number_is_not_told_about_the_existing_ticket(run_action):
