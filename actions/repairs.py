@@ -3,8 +3,8 @@
 Customers chasing a repair ("你们什么时候解决我宽带问题,也没人联系我") mostly describe the fault
 again, and the NLU often reads them as the fault, not as a ticket question. Either way the chase is
 written on the open repair and makes it more urgent — no second ticket. A verified customer is told
-which repair it is; to one who only gave a number, tickets stay unnamed (README, "Security") and the
-reply reads like any registration. A verified customer already known at triage (caller ID, a bound
+which repair it is; to one who only gave a number, tickets stay unnamed (README, "Security"), so the
+reply names no ticket. A verified customer already known at triage (caller ID, a bound
 WeChat account) skips the self-help video for a fault a technician is already on.
 """
 from __future__ import annotations
