@@ -47,7 +47,7 @@ class ActionQueryBill(IdentifiedAction):
         return "action_query_bill"
 
     async def serve(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer, verified: bool
     ) -> list[dict[str, Any]]:
         bills = await db(repository().bills_for, customer.id)
         month = await db(repository().usage_for, customer.id)

@@ -297,7 +297,7 @@ class IdentifiedAction(Action, ABC):
             if level == "verified" and not who.verified:
                 return await request_proof(dispatcher, tracker, who.customer, self.name())
             return (who.events + identified(who.customer, who.verified)
-                    + await self.serve(dispatcher, tracker, who.customer))
+                    + await self.serve(dispatcher, tracker, who.customer, who.verified))
         except DatabaseError:
             return db_error(dispatcher)
         except RedisError:
@@ -306,9 +306,10 @@ class IdentifiedAction(Action, ABC):
 
     @abstractmethod
     async def serve(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer, verified: bool
     ) -> list[dict[str, Any]]:
-        """Answer the request for a customer who has what the request's level needs."""
+        """Answer the request for a customer who has what the request's level needs; ``verified``
+        says whether they proved it (a lower level lets one who only gave a number through)."""
 
 
 async def verified_customer(tracker: Tracker) -> Customer | None:

@@ -11,7 +11,7 @@ from rasa_sdk.events import SlotSet
 
 from actions.acknowledge import AcknowledgeFirst
 from actions.backend import channel_of, db, labels, latest_entity, record, repository
-from actions.identity import IdentifiedAction, mask_phone, request_text, verified_customer
+from actions.identity import IdentifiedAction, mask_phone, request_text
 from actions.repairs import chase_repair
 from bot.db.repository import Customer
 
@@ -44,8 +44,7 @@ class ActionCreateFaultTicket(AcknowledgeFirst, IdentifiedAction):
     def name(self) -> str:
         return "action_create_fault_ticket"
 
-    async def serve(self, dispatcher, tracker, customer):
-        verified = await verified_customer(tracker) is not None
+    async def serve(self, dispatcher, tracker, customer, verified):
         chased = await chase_repair(dispatcher, tracker, customer, tracker.get_slot("fault_type"), verified)
         if chased is not None:
             return chased
@@ -64,7 +63,7 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
     def name(self) -> str:
         return "action_book_visit"
 
-    async def serve(self, dispatcher, tracker, customer):
+    async def serve(self, dispatcher, tracker, customer, verified):
         text = request_text(tracker)
         related = tracker.get_slot("last_ticket_id")
         ticket_id = await open_ticket(
@@ -80,7 +79,7 @@ class ActionManageService(IdentifiedAction):
     def name(self) -> str:
         return "action_manage_service"
 
-    async def serve(self, dispatcher, tracker, customer):
+    async def serve(self, dispatcher, tracker, customer, verified):
         change = latest_entity(tracker, "service_action") or tracker.get_slot("service_action")
         names = labels()["service_action"]
         if change not in names:
@@ -103,7 +102,7 @@ class ActionQueryTicket(IdentifiedAction):
     def name(self) -> str:
         return "action_query_ticket"
 
-    async def serve(self, dispatcher, tracker, customer):
+    async def serve(self, dispatcher, tracker, customer, verified):
         words = labels()
         wanted = latest_entity(tracker, "ticket_id") or tracker.get_slot("ticket_id")
         if wanted:
@@ -136,7 +135,7 @@ class ActionComplaint(AcknowledgeFirst, IdentifiedAction):
     def name(self) -> str:
         return "action_complaint"
 
-    async def serve(self, dispatcher, tracker, customer):
+    async def serve(self, dispatcher, tracker, customer, verified):
         text = request_text(tracker)
         ticket_id = await open_ticket(
             tracker, customer, "complaint", f"complaint: {text[:500]}", priority=2, needs_human=True
@@ -154,7 +153,7 @@ class ActionLeaveMessage(AcknowledgeFirst, IdentifiedAction):
     def name(self) -> str:
         return "action_leave_message"
 
-    async def serve(self, dispatcher, tracker, customer):
+    async def serve(self, dispatcher, tracker, customer, verified):
         text = request_text(tracker)
         ticket_id = await open_ticket(
             tracker, customer, "callback", f"callback requested: {text[:200]}", priority=1, needs_human=True
