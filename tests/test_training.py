@@ -48,3 +48,26 @@ def test_hash_changes_with_the_pipelines_own_components(tmp_path):
     component = components / "blended_intents.py"
     component.write_text(component.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     assert content_hash(root, components=components) != before
+
+
+def test_rasas_training_cache_does_not_restore_a_component_whose_helper_code_changed(tmp_path, monkeypatch):
+    """Rasa keys its cache on a component's class source; E5's encoder lives outside the class."""
+    from rasa.engine.training.fingerprinting import calculate_fingerprint_key
+
+    from bot.nlu import code_fingerprint
+    from bot.nlu.second_reading import SecondReadingClassifier
+
+    components = tmp_path / "components"
+    shutil.copytree(COMPONENTS, components, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(code_fingerprint, "COMPONENTS", components)
+    code_fingerprint.components_code.cache_clear()
+    try:
+        before = calculate_fingerprint_key(SecondReadingClassifier, {}, {})
+        encoder = components / "e5_encoder.py"
+        code = encoder.read_text(encoding="utf-8")
+        assert "encoder().query(batch)" in code
+        encoder.write_text(code.replace("encoder().query(batch)", "encoder().passage(batch)"), encoding="utf-8")
+        code_fingerprint.components_code.cache_clear()
+        assert calculate_fingerprint_key(SecondReadingClassifier, {}, {}) != before
+    finally:
+        code_fingerprint.components_code.cache_clear()

