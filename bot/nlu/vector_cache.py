@@ -1,6 +1,6 @@
 """E5 vectors of training examples, kept beside the models so the next training reads them back.
 
-Every training encoded every example again: E5 took about 45 s of a 217 s training, the same 45 s
+Every training encoded every example again: E5 took about 50 s of a 200–260 s training, the same
 for an editor who added five examples as for a fresh clone (bench/RESULTS.md, "Training time").
 A text's vector depends only on the text and the encoder (E5 reads each text alone: a text gives the
 same numbers in any batch), so a vector is looked up by a hash of both, and a new encoder version
