@@ -2,17 +2,28 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from prometheus_client import REGISTRY
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot import settings as settings_module
 from bot.nlu import e5_encoder
 from bot.nlu.second_reading import SecondReadingClassifier
 from bot.nlu.sentence_encoder import MAX_CHARS
 # The blend's examples (the paraphrases below share almost no characters with them), check and fixture.
 from tests.test_sentence_vectors import EXAMPLES, assert_a_ranking, storage  # noqa: F401,F811
+
+
+@pytest.fixture(autouse=True)
+def own_models_dir(tmp_path, monkeypatch):
+    """Training here keeps E5's vectors in the test's own folder, not beside the project's models."""
+    monkeypatch.setenv("KEFU_MODELS_DIR", str(tmp_path / "models"))
+    settings_module.get_settings.cache_clear()
+    yield tmp_path / "models"
+    settings_module.get_settings.cache_clear()
 
 
 def trained(storage) -> SecondReadingClassifier:

@@ -9,10 +9,10 @@ from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot import settings as settings_module
 from bot.nlu import e5_encoder
 from bot.nlu.second_reading import SecondReadingClassifier
 from bot.nlu.vector_cache import FILE_NAME, VectorCache
+from tests.test_second_reading import own_models_dir  # noqa: F401 - a fixture
 from tests.test_sentence_vectors import EXAMPLES, storage  # noqa: F401
 
 TEXTS = ["宽带断网了", "这个月话费多少钱", "先这样吧 回头聊"]
@@ -66,16 +66,11 @@ def trained_model(storage, name: str) -> dict:
     return SecondReadingClassifier.load({}, storage, resource, context).model
 
 
-def test_a_retrained_second_reading_is_the_same_from_cached_vectors(storage, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("KEFU_MODELS_DIR", str(tmp_path / "models"))
-    settings_module.get_settings.cache_clear()
+def test_a_retrained_second_reading_is_the_same_from_cached_vectors(storage, own_models_dir, monkeypatch):  # noqa: F811
     read, asked = counted(e5_encoder.query)
     monkeypatch.setattr(e5_encoder, "query", read)
-    try:
-        encoded = trained_model(storage, "first")
-        assert len(asked) == sum(map(len, EXAMPLES.values()))
-        assert (tmp_path / "models" / FILE_NAME).exists()  # kept beside the models
-        asked.clear()
-        assert trained_model(storage, "second") == encoded and asked == []
-    finally:
-        settings_module.get_settings.cache_clear()
+    encoded = trained_model(storage, "first")
+    assert len(asked) == sum(map(len, EXAMPLES.values()))
+    assert (own_models_dir / FILE_NAME).exists()  # kept beside the models
+    asked.clear()
+    assert trained_model(storage, "second") == encoded and asked == []
