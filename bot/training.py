@@ -50,22 +50,26 @@ def model_path(root: Path, models_dir: Path) -> Path:
     return models_dir / f"kefu-{content_hash(root)}.tar.gz"
 
 
+def training_command(root: Path, target: Path) -> list[str]:
+    """The ``rasa train`` that writes the model for ``root``'s files to ``target``."""
+    return [
+        sys.executable, "-m", "rasa", "train",
+        "--config", str(root / "config.yml"),
+        "--domain", str(root / "domain"),
+        "--data", str(root / "nlu_data"),
+        "--out", str(target.parent),
+        "--fixed-model-name", target.name.removesuffix(".tar.gz"),
+    ]
+
+
 def ensure_model(root: Path, models_dir: Path, *, quiet: bool = False) -> tuple[Path, bool]:
     """Return (model file, trained_now). Trains with ``rasa train`` if no model matches."""
     target = model_path(root, models_dir)
     if target.exists():
         return target, False
     models_dir.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable, "-m", "rasa", "train",
-        "--config", str(root / "config.yml"),
-        "--domain", str(root / "domain"),
-        "--data", str(root / "nlu_data"),
-        "--out", str(models_dir),
-        "--fixed-model-name", target.name.removesuffix(".tar.gz"),
-    ]
     output = subprocess.DEVNULL if quiet else None
-    subprocess.run(command, cwd=root, check=True, stdout=output)
+    subprocess.run(training_command(root, target), cwd=root, check=True, stdout=output)
     if not target.exists():
         raise RuntimeError(f"rasa train finished but {target} is missing")
     return target, True

@@ -50,13 +50,26 @@ def kefu_env(tmp_path, monkeypatch):
     _clear_caches()
 
 
+def pytest_collection_finish(session):
+    """Start the trainings the collected tests need, side by side (tests/trainings.py)."""
+    if not session.config.option.collectonly:
+        from tests import trainings
+
+        trainings.start({name for item in session.items for name in getattr(item, "fixturenames", ())})
+
+
+def pytest_sessionfinish(session):
+    from tests import trainings
+
+    trainings.stop()
+
+
 @pytest.fixture(scope="session")
 def trained_model() -> Path:
     """The model for the current training data: trained once, reused across runs by content hash."""
-    from bot.training import ensure_model
+    from tests import trainings
 
-    model, _ = ensure_model(PROJECT_ROOT, PROJECT_ROOT / "models", quiet=True)
-    return model
+    return trainings.started("trained_model").result()
 
 
 @pytest.fixture(scope="session")

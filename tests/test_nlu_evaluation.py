@@ -1,19 +1,16 @@
 """NLU quality on a held-out split of the training data (macro-F1 must stay >= 0.85).
 
 The split is fixed (seeded); the NLU-only model trained on it is cached by
-content hash like the main model, so re-runs only evaluate.
+content hash like the main model, so re-runs only evaluate. It trains beside the served model from
+the session's start (tests/trainings.py).
 """
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from bot.training import NLU_INPUTS, content_hash
-from tests.conftest import PROJECT_ROOT
+from tests import trainings
 
 pytestmark = pytest.mark.slow
 # Was 0.90 on the hand-written data (measured 0.94). The data now also holds the hard cases real
@@ -24,26 +21,12 @@ pytestmark = pytest.mark.slow
 MACRO_F1_FLOOR = 0.85
 
 
-def rasa(*args: str, cwd) -> None:
-    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
-    subprocess.run([sys.executable, "-m", "rasa", *args], cwd=cwd, env=env, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def intent_report(tmp_path_factory):
-    split = tmp_path_factory.mktemp("split")
-    rasa("data", "split", "nlu", "--nlu", "nlu_data/nlu", "--training-fraction", "0.8",
-         "--random-seed", "42", "--out", str(split), cwd=PROJECT_ROOT)
-    train_file = next(split.glob("training_data*"))
-    test_file = next(split.glob("test_data*"))
-    models = PROJECT_ROOT / "models"
-    name = f"nlu-heldout-{content_hash(PROJECT_ROOT, NLU_INPUTS)}"
-    model = models / f"{name}.tar.gz"
-    if not model.exists():
-        rasa("train", "nlu", "--nlu", str(train_file), "--config", "config.yml", "--out", str(models),
-             "--fixed-model-name", name, cwd=PROJECT_ROOT)
+    held_out = trainings.started("intent_report")
     results = tmp_path_factory.mktemp("results")
-    rasa("test", "nlu", "--model", str(model), "--nlu", str(test_file), "--out", str(results), cwd=PROJECT_ROOT)
+    trainings.rasa("test", "nlu", "--model", str(held_out.training.result()), "--nlu", str(held_out.test_file),
+                   "--out", str(results))
     return json.loads((results / "intent_report.json").read_text(encoding="utf-8"))
 
 

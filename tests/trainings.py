@@ -1,0 +1,111 @@
+"""The suite's two trainings, started side by side as soon as the tests are collected.
+
+A training keeps about one core busy (227 CPU s in 217 s of wall time, bench/RESULTS.md "Training
+time") and CI's machine has two. Trained one after the other, the served model and the held-out
+split's model cost the suite two trainings' time; started together at collection, one. A model
+already trained for the same files (named by content hash) is not trained again. A fixture that
+asks for a training nobody started (requested dynamically) starts it then.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.launcher import reason_lines
+from bot.training import NLU_INPUTS, content_hash, model_path, training_command
+from tests.conftest import PROJECT_ROOT
+
+MODELS = PROJECT_ROOT / "models"
+
+
+@dataclass
+class Training:
+    """A ``rasa train`` running in the background, its output in a log beside the model."""
+
+    model: Path
+    process: subprocess.Popen | None
+
+    @classmethod
+    def start(cls, command: list[str], model: Path) -> "Training":
+        if model.exists():
+            return cls(model, None)
+        model.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path(model), "wb") as log:
+            env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+            process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _running.append(cls(model, process))
+        return _running[-1]
+
+    def result(self) -> Path:
+        """The model file, once trained; the log's reasons if the training failed."""
+        if self.process is not None and self.process.wait() != 0 or not self.model.exists():
+            reasons = "\n".join(reason_lines(log_path(self.model)))
+            raise RuntimeError(f"training {self.model.name} failed; from {log_path(self.model)}:\n{reasons}")
+        return self.model
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait()
+
+
+def log_path(model: Path) -> Path:
+    return model.with_name(model.name.removesuffix(".tar.gz") + ".log")
+
+
+def rasa(*args: str) -> None:
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+    subprocess.run([sys.executable, "-m", "rasa", *args], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The NLU-only model trained on 80% of the examples, and the 20% it never saw."""
+
+    training: Training
+    test_file: Path
+
+
+def served() -> Training:
+    model = model_path(PROJECT_ROOT, MODELS)
+    return Training.start(training_command(PROJECT_ROOT, model), model)
+
+
+def held_out() -> HeldOut:
+    """The fixed (seeded) split of ``nlu_data/nlu``, kept beside its model."""
+    name = f"nlu-heldout-{content_hash(PROJECT_ROOT, NLU_INPUTS)}"
+    split = MODELS / f"{name}-split"
+    if not (split / "test_data.yml").exists():
+        rasa("data", "split", "nlu", "--nlu", "nlu_data/nlu", "--training-fraction", "0.8",
+             "--random-seed", "42", "--out", str(split))
+    model = MODELS / f"{name}.tar.gz"
+    command = [sys.executable, "-m", "rasa", "train", "nlu", "--nlu", str(split / "training_data.yml"),
+               "--config", "config.yml", "--out", str(MODELS), "--fixed-model-name", name]
+    return HeldOut(Training.start(command, model), split / "test_data.yml")
+
+
+# Which fixture needs which training (the fixtures in conftest.py and test_nlu_evaluation.py).
+STARTERS = {"trained_model": served, "intent_report": held_out}
+_started: dict[str, Training | HeldOut] = {}
+_running: list[Training] = []
+
+
+def start(fixtures: set[str]) -> None:
+    """Start the trainings the named fixtures will need, all at once."""
+    for fixture, starter in STARTERS.items():
+        if fixture in fixtures and fixture not in _started:
+            _started[fixture] = starter()
+
+
+def started(fixture: str) -> Training | HeldOut:
+    start({fixture})
+    return _started[fixture]
+
+
+def stop() -> None:
+    """End trainings no test waited for (a run stopped early), so the session ends at once."""
+    for training in _running:
+        training.stop()
