@@ -3,12 +3,15 @@
 Customers chasing a repair ("你们什么时候解决我宽带问题,也没人联系我") mostly describe the fault
 again, and the NLU often reads them as the fault, not as a ticket question. Either way the chase is
 written on the open repair and makes it more urgent — no second ticket. A verified customer is told
-which repair it is; to one who only gave a number, tickets stay unnamed (README, "Security"), so the
-reply names no ticket. A verified customer already known at triage (caller ID, a bound
-WeChat account) skips the self-help video for a fault a technician is already on.
+which repair it is. Someone who only gave a number hears one reply whether the repair is new or was
+already open, so typing another person's number tells nothing about their repairs (README,
+"Security"); the ticket goes by SMS to the registered number. A verified customer already known at
+triage (caller ID, a bound WeChat account) skips the self-help video for a fault a technician is
+already on.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -16,8 +19,12 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import channel_of, db, record, repository
-from actions.identity import establish, identified, request_text
+from actions.identity import establish, identified, mask_phone, request_text
 from bot.db.repository import Customer, DatabaseError
+from bot.notify import NotifyError, OutboxNotifier
+from bot.settings import get_settings
+
+logger = logging.getLogger(__name__)
 
 
 def open_repair(tickets: list[dict], fault_type: str) -> dict | None:
@@ -39,9 +46,21 @@ async def chase_repair(dispatcher: CollectingDispatcher, tracker: Tracker, custo
     await db(repository().chase_ticket, ticket_id, note)
     await record(tracker, "ticket_chased", ticket_id=ticket_id, kind="fault")
     if not verified:
-        dispatcher.utter_message(response="utter_fault_report_added")
-        return [SlotSet("awaiting", None)]
+        return await tell_unproven(dispatcher, tracker, customer, "repair_chased", ticket_id)
     dispatcher.utter_message(response="utter_fault_ticket_chased", ticket_id=ticket_id)
+    return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
+
+
+async def tell_unproven(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,
+                        template: str, ticket_id: str) -> list[dict[str, Any]]:
+    """The reply to a repair from someone who only gave a number: the same for a new and a chased
+    one, the ticket (``template`` of content/outbound.yml) by SMS to the registered number."""
+    try:
+        await OutboxNotifier.from_settings(get_settings(), repository()).send_template(
+            customer.phone, "sms", template, ticket_id=ticket_id)
+    except NotifyError as exc:
+        logger.warning("repair.sms_failed conversation=%s ticket=%s error=%s", tracker.sender_id, ticket_id, exc)
+    dispatcher.utter_message(response="utter_fault_report_taken", phone=mask_phone(customer.phone or ""))
     return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
 
 

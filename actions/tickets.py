@@ -12,7 +12,7 @@ from rasa_sdk.events import SlotSet
 from actions.acknowledge import AcknowledgeFirst
 from actions.backend import channel_of, db, labels, latest_entity, record, repository
 from actions.identity import IdentifiedAction, mask_phone, request_text
-from actions.repairs import chase_repair
+from actions.repairs import chase_repair, tell_unproven
 from bot.db.repository import Customer
 
 
@@ -52,6 +52,8 @@ class ActionCreateFaultTicket(AcknowledgeFirst, IdentifiedAction):
         summary = f"{tracker.get_slot('fault_type')} {tracker.get_slot('fault_code') or ''}; self-help tried: {tried}"
         priority = 1 if customer.vip_tier >= 2 else 0
         ticket_id = await open_ticket(tracker, customer, "fault", summary.strip(), priority=priority)
+        if not verified:
+            return await tell_unproven(dispatcher, tracker, customer, "repair_registered", ticket_id)
         dispatcher.utter_message(response="utter_fault_ticket_created", ticket_id=ticket_id)
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
 

@@ -95,6 +95,15 @@ class OutboxNotifier(Notifier):
         logger.info("notify.outbox.queued id=%s channel=%s kind=%s", outbound_id, message.get("channel"),
                     message.get("kind"))
 
+    async def send_template(self, to: str, channel: str, kind: str, **fields: str) -> None:
+        """Send the editors' ``kind`` template from ``outbound.yml``, filled with ``fields``."""
+        template = self._templates().get(kind)
+        try:
+            text = template.format(**fields)
+        except (AttributeError, KeyError, IndexError, ValueError) as exc:
+            raise NotifyError(f"{OUTBOUND_TEMPLATES}: bad or missing {kind} template: {exc!r}") from exc
+        await self.send(to, {"channel": channel, "kind": kind, "text": text, **fields})
+
     def _queue_message(self, to: str, message: dict) -> int:
         channel, kind = message.get("channel") or "", message.get("kind") or "message"
         if not to or not channel or not message.get("text"):

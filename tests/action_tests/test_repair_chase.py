@@ -35,18 +35,36 @@ async def test_a_verified_customer_hears_which_repair_was_chased_and_it_becomes_
     assert events == [("ticket_chased", ticket_id)]
 
 
-async def test_a_customer_who_only_gave_a_number_is_not_told_about_the_existing_ticket(run_action):
-    ticket_id = open_repair("fault_broadband")
-    answer = load_tracker("selfhelp_denied", text="13800000001", intent="inform",
-                          entities=[entity("phone_number", "13800000001")],
-                          pending_request="action_create_fault_ticket", awaiting="identity")
+def number_given(phone: str) -> dict:
+    """The tracker of a customer answering "which number?" after self-help failed."""
+    return load_tracker("selfhelp_denied", text=phone, intent="inform", entities=[entity("phone_number", phone)],
+                        pending_request="action_create_fault_ticket", awaiting="identity")
 
-    turn = await run_action("action_identify_customer", answer)
 
-    assert turn.responses == ["utter_fault_report_added"]
-    assert ticket_id not in str(turn.messages) and "last_ticket_id" not in turn.slots
-    assert fault_tickets() == [ticket_id], "still no second repair ticket"
-    assert repository().get_ticket(ticket_id)["priority"] == 1
+def texts_sent_to(phone: str) -> list[tuple[str, str]]:
+    return [(r["kind"], r["payload"]["text"]) for r in repository().outbound(channel="sms", limit=1000)
+            if r["recipient"] == phone]
+
+
+async def test_a_number_alone_tells_nothing_about_that_numbers_repairs_the_sms_does(run_action):
+    """Someone typing another person's number must not learn whether a repair is open there: a new
+    repair and a chased one get the same reply; the ticket goes to the registered number."""
+    chased_id = open_repair("fault_broadband", customer_id=1)
+
+    chased = await run_action("action_identify_customer", number_given("13800000001"))
+    new = await run_action("action_identify_customer", number_given("13800000002"))
+
+    assert chased.responses == new.responses == ["utter_fault_report_taken"]
+    new_id = fault_tickets(customer_id=2)[0]
+    for turn, phone, ticket_id in ((chased, "13800000001", chased_id), (new, "13800000002", new_id)):
+        assert turn.message("utter_fault_report_taken")["phone"] == f"{phone[:3]}****{phone[-4:]}"
+        assert ticket_id not in str(turn.messages)
+    assert fault_tickets(customer_id=1) == [chased_id], "still no second repair ticket"
+    assert repository().get_ticket(chased_id)["priority"] == 1
+    [(kind, text)] = texts_sent_to("13800000001")
+    assert kind == "repair_chased" and chased_id in text
+    [(kind, text)] = texts_sent_to("13800000002")
+    assert kind == "repair_registered" and new_id in text
 
 
 async def test_another_fault_or_a_closed_repair_gets_a_ticket_of_its_own(run_action):
