@@ -125,10 +125,15 @@ class OutboxNotifier(Notifier):
 
     def _templates(self) -> dict:
         # Re-read each time: the file is tiny and an editor's change is live at once.
-        try:
-            templates = yaml.safe_load(self.templates_path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise NotifyError(f"cannot read {self.templates_path}: {exc}") from exc
-        if not isinstance(templates, dict):
-            raise NotifyError(f"{self.templates_path}: expected a mapping of templates")
-        return templates
+        return load_templates(self.templates_path)
+
+
+def load_templates(path: Path) -> dict:
+    """The editors' outbound templates (``content/outbound.yml``)."""
+    try:
+        templates = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise NotifyError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(templates, dict):
+        raise NotifyError(f"{path}: expected a mapping of templates")
+    return templates

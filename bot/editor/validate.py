@@ -49,7 +49,9 @@ def extra_checks():
     from bot.ledger.validation import ledger_problems
     from bot.contacts.validation import contact_problems
 
-    checks += [knowledge_problems, ledger_problems, contact_problems]
+    from bot.outbound_validation import outbound_problems
+
+    checks += [knowledge_problems, ledger_problems, contact_problems, outbound_problems]
     return checks
 
 

@@ -104,3 +104,18 @@ def test_flow_rules(project, old, new, message):
     edit(project / "ivr_flows" / "main.yml", old, new)
     problems = errors_for(project)
     assert any(p.startswith("ivr_flows/main.yml:") and message in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("repair_chased: 【客服】您的报修工单{ticket_id}", "repair_chased: 【客服】您的报修工单{ticket}", "`repair_chased` does not fill"),
+        ("工单号{ticket_id}，", "工单号，", "`repair_registered` must name {ticket_id}"),
+        ("step_line: ", "step_lines: ", "`step_line` is missing"),
+    ],
+    ids=["unknown-placeholder", "no-ticket-number", "missing-template"],
+)
+def test_outbound_templates_must_fill(project, old, new, message):
+    edit(project / "content" / "outbound.yml", old, new)
+    problems = errors_for(project)
+    assert any(p.startswith("content/outbound.yml:") and message in p for p in problems), problems

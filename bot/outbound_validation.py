@@ -1,0 +1,41 @@
+"""`kefu validate` for content/outbound.yml: every template Kefu sends is there and fills.
+
+A template that does not fill fails only when a customer's message is queued, long after the
+editor saved it: a repair's SMS would be lost while the chat says it was sent.
+"""
+from __future__ import annotations
+
+from bot.editor.problems import Problem
+from bot.notify import OUTBOUND_TEMPLATES, NotifyError, load_templates
+
+# Each template's placeholders; the starred ones must appear (the SMS is about that ticket).
+FIELDS = {
+    "selfhelp": ("title", "steps", "link", "video_url"),
+    "step_line": ("number", "step"),
+    "repair_registered": ("*ticket_id",),
+    "repair_chased": ("*ticket_id",),
+}
+
+
+def outbound_problems(settings, domain) -> list[Problem]:
+    path = settings.content_dir / OUTBOUND_TEMPLATES
+    try:
+        templates = load_templates(path)
+    except NotifyError as exc:
+        return [Problem(str(path), None, str(exc))]
+    problems = []
+    for kind, fields in FIELDS.items():
+        names = [name.lstrip("*") for name in fields]
+        template = templates.get(kind)
+        if not isinstance(template, str) or not template.strip():
+            problems.append(Problem(str(path), None, f"`{kind}` is missing: Kefu sends it"))
+            continue
+        try:
+            template.format(**{name: "x" for name in names})
+        except (KeyError, IndexError, ValueError) as exc:
+            problems.append(Problem(str(path), None, f"`{kind}` does not fill ({exc!r}); "
+                                                     f"its placeholders are {', '.join('{' + n + '}' for n in names)}"))
+            continue
+        problems += [Problem(str(path), None, f"`{kind}` must name {{{name[1:]}}}")
+                     for name in fields if name.startswith("*") and "{" + name[1:] + "}" not in template]
+    return problems
