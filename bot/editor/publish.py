@@ -8,11 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import hashlib
+import http.client
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from bot.settings import Settings
 
@@ -75,24 +78,52 @@ def running_model(rasa_url: str, token: str | None = None) -> str | None:
 def hot_swap(rasa_url: str, model: Path, timeout: float = 300, token: str | None = None, workers: int = 1) -> None:
     """Ask the running Rasa server to load ``model`` (Rasa's HTTP API: PUT /model, with the token).
 
-    With several Sanic workers on one port (``KEFU_WORKERS``) each request reaches one worker, and
-    each worker holds its own model: the swap is sent again until a run of fresh connections, many
-    more than there are workers, all report the new model.
+    With several Sanic workers on one port (``KEFU_WORKERS``) each connection reaches one worker, and
+    each worker holds its own model. So every fresh connection first asks its worker which model it
+    serves (GET /status) and sends the swap on that same connection only if the worker lacks the new
+    model: each worker loads it once, instead of again whenever a swap lands where one already did
+    (a load takes about 25 s). Done when a run of fresh connections, many more than there are
+    workers, all serve the new model.
     """
     confirmations = 1 if workers <= 1 else 6 * workers
-    for _ in range(8 * workers):
-        _put_model(rasa_url, model, timeout, token)
-        if all(Path(running_model(rasa_url, token) or "").name == model.name for _ in range(confirmations)):
-            return
+    in_a_row = 0
+    for _ in range(confirmations + 8 * workers):
+        with _connection(rasa_url, timeout) as connection:
+            if Path(_served(connection, token) or "").name == model.name:
+                in_a_row += 1
+                if in_a_row == confirmations:
+                    return
+                continue
+            in_a_row = 0
+            _put_model(connection, model, token)
     raise PublishError("the server did not switch to the new model")
 
 
-def _put_model(rasa_url: str, model: Path, timeout: float, token: str | None) -> None:
-    body = json.dumps({"model_file": str(model)}).encode()
-    request = urllib.request.Request(api_url(rasa_url, "/model", token), data=body, method="PUT", headers={"Content-Type": "application/json"})
+@contextmanager
+def _connection(rasa_url: str, timeout: float) -> Iterator[http.client.HTTPConnection]:
+    """One keep-alive connection: every request on it reaches the same worker."""
+    address = urllib.parse.urlsplit(rasa_url)
+    kind = http.client.HTTPSConnection if address.scheme == "https" else http.client.HTTPConnection
+    connection = kind(address.hostname, address.port, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            if response.status != 204:
-                raise PublishError(f"server answered {response.status} to the model swap")
-    except urllib.error.HTTPError as exc:
-        raise PublishError(f"server refused the model: {exc.read().decode(errors='replace')[:300]}") from exc
+        yield connection
+    except (OSError, http.client.HTTPException) as exc:
+        raise PublishError(f"cannot reach the server at {rasa_url}: {exc}") from exc
+    finally:
+        connection.close()
+
+
+def _served(connection: http.client.HTTPConnection, token: str | None) -> str | None:
+    connection.request("GET", api_url("", "/status", token))
+    response = connection.getresponse()
+    body = response.read()
+    return json.loads(body).get("model_file") if response.status == 200 else None
+
+
+def _put_model(connection: http.client.HTTPConnection, model: Path, token: str | None) -> None:
+    body = json.dumps({"model_file": str(model)}).encode()
+    connection.request("PUT", api_url("", "/model", token), body=body, headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    answer = response.read()
+    if response.status != 204:
+        raise PublishError(f"server refused the model ({response.status}): {answer.decode(errors='replace')[:300]}")
