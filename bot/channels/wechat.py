@@ -216,7 +216,11 @@ class WeChatInput(InputChannel):
         openid = fields.get("FromUserName") or ""
         if not openid or not fields.get("MsgType"):
             return response.text("bad request", status=400)
-        message = parse_message(xml)
+        try:
+            message = parse_message(xml)
+        except (AttributeError, KeyError, TypeError, ValueError) as error:  # e.g. a field holding elements
+            logger.warning("wechat.request.malformed error=%s", type(error).__name__)
+            return response.text("bad request", status=400)
         if not await self.guard.first_time(dedupe_key(fields), 600):
             logger.info("wechat.message.duplicate sender=%s", openid)
             return response.text(SUCCESS)
@@ -407,7 +411,12 @@ def safe_fields(xml: bytes) -> dict[str, str]:
     root = SafeXml.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     if root.tag != "xml":
         raise ValueError("not a WeChat message")
-    return {child.tag: (child.text or "") for child in root}
+    fields: dict[str, str] = {}
+    for child in root:
+        if child.tag in fields:  # wechatpy would read it as a list: which one counts is anyone's guess
+            raise ValueError(f"{child.tag} appears twice")
+        fields[child.tag] = child.text or ""
+    return fields
 
 
 def dedupe_key(fields: dict[str, str]) -> str:

@@ -20,9 +20,17 @@ EXTERNAL_ENTITY = """<?xml version="1.0"?>
 <MsgType>text</MsgType><Content>&secret;</Content><MsgId>2</MsgId></xml>"""
 
 
+# Found by tests/fuzz: wechatpy reads a repeated field as a list, and a field holding elements as a
+# mapping, and then fails on them (a 500, which WeChat retries).
+REPEATED_FIELD = "<xml><FromUserName>{openid}</FromUserName><MsgType></MsgType><MsgType>text</MsgType></xml>"
+NESTED_FIELD = ("<xml><ToUserName>gh</ToUserName><FromUserName>{openid}</FromUserName><CreateTime>1</CreateTime>"
+                "<MsgType>text<b>1</b></MsgType><Content>hi</Content><MsgId>3</MsgId></xml>")
+
+
 @pytest.mark.parametrize("payload", [BILLION_LAUGHS, EXTERNAL_ENTITY, "<xml><unclosed></xml>", "not xml at all",
-                                     "<other><MsgType>text</MsgType></other>"],
-                         ids=["billion-laughs", "external-entity", "malformed", "not-xml", "wrong-root"])
+                                     "<other><MsgType>text</MsgType></other>", REPEATED_FIELD, NESTED_FIELD],
+                         ids=["billion-laughs", "external-entity", "malformed", "not-xml", "wrong-root",
+                              "repeated-field", "nested-field"])
 def test_hostile_xml_is_rejected_and_nothing_processed(wechat, running_kefu, payload):
     openid = new_openid()
     answer = wechat.post(payload.replace("{openid}", openid))
