@@ -2,8 +2,9 @@
 
 A training keeps about one core busy (227 CPU s in 217 s of wall time, bench/RESULTS.md "Training
 time") and CI's machine has two. Trained one after the other, the served model and the held-out
-split's model cost the suite two trainings' time; started together at collection, one. A model
-already trained for the same files (named by content hash) is not trained again. A fixture that
+split's model cost the suite two trainings' time; started together at collection they overlap (the
+two files that need them: 306 s instead of 426 s, bench/RESULTS.md "Suite time"). A model already
+trained for the same files (named by content hash) is not trained again. A fixture that
 asks for a training nobody started (requested dynamically) starts it then.
 """
 from __future__ import annotations
@@ -34,8 +35,7 @@ class Training:
             return cls(model, None)
         model.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path(model), "wb") as log:
-            env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
-            process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=rasa_env(), stdout=log, stderr=subprocess.STDOUT)
         _running.append(cls(model, process))
         return _running[-1]
 
@@ -56,9 +56,13 @@ def log_path(model: Path) -> Path:
     return model.with_name(model.name.removesuffix(".tar.gz") + ".log")
 
 
+def rasa_env() -> dict[str, str]:
+    return {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+
+
 def rasa(*args: str) -> None:
-    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
-    subprocess.run([sys.executable, "-m", "rasa", *args], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "rasa", *args], cwd=PROJECT_ROOT, env=rasa_env(), check=True,
+                   capture_output=True)
 
 
 @dataclass(frozen=True)
