@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Tracker
+from redis.exceptions import RedisError
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -25,6 +26,8 @@ from bot.notify import NotifyError, OutboxNotifier
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
+
+CHASE_SMS_EVERY_S = 3600
 
 
 def open_repair(tickets: list[dict], fault_type: str) -> dict | None:
@@ -56,12 +59,27 @@ async def tell_unproven(dispatcher: CollectingDispatcher, tracker: Tracker, cust
     """The reply to a repair from someone who only gave a number: the same for a new and a chased
     one, the ticket (``template`` of content/outbound.yml) by SMS to the registered number."""
     try:
-        await OutboxNotifier.from_settings(get_settings(), repository()).send_template(
-            customer.phone, "sms", template, ticket_id=ticket_id)
+        if template != "repair_chased" or await first_chase_sms_this_hour(ticket_id):
+            await OutboxNotifier.from_settings(get_settings(), repository()).send_template(
+                customer.phone, "sms", template, ticket_id=ticket_id)
     except NotifyError as exc:
         logger.warning("repair.sms_failed conversation=%s ticket=%s error=%s", tracker.sender_id, ticket_id, exc)
     dispatcher.utter_message(response="utter_fault_report_taken", phone=mask_phone(customer.phone or ""))
     return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
+
+
+async def first_chase_sms_this_hour(ticket_id: str) -> bool:
+    """A repair's owner gets at most one chase SMS an hour (kept in Redis): a customer chasing again
+    and again, or someone typing their number again and again, must not flood their phone. Without
+    Redis the SMS goes: a lost notice is worse than a second one."""
+    from bot.handoff.queue import redis_from_settings
+
+    try:
+        return bool(await redis_from_settings().set(f"kefu:repair-sms:{ticket_id}", "1", nx=True,
+                                                    ex=CHASE_SMS_EVERY_S))
+    except RedisError:
+        logger.warning("repair.sms_limit_unavailable ticket=%s", ticket_id)
+        return True
 
 
 async def chase_if_known(dispatcher: CollectingDispatcher, tracker: Tracker,

@@ -46,7 +46,7 @@ def texts_sent_to(phone: str) -> list[tuple[str, str]]:
             if r["recipient"] == phone]
 
 
-async def test_a_number_alone_tells_nothing_about_that_numbers_repairs_the_sms_does(run_action):
+async def test_a_number_alone_tells_nothing_about_that_numbers_repairs_the_sms_does(run_action, with_redis):
     """Someone typing another person's number must not learn whether a repair is open there: a new
     repair and a chased one get the same reply; the ticket goes to the registered number."""
     chased_id = open_repair("fault_broadband", customer_id=1)
@@ -65,6 +65,18 @@ async def test_a_number_alone_tells_nothing_about_that_numbers_repairs_the_sms_d
     assert kind == "repair_chased" and chased_id in text
     [(kind, text)] = texts_sent_to("13800000002")
     assert kind == "repair_registered" and new_id in text
+
+
+async def test_chasing_again_within_the_hour_texts_the_owner_once(run_action, with_redis):
+    ticket_id = open_repair("fault_broadband")
+
+    for _ in range(3):
+        turn = await run_action("action_identify_customer", number_given("13800000001"))
+        assert turn.responses == ["utter_fault_report_taken"]
+
+    assert [kind for kind, _ in texts_sent_to("13800000001")] == ["repair_chased"]
+    assert repository().get_ticket(ticket_id)["priority"] == 2, "each chase still counts"
+    assert sum((row["note"] or "").startswith("reported again") for row in repository().ticket_history(ticket_id)) == 3
 
 
 async def test_another_fault_or_a_closed_repair_gets_a_ticket_of_its_own(run_action):
