@@ -15,9 +15,9 @@ import logging
 from typing import Any
 
 from rasa_sdk import Tracker
-from redis.exceptions import RedisError
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from redis.exceptions import RedisError
 
 from actions.backend import channel_of, db, record, repository
 from actions.identity import establish, identified, mask_phone, request_text
