@@ -114,10 +114,14 @@ def _connection(rasa_url: str, timeout: float) -> Iterator[http.client.HTTPConne
 
 
 def _served(connection: http.client.HTTPConnection, token: str | None) -> str | None:
+    """The model file this connection's worker serves; None if it cannot say (then it gets the swap)."""
     connection.request("GET", api_url("", "/status", token))
     response = connection.getresponse()
     body = response.read()
-    return json.loads(body).get("model_file") if response.status == 200 else None
+    try:
+        return json.loads(body).get("model_file") if response.status == 200 else None
+    except (ValueError, AttributeError):
+        return None
 
 
 def _put_model(connection: http.client.HTTPConnection, model: Path, token: str | None) -> None:
