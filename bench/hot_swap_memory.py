@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 def main() -> None:
     import psutil
 
-    from bot.editor.publish import _put_model
+    from bot.editor.publish import _connection, _put_model
     from bot.training import ensure_model
     from chat import Progress, kefu_pids, run_phase, scripted_conversations, start_kefu
 
@@ -41,7 +41,8 @@ def main() -> None:
         for swap in range(4):
             if swap:
                 started = time.time()
-                _put_model(stack.settings.rasa_url, model, 600, token)
+                with _connection(stack.settings.rasa_url, 600) as connection:
+                    _put_model(connection, model, token)
                 report(f"swap {swap} ({time.time() - started:.0f} s)")
             asyncio.run(run_phase(stack.settings.rasa_url, scripted_conversations(f"swap{swap}", 10), progress,
                                   f"turns after swap {swap}", 120))
