@@ -3,6 +3,7 @@ error, bounded memory, and the server still serves customers afterwards."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -118,7 +119,10 @@ def test_phone_media_frames_never_crash_the_call_handler(running_kefu, rasa_memo
                     await ws.send(frame)
                 except websockets.ConnectionClosed:
                     return  # a fatal frame ends the call: that is a clear answer
-            await ws.close()
+            # The server may answer our close frame before websockets' legacy client has flushed it:
+            # close() then raises ConnectionClosedOK although the handshake completed (1000 both ways).
+            with contextlib.suppress(websockets.ConnectionClosedOK):
+                await ws.close()
 
     asyncio.run(asyncio.wait_for(scenario(), ANSWER_DEADLINE_S))
 
