@@ -50,6 +50,25 @@ def kefu_env(tmp_path, monkeypatch):
     _clear_caches()
 
 
+def pytest_collection_modifyitems(items):
+    """Modules that need no trained model run first, while the trainings use the CPU (tests/trainings.py);
+    the others follow, each group in its usual order.
+
+    Run in alphabetical order, the first test needing the served model waited about 230 s while one
+    core idled, and the ~400 s of tests needing none ran later. Modules marked ``realtime`` (they
+    time audio or locks) wait too, so the trainings' CPU cannot stretch what they measure."""
+    from tests import trainings
+
+    def waits(item) -> bool:
+        return bool(set(item.fixturenames) & set(trainings.STARTERS)) or item.get_closest_marker("realtime") is not None
+
+    module_waits: dict[str, bool] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        module_waits[module] = module_waits.get(module, False) or waits(item)
+    items.sort(key=lambda item: module_waits[item.nodeid.split("::")[0]])
+
+
 def pytest_collection_finish(session):
     """Start the trainings the collected tests need, side by side (tests/trainings.py)."""
     if not session.config.option.collectonly:

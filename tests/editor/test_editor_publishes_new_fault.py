@@ -47,7 +47,8 @@ def ask(url: str, sender: str, text: str) -> list[dict]:
         return json.loads(reply.read())
 
 
-def test_new_fault_code_goes_live_without_restart(project, monkeypatch, capsys):
+def test_new_fault_code_goes_live_without_restart(trained_model, project, monkeypatch, capsys):
+    # trained_model: the served model this edit starts from, trained once per run for the whole suite.
     for name in ("credentials.yml", "endpoints.yml"):
         shutil.copy(PROJECT_ROOT / name, project / name)
     # The models, and Rasa's training cache, of the project this copy was made from: an editor's

@@ -27,6 +27,8 @@ from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real
 from tests.ivr.simulator import PhoneCall, hold_media
 from voice.pcm import mulaw_decode, pcm_to_wav_bytes, rms_dbfs
 
+pytestmark = pytest.mark.realtime
+
 FLOWS = Path(__file__).parent / "hold_flows"
 REMINDER_S = 3
 MAX_GAP_S = 1.0

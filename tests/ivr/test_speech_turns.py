@@ -15,6 +15,8 @@ from tests.speech import spoken_on_the_phone
 from voice.vad import find_speech_span
 from voice.vosk_engine import VoskEngine
 
+pytestmark = pytest.mark.realtime
+
 FRAME = 320
 MENU = ("话费", "留言", "人工")
 

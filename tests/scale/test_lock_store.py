@@ -10,6 +10,8 @@ from bot.lock_store import AsyncRedisLockStore
 from bot.settings import redis_parts
 from tests.scale.test_tracker_store import redis_url  # noqa: F401 - the embedded Redis fixture
 
+pytestmark = pytest.mark.realtime
+
 
 @pytest.fixture
 def store(redis_url):  # noqa: F811
