@@ -38,8 +38,8 @@ def test_the_set_is_big_enough_and_every_line_is_sourced():
 
 
 def test_no_evaluation_utterance_is_in_the_training_data():
-    overlap = {item["text"] for item in load_real_set(PROJECT_ROOT / REAL_SET)
-               if normalised(item["text"]) in training_texts()}
+    trained = training_texts()
+    overlap = {item["text"] for item in load_real_set(PROJECT_ROOT / REAL_SET) if normalised(item["text"]) in trained}
     assert not overlap
 
 
