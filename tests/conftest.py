@@ -59,14 +59,9 @@ def pytest_collection_modifyitems(items):
     time audio or locks) wait too, so the trainings' CPU cannot stretch what they measure."""
     from tests import trainings
 
-    def waits(item) -> bool:
-        return bool(set(item.fixturenames) & set(trainings.STARTERS)) or item.get_closest_marker("realtime") is not None
-
-    module_waits: dict[str, bool] = {}
-    for item in items:
-        module = item.nodeid.split("::")[0]
-        module_waits[module] = module_waits.get(module, False) or waits(item)
-    items.sort(key=lambda item: module_waits[item.nodeid.split("::")[0]])
+    waiting = {item.path for item in items
+               if trainings.STARTERS.keys() & set(item.fixturenames) or item.get_closest_marker("realtime")}
+    items.sort(key=lambda item: item.path in waiting)
 
 
 def pytest_collection_finish(session):
