@@ -26,9 +26,50 @@ REAL_SET = Path("tests") / "nlu_eval" / "real_utterances.yml"
 NO_INTENT = "none"  # the adjudicator found that no intent fits: the utterance is not scored
 
 
+class EvaluationSetError(ValueError):
+    """An evaluation file that cannot be scored as it stands; the message says where and why."""
+
+
 def load_real_set(path: Path) -> list[dict]:
-    """The labelled utterances: dicts with ``text`` and ``intent`` (and their source)."""
-    return yaml.safe_load(path.read_text(encoding="utf-8"))["utterances"]
+    """The labelled utterances: dicts with ``text`` and ``intent`` (and their source).
+
+    Any file of this shape can be scored (`kefu test --real-set`), e.g. an operator's own transcribed
+    calls; a file that is not one fails here, before any model is loaded, saying which item is wrong.
+    """
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise EvaluationSetError(f"{path}: cannot be read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise EvaluationSetError(f"{path}: is not valid YAML ({exc})") from exc
+    items = document.get("utterances") if isinstance(document, dict) else None
+    if not isinstance(items, list) or not items:
+        raise EvaluationSetError(f"{path}: needs a non-empty list 'utterances' of {{text: ..., intent: ...}}")
+    for number, item in enumerate(items, start=1):
+        if not (isinstance(item, dict) and isinstance(item.get("text"), str) and item["text"].strip()
+                and isinstance(item.get("intent"), str) and item["intent"].strip()):
+            raise EvaluationSetError(f"{path}: utterance {number} needs a non-empty 'text' and an 'intent'")
+        item["text"] = " ".join(item["text"].split())  # one line each in the Rasa file it is scored from
+    return items
+
+
+def check_against_project(items: list[dict], root: Path) -> list[str]:
+    """The texts among ``items`` that the NLU trains on, which a score must not count.
+
+    Raises when a label is not an intent of the domain: `rasa test nlu` would quietly count every
+    such utterance as wrong, and a typo would read as a weak model.
+    """
+    from bot.editor.nlu_checks import example_key, read_examples
+    from bot.editor.reference_checks import read_domain
+
+    intents = read_domain(root / "domain", []).intents
+    unknown = sorted({item["intent"] for item in items} - intents - {NO_INTENT})
+    if unknown:
+        raise EvaluationSetError(f"labels that are not intents of domain/: {', '.join(unknown)} "
+                                 f"(write '{NO_INTENT}' for an utterance that fits no intent)")
+    trained = {example.key for example in read_examples(root / "nlu_data")[0]}
+    return [item["text"] for item in items if example_key(item["text"]) in trained]
+
 
 
 def first_label(item: dict) -> str:
@@ -156,10 +197,11 @@ def rasa_test_nlu(root: Path, model: Path, nlu_file: Path, out: Path) -> NluScor
     return scores_from_report(report, rows("intent_errors.json"), successes=rows("intent_successes.json"))
 
 
-def evaluate_real_set(root: Path, model: Path, out: Path) -> NluScores:
-    """Scores of ``model`` on the real utterances."""
+def evaluate_real_set(root: Path, model: Path, out: Path, items: list[dict] | None = None) -> NluScores:
+    """Scores of ``model`` on the real utterances (``items``; by default the project's own set)."""
     out.mkdir(parents=True, exist_ok=True)
-    nlu_file = write_rasa_nlu(load_real_set(root / REAL_SET), out / "real_utterances.nlu.yml")
+    nlu_file = write_rasa_nlu(load_real_set(root / REAL_SET) if items is None else items,
+                              out / "real_utterances.nlu.yml")
     return rasa_test_nlu(root, model, nlu_file, out / "report")
 
 

@@ -1,29 +1,16 @@
 """The independent evaluation set stays independent: big enough, sourced, and never trained on."""
 from __future__ import annotations
 
-import re
-
+import pytest
 import yaml
 
-from bot.nlu_evaluation import NO_INTENT, REAL_SET, NluScores, annotator_agreement, load_real_set, write_rasa_nlu
+from bot.cli import main as kefu
+from bot.editor import quality
+from bot.nlu_evaluation import (NO_INTENT, REAL_SET, EvaluationSetError, NluScores, annotator_agreement,
+                                check_against_project, load_real_set, write_rasa_nlu)
 from tests.conftest import PROJECT_ROOT
 
-MARKUP = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-NOT_WORD = re.compile(r"[^\w]|_", re.UNICODE)
 RESERVED = ("sereto", "mobilecs", "crosswoz", "smalltalk", "_rasa_chatbot", "starbot")
-
-
-def normalised(text: str) -> str:
-    return NOT_WORD.sub("", MARKUP.sub(r"\1", text)).lower()
-
-
-def training_texts() -> set[str]:
-    texts = set()
-    for path in (PROJECT_ROOT / "nlu_data" / "nlu").glob("*.yml"):
-        for block in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
-            if "intent" in block:
-                texts.update(normalised(line[2:]) for line in block["examples"].splitlines() if line.startswith("- "))
-    return texts
 
 
 def test_the_set_is_big_enough_and_every_line_is_sourced():
@@ -38,9 +25,46 @@ def test_the_set_is_big_enough_and_every_line_is_sourced():
 
 
 def test_no_evaluation_utterance_is_in_the_training_data():
-    trained = training_texts()
-    overlap = {item["text"] for item in load_real_set(PROJECT_ROOT / REAL_SET) if normalised(item["text"]) in trained}
-    assert not overlap
+    assert check_against_project(load_real_set(PROJECT_ROOT / REAL_SET), PROJECT_ROOT) == []
+
+
+def test_an_utterance_the_nlu_trains_on_is_named_so_it_is_not_scored():
+    items = [{"text": "我家宽带又断了，帮我看看吧", "intent": "fault_broadband"},
+             {"text": "电视  没信号!", "intent": "fault_tv"}]  # a training example, spaced and punctuated anew
+    trained = check_against_project(items, PROJECT_ROOT)
+    assert trained == ["电视  没信号!"]
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("utterances: []", "needs a non-empty list 'utterances'"),
+    ("- text: 你好\n  intent: greet", "needs a non-empty list 'utterances'"),
+    ("utterances:\n  - {text: 你好, intent: greet}\n  - {text: '', intent: greet}", "utterance 2 needs a non-empty 'text'"),
+    ("utterances:\n  - {text: 宽带坏了}", "utterance 1 needs a non-empty 'text' and an 'intent'"),
+    ("utterances: [text: 'a", "is not valid YAML"),
+])
+def test_a_malformed_evaluation_file_says_what_is_wrong(tmp_path, content, reason):
+    path = tmp_path / "mine.yml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(EvaluationSetError, match=reason):
+        load_real_set(path)
+
+
+def test_a_label_that_is_no_intent_fails_instead_of_counting_as_a_miss():
+    items = [{"text": "宽带坏了三天了", "intent": "fault_broadbnd"}, {"text": "天气怎么样", "intent": NO_INTENT}]
+    with pytest.raises(EvaluationSetError, match="fault_broadbnd"):
+        check_against_project(items, PROJECT_ROOT)
+
+
+def test_kefu_test_rejects_a_bad_evaluation_file_before_training_anything(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "calls.yml"
+    path.write_text("utterances:\n  - {text: 我要投诉, intent: complain}\n", encoding="utf-8")
+    def cross_validation(*args):
+        raise AssertionError("the cross-validation trained before the file was checked")
+
+    monkeypatch.setattr(quality, "nlu_cross_validation", cross_validation)
+    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
+    assert kefu(["test", "--real-set", str(path)]) == 2
+    assert "complain" in capsys.readouterr().err
 
 
 def test_every_label_is_an_intent_of_the_domain():

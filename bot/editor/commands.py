@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from bot.settings import get_settings
 
@@ -89,17 +90,24 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     from bot.editor import quality
+    from bot.nlu_evaluation import REAL_SET, EvaluationSetError
 
     settings = get_settings()
     out = quality.output_dir(settings)
     ok = True
+    if not args.skip_real:  # a bad evaluation file fails now, not after the cross-validation's trainings
+        try:
+            real_set = quality.evaluation_set(settings, args.real_set)
+        except EvaluationSetError as exc:
+            print(f"kefu test: {exc}", file=sys.stderr)
+            return 2
     if not args.skip_nlu:
         print(f"NLU cross-validation ({args.folds} folds; this trains {args.folds} models)...", flush=True)
         nlu = quality.nlu_cross_validation(settings, args.folds, out / "nlu")
         print(quality.summarise_nlu(nlu["report"], nlu["errors"]))
     if not args.skip_real:
-        print("\nReal customer utterances (tests/nlu_eval/), accuracy per intent...", flush=True)
-        print(quality.real_utterances(settings, out / "real"))
+        print(f"\nReal customer utterances ({args.real_set or REAL_SET}), accuracy per intent...", flush=True)
+        print(quality.real_utterances(settings, out / "real", *real_set))
     if not args.skip_e2e:
         print("\nEnd-to-end conversations...", flush=True)
         passed, detail = quality.end_to_end(settings, out)
@@ -124,6 +132,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     test.add_argument("--folds", type=int, default=3)
     test.add_argument("--skip-nlu", action="store_true")
     test.add_argument("--skip-real", action="store_true", help="skip the real-utterance evaluation")
+    test.add_argument("--real-set", type=Path, metavar="FILE",
+                      help="score the NLU on this labelled file instead of tests/nlu_eval/real_utterances.yml "
+                           "(same shape: utterances: [{text: ..., intent: ...}], e.g. your own transcribed calls)")
     test.add_argument("--skip-e2e", action="store_true")
     test.add_argument("--skip-flows", action="store_true")
     test.set_defaults(handler=cmd_test)

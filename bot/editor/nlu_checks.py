@@ -22,9 +22,13 @@ class Example:
 
     @property
     def key(self) -> str:
-        """What makes two examples the same to the classifier: words, not spacing or punctuation."""
-        plain = ANNOTATION.sub(lambda m: m.group(1) or m.group(2), self.text)
-        return NOISE.sub("", plain).lower()
+        return example_key(self.text)
+
+
+def example_key(text: str) -> str:
+    """What makes two examples the same to the classifier: words, not spacing or punctuation."""
+    plain = ANNOTATION.sub(lambda m: m.group(1) or m.group(2), text)
+    return NOISE.sub("", plain).lower()
 
 
 def read_examples(nlu_dir: Path) -> tuple[list[Example], list[Problem]]:

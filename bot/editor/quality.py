@@ -59,16 +59,33 @@ def conversation_stories(root: Path, target: Path) -> Path:
     return target
 
 
-def real_utterances(settings: Settings, out: Path) -> str:
-    """Accuracy per intent of the served model on the real customer utterances."""
-    from bot.nlu_evaluation import (REAL_SET, agreement_line, annotator_agreement, evaluate_real_set,
-                                    load_real_set, per_intent_table)
+def evaluation_set(settings: Settings, path: Path | None = None) -> tuple[list[dict], set[str]]:
+    """The labelled real utterances to score (the project's set unless ``path`` names another file
+    of its shape), and the texts among them the NLU trains on. Raises ``EvaluationSetError`` before
+    anything is trained or loaded."""
+    from bot.nlu_evaluation import NO_INTENT, REAL_SET, EvaluationSetError, check_against_project, load_real_set
+
+    items = load_real_set(path or settings.root / REAL_SET)
+    trained = set(check_against_project(items, settings.root))
+    if all(item["text"] in trained or item["intent"] == NO_INTENT for item in items):
+        raise EvaluationSetError(f"{path or REAL_SET}: no utterance left to score (each is in nlu_data/ "
+                                 f"or labelled '{NO_INTENT}')")
+    return items, trained
+
+
+def real_utterances(settings: Settings, out: Path, items: list[dict], trained: set[str]) -> str:
+    """Accuracy per intent of the served model on real customer utterances (``evaluation_set``)."""
+    from bot.nlu_evaluation import agreement_line, annotator_agreement, evaluate_real_set, per_intent_table
     from bot.training import ensure_model
 
     model, _ = ensure_model(settings.root, settings.models_dir, quiet=True)
-    scores = evaluate_real_set(settings.root, model, out)
-    agreement = annotator_agreement(load_real_set(settings.root / REAL_SET))
-    return per_intent_table(scores) + "\n" + agreement_line(scores, agreement)
+    scores = evaluate_real_set(settings.root, model, out, [item for item in items if item["text"] not in trained])
+    lines = [per_intent_table(scores)]
+    if trained:
+        lines.append(f"not scored: {len(trained)} utterance(s) the NLU trains on, e.g. {sorted(trained)[0]}")
+    if any("second" in item for item in items):  # a second annotator's labels: how far to trust the score
+        lines.append(agreement_line(scores, annotator_agreement(items)))
+    return "\n".join(lines)
 
 
 def end_to_end(settings: Settings, out: Path) -> tuple[bool, str]:
