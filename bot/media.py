@@ -5,17 +5,25 @@ step-by-step videos go to ``<media>/rendered/``. An editor's own file wins.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 RENDERED = "rendered"
 
 
 def media_file(media_dir: Path, url: str) -> Path | None:
-    """The file behind a /media/ URL (an editor's own first, else a rendered one); None for other URLs."""
+    """The file behind a /media/ URL (an editor's own first, else a rendered one); None for other URLs
+    and for any path that would leave the media folder.
+
+    The check is on the normalised path, not on the URL's spelling: ``/media//etc/passwd`` has no
+    ``..`` in it, yet joining its absolute remainder to the folder discards the folder. Links an
+    editor placed inside the folder are still followed.
+    """
     if not url.startswith("/media/"):
         return None
     relative = url.removeprefix("/media/")
-    if ".." in Path(relative).parts:
+    root = Path(os.path.abspath(media_dir))
+    own, rendered = (Path(os.path.normpath(folder / relative)) for folder in (root, root / RENDERED))
+    if not (own.is_relative_to(root) and rendered.is_relative_to(root)):
         return None
-    own = media_dir / relative
-    return own if own.exists() else media_dir / RENDERED / relative
+    return own if own.exists() else rendered

@@ -144,7 +144,10 @@ def _check_video(path: Path, entry, media_dir: Path) -> list[Problem]:
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
                 problems.append(Problem(str(path), line, f"entry '{name}': video {key} '{url}' must be a full web address or a /media/ path"))
     url = str(video["url"])
-    if url.startswith("/media/") and not media_file(media_dir, url).exists():
+    file = media_file(media_dir, url)
+    if url.startswith("/media/") and file is None:
+        problems.append(Problem(str(path), line, f"entry '{name}': {url} points outside the media folder"))
+    elif file is not None and not file.exists():
         problems.append(Problem(str(path), line, f"entry '{name}': {url} does not exist yet; "
                                                   f"run `kefu content render {name}` or add the file", WARNING))
     return problems

@@ -40,3 +40,9 @@ def test_no_escape_from_the_media_folder(running_kefu):
     assert fetch(f"{base}/media/../credentials.yml")[0] == 404
     assert fetch(f"{base}/media/%2e%2e/%2e%2e/etc/passwd")[0] == 404
     assert fetch(f"{base}/media/missing.mp4")[0] == 404
+    # An absolute path after /media/ has no ".." in it, yet named the file itself (found by a probe).
+    outside = running_kefu.settings.data_dir / "not-media.txt"
+    outside.write_text("kept out of /media/", encoding="utf-8")
+    for path in ("/etc/passwd", str(outside.resolve()), "/proc/self/environ"):
+        assert fetch(f"{base}/media/{path}") == (404, b""), path
+        assert fetch(f"{base}/media/rendered/..{path}") == (404, b""), path
