@@ -178,6 +178,11 @@ async def request_proof(dispatcher: CollectingDispatcher, tracker: Tracker, cust
             await ledger.open(tracker.sender_id, customer.id, with_code=False)
         else:
             await record(tracker, "verification_code_sent")
+    elif await ledger.password_paused(customer.id):  # no code to send and no password to check today
+        logger.info("security.verification.paused conversation=%s", tracker.sender_id)
+        dispatcher.utter_message(response="utter_verification_paused")
+        return [SlotSet("customer_id", str(customer.id)), SlotSet("awaiting", "offer_human"),
+                SlotSet("pending_request", None)]
     else:
         await ledger.open(tracker.sender_id, customer.id, with_code=False)
         logger.info("security.verification.rate_limited conversation=%s", tracker.sender_id)
@@ -206,14 +211,23 @@ async def check_proof(dispatcher: CollectingDispatcher, tracker: Tracker, domain
         dispatcher.utter_message(response="utter_verification_expired")
         return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
     how = "sms_code" if ledger.code_matches(check, answer) else None
-    if how is None and await db(credentials().service_password_matches, check.customer_id, answer):
-        how = "service_password"
+    paused = how is None and await ledger.password_paused(check.customer_id)
+    if how is None and not paused:
+        if await db(credentials().service_password_matches, check.customer_id, answer):
+            how = "service_password"
+        else:
+            await ledger.count_failure(check.customer_id)
     if how is None:
         await record(tracker, "verification_failed", attempt=check.attempts)
         if check.last_attempt:
             dispatcher.utter_message(response="utter_verification_locked")
             return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
-        dispatcher.utter_message(response="utter_verification_wrong", remaining=check.max_attempts - check.attempts)
+        if paused and not check.code_digest:  # only the password could answer this check
+            await ledger.close(tracker.sender_id)
+            dispatcher.utter_message(response="utter_verification_paused")
+            return [SlotSet("awaiting", "offer_human"), SlotSet("pending_request", None)]
+        dispatcher.utter_message(response="utter_verification_password_paused" if paused else "utter_verification_wrong",
+                                 remaining=check.max_attempts - check.attempts)
         return []
     await ledger.close(tracker.sender_id)
     customer = await db(repository().get_customer, check.customer_id)

@@ -4,6 +4,12 @@ One outstanding check per conversation (``kefu:verify:code:<conversation id>``):
 is for, an HMAC of the code (none when only the service password is accepted), and the number
 of attempts. It expires after ``otp_ttl_s``; ``otp_max_attempts`` wrong answers void it. Codes
 sent are counted per registered number and per conversation in hourly windows.
+
+A check ends after a few wrong answers, but a new one can always be asked for, and the service
+password does not change between checks. So wrong answers are also counted per customer, across
+every conversation, in daily windows: past ``password_failures_per_day`` the password is not
+checked until the next day (the code, sent to the owner's phone, still works). Without this
+budget a script could try every six-digit password.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import redis.asyncio as redis
 PREFIX = "kefu:verify"
 CODE_DIGITS = 6
 WINDOW_S = 3600
+DAY_S = 24 * 3600
 
 
 def _key(*parts: str) -> str:
@@ -47,19 +54,21 @@ class PendingCheck:
 
 class CodeLedger:
     def __init__(self, client: redis.Redis, pepper: str, *, ttl_s: int, max_attempts: int,
-                 per_number_per_hour: int, per_sender_per_hour: int) -> None:
+                 per_number_per_hour: int, per_sender_per_hour: int, password_failures_per_day: int = 6) -> None:
         self.redis = client
         self.pepper = pepper.encode()
         self.ttl_s = ttl_s
         self.max_attempts = max_attempts
         self.per_number_per_hour = per_number_per_hour
         self.per_sender_per_hour = per_sender_per_hour
+        self.password_failures_per_day = password_failures_per_day
 
     @classmethod
     def from_settings(cls, client: redis.Redis, settings, pepper: str) -> "CodeLedger":
         return cls(client, pepper, ttl_s=settings.otp_ttl_s, max_attempts=settings.otp_max_attempts,
                    per_number_per_hour=settings.otp_per_number_per_hour,
-                   per_sender_per_hour=settings.otp_per_sender_per_hour)
+                   per_sender_per_hour=settings.otp_per_sender_per_hour,
+                   password_failures_per_day=settings.password_failures_per_day)
 
     def digest(self, answer: str) -> str:
         return hmac.new(self.pepper, answer.encode(), hashlib.sha256).hexdigest()
@@ -106,6 +115,19 @@ class CodeLedger:
         if attempts >= self.max_attempts:
             await self.redis.delete(key)  # the last attempt: whatever its outcome, the check is over
         return PendingCheck(int(stored["customer_id"]), stored["digest"], attempts, self.max_attempts)
+
+    def _failures_key(self, customer_id: int) -> str:
+        return _key("failed", _hidden(str(customer_id)), str(int(time.time() // DAY_S)))
+
+    async def password_paused(self, customer_id: int) -> bool:
+        """True once the customer's wrong answers of the day have used up the password's budget."""
+        count = await self.redis.get(self._failures_key(customer_id))
+        return count is not None and int(_text(count)) >= self.password_failures_per_day
+
+    async def count_failure(self, customer_id: int) -> None:
+        key = self._failures_key(customer_id)
+        if await self.redis.incr(key) == 1:
+            await self.redis.expire(key, DAY_S * 2)
 
     def code_matches(self, check: PendingCheck, answer: str) -> bool:
         return bool(check.code_digest) and hmac.compare_digest(self.digest(answer), check.code_digest)

@@ -95,6 +95,43 @@ async def test_the_service_password_also_proves_it(run_action, with_redis):
     assert turn.slots["verified_by"] == "service_password"
 
 
+async def test_password_guessing_across_conversations_stops_at_the_days_budget(run_action, with_redis, monkeypatch):
+    """A check allows three answers, but a new one can always be asked for: without a budget per
+    customer, a script tried every password (found by a probe: the right one on the 23rd guess)."""
+    monkeypatch.setenv("KEFU_PASSWORD_FAILURES_PER_DAY", "4")
+    monkeypatch.setenv("KEFU_OTP_PER_NUMBER_PER_HOUR", "100")
+    monkeypatch.setenv("KEFU_OTP_PER_SENDER_PER_HOUR", "100")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    said = []
+    for n, guess in enumerate(["100000", "100001", "100002", "100003"]):
+        await claim_number(run_action, f"script-{n}")
+        said += (await run_action("action_identify_customer", code_answer(f"script-{n}", guess))).responses
+    assert said == ["utter_verification_wrong"] * 4
+    await claim_number(run_action, "script-5")
+    right_password = await run_action("action_identify_customer", code_answer("script-5", "246802"))
+    assert right_password.responses == ["utter_verification_password_paused"] and personal(right_password) == []
+    assert "verified_customer_id" not in right_password.slots
+    # The owner still gets in with the code sent to their phone.
+    owner = await run_action("action_identify_customer", code_answer("script-5", sent_code("13800000002")))
+    assert owner.message("utter_bill_summary")["customer_name"] == "李娜"
+
+
+async def test_with_no_code_left_to_send_and_the_password_paused_no_check_is_opened(run_action, with_redis, monkeypatch):
+    monkeypatch.setenv("KEFU_PASSWORD_FAILURES_PER_DAY", "1")
+    monkeypatch.setenv("KEFU_OTP_PER_NUMBER_PER_HOUR", "1")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    await claim_number(run_action, "script-a")
+    await run_action("action_identify_customer", code_answer("script-a", "100000"))
+    turn = await claim_number(run_action, "script-b")
+    assert turn.responses == ["utter_verification_paused"]
+    late = await run_action("action_identify_customer", code_answer("script-b", "246802"))
+    assert late.responses == ["utter_verification_expired"] and personal(late) == []
+
+
 async def test_codes_are_rate_limited_per_number_then_only_the_password_is_asked(run_action, with_redis, monkeypatch):
     monkeypatch.setenv("KEFU_OTP_PER_NUMBER_PER_HOUR", "2")
     from bot import settings as settings_module
