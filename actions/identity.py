@@ -68,8 +68,10 @@ def code_ledger() -> CodeLedger:
     return CodeLedger.from_settings(redis_from_settings(), get_settings(), get_secrets().channel_secret)
 
 
-def proven(customer: Customer, how: str) -> list[dict[str, Any]]:
-    return [SlotSet("verified_customer_id", str(customer.id)), SlotSet("verified_by", how)]
+def proven(customer: Customer, how: str, tracker: Tracker) -> list[dict[str, Any]]:
+    """Remember a proof for the session, on the channel it was given on (see ``establish``)."""
+    return [SlotSet("verified_customer_id", str(customer.id)), SlotSet("verified_by", how),
+            SlotSet("verified_channel", tracker.get_latest_input_channel())]
 
 
 async def customer_by_number(number: str) -> Customer | None:
@@ -103,9 +105,13 @@ async def establish(tracker: Tracker) -> Identity:
     for claim in message_claims(tracker):
         customer = await customer_from_claim(claim)
         if customer is not None:
-            return Identity(customer, True, proven(customer, "token") if claim.kind == "integration" else [])
+            return Identity(customer, True, proven(customer, "token", tracker) if claim.kind == "integration" else [])
     verified_id = tracker.get_slot("verified_customer_id")
-    verified = verified_id if tracker.get_slot("verified_by") in STICKY_PROOFS else None
+    # A proof holds only on the channel it was given on: REST accepts any sender id, so whoever
+    # learnt a web-chat or WeChat conversation's id could otherwise read what its owner unlocked.
+    sticky = (tracker.get_slot("verified_by") in STICKY_PROOFS
+              and tracker.get_slot("verified_channel") == tracker.get_latest_input_channel())
+    verified = verified_id if sticky else None
     typed = latest_entity(tracker, "phone_number") or latest_entity(tracker, "account_number")
     if typed:  # the number the customer just gave wins over whom we knew before
         customer = await customer_by_number(typed)
@@ -235,7 +241,7 @@ async def check_proof(dispatcher: CollectingDispatcher, tracker: Tracker, domain
         return db_error(dispatcher)
     await bind_channel_account(tracker, customer)
     await record(tracker, "verification_passed", method=how)
-    events = proven(customer, how) + identified(customer) + [SlotSet("awaiting", None)]
+    events = proven(customer, how, tracker) + identified(customer) + [SlotSet("awaiting", None)]
     pending = tracker.get_slot("pending_request")
     if pending:
         events.append(SlotSet("pending_request", None))

@@ -55,6 +55,19 @@ class ChannelGuard:
         self._memory[self._key(key)] = (time.monotonic() + ttl_seconds, "1")
         return True
 
+    async def first_value(self, key: str, value: str, ttl_seconds: int) -> str:
+        """The value first stored under ``key`` within ``ttl_seconds``; ``value`` when this is the first."""
+        client = self._client()
+        if client is not None:
+            if await client.set(self._key(key), value, nx=True, ex=ttl_seconds):
+                return value
+            return await client.get(self._key(key)) or value
+        stored = self._memory_get(self._key(key))
+        if stored is not None:
+            return str(stored)
+        self._memory[self._key(key)] = (time.monotonic() + ttl_seconds, value)
+        return value
+
     async def allow(self, sender: str, limit: int, window_seconds: int) -> bool:
         """At most ``limit`` hits per sender in any ``window_seconds`` (refused hits count too).
 

@@ -20,8 +20,13 @@ MAX_MESSAGE_CHARS = 100_000  # long messages get an answer (tests/test_rest_smok
 CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
-def rest_body_problem(body: bytes) -> str | None:
-    """What is wrong with a REST webhook body, or None when Rasa can take it."""
+def rest_body_problem(body: bytes, other_channels: frozenset[str] = frozenset()) -> str | None:
+    """What is wrong with a REST webhook body, or None when Rasa can take it.
+
+    ``input_channel`` may name an integration's own channel, never another of Kefu's (``ivr``,
+    ``webchat``, ``wechat`` …): a proof holds only on the channel it was given on, and the desk
+    trusts a phone call's number, so posing as one of them must not be possible.
+    """
     try:
         payload: Any = json.loads(body or b"")
     except (ValueError, UnicodeDecodeError):
@@ -38,13 +43,21 @@ def rest_body_problem(body: bytes) -> str | None:
     channel = payload.get("input_channel")
     if channel is not None and not (isinstance(channel, str) and CHANNEL_NAME.match(channel)):
         return "`input_channel` must be a short lower-case name"
+    if channel in other_channels:
+        return f"`input_channel` may not name Kefu's own channel '{channel}'"
     return None
+
+
+def kefu_channels(request: Request) -> frozenset[str]:
+    """The names of the server's input channels other than REST, and Rasa's default Socket.IO one."""
+    channels = getattr(request.app.ctx, "input_channels", None) or []
+    return frozenset({channel.name() for channel in channels} | {"socketio"}) - {"rest"}
 
 
 async def check_rest_body(request: Request) -> HTTPResponse | None:
     if request.method != "POST" or request.path.rstrip("/") != REST_WEBHOOK:
         return None
-    problem = rest_body_problem(request.body)
+    problem = rest_body_problem(request.body, kefu_channels(request))
     if problem is None:
         return None
     logger.info("rest.request.rejected reason=%s", problem)

@@ -11,16 +11,14 @@ widgets keep working against Kefu. Messages Kefu adds, all as ``bot_uttered``:
 * ``{"custom": {"kind": "agent_message", "agent_name": "...", "text": "..."}}`` — a human agent;
 * ``{"custom": {"kind": "notice", "reason": "rate_limited" | "too_long"}}`` — the page explains.
 
-Security: session ids are server-issued random hex (a client cannot pick a phone number as its
-conversation id, which ``actions.identity.channel_phone`` would trust), client metadata is
-dropped, messages are size- and rate-limited per session.
+Security: session ids are issued and signed by the server (``webchat_sessions``): a page resumes
+only an id it was given, never one it picked (a phone number, or another customer's id). Client
+metadata is dropped, messages are size- and rate-limited per session.
 """
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
@@ -34,16 +32,17 @@ from socketio import AsyncManager, AsyncRedisManager, AsyncServer
 
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
+from bot.channels import webchat_sessions as sessions
 from bot.channels.media_route import media_response
 from bot.redis_reconnect import reconnecting
 from bot.security.launch import kefu_origins
+from bot.security.secrets import get_secrets
 from bot.handoff.presence import mark_customer_seen
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "chat"
-SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 # The page is self-contained: scripts and styles from Kefu only; media may come from a CDN.
 CHAT_PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; "
@@ -212,7 +211,8 @@ class WebChatInput(SocketIOInput):
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: Text, data: Optional[Dict]) -> None:
             requested = (data or {}).get("session_id") if isinstance(data, dict) else None
-            session_id = requested if isinstance(requested, str) and SESSION_ID.match(requested) else uuid.uuid4().hex
+            secret = get_secrets().channel_secret
+            session_id = requested if sessions.issued(requested, secret) else sessions.issue(secret)
             async with sio.session(sid, namespace=self.namespace) as session:
                 old = session.get("session_id")
                 if old and old != session_id:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import importlib
 import json
 import logging
@@ -168,6 +169,9 @@ class WeChatInput(InputChannel):
             if body is None:
                 logger.warning("wechat.request.too_large")
                 return response.text("payload too large", status=413)
+            if not await self._first_body_signed_so(args, body):
+                logger.warning("wechat.request.replayed_signature")
+                return response.text("forbidden", status=403)
             return await self._handle_post(request, args, body, on_new_message)
 
         return webhook
@@ -178,6 +182,17 @@ class WeChatInput(InputChannel):
             return abs(time.time() - int(args["timestamp"])) <= self.max_clock_skew
         except (InvalidSignatureException, ValueError):
             return False
+
+    async def _first_body_signed_so(self, args: dict, body: bytes) -> bool:
+        """Only the first body posted with a signature is accepted with it.
+
+        In plain mode WeChat signs the token, timestamp and nonce, not the message: whoever saw one
+        request's address could post any message as any follower until the timestamp went stale
+        (found by a probe). WeChat's own retries repeat the same body, and MsgId makes them no-ops.
+        """
+        signed = hashlib.sha256(f"{args['signature']}:{args['timestamp']}:{args['nonce']}".encode()).hexdigest()
+        digest = hashlib.sha256(body).hexdigest()
+        return await self.guard.first_value(f"signed:{signed}", digest, 2 * self.max_clock_skew + 60) == digest
 
     async def _read_body(self, request: Request) -> bytes | None:
         declared = request.headers.get("content-length")

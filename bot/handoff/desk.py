@@ -76,8 +76,8 @@ class Desk:
             entries = []
             for place, conversation_id in enumerate(await self.queue.waiting(skill), start=1):
                 entry = await self.queue.entry(conversation_id)
-                if entry:
-                    entries.append({"conversation_id": conversation_id, "channel": entry["channel"],
+                if entry:  # no conversation id: any agent sees every queue, and an id lets one talk as the customer
+                    entries.append({"channel": entry["channel"],
                                     "priority": entry["priority"], "position": place,
                                     "waited_s": round(now - entry["enqueued_at"], 1)})
             queues.append({"skill": skill, "label": label, "waiting": len(entries),

@@ -7,7 +7,7 @@ from tests.action_tests.trackers import entity, load_tracker
 
 def proven(customer_id: int) -> dict:
     """Slots of a conversation whose customer has proved who they are (see test_verification_actions)."""
-    return {"customer_id": str(customer_id), "verified_customer_id": str(customer_id), "verified_by": "sms_code"}
+    return {"customer_id": str(customer_id), "verified_customer_id": str(customer_id), "verified_by": "sms_code", "verified_channel": "rest"}
 
 
 async def test_bill_for_a_verified_customer(run_action):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from actions.backend import repository
 from tests.action_tests.trackers import entity, load_tracker
 
-VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "sms_code"}
+VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "sms_code", "verified_channel": "rest"}
 
 
 def open_repair(fault_type: str, customer_id: int = 1) -> str:

@@ -193,7 +193,7 @@ async def test_plans_are_public_but_the_own_plan_needs_proof(run_action, with_re
     assert anyone.responses == ["utter_plan_list"]
     owner = await run_action("action_query_plan", load_tracker(
         "query_bill", text="有什么套餐", intent="query_plan", customer_id="3", verified_customer_id="3",
-        verified_by="sms_code"))
+        verified_by="sms_code", verified_channel="rest"))
     assert owner.message("utter_current_plan")["plan_name"] == "4K超清电视包"
 
 
@@ -215,6 +215,27 @@ async def test_tickets_visits_and_changes_need_proof(run_action, with_redis, act
 async def test_a_number_typed_after_being_verified_counts_on_its_own(run_action, with_redis, number, expected):
     tracker = load_tracker("query_bill", text=number, intent="inform", entities=[entity("phone_number", number)],
                            sender=f"owner-{number}", pending_request="action_query_bill", customer_id="1",
-                           verified_customer_id="1", verified_by="sms_code")
+                           verified_customer_id="1", verified_by="sms_code", verified_channel="rest")
     turn = await run_action("action_identify_customer", tracker)
     assert turn.responses == [expected] and personal(turn) == []
+
+
+async def test_a_proof_given_in_the_web_chat_does_not_hold_for_rest_messages_to_that_conversation(run_action, with_redis):
+    """REST accepts any sender id: whoever learnt a web chat's id (an agent's queue view, a log)
+    could otherwise read what its owner had unlocked (found by a probe: bill, address, a visit booked)."""
+    await claim_number(run_action, "0123456789abcdef0123456789abcdef")
+    owner = await run_action("action_identify_customer", code_answer("0123456789abcdef0123456789abcdef",
+                                                                     sent_code("13800000002")))
+    assert owner.slots["verified_channel"] == "rest"  # the fixtures' messages come in over REST
+    proof = {name: owner.slots[name] for name in ("verified_customer_id", "verified_by")}
+
+    def next_turn(channel: str):
+        tracker = load_tracker("query_bill", text="查话费", intent="query_bill", customer_id="2",
+                               sender="0123456789abcdef0123456789abcdef", verified_channel="webchat", **proof)
+        tracker.events[-1]["input_channel"] = channel
+        return tracker
+
+    in_the_chat = await run_action("action_query_bill", next_turn("webchat"))
+    assert in_the_chat.message("utter_bill_summary")["customer_name"] == "李娜"
+    over_rest = await run_action("action_query_bill", next_turn("rest"))
+    assert over_rest.responses == ["utter_verification_code_sent"] and personal(over_rest) == []

@@ -113,6 +113,10 @@ async def test_session_ids_are_issued_by_the_server(chat):
     # A phone number as a session id would let a stranger be "identified" as that customer.
     issued = await client.connect("13800000002")
     assert issued != "13800000002" and re.fullmatch(r"[0-9a-f]{32}", issued)
+    # Nor any id of the right shape that this server did not issue (found by a probe).
+    made_up = "0123456789abcdef0123456789abcdef"
+    assert await chat().connect(made_up) not in (made_up, issued)
+    # The reload test above resumes an issued id.
 
 
 async def test_message_without_session_is_ignored_and_long_message_gets_notice(chat):

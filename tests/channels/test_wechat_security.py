@@ -50,3 +50,16 @@ def test_sender_rate_limit(wechat, running_kefu):
     bodies = [wechat.post(text_xml(openid, "你好", new_msg_id())).body for _ in range(22)]
     assert any("太快" in body for body in bodies[20:])
     assert len(user_turns(running_kefu, openid)) == 20
+
+
+def test_a_seen_signature_cannot_carry_another_message(wechat, running_kefu):
+    """Plain mode signs the timestamp and nonce, not the body: a captured request address let
+    anyone post as any follower for five minutes (found by a probe). A retry of the same body is
+    WeChat's own and stays harmless."""
+    victim, query = new_openid(), wechat.query()
+    first = text_xml(victim, "你好", new_msg_id())
+    assert wechat.request("POST", query, first.encode("utf-8")).status == 200
+    assert wechat.request("POST", query, first.encode("utf-8")).status == 200  # WeChat's retry
+    forged = wechat.request("POST", query, text_xml(victim, "查话费", new_msg_id()).encode("utf-8"))
+    assert forged.status == 403
+    assert user_turns(running_kefu, victim) == ["你好"]

@@ -12,7 +12,7 @@ from tests.action_tests.trackers import load_tracker
 async def test_request_human_queues_with_context_tells_the_wait_and_pauses(run_action, with_redis):
     await AgentRoster(with_redis).register("a1", name="王芳", skills=["broadband"], capacity=1, status="available")
     tracker = load_tracker("selfhelp_denied", text="转人工", intent="request_human", sender="13800000001",
-                           selfhelp_failures=2, customer_id="1", verified_customer_id="1", verified_by="sms_code")
+                           selfhelp_failures=2, customer_id="1", verified_customer_id="1", verified_by="sms_code", verified_channel="rest")
     turn = await run_action("action_request_human", tracker)
     assert turn.responses[0] == "utter_queued"
     assert turn.message("utter_queued")["position"] == 1
@@ -71,7 +71,7 @@ async def test_top_tier_customer_goes_straight_to_the_queue(run_action, with_red
     vip = repository().find_customer(phone="13800000004")
     assert vip.vip_tier >= 3
     tracker = load_tracker("selfhelp_denied", text="没解决", intent="deny", selfhelp_failures=1,
-                           customer_id=str(vip.id), verified_customer_id=str(vip.id), verified_by="sms_code",
+                           customer_id=str(vip.id), verified_customer_id=str(vip.id), verified_by="sms_code", verified_channel="rest",
                            sender="13800000004")
     turn = await run_action("action_handle_deny", tracker)
     assert "utter_selfhelp_offer_human" not in turn.responses

@@ -28,6 +28,9 @@ def test_request_human_pauses_relays_and_hands_back(running_kefu):
     assert tracker(stack, sender)["paused"] is True
 
     assert say(stack, sender, "人呢？快点") == [], "no bot reply while paused"
+    # Every agent sees every queue, but not the waiting conversations' ids: with one, REST can
+    # speak as the customer (found by a probe).
+    assert sender not in desk(session, stack, "GET", "overview").text
 
     only_waiting(stack, sender, stack.settings.demo_agent_name)
     claimed = desk(session, stack, "POST", "claim").json()["conversation"]

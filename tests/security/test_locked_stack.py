@@ -89,10 +89,18 @@ def test_a_signed_integration_token_verifies_a_forged_one_does_not(running_kefu)
     assert "李娜" in texts(served), served
 
 
-def test_posing_as_the_phone_channel_over_rest_gets_nothing(running_kefu):
-    replies = post(running_kefu, f"ivr:{uuid.uuid4().hex}", "帮我查一下话费", input_channel="ivr",
-                   metadata={"phone": "13800000002", "kefu_channel_claim": "not.a.signature"})
-    assert leaked(replies) == []
+@pytest.mark.parametrize("channel", ["ivr", "webchat", "wechat"])
+def test_rest_cannot_pose_as_another_channel(running_kefu, channel):
+    """A proof holds on its own channel only, and the desk trusts a call's number: a REST client
+    naming the phone (found by a probe: shown to agents as a call, a callback booked to the claimed
+    number) or the web chat must be refused, not served."""
+    reply = requests.post(f"{running_kefu.settings.rasa_url}/webhooks/rest/webhook", timeout=60, json={
+        "sender": f"{channel}:{uuid.uuid4().hex}", "message": "帮我查一下话费", "input_channel": channel,
+        "metadata": {"phone": "13800000002", "kefu_channel_claim": "not.a.signature"}})
+    assert reply.status_code == 400 and channel in reply.json()["error"]
+    assert leaked(reply.text) == []
+    # An integration's own channel name is still its to choose.
+    assert post(running_kefu, f"app-{uuid.uuid4().hex[:8]}", "你好", input_channel="partner_app")
 
 
 def forged_action_call(sender: str) -> dict:

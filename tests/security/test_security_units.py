@@ -105,3 +105,14 @@ def test_kefu_validate_names_an_unknown_request_in_the_policy(tmp_path):
     settings = from_environment({"KEFU_CONTENT_DIR": str(tmp_path)})
     problems = policy_problems(settings, Domain(intents={"query_bill"}))
     assert [p.message for p in problems] == ["`query_bil` is neither an intent nor a request an action answers"]
+
+
+def test_web_chat_session_ids_resume_only_when_this_server_issued_them():
+    from bot.channels.webchat_sessions import issue, issued
+
+    session_id = issue("the-channel-secret")
+    assert issued(session_id, "the-channel-secret")
+    assert not issued(session_id, "another-deployment's-secret")
+    tampered = session_id[:15] + ("0" if session_id[15] != "0" else "1") + session_id[16:]
+    assert not issued(tampered, "the-channel-secret")
+    assert not any(issued(made_up, "the-channel-secret") for made_up in ("0" * 32, "13800000002", None, 42))
