@@ -25,6 +25,8 @@ from redis.exceptions import RedisError
 from actions.backend import db, latest_entity, record, repository
 from actions.chain import continue_with
 from bot.db.repository import Customer, DatabaseError
+from bot.handoff.masking import AWAITING_PROOF
+from bot.handoff.masking import PROOF as ANSWER  # an SMS code or a service password
 from bot.notify import NotifyError, OutboxNotifier
 from bot.security.claims import CALLER_ID, WECHAT_OPENID, Claim, proven_claims
 from bot.security.credentials import CredentialStore
@@ -37,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 PHONE = re.compile(r"^1[3-9]\d{9}$")
 DIGITS = re.compile(r"\d{6,}")
-ANSWER = re.compile(r"(?<!\d)\d{6}(?!\d)")  # an SMS code or a service password
-AWAITING_PROOF = "verification_code"
 STICKY_PROOFS = ("sms_code", "service_password", "token")  # kept for the session in slots
 
 

@@ -41,7 +41,7 @@ def shown_turns(events: Iterable[dict]) -> list[dict]:
     """
     turns: list[dict] = []
     offered: dict[str, str] = {}
-    for event in events:
+    for event in masking.without_proofs(events):
         kind = event.get("event")
         if kind == "user":
             text = event.get("text") or ""

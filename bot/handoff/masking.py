@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import Iterable
 
 # Personal numbers only: 10+ digits (mobile 11, account 10, ID card 17 + check char, bank cards) or a
 # landline with its area code. Shorter numbers — a default password, a code, an amount, a date — are
 # what the agent needs to read. Numbers glued to letters (ticket ids like TK000123) stay readable.
 NUMBER = re.compile(r"(?<![A-Za-z0-9])(?:\d{10,}[Xx]?|\d{17}[Xx]|0\d{2,3}-\d{7,8})(?![A-Za-z0-9])")
 REVEALABLE = ("phone", "account_number", "transcript", "collected")
+# A one-time code or service password typed when Kefu asked for proof (slot ``awaiting``).
+AWAITING_PROOF = "verification_code"
+PROOF = re.compile(r"(?<!\d)\d{6}(?!\d)")
+PROOF_SHOWN = "******"
 
 
 def mask_number(value: str) -> str:
@@ -23,6 +28,22 @@ def mask_number(value: str) -> str:
 
 def mask_text(text: str) -> str:
     return NUMBER.sub(lambda m: mask_number(m.group(0)), text or "")
+
+
+def without_proofs(events: Iterable[dict]) -> list[dict]:
+    """The events with every code or password the customer gave as proof blanked out.
+
+    Unlike a phone number, a secret is never the agent's to read, not even by an explicit reveal,
+    so it is dropped before a packet or a desk view is made from the conversation.
+    """
+    awaiting, shown = None, []
+    for event in events:
+        if event.get("event") == "slot" and event.get("name") == "awaiting":
+            awaiting = event.get("value")
+        elif event.get("event") == "user" and awaiting == AWAITING_PROOF and PROOF.search(event.get("text") or ""):
+            event = {**event, "text": PROOF.sub(PROOF_SHOWN, event["text"])}
+        shown.append(event)
+    return shown
 
 
 def masked_packet(packet: dict) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Optional, TypedDict
 
 from bot.handoff.context import SLOTS, selfhelp_outcomes, transcript
+from bot.handoff.masking import without_proofs
 
 
 class FlowCollected(TypedDict, total=False):
@@ -43,7 +44,7 @@ def build_packet(*, conversation_id: str, channel: str, skill: str, priority: in
                  enqueued_at: float, events: Iterable[dict] = (), slots: Mapping[str, Any] | None = None,
                  customer: dict | None = None, phone: str | None = None, open_tickets: Iterable[dict] = (),
                  titles: Mapping[str, str] | None = None, collected: FlowCollected | None = None) -> HandoffPacket:
-    turns = transcript(events)
+    turns = transcript(without_proofs(events))
     slots = slots or {}
     return HandoffPacket(
         conversation_id=conversation_id,

@@ -44,3 +44,19 @@ def test_self_help_sent_after_the_request_joins_the_packet():
     assert [s["id"] for s in shown["selfhelp"]] == ["tv_no_signal", "tv_general_reset"]
     assert shown["selfhelp"][1]["title"] == "通用排查"
     assert with_pushed_selfhelp(packet, [], {}) is packet
+
+
+def test_a_code_or_password_given_as_proof_never_reaches_the_desk():
+    """Found by a tester: the desk showed the customer's service password in clear ("客户271828"),
+    and revealing the transcript would have shown it too."""
+    from bot.handoff.packet import build_packet
+
+    asked = [{"event": "slot", "name": "awaiting", "value": "verification_code"},
+             bot("我们已向登记手机号138****0004发送了6位短信验证码…也可以回复您的6位服务密码。")]
+    events = [user("查话费", "query_bill"), *asked, user("271828", "inform"),
+              {"event": "slot", "name": "awaiting", "value": None}, bot("王强，您当前账户余额…"),
+              user("订单号123456你们查一下", "inform")]  # six digits, not asked as proof: the agent reads them
+    assert [t["text"] for t in shown_turns(events) if t["who"] == "customer"] == ["查话费", "******", "订单号123456你们查一下"]
+    packet = build_packet(conversation_id="c1", channel="webchat", skill="billing", priority=1, reason="request_human",
+                          enqueued_at=0.0, events=events)
+    assert "271828" not in repr(packet)
