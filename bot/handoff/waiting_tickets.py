@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.handoff.queue import HandoffRequest
 from bot.handoff.tickets import repository
@@ -13,13 +14,22 @@ from bot.handoff.tickets import repository
 logger = logging.getLogger(__name__)
 
 
-def callback_by(now: float, within_hours: float) -> datetime:
-    return datetime.fromtimestamp(now) + timedelta(hours=within_hours)
+def customers_zone() -> ZoneInfo:
+    """The customers' local time (``timezone`` in content/contacts.yml), not the server's: a
+    server on UTC promised a call "before 01:44" at a quarter to eight in the morning in Beijing."""
+    from bot.contacts.rules import current_rules
+    from bot.settings import get_settings
+
+    return current_rules(get_settings().content_dir / "contacts.yml").timezone
+
+
+def callback_by(now: float, within_hours: float, zone: ZoneInfo | None = None) -> datetime:
+    return datetime.fromtimestamp(now, zone or customers_zone()) + timedelta(hours=within_hours)
 
 
 def promised_time(due: datetime, now: float) -> str:
-    """The promised time as the customer reads it: ``HH:MM`` today, else ``MM-DD HH:MM``."""
-    same_day = due.date() == datetime.fromtimestamp(now).date()
+    """The promised time as the customer reads it, in their zone: ``HH:MM`` today, else ``MM-DD HH:MM``."""
+    same_day = due.date() == datetime.fromtimestamp(now, due.tzinfo).date()
     return due.strftime("%H:%M" if same_day else "%m-%d %H:%M")
 
 

@@ -250,3 +250,21 @@ def test_a_bad_save_of_the_settings_keeps_the_last_good_version(tmp_path):
     path.write_text("webchat_gone_grace_s: [not a number\n", encoding="utf-8")
     os.utime(path, (1, 1))  # a different modification time, whatever the clock's resolution
     assert load_waiting_room(path).webchat_gone_grace_s == 30
+
+
+def test_the_promised_callback_time_is_the_customers_local_time(monkeypatch):
+    """Found by a tester: a server on UTC promised a call "before 12-02 01:44" at 07:44 in Beijing."""
+    import time as time_module
+    from datetime import datetime, timezone
+
+    from bot.handoff.waiting_tickets import callback_by, promised_time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time_module.tzset()
+    try:
+        now = datetime(2026, 12, 1, 23, 44, tzinfo=timezone.utc).timestamp()  # 07:44 on 2 December in Beijing
+        assert promised_time(callback_by(now, 2), now) == "09:44"
+        assert promised_time(callback_by(now, 20), now) == "12-03 03:44"
+    finally:
+        monkeypatch.undo()
+        time_module.tzset()
