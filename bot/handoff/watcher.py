@@ -87,6 +87,10 @@ class WaitingRoom:
         entry = await self.queue.entry(conversation_id)
         if entry is None or entry["state"] != "waiting":
             return
+        if (entry["request"].context or {}).get("callback"):
+            # A callback booked for later (bot.contacts.offer): an agent rings the customer, who is
+            # not waiting in the chat. Queue notices there, or the chat's closing, are not theirs.
+            return
         max_wait_s = self.queue.rules.max_wait_s
         if max_wait_s and self.queue.clock() - entry["enqueued_at"] > max_wait_s:
             await self.queue.abandon(conversation_id, "timeout")

@@ -268,3 +268,21 @@ def test_the_promised_callback_time_is_the_customers_local_time(monkeypatch):
     finally:
         monkeypatch.undo()
         time_module.tzset()
+
+
+async def test_a_booked_callback_offered_to_the_agents_is_not_a_customer_waiting_in_the_chat(room, queue, clock, settings):
+    """Found by a tester: after "回个电话" the callback joined the queue under the chat's id, the chat
+    then got "nobody is online … book a callback" notices, and the next message went astray."""
+    from bot.contacts.offer import offer_request
+
+    await agent_available(queue)
+    await queue.enqueue(offer_request({
+        "id": 7, "ticket_id": "TK000013", "phone": "13800000003", "purpose": "callback", "rule": "callback",
+        "customer_id": 3, "due_at": __import__("datetime").datetime(2026, 12, 2, 1, 0),
+        "details": {"conversation_id": "booked", "channel": "webchat", "skill": "tv", "context": {}}}))
+    room.conversations.customer("booked", "好的谢谢", intent="thanks")
+    for _ in range(3):
+        clock.advance(settings.webchat_gone_grace_s)  # the chat page is long closed
+        await room.visit("booked")
+    assert room.conversations.responses("booked") == []
+    assert await queue.position("booked") is not None, "the agents still have the callback to make"
