@@ -22,6 +22,7 @@ class WaitingRoomSettings:
     phone_pattern: re.Pattern
     resolved_words: tuple[str, ...]
     unresolved_words: tuple[str, ...]
+    leave_words: tuple[str, ...] = ()  # typed instead of pressing 取消排队: the customer stops waiting
 
     def grace_for(self, channel: str) -> float | None:
         """How long a silent customer of ``channel`` stays queued; None: until they leave themselves."""
@@ -37,6 +38,7 @@ def parse_waiting_room(raw: dict) -> WaitingRoomSettings:
             phone_pattern=re.compile(str(raw.get("phone_pattern", r"^1[3-9]\d{9}$"))),
             resolved_words=tuple(str(w) for w in raw.get("resolved_words") or ()),
             unresolved_words=tuple(str(w) for w in raw.get("unresolved_words") or ()),
+            leave_words=tuple(str(w) for w in raw.get("leave_words") or ()),
         )
     except (TypeError, ValueError, re.error, AttributeError) as exc:
         raise WaitingRoomSettingsError(f"waiting_room.yml: {exc!r}") from exc

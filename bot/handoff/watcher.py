@@ -149,6 +149,9 @@ class WaitingRoom:
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
         mode = _text(await self.queue.redis.hget(keys.conversation(conversation_id), "mode")) or ""
         command = self.queue.rules.waiting_commands.get(text)  # a button pressed
+        if command is None and not mode.startswith("ask_number:") and mode != "message" and (
+                intent == "goodbye" or any(word in text for word in self.settings.leave_words)):
+            command = "cancel"  # "算了不等了" typed: as good as the button
         if command == "cancel":
             await self.queue.abandon(conversation_id, "customer_cancelled")
             await self.conversations.resume(conversation_id, "utter_queue_cancelled")

@@ -286,3 +286,25 @@ async def test_a_booked_callback_offered_to_the_agents_is_not_a_customer_waiting
         await room.visit("booked")
     assert room.conversations.responses("booked") == []
     assert await queue.position("booked") is not None, "the agents still have the callback to make"
+
+
+@pytest.mark.parametrize("text, intent", [("算了不等了，拜拜", "goodbye"), ("取消排队", "nlu_fallback"),
+                                          ("不等了 取消吧", "deny"), ("拜拜", "goodbye")])
+async def test_typing_that_one_will_not_wait_leaves_the_queue(room, queue, clock, text, intent):
+    """Found by a tester: with nobody online there was no 取消排队 button, and typed words were only 'noted'."""
+    await wait_in_line(queue, "typed")
+    await room.visit("typed")
+    room.conversations.customer("typed", text, intent=intent)
+    await room.visit("typed")
+    assert await queue.position("typed") is None
+    assert room.conversations.resumed["typed"] == "utter_queue_cancelled"
+
+
+async def test_a_left_message_that_says_it_will_not_wait_is_still_the_message(room, queue, clock):
+    await wait_in_line(queue, "m1", customer={"id": 1, "phone": "13800000001"})
+    await room.visit("m1")
+    room.conversations.customer("m1", "#handoff:message")
+    await room.visit("m1")
+    room.conversations.customer("m1", "我不等了，宽带明天再修也行，下午回电")
+    await room.visit("m1")
+    assert room.conversations.responses("m1")[-1] == "utter_queue_message_booked"
