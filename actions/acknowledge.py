@@ -19,6 +19,23 @@ def asked_identity(events: list[dict[str, Any]], action_name: str) -> bool:
                and event.get("value") == action_name for event in events)
 
 
+def acknowledged_already(tracker: Tracker, response: str) -> bool:
+    """Whether ``response`` was said since the customer made the request (the turns after it only
+    gave a number or a code): saying it again after the number reads like not being listened to."""
+    def intent(event: dict) -> str | None:
+        return ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+
+    users = [index for index, event in enumerate(tracker.events) if event.get("event") == "user"]
+    if not users or intent(tracker.events[users[-1]]) != "inform":
+        return False  # the request itself is being answered
+    for event in reversed(tracker.events[:users[-1]]):
+        if event.get("event") == "bot" and (event.get("metadata") or {}).get("utter_action") == response:
+            return True
+        if event.get("event") == "user" and intent(event) != "inform":
+            return False
+    return False
+
+
 class AcknowledgeFirst:
     """Mixin for an identified action; put it before the action's base class."""
 
@@ -27,7 +44,7 @@ class AcknowledgeFirst:
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         first_new_message = len(dispatcher.messages)
         events = await super().run(dispatcher, tracker, domain)
-        if asked_identity(events, self.name()):
+        if asked_identity(events, self.name()) and not acknowledged_already(tracker, self.acknowledgement):
             dispatcher.utter_message(response=self.acknowledgement)
             dispatcher.messages.insert(first_new_message, dispatcher.messages.pop())
         return events

@@ -96,10 +96,11 @@ class ActionManageService(IdentifiedAction):
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("service_action", None)]
 
 
-class ActionQueryTicket(IdentifiedAction):
+class ActionQueryTicket(AcknowledgeFirst, IdentifiedAction):
     """Ticket progress, only for the identified customer's own tickets."""
 
     request = "query_ticket"
+    acknowledgement = "utter_ack_ticket"  # often a repair that is late: not a bare "your number?"
 
     def name(self) -> str:
         return "action_query_ticket"

@@ -10,6 +10,7 @@ from tests.action_tests.trackers import entity, load_tracker
     ("action_complaint", "complaint", "你们的服务太差了", "utter_ack_complaint"),
     ("action_leave_message", "leave_message", "晚点给我回个电话", "utter_ack_callback"),
     ("action_book_visit", "book_visit", "约个师傅上门", "utter_ack_visit"),
+    ("action_query_ticket", "query_ticket", "报修好几天了还是没修好，怎么回事", "utter_ack_ticket"),
 ])
 async def test_unknown_customer_hears_what_will_happen_then_the_identity_question(run_action, action, intent, text,
                                                                                  acknowledgement):
@@ -35,3 +36,19 @@ async def test_after_identification_the_request_is_served_without_repeating_the_
                           entities=[entity("phone_number", "13800000003")], pending_request="action_leave_message")
     turn = await run_action("action_identify_customer", answer)
     assert turn.responses == ["utter_message_recorded"]
+
+
+async def test_a_number_that_still_needs_a_code_does_not_repeat_the_acknowledgement(run_action, with_redis):
+    """Found by a tester: "好的，我来为您安排师傅上门…" was said again after the number was typed."""
+    first = await run_action("action_book_visit", load_tracker("query_bill", text="约个师傅上门", intent="book_visit",
+                                                               sender="ack-once"))
+    assert first.responses == ["utter_ack_visit", "utter_ask_identity"]
+    answer = load_tracker("query_bill", text="13800000002", intent="inform", sender="ack-once",
+                          entities=[entity("phone_number", "13800000002")], pending_request="action_book_visit")
+    user = answer.events.pop()
+    answer.events += [{"event": "user", "text": "约个师傅上门", "parse_data": {"intent": {"name": "book_visit"}}},
+                      {"event": "bot", "text": "好的…", "metadata": {"utter_action": "utter_ack_visit"}},
+                      {"event": "bot", "text": "请告诉我手机号…", "metadata": {"utter_action": "utter_ask_identity"}},
+                      {"event": "action", "name": "action_listen"}, user]
+    second = await run_action("action_identify_customer", answer)
+    assert second.responses == ["utter_verification_code_sent"]
