@@ -64,6 +64,17 @@ class ActionHandleThanks(Action):
         return []
 
 
+IDENTITY_STILL_NEEDED = "utter_identity_still_needed"
+
+
+def last_said(tracker: Tracker) -> str | None:
+    """The response the bot said last (Rasa keeps it in the bot event's metadata)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "bot":
+            return (event.get("metadata") or {}).get("utter_action")
+    return None
+
+
 class ActionHandleDeny(Action):
     def name(self) -> str:
         return "action_handle_deny"
@@ -80,6 +91,11 @@ class ActionHandleDeny(Action):
         if awaiting == "offer_human":
             dispatcher.utter_message(response="utter_misunderstood_rephrase")
             return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
+        if awaiting == "identity" and tracker.get_slot("pending_request") and last_said(tracker) != IDENTITY_STILL_NEEDED:
+            # "没解决" again, or "不用了", while asked for a number: the request stays, once, with the way
+            # round it (found by a tester: a repair was dropped and the number typed next went nowhere).
+            dispatcher.utter_message(response=IDENTITY_STILL_NEEDED)
+            return []
         if not awaiting and stray_guess(tracker):
             return await continue_with("action_fallback", dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_anything_else")

@@ -117,7 +117,10 @@ async def establish(tracker: Tracker) -> Identity:
         customer = await customer_by_number(typed)
         return Identity(customer, customer is not None and str(customer.id) == verified)
     known = tracker.get_slot("customer_id") or verified
-    customer = await db(repository().get_customer, int(known)) if known else None
+    if not known:  # a number given earlier, e.g. with the fault ("宽带坏了 138…"), still says whom it is about
+        earlier = tracker.get_slot("phone_number") or tracker.get_slot("account_number")
+        return Identity(await customer_by_number(earlier) if earlier else None)
+    customer = await db(repository().get_customer, int(known))
     return Identity(customer, customer is not None and str(customer.id) == verified)
 
 

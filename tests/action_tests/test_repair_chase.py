@@ -113,3 +113,24 @@ async def test_triage_sends_self_help_when_the_customer_is_not_proven_or_has_no_
 
     for turn in (unproven, other_fault):
         assert turn.responses == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
+
+
+async def test_a_number_given_with_the_fault_registers_the_repair_without_asking_again(run_action, with_redis):
+    """Found by a tester: "宽带坏了一直上不了网 13800000002", self-help failed, and Kefu asked for the number."""
+    tracker = load_tracker("selfhelp_denied", phone_number="13800000002")
+    turn = await run_action("action_create_fault_ticket", tracker)
+    assert turn.responses == ["utter_fault_report_taken"]
+    assert turn.message("utter_fault_report_taken")["phone"] == "138****0002"
+    assert len(fault_tickets(customer_id=2)) == 1
+
+
+async def test_a_deny_while_asked_for_the_number_keeps_the_repair_once(run_action, with_redis):
+    """"没解决" said again when asked for the number dropped the repair, and the number typed next
+    went nowhere (found by a tester). Once the request stays; a second no lets it go."""
+    asked = load_tracker("selfhelp_denied", text="没解决", intent="deny", pending_request="action_create_fault_ticket",
+                         awaiting="identity")
+    first = await run_action("action_handle_deny", asked)
+    assert first.responses == ["utter_identity_still_needed"] and first.slots == {}
+    asked.events.append({"event": "bot", "text": "…", "metadata": {"utter_action": "utter_identity_still_needed"}})
+    second = await run_action("action_handle_deny", asked)
+    assert second.responses == ["utter_anything_else"] and second.slots["pending_request"] is None
