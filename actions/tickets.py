@@ -67,6 +67,15 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
 
     async def serve(self, dispatcher, tracker, customer, verified):
         text = request_text(tracker)
+        tickets = await db(repository().tickets_for, customer.id, open_only=True)
+        booked = next((t for t in tickets if t["kind"] == "visit"), None)
+        if booked is not None:  # "改到周六下午": the visit booked already changes, no second one
+            await db(repository().chase_ticket, booked["ticket_id"],
+                     f"visit change asked ({channel_of(tracker)}): {text[:200]}", most_urgent=0)
+            await record(tracker, "ticket_chased", ticket_id=booked["ticket_id"], kind="visit")
+            dispatcher.utter_message(response="utter_visit_change_noted", ticket_id=booked["ticket_id"],
+                                     request=text[:60])
+            return [SlotSet("last_ticket_id", booked["ticket_id"])]
         related = tracker.get_slot("last_ticket_id")
         ticket_id = await open_ticket(
             tracker, customer, "visit", f"visit requested: {text[:200]}", details={"related_ticket": related}

@@ -79,6 +79,19 @@ async def test_visit_booking_tells_ticket_and_address(run_action):
     assert repository().get_ticket(booked["ticket_id"])["kind"] == "visit"
 
 
+async def test_moving_a_booked_visit_changes_it_instead_of_booking_another(run_action):
+    """Found by a tester: "改到周六下午可以吗" booked a second visit, and the time asked for was lost."""
+    first = await run_action("action_book_visit", load_tracker("query_bill", text="预约师傅上门", intent="book_visit",
+                                                               **proven(3)))
+    visit = first.message("utter_visit_booked")["ticket_id"]
+    again = await run_action("action_book_visit", load_tracker("query_bill", text="改到周六下午可以吗",
+                                                               intent="book_visit", **proven(3)))
+    assert again.responses == ["utter_visit_change_noted"]
+    assert again.message("utter_visit_change_noted")["ticket_id"] == visit
+    assert [t["ticket_id"] for t in repository().tickets_for(3, open_only=True) if t["kind"] == "visit"] == [visit]
+    assert "改到周六下午" in repository().ticket_history(visit)[-1]["note"]
+
+
 async def test_ticket_progress_only_for_own_tickets(run_action):
     own = repository().create_ticket(kind="fault", customer_id=1, summary="x")
     other = repository().create_ticket(kind="fault", customer_id=2, summary="y")
