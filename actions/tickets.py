@@ -96,12 +96,14 @@ class ActionManageService(IdentifiedAction):
         if change not in names:
             dispatcher.utter_message(response="utter_ask_service_action")
             return []
-        ticket_id = await open_ticket(
-            tracker, customer, "service_change", f"service change: {change}", details={"service_action": change}
-        )
+        said = request_text(tracker)
+        said = "" if said.startswith("/") else said  # a button: its choice is the whole request
+        ticket_id = await open_ticket(tracker, customer, "service_change", f"service change: {change}: {said[:200]}",
+                                      details={"service_action": change, "customer_said": said[:500]})
+        # What the customer said goes back with the ticket: "退掉那个4K包" is not "close my account".
         dispatcher.utter_message(
-            response="utter_service_change_recorded", ticket_id=ticket_id, service_action_label=names[change]
-        )
+            response="utter_service_change_recorded_as_said" if said else "utter_service_change_recorded",
+            ticket_id=ticket_id, service_action_label=names[change], request=said[:60])
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("service_action", None)]
 
 

@@ -67,9 +67,21 @@ async def test_service_change_becomes_a_ticket(run_action):
         "query_bill", text="我要报停", intent="manage_service", entities=[entity("service_action", "suspend")], **proven(1)
     )
     turn = await run_action("action_manage_service", tracker)
-    recorded = turn.message("utter_service_change_recorded")
-    assert recorded["service_action_label"] == "暂停/报停"
+    recorded = turn.message("utter_service_change_recorded_as_said")
+    assert recorded["service_action_label"] == "暂停/报停" and recorded["request"] == "我要报停"
     assert repository().get_ticket(recorded["ticket_id"])["details"]["service_action"] == "suspend"
+
+
+async def test_cancelling_an_add_on_keeps_the_customers_words_on_the_ticket_and_in_the_reply(run_action):
+    """Found by a tester: "那个4K包我不想要了，帮我退掉" was filed and confirmed as "取消/销户"."""
+    tracker = load_tracker("query_bill", text="另外那个4K包我不想要了，帮我退掉", intent="manage_service",
+                           entities=[entity("service_action", "cancel")], **proven(3))
+    recorded = (await run_action("action_manage_service", tracker)).message("utter_service_change_recorded_as_said")
+    assert recorded["service_action_label"] == "退订/取消" and "4K包" in recorded["request"]
+    assert "4K包" in repository().get_ticket(recorded["ticket_id"])["summary"]
+    pressed = load_tracker("query_bill", text='/manage_service{"service_action": "cancel"}', intent="manage_service",
+                           entities=[entity("service_action", "cancel")], **proven(3))
+    assert (await run_action("action_manage_service", pressed)).responses == ["utter_service_change_recorded"]
 
 
 async def test_visit_booking_tells_ticket_and_address(run_action):
