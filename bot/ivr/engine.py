@@ -60,7 +60,10 @@ class FlowEngine:
         registry = self.services.registry
         flow_id = call.flow if call.flow and registry.has(call.flow) else hotline.default_flow
         flow = await registry.current(flow_id)
-        customer = await self.services.records.find_customer(call.caller)
+        # The number says who is calling only when the trunk vouched for it (or Kefu dialled it):
+        # a softphone can send any From, and the desk would show that customer as the caller.
+        trusted = call.caller_verified or bool(call.contact_token)
+        customer = await self.services.records.find_customer(call.caller) if trusted else None
         state = CallState(call_id=call.call_id, caller=call.caller, flow=flow.id, version=flow.version,
                           node=flow.start, started_at=time.time(), carrier_call_id=call.carrier_call_id,
                           customer_id=customer.id if customer else None,

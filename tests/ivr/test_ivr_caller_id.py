@@ -34,3 +34,25 @@ async def test_a_caller_id_without_the_trunk_token_must_prove_it(ivr_url, runnin
         await call.hangup()
     said = bot_texts(running_kefu, f"ivr:{call.stream_sid}")
     assert "李娜" not in said and "-45.00" not in said and "手机号码" in said, said
+
+
+@pytest.mark.parametrize("vouched", [False, True], ids=["typed-caller-id", "trunk-caller-id"])
+async def test_only_a_vouched_caller_id_puts_the_customer_on_the_agents_screen(ivr_url, running_kefu, stack_redis,
+                                                                               vouched):
+    """Found by a probe: a softphone call with From=13800000004 and no trunk token queued as that VIP
+    customer, and the agent's screen showed her name, address, plan and bills as verified."""
+    from bot.handoff.queue import HandoffQueue
+
+    token = load_secrets(running_kefu.settings).ivr_trunk_token if vouched else "guessed"
+    async with PhoneCall(ivr_url, caller="+8613800000004", flow="t_menu",
+                         parameters={"callerId": "+8613800000004", "kefuTrunkToken": token}) as call:
+        await call.wait_media()
+        await call.press("0")
+        await call.wait_mark("agent", 20)
+        entry = await HandoffQueue(stack_redis).entry(f"ivr:{call.stream_sid}")
+        await call.hangup()
+    customer = (entry["request"].context or {}).get("customer")
+    if vouched:
+        assert entry["request"].customer_id and customer and customer["name"]
+    else:
+        assert entry["request"].customer_id is None and not customer
