@@ -68,6 +68,7 @@ class SpokenReplies:
     buttons: list[str] = field(default_factory=list)  # payloads, key 1 = buttons[0]
     links: list[dict] = field(default_factory=list)  # {"title", "url", "kind"}
     queued: QueueStatus | None = None  # the assistant put the caller in the human queue
+    asks_number: bool = False  # the last reply asks for a number or code (``number_prompts``)
 
 
 def queue_status(message: dict) -> QueueStatus | None:
@@ -84,8 +85,10 @@ def _is_link(button: dict) -> bool:
     return button.get("type") == "web_url" or ("url" in button and "payload" not in button)
 
 
-def spoken_replies(messages: list[dict], button_template: str, max_buttons: int) -> SpokenReplies:
+def spoken_replies(messages: list[dict], button_template: str, max_buttons: int,
+                   number_prompts: tuple[str, ...] = ()) -> SpokenReplies:
     spoken = SpokenReplies()
+    spoken.asks_number = bool(messages) and messages[-1].get("utter_action") in number_prompts
     for message in messages:
         status = queue_status(message)
         if status is not None:

@@ -43,6 +43,7 @@ class CallState:
     bot_turns: int = 0
     rerecords: int = 0
     buttons: list = field(default_factory=list)  # payloads of the bot's last read-out buttons
+    keying_number: bool = False  # the assistant just asked for a number or code: every digit is part of it
     vars: dict = field(default_factory=dict)
     customer_id: int | None = None
     vip_tier: int = 0

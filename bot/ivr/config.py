@@ -47,6 +47,9 @@ class HotlineConfig:
     max_utterance_s: float
     bot_turn_timeout_s: float
     max_buttons_read: int
+    # Responses after which the caller keys a number or code: every digit belongs to it until # or a
+    # pause, even one the flow's node maps elsewhere ("0" for an agent).
+    number_prompts: tuple[str, ...] = ()
     # Caller silence that ends a turn once the recogniser has words (bot.ivr.call_audio).
     end_of_turn_menu_s: float = QUICK_END_S
     end_of_turn_free_s: float = QUICK_END_FREE_S
@@ -115,6 +118,7 @@ def load_hotline_config(path: Path) -> HotlineConfig:
             max_utterance_s=float(limits.get("max_utterance_seconds", 15)),
             bot_turn_timeout_s=float(limits.get("bot_turn_timeout_seconds", 20)),
             max_buttons_read=int(speech.get("max_buttons_read", 5)),
+            number_prompts=tuple(str(name) for name in speech.get("number_prompts") or ()),
             end_of_turn_menu_s=_end_of_turn(limits, "end_of_turn_menu_seconds", path, QUICK_END_S),
             end_of_turn_free_s=_end_of_turn(limits, "end_of_turn_free_speech_seconds", path, QUICK_END_FREE_S),
             hold_audio=str((Path(path).parent / audio).resolve()) if audio else "",

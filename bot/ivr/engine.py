@@ -276,6 +276,11 @@ class FlowEngine:
 
     async def _bot(self, flow: Flow, state: CallState, node: Node, event) -> list:
         if isinstance(event, KeyPress):
+            if event.digit.isdigit() and (state.digits or state.keying_number):
+                # A number being keyed: its "0" is not the node's key for an agent (found by a tester:
+                # 138000… went to the queue at the first 0, and the rest of the number was lost).
+                state.digits += event.digit
+                return [self._listen(node, collecting=True)]
             if event.digit in dict(node.keys):
                 return await self._enter(flow, state, dict(node.keys)[event.digit])
             if event.digit.isdigit() and state.buttons and 0 < int(event.digit) <= len(state.buttons):
@@ -311,9 +316,10 @@ class FlowEngine:
             logger.warning("ivr.bot.failed call=%s error=%s: %s", state.call_id, type(exc).__name__, exc)
             return [Say(hotline.prompt("bot_unavailable"), label=f"{node.id}:bot_unavailable")] + \
                 await self._leave_bot(flow, state, node)
-        spoken = spoken_replies(messages, hotline.button_template, hotline.max_buttons_read)
+        spoken = spoken_replies(messages, hotline.button_template, hotline.max_buttons_read, hotline.number_prompts)
         commands: list = [Say(t, label=f"{node.id}:bot") for t in spoken.texts]
         state.buttons = spoken.buttons
+        state.keying_number = spoken.asks_number
         state.bot_turns += 1
         state.no_input = state.no_match = 0
         if spoken.links:

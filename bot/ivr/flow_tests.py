@@ -22,6 +22,7 @@ A script::
       - ended: true
 
 ``agent_done: true`` is the agent closing at the desk: the call goes back to the assistant.
+``bot_heard: "13800000002"`` checks what the caller's last turn sent to the assistant.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from bot.ivr.handoff import HandoffGateway, QueueTicket
 from bot.notify import Notifier
 
 ACTIONS = ("press", "say", "silence", "record", "hangup", "agent_done")
-CHECKS = ("hear", "node", "ended", "held", "sent")
+CHECKS = ("hear", "node", "ended", "held", "sent", "bot_heard")
 
 
 class FlowScriptError(ValueError):
@@ -65,12 +66,19 @@ class ScriptedQueue(HandoffGateway):
 
 
 class ScriptedBot(BotGateway):
-    def __init__(self, turns: list[list[str]]):
+    """Each reply is a text, or ``{text: …, response: utter_…}`` when the flow depends on which
+    response it was (content/ivr.yml ``number_prompts``)."""
+
+    def __init__(self, turns: list[list]):
         self.turns = list(turns)
+        self.heard: list[str] = []  # what the caller's turns sent to the assistant
 
     async def turn(self, sender: str, text: str, metadata: dict) -> list[dict]:
+        self.heard.append(text)
         replies = self.turns.pop(0) if self.turns else []
-        return [{"recipient_id": sender, "text": reply} for reply in replies]
+        return [{"recipient_id": sender, "text": reply} if isinstance(reply, str) else
+                {"recipient_id": sender, "text": str(reply.get("text", "")), "utter_action": reply.get("response")}
+                for reply in replies]
 
 
 class CollectingNotifier(Notifier):
@@ -166,6 +174,9 @@ async def check(kind: str, value, commands: list, engine, call_id: str, notifier
         return None if any(isinstance(c, Hold) for c in commands) == bool(value) else "not on hold"
     if kind == "sent":
         return None if str(value) in notifier.sent else f"sent only: {notifier.sent}"
+    if kind == "bot_heard":
+        heard = engine.services.bot.heard
+        return None if heard and heard[-1] == str(value) else f"the assistant last heard: {heard[-1:] or '(nothing)'}"
     state = await engine.services.store.load(call_id)
     return None if state.node == str(value) else f"the call is at node '{state.node}'"
 

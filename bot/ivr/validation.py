@@ -97,7 +97,7 @@ def flow_problems(settings, domain) -> list[Problem]:
                                     f"node '{node_id}' cannot be reached from the start node '{flow.start}'"))
         problems += menu_problems(path, flow, node_line)
         problems += reference_problems(path, flow, settings, domain, node_line)
-    return problems + hold_audio_problems(settings)
+    return problems + hold_audio_problems(settings) + number_prompt_problems(settings, domain)
 
 
 def hold_audio_problems(settings) -> list[Problem]:
@@ -113,3 +113,17 @@ def hold_audio_problems(settings) -> list[Problem]:
         return [Problem(str(settings.ivr_config_path), None,
                         f"hold.audio {audio} does not exist; callers waiting for an agent will hear silence", WARNING)]
     return []
+
+
+def number_prompt_problems(settings, domain) -> list[Problem]:
+    """``speech.number_prompts`` must name responses: a misspelt one leaves its 0 to the agent key."""
+    from bot.ivr.config import load_hotline_config
+    from bot.ivr.errors import HotlineConfigError
+
+    try:
+        names = load_hotline_config(settings.ivr_config_path).number_prompts
+    except HotlineConfigError:
+        return []  # hold_audio_problems reports the file
+    return [Problem(str(settings.ivr_config_path), None,
+                    f"speech.number_prompts names '{name}', which is not a response in domain/")
+            for name in names if name not in domain.responses]

@@ -189,3 +189,18 @@ def test_end_of_turn_silence_is_an_editor_limit_within_the_vads_range(tmp_path):
                       encoding="utf-8")
     with pytest.raises(HotlineConfigError, match="end_of_turn_free_speech_seconds"):
         load_hotline_config(edited)
+
+
+def test_validate_names_a_number_prompt_that_is_not_a_response(kefu_env, tmp_path):
+    import dataclasses
+
+    from bot.editor.reference_checks import read_domain
+    from bot.ivr.validation import number_prompt_problems
+
+    domain = read_domain(kefu_env.root / "domain", [])
+    assert number_prompt_problems(kefu_env, domain) == []
+    config = tmp_path / "ivr.yml"
+    shipped = (kefu_env.content_dir / "ivr.yml").read_text(encoding="utf-8")
+    config.write_text(shipped.replace("utter_ask_identity,", "utter_ask_identiy,"), encoding="utf-8")
+    [problem] = number_prompt_problems(dataclasses.replace(kefu_env, ivr_config_path=config), domain)
+    assert "utter_ask_identiy" in problem.message
