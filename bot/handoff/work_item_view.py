@@ -10,7 +10,10 @@ from bot.handoff import masking
 
 def readable(ticket: dict, repository: Repository) -> dict:
     details = ticket.get("details") or {}
-    phone = details.get("callback_phone") or details.get("phone")
+    # The number to call: asked for, or the caller's own line (a phone callback or voice message
+    # from a number that is no customer's; found by a tester, who saw no number on the item).
+    phone = (details.get("callback_phone") or details.get("phone") or details.get("caller")
+             or (details.get("handoff") or {}).get("phone"))
     if not phone and ticket.get("customer_id"):
         customer = repository.get_customer(int(ticket["customer_id"]))
         phone = customer.phone if customer else None

@@ -1,4 +1,6 @@
 """The desk shows what the customer saw: button titles instead of payloads, videos by title."""
+import pytest
+
 from bot.handoff.desk_view import shown_turns
 
 
@@ -60,3 +62,15 @@ def test_a_code_or_password_given_as_proof_never_reaches_the_desk():
     packet = build_packet(conversation_id="c1", channel="webchat", skill="billing", priority=1, reason="request_human",
                           enqueued_at=0.0, events=events)
     assert "271828" not in repr(packet)
+
+
+@pytest.mark.parametrize("details", [{"caller": "13900000123", "source": "ivr"},
+                                     {"voice_message_id": "v1", "handoff": {"phone": "13900000123"}}],
+                         ids=["phone-callback", "voice-message"])
+def test_a_work_item_from_a_number_that_is_no_customer_shows_the_number_to_call(details):
+    """Found by a tester: a phone callback and a voice message from 13900000123 showed no number."""
+    from bot.handoff.work_item_view import readable
+
+    ticket = {"ticket_id": "TK000011", "kind": "callback", "status": "open", "priority": 0, "channel": "ivr",
+              "customer_id": None, "details": details, "summary": "phone callback requested"}
+    assert readable(ticket, repository=None)["phone"] == "13900000123"
