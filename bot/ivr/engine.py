@@ -298,6 +298,9 @@ class FlowEngine:
                 return await self._bot_turn(flow, state, node, digits)
             return await self._no_input(flow, state, node, reprompt=False)
         if isinstance(event, Utterance):
+            unavailable = self.services.hotline.get().prompts.get("speech_unavailable")
+            if not event.recognisable and unavailable:  # asking again cannot help: say so, and what keys do
+                return [Say(unavailable, label=f"{node.id}:speech_unavailable"), self._listen(node)]
             if not event.text.strip():
                 return await self._no_match(flow, state, node, reprompt=False)
             return await self._bot_turn(flow, state, node, event.text.strip())

@@ -65,6 +65,7 @@ class Utterance:
     seconds: float = 0.0
     ended_at: float = 0.0  # when the caller stopped talking (monotonic), for latency
     timing: object = field(default=None, compare=False, repr=False)  # bot.ivr.turn_timing.TurnTiming
+    recognisable: bool = True  # False: this line has no recogniser (no Vosk model), so words never come
 
 
 @dataclass(frozen=True)

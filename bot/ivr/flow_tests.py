@@ -22,7 +22,8 @@ A script::
       - ended: true
 
 ``agent_done: true`` is the agent closing at the desk: the call goes back to the assistant.
-``bot_heard: "13800000002"`` checks what the caller's last turn sent to the assistant.
+``bot_heard: "13800000002"`` checks what the caller's last turn sent to the assistant;
+``speak_unrecognised: true`` is the caller talking on a line with no speech recogniser.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from bot.ivr.events import CallStart, EndCall, HandedBack, Hold, KeyPress, NoInp
 from bot.ivr.handoff import HandoffGateway, QueueTicket
 from bot.notify import Notifier
 
-ACTIONS = ("press", "say", "silence", "record", "hangup", "agent_done")
+ACTIONS = ("press", "say", "speak_unrecognised", "silence", "record", "hangup", "agent_done")
 CHECKS = ("hear", "node", "ended", "held", "sent", "bot_heard")
 
 
@@ -153,6 +154,8 @@ def event_for(kind: str, value):
         return KeyPress(str(value))
     if kind == "say":
         return Utterance(str(value), confidence=0.9, seconds=1.0)
+    if kind == "speak_unrecognised":  # the caller talks on a line with no recogniser (no Vosk model)
+        return Utterance("", seconds=1.0, recognisable=False)
     if kind == "silence":
         return NoInput()
     if kind == "agent_done":

@@ -164,7 +164,8 @@ class CallSession:
         timing.flushed_at = time.monotonic()
         if ended.turn.seconds > 0 and self.asr is not None:
             observe_real_time_factor("ivr", ended.turn.decode_seconds, ended.turn.seconds)
-        self._post(Utterance(result.text, result.confidence, ended.turn.seconds, ended_at, timing=timing))
+        self._post(Utterance(result.text, result.confidence, ended.turn.seconds, ended_at, timing=timing,
+                             recognisable=self.asr is not None))
 
     def _new_turn(self, phrases: tuple[str, ...]) -> StreamingTurn:
         return StreamingTurn(self.asr, self.audio.sample_rate, phrases)
