@@ -31,8 +31,8 @@ from redis.exceptions import RedisError
 from socketio import AsyncManager, AsyncRedisManager, AsyncServer
 
 from bot.channels import ChannelConfigError
-from bot.channels.guard import ChannelGuard
 from bot.channels import webchat_sessions as sessions
+from bot.channels.guard import ChannelGuard
 from bot.channels.media_route import media_response
 from bot.redis_reconnect import reconnecting
 from bot.security.launch import kefu_origins
