@@ -246,11 +246,21 @@ class WaitingRoom:
         return await self.book(conversation_id, entry, "callback", phone, "")
 
     async def take_number(self, conversation_id: str, entry: dict, text: str, then: str) -> bool:
+        key = keys.conversation(conversation_id)
         number = "".join(ch for ch in text if ch.isdigit())
         if not self.settings.phone_pattern.match(number):
+            if then == "message" and text and not number:
+                # The message came before the number (found by a tester: it was refused as a bad
+                # number, then asked for again): keep it and ask for the number once more.
+                await self.queue.redis.hset(key, "left_message", text)
+                await self.conversations.utter(conversation_id, "utter_queue_message_kept_ask_number")
+                return True
             await self.conversations.utter(conversation_id, "utter_queue_number_invalid")
             return True
-        await self.queue.redis.hset(keys.conversation(conversation_id), "callback_phone", number)
+        await self.queue.redis.hset(key, "callback_phone", number)
+        kept = _text(await self.queue.redis.hget(key, "left_message"))
+        if then == "message" and kept:
+            return await self.book(conversation_id, entry, "callback", number, kept)
         return await self.callback_or_message(conversation_id, entry, then)
 
     async def take_message(self, conversation_id: str, entry: dict, event: dict, text: str) -> bool:

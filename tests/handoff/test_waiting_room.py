@@ -308,3 +308,18 @@ async def test_a_left_message_that_says_it_will_not_wait_is_still_the_message(ro
     room.conversations.customer("m1", "我不等了，宽带明天再修也行，下午回电")
     await room.visit("m1")
     assert room.conversations.responses("m1")[-1] == "utter_queue_message_booked"
+
+
+async def test_a_message_typed_before_the_number_is_kept(room, queue, clock, kefu_env):
+    """Found by a tester: the message was refused as "not a phone number", then asked for again."""
+    from bot.db.repository import Repository
+
+    await wait_in_line(queue, "m2")
+    await room.visit("m2")
+    for text in ("#handoff:message", "机顶盒一直重启，晚上八点后在家", "13912345678"):
+        room.conversations.customer("m2", text)
+        await room.visit("m2")
+    said = room.conversations.responses("m2")
+    assert said[-3:] == ["utter_queue_ask_number", "utter_queue_message_kept_ask_number", "utter_queue_message_booked"]
+    ticket = Repository(kefu_env.database_url).get_ticket(room.conversations.said["m2"][-1][1]["ticket_id"])
+    assert "晚上八点" in ticket["details"]["left_message"] and ticket["details"]["callback_phone"] == "13912345678"
