@@ -18,10 +18,14 @@ CUSTOMER_PHONE = "13800000001"  # a demo customer (content/demo/seed.yml) with n
 
 
 class UtcClock:
-    """Naive UTC like the database; starts two days ahead at 10:00 in Shanghai (02:00 UTC)."""
+    """Naive UTC like the database; starts at 10:00 in Shanghai (02:00 UTC), 24 to 48 hours ahead:
+    a one-day follow-up of a ticket resolved now is due, a two-day one is not. (It started "two days
+    ahead at 02:00", which is more than 48 hours when the suite runs between 00:00 and 02:00 UTC.)"""
 
     def __init__(self) -> None:
-        self.now = (dt.datetime.utcnow() + dt.timedelta(days=2)).replace(hour=2, minute=0, second=0, microsecond=0)
+        now = dt.datetime.utcnow()
+        start = (now + dt.timedelta(days=1)).replace(hour=2, minute=0, second=0, microsecond=0)
+        self.now = start if start >= now + dt.timedelta(days=1) else start + dt.timedelta(days=1)
 
     def __call__(self) -> dt.datetime:
         return self.now
