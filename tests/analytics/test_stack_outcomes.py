@@ -38,10 +38,14 @@ def poll(check, what: str, timeout: float = 30.0):
 
 
 def phone_call(stack, caller: str, steps) -> str:
+    """A call whose caller ID the carrier vouches for (the trunk token): it says who the customer is."""
+    from bot.security.secrets import load_secrets
+
     url = f"ws://{stack.settings.host}:{stack.settings.rasa_port}/webhooks/ivr/media"
+    trunk = {"kefuTrunkToken": load_secrets(stack.settings).ivr_trunk_token}
 
     async def run() -> str:
-        async with PhoneCall(url, caller=caller, flow="t_menu") as call:
+        async with PhoneCall(url, caller=caller, flow="t_menu", parameters=trunk) as call:
             await call.wait_media()
             await steps(call)
         return f"ivr:{call.stream_sid}"
