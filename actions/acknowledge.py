@@ -12,6 +12,8 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.misunderstanding import intent_of
+
 
 def asked_identity(events: list[dict[str, Any]], action_name: str) -> bool:
     """Whether the action parked itself to ask who the customer is (``pending_request``)."""
@@ -22,16 +24,13 @@ def asked_identity(events: list[dict[str, Any]], action_name: str) -> bool:
 def acknowledged_already(tracker: Tracker, response: str) -> bool:
     """Whether ``response`` was said since the customer made the request (the turns after it only
     gave a number or a code): saying it again after the number reads like not being listened to."""
-    def intent(event: dict) -> str | None:
-        return ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-
     users = [index for index, event in enumerate(tracker.events) if event.get("event") == "user"]
-    if not users or intent(tracker.events[users[-1]]) != "inform":
+    if not users or intent_of(tracker.events[users[-1]])[0] != "inform":
         return False  # the request itself is being answered
     for event in reversed(tracker.events[:users[-1]]):
         if event.get("event") == "bot" and (event.get("metadata") or {}).get("utter_action") == response:
             return True
-        if event.get("event") == "user" and intent(event) != "inform":
+        if event.get("event") == "user" and intent_of(event)[0] != "inform":
             return False
     return False
 

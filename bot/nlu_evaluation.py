@@ -71,7 +71,6 @@ def check_against_project(items: list[dict], root: Path) -> list[str]:
     return [item["text"] for item in items if example_key(item["text"]) in trained]
 
 
-
 def first_label(item: dict) -> str:
     """The first annotator's label: ``first`` where the adjudicator settled another, else ``intent``."""
     return item.get("first", item["intent"])

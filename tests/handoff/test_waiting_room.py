@@ -6,6 +6,7 @@ drive the real one.
 """
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
@@ -255,14 +256,13 @@ def test_a_bad_save_of_the_settings_keeps_the_last_good_version(tmp_path):
 def test_the_promised_callback_time_is_the_customers_local_time(monkeypatch):
     """Found by a tester: a server on UTC promised a call "before 12-02 01:44" at 07:44 in Beijing."""
     import time as time_module
-    from datetime import datetime, timezone
 
     from bot.handoff.waiting_tickets import callback_by, promised_time
 
     monkeypatch.setenv("TZ", "UTC")
     time_module.tzset()
     try:
-        now = datetime(2026, 12, 1, 23, 44, tzinfo=timezone.utc).timestamp()  # 07:44 on 2 December in Beijing
+        now = datetime.datetime(2026, 12, 1, 23, 44, tzinfo=datetime.timezone.utc).timestamp()  # 07:44 on 2 December in Beijing
         assert promised_time(callback_by(now, 2), now) == "09:44"
         assert promised_time(callback_by(now, 20), now) == "12-03 03:44"
     finally:
@@ -278,7 +278,7 @@ async def test_a_booked_callback_offered_to_the_agents_is_not_a_customer_waiting
     await agent_available(queue)
     await queue.enqueue(offer_request({
         "id": 7, "ticket_id": "TK000013", "phone": "13800000003", "purpose": "callback", "rule": "callback",
-        "customer_id": 3, "due_at": __import__("datetime").datetime(2026, 12, 2, 1, 0),
+        "customer_id": 3, "due_at": datetime.datetime(2026, 12, 2, 1, 0),
         "details": {"conversation_id": "booked", "channel": "webchat", "skill": "tv", "context": {}}}))
     room.conversations.customer("booked", "好的谢谢", intent="thanks")
     for _ in range(3):
