@@ -17,6 +17,7 @@ from actions.backend import catalogue, latest_entity, record
 from actions.chain import continue_with
 from actions.csat import ask_csat
 from actions.handoff import offer_human
+from actions.identity import leave_the_message, message_being_left
 from actions.repairs import chase_if_known
 from bot.handoff.rules import load_rules
 from bot.selfhelp import SelfHelpEntry
@@ -76,6 +77,8 @@ class ActionTriageFault(Action):
         return "action_triage_fault"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if message_being_left(tracker):
+            return await leave_the_message(dispatcher, tracker, domain)
         fault_type = current_fault_type(tracker)
         if fault_type is None:
             dispatcher.utter_message(response="utter_default")

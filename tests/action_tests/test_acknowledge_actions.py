@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from actions.backend import repository
 from tests.action_tests.trackers import entity, load_tracker
 
 
@@ -52,3 +53,17 @@ async def test_a_number_that_still_needs_a_code_does_not_repeat_the_acknowledgem
                       {"event": "action", "name": "action_listen"}, user]
     second = await run_action("action_identify_customer", answer)
     assert second.responses == ["utter_verification_code_sent"]
+
+
+@pytest.mark.parametrize("action, intent", [("action_triage_fault", "fault_broadband"),
+                                            ("action_query_bill", "query_bill")])
+async def test_a_message_left_with_the_number_is_recorded_not_started_as_a_new_request(run_action, action, intent):
+    """Found by a tester: after "我想留个言", "宽带坏了三天了 138…" started self-help and the message was lost."""
+    said = "宽带坏了三天了，账单也不对，我的手机13800000003，麻烦尽快回电"
+    tracker = load_tracker("query_bill", text=said, intent=intent, entities=[entity("phone_number", "13800000003")],
+                           pending_request="action_leave_message", awaiting="identity")
+    turn = await run_action(action, tracker)
+    assert turn.responses == ["utter_message_recorded"]
+    ticket = repository().get_ticket(turn.message("utter_message_recorded")["ticket_id"])
+    assert ticket["kind"] == "callback" and "宽带坏了三天了" in ticket["summary"]
+    assert turn.slots["pending_request"] is None
