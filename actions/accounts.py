@@ -7,7 +7,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import db, labels, repository
-from actions.identity import IdentifiedAction, db_error, verified_customer
+from actions.identity import IdentifiedAction, db_error, request_text, verified_customer
 from bot.db.repository import Customer, DatabaseError
 
 
@@ -21,20 +21,20 @@ def gigabytes(mb: int) -> str:
     return f"{mb / 1024:.1f}"
 
 
-def tell_usage(dispatcher: CollectingDispatcher, month: dict | None) -> None:
+def tell_usage(dispatcher: CollectingDispatcher, month: dict | None, data: bool = True, minutes: bool = True) -> None:
     """This month's data (and minutes, where the plan has them) against the allowance."""
     if not month:
         return
     period = month["period"]
-    if month["data_quota_mb"] is None:
+    if data and month["data_quota_mb"] is None:
         dispatcher.utter_message(response="utter_bill_usage_data_unlimited", period=period,
                                  data_used=gigabytes(month["data_used_mb"]))
-    else:
+    elif data:
         left = max(month["data_quota_mb"] - month["data_used_mb"], 0)
         dispatcher.utter_message(response="utter_bill_usage_data", period=period,
                                  data_used=gigabytes(month["data_used_mb"]),
                                  data_quota=gigabytes(month["data_quota_mb"]), data_left=gigabytes(left))
-    if month["minutes_quota"] is not None:
+    if minutes and month["minutes_quota"] is not None:
         dispatcher.utter_message(response="utter_bill_usage_minutes", period=period,
                                  minutes_used=month["minutes_used"] or 0, minutes_quota=month["minutes_quota"],
                                  minutes_left=max(month["minutes_quota"] - (month["minutes_used"] or 0), 0))
@@ -51,27 +51,50 @@ class ActionQueryBill(IdentifiedAction):
     ) -> list[dict[str, Any]]:
         bills = await db(repository().bills_for, customer.id)
         month = await db(repository().usage_for, customer.id)
-        words = labels()
-        if not bills:
-            dispatcher.utter_message(
-                response="utter_bill_none", customer_name=customer.name, balance=money(customer.balance_cents)
-            )
-            tell_usage(dispatcher, month)
-            return []
+        asked = bill_topics(request_text(tracker), labels().get("bill_question") or {})
+        if not tell_bill(dispatcher, customer, bills, month, asked):
+            tell_bill(dispatcher, customer, bills, month, set(BILL_TOPICS))
+        return []
+
+
+BILL_TOPICS = ("bills", "balance", "arrears", "data", "minutes")
+
+
+def bill_topics(question: str, words: dict[str, list[str]]) -> set[str]:
+    """What a bill question is about, by the editors' words (``bill_question`` in content/labels.yml);
+    all of it when it names none. "还剩多少流量" got the balance, every bill and the arrears too, and
+    the data left came last (found by a tester)."""
+    named = {topic for topic, said in words.items() if topic in BILL_TOPICS and any(w in question for w in said or ())}
+    return named or set(BILL_TOPICS)
+
+
+def tell_bill(dispatcher: CollectingDispatcher, customer: Customer, bills: list[dict], month: dict | None,
+              topics: set[str]) -> bool:
+    """Say the parts of the bill in ``topics``; False if there was nothing to say about them."""
+    said = len(dispatcher.messages)
+    words = labels()
+    balance = money(customer.balance_cents)
+    if "bills" in topics and bills:
         lines = "\n".join(
             words["bill_line"].format(
                 period=b["period"], amount=money(b["amount_cents"]), status=words["bill_status"].get(b["status"], b["status"])
             )
             for b in bills
         )
-        dispatcher.utter_message(
-            response="utter_bill_summary", customer_name=customer.name, balance=money(customer.balance_cents), bill_lines=lines
-        )
+        dispatcher.utter_message(response="utter_bill_summary", customer_name=customer.name, balance=balance,
+                                 bill_lines=lines)
+    elif "bills" in topics:
+        dispatcher.utter_message(response="utter_bill_none", customer_name=customer.name, balance=balance)
+    elif "balance" in topics:
+        dispatcher.utter_message(response="utter_bill_balance", customer_name=customer.name, balance=balance)
+    if "arrears" in topics:
         unpaid = sum(b["amount_cents"] for b in bills if b["status"] == "unpaid")
         if unpaid:
             dispatcher.utter_message(response="utter_bill_arrears", unpaid_total=money(unpaid))
-        tell_usage(dispatcher, month)
-        return []
+        elif topics != set(BILL_TOPICS):  # asked about it: "nothing owed" is the answer
+            dispatcher.utter_message(response="utter_bill_no_arrears")
+    tell_usage(dispatcher, month, data="data" in topics, minutes="minutes" in topics)
+    return len(dispatcher.messages) > said
 
 
 class ActionQueryPlan(Action):

@@ -153,3 +153,23 @@ async def test_database_failure_apologises_and_offers_a_human(run_action, monkey
     turn = await run_action("action_query_bill", load_tracker("query_bill", **proven(1)))
     assert turn.responses == ["utter_db_error"]
     assert turn.slots["awaiting"] == "offer_human"
+
+
+async def test_a_question_about_data_left_hears_the_data_left_not_the_whole_statement(run_action):
+    """Found by a tester: every bill question got balance, bills, arrears and usage, the asked part last."""
+    turn = await run_action("action_query_bill", load_tracker("query_bill", text="我这个月流量还剩多少", **proven(2)))
+    assert turn.responses == ["utter_bill_usage_data"]
+    assert turn.message("utter_bill_usage_data")["data_left"] == "16.4"
+
+
+async def test_a_question_about_arrears_hears_what_is_unpaid_or_that_nothing_is(run_action):
+    owing = await run_action("action_query_bill", load_tracker("query_bill", text="我欠费了吗", **proven(2)))
+    assert owing.responses == ["utter_bill_arrears"]
+    settled = await run_action("action_query_bill", load_tracker("query_bill", text="我欠费了吗", **proven(3)))
+    assert settled.responses == ["utter_bill_no_arrears"]
+
+
+async def test_a_balance_question_hears_the_balance(run_action):
+    turn = await run_action("action_query_bill", load_tracker("query_bill", text="账户余额还有多少", **proven(2)))
+    assert turn.responses == ["utter_bill_balance"]
+    assert turn.message("utter_bill_balance")["balance"] == "-45.00"
