@@ -131,3 +131,14 @@ def test_an_index_built_before_answers_existed_is_rebuilt(tmp_path):
     old.close()
     hit = KnowledgeIndex(ARTICLES, database).answer("电子发票怎么开", "ask_how_to")
     assert hit is not None and hit.id == "invoice"
+
+
+@pytest.mark.parametrize("question", ["怎么交宽带费", "电视费怎么交", "网费怎么付"])
+def test_paying_for_one_service_finds_how_to_pay(index, question):
+    """Found by a tester: "怎么交宽带费" found no article, so the customer was offered a person."""
+    hit = index.answer(question, "ask_how_to")
+    assert hit is not None and hit.id == "payment_methods"
+
+
+def test_a_question_sharing_only_a_service_name_with_the_payment_article_finds_nothing(index):
+    assert index.answer("宽带怎么装", "ask_how_to") is None
