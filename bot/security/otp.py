@@ -4,7 +4,8 @@ One outstanding check per conversation (``kefu:verify:code:<conversation id>``):
 (a customer, or a number that is no customer's: that check gets the same replies and never
 passes, so the replies do not tell which numbers are customers'), an HMAC of the code (none when
 only the service password is accepted), and the number of attempts. It expires after ``otp_ttl_s``; ``otp_max_attempts`` wrong answers void it. Codes
-sent are counted per registered number and per conversation in hourly windows.
+sent are counted per registered number and per conversation in hourly windows; a conversation
+gets fewer than a number, so no one conversation can use up the codes of a number.
 
 A check ends after a few wrong answers, but a new one can always be asked for, and the service
 password does not change between checks. So wrong answers are also counted per customer, across
@@ -81,16 +82,23 @@ class CodeLedger:
         return _text(value) if value is not None else None
 
     async def may_send(self, conversation_id: str, phone: str) -> bool:
-        """Count one code towards both hourly limits; False when either is used up."""
+        """Count one code towards the conversation's hourly budget and, if that allows it, the
+        number's; False when either is used up.
+
+        The conversation's budget is the smaller one, and a code it may not have is not counted for
+        the number: whoever knows a number cannot use up its codes from one conversation, and the
+        owner can still get one (the number's budget still stops SMS bombing across conversations).
+        """
         window = str(int(time.time() // WINDOW_S))
-        allowed = True
-        for key, limit in ((_key("sent", "number", _hidden(phone), window), self.per_number_per_hour),
-                           (_key("sent", "sender", _hidden(conversation_id), window), self.per_sender_per_hour)):
-            count = await self.redis.incr(key)
-            if count == 1:
-                await self.redis.expire(key, WINDOW_S * 2)
-            allowed = allowed and count <= limit
-        return allowed
+        if not await self._within(_key("sent", "sender", _hidden(conversation_id), window), self.per_sender_per_hour):
+            return False
+        return await self._within(_key("sent", "number", _hidden(phone), window), self.per_number_per_hour)
+
+    async def _within(self, key: str, limit: int) -> bool:
+        count = await self.redis.incr(key)
+        if count == 1:
+            await self.redis.expire(key, WINDOW_S * 2)
+        return count <= limit
 
     async def open(self, conversation_id: str, subject: str, customer_id: int | None, *,
                    with_code: bool) -> str | None:

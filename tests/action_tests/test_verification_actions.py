@@ -143,6 +143,24 @@ async def test_codes_are_rate_limited_per_number_then_only_the_password_is_asked
     assert len(queued) == 2
 
 
+async def test_one_conversation_cannot_use_up_a_numbers_codes(run_action, with_redis, monkeypatch):
+    """Found by a probe: whoever knew a number could spend its five codes of the hour from one
+    conversation, and the owner then got no code. Default limits; a wrong answer ends each check."""
+    monkeypatch.setenv("KEFU_OTP_MAX_ATTEMPTS", "1")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    tries = []
+    for _ in range(5):
+        tries += (await claim_number(run_action, "burner-1")).responses
+        await run_action("action_identify_customer", code_answer("burner-1", "000000"))
+    assert tries == ["utter_verification_code_sent"] * 3 + ["utter_verification_password_only"] * 2
+    owner = await claim_number(run_action, "owner-3")
+    assert owner.responses == ["utter_verification_code_sent"]
+    unlocked = await run_action("action_identify_customer", code_answer("owner-3", sent_code("13800000002")))
+    assert unlocked.message("utter_bill_summary")["customer_name"] == "李娜"
+
+
 async def test_a_signed_integration_token_verifies_and_a_forged_one_does_not(run_action, with_redis):
     claims = {"aud": "kefu", "sub": "8800000002", "exp": int(time.time()) + 300}
     good = jwt.encode(claims, get_secrets().jwt_secret, algorithm="HS256")
