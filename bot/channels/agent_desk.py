@@ -5,7 +5,7 @@ it hands over: Rasa mounts channel blueprints under ``/webhooks/agent_desk/``, s
 chat's page the blueprint's ``register`` adds root routes. It also starts the waiting room
 (``bot.handoff.watcher``). Customers never send messages here.
 
-Security: wrong passwords lock the name out for a while (``bot.security.login_guard``); sign-in sets an HttpOnly, SameSite=Strict cookie holding a random token (its hash is
+Security: wrong passwords lock the name out from that client address for a while (``bot.security.login_guard``); sign-in sets an HttpOnly, SameSite=Strict cookie holding a random token (its hash is
 the Redis session key); state-changing calls also need the ``X-Kefu-Desk`` header, which a
 cross-site form cannot send. The page renders every customer text with ``textContent``.
 The supervisor page and its API are for agents with the ``supervisor`` role only (403 otherwise).
@@ -124,6 +124,7 @@ async def login(request: Request) -> HTTPResponse:
     data = body(request)
     if request.headers.get(CSRF_HEADER) != "1":
         return response.json({"error": "error_forbidden"}, status=403)
+    # The client behind a trusted proxy (Sanic's PROXIES_COUNT / REAL_IP_HEADER / FORWARDED_SECRET), else the peer.
     name, address = str(data.get("name", ""))[:64], request.remote_addr or request.ip or ""
     guard = login_guard(desk)
     if await guard.locked(name, address):
@@ -132,7 +133,7 @@ async def login(request: Request) -> HTTPResponse:
     if result is None:
         await guard.failed(name, address)
         return response.json({"error": "error_login"}, status=401)
-    await guard.succeeded(name)
+    await guard.succeeded(name, address)
     token, account = result
     reply = response.json({"agent_id": account.agent_id, "name": account.display_name})
     reply.cookies[COOKIE] = token
