@@ -8,6 +8,9 @@ sender id never counts. Which requests need which is editors' data (``content/ve
 
 A gated action that lacks what it needs asks for it and remembers itself in ``pending_request``,
 so it resumes in the same turn once the customer answers.
+
+Whether a number is a customer's is itself personal: a number that is no customer's gets the same
+"code sent" reply as a customer's, and a check that never passes (``claim_subject``).
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
 from actions.backend import db, latest_entity, record, repository
-from actions.chain import continue_with
+from actions.chain import continue_with, find_action
 from bot.db.repository import Customer, DatabaseError
 from bot.handoff.masking import AWAITING_PROOF
 from bot.handoff.masking import PROOF as ANSWER  # an SMS code or a service password
@@ -56,6 +59,7 @@ class Identity:
     customer: Customer | None  # who the conversation says it is
     verified: bool = False  # proven in this conversation
     events: list[dict[str, Any]] = field(default_factory=list)  # slots recording a new proof
+    number: str | None = None  # the phone or account number given for it, whether a customer's or not
 
 
 def credentials() -> CredentialStore:
@@ -115,11 +119,11 @@ async def establish(tracker: Tracker) -> Identity:
     typed = latest_entity(tracker, "phone_number") or latest_entity(tracker, "account_number")
     if typed:  # the number the customer just gave wins over whom we knew before
         customer = await customer_by_number(typed)
-        return Identity(customer, customer is not None and str(customer.id) == verified)
+        return Identity(customer, customer is not None and str(customer.id) == verified, number=typed)
     known = tracker.get_slot("customer_id") or verified
     if not known:  # a number given earlier, e.g. with the fault ("宽带坏了 138…"), still says whom it is about
         earlier = tracker.get_slot("phone_number") or tracker.get_slot("account_number")
-        return Identity(await customer_by_number(earlier) if earlier else None)
+        return Identity(await customer_by_number(earlier) if earlier else None, number=earlier)
     customer = await db(repository().get_customer, int(known))
     return Identity(customer, customer is not None and str(customer.id) == verified)
 
@@ -187,33 +191,50 @@ async def send_code(tracker: Tracker, customer: Customer, code: str) -> bool:
     return True
 
 
-async def request_proof(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,
-                        action_name: str) -> list[dict[str, Any]]:
-    """Send a one-time code (within the rate limits) and ask for it or the service password."""
+def claim_subject(customer: Customer | None, number: str | None) -> str:
+    """Whom a check is for: the customer, else the number given (so its budgets count like a customer's)."""
+    if customer is not None:
+        return str(customer.id)
+    return f"number:{local_phone(number) or str(number or '').strip()}"
+
+
+async def request_proof(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer | None,
+                        action_name: str, number: str | None = None) -> list[dict[str, Any]]:
+    """Send a one-time code (within the rate limits) and ask for it or the service password.
+
+    ``customer`` None: ``number`` is no customer's. The reply is the same as for a customer's
+    number, with the same limits, but nothing is sent and nothing the customer types passes, so
+    the replies cannot be used to test which numbers are customers'. A customer who mistyped sees
+    their own typed number in the reply, gets no code, and can give the number again.
+    """
     ledger = code_ledger()
     settings = get_settings()
-    events = [SlotSet("customer_id", str(customer.id)), SlotSet("pending_request", action_name),
-              SlotSet("awaiting", AWAITING_PROOF)]
+    subject = claim_subject(customer, number)
+    customer_id = customer.id if customer is not None else None
+    known = [SlotSet("customer_id", str(customer.id))] if customer is not None else []
+    events = known + [SlotSet("pending_request", action_name), SlotSet("awaiting", AWAITING_PROOF)]
     sent = False
-    if await ledger.pending_for(tracker.sender_id) == customer.id:
+    if await ledger.pending_for(tracker.sender_id) == subject:
         sent = True  # a code is on its way already: ask again rather than send another
-    elif await ledger.may_send(tracker.sender_id, customer.phone):
-        code = await ledger.open(tracker.sender_id, customer.id, with_code=True)
-        sent = await send_code(tracker, customer, code)
+    elif await ledger.may_send(tracker.sender_id, customer.phone if customer is not None else subject):
+        code = await ledger.open(tracker.sender_id, subject, customer_id, with_code=True)
+        sent = customer is None or await send_code(tracker, customer, code)
         if not sent:
-            await ledger.open(tracker.sender_id, customer.id, with_code=False)
-        else:
+            await ledger.open(tracker.sender_id, subject, customer_id, with_code=False)
+        elif customer is not None:
             await record(tracker, "verification_code_sent")
-    elif await ledger.password_paused(customer.id):  # no code to send and no password to check today
+    elif await ledger.password_paused(subject):  # no code to send and no password to check today
         logger.info("security.verification.paused conversation=%s", tracker.sender_id)
         dispatcher.utter_message(response="utter_verification_paused")
-        return [SlotSet("customer_id", str(customer.id)), SlotSet("awaiting", "offer_human"),
-                SlotSet("pending_request", None)]
+        return known + [SlotSet("awaiting", "offer_human"), SlotSet("pending_request", None)]
     else:
-        await ledger.open(tracker.sender_id, customer.id, with_code=False)
+        await ledger.open(tracker.sender_id, subject, customer_id, with_code=False)
         logger.info("security.verification.rate_limited conversation=%s", tracker.sender_id)
-    if sent:
-        dispatcher.utter_message(response="utter_verification_code_sent", phone_masked=mask_phone(customer.phone),
+    if sent and number and not local_phone(number):  # an account number: its phone is not ours to show
+        dispatcher.utter_message(response="utter_verification_code_sent_to_account", minutes=settings.otp_ttl_s // 60)
+    elif sent:
+        shown = local_phone(number) or (customer.phone if customer is not None else "")
+        dispatcher.utter_message(response="utter_verification_code_sent", phone_masked=mask_phone(shown),
                                  minutes=settings.otp_ttl_s // 60)
     else:
         dispatcher.utter_message(response="utter_verification_password_only")
@@ -237,12 +258,13 @@ async def check_proof(dispatcher: CollectingDispatcher, tracker: Tracker, domain
         dispatcher.utter_message(response="utter_verification_expired")
         return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
     how = "sms_code" if ledger.code_matches(check, answer) else None
-    paused = how is None and await ledger.password_paused(check.customer_id)
+    paused = how is None and await ledger.password_paused(check.subject)
     if how is None and not paused:
-        if await db(credentials().service_password_matches, check.customer_id, answer):
+        if check.customer_id is not None and await db(credentials().service_password_matches,
+                                                      check.customer_id, answer):
             how = "service_password"
         else:
-            await ledger.count_failure(check.customer_id)
+            await ledger.count_failure(check.subject)
     if how is None:
         await record(tracker, "verification_failed", attempt=check.attempts)
         if check.last_attempt:
@@ -256,7 +278,7 @@ async def check_proof(dispatcher: CollectingDispatcher, tracker: Tracker, domain
                                  remaining=check.max_attempts - check.attempts)
         return []
     await ledger.close(tracker.sender_id)
-    customer = await db(repository().get_customer, check.customer_id)
+    customer = await db(repository().get_customer, check.customer_id) if check.customer_id is not None else None
     if customer is None:
         return db_error(dispatcher)
     await bind_channel_account(tracker, customer)
@@ -306,7 +328,11 @@ class ActionIdentifyCustomer(Action):
             return []
         who = await establish(tracker)
         if who.customer is None:
-            dispatcher.utter_message(response="utter_customer_not_found")
+            if pending and proof_needed(pending):  # the same reply as for a customer's number
+                return await continue_with(pending, dispatcher, tracker, domain, [SlotSet("awaiting", None)])
+            # Noted either way: a request that needs proof asks for it (request_proof); one that
+            # acts on the account without proof has to say it found no one.
+            dispatcher.utter_message(response="utter_customer_not_found" if pending else "utter_identity_noted")
             return []
         events = who.events + identified(who.customer, who.verified) + [SlotSet("awaiting", None)]
         if pending:
@@ -334,10 +360,12 @@ class IdentifiedAction(Action, ABC):
         level = load_policy(get_settings().content_dir).level(self.request or self.name())
         try:
             who = await establish(tracker)
+            if who.customer is None and who.number and level == "verified":
+                return await request_proof(dispatcher, tracker, None, self.name(), who.number)
             if who.customer is None:
                 return ask_identity(dispatcher, self.name())
             if level == "verified" and not who.verified:
-                return await request_proof(dispatcher, tracker, who.customer, self.name())
+                return await request_proof(dispatcher, tracker, who.customer, self.name(), who.number)
             return (who.events + identified(who.customer, who.verified)
                     + await self.serve(dispatcher, tracker, who.customer, who.verified))
         except DatabaseError:
@@ -352,6 +380,12 @@ class IdentifiedAction(Action, ABC):
     ) -> list[dict[str, Any]]:
         """Answer the request for a customer who has what the request's level needs; ``verified``
         says whether they proved it (a lower level lets one who only gave a number through)."""
+
+
+def proof_needed(action_name: str) -> bool:
+    """Whether the account action ``action_name`` answers only the proven account holder."""
+    action = find_action(action_name)
+    return load_policy(get_settings().content_dir).level(getattr(action, "request", "") or action_name) == "verified"
 
 
 async def verified_customer(tracker: Tracker) -> Customer | None:

@@ -102,6 +102,9 @@ def running_kefu(trained_model, tmp_path_factory):
         # reach the worker holding the session (README "Several processes"). Several processes
         # are tested in tests/scale (two servers on one Redis).
         KEFU_WORKERS="1",
+        # As behind deploy/nginx.conf: Sanic takes the client from X-Forwarded-For (README "Behind a
+        # reverse proxy"); requests without the header still come from their own address.
+        SANIC_PROXIES_COUNT="1",
     )
     # Channel tests: media folder with a generated self-help video, WeChat test credentials.
     from tests.channels.stack_env import channel_environment

@@ -5,10 +5,11 @@ it hands over: Rasa mounts channel blueprints under ``/webhooks/agent_desk/``, s
 chat's page the blueprint's ``register`` adds root routes. It also starts the waiting room
 (``bot.handoff.watcher``). Customers never send messages here.
 
-Security: wrong passwords lock the name out for a while (``bot.security.login_guard``); sign-in sets an HttpOnly, SameSite=Strict cookie holding a random token (its hash is
+Security: wrong passwords lock the name out from that client address for a while (``bot.security.login_guard``); sign-in sets an HttpOnly, SameSite=Strict cookie holding a random token (its hash is
 the Redis session key); state-changing calls also need the ``X-Kefu-Desk`` header, which a
 cross-site form cannot send. The page renders every customer text with ``textContent``.
-The supervisor page and its API are for agents with the ``supervisor`` role only (403 otherwise).
+The supervisor page and its API are for agents with the ``supervisor`` role only (403 otherwise);
+only there are agents' skill groups granted, an agent picks among the granted ones.
 """
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def signed_in(handler: Handler) -> Handler:
         if request.method != "GET" and request.headers.get(CSRF_HEADER) != "1":
             return response.json({"error": "error_forbidden"}, status=403)
         # Ids arrive URL-encoded ("+" in a WeChat or phone id is "%2B"); Sanic's router leaves them so.
-        kwargs = {name: unquote(value) if name in ("conversation_id", "ticket_id") else value
+        kwargs = {name: unquote(value) if name in ("conversation_id", "ticket_id", "agent_id") else value
                   for name, value in kwargs.items()}
         try:
             return await handler(request, desk, agent, *args, **kwargs)
@@ -124,6 +125,7 @@ async def login(request: Request) -> HTTPResponse:
     data = body(request)
     if request.headers.get(CSRF_HEADER) != "1":
         return response.json({"error": "error_forbidden"}, status=403)
+    # The client behind a trusted proxy (Sanic's PROXIES_COUNT / REAL_IP_HEADER / FORWARDED_SECRET), else the peer.
     name, address = str(data.get("name", ""))[:64], request.remote_addr or request.ip or ""
     guard = login_guard(desk)
     if await guard.locked(name, address):
@@ -132,7 +134,7 @@ async def login(request: Request) -> HTTPResponse:
     if result is None:
         await guard.failed(name, address)
         return response.json({"error": "error_login"}, status=401)
-    await guard.succeeded(name)
+    await guard.succeeded(name, address)
     token, account = result
     reply = response.json({"agent_id": account.agent_id, "name": account.display_name})
     reply.cookies[COOKIE] = token
@@ -240,7 +242,21 @@ async def stream(request: Request, desk: Desk, agent: dict, conversation_id: str
 @signed_in
 @supervisors_only
 async def supervision(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
-    return response.json(await supervisor.overview(desk.queue))
+    view = await supervisor.overview(desk.queue)
+    for shown in view["agents"]:  # what each may serve, beside what they take now
+        account = await asyncio.to_thread(desk.accounts.get, shown["agent_id"])
+        shown["granted_skills"] = list(account.skills) if account else []
+    return response.json(view)
+
+
+@signed_in
+@supervisors_only
+async def grant_skills(request: Request, desk: Desk, agent: dict, agent_id: str) -> HTTPResponse:
+    """Only a supervisor sets which skill groups an agent serves (agents pick among those only)."""
+    skills = body(request).get("skills")
+    await desk.grant_skills(agent_id, [str(s) for s in skills] if isinstance(skills, list) else [])
+    logger.info("handoff.supervisor.skills_granted agent=%s by=%s", agent_id, agent["agent_id"])
+    return response.json({"ok": True})
 
 
 @signed_in
@@ -302,6 +318,7 @@ ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/conversations/<conversation_id:str>/stream", stream, ["GET"]),
     ("/agent/api/supervisor", supervision, ["GET"]),
     ("/agent/api/supervisor/queue/<conversation_id:str>/remove", remove_entry, ["POST"]),
+    ("/agent/api/supervisor/agents/<agent_id:str>/skills", grant_skills, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/selfhelp", selfhelp, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/reveal", reveal, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/close", close, ["POST"]),

@@ -56,16 +56,30 @@ class Desk:
         return token, account
 
     async def set_status(self, agent_id: str, status: str, skills: list[str] | None) -> None:
+        """An agent's own status, and which of the skill groups a supervisor granted them they take now.
+
+        Granting is the supervisor's (``grant_skills``): an agent who could pick any group could
+        take queues (and the customers' data in them) nobody gave them.
+        """
         if skills is not None:
-            unknown = set(skills) - set(self.queue.rules.skills)
-            if unknown or not skills:
-                raise DeskError("error_skills")
-            await asyncio.to_thread(self.accounts.set_skills, agent_id, skills)
+            account = await asyncio.to_thread(self.accounts.get, agent_id)
+            if not skills or account is None or set(skills) - set(account.skills):
+                raise DeskError("error_skills", 403 if account is not None and skills else 400)
             await self.queue.roster.set_skills(agent_id, skills)
         try:
             await self.queue.roster.set_status(agent_id, status)
         except ValueError as exc:
             raise DeskError("error_status") from exc
+
+    async def grant_skills(self, agent_id: str, skills: list[str]) -> None:
+        """A supervisor sets the skill groups an agent may serve (the account, and the roster at once)."""
+        if not skills or set(skills) - set(self.queue.rules.skills):
+            raise DeskError("error_skills")
+        if await asyncio.to_thread(self.accounts.get, agent_id) is None:
+            raise DeskError("error_no_agent", 404)
+        await asyncio.to_thread(self.accounts.set_skills, agent_id, skills)
+        if await self.queue.roster.get(agent_id) is not None:
+            await self.queue.roster.set_skills(agent_id, skills)
 
     # -- overview ------------------------------------------------------
     async def overview(self, agent_id: str) -> dict:
@@ -85,9 +99,11 @@ class Desk:
                            "sla_s": rules.sla_seconds.get(skill), "entries": entries})
         state = await self.queue.roster.get(agent_id)
         items = await asyncio.to_thread(work_items)
-        role = await asyncio.to_thread(self.accounts.role_of, agent_id)
+        account = await asyncio.to_thread(self.accounts.get, agent_id)
         return {
-            "agent": {"agent_id": agent_id, "name": state.name if state else agent_id, "role": role,
+            "agent": {"agent_id": agent_id, "name": state.name if state else agent_id,
+                      "role": account.role if account else None,
+                      "granted_skills": list(account.skills) if account else [],
                       "status": state.status if state else "away", "skills": list(state.skills) if state else [],
                       "capacity": state.capacity if state else 0},
             "skills": rules.skills,

@@ -1,10 +1,18 @@
-"""Phone, ID-card and bank-card numbers never reach a log file in full.
+"""Phone, ID-card and bank-card numbers never reach a log file in full, nor do conversation ids.
+
+A conversation id is a bearer secret (a web-chat id resumes its conversation, REST accepts any
+sender id) and a WeChat openid names a follower, so both are replaced by a short hash of
+themselves: the same id gives the same hash in every process, so a conversation's lines can
+still be followed and matched with ``pseudonym(id)``, but a log reader cannot take it over.
+A channel prefix stays readable (``ivr:#…``), and a phone call's id hashes the same on its own
+(``call=#…``) as inside its conversation id.
 
 Installed as the process's log-record factory, so every logger and handler (Rasa's, Sanic's,
 rasa-sdk's, Kefu's) gets the masked text, including the text of logged tracebacks.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 
@@ -13,8 +21,33 @@ ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])"
 BANK_CARD = re.compile(r"(?<!\d)\d{12,15}(\d{4})(?!\d)")
 PHONE = re.compile(r"(?<!\d)((?:\+?86)?1[3-9]\d)\d{4}(\d{4})(?!\d)")
 
+# Conversation ids in Kefu's "key=value" lines, whatever their shape (REST ids are the client's choice).
+KEYED_ID = re.compile(r"\b(conversation|conversation_id|sender|sender_id|session|sid|call|openid)"
+                      r"=(['\"]?)(?!#)([^\s,;'\"()\[\]{}]+)")
+# And wherever else they appear (paths, Rasa's own lines): phone calls, web-chat ids, WeChat openids.
+CALL_ID = re.compile(r"(?<![\w%])(ivr(?::|%3A))(?!#)([\w-]+)")
+WEBCHAT_ID = re.compile(r"(?<![0-9A-Za-z#])[0-9a-f]{32}(?![0-9A-Za-z])")
+OPENID = re.compile(r"(?<![\w-])o[\w-]{27}(?![\w-])")
+ID_KEYS = {"conversation_id", "sender_id", "sender", "session_id", "openid"}  # structlog event fields
+CHANNEL_PREFIXES = ("ivr:", "wechat:")
+
+
+def pseudonym(conversation_id: str) -> str:
+    """The stable stand-in for an id in the logs (``#`` and 10 hex digits), channel prefix kept."""
+    prefix = next((p for p in CHANNEL_PREFIXES if conversation_id.startswith(p)), "")
+    rest = conversation_id[len(prefix):]
+    return f"{prefix}#{hashlib.sha256(rest.encode()).hexdigest()[:10]}"
+
+
+def mask_ids(text: str) -> str:
+    text = KEYED_ID.sub(lambda m: f"{m.group(1)}={m.group(2)}{pseudonym(m.group(3))}", text)
+    text = CALL_ID.sub(lambda m: m.group(1) + pseudonym(m.group(2)), text)
+    text = WEBCHAT_ID.sub(lambda m: pseudonym(m.group()), text)
+    return OPENID.sub(lambda m: pseudonym(m.group()), text)
+
 
 def mask_numbers(text: str) -> str:
+    text = mask_ids(text)
     text = ID_CARD.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
     text = BANK_CARD.sub(lambda m: f"************{m.group(1)}", text)
     return PHONE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
@@ -36,8 +69,8 @@ def install() -> None:
         record = current(*args, **kwargs)
         if isinstance(record.msg, dict):
             # structlog's event dict (Rasa logs through structlog): its formatter needs the dict itself
-            record.msg = {key: mask_numbers(value) if isinstance(value, str) else value
-                          for key, value in record.msg.items()}
+            record.msg = {key: (pseudonym(value) if key in ID_KEYS else mask_numbers(value))
+                          if isinstance(value, str) else value for key, value in record.msg.items()}
             return _with_masked_traceback(record)
         try:
             message = record.getMessage()

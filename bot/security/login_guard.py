@@ -1,4 +1,10 @@
-"""Agent-desk sign-in: too many wrong passwords lock the name (and the address) for a while.
+"""Agent-desk sign-in: too many wrong passwords lock the name from that address (and the address) for a while.
+
+The lock is per (name, client address), not per name: anyone who knows an agent's name could
+otherwise lock the agent out on purpose. An address that fails for several names is locked too.
+The client address is Sanic's ``request.remote_addr``, which reads proxy headers only as far as
+Sanic is told to trust them (``SANIC_PROXIES_COUNT``, ``SANIC_REAL_IP_HEADER``,
+``SANIC_FORWARDED_SECRET``; README "Behind a reverse proxy"), else the peer's address.
 
 Counters live in Redis so every Rasa worker agrees. Each failure renews the lock-out period, so
 a password guesser stays locked out for as long as they keep guessing; while locked, even the
@@ -28,7 +34,7 @@ class LoginGuard:
         self.lockout_s = lockout_s
 
     def _keys(self, name: str, address: str) -> list[tuple[str, int]]:
-        return [(f"{PREFIX}:name:{_digest(name.lower())}", self.max_failures),
+        return [(f"{PREFIX}:name_at:{_digest(name.lower() + chr(0) + address)}", self.max_failures),
                 (f"{PREFIX}:address:{_digest(address)}", self.max_failures * ADDRESS_FACTOR)]
 
     async def locked(self, name: str, address: str) -> bool:
@@ -47,5 +53,5 @@ class LoginGuard:
             if int(count) == limit:
                 logger.warning("security.desk_login.locked key=%s", key.rsplit(":", 2)[-2])
 
-    async def succeeded(self, name: str) -> None:
-        await self.redis.delete(self._keys(name, "")[0][0])
+    async def succeeded(self, name: str, address: str) -> None:
+        await self.redis.delete(self._keys(name, address)[0][0])

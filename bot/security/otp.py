@@ -1,9 +1,11 @@
 """One-time codes for verification, kept in Redis so every action-server process agrees.
 
-One outstanding check per conversation (``kefu:verify:code:<conversation id>``): the customer it
-is for, an HMAC of the code (none when only the service password is accepted), and the number
-of attempts. It expires after ``otp_ttl_s``; ``otp_max_attempts`` wrong answers void it. Codes
-sent are counted per registered number and per conversation in hourly windows.
+One outstanding check per conversation (``kefu:verify:code:<conversation id>``): whom it is for
+(a customer, or a number that is no customer's: that check gets the same replies and never
+passes, so the replies do not tell which numbers are customers'), an HMAC of the code (none when
+only the service password is accepted), and the number of attempts. It expires after ``otp_ttl_s``; ``otp_max_attempts`` wrong answers void it. Codes
+sent are counted per registered number and per conversation in hourly windows; a conversation
+gets fewer than a number, so no one conversation can use up the codes of a number.
 
 A check ends after a few wrong answers, but a new one can always be asked for, and the service
 password does not change between checks. So wrong answers are also counted per customer, across
@@ -42,7 +44,8 @@ def _text(value) -> str:
 
 @dataclass(frozen=True)
 class PendingCheck:
-    customer_id: int
+    subject: str  # whom the check is for: a customer id, or a number that is no customer's
+    customer_id: int | None  # None: no customer has this number, so nothing can pass the check
     code_digest: str  # "" when no code was sent (service password only)
     attempts: int  # including the one being made
     max_attempts: int
@@ -73,31 +76,43 @@ class CodeLedger:
     def digest(self, answer: str) -> str:
         return hmac.new(self.pepper, answer.encode(), hashlib.sha256).hexdigest()
 
-    async def pending_for(self, conversation_id: str) -> int | None:
-        """The customer an outstanding check is for, without counting an attempt."""
-        value = await self.redis.hget(_key("code", conversation_id), "customer_id")
-        return int(_text(value)) if value is not None else None
+    async def pending_for(self, conversation_id: str) -> str | None:
+        """The subject an outstanding check is for, without counting an attempt."""
+        value = await self.redis.hget(_key("code", conversation_id), "subject")
+        return _text(value) if value is not None else None
 
     async def may_send(self, conversation_id: str, phone: str) -> bool:
-        """Count one code towards both hourly limits; False when either is used up."""
-        window = str(int(time.time() // WINDOW_S))
-        allowed = True
-        for key, limit in ((_key("sent", "number", _hidden(phone), window), self.per_number_per_hour),
-                           (_key("sent", "sender", _hidden(conversation_id), window), self.per_sender_per_hour)):
-            count = await self.redis.incr(key)
-            if count == 1:
-                await self.redis.expire(key, WINDOW_S * 2)
-            allowed = allowed and count <= limit
-        return allowed
+        """Count one code towards the conversation's hourly budget and, if that allows it, the
+        number's; False when either is used up.
 
-    async def open(self, conversation_id: str, customer_id: int, *, with_code: bool) -> str | None:
-        """Start a check for ``customer_id``; returns the new code (None: password only)."""
+        The conversation's budget is the smaller one, and a code it may not have is not counted for
+        the number: whoever knows a number cannot use up its codes from one conversation, and the
+        owner can still get one (the number's budget still stops SMS bombing across conversations).
+        """
+        window = str(int(time.time() // WINDOW_S))
+        if not await self._within(_key("sent", "sender", _hidden(conversation_id), window), self.per_sender_per_hour):
+            return False
+        return await self._within(_key("sent", "number", _hidden(phone), window), self.per_number_per_hour)
+
+    async def _within(self, key: str, limit: int) -> bool:
+        count = await self.redis.incr(key)
+        if count == 1:
+            await self.redis.expire(key, WINDOW_S * 2)
+        return count <= limit
+
+    async def open(self, conversation_id: str, subject: str, customer_id: int | None, *,
+                   with_code: bool) -> str | None:
+        """Start a check for ``subject``; returns the new code (None: password only).
+
+        Without a customer the code is one no reply can match: it is never sent anywhere.
+        """
         code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}" if with_code else None
+        matched = code if customer_id is not None else secrets.token_hex(16)
         key = _key("code", conversation_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
-            pipe.hset(key, mapping={"customer_id": customer_id, "digest": self.digest(code) if code else "",
-                                    "attempts": 0})
+            pipe.hset(key, mapping={"subject": subject, "customer_id": "" if customer_id is None else customer_id,
+                                    "digest": self.digest(matched) if code else "", "attempts": 0})
             pipe.expire(key, self.ttl_s)
             await pipe.execute()
         return code
@@ -114,23 +129,25 @@ class CodeLedger:
             return None
         if attempts >= self.max_attempts:
             await self.redis.delete(key)  # the last attempt: whatever its outcome, the check is over
-        return PendingCheck(int(stored["customer_id"]), stored["digest"], attempts, self.max_attempts)
+        customer_id = int(stored["customer_id"]) if stored.get("customer_id") else None
+        return PendingCheck(stored.get("subject", ""), customer_id, stored["digest"], attempts, self.max_attempts)
 
-    def _failures_key(self, customer_id: int) -> str:
-        return _key("failed", _hidden(str(customer_id)), str(int(time.time() // DAY_S)))
+    def _failures_key(self, subject: str) -> str:
+        return _key("failed", _hidden(subject), str(int(time.time() // DAY_S)))
 
-    async def password_paused(self, customer_id: int) -> bool:
-        """True once the customer's wrong answers of the day have used up the password's budget."""
-        count = await self.redis.get(self._failures_key(customer_id))
+    async def password_paused(self, subject: str) -> bool:
+        """True once the subject's wrong answers of the day have used up the password's budget."""
+        count = await self.redis.get(self._failures_key(subject))
         return count is not None and int(_text(count)) >= self.password_failures_per_day
 
-    async def count_failure(self, customer_id: int) -> None:
-        key = self._failures_key(customer_id)
+    async def count_failure(self, subject: str) -> None:
+        key = self._failures_key(subject)
         if await self.redis.incr(key) == 1:
             await self.redis.expire(key, DAY_S * 2)
 
     def code_matches(self, check: PendingCheck, answer: str) -> bool:
-        return bool(check.code_digest) and hmac.compare_digest(self.digest(answer), check.code_digest)
+        return (check.customer_id is not None and bool(check.code_digest)
+                and hmac.compare_digest(self.digest(answer), check.code_digest))
 
     async def close(self, conversation_id: str) -> None:
         await self.redis.delete(_key("code", conversation_id))

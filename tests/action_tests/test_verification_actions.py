@@ -143,6 +143,24 @@ async def test_codes_are_rate_limited_per_number_then_only_the_password_is_asked
     assert len(queued) == 2
 
 
+async def test_one_conversation_cannot_use_up_a_numbers_codes(run_action, with_redis, monkeypatch):
+    """Found by a probe: whoever knew a number could spend its five codes of the hour from one
+    conversation, and the owner then got no code. Default limits; a wrong answer ends each check."""
+    monkeypatch.setenv("KEFU_OTP_MAX_ATTEMPTS", "1")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    tries = []
+    for _ in range(5):
+        tries += (await claim_number(run_action, "burner-1")).responses
+        await run_action("action_identify_customer", code_answer("burner-1", "000000"))
+    assert tries == ["utter_verification_code_sent"] * 3 + ["utter_verification_password_only"] * 2
+    owner = await claim_number(run_action, "owner-3")
+    assert owner.responses == ["utter_verification_code_sent"]
+    unlocked = await run_action("action_identify_customer", code_answer("owner-3", sent_code("13800000002")))
+    assert unlocked.message("utter_bill_summary")["customer_name"] == "李娜"
+
+
 async def test_a_signed_integration_token_verifies_and_a_forged_one_does_not(run_action, with_redis):
     claims = {"aud": "kefu", "sub": "8800000002", "exp": int(time.time()) + 300}
     good = jwt.encode(claims, get_secrets().jwt_secret, algorithm="HS256")
@@ -210,8 +228,8 @@ async def test_tickets_visits_and_changes_need_proof(run_action, with_redis, act
 
 
 @pytest.mark.parametrize("number, expected", [("13800000002", "utter_verification_code_sent"),
-                                              ("13999999999", "utter_customer_not_found")],
-                         ids=["someone-else-must-prove-it", "unknown-is-not-found"])
+                                              ("13999999999", "utter_verification_code_sent")],
+                         ids=["someone-else-must-prove-it", "unknown-is-told-apart-from-no-one"])
 async def test_a_number_typed_after_being_verified_counts_on_its_own(run_action, with_redis, number, expected):
     tracker = load_tracker("query_bill", text=number, intent="inform", entities=[entity("phone_number", number)],
                            sender=f"owner-{number}", pending_request="action_query_bill", customer_id="1",
@@ -239,3 +257,55 @@ async def test_a_proof_given_in_the_web_chat_does_not_hold_for_rest_messages_to_
     assert in_the_chat.message("utter_bill_summary")["customer_name"] == "李娜"
     over_rest = await run_action("action_query_bill", next_turn("rest"))
     assert over_rest.responses == ["utter_verification_code_sent"] and personal(over_rest) == []
+
+
+def queued_for(number: str) -> list[dict]:
+    return [r for r in repository().outbound(channel="sms", limit=1000) if r["recipient"] == number]
+
+
+@pytest.mark.parametrize("known, unknown, reply", [
+    ("13800000004", "13800000099", "utter_verification_code_sent"),
+    ("8800000004", "8899999999", "utter_verification_code_sent_to_account"),
+], ids=["phone", "account"])
+async def test_a_number_that_is_no_customers_gets_the_same_reply_and_a_check_that_never_passes(
+        run_action, with_redis, monkeypatch, known, unknown, reply):
+    """Found by a probe: a customer's number got "已向138****0004发送验证码", any other "not found",
+    so anyone could test which numbers are customers."""
+    monkeypatch.setenv("KEFU_OTP_PER_NUMBER_PER_HOUR", "1")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    kind = "phone_number" if unknown.startswith("1") else "account_number"
+
+    async def typed(sender: str, number: str, pending: str | None = "action_query_bill"):
+        tracker = load_tracker("query_bill", text=number, intent="inform", entities=[entity(kind, number)],
+                               sender=sender, pending_request=pending)
+        return await run_action("action_identify_customer", tracker)
+
+    masked = {known: "138****0004", unknown: "138****0099"} if kind == "phone_number" else {known: None, unknown: None}
+    for number in (known, unknown):  # the typed number is shown back, then the hourly limit applies alike
+        shown = []
+        for n in range(2):
+            shown += [(m["response"], m.get("phone_masked")) for m in (await typed(f"probe-{number}-{n}", number)).messages]
+        assert shown == [(reply, masked[number]), ("utter_verification_password_only", None)], number
+    assert len(queued_for("13800000004")) == 1 and queued_for(unknown) == []
+    noted = [(await typed(f"noted-{number}", number, pending=None)).responses for number in (known, unknown)]
+    assert noted == [["utter_identity_noted"]] * 2
+
+    # Nothing passes the check of a number that is no customer's: not a customer's password, not a guess.
+    sender = f"probe-{unknown}-0"
+    answers = ["246802", "123456", "000000"]
+    turns = [await run_action("action_identify_customer", load_tracker(
+        "query_bill", text=answer, intent="inform", sender=sender, awaiting="verification_code",
+        pending_request="action_query_bill")) for answer in answers]
+    assert [t.responses for t in turns] == [["utter_verification_wrong"]] * 2 + [["utter_verification_locked"]]
+    assert all("verified_customer_id" not in t.slots and "customer_id" not in t.slots for t in turns)
+
+
+async def test_a_customer_who_mistyped_their_number_gets_the_code_once_they_give_the_right_one(run_action, with_redis):
+    await claim_number(run_action, "mistyped-1", "13800000020")
+    assert queued_for("13800000020") == []
+    turn = await claim_number(run_action, "mistyped-1", "13800000002")
+    assert turn.message("utter_verification_code_sent")["phone_masked"] == "138****0002"
+    owner = await run_action("action_identify_customer", code_answer("mistyped-1", sent_code("13800000002")))
+    assert owner.message("utter_bill_summary")["customer_name"] == "李娜"

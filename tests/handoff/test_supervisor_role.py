@@ -39,6 +39,30 @@ def test_a_plain_agent_gets_403_and_the_supervisor_gets_the_view(running_kefu):
     assert requests.get(f"{stack.settings.rasa_url}/agent/api/supervisor", timeout=10).status_code == 401
 
 
+def test_agents_take_only_skill_groups_a_supervisor_granted(running_kefu):
+    """Found by a probe: the desk's status call let an agent give themselves any queue."""
+    stack = running_kefu
+    name = f"narrow-{uuid.uuid4().hex[:6]}"
+    store = AccountStore(stack.settings.database_url)
+    store.add(name, "plain-agent-pass", ["tv"], known_skills=["tv", "broadband", "billing", "general"])
+    plain = desk_login(stack, name, "plain-agent-pass")
+    grab = desk(plain, stack, "POST", "status", status="away", skills=["tv", "billing"])
+    assert grab.status_code == 403 and grab.json()["error"] == "error_skills"
+    mine = desk(plain, stack, "GET", "overview").json()["agent"]
+    assert (mine["skills"], mine["granted_skills"], store.get(name).skills) == (["tv"], ["tv"], ("tv",))
+    refused = desk(plain, stack, "POST", f"supervisor/agents/{name}/skills", skills=["tv", "billing"])
+    assert refused.status_code == 403 and refused.json()["error"] == "error_not_supervisor"
+
+    boss = desk_login(stack)  # the demo agent is a supervisor
+    assert desk(boss, stack, "POST", f"supervisor/agents/{name}/skills", skills=["tv", "billing"]).ok
+    shown = next(a for a in desk(boss, stack, "GET", "supervisor").json()["agents"] if a["agent_id"] == name)
+    assert shown["granted_skills"] == ["tv", "billing"] and store.get(name).skills == ("tv", "billing")
+    # Granted, the agent may take it, or only it, for now.
+    assert desk(plain, stack, "POST", "status", status="away", skills=["billing"]).ok
+    mine = desk(plain, stack, "GET", "overview").json()["agent"]
+    assert (mine["skills"], mine["granted_skills"]) == (["billing"], ["tv", "billing"])
+
+
 def test_the_screen_pop_is_only_for_the_agent_holding_the_conversation(running_kefu):
     stack = running_kefu
     session = desk_login(stack)

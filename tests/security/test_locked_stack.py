@@ -190,6 +190,25 @@ def test_desk_login_brute_force_locks_out_even_the_right_password(running_kefu):
     assert "kefu_agent" not in locked.cookies
 
 
+def test_a_guesser_behind_the_proxy_locks_only_their_own_address_out(running_kefu):
+    """Found by a probe: anyone knowing an agent's name could lock the agent out, and behind a proxy
+    every client looked like one address. The test stack trusts one proxy (SANIC_PROXIES_COUNT=1)."""
+    name = f"target{uuid.uuid4().hex[:6]}"
+    AccountStore(running_kefu.settings.database_url).add(name, "the-right-password", ["tv"])
+    url = f"{running_kefu.settings.rasa_url}/agent/api/login"
+
+    def sign_in(password: str, client: str) -> requests.Response:
+        return requests.post(url, json={"name": name, "password": password}, timeout=30,
+                             headers={"X-Kefu-Desk": "1", "X-Forwarded-For": client})
+
+    guesses = [sign_in(f"guess-{n}", "198.51.100.7").status_code
+               for n in range(running_kefu.settings.desk_login_max_failures)]
+    assert guesses == [401] * running_kefu.settings.desk_login_max_failures
+    assert sign_in("the-right-password", "198.51.100.7").status_code == 429
+    agent = sign_in("the-right-password", "203.0.113.20")
+    assert agent.status_code == 200 and "kefu_agent" in agent.cookies, "the agent at their own desk gets in"
+
+
 def listening_addresses(port: int) -> set[str]:
     """Local addresses with a listening TCP socket on ``port`` (what `ss -ltn` shows), from /proc."""
     found = set()

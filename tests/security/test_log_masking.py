@@ -50,9 +50,33 @@ def test_rasa_structlog_events_stay_readable_and_masked(masked_logs, capsys):
     rasa_style = structlog.wrap_logger(logger, processors=[structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
                                        wrapper_class=structlog.stdlib.BoundLogger)
     try:
-        rasa_style.error("interpolator.failed", response="call 13800000002")
+        rasa_style.error("interpolator.failed", response="call 13800000002", sender_id="app-user-42")
     finally:
         logger.removeHandler(handler)
     assert "interpolator.failed" in stream.getvalue() and "138****0002" in stream.getvalue()
     assert "13800000002" not in stream.getvalue()
+    assert "app-user-42" not in stream.getvalue() and log_masking.pseudonym("app-user-42") in stream.getvalue()
     assert "Logging error" not in capsys.readouterr().err
+
+
+def test_conversation_ids_and_openids_are_replaced_by_the_same_hash_in_every_line(masked_logs):
+    """Found by a probe: conversation ids (a web chat's id resumes its conversation, REST takes any
+    sender id) and WeChat openids were in the server's logs. Lines must still be matched up."""
+    web, openid, call, rest = "0123456789abcdef0123456789abcdef", "o6_bm_security_test_openid01", "CA" + "5" * 32, "app-user-42"
+    masked_logs.set_level(logging.INFO)
+    log = logging.getLogger("kefu.test")
+    log.info("security.verification.paused conversation=%s", web)
+    log.info("webchat.session.resumed session=%s", web)
+    log.info("GET /conversations/%s/tracker 200", web)
+    log.info("wechat.reply.passive sender=%s units=2", openid)
+    log.info("handoff.queued conversation=%s skill=tv", f"ivr:{call}")
+    log.info("ivr.call.ended call=%s reason=hangup", call)
+    log.info("handoff.closed conversation='%s' by=demo", rest)
+    lines = [record.getMessage() for record in masked_logs.records if record.name == "kefu.test"]
+    assert len(lines) == 7
+    assert [secret for secret in (web, openid, call, rest) if any(secret in line for line in lines)] == []
+    hashed = log_masking.pseudonym
+    assert all(hashed(web) in line for line in lines[:3]) and hashed(openid) in lines[3]
+    assert hashed(f"ivr:{call}") in lines[4] and hashed(call) in lines[5] and hashed(f"ivr:{call}") == f"ivr:{hashed(call)}"
+    assert hashed(rest) in lines[6] and "skill=tv" in lines[4] and "by=demo" in lines[6]
+    assert len({hashed(web), hashed(openid), hashed(call), hashed(rest)}) == 4

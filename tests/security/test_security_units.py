@@ -84,15 +84,26 @@ def test_without_a_configured_trunk_token_no_caller_id_verifies():
     assert call.caller_verified is False
 
 
-async def test_login_brute_force_locks_the_name_even_for_the_right_password(redis):  # noqa: F811
+async def test_login_brute_force_locks_the_name_from_that_address_even_for_the_right_password(redis):  # noqa: F811
+    """Locked per (name, address): a lock per name let anyone who knew an agent's name lock the agent
+    out on purpose (found by a probe)."""
     guard = LoginGuard(redis, max_failures=3, lockout_s=60)
     for _ in range(3):
         assert not await guard.locked("demo", "10.0.0.1")
         await guard.failed("demo", "10.0.0.1")
-    assert await guard.locked("demo", "10.0.0.1")
-    assert await guard.locked("DEMO", "10.0.0.2"), "the name is locked from any address"
+    assert await guard.locked("demo", "10.0.0.1") and await guard.locked("DEMO", "10.0.0.1")
+    assert not await guard.locked("demo", "10.0.0.2"), "the agent at their own desk is not locked out"
     assert not await guard.locked("other", "10.0.0.3")
-    assert 0 < await redis.ttl("kefu:security:login:name:" + hashlib.sha256(b"demo").hexdigest()[:24]) <= 60
+    key = "kefu:security:login:name_at:" + hashlib.sha256(b"demo\x0010.0.0.1").hexdigest()[:24]
+    assert 0 < await redis.ttl(key) <= 60
+
+
+async def test_an_address_guessing_many_names_is_locked_for_every_name(redis):  # noqa: F811
+    guard = LoginGuard(redis, max_failures=2, lockout_s=60)
+    for n in range(8):  # ADDRESS_FACTOR (4) times the names' limit, spread over names
+        await guard.failed(f"agent{n // 2}", "10.0.0.9")
+    assert await guard.locked("someone-new", "10.0.0.9")
+    assert not await guard.locked("someone-new", "10.0.0.10")
 
 
 def test_kefu_validate_names_an_unknown_request_in_the_policy(tmp_path):

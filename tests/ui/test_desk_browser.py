@@ -136,3 +136,30 @@ def test_supervisor_sees_agents_and_queues_and_removes_a_stale_entry(browser, ru
     session = requests.Session()
     assert desk(session, stack, "GET", "overview").status_code == 401
     assert tracker(stack, ghost)["paused"] is False, "handed back to the bot"
+
+
+def test_the_supervisor_grants_a_skill_group_and_the_agent_picks_only_among_granted_ones(browser, running_kefu):
+    from bot.handoff.accounts import AccountStore
+
+    stack = running_kefu
+    name = f"grant-{uuid.uuid4().hex[:6]}"
+    store = AccountStore(stack.settings.database_url)
+    store.add(name, "plain-agent-pass", ["tv"], known_skills=["tv", "broadband", "billing", "general"])
+    errors: list[str] = []
+    agent_context, agent_page = desk_page(browser, stack, errors, DESK, name, "plain-agent-pass")
+    boss_context, boss_page = desk_page(browser, stack, errors, DESK)
+    try:
+        agent_page.locator("#skills input[value=tv]").wait_for(timeout=10000)
+        assert agent_page.locator("#skills input").count() == 1, "only the granted group is offered"
+        boss_page.goto(f"{stack.settings.rasa_url}/agent/supervisor/")
+        billing = boss_page.locator(f"#agents tr[data-agent='{name}'] input[value=billing]")
+        billing.wait_for(timeout=10000)
+        assert not billing.is_checked()
+        with boss_page.expect_response(lambda r: r.url.endswith(f"/supervisor/agents/{name}/skills")) as granted:
+            billing.check()
+        assert granted.value.ok and store.get(name).skills == ("tv", "billing")
+        agent_page.locator("#skills input[value=billing]").wait_for(timeout=10000)  # the agent's next overview
+    finally:
+        agent_context.close()
+        boss_context.close()
+    assert not errors, errors

@@ -40,7 +40,7 @@
     $("supervisor-link").hidden = data.agent.role !== "supervisor";
     if (document.activeElement !== $("status-select")) { $("status-select").value = data.agent.status; }
     skillLabels = data.skills;
-    renderSkills(data.skills, data.agent.skills);
+    renderSkills(data.skills, data.agent.skills, data.agent.granted_skills);
     var queues = $("queues"); clear(queues);
     data.queues.forEach(function (q) {
       var box = el("div", "queue");
@@ -76,10 +76,12 @@
       Object.keys(data.skills).forEach(function (skill) { var o = el("option", null, data.skills[skill]); o.value = skill; transfer.appendChild(o); });
     }
   }
-  function renderSkills(all, mine) {
+  var shownGrant = null;
+  function renderSkills(all, mine, granted) {  // only the groups a supervisor granted: the agent picks among them
     var box = $("skills");
-    if (box.childNodes.length) { return; }
-    Object.keys(all).forEach(function (skill) {
+    if (shownGrant === granted.join(",")) { return; }
+    shownGrant = granted.join(","); clear(box);
+    Object.keys(all).filter(function (skill) { return granted.indexOf(skill) >= 0; }).forEach(function (skill) {
       var label = el("label"); var box2 = document.createElement("input");
       box2.type = "checkbox"; box2.value = skill; box2.checked = mine.indexOf(skill) >= 0;
       box2.addEventListener("change", saveStatus);

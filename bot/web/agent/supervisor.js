@@ -16,13 +16,28 @@
     return tr;
   }
 
+  function grants(a) {  // the skill groups the agent may serve: only a supervisor sets them
+    var box = el("span", "grants");
+    Object.keys(skills).forEach(function (skill) {
+      var label = el("label"), input = document.createElement("input");
+      input.type = "checkbox"; input.value = skill; input.checked = a.granted_skills.indexOf(skill) >= 0;
+      input.addEventListener("change", function () {
+        var chosen = Array.prototype.filter.call(box.querySelectorAll("input"), function (b) { return b.checked; }).map(function (b) { return b.value; });
+        api("POST", "supervisor/agents/" + encodeURIComponent(a.agent_id) + "/skills", { skills: chosen }).then(refresh).catch(showError);
+      });
+      label.appendChild(input); label.appendChild(document.createTextNode(skills[skill]));
+      box.appendChild(label);
+    });
+    return box;
+  }
+
   function render(data) {
     $("error").textContent = "";
     var body = $("agents").querySelector("tbody");
     while (body.firstChild) { body.removeChild(body.firstChild); }
     data.agents.forEach(function (a) {
       var state = el("span", "state-" + a.state, t("state_" + a.state));
-      var tr = row([a.name + " (" + a.agent_id + ")", state, a.skills.map(function (s) { return skills[s] || s; }).join("、"), a.active + "/" + a.capacity]);
+      var tr = row([a.name + " (" + a.agent_id + ")", state, grants(a), a.active + "/" + a.capacity]);
       tr.setAttribute("data-agent", a.agent_id);
       body.appendChild(tr);
     });
