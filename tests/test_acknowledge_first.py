@@ -45,6 +45,14 @@ def test_chat_not_fixed_promises_the_repair_then_asks_for_the_number(running_kef
     assert replies[:2] == [reply_text("utter_ack_repair"), reply_text("utter_ask_identity")]
 
 
+def test_chat_message_left_with_the_number_is_recorded_whatever_it_is_about(running_kefu):
+    """Found by a tester: the message named a fault, so self-help started and the message was lost."""
+    chat(running_kefu, "ack-chat-message", "我想留个言")
+    replies = chat(running_kefu, "ack-chat-message", "宽带坏了三天了还没人管，我的手机13800000003，麻烦尽快回电")
+    recorded = reply_text("utter_message_recorded").split("{")[0]
+    assert [reply for reply in replies if reply.startswith(recorded)], replies
+
+
 @pytest.fixture(scope="module")
 def phone(running_kefu):
     """One phone bot turn at a time, through the IVR channel's gateway to an in-process agent."""
