@@ -9,10 +9,10 @@ A call has one conversation id, ``ivr:<call id>``: the assistant's tracker, the 
 the desk and the call record all use it, and the caller's number travels in the metadata.
 While the caller waits for (or talks with) an agent the call's status is ``queued``: what the
 caller says goes to the paused conversation for the agent to read, messages from the agent or
-the waiting room (:class:`LineMessage`) are spoken, ``*`` stops waiting, and when the agent
-closes (:class:`HandedBack`) the flow continues at the waiting node's ``next`` — the assistant.
-Once an agent has the call, the notices still queued for the waiting caller are dropped
-(:class:`AgentOnLine`), so the agent is heard at once.
+the waiting room (:class:`LineMessage`) are spoken, ``*`` stops waiting (not once an agent has
+the call), and when the agent closes (:class:`HandedBack`) the flow continues at the waiting
+node's ``next`` — the assistant. Once an agent has the call, the notices still queued for the
+waiting caller are dropped (:class:`AgentOnLine`), so the agent is heard at once.
 Until an agent takes the call its Listen carries the hotline's hold audio, its timer reads the
 flow's ``hold.reminder``, and the flow's ``hold.keys`` leave the queue for another node (a
 callback booked from the queue entry, a voice message).
@@ -386,7 +386,9 @@ class FlowEngine:
         if isinstance(event, HandedBack):
             state.status = "active"
             return await self._after_agent(flow, state, node)
-        if isinstance(event, KeyPress) and event.digit == STOP_WAITING_KEY:
+        # * stops waiting; once an agent has the call it is no way to hang up on them (found by a tester).
+        if isinstance(event, KeyPress) and event.digit == STOP_WAITING_KEY \
+                and not await self.services.handoff.with_agent(conversation_id(state.call_id)):
             await self.services.handoff.leave(conversation_id(state.call_id), "caller_cancelled")
             state.status = "active"
             said = self.services.hotline.get().prompts.get("stopped_waiting", "")

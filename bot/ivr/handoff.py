@@ -63,6 +63,10 @@ class HandoffGateway(ABC):
         """Whether the conversation still waits in the queue (False once an agent took it or it left)."""
         return True
 
+    async def with_agent(self, conversation_id: str) -> bool:
+        """Whether an agent has claimed the conversation and is serving it."""
+        return False
+
     async def book_callback(self, conversation_id: str, phone: str) -> BookedCallback | None:
         """Turn the waiting entry into a callback, as the waiting room's 预约回电 does, and leave the
         queue; None when there is no waiting entry (the flow's own callback node books it then)."""
@@ -129,6 +133,14 @@ class QueueHandoff(HandoffGateway):
             logger.warning("ivr.handoff.entry_unknown error=%s: %s", type(exc).__name__, exc)
             return True
         return entry is not None and entry["state"] == "waiting"
+
+    async def with_agent(self, conversation_id: str) -> bool:
+        try:
+            entry = await self.queue.entry(conversation_id)
+        except QUEUE_DOWN_ERRORS as exc:  # unknown: * keeps stopping the wait, as it always could
+            logger.warning("ivr.handoff.entry_unknown error=%s: %s", type(exc).__name__, exc)
+            return False
+        return entry is not None and entry["state"] == "claimed"
 
     async def book_callback(self, conversation_id: str, phone: str) -> BookedCallback | None:
         from sqlalchemy.exc import SQLAlchemyError

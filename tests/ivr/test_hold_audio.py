@@ -212,6 +212,24 @@ async def test_notices_queued_for_the_waiting_caller_do_not_drown_the_agent(hold
     assert joined - claimed < 10, f"the agent's greeting came {joined - claimed:.1f} s after the claim"
 
 
+async def test_star_after_the_agent_took_the_call_keeps_the_agent(hold_line, redis):
+    """Found by a tester: * (stop waiting) pressed while talking to the agent cancelled the queue
+    entry and dropped the agent. It stops waiting only until an agent has the call."""
+    url, _, _ = hold_line
+    async with PhoneCall(url, flow="t_hold") as call:
+        await queued(call)
+        await agent_takes(redis, call)
+        await call.wait_mark("line:utter_agent_joined", 30)
+        await call.press("*")
+        await publish(redis, call.stream_sid, {"kind": "message", "message": {"text": "您好，请讲。"}})
+        await call.wait_for(lambda: "line" in call.marks(), 30, "the agent's words after *")
+        entry = await HandoffQueue(redis).entry(f"ivr:{call.stream_sid}")
+        closed = call.closed_at
+        await call.hangup()
+    assert entry is not None and entry["state"] == "claimed" and entry["agent_id"] == "agent-1"
+    assert "stopped_waiting" not in call.marks() and closed is None
+
+
 async def test_hold_audio_stops_when_the_caller_hangs_up(hold_line, redis):
     url, sessions, frames = hold_line
     async with PhoneCall(url, flow="t_hold") as call:
