@@ -56,6 +56,7 @@ class Identity:
     customer: Customer | None  # who the conversation says it is
     verified: bool = False  # proven in this conversation
     events: list[dict[str, Any]] = field(default_factory=list)  # slots recording a new proof
+    number_not_found: bool = False  # the customer just gave a phone or account number that is no customer's
 
 
 def credentials() -> CredentialStore:
@@ -115,7 +116,8 @@ async def establish(tracker: Tracker) -> Identity:
     typed = latest_entity(tracker, "phone_number") or latest_entity(tracker, "account_number")
     if typed:  # the number the customer just gave wins over whom we knew before
         customer = await customer_by_number(typed)
-        return Identity(customer, customer is not None and str(customer.id) == verified)
+        return Identity(customer, customer is not None and str(customer.id) == verified,
+                        number_not_found=customer is None)
     known = tracker.get_slot("customer_id") or verified
     if not known:  # a number given earlier, e.g. with the fault ("宽带坏了 138…"), still says whom it is about
         earlier = tracker.get_slot("phone_number") or tracker.get_slot("account_number")
@@ -140,8 +142,12 @@ def identified(customer: Customer, verified: bool = True) -> list[dict[str, Any]
     return events + [SlotSet("customer_name", customer.name)] if verified else events
 
 
-def ask_identity(dispatcher: CollectingDispatcher, action_name: str) -> list[dict[str, Any]]:
-    dispatcher.utter_message(response="utter_ask_identity")
+def ask_identity(dispatcher: CollectingDispatcher, action_name: str,
+                 number_not_found: bool = False) -> list[dict[str, Any]]:
+    """Ask who the customer is. A number given with the request that is no customer's is said to be
+    not found, as when it is given on its own, instead of asked for again without a word why (found
+    by a tester on the phone's bill branch)."""
+    dispatcher.utter_message(response="utter_customer_not_found" if number_not_found else "utter_ask_identity")
     return [SlotSet("pending_request", action_name), SlotSet("awaiting", "identity")]
 
 
@@ -316,7 +322,7 @@ class IdentifiedAction(Action, ABC):
         try:
             who = await establish(tracker)
             if who.customer is None:
-                return ask_identity(dispatcher, self.name())
+                return ask_identity(dispatcher, self.name(), who.number_not_found)
             if level == "verified" and not who.verified:
                 return await request_proof(dispatcher, tracker, who.customer, self.name())
             return (who.events + identified(who.customer, who.verified)

@@ -52,6 +52,16 @@ async def test_malformed_and_unknown_numbers_are_refused(run_action):
     assert "customer_id" not in turn.slots
 
 
+async def test_a_request_with_a_number_that_is_no_customers_says_it_was_not_found(run_action):
+    """As when the number is given on its own: "查一下13999999999的话费" (the phone's bill branch sends
+    the keyed number this way) is told the number was not found, not asked for a number again."""
+    tracker = load_tracker("query_bill", text="查一下13999999999的话费", intent="query_bill",
+                           entities=[entity("phone_number", "13999999999")])
+    turn = await run_action("action_query_bill", tracker)
+    assert turn.responses == ["utter_customer_not_found"]
+    assert turn.slots["pending_request"] == "action_query_bill" and "customer_id" not in turn.slots
+
+
 async def test_plans_come_from_the_database(run_action):
     turn = await run_action("action_query_plan", load_tracker("query_bill", text="有什么套餐", intent="query_plan", **proven(3)))
     plan_lines = turn.message("utter_plan_list")["plan_lines"]

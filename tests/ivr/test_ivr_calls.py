@@ -54,6 +54,29 @@ async def test_invalid_number_is_retried_then_escalated(ivr_url, stack_redis, re
     assert (await ended(repository, call.stream_sid))["path"][-1] == "bye_no_match"
 
 
+async def test_a_keyed_number_that_is_no_customers_is_said_to_be_not_found_and_0_reaches_an_agent(
+        ivr_url, stack_redis, running_kefu, caller):
+    """Found by a tester: the bill branch asked for the number again, with no word why, when the
+    number keyed was no customer's. The caller is told it was not found, as the chat tells a typed
+    number, and offered to key it again or press 0 for an agent."""
+    from tests.channels.test_wechat import turns
+    from tests.test_acknowledge_first import reply_text
+
+    async with PhoneCall(ivr_url, caller=caller, flow="main") as call:
+        await call.wait_media()
+        await call.press("2")
+        await call.wait_mark("ask_account", 30)
+        for digit in "13999999999":
+            await call.press(digit)
+        await call.wait_mark("bill_bot_by_account:bot", 60)
+        said = turns(running_kefu, f"ivr:{call.stream_sid}", "bot")
+        await call.press("0")
+        await call.wait_for(lambda: any(m in ("nobody_offer", "transfer_general", "peak_offer") for m in call.marks()),
+                            30, "the way to an agent")
+        await call.hangup()
+    assert said[-1] == reply_text("utter_customer_not_found", "ivr"), said
+
+
 async def test_barge_in_clears_the_prompt_within_one_frame(ivr_url, stack_redis, caller):
     speech = spoken_on_the_phone("我想查话费")
     async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
