@@ -8,8 +8,9 @@ through the customer-service API when they are ready. Each MsgId (or sender+Crea
 events) is processed once, whatever the retries.
 
 Inbound mapping: text → text (menu links → their payload), voice → offline ASR (WeChat's own
-Recognition only with WECHAT_USE_RECOGNITION; with neither, a reply asking for text), menu clicks and subscribe → intents from
-``content/wechat_menu.yml``, image / location / others → a response from the domain.
+Recognition only with WECHAT_USE_RECOGNITION; with neither, a reply asking for text), menu
+clicks and subscribe → intents from ``content/wechat_menu.yml``, image / location / others → a
+response from the domain.
 The sender id is the follower's openid.
 """
 from __future__ import annotations

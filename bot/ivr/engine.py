@@ -386,7 +386,7 @@ class FlowEngine:
         if isinstance(event, HandedBack):
             state.status = "active"
             return await self._after_agent(flow, state, node)
-        # * stops waiting; once an agent has the call it is no way to hang up on them (found by a tester).
+        # * stops waiting; once an agent has the call it must not drop them (found by a tester).
         if isinstance(event, KeyPress) and event.digit == STOP_WAITING_KEY \
                 and not await self.services.handoff.with_agent(conversation_id(state.call_id)):
             await self.services.handoff.leave(conversation_id(state.call_id), "caller_cancelled")

@@ -127,20 +127,21 @@ class QueueHandoff(HandoffGateway):
             return True  # the transfer itself will find out and take on_failure
 
     async def waiting(self, conversation_id: str) -> bool:
-        try:
-            entry = await self.queue.entry(conversation_id)
-        except QUEUE_DOWN_ERRORS as exc:  # keep holding: the next message or reminder asks again
-            logger.warning("ivr.handoff.entry_unknown error=%s: %s", type(exc).__name__, exc)
-            return True
-        return entry is not None and entry["state"] == "waiting"
+        # Unknown: keep holding, the next message or reminder asks again.
+        return await self._entry_state(conversation_id, unknown="waiting") == "waiting"
 
     async def with_agent(self, conversation_id: str) -> bool:
+        # Unknown: * keeps stopping the wait, as it always could.
+        return await self._entry_state(conversation_id, unknown="") == "claimed"
+
+    async def _entry_state(self, conversation_id: str, unknown: str) -> str:
+        """The queue entry's state ("" without one), or ``unknown`` when the queue cannot say."""
         try:
             entry = await self.queue.entry(conversation_id)
-        except QUEUE_DOWN_ERRORS as exc:  # unknown: * keeps stopping the wait, as it always could
+        except QUEUE_DOWN_ERRORS as exc:
             logger.warning("ivr.handoff.entry_unknown error=%s: %s", type(exc).__name__, exc)
-            return False
-        return entry is not None and entry["state"] == "claimed"
+            return unknown
+        return entry["state"] if entry is not None else ""
 
     async def book_callback(self, conversation_id: str, phone: str) -> BookedCallback | None:
         from sqlalchemy.exc import SQLAlchemyError
