@@ -8,8 +8,9 @@ through the customer-service API when they are ready. Each MsgId (or sender+Crea
 events) is processed once, whatever the retries.
 
 Inbound mapping: text → text (menu links → their payload), voice → offline ASR (WeChat's own
-Recognition only with WECHAT_USE_RECOGNITION), menu clicks and subscribe → intents from
-``content/wechat_menu.yml``, image / location / others → a response from the domain.
+Recognition only with WECHAT_USE_RECOGNITION; with neither, a reply asking for text), menu
+clicks and subscribe → intents from ``content/wechat_menu.yml``, image / location / others → a
+response from the domain.
 The sender id is the follower's openid.
 """
 from __future__ import annotations
@@ -275,6 +276,8 @@ class WeChatInput(InputChannel):
             if opted_out:  # "TD": no more follow-ups or reminders to this follower
                 return [{"text": opted_out}]
         elif kind == "voice":
+            if not await self._recognises_voice():  # "say it again" cannot help: ask for text instead
+                return self._canned_messages(request, "utter_wechat_voice_unavailable")
             text = await self._voice_text(message, fields)
             if not text:
                 return self._canned_messages(request, "utter_wechat_voice_unclear")
@@ -347,6 +350,13 @@ class WeChatInput(InputChannel):
         return (json.loads(stored) if stored else {}).get(menu_id)
 
     # -- voice --------------------------------------------------------------------------
+    async def _recognises_voice(self) -> bool:
+        """Whether this server can turn a voice message into words at all: WeChat's own Recognition,
+        or the offline engine with the API to download the audio (a fresh install has no Vosk model)."""
+        if self.settings.wechat_use_recognition:
+            return True
+        return self.api is not None and await self._asr_engine() is not None
+
     async def _voice_text(self, message: Any, fields: dict) -> str | None:
         if self.settings.wechat_use_recognition and (fields.get("Recognition") or "").strip():
             return fields["Recognition"].strip()

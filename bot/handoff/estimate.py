@@ -15,6 +15,10 @@ import redis.asyncio as redis
 
 from bot.handoff import keys
 
+# The waiting room's notices about the wait (bot.handoff.watcher.notify_if_changed): stale once an
+# agent has the conversation, so a phone call does not say them then (bot.ivr.engine).
+QUEUE_NOTICES = ("utter_queue_update", "utter_queue_nobody_available", "utter_queue_agents_back")
+
 
 def estimate_wait(position: int, capacity: int, mean_handle_time_s: float) -> float:
     if position <= 0:

@@ -9,8 +9,10 @@ A call has one conversation id, ``ivr:<call id>``: the assistant's tracker, the 
 the desk and the call record all use it, and the caller's number travels in the metadata.
 While the caller waits for (or talks with) an agent the call's status is ``queued``: what the
 caller says goes to the paused conversation for the agent to read, messages from the agent or
-the waiting room (:class:`LineMessage`) are spoken, ``*`` stops waiting, and when the agent
-closes (:class:`HandedBack`) the flow continues at the waiting node's ``next`` — the assistant.
+the waiting room (:class:`LineMessage`) are spoken, ``*`` stops waiting (not once an agent has
+the call), and when the agent closes (:class:`HandedBack`) the flow continues at the waiting
+node's ``next`` — the assistant. Once an agent has the call, the notices still queued for the
+waiting caller are dropped (:class:`AgentOnLine`), so the agent is heard at once.
 Until an agent takes the call its Listen carries the hotline's hold audio, its timer reads the
 flow's ``hold.reminder``, and the flow's ``hold.keys`` leave the queue for another node (a
 callback booked from the queue entry, a voice message).
@@ -18,18 +20,20 @@ callback booked from the queue entry, a voice message).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from datetime import datetime, timezone
 
 from redis.exceptions import RedisError
 
+from bot.handoff.estimate import QUEUE_NOTICES
 from bot.ivr.bot_turns import spoken_replies
 from bot.ivr.call_state import CallState
 from bot.ivr.conditions import ConditionContext
 from bot.ivr.errors import BotUnavailable, CallStateError, FlowError, HandoffUnavailable
-from bot.ivr.events import (Beep, CallStart, EndCall, HandedBack, Hold, KeyPress, LineMessage, Listen, NoInput,
-                            Recording, Say, StartRecording, Utterance)
+from bot.ivr.events import (AgentOnLine, Beep, CallStart, EndCall, HandedBack, Hold, KeyPress, LineMessage, Listen,
+                            NoInput, Recording, Say, StartRecording, Utterance)
 from bot.ivr.flow import Flow, Node
 from bot.ivr.flow_loader import STOP_WAITING_KEY
 from bot.ivr.line import conversation_id
@@ -368,13 +372,13 @@ class FlowEngine:
 
     async def _queued(self, flow: Flow, state: CallState, node: Node, event) -> list:
         if isinstance(event, LineMessage):
-            return await self._line_message(state, event) + [await self._queued_listen(flow, state, node)]
+            return await self._queued_message(flow, state, node, event)
         if isinstance(event, NoInput):  # the hold timer: remind the waiting caller of the keys
             listen = await self._queued_listen(flow, state, node)
             if listen == self._with_agent(node) or not flow.hold.reminder:
                 return [listen]
             state.buttons = []  # the keys just read out are the hold keys, not an older message's buttons
-            return [Say(fill(flow.hold.reminder, state.vars), label=HOLD_REMINDER_LABEL), listen]
+            return [Say(fill(flow.hold.reminder, state.vars), label=HOLD_REMINDER_LABEL, hold_notice=True), listen]
         hold_keys = dict(flow.hold.keys)
         if isinstance(event, KeyPress) and event.digit in hold_keys and not self._is_button(state, event.digit) \
                 and await self.services.handoff.waiting(conversation_id(state.call_id)):
@@ -382,7 +386,9 @@ class FlowEngine:
         if isinstance(event, HandedBack):
             state.status = "active"
             return await self._after_agent(flow, state, node)
-        if isinstance(event, KeyPress) and event.digit == STOP_WAITING_KEY:
+        # * stops waiting; once an agent has the call it must not drop them (found by a tester).
+        if isinstance(event, KeyPress) and event.digit == STOP_WAITING_KEY \
+                and not await self.services.handoff.with_agent(conversation_id(state.call_id)):
             await self.services.handoff.leave(conversation_id(state.call_id), "caller_cancelled")
             state.status = "active"
             said = self.services.hotline.get().prompts.get("stopped_waiting", "")
@@ -394,6 +400,19 @@ class FlowEngine:
         elif not isinstance(event, (KeyPress, Utterance)):
             return []
         return [await self._queued_listen(flow, state, node)]  # the caller's input stopped the reminder timer
+
+    async def _queued_message(self, flow: Flow, state: CallState, node: Node, event: LineMessage) -> list:
+        """A message for a queued caller. While the entry waits it is a hold notice. Once an agent has
+        the call, the notices still queued for the waiting caller are dropped so the agent is heard at
+        once (found by a tester: queue positions drowned the agent's first words), and a notice about
+        the wait that crossed the claim is not said at all."""
+        if await self.services.handoff.waiting(conversation_id(state.call_id)):
+            said = [dataclasses.replace(command, hold_notice=True) if isinstance(command, Say) else command
+                    for command in await self._line_message(state, event)]
+            return said + [self._holding(flow, node)]
+        if event.message.get("utter_action") in QUEUE_NOTICES:
+            return [self._with_agent(node)]
+        return [AgentOnLine()] + await self._line_message(state, event) + [self._with_agent(node)]
 
     @staticmethod
     def _is_button(state: CallState, digit: str) -> bool:

@@ -4,7 +4,8 @@ The serializer turns a provider's frames into :class:`CallStart`, :class:`AudioI
 :class:`KeyPress`, :class:`Hangup` and :class:`PlaybackMark`; the call's audio pipeline turns
 audio into :class:`SpeechStarted`, :class:`Utterance` and :class:`Recording`; the session adds
 :class:`NoInput`. The engine answers with commands (:class:`Say`, :class:`Beep`,
-:class:`Listen`, :class:`StartRecording`, :class:`EndCall`). Nothing here knows Twilio.
+:class:`Listen`, :class:`StartRecording`, :class:`AgentOnLine`, :class:`EndCall`). Nothing here
+knows Twilio.
 """
 from __future__ import annotations
 
@@ -102,6 +103,7 @@ class Say:
     prompt_id: str = ""  # an editor's recording replaces the text when present
     barge_in: bool = True
     label: str = ""  # becomes the mark name after the audio
+    hold_notice: bool = False  # told the caller waiting for an agent: not played once an agent has the call
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,11 @@ class StartRecording:
 @dataclass(frozen=True)
 class Hold:
     """Nothing more to ask; keep the line open (queued for an agent)."""
+
+
+@dataclass(frozen=True)
+class AgentOnLine:
+    """An agent has the call: hold notices still queued (place in line, reminder) are not played."""
 
 
 @dataclass(frozen=True)

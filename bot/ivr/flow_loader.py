@@ -16,7 +16,7 @@ from bot.ivr.errors import FlowError
 from bot.ivr.flow import INPUT_KINDS, NODE_KINDS, Case, Condition, Flow, HoldOptions, MenuOption, Node, Retry
 
 DTMF_KEYS = "0123456789*#"
-STOP_WAITING_KEY = "*"  # while queued, always: stop waiting (bot.ivr.engine)
+STOP_WAITING_KEY = "*"  # while waiting for an agent, always: stop waiting (bot.ivr.engine)
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _COMMON = {"type", "say", "prompt", "barge_in", "next"}
 _RETRY_KEYS = {"timeout_s", "max_no_input", "max_no_match", "no_input_say", "no_match_say",

@@ -63,6 +63,10 @@ class HandoffGateway(ABC):
         """Whether the conversation still waits in the queue (False once an agent took it or it left)."""
         return True
 
+    async def with_agent(self, conversation_id: str) -> bool:
+        """Whether an agent has claimed the conversation and is serving it."""
+        return False
+
     async def book_callback(self, conversation_id: str, phone: str) -> BookedCallback | None:
         """Turn the waiting entry into a callback, as the waiting room's 预约回电 does, and leave the
         queue; None when there is no waiting entry (the flow's own callback node books it then)."""
@@ -123,12 +127,21 @@ class QueueHandoff(HandoffGateway):
             return True  # the transfer itself will find out and take on_failure
 
     async def waiting(self, conversation_id: str) -> bool:
+        # Unknown: keep holding, the next message or reminder asks again.
+        return await self._entry_state(conversation_id, unknown="waiting") == "waiting"
+
+    async def with_agent(self, conversation_id: str) -> bool:
+        # Unknown: * keeps stopping the wait, as it always could.
+        return await self._entry_state(conversation_id, unknown="") == "claimed"
+
+    async def _entry_state(self, conversation_id: str, unknown: str) -> str:
+        """The queue entry's state ("" without one), or ``unknown`` when the queue cannot say."""
         try:
             entry = await self.queue.entry(conversation_id)
-        except QUEUE_DOWN_ERRORS as exc:  # keep holding: the next message or reminder asks again
+        except QUEUE_DOWN_ERRORS as exc:
             logger.warning("ivr.handoff.entry_unknown error=%s: %s", type(exc).__name__, exc)
-            return True
-        return entry is not None and entry["state"] == "waiting"
+            return unknown
+        return entry["state"] if entry is not None else ""
 
     async def book_callback(self, conversation_id: str, phone: str) -> BookedCallback | None:
         from sqlalchemy.exc import SQLAlchemyError

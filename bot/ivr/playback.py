@@ -63,6 +63,7 @@ class _Item:
         self.audio = audio
         self.label = getattr(command, "label", "") or ""
         self.barge_in = getattr(command, "barge_in", True)
+        self.hold_notice = getattr(command, "hold_notice", False)
 
 
 class Playback:
@@ -139,6 +140,19 @@ class Playback:
         if self._current is None:
             self._idle.set()
         return True
+
+    async def drop_hold_notices(self) -> None:
+        """An agent has the call: notices for the waiting caller that are queued or playing go, so the
+        agent's words come next; ``clear`` drops what the far end buffered of the one playing."""
+        for item in [item for item in self._queue if item.hold_notice]:
+            item.audio.cancel()
+            self._queue.remove(item)
+        if self._current is not None and self._current.hold_notice:
+            self._cancelled = True  # synchronously, as in interrupt(): no frame of it follows the clear
+            async with self.lock:
+                await self._send(self.serializer.clear())
+        if not self.playing:
+            self._idle.set()
 
     async def drained(self) -> None:
         await self._idle.wait()

@@ -21,8 +21,9 @@ from redis.exceptions import RedisError
 from bot.ivr.call_audio import LISTEN, QUICK_END_FREE_S, QUICK_END_S, RECORD, CallAudio, RecordingAudio, SpeechBegan, TurnEnded
 from bot.ivr.engine import FlowEngine
 from bot.ivr.errors import CallStateError, WireFormatError
-from bot.ivr.events import (AudioIn, Beep, CallStart, EndCall, HandedBack, Hangup, Hold, Ignored, KeyPress,
-                            LineMessage, Listen, NoInput, PlaybackMark, Recording, Say, StartRecording, Utterance)
+from bot.ivr.events import (AgentOnLine, AudioIn, Beep, CallStart, EndCall, HandedBack, Hangup, Hold, Ignored,
+                            KeyPress, LineMessage, Listen, NoInput, PlaybackMark, Recording, Say, StartRecording,
+                            Utterance)
 from bot.ivr.hold_audio import hold_frames
 from bot.ivr.playback import Playback
 from bot.ivr.speech_turn import StreamingTurn
@@ -245,6 +246,8 @@ class CallSession:
                 self._spawn(self._record_after_prompt(command, self._generation))
             elif isinstance(command, Hold):
                 self._set_listen(None)
+            elif isinstance(command, AgentOnLine):
+                await self.playback.drop_hold_notices()
             elif isinstance(command, EndCall):
                 self._set_listen(None)
                 self._spawn(self._end_after_prompt(command.reason))

@@ -52,6 +52,17 @@ async def test_malformed_numbers_are_refused_and_unknown_ones_are_not_told_apart
     assert "customer_id" not in turn.slots
 
 
+async def test_a_request_with_a_number_that_is_no_customers_says_it_was_not_found(run_action):
+    """As when the number is given on its own: "我要投诉，我的号码13999999999" is told the number was
+    not found, not asked for a number again. (A request that needs proof answers as for a customer's
+    number instead, so its replies cannot tell which numbers are customers': test_verification_actions.)"""
+    tracker = load_tracker("query_bill", text="我要投诉，我的号码13999999999", intent="complaint",
+                           entities=[entity("phone_number", "13999999999")])
+    turn = await run_action("action_complaint", tracker)
+    assert turn.responses == ["utter_ack_complaint", "utter_customer_not_found"]
+    assert turn.slots["pending_request"] == "action_complaint" and "customer_id" not in turn.slots
+
+
 async def test_plans_come_from_the_database(run_action):
     turn = await run_action("action_query_plan", load_tracker("query_bill", text="有什么套餐", intent="query_plan", **proven(3)))
     plan_lines = turn.message("utter_plan_list")["plan_lines"]

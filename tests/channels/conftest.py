@@ -6,10 +6,16 @@ import subprocess
 from urllib.parse import urlparse
 
 import pytest
+from sanic import Sanic
 
 from tests.channels import stack_env
 from tests.channels.wechat_client import WeChatServer
 from tests.channels.wechat_loopback import WeChatLoopback
+
+# Several channels are served in process in one run (test_channel_config, test_wechat_without_recogniser).
+# Sanic rewrites some of its own methods when an app starts (TouchUp); a second app in the process can
+# only do so in test mode, which keeps the originals (what sanic-testing sets).
+Sanic.test_mode = True
 
 
 @pytest.fixture(scope="session")

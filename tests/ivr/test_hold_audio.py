@@ -166,6 +166,70 @@ async def test_hold_audio_stops_when_the_agent_takes_the_call(hold_line, redis):
     assert agent_said > joined
 
 
+NOTICES = (("utter_queue_update", "人工客服正在忙，您目前排在第3位，预计还需等待约6分钟，请稍候。"),
+           ("utter_queue_nobody_available", "目前没有人工客服在线，暂时无法估计等待时间。您可以继续等待，客服上线后会按顺序接听；"
+                                            "预约回电请按1，语音留言请按2，取消排队请按星号键。"),
+           ("utter_queue_agents_back", "现在有人工客服在线了，您排在第2位，预计等待约4分钟。"))
+
+
+async def agent_takes(redis, call: PhoneCall) -> float:
+    """An agent claims the waiting call and the desk greets the caller; the time of the claim."""
+    claimed = await HandoffQueue(redis).claim_next("agent-1")
+    assert claimed is not None and claimed.conversation_id == f"ivr:{call.stream_sid}"
+    at = time.monotonic()
+    await publish(redis, call.stream_sid, {"kind": "message", "message": {
+        "text": "人工客服小王已为您接入，请问有什么可以帮您？", "utter_action": "utter_agent_joined"}})
+    return at
+
+
+async def test_notices_queued_for_the_waiting_caller_do_not_drown_the_agent(hold_line, redis):
+    """Found by a tester: queue notices still queued when the agent picked up played first, over
+    the agent's first words. Once the agent has the call the caller hears the agent next, and a
+    notice about the wait that crosses the claim is never said."""
+    url, _, frames = hold_line
+    async with PhoneCall(url, flow="t_hold") as call:
+        transferred = await queued(call)
+        await call.wait_for(lambda: hold_media(call, frames, transferred), 10, "hold audio")
+        published = time.monotonic()
+        for action, text in NOTICES:
+            await publish(redis, call.stream_sid, {"kind": "message", "message": {"text": text, "utter_action": action}})
+        # The hold audio is cleared for the first notice, which then plays for half a second.
+        await call.wait_for(lambda: [r for r in call.received if r.kind == "clear" and r.at > published], 30,
+                            "the hold audio to make way for the first notice")
+        cleared = next(r.at for r in call.received if r.kind == "clear" and r.at > published)
+        await call.wait_for(lambda: sum(r.kind == "media" and r.at > cleared for r in call.received) > 25, 10,
+                            "the first notice to play")
+        claimed = await agent_takes(redis, call)
+        await publish(redis, call.stream_sid, {"kind": "message", "message": {  # the waiting room was a beat late
+            "text": "人工客服正在忙，您目前排在第1位，预计还需等待约2分钟，请稍候。", "utter_action": "utter_queue_update"}})
+        await publish(redis, call.stream_sid, {"kind": "message", "message": {"text": "请问是宽带的问题吗？"}})
+        await call.wait_for(lambda: "line" in call.marks(), 60, "the agent's words")
+        received = list(call.received)
+        await call.hangup()
+    heard_after_claim = [r.name for r in received if r.kind == "mark" and r.at > claimed and r.name != "hold"]
+    assert heard_after_claim == ["line:utter_agent_joined", "line"], "the caller heard notices after the agent took the call"
+    joined = next(r.at for r in received if r.name == "line:utter_agent_joined")
+    assert joined - claimed < 10, f"the agent's greeting came {joined - claimed:.1f} s after the claim"
+
+
+async def test_star_after_the_agent_took_the_call_keeps_the_agent(hold_line, redis):
+    """Found by a tester: * (stop waiting) pressed while talking to the agent cancelled the queue
+    entry and dropped the agent. It stops waiting only until an agent has the call."""
+    url, _, _ = hold_line
+    async with PhoneCall(url, flow="t_hold") as call:
+        await queued(call)
+        await agent_takes(redis, call)
+        await call.wait_mark("line:utter_agent_joined", 30)
+        await call.press("*")
+        await publish(redis, call.stream_sid, {"kind": "message", "message": {"text": "您好，请讲。"}})
+        await call.wait_for(lambda: "line" in call.marks(), 30, "the agent's words after *")
+        entry = await HandoffQueue(redis).entry(f"ivr:{call.stream_sid}")
+        closed = call.closed_at
+        await call.hangup()
+    assert entry is not None and entry["state"] == "claimed" and entry["agent_id"] == "agent-1"
+    assert "stopped_waiting" not in call.marks() and closed is None
+
+
 async def test_hold_audio_stops_when_the_caller_hangs_up(hold_line, redis):
     url, sessions, frames = hold_line
     async with PhoneCall(url, flow="t_hold") as call:

@@ -54,6 +54,26 @@ async def test_invalid_number_is_retried_then_escalated(ivr_url, stack_redis, re
     assert (await ended(repository, call.stream_sid))["path"][-1] == "bye_no_match"
 
 
+async def test_a_keyed_number_that_is_no_customers_hears_what_a_customers_number_hears(
+        ivr_url, stack_redis, running_kefu, caller):
+    """Found by a tester: the bill branch asked for the number again, with no word why, when the
+    number keyed was no customer's. The bill needs proof, so the caller hears what a customer's number
+    hears (a code will come if the number is registered), which tells nobody whose number it is."""
+    from tests.channels.test_wechat import turns
+    from tests.test_acknowledge_first import reply_text
+
+    async with PhoneCall(ivr_url, caller=caller, flow="main") as call:
+        await call.wait_media()
+        await call.press("2")
+        await call.wait_mark("ask_account", 30)
+        for digit in "13999999999":
+            await call.press(digit)
+        await call.wait_mark("bill_bot_by_account:bot", 60)
+        said = turns(running_kefu, f"ivr:{call.stream_sid}", "bot")
+        await call.hangup()
+    assert said[-1] == reply_text("utter_verification_code_sent", "ivr"), said
+
+
 async def test_barge_in_clears_the_prompt_within_one_frame(ivr_url, stack_redis, caller):
     speech = spoken_on_the_phone("我想查话费")
     async with PhoneCall(ivr_url, caller=caller, flow="t_menu") as call:
