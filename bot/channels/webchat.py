@@ -9,6 +9,8 @@ widgets keep working against Kefu. Messages Kefu adds, all as ``bot_uttered``:
 * ``{"custom": {"kind": "queue_status", "position": N, "wait_minutes": M}}`` — waiting for an agent
   (``"agents_available": false`` and no wait when nobody is signed in);
 * ``{"custom": {"kind": "agent_message", "agent_name": "...", "text": "..."}}`` — a human agent;
+* ``{"custom": {"kind": "agent_joined", "agent_name": "..."}}`` — an agent took the conversation: the
+  waiting room's buttons shown earlier no longer apply;
 * ``{"custom": {"kind": "notice", "reason": "rate_limited" | "too_long"}}`` — the page explains.
 
 Security: session ids are issued and signed by the server (``webchat_sessions``): a page resumes
