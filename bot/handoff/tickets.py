@@ -6,6 +6,7 @@ import asyncio
 
 from bot.db.repository import Repository
 from bot.handoff.queue import HandoffRequest
+from bot.labels import ticket_summary
 from bot.settings import get_settings
 
 
@@ -23,7 +24,7 @@ def _customer_id(request: HandoffRequest) -> int | None:
 async def leave_message_ticket(request: HandoffRequest, text: str, *, voice: bool) -> str:
     return await asyncio.to_thread(
         repository().create_ticket, kind="voice_message" if voice else "callback",
-        customer_id=_customer_id(request), summary=f"message left while waiting: {text[:500]}",
+        customer_id=_customer_id(request), summary=ticket_summary("left_message", said=text[:500]),
         details={"left_message": text, "skill": request.skill, "via": "handoff_queue"},
         priority=request.priority, needs_human=True, channel=request.channel,
         conversation_id=request.conversation_id,

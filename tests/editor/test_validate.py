@@ -119,3 +119,13 @@ def test_outbound_templates_must_fill(project, old, new, message):
     edit(project / "content" / "outbound.yml", old, new)
     problems = errors_for(project)
     assert any(p.startswith("content/outbound.yml:") and message in p for p in problems), problems
+
+
+def test_a_ticket_summary_line_missing_or_with_an_unknown_value(project):
+    labels = project / "content" / "labels.yml"
+    text = labels.read_text(encoding="utf-8")
+    line = next(l for l in text.splitlines() if l.strip().startswith("visit:") and "{said}" in l)
+    edit(labels, line + "\n", "")
+    assert any(p.startswith("content/labels.yml") and "no 'visit' line" in p for p in errors_for(project))
+    labels.write_text(text.replace("{said}", "{customer}", 1), encoding="utf-8")
+    assert any(p.startswith("content/labels.yml") and "['customer']" in p for p in errors_for(project))
