@@ -31,7 +31,11 @@ def absolute(url: str) -> str:
 
 
 def selfhelp_message(entry: SelfHelpEntry) -> dict[str, Any]:
-    """The rich message for one entry: steps, the video attachment, the help link."""
+    """The rich message for one entry: steps, the video attachment, the help link.
+
+    The title is the text's first line; the link has the catalogue's own label, not the title again.
+    """
+    link_label = catalogue().link_label or entry.title
     steps = "\n".join(f"{n}. {step}" for n, step in enumerate(entry.steps, start=1))
     return {
         "response": "utter_selfhelp_entry",
@@ -47,7 +51,7 @@ def selfhelp_message(entry: SelfHelpEntry) -> dict[str, Any]:
                 "selfhelp_id": entry.id,
             },
         },
-        "buttons": [{"title": entry.title, "url": entry.link, "type": "web_url"}],
+        "buttons": [{"title": link_label, "url": entry.link, "type": "web_url"}],
     }
 
 

@@ -46,6 +46,7 @@ class SelfHelpEntry:
 @dataclass
 class Catalogue:
     entries: dict[str, SelfHelpEntry] = field(default_factory=dict)
+    link_label: str = ""  # the label of an entry's link in a chat; empty: the entry's title
 
     def get(self, entry_id: str) -> SelfHelpEntry | None:
         return self.entries.get(entry_id)
@@ -99,7 +100,7 @@ def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
         if entry.id in entries:
             raise CatalogueError(f"{source}: duplicate entry id '{entry.id}'")
         entries[entry.id] = entry
-    return Catalogue(entries)
+    return Catalogue(entries, link_label=str(raw.get("link_label") or ""))
 
 
 def parse_catalogue_file(path: Path) -> Catalogue:

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from bot.selfhelp import load_catalogue
 from tests.handoff.stack_client import open_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -45,6 +46,18 @@ def test_fault_shows_inline_video_and_next_step_survives_reload(page, running_ke
     page.get_by_role("button", name="没解决").click()
     assert page.locator(".msg.user").last.inner_text() == "没解决"
     page.locator(".msg.bot", has_text="手机号").wait_for(timeout=30000)
+
+
+def test_a_selfhelp_answer_names_its_entry_once(page, running_kefu):
+    """Found by a tester: the title was in the text, the link's label and the video's caption."""
+    title = load_catalogue(running_kefu.settings.selfhelp_catalogue).get("tv_no_signal").title
+    page.get_by_placeholder("请输入您的问题").fill("电视没信号")
+    page.keyboard.press("Enter")
+    page.locator("video").first.wait_for(timeout=30000)
+    page.get_by_role("button", name="解决了").wait_for(timeout=30000)
+    assert page.locator("#log").inner_text().count(title) == 1
+    assert page.locator(".msg.bot", has_text=title).count() == 1
+    assert page.locator(".replies a").first.inner_text() not in ("", title)
 
 
 def test_queue_agent_messages_render_distinctly_and_escaped(page):

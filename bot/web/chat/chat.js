@@ -188,7 +188,8 @@
     } else {
       return;
     }
-    if (payload.title) { figure.appendChild(el("figcaption", null, payload.title)); }
+    // A video's title is the first line of the message it comes with: no caption repeating it.
+    if (payload.title && attachment.type !== "video") { figure.appendChild(el("figcaption", null, payload.title)); }
     log.appendChild(figure);
   }
 
