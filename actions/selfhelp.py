@@ -19,15 +19,9 @@ from actions.csat import ask_csat
 from actions.handoff import offer_human
 from actions.repairs import chase_if_known
 from bot.handoff.rules import load_rules
-from bot.selfhelp import SelfHelpEntry
-from bot.settings import get_settings
+from bot.selfhelp import SelfHelpEntry, public
 
 FAULT_INTENTS = ("fault_tv", "fault_broadband", "fault_wifi", "fault_remote")
-
-
-def absolute(url: str) -> str:
-    """Catalogue media may be paths served by Kefu; channels need full URLs."""
-    return url if "://" in url or not url else f"{get_settings().public_url}{url}"
 
 
 def selfhelp_message(entry: SelfHelpEntry) -> dict[str, Any]:
@@ -46,12 +40,12 @@ def selfhelp_message(entry: SelfHelpEntry) -> dict[str, Any]:
             "type": "video",
             "payload": {
                 "title": entry.title,
-                "src": absolute(entry.video_url),
-                "poster": absolute(entry.poster_url),
+                "src": public(entry.video_url),
+                "poster": public(entry.poster_url),
                 "selfhelp_id": entry.id,
             },
         },
-        "buttons": [{"title": link_label, "url": entry.link, "type": "web_url"}],
+        "buttons": [{"title": link_label, "url": public(entry.page()), "type": "web_url"}],
     }
 
 

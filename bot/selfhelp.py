@@ -13,6 +13,8 @@ import yaml
 
 log = logging.getLogger(__name__)
 
+HELP_PAGES = "/help/"  # Kefu's own page per entry (bot/channels/help_page.py)
+
 
 class CatalogueError(ValueError):
     """The self-help catalogue file is malformed."""
@@ -26,12 +28,16 @@ class SelfHelpEntry:
     steps: tuple[str, ...]
     video_url: str
     poster_url: str
-    link: str
+    link: str  # the editor's own web page for the entry; empty: Kefu's page built from the entry
     spoken: str
     symptoms: tuple[str, ...] = ()
     fault_codes: tuple[str, ...] = ()
     general: bool = False
     next: str | None = None
+
+    def page(self) -> str:
+        """Where the entry's link goes: the editor's own page, else the one Kefu serves from the entry."""
+        return self.link or f"{HELP_PAGES}{self.id}"
 
     def score(self, text: str, fault_code: str | None) -> int:
         """How well this entry fits what the customer said (0 = not at all)."""
@@ -75,6 +81,13 @@ class Catalogue:
         return follow if follow and follow.id not in tried else None
 
 
+def public(url: str) -> str:
+    """A path Kefu serves as a full URL (channels and text messages need those); full URLs unchanged."""
+    from bot.settings import get_settings
+
+    return url if "://" in url or not url else f"{get_settings().public_url}{url}"
+
+
 def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
     if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
         raise CatalogueError(f"{source}: expected a mapping with an 'entries' list")
@@ -88,7 +101,7 @@ def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
                 steps=tuple(str(s) for s in item["steps"]),
                 video_url=str(item["video"]["url"]),
                 poster_url=str(item["video"].get("poster", "")),
-                link=str(item["link"]),
+                link=str(item.get("link") or ""),
                 spoken=str(item["spoken"]),
                 symptoms=tuple(str(s) for s in item.get("symptoms") or ()),
                 fault_codes=tuple(str(c) for c in item.get("fault_codes") or ()),

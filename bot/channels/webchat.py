@@ -1,4 +1,4 @@
-"""Web chat: Rasa's Socket.IO protocol plus Kefu's own chat page at ``/chat/`` and ``/media/``.
+"""Web chat: Rasa's Socket.IO protocol plus Kefu's own chat page at ``/chat/``, ``/media/`` and ``/help/``.
 
 The wire protocol is the one the common Rasa web-chat widgets speak (``session_request`` /
 ``session_confirm``, ``user_uttered`` / ``bot_uttered``, sessions persisted by id), so those
@@ -35,6 +35,7 @@ from socketio import AsyncManager, AsyncRedisManager, AsyncServer
 from bot.channels import ChannelConfigError
 from bot.channels import webchat_sessions as sessions
 from bot.channels.guard import ChannelGuard
+from bot.channels.help_page import WEB_DIR as HELP_DIR, help_response
 from bot.channels.media_route import media_response
 from bot.redis_reconnect import reconnecting
 from bot.security.launch import kefu_origins
@@ -112,6 +113,12 @@ class ChatPageBlueprint(SocketBlueprint):
             return await media_response(request, settings.media_dir, path)
 
         app.add_route(media, "/media/<path:path>", methods=["GET", "HEAD"], name="kefu_media")
+
+        async def help_page(request: Request, entry_id: str) -> HTTPResponse:
+            return await help_response(request, settings, entry_id)
+
+        app.add_route(help_page, "/help/<entry_id:str>", methods=["GET"], name="kefu_help_page")
+        app.static("/help/assets", str(HELP_DIR), name="kefu_help_assets")
 
 
 class RoomsAcrossWorkers(AsyncRedisManager):
