@@ -81,6 +81,16 @@ class Catalogue:
         return follow if follow and follow.id not in tried else None
 
 
+def sent_entry_id(data: dict) -> str | None:
+    """The catalogue entry a bot message sent (``selfhelp_message``): named by its link, which every
+    entry has, or by its video in transcripts from before a video could be left out."""
+    for button in data.get("buttons") or []:
+        if isinstance(button, dict) and button.get("selfhelp_id"):
+            return str(button["selfhelp_id"])
+    payload = (data.get("attachment") or {}).get("payload")
+    return str(payload["selfhelp_id"]) if isinstance(payload, dict) and payload.get("selfhelp_id") else None
+
+
 def public(url: str) -> str:
     """A path Kefu serves as a full URL (channels and text messages need those); full URLs unchanged."""
     from bot.settings import get_settings

@@ -74,7 +74,7 @@ async def agent_available(queue, agent_id: str = "a1") -> None:
     await queue.roster.register(agent_id, name="王芳", skills=["tv"], capacity=2, status="available")
 
 
-async def test_selfhelp_while_waiting_then_solved_leaves_the_queue(room, queue, clock, events):
+async def test_selfhelp_while_waiting_then_solved_leaves_the_queue(room, queue, clock, events, selfhelp_videos):
     await agent_available(queue)
     await wait_in_line(queue, "c1")
     await room.visit("c1")
