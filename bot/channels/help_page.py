@@ -6,6 +6,7 @@ the page only once its file is there (``bot.media.media_ready``).
 """
 from __future__ import annotations
 
+import asyncio
 from html import escape
 from pathlib import Path
 from string import Template
@@ -33,10 +34,15 @@ def help_html(entry: SelfHelpEntry, media_dir: Path) -> str:
     return PAGE.substitute(title=escape(entry.title), video=video, steps=steps)
 
 
-async def help_response(_: Request, settings: Settings, entry_id: str) -> response.HTTPResponse:
+def page_for(settings: Settings, entry_id: str) -> str | None:
     entry = load_catalogue(settings.selfhelp_catalogue).get(entry_id)
-    if entry is None:
+    return help_html(entry, settings.media_dir) if entry is not None else None
+
+
+async def help_response(_: Request, settings: Settings, entry_id: str) -> response.HTTPResponse:
+    page = await asyncio.to_thread(page_for, settings, entry_id)  # file reads off the event loop
+    if page is None:
         raise NotFound("no such self-help entry")
-    return response.html(help_html(entry, settings.media_dir),
+    return response.html(page,
                          headers={"Content-Security-Policy": HELP_PAGE_CSP, "X-Content-Type-Options": "nosniff",
                                   "Cache-Control": "no-cache"})

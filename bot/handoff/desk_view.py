@@ -78,8 +78,9 @@ def bot_turn(event: dict) -> dict | None:
         turn["queue"] = {"position": custom.get("position"), "wait_minutes": custom.get("wait_minutes")}
     if isinstance(payload, dict) and attachment.get("type") == "video":
         turn["video"] = payload.get("title") or ""
-    if sent_entry_id(data):
-        turn["selfhelp_id"] = sent_entry_id(data)
+    selfhelp_id = sent_entry_id(data)
+    if selfhelp_id:
+        turn["selfhelp_id"] = selfhelp_id
     titles = [str(b.get("title") or "") for b in _buttons(data)]
     if titles:
         turn["buttons"] = titles
