@@ -23,6 +23,10 @@ SUMMARY_FIELDS: dict[str, frozenset[str]] = {
     "left_message": frozenset({"said"}),
     "phone_callback": frozenset({"skill"}),
     "voice_message": frozenset({"said"}),
+    # How an agent closed, when they wrote no note of their own (bot/handoff/tickets.py).
+    "agent_resolved": frozenset(),
+    "agent_ticket": frozenset(),
+    "agent_callback": frozenset(),
 }
 
 

@@ -43,14 +43,14 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
             await asyncio.to_thread(repo.move_ticket, related, "resolved", f"handoff resolved by {agent_id}: {note}")
             return related
         ticket_id = await asyncio.to_thread(
-            repo.create_ticket, kind="handoff", customer_id=_customer_id(request), summary=note[:500] or "resolved",
+            repo.create_ticket, kind="handoff", customer_id=_customer_id(request), summary=note[:500] or ticket_summary("agent_resolved"),
             details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition},
             channel=request.channel, conversation_id=request.conversation_id)
         await asyncio.to_thread(repo.move_ticket, ticket_id, "resolved", f"resolved by {agent_id}")
         return ticket_id
     kind = "callback" if disposition == "callback" else (slots.get("fault_type") and "fault") or "handoff"
     return await asyncio.to_thread(
-        repo.create_ticket, kind=kind, customer_id=_customer_id(request), summary=note[:500] or disposition,
+        repo.create_ticket, kind=kind, customer_id=_customer_id(request), summary=note[:500] or ticket_summary(f"agent_{disposition}"),
         details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition,
                  "fault_type": slots.get("fault_type"), "fault_code": slots.get("fault_code")},
         priority=request.priority, needs_human=True, channel=request.channel,

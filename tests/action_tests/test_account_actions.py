@@ -175,3 +175,13 @@ async def test_the_tickets_agents_read_are_summarised_in_chinese(run_action):
     fault_summary = repository().get_ticket(fault.slots["last_ticket_id"])["summary"]
     assert "宽带故障" in fault_summary and catalogue().get("bb_los_red").title in fault_summary, \
         "the fault and the self-help tried by name, not by id"
+
+
+async def test_an_agent_closing_without_a_note_leaves_a_chinese_summary(kefu_env):
+    from bot.handoff.queue import HandoffRequest
+    from bot.handoff.tickets import disposition_ticket
+
+    for disposition in ("resolved", "ticket", "callback"):
+        ticket_id = await disposition_ticket(HandoffRequest("c1", "webchat", "tv", 0, "3", {}), disposition, "", "a1")
+        summary = repository().get_ticket(ticket_id)["summary"]
+        assert summary and re.search(r"[A-Za-z]", summary) is None, f"English on the desk: {summary}"
