@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 from rasa_sdk import Tracker
 
 from bot.db.repository import Repository
+from bot.labels import labels  # noqa: F401 - the actions' words, re-exported
 from bot.outcomes import record as record_outcome
 from bot.selfhelp import Catalogue, load_catalogue
 from bot.settings import get_settings
@@ -31,20 +30,6 @@ async def db(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def catalogue() -> Catalogue:
     return load_catalogue(get_settings().selfhelp_catalogue)
-
-
-def _parse_labels(path: Path) -> dict:
-    labels = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(labels, dict):
-        raise ValueError(f"{path}: expected a mapping of labels")
-    return labels
-
-
-def labels() -> dict:
-    """The editors' label file (status names, line templates): its last good version."""
-    from bot.snapshot import editor_file
-
-    return editor_file(get_settings().content_dir / "labels.yml", _parse_labels, (ValueError, yaml.YAMLError)).get()
 
 
 def channel_of(tracker: Tracker) -> str:

@@ -20,36 +20,37 @@ from actions.handoff import offer_human
 from actions.identity import leave_the_message, message_being_left
 from actions.repairs import chase_if_known
 from bot.handoff.rules import load_rules
-from bot.selfhelp import SelfHelpEntry
+from bot.media import media_ready
+from bot.selfhelp import SelfHelpEntry, public
 from bot.settings import get_settings
 
 FAULT_INTENTS = ("fault_tv", "fault_broadband", "fault_wifi", "fault_remote")
 
 
-def absolute(url: str) -> str:
-    """Catalogue media may be paths served by Kefu; channels need full URLs."""
-    return url if "://" in url or not url else f"{get_settings().public_url}{url}"
-
-
 def selfhelp_message(entry: SelfHelpEntry) -> dict[str, Any]:
-    """The rich message for one entry: steps, the video attachment, the help link."""
+    """The rich message for one entry: steps, the video attachment, the help link.
+
+    The title is the text's first line; the link has the catalogue's own label, not the title again.
+    The video goes only once its file is there (a fresh install renders them in the background):
+    until then the steps and the entry's page are the answer. The link names the entry
+    (``selfhelp_id``) for the agent's view of what was tried (``bot.selfhelp.sent_entry_id``).
+    """
+    link_label = catalogue().link_label or entry.title
     steps = "\n".join(f"{n}. {step}" for n, step in enumerate(entry.steps, start=1))
-    return {
+    message: dict[str, Any] = {
         "response": "utter_selfhelp_entry",
         "title": entry.title,
         "steps": steps,
         "spoken": entry.spoken,
-        "attachment": {
-            "type": "video",
-            "payload": {
-                "title": entry.title,
-                "src": absolute(entry.video_url),
-                "poster": absolute(entry.poster_url),
-                "selfhelp_id": entry.id,
-            },
-        },
-        "buttons": [{"title": entry.title, "url": entry.link, "type": "web_url"}],
+        "buttons": [{"title": link_label, "url": public(entry.page()), "type": "web_url", "selfhelp_id": entry.id}],
     }
+    media_dir = get_settings().media_dir
+    if media_ready(media_dir, entry.video_url):
+        video = {"title": entry.title, "src": public(entry.video_url), "selfhelp_id": entry.id}
+        if media_ready(media_dir, entry.poster_url):
+            video["poster"] = public(entry.poster_url)
+        message["attachment"] = {"type": "video", "payload": video}
+    return message
 
 
 async def send_entry(

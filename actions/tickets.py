@@ -10,10 +10,12 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
 from actions.acknowledge import AcknowledgeFirst
-from actions.backend import channel_of, db, labels, latest_entity, record, repository
+from actions.backend import catalogue, channel_of, db, labels, latest_entity, record, repository
 from actions.identity import IdentifiedAction, mask_phone, request_text
 from actions.repairs import chase_repair, tell_unproven
 from bot.db.repository import Customer
+from bot.handoff.rules import load_rules
+from bot.labels import ticket_summary
 
 
 async def open_ticket(tracker: Tracker, customer: Customer, kind: str, summary: str, **options: Any) -> str:
@@ -37,6 +39,17 @@ async def open_ticket(tracker: Tracker, customer: Customer, kind: str, summary: 
     return ticket_id
 
 
+def fault_summary(tracker: Tracker) -> str:
+    """The repair ticket's line: the fault, its code and the self-help already tried, by name."""
+    words = load_rules().summary_words
+    none = words.get("none", "")
+    fault = tracker.get_slot("fault_type")
+    titles = [entry.title for entry in map(catalogue().get, tracker.get_slot("selfhelp_sent") or []) if entry]
+    return ticket_summary("fault", fault=words.get(f"fault_{fault}", fault or none),
+                          code=tracker.get_slot("fault_code") or none,
+                          selfhelp=words.get("list_separator", ", ").join(titles) or none)
+
+
 class ActionCreateFaultTicket(AcknowledgeFirst, IdentifiedAction):
     request = "fault_ticket"
     acknowledgement = "utter_ack_repair"
@@ -48,10 +61,8 @@ class ActionCreateFaultTicket(AcknowledgeFirst, IdentifiedAction):
         chased = await chase_repair(dispatcher, tracker, customer, tracker.get_slot("fault_type"), verified)
         if chased is not None:
             return chased
-        tried = ", ".join(tracker.get_slot("selfhelp_sent") or [])
-        summary = f"{tracker.get_slot('fault_type')} {tracker.get_slot('fault_code') or ''}; self-help tried: {tried}"
         priority = 1 if customer.vip_tier >= 2 else 0
-        ticket_id = await open_ticket(tracker, customer, "fault", summary.strip(), priority=priority)
+        ticket_id = await open_ticket(tracker, customer, "fault", fault_summary(tracker), priority=priority)
         if not verified:
             return await tell_unproven(dispatcher, tracker, customer, "repair_registered", ticket_id)
         dispatcher.utter_message(response="utter_fault_ticket_created", ticket_id=ticket_id)
@@ -71,14 +82,16 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
         booked = next((t for t in tickets if t["kind"] == "visit"), None)
         if booked is not None:  # "改到周六下午": the visit booked already changes, no second one
             await db(repository().chase_ticket, booked["ticket_id"],
-                     f"visit change asked ({channel_of(tracker)}): {text[:200]}", most_urgent=0)
+                     ticket_summary("visit_change", said=text[:200],
+                                    channel=load_rules().channel_names.get(channel_of(tracker), channel_of(tracker))),
+                     most_urgent=0)
             await record(tracker, "ticket_chased", ticket_id=booked["ticket_id"], kind="visit")
             dispatcher.utter_message(response="utter_visit_change_noted", ticket_id=booked["ticket_id"],
                                      request=text[:60])
             return [SlotSet("last_ticket_id", booked["ticket_id"])]
         related = tracker.get_slot("last_ticket_id")
         ticket_id = await open_ticket(
-            tracker, customer, "visit", f"visit requested: {text[:200]}", details={"related_ticket": related}
+            tracker, customer, "visit", ticket_summary("visit", said=text[:200]), details={"related_ticket": related}
         )
         dispatcher.utter_message(response="utter_visit_booked", ticket_id=ticket_id, address=customer.address)
         return [SlotSet("last_ticket_id", ticket_id)]
@@ -98,7 +111,8 @@ class ActionManageService(IdentifiedAction):
             return []
         said = request_text(tracker)
         said = "" if said.startswith("/") else said  # a button: its choice is the whole request
-        ticket_id = await open_ticket(tracker, customer, "service_change", f"service change: {change}: {said[:200]}",
+        ticket_id = await open_ticket(tracker, customer, "service_change",
+                                      ticket_summary("service_change", service=names[change], said=said[:200]),
                                       details={"service_action": change, "customer_said": said[:500]})
         # What the customer said goes back with the ticket: "退掉那个4K包" is not "close my account".
         dispatcher.utter_message(
@@ -152,7 +166,7 @@ class ActionComplaint(AcknowledgeFirst, IdentifiedAction):
     async def serve(self, dispatcher, tracker, customer, verified):
         text = request_text(tracker)
         ticket_id = await open_ticket(
-            tracker, customer, "complaint", f"complaint: {text[:500]}", priority=2, needs_human=True
+            tracker, customer, "complaint", ticket_summary("complaint", said=text[:500]), priority=2, needs_human=True
         )
         dispatcher.utter_message(response="utter_complaint_recorded", ticket_id=ticket_id)
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", "offer_human")]
@@ -170,7 +184,7 @@ class ActionLeaveMessage(AcknowledgeFirst, IdentifiedAction):
     async def serve(self, dispatcher, tracker, customer, verified):
         text = request_text(tracker)
         ticket_id = await open_ticket(
-            tracker, customer, "callback", f"callback requested: {text[:200]}", priority=1, needs_human=True
+            tracker, customer, "callback", ticket_summary("callback", said=text[:200]), priority=1, needs_human=True
         )
         dispatcher.utter_message(
             response="utter_message_recorded", ticket_id=ticket_id, phone_masked=mask_phone(customer.phone)

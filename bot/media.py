@@ -27,3 +27,14 @@ def media_file(media_dir: Path, url: str) -> Path | None:
     if not (own.is_relative_to(root) and rendered.is_relative_to(root)):
         return None
     return own if own.exists() else rendered
+
+
+def media_ready(media_dir: Path, url: str) -> bool:
+    """Whether ``url`` can be sent to a customer: a /media/ file that exists, or any other address
+    (an editor's own CDN). A rendered video is still being made on a fresh install."""
+    if not url:
+        return False
+    if not url.startswith("/media/"):
+        return "://" in url
+    found = media_file(media_dir, url)
+    return found is not None and found.is_file()

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from bot.db.repository import DatabaseError, Repository
-from bot.selfhelp import SelfHelpEntry
+from bot.selfhelp import SelfHelpEntry, public
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def render_selfhelp(entry: SelfHelpEntry, templates: dict) -> str:
             for number, step in enumerate(entry.steps, start=1)
         )
         return templates["selfhelp"].format(
-            title=entry.title, steps=steps, link=entry.link, video_url=entry.video_url
+            title=entry.title, steps=steps, link=public(entry.page()), video_url=entry.video_url
         )
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise NotifyError(f"{OUTBOUND_TEMPLATES}: bad or missing selfhelp template: {exc!r}") from exc
@@ -64,7 +64,7 @@ def selfhelp_payload(entry: SelfHelpEntry, templates: dict) -> dict:
         "fault_type": entry.fault_type,
         "title": entry.title,
         "steps": list(entry.steps),
-        "link": entry.link,
+        "link": public(entry.page()),
         "video_url": entry.video_url,
         "poster_url": entry.poster_url,
         "text": render_selfhelp(entry, templates),

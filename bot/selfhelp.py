@@ -13,6 +13,8 @@ import yaml
 
 log = logging.getLogger(__name__)
 
+HELP_PAGES = "/help/"  # Kefu's own page per entry (bot/channels/help_page.py)
+
 
 class CatalogueError(ValueError):
     """The self-help catalogue file is malformed."""
@@ -26,12 +28,16 @@ class SelfHelpEntry:
     steps: tuple[str, ...]
     video_url: str
     poster_url: str
-    link: str
+    link: str  # the editor's own web page for the entry; empty: Kefu's page built from the entry
     spoken: str
     symptoms: tuple[str, ...] = ()
     fault_codes: tuple[str, ...] = ()
     general: bool = False
     next: str | None = None
+
+    def page(self) -> str:
+        """Where the entry's link goes: the editor's own page, else the one Kefu serves from the entry."""
+        return self.link or f"{HELP_PAGES}{self.id}"
 
     def score(self, text: str, fault_code: str | None) -> int:
         """How well this entry fits what the customer said (0 = not at all)."""
@@ -46,6 +52,7 @@ class SelfHelpEntry:
 @dataclass
 class Catalogue:
     entries: dict[str, SelfHelpEntry] = field(default_factory=dict)
+    link_label: str = ""  # the label of an entry's link in a chat; empty: the entry's title
 
     def get(self, entry_id: str) -> SelfHelpEntry | None:
         return self.entries.get(entry_id)
@@ -74,6 +81,23 @@ class Catalogue:
         return follow if follow and follow.id not in tried else None
 
 
+def sent_entry_id(data: dict) -> str | None:
+    """The catalogue entry a bot message sent (``selfhelp_message``): named by its link, which every
+    entry has, or by its video in transcripts from before a video could be left out."""
+    for button in data.get("buttons") or []:
+        if isinstance(button, dict) and button.get("selfhelp_id"):
+            return str(button["selfhelp_id"])
+    payload = (data.get("attachment") or {}).get("payload")
+    return str(payload["selfhelp_id"]) if isinstance(payload, dict) and payload.get("selfhelp_id") else None
+
+
+def public(url: str) -> str:
+    """A path Kefu serves as a full URL (channels and text messages need those); full URLs unchanged."""
+    from bot.settings import get_settings
+
+    return url if "://" in url or not url else f"{get_settings().public_url}{url}"
+
+
 def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
     if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
         raise CatalogueError(f"{source}: expected a mapping with an 'entries' list")
@@ -87,7 +111,7 @@ def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
                 steps=tuple(str(s) for s in item["steps"]),
                 video_url=str(item["video"]["url"]),
                 poster_url=str(item["video"].get("poster", "")),
-                link=str(item["link"]),
+                link=str(item.get("link") or ""),
                 spoken=str(item["spoken"]),
                 symptoms=tuple(str(s) for s in item.get("symptoms") or ()),
                 fault_codes=tuple(str(c) for c in item.get("fault_codes") or ()),
@@ -99,7 +123,7 @@ def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
         if entry.id in entries:
             raise CatalogueError(f"{source}: duplicate entry id '{entry.id}'")
         entries[entry.id] = entry
-    return Catalogue(entries)
+    return Catalogue(entries, link_label=str(raw.get("link_label") or ""))
 
 
 def parse_catalogue_file(path: Path) -> Catalogue:

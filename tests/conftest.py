@@ -50,6 +50,27 @@ def kefu_env(tmp_path, monkeypatch):
     _clear_caches()
 
 
+@pytest.fixture
+def media_dir(kefu_env, tmp_path, monkeypatch) -> Path:
+    """An empty media folder of the test's own, as on a fresh install before any video is rendered."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    monkeypatch.setenv("KEFU_MEDIA_DIR", str(folder))
+    settings_module.get_settings.cache_clear()
+    return folder
+
+
+@pytest.fixture
+def selfhelp_videos(media_dir) -> Path:
+    """The catalogue's videos and posters in place, as once rendered (small ones, made with ffmpeg)."""
+    from tests.channels.stack_env import make_media
+
+    if not shutil.which("ffmpeg"):
+        pytest.skip("ffmpeg is not installed (needed to make the videos)")
+    make_media(media_dir, PROJECT_ROOT / "content" / "selfhelp.yml")
+    return media_dir
+
+
 def pytest_collection_modifyitems(items):
     """Modules that need no trained model run first, while the trainings use the CPU (tests/trainings.py);
     the others follow, each group in its usual order.

@@ -1,4 +1,4 @@
-"""Web chat: Rasa's Socket.IO protocol plus Kefu's own chat page at ``/chat/`` and ``/media/``.
+"""Web chat: Rasa's Socket.IO protocol plus Kefu's own chat page at ``/chat/``, ``/media/`` and ``/help/``.
 
 The wire protocol is the one the common Rasa web-chat widgets speak (``session_request`` /
 ``session_confirm``, ``user_uttered`` / ``bot_uttered``, sessions persisted by id), so those
@@ -9,6 +9,8 @@ widgets keep working against Kefu. Messages Kefu adds, all as ``bot_uttered``:
 * ``{"custom": {"kind": "queue_status", "position": N, "wait_minutes": M}}`` — waiting for an agent
   (``"agents_available": false`` and no wait when nobody is signed in);
 * ``{"custom": {"kind": "agent_message", "agent_name": "...", "text": "..."}}`` — a human agent;
+* ``{"custom": {"kind": "agent_joined", "agent_name": "..."}}`` — an agent took the conversation: the
+  waiting room's buttons shown earlier no longer apply;
 * ``{"custom": {"kind": "notice", "reason": "rate_limited" | "too_long"}}`` — the page explains.
 
 Security: session ids are issued and signed by the server (``webchat_sessions``): a page resumes
@@ -33,6 +35,7 @@ from socketio import AsyncManager, AsyncRedisManager, AsyncServer
 from bot.channels import ChannelConfigError
 from bot.channels import webchat_sessions as sessions
 from bot.channels.guard import ChannelGuard
+from bot.channels.help_page import WEB_DIR as HELP_DIR, help_response
 from bot.channels.media_route import media_response
 from bot.redis_reconnect import reconnecting
 from bot.security.launch import kefu_origins
@@ -110,6 +113,12 @@ class ChatPageBlueprint(SocketBlueprint):
             return await media_response(request, settings.media_dir, path)
 
         app.add_route(media, "/media/<path:path>", methods=["GET", "HEAD"], name="kefu_media")
+
+        async def help_page(request: Request, entry_id: str) -> HTTPResponse:
+            return await help_response(request, settings, entry_id)
+
+        app.add_route(help_page, "/help/<entry_id:str>", methods=["GET"], name="kefu_help_page")
+        app.static("/help/assets", str(HELP_DIR), name="kefu_help_assets")
 
 
 class RoomsAcrossWorkers(AsyncRedisManager):

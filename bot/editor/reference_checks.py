@@ -99,6 +99,13 @@ def check_responses_used_by_code(actions_dir: Path, domain: Domain) -> list[Prob
     return problems
 
 
+def placeholder_host(host: str) -> bool:
+    """Names reserved for examples (RFC 2606): no customer's browser reaches a page there."""
+    labels = host.lower().rstrip(".").split(".")
+    return labels[-1] in ("example", "invalid", "test", "localhost") or labels[-2:] in (
+        ["example", "com"], ["example", "net"], ["example", "org"])
+
+
 def check_catalogue(path: Path, domain: Domain, media_dir: Path) -> list[Problem]:
     problems: list[Problem] = []
     data = load_or_report(path, problems)
@@ -112,7 +119,7 @@ def check_catalogue(path: Path, domain: Domain, media_dir: Path) -> list[Problem
         if not hasattr(entry, "get"):
             problems.append(Problem(str(path), line, "each catalogue entry must be a mapping"))
             continue
-        for key in ("id", "fault_type", "title", "steps", "video", "link", "spoken"):
+        for key in ("id", "fault_type", "title", "steps", "video", "spoken"):  # no link: Kefu's own page
             if not entry.get(key):
                 problems.append(Problem(str(path), line, f"entry '{entry.get('id')}' has no '{key}'"))
         if entry.get("fault_type") and entry["fault_type"] not in domain.intents:
@@ -124,6 +131,8 @@ def check_catalogue(path: Path, domain: Domain, media_dir: Path) -> list[Problem
             parsed = urlparse(link)
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
                 problems.append(Problem(str(path), line_of(entry, "link"), f"entry '{entry.get('id')}': link '{link}' is not a full web address"))
+            elif placeholder_host(parsed.hostname or ""):
+                problems.append(Problem(str(path), line_of(entry, "link"), f"entry '{entry.get('id')}': link '{link}' is a placeholder address that goes nowhere; remove it to use Kefu's own page for the entry"))
             elif link in seen_links:
                 problems.append(Problem(str(path), line_of(entry, "link"), f"entry '{entry.get('id')}': link '{link}' is already used at line {seen_links[link]}"))
             seen_links.setdefault(link, line_of(entry, "link"))

@@ -50,8 +50,9 @@ def extra_checks():
     from bot.contacts.validation import contact_problems
 
     from bot.outbound_validation import outbound_problems
+    from bot.labels import labels_problems
 
-    checks += [knowledge_problems, ledger_problems, contact_problems, outbound_problems]
+    checks += [knowledge_problems, ledger_problems, contact_problems, outbound_problems, labels_problems]
     return checks
 
 

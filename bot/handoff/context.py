@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from bot.handoff.rules import HandoffRules
+from bot.selfhelp import sent_entry_id
 
 SLOTS = ("fault_type", "fault_code", "selfhelp_sent", "selfhelp_failures", "last_ticket_id", "customer_name")
 ANSWERS = {"affirm": "worked", "deny": "failed", "request_human": "asked_for_human"}
@@ -33,10 +34,10 @@ def transcript(events: Iterable[dict]) -> list[dict]:
             custom = data.get("custom") or {}
             who = "agent" if custom.get("kind") == "agent_message" else "bot"
             text = custom.get("text") if who == "agent" else event.get("text")
-            if not text and not (data.get("attachment") or {}).get("payload", {}).get("selfhelp_id"):
+            selfhelp_id = sent_entry_id(data)
+            if not text and not selfhelp_id:
                 continue
             turn = {"who": who, "text": text or "", "at": event.get("timestamp")}
-            selfhelp_id = ((data.get("attachment") or {}).get("payload") or {}).get("selfhelp_id")
             if selfhelp_id:
                 turn["selfhelp_id"] = selfhelp_id
             if who == "agent":

@@ -117,7 +117,9 @@ class Desk:
         request = await self.queue.claim_next(agent_id)
         if request is None:
             return None
-        await self.conversations.utter(request.conversation_id, "utter_agent_joined", agent_name=agent_name)
+        # The web chat's marker (bot/channels/webchat.py): its waiting-room buttons (取消排队, 留言...) are spent.
+        marker = {"custom": {"kind": "agent_joined", "agent_name": agent_name}} if request.channel == "webchat" else {}
+        await self.conversations.utter(request.conversation_id, "utter_agent_joined", agent_name=agent_name, **marker)
         view = await self.view(agent_id, request.conversation_id)
         view["voice_bridged"] = await self._bridge(agent_id, request)
         return view

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from bot.handoff import keys, masking
+from bot.selfhelp import sent_entry_id
 
 
 def pushed_selfhelp_key(conversation_id: str) -> str:
@@ -77,8 +78,9 @@ def bot_turn(event: dict) -> dict | None:
         turn["queue"] = {"position": custom.get("position"), "wait_minutes": custom.get("wait_minutes")}
     if isinstance(payload, dict) and attachment.get("type") == "video":
         turn["video"] = payload.get("title") or ""
-        if payload.get("selfhelp_id"):
-            turn["selfhelp_id"] = payload["selfhelp_id"]
+    selfhelp_id = sent_entry_id(data)
+    if selfhelp_id:
+        turn["selfhelp_id"] = selfhelp_id
     titles = [str(b.get("title") or "") for b in _buttons(data)]
     if titles:
         turn["buttons"] = titles

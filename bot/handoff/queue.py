@@ -60,7 +60,7 @@ local state = redis.call('HGET', KEYS[2], 'state')
 if state == 'waiting' or state == 'claimed' then return state end
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'request', ARGV[1], 'state', 'waiting', 'skill', ARGV[2],
-           'priority', ARGV[3], 'enqueued_at', ARGV[4], 'channel', ARGV[6])
+           'priority', ARGV[3], 'enqueued_at', ARGV[4], 'channel', ARGV[6], 'waiting_since', ARGV[8])
 redis.call('PERSIST', KEYS[2])
 redis.call('ZADD', KEYS[1], ARGV[5], ARGV[7])
 return ''
@@ -165,7 +165,8 @@ class HandoffQueue:
         found = await self._enqueue(
             keys=[keys.queue(request.skill), keys.conversation(request.conversation_id)],
             args=[json.dumps(asdict(request), ensure_ascii=False, default=str), request.skill, int(request.priority),
-                  repr(now), score(request.priority, now * 1000), request.channel, request.conversation_id],
+                  repr(now), score(request.priority, now * 1000), request.channel, request.conversation_id,
+                  repr(self.clock())],
         )
         if not _text(found):
             await self._record(request.conversation_id, "handoff_queued", request.channel,
@@ -207,14 +208,27 @@ class HandoffQueue:
                                    {"reason": reason, "agent_id": _text(agent)})
                 logger.info("handoff.customer_left conversation=%s reason=%s", conversation_id, reason)
             return
+        await self.stop_waiting(conversation_id, reason)
+
+    async def stop_waiting(self, conversation_id: str, reason: str) -> bool:
+        """Out of the queue only if still waiting (atomic); False once an agent has it or it ended.
+
+        For what the customer chose in the waiting room (取消排队, a callback): a press that
+        arrives as an agent claims the conversation must not end the agent's conversation.
+        """
+        entry = await self.entry(conversation_id)
+        if entry is None:
+            return False
+        now = self.clock()
         enqueued_at = await self._abandon(keys=[keys.conversation(conversation_id), keys.queue(entry["skill"])],
                                           args=[repr(now), reason, finished_ttl_s(), conversation_id])
         if enqueued_at is None:
-            return
+            return False
         wait_s = round(now - float(_text(enqueued_at)), 3)
         await self._record(conversation_id, "handoff_abandoned", entry["channel"],
                            {"reason": reason, "skill": entry["skill"], "wait_s": wait_s})
         logger.info("handoff.abandoned conversation=%s reason=%s", conversation_id, reason)
+        return True
 
     async def estimated_wait(self, skill: str) -> float:
         """The wait a customer joining ``skill``'s queue now would be told."""
@@ -288,6 +302,8 @@ class HandoffQueue:
             "skill": values.get("skill", request.skill), "channel": values.get("channel", request.channel),
             "priority": int(values.get("priority", request.priority)),
             "enqueued_at": float(values.get("enqueued_at", 0)),
+            # When it last joined the queue: a transfer keeps ``enqueued_at`` (the place in time).
+            "waiting_since": float(values.get("waiting_since") or values.get("enqueued_at", 0)),
             "claimed_at": float(values["claimed_at"]) if values.get("claimed_at") else None,
             "agent_id": values.get("agent_id"), "disposition": values.get("disposition"),
         }

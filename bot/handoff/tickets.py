@@ -6,6 +6,7 @@ import asyncio
 
 from bot.db.repository import Repository
 from bot.handoff.queue import HandoffRequest
+from bot.labels import ticket_summary
 from bot.settings import get_settings
 
 
@@ -23,7 +24,7 @@ def _customer_id(request: HandoffRequest) -> int | None:
 async def leave_message_ticket(request: HandoffRequest, text: str, *, voice: bool) -> str:
     return await asyncio.to_thread(
         repository().create_ticket, kind="voice_message" if voice else "callback",
-        customer_id=_customer_id(request), summary=f"message left while waiting: {text[:500]}",
+        customer_id=_customer_id(request), summary=ticket_summary("left_message", said=text[:500]),
         details={"left_message": text, "skill": request.skill, "via": "handoff_queue"},
         priority=request.priority, needs_human=True, channel=request.channel,
         conversation_id=request.conversation_id,
@@ -42,14 +43,14 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
             await asyncio.to_thread(repo.move_ticket, related, "resolved", f"handoff resolved by {agent_id}: {note}")
             return related
         ticket_id = await asyncio.to_thread(
-            repo.create_ticket, kind="handoff", customer_id=_customer_id(request), summary=note[:500] or "resolved",
+            repo.create_ticket, kind="handoff", customer_id=_customer_id(request), summary=note[:500] or ticket_summary("agent_resolved"),
             details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition},
             channel=request.channel, conversation_id=request.conversation_id)
         await asyncio.to_thread(repo.move_ticket, ticket_id, "resolved", f"resolved by {agent_id}")
         return ticket_id
     kind = "callback" if disposition == "callback" else (slots.get("fault_type") and "fault") or "handoff"
     return await asyncio.to_thread(
-        repo.create_ticket, kind=kind, customer_id=_customer_id(request), summary=note[:500] or disposition,
+        repo.create_ticket, kind=kind, customer_id=_customer_id(request), summary=note[:500] or ticket_summary(f"agent_{disposition}"),
         details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition,
                  "fault_type": slots.get("fault_type"), "fault_code": slots.get("fault_code")},
         priority=request.priority, needs_human=True, channel=request.channel,

@@ -93,8 +93,8 @@ class WaitingRoom:
             return
         max_wait_s = self.queue.rules.max_wait_s
         if max_wait_s and self.queue.clock() - entry["enqueued_at"] > max_wait_s:
-            await self.queue.abandon(conversation_id, "timeout")
-            await self.conversations.resume(conversation_id, "utter_queue_timeout")
+            if await self.queue.stop_waiting(conversation_id, "timeout"):
+                await self.conversations.resume(conversation_id, "utter_queue_timeout")
             return
         key = keys.conversation(conversation_id)
         stored = await self.conversations.stored_count(conversation_id)
@@ -107,13 +107,14 @@ class WaitingRoom:
             return
         events = await self.conversations.events(conversation_id)
         if seen_raw is None:
-            seen = max((i for i, e in enumerate(events) if (e.get("timestamp") or 0) <= entry["enqueued_at"]),
+            seen = max((i for i, e in enumerate(events) if (e.get("timestamp") or 0) <= entry["waiting_since"]),
                        default=-1)
         else:
             seen = int(seen_raw)
         # The request's own turn ("转人工") may be saved after the first visit: only later messages are new.
+        # After a transfer only what was said since: a button pressed while with the agent is no command now.
         fresh = [e for e in events[seen + 1:]
-                 if e.get("event") == "user" and (e.get("timestamp") or 0) > entry["enqueued_at"]]
+                 if e.get("event") == "user" and (e.get("timestamp") or 0) > entry["waiting_since"]]
         last_user_at = max((float(e.get("timestamp") or 0) for e in events if e.get("event") == "user"), default=0.0)
         seen = {"seen_events": len(events) - 1, "last_user_at": last_user_at}
         if stored is not None:  # counted before the events were read: a message saved meanwhile is read next time
@@ -131,14 +132,15 @@ class WaitingRoom:
         grace = self.settings.grace_for(entry["channel"])
         if grace is None:
             return False
-        signs = [entry["enqueued_at"], last_user_at]
+        signs = [entry["waiting_since"], last_user_at]
         if entry["channel"] == "webchat":
             seen = await customer_last_seen(self.queue.redis, conversation_id)
             signs.append(seen or 0.0)
         if self.queue.clock() - max(signs) < grace:
             return False
         reason = "customer_gone" if entry["channel"] == "webchat" else "customer_silent"
-        await self.queue.abandon(conversation_id, reason)
+        if not await self.queue.stop_waiting(conversation_id, reason):
+            return True  # an agent took it meanwhile: not this loop's any more
         await self.conversations.resume(conversation_id, None)
         logger.info("handoff.watcher.left_silently conversation=%s reason=%s", conversation_id, reason)
         return True
@@ -153,9 +155,9 @@ class WaitingRoom:
                 intent == "goodbye" or any(word in text for word in self.settings.leave_words)):
             command = "cancel"  # "算了不等了" typed: as good as the button
         if command == "cancel":
-            await self.queue.abandon(conversation_id, "customer_cancelled")
-            await self.conversations.resume(conversation_id, "utter_queue_cancelled")
-            return False
+            if await self.queue.stop_waiting(conversation_id, "customer_cancelled"):
+                await self.conversations.resume(conversation_id, "utter_queue_cancelled")
+            return False  # left, or an agent took the conversation meanwhile: theirs now
         if command is None and mode.startswith("ask_number:"):
             return await self.take_number(conversation_id, entry, text, mode.split(":", 1)[1])
         if command is None and mode == "message" and text:
@@ -213,7 +215,8 @@ class WaitingRoom:
         return [_text(v) for v in raw]
 
     async def resolved_by_selfhelp(self, conversation_id: str, entry: dict) -> bool:
-        await self.queue.abandon(conversation_id, "resolved_by_selfhelp")
+        if not await self.queue.stop_waiting(conversation_id, "resolved_by_selfhelp"):
+            return False  # an agent took the conversation meanwhile
         # Outcome call site for the outcome recorder (issue #15): resolved by self-help while waiting.
         await self.record_outcome(conversation_id, entry, "resolved_by_selfhelp_while_waiting",
                                   {"selfhelp_ids": await self.pushed_selfhelp(conversation_id)})
@@ -276,7 +279,8 @@ class WaitingRoom:
         ticket_id, due = await waiting_room_ticket(entry["request"], kind=kind, phone=phone, message=message,
                                                    within_hours=self.settings.callback_within_hours,
                                                    now=self.queue.clock())
-        await self.queue.abandon(conversation_id, "message" if message else "callback")
+        if not await self.queue.stop_waiting(conversation_id, "message" if message else "callback"):
+            return False  # an agent took the conversation meanwhile; the work item stays for a person
         await self.conversations.resume(
             conversation_id, "utter_queue_message_booked" if message else "utter_queue_callback_booked",
             ticket_id=ticket_id, callback_by=promised_time(due, self.queue.clock()), phone_masked=mask_phone(phone))

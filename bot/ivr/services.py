@@ -12,8 +12,10 @@ from bot.db.repository import DatabaseError, Repository
 from bot.ivr.call_state import CallStore
 from bot.ivr.bot_turns import BotGateway
 from bot.ivr.config import HotlineConfigSource
+from bot.handoff.rules import load_rules
 from bot.ivr.handoff import HandoffGateway
 from bot.ivr.registry import FlowRegistry
+from bot.labels import ticket_summary
 from bot.notify import Notifier
 from bot.outcomes import record
 from bot.outcomes.events import customer_key
@@ -74,7 +76,7 @@ class CallRecords:
         try:
             ticket_id = await asyncio.to_thread(
                 self.repository.create_ticket, kind="callback", customer_id=customer_id,
-                summary=f"phone callback requested ({skill})",
+                summary=ticket_summary("phone_callback", skill=load_rules().skills.get(skill, skill)),
                 details=details, priority=priority,
                 needs_human=True, channel="ivr", conversation_id=conversation_id)
         except DatabaseError as exc:

@@ -14,6 +14,7 @@ import logging
 import aiohttp
 
 from bot.notify import Notifier, NotifyError, render_selfhelp
+from bot.selfhelp import public
 
 logger = logging.getLogger(__name__)
 
@@ -67,4 +68,4 @@ class WeChatTemplateSender(Notifier):
 
     async def send_selfhelp(self, to: str, channel: str, entry) -> None:
         await self.send(to, {"text": render_selfhelp(entry, self.selfhelp_templates), "title": entry.title,
-                             "url": entry.link})
+                             "url": public(entry.page())})

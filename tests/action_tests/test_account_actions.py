@@ -1,7 +1,9 @@
 """Bills, plans, tickets, complaints and identification, against the demo database."""
 from __future__ import annotations
 
-from actions.backend import repository
+import re
+
+from actions.backend import catalogue, repository
 from tests.action_tests.trackers import entity, load_tracker
 
 
@@ -184,3 +186,33 @@ async def test_a_balance_question_hears_the_balance(run_action):
     turn = await run_action("action_query_bill", load_tracker("query_bill", text="账户余额还有多少", **proven(2)))
     assert turn.responses == ["utter_bill_balance"]
     assert turn.message("utter_bill_balance")["balance"] == "-45.00"
+
+
+async def test_the_tickets_agents_read_are_summarised_in_chinese(run_action):
+    """Found by a tester: the desk showed "visit requested: …" to Chinese-speaking agents."""
+    visit = await run_action("action_book_visit", load_tracker("query_bill", text="明天下午请师傅来修机顶盒",
+                                                               intent="book_visit", **proven(3)))
+    callback = await run_action("action_leave_message", load_tracker("query_bill", text="晚上给我回个电话",
+                                                                     intent="leave_message", customer_id="1"))
+    complaint = await run_action("action_complaint", load_tracker("query_bill", text="我要投诉你们乱扣费",
+                                                                  intent="complaint", customer_id="4"))
+    fault = await run_action("action_create_fault_ticket", load_tracker("selfhelp_denied", customer_id="3"))
+    summaries = {turn.slots["last_ticket_id"]: said for turn, said in (
+        (visit, "明天下午请师傅来修机顶盒"), (callback, "晚上给我回个电话"), (complaint, "乱扣费"), (fault, "LOS"))}
+    for ticket_id, said in summaries.items():
+        summary = repository().get_ticket(ticket_id)["summary"]
+        assert said in summary
+        assert re.search(r"[A-Za-z]{3,}", summary.replace(said, "")) is None, f"English on the desk: {summary}"
+    fault_summary = repository().get_ticket(fault.slots["last_ticket_id"])["summary"]
+    assert "宽带故障" in fault_summary and catalogue().get("bb_los_red").title in fault_summary, \
+        "the fault and the self-help tried by name, not by id"
+
+
+async def test_an_agent_closing_without_a_note_leaves_a_chinese_summary(kefu_env):
+    from bot.handoff.queue import HandoffRequest
+    from bot.handoff.tickets import disposition_ticket
+
+    for disposition in ("resolved", "ticket", "callback"):
+        ticket_id = await disposition_ticket(HandoffRequest("c1", "webchat", "tv", 0, "3", {}), disposition, "", "a1")
+        summary = repository().get_ticket(ticket_id)["summary"]
+        assert summary and re.search(r"[A-Za-z]", summary) is None, f"English on the desk: {summary}"

@@ -4,10 +4,13 @@ from __future__ import annotations
 import re
 
 from actions.backend import repository
+from bot.settings import get_settings
 from tests.action_tests.trackers import entity, load_tracker
+from tests.channels.stack_env import make_media
+from tests.conftest import PROJECT_ROOT
 
 
-async def test_no_signal_gets_video_link_and_quick_replies(run_action):
+async def test_no_signal_gets_video_link_and_quick_replies(run_action, selfhelp_videos):
     turn = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal"))
 
     assert turn.responses == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
@@ -15,12 +18,25 @@ async def test_no_signal_gets_video_link_and_quick_replies(run_action):
     assert sent["attachment"]["type"] == "video"
     assert sent["attachment"]["payload"]["src"].startswith("http")
     assert sent["attachment"]["payload"]["src"].endswith("tv_no_signal.mp4")
-    assert sent["buttons"][0]["type"] == "web_url" and sent["buttons"][0]["url"].startswith("https://")
+    assert sent["buttons"][0]["type"] == "web_url"
+    assert sent["buttons"][0]["url"] == f"{get_settings().public_url}/help/tv_no_signal", "Kefu's page for the entry"
     assert "1. " in sent["steps"]
     assert turn.slots["selfhelp_sent"] == ["tv_no_signal"]
     assert turn.slots["awaiting"] == "selfhelp_feedback"
     kinds = [e["kind"] for e in repository().events_for("u1")]
     assert kinds == ["selfhelp_sent"]
+
+
+async def test_a_video_not_made_yet_is_not_sent_the_steps_and_page_are(run_action, media_dir):
+    """Found by a tester: on a fresh install the chat linked videos that answered 404 for minutes."""
+    turn = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal"))
+    sent = turn.message("utter_selfhelp_entry")
+    assert not sent.get("attachment"), "no video until its file is there"
+    assert "1. " in sent["steps"] and sent["buttons"][0]["url"].endswith("/help/tv_no_signal")
+
+    make_media(media_dir, PROJECT_ROOT / "content" / "selfhelp.yml")  # the background rendering finished
+    turn = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal"))
+    assert turn.message("utter_selfhelp_entry")["attachment"]["payload"]["src"].endswith("/media/selfhelp/tv_no_signal.mp4")
 
 
 async def test_fault_code_beats_symptom_words(run_action):

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from bot.selfhelp import load_catalogue
 from tests.handoff.stack_client import open_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -33,7 +34,8 @@ def test_fault_shows_inline_video_and_next_step_survives_reload(page, running_ke
     page.wait_for_function("() => document.querySelector('video').readyState >= 1", timeout=15000)  # metadata loaded
     assert page.evaluate("document.querySelector('video').duration") == pytest.approx(2, abs=0.2)
     link = page.locator(".replies a").first
-    assert link.get_attribute("target") == "_blank" and link.get_attribute("href").startswith("https://")
+    assert link.get_attribute("target") == "_blank"
+    assert link.get_attribute("href") == f"{running_kefu.settings.public_url}/help/bb_restart", "Kefu's own page"
     assert page.locator("#typing").is_hidden()
 
     # Fits a 375px phone: nothing wider than the viewport.
@@ -45,6 +47,36 @@ def test_fault_shows_inline_video_and_next_step_survives_reload(page, running_ke
     page.get_by_role("button", name="没解决").click()
     assert page.locator(".msg.user").last.inner_text() == "没解决"
     page.locator(".msg.bot", has_text="手机号").wait_for(timeout=30000)
+
+
+def test_a_selfhelp_answer_names_its_entry_once(page, running_kefu):
+    """Found by a tester: the title was in the text, the link's label and the video's caption."""
+    title = load_catalogue(running_kefu.settings.selfhelp_catalogue).get("tv_no_signal").title
+    page.get_by_placeholder("请输入您的问题").fill("电视没信号")
+    page.keyboard.press("Enter")
+    page.locator("video").first.wait_for(timeout=30000)
+    page.get_by_role("button", name="解决了").wait_for(timeout=30000)
+    assert page.locator("#log").inner_text().count(title) == 1
+    assert page.locator(".msg.bot", has_text=title).count() == 1
+    assert page.locator(".replies a").first.inner_text() not in ("", title)
+
+
+def test_the_selfhelp_link_opens_a_page_with_the_entrys_steps_and_video(page, running_kefu):
+    """Found by a tester: the links went to the catalogue's www.example.com placeholders."""
+    entry = load_catalogue(running_kefu.settings.selfhelp_catalogue).get("tv_no_signal")
+    page.get_by_placeholder("请输入您的问题").fill("电视没信号")
+    page.keyboard.press("Enter")
+    link = page.locator(".replies a").first
+    link.wait_for(timeout=30000)
+    with page.context.expect_page() as opened:
+        link.click()
+    help_page = opened.value
+    help_page.wait_for_load_state()
+    assert help_page.title() == entry.title
+    assert help_page.locator("h1").inner_text() == entry.title
+    assert help_page.locator("ol li").all_inner_texts() == list(entry.steps)
+    help_page.wait_for_function("() => document.querySelector('video').readyState >= 1", timeout=15000)
+    help_page.close()
 
 
 def test_queue_agent_messages_render_distinctly_and_escaped(page):

@@ -90,7 +90,9 @@ async def test_fault_gets_inline_video_then_next_step_after_reload(chat, running
     assert video["payload"]["src"].endswith("/media/selfhelp/bb_restart.mp4")
     assert video["payload"]["poster"].endswith("/media/selfhelp/bb_restart.jpg")
     links = [r for m in messages for r in m.get("quick_replies", []) if r.get("type") == "web_url"]
-    assert links and links[0]["url"].startswith("https://")
+    assert links and links[0]["url"] == f"{running_kefu.settings.public_url}/help/bb_restart"
+    with urllib.request.urlopen(links[0]["url"], timeout=10) as page:  # Kefu's own page for the entry
+        assert page.status == 200 and "bb_restart.mp4" in page.read().decode()
     assert [r["title"] for r in messages[-1]["quick_replies"]] == ["解决了", "没解决", "转人工"]
     with urllib.request.urlopen(video["payload"]["src"], timeout=10) as served:
         assert served.status == 200 and served.headers["Content-Type"] == "video/mp4"

@@ -30,7 +30,6 @@ NEW_ENTRY = """
       - 检查机顶盒网线是否插在光猫的IPTV口。
       - 先重启光猫，2分钟后再重启机顶盒。
     video: {url: /media/selfhelp/tv_e301.mp4, poster: /media/selfhelp/tv_e301.jpg}
-    link: https://www.example.com/help/tv/e301
     spoken: 请检查机顶盒网线是否插在光猫的IPTV口，然后先重启光猫，再重启机顶盒。
     next: tv_general_reset
 """

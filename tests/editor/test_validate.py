@@ -63,21 +63,32 @@ def test_response_used_by_an_action_must_exist(project):
     assert any(p.startswith("actions/escalation.py:") and "'utter_ok'" in p for p in errors_for(project))
 
 
+MOSAIC_TITLE = "    title: 画面出现马赛克、卡顿\n"
+
+
 @pytest.mark.parametrize(
     "old, new, message",
     [
-        ("link: https://www.example.com/help/tv/mosaic", "link: www.example.com/help", "is not a full web address"),
-        ("link: https://www.example.com/help/tv/mosaic", "link: https://www.example.com/help/tv/no-signal", "is already used at line"),
+        (MOSAIC_TITLE, f"{MOSAIC_TITLE}    link: www.kefu-demo.cn/help\n", "is not a full web address"),
+        (MOSAIC_TITLE, f"{MOSAIC_TITLE}    link: https://www.example.com/help/tv/mosaic\n", "is a placeholder address"),
         ("next: tv_general_reset\n\n  - id: tv_mosaic", "next: tv_nothing\n\n  - id: tv_mosaic", "next entry 'tv_nothing' does not exist"),
         ("fault_type: fault_remote\n    general: true", "fault_type: fault_radio\n    general: true", "unknown intent 'fault_radio'"),
         ("video: {url: /media/selfhelp/wifi_weak.mp4", "video: {url: ftp:/x.mp4", "must be a full web address or a /media/ path"),
         ("    spoken: 请先给遥控器换", "    unspoken: 请先给遥控器换", "has no 'spoken'"),
     ],
-    ids=["malformed-link", "duplicate-link", "dangling-next", "unknown-intent", "bad-video-url", "missing-field"],
+    ids=["malformed-link", "placeholder-link", "dangling-next", "unknown-intent", "bad-video-url", "missing-field"],
 )
 def test_catalogue_rules(project, old, new, message):
     edit(project / "content" / "selfhelp.yml", old, new)
     assert any(p.startswith("content/selfhelp.yml:") and message in p for p in errors_for(project)), errors_for(project)
+
+
+def test_an_entry_without_a_link_is_fine_and_two_with_the_same_link_are_not(project):
+    assert not any("content/selfhelp.yml" in p for p in errors_for(project)), "no link: Kefu's own page"
+    catalogue = project / "content" / "selfhelp.yml"
+    edit(catalogue, MOSAIC_TITLE, f"{MOSAIC_TITLE}    link: https://help.kefu-demo.cn/tv\n")
+    edit(catalogue, "    title: 频道变少或搜不到台\n", "    title: 频道变少或搜不到台\n    link: https://help.kefu-demo.cn/tv\n")
+    assert any(p.startswith("content/selfhelp.yml:") and "is already used at line" in p for p in errors_for(project))
 
 
 def test_yaml_syntax_error_points_at_the_line(project):
@@ -119,3 +130,13 @@ def test_outbound_templates_must_fill(project, old, new, message):
     edit(project / "content" / "outbound.yml", old, new)
     problems = errors_for(project)
     assert any(p.startswith("content/outbound.yml:") and message in p for p in problems), problems
+
+
+def test_a_ticket_summary_line_missing_or_with_an_unknown_value(project):
+    labels = project / "content" / "labels.yml"
+    text = labels.read_text(encoding="utf-8")
+    line = next(l for l in text.splitlines() if l.strip().startswith("visit:") and "{said}" in l)
+    edit(labels, line + "\n", "")
+    assert any(p.startswith("content/labels.yml") and "no 'visit' line" in p for p in errors_for(project))
+    labels.write_text(text.replace("{said}", "{customer}", 1), encoding="utf-8")
+    assert any(p.startswith("content/labels.yml") and "['customer']" in p for p in errors_for(project))

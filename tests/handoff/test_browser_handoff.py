@@ -70,3 +70,41 @@ def test_customer_and_agent_talk_then_the_bot_takes_over_again(browser, running_
         customer_context.close()
         agent_context.close()
     assert not errors, errors
+
+
+WAITING_BUTTONS = ("自助服务", "预约回电", "留言", "取消排队")
+
+
+def waiting_buttons_enabled(page) -> list[str]:
+    """The waiting room's buttons a customer can still press."""
+    return page.evaluate("names => Array.from(document.querySelectorAll('.replies button'))"
+                         ".filter(b => !b.disabled && names.includes(b.textContent)).map(b => b.textContent)",
+                         list(WAITING_BUTTONS))
+
+
+def test_waiting_room_buttons_are_spent_once_an_agent_joins(browser, running_kefu):
+    stack = running_kefu
+    errors: list[str] = []
+    context, customer = open_page(browser, f"{stack.settings.rasa_url}/chat/", errors, {"width": 375, "height": 740})
+    try:
+        agent = desk_login(stack)
+        assert desk(agent, stack, "POST", "status", status="available").ok
+        customer_queues_with_a_tv_fault(customer)
+        assert waiting_buttons_enabled(customer), "while waiting the customer can cancel, leave a message..."
+        session_id = customer.evaluate("window.kefuChat.session()")
+        only_waiting(stack, session_id, stack.settings.demo_agent_name)
+        claimed = desk(agent, stack, "POST", "claim").json()["conversation"]
+        assert claimed["conversation_id"] == session_id
+
+        customer.locator(".msg.bot", has_text="已为您接入").wait_for(timeout=15000)
+        customer.wait_for_function(
+            "names => !Array.from(document.querySelectorAll('.replies button'))"
+            ".some(b => !b.disabled && names.includes(b.textContent))", arg=list(WAITING_BUTTONS), timeout=15000)
+        customer.reload()
+        customer.get_by_text("在线", exact=True).wait_for(timeout=15000)
+        customer.locator(".msg.bot", has_text="已为您接入").wait_for(timeout=15000)
+        assert waiting_buttons_enabled(customer) == [], "still spent after a reload"
+        assert desk(agent, stack, "GET", f"conversations/{session_id}").ok, "the agent still has the customer"
+    finally:
+        context.close()
+    assert not errors, errors

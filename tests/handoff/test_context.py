@@ -40,6 +40,17 @@ def test_packet_has_turns_intents_slots_and_selfhelp_answers():
     assert built["open_tickets"][0]["ticket_id"] == "TK000007"
 
 
+def test_selfhelp_sent_before_its_video_existed_still_counts_as_tried():
+    """The link names the entry: a message sent with only the steps and the page is still self-help tried."""
+    without_video = {"event": "bot", "text": "机顶盒重启\n1. 拔电源", "timestamp": 2.0, "data": {"buttons": [
+        {"title": "查看图文步骤", "url": "http://kefu/help/tv_no_signal", "type": "web_url", "selfhelp_id": "tv_no_signal"}]}}
+    events = [without_video if e.get("event") == "bot" else e for e in EVENTS]
+    built = build_packet(conversation_id="c1", channel="webchat", events=events, slots={}, customer=None,
+                         open_tickets=[], skill="tv", priority=0, reason="requested",
+                         titles={"tv_no_signal": "电视没信号"}, enqueued_at=5.0)
+    assert built["selfhelp"] == [{"id": "tv_no_signal", "title": "电视没信号", "answer": "failed"}]
+
+
 def test_summary_comes_from_the_content_template(rules):
     text = summary(packet(), rules, 95)
     assert "张伟" in text and "E102" in text and "电视没信号" in text and "TK000007" in text

@@ -74,7 +74,7 @@ async def agent_available(queue, agent_id: str = "a1") -> None:
     await queue.roster.register(agent_id, name="王芳", skills=["tv"], capacity=2, status="available")
 
 
-async def test_selfhelp_while_waiting_then_solved_leaves_the_queue(room, queue, clock, events):
+async def test_selfhelp_while_waiting_then_solved_leaves_the_queue(room, queue, clock, events, selfhelp_videos):
     await agent_available(queue)
     await wait_in_line(queue, "c1")
     await room.visit("c1")
@@ -323,3 +323,36 @@ async def test_a_message_typed_before_the_number_is_kept(room, queue, clock, kef
     assert said[-3:] == ["utter_queue_ask_number", "utter_queue_message_kept_ask_number", "utter_queue_message_booked"]
     ticket = Repository(kefu_env.database_url).get_ticket(room.conversations.said["m2"][-1][1]["ticket_id"])
     assert "晚上八点" in ticket["details"]["left_message"] and ticket["details"]["callback_phone"] == "13912345678"
+
+
+async def test_waiting_room_buttons_pressed_while_with_the_agent_are_no_commands_after_a_transfer(room, queue, clock):
+    await agent_available(queue)
+    await wait_in_line(queue, "c9")
+    await room.visit("c9")
+    assert (await queue.claim_next("a1")).conversation_id == "c9"
+    clock.advance(30)
+    room.conversations.customer("c9", "#handoff:cancel")  # the old 取消排队 button, pressed with the agent there
+    clock.advance(30)
+    await queue.transfer("c9", "a1", "tv")  # the agent hands the customer on to a colleague
+    clock.advance(1)
+    await room.visit("c9")
+    assert (await queue.position("c9")) is not None, "still in line for the colleague"
+    assert "c9" not in room.conversations.resumed and "utter_queue_cancelled" not in room.conversations.responses("c9")
+
+
+async def test_a_cancel_read_as_the_agent_claims_does_not_end_the_agents_conversation(room, queue, clock):
+    await agent_available(queue)
+    await wait_in_line(queue, "c10")
+    await room.visit("c10")
+    room.conversations.customer("c10", "#handoff:cancel")
+    transcript = room.conversations.events
+
+    async def agent_claims_while_the_transcript_is_read(conversation_id):
+        await queue.claim_next("a1")
+        return await transcript(conversation_id)
+
+    room.conversations.events = agent_claims_while_the_transcript_is_read
+    await room.visit("c10")
+    assert (await queue.position("c10")).position == 0, "the agent still has the customer"
+    assert "c10" in await queue.serving("a1")
+    assert "c10" not in room.conversations.resumed, "the assistant does not take the conversation back"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.db.repository import DatabaseError, Repository
+from bot.labels import ticket_summary
 from bot.notify import Notifier, NotifyError, OutboxNotifier
 from bot.outcomes import record
 from bot.observability.metrics import observe_real_time_factor
@@ -265,7 +266,7 @@ class VoicemailPipeline:
 
     @staticmethod
     def _summary(outcome: VoicemailOutcome) -> str:
-        return f"voice message ({outcome.reason}): {(outcome.transcript or '')[:200]}".strip()
+        return ticket_summary("voice_message", said=(outcome.transcript or "")[:200])  # the reason is in details
 
     @staticmethod
     def _details(outcome: VoicemailOutcome) -> dict:

@@ -188,7 +188,8 @@
     } else {
       return;
     }
-    if (payload.title) { figure.appendChild(el("figcaption", null, payload.title)); }
+    // A video's title is the first line of the message it comes with: no caption repeating it.
+    if (payload.title && attachment.type !== "video") { figure.appendChild(el("figcaption", null, payload.title)); }
     log.appendChild(figure);
   }
 
@@ -206,6 +207,8 @@
       bubble.appendChild(el("span", "agent-name", t("agent_label", { agent_name: custom.agent_name || "" })));
       bubble.appendChild(el("span", "agent-text", custom.text || ""));
       log.appendChild(bubble);
+    } else if (custom.kind === "agent_joined") {
+      disableOldReplies(); // the waiting room's options (cancel, message, callback) are spent
     } else if (custom.kind === "notice") {
       log.appendChild(el("div", "notice", t("notice_" + String(custom.reason || ""), { limit: MESSAGE_LIMIT })));
     }
@@ -224,17 +227,22 @@
 
   function renderUser(text) { log.appendChild(el("div", "msg user", text)); }
 
+  function agentJoined(message) {
+    return Boolean(message && message.custom && message.custom.kind === "agent_joined");
+  }
+
   function hasReplies(message) {
     var replies = message && (message.quick_replies || message.buttons);
     return Array.isArray(replies) && replies.some(function (r) { return r && r.type !== "web_url"; });
   }
 
-  /** Replays the stored conversation; the latest quick replies stay usable if nothing was sent after them. */
+  /** Replays the stored conversation; the latest quick replies stay usable if nothing was sent, and no
+   *  agent joined, after them. */
   function replayHistory() {
     var history = load(HISTORY_KEY, []);
     var live = -1;
     history.forEach(function (entry, i) {
-      if (entry.who === "user") { live = -1; }
+      if (entry.who === "user" || (entry.who === "bot" && agentJoined(entry.message))) { live = -1; }
       else if (entry.who === "bot" && hasReplies(entry.message)) { live = i; }
     });
     history.forEach(function (entry, i) {
