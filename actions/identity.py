@@ -330,6 +330,8 @@ class ActionIdentifyCustomer(Action):
                 return []
             dispatcher.utter_message(response="utter_ask_identity" if pending else "utter_default")
             return []
+        if not pending and tracker.get_slot("awaiting") == "selfhelp_feedback":
+            return await number_during_selfhelp(dispatcher, tracker)
         who = await establish(tracker)
         if who.customer is None:
             if pending and proof_needed(pending):  # the same reply as for a customer's number
@@ -348,6 +350,15 @@ class ActionIdentifyCustomer(Action):
         else:
             dispatcher.utter_message(response="utter_identity_noted")
         return events
+
+
+async def number_during_selfhelp(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
+    """A number typed while "问题解决了吗？" is open: noted, and the question stays open. Asked "what
+    else?" instead, a tester's "还是不行，转人工吧" then read as a plain "no" and got "anything else?"."""
+    who = await establish(tracker)
+    dispatcher.utter_message(response="utter_number_noted")
+    dispatcher.utter_message(response="utter_ask_selfhelp_worked")
+    return who.events + (identified(who.customer, who.verified) if who.customer is not None else [])
 
 
 class IdentifiedAction(Action, ABC):

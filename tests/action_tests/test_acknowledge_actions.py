@@ -67,3 +67,14 @@ async def test_a_message_left_with_the_number_is_recorded_not_started_as_a_new_r
     ticket = repository().get_ticket(turn.message("utter_message_recorded")["ticket_id"])
     assert ticket["kind"] == "callback" and "宽带坏了三天了" in ticket["summary"]
     assert turn.slots["pending_request"] is None
+
+
+async def test_a_number_typed_while_asked_if_self_help_worked_keeps_the_question_open(run_action):
+    """Found by a tester: "问题解决了吗？" then "13800000004" got "请问您要办理什么业务？", so the next
+    "还是不行，转人工吧" read as a plain "no" and got "anything else?" instead of the way to a person."""
+    tracker = load_tracker("query_bill", text="13800000004", intent="inform",
+                           entities=[entity("phone_number", "13800000004")], awaiting="selfhelp_feedback",
+                           selfhelp_sent=["wifi_weak"], pending_request=None)
+    turn = await run_action("action_identify_customer", tracker)
+    assert turn.responses == ["utter_number_noted", "utter_ask_selfhelp_worked"]
+    assert "awaiting" not in turn.slots and turn.slots["customer_id"] == "4"
