@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def agent_add(args: argparse.Namespace) -> int:
     settings = getattr(args, "settings", None) or get_settings()
     rules = load_rules(settings.content_dir / "handoff.yml")
-    password = args.password or getpass.getpass("password: ")
+    password = args.password or typed_password()
     skills = [s.strip() for s in args.skills.split(",") if s.strip()]
     try:
         account = AccountStore(settings.database_url).add(
@@ -45,6 +45,17 @@ def agent_add(args: argparse.Namespace) -> int:
         return 1
     print(f"agent {account.name} added (skills: {','.join(account.skills)}; role: {account.role})")
     return 0
+
+
+def typed_password() -> str:
+    """Asked for at a terminal; read as one line from a script's stdin (a tester's script got a raw
+    EOFError traceback); nothing given is "" and refused as too short, in one line."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    try:
+        return getpass.getpass("password: ")
+    except EOFError:
+        return ""
 
 
 def agent_role(args: argparse.Namespace) -> int:

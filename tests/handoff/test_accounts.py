@@ -70,3 +70,18 @@ def test_roles_plain_by_default_supervisor_when_given_and_changed_from_the_cli(k
 def test_the_demo_agent_is_a_supervisor(kefu_env):
     assert ensure_demo_agent(kefu_env) is True
     assert AccountStore(kefu_env.database_url).role_of(kefu_env.demo_agent_name) == "supervisor"
+
+
+def test_kefu_agent_add_from_a_script_reads_the_password_from_stdin_or_says_what_is_missing(kefu_env):
+    """Found by a tester: without a terminal, `kefu agent add` ended in a raw EOFError traceback."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "bot.cli", "agent", "add", "ops_tv", "--skills", "tv"]
+    piped = subprocess.run(command, input="ops-tv-pass-1\n", capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert AccountStore(kefu_env.database_url).authenticate("ops_tv", "ops-tv-pass-1") is not None
+    empty = subprocess.run(command[:5] + ["ops_bill", "--skills", "billing"], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=120)
+    assert empty.returncode == 1 and "Traceback" not in empty.stderr
+    assert empty.stderr.strip().splitlines()[-1].startswith("kefu agent add:")
