@@ -20,6 +20,7 @@ from bot.db.seed import seed_demo
 from bot.embedded_redis import EmbeddedRedis
 from bot.handoff.commands import ensure_demo_agent
 from bot.security.launch import action_server_command, cors_arguments, secure_environment
+from bot.serving import forget_serving, record_serving
 from bot.settings import Settings, redis_parts
 from bot.training import ensure_model
 from bot.workers import worker_environment
@@ -125,6 +126,7 @@ class KefuStack:
         except StartupError:
             self.stop()
             raise
+        record_serving(self.settings)  # so `kefu train` finds this server from any shell
         return self
 
     def rasa_command(self, port: int) -> list[str]:
@@ -169,6 +171,7 @@ class KefuStack:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         self.processes.clear()
+        forget_serving(self.settings)
         if self._redis is not None:
             self._redis.stop()
             self._redis = None

@@ -38,19 +38,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     model, trained = ensure_model(settings.root, settings.models_dir)
     print(f"{'trained' if trained else 'up to date'}: {model}")
     from bot.security.secrets import get_secrets
+    from bot.serving import serving_urls
     from bot.workers import worker_count
 
     token = get_secrets().rasa_token
-    served = running_model(settings.rasa_url, token)
+    urls = serving_urls(settings)
+    url, served = next(((u, m) for u in urls if (m := running_model(u, token)) is not None), (None, None))
     swapped = False
-    if served is not None and not served.endswith(model.name):
+    if served is None:
+        print(f"no running server answers at {' or '.join(urls)}: the next `kefu run` serves {model.name}")
+    elif not served.endswith(model.name):
         try:
-            hot_swap(settings.rasa_url, model, token=token, workers=worker_count(settings.env))
+            hot_swap(url, model, token=token, workers=worker_count(settings.env))
         except PublishError as exc:
             print(f"the running server keeps its model: {exc}", file=sys.stderr)
             return 1
         swapped = True
-        print(f"live: {settings.rasa_url} now serves {model.name}")
+        print(f"live: {url} now serves {model.name}")
+    else:
+        print(f"live: {url} serves it already")
     if trained or swapped:
         entry = record_publish(settings, "model", {"model": model.name, "hot_swapped": swapped})
         print(f"published by {entry['who']}: {len(entry['changed'])} changed file(s)")

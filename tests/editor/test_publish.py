@@ -73,3 +73,25 @@ def test_manifest_covers_editor_owned_files_only(project):
     files = manifest(project)
     assert "nlu_data/rules.yml" in files and "content/selfhelp.yml" in files
     assert not any(path.startswith("actions/") for path in files)
+
+
+@pytest.mark.slow
+def test_kefu_train_from_a_shell_without_the_servers_port_reaches_the_running_server(running_kefu, monkeypatch,
+                                                                                     capsys):
+    """Found by a tester: the server ran on KEFU_RASA_PORT=5105, the editor's shell had no such setting,
+    and `kefu train` said "up to date" while the server kept serving the old model."""
+    import argparse
+
+    from bot.editor.commands import cmd_train
+    from bot.embedded_redis import free_port
+
+    url = running_kefu.settings.rasa_url
+    monkeypatch.setenv("KEFU_DATA_DIR", str(running_kefu.settings.data_dir))
+    monkeypatch.setenv("KEFU_RASA_PORT", str(free_port()))  # the shell's own port: nothing answers there
+    get_settings.cache_clear()
+    try:
+        assert cmd_train(argparse.Namespace()) == 0
+    finally:
+        get_settings.cache_clear()
+    assert f"live: {url}" in capsys.readouterr().out
+    assert running_model(url, load_secrets(running_kefu.settings).rasa_token).endswith(running_kefu.model.name)
