@@ -114,11 +114,17 @@ def check_catalogue(path: Path, domain: Domain, media_dir: Path) -> list[Problem
     entries = data.get("entries") or []
     ids = {str(e.get("id")) for e in entries if hasattr(e, "get")}
     seen_links: dict[str, int | None] = {}
+    seen_ids: dict[str, int | None] = {}
     for index, entry in enumerate(entries):
         line = item_line(entries, index)
         if not hasattr(entry, "get"):
             problems.append(Problem(str(path), line, "each catalogue entry must be a mapping"))
             continue
+        if str(entry.get("id")) in seen_ids:  # the server refuses the whole file for it (bot.selfhelp)
+            problems.append(Problem(str(path), line_of(entry, "id"), f"duplicate entry id '{entry.get('id')}' "
+                                    f"(first at line {seen_ids[str(entry.get('id'))]}); the bot would keep "
+                                    "its last good catalogue and ignore every edit until it is renamed"))
+        seen_ids.setdefault(str(entry.get("id")), line_of(entry, "id"))
         for key in ("id", "fault_type", "title", "steps", "video", "spoken"):  # no link: Kefu's own page
             if not entry.get(key):
                 problems.append(Problem(str(path), line, f"entry '{entry.get('id')}' has no '{key}'"))

@@ -75,8 +75,11 @@ MOSAIC_TITLE = "    title: 画面出现马赛克、卡顿\n"
         ("fault_type: fault_remote\n    general: true", "fault_type: fault_radio\n    general: true", "unknown intent 'fault_radio'"),
         ("video: {url: /media/selfhelp/wifi_weak.mp4", "video: {url: ftp:/x.mp4", "must be a full web address or a /media/ path"),
         ("    spoken: 请先给遥控器换", "    unspoken: 请先给遥控器换", "has no 'spoken'"),
+        # Found by a tester: validate was clean, and the running bot ignored every catalogue edit after it.
+        ("  - id: tv_channels_missing\n", "  - id: tv_mosaic\n", "duplicate entry id 'tv_mosaic' (first at line"),
     ],
-    ids=["malformed-link", "placeholder-link", "dangling-next", "unknown-intent", "bad-video-url", "missing-field"],
+    ids=["malformed-link", "placeholder-link", "dangling-next", "unknown-intent", "bad-video-url", "missing-field",
+         "duplicate-id"],
 )
 def test_catalogue_rules(project, old, new, message):
     edit(project / "content" / "selfhelp.yml", old, new)
