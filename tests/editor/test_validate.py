@@ -143,3 +143,10 @@ def test_a_ticket_summary_line_missing_or_with_an_unknown_value(project):
     assert any(p.startswith("content/labels.yml") and "no 'visit' line" in p for p in errors_for(project))
     labels.write_text(text.replace("{said}", "{customer}", 1), encoding="utf-8")
     assert any(p.startswith("content/labels.yml") and "['customer']" in p for p in errors_for(project))
+
+
+def test_a_reply_that_breaks_the_yaml_is_the_one_error_reported(project):
+    """Found by a tester: one ASCII colon in a reply came back as 52 errors about developers' files,
+    the real one sorted somewhere in the middle."""
+    edit(project / "domain" / "responses.yml", "    - text: 不客气，很高兴能帮到您。", "    - text: 不客气: 很高兴能帮到您。")
+    assert len(errors_for(project)) == 1 and errors_for(project)[0].startswith("domain/responses.yml:19:")
