@@ -87,6 +87,11 @@ def flow_problems(settings, domain) -> list[Problem]:
     problems: list[Problem] = []
     for path in sorted((settings.root / "ivr_flows").glob("*.yml")):
         node_line = node_lines(path)
+        try:  # a node or key written twice: the flow loader keeps the last one without a word
+            load(path)
+        except YamlFileError as exc:
+            problems.append(Problem(str(path), exc.line, exc.message))
+            continue
         try:
             flow = load_flow_file(path)
         except FlowError as exc:

@@ -111,8 +111,11 @@ def test_yaml_syntax_error_points_at_the_line(project):
          "names no node: 'wait_for_queue'"),
         ("intro: /manage_service", "intro: /manage_services", "intro '/manage_services' names an unknown intent"),
         ("    type: hangup\n    say: 感谢您的来电，再见。", "    type: hangup\n    colour: red\n    say: 感谢您的来电，再见。", "not a field"),
+        # Found by a tester: a node pasted twice gave seven "cannot be reached" errors, none naming it.
+        ("\n  goodbye:\n", "\n  main_menu:\n    type: hangup\n    say: 再见。\n\n  goodbye:\n", 'duplicate key "main_menu"'),
     ],
-    ids=["duplicate-key", "duplicate-phrase", "unreachable-node", "unknown-skill", "unknown-wait-node", "unknown-intent", "schema"],
+    ids=["duplicate-key", "duplicate-phrase", "unreachable-node", "unknown-skill", "unknown-wait-node", "unknown-intent", "schema",
+         "node-twice"],
 )
 def test_flow_rules(project, old, new, message):
     edit(project / "ivr_flows" / "main.yml", old, new)
