@@ -1,7 +1,7 @@
 """`kefu validate` for ``content/verification.yml``: a readable file, known levels, known requests."""
 from __future__ import annotations
 
-from bot.editor.problems import Problem
+from bot.editor.problems import WARNING, Problem
 from bot.security.policy import POLICY_FILE, PolicyError, parse_policy
 
 
@@ -19,6 +19,14 @@ def policy_problems(settings, domain) -> list[Problem]:
         policy = parse_policy(path)
     except PolicyError as exc:
         return [Problem(str(path), None, str(exc))]
-    known = set(domain.intents) | gated_requests()
-    return [Problem(str(path), None, f"`{name}` is neither an intent nor a request an action answers")
-            for name in sorted(set(policy.requests) - known)]
+    gated = gated_requests()
+    problems = [Problem(str(path), None, f"`{name}` is neither an intent nor a request an action answers")
+                for name in sorted(set(policy.requests) - set(domain.intents) - gated)]
+    # Found by a tester: levels set for these changed nothing, and validate said nothing.
+    problems += [Problem(str(path), None, f"`{name}`: its answer never reads a level (it is for anyone and shows "
+                         f"no account's data); only these requests do: {', '.join(sorted(gated))}", WARNING)
+                 for name in sorted(set(policy.requests) & set(domain.intents) - gated)]
+    problems += [Problem(str(path), None, f"`{name}: public` acts as `identified`: the request is filed on an "
+                         "account, so the customer's number is still asked for", WARNING)
+                 for name, level in sorted(policy.requests.items()) if name in gated and level == "public"]
+    return problems

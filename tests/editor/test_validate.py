@@ -153,3 +153,13 @@ def test_a_reply_that_breaks_the_yaml_is_the_one_error_reported(project):
     the real one sorted somewhere in the middle."""
     edit(project / "domain" / "responses.yml", "    - text: 不客气，很高兴能帮到您。", "    - text: 不客气: 很高兴能帮到您。")
     assert len(errors_for(project)) == 1 and errors_for(project)[0].startswith("domain/responses.yml:19:")
+
+
+def test_a_verification_level_that_changes_nothing_is_named(project):
+    """Found by a tester: `ask_how_to: verified` and `query_plan: identified` were accepted and did nothing."""
+    edit(project / "content" / "verification.yml", "requests:\n", "requests:\n  ask_how_to: verified\n  complaint: public\n")
+    edit(project / "content" / "verification.yml", "  complaint: identified\n", "")
+    problems = [p for p in problems_for(project) if p.startswith("content/verification.yml")]
+    assert any("`ask_how_to`: its answer never reads a level" in p for p in problems), problems
+    assert any("`complaint: public` acts as `identified`" in p for p in problems), problems
+    assert all(": warning: " in p for p in problems)

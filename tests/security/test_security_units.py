@@ -51,7 +51,7 @@ def test_integration_tokens_need_audience_and_expiry():
 
 def test_the_policy_is_editors_data_and_fails_closed(tmp_path):
     shipped = load_policy(PROJECT_ROOT / "content")
-    assert shipped.level("query_bill") == "verified" and shipped.level("query_plan") == "public"
+    assert shipped.level("query_bill") == "verified" and shipped.level("complaint") == "identified"
     assert shipped.level("something_new") == "verified"
     bad = tmp_path / "verification.yml"
     bad.write_text("requests: {query_bill: maybe}\nsms_code_text: '{code}'\n", encoding="utf-8")
