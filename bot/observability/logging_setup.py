@@ -49,6 +49,16 @@ def _event_name(_, __, event_dict: dict) -> dict:
     return event_dict
 
 
+def drop_payload_interpolation(_, __, event_dict: dict) -> dict:
+    """Rasa fills a button payload's JSON (``/csat_score{"csat_score": "5"}``) as if its braces named
+    a slot, logs a traceback, then sends the payload as written: five tracebacks per satisfaction
+    question drowned real errors (found by a tester). A misspelt slot (``{customer_nmae}``) is kept."""
+    if (event_dict.get("event") == "interpolator.interpolate.text"
+            and str(event_dict.get("placeholder_key", "")).lstrip().startswith('"')):
+        raise structlog.DropEvent
+    return event_dict
+
+
 def _shared_processors() -> list:
     return [
         structlog.contextvars.merge_contextvars,
@@ -104,7 +114,8 @@ def configure_logging(log_format: str = "console", level: int | str = logging.IN
     root.addHandler(handler)
     root.setLevel(level)
     structlog.configure(
-        processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[drop_payload_interpolation, *_shared_processors(),
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

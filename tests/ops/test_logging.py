@@ -88,3 +88,16 @@ def test_development_format_is_one_readable_line(tmp_path):
     text = stream.getvalue()
     assert text.count("\n") == 1 and not text.lstrip().startswith("{")
     assert "wechat.message.duplicate" in text and "conversation_id=wechat:o1" in text
+
+
+def test_a_button_payloads_json_is_not_logged_as_a_missing_slot_but_a_misspelt_slot_is(json_lines):
+    """Found by a tester: every satisfaction question logged five tracebacks for its buttons'
+    payloads (Rasa reads their JSON braces as placeholders), drowning real errors."""
+    log = structlog.get_logger()
+    for key, response in (('"csat_score": "5"', '/csat_score{"csat_score": "5"}'),
+                          ("customer_nmae", "{customer_nmae}，您好")):
+        try:
+            raise KeyError(key)
+        except KeyError:
+            log.exception("interpolator.interpolate.text", response=response, placeholder_key=key)
+    assert [line["placeholder_key"] for line in json_lines()] == ["customer_nmae"]
