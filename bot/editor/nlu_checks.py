@@ -10,6 +10,8 @@ from bot.editor.problems import ERROR, WARNING, Problem
 from bot.editor.yaml_lines import YamlFileError, item_line, line_of, load
 
 ANNOTATION = re.compile(r"\[([^\]]+)\]\([^)]*\)|\[([^\]]+)\]\{[^}]*\}")
+# The entity an annotation names: "[E301](fault_code)" or '[E301]{"entity": "fault_code", ...}'.
+ANNOTATED_ENTITY = re.compile(r'\]\(([^):]+)[^)]*\)|\]\{[^}]*"entity"\s*:\s*"([^"]+)"')
 NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
@@ -50,6 +52,19 @@ def read_examples(nlu_dir: Path) -> tuple[list[Example], list[Problem]]:
                 if text.startswith("- "):
                     examples.append(Example(str(item["intent"]), text[2:].strip(), path, start + offset))
     return examples, problems
+
+
+def unknown_entities(examples: list[Example], entities: set[str]) -> list[Problem]:
+    """An annotation naming no entity of the domain (a typo such as ``fault_cod``) trains an entity nobody reads."""
+    problems = []
+    for example in examples:
+        for match in ANNOTATED_ENTITY.finditer(example.text):
+            name = (match.group(1) or match.group(2)).strip()
+            if name not in entities:
+                problems.append(Problem(str(example.file), example.line,
+                                        f"'{example.text}' marks an unknown entity '{name}' (the domain has: "
+                                        f"{', '.join(sorted(entities))})"))
+    return problems
 
 
 def duplicate_and_conflicting(examples: list[Example]) -> list[Problem]:

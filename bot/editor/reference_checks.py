@@ -25,6 +25,7 @@ class Domain:
     intents: set[str] = field(default_factory=set)
     responses: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     actions: set[str] = field(default_factory=set)
+    entities: set[str] = field(default_factory=set)
 
 
 def load_or_report(path: Path, problems: list[Problem]):
@@ -46,6 +47,7 @@ def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
         for intent in data.get("intents") or []:
             domain.intents.add(next(iter(intent)) if hasattr(intent, "keys") else str(intent))
         domain.actions.update(str(a) for a in data.get("actions") or [])
+        domain.entities.update(next(iter(e)) if hasattr(e, "keys") else str(e) for e in data.get("entities") or [])
         responses = data.get("responses") or {}
         for name in responses:
             domain.responses[str(name)] = (str(path), line_of(responses, name))

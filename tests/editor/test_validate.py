@@ -163,3 +163,10 @@ def test_a_verification_level_that_changes_nothing_is_named(project):
     assert any("`ask_how_to`: its answer never reads a level" in p for p in problems), problems
     assert any("`complaint: public` acts as `identified`" in p for p in problems), problems
     assert all(": warning: " in p for p in problems)
+
+
+def test_an_example_marking_an_unknown_entity_is_named(project):
+    """Found by a tester: "[E301](fault_cod)" passed, training an entity nobody reads."""
+    edit(project / "nlu_data" / "nlu" / "account.yml", "[13812345678](phone_number)", "[13812345678](phone_numbr)")
+    assert any(p.startswith("nlu_data/nlu/account.yml:11:") and "unknown entity 'phone_numbr'" in p
+               for p in errors_for(project)), errors_for(project)
