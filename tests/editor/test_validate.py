@@ -170,3 +170,10 @@ def test_an_example_marking_an_unknown_entity_is_named(project):
     edit(project / "nlu_data" / "nlu" / "account.yml", "[13812345678](phone_number)", "[13812345678](phone_numbr)")
     assert any(p.startswith("nlu_data/nlu/account.yml:11:") and "unknown entity 'phone_numbr'" in p
                for p in errors_for(project)), errors_for(project)
+
+
+def test_a_reply_placeholder_nothing_fills_is_named(project):
+    """Found by a tester: "{customer_nmae}，您好" passed; customers would have read the braces."""
+    edit(project / "domain" / "responses.yml", "{customer_name}", "{customer_nmae}")
+    assert any(p.startswith("domain/responses.yml:") and "nothing fills {customer_nmae}" in p
+               for p in errors_for(project)), errors_for(project)

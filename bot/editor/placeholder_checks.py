@@ -1,0 +1,53 @@
+"""A reply's ``{placeholder}`` must be something Kefu fills: a slot, or a value some code passes by name.
+
+Rasa sends a placeholder it cannot fill as written, so a typo (``{customer_nmae}``) reaches customers
+as braces (found by a tester: validate let it through). The names code passes are read from the code
+itself: keyword arguments and string dictionary keys in the project's ``actions/`` and in Kefu's own
+``bot/`` and ``voice/`` packages.
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from pathlib import Path
+
+from bot.editor.problems import Problem
+from bot.editor.yaml_lines import YamlFileError, line_of, load
+
+PLACEHOLDER = re.compile(r"{([^\n{}]+?)}")  # the pattern of Rasa's own interpolation (rasa.core.nlg.interpolator)
+KEFU = Path(__file__).resolve().parents[2]  # where the bot and voice packages are installed
+
+
+@functools.cache
+def names_code_passes(actions_dir: Path) -> frozenset[str]:
+    names: set[str] = set()
+    for folder in (actions_dir, KEFU / "bot", KEFU / "voice"):
+        for path in sorted(folder.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call):
+                    names.update(k.arg for k in node.keywords if k.arg)
+                elif isinstance(node, ast.Dict):
+                    names.update(k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str))
+    return frozenset(names)
+
+
+def unfilled_placeholders(settings, domain) -> list[Problem]:
+    files = []
+    for path in sorted((settings.root / "domain").rglob("*.yml")):
+        try:
+            files.append((path, load(path) or {}))
+        except YamlFileError:
+            return []  # reported by the domain checks
+    slots = {str(name) for _, data in files for name in data.get("slots") or {}}
+    known = slots | names_code_passes(settings.root / "actions")
+    problems = []
+    for path, data in files:
+        for name, variants in (data.get("responses") or {}).items():
+            for variant in variants or []:
+                for placeholder in PLACEHOLDER.findall(str(variant.get("text") or "")):
+                    if placeholder not in known:
+                        problems.append(Problem(str(path), line_of(variant, "text"),
+                                                f"{name}: nothing fills {{{placeholder}}}; customers would see it "
+                                                "as written (a slot's name, or a value the code passes)"))
+    return problems
