@@ -10,6 +10,7 @@ import logging
 from bot.db.repository import Repository
 from bot.handoff import masking
 from bot.handoff.accounts import AccountStore, AgentAccount
+from bot.handoff.agent_selfhelp import mark_asked
 from bot.handoff.context import summary
 from bot.handoff.desk_view import pushed_selfhelp_key, shown_turns, with_pushed_selfhelp
 from bot.handoff.conversations import RasaConversations
@@ -117,6 +118,9 @@ class Desk:
         request = await self.queue.claim_next(agent_id)
         if request is None:
             return None
+        # Paused whatever way it came: a booked callback joins the queue on a conversation the bot had
+        # back (found by a tester: the customer's messages then went to the bot, not to the agent).
+        await self.conversations.pause(request.conversation_id)
         # The web chat's marker (bot/channels/webchat.py): its waiting-room buttons (取消排队, 留言...) are spent.
         marker = {"custom": {"kind": "agent_joined", "agent_name": agent_name}} if request.channel == "webchat" else {}
         await self.conversations.utter(request.conversation_id, "utter_agent_joined", agent_name=agent_name, **marker)
@@ -188,6 +192,7 @@ class Desk:
         await self.conversations.utter(conversation_id, message.pop("response"), **message)
         await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked")
         await self.queue.redis.rpush(pushed_selfhelp_key(conversation_id), entry.id)
+        await mark_asked(self.queue.redis, conversation_id, entry.id)  # the answer counts (bot.handoff.agent_selfhelp)
         await self._record(conversation_id, "selfhelp_sent", {"selfhelp_id": entry.id, "agent_id": agent_id})
 
     async def reveal(self, agent_id: str, conversation_id: str, field: str) -> object:
