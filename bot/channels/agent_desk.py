@@ -287,7 +287,7 @@ async def reveal(request: Request, desk: Desk, agent: dict, conversation_id: str
 async def close(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
     data = body(request)
     result = await desk.close(agent["agent_id"], conversation_id, str(data.get("disposition", "")),
-                              str(data.get("note", "")), data.get("skill"))
+                              str(data.get("note", "")), data.get("skill"), str(data.get("phone") or ""))
     return response.json(result)
 
 

@@ -87,6 +87,36 @@ def test_a_callback_the_agent_takes_hears_the_customer_not_the_bot(running_kefu)
     assert ("remote_no_response", "resolved") in contact.selfhelp
 
 
+def test_an_agents_callback_asks_for_a_number_and_is_a_work_item_not_a_place_in_line(running_kefu):
+    """Found by a tester: 预约回电 for a customer who gave no number made an item reading just
+    "callback", told the customer "客服会按约定时间联系您" with no time agreed, and put them back
+    in the queue at once, where the next agent greeted them "已为您接入" again."""
+    stack = running_kefu
+    sender = f"agent-callback-{uuid.uuid4().hex[:10]}"
+    say(stack, sender, "我想办理宽带升级到千兆")
+    say(stack, sender, "转人工")
+    desk = Desk(stack)
+    only_waiting(stack, sender, desk.agent_id)
+    assert desk.call("POST", "claim").json()["conversation"]["conversation_id"] == sender
+
+    refused = desk.call("POST", f"conversations/{sender}/close", disposition="callback")
+    assert refused.status_code == 400 and refused.json()["error"] == "error_callback_number"
+    assert tracker(stack, sender)["paused"] is True, "still the agent's: nothing was closed"
+    closed = desk.call("POST", f"conversations/{sender}/close", disposition="callback", phone="139 0000 5678")
+    assert closed.ok, closed.text
+    ticket_id = closed.json()["ticket_id"]
+
+    told = bot_texts(tracker(stack, sender))
+    booked = next(t for t in told if ticket_id in t)
+    assert "139****5678" in booked and "前" in booked and "约定" not in booked, booked
+    offer_due_callbacks(stack)  # the contact worker's next pass
+    waiting = [e["conversation_id"] for q in desk.call("GET", "supervisor").json()["queues"] for e in q["entries"]]
+    assert sender not in waiting, "the callback is the agents' work, not a place in the live queue"
+    assert sum("已为您接入" in t for t in bot_texts(tracker(stack, sender))) == 1
+    item = next(i for i in desk.call("GET", "overview").json()["work_items"] if i["ticket_id"] == ticket_id)
+    assert item["phone"] == "13900005678" and item["callback_by"] and item["summary"] != "callback"
+
+
 def test_a_yes_the_assistant_cannot_place_gets_one_answer_not_a_loop(running_kefu):
     """Rasa's core fallback runs ``action_fallback`` again and again for one message unless it listens
     (Rasa's own fallback reverts the message instead): the tester's seven apologies. Here the state
