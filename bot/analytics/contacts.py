@@ -24,9 +24,11 @@ ENDS = {"conversation_ended", "ivr_call_ended"}
 NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fallback", "request_human",
                "csat_score", "csat_skip"}
 FLOW_FINISHED = {"flow", "bot_done"}  # the phone flow reached its own end (not a hang-up mid-menu)
-HOW = ("assistant", "agent", "ticket", "callback", "message", "abandoned", "no_answer")
-# handoff_abandoned reasons that are not abandonment, and what they count as
-LEFT_QUEUE_FOR = {"callback": "callback", "message": "message", "resolved_by_selfhelp": "assistant"}
+HOW = ("assistant", "agent", "ticket", "callback", "message", "removed", "abandoned", "no_answer")
+# handoff_abandoned reasons that are not abandonment, and what they count as (a supervisor's 移出队列
+# is not the customer giving up: it must not move the abandonment rate)
+LEFT_QUEUE_FOR = {"callback": "callback", "message": "message", "resolved_by_selfhelp": "assistant",
+                  "removed_by_supervisor": "removed"}
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], se
         return "message"
     if "assistant" in reasons:
         return "assistant"  # self-help fixed it while the customer waited for a person
+    if "removed" in reasons:
+        return "removed"  # a supervisor took the request out of the queue
     if abandoned is not None:
         return "abandoned"
     if "ticket_created" in kinds or "ticket_chased" in kinds:

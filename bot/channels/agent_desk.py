@@ -265,8 +265,10 @@ async def remove_entry(request: Request, desk: Desk, agent: dict, conversation_i
     entry = await desk.queue.entry(conversation_id)
     if entry is None or entry["state"] != "waiting":
         raise DeskError("error_not_waiting", 404)
-    await desk.queue.abandon(conversation_id, "removed_by_supervisor")
-    await desk.conversations.resume(conversation_id, None)
+    if not await desk.queue.stop_waiting(conversation_id, "removed_by_supervisor"):
+        raise DeskError("error_not_waiting", 404)  # an agent took it meanwhile: theirs now
+    # Told, with the way to a person (found by a tester: removed silently, the customer kept waiting).
+    await desk.conversations.resume(conversation_id, "utter_queue_removed")
     logger.info("handoff.supervisor.removed conversation=%s by=%s", conversation_id, agent["agent_id"])
     return response.json({"ok": True})
 
@@ -287,7 +289,7 @@ async def reveal(request: Request, desk: Desk, agent: dict, conversation_id: str
 async def close(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
     data = body(request)
     result = await desk.close(agent["agent_id"], conversation_id, str(data.get("disposition", "")),
-                              str(data.get("note", "")), data.get("skill"))
+                              str(data.get("note", "")), data.get("skill"), str(data.get("phone") or ""))
     return response.json(result)
 
 

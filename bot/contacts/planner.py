@@ -137,6 +137,8 @@ class Planner:
             if ticket["kind"] != "callback" or ticket["status"] not in ("open", "assigned"):
                 continue
             details = ticket["details"] or {}
+            if details.get(WORK_ITEM_ONLY):
+                continue  # an agent's 预约回电: the desk's work item, not a place in the queue again
             found.append({"key": callback_key(ticket["ticket_id"]), "rule": rule, "ticket": ticket["ticket_id"],
                           "customer_id": ticket.get("customer_id"), "due": due_from(details, now) + rule.delay,
                           "phone": details.get("callback_phone") or details.get("caller") or "",
@@ -168,6 +170,9 @@ class Planner:
             if contact_id is not None:
                 added.append(contact_id)
         return added
+
+
+WORK_ITEM_ONLY = "work_item_only"  # in a callback ticket's details: the desk's work item, never queued
 
 
 def callback_key(ticket_id: str) -> str:

@@ -10,12 +10,16 @@ import logging
 from bot.db.repository import Repository
 from bot.handoff import masking
 from bot.handoff.accounts import AccountStore, AgentAccount
+from bot.handoff.agent_selfhelp import mark_asked
 from bot.handoff.context import summary
 from bot.handoff.desk_view import pushed_selfhelp_key, shown_turns, with_pushed_selfhelp
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue, NotYourConversation
 from bot.handoff.sessions import open_session
 from bot.handoff.tickets import disposition_ticket, work_items
+from bot.handoff.waiting_settings import load_waiting_room
+from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
+from bot.handoff.watcher import mask_phone
 from bot.handoff.work_item_view import readable
 from bot.outcomes import record
 from bot.settings import get_settings
@@ -117,6 +121,9 @@ class Desk:
         request = await self.queue.claim_next(agent_id)
         if request is None:
             return None
+        # Paused whatever way it came: a booked callback joins the queue on a conversation the bot had
+        # back (found by a tester: the customer's messages then went to the bot, not to the agent).
+        await self.conversations.pause(request.conversation_id)
         # The web chat's marker (bot/channels/webchat.py): its waiting-room buttons (取消排队, 留言...) are spent.
         marker = {"custom": {"kind": "agent_joined", "agent_name": agent_name}} if request.channel == "webchat" else {}
         await self.conversations.utter(request.conversation_id, "utter_agent_joined", agent_name=agent_name, **marker)
@@ -188,6 +195,7 @@ class Desk:
         await self.conversations.utter(conversation_id, message.pop("response"), **message)
         await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked")
         await self.queue.redis.rpush(pushed_selfhelp_key(conversation_id), entry.id)
+        await mark_asked(self.queue.redis, conversation_id, entry.id)  # the answer counts (bot.handoff.agent_selfhelp)
         await self._record(conversation_id, "selfhelp_sent", {"selfhelp_id": entry.id, "agent_id": agent_id})
 
     async def reveal(self, agent_id: str, conversation_id: str, field: str) -> object:
@@ -201,10 +209,12 @@ class Desk:
         return value
 
     async def close(self, agent_id: str, conversation_id: str, disposition: str, note: str = "",
-                    skill: str | None = None) -> dict:
+                    skill: str | None = None, phone: str = "") -> dict:
+        """``phone``: the number a callback goes to, when the customer gave the agent one."""
         entry = await self._held(agent_id, conversation_id)
         if disposition not in DISPOSITIONS:
             raise DeskError("error_disposition")
+        told: dict = {}
         try:
             if disposition == "transfer":
                 if not skill or skill not in self.queue.rules.skills:
@@ -212,18 +222,53 @@ class Desk:
                 position = await self.queue.transfer(conversation_id, agent_id, skill)
                 await self.conversations.utter(conversation_id, "utter_queue_transferred")
                 return {"transferred_to": skill, "position": position.position}
-            ticket_id = await disposition_ticket(entry["request"], disposition, note[:1000], agent_id)
+            if disposition == "callback":
+                ticket_id, told = await self._callback(entry, agent_id, note[:1000], phone)
+            else:
+                ticket_id = await disposition_ticket(entry["request"], disposition, note[:1000], agent_id)
             await self.queue.close(conversation_id, agent_id, disposition)
         except NotYourConversation as exc:
             raise DeskError("error_not_yours", 403) from exc
         except HandoffError as exc:
             raise DeskError("error_not_serving", 409) from exc
         if ticket_id and disposition in ("ticket", "callback"):  # the customer keeps the number to follow up
-            await self.conversations.utter(conversation_id, f"utter_agent_closed_with_{disposition}", ticket_id=ticket_id)
+            await self.conversations.utter(conversation_id, f"utter_agent_closed_with_{disposition}",
+                                           ticket_id=ticket_id, **told)
         await self.conversations.resume(conversation_id, "utter_agent_handback")
         if disposition == "resolved":
             await self._ask_csat(agent_id, conversation_id, entry["request"].channel)
         return {"ticket_id": ticket_id}
+
+    async def _callback(self, entry: dict, agent_id: str, note: str, typed: str) -> tuple[str, dict]:
+        """The callback's work item, and what the customer is told: by when, on which number (masked).
+
+        Without a number (typed by the agent, or known: the customer's, a caller's line, one given
+        while waiting) nobody could ever call back, so the agent is asked for one first.
+        """
+        request, now = entry["request"], self.queue.clock()
+        phone = await self._callback_number(entry, typed)
+        ticket_id, due = await agent_callback_ticket(
+            request, phone=phone, note=note, agent_id=agent_id, now=now,
+            within_hours=load_waiting_room().callback_within_hours)
+        return ticket_id, {"callback_by": promised_time(due, now), "phone_masked": mask_phone(phone)}
+
+    async def _callback_number(self, entry: dict, typed: str) -> str:
+        from bot.handoff.contact_details import CLEANERS, ContactDetailError, callback_number
+
+        if typed.strip():
+            try:
+                return CLEANERS["callback_phone"](typed)
+            except ContactDetailError as exc:
+                raise DeskError(exc.code) from exc
+        request = entry["request"]
+        customer = await asyncio.to_thread(self.repository.get_customer, int(request.customer_id)) \
+            if request.customer_id and str(request.customer_id).isdigit() else None
+        if customer is not None:  # the number an agent corrected wins over the registered one
+            return await asyncio.to_thread(callback_number, self.repository.url, customer)
+        known = await known_phone(self.queue.redis, entry["conversation_id"], request)
+        if not known:
+            raise DeskError("error_callback_number")
+        return known
 
     async def _ask_csat(self, agent_id: str, conversation_id: str, channel: str) -> None:
         """The agent resolved it: ask the customer for a score on their channel, once per conversation,

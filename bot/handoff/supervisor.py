@@ -1,8 +1,8 @@
 """What a supervisor sees: every agent and their state, every queue with its longest wait.
 
 Read from the same Redis the queue and the roster use, so it is true for all processes.
-Removing a stale entry abandons it (reason ``removed_by_supervisor``) and hands the
-conversation back to the bot.
+Removing a stale entry ends its wait (reason ``removed_by_supervisor``: counted as removed, not as
+the customer abandoning) and hands the conversation back to the bot, which tells the customer.
 """
 from __future__ import annotations
 

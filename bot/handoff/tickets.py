@@ -14,7 +14,7 @@ def repository() -> Repository:
     return Repository(get_settings().database_url)
 
 
-def _customer_id(request: HandoffRequest) -> int | None:
+def customer_id_of(request: HandoffRequest) -> int | None:
     try:
         return int(request.customer_id) if request.customer_id else None
     except ValueError:
@@ -24,7 +24,7 @@ def _customer_id(request: HandoffRequest) -> int | None:
 async def leave_message_ticket(request: HandoffRequest, text: str, *, voice: bool) -> str:
     return await asyncio.to_thread(
         repository().create_ticket, kind="voice_message" if voice else "callback",
-        customer_id=_customer_id(request), summary=ticket_summary("left_message", said=text[:500]),
+        customer_id=customer_id_of(request), summary=ticket_summary("left_message", said=text[:500]),
         details={"left_message": text, "skill": request.skill, "via": "handoff_queue"},
         priority=request.priority, needs_human=True, channel=request.channel,
         conversation_id=request.conversation_id,
@@ -43,14 +43,14 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
             await asyncio.to_thread(repo.move_ticket, related, "resolved", f"handoff resolved by {agent_id}: {note}")
             return related
         ticket_id = await asyncio.to_thread(
-            repo.create_ticket, kind="handoff", customer_id=_customer_id(request), summary=note[:500] or ticket_summary("agent_resolved"),
+            repo.create_ticket, kind="handoff", customer_id=customer_id_of(request), summary=note[:500] or ticket_summary("agent_resolved"),
             details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition},
             channel=request.channel, conversation_id=request.conversation_id)
         await asyncio.to_thread(repo.move_ticket, ticket_id, "resolved", f"resolved by {agent_id}")
         return ticket_id
     kind = "callback" if disposition == "callback" else (slots.get("fault_type") and "fault") or "handoff"
     return await asyncio.to_thread(
-        repo.create_ticket, kind=kind, customer_id=_customer_id(request), summary=note[:500] or ticket_summary(f"agent_{disposition}"),
+        repo.create_ticket, kind=kind, customer_id=customer_id_of(request), summary=note[:500] or ticket_summary(f"agent_{disposition}"),
         details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition,
                  "fault_type": slots.get("fault_type"), "fault_code": slots.get("fault_code")},
         priority=request.priority, needs_human=True, channel=request.channel,

@@ -1,5 +1,6 @@
-"""Work items the waiting room creates: a callback or a left message, with the number to call,
-the time promised and what the customer said, so the agent needs nothing else."""
+"""Work items with a number to call: the waiting room's callbacks and left messages, and an agent's
+预约回电, each with the number, the time promised and what the customer said, so the agent who
+calls needs nothing else."""
 from __future__ import annotations
 
 import asyncio
@@ -8,8 +9,11 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.contacts.planner import WORK_ITEM_ONLY
+from bot.handoff import keys
 from bot.handoff.queue import HandoffRequest
-from bot.handoff.tickets import repository
+from bot.handoff.tickets import customer_id_of, repository
+from bot.labels import ticket_summary
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,35 @@ def customer_said(request: HandoffRequest, limit: int = 5) -> list[str]:
     return [s for s in said if s and not s.startswith(("/", "#"))][-limit:]
 
 
+async def known_phone(redis, conversation_id: str, request: HandoffRequest) -> str | None:
+    """Where a callback reaches the customer: a proven customer's number, a caller's own line (as
+    the hold keys use it: a caller cannot type a number into a waiting room), or what they gave."""
+    context = request.context or {}
+    customer = context.get("customer") or {}
+    if request.customer_id and customer.get("phone"):
+        return str(customer["phone"])
+    if request.channel == "ivr" and context.get("phone"):
+        return str(context["phone"])
+    given = await redis.hget(keys.conversation(conversation_id), "callback_phone")
+    return given.decode() if isinstance(given, bytes) else given
+
+
+async def agent_callback_ticket(request: HandoffRequest, *, phone: str, note: str, agent_id: str,
+                                within_hours: float, now: float) -> tuple[str, datetime]:
+    """An agent's 预约回电: a work item on the desk (the number, the time promised), not a place in
+    the queue again (found by a tester: the customer was back in line at once and greeted again)."""
+    due = callback_by(now, within_hours)
+    ticket_id = await asyncio.to_thread(
+        repository().create_ticket, kind="callback", customer_id=customer_id_of(request),
+        summary=note[:500] or ticket_summary("agent_callback"),
+        details={"callback_phone": phone, "callback_by": due.isoformat(timespec="minutes"),
+                 "customer_said": customer_said(request), "skill": request.skill, "agent_id": agent_id,
+                 "disposition": "callback", "via": "agent", WORK_ITEM_ONLY: True},
+        priority=request.priority, needs_human=True, channel=request.channel,
+        conversation_id=request.conversation_id)
+    return ticket_id, due
+
+
 async def waiting_room_ticket(request: HandoffRequest, *, kind: str, phone: str, message: str = "",
                               within_hours: float, now: float | None = None,
                               callback_at: datetime | None = None) -> tuple[str, datetime]:
@@ -51,10 +84,7 @@ async def waiting_room_ticket(request: HandoffRequest, *, kind: str, phone: str,
     now = time.time() if now is None else now
     due = callback_by(now, within_hours)
     said = customer_said(request)
-    try:
-        customer_id = int(request.customer_id) if request.customer_id else None
-    except ValueError:
-        customer_id = None
+    customer_id = customer_id_of(request)
     summary = message or "; ".join(said) or kind
     ticket_id = await asyncio.to_thread(
         repository().create_ticket, kind=kind, customer_id=customer_id, summary=summary[:500],

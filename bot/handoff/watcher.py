@@ -34,7 +34,7 @@ from bot.handoff.estimate import wait_minutes
 from bot.handoff.presence import customer_last_seen
 from bot.handoff.queue import HandoffQueue
 from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
-from bot.handoff.waiting_tickets import promised_time, waiting_room_ticket
+from bot.handoff.waiting_tickets import known_phone, promised_time, waiting_room_ticket
 
 logger = logging.getLogger(__name__)
 
@@ -225,16 +225,7 @@ class WaitingRoom:
 
     # -- callbacks and messages ------------------------------------------------------
     async def verified_phone(self, conversation_id: str, entry: dict) -> str | None:
-        """Where a callback reaches the customer: a proven customer's number, a caller's own line (as
-        the hold keys use it: a caller cannot type a number into a waiting room), or what they gave."""
-        request = entry["request"]
-        context = request.context or {}
-        customer = context.get("customer") or {}
-        if request.customer_id and customer.get("phone"):
-            return str(customer["phone"])
-        if request.channel == "ivr" and context.get("phone"):
-            return str(context["phone"])
-        return _text(await self.queue.redis.hget(keys.conversation(conversation_id), "callback_phone"))
+        return await known_phone(self.queue.redis, conversation_id, entry["request"])
 
     async def callback_or_message(self, conversation_id: str, entry: dict, command: str) -> bool:
         phone = await self.verified_phone(conversation_id, entry)

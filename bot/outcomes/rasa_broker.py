@@ -3,8 +3,10 @@
 Configured in ``endpoints.yml`` (``event_broker: type: bot.outcomes.rasa_broker.OutcomeBroker``).
 Rasa publishes each new tracker event after a turn; this broker records the start of each
 session (the channel taken from the session's first message), every intent seen, and the
-customer once the identity action fills ``customer_id``. Phone calls start their contact in the
-IVR engine, which knows the caller, so their sessions are not counted twice here.
+customer once the identity action fills ``customer_id``; a yes/no to self-help an agent pushed is
+handed to ``bot.handoff.agent_selfhelp`` (the bot is paused then, so no action sees it). Phone
+calls start their contact in the IVR engine, which knows the caller, so their sessions are not
+counted twice here.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any, Optional
 from rasa.core.brokers.broker import EventBroker
 from rasa.utils.endpoints import EndpointConfig
 
+from bot.handoff import agent_selfhelp
 from bot.outcomes.events import customer_key
 from bot.outcomes.recorder import record
 
@@ -53,9 +56,14 @@ class OutcomeBroker(EventBroker):
         if intent.get("name"):
             self._write(sender, "intent_seen", channel, "", intent=intent["name"],
                         confidence=round(float(intent.get("confidence") or 0), 3))
+        if intent.get("name") in agent_selfhelp.ANSWERS:
+            self._spawn(agent_selfhelp.record_answer(sender, intent["name"], channel))
 
     def _write(self, sender: str, kind: str, channel: str, customer: str, **data: Any) -> None:
-        task = asyncio.get_running_loop().create_task(record(sender, kind, channel=channel, customer=customer, **data))
+        self._spawn(record(sender, kind, channel=channel, customer=customer, **data))
+
+    def _spawn(self, writing) -> None:
+        task = asyncio.get_running_loop().create_task(writing)
         self._writing.add(task)
         task.add_done_callback(self._writing.discard)
 

@@ -71,3 +71,27 @@ def test_the_screen_pop_is_only_for_the_agent_holding_the_conversation(running_k
     refused = desk(session, stack, "POST", "conversations/nobody-here/customer/contact",
                    field="callback_phone", value="13912345678")
     assert refused.status_code == 404
+
+
+def test_a_customer_the_supervisor_removes_is_told_and_it_is_no_abandonment(running_kefu):
+    """Found by a tester: 移出队列 left the customer waiting for nobody, and counted as them giving up."""
+    from bot.analytics.contacts import split_contacts
+    from bot.analytics.kpis import figures
+    from bot.db.repository import Repository
+
+    stack = running_kefu
+    stale = f"stale-{uuid.uuid4().hex[:6]}"
+    say(stack, stale, "转人工")
+    assert tracker(stack, stale)["paused"] is True
+    boss = desk_login(stack)  # the demo agent is a supervisor
+    assert desk(boss, stack, "POST", f"supervisor/queue/{stale}/remove").ok
+    state = tracker(stack, stale)
+    told = [e for e in state["events"] if e["event"] == "bot"][-1]
+    assert state["paused"] is False and "客服主管结束" in told["text"]
+    assert any(b["title"] == "预约回电" for b in told["data"]["buttons"]), "the way to a person"
+    again = desk(boss, stack, "POST", f"supervisor/queue/{stale}/remove")
+    assert again.status_code == 404 and again.json()["error"] == "error_not_waiting"
+
+    contacts = split_contacts(Repository(stack.settings.database_url).events_for(stale))
+    assert [c.how for c in contacts] == ["removed"]
+    assert figures(contacts, sl_seconds=20).abandoned == 0

@@ -191,9 +191,9 @@
   }
   function closeConversation() {
     var disposition = $("disposition").value;
-    api("POST", "conversations/" + encodeURIComponent(current) + "/close", { disposition: disposition, skill: $("transfer-skill").value, note: $("close-note").value })
+    api("POST", "conversations/" + encodeURIComponent(current) + "/close", { disposition: disposition, skill: $("transfer-skill").value, note: $("close-note").value, phone: $("callback-phone").value })
       .then(function (result) {
-        $("close-note").value = ""; $("close-confirm").hidden = true; endConversation(); showError(null);
+        $("close-note").value = ""; $("callback-phone").value = ""; $("close-confirm").hidden = true; endConversation(); showError(null);
         $("desk-info").textContent = result.ticket_id && disposition !== "resolved" ? t("closed_with_ticket", { ticket_id: result.ticket_id }) : t("closed_" + disposition);
       }).catch(showError);
   }
@@ -237,6 +237,8 @@
       $("close-confirm").hidden = false;
       $("close-confirm-no").focus();
     });
+    // A callback needs a number to call: asked for here unless the customer's is known (error_callback_number).
+    $("disposition").addEventListener("change", function () { $("callback-phone").hidden = $("disposition").value !== "callback"; });
     $("close-confirm-yes").addEventListener("click", function () { if (current) { closeConversation(); } });
     $("close-confirm-no").addEventListener("click", function () { $("close-confirm").hidden = true; });
     api("GET", "overview").then(function () { showDesk(); }).catch(function () { showLogin(); });
