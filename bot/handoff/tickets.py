@@ -3,6 +3,8 @@ the agent's disposition. All are ``needs_human`` work items on the desk except r
 from __future__ import annotations
 
 import asyncio
+from itertools import islice
+from typing import Callable
 
 from bot.db.repository import Repository
 from bot.handoff.queue import HandoffRequest
@@ -57,14 +59,15 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
         conversation_id=request.conversation_id)
 
 
-def work_items(limit: int = 50) -> list[dict]:
-    """Open tickets a person must work (callbacks, voice messages, complaints...), urgent first."""
+def work_items(visible: Callable[[dict], bool], limit: int = 50) -> list[dict]:
+    """Open tickets a person must work (callbacks, voice messages, complaints...), urgent first;
+    only those ``visible`` says the agent may see (their skill groups), so the limit counts theirs."""
     import sqlalchemy as sa
 
     from bot.db.schema import tickets
 
     repo = repository()
     query = (sa.select(tickets).where(tickets.c.needs_human == 1, tickets.c.status.in_(["open", "assigned"]))
-             .order_by(tickets.c.priority.desc(), tickets.c.id).limit(limit))
+             .order_by(tickets.c.priority.desc(), tickets.c.id))
     with repo.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
+        return list(islice(filter(visible, (dict(r) for r in conn.execute(query).mappings())), limit))
