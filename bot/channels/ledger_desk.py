@@ -15,6 +15,7 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.analytics.config import centre_zone
 from bot.channels.agent_desk import DESK_PAGE_CSP, WEB_DIR, body, signed_in
 from bot.contacts.schedule import Schedule
 from bot.db.repository import TicketTransitionError
@@ -85,7 +86,8 @@ async def ledger_items(request: Request, desk: Desk, agent: dict) -> HTTPRespons
     ledger = await asyncio.to_thread(ledger_for, desk)
     items = filtered(list(filter(await visible(desk, agent), await asyncio.to_thread(ledger.items))), request.args)
     return response.json({"items": [shown(i) for i in items], "followups": await asyncio.to_thread(followups, desk, items),
-                          "step_labels": dict(ledger.rules.step_labels), "flag_labels": dict(ledger.rules.flag_labels)})
+                          "step_labels": dict(ledger.rules.step_labels), "flag_labels": dict(ledger.rules.flag_labels),
+                          "timezone": centre_zone().key})
 
 
 @signed_in

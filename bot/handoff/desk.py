@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from bot.analytics.config import centre_zone
 from bot.db.repository import Repository
 from bot.handoff import masking
 from bot.handoff.accounts import AccountStore, AgentAccount
@@ -108,6 +109,7 @@ class Desk:
                       "status": state.status if state else "away", "skills": list(state.skills) if state else [],
                       "capacity": state.capacity if state else 0},
             "skills": rules.skills,
+            "timezone": centre_zone().key,  # the desk shows every time in the centre's zone
             "queues": queues,
             "serving": await self.queue.serving(agent_id),
             "work_items": await asyncio.to_thread(lambda: [readable(t, self.repository) for t in items]),

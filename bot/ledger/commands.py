@@ -40,13 +40,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         items = [i for i in items if i.kind == args.kind]
     if not args.all:
         items = [i for i in items if i.next_step is not None]
-    labels, flags = ledger.rules.step_labels, ledger.rules.flag_labels
-    print(f"{'ticket':<10} {'type':<14} {'step':<10} {'next due (UTC)':<17} {'owner':<10} flags")
+    from bot.analytics.config import centre_zone, local_time
+
+    labels, flags, zone = ledger.rules.step_labels, ledger.rules.flag_labels, centre_zone()
+    print(f"{'ticket':<10} {'type':<14} {'step':<10} {f'next due ({zone.key})':<17} {'owner':<10} flags")
     for item in items:
         marks = [flags.get("overdue", "overdue")] if item.overdue else []
         if item.repeat_of:
             marks.append(f"{flags.get('repeat', 'repeat')}({','.join(item.repeat_of)})")
-        due = item.due_at.strftime("%Y-%m-%d %H:%M") if item.due_at else "-"
+        due = local_time(item.due_at, zone) if item.due_at else "-"
         print(f"{item.ticket_id:<10} {item.kind:<14} {labels.get(item.step, item.step):<10} {due:<17} "
               f"{item.owner or '-':<10} {' '.join(marks)}")
     overdue = sum(i.overdue for i in items)

@@ -197,3 +197,16 @@ def test_the_report_page_shows_its_charts_in_chromium(kefu_env, report_of, brows
         assert colours and len(colours) > 20, f"chart {index} looks blank"
     assert page.locator("text=机器人独立解决率").first.is_visible()
     page.close()
+
+
+def test_the_generated_time_is_in_the_reports_own_zone(report_of):
+    """Found by a tester: the header said Asia/Shanghai but 生成时间 was the server's UTC clock."""
+    import re
+    from zoneinfo import ZoneInfo
+
+    before = dt.datetime.now(ZoneInfo("Asia/Shanghai")).replace(second=0, microsecond=0, tzinfo=None)
+    code, _, html = report_of("today", "today")
+    assert code == 0
+    found = re.search(r"生成时间：(\d{4}-\d\d-\d\d \d\d:\d\d)（Asia/Shanghai）", html)
+    assert found, html[:600]
+    assert dt.timedelta(0) <= dt.datetime.strptime(found.group(1), "%Y-%m-%d %H:%M") - before <= dt.timedelta(minutes=2)

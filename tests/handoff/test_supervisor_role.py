@@ -84,11 +84,11 @@ def test_agents_see_work_items_and_ledger_items_of_their_skill_groups_only_and_n
     AccountStore(stack.settings.database_url).add(name, "plain-agent-pass", ["tv"],
                                                   known_skills=["tv", "broadband", "billing", "general"])
     billing = repo.create_ticket(kind="callback", customer_id=None, summary="客户对欠费有疑问 13800000002",
-                                 details={"callback_phone": "13800000002", "skill": "billing"}, needs_human=True)
+                                 details={"callback_phone": "13800000002", "skill": "billing"}, needs_human=True, priority=8)
     complaint = repo.create_ticket(kind="complaint", customer_id=None, summary="投诉装机师傅",
-                                   details={"phone": "13800000003"}, needs_human=True)
+                                   details={"phone": "13800000003"}, needs_human=True, priority=8)
     tv = repo.create_ticket(kind="callback", customer_id=None, summary="遥控器没反应，回电 13900001234",
-                            details={"callback_phone": "13900001234", "skill": "tv"}, needs_human=True)
+                            details={"callback_phone": "13900001234", "skill": "tv"}, needs_human=True, priority=8)
 
     plain = desk_login(stack, name, "plain-agent-pass")
     items = {i["ticket_id"]: i for i in desk(plain, stack, "GET", "overview").json()["work_items"]}

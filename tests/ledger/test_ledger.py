@@ -159,3 +159,18 @@ def test_the_monthly_summary_counts_the_months_items_by_step_and_flag(ledger, re
     out = capsys.readouterr().out
     assert f"{summary.registered} registered" in out and rules.step_labels["follow_up_done"] in out
     assert f"median hours to {rules.step_labels['follow_up_done']}: {summary.median_hours_to['follow_up_done']:g}" in out
+
+
+def test_the_cli_shows_due_times_in_the_centres_zone_and_says_which(ledger, repo, capsys):
+    """Found by a tester: `kefu ledger list` printed UTC while the report and the desk's promises are in
+    the centre's zone (content/kpi.yml), so a supervisor had to add 8 hours."""
+    from zoneinfo import ZoneInfo
+
+    ticket_id = repo.create_ticket(kind="complaint", customer_id=2, summary="rude installer")
+    due = ledger.item(ticket_id).due_at.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert main(["ledger", "list", "--kind", "complaint"]) == 0
+    out = capsys.readouterr().out
+    assert "Asia/Shanghai" in out.splitlines()[0] and "UTC" not in out
+    line = next(row for row in out.splitlines() if row.startswith(ticket_id))
+    assert due.strftime("%Y-%m-%d %H:%M") in line
+

@@ -4,7 +4,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from html import escape
+from zoneinfo import ZoneInfo
 
+from bot.analytics.config import local_time
 from bot.analytics.kpis import Figures
 from bot.analytics.report import charts
 from bot.analytics.report.data import RESOLVERS, ReportData
@@ -24,7 +26,7 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime) -> st
     parts = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{escape(L['title'])}</title>",
              f"<style>{STYLE}</style></head><body><h1>{escape(L['title'])}</h1>",
              f"<p>{escape(L['period'].format(start=data.period.first, end=data.period.last, timezone=data.period.timezone))}"
-             f"<br>{escape(L['generated'].format(at=generated_at.strftime('%Y-%m-%d %H:%M')))}</p>",
+             f"<br>{escape(L['generated'].format(at=local_time(generated_at, ZoneInfo(data.period.timezone)), timezone=data.period.timezone))}</p>",
              f"<h2>{escape(L['summary_title'])}</h2>", _kpi_cards(data.overall, L, data.config.sl_seconds)]
     if data.overall.contacts == 0:
         parts.append(f"<p class='empty'>{escape(L['empty'])}</p>")

@@ -36,6 +36,7 @@
     api("GET", "overview").then(renderOverview).catch(function (e) { if (e.code !== "error_signed_out") { showError(e); } });
   }
   function renderOverview(data) {
+    common.setZone(data.timezone);
     $("agent-name").textContent = data.agent.name;
     $("supervisor-link").hidden = data.agent.role !== "supervisor";
     if (document.activeElement !== $("status-select")) { $("status-select").value = data.agent.status; }
@@ -63,7 +64,7 @@
       var item = el("li", "work-item");
       item.appendChild(el("strong", "line", t("work_item", { ticket_id: ticket.ticket_id, kind: t("ticket_kind_" + ticket.kind), channel: t("channel_" + ticket.channel) })));
       if (ticket.phone) { item.appendChild(workItemPhone(ticket)); }
-      if (ticket.callback_by) { item.appendChild(el("span", "line", t("work_item_by", { time: ticket.callback_by.replace("T", " ") }))); }
+      if (ticket.callback_by) { item.appendChild(el("span", "line", t("work_item_by", { time: common.when(ticket.callback_by) }))); }
       if (ticket.message) { item.appendChild(el("span", "line", t("work_item_message", { text: ticket.message }))); }
       else if (ticket.customer_said && ticket.customer_said.length) { item.appendChild(el("span", "line", t("work_item_said", { text: ticket.customer_said.join(" / ") }))); }
       else if (ticket.summary) { item.appendChild(el("span", "line", ticket.summary)); }
