@@ -267,6 +267,7 @@ class Desk:
         ticket = await self._work_item(agent_id, ticket_id)
         await asyncio.to_thread(self.repository.move_ticket, ticket["ticket_id"], "resolved",
                                 f"done by {agent_id}: {note[:500]}")
+        await asyncio.to_thread(self.repository.set_ticket_owner, ticket["ticket_id"], agent_id, if_unowned=True)
 
     async def _record(self, conversation_id: str, kind: str, data: dict) -> None:
         await record(conversation_id, kind, database_url=self.repository.url, **data)

@@ -34,7 +34,7 @@ async def leave_message_ticket(request: HandoffRequest, text: str, *, voice: boo
 
 
 async def disposition_ticket(request: HandoffRequest, disposition: str, note: str, agent_id: str) -> str | None:
-    """The ledger entry for how the agent closed: resolved, ticket (follow-up) or callback."""
+    """The ledger entry for how the agent closed: resolved, ticket (follow-up) or callback; the agent owns it."""
     repo = repository()
     slots = (request.context or {}).get("slots") or {}
     if disposition == "resolved":
@@ -43,20 +43,24 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
         ticket = await asyncio.to_thread(repo.get_ticket, related) if related else None
         if ticket and ticket["status"] in ("open", "assigned"):
             await asyncio.to_thread(repo.move_ticket, related, "resolved", f"handoff resolved by {agent_id}: {note}")
+            await asyncio.to_thread(repo.set_ticket_owner, related, agent_id, if_unowned=True)
             return related
         ticket_id = await asyncio.to_thread(
             repo.create_ticket, kind="handoff", customer_id=_customer_id(request), summary=note[:500] or ticket_summary("agent_resolved"),
             details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition},
             channel=request.channel, conversation_id=request.conversation_id)
         await asyncio.to_thread(repo.move_ticket, ticket_id, "resolved", f"resolved by {agent_id}")
+        await asyncio.to_thread(repo.set_ticket_owner, ticket_id, agent_id)  # the ledger shows who resolved it
         return ticket_id
     kind = "callback" if disposition == "callback" else (slots.get("fault_type") and "fault") or "handoff"
-    return await asyncio.to_thread(
+    ticket_id = await asyncio.to_thread(
         repo.create_ticket, kind=kind, customer_id=_customer_id(request), summary=note[:500] or ticket_summary(f"agent_{disposition}"),
         details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition,
                  "fault_type": slots.get("fault_type"), "fault_code": slots.get("fault_code")},
         priority=request.priority, needs_human=True, channel=request.channel,
         conversation_id=request.conversation_id)
+    await asyncio.to_thread(repo.set_ticket_owner, ticket_id, agent_id)  # who took it on, in the ledger
+    return ticket_id
 
 
 def work_items(visible: Callable[[dict], bool], limit: int = 50) -> list[dict]:

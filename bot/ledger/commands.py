@@ -77,13 +77,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def refused(step) -> int:
-    """Run a ledger change; a move the lifecycle forbids (or an unknown ticket) is a message, not a traceback."""
+    """Run a ledger change; a move the lifecycle forbids (or an unknown ticket or agent) is a
+    ``kefu: error:`` line, not a traceback."""
     from bot.db.repository import TicketTransitionError
+    from bot.handoff.accounts import AccountError
 
     try:
         print(step())
-    except TicketTransitionError as exc:
-        print(exc, file=sys.stderr)
+    except (TicketTransitionError, AccountError) as exc:
+        print(f"kefu: error: {exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -99,7 +101,11 @@ def cmd_done(args: argparse.Namespace) -> int:
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
+    from bot.handoff.accounts import AccountError, AccountStore
+
     def assign() -> str:
+        if AccountStore(get_settings().database_url).get(args.owner) is None:  # a typo must not become the owner
+            raise AccountError(f"no agent {args.owner!r} (agents are added with `kefu agent add`)")
         open_ledger().assign(args.ticket_id, args.owner)
         return f"{args.ticket_id.upper()}: {args.owner}"
 
@@ -127,5 +133,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     done.set_defaults(handler=cmd_done)
     assign = ledger.add_parser("assign", help="make someone the owner of a ticket")
     assign.add_argument("ticket_id")
-    assign.add_argument("owner")
+    assign.add_argument("owner", help="an agent's login name (kefu agent add)")
     assign.set_defaults(handler=cmd_assign)

@@ -141,8 +141,7 @@ class Ledger:
         moves = CLOSING_MOVES[item.next_step].get(status)
         if moves is None:
             raise TicketTransitionError(f"{item.ticket_id}: cannot close '{item.next_step}' from status {status}")
-        if item.owner is None:
-            self.repository.set_ticket_owner(item.ticket_id, who)
+        self.repository.set_ticket_owner(item.ticket_id, who, if_unowned=True)
         for to_status in moves:
             self.repository.move_ticket(item.ticket_id, to_status, note=f"{who}: {note}".rstrip(": "))
         return self.item(item.ticket_id)
