@@ -34,8 +34,14 @@ async def leave_message_ticket(request: HandoffRequest, text: str, *, voice: boo
 
 
 async def disposition_ticket(request: HandoffRequest, disposition: str, note: str, agent_id: str) -> str | None:
-    """The ledger entry for how the agent closed: resolved, ticket (follow-up) or callback; the agent owns it."""
+    """The ledger entry for how the agent closed: resolved, ticket (follow-up) or callback; the agent owns it.
+    A callback offered from the contact schedule is done then, whatever the disposition."""
     repo = repository()
+    offered = ((request.context or {}).get("callback") or {}).get("contact_id")
+    if offered:
+        from bot.contacts.schedule import Schedule
+
+        await asyncio.to_thread(Schedule(repo).handled_by_agent, int(offered), disposition, agent_id)
     slots = (request.context or {}).get("slots") or {}
     if disposition == "resolved":
         # a callback offered from the contact schedule (bot/contacts/offer.py) resolves its own ticket
