@@ -40,6 +40,8 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime) -> st
             [L["column_group"], L["column_count"]], [(L.get(f"how_{h}", h), n) for h, n in data.overall.outcomes]))
         parts += [_group_table(L["by_channel_title"], data.by_channel, L, channel=True),
                   _group_table(L["by_skill_title"], data.by_skill, L), _csat_by_resolver(data, L)]
+        if data.by_agent:
+            parts.append(_group_table(L["by_agent_title"], data.by_agent, L))
         if data.selfhelp:
             parts.append(f"<h2>{escape(L['selfhelp_title'])}</h2>" + _image(charts.selfhelp_chart(data, L), L["selfhelp_title"])
                          + _table([L["column_entry"], L["column_sent"], L["column_resolved"], L["column_failed"],
