@@ -174,7 +174,8 @@ class Schedule:
                 contacts.c.id == contact_id, contacts.c.status == "offered")).first()
             if row is None:
                 return False
-            return conn.execute(contacts.update().where(contacts.c.id == contact_id, contacts.c.status == "offered").values(
+            offered = contacts.update().where(contacts.c.id == contact_id, contacts.c.status == "offered")
+            return conn.execute(offered.values(
                 status="done", result=disposition, details={**(row[0] or {}), "agent_id": agent_id},
                 updated_at=dt.datetime.utcnow())).rowcount == 1
 

@@ -23,10 +23,11 @@ th:first-child,td:first-child{text-align:left}img{max-width:100%;display:block;m
 
 def render_html(data: ReportData, labels: dict, generated_at: dt.datetime) -> str:
     L = labels
+    generated = local_time(generated_at, ZoneInfo(data.period.timezone))  # the period's zone, as the header says
     parts = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{escape(L['title'])}</title>",
              f"<style>{STYLE}</style></head><body><h1>{escape(L['title'])}</h1>",
              f"<p>{escape(L['period'].format(start=data.period.first, end=data.period.last, timezone=data.period.timezone))}"
-             f"<br>{escape(L['generated'].format(at=local_time(generated_at, ZoneInfo(data.period.timezone)), timezone=data.period.timezone))}</p>",
+             f"<br>{escape(L['generated'].format(at=generated, timezone=data.period.timezone))}</p>",
              f"<h2>{escape(L['summary_title'])}</h2>", _kpi_cards(data.overall, L, data.config.sl_seconds)]
     if data.overall.contacts == 0:
         parts.append(f"<p class='empty'>{escape(L['empty'])}</p>")
