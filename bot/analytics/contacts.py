@@ -46,6 +46,7 @@ class Contact:
     handle_s: float | None
     csat: int | None
     selfhelp: tuple = ()  # (entry id, "resolved" | "failed" | "no_answer")
+    agent: str = ""  # the agent who closed it at the desk (the last one, after a transfer); "" if none
     events: tuple = field(default=(), repr=False, compare=False)
 
     @property
@@ -93,6 +94,7 @@ def _contact(events: list[dict]) -> Contact:
     left = [d for k, d in data if k == "handoff_abandoned"]
     abandoned = next((_seconds(d.get("wait_s")) for d in left if d.get("reason") not in LEFT_QUEUE_FOR), None)
     handle = [_seconds(d.get("handle_s")) for k, d in data if k == "handoff_closed" and d.get("handle_s") is not None]
+    closers = [d.get("agent_id") for k, d in data if k == "handoff_closed" and d.get("agent_id")]
     scores = [d.get("score") for k, d in data if k == "csat_given" and d.get("score") in (1, 2, 3, 4, 5)]
     scores += [int(node[-1]) for k, d in data if k == "ivr_call_ended" for node in d.get("path") or []
                if PHONE_CSAT.fullmatch(str(node))]
@@ -109,7 +111,8 @@ def _contact(events: list[dict]) -> Contact:
         customers=customers, intent=intent, skill=skill, how=how,
         handoff_requested=any(k in ("handoff_requested", "handoff_queued", "ivr_transferred") for k in kinds),
         answered_wait_s=answered, abandoned_wait_s=abandoned, handle_s=sum(handle) if handle else None,
-        csat=scores[-1] if scores else None, selfhelp=tuple(selfhelp.items()), events=tuple(events))
+        csat=scores[-1] if scores else None, selfhelp=tuple(selfhelp.items()), agent=closers[-1] if closers else "",
+        events=tuple(events))
 
 
 def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], selfhelp: dict) -> str:

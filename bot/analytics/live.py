@@ -9,7 +9,7 @@ import asyncio
 import datetime as dt
 from pathlib import Path
 
-from bot.analytics.config import load_kpi_config
+from bot.analytics.config import centre_zone, load_kpi_config
 from bot.analytics.contacts import split_contacts
 from bot.analytics.kpis import figures
 from bot.analytics.report.period import period
@@ -44,4 +44,4 @@ def today_figures(database_url: str, content_dir: Path, now: dt.datetime | None 
 
 async def live_figures(queue: HandoffQueue, database_url: str, content_dir: Path) -> dict:
     today = await asyncio.to_thread(today_figures, database_url, content_dir)
-    return {"queues": await queue_figures(queue), "today": today}
+    return {"queues": await queue_figures(queue), "today": today, "timezone": centre_zone(content_dir).key}

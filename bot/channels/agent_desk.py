@@ -307,6 +307,12 @@ async def finish_ticket(request: Request, desk: Desk, agent: dict, ticket_id: st
     return response.json({"ok": True})
 
 
+@signed_in
+async def reveal_ticket(request: Request, desk: Desk, agent: dict, ticket_id: str) -> HTTPResponse:
+    value = await desk.reveal_work_item(agent["agent_id"], ticket_id)
+    return response.json({"value": value}, headers={"Cache-Control": "no-store"})
+
+
 ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/login", login, ["POST"]),
     ("/agent/api/logout", logout, ["POST"]),
@@ -325,6 +331,7 @@ ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/conversations/<conversation_id:str>/reveal", reveal, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/close", close, ["POST"]),
     ("/agent/api/tickets/<ticket_id:str>/done", finish_ticket, ["POST"]),
+    ("/agent/api/tickets/<ticket_id:str>/reveal", reveal_ticket, ["POST"]),
 ]
 
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from typing import Callable
 
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.analytics.config import centre_zone
 from bot.channels.agent_desk import DESK_PAGE_CSP, WEB_DIR, body, signed_in
 from bot.contacts.schedule import Schedule
 from bot.db.repository import TicketTransitionError
+from bot.handoff import masking
 from bot.handoff.desk import Desk, DeskError
 from bot.ledger.ledger import Ledger, LedgerItem
 from bot.ledger.rules import load_rules
@@ -33,6 +36,7 @@ def ledger_for(desk: Desk) -> Ledger:
 def shown(item: LedgerItem) -> dict:
     data = dataclasses.asdict(item)
     data["step"] = item.step
+    data["summary"] = masking.mask_text(item.summary)  # numbers as the desk shows them everywhere
     for key in ("registered_at", "due_at"):
         data[key] = data[key].isoformat() + "Z" if data[key] else None
     data["steps"] = [{"step": s.step, "at": s.at.isoformat() + "Z", "note": s.note} for s in item.steps]
@@ -60,18 +64,37 @@ def followups(desk: Desk, items: list[LedgerItem]) -> dict[str, dict]:
                         "attempts": c["attempts"]} for ticket_id, c in found.items()}
 
 
+async def visible(desk: Desk, agent: dict) -> Callable[[LedgerItem], bool]:
+    """Which items the agent may see: their skill groups' (a supervisor's: all), as their work items."""
+    account = await asyncio.to_thread(desk.accounts.get, agent["agent_id"])
+    rules = desk.queue.rules
+    return lambda item: account is not None and account.sees(rules.ticket_skill(item.kind, item.skill, item.fault))
+
+
+async def seen_item(desk: Desk, agent: dict, ledger: Ledger, ticket_id: str) -> None:
+    """404 for an item the agent may not see (or none): they do not act on other groups' tickets."""
+    try:
+        item = await asyncio.to_thread(ledger.item, ticket_id)
+    except TicketTransitionError as exc:
+        raise DeskError("error_ticket", 404) from exc
+    if not (await visible(desk, agent))(item):
+        raise DeskError("error_ticket", 404)
+
+
 @signed_in
 async def ledger_items(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
     ledger = await asyncio.to_thread(ledger_for, desk)
-    items = filtered(await asyncio.to_thread(ledger.items), request.args)
+    items = filtered(list(filter(await visible(desk, agent), await asyncio.to_thread(ledger.items))), request.args)
     return response.json({"items": [shown(i) for i in items], "followups": await asyncio.to_thread(followups, desk, items),
-                          "step_labels": dict(ledger.rules.step_labels), "flag_labels": dict(ledger.rules.flag_labels)})
+                          "step_labels": dict(ledger.rules.step_labels), "flag_labels": dict(ledger.rules.flag_labels),
+                          "timezone": centre_zone().key})
 
 
 @signed_in
 async def ledger_followup_now(request: Request, desk: Desk, agent: dict, ticket_id: str) -> HTTPResponse:
     """"Call now": the ticket's scheduled follow-up becomes due now (the rules' quiet hours still apply)."""
     ticket_id = ticket_id.upper()
+    await seen_item(desk, agent, await asyncio.to_thread(ledger_for, desk), ticket_id)
     moved = await asyncio.to_thread(Schedule(desk.repository).bring_forward, ticket_id, dt.datetime.utcnow())
     if not moved:
         raise DeskError("error_followup_not_scheduled", 409)
@@ -85,6 +108,7 @@ async def ledger_followup_now(request: Request, desk: Desk, agent: dict, ticket_
 @signed_in
 async def ledger_close_step(request: Request, desk: Desk, agent: dict, ticket_id: str) -> HTTPResponse:
     ledger = await asyncio.to_thread(ledger_for, desk)
+    await seen_item(desk, agent, ledger, ticket_id)
     try:
         item = await asyncio.to_thread(ledger.close_step, ticket_id, agent["agent_id"],
                                        str(body(request).get("note", ""))[:500])

@@ -91,14 +91,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from bot.analytics.config import centre_zone, local_time
     from bot.contacts.schedule import Schedule
 
     repository = open_repository(get_settings())
     rows = Schedule(repository).listing(status=args.status, purpose=args.purpose)
-    print(f"{'id':>5} {'purpose':<9} {'rule':<18} {'status':<9} {'due (UTC)':<16} {'tries':>5} {'ticket':<9} result")
+    zone = centre_zone()
+    print(f"{'id':>5} {'purpose':<9} {'rule':<18} {'status':<9} {f'due ({zone.key})':<16} {'tries':>5} {'ticket':<9} result")
     for row in rows:
         print(f"{row['id']:>5} {row['purpose']:<9} {row['rule']:<18} {row['status']:<9} "
-              f"{row['due_at'].strftime('%Y-%m-%d %H:%M'):<16} {row['attempts']:>5} {row['ticket_id'] or '-':<9} "
+              f"{local_time(row['due_at'], zone):<16} {row['attempts']:>5} {row['ticket_id'] or '-':<9} "
               f"{row['result'] or '-'}")
     print(f"{len(rows)} contact(s)")
     return 0

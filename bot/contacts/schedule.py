@@ -7,7 +7,7 @@ database. Lifecycle::
 
     scheduled --claim--> working --placed--> calling --answer/no answer--> done | scheduled (retry) | failed
     scheduled --quiet hours / daily limit--> scheduled (later)      scheduled --opted out--> blocked
-    scheduled (callback) --offered to agents--> offered
+    scheduled (callback) --offered to agents--> offered --an agent closed it--> done
 
 A worker that dies leaves ``working`` (nothing was placed yet: back to ``scheduled``) or ``calling``
 (the call was placed: when its lease ends without an answer it counts as not answered) — never lost,
@@ -165,6 +165,19 @@ class Schedule:
         if details is not None:
             values["details"] = details
         return self._move(contact_id, token, ACTIVE, **values)
+
+    def handled_by_agent(self, contact_id: int, disposition: str, agent_id: str) -> bool:
+        """An offered callback an agent served and closed: ``done``, the disposition as its result and the
+        agent in its details, so the schedule shows which callbacks were kept and by whom."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(contacts.c.details).where(
+                contacts.c.id == contact_id, contacts.c.status == "offered")).first()
+            if row is None:
+                return False
+            offered = contacts.update().where(contacts.c.id == contact_id, contacts.c.status == "offered")
+            return conn.execute(offered.values(
+                status="done", result=disposition, details={**(row[0] or {}), "agent_id": agent_id},
+                updated_at=dt.datetime.utcnow())).rowcount == 1
 
     def set_result(self, contact_id: int, token: str, result: str, details: dict) -> bool:
         """Record an answer heard during the attempt, keeping it active (the call goes on)."""

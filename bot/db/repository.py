@@ -307,10 +307,15 @@ class Repository:
         return found
 
     @_guard
-    def set_ticket_owner(self, ticket_id: str, owner: str) -> None:
+    def set_ticket_owner(self, ticket_id: str, owner: str, *, if_unowned: bool = False) -> None:
+        """Make ``owner`` the ticket's ledger owner; ``if_unowned``: only when nobody owns it yet
+        (the first agent to act on a ticket owns it, a later one does not take it over)."""
         with self.engine.begin() as conn:
             if conn.execute(sa.select(tickets.c.id).where(tickets.c.ticket_id == ticket_id)).first() is None:
                 raise TicketTransitionError(f"no ticket {ticket_id}")
+            if if_unowned and conn.execute(sa.select(ticket_owners.c.owner)
+                                           .where(ticket_owners.c.ticket_id == ticket_id)).first() is not None:
+                return
             changed = conn.execute(ticket_owners.update().where(ticket_owners.c.ticket_id == ticket_id)
                                    .values(owner=owner, assigned_at=dt.datetime.utcnow())).rowcount
             if not changed:

@@ -42,6 +42,11 @@ class AgentAccount:
     def agent_id(self) -> str:
         return self.name
 
+    def sees(self, skill: str) -> bool:
+        """Whether work of this skill group (queue entries, work items, ledger items) is this agent's to see:
+        a supervisor sees every group, an agent only those a supervisor granted."""
+        return self.role == SUPERVISOR or skill in self.skills
+
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
     salt = salt or secrets.token_bytes(16)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from bot.analytics.config import centre_zone
 from bot.db.repository import Repository
 from bot.handoff import masking
 from bot.handoff.accounts import AccountStore, AgentAccount
@@ -20,7 +21,8 @@ from bot.handoff.tickets import disposition_ticket, work_items
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
 from bot.handoff.watcher import mask_phone
-from bot.handoff.work_item_view import readable
+from bot.handoff.work_item_view import phone_to_call, readable
+from bot.ledger.ledger import fault_of, named_skill
 from bot.outcomes import record
 from bot.settings import get_settings
 
@@ -102,8 +104,8 @@ class Desk:
                            "estimated_wait_s": await self.queue.estimated_wait(skill),
                            "sla_s": rules.sla_seconds.get(skill), "entries": entries})
         state = await self.queue.roster.get(agent_id)
-        items = await asyncio.to_thread(work_items)
         account = await asyncio.to_thread(self.accounts.get, agent_id)
+        items = await asyncio.to_thread(work_items, lambda ticket: self.sees_ticket(account, ticket))
         return {
             "agent": {"agent_id": agent_id, "name": state.name if state else agent_id,
                       "role": account.role if account else None,
@@ -111,6 +113,7 @@ class Desk:
                       "status": state.status if state else "away", "skills": list(state.skills) if state else [],
                       "capacity": state.capacity if state else 0},
             "skills": rules.skills,
+            "timezone": centre_zone().key,  # the desk shows every time in the centre's zone
             "queues": queues,
             "serving": await self.queue.serving(agent_id),
             "work_items": await asyncio.to_thread(lambda: [readable(t, self.repository) for t in items]),
@@ -282,12 +285,34 @@ class Desk:
             await record(conversation_id, "csat_asked", channel=channel, database_url=self.repository.url,
                          after="agent", agent_id=agent_id)
 
-    async def finish_work_item(self, agent_id: str, ticket_id: str, note: str = "") -> None:
+    def sees_ticket(self, account: AgentAccount | None, ticket: dict) -> bool:
+        """A ticket is for the agents of its skill group (and supervisors): others do not read its numbers."""
+        skill = self.queue.rules.ticket_skill(ticket["kind"], named_skill(ticket), fault_of(ticket))
+        return account is not None and account.sees(skill)
+
+    async def _work_item(self, agent_id: str, ticket_id: str) -> dict:
+        """An open work item the agent may see; 404 otherwise (whether it exists is not theirs to learn)."""
         ticket = await asyncio.to_thread(self.repository.get_ticket, ticket_id)
-        if ticket is None or not ticket["needs_human"] or ticket["status"] not in ("open", "assigned"):
+        account = await asyncio.to_thread(self.accounts.get, agent_id)
+        if (ticket is None or not ticket["needs_human"] or ticket["status"] not in ("open", "assigned")
+                or not self.sees_ticket(account, ticket)):
             raise DeskError("error_ticket", 404)
+        return ticket
+
+    async def reveal_work_item(self, agent_id: str, ticket_id: str) -> str | None:
+        """The full number to call back, recorded like a packet's reveal."""
+        ticket = await self._work_item(agent_id, ticket_id)
+        phone = await asyncio.to_thread(phone_to_call, ticket, self.repository)
+        await self._record(ticket["conversation_id"] or f"ticket:{ticket['ticket_id']}", "handoff_pii_revealed",
+                           {"agent_id": agent_id, "field": "phone", "ticket_id": ticket["ticket_id"]})
+        logger.info("handoff.desk.revealed agent=%s ticket=%s field=phone", agent_id, ticket["ticket_id"])
+        return phone
+
+    async def finish_work_item(self, agent_id: str, ticket_id: str, note: str = "") -> None:
+        ticket = await self._work_item(agent_id, ticket_id)
         await asyncio.to_thread(self.repository.move_ticket, ticket["ticket_id"], "resolved",
                                 f"done by {agent_id}: {note[:500]}")
+        await asyncio.to_thread(self.repository.set_ticket_owner, ticket["ticket_id"], agent_id, if_unowned=True)
 
     async def _record(self, conversation_id: str, kind: str, data: dict) -> None:
         await record(conversation_id, kind, database_url=self.repository.url, **data)

@@ -42,6 +42,11 @@ class HandoffRules:
         """The skill group for the intent that led here, else the fault type, else the default."""
         return self.intent_skills.get(intent or "") or self.fault_skills.get(fault_type or "") or self.default_skill
 
+    def ticket_skill(self, kind: str, named: str | None, fault_type: str | None) -> str:
+        """The skill group whose agents work a ticket: the one it names (a handoff's), else by its type
+        (``complaint`` routes like the intent) and fault, else the default."""
+        return named if named in self.skills else self.skill_for(kind, fault_type)
+
     def priority_for(self, vip_tier: int, repeat_contact: bool, complaint: bool) -> int:
         return (self.vip_bonus.get(int(vip_tier or 0), 0) + (self.repeat_bonus if repeat_contact else 0)
                 + (self.complaint_bonus if complaint else 0))

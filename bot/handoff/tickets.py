@@ -3,6 +3,8 @@ the agent's disposition. All are ``needs_human`` work items on the desk except r
 from __future__ import annotations
 
 import asyncio
+from itertools import islice
+from typing import Callable
 
 from bot.db.repository import Repository
 from bot.handoff.queue import HandoffRequest
@@ -32,8 +34,14 @@ async def leave_message_ticket(request: HandoffRequest, text: str, *, voice: boo
 
 
 async def disposition_ticket(request: HandoffRequest, disposition: str, note: str, agent_id: str) -> str | None:
-    """The ledger entry for how the agent closed: resolved, ticket (follow-up) or callback."""
+    """The ledger entry for how the agent closed: resolved, ticket (follow-up) or callback; the agent owns it.
+    A callback offered from the contact schedule is done then, whatever the disposition."""
     repo = repository()
+    offered = ((request.context or {}).get("callback") or {}).get("contact_id")
+    if offered:
+        from bot.contacts.schedule import Schedule
+
+        await asyncio.to_thread(Schedule(repo).handled_by_agent, int(offered), disposition, agent_id)
     slots = (request.context or {}).get("slots") or {}
     if disposition == "resolved":
         # a callback offered from the contact schedule (bot/contacts/offer.py) resolves its own ticket
@@ -41,30 +49,35 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
         ticket = await asyncio.to_thread(repo.get_ticket, related) if related else None
         if ticket and ticket["status"] in ("open", "assigned"):
             await asyncio.to_thread(repo.move_ticket, related, "resolved", f"handoff resolved by {agent_id}: {note}")
+            await asyncio.to_thread(repo.set_ticket_owner, related, agent_id, if_unowned=True)
             return related
         ticket_id = await asyncio.to_thread(
             repo.create_ticket, kind="handoff", customer_id=customer_id_of(request), summary=note[:500] or ticket_summary("agent_resolved"),
             details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition},
             channel=request.channel, conversation_id=request.conversation_id)
         await asyncio.to_thread(repo.move_ticket, ticket_id, "resolved", f"resolved by {agent_id}")
+        await asyncio.to_thread(repo.set_ticket_owner, ticket_id, agent_id)  # the ledger shows who resolved it
         return ticket_id
     kind = "callback" if disposition == "callback" else (slots.get("fault_type") and "fault") or "handoff"
-    return await asyncio.to_thread(
+    ticket_id = await asyncio.to_thread(
         repo.create_ticket, kind=kind, customer_id=customer_id_of(request), summary=note[:500] or ticket_summary(f"agent_{disposition}"),
         details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition,
                  "fault_type": slots.get("fault_type"), "fault_code": slots.get("fault_code")},
         priority=request.priority, needs_human=True, channel=request.channel,
         conversation_id=request.conversation_id)
+    await asyncio.to_thread(repo.set_ticket_owner, ticket_id, agent_id)  # who took it on, in the ledger
+    return ticket_id
 
 
-def work_items(limit: int = 50) -> list[dict]:
-    """Open tickets a person must work (callbacks, voice messages, complaints...), urgent first."""
+def work_items(visible: Callable[[dict], bool], limit: int = 50) -> list[dict]:
+    """Open tickets a person must work (callbacks, voice messages, complaints...), urgent first;
+    only those ``visible`` says the agent may see (their skill groups), so the limit counts theirs."""
     import sqlalchemy as sa
 
     from bot.db.schema import tickets
 
     repo = repository()
     query = (sa.select(tickets).where(tickets.c.needs_human == 1, tickets.c.status.in_(["open", "assigned"]))
-             .order_by(tickets.c.priority.desc(), tickets.c.id).limit(limit))
+             .order_by(tickets.c.priority.desc(), tickets.c.id))
     with repo.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
+        return list(islice(filter(visible, (dict(r) for r in conn.execute(query).mappings())), limit))

@@ -40,13 +40,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         items = [i for i in items if i.kind == args.kind]
     if not args.all:
         items = [i for i in items if i.next_step is not None]
-    labels, flags = ledger.rules.step_labels, ledger.rules.flag_labels
-    print(f"{'ticket':<10} {'type':<14} {'step':<10} {'next due (UTC)':<17} {'owner':<10} flags")
+    from bot.analytics.config import centre_zone, local_time
+
+    labels, flags, zone = ledger.rules.step_labels, ledger.rules.flag_labels, centre_zone()
+    print(f"{'ticket':<10} {'type':<14} {'step':<10} {f'next due ({zone.key})':<17} {'owner':<10} flags")
     for item in items:
         marks = [flags.get("overdue", "overdue")] if item.overdue else []
         if item.repeat_of:
             marks.append(f"{flags.get('repeat', 'repeat')}({','.join(item.repeat_of)})")
-        due = item.due_at.strftime("%Y-%m-%d %H:%M") if item.due_at else "-"
+        due = local_time(item.due_at, zone) if item.due_at else "-"
         print(f"{item.ticket_id:<10} {item.kind:<14} {labels.get(item.step, item.step):<10} {due:<17} "
               f"{item.owner or '-':<10} {' '.join(marks)}")
     overdue = sum(i.overdue for i in items)
@@ -75,13 +77,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def refused(step) -> int:
-    """Run a ledger change; a move the lifecycle forbids (or an unknown ticket) is a message, not a traceback."""
+    """Run a ledger change; a move the lifecycle forbids (or an unknown ticket or agent) is a
+    ``kefu: error:`` line, not a traceback."""
     from bot.db.repository import TicketTransitionError
+    from bot.handoff.accounts import AccountError
 
     try:
         print(step())
-    except TicketTransitionError as exc:
-        print(exc, file=sys.stderr)
+    except (TicketTransitionError, AccountError) as exc:
+        print(f"kefu: error: {exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -97,7 +101,11 @@ def cmd_done(args: argparse.Namespace) -> int:
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
+    from bot.handoff.accounts import AccountError, AccountStore
+
     def assign() -> str:
+        if AccountStore(get_settings().database_url).get(args.owner) is None:  # a typo must not become the owner
+            raise AccountError(f"no agent {args.owner!r} (agents are added with `kefu agent add`)")
         open_ledger().assign(args.ticket_id, args.owner)
         return f"{args.ticket_id.upper()}: {args.owner}"
 
@@ -125,5 +133,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     done.set_defaults(handler=cmd_done)
     assign = ledger.add_parser("assign", help="make someone the owner of a ticket")
     assign.add_argument("ticket_id")
-    assign.add_argument("owner")
+    assign.add_argument("owner", help="an agent's login name (kefu agent add)")
     assign.set_defaults(handler=cmd_assign)

@@ -49,6 +49,7 @@ class LedgerItem:
     due_at: dt.datetime | None    # when next_step is due
     overdue: bool
     repeat_of: tuple[str, ...]    # earlier tickets of the same customer and fault within the window
+    skill: str | None = None      # the skill group the ticket names (a handoff's), None: by its type and fault
 
     @property
     def step(self) -> str:
@@ -58,6 +59,12 @@ class LedgerItem:
 def fault_of(ticket: dict) -> str | None:
     details = ticket.get("details") or {}
     return details.get("fault_type") or None
+
+
+def named_skill(ticket: dict) -> str | None:
+    """The skill group a ticket from a handoff names (its own, or its packet's); other tickets name none."""
+    details = ticket.get("details") or {}
+    return details.get("skill") or (details.get("handoff") or {}).get("skill") or None
 
 
 def steps_from(history: list[dict]) -> list[StepDone]:
@@ -94,7 +101,8 @@ def build_items(tickets: list[dict], histories: dict[str, list[dict]], rules: Le
             ticket_id=ticket["ticket_id"], kind=ticket["kind"], customer_id=ticket.get("customer_id"),
             channel=ticket.get("channel") or "", summary=ticket.get("summary") or "", fault=fault,
             owner=ticket.get("owner"), registered_at=ticket["created_at"], steps=tuple(steps), next_step=next_step,
-            due_at=due_at, overdue=due_at is not None and now > due_at, repeat_of=repeat_of))
+            due_at=due_at, overdue=due_at is not None and now > due_at, repeat_of=repeat_of,
+            skill=named_skill(ticket)))
     return items
 
 
@@ -133,8 +141,7 @@ class Ledger:
         moves = CLOSING_MOVES[item.next_step].get(status)
         if moves is None:
             raise TicketTransitionError(f"{item.ticket_id}: cannot close '{item.next_step}' from status {status}")
-        if item.owner is None:
-            self.repository.set_ticket_owner(item.ticket_id, who)
+        self.repository.set_ticket_owner(item.ticket_id, who, if_unowned=True)
         for to_status in moves:
             self.repository.move_ticket(item.ticket_id, to_status, note=f"{who}: {note}".rstrip(": "))
         return self.item(item.ticket_id)

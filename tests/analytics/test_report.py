@@ -197,3 +197,39 @@ def test_the_report_page_shows_its_charts_in_chromium(kefu_env, report_of, brows
         assert colours and len(colours) > 20, f"chart {index} looks blank"
     assert page.locator("text=机器人独立解决率").first.is_visible()
     page.close()
+
+
+def test_the_generated_time_is_in_the_reports_own_zone(report_of):
+    """Found by a tester: the header said Asia/Shanghai but 生成时间 was the server's UTC clock."""
+    import re
+    from zoneinfo import ZoneInfo
+
+    before = dt.datetime.now(ZoneInfo("Asia/Shanghai")).replace(second=0, microsecond=0, tzinfo=None)
+    code, _, html = report_of("today", "today")
+    assert code == 0
+    found = re.search(r"生成时间：(\d{4}-\d\d-\d\d \d\d:\d\d)（Asia/Shanghai）", html)
+    assert found, html[:600]
+    assert dt.timedelta(0) <= dt.datetime.strptime(found.group(1), "%Y-%m-%d %H:%M") - before <= dt.timedelta(minutes=2)
+
+
+def test_the_report_shows_who_handled_what_per_agent(kefu_env, report_of):
+    """Found by a tester: no agent names anywhere in the report, so nobody could see who handled what."""
+    from tests.analytics.event_log import ev
+
+    log = [ev("a1", 0, "contact_started", "rest"), ev("a1", 1, "handoff_queued", "rest", skill="billing"),
+           ev("a1", 2, "handoff_claimed", "rest", skill="billing", wait_s=60, agent_id="ops_bill"),
+           ev("a1", 5, "handoff_closed", "rest", skill="billing", handle_s=180, wait_s=60, agent_id="ops_bill",
+              disposition="ticket"),
+           ev("a2", 10, "contact_started", "webchat"), ev("a2", 11, "handoff_queued", "webchat", skill="general"),
+           ev("a2", 12, "handoff_claimed", "webchat", skill="general", wait_s=30, agent_id="demo"),
+           ev("a2", 14, "handoff_closed", "webchat", skill="general", handle_s=120, wait_s=30, agent_id="demo",
+              disposition="resolved"),
+           ev("a2", 14.5, "csat_given", "webchat", score=2)]
+    write_events(engine_for(kefu_env.database_url), [
+        outcome_event(e["conversation_id"], e["kind"], channel=e["channel"], customer=e["customer"], at=e["at"], **e["data"])
+        for e in log])
+    code, figures, html = report_of("2026-03-02", "2026-03-02")
+    assert code == 0
+    assert figures[("agent", "ops_bill", "contacts")] == "1" and figures[("agent", "demo", "contacts")] == "1"
+    assert float(figures[("agent", "ops_bill", "aht_s")]) == 180 and figures[("agent", "demo", "csat_average")] == "2.0"
+    assert "分坐席指标" in html and "ops_bill" in html and "demo" in html

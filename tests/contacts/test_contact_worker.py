@@ -244,6 +244,23 @@ async def test_a_callback_booked_while_waiting_reaches_an_agent_at_its_time(kefu
 
     assert await disposition_ticket(offered, "resolved", "called back, fixed", "agent-1") == ticket_id
     assert repository.get_ticket(ticket_id)["status"] == "resolved"  # the callback is acted on in the ledger
+    # Found by a tester: the schedule kept saying `offered` after the agent had handled it.
+    handled = contact_for(repository, ticket_id, rule="waiting_callback")
+    assert (handled["status"], handled["result"], handled["details"]["agent_id"]) == ("done", "resolved", "agent-1")
+
+
+def test_the_contact_list_shows_due_times_in_the_centres_zone(repository, capsys):
+    """Found by a tester: `kefu contacts list` printed `due (UTC)`; the centre reads its own zone (content/kpi.yml)."""
+    from bot.cli import main
+
+    due = dt.datetime(2026, 12, 2, 5, 1)  # naive UTC, as stored
+    Schedule(repository).add(dedupe_key="zone-1", purpose="callback", rule="waiting_callback", due_at=due,
+                             channels=["phone"], phone="13900001234", ticket_id="TK000042")
+    assert main(["contacts", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "Asia/Shanghai" in out.splitlines()[0] and "UTC" not in out
+    line = next(row for row in out.splitlines() if "TK000042" in row)
+    assert "2026-12-02 13:01" in line
 
 
 def test_status_callback_signature_matches_twilios_documented_example():

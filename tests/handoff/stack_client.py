@@ -152,9 +152,11 @@ class SecondRasa:
 DESK_VIEWPORT = {"width": 1400, "height": 900}
 
 
-def open_page(browser, url: str, errors: list[str], viewport: dict | None = None):
-    """A fresh browser context on ``url`` (page errors collected in ``errors``); close the context after."""
-    context = browser.new_context(viewport=viewport or DESK_VIEWPORT, locale="zh-CN", device_scale_factor=1)
+def open_page(browser, url: str, errors: list[str], viewport: dict | None = None, timezone_id: str | None = None):
+    """A fresh browser context on ``url`` (page errors collected in ``errors``; the PC's clock set to
+    ``timezone_id`` if given); close the context after."""
+    context = browser.new_context(viewport=viewport or DESK_VIEWPORT, locale="zh-CN", device_scale_factor=1,
+                                  **({"timezone_id": timezone_id} if timezone_id else {}))
     page = context.new_page()
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(url)
@@ -170,9 +172,9 @@ def sign_in(page, stack, name: str | None = None, password: str | None = None) -
 
 
 def desk_page(browser, stack, errors: list[str], viewport: dict | None = None, name: str | None = None,
-              password: str | None = None):
+              password: str | None = None, timezone_id: str | None = None):
     """A browser context signed in at the desk (page errors collected in ``errors``); close the context after."""
-    context, page = open_page(browser, f"{stack.settings.rasa_url}/agent/", errors, viewport)
+    context, page = open_page(browser, f"{stack.settings.rasa_url}/agent/", errors, viewport, timezone_id)
     sign_in(page, stack, name, password)
     return context, page
 

@@ -99,4 +99,5 @@ def test_leaving_a_message_while_waiting_becomes_a_work_item(running_kefu):
     session = desk_login(stack)
     items = desk(session, stack, "GET", "overview").json()["work_items"]
     item = next(i for i in items if "明天上午给我回个电话" in i["message"])
-    assert item["phone"] == "13912345678" and item["callback_by"]
+    assert item["phone"] == "*******5678" and item["callback_by"]
+    assert desk(session, stack, "POST", f"tickets/{item['ticket_id']}/reveal").json()["value"] == "13912345678"

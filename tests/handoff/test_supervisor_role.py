@@ -95,3 +95,43 @@ def test_a_customer_the_supervisor_removes_is_told_and_it_is_no_abandonment(runn
     contacts = split_contacts(Repository(stack.settings.database_url).events_for(stale))
     assert [c.how for c in contacts] == ["removed"]
     assert figures(contacts, sl_seconds=20).abandoned == 0
+
+
+def test_agents_see_work_items_and_ledger_items_of_their_skill_groups_only_and_numbers_masked(running_kefu):
+    """Found by a tester: an agent with the TV group only read billing and complaint work items with
+    full numbers, and the whole ledger of every customer."""
+    from bot.db.repository import Repository
+
+    stack = running_kefu
+    repo = Repository(stack.settings.database_url)
+    name = f"tvonly-{uuid.uuid4().hex[:6]}"
+    AccountStore(stack.settings.database_url).add(name, "plain-agent-pass", ["tv"],
+                                                  known_skills=["tv", "broadband", "billing", "general"])
+    billing = repo.create_ticket(kind="callback", customer_id=None, summary="客户对欠费有疑问 13800000002",
+                                 details={"callback_phone": "13800000002", "skill": "billing"}, needs_human=True, priority=8)
+    complaint = repo.create_ticket(kind="complaint", customer_id=None, summary="投诉装机师傅",
+                                   details={"phone": "13800000003"}, needs_human=True, priority=8)
+    tv = repo.create_ticket(kind="callback", customer_id=None, summary="遥控器没反应，回电 13900001234",
+                            details={"callback_phone": "13900001234", "skill": "tv"}, needs_human=True, priority=8)
+
+    plain = desk_login(stack, name, "plain-agent-pass")
+    items = {i["ticket_id"]: i for i in desk(plain, stack, "GET", "overview").json()["work_items"]}
+    assert tv in items and billing not in items and complaint not in items
+    assert items[tv]["phone"] == "*******1234" and "13900001234" not in items[tv]["summary"]
+    assert desk(plain, stack, "POST", f"tickets/{tv}/reveal").json()["value"] == "13900001234"
+    for path in (f"tickets/{billing}/reveal", f"tickets/{billing}/done"):
+        refused = desk(plain, stack, "POST", path)
+        assert refused.status_code == 404 and refused.json()["error"] == "error_ticket", path
+    assert repo.get_ticket(billing)["status"] == "open"
+
+    ledger = {i["ticket_id"]: i for i in desk(plain, stack, "GET", "ledger?all=1").json()["items"]}
+    assert tv in ledger and billing not in ledger and complaint not in ledger
+    assert "13900001234" not in ledger[tv]["summary"] and "1234" in ledger[tv]["summary"]
+    refused = desk(plain, stack, "POST", f"ledger/{complaint}/done", note="not mine")
+    assert refused.status_code == 404 and refused.json()["error"] == "error_ticket"
+    assert repo.get_ticket(complaint)["status"] == "open"
+
+    boss = desk_login(stack)  # the demo agent is a supervisor: every group
+    seen = {i["ticket_id"] for i in desk(boss, stack, "GET", "overview").json()["work_items"]}
+    assert {billing, complaint, tv} <= seen
+    assert {billing, complaint, tv} <= {i["ticket_id"] for i in desk(boss, stack, "GET", "ledger?all=1").json()["items"]}

@@ -70,3 +70,35 @@ def test_a_supervisor_filters_the_ledger_and_closes_a_step(browser, running_kefu
     assert not errors, errors
     history = repo.ticket_history(late)
     assert history[-1]["to_status"] == "assigned" and "改约" in history[-1]["note"]
+
+
+@pytest.mark.browser
+def test_the_desk_and_the_ledger_show_times_in_the_centres_zone_whatever_the_pcs_clock(browser, running_kefu):
+    """Found by a tester: the same due time read 07:01 on a PC set to UTC and 15:01 on one set to
+    Shanghai, with no zone shown. The centre's zone is content/kpi.yml's (Asia/Shanghai)."""
+    from zoneinfo import ZoneInfo
+
+    stack = running_kefu
+    repo = Repository(stack.settings.database_url)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    promised = dt.datetime(2026, 12, 2, 13, 1, tzinfo=shanghai)
+    ticket_id = repo.create_ticket(kind="callback", customer_id=None, summary="回电", needs_human=True, priority=9, details={
+        "callback_phone": "13900001234", "callback_by": promised.isoformat(timespec="minutes"), "skill": "tv"})
+    due = Repository(stack.settings.database_url).get_ticket(ticket_id)["created_at"] + dt.timedelta(
+        hours=load_rules(stack.settings.content_dir / "ledger.yml").due_hours["callback"]["acted_on"])
+    due_shown = due.replace(tzinfo=dt.timezone.utc).astimezone(shanghai).strftime("%Y/%m/%d %H:%M") + " GMT+8"
+    errors: list[str] = []
+    context, page = desk_page(browser, stack, errors, timezone_id="America/New_York")
+    try:
+        item = page.locator("#work-items li", has_text=ticket_id)
+        item.wait_for(timeout=10000)
+        assert "2026/12/02 13:01 GMT+8" in item.inner_text()
+        page.locator("#live-figures .live-updated", has_text="GMT+8").wait_for(timeout=15000)
+
+        page.goto(f"{stack.settings.rasa_url}/agent/ledger/")
+        row = page.locator(f"tr[data-ticket-id={ticket_id}]")
+        row.wait_for(timeout=10000)
+        assert due_shown in row.inner_text()
+    finally:
+        context.close()
+    assert not errors, errors

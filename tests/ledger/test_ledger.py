@@ -159,3 +159,53 @@ def test_the_monthly_summary_counts_the_months_items_by_step_and_flag(ledger, re
     out = capsys.readouterr().out
     assert f"{summary.registered} registered" in out and rules.step_labels["follow_up_done"] in out
     assert f"median hours to {rules.step_labels['follow_up_done']}: {summary.median_hours_to['follow_up_done']:g}" in out
+
+
+def test_the_cli_shows_due_times_in_the_centres_zone_and_says_which(ledger, repo, capsys):
+    """Found by a tester: `kefu ledger list` printed UTC while the report and the desk's promises are in
+    the centre's zone (content/kpi.yml), so a supervisor had to add 8 hours."""
+    from zoneinfo import ZoneInfo
+
+    ticket_id = repo.create_ticket(kind="complaint", customer_id=2, summary="rude installer")
+    due = ledger.item(ticket_id).due_at.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert main(["ledger", "list", "--kind", "complaint"]) == 0
+    out = capsys.readouterr().out
+    assert "Asia/Shanghai" in out.splitlines()[0] and "UTC" not in out
+    line = next(row for row in out.splitlines() if row.startswith(ticket_id))
+    assert due.strftime("%Y-%m-%d %H:%M") in line
+
+
+def test_assigning_a_ticket_to_an_unknown_agent_is_refused(kefu_env, ledger, repo, capsys):
+    """Found by a tester: `kefu ledger assign TK000001 nobody_such_agent` made the typo the owner."""
+    from bot.handoff.accounts import AccountStore
+
+    ticket_id = repo.create_ticket(kind="visit", customer_id=2, summary="install")
+    assert main(["ledger", "assign", ticket_id, "nobody_such_agent"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kefu: error:") and "nobody_such_agent" in err
+    assert ledger.item(ticket_id).owner is None
+    AccountStore(kefu_env.database_url).add("wang", "wang-password", ["tv"])
+    assert main(["ledger", "assign", ticket_id, "wang"]) == 0
+    assert ledger.item(ticket_id).owner == "wang"
+    assert main(["ledger", "assign", "TK999999", "wang"]) == 1
+    assert capsys.readouterr().err.startswith("kefu: error: no ticket")
+
+
+async def test_the_agent_who_closes_a_handoff_owns_its_ledger_item(ledger, repo):
+    """Found by a tester: the ledger's owner stayed '-' after agents resolved or created tickets at the desk."""
+    from bot.handoff.queue import HandoffRequest
+    from bot.handoff.tickets import disposition_ticket
+
+    def request(conversation_id: str, **context) -> HandoffRequest:
+        return HandoffRequest(conversation_id=conversation_id, channel="rest", skill="billing", priority=0,
+                              customer_id="2", context=context)
+
+    resolved = await disposition_ticket(request("own-1"), "resolved", "", "ops_bill")
+    follow_up = await disposition_ticket(request("own-2"), "ticket", "登记账单核查", "ops_bill")
+    callback = repo.create_ticket(kind="callback", customer_id=2, summary="call me", needs_human=True)
+    assert await disposition_ticket(request("own-3", callback={"ticket_id": callback}), "resolved", "called",
+                                    "ops_tv") == callback
+    assert [ledger.item(t).owner for t in (resolved, follow_up, callback)] == ["ops_bill", "ops_bill", "ops_tv"]
+    ledger.assign(follow_up, "demo")
+    await disposition_ticket(request("own-4", callback={"ticket_id": follow_up}), "resolved", "", "ops_tv")
+    assert ledger.item(follow_up).owner == "demo", "an owner a supervisor chose is kept"

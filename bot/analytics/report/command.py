@@ -46,7 +46,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stem = f"kefu-report-{span.first}-{span.last}"
     html_path, csv_path = out / f"{stem}.html", out / f"{stem}.csv"
-    html_path.write_text(render_html(data, load_labels(settings.content_dir), dt.datetime.now()), encoding="utf-8")
+    html_path.write_text(render_html(data, load_labels(settings.content_dir), dt.datetime.now(dt.timezone.utc)), encoding="utf-8")
     csv_path.write_text(report_csv(data), encoding="utf-8")
     f = data.overall
     print(f"{f.contacts} contacts from {span.first} to {span.last}: containment {_share(f.containment)}, "

@@ -29,7 +29,8 @@ def report_csv(data: ReportData) -> str:
                          ("period", "", "service_level_seconds", data.config.sl_seconds)]
     rows += figure_rows("overall", "", data.overall)
     for section, groups in (("channel", data.by_channel), ("skill", data.by_skill), ("intent", data.by_intent),
-                            ("hour", data.by_hour), ("day", data.by_day), ("resolved_by", data.by_resolver)):
+                            ("hour", data.by_hour), ("day", data.by_day), ("resolved_by", data.by_resolver),
+                            ("agent", data.by_agent)):
         for group, f in groups.items():
             rows += figure_rows(section, group, f)
     rows += [("volume", f"{hour}|{channel}", "contacts", n) for (hour, channel), n in sorted(data.volume.items())]

@@ -31,6 +31,7 @@ class ReportData:
     by_hour: dict[str, Figures]
     by_day: dict[str, Figures]
     by_resolver: dict[str, Figures]  # "assistant" / "agent": contacts each resolved (CSAT compared)
+    by_agent: dict[str, Figures]  # agent login -> the contacts they closed at the desk (who handled what)
     volume: dict[tuple[str, str], int]  # (hour, channel) -> contacts
     top_intents: list[tuple[str, int]]  # every intent seen, by messages
     selfhelp: list[SelfHelpFigures]
@@ -62,6 +63,7 @@ def build_report(repository: Repository, period: Period, config: KpiConfig, ledg
         by_channel=by(lambda c: c.channel or "-"), by_skill=by(lambda c: c.skill or "-"),
         by_intent=by(lambda c: c.intent or "-"), by_hour=by(hour), by_day=by(local_day(config.timezone)),
         by_resolver=grouped([c for c in inside if c.how in RESOLVERS], lambda c: c.how, sl_seconds=sl, later=later),
+        by_agent=grouped([c for c in inside if c.agent], lambda c: c.agent, sl_seconds=sl, later=later),
         volume=dict(Counter((hour(c), c.channel or "-") for c in inside)),
         top_intents=_intents(inside), selfhelp=selfhelp_success(inside),
         repeaters=repeat_customers(inside, later),

@@ -4,7 +4,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from html import escape
+from zoneinfo import ZoneInfo
 
+from bot.analytics.config import local_time
 from bot.analytics.kpis import Figures
 from bot.analytics.report import charts
 from bot.analytics.report.data import RESOLVERS, ReportData
@@ -21,10 +23,11 @@ th:first-child,td:first-child{text-align:left}img{max-width:100%;display:block;m
 
 def render_html(data: ReportData, labels: dict, generated_at: dt.datetime) -> str:
     L = labels
+    generated = local_time(generated_at, ZoneInfo(data.period.timezone))  # the period's zone, as the header says
     parts = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{escape(L['title'])}</title>",
              f"<style>{STYLE}</style></head><body><h1>{escape(L['title'])}</h1>",
              f"<p>{escape(L['period'].format(start=data.period.first, end=data.period.last, timezone=data.period.timezone))}"
-             f"<br>{escape(L['generated'].format(at=generated_at.strftime('%Y-%m-%d %H:%M')))}</p>",
+             f"<br>{escape(L['generated'].format(at=generated, timezone=data.period.timezone))}</p>",
              f"<h2>{escape(L['summary_title'])}</h2>", _kpi_cards(data.overall, L, data.config.sl_seconds)]
     if data.overall.contacts == 0:
         parts.append(f"<p class='empty'>{escape(L['empty'])}</p>")
@@ -38,6 +41,8 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime) -> st
             [L["column_group"], L["column_count"]], [(L.get(f"how_{h}", h), n) for h, n in data.overall.outcomes]))
         parts += [_group_table(L["by_channel_title"], data.by_channel, L, channel=True),
                   _group_table(L["by_skill_title"], data.by_skill, L), _csat_by_resolver(data, L)]
+        if data.by_agent:
+            parts.append(_group_table(L["by_agent_title"], data.by_agent, L))
         if data.selfhelp:
             parts.append(f"<h2>{escape(L['selfhelp_title'])}</h2>" + _image(charts.selfhelp_chart(data, L), L["selfhelp_title"])
                          + _table([L["column_entry"], L["column_sent"], L["column_resolved"], L["column_failed"],

@@ -36,6 +36,7 @@
     api("GET", "overview").then(renderOverview).catch(function (e) { if (e.code !== "error_signed_out") { showError(e); } });
   }
   function renderOverview(data) {
+    common.setZone(data.timezone);
     $("agent-name").textContent = data.agent.name;
     $("supervisor-link").hidden = data.agent.role !== "supervisor";
     if (document.activeElement !== $("status-select")) { $("status-select").value = data.agent.status; }
@@ -62,8 +63,8 @@
     data.work_items.forEach(function (ticket) {
       var item = el("li", "work-item");
       item.appendChild(el("strong", "line", t("work_item", { ticket_id: ticket.ticket_id, kind: t("ticket_kind_" + ticket.kind), channel: t("channel_" + ticket.channel) })));
-      if (ticket.phone) { item.appendChild(el("span", "line phone", t("work_item_phone", { phone: ticket.phone }))); }
-      if (ticket.callback_by) { item.appendChild(el("span", "line", t("work_item_by", { time: ticket.callback_by.replace("T", " ") }))); }
+      if (ticket.phone) { item.appendChild(workItemPhone(ticket)); }
+      if (ticket.callback_by) { item.appendChild(el("span", "line", t("work_item_by", { time: common.when(ticket.callback_by) }))); }
       if (ticket.message) { item.appendChild(el("span", "line", t("work_item_message", { text: ticket.message }))); }
       else if (ticket.customer_said && ticket.customer_said.length) { item.appendChild(el("span", "line", t("work_item_said", { text: ticket.customer_said.join(" / ") }))); }
       else if (ticket.summary) { item.appendChild(el("span", "line", ticket.summary)); }
@@ -75,6 +76,20 @@
     if (!transfer.options.length) {
       Object.keys(data.skills).forEach(function (skill) { var o = el("option", null, data.skills[skill]); o.value = skill; transfer.appendChild(o); });
     }
+  }
+  // A work item's number arrives masked, like the packet's; 显示 opens it (recorded) and it stays open.
+  var revealedPhones = {};
+  function workItemPhone(ticket) {
+    var line = el("span", "line phone", t("work_item_phone", { phone: revealedPhones[ticket.ticket_id] || ticket.phone }));
+    if (revealedPhones[ticket.ticket_id]) { return line; }
+    var reveal = el("button", "reveal", t("reveal")); reveal.type = "button";
+    reveal.addEventListener("click", function () {
+      api("POST", "tickets/" + encodeURIComponent(ticket.ticket_id) + "/reveal", {}).then(function (r) {
+        revealedPhones[ticket.ticket_id] = r.value; refreshOverview();
+      }).catch(showError);
+    });
+    line.appendChild(reveal);
+    return line;
   }
   var shownGrant = null;
   function renderSkills(all, mine, granted) {  // only the groups a supervisor granted: the agent picks among them

@@ -1,7 +1,7 @@
 /*
  * Shared by every desk page (desk, supervisor, ledger) and its panels (knowledge, customer at a
  * glance): UI strings from /agent/ui/*.zh.json, elements filled with textContent only, the desk
- * API with its CSRF header, waits in minutes.
+ * API with its CSRF header, waits in minutes, times in the centre's zone.
  */
 window.kefuDeskCommon = (function () {
   "use strict";
@@ -38,6 +38,26 @@ window.kefuDeskCommon = (function () {
     var m = Math.round(Number(seconds) / 60);
     return !isFinite(m) || m < 1 ? t("under_a_minute") : t("minutes", { n: m });
   }
+  // Times in the centre's zone (content/kpi.yml, sent by the server with the data), marked with it,
+  // whatever zone the agent's PC is set to; before the server named one, the PC's zone, still marked.
+  var zone;
+  function setZone(name) { if (name) { zone = name; } }
+  function zoneMark(date) {
+    var part = new Intl.DateTimeFormat("zh-CN", { timeZone: zone, timeZoneName: "short" }).formatToParts(date)
+      .filter(function (p) { return p.type === "timeZoneName"; })[0];
+    return part ? " " + part.value : "";
+  }
+  /** A server time (ISO with its zone) as "2026/12/02 15:01 GMT+8". */
+  function when(iso) {
+    var date = iso ? new Date(iso) : null;
+    if (!date || isNaN(date.getTime())) { return iso || "-"; }
+    return date.toLocaleString("zh-CN", { timeZone: zone, hour12: false, year: "numeric", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit" }) + zoneMark(date);
+  }
+  /** A clock reading, "15:01:09 GMT+8". */
+  function clock(date) {
+    return date.toLocaleTimeString("zh-CN", { timeZone: zone, hour12: false }) + zoneMark(date);
+  }
   function applyStrings(titleKey, lookup) {
     var tr = lookup || t;
     document.title = tr(titleKey);
@@ -50,6 +70,7 @@ window.kefuDeskCommon = (function () {
 
   var common = {
     t: t, el: el, clear: clear, minutes: minutes, applyStrings: applyStrings, loadStrings: loadStrings,
+    setZone: setZone, when: when, clock: clock,
     loadLabels: loadLabels, translator: translator, whenReady: whenReady,
     /** Called when the session has ended (401); each page decides what signing out means. */
     signedOut: function () {}

@@ -13,7 +13,7 @@
   var panel = null, conversation = null;
 
   function yuan(cents) { return (Number(cents) / 100).toFixed(2); }
-  function when(iso) { return iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false }) : "-"; }
+  var when = common.when;
   function section(titleKey, className) {
     var box = el("div", "glance-section " + className);
     box.appendChild(el("h4", null, t(titleKey)));

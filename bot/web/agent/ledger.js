@@ -13,7 +13,7 @@
 
   function $(id) { return document.getElementById(id); }
   function showError(e) { $("ledger-error").textContent = e ? t(e.code || "error_unknown") : ""; }
-  function when(iso) { return iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false }) : "-"; }
+  var when = common.when;
 
   function load() {
     var query = "flag=" + encodeURIComponent($("filter-flag").value) +
@@ -21,7 +21,7 @@
       "&kind=" + encodeURIComponent($("filter-kind").value.trim()) + ($("filter-all").checked ? "&all=1" : "");
     var mine = ++latest;
     return api("GET", "ledger?" + query).then(function (data) {
-      if (mine === latest) { showError(null); render(data); }
+      if (mine === latest) { showError(null); common.setZone(data.timezone); render(data); }
     }).catch(showError);
   }
   function render(data) {

@@ -54,13 +54,13 @@
       day: t.day, contacts: t.contacts, asa: seconds(t.asa_s), sl_seconds: t.sl_seconds, sl: share(t.service_level),
       abandonment: share(t.abandonment), containment: share(t.containment)
     }), "live-today"));
-    box.appendChild(line(fill(labels.live_updated, { time: new Date().toLocaleTimeString("zh-CN") }), "live-updated"));
+    box.appendChild(line(fill(labels.live_updated, { time: window.kefuDeskCommon.clock(new Date()) }), "live-updated"));
   }
 
   function refresh() {
     fetch("/agent/api/live", { credentials: "same-origin", cache: "no-store" })
       .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
-      .then(render)
+      .then(function (data) { window.kefuDeskCommon.setZone(data.timezone); render(data); })
       .catch(function () { if (section) { section.hidden = true; } })
       .then(function () { window.setTimeout(refresh, REFRESH_MS); });
   }
