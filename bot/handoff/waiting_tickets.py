@@ -70,6 +70,7 @@ async def agent_callback_ticket(request: HandoffRequest, *, phone: str, note: st
                  "disposition": "callback", "via": "agent", WORK_ITEM_ONLY: True},
         priority=request.priority, needs_human=True, channel=request.channel,
         conversation_id=request.conversation_id)
+    await asyncio.to_thread(repository().set_ticket_owner, ticket_id, agent_id)  # who took it on, in the ledger
     return ticket_id, due
 
 
