@@ -233,3 +233,18 @@ def test_the_report_shows_who_handled_what_per_agent(kefu_env, report_of):
     assert figures[("agent", "ops_bill", "contacts")] == "1" and figures[("agent", "demo", "contacts")] == "1"
     assert float(figures[("agent", "ops_bill", "aht_s")]) == 180 and figures[("agent", "demo", "csat_average")] == "2.0"
     assert "分坐席指标" in html and "ops_bill" in html and "demo" in html
+
+
+def test_skill_groups_and_self_help_are_named_as_the_desk_names_them(kefu_env, report_of):
+    """Found by a tester: the report listed "billing" and "tv_no_signal" where the desk says 账单与业务."""
+    from bot.handoff.rules import load_rules
+    from bot.selfhelp import load_catalogue
+
+    store_log(kefu_env.database_url)
+    code, figures, html = report_of("2026-03-02", "2026-03-02")
+    assert code == 0 and figures[("selfhelp", "tv_no_signal", "success")] == "1.0", "the CSV keeps the codes"
+    title = load_catalogue(kefu_env.selfhelp_catalogue).get("tv_no_signal").title
+    skills = load_rules(kefu_env.content_dir / "handoff.yml").skills
+    assert f"<td>{title}</td>" in html and "<td>tv_no_signal</td>" not in html
+    groups = {group for section, group, _ in figures if section == "skill" and group in skills}
+    assert groups and all(f"<td>{skills[g]}</td>" in html and f"<td>{g}</td>" not in html for g in groups)

@@ -62,9 +62,9 @@ def intents_chart(data: ReportData, labels: dict) -> bytes:
     return png(fig)
 
 
-def selfhelp_chart(data: ReportData, labels: dict) -> bytes:
+def selfhelp_chart(data: ReportData, labels: dict, titles: dict | None = None) -> bytes:
     fig, ax = figure(8, max(2.4, 0.35 * len(data.selfhelp) + 1))
     rows = list(reversed(data.selfhelp))
-    ax.barh([r.entry for r in rows], [r.success or 0 for r in rows], color=COLOURS[1])
+    ax.barh([(titles or {}).get(r.entry, r.entry) for r in rows], [r.success or 0 for r in rows], color=COLOURS[1])
     ax.set(title=labels["selfhelp_title"], xlabel=labels["column_success"], xlim=(0, 1))
     return png(fig)

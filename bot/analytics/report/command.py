@@ -46,7 +46,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stem = f"kefu-report-{span.first}-{span.last}"
     html_path, csv_path = out / f"{stem}.html", out / f"{stem}.csv"
-    html_path.write_text(render_html(data, load_labels(settings.content_dir), dt.datetime.now(dt.timezone.utc)), encoding="utf-8")
+    html_path.write_text(render_html(data, load_labels(settings.content_dir), dt.datetime.now(dt.timezone.utc),
+                                     report_names(settings)), encoding="utf-8")
     csv_path.write_text(report_csv(data), encoding="utf-8")
     f = data.overall
     print(f"{f.contacts} contacts from {span.first} to {span.last}: containment {_share(f.containment)}, "
@@ -54,6 +55,23 @@ def cmd_report(args: argparse.Namespace) -> int:
           f"abandonment {_share(f.abandonment)}")
     print(f"report: {html_path}\ncsv:    {csv_path}")
     return 0
+
+
+def report_names(settings) -> dict:
+    """The names the desk uses for skill groups and self-help entries; codes where a file cannot be read."""
+    from bot.handoff.rules import load_rules as load_handoff_rules
+    from bot.selfhelp import CatalogueError, load_catalogue
+
+    names: dict = {}
+    try:
+        names["skill"] = dict(load_handoff_rules(settings.content_dir / "handoff.yml").skills)
+    except (OSError, ValueError):
+        pass
+    try:
+        names["selfhelp"] = {i: e.title for i, e in load_catalogue(settings.selfhelp_catalogue).entries.items()}
+    except (OSError, CatalogueError):
+        pass
+    return names
 
 
 def _share(value: float | None) -> str:

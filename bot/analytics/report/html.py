@@ -21,8 +21,12 @@ th:first-child,td:first-child{text-align:left}img{max-width:100%;display:block;m
 .kpi b{display:block;font-size:1.4em}"""
 
 
-def render_html(data: ReportData, labels: dict, generated_at: dt.datetime) -> str:
+def render_html(data: ReportData, labels: dict, generated_at: dt.datetime, names: dict | None = None) -> str:
+    """``names``: what people call a skill group and a self-help entry (``skill``, ``selfhelp``: code ->
+    name); a supervisor read "billing" and "remote_no_response" where the desk says 账单与业务 (found by
+    a tester). The CSV keeps the codes."""
     L = labels
+    names = names or {}
     generated = local_time(generated_at, ZoneInfo(data.period.timezone))  # the period's zone, as the header says
     parts = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{escape(L['title'])}</title>",
              f"<style>{STYLE}</style></head><body><h1>{escape(L['title'])}</h1>",
@@ -40,14 +44,18 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime) -> st
         parts.append(f"<h2>{escape(L['outcomes_title'])}</h2>" + _table(
             [L["column_group"], L["column_count"]], [(L.get(f"how_{h}", h), n) for h, n in data.overall.outcomes]))
         parts += [_group_table(L["by_channel_title"], data.by_channel, L, channel=True),
-                  _group_table(L["by_skill_title"], data.by_skill, L), _csat_by_resolver(data, L)]
+                  _group_table(L["by_skill_title"], data.by_skill, L, named=names.get("skill")),
+                  _csat_by_resolver(data, L)]
         if data.by_agent:
             parts.append(_group_table(L["by_agent_title"], data.by_agent, L))
         if data.selfhelp:
-            parts.append(f"<h2>{escape(L['selfhelp_title'])}</h2>" + _image(charts.selfhelp_chart(data, L), L["selfhelp_title"])
+            titles = names.get("selfhelp") or {}
+            parts.append(f"<h2>{escape(L['selfhelp_title'])}</h2>"
+                         + _image(charts.selfhelp_chart(data, L, titles), L["selfhelp_title"])
                          + _table([L["column_entry"], L["column_sent"], L["column_resolved"], L["column_failed"],
                                    L["column_no_answer"], L["column_success"]],
-                                  [(s.entry, s.sent, s.resolved, s.failed, s.no_answer, _share(s.success, L))
+                                  [(titles.get(s.entry, s.entry), s.sent, s.resolved, s.failed, s.no_answer,
+                                    _share(s.success, L))
                                    for s in data.selfhelp]))
         parts.append(f"<h2>{escape(L['repeat_title'])}</h2>" + _table(
             [L["column_customer"], L["column_contacts"], L["column_channels"]],
@@ -110,10 +118,11 @@ def _kpi_cards(f: Figures, L: dict, sl_seconds: float) -> str:
         f"<div class='kpi'>{escape(name)}<b>{escape(value)}</b></div>" for name, value in cards) + "</div>"
 
 
-def _group_table(title: str, groups: dict[str, Figures], L: dict, channel: bool = False) -> str:
+def _group_table(title: str, groups: dict[str, Figures], L: dict, channel: bool = False,
+                 named: dict | None = None) -> str:
     head = [L["column_group"], L["kpi_contacts"], L["kpi_containment"], L["kpi_fcr_24h"], L["kpi_asa"],
             L["kpi_abandonment"], L["kpi_aht"], L["kpi_csat"]]
-    rows = [(charts.channel_name(L, g) if channel else g, f.contacts, _share(f.containment, L), _share(f.fcr_24h, L),
+    rows = [(charts.channel_name(L, g) if channel else (named or {}).get(g, g), f.contacts, _share(f.containment, L), _share(f.fcr_24h, L),
              _seconds(f.asa_s, L), _share(f.abandonment, L), _seconds(f.aht_s, L),
              L["no_value"] if f.csat_average is None else f"{f.csat_average:.2f}") for g, f in groups.items()]
     return f"<h2>{escape(title)}</h2>" + _table(head, rows)
