@@ -305,6 +305,13 @@ async def finish_ticket(request: Request, desk: Desk, agent: dict, ticket_id: st
     return response.json({"ok": True})
 
 
+@signed_in
+async def work_item_audio(request: Request, desk: Desk, agent: dict, ticket_id: str) -> HTTPResponse:
+    """A voice message's recording, played on the desk (same sign-in as every desk call)."""
+    path = await desk.work_item_audio(ticket_id)
+    return await response.file(path, mime_type="audio/wav", headers={"Cache-Control": "private, no-store"})
+
+
 ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/login", login, ["POST"]),
     ("/agent/api/logout", logout, ["POST"]),
@@ -323,6 +330,7 @@ ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/conversations/<conversation_id:str>/reveal", reveal, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/close", close, ["POST"]),
     ("/agent/api/tickets/<ticket_id:str>/done", finish_ticket, ["POST"]),
+    ("/agent/api/tickets/<ticket_id:str>/audio", work_item_audio, ["GET"]),
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from bot.db.repository import Repository
 from bot.handoff import masking
@@ -16,7 +17,7 @@ from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue, NotYourConversation
 from bot.handoff.sessions import open_session
 from bot.handoff.tickets import disposition_ticket, work_items
-from bot.handoff.work_item_view import readable
+from bot.handoff.work_item_view import readable, voice_message_audio
 from bot.outcomes import record
 from bot.settings import get_settings
 
@@ -243,6 +244,17 @@ class Desk:
             raise DeskError("error_ticket", 404)
         await asyncio.to_thread(self.repository.move_ticket, ticket["ticket_id"], "resolved",
                                 f"done by {agent_id}: {note[:500]}")
+
+    async def work_item_audio(self, ticket_id: str) -> Path:
+        """The recording of a voice-message work item, for the agent who must listen to it."""
+        from voice.voicemail.pipeline import VOICEMAIL_DIR
+
+        storage = get_settings().data_dir / VOICEMAIL_DIR
+        ticket = await asyncio.to_thread(self.repository.get_ticket, ticket_id)
+        path = await asyncio.to_thread(voice_message_audio, ticket, self.repository, storage)
+        if path is None:
+            raise DeskError("error_ticket", 404)
+        return path
 
     async def _record(self, conversation_id: str, kind: str, data: dict) -> None:
         await record(conversation_id, kind, database_url=self.repository.url, **data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime as dt
 import os
 import socket
 import subprocess
@@ -16,7 +17,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bot.contacts.planner import Planner
+from bot.contacts.rules import load_rules as load_contact_rules
+from bot.contacts.schedule import Schedule
 from bot.db.repository import Repository
+from bot.ledger.ledger import build_items
+from bot.ledger.rules import load_rules as load_ledger_rules
 from bot.db.schema import conversation_events, outbox, tickets, voice_messages
 from bot.notify import Notifier, NotifyError
 from tests.conftest import PROJECT_ROOT
@@ -147,7 +153,7 @@ async def test_callback_request_becomes_callback_ticket_with_vip_priority(env, r
                                                                caller_phone=caller)
     assert (outcome.outcome, outcome.intent) == ("callback", "leave_message")
     ticket = repo.get_ticket(outcome.ticket_id)
-    assert (ticket["kind"], ticket["priority"], ticket["needs_human"]) == ("callback", priority, 1)
+    assert (ticket["kind"], ticket["priority"], ticket["needs_human"]) == ("voice_message", priority, 1)
 
 
 async def test_visit_request_becomes_visit_ticket(env, repo, local_nlu, first_clip):
@@ -164,7 +170,7 @@ async def test_empty_transcript_goes_to_a_person_with_the_audio(env, repo, local
     assert (outcome.outcome, outcome.reason, outcome.needs_human) == ("needs_human", "empty_transcript", True)
     assert outcome.intent is None
     ticket = repo.get_ticket(outcome.ticket_id)
-    assert (ticket["kind"], ticket["needs_human"]) == ("callback", 1)
+    assert (ticket["kind"], ticket["needs_human"]) == ("voice_message", 1)
     assert Path(ticket["details"]["audio_path"]).is_file()
     assert ticket["details"]["audio_path"] == repo.get_voice_message(outcome.message_id)["audio_path"]
     assert repo.get_voice_message(outcome.message_id)["needs_human"] == 1
@@ -202,6 +208,20 @@ async def test_no_vosk_model_configured_still_stores_and_flags(env, repo, local_
     outcome = await pipeline(env, local_nlu, None).handle_file(amr_clip, caller_phone=PLAIN_CUSTOMER)
     assert (outcome.outcome, outcome.reason) == ("needs_human", "asr_unavailable")
     assert [r["id"] for r in rows(repo, voice_messages)] == [outcome.message_id]
+
+
+async def test_a_message_for_a_person_is_a_voice_message_in_the_ledger_not_a_live_callback(env, repo, local_nlu,
+                                                                                            amr_clip):
+    """Found by a tester: the ledger filed it as a `callback` due in 1 hour, and the contact schedule
+    then queued it live, so an agent claimed an empty conversation and greeted nobody."""
+    outcome = await pipeline(env, local_nlu, None).handle_file(amr_clip, caller_phone="13900000123")
+    ledger_rules = load_ledger_rules(env.content_dir / "ledger.yml")
+    [item] = [i for i in build_items([repo.get_ticket(outcome.ticket_id)], {}, ledger_rules, dt.datetime.utcnow())
+              if i.ticket_id == outcome.ticket_id]
+    assert item.kind == "voice_message"
+    assert item.due_at - item.registered_at == dt.timedelta(hours=ledger_rules.due_hours["voice_message"]["acted_on"])
+    Planner(repo, load_contact_rules(env.content_dir / "contacts.yml"), ledger_rules).plan(dt.datetime.utcnow())
+    assert Schedule(repo).listing(purpose="callback") == []
 
 
 async def test_unreachable_rasa_server_still_stores_and_flags(env, repo, amr_clip):
