@@ -378,6 +378,53 @@ def test_cli_turns_a_spoken_message_into_a_ticket_with_the_transcript(env, repo,
     assert ticket["details"]["transcript"] == sentence
 
 
+@pytest.fixture
+def no_training(monkeypatch):
+    """A tripwire instead of `rasa train` (minutes of CPU): a command that trained would fail at once."""
+    import bot.training
+
+    monkeypatch.setattr(bot.training, "training_command",
+                        lambda root, target: [sys.executable, "-c", "raise SystemExit('training started')"])
+
+
+def test_cli_as_documented_uses_the_running_server_and_never_trains(running_kefu, vosk_model_dir, tmp_path,
+                                                                     capsys, no_training):
+    """Found by a tester: `kefu voicemail FILE --from PHONE` while `make run` served trained a new
+    model first (7 minutes of Rasa logs), although the server's model was there to ask."""
+    sentence = "宽带上不了网"
+    message = tmp_path / "fault.wav"
+    message.write_bytes(pcm_to_wav_bytes(spoken(sentence, 16000), 16000))
+    no_models = tmp_path / "models"  # nothing to load in-process: only the server can classify it
+    no_models.mkdir()
+    settings = dataclasses.replace(running_kefu.settings, vosk_model_path=vosk_model_dir, models_dir=no_models)
+
+    assert run_cli(settings, "voicemail", str(message), "--from", "13900000125") == 0
+
+    out, err = capsys.readouterr()
+    assert "intent: fault_broadband" in out and err == ""
+    assert list(no_models.iterdir()) == []
+
+
+def test_cli_without_a_server_or_a_model_flags_the_message_and_never_trains(env, repo, vosk_model_dir, tmp_path,
+                                                                            capsys, no_training):
+    message = tmp_path / "fault.wav"
+    message.write_bytes(pcm_to_wav_bytes(spoken("宽带上不了网", 16000), 16000))
+    no_models = tmp_path / "models"
+    no_models.mkdir()
+    settings = dataclasses.replace(env, vosk_model_path=vosk_model_dir, models_dir=no_models,
+                                   rasa_port=int(closed_port_url().rsplit(":", 1)[1]))
+
+    assert run_cli(settings, "voicemail", str(message), "--from", PLAIN_CUSTOMER) == 0
+
+    out, err = capsys.readouterr()
+    assert "outcome: needs_human (nlu_unavailable)" in out
+    [line] = err.strip().splitlines()
+    assert line.startswith("kefu: warning: the Rasa NLU could not classify") and "kefu train" in line
+    assert list(no_models.iterdir()) == []
+    [stored] = rows(repo, voice_messages)
+    assert stored["transcript"] == "宽带上不了网" and stored["needs_human"] == 1
+
+
 def closed_port_url() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
