@@ -151,7 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_from_settings(one_shot=args.command != "run")
+    one_shot = args.command != "run"
+    configure_from_settings(one_shot=one_shot)
+    if one_shot:  # what it counts (a voice message's handoff) reaches the running stack's /metrics
+        from bot.observability.metrics import join_multiprocess
+        from bot.settings import get_settings
+
+        join_multiprocess(get_settings().metrics_dir)
     return args.handler(args)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,8 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     voicemail_parser.add_argument("--channel", default="ivr", help="channel it arrived on (default: ivr)")
     voicemail_parser.add_argument("--format", dest="fmt", choices=FORMATS,
                                   help="audio format (default: from the file extension)")
-    voicemail_parser.add_argument("--rasa-url", help="classify with this running Rasa server "
-                                  "(default: load the current trained model in-process)")
+    voicemail_parser.add_argument("--rasa-url", help="classify with this running Rasa server (default: this "
+                                  "installation's server when it runs, else the newest trained model "
+                                  "in-process; never trains)")
     voicemail_parser.set_defaults(handler=voicemail)
 
 
@@ -134,7 +134,7 @@ def voicemail(args: argparse.Namespace) -> int:
     settings = _settings(args)
     nlu = None
     try:
-        nlu = RasaHttpNlu(args.rasa_url, token=_rasa_token(settings)) if args.rasa_url else LocalRasaNlu(_current_model(settings))
+        nlu = RasaHttpNlu(args.rasa_url, token=_rasa_token(settings)) if args.rasa_url else _default_nlu(settings)
         pipeline = VoicemailPipeline.from_settings(settings, nlu=nlu)
         outcome = asyncio.run(pipeline.handle_file(args.file, caller_phone=args.caller,
                                                    channel=args.channel, fmt=args.fmt))
@@ -155,23 +155,34 @@ def voicemail(args: argparse.Namespace) -> int:
 _UNRECOGNISED = {
     "asr_unavailable": "no usable Vosk model (run `kefu model download` or set VOSK_MODEL_PATH)",
     "asr_failed": "speech recognition failed",
-    "nlu_unavailable": "the Rasa NLU could not classify the transcript",
+    "nlu_unavailable": "the Rasa NLU could not classify the transcript (is the server running, "
+                       "or a model trained with `kefu train`?)",
 }
 
 
-def _current_model(settings) -> Path:
-    """The model for the current training data, trained if needed. If training fails the
-    path is still returned: the message is then stored and flagged (nlu_unavailable)."""
-    from bot.training import ensure_model, model_path
+def _default_nlu(settings):
+    """The model customers are served: this installation's running server (``make run``) when it
+    answers, else the newest trained model loaded in-process, and only if a transcript needs it.
+    Never trains (minutes of CPU, and possibly from unpublished edits): with no model at all the
+    message is stored and flagged (nlu_unavailable)."""
+    from bot.editor.publish import running_model
+    from voice.voicemail import LocalRasaNlu, RasaHttpNlu
 
-    try:
-        model, trained = ensure_model(settings.root, settings.models_dir, quiet=True)
-    except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
-        print(f"kefu: warning: cannot train the Rasa model: {exc}", file=sys.stderr)
-        return model_path(settings.root, settings.models_dir)
-    if trained:
-        print(f"trained {model.name}", file=sys.stderr)
-    return model
+    token = _rasa_token(settings)
+    if running_model(settings.rasa_url, token):
+        return RasaHttpNlu(settings.rasa_url, token=token)
+    return LocalRasaNlu(_newest_model(settings))
+
+
+def _newest_model(settings) -> Path:
+    """The model for the current training data if it exists, else the newest one trained."""
+    from bot.training import model_path
+
+    current = model_path(settings.root, settings.models_dir)
+    if current.is_file():
+        return current
+    trained = sorted(settings.models_dir.glob("kefu-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return trained[-1] if trained else current
 
 
 def _print_outcome(outcome) -> None:

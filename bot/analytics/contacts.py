@@ -23,6 +23,8 @@ OUTBOUND_PREFIX = "contact:"  # the contact schedule's own records (bot/contacts
 ENDS = {"conversation_ended", "ivr_call_ended"}
 NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fallback", "request_human",
                "csat_score", "csat_skip"}
+# A contact offered to a person: asked, queued, put through by the phone, or left as a work item (a voice message).
+HANDOFF_KINDS = ("handoff_requested", "handoff_queued", "ivr_transferred", "handoff_work_item")
 FLOW_FINISHED = {"flow", "bot_done"}  # the phone flow reached its own end (not a hang-up mid-menu)
 HOW = ("assistant", "agent", "ticket", "callback", "message", "removed", "abandoned", "no_answer")
 # handoff_abandoned reasons that are not abandonment, and what they count as (a supervisor's 移出队列
@@ -88,8 +90,7 @@ def _contact(events: list[dict]) -> Contact:
     channel = next((e["channel"] for e in events if e.get("channel")), "")
     customers = frozenset(e["customer"] for e in events if e.get("customer"))
     intent = next((d.get("intent") for k, d in data if k == "intent_seen" and d.get("intent") not in NOT_A_TOPIC), "")
-    skill = next((d.get("skill") for k, d in data if k in ("handoff_queued", "handoff_requested", "ivr_transferred")
-                  and d.get("skill")), "")
+    skill = next((d.get("skill") for k, d in data if k in HANDOFF_KINDS and d.get("skill")), "")
     answered = next((_seconds(d.get("wait_s")) for k, d in data if k == "handoff_claimed"), None)
     left = [d for k, d in data if k == "handoff_abandoned"]
     abandoned = next((_seconds(d.get("wait_s")) for d in left if d.get("reason") not in LEFT_QUEUE_FOR), None)
@@ -109,7 +110,7 @@ def _contact(events: list[dict]) -> Contact:
     return Contact(
         conversation_id=events[0]["conversation_id"], started_at=events[0]["at"], channel=channel,
         customers=customers, intent=intent, skill=skill, how=how,
-        handoff_requested=any(k in ("handoff_requested", "handoff_queued", "ivr_transferred") for k in kinds),
+        handoff_requested=any(k in HANDOFF_KINDS for k in kinds),
         answered_wait_s=answered, abandoned_wait_s=abandoned, handle_s=sum(handle) if handle else None,
         csat=scores[-1] if scores else None, selfhelp=tuple(selfhelp.items()), agent=closers[-1] if closers else "",
         events=tuple(events))

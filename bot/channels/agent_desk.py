@@ -313,6 +313,13 @@ async def reveal_ticket(request: Request, desk: Desk, agent: dict, ticket_id: st
     return response.json({"value": value}, headers={"Cache-Control": "no-store"})
 
 
+@signed_in
+async def work_item_audio(request: Request, desk: Desk, agent: dict, ticket_id: str) -> HTTPResponse:
+    """A voice message's recording, played on the desk by an agent of its skill group."""
+    path = await desk.work_item_audio(agent["agent_id"], ticket_id)
+    return await response.file(path, mime_type="audio/wav", headers={"Cache-Control": "private, no-store"})
+
+
 ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/login", login, ["POST"]),
     ("/agent/api/logout", logout, ["POST"]),
@@ -332,6 +339,7 @@ ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/conversations/<conversation_id:str>/close", close, ["POST"]),
     ("/agent/api/tickets/<ticket_id:str>/done", finish_ticket, ["POST"]),
     ("/agent/api/tickets/<ticket_id:str>/reveal", reveal_ticket, ["POST"]),
+    ("/agent/api/tickets/<ticket_id:str>/audio", work_item_audio, ["GET"]),
 ]
 
 

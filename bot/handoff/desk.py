@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from bot.analytics.config import centre_zone
 from bot.db.repository import Repository
@@ -21,7 +22,7 @@ from bot.handoff.tickets import disposition_ticket, work_items
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
 from bot.handoff.watcher import mask_phone
-from bot.handoff.work_item_view import phone_to_call, readable
+from bot.handoff.work_item_view import phone_to_call, readable, voice_message_audio
 from bot.ledger.ledger import fault_of, named_skill
 from bot.outcomes import record
 from bot.settings import get_settings
@@ -313,6 +314,17 @@ class Desk:
         await asyncio.to_thread(self.repository.move_ticket, ticket["ticket_id"], "resolved",
                                 f"done by {agent_id}: {note[:500]}")
         await asyncio.to_thread(self.repository.set_ticket_owner, ticket["ticket_id"], agent_id, if_unowned=True)
+
+    async def work_item_audio(self, agent_id: str, ticket_id: str) -> Path:
+        """The recording of a voice-message work item, for an agent of its skill group to listen to."""
+        from voice.voicemail.pipeline import VOICEMAIL_DIR
+
+        storage = get_settings().data_dir / VOICEMAIL_DIR
+        ticket = await self._work_item(agent_id, ticket_id)
+        path = await asyncio.to_thread(voice_message_audio, ticket, self.repository, storage)
+        if path is None:
+            raise DeskError("error_ticket", 404)
+        return path
 
     async def _record(self, conversation_id: str, kind: str, data: dict) -> None:
         await record(conversation_id, kind, database_url=self.repository.url, **data)

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping
 from bot.handoff import masking
 from bot.handoff.packet import FlowCollected, HandoffPacket, build_packet
 from bot.handoff.queue import HandoffQueue, HandoffRequest, QueuePosition
+from bot.outcomes import record
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ async def request_handoff(*, conversation_id: str, channel: str, skill: str, pri
             customer_id=int(customer_id) if customer_id else None, summary=work_item.summary,
             details={**work_item.details, "handoff": packet}, priority=packet["priority"], needs_human=True,
             channel=channel, conversation_id=conversation_id)
+        await record(conversation_id, "handoff_work_item", channel=channel, database_url=work_item.repository.url,
+                     skill=skill, priority=packet["priority"], reason=reason, ticket_id=ticket_id)
         logger.info("handoff.work_item %s ticket=%s", masking.for_log(packet), ticket_id)
         return HandoffResult(packet, ticket_id=ticket_id)
     request = HandoffRequest(conversation_id=conversation_id, channel=channel, skill=skill,

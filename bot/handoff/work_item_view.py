@@ -1,11 +1,16 @@
 """A work item (an open ticket a person must act on) as an agent reads it: the number to call,
-by when, and what the customer said — not the ticket's internal summary line."""
+by when, and what the customer said — not the ticket's internal summary line. A voice message
+also carries why it needs a person, its transcript and where the desk plays its recording."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
 
 from bot.db.repository import Repository
 from bot.handoff import masking
+
+AUDIO_URL = "/agent/api/tickets/{ticket_id}/audio"
 
 
 def phone_to_call(ticket: dict, repository: Repository) -> str | None:
@@ -26,6 +31,7 @@ def readable(ticket: dict, repository: Repository) -> dict:
     said = details.get("customer_said") or []
     message = details.get("left_message") or ""
     created = ticket.get("created_at")
+    voice = bool(details.get("voice_message_id"))
     return {
         "ticket_id": ticket["ticket_id"], "kind": ticket["kind"], "status": ticket["status"],
         "priority": ticket["priority"], "channel": ticket["channel"],
@@ -36,4 +42,19 @@ def readable(ticket: dict, repository: Repository) -> dict:
         "customer_said": [masking.mask_text(s) for s in said],
         "summary": masking.mask_text(ticket.get("summary") or ""),
         "created_at": created.isoformat(timespec="minutes") if isinstance(created, datetime) else created,
+        # A voice message: why a person must listen (a content/ui label key's suffix), what the
+        # recogniser heard (None: nothing, listen to it), and the recording, behind the desk's sign-in.
+        "voice_reason": details.get("reason") if voice else None,
+        "transcript": masking.mask_text(details.get("transcript") or "") or None if voice else None,
+        "audio_url": AUDIO_URL.format(ticket_id=quote(ticket["ticket_id"], safe="")) if voice else None,
     }
+
+
+def voice_message_audio(ticket: dict | None, repository: Repository, storage_dir: Path) -> Path | None:
+    """The stored recording of a voice-message work item; only a file in Kefu's voicemail folder."""
+    message_id = ((ticket or {}).get("details") or {}).get("voice_message_id")
+    stored = repository.get_voice_message(str(message_id)) if message_id else None
+    if not stored or not stored.get("audio_path"):
+        return None
+    path = Path(stored["audio_path"]).resolve()
+    return path if path.is_file() and path.is_relative_to(Path(storage_dir).resolve()) else None

@@ -9,9 +9,10 @@ reads them from Redis and the database when Prometheus scrapes.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import multiprocess, values
 
 TURN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20)
 
@@ -53,15 +54,27 @@ def exposition(extra: CollectorRegistry | None = None) -> tuple[bytes, str]:
     return body, CONTENT_TYPE_LATEST
 
 
-HANDOFF_OUTCOMES = {"handoff_queued"}
+# A handoff: a conversation queued for an agent, or a message left for one (a voice message's work
+# item) — the contacts the report counts as handoffs (bot/analytics/contacts.py HANDOFF_KINDS).
+HANDOFF_OUTCOMES = {"handoff_queued", "handoff_work_item"}
 
 
 def count_outcome(kind: str, channel: str) -> None:
-    """Called for every outcome event stored: containment is selfhelp_resolved against handoff_queued."""
+    """Called for every outcome event stored: containment is selfhelp_resolved against the handoffs."""
     channel = channel or "unknown"
     OUTCOMES.labels(kind, channel).inc()
     if kind in HANDOFF_OUTCOMES:
         HANDOFFS.labels(channel).inc()
+
+
+def join_multiprocess(folder: Path | None) -> bool:
+    """A one-shot command (``kefu voicemail``) counts into the stack's folder, so ``/metrics`` shows
+    what it did after it exits; only when a stack made the folder and before any labelled metric is used."""
+    if multiprocess_dir() or folder is None or not Path(folder).is_dir():
+        return False
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)  # read by prometheus-client's multiprocess files
+    values.ValueClass = values.MultiProcessValue()  # chosen at import; labelled children look it up when made
+    return True
 
 
 def observe_real_time_factor(source: str, decode_seconds: float, audio_seconds: float) -> None:

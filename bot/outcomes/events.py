@@ -24,6 +24,7 @@ EVENT_KINDS = frozenset({
     "ticket_chased",        # ticket_id, kind: the same fault reported while its repair was open (no new ticket)
     "handoff_requested",    # skill, priority, reason
     "handoff_queued",       # skill, priority
+    "handoff_work_item",    # skill, priority, reason, ticket_id: a person acts on it later (a voice message); nobody waits
     "handoff_claimed",      # answered by an agent: wait_s, agent_id
     "handoff_abandoned",    # wait_s, reason
     "handoff_customer_left",

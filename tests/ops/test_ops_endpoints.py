@@ -54,3 +54,28 @@ def test_metrics_need_the_token_or_loopback(kefu_env, token, ip, header, allowed
     channel = OpsInput(dataclasses.replace(kefu_env, metrics_token=token))
     request = types.SimpleNamespace(ip=ip, headers={"authorization": header} if header else {})
     assert channel.allowed(request) is allowed
+
+
+def test_a_voice_message_for_a_person_is_a_handoff_in_metrics_as_in_the_report(running_kefu):
+    """Found by a tester: the report counted voice messages (channel ivr) as handoffs, /metrics had
+    no ivr series at all (`kefu voicemail` runs in its own process, outside the stack's scrape)."""
+    import subprocess
+    import sys
+
+    from bot.analytics.contacts import split_contacts
+    from bot.db.repository import Repository
+    from tests.conftest import PROJECT_ROOT, SHARED_SPEECH
+
+    clip = SHARED_SPEECH / "aishell1_BAC009S0764W0121.wav"
+    if not clip.is_file():
+        pytest.skip(f"clip {clip.name} missing from {SHARED_SPEECH}")
+    series = ("kefu_handoffs_total", (("channel", "ivr"),))
+    before = scrape(running_kefu).get(series, 0)
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "voicemail", str(clip), "--from", "13900000127"],
+                          capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT,
+                          env={**running_kefu.settings.env, "VOSK_MODEL_PATH": ""})  # as on `make run`: no model
+    assert done.returncode == 0 and "outcome: needs_human (asr_unavailable)" in done.stdout, done.stderr
+    [message] = Repository(running_kefu.settings.database_url).voice_messages(limit=1)
+    [contact] = split_contacts(Repository(running_kefu.settings.database_url).events_for(f"voicemail-{message['id']}"))
+    assert contact.handoff_requested, "the report counts it as a handoff"
+    assert scrape(running_kefu)[series] == before + 1

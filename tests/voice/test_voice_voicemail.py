@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime as dt
 import os
 import socket
 import subprocess
@@ -16,7 +17,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bot.contacts.planner import Planner
+from bot.contacts.rules import load_rules as load_contact_rules
+from bot.contacts.schedule import Schedule
 from bot.db.repository import Repository
+from bot.ledger.ledger import build_items
+from bot.ledger.rules import load_rules as load_ledger_rules
 from bot.db.schema import conversation_events, outbox, tickets, voice_messages
 from bot.notify import Notifier, NotifyError
 from tests.conftest import PROJECT_ROOT
@@ -147,7 +153,7 @@ async def test_callback_request_becomes_callback_ticket_with_vip_priority(env, r
                                                                caller_phone=caller)
     assert (outcome.outcome, outcome.intent) == ("callback", "leave_message")
     ticket = repo.get_ticket(outcome.ticket_id)
-    assert (ticket["kind"], ticket["priority"], ticket["needs_human"]) == ("callback", priority, 1)
+    assert (ticket["kind"], ticket["priority"], ticket["needs_human"]) == ("voice_message", priority, 1)
 
 
 async def test_visit_request_becomes_visit_ticket(env, repo, local_nlu, first_clip):
@@ -164,7 +170,7 @@ async def test_empty_transcript_goes_to_a_person_with_the_audio(env, repo, local
     assert (outcome.outcome, outcome.reason, outcome.needs_human) == ("needs_human", "empty_transcript", True)
     assert outcome.intent is None
     ticket = repo.get_ticket(outcome.ticket_id)
-    assert (ticket["kind"], ticket["needs_human"]) == ("callback", 1)
+    assert (ticket["kind"], ticket["needs_human"]) == ("voice_message", 1)
     assert Path(ticket["details"]["audio_path"]).is_file()
     assert ticket["details"]["audio_path"] == repo.get_voice_message(outcome.message_id)["audio_path"]
     assert repo.get_voice_message(outcome.message_id)["needs_human"] == 1
@@ -202,6 +208,20 @@ async def test_no_vosk_model_configured_still_stores_and_flags(env, repo, local_
     outcome = await pipeline(env, local_nlu, None).handle_file(amr_clip, caller_phone=PLAIN_CUSTOMER)
     assert (outcome.outcome, outcome.reason) == ("needs_human", "asr_unavailable")
     assert [r["id"] for r in rows(repo, voice_messages)] == [outcome.message_id]
+
+
+async def test_a_message_for_a_person_is_a_voice_message_in_the_ledger_not_a_live_callback(env, repo, local_nlu,
+                                                                                            amr_clip):
+    """Found by a tester: the ledger filed it as a `callback` due in 1 hour, and the contact schedule
+    then queued it live, so an agent claimed an empty conversation and greeted nobody."""
+    outcome = await pipeline(env, local_nlu, None).handle_file(amr_clip, caller_phone="13900000123")
+    ledger_rules = load_ledger_rules(env.content_dir / "ledger.yml")
+    [item] = [i for i in build_items([repo.get_ticket(outcome.ticket_id)], {}, ledger_rules, dt.datetime.utcnow())
+              if i.ticket_id == outcome.ticket_id]
+    assert item.kind == "voice_message"
+    assert item.due_at - item.registered_at == dt.timedelta(hours=ledger_rules.due_hours["voice_message"]["acted_on"])
+    Planner(repo, load_contact_rules(env.content_dir / "contacts.yml"), ledger_rules).plan(dt.datetime.utcnow())
+    assert Schedule(repo).listing(purpose="callback") == []
 
 
 async def test_unreachable_rasa_server_still_stores_and_flags(env, repo, amr_clip):
@@ -356,6 +376,53 @@ def test_cli_turns_a_spoken_message_into_a_ticket_with_the_transcript(env, repo,
     ticket = repo.get_ticket(stored["ticket_id"])
     assert ticket["kind"] == "visit" and sentence in ticket["summary"]
     assert ticket["details"]["transcript"] == sentence
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """A tripwire instead of `rasa train` (minutes of CPU): a command that trained would fail at once."""
+    import bot.training
+
+    monkeypatch.setattr(bot.training, "training_command",
+                        lambda root, target: [sys.executable, "-c", "raise SystemExit('training started')"])
+
+
+def test_cli_as_documented_uses_the_running_server_and_never_trains(running_kefu, vosk_model_dir, tmp_path,
+                                                                     capsys, no_training):
+    """Found by a tester: `kefu voicemail FILE --from PHONE` while `make run` served trained a new
+    model first (7 minutes of Rasa logs), although the server's model was there to ask."""
+    sentence = "宽带上不了网"
+    message = tmp_path / "fault.wav"
+    message.write_bytes(pcm_to_wav_bytes(spoken(sentence, 16000), 16000))
+    no_models = tmp_path / "models"  # nothing to load in-process: only the server can classify it
+    no_models.mkdir()
+    settings = dataclasses.replace(running_kefu.settings, vosk_model_path=vosk_model_dir, models_dir=no_models)
+
+    assert run_cli(settings, "voicemail", str(message), "--from", "13900000125") == 0
+
+    out, err = capsys.readouterr()
+    assert "intent: fault_broadband" in out and err == ""
+    assert list(no_models.iterdir()) == []
+
+
+def test_cli_without_a_server_or_a_model_flags_the_message_and_never_trains(env, repo, vosk_model_dir, tmp_path,
+                                                                            capsys, no_training):
+    message = tmp_path / "fault.wav"
+    message.write_bytes(pcm_to_wav_bytes(spoken("宽带上不了网", 16000), 16000))
+    no_models = tmp_path / "models"
+    no_models.mkdir()
+    settings = dataclasses.replace(env, vosk_model_path=vosk_model_dir, models_dir=no_models,
+                                   rasa_port=int(closed_port_url().rsplit(":", 1)[1]))
+
+    assert run_cli(settings, "voicemail", str(message), "--from", PLAIN_CUSTOMER) == 0
+
+    out, err = capsys.readouterr()
+    assert "outcome: needs_human (nlu_unavailable)" in out
+    [line] = err.strip().splitlines()
+    assert line.startswith("kefu: warning: the Rasa NLU could not classify") and "kefu train" in line
+    assert list(no_models.iterdir()) == []
+    [stored] = rows(repo, voice_messages)
+    assert stored["transcript"] == "宽带上不了网" and stored["needs_human"] == 1
 
 
 def closed_port_url() -> str:

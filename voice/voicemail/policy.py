@@ -22,6 +22,8 @@ SELFHELP_SENT = "selfhelp_sent"
 TICKET = "ticket"
 CALLBACK = "callback"
 NEEDS_HUMAN = "needs_human"
+# Ticket kinds whose outcome is "callback": a person listens to the message and calls back.
+CALLBACK_KINDS = frozenset({"callback", "voice_message"})
 
 # Why a message went to a person without a trusted intent.
 EMPTY_TRANSCRIPT = "empty_transcript"
@@ -117,7 +119,7 @@ def _ticket(rule: TicketRule, reason: str, vip_tier: int, policy: VoicemailPolic
     if force_human:
         outcome = NEEDS_HUMAN
     else:
-        outcome = CALLBACK if rule.kind == "callback" else TICKET
+        outcome = CALLBACK if rule.kind in CALLBACK_KINDS else TICKET
     return Decision(outcome, rule.kind, _priority(rule, vip_tier, policy), rule.needs_human or force_human,
                     reason)
 

@@ -65,7 +65,8 @@
       item.appendChild(el("strong", "line", t("work_item", { ticket_id: ticket.ticket_id, kind: t("ticket_kind_" + ticket.kind), channel: t("channel_" + ticket.channel) })));
       if (ticket.phone) { item.appendChild(workItemPhone(ticket)); }
       if (ticket.callback_by) { item.appendChild(el("span", "line", t("work_item_by", { time: common.when(ticket.callback_by) }))); }
-      if (ticket.message) { item.appendChild(el("span", "line", t("work_item_message", { text: ticket.message }))); }
+      if (ticket.audio_url) { renderVoiceMessage(item, ticket); }
+      else if (ticket.message) { item.appendChild(el("span", "line", t("work_item_message", { text: ticket.message }))); }
       else if (ticket.customer_said && ticket.customer_said.length) { item.appendChild(el("span", "line", t("work_item_said", { text: ticket.customer_said.join(" / ") }))); }
       else if (ticket.summary) { item.appendChild(el("span", "line", ticket.summary)); }
       var done = el("button", null, t("work_item_done")); done.type = "button";
@@ -90,6 +91,17 @@
     });
     line.appendChild(reveal);
     return line;
+  }
+  /** A voice message: why a person must listen, what was heard (if anything) and the recording. */
+  function renderVoiceMessage(item, ticket) {
+    var key = "reason_voicemail_" + ticket.voice_reason;
+    var reason = t(key) === key ? t("reason_voicemail") : t(key);
+    item.appendChild(el("span", "line reason", t("work_item_reason", { reason: reason })));
+    item.appendChild(el("span", "line voice-transcript", ticket.transcript ? t("work_item_transcript", { text: ticket.transcript }) : t("work_item_no_transcript")));
+    var player = document.createElement("audio");
+    player.controls = true; player.preload = "none"; player.src = ticket.audio_url;
+    player.setAttribute("aria-label", t("work_item_audio"));
+    item.appendChild(player);
   }
   var shownGrant = null;
   function renderSkills(all, mine, granted) {  // only the groups a supervisor granted: the agent picks among them
