@@ -161,17 +161,17 @@ _UNRECOGNISED = {
 
 
 def _default_nlu(settings):
-    """The model customers are served: this installation's running server (``make run``) when it
-    answers, else the newest trained model loaded in-process, and only if a transcript needs it.
+    """The model customers are served: this installation's running server (``make run``, found as
+    `kefu train` finds it: ``bot.serving``) when it answers, else the newest trained model loaded in-process, and only if a transcript needs it.
     Never trains (minutes of CPU, and possibly from unpublished edits): with no model at all the
     message is stored and flagged (nlu_unavailable)."""
     from bot.editor.publish import running_model
+    from bot.serving import serving_urls
     from voice.voicemail import LocalRasaNlu, RasaHttpNlu
 
     token = _rasa_token(settings)
-    if running_model(settings.rasa_url, token):
-        return RasaHttpNlu(settings.rasa_url, token=token)
-    return LocalRasaNlu(_newest_model(settings))
+    served = next((url for url in serving_urls(settings) if running_model(url, token)), None)
+    return RasaHttpNlu(served, token=token) if served else LocalRasaNlu(_newest_model(settings))
 
 
 def _newest_model(settings) -> Path:
