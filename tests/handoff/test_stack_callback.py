@@ -114,7 +114,8 @@ def test_an_agents_callback_asks_for_a_number_and_is_a_work_item_not_a_place_in_
     assert sender not in waiting, "the callback is the agents' work, not a place in the live queue"
     assert sum("已为您接入" in t for t in bot_texts(tracker(stack, sender))) == 1
     item = next(i for i in desk.call("GET", "overview").json()["work_items"] if i["ticket_id"] == ticket_id)
-    assert item["phone"] == "13900005678" and item["callback_by"] and item["summary"] != "callback"
+    assert item["phone"] == "*******5678" and item["callback_by"] and item["summary"] != "callback"
+    assert desk.call("POST", f"tickets/{ticket_id}/reveal").json()["value"] == "13900005678", "masked until revealed"
 
 
 def test_a_yes_the_assistant_cannot_place_gets_one_answer_not_a_loop(running_kefu):
