@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 
 from bot.editor.problems import Problem
-from bot.editor.yaml_lines import YamlFileError, line_of, load
 
 PLACEHOLDER = re.compile(r"{([^\n{}]+?)}")  # the pattern of Rasa's own interpolation (rasa.core.nlg.interpolator)
 KEFU = Path(__file__).resolve().parents[2]  # where the bot and voice packages are installed
@@ -33,21 +32,8 @@ def names_code_passes(actions_dir: Path) -> frozenset[str]:
 
 
 def unfilled_placeholders(settings, domain) -> list[Problem]:
-    files = []
-    for path in sorted((settings.root / "domain").rglob("*.yml")):
-        try:
-            files.append((path, load(path) or {}))
-        except YamlFileError:
-            return []  # reported by the domain checks
-    slots = {str(name) for _, data in files for name in data.get("slots") or {}}
-    known = slots | names_code_passes(settings.root / "actions")
-    problems = []
-    for path, data in files:
-        for name, variants in (data.get("responses") or {}).items():
-            for variant in variants or []:
-                for placeholder in PLACEHOLDER.findall(str(variant.get("text") or "")):
-                    if placeholder not in known:
-                        problems.append(Problem(str(path), line_of(variant, "text"),
-                                                f"{name}: nothing fills {{{placeholder}}}; customers would see it "
-                                                "as written (a slot's name, or a value the code passes)"))
-    return problems
+    known = domain.slots | names_code_passes(settings.root / "actions")
+    return [Problem(path, line, f"{name}: nothing fills {{{placeholder}}}; customers would see it as written "
+                                "(a slot's name, or a value the code passes)")
+            for path, line, name, text in domain.texts
+            for placeholder in PLACEHOLDER.findall(text) if placeholder not in known]

@@ -26,6 +26,9 @@ class Domain:
     responses: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     actions: set[str] = field(default_factory=set)
     entities: set[str] = field(default_factory=set)
+    slots: set[str] = field(default_factory=set)
+    # (file, line, response name, text) of every reply variant, for checks on what customers read
+    texts: list[tuple[str, int | None, str, str]] = field(default_factory=list)
 
 
 def load_or_report(path: Path, problems: list[Problem]):
@@ -48,9 +51,12 @@ def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
             domain.intents.add(next(iter(intent)) if hasattr(intent, "keys") else str(intent))
         domain.actions.update(str(a) for a in data.get("actions") or [])
         domain.entities.update(next(iter(e)) if hasattr(e, "keys") else str(e) for e in data.get("entities") or [])
+        domain.slots.update(str(name) for name in data.get("slots") or {})
         responses = data.get("responses") or {}
         for name in responses:
             domain.responses[str(name)] = (str(path), line_of(responses, name))
+            domain.texts += [(str(path), line_of(variant, "text"), str(name), str(variant.get("text") or ""))
+                             for variant in responses[name] or [] if hasattr(variant, "get")]
     return domain
 
 
