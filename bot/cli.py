@@ -15,7 +15,8 @@ from bot.analytics.commands import register as register_analytics
 from bot.handoff.commands import register as register_handoff
 from bot.ledger.commands import register as register_ledger
 from bot.contacts.commands import contacts_forever, register as register_contacts
-from bot.outbound.worker import deliver_forever
+from bot.notify import NotifyError
+from bot.outbound.worker import adapters_from_settings, deliver_forever
 from voice.commands import register as register_voice
 
 
@@ -35,7 +36,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         for role, port, _ in servers:
             check_port_free(settings.host, port, role)
-    except PortTaken as exc:
+        adapters_from_settings(settings)
+    except (PortTaken, NotifyError) as exc:
         print(f"Kefu cannot start: {exc}.", file=sys.stderr)
         return 2
     print("Kefu: preparing database and model (first run trains the model, a few minutes)...", flush=True)

@@ -87,6 +87,9 @@ class Settings:
     sms_gateway_key: str = field(default="", repr=False)
     sms_sender_id: str = "Kefu"
     wechat_template_id: str = ""
+    # REST integrations' callback for messages outside a turn (bot/outbound/rest_callback.py).
+    rest_callback_url: str = ""
+    rest_callback_secret: str = field(default="", repr=False)
     # Security (bot/security/): empty secrets are generated once under <data_dir>/secrets/.
     rasa_token: str = field(default="", repr=False)  # Rasa HTTP API (?token=)
     action_secret: str = field(default="", repr=False)  # header Rasa sends to the action server
@@ -172,6 +175,8 @@ def from_environment(environ: dict | None = None) -> Settings:
         sms_gateway_key=env.get("KEFU_SMS_GATEWAY_KEY", ""),
         sms_sender_id=env.get("KEFU_SMS_SENDER_ID") or "Kefu",
         wechat_template_id=env.get("WECHAT_TEMPLATE_ID", ""),
+        rest_callback_url=env.get("KEFU_REST_CALLBACK_URL", ""),
+        rest_callback_secret=env.get("KEFU_REST_CALLBACK_SECRET", ""),
         rasa_token=env.get("KEFU_RASA_TOKEN", ""),
         action_secret=env.get("KEFU_ACTION_SECRET", ""),
         channel_secret=env.get("KEFU_CHANNEL_SECRET", ""),

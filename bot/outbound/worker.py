@@ -40,11 +40,14 @@ async def deliver_pending(repository: Repository, adapters: dict[str, Notifier],
 
 def adapters_from_settings(settings) -> dict[str, Notifier]:
     """The delivery adapters this deployment has settings for (none: messages stay pending)."""
+    from bot.outbound.rest_callback import RestCallback
     from bot.outbound.sms import SmsGateway
 
     adapters: dict[str, Notifier] = {}
     if settings.sms_gateway_url and settings.sms_gateway_key:
         adapters["sms"] = SmsGateway.from_settings(settings)
+    if settings.rest_callback_url:  # without its secret: NotifyError, for `kefu run` to report
+        adapters["rest"] = RestCallback.from_settings(settings)
     return adapters
 
 

@@ -1,0 +1,83 @@
+"""What an agent says to a REST conversation reaches the integration's callback URL, signed."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from aiohttp import web
+
+from bot.embedded_redis import free_port
+from bot.handoff.rest_delivery import OutboxOutput
+from bot.outbound.rest_callback import SIGNATURE_HEADER, signature
+from bot.outbound.worker import adapters_from_settings, deliver_pending
+from bot.settings import from_environment
+from tests.conftest import PROJECT_ROOT
+
+
+@pytest.fixture
+async def integration():
+    """The integration's endpoint on a free port: yields (deliveries received, its URL, set its answer)."""
+    received: list[dict] = []
+    answer = {"status": 200}
+
+    async def receive(request):
+        received.append({"body": await request.read(), "headers": dict(request.headers)})
+        return web.Response(status=answer["status"])
+
+    app = web.Application()
+    app.router.add_post("/kefu-messages", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield received, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/kefu-messages", answer
+    await runner.cleanup()
+
+
+async def test_an_agents_message_is_posted_to_the_integration_signed_and_marked_sent(integration, kefu_env):
+    import json
+
+    from bot.db.repository import Repository
+
+    received, url, _ = integration
+    settings = from_environment(dict(kefu_env.env, KEFU_REST_CALLBACK_URL=url, KEFU_REST_CALLBACK_SECRET="s3cret"))
+    await OutboxOutput().send_response("crm-4711", {"text": "您好，我是客服小王。", "buttons": [{"title": "好的", "payload": "/affirm"}]})
+    repository = Repository(kefu_env.database_url)
+
+    counts = await deliver_pending(repository, adapters_from_settings(settings))
+
+    assert counts["sent"] == 1 and len(received) == 1
+    body = json.loads(received[0]["body"])
+    assert body["recipient_id"] == "crm-4711" and body["text"] == "您好，我是客服小王。"
+    assert body["buttons"] == [{"title": "好的", "payload": "/affirm"}]
+    assert body["client_ref"].startswith("outbox-")
+    assert received[0]["headers"][SIGNATURE_HEADER] == signature("s3cret", received[0]["body"])
+    assert not repository.outbound(status="pending", channel="rest")
+
+
+async def test_an_integration_that_refuses_leaves_the_message_failed_for_a_person(integration, kefu_env):
+    from bot.db.repository import Repository
+
+    received, url, answer = integration
+    answer["status"] = 503
+    settings = from_environment(dict(kefu_env.env, KEFU_REST_CALLBACK_URL=url, KEFU_REST_CALLBACK_SECRET="s3cret"))
+    await OutboxOutput().send_response("crm-4712", {"text": "请稍等。"})
+    repository = Repository(kefu_env.database_url)
+
+    counts = await deliver_pending(repository, adapters_from_settings(settings))
+
+    assert counts == {"sent": 0, "failed": 1, "skipped": 0} and len(received) == 1
+    assert [row["recipient"] for row in repository.outbound(status="failed", channel="rest")] == ["crm-4712"]
+
+
+def test_kefu_run_refuses_a_callback_url_without_its_secret(tmp_path):
+    env = dict(os.environ, KEFU_DATA_DIR=str(tmp_path / "var"), KEFU_RASA_PORT=str(free_port()),
+               KEFU_ACTION_PORT=str(free_port()), PYTHONPATH=str(PROJECT_ROOT),
+               KEFU_REST_CALLBACK_URL="https://crm.example.cn/kefu")
+    env.pop("KEFU_REST_CALLBACK_SECRET", None)
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "KEFU_REST_CALLBACK_SECRET" in done.stderr
+    assert "Kefu is running" not in done.stdout
