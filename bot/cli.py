@@ -11,6 +11,7 @@ import time
 from bot.observability.logging_setup import configure_from_settings
 from bot.settings import get_settings
 from bot.editor.commands import register as register_editor
+from bot.editor.publish import record_baseline
 from bot.analytics.commands import register as register_analytics
 from bot.handoff.commands import register as register_handoff
 from bot.ledger.commands import register as register_ledger
@@ -41,6 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"Kefu cannot start: {exc}.", file=sys.stderr)
         return 2
     print("Kefu: preparing database and model (first run trains the model, a few minutes)...", flush=True)
+    record_baseline(settings)  # the publish log's first entry lists what editors changed after this
     try:
         stack.start()
     except StartupError as exc:

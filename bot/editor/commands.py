@@ -25,7 +25,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Validate, train if the data changed, hot-swap into a running server, log the publish."""
     from bot.editor.problems import has_errors
-    from bot.editor.publish import PublishError, hot_swap, record_publish, running_model
+    from bot.editor.publish import PublishError, hot_swap, record_publish, running_model, unpublished_changes
     from bot.editor.validate import report, validate
     from bot.training import ensure_model
 
@@ -60,6 +60,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if trained or swapped:
         entry = record_publish(settings, "model", {"model": model.name, "hot_swapped": swapped})
         print(f"published by {entry['who']}: {len(entry['changed'])} changed file(s)")
+    elif unpublished_changes(settings):  # saved live (catalogue, flows, ...): recorded, no model needed
+        entry = record_publish(settings, "content")
+        print(f"published by {entry['who']}: {len(entry['changed'])} changed file(s), live since saved")
     return 0
 
 

@@ -1,7 +1,8 @@
 """Publishing editors' changes: hot-swap the model into the running server, and log every publish.
 
 The publish log (``var/publish/log.jsonl``) says who published, when, and
-which editor-owned files changed since the previous publish.
+which editor-owned files changed since the previous publish (the first: since ``kefu run`` first
+served the install). Content files go live on save; ``kefu train`` records them too.
 """
 from __future__ import annotations
 
@@ -41,11 +42,30 @@ def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
 
 
+def _manifest_file(settings: Settings) -> Path:
+    folder = settings.data_dir / "publish"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "manifest.json"
+
+
+def record_baseline(settings: Settings) -> None:
+    """Remember the files an install first serves, so its first publish lists only what an editor changed."""
+    manifest_file = _manifest_file(settings)
+    if not manifest_file.exists():
+        manifest_file.write_text(json.dumps(manifest(settings.root), indent=0))
+
+
+def unpublished_changes(settings: Settings) -> list[str]:
+    """Editor-owned files changed since the last publish (or the baseline), e.g. saved live."""
+    manifest_file = _manifest_file(settings)
+    before = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    return changed_files(before, manifest(settings.root))
+
+
 def record_publish(settings: Settings, what: str, detail: dict | None = None) -> dict:
     """Append a publish entry with the files changed since the last one; returns the entry."""
     folder = settings.data_dir / "publish"
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest_file = folder / "manifest.json"
+    manifest_file = _manifest_file(settings)
     before = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
     after = manifest(settings.root)
     entry = {

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from bot.editor.publish import changed_files, hot_swap, manifest, record_publish, running_model
+from bot.editor.publish import changed_files, hot_swap, manifest, record_baseline, record_publish, running_model
 from bot.security.secrets import load_secrets
 from bot.settings import get_settings
 from tests.editor.conftest import edit
@@ -63,6 +63,40 @@ def test_publish_log_says_who_when_and_what_changed(project, monkeypatch):
     log = [json.loads(line) for line in (settings.data_dir / "publish" / "log.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [entry["what"] for entry in log] == ["model", "content"]
     assert log[1]["at"] >= log[0]["at"]
+
+
+def test_first_publish_after_kefu_run_lists_only_the_editors_files(project):
+    """Found by an editor: the first publish of an install listed all 77 editor-owned files as changed."""
+    settings = get_settings()
+    record_baseline(settings)  # what `kefu run` does when it first serves the install
+    edit(project / "content" / "selfhelp.yml", "title: 画面出现马赛克、卡顿", "title: 画面出现马赛克或卡顿")
+    record_baseline(settings)  # a later start keeps the first baseline
+    assert record_publish(settings, "content")["changed"] == ["content/selfhelp.yml"]
+
+
+def test_kefu_train_records_content_saved_live_though_nothing_trains(project, trained_model, monkeypatch, capsys):
+    """Found by an editor: catalogue edits go live on save, and `kefu train` then said "up to date" and
+    logged nothing, so the publish log could not say who changed the catalogue."""
+    import argparse
+
+    from bot.editor.commands import cmd_train
+    from bot.embedded_redis import free_port
+    from tests.conftest import PROJECT_ROOT
+
+    monkeypatch.setenv("KEFU_EDITOR", "小王")
+    monkeypatch.setenv("KEFU_MODELS_DIR", str(PROJECT_ROOT / "models"))
+    monkeypatch.setenv("KEFU_RASA_PORT", str(free_port()))  # no server: the catalogue is live on save anyway
+    get_settings.cache_clear()
+    settings = get_settings()
+    record_baseline(settings)
+    edit(project / "content" / "selfhelp.yml", "title: 画面出现马赛克、卡顿", "title: 画面出现马赛克或卡顿")
+
+    assert cmd_train(argparse.Namespace()) == 0
+    assert "up to date" in capsys.readouterr().out
+    log = [json.loads(line) for line in (settings.data_dir / "publish" / "log.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(entry["who"], entry["what"], entry["changed"]) for entry in log] == [("小王", "content", ["content/selfhelp.yml"])]
+    assert cmd_train(argparse.Namespace()) == 0  # nothing new: nothing logged
+    assert len((settings.data_dir / "publish" / "log.jsonl").read_text(encoding="utf-8").splitlines()) == 1
 
 
 def test_changed_files_sees_additions_edits_and_removals():
