@@ -27,21 +27,29 @@ class VerificationPolicy:
         return self.requests.get(request, "verified")
 
 
+def mistakes(data) -> list[tuple[str | None, str]]:
+    """Every mistake in the parsed file, each with the key it is at (a request name or a top-level key)."""
+    if not isinstance(data, dict):
+        return [(None, "the file must map `requests` and `sms_code_text`")]
+    requests = data.get("requests") or {}
+    if not isinstance(requests, dict):
+        return [("requests", "`requests` must map request names to a level")]
+    found = [(str(name), f"`{name}: {level}` is not a level; use one of {', '.join(LEVELS)}")
+             for name, level in requests.items() if level not in LEVELS]
+    if "{code}" not in str(data.get("sms_code_text") or ""):
+        found.append(("sms_code_text", "`sms_code_text` must contain {code}"))
+    return found
+
+
 def parse_policy(path: Path) -> VerificationPolicy:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise PolicyError(f"{path}: {exc}") from exc
-    requests = data.get("requests") or {}
-    if not isinstance(requests, dict):
-        raise PolicyError(f"{path}: `requests` must map request names to a level")
-    unknown = {name: level for name, level in requests.items() if level not in LEVELS}
-    if unknown:
-        raise PolicyError(f"{path}: unknown levels {unknown}; use one of {', '.join(LEVELS)}")
-    text = str(data.get("sms_code_text") or "")
-    if "{code}" not in text:
-        raise PolicyError(f"{path}: `sms_code_text` must contain {{code}}")
-    return VerificationPolicy({str(k): str(v) for k, v in requests.items()}, text)
+    found = mistakes(data)
+    if found:
+        raise PolicyError(f"{path}: " + "; ".join(message for _, message in found))
+    return VerificationPolicy({str(k): str(v) for k, v in data["requests"].items()}, str(data["sms_code_text"]))
 
 
 _snapshot: dict[tuple[Path, float], VerificationPolicy] = {}

@@ -1,8 +1,9 @@
 """`kefu validate` for ``content/verification.yml``: a readable file, known levels, known requests."""
 from __future__ import annotations
 
+from bot.editor import yaml_lines
 from bot.editor.problems import WARNING, Problem
-from bot.security.policy import POLICY_FILE, PolicyError, parse_policy
+from bot.security.policy import POLICY_FILE, mistakes
 
 
 def gated_requests() -> set[str]:
@@ -14,19 +15,29 @@ def gated_requests() -> set[str]:
 
 
 def policy_problems(settings, domain) -> list[Problem]:
+    """Every mistake at its line (found by an editor: one error at a time, no line, the path twice)."""
     path = settings.content_dir / POLICY_FILE
     try:
-        policy = parse_policy(path)
-    except PolicyError as exc:
-        return [Problem(str(path), None, str(exc))]
+        data = yaml_lines.load(path) or {}
+    except yaml_lines.YamlFileError as exc:
+        return [Problem(str(path), exc.line, exc.message)]
+    found = mistakes(data)
+    requests = data.get("requests") if isinstance(data, dict) else None
+
+    def at(key):
+        return yaml_lines.line_of(requests, key) if isinstance(requests, dict) and key in requests else yaml_lines.line_of(data, key)
+
+    problems = [Problem(str(path), at(key), message) for key, message in found]
+    if not isinstance(requests, dict):
+        return problems
     gated = gated_requests()
-    problems = [Problem(str(path), None, f"`{name}` is neither an intent nor a request an action answers")
-                for name in sorted(set(policy.requests) - set(domain.intents) - gated)]
+    problems += [Problem(str(path), at(name), f"`{name}` is neither an intent nor a request an action answers")
+                 for name in sorted(set(requests) - set(domain.intents) - gated)]
     # Found by a tester: levels set for these changed nothing, and validate said nothing.
-    problems += [Problem(str(path), None, f"`{name}`: its answer never reads a level (it is for anyone and shows "
+    problems += [Problem(str(path), at(name), f"`{name}`: its answer never reads a level (it is for anyone and shows "
                          f"no account's data); only these requests do: {', '.join(sorted(gated))}", WARNING)
-                 for name in sorted(set(policy.requests) & set(domain.intents) - gated)]
-    problems += [Problem(str(path), None, f"`{name}: public` acts as `identified`: the request is filed on an "
+                 for name in sorted(set(requests) & set(domain.intents) - gated)]
+    problems += [Problem(str(path), at(name), f"`{name}: public` acts as `identified`: the request is filed on an "
                          "account, so the customer's number is still asked for", WARNING)
-                 for name, level in sorted(policy.requests.items()) if name in gated and level == "public"]
+                 for name, level in sorted(requests.items()) if name in gated and level == "public"]
     return problems

@@ -165,6 +165,20 @@ def test_a_verification_level_that_changes_nothing_is_named(project):
     assert all(": warning: " in p for p in problems)
 
 
+def test_every_verification_mistake_is_named_at_its_line(project):
+    """Found by a tester: `complaint: verifed` came back with no line, the path twice and a Python dict,
+    and the misspelt `book_vist` below it only once that was fixed."""
+    edit(project / "content" / "verification.yml", "  complaint: identified\n", "  complaint: verifed\n")
+    edit(project / "content" / "verification.yml", "  book_visit: verified\n", "  book_vist: verified\n")
+    lines = (project / "content" / "verification.yml").read_text(encoding="utf-8").splitlines()
+    line = {word: next(n for n, text in enumerate(lines, 1) if text.startswith(f"  {word}:")) for word in ("complaint", "book_vist")}
+    errors = [p for p in errors_for(project) if p.startswith("content/verification.yml")]
+    assert errors == [
+        f"content/verification.yml:{line['complaint']}: `complaint: verifed` is not a level; use one of public, identified, verified",
+        f"content/verification.yml:{line['book_vist']}: `book_vist` is neither an intent nor a request an action answers",
+    ], errors
+
+
 def test_an_example_marking_an_unknown_entity_is_named(project):
     """Found by a tester: "[E301](fault_cod)" passed, training an entity nobody reads."""
     edit(project / "nlu_data" / "nlu" / "account.yml", "[13812345678](phone_number)", "[13812345678](phone_numbr)")

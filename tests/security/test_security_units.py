@@ -55,7 +55,7 @@ def test_the_policy_is_editors_data_and_fails_closed(tmp_path):
     assert shipped.level("something_new") == "verified"
     bad = tmp_path / "verification.yml"
     bad.write_text("requests: {query_bill: maybe}\nsms_code_text: '{code}'\n", encoding="utf-8")
-    with pytest.raises(PolicyError, match="unknown levels"):
+    with pytest.raises(PolicyError, match="`query_bill: maybe` is not a level"):
         parse_policy(bad)
 
 
