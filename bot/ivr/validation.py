@@ -7,6 +7,7 @@ twice, and references to skills, responses, intents or recordings that do not ex
 from __future__ import annotations
 
 import functools
+import re
 from collections import deque
 from pathlib import Path
 from typing import Callable
@@ -14,7 +15,7 @@ from typing import Callable
 import yaml
 
 from bot.editor.problems import ERROR, WARNING, Problem
-from bot.editor.yaml_lines import YamlFileError, line_of, load
+from bot.editor.yaml_lines import YamlFileError, item_line, line_of, load
 from bot.ivr.errors import FlowError
 from bot.ivr.flow import Flow
 from bot.ivr.flow_loader import load_flow_file
@@ -32,11 +33,23 @@ def node_lines(path: Path) -> Callable[[str], int | None]:
         except YamlFileError as exc:
             return {}, exc.line
 
-    def line(node_id: str) -> int | None:
+    def line(node_id: str, field: str = "") -> int | None:
+        """The node's line, or its field's (``options[4].digits``) when the file has that field."""
         found, error_line = nodes()
         if error_line is not None:
             return error_line
-        return line_of(found, node_id) if node_id in found else None
+        if node_id not in found:
+            return None
+        here, at = found[node_id], line_of(found, node_id)
+        for part in re.findall(r"\[(\d+)\]|([^.\[\]]+)", field):
+            index, key = part
+            if index and isinstance(here, list) and int(index) < len(here):
+                here, at = here[int(index)], item_line(here, int(index))
+            elif key and isinstance(here, dict) and key in here:
+                here, at = here[key], line_of(here, key)
+            else:
+                break
+        return at
 
     return line
 
@@ -95,7 +108,7 @@ def flow_problems(settings, domain) -> list[Problem]:
         try:
             flow = load_flow_file(path)
         except FlowError as exc:
-            problems.append(Problem(str(path), node_line(exc.node) if exc.node else None, str(exc)))
+            problems.append(Problem(str(path), node_line(exc.node, exc.field) if exc.node else None, str(exc)))
             continue
         for node_id in sorted(set(flow.nodes) - reachable(flow)):
             problems.append(Problem(str(path), node_line(node_id),
@@ -129,6 +142,7 @@ def number_prompt_problems(settings, domain) -> list[Problem]:
         names = load_hotline_config(settings.ivr_config_path).number_prompts
     except HotlineConfigError:
         return []  # hold_audio_problems reports the file
-    return [Problem(str(settings.ivr_config_path), None,
+    listed = ((load(settings.ivr_config_path) or {}).get("speech") or {}).get("number_prompts") or []
+    return [Problem(str(settings.ivr_config_path), item_line(listed, listed.index(name)) if name in listed else None,
                     f"speech.number_prompts names '{name}', which is not a response in domain/")
             for name in names if name not in domain.responses]

@@ -94,6 +94,20 @@ def test_an_entry_without_a_link_is_fine_and_two_with_the_same_link_are_not(proj
     assert any(p.startswith("content/selfhelp.yml:") and "is already used at line" in p for p in errors_for(project))
 
 
+def test_flow_and_hotline_mistakes_point_at_their_own_line(project):
+    """Found by a tester: a key used by two menu options pointed at the menu, 18 lines above it,
+    and a misspelt number prompt in content/ivr.yml had no line at all."""
+    edit(project / "ivr_flows" / "main.yml", "      - digits: \"2\"\n        phrases: [话费", "      - digits: \"1\"\n        phrases: [话费")
+    edit(project / "content" / "ivr.yml", "utter_verification_wrong,", "utter_verification_wrnog,")
+    flow = (project / "ivr_flows" / "main.yml").read_text(encoding="utf-8").splitlines()
+    option = next(n for n, text in enumerate(flow, 1) if text == '      - digits: "1"' and "话费" in flow[n])
+    hotline = (project / "content" / "ivr.yml").read_text(encoding="utf-8").splitlines()
+    prompt = next(n for n, text in enumerate(hotline, 1) if "utter_verification_wrnog" in text)
+    errors = errors_for(project)
+    assert any(p.startswith(f"ivr_flows/main.yml:{option}:") and "used by two options" in p for p in errors), errors
+    assert f"content/ivr.yml:{prompt}: speech.number_prompts names 'utter_verification_wrnog', which is not a response in domain/" in errors
+
+
 def test_yaml_syntax_error_points_at_the_line(project):
     (project / "nlu_data" / "nlu" / "broken.yml").write_text('version: "3.1"\nnlu:\n  - intent: greet\n    examples: [\n', encoding="utf-8")
     assert any(p.startswith("nlu_data/nlu/broken.yml:") and "not valid YAML" in p for p in errors_for(project))
