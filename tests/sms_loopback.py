@@ -21,12 +21,19 @@ async def sms_loopback(delay_s: float = 0.0):
 
     app = web.Application()
     app.router.add_post("/v1/sms/send", send)
+    async with serving(app) as base_url:
+        yield received, base_url
+
+
+@asynccontextmanager
+async def serving(app: web.Application):
+    """The base URL of ``app`` served on a free loopback port, for the block's length."""
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     try:
-        yield received, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
     finally:
         await runner.cleanup()
 

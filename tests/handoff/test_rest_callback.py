@@ -14,6 +14,7 @@ from bot.outbound.rest_callback import SIGNATURE_HEADER, signature
 from bot.outbound.worker import adapters_from_settings, deliver_pending
 from bot.settings import from_environment
 from tests.conftest import PROJECT_ROOT
+from tests.sms_loopback import serving
 
 
 @pytest.fixture
@@ -28,12 +29,8 @@ async def integration():
 
     app = web.Application()
     app.router.add_post("/kefu-messages", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield received, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/kefu-messages", answer
-    await runner.cleanup()
+    async with serving(app) as base_url:
+        yield received, f"{base_url}/kefu-messages", answer
 
 
 async def test_an_agents_message_is_posted_to_the_integration_signed_and_marked_sent(integration, kefu_env):
