@@ -26,7 +26,7 @@ CONTACTS_SHOWN = 6
 CONTACT_LOOKBACK = dt.timedelta(days=90)
 # What a contact came to, most telling first: the first of these among its events names it.
 OUTCOME_ORDER = ("handoff_closed", "ticket_created", "callback_booked", "voice_message_left", "ivr_voicemail_left",
-                 "voicemail_received", "resolved_by_selfhelp_while_waiting", "selfhelp_resolved", "knowledge_answered",
+                 "voicemail_received", "resolved_by_selfhelp_while_waiting", "selfhelp_resolved", "knowledge_answered", "contact_answered",
                  "handoff_abandoned", "handoff_customer_left", "handoff_claimed", "handoff_queued", "selfhelp_failed",
                  "selfhelp_sent")
 
@@ -109,9 +109,11 @@ def recent_contacts(repository: Repository, customer: Customer, current: str, no
         contact["kinds"].append(row["kind"])
         if row["kind"] == "handoff_closed":
             contact["disposition"] = (row["data"] or {}).get("disposition")
+        if row["kind"] == "contact_attempted":  # Kefu's own call or message: its latest result
+            contact["attempt"] = f"contact_{(row['data'] or {}).get('result') or 'placed'}"
     newest = sorted(contacts.items(), key=lambda pair: pair[1]["last"], reverse=True)[:CONTACTS_SHOWN]
     return [{"conversation": mask_text(conversation_id), "current": conversation_id == current,
              "channel": contact["channel"], "started_at": iso(contact["started"]), "last_at": iso(contact["last"]),
-             "outcome": next((k for k in OUTCOME_ORDER if k in contact["kinds"]), None),
+             "outcome": next((k for k in OUTCOME_ORDER if k in contact["kinds"]), contact.get("attempt")),
              "disposition": contact["disposition"]}
             for conversation_id, contact in newest]

@@ -64,6 +64,26 @@ def test_a_verified_customer_shows_plan_bills_ledger_contacts_and_tier_with_numb
     assert shown["contact"]["callback_phone"]["corrected_by"] is None
 
 
+def test_kefus_own_calls_show_how_they_ended_in_the_desks_words(repo, ledger_rules):
+    """Found by a tester: an arrears reminder call nobody answered was listed as "进行中" (in progress)."""
+    from tests.conftest import PROJECT_ROOT
+
+    customer = repo.find_customer(phone="13800000002")
+    key = f"customer:{customer.id}"
+
+    async def calls():
+        await record("contact:7", "contact_attempted", channel="phone", database_url=repo.url, customer=key, result="placed")
+        await record("contact:7", "contact_attempted", database_url=repo.url, customer=key, result="no_answer", final=True)
+        await record("contact:8", "contact_attempted", channel="phone", database_url=repo.url, customer=key, result="placed")
+        await record("contact:8", "contact_answered", channel="phone", database_url=repo.url, customer=key)
+    asyncio.run(calls())
+
+    by_conversation = {c["conversation"]: c["outcome"] for c in customer_glance(repo, ledger_rules, packet_for(customer))["contacts"]}
+    assert by_conversation == {"contact:7": "contact_no_answer", "contact:8": "contact_answered"}
+    labels = json.loads((PROJECT_ROOT / "content" / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
+    assert labels["glance_outcome_contact_no_answer"] != labels["glance_outcome_"]
+
+
 def test_an_unverified_conversation_shows_only_the_masked_reported_number(repo, ledger_rules):
     shown = customer_glance(repo, ledger_rules, {"conversation_id": "rest-1", "phone": "13800000003", "customer": None})
     assert shown == {"verified": False, "phone": "*******0003"}
