@@ -26,7 +26,11 @@ NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fa
 # A contact offered to a person: asked, queued, put through by the phone, or left as a work item (a voice message).
 HANDOFF_KINDS = ("handoff_requested", "handoff_queued", "ivr_transferred", "handoff_work_item")
 FLOW_FINISHED = {"flow", "bot_done"}  # the phone flow reached its own end (not a hang-up mid-menu)
-HOW = ("assistant", "agent", "ticket", "callback", "message", "removed", "abandoned", "no_answer")
+HOW = ("assistant", "agent", "agent_ticket", "agent_callback", "ticket", "callback", "message", "removed", "abandoned",
+       "no_answer")
+# An answered contact the (last) agent closed as 转工单跟进 or 预约回电 was passed on, not resolved
+# (bot/handoff/desk.py DISPOSITIONS); any other close counts as the agent's.
+AGENT_PASSED_ON = {"ticket": "agent_ticket", "callback": "agent_callback"}
 # handoff_abandoned reasons that are not abandonment, and what they count as (a supervisor's 移出队列
 # is not the customer giving up: it must not move the abandonment rate)
 LEFT_QUEUE_FOR = {"callback": "callback", "message": "message", "resolved_by_selfhelp": "assistant",
@@ -119,7 +123,8 @@ def _contact(events: list[dict]) -> Contact:
 def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], selfhelp: dict) -> str:
     """How the contact ended; the first matching rule wins (README, "How each KPI is defined")."""
     if answered is not None:
-        return "agent"
+        closes = [d.get("disposition") for k, d in data if k == "handoff_closed"]
+        return AGENT_PASSED_ON.get(closes[-1] if closes else None, "agent")
     reasons = {LEFT_QUEUE_FOR.get(d.get("reason")) for d in left}
     ticket_kinds = {d.get("kind") for k, d in data if k == "ticket_created"}
     if "callback_booked" in kinds or "callback" in reasons or "callback" in ticket_kinds:

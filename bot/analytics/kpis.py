@@ -137,11 +137,16 @@ def selfhelp_success(contacts: list[Contact]) -> list[SelfHelpFigures]:
     return sorted(rows, key=lambda r: (-(r.success or 0), -r.sent, r.entry))
 
 
-def repeat_customers(contacts: list[Contact], later: Iterable[Contact] = (), hours: int = 48) -> list[tuple[str, int, str]]:
-    """Customers with more than one contact within ``hours``: (customer, contacts, channels).
+@dataclass(frozen=True)
+class RepeatCustomer:
+    customer: str  # the linked customer's key, numbers masked to their last four digits
+    keys: tuple  # every key linked to them (customer id, phone, account, openid), unmasked: not for display
+    contacts: int
+    channels: str  # comma-separated
 
-    Phone and account numbers in the customer key are masked to their last four digits.
-    """
+
+def repeat_customers(contacts: list[Contact], later: Iterable[Contact] = (), hours: int = 48) -> list[RepeatCustomer]:
+    """Customers with more than one contact within ``hours``, most contacts first."""
     everyone = list(contacts) + list(later)
     people = link_customers(everyone)
     flags = repeat_flags(contacts, later)
@@ -154,5 +159,6 @@ def repeat_customers(contacts: list[Contact], later: Iterable[Contact] = (), hou
         person = person_of(contact, people)
         if person in seen and contact.how != "no_answer":
             seen[person].append(contact)
-    return sorted(((mask_text(person), len(cs), ",".join(sorted({c.channel for c in cs})))
-                   for person, cs in seen.items()), key=lambda r: (-r[1], r[0]))
+    rows = [RepeatCustomer(mask_text(person), tuple(sorted(k for k, p in people.items() if p == person)), len(cs),
+                           ",".join(sorted({c.channel for c in cs}))) for person, cs in seen.items()]
+    return sorted(rows, key=lambda r: (-r.contacts, r.customer))

@@ -130,7 +130,11 @@ class Desk:
         await self.conversations.pause(request.conversation_id)
         # The web chat's marker (bot/channels/webchat.py): its waiting-room buttons (取消排队, 留言...) are spent.
         marker = {"custom": {"kind": "agent_joined", "agent_name": agent_name}} if request.channel == "webchat" else {}
-        await self.conversations.utter(request.conversation_id, "utter_agent_joined", agent_name=agent_name, **marker)
+        # A booked callback (bot/contacts/offer.py): the customer was told they could leave; the agent rings them.
+        callback = (request.context or {}).get("callback")
+        told = {"phone_masked": mask_phone(str(callback.get("phone") or ""))} if callback else {}
+        await self.conversations.utter(request.conversation_id, "utter_agent_calling_back" if callback else
+                                       "utter_agent_joined", agent_name=agent_name, **told, **marker)
         view = await self.view(agent_id, request.conversation_id)
         view["voice_bridged"] = await self._bridge(agent_id, request)
         return view

@@ -107,4 +107,5 @@ def test_repeat_customers_are_listed_with_masked_numbers():
            ev("ivr:p1", 1, "ivr_call_ended", "ivr", reason="flow"),
            ev("w7", 60, "contact_started", "webchat"), ev("w7", 61, "customer_identified", "", "phone:13912345678"),
            ev("w7", 62, "intent_seen", "webchat", intent="query_bill")]
-    assert repeat_customers(split_contacts(log)) == [("phone:*******5678", 2, "ivr,webchat")]
+    assert [(r.customer, r.contacts, r.channels) for r in repeat_customers(split_contacts(log))] == [
+        ("phone:*******5678", 2, "ivr,webchat")]

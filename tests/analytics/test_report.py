@@ -86,6 +86,62 @@ def test_satisfaction_is_split_between_contacts_the_assistant_and_an_agent_resol
     assert "满意度：机器人解决与人工解决对比" in html
 
 
+def test_contacts_an_agent_passed_to_a_ticket_or_a_callback_are_not_counted_as_resolved(kefu_env, report_of):
+    """Found by a supervisor: an agent's 转工单跟进 and 预约回电 were counted as resolved by the agent."""
+    from bot.analytics.config import load_labels
+    from tests.analytics.event_log import T0
+
+    def served(conversation: str, minutes: float, *dispositions: str) -> list:
+        at = T0 + dt.timedelta(minutes=minutes)
+        events = [outcome_event(conversation, "contact_started", channel="webchat", at=at),
+                  outcome_event(conversation, "handoff_queued", channel="webchat", skill="tv", priority=0, at=at)]
+        for n, disposition in enumerate(dispositions):  # a transfer is closed, queued again and answered again
+            events += [outcome_event(conversation, "handoff_claimed", channel="webchat", skill="tv", wait_s=5,
+                                     at=at + dt.timedelta(seconds=10 * n + 5)),
+                       outcome_event(conversation, "handoff_closed", channel="webchat", skill="tv", handle_s=5,
+                                     disposition=disposition, at=at + dt.timedelta(seconds=10 * n + 10))]
+        return events
+
+    write_events(engine_for(kefu_env.database_url),
+                 served("a1", 0, "resolved") + served("a2", 1, "ticket") + served("a3", 2, "callback")
+                 + served("a4", 3, "transfer:billing", "callback") + served("a5", 4, "transfer:billing", "resolved"))
+    code, figures, html = report_of("2026-03-02", "2026-03-02")
+    assert code == 0
+    assert figures[("resolved_by", "agent", "contacts")] == "2"  # a1 and a5 only
+    assert (figures[("overall", "", "how_agent")], figures[("overall", "", "how_agent_ticket")],
+            figures[("overall", "", "how_agent_callback")]) == ("2", "1", "2")
+    labels = load_labels(kefu_env.content_dir)
+    for how, count in (("agent", 2), ("agent_ticket", 1), ("agent_callback", 2)):
+        assert f"<tr><td>{labels[f'how_{how}']}</td><td>{count}</td></tr>" in html
+
+
+def test_repeat_customers_show_their_masked_phone_and_account_not_an_internal_id(kefu_env, report_of):
+    """Found by a supervisor: the repeat-customers table listed ``customer:2``, which tells nobody who it is."""
+    from bot.analytics.config import load_labels
+    from bot.handoff.masking import mask_number
+    from tests.analytics.event_log import T0
+
+    store_log(kefu_env.database_url)  # customer 1 (chat, then phone) and customer 2 (phone, then chat) came back
+    stranger = "13911112222"  # a caller the database does not know, who called twice
+    write_events(engine_for(kefu_env.database_url), [
+        outcome_event(f"ivr:s{n}", kind, channel="ivr", customer=f"phone:{stranger}", at=T0 + dt.timedelta(minutes=m),
+                      **data)
+        for n, minutes in enumerate((50, 70)) for m, kind, data in (
+            (minutes, "contact_started", {}), (minutes + 1, "ivr_call_ended", {"reason": "flow"}))])
+    code, figures, html = report_of("2026-03-02", "2026-03-03")
+    assert code == 0
+    repository = Repository(kefu_env.database_url)
+    for customer_id in (1, 2):
+        customer = repository.get_customer(customer_id)
+        phone, account = mask_number(customer.phone), mask_number(customer.account_number)
+        assert f"<tr><td>{phone}</td><td>{account}</td><td>2</td>" in html
+        assert (figures[("repeat_customers", f"customer:{customer_id}", "phone")],
+                figures[("repeat_customers", f"customer:{customer_id}", "account_number")]) == (phone, account)
+        assert customer.phone not in html and customer.account_number not in html
+    assert f"<tr><td>{mask_number(stranger)}</td><td>{load_labels(kefu_env.content_dir)['no_value']}</td><td>2</td>" in html
+    assert stranger not in html and "customer:" not in html
+
+
 def test_an_empty_period_writes_a_report_with_no_rates(report_of):
     code, figures, html = report_of("today", "today")
     assert code == 0

@@ -87,6 +87,28 @@ def test_a_callback_the_agent_takes_hears_the_customer_not_the_bot(running_kefu)
     assert ("remote_no_response", "resolved") in contact.selfhelp
 
 
+def test_a_callback_booked_while_waiting_leaves_the_line_and_its_agent_rings_rather_than_joins_the_chat(running_kefu):
+    """Found by a supervisor: a customer told "已为您预约回电…您可以先离开了" was greeted in the chat moments
+    later "人工客服 … 已为您接入，请问有什么可以帮您？" by the agent who took the callback, as if still waiting."""
+    stack = running_kefu
+    sender = f"booked-{uuid.uuid4().hex[:10]}"
+    say(stack, sender, "转人工")
+    say(stack, sender, "/leave_message")  # 预约回电 while waiting
+    wait_for(lambda: any("手机号" in t for t in bot_texts(tracker(stack, sender))))
+    say(stack, sender, "13900004321")
+    wait_for(lambda: any("已为您预约回电" in t for t in bot_texts(tracker(stack, sender))))
+    desk = Desk(stack)
+    waiting = [e["conversation_id"] for q in desk.call("GET", "supervisor").json()["queues"] for e in q["entries"]]
+    assert sender not in waiting, "the customer's wait ended when they booked"
+
+    offer_due_callbacks(stack)  # the callback is offered to the agents at once: the customer chose no time
+    only_waiting(stack, sender, desk.agent_id)
+    assert desk.call("POST", "claim").json()["conversation"]["conversation_id"] == sender
+    told = bot_texts(tracker(stack, sender))
+    assert not any("已为您接入" in t for t in told), told
+    assert "139****4321" in told[-1], "the customer hears the agent is ringing them, on which number"
+
+
 def test_an_agents_callback_asks_for_a_number_and_is_a_work_item_not_a_place_in_line(running_kefu):
     """Found by a tester: 预约回电 for a customer who gave no number made an item reading just
     "callback", told the customer "客服会按约定时间联系您" with no time agreed, and put them back

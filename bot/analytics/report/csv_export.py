@@ -39,7 +39,9 @@ def report_csv(data: ReportData) -> str:
         rows += [("selfhelp", s.entry, name, value) for name, value in
                  (("sent", s.sent), ("resolved", s.resolved), ("failed", s.failed), ("no_answer", s.no_answer),
                   ("success", "" if s.success is None else round(s.success, 4)))]
-    rows += [("repeat_customers", person, "contacts", n) for person, n, _ in data.repeaters]
+    for r in data.repeaters:
+        rows += [("repeat_customers", r.customer, name, value) for name, value in
+                 (("contacts", r.contacts), ("phone", r.phone), ("account_number", r.account))]
     rows += [("tickets", stage, "reached", n) for stage, n in data.tickets.reached.items()]
     rows += [("tickets_overdue", ticket_id, "age_hours", age) for ticket_id, _, _, _, age in data.tickets.overdue]
     for month in data.ledger:

@@ -7,17 +7,29 @@ from dataclasses import dataclass
 
 from bot.analytics.config import KpiConfig
 from bot.analytics.contacts import Contact, split_contacts
-from bot.analytics.kpis import (FCR_WINDOWS_H, Figures, SelfHelpFigures, figures, grouped, local_day, local_hour,
-                                repeat_customers, repeat_flags, selfhelp_success)
+from bot.analytics.kpis import (FCR_WINDOWS_H, Figures, RepeatCustomer, SelfHelpFigures, figures, grouped, local_day,
+                                local_hour, repeat_customers, repeat_flags, selfhelp_success)
 from bot.analytics.report.period import Period
 from bot.analytics.report.tickets import TicketLoop, ledger_months, ticket_loop
 from bot.db.repository import Repository
+from bot.handoff.masking import mask_number
 from bot.ledger.ledger import Ledger, MonthlySummary
 from bot.ledger.rules import LedgerRules
 from bot.outcomes.store import read_events
 
 
 RESOLVERS = ("assistant", "agent")  # contact outcomes that count as resolved, by whom
+
+
+@dataclass(frozen=True)
+class Repeater:
+    """A repeat customer as a supervisor can find them: phone and account number masked as the desk
+    shows them ("" when unknown), never the database's internal id."""
+    customer: str  # the customer key, numbers masked (the CSV's group)
+    phone: str
+    account: str
+    contacts: int
+    channels: str
 
 
 @dataclass(frozen=True)
@@ -35,7 +47,7 @@ class ReportData:
     volume: dict[tuple[str, str], int]  # (hour, channel) -> contacts
     top_intents: list[tuple[str, int]]  # every intent seen, by messages
     selfhelp: list[SelfHelpFigures]
-    repeaters: list[tuple[str, int, str]]
+    repeaters: list[Repeater]
     tickets: TicketLoop
     ledger: list[MonthlySummary]  # the ledger's monthly summary of each month the period touches
 
@@ -66,7 +78,7 @@ def build_report(repository: Repository, period: Period, config: KpiConfig, ledg
         by_agent=grouped([c for c in inside if c.agent], lambda c: c.agent, sl_seconds=sl, later=later),
         volume=dict(Counter((hour(c), c.channel or "-") for c in inside)),
         top_intents=_intents(inside), selfhelp=selfhelp_success(inside),
-        repeaters=repeat_customers(inside, later),
+        repeaters=[_repeater(repository, r) for r in repeat_customers(inside, later)],
         tickets=ticket_loop(items, start, end, now), ledger=ledger_months(items, ledger_rules, period.first, period.last),
     )
 
@@ -75,3 +87,13 @@ def _intents(contacts: list[Contact]) -> list[tuple[str, int]]:
     seen = Counter((e.get("data") or {}).get("intent") for c in contacts for e in c.events if e["kind"] == "intent_seen")
     seen.pop(None, None)
     return seen.most_common(15)
+
+
+def _repeater(repository: Repository, row: RepeatCustomer) -> Repeater:
+    """The customer's record where the database knows them, else the numbers their contacts carried."""
+    known = dict(key.split(":", 1) for key in row.keys)  # kind of key (customer, phone, account, openid) -> value
+    customer = repository.get_customer(int(known["customer"])) if known.get("customer", "").isdigit() else None
+    phone = customer.phone if customer else known.get("phone", "")
+    account = customer.account_number if customer else known.get("account", "")
+    return Repeater(row.customer, mask_number(phone) if phone else "", mask_number(account) if account else "",
+                    row.contacts, row.channels)

@@ -58,8 +58,9 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime, names
                                     _share(s.success, L))
                                    for s in data.selfhelp]))
         parts.append(f"<h2>{escape(L['repeat_title'])}</h2>" + _table(
-            [L["column_customer"], L["column_contacts"], L["column_channels"]],
-            [(p, n, "、".join(charts.channel_name(L, c) for c in ch.split(","))) for p, n, ch in data.repeaters]))
+            [L["column_phone"], L["column_account"], L["column_contacts"], L["column_channels"]],
+            [(r.phone or L["no_value"], r.account or L["no_value"], r.contacts,
+              "、".join(charts.channel_name(L, c) for c in r.channels.split(","))) for r in data.repeaters]))
     parts.append(f"<h2>{escape(L['tickets_title'])}</h2>" + _table(
         [L["column_stage"], L["column_count"]], [(L[f"stage_{s}"], n) for s, n in data.tickets.reached.items()]))
     parts.append(f"<h2>{escape(L['overdue_title'])}</h2>" + _table(
