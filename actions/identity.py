@@ -262,13 +262,11 @@ async def check_proof(dispatcher: CollectingDispatcher, tracker: Tracker, domain
         dispatcher.utter_message(response="utter_verification_expired")
         return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
     how = "sms_code" if ledger.code_matches(check, answer) else None
-    paused = how is None and await ledger.password_paused(check.subject)
-    if how is None and not paused:
-        if check.customer_id is not None and await db(credentials().service_password_matches,
-                                                      check.customer_id, answer):
-            how = "service_password"
-        else:
-            await ledger.count_failure(check.subject)
+    paused = how is None and not await ledger.take_password_try(check.subject)
+    if how is None and not paused and check.customer_id is not None and await db(
+            credentials().service_password_matches, check.customer_id, answer):
+        how = "service_password"
+        await ledger.give_back_password_try(check.subject)
     if how is None:
         await record(tracker, "verification_failed", attempt=check.attempts)
         if check.last_attempt:

@@ -140,10 +140,21 @@ class CodeLedger:
         count = await self.redis.get(self._failures_key(subject))
         return count is not None and int(_text(count)) >= self.password_failures_per_day
 
-    async def count_failure(self, subject: str) -> None:
+    async def take_password_try(self, subject: str) -> bool:
+        """Reserve one of the day's wrong-password answers before the password is checked; False: paused.
+
+        Counted first, atomically: checked first and counted after, guesses sent together all passed
+        the check (found by a probe: ten at once, all tried against the password).
+        """
         key = self._failures_key(subject)
-        if await self.redis.incr(key) == 1:
+        count = await self.redis.incr(key)
+        if count == 1:
             await self.redis.expire(key, DAY_S * 2)
+        return count <= self.password_failures_per_day
+
+    async def give_back_password_try(self, subject: str) -> None:
+        """The answer was right: it was no failure."""
+        await self.redis.decr(self._failures_key(subject))
 
     def code_matches(self, check: PendingCheck, answer: str) -> bool:
         return (check.customer_id is not None and bool(check.code_digest)

@@ -118,6 +118,26 @@ async def test_password_guessing_across_conversations_stops_at_the_days_budget(r
     assert owner.message("utter_bill_summary")["customer_name"] == "李娜"
 
 
+async def test_password_guesses_sent_together_get_no_more_than_the_days_budget(run_action, with_redis, monkeypatch):
+    """Found by a probe: the budget was read before the guess and counted after, so ten wrong answers
+    sent at once from ten conversations were all tried against the password."""
+    import asyncio
+
+    monkeypatch.setenv("KEFU_PASSWORD_FAILURES_PER_DAY", "3")
+    monkeypatch.setenv("KEFU_OTP_PER_NUMBER_PER_HOUR", "100")
+    monkeypatch.setenv("KEFU_OTP_PER_SENDER_PER_HOUR", "100")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    for n in range(8):
+        await claim_number(run_action, f"burst-{n}")
+    turns = await asyncio.gather(*(run_action("action_identify_customer", code_answer(f"burst-{n}", f"10000{n}"))
+                                   for n in range(8)))
+    said = sorted(response for turn in turns for response in turn.responses)
+    assert said.count("utter_verification_wrong") == 3, said
+    assert said.count("utter_verification_password_paused") == 5, said
+
+
 async def test_with_no_code_left_to_send_and_the_password_paused_no_check_is_opened(run_action, with_redis, monkeypatch):
     monkeypatch.setenv("KEFU_PASSWORD_FAILURES_PER_DAY", "1")
     monkeypatch.setenv("KEFU_OTP_PER_NUMBER_PER_HOUR", "1")
