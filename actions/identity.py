@@ -334,6 +334,9 @@ class ActionIdentifyCustomer(Action):
         if who.customer is None:
             if pending and proof_needed(pending):  # the same reply as for a customer's number
                 return await continue_with(pending, dispatcher, tracker, domain, [SlotSet("awaiting", None)])
+            if pending and getattr(find_action(pending), "files_for_any_number", False) and local_phone(who.number or ""):
+                return await continue_with(pending, dispatcher, tracker, domain,
+                                           [SlotSet("awaiting", None), SlotSet("pending_request", None)])
             # Noted either way: a request that needs proof asks for it (request_proof); one that
             # acts on the account without proof has to say it found no one.
             dispatcher.utter_message(response="utter_customer_not_found" if pending else "utter_identity_noted")
@@ -366,6 +369,10 @@ class IdentifiedAction(Action, ABC):
     """
 
     request: str = ""
+    # Filed for whoever asks (a complaint, a message): a mobile number that is no customer's is taken
+    # as the number to call back, so no reply tells which numbers are customers' (found by a probe:
+    # "not found" enumerated them) and nobody's complaint is lost. Such actions define `serve_number`.
+    files_for_any_number: bool = False
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         if self.name() != LEAVE_MESSAGE and message_being_left(tracker):
@@ -375,6 +382,8 @@ class IdentifiedAction(Action, ABC):
             who = await establish(tracker)
             if who.customer is None and who.number and level == "verified":
                 return await request_proof(dispatcher, tracker, None, self.name(), who.number)
+            if who.customer is None and self.files_for_any_number and local_phone(who.number or ""):
+                return await self.serve_number(dispatcher, tracker, local_phone(who.number))
             if who.customer is None:
                 return ask_identity(dispatcher, self.name(), number_not_found=who.number is not None)
             if level == "verified" and not who.verified:
@@ -393,6 +402,10 @@ class IdentifiedAction(Action, ABC):
     ) -> list[dict[str, Any]]:
         """Answer the request for a customer who has what the request's level needs; ``verified``
         says whether they proved it (a lower level lets one who only gave a number through)."""
+
+    async def serve_number(self, dispatcher: CollectingDispatcher, tracker: Tracker, phone: str) -> list[dict[str, Any]]:
+        """File the request with ``phone`` (no customer's) to call back; only if ``files_for_any_number``."""
+        raise NotImplementedError
 
 
 def proof_needed(action_name: str) -> bool:

@@ -18,7 +18,8 @@ from bot.handoff.rules import load_rules
 from bot.labels import ticket_summary
 
 
-async def open_ticket(tracker: Tracker, customer: Customer, kind: str, summary: str, **options: Any) -> str:
+async def open_ticket(tracker: Tracker, customer: Customer | None, kind: str, summary: str, **options: Any) -> str:
+    """A ticket on the customer's account; without one (``None``), on the callback number in ``details``."""
     details = {
         "fault_type": tracker.get_slot("fault_type"),
         "fault_code": tracker.get_slot("fault_code"),
@@ -28,7 +29,7 @@ async def open_ticket(tracker: Tracker, customer: Customer, kind: str, summary: 
     ticket_id = await db(
         repository().create_ticket,
         kind=kind,
-        customer_id=customer.id,
+        customer_id=customer.id if customer is not None else None,
         summary=summary,
         details=details,
         channel=channel_of(tracker),
@@ -159,15 +160,21 @@ class ActionComplaint(AcknowledgeFirst, IdentifiedAction):
 
     request = "complaint"
     acknowledgement = "utter_ack_complaint"
+    files_for_any_number = True
 
     def name(self) -> str:
         return "action_complaint"
 
     async def serve(self, dispatcher, tracker, customer, verified):
+        return await self.file(dispatcher, tracker, customer, {})
+
+    async def serve_number(self, dispatcher, tracker, phone):
+        return await self.file(dispatcher, tracker, None, {"callback_phone": phone})
+
+    async def file(self, dispatcher, tracker, customer: Customer | None, details: dict):
         text = request_text(tracker)
-        ticket_id = await open_ticket(
-            tracker, customer, "complaint", ticket_summary("complaint", said=text[:500]), priority=2, needs_human=True
-        )
+        ticket_id = await open_ticket(tracker, customer, "complaint", ticket_summary("complaint", said=text[:500]),
+                                      priority=2, needs_human=True, details=details)
         dispatcher.utter_message(response="utter_complaint_recorded", ticket_id=ticket_id)
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", "offer_human")]
 
@@ -177,16 +184,20 @@ class ActionLeaveMessage(AcknowledgeFirst, IdentifiedAction):
 
     request = "leave_message"
     acknowledgement = "utter_ack_callback"
+    files_for_any_number = True
 
     def name(self) -> str:
         return "action_leave_message"
 
     async def serve(self, dispatcher, tracker, customer, verified):
+        return await self.file(dispatcher, tracker, customer, customer.phone, {})
+
+    async def serve_number(self, dispatcher, tracker, phone):
+        return await self.file(dispatcher, tracker, None, phone, {"callback_phone": phone})
+
+    async def file(self, dispatcher, tracker, customer: Customer | None, phone: str, details: dict):
         text = request_text(tracker)
-        ticket_id = await open_ticket(
-            tracker, customer, "callback", ticket_summary("callback", said=text[:200]), priority=1, needs_human=True
-        )
-        dispatcher.utter_message(
-            response="utter_message_recorded", ticket_id=ticket_id, phone_masked=mask_phone(customer.phone)
-        )
+        ticket_id = await open_ticket(tracker, customer, "callback", ticket_summary("callback", said=text[:200]),
+                                      priority=1, needs_human=True, details=details)
+        dispatcher.utter_message(response="utter_message_recorded", ticket_id=ticket_id, phone_masked=mask_phone(phone))
         return [SlotSet("last_ticket_id", ticket_id)]

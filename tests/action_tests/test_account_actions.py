@@ -54,15 +54,34 @@ async def test_malformed_numbers_are_refused_and_unknown_ones_are_not_told_apart
     assert "customer_id" not in turn.slots
 
 
-async def test_a_request_with_a_number_that_is_no_customers_says_it_was_not_found(run_action):
-    """As when the number is given on its own: "我要投诉，我的号码13999999999" is told the number was
-    not found, not asked for a number again. (A request that needs proof answers as for a customer's
-    number instead, so its replies cannot tell which numbers are customers': test_verification_actions.)"""
+async def test_a_complaint_or_message_with_a_number_that_is_no_customers_is_filed_to_call_it_back(run_action):
+    """Found by a probe: "没有查到" after a complaint told a script which numbers were customers' (each hit
+    filed a complaint on that account). A mobile number that is no customer's now gets the reply a
+    customer's gets, and the complaint or message is filed with that number to call back."""
     tracker = load_tracker("query_bill", text="我要投诉，我的号码13999999999", intent="complaint",
                            entities=[entity("phone_number", "13999999999")])
     turn = await run_action("action_complaint", tracker)
+    assert turn.responses == ["utter_complaint_recorded"] and "customer_id" not in turn.slots  # as for a customer
+    ticket = repository().get_ticket(turn.message("utter_complaint_recorded")["ticket_id"])
+    assert ticket["customer_id"] is None and ticket["details"]["callback_phone"] == "13999999999"
+    assert ticket["kind"] == "complaint" and ticket["needs_human"]
+
+    asked = await run_action("action_leave_message", load_tracker("query_bill", text="我想留个言", intent="leave_message"))
+    typed = load_tracker("query_bill", text="13999999998", intent="inform", entities=[entity("phone_number", "13999999998")],
+                         pending_request="action_leave_message")
+    turn = await run_action("action_identify_customer", typed)
+    assert asked.responses[-1] == "utter_ask_identity" and turn.responses == ["utter_message_recorded"]
+    assert turn.message("utter_message_recorded")["phone_masked"] == "139****9998"
+    assert turn.slots["pending_request"] is None
+    assert repository().get_ticket(turn.message("utter_message_recorded")["ticket_id"])["details"]["callback_phone"] == "13999999998"
+
+
+async def test_an_account_number_that_is_no_customers_is_still_not_found(run_action):
+    """An account number is nothing to call back: the request cannot be filed on it."""
+    tracker = load_tracker("query_bill", text="我要投诉，账号8899999999", intent="complaint",
+                           entities=[entity("account_number", "8899999999")])
+    turn = await run_action("action_complaint", tracker)
     assert turn.responses == ["utter_ack_complaint", "utter_customer_not_found"]
-    assert turn.slots["pending_request"] == "action_complaint" and "customer_id" not in turn.slots
 
 
 async def test_plans_come_from_the_database(run_action):
