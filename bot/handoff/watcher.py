@@ -28,7 +28,9 @@ import asyncio
 import logging
 
 from bot.handoff import keys
+from bot.handoff.accounts import AccountStore
 from bot.handoff.conversations import RasaConversations
+from bot.handoff.departures import requeue_removed_agents
 from bot.handoff.desk_view import pushed_selfhelp_key
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.presence import customer_last_seen
@@ -51,10 +53,11 @@ def mask_phone(phone: str) -> str:
 
 class WaitingRoom:
     def __init__(self, queue: HandoffQueue, conversations: RasaConversations,
-                 settings: WaitingRoomSettings | None = None) -> None:
+                 settings: WaitingRoomSettings | None = None, accounts: AccountStore | None = None) -> None:
         self.queue = queue
         self.conversations = conversations
         self._settings = settings
+        self.accounts = accounts
 
     @property
     def settings(self) -> WaitingRoomSettings:
@@ -76,6 +79,10 @@ class WaitingRoom:
         if not await self.queue.redis.set(keys.watcher_lock(), "1", nx=True, px=lease_ms):
             return
         try:
+            if self.accounts is not None:
+                for conversation_id in await requeue_removed_agents(self.queue, self.accounts):
+                    # Their agent is gone: this visit's notice tells them their place in line again.
+                    await remember_notice(self.queue, conversation_id, "with_agent")
             for skill in rules.skills:
                 for conversation_id in await self.queue.waiting(skill):
                     await self.visit(conversation_id)
