@@ -33,6 +33,7 @@ from bot.handoff.conversations import RasaConversations
 from bot.handoff.departures import requeue_removed_agents
 from bot.handoff.desk_view import pushed_selfhelp_key
 from bot.handoff.estimate import wait_minutes
+from bot.handoff.masking import mask_phone
 from bot.handoff.presence import customer_last_seen
 from bot.handoff.queue import HandoffQueue
 from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
@@ -45,10 +46,6 @@ FAULT_INTENTS = ("fault_tv", "fault_broadband", "fault_wifi", "fault_remote")
 
 def _text(value) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def mask_phone(phone: str) -> str:
-    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
 
 
 class WaitingRoom:
