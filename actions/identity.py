@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from actions.backend import db, latest_entity, record, repository
 from actions.chain import continue_with, find_action
 from bot.db.repository import Customer, DatabaseError
-from bot.handoff.masking import AWAITING_PROOF
+from bot.handoff.masking import AWAITING_PROOF, mask_phone
 from bot.handoff.masking import PROOF as ANSWER  # an SMS code or a service password
 from bot.notify import NotifyError, OutboxNotifier
 from bot.security.claims import CALLER_ID, WECHAT_OPENID, Claim, proven_claims
@@ -48,10 +48,6 @@ STICKY_PROOFS = ("sms_code", "service_password", "token")  # kept for the sessio
 def local_phone(value: object) -> str | None:
     digits = re.sub(r"^\+?86", "", re.sub(r"[\s-]", "", str(value or "")))
     return digits if PHONE.match(digits) else None
-
-
-def mask_phone(phone: str) -> str:
-    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
 
 
 @dataclass

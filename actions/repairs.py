@@ -20,8 +20,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
 from actions.backend import channel_of, db, record, repository
-from actions.identity import establish, identified, mask_phone, request_text
+from actions.identity import establish, identified, request_text
 from bot.db.repository import Customer, DatabaseError
+from bot.handoff.masking import mask_phone
 from bot.notify import NotifyError, OutboxNotifier
 from bot.settings import get_settings
 

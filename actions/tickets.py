@@ -11,9 +11,10 @@ from rasa_sdk.events import SlotSet
 
 from actions.acknowledge import AcknowledgeFirst
 from actions.backend import catalogue, channel_of, db, labels, latest_entity, record, repository
-from actions.identity import IdentifiedAction, mask_phone, request_text
+from actions.identity import IdentifiedAction, request_text
 from actions.repairs import chase_repair, tell_unproven
 from bot.db.repository import Customer
+from bot.handoff.masking import mask_phone
 from bot.handoff.rules import load_rules
 from bot.labels import ticket_summary
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import threading
@@ -154,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before anything loads Rasa: TensorFlow's C++ start-up notes (CPU features, no CUDA, no TensorRT)
+    # off, its errors still shown; the level Rasa's own CLI sets. TF_CPP_MIN_LOG_LEVEL=0 shows them all.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     one_shot = args.command != "run"
     configure_from_settings(one_shot=one_shot)

@@ -60,11 +60,20 @@ def login_guard(desk: Desk) -> LoginGuard:
     return LoginGuard(desk.queue.redis, settings.desk_login_max_failures, settings.desk_login_lockout_s)
 
 
+async def current_agent(request: Request, desk: Desk) -> dict | None:
+    """The session's agent while their account exists: a removed agent's sessions end at once, in every process."""
+    agent = await session_agent(desk.queue.redis, request.cookies.get(COOKIE))
+    if agent is not None and await asyncio.to_thread(desk.accounts.get, agent["agent_id"]) is None:
+        await close_session(desk.queue.redis, request.cookies.get(COOKIE))
+        return None
+    return agent
+
+
 def signed_in(handler: Handler) -> Handler:
     """Require a desk session (and the CSRF header on writes); passes the session's agent."""
     async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
         desk = desk_of(request.app)
-        agent = await session_agent(desk.queue.redis, request.cookies.get(COOKIE))
+        agent = await current_agent(request, desk)
         if agent is None:
             return response.json({"error": "error_signed_out"}, status=401)
         if request.method != "GET" and request.headers.get(CSRF_HEADER) != "1":
@@ -109,7 +118,7 @@ async def page(_: Request) -> HTTPResponse:
 async def supervisor_page(request: Request) -> HTTPResponse:
     """The page for everyone signed in; a plain agent gets it with 403 and the page says why (no data in it)."""
     desk = desk_of(request.app)
-    agent = await session_agent(desk.queue.redis, request.cookies.get(COOKIE))
+    agent = await current_agent(request, desk)
     allowed = agent is None or await is_supervisor(desk, agent["agent_id"])  # signed out: the page signs in
     return await page_file("supervisor.html", status=200 if allowed else 403)
 
@@ -369,7 +378,8 @@ class DeskBlueprint(Blueprint):
 
 async def start_waiting_room(app: Sanic, _loop: Any) -> None:
     desk = desk_of(app)
-    app.ctx.kefu_waiting_room = asyncio.create_task(WaitingRoom(desk.queue, desk.conversations).run_forever())
+    app.ctx.kefu_waiting_room = asyncio.create_task(WaitingRoom(desk.queue, desk.conversations,
+                                                                accounts=desk.accounts).run_forever())
     app.ctx.kefu_desk_push = asyncio.create_task(keep_installed(app, desk.queue.redis))
     logger.info("handoff.watcher.started")
 

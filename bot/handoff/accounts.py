@@ -122,6 +122,19 @@ class AccountStore:
             if role != AGENT:
                 conn.execute(agent_roles.insert().values(agent_name=name, role=role))
 
+    def remove(self, name: str) -> None:
+        """The agent can no longer sign in, and their desk sessions end (the desk checks the account on
+        every request); the waiting room puts conversations they held back in the queue."""
+        with self.engine.begin() as conn:
+            conn.execute(agent_roles.delete().where(agent_roles.c.agent_name == name))
+            if conn.execute(agents.delete().where(agents.c.name == name)).rowcount == 0:
+                raise AccountError(f"no agent {name!r}")
+
+    def existing(self, names: list[str]) -> set[str]:
+        """Which of these names are agents' logins (one query, for the waiting room's loop)."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(agents.c.name).where(agents.c.name.in_(names))).scalars())
+
     def authenticate(self, name: str, password: str) -> AgentAccount | None:
         with self.engine.connect() as conn:
             row = conn.execute(_with_role(name)).mappings().first()

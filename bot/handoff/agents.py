@@ -63,6 +63,14 @@ class AgentRoster:
     async def heartbeat(self, agent_id: str) -> None:
         await self.redis.zadd(keys.presence(), {agent_id: self.clock()})
 
+    async def forget(self, agent_id: str) -> None:
+        """Out of the roster (a removed account): no estimate counts them, no supervisor sees them."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.agent(agent_id), keys.agent_active(agent_id))
+            pipe.srem(keys.agents(), agent_id)
+            pipe.zrem(keys.presence(), agent_id)
+            await pipe.execute()
+
     async def get(self, agent_id: str) -> AgentState | None:
         raw = {_text(k): v for k, v in (await self.redis.hgetall(keys.agent(agent_id))).items()}
         if not raw:

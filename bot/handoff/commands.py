@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     role.add_argument("name", help="login name")
     role.add_argument("role", choices=ROLES)
     role.set_defaults(handler=agent_role)
+    remove = commands.add_parser("remove", help="remove an agent: no more sign-in, their conversations go back to the queue")
+    remove.add_argument("name", help="login name")
+    remove.set_defaults(handler=agent_remove)
 
 
 def agent_add(args: argparse.Namespace) -> int:
@@ -66,6 +69,17 @@ def agent_role(args: argparse.Namespace) -> int:
         print(f"kefu agent role: {exc}", file=sys.stderr)
         return 1
     print(f"agent {args.name} is now {args.role}")
+    return 0
+
+
+def agent_remove(args: argparse.Namespace) -> int:
+    settings = getattr(args, "settings", None) or get_settings()
+    try:
+        AccountStore(settings.database_url).remove(args.name)
+    except AccountError as exc:
+        print(f"kefu agent remove: {exc}", file=sys.stderr)
+        return 1
+    print(f"agent {args.name} removed: signed out everywhere; conversations they held go back to the queue")
     return 0
 
 

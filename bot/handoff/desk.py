@@ -21,7 +21,6 @@ from bot.handoff.sessions import open_session
 from bot.handoff.tickets import disposition_ticket, work_items
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
-from bot.handoff.watcher import mask_phone
 from bot.handoff.work_item_view import phone_to_call, readable, voice_message_audio
 from bot.ledger.ledger import fault_of, named_skill
 from bot.outcomes import record
@@ -258,7 +257,7 @@ class Desk:
         ticket_id, due = await agent_callback_ticket(
             request, phone=phone, note=note, agent_id=agent_id, now=now,
             within_hours=load_waiting_room().callback_within_hours)
-        return ticket_id, {"callback_by": promised_time(due, now), "phone_masked": mask_phone(phone)}
+        return ticket_id, {"callback_by": promised_time(due, now), "phone_masked": masking.mask_phone(phone)}
 
     async def _callback_number(self, entry: dict, typed: str) -> str:
         from bot.handoff.contact_details import CLEANERS, ContactDetailError, callback_number

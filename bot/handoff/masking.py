@@ -26,6 +26,11 @@ def mask_number(value: str) -> str:
     return re.sub(r"[0-9Xx]", "*", value[:-4]) + value[-4:]
 
 
+def mask_phone(phone: str) -> str:
+    """A phone number as the customer is told it (the number a code or a callback goes to): 139****5678."""
+    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
+
+
 def mask_text(text: str) -> str:
     return NUMBER.sub(lambda m: mask_number(m.group(0)), text or "")
 

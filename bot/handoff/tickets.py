@@ -34,7 +34,8 @@ async def leave_message_ticket(request: HandoffRequest, text: str, *, voice: boo
 
 
 async def disposition_ticket(request: HandoffRequest, disposition: str, note: str, agent_id: str) -> str | None:
-    """The ledger entry for how the agent closed: resolved, ticket (follow-up) or callback; the agent owns it.
+    """The ledger entry for how the agent closed: resolved or ticket (follow-up); the agent owns it.
+    (A callback is ``agent_callback_ticket``'s: a work item with the number and the promised time.)
     A callback offered from the contact schedule is done then, whatever the disposition."""
     repo = repository()
     offered = ((request.context or {}).get("callback") or {}).get("contact_id")
@@ -58,7 +59,7 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
         await asyncio.to_thread(repo.move_ticket, ticket_id, "resolved", f"resolved by {agent_id}")
         await asyncio.to_thread(repo.set_ticket_owner, ticket_id, agent_id)  # the ledger shows who resolved it
         return ticket_id
-    kind = "callback" if disposition == "callback" else (slots.get("fault_type") and "fault") or "handoff"
+    kind = (slots.get("fault_type") and "fault") or "handoff"
     ticket_id = await asyncio.to_thread(
         repo.create_ticket, kind=kind, customer_id=customer_id_of(request), summary=note[:500] or ticket_summary(f"agent_{disposition}"),
         details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition,

@@ -28,9 +28,12 @@ import asyncio
 import logging
 
 from bot.handoff import keys
+from bot.handoff.accounts import AccountStore
 from bot.handoff.conversations import RasaConversations
+from bot.handoff.departures import requeue_removed_agents
 from bot.handoff.desk_view import pushed_selfhelp_key
 from bot.handoff.estimate import wait_minutes
+from bot.handoff.masking import mask_phone
 from bot.handoff.presence import customer_last_seen
 from bot.handoff.queue import HandoffQueue
 from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
@@ -45,16 +48,13 @@ def _text(value) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def mask_phone(phone: str) -> str:
-    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
-
-
 class WaitingRoom:
     def __init__(self, queue: HandoffQueue, conversations: RasaConversations,
-                 settings: WaitingRoomSettings | None = None) -> None:
+                 settings: WaitingRoomSettings | None = None, accounts: AccountStore | None = None) -> None:
         self.queue = queue
         self.conversations = conversations
         self._settings = settings
+        self.accounts = accounts
 
     @property
     def settings(self) -> WaitingRoomSettings:
@@ -76,6 +76,10 @@ class WaitingRoom:
         if not await self.queue.redis.set(keys.watcher_lock(), "1", nx=True, px=lease_ms):
             return
         try:
+            if self.accounts is not None:
+                for conversation_id in await requeue_removed_agents(self.queue, self.accounts):
+                    # Their agent is gone: this visit's notice tells them their place in line again.
+                    await remember_notice(self.queue, conversation_id, "with_agent")
             for skill in rules.skills:
                 for conversation_id in await self.queue.waiting(skill):
                     await self.visit(conversation_id)

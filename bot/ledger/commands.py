@@ -90,23 +90,28 @@ def refused(step) -> int:
     return 0
 
 
+def known_agent(name: str) -> str:
+    """The name, if it is an agent's login: a typo must not become who owns or closed a ticket."""
+    from bot.handoff.accounts import AccountError, AccountStore
+
+    if AccountStore(get_settings().database_url).get(name) is None:
+        raise AccountError(f"no agent {name!r} (agents are added with `kefu agent add`)")
+    return name
+
+
 def cmd_done(args: argparse.Namespace) -> int:
     ledger = open_ledger()
 
     def close() -> str:
-        item = ledger.close_step(args.ticket_id, args.by, args.note)
+        item = ledger.close_step(args.ticket_id, known_agent(args.by), args.note)
         return f"{item.ticket_id}: {ledger.rules.step_labels.get(item.step, item.step)}"
 
     return refused(close)
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
-    from bot.handoff.accounts import AccountError, AccountStore
-
     def assign() -> str:
-        if AccountStore(get_settings().database_url).get(args.owner) is None:  # a typo must not become the owner
-            raise AccountError(f"no agent {args.owner!r} (agents are added with `kefu agent add`)")
-        open_ledger().assign(args.ticket_id, args.owner)
+        open_ledger().assign(args.ticket_id, known_agent(args.owner))
         return f"{args.ticket_id.upper()}: {args.owner}"
 
     return refused(assign)
@@ -128,7 +133,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     summary.set_defaults(handler=cmd_summary)
     done = ledger.add_parser("done", help="close the next step of a ticket")
     done.add_argument("ticket_id")
-    done.add_argument("--by", required=True, help="who closes it (becomes the owner of an unowned item)")
+    done.add_argument("--by", required=True, help="the agent who closes it (a login name; becomes the owner of an unowned item)")
     done.add_argument("--note", default="")
     done.set_defaults(handler=cmd_done)
     assign = ledger.add_parser("assign", help="make someone the owner of a ticket")

@@ -228,10 +228,16 @@ async def test_the_tickets_agents_read_are_summarised_in_chinese(run_action):
 
 
 async def test_an_agent_closing_without_a_note_leaves_a_chinese_summary(kefu_env):
+    import time
+
     from bot.handoff.queue import HandoffRequest
     from bot.handoff.tickets import disposition_ticket
+    from bot.handoff.waiting_tickets import agent_callback_ticket
 
-    for disposition in ("resolved", "ticket", "callback"):
-        ticket_id = await disposition_ticket(HandoffRequest("c1", "webchat", "tv", 0, "3", {}), disposition, "", "a1")
+    request = HandoffRequest("c1", "webchat", "tv", 0, "3", {})
+    ticket_ids = [await disposition_ticket(request, disposition, "", "a1") for disposition in ("resolved", "ticket")]
+    callback_id, _ = await agent_callback_ticket(request, phone="13912345678", note="", agent_id="a1",
+                                                 within_hours=4, now=time.time())
+    for ticket_id in ticket_ids + [callback_id]:
         summary = repository().get_ticket(ticket_id)["summary"]
         assert summary and re.search(r"[A-Za-z]", summary) is None, f"English on the desk: {summary}"

@@ -205,3 +205,20 @@ def test_a_reply_placeholder_nothing_fills_is_named(project):
     edit(project / "domain" / "responses.yml", "{customer_name}", "{customer_nmae}")
     assert any(p.startswith("domain/responses.yml:") and "nothing fills {customer_nmae}" in p
                for p in errors_for(project)), errors_for(project)
+
+
+def test_kefu_validate_prints_no_tensorflow_start_up_chatter(project):
+    """Found by a tester: `kefu validate` (which loads Rasa) opened with TensorFlow's CPU, CUDA and TensorRT notes."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "validate"], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "0 error(s)" in done.stdout, done.stdout + done.stderr
+    notes = re.findall(r"^.*: [IW] tensorflow/.*$", done.stderr, re.MULTILINE)  # TensorFlow's C++ log lines
+    assert notes == [] and "TensorRT" not in done.stderr, done.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import requests
 
 from bot.db.repository import Repository
 from tests.handoff.stack_client import desk, desk_login, only_waiting, say, tracker, wait_for
@@ -62,8 +63,6 @@ def test_request_human_pauses_relays_and_hands_back(running_kefu):
 
 
 def test_desk_requires_a_signed_in_agent(running_kefu):
-    import requests
-
     url = f"{running_kefu.settings.rasa_url}/agent/api"
     assert requests.get(f"{url}/overview", timeout=10).status_code == 401
     refused = requests.post(f"{url}/login", json={"name": running_kefu.settings.demo_agent_name,
@@ -101,3 +100,46 @@ def test_leaving_a_message_while_waiting_becomes_a_work_item(running_kefu):
     item = next(i for i in items if "明天上午给我回个电话" in i["message"])
     assert item["phone"] == "*******5678" and item["callback_by"]
     assert desk(session, stack, "POST", f"tickets/{item['ticket_id']}/reveal").json()["value"] == "13912345678"
+
+
+def test_a_removed_agent_is_signed_out_everywhere_and_their_customer_waits_for_the_next(running_kefu, capsys):
+    """`kefu agent remove`: no sign-in, the open desk session refused at once, the conversation back in the queue."""
+    import argparse
+
+    from bot.handoff.accounts import AccountStore
+    from bot.handoff.commands import agent_remove
+
+    stack = running_kefu
+    name, password = f"leaver-{uuid.uuid4().hex[:6]}", "leaver-pass-1"
+    AccountStore(stack.settings.database_url).add(name, password, ["tv"], known_skills=["tv"])
+    leaver, boss = desk_login(stack, name, password), desk_login(stack)
+    assert desk(boss, stack, "POST", "status", status="available").ok
+    sender = f"left-{uuid.uuid4().hex[:10]}"
+    say(stack, sender, "电视没信号")
+    say(stack, sender, "转人工")
+    only_waiting(stack, sender, name)
+    assert desk(leaver, stack, "POST", "claim").json()["conversation"]["conversation_id"] == sender
+
+    assert agent_remove(argparse.Namespace(name=name, settings=stack.settings)) == 0
+    for method, path in [("GET", "overview"), ("POST", f"conversations/{sender}/messages")]:
+        refused = desk(leaver, stack, method, path, text="还在吗")
+        assert refused.status_code == 401 and refused.json()["error"] == "error_signed_out", path
+    again = requests.post(f"{stack.settings.rasa_url}/agent/api/login", json={"name": name, "password": password},
+                          headers={"X-Kefu-Desk": "1"}, timeout=30)
+    assert again.status_code == 401
+
+    def waiting_again() -> bool:
+        view = desk(boss, stack, "GET", "supervisor").json()
+        return (any(e["conversation_id"] == sender for q in view["queues"] for e in q["entries"])
+                and all(a["agent_id"] != name for a in view["agents"]))
+
+    wait_for(waiting_again)
+    wait_for(lambda: "排在第" in bot_texts(tracker(stack, sender))[-1])  # told their place in line again
+    assert tracker(stack, sender)["paused"] is True, "still with the people, not handed to the bot"
+    only_waiting(stack, sender, stack.settings.demo_agent_name)
+    assert desk(boss, stack, "POST", "claim").json()["conversation"]["conversation_id"] == sender
+    assert desk(boss, stack, "POST", f"conversations/{sender}/close", disposition="resolved").ok
+
+    capsys.readouterr()
+    assert agent_remove(argparse.Namespace(name=name, settings=stack.settings)) == 1
+    assert capsys.readouterr().err == f"kefu agent remove: no agent {name!r}\n"

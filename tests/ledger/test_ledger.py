@@ -96,7 +96,10 @@ def test_a_reopened_ticket_must_be_acted_on_again(ledger, repo):
     assert ledger.close_step(ticket_id, "wang").step == "acted_on"
 
 
-def test_the_cli_lists_overdue_and_repeat_items_and_closes_steps(ledger, repo, rules, capsys):
+def test_the_cli_lists_overdue_and_repeat_items_and_closes_steps(kefu_env, ledger, repo, rules, capsys):
+    from bot.handoff.accounts import AccountStore
+
+    AccountStore(kefu_env.database_url).add("wang", "wang-password", ["tv"])
     late = repo.create_ticket(kind="callback", customer_id=1, summary="call me back")
     backdate(repo, late, dt.timedelta(hours=rules.due_hours["callback"]["acted_on"] + 1))
     fresh = repo.create_ticket(kind="service_change", customer_id=2, summary="upgrade")
@@ -189,6 +192,22 @@ def test_assigning_a_ticket_to_an_unknown_agent_is_refused(kefu_env, ledger, rep
     assert ledger.item(ticket_id).owner == "wang"
     assert main(["ledger", "assign", "TK999999", "wang"]) == 1
     assert capsys.readouterr().err.startswith("kefu: error: no ticket")
+
+
+def test_closing_a_step_by_an_unknown_agent_is_refused(kefu_env, ledger, repo, capsys):
+    """Found by a tester: `kefu ledger done TK… --by wnag` made the typo the one who closed the step (and its owner)."""
+    from bot.handoff.accounts import AccountStore
+
+    ticket_id = repo.create_ticket(kind="visit", customer_id=2, summary="install")
+    assert main(["ledger", "done", ticket_id, "--by", "nobody_such_agent"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kefu: error:") and "nobody_such_agent" in err
+    item = ledger.item(ticket_id)
+    assert (item.step, item.owner) == ("registered", None)
+    assert all("nobody_such_agent" not in (h["note"] or "") for h in repo.ticket_history(ticket_id))
+    AccountStore(kefu_env.database_url).add("wang", "wang-password", ["tv"])
+    assert main(["ledger", "done", ticket_id, "--by", "wang"]) == 0
+    assert (ledger.item(ticket_id).step, ledger.item(ticket_id).owner) == ("acted_on", "wang")
 
 
 async def test_the_agent_who_closes_a_handoff_owns_its_ledger_item(ledger, repo):
