@@ -13,6 +13,7 @@ from bot.observability.logging_setup import configure_from_settings
 from bot.settings import get_settings
 from bot.editor.commands import register as register_editor
 from bot.editor.publish import record_baseline
+from bot.handoff.commands import demo_login_note
 from bot.analytics.commands import register as register_analytics
 from bot.handoff.commands import register as register_handoff
 from bot.ledger.commands import register as register_ledger
@@ -61,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         "\nKefu is running.\n"
         f"  Web chat     : {settings.public_url}/chat/\n"
-        f"  Agent desk   : {settings.public_url}/agent/ (demo login {settings.demo_agent_name} / {settings.demo_agent_password})\n"
+        f"  Agent desk   : {settings.public_url}/agent/{demo_login_note(settings)}\n"
         f"  Supervisor   : {settings.public_url}/agent/supervisor/\n"
         f"  Softphone    : {settings.public_url}/ivr/phone/{demo_carrier_note(settings)}\n"
         f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"

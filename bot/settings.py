@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PUBLISHED_DEMO_PASSWORD = "kefu-demo"  # in the README: `make run`'s banner warns while it still works
 
 
 def _path(value: str | None, default: Path) -> Path:
@@ -76,7 +77,7 @@ class Settings:
     wechat_asr_engine: str = "voice.vosk_engine:VoskEngine"
     # Agent desk: the demo agent `kefu run` creates when no agent exists yet.
     demo_agent_name: str = "demo"
-    demo_agent_password: str = field(default="kefu-demo", repr=False)
+    demo_agent_password: str = field(default=PUBLISHED_DEMO_PASSWORD, repr=False)
     # Phone IVR (bot/channels/ivr.py, bot/ivr/): flow files, hotline-wide data, ASR engine.
     ivr_flows_dir: Path | None = None  # None: <root>/ivr_flows
     ivr_config_path: Path | None = None  # None: <content_dir>/ivr.yml
@@ -167,7 +168,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         wechat_use_recognition=env.get("WECHAT_USE_RECOGNITION", "false").strip().lower() in ("1", "true", "yes", "on"),
         wechat_asr_engine=env.get("WECHAT_ASR_ENGINE") or "voice.vosk_engine:VoskEngine",
         demo_agent_name=env.get("KEFU_DEMO_AGENT") or "demo",
-        demo_agent_password=env.get("KEFU_DEMO_AGENT_PASSWORD") or "kefu-demo",
+        demo_agent_password=env.get("KEFU_DEMO_AGENT_PASSWORD") or PUBLISHED_DEMO_PASSWORD,
         ivr_flows_dir=_path(env.get("KEFU_IVR_FLOWS_DIR"), root / "ivr_flows"),
         ivr_config_path=_path(env.get("KEFU_IVR_CONFIG"), _path(env.get("KEFU_CONTENT_DIR"), root / "content") / "ivr.yml"),
         ivr_asr_engine=env.get("KEFU_IVR_ASR_ENGINE") or "voice.vosk_engine:VoskEngine",

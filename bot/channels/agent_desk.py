@@ -61,9 +61,13 @@ def login_guard(desk: Desk) -> LoginGuard:
 
 
 async def current_agent(request: Request, desk: Desk) -> dict | None:
-    """The session's agent while their account exists: a removed agent's sessions end at once, in every process."""
+    """The session's agent while their account exists with the password it signed in with: a removed
+    agent's sessions, and those of an agent whose password was changed, end at once, in every process."""
     agent = await session_agent(desk.queue.redis, request.cookies.get(COOKIE))
-    if agent is not None and await asyncio.to_thread(desk.accounts.get, agent["agent_id"]) is None:
+    if agent is None:
+        return None
+    account = await asyncio.to_thread(desk.accounts.get, agent["agent_id"])
+    if account is None or account.credential != agent.get("credential"):
         await close_session(desk.queue.redis, request.cookies.get(COOKIE))
         return None
     return agent

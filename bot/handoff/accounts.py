@@ -37,6 +37,8 @@ class AgentAccount:
     skills: tuple[str, ...]
     capacity: int
     role: str = AGENT
+    credential: str = ""  # changes with the password: a desk session opened with another ends
+
 
     @property
     def agent_id(self) -> str:
@@ -68,7 +70,8 @@ def verify_password(password: str, stored: str) -> bool:
 
 def _account(row) -> AgentAccount:
     return AgentAccount(id=row["id"], name=row["name"], display_name=row["display_name"] or row["name"],
-                        skills=tuple(row["skills"] or ()), capacity=int(row["capacity"]), role=row["role"] or AGENT)
+                        skills=tuple(row["skills"] or ()), capacity=int(row["capacity"]), role=row["role"] or AGENT,
+                        credential=hashlib.sha256(row["password_hash"].encode()).hexdigest()[:16])
 
 
 def _with_role(name: str):
@@ -121,6 +124,15 @@ class AccountStore:
             conn.execute(agent_roles.delete().where(agent_roles.c.agent_name == name))
             if role != AGENT:
                 conn.execute(agent_roles.insert().values(agent_name=name, role=role))
+
+    def set_password(self, name: str, password: str) -> None:
+        """A new password; the agent's desk sessions opened with the old one end (``credential``)."""
+        if len(password) < MIN_PASSWORD_CHARS:
+            raise AccountError(f"password must have at least {MIN_PASSWORD_CHARS} characters")
+        with self.engine.begin() as conn:
+            if conn.execute(agents.update().where(agents.c.name == name)
+                            .values(password_hash=hash_password(password))).rowcount == 0:
+                raise AccountError(f"no agent {name!r}")
 
     def remove(self, name: str) -> None:
         """The agent can no longer sign in, and their desk sessions end (the desk checks the account on

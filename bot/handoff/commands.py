@@ -11,7 +11,7 @@ import sys
 
 from bot.handoff.accounts import ROLES, SUPERVISOR, AccountError, AccountStore
 from bot.handoff.rules import load_rules
-from bot.settings import Settings, get_settings
+from bot.settings import PUBLISHED_DEMO_PASSWORD, Settings, get_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     role.add_argument("name", help="login name")
     role.add_argument("role", choices=ROLES)
     role.set_defaults(handler=agent_role)
+    password = commands.add_parser("password", help="set an agent's password (read from stdin or asked); their open desk sessions end")
+    password.add_argument("name", help="login name")
+    password.set_defaults(handler=agent_password)
     remove = commands.add_parser("remove", help="remove an agent: no more sign-in, their conversations go back to the queue")
     remove.add_argument("name", help="login name")
     remove.set_defaults(handler=agent_remove)
@@ -72,6 +75,17 @@ def agent_role(args: argparse.Namespace) -> int:
     return 0
 
 
+def agent_password(args: argparse.Namespace) -> int:
+    settings = getattr(args, "settings", None) or get_settings()
+    try:
+        AccountStore(settings.database_url).set_password(args.name, typed_password())
+    except AccountError as exc:
+        print(f"kefu agent password: {exc}", file=sys.stderr)
+        return 1
+    print(f"agent {args.name}: password changed; desk sessions opened with the old one are signed out")
+    return 0
+
+
 def agent_remove(args: argparse.Namespace) -> int:
     settings = getattr(args, "settings", None) or get_settings()
     try:
@@ -81,6 +95,14 @@ def agent_remove(args: argparse.Namespace) -> int:
         return 1
     print(f"agent {args.name} removed: signed out everywhere; conversations they held go back to the queue")
     return 0
+
+
+def demo_login_note(settings: Settings) -> str:
+    """The banner's word on the demo login: its password only while it is still the published one."""
+    if AccountStore(settings.database_url).authenticate(settings.demo_agent_name, PUBLISHED_DEMO_PASSWORD) is None:
+        return ""
+    return (f" (demo supervisor {settings.demo_agent_name} / {PUBLISHED_DEMO_PASSWORD}, a published password: "
+            f"`kefu agent password {settings.demo_agent_name}` before anyone else can reach the desk)")
 
 
 def ensure_demo_agent(settings: Settings) -> bool:

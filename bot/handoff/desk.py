@@ -57,7 +57,7 @@ class Desk:
             return None
         await self.queue.roster.register(account.agent_id, name=account.display_name, skills=account.skills,
                                          capacity=account.capacity, status="away")
-        token = await open_session(self.queue.redis, account.agent_id, account.display_name)
+        token = await open_session(self.queue.redis, account.agent_id, account.display_name, account.credential)
         logger.info("handoff.desk.login agent=%s", account.agent_id)
         return token, account
 

@@ -17,9 +17,11 @@ def _key(token: str) -> str:
     return keys.session(hashlib.sha256(token.encode()).hexdigest())
 
 
-async def open_session(client: redis.Redis, agent_id: str, display_name: str) -> str:
+async def open_session(client: redis.Redis, agent_id: str, display_name: str, credential: str = "") -> str:
+    """A new session; ``credential`` is the account's when it opened (a changed password ends it)."""
     token = secrets.token_urlsafe(32)
-    await client.set(_key(token), json.dumps({"agent_id": agent_id, "name": display_name}), ex=SESSION_TTL_S)
+    await client.set(_key(token), json.dumps({"agent_id": agent_id, "name": display_name, "credential": credential}),
+                     ex=SESSION_TTL_S)
     return token
 
 

@@ -143,3 +143,29 @@ def test_a_removed_agent_is_signed_out_everywhere_and_their_customer_waits_for_t
     capsys.readouterr()
     assert agent_remove(argparse.Namespace(name=name, settings=stack.settings)) == 1
     assert capsys.readouterr().err == f"kefu agent remove: no agent {name!r}\n"
+
+
+def test_a_changed_password_signs_the_agents_open_sessions_out(running_kefu, monkeypatch):
+    """Found by a probe: the demo supervisor's published password could not be changed, and sessions
+    renewed on every request never ended. `kefu agent password` ends every session of the old one."""
+    import argparse
+    import io
+
+    from bot.handoff.accounts import AccountStore
+    from bot.handoff.commands import agent_password, demo_login_note
+
+    stack = running_kefu
+    name = f"mover-{uuid.uuid4().hex[:6]}"
+    AccountStore(stack.settings.database_url).add(name, "old-pass-1", ["tv"], known_skills=["tv"])
+    session = desk_login(stack, name, "old-pass-1")
+    assert desk(session, stack, "GET", "overview").ok
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("new-pass-22\n"))
+    assert agent_password(argparse.Namespace(name=name, settings=stack.settings)) == 0
+    refused = desk(session, stack, "GET", "overview")
+    assert refused.status_code == 401 and refused.json()["error"] == "error_signed_out"
+    assert desk(desk_login(stack, name, "new-pass-22"), stack, "GET", "overview").ok
+    old = requests.post(f"{stack.settings.rasa_url}/agent/api/login", json={"name": name, "password": "old-pass-1"},
+                        headers={"X-Kefu-Desk": "1"}, timeout=30)
+    assert old.status_code == 401
+    assert "kefu agent password demo" in demo_login_note(stack.settings)  # the demo login still has its published password
