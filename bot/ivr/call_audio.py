@@ -107,11 +107,13 @@ class CallAudio:
     def start_recording(self, max_seconds: float, end_silence_s: float) -> None:
         self.mode = RECORD
         self._drop_turn()
-        self._recording = bytearray()
+        # A caller who started a moment before the beep is heard already, and what they said just
+        # before it is kept (found by a tester: such a message was thrown away as "nothing recorded").
+        self._heard = self.detector.in_speech
+        self._recording = bytearray(b"".join(self._preroll)) if self._heard else bytearray()
         rate = self.sample_rate * SAMPLE_WIDTH
         self._record_limits = (int(max_seconds * rate), int(end_silence_s * rate), int(NO_SPEECH_RECORDING_S * rate))
         self._silence_bytes = 0
-        self._heard = False
 
     def finish_recording(self, finished_by: str) -> RecordingAudio | None:
         if self.mode != RECORD or self._recording is None:
