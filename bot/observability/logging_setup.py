@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from bot.handoff.masking import mask_text
+from bot.security.log_masking import mask_field, mask_numbers
 
 _CONFIGURED_MARK = "_kefu_structlog"
 
@@ -30,11 +31,15 @@ def clear_conversation() -> None:
     structlog.contextvars.clear_contextvars()
 
 
-def mask_personal_numbers(_, __, event_dict: dict) -> dict:
-    """Phone, account and ID numbers keep their last 4 digits in every string field of the line."""
+def mask_ids_and_numbers(_, __, event_dict: dict) -> dict:
+    """Every string field of the line, bound context and ``extra=`` fields included: a conversation id
+    (``conversation_id``, ``sender``, ``call`` …) becomes its pseudonym, as in the message part;
+    phone, account and ID numbers keep their last 4 digits. The record factory of
+    ``bot.security.log_masking`` sees the message only, not the context merged here (found by a tester:
+    a web-chat id read from a log resumed a verified conversation)."""
     for key, value in event_dict.items():
         if isinstance(value, str) and key not in ("timestamp", "exception", "level", "logger"):
-            event_dict[key] = mask_text(value)
+            event_dict[key] = mask_text(mask_field(key, value))
     return event_dict
 
 
@@ -67,7 +72,7 @@ def _shared_processors() -> list:
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _event_name,
-        mask_personal_numbers,
+        mask_ids_and_numbers,
     ]
 
 
@@ -84,9 +89,9 @@ def build_formatter(log_format: str = "console") -> logging.Formatter:
 
 
 def mask_exception(_, __, event_dict: dict) -> dict:
-    """Tracebacks may quote a number from a message: mask it there too."""
+    """Tracebacks may quote a number or a conversation id from a message: mask them there too."""
     if isinstance(event_dict.get("exception"), str):
-        event_dict["exception"] = mask_text(event_dict["exception"])
+        event_dict["exception"] = mask_text(mask_numbers(event_dict["exception"]))
     return event_dict
 
 
