@@ -9,6 +9,7 @@ personal numbers masked. JSON in production (``KEFU_LOG_FORMAT=json``), readable
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -40,6 +41,21 @@ def mask_ids_and_numbers(_, __, event_dict: dict) -> dict:
     for key, value in event_dict.items():
         if isinstance(value, str) and key not in ("timestamp", "exception", "level", "logger"):
             event_dict[key] = mask_text(mask_field(key, value))
+    return event_dict
+
+
+# C0/C1 controls (line breaks included), Unicode line separators and bidi overrides: a value holding
+# one could end a log line and forge the next, or make a terminal show a line other than it is.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_control_characters(_, __, event_dict: dict) -> dict:
+    """Every field of the line stays on its line: control characters are written as escapes
+    (``\\n``), whoever chose the value (found by a tester: a REST sender id with a newline forged
+    a back-dated security line). A traceback keeps its lines."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and key != "exception":
+            event_dict[key] = CONTROL_CHARACTERS.sub(lambda m: m.group().encode("unicode_escape").decode(), value)
     return event_dict
 
 
@@ -84,7 +100,8 @@ def build_formatter(log_format: str = "console") -> logging.Formatter:
         final = [structlog.dev.ConsoleRenderer(colors=False)]
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared_processors(),
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, mask_exception, *final],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, mask_exception,
+                    escape_control_characters, *final],
     )
 
 

@@ -130,3 +130,21 @@ def test_no_conversation_id_reaches_a_log_line_from_the_context_or_extra_fields(
     assert pseudonym(web) in lines[0] and pseudonym(web) in lines[1], "the same pseudonym on every line"
     assert lines[3].count(pseudonym(rest)) == 2, "hashed once, in the message part and the context alike"
     assert "0004" in text and "action_identify_customer" in text
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_a_value_with_a_line_break_cannot_forge_a_log_line(log_format):
+    """Found by a tester: a REST sender id holding a newline and a back-dated line was written as two lines."""
+    forged = "\n2026-12-02T06:00:00.000000Z [warning  ] security.desk_login.locked FORGED=1"
+    with configured(log_format) as stream:
+        bind_conversation("inj2" + forged, "rest", note="ok" + forged)
+        logging.getLogger("bot.notify").info("notify.outbox.queued text=%s", "hi" + forged,
+                                             extra={"reason": "\x1b[2Jbye\u2028" + forged})
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and "security.desk_login.locked" in lines[0]
+    assert not lines[0].lstrip().startswith("2026-12-02T06:00:00") and "\x1b" not in lines[0]
+    if log_format == "console":
+        assert "note=ok\\n2026-12-02T06:00:00" in lines[0] and "\\x1b[2Jbye\\u2028" in lines[0]
+    else:
+        line = json.loads(lines[0])
+        assert line["note"].startswith("ok\\n2026") and line["message"].startswith("text=hi\\n2026")

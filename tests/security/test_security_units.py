@@ -127,3 +127,15 @@ def test_web_chat_session_ids_resume_only_when_this_server_issued_them():
     tampered = session_id[:15] + ("0" if session_id[15] != "0" else "1") + session_id[16:]
     assert not issued(tampered, "the-channel-secret")
     assert not any(issued(made_up, "the-channel-secret") for made_up in ("0" * 32, "13800000002", None, 42))
+
+
+@pytest.mark.parametrize("sender", ["inj2\n2026-12-02T06:00:00.000000Z [warning  ] security.desk_login.locked",
+                                    "a\rb", "tab\there", "esc\x1b[2J", "nul\x00", "line\u2028sep"])
+def test_a_rest_sender_with_control_characters_is_refused_with_the_reason(sender):
+    """Found by a tester: a newline in a REST sender id wrote a forged, back-dated line into the logs."""
+    from bot.channels.rest_guard import rest_body_problem
+
+    body = json.dumps({"sender": sender, "message": "查一下我的账单"}).encode()
+    assert rest_body_problem(body) == "`sender` may not contain control characters"
+    for fine in ("app-user-42", "partner:客户 7", "8800000002"):
+        assert rest_body_problem(json.dumps({"sender": fine, "message": "你好"}).encode()) is None
