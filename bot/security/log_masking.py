@@ -31,14 +31,17 @@ CALL_ID = re.compile(r"(?<![\w%])(ivr(?::|%3A))(?!#)([\w-]+)")
 WEBCHAT_ID = re.compile(r"(?<![0-9A-Za-z#])[0-9a-f]{32}(?![0-9A-Za-z])")
 OPENID = re.compile(r"(?<![\w-])o[\w-]{27}(?![\w-])")
 CHANNEL_PREFIXES = ("ivr:", "wechat:")
-PSEUDONYM = re.compile(r"(?:ivr:|wechat:)?#[0-9a-f]{10}")
+PSEUDONYM = re.compile(r"(?:ivr:|wechat:)?#h[0-9a-f]{10}")
 
 
 def pseudonym(conversation_id: str) -> str:
-    """The stable stand-in for an id in the logs (``#`` and 10 hex digits), channel prefix kept."""
+    """The stable stand-in for an id in the logs (``#h`` and 10 hex digits), channel prefix kept.
+
+    The ``h`` keeps a hash that happens to be all digits (1 in 100) from being masked as a phone
+    number, which made it impossible to look up (found by a tester)."""
     prefix = next((p for p in CHANNEL_PREFIXES if conversation_id.startswith(p)), "")
     rest = conversation_id[len(prefix):]
-    return f"{prefix}#{hashlib.sha256(rest.encode()).hexdigest()[:10]}"
+    return f"{prefix}#h{hashlib.sha256(rest.encode()).hexdigest()[:10]}"
 
 
 def mask_ids(text: str) -> str:

@@ -148,3 +148,14 @@ def test_a_value_with_a_line_break_cannot_forge_a_log_line(log_format):
     else:
         line = json.loads(lines[0])
         assert line["note"].startswith("ok\\n2026") and line["message"].startswith("text=hi\\n2026")
+
+
+@pytest.mark.parametrize("masked_records", [False, True], ids=["plain", "record-factory"])
+def test_a_pseudonym_made_of_digits_is_not_masked_as_a_phone_number(masked_records):
+    """Found by a tester: this call's id hashed to ``#3055686454``, shown as ``#******6454``, so
+    README's ``pseudonym()`` look-up found none of its lines."""
+    call = "MZ4bf48875d75e65c87395234584616272"
+    with configured("console", masked_records) as stream:
+        bind_conversation(f"ivr:{call}", "ivr")
+        logging.getLogger("bot.ivr.engine").info("ivr.call.ended call=%s reason=hangup", call)
+    assert pseudonym(call) in stream.getvalue() and pseudonym(f"ivr:{call}") in stream.getvalue()
