@@ -168,16 +168,18 @@ def configure_from_settings(settings=None, *, one_shot: bool = False) -> None:
     ``kefu: error:`` line; its log goes to ``<data dir>/logs/cli.log`` so a script reading stderr sees
     the one line that matters (``KEFU_LOG_LEVEL`` set explicitly puts it back on stderr).
     """
+    import io
     import os
 
+    from bot.security.private_files import open_private_log, private_dir
     from bot.settings import get_settings
 
     settings = settings or get_settings()
     stream = None
     if one_shot and not os.environ.get("KEFU_LOG_LEVEL"):
         try:
-            (settings.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-            stream = open(settings.data_dir / "logs" / "cli.log", "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+            logs = private_dir(settings.data_dir / "logs")
+            stream = io.TextIOWrapper(open_private_log(logs / "cli.log"), encoding="utf-8", line_buffering=True)
         except OSError:
             stream = None  # an unwritable data dir: stderr, as before
     configure_logging(settings.log_format, settings.log_level, stream=stream)
