@@ -25,7 +25,7 @@ PHONE = re.compile(r"(?<!\d)((?:\+?86)?1[3-9]\d)\d{4}(\d{4})(?!\d)")
 # (bound context, ``extra=``, Rasa's event fields), whatever the id's shape (REST ids are the client's choice).
 ID_NAMES = ("conversation", "conversation_id", "sender", "sender_id", "session", "session_id", "sid",
             "call", "call_id", "openid")
-KEYED_ID = re.compile(rf"\b({'|'.join(ID_NAMES)})=(['\"]?)(?!#)([^\s,;'\"()\[\]{{}}]+)")
+KEYED_ID = re.compile(rf"\b({'|'.join(ID_NAMES)})=(['\"]?)([^\s,;'\"()\[\]{{}}]+)")
 # And wherever else they appear (paths, Rasa's own lines): phone calls, web-chat ids, WeChat openids.
 CALL_ID = re.compile(r"(?<![\w%])(ivr(?::|%3A))(?!#)([\w-]+)")
 WEBCHAT_ID = re.compile(r"(?<![0-9A-Za-z#])[0-9a-f]{32}(?![0-9A-Za-z])")
@@ -44,8 +44,14 @@ def pseudonym(conversation_id: str) -> str:
     return f"{prefix}#h{hashlib.sha256(rest.encode()).hexdigest()[:10]}"
 
 
+def hashed_once(value: str) -> str:
+    """The pseudonym of an id, or the value itself when it already is one: a line masked by the
+    record factory is masked again by the log formatter, and ``ivr:#h…`` must not become a hash of a hash."""
+    return value if PSEUDONYM.fullmatch(value) else pseudonym(value)
+
+
 def mask_ids(text: str) -> str:
-    text = KEYED_ID.sub(lambda m: f"{m.group(1)}={m.group(2)}{pseudonym(m.group(3))}", text)
+    text = KEYED_ID.sub(lambda m: f"{m.group(1)}={m.group(2)}{hashed_once(m.group(3))}", text)
     text = CALL_ID.sub(lambda m: m.group(1) + pseudonym(m.group(2)), text)
     text = WEBCHAT_ID.sub(lambda m: pseudonym(m.group()), text)
     return OPENID.sub(lambda m: pseudonym(m.group()), text)
@@ -61,7 +67,7 @@ def mask_numbers(text: str) -> str:
 def mask_field(name: str, value: str) -> str:
     """One field of a structured line: an id field becomes its pseudonym (once), any other is masked."""
     if name in ID_NAMES:
-        return value if PSEUDONYM.fullmatch(value) else pseudonym(value)
+        return hashed_once(value)
     return mask_numbers(value)
 
 

@@ -117,7 +117,8 @@ def test_no_conversation_id_reaches_a_log_line_from_the_context_or_extra_fields(
         structlog.get_logger("rasa.core").info("rasa.turn", sender_id=web)  # a structlog event (Rasa's kind)
         clear_conversation()
         bind_conversation(f"ivr:{call}", "ivr")
-        logging.getLogger("bot.ivr.engine").info("ivr.call.started", extra={"call": call, "openid": openid})
+        logging.getLogger("bot.ivr.engine").info("handoff.queued conversation=%s", f"ivr:{call}",
+                                                 extra={"call": call, "openid": openid})
         clear_conversation()
         bind_conversation(rest, "rest")
         logging.getLogger("bot.handoff.queue").info("handoff.queued conversation=%s", rest)
@@ -128,6 +129,7 @@ def test_no_conversation_id_reaches_a_log_line_from_the_context_or_extra_fields(
     for hashed in (pseudonym(web), pseudonym(f"ivr:{call}"), pseudonym(call), pseudonym(openid), pseudonym(rest)):
         assert hashed in text
     assert pseudonym(web) in lines[0] and pseudonym(web) in lines[1], "the same pseudonym on every line"
+    assert lines[2].count(pseudonym(f"ivr:{call}")) == 2, "hashed once, in the message part and the context alike"
     assert lines[3].count(pseudonym(rest)) == 2, "hashed once, in the message part and the context alike"
     assert "0004" in text and "action_identify_customer" in text
 
