@@ -20,6 +20,7 @@ from bot.db.seed import seed_demo
 from bot.embedded_redis import EmbeddedRedis
 from bot.handoff.commands import ensure_demo_agent
 from bot.security.launch import action_server_command, cors_arguments, secure_environment
+from bot.security.private_files import open_private_log, private_dir
 from bot.serving import forget_serving, record_serving
 from bot.settings import Settings, redis_parts
 from bot.training import ensure_model
@@ -112,8 +113,7 @@ class KefuStack:
             self.redis_url = self._redis.url
         self.reset_metrics()
         env = self.child_environment()
-        logs = self.settings.data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
+        logs = private_dir(self.settings.data_dir / "logs")
         action_log = logs / "actions.log"
         actions = self._spawn(
             action_server_command(self.settings), env, action_log,
@@ -152,7 +152,7 @@ class KefuStack:
         return process
 
     def _spawn(self, command: list[str], env: dict, log_file: Path) -> subprocess.Popen:
-        handle = open(log_file, "ab")
+        handle = open_private_log(log_file)
         process = subprocess.Popen(
             command, cwd=self.settings.root, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
         )

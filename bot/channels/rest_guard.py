@@ -36,6 +36,9 @@ def rest_body_problem(body: bytes, other_channels: frozenset[str] = frozenset())
     sender, message = payload.get("sender"), payload.get("message")
     if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
         return f"`sender` must be a non-empty string of at most {MAX_SENDER_CHARS} characters"
+    if not sender.isprintable():
+        # A line break in an id wrote a forged log line (found by a tester); ids are printable text.
+        return "`sender` may not contain control characters"
     if not isinstance(message, str) or len(message) > MAX_MESSAGE_CHARS:
         return f"`message` must be a string of at most {MAX_MESSAGE_CHARS} characters"
     if "metadata" in payload and not isinstance(payload["metadata"], (dict, type(None))):

@@ -10,6 +10,7 @@ import functools
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Iterator
 
 import sqlalchemy as sa
@@ -30,6 +31,7 @@ from bot.db.schema import (
     voice_messages,
 )
 from bot.observability.metrics import count_outcome
+from bot.security.private_files import create_private_file
 
 TICKET_TRANSITIONS = {
     "open": {"assigned", "resolved"},
@@ -71,10 +73,13 @@ def in_chunks(values: list, size: int = IN_LIST_SIZE) -> Iterator[list]:
 
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> Engine:
-    """One engine per database URL per process."""
+    """One engine per database URL per process; an SQLite file is created readable by its owner only."""
     kwargs = {"future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            create_private_file(Path(database))
     return sa.create_engine(url, **kwargs)
 
 

@@ -9,12 +9,14 @@ personal numbers masked. JSON in production (``KEFU_LOG_FORMAT=json``), readable
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
 import structlog
 
 from bot.handoff.masking import mask_text
+from bot.security.log_masking import mask_field, mask_numbers
 
 _CONFIGURED_MARK = "_kefu_structlog"
 
@@ -30,11 +32,30 @@ def clear_conversation() -> None:
     structlog.contextvars.clear_contextvars()
 
 
-def mask_personal_numbers(_, __, event_dict: dict) -> dict:
-    """Phone, account and ID numbers keep their last 4 digits in every string field of the line."""
+def mask_ids_and_numbers(_, __, event_dict: dict) -> dict:
+    """Every string field of the line, bound context and ``extra=`` fields included: a conversation id
+    (``conversation_id``, ``sender``, ``call`` …) becomes its pseudonym, as in the message part;
+    phone, account and ID numbers keep their last 4 digits. The record factory of
+    ``bot.security.log_masking`` sees the message only, not the context merged here (found by a tester:
+    a web-chat id read from a log resumed a verified conversation)."""
     for key, value in event_dict.items():
         if isinstance(value, str) and key not in ("timestamp", "exception", "level", "logger"):
-            event_dict[key] = mask_text(value)
+            event_dict[key] = mask_text(mask_field(key, value))
+    return event_dict
+
+
+# C0/C1 controls (line breaks included), Unicode line separators and bidi overrides: a value holding
+# one could end a log line and forge the next, or make a terminal show a line other than it is.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_control_characters(_, __, event_dict: dict) -> dict:
+    """Every field of the line stays on its line: control characters are written as escapes
+    (``\\n``), whoever chose the value (found by a tester: a REST sender id with a newline forged
+    a back-dated security line). A traceback keeps its lines."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and key != "exception":
+            event_dict[key] = CONTROL_CHARACTERS.sub(lambda m: m.group().encode("unicode_escape").decode(), value)
     return event_dict
 
 
@@ -67,7 +88,7 @@ def _shared_processors() -> list:
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _event_name,
-        mask_personal_numbers,
+        mask_ids_and_numbers,
     ]
 
 
@@ -79,14 +100,15 @@ def build_formatter(log_format: str = "console") -> logging.Formatter:
         final = [structlog.dev.ConsoleRenderer(colors=False)]
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared_processors(),
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, mask_exception, *final],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, mask_exception,
+                    escape_control_characters, *final],
     )
 
 
 def mask_exception(_, __, event_dict: dict) -> dict:
-    """Tracebacks may quote a number from a message: mask it there too."""
+    """Tracebacks may quote a number or a conversation id from a message: mask them there too."""
     if isinstance(event_dict.get("exception"), str):
-        event_dict["exception"] = mask_text(event_dict["exception"])
+        event_dict["exception"] = mask_text(mask_numbers(event_dict["exception"]))
     return event_dict
 
 
@@ -146,16 +168,18 @@ def configure_from_settings(settings=None, *, one_shot: bool = False) -> None:
     ``kefu: error:`` line; its log goes to ``<data dir>/logs/cli.log`` so a script reading stderr sees
     the one line that matters (``KEFU_LOG_LEVEL`` set explicitly puts it back on stderr).
     """
+    import io
     import os
 
+    from bot.security.private_files import open_private_log, private_dir
     from bot.settings import get_settings
 
     settings = settings or get_settings()
     stream = None
     if one_shot and not os.environ.get("KEFU_LOG_LEVEL"):
         try:
-            (settings.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-            stream = open(settings.data_dir / "logs" / "cli.log", "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+            logs = private_dir(settings.data_dir / "logs")
+            stream = io.TextIOWrapper(open_private_log(logs / "cli.log"), encoding="utf-8", line_buffering=True)
         except OSError:
             stream = None  # an unwritable data dir: stderr, as before
     configure_logging(settings.log_format, settings.log_level, stream=stream)

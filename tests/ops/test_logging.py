@@ -1,6 +1,7 @@
 """Log lines a person on call can use: event name, conversation, channel, masked numbers, tracebacks."""
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -11,27 +12,38 @@ import pytest
 import structlog
 
 from bot.observability.logging_setup import bind_conversation, clear_conversation, configure_logging
+from bot.security import log_masking
+from bot.security.log_masking import pseudonym
+
+
+@contextlib.contextmanager
+def configured(log_format: str, masked_records: bool = False):
+    """This process's logging as a Kefu process sets it up, written to the yielded stream; with
+    ``masked_records`` also the record factory the Rasa and action servers install."""
+    stream = io.StringIO()
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level, logging.getLogRecordFactory())
+    if masked_records:
+        log_masking.install()
+    configure_logging(log_format, stream=stream)
+    clear_conversation()
+    try:
+        yield stream
+    finally:
+        clear_conversation()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in before[0]:
+            root.addHandler(handler)
+        root.setLevel(before[1])
+        logging.setLogRecordFactory(before[2])
+        structlog.reset_defaults()
 
 
 @pytest.fixture
 def json_lines():
-    stream = io.StringIO()
-    root = logging.getLogger()
-    before = (list(root.handlers), root.level)
-    configure_logging("json", stream=stream)
-    clear_conversation()
-
-    def lines() -> list[dict]:
-        return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-
-    yield lines
-    clear_conversation()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in before[0]:
-        root.addHandler(handler)
-    root.setLevel(before[1])
-    structlog.reset_defaults()
+    with configured("json") as stream:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
 
 
 def test_every_line_carries_the_bound_conversation_and_masks_numbers(json_lines):
@@ -39,9 +51,9 @@ def test_every_line_carries_the_bound_conversation_and_masks_numbers(json_lines)
     logging.getLogger("bot.ivr.engine").info("ivr.call.started call=%s caller=%s", "CA42", "13800000001")
     line = json_lines()[-1]
     assert line["event"] == "ivr.call.started"
-    assert (line["conversation_id"], line["channel"]) == ("ivr:CA42", "ivr")
+    assert (line["conversation_id"], line["channel"]) == (pseudonym("ivr:CA42"), "ivr")
     assert "13800000001" not in json.dumps(line, ensure_ascii=False)
-    assert line["message"].endswith("*******0001")
+    assert line["message"].endswith("****0001")
 
 
 def test_unexpected_exception_has_its_traceback(json_lines):
@@ -51,7 +63,7 @@ def test_unexpected_exception_has_its_traceback(json_lines):
     except KeyError:
         logging.getLogger("bot.x").exception("turn.failed")
     line = json_lines()[-1]
-    assert line["level"] == "error" and line["conversation_id"] == "u-7"
+    assert line["level"] == "error" and line["conversation_id"] == pseudonym("u-7")
     assert "Traceback" in line["exception"] and "KeyError: 'missing'" in line["exception"]
 
 
@@ -70,24 +82,13 @@ def test_rejected_catalogue_edit_names_the_file_and_the_reason(json_lines, tmp_p
     assert "flow sequence" in rejected[-1]["error"] or "expected" in rejected[-1]["error"]
 
 
-def test_development_format_is_one_readable_line(tmp_path):
-    stream = io.StringIO()
-    root = logging.getLogger()
-    before = list(root.handlers)
-    try:
-        configure_logging("console", stream=stream)
+def test_development_format_is_one_readable_line():
+    with configured("console") as stream:
         bind_conversation("wechat:o1", "wechat")
         logging.getLogger("bot.channels.wechat").warning("wechat.message.duplicate msg=%s", 12)
-    finally:
-        clear_conversation()
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in before:
-            root.addHandler(handler)
-        structlog.reset_defaults()
     text = stream.getvalue()
     assert text.count("\n") == 1 and not text.lstrip().startswith("{")
-    assert "wechat.message.duplicate" in text and "conversation_id=wechat:o1" in text
+    assert "wechat.message.duplicate" in text and f"conversation_id={pseudonym('wechat:o1')}" in text
 
 
 def test_a_button_payloads_json_is_not_logged_as_a_missing_slot_but_a_misspelt_slot_is(json_lines):
@@ -101,3 +102,62 @@ def test_a_button_payloads_json_is_not_logged_as_a_missing_slot_but_a_misspelt_s
         except KeyError:
             log.exception("interpolator.interpolate.text", response=response, placeholder_key=key)
     assert [line["placeholder_key"] for line in json_lines()] == ["customer_nmae"]
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+@pytest.mark.parametrize("masked_records", [False, True], ids=["plain", "record-factory"])
+def test_no_conversation_id_reaches_a_log_line_from_the_context_or_extra_fields(log_format, masked_records):
+    """Found by a tester: the bound ``conversation_id`` was written in clear (only the message part
+    was hashed), and a web-chat id read from actions.log resumed a verified customer's chat."""
+    web, call, openid, rest = "51aaf19d319a327b2ba116ea5a8bbbc2", "MZf8a1841cb3471342993df7e6c7ba92fa", \
+        "o6_bm_security_test_openid01", "atk-bill-1"
+    with configured(log_format, masked_records) as stream:
+        bind_conversation(web, "webchat", action="action_identify_customer")
+        logging.getLogger("bot.notify").info("notify.outbox.queued id=%s", 19, extra={"phone": "13800000004"})
+        structlog.get_logger("rasa.core").info("rasa.turn", sender_id=web)  # a structlog event (Rasa's kind)
+        clear_conversation()
+        bind_conversation(f"ivr:{call}", "ivr")
+        logging.getLogger("bot.ivr.engine").info("handoff.queued conversation=%s", f"ivr:{call}",
+                                                 extra={"call": call, "openid": openid})
+        clear_conversation()
+        bind_conversation(rest, "rest")
+        logging.getLogger("bot.handoff.queue").info("handoff.queued conversation=%s", rest)
+    text = stream.getvalue()
+    lines = text.strip().splitlines()
+    assert len(lines) == 4
+    assert [secret for secret in (web, call, openid, rest, "13800000004") if secret in text] == []
+    for hashed in (pseudonym(web), pseudonym(f"ivr:{call}"), pseudonym(call), pseudonym(openid), pseudonym(rest)):
+        assert hashed in text
+    assert pseudonym(web) in lines[0] and pseudonym(web) in lines[1], "the same pseudonym on every line"
+    assert lines[2].count(pseudonym(f"ivr:{call}")) == 2, "hashed once, in the message part and the context alike"
+    assert lines[3].count(pseudonym(rest)) == 2, "hashed once, in the message part and the context alike"
+    assert "0004" in text and "action_identify_customer" in text
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_a_value_with_a_line_break_cannot_forge_a_log_line(log_format):
+    """Found by a tester: a REST sender id holding a newline and a back-dated line was written as two lines."""
+    forged = "\n2026-12-02T06:00:00.000000Z [warning  ] security.desk_login.locked FORGED=1"
+    with configured(log_format) as stream:
+        bind_conversation("inj2" + forged, "rest", note="ok" + forged)
+        logging.getLogger("bot.notify").info("notify.outbox.queued text=%s", "hi" + forged,
+                                             extra={"reason": "\x1b[2Jbye\u2028" + forged})
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and "security.desk_login.locked" in lines[0]
+    assert not lines[0].lstrip().startswith("2026-12-02T06:00:00") and "\x1b" not in lines[0]
+    if log_format == "console":
+        assert "note=ok\\n2026-12-02T06:00:00" in lines[0] and "\\x1b[2Jbye\\u2028" in lines[0]
+    else:
+        line = json.loads(lines[0])
+        assert line["note"].startswith("ok\\n2026") and line["message"].startswith("text=hi\\n2026")
+
+
+@pytest.mark.parametrize("masked_records", [False, True], ids=["plain", "record-factory"])
+def test_a_pseudonym_made_of_digits_is_not_masked_as_a_phone_number(masked_records):
+    """Found by a tester: this call's id hashed to ``#3055686454``, shown as ``#******6454``, so
+    README's ``pseudonym()`` look-up found none of its lines."""
+    call = "MZ4bf48875d75e65c87395234584616272"
+    with configured("console", masked_records) as stream:
+        bind_conversation(f"ivr:{call}", "ivr")
+        logging.getLogger("bot.ivr.engine").info("ivr.call.ended call=%s reason=hangup", call)
+    assert pseudonym(call) in stream.getvalue() and pseudonym(f"ivr:{call}") in stream.getvalue()

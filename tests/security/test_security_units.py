@@ -5,6 +5,8 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
+import sys
 import time
 
 import jwt
@@ -127,3 +129,37 @@ def test_web_chat_session_ids_resume_only_when_this_server_issued_them():
     tampered = session_id[:15] + ("0" if session_id[15] != "0" else "1") + session_id[16:]
     assert not issued(tampered, "the-channel-secret")
     assert not any(issued(made_up, "the-channel-secret") for made_up in ("0" * 32, "13800000002", None, 42))
+
+
+@pytest.mark.parametrize("sender", ["inj2\n2026-12-02T06:00:00.000000Z [warning  ] security.desk_login.locked",
+                                    "a\rb", "tab\there", "esc\x1b[2J", "nul\x00", "line\u2028sep"])
+def test_a_rest_sender_with_control_characters_is_refused_with_the_reason(sender):
+    """Found by a tester: a newline in a REST sender id wrote a forged, back-dated line into the logs."""
+    from bot.channels.rest_guard import rest_body_problem
+
+    body = json.dumps({"sender": sender, "message": "查一下我的账单"}).encode()
+    assert rest_body_problem(body) == "`sender` may not contain control characters"
+    for fine in ("app-user-42", "partner:客户 7", "8800000002"):
+        assert rest_body_problem(json.dumps({"sender": fine, "message": "你好"}).encode()) is None
+
+
+def test_a_fresh_install_keeps_its_database_and_logs_to_its_owner(tmp_path):
+    """Found by a tester: ``var/kefu.sqlite3`` (agents' password hashes, customers, SMS codes in the
+    outbox) and the logs were readable by every local user while ``var/secrets`` was not."""
+    from bot.stack import KefuStack
+
+    data_dir = tmp_path / "var"
+    env = {name: value for name, value in os.environ.items() if name not in ("KEFU_DATABASE_URL", "KEFU_LOG_LEVEL")}
+    env["KEFU_DATA_DIR"] = str(data_dir)
+    subprocess.run([sys.executable, "-m", "bot.cli", "db", "init"], cwd=PROJECT_ROOT, env=env, check=True,
+                   umask=0o022, capture_output=True, timeout=300)
+    before = os.umask(0o022)
+    try:  # the servers' logs, as `kefu run` starts them
+        KefuStack(from_environment(env))._spawn([sys.executable, "-c", "print('up')"], env,
+                                               data_dir / "logs" / "actions.log").wait(timeout=60)
+    finally:
+        os.umask(before)
+    modes = {name: stat.S_IMODE(os.stat(data_dir / name).st_mode)
+             for name in ("kefu.sqlite3", "logs", "logs/cli.log", "logs/actions.log")}
+    assert modes == {"kefu.sqlite3": 0o600, "logs": 0o700, "logs/cli.log": 0o600, "logs/actions.log": 0o600}
+    assert "up" in (data_dir / "logs" / "actions.log").read_text()
