@@ -190,7 +190,7 @@ class FlowEngine:
 
     def _conditions(self) -> ConditionContext:
         return ConditionContext(self.services.hotline.get().hours, self.services.handoff.estimated_wait,
-                                self.services.clock)
+                                self.services.clock, self.services.handoff.agents_available)
 
     async def _transfer(self, flow: Flow, state: CallState, node: Node, commands: list) -> str | None:
         priority = node.priority + (node.vip_priority_bonus if state.vip_tier >= 2 else 0)
