@@ -28,6 +28,7 @@ from voice.audio import AudioLimits, decode_file
 from voice.errors import AudioError, TTSError
 from voice.pcm import Pcm, check_rate, read_wav, rms_dbfs
 from voice.resample import resample_pcm
+from voice.speakable import speakable
 
 _SYNTH_TIMEOUT = 30.0
 _SYNTH_LIMITS = AudioLimits(max_bytes=100 * 1024 * 1024, max_seconds=600.0)
@@ -176,7 +177,7 @@ class Pyttsx3Engine(TtsEngine):
 
     async def synthesize(self, text: str, sample_rate: int = 8000) -> bytes:
         check_rate(sample_rate)
-        text = text.strip()
+        text = speakable(text.strip())
         if not text:
             raise TTSError("nothing to synthesise: text is empty")
         loop = asyncio.get_running_loop()
