@@ -326,5 +326,19 @@ class Desk:
             raise DeskError("error_ticket", 404)
         return path
 
+    async def caller_clip(self, agent_id: str, conversation_id: str, clip_id: str) -> Path:
+        """A phone caller's untranscribed turn, for the agent serving the conversation (or a supervisor);
+        only a clip that conversation names, so an id from another call plays nothing."""
+        from bot.handoff.accounts import SUPERVISOR
+        from bot.ivr.caller_clips import CLIPS_DIR, CallerClips, clip_ids
+
+        if await asyncio.to_thread(self.accounts.role_of, agent_id) != SUPERVISOR:
+            await self._held(agent_id, conversation_id)
+        path = CallerClips(get_settings().data_dir / CLIPS_DIR).path(clip_id) \
+            if clip_id in clip_ids(await self.conversations.events(conversation_id)) else None
+        if path is None:
+            raise DeskError("error_clip", 404)
+        return path
+
     async def _record(self, conversation_id: str, kind: str, data: dict) -> None:
         await record(conversation_id, kind, database_url=self.repository.url, **data)

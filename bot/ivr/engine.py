@@ -397,6 +397,9 @@ class FlowEngine:
             await self._tell_agent_side(state, state.buttons[int(event.digit) - 1])
         elif isinstance(event, Utterance) and event.text.strip():
             await self._tell_agent_side(state, event.text.strip())
+        elif isinstance(event, Utterance) and event.audio \
+                and await self.services.handoff.with_agent(conversation_id(state.call_id)):
+            await self._tell_agent_unheard(state, event)
         elif not isinstance(event, (KeyPress, Utterance)):
             return []
         return [await self._queued_listen(flow, state, node)]  # the caller's input stopped the reminder timer
@@ -440,10 +443,21 @@ class FlowEngine:
 
     async def _tell_agent_side(self, state: CallState, text: str) -> None:
         """The caller's words while queued: into the paused conversation, where the agent reads them."""
-        if self.services.bot is None:
+        if self.services.bot is not None:
+            await self._relay(state, self.services.bot.turn(conversation_id(state.call_id), text, self._metadata(state)))
+
+    async def _tell_agent_unheard(self, state: CallState, event: Utterance) -> None:
+        """Words nobody could transcribe (no recogniser, or it heard nothing): the agent gets the audio."""
+        if self.services.bot is None or self.services.clips is None:
             return
+        clip = await asyncio.to_thread(self.services.clips.store, event.audio, event.sample_rate)
+        metadata = {**self._metadata(state), **clip.metadata()}
+        await self._relay(state, self.services.bot.unheard(conversation_id(state.call_id), metadata))
+
+    @staticmethod
+    async def _relay(state: CallState, sending) -> None:
         try:
-            await self.services.bot.turn(conversation_id(state.call_id), text, self._metadata(state))
+            await sending
         except Exception as exc:  # noqa: BLE001 - Rasa down: the caller still waits, the agent misses a line
             logger.warning("ivr.queued.relay_failed call=%s error=%s", state.call_id, type(exc).__name__)
 

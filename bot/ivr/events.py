@@ -67,6 +67,8 @@ class Utterance:
     ended_at: float = 0.0  # when the caller stopped talking (monotonic), for latency
     timing: object = field(default=None, compare=False, repr=False)  # bot.ivr.turn_timing.TurnTiming
     recognisable: bool = True  # False: this line has no recogniser (no Vosk model), so words never come
+    audio: bytes = field(default=b"", compare=False, repr=False)  # the turn's PCM when no words came of it
+    sample_rate: int = 8000
 
 
 @dataclass(frozen=True)

@@ -165,8 +165,9 @@ class CallSession:
         timing.flushed_at = time.monotonic()
         if ended.turn.seconds > 0 and self.asr is not None:
             observe_real_time_factor("ivr", ended.turn.decode_seconds, ended.turn.seconds)
+        unheard = b"" if result.text.strip() else bytes(ended.turn.audio)  # the agent may still listen to it
         self._post(Utterance(result.text, result.confidence, ended.turn.seconds, ended_at, timing=timing,
-                             recognisable=self.asr is not None))
+                             recognisable=self.asr is not None, audio=unheard, sample_rate=self.audio.sample_rate))
 
     def _new_turn(self, phrases: tuple[str, ...]) -> StreamingTurn:
         return StreamingTurn(self.asr, self.audio.sample_rate, phrases)
