@@ -23,6 +23,7 @@ from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
 from bot.handoff.watcher import mask_phone
 from bot.handoff.work_item_view import phone_to_call, readable, voice_message_audio
+from bot.ivr.caller_clips import untranscribed
 from bot.ledger.ledger import fault_of, named_skill
 from bot.outcomes import record
 from bot.settings import get_settings
@@ -133,6 +134,9 @@ class Desk:
         await self.conversations.utter(request.conversation_id, "utter_agent_joined", agent_name=agent_name, **marker)
         view = await self.view(agent_id, request.conversation_id)
         view["voice_bridged"] = await self._bridge(agent_id, request)
+        # Said once, at the claim: without a bridge or a recogniser the caller's words come as recordings.
+        view["speech_not_transcribed"] = not view["voice_bridged"] and request.channel == "ivr" \
+            and await untranscribed(self.queue.redis, request.conversation_id)
         return view
 
     async def _bridge(self, agent_id: str, request) -> bool:

@@ -7,12 +7,15 @@ result there is nothing to read, so the turn's audio is stored under ``<data_dir
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.ivr.call_state import call_key
+from bot.ivr.line import call_id_of
 from voice.pcm import pcm_to_wav_bytes
 
 CLIPS_DIR = "caller_clips"
@@ -55,3 +58,10 @@ def clip_ids(events: list[dict]) -> set[str]:
     """The clips a conversation's tracker names: the only ones its agent may play."""
     return {str((e.get("metadata") or {}).get(CLIP_KEY, {}).get("id")) for e in events
             if e.get("event") == "user" and isinstance((e.get("metadata") or {}).get(CLIP_KEY), dict)}
+
+
+async def untranscribed(redis, conversation_id: str) -> bool:
+    """A live call whose line has no recogniser: its agent gets recordings, never words."""
+    call_id = call_id_of(conversation_id)
+    raw = await redis.get(call_key(call_id)) if call_id else None
+    return bool(raw) and json.loads(raw).get("speech_recognised") is False

@@ -72,7 +72,7 @@ class FlowEngine:
                           node=flow.start, started_at=time.time(), carrier_call_id=call.carrier_call_id,
                           customer_id=customer.id if customer else None,
                           vip_tier=customer.vip_tier if customer else 0, caller_verified=call.caller_verified,
-                          contact_token=call.contact_token)
+                          contact_token=call.contact_token, speech_recognised=call.speech_recognised)
         await self.services.store.create(state)
         await self.services.records.contact_started(f"ivr:{call.call_id}", call.caller, state.customer_id,
                                                     outbound=bool(call.contact_token))

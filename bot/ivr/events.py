@@ -24,6 +24,7 @@ class CallStart:
     encoding: str = "mulaw"
     carrier_call_id: str = ""  # the telephony side's own id of the call (Twilio's callSid)
     contact_token: str = ""  # an outbound contact's attempt token (bot.contacts.dialer), "" for inbound calls
+    speech_recognised: bool = True  # the line has a recogniser: set by the session, not the transport
 
 
 @dataclass(frozen=True)

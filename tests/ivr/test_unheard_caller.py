@@ -125,7 +125,8 @@ async def test_an_agent_hears_what_the_recogniser_could_not_transcribe(running_k
     speech = clips_8k[CLIP]
     async with PhoneCall(line_of(running_kefu, hears_nothing), flow="t_menu") as call:
         conversation_id = f"ivr:{call.stream_sid}"
-        desk, _ = await agent_has_the_call(running_kefu, call)
+        desk, claimed = await agent_has_the_call(running_kefu, call)
+        assert claimed["speech_not_transcribed"] is False, "the line has a recogniser: nothing to warn of"
         wav = (await hear_caller_through_the_desk(call, desk, conversation_id, speech))[0]
         turn = (await clip_turns(desk, conversation_id))[0]
         stored = running_kefu.settings.data_dir / CLIPS_DIR / f"{turn['clip']['id']}.wav"
@@ -144,6 +145,7 @@ async def test_without_a_recogniser_the_agent_plays_the_callers_turns(running_ke
     speech = clips_8k[CLIP]
     async with PhoneCall(line_of(running_kefu, no_recogniser), flow="t_menu") as call:
         conversation_id = f"ivr:{call.stream_sid}"
-        desk, _ = await agent_has_the_call(running_kefu, call, no_recogniser.url)
+        desk, claimed = await agent_has_the_call(running_kefu, call, no_recogniser.url)
+        assert claimed["speech_not_transcribed"] is True, "the agent was not told the caller is not transcribed"
         await hear_caller_through_the_desk(call, desk, conversation_id, speech)
         await call.hangup()

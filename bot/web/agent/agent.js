@@ -248,6 +248,7 @@
       api("POST", "claim", {}).then(function (r) {
         if (!r.conversation) { showError({ code: "queue_empty" }); return; }
         showError(null); renderConversation(r.conversation); refreshOverview();
+        if (r.conversation.speech_not_transcribed) { $("desk-info").textContent = t("claim_not_transcribed"); }
       }).catch(showError);
     });
     $("reply-form").addEventListener("submit", function (event) {
