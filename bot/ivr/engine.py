@@ -12,7 +12,8 @@ caller says goes to the paused conversation for the agent to read, messages from
 the waiting room (:class:`LineMessage`) are spoken, ``*`` stops waiting (not once an agent has
 the call), and when the agent closes (:class:`HandedBack`) the flow continues at the waiting
 node's ``next`` — the assistant. Once an agent has the call, the notices still queued for the
-waiting caller are dropped (:class:`AgentOnLine`), so the agent is heard at once.
+waiting caller (queue updates, the reminder, the transfer prompt, the assistant's "you are queued")
+are dropped (:class:`AgentOnLine`), so the agent is heard at once.
 Until an agent takes the call its Listen carries the hotline's hold audio, its timer reads the
 flow's ``hold.reminder``, and the flow's ``hold.keys`` leave the queue for another node (a
 callback booked from the queue entry, a voice message).
@@ -210,8 +211,8 @@ class FlowEngine:
         state.status = QUEUED
         await self.services.records.event(conversation_id(state.call_id), "ivr_transferred",
                                           {"skill": node.skill, "priority": priority, "position": ticket.position})
-        if node.say:
-            commands.append(self._say(flow, state, node))
+        if node.say:  # "transferring you": not played once an agent has the call
+            commands.extend(hold_notices([self._say(flow, state, node)]))
         return None
 
     # -- events --------------------------------------------------------------------------
@@ -331,8 +332,8 @@ class FlowEngine:
         state.no_input = state.no_match = 0
         if spoken.links:
             commands.append(await self._send_links(state, spoken.links))
-        if spoken.queued is not None:
-            return commands + await self._queued_by_assistant(flow, state, node, spoken.queued)
+        if spoken.queued is not None:  # "you are queued" and the waiting node's prompts: moot once an agent has it
+            return hold_notices(commands + await self._queued_by_assistant(flow, state, node, spoken.queued))
         if state.bot_turns >= node.max_turns:
             return commands + await self._leave_bot(flow, state, node)
         return commands + [self._listen(node)]
@@ -410,9 +411,7 @@ class FlowEngine:
         once (found by a tester: queue positions drowned the agent's first words), and a notice about
         the wait that crossed the claim is not said at all."""
         if await self.services.handoff.waiting(conversation_id(state.call_id)):
-            said = [dataclasses.replace(command, hold_notice=True) if isinstance(command, Say) else command
-                    for command in await self._line_message(state, event)]
-            return said + [self._holding(flow, node)]
+            return hold_notices(await self._line_message(state, event)) + [self._holding(flow, node)]
         if event.message.get("utter_action") in QUEUE_NOTICES:
             return [self._with_agent(node)]
         return [AgentOnLine()] + await self._line_message(state, event) + [self._with_agent(node)]
@@ -604,6 +603,12 @@ class FlowEngine:
         phrases = () if (node.kind != "menu" or node.free_speech) else tuple(node.phrases())
         return Listen(node.id, speech=True, keys=True, phrases=phrases, timeout_s=node.retry.timeout_s,
                       inter_digit_timeout_s=node.inter_digit_timeout_s if collecting else 0.0)
+
+
+def hold_notices(commands: list) -> list:
+    """What is said to a caller waiting for an agent: dropped, if still queued, once the agent has the call."""
+    return [dataclasses.replace(command, hold_notice=True) if isinstance(command, Say) else command
+            for command in commands]
 
 
 def caller_claim(state: CallState, sender_id: str) -> dict:
