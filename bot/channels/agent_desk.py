@@ -333,6 +333,13 @@ async def work_item_audio(request: Request, desk: Desk, agent: dict, ticket_id: 
     return await response.file(path, mime_type="audio/wav", headers={"Cache-Control": "private, no-store"})
 
 
+@signed_in
+async def caller_clip(request: Request, desk: Desk, agent: dict, conversation_id: str, clip_id: str) -> HTTPResponse:
+    """What a phone caller said that was not transcribed, played to the agent serving the call."""
+    path = await desk.caller_clip(agent["agent_id"], conversation_id, clip_id)
+    return await response.file(path, mime_type="audio/wav", headers={"Cache-Control": "private, no-store"})
+
+
 ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/login", login, ["POST"]),
     ("/agent/api/logout", logout, ["POST"]),
@@ -353,6 +360,7 @@ ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/tickets/<ticket_id:str>/done", finish_ticket, ["POST"]),
     ("/agent/api/tickets/<ticket_id:str>/reveal", reveal_ticket, ["POST"]),
     ("/agent/api/tickets/<ticket_id:str>/audio", work_item_audio, ["GET"]),
+    ("/agent/api/conversations/<conversation_id:str>/clips/<clip_id:str>", caller_clip, ["GET"]),
 ]
 
 

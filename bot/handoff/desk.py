@@ -22,6 +22,7 @@ from bot.handoff.tickets import disposition_ticket, work_items
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
 from bot.handoff.work_item_view import phone_to_call, readable, voice_message_audio
+from bot.ivr.caller_clips import untranscribed
 from bot.ledger.ledger import fault_of, named_skill
 from bot.outcomes import record
 from bot.settings import get_settings
@@ -136,6 +137,9 @@ class Desk:
                                        "utter_agent_joined", agent_name=agent_name, **told, **marker)
         view = await self.view(agent_id, request.conversation_id)
         view["voice_bridged"] = await self._bridge(agent_id, request)
+        # Said once, at the claim: without a bridge or a recogniser the caller's words come as recordings.
+        view["speech_not_transcribed"] = not view["voice_bridged"] and request.channel == "ivr" \
+            and await untranscribed(self.queue.redis, request.conversation_id)
         return view
 
     async def _bridge(self, agent_id: str, request) -> bool:
@@ -327,6 +331,20 @@ class Desk:
         path = await asyncio.to_thread(voice_message_audio, ticket, self.repository, storage)
         if path is None:
             raise DeskError("error_ticket", 404)
+        return path
+
+    async def caller_clip(self, agent_id: str, conversation_id: str, clip_id: str) -> Path:
+        """A phone caller's untranscribed turn, for the agent serving the conversation (or a supervisor);
+        only a clip that conversation names, so an id from another call plays nothing."""
+        from bot.handoff.accounts import SUPERVISOR
+        from bot.ivr.caller_clips import CLIPS_DIR, CallerClips, clip_ids
+
+        if await asyncio.to_thread(self.accounts.role_of, agent_id) != SUPERVISOR:
+            await self._held(agent_id, conversation_id)
+        path = CallerClips(get_settings().data_dir / CLIPS_DIR).path(clip_id) \
+            if clip_id in clip_ids(await self.conversations.events(conversation_id)) else None
+        if path is None:
+            raise DeskError("error_clip", 404)
         return path
 
     async def _record(self, conversation_id: str, kind: str, data: dict) -> None:

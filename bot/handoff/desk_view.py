@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from bot.handoff import keys, masking
+from bot.ivr.caller_clips import CLIP_KEY
 from bot.selfhelp import sent_entry_id
 
 
@@ -53,6 +54,9 @@ def shown_turns(events: Iterable[dict]) -> list[dict]:
                     "voice": metadata.get("wechat_msg_type") == "voice" or bool(metadata.get("voice"))}
             if is_payload(text):
                 turn.update(text=offered.get(text, ""), pressed=True)
+            clip = metadata.get(CLIP_KEY)
+            if isinstance(clip, dict):  # a caller's words nobody transcribed: the desk plays them
+                turn["clip"] = {"id": str(clip.get("id") or ""), "seconds": clip.get("seconds")}
             turns.append(turn)
         elif kind == "bot":
             turn = bot_turn(event)

@@ -43,6 +43,10 @@ class BotGateway(ABC):
     async def turn(self, sender: str, text: str, metadata: dict) -> list[dict]:
         """Send one user message; the bot's messages for that turn."""
 
+    @abstractmethod
+    async def unheard(self, sender: str, metadata: dict) -> None:
+        """Log a caller turn that has no words (its audio is named in ``metadata``), unparsed."""
+
 
 class RasaInProcess(BotGateway):
     def __init__(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], timeout_s: float = 20.0) -> None:
@@ -54,6 +58,12 @@ class RasaInProcess(BotGateway):
         message = UserMessage(text, output, sender, input_channel=CHANNEL, metadata=metadata)
         await asyncio.wait_for(self.on_new_message(message), self.timeout_s)
         return output.messages
+
+    async def unheard(self, sender: str, metadata: dict) -> None:
+        # Given parse data, Rasa logs the turn without running NLU on an empty text.
+        message = UserMessage("", IvrOutput(), sender, input_channel=CHANNEL, metadata=metadata,
+                              parse_data={"text": "", "intent": {"name": None, "confidence": 0.0}, "entities": []})
+        await asyncio.wait_for(self.on_new_message(message), self.timeout_s)
 
 
 @dataclass(frozen=True)

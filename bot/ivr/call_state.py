@@ -52,6 +52,7 @@ class CallState:
     path: list = field(default_factory=list)  # node ids entered, for the call record
     carrier_call_id: str = ""  # the telephony side's id (Twilio callSid), for the voice bridge
     contact_token: str = ""  # the outbound contact this call answers for (bot.contacts), if any
+    speech_recognised: bool = True  # False: no recogniser on this line; an agent gets recordings, not words
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

@@ -12,7 +12,8 @@ caller says goes to the paused conversation for the agent to read, messages from
 the waiting room (:class:`LineMessage`) are spoken, ``*`` stops waiting (not once an agent has
 the call), and when the agent closes (:class:`HandedBack`) the flow continues at the waiting
 node's ``next`` — the assistant. Once an agent has the call, the notices still queued for the
-waiting caller are dropped (:class:`AgentOnLine`), so the agent is heard at once.
+waiting caller (queue updates, the reminder, the transfer prompt, the assistant's "you are queued")
+are dropped (:class:`AgentOnLine`), so the agent is heard at once.
 Until an agent takes the call its Listen carries the hotline's hold audio, its timer reads the
 flow's ``hold.reminder``, and the flow's ``hold.keys`` leave the queue for another node (a
 callback booked from the queue entry, a voice message).
@@ -72,7 +73,7 @@ class FlowEngine:
                           node=flow.start, started_at=time.time(), carrier_call_id=call.carrier_call_id,
                           customer_id=customer.id if customer else None,
                           vip_tier=customer.vip_tier if customer else 0, caller_verified=call.caller_verified,
-                          contact_token=call.contact_token)
+                          contact_token=call.contact_token, speech_recognised=call.speech_recognised)
         await self.services.store.create(state)
         await self.services.records.contact_started(f"ivr:{call.call_id}", call.caller, state.customer_id,
                                                     outbound=bool(call.contact_token))
@@ -210,8 +211,8 @@ class FlowEngine:
         state.status = QUEUED
         await self.services.records.event(conversation_id(state.call_id), "ivr_transferred",
                                           {"skill": node.skill, "priority": priority, "position": ticket.position})
-        if node.say:
-            commands.append(self._say(flow, state, node))
+        if node.say:  # "transferring you": not played once an agent has the call
+            commands.extend(hold_notices([self._say(flow, state, node)]))
         return None
 
     # -- events --------------------------------------------------------------------------
@@ -331,8 +332,8 @@ class FlowEngine:
         state.no_input = state.no_match = 0
         if spoken.links:
             commands.append(await self._send_links(state, spoken.links))
-        if spoken.queued is not None:
-            return commands + await self._queued_by_assistant(flow, state, node, spoken.queued)
+        if spoken.queued is not None:  # "you are queued" and the waiting node's prompts: moot once an agent has it
+            return hold_notices(commands + await self._queued_by_assistant(flow, state, node, spoken.queued))
         if state.bot_turns >= node.max_turns:
             return commands + await self._leave_bot(flow, state, node)
         return commands + [self._listen(node)]
@@ -397,6 +398,9 @@ class FlowEngine:
             await self._tell_agent_side(state, state.buttons[int(event.digit) - 1])
         elif isinstance(event, Utterance) and event.text.strip():
             await self._tell_agent_side(state, event.text.strip())
+        elif isinstance(event, Utterance) and event.audio \
+                and await self.services.handoff.with_agent(conversation_id(state.call_id)):
+            await self._tell_agent_unheard(state, event)
         elif not isinstance(event, (KeyPress, Utterance)):
             return []
         return [await self._queued_listen(flow, state, node)]  # the caller's input stopped the reminder timer
@@ -407,9 +411,7 @@ class FlowEngine:
         once (found by a tester: queue positions drowned the agent's first words), and a notice about
         the wait that crossed the claim is not said at all."""
         if await self.services.handoff.waiting(conversation_id(state.call_id)):
-            said = [dataclasses.replace(command, hold_notice=True) if isinstance(command, Say) else command
-                    for command in await self._line_message(state, event)]
-            return said + [self._holding(flow, node)]
+            return hold_notices(await self._line_message(state, event)) + [self._holding(flow, node)]
         if event.message.get("utter_action") in QUEUE_NOTICES:
             return [self._with_agent(node)]
         return [AgentOnLine()] + await self._line_message(state, event) + [self._with_agent(node)]
@@ -440,10 +442,21 @@ class FlowEngine:
 
     async def _tell_agent_side(self, state: CallState, text: str) -> None:
         """The caller's words while queued: into the paused conversation, where the agent reads them."""
-        if self.services.bot is None:
+        if self.services.bot is not None:
+            await self._relay(state, self.services.bot.turn(conversation_id(state.call_id), text, self._metadata(state)))
+
+    async def _tell_agent_unheard(self, state: CallState, event: Utterance) -> None:
+        """Words nobody could transcribe (no recogniser, or it heard nothing): the agent gets the audio."""
+        if self.services.bot is None or self.services.clips is None:
             return
+        clip = await asyncio.to_thread(self.services.clips.store, event.audio, event.sample_rate)
+        metadata = {**self._metadata(state), **clip.metadata()}
+        await self._relay(state, self.services.bot.unheard(conversation_id(state.call_id), metadata))
+
+    @staticmethod
+    async def _relay(state: CallState, sending) -> None:
         try:
-            await self.services.bot.turn(conversation_id(state.call_id), text, self._metadata(state))
+            await sending
         except Exception as exc:  # noqa: BLE001 - Rasa down: the caller still waits, the agent misses a line
             logger.warning("ivr.queued.relay_failed call=%s error=%s", state.call_id, type(exc).__name__)
 
@@ -590,6 +603,12 @@ class FlowEngine:
         phrases = () if (node.kind != "menu" or node.free_speech) else tuple(node.phrases())
         return Listen(node.id, speech=True, keys=True, phrases=phrases, timeout_s=node.retry.timeout_s,
                       inter_digit_timeout_s=node.inter_digit_timeout_s if collecting else 0.0)
+
+
+def hold_notices(commands: list) -> list:
+    """What is said to a caller waiting for an agent: dropped, if still queued, once the agent has the call."""
+    return [dataclasses.replace(command, hold_notice=True) if isinstance(command, Say) else command
+            for command in commands]
 
 
 def caller_claim(state: CallState, sender_id: str) -> dict:

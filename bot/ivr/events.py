@@ -24,6 +24,7 @@ class CallStart:
     encoding: str = "mulaw"
     carrier_call_id: str = ""  # the telephony side's own id of the call (Twilio's callSid)
     contact_token: str = ""  # an outbound contact's attempt token (bot.contacts.dialer), "" for inbound calls
+    speech_recognised: bool = True  # the line has a recogniser: set by the session, not the transport
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class Utterance:
     ended_at: float = 0.0  # when the caller stopped talking (monotonic), for latency
     timing: object = field(default=None, compare=False, repr=False)  # bot.ivr.turn_timing.TurnTiming
     recognisable: bool = True  # False: this line has no recogniser (no Vosk model), so words never come
+    audio: bytes = field(default=b"", compare=False, repr=False)  # the turn's PCM when no words came of it
+    sample_rate: int = 8000
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,9 @@ class ScriptedBot(BotGateway):
                 {"recipient_id": sender, "text": str(reply.get("text", "")), "utter_action": reply.get("response")}
                 for reply in replies]
 
+    async def unheard(self, sender: str, metadata: dict) -> None:
+        self.heard.append("")
+
 
 class CollectingNotifier(Notifier):
     def __init__(self):

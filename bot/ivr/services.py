@@ -10,6 +10,7 @@ from typing import Awaitable, Callable
 
 from bot.db.repository import DatabaseError, Repository
 from bot.ivr.call_state import CallStore
+from bot.ivr.caller_clips import CallerClips
 from bot.ivr.bot_turns import BotGateway
 from bot.ivr.config import HotlineConfigSource
 from bot.handoff.rules import load_rules
@@ -109,4 +110,5 @@ class CallServices:
     notifier: Notifier
     bot: BotGateway | None = None
     voicemail: VoicemailSink | None = None
+    clips: CallerClips | None = None  # a queued caller's turns with no words, for the agent to play
     clock: Callable | None = None  # -> aware datetime; None = now

@@ -12,6 +12,7 @@ Whatever ends the call — the flow, the caller, a bad frame, a dead socket — 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import Awaitable, Callable
@@ -117,6 +118,7 @@ class CallSession:
         if isinstance(event, CallStart):
             self.call_id = event.call_id
             bind_conversation(f"ivr:{event.call_id}", "ivr")  # the worker task below inherits it
+            event = dataclasses.replace(event, speech_recognised=self.asr is not None)  # the desk tells the agent
             self._worker = asyncio.create_task(self._work(), name=f"ivr-call-{event.call_id}")
             self._inbox.put_nowait(event)
             if self.lines is not None:
@@ -165,8 +167,9 @@ class CallSession:
         timing.flushed_at = time.monotonic()
         if ended.turn.seconds > 0 and self.asr is not None:
             observe_real_time_factor("ivr", ended.turn.decode_seconds, ended.turn.seconds)
+        unheard = b"" if result.text.strip() else bytes(ended.turn.audio)  # the agent may still listen to it
         self._post(Utterance(result.text, result.confidence, ended.turn.seconds, ended_at, timing=timing,
-                             recognisable=self.asr is not None))
+                             recognisable=self.asr is not None, audio=unheard, sample_rate=self.audio.sample_rate))
 
     def _new_turn(self, phrases: tuple[str, ...]) -> StreamingTurn:
         return StreamingTurn(self.asr, self.audio.sample_rate, phrases)

@@ -33,11 +33,13 @@ class StreamingTurn:
         self.endpoint = False  # the recogniser closed an utterance that has words (Vosk's rules)
         self.seconds = 0.0  # audio pushed so far
         self.decode_seconds = 0.0  # time spent in the recogniser (for the real-time factor)
+        self.audio = bytearray()  # the turn's PCM: kept for the agent when no words come of it
         self._chunks: asyncio.Queue = asyncio.Queue()
         self._task = asyncio.create_task(self._decode(), name="ivr-asr-turn")
 
     def push(self, pcm: bytes) -> None:
         self.seconds += len(pcm) / 2 / self.sample_rate
+        self.audio += pcm
         self._chunks.put_nowait(pcm)
 
     async def result(self) -> Result:

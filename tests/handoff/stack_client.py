@@ -107,10 +107,12 @@ class Desk:
 class SecondRasa:
     """Another Rasa server on the same Redis and database: the process an agent's request may land on."""
 
-    def __init__(self, stack) -> None:
+    def __init__(self, stack, env: dict | None = None) -> None:
+        """``env``: settings this process has differently (e.g. no recogniser for its phone line)."""
         from bot.embedded_redis import free_port
 
         self.stack = stack
+        self.env = env or {}
         self.port = free_port()
         self.url = f"http://{stack.settings.host}:{self.port}"
 
@@ -121,7 +123,7 @@ class SecondRasa:
         from bot.stack import wait_until_up
 
         settings = self.stack.settings
-        env = {**self.stack.child_environment(), "KEFU_RASA_PORT": str(self.port)}
+        env = {**self.stack.child_environment(), "KEFU_RASA_PORT": str(self.port), **self.env}
         self.log = settings.data_dir / "logs" / "rasa-second.log"
         handle = open(self.log, "ab")
         self.process = subprocess.Popen(

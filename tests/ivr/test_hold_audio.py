@@ -212,6 +212,30 @@ async def test_notices_queued_for_the_waiting_caller_do_not_drown_the_agent(hold
     assert joined - claimed < 10, f"the agent's greeting came {joined - claimed:.1f} s after the claim"
 
 
+async def test_the_transfer_prompt_is_not_played_once_the_agent_has_the_call(hold_line, redis):
+    """Found by a tester: an agent who took the call in its first seconds had to wait for the rest
+    of "transferring you" before the caller heard the greeting. Once the agent has the call the
+    caller hears the agent next."""
+    url, _, _ = hold_line
+    queue = HandoffQueue(redis)
+    async with PhoneCall(url, flow="t_hold") as call:
+        await call.wait_media()
+        await call.press("0")
+        deadline = time.monotonic() + 10
+        while await queue.position(f"ivr:{call.stream_sid}") is None:
+            assert time.monotonic() < deadline, "the caller was never queued"
+            await asyncio.sleep(0.02)
+        assert "agent" not in call.marks(), "the transfer prompt ended before the test could claim"
+        claimed = await agent_takes(redis, call)
+        await call.wait_mark("line:utter_agent_joined", 30)
+        received = list(call.received)
+        await call.hangup()
+    heard_after_claim = [r.name for r in received if r.kind == "mark" and r.at > claimed and r.name != "hold"]
+    assert heard_after_claim == ["line:utter_agent_joined"], "the caller heard the transfer prompt after the agent took it"
+    joined = next(r.at for r in received if r.name == "line:utter_agent_joined")
+    assert joined - claimed < 10, f"the agent's greeting came {joined - claimed:.1f} s after the claim"
+
+
 async def test_star_after_the_agent_took_the_call_keeps_the_agent(hold_line, redis):
     """Found by a tester: * (stop waiting) pressed while talking to the agent cancelled the queue
     entry and dropped the agent. It stops waiting only until an agent has the call."""

@@ -98,10 +98,14 @@
     var reason = t(key) === key ? t("reason_voicemail") : t(key);
     item.appendChild(el("span", "line reason", t("work_item_reason", { reason: reason })));
     item.appendChild(el("span", "line voice-transcript", ticket.transcript ? t("work_item_transcript", { text: ticket.transcript }) : t("work_item_no_transcript")));
+    item.appendChild(audioPlayer(ticket.audio_url, t("work_item_audio")));
+  }
+  /** A recording behind the desk's sign-in, fetched only when the agent plays it. */
+  function audioPlayer(src, label) {
     var player = document.createElement("audio");
-    player.controls = true; player.preload = "none"; player.src = ticket.audio_url;
-    player.setAttribute("aria-label", t("work_item_audio"));
-    item.appendChild(player);
+    player.controls = true; player.preload = "none"; player.src = src;
+    player.setAttribute("aria-label", label);
+    return player;
   }
   var shownGrant = null;
   function renderSkills(all, mine, granted) {  // only the groups a supervisor granted: the agent picks among them
@@ -210,6 +214,10 @@
     if (turn.pressed) { row.appendChild(el("span", "pressed", t("turn_pressed"))); }
     if (turn.video) { row.appendChild(el("span", "extra", t("turn_video", { title: turn.video }))); }
     if (turn.buttons && turn.buttons.length) { row.appendChild(el("span", "extra", t("turn_buttons", { titles: turn.buttons.join(" | ") }))); }
+    if (turn.clip) {  // a phone caller's words nobody transcribed: the agent listens instead
+      row.appendChild(el("span", "extra clip", t("turn_clip", { seconds: turn.clip.seconds })));
+      row.appendChild(audioPlayer("/agent/api/conversations/" + encodeURIComponent(current) + "/clips/" + encodeURIComponent(turn.clip.id), t("turn_clip_audio")));
+    }
     return row;
   }
   function endConversation() {
@@ -240,6 +248,7 @@
       api("POST", "claim", {}).then(function (r) {
         if (!r.conversation) { showError({ code: "queue_empty" }); return; }
         showError(null); renderConversation(r.conversation); refreshOverview();
+        if (r.conversation.speech_not_transcribed) { $("desk-info").textContent = t("claim_not_transcribed"); }
       }).catch(showError);
     });
     $("reply-form").addEventListener("submit", function (event) {

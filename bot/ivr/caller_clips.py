@@ -1,0 +1,67 @@
+"""What a caller said to an agent that no recogniser turned into words, kept as a WAV for the agent.
+
+Without a voice bridge the agent reads the caller; with no recogniser (no Vosk model) or an empty
+result there is nothing to read, so the turn's audio is stored under ``<data_dir>/caller_clips/``
+(like voice messages under ``voicemail/``) and the conversation gets a turn naming the clip
+(metadata ``caller_clip``), which the desk plays to the agent serving the conversation.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.ivr.call_state import call_key
+from bot.ivr.line import call_id_of
+from voice.pcm import pcm_to_wav_bytes
+
+CLIPS_DIR = "caller_clips"
+CLIP_KEY = "caller_clip"  # the user turn's metadata key: {"id": ..., "seconds": ...}
+_CLIP_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class Clip:
+    id: str
+    seconds: float
+
+    def metadata(self) -> dict:
+        return {CLIP_KEY: {"id": self.id, "seconds": self.seconds}}
+
+
+class CallerClips:
+    def __init__(self, storage_dir: Path) -> None:
+        self.storage_dir = Path(storage_dir)
+
+    def store(self, pcm: bytes, sample_rate: int) -> Clip:
+        """Write the WAV atomically (a half-written clip is never served); blocking: run it in a thread."""
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        clip = Clip(uuid.uuid4().hex, round(len(pcm) / 2 / sample_rate, 1))
+        final = self.storage_dir / f"{clip.id}.wav"
+        partial = final.with_suffix(".wav.part")
+        partial.write_bytes(pcm_to_wav_bytes(pcm, sample_rate))
+        os.replace(partial, final)
+        return clip
+
+    def path(self, clip_id: str) -> Path | None:
+        """The stored clip, or None: only a well-formed id, only a file in this folder."""
+        if not _CLIP_ID.match(clip_id or ""):
+            return None
+        path = self.storage_dir / f"{clip_id}.wav"
+        return path if path.is_file() else None
+
+
+def clip_ids(events: list[dict]) -> set[str]:
+    """The clips a conversation's tracker names: the only ones its agent may play."""
+    return {str((e.get("metadata") or {}).get(CLIP_KEY, {}).get("id")) for e in events
+            if e.get("event") == "user" and isinstance((e.get("metadata") or {}).get(CLIP_KEY), dict)}
+
+
+async def untranscribed(redis, conversation_id: str) -> bool:
+    """A live call whose line has no recogniser: its agent gets recordings, never words."""
+    call_id = call_id_of(conversation_id)
+    raw = await redis.get(call_key(call_id)) if call_id else None
+    return bool(raw) and json.loads(raw).get("speech_recognised") is False

@@ -1,0 +1,151 @@
+"""A phone caller talking to an agent without a voice bridge, when their words cannot be transcribed.
+
+Found by a tester: with no recogniser (no Vosk model, the default of a fresh ``make run``) or a
+recogniser that heard nothing, the caller's speech reached the desk as nothing at all: the agent
+could not hear the caller and was not told why. Through the real servers: the caller's audio
+over the media stream, the conversation in Rasa's tracker, the desk's API. Each line is another Rasa
+process on the stack's Redis and database: one whose test recogniser, unscripted, hears no words,
+one with no recogniser at all.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import wave
+
+import pytest
+import requests
+
+from tests.handoff.stack_client import DESK_HEADERS, Desk, SecondRasa
+from tests.ivr.simulator import PhoneCall
+
+pytestmark = pytest.mark.slow
+
+CLIP = "aishell1_BAC009S0724W0121.wav"
+OTHER_AGENT = ("clip_listener", "clip-listener-pw")
+
+
+def phone_process(stack, asr_engine: str) -> SecondRasa:
+    """Another Rasa process on the stack's Redis and database, its phone line with ``asr_engine``."""
+    return SecondRasa(stack, env={"KEFU_IVR_ASR_ENGINE": asr_engine})
+
+
+@pytest.fixture
+def hears_nothing(running_kefu, asr_script):
+    """A line whose recogniser makes no words of anything (the test recogniser, unscripted)."""
+    asr_script({})
+    with phone_process(running_kefu, "tests.ivr.scripted_asr:ScriptedRecognizerForTests") as second:
+        yield second
+
+
+@pytest.fixture
+def no_recogniser(running_kefu):
+    """A line with no recogniser at all (its engine cannot be loaded), as with no Vosk model."""
+    with phone_process(running_kefu, "voice.no_such_engine:Nothing") as second:
+        yield second
+
+
+def line_of(stack, process: SecondRasa) -> str:
+    return f"ws://{stack.settings.host}:{process.port}/webhooks/ivr/media"
+
+
+@pytest.fixture(scope="module")
+def other_agent(running_kefu):
+    """A second agent of the same skill group, signed in, serving nothing."""
+    from bot.handoff.accounts import AccountStore
+
+    accounts = AccountStore(running_kefu.settings.database_url)
+    if accounts.authenticate(*OTHER_AGENT) is None:
+        accounts.add(*OTHER_AGENT, ["general"], known_skills=["general"])
+    session = requests.Session()
+    reply = session.post(f"{running_kefu.settings.rasa_url}/agent/api/login", headers=DESK_HEADERS, timeout=30,
+                         json={"name": OTHER_AGENT[0], "password": OTHER_AGENT[1]})
+    reply.raise_for_status()
+    return session
+
+
+async def until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.3)
+
+
+async def agent_has_the_call(stack, call: PhoneCall, desk_url: str | None = None) -> tuple[Desk, dict]:
+    """The caller queued by the flow (0 in ``t_menu``), claimed at the desk and greeted."""
+    await call.wait_media()
+    await call.press("0")
+    await call.wait_mark("agent", 30)
+    desk = await asyncio.to_thread(Desk, stack, desk_url)
+    claimed = await desk.claim(f"ivr:{call.stream_sid}")
+    await call.wait_mark("line:utter_agent_joined", 40)
+    return desk, claimed
+
+
+async def clip_turns(desk: Desk, conversation_id: str) -> list[dict]:
+    reply = await desk("GET", f"conversations/{conversation_id}/messages")
+    return [t for t in reply.json()["turns"] if t.get("clip")]
+
+
+async def hear_caller_through_the_desk(call: PhoneCall, desk: Desk, conversation_id: str, speech: bytes) -> list[bytes]:
+    """The caller speaks; the desk shows clip turns (one per pause-separated turn); the agent plays
+    them. The WAVs the agent got, which together hold (nearly) all the caller said."""
+    said_s = len(speech) / 2 / 8000
+
+    async def heard_it_all() -> list[dict]:
+        turns = await clip_turns(desk, conversation_id)
+        return turns if sum(t["clip"]["seconds"] for t in turns) >= 0.8 * said_s else []
+
+    await call.say_and_wait(speech)
+    turns = await until(heard_it_all, 60, "the caller's turns on the desk")
+    assert all(t["who"] == "customer" and t["text"] == "" for t in turns), turns
+    wavs = []
+    for turn in turns:
+        played = await desk("GET", f"conversations/{conversation_id}/clips/{turn['clip']['id']}")
+        assert played.status_code == 200 and played.headers["content-type"].startswith("audio/wav")
+        assert abs(seconds_of(played.content) - turn["clip"]["seconds"]) < 0.1
+        wavs.append(played.content)
+    assert sum(seconds_of(w) for w in wavs) >= 0.8 * said_s, "the agent got less than the caller said"
+    return wavs
+
+
+def seconds_of(wav: bytes) -> float:
+    with wave.open(io.BytesIO(wav)) as reader:
+        return reader.getnframes() / reader.getframerate()
+
+
+async def test_an_agent_hears_what_the_recogniser_could_not_transcribe(running_kefu, hears_nothing, clips_8k,
+                                                                        other_agent):
+    from bot.ivr.caller_clips import CLIPS_DIR
+
+    speech = clips_8k[CLIP]
+    async with PhoneCall(line_of(running_kefu, hears_nothing), flow="t_menu") as call:
+        conversation_id = f"ivr:{call.stream_sid}"
+        desk, claimed = await agent_has_the_call(running_kefu, call)
+        assert claimed["speech_not_transcribed"] is False, "the line has a recogniser: nothing to warn of"
+        wav = (await hear_caller_through_the_desk(call, desk, conversation_id, speech))[0]
+        turn = (await clip_turns(desk, conversation_id))[0]
+        stored = running_kefu.settings.data_dir / CLIPS_DIR / f"{turn['clip']['id']}.wav"
+        assert stored.read_bytes() == wav, "the clip is not kept in the data folder"
+        # Another agent, signed in but not serving this call, cannot play it.
+        path = f"/agent/api/conversations/{conversation_id}/clips/{turn['clip']['id']}"
+        denied = await asyncio.to_thread(other_agent.get, f"{running_kefu.settings.rasa_url}{path}",
+                                         headers=DESK_HEADERS, timeout=30)
+        assert denied.status_code == 403
+        # Nor can the serving agent play a clip this conversation does not name.
+        assert (await desk("GET", f"conversations/{conversation_id}/clips/{'0' * 32}")).status_code == 404
+        await call.hangup()
+
+
+async def test_without_a_recogniser_the_agent_plays_the_callers_turns(running_kefu, no_recogniser, clips_8k):
+    speech = clips_8k[CLIP]
+    async with PhoneCall(line_of(running_kefu, no_recogniser), flow="t_menu") as call:
+        conversation_id = f"ivr:{call.stream_sid}"
+        desk, claimed = await agent_has_the_call(running_kefu, call, no_recogniser.url)
+        assert claimed["speech_not_transcribed"] is True, "the agent was not told the caller is not transcribed"
+        await hear_caller_through_the_desk(call, desk, conversation_id, speech)
+        await call.hangup()
