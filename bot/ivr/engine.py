@@ -277,6 +277,10 @@ class FlowEngine:
         if node.intro:
             commands = [self._say(flow, state, node)] if node.say else []
             return commands + await self._bot_turn(flow, state, node, fill(node.intro, state.vars))
+        unavailable = self.services.hotline.get().prompts.get("speech_unavailable")
+        if not state.speech_recognised and not node.say_keys_only and unavailable:
+            # Only speech answers a bot node: on a line that cannot hear, say so and which keys work.
+            return [Say(unavailable, label=f"{node.id}:speech_unavailable"), self._listen(node)]
         return [self._say(flow, state, node), self._listen(node)]
 
     async def _bot(self, flow: Flow, state: CallState, node: Node, event) -> list:
@@ -597,6 +601,9 @@ class FlowEngine:
 
     # -- helpers ------------------------------------------------------------------------------
     def _say(self, flow: Flow, state: CallState, node: Node) -> Say:
+        if not state.speech_recognised and node.say_keys_only:  # found by a tester: "just say it" on a line that cannot hear
+            return Say(fill(node.say_keys_only, state.vars), prompt_id=flow.prompt_id(node, "keys_only"),
+                       barge_in=node.barge_in, label=node.id)
         return Say(fill(node.say, state.vars), prompt_id=flow.prompt_id(node), barge_in=node.barge_in, label=node.id)
 
     def _listen(self, node: Node, collecting: bool = False) -> Listen:

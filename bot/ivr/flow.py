@@ -79,6 +79,7 @@ class Node:
     id: str
     kind: str
     say: str = ""
+    say_keys_only: str = ""  # said instead on a line with no speech recogniser (no "just say it")
     prompt: str = ""  # recorded prompt id (prompts/<id>.wav), defaults to "<flow>.<node>"
     barge_in: bool = True
     next: str | None = None

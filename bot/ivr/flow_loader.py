@@ -18,7 +18,7 @@ from bot.ivr.flow import INPUT_KINDS, NODE_KINDS, Case, Condition, Flow, HoldOpt
 DTMF_KEYS = "0123456789*#"
 STOP_WAITING_KEY = "*"  # while waiting for an agent, always: stop waiting (bot.ivr.engine)
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_COMMON = {"type", "say", "prompt", "barge_in", "next"}
+_COMMON = {"type", "say", "say_keys_only", "prompt", "barge_in", "next"}
 _RETRY_KEYS = {"timeout_s", "max_no_input", "max_no_match", "no_input_say", "no_match_say",
                "on_no_input", "on_no_match", "escalate"}
 _KIND_KEYS = {
@@ -119,7 +119,7 @@ class _FlowParser:
             raise self.error(sorted(unknown)[0], f"not a field of a {kind} node")
         say = self.text(body, "say", required=kind in _NEEDS_SAY)
         fields: dict[str, Any] = dict(
-            id=node_id, kind=kind, say=say, prompt=self.text(body, "prompt"),
+            id=node_id, kind=kind, say=say, say_keys_only=self.text(body, "say_keys_only"), prompt=self.text(body, "prompt"),
             barge_in=self.boolean(body, "barge_in", True), next=self.ref(body, "next"),
         )
         if kind in _NEEDS_NEXT and not fields["next"]:

@@ -12,9 +12,11 @@ A script::
     time: "2026-11-23T10:00:00+08:00"   # decides business hours
     queue_wait_s: 600                   # what the queue estimates
     agents_online: false                # nobody signed in (default: true)
+    recogniser: false                   # the line has no speech recogniser (default: true)
     bot: [["好的，已为您查询。"]]          # the assistant's replies, one list per turn
     steps:
       - hear: 欢迎致电        # words somewhere in the prompts since the last action
+      - not_hear: 说出      # words in none of them
       - press: "0"
       - node: peak_offer
       - say: 短信              # the caller speaks (recognised text)
@@ -42,7 +44,7 @@ from bot.ivr.handoff import HandoffGateway, QueueTicket
 from bot.notify import Notifier
 
 ACTIONS = ("press", "say", "speak_unrecognised", "silence", "record", "hangup", "agent_done")
-CHECKS = ("hear", "node", "ended", "held", "sent", "bot_heard")
+CHECKS = ("hear", "not_hear", "node", "ended", "held", "sent", "bot_heard")
 
 
 class FlowScriptError(ValueError):
@@ -133,7 +135,8 @@ async def run_script(path: Path, settings, redis) -> ScriptResult:
     engine = FlowEngine(services)
     call_id = f"script-{uuid.uuid4().hex[:8]}"
     result = ScriptResult(path.name)
-    commands = await engine.start(CallStart(call_id=call_id, caller=str(script.get("caller", "")), flow=script["flow"]))
+    commands = await engine.start(CallStart(call_id=call_id, caller=str(script.get("caller", "")), flow=script["flow"],
+                                            speech_recognised=bool(script.get("recogniser", True))))
     try:
         for number, step in enumerate(script["steps"], start=1):
             (kind, value), = step.items()
@@ -173,6 +176,8 @@ async def check(kind: str, value, commands: list, engine, call_id: str, notifier
     said = " / ".join(c.text for c in commands if isinstance(c, Say))
     if kind == "hear":
         return None if str(value) in said else f"heard only: {said or '(nothing)'}"
+    if kind == "not_hear":
+        return None if str(value) not in said else f"heard: {said}"
     if kind == "ended":
         ended = any(isinstance(c, EndCall) for c in commands)
         return None if ended == bool(value) else f"call {'did not end' if value else 'ended'}"
