@@ -1,0 +1,57 @@
+"""What the next agent reads after a transfer to another skill group (the real Rasa server, the REST
+channel, the desk API, a second agent of the other group)."""
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from bot.db.repository import Repository
+from bot.handoff.accounts import AccountStore
+from tests.handoff.stack_client import desk, desk_login, desk_page, only_waiting, say
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def test_the_transfer_note_reaches_the_next_groups_agent(browser, running_kefu):
+    """Found by a tester: the note written with 转其他技能组 was dropped; the next agent never saw why."""
+    stack = running_kefu
+    name, password = f"billing-{uuid.uuid4().hex[:6]}", "billing-pass-1"
+    AccountStore(stack.settings.database_url).add(name, password, ["billing"], known_skills=["billing"])
+    first, second = desk_login(stack), desk_login(stack, name, password)
+    sender = f"transfer-{uuid.uuid4().hex[:10]}"
+    say(stack, sender, "电视没信号")
+    say(stack, sender, "转人工")
+    only_waiting(stack, sender, stack.settings.demo_agent_name)
+    assert desk(first, stack, "POST", "claim").json()["conversation"]["skill"] == "tv"
+
+    note = "电视已恢复；客户对11月账单有争议，已记录，回电13912345678"
+    moved = desk(first, stack, "POST", f"conversations/{sender}/close", disposition="transfer", skill="billing",
+                 note=note)
+    assert moved.json()["transferred_to"] == "billing", moved.text
+
+    only_waiting(stack, sender, name)
+    errors: list[str] = []
+    context, page = desk_page(browser, stack, errors, name=name, password=password, timezone_id="Asia/Shanghai")
+    try:
+        page.locator(".queue[data-skill=billing] .entry").first.wait_for(timeout=10000)
+        page.locator("#claim").click()
+        shown = page.locator("#transfers li")
+        shown.first.wait_for(timeout=10000)
+        lines = shown.all_inner_texts()
+    finally:
+        context.close()
+    assert not errors, errors
+    line, = lines
+    assert re.fullmatch(r"demo 于 \d{4}/\d{2}/\d{2} \d{2}:\d{2}.* 从“电视”转来，备注：电视已恢复；客户对11月账单有争议，"
+                        r"已记录，回电\*+5678", line), line
+    claimed = desk(second, stack, "GET", f"conversations/{sender}").json()
+    handed, = claimed["transfers"]
+    assert handed["note"] == "电视已恢复；客户对11月账单有争议，已记录，回电*******5678"  # masked like the rest
+    assert (handed["agent_id"], handed["agent_name"], handed["from_skill"]) == ("demo", "demo", "tv")
+    assert handed["at"] > 0
+    closed = [e["data"] for e in Repository(stack.settings.database_url).events_for(sender)
+              if e["kind"] == "handoff_closed"]
+    assert closed[0]["disposition"] == "transfer:billing" and closed[0]["note"] == note
+    assert desk(second, stack, "POST", f"conversations/{sender}/close", disposition="resolved").ok
