@@ -81,10 +81,10 @@ def build_packet(*, conversation_id: str, channel: str, skill: str, priority: in
 
 def transferred(packet: Mapping[str, Any], *, to_skill: str, agent_id: str, agent_name: str, at: float,
                 note: str) -> dict:
-    """The packet for ``to_skill``'s agents: this hand-over after any earlier ones.
+    """The packet for ``to_skill``'s agents: the group it is in now, and this hand-over after any earlier ones.
 
-    Found by a tester: the next agent never saw the first agent's note.
+    Found by a tester: the next agent saw the old group (in the summary too) and never the first agent's note.
     """
     transfer = Transfer(agent_id=agent_id, agent_name=agent_name, from_skill=str(packet.get("skill") or ""),
                         to_skill=to_skill, at=at, note=note)
-    return {**packet, "transfers": [*(packet.get("transfers") or []), transfer]}
+    return {**packet, "skill": to_skill, "transfers": [*(packet.get("transfers") or []), transfer]}

@@ -40,13 +40,18 @@ def test_the_transfer_note_reaches_the_next_groups_agent(browser, running_kefu):
         shown = page.locator("#transfers li")
         shown.first.wait_for(timeout=10000)
         lines = shown.all_inner_texts()
+        group = page.locator("#profile dd[data-field=skill]").inner_text()
+        summary = page.locator("#summary").inner_text()
     finally:
         context.close()
     assert not errors, errors
     line, = lines
     assert re.fullmatch(r"demo 于 \d{4}/\d{2}/\d{2} \d{2}:\d{2}.* 从“电视”转来，备注：电视已恢复；客户对11月账单有争议，"
                         r"已记录，回电\*+5678", line), line
+    # Found by the same tester: the packet still named the old group, in the summary too.
+    assert group == "账单与业务" and "问题归类为账单与业务" in summary, (group, summary)
     claimed = desk(second, stack, "GET", f"conversations/{sender}").json()
+    assert claimed["skill"] == "billing"
     handed, = claimed["transfers"]
     assert handed["note"] == "电视已恢复；客户对11月账单有争议，已记录，回电*******5678"  # masked like the rest
     assert (handed["agent_id"], handed["agent_name"], handed["from_skill"]) == ("demo", "demo", "tv")
