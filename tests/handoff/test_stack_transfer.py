@@ -60,3 +60,24 @@ def test_the_transfer_note_reaches_the_next_groups_agent(browser, running_kefu):
               if e["kind"] == "handoff_closed"]
     assert closed[0]["disposition"] == "transfer:billing" and closed[0]["note"] == note
     assert desk(second, stack, "POST", f"conversations/{sender}/close", disposition="resolved").ok
+
+
+def test_a_complaint_filed_in_the_chat_is_in_the_packet(running_kefu):
+    """Found by a tester: an unverified customer's complaint ticket, filed minutes earlier in the same
+    chat, was hidden from the agent (未结工单：无)."""
+    stack = running_kefu
+    repository = Repository(stack.settings.database_url)
+    # Another of the claimed number's tickets: not this unverified chat's to see.
+    elsewhere = repository.create_ticket(kind="fault", customer_id=3, summary="宽带断线", conversation_id="other-chat")
+    sender = f"complaint-{uuid.uuid4().hex[:10]}"
+    session = desk_login(stack)
+    say(stack, sender, "我要投诉，你们的装机师傅迟到了三个小时，态度还很差")
+    filed = " ".join(m.get("text") or "" for m in say(stack, sender, "13800000003"))
+    complaint = re.search(r"TK\d{6}", filed).group(0)
+    say(stack, sender, "转人工")
+    only_waiting(stack, sender, stack.settings.demo_agent_name)
+    claimed = desk(session, stack, "POST", "claim").json()["conversation"]
+    assert claimed["conversation_id"] == sender
+    assert [(t["ticket_id"], t["kind"]) for t in claimed["open_tickets"]] == [(complaint, "complaint")]
+    assert f"未结工单：{complaint}" in claimed["summary"] and elsewhere not in claimed["summary"]
+
