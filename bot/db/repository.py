@@ -10,7 +10,7 @@ import functools
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator
+from typing import Callable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -268,6 +268,16 @@ class Repository:
 
         Recorded as a history row that keeps the status, so whoever reads the ticket sees each chase.
         """
+        self._note_ticket(ticket_id, note, lambda priority: max(priority, min(priority + 1, most_urgent)))
+
+    @_guard
+    @_retry_transient
+    def note_ticket(self, ticket_id: str, note: str) -> None:
+        """A note on a ticket that changes nothing else (an agent's follow-up of the same problem)."""
+        self._note_ticket(ticket_id, note, lambda priority: priority)
+
+    def _note_ticket(self, ticket_id: str, note: str, priority: Callable[[int], int]) -> None:
+        """A history row that keeps the status, so whoever reads the ticket sees each note."""
         with self.engine.begin() as conn:
             current = conn.execute(
                 sa.select(tickets.c.status, tickets.c.priority).where(tickets.c.ticket_id == ticket_id)
@@ -277,8 +287,7 @@ class Repository:
             conn.execute(
                 tickets.update()
                 .where(tickets.c.ticket_id == ticket_id)
-                .values(priority=max(current.priority, min(current.priority + 1, most_urgent)),
-                        updated_at=dt.datetime.utcnow())
+                .values(priority=priority(current.priority), updated_at=dt.datetime.utcnow())
             )
             conn.execute(
                 ticket_history.insert().values(

@@ -62,9 +62,9 @@ def test_the_transfer_note_reaches_the_next_groups_agent(browser, running_kefu):
     assert desk(second, stack, "POST", f"conversations/{sender}/close", disposition="resolved").ok
 
 
-def test_a_complaint_filed_in_the_chat_is_in_the_packet(running_kefu):
+def test_a_complaint_filed_in_the_chat_is_in_the_packet_and_the_agents_follow_up_adds_to_it(running_kefu):
     """Found by a tester: an unverified customer's complaint ticket, filed minutes earlier in the same
-    chat, was hidden from the agent (未结工单：无)."""
+    chat, was hidden from the agent (未结工单：无), and 转工单跟进 gave the customer a second ticket number."""
     stack = running_kefu
     repository = Repository(stack.settings.database_url)
     # Another of the claimed number's tickets: not this unverified chat's to see.
@@ -81,3 +81,8 @@ def test_a_complaint_filed_in_the_chat_is_in_the_packet(running_kefu):
     assert [(t["ticket_id"], t["kind"]) for t in claimed["open_tickets"]] == [(complaint, "complaint")]
     assert f"未结工单：{complaint}" in claimed["summary"] and elsewhere not in claimed["summary"]
 
+    closed = desk(session, stack, "POST", f"conversations/{sender}/close", disposition="ticket",
+                  note="已致歉，安排主管回访")
+    assert closed.json()["ticket_id"] == complaint, closed.text
+    assert [t["ticket_id"] for t in repository.tickets_for(None, conversation_id=sender)] == [complaint]
+    assert any(h["note"] == "follow-up by demo: 已致歉，安排主管回访" for h in repository.ticket_history(complaint))
