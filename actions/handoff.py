@@ -90,7 +90,9 @@ class ActionRequestHuman(Action):
         rules = load_rules()
         try:
             customer = await verified_customer(tracker)  # the agent sees only a proven customer
-            tickets = await db(repository().tickets_for, customer.id, open_only=True) if customer else []
+            # ... and their open tickets; an unproven one's only those filed in this very conversation
+            tickets = await db(repository().tickets_for, customer.id if customer else None, open_only=True,
+                               conversation_id=tracker.sender_id)
             repeat = customer is not None and await db(
                 repeat_contact, get_settings().database_url, customer.id, rules.repeat_window_hours,
                 exclude_conversation=tracker.sender_id)

@@ -302,7 +302,8 @@ async def reveal(request: Request, desk: Desk, agent: dict, conversation_id: str
 async def close(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
     data = body(request)
     result = await desk.close(agent["agent_id"], conversation_id, str(data.get("disposition", "")),
-                              str(data.get("note", "")), data.get("skill"), str(data.get("phone") or ""))
+                              str(data.get("note", "")), data.get("skill"), str(data.get("phone") or ""),
+                              agent_name=agent["name"])
     return response.json(result)
 
 

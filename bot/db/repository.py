@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -227,8 +227,18 @@ class Repository:
         return dict(row) if row else None
 
     @_guard
-    def tickets_for(self, customer_id: int, *, open_only: bool = False) -> list[dict]:
-        query = sa.select(tickets).where(tickets.c.customer_id == customer_id)
+    def tickets_for(self, customer_id: int | None, *, open_only: bool = False, conversation_id: str = "") -> list[dict]:
+        """A customer's tickets and, with ``conversation_id``, those filed in that conversation, newest first.
+
+        A conversation's own tickets are its customer's whether or not they proved who they are:
+        the desk shows a complaint filed minutes earlier in the same chat (found by a tester).
+        """
+        whose = [tickets.c.customer_id == customer_id] if customer_id is not None else []
+        if conversation_id:
+            whose.append(tickets.c.conversation_id == conversation_id)
+        if not whose:
+            return []
+        query = sa.select(tickets).where(sa.or_(*whose))
         if open_only:
             query = query.where(tickets.c.status.in_(["open", "assigned"]))
         with self.engine.connect() as conn:
@@ -263,6 +273,16 @@ class Repository:
 
         Recorded as a history row that keeps the status, so whoever reads the ticket sees each chase.
         """
+        self._note_ticket(ticket_id, note, lambda priority: max(priority, min(priority + 1, most_urgent)))
+
+    @_guard
+    @_retry_transient
+    def note_ticket(self, ticket_id: str, note: str) -> None:
+        """A note on a ticket that changes nothing else (an agent's follow-up of the same problem)."""
+        self._note_ticket(ticket_id, note, lambda priority: priority)
+
+    def _note_ticket(self, ticket_id: str, note: str, priority: Callable[[int], int]) -> None:
+        """A history row that keeps the status, so whoever reads the ticket sees each note."""
         with self.engine.begin() as conn:
             current = conn.execute(
                 sa.select(tickets.c.status, tickets.c.priority).where(tickets.c.ticket_id == ticket_id)
@@ -272,8 +292,7 @@ class Repository:
             conn.execute(
                 tickets.update()
                 .where(tickets.c.ticket_id == ticket_id)
-                .values(priority=max(current.priority, min(current.priority + 1, most_urgent)),
-                        updated_at=dt.datetime.utcnow())
+                .values(priority=priority(current.priority), updated_at=dt.datetime.utcnow())
             )
             conn.execute(
                 ticket_history.insert().values(

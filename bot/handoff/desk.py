@@ -220,8 +220,11 @@ class Desk:
         return value
 
     async def close(self, agent_id: str, conversation_id: str, disposition: str, note: str = "",
-                    skill: str | None = None, phone: str = "") -> dict:
-        """``phone``: the number a callback goes to, when the customer gave the agent one."""
+                    skill: str | None = None, phone: str = "", agent_name: str = "") -> dict:
+        """``phone``: the number a callback goes to, when the customer gave the agent one.
+
+        A transfer's note goes with the conversation to the next group's agent (and the close event).
+        """
         entry = await self._held(agent_id, conversation_id)
         if disposition not in DISPOSITIONS:
             raise DeskError("error_disposition")
@@ -230,7 +233,8 @@ class Desk:
             if disposition == "transfer":
                 if not skill or skill not in self.queue.rules.skills:
                     raise DeskError("error_skills")
-                position = await self.queue.transfer(conversation_id, agent_id, skill)
+                position = await self.queue.transfer(conversation_id, agent_id, skill, note=note.strip()[:1000],
+                                                     agent_name=agent_name)
                 await self.conversations.utter(conversation_id, "utter_queue_transferred")
                 return {"transferred_to": skill, "position": position.position}
             if disposition == "callback":

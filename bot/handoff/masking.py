@@ -67,6 +67,8 @@ def masked_packet(packet: dict) -> dict:
     collected = shown.get("collected") or {}
     if isinstance(collected.get("vars"), dict):
         collected["vars"] = {name: mask_text(str(value)) for name, value in collected["vars"].items()}
+    for transfer in shown.get("transfers") or []:
+        transfer["note"] = mask_text(transfer.get("note", ""))
     shown["summary"] = mask_text(shown.get("summary", ""))
     return shown
 

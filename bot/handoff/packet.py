@@ -4,7 +4,7 @@ Who (customer record, the number the channel vouches for), how (channel), where 
 (skill, priority) and why (reason), what was said (transcript, intents, slots), what was tried
 (every self-help entry sent and the customer's answer, open tickets) and, for a phone call,
 what the call flow collected (flow, nodes passed, keyed values). Built only by
-:func:`build_packet`; stored unmasked with the queue entry (or a work item's ticket) and shown
+:func:`build_packet` and moved on to another skill group only by :func:`transferred`; stored unmasked with the queue entry (or a work item's ticket) and shown
 through ``bot.handoff.masking.masked_packet``.
 """
 from __future__ import annotations
@@ -23,6 +23,17 @@ class FlowCollected(TypedDict, total=False):
     vars: dict[str, str]
 
 
+class Transfer(TypedDict):
+    """One hand-over to another skill group: the next agent reads who sent it, from where, when and why."""
+
+    agent_id: str
+    agent_name: str
+    from_skill: str
+    to_skill: str
+    at: float
+    note: str
+
+
 class HandoffPacket(TypedDict):
     conversation_id: str
     channel: str
@@ -38,6 +49,7 @@ class HandoffPacket(TypedDict):
     open_tickets: list[dict]
     collected: FlowCollected
     enqueued_at: float
+    transfers: list[Transfer]
 
 
 def build_packet(*, conversation_id: str, channel: str, skill: str, priority: int, reason: str,
@@ -63,4 +75,16 @@ def build_packet(*, conversation_id: str, channel: str, skill: str, priority: in
                        "summary": t.get("summary", "")} for t in open_tickets],
         collected=FlowCollected(**(collected or {})),
         enqueued_at=enqueued_at,
+        transfers=[],
     )
+
+
+def transferred(packet: Mapping[str, Any], *, to_skill: str, agent_id: str, agent_name: str, at: float,
+                note: str) -> dict:
+    """The packet for ``to_skill``'s agents: the group it is in now, and this hand-over after any earlier ones.
+
+    Found by a tester: the next agent saw the old group (in the summary too) and never the first agent's note.
+    """
+    transfer = Transfer(agent_id=agent_id, agent_name=agent_name, from_skill=str(packet.get("skill") or ""),
+                        to_skill=to_skill, at=at, note=note)
+    return {**packet, "skill": to_skill, "transfers": [*(packet.get("transfers") or []), transfer]}

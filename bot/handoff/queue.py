@@ -20,6 +20,7 @@ import redis.asyncio as redis
 from bot.handoff import keys
 from bot.handoff.agents import AgentRoster
 from bot.handoff.estimate import estimate_wait, mean_handle_time, record_handle_time
+from bot.handoff.packet import transferred
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.redis_reconnect import reconnecting
 
@@ -259,8 +260,8 @@ class HandoffQueue:
         logger.info("handoff.claimed conversation=%s agent=%s", conversation_id, agent_id)
         return entry["request"]
 
-    async def close(self, conversation_id: str, agent_id: str, disposition: str) -> None:
-        """The agent is done: frees their slot, records the handle time and the disposition."""
+    async def close(self, conversation_id: str, agent_id: str, disposition: str, note: str = "") -> None:
+        """The agent is done: frees their slot, records the handle time, the disposition and their note."""
         now = self.clock()
         result = await self._close(keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
                                    args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id])
@@ -275,18 +276,24 @@ class HandoffQueue:
         await record_handle_time(self.redis, entry["skill"], handle_s, self.rules.handle_time_window)
         await self._record(conversation_id, "handoff_closed", entry["channel"], {
             "agent_id": agent_id, "disposition": disposition, "skill": entry["skill"],
-            "wait_s": round(claimed_at - enqueued_at, 3), "handle_s": handle_s})
+            "wait_s": round(claimed_at - enqueued_at, 3), "handle_s": handle_s, **({"note": note} if note else {})})
         logger.info("handoff.closed conversation=%s agent=%s disposition=%s", conversation_id, agent_id, disposition)
 
-    async def transfer(self, conversation_id: str, agent_id: str, skill: str) -> QueuePosition:
-        """Close as ``transfer`` and queue again for ``skill``, keeping the original place in time."""
+    async def transfer(self, conversation_id: str, agent_id: str, skill: str, *, note: str = "",
+                       agent_name: str = "") -> QueuePosition:
+        """Close as ``transfer`` and queue again for ``skill``, keeping the original place in time.
+
+        The packet carries the hand-over (who, from which group, when, the note) to the next agent.
+        """
         if skill not in self.rules.skills:
             raise HandoffError(f"unknown skill group {skill!r}")
         entry = await self.entry(conversation_id)
         if entry is None:
             raise HandoffError(f"{conversation_id} is not queued")
-        await self.close(conversation_id, agent_id, f"transfer:{skill}")
+        await self.close(conversation_id, agent_id, f"transfer:{skill}", note)
         request: HandoffRequest = entry["request"]
+        request.context = transferred({**(request.context or {}), "skill": entry["skill"]}, to_skill=skill,
+                                      agent_id=agent_id, agent_name=agent_name, at=self.clock(), note=note)
         request.skill = skill
         return await self.enqueue(request, enqueued_at=entry["enqueued_at"])
 

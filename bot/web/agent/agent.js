@@ -139,6 +139,13 @@
     $("conversation").hidden = false;
     $("conversation-channel").textContent = t("channel_" + view.channel);
     $("summary").textContent = view.summary || "";
+    var transfers = $("transfers"); clear(transfers);  // who handed the customer to this group, and why
+    (view.transfers || []).forEach(function (h) {
+      transfers.appendChild(el("li", null, t("transfer_item", { agent_name: h.agent_name || h.agent_id,
+        from_skill: skillLabels[h.from_skill] || h.from_skill, time: common.when(h.at * 1000),
+        note: h.note || t("transfer_no_note") })));
+    });
+    transfers.hidden = !transfers.firstChild;
     var profile = $("profile"); clear(profile);
     var customer = view.customer || {};
     var keyed = (view.collected || {}).vars || {};
