@@ -68,4 +68,5 @@ def test_numbers_an_agent_reads_stay_as_written(ordinary, before, after):
 
 def test_the_testers_message_reaches_the_agent_masked():
     said = "我的电话是 138 0000 0003，身份证 1101 0119 9001 0112 34，备用 138-0000-0004"
-    assert masking.mask_text(said) == "我的电话是 *** **** 0003，身份证 **** **** **** **12 34，备用 ***-****-0004"
+    assert masking.mask_text(said) == ("我的电话是 *** **** 0003，身份证 **** **** **** **12 34，"
+                                       "备用 ***-****-0004")

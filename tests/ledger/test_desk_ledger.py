@@ -39,7 +39,8 @@ def test_an_agents_note_shows_numbers_masked_as_the_summary_does(running_kefu):
                   if i["ticket_id"] == ticket_id)
     for item in (closed, listed):
         assert item["summary"] == "回电 *** **** 0003"
-        assert item["steps"][-1]["note"].endswith("已联系，客户新号码 *******5678，身份证 **************1234，备用 ***-****-5679")
+        assert item["steps"][-1]["note"].endswith(
+            "已联系，客户新号码 *******5678，身份证 **************1234，备用 ***-****-5679")
 
 
 @pytest.mark.browser
