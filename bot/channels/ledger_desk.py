@@ -36,10 +36,12 @@ def ledger_for(desk: Desk) -> Ledger:
 def shown(item: LedgerItem) -> dict:
     data = dataclasses.asdict(item)
     data["step"] = item.step
-    data["summary"] = masking.mask_text(item.summary)  # numbers as the desk shows them everywhere
+    # Numbers as the desk shows them everywhere: summaries and agents' notes alike ("客户新号码 139…").
+    data["summary"] = masking.mask_text(item.summary)
     for key in ("registered_at", "due_at"):
         data[key] = data[key].isoformat() + "Z" if data[key] else None
-    data["steps"] = [{"step": s.step, "at": s.at.isoformat() + "Z", "note": s.note} for s in item.steps]
+    data["steps"] = [{"step": s.step, "at": s.at.isoformat() + "Z", "note": masking.mask_text(s.note)}
+                     for s in item.steps]
     return data
 
 

@@ -84,6 +84,11 @@ class AgentRoster:
             active=int(active), last_seen=float(seen) if seen is not None else None,
         )
 
+    def present(self, state: AgentState | None) -> bool:
+        """Whether the agent's desk checked in within ``presence_timeout_s`` (a live roster entry)."""
+        return (state is not None and state.last_seen is not None
+                and state.last_seen >= self.clock() - self.presence_timeout_s)
+
     async def online(self) -> list[AgentState]:
         """Available agents whose desk checked in recently."""
         since = self.clock() - self.presence_timeout_s

@@ -10,10 +10,18 @@ import copy
 import re
 from typing import Iterable
 
-# Personal numbers only: 10+ digits (mobile 11, account 10, ID card 17 + check char, bank cards) or a
-# landline with its area code. Shorter numbers — a default password, a code, an amount, a date — are
-# what the agent needs to read. Numbers glued to letters (ticket ids like TK000123) stay readable.
-NUMBER = re.compile(r"(?<![A-Za-z0-9])(?:\d{10,}[Xx]?|\d{17}[Xx]|0\d{2,3}-\d{7,8})(?![A-Za-z0-9])")
+# Personal numbers only: 10+ digits (mobile 11, account 10, ID card 17 + check char, bank cards, a
+# landline with its area code), unbroken or in groups as customers and phone ASR write them
+# ("138 0000 0003", "+86-138-0000-0004", "1101 0119 9001 0112 34"); digits run on across groups, so a
+# number split anywhere is masked whole. Shorter numbers — a default password, a code, an amount, a
+# date — are what the agent needs to read. Numbers glued to letters (ticket ids like TK000123) stay
+# readable, and a short group before ":" is a time, not part of a number ("2024-11-30 10:00").
+GROUP_SEPARATOR = r"[ \u3000.\-－]"  # one space, dot or dash between groups
+NUMBER = re.compile(rf"(?<![A-Za-z0-9])\d+(?:{GROUP_SEPARATOR}\d+)*(?:{GROUP_SEPARATOR}?[Xx])?"
+                    rf"(?![A-Za-z0-9])(?!(?<!\d{{3}}):)")
+DIGIT = re.compile(r"[0-9Xx]")
+LAST_FOUR = re.compile(r"(?:[0-9Xx][^0-9Xx]*){1,4}$")  # from the 4th-last digit on, separators kept
+PERSONAL_DIGITS = 10
 REVEALABLE = ("phone", "account_number", "transcript", "collected")
 # A one-time code or service password typed when Kefu asked for proof (slot ``awaiting``).
 AWAITING_PROOF = "verification_code"
@@ -23,7 +31,9 @@ PROOF_SHOWN = "******"
 
 def mask_number(value: str) -> str:
     value = str(value or "")
-    return re.sub(r"[0-9Xx]", "*", value[:-4]) + value[-4:]
+    last_four = LAST_FOUR.search(value)
+    cut = last_four.start() if last_four else len(value)
+    return DIGIT.sub("*", value[:cut]) + value[cut:]
 
 
 def mask_phone(phone: str) -> str:
@@ -31,8 +41,13 @@ def mask_phone(phone: str) -> str:
     return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
 
 
+def _masked(match: re.Match) -> str:
+    number = match.group(0)
+    return mask_number(number) if len(DIGIT.findall(number)) >= PERSONAL_DIGITS else number
+
+
 def mask_text(text: str) -> str:
-    return NUMBER.sub(lambda m: mask_number(m.group(0)), text or "")
+    return NUMBER.sub(_masked, text or "")
 
 
 def without_proofs(events: Iterable[dict]) -> list[dict]:

@@ -6,9 +6,15 @@ The client address is Sanic's ``request.remote_addr``, which reads proxy headers
 Sanic is told to trust them (``SANIC_PROXIES_COUNT``, ``SANIC_REAL_IP_HEADER``,
 ``SANIC_FORWARDED_SECRET``; README "Behind a reverse proxy"), else the peer's address.
 
-Counters live in Redis so every Rasa worker agrees. Each failure renews the lock-out period, so
-a password guesser stays locked out for as long as they keep guessing; while locked, even the
-right password is refused (it is not checked at all).
+The rule, with counters in Redis so every Rasa worker agrees:
+- a name is locked from an address after ``max_failures`` wrong passwords, each within
+  ``lockout_s`` of the one before; a right password from there starts its count again;
+- an address is locked for every name after ``ADDRESS_FACTOR`` times as many wrong passwords by
+  names that have not signed in from it since: an agent's typo followed by their right password
+  no longer counts, so in an office behind one address the typos of a day do not add up to a
+  lock-out of every agent, while a guesser trying many names (and never getting in) is stopped;
+- a lock ends ``lockout_s`` after the failure that set it. While locked, every attempt is refused
+  without its password being checked, and is not counted (it would let anyone keep an address locked).
 """
 from __future__ import annotations
 
@@ -33,25 +39,40 @@ class LoginGuard:
         self.max_failures = max_failures
         self.lockout_s = lockout_s
 
-    def _keys(self, name: str, address: str) -> list[tuple[str, int]]:
-        return [(f"{PREFIX}:name_at:{_digest(name.lower() + chr(0) + address)}", self.max_failures),
-                (f"{PREFIX}:address:{_digest(address)}", self.max_failures * ADDRESS_FACTOR)]
+    def _name_key(self, name: str, address: str) -> str:
+        return f"{PREFIX}:name_at:{_digest(name.lower() + chr(0) + address)}"
+
+    def _address_key(self, address: str) -> str:
+        """A hash per address: each name's wrong passwords there since it last signed in from there."""
+        return f"{PREFIX}:address_names:{_digest(address)}"
+
+    @property
+    def address_limit(self) -> int:
+        return self.max_failures * ADDRESS_FACTOR
 
     async def locked(self, name: str, address: str) -> bool:
-        for key, limit in self._keys(name, address):
-            count = await self.redis.get(key)
-            if count is not None and int(count) >= limit:
-                return True
-        return False
+        count = await self.redis.get(self._name_key(name, address))
+        if count is not None and int(count) >= self.max_failures:
+            return True
+        return sum(map(int, await self.redis.hvals(self._address_key(address)))) >= self.address_limit
 
     async def failed(self, name: str, address: str) -> None:
-        for key, limit in self._keys(name, address):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, self.lockout_s)
-                count, _ = await pipe.execute()
-            if int(count) == limit:
-                logger.warning("security.desk_login.locked key=%s", key.rsplit(":", 2)[-2])
+        name_key, address_key = self._name_key(name, address), self._address_key(address)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name_key)
+            pipe.expire(name_key, self.lockout_s)
+            pipe.hincrby(address_key, _digest(name.lower()), 1)
+            pipe.expire(address_key, self.lockout_s)
+            pipe.hvals(address_key)
+            count, _, _, _, shares = await pipe.execute()
+        if int(count) == self.max_failures:
+            logger.warning("security.desk_login.locked key=name_at")
+        if sum(map(int, shares)) == self.address_limit:
+            logger.warning("security.desk_login.locked key=address")
 
     async def succeeded(self, name: str, address: str) -> None:
-        await self.redis.delete(self._keys(name, address)[0][0])
+        """The name's wrong passwords from this address were typos: they count no more, for either lock."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._name_key(name, address))
+            pipe.hdel(self._address_key(address), _digest(name.lower()))
+            await pipe.execute()

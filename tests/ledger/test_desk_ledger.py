@@ -28,6 +28,21 @@ def test_the_ledger_api_is_for_signed_in_agents_only(running_kefu):
     assert closed["step"] == "acted_on" and closed["owner"] == running_kefu.settings.demo_agent_name
 
 
+def test_an_agents_note_shows_numbers_masked_as_the_summary_does(running_kefu):
+    """A note goes to every agent of the group (a tester's "客户新号码 13912345678" went as typed)."""
+    session = desk_login(running_kefu)
+    ticket_id = Repository(running_kefu.settings.database_url).create_ticket(
+        kind="visit", customer_id=2, summary="回电 138 0000 0003")
+    note = "已联系，客户新号码 13912345678，身份证 110101199001011234，备用 139-1234-5679"
+    closed = desk(session, running_kefu, "POST", f"ledger/{ticket_id}/done", note=note).json()["item"]
+    listed = next(i for i in desk(session, running_kefu, "GET", "ledger?kind=visit&all=1").json()["items"]
+                  if i["ticket_id"] == ticket_id)
+    for item in (closed, listed):
+        assert item["summary"] == "回电 *** **** 0003"
+        assert item["steps"][-1]["note"].endswith(
+            "已联系，客户新号码 *******5678，身份证 **************1234，备用 ***-****-5679")
+
+
 @pytest.mark.browser
 def test_a_supervisor_filters_the_ledger_and_closes_a_step(browser, running_kefu):
     stack = running_kefu

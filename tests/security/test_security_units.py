@@ -14,7 +14,7 @@ import pytest
 
 from bot.ivr.twilio import TwilioSerializer
 from bot.security.claims import CALLER_ID, channel_claim, proven_claims
-from bot.security.login_guard import LoginGuard
+from bot.security.login_guard import ADDRESS_FACTOR, LoginGuard
 from bot.security.policy import PolicyError, load_policy, parse_policy
 from bot.security.secrets import load_secrets
 from bot.settings import from_environment
@@ -106,6 +106,29 @@ async def test_an_address_guessing_many_names_is_locked_for_every_name(redis):  
         await guard.failed(f"agent{n // 2}", "10.0.0.9")
     assert await guard.locked("someone-new", "10.0.0.9")
     assert not await guard.locked("someone-new", "10.0.0.10")
+
+
+async def test_typos_followed_by_a_sign_in_never_lock_an_office_behind_one_address_out(redis):  # noqa: F811
+    """Found by a tester: the address counter only grew, so twenty typos by anyone in an office behind
+    one NAT locked every agent out for 15 minutes."""
+    guard = LoginGuard(redis, max_failures=2, lockout_s=60)
+    for n in range(3 * 2 * ADDRESS_FACTOR):
+        name = f"agent{n}"
+        assert not await guard.locked(name, "10.0.0.20"), f"{name} locked out by the others' typos"
+        await guard.failed(name, "10.0.0.20")
+        await guard.succeeded(name, "10.0.0.20")
+    assert not await guard.locked("someone-new", "10.0.0.20")
+
+
+async def test_a_guesser_stays_locked_while_the_agents_at_their_address_sign_in(redis):  # noqa: F811
+    guard = LoginGuard(redis, max_failures=2, lockout_s=60)
+    for n in range(2 * ADDRESS_FACTOR - 1):  # spread over names, none of them ever signed in
+        await guard.failed(f"guess{n // 2}", "10.0.0.30")
+    assert await guard.locked("guess0", "10.0.0.30") and not await guard.locked("wang", "10.0.0.30")
+    await guard.failed("wang", "10.0.0.30")  # a typo: the address is now locked, for wang too
+    assert await guard.locked("wang", "10.0.0.30") and await guard.locked("someone-new", "10.0.0.30")
+    await guard.succeeded("li", "10.0.0.30")  # another agent's success forgives nobody else's failures
+    assert await guard.locked("someone-new", "10.0.0.30")
 
 
 def test_kefu_validate_names_an_unknown_request_in_the_policy(tmp_path):

@@ -1,0 +1,72 @@
+"""Masking on the desk, whatever way a customer writes a personal number: unbroken, or in groups
+with spaces, dots or dashes (a tester's "138 0000 0003" reached the agent in full)."""
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, strategies as st
+
+from bot.handoff import masking
+from bot.handoff.packet import build_packet
+
+SEPARATORS = st.sampled_from([" ", "-", ".", "\u3000", "－"])
+BEFORE = st.sampled_from(["", "我的电话是 ", "身份证：", "账号", "备用 "])
+AFTER = st.sampled_from(["", "，谢谢", " 这个号码", "。", "）"])
+ORDINARY = st.sampled_from([
+    "上月128元", "套餐 99.50 元", "2024-11-30", "2024.11.30", "2024-11-30 10:00 上门", "20241130 10:30",
+    "工单TK000001", "TK000123 12:30", "验证码 123456", "默认密码是000000", "第 3 次", "10:00-12:00",
+    "192.168.1.1", "错误码 E102", "1 2 3", "2 月 3 号 9 点"])
+
+mobiles = st.builds(lambda second, rest: f"1{second}{rest}", st.sampled_from("3456789"),
+                    st.text("0123456789", min_size=9, max_size=9))
+id_cards = st.builds(lambda digits, check: digits + check, st.text("0123456789", min_size=17, max_size=17),
+                     st.sampled_from("0123456789X"))
+accounts = st.text("0123456789", min_size=10, max_size=10)
+
+
+@st.composite
+def grouped(draw, numbers):
+    """A number in groups as people write it: 138 0000 0003, 1101-0119-..., or unbroken; maybe +86."""
+    number = draw(numbers)
+    cuts = sorted(draw(st.sets(st.integers(1, len(number) - 1), max_size=len(number) - 1)))
+    groups = [number[a:b] for a, b in zip([0, *cuts], [*cuts, len(number)])]
+    written = groups[0] + "".join(draw(SEPARATORS) + group for group in groups[1:])
+    return number, draw(st.sampled_from(["", "+86 ", "+86-"])) + written if number[0] == "1" else written
+
+
+def digits(text: str) -> str:
+    return "".join(re.findall(r"[0-9X]", text))
+
+
+@given(st.one_of(grouped(mobiles), grouped(id_cards), grouped(accounts)), BEFORE, AFTER)
+def test_a_personal_number_in_any_grouping_shows_only_its_last_four_digits(given_number, before, after):
+    number, written = given_number
+    said = before + written + after
+    shown = masking.mask_text(said)
+    assert digits(shown) == number[-4:], f"{said!r} shown as {shown!r}"
+    assert len(shown) == len(said), "separators and the words around stay where they were"
+
+
+@given(grouped(mobiles), grouped(id_cards))
+def test_the_packet_masks_grouped_numbers_everywhere_and_the_reveal_shows_them(phone, id_card):
+    said = f"我的电话是 {phone[1]}，身份证 {id_card[1]}"
+    packet = build_packet(conversation_id="c1", channel="webchat", skill="general", priority=0, reason="requested",
+                          enqueued_at=1.0, events=[{"event": "user", "text": said, "timestamp": 1.0,
+                                                    "parse_data": {"intent": {"name": "request_human"}}}])
+    shown = masking.masked_packet(packet)
+    for text in (shown["transcript"][0]["text"], shown["intents"][0]["text"]):
+        assert phone[0][:7] not in digits(text) and id_card[0][:14] not in digits(text)
+        assert digits(text).endswith(phone[0][-4:] + id_card[0][-4:])
+    assert masking.reveal(packet, "transcript") == [said]
+
+
+@given(ORDINARY, BEFORE, AFTER)
+def test_numbers_an_agent_reads_stay_as_written(ordinary, before, after):
+    said = before + ordinary + after
+    assert masking.mask_text(said) == said
+
+
+def test_the_testers_message_reaches_the_agent_masked():
+    said = "我的电话是 138 0000 0003，身份证 1101 0119 9001 0112 34，备用 138-0000-0004"
+    assert masking.mask_text(said) == ("我的电话是 *** **** 0003，身份证 **** **** **** **12 34，"
+                                       "备用 ***-****-0004")
