@@ -106,6 +106,8 @@ def test_agent_serves_a_plus_id_without_reading_a_payload(browser, running_kefu)
         assert agent.locator("#close-confirm").is_visible(), "closing asks first"
         agent.locator("#close-confirm-yes").click()
         agent.locator("#conversation").wait_for(state="hidden", timeout=10000)
+        # The desk's "ended" push can hide the conversation before the close reply fills the info line.
+        agent.locator("#desk-info", has_text="TK").wait_for(timeout=10000)
         info = agent.locator("#desk-info").inner_text()
         ticket_id = next(word for word in info.replace("，", " ").split() if word.startswith("TK"))
         assert any(ticket_id in text for text in bot_texts(tracker(stack, sender))), "the customer gets the number"
