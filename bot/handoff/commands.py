@@ -64,37 +64,31 @@ def typed_password() -> str:
         return ""
 
 
-def agent_role(args: argparse.Namespace) -> int:
+def on_account(args: argparse.Namespace, command: str, change, done: str) -> int:
+    """Apply ``change(store)`` to the accounts; one ``kefu agent <command>: why`` line when refused."""
     settings = getattr(args, "settings", None) or get_settings()
     try:
-        AccountStore(settings.database_url).set_role(args.name, args.role)
+        change(AccountStore(settings.database_url))
     except AccountError as exc:
-        print(f"kefu agent role: {exc}", file=sys.stderr)
+        print(f"kefu agent {command}: {exc}", file=sys.stderr)
         return 1
-    print(f"agent {args.name} is now {args.role}")
+    print(done)
     return 0
+
+
+def agent_role(args: argparse.Namespace) -> int:
+    return on_account(args, "role", lambda store: store.set_role(args.name, args.role),
+                      f"agent {args.name} is now {args.role}")
 
 
 def agent_password(args: argparse.Namespace) -> int:
-    settings = getattr(args, "settings", None) or get_settings()
-    try:
-        AccountStore(settings.database_url).set_password(args.name, typed_password())
-    except AccountError as exc:
-        print(f"kefu agent password: {exc}", file=sys.stderr)
-        return 1
-    print(f"agent {args.name}: password changed; desk sessions opened with the old one are signed out")
-    return 0
+    return on_account(args, "password", lambda store: store.set_password(args.name, typed_password()),
+                      f"agent {args.name}: password changed; desk sessions opened with the old one are signed out")
 
 
 def agent_remove(args: argparse.Namespace) -> int:
-    settings = getattr(args, "settings", None) or get_settings()
-    try:
-        AccountStore(settings.database_url).remove(args.name)
-    except AccountError as exc:
-        print(f"kefu agent remove: {exc}", file=sys.stderr)
-        return 1
-    print(f"agent {args.name} removed: signed out everywhere; conversations they held go back to the queue")
-    return 0
+    return on_account(args, "remove", lambda store: store.remove(args.name),
+                      f"agent {args.name} removed: signed out everywhere; conversations they held go back to the queue")
 
 
 def demo_login_note(settings: Settings) -> str:

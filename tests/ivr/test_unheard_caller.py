@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 import wave
 
 import pytest
 import requests
 
+from tests.channels.test_handoff_every_channel import until
 from tests.handoff.stack_client import DESK_HEADERS, Desk, SecondRasa
 from tests.ivr.simulator import PhoneCall
 
@@ -63,16 +63,6 @@ def other_agent(running_kefu):
                          json={"name": OTHER_AGENT[0], "password": OTHER_AGENT[1]})
     reply.raise_for_status()
     return session
-
-
-async def until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.3)
 
 
 async def agent_has_the_call(stack, call: PhoneCall, desk_url: str | None = None) -> tuple[Desk, dict]:
