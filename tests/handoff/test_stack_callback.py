@@ -47,17 +47,22 @@ def kinds(stack, sender: str) -> list[str]:
     return [e["kind"] for e in Repository(stack.settings.database_url).events_for(sender)]
 
 
+def book_callback_while_waiting(stack, sender: str, phone: str) -> None:
+    """转人工, then the waiting room's 预约回电 with ``phone``, until the booking is confirmed."""
+    say(stack, sender, "转人工")
+    say(stack, sender, "/leave_message")  # 预约回电 while waiting
+    wait_for(lambda: any("手机号" in t for t in bot_texts(tracker(stack, sender))))
+    say(stack, sender, phone)
+    wait_for(lambda: any("已为您预约回电" in t for t in bot_texts(tracker(stack, sender))))
+
+
 def test_a_callback_the_agent_takes_hears_the_customer_not_the_bot(running_kefu):
     """Found by a tester: the customer's 解决了 to the agent's self-help on a booked callback got
     "抱歉，我没太明白" seven times (Rasa's circuit breaker), and their next message never reached
     the agent's screen."""
     stack = running_kefu
     sender = f"callback-{uuid.uuid4().hex[:10]}"
-    say(stack, sender, "转人工")
-    say(stack, sender, "/leave_message")  # 预约回电 while waiting
-    wait_for(lambda: any("手机号" in t for t in bot_texts(tracker(stack, sender))))
-    say(stack, sender, "13900001234")
-    wait_for(lambda: any("已为您预约回电" in t for t in bot_texts(tracker(stack, sender))))
+    book_callback_while_waiting(stack, sender, "13900001234")
     assert tracker(stack, sender)["paused"] is False, "the assistant has the chat while the callback waits"
 
     offer_due_callbacks(stack)
@@ -92,11 +97,7 @@ def test_a_callback_booked_while_waiting_leaves_the_line_and_its_agent_rings_rat
     later "人工客服 … 已为您接入，请问有什么可以帮您？" by the agent who took the callback, as if still waiting."""
     stack = running_kefu
     sender = f"booked-{uuid.uuid4().hex[:10]}"
-    say(stack, sender, "转人工")
-    say(stack, sender, "/leave_message")  # 预约回电 while waiting
-    wait_for(lambda: any("手机号" in t for t in bot_texts(tracker(stack, sender))))
-    say(stack, sender, "13900004321")
-    wait_for(lambda: any("已为您预约回电" in t for t in bot_texts(tracker(stack, sender))))
+    book_callback_while_waiting(stack, sender, "13900004321")
     desk = Desk(stack)
     waiting = [e["conversation_id"] for q in desk.call("GET", "supervisor").json()["queues"] for e in q["entries"]]
     assert sender not in waiting, "the customer's wait ended when they booked"
