@@ -208,6 +208,25 @@ async def test_a_callback_key_with_a_claimed_caller_id_books_the_number_the_call
     assert "13912345678" not in json.dumps(tickets[0]["details"])
 
 
+async def test_a_second_stream_with_a_calls_id_is_refused_and_the_caller_keeps_their_place(hold_line, redis):
+    """Found by a tester: a second media stream with a live call's streamSid was taken for the same
+    call, and its hang-up took the first caller out of the queue. Once the call ended, its id stays refused."""
+    url, _, _ = hold_line
+    queue = HandoffQueue(redis)
+    async with PhoneCall(url, flow="t_hold") as first:
+        await queued(first)
+        async with PhoneCall(url, flow="t_hold", stream_sid=first.stream_sid) as second:
+            await second.wait_closed(10)
+            await second.hangup()
+        assert second.media_count() == 0, "the second stream was answered"
+        await first.wait_for(lambda: first.media_count() > 0 and first.closed_at is None, 5, "the first call going on")
+        assert await queue.position(f"ivr:{first.stream_sid}") is not None, "the first caller lost the queue"
+        await first.hangup()
+    async with PhoneCall(url, flow="t_hold", stream_sid=first.stream_sid) as late:
+        await late.wait_closed(10)
+    assert late.media_count() == 0, "a stream with an ended call's id was answered"
+
+
 async def test_hold_audio_stops_when_the_agent_takes_the_call(hold_line, redis):
     url, _, frames = hold_line
     queue = HandoffQueue(redis)
