@@ -223,7 +223,7 @@ class FlowEngine:
         try:
             ticket = await self.services.handoff.enqueue(
                 conversation_id=conversation_id(state.call_id), skill=node.skill, priority=priority,
-                customer_id=state.customer_id, phone=state.caller,
+                customer_id=state.customer_id, phone=self._own_line(state) or "",  # a callback reaches it
                 collected={"flow": state.flow, "path": list(state.path), "vars": dict(state.vars)})
         except HandoffUnavailable as exc:
             logger.warning("ivr.transfer.failed call=%s skill=%s error=%s", state.call_id, node.skill, exc)
@@ -360,8 +360,9 @@ class FlowEngine:
         return commands + [self._listen(node)]
 
     def _metadata(self, state: CallState) -> dict:
-        """What the assistant learns about the caller; identification reads ``phone``."""
-        return {"phone": state.caller, "call_id": state.call_id, "channel": "ivr",
+        """What the assistant learns about the caller: ``phone`` (a handoff's number to call back) only
+        when the trunk vouched for it; identification reads the signed claim."""
+        return {"phone": self._own_line(state) or "", "call_id": state.call_id, "channel": "ivr",
                 **caller_claim(state, conversation_id(state.call_id))}
 
     async def _queued_by_assistant(self, flow: Flow, state: CallState, node: Node, status) -> list:
@@ -577,7 +578,8 @@ class FlowEngine:
         if sink is None or not pcm:
             logger.warning("ivr.voicemail.dropped call=%s reason=%s", state.call_id, "no_sink" if pcm else "empty")
             return
-        task = asyncio.create_task(sink(pcm, sample_rate, state.caller, state.call_id))
+        # An unproven caller ID is no one's: the message is filed, texted and called back by no number.
+        task = asyncio.create_task(sink(pcm, sample_rate, self._own_line(state) or "", state.call_id))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         await self.services.records.event(conversation_id(state.call_id), "ivr_voicemail_left",

@@ -75,3 +75,5 @@ async def test_spoken_request_for_a_person_is_queued_with_the_words(ivr_url, sta
     assert [turn["text"] for turn in said] == ["转人工"]
     assert said[0]["intent"] == "request_human"
     assert entry["channel"] == "ivr"
+    # A claimed caller ID (no trunk token) is no number for the waiting room's 预约回电 to call.
+    assert not entry["request"].context.get("phone")
