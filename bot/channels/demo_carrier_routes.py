@@ -7,7 +7,9 @@
 - ``POST /ivr/phone/api/calls/<sid>/answer|decline|hangup``: the softphone's buttons.
 
 Everything answers 404 when the demo carrier is off (a real provider configured, or
-``KEFU_DEMO_CARRIER=off``): the softphone page then never shows an incoming call.
+``KEFU_DEMO_CARRIER=off``): the softphone page then never shows an incoming call. The ring feed and
+the buttons answer loopback clients only (403 otherwise): the softphone is a local demo, and the feed
+shows customers' numbers and the parameters (one-time token) that answer their calls.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from sanic.response import HTTPResponse
 
 from bot.contacts.carrier_account import DEMO_API_PATH, carrier_account
 from bot.contacts.demo_carrier import RINGS_CHANNEL, CarrierRequestError, DemoCarrier
+from bot.security.loopback import from_loopback
 from bot.security.secrets import get_secrets
 from bot.settings import get_settings
 
@@ -87,6 +90,8 @@ async def rings(request: Request) -> HTTPResponse | None:
     carrier = carrier_of(request.app)
     if carrier is None:
         return response.json({"error": "no_demo_carrier"}, status=404)
+    if not from_loopback(request):  # found by a tester: anyone could watch every call ring
+        return response.json({"error": "local_only"}, status=403)
     number = "".join(ch for ch in request.args.get("number", "") if ch.isdigit() or ch == "+")[:32]
     pubsub = carrier.redis.pubsub()
     await pubsub.subscribe(RINGS_CHANNEL)
@@ -117,7 +122,7 @@ def _from_softphone(handler):
         carrier = carrier_of(request.app)
         if carrier is None:
             return response.json({"error": "no_demo_carrier"}, status=404)
-        if request.headers.get(SOFTPHONE_HEADER) != "1":
+        if request.headers.get(SOFTPHONE_HEADER) != "1" or not from_loopback(request):
             return response.json({"error": "forbidden"}, status=403)
         return await handler(carrier, sid[:40])
 

@@ -20,12 +20,12 @@ from sanic.response import HTTPResponse
 
 from bot.channels.rest_guard import check_rest_body
 from bot.redis_reconnect import reconnecting
+from bot.security.loopback import from_loopback
 from bot.settings import Settings, get_settings
 from bot.model_swap_memory import release_after_swap
 from bot.worker_balance import close_after_turn, serves_with_several_workers
 
 logger = logging.getLogger(__name__)
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 def store_unavailable(request: Request, exception: Exception) -> HTTPResponse:
@@ -120,7 +120,7 @@ class OpsInput(InputChannel):
     def allowed(self, request: Request) -> bool:
         token = self.settings.metrics_token
         if not token:
-            return request.ip in LOOPBACK
+            return from_loopback(request)
         offered = request.headers.get("authorization", "")
         return hmac.compare_digest(offered.encode(), f"Bearer {token}".encode())
 

@@ -1,7 +1,7 @@
 """Per-call state, kept in Redis (``redis.asyncio``) so no worker holds a call in memory.
 
 One JSON document per call under ``kefu:ivr:call:<id>``, a pending voice recording next to
-it, and the set ``kefu:ivr:calls`` of live calls. Everything expires on its own if a worker
+it, the set ``kefu:ivr:calls`` of live calls, and a marker that the id was used (kept a week). Everything expires on its own if a worker
 dies mid-call; :meth:`CallStore.end` removes it at once when a call ends normally.
 """
 from __future__ import annotations
@@ -21,6 +21,14 @@ def call_key(call_id: str) -> str:
 
 def recording_key(call_id: str) -> str:
     return f"{PREFIX}:call:{call_id}:recording"
+
+
+def started_key(call_id: str) -> str:
+    """Set once when a call starts and kept after it ends: a second stream with its id is refused."""
+    return f"{PREFIX}:call:{call_id}:started"
+
+
+STARTED_TTL_S = 7 * 86400  # how long an ended call's id stays refused (carrier ids are never reused)
 
 
 def bridged_key(call_id: str) -> str:
@@ -79,6 +87,11 @@ class CallStore:
             pipe.set(call_key(state.call_id), state.to_json(), ex=self.ttl_s)
             pipe.sadd(LIVE_CALLS, state.call_id)
             await pipe.execute()
+
+    async def claim(self, call_id: str) -> bool:
+        """True for the first stream with this call id, on any process; False for any later one
+        (found by a tester: a second stream with a live call's streamSid hung up the first caller)."""
+        return bool(await self.redis.set(started_key(call_id), "1", nx=True, ex=STARTED_TTL_S))
 
     async def load(self, call_id: str) -> CallState:
         raw = await self.redis.get(call_key(call_id))

@@ -148,12 +148,22 @@ class FlowEngine:
                 if node.say:
                     commands.append(self._say(flow, state, node))
                 return commands + [self._holding(flow, node) if state.status == QUEUED else Hold()]
+            elif kind in ("notify", "callback") and self._reply_number(flow, state, node) is None:
+                if node.ask_number:  # key a number there; its `next` comes back here
+                    node_id = node.ask_number
+                    continue
+                said = self.services.hotline.get().prompts.get(
+                    "unverified_not_sent" if kind == "notify" else "unverified_no_callback", "")
+                commands += [Say(said, label=f"{node.id}:unverified")] if said else []
+                node_id = node.next
             elif kind == "notify":
-                await self._notify(state, node.channel, "ivr_notify", fill(node.text, state.vars))
+                await self._notify(state, self._reply_number(flow, state, node), node.channel, "ivr_notify",
+                                   fill(node.text, state.vars))
                 node_id = node.next
             elif kind == "callback":
                 ticket = await self.services.records.callback_ticket(
-                    conversation_id=conversation_id(state.call_id), customer_id=state.customer_id, caller=state.caller,
+                    conversation_id=conversation_id(state.call_id), customer_id=state.customer_id,
+                    caller=self._reply_number(flow, state, node),
                     skill=node.skill, priority=node.priority + (1 if state.vip_tier >= 2 else 0),
                     callback_at=self._next_opening())
                 state.vars["ticket_id"] = ticket or ""
@@ -182,6 +192,18 @@ class FlowEngine:
                 return case.target
         return node.target
 
+    @staticmethod
+    def _own_line(state: CallState) -> str | None:
+        """The caller's number when it may be texted or called back: only if the trunk vouched for it
+        (or Kefu dialled it). A claimed caller ID is only a hint (found by a tester: any media stream
+        had texts sent to, and callbacks booked for, whatever number it claimed)."""
+        return state.caller if state.caller_verified or state.contact_token else None
+
+    def _reply_number(self, flow: Flow, state: CallState, node: Node) -> str | None:
+        """A notify or callback node's number: the caller's own line, else the one keyed at ``ask_number``."""
+        keyed = state.vars.get(flow.node(node.ask_number).store_as) if node.ask_number else None
+        return self._own_line(state) or keyed or None
+
     def _next_opening(self):
         """After hours a callback is for when the agents are back (naive UTC); None while they are in."""
         from bot.contacts.callbacks import next_opening
@@ -202,7 +224,7 @@ class FlowEngine:
         try:
             ticket = await self.services.handoff.enqueue(
                 conversation_id=conversation_id(state.call_id), skill=node.skill, priority=priority,
-                customer_id=state.customer_id, phone=state.caller,
+                customer_id=state.customer_id, phone=self._own_line(state) or "",  # a callback reaches it
                 collected={"flow": state.flow, "path": list(state.path), "vars": dict(state.vars)})
         except HandoffUnavailable as exc:
             logger.warning("ivr.transfer.failed call=%s skill=%s error=%s", state.call_id, node.skill, exc)
@@ -343,8 +365,9 @@ class FlowEngine:
         return commands + [self._listen(node)]
 
     def _metadata(self, state: CallState) -> dict:
-        """What the assistant learns about the caller; identification reads ``phone``."""
-        return {"phone": state.caller, "call_id": state.call_id, "channel": "ivr",
+        """What the assistant learns about the caller: ``phone`` (a handoff's number to call back) only
+        when the trunk vouched for it; identification reads the signed claim."""
+        return {"phone": self._own_line(state) or "", "call_id": state.call_id, "channel": "ivr",
                 **caller_claim(state, conversation_id(state.call_id))}
 
     async def _queued_by_assistant(self, flow: Flow, state: CallState, node: Node, status) -> list:
@@ -429,7 +452,7 @@ class FlowEngine:
         """A hold key: out of the queue and on to ``target``. A callback is booked from the queue entry,
         like the waiting room's 预约回电 (ticket, contact schedule, what the caller said)."""
         call = conversation_id(state.call_id)
-        if flow.node(target).kind == "callback":
+        if flow.node(target).kind == "callback" and self._own_line(state):
             from bot.ivr.services import local_phone
 
             booked = await self.services.handoff.book_callback(call, local_phone(state.caller) or state.caller)
@@ -503,12 +526,16 @@ class FlowEngine:
         hotline = self.services.hotline.get()
         lines = [fill(hotline.prompts.get("link_line", "{title} {url}"), link) for link in links]
         text = fill(hotline.prompts.get("link_message", "{links}"), {"links": "\n".join(lines)})
-        sent = await self._notify(state, hotline.notify_channel, "ivr_links", text, links=links)
+        number = self._own_line(state)
+        if number is None:
+            return Say(hotline.prompts.get("unverified_not_sent") or hotline.prompt("send_failed"),
+                       label="sent_to_phone:unverified")
+        sent = await self._notify(state, number, hotline.notify_channel, "ivr_links", text, links=links)
         return Say(hotline.prompt("sent_to_phone" if sent else "send_failed"), label="sent_to_phone")
 
-    async def _notify(self, state: CallState, channel: str, kind: str, text: str, **extra) -> bool:
+    async def _notify(self, state: CallState, number: str, channel: str, kind: str, text: str, **extra) -> bool:
         try:
-            await self.services.notifier.send(state.caller, {"channel": channel, "kind": kind, "text": text,
+            await self.services.notifier.send(number, {"channel": channel, "kind": kind, "text": text,
                                                              "call_id": state.call_id, **extra})
             return True
         except NotifyError as exc:
@@ -568,7 +595,8 @@ class FlowEngine:
         if sink is None or not pcm:
             logger.warning("ivr.voicemail.dropped call=%s reason=%s", state.call_id, "no_sink" if pcm else "empty")
             return
-        task = asyncio.create_task(sink(pcm, sample_rate, state.caller, state.call_id))
+        # An unproven caller ID is no one's: the message is filed, texted and called back by no number.
+        task = asyncio.create_task(sink(pcm, sample_rate, self._own_line(state) or "", state.call_id))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         await self.services.records.event(conversation_id(state.call_id), "ivr_voicemail_left",

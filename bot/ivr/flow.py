@@ -13,6 +13,8 @@ replaced by a recording ``prompts/<prompt>.wav``. A flow is a graph of nodes; th
 ``transfer``        into the human queue with a ``skill`` (and ``priority``)
 ``notify``          send a text (self-help link...) to the caller's phone
 ``callback``        book a call back (a ticket for an agent)
+                    (both reach the caller's own line only when the trunk vouched for it; else the
+                    number keyed at their ``ask_number`` collect_digits node)
 ``hold``            keep the caller on the line (the assistant already queued them for an agent)
 ``goto``            jump, optionally by ``cases`` whose ``when`` conditions look at business
                     hours, the caller's VIP tier and the current queue wait
@@ -122,6 +124,8 @@ class Node:
     # notify
     channel: str = "sms"
     text: str = ""
+    # notify, callback: the collect_digits node asking for a number when the caller ID is unproven
+    ask_number: str | None = None
     # answer
     answer: str = ""
     value: str = ""
@@ -129,7 +133,7 @@ class Node:
     def targets(self) -> list[tuple[str, str]]:
         """(field, node id) of every node this one can lead to, for validation."""
         found = [(name, getattr(self, name)) for name in
-                 ("next", "target", "free_speech", "on_handoff", "on_failure", "on_nobody") if getattr(self, name)]
+                 ("next", "target", "free_speech", "on_handoff", "on_failure", "on_nobody", "ask_number") if getattr(self, name)]
         if self.retry is not None:
             found += [(f"on_{what}", t) for what, t in
                       (("no_input", self.retry.on_no_input), ("no_match", self.retry.on_no_match)) if t]

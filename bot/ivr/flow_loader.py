@@ -33,8 +33,8 @@ _KIND_KEYS = {
     "record": {"beep", "max_seconds", "min_seconds", "end_silence_s", "finish_key", "confirm_say",
                "max_rerecord", "saved_say"} | _RETRY_KEYS,
     "transfer": {"skill", "priority", "vip_priority_bonus", "on_failure", "on_nobody"},
-    "notify": {"channel", "text"},
-    "callback": {"skill", "priority"},
+    "notify": {"channel", "text", "ask_number"},
+    "callback": {"skill", "priority", "ask_number"},
     "answer": {"answer", "value"},
 }
 _NEEDS_SAY = {"play", "menu", "collect_digits", "record"}
@@ -229,11 +229,11 @@ class _FlowParser:
         channel = self.text(body, "channel") or "sms"
         if channel not in NOTIFY_CHANNELS:
             raise self.error("channel", f"one of {list(NOTIFY_CHANNELS)}")
-        fields.update(channel=channel, text=self.text(body, "text", required=True))
+        fields.update(channel=channel, text=self.text(body, "text", required=True), ask_number=self.ref(body, "ask_number"))
 
     def fields_callback(self, body: dict, fields: dict) -> None:
         fields.update(skill=self.text(body, "skill") or "general",
-                      priority=int(self.number(body, "priority", 1, 0, 9)))
+                      priority=int(self.number(body, "priority", 1, 0, 9)), ask_number=self.ref(body, "ask_number"))
 
     def fields_answer(self, body: dict, fields: dict) -> None:
         from bot.contacts.answers import ANSWERS
@@ -331,6 +331,8 @@ class _FlowParser:
                     raise FlowError(self.source, node.id, field, f"names no node: {target!r}")
             if node.free_speech and flow.nodes[node.free_speech].kind != "bot":
                 raise FlowError(self.source, node.id, "free_speech", "must name a bot node")
+            if node.ask_number and flow.nodes[node.ask_number].kind != "collect_digits":
+                raise FlowError(self.source, node.id, "ask_number", "must name a collect_digits node")
 
     def check_loops(self, flow: Flow) -> None:
         """A cycle of nodes that never wait for the caller would spin forever."""

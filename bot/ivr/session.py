@@ -116,6 +116,12 @@ class CallSession:
 
     async def _on_event(self, event) -> None:
         if isinstance(event, CallStart):
+            if not await self.engine.services.store.claim(event.call_id):
+                # Another stream has (or had) this call: refuse it and leave that call alone.
+                logger.warning("ivr.call.duplicate_stream call=%s", event.call_id)
+                self.end_reason = "duplicate_stream"
+                self.ended.set()
+                return
             self.call_id = event.call_id
             bind_conversation(f"ivr:{event.call_id}", "ivr")  # the worker task below inherits it
             event = dataclasses.replace(event, speech_recognised=self.asr is not None)  # the desk tells the agent

@@ -29,7 +29,7 @@ def test_a_changed_prompt_fails_the_script_that_expects_it(project):
     passed, report = run_flow_tests(get_settings())
     assert not passed
     assert "FAIL main_peak_hour_sms.yml" in report
-    assert "step 6 (hear: 已经发送到您的手机)" in report and "指引已发到您手机" in report
+    assert "step 8 (hear: 已经发送到您的手机)" in report and "指引已发到您手机" in report
 
 
 def test_a_changed_menu_target_fails_the_node_check(project):

@@ -77,6 +77,22 @@ async def ended(repository, stream_sid: str) -> dict:
     return found[-1]["data"]
 
 
+async def stored_voice_messages(repository) -> set[str]:
+    return {m["id"] for m in await asyncio.to_thread(repository.voice_messages, limit=500)}
+
+
+async def new_voice_message(repository, before: set[str], timeout: float = 30) -> dict:
+    """The voice message stored since ``before`` (the ids there were) — one call's message."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = [m for m in await asyncio.to_thread(repository.voice_messages, limit=500) if m["id"] not in before]
+        if found:
+            assert len(found) == 1, found
+            return found[0]
+        assert asyncio.get_running_loop().time() < deadline, "no voice message stored"
+        await asyncio.sleep(0.3)
+
+
 async def assert_cleaned(redis, stream_sid: str, timeout: float = 10) -> None:
     from bot.ivr.call_state import LIVE_CALLS, call_key, recording_key
 

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.realtime
 FLOWS = Path(__file__).parent / "hold_flows"
 REMINDER_S = 3
 MAX_GAP_S = 1.0
+TRUNK = "trunk-secret"  # what the phone trunk sends beside a caller ID it vouches for
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ async def hold_line(kefu_env, redis, tmp_path):
             except asyncio.TimeoutError:
                 return None
 
-        session = CallSession(engine=engine, serializer=TwilioSerializer(), player=player, asr=None,
+        session = CallSession(engine=engine, serializer=TwilioSerializer(TRUNK), player=player, asr=None,
                               send=ws.send, close=ws.close, lines=lines)
         sessions.append(session)
         await session.run(receive)
@@ -127,7 +128,7 @@ async def test_the_reminder_plays_over_hold_and_the_callback_key_books_from_the_
 
     url, sessions, frames = hold_line
     queue = HandoffQueue(redis)
-    async with PhoneCall(url, flow="t_hold", caller="13800000001") as call:
+    async with PhoneCall(url, flow="t_hold", caller="13800000001", parameters={"kefuTrunkToken": TRUNK}) as call:
         transferred = await queued(call)
         assert (await queue.position(f"ivr:{call.stream_sid}")) is not None
         await call.wait_mark("hold:reminder", REMINDER_S + 15)
@@ -144,6 +145,86 @@ async def test_the_reminder_plays_over_hold_and_the_callback_key_books_from_the_
     scheduled = [c for c in Schedule(repository).listing(purpose="callback") if c["ticket_id"] == tickets[0]["ticket_id"]]
     assert len(scheduled) == 1
     assert gaps([r.at for r in call.received if r.kind == "media" and transferred < r.at < reminded]) < MAX_GAP_S
+
+
+async def key(call: PhoneCall, digits: str) -> None:
+    for digit in digits:
+        await call.press(digit)
+
+
+def call_texts(repository, call: PhoneCall) -> list[str]:
+    """Who the call had texted (the outbox rows it queued)."""
+    return [r["recipient"] for r in repository.outbound(channel="sms") if r["payload"].get("call_id") == call.stream_sid]
+
+
+@pytest.mark.parametrize("vouched", [False, True], ids=["claimed-caller-id", "trunk-caller-id"])
+async def test_a_text_goes_to_the_caller_id_only_when_the_trunk_vouched_for_it(hold_line, kefu_env, vouched):
+    """Found by a tester: a media stream claiming any From (no trunk token) had the self-help text
+    sent to that number. Unproven, the caller keys the number to text; vouched, nothing is asked."""
+    from bot.db.repository import Repository
+
+    url, _, _ = hold_line
+    async with PhoneCall(url, flow="t_hold", caller="13912345678",
+                         parameters={"kefuTrunkToken": TRUNK if vouched else "guessed"}) as call:
+        await call.wait_media()
+        await call.press("1")
+        if not vouched:
+            await call.wait_mark("ask_sms_number", 20)
+            await key(call, "13700000001")
+        await call.wait_mark("bye", 20)
+        await call.wait_closed(10)
+    assert ("ask_sms_number" in call.marks()) is not vouched
+    assert call_texts(Repository(kefu_env.database_url), call) == ["13912345678" if vouched else "13700000001"]
+
+
+async def test_a_flow_that_asks_no_number_texts_nobody_for_a_claimed_caller_id(hold_line, kefu_env):
+    from bot.db.repository import Repository
+
+    url, _, _ = hold_line
+    async with PhoneCall(url, flow="t_hold", caller="13912345678") as call:
+        await call.wait_media()
+        await call.press("3")
+        await call.wait_mark("sms_without_asking:unverified", 20)  # content/ivr.yml unverified_not_sent
+        await call.wait_mark("bye", 20)
+    assert call_texts(Repository(kefu_env.database_url), call) == []
+
+
+async def test_a_callback_key_with_a_claimed_caller_id_books_the_number_the_caller_keys(hold_line, redis, kefu_env):
+    """Found by a tester: from the queue, 1 booked a callback to whatever number the stream claimed."""
+    from bot.db.repository import Repository
+
+    url, _, _ = hold_line
+    async with PhoneCall(url, flow="t_hold", caller="13912345678", parameters={"kefuTrunkToken": "guessed"}) as call:
+        await queued(call)
+        await call.press("1")
+        await call.wait_mark("ask_callback_number", 30)
+        await key(call, "13700000002")
+        await call.wait_mark("callback_booked", 30)
+    assert await HandoffQueue(redis).position(f"ivr:{call.stream_sid}") is None
+    tickets = [t for t in Repository(kefu_env.database_url).tickets_since()
+               if t.get("conversation_id") == f"ivr:{call.stream_sid}"]
+    assert [t["kind"] for t in tickets] == ["callback"]
+    assert tickets[0]["details"]["caller"] == "13700000002"
+    assert "13912345678" not in json.dumps(tickets[0]["details"])
+
+
+async def test_a_second_stream_with_a_calls_id_is_refused_and_the_caller_keeps_their_place(hold_line, redis):
+    """Found by a tester: a second media stream with a live call's streamSid was taken for the same
+    call, and its hang-up took the first caller out of the queue. Once the call ended, its id stays refused."""
+    url, _, _ = hold_line
+    queue = HandoffQueue(redis)
+    async with PhoneCall(url, flow="t_hold") as first:
+        await queued(first)
+        async with PhoneCall(url, flow="t_hold", stream_sid=first.stream_sid) as second:
+            await second.wait_closed(10)
+            await second.hangup()
+        assert second.media_count() == 0, "the second stream was answered"
+        await first.wait_for(lambda: first.media_count() > 0 and first.closed_at is None, 5, "the first call going on")
+        assert await queue.position(f"ivr:{first.stream_sid}") is not None, "the first caller lost the queue"
+        await first.hangup()
+    async with PhoneCall(url, flow="t_hold", stream_sid=first.stream_sid) as late:
+        await late.wait_closed(10)
+    assert late.media_count() == 0, "a stream with an ended call's id was answered"
 
 
 async def test_hold_audio_stops_when_the_agent_takes_the_call(hold_line, redis):

@@ -52,7 +52,8 @@ async def test_only_a_vouched_caller_id_puts_the_customer_on_the_agents_screen(i
         entry = await HandoffQueue(stack_redis).entry(f"ivr:{call.stream_sid}")
         await call.hangup()
     customer = (entry["request"].context or {}).get("customer")
+    phone = (entry["request"].context or {}).get("phone")  # where the waiting room's 预约回电 would call
     if vouched:
-        assert entry["request"].customer_id and customer and customer["name"]
+        assert entry["request"].customer_id and customer and customer["name"] and phone
     else:
-        assert entry["request"].customer_id is None and not customer
+        assert entry["request"].customer_id is None and not customer and not phone
