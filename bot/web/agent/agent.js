@@ -19,12 +19,18 @@
   function showError(error) { $("desk-error").textContent = error ? t(error.code || "error_unknown") : ""; }
 
   // ---- sign in -------------------------------------------------------------
-  function showLogin() {
+  // Signed out by the server (expired, or signed out elsewhere): the reason shows on the login form,
+  // where the agent looks, not on the hidden desk; the conversation on screen stays and its stream
+  // reopens once signed in again (found by a tester: new customer messages never appeared).
+  function showLogin(reason) {
     window.clearInterval(overviewTimer); stopStream();
+    $("login-error").textContent = reason ? t(reason) : "";
     $("desk").hidden = true; $("login").hidden = false;
   }
   function showDesk() {
     $("login").hidden = true; $("desk").hidden = false;
+    showError(null);
+    if (current) { pollMessages(); openStream(); }
     refreshOverview();
     window.clearInterval(overviewTimer);
     overviewTimer = window.setInterval(refreshOverview, 2000);
@@ -178,19 +184,28 @@
     stream.onerror = function () {
       // The server closes the stream when it restarts: check the conversation is still ours, then reconnect.
       if (stream) { stream.close(); stream = null; }
-      window.setTimeout(function () { if (id === current) { pollMessages(); openStream(); } }, 1000);
+      // Reopened only once a poll succeeds: signed out, the poll shows the login form and the retries stop.
+      window.setTimeout(function () {
+        if (id !== current) { return; }
+        pollMessages().then(function (ok) { if (ok && id === current && !stream) { openStream(); } });
+      }, 1000);
     };
   }
   function stopStream() {
     if (stream) { stream.close(); stream = null; }
     window.clearInterval(messagesTimer);
   }
+  /** Resolves to true when the conversation's new turns were fetched. */
   function pollMessages() {
-    if (!current) { return; }
+    if (!current) { return Promise.resolve(false); }
     var id = current;
-    api("GET", "conversations/" + encodeURIComponent(id) + "/messages?after=" + lastTurn).then(function (data) {
+    return api("GET", "conversations/" + encodeURIComponent(id) + "/messages?after=" + lastTurn).then(function (data) {
       if (id === current) { showTurns(data); }
-    }).catch(function (e) { if (e.code === "error_not_serving" || e.code === "error_not_yours") { endConversation(); } });
+      return true;
+    }).catch(function (e) {
+      if (e.code === "error_not_serving" || e.code === "error_not_yours") { endConversation(); }
+      return false;
+    });
   }
   function showTurns(data) {
     data.turns.forEach(function (turn) {
@@ -226,7 +241,7 @@
   }
 
   function start() {
-    common.signedOut = showLogin;
+    common.signedOut = function () { showLogin("error_signed_out"); };
     common.applyStrings("page_title");
     $("login-form").addEventListener("submit", function (event) {
       event.preventDefault();
@@ -234,7 +249,7 @@
         .then(function () { $("login-error").textContent = ""; $("login-password").value = ""; showDesk(); })
         .catch(function (e) { $("login-error").textContent = t(e.code); });
     });
-    $("logout").addEventListener("click", function () { api("POST", "logout", {}).then(showLogin).catch(showLogin); });
+    $("logout").addEventListener("click", function () { api("POST", "logout", {}).then(function () { showLogin(); }).catch(function () { showLogin(); }); });
     $("status-select").addEventListener("change", saveStatus);
     $("claim").addEventListener("click", function () {
       api("POST", "claim", {}).then(function (r) {
