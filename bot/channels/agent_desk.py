@@ -28,11 +28,13 @@ from sanic.response import HTTPResponse
 from bot.handoff.accounts import SUPERVISOR, AccountStore
 from bot.handoff.conversations import RasaConversations
 from bot.handoff import supervisor
+from bot.handoff.departures import requeue, requeue_held
 from bot.handoff.desk import Desk, DeskError
 from bot.handoff.desk_push import changes_channel, keep_installed
 from bot.handoff.queue import HandoffQueue, redis_from_settings
 from bot.handoff.sessions import COOKIE, SESSION_TTL_S, close_session, session_agent
 from bot.handoff.watcher import WaitingRoom
+from bot.outcomes import record
 from bot.security.login_guard import LoginGuard
 from bot.settings import get_settings
 
@@ -162,9 +164,15 @@ async def login(request: Request) -> HTTPResponse:
 
 @signed_in
 async def logout(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
+    """Conversations still held go back to their queue, keeping their place (the page asked first):
+    found by a tester, a customer left by an agent who signed out was never answered."""
+    requeued = await requeue_held(desk.queue, agent["agent_id"])
+    for conversation_id in requeued:
+        await record(conversation_id, "handoff_requeued", database_url=desk.repository.url,
+                     agent_id=agent["agent_id"], reason="signed_out")
     await desk.queue.roster.set_status(agent["agent_id"], "away")
     await close_session(desk.queue.redis, request.cookies.get(COOKIE))
-    reply = response.json({"ok": True})
+    reply = response.json({"ok": True, "requeued": len(requeued)})
     del reply.cookies[COOKIE]
     return reply
 
@@ -287,6 +295,20 @@ async def remove_entry(request: Request, desk: Desk, agent: dict, conversation_i
 
 
 @signed_in
+@supervisors_only
+async def requeue_served(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
+    """A conversation an agent is serving goes back to its queue (the agent went home, or is stuck)."""
+    entry = await desk.queue.entry(conversation_id)
+    if entry is None or entry["state"] != "claimed" or not await requeue(desk.queue, conversation_id, entry["agent_id"]):
+        raise DeskError("error_not_serving", 404)
+    await record(conversation_id, "handoff_requeued", database_url=desk.repository.url,
+                 agent_id=entry["agent_id"], reason="supervisor", by=agent["agent_id"])
+    logger.info("handoff.supervisor.requeued conversation=%s agent=%s by=%s", conversation_id,
+                entry["agent_id"], agent["agent_id"])
+    return response.json({"ok": True})
+
+
+@signed_in
 async def selfhelp(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
     await desk.push_selfhelp(agent["agent_id"], conversation_id, str(body(request).get("entry_id", "")))
     return response.json({"ok": True})
@@ -347,6 +369,7 @@ ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/supervisor", supervision, ["GET"]),
     ("/agent/api/supervisor/queue/<conversation_id:str>/remove", remove_entry, ["POST"]),
     ("/agent/api/supervisor/agents/<agent_id:str>/skills", grant_skills, ["POST"]),
+    ("/agent/api/supervisor/serving/<conversation_id:str>/requeue", requeue_served, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/selfhelp", selfhelp, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/reveal", reveal, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/close", close, ["POST"]),

@@ -241,7 +241,8 @@
   }
 
   function start() {
-    common.signedOut = function () { showLogin("error_signed_out"); };
+    // A late answer to a call made before signing out must not show the reason on a fresh login form.
+    common.signedOut = function () { if ($("login").hidden) { showLogin("error_signed_out"); } };
     common.applyStrings("page_title");
     $("login-form").addEventListener("submit", function (event) {
       event.preventDefault();
@@ -249,7 +250,23 @@
         .then(function () { $("login-error").textContent = ""; $("login-password").value = ""; showDesk(); })
         .catch(function (e) { $("login-error").textContent = t(e.code); });
     });
-    $("logout").addEventListener("click", function () { api("POST", "logout", {}).then(function () { showLogin(); }).catch(function () { showLogin(); }); });
+    // Conversations still held go back to their queue when the agent signs out: asked first.
+    function signOut() {
+      $("logout-confirm").hidden = true;
+      current = null; stopStream(); $("conversation").hidden = true;
+      document.dispatchEvent(new CustomEvent("kefu:conversation", { detail: null }));
+      api("POST", "logout", {}).then(function () { showLogin(); }).catch(function () { showLogin(); });
+    }
+    $("logout").addEventListener("click", function () {
+      api("GET", "overview").then(function (data) {
+        if (!data.serving.length) { signOut(); return; }
+        $("logout-confirm-text").textContent = t("logout_confirm", { count: data.serving.length });
+        $("logout-confirm").hidden = false;
+        $("logout-confirm-no").focus();
+      }).catch(showError);
+    });
+    $("logout-confirm-yes").addEventListener("click", signOut);
+    $("logout-confirm-no").addEventListener("click", function () { $("logout-confirm").hidden = true; });
     $("status-select").addEventListener("change", saveStatus);
     $("claim").addEventListener("click", function () {
       api("POST", "claim", {}).then(function (r) {
