@@ -131,7 +131,7 @@ class Desk:
         marker = {"custom": {"kind": "agent_joined", "agent_name": agent_name}} if request.channel == "webchat" else {}
         # A booked callback (bot/contacts/offer.py): the customer was told they could leave; the agent rings them.
         callback = (request.context or {}).get("callback")
-        told = {"phone_masked": mask_phone(str(callback.get("phone") or ""))} if callback else {}
+        told = {"phone_masked": masking.mask_phone(str(callback.get("phone") or ""))} if callback else {}
         await self.conversations.utter(request.conversation_id, "utter_agent_calling_back" if callback else
                                        "utter_agent_joined", agent_name=agent_name, **told, **marker)
         view = await self.view(agent_id, request.conversation_id)

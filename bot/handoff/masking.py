@@ -14,7 +14,7 @@ from typing import Iterable
 # landline with its area code. Shorter numbers — a default password, a code, an amount, a date — are
 # what the agent needs to read. Numbers glued to letters (ticket ids like TK000123) stay readable.
 NUMBER = re.compile(r"(?<![A-Za-z0-9])(?:\d{10,}[Xx]?|\d{17}[Xx]|0\d{2,3}-\d{7,8})(?![A-Za-z0-9])")
-REVEALABLE = ("phone", "account_number", "transcript", "collected")
+REVEALABLE = ("phone", "account_number", "transcript", "collected", "callback_phone")
 # A one-time code or service password typed when Kefu asked for proof (slot ``awaiting``).
 AWAITING_PROOF = "verification_code"
 PROOF = re.compile(r"(?<!\d)\d{6}(?!\d)")
@@ -60,6 +60,9 @@ def masked_packet(packet: dict) -> dict:
             customer[name] = mask_number(customer[name])
     if shown.get("phone"):
         shown["phone"] = mask_number(shown["phone"])
+    callback = shown.get("callback") or {}  # a booked callback's number to ring (bot/contacts/offer.py)
+    if callback.get("phone"):
+        callback["phone"] = mask_number(callback["phone"])
     for turn in shown.get("transcript") or []:
         turn["text"] = mask_text(turn.get("text", ""))
     for item in shown.get("intents") or []:
@@ -87,6 +90,8 @@ def reveal(packet: dict, field: str) -> object:
         return [turn.get("text", "") for turn in packet.get("transcript") or []]
     if field == "collected":
         return dict((packet.get("collected") or {}).get("vars") or {})
+    if field == "callback_phone":
+        return (packet.get("callback") or {}).get("phone")
     if field == "phone":
         return packet.get("phone") or (packet.get("customer") or {}).get("phone")
     return (packet.get("customer") or {}).get(field)

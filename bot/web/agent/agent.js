@@ -145,11 +145,13 @@
     var customer = view.customer || {};
     var keyed = (view.collected || {}).vars || {};
     var collected = Object.keys(keyed).map(function (k) { return k + "=" + keyed[k]; }).join(" ") || null;
-    [["name", customer.name], ["vip_tier", customer.vip_tier], ["phone", customer.phone || view.phone], ["account_number", customer.account_number], ["address", customer.address], ["reason", t("reason_" + view.reason)], ["skill", skillLabels[view.skill] || view.skill], ["fault", view.slots && view.slots.fault_type ? t("fault_" + view.slots.fault_type) : null], ["priority", view.priority], ["waited", minutes(view.wait_s)], ["collected", collected]].forEach(function (row) {
+    var callback = view.callback || {};  // a booked callback: the number to ring (masked until revealed) and its ticket
+    [["callback_phone", callback.phone], ["callback_ticket", callback.ticket_id], ["name", customer.name], ["vip_tier", customer.vip_tier], ["phone", customer.phone || view.phone], ["account_number", customer.account_number], ["address", customer.address], ["reason", t("reason_" + view.reason)], ["skill", skillLabels[view.skill] || view.skill], ["fault", view.slots && view.slots.fault_type ? t("fault_" + view.slots.fault_type) : null], ["priority", view.priority], ["waited", minutes(view.wait_s)], ["collected", collected]].forEach(function (row) {
+      if (row[0].indexOf("callback_") === 0 && !row[1]) { return; }  // not a callback: no such rows
       profile.appendChild(el("dt", null, t("field_" + row[0])));
       var dd = el("dd", null, row[1] === undefined || row[1] === null ? "-" : row[1]);
       dd.setAttribute("data-field", row[0]);
-      if ((row[0] === "phone" || row[0] === "account_number" || row[0] === "collected") && row[1]) {
+      if ((row[0] === "phone" || row[0] === "account_number" || row[0] === "collected" || row[0] === "callback_phone") && row[1]) {
         var reveal = el("button", "reveal", t("reveal")); reveal.type = "button";
         reveal.addEventListener("click", function () {
           api("POST", "conversations/" + encodeURIComponent(current) + "/reveal", { field: row[0] }).then(function (r) { dd.firstChild.textContent = typeof r.value === "object" && r.value ? Object.keys(r.value).map(function (k) { return k + "=" + r.value[k]; }).join(" ") : String(r.value); reveal.remove(); }).catch(showError);
