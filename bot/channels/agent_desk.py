@@ -264,8 +264,10 @@ async def stream(request: Request, desk: Desk, agent: dict, conversation_id: str
 @supervisors_only
 async def supervision(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
     view = await supervisor.overview(desk.queue)
+    accounts = {account.agent_id: account for account in await asyncio.to_thread(desk.accounts.all)}
+    view["agents"] = supervisor.with_accounts(view["agents"], accounts.values())
     for shown in view["agents"]:  # what each may serve, beside what they take now
-        account = await asyncio.to_thread(desk.accounts.get, shown["agent_id"])
+        account = accounts.get(shown["agent_id"])
         shown["granted_skills"] = list(account.skills) if account else []
     return response.json(view)
 
