@@ -28,11 +28,13 @@ from sanic.response import HTTPResponse
 from bot.handoff.accounts import SUPERVISOR, AccountStore
 from bot.handoff.conversations import RasaConversations
 from bot.handoff import supervisor
+from bot.handoff.departures import requeue, requeue_held
 from bot.handoff.desk import Desk, DeskError
 from bot.handoff.desk_push import changes_channel, keep_installed
 from bot.handoff.queue import HandoffQueue, redis_from_settings
 from bot.handoff.sessions import COOKIE, SESSION_TTL_S, close_session, session_agent
 from bot.handoff.watcher import WaitingRoom
+from bot.outcomes import record
 from bot.security.login_guard import LoginGuard
 from bot.settings import get_settings
 
@@ -162,9 +164,15 @@ async def login(request: Request) -> HTTPResponse:
 
 @signed_in
 async def logout(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
+    """Conversations still held go back to their queue, keeping their place (the page asked first):
+    found by a tester, a customer left by an agent who signed out was never answered."""
+    requeued = await requeue_held(desk.queue, agent["agent_id"])
+    for conversation_id in requeued:
+        await record(conversation_id, "handoff_requeued", database_url=desk.repository.url,
+                     agent_id=agent["agent_id"], reason="signed_out")
     await desk.queue.roster.set_status(agent["agent_id"], "away")
     await close_session(desk.queue.redis, request.cookies.get(COOKIE))
-    reply = response.json({"ok": True})
+    reply = response.json({"ok": True, "requeued": len(requeued)})
     del reply.cookies[COOKIE]
     return reply
 
@@ -256,8 +264,10 @@ async def stream(request: Request, desk: Desk, agent: dict, conversation_id: str
 @supervisors_only
 async def supervision(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
     view = await supervisor.overview(desk.queue)
+    accounts = {account.agent_id: account for account in await asyncio.to_thread(desk.accounts.all)}
+    view["agents"] = supervisor.with_accounts(view["agents"], accounts.values())
     for shown in view["agents"]:  # what each may serve, beside what they take now
-        account = await asyncio.to_thread(desk.accounts.get, shown["agent_id"])
+        account = accounts.get(shown["agent_id"])
         shown["granted_skills"] = list(account.skills) if account else []
     return response.json(view)
 
@@ -283,6 +293,20 @@ async def remove_entry(request: Request, desk: Desk, agent: dict, conversation_i
     # Told, with the way to a person (found by a tester: removed silently, the customer kept waiting).
     await desk.conversations.resume(conversation_id, "utter_queue_removed")
     logger.info("handoff.supervisor.removed conversation=%s by=%s", conversation_id, agent["agent_id"])
+    return response.json({"ok": True})
+
+
+@signed_in
+@supervisors_only
+async def requeue_served(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
+    """A conversation an agent is serving goes back to its queue (the agent went home, or is stuck)."""
+    entry = await desk.queue.entry(conversation_id)
+    if entry is None or entry["state"] != "claimed" or not await requeue(desk.queue, conversation_id, entry["agent_id"]):
+        raise DeskError("error_not_serving", 404)
+    await record(conversation_id, "handoff_requeued", database_url=desk.repository.url,
+                 agent_id=entry["agent_id"], reason="supervisor", by=agent["agent_id"])
+    logger.info("handoff.supervisor.requeued conversation=%s agent=%s by=%s", conversation_id,
+                entry["agent_id"], agent["agent_id"])
     return response.json({"ok": True})
 
 
@@ -355,6 +379,7 @@ ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/supervisor", supervision, ["GET"]),
     ("/agent/api/supervisor/queue/<conversation_id:str>/remove", remove_entry, ["POST"]),
     ("/agent/api/supervisor/agents/<agent_id:str>/skills", grant_skills, ["POST"]),
+    ("/agent/api/supervisor/serving/<conversation_id:str>/requeue", requeue_served, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/selfhelp", selfhelp, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/reveal", reveal, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/close", close, ["POST"]),

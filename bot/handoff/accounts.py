@@ -74,10 +74,11 @@ def _account(row) -> AgentAccount:
                         credential=hashlib.sha256(row["password_hash"].encode()).hexdigest()[:16])
 
 
-def _with_role(name: str):
-    return (sa.select(agents, agent_roles.c.role)
-            .select_from(agents.outerjoin(agent_roles, agent_roles.c.agent_name == agents.c.name))
-            .where(agents.c.name == name))
+def _with_role(name: str | None = None):
+    """Accounts with their role: the one named, or all of them."""
+    query = (sa.select(agents, agent_roles.c.role)
+             .select_from(agents.outerjoin(agent_roles, agent_roles.c.agent_name == agents.c.name)))
+    return query.order_by(agents.c.name) if name is None else query.where(agents.c.name == name)
 
 
 class AccountStore:
@@ -109,6 +110,11 @@ class AccountStore:
         with self.engine.connect() as conn:
             row = conn.execute(_with_role(name)).mappings().first()
         return _account(row) if row else None
+
+    def all(self) -> list[AgentAccount]:
+        """Every account by name, signed in or not (the supervisor page, ``kefu agent list``)."""
+        with self.engine.connect() as conn:
+            return [_account(row) for row in conn.execute(_with_role()).mappings()]
 
     def role_of(self, name: str) -> str | None:
         """The agent's role now (read each time, so a change applies to signed-in agents at once); None: no such agent."""

@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--capacity", type=int, default=None, help="conversations at once")
     add.add_argument("--role", choices=ROLES, default="agent", help="supervisor: may open the supervisor page")
     add.set_defaults(handler=agent_add)
+    listing = commands.add_parser("list", help="every agent: login name, display name, role, granted skill groups")
+    listing.set_defaults(handler=agent_list)
     role = commands.add_parser("role", help="change an agent's role (supervisor or agent)")
     role.add_argument("name", help="login name")
     role.add_argument("role", choices=ROLES)
@@ -50,6 +52,16 @@ def agent_add(args: argparse.Namespace) -> int:
         print(f"kefu agent add: {exc}", file=sys.stderr)
         return 1
     print(f"agent {account.name} added (skills: {','.join(account.skills)}; role: {account.role})")
+    return 0
+
+
+def agent_list(args: argparse.Namespace) -> int:
+    settings = getattr(args, "settings", None) or get_settings()
+    accounts = AccountStore(settings.database_url).all()
+    print(f"{'name':<20} {'display name':<16} {'role':<10} skills")
+    for account in accounts:
+        print(f"{account.name:<20} {account.display_name:<16} {account.role:<10} {','.join(account.skills)}")
+    print(f"{len(accounts)} agent(s)")
     return 0
 
 

@@ -22,7 +22,7 @@ NUMBER = re.compile(rf"(?<![A-Za-z0-9])\d+(?:{GROUP_SEPARATOR}\d+)*(?:{GROUP_SEP
 DIGIT = re.compile(r"[0-9Xx]")
 LAST_FOUR = re.compile(r"(?:[0-9Xx][^0-9Xx]*){1,4}$")  # from the 4th-last digit on, separators kept
 PERSONAL_DIGITS = 10
-REVEALABLE = ("phone", "account_number", "transcript", "collected")
+REVEALABLE = ("phone", "account_number", "transcript", "collected", "callback_phone")
 # A one-time code or service password typed when Kefu asked for proof (slot ``awaiting``).
 AWAITING_PROOF = "verification_code"
 PROOF = re.compile(r"(?<!\d)\d{6}(?!\d)")
@@ -75,6 +75,9 @@ def masked_packet(packet: dict) -> dict:
             customer[name] = mask_number(customer[name])
     if shown.get("phone"):
         shown["phone"] = mask_number(shown["phone"])
+    callback = shown.get("callback") or {}  # a booked callback's number to ring (bot/contacts/offer.py)
+    if callback.get("phone"):
+        callback["phone"] = mask_number(callback["phone"])
     for turn in shown.get("transcript") or []:
         turn["text"] = mask_text(turn.get("text", ""))
     for item in shown.get("intents") or []:
@@ -104,6 +107,8 @@ def reveal(packet: dict, field: str) -> object:
         return [turn.get("text", "") for turn in packet.get("transcript") or []]
     if field == "collected":
         return dict((packet.get("collected") or {}).get("vars") or {})
+    if field == "callback_phone":
+        return (packet.get("callback") or {}).get("phone")
     if field == "phone":
         return packet.get("phone") or (packet.get("customer") or {}).get("phone")
     return (packet.get("customer") or {}).get(field)

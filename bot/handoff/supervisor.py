@@ -1,4 +1,4 @@
-"""What a supervisor sees: every agent and their state, every queue with its longest wait.
+"""What a supervisor sees: every agent (every account, offline ones too) and their state, every queue with its longest wait.
 
 Read from the same Redis the queue and the roster use, so it is true for all processes.
 Removing a stale entry ends its wait (reason ``removed_by_supervisor``: counted as removed, not as
@@ -6,7 +6,10 @@ the customer abandoning) and hands the conversation back to the bot, which tells
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 from bot.handoff import keys
+from bot.handoff.accounts import AgentAccount
 from bot.handoff.presence import customer_last_seen
 from bot.handoff.queue import HandoffQueue
 
@@ -33,6 +36,16 @@ async def agents(queue: HandoffQueue) -> list[dict]:
                       "state": agent_state(state.status, online, state.active, state.capacity),
                       "serving": await queue.serving(agent_id)})
     return shown
+
+
+def with_accounts(shown: list[dict], accounts: Iterable[AgentAccount]) -> list[dict]:
+    """The roster's agents plus every account not on it (never signed in since Redis was filled) as
+    offline: a supervisor grants skill groups to a new agent before their first shift."""
+    on_roster = {a["agent_id"] for a in shown}
+    offline = [{"agent_id": account.agent_id, "name": account.display_name, "skills": [],
+                "capacity": account.capacity, "active": 0, "state": "offline", "serving": []}
+               for account in accounts if account.agent_id not in on_roster]
+    return sorted(shown + offline, key=lambda a: a["agent_id"])
 
 
 async def queues(queue: HandoffQueue) -> list[dict]:

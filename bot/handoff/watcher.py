@@ -77,9 +77,7 @@ class WaitingRoom:
             return
         try:
             if self.accounts is not None:
-                for conversation_id in await requeue_removed_agents(self.queue, self.accounts):
-                    # Their agent is gone: this visit's notice tells them their place in line again.
-                    await remember_notice(self.queue, conversation_id, "with_agent")
+                await requeue_removed_agents(self.queue, self.accounts)  # told their place by this visit
             for skill in rules.skills:
                 for conversation_id in await self.queue.waiting(skill):
                     await self.visit(conversation_id)

@@ -85,3 +85,15 @@ def test_kefu_agent_add_from_a_script_reads_the_password_from_stdin_or_says_what
                            capture_output=True, text=True, timeout=120)
     assert empty.returncode == 1 and "Traceback" not in empty.stderr
     assert empty.stderr.strip().splitlines()[-1].startswith("kefu agent add:")
+
+
+def test_kefu_agent_list_shows_every_account_with_role_and_granted_skills(kefu_env, capsys):
+    """Found by a tester: there was no way to see the agents from the command line."""
+    assert main(["agent", "add", "zhangwei", "--skills", "tv,broadband", "--password", "long-enough",
+                 "--display-name", "张伟"]) == 0
+    assert main(["agent", "add", "boss", "--skills", "billing", "--password", "long-enough", "--role", "supervisor"]) == 0
+    capsys.readouterr()
+    assert main(["agent", "list"]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert lines[1:] == [["boss", "boss", "supervisor", "billing"], ["zhangwei", "张伟", "agent", "tv,broadband"],
+                         ["2", "agent(s)"]]

@@ -19,12 +19,18 @@
   function showError(error) { $("desk-error").textContent = error ? t(error.code || "error_unknown") : ""; }
 
   // ---- sign in -------------------------------------------------------------
-  function showLogin() {
+  // Signed out by the server (expired, or signed out elsewhere): the reason shows on the login form,
+  // where the agent looks, not on the hidden desk; the conversation on screen stays and its stream
+  // reopens once signed in again (found by a tester: new customer messages never appeared).
+  function showLogin(reason) {
     window.clearInterval(overviewTimer); stopStream();
+    $("login-error").textContent = reason ? t(reason) : "";
     $("desk").hidden = true; $("login").hidden = false;
   }
   function showDesk() {
     $("login").hidden = true; $("desk").hidden = false;
+    showError(null);
+    if (current) { pollMessages(); openStream(); }
     refreshOverview();
     window.clearInterval(overviewTimer);
     overviewTimer = window.setInterval(refreshOverview, 2000);
@@ -150,11 +156,13 @@
     var customer = view.customer || {};
     var keyed = (view.collected || {}).vars || {};
     var collected = Object.keys(keyed).map(function (k) { return k + "=" + keyed[k]; }).join(" ") || null;
-    [["name", customer.name], ["vip_tier", customer.vip_tier], ["phone", customer.phone || view.phone], ["account_number", customer.account_number], ["address", customer.address], ["reason", t("reason_" + view.reason)], ["skill", skillLabels[view.skill] || view.skill], ["fault", view.slots && view.slots.fault_type ? t("fault_" + view.slots.fault_type) : null], ["priority", view.priority], ["waited", minutes(view.wait_s)], ["collected", collected]].forEach(function (row) {
+    var callback = view.callback || {};  // a booked callback: the number to ring (masked until revealed) and its ticket
+    [["callback_phone", callback.phone], ["callback_ticket", callback.ticket_id], ["name", customer.name], ["vip_tier", customer.vip_tier], ["phone", customer.phone || view.phone], ["account_number", customer.account_number], ["address", customer.address], ["reason", t("reason_" + view.reason)], ["skill", skillLabels[view.skill] || view.skill], ["fault", view.slots && view.slots.fault_type ? t("fault_" + view.slots.fault_type) : null], ["priority", view.priority], ["waited", minutes(view.wait_s)], ["collected", collected]].forEach(function (row) {
+      if (row[0].indexOf("callback_") === 0 && !row[1]) { return; }  // not a callback: no such rows
       profile.appendChild(el("dt", null, t("field_" + row[0])));
       var dd = el("dd", null, row[1] === undefined || row[1] === null ? "-" : row[1]);
       dd.setAttribute("data-field", row[0]);
-      if ((row[0] === "phone" || row[0] === "account_number" || row[0] === "collected") && row[1]) {
+      if ((row[0] === "phone" || row[0] === "account_number" || row[0] === "collected" || row[0] === "callback_phone") && row[1]) {
         var reveal = el("button", "reveal", t("reveal")); reveal.type = "button";
         reveal.addEventListener("click", function () {
           api("POST", "conversations/" + encodeURIComponent(current) + "/reveal", { field: row[0] }).then(function (r) { dd.firstChild.textContent = typeof r.value === "object" && r.value ? Object.keys(r.value).map(function (k) { return k + "=" + r.value[k]; }).join(" ") : String(r.value); reveal.remove(); }).catch(showError);
@@ -189,19 +197,28 @@
     stream.onerror = function () {
       // The server closes the stream when it restarts: check the conversation is still ours, then reconnect.
       if (stream) { stream.close(); stream = null; }
-      window.setTimeout(function () { if (id === current) { pollMessages(); openStream(); } }, 1000);
+      // Reopened only once a poll succeeds: signed out, the poll shows the login form and the retries stop.
+      window.setTimeout(function () {
+        if (id !== current) { return; }
+        pollMessages().then(function (ok) { if (ok && id === current && !stream) { openStream(); } });
+      }, 1000);
     };
   }
   function stopStream() {
     if (stream) { stream.close(); stream = null; }
     window.clearInterval(messagesTimer);
   }
+  /** Resolves to true when the conversation's new turns were fetched. */
   function pollMessages() {
-    if (!current) { return; }
+    if (!current) { return Promise.resolve(false); }
     var id = current;
-    api("GET", "conversations/" + encodeURIComponent(id) + "/messages?after=" + lastTurn).then(function (data) {
+    return api("GET", "conversations/" + encodeURIComponent(id) + "/messages?after=" + lastTurn).then(function (data) {
       if (id === current) { showTurns(data); }
-    }).catch(function (e) { if (e.code === "error_not_serving" || e.code === "error_not_yours") { endConversation(); } });
+      return true;
+    }).catch(function (e) {
+      if (e.code === "error_not_serving" || e.code === "error_not_yours") { endConversation(); }
+      return false;
+    });
   }
   function showTurns(data) {
     data.turns.forEach(function (turn) {
@@ -241,7 +258,8 @@
   }
 
   function start() {
-    common.signedOut = showLogin;
+    // A late answer to a call made before signing out must not show the reason on a fresh login form.
+    common.signedOut = function () { if ($("login").hidden) { showLogin("error_signed_out"); } };
     common.applyStrings("page_title");
     $("login-form").addEventListener("submit", function (event) {
       event.preventDefault();
@@ -249,7 +267,23 @@
         .then(function () { $("login-error").textContent = ""; $("login-password").value = ""; showDesk(); })
         .catch(function (e) { $("login-error").textContent = t(e.code); });
     });
-    $("logout").addEventListener("click", function () { api("POST", "logout", {}).then(showLogin).catch(showLogin); });
+    // Conversations still held go back to their queue when the agent signs out: asked first.
+    function signOut() {
+      $("logout-confirm").hidden = true;
+      current = null; stopStream(); $("conversation").hidden = true;
+      document.dispatchEvent(new CustomEvent("kefu:conversation", { detail: null }));
+      api("POST", "logout", {}).then(function () { showLogin(); }).catch(function () { showLogin(); });
+    }
+    $("logout").addEventListener("click", function () {
+      api("GET", "overview").then(function (data) {
+        if (!data.serving.length) { signOut(); return; }
+        $("logout-confirm-text").textContent = t("logout_confirm", { count: data.serving.length });
+        $("logout-confirm").hidden = false;
+        $("logout-confirm-no").focus();
+      }).catch(showError);
+    });
+    $("logout-confirm-yes").addEventListener("click", signOut);
+    $("logout-confirm-no").addEventListener("click", function () { $("logout-confirm").hidden = true; });
     $("status-select").addEventListener("change", saveStatus);
     $("claim").addEventListener("click", function () {
       api("POST", "claim", {}).then(function (r) {

@@ -1,6 +1,6 @@
 /*
- * Kefu supervisor view: agents and their states, queues per skill with the longest wait, and
- * removing a stale entry. Strings from /agent/ui/agent_desk.zh.json; values inserted as text.
+ * Kefu supervisor view: agents and their states, queues per skill with the longest wait,
+ * removing a stale entry and putting a served conversation back in its queue. Strings from /agent/ui/agent_desk.zh.json; values inserted as text.
  */
 (function () {
   "use strict";
@@ -31,13 +31,28 @@
     return box;
   }
 
+  function serving(a) {  // what the agent holds; a supervisor can put one back in its queue (the customer is told)
+    var list = el("ul", "serving");
+    a.serving.forEach(function (id) {
+      var item = el("li", null, id.slice(0, 8) + " "), back = el("button", "requeue", t("requeue_served"));
+      back.type = "button";
+      back.addEventListener("click", function () {
+        if (!window.confirm(t("requeue_confirm"))) { return; }
+        api("POST", "supervisor/serving/" + encodeURIComponent(id) + "/requeue").then(refresh).catch(showError);
+      });
+      item.setAttribute("data-conversation", id);
+      item.appendChild(back); list.appendChild(item);
+    });
+    return list;
+  }
+
   function render(data) {
     $("error").textContent = "";
     var body = $("agents").querySelector("tbody");
     while (body.firstChild) { body.removeChild(body.firstChild); }
     data.agents.forEach(function (a) {
       var state = el("span", "state-" + a.state, t("state_" + a.state));
-      var tr = row([a.name + " (" + a.agent_id + ")", state, grants(a), a.active + "/" + a.capacity]);
+      var tr = row([a.name + " (" + a.agent_id + ")", state, grants(a), a.active + "/" + a.capacity, serving(a)]);
       tr.setAttribute("data-agent", a.agent_id);
       body.appendChild(tr);
     });
