@@ -13,6 +13,11 @@ widgets keep working against Kefu. Messages Kefu adds, all as ``bot_uttered``:
   waiting room's buttons shown earlier no longer apply;
 * ``{"custom": {"kind": "notice", "reason": "rate_limited" | "too_long"}}`` — the page explains.
 
+Every part of an assistant's or agent's message carries ``timestamp``, its event's time in the
+conversation. A page that resumes a session sends the latest one it received as ``seen_at`` in
+``session_request``, and is sent again what was said after it: an agent's words written while the
+page was closed reach the customer when they come back (found by a tester: they were lost).
+
 Security: session ids are issued and signed by the server (``webchat_sessions``): a page resumes
 only an id it was given, never one it picked (a phone number, or another customer's id). Client
 metadata is dropped, messages are size- and rate-limited per session.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
@@ -53,12 +59,29 @@ CHAT_PAGE_CSP = (
 )
 
 
+# The timestamp of the bot event being sent, for each part it is sent as (task-local: sends interleave).
+_SENDING_AT: ContextVar[Optional[float]] = ContextVar("webchat_sending_at", default=None)
+
+
 class WebChatOutput(SocketIOOutput):
     """Socket.IO output that also carries link buttons and Kefu's custom message kinds."""
 
     @classmethod
     def name(cls) -> Text:
         return WebChatInput.name()
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        token = _SENDING_AT.set(message.get("timestamp"))
+        try:
+            await super().send_response(recipient_id, message)
+        finally:
+            _SENDING_AT.reset(token)
+
+    async def _send_message(self, recipient_id: Text, response: Any) -> None:
+        sending_at = _SENDING_AT.get()
+        if sending_at is not None and isinstance(response, dict):
+            response = {**response, "timestamp": sending_at}
+        await super()._send_message(recipient_id, response)
 
     async def send_text_with_buttons(
         self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
@@ -91,6 +114,7 @@ class ChatPageBlueprint(SocketBlueprint):
 
     def register(self, app: Sanic, options: Dict[Text, Any]) -> None:
         super().register(app, options)
+        self.ctx.app = app  # the Rasa server: its tracker store replays what a reopened page missed
         settings: Settings = self.ctx.settings
         if any(route.name.endswith("kefu_chat_page") for route in app.router.routes):
             return  # registered already (Rasa may attach blueprints more than once in tests)
@@ -199,6 +223,20 @@ class WebChatInput(SocketIOInput):
         except RedisError as error:  # the grace period only starts later; the chat itself goes on
             logger.warning("webchat.presence.unknown session=%s error=%s", session_id, type(error).__name__)
 
+    async def send_missed(self, webhook: ChatPageBlueprint, sid: Text, session_id: Text, seen_at: float) -> None:
+        """Send the reopened page (only it) what was said into its conversation after ``seen_at``."""
+        agent = getattr(getattr(getattr(webhook.ctx, "app", None), "ctx", None), "agent", None)
+        if agent is None:
+            return  # no Rasa agent (a channel unit test): nothing stored to replay
+        from bot.handoff.conversations import RasaConversations
+
+        missed = await RasaConversations(webhook.ctx.app).bot_messages_after(session_id, seen_at)
+        output = WebChatOutput(self.sio, self.bot_message_evt)
+        for message in missed:
+            await output.send_response(sid, message)
+        if missed:
+            logger.info("webchat.session.replayed session=%s messages=%d", session_id, len(missed))
+
     def get_output_channel(self) -> Optional["WebChatOutput"]:
         return WebChatOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
 
@@ -232,6 +270,9 @@ class WebChatInput(SocketIOInput):
             await self.customer_seen(session_id)
             logger.info("webchat.session.%s session=%s", "resumed" if requested == session_id else "started",
                         session_id)
+            seen_at = (data or {}).get("seen_at") if isinstance(data, dict) else None
+            if requested == session_id and isinstance(seen_at, (int, float)) and not isinstance(seen_at, bool):
+                await self.send_missed(webhook, sid, session_id, float(seen_at))
 
         @sio.on("session_alive", namespace=self.namespace)
         async def session_alive(sid: Text, data: Any = None) -> None:

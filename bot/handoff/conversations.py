@@ -16,7 +16,7 @@ from typing import Any
 
 from rasa.core.actions.action import create_bot_utterance
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel
-from rasa.shared.core.events import ActionExecuted, ConversationPaused, ConversationResumed, Event, SlotSet
+from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationPaused, ConversationResumed, Event, SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Sanic
 
@@ -62,6 +62,13 @@ class RasaConversations:
     async def events(self, conversation_id: str) -> list[dict]:
         tracker = await self.agent.tracker_store.retrieve(conversation_id)
         return [event.as_dict() for event in tracker.events] if tracker else []
+
+    async def bot_messages_after(self, conversation_id: str, after: float) -> list[dict]:
+        """What the assistant and agents said after ``after`` (an event timestamp), as channels send
+        it: a web-chat page reopened later is sent what was said while it was closed."""
+        tracker = await self.agent.tracker_store.retrieve(conversation_id)
+        return [event.message() for event in (tracker.events if tracker else [])
+                if isinstance(event, BotUttered) and event.timestamp > after]
 
     async def stored_count(self, conversation_id: str) -> int | None:
         """How many events the conversation has stored, or None if the tracker store cannot say cheaply."""

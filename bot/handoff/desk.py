@@ -18,7 +18,7 @@ from bot.handoff.desk_view import pushed_selfhelp_key, shown_turns, with_pushed_
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue, NotYourConversation
 from bot.handoff.sessions import open_session
-from bot.handoff.tickets import disposition_ticket, work_items
+from bot.handoff.tickets import customer_id_of, disposition_ticket, work_items
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
 from bot.handoff.work_item_view import phone_to_call, readable, voice_message_audio
@@ -244,7 +244,9 @@ class Desk:
             if disposition == "callback":
                 ticket_id, told = await self._callback(entry, agent_id, note[:1000], phone)
             else:
-                ticket_id = await disposition_ticket(entry["request"], disposition, note[:1000], agent_id)
+                reach = await self._follow_up_number(entry, phone) if disposition == "ticket" else None
+                ticket_id = await disposition_ticket(entry["request"], disposition, note[:1000], agent_id,
+                                                     callback_phone=reach)
             await self.queue.close(conversation_id, agent_id, disposition)
         except NotYourConversation as exc:
             raise DeskError("error_not_yours", 403) from exc
@@ -271,7 +273,14 @@ class Desk:
             within_hours=load_waiting_room().callback_within_hours)
         return ticket_id, {"callback_by": promised_time(due, now), "phone_masked": masking.mask_phone(phone)}
 
-    async def _callback_number(self, entry: dict, typed: str) -> str:
+    async def _follow_up_number(self, entry: dict, typed: str) -> str | None:
+        """Where a 转工单跟进 reaches a customer nobody knows (found by a tester: a ticket with no
+        customer and no number, which nobody could act on and the customer could not query)."""
+        if customer_id_of(entry["request"]) is not None and not typed.strip():
+            return None  # on the customer's account
+        return await self._callback_number(entry, typed, missing="error_ticket_number")
+
+    async def _callback_number(self, entry: dict, typed: str, missing: str = "error_callback_number") -> str:
         from bot.handoff.contact_details import CLEANERS, ContactDetailError, callback_number
 
         if typed.strip():
@@ -286,7 +295,7 @@ class Desk:
             return await asyncio.to_thread(callback_number, self.repository.url, customer)
         known = await known_phone(self.queue.redis, entry["conversation_id"], request)
         if not known:
-            raise DeskError("error_callback_number")
+            raise DeskError(missing)
         return known
 
     async def _ask_csat(self, agent_id: str, conversation_id: str, channel: str) -> None:

@@ -37,9 +37,11 @@ async def leave_message_ticket(request: HandoffRequest, text: str, *, voice: boo
     )
 
 
-async def disposition_ticket(request: HandoffRequest, disposition: str, note: str, agent_id: str) -> str | None:
+async def disposition_ticket(request: HandoffRequest, disposition: str, note: str, agent_id: str,
+                             callback_phone: str | None = None) -> str | None:
     """The ledger entry for how the agent closed: resolved or ticket (follow-up); the agent owns it.
     (A callback is ``agent_callback_ticket``'s: a work item with the number and the promised time.)
+    ``callback_phone``: where a follow-up reaches the customer when it is on nobody's account.
     A callback offered from the contact schedule is done then, whatever the disposition."""
     repo = repository()
     offered = ((request.context or {}).get("callback") or {}).get("contact_id")
@@ -72,7 +74,8 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
     ticket_id = await asyncio.to_thread(
         repo.create_ticket, kind=kind, customer_id=customer_id_of(request), summary=note[:500] or ticket_summary(f"agent_{disposition}"),
         details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition,
-                 "fault_type": slots.get("fault_type"), "fault_code": slots.get("fault_code")},
+                 "fault_type": slots.get("fault_type"), "fault_code": slots.get("fault_code"),
+                 **({"callback_phone": callback_phone} if callback_phone else {})},
         priority=request.priority, needs_human=True, channel=request.channel,
         conversation_id=request.conversation_id)
     await asyncio.to_thread(repo.set_ticket_owner, ticket_id, agent_id)  # who took it on, in the ledger

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 from bot.handoff import keys
 from bot.handoff.accounts import AccountStore
@@ -42,6 +43,9 @@ from bot.handoff.waiting_tickets import known_phone, promised_time, waiting_room
 logger = logging.getLogger(__name__)
 
 FAULT_INTENTS = ("fault_tv", "fault_broadband", "fault_wifi", "fault_remote")
+# What a typed phone number is made of, and a run of digits long enough to be one (mistyped or not).
+NUMBER_CHARS = re.compile(r"[\d\s+\-()（）]")
+NUMBER_RUN = re.compile(r"\d[\d\s\-]{5,}\d")
 
 
 def _text(value) -> str | None:
@@ -245,9 +249,10 @@ class WaitingRoom:
         key = keys.conversation(conversation_id)
         number = "".join(ch for ch in text if ch.isdigit())
         if not self.settings.phone_pattern.match(number):
-            if then == "message" and text and not number:
-                # The message came before the number (found by a tester: it was refused as a bad
-                # number, then asked for again): keep it and ask for the number once more.
+            if then == "message" and text and not is_number_attempt(text):
+                # The message came before the number (found by testers: it was refused as a bad
+                # number, then asked for again, even when it only mentioned "20块"): keep it and ask
+                # for the number once more.
                 await self.queue.redis.hset(key, "left_message", text)
                 await self.conversations.utter(conversation_id, "utter_queue_message_kept_ask_number")
                 return True
@@ -307,6 +312,11 @@ class WaitingRoom:
         from bot.outcomes import record
 
         await record(conversation_id, kind, channel=entry["channel"], skill=entry["skill"], **data)
+
+
+def is_number_attempt(text: str) -> bool:
+    """Whether a reply to "your number?" is a (maybe mistyped) number rather than words that mention one."""
+    return not NUMBER_CHARS.sub("", text) or NUMBER_RUN.search(text) is not None
 
 
 def notice_state(position: int, minutes: int, available: bool) -> str:

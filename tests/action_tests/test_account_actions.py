@@ -147,6 +147,29 @@ async def test_ticket_progress_only_for_own_tickets(run_action):
     assert (await run_action("action_query_ticket", theirs)).responses == ["utter_ticket_not_found"]
 
 
+async def test_a_proven_customer_follows_a_ticket_opened_before_they_said_who_they_were(run_action):
+    """Found by a tester: an agent's 转工单跟进 for a customer who had not said who they were; later,
+    proven, the customer was told "没有查到工单" for the number they had been given."""
+    here = repository().create_ticket(kind="fault", customer_id=None, summary="x", conversation_id="chat-f6")
+    to_their_number = repository().create_ticket(kind="fault", customer_id=None, summary="y", conversation_id="other",
+                                                  details={"callback_phone": "13800000001"})
+    to_another_number = repository().create_ticket(kind="fault", customer_id=None, summary="z", conversation_id="other",
+                                                    details={"callback_phone": "13900009999"})
+    someone_elses_here = repository().create_ticket(kind="fault", customer_id=2, summary="w", conversation_id="chat-f6")
+
+    def asks(ticket_id: str, **slots):
+        return load_tracker("query_bill", text=f"我的工单{ticket_id}进度怎么样了", intent="query_ticket",
+                            entities=[entity("ticket_id", ticket_id)], sender="chat-f6", **slots)
+
+    for ticket_id in (here, to_their_number):
+        turn = await run_action("action_query_ticket", asks(ticket_id, **proven(1)))
+        assert turn.message("utter_ticket_status")["ticket_id"] == ticket_id
+    for ticket_id in (to_another_number, someone_elses_here):
+        assert (await run_action("action_query_ticket", asks(ticket_id, **proven(1)))).responses == ["utter_ticket_not_found"]
+    unproven = await run_action("action_query_ticket", asks(here, customer_id="1"))
+    assert "utter_ticket_status" not in unproven.responses, "only a proven customer learns of it"
+
+
 async def test_complaint_is_a_flagged_ticket_and_offers_a_human(run_action):
     turn = await run_action("action_complaint", load_tracker("query_bill", text="我要投诉你们乱扣费", intent="complaint", customer_id="4"))
     ticket = repository().get_ticket(turn.message("utter_complaint_recorded")["ticket_id"])

@@ -108,3 +108,46 @@ def test_waiting_room_buttons_are_spent_once_an_agent_joins(browser, running_kef
     finally:
         context.close()
     assert not errors, errors
+
+
+def test_what_the_agent_says_while_the_chat_page_is_closed_reaches_the_customer_when_they_come_back(
+        browser, running_kefu):
+    """Found by a tester: the agent's messages sent while the customer's tab was closed were missing when
+    they reopened the chat (only what the page had saved itself was there)."""
+    stack = running_kefu
+    errors: list[str] = []
+    chat = f"{stack.settings.rasa_url}/chat/"
+    context, customer = open_page(browser, chat, errors, {"width": 375, "height": 740})
+
+    def shown(text: str) -> int:
+        return customer.locator(".msg", has_text=text).count()
+
+    try:
+        agent = desk_login(stack)
+        assert desk(agent, stack, "POST", "status", status="available").ok
+        customer_queues_with_a_tv_fault(customer)
+        session_id = customer.evaluate("window.kefuChat.session()")
+        only_waiting(stack, session_id, stack.settings.demo_agent_name)
+        assert desk(agent, stack, "POST", "claim").json()["conversation"]["conversation_id"] == session_id
+        customer.locator(".msg.bot", has_text="已为您接入").wait_for(timeout=15000)
+
+        customer.goto("about:blank")  # the customer closes the chat; the browser keeps the session
+        for text in ("我这边给您升级处理，稍后主管回电。", "您好，您的投诉我已升级，主管会在今天内联系您。"):
+            assert desk(agent, stack, "POST", f"conversations/{session_id}/messages", text=text).ok
+
+        customer.goto(chat)
+        customer.get_by_text("在线", exact=True).wait_for(timeout=15000)
+        customer.locator(".msg.agent", has_text="主管会在今天内联系您").wait_for(timeout=15000)
+        assert customer.evaluate("window.kefuChat.session()") == session_id
+        texts = customer.locator(".msg.agent .agent-text").all_inner_texts()
+        assert texts == ["我这边给您升级处理，稍后主管回电。", "您好，您的投诉我已升级，主管会在今天内联系您。"], texts
+        assert shown("已为您接入") == 1, "what the page showed already is not sent again"
+
+        customer.reload()  # what was sent again is kept like the rest, and not sent a third time
+        customer.get_by_text("在线", exact=True).wait_for(timeout=15000)
+        assert desk(agent, stack, "POST", f"conversations/{session_id}/messages", text="请问还在吗？").ok
+        customer.locator(".msg.agent", has_text="请问还在吗").wait_for(timeout=15000)
+        assert shown("稍后主管回电") == 1 and shown("主管会在今天内联系您") == 1 and shown("已为您接入") == 1
+    finally:
+        context.close()
+    assert not errors, errors

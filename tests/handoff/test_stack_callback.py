@@ -141,6 +141,27 @@ def test_an_agents_callback_asks_for_a_number_and_is_a_work_item_not_a_place_in_
     assert desk.call("POST", f"tickets/{ticket_id}/reveal").json()["value"] == "13900005678", "masked until revealed"
 
 
+def test_a_follow_up_ticket_for_a_customer_nobody_knows_asks_the_agent_for_a_number(running_kefu):
+    """Found by a tester: 转工单跟进 for a chat that never gave a number made a ticket with no customer
+    and no number, which nobody could follow up, while the customer was told to query it."""
+    stack = running_kefu
+    sender = f"agent-ticket-{uuid.uuid4().hex[:10]}"
+    say(stack, sender, "转人工")
+    desk = Desk(stack)
+    only_waiting(stack, sender, desk.agent_id)
+    assert desk.call("POST", "claim").json()["conversation"]["conversation_id"] == sender
+
+    note = "机顶盒红灯，需上门检测"
+    refused = desk.call("POST", f"conversations/{sender}/close", disposition="ticket", note=note)
+    assert refused.status_code == 400 and refused.json()["error"] == "error_ticket_number"
+    assert tracker(stack, sender)["paused"] is True, "still the agent's: nothing was closed"
+    closed = desk.call("POST", f"conversations/{sender}/close", disposition="ticket", note=note, phone="139 0000 2468")
+    assert closed.ok, closed.text
+    ticket = Repository(stack.settings.database_url).get_ticket(closed.json()["ticket_id"])
+    assert ticket["details"]["callback_phone"] == "13900002468" and ticket["summary"] == note
+    assert any(ticket["ticket_id"] in t for t in bot_texts(tracker(stack, sender))), "the customer keeps the number"
+
+
 def test_a_yes_the_assistant_cannot_place_gets_one_answer_not_a_loop(running_kefu):
     """Rasa's core fallback runs ``action_fallback`` again and again for one message unless it listens
     (Rasa's own fallback reverts the message instead): the tester's seven apologies. Here the state

@@ -310,19 +310,31 @@ async def test_a_left_message_that_says_it_will_not_wait_is_still_the_message(ro
     assert room.conversations.responses("m1")[-1] == "utter_queue_message_booked"
 
 
-async def test_a_message_typed_before_the_number_is_kept(room, queue, clock, kefu_env):
-    """Found by a tester: the message was refused as "not a phone number", then asked for again."""
+@pytest.mark.parametrize("message", ["机顶盒一直重启，晚上八点后在家", "我的话费好像多扣了20块，请回电给我"])
+async def test_a_message_typed_before_the_number_is_kept(room, queue, clock, kefu_env, message):
+    """Found by testers: the message was refused as "not a phone number" (even one that only
+    mentions an amount in digits), then asked for again."""
     from bot.db.repository import Repository
 
     await wait_in_line(queue, "m2")
     await room.visit("m2")
-    for text in ("#handoff:message", "机顶盒一直重启，晚上八点后在家", "13912345678"):
+    for text in ("#handoff:message", message, "13912345678"):
         room.conversations.customer("m2", text)
         await room.visit("m2")
     said = room.conversations.responses("m2")
     assert said[-3:] == ["utter_queue_ask_number", "utter_queue_message_kept_ask_number", "utter_queue_message_booked"]
     ticket = Repository(kefu_env.database_url).get_ticket(room.conversations.said["m2"][-1][1]["ticket_id"])
-    assert "晚上八点" in ticket["details"]["left_message"] and ticket["details"]["callback_phone"] == "13912345678"
+    assert ticket["details"]["left_message"] == message and ticket["details"]["callback_phone"] == "13912345678"
+
+
+@pytest.mark.parametrize("mistyped", ["1391234567", "我的号码是 139 1234 567"])
+async def test_a_mistyped_number_at_the_number_prompt_is_refused_not_kept_as_the_message(room, queue, clock, mistyped):
+    await wait_in_line(queue, "m3")
+    await room.visit("m3")
+    for text in ("#handoff:message", mistyped):
+        room.conversations.customer("m3", text)
+        await room.visit("m3")
+    assert room.conversations.responses("m3")[-1] == "utter_queue_number_invalid"
 
 
 async def test_waiting_room_buttons_pressed_while_with_the_agent_are_no_commands_after_a_transfer(room, queue, clock):

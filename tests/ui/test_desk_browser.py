@@ -105,6 +105,12 @@ def test_agent_serves_a_plus_id_without_reading_a_payload(browser, running_kefu)
         agent.locator("#close-submit").click()
         assert agent.locator("#close-confirm").is_visible(), "closing asks first"
         agent.locator("#close-confirm-yes").click()
+        # Nobody knows who this customer is: the follow-up needs a number to reach them.
+        agent.locator("#desk-error", has_text="工单没人能跟进").wait_for(timeout=10000)
+        assert agent.locator("#conversation").is_visible(), "still the agent's: nothing was closed"
+        agent.locator("#callback-phone").fill("13900001357")
+        agent.locator("#close-submit").click()
+        agent.locator("#close-confirm-yes").click()
         agent.locator("#conversation").wait_for(state="hidden", timeout=10000)
         # The desk's "ended" push can hide the conversation before the close reply fills the info line.
         agent.locator("#desk-info", has_text="TK").wait_for(timeout=10000)

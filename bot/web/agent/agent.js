@@ -314,8 +314,11 @@
       $("close-confirm").hidden = false;
       $("close-confirm-no").focus();
     });
-    // A callback needs a number to call: asked for here unless the customer's is known (error_callback_number).
-    $("disposition").addEventListener("change", function () { $("callback-phone").hidden = $("disposition").value !== "callback"; });
+    // A callback, or a follow-up ticket for a customer nobody knows, needs a number: asked for here unless
+    // the customer's is known (error_callback_number, error_ticket_number).
+    $("disposition").addEventListener("change", function () {
+      $("callback-phone").hidden = ["callback", "ticket"].indexOf($("disposition").value) < 0;
+    });
     $("close-confirm-yes").addEventListener("click", function () { if (current) { closeConversation(); } });
     $("close-confirm-no").addEventListener("click", function () { $("close-confirm").hidden = true; });
     api("GET", "overview").then(function () { showDesk(); }).catch(function () { showLogin(); });

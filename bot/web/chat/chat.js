@@ -12,6 +12,7 @@
 
   var SESSION_KEY = "kefu.webchat.session";
   var HISTORY_KEY = "kefu.webchat.history";
+  var SEEN_KEY = "kefu.webchat.seen_at";   // the latest server message's timestamp this page received
   var HISTORY_LIMIT = 200;
   var TYPING_TIMEOUT_MS = 30000;
   var MESSAGE_LIMIT = 2000;           // the webchat channel's max_message_chars (credentials.yml)
@@ -305,18 +306,21 @@
 
   function onEvent(name, data) {
     if (name === "connect") {
-      socket.emit("session_request", { session_id: sessionId });
+      // The server sends again what was said after seen_at: while the page was closed, or offline.
+      socket.emit("session_request", { session_id: sessionId, seen_at: sessionId ? load(SEEN_KEY, null) : null });
     } else if (name === "session_confirm") {
       var confirmed = typeof data === "string" ? data : (data && data.session_id);
       if (confirmed && confirmed !== sessionId) {
         if (sessionId) { save(HISTORY_KEY, []); log.textContent = ""; greet(); }
         sessionId = confirmed;
         save(SESSION_KEY, sessionId);
+        save(SEEN_KEY, 0);
       }
     } else if (name === "bot_uttered") {
       hideTyping();
       renderBot(data, true);
       remember({ who: "bot", message: data });
+      if (data && typeof data.timestamp === "number" && data.timestamp > load(SEEN_KEY, 0)) { save(SEEN_KEY, data.timestamp); }
       scrollDown();
     }
   }
@@ -330,6 +334,7 @@
     confirmBar(false);
     save(HISTORY_KEY, []);
     save(SESSION_KEY, null);
+    save(SEEN_KEY, null);
     sessionId = null;
     log.textContent = "";
     showNote("");
