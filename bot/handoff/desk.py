@@ -18,7 +18,7 @@ from bot.handoff.desk_view import pushed_selfhelp_key, shown_turns, with_pushed_
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue, NotYourConversation
 from bot.handoff.sessions import open_session
-from bot.handoff.tickets import customer_id_of, disposition_ticket, work_items
+from bot.handoff.tickets import customer_id_of, disposition_ticket, own_open_ticket, work_items
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
 from bot.handoff.work_item_view import phone_to_call, readable, voice_message_audio
@@ -278,6 +278,8 @@ class Desk:
         customer and no number, which nobody could act on and the customer could not query)."""
         if customer_id_of(entry["request"]) is not None and not typed.strip():
             return None  # on the customer's account
+        if not typed.strip() and await own_open_ticket(self.repository, entry["conversation_id"]) is not None:
+            return None  # the follow-up adds to the ticket this conversation filed, which reaches them already
         return await self._callback_number(entry, typed, missing="error_ticket_number")
 
     async def _callback_number(self, entry: dict, typed: str, missing: str = "error_callback_number") -> str:
