@@ -13,6 +13,8 @@ The rule, with counters in Redis so every Rasa worker agrees:
   names that have not signed in from it since: an agent's typo followed by their right password
   no longer counts, so in an office behind one address the typos of a day do not add up to a
   lock-out of every agent, while a guesser trying many names (and never getting in) is stopped;
+- a name that has signed in from an address (within ``KNOWN_S``) is not kept out by that address's
+  lock, only by its own: a guesser at the office's address does not lock out the agents who work there;
 - a lock ends ``lockout_s`` after the failure that set it. While locked, every attempt is refused
   without its password being checked, and is not counted (it would let anyone keep an address locked).
 """
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "kefu:security:login"
 ADDRESS_FACTOR = 4  # one address may fail for several names (a shared office) before it is locked
+KNOWN_S = 30 * 24 * 3600  # a name that signed in from an address is known there this long
 
 
 def _digest(value: str) -> str:
@@ -46,6 +49,9 @@ class LoginGuard:
         """A hash per address: each name's wrong passwords there since it last signed in from there."""
         return f"{PREFIX}:address_names:{_digest(address)}"
 
+    def _known_key(self, name: str, address: str) -> str:
+        return f"{PREFIX}:known_at:{_digest(name.lower() + chr(0) + address)}"
+
     @property
     def address_limit(self) -> int:
         return self.max_failures * ADDRESS_FACTOR
@@ -54,7 +60,9 @@ class LoginGuard:
         count = await self.redis.get(self._name_key(name, address))
         if count is not None and int(count) >= self.max_failures:
             return True
-        return sum(map(int, await self.redis.hvals(self._address_key(address)))) >= self.address_limit
+        if sum(map(int, await self.redis.hvals(self._address_key(address)))) < self.address_limit:
+            return False
+        return not await self.redis.exists(self._known_key(name, address))
 
     async def failed(self, name: str, address: str) -> None:
         name_key, address_key = self._name_key(name, address), self._address_key(address)
@@ -75,4 +83,5 @@ class LoginGuard:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self._name_key(name, address))
             pipe.hdel(self._address_key(address), _digest(name.lower()))
+            pipe.set(self._known_key(name, address), 1, ex=KNOWN_S)
             await pipe.execute()

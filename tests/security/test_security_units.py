@@ -131,6 +131,20 @@ async def test_a_guesser_stays_locked_while_the_agents_at_their_address_sign_in(
     assert await guard.locked("someone-new", "10.0.0.30")
 
 
+async def test_agents_who_sign_in_from_an_address_are_not_locked_out_by_a_guesser_there(redis):  # noqa: F811
+    """Found in the suite: a guesser's twenty wrong names from the office's address locked every agent
+    there out for 15 minutes, the lock-out the per-address forgiveness was meant to end."""
+    guard = LoginGuard(redis, max_failures=2, lockout_s=60)
+    await guard.succeeded("li", "10.0.0.31")  # li works from this address
+    for n in range(2 * ADDRESS_FACTOR):
+        await guard.failed(f"guess{n // 2}", "10.0.0.31")
+    assert await guard.locked("someone-new", "10.0.0.31") and await guard.locked("guess0", "10.0.0.31")
+    assert not await guard.locked("li", "10.0.0.31"), "an agent known at the address still signs in"
+    for _ in range(2):
+        await guard.failed("li", "10.0.0.31")
+    assert await guard.locked("li", "10.0.0.31"), "li's own wrong passwords still lock li"
+
+
 def test_kefu_validate_names_an_unknown_request_in_the_policy(tmp_path):
     from bot.editor.reference_checks import Domain
     from bot.security.validation import policy_problems
