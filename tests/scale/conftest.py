@@ -27,6 +27,8 @@ def two_processes(trained_model, tmp_path_factory):
                KEFU_ACTION_PORT=str(free_port()), KEFU_WORKERS="1", KEFU_CONTENT_DIR=str(content))
     env.update(ivr_environment(data_dir, PROJECT_ROOT, env))
     env.pop("KEFU_DATABASE_URL", None)
+    if env.get("REDIS_URL"):  # CI's redis-server: a database of its own, not the shared stack's (db 0)
+        env["REDIS_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + "/1"
     from tests.postgres import fresh_database_url, postgres_server_url
 
     if postgres_server_url():  # CI: on PostgreSQL, as the shared stack
