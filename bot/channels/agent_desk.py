@@ -33,7 +33,7 @@ from bot.handoff.desk import Desk, DeskError
 from bot.handoff.desk_push import changes_channel, keep_installed
 from bot.handoff.queue import HandoffQueue, redis_from_settings
 from bot.handoff.sessions import COOKIE, SESSION_TTL_S, close_session, session_agent
-from bot.handoff.watcher import WaitingRoom
+from bot.handoff.watcher import WaitingRoom, left_queue_marker
 from bot.outcomes import record
 from bot.security.login_guard import LoginGuard
 from bot.settings import get_settings
@@ -291,7 +291,7 @@ async def remove_entry(request: Request, desk: Desk, agent: dict, conversation_i
     if not await desk.queue.stop_waiting(conversation_id, "removed_by_supervisor"):
         raise DeskError("error_not_waiting", 404)  # an agent took it meanwhile: theirs now
     # Told, with the way to a person (found by a tester: removed silently, the customer kept waiting).
-    await desk.conversations.resume(conversation_id, "utter_queue_removed")
+    await desk.conversations.resume(conversation_id, "utter_queue_removed", **left_queue_marker(entry["channel"]))
     logger.info("handoff.supervisor.removed conversation=%s by=%s", conversation_id, agent["agent_id"])
     return response.json({"ok": True})
 

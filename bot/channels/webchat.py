@@ -11,6 +11,8 @@ widgets keep working against Kefu. Messages Kefu adds, all as ``bot_uttered``:
 * ``{"custom": {"kind": "agent_message", "agent_name": "...", "text": "..."}}`` — a human agent;
 * ``{"custom": {"kind": "agent_joined", "agent_name": "..."}}`` — an agent took the conversation: the
   waiting room's buttons shown earlier no longer apply;
+* ``{"custom": {"kind": "queue_left"}}`` — with the message of a request taken out of the queue (a
+  supervisor's 移出队列, a timeout): the waiting room's buttons shown earlier no longer apply either;
 * ``{"custom": {"kind": "notice", "reason": "rate_limited" | "too_long"}}`` — the page explains.
 
 Every part of an assistant's or agent's message carries ``timestamp``, its event's time in the

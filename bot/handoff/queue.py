@@ -237,7 +237,13 @@ class HandoffQueue:
 
     # -- agents --------------------------------------------------------
     async def claim_next(self, agent_id: str) -> HandoffRequest | None:
-        """Take the best waiting conversation from the agent's skill groups, or None.
+        """Take the best waiting conversation from the agent's skill groups, or None."""
+        return (await self.take_next(agent_id))[1]
+
+    async def take_next(self, agent_id: str) -> tuple[str, HandoffRequest | None]:
+        """Take the best waiting conversation: ("ok", request), or why not, ("full", None) when the
+        agent already serves their capacity or ("empty", None) when nobody waits for their groups
+        (the desk tells the agent which: found by a tester, an agent at capacity was told the queue was empty).
 
         Atomic (one Lua script): two agents never get the same conversation, and an agent at
         capacity gets nothing. An agent unknown to the roster serves every skill group.
@@ -251,14 +257,14 @@ class HandoffQueue:
             args=[agent_id, repr(now), capacity, keys.conversation_prefix()],
         )
         if _text(result[0]) != "ok":
-            return None
+            return _text(result[0]), None
         conversation_id = _text(result[1])
         entry = await self.entry(conversation_id)
         wait_s = round(now - entry["enqueued_at"], 3)
         await self._record(conversation_id, "handoff_claimed", entry["channel"],
                            {"agent_id": agent_id, "skill": entry["skill"], "wait_s": wait_s})
         logger.info("handoff.claimed conversation=%s agent=%s", conversation_id, agent_id)
-        return entry["request"]
+        return "ok", entry["request"]
 
     async def close(self, conversation_id: str, agent_id: str, disposition: str, note: str = "") -> None:
         """The agent is done: frees their slot, records the handle time, the disposition and their note."""

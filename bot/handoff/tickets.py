@@ -56,6 +56,7 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
         ticket = await asyncio.to_thread(repo.get_ticket, related) if related else None
         if ticket and ticket["status"] in ("open", "assigned"):
             await asyncio.to_thread(repo.move_ticket, related, "resolved", f"handoff resolved by {agent_id}: {note}")
+            await asyncio.to_thread(told_in_conversation, repo, related, agent_id)
             await asyncio.to_thread(repo.set_ticket_owner, related, agent_id, if_unowned=True)
             return related
         ticket_id = await asyncio.to_thread(
@@ -63,6 +64,7 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
             details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition},
             channel=request.channel, conversation_id=request.conversation_id)
         await asyncio.to_thread(repo.move_ticket, ticket_id, "resolved", f"resolved by {agent_id}")
+        await asyncio.to_thread(told_in_conversation, repo, ticket_id, agent_id)
         await asyncio.to_thread(repo.set_ticket_owner, ticket_id, agent_id)  # the ledger shows who resolved it
         return ticket_id
     followed = await own_open_ticket(repo, request.conversation_id)
@@ -80,6 +82,13 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
         conversation_id=request.conversation_id)
     await asyncio.to_thread(repo.set_ticket_owner, ticket_id, agent_id)  # who took it on, in the ledger
     return ticket_id
+
+
+def told_in_conversation(repo: Repository, ticket_id: str, agent_id: str) -> None:
+    """A problem the agent resolved with the customer in the conversation: the customer has heard the
+    result, so the ledger's 已告知客户 step is done then. Found by a tester: every 已解决 became an
+    item that went overdue (customer_told due) unless someone ticked 已告知客户 by hand."""
+    repo.move_ticket(ticket_id, "customer_told", f"told in the conversation by {agent_id}")
 
 
 async def own_open_ticket(repo: Repository, conversation_id: str) -> str | None:

@@ -100,7 +100,8 @@ class WaitingRoom:
         max_wait_s = self.queue.rules.max_wait_s
         if max_wait_s and self.queue.clock() - entry["enqueued_at"] > max_wait_s:
             if await self.queue.stop_waiting(conversation_id, "timeout"):
-                await self.conversations.resume(conversation_id, "utter_queue_timeout")
+                await self.conversations.resume(conversation_id, "utter_queue_timeout",
+                                                **left_queue_marker(entry["channel"]))
             return
         key = keys.conversation(conversation_id)
         stored = await self.conversations.stored_count(conversation_id)
@@ -312,6 +313,14 @@ class WaitingRoom:
         from bot.outcomes import record
 
         await record(conversation_id, kind, channel=entry["channel"], skill=entry["skill"], **data)
+
+
+def left_queue_marker(channel: str) -> dict:
+    """Goes with the message that tells a customer their request left the queue without them asking
+    (removed by a supervisor, timed out): the web chat greys out the waiting room's buttons shown
+    earlier (取消排队, 留言...), which no longer do anything. Found by a tester: they stayed live until
+    the page was reloaded. Other channels keep no buttons."""
+    return {"custom": {"kind": "queue_left"}} if channel == "webchat" else {}
 
 
 def is_number_attempt(text: str) -> bool:

@@ -225,7 +225,7 @@ class FlowEngine:
             ticket = await self.services.handoff.enqueue(
                 conversation_id=conversation_id(state.call_id), skill=node.skill, priority=priority,
                 customer_id=state.customer_id, phone=self._own_line(state) or "",  # a callback reaches it
-                collected={"flow": state.flow, "path": list(state.path), "vars": dict(state.vars)})
+                collected={"flow": state.flow, "path": list(state.path), "vars": keyed_values(flow, state.vars)})
         except HandoffUnavailable as exc:
             logger.warning("ivr.transfer.failed call=%s skill=%s error=%s", state.call_id, node.skill, exc)
             return node.on_failure
@@ -653,3 +653,12 @@ def caller_claim(state: CallState, sender_id: str) -> dict:
 
     phone = local_phone(state.caller)
     return channel_claim(CALLER_ID, phone, sender_id) if state.caller_verified and phone else {}
+
+
+def keyed_values(flow: Flow, values: dict) -> dict:
+    """What the caller keyed in (``collect_digits`` answers, by their ``store_as`` name) for the agent's
+    packet: the flow's own working values (``wait_minutes``, ``position``, a ``ticket_id`` it filed) are
+    not what the caller said. Found by a tester: the desk showed ``wait_minutes=3`` as 电话中输入, masked
+    behind a reveal button like a phone number."""
+    keyed = {node.store_as for node in flow.nodes.values() if node.kind == "collect_digits"}
+    return {name: value for name, value in values.items() if name in keyed}

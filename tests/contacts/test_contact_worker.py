@@ -243,7 +243,8 @@ async def test_a_callback_booked_while_waiting_reaches_an_agent_at_its_time(kefu
     from bot.handoff.tickets import disposition_ticket
 
     assert await disposition_ticket(offered, "resolved", "called back, fixed", "agent-1") == ticket_id
-    assert repository.get_ticket(ticket_id)["status"] == "resolved"  # the callback is acted on in the ledger
+    # The callback is acted on in the ledger, and the customer, who spoke with the agent, told.
+    assert repository.get_ticket(ticket_id)["status"] == "customer_told"
     # Found by a tester: the schedule kept saying `offered` after the agent had handled it.
     handled = contact_for(repository, ticket_id, rule="waiting_callback")
     assert (handled["status"], handled["result"], handled["details"]["agent_id"]) == ("done", "resolved", "agent-1")

@@ -368,3 +368,18 @@ async def test_a_cancel_read_as_the_agent_claims_does_not_end_the_agents_convers
     assert (await queue.position("c10")).position == 0, "the agent still has the customer"
     assert "c10" in await queue.serving("a1")
     assert "c10" not in room.conversations.resumed, "the assistant does not take the conversation back"
+
+
+async def test_a_request_that_waited_too_long_is_told_and_the_web_chats_waiting_buttons_are_spent(room, queue, clock):
+    """Found by a tester (first for 移出队列): a request that left the queue without the customer asking
+    kept the web chat's 取消排队 and 留言 live; the message that says so carries ``queue_left``."""
+    await agent_available(queue)
+    await wait_in_line(queue, "c1")
+    await wait_in_line(queue, "p1", channel="wechat")
+    clock.advance(queue.rules.max_wait_s + 1)
+    await room.visit("c1")
+    await room.visit("p1")
+    assert await queue.waiting("tv") == []
+    said = dict(room.conversations.said)
+    assert said["c1"][-1] == ("utter_queue_timeout", {"custom": {"kind": "queue_left"}})
+    assert said["p1"][-1] == ("utter_queue_timeout", {}), "no buttons to grey out elsewhere"

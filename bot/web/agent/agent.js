@@ -59,10 +59,15 @@
       });
       queues.appendChild(box);
     });
+    // Each conversation as the waiting list shows an entry, with who it is (verified name, else masked number).
     var serving = $("serving"); clear(serving);
-    data.serving.forEach(function (id) {
-      var item = el("li"); var open = el("button", "link", t("open_conversation", { id: id.slice(0, 8) }));
-      open.type = "button"; open.addEventListener("click", function () { openConversation(id); });
+    data.serving_entries.forEach(function (entry) {
+      var id = entry.conversation_id;
+      var who = entry.customer_name || entry.phone_masked || t("serving_unknown_customer");
+      var item = el("li"); var open = el("button", "link", t("serving_entry", { who: who, channel: t("channel_" + entry.channel), priority: entry.priority, waited: minutes(entry.waited_s) }));
+      open.type = "button"; open.setAttribute("data-conversation", id);
+      if (id === current) { open.setAttribute("aria-current", "true"); }
+      open.addEventListener("click", function () { openConversation(id); });
       item.appendChild(open); serving.appendChild(item);
     });
     var items = $("work-items"); clear(items);
@@ -76,7 +81,14 @@
       else if (ticket.customer_said && ticket.customer_said.length) { item.appendChild(el("span", "line", t("work_item_said", { text: ticket.customer_said.join(" / ") }))); }
       else if (ticket.summary) { item.appendChild(el("span", "line", ticket.summary)); }
       var done = el("button", null, t("work_item_done")); done.type = "button";
-      done.addEventListener("click", function () { api("POST", "tickets/" + encodeURIComponent(ticket.ticket_id) + "/done", {}).then(refreshOverview).catch(showError); });
+      // Asked first, with an optional note kept in the ticket's history (found by a tester: one click closed it, unexplained).
+      done.addEventListener("click", function () {
+        var note = window.prompt(t("work_item_done_confirm", { ticket_id: ticket.ticket_id }), "");
+        if (note === null) { return; }
+        api("POST", "tickets/" + encodeURIComponent(ticket.ticket_id) + "/done", { note: note.trim() }).then(function () {
+          $("desk-info").textContent = t("work_item_done_info", { ticket_id: ticket.ticket_id }); refreshOverview();
+        }).catch(showError);
+      });
       item.appendChild(done); items.appendChild(item);
     });
     var transfer = $("transfer-skill");
@@ -162,7 +174,9 @@
       profile.appendChild(el("dt", null, t("field_" + row[0])));
       var dd = el("dd", null, row[1] === undefined || row[1] === null ? "-" : row[1]);
       dd.setAttribute("data-field", row[0]);
-      if ((row[0] === "phone" || row[0] === "account_number" || row[0] === "collected" || row[0] === "callback_phone") && row[1]) {
+      // A reveal only where something is masked: keyed values with no personal number show as they are.
+      var masked = row[0] !== "collected" || String(row[1]).indexOf("*") >= 0;
+      if ((row[0] === "phone" || row[0] === "account_number" || row[0] === "collected" || row[0] === "callback_phone") && row[1] && masked) {
         var reveal = el("button", "reveal", t("reveal")); reveal.type = "button";
         reveal.addEventListener("click", function () {
           api("POST", "conversations/" + encodeURIComponent(current) + "/reveal", { field: row[0] }).then(function (r) { dd.firstChild.textContent = typeof r.value === "object" && r.value ? Object.keys(r.value).map(function (k) { return k + "=" + r.value[k]; }).join(" ") : String(r.value); reveal.remove(); }).catch(showError);
@@ -216,7 +230,7 @@
       if (id === current) { showTurns(data); }
       return true;
     }).catch(function (e) {
-      if (e.code === "error_not_serving" || e.code === "error_not_yours") { endConversation(); }
+      if (e.code === "error_not_serving") { endConversation(); }
       return false;
     });
   }

@@ -129,12 +129,18 @@
 
   function scrollDown() { log.scrollTop = log.scrollHeight; }
 
-  function disableOldReplies() {
-    Array.prototype.forEach.call(log.querySelectorAll(".replies button"), function (b) { b.disabled = true; });
+  /** Buttons shown so far are spent; with ``keepAt`` (a message's timestamp), except those of that very
+   *  message: the server sends a message's buttons and its custom part as two parts, buttons first. */
+  function disableOldReplies(keepAt) {
+    Array.prototype.forEach.call(log.querySelectorAll(".replies"), function (row) {
+      if (keepAt !== undefined && row.getAttribute("data-at") === String(keepAt)) { return; }
+      Array.prototype.forEach.call(row.querySelectorAll("button"), function (b) { b.disabled = true; });
+    });
   }
 
-  function renderReplies(replies, live) {
+  function renderReplies(replies, live, at) {
     var row = el("div", "replies");
+    if (typeof at === "number") { row.setAttribute("data-at", String(at)); }
     replies.forEach(function (reply) {
       if (!reply || typeof reply !== "object") { return; }
       if (reply.type === "web_url") {
@@ -194,7 +200,7 @@
     log.appendChild(figure);
   }
 
-  function renderCustom(custom) {
+  function renderCustom(custom, at) {
     if (!custom || typeof custom !== "object") { return; }
     if (custom.kind === "queue_status" && custom.agents_available === false) {
       return; // the assistant's own words already say nobody is there; no made-up wait
@@ -210,6 +216,10 @@
       log.appendChild(bubble);
     } else if (custom.kind === "agent_joined") {
       disableOldReplies(); // the waiting room's options (cancel, message, callback) are spent
+    } else if (custom.kind === "queue_left") {
+      // Out of the queue (a supervisor's 移出队列, a timeout): the waiting room's options are spent,
+      // not what the same message offers now (预约回电).
+      disableOldReplies(typeof at === "number" ? at : undefined);
     } else if (custom.kind === "notice") {
       log.appendChild(el("div", "notice", t("notice_" + String(custom.reason || ""), { limit: MESSAGE_LIMIT })));
     }
@@ -221,9 +231,9 @@
     if (typeof message.text === "string" && message.text) { log.appendChild(el("div", "msg bot", message.text)); }
     if (message.attachment) { renderAttachment(message.attachment); }
     if (message.image) { renderAttachment({ type: "image", payload: { src: message.image } }); }
-    if (message.custom) { renderCustom(message.custom); }
+    if (message.custom) { renderCustom(message.custom, message.timestamp); }
     var replies = message.quick_replies || message.buttons;
-    if (Array.isArray(replies) && replies.length) { renderReplies(replies, live); }
+    if (Array.isArray(replies) && replies.length) { renderReplies(replies, live, message.timestamp); }
   }
 
   function renderUser(text) { log.appendChild(el("div", "msg user", text)); }

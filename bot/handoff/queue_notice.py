@@ -1,0 +1,32 @@
+"""What a customer who (re)joins a queue is told: their place and the estimated wait, or that nobody
+is there to serve their group yet, in the same words as on their first request (``utter_queued`` /
+``utter_queue_nobody_available``, said by ``actions/handoff.py``).
+
+Used where the desk puts a customer in a queue again: found by a tester, a customer transferred to
+another skill group heard only "已为您转接" and never their new place or wait.
+"""
+from __future__ import annotations
+
+from bot.handoff.estimate import wait_minutes
+from bot.handoff.queue import HandoffQueue, QueuePosition
+from bot.handoff.watcher import notice_state, remember_notice
+
+
+async def tell_place(queue: HandoffQueue, conversations, conversation_id: str, skill: str, channel: str,
+                     position: QueuePosition) -> None:
+    """Say the place (or that nobody is available) and remember it, so the waiting room does not repeat it.
+
+    The structured ``queue_status`` goes with the words as the request's does (the web chat shows the
+    place from it), except on a phone line, where the call flow has the caller on hold already.
+    """
+    available = await queue.roster.capacity_for(skill) > 0
+    minutes = wait_minutes(position.estimated_wait_s)
+    status = {"kind": "queue_status", "position": position.position,
+              **({"wait_minutes": minutes} if available else {"wait_minutes": None, "agents_available": False})}
+    extra = {} if channel == "ivr" else {"custom": status}
+    if available:
+        await conversations.utter(conversation_id, "utter_queued", position=position.position,
+                                  wait_minutes=minutes, **extra)
+    else:
+        await conversations.utter(conversation_id, "utter_queue_nobody_available", **extra)
+    await remember_notice(queue, conversation_id, notice_state(position.position, minutes, available))
