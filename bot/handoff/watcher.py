@@ -83,7 +83,10 @@ class WaitingRoom:
         if not await self.queue.redis.set(keys.watcher_lock(), "1", nx=True, px=lease_ms):
             return
         try:
-            await self.departures.check()  # conversations back in the queue: told their place by this visit
+            try:
+                await self.departures.check()  # conversations back in the queue: told their place by this visit
+            except Exception:  # noqa: BLE001 - the database down must not stop the customers' waiting room
+                logger.exception("handoff.watcher.departures_failed")
             for skill in rules.skills:
                 for conversation_id in await self.queue.waiting(skill):
                     await self.visit(conversation_id)

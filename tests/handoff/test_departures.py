@@ -171,3 +171,32 @@ async def test_a_gone_limit_of_zero_leaves_quiet_desks_their_customers(queue, cl
     clock.advance(24 * 3600)
     await room_with(queue, clock, room_settings, None).tick()
     assert (await queue.entry("c1"))["state"] == "claimed"
+
+
+async def test_a_phone_call_bridged_to_the_agents_phone_stays_theirs(queue, clock, room_settings, events):
+    """The carrier connected the caller to the agent's own phone: they are talking, desk open or not."""
+    from bot.ivr.call_state import bridged_key
+
+    await queue.roster.register("onphone", name="onphone", skills=["tv"], capacity=2, status="available")
+    await wait_in_line(queue, "ivr:CA1", channel="ivr")
+    await queue.claim_next("onphone")
+    await queue.redis.set(bridged_key("CA1"), "onphone")
+    clock.advance(queue.rules.agent_gone_after_s + 1)
+
+    await room_with(queue, clock, room_settings, None).tick()
+
+    assert (await queue.entry("ivr:CA1"))["state"] == "claimed"
+    assert "handoff_requeued" not in events.kinds()
+
+
+class DatabaseDown:
+    def removals(self):
+        raise RuntimeError("database unreachable")
+
+
+async def test_the_waiting_room_keeps_visiting_customers_when_removal_records_cannot_be_read(
+        queue, clock, room_settings, events):
+    await wait_in_line(queue, "c1")
+    room = room_with(queue, clock, room_settings, DatabaseDown())
+    await room.tick()
+    assert await queue.redis.hget("kefu:handoff:conv:c1", "notified") is not None, "visited all the same"
