@@ -10,6 +10,10 @@ the Redis session key); state-changing calls also need the ``X-Kefu-Desk`` heade
 cross-site form cannot send. The page renders every customer text with ``textContent``.
 The supervisor page and its API are for agents with the ``supervisor`` role only (403 otherwise);
 only there are agents' skill groups granted, an agent picks among the granted ones.
+
+Presence: the desk checks in (``AgentRoster.heartbeat``) on each overview poll, each write request and
+every ``STREAM_KEEPALIVE_S`` of an open conversation stream; a desk silent for ``agent_gone_after_s``
+hands its customers back to the queue (``bot.handoff.departures``).
 """
 from __future__ import annotations
 
@@ -84,6 +88,8 @@ def signed_in(handler: Handler) -> Handler:
             return response.json({"error": "error_signed_out"}, status=401)
         if request.method != "GET" and request.headers.get(CSRF_HEADER) != "1":
             return response.json({"error": "error_forbidden"}, status=403)
+        if request.method != "GET":  # an agent acting at the desk is there (bot.handoff.departures)
+            await desk.queue.roster.heartbeat(agent["agent_id"])
         # Ids arrive URL-encoded ("+" in a WeChat or phone id is "%2B"); Sanic's router leaves them so.
         kwargs = {name: unquote(value) if name in ("conversation_id", "ticket_id", "agent_id") else value
                   for name, value in kwargs.items()}
@@ -228,7 +234,8 @@ STREAM_KEEPALIVE_S = 15.0
 
 @signed_in
 async def stream(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse | None:
-    """Server-sent events: the conversation's new turns as they happen (see ``bot.handoff.desk_push``)."""
+    """Server-sent events: the conversation's new turns as they happen (see ``bot.handoff.desk_push``);
+    the open stream checks the agent's desk in every ``STREAM_KEEPALIVE_S``."""
     try:
         after = int(request.args.get("after", "-1"))
     except ValueError:
@@ -238,6 +245,8 @@ async def stream(request: Request, desk: Desk, agent: dict, conversation_id: str
     await pubsub.subscribe(changes_channel(conversation_id))
     reply = await request.respond(content_type="text/event-stream",
                                   headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    clock = asyncio.get_running_loop().time
+    checked_in = clock()
     try:
         while True:
             try:
@@ -248,9 +257,14 @@ async def stream(request: Request, desk: Desk, agent: dict, conversation_id: str
             if data["turns"]:
                 after = data["last"]
                 await reply.send(f"data: {json.dumps(data, ensure_ascii=False)}\n\n")
-            if await pubsub.get_message(ignore_subscribe_messages=True, timeout=STREAM_KEEPALIVE_S) is None:
+            quiet = await pubsub.get_message(ignore_subscribe_messages=True, timeout=STREAM_KEEPALIVE_S) is None
+            if quiet:
                 await reply.send(": keep-alive\n\n")
+            if quiet or clock() - checked_in >= STREAM_KEEPALIVE_S:
+                # An open stream is a desk at work, quiet or busy; a background tab's own polling may be
+                # slowed to once a minute, this is not (bot.handoff.agents, bot.handoff.departures).
                 await desk.queue.roster.heartbeat(agent["agent_id"])
+                checked_in = clock()
             while await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.01) is not None:
                 pass  # several saves, one fetch
     finally:

@@ -266,6 +266,18 @@ agent_roles = Table(
     Column("role", String(24), nullable=False),
 )
 
+# Agents removed with ``kefu agent remove`` whose live side (conversations held, the roster in Redis)
+# the waiting room has not tidied yet (bot/handoff/departures.py): written with the account's deletion,
+# deleted once acted on. An explicit record, because a roster agent without an account here may well be
+# another deployment's sharing the Redis database. ``removed_at`` is epoch seconds, compared with the
+# queue's claim times: conversations claimed later are a re-added account's own.
+agent_removals = Table(
+    "agent_removals",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("removed_at", Float, nullable=False),
+)
+
 # Contact details an agent corrected at the desk (bot/handoff/contact_details.py), over the
 # customer record's own (the registered phone stays the identity proof and is never changed here),
 # and every correction with who made it, when and in which conversation.

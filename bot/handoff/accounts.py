@@ -3,6 +3,10 @@
 A role beyond serving customers (``supervisor``: the supervisor page) is a row in ``agent_roles``;
 an agent without one is a plain agent.
 
+Removing an account also writes a removal record (``agent_removals``, same transaction): the
+waiting room acts on those records only (``bot.handoff.departures``), never on "on the roster in
+Redis but no account here", which is also true of another deployment's agents sharing the Redis.
+
 Passwords are hashed with scrypt and a random per-agent salt; the stored string carries the
 parameters (``scrypt$n$r$p$salt$hash``) so they can be raised later without breaking logins.
 Calls are synchronous (SQLAlchemy); async callers use ``asyncio.to_thread``.
@@ -12,12 +16,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 import sqlalchemy as sa
 
 from bot.db.repository import engine_for
-from bot.db.schema import agent_roles, agents
+from bot.db.schema import agent_removals, agent_roles, agents
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD_CHARS = 8
@@ -81,11 +87,19 @@ def _with_role(name: str | None = None):
     return query.order_by(agents.c.name) if name is None else query.where(agents.c.name == name)
 
 
+@dataclass(frozen=True)
+class Removal:
+    """An account removed whose held conversations the waiting room has not put back yet."""
+    name: str
+    removed_at: float  # epoch seconds
+
+
 class AccountStore:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine_for(database_url)
-        agents.create(self.engine, checkfirst=True)
-        agent_roles.create(self.engine, checkfirst=True)
+        self.clock = clock
+        for table in (agents, agent_roles, agent_removals):
+            table.create(self.engine, checkfirst=True)
 
     def add(self, name: str, password: str, skills: list[str], *, display_name: str = "",
             capacity: int = 2, known_skills: list[str] | None = None, role: str = AGENT) -> AgentAccount:
@@ -142,16 +156,31 @@ class AccountStore:
 
     def remove(self, name: str) -> None:
         """The agent can no longer sign in, and their desk sessions end (the desk checks the account on
-        every request); the waiting room puts conversations they held back in the queue."""
+        every request); the removal record tells the waiting room to put conversations they held back
+        in the queue and take them off the roster. Removed twice before it ran: the later time counts."""
         with self.engine.begin() as conn:
             conn.execute(agent_roles.delete().where(agent_roles.c.agent_name == name))
             if conn.execute(agents.delete().where(agents.c.name == name)).rowcount == 0:
                 raise AccountError(f"no agent {name!r}")
+            conn.execute(agent_removals.delete().where(agent_removals.c.name == name))
+            conn.execute(agent_removals.insert().values(name=name, removed_at=self.clock()))
 
-    def existing(self, names: list[str]) -> set[str]:
-        """Which of these names are agents' logins (one query, for the waiting room's loop)."""
+    def removals(self) -> list[Removal]:
+        """Removals not acted on yet (one query on a table that is empty almost always)."""
         with self.engine.connect() as conn:
-            return set(conn.execute(sa.select(agents.c.name).where(agents.c.name.in_(names))).scalars())
+            rows = conn.execute(sa.select(agent_removals.c.name, agent_removals.c.removed_at)
+                                .order_by(agent_removals.c.name)).all()
+        return [Removal(name, float(removed_at)) for name, removed_at in rows]
+
+    def removal_done(self, removal: Removal) -> None:
+        """The waiting room has acted on it (kept if the name was removed again meanwhile)."""
+        with self.engine.begin() as conn:
+            conn.execute(agent_removals.delete().where(agent_removals.c.name == removal.name)
+                         .where(agent_removals.c.removed_at == removal.removed_at))
+
+    def exists(self, name: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(agents.c.id).where(agents.c.name == name)).first() is not None
 
     def authenticate(self, name: str, password: str) -> AgentAccount | None:
         with self.engine.connect() as conn:

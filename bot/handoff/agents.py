@@ -2,7 +2,12 @@
 
 Accounts and passwords live in the database (``bot.handoff.accounts``); this is the live side.
 An agent counts as online for a skill while their status is ``available`` and their desk has
-checked in within ``presence_timeout_s`` (a closed browser drops out on its own).
+checked in within ``presence_timeout_s`` (a closed browser drops out on its own). The desk checks
+in (``heartbeat``) on every overview poll (every 2 s while the page is open; browsers slow a background
+tab's timers to about once a minute at worst), every write request, and every ``STREAM_KEEPALIVE_S``
+while a conversation's event stream is open (server-driven, so not slowed in a background tab).
+After ``agent_gone_after_s`` without one the waiting room takes their customers back
+(``bot.handoff.departures``).
 """
 from __future__ import annotations
 
@@ -51,11 +56,14 @@ class AgentRoster:
             pipe.zadd(keys.presence(), {agent_id: self.clock()})
             await pipe.execute()
 
-    async def set_status(self, agent_id: str, status: str) -> None:
+    async def set_status(self, agent_id: str, status: str, *, from_desk: bool = True) -> None:
+        """``from_desk``: the agent's own desk set it, a check-in; not when the waiting room sets away
+        an agent whose desk has gone quiet (that must not make them look present)."""
         if status not in STATUSES:
             raise AgentError(f"unknown status {status!r}")
         await self.redis.hset(keys.agent(agent_id), "status", status)
-        await self.heartbeat(agent_id)
+        if from_desk:
+            await self.heartbeat(agent_id)
 
     async def set_skills(self, agent_id: str, skills: list[str]) -> None:
         await self.redis.hset(keys.agent(agent_id), "skills", ",".join(skills))

@@ -333,6 +333,12 @@ class HandoffQueue:
         mean = await mean_handle_time(self.redis, skill, rules.handle_time_window, rules.default_handle_time_s)
         return estimate_wait(position, await self.roster.capacity_for(skill), mean)
 
+    async def record(self, conversation_id: str, kind: str, data: dict) -> None:
+        """An event about a queued conversation through the queue's recorder (``handoff_requeued``
+        from the waiting room); never raises."""
+        entry = await self.entry(conversation_id)
+        await self._record(conversation_id, kind, entry["channel"] if entry else "", data)
+
     async def _record(self, conversation_id: str, kind: str, channel: str, data: dict) -> None:
         recorder = self._recorder or database_recorder()
         try:

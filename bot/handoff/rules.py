@@ -37,6 +37,9 @@ class HandoffRules:
     summary_words: dict[str, str]
     channel_names: dict[str, str] = field(default_factory=dict)
     max_wait_s: float = 0.0  # a request waiting longer is ended (timeout) and the bot offers a callback
+    # An agent whose desk has not checked in for this long (closed browser, expired session) holds no
+    # customer any more: the waiting room puts them back in the queue (bot/handoff/departures.py); 0 = never.
+    agent_gone_after_s: float = 300.0
 
     def skill_for(self, intent: str | None, fault_type: str | None) -> str:
         """The skill group for the intent that led here, else the fault type, else the default."""
@@ -80,9 +83,14 @@ def parse_rules(raw: dict) -> HandoffRules:
             summary_words={str(k): str(v) for k, v in (raw.get("summary_words") or {}).items()},
             channel_names={str(k): str(v) for k, v in (raw.get("channels") or {}).items()},
             max_wait_s=float(raw.get("max_wait_s", 0)),
+            agent_gone_after_s=float(raw.get("agent_gone_after_s", 300)),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise HandoffRulesError(f"handoff.yml: {exc!r}") from exc
+    if 0 < rules.agent_gone_after_s < rules.presence_timeout_s:
+        # Shorter than "offline" would take customers from agents whose open desk is merely between check-ins.
+        raise HandoffRulesError(f"handoff.yml: agent_gone_after_s ({rules.agent_gone_after_s:g}) must be 0 "
+                                f"or at least presence_timeout_s ({rules.presence_timeout_s:g})")
     unknown = ({rules.default_skill} | set(rules.intent_skills.values()) | set(rules.fault_skills.values())) - set(skills)
     if unknown:
         raise HandoffRulesError(f"handoff.yml routes to unknown skill groups: {sorted(unknown)}")

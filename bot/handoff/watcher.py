@@ -13,7 +13,9 @@ still parses them) and answers them:
 * queue notices go out only when the place or the estimate changes; with no agent available for
   the skill the customer is told so and offered a callback or a message;
 * a web chat whose page is gone, or a REST conversation silent, for longer than the grace
-  period in ``content/waiting_room.yml`` leaves the queue (abandoned).
+  period in ``content/waiting_room.yml`` leaves the queue (abandoned);
+* conversations held by an agent who was removed, or whose desk has stopped checking in, go back to
+  the queue first (``bot.handoff.departures``, every few seconds), so this tick tells them their place.
 
 Per-conversation state (mode, number given, last notice, how many events were stored at the last
 visit) is in the queue entry's Redis hash; a Redis lock per tick keeps several Rasa workers from
@@ -31,7 +33,7 @@ import re
 from bot.handoff import keys
 from bot.handoff.accounts import AccountStore
 from bot.handoff.conversations import RasaConversations
-from bot.handoff.departures import requeue_removed_agents
+from bot.handoff.departures import Departures
 from bot.handoff.desk_view import pushed_selfhelp_key
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.masking import mask_phone
@@ -59,6 +61,7 @@ class WaitingRoom:
         self.conversations = conversations
         self._settings = settings
         self.accounts = accounts
+        self.departures = Departures(queue, accounts)
 
     @property
     def settings(self) -> WaitingRoomSettings:
@@ -80,8 +83,10 @@ class WaitingRoom:
         if not await self.queue.redis.set(keys.watcher_lock(), "1", nx=True, px=lease_ms):
             return
         try:
-            if self.accounts is not None:
-                await requeue_removed_agents(self.queue, self.accounts)  # told their place by this visit
+            try:
+                await self.departures.check()  # conversations back in the queue: told their place by this visit
+            except Exception:  # noqa: BLE001 - the database down must not stop the customers' waiting room
+                logger.exception("handoff.watcher.departures_failed")
             for skill in rules.skills:
                 for conversation_id in await self.queue.waiting(skill):
                     await self.visit(conversation_id)

@@ -29,7 +29,7 @@ EVENT_KINDS = frozenset({
     "handoff_abandoned",    # wait_s, reason
     "handoff_customer_left",
     "handoff_closed",       # disposition, handle_s
-    "handoff_requeued",     # agent_id (who held it), reason (signed_out, supervisor), by: back in its queue
+    "handoff_requeued",     # agent_id (who held it), reason (signed_out, supervisor, removed, agent_gone), by: back in its queue
     "callback_booked",
     "voice_message_left",
     "voicemail_routed",     # outcome of a voice message (ticket, self-help, callback, needs_human)

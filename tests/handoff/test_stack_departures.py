@@ -78,3 +78,25 @@ def test_a_supervisor_puts_a_served_conversation_back_in_the_queue(running_kefu)
     again = desk(boss, stack, "POST", path)
     assert again.status_code == 404 and again.json()["error"] == "error_not_serving"
     only_waiting(stack, "", stack.settings.demo_agent_name)
+
+
+def test_an_agent_writing_to_the_customer_checks_the_desk_in(running_kefu):
+    """An agent at work is never taken for gone (bot.handoff.departures): a background tab's overview
+    polls may be slowed by the browser, but every action at the desk checks it in."""
+    import time
+
+    import redis
+
+    from bot.handoff import keys
+
+    stack = running_kefu
+    sender = f"busy-{uuid.uuid4().hex[:8]}"
+    name, agent, boss = an_agent_holding(stack, sender)
+    client = redis.Redis.from_url(stack.redis_url)
+    # Nothing heard from this desk for longer than "offline", not yet long enough to be taken for gone.
+    client.zadd(keys.presence(), {name: time.time() - 90})
+
+    assert desk(agent, stack, "POST", f"conversations/{sender}/messages", text="我在查，请稍等").ok
+    assert client.zscore(keys.presence(), name) > time.time() - 30
+    client.close()
+    assert desk(agent, stack, "POST", f"conversations/{sender}/close", disposition="resolved").ok

@@ -135,6 +135,8 @@ def test_a_removed_agent_is_signed_out_everywhere_and_their_customer_waits_for_t
 
     wait_for(waiting_again)
     wait_for(lambda: "排在第" in bot_texts(tracker(stack, sender))[-1])  # told their place in line again
+    assert [e["data"] for e in Repository(stack.settings.database_url).events_for(sender)
+            if e["kind"] == "handoff_requeued"] == [{"agent_id": name, "reason": "removed"}]
     assert tracker(stack, sender)["paused"] is True, "still with the people, not handed to the bot"
     only_waiting(stack, sender, stack.settings.demo_agent_name)
     assert desk(boss, stack, "POST", "claim").json()["conversation"]["conversation_id"] == sender
