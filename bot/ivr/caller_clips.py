@@ -8,7 +8,6 @@ result there is nothing to read, so the turn's audio is stored under ``<data_dir
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from bot.ivr.call_state import call_key
 from bot.ivr.line import call_id_of
+from bot.security.private_files import write_private_file
 from voice.pcm import pcm_to_wav_bytes
 
 CLIPS_DIR = "caller_clips"
@@ -37,13 +37,10 @@ class CallerClips:
         self.storage_dir = Path(storage_dir)
 
     def store(self, pcm: bytes, sample_rate: int) -> Clip:
-        """Write the WAV atomically (a half-written clip is never served); blocking: run it in a thread."""
-        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        """Write the WAV atomically (a half-written clip is never served) and readable by Kefu's user
+        only (a caller's voice); blocking: run it in a thread."""
         clip = Clip(uuid.uuid4().hex, round(len(pcm) / 2 / sample_rate, 1))
-        final = self.storage_dir / f"{clip.id}.wav"
-        partial = final.with_suffix(".wav.part")
-        partial.write_bytes(pcm_to_wav_bytes(pcm, sample_rate))
-        os.replace(partial, final)
+        write_private_file(self.storage_dir / f"{clip.id}.wav", pcm_to_wav_bytes(pcm, sample_rate))
         return clip
 
     def path(self, clip_id: str) -> Path | None:
