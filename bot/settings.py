@@ -108,6 +108,7 @@ class Settings:
     desk_login_lockout_s: int = 900
     tracker_expiry_s: int = 30 * 24 * 3600
     queue_record_expiry_s: int = 7 * 24 * 3600
+    caller_clip_expiry_s: int = 7 * 24 * 3600  # a phone caller's untranscribed turns (bot/ivr/caller_clips.py)
     # Voice bridge (bot/ivr/bridge.py): the Twilio-format REST API that dials an agent into a call.
     telephony_api_url: str = "https://api.twilio.com"
     telephony_account_sid: str = ""
@@ -194,6 +195,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         desk_login_lockout_s=int(env.get("KEFU_DESK_LOGIN_LOCKOUT_SECONDS", "900")),
         tracker_expiry_s=int(env.get("KEFU_TRACKER_EXPIRY_SECONDS", str(30 * 24 * 3600))),
         queue_record_expiry_s=int(env.get("KEFU_QUEUE_RECORD_EXPIRY_SECONDS", str(7 * 24 * 3600))),
+        caller_clip_expiry_s=int(env.get("KEFU_CALLER_CLIP_EXPIRY_SECONDS", str(7 * 24 * 3600))),
         telephony_api_url=(env.get("KEFU_TELEPHONY_API_URL") or "https://api.twilio.com").rstrip("/"),
         telephony_account_sid=env.get("KEFU_TELEPHONY_ACCOUNT_SID", ""),
         telephony_auth_token=env.get("KEFU_TELEPHONY_AUTH_TOKEN", ""),
