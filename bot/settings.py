@@ -103,6 +103,7 @@ class Settings:
     otp_max_attempts: int = 3
     otp_per_number_per_hour: int = 5
     otp_per_sender_per_hour: int = 3  # per conversation: fewer than per number, see bot.security.otp
+    otp_per_hour: int = 500  # every conversation and number together (REST sender ids cost nothing)
     password_failures_per_day: int = 6  # wrong answers per customer, every conversation together
     desk_login_max_failures: int = 5
     desk_login_lockout_s: int = 900
@@ -190,6 +191,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         otp_max_attempts=int(env.get("KEFU_OTP_MAX_ATTEMPTS", "3")),
         otp_per_number_per_hour=int(env.get("KEFU_OTP_PER_NUMBER_PER_HOUR", "5")),
         otp_per_sender_per_hour=int(env.get("KEFU_OTP_PER_SENDER_PER_HOUR", "3")),
+        otp_per_hour=int(env.get("KEFU_OTP_PER_HOUR", "500")),
         password_failures_per_day=int(env.get("KEFU_PASSWORD_FAILURES_PER_DAY", "6")),
         desk_login_max_failures=int(env.get("KEFU_DESK_LOGIN_MAX_FAILURES", "5")),
         desk_login_lockout_s=int(env.get("KEFU_DESK_LOGIN_LOCKOUT_SECONDS", "900")),

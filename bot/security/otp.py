@@ -5,7 +5,10 @@ One outstanding check per conversation (``kefu:verify:code:<conversation id>``):
 passes, so the replies do not tell which numbers are customers'), an HMAC of the code (none when
 only the service password is accepted), and the number of attempts. It expires after ``otp_ttl_s``; ``otp_max_attempts`` wrong answers void it. Codes
 sent are counted per registered number and per conversation in hourly windows; a conversation
-gets fewer than a number, so no one conversation can use up the codes of a number.
+gets fewer than a number, so no one conversation can use up the codes of a number. Every code asked
+for, whatever the number, also counts towards the installation's hourly budget (``otp_per_hour``):
+REST sender ids cost nothing, so per-conversation limits alone let a script with many of them and
+many numbers send without end (found by a tester).
 
 A check ends after a few wrong answers, but a new one can always be asked for, and the service
 password does not change between checks. So wrong answers are also counted per customer, across
@@ -17,16 +20,27 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
 
 import redis.asyncio as redis
 
+logger = logging.getLogger(__name__)
+
 PREFIX = "kefu:verify"
 CODE_DIGITS = 6
 WINDOW_S = 3600
 DAY_S = 24 * 3600
+
+# One step, so a counter never outlives its window without an expiry (a process dying between an
+# INCR and its EXPIRE left one counting for ever) and parallel requests each see their own count.
+_COUNT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
 
 
 def _key(*parts: str) -> str:
@@ -57,7 +71,8 @@ class PendingCheck:
 
 class CodeLedger:
     def __init__(self, client: redis.Redis, pepper: str, *, ttl_s: int, max_attempts: int,
-                 per_number_per_hour: int, per_sender_per_hour: int, password_failures_per_day: int = 6) -> None:
+                 per_number_per_hour: int, per_sender_per_hour: int, password_failures_per_day: int = 6,
+                 per_hour: int = 500) -> None:
         self.redis = client
         self.pepper = pepper.encode()
         self.ttl_s = ttl_s
@@ -65,13 +80,15 @@ class CodeLedger:
         self.per_number_per_hour = per_number_per_hour
         self.per_sender_per_hour = per_sender_per_hour
         self.password_failures_per_day = password_failures_per_day
+        self.per_hour = per_hour
 
     @classmethod
     def from_settings(cls, client: redis.Redis, settings, pepper: str) -> "CodeLedger":
         return cls(client, pepper, ttl_s=settings.otp_ttl_s, max_attempts=settings.otp_max_attempts,
                    per_number_per_hour=settings.otp_per_number_per_hour,
                    per_sender_per_hour=settings.otp_per_sender_per_hour,
-                   password_failures_per_day=settings.password_failures_per_day)
+                   password_failures_per_day=settings.password_failures_per_day,
+                   per_hour=settings.otp_per_hour)
 
     def digest(self, answer: str) -> str:
         return hmac.new(self.pepper, answer.encode(), hashlib.sha256).hexdigest()
@@ -83,22 +100,32 @@ class CodeLedger:
 
     async def may_send(self, conversation_id: str, phone: str) -> bool:
         """Count one code towards the conversation's hourly budget and, if that allows it, the
-        number's; False when either is used up.
+        number's, then the installation's; False when one is used up.
 
         The conversation's budget is the smaller one, and a code it may not have is not counted for
         the number: whoever knows a number cannot use up its codes from one conversation, and the
         owner can still get one (the number's budget still stops SMS bombing across conversations).
+        The installation's budget (``KEFU_OTP_PER_HOUR``) stops many conversations with many numbers
+        from sending without end; it counts a number that is no customer's like a customer's, so
+        that the reply past it tells nothing either.
         """
         window = str(int(time.time() // WINDOW_S))
         if not await self._within(_key("sent", "sender", _hidden(conversation_id), window), self.per_sender_per_hour):
             return False
-        return await self._within(_key("sent", "number", _hidden(phone), window), self.per_number_per_hour)
+        if not await self._within(_key("sent", "number", _hidden(phone), window), self.per_number_per_hour):
+            return False
+        count = await self._count(_key("sent", "all", window), WINDOW_S * 2)
+        if count > self.per_hour:
+            log = logger.warning if count == self.per_hour + 1 else logger.info  # loud once an hour
+            log("security.verification.hourly_budget_spent conversation=%s limit=%d", conversation_id, self.per_hour)
+            return False
+        return True
 
     async def _within(self, key: str, limit: int) -> bool:
-        count = await self.redis.incr(key)
-        if count == 1:
-            await self.redis.expire(key, WINDOW_S * 2)
-        return count <= limit
+        return await self._count(key, WINDOW_S * 2) <= limit
+
+    async def _count(self, key: str, expiry_s: int) -> int:
+        return int(await self.redis.eval(_COUNT, 1, key, expiry_s))
 
     async def open(self, conversation_id: str, subject: str, customer_id: int | None, *,
                    with_code: bool) -> str | None:
@@ -146,11 +173,7 @@ class CodeLedger:
         Counted first, atomically: checked first and counted after, guesses sent together all passed
         the check (found by a probe: ten at once, all tried against the password).
         """
-        key = self._failures_key(subject)
-        count = await self.redis.incr(key)
-        if count == 1:
-            await self.redis.expire(key, DAY_S * 2)
-        return count <= self.password_failures_per_day
+        return await self._count(self._failures_key(subject), DAY_S * 2) <= self.password_failures_per_day
 
     async def give_back_password_try(self, subject: str) -> None:
         """The answer was right: it was no failure."""

@@ -329,3 +329,29 @@ async def test_a_customer_who_mistyped_their_number_gets_the_code_once_they_give
     assert turn.message("utter_verification_code_sent")["phone_masked"] == "138****0002"
     owner = await run_action("action_identify_customer", code_answer("mistyped-1", sent_code("13800000002")))
     assert owner.message("utter_bill_summary")["customer_name"] == "李娜"
+
+
+async def test_codes_stop_at_the_installations_hourly_budget_however_many_conversations_and_numbers(
+        run_action, with_redis, monkeypatch, caplog):
+    """Found by a tester: the limits per number and per conversation were dodged with many REST
+    sender ids and many numbers. Past KEFU_OTP_PER_HOUR codes no code is sent for anyone, and the
+    reply says so, the same for a customer's number and any other; requests sent together get no more."""
+    import asyncio
+    import logging
+
+    monkeypatch.setenv("KEFU_OTP_PER_HOUR", "3")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    numbers = ["13800000001", "13800000099", "13800000002", "13800000003", "13800000098", "13800000004"]
+    with caplog.at_level(logging.INFO, logger="bot.security.otp"):
+        turns = await asyncio.gather(*(claim_number(run_action, f"many-senders-{n}", number)
+                                       for n, number in enumerate(numbers)))
+    said = [turn.responses for turn in turns]
+    assert sorted(said) == [["utter_verification_code_sent"]] * 3 + [["utter_verification_password_only"]] * 3, said
+    sent = [r for r in repository().outbound(channel="sms", limit=1000) if r["kind"] == "verification_code"]
+    told_sent = {number for number, turn in zip(numbers, turns) if turn.responses == ["utter_verification_code_sent"]}
+    assert {r["recipient"] for r in sent} == told_sent - {"13800000099", "13800000098"}
+    assert "security.verification.hourly_budget_spent" in caplog.text
+    late = await claim_number(run_action, "many-senders-late", "13800000001")
+    assert late.responses == ["utter_verification_password_only"]
