@@ -355,3 +355,45 @@ async def test_codes_stop_at_the_installations_hourly_budget_however_many_conver
     assert "security.verification.hourly_budget_spent" in caplog.text
     late = await claim_number(run_action, "many-senders-late", "13800000001")
     assert late.responses == ["utter_verification_password_only"]
+
+
+async def test_budgets_spent_through_an_account_number_do_not_show_when_its_phone_is_typed(
+        run_action, with_redis, monkeypatch):
+    """Found by a tester: codes (or wrong passwords) spent through an account number made the
+    registered phone, typed next, get "no more codes" (or "password paused") where any other phone
+    got "code sent" (or "wrong"): the replies linked an account to its phone. The phone still gets
+    no more codes than its hourly budget."""
+    monkeypatch.setenv("KEFU_OTP_PER_NUMBER_PER_HOUR", "2")
+    monkeypatch.setenv("KEFU_PASSWORD_FAILURES_PER_DAY", "2")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+
+    async def typed(sender: str, number: str):
+        kind = "phone_number" if number.startswith("1") else "account_number"
+        return await run_action("action_identify_customer", load_tracker(
+            "query_bill", text=number, intent="inform", entities=[entity(kind, number)], sender=sender,
+            pending_request="action_query_bill"))
+
+    # Codes: the account's two codes of the hour went to 13800000004.
+    for n in range(2):
+        assert (await typed(f"account-{n}", "8800000004")).responses == ["utter_verification_code_sent_to_account"]
+    phone, other = await typed("phone-0", "13800000004"), await typed("other-0", "13800000097")
+    assert phone.responses == other.responses == ["utter_verification_code_sent"]
+    assert len(queued_for("13800000004")) == 2  # no third code: the phone's budget held, untold
+    for n in range(1, 4):  # typed again and again, the phone and any other number are refused alike
+        assert (await typed(f"phone-{n}", "13800000004")).responses == (await typed(f"other-{n}", "13800000097")).responses
+
+    # Wrong passwords: the day's two went to customer 3 through the account number.
+    for n in range(2):
+        await typed(f"guess-{n}", "8800000003")
+        await run_action("action_identify_customer", code_answer(f"guess-{n}", f"10000{n}"))
+    await typed("guess-phone", "13800000003")
+    await typed("guess-other", "13800000096")
+    answers = [(await run_action("action_identify_customer", code_answer(sender, "100009"))).responses
+               for sender in ("guess-phone", "guess-other")]
+    assert answers == [["utter_verification_wrong"]] * 2
+    # The customer's right password is still not checked today: the guesses went to that customer.
+    await typed("guess-phone-2", "13800000003")
+    right = await run_action("action_identify_customer", code_answer("guess-phone-2", "314159"))
+    assert right.responses == ["utter_verification_wrong"] and "verified_customer_id" not in right.slots
