@@ -397,3 +397,21 @@ async def test_budgets_spent_through_an_account_number_do_not_show_when_its_phon
     await typed("guess-phone-2", "13800000003")
     right = await run_action("action_identify_customer", code_answer("guess-phone-2", "314159"))
     assert right.responses == ["utter_verification_wrong"] and "verified_customer_id" not in right.slots
+
+
+async def test_a_code_on_its_way_to_an_account_does_not_show_when_its_phone_is_typed_next(run_action, with_redis):
+    """After an account number, the registered phone typed in the same conversation was taken as the
+    same request ("code on its way", not counted), any other phone was counted: the conversation's
+    budget then ran out one number later for the account's phone than for any other."""
+    async def conversation(sender: str, numbers: list[str]) -> list[list[str]]:
+        said = []
+        for number in numbers:
+            kind = "phone_number" if number.startswith("1") else "account_number"
+            said.append((await run_action("action_identify_customer", load_tracker(
+                "query_bill", text=number, intent="inform", entities=[entity(kind, number)], sender=sender,
+                pending_request="action_query_bill"))).responses)
+        return said
+
+    its_phone = await conversation("linker-1", ["8800000001", "13800000001", "13800000095", "13800000094"])
+    other = await conversation("linker-2", ["8800000001", "13800000093", "13800000095", "13800000094"])
+    assert its_phone == other
