@@ -57,10 +57,26 @@ def handoff_reason(tracker: Tracker, rules: HandoffRules, customer: Customer | N
     return "request_human"
 
 
+PHONE_CHANNEL = "ivr"  # bot/ivr/bot_turns.py: its turns' metadata is the call engine's, not a client's
+
+
+def _metadata_phone(tracker: Tracker) -> str | None:
+    return local_phone(((tracker.latest_message or {}).get("metadata") or {}).get("phone"))
+
+
 def reported_number(tracker: Tracker) -> str | None:
-    """The number the channel reports (the phone's caller ID), shown masked to the agent; it proves nothing."""
-    metadata = (tracker.latest_message or {}).get("metadata") or {}
-    return local_phone(metadata.get("phone"))
+    """The caller's own line, from the phone channel only: the call engine puts it in the turn's
+    metadata only when the trunk vouched for it (or Kefu dialled it), and the waiting room may call
+    it back. It proves nothing about the account (identification reads the signed claim)."""
+    return _metadata_phone(tracker) if channel_of(tracker) == PHONE_CHANNEL else None
+
+
+def claimed_number(tracker: Tracker) -> str | None:
+    """A ``metadata.phone`` any other channel's client sent: its own choice (found by a tester: a REST
+    client's planted number was shown to the agent like a caller's line, revealable and callable).
+    The packet keeps it apart (``claimed_phone``): masked, marked unverified, never revealed,
+    texted or called back."""
+    return _metadata_phone(tracker) if channel_of(tracker) != PHONE_CHANNEL else None
 
 
 async def known_vip_tier(tracker: Tracker) -> int:
@@ -109,6 +125,7 @@ class ActionRequestHuman(Action):
             result = await request_handoff(
                 conversation_id=tracker.sender_id, channel=channel, skill=skill, priority=priority, reason=reason,
                 customer=dataclasses.asdict(customer) if customer else None, phone=reported_number(tracker),
+                claimed_phone=claimed_number(tracker),
                 events=tracker.events, slots=tracker.slots, open_tickets=tickets, titles=titles,
                 queue=queue)
         except (RedisError, OSError):

@@ -191,6 +191,15 @@ async def send_code(tracker: Tracker, customer: Customer, code: str) -> bool:
     return True
 
 
+def asked_for(customer: Customer | None, number: str | None) -> str:
+    """What the code was asked for, for the budgets that decide the reply: the number as typed (a
+    customer's or not), else the customer named earlier in the conversation. Never the registered
+    phone behind an account number: a budget spent through the account would then show on the phone."""
+    if number:
+        return f"typed:{local_phone(number) or str(number).strip()}"
+    return f"customer:{customer.id}" if customer is not None else "typed:"
+
+
 def claim_subject(customer: Customer | None, number: str | None) -> str:
     """Whom a check is for: the customer, else the number given (so its budgets count like a customer's)."""
     if customer is not None:
@@ -214,21 +223,30 @@ async def request_proof(dispatcher: CollectingDispatcher, tracker: Tracker, cust
     known = [SlotSet("customer_id", str(customer.id))] if customer is not None else []
     events = known + [SlotSet("pending_request", action_name), SlotSet("awaiting", AWAITING_PROOF)]
     sent = False
-    if await ledger.pending_for(tracker.sender_id) == subject:
+    asked = asked_for(customer, number)
+    if await ledger.pending_for(tracker.sender_id) == asked:
         sent = True  # a code is on its way already: ask again rather than send another
-    elif await ledger.may_send(tracker.sender_id, customer.phone if customer is not None else subject):
-        code = await ledger.open(tracker.sender_id, subject, customer_id, with_code=True)
-        sent = customer is None or await send_code(tracker, customer, code)
-        if not sent:
-            await ledger.open(tracker.sender_id, subject, customer_id, with_code=False)
-        elif customer is not None:
-            await record(tracker, "verification_code_sent")
-    elif await ledger.password_paused(subject):  # no code to send and no password to check today
+    elif await ledger.may_send(tracker.sender_id, asked):
+        code = await ledger.open(tracker.sender_id, subject, customer_id, with_code=True, asked=asked)
+        if customer is None:
+            sent = True  # nothing is sent, and the reply is a customer's
+        elif not await ledger.phone_may_receive(customer.phone):
+            # The registered phone had its codes of the hour (through its number and its account
+            # number together): none is sent, and the reply is the one any number gets.
+            sent = True
+            logger.info("security.verification.phone_budget_spent conversation=%s", tracker.sender_id)
+        else:
+            sent = await send_code(tracker, customer, code)
+            if not sent:
+                await ledger.open(tracker.sender_id, subject, customer_id, with_code=False, asked=asked)
+            else:
+                await record(tracker, "verification_code_sent")
+    elif await ledger.password_paused(asked):  # no code to send and no password to check today
         logger.info("security.verification.paused conversation=%s", tracker.sender_id)
         dispatcher.utter_message(response="utter_verification_paused")
         return known + [SlotSet("awaiting", "offer_human"), SlotSet("pending_request", None)]
     else:
-        await ledger.open(tracker.sender_id, subject, customer_id, with_code=False)
+        await ledger.open(tracker.sender_id, subject, customer_id, with_code=False, asked=asked)
         logger.info("security.verification.rate_limited conversation=%s", tracker.sender_id)
     if sent and number and not local_phone(number):  # an account number: its phone is not ours to show
         dispatcher.utter_message(response="utter_verification_code_sent_to_account", minutes=settings.otp_ttl_s // 60)
@@ -258,11 +276,17 @@ async def check_proof(dispatcher: CollectingDispatcher, tracker: Tracker, domain
         dispatcher.utter_message(response="utter_verification_expired")
         return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
     how = "sms_code" if ledger.code_matches(check, answer) else None
-    paused = how is None and not await ledger.take_password_try(check.subject)
-    if how is None and not paused and check.customer_id is not None and await db(
+    # Wrong passwords count for the number as typed (the reply says when its budget is spent) and
+    # for the customer, untold: past the customer's, the password is not checked, and the answer
+    # is wrong like any other (through the account number, guesses must not show on the phone).
+    budgets = [check.asked or check.subject] + ([check.subject] if check.customer_id is not None else [])
+    paused = how is None and not await ledger.take_password_try(budgets[0])
+    held = how is None and not paused and len(budgets) > 1 and not await ledger.take_password_try(budgets[1])
+    if how is None and not paused and not held and check.customer_id is not None and await db(
             credentials().service_password_matches, check.customer_id, answer):
         how = "service_password"
-        await ledger.give_back_password_try(check.subject)
+        for budget in budgets:
+            await ledger.give_back_password_try(budget)
     if how is None:
         await record(tracker, "verification_failed", attempt=check.attempts)
         if check.last_attempt:

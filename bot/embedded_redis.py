@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from bot.security.private_files import PRIVATE_UMASK, private_dir
+
 
 class EmbeddedRedisError(RuntimeError):
     """The embedded redis-server did not start."""
@@ -41,7 +43,7 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10) -> "EmbeddedRedis":
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         command = [
             redis_server_binary(),
             "--port", str(self.port),
@@ -52,7 +54,9 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str(self.directory / "redis.log"),
         ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Its append-only files and log hold trackers, codes and the queue: Kefu's user only.
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        umask=PRIVATE_UMASK)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

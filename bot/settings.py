@@ -103,11 +103,13 @@ class Settings:
     otp_max_attempts: int = 3
     otp_per_number_per_hour: int = 5
     otp_per_sender_per_hour: int = 3  # per conversation: fewer than per number, see bot.security.otp
+    otp_per_hour: int = 500  # every conversation and number together (REST sender ids cost nothing)
     password_failures_per_day: int = 6  # wrong answers per customer, every conversation together
     desk_login_max_failures: int = 5
     desk_login_lockout_s: int = 900
     tracker_expiry_s: int = 30 * 24 * 3600
     queue_record_expiry_s: int = 7 * 24 * 3600
+    caller_clip_expiry_s: int = 7 * 24 * 3600  # a phone caller's untranscribed turns (bot/ivr/caller_clips.py)
     # Voice bridge (bot/ivr/bridge.py): the Twilio-format REST API that dials an agent into a call.
     telephony_api_url: str = "https://api.twilio.com"
     telephony_account_sid: str = ""
@@ -189,11 +191,13 @@ def from_environment(environ: dict | None = None) -> Settings:
         otp_max_attempts=int(env.get("KEFU_OTP_MAX_ATTEMPTS", "3")),
         otp_per_number_per_hour=int(env.get("KEFU_OTP_PER_NUMBER_PER_HOUR", "5")),
         otp_per_sender_per_hour=int(env.get("KEFU_OTP_PER_SENDER_PER_HOUR", "3")),
+        otp_per_hour=int(env.get("KEFU_OTP_PER_HOUR", "500")),
         password_failures_per_day=int(env.get("KEFU_PASSWORD_FAILURES_PER_DAY", "6")),
         desk_login_max_failures=int(env.get("KEFU_DESK_LOGIN_MAX_FAILURES", "5")),
         desk_login_lockout_s=int(env.get("KEFU_DESK_LOGIN_LOCKOUT_SECONDS", "900")),
         tracker_expiry_s=int(env.get("KEFU_TRACKER_EXPIRY_SECONDS", str(30 * 24 * 3600))),
         queue_record_expiry_s=int(env.get("KEFU_QUEUE_RECORD_EXPIRY_SECONDS", str(7 * 24 * 3600))),
+        caller_clip_expiry_s=int(env.get("KEFU_CALLER_CLIP_EXPIRY_SECONDS", str(7 * 24 * 3600))),
         telephony_api_url=(env.get("KEFU_TELEPHONY_API_URL") or "https://api.twilio.com").rstrip("/"),
         telephony_account_sid=env.get("KEFU_TELEPHONY_ACCOUNT_SID", ""),
         telephony_auth_token=env.get("KEFU_TELEPHONY_AUTH_TOKEN", ""),

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import hashlib
 import io
-import os
 import queue
 import shutil
 import tempfile
@@ -24,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bot.observability.metrics import TTS_REQUESTS
+from bot.security.private_files import write_private_file
 from voice.audio import AudioLimits, decode_file
 from voice.errors import AudioError, TTSError
 from voice.pcm import Pcm, check_rate, read_wav, rms_dbfs
@@ -225,11 +225,7 @@ def _convert_and_store(raw: Path, sample_rate: int, cached_at: Path) -> bytes:
     if rms_dbfs(pcm.samples) == float("-inf"):
         raise TTSError("speech synthesis produced only silence")
     wav = pcm.to_wav()
-    cached_at.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(dir=cached_at.parent, suffix=".part")
-    with os.fdopen(fd, "wb") as out:
-        out.write(wav)
-    os.replace(partial, cached_at)
+    write_private_file(cached_at, wav)  # spoken replies can name a customer's bill or ticket
     return wav
 
 

@@ -36,9 +36,11 @@ def iso(moment: dt.datetime | None) -> str | None:
 
 
 def unverified(packet: dict) -> dict:
-    """No proven customer: only the number the channel reported, masked."""
-    phone = packet.get("phone")
-    return {"verified": False, "phone": mask_number(phone) if phone else None}
+    """No proven customer: only the number the channel vouched for (a caller's line), masked, or else
+    the number a client claimed, masked and marked as only claimed."""
+    phone, claimed = packet.get("phone"), packet.get("claimed_phone")
+    shown = {"verified": False, "phone": mask_number(phone) if phone else None}
+    return {**shown, "claimed_phone": mask_number(claimed)} if claimed and not phone else shown
 
 
 def customer_glance(repository: Repository, rules: LedgerRules, packet: dict, *,

@@ -73,8 +73,9 @@ def masked_packet(packet: dict) -> dict:
     for name in ("phone", "account_number"):
         if customer.get(name):
             customer[name] = mask_number(customer[name])
-    if shown.get("phone"):
-        shown["phone"] = mask_number(shown["phone"])
+    for name in ("phone", "claimed_phone"):
+        if shown.get(name):
+            shown[name] = mask_number(shown[name])
     callback = shown.get("callback") or {}  # a booked callback's number to ring (bot/contacts/offer.py)
     if callback.get("phone"):
         callback["phone"] = mask_number(callback["phone"])

@@ -1,6 +1,7 @@
 """The handoff packet: everything an agent needs to take over, in one typed shape for every channel.
 
-Who (customer record, the number the channel vouches for), how (channel), where it goes
+Who (customer record, the number the channel vouches for, apart from a number a client only
+claimed), how (channel), where it goes
 (skill, priority) and why (reason), what was said (transcript, intents, slots), what was tried
 (every self-help entry sent and the customer's answer, open tickets) and, for a phone call,
 what the call flow collected (flow, nodes passed, keyed values). Built only by
@@ -37,7 +38,8 @@ class Transfer(TypedDict):
 class HandoffPacket(TypedDict):
     conversation_id: str
     channel: str
-    phone: Optional[str]
+    phone: Optional[str]  # vouched for: the customer's registered number, or a phone caller's own line
+    claimed_phone: Optional[str]  # what a client's metadata said, unverified: shown masked, never used
     customer: Optional[dict]
     skill: str
     priority: int
@@ -54,7 +56,8 @@ class HandoffPacket(TypedDict):
 
 def build_packet(*, conversation_id: str, channel: str, skill: str, priority: int, reason: str,
                  enqueued_at: float, events: Iterable[dict] = (), slots: Mapping[str, Any] | None = None,
-                 customer: dict | None = None, phone: str | None = None, open_tickets: Iterable[dict] = (),
+                 customer: dict | None = None, phone: str | None = None, claimed_phone: str | None = None,
+                 open_tickets: Iterable[dict] = (),
                  titles: Mapping[str, str] | None = None, collected: FlowCollected | None = None) -> HandoffPacket:
     turns = transcript(without_proofs(events))
     slots = slots or {}
@@ -62,6 +65,7 @@ def build_packet(*, conversation_id: str, channel: str, skill: str, priority: in
         conversation_id=conversation_id,
         channel=channel,
         phone=phone or (customer or {}).get("phone"),
+        claimed_phone=claimed_phone,
         customer=customer,
         skill=skill,
         priority=int(priority),

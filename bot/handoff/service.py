@@ -41,7 +41,8 @@ class HandoffResult:
 
 
 async def request_handoff(*, conversation_id: str, channel: str, skill: str, priority: int, reason: str,
-                          customer: dict | None = None, phone: str | None = None, events: Iterable[dict] = (),
+                          customer: dict | None = None, phone: str | None = None,
+                          claimed_phone: str | None = None, events: Iterable[dict] = (),
                           slots: Mapping[str, Any] | None = None, open_tickets: Iterable[dict] = (),
                           titles: Mapping[str, str] | None = None, collected: FlowCollected | None = None,
                           queue: HandoffQueue | None = None, work_item: WorkItem | None = None) -> HandoffResult:
@@ -54,7 +55,8 @@ async def request_handoff(*, conversation_id: str, channel: str, skill: str, pri
         raise ValueError("request_handoff needs exactly one of queue and work_item")
     packet = build_packet(conversation_id=conversation_id, channel=channel, skill=skill, priority=priority,
                           reason=reason, enqueued_at=time.time(), events=events, slots=slots, customer=customer,
-                          phone=phone, open_tickets=open_tickets, titles=titles, collected=collected)
+                          phone=phone, claimed_phone=claimed_phone, open_tickets=open_tickets, titles=titles,
+                          collected=collected)
     customer_id = str(customer["id"]) if customer and customer.get("id") is not None else None
     if work_item is not None:
         ticket_id = await asyncio.to_thread(

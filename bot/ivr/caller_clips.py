@@ -4,21 +4,31 @@ Without a voice bridge the agent reads the caller; with no recogniser (no Vosk m
 result there is nothing to read, so the turn's audio is stored under ``<data_dir>/caller_clips/``
 (like voice messages under ``voicemail/``) and the conversation gets a turn naming the clip
 (metadata ``caller_clip``), which the desk plays to the agent serving the conversation.
+
+A clip is a caller's voice, kept only as long as someone may still need to hear it: ``kefu run``
+deletes clips older than ``KEFU_CALLER_CLIP_EXPIRY_SECONDS`` (7 days: the conversation is long over,
+and its finished queue record gone) every ``PRUNE_INTERVAL_S`` (:func:`prune_forever`).
 """
 from __future__ import annotations
 
 import json
-import os
+import logging
 import re
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.ivr.call_state import call_key
 from bot.ivr.line import call_id_of
+from bot.security.private_files import write_private_file
 from voice.pcm import pcm_to_wav_bytes
 
+logger = logging.getLogger(__name__)
+
 CLIPS_DIR = "caller_clips"
+PRUNE_INTERVAL_S = 600
 CLIP_KEY = "caller_clip"  # the user turn's metadata key: {"id": ..., "seconds": ...}
 _CLIP_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -37,13 +47,10 @@ class CallerClips:
         self.storage_dir = Path(storage_dir)
 
     def store(self, pcm: bytes, sample_rate: int) -> Clip:
-        """Write the WAV atomically (a half-written clip is never served); blocking: run it in a thread."""
-        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        """Write the WAV atomically (a half-written clip is never served) and readable by Kefu's user
+        only (a caller's voice); blocking: run it in a thread."""
         clip = Clip(uuid.uuid4().hex, round(len(pcm) / 2 / sample_rate, 1))
-        final = self.storage_dir / f"{clip.id}.wav"
-        partial = final.with_suffix(".wav.part")
-        partial.write_bytes(pcm_to_wav_bytes(pcm, sample_rate))
-        os.replace(partial, final)
+        write_private_file(self.storage_dir / f"{clip.id}.wav", pcm_to_wav_bytes(pcm, sample_rate))
         return clip
 
     def path(self, clip_id: str) -> Path | None:
@@ -52,6 +59,41 @@ class CallerClips:
             return None
         path = self.storage_dir / f"{clip_id}.wav"
         return path if path.is_file() else None
+
+
+def prune(storage_dir: Path, max_age_s: float, now: float | None = None) -> int:
+    """Delete the clips (and half-written ones a crash left) last written more than ``max_age_s``
+    ago; returns how many. A missing folder has nothing to delete."""
+    cutoff = (time.time() if now is None else now) - max_age_s
+    removed = 0
+    try:
+        entries = list(Path(storage_dir).iterdir())
+    except FileNotFoundError:
+        return 0
+    for path in entries:
+        if path.suffix not in (".wav", ".part") or not path.is_file():
+            continue
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass  # another process's pass got there first
+    return removed
+
+
+def prune_forever(settings, stop: threading.Event, interval_s: float = PRUNE_INTERVAL_S) -> None:
+    """Thread body for `kefu run` (like the outbox): a pass at once, then one every ``interval_s``."""
+    storage = settings.data_dir / CLIPS_DIR
+    while True:
+        try:
+            removed = prune(storage, settings.caller_clip_expiry_s)
+            if removed:
+                logger.info("ivr.caller_clips.pruned count=%d", removed)
+        except OSError:
+            logger.exception("ivr.caller_clips.prune_failed")
+        if stop.wait(interval_s):
+            return
 
 
 def clip_ids(events: list[dict]) -> set[str]:

@@ -1,18 +1,24 @@
 """Files only Kefu's own user may read: the embedded database (agents' password hashes, customers,
-the outbox with SMS codes) and the servers' logs.
+the outbox with SMS codes), the servers' logs, the embedded Redis's data (trackers, codes, the
+queue), voice messages, phone callers' clips and the speech cache (spoken replies name customers'
+bills and tickets).
 
 Created with owner-only modes from the start rather than fixed afterwards (found by a tester:
-``var/kefu.sqlite3`` and ``var/logs`` were readable by every local user, ``var/secrets`` was not).
+``var/kefu.sqlite3`` and ``var/logs`` were readable by every local user, ``var/secrets`` was not;
+a later pass: ``var/redis``, ``var/voicemail``, ``var/caller_clips`` and ``var/tts-cache`` too).
+Every place that makes such a folder or file goes through this module, so there is one rule.
 A file or folder that already exists keeps the mode its operator gave it.
 """
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+PRIVATE_UMASK = 0o077  # for a child process that writes its own files (the embedded redis-server)
 
 
 def private_dir(path: Path) -> Path:
@@ -32,3 +38,18 @@ def create_private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
     except FileNotFoundError:
         pass  # no folder for it: SQLite reports that itself, with the path
+
+
+def write_private_file(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (a reader never sees half a file) and owner-only, in a
+    private folder made if missing. Blocking: run it in a thread from async code."""
+    folder = private_dir(Path(path).parent)
+    fd, partial = tempfile.mkstemp(dir=folder, prefix=f".{Path(path).name}.", suffix=".part")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return Path(path)

@@ -329,3 +329,89 @@ async def test_a_customer_who_mistyped_their_number_gets_the_code_once_they_give
     assert turn.message("utter_verification_code_sent")["phone_masked"] == "138****0002"
     owner = await run_action("action_identify_customer", code_answer("mistyped-1", sent_code("13800000002")))
     assert owner.message("utter_bill_summary")["customer_name"] == "李娜"
+
+
+async def test_codes_stop_at_the_installations_hourly_budget_however_many_conversations_and_numbers(
+        run_action, with_redis, monkeypatch, caplog):
+    """Found by a tester: the limits per number and per conversation were dodged with many REST
+    sender ids and many numbers. Past KEFU_OTP_PER_HOUR codes no code is sent for anyone, and the
+    reply says so, the same for a customer's number and any other; requests sent together get no more."""
+    import asyncio
+    import logging
+
+    monkeypatch.setenv("KEFU_OTP_PER_HOUR", "3")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    numbers = ["13800000001", "13800000099", "13800000002", "13800000003", "13800000098", "13800000004"]
+    with caplog.at_level(logging.INFO, logger="bot.security.otp"):
+        turns = await asyncio.gather(*(claim_number(run_action, f"many-senders-{n}", number)
+                                       for n, number in enumerate(numbers)))
+    said = [turn.responses for turn in turns]
+    assert sorted(said) == [["utter_verification_code_sent"]] * 3 + [["utter_verification_password_only"]] * 3, said
+    sent = [r for r in repository().outbound(channel="sms", limit=1000) if r["kind"] == "verification_code"]
+    told_sent = {number for number, turn in zip(numbers, turns) if turn.responses == ["utter_verification_code_sent"]}
+    assert {r["recipient"] for r in sent} == told_sent - {"13800000099", "13800000098"}
+    assert "security.verification.hourly_budget_spent" in caplog.text
+    late = await claim_number(run_action, "many-senders-late", "13800000001")
+    assert late.responses == ["utter_verification_password_only"]
+
+
+async def test_budgets_spent_through_an_account_number_do_not_show_when_its_phone_is_typed(
+        run_action, with_redis, monkeypatch):
+    """Found by a tester: codes (or wrong passwords) spent through an account number made the
+    registered phone, typed next, get "no more codes" (or "password paused") where any other phone
+    got "code sent" (or "wrong"): the replies linked an account to its phone. The phone still gets
+    no more codes than its hourly budget."""
+    monkeypatch.setenv("KEFU_OTP_PER_NUMBER_PER_HOUR", "2")
+    monkeypatch.setenv("KEFU_PASSWORD_FAILURES_PER_DAY", "2")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+
+    async def typed(sender: str, number: str):
+        kind = "phone_number" if number.startswith("1") else "account_number"
+        return await run_action("action_identify_customer", load_tracker(
+            "query_bill", text=number, intent="inform", entities=[entity(kind, number)], sender=sender,
+            pending_request="action_query_bill"))
+
+    # Codes: the account's two codes of the hour went to 13800000004.
+    for n in range(2):
+        assert (await typed(f"account-{n}", "8800000004")).responses == ["utter_verification_code_sent_to_account"]
+    phone, other = await typed("phone-0", "13800000004"), await typed("other-0", "13800000097")
+    assert phone.responses == other.responses == ["utter_verification_code_sent"]
+    assert len(queued_for("13800000004")) == 2  # no third code: the phone's budget held, untold
+    for n in range(1, 4):  # typed again and again, the phone and any other number are refused alike
+        assert (await typed(f"phone-{n}", "13800000004")).responses == (await typed(f"other-{n}", "13800000097")).responses
+
+    # Wrong passwords: the day's two went to customer 3 through the account number.
+    for n in range(2):
+        await typed(f"guess-{n}", "8800000003")
+        await run_action("action_identify_customer", code_answer(f"guess-{n}", f"10000{n}"))
+    await typed("guess-phone", "13800000003")
+    await typed("guess-other", "13800000096")
+    answers = [(await run_action("action_identify_customer", code_answer(sender, "100009"))).responses
+               for sender in ("guess-phone", "guess-other")]
+    assert answers == [["utter_verification_wrong"]] * 2
+    # The customer's right password is still not checked today: the guesses went to that customer.
+    await typed("guess-phone-2", "13800000003")
+    right = await run_action("action_identify_customer", code_answer("guess-phone-2", "314159"))
+    assert right.responses == ["utter_verification_wrong"] and "verified_customer_id" not in right.slots
+
+
+async def test_a_code_on_its_way_to_an_account_does_not_show_when_its_phone_is_typed_next(run_action, with_redis):
+    """After an account number, the registered phone typed in the same conversation was taken as the
+    same request ("code on its way", not counted), any other phone was counted: the conversation's
+    budget then ran out one number later for the account's phone than for any other."""
+    async def conversation(sender: str, numbers: list[str]) -> list[list[str]]:
+        said = []
+        for number in numbers:
+            kind = "phone_number" if number.startswith("1") else "account_number"
+            said.append((await run_action("action_identify_customer", load_tracker(
+                "query_bill", text=number, intent="inform", entities=[entity(kind, number)], sender=sender,
+                pending_request="action_query_bill"))).responses)
+        return said
+
+    its_phone = await conversation("linker-1", ["8800000001", "13800000001", "13800000095", "13800000094"])
+    other = await conversation("linker-2", ["8800000001", "13800000093", "13800000095", "13800000094"])
+    assert its_phone == other

@@ -78,3 +78,40 @@ async def test_top_tier_customer_goes_straight_to_the_queue(run_action, with_red
     assert {"utter_queued", "utter_queue_nobody_available"} & set(turn.responses), "not queued"
     entry = await HandoffQueue(with_redis).entry("13800000004")
     assert entry["request"].context["reason"] == "vip_direct" and entry["priority"] >= 2
+
+
+async def test_a_number_a_rest_client_puts_in_the_metadata_is_shown_as_claimed_and_never_used(run_action, with_redis):
+    """Found by a tester: a REST client's ``metadata.phone`` reached the agent as the conversation's
+    number, like a caller's line: unmarked, revealable, the number a callback would go to. It is the
+    client's own choice: kept apart, masked and marked unverified, never revealed nor called back;
+    the phone channel's vouched line still is the number to call."""
+    from actions.backend import repository
+    from bot.handoff import masking
+    from bot.handoff.glance import customer_glance
+    from bot.handoff.waiting_tickets import known_phone
+
+    async def queued(sender: str, channel: str, phone: str):
+        tracker = load_tracker("selfhelp_denied", text="转人工", intent="request_human", sender=sender,
+                               selfhelp_failures=2)
+        tracker.latest_message["metadata"] = {"phone": phone}
+        tracker.events[-1]["input_channel"] = channel
+        await run_action("action_request_human", tracker)
+        return (await HandoffQueue(with_redis).entry(sender))["request"]
+
+    planted = await queued("planted-phone", "rest", "13800000002")
+    packet = planted.context
+    assert packet["customer"] is None and packet["phone"] is None and packet["claimed_phone"] == "13800000002"
+    assert masking.masked_packet(packet)["claimed_phone"] == masking.mask_number("13800000002")
+    assert customer_glance(repository(), None, packet) == {
+        "verified": False, "phone": None, "claimed_phone": masking.mask_number("13800000002")}
+    assert masking.reveal(packet, "phone") is None
+    try:
+        masking.reveal(packet, "claimed_phone")
+        raise AssertionError("a claimed number must not be revealable")
+    except KeyError:
+        pass
+    assert await known_phone(with_redis, "planted-phone", planted) is None  # a callback asks the agent for a number
+
+    line = await queued("ivr:MZplanted", "ivr", "13800000003")
+    assert line.context["phone"] == "13800000003" and line.context["claimed_phone"] is None
+    assert await known_phone(with_redis, "ivr:MZplanted", line) == "13800000003"

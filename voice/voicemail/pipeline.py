@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -24,6 +23,7 @@ from bot.labels import ticket_summary
 from bot.notify import Notifier, NotifyError, OutboxNotifier
 from bot.outcomes import record
 from bot.observability.metrics import observe_real_time_factor
+from bot.security.private_files import private_dir, write_private_file
 from bot.selfhelp import Catalogue, CatalogueError, load_catalogue
 from bot.snapshot import editor_file
 from voice.asr import ASR_RATE, AsrEngine, Result, decode_executor
@@ -189,25 +189,21 @@ class VoicemailPipeline:
 
     def _ensure_schema(self) -> None:
         if not self._schema_ready:
-            self.storage_dir.mkdir(parents=True, exist_ok=True)  # also the default SQLite file's folder
+            private_dir(self.storage_dir)  # also makes the default SQLite file's folder
             self.repository.create_schema()  # idempotent: adds tables an older database lacks
             self._schema_ready = True
 
     def _store(self, message_id: str, pcm: Pcm, caller_phone: str, customer_id: int | None,
                channel: str) -> Path:
         """Write the WAV (atomically) and its row; on a database error remove the WAV again."""
-        self.storage_dir.mkdir(parents=True, exist_ok=True)
         final = self.storage_dir / f"{message_id}.wav"
-        partial = final.with_suffix(".wav.part")
         try:
-            partial.write_bytes(pcm.to_wav())
-            os.replace(partial, final)
+            write_private_file(final, pcm.to_wav())  # a caller's voice: Kefu's user only
             self.repository.add_voice_message(
                 message_id=message_id, audio_path=str(final), duration_s=pcm.duration,
                 caller_phone=caller_phone, customer_id=customer_id, channel=channel,
             )
         except (OSError, DatabaseError):
-            partial.unlink(missing_ok=True)
             final.unlink(missing_ok=True)
             raise
         return final

@@ -169,8 +169,9 @@
     var keyed = (view.collected || {}).vars || {};
     var collected = Object.keys(keyed).map(function (k) { return k + "=" + keyed[k]; }).join(" ") || null;
     var callback = view.callback || {};  // a booked callback: the number to ring (masked until revealed) and its ticket
-    [["callback_phone", callback.phone], ["callback_ticket", callback.ticket_id], ["name", customer.name], ["vip_tier", customer.vip_tier], ["phone", customer.phone || view.phone], ["account_number", customer.account_number], ["address", customer.address], ["reason", t("reason_" + view.reason)], ["skill", skillLabels[view.skill] || view.skill], ["fault", view.slots && view.slots.fault_type ? t("fault_" + view.slots.fault_type) : null], ["priority", view.priority], ["waited", minutes(view.wait_s)], ["collected", collected]].forEach(function (row) {
+    [["callback_phone", callback.phone], ["callback_ticket", callback.ticket_id], ["name", customer.name], ["vip_tier", customer.vip_tier], ["phone", customer.phone || view.phone], ["claimed_phone", view.claimed_phone], ["account_number", customer.account_number], ["address", customer.address], ["reason", t("reason_" + view.reason)], ["skill", skillLabels[view.skill] || view.skill], ["fault", view.slots && view.slots.fault_type ? t("fault_" + view.slots.fault_type) : null], ["priority", view.priority], ["waited", minutes(view.wait_s)], ["collected", collected]].forEach(function (row) {
       if (row[0].indexOf("callback_") === 0 && !row[1]) { return; }  // not a callback: no such rows
+      if (row[0] === "claimed_phone" && !row[1]) { return; }  // only claimed by a client: shown masked, never revealed
       profile.appendChild(el("dt", null, t("field_" + row[0])));
       var dd = el("dd", null, row[1] === undefined || row[1] === null ? "-" : row[1]);
       dd.setAttribute("data-field", row[0]);

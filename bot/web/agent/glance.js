@@ -44,7 +44,8 @@
     panel.appendChild(head);
     if (!data.verified) {
       panel.setAttribute("data-verified", "0");
-      panel.appendChild(el("p", "glance-unverified", data.phone ? t("glance_unverified_phone", { phone: data.phone }) : t("glance_unverified")));
+      panel.appendChild(el("p", "glance-unverified", data.phone ? t("glance_unverified_phone", { phone: data.phone })
+        : data.claimed_phone ? t("glance_unverified_claimed_phone", { phone: data.claimed_phone }) : t("glance_unverified")));
       return;
     }
     panel.setAttribute("data-verified", "1");
