@@ -386,7 +386,8 @@ class FlowEngine:
         """Waiting for an agent: hold audio between announcements, the reminder when the timer runs out."""
         hotline = self.services.hotline.get()
         reminder_s = hotline.hold_reminder_every_s if flow.hold.reminder else HOLD_LISTEN_S
-        return Listen(node.id, speech=True, keys=True, timeout_s=reminder_s, hold_audio=hotline.hold_audio)
+        return Listen(node.id, speech=True, keys=True, timeout_s=reminder_s, hold_audio=hotline.hold_audio,
+                      announcement_gap_s=hotline.hold_announcement_gap_s)
 
     async def _queued_listen(self, flow: Flow, state: CallState, node: Node) -> Listen:
         """Hold audio only while the entry still waits: once an agent has the call, the line is theirs."""
@@ -406,7 +407,8 @@ class FlowEngine:
             if listen == self._with_agent(node) or not flow.hold.reminder:
                 return [listen]
             state.buttons = []  # the keys just read out are the hold keys, not an older message's buttons
-            return [Say(fill(flow.hold.reminder, state.vars), label=HOLD_REMINDER_LABEL, hold_notice=True), listen]
+            return [Say(fill(flow.hold.reminder, state.vars), label=HOLD_REMINDER_LABEL, hold_notice=True,
+                        paced="reminder"), listen]
         hold_keys = dict(flow.hold.keys)
         if isinstance(event, KeyPress) and event.digit in hold_keys and not self._is_button(state, event.digit) \
                 and await self.services.handoff.waiting(conversation_id(state.call_id)):
@@ -437,9 +439,15 @@ class FlowEngine:
         the call, the notices still queued for the waiting caller are dropped so the agent is heard at
         once (found by a tester: queue positions drowned the agent's first words), and a notice about
         the wait that crossed the claim is not said at all."""
+        queue_notice = event.message.get("utter_action") in QUEUE_NOTICES
         if await self.services.handoff.waiting(conversation_id(state.call_id)):
-            return hold_notices(await self._line_message(state, event)) + [self._holding(flow, node)]
-        if event.message.get("utter_action") in QUEUE_NOTICES:
+            # The waiting room's place-and-wait notices come whenever the queue moves: spaced out by
+            # playback (found by a tester: five in 35 s), the newest replacing one not yet said.
+            said = hold_notices(await self._line_message(state, event))
+            if queue_notice:
+                said = [dataclasses.replace(c, paced="queue") if isinstance(c, Say) else c for c in said]
+            return said + [self._holding(flow, node)]
+        if queue_notice:
             return [self._with_agent(node)]
         return [AgentOnLine()] + await self._line_message(state, event) + [self._with_agent(node)]
 

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.realtime
 
 FLOWS = Path(__file__).parent / "hold_flows"
 REMINDER_S = 3
+GAP_S = 2  # hold.announcement_gap_s in the test hotline
 MAX_GAP_S = 1.0
 TRUNK = "trunk-secret"  # what the phone trunk sends beside a caller ID it vouches for
 
@@ -56,7 +57,8 @@ async def hold_line(kefu_env, redis, tmp_path):
     config = tmp_path / "ivr.yml"
     config.write_text(hotline_yml.read_text(encoding="utf-8").replace(
         "audio: media/hold_tone.wav", f"audio: {hotline_yml.parent / 'media' / 'hold_tone.wav'}").replace(
-        "reminder_every_s: 45", f"reminder_every_s: {REMINDER_S}"), encoding="utf-8")
+        "reminder_every_s: 45", f"reminder_every_s: {REMINDER_S}").replace(
+        "announcement_gap_s: 20", f"announcement_gap_s: {GAP_S}"), encoding="utf-8")
     repository = Repository(kefu_env.database_url)
     hotline = HotlineConfigSource(config)
     services = CallServices(registry=FlowRegistry(FLOWS, redis).load(), store=CallStore(redis), hotline=hotline,
@@ -120,6 +122,37 @@ async def test_a_queued_caller_hears_hold_audio_without_gaps_and_an_update_inter
     # The loop continues in order: consecutive frames of the file, wrapping round, a `hold` mark per pass.
     played = [frames.index(r.payload) for r in hold_media(call, frames, spoken)]
     assert played and all(0 < (b - a) % len(frames) < 5 for a, b in zip(played, played[1:]))
+
+
+def update(position: int) -> dict:
+    return {"kind": "message", "message": {"utter_action": "utter_queue_update",
+                                           "text": f"人工客服正在忙，您目前排在第{position}位，预计还需等待约{position}分钟，请稍候。"}}
+
+
+async def test_queue_announcements_keep_their_distance_and_the_latest_place_is_said(hold_line, redis):
+    """Found by a tester: as the queue moved, the waiting room's notices reached the caller back to
+    back (five in 35 s). Each announcement comes at least `hold.announcement_gap_s` of hold audio after
+    the previous one ended, and places passed meanwhile are not read out, only the latest."""
+    url, _, _ = hold_line
+    announcements = ("agent", "line:utter_queue_update", "hold:reminder")
+    async with PhoneCall(url, flow="t_hold", parameters={"captions": "1"}) as call:
+        await call.wait_media()
+        await call.press("0")
+        for position in (5, 4, 3):  # the queue moves while the transfer prompt plays
+            await publish(redis, call.stream_sid, update(position))
+        await call.wait_mark("line:utter_queue_update", 30)
+        await publish(redis, call.stream_sid, update(2))
+        await call.wait_for(lambda: call.marks().count("line:utter_queue_update") == 2, 30, "the second update")
+        received = list(call.received)
+        await call.hangup()
+    said = [r.name for r in received if r.kind == "kefu_caption" and "排在第" in r.name]
+    assert [s[s.index("第") + 1] for s in said] == ["3", "2"], said
+    marks = [r for r in received if r.kind == "mark" and r.name in announcements]
+    for before, after in zip(marks, marks[1:]):
+        clears = [r.at for r in received if r.kind == "clear" and before.at < r.at < after.at]
+        assert clears, f"{after.name} came straight after {before.name}, with no hold audio between"
+        assert clears[-1] - before.at >= GAP_S - 0.15, \
+            f"{after.name} {clears[-1] - before.at:.2f} s after {before.name} ended (gap {GAP_S} s)"
 
 
 async def test_the_reminder_plays_over_hold_and_the_callback_key_books_from_the_queue(hold_line, redis, kefu_env):
