@@ -262,6 +262,11 @@ class FlowEngine:
                 return await self._enter(flow, state, node.free_speech, first_utterance=event.text.strip())
         else:
             return []
+        if chosen is None and isinstance(event, KeyPress):
+            # A key is heard for sure: "didn't catch that" is wrong for it (found by a tester). Say the key
+            # is not an option, then the menu again; without that prompt, the node's own no-match words.
+            said = self.services.hotline.get().prompts.get("key_not_an_option", "")
+            return await self._no_match(flow, state, node, said, label="not_an_option" if said else "retry")
         if chosen is None:
             return await self._no_match(flow, state, node)
         return await self._enter(flow, state, chosen.target)
@@ -617,14 +622,16 @@ class FlowEngine:
             return await self._escalate(flow, state, node.retry.on_no_input)
         return self._retry(flow, state, node, node.retry.no_input_say, reprompt)
 
-    async def _no_match(self, flow: Flow, state: CallState, node: Node, say: str = "", reprompt: bool = True) -> list:
+    async def _no_match(self, flow: Flow, state: CallState, node: Node, say: str = "", reprompt: bool = True,
+                        label: str = "retry") -> list:
         state.no_match += 1
         if state.no_match > node.retry.max_no_match:
             return await self._escalate(flow, state, node.retry.on_no_match)
-        return self._retry(flow, state, node, say or node.retry.no_match_say, reprompt)
+        return self._retry(flow, state, node, say or node.retry.no_match_say, reprompt, label)
 
-    def _retry(self, flow: Flow, state: CallState, node: Node, apology: str, reprompt: bool) -> list:
-        commands = [Say(fill(apology, state.vars), label=f"{node.id}:retry")] if apology else []
+    def _retry(self, flow: Flow, state: CallState, node: Node, apology: str, reprompt: bool,
+               label: str = "retry") -> list:
+        commands = [Say(fill(apology, state.vars), label=f"{node.id}:{label}")] if apology else []
         if reprompt or not apology:
             commands.append(self._say(flow, state, node))
         return commands + [self._listen(node)]

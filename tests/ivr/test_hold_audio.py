@@ -453,3 +453,29 @@ def test_hold_music_at_another_rate_reaches_the_line_without_aliasing(tmp_path):
     assert len(heard) // 2 == pytest.approx(8000, abs=160)  # one second at the phone rate, whole frames
     assert rms_dbfs(heard) > -12
     assert rms_dbfs(line_pcm(too_high)) < rms_dbfs(heard) - 30
+
+
+async def test_a_key_that_is_no_option_is_told_so_and_unmatched_speech_is_not_heard(hold_line, kefu_env):
+    """Found by a tester: a key that is none of the menu's options was answered "没有听清" (didn't
+    catch that), wrong for a key the line heard for sure. It hears `key_not_an_option` from
+    content/ivr.yml and the menu again; speech that matches no option keeps the flow's no-match words."""
+    import yaml
+
+    from bot.ivr.events import Utterance
+
+    url, sessions, _ = hold_line
+    prompts = yaml.safe_load((kefu_env.content_dir / "ivr.yml").read_text(encoding="utf-8"))["prompts"]
+    async with PhoneCall(url, flow="t_hold", parameters={"captions": "1"}) as call:
+        await call.wait_mark("menu", 30)
+        await call.press("7")
+        await call.wait_for(lambda: call.marks().count("menu") == 2, 30, "the menu again after the wrong key")
+        [session] = sessions
+        session._post(Utterance("今天天气怎么样", confidence=0.9))  # words that name no option
+        await call.wait_for(lambda: call.marks().count("menu") == 3, 30, "the menu again after the speech")
+        received = list(call.received)
+        await call.hangup()
+    captions = [r.name for r in received if r.kind == "kefu_caption"]
+    marks = [r.name for r in received if r.kind == "mark" and r.name != "hold"]
+    assert marks == ["menu", "menu:not_an_option", "menu", "menu:retry", "menu"], marks
+    assert captions[1] == prompts["key_not_an_option"] and "没有听清" not in captions[1]
+    assert captions[3] == "没有听清您的选择。"  # the flow's no_match_say, for speech
