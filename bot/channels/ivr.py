@@ -233,10 +233,31 @@ class IvrInput(InputChannel):
 
         serializer = TwilioSerializer(runtime.secrets.ivr_trunk_token)
         session = CallSession(engine=runtime.engine, serializer=serializer, player=runtime.player,
-                              asr=runtime.asr, send=ws.send, close=close, max_call_s=hotline.max_call_s,
+                              asr=runtime.asr, send=line_sender(ws), close=close, max_call_s=hotline.max_call_s,
                               max_utterance_s=hotline.max_utterance_s, lines=runtime.lines,
                               end_of_turn=(hotline.end_of_turn_menu_s, hotline.end_of_turn_free_s))
         await session.run(lambda timeout: _receive(ws, timeout))
+
+
+def line_sender(ws) -> Callable[[str], Awaitable[None]]:
+    """``ws.send`` for the call, with Sanic's "socket closed" errors raised as :class:`LineClosed`: a frame
+    sent just as the caller hangs up is the end of the call, not a fault of the playback."""
+    from sanic.exceptions import ServerError, WebsocketClosed
+
+    from bot.ivr.errors import LineClosed
+
+    async def send(frame: str) -> None:
+        try:
+            await ws.send(frame)
+        except WebsocketClosed as exc:
+            raise LineClosed(str(exc)) from exc
+        except ServerError as exc:  # "... after it is finished": the connection was lost
+            finished = getattr(ws, "data_finished_fut", None)
+            if finished is None or finished.done():
+                raise LineClosed(str(exc)) from exc
+            raise
+
+    return send
 
 
 class SocketClosed(ConnectionError):

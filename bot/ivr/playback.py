@@ -30,6 +30,7 @@ import time
 from typing import Awaitable, Callable
 
 from bot.ivr.announcements import AnnouncementSpacing
+from bot.ivr.errors import LineClosed
 from bot.ivr.events import Beep, Say
 from voice.errors import VoiceError
 from voice.pcm import PHONE_FRAME_MS, PHONE_RATE, SAMPLE_WIDTH, frame_bytes, read_wav
@@ -42,6 +43,17 @@ LEAD_FRAMES = 2  # frames sent ahead of real time, to keep the far end's jitter 
 _FRAME = frame_bytes(PHONE_RATE, PHONE_FRAME_MS)
 HOLD_MARK = "hold"  # sent after each full pass of the hold audio
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
+
+
+def _line_gone_errors() -> tuple[type[BaseException], ...]:
+    """What a send raises when the far end has gone: a hang-up, not a bug (found by a tester: a caller
+    hanging up on hold was logged as ``ivr.playback.crashed``, an error with a traceback)."""
+    from websockets.exceptions import ConnectionClosed
+
+    return (LineClosed, ConnectionError, ConnectionClosed)
+
+
+LINE_GONE = _line_gone_errors()
 
 
 def sentences(text: str) -> list[str]:
@@ -230,6 +242,14 @@ class Playback:
         return await asyncio.to_thread(lambda: read_wav(wav).samples)
 
     async def _run(self) -> None:
+        try:
+            await self._play()
+        except LINE_GONE as exc:  # the caller hung up mid-frame: the call is ending, nothing is wrong
+            logger.info("ivr.playback.line_closed error=%s", type(exc).__name__)
+            self._closed = True
+            self._idle.set()  # whoever waits for the prompts to finish (the call's end) goes on
+
+    async def _play(self) -> None:
         while not self._closed:
             index = self._next_index()
             if index is None:  # nothing queued, or only announcements held back
