@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
@@ -158,6 +159,7 @@ class IvrInput(InputChannel):
         self.hotline = HotlineConfigSource(settings.ivr_config_path)
         self._runtime: IvrRuntime | None = None
         self._runtime_lock: asyncio.Lock | None = None
+        self._warming: asyncio.Task | None = None
         self.active_calls = 0
         logger.info("ivr.flows.loaded flows=%s", ",".join(self.registry.flow_ids()))
 
@@ -169,6 +171,23 @@ class IvrInput(InputChannel):
                 self._runtime = await IvrRuntime(self, on_new_message, app).start()
         return self._runtime
 
+    async def warm(self, on_new_message, app: Sanic | None = None) -> None:
+        """Build the call runtime and warm what a call needs (bot/ivr/warm_up.py), in the background
+        after server start: the first caller need not wait for it. A failure here is retried by the
+        first call, which then reports it."""
+        from bot.ivr.warm_up import warm_runtime
+
+        started = time.monotonic()
+        try:
+            runtime = await self.runtime(on_new_message, app)
+            built = time.monotonic() - started
+            timings = await warm_runtime(runtime)
+        except Exception as exc:  # noqa: BLE001 - the first call builds it again and fails loudly if it must
+            logger.warning("ivr.warm_up.failed error=%s: %s", type(exc).__name__, exc)
+            return
+        logger.info("ivr.warm_up.done seconds=%.2f runtime=%.2f %s", time.monotonic() - started, built,
+                    " ".join(f"{name}={seconds}" for name, seconds in timings.items()))
+
     def get_output_channel(self):
         """Speaks to a live call from any process (the desk, the waiting room): see ``bot.ivr.line``."""
         from bot.ivr.line_output import IvrLineOutput
@@ -177,6 +196,11 @@ class IvrInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = SoftphoneBlueprint("ivr_webhook", __name__)
+
+        @webhook.listener("after_server_start")
+        async def warm_up(app: Sanic, _loop) -> None:
+            # Not awaited: the server answers (and `kefu run` reports it up) while this runs.
+            self._warming = asyncio.create_task(self.warm(on_new_message, app), name="ivr-warm-up")
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -479,4 +479,3 @@ async def test_a_key_that_is_no_option_is_told_so_and_unmatched_speech_is_not_he
     assert marks == ["menu", "menu:not_an_option", "menu", "menu:retry", "menu"], marks
     assert captions[1] == prompts["key_not_an_option"] and "没有听清" not in captions[1]
     assert captions[3] == "没有听清您的选择。"  # the flow's no_match_say, for speech
-
