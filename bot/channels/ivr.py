@@ -81,6 +81,7 @@ class IvrRuntime:
         from bot.ivr.handoff import QueueHandoff
         from bot.ivr.line import CallLines
         from bot.ivr.services import CallRecords, CallServices
+        from bot.ivr.sms_budget import TextBudget
         from bot.notify import OutboxNotifier
         from voice.prompts import PromptPlayer
         from voice.tts import default_engine
@@ -99,6 +100,7 @@ class IvrRuntime:
             notifier=OutboxNotifier.from_settings(settings, repository),
             bot=RasaInProcess(on_new_message, hotline.bot_turn_timeout_s),
             clips=CallerClips(settings.data_dir / CLIPS_DIR),
+            sms_budget=TextBudget.from_settings(self.redis, settings),
         )
         self.engine = FlowEngine(self.services)
         self.lines = CallLines(self.redis)

@@ -157,9 +157,9 @@ class FlowEngine:
                 commands += [Say(said, label=f"{node.id}:unverified")] if said else []
                 node_id = node.next
             elif kind == "notify":
-                await self._notify(state, self._reply_number(flow, state, node), node.channel, "ivr_notify",
-                                   fill(node.text, state.vars))
-                node_id = node.next
+                sent = await self._notify(state, self._reply_number(flow, state, node), node.channel, "ivr_notify",
+                                          fill(node.text, state.vars))
+                node_id = node.next if sent or not node.on_failure else node.on_failure
             elif kind == "callback":
                 ticket = await self.services.records.callback_ticket(
                     conversation_id=conversation_id(state.call_id), customer_id=state.customer_id,
@@ -547,6 +547,11 @@ class FlowEngine:
         return Say(hotline.prompt("sent_to_phone" if sent else "send_failed"), label="sent_to_phone")
 
     async def _notify(self, state: CallState, number: str, channel: str, kind: str, text: str, **extra) -> bool:
+        budget = self.services.sms_budget
+        if channel == "sms" and budget is not None and not await budget.may_send(state.call_id, number):
+            # A keyed number proves nothing: texts per number and per call are budgeted, as the chat's codes.
+            logger.warning("ivr.notify.over_budget call=%s kind=%s", state.call_id, kind)
+            return False
         try:
             await self.services.notifier.send(number, {"channel": channel, "kind": kind, "text": text,
                                                              "call_id": state.call_id, **extra})

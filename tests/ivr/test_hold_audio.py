@@ -32,6 +32,7 @@ pytestmark = pytest.mark.realtime
 FLOWS = Path(__file__).parent / "hold_flows"
 REMINDER_S = 3
 GAP_S = 2  # hold.announcement_gap_s in the test hotline
+SMS_PER_NUMBER = 2  # texts per number per hour in the test hotline
 MAX_GAP_S = 1.0
 TRUNK = "trunk-secret"  # what the phone trunk sends beside a caller ID it vouches for
 
@@ -47,6 +48,7 @@ async def hold_line(kefu_env, redis, tmp_path):
     from bot.ivr.line import CallLines
     from bot.ivr.registry import FlowRegistry
     from bot.ivr.services import CallRecords, CallServices
+    from bot.ivr.sms_budget import TextBudget
     from bot.ivr.session import CallSession
     from bot.ivr.twilio import TwilioSerializer
     from bot.notify import OutboxNotifier
@@ -63,7 +65,8 @@ async def hold_line(kefu_env, redis, tmp_path):
     hotline = HotlineConfigSource(config)
     services = CallServices(registry=FlowRegistry(FLOWS, redis).load(), store=CallStore(redis), hotline=hotline,
                             records=CallRecords(repository), handoff=QueueHandoff(redis, repository),
-                            notifier=OutboxNotifier.from_settings(kefu_env, repository))
+                            notifier=OutboxNotifier.from_settings(kefu_env, repository),
+                            sms_budget=TextBudget(redis, per_number_per_hour=SMS_PER_NUMBER, per_call_per_hour=3))
     engine = FlowEngine(services)
     lines = await CallLines(redis).start()
     player = PromptPlayer(default_engine(), kefu_env.prompts_dir)
@@ -208,6 +211,28 @@ async def test_a_text_goes_to_the_caller_id_only_when_the_trunk_vouched_for_it(h
         await call.wait_closed(10)
     assert ("ask_sms_number" in call.marks()) is not vouched
     assert call_texts(Repository(kefu_env.database_url), call) == ["13912345678" if vouched else "13700000001"]
+
+
+async def test_a_keyed_number_gets_no_more_texts_than_its_budget(hold_line, kefu_env):
+    """Found by a tester: a number keyed on the phone proves nothing, yet every call could have a text
+    sent to it, with no limit (the chat budgets its texts per number). Past the number's hourly
+    budget the call texts nothing and says so (the notify node's `on_failure`)."""
+    from bot.db.repository import Repository
+
+    url, _, _ = hold_line
+    repository = Repository(kefu_env.database_url)
+    heard = []
+    for _ in range(SMS_PER_NUMBER + 1):  # each call from another phone, all keying the victim's number
+        async with PhoneCall(url, flow="t_hold", caller="13912345678") as call:
+            await call.wait_media()
+            await call.press("1")
+            await call.wait_mark("ask_sms_number", 20)
+            await key(call, "13700000009")
+            await call.wait_closed(20)
+        heard.append([m for m in call.marks() if m in ("bye", "sms_not_sent")])
+        texted = call_texts(repository, call)
+    assert heard == [["bye"]] * SMS_PER_NUMBER + [["sms_not_sent"]], heard
+    assert texted == [], "the number was texted past its budget"
 
 
 async def test_a_flow_that_asks_no_number_texts_nobody_for_a_claimed_caller_id(hold_line, kefu_env):
