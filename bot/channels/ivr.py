@@ -179,6 +179,8 @@ class IvrInput(InputChannel):
         first call, which then reports it."""
         from bot.ivr.warm_up import warm_runtime
 
+        if not self.settings.redis.url:  # calls are refused without it (see media()): nothing to warm
+            return
         started = time.monotonic()
         try:
             runtime = await self.runtime(on_new_message, app)

@@ -155,8 +155,14 @@ class Playback:
         self._wakeup.set()
 
     def _held_back(self, item: _Item) -> bool:
-        """A paced announcement that has not started and may not start yet."""
-        return bool(item.paced) and item.batch != self._playing_batch and self.spacing.wait_s() > 0
+        """A paced announcement that has not started and may not start yet: another announcement is
+        playing (the gap follows its end) or ended less than the gap ago."""
+        if not item.paced or item.batch == self._playing_batch or self.spacing.gap_s <= 0:
+            return False
+        current = self._current
+        if current is not None and (current.hold_notice or current.paced):
+            return True
+        return self.spacing.wait_s() > 0
 
     def _next_index(self) -> int | None:
         """The queued item to play next: the first one not held back."""

@@ -126,3 +126,23 @@ async def test_with_no_gap_announcements_play_as_they_come(waiting):
         playback.enqueue(notice(label))
     await until(lambda: "2" in line.marks(), "both notices")
     assert line.marks() == ["3", "2"]
+
+
+
+async def test_a_notice_arriving_while_another_announcement_plays_survives_barge_in_and_waits_the_gap(waiting):
+    """The transfer prompt is still playing when the first queue update arrives, and the caller talks
+    over the prompt: the prompt stops, the update is kept and comes the gap after, not at once."""
+    playback, line, now = waiting
+    playback.enqueue(Say("正在为您转接人工客服，请稍候。" * 5, label="agent", hold_notice=True))
+    await until(lambda: playback._current is not None, "the transfer prompt to start")
+    playback.enqueue(notice("4"))
+    assert await playback.interrupt() is True  # barge-in: the prompt playing is cut
+    await until(lambda: hold_frames_after_clear(line) >= 40, "hold audio after the cut")
+    assert line.marks() == [], "the update came straight after the cut prompt"
+    now[0] += GAP_S
+    await until(lambda: "4" in line.marks(), "the update once the gap has passed")
+
+
+def hold_frames_after_clear(line: Line) -> int:
+    cleared = line.sent.index(("clear", ""))
+    return sum(1 for kind, detail in line.sent[cleared:] if kind == "media" and detail.startswith("hold"))

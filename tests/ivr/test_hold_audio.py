@@ -138,9 +138,15 @@ async def test_queue_announcements_keep_their_distance_and_the_latest_place_is_s
     the previous one ended, and places passed meanwhile are not read out, only the latest."""
     url, _, _ = hold_line
     announcements = ("agent", "line:utter_queue_update", "hold:reminder")
+    queue = HandoffQueue(redis)
     async with PhoneCall(url, flow="t_hold", parameters={"captions": "1"}) as call:
         await call.wait_media()
         await call.press("0")
+        deadline = time.monotonic() + 10
+        while await queue.position(f"ivr:{call.stream_sid}") is None:  # the waiting room notifies the queued
+            assert time.monotonic() < deadline, "the caller was never queued"
+            await asyncio.sleep(0.02)
+        assert "agent" not in call.marks(), "the transfer prompt ended before the test could publish"
         for position in (5, 4, 3):  # the queue moves while the transfer prompt plays
             await publish(redis, call.stream_sid, update(position))
         await call.wait_mark("line:utter_queue_update", 30)
