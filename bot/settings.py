@@ -104,6 +104,8 @@ class Settings:
     otp_per_number_per_hour: int = 5
     otp_per_sender_per_hour: int = 3  # per conversation: fewer than per number, see bot.security.otp
     otp_per_hour: int = 500  # every conversation and number together (REST sender ids cost nothing)
+    phone_sms_per_number_per_hour: int = 5  # texts a phone call may have sent to one number (bot.ivr.sms_budget)
+    phone_sms_per_call_per_hour: int = 3
     password_failures_per_day: int = 6  # wrong answers per customer, every conversation together
     desk_login_max_failures: int = 5
     desk_login_lockout_s: int = 900
@@ -192,6 +194,8 @@ def from_environment(environ: dict | None = None) -> Settings:
         otp_per_number_per_hour=int(env.get("KEFU_OTP_PER_NUMBER_PER_HOUR", "5")),
         otp_per_sender_per_hour=int(env.get("KEFU_OTP_PER_SENDER_PER_HOUR", "3")),
         otp_per_hour=int(env.get("KEFU_OTP_PER_HOUR", "500")),
+        phone_sms_per_number_per_hour=int(env.get("KEFU_PHONE_SMS_PER_NUMBER_PER_HOUR", "5")),
+        phone_sms_per_call_per_hour=int(env.get("KEFU_PHONE_SMS_PER_CALL_PER_HOUR", "3")),
         password_failures_per_day=int(env.get("KEFU_PASSWORD_FAILURES_PER_DAY", "6")),
         desk_login_max_failures=int(env.get("KEFU_DESK_LOGIN_MAX_FAILURES", "5")),
         desk_login_lockout_s=int(env.get("KEFU_DESK_LOGIN_LOCKOUT_SECONDS", "900")),

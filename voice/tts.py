@@ -39,6 +39,9 @@ class TtsEngine(ABC):
     async def synthesize(self, text: str, sample_rate: int = 8000) -> bytes:
         """Speak ``text``; returns a mono 16-bit WAV at ``sample_rate`` (8000 or 16000)."""
 
+    async def warm(self) -> None:
+        """Get ready to speak (load voices, start workers) so the first request is not slowed by it."""
+
 
 @dataclass(frozen=True)
 class _Job:
@@ -57,16 +60,22 @@ class _SpeechWorker:
         self._timeout = timeout
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._ready = threading.Event()  # the engine is made (or failed): requests are served at once
         self._finished = threading.Event()
         self._completed = False
         self._errors: list[BaseException] = []
         self._voices: set[str] | None = None
 
-    def submit(self, text: str, voice: str, rate: int, target: Path) -> Future:
+    def start(self) -> threading.Event:
+        """Start the thread (espeak-ng is initialised there); the event is set once it is ready."""
         with self._start_lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="kefu-tts", daemon=True)
                 self._thread.start()
+        return self._ready
+
+    def submit(self, text: str, voice: str, rate: int, target: Path) -> Future:
+        self.start()
         job = _Job(text, voice, rate, target, Future())
         self._jobs.put(job)
         return job.done
@@ -76,8 +85,10 @@ class _SpeechWorker:
             engine = self._create_engine()
         except Exception as exc:  # no espeak-ng, broken driver: fail every request clearly
             failure = TTSError(f"cannot start the pyttsx3/espeak-ng engine: {exc}")
+            self._ready.set()
             while True:
                 self._jobs.get().done.set_exception(failure)
+        self._ready.set()
         while True:
             job = self._jobs.get()
             if job.done.set_running_or_notify_cancel():
@@ -170,6 +181,12 @@ class Pyttsx3Engine(TtsEngine):
 
             settings = get_settings()
         return cls(settings.tts_voice, settings.tts_rate, settings.tts_cache_dir)
+
+    async def warm(self) -> None:
+        """Start the shared espeak-ng worker now (~2 s on a loaded 2-core machine) rather than on the
+        first uncached prompt."""
+        ready = _speech_worker().start()
+        await asyncio.get_running_loop().run_in_executor(None, ready.wait, _SYNTH_TIMEOUT)
 
     def cache_path(self, text: str, sample_rate: int) -> Path:
         key = "\x00".join((text, self.voice, str(self.rate), str(sample_rate)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
@@ -80,6 +81,7 @@ class IvrRuntime:
         from bot.ivr.handoff import QueueHandoff
         from bot.ivr.line import CallLines
         from bot.ivr.services import CallRecords, CallServices
+        from bot.ivr.sms_budget import TextBudget
         from bot.notify import OutboxNotifier
         from voice.prompts import PromptPlayer
         from voice.tts import default_engine
@@ -98,6 +100,7 @@ class IvrRuntime:
             notifier=OutboxNotifier.from_settings(settings, repository),
             bot=RasaInProcess(on_new_message, hotline.bot_turn_timeout_s),
             clips=CallerClips(settings.data_dir / CLIPS_DIR),
+            sms_budget=TextBudget.from_settings(self.redis, settings),
         )
         self.engine = FlowEngine(self.services)
         self.lines = CallLines(self.redis)
@@ -158,6 +161,7 @@ class IvrInput(InputChannel):
         self.hotline = HotlineConfigSource(settings.ivr_config_path)
         self._runtime: IvrRuntime | None = None
         self._runtime_lock: asyncio.Lock | None = None
+        self._warming: asyncio.Task | None = None
         self.active_calls = 0
         logger.info("ivr.flows.loaded flows=%s", ",".join(self.registry.flow_ids()))
 
@@ -169,6 +173,25 @@ class IvrInput(InputChannel):
                 self._runtime = await IvrRuntime(self, on_new_message, app).start()
         return self._runtime
 
+    async def warm(self, on_new_message, app: Sanic | None = None) -> None:
+        """Build the call runtime and warm what a call needs (bot/ivr/warm_up.py), in the background
+        after server start: the first caller need not wait for it. A failure here is retried by the
+        first call, which then reports it."""
+        from bot.ivr.warm_up import warm_runtime
+
+        if not self.settings.redis.url:  # calls are refused without it (see media()): nothing to warm
+            return
+        started = time.monotonic()
+        try:
+            runtime = await self.runtime(on_new_message, app)
+            built = time.monotonic() - started
+            timings = await warm_runtime(runtime)
+        except Exception as exc:  # noqa: BLE001 - the first call builds it again and fails loudly if it must
+            logger.warning("ivr.warm_up.failed error=%s: %s", type(exc).__name__, exc)
+            return
+        logger.info("ivr.warm_up.done seconds=%.2f runtime=%.2f %s", time.monotonic() - started, built,
+                    " ".join(f"{name}={seconds}" for name, seconds in timings.items()))
+
     def get_output_channel(self):
         """Speaks to a live call from any process (the desk, the waiting room): see ``bot.ivr.line``."""
         from bot.ivr.line_output import IvrLineOutput
@@ -177,6 +200,11 @@ class IvrInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = SoftphoneBlueprint("ivr_webhook", __name__)
+
+        @webhook.listener("after_server_start")
+        async def warm_up(app: Sanic, _loop) -> None:
+            # Not awaited: the server answers (and `kefu run` reports it up) while this runs.
+            self._warming = asyncio.create_task(self.warm(on_new_message, app), name="ivr-warm-up")
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -233,10 +261,31 @@ class IvrInput(InputChannel):
 
         serializer = TwilioSerializer(runtime.secrets.ivr_trunk_token)
         session = CallSession(engine=runtime.engine, serializer=serializer, player=runtime.player,
-                              asr=runtime.asr, send=ws.send, close=close, max_call_s=hotline.max_call_s,
+                              asr=runtime.asr, send=line_sender(ws), close=close, max_call_s=hotline.max_call_s,
                               max_utterance_s=hotline.max_utterance_s, lines=runtime.lines,
                               end_of_turn=(hotline.end_of_turn_menu_s, hotline.end_of_turn_free_s))
         await session.run(lambda timeout: _receive(ws, timeout))
+
+
+def line_sender(ws) -> Callable[[str], Awaitable[None]]:
+    """``ws.send`` for the call, with Sanic's "socket closed" errors raised as :class:`LineClosed`: a frame
+    sent just as the caller hangs up is the end of the call, not a fault of the playback."""
+    from sanic.exceptions import ServerError, WebsocketClosed
+
+    from bot.ivr.errors import LineClosed
+
+    async def send(frame: str) -> None:
+        try:
+            await ws.send(frame)
+        except WebsocketClosed as exc:
+            raise LineClosed(str(exc)) from exc
+        except ServerError as exc:  # "... after it is finished": the connection was lost
+            finished = getattr(ws, "data_finished_fut", None)
+            if finished is None or finished.done():
+                raise LineClosed(str(exc)) from exc
+            raise
+
+    return send
 
 
 class SocketClosed(ConnectionError):

@@ -55,6 +55,8 @@ class HotlineConfig:
     end_of_turn_free_s: float = QUICK_END_FREE_S
     hold_audio: str = ""  # absolute path of the WAV looped while a caller waits for an agent; "" = silence
     hold_reminder_every_s: float = 45.0  # how often a waiting caller hears the flow's `hold.reminder`
+    # Least hold time between two announcements to a waiting caller (queue updates, the reminder).
+    hold_announcement_gap_s: float = 20.0
 
     def prompt(self, name: str) -> str:
         return self.prompts[name]
@@ -108,6 +110,9 @@ def load_hotline_config(path: Path) -> HotlineConfig:
         reminder_every_s = float(hold.get("reminder_every_s", 45))
         if not 2 <= reminder_every_s <= 600:
             raise HotlineConfigError(f"{path}: hold.reminder_every_s must be 2..600 seconds")
+        announcement_gap_s = float(hold.get("announcement_gap_s", 20))
+        if not 0 <= announcement_gap_s <= 600:
+            raise HotlineConfigError(f"{path}: hold.announcement_gap_s must be 0..600 seconds")
         return HotlineConfig(
             default_flow=str(raw.get("default_flow", "main")),
             hours=hours,
@@ -123,6 +128,7 @@ def load_hotline_config(path: Path) -> HotlineConfig:
             end_of_turn_free_s=_end_of_turn(limits, "end_of_turn_free_speech_seconds", path, QUICK_END_FREE_S),
             hold_audio=str((Path(path).parent / audio).resolve()) if audio else "",
             hold_reminder_every_s=reminder_every_s,
+            hold_announcement_gap_s=announcement_gap_s,
         )
     except HotlineConfigError:
         raise

@@ -157,9 +157,9 @@ class FlowEngine:
                 commands += [Say(said, label=f"{node.id}:unverified")] if said else []
                 node_id = node.next
             elif kind == "notify":
-                await self._notify(state, self._reply_number(flow, state, node), node.channel, "ivr_notify",
-                                   fill(node.text, state.vars))
-                node_id = node.next
+                sent = await self._notify(state, self._reply_number(flow, state, node), node.channel, "ivr_notify",
+                                          fill(node.text, state.vars))
+                node_id = node.next if sent or not node.on_failure else node.on_failure
             elif kind == "callback":
                 ticket = await self.services.records.callback_ticket(
                     conversation_id=conversation_id(state.call_id), customer_id=state.customer_id,
@@ -262,6 +262,11 @@ class FlowEngine:
                 return await self._enter(flow, state, node.free_speech, first_utterance=event.text.strip())
         else:
             return []
+        if chosen is None and isinstance(event, KeyPress):
+            # A key is heard for sure: "didn't catch that" is wrong for it (found by a tester). Say the key
+            # is not an option, then the menu again; without that prompt, the node's own no-match words.
+            said = self.services.hotline.get().prompts.get("key_not_an_option", "")
+            return await self._no_match(flow, state, node, said, label="not_an_option" if said else "retry")
         if chosen is None:
             return await self._no_match(flow, state, node)
         return await self._enter(flow, state, chosen.target)
@@ -386,7 +391,8 @@ class FlowEngine:
         """Waiting for an agent: hold audio between announcements, the reminder when the timer runs out."""
         hotline = self.services.hotline.get()
         reminder_s = hotline.hold_reminder_every_s if flow.hold.reminder else HOLD_LISTEN_S
-        return Listen(node.id, speech=True, keys=True, timeout_s=reminder_s, hold_audio=hotline.hold_audio)
+        return Listen(node.id, speech=True, keys=True, timeout_s=reminder_s, hold_audio=hotline.hold_audio,
+                      announcement_gap_s=hotline.hold_announcement_gap_s)
 
     async def _queued_listen(self, flow: Flow, state: CallState, node: Node) -> Listen:
         """Hold audio only while the entry still waits: once an agent has the call, the line is theirs."""
@@ -406,7 +412,8 @@ class FlowEngine:
             if listen == self._with_agent(node) or not flow.hold.reminder:
                 return [listen]
             state.buttons = []  # the keys just read out are the hold keys, not an older message's buttons
-            return [Say(fill(flow.hold.reminder, state.vars), label=HOLD_REMINDER_LABEL, hold_notice=True), listen]
+            return [Say(fill(flow.hold.reminder, state.vars), label=HOLD_REMINDER_LABEL, hold_notice=True,
+                        paced="reminder"), listen]
         hold_keys = dict(flow.hold.keys)
         if isinstance(event, KeyPress) and event.digit in hold_keys and not self._is_button(state, event.digit) \
                 and await self.services.handoff.waiting(conversation_id(state.call_id)):
@@ -437,9 +444,15 @@ class FlowEngine:
         the call, the notices still queued for the waiting caller are dropped so the agent is heard at
         once (found by a tester: queue positions drowned the agent's first words), and a notice about
         the wait that crossed the claim is not said at all."""
+        queue_notice = event.message.get("utter_action") in QUEUE_NOTICES
         if await self.services.handoff.waiting(conversation_id(state.call_id)):
-            return hold_notices(await self._line_message(state, event)) + [self._holding(flow, node)]
-        if event.message.get("utter_action") in QUEUE_NOTICES:
+            # The waiting room's place-and-wait notices come whenever the queue moves: spaced out by
+            # playback (found by a tester: five in 35 s), the newest replacing one not yet said.
+            said = hold_notices(await self._line_message(state, event))
+            if queue_notice:
+                said = [dataclasses.replace(c, paced="queue") if isinstance(c, Say) else c for c in said]
+            return said + [self._holding(flow, node)]
+        if queue_notice:
             return [self._with_agent(node)]
         return [AgentOnLine()] + await self._line_message(state, event) + [self._with_agent(node)]
 
@@ -534,6 +547,11 @@ class FlowEngine:
         return Say(hotline.prompt("sent_to_phone" if sent else "send_failed"), label="sent_to_phone")
 
     async def _notify(self, state: CallState, number: str, channel: str, kind: str, text: str, **extra) -> bool:
+        budget = self.services.sms_budget
+        if channel == "sms" and budget is not None and not await budget.may_send(state.call_id, number):
+            # A keyed number proves nothing: texts per number and per call are budgeted, as the chat's codes.
+            logger.warning("ivr.notify.over_budget call=%s kind=%s", state.call_id, kind)
+            return False
         try:
             await self.services.notifier.send(number, {"channel": channel, "kind": kind, "text": text,
                                                              "call_id": state.call_id, **extra})
@@ -609,14 +627,16 @@ class FlowEngine:
             return await self._escalate(flow, state, node.retry.on_no_input)
         return self._retry(flow, state, node, node.retry.no_input_say, reprompt)
 
-    async def _no_match(self, flow: Flow, state: CallState, node: Node, say: str = "", reprompt: bool = True) -> list:
+    async def _no_match(self, flow: Flow, state: CallState, node: Node, say: str = "", reprompt: bool = True,
+                        label: str = "retry") -> list:
         state.no_match += 1
         if state.no_match > node.retry.max_no_match:
             return await self._escalate(flow, state, node.retry.on_no_match)
-        return self._retry(flow, state, node, say or node.retry.no_match_say, reprompt)
+        return self._retry(flow, state, node, say or node.retry.no_match_say, reprompt, label)
 
-    def _retry(self, flow: Flow, state: CallState, node: Node, apology: str, reprompt: bool) -> list:
-        commands = [Say(fill(apology, state.vars), label=f"{node.id}:retry")] if apology else []
+    def _retry(self, flow: Flow, state: CallState, node: Node, apology: str, reprompt: bool,
+               label: str = "retry") -> list:
+        commands = [Say(fill(apology, state.vars), label=f"{node.id}:{label}")] if apology else []
         if reprompt or not apology:
             commands.append(self._say(flow, state, node))
         return commands + [self._listen(node)]

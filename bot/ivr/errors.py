@@ -38,6 +38,11 @@ class HandoffUnavailable(IvrError):
     """The human queue cannot take the call (queue module absent, Redis down, queue closed)."""
 
 
+class LineClosed(IvrError, ConnectionError):
+    """The far end has gone (the caller hung up, the carrier dropped the socket): nothing more can be
+    sent. The end of a call, not a fault; transports raise it for their own "socket closed" errors."""
+
+
 class WireFormatError(IvrError):
     """A media-stream frame that does not follow the telephony provider's protocol.
 

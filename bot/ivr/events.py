@@ -107,6 +107,9 @@ class Say:
     barge_in: bool = True
     label: str = ""  # becomes the mark name after the audio
     hold_notice: bool = False  # told the caller waiting for an agent: not played once an agent has the call
+    # An announcement to a waiting caller ("queue": place and wait, "reminder": the hold keys): kept
+    # ``Listen.announcement_gap_s`` after the previous one, and a newer one of the same kind replaces it.
+    paced: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ class Listen:
     timeout_s: float = 6.0
     inter_digit_timeout_s: float = 0.0  # > 0 while collecting a number
     hold_audio: str = ""  # a WAV looped between prompts while the caller waits for an agent
+    announcement_gap_s: float = 0.0  # > 0 while waiting for an agent: least hold time between announcements
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ _KIND_KEYS = {
     "record": {"beep", "max_seconds", "min_seconds", "end_silence_s", "finish_key", "confirm_say",
                "max_rerecord", "saved_say"} | _RETRY_KEYS,
     "transfer": {"skill", "priority", "vip_priority_bonus", "on_failure", "on_nobody"},
-    "notify": {"channel", "text", "ask_number"},
+    "notify": {"channel", "text", "ask_number", "on_failure"},
     "callback": {"skill", "priority", "ask_number"},
     "answer": {"answer", "value"},
 }
@@ -229,7 +229,8 @@ class _FlowParser:
         channel = self.text(body, "channel") or "sms"
         if channel not in NOTIFY_CHANNELS:
             raise self.error("channel", f"one of {list(NOTIFY_CHANNELS)}")
-        fields.update(channel=channel, text=self.text(body, "text", required=True), ask_number=self.ref(body, "ask_number"))
+        fields.update(channel=channel, text=self.text(body, "text", required=True), ask_number=self.ref(body, "ask_number"),
+                      on_failure=self.ref(body, "on_failure"))  # not sent (gateway down, number's budget used up)
 
     def fields_callback(self, body: dict, fields: dict) -> None:
         fields.update(skill=self.text(body, "skill") or "general",

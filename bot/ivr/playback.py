@@ -13,6 +13,10 @@ frames looped whenever no prompt is playing, paced like prompts, with a ``hold``
 pass. A prompt queued meanwhile is synthesised while the hold audio goes on; once it is ready,
 ``clear`` drops the hold frames the far end buffered and the prompt plays, then the loop resumes
 where it stopped. Turning hold off (or closing) stops it before the next frame.
+
+Announcements to a waiting caller (``Say.paced``) are kept apart (:mod:`bot.ivr.announcements`):
+one due too soon after the previous stays queued, behind whatever else is to be said, while the
+hold audio goes on; a newer one of the same kind replaces it, and barge-in does not drop it.
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ import struct
 import time
 from typing import Awaitable, Callable
 
+from bot.ivr.announcements import AnnouncementSpacing
+from bot.ivr.errors import LineClosed
 from bot.ivr.events import Beep, Say
 from voice.errors import VoiceError
 from voice.pcm import PHONE_FRAME_MS, PHONE_RATE, SAMPLE_WIDTH, frame_bytes, read_wav
@@ -37,6 +43,17 @@ LEAD_FRAMES = 2  # frames sent ahead of real time, to keep the far end's jitter 
 _FRAME = frame_bytes(PHONE_RATE, PHONE_FRAME_MS)
 HOLD_MARK = "hold"  # sent after each full pass of the hold audio
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
+
+
+def _line_gone_errors() -> tuple[type[BaseException], ...]:
+    """What a send raises when the far end has gone: a hang-up, not a bug (found by a tester: a caller
+    hanging up on hold was logged as ``ivr.playback.crashed``, an error with a traceback)."""
+    from websockets.exceptions import ConnectionClosed
+
+    return (LineClosed, ConnectionError, ConnectionClosed)
+
+
+LINE_GONE = _line_gone_errors()
 
 
 def sentences(text: str) -> list[str]:
@@ -58,19 +75,22 @@ def beep_pcm(seconds: float = 0.4, hz: float = 1000.0, level: float = 0.3) -> by
 
 
 class _Item:
-    def __init__(self, command, audio: asyncio.Task) -> None:
+    def __init__(self, command, audio: asyncio.Task, batch: int) -> None:
         self.command = command
         self.audio = audio
+        self.batch = batch  # the engine answer it belongs to: a paced announcement's sentences play together
         self.label = getattr(command, "label", "") or ""
         self.barge_in = getattr(command, "barge_in", True)
         self.hold_notice = getattr(command, "hold_notice", False)
+        self.paced = getattr(command, "paced", "")
 
 
 class Playback:
     """The outbound half of a call. ``send`` writes one text frame to the provider."""
 
     def __init__(self, send: Callable[[str], Awaitable[None]], serializer, player: PromptPlayer,
-                 on_first_audio: Callable[[], None] | None = None) -> None:
+                 on_first_audio: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._send = send
         self.serializer = serializer
         self.player = player
@@ -86,24 +106,67 @@ class Playback:
         self.frames_sent = 0
         self._hold: tuple[str, ...] | None = None  # base64 μ-law frames looped between prompts
         self._hold_at = 0
+        self.spacing = AnnouncementSpacing(clock)
+        self._batches = 0
+        self._playing_batch: int | None = None  # the batch of the item playing (or last played)
         self._task = asyncio.create_task(self._run(), name="ivr-playback")
         self._task.add_done_callback(_log_crash)
 
     # -- control -------------------------------------------------------------------------
-    def enqueue(self, command) -> None:
+    def new_batch(self) -> int:
+        """A batch number for the commands of one engine answer (see :meth:`enqueue`)."""
+        self._batches += 1
+        return self._batches
+
+    def enqueue(self, command, batch: int | None = None) -> None:
+        """Queue a prompt. A paced announcement's sentences start together once the announcement may:
+        pass the same ``batch`` for the Says of one engine answer (None: a batch of its own)."""
         if isinstance(command, Say) and not command.text.strip():
             return
+        batch = self.new_batch() if batch is None else batch
+        if isinstance(command, Say) and command.paced and self.spacing.gap_s > 0:
+            self._drop([item for item in self._queue if item.paced == command.paced and item.batch != batch
+                        and item.batch != self._playing_batch])  # superseded: only the newest is said
         if isinstance(command, Say) and not command.prompt_id:
             *first, last = sentences(command.text.strip()) or [command.text]
             for text in first:  # the mark goes after the last sentence only
-                self._append(dataclasses.replace(command, text=text, label=""))
+                self._append(dataclasses.replace(command, text=text, label=""), batch)
             command = dataclasses.replace(command, text=last)
-        self._append(command)
+        self._append(command, batch)
 
-    def _append(self, command) -> None:
-        self._queue.append(_Item(command, asyncio.create_task(self._audio(command))))
+    def _append(self, command, batch: int) -> None:
+        self._queue.append(_Item(command, asyncio.create_task(self._audio(command)), batch))
         self._idle.clear()
         self._wakeup.set()
+
+    def _drop(self, items: list[_Item]) -> None:
+        for item in items:
+            item.audio.cancel()
+            self._queue.remove(item)
+        if not self._queue and self._current is None:
+            self._idle.set()
+
+    def space_announcements(self, gap_s: float) -> None:
+        """The caller waits for an agent (``gap_s`` > 0: paced announcements keep that far apart) or
+        no longer does (0: announcements still held back are moot and go)."""
+        self.spacing.gap_s = max(0.0, gap_s)
+        if not gap_s:
+            self._drop([item for item in self._queue if item.paced and item.batch != self._playing_batch])
+        self._wakeup.set()
+
+    def _held_back(self, item: _Item) -> bool:
+        """A paced announcement that has not started and may not start yet: another announcement is
+        playing (the gap follows its end) or ended less than the gap ago."""
+        if not item.paced or item.batch == self._playing_batch or self.spacing.gap_s <= 0:
+            return False
+        current = self._current
+        if current is not None and (current.hold_notice or current.paced):
+            return True
+        return self.spacing.wait_s() > 0
+
+    def _next_index(self) -> int | None:
+        """The queued item to play next: the first one not held back."""
+        return next((i for i, item in enumerate(self._queue) if not self._held_back(item)), None)
 
     def hold(self, frames: tuple[str, ...] | None) -> None:
         """Loop ``frames`` whenever no prompt plays; None (or no frames) stops before the next frame."""
@@ -124,20 +187,20 @@ class Playback:
 
     @property
     def interruptible(self) -> bool:
-        items = ([self._current] if self._current else []) + self._queue
+        items = ([self._current] if self._current else []) + [i for i in self._queue if not self._held_back(i)]
         return any(item.barge_in for item in items)
 
     async def interrupt(self) -> bool:
-        """Barge-in: drop the current and queued prompts and tell the far end to ``clear``."""
-        if not self.playing:
+        """Barge-in: drop the current and queued prompts and tell the far end to ``clear``. An
+        announcement held back has not started: it is not interrupted, it waits its turn."""
+        dropped = [item for item in self._queue if not self._held_back(item)]
+        if self._current is None and not dropped:
             return False
         self._cancelled = True  # synchronously: the playback loop checks it before every frame
-        for item in self._queue:
-            item.audio.cancel()
-        self._queue.clear()
+        self._drop(dropped)
         async with self.lock:
             await self._send(self.serializer.clear())
-        if self._current is None:
+        if self._current is None and not self._queue:
             self._idle.set()
         return True
 
@@ -185,16 +248,32 @@ class Playback:
         return await asyncio.to_thread(lambda: read_wav(wav).samples)
 
     async def _run(self) -> None:
+        try:
+            await self._play()
+        except LINE_GONE as exc:  # the caller hung up mid-frame: the call is ending, nothing is wrong
+            logger.info("ivr.playback.line_closed error=%s", type(exc).__name__)
+            self._closed = True
+            self._idle.set()  # whoever waits for the prompts to finish (the call's end) goes on
+
+    async def _play(self) -> None:
         while not self._closed:
-            if not self._queue:
-                self._idle.set()
+            index = self._next_index()
+            if index is None:  # nothing queued, or only announcements held back
+                if not self._queue:
+                    self._idle.set()
                 self._wakeup.clear()
                 if self._hold:
                     await self._stream_hold(self._hold)
+                elif self._queue:  # silence until the held-back announcement is due (clock checked each second)
+                    try:
+                        await asyncio.wait_for(self._wakeup.wait(), min(1.0, max(0.01, self.spacing.wait_s())))
+                    except asyncio.TimeoutError:
+                        pass
                 else:
                     await self._wakeup.wait()
                 continue
-            item = self._current = self._queue.pop(0)
+            item = self._current = self._queue.pop(index)
+            self._playing_batch = item.batch
             self._cancelled = False
             try:
                 pcm = await item.audio
@@ -207,6 +286,8 @@ class Playback:
                 pcm = b""
             if pcm and not self._cancelled:
                 await self._stream(item, pcm)
+            if item.hold_notice or item.paced:
+                self.spacing.ended()
             self._current = None
 
     async def _stream_hold(self, frames: tuple[str, ...]) -> None:
@@ -220,7 +301,8 @@ class Playback:
             async with self.lock:
                 if self._closed:
                     return
-                prompt_ready = bool(self._queue) and self._queue[0].audio.done()
+                index = self._next_index()  # an announcement held back is not ready before its time
+                prompt_ready = index is not None and self._queue[index].audio.done()
                 if self._hold is not frames or prompt_ready:
                     if sent:  # drop what the far end buffered, so the prompt (or silence) starts now
                         await self._send(self.serializer.clear())

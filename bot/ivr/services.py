@@ -112,3 +112,4 @@ class CallServices:
     voicemail: VoicemailSink | None = None
     clips: CallerClips | None = None  # a queued caller's turns with no words, for the agent to play
     clock: Callable | None = None  # -> aware datetime; None = now
+    sms_budget: object | None = None  # bot.ivr.sms_budget.TextBudget: texts per number and call; None = unlimited

@@ -5,7 +5,8 @@ does barge-in *inline*, so ``clear`` goes out before the next frame is even read
 worker (applies events to the flow one at a time: a slow bot turn never stalls the audio) and
 the playback task. Timers (no input, inter-digit) start when the prompts have finished playing.
 A Listen naming hold audio (the caller waits for an agent) loops it between prompts; any other
-command, and the end of the call, stops it.
+command, and the end of the call, stops it. Its ``announcement_gap_s`` keeps the waiting caller's
+announcements apart (:mod:`bot.ivr.announcements`).
 Whatever ends the call — the flow, the caller, a bad frame, a dead socket — goes through
 :meth:`CallSession._shutdown`, which removes the call's state from Redis.
 """
@@ -242,9 +243,10 @@ class CallSession:
             return [Say(hotline.prompt("technical_problem"), label="technical_problem"), EndCall("error")]
 
     async def _execute(self, commands: list) -> None:
+        batch = self.playback.new_batch()  # one answer: an announcement's sentences are said together
         for command in commands:
             if isinstance(command, (Say, Beep)):
-                self.playback.enqueue(command)
+                self.playback.enqueue(command, batch)
             elif isinstance(command, Listen):
                 self._set_listen(command)
                 if command.hold_audio:
@@ -273,6 +275,7 @@ class CallSession:
         self.listen = listen
         if listen is None or not listen.hold_audio:
             self.playback.hold(None)
+        self.playback.space_announcements(listen.announcement_gap_s if listen is not None else 0.0)
         if listen is not None and listen.speech:
             phrases = tuple(listen.phrases)
             self.audio.listen(lambda: self._new_turn(phrases))

@@ -26,8 +26,8 @@ SILENCE = b"\x00" * FRAME
 @dataclass
 class Received:
     at: float
-    kind: str  # media | mark | clear
-    name: str = ""
+    kind: str  # media | mark | clear | kefu_caption
+    name: str = ""  # a mark's name, a caption's text
     payload: str = ""  # a media frame's base64 μ-law audio
 
 
@@ -154,6 +154,8 @@ class PhoneCall:
                     await self.send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
                 elif kind == "media":
                     self.received.append(Received(now, kind, payload=(message.get("media") or {}).get("payload", "")))
+                elif kind == "kefu_caption":  # asked for with customParameters.captions == "1"
+                    self.received.append(Received(now, kind, (message.get("caption") or {}).get("text", "")))
                 else:
                     self.received.append(Received(now, kind))
         except websockets.ConnectionClosed as closed:

@@ -31,6 +31,8 @@ pytestmark = pytest.mark.realtime
 
 FLOWS = Path(__file__).parent / "hold_flows"
 REMINDER_S = 3
+GAP_S = 2  # hold.announcement_gap_s in the test hotline
+SMS_PER_NUMBER = 2  # texts per number per hour in the test hotline
 MAX_GAP_S = 1.0
 TRUNK = "trunk-secret"  # what the phone trunk sends beside a caller ID it vouches for
 
@@ -46,6 +48,7 @@ async def hold_line(kefu_env, redis, tmp_path):
     from bot.ivr.line import CallLines
     from bot.ivr.registry import FlowRegistry
     from bot.ivr.services import CallRecords, CallServices
+    from bot.ivr.sms_budget import TextBudget
     from bot.ivr.session import CallSession
     from bot.ivr.twilio import TwilioSerializer
     from bot.notify import OutboxNotifier
@@ -56,12 +59,14 @@ async def hold_line(kefu_env, redis, tmp_path):
     config = tmp_path / "ivr.yml"
     config.write_text(hotline_yml.read_text(encoding="utf-8").replace(
         "audio: media/hold_tone.wav", f"audio: {hotline_yml.parent / 'media' / 'hold_tone.wav'}").replace(
-        "reminder_every_s: 45", f"reminder_every_s: {REMINDER_S}"), encoding="utf-8")
+        "reminder_every_s: 45", f"reminder_every_s: {REMINDER_S}").replace(
+        "announcement_gap_s: 20", f"announcement_gap_s: {GAP_S}"), encoding="utf-8")
     repository = Repository(kefu_env.database_url)
     hotline = HotlineConfigSource(config)
     services = CallServices(registry=FlowRegistry(FLOWS, redis).load(), store=CallStore(redis), hotline=hotline,
                             records=CallRecords(repository), handoff=QueueHandoff(redis, repository),
-                            notifier=OutboxNotifier.from_settings(kefu_env, repository))
+                            notifier=OutboxNotifier.from_settings(kefu_env, repository),
+                            sms_budget=TextBudget(redis, per_number_per_hour=SMS_PER_NUMBER, per_call_per_hour=3))
     engine = FlowEngine(services)
     lines = await CallLines(redis).start()
     player = PromptPlayer(default_engine(), kefu_env.prompts_dir)
@@ -122,6 +127,43 @@ async def test_a_queued_caller_hears_hold_audio_without_gaps_and_an_update_inter
     assert played and all(0 < (b - a) % len(frames) < 5 for a, b in zip(played, played[1:]))
 
 
+def update(position: int) -> dict:
+    return {"kind": "message", "message": {"utter_action": "utter_queue_update",
+                                           "text": f"人工客服正在忙，您目前排在第{position}位，预计还需等待约{position}分钟，请稍候。"}}
+
+
+async def test_queue_announcements_keep_their_distance_and_the_latest_place_is_said(hold_line, redis):
+    """Found by a tester: as the queue moved, the waiting room's notices reached the caller back to
+    back (five in 35 s). Each announcement comes at least `hold.announcement_gap_s` of hold audio after
+    the previous one ended, and places passed meanwhile are not read out, only the latest."""
+    url, _, _ = hold_line
+    announcements = ("agent", "line:utter_queue_update", "hold:reminder")
+    queue = HandoffQueue(redis)
+    async with PhoneCall(url, flow="t_hold", parameters={"captions": "1"}) as call:
+        await call.wait_media()
+        await call.press("0")
+        deadline = time.monotonic() + 10
+        while await queue.position(f"ivr:{call.stream_sid}") is None:  # the waiting room notifies the queued
+            assert time.monotonic() < deadline, "the caller was never queued"
+            await asyncio.sleep(0.02)
+        assert "agent" not in call.marks(), "the transfer prompt ended before the test could publish"
+        for position in (5, 4, 3):  # the queue moves while the transfer prompt plays
+            await publish(redis, call.stream_sid, update(position))
+        await call.wait_mark("line:utter_queue_update", 30)
+        await publish(redis, call.stream_sid, update(2))
+        await call.wait_for(lambda: call.marks().count("line:utter_queue_update") == 2, 30, "the second update")
+        received = list(call.received)
+        await call.hangup()
+    said = [r.name for r in received if r.kind == "kefu_caption" and "排在第" in r.name]
+    assert [s[s.index("第") + 1] for s in said] == ["3", "2"], said
+    marks = [r for r in received if r.kind == "mark" and r.name in announcements]
+    for before, after in zip(marks, marks[1:]):
+        clears = [r.at for r in received if r.kind == "clear" and before.at < r.at < after.at]
+        assert clears, f"{after.name} came straight after {before.name}, with no hold audio between"
+        assert clears[-1] - before.at >= GAP_S - 0.15, \
+            f"{after.name} {clears[-1] - before.at:.2f} s after {before.name} ended (gap {GAP_S} s)"
+
+
 async def test_the_reminder_plays_over_hold_and_the_callback_key_books_from_the_queue(hold_line, redis, kefu_env):
     from bot.contacts.schedule import Schedule
     from bot.db.repository import Repository
@@ -175,6 +217,28 @@ async def test_a_text_goes_to_the_caller_id_only_when_the_trunk_vouched_for_it(h
         await call.wait_closed(10)
     assert ("ask_sms_number" in call.marks()) is not vouched
     assert call_texts(Repository(kefu_env.database_url), call) == ["13912345678" if vouched else "13700000001"]
+
+
+async def test_a_keyed_number_gets_no_more_texts_than_its_budget(hold_line, kefu_env):
+    """Found by a tester: a number keyed on the phone proves nothing, yet every call could have a text
+    sent to it, with no limit (the chat budgets its texts per number). Past the number's hourly
+    budget the call texts nothing and says so (the notify node's `on_failure`)."""
+    from bot.db.repository import Repository
+
+    url, _, _ = hold_line
+    repository = Repository(kefu_env.database_url)
+    heard = []
+    for _ in range(SMS_PER_NUMBER + 1):  # each call from another phone, all keying the victim's number
+        async with PhoneCall(url, flow="t_hold", caller="13912345678") as call:
+            await call.wait_media()
+            await call.press("1")
+            await call.wait_mark("ask_sms_number", 20)
+            await key(call, "13700000009")
+            await call.wait_closed(20)
+        heard.append([m for m in call.marks() if m in ("bye", "sms_not_sent")])
+        texted = call_texts(repository, call)
+    assert heard == [["bye"]] * SMS_PER_NUMBER + [["sms_not_sent"]], heard
+    assert texted == [], "the number was texted past its budget"
 
 
 async def test_a_flow_that_asks_no_number_texts_nobody_for_a_claimed_caller_id(hold_line, kefu_env):
@@ -420,3 +484,29 @@ def test_hold_music_at_another_rate_reaches_the_line_without_aliasing(tmp_path):
     assert len(heard) // 2 == pytest.approx(8000, abs=160)  # one second at the phone rate, whole frames
     assert rms_dbfs(heard) > -12
     assert rms_dbfs(line_pcm(too_high)) < rms_dbfs(heard) - 30
+
+
+async def test_a_key_that_is_no_option_is_told_so_and_unmatched_speech_is_not_heard(hold_line, kefu_env):
+    """Found by a tester: a key that is none of the menu's options was answered "没有听清" (didn't
+    catch that), wrong for a key the line heard for sure. It hears `key_not_an_option` from
+    content/ivr.yml and the menu again; speech that matches no option keeps the flow's no-match words."""
+    import yaml
+
+    from bot.ivr.events import Utterance
+
+    url, sessions, _ = hold_line
+    prompts = yaml.safe_load((kefu_env.content_dir / "ivr.yml").read_text(encoding="utf-8"))["prompts"]
+    async with PhoneCall(url, flow="t_hold", parameters={"captions": "1"}) as call:
+        await call.wait_mark("menu", 30)
+        await call.press("7")
+        await call.wait_for(lambda: call.marks().count("menu") == 2, 30, "the menu again after the wrong key")
+        [session] = sessions
+        session._post(Utterance("今天天气怎么样", confidence=0.9))  # words that name no option
+        await call.wait_for(lambda: call.marks().count("menu") == 3, 30, "the menu again after the speech")
+        received = list(call.received)
+        await call.hangup()
+    captions = [r.name for r in received if r.kind == "kefu_caption"]
+    marks = [r.name for r in received if r.kind == "mark" and r.name != "hold"]
+    assert marks == ["menu", "menu:not_an_option", "menu", "menu:retry", "menu"], marks
+    assert captions[1] == prompts["key_not_an_option"] and "没有听清" not in captions[1]
+    assert captions[3] == "没有听清您的选择。"  # the flow's no_match_say, for speech
