@@ -68,7 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
         f"  Rasa server  : {settings.rasa_url} ({worker_count(settings.env)} workers, KEFU_WORKERS)\n"
         f"  Action server: http://{settings.action_host}:{settings.action_port} (only Rasa, with its secret)\n"
-        f"  Secrets      : {settings.data_dir / 'secrets'} (Rasa API token: rasa_token)\n"
+        f"  Secrets      : shared by every instance through the database; copies in {settings.data_dir / 'secrets'}"
+        " (Rasa API token: rasa_token)\n"
         f"  Redis        : {stack.redis_url}{' (embedded)' if not settings.redis.url else ''}\n"
         f"  Logs         : {settings.data_dir / 'logs'}\n"
         "Press Ctrl-C to stop.",
