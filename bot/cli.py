@@ -109,11 +109,16 @@ def demo_carrier_note(settings) -> str:
 
 def cmd_db_init(args: argparse.Namespace) -> int:
     from bot.db.repository import Repository
-    from bot.db.seed import seed_demo
+    from bot.db.seed import prepare_database, seed_demo
 
     settings = get_settings()
-    loaded = seed_demo(Repository(settings.database_url), settings.content_dir / "demo" / "seed.yml")
-    print("demo data loaded" if loaded else "database already has customers; nothing loaded")
+    repo = Repository(settings.database_url)
+    if args.demo or settings.demo_data_wanted:
+        loaded = seed_demo(repo, settings.demo_seed_file)
+        print("demo data loaded" if loaded else "database already has customers; nothing loaded")
+    else:
+        prepare_database(repo, settings)
+        print("tables ready; no demo data loaded (an external database; KEFU_DEMO_DATA=on or --demo loads it)")
     return 0
 
 
@@ -146,7 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start everything and print where to open it").set_defaults(handler=cmd_run)
     db = commands.add_parser("db", help="customer database").add_subparsers(dest="db_command", required=True)
-    db.add_parser("init", help="create tables and load the demo data").set_defaults(handler=cmd_db_init)
+    init = db.add_parser("init", help="create tables; load the demo data where wanted (KEFU_DEMO_DATA)")
+    init.add_argument("--demo", action="store_true", help="load the demo customers even into an external database")
+    init.set_defaults(handler=cmd_db_init)
     register_voice(commands)
     register_editor(commands)
     register_handoff(commands)
