@@ -43,6 +43,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (PortTaken, NotifyError) as exc:
         print(f"Kefu cannot start: {exc}.", file=sys.stderr)
         return 2
+    from bot.redis_persistence import check_external_redis
+
+    redis_check = check_external_redis(settings)  # conversations and the queue must survive a Redis restart
+    for line in redis_check.messages:
+        print(line if not redis_check.refuse else f"Kefu cannot start: {line}", file=sys.stderr, flush=True)
+    if redis_check.refuse:
+        return 2
     print("Kefu: preparing database and model (first run trains the model, a few minutes)...", flush=True)
     record_baseline(settings)  # the publish log's first entry lists what editors changed after this
     try:

@@ -118,6 +118,8 @@ class Settings:
     # auto | on | off: the demo customers of content/demo/seed.yml; auto = only with the embedded SQLite
     # (see demo_data_wanted): a production database never gets customers whose passwords are published.
     demo_data: str = "auto"
+    # An external Redis without persistence: kefu run refuses it unless this accepts the loss (bot/redis_persistence.py).
+    allow_volatile_redis: bool = False
     # Operations (bot/observability/): log format, metrics access and the multi-process metrics folder.
     log_format: str = "console"  # "json" in production
     log_level: str = "INFO"
@@ -217,6 +219,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         telephony_from=env.get("KEFU_TELEPHONY_FROM", ""),
         demo_carrier=_switch(env.get("KEFU_DEMO_CARRIER")),
         demo_data=_switch(env.get("KEFU_DEMO_DATA")),
+        allow_volatile_redis=_switch(env.get("KEFU_ALLOW_VOLATILE_REDIS")) == "on",
         log_format=(env.get("KEFU_LOG_FORMAT") or "console").strip().lower(),
         log_level=(env.get("KEFU_LOG_LEVEL") or "INFO").strip().upper(),
         metrics_token=env.get("KEFU_METRICS_TOKEN", ""),
