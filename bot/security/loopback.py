@@ -34,12 +34,13 @@ def _is_loopback(value: str) -> bool:
 def proxied(request: Request) -> bool:
     """Did a proxy (or a client pretending to be one) hand this request on?"""
     headers = request.headers
-    real_ip_header = str(getattr(request.app.config, "REAL_IP_HEADER", "") or "").lower()
+    config = getattr(getattr(request, "app", None), "config", None)
+    real_ip_header = str(getattr(config, "REAL_IP_HEADER", "") or "").lower()
     return any(name in headers for name in FORWARDING_HEADERS) or bool(real_ip_header and real_ip_header in headers)
 
 
 def from_loopback(request: Request) -> bool:
     if not _is_loopback(request.ip) or proxied(request):
         return False
-    client = request.remote_addr  # "" unless Sanic trusts a proxy and found the client in its headers
+    client = getattr(request, "remote_addr", "")  # "" unless Sanic trusts a proxy and found the client
     return not client or _is_loopback(client)

@@ -1,17 +1,20 @@
 """Loopback-only pages are not local when proxied (deployer's finding 7): with nginx on the same host
 the peer is always 127.0.0.1, and the softphone's ring feed answered through the proxy.
 
-One real Sanic server on loopback (Sanic rewrites its HTTP code when an app starts, and a second
-app started in the same test module failed on that), asked with and without the proxy setting
-deploy/nginx.conf needs (SANIC_PROXIES_COUNT=1, read per request)."""
+Real Sanic requests (headers parsed and the proxy settings applied by Sanic itself) from a loopback
+peer, as behind deploy/nginx.conf (SANIC_PROXIES_COUNT=1) and without proxy settings. No server is
+started: Sanic rewrites its HTTP code each time an app starts, and a second start in one process
+can fail on that."""
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 
-import aiohttp
-from sanic import Sanic, response
+import pytest
+from sanic import Sanic
+from sanic.compat import Header
+from sanic.request import Request
 
-from bot.embedded_redis import free_port
 from bot.security.loopback import from_loopback
 
 PROXIED = [
@@ -21,28 +24,28 @@ PROXIED = [
     {"X-Real-IP": "203.0.113.7"},
     {"X-Forwarded-Proto": "https"},      # nginx's location / sets it, whatever the address
 ]
+APP = Sanic(f"loopback_{uuid.uuid4().hex[:8]}")
 
 
-async def test_a_proxied_request_is_never_local_a_direct_one_is():
-    app = Sanic(f"loopback_{uuid.uuid4().hex[:8]}")
+def request(headers: dict, *, peer: str = "127.0.0.1", **config) -> Request:
+    APP.config.update({"PROXIES_COUNT": None, "REAL_IP_HEADER": None, **config})
+    made = Request(b"/ivr/phone/api/rings", Header(headers), "1.1", "GET", None, APP)
+    made.conn_info = SimpleNamespace(client_ip=peer)  # what Sanic's protocol records for the socket
+    return made
 
-    @app.get("/local")
-    async def local(req):
-        return response.text("local" if from_loopback(req) else "remote")
 
-    port = free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    seen = {}
-    try:
-        async with aiohttp.ClientSession() as http:
-            for proxies in (None, 1):
-                app.config.PROXIES_COUNT = proxies
-                for headers in [{}] + PROXIED:
-                    async with http.get(f"http://127.0.0.1:{port}/local", headers=headers) as reply:
-                        seen[(proxies, tuple(headers.items()))] = await reply.text()
-    finally:
-        server.close()
-        await server.wait_closed()
-    for (proxies, headers), verdict in seen.items():
-        assert verdict == ("remote" if headers else "local"), (proxies, headers)
+@pytest.mark.parametrize("proxies", [None, 1], ids=["no-proxy-settings", "proxies-count-1"])
+@pytest.mark.parametrize("headers", PROXIED, ids=lambda h: next(iter(h)))
+def test_a_proxied_request_is_never_local(headers, proxies):
+    assert not from_loopback(request(headers, PROXIES_COUNT=proxies))
+
+
+def test_a_proxys_own_client_header_counts_too():
+    assert not from_loopback(request({"CF-Connecting-IP": "203.0.113.7"}, REAL_IP_HEADER="cf-connecting-ip"))
+
+
+@pytest.mark.parametrize("proxies", [None, 1])
+def test_a_direct_local_request_still_is_and_a_remote_one_is_not(proxies):
+    assert from_loopback(request({}, PROXIES_COUNT=proxies))
+    assert from_loopback(request({}, peer="::1", PROXIES_COUNT=proxies))
+    assert not from_loopback(request({}, peer="192.0.2.10", PROXIES_COUNT=proxies))
