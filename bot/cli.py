@@ -125,7 +125,8 @@ def cmd_db_init(args: argparse.Namespace) -> int:
         print("demo data loaded" if loaded else "database already has customers; nothing loaded")
     else:
         prepare_database(repo, settings)
-        print("tables ready; no demo data loaded (an external database; KEFU_DEMO_DATA=on or --demo loads it)")
+        why = "KEFU_DEMO_DATA=off" if settings.demo_data == "off" else "an external database"
+        print(f"tables ready; no demo data loaded ({why}; KEFU_DEMO_DATA=on or --demo loads it)")
     return 0
 
 
