@@ -44,6 +44,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (PortTaken, NotifyError) as exc:
         print(f"Kefu cannot start: {exc}.", file=sys.stderr)
         return 2
+    from bot.redis_persistence import check_external_redis
+
+    redis_check = check_external_redis(settings)  # conversations and the queue must survive a Redis restart
+    for line in redis_check.messages:
+        print(line if not redis_check.refuse else f"Kefu cannot start: {line}", file=sys.stderr, flush=True)
+    if redis_check.refuse:
+        return 2
     print("Kefu: preparing database and model (first run trains the model, a few minutes)...", flush=True)
     record_baseline(settings)  # the publish log's first entry lists what editors changed after this
     try:
@@ -69,7 +76,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
         f"  Rasa server  : {settings.rasa_url} ({worker_count(settings.env)} workers, KEFU_WORKERS)\n"
         f"  Action server: http://{settings.action_host}:{settings.action_port} (only Rasa, with its secret)\n"
-        f"  Secrets      : {settings.data_dir / 'secrets'} (Rasa API token: rasa_token)\n"
+        f"  Secrets      : shared by every instance through the database; copies in {settings.data_dir / 'secrets'}"
+        " (Rasa API token: rasa_token)\n"
         f"  Redis        : {stack.redis_url}{' (embedded)' if not settings.redis.url else ''}\n"
         f"  Logs         : {settings.data_dir / 'logs'}\n"
         "Press Ctrl-C to stop.",
@@ -110,11 +118,17 @@ def demo_carrier_note(settings) -> str:
 
 def cmd_db_init(args: argparse.Namespace) -> int:
     from bot.db.repository import Repository
-    from bot.db.seed import seed_demo
+    from bot.db.seed import prepare_database, seed_demo
 
     settings = get_settings()
-    loaded = seed_demo(Repository(settings.database_url), settings.content_dir / "demo" / "seed.yml")
-    print("demo data loaded" if loaded else "database already has customers; nothing loaded")
+    repo = Repository(settings.database_url)
+    if args.demo or settings.demo_data_wanted:
+        loaded = seed_demo(repo, settings.demo_seed_file)
+        print("demo data loaded" if loaded else "database already has customers; nothing loaded")
+    else:
+        prepare_database(repo, settings)
+        why = "KEFU_DEMO_DATA=off" if settings.demo_data == "off" else "an external database"
+        print(f"tables ready; no demo data loaded ({why}; KEFU_DEMO_DATA=on or --demo loads it)")
     return 0
 
 
@@ -147,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start everything and print where to open it").set_defaults(handler=cmd_run)
     db = commands.add_parser("db", help="customer database").add_subparsers(dest="db_command", required=True)
-    db.add_parser("init", help="create tables and load the demo data").set_defaults(handler=cmd_db_init)
+    init = db.add_parser("init", help="create tables; load the demo data where wanted (KEFU_DEMO_DATA)")
+    init.add_argument("--demo", action="store_true", help="load the demo customers even into an external database")
+    init.set_defaults(handler=cmd_db_init)
     register_voice(commands)
     register_editor(commands)
     register_handoff(commands)

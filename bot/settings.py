@@ -119,6 +119,11 @@ class Settings:
     voice_bridge_to: str = ""  # the agent's phone: number or sip: URI, {agent_id} replaced
     telephony_from: str = ""  # Kefu's own number for automated calls (bot/contacts/); empty: no calls
     demo_carrier: str = "auto"  # auto | on | off: the built-in demo carrier (bot/contacts/carrier_account.py)
+    # auto | on | off: the demo customers of content/demo/seed.yml; auto = only with the embedded SQLite
+    # (see demo_data_wanted): a production database never gets customers whose passwords are published.
+    demo_data: str = "auto"
+    # An external Redis without persistence: kefu run refuses it unless this accepts the loss (bot/redis_persistence.py).
+    allow_volatile_redis: bool = False
     # Operations (bot/observability/): log format, metrics access and the multi-process metrics folder.
     log_format: str = "console"  # "json" in production
     log_level: str = "INFO"
@@ -136,6 +141,19 @@ class Settings:
     @property
     def selfhelp_catalogue(self) -> Path:
         return self.content_dir / "selfhelp.yml"
+
+    @property
+    def demo_seed_file(self) -> Path:
+        return self.content_dir / "demo" / "seed.yml"
+
+    @property
+    def demo_data_wanted(self) -> bool:
+        """Load the demo customers? ``KEFU_DEMO_DATA`` on/off, else only for an SQLite database (the
+        embedded single-machine setup, where trying Kefu out needs them); never on its own for an
+        external database such as PostgreSQL, which is a production one."""
+        if self.demo_data != "auto":
+            return self.demo_data == "on"
+        return self.database_url.startswith("sqlite")
 
 
 def from_environment(environ: dict | None = None) -> Settings:
@@ -208,6 +226,8 @@ def from_environment(environ: dict | None = None) -> Settings:
         voice_bridge_to=env.get("KEFU_VOICE_BRIDGE_TO", ""),
         telephony_from=env.get("KEFU_TELEPHONY_FROM", ""),
         demo_carrier=_switch(env.get("KEFU_DEMO_CARRIER")),
+        demo_data=_switch(env.get("KEFU_DEMO_DATA")),
+        allow_volatile_redis=_switch(env.get("KEFU_ALLOW_VOLATILE_REDIS")) == "on",
         log_format=(env.get("KEFU_LOG_FORMAT") or "console").strip().lower(),
         log_level=(env.get("KEFU_LOG_LEVEL") or "INFO").strip().upper(),
         metrics_token=env.get("KEFU_METRICS_TOKEN", ""),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.db.repository import Repository
-from bot.db.seed import seed_demo
+from bot.db.seed import prepare_database
 from bot.embedded_redis import EmbeddedRedis
 from bot.handoff.commands import ensure_demo_agent
 from bot.security.launch import action_server_command, cors_arguments, secure_environment
@@ -95,9 +95,9 @@ class KefuStack:
             stale.unlink()
 
     def prepare(self) -> None:
-        """Database schema + demo data, and a model trained for the current data."""
+        """Database schema (+ demo data where wanted: KEFU_DEMO_DATA), and a model trained for the current data."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        seed_demo(Repository(self.settings.database_url), self.settings.content_dir / "demo" / "seed.yml")
+        prepare_database(Repository(self.settings.database_url), self.settings)
         ensure_demo_agent(self.settings)  # so the agent desk has a login on a fresh install
         if self.model is None:
             self.model, trained = ensure_model(self.settings.root, self.settings.models_dir)

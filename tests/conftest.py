@@ -126,6 +126,9 @@ def running_kefu(trained_model, tmp_path_factory):
         # As behind deploy/nginx.conf: Sanic takes the client from X-Forwarded-For (README "Behind a
         # reverse proxy"); requests without the header still come from their own address.
         SANIC_PROXIES_COUNT="1",
+        # The stack tests speak as the demo customers, also on CI's PostgreSQL (where the default,
+        # an external database, would load none: README "Demo data").
+        KEFU_DEMO_DATA="on",
     )
     # Channel tests: media folder with a generated self-help video, WeChat test credentials.
     from tests.channels.stack_env import channel_environment

@@ -36,6 +36,16 @@ def messengers_from_settings(settings, redis_url: str) -> dict:
     return messengers
 
 
+def contact_withheld_phones(settings) -> frozenset[str]:
+    """The demo customers' numbers unless this deployment asked for demo data (KEFU_DEMO_DATA): a
+    production database seeded by an older Kefu must never have them called or texted."""
+    from bot.db.seed import demo_phones
+
+    if settings.demo_data_wanted or not settings.demo_seed_file.exists():
+        return frozenset()
+    return demo_phones(settings.demo_seed_file)
+
+
 def worker_from_settings(settings, redis=None, redis_url: str = ""):
     """The worker with every channel this deployment has settings for."""
     from bot.contacts.dialer import Dialer
@@ -50,7 +60,8 @@ def worker_from_settings(settings, redis=None, redis_url: str = ""):
         repository, rules=lambda: current_rules(settings.content_dir / "contacts.yml"),
         ledger_rules=lambda: load_ledger_rules(settings.content_dir / "ledger.yml"),
         dialer=Dialer.from_settings(settings), messengers=messengers,
-        queue=HandoffQueue(redis) if redis is not None else None)
+        queue=HandoffQueue(redis) if redis is not None else None,
+        withheld_phones=contact_withheld_phones(settings))
 
 
 async def run_worker(settings, stop: threading.Event, interval_s: float, redis_url: str = "") -> None:

@@ -58,6 +58,9 @@ class ContactWorker:
     queue: HandoffQueue | None = None        # for callbacks and contacts a person makes
     clock: Callable[[], dt.datetime] = dt.datetime.utcnow
     name: str = field(default_factory=worker_name)
+    # Numbers never contacted automatically: the demo customers' when the deployment did not ask for
+    # demo data (an older Kefu seeded them into every database; see contact_withheld_phones).
+    withheld_phones: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.schedule = Schedule(self.repository)
@@ -96,6 +99,10 @@ class ContactWorker:
         return None
 
     async def attempt(self, contact: dict, token: str, rules: ContactRules, now: dt.datetime) -> str:
+        if contact["phone"] and contact["phone"] in self.withheld_phones:  # whatever the purpose or channel
+            await asyncio.to_thread(self.schedule.block_contact, contact["id"], "demo_customer")
+            await self._event(contact, "contact_skipped", reason="demo_customer")
+            return "demo_customer"
         rule = rules.rules.get(contact["rule"])
         channel = self._channel(contact)
         if rule is None or channel is None:  # nothing configured can reach them yet: keep it, look again later

@@ -303,3 +303,13 @@ customer_contact_changes = Table(
     Column("conversation_id", String(128), nullable=False, default=""),
     Column("changed_at", DateTime, nullable=False, server_default=func.now()),
 )
+
+# Secrets every instance of one deployment must share (bot/security/secrets.py): the first instance to
+# need one inserts it, every other instance reads the same row. A secret set in the environment wins.
+deployment_secrets = Table(
+    "deployment_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+    Column("created_at", DateTime, nullable=False, server_default=func.now()),
+)

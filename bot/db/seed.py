@@ -24,6 +24,23 @@ def usage_row(month: dict) -> dict:
             "minutes_quota": month.get("minutes_quota")}
 
 
+def demo_phones(seed_file: Path) -> frozenset[str]:
+    """The demo customers' phone numbers: a deployment without demo data never contacts them
+    (they have real-format numbers; with a telephony account an automated call would ring a stranger)."""
+    data = yaml.safe_load(seed_file.read_text(encoding="utf-8"))
+    return frozenset(str(entry["phone"]) for entry in data.get("customers", []) if entry.get("phone"))
+
+
+def prepare_database(repo: Repository, settings) -> bool:
+    """The schema, plus the demo data when this deployment wants it (``Settings.demo_data_wanted``).
+
+    Returns True when demo data was loaded now."""
+    if settings.demo_data_wanted:
+        return seed_demo(repo, settings.demo_seed_file)
+    repo.create_schema()
+    return False
+
+
 def seed_demo(repo: Repository, seed_file: Path) -> bool:
     """Create the schema and load the demo data if no customer exists yet.
 

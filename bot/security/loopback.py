@@ -1,7 +1,16 @@
-"""Whether a request comes from this machine: for pages that are local demos or local tools.
+"""Whether a request comes from this machine: for pages that are local demos or local tools (the
+softphone's ring feed and buttons, ``/metrics`` without a token).
 
-The address is Sanic's ``request.ip``, the connecting peer, never a proxy header: behind a reverse
-proxy on the same host every client looks local, so such pages must not be proxied.
+The connecting peer (Sanic's ``request.ip``) must be a loopback address, and the request must not
+have come through a proxy. A reverse proxy on the same host (``deploy/nginx.conf``) connects from
+127.0.0.1 for every client in the world, so a peer address alone is not enough (found by a
+deployer: the ring feed, with customers' numbers, answered through nginx). So:
+
+- a request carrying a forwarding header (``Forwarded``, ``X-Forwarded-For``, ``X-Real-IP``, the
+  header named by ``SANIC_REAL_IP_HEADER``, ``Via``…) was proxied and is not local, whatever address
+  the header names (a client can write anything there, the proxy only appends);
+- when Sanic is told to trust proxies (``SANIC_PROXIES_COUNT`` …) and found a client address
+  (``request.remote_addr``), that address must be loopback too.
 """
 from __future__ import annotations
 
@@ -9,11 +18,29 @@ import ipaddress
 
 from sanic.request import Request
 
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host", "x-forwarded-proto",
+                      "x-forwarded-server", "via")
 
-def from_loopback(request: Request) -> bool:
+
+def _is_loopback(value: str) -> bool:
     try:
-        address = ipaddress.ip_address(request.ip)
+        address = ipaddress.ip_address(value)
     except ValueError:  # no peer address (a unix socket) or not an address
         return False
     mapped = getattr(address, "ipv4_mapped", None)
     return (mapped or address).is_loopback
+
+
+def proxied(request: Request) -> bool:
+    """Did a proxy (or a client pretending to be one) hand this request on?"""
+    headers = request.headers
+    config = getattr(getattr(request, "app", None), "config", None)
+    real_ip_header = str(getattr(config, "REAL_IP_HEADER", "") or "").lower()
+    return any(name in headers for name in FORWARDING_HEADERS) or bool(real_ip_header and real_ip_header in headers)
+
+
+def from_loopback(request: Request) -> bool:
+    if not _is_loopback(request.ip) or proxied(request):
+        return False
+    client = getattr(request, "remote_addr", "")  # "" unless Sanic trusts a proxy and found the client
+    return not client or _is_loopback(client)

@@ -24,7 +24,8 @@ def two_processes(trained_model, tmp_path_factory):
     content = data_dir / "content"
     shutil.copytree(PROJECT_ROOT / "content", content)
     env = dict(os.environ, KEFU_DATA_DIR=str(data_dir), KEFU_RASA_PORT=str(free_port()),
-               KEFU_ACTION_PORT=str(free_port()), KEFU_WORKERS="1", KEFU_CONTENT_DIR=str(content))
+               KEFU_ACTION_PORT=str(free_port()), KEFU_WORKERS="1", KEFU_CONTENT_DIR=str(content),
+               KEFU_DEMO_DATA="on")  # the demo customers, on CI's PostgreSQL too
     env.update(ivr_environment(data_dir, PROJECT_ROOT, env))
     env.pop("KEFU_DATABASE_URL", None)
     if env.get("REDIS_URL"):  # CI's redis-server: a database of its own, not the shared stack's (db 0)

@@ -1,0 +1,105 @@
+"""Does the external Redis keep what Kefu stores in it across a restart?
+
+Conversations (trackers), the handoff queue, agents' desk sessions and verification codes live in
+Redis. The embedded Redis is started with an append-only file; an external one (``REDIS_URL``) is
+whatever the operator set up, and a Redis without persistence loses all of it on a restart or
+failover (found by a deployer: every waiting and served customer dropped at once, while the README
+promised they survive). ``kefu run`` therefore looks before it starts:
+
+- append-only file on: fine;
+- RDB snapshots only: a warning (what changed since the last snapshot is lost);
+- neither: Kefu refuses to start, unless ``KEFU_ALLOW_VOLATILE_REDIS=on`` says the operator accepts
+  the loss (a test system). Refusing, not just warning: the setup looks healthy until the first
+  Redis restart at peak, and a start-up message in a service log is easy to miss;
+- ``CONFIG`` refused (managed Redis often disables it) or Redis unreachable: a warning that it could
+  not be checked, and the requirement.
+
+An eviction policy other than ``noeviction`` gets a warning too: under memory pressure Redis would
+drop conversations silently instead of refusing writes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis
+
+REQUIREMENT = ("an external Redis must persist its data: appendonly yes with appendfsync everysec "
+               "(on a managed Redis: its persistence/AOF option), and maxmemory-policy noeviction "
+               "(README, \"Going live\")")
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """What the Redis reported: ``kind`` is aof, snapshots, none or unknown (could not check)."""
+
+    kind: str
+    detail: str = ""
+    eviction: str = ""
+
+
+@dataclass
+class Verdict:
+    refuse: bool = False
+    messages: list[str] = field(default_factory=list)
+
+
+def _config(client: redis.Redis, name: str) -> str:
+    value = client.config_get(name).get(name, "")
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def inspect(client: redis.Redis) -> Persistence:
+    """Ask the server (CONFIG GET appendonly, save, maxmemory-policy)."""
+    try:
+        appendonly, save = _config(client, "appendonly"), _config(client, "save").strip()
+        eviction = _config(client, "maxmemory-policy")
+    except redis.ResponseError as exc:  # CONFIG disabled or renamed (managed Redis)
+        return Persistence("unknown", f"CONFIG GET refused: {exc}")
+    except redis.RedisError as exc:
+        return Persistence("unknown", f"{type(exc).__name__}: {exc}")
+    if appendonly == "yes":
+        return Persistence("aof", "appendonly yes", eviction)
+    if save:
+        return Persistence("snapshots", f"appendonly no, save \"{save}\"", eviction)
+    return Persistence("none", "appendonly no, save \"\"", eviction)
+
+
+def verdict(found: Persistence, where: str, allow_volatile: bool) -> Verdict:
+    result = Verdict()
+    if found.kind == "none":
+        if allow_volatile:
+            result.messages.append(f"WARNING: Redis at {where} keeps nothing across a restart ({found.detail}); "
+                                   "conversations, the handoff queue and desk sessions will be lost then "
+                                   "(accepted by KEFU_ALLOW_VOLATILE_REDIS=on).")
+        else:
+            result.refuse = True
+            result.messages.append(f"Redis at {where} keeps nothing across a restart ({found.detail}): a restart "
+                                   "would drop every conversation, the handoff queue and all desk sessions. "
+                                   f"Turn persistence on ({REQUIREMENT}), or set KEFU_ALLOW_VOLATILE_REDIS=on "
+                                   "to accept that loss.")
+    elif found.kind == "snapshots":
+        result.messages.append(f"WARNING: Redis at {where} has snapshots only ({found.detail}): a restart loses "
+                               f"what changed since the last snapshot. {REQUIREMENT}.")
+    elif found.kind == "unknown":
+        result.messages.append(f"WARNING: could not check the persistence of Redis at {where} ({found.detail}). "
+                               f"Make sure that {REQUIREMENT}.")
+    if found.eviction and found.eviction != "noeviction":
+        result.messages.append(f"WARNING: Redis at {where} has maxmemory-policy {found.eviction}: when full it "
+                               "drops keys, conversations included; set it to noeviction.")
+    return result
+
+
+def check_external_redis(settings) -> Verdict:
+    """The verdict on ``settings.redis.url`` (nothing to say for the embedded Redis)."""
+    url = settings.redis.url
+    if not url:
+        return Verdict()
+    from bot.settings import redis_parts
+
+    parts = redis_parts(url)
+    where = f"{parts['host']}:{parts['port']}"  # never the URL: it may carry the password
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        return verdict(inspect(client), where, settings.allow_volatile_redis)
+    finally:
+        client.close()

@@ -1,0 +1,51 @@
+"""Loopback-only pages are not local when proxied (deployer's finding 7): with nginx on the same host
+the peer is always 127.0.0.1, and the softphone's ring feed answered through the proxy.
+
+Real Sanic requests (headers parsed and the proxy settings applied by Sanic itself) from a loopback
+peer, as behind deploy/nginx.conf (SANIC_PROXIES_COUNT=1) and without proxy settings. No server is
+started: Sanic rewrites its HTTP code each time an app starts, and a second start in one process
+can fail on that."""
+from __future__ import annotations
+
+import uuid
+from types import SimpleNamespace
+
+import pytest
+from sanic import Sanic
+from sanic.compat import Header
+from sanic.request import Request
+
+from bot.security.loopback import from_loopback
+
+PROXIED = [
+    {"X-Forwarded-For": "203.0.113.7"},  # what nginx sends for a client on the internet
+    {"X-Forwarded-For": "127.0.0.1"},    # a client writing a local address: still proxied
+    {"Forwarded": "for=203.0.113.7"},
+    {"X-Real-IP": "203.0.113.7"},
+    {"X-Forwarded-Proto": "https"},      # nginx's location / sets it, whatever the address
+]
+APP = Sanic(f"loopback_{uuid.uuid4().hex[:8]}")
+
+
+def request(headers: dict, *, peer: str = "127.0.0.1", **config) -> Request:
+    APP.config.update({"PROXIES_COUNT": None, "REAL_IP_HEADER": None, **config})
+    made = Request(b"/ivr/phone/api/rings", Header(headers), "1.1", "GET", None, APP)
+    made.conn_info = SimpleNamespace(client_ip=peer)  # what Sanic's protocol records for the socket
+    return made
+
+
+@pytest.mark.parametrize("proxies", [None, 1], ids=["no-proxy-settings", "proxies-count-1"])
+@pytest.mark.parametrize("headers", PROXIED, ids=lambda h: next(iter(h)))
+def test_a_proxied_request_is_never_local(headers, proxies):
+    assert not from_loopback(request(headers, PROXIES_COUNT=proxies))
+
+
+def test_a_proxys_own_client_header_counts_too():
+    assert not from_loopback(request({"CF-Connecting-IP": "203.0.113.7"}, REAL_IP_HEADER="cf-connecting-ip"))
+
+
+@pytest.mark.parametrize("proxies", [None, 1])
+def test_a_direct_local_request_still_is_and_a_remote_one_is_not(proxies):
+    assert from_loopback(request({}, PROXIES_COUNT=proxies))
+    assert from_loopback(request({}, peer="::1", PROXIES_COUNT=proxies))
+    assert not from_loopback(request({}, peer="192.0.2.10", PROXIES_COUNT=proxies))
