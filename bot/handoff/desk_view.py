@@ -54,6 +54,9 @@ def shown_turns(events: Iterable[dict]) -> list[dict]:
                     "voice": metadata.get("wechat_msg_type") == "voice" or bool(metadata.get("voice"))}
             if is_payload(text):
                 turn.update(text=offered.get(text, ""), pressed=True)
+            picture = str(metadata.get("wechat_pic_url") or "")
+            if picture.startswith(("https://", "http://")):  # a WeChat follower's photo: the agent opens it
+                turn["image_url"] = picture
             clip = metadata.get(CLIP_KEY)
             if isinstance(clip, dict):  # a caller's words nobody transcribed: the desk plays them
                 turn["clip"] = {"id": str(clip.get("id") or ""), "seconds": clip.get("seconds")}
