@@ -139,6 +139,7 @@ class WeChatInput(InputChannel):
         self.menu = self._load_menu(settings)
         self._engine = None
         self._engine_failed = False
+        self._engine_lock: asyncio.Lock | None = None
         self._background: set[asyncio.Task] = set()
         if not self.token:
             logger.warning("wechat.not_configured hint=set WECHAT_TOKEN (and WECHAT_APP_ID/WECHAT_APP_SECRET)")
@@ -173,6 +174,13 @@ class WeChatInput(InputChannel):
     # -- HTTP ---------------------------------------------------------------------
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("wechat_webhook", __name__)
+
+        @webhook.listener("after_server_start")
+        async def load_recogniser(_app, _loop) -> None:
+            """Load the offline recogniser in the background as the worker starts, so a follower's
+            first voice message does not pay for loading the model (a few seconds for Vosk)."""
+            if self.token and self.api is not None:
+                self._keep(asyncio.ensure_future(self._asr_engine()))
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -511,6 +519,12 @@ class WeChatInput(InputChannel):
 
     async def _asr_engine(self):
         """The ASR engine named by WECHAT_ASR_ENGINE, created and loaded once per process."""
+        if self._engine_lock is None:
+            self._engine_lock = asyncio.Lock()
+        async with self._engine_lock:  # the start-up load and a first voice message may race
+            return await self._load_asr_engine()
+
+    async def _load_asr_engine(self):
         if self._engine is None and not self._engine_failed:
             from voice.errors import VoiceError
 
