@@ -31,15 +31,21 @@ SEND_TIMEOUT = aiohttp.ClientTimeout(total=4)
 # ``error_not_delivered_<reason>``). 45015: more than 48 hours since the follower last wrote, or
 # they unsubscribed; 43004: not subscribed. Credential codes: a wrong AppSecret, a stale token
 # that refreshing did not fix, or this server's IP missing from the AppSecret IP allowlist.
+# 45047: too many messages since the follower last wrote (WeChat allows a limited number per
+# message of the follower): more can be sent once the follower answers.
 WINDOW_CODES = {45015, 43004}
+QUOTA_CODES = {45047}
 CREDENTIAL_CODES = {40001, 40013, 40014, 40125, 40164, 41001, 42001}
 
 
 def failure_reason(error: BaseException) -> str:
-    """``window``, ``credentials`` or ``failed`` (anything else: WeChat down, timeout, HTTP error)."""
+    """``window``, ``quota``, ``credentials`` or ``failed`` (anything else: WeChat down, a timeout,
+    an HTTP error)."""
     errcode = getattr(error, "errcode", None)
     if errcode in WINDOW_CODES:
         return "window"
+    if errcode in QUOTA_CODES:
+        return "quota"
     if errcode in CREDENTIAL_CODES:
         return "credentials"
     return "failed"

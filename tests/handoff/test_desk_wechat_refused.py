@@ -67,7 +67,8 @@ async def serving(desk, queue) -> str:  # noqa: F811
     return openid
 
 
-@pytest.mark.parametrize("refusal, reason", [(45015, "window"), (43004, "window"), (40001, "credentials"),
+@pytest.mark.parametrize("refusal, reason", [(45015, "window"), (43004, "window"), (45047, "quota"),
+                                             (40001, "credentials"),
                                              ("html502", "failed")])
 async def test_a_refused_reply_is_reported_to_the_agent_and_marked_in_the_transcript(
         desk, queue, wechat_api, refusal, reason):  # noqa: F811
