@@ -166,6 +166,9 @@ class RasaConversations:
                     tracker.update(ActionExecuted(response), self.agent.domain)
                     bot = create_bot_utterance(message)
                     bot.metadata = {**(bot.metadata or {}), "utter_action": response}
+                    if values.get("agent_text") is not None:  # an agent's words (bot.handoff.desk_view.agent_said)
+                        bot.metadata["agent"] = {"name": str(values.get("agent_name") or ""),
+                                                 "text": str(values["agent_text"])}
                     tracker.update(bot, self.agent.domain)
                     said.append(bot)
             if listen:

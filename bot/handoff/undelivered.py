@@ -20,9 +20,11 @@ def undelivered_key(conversation_id: str) -> str:
 
 async def mark_undelivered(redis, conversation_id: str, events: list[dict], text: str, reason: str) -> None:
     """Mark the latest agent message with ``text`` as not delivered."""
+    from bot.handoff.desk_view import agent_said
+
     for event in reversed(events):
-        custom = (event.get("data") or {}).get("custom") or {}
-        if event.get("event") == "bot" and custom.get("kind") == "agent_message" and custom.get("text") == text:
+        agent = agent_said(event) if event.get("event") == "bot" else None
+        if agent is not None and agent[1] == text:
             await redis.hset(undelivered_key(conversation_id), repr(float(event.get("timestamp") or 0)), reason)
             await redis.expire(undelivered_key(conversation_id), MARKS_TTL_S)
             return

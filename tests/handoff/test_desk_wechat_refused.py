@@ -30,11 +30,13 @@ class WeChatConversations(Conversations):
 
     async def utter(self, conversation_id: str, response: str, **values):
         await super().utter(conversation_id, response, **values)
-        message = {"text": f"{values.get('agent_name')}：{values.get('agent_text')}",
-                   "custom": {"kind": "agent_message", "agent_name": values.get("agent_name"),
-                              "text": values.get("agent_text")}}
+        # WeChat's variant of utter_agent_message is plain text; the desk keeps the agent's words
+        # in the event's metadata (RasaConversations._append).
+        message = {"text": f"{values.get('agent_name')}：{values.get('agent_text')}"}
+        metadata = {"utter_action": response, "agent": {"name": values.get("agent_name"),
+                                                        "text": values.get("agent_text")}}
         self.recorded.setdefault(conversation_id, []).append(
-            {"event": "bot", "timestamp": time.time(), "text": message["text"], "data": {"custom": message["custom"]}})
+            {"event": "bot", "timestamp": time.time(), "text": message["text"], "data": {}, "metadata": metadata})
         output = self.channel.get_output_channel()
         await output.send_response(conversation_id, message)
         return output
@@ -80,6 +82,7 @@ async def test_a_refused_reply_is_reported_to_the_agent_and_marked_in_the_transc
         await desk.send("wang", "王芳", openid, "请问您方便什么时候安排师傅上门？")
     assert (refused.value.code, refused.value.status) == (f"error_not_delivered_{reason}", 502)
     turns = (await desk.messages("wang", openid, -1))["turns"]
+    assert (turns[-1]["who"], turns[-1]["agent_name"]) == ("agent", "王芳")
     assert turns[-1]["text"] == "请问您方便什么时候安排师傅上门？" and turns[-1]["undelivered"] == reason
     assert not any("上门" in m["text"]["content"] for m in wechat_api.sent_to(openid))
 
