@@ -2,8 +2,10 @@
 
 Measured on the shared 2-core test machine (a freshly loaded model): the first
 ``agent.parse_message`` took 2.2 s, the next ones 0.01-0.03 s (TensorFlow builds its graphs and
-jieba loads its dictionary on first use); a policy prediction after that took 0.01 s. On a
-cold worker this cost fell into a follower's first WeChat turn, which WeChat gives 5 s.
+jieba loads its dictionary on first use); a policy prediction after that took 0.01 s. On the
+test stack (one worker), the first WeChat turn after the server answered took 3.2 s, later ones
+0.05-0.12 s; with this warm-up the first took 0.7 s. On a cold worker this cost fell into a
+follower's first WeChat turn, which WeChat gives 5 s.
 The warm-up parses one fixed text (never said to anyone, never saved in a tracker) when the
 server has started, and ``/health`` answers 503 until it is done (``bot.channels.ops``).
 """
