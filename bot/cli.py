@@ -73,6 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  Agent desk   : {settings.public_url}/agent/{demo_login_note(settings)}\n"
         f"  Supervisor   : {settings.public_url}/agent/supervisor/\n"
         f"  Softphone    : {settings.public_url}/ivr/phone/{demo_carrier_note(settings)}\n"
+        f"  WeChat       : {settings.public_url}/webhooks/wechat/webhook {wechat_note(settings)}\n"
         f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
         f"  Rasa server  : {settings.rasa_url} ({worker_count(settings.env)} workers, KEFU_WORKERS)\n"
         f"  Action server: http://{settings.action_host}:{settings.action_port} (only Rasa, with its secret)\n"
@@ -108,6 +109,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(describe_exit(role, process.returncode, log_file), file=sys.stderr)
         stack.stop()
     return 1 if died else 0
+
+
+def wechat_note(settings) -> str:
+    """Whether the WeChat webhook is set up, for the banner (the URL goes into WeChat's console)."""
+    if not settings.wechat_token:
+        return "(not configured: WECHAT_TOKEN; see README, Connecting a WeChat official account)"
+    mode = "plain, compatible and safe mode" if settings.wechat_aes_key else "plain mode only (no WECHAT_AES_KEY)"
+    api = "" if settings.wechat_app_id and settings.wechat_app_secret else "; no WECHAT_APP_ID/SECRET: passive replies only"
+    return f"({mode}{api})"
 
 
 def demo_carrier_note(settings) -> str:

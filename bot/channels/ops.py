@@ -63,6 +63,7 @@ class OpsBlueprint(Blueprint):
         app.add_route(channel.health, "/health", methods=["GET"], name="kefu_health")
         app.add_route(channel.metrics, "/metrics", methods=["GET"], name="kefu_metrics")
         app.register_listener(channel.open_clients, "before_server_start")
+        app.register_listener(channel.warm_up, "after_server_start")  # Rasa loads the model before start
         app.register_listener(channel.close_clients, "after_server_stop")
 
 
@@ -86,6 +87,13 @@ class OpsInput(InputChannel):
         self.redis = None
         self.http = None
         self.repository = None
+        self.warmed = False  # the model has parsed once in this process (bot.warm_up)
+
+    async def warm_up(self, app: Sanic, _loop) -> None:
+        from bot.warm_up import warm_up
+
+        await warm_up(app)
+        self.warmed = True  # also without a model (nothing to warm): health reports the other checks
 
     async def open_clients(self, app: Sanic, _loop) -> None:
         import aiohttp
@@ -110,7 +118,11 @@ class OpsInput(InputChannel):
         from bot.observability.health import check_all
 
         action_health = f"http://{self.settings.host}:{self.settings.action_port}/health"
+        from bot.observability.health import CheckResult
+
         results = await check_all(self.redis, self.repository.engine, self.http, action_health)
+        # A worker whose first turn would still pay the model's warm-up is not ready for traffic.
+        results.append(CheckResult("warm_up", self.warmed, 0.0, "" if self.warmed else "warming up"))
         healthy = all(r.ok for r in results)
         if not healthy:
             logger.warning("health.failed failing=%s", ",".join(r.name for r in results if not r.ok))

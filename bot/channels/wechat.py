@@ -4,13 +4,17 @@ Protocol: WeChat's server configuration — GET verifies the URL (echostr), POST
 plain or safe (AES) mode; every request is signed with the token. WeChat waits 5 s for an
 answer and retries three times, so Kefu answers passively when the bot is done within the
 reply deadline (4.5 s by default), otherwise answers ``success`` and sends the bot's messages
-through the customer-service API when they are ready. Each MsgId (or sender+CreateTime for
-events) is processed once, whatever the retries.
+through the customer-service API when they are ready. An accepted message's turn runs in a task
+of its own: it finishes and its reply is pushed even when WeChat has dropped the request (a slow
+first turn after a restart). Each MsgId (or sender+CreateTime+event+key for events) is processed
+once, whatever the retries.
 
-Inbound mapping: text → text (menu links → their payload), voice → offline ASR (WeChat's own
-Recognition only with WECHAT_USE_RECOGNITION; with neither, a reply asking for text), menu
-clicks and subscribe → intents from ``content/wechat_menu.yml``, image / location / others → a
-response from the domain.
+Inbound mapping: text → text (menu links → their payload, told apart by title when an older
+message's link is tapped), voice → offline ASR (WeChat's own Recognition only with
+WECHAT_USE_RECOGNITION; with neither, a reply asking for text), menu clicks and subscribe →
+intents from ``content/wechat_menu.yml``, unsubscribe → the follower leaves
+(``bot.channels.wechat_followers``), image / location / others → a response from the domain, or,
+while a person serves the follower, a turn the agent sees (``[图片]`` with the picture's address).
 The sender id is the follower's openid.
 """
 from __future__ import annotations
@@ -22,9 +26,11 @@ import hashlib
 import importlib
 import json
 import logging
+import struct
 import time
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
+import aiohttp
 import yaml
 from defusedxml import ElementTree as SafeXml
 from defusedxml.common import DefusedXmlException
@@ -34,14 +40,15 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
-from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import ArticlesReply, TextReply
 from wechatpy.utils import check_signature
 
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
-from bot.channels.wechat_api import WeChatApi, WeChatApiError
-from bot.channels.wechat_replies import TextUnit, Unit, custom_message, merge_as_text, to_units
+from bot.channels.wechat_api import WeChatApi, WeChatApiError, failure_reason
+from bot.channels.wechat_followers import follower_left, media_turn
+from bot.channels.wechat_replies import MenuChoices, TextUnit, Unit, custom_message, merge_as_text, to_units
 from bot.contacts.optout import opt_out_reply
 from bot.security.claims import WECHAT_OPENID, channel_claim
 from bot.observability.metrics import observe_real_time_factor
@@ -50,6 +57,17 @@ from bot.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 
 SUCCESS = "success"  # what WeChat expects when there is no passive reply
+MENU_TITLES_KEPT = 50  # recent link titles remembered per follower (older messages' links)
+
+
+class _Turn:
+    """Who delivers one message's reply: the request (passively) or the turn itself (pushed)."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.passive = False  # the request answers with ``units``
+        self.deferred = False  # the request answered ``success`` (or is gone): the turn pushes
+        self.units: list[Unit] = []
 
 
 class WeChatOutput(CollectingOutputChannel):
@@ -69,11 +87,16 @@ class WeChatPushOutput(OutputChannel):
 
     def __init__(self, channel: "WeChatInput") -> None:
         self.channel = channel
+        # Why messages sent through this output did not reach the follower (``failure_reason``):
+        # the desk reads it to tell the agent, instead of showing a refused message as sent.
+        self.undelivered: list[str] = []
 
     async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
         units, menu = to_units([message])
-        await self.channel.remember_menu(recipient_id, menu.payloads)
-        await self.channel.push(recipient_id, units)
+        await self.channel.remember_menu(recipient_id, menu)
+        failure = await self.channel.push(recipient_id, units)
+        if failure is not None:
+            self.undelivered.append(failure)
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         await self.send_response(recipient_id, {"text": text})
@@ -116,6 +139,7 @@ class WeChatInput(InputChannel):
         self.menu = self._load_menu(settings)
         self._engine = None
         self._engine_failed = False
+        self._engine_lock: asyncio.Lock | None = None
         self._background: set[asyncio.Task] = set()
         if not self.token:
             logger.warning("wechat.not_configured hint=set WECHAT_TOKEN (and WECHAT_APP_ID/WECHAT_APP_SECRET)")
@@ -150,6 +174,13 @@ class WeChatInput(InputChannel):
     # -- HTTP ---------------------------------------------------------------------
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("wechat_webhook", __name__)
+
+        @webhook.listener("after_server_start")
+        async def load_recogniser(_app, _loop) -> None:
+            """Load the offline recogniser in the background as the worker starts, so a follower's
+            first voice message does not pay for loading the model (a few seconds for Vosk)."""
+            if self.token and self.api is not None:
+                self._keep(asyncio.ensure_future(self._asr_engine()))
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -218,8 +249,9 @@ class WeChatInput(InputChannel):
                 if self.crypto is None:
                     logger.warning("wechat.request.aes_not_configured")
                     return response.text("bad request", status=400)
-                xml = self.crypto.decrypt_message(body.decode("utf-8"), args["msg_signature"], args["timestamp"],
-                                                  args["nonce"])
+                xml = self._decrypt(body, args)
+                if xml is None:
+                    return response.text("bad request: cannot decrypt", status=400)
                 fields = safe_fields(xml.encode("utf-8"))
             else:
                 xml = body.decode("utf-8")
@@ -244,14 +276,20 @@ class WeChatInput(InputChannel):
             logger.info("wechat.message.rate_limited sender=%s", openid)
             units = self._canned(request, "utter_wechat_slow_down")
             return self._passive(message, units[0], args) if units else response.text(SUCCESS)
-        task = asyncio.ensure_future(self._answer(request, message, fields, on_new_message))
+        turn = _Turn(started)
+        task = asyncio.ensure_future(self._run_turn(request, message, fields, on_new_message, turn))
+        self._keep(task)  # the turn is the channel's now: it ends, and is delivered, whatever the request does
         remaining = self.reply_deadline - (time.monotonic() - started)
-        done, _ = await asyncio.wait({task}, timeout=max(0.0, remaining))
-        if not done:
+        try:
+            await asyncio.wait({task}, timeout=max(0.0, remaining))
+        except asyncio.CancelledError:  # WeChat closed the connection (it waits 5 s): push instead
+            self._hand_over(openid, turn)
+            raise
+        if not turn.passive:
+            turn.deferred = True
             logger.info("wechat.reply.deferred sender=%s", openid)
-            self._keep(asyncio.ensure_future(self._push_when_done(openid, task)))
             return response.text(SUCCESS)
-        units = await self._units_of(openid, task)
+        units = turn.units
         if not units:
             return response.text(SUCCESS)
         if self.api is None:
@@ -262,6 +300,74 @@ class WeChatInput(InputChannel):
         logger.info("wechat.reply.passive sender=%s units=%d", openid, len(units))
         return self._passive(message, units[0], args)
 
+    @staticmethod
+    async def _with_a_person(request: Request, openid: str) -> bool:
+        """Whether the conversation is paused for a person (queued or served at the desk)."""
+        agent = getattr(request.app.ctx, "agent", None)
+        store = getattr(agent, "tracker_store", None)
+        if store is None:
+            return False
+        tracker = await store.retrieve(openid)
+        return bool(tracker and tracker.is_paused())
+
+    async def _run_turn(self, request: Request, message: Any, fields: dict,
+                        on_new_message: Callable[[UserMessage], Awaitable[Any]], turn: "_Turn") -> None:
+        """Process one accepted message to the end and deliver its reply.
+
+        The reply goes back passively only if the request is still waiting within the reply
+        deadline; otherwise it is pushed. Found by a tester: the first turn on a cold worker took
+        5-8 s, WeChat gave up and Sanic cancelled the handler before it arranged the push; the
+        retries were (rightly) duplicates, so the follower never got an answer.
+        """
+        openid = fields["FromUserName"]
+        try:
+            messages = await self._answer(request, message, fields, on_new_message)
+        except Exception:  # noqa: BLE001 - a failed turn must not become a 500 WeChat retries
+            logger.exception("wechat.turn.failed sender=%s", openid)
+            messages = []
+        units, menu = to_units(messages)
+        await self.remember_menu(openid, menu)
+        in_time = time.monotonic() - turn.started < self.reply_deadline
+        if not turn.deferred and in_time:
+            turn.passive, turn.units = True, units
+            return
+        turn.deferred = True
+        if self.api is None:
+            if units:
+                logger.warning("wechat.reply.dropped sender=%s reason=no_api_credentials", openid)
+            return
+        await self.push(openid, units)
+
+    def _hand_over(self, openid: str, turn: "_Turn") -> None:
+        """The request is gone: whatever the turn says (or has said for a passive reply) is pushed."""
+        if turn.passive and turn.units and self.api is not None:
+            logger.info("wechat.reply.request_gone sender=%s", openid)
+            self._keep(asyncio.ensure_future(self.push(openid, turn.units)))
+        turn.deferred = True
+
+    def _decrypt(self, body: bytes, args: dict) -> str | None:
+        """The plain XML of a signed safe-mode body, or None when it cannot be decrypted.
+
+        A signed body that does not decrypt is a setup mistake, not an attack (the signature
+        covers the ciphertext): the EncodingAESKey or the AppID differs from the console's.
+        Bad signatures raise ``InvalidSignatureException`` (403).
+        """
+        try:
+            return self.crypto.decrypt_message(body.decode("utf-8"), args["msg_signature"], args["timestamp"],
+                                               args["nonce"])
+        except InvalidSignatureException:
+            raise
+        except InvalidAppIdException:
+            logger.error("wechat.request.undecryptable reason=app_id hint=the message is for another AppID: "
+                         "check WECHAT_APP_ID against the official account console")
+        except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError, struct.error, binascii.Error) as error:
+            if isinstance(error, (KeyError, ValueError)) and not isinstance(error, UnicodeDecodeError) \
+                    and "Encrypt" not in body.decode("utf-8", "replace"):
+                raise  # not a safe-mode envelope at all: malformed
+            logger.error("wechat.request.undecryptable reason=%s hint=check WECHAT_AES_KEY (EncodingAESKey) and "
+                         "WECHAT_APP_ID against the official account console", type(error).__name__)
+        return None
+
     # -- answering --------------------------------------------------------------------
     async def _answer(self, request: Request, message: Any, fields: dict,
                       on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> list[dict[str, Any]]:
@@ -269,8 +375,10 @@ class WeChatInput(InputChannel):
         openid = fields["FromUserName"]
         kind = message.type
         text: str | None = None
+        extra: dict[str, Any] = {}
         if kind == "text":
-            text = await self._menu_payload(openid, fields.get("bizmsgmenuid")) or fields.get("Content") or ""
+            text = (await self._menu_payload(openid, fields.get("bizmsgmenuid"), fields.get("Content") or "")
+                    or fields.get("Content") or "")
             opted_out = await opt_out_reply(self.settings, address=f"wechat:{openid}", text=text,
                                             conversation_id=openid, channel=self.name())
             if opted_out:  # "TD": no more follow-ups or reminders to this follower
@@ -283,12 +391,21 @@ class WeChatInput(InputChannel):
                 return self._canned_messages(request, "utter_wechat_voice_unclear")
         elif kind == "event":
             event = (fields.get("Event") or "").lower()
+            if event == "unsubscribe":
+                await follower_left(self.settings, request.app, openid)
+                return []
             if event == "subscribe":
                 text = self.menu.get("subscribe")
             elif event == "click":
                 text = (self.menu.get("clicks") or {}).get(fields.get("EventKey") or "")
                 if not text:
                     logger.info("wechat.event.unknown_menu_key sender=%s", openid)
+            if not text:
+                return []
+        elif kind in ("image", "location") and await self._with_a_person(request, openid):
+            # A person serves (or will serve) this follower: the picture goes into the conversation
+            # for the agent, and the bot, paused, does not answer it.
+            text, extra = media_turn(self.menu, kind, fields)
             if not text:
                 return []
         elif kind == "image":
@@ -301,53 +418,67 @@ class WeChatInput(InputChannel):
         metadata = {"channel": self.name(), "wechat_openid": openid, "wechat_msg_type": kind,
                     "wechat_account": fields.get("ToUserName"),
                     # WeChat signed this request, so the openid is proven: a bound openid verifies.
-                    **channel_claim(WECHAT_OPENID, openid, openid)}
+                    **channel_claim(WECHAT_OPENID, openid, openid), **extra}
         await on_new_message(UserMessage(text, collector, openid, input_channel=self.name(), metadata=metadata))
         return collector.messages
 
-    async def _units_of(self, openid: str, task: asyncio.Future) -> list[Unit]:
-        try:
-            messages = task.result()
-        except Exception:  # noqa: BLE001 - a failed turn must not become a 500 WeChat retries
-            logger.exception("wechat.turn.failed sender=%s", openid)
-            return []
-        units, menu = to_units(messages)
-        await self.remember_menu(openid, menu.payloads)
-        return units
-
-    async def _push_when_done(self, openid: str, task: asyncio.Future) -> None:
-        await asyncio.wait({task})
-        units = await self._units_of(openid, task)
+    async def push(self, openid: str, units: list[Unit]) -> str | None:
+        """Send units through the customer-service API, in order. None when all were sent, else
+        why not (``failure_reason``): the rest are not sent, out of order they would not make sense."""
         if self.api is None:
-            logger.warning("wechat.reply.dropped sender=%s reason=no_api_credentials", openid)
-            return
-        await self.push(openid, units)
-
-    async def push(self, openid: str, units: list[Unit]) -> None:
-        """Send units through the customer-service API, in order."""
-        if self.api is None:
-            return
+            return "failed" if units else None
         for unit in units:
             try:
                 await self.api.send_custom(custom_message(openid, unit))
-            except (WeChatApiError, OSError, asyncio.TimeoutError) as error:
-                logger.error("wechat.push.failed sender=%s error=%s", openid, error)
-                return
+            except (WeChatApiError, OSError, asyncio.TimeoutError, aiohttp.ClientError) as error:
+                logger.error("wechat.push.failed sender=%s errcode=%s error=%s", openid,
+                             getattr(error, "errcode", None), str(error) or type(error).__name__)
+                return failure_reason(error)
         logger.info("wechat.reply.pushed sender=%s units=%d", openid, len(units))
+        return None
 
     def _keep(self, task: asyncio.Task) -> None:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def remember_menu(self, openid: str, payloads: dict[str, str]) -> None:
-        if payloads:
-            await self.guard.put(f"menu:{openid}", json.dumps(payloads, ensure_ascii=False), 24 * 3600)
+    async def remember_menu(self, openid: str, menu: MenuChoices) -> None:
+        """Keep the latest menu by id, and every recent link's payload by title.
 
-    async def _menu_payload(self, openid: str, menu_id: str | None) -> str | None:
+        A follower may scroll up and tap a link of an older message: WeChat sends that link's id
+        (which a newer menu reuses for another choice) and its title as the text.
+        """
+        if not menu.payloads:
+            return
+        stored = await self._stored_menu(openid)
+        by_title = {**stored.get("by_title", {}),
+                    **{menu.titles[i]: p for i, p in menu.payloads.items() if menu.titles.get(i)}}
+        kept = dict(list(by_title.items())[-MENU_TITLES_KEPT:])
+        value = {"ids": menu.payloads, "titles": menu.titles, "by_title": kept}
+        await self.guard.put(f"menu:{openid}", json.dumps(value, ensure_ascii=False), 24 * 3600)
+
+    async def _stored_menu(self, openid: str) -> dict:
+        stored = await self.guard.get(f"menu:{openid}")
+        try:
+            value = json.loads(stored) if stored else {}
+        except ValueError:
+            return {}
+        if isinstance(value, dict) and "ids" not in value:  # stored before titles were kept
+            value = {"ids": value, "titles": {}, "by_title": {}}
+        return value if isinstance(value, dict) else {}
+
+    async def _menu_payload(self, openid: str, menu_id: str | None, text: str) -> str | None:
+        """The payload of the tapped link: the latest menu's when its title is the text WeChat sent;
+        else the most recent link with that title (an older message's); else, when the text names
+        no link Kefu sent, the latest menu's by id as before."""
         if not menu_id:
             return None
-        stored = await self.guard.get(f"menu:{openid}")
-        return (json.loads(stored) if stored else {}).get(menu_id)
+        stored = await self._stored_menu(openid)
+        ids, titles = stored.get("ids") or {}, stored.get("titles") or {}
+        by_title = stored.get("by_title") or {}
+        text = (text or "").strip()
+        if menu_id in ids and (titles.get(menu_id) == text or text not in by_title):
+            return ids[menu_id]
+        return by_title.get(text)
 
     # -- voice --------------------------------------------------------------------------
     async def _recognises_voice(self) -> bool:
@@ -388,6 +519,12 @@ class WeChatInput(InputChannel):
 
     async def _asr_engine(self):
         """The ASR engine named by WECHAT_ASR_ENGINE, created and loaded once per process."""
+        if self._engine_lock is None:
+            self._engine_lock = asyncio.Lock()
+        async with self._engine_lock:  # the start-up load and a first voice message may race
+            return await self._load_asr_engine()
+
+    async def _load_asr_engine(self):
         if self._engine is None and not self._engine_failed:
             from voice.errors import VoiceError
 
@@ -445,9 +582,12 @@ def safe_fields(xml: bytes) -> dict[str, str]:
 
 
 def dedupe_key(fields: dict[str, str]) -> str:
+    """Messages by MsgId; events by sender, second, event and key (two menu clicks in one second
+    are two clicks; WeChat's retries of one repeat all four)."""
     if fields.get("MsgId"):
         return f"msg:{fields['MsgId']}"
-    return f"event:{fields.get('FromUserName')}:{fields.get('CreateTime')}:{fields.get('Event', '')}"
+    return (f"event:{fields.get('FromUserName')}:{fields.get('CreateTime')}:{fields.get('Event', '')}:"
+            f"{fields.get('EventKey', '')}")
 
 
 def cdata_safe(text: str) -> str:

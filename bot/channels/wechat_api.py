@@ -22,6 +22,33 @@ TOKEN_MARGIN_SECONDS = 300
 STALE_TOKEN_CODES = {40001, 40014, 42001}
 MAX_MEDIA_BYTES = 2 * 1024 * 1024  # WeChat voice messages are at most 60 s of AMR (~100 KB)
 _TIMEOUT = aiohttp.ClientTimeout(total=10)
+# A customer-service send is what an agent waits for at the desk (under the conversation's lock):
+# WeChat answers in well under a second; a hanging API must not hold the agent for long.
+SEND_TIMEOUT = aiohttp.ClientTimeout(total=4)
+
+
+# Why a customer-service message did not reach the follower, for the agent (desk UI string
+# ``error_not_delivered_<reason>``). 45015: more than 48 hours since the follower last wrote, or
+# they unsubscribed; 43004: not subscribed. Credential codes: a wrong AppSecret, a stale token
+# that refreshing did not fix, or this server's IP missing from the AppSecret IP allowlist.
+# 45047: too many messages since the follower last wrote (WeChat allows a limited number per
+# message of the follower): more can be sent once the follower answers.
+WINDOW_CODES = {45015, 43004}
+QUOTA_CODES = {45047}
+CREDENTIAL_CODES = {40001, 40013, 40014, 40125, 40164, 41001, 42001}
+
+
+def failure_reason(error: BaseException) -> str:
+    """``window``, ``quota``, ``credentials`` or ``failed`` (anything else: WeChat down, a timeout,
+    an HTTP error)."""
+    errcode = getattr(error, "errcode", None)
+    if errcode in WINDOW_CODES:
+        return "window"
+    if errcode in QUOTA_CODES:
+        return "quota"
+    if errcode in CREDENTIAL_CODES:
+        return "credentials"
+    return "failed"
 
 
 class WeChatApiError(RuntimeError):
@@ -30,6 +57,15 @@ class WeChatApiError(RuntimeError):
     def __init__(self, message: str, errcode: int | None = None) -> None:
         super().__init__(message)
         self.errcode = errcode
+
+
+async def _json_of(answer: aiohttp.ClientResponse, what: str) -> Any:
+    """WeChat's JSON answer; a gateway's HTML error page (502...) is a failed call, not a crash."""
+    raw = await answer.read()
+    try:
+        return json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise WeChatApiError(f"{what} failed (HTTP {answer.status}, not JSON)") from None
 
 
 class WeChatApi:
@@ -62,12 +98,14 @@ class WeChatApi:
             if cached:
                 return cached
             params = {"grant_type": "client_credential", "appid": self.app_id, "secret": self._secret}
-            async with self._http().get(f"{self.base_url}/cgi-bin/token", params=params) as answer:
-                body = await answer.json(content_type=None)
+            async with self._http().get(f"{self.base_url}/cgi-bin/token", params=params,
+                                        timeout=SEND_TIMEOUT) as answer:
+                body = await _json_of(answer, "token request")
             token = body.get("access_token") if isinstance(body, dict) else None
             if not token:
                 errcode = body.get("errcode") if isinstance(body, dict) else None
-                logger.error("wechat.token.failed errcode=%s", errcode)
+                hint = " hint=add this server's IP to the AppSecret IP allowlist" if errcode == 40164 else ""
+                logger.error("wechat.token.failed errcode=%s%s", errcode, hint)
                 raise WeChatApiError(f"token request failed (errcode={errcode})", errcode)
             ttl = int(body.get("expires_in", 7200)) - TOKEN_MARGIN_SECONDS
             await self.guard.put(key, token, max(60, ttl))
@@ -108,10 +146,13 @@ class WeChatApi:
         async def call(token: str) -> None:
             async with self._http().post(
                 f"{self.base_url}/cgi-bin/message/custom/send", params={"access_token": token}, data=body,
-                headers={"Content-Type": "application/json; charset=utf-8"},
+                headers={"Content-Type": "application/json; charset=utf-8"}, timeout=SEND_TIMEOUT,
             ) as answer:
-                result = await answer.json(content_type=None)
-            errcode = int((result or {}).get("errcode", 0))
+                result = await _json_of(answer, "custom send")
+            try:
+                errcode = int((result or {}).get("errcode", 0)) if isinstance(result, dict) else -1
+            except (TypeError, ValueError):
+                errcode = -1
             if errcode:
                 raise WeChatApiError(f"custom send failed (errcode={errcode})", errcode)
 

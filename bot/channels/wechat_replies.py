@@ -15,7 +15,7 @@ A passive reply carries one unit; the channel sends the rest as customer-service
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 
@@ -40,9 +40,14 @@ Unit = Union[TextUnit, NewsUnit]
 
 @dataclass
 class MenuChoices:
-    """Payloads of the bizmsgmenu links sent in one turn, by menu id."""
+    """Payloads and titles of the bizmsgmenu links sent in one turn, by menu id.
+
+    Ids restart at 1 in every message, so an id alone names a link of the latest menu only; the
+    title (which WeChat sends back as the text) tells an older message's link apart.
+    """
 
     payloads: dict[str, str]
+    titles: dict[str, str] = field(default_factory=dict)
 
 
 def to_units(messages: list[dict[str, Any]]) -> tuple[list[Unit], MenuChoices]:
@@ -106,6 +111,7 @@ def _text_with_buttons(text: str, buttons: list[dict[str, Any]], menu: MenuChoic
         elif button.get("payload"):
             menu_id = str(len(menu.payloads) + 1)
             menu.payloads[menu_id] = str(button["payload"])
+            menu.titles[menu_id] = title.strip()
             # WeChat's documented form: the raw title in the href, tapping sends it back as text.
             safe_title = html.escape(title)
             lines.append(f'<a href="weixin://bizmsgmenu?msgmenucontent={safe_title}&msgmenuid={menu_id}">'

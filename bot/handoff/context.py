@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from bot.handoff.desk_view import agent_said
 from bot.handoff.rules import HandoffRules
 from bot.selfhelp import sent_entry_id
 
@@ -31,17 +32,17 @@ def transcript(events: Iterable[dict]) -> list[dict]:
             })
         elif kind == "bot":
             data = event.get("data") or {}
-            custom = data.get("custom") or {}
-            who = "agent" if custom.get("kind") == "agent_message" else "bot"
-            text = custom.get("text") if who == "agent" else event.get("text")
+            agent = agent_said(event)
+            who = "agent" if agent is not None else "bot"
+            text = agent[1] if agent is not None else event.get("text")
             selfhelp_id = sent_entry_id(data)
             if not text and not selfhelp_id:
                 continue
             turn = {"who": who, "text": text or "", "at": event.get("timestamp")}
             if selfhelp_id:
                 turn["selfhelp_id"] = selfhelp_id
-            if who == "agent":
-                turn["agent_name"] = custom.get("agent_name", "")
+            if agent is not None:
+                turn["agent_name"] = agent[0]
             turns.append(turn)
     return turns
 

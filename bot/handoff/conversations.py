@@ -82,9 +82,10 @@ class RasaConversations:
         tracker = await self.agent.tracker_store.retrieve(conversation_id)
         return bool(tracker and tracker.is_paused())
 
-    async def utter(self, conversation_id: str, response: str, **values: Any) -> None:
-        """Say a domain response into the conversation (paused or not) and deliver it."""
-        await self._append(conversation_id, [], response, values)
+    async def utter(self, conversation_id: str, response: str, **values: Any) -> OutputChannel | None:
+        """Say a domain response into the conversation (paused or not) and deliver it. Returns the
+        output channel it went through: one that can tell (WeChat's) lists ``undelivered`` reasons."""
+        return await self._append(conversation_id, [], response, values)
 
     async def resume(self, conversation_id: str, response: str, **values: Any) -> None:
         """Hand the conversation back to the bot, which greets the customer with ``response``.
@@ -165,6 +166,9 @@ class RasaConversations:
                     tracker.update(ActionExecuted(response), self.agent.domain)
                     bot = create_bot_utterance(message)
                     bot.metadata = {**(bot.metadata or {}), "utter_action": response}
+                    if values.get("agent_text") is not None:  # an agent's words (bot.handoff.desk_view.agent_said)
+                        bot.metadata["agent"] = {"name": str(values.get("agent_name") or ""),
+                                                 "text": str(values["agent_text"])}
                     tracker.update(bot, self.agent.domain)
                     said.append(bot)
             if listen:

@@ -15,6 +15,7 @@ from bot.handoff.accounts import AccountStore, AgentAccount
 from bot.handoff.agent_selfhelp import mark_asked
 from bot.handoff.context import summary
 from bot.handoff.desk_view import pushed_selfhelp_key, shown_turns, with_pushed_selfhelp
+from bot.handoff.undelivered import mark_undelivered, undelivered_marks, with_undelivered
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue
 from bot.handoff.queue_notice import tell_place
@@ -214,7 +215,8 @@ class Desk:
 
     async def messages(self, agent_id: str, conversation_id: str, after: int) -> dict:
         await self._held(agent_id, conversation_id)
-        turns = shown_turns(await self.conversations.events(conversation_id))
+        turns = with_undelivered(shown_turns(await self.conversations.events(conversation_id)),
+                                 await undelivered_marks(self.queue.redis, conversation_id))
         return {"turns": [turn for turn in turns if turn["index"] > after], "last": len(turns) - 1}
 
     async def send(self, agent_id: str, agent_name: str, conversation_id: str, text: str) -> None:
@@ -222,7 +224,16 @@ class Desk:
         text = (text or "").strip()
         if not text or len(text) > 2000:
             raise DeskError("error_message")
-        await self.conversations.utter(conversation_id, "utter_agent_message", agent_name=agent_name, agent_text=text)
+        output = await self.conversations.utter(conversation_id, "utter_agent_message", agent_name=agent_name,
+                                                agent_text=text)
+        undelivered = getattr(output, "undelivered", None)
+        if undelivered:
+            # Recorded (the agent did say it) but marked, so the transcript does not pass it off as read.
+            reason = undelivered[0]
+            await mark_undelivered(self.queue.redis, conversation_id, await self.conversations.events(conversation_id),
+                                   text, reason)
+            logger.warning("handoff.desk.not_delivered conversation=%s reason=%s", conversation_id, reason)
+            raise DeskError(f"error_not_delivered_{reason}", 502)
 
     async def push_selfhelp(self, agent_id: str, conversation_id: str, entry_id: str) -> None:
         from actions.selfhelp import selfhelp_message  # the bot's own rendering of an entry

@@ -54,6 +54,9 @@ def shown_turns(events: Iterable[dict]) -> list[dict]:
                     "voice": metadata.get("wechat_msg_type") == "voice" or bool(metadata.get("voice"))}
             if is_payload(text):
                 turn.update(text=offered.get(text, ""), pressed=True)
+            picture = str(metadata.get("wechat_pic_url") or "")
+            if picture.startswith(("https://", "http://")):  # a WeChat follower's photo: the agent opens it
+                turn["image_url"] = picture
             clip = metadata.get(CLIP_KEY)
             if isinstance(clip, dict):  # a caller's words nobody transcribed: the desk plays them
                 turn["clip"] = {"id": str(clip.get("id") or ""), "seconds": clip.get("seconds")}
@@ -70,14 +73,30 @@ def shown_turns(events: Iterable[dict]) -> list[dict]:
     return turns
 
 
+def agent_said(event: dict) -> tuple[str, str] | None:
+    """(agent name, words) when a bot event is an agent's message, else None.
+
+    The web chat's variant of ``utter_agent_message`` carries them in ``custom``; other channels'
+    (WeChat: plain text "name：words") only in the metadata the desk adds when it says it.
+    """
+    custom = (event.get("data") or {}).get("custom") or {}
+    if custom.get("kind") == "agent_message":
+        return str(custom.get("agent_name") or ""), str(custom.get("text") or "")
+    agent = (event.get("metadata") or {}).get("agent")
+    if isinstance(agent, dict) and agent.get("text") is not None:
+        return str(agent.get("name") or ""), str(agent["text"])
+    return None
+
+
 def bot_turn(event: dict) -> dict | None:
     data = event.get("data") or {}
     custom = data.get("custom") or {}
     attachment = data.get("attachment") or {}
     payload = attachment.get("payload") if isinstance(attachment, dict) else None
     turn: dict = {"who": "bot", "text": event.get("text") or "", "at": event.get("timestamp")}
-    if custom.get("kind") == "agent_message":
-        turn.update(who="agent", text=custom.get("text") or "", agent_name=custom.get("agent_name", ""))
+    agent = agent_said(event)
+    if agent is not None:
+        turn.update(who="agent", text=agent[1], agent_name=agent[0])
     elif custom.get("kind") == "queue_status" and custom.get("agents_available") is not False:
         turn["queue"] = {"position": custom.get("position"), "wait_minutes": custom.get("wait_minutes")}
     if isinstance(payload, dict) and attachment.get("type") == "video":

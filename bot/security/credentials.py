@@ -58,6 +58,16 @@ class CredentialStore:
         except SQLAlchemyError as exc:
             raise DatabaseError(str(exc)) from exc
 
+    def unbind(self, channel: str, external_id: str) -> bool:
+        """Forget which customer a channel account was verified as (a WeChat follower unsubscribed:
+        whoever follows with that account next must verify again). True if one was bound."""
+        try:
+            with self.engine.begin() as conn:
+                key = (channel_bindings.c.channel == channel) & (channel_bindings.c.external_id == external_id)
+                return bool(conn.execute(channel_bindings.delete().where(key)).rowcount)
+        except SQLAlchemyError as exc:
+            raise DatabaseError(str(exc)) from exc
+
     def bound_customer(self, channel: str, external_id: str) -> int | None:
         try:
             with self.engine.connect() as conn:

@@ -93,3 +93,14 @@ def test_button_titles_are_escaped_in_wechat_links():
 def test_safe_fields_refuses_dtds(xml):
     with pytest.raises((DefusedXmlException, ValueError)):
         safe_fields(xml)
+
+
+def test_the_start_banner_says_whether_wechat_is_set_up():
+    """Found by a tester: the banner listed every channel but WeChat."""
+    from bot.cli import wechat_note
+
+    assert "not configured" in wechat_note(settings())
+    assert "plain mode only" in wechat_note(settings(WECHAT_TOKEN="t", WECHAT_APP_ID="wx1", WECHAT_APP_SECRET="s"))
+    safe = wechat_note(settings(WECHAT_TOKEN="t", WECHAT_APP_ID="wx1", WECHAT_APP_SECRET="s",
+                                WECHAT_AES_KEY=stack_env.WECHAT_AES_KEY))
+    assert "safe mode" in safe and "passive replies only" not in safe

@@ -32,6 +32,10 @@ class WeChatLoopback:
     media_requests: list[str] = field(default_factory=list)
     sent: list[dict] = field(default_factory=list)
     media: dict[str, Media] = field(default_factory=dict)
+    # How customer-service sends are refused: None (accepted), a WeChat errcode (45015...),
+    # "html502" (a gateway's HTML error page) or "hang" (never answers).
+    send_error: int | str | None = None
+    refused: list[dict] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- handlers -----------------------------------------------------------------
@@ -61,6 +65,16 @@ class WeChatLoopback:
         if request.query.get("access_token") != ACCESS_TOKEN:
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         body = json.loads(await request.read())
+        error = self.send_error
+        if error is not None:
+            with self._lock:
+                self.refused.append(body)
+            if error == "hang":
+                await asyncio.sleep(60)
+            if error in ("html502", "hang"):
+                return web.Response(status=502, text="<html><body>502 Bad Gateway</body></html>",
+                                    content_type="text/html")
+            return web.json_response({"errcode": error, "errmsg": "refused by the loopback"})
         with self._lock:
             self.sent.append(body)
         return web.json_response({"errcode": 0, "errmsg": "ok"})

@@ -251,6 +251,12 @@
     if (turn.queue) { text = t("turn_queue", { position: turn.queue.position, wait_minutes: turn.queue.wait_minutes || "-" }); }
     row.appendChild(el("span", "text", text || (turn.pressed ? t("turn_pressed_unknown") : "")));
     if (turn.pressed) { row.appendChild(el("span", "pressed", t("turn_pressed"))); }
+    if (turn.undelivered) { markUndelivered(row, turn.undelivered); }
+    if (turn.image_url && /^https?:\/\//.test(turn.image_url)) {  // a WeChat follower's photo, on WeChat's servers
+      var link = el("a", "extra", t("turn_image_open"));
+      link.href = turn.image_url; link.target = "_blank"; link.rel = "noopener noreferrer";
+      row.appendChild(link);
+    }
     if (turn.video) { row.appendChild(el("span", "extra", t("turn_video", { title: turn.video }))); }
     if (turn.buttons && turn.buttons.length) { row.appendChild(el("span", "extra", t("turn_buttons", { titles: turn.buttons.join(" | ") }))); }
     if (turn.clip) {  // a phone caller's words nobody transcribed: the agent listens instead
@@ -258,6 +264,12 @@
       row.appendChild(audioPlayer("/agent/api/conversations/" + encodeURIComponent(current) + "/clips/" + encodeURIComponent(turn.clip.id), t("turn_clip_audio")));
     }
     return row;
+  }
+  /** An agent message the customer's channel refused (WeChat's 48-hour window...): never shown as sent. */
+  function markUndelivered(row, reason) {
+    if (row.querySelector(".undelivered")) { return; }
+    row.classList.add("undelivered");
+    row.appendChild(el("span", "extra undelivered", t("undelivered_" + reason)));
   }
   function endConversation() {
     current = null; stopStream(); $("conversation").hidden = true; refreshOverview();
@@ -312,7 +324,17 @@
       var text = $("reply-input").value.trim();
       if (!text || !current) { return; }
       api("POST", "conversations/" + encodeURIComponent(current) + "/messages", { text: text })
-        .then(function () { $("reply-input").value = ""; if (!stream) { pollMessages(); } }).catch(showError);
+        .then(function () { $("reply-input").value = ""; if (!stream) { pollMessages(); } })
+        .catch(function (e) {
+          showError(e);
+          var reason = /^error_not_delivered_(\w+)$/.exec((e && e.code) || "");
+          if (!reason) { return; }
+          // Recorded but refused: mark it where it is already shown (the stream may have sent it first).
+          var rows = $("transcript").querySelectorAll(".turn.agent");
+          var last = rows.length ? rows[rows.length - 1] : null;
+          if (last && last.querySelector(".text").textContent === text) { markUndelivered(last, reason[1]); }
+          else if (!stream) { pollMessages(); }
+        });
     });
     $("selfhelp-push").addEventListener("click", function () {
       if (!current) { return; }

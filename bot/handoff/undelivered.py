@@ -1,0 +1,51 @@
+"""Agent messages the customer's channel refused, marked on the desk's transcript.
+
+The tracker records what the agent said before the channel sends it (Rasa's order: save, then
+side effects), and a saved event is not rewritten. WeChat can refuse a customer-service message
+(45015: more than 48 hours since the follower last wrote, or they unsubscribed): the refusal is
+kept next to the conversation in Redis, keyed by the message's event timestamp, and the desk
+shows the turn as not delivered (UI string ``undelivered_<reason>``).
+"""
+from __future__ import annotations
+
+from bot.handoff import keys
+
+MARKS_TTL_S = 30 * 24 * 3600  # longer than any conversation stays open at the desk
+
+
+def undelivered_key(conversation_id: str) -> str:
+    """Hash: agent message timestamp (repr) -> reason (``window``, ``credentials``, ``failed``)."""
+    return keys.conversation(conversation_id) + ":undelivered"
+
+
+async def mark_undelivered(redis, conversation_id: str, events: list[dict], text: str, reason: str) -> None:
+    """Mark the latest agent message with ``text`` as not delivered."""
+    from bot.handoff.desk_view import agent_said
+
+    for event in reversed(events):
+        agent = agent_said(event) if event.get("event") == "bot" else None
+        if agent is not None and agent[1] == text:
+            await redis.hset(undelivered_key(conversation_id), repr(float(event.get("timestamp") or 0)), reason)
+            await redis.expire(undelivered_key(conversation_id), MARKS_TTL_S)
+            return
+
+
+async def undelivered_marks(redis, conversation_id: str) -> dict[str, str]:
+    marks = await redis.hgetall(undelivered_key(conversation_id))
+    return {_text(k): _text(v) for k, v in (marks or {}).items()}
+
+
+def with_undelivered(turns: list[dict], marks: dict[str, str]) -> list[dict]:
+    """Agent turns the channel refused get ``undelivered`` (the reason)."""
+    if not marks:
+        return turns
+    for turn in turns:
+        if turn.get("who") == "agent" and turn.get("at") is not None:
+            reason = marks.get(repr(float(turn["at"])))
+            if reason:
+                turn["undelivered"] = reason
+    return turns
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,46 @@
+"""A WeChat follower served at the desk, in Chromium: the follower's photo reaches the agent, and a
+reply WeChat refuses is shown as not delivered (found by a WeChat tester: it looked sent)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.channels.wechat_client import image_xml, new_msg_id, new_openid, text_xml
+from tests.handoff.stack_client import desk_page, only_waiting
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def test_a_followers_photo_reaches_the_agent_and_a_refused_reply_is_marked(browser, running_kefu, wechat,
+                                                                          wechat_api):
+    stack, errors = running_kefu, []
+    openid = new_openid()
+    assert wechat.post(text_xml(openid, "转人工", new_msg_id())).status == 200
+    context, agent = desk_page(browser, stack, errors)
+    try:
+        only_waiting(stack, openid, stack.settings.demo_agent_name)
+        agent.locator("#status-select").select_option("available")
+        agent.locator(".queue .entry").first.wait_for(timeout=20000)
+        agent.locator("#claim").click()
+        agent.locator("#conversation").wait_for(state="visible", timeout=10000)
+
+        assert wechat.post(image_xml(openid, new_msg_id())).body == "success"  # not the bot's 收到您的图片啦
+        photo = agent.locator("#transcript .turn.customer", has_text="[图片]")
+        photo.wait_for(timeout=15000)
+        assert photo.locator("a").get_attribute("href") == "http://mmbiz.qpic.cn/test.jpg"
+
+        agent.locator("#reply-input").fill("您好，请问电视现在是什么画面？")
+        agent.locator("#reply-send").click()
+        said = agent.locator("#transcript .turn.agent", has_text="什么画面")  # an agent's words, not 小服's
+        said.wait_for(timeout=15000)
+        assert stack.settings.demo_agent_name in said.inner_text()
+
+        wechat_api.send_error = 45015  # more than 48 hours since the follower wrote, or unsubscribed
+        agent.locator("#reply-input").fill("请问您方便什么时候安排师傅上门？")
+        agent.locator("#reply-send").click()
+        agent.locator("#desk-error", has_text="48小时").wait_for(timeout=15000)
+        agent.locator("#transcript .turn.agent.undelivered", has_text="师傅上门").wait_for(timeout=15000)
+        assert "未送达" in agent.locator("#transcript .turn.agent.undelivered").last.inner_text()
+    finally:
+        wechat_api.send_error = None
+        context.close()
+    assert not errors, errors

@@ -1,0 +1,293 @@
+"""WeChat channel defects a tester found, on the real channel served in process: real Redis, the
+loopback WeChat API, and a stand-in for the assistant that records what reached it (the shared
+stack cannot be made slow on its first turn, or have its requests dropped, on demand)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+import urllib.parse
+from types import SimpleNamespace
+
+import pytest
+from rasa.core.channels.channel import UserMessage
+from rasa.shared.core.domain import Domain
+from sanic import Sanic
+
+from bot.channels.wechat import WeChatInput
+from bot.embedded_redis import free_port
+from tests.channels import stack_env
+from tests.channels.test_channel_config import settings
+from tests.channels.test_wechat import reply_fields
+from tests.channels.wechat_client import (
+    ACCOUNT, WeChatServer, event_xml, image_xml, location_xml, new_msg_id, new_openid, text_xml,
+)
+from tests.channels.wechat_loopback import WeChatLoopback
+from tests.conftest import PROJECT_ROOT
+from tests.handoff.conftest import redis_url  # noqa: F401  the same real Redis fixture
+
+
+class Assistant:
+    """Stand-in for Rasa: records each message and answers with ``replies`` (after ``delay`` s)."""
+
+    def __init__(self) -> None:
+        self.heard: list[UserMessage] = []
+        self.replies: list[dict] = [{"text": "您好"}]
+        self.delay = 0.0
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.heard.append(message)
+        await asyncio.sleep(self.delay)
+        for reply in self.replies:
+            await message.output_channel.send_response(message.sender_id, reply)
+
+    def texts(self) -> list[str]:
+        return [m.text for m in self.heard]
+
+
+class Trackers:
+    """Stand-in tracker store: which conversations are paused for a person."""
+
+    def __init__(self) -> None:
+        self.paused: set[str] = set()
+
+    async def retrieve(self, sender_id: str):
+        return SimpleNamespace(is_paused=lambda: sender_id in self.paused)
+
+
+@pytest.fixture(scope="module")
+def domain():
+    return Domain.load(str(PROJECT_ROOT / "domain"))
+
+
+@pytest.fixture
+def wechat_api():
+    api = WeChatLoopback(stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, free_port()).start()
+    yield api
+    api.stop()
+
+
+def channel_env(redis_url: str, api: WeChatLoopback, **extra) -> dict:  # noqa: F811
+    return dict(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
+                WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=f"http://127.0.0.1:{api.port}",
+                REDIS_URL=redis_url, **extra)
+
+
+@contextlib.asynccontextmanager
+async def served(channel: WeChatInput, assistant: Assistant, domain: Domain, trackers: Trackers | None = None):
+    app = Sanic(f"wechat_in_process_{free_port()}")
+    app.ctx.agent = SimpleNamespace(domain=domain, tracker_store=trackers or Trackers())
+    app.blueprint(channel.blueprint(assistant), url_prefix="/webhooks/wechat")
+    port = free_port()
+    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
+    await server.startup()
+    try:
+        yield WeChatServer(url=f"http://127.0.0.1:{port}/webhooks/wechat/webhook")
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def until(check, timeout: float = 15, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def post_and_hang_up(wechat: WeChatServer, query: dict, xml: str, after: float) -> None:
+    """Post like WeChat and close the connection after ``after`` seconds without reading an answer."""
+    parsed = urllib.parse.urlparse(wechat.url)
+    body = xml.encode("utf-8")
+    head = (f"POST {parsed.path}?{urllib.parse.urlencode(query)} HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
+            f"Content-Type: text/xml\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection((parsed.hostname, parsed.port)) as sock:
+        sock.sendall(head + body)
+        time.sleep(after)
+
+
+async def test_a_message_whose_request_wechat_gave_up_on_is_still_answered_once(redis_url, wechat_api,
+                                                                               domain):  # noqa: F811
+    """After a restart the first turn took 5-8 s; WeChat dropped the connection, the cancelled
+    request never pushed the reply and the retries were duplicates: the follower got nothing."""
+    assistant = Assistant()
+    assistant.delay = 2.0  # a cold worker's first turn
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain) as wechat:
+        openid = new_openid()
+        xml, query = text_xml(openid, "你好", new_msg_id()), wechat.query()
+        await asyncio.to_thread(post_and_hang_up, wechat, query, xml, 0.5)
+        retry = await asyncio.to_thread(wechat.request, "POST", query, xml.encode("utf-8"))
+        assert (retry.status, retry.body) == (200, "success")  # the same MsgId: not a second turn
+        sent = await asyncio.to_thread(wechat_api.wait_for_sent, openid, 1, 15)
+    assert sent[0]["text"]["content"] == "您好"
+    assert assistant.texts() == ["你好"]
+
+
+async def test_a_reply_ready_after_the_deadline_is_pushed_not_lost(redis_url, wechat_api, domain):  # noqa: F811
+    assistant = Assistant()
+    assistant.delay = 1.0
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
+    async with served(channel, assistant, domain) as wechat:
+        openid = new_openid()
+        answer = await asyncio.to_thread(wechat.post, text_xml(openid, "你好", new_msg_id()))
+        assert answer.body == "success"
+        await asyncio.to_thread(wechat_api.wait_for_sent, openid, 1, 15)
+
+
+async def test_tapping_an_older_messages_link_sends_that_links_payload(redis_url, wechat_api,
+                                                                     domain):  # noqa: F811
+    """Link ids restart at 1 in every message: 查话费 (id 3 of the greeting) was taken as 转人工
+    (id 3 of the latest menu) and put the follower in the human queue."""
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain) as wechat:
+        openid = new_openid()
+        assistant.replies = [{"text": "您好", "buttons": [
+            {"title": "宽带上不了网", "payload": "/fault_broadband"}, {"title": "电视没信号", "payload": "/fault_tv"},
+            {"title": "查话费", "payload": "/query_bill"}, {"title": "转人工", "payload": "/request_human"}]}]
+        await asyncio.to_thread(wechat.post, text_xml(openid, "你好", new_msg_id()))
+        assistant.replies = [{"text": "问题解决了吗？", "buttons": [
+            {"title": "解决了", "payload": "/affirm"}, {"title": "没解决", "payload": "/deny"},
+            {"title": "转人工", "payload": "/request_human"}]}]
+        await asyncio.to_thread(wechat.post, text_xml(openid, "电视没信号", new_msg_id()))
+
+        def tap(title: str, menu_id: int) -> None:
+            xml = text_xml(openid, title, new_msg_id()).replace("</xml>", f"<bizmsgmenuid>{menu_id}</bizmsgmenuid></xml>")
+            assert wechat.post(xml).status == 200
+
+        await asyncio.to_thread(tap, "查话费", 3)  # the greeting's link
+        await asyncio.to_thread(tap, "转人工", 3)  # the latest menu's link
+        await asyncio.to_thread(tap, "没解决", 2)
+    assert assistant.texts()[2:] == ["/query_bill", "/request_human", "/deny"]
+
+
+async def test_two_menu_clicks_in_the_same_second_are_both_handled(redis_url, wechat_api, domain):  # noqa: F811
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain) as wechat:
+        openid, second = new_openid(), int(time.time())
+        await asyncio.to_thread(wechat.post, event_xml(openid, "CLICK", "QUERY_PLAN", create_time=second))
+        await asyncio.to_thread(wechat.post, event_xml(openid, "CLICK", "FAULT_TV", create_time=second))
+        await asyncio.to_thread(wechat.post, event_xml(openid, "CLICK", "FAULT_TV", create_time=second))  # a retry
+    assert assistant.texts() == ["/query_plan", "/fault_tv"]
+
+
+async def test_a_picture_or_place_sent_while_a_person_serves_reaches_the_agent_not_the_bot(
+        redis_url, wechat_api, domain):  # noqa: F811
+    """The bot answered 收到您的图片啦… in the middle of a conversation with an agent, and the desk
+    never showed the photo (voice was shown)."""
+    assistant, trackers = Assistant(), Trackers()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain, trackers) as wechat:
+        openid = new_openid()
+        trackers.paused.add(openid)
+        assistant.replies = []  # paused: Rasa logs the message and says nothing
+        photo = await asyncio.to_thread(wechat.post, image_xml(openid, new_msg_id()))
+        place = await asyncio.to_thread(wechat.post, location_xml(openid, new_msg_id()))
+    assert (photo.body, place.body) == ("success", "success")
+    assert assistant.texts() == ["[图片]", "[位置] 位置信息（23.134521, 113.358803）"]
+    assert assistant.heard[0].metadata["wechat_pic_url"] == "http://mmbiz.qpic.cn/test.jpg"
+    assert assistant.heard[0].metadata["wechat_msg_type"] == "image"
+
+
+async def test_a_picture_to_the_bot_still_gets_its_reply(redis_url, wechat_api, domain):  # noqa: F811
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain) as wechat:
+        answer = await asyncio.to_thread(wechat.post, image_xml(new_openid(), new_msg_id()))
+    assert "图片" in reply_fields(answer.body)["Content"] and assistant.heard == []
+
+
+def safe_post(wechat: WeChatServer, xml: str, *, aes_key: str = stack_env.WECHAT_AES_KEY,
+              app_id: str = stack_env.WECHAT_APP_ID, truncate: bool = False):
+    """A safe-mode post encrypted with the given key and AppID (WeChat's console values)."""
+    from defusedxml import ElementTree
+    from wechatpy.crypto import WeChatCrypto
+
+    from tests.channels.wechat_client import sign
+
+    query = wechat.query()
+    envelope = WeChatCrypto(wechat.token, aes_key, app_id).encrypt_message(xml, query["nonce"], query["timestamp"])
+    encrypted = ElementTree.fromstring(envelope).findtext("Encrypt")
+    if truncate:
+        import base64
+
+        encrypted = base64.b64encode(base64.b64decode(encrypted)[:16]).decode()
+    signature = sign(wechat.token, query["timestamp"], query["nonce"])
+    import hashlib
+
+    msg_signature = hashlib.sha1("".join(sorted([wechat.token, query["timestamp"], query["nonce"],
+                                                 encrypted])).encode()).hexdigest()
+    query.update(signature=signature, encrypt_type="aes", msg_signature=msg_signature)
+    body = f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    return wechat.request("POST", query, body.encode("utf-8"))
+
+
+OTHER_AES_KEY = "A" * 43
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ({"app_id": "wx9999999999999999"}, "WECHAT_APP_ID"),
+    ({"aes_key": OTHER_AES_KEY}, "WECHAT_AES_KEY"),
+    ({"truncate": True}, "WECHAT_AES_KEY"),
+], ids=["other-app-id", "other-aes-key", "truncated"])
+async def test_a_safe_mode_body_that_does_not_decrypt_is_a_4xx_naming_the_setting(
+        redis_url, wechat_api, domain, caplog, mistake, hint):  # noqa: F811
+    """A typo in WECHAT_APP_ID or a truncated ciphertext gave a 500 with a traceback, a wrong
+    EncodingAESKey a 400 "bad request" with nothing pointing at the key."""
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api, WECHAT_AES_KEY=stack_env.WECHAT_AES_KEY)))
+    async with served(channel, assistant, domain) as wechat:
+        with caplog.at_level(logging.ERROR, logger="bot.channels.wechat"):
+            answer = await asyncio.to_thread(safe_post, wechat, text_xml(new_openid(), "你好", new_msg_id()),
+                                             **mistake)
+    assert answer.status == 400 and "decrypt" in answer.body
+    assert any(hint in record.getMessage() for record in caplog.records)
+    assert assistant.heard == []
+
+
+async def test_a_safe_mode_message_still_decrypts(redis_url, wechat_api, domain):  # noqa: F811
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api, WECHAT_AES_KEY=stack_env.WECHAT_AES_KEY)))
+    async with served(channel, assistant, domain) as wechat:
+        answer = await asyncio.to_thread(safe_post, wechat, text_xml(new_openid(), "你好", new_msg_id()))
+    assert answer.status == 200 and assistant.texts() == ["你好"]
+
+
+async def test_a_follower_who_unsubscribes_leaves_the_queue_and_their_verification(
+        redis_url, wechat_api, domain, kefu_env):  # noqa: F811
+    """Unsubscribe changed nothing: the follower stayed in the queue (an agent later claimed them
+    and typed into the void), and the openid stayed bound to the verified customer."""
+    import redis.asyncio as aioredis
+
+    from bot.analytics.contacts import split_contacts
+    from bot.db.repository import Repository
+    from bot.handoff.queue import HandoffQueue, HandoffRequest
+    from bot.security.credentials import CredentialStore
+
+    openid = new_openid()
+    credentials = CredentialStore(kefu_env.database_url)
+    credentials.bind("wechat", openid, 1)
+    client = aioredis.from_url(redis_url)
+    queue = HandoffQueue(client)
+    await queue.enqueue(HandoffRequest(openid, "wechat", "general", 0, "1", {"slots": {}}))
+    assert (await queue.entry(openid))["state"] == "waiting"
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api, KEFU_DATABASE_URL=kefu_env.database_url)))
+    try:
+        async with served(channel, assistant, domain) as wechat:
+            answer = await asyncio.to_thread(wechat.post, event_xml(openid, "unsubscribe"))
+        assert (answer.status, answer.body) == (200, "success")
+        assert openid not in await queue.waiting("general")
+        assert (await queue.entry(openid))["state"] == "abandoned"
+    finally:
+        await client.close()
+    assert credentials.bound_customer("wechat", openid) is None
+    events = Repository(kefu_env.database_url).events_for(openid)
+    left = [e for e in events if e["kind"] == "handoff_abandoned"]
+    assert left and left[-1]["data"]["reason"] == "wechat_unsubscribed"
+    assert split_contacts(events)[-1].how == "abandoned"  # gone unanswered, as a caller who hangs up
+    assert assistant.heard == []

@@ -1,0 +1,106 @@
+"""An agent's reply WeChat refuses must not look sent (found by a WeChat tester).
+
+The desk on a real Redis queue and database; the agent's message goes out through the real
+WeChat channel's customer-service output to the loopback WeChat API, told to refuse it.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from bot.channels.wechat import WeChatInput
+from bot.embedded_redis import free_port
+from bot.handoff.desk import DeskError
+from tests.channels import stack_env
+from tests.channels.test_channel_config import settings
+from tests.channels.wechat_client import new_openid
+from tests.channels.wechat_loopback import WeChatLoopback
+from tests.handoff.test_desk_first_shift import Conversations, desk, signed_in, waiting  # noqa: F401
+
+
+class WeChatConversations(Conversations):
+    """Says the agent's message the way ``RasaConversations.utter`` does: recorded, then sent on WeChat."""
+
+    def __init__(self, channel: WeChatInput) -> None:
+        super().__init__()
+        self.channel = channel
+        self.recorded: dict[str, list[dict]] = {}
+
+    async def utter(self, conversation_id: str, response: str, **values):
+        await super().utter(conversation_id, response, **values)
+        # WeChat's variant of utter_agent_message is plain text; the desk keeps the agent's words
+        # in the event's metadata (RasaConversations._append).
+        message = {"text": f"{values.get('agent_name')}：{values.get('agent_text')}"}
+        metadata = {"utter_action": response, "agent": {"name": values.get("agent_name"),
+                                                        "text": values.get("agent_text")}}
+        self.recorded.setdefault(conversation_id, []).append(
+            {"event": "bot", "timestamp": time.time(), "text": message["text"], "data": {}, "metadata": metadata})
+        output = self.channel.get_output_channel()
+        await output.send_response(conversation_id, message)
+        return output
+
+    async def events(self, conversation_id: str) -> list[dict]:
+        return list(self.recorded.get(conversation_id, []))
+
+
+@pytest.fixture
+def wechat_api():
+    api = WeChatLoopback(stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, free_port()).start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def conversations(wechat_api, redis_url):
+    channel = WeChatInput(settings(
+        WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
+        WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=f"http://127.0.0.1:{wechat_api.port}",
+        REDIS_URL=redis_url))
+    return WeChatConversations(channel)
+
+
+async def serving(desk, queue) -> str:  # noqa: F811
+    openid = new_openid()
+    await signed_in(desk, "wang", ["tv"])
+    await waiting(queue, openid, channel="wechat")
+    assert (await desk.claim("wang", "王芳"))["conversation_id"] == openid
+    return openid
+
+
+@pytest.mark.parametrize("refusal, reason", [(45015, "window"), (43004, "window"), (45047, "quota"),
+                                             (40001, "credentials"),
+                                             ("html502", "failed")])
+async def test_a_refused_reply_is_reported_to_the_agent_and_marked_in_the_transcript(
+        desk, queue, wechat_api, refusal, reason):  # noqa: F811
+    """45015: the follower last wrote more than 48 hours ago, or unsubscribed. The desk said
+    {"ok": true}; a gateway's HTML 502 became a 500 (JSONDecodeError)."""
+    openid = await serving(desk, queue)
+    wechat_api.send_error = refusal
+    with pytest.raises(DeskError) as refused:
+        await desk.send("wang", "王芳", openid, "请问您方便什么时候安排师傅上门？")
+    assert (refused.value.code, refused.value.status) == (f"error_not_delivered_{reason}", 502)
+    turns = (await desk.messages("wang", openid, -1))["turns"]
+    assert (turns[-1]["who"], turns[-1]["agent_name"]) == ("agent", "王芳")
+    assert turns[-1]["text"] == "请问您方便什么时候安排师傅上门？" and turns[-1]["undelivered"] == reason
+    assert not any("上门" in m["text"]["content"] for m in wechat_api.sent_to(openid))
+
+
+async def test_a_delivered_reply_is_not_marked(desk, queue, wechat_api):  # noqa: F811
+    openid = await serving(desk, queue)
+    await desk.send("wang", "王芳", openid, "您好，我是客服王芳")
+    turns = (await desk.messages("wang", openid, -1))["turns"]
+    assert "undelivered" not in turns[-1]
+    await asyncio.to_thread(wechat_api.wait_for_sent, openid)
+
+
+async def test_a_hanging_wechat_api_does_not_hold_the_agent_for_long(desk, queue, wechat_api):  # noqa: F811
+    """It took 11 s (aiohttp's 10 s), holding the conversation's lock all the while."""
+    openid = await serving(desk, queue)
+    wechat_api.send_error = "hang"
+    started = time.monotonic()
+    with pytest.raises(DeskError) as refused:
+        await desk.send("wang", "王芳", openid, "还在吗？")
+    assert refused.value.code == "error_not_delivered_failed"
+    assert time.monotonic() - started < 6
