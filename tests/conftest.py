@@ -39,6 +39,7 @@ def kefu_env(tmp_path, monkeypatch):
     from tests.postgres import fresh_database_url, postgres_server_url
 
     monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("KEFU_DEMO_DATA", "on")  # seeded below, on SQLite and on CI's PostgreSQL alike
     monkeypatch.delenv("KEFU_DATABASE_URL", raising=False)
     if postgres_server_url():  # CI: the same tests against PostgreSQL
         monkeypatch.setenv("KEFU_DATABASE_URL", fresh_database_url(postgres_server_url()))

@@ -202,7 +202,11 @@ async def test_database_failure_apologises_and_offers_a_human(run_action, monkey
     from actions import backend
     from bot import settings as settings_module
 
+    from bot.security.secrets import ENVIRONMENT
+
     monkeypatch.setenv("KEFU_DATABASE_URL", f"sqlite:///{tmp_path}/missing/dir/kefu.db")
+    for variable in ENVIRONMENT.values():  # as `kefu run` starts the action server: secrets in its environment,
+        monkeypatch.setenv(variable, "test-secret")  # not read from the (here unreachable) database
     settings_module.get_settings.cache_clear()
     backend.repository.cache_clear()
     turn = await run_action("action_query_bill", load_tracker("query_bill", **proven(1)))
