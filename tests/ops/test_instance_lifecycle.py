@@ -60,10 +60,15 @@ def by_module(process: subprocess.Popen, module: str) -> list[psutil.Process]:
 
 
 def kill_all(processes: list[psutil.Process]) -> None:
+    """Clean-up: these processes and their process groups (a server's workers forked after we looked)."""
+    own_group = os.getpgid(0)
     for process in processes:
         try:
+            group = os.getpgid(process.pid)
+            if group != own_group:
+                os.killpg(group, signal.SIGKILL)
             process.kill()
-        except psutil.NoSuchProcess:
+        except (psutil.NoSuchProcess, ProcessLookupError):
             pass
 
 
@@ -113,6 +118,7 @@ def instance(trained_model, tmp_path_factory):
         started_children = descendants(launcher)
         wait_for(lambda: requests.get(f"{rasa_url}/health", timeout=5).status_code == 200, START_S,
                  "/health 200 after kefu run started")
+        probe.answered.wait(30)  # the probe's own look at the now ready port
         probe.stop.set()
         probe.join(30)
         yield {"launcher": launcher, "probe": probe, "rasa_url": rasa_url, "env": env}
