@@ -24,6 +24,7 @@ from bot.redis_reconnect import reconnecting
 from bot.security.loopback import from_loopback
 from bot.settings import Settings, get_settings
 from bot.model_swap_memory import release_after_swap
+from bot.served_model import remember_swap
 from bot.worker_balance import close_after_turn, serves_with_several_workers
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class OpsBlueprint(Blueprint):
         if serves_with_several_workers(get_settings().env):
             app.register_middleware(close_after_turn, "response")
         app.register_middleware(release_after_swap, "response")
+        app.register_middleware(remember_swap, "response")  # a replaced worker loads the published model
         app.error_handler.add(RedisError, store_unavailable)
         app.error_handler.add(LockError, store_unavailable)
         channel = self.ctx.channel

@@ -8,13 +8,16 @@ A real ``kefu run`` (two Rasa workers, embedded Redis, own SQLite database, the 
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -188,3 +191,46 @@ def test_sigterm_while_starting_leaves_no_server_running(trained_model, tmp_path
             if launcher.poll() is None:
                 launcher.kill()
             kill_all(children + descendants(launcher))
+
+
+def served_by(rasa_main: psutil.Process, port: int, token: str) -> tuple[int, str]:
+    """(worker pid, model file) of one fresh keep-alive connection's GET /status."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("GET", f"/status?token={token}")
+        model = json.loads(connection.getresponse().read()).get("model_file", "")
+        local = connection.sock.getsockname()[1]
+        for worker in rasa_main.children():
+            if any(c.raddr and c.raddr.port == local for c in worker.connections("tcp")):
+                return worker.pid, model
+        return 0, model
+    finally:
+        connection.close()
+
+
+def test_a_replaced_worker_serves_the_published_model_not_the_first_one(instance, tmp_path):
+    from bot.editor.publish import hot_swap
+    from bot.security.secrets import load_secrets
+    from bot import settings as settings_module
+
+    launcher, rasa_url = instance["launcher"], instance["rasa_url"]
+    port = int(instance["env"]["KEFU_RASA_PORT"])
+    token = load_secrets(settings_module.from_environment(instance["env"])).rasa_token
+    (rasa_main,) = [p for p in by_module(launcher, "bot.security.rasa_server") if p.ppid() == launcher.pid]
+    started_with = Path(rasa_main.cmdline()[rasa_main.cmdline().index("--model") + 1])
+    published = tmp_path / "kefu-published-copy.tar.gz"  # same model, another file: which one is served
+    shutil.copyfile(started_with, published)
+    wait_for(lambda: len(rasa_main.children()) == 2, 300, "two Rasa workers")
+    hot_swap(rasa_url, published, token=token, workers=2)
+
+    victim = rasa_main.children()[0]
+    killed_at = time.time()
+    victim.kill()
+    victim.wait(10)
+    replacement = wait_for(lambda: [w for w in rasa_main.children() if w.create_time() >= killed_at - 1] or None,
+                           30, "a replacement worker")[-1]
+    pid, model = wait_for(lambda: (answer := served_by(rasa_main, port, token))[0] == replacement.pid and answer,
+                          START_S, "a request served by the replacement worker", every=0.5)
+    assert Path(model).name == published.name, f"the replacement serves {model}, not the published model"
