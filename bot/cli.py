@@ -31,7 +31,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     log_masking.install()
 
-    from bot.launcher import PortTaken, check_port_free, describe_exit, reason_lines
+    from bot.launcher import Keeper, PortTaken, check_port_free, describe_exit, reason_lines
 
     settings = get_settings()
     stack = KefuStack(settings)
@@ -53,8 +53,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     print("Kefu: preparing database and model (first run trains the model, a few minutes)...", flush=True)
     record_baseline(settings)  # the publish log's first entry lists what editors changed after this
+    stopping = False
+
+    def interrupt_start(*_):
+        raise StartInterrupted()
+
+    # Before anything is spawned: a SIGTERM during the minutes of starting stops what was started
+    # (the servers run in their own process groups and would otherwise outlive the launcher).
+    signal.signal(signal.SIGTERM, interrupt_start)
+    signal.signal(signal.SIGINT, interrupt_start)
     try:
         stack.start()
+    except StartInterrupted:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("Kefu: stopped while starting; stopping the servers started so far.", file=sys.stderr, flush=True)
+        stack.stop()
+        return 1
     except StartupError as exc:
         print(f"Kefu failed to start: {exc}", file=sys.stderr)
         for role, _, log_file in servers:
@@ -89,7 +104,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     threading.Thread(target=deliver_forever, args=(settings, outbox_stop), daemon=True).start()
     threading.Thread(target=contacts_forever, args=(settings, outbox_stop, stack.redis_url), daemon=True).start()
     threading.Thread(target=prune_caller_clips_forever, args=(settings, outbox_stop), daemon=True).start()
-    stopping = False
 
     def stop(*_):
         nonlocal stopping
@@ -97,18 +111,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    died = []
+    keeper = Keeper(stack, [(role, log_file) for role, _, log_file in servers])
     try:
-        while not stopping and not died:
+        while not stopping:
             time.sleep(1)
-            died = [(role, p, log_file) for (role, _, log_file), p in zip(servers, stack.processes)
-                    if p.poll() is not None]
+            for note in keeper.tick():
+                print(note, file=sys.stderr, flush=True)
     finally:
         outbox_stop.set()
-        for role, process, log_file in died:
-            print(describe_exit(role, process.returncode, log_file), file=sys.stderr)
         stack.stop()
-    return 1 if died else 0
+    return 0
+
+
+class StartInterrupted(Exception):
+    """SIGTERM or Ctrl-C arrived while ``kefu run`` was still starting."""
 
 
 def wechat_note(settings) -> str:

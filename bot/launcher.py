@@ -1,10 +1,14 @@
 """What ``kefu run`` tells people when a part of Kefu cannot start or stops: which port, which
-server, and the log line that says why — and a non-zero exit, so scripts notice too."""
+server, and the log line that says why — and a non-zero exit, so scripts notice too. Once running,
+:class:`Keeper` starts a server that stopped again."""
 from __future__ import annotations
 
 import errno
+import os
 import re
+import signal
 import socket
+import time
 from pathlib import Path
 
 # Log lines worth showing first: the reason a server failed, not the last debug line.
@@ -46,3 +50,50 @@ def reason_lines(log_file: Path, limit: int = 5, tail: int = 200) -> list[str]:
 def describe_exit(role: str, returncode: int | None, log_file: Path) -> str:
     lines = "\n".join(f"    {line}" for line in reason_lines(log_file))
     return f"Kefu's {role} stopped (exit code {returncode}); from {log_file}:\n{lines}"
+
+
+class Keeper:
+    """Starts the stack's servers again when one stops, instead of stopping the whole instance.
+
+    ``kefu run`` used to tear everything down when its action server died, and nothing brought the
+    instance back. Each server (``roles`` in ``stack.processes`` order) that exits is started again
+    with the stack's environment after a back-off (1 s, doubling to 60 s while it keeps dying within
+    a minute of its start, see :mod:`bot.sanic_workers`). Rasa's ``/health`` is 503 meanwhile.
+    """
+
+    def __init__(self, stack, roles: list[tuple[str, Path]]) -> None:
+        self.stack = stack
+        self.entries = [{"role": role, "log": log_file, "process": process, "command": list(process.args),
+                         "started": time.monotonic(), "quick_deaths": 0, "restart_at": None}
+                        for (role, log_file), process in zip(roles, stack.processes)]
+
+    def tick(self, now: float | None = None) -> list[str]:
+        """Notice servers that exited and start those whose back-off is over; what to tell the operator."""
+        from bot.sanic_workers import STEADY_AFTER_S, backoff_seconds
+
+        now = time.monotonic() if now is None else now
+        told = []
+        for entry in self.entries:
+            process = entry["process"]
+            if entry["restart_at"] is None and process.poll() is not None:
+                lived = now - entry["started"]
+                entry["quick_deaths"] = 0 if lived >= STEADY_AFTER_S else entry["quick_deaths"] + 1
+                delay = backoff_seconds(entry["quick_deaths"])
+                entry["restart_at"] = now + delay
+                if process in self.stack.processes:
+                    self.stack.processes.remove(process)
+                _kill_group(process)  # its workers, if only the main process died
+                told.append(describe_exit(entry["role"], process.returncode, entry["log"])
+                            + f"\n  starting it again in {delay:.0f}s")
+            elif entry["restart_at"] is not None and entry["restart_at"] <= now:
+                entry["process"] = self.stack._spawn(entry["command"], self.stack.child_environment(), entry["log"])
+                entry["started"], entry["restart_at"] = now, None
+                told.append(f"Kefu's {entry['role']} started again (pid {entry['process'].pid})")
+        return told
+
+
+def _kill_group(process) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

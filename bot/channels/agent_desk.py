@@ -28,6 +28,7 @@ from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.handoff.accounts import SUPERVISOR, AccountStore
 from bot.handoff.conversations import RasaConversations
@@ -79,24 +80,33 @@ async def current_agent(request: Request, desk: Desk) -> dict | None:
     return agent
 
 
+def database_unavailable(request: Request, exc: Exception) -> HTTPResponse:
+    """The database (accounts, tickets, customers) did not answer: a retryable 503 with a code the page
+    shows (``error_database_unavailable``) and a log line, not a bare 500 nobody sees in the logs."""
+    logger.warning("desk.database_unavailable path=%s error=%s", request.path, type(exc).__name__)
+    return response.json({"error": "error_database_unavailable"}, status=503, headers={"Retry-After": "5"})
+
+
 def signed_in(handler: Handler) -> Handler:
     """Require a desk session (and the CSRF header on writes); passes the session's agent."""
     async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
         desk = desk_of(request.app)
-        agent = await current_agent(request, desk)
-        if agent is None:
-            return response.json({"error": "error_signed_out"}, status=401)
-        if request.method != "GET" and request.headers.get(CSRF_HEADER) != "1":
-            return response.json({"error": "error_forbidden"}, status=403)
-        if request.method != "GET":  # an agent acting at the desk is there (bot.handoff.departures)
-            await desk.queue.roster.heartbeat(agent["agent_id"])
-        # Ids arrive URL-encoded ("+" in a WeChat or phone id is "%2B"); Sanic's router leaves them so.
-        kwargs = {name: unquote(value) if name in ("conversation_id", "ticket_id", "agent_id") else value
-                  for name, value in kwargs.items()}
         try:
+            agent = await current_agent(request, desk)
+            if agent is None:
+                return response.json({"error": "error_signed_out"}, status=401)
+            if request.method != "GET" and request.headers.get(CSRF_HEADER) != "1":
+                return response.json({"error": "error_forbidden"}, status=403)
+            if request.method != "GET":  # an agent acting at the desk is there (bot.handoff.departures)
+                await desk.queue.roster.heartbeat(agent["agent_id"])
+            # Ids arrive URL-encoded ("+" in a WeChat or phone id is "%2B"); Sanic's router leaves them so.
+            kwargs = {name: unquote(value) if name in ("conversation_id", "ticket_id", "agent_id") else value
+                      for name, value in kwargs.items()}
             return await handler(request, desk, agent, *args, **kwargs)
         except DeskError as exc:
             return response.json({"error": exc.code}, status=exc.status)
+        except SQLAlchemyError as exc:
+            return database_unavailable(request, exc)
 
     wrapped.__name__ = handler.__name__
     return wrapped
@@ -151,7 +161,10 @@ async def login(request: Request) -> HTTPResponse:
     guard = login_guard(desk)
     if await guard.locked(name, address):
         return response.json({"error": "error_locked"}, status=429)
-    result = await desk.login(name, str(data.get("password", ""))[:256])
+    try:
+        result = await desk.login(name, str(data.get("password", ""))[:256])
+    except SQLAlchemyError as exc:
+        return database_unavailable(request, exc)
     if result is None:
         await guard.failed(name, address)
         return response.json({"error": "error_login"}, status=401)

@@ -1,4 +1,5 @@
-"""Operations endpoints inside the Rasa server: ``GET /metrics`` (Prometheus) and ``GET /health``.
+"""Operations endpoints inside the Rasa server: ``GET /metrics`` (Prometheus), ``GET /health`` (readiness)
+and ``GET /health/live`` (liveness).
 
 Configured as a channel in ``credentials.yml`` (``bot.channels.ops.OpsInput``) so every Rasa server
 process serves them; building it also sets up Kefu's structured logging and the turn guards
@@ -23,6 +24,7 @@ from bot.redis_reconnect import reconnecting
 from bot.security.loopback import from_loopback
 from bot.settings import Settings, get_settings
 from bot.model_swap_memory import release_after_swap
+from bot.served_model import remember_swap
 from bot.worker_balance import close_after_turn, serves_with_several_workers
 
 logger = logging.getLogger(__name__)
@@ -57,10 +59,12 @@ class OpsBlueprint(Blueprint):
         if serves_with_several_workers(get_settings().env):
             app.register_middleware(close_after_turn, "response")
         app.register_middleware(release_after_swap, "response")
+        app.register_middleware(remember_swap, "response")  # a replaced worker loads the published model
         app.error_handler.add(RedisError, store_unavailable)
         app.error_handler.add(LockError, store_unavailable)
         channel = self.ctx.channel
         app.add_route(channel.health, "/health", methods=["GET"], name="kefu_health")
+        app.add_route(channel.live, "/health/live", methods=["GET"], name="kefu_health_live")
         app.add_route(channel.metrics, "/metrics", methods=["GET"], name="kefu_metrics")
         app.register_listener(channel.open_clients, "before_server_start")
         app.register_listener(channel.warm_up, "after_server_start")  # Rasa loads the model before start
@@ -115,19 +119,20 @@ class OpsInput(InputChannel):
             await self.redis.close()
 
     async def health(self, _: Request) -> HTTPResponse:
-        from bot.observability.health import check_all
+        from bot.observability.health import CheckResult, check_all, readiness
 
         action_health = f"http://{self.settings.host}:{self.settings.action_port}/health"
-        from bot.observability.health import CheckResult
-
         results = await check_all(self.redis, self.repository.engine, self.http, action_health)
         # A worker whose first turn would still pay the model's warm-up is not ready for traffic.
         results.append(CheckResult("warm_up", self.warmed, 0.0, "" if self.warmed else "warming up"))
-        healthy = all(r.ok for r in results)
-        if not healthy:
-            logger.warning("health.failed failing=%s", ",".join(r.name for r in results if not r.ok))
-        return response.json({"status": "ok" if healthy else "unavailable",
-                              "checks": {r.name: r.as_dict() for r in results}}, status=200 if healthy else 503)
+        status, body = readiness(results)
+        if body["status"] != "ok":
+            logger.warning("health.%s failing=%s", body["status"], ",".join(r.name for r in results if not r.ok))
+        return response.json(body, status=status)
+
+    async def live(self, _: Request) -> HTTPResponse:
+        """Liveness: this server process answers (no dependency checked; ``/health`` is readiness)."""
+        return response.json({"status": "alive"})
 
     def allowed(self, request: Request) -> bool:
         token = self.settings.metrics_token

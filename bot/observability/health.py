@@ -1,8 +1,14 @@
-"""``GET /health`` for load balancers: can this server answer customers right now?
+"""``GET /health`` for load balancers: should this instance take customers right now?
 
-It answers 200 only when Redis (conversations, locks, queue), the database (customers, tickets,
-outcomes) and the action server (every custom answer) all respond within a short deadline, and 503
-naming the one that did not otherwise.
+It checks Redis (conversations, locks, queue), the database (customers, tickets, outcomes) and this
+machine's action server (every custom answer), each within a short deadline, and names in ``checks``
+any that did not answer. Only a failure of this instance's own parts makes it *unready* (503): a load
+balancer should send customers elsewhere. Redis and the database are shared by every instance; when
+one of them is down every instance fails alike, and answering 503 everywhere would take the whole
+site out of the load balancer although each instance still serves (self-help and handoff without
+the database; the documented apology without Redis). Then ``/health`` answers 200 with
+``"status": "degraded"`` and the failing dependency in ``degraded``, for monitoring and people.
+``GET /health/live`` only says the server process answers (for a process supervisor).
 """
 from __future__ import annotations
 
@@ -71,3 +77,17 @@ async def check_all(redis, engine, session: aiohttp.ClientSession, action_health
         _timed("database", lambda: check_database(engine)),
         _timed("action_server", lambda: check_action_server(session, action_health_url)),
     ))
+
+
+SHARED = ("redis", "database")  # the same for every instance: down everywhere at once
+
+
+def readiness(results: list[CheckResult]) -> tuple[int, dict]:
+    """HTTP status and body of ``/health`` for these check results (see the module docstring)."""
+    failing = [r.name for r in results if not r.ok]
+    own = [name for name in failing if name not in SHARED]
+    status = "unavailable" if own else "degraded" if failing else "ok"
+    body = {"status": status, "ready": not own, "checks": {r.name: r.as_dict() for r in results}}
+    if failing and not own:
+        body["degraded"] = failing
+    return (503 if own else 200), body

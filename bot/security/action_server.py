@@ -18,6 +18,7 @@ from rasa_sdk.plugin import plugin_manager
 from sanic import Sanic, response
 from sanic.request import Request
 
+from bot import sanic_workers
 from bot.security import log_masking
 from bot.security.secrets import get_secrets
 from bot.settings import get_settings
@@ -52,6 +53,7 @@ def build_app(secret: str) -> Sanic:
 
 def main() -> None:
     log_masking.install()
+    sanic_workers.install()  # a dead action-server worker is replaced (bot.sanic_workers)
     utils.configure_colored_logging("INFO")
     utils.update_sanic_log_level()
     settings = get_settings()

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import sys
 
+from bot import sanic_workers, served_model
 from bot.security import log_masking
 from bot.security.secrets import get_secrets
 
 
 def main() -> None:
     log_masking.install()
+    sanic_workers.install()  # workers listen only once their model is loaded; a dead one is replaced
+    served_model.install()  # ...and loads the model last published into the others, not the first one
     if len(sys.argv) > 1 and sys.argv[1] == "run" and not any(a.startswith("--auth-token") for a in sys.argv):
         # One argument with "=": a url-safe token may start with "-", which argparse would take for an option.
         sys.argv.append(f"--auth-token={get_secrets().rasa_token}")

@@ -123,7 +123,10 @@ def test_redis_restart_apologises_then_recovers_within_10s(fault_stack, domain_t
         assert during.status_code == 200, "a 500 while Redis was down"
         assert is_apology(texts(during), domain_texts, "utter_service_unavailable"), texts(during)
         code, body = health(fault_stack)
-        assert code == 503 and not body["checks"]["redis"]["ok"]
+        # Redis is shared by every instance: all would fail alike, so the instance stays in the
+        # load balancer (it answers the apology) and says what is wrong (bot/observability/health.py).
+        assert code == 200 and body["status"] == "degraded" and body["degraded"] == ["redis"], body
+        assert not body["checks"]["redis"]["ok"]
         assert is_apology(asyncio.run(webchat_turn(fault_stack, "还是没信号")), domain_texts,
                           "utter_service_unavailable"), "the web chat went silent while Redis was down"
         wechat = WeChatServer(f"{fault_stack.settings.rasa_url}/webhooks/wechat/webhook", token=WECHAT_TOKEN)

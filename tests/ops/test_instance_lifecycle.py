@@ -1,0 +1,236 @@
+"""``kefu run`` as an operator behind a load balancer meets it: starting, losing a process, stopping.
+
+A real ``kefu run`` (two Rasa workers, embedded Redis, own SQLite database, the trained model):
+- while it starts, its Rasa port refuses connections instead of accepting requests it cannot answer
+  for minutes (nginx waited 60 s and answered 504);
+- a killed action server, or a killed Rasa worker, is replaced and the instance serves again;
+- SIGTERM while it is still starting leaves no Rasa or action server running.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from bot.embedded_redis import free_port
+from tests.conftest import PROJECT_ROOT
+from tests.ops.faults import wait_for
+
+START_S = 420  # the model loads in 1-3 minutes on a busy 2-core machine
+
+
+def run_environment(data_dir) -> dict:
+    env = dict(os.environ, KEFU_DATA_DIR=str(data_dir), KEFU_RASA_PORT=str(free_port()),
+               KEFU_ACTION_PORT=str(free_port()), KEFU_REDIS_PORT=str(free_port()), KEFU_WORKERS="2",
+               PYTHONPATH=str(PROJECT_ROOT))
+    for name in ("REDIS_URL", "KEFU_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    return env
+
+
+def start_kefu_run(env: dict, log) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def descendants(process: subprocess.Popen) -> list[psutil.Process]:
+    try:
+        return psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def by_module(process: subprocess.Popen, module: str) -> list[psutil.Process]:
+    found = []
+    for child in descendants(process):
+        try:
+            if module in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def kill_all(processes: list[psutil.Process]) -> None:
+    """Clean-up: these processes and their process groups (a server's workers forked after we looked)."""
+    own_group = os.getpgid(0)
+    for process in processes:
+        try:
+            group = os.getpgid(process.pid)
+            if group != own_group:
+                os.killpg(group, signal.SIGKILL)
+            process.kill()
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            pass
+
+
+class PortProbe(threading.Thread):
+    """Connects to the Rasa port every 0.5 s until it answers: each accepted connection must answer at once."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.refused = 0
+        self.held: list[float] = []  # seconds an accepted connection waited without an answer
+        self.answered = threading.Event()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set() and not self.answered.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as conn:
+                    conn.settimeout(5)
+                    started = time.monotonic()
+                    conn.sendall(b"GET /version HTTP/1.1\r\nHost: kefu\r\nConnection: close\r\n\r\n")
+                    try:
+                        if conn.recv(64).startswith(b"HTTP/1.1 200"):
+                            self.answered.set()
+                    except socket.timeout:
+                        self.held.append(time.monotonic() - started)
+            except ConnectionRefusedError:
+                self.refused += 1
+            except OSError:
+                pass
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def instance(trained_model, tmp_path_factory):
+    """A started ``kefu run`` and what a client saw of its Rasa port while it started."""
+    data_dir = tmp_path_factory.mktemp("instance")
+    env = run_environment(data_dir)
+    log = open(data_dir / "kefu-run.out", "wb")
+    launcher = start_kefu_run(env, log)
+    probe = PortProbe(int(env["KEFU_RASA_PORT"]))
+    probe.start()
+    rasa_url = f"http://127.0.0.1:{env['KEFU_RASA_PORT']}"
+    started_children: list[psutil.Process] = []
+    try:
+        wait_for(lambda: by_module(launcher, "bot.security.rasa_server"), 120, "the Rasa server process")
+        started_children = descendants(launcher)
+        wait_for(lambda: requests.get(f"{rasa_url}/health", timeout=5).status_code == 200, START_S,
+                 "/health 200 after kefu run started")
+        probe.answered.wait(30)  # the probe's own look at the now ready port
+        probe.stop.set()
+        probe.join(30)
+        yield {"launcher": launcher, "probe": probe, "rasa_url": rasa_url, "env": env}
+    finally:
+        probe.stop.set()
+        everything = started_children + descendants(launcher)
+        if launcher.poll() is None:
+            launcher.send_signal(signal.SIGTERM)
+            try:
+                launcher.wait(60)
+            except subprocess.TimeoutExpired:
+                launcher.kill()
+        kill_all(everything)
+        log.close()
+
+
+def test_a_starting_instance_refuses_connections_instead_of_holding_them(instance):
+    probe = instance["probe"]
+    assert probe.answered.is_set()
+    assert probe.held == [], f"accepted connections waited {probe.held} s without an answer while the model loaded"
+    assert probe.refused > 0, "the probe never saw the instance starting"
+
+
+def test_a_killed_action_server_is_started_again(instance):
+    launcher, rasa_url = instance["launcher"], instance["rasa_url"]
+    (action_main,) = [p for p in by_module(launcher, "bot.security.action_server") if p.ppid() == launcher.pid]
+    os.killpg(action_main.pid, signal.SIGKILL)
+    wait_for(lambda: requests.get(f"{rasa_url}/health", timeout=5).json()["checks"]["action_server"]["ok"] is False,
+             30, "/health noticing the action server is gone")
+    wait_for(lambda: requests.get(f"{rasa_url}/health", timeout=5).status_code == 200, START_S,
+             "/health 200 after the action server was started again")
+    assert launcher.poll() is None, "kefu run stopped the whole instance"
+    answer = requests.post(f"{rasa_url}/webhooks/rest/webhook", json={"sender": "lifecycle-1", "message": "你好"},
+                           timeout=60)
+    assert answer.status_code == 200 and answer.json()
+
+
+def test_a_killed_rasa_worker_is_replaced(instance):
+    launcher, rasa_url = instance["launcher"], instance["rasa_url"]
+    (rasa_main,) = [p for p in by_module(launcher, "bot.security.rasa_server") if p.ppid() == launcher.pid]
+    workers = rasa_main.children()
+    assert len(workers) == 2, workers
+    workers[0].kill()
+    workers[0].wait(10)
+    wait_for(lambda: len([w for w in rasa_main.children() if w.is_running()]) == 2 and workers[0] not in
+             rasa_main.children(), 30, "a second Rasa worker again")
+    replacement = [w for w in rasa_main.children() if w.pid != workers[1].pid][0]
+    # The replacement takes turns once its model is loaded; the other worker serves meanwhile.
+    assert requests.post(f"{rasa_url}/webhooks/rest/webhook", json={"sender": "lifecycle-2", "message": "你好"},
+                         timeout=60).status_code == 200
+    assert replacement.is_running()
+
+
+def test_sigterm_while_starting_leaves_no_server_running(trained_model, tmp_path):
+    env = run_environment(tmp_path / "var")
+    with open(tmp_path / "kefu-run.out", "wb") as log:
+        launcher = start_kefu_run(env, log)
+        children: list[psutil.Process] = []
+        try:
+            wait_for(lambda: by_module(launcher, "bot.security.rasa_server"), 120, "the Rasa server process")
+            children = descendants(launcher)
+            launcher.send_signal(signal.SIGTERM)
+            launcher.wait(60)
+            gone, alive = psutil.wait_procs(children, timeout=30)
+            assert alive == [], f"still running after SIGTERM during start: {[p.cmdline()[:4] for p in alive]}"
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+            kill_all(children + descendants(launcher))
+
+
+def served_by(rasa_main: psutil.Process, port: int, token: str) -> tuple[int, str]:
+    """(worker pid, model file) of one fresh keep-alive connection's GET /status."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("GET", f"/status?token={token}")
+        model = json.loads(connection.getresponse().read()).get("model_file", "")
+        local = connection.sock.getsockname()[1]
+        for worker in rasa_main.children():
+            if any(c.raddr and c.raddr.port == local for c in worker.connections("tcp")):
+                return worker.pid, model
+        return 0, model
+    finally:
+        connection.close()
+
+
+def test_a_replaced_worker_serves_the_published_model_not_the_first_one(instance, tmp_path):
+    from bot.editor.publish import hot_swap
+    from bot.security.secrets import load_secrets
+    from bot import settings as settings_module
+
+    launcher, rasa_url = instance["launcher"], instance["rasa_url"]
+    port = int(instance["env"]["KEFU_RASA_PORT"])
+    token = load_secrets(settings_module.from_environment(instance["env"])).rasa_token
+    (rasa_main,) = [p for p in by_module(launcher, "bot.security.rasa_server") if p.ppid() == launcher.pid]
+    started_with = Path(rasa_main.cmdline()[rasa_main.cmdline().index("--model") + 1])
+    published = tmp_path / "kefu-published-copy.tar.gz"  # same model, another file: which one is served
+    shutil.copyfile(started_with, published)
+    wait_for(lambda: len(rasa_main.children()) == 2, 300, "two Rasa workers")
+    hot_swap(rasa_url, published, token=token, workers=2)
+
+    victim = rasa_main.children()[0]
+    killed_at = time.time()
+    victim.kill()
+    victim.wait(10)
+    replacement = wait_for(lambda: [w for w in rasa_main.children() if w.create_time() >= killed_at - 1] or None,
+                           30, "a replacement worker")[-1]
+    pid, model = wait_for(lambda: (answer := served_by(rasa_main, port, token))[0] == replacement.pid and answer,
+                          START_S, "a request served by the replacement worker", every=0.5)
+    assert Path(model).name == published.name, f"the replacement serves {model}, not the published model"
