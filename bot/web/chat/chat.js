@@ -217,8 +217,8 @@
     } else if (custom.kind === "agent_joined") {
       disableOldReplies(); // the waiting room's options (cancel, message, callback) are spent
     } else if (custom.kind === "queue_left") {
-      // Out of the queue (a supervisor's 移出队列, a timeout): the waiting room's options are spent,
-      // not what the same message offers now (预约回电).
+      // Out of the queue (a supervisor removed it, or it timed out): the waiting room's options are spent,
+      // not what the same message offers now (booking a callback).
       disableOldReplies(typeof at === "number" ? at : undefined);
     } else if (custom.kind === "notice") {
       log.appendChild(el("div", "notice", t("notice_" + String(custom.reason || ""), { limit: MESSAGE_LIMIT })));
