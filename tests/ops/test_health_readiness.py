@@ -48,6 +48,7 @@ async def health_of(kefu_env, redis_url: str, action_port: int, database_down: b
     settings = dataclasses.replace(kefu_env, action_port=action_port,
                                    redis=dataclasses.replace(kefu_env.redis, url=redis_url))
     channel = OpsInput(settings)
+    channel.warmed = True  # a worker past its first parse (bot.warm_up; tests/ops/test_warm_up.py)
     await channel.open_clients(None, None)
     try:
         if database_down:
