@@ -121,11 +121,12 @@ async def test_an_agent_hears_what_the_recogniser_could_not_transcribe(running_k
         turn = (await clip_turns(desk, conversation_id))[0]
         stored = running_kefu.settings.data_dir / CLIPS_DIR / f"{turn['clip']['id']}.wav"
         assert stored.read_bytes() == wav, "the clip is not kept in the data folder"
-        # Another agent, signed in but not serving this call, cannot play it.
+        # Another agent, signed in but not serving this call, cannot play it, nor tell that it exists
+        # (the same answer as for no such conversation: tests/handoff/test_desk_first_shift.py).
         path = f"/agent/api/conversations/{conversation_id}/clips/{turn['clip']['id']}"
         denied = await asyncio.to_thread(other_agent.get, f"{running_kefu.settings.rasa_url}{path}",
                                          headers=DESK_HEADERS, timeout=30)
-        assert denied.status_code == 403
+        assert denied.status_code == 404 and denied.json()["error"] == "error_not_serving"
         # Nor can the serving agent play a clip this conversation does not name.
         assert (await desk("GET", f"conversations/{conversation_id}/clips/{'0' * 32}")).status_code == 404
         await call.hangup()
