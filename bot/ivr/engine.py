@@ -102,13 +102,17 @@ class FlowEngine:
         except CallStateError:  # already gone (expired, or ended by another path): nothing to record
             state = None
         bridged = await self.services.store.bridged(call_id)
-        await self.services.store.end(call_id)
         # Whatever queued the call (a transfer node, the assistant) and whatever the agent did:
         # the entry goes and the conversation is the assistant's again, so no agent claims a dead
-        # call — unless the carrier bridged the voice to the agent, who closes at the desk.
-        if not bridged:
-            await self.services.handoff.leave(conversation_id(call_id),
-                                              "caller_hung_up" if reason in ("caller", "hung_up") else f"call_{reason}")
+        # call — unless the carrier bridged the voice to the agent, who closes at the desk. Before
+        # the call's state goes: a call no longer live is never still in a queue (found by CI, a
+        # check between the two saw the state gone and the entry still waiting).
+        try:
+            if not bridged:
+                await self.services.handoff.leave(conversation_id(call_id),
+                                                  "caller_hung_up" if reason in ("caller", "hung_up") else f"call_{reason}")
+        finally:
+            await self.services.store.end(call_id)
         if state is not None:
             await self.services.records.event(conversation_id(call_id), "ivr_call_ended", {
                 "reason": reason, "flow": state.flow, "version": state.version, "path": state.path,
