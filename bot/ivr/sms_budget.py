@@ -54,7 +54,8 @@ class TextBudget:
             return False
 
     async def _within(self, key: str, limit: int) -> bool:
-        count = await self.redis.incr(key)
-        if count == 1:
-            await self.redis.expire(key, WINDOW_S * 2)
+        async with self.redis.pipeline(transaction=True) as pipe:  # never a count left without its expiry
+            pipe.incr(key)
+            pipe.expire(key, WINDOW_S * 2)
+            count, _ = await pipe.execute()
         return count <= limit
