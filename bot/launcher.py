@@ -86,7 +86,16 @@ class Keeper:
                 told.append(describe_exit(entry["role"], process.returncode, entry["log"])
                             + f"\n  starting it again in {delay:.0f}s")
             elif entry["restart_at"] is not None and entry["restart_at"] <= now:
-                entry["process"] = self.stack._spawn(entry["command"], self.stack.child_environment(), entry["log"])
+                try:
+                    entry["process"] = self.stack._spawn(entry["command"], self.stack.child_environment(),
+                                                         entry["log"])
+                except Exception as exc:  # noqa: BLE001 - the keeper must outlive a failed start, and try again
+                    entry["quick_deaths"] += 1
+                    delay = backoff_seconds(entry["quick_deaths"])
+                    entry["restart_at"] = now + delay
+                    told.append(f"Kefu's {entry['role']} could not be started again ({type(exc).__name__}: {exc}); "
+                                f"trying again in {delay:.0f}s")
+                    continue
                 entry["started"], entry["restart_at"] = now, None
                 told.append(f"Kefu's {entry['role']} started again (pid {entry['process'].pid})")
         return told

@@ -8,6 +8,7 @@ A real ``kefu run`` (two Rasa workers, embedded Redis, own SQLite database, the 
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -60,6 +61,30 @@ def by_module(process: subprocess.Popen, module: str) -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             pass
     return found
+
+
+def what_kefu_run_said(data_dir: Path, launcher: subprocess.Popen) -> str:
+    """For a failure message: whether ``kefu run`` still runs, its last output and its servers' reasons."""
+    from bot.launcher import reason_lines
+
+    out = (data_dir / "kefu-run.out").read_text(encoding="utf-8", errors="replace").splitlines()
+    said = [line for line in out if "Warning" not in line and "declare_namespace" not in line][-25:]
+    parts = [f"kefu run exit code: {launcher.poll()}", "kefu run output (last lines):", *said]
+    for log in ("rasa.log", "actions.log"):
+        parts += [f"{log}:", *reason_lines(data_dir / "logs" / log, limit=8)]
+    return "\n".join(parts)
+
+
+def explained(test):
+    """A test on the shared instance whose failure says what ``kefu run`` and its servers said (CI keeps no files)."""
+    @functools.wraps(test)
+    def run(instance, *args, **kwargs):
+        try:
+            assert instance["launcher"].poll() is None, "kefu run stopped before this test"
+            return test(instance, *args, **kwargs)
+        except (AssertionError, ValueError) as exc:
+            raise AssertionError(f"{exc}\n{what_kefu_run_said(instance['data_dir'], instance['launcher'])}") from exc
+    return run
 
 
 def kill_all(processes: list[psutil.Process]) -> None:
@@ -124,7 +149,7 @@ def instance(trained_model, tmp_path_factory):
         probe.answered.wait(30)  # the probe's own look at the now ready port
         probe.stop.set()
         probe.join(30)
-        yield {"launcher": launcher, "probe": probe, "rasa_url": rasa_url, "env": env}
+        yield {"launcher": launcher, "probe": probe, "rasa_url": rasa_url, "env": env, "data_dir": data_dir}
     finally:
         probe.stop.set()
         everything = started_children + descendants(launcher)
@@ -145,6 +170,7 @@ def test_a_starting_instance_refuses_connections_instead_of_holding_them(instanc
     assert probe.refused > 0, "the probe never saw the instance starting"
 
 
+@explained
 def test_a_killed_action_server_is_started_again(instance):
     launcher, rasa_url = instance["launcher"], instance["rasa_url"]
     (action_main,) = [p for p in by_module(launcher, "bot.security.action_server") if p.ppid() == launcher.pid]
@@ -159,6 +185,7 @@ def test_a_killed_action_server_is_started_again(instance):
     assert answer.status_code == 200 and answer.json()
 
 
+@explained
 def test_a_killed_rasa_worker_is_replaced(instance):
     launcher, rasa_url = instance["launcher"], instance["rasa_url"]
     (rasa_main,) = [p for p in by_module(launcher, "bot.security.rasa_server") if p.ppid() == launcher.pid]
@@ -210,6 +237,7 @@ def served_by(rasa_main: psutil.Process, port: int, token: str) -> tuple[int, st
         connection.close()
 
 
+@explained
 def test_a_replaced_worker_serves_the_published_model_not_the_first_one(instance, tmp_path):
     from bot.editor.publish import hot_swap
     from bot.security.secrets import load_secrets

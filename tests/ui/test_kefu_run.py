@@ -34,3 +34,37 @@ def test_a_dead_server_is_described_with_the_line_that_says_why(tmp_path):
     text = describe_exit("Rasa server", 1, log)
     assert "Rasa server" in text and "exit code 1" in text and "address already in use" in text
     assert reason_lines(tmp_path / "missing.log") == []
+
+
+def test_a_server_that_cannot_be_started_again_is_tried_again_later(tmp_path):
+    """The keeper outlives a failed restart (it used to end ``kefu run`` and every server with it)."""
+    from bot.launcher import Keeper
+
+    class Stack:
+        def __init__(self):
+            self.processes = [subprocess.Popen([sys.executable, "-c", "pass"])]
+            self.processes[0].wait()
+            self.spawns = 0
+
+        def child_environment(self):
+            if self.spawns == 0:
+                self.spawns += 1
+                raise OSError("database file is busy")
+            return dict(os.environ)
+
+        def _spawn(self, command, env, log_file):
+            self.spawns += 1
+            process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+            self.processes.append(process)
+            return process
+
+    stack = Stack()
+    keeper = Keeper(stack, [("action server", tmp_path / "actions.log")])
+    told = keeper.tick(now=100.0) + keeper.tick(now=102.0)
+    assert any("could not be started again" in line and "database file is busy" in line for line in told), told
+    told = keeper.tick(now=200.0)
+    assert any("started again" in line and "could not" not in line for line in told), told
+    restarted = keeper.entries[0]["process"]
+    assert restarted.poll() is None
+    restarted.kill()
+    restarted.wait()
