@@ -18,6 +18,7 @@ from typing import Callable
 import redis.asyncio as redis
 
 from bot.handoff import keys
+from bot.redis_text import as_text
 
 STATUSES = ("available", "away")
 
@@ -80,15 +81,15 @@ class AgentRoster:
             await pipe.execute()
 
     async def get(self, agent_id: str) -> AgentState | None:
-        raw = {_text(k): v for k, v in (await self.redis.hgetall(keys.agent(agent_id))).items()}
+        raw = {as_text(k): v for k, v in (await self.redis.hgetall(keys.agent(agent_id))).items()}
         if not raw:
             return None
         active = await self.redis.scard(keys.agent_active(agent_id))
         seen = await self.redis.zscore(keys.presence(), agent_id)
         return AgentState(
-            agent_id=agent_id, name=_text(raw.get("name", "")),
-            skills=tuple(s for s in _text(raw.get("skills", "")).split(",") if s),
-            capacity=int(raw.get("capacity", 1)), status=_text(raw.get("status", "away")),
+            agent_id=agent_id, name=as_text(raw.get("name", "")),
+            skills=tuple(s for s in as_text(raw.get("skills", "")).split(",") if s),
+            capacity=int(raw.get("capacity", 1)), status=as_text(raw.get("status", "away")),
             active=int(active), last_seen=float(seen) if seen is not None else None,
         )
 
@@ -100,7 +101,7 @@ class AgentRoster:
     async def online(self) -> list[AgentState]:
         """Available agents whose desk checked in recently."""
         since = self.clock() - self.presence_timeout_s
-        ids = [_text(a) for a in await self.redis.zrangebyscore(keys.presence(), since, "+inf")]
+        ids = [as_text(a) for a in await self.redis.zrangebyscore(keys.presence(), since, "+inf")]
         states = [await self.get(agent_id) for agent_id in ids]
         return [s for s in states if s is not None and s.status == "available"]
 
@@ -108,6 +109,3 @@ class AgentRoster:
         """How many conversations the online agents of ``skill`` can hold at once."""
         return sum(s.capacity for s in await self.online() if skill in s.skills)
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

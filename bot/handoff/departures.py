@@ -38,6 +38,7 @@ import logging
 from bot.handoff import keys
 from bot.handoff.accounts import AccountStore, Removal
 from bot.handoff.queue import HandoffError, HandoffQueue
+from bot.redis_text import as_text
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ async def requeue_gone_agents(queue: HandoffQueue) -> list[str]:
     if not limit:
         return []
     since = queue.clock() - limit
-    quiet = [_text(a) for a in await queue.redis.zrangebyscore(keys.presence(), "-inf", f"({since!r}")]
+    quiet = [as_text(a) for a in await queue.redis.zrangebyscore(keys.presence(), "-inf", f"({since!r}")]
     if not quiet:
         return []
     async with queue.redis.pipeline(transaction=False) as pipe:
@@ -153,6 +154,3 @@ class Departures:
         requeued = await requeue_removed_agents(self.queue, self.accounts) if self.accounts is not None else []
         return requeued + await requeue_gone_agents(self.queue)
 
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 import redis.asyncio as redis
 
@@ -23,6 +23,7 @@ from bot.handoff.estimate import estimate_wait, mean_handle_time, record_handle_
 from bot.handoff.packet import transferred
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.redis_reconnect import reconnecting
+from bot.redis_text import as_text
 
 logger = logging.getLogger(__name__)
 
@@ -128,10 +129,6 @@ def finished_ttl_s() -> int:
     return get_settings().queue_record_expiry_s
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def score(priority: int, enqueued_ms: float) -> float:
     return -int(priority) * PRIORITY_WEIGHT + enqueued_ms
 
@@ -169,7 +166,7 @@ class HandoffQueue:
                   repr(now), score(request.priority, now * 1000), request.channel, request.conversation_id,
                   repr(self.clock())],
         )
-        if not _text(found):
+        if not as_text(found):
             await self._record(request.conversation_id, "handoff_queued", request.channel,
                                {"skill": request.skill, "priority": request.priority,
                                 "customer_id": request.customer_id})
@@ -206,7 +203,7 @@ class HandoffQueue:
                                       args=[repr(now), reason, finished_ttl_s(), keys.agent(""), conversation_id])
             if agent is not None:
                 await self._record(conversation_id, "handoff_customer_left", entry["channel"],
-                                   {"reason": reason, "agent_id": _text(agent)})
+                                   {"reason": reason, "agent_id": as_text(agent)})
                 logger.info("handoff.customer_left conversation=%s reason=%s", conversation_id, reason)
             return
         await self.stop_waiting(conversation_id, reason)
@@ -225,7 +222,7 @@ class HandoffQueue:
                                           args=[repr(now), reason, finished_ttl_s(), conversation_id])
         if enqueued_at is None:
             return False
-        wait_s = round(now - float(_text(enqueued_at)), 3)
+        wait_s = round(now - float(as_text(enqueued_at)), 3)
         await self._record(conversation_id, "handoff_abandoned", entry["channel"],
                            {"reason": reason, "skill": entry["skill"], "wait_s": wait_s})
         logger.info("handoff.abandoned conversation=%s reason=%s", conversation_id, reason)
@@ -256,9 +253,9 @@ class HandoffQueue:
             keys=[keys.agent_active(agent_id)] + [keys.queue(s) for s in skills],
             args=[agent_id, repr(now), capacity, keys.conversation_prefix()],
         )
-        if _text(result[0]) != "ok":
-            return _text(result[0]), None
-        conversation_id = _text(result[1])
+        if as_text(result[0]) != "ok":
+            return as_text(result[0]), None
+        conversation_id = as_text(result[1])
         entry = await self.entry(conversation_id)
         wait_s = round(now - entry["enqueued_at"], 3)
         await self._record(conversation_id, "handoff_claimed", entry["channel"],
@@ -271,12 +268,12 @@ class HandoffQueue:
         now = self.clock()
         result = await self._close(keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
                                    args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id])
-        status = _text(result[0])
+        status = as_text(result[0])
         if status == "not_yours":
             raise NotYourConversation(f"{conversation_id} is held by another agent")
         if status != "ok":
-            raise HandoffError(f"{conversation_id} is not being served (state {_text(result[1]) or 'none'})")
-        enqueued_at, claimed_at = float(_text(result[1])), float(_text(result[2]))
+            raise HandoffError(f"{conversation_id} is not being served (state {as_text(result[1]) or 'none'})")
+        enqueued_at, claimed_at = float(as_text(result[1])), float(as_text(result[2]))
         entry = await self.entry(conversation_id)
         handle_s = round(now - claimed_at, 3)
         await record_handle_time(self.redis, entry["skill"], handle_s, self.rules.handle_time_window)
@@ -308,7 +305,7 @@ class HandoffQueue:
         raw = await self.redis.hgetall(keys.conversation(conversation_id))
         if not raw:
             return None
-        values = {_text(k): _text(v) for k, v in raw.items()}
+        values = {as_text(k): as_text(v) for k, v in raw.items()}
         request = HandoffRequest(**json.loads(values["request"]))
         return {
             "conversation_id": conversation_id, "request": request, "state": values.get("state", ""),
@@ -323,10 +320,10 @@ class HandoffQueue:
 
     async def waiting(self, skill: str) -> list[str]:
         """Conversation ids waiting for ``skill``, in the order they will be served."""
-        return [_text(m) for m in await self.redis.zrange(keys.queue(skill), 0, -1)]
+        return [as_text(m) for m in await self.redis.zrange(keys.queue(skill), 0, -1)]
 
     async def serving(self, agent_id: str) -> list[str]:
-        return sorted(_text(m) for m in await self.redis.smembers(keys.agent_active(agent_id)))
+        return sorted(as_text(m) for m in await self.redis.smembers(keys.agent_active(agent_id)))
 
     async def _wait_at(self, skill: str, position: int) -> float:
         rules = self.rules

@@ -9,6 +9,7 @@ shows the turn as not delivered (UI string ``undelivered_<reason>``).
 from __future__ import annotations
 
 from bot.handoff import keys
+from bot.redis_text import as_text
 
 MARKS_TTL_S = 30 * 24 * 3600  # longer than any conversation stays open at the desk
 
@@ -32,7 +33,7 @@ async def mark_undelivered(redis, conversation_id: str, events: list[dict], text
 
 async def undelivered_marks(redis, conversation_id: str) -> dict[str, str]:
     marks = await redis.hgetall(undelivered_key(conversation_id))
-    return {_text(k): _text(v) for k, v in (marks or {}).items()}
+    return {as_text(k): as_text(v) for k, v in (marks or {}).items()}
 
 
 def with_undelivered(turns: list[dict], marks: dict[str, str]) -> list[dict]:
@@ -46,6 +47,3 @@ def with_undelivered(turns: list[dict], marks: dict[str, str]) -> list[dict]:
                 turn["undelivered"] = reason
     return turns
 
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

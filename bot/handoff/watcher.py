@@ -41,6 +41,7 @@ from bot.handoff.presence import customer_last_seen
 from bot.handoff.queue import HandoffQueue
 from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
 from bot.handoff.waiting_tickets import known_phone, promised_time, waiting_room_ticket
+from bot.redis_text import as_text_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +49,6 @@ FAULT_INTENTS = ("fault_tv", "fault_broadband", "fault_wifi", "fault_remote")
 # What a typed phone number is made of, and a run of digits long enough to be one (mistyped or not).
 NUMBER_CHARS = re.compile(r"[\d\s+\-()（）]")
 NUMBER_RUN = re.compile(r"\d[\d\s\-]{5,}\d")
-
-
-def _text(value) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class WaitingRoom:
@@ -161,7 +158,7 @@ class WaitingRoom:
         """Handle one customer message; False once the customer has left the queue."""
         text = (event.get("text") or "").strip()
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-        mode = _text(await self.queue.redis.hget(keys.conversation(conversation_id), "mode")) or ""
+        mode = as_text_or_none(await self.queue.redis.hget(keys.conversation(conversation_id), "mode")) or ""
         command = self.queue.rules.waiting_commands.get(text)  # a button pressed
         if command is None and not mode.startswith("ask_number:") and mode != "message" and (
                 intent == "goodbye" or any(word in text for word in self.settings.leave_words)):
@@ -204,7 +201,7 @@ class WaitingRoom:
         from bot.settings import get_settings
 
         slots = (entry["request"].context or {}).get("slots") or {}
-        fault_type = _text(await self.queue.redis.hget(keys.conversation(conversation_id), "fault_type")) \
+        fault_type = as_text_or_none(await self.queue.redis.hget(keys.conversation(conversation_id), "fault_type")) \
             or slots.get("fault_type")
         if not fault_type:
             await self.set_mode(conversation_id, "")
@@ -224,7 +221,7 @@ class WaitingRoom:
 
     async def pushed_selfhelp(self, conversation_id: str) -> list[str]:
         raw = await self.queue.redis.lrange(pushed_selfhelp_key(conversation_id), 0, -1)
-        return [_text(v) for v in raw]
+        return [as_text_or_none(v) for v in raw]
 
     async def resolved_by_selfhelp(self, conversation_id: str, entry: dict) -> bool:
         if not await self.queue.stop_waiting(conversation_id, "resolved_by_selfhelp"):
@@ -265,7 +262,7 @@ class WaitingRoom:
             await self.conversations.utter(conversation_id, "utter_queue_number_invalid")
             return True
         await self.queue.redis.hset(key, "callback_phone", number)
-        kept = _text(await self.queue.redis.hget(key, "left_message"))
+        kept = as_text_or_none(await self.queue.redis.hget(key, "left_message"))
         if then == "message" and kept:
             return await self.book(conversation_id, entry, "callback", number, kept)
         return await self.callback_or_message(conversation_id, entry, then)
@@ -300,7 +297,7 @@ class WaitingRoom:
         available = await self.queue.roster.capacity_for(entry["skill"]) > 0
         minutes = wait_minutes(position.estimated_wait_s)
         state = notice_state(position.position, minutes, available)
-        last = _text(await self.queue.redis.hget(key, "notified"))
+        last = as_text_or_none(await self.queue.redis.hget(key, "notified"))
         if last == state:
             return
         await remember_notice(self.queue, conversation_id, state)

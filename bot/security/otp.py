@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 
 import redis.asyncio as redis
+from bot.redis_text import as_text
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +57,6 @@ def _key(*parts: str) -> str:
 def _hidden(value: str) -> str:
     """Phone numbers never appear in Redis key names."""
     return hashlib.sha256(value.encode()).hexdigest()[:24]
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,7 @@ class CodeLedger:
     async def pending_for(self, conversation_id: str) -> str | None:
         """What the outstanding check was asked for (see ``open``), without counting an attempt."""
         value = await self.redis.hget(_key("code", conversation_id), "asked")
-        return _text(value) if value is not None else None
+        return as_text(value) if value is not None else None
 
     async def may_send(self, conversation_id: str, number: str) -> bool:
         """Count one code asked for ``number`` (as typed: a phone or an account number) towards the
@@ -165,7 +162,7 @@ class CodeLedger:
     async def attempt(self, conversation_id: str) -> PendingCheck | None:
         """Count one answer against the outstanding check; None if there is none (or it is used up)."""
         key = _key("code", conversation_id)
-        stored = {_text(k): _text(v) for k, v in (await self.redis.hgetall(key)).items()}
+        stored = {as_text(k): as_text(v) for k, v in (await self.redis.hgetall(key)).items()}
         if not stored:
             return None
         attempts = await self.redis.hincrby(key, "attempts", 1)
@@ -184,7 +181,7 @@ class CodeLedger:
     async def password_paused(self, subject: str) -> bool:
         """True once the subject's wrong answers of the day have used up the password's budget."""
         count = await self.redis.get(self._failures_key(subject))
-        return count is not None and int(_text(count)) >= self.password_failures_per_day
+        return count is not None and int(as_text(count)) >= self.password_failures_per_day
 
     async def take_password_try(self, subject: str) -> bool:
         """Reserve one of the day's wrong-password answers before the password is checked; False: paused.
