@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 from bot.observability.logging_setup import configure_from_settings
 from bot.settings import get_settings
@@ -199,10 +200,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_library_deprecations() -> None:
+    """Libraries' own deprecation notes (pkg_resources in webrtcvad and jieba, jax in TensorFlow) are
+    not the operator's to act on, and they buried ``kefu run``'s first screen. Sanic turns them back on
+    when it is imported (``filterwarnings("once")``), so it is imported first. -W / PYTHONWARNINGS win."""
+    if sys.warnoptions:
+        return
+    import sanic  # noqa: F401
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     # Before anything loads Rasa: TensorFlow's C++ start-up notes (CPU features, no CUDA, no TensorRT)
     # off, its errors still shown; the level Rasa's own CLI sets. TF_CPP_MIN_LOG_LEVEL=0 shows them all.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_library_deprecations()
     args = build_parser().parse_args(argv)
     one_shot = args.command != "run"
     configure_from_settings(one_shot=one_shot)

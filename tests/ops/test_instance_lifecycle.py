@@ -170,6 +170,13 @@ def test_a_starting_instance_refuses_connections_instead_of_holding_them(instanc
     assert probe.refused > 0, "the probe never saw the instance starting"
 
 
+def test_the_first_screen_shows_kefu_not_library_deprecation_notes(instance):
+    said = (instance["data_dir"] / "kefu-run.out").read_text(encoding="utf-8", errors="replace")
+    first_screen = said[:said.index("Press Ctrl-C to stop.")]
+    assert "Kefu is running." in first_screen
+    assert "DeprecationWarning" not in first_screen, first_screen[:600]
+
+
 @explained
 def test_a_killed_action_server_is_started_again(instance):
     launcher, rasa_url = instance["launcher"], instance["rasa_url"]
