@@ -55,6 +55,26 @@ class ChannelGuard:
         self._memory[self._key(key)] = (time.monotonic() + ttl_seconds, "1")
         return True
 
+    async def claim(self, key: str, lease_seconds: float) -> bool:
+        """Take ``key`` for a piece of work: True when nobody holds it or has finished it.
+
+        The holder renews the lease with :meth:`renew` while it works and marks the work done with
+        :meth:`settle`. A holder whose process dies stops renewing, so the lease lapses and a retry
+        of the same work is taken again, instead of being a "duplicate" of work nobody finishes.
+        """
+        return await self.first_time(key, max(1, round(lease_seconds)))
+
+    async def renew(self, key: str, lease_seconds: float) -> None:
+        client = self._client()
+        if client is not None:
+            await client.expire(self._key(key), max(1, round(lease_seconds)))
+        elif self._memory_get(self._key(key)) is not None:
+            self._memory[self._key(key)] = (time.monotonic() + lease_seconds, "1")
+
+    async def settle(self, key: str, ttl_seconds: int) -> None:
+        """The work under ``key`` is done: repeats within ``ttl_seconds`` are duplicates."""
+        await self.put(key, "done", ttl_seconds)
+
     async def first_value(self, key: str, value: str, ttl_seconds: int) -> str:
         """The value first stored under ``key`` within ``ttl_seconds``; ``value`` when this is the first."""
         client = self._client()

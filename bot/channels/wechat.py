@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import importlib
 import json
@@ -35,6 +36,7 @@ import yaml
 from defusedxml import ElementTree as SafeXml
 from defusedxml.common import DefusedXmlException
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
+from redis.exceptions import RedisError
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -58,6 +60,10 @@ logger = logging.getLogger(__name__)
 
 SUCCESS = "success"  # what WeChat expects when there is no passive reply
 MENU_TITLES_KEPT = 50  # recent link titles remembered per follower (older messages' links)
+# WeChat retries an unanswered message about every 5 s, three times. A worker holds a message for
+# this long and renews it while the turn runs; one that died lets it go in time for a retry.
+CLAIM_LEASE_S = 5.0
+DUPLICATE_WINDOW_S = 600  # an answered message's retries are duplicates for this long
 
 
 class _Turn:
@@ -133,6 +139,7 @@ class WeChatInput(InputChannel):
         self.token = settings.wechat_token
         self.crypto = self._crypto(settings)
         self.guard = ChannelGuard(settings.redis.url, "kefu:wechat")
+        self.claim_lease_s = CLAIM_LEASE_S
         has_api = bool(settings.wechat_app_id and settings.wechat_app_secret)
         self.api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret,
                              self.guard) if self.token and has_api else None
@@ -269,7 +276,8 @@ class WeChatInput(InputChannel):
         except (AttributeError, KeyError, TypeError, ValueError) as error:  # e.g. a field holding elements
             logger.warning("wechat.request.malformed error=%s", type(error).__name__)
             return response.text("bad request", status=400)
-        if not await self.guard.first_time(dedupe_key(fields), 600):
+        claim = dedupe_key(fields)
+        if not await self.guard.claim(claim, self.claim_lease_s):
             logger.info("wechat.message.duplicate sender=%s", openid)
             return response.text(SUCCESS)
         if not await self.guard.allow(openid, self.messages_per_minute, 60):
@@ -277,7 +285,7 @@ class WeChatInput(InputChannel):
             units = self._canned(request, "utter_wechat_slow_down")
             return self._passive(message, units[0], args) if units else response.text(SUCCESS)
         turn = _Turn(started)
-        task = asyncio.ensure_future(self._run_turn(request, message, fields, on_new_message, turn))
+        task = asyncio.ensure_future(self._run_turn(request, message, fields, on_new_message, turn, claim))
         self._keep(task)  # the turn is the channel's now: it ends, and is delivered, whatever the request does
         remaining = self.reply_deadline - (time.monotonic() - started)
         try:
@@ -311,20 +319,34 @@ class WeChatInput(InputChannel):
         return bool(tracker and tracker.is_paused())
 
     async def _run_turn(self, request: Request, message: Any, fields: dict,
-                        on_new_message: Callable[[UserMessage], Awaitable[Any]], turn: "_Turn") -> None:
+                        on_new_message: Callable[[UserMessage], Awaitable[Any]], turn: "_Turn",
+                        claim: str) -> None:
         """Process one accepted message to the end and deliver its reply.
 
         The reply goes back passively only if the request is still waiting within the reply
         deadline; otherwise it is pushed. Found by a tester: the first turn on a cold worker took
         5-8 s, WeChat gave up and Sanic cancelled the handler before it arranged the push; the
         retries were (rightly) duplicates, so the follower never got an answer.
+
+        While the turn runs its claim on the message is renewed; once it has an answer the message
+        is settled. A worker that dies (or stops) mid-turn leaves a lapsing or released claim, so
+        WeChat's next retry of the message is answered by another worker instead of being dropped.
         """
         openid = fields["FromUserName"]
+        holding = asyncio.ensure_future(self._hold_claim(claim))
         try:
             messages = await self._answer(request, message, fields, on_new_message)
+        except asyncio.CancelledError:
+            holding.cancel()
+            with contextlib.suppress(RedisError):
+                await self.guard.forget(claim)  # stopped before an answer: a retry may have the message
+            raise
         except Exception:  # noqa: BLE001 - a failed turn must not become a 500 WeChat retries
             logger.exception("wechat.turn.failed sender=%s", openid)
             messages = []
+        holding.cancel()
+        with contextlib.suppress(RedisError):
+            await self.guard.settle(claim, DUPLICATE_WINDOW_S)
         units, menu = to_units(messages)
         await self.remember_menu(openid, menu)
         in_time = time.monotonic() - turn.started < self.reply_deadline
@@ -436,6 +458,15 @@ class WeChatInput(InputChannel):
                 return failure_reason(error)
         logger.info("wechat.reply.pushed sender=%s units=%d", openid, len(units))
         return None
+
+    async def _hold_claim(self, claim: str) -> None:
+        """Renew the claim on a message while its turn runs (a third of the lease at a time)."""
+        while True:
+            await asyncio.sleep(self.claim_lease_s / 3)
+            try:
+                await self.guard.renew(claim, self.claim_lease_s)
+            except RedisError as error:
+                logger.warning("wechat.claim.not_renewed error=%s", type(error).__name__)
 
     def _keep(self, task: asyncio.Task) -> None:
         self._background.add(task)

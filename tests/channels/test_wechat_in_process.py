@@ -126,6 +126,64 @@ async def test_a_message_whose_request_wechat_gave_up_on_is_still_answered_once(
     assert assistant.texts() == ["你好"]
 
 
+class Stuck(Assistant):
+    """A worker that took a message and died: it heard it and never answers."""
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.heard.append(message)
+        await asyncio.Event().wait()
+
+
+async def dead_worker_renews_nothing(_claim: str) -> None:
+    return None
+
+
+async def test_a_message_whose_worker_died_mid_turn_is_answered_by_wechats_next_retry(
+        redis_url, wechat_api, domain):  # noqa: F811
+    """A worker dying mid-turn used to lose the message: its MsgId was marked seen for 600 s, so
+    every WeChat retry, reaching a healthy worker, was dropped as a duplicate."""
+    dying, healthy = Stuck(), Assistant()
+    healthy.delay = 0.6  # past the reply deadline: its answer is pushed, where the test can see it
+    first = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
+    second = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
+    first.claim_lease_s = second.claim_lease_s = 1.0
+    first._hold_claim = dead_worker_renews_nothing  # a dead process renews nothing
+    async with served(first, dying, domain) as wechat_first, served(second, healthy, domain) as wechat_second:
+        openid = new_openid()
+        xml, query = text_xml(openid, "宽带断了", new_msg_id()), wechat_first.query()
+        answer = await asyncio.to_thread(wechat_first.request, "POST", query, xml.encode("utf-8"))
+        assert answer.status == 200 and dying.texts() == ["宽带断了"]
+        deadline = time.monotonic() + 15
+        while not healthy.heard:  # WeChat retries the same message until a worker takes it
+            assert time.monotonic() < deadline, "no retry of the message was answered"
+            await asyncio.to_thread(wechat_second.request, "POST", query, xml.encode("utf-8"))
+            await asyncio.sleep(0.5)
+        sent = await asyncio.to_thread(wechat_api.wait_for_sent, openid, 1, 15)
+    assert healthy.texts() == ["宽带断了"]
+    assert sent[0]["text"]["content"] == "您好"
+
+
+async def test_a_slow_turn_on_a_live_worker_is_not_taken_twice(redis_url, wechat_api, domain):  # noqa: F811
+    slow, other = Assistant(), Assistant()
+    slow.delay = 2.5
+    first = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
+    second = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
+    first.claim_lease_s = second.claim_lease_s = 1.0
+    async with served(first, slow, domain) as wechat_first, served(second, other, domain) as wechat_second:
+        openid = new_openid()
+        xml, query = text_xml(openid, "你好", new_msg_id()), wechat_first.query()
+        await asyncio.to_thread(wechat_first.request, "POST", query, xml.encode("utf-8"))
+        deadline = time.monotonic() + 15
+        while not (await asyncio.to_thread(wechat_api.sent_to, openid)):  # retries while the turn runs
+            assert time.monotonic() < deadline, "the slow turn's reply never came"
+            retry = await asyncio.to_thread(wechat_second.request, "POST", query, xml.encode("utf-8"))
+            assert (retry.status, retry.body) == (200, "success")
+            await asyncio.sleep(0.4)
+        retry = await asyncio.to_thread(wechat_second.request, "POST", query, xml.encode("utf-8"))
+    assert slow.texts() == ["你好"] and other.texts() == []
+    assert retry.body == "success"
+
+
 async def test_a_reply_ready_after_the_deadline_is_pushed_not_lost(redis_url, wechat_api, domain):  # noqa: F811
     assistant = Assistant()
     assistant.delay = 1.0
