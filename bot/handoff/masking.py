@@ -10,6 +10,8 @@ import copy
 import re
 from typing import Iterable
 
+from bot import chinese_numerals
+
 # Personal numbers only: 10+ digits (mobile 11, account 10, ID card 17 + check char, bank cards, a
 # landline with its area code), unbroken or in groups as customers and phone ASR write them
 # ("138 0000 0003", "+86-138-0000-0004", "1101 0119 9001 0112 34"); digits run on across groups, so a
@@ -27,6 +29,8 @@ REVEALABLE = ("phone", "account_number", "transcript", "collected", "callback_ph
 AWAITING_PROOF = "verification_code"
 PROOF = re.compile(r"(?<!\d)\d{6}(?!\d)")
 PROOF_SHOWN = "******"
+# ...and one the customer volunteers in a sentence, asked or not ("验证码是861005", "密码：123456").
+NAMED_PROOF = re.compile(r"((?:验证码|校验码|动态码|短信码|密码)\s*(?:是|为)?\s*[:：]?\s*)\d{4,8}(?!\d)")
 
 
 def mask_number(value: str) -> str:
@@ -47,7 +51,7 @@ def _masked(match: re.Match) -> str:
 
 
 def mask_text(text: str) -> str:
-    return NUMBER.sub(_masked, text or "")
+    return chinese_numerals.mask_numbers(NUMBER.sub(_masked, text or ""))
 
 
 def without_proofs(events: Iterable[dict]) -> list[dict]:
@@ -60,8 +64,12 @@ def without_proofs(events: Iterable[dict]) -> list[dict]:
     for event in events:
         if event.get("event") == "slot" and event.get("name") == "awaiting":
             awaiting = event.get("value")
-        elif event.get("event") == "user" and awaiting == AWAITING_PROOF and PROOF.search(event.get("text") or ""):
-            event = {**event, "text": PROOF.sub(PROOF_SHOWN, event["text"])}
+        elif event.get("event") == "user":
+            text = NAMED_PROOF.sub(lambda m: m.group(1) + PROOF_SHOWN, event.get("text") or "")
+            if awaiting == AWAITING_PROOF:
+                text = PROOF.sub(PROOF_SHOWN, text)
+            if text != (event.get("text") or ""):
+                event = {**event, "text": text}
         shown.append(event)
     return shown
 

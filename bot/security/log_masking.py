@@ -16,6 +16,8 @@ import hashlib
 import logging
 import re
 
+from bot import chinese_numerals
+
 # Longest first: an 18-character ID card or a 16-19 digit card must not be half-masked as a phone.
 ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
 BANK_CARD = re.compile(r"(?<!\d)\d{12,15}(\d{4})(?!\d)")
@@ -61,6 +63,7 @@ def mask_numbers(text: str) -> str:
     text = mask_ids(text)
     text = ID_CARD.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
     text = BANK_CARD.sub(lambda m: f"************{m.group(1)}", text)
+    text = chinese_numerals.mask_numbers(text)
     return PHONE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
 
 

@@ -70,3 +70,25 @@ def test_the_testers_message_reaches_the_agent_masked():
     said = "我的电话是 138 0000 0003，身份证 1101 0119 9001 0112 34，备用 138-0000-0004"
     assert masking.mask_text(said) == ("我的电话是 *** **** 0003，身份证 **** **** **** **12 34，"
                                        "备用 ***-****-0004")
+
+
+def test_numbers_in_chinese_numerals_are_masked_like_digits_on_the_desk_and_in_logs():
+    """A tester's number typed as 一三九一二三四五六七八, and a voice message's recognised
+    一三八零零零零零零零三, reached the agent in full, without a reveal or an audit event."""
+    from bot.security.log_masking import mask_numbers
+
+    said = "备用一三九一二三四五六七八，语音里说的是幺三八 零零零零 零零零三"
+    for shown in (masking.mask_text(said), mask_numbers(said)):
+        assert "一三九一二三" not in shown and "幺三八" not in shown, shown
+        assert "五六七八" in shown and "零零零三" in shown and len(shown) == len(said)
+    ordinary = "三三两两来了一一说明，十一点到，一二三四五六七八九步"
+    assert masking.mask_text(ordinary) == ordinary
+
+
+def test_a_code_volunteered_in_a_sentence_never_reaches_the_agent():
+    events = [{"event": "user", "text": "我家宽带坏了，验证码是861005，密码：123456"},
+              {"event": "user", "text": "上月128元，工单TK000001"}]
+    shown = masking.without_proofs(events)
+    assert "861005" not in shown[0]["text"] and "123456" not in shown[0]["text"]
+    assert shown[0]["text"].startswith("我家宽带坏了，验证码是")
+    assert shown[1] == events[1]
