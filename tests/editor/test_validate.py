@@ -222,3 +222,14 @@ def test_kefu_validate_prints_no_tensorflow_start_up_chatter(project):
     assert done.returncode == 0 and "0 error(s)" in done.stdout, done.stdout + done.stderr
     notes = re.findall(r"^.*: [IW] tensorflow/.*$", done.stderr, re.MULTILINE)  # TensorFlow's C++ log lines
     assert notes == [] and "TensorRT" not in done.stderr, done.stderr
+
+
+def test_a_first_prompt_or_chat_greeting_without_the_recording_notice_is_an_error(project):
+    """A privacy audit found callers' voices recorded for agents without a word to the caller."""
+    edit(project / "ivr_flows" / "main.yml", "本次通话将被录音，", "")
+    strings = project / "content" / "ui" / "webchat.zh.json"
+    edit(strings, "本次对话会被记录并按规定期限保存。", "")
+    problems = errors_for(project)
+    assert any(p.startswith("ivr_flows/main.yml:") and "'welcome'" in p and "录音" in p for p in problems), problems
+    assert any(p.startswith("content/ui/webchat.zh.json:") and "记录" in p for p in problems), problems
+    assert not any(p.startswith("ivr_flows/care.yml:") for p in problems)
