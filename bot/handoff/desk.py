@@ -256,6 +256,8 @@ class Desk:
             value = masking.reveal(entry["request"].context or {}, field)
         except KeyError as exc:
             raise DeskError("error_reveal") from exc
+        if value in (None, "", [], {}):  # nothing was disclosed: the audit trail must not say otherwise
+            return value
         await self._record(conversation_id, "handoff_pii_revealed", {"agent_id": agent_id, "field": field})
         logger.info("handoff.desk.revealed agent=%s conversation=%s field=%s", agent_id, conversation_id, field)
         return value
@@ -367,6 +369,8 @@ class Desk:
         """The full number to call back, recorded like a packet's reveal."""
         ticket = await self._work_item(agent_id, ticket_id)
         phone = await asyncio.to_thread(phone_to_call, ticket, self.repository)
+        if not phone:
+            return phone
         await self._record(ticket["conversation_id"] or f"ticket:{ticket['ticket_id']}", "handoff_pii_revealed",
                            {"agent_id": agent_id, "field": "phone", "ticket_id": ticket["ticket_id"]})
         logger.info("handoff.desk.revealed agent=%s ticket=%s field=phone", agent_id, ticket["ticket_id"])

@@ -40,6 +40,9 @@ def test_a_booked_callbacks_number_is_masked_and_its_reveal_recorded(running_kef
     assert view.json()["callback"]["phone"] == "*******5678" and view.json()["callback"]["ticket_id"]
     assert "13912345678" not in claim.text + view.text
     assert revealed(stack, sender) == []
+    nothing = desk.call("POST", f"conversations/{sender}/reveal", field="account_number")
+    assert nothing.json() == {"value": None}
+    assert revealed(stack, sender) == [], "a reveal that showed nothing is no disclosure (privacy audit)"
 
     shown = desk.call("POST", f"conversations/{sender}/reveal", field="callback_phone")
     assert shown.json() == {"value": "13912345678"}
