@@ -53,6 +53,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if redis_check.refuse:
         return 2
     print("Kefu: preparing database and model (first run trains the model, a few minutes)...", flush=True)
+    if not upgrade_database(settings):  # before anything reads or writes it (stack.prepare finds it current)
+        return 2
     record_baseline(settings)  # the publish log's first entry lists what editors changed after this
     stopping = False
 
@@ -143,11 +145,32 @@ def demo_carrier_note(settings) -> str:
     return " (no telephony configured: Kefu's follow-up calls ring here, demo carrier)" if demo_carrier_on(settings) else ""
 
 
+def upgrade_database(settings, *, quiet_if_current: bool = True) -> bool:
+    """Bring the customer database to this Kefu's schema, saying what was done; False (with the reason
+    printed) when Kefu must not run on it — a newer Kefu's schema, or a database it cannot reach."""
+    from bot.db.repository import DatabaseError, Repository
+
+    try:
+        done = Repository(settings.database_url).create_schema()
+    except DatabaseError as exc:
+        print(f"Kefu cannot use the database: {exc}", file=sys.stderr, flush=True)
+        return False
+    if done.adopted:
+        print(f"database: made by an earlier Kefu; its tables are checked and now at schema {done.after}", flush=True)
+    elif done.changed:
+        print(f"database: schema upgraded from {done.before or '(empty)'} to {done.after}", flush=True)
+    elif not quiet_if_current:
+        print(f"database: schema already current ({done.after})", flush=True)
+    return True
+
+
 def cmd_db_init(args: argparse.Namespace) -> int:
     from bot.db.repository import Repository
     from bot.db.seed import prepare_database, seed_demo
 
     settings = get_settings()
+    if not upgrade_database(settings):
+        return 2
     repo = Repository(settings.database_url)
     if args.demo or settings.demo_data_wanted:
         loaded = seed_demo(repo, settings.demo_seed_file)
@@ -157,6 +180,35 @@ def cmd_db_init(args: argparse.Namespace) -> int:
         why = "KEFU_DEMO_DATA=off" if settings.demo_data == "off" else "an external database"
         print(f"tables ready; no demo data loaded ({why}; KEFU_DEMO_DATA=on or --demo loads it)")
     return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    return 0 if upgrade_database(get_settings(), quiet_if_current=False) else 2
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    """The database's schema revision next to this Kefu's newest; exit 1 when an upgrade is due, 2 when refused."""
+    from bot.db.migrate import current_revision, head, is_legacy, known_revisions
+    from bot.db.repository import Repository
+
+    engine = Repository(get_settings().database_url).engine
+    newest = head()
+    try:
+        revision = current_revision(engine)
+        with engine.connect() as conn:
+            legacy = revision is None and is_legacy(conn)
+    except Exception as exc:  # noqa: BLE001 - any driver error: say it, as the other commands do
+        print(f"Kefu cannot use the database: {exc}", file=sys.stderr)
+        return 2
+    if revision == newest:
+        print(f"{revision} (current)")
+        return 0
+    if revision is not None and revision not in known_revisions():
+        print(f"{revision} (unknown to this Kefu, which knows up to {newest}: a newer Kefu upgraded it)")
+        return 2
+    state = "no version: made by an earlier Kefu" if legacy else "empty" if revision is None else "behind"
+    print(f"{revision or '-'} ({state}; kefu db upgrade brings it to {newest})")
+    return 1
 
 
 def render_missing_videos(settings) -> None:
@@ -191,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     init = db.add_parser("init", help="create tables; load the demo data where wanted (KEFU_DEMO_DATA)")
     init.add_argument("--demo", action="store_true", help="load the demo customers even into an external database")
     init.set_defaults(handler=cmd_db_init)
+    db.add_parser("upgrade", help="bring the database's schema to this version's (back it up first); "
+                  "kefu run and kefu db init do it too").set_defaults(handler=cmd_db_upgrade)
+    db.add_parser("current", help="the database's schema revision, and whether an upgrade is due "
+                  "(exit 0 current, 1 due, 2 refused)").set_defaults(handler=cmd_db_current)
     register_voice(commands)
     register_editor(commands)
     register_handoff(commands)

@@ -21,7 +21,6 @@ from bot.db.schema import (
     bills,
     conversation_events,
     customers,
-    metadata,
     outbox,
     plans,
     ticket_history,
@@ -127,11 +126,13 @@ class Repository:
         self.engine = engine_for(url)
 
     @_guard
-    def create_schema(self) -> None:
-        from bot.outcomes.store import ensure_table  # adds the outcome columns older databases lack
+    def create_schema(self):
+        """Bring the database to this Kefu's schema by its migrations (bot/db/migrate.py): creates every
+        table on a new database, adds what a newer version needs to an existing one, and raises
+        ``SchemaError`` for a database a newer Kefu has upgraded. Returns what was done (``Upgrade``)."""
+        from bot.db.migrate import upgrade
 
-        metadata.create_all(self.engine)
-        ensure_table(self.engine)
+        return upgrade(self.engine)
 
     @_guard
     def is_empty(self) -> bool:
