@@ -36,8 +36,12 @@ def redis_for_command(settings) -> Iterator[redis.Redis]:
             finally:
                 client.close()
             return
+    if _kefu_answers(settings):  # a kefu run of an older version, which did not record its Redis
+        raise RedisUnreachable("kefu run is running and its embedded Redis is not recorded in "
+                               f"{settings.data_dir / 'serving.json'}; restart kefu run, or stop it, and run this again")
     from bot.embedded_redis import EmbeddedRedis
 
+    # Nobody serves these files now: open them for this command alone (two servers must never share them).
     embedded = EmbeddedRedis(settings.redis.embedded_dir).start()
     client = redis.Redis.from_url(embedded.url)
     try:
@@ -45,6 +49,26 @@ def redis_for_command(settings) -> Iterator[redis.Redis]:
     finally:
         client.close()
         embedded.stop()
+
+
+class RedisUnreachable(RuntimeError):
+    """The conversations' Redis cannot be reached safely."""
+
+
+def _kefu_answers(settings) -> bool:
+    import urllib.error
+    import urllib.request
+
+    from bot.serving import recorded_url
+
+    url = recorded_url(settings)
+    if not url:
+        return False
+    try:
+        with urllib.request.urlopen(f"{url}/version", timeout=3):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def _open(args: argparse.Namespace):
@@ -75,8 +99,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     if folder.exists() and any(folder.iterdir()):
         print(f"kefu: {folder} is not empty; choose another --out.", file=sys.stderr)
         return 2
-    with redis_for_command(settings) as client:
-        done = export(engine, client, settings.data_dir, subject, folder)
+    try:
+        with redis_for_command(settings) as client:
+            done = export(engine, client, settings.data_dir, subject, folder)
+    except (RedisUnreachable, redis.RedisError) as exc:
+        print(f"kefu: cannot reach the conversations' Redis: {exc}; nothing was exported.", file=sys.stderr)
+        return 2
     with engine.begin() as conn:
         audit.write(conn, uuid.uuid4().hex, "export", audit.operator_name(), done.counts)
     print(f"Exported customer {subject.customer_id} to {done.folder} (readable by this account only):")
@@ -86,12 +114,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
-    from bot.privacy import audit
-    from bot.privacy.erase import erase, plan
-
     settings, engine, subject = _open(args)
     if subject is None:
         return 1
+    try:
+        return _erase(args, settings, engine, subject)
+    except (RedisUnreachable, redis.RedisError) as exc:
+        print(f"kefu: cannot reach the conversations' Redis: {exc}; the customer's database rows are "
+              "unchanged: run the command again to finish.", file=sys.stderr)
+        return 2
+
+
+def _erase(args, settings, engine, subject) -> int:
+    from bot.privacy import audit
+    from bot.privacy.erase import erase, plan
+
     with redis_for_command(settings) as client:
         counts = plan(engine, client, settings.data_dir, subject)
         print(f"Customer {subject.customer_id}: {len(subject.conversation_ids)} conversation(s); would erase:")

@@ -26,9 +26,11 @@ from bot.privacy.subject import Subject
 
 
 def ticket_ids(conn: sa.engine.Connection, subject: Subject) -> list[str]:
+    """Their tickets, and tickets of their conversations filed under no customer (before they were
+    identified); never another customer's ticket from a shared conversation."""
     return [r.ticket_id for r in conn.execute(sa.select(tickets.c.ticket_id).where(sa.or_(
         tickets.c.customer_id == subject.customer_id,
-        tickets.c.conversation_id.in_(sorted(subject.conversation_ids)))))]
+        sa.and_(tickets.c.customer_id.is_(None), tickets.c.conversation_id.in_(sorted(subject.conversation_ids))))))]
 
 
 def event_filter(subject: Subject):

@@ -180,3 +180,35 @@ def test_an_unknown_customer_is_refused_clearly(env, capsys):
     assert "no customer has" in capsys.readouterr().err
     assert len(rows(settings, sa.select(conversation_events))) == count
     assert rows(settings, sa.select(privacy_requests)) == []
+
+
+def test_without_a_running_kefu_the_command_opens_the_embedded_redis_files(kefu_env):
+    """The default install: no REDIS_URL and Kefu stopped; the conversations are in var/redis/."""
+    from bot.embedded_redis import EmbeddedRedis
+
+    settings = kefu_env
+    assert settings.redis.url is None
+    server = EmbeddedRedis(settings.redis.embedded_dir).start()
+    client = redis_sync.Redis.from_url(server.url)
+    seeded = seed(settings, client)
+    client.close()
+    server.stop()
+
+    assert kefu("customer", "erase", "1", "--yes") == 0
+
+    server = EmbeddedRedis(settings.redis.embedded_dir).start()
+    try:
+        client = redis_sync.Redis.from_url(server.url)
+        assert not client.exists("kefu:events:w1") and client.exists("kefu:events:ivr:c1")
+        client.close()
+    finally:
+        server.stop()
+    assert not seeded.voice_file.exists()
+
+
+def test_an_older_running_kefu_whose_redis_is_not_recorded_is_not_opened_twice(kefu_env, capsys, monkeypatch):
+    """Two redis-servers on one append-only file would corrupt it: refuse instead."""
+    monkeypatch.setattr("bot.privacy.commands._kefu_answers", lambda settings: True)
+    assert kefu("customer", "erase", "1", "--yes") == 2
+    assert "restart kefu run" in capsys.readouterr().err
+    assert rows(kefu_env, sa.select(customers).where(customers.c.id == 1))
