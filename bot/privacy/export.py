@@ -59,6 +59,7 @@ def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subje
 def export(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject,
            folder: Path) -> Exported:
     document, found = collect(engine, client, data_dir, subject)
+    private_dir(folder.parent)  # <data_dir>/exports: owner-only too (an existing folder keeps its mode)
     private_dir(folder)
     audio = private_dir(folder / "recordings") if any(r.path for r in found) else None
     for recording in found:
