@@ -129,7 +129,17 @@ def _erase(args, settings, engine, subject) -> int:
     from bot.privacy import audit
     from bot.privacy.erase import erase, plan
 
+    from bot.outcomes.pending import pending_key
+
     with redis_for_command(settings) as client:
+        # Events parked while the database was down are written later, with the keys they had:
+        # erasing before them would leave the customer's keys in the analytics table again.
+        waiting = client.llen(pending_key(settings.database_url))
+        if waiting:
+            print(f"kefu: {waiting} analytics event(s) are still waiting to be written to the database "
+                  "(it was unreachable); run this again once Kefu has written them. Nothing was erased.",
+                  file=sys.stderr)
+            return 2
         counts = plan(engine, client, settings.data_dir, subject)
         print(f"Customer {subject.customer_id}: {len(subject.conversation_ids)} conversation(s); would erase:")
         for store, count in counts.items():

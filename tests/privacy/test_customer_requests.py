@@ -212,3 +212,14 @@ def test_an_older_running_kefu_whose_redis_is_not_recorded_is_not_opened_twice(k
     assert kefu("customer", "erase", "1", "--yes") == 2
     assert "restart kefu run" in capsys.readouterr().err
     assert rows(kefu_env, sa.select(customers).where(customers.c.id == 1))
+
+
+def test_erase_waits_for_analytics_events_still_parked_in_redis(env, capsys):
+    """Parked events would be written later under the customer's own key, undoing the erasure."""
+    from bot.outcomes.pending import pending_key
+
+    settings, client, seeded = env
+    client.rpush(pending_key(settings.database_url), '{"customer": "customer:1"}')
+    assert kefu("customer", "erase", "1", "--yes") == 2
+    assert "still waiting" in capsys.readouterr().err
+    assert rows(settings, sa.select(customers).where(customers.c.id == 1)) and client.exists("kefu:events:w1")
