@@ -21,6 +21,7 @@ from bot.ledger.commands import register as register_ledger
 from bot.contacts.commands import contacts_forever, register as register_contacts
 from bot.notify import NotifyError
 from bot.outbound.worker import adapters_from_settings, deliver_forever
+from bot.privacy.commands import register as register_privacy
 from voice.commands import register as register_voice
 
 
@@ -253,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_analytics(commands)
     register_ledger(commands)
     register_contacts(commands)
+    register_privacy(commands)
     return parser
 
 

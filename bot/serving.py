@@ -14,10 +14,12 @@ def _record(settings) -> Path:
     return settings.data_dir / "serving.json"
 
 
-def record_serving(settings) -> None:
+def record_serving(settings, redis_url: str | None = None) -> None:
+    """``redis_url``: the embedded Redis this run started, for commands that must reach the live
+    conversations (``kefu customer erase``) while it runs."""
     path = _record(settings)
     partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps({"rasa_url": settings.rasa_url}), encoding="utf-8")
+    partial.write_text(json.dumps({"rasa_url": settings.rasa_url, "redis_url": redis_url}), encoding="utf-8")
     partial.replace(path)
 
 
@@ -29,6 +31,13 @@ def forget_serving(settings) -> None:
 def recorded_url(settings) -> str | None:
     try:
         return json.loads(_record(settings).read_text(encoding="utf-8")).get("rasa_url")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def recorded_redis_url(settings) -> str | None:
+    try:
+        return json.loads(_record(settings).read_text(encoding="utf-8")).get("redis_url") or None
     except (OSError, ValueError, AttributeError):
         return None
 

@@ -33,6 +33,22 @@ class StartupError(RuntimeError):
     """A part of Kefu did not come up; the message says which and where its log is."""
 
 
+def apply_stored_retention(settings: Settings, redis_url: str) -> None:
+    """Shortened expiry settings reach the conversations already stored (bot/privacy/retention.py).
+    A Redis that cannot be reached here is reported by the servers themselves; starting goes on."""
+    import redis
+
+    from bot.privacy.retention import apply_retention
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        apply_retention(client, settings)
+    except redis.RedisError as exc:
+        log.warning("privacy.retention.not_applied error=%s", exc)
+    finally:
+        client.close()
+
+
 def wait_until_up(url: str, process: subprocess.Popen, log_file: Path, timeout: float) -> None:
     """Poll a health URL until it answers, the process dies, or time runs out."""
     deadline = time.monotonic() + timeout
@@ -111,6 +127,7 @@ class KefuStack:
             port = int(self.settings.env.get("KEFU_REDIS_PORT", "0")) or None
             self._redis = EmbeddedRedis(self.settings.redis.embedded_dir, port).start()
             self.redis_url = self._redis.url
+        apply_stored_retention(self.settings, self.redis_url)
         self.reset_metrics()
         env = self.child_environment()
         logs = private_dir(self.settings.data_dir / "logs")
@@ -126,7 +143,7 @@ class KefuStack:
         except StartupError:
             self.stop()
             raise
-        record_serving(self.settings)  # so `kefu train` finds this server from any shell
+        record_serving(self.settings, self._redis.url if self._redis else None)  # so `kefu train` finds this server from any shell
         return self
 
     def rasa_command(self, port: int) -> list[str]:

@@ -313,3 +313,17 @@ deployment_secrets = Table(
     Column("value", String(256), nullable=False),
     Column("created_at", DateTime, nullable=False, server_default=func.now()),
 )
+
+# Customers' requests about their data (bot/privacy/): one row per export or erasure, saying who ran it,
+# when, and how many records of each store it covered — never the customer's identity or data, so the
+# record of an erasure does not undo it. ``request_id`` is what the operator quotes back to the customer.
+privacy_requests = Table(
+    "privacy_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("request_id", String(32), unique=True, nullable=False),
+    Column("kind", String(16), nullable=False),  # export / erase
+    Column("operator", String(64), nullable=False, default=""),
+    Column("counts", JSON, nullable=False, default=dict),
+    Column("at", DateTime, nullable=False, server_default=func.now()),
+)

@@ -75,8 +75,10 @@ class FlowEngine:
                           vip_tier=customer.vip_tier if customer else 0, caller_verified=call.caller_verified,
                           contact_token=call.contact_token, speech_recognised=call.speech_recognised)
         await self.services.store.create(state)
-        await self.services.records.contact_started(f"ivr:{call.call_id}", call.caller, state.customer_id,
-                                                    outbound=bool(call.contact_token))
+        # Analytics keys the contact by the number only when it is proven, as above: an unvouched
+        # caller ID filed under ``phone:`` would merge a stranger's history with that number's owner.
+        await self.services.records.contact_started(f"ivr:{call.call_id}", call.caller if trusted else "",
+                                                    state.customer_id, outbound=bool(call.contact_token))
         logger.info("ivr.call.started call=%s flow=%s version=%s known=%s", call.call_id, flow.id,
                     flow.version, customer is not None)
         commands = await self._enter(flow, state, flow.start)

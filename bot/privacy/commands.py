@@ -1,0 +1,178 @@
+"""``kefu customer export|erase``: answer a customer's request to see or delete their data.
+
+The commands reach Redis where the conversations live: ``REDIS_URL``, else the embedded Redis of a
+running ``kefu run`` (recorded in the data directory), else the embedded Redis's files, opened for
+the command alone.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import redis
+
+from bot.settings import get_settings
+
+
+@contextmanager
+def redis_for_command(settings) -> Iterator[redis.Redis]:
+    from bot.serving import recorded_redis_url
+
+    url = settings.redis.url or recorded_redis_url(settings)
+    if url:
+        client = redis.Redis.from_url(url)
+        try:
+            client.ping()
+        except redis.RedisError:
+            client.close()
+            if settings.redis.url:
+                raise
+        else:
+            try:
+                yield client
+            finally:
+                client.close()
+            return
+    if _kefu_answers(settings):  # a kefu run of an older version, which did not record its Redis
+        raise RedisUnreachable("kefu run is running and its embedded Redis is not recorded in "
+                               f"{settings.data_dir / 'serving.json'}; restart kefu run, or stop it, and run this again")
+    from bot.embedded_redis import EmbeddedRedis
+
+    # Nobody serves these files now: open them for this command alone (two servers must never share them).
+    embedded = EmbeddedRedis(settings.redis.embedded_dir).start()
+    client = redis.Redis.from_url(embedded.url)
+    try:
+        yield client
+    finally:
+        client.close()
+        embedded.stop()
+
+
+class RedisUnreachable(RuntimeError):
+    """The conversations' Redis cannot be reached safely."""
+
+
+def _kefu_answers(settings) -> bool:
+    import urllib.error
+    import urllib.request
+
+    from bot.serving import recorded_url
+
+    url = recorded_url(settings)
+    if not url:
+        return False
+    try:
+        with urllib.request.urlopen(f"{url}/version", timeout=3):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _open(args: argparse.Namespace):
+    from bot.db.repository import Repository
+    from bot.privacy.subject import UnknownCustomer, find_subject
+
+    settings = get_settings()
+    repository = Repository(settings.database_url)
+    repository.create_schema()  # an existing database gains the requests' table
+    try:
+        return settings, repository.engine, find_subject(repository.engine, args.customer)
+    except UnknownCustomer:
+        print(f"kefu: no customer has the id, phone number or account number {args.customer!r}; "
+              "nothing was exported or erased.", file=sys.stderr)
+        return settings, repository.engine, None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import uuid
+
+    from bot.privacy import audit
+    from bot.privacy.export import default_folder, export
+
+    settings, engine, subject = _open(args)
+    if subject is None:
+        return 1
+    folder = Path(args.out) if args.out else default_folder(settings.data_dir, subject)
+    if folder.exists() and any(folder.iterdir()):
+        print(f"kefu: {folder} is not empty; choose another --out.", file=sys.stderr)
+        return 2
+    try:
+        with redis_for_command(settings) as client:
+            done = export(engine, client, settings.data_dir, subject, folder)
+    except (RedisUnreachable, redis.RedisError) as exc:
+        print(f"kefu: cannot reach the conversations' Redis: {exc}; nothing was exported.", file=sys.stderr)
+        return 2
+    with engine.begin() as conn:
+        audit.write(conn, uuid.uuid4().hex, "export", audit.operator_name(), done.counts)
+    print(f"Exported customer {subject.customer_id} to {done.folder} (readable by this account only):")
+    for store, count in done.counts.items():
+        print(f"  {store:<26} {count}")
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    settings, engine, subject = _open(args)
+    if subject is None:
+        return 1
+    try:
+        return _erase(args, settings, engine, subject)
+    except (RedisUnreachable, redis.RedisError) as exc:
+        print(f"kefu: cannot reach the conversations' Redis: {exc}; the customer's database rows are "
+              "unchanged: run the command again to finish.", file=sys.stderr)
+        return 2
+
+
+def _erase(args, settings, engine, subject) -> int:
+    from bot.privacy import audit
+    from bot.privacy.erase import erase, plan
+
+    from bot.outcomes.pending import pending_key
+
+    with redis_for_command(settings) as client:
+        # Events parked while the database was down are written later, with the keys they had:
+        # erasing before them would leave the customer's keys in the analytics table again.
+        waiting = client.llen(pending_key(settings.database_url))
+        if waiting:
+            print(f"kefu: {waiting} analytics event(s) are still waiting to be written to the database "
+                  "(it was unreachable); run this again once Kefu has written them. Nothing was erased.",
+                  file=sys.stderr)
+            return 2
+        counts = plan(engine, client, settings.data_dir, subject)
+        print(f"Customer {subject.customer_id}: {len(subject.conversation_ids)} conversation(s); would erase:")
+        for store, count in counts.items():
+            print(f"  {store:<26} {count}")
+        print("Tickets and analytics events are kept with the customer's details blanked and their keys "
+              "replaced (so reports still add up); opt-out records are kept.")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print("kefu: not erased; pass --yes to erase without asking.", file=sys.stderr)
+                return 1
+            if input("Erase? Type 'erase' to confirm: ").strip() != "erase":
+                print("Not erased.")
+                return 1
+        from voice.tts import Pyttsx3Engine
+
+        done = erase(engine, client, settings.data_dir, subject, operator=audit.operator_name(),
+                     speech_cache=Pyttsx3Engine.from_settings(settings))
+    print(f"Erased customer {subject.customer_id} (request {done.request_id}).")
+    for title, counts in (("deleted", done.deleted), ("anonymised", done.anonymised), ("kept", done.kept)):
+        print(f"  {title}: " + ", ".join(f"{store} {count}" for store, count in counts.items()))
+    print("Not reached: backups, the customer's browser (web chat history), gateways' logs, "
+          "reports already written under " + str(settings.data_dir / "reports") + ".")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    customer = commands.add_parser("customer", help="a customer's requests about their data (export, erase)")
+    actions = customer.add_subparsers(dest="customer_command", required=True)
+    export = actions.add_parser("export", help="everything Kefu holds about one customer, as a folder")
+    export.add_argument("customer", help="customer id, phone number or account number")
+    export.add_argument("--out", help="folder to write (default: <data dir>/exports/customer-<id>-<time>)")
+    export.set_defaults(handler=cmd_export)
+    erase = actions.add_parser("erase", help="delete (or, where it must stay for reports, anonymise) a customer's data")
+    erase.add_argument("customer", help="customer id, phone number or account number")
+    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    erase.set_defaults(handler=cmd_erase)

@@ -1,0 +1,151 @@
+"""``kefu customer erase``: delete a customer's data everywhere Kefu keeps it (PIPL art. 47).
+
+What the operator needs to keep counting — tickets and their status steps (the ticket ledger),
+analytics events (the KPI report) — stays, anonymised: personal fields blanked, the customer's keys
+replaced by one random ``erased:<token>`` (so a repeat customer still counts once) and each
+conversation id by a random one (so a contact still counts once). Nothing that maps the token back
+to the person is kept. Everything else about the customer is deleted. Opt-out records
+(``contact_blocks``) are kept: they are the customer's own instruction not to be contacted.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+
+from bot.db.schema import (
+    bills,
+    channel_bindings,
+    contact_attempts,
+    contacts,
+    conversation_events,
+    customer_contact_changes,
+    customer_contacts,
+    customer_credentials,
+    customers,
+    outbox,
+    ticket_history,
+    tickets,
+    usage,
+)
+from bot.privacy import audit
+from bot.privacy.conversations import delete_conversations, read_tracker
+from bot.privacy.recordings import delete_files, delete_voice_messages, recordings
+from bot.privacy.records import contact_filter, event_filter, outbox_filter, read_rows, ticket_ids
+from bot.privacy.speech_cache import delete_spoken
+from bot.privacy.subject import Subject
+
+ERASED_KEY = "erased:{}"
+# Conversation-id prefixes analytics reads meaning from (outbound contacts, phone calls, voice messages).
+KEPT_PREFIXES = ("contact:", "ivr:", "voicemail-")
+# Ticket details the ledger and the report read; nothing in them names the customer.
+KEPT_DETAILS = ("fault_type", "skill", "source", "reason", "purpose", "callback_at", "kind")
+
+
+@dataclass
+class Erasure:
+    request_id: str
+    deleted: dict[str, int] = field(default_factory=dict)
+    anonymised: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, int] = field(default_factory=dict)
+
+
+def plan(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject) -> dict[str, int]:
+    """What an erasure would reach, by store (counts only)."""
+    with engine.connect() as conn:
+        rows = read_rows(conn, subject)
+        trackers = {c: read_tracker(client, c) for c in subject.conversation_ids}
+        found = recordings(conn, data_dir, subject, trackers)
+    counts = {table: len(found_rows) for table, found_rows in rows.items() if found_rows and table != "contact_blocks"}
+    counts["redis_conversations"] = sum(1 for events in trackers.values() if events)
+    counts["recordings"] = sum(1 for r in found if r.path)
+    return counts
+
+
+def pseudonym(conversation_id: str) -> str:
+    prefix = next((p for p in KEPT_PREFIXES if conversation_id.startswith(p)), "")
+    return f"{prefix}erased-{uuid.uuid4().hex[:16]}"
+
+
+def scrub(value: Any, identifiers: set[str]) -> Any:
+    """``value`` with every text naming the customer blanked and customer ids dropped."""
+    if isinstance(value, dict):
+        return {k: None if k == "customer_id" else scrub(v, identifiers) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, identifiers) for v in value]
+    if isinstance(value, str) and any(i in value for i in identifiers):
+        return ""
+    return value
+
+
+def anonymous_details(details: dict) -> dict:
+    kept = {k: details[k] for k in KEPT_DETAILS if k in (details or {})}
+    skill = ((details or {}).get("handoff") or {}).get("skill") if isinstance((details or {}).get("handoff"), dict) else None
+    if skill:
+        kept["handoff"] = {"skill": skill}
+    return {**kept, "erased": True}
+
+
+def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject, *,
+          operator: str, speech_cache: Any = None) -> Erasure:
+    """Erase ``subject``'s data; the database part in one transaction with its audit record."""
+    result = Erasure(request_id=uuid.uuid4().hex)
+    key = ERASED_KEY.format(uuid.uuid4().hex[:16])
+    renamed = {c: pseudonym(c) for c in sorted(subject.conversation_ids)}
+    trackers = {c: read_tracker(client, c) for c in subject.conversation_ids}
+    with engine.connect() as conn:
+        found = recordings(conn, data_dir, subject, trackers)
+    # Redis and files first: should the database part fail, the customer is still found by a retry
+    # (their conversations are found through the database rows).
+    result.deleted["speech_cache_files"] = delete_spoken(speech_cache, trackers.values()) if speech_cache else 0
+    redis_counts = delete_conversations(client, subject.conversation_ids)
+    result.deleted.update({f"redis_{k}": v for k, v in redis_counts.items()})
+    files = delete_files(found)
+    result.deleted["voice_message_files"] = files.get("voice_message", 0)
+    result.deleted["caller_clip_files"] = files.get("caller_clip", 0)
+    with engine.begin() as conn:
+        result.anonymised.update(_anonymise(conn, subject, key, renamed))
+        result.deleted.update(_delete(conn, subject))
+        result.kept["contact_blocks"] = len(read_rows(conn, subject)["contact_blocks"])
+        result.deleted["voice_messages"] = delete_voice_messages(conn, subject)
+        result.deleted["customers"] = conn.execute(customers.delete().where(
+            customers.c.id == subject.customer_id)).rowcount
+        audit.write(conn, result.request_id, "erase", operator,
+                    {"deleted": result.deleted, "anonymised": result.anonymised, "kept": result.kept})
+    return result
+
+
+def _anonymise(conn: sa.engine.Connection, subject: Subject, key: str, renamed: dict[str, str]) -> dict[str, int]:
+    identifiers = subject.identifiers | {c for c in subject.conversation_ids if len(c) >= 5}
+    counts = {"conversation_events": 0, "tickets": 0, "ticket_history": 0}
+    for row in conn.execute(sa.select(conversation_events).where(event_filter(subject))).mappings().all():
+        conn.execute(conversation_events.update().where(conversation_events.c.id == row["id"]).values(
+            conversation_id=renamed.get(row["conversation_id"], row["conversation_id"]),
+            customer=key if row["customer"] in subject.keys else row["customer"],
+            data=scrub(dict(row["data"] or {}), identifiers)))
+        counts["conversation_events"] += 1
+    found_tickets = ticket_ids(conn, subject)
+    for row in conn.execute(sa.select(tickets).where(tickets.c.ticket_id.in_(found_tickets))).mappings().all():
+        conn.execute(tickets.update().where(tickets.c.id == row["id"]).values(
+            customer_id=None, summary="", details=anonymous_details(dict(row["details"] or {})),
+            conversation_id=renamed.get(row["conversation_id"], "")))
+        counts["tickets"] += 1
+    counts["ticket_history"] = conn.execute(ticket_history.update().where(
+        ticket_history.c.ticket_id.in_(found_tickets)).values(note="")).rowcount
+    return counts
+
+
+def _delete(conn: sa.engine.Connection, subject: Subject) -> dict[str, int]:
+    cid = subject.customer_id
+    contact_ids = [r.id for r in conn.execute(sa.select(contacts.c.id).where(contact_filter(subject)))]
+    counts = {"outbox": conn.execute(outbox.delete().where(outbox_filter(subject))).rowcount,
+              "contact_attempts": conn.execute(contact_attempts.delete().where(
+                  contact_attempts.c.contact_id.in_(contact_ids))).rowcount,
+              "contacts": conn.execute(contacts.delete().where(contacts.c.id.in_(contact_ids))).rowcount}
+    for table in (customer_contact_changes, customer_contacts, channel_bindings, customer_credentials, bills, usage):
+        counts[table.name] = conn.execute(table.delete().where(table.c.customer_id == cid)).rowcount
+    return counts

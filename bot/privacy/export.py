@@ -1,0 +1,81 @@
+"""``kefu customer export``: a copy of everything Kefu holds about one customer (PIPL art. 45).
+
+A folder, readable by Kefu's user only: ``customer.json`` (database rows by table, the Redis records
+of their conversations, the list of recordings) and ``recordings/`` with the audio files themselves.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+import sqlalchemy as sa
+
+from bot.privacy.conversations import read_conversation, read_tracker
+from bot.privacy.recordings import recordings, voice_message_rows
+from bot.privacy.records import read_rows
+from bot.privacy.subject import Subject
+from bot.security.private_files import private_dir, write_private_file
+
+NOT_REACHED = [
+    "backups of the database and of Redis",
+    "the web chat's copy of recent turns in the customer's own browser (localStorage)",
+    "SMS, WeChat and carrier gateways' own logs",
+    "reports already written under <data_dir>/reports",
+    "the speech cache, which is keyed by what was said, not by who",
+]
+
+
+@dataclass(frozen=True)
+class Exported:
+    folder: Path
+    counts: dict[str, int]
+
+
+def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject) -> tuple[dict, list]:
+    with engine.connect() as conn:
+        rows = read_rows(conn, subject)
+        trackers = {c: read_tracker(client, c) for c in sorted(subject.conversation_ids)}
+        found = recordings(conn, data_dir, subject, trackers)
+
+        rows["voice_messages"] = voice_message_rows(conn, subject)
+    redis_records = {c: read_conversation(client, c) for c in sorted(subject.conversation_ids)}
+    document = {
+        "exported_at": dt.datetime.utcnow().isoformat(timespec="seconds") + "Z",
+        "customer_id": subject.customer_id,
+        "phones": sorted(subject.phones), "accounts": sorted(subject.accounts), "openids": sorted(subject.openids),
+        "conversation_ids": sorted(subject.conversation_ids),
+        "database": rows,
+        "redis": {c: held for c, held in redis_records.items() if held},
+        "recordings": [{"file": f"recordings/{r.name}" if r.path else None, "kind": r.kind, "name": r.name}
+                       for r in found],
+        "not_included": NOT_REACHED,
+    }
+    return document, found
+
+
+def export(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject,
+           folder: Path) -> Exported:
+    document, found = collect(engine, client, data_dir, subject)
+    private_dir(folder.parent)  # <data_dir>/exports: owner-only too (an existing folder keeps its mode)
+    private_dir(folder)
+    audio = private_dir(folder / "recordings") if any(r.path for r in found) else None
+    for recording in found:
+        if recording.path is not None and audio is not None:
+            write_private_file(audio / recording.name, recording.path.read_bytes())
+    write_private_file(folder / "customer.json", json.dumps(
+        document, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
+    counts = {table: len(rows) for table, rows in document["database"].items()}
+    counts["redis_conversations"] = len(document["redis"])
+    counts["recordings"] = sum(1 for r in found if r.path)
+    return Exported(folder, counts)
+
+
+def default_folder(data_dir: Path, subject: Subject) -> Path:
+    stamp = dt.datetime.utcnow().strftime("%Y%m%dT%H%M%SZ")
+    return Path(data_dir) / "exports" / f"customer-{subject.customer_id}-{stamp}"
+
+
+

@@ -1,0 +1,92 @@
+"""The database rows about one customer, table by table: what an export copies and an erasure
+deletes or anonymises. One query per table, shared by both, so they cannot drift apart."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from bot.db.schema import (
+    bills,
+    channel_bindings,
+    contact_attempts,
+    contact_blocks,
+    contacts,
+    conversation_events,
+    customer_contact_changes,
+    customer_contacts,
+    customer_credentials,
+    customers,
+    outbox,
+    ticket_history,
+    ticket_owners,
+    tickets,
+    usage,
+)
+from bot.db.repository import in_chunks
+from bot.privacy.subject import Subject
+
+
+def ticket_ids(conn: sa.engine.Connection, subject: Subject) -> list[str]:
+    """Their tickets, and tickets of their conversations filed under no customer (before they were
+    identified); never another customer's ticket from a shared conversation."""
+    return [r.ticket_id for r in conn.execute(sa.select(tickets.c.ticket_id).where(sa.or_(
+        tickets.c.customer_id == subject.customer_id,
+        sa.and_(tickets.c.customer_id.is_(None), tickets.c.conversation_id.in_(sorted(subject.conversation_ids))))))]
+
+
+def event_filter(subject: Subject):
+    return sa.or_(conversation_events.c.customer.in_(sorted(subject.keys)),
+                  conversation_events.c.conversation_id.in_(sorted(subject.conversation_ids)))
+
+
+def outbox_filter(subject: Subject):
+    return outbox.c.recipient.in_(sorted(subject.addresses))
+
+
+def contact_filter(subject: Subject):
+    return sa.or_(contacts.c.customer_id == subject.customer_id, contacts.c.phone.in_(sorted(subject.phones)),
+                  contacts.c.openid.in_(sorted(subject.openids)))
+
+
+def contact_addresses(subject: Subject) -> list[str]:
+    """bot/contacts/'s address form: ``phone:<number>`` / ``wechat:<openid>``."""
+    return sorted({f"phone:{p}" for p in subject.phones} | {f"wechat:{o}" for o in subject.openids})
+
+
+def _rows(conn, query) -> list[dict]:
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def read_rows(conn: sa.engine.Connection, subject: Subject) -> dict[str, list[dict]]:
+    """Every row about the customer, by table (the service password's hash is never copied out)."""
+    cid = subject.customer_id
+    found_tickets = ticket_ids(conn, subject)
+    contact_ids = [r.id for r in conn.execute(sa.select(contacts.c.id).where(contact_filter(subject)))]
+    history: list[dict] = []
+    owners: list[dict] = []
+    for chunk in in_chunks(found_tickets):
+        history += _rows(conn, sa.select(ticket_history).where(ticket_history.c.ticket_id.in_(chunk))
+                         .order_by(ticket_history.c.id))
+        owners += _rows(conn, sa.select(ticket_owners).where(ticket_owners.c.ticket_id.in_(chunk)))
+    return {
+        "customers": _rows(conn, sa.select(customers).where(customers.c.id == cid)),
+        "customer_credentials": [{"customer_id": r["customer_id"], "service_password_set": True,
+                                  "updated_at": r["updated_at"]} for r in _rows(
+            conn, sa.select(customer_credentials).where(customer_credentials.c.customer_id == cid))],
+        "bills": _rows(conn, sa.select(bills).where(bills.c.customer_id == cid).order_by(bills.c.period)),
+        "usage": _rows(conn, sa.select(usage).where(usage.c.customer_id == cid).order_by(usage.c.period)),
+        "channel_bindings": _rows(conn, sa.select(channel_bindings).where(channel_bindings.c.customer_id == cid)),
+        "customer_contacts": _rows(conn, sa.select(customer_contacts).where(customer_contacts.c.customer_id == cid)),
+        "customer_contact_changes": _rows(conn, sa.select(customer_contact_changes).where(
+            customer_contact_changes.c.customer_id == cid).order_by(customer_contact_changes.c.id)),
+        "tickets": _rows(conn, sa.select(tickets).where(tickets.c.ticket_id.in_(found_tickets)).order_by(tickets.c.id)),
+        "ticket_history": history,
+        "ticket_owners": owners,
+        "conversation_events": _rows(conn, sa.select(conversation_events).where(event_filter(subject))
+                                     .order_by(conversation_events.c.at, conversation_events.c.id)),
+        "outbox": _rows(conn, sa.select(outbox).where(outbox_filter(subject)).order_by(outbox.c.id)),
+        "contacts": _rows(conn, sa.select(contacts).where(contacts.c.id.in_(contact_ids)).order_by(contacts.c.id)),
+        "contact_attempts": _rows(conn, sa.select(contact_attempts).where(
+            contact_attempts.c.contact_id.in_(contact_ids)).order_by(contact_attempts.c.id)),
+        "contact_blocks": _rows(conn, sa.select(contact_blocks).where(
+            contact_blocks.c.address.in_(contact_addresses(subject)))),
+    }
