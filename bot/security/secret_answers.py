@@ -25,23 +25,46 @@ AWAITING_SLOT = "awaiting"
 def storage_forms(events: Sequence[Event], first: int = 0) -> list[dict[str, Any]]:
     """The dicts to store for ``events[first:]``, secrets blanked.
 
-    Walks the events before ``first`` as well (attribute checks only, no serialising) to know
-    whether Kefu was waiting for proof when a stored message was sent.
+    What was awaited when a stored message was sent is found by looking back from ``first`` only
+    as far as needed (to the latest user message and the ``awaiting`` slot set before it), so a
+    turn's save does not walk the whole conversation.
     """
-    awaiting: Any = None
+    awaiting = _awaiting_before(events, first)
+    latest_user = next((i for i in range(first - 1, -1, -1) if isinstance(events[i], UserUttered)
+                        or _resets(events[i])), None)
     secrets: tuple[str, ...] = ()
+    if latest_user is not None and isinstance(events[latest_user], UserUttered):
+        secrets = _secrets(events[latest_user], _awaiting_before(events, latest_user))
     stored: list[dict[str, Any]] = []
-    for index, event in enumerate(events):
+    for event in events[first:]:
         if isinstance(event, UserUttered):
-            secrets = tuple(set(PROOF.findall(event.text or ""))) if awaiting == AWAITING_PROOF else ()
-        if index >= first:
-            form = event.as_dict()
-            stored.append(_blanked(form, _pattern(secrets)) if secrets else form)
+            secrets = _secrets(event, awaiting)
+        form = event.as_dict()
+        stored.append(_blanked(form, _pattern(secrets)) if secrets else form)
         if isinstance(event, SlotSet) and event.key == AWAITING_SLOT:
             awaiting = event.value
-        elif isinstance(event, (SessionStarted, Restarted, AllSlotsReset)):
+        elif _resets(event):
             awaiting = None
     return stored
+
+
+def _secrets(message: UserUttered, awaiting: Any) -> tuple[str, ...]:
+    return tuple(set(PROOF.findall(message.text or ""))) if awaiting == AWAITING_PROOF else ()
+
+
+def _resets(event: Event) -> bool:
+    return isinstance(event, (SessionStarted, Restarted, AllSlotsReset))
+
+
+def _awaiting_before(events: Sequence[Event], index: int) -> Any:
+    """The ``awaiting`` slot's value just before ``events[index]``."""
+    for i in range(index - 1, -1, -1):
+        event = events[i]
+        if isinstance(event, SlotSet) and event.key == AWAITING_SLOT:
+            return event.value
+        if _resets(event):
+            return None
+    return None
 
 
 def _pattern(secrets: tuple[str, ...]) -> re.Pattern:

@@ -205,3 +205,12 @@ async def test_a_code_or_password_given_as_proof_is_never_stored(redis_url):
     assert [e.text for e in again.events if isinstance(e, UserUttered)] == ["密码是******", "订单号 314159 到了吗"]
     await store.save(again)  # read back and saved again: nothing is added twice
     assert await raw.llen("kefu:events:proof-1") == len(again.events)
+
+    # The message saved before the rest of its turn: the turn's events are blanked all the same.
+    split = await store.get_or_create_tracker("proof-2")
+    split.update(SlotSet("awaiting", "verification_code"))
+    split.update(UserUttered("246802"))
+    await store.save(split)
+    split.update(SlotSet("phone", "246802"))
+    await store.save(split)
+    assert b"246802" not in b"".join(await raw.lrange("kefu:events:proof-2", 0, -1))
