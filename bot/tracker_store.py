@@ -15,7 +15,10 @@ the list index where the latest session starts:
 * it uses ``redis.asyncio``, so a turn never blocks the loop on Redis;
 * ``record_exp`` (seconds) expires a conversation that has been idle that long, like Rasa's;
 * the event broker gets the events a save adds, as with Rasa's stores, without reading the
-  stored tracker back to find them.
+  stored tracker back to find them;
+* an SMS code or service password the customer typed as proof is written as ``******``
+  (:mod:`bot.security.secret_answers`): the turn's action checked it in memory, nothing needs it
+  stored, and Redis's append-only file would keep it on disk.
 
 Configure in ``endpoints.yml`` with ``type: bot.tracker_store.IncrementalRedisTrackerStore``.
 Events a tracker already had when read are never rewritten: like Rasa's merge, a save adds what
@@ -37,6 +40,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
 
 from bot.redis_reconnect import reconnecting
+from bot.security.secret_answers import storage_forms
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +184,7 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         events = list(tracker.events)
-        new_events = await self._new_events(tracker, events)
+        new_events, stored_forms = await self._new_events(tracker, events)
         if self.event_broker is not None:
             # Rasa's ``stream_events`` reads the stored tracker back to find what is new; the store knows.
             await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
@@ -189,25 +193,29 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         session_offset = max((i for i, e in enumerate(new_events) if _is_session_start(e)), default=-1)
         await self._append(keys=self._keys(tracker.sender_id),
                            args=[self.record_exp, session_offset, uuid.uuid4().hex,
-                                 *(json.dumps(e.as_dict(), ensure_ascii=False) for e in new_events)])
+                                 *(json.dumps(form, ensure_ascii=False) for form in stored_forms)])
         setattr(tracker, STORED_MARK, (tracker.sender_id, len(events)))
 
-    async def _new_events(self, tracker: DialogueStateTracker, events: list[Event]) -> list[Event]:
-        """The events of ``tracker`` the store does not have yet."""
+    async def _new_events(self, tracker: DialogueStateTracker,
+                          events: list[Event]) -> tuple[list[Event], list[dict]]:
+        """The events of ``tracker`` the store does not have yet, and the forms to store them in
+        (secrets blanked; compared in that form, since that is what the store holds)."""
         mark = getattr(tracker, STORED_MARK, None)
         if mark is not None and mark[0] == tracker.sender_id and mark[1] <= len(events):
-            return events[mark[1]:]
+            return events[mark[1]:], storage_forms(events, mark[1])
         # A tracker built elsewhere (a new one, or one Rasa rebuilt): compare with what is stored.
+        forms = storage_forms(events)
         for latest_session_only in (True, False):
             stored = await self._retrieve(tracker.sender_id, latest_session_only)
             if stored is None:
-                return events
+                return events, forms
             stored_dicts = [e.as_dict() for e in stored.events]
-            if [e.as_dict() for e in events[:len(stored_dicts)]] == stored_dicts:
-                return events[len(stored_dicts):]
+            if forms[:len(stored_dicts)] == stored_dicts:
+                return events[len(stored_dicts):], forms[len(stored_dicts):]
         # Diverging histories: keep what is stored and add what it lacks, as Rasa's merge does.
         known = {_event_key(d) for d in stored_dicts}
-        return [e for e in events if _event_key(e.as_dict()) not in known]
+        kept = [i for i, form in enumerate(forms) if _event_key(form) not in known]
+        return [events[i] for i in kept], [forms[i] for i in kept]
 
     async def event_count(self, sender_id: Text) -> int:
         """Events stored for the conversation (all sessions): grows whenever anything is saved into it."""

@@ -4,7 +4,9 @@ pyttsx3 is not thread-safe and espeak-ng can be initialised only once per proces
 worker thread owns the pyttsx3 engine for the whole process; requests reach it through a queue and
 come back as futures. ``runAndWait()`` can return before the WAV is complete (shared README), so the
 worker waits for the ``finished-utterance`` callback. espeak writes 22.05 kHz; callers get 8 kHz
-(phone) or 16 kHz (web, ASR) WAV. Prompts repeat, so results are cached on disk by content key.
+(phone) or 16 kHz (web, ASR) WAV. Prompts repeat, so results are cached on disk by content key;
+replies spoken to callers are cached too, so ``kefu run`` deletes entries
+``KEFU_TTS_CACHE_EXPIRY_SECONDS`` after they were written (:mod:`voice.tts_cache`).
 """
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
 """Files only Kefu's own user may read: the embedded database (agents' password hashes, customers,
 the outbox with SMS codes), the servers' logs, the embedded Redis's data (trackers, codes, the
-queue), voice messages, phone callers' clips and the speech cache (spoken replies name customers'
-bills and tickets).
+queue), voice messages, phone callers' clips, the speech cache (spoken replies name customers'
+bills and tickets) and ``kefu report``/``kefu peak`` files (customers, agents' handle times).
 
 Created with owner-only modes from the start rather than fixed afterwards (found by a tester:
 ``var/kefu.sqlite3`` and ``var/logs`` were readable by every local user, ``var/secrets`` was not;
-a later pass: ``var/redis``, ``var/voicemail``, ``var/caller_clips`` and ``var/tts-cache`` too).
+a later pass: ``var/redis``, ``var/voicemail``, ``var/caller_clips`` and ``var/tts-cache`` too;
+a data-protection audit: ``var/reports``).
 Every place that makes such a folder or file goes through this module, so there is one rule.
 A file or folder that already exists keeps the mode its operator gave it.
 """

@@ -304,3 +304,24 @@ def test_skill_groups_and_self_help_are_named_as_the_desk_names_them(kefu_env, r
     assert f"<td>{title}</td>" in html and "<td>tv_no_signal</td>" not in html
     groups = {group for section, group, _ in figures if section == "skill" and group in skills}
     assert groups and all(f"<td>{skills[g]}</td>" in html and f"<td>{g}</td>" not in html for g in groups)
+
+
+def test_report_files_are_readable_by_kefus_user_only(kefu_env):
+    """Found by a data-protection audit: var/reports was 0755 and its files 0644, readable by every
+    local user; they name customers (masked numbers) and agents' handle times and satisfaction."""
+    import os
+    import stat
+
+    from bot.cli import main
+
+    store_log(kefu_env.database_url)
+    before = os.umask(0o022)
+    try:
+        assert main(["report", "--from", "2026-03-02", "--to", "2026-03-02"]) == 0
+    finally:
+        os.umask(before)
+    reports = kefu_env.data_dir / "reports"
+    files = sorted(reports.glob("kefu-report-*"))
+    assert [p.suffix for p in files] == [".csv", ".html"]
+    assert stat.S_IMODE(reports.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}

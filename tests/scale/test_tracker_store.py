@@ -179,3 +179,38 @@ def test_the_session_cache_is_bounded_by_events():
         cache.put(f"s{n}", CachedSession("g", 0, tuple(ActionExecuted("action_listen") for _ in range(4))))
     assert cache.get("s0") is None and cache.get("s4") is not None
     assert sum(len(cache.get(k).events) for k in ("s3", "s4")) <= 10
+
+
+async def test_a_code_or_password_given_as_proof_is_never_stored(redis_url):
+    """Found by a data-protection audit: the service password (kept elsewhere only as a hash) was in
+    the stored conversation as typed. The action checks it in the turn's tracker; Redis gets ******."""
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("proof-1")
+    tracker.update(SlotSet("awaiting", "verification_code"))
+    tracker.update(UserUttered("密码是271828", parse_data={"text": "密码是271828", "intent": {"name": "inform"},
+                                                         "entities": [{"entity": "code", "value": "271828"}]}))
+    tracker.update(SlotSet("phone", "271828"))  # a slot filled from the answer is blanked with it
+    tracker.update(SlotSet("awaiting", None))
+    assert tracker.latest_message.text == "密码是271828", "the turn itself still reads the answer"
+    await store.save(tracker)
+    turn(tracker, "订单号 314159 到了吗", "a")  # not an answer to the proof prompt: kept as typed
+    await store.save(tracker)
+
+    raw = aioredis.Redis.from_url(redis_url)
+    stored = b"".join(await raw.lrange("kefu:events:proof-1", 0, -1)).decode()
+    assert "271828" not in stored and "密码是******" in stored
+    assert "314159" in stored
+    again = await make_store(redis_url).retrieve("proof-1")
+    assert again.get_slot("phone") == "******"
+    assert [e.text for e in again.events if isinstance(e, UserUttered)] == ["密码是******", "订单号 314159 到了吗"]
+    await store.save(again)  # read back and saved again: nothing is added twice
+    assert await raw.llen("kefu:events:proof-1") == len(again.events)
+
+    # The message saved before the rest of its turn: the turn's events are blanked all the same.
+    split = await store.get_or_create_tracker("proof-2")
+    split.update(SlotSet("awaiting", "verification_code"))
+    split.update(UserUttered("246802"))
+    await store.save(split)
+    split.update(SlotSet("phone", "246802"))
+    await store.save(split)
+    assert b"246802" not in b"".join(await raw.lrange("kefu:events:proof-2", 0, -1))

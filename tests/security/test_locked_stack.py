@@ -240,3 +240,30 @@ def test_conversations_expire_from_redis(running_kefu):
     finally:
         client.close()
     assert 0 < ttl <= running_kefu.settings.tracker_expiry_s
+
+
+def test_a_service_password_given_as_proof_is_stored_nowhere(running_kefu):
+    """Found by a data-protection audit: the service password, documented as kept only as a hash,
+    was in the conversation as typed: in Redis, in Redis's append-only file on disk and in the Rasa
+    conversation API. It still verifies; what is stored reads ******."""
+    import redis
+
+    stack = running_kefu
+    sender = f"dpo-{uuid.uuid4().hex[:8]}"
+    post(stack, sender, "我想查一下话费")
+    post(stack, sender, "13800000004")
+    unlocked = post(stack, sender, "271828")  # 刘芳's service password (content/demo/seed.yml)
+    assert "刘芳" in texts(unlocked), unlocked
+
+    client = redis.Redis.from_url(stack.redis_url)
+    try:
+        stored = b"".join(client.lrange(f"kefu:events:{sender}", 0, -1)).decode()
+    finally:
+        client.close()
+    assert "13800000004" in stored and "271828" not in stored
+    token = load_secrets(stack.settings).rasa_token
+    api = requests.get(f"{stack.settings.rasa_url}/conversations/{sender}/tracker", params={"token": token},
+                       timeout=10).text
+    assert sender in api and "271828" not in api
+    on_disk = b"".join(p.read_bytes() for p in stack.settings.redis.embedded_dir.glob("appendonly*.aof*"))
+    assert sender.encode() in on_disk and b"271828" not in on_disk

@@ -112,3 +112,31 @@ def test_new_conversation_asks_before_wiping(phone):
     assert "小服" in phone.locator(".msg.bot").first.inner_text(), "a fresh greeting"
     phone.wait_for_function("s => window.kefuChat.session() && window.kefuChat.session() !== s", arg=before,
                             timeout=15000)
+
+
+def test_the_next_person_at_a_shared_pc_does_not_see_the_last_customers_chat(phone, running_kefu):
+    """Found by a data-protection audit: the last 200 messages (verified balances, names, bills) stayed
+    in the browser's localStorage until the next visit. A reload keeps the chat; closing the tab ends it."""
+    type_message(phone, "查话费")
+    phone.locator(".msg.bot").nth(1).wait_for(timeout=30000)
+    phone.reload()
+    phone.get_by_text("在线", exact=True).wait_for(timeout=15000)
+    assert phone.locator(".msg.user").all_inner_texts() == ["查话费"], "a reload keeps the conversation"
+    stored = "() => Object.keys(window.localStorage).filter(k => k.startsWith('kefu.webchat'))"
+    assert phone.evaluate(stored) == [], "nothing of the conversation outlives the tab"
+
+    context = phone.context
+    phone.close()  # the customer closes the tab and leaves; the next person opens the chat
+    following = context.new_page()
+    following.goto(f"{running_kefu.settings.rasa_url}/chat/")
+    following.get_by_text("在线", exact=True).wait_for(timeout=15000)
+    assert following.locator(".msg.user").count() == 0
+    assert "小服" in following.locator(".msg.bot").first.inner_text(), "a fresh greeting"
+
+    # What a page before this fix left in localStorage is removed, not shown.
+    following.evaluate("() => window.localStorage.setItem('kefu.webchat.history',"
+                       " JSON.stringify([{who: 'user', text: '我的余额是多少'}]))")
+    following.reload()
+    following.get_by_text("在线", exact=True).wait_for(timeout=15000)
+    assert following.locator(".msg.user").count() == 0
+    assert following.evaluate(stored) == []

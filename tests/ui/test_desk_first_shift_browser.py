@@ -58,7 +58,7 @@ def test_a_customer_removed_from_the_queue_can_no_longer_press_the_waiting_rooms
         customer_queues_with_a_tv_fault(customer)
         cancel = customer.get_by_role("button", name="取消排队").last
         assert cancel.is_enabled()
-        sender = customer.evaluate("JSON.parse(window.localStorage.getItem('kefu.webchat.session'))")
+        sender = customer.evaluate("JSON.parse(window.sessionStorage.getItem('kefu.webchat.session'))")
         removed = desk(desk_login(stack), stack, "POST", f"supervisor/queue/{sender}/remove")
         assert removed.ok, removed.text
         customer.locator(".msg.bot", has_text="客服主管结束").wait_for(timeout=15000)

@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.analytics.peak.model import HourComparison, compare, fmt_seconds, fmt_share
 from bot.analytics.peak.profile import ProfileError, load_profile
 from bot.analytics.peak.simulation import KefuEffect
+from bot.security.private_files import write_private_file
 
 FALLBACK_CONTAINMENT, FALLBACK_CALLBACK_SHARE = 0.30, 0.10
 RECORD_DAYS = 30
@@ -48,10 +49,9 @@ def cmd_peak(args: argparse.Namespace) -> int:
           f"target {sl_target:.0%}\n")
     print(table(rows))
     chart = args.chart or settings.data_dir / "reports" / "peak.png"
-    chart.parent.mkdir(parents=True, exist_ok=True)
     from bot.analytics.peak.chart import peak_chart
 
-    chart.write_bytes(peak_chart(rows, load_labels(settings.content_dir)))
+    write_private_file(chart, peak_chart(rows, load_labels(settings.content_dir)))  # reports are owner-only
     print(f"\nchart: {chart}")
     return 0
 

@@ -25,6 +25,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bot.analytics.report.period import PeriodError, period
     from bot.db.repository import DatabaseError, Repository
     from bot.ledger.rules import LedgerRulesError, load_rules
+    from bot.security.private_files import write_private_file
     from bot.settings import get_settings
 
     settings = get_settings()
@@ -43,12 +44,13 @@ def cmd_report(args: argparse.Namespace) -> int:
               "is it created (`kefu db init`)?", file=sys.stderr)
         return 1
     out = args.out or settings.data_dir / "reports"
-    out.mkdir(parents=True, exist_ok=True)
     stem = f"kefu-report-{span.first}-{span.last}"
     html_path, csv_path = out / f"{stem}.html", out / f"{stem}.csv"
-    html_path.write_text(render_html(data, load_labels(settings.content_dir), dt.datetime.now(dt.timezone.utc),
-                                     report_names(settings)), encoding="utf-8")
-    csv_path.write_text(report_csv(data), encoding="utf-8")
+    # Owner-only like the rest of the data folder: customers (masked numbers) and agents' handle
+    # times and CSAT (found by a data-protection audit: 0644 files in a 0755 folder).
+    write_private_file(html_path, render_html(data, load_labels(settings.content_dir), dt.datetime.now(dt.timezone.utc),
+                                              report_names(settings)).encode("utf-8"))
+    write_private_file(csv_path, report_csv(data).encode("utf-8"))
     f = data.overall
     print(f"{f.contacts} contacts from {span.first} to {span.last}: containment {_share(f.containment)}, "
           f"FCR 24 h {_share(f.fcr_24h)}, ASA {'-' if f.asa_s is None else f'{f.asa_s:.1f} s'}, "

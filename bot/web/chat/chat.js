@@ -49,12 +49,24 @@
   }
 
   // ---- storage ------------------------------------------------------------
+  // The conversation (session id, what was said) lives in this tab's sessionStorage: a reload or a
+  // visit to another page in the same tab keeps it, closing the tab or the browser forgets it. It was
+  // in localStorage, where the next person at a shared PC saw the previous customer's verified
+  // balances and bills (found by a data-protection audit); what an older page left there is removed.
+  function store() {
+    try { return window.sessionStorage; } catch (e) { return null; }
+  }
   function load(key, fallback) {
-    try { var v = window.localStorage.getItem(key); return v === null ? fallback : JSON.parse(v); }
+    try { var v = store().getItem(key); return v === null ? fallback : JSON.parse(v); }
     catch (e) { return fallback; }
   }
   function save(key, value) {
-    try { window.localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode */ }
+    try { store().setItem(key, JSON.stringify(value)); } catch (e) { /* private mode */ }
+  }
+  function forgetLegacyStorage() {
+    try {
+      [SESSION_KEY, HISTORY_KEY, SEEN_KEY].forEach(function (key) { window.localStorage.removeItem(key); });
+    } catch (e) { /* storage unavailable */ }
   }
   function remember(entry) {
     var history = load(HISTORY_KEY, []);
@@ -300,6 +312,7 @@
 
   // ---- conversation -------------------------------------------------------
   var socket;
+  forgetLegacyStorage();
   var sessionId = load(SESSION_KEY, null);
 
   function send(payload, shown) {

@@ -1,0 +1,83 @@
+"""A customer's answer to a secret prompt (an SMS code or the service password) is never stored.
+
+The service password is kept only as a scrypt hash (bot/security/credentials.py) and an SMS code
+only as a digest (bot/security/otp.py), yet the message that answered "please reply with the code
+or your service password" used to be stored as typed: in the tracker in Redis, in Redis's
+append-only file and in Rasa's conversation API (found by a data-protection audit). The tracker
+store therefore writes every event through :func:`storage_forms`: a user message sent while Kefu
+was waiting for proof (slot ``awaiting`` = ``verification_code``) has each 6-digit answer replaced
+by ``******`` — its text, its parse data and entities — and so has any later event of that turn (a
+slot filled from it). Verification is not affected: the action checks the answer in the turn's
+tracker, which Rasa holds in memory; only what is written is blanked.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+from rasa.shared.core.events import AllSlotsReset, Event, Restarted, SessionStarted, SlotSet, UserUttered
+
+from bot.handoff.masking import AWAITING_PROOF, PROOF, PROOF_SHOWN
+
+AWAITING_SLOT = "awaiting"
+
+
+def storage_forms(events: Sequence[Event], first: int = 0) -> list[dict[str, Any]]:
+    """The dicts to store for ``events[first:]``, secrets blanked.
+
+    What was awaited when a stored message was sent is found by looking back from ``first`` only
+    as far as needed (to the latest user message and the ``awaiting`` slot set before it), so a
+    turn's save does not walk the whole conversation.
+    """
+    awaiting = _awaiting_before(events, first)
+    latest_user = next((i for i in range(first - 1, -1, -1) if isinstance(events[i], UserUttered)
+                        or _resets(events[i])), None)
+    secrets: tuple[str, ...] = ()
+    if latest_user is not None and isinstance(events[latest_user], UserUttered):
+        secrets = _secrets(events[latest_user], _awaiting_before(events, latest_user))
+    stored: list[dict[str, Any]] = []
+    for event in events[first:]:
+        if isinstance(event, UserUttered):
+            secrets = _secrets(event, awaiting)
+        form = event.as_dict()
+        stored.append(_blanked(form, _pattern(secrets)) if secrets else form)
+        if isinstance(event, SlotSet) and event.key == AWAITING_SLOT:
+            awaiting = event.value
+        elif _resets(event):
+            awaiting = None
+    return stored
+
+
+def _secrets(message: UserUttered, awaiting: Any) -> tuple[str, ...]:
+    return tuple(set(PROOF.findall(message.text or ""))) if awaiting == AWAITING_PROOF else ()
+
+
+def _resets(event: Event) -> bool:
+    return isinstance(event, (SessionStarted, Restarted, AllSlotsReset))
+
+
+def _awaiting_before(events: Sequence[Event], index: int) -> Any:
+    """The ``awaiting`` slot's value just before ``events[index]``."""
+    for i in range(index - 1, -1, -1):
+        event = events[i]
+        if isinstance(event, SlotSet) and event.key == AWAITING_SLOT:
+            return event.value
+        if _resets(event):
+            return None
+    return None
+
+
+def _pattern(secrets: tuple[str, ...]) -> re.Pattern:
+    return re.compile(r"(?<!\d)(?:" + "|".join(map(re.escape, secrets)) + r")(?!\d)")
+
+
+def _blanked(value: Any, pattern: re.Pattern) -> Any:
+    if isinstance(value, str):
+        return pattern.sub(PROOF_SHOWN, value)
+    if isinstance(value, dict):
+        return {key: _blanked(item, pattern) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_blanked(item, pattern) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and pattern.fullmatch(str(value)):
+        return PROOF_SHOWN  # a number an extractor made of the answer
+    return value
