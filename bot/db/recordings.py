@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.db.repository import DatabaseError, _guard, _retry_transient, engine_for
 from bot.db.schema import recordings, voice_messages
@@ -182,13 +182,19 @@ def import_local_files(store: RecordingStore, data_dir: Path, clip_expiry_s: flo
                 conversation_id, expires = _voice_message_owner(store, path.stem), None
                 if conversation_id is None:
                     continue
-            if store.import_file(path, recording_id=path.stem, kind=kind, conversation_id=conversation_id,
-                                 created_at=created, expires_at=expires):
+            try:
+                stored = store.import_file(path, recording_id=path.stem, kind=kind, conversation_id=conversation_id,
+                                           created_at=created, expires_at=expires)
+            except RecordingTooLarge:  # no version wrote one this big; left where it is, served from here
+                logger.warning("recordings.import_refused kind=%s id=%s reason=too_large", kind, path.stem)
+                continue
+            if stored:
                 path.unlink(missing_ok=True)
                 moved += 1
     return moved, expired
 
 
+@_guard
 def _voice_message_owner(store: RecordingStore, message_id: str) -> str | None:
     from voice.voicemail.pipeline import conversation_id
 
@@ -217,7 +223,7 @@ def tidy_forever(settings, stop: threading.Event, interval_s: float = TIDY_INTER
             imported, deleted = tidy(settings)
             if imported or deleted:
                 logger.info("recordings.tidied imported=%d deleted=%d", imported, deleted)
-        except (DatabaseError, OSError) as exc:
+        except (DatabaseError, SQLAlchemyError, OSError) as exc:  # the thread lives on: next pass
             logger.warning("recordings.tidy_failed error=%s", type(exc).__name__)
         if stop.wait(interval_s):
             return
