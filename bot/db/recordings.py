@@ -128,7 +128,8 @@ class RecordingStore:
                        audio=path.read_bytes(), created_at=created_at, expires_at=expires_at)
         except IntegrityError:
             with self.engine.connect() as conn:
-                return conn.execute(sa.select(recordings.c.id).where(recordings.c.id == recording_id)).first() is not None
+                found = conn.execute(sa.select(recordings.c.id).where(recordings.c.id == recording_id)).first()
+            return found is not None
         return True
 
 
@@ -153,12 +154,13 @@ def playable(store: RecordingStore, data_dir: Path, kind: str, recording_id: str
     except FileNotFoundError:
         return None  # imported (and deleted) by a pass since: in the database now
 
+
 def import_local_files(store: RecordingStore, data_dir: Path, clip_expiry_s: float,
                        now: dt.datetime | None = None) -> tuple[int, int]:
     """Move this instance's recording files into the database, deleting each once it is stored;
-    (imported, deleted as expired). A voice message's file is imported only if its ``voice_messages`` row exists (its only
-    reference); a clip past its expiry is deleted instead. Files left by a crash mid-write (``.part``)
-    are left to :func:`bot.ivr.caller_clips.prune`."""
+    (imported, deleted as expired). A voice message's file is imported only if its ``voice_messages``
+    row exists (its only reference); a clip past its expiry is deleted instead. Files left by a crash
+    mid-write (``.part``) are left to :func:`bot.ivr.caller_clips.prune`."""
     now = now or utcnow()
     moved = expired = 0
     for kind, folder in LOCAL_DIRS.items():

@@ -233,7 +233,8 @@ async def test_a_clip_the_database_does_not_take_is_kept_on_disk_and_imported_la
 def test_a_recording_over_the_limit_is_refused_before_it_is_written(kefu_env):
     store = RecordingStore(kefu_env.database_url)
     with pytest.raises(RecordingTooLarge):
-        store.save(recording_id="c" * 32, kind=CALLER_CLIP, conversation_id="ivr:x", audio=b"\0" * (MAX_RECORDING_BYTES + 1))
+        store.save(recording_id="c" * 32, kind=CALLER_CLIP, conversation_id="ivr:x",
+                   audio=b"\0" * (MAX_RECORDING_BYTES + 1))
     assert store.get("c" * 32, CALLER_CLIP) is None
     # The longest voice message (120 s, stored at 16 kHz) fits.
     assert 120 * 16000 * 2 + 44 <= MAX_RECORDING_BYTES
