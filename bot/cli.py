@@ -26,7 +26,7 @@ from voice.commands import register as register_voice
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.ivr.caller_clips import prune_forever as prune_caller_clips_forever
+    from bot.db.recordings import tidy_forever as tidy_recordings_forever
     from voice.tts_cache import prune_forever as prune_tts_cache_forever
     from bot.security import log_masking
     from bot.stack import KefuStack, StartupError
@@ -108,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     outbox_stop = threading.Event()
     threading.Thread(target=deliver_forever, args=(settings, outbox_stop), daemon=True).start()
     threading.Thread(target=contacts_forever, args=(settings, outbox_stop, stack.redis_url), daemon=True).start()
-    threading.Thread(target=prune_caller_clips_forever, args=(settings, outbox_stop), daemon=True).start()
+    threading.Thread(target=tidy_recordings_forever, args=(settings, outbox_stop), daemon=True).start()
     threading.Thread(target=prune_tts_cache_forever, args=(settings, outbox_stop), daemon=True).start()
 
     def stop(*_):

@@ -188,7 +188,7 @@ def _newest_model(settings) -> Path:
 def _print_outcome(outcome) -> None:
     confidence = "-" if outcome.intent_confidence is None else f"{outcome.intent_confidence:.2f}"
     asr_confidence = "-" if outcome.asr_confidence is None else f"{outcome.asr_confidence:.2f}"
-    print(f"message: {outcome.message_id} ({outcome.duration_s:.2f} s, {outcome.audio_path})")
+    print(f"message: {outcome.message_id} ({outcome.duration_s:.2f} s)")
     print(f"transcript: {outcome.transcript or '-'} (asr confidence {asr_confidence})")
     print(f"intent: {outcome.intent or '-'} (confidence {confidence})")
     print(f"outcome: {outcome.outcome} ({outcome.reason})")

@@ -30,6 +30,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.db.repository import DatabaseError
 from bot.handoff.accounts import SUPERVISOR, AccountStore
 from bot.handoff.conversations import RasaConversations
 from bot.handoff import supervisor
@@ -105,7 +106,7 @@ def signed_in(handler: Handler) -> Handler:
             return await handler(request, desk, agent, *args, **kwargs)
         except DeskError as exc:
             return response.json({"error": exc.code}, status=exc.status)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, DatabaseError) as exc:  # DatabaseError: the repository's, e.g. a recording's
             return database_unavailable(request, exc)
 
     wrapped.__name__ = handler.__name__
@@ -381,15 +382,15 @@ async def reveal_ticket(request: Request, desk: Desk, agent: dict, ticket_id: st
 @signed_in
 async def work_item_audio(request: Request, desk: Desk, agent: dict, ticket_id: str) -> HTTPResponse:
     """A voice message's recording, played on the desk by an agent of its skill group."""
-    path = await desk.work_item_audio(agent["agent_id"], ticket_id)
-    return await response.file(path, mime_type="audio/wav", headers={"Cache-Control": "private, no-store"})
+    audio, content_type = await desk.work_item_audio(agent["agent_id"], ticket_id)
+    return response.raw(audio, content_type=content_type, headers={"Cache-Control": "private, no-store"})
 
 
 @signed_in
 async def caller_clip(request: Request, desk: Desk, agent: dict, conversation_id: str, clip_id: str) -> HTTPResponse:
     """What a phone caller said that was not transcribed, played to the agent serving the call."""
-    path = await desk.caller_clip(agent["agent_id"], conversation_id, clip_id)
-    return await response.file(path, mime_type="audio/wav", headers={"Cache-Control": "private, no-store"})
+    audio, content_type = await desk.caller_clip(agent["agent_id"], conversation_id, clip_id)
+    return response.raw(audio, content_type=content_type, headers={"Cache-Control": "private, no-store"})
 
 
 ROUTES: list[tuple[str, Handler, list[str]]] = [

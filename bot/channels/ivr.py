@@ -75,7 +75,7 @@ class IvrRuntime:
         from bot.db.repository import Repository
         from bot.ivr.bot_turns import RasaInProcess
         from bot.ivr.call_state import CallStore
-        from bot.ivr.caller_clips import CLIPS_DIR, CallerClips
+        from bot.ivr.caller_clips import CallerClips
         from bot.ivr.engine import FlowEngine
         from bot.handoff.conversations import RasaConversations
         from bot.ivr.handoff import QueueHandoff
@@ -99,7 +99,7 @@ class IvrRuntime:
             handoff=QueueHandoff(self.redis, repository, RasaConversations(app) if app is not None else None),
             notifier=OutboxNotifier.from_settings(settings, repository),
             bot=RasaInProcess(on_new_message, hotline.bot_turn_timeout_s),
-            clips=CallerClips(settings.data_dir / CLIPS_DIR),
+            clips=CallerClips.from_settings(settings),
             sms_budget=TextBudget.from_settings(self.redis, settings),
         )
         self.engine = FlowEngine(self.services)

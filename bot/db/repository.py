@@ -359,14 +359,18 @@ class Repository:
     # -- voice messages ------------------------------------------------
     @_guard
     @_retry_transient
-    def add_voice_message(self, *, message_id: str, audio_path: str, duration_s: float, caller_phone: str = "",
-                          customer_id: int | None = None, channel: str = "") -> None:
-        """Record a stored voice message (outcome ``received``) before it is recognised and routed."""
+    def add_voice_message(self, *, message_id: str, audio: bytes, conversation_id: str, duration_s: float,
+                          caller_phone: str = "", customer_id: int | None = None, channel: str = "") -> None:
+        """Record a voice message (outcome ``received``) before it is recognised and routed, with its
+        recording (a WAV, kept until deleted) in the same transaction: never one without the other."""
+        from bot.db.recordings import VOICE_MESSAGE, insert  # that module builds on this one
+
         with self.engine.begin() as conn:
             conn.execute(voice_messages.insert().values(
-                id=message_id, audio_path=audio_path, duration_s=duration_s, caller_phone=caller_phone,
+                id=message_id, audio_path="", duration_s=duration_s, caller_phone=caller_phone,
                 customer_id=customer_id, channel=channel, entities=[], outcome="received", needs_human=0,
             ))
+            insert(conn, recording_id=message_id, kind=VOICE_MESSAGE, conversation_id=conversation_id, audio=audio)
 
     @_guard
     def update_voice_message(self, message_id: str, **fields) -> None:

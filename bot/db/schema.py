@@ -13,6 +13,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -124,12 +125,14 @@ conversation_events = Table(
     Column("at", DateTime, nullable=False, server_default=func.now(), index=True),
 )
 
-# Voice messages left on any channel; the audio lives under <data_dir>/voicemail/<id>.wav.
+# Voice messages left on any channel; the audio is the ``recordings`` row of the same id.
 voice_messages = Table(
     "voice_messages",
     metadata,
-    Column("id", String(32), primary_key=True),  # uuid4 hex, also the audio file's name
-    Column("audio_path", String(500), nullable=False),
+    Column("id", String(32), primary_key=True),  # uuid4 hex, also its recording's id
+    # "" since recordings live in the database; a message stored by an earlier version names its file
+    # under <data_dir>/voicemail/ here (imported into ``recordings`` by bot/db/recordings.py).
+    Column("audio_path", String(500), nullable=False, default=""),
     Column("duration_s", Float, nullable=False),
     Column("transcript", Text),  # None until recognised (or when the ASR was unavailable)
     Column("asr_confidence", Float),
@@ -143,6 +146,23 @@ voice_messages = Table(
     Column("outcome", String(24), nullable=False, default="received"),  # received / selfhelp_sent / ticket / callback / needs_human
     Column("needs_human", Integer, nullable=False, default=0),
     Column("created_at", DateTime, nullable=False, server_default=func.now()),
+)
+
+# The audio agents listen to (bot/db/recordings.py): voice messages (kind ``voice_message``, the id of
+# their ``voice_messages`` row, kept until deleted) and phone callers' untranscribed turns (kind
+# ``caller_clip``, expiring after KEFU_CALLER_CLIP_EXPIRY_SECONDS). In the shared database, so every
+# instance behind the load balancer plays what any of them recorded. At most MAX_RECORDING_BYTES each.
+recordings = Table(
+    "recordings",
+    metadata,
+    Column("id", String(32), primary_key=True),  # uuid4 hex
+    Column("kind", String(16), nullable=False),  # voice_message / caller_clip
+    Column("conversation_id", String(128), nullable=False, default="", index=True),  # the Rasa sender id
+    Column("content_type", String(64), nullable=False),  # audio/wav
+    Column("audio", LargeBinary, nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),  # UTC
+    Column("expires_at", DateTime, index=True),  # UTC; NULL: kept until deleted
 )
 
 # Messages waiting for a channel worker to deliver them (SMS, WeChat, ...).

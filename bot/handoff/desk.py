@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 from bot.analytics.config import centre_zone
+from bot.db.recordings import CALLER_CLIP, RecordingStore, playable
 from bot.db.repository import Repository
 from bot.handoff import masking
 from bot.handoff.accounts import AccountStore, AgentAccount
@@ -50,6 +50,7 @@ class Desk:
         self.conversations = conversations
         self.accounts = accounts
         self.repository = repository or Repository(get_settings().database_url)
+        self.recordings = RecordingStore(self.repository.url)  # voice messages and callers' clips
         self.voice_bridge = voice_bridge  # bot.ivr.bridge.VoiceBridge, or None: phone by text and TTS
 
     # -- signing in ----------------------------------------------------
@@ -382,30 +383,29 @@ class Desk:
                                 f"done by {agent_id}: {note[:500]}")
         await asyncio.to_thread(self.repository.set_ticket_owner, ticket["ticket_id"], agent_id, if_unowned=True)
 
-    async def work_item_audio(self, agent_id: str, ticket_id: str) -> Path:
-        """The recording of a voice-message work item, for an agent of its skill group to listen to."""
-        from voice.voicemail.pipeline import VOICEMAIL_DIR
-
-        storage = get_settings().data_dir / VOICEMAIL_DIR
+    async def work_item_audio(self, agent_id: str, ticket_id: str) -> tuple[bytes, str]:
+        """The recording of a voice-message work item (audio, content type), for an agent of its skill
+        group to listen to, whichever instance took the message."""
         ticket = await self._work_item(agent_id, ticket_id)
-        path = await asyncio.to_thread(voice_message_audio, ticket, self.repository, storage)
-        if path is None:
+        audio = await asyncio.to_thread(voice_message_audio, ticket, self.recordings, get_settings().data_dir)
+        if audio is None:
             raise DeskError("error_ticket", 404)
-        return path
+        return audio
 
-    async def caller_clip(self, agent_id: str, conversation_id: str, clip_id: str) -> Path:
-        """A phone caller's untranscribed turn, for the agent serving the conversation (or a supervisor);
-        only a clip that conversation names, so an id from another call plays nothing."""
+    async def caller_clip(self, agent_id: str, conversation_id: str, clip_id: str) -> tuple[bytes, str]:
+        """A phone caller's untranscribed turn (audio, content type), for the agent serving the
+        conversation (or a supervisor); only a clip that conversation names, so an id from another
+        call plays nothing."""
         from bot.handoff.accounts import SUPERVISOR
-        from bot.ivr.caller_clips import CLIPS_DIR, CallerClips, clip_ids
+        from bot.ivr.caller_clips import clip_ids
 
         if await asyncio.to_thread(self.accounts.role_of, agent_id) != SUPERVISOR:
             await self._held(agent_id, conversation_id)
-        path = CallerClips(get_settings().data_dir / CLIPS_DIR).path(clip_id) \
+        audio = await asyncio.to_thread(playable, self.recordings, get_settings().data_dir, CALLER_CLIP, clip_id) \
             if clip_id in clip_ids(await self.conversations.events(conversation_id)) else None
-        if path is None:
+        if audio is None:
             raise DeskError("error_clip", 404)
-        return path
+        return audio
 
     async def _record(self, conversation_id: str, kind: str, data: dict) -> None:
         await record(conversation_id, kind, database_url=self.repository.url, **data)

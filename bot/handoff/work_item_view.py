@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from bot.db.recordings import VOICE_MESSAGE, RecordingStore, playable
 from bot.db.repository import Repository
 from bot.handoff import masking
 
@@ -50,11 +51,8 @@ def readable(ticket: dict, repository: Repository) -> dict:
     }
 
 
-def voice_message_audio(ticket: dict | None, repository: Repository, storage_dir: Path) -> Path | None:
-    """The stored recording of a voice-message work item; only a file in Kefu's voicemail folder."""
+def voice_message_audio(ticket: dict | None, store: RecordingStore, data_dir: Path) -> tuple[bytes, str] | None:
+    """The recording of a voice-message work item (audio, content type): the ``recordings`` row of its
+    message, shared by every instance; else a file an earlier version left in this instance's folder."""
     message_id = ((ticket or {}).get("details") or {}).get("voice_message_id")
-    stored = repository.get_voice_message(str(message_id)) if message_id else None
-    if not stored or not stored.get("audio_path"):
-        return None
-    path = Path(stored["audio_path"]).resolve()
-    return path if path.is_file() and path.is_relative_to(Path(storage_dir).resolve()) else None
+    return playable(store, data_dir, VOICE_MESSAGE, str(message_id)) if message_id else None

@@ -1,25 +1,30 @@
 """What a caller said to an agent that no recogniser turned into words, kept as a WAV for the agent.
 
 Without a voice bridge the agent reads the caller; with no recogniser (no Vosk model) or an empty
-result there is nothing to read, so the turn's audio is stored under ``<data_dir>/caller_clips/``
-(like voice messages under ``voicemail/``) and the conversation gets a turn naming the clip
-(metadata ``caller_clip``), which the desk plays to the agent serving the conversation.
+result there is nothing to read, so the turn's audio is stored as a ``caller_clip`` recording in the
+shared database (``bot/db/recordings.py``, so the desk plays it whichever instance serves the agent)
+and the conversation gets a turn naming the clip (metadata ``caller_clip``), which the desk plays to
+the agent serving the conversation.
 
-A clip is a caller's voice, kept only as long as someone may still need to hear it: ``kefu run``
-deletes clips older than ``KEFU_CALLER_CLIP_EXPIRY_SECONDS`` (7 days: the conversation is long over,
-and its finished queue record gone) every ``PRUNE_INTERVAL_S`` (:func:`prune_forever`).
+A clip is a caller's voice, kept only as long as someone may still need to hear it: it expires
+``KEFU_CALLER_CLIP_EXPIRY_SECONDS`` (7 days: the conversation is long over, and its finished queue
+record gone) after it was recorded, is no longer played from then on, and ``kefu run``'s pass
+(``bot.db.recordings.tidy_forever``) deletes it. A clip the database did not take at once (down) is
+written under ``<data_dir>/caller_clips/`` instead (played from there by this instance only) and moved
+into the database by that pass: the call does not wait for the database, and the clip is not lost.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
-import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.db.recordings import CALLER_CLIP, LOCAL_DIRS, RecordingStore, utcnow
+from bot.db.repository import DatabaseError
 from bot.ivr.call_state import call_key
 from bot.ivr.line import call_id_of
 from bot.security.private_files import write_private_file
@@ -27,10 +32,8 @@ from voice.pcm import pcm_to_wav_bytes
 
 logger = logging.getLogger(__name__)
 
-CLIPS_DIR = "caller_clips"
-PRUNE_INTERVAL_S = 600
+CLIPS_DIR = LOCAL_DIRS[CALLER_CLIP]
 CLIP_KEY = "caller_clip"  # the user turn's metadata key: {"id": ..., "seconds": ...}
-_CLIP_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -43,22 +46,31 @@ class Clip:
 
 
 class CallerClips:
-    def __init__(self, storage_dir: Path) -> None:
-        self.storage_dir = Path(storage_dir)
+    """Stores clips in the database; ``data_dir`` holds the ones it did not take at once."""
 
-    def store(self, pcm: bytes, sample_rate: int) -> Clip:
-        """Write the WAV atomically (a half-written clip is never served) and readable by Kefu's user
-        only (a caller's voice); blocking: run it in a thread."""
+    def __init__(self, store: RecordingStore, data_dir: Path, expiry_s: float) -> None:
+        self.store = store
+        self.data_dir = Path(data_dir)
+        self.expiry_s = expiry_s
+
+    @classmethod
+    def from_settings(cls, settings) -> "CallerClips":
+        return cls(RecordingStore(settings.database_url), settings.data_dir, settings.caller_clip_expiry_s)
+
+    def store_clip(self, pcm: bytes, sample_rate: int, conversation_id: str) -> Clip:
+        """Store the turn as a WAV for ``conversation_id`` (blocking: run it in a thread). One attempt at
+        the database; if it fails, an owner-only file written atomically, imported later."""
         clip = Clip(uuid.uuid4().hex, round(len(pcm) / 2 / sample_rate, 1))
-        write_private_file(self.storage_dir / f"{clip.id}.wav", pcm_to_wav_bytes(pcm, sample_rate))
+        wav = pcm_to_wav_bytes(pcm, sample_rate)
+        created = utcnow()
+        try:
+            self.store.save_once(recording_id=clip.id, kind=CALLER_CLIP, conversation_id=conversation_id,
+                                 audio=wav, created_at=created,
+                                 expires_at=created + dt.timedelta(seconds=self.expiry_s))
+        except DatabaseError as exc:
+            logger.warning("ivr.caller_clips.kept_locally clip=%s error=%s", clip.id, type(exc).__name__)
+            write_private_file(self.data_dir / CLIPS_DIR / f"{clip.id}.wav", wav)
         return clip
-
-    def path(self, clip_id: str) -> Path | None:
-        """The stored clip, or None: only a well-formed id, only a file in this folder."""
-        if not _CLIP_ID.match(clip_id or ""):
-            return None
-        path = self.storage_dir / f"{clip_id}.wav"
-        return path if path.is_file() else None
 
 
 def prune(storage_dir: Path, max_age_s: float, now: float | None = None) -> int:
@@ -80,20 +92,6 @@ def prune(storage_dir: Path, max_age_s: float, now: float | None = None) -> int:
         except FileNotFoundError:
             pass  # another process's pass got there first
     return removed
-
-
-def prune_forever(settings, stop: threading.Event, interval_s: float = PRUNE_INTERVAL_S) -> None:
-    """Thread body for `kefu run` (like the outbox): a pass at once, then one every ``interval_s``."""
-    storage = settings.data_dir / CLIPS_DIR
-    while True:
-        try:
-            removed = prune(storage, settings.caller_clip_expiry_s)
-            if removed:
-                logger.info("ivr.caller_clips.pruned count=%d", removed)
-        except OSError:
-            logger.exception("ivr.caller_clips.prune_failed")
-        if stop.wait(interval_s):
-            return
 
 
 def clip_ids(events: list[dict]) -> set[str]:

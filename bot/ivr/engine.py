@@ -495,7 +495,8 @@ class FlowEngine:
         """Words nobody could transcribe (no recogniser, or it heard nothing): the agent gets the audio."""
         if self.services.bot is None or self.services.clips is None:
             return
-        clip = await asyncio.to_thread(self.services.clips.store, event.audio, event.sample_rate)
+        clip = await asyncio.to_thread(self.services.clips.store_clip, event.audio, event.sample_rate,
+                                       conversation_id(state.call_id))
         metadata = {**self._metadata(state), **clip.metadata()}
         await self._relay(state, self.services.bot.unheard(conversation_id(state.call_id), metadata))
 

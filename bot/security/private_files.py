@@ -1,7 +1,9 @@
 """Files only Kefu's own user may read: the embedded database (agents' password hashes, customers,
 the outbox with SMS codes), the servers' logs, the embedded Redis's data (trackers, codes, the
-queue), voice messages, phone callers' clips, the speech cache (spoken replies name customers'
-bills and tickets) and ``kefu report``/``kefu peak`` files (customers, agents' handle times).
+queue), voice messages and phone callers' clips kept on disk while the database could not take them
+(they live in the database otherwise: ``bot/db/recordings.py``) and the speech cache (spoken replies
+name customers' bills and tickets) and ``kefu report``/``kefu peak`` files (customers, agents'
+handle times).
 
 Created with owner-only modes from the start rather than fixed afterwards (found by a tester:
 ``var/kefu.sqlite3`` and ``var/logs`` were readable by every local user, ``var/secrets`` was not;

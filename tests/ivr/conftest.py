@@ -81,6 +81,15 @@ async def stored_voice_messages(repository) -> set[str]:
     return {m["id"] for m in await asyncio.to_thread(repository.voice_messages, limit=500)}
 
 
+def voice_message_audio(repository, message: dict) -> bytes:
+    """The message's recording as every instance's desk reads it: from the shared database."""
+    from bot.db.recordings import VOICE_MESSAGE, RecordingStore
+
+    stored = RecordingStore(repository.url).get(message["id"], VOICE_MESSAGE)
+    assert stored is not None, "the voice message has no recording in the database"
+    return stored.audio
+
+
 async def new_voice_message(repository, before: set[str], timeout: float = 30) -> dict:
     """The voice message stored since ``before`` (the ids there were) — one call's message."""
     deadline = asyncio.get_running_loop().time() + timeout

@@ -12,7 +12,7 @@ from bot.ivr.call_audio import PHONE_VAD
 from bot.ivr.hold_audio import hold_frames
 from tests.conftest import PROJECT_ROOT
 from tests.ivr.conftest import (assert_cleaned, call_events, call_state, ended, new_voice_message,
-                                stored_voice_messages)
+                                stored_voice_messages, voice_message_audio)
 from tests.ivr.simulator import PhoneCall, hold_media
 from tests.speech import spoken_on_the_phone
 from voice.pcm import read_wav, rms_dbfs
@@ -151,7 +151,7 @@ async def test_voicemail_is_recorded_confirmed_and_stored(ivr_url, stack_redis, 
     assert (await ended(repository, call.stream_sid))["path"][-2:] == ["message", "bye"]
     message = await new_voice_message(repository, before)
     assert message["caller_phone"] == (caller if vouched else "")
-    stored = read_wav(open(message["audio_path"], "rb").read())
+    stored = read_wav(voice_message_audio(repository, message))
     span = find_speech_span(stored.samples, stored.sample_rate)
     clip_span = find_speech_span(clip, 8000)
     assert span and abs((span[1] - span[0]) - (clip_span[1] - clip_span[0])) < 0.4

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import SHARED_SPEECH
-from tests.ivr.conftest import ended, new_voice_message, stored_voice_messages
+from tests.ivr.conftest import ended, new_voice_message, stored_voice_messages, voice_message_audio
 from tests.ivr.softphone_browser import softphone_page
 from voice.audio import decode_file
 from voice.pcm import pcm_to_wav_bytes, read_wav, rms_dbfs
@@ -44,7 +44,7 @@ async def test_softphone_leaves_a_voicemail(running_kefu, repository, tmp_path, 
     assert record["path"][-3:] == ["main_menu", "leave_message", "goodbye"], record["path"]
     message = await new_voice_message(repository, before)
     assert message["caller_phone"] == ""  # the softphone's number is typed, not vouched for: nobody's
-    stored = read_wav(open(message["audio_path"], "rb").read())
+    stored = read_wav(voice_message_audio(repository, message))
     span, clip_span = find_speech_span(stored.samples, stored.sample_rate), find_speech_span(clip, 16000)
     assert span, "the stored voice message has no speech in it"
     assert abs((span[1] - span[0]) - (clip_span[1] - clip_span[0])) < 0.5

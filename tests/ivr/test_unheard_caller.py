@@ -6,12 +6,17 @@ could not hear the caller and was not told why. Through the real servers: the ca
 over the media stream, the conversation in Rasa's tracker, the desk's API. Each line is another Rasa
 process on the stack's Redis and database: one whose test recogniser, unscripted, hears no words,
 one with no recogniser at all.
+
+The line that hears nothing has a data directory of its own, like another machine behind the load
+balancer, and the agent's desk is on the stack's process: found by a deployer, the clip was a file on
+the machine that recorded it, so the agent on another machine got a 404 and could not hear the caller.
 """
 from __future__ import annotations
 
 import asyncio
 import io
 import wave
+from pathlib import Path
 
 import pytest
 import requests
@@ -26,16 +31,24 @@ CLIP = "aishell1_BAC009S0724W0121.wav"
 OTHER_AGENT = ("clip_listener", "clip-listener-pw")
 
 
-def phone_process(stack, asr_engine: str) -> SecondRasa:
-    """Another Rasa process on the stack's Redis and database, its phone line with ``asr_engine``."""
-    return SecondRasa(stack, env={"KEFU_IVR_ASR_ENGINE": asr_engine})
+def phone_process(stack, asr_engine: str, data_dir: Path | None = None) -> SecondRasa:
+    """Another Rasa process on the stack's Redis and database, its phone line with ``asr_engine``;
+    with ``data_dir``, another machine's (its own data directory)."""
+    return SecondRasa(stack, env={"KEFU_IVR_ASR_ENGINE": asr_engine,
+                                  **({"KEFU_DATA_DIR": str(data_dir)} if data_dir else {})})
 
 
 @pytest.fixture
-def hears_nothing(running_kefu, asr_script):
-    """A line whose recogniser makes no words of anything (the test recogniser, unscripted)."""
+def other_machine_dir(tmp_path) -> Path:
+    return tmp_path / "other-machine"
+
+
+@pytest.fixture
+def hears_nothing(running_kefu, asr_script, other_machine_dir):
+    """A line whose recogniser makes no words of anything (the test recogniser, unscripted), on
+    another machine: its own data directory, the stack's database and Redis."""
     asr_script({})
-    with phone_process(running_kefu, "tests.ivr.scripted_asr:ScriptedRecognizerForTests") as second:
+    with phone_process(running_kefu, "tests.ivr.scripted_asr:ScriptedRecognizerForTests", other_machine_dir) as second:
         yield second
 
 
@@ -109,7 +122,8 @@ def seconds_of(wav: bytes) -> float:
 
 
 async def test_an_agent_hears_what_the_recogniser_could_not_transcribe(running_kefu, hears_nothing, clips_8k,
-                                                                        other_agent):
+                                                                        other_agent, other_machine_dir):
+    from bot.db.recordings import CALLER_CLIP, RecordingStore
     from bot.ivr.caller_clips import CLIPS_DIR
 
     speech = clips_8k[CLIP]
@@ -119,8 +133,11 @@ async def test_an_agent_hears_what_the_recogniser_could_not_transcribe(running_k
         assert claimed["speech_not_transcribed"] is False, "the line has a recogniser: nothing to warn of"
         wav = (await hear_caller_through_the_desk(call, desk, conversation_id, speech))[0]
         turn = (await clip_turns(desk, conversation_id))[0]
-        stored = running_kefu.settings.data_dir / CLIPS_DIR / f"{turn['clip']['id']}.wav"
-        assert stored.read_bytes() == wav, "the clip is not kept in the data folder"
+        # Played by the stack's desk from the shared database; on neither machine's disk.
+        stored = RecordingStore(running_kefu.settings.database_url).get(turn["clip"]["id"], CALLER_CLIP)
+        assert stored.audio == wav and stored.conversation_id == conversation_id
+        assert not any((d / CLIPS_DIR).exists() and any((d / CLIPS_DIR).iterdir())
+                       for d in (other_machine_dir, running_kefu.settings.data_dir))
         # Another agent, signed in but not serving this call, cannot play it, nor tell that it exists
         # (the same answer as for no such conversation: tests/handoff/test_desk_first_shift.py).
         path = f"/agent/api/conversations/{conversation_id}/clips/{turn['clip']['id']}"

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import redis as redis_client
 
-from bot.db.repository import Repository
+from bot.db.recordings import RecordingStore
+from bot.db.repository import DatabaseError, Repository
 from bot.embedded_redis import EmbeddedRedis
 from bot.ivr.caller_clips import CallerClips
 from voice.pcm import Pcm, pcm_to_wav_bytes
@@ -59,20 +60,38 @@ def test_the_embedded_redis_keeps_its_data_and_log_private(tmp_path):
     assert_private(tmp_path / "redis", expected_files=2)  # the append-only file(s) and redis.log
 
 
-def test_a_callers_clip_is_private(tmp_path):
-    clip = CallerClips(tmp_path / "caller_clips").store(tone(8000), 8000)
+def unreachable_database():
+    """An engine where nothing listens (as PostgreSQL stopped): what a database outage looks like."""
+    import sqlalchemy as sa
+
+    from bot.embedded_redis import free_port
+
+    return sa.create_engine(f"postgresql://kefu:x@127.0.0.1:{free_port()}/kefu")
+
+
+def test_a_callers_clip_kept_while_the_database_is_down_is_private(tmp_path):
+    """Clips live in the database; one it did not take waits on disk for the next pass."""
+    store = RecordingStore(f"sqlite:///{tmp_path / 'kefu.sqlite3'}")
+    store.engine = unreachable_database()
+    clip = CallerClips(store, tmp_path, 3600).store_clip(tone(8000), 8000, "ivr:call")
     assert (tmp_path / "caller_clips" / f"{clip.id}.wav").is_file()
     assert_private(tmp_path / "caller_clips", expected_files=1)
 
 
-def test_a_voice_message_is_private(tmp_path):
+def test_a_voice_message_the_database_did_not_take_is_private(tmp_path, monkeypatch):
+    """Voice messages live in the database; one it did not take is kept on disk for an operator."""
+    import bot.db.repository
+
+    monkeypatch.setattr(bot.db.repository, "WRITE_RETRY_S", 0.0)
     repository = Repository(f"sqlite:///{tmp_path / 'kefu.sqlite3'}")
     pipeline = VoicemailPipeline(repository=repository, nlu=None, notifier=None, policy=None,
                                  catalogue_path=tmp_path / "selfhelp.yml", storage_dir=tmp_path / "voicemail")
     pipeline._ensure_schema()
-    stored = pipeline._store("a" * 32, Pcm(tone(16000), 16000), "13800000001", None, "ivr")
-    assert stored.read_bytes()[:4] == b"RIFF"
-    assert_private(tmp_path / "voicemail", expected_files=1)
+    repository.engine = unreachable_database()
+    with pytest.raises(DatabaseError):
+        pipeline._store("a" * 32, Pcm(tone(16000), 16000), "13800000001", None, "ivr")
+    assert (tmp_path / "voicemail" / "unsaved" / f"{'a' * 32}.wav").read_bytes()[:4] == b"RIFF"
+    assert_private(tmp_path / "voicemail", expected_files=2)  # the WAV and who left it, in unsaved/
 
 
 def test_the_speech_cache_is_private(tmp_path):

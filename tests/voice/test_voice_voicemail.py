@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
+import io
 import os
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from bot.contacts.planner import Planner
 from bot.contacts.rules import load_rules as load_contact_rules
 from bot.contacts.schedule import Schedule
+from bot.db.recordings import VOICE_MESSAGE, RecordingStore
 from bot.db.repository import Repository
 from bot.ledger.ledger import build_items
 from bot.ledger.rules import load_rules as load_ledger_rules
@@ -30,7 +32,6 @@ from tests.speech import spoken
 from tests.voice.scripted_asr import ScriptedAsrEngineForTests
 from tests.voice.voice_helpers import fake_model, run_tool
 from voice import commands
-from voice.audio import decode_file
 from voice.errors import AudioError, VoicemailConfigError
 from voice.pcm import pcm_to_wav_bytes
 from voice.vosk_engine import VoskEngine
@@ -85,9 +86,16 @@ def rows(repo: Repository, table) -> list[dict]:
         return [dict(r) for r in conn.execute(sa.select(table)).mappings()]
 
 
-def clip_seconds(path: Path) -> float:
-    with wave.open(str(path)) as wav:
+def clip_seconds(path: Path | io.BytesIO) -> float:
+    with wave.open(str(path) if isinstance(path, Path) else path) as wav:
         return wav.getnframes() / wav.getframerate()
+
+
+def recording(settings, message_id: str) -> bytes:
+    """A voice message's stored WAV, as the desk reads it."""
+    stored = RecordingStore(settings.database_url).get(message_id, VOICE_MESSAGE)
+    assert stored is not None and stored.content_type == "audio/wav"
+    return stored.audio
 
 
 # -- routing with the real NLU ------------------------------------------------
@@ -98,11 +106,13 @@ async def test_fault_message_in_amr_is_stored_and_answered_with_selfhelp(env, re
 
     assert (outcome.outcome, outcome.intent, outcome.selfhelp_entry_id) == ("selfhelp_sent", "fault_tv", "tv_no_signal")
     assert outcome.intent_confidence >= 0.5 and not outcome.needs_human
-    # The audio: 16 kHz mono WAV under <data_dir>/voicemail/<id>.wav, as long as the clip.
-    assert outcome.audio_path == env.data_dir / "voicemail" / f"{outcome.message_id}.wav"
-    with wave.open(str(outcome.audio_path)) as wav:
+    # The audio: a 16 kHz mono WAV in the shared database (every instance's desk plays it), as long as
+    # the clip; nothing on this machine's disk.
+    audio = recording(env, outcome.message_id)
+    with wave.open(io.BytesIO(audio)) as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2)
-    assert abs(clip_seconds(outcome.audio_path) - clip_seconds(first_clip)) < 0.1
+    assert abs(clip_seconds(io.BytesIO(audio)) - clip_seconds(first_clip)) < 0.1
+    assert not (env.data_dir / "voicemail").exists()
     assert asr.fed == [(16000, round(outcome.duration_s * 16000) * 2)]
     # The record, the ticket and the queued reply.
     stored = repo.get_voice_message(outcome.message_id)
@@ -112,7 +122,7 @@ async def test_fault_message_in_amr_is_stored_and_answered_with_selfhelp(env, re
     ticket = repo.get_ticket(outcome.ticket_id)
     assert (ticket["kind"], ticket["priority"], ticket["needs_human"]) == ("voice_message", 0, 0)
     assert ticket["details"]["selfhelp_entry"] == "tv_no_signal"
-    assert ticket["details"]["audio_path"] == str(outcome.audio_path)
+    assert ticket["details"]["voice_message_id"] == outcome.message_id
     assert ticket["conversation_id"] == f"voicemail-{outcome.message_id}"
     [queued] = repo.outbound()
     assert (queued["channel"], queued["recipient"], queued["kind"]) == ("sms", PLAIN_CUSTOMER, "selfhelp")
@@ -171,8 +181,7 @@ async def test_empty_transcript_goes_to_a_person_with_the_audio(env, repo, local
     assert outcome.intent is None
     ticket = repo.get_ticket(outcome.ticket_id)
     assert (ticket["kind"], ticket["needs_human"]) == ("voice_message", 1)
-    assert Path(ticket["details"]["audio_path"]).is_file()
-    assert ticket["details"]["audio_path"] == repo.get_voice_message(outcome.message_id)["audio_path"]
+    assert recording(env, ticket["details"]["voice_message_id"])[:4] == b"RIFF"
     assert repo.get_voice_message(outcome.message_id)["needs_human"] == 1
 
 
@@ -198,7 +207,7 @@ async def test_unusable_vosk_model_still_stores_and_flags(env, repo, local_nlu, 
     broken = VoskEngine(fake_model(tmp_path / "model"))  # complete layout, unloadable files
     outcome = await pipeline(env, local_nlu, broken).handle_file(amr_clip, caller_phone=PLAIN_CUSTOMER)
     assert (outcome.outcome, outcome.reason, outcome.needs_human) == ("needs_human", "asr_unavailable", True)
-    assert outcome.transcript is None and outcome.audio_path.is_file()
+    assert outcome.transcript is None and recording(env, outcome.message_id)
     stored = repo.get_voice_message(outcome.message_id)
     assert stored["outcome"] == "needs_human" and stored["transcript"] is None
     assert repo.get_ticket(outcome.ticket_id)["details"]["reason"] == "asr_unavailable"
@@ -331,7 +340,7 @@ def test_cli_without_vosk_model_stores_flags_and_exits_0(env, repo, amr_clip):
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("kefu: warning: no usable Vosk model") and "flagged for a human" in line
     [stored] = rows(repo, voice_messages)
-    assert stored["outcome"] == "needs_human" and Path(stored["audio_path"]).is_file()
+    assert stored["outcome"] == "needs_human" and recording(env, stored["id"])
 
 
 def test_cli_corrupt_audio_is_one_error_line_and_exit_1(env, tmp_path):
@@ -355,8 +364,8 @@ async def test_vosk_recognises_a_spoken_voice_message(env, repo, local_nlu, vosk
     assert outcome.transcript == sentence
     assert outcome.intent == "fault_broadband"
     assert repo.get_voice_message(outcome.message_id)["transcript"] == sentence
-    assert outcome.ticket_id is not None and outcome.audio_path.is_file()
-    assert abs(decode_file(outcome.audio_path).duration - outcome.duration_s) < 0.01
+    assert outcome.ticket_id is not None
+    assert abs(clip_seconds(io.BytesIO(recording(env, outcome.message_id))) - outcome.duration_s) < 0.01
 
 
 def test_cli_turns_a_spoken_message_into_a_ticket_with_the_transcript(env, repo, vosk_model_dir, tmp_path,

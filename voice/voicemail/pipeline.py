@@ -1,11 +1,14 @@
 """The voice-message pipeline: decode, store, recognise, classify, route, record.
 
-Contract: once the audio has decoded, the message is never dropped. It is stored (16 kHz
-mono WAV under ``<data_dir>/voicemail/<id>.wav`` plus a ``voice_messages`` row) *before*
-recognition, and every later failure (no Vosk model, Rasa down, outbox unavailable) routes it
-to a person instead of raising. Audio that cannot be decoded raises :class:`AudioError`
-before anything is written. If the process dies mid-way, the row stays in outcome
-``received`` (``Repository.voice_messages(outcome="received")`` lists them for a retry).
+Contract: once the audio has decoded, the message is never dropped. It is stored (a
+``voice_messages`` row and its 16 kHz mono WAV as a ``recordings`` row, one transaction in the
+shared database, so the desk of every instance plays it) *before* recognition, and every later
+failure (no Vosk model, Rasa down, outbox unavailable) routes it to a person instead of raising.
+Audio that cannot be decoded raises :class:`AudioError` before anything is written. If the process
+dies mid-way, the row stays in outcome ``received`` (``Repository.voice_messages(outcome="received")``
+lists them for a retry). If the database does not take it (writes are retried for 8 s), the WAV and
+who left it are kept under ``<data_dir>/voicemail/unsaved/`` (:func:`keep_unsaved`) and the error
+raised: an earlier version deleted the file then, and the message was lost.
 
 Blocking work (decoding, SQL, file writes, recognition) runs in worker threads.
 """
@@ -47,14 +50,14 @@ from voice.voicemail.policy import (
 logger = logging.getLogger(__name__)
 
 VOICEMAIL_DIR = "voicemail"
+UNSAVED_DIR = "unsaved"  # under VOICEMAIL_DIR: messages the database did not take
 
 
 @dataclass(frozen=True)
 class VoicemailOutcome:
     """What happened to one voice message (also stored in ``voice_messages``)."""
 
-    message_id: str
-    audio_path: Path
+    message_id: str  # also its recording's id (bot/db/recordings.py)
     duration_s: float
     outcome: str
     reason: str
@@ -138,8 +141,8 @@ class VoicemailPipeline:
         caller_phone = caller_phone.strip()
         customer = await asyncio.to_thread(self._find_customer, caller_phone)
         message_id = uuid.uuid4().hex
-        audio_path = await asyncio.to_thread(self._store, message_id, pcm, caller_phone,
-                                             customer.id if customer else None, channel)
+        await asyncio.to_thread(self._store, message_id, pcm, caller_phone, customer.id if customer else None,
+                                channel)
         await self._event(message_id, "voicemail_received", channel,
                           {"duration_s": round(pcm.duration, 2), "format": fmt, "known_customer": bool(customer)})
         logger.info("voice.voicemail.stored id=%s channel=%s duration=%.1f", message_id, channel, pcm.duration)
@@ -148,7 +151,7 @@ class VoicemailPipeline:
         decision = await self._route(message_id, recognition, caller_phone, channel,
                                      customer.vip_tier if customer else 0)
 
-        outcome = _outcome(message_id, audio_path, pcm, customer.id if customer else None, recognition, decision)
+        outcome = _outcome(message_id, pcm, customer.id if customer else None, recognition, decision)
         if decision.needs_human:
             ticket_id = await self._hand_to_person(outcome, decision, channel, caller_phone, customer)
         else:
@@ -189,24 +192,27 @@ class VoicemailPipeline:
 
     def _ensure_schema(self) -> None:
         if not self._schema_ready:
-            private_dir(self.storage_dir)  # also makes the default SQLite file's folder
+            private_dir(self.storage_dir.parent)  # the data folder: the default SQLite file's folder
             self.repository.create_schema()  # idempotent: adds tables an older database lacks
             self._schema_ready = True
 
     def _store(self, message_id: str, pcm: Pcm, caller_phone: str, customer_id: int | None,
-               channel: str) -> Path:
-        """Write the WAV (atomically) and its row; on a database error remove the WAV again."""
-        final = self.storage_dir / f"{message_id}.wav"
+               channel: str) -> None:
+        """The row and its recording, together; if the database does not take them, the WAV is kept
+        on this machine (:func:`keep_unsaved`) before the error goes on."""
+        wav = pcm.to_wav()
         try:
-            write_private_file(final, pcm.to_wav())  # a caller's voice: Kefu's user only
             self.repository.add_voice_message(
-                message_id=message_id, audio_path=str(final), duration_s=pcm.duration,
-                caller_phone=caller_phone, customer_id=customer_id, channel=channel,
+                message_id=message_id, audio=wav, conversation_id=conversation_id(message_id),
+                duration_s=pcm.duration, caller_phone=caller_phone, customer_id=customer_id, channel=channel,
             )
-        except (OSError, DatabaseError):
-            final.unlink(missing_ok=True)
+        except DatabaseError:
+            try:
+                kept = keep_unsaved(self.storage_dir, message_id, wav, caller_phone, channel)
+                logger.error("voice.voicemail.unsaved id=%s kept=%s", message_id, kept)
+            except OSError:
+                logger.exception("voice.voicemail.lost id=%s", message_id)
             raise
-        return final
 
     async def _recognise(self, pcm: Pcm) -> Recognition:
         try:
@@ -267,8 +273,7 @@ class VoicemailPipeline:
     @staticmethod
     def _details(outcome: VoicemailOutcome) -> dict:
         details = {
-            "voice_message_id": outcome.message_id,
-            "audio_path": str(outcome.audio_path),
+            "voice_message_id": outcome.message_id,  # its recording's id too
             "duration_s": round(outcome.duration_s, 2),
             "transcript": outcome.transcript,
             "asr_confidence": outcome.asr_confidence,
@@ -301,12 +306,12 @@ class VoicemailPipeline:
         await record(conversation_id(message_id), kind, channel=channel, database_url=self.repository.url, **data)
 
 
-def _outcome(message_id: str, audio_path: Path, pcm: Pcm, customer_id: int | None,
+def _outcome(message_id: str, pcm: Pcm, customer_id: int | None,
              recognition: Recognition, decision: Decision) -> VoicemailOutcome:
     nlu = recognition.nlu
     heard = recognition.failure not in (ASR_UNAVAILABLE, ASR_FAILED)
     return VoicemailOutcome(
-        message_id=message_id, audio_path=audio_path, duration_s=pcm.duration,
+        message_id=message_id, duration_s=pcm.duration,
         outcome=decision.outcome, reason=decision.reason, ticket_id=None,
         needs_human=decision.needs_human, customer_id=customer_id,
         transcript=recognition.transcript if heard else None,
@@ -316,3 +321,17 @@ def _outcome(message_id: str, audio_path: Path, pcm: Pcm, customer_id: int | Non
         entities=nlu.entities if nlu else (),
         selfhelp_entry_id=decision.selfhelp_entry.id if decision.selfhelp_entry else None,
     )
+
+
+def keep_unsaved(storage_dir: Path, message_id: str, wav: bytes, caller_phone: str, channel: str) -> Path:
+    """A message the database did not take, kept where an operator finds it: ``<id>.wav`` and
+    ``<id>.json`` (who left it, on which channel) under ``<storage_dir>/unsaved/``, owner-only. File it
+    again with ``kefu voicemail <id>.wav --from <caller>`` once the database is back."""
+    import json
+
+    folder = private_dir(private_dir(Path(storage_dir)) / UNSAVED_DIR)  # both levels owner-only
+    wav_path = write_private_file(folder / f"{message_id}.wav", wav)
+    write_private_file(folder / f"{message_id}.json", json.dumps(
+        {"caller": caller_phone, "channel": channel, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        ensure_ascii=False).encode("utf-8"))
+    return wav_path
