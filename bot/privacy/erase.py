@@ -34,7 +34,7 @@ from bot.db.schema import (
 )
 from bot.privacy import audit
 from bot.privacy.conversations import delete_conversations, read_tracker
-from bot.privacy.recordings import delete_files, delete_voice_messages, recordings
+from bot.privacy.recordings import delete_audio, delete_voice_messages, recordings
 from bot.privacy.records import contact_filter, event_filter, outbox_filter, read_rows, ticket_ids
 from bot.privacy.speech_cache import delete_spoken
 from bot.privacy.subject import Subject
@@ -62,7 +62,7 @@ def plan(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject:
         found = recordings(conn, data_dir, subject, trackers)
     counts = {table: len(found_rows) for table, found_rows in rows.items() if found_rows and table != "contact_blocks"}
     counts["redis_conversations"] = sum(1 for events in trackers.values() if events)
-    counts["recordings"] = sum(1 for r in found if r.path)
+    counts["recordings"] = sum(1 for r in found if r.audio is not None)
     return counts
 
 
@@ -104,10 +104,10 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
     result.deleted["speech_cache_files"] = delete_spoken(speech_cache, trackers.values()) if speech_cache else 0
     redis_counts = delete_conversations(client, subject.conversation_ids)
     result.deleted.update({f"redis_{k}": v for k, v in redis_counts.items()})
-    files = delete_files(found)
-    result.deleted["voice_message_files"] = files.get("voice_message", 0)
-    result.deleted["caller_clip_files"] = files.get("caller_clip", 0)
     with engine.begin() as conn:
+        audio = delete_audio(conn, found)
+        result.deleted["voice_message_recordings"] = audio.get("voice_message", 0)
+        result.deleted["caller_clip_recordings"] = audio.get("caller_clip", 0)
         result.anonymised.update(_anonymise(conn, subject, key, renamed))
         result.deleted.update(_delete(conn, subject))
         result.kept["contact_blocks"] = len(read_rows(conn, subject)["contact_blocks"])

@@ -49,7 +49,7 @@ def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subje
         "conversation_ids": sorted(subject.conversation_ids),
         "database": rows,
         "redis": {c: held for c, held in redis_records.items() if held},
-        "recordings": [{"file": f"recordings/{r.name}" if r.path else None, "kind": r.kind, "name": r.name}
+        "recordings": [{"file": f"recordings/{r.name}" if r.audio is not None else None, "kind": r.kind, "name": r.name}
                        for r in found],
         "not_included": NOT_REACHED,
     }
@@ -61,15 +61,15 @@ def export(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subjec
     document, found = collect(engine, client, data_dir, subject)
     private_dir(folder.parent)  # <data_dir>/exports: owner-only too (an existing folder keeps its mode)
     private_dir(folder)
-    audio = private_dir(folder / "recordings") if any(r.path for r in found) else None
+    audio = private_dir(folder / "recordings") if any(r.audio is not None for r in found) else None
     for recording in found:
-        if recording.path is not None and audio is not None:
-            write_private_file(audio / recording.name, recording.path.read_bytes())
+        if recording.audio is not None and audio is not None:
+            write_private_file(audio / recording.name, recording.audio)
     write_private_file(folder / "customer.json", json.dumps(
         document, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
     counts = {table: len(rows) for table, rows in document["database"].items()}
     counts["redis_conversations"] = len(document["redis"])
-    counts["recordings"] = sum(1 for r in found if r.path)
+    counts["recordings"] = sum(1 for r in found if r.audio is not None)
     return Exported(folder, counts)
 
 

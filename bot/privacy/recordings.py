@@ -1,9 +1,9 @@
-"""A customer's recordings, in one place: voice messages (a ``voice_messages`` row plus the audio
-under ``<data_dir>/voicemail/``) and phone callers' clips (``<data_dir>/caller_clips/``, named by
-their conversations' trackers).
+"""A customer's recordings, in one place: voice messages (a ``voice_messages`` row, its audio a
+``recordings`` row with the same id) and phone callers' clips (``recordings`` rows named by their
+calls' trackers). A recording an earlier version left as a file and not yet imported
+(``bot/db/recordings.py``) is found in this instance's data folder too.
 
-Export and erasure reach recordings only through this module, so when recordings move into a
-database table this is the one file to point at it.
+Export and erasure reach recordings only through this module.
 """
 from __future__ import annotations
 
@@ -12,18 +12,19 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bot.db.schema import voice_messages
-from bot.ivr.caller_clips import CLIPS_DIR, CallerClips, clip_ids
+from bot.db import recordings as stored
+from bot.db.schema import recordings as recordings_table, voice_messages
+from bot.ivr.caller_clips import clip_ids
 from bot.privacy.subject import Subject
-
-VOICEMAIL_DIR = "voicemail"  # voice/voicemail/pipeline.py's folder
 
 
 @dataclass(frozen=True)
 class Recording:
     name: str  # the file name in an export
     kind: str  # voice_message / caller_clip
-    path: Path | None  # None: the row is there, its audio is gone
+    recording_id: str
+    audio: bytes | None  # None: the row is there, its audio is gone
+    local_file: Path | None = None  # not imported into the database yet (this instance's disk)
 
 
 def voice_message_rows(conn: sa.engine.Connection, subject: Subject) -> list[dict]:
@@ -32,37 +33,42 @@ def voice_message_rows(conn: sa.engine.Connection, subject: Subject) -> list[dic
         voice_messages.c.caller_phone.in_(sorted(subject.phones))))).mappings()]
 
 
-def _voice_message_file(data_dir: Path, row: dict) -> Path | None:
-    """The row's audio, only inside Kefu's voicemail folder (a row never leads elsewhere)."""
-    path = Path(row.get("audio_path") or "").resolve()
-    folder = (Path(data_dir) / VOICEMAIL_DIR).resolve()
-    return path if path.is_file() and path.is_relative_to(folder) else None
+def _found(conn: sa.engine.Connection, data_dir: Path, kind: str, recording_id: str, name: str) -> Recording:
+    audio = conn.execute(sa.select(recordings_table.c.audio).where(
+        recordings_table.c.id == recording_id, recordings_table.c.kind == kind)).scalar()
+    local = stored.local_file(data_dir, kind, recording_id)
+    if audio is None and local is not None:
+        audio = local.read_bytes()
+    return Recording(name, kind, recording_id, bytes(audio) if audio is not None else None, local)
 
 
 def recordings(conn: sa.engine.Connection, data_dir: Path, subject: Subject,
                trackers: dict[str, list[dict]]) -> list[Recording]:
     """Every recording of ``subject``: their voice messages, and the clips their calls' trackers name."""
-    found = [Recording(f"voice_message-{row['id']}.wav", "voice_message", _voice_message_file(data_dir, row))
+    found = [_found(conn, data_dir, stored.VOICE_MESSAGE, row["id"], f"voice_message-{row['id']}.wav")
              for row in voice_message_rows(conn, subject)]
-    clips = CallerClips(Path(data_dir) / CLIPS_DIR)
     for events in trackers.values():
         for clip_id in sorted(clip_ids(events)):
-            found.append(Recording(f"caller_clip-{clip_id}.wav", "caller_clip", clips.path(clip_id)))
+            found.append(_found(conn, data_dir, stored.CALLER_CLIP, clip_id, f"caller_clip-{clip_id}.wav"))
     return found
 
 
 def delete_voice_messages(conn: sa.engine.Connection, subject: Subject) -> int:
-    """Delete the rows (their files go with :func:`delete_files`); returns the rows deleted."""
+    """Delete the rows (their audio goes with :func:`delete_audio`); returns the rows deleted."""
     return conn.execute(voice_messages.delete().where(sa.or_(
         voice_messages.c.customer_id == subject.customer_id,
         voice_messages.c.caller_phone.in_(sorted(subject.phones))))).rowcount
 
 
-def delete_files(found: list[Recording]) -> dict[str, int]:
-    """Remove the recordings' files; counts per kind."""
+def delete_audio(conn: sa.engine.Connection, found: list[Recording]) -> dict[str, int]:
+    """Remove the recordings' audio (database rows, and files not imported yet); counts per kind."""
     counts: dict[str, int] = {}
     for recording in found:
-        if recording.path is not None and recording.path.exists():
-            recording.path.unlink()
+        deleted = conn.execute(recordings_table.delete().where(
+            recordings_table.c.id == recording.recording_id, recordings_table.c.kind == recording.kind)).rowcount
+        if recording.local_file is not None and recording.local_file.exists():
+            recording.local_file.unlink()
+            deleted = deleted or 1
+        if deleted:
             counts[recording.kind] = counts.get(recording.kind, 0) + 1
     return counts

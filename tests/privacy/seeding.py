@@ -27,10 +27,25 @@ class Seeded:
     ticket: str
     voice_ticket: str
     voice_id: str
-    voice_file: Path
-    clip_file: Path
+    voice_audio: bytes
+    clip_id: str  # a clip still in this instance's folder (not imported into the database yet)
+    db_clip_id: str  # a clip in the shared database
     speech_file: Path
     other_ticket: str
+    settings: object = None
+
+    def recording_kept(self, kind: str, recording_id: str) -> bool:
+        """Whether the recording is still anywhere: the shared database or this instance's folder."""
+        from bot.db.recordings import RecordingStore, local_file
+
+        return (RecordingStore(self.settings.database_url).get(recording_id, kind) is not None
+                or local_file(self.settings.data_dir, kind, recording_id) is not None)
+
+    def voice_kept(self) -> bool:
+        return self.recording_kept("voice_message", self.voice_id)
+
+    def clips_kept(self) -> bool:
+        return self.recording_kept("caller_clip", self.clip_id) or self.recording_kept("caller_clip", self.db_clip_id)
 
 
 def seed(settings, client: redis.Redis) -> Seeded:
@@ -49,12 +64,9 @@ def seed(settings, client: redis.Redis) -> Seeded:
     repository.note_ticket(ticket, NOTE)
     repository.move_ticket(ticket, "assigned", "张伟的电视已派单")
     voice_id = uuid.uuid4().hex
-    voice_dir = settings.data_dir / "voicemail"
-    voice_dir.mkdir(parents=True, exist_ok=True)
-    voice_file = voice_dir / f"{voice_id}.wav"
-    voice_file.write_bytes(b"RIFF-voice-of-zhang-wei")
-    repository.add_voice_message(message_id=voice_id, audio_path=str(voice_file), duration_s=3.0,
-                                 caller_phone="13800000001", customer_id=1, channel="ivr")
+    voice_audio = b"RIFF-voice-of-zhang-wei"
+    repository.add_voice_message(message_id=voice_id, audio=voice_audio, conversation_id=f"voicemail-{voice_id}",
+                                 duration_s=3.0, caller_phone="13800000001", customer_id=1, channel="ivr")
     voice_ticket = repository.create_ticket(
         kind="voice_message", customer_id=1, summary="语音留言：宽带断了",
         details={"voice_message_id": voice_id, "transcript": "我是张伟宽带断了", "reason": "low_confidence",
@@ -79,10 +91,15 @@ def seed(settings, client: redis.Redis) -> Seeded:
     clip_id = uuid.uuid4().hex
     clip_dir = settings.data_dir / "caller_clips"
     clip_dir.mkdir(parents=True, exist_ok=True)
-    clip_file = clip_dir / f"{clip_id}.wav"
-    clip_file.write_bytes(b"RIFF-clip")
+    (clip_dir / f"{clip_id}.wav").write_bytes(b"RIFF-clip")
+    db_clip_id = uuid.uuid4().hex
+    from bot.db.recordings import CALLER_CLIP, RecordingStore
+
+    RecordingStore(settings.database_url).save(recording_id=db_clip_id, kind=CALLER_CLIP, conversation_id="ivr:f1",
+                                              audio=b"RIFF-clip-in-db")
     _tracker(client, "w1", [{"event": "user", "text": "我叫张伟，电视没信号"}, {"event": "bot", "text": SPOKEN}])
-    _tracker(client, "ivr:f1", [{"event": "user", "text": "查账单", "metadata": {CLIP_KEY: {"id": clip_id, "seconds": 1.0}}}])
+    _tracker(client, "ivr:f1", [{"event": "user", "text": "查账单", "metadata": {CLIP_KEY: {"id": clip_id, "seconds": 1.0}}},
+                                {"event": "user", "text": "嗯", "metadata": {CLIP_KEY: {"id": db_clip_id, "seconds": 1.0}}}])
     _tracker(client, "ivr:c1", [{"event": "user", "text": "我是李娜"}])
     client.hset("kefu:handoff:conv:w1", mapping={"state": "waiting", "request": json.dumps({"phone": "13800000001"})})
     client.set("kefu:handoff:conv:w1:selfhelp", "[]")
@@ -96,7 +113,7 @@ def seed(settings, client: redis.Redis) -> Seeded:
     speech_file = Pyttsx3Engine.from_settings(settings).cache_path(speakable(SPOKEN), 8000)
     speech_file.parent.mkdir(parents=True, exist_ok=True)
     speech_file.write_bytes(b"RIFF-spoken")
-    return Seeded(ticket, voice_ticket, voice_id, voice_file, clip_file, speech_file, other_ticket)
+    return Seeded(ticket, voice_ticket, voice_id, voice_audio, clip_id, db_clip_id, speech_file, other_ticket, settings)
 
 
 def _tracker(client: redis.Redis, conversation_id: str, events: list[dict]) -> None:

@@ -84,8 +84,9 @@ def test_export_holds_each_store_of_the_customer_and_nobody_elses(env, tmp_path)
     assert SPOKEN in [e.get("text") for e in tracker]
     assert "kefu:handoff:conv:w1" in document["redis"]["w1"]
     recordings = sorted(p.name for p in (folder / "recordings").iterdir())
-    assert recordings == sorted([f"voice_message-{seeded.voice_id}.wav", f"caller_clip-{seeded.clip_file.stem}.wav"])
-    assert (folder / "recordings" / f"voice_message-{seeded.voice_id}.wav").read_bytes() == seeded.voice_file.read_bytes()
+    assert recordings == sorted([f"voice_message-{seeded.voice_id}.wav", f"caller_clip-{seeded.clip_id}.wav",
+                                 f"caller_clip-{seeded.db_clip_id}.wav"])
+    assert (folder / "recordings" / f"voice_message-{seeded.voice_id}.wav").read_bytes() == seeded.voice_audio
     # Another customer's data is not in it; the password hash never leaves the database.
     assert "李娜" not in text and "13800000002" not in text and OTHER_NOTE not in text and "scrypt$" not in text
     # Owner-only, like every other private file of Kefu's.
@@ -107,7 +108,7 @@ def test_erase_removes_or_anonymises_every_store_and_keeps_the_kpis(env, tmp_pat
 
     assert kefu("customer", "erase", "13800000001", "--yes") == 0
     said = capsys.readouterr().out
-    assert "redis_trackers 2" in said and "voice_message_files 1" in said and "outbox 1" in said
+    assert "redis_trackers 2" in said and "voice_message_recordings 1" in said and "outbox 1" in said
 
     # Database: personal rows gone; tickets and events kept without anything naming the customer.
     assert rows(settings, sa.select(customers).where(customers.c.id == 1)) == []
@@ -133,7 +134,7 @@ def test_erase_removes_or_anonymises_every_store_and_keeps_the_kpis(env, tmp_pat
     assert not client.exists("kefu:events:w1", "kefu:events:ivr:f1", "kefu:handoff:conv:w1",
                              "kefu:handoff:conv:w1:selfhelp", "kefu:verify:code:w1")
     assert [m.decode() for m in client.zrange("kefu:handoff:queue:tv", 0, -1)] == ["ivr:c1"]
-    assert not seeded.voice_file.exists() and not seeded.clip_file.exists() and not seeded.speech_file.exists()
+    assert not seeded.voice_kept() and not seeded.clips_kept() and not seeded.speech_file.exists()
 
     # The KPIs add up as before: same figures, the repeat customer now under an anonymous key.
     after = report(settings, tmp_path, "after")
@@ -168,7 +169,7 @@ def test_erase_without_yes_shows_what_it_would_erase_and_erases_nothing(env, cap
     said = capsys.readouterr()
     assert "would erase" in said.out and "tickets" in said.out and "--yes" in said.err
     assert rows(settings, sa.select(customers).where(customers.c.id == 1))
-    assert client.exists("kefu:events:w1") and seeded.voice_file.exists()
+    assert client.exists("kefu:events:w1") and seeded.voice_kept()
     assert rows(settings, sa.select(privacy_requests)) == []
 
 
@@ -203,7 +204,7 @@ def test_without_a_running_kefu_the_command_opens_the_embedded_redis_files(kefu_
         client.close()
     finally:
         server.stop()
-    assert not seeded.voice_file.exists()
+    assert not seeded.voice_kept()
 
 
 def test_an_older_running_kefu_whose_redis_is_not_recorded_is_not_opened_twice(kefu_env, capsys, monkeypatch):
