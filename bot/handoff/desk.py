@@ -390,6 +390,8 @@ class Desk:
         audio = await asyncio.to_thread(voice_message_audio, ticket, self.recordings, get_settings().data_dir)
         if audio is None:
             raise DeskError("error_ticket", 404)
+        await self._played(ticket["conversation_id"] or f"ticket:{ticket['ticket_id']}", agent_id, "voice_message",
+                           (ticket.get("details") or {}).get("voice_message_id") or "", ticket_id=ticket["ticket_id"])
         return audio
 
     async def caller_clip(self, agent_id: str, conversation_id: str, clip_id: str) -> tuple[bytes, str]:
@@ -405,7 +407,14 @@ class Desk:
             if clip_id in clip_ids(await self.conversations.events(conversation_id)) else None
         if audio is None:
             raise DeskError("error_clip", 404)
+        await self._played(conversation_id, agent_id, "caller_clip", clip_id)
         return audio
+
+    async def _played(self, conversation_id: str, agent_id: str, kind: str, recording_id: str, **extra) -> None:
+        """A customer's voice was heard: recorded like a reveal (who, which recording, when)."""
+        await self._record(conversation_id, "recording_played",
+                           {"agent_id": agent_id, "kind": kind, "recording_id": recording_id, **extra})
+        logger.info("handoff.desk.recording_played agent=%s conversation=%s kind=%s", agent_id, conversation_id, kind)
 
     async def _record(self, conversation_id: str, kind: str, data: dict) -> None:
         await record(conversation_id, kind, database_url=self.repository.url, **data)

@@ -10,6 +10,7 @@ database, HTTP handlers called directly) plays both, to exactly the agents who c
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import io
@@ -120,6 +121,17 @@ def leave_voice_message(machine, wav_file) -> str:
     return re.search(r"ticket: (TK\d+)", done.stdout).group(1)
 
 
+async def plays_recorded(desk, conversation_id: str, count: int = 1) -> list[dict]:
+    """The ``recording_played`` events of a conversation, once ``count`` are written (a privacy audit
+    found playing a customer's voice left no trace)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = [e["data"] for e in desk.repository.events_for(conversation_id) if e["kind"] == "recording_played"]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.1)
+
+
 async def test_a_voice_message_left_on_one_machine_plays_on_the_desk_of_another(desk, other_machine, kefu_env,
                                                                                tmp_path):
     spoken = tone(16000, 2.0)
@@ -134,6 +146,8 @@ async def test_a_voice_message_left_on_one_machine_plays_on_the_desk_of_another(
     assert played.status == 200, played.body
     assert played.content_type == "audio/wav" and played.headers["Cache-Control"] == "private, no-store"
     assert abs(seconds_of(played.body) - 2.0) < 0.01
+    heard = await plays_recorded(desk, ticket["conversation_id"])
+    assert [(e["kind"], e["ticket_id"]) for e in heard] == [("voice_message", ticket_id)], "who listened is audited"
     # Nothing of the caller's voice stays on the machine that took it.
     voicemail_dir = other_machine.data_dir / "voicemail"
     assert not voicemail_dir.exists() or not any(voicemail_dir.iterdir())
@@ -172,6 +186,9 @@ async def test_a_callers_clip_recorded_on_one_machine_plays_for_its_agent_on_ano
     stray = CallerClips.from_settings(other_machine).store_clip(tone(8000, 0.5), 8000, "ivr:another-call")
     unnamed = await play_clip(desk, token, conversation_id, stray.id)
     assert unnamed.status == 404 and json.loads(unnamed.body)["error"] == "error_clip"
+    heard = await plays_recorded(desk, conversation_id, count=2)
+    assert [(e["kind"], e["recording_id"]) for e in heard] == [("caller_clip", clip.id)] * 2, \
+        "the agent's and the supervisor's plays are audited, the refused ones are not"
 
 
 async def test_a_clip_past_its_expiry_no_longer_plays_and_the_pass_deletes_it(desk, queue, kefu_env):
