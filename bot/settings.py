@@ -112,6 +112,7 @@ class Settings:
     tracker_expiry_s: int = 30 * 24 * 3600
     queue_record_expiry_s: int = 7 * 24 * 3600
     caller_clip_expiry_s: int = 7 * 24 * 3600  # a phone caller's untranscribed turns (bot/ivr/caller_clips.py)
+    voice_message_expiry_s: int = 7 * 24 * 3600  # a voice message's recording, after its work item is done
     tts_cache_expiry_s: int = 24 * 3600  # spoken replies name customers' bills (voice/tts_cache.py)
     aof_rewrite_s: int = 3600  # the embedded Redis compacts its append-only file (bot/embedded_redis.py)
     # Voice bridge (bot/ivr/bridge.py): the Twilio-format REST API that dials an agent into a call.
@@ -222,6 +223,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         tracker_expiry_s=int(env.get("KEFU_TRACKER_EXPIRY_SECONDS", str(30 * 24 * 3600))),
         queue_record_expiry_s=int(env.get("KEFU_QUEUE_RECORD_EXPIRY_SECONDS", str(7 * 24 * 3600))),
         caller_clip_expiry_s=int(env.get("KEFU_CALLER_CLIP_EXPIRY_SECONDS", str(7 * 24 * 3600))),
+        voice_message_expiry_s=int(env.get("KEFU_VOICE_MESSAGE_EXPIRY_SECONDS", str(7 * 24 * 3600))),
         tts_cache_expiry_s=int(env.get("KEFU_TTS_CACHE_EXPIRY_SECONDS", str(24 * 3600))),
         aof_rewrite_s=int(env.get("KEFU_AOF_REWRITE_SECONDS", "3600")),
         telephony_api_url=(env.get("KEFU_TELEPHONY_API_URL") or "https://api.twilio.com").rstrip("/"),

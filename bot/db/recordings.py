@@ -118,6 +118,15 @@ class RecordingStore:
             return conn.execute(recordings.delete().where(recordings.c.expires_at <= (now or utcnow()))).rowcount
 
     @_guard
+    def expire(self, recording_id: str, kind: str, after_s: float, now: dt.datetime | None = None) -> None:
+        """Give a recording kept until now an expiry ``after_s`` from ``now`` (a voice message whose work
+        item is done: nobody plays it any more, and a privacy audit found it kept for ever)."""
+        when = (now or utcnow()) + dt.timedelta(seconds=after_s)
+        with self.engine.begin() as conn:
+            conn.execute(recordings.update().where(recordings.c.id == recording_id, recordings.c.kind == kind,
+                                                   recordings.c.expires_at.is_(None)).values(expires_at=when))
+
+    @_guard
     def import_file(self, path: Path, *, recording_id: str, kind: str, conversation_id: str,
                     created_at: dt.datetime, expires_at: dt.datetime | None) -> bool:
         """A recording an earlier version (or a database outage) left in a file, into the database; True

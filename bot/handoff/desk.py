@@ -382,6 +382,10 @@ class Desk:
         await asyncio.to_thread(self.repository.move_ticket, ticket["ticket_id"], "resolved",
                                 f"done by {agent_id}: {note[:500]}")
         await asyncio.to_thread(self.repository.set_ticket_owner, ticket["ticket_id"], agent_id, if_unowned=True)
+        message_id = (ticket.get("details") or {}).get("voice_message_id")
+        if message_id:  # its recording is kept KEFU_VOICE_MESSAGE_EXPIRY_SECONDS more, then deleted
+            await asyncio.to_thread(self.recordings.expire, message_id, "voice_message",
+                                    get_settings().voice_message_expiry_s)
 
     async def work_item_audio(self, agent_id: str, ticket_id: str) -> tuple[bytes, str]:
         """The recording of a voice-message work item (audio, content type), for an agent of its skill

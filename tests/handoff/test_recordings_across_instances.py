@@ -255,3 +255,24 @@ def test_a_recording_over_the_limit_is_refused_before_it_is_written(kefu_env):
     assert store.get("c" * 32, CALLER_CLIP) is None
     # The longest voice message (120 s, stored at 16 kHz) fits.
     assert 120 * 16000 * 2 + 44 <= MAX_RECORDING_BYTES
+
+
+async def test_a_voice_messages_recording_is_deleted_a_while_after_its_work_item_is_done(desk, other_machine,
+                                                                                       kefu_env, tmp_path):
+    """A privacy audit found a finished work item's recording kept for ever, though no desk plays it."""
+    message = tmp_path / "message.wav"
+    message.write_bytes(pcm_to_wav_bytes(tone(16000, 1.0), 16000))
+    ticket_id = leave_voice_message(other_machine, message)
+    ticket = desk.repository.get_ticket(ticket_id)
+    message_id = ticket["details"]["voice_message_id"]
+    skill = desk.queue.rules.ticket_skill(ticket["kind"], named_skill(ticket), fault_of(ticket))
+    await agent(desk, "wang", [skill])
+    store = RecordingStore(desk.repository.url)
+    week_later = dt.datetime.utcnow() + dt.timedelta(days=8)
+    store.prune(now=week_later)
+    assert store.get(message_id, "voice_message", now=week_later) is not None, "kept while the item is open"
+
+    await desk.finish_work_item("wang", ticket_id, "已回电")
+    assert store.get(message_id, "voice_message") is not None, "kept a while after, as KEFU_VOICE_MESSAGE_EXPIRY_SECONDS says"
+    assert store.prune(now=week_later) >= 1
+    assert store.get(message_id, "voice_message") is None
