@@ -10,6 +10,7 @@ one with no recogniser at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import wave
 
@@ -31,19 +32,32 @@ def phone_process(stack, asr_engine: str) -> SecondRasa:
     return SecondRasa(stack, env={"KEFU_IVR_ASR_ENGINE": asr_engine})
 
 
+@pytest.fixture(scope="module")
+def lines(running_kefu):
+    """Both lines, started side by side: each process loads the model (30-40 s, about one core), and
+    one after the other they cost the module two loads' time."""
+    processes = {"hears_nothing": phone_process(running_kefu, "tests.ivr.scripted_asr:ScriptedRecognizerForTests"),
+                 "no_recogniser": phone_process(running_kefu, "voice.no_such_engine:Nothing")}
+    with contextlib.ExitStack() as stop:
+        for process in processes.values():
+            process.start()
+            stop.callback(process.__exit__)
+        for process in processes.values():
+            process.wait_until_up()
+        yield processes
+
+
 @pytest.fixture
-def hears_nothing(running_kefu, asr_script):
+def hears_nothing(lines, asr_script):
     """A line whose recogniser makes no words of anything (the test recogniser, unscripted)."""
     asr_script({})
-    with phone_process(running_kefu, "tests.ivr.scripted_asr:ScriptedRecognizerForTests") as second:
-        yield second
+    return lines["hears_nothing"]
 
 
 @pytest.fixture
-def no_recogniser(running_kefu):
+def no_recogniser(lines):
     """A line with no recogniser at all (its engine cannot be loaded), as with no Vosk model."""
-    with phone_process(running_kefu, "voice.no_such_engine:Nothing") as second:
-        yield second
+    return lines["no_recogniser"]
 
 
 def line_of(stack, process: SecondRasa) -> str:
