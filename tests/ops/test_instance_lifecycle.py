@@ -33,9 +33,18 @@ START_S = 420  # the model loads in 1-3 minutes on a busy 2-core machine
 
 
 def run_environment(data_dir) -> dict:
+    """The instance's settings, with a media folder of its own whose self-help videos are in place.
+
+    Otherwise ``kefu run`` renders every catalogue video into the checkout's ``media/`` once it is
+    up (TTS and x264 for minutes, beside the model loads these tests wait for), which nothing here
+    checks (rendering is tests/editor/test_render.py's)."""
+    from tests.channels.stack_env import make_media
+
+    media = Path(data_dir).parent / f"{Path(data_dir).name}-media"
+    make_media(media, PROJECT_ROOT / "content" / "selfhelp.yml")
     env = dict(os.environ, KEFU_DATA_DIR=str(data_dir), KEFU_RASA_PORT=str(free_port()),
                KEFU_ACTION_PORT=str(free_port()), KEFU_REDIS_PORT=str(free_port()), KEFU_WORKERS="2",
-               PYTHONPATH=str(PROJECT_ROOT))
+               PYTHONPATH=str(PROJECT_ROOT), KEFU_MEDIA_DIR=str(media))
     for name in ("REDIS_URL", "KEFU_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)
     return env
