@@ -24,10 +24,21 @@ ASK_FOR_A_PERSON = "转人工"  # spoken by Kefu's TTS in words the test model k
 A_QUESTION = "电视没信号"
 
 
-@pytest.fixture(scope="module")
-def other_process(running_kefu):
-    with SecondRasa(running_kefu) as second:
+@pytest.fixture(scope="module", autouse=True)
+def other_process_starting(running_kefu):
+    """The second Rasa process, started as the module begins: it loads the model (30-40 s, about one
+    core) while the first test, which needs no second process, makes its calls."""
+    second = SecondRasa(running_kefu).start()
+    try:
         yield second
+    finally:
+        second.__exit__()
+
+
+@pytest.fixture(scope="module")
+def other_process(other_process_starting):
+    other_process_starting.wait_until_up()
+    return other_process_starting
 
 
 def tracker(stack, conversation_id: str) -> dict:
@@ -62,6 +73,35 @@ async def spoken_frames(text: str) -> int:
 
     wav = await default_engine().synthesize(text, 8000)
     return len(read_wav(wav).samples) // 320
+
+
+# First in the module: it needs no second process, which loads its model meanwhile.
+async def test_caller_who_hangs_up_while_queued_leaves_no_entry_and_the_next_call_gets_the_assistant(
+        running_kefu, ivr_url, stack_redis):
+    queue = HandoffQueue(stack_redis)
+    caller = "13912345678"
+    async with PhoneCall(ivr_url, caller=caller, flow="t_bot") as first:
+        await first.wait_mark("ask", 30)
+        await first.say_and_wait(spoken_on_the_phone(ASK_FOR_A_PERSON))
+        await first.wait_mark("handed_off", 60)
+        assert (await queue.position(f"ivr:{first.stream_sid}")).position >= 1
+        # While on hold the waiting room keeps helping: a fault described gets its self-help read out.
+        await first.say_and_wait(spoken_on_the_phone(A_QUESTION))
+        await first.wait_mark("line:utter_selfhelp_entry", 60)
+        await first.hangup()
+
+    async def gone() -> bool:
+        entry = await queue.entry(f"ivr:{first.stream_sid}")
+        return entry is not None and entry["state"] == "abandoned"
+
+    await until(gone, 20, "the entry to be removed")
+    assert f"ivr:{first.stream_sid}" not in await queue.waiting("general")
+    async with PhoneCall(ivr_url, caller=caller, flow="t_bot") as again:
+        await again.wait_mark("ask", 30)
+        await again.say_and_wait(spoken_on_the_phone(A_QUESTION))
+        await again.wait_mark("ask:bot", 60)
+        assert (await call_state(stack_redis, again.stream_sid))["status"] == "active"
+        await again.hangup()
 
 
 async def test_flow_transfer_reaches_the_desk_with_the_whole_packet_and_hears_the_agent(
@@ -145,34 +185,6 @@ async def test_caller_queued_by_the_assistant_talks_to_an_agent_then_gets_the_as
 async def _back_with_the_assistant(redis, stream_sid: str) -> dict | None:
     state = await call_state(redis, stream_sid)
     return state if state and state["status"] == "active" else None
-
-
-async def test_caller_who_hangs_up_while_queued_leaves_no_entry_and_the_next_call_gets_the_assistant(
-        running_kefu, ivr_url, stack_redis):
-    queue = HandoffQueue(stack_redis)
-    caller = "13912345678"
-    async with PhoneCall(ivr_url, caller=caller, flow="t_bot") as first:
-        await first.wait_mark("ask", 30)
-        await first.say_and_wait(spoken_on_the_phone(ASK_FOR_A_PERSON))
-        await first.wait_mark("handed_off", 60)
-        assert (await queue.position(f"ivr:{first.stream_sid}")).position >= 1
-        # While on hold the waiting room keeps helping: a fault described gets its self-help read out.
-        await first.say_and_wait(spoken_on_the_phone(A_QUESTION))
-        await first.wait_mark("line:utter_selfhelp_entry", 60)
-        await first.hangup()
-
-    async def gone() -> bool:
-        entry = await queue.entry(f"ivr:{first.stream_sid}")
-        return entry is not None and entry["state"] == "abandoned"
-
-    await until(gone, 20, "the entry to be removed")
-    assert f"ivr:{first.stream_sid}" not in await queue.waiting("general")
-    async with PhoneCall(ivr_url, caller=caller, flow="t_bot") as again:
-        await again.wait_mark("ask", 30)
-        await again.say_and_wait(spoken_on_the_phone(A_QUESTION))
-        await again.wait_mark("ask:bot", 60)
-        assert (await call_state(stack_redis, again.stream_sid))["status"] == "active"
-        await again.hangup()
 
 
 async def test_agent_on_another_process_reaches_web_chat_and_wechat(running_kefu, other_process, wechat,

@@ -117,14 +117,23 @@ class SecondRasa:
         self.url = f"http://{stack.settings.host}:{self.port}"
 
     def __enter__(self) -> "SecondRasa":
+        self.start()
+        try:
+            self.wait_until_up()
+        except Exception:
+            self.__exit__()
+            raise
+        return self
+
+    def start(self) -> "SecondRasa":
+        """Start the process without waiting for it (it loads the model for 30-70 s): several such
+        processes can then load theirs side by side, one core each. Stop it with ``__exit__``."""
         import subprocess
         import sys
 
-        from bot.stack import wait_until_up
-
         settings = self.stack.settings
         env = {**self.stack.child_environment(), "KEFU_RASA_PORT": str(self.port), **self.env}
-        self.log = settings.data_dir / "logs" / "rasa-second.log"
+        self.log = settings.data_dir / "logs" / f"rasa-second-{self.port}.log"  # one per process
         handle = open(self.log, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rasa", "run", "--model", str(self.stack.model), "--port", str(self.port),
@@ -132,12 +141,12 @@ class SecondRasa:
              "--endpoints", str(settings.root / "endpoints.yml"), "--enable-api"],
             cwd=settings.root, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
         handle.close()
-        try:
-            wait_until_up(f"{self.url}/status", self.process, self.log, 300)
-        except Exception:
-            self.__exit__()
-            raise
         return self
+
+    def wait_until_up(self) -> None:
+        from bot.stack import wait_until_up
+
+        wait_until_up(f"{self.url}/status", self.process, self.log, 300)
 
     def __exit__(self, *exc) -> None:
         import os

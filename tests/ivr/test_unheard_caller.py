@@ -14,6 +14,7 @@ the machine that recorded it, so the agent on another machine got a 404 and coul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import wave
 from pathlib import Path
@@ -38,25 +39,40 @@ def phone_process(stack, asr_engine: str, data_dir: Path | None = None) -> Secon
                                   **({"KEFU_DATA_DIR": str(data_dir)} if data_dir else {})})
 
 
-@pytest.fixture
-def other_machine_dir(tmp_path) -> Path:
-    return tmp_path / "other-machine"
+@pytest.fixture(scope="module")
+def other_machine_dir(tmp_path_factory) -> Path:
+    """The data directory of the line that hears nothing: another machine's, not the desk's."""
+    return tmp_path_factory.mktemp("other-machine")
 
 
-@pytest.fixture
-def hears_nothing(running_kefu, asr_script, other_machine_dir):
-    """A line whose recogniser makes no words of anything (the test recogniser, unscripted), on
+@pytest.fixture(scope="module")
+def lines(running_kefu, other_machine_dir):
+    """Both lines, started side by side: each process loads the model (30-40 s, about one core), and
+    one after the other they cost the module two loads' time. The line that hears nothing is on
     another machine: its own data directory, the stack's database and Redis."""
-    asr_script({})
-    with phone_process(running_kefu, "tests.ivr.scripted_asr:ScriptedRecognizerForTests", other_machine_dir) as second:
-        yield second
+    processes = {"hears_nothing": phone_process(running_kefu, "tests.ivr.scripted_asr:ScriptedRecognizerForTests",
+                                                other_machine_dir),
+                 "no_recogniser": phone_process(running_kefu, "voice.no_such_engine:Nothing")}
+    with contextlib.ExitStack() as stop:
+        for process in processes.values():
+            process.start()
+            stop.callback(process.__exit__)
+        for process in processes.values():
+            process.wait_until_up()
+        yield processes
 
 
 @pytest.fixture
-def no_recogniser(running_kefu):
+def hears_nothing(lines, asr_script):
+    """A line whose recogniser makes no words of anything (the test recogniser, unscripted)."""
+    asr_script({})
+    return lines["hears_nothing"]
+
+
+@pytest.fixture
+def no_recogniser(lines):
     """A line with no recogniser at all (its engine cannot be loaded), as with no Vosk model."""
-    with phone_process(running_kefu, "voice.no_such_engine:Nothing") as second:
-        yield second
+    return lines["no_recogniser"]
 
 
 def line_of(stack, process: SecondRasa) -> str:
