@@ -3,4 +3,4 @@ from bot.observability import action_server
 
 action_server.install()  # rasa-sdk imports this package once at start: Kefu's logs from here on
 
-from actions import accounts, csat, escalation, handoff, identity, knowledge_answers, selfhelp, tickets  # noqa: E402,F401
+from actions import accounts, csat, escalation, handoff, identity, knowledge_answers, opt_out, selfhelp, tickets  # noqa: E402,F401,E501

@@ -351,6 +351,12 @@ async def reveal(request: Request, desk: Desk, agent: dict, conversation_id: str
 
 
 @signed_in
+async def opt_out(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
+    """客户要求不再联系: no more automated calls, texts or WeChat messages to the customer served."""
+    return response.json({"ok": True, "phone": await desk.opt_out(agent["agent_id"], conversation_id)})
+
+
+@signed_in
 async def close(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
     data = body(request)
     result = await desk.close(agent["agent_id"], conversation_id, str(data.get("disposition", "")),
@@ -410,6 +416,7 @@ ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/supervisor/serving/<conversation_id:str>/requeue", requeue_served, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/selfhelp", selfhelp, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/reveal", reveal, ["POST"]),
+    ("/agent/api/conversations/<conversation_id:str>/opt_out", opt_out, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/close", close, ["POST"]),
     ("/agent/api/tickets/<ticket_id:str>/done", finish_ticket, ["POST"]),
     ("/agent/api/tickets/<ticket_id:str>/reveal", reveal_ticket, ["POST"]),

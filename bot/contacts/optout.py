@@ -1,8 +1,15 @@
-"""An incoming "TD" (the editors' ``opt_out_words``) opts the sender out of every automated contact.
+"""Opting a customer out of every automated contact (follow-up and care calls, reminder texts,
+WeChat messages), by whichever way they asked.
 
-Channels call :func:`opt_out_reply` before handing a text to the assistant: for an opt-out word it
-blocks the sender's address, records the outcome and returns the confirmation to send back
-(``opt_out_reply`` in ``content/contacts.yml``); for anything else it returns None.
+* An incoming "TD" (the editors' ``opt_out_words``) by SMS or WeChat: channels call
+  :func:`opt_out_reply` before handing a text to the assistant; for an opt-out word it blocks the
+  sender's address, records the outcome and returns the confirmation to send back
+  (``opt_out_reply`` in ``content/contacts.yml``); for anything else it returns None.
+* "别再给我打电话了" in any channel the assistant serves (actions/opt_out.py), and an agent's
+  "客户要求不再联系" on the desk (bot/handoff/desk.py): both call :func:`opt_out`.
+
+All of them write the same record, the contact schedule's block list, which the contact worker
+reads before every attempt; there is one kind of opt-out (all automated contacts), as with TD.
 """
 from __future__ import annotations
 
@@ -17,6 +24,40 @@ from bot.outcomes import record
 logger = logging.getLogger(__name__)
 
 
+async def opt_out(database_url: str, addresses: list[str], *, conversation_id: str, channel: str, via: str,
+                  **audit: str) -> list[str]:
+    """Block each address (``phone:…``, ``wechat:…``) and record one ``contact_opted_out`` event;
+    returns the addresses blocked. ``via`` says how (reply, assistant, agent); ``audit`` adds who
+    (an agent's id) to the event."""
+    addresses = [a for a in dict.fromkeys(addresses) if a]
+    if not addresses:
+        return []
+    repository = Repository(database_url)
+    schedule = Schedule(repository)
+    for address in addresses:
+        await asyncio.to_thread(schedule.block, address, "opt_out", f"{channel}_{via}")
+    kinds = ",".join(sorted({a.split(":", 1)[0] for a in addresses}))
+    await record(conversation_id, "contact_opted_out", channel=channel, database_url=repository.url, via=via,
+                 addresses=kinds, **audit)
+    logger.info("contacts.optout conversation=%s channel=%s via=%s addresses=%s", conversation_id, channel, via, kinds)
+    return addresses
+
+
+def opt_out_addresses(channel: str, conversation_id: str, context: dict, *, verified: bool) -> list[str]:
+    """The addresses an agent's "客户要求不再联系" opts out, from a handoff's context packet: a proven
+    customer's registered number, the caller's own line (in the packet only when the trunk vouched
+    for it), a WeChat conversation's account. Never a number the customer merely typed."""
+    addresses = []
+    customer_phone = (context.get("customer") or {}).get("phone")
+    if verified and customer_phone:
+        addresses.append(f"phone:{customer_phone}")
+    if channel == "ivr" and context.get("phone"):
+        addresses.append(f"phone:{context['phone']}")
+    if channel == "wechat" and conversation_id:
+        addresses.append(f"wechat:{conversation_id}")
+    return addresses
+
+
 async def opt_out_reply(settings, *, address: str, text: str, conversation_id: str, channel: str) -> str | None:
     try:
         rules = await asyncio.to_thread(current_rules, settings.content_dir / "contacts.yml")
@@ -25,8 +66,5 @@ async def opt_out_reply(settings, *, address: str, text: str, conversation_id: s
         return None
     if (text or "").strip() not in rules.opt_out_words:
         return None
-    repository = Repository(settings.database_url)
-    await asyncio.to_thread(Schedule(repository).block, address, "opt_out", f"{channel}_reply")
-    await record(conversation_id, "contact_opted_out", channel=channel, database_url=repository.url, via="reply")
-    logger.info("contacts.optout conversation=%s channel=%s", conversation_id, channel)
+    await opt_out(settings.database_url, [address], conversation_id=conversation_id, channel=channel, via="reply")
     return rules.opt_out_reply

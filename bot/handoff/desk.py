@@ -1,6 +1,7 @@
 """What an agent can do at the desk, independent of HTTP: sign in, watch the queues, claim,
 read the context packet, chat on the customer's channel, push self-help, reveal a number
-(logged) and close with a disposition that hands the conversation back to the bot.
+(logged), record the customer's wish not to be contacted again (logged) and close with a
+disposition that hands the conversation back to the bot.
 """
 from __future__ import annotations
 
@@ -262,6 +263,25 @@ class Desk:
         await self._record(conversation_id, "handoff_pii_revealed", {"agent_id": agent_id, "field": field})
         logger.info("handoff.desk.revealed agent=%s conversation=%s field=%s", agent_id, conversation_id, field)
         return value
+
+    async def opt_out(self, agent_id: str, conversation_id: str) -> str:
+        """客户要求不再联系: the customer being served is opted out of every automated contact, as by
+        TD or by telling the assistant (bot/contacts/optout.py). Returns the masked number (or "" for a
+        WeChat account only). Only addresses the conversation proved are used (opt_out_addresses);
+        anything else is refused with ``error_opt_out_unknown`` rather than guessed."""
+        from bot.contacts.optout import opt_out, opt_out_addresses
+
+        entry = await self._held(agent_id, conversation_id)
+        request = entry["request"]
+        addresses = opt_out_addresses(request.channel, conversation_id, request.context or {},
+                                      verified=bool(request.customer_id))
+        if not addresses:
+            raise DeskError("error_opt_out_unknown", 409)
+        await opt_out(self.repository.url, addresses, conversation_id=conversation_id, channel=request.channel,
+                      via="agent", agent_id=agent_id)
+        logger.info("handoff.desk.opted_out agent=%s conversation=%s", agent_id, conversation_id)
+        phone = next((a.split(":", 1)[1] for a in addresses if a.startswith("phone:")), "")
+        return masking.mask_number(phone) if phone else ""
 
     async def close(self, agent_id: str, conversation_id: str, disposition: str, note: str = "",
                     skill: str | None = None, phone: str = "", agent_name: str = "") -> dict:

@@ -55,7 +55,7 @@ EVENT_KINDS = frozenset({
     "contact_scheduled",    # bot/contacts: a follow-up/care/arrears/callback contact entered the schedule
     "contact_attempted",    # one attempt: channel, result (placed, sent, no_answer, failed...)
     "contact_answered",     # the customer's answer (fixed, not_fixed, csat, opt_out, heard), ledger effect
-    "contact_opted_out",    # TD / key 9: no more contacts to this address
+    "contact_opted_out",    # TD, key 9, the assistant or the desk: no more contacts to this address
     "contact_skipped",      # not attempted now: quiet hours, daily limit, opted out, do-not-disturb
     "contact_brought_forward",  # an agent asked for a scheduled follow-up now ("call now" on the ledger page)
     "callback_offered",     # a booked callback joined the agents' queue at its time

@@ -79,6 +79,19 @@ async def test_an_opted_out_number_gets_no_contact(repository, make_worker, tele
     assert contact_for(repository, ticket_id)["status"] == "blocked"
 
 
+async def test_an_opt_out_told_to_the_assistant_or_an_agent_stops_the_follow_up_call(kefu_env, repository,
+                                                                                      make_worker, telephony):
+    """The chat's and the desk's opt-out (bot/contacts/optout.py) is the one the worker honours."""
+    from bot.contacts.optout import opt_out
+
+    ticket_id = resolved_repair(repository)
+    await opt_out(repository.url, [f"phone:{CUSTOMER_PHONE}"], conversation_id="optout-chat", channel="webchat",
+                  via="assistant")
+    await make_worker().run_pass()
+    assert followup_calls(telephony) == []
+    assert contact_for(repository, ticket_id)["status"] == "blocked"
+
+
 async def test_do_not_disturb_blocks_too(repository, make_worker, telephony):
     ticket_id = resolved_repair(repository)
     Schedule(repository).block(f"phone:{CUSTOMER_PHONE}", "dnd", via="cli")

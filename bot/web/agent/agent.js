@@ -152,7 +152,7 @@
   }
   function renderConversation(view) {
     if (!view) { return; }
-    current = view.conversation_id; lastTurn = -1;
+    current = view.conversation_id; lastTurn = -1; $("opt-out-done").textContent = "";
     document.dispatchEvent(new CustomEvent("kefu:conversation", { detail: current }));
     $("conversation").hidden = false;
     $("conversation-channel").textContent = t("channel_" + view.channel);
@@ -342,6 +342,14 @@
       api("POST", "conversations/" + encodeURIComponent(current) + "/selfhelp", { entry_id: select.value }).then(function () {
         $("selfhelp-tried").appendChild(el("li", null, t("selfhelp_item", { title: title, answer: t("answer_pushed") })));
         if (!stream) { pollMessages(); }
+      }).catch(showError);
+    });
+    // 客户要求不再联系: recorded at once (audited on the server), confirmed beside the button.
+    $("opt-out").addEventListener("click", function () {
+      if (!current) { return; }
+      if (!window.confirm(t("opt_out_confirm"))) { return; }
+      api("POST", "conversations/" + encodeURIComponent(current) + "/opt_out", {}).then(function (r) {
+        $("opt-out-done").textContent = r.phone ? t("opt_out_done_phone", { phone: r.phone }) : t("opt_out_done");
       }).catch(showError);
     });
     $("close-submit").addEventListener("click", function () {
