@@ -15,7 +15,7 @@ from bot.handoff import masking
 from bot.handoff.accounts import AccountStore, AgentAccount
 from bot.handoff.agent_selfhelp import mark_asked
 from bot.handoff.context import summary
-from bot.handoff.desk_view import pushed_selfhelp_key, shown_turns, with_pushed_selfhelp
+from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp, shown_turns, with_pushed_selfhelp
 from bot.handoff.undelivered import mark_undelivered, undelivered_marks, with_undelivered
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue
@@ -248,7 +248,7 @@ class Desk:
         message = selfhelp_message(entry)
         await self.conversations.utter(conversation_id, message.pop("response"), **message)
         await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked")
-        await self.queue.redis.rpush(pushed_selfhelp_key(conversation_id), entry.id)
+        await remember_pushed_selfhelp(self.queue.redis, conversation_id, entry.id)
         await mark_asked(self.queue.redis, conversation_id, entry.id)  # the answer counts (bot.handoff.agent_selfhelp)
         await self._record(conversation_id, "selfhelp_sent", {"selfhelp_id": entry.id, "agent_id": agent_id})
 

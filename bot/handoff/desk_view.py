@@ -18,6 +18,19 @@ def pushed_selfhelp_key(conversation_id: str) -> str:
     return keys.conversation(conversation_id) + ":selfhelp"
 
 
+async def remember_pushed_selfhelp(redis, conversation_id: str, entry_id: str) -> None:
+    """Add ``entry_id`` to the conversation's pushed self-help, kept as long as a finished queue
+    record (``KEFU_QUEUE_RECORD_EXPIRY_SECONDS``): the list had no expiry and outlived the
+    conversation it names (found by a data-protection review)."""
+    from bot.settings import get_settings
+
+    key = pushed_selfhelp_key(conversation_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.rpush(key, entry_id)
+        pipe.expire(key, get_settings().queue_record_expiry_s)
+        await pipe.execute()
+
+
 def with_pushed_selfhelp(packet: dict, pushed: list[str], titles: dict[str, str]) -> dict:
     """The packet with the self-help sent since it was built, so the agent sees every method tried."""
     known = {item.get("id") for item in packet.get("selfhelp") or []}

@@ -34,7 +34,7 @@ from bot.handoff import keys
 from bot.handoff.accounts import AccountStore
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.departures import Departures
-from bot.handoff.desk_view import pushed_selfhelp_key
+from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.masking import mask_phone
 from bot.handoff.presence import customer_last_seen
@@ -213,7 +213,7 @@ class WaitingRoom:
         if found is None:
             await self.conversations.utter(conversation_id, "utter_queue_no_selfhelp")
             return
-        await self.queue.redis.rpush(pushed_selfhelp_key(conversation_id), found.id)
+        await remember_pushed_selfhelp(self.queue.redis, conversation_id, found.id)
         message = selfhelp_message(found)
         await self.conversations.utter(conversation_id, message.pop("response"), **message)
         await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked")

@@ -75,3 +75,23 @@ def test_a_work_item_from_a_number_that_is_no_customer_shows_the_number_to_call(
               "customer_id": None, "details": details, "summary": "phone callback requested"}
     assert readable(ticket, repository=None)["phone"] == "*******0123"  # masked as in the packet; the reveal opens it
     assert phone_to_call(ticket, repository=None) == "13900000123"
+
+
+async def test_the_self_help_pushed_to_a_conversation_is_not_kept_for_ever(redis_url):
+    """The list of entries the waiting room or an agent sent had no expiry: it outlived the
+    conversation it names (found by a data-protection review)."""
+    import redis.asyncio as redis
+
+    from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp
+    from bot.settings import get_settings
+
+    client = redis.from_url(redis_url)
+    try:
+        await remember_pushed_selfhelp(client, "view-ttl-1", "tv_no_signal")
+        await remember_pushed_selfhelp(client, "view-ttl-1", "tv_smartcard")
+        key = pushed_selfhelp_key("view-ttl-1")
+        assert [v.decode() for v in await client.lrange(key, 0, -1)] == ["tv_no_signal", "tv_smartcard"]
+        assert 0 < await client.ttl(key) <= get_settings().queue_record_expiry_s
+    finally:
+        await client.delete(pushed_selfhelp_key("view-ttl-1"))
+        await client.close()
