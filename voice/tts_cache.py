@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from bot.ivr.caller_clips import PRUNE_INTERVAL_S, prune
+from bot.ivr.caller_clips import prune
+
+PRUNE_INTERVAL_S = 600  # like the recordings' tidy pass (bot/db/recordings.py)
 
 logger = logging.getLogger(__name__)
 

@@ -33,6 +33,15 @@ from tests.privacy.seeding import NOTE, OTHER_NOTE, OTP_TEXT, SPOKEN, seed
 
 
 @pytest.fixture
+def embedded_only(kefu_env, monkeypatch):
+    """The default install's settings: no REDIS_URL (CI sets one for the suite), the embedded Redis's files."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    settings_module.get_settings.cache_clear()
+    yield settings_module.get_settings()
+    settings_module.get_settings.cache_clear()
+
+
+@pytest.fixture
 def env(kefu_env, redis_url, monkeypatch):  # noqa: F811
     """The demo database, a flushed Redis that the commands reach through REDIS_URL, seeded data."""
     monkeypatch.setenv("REDIS_URL", redis_url)
@@ -183,11 +192,11 @@ def test_an_unknown_customer_is_refused_clearly(env, capsys):
     assert rows(settings, sa.select(privacy_requests)) == []
 
 
-def test_without_a_running_kefu_the_command_opens_the_embedded_redis_files(kefu_env):
+def test_without_a_running_kefu_the_command_opens_the_embedded_redis_files(embedded_only):
     """The default install: no REDIS_URL and Kefu stopped; the conversations are in var/redis/."""
     from bot.embedded_redis import EmbeddedRedis
 
-    settings = kefu_env
+    settings = embedded_only
     assert settings.redis.url is None
     server = EmbeddedRedis(settings.redis.embedded_dir).start()
     client = redis_sync.Redis.from_url(server.url)
@@ -207,12 +216,12 @@ def test_without_a_running_kefu_the_command_opens_the_embedded_redis_files(kefu_
     assert not seeded.voice_kept()
 
 
-def test_an_older_running_kefu_whose_redis_is_not_recorded_is_not_opened_twice(kefu_env, capsys, monkeypatch):
+def test_an_older_running_kefu_whose_redis_is_not_recorded_is_not_opened_twice(embedded_only, capsys, monkeypatch):
     """Two redis-servers on one append-only file would corrupt it: refuse instead."""
     monkeypatch.setattr("bot.privacy.commands._kefu_answers", lambda settings: True)
     assert kefu("customer", "erase", "1", "--yes") == 2
     assert "restart kefu run" in capsys.readouterr().err
-    assert rows(kefu_env, sa.select(customers).where(customers.c.id == 1))
+    assert rows(embedded_only, sa.select(customers).where(customers.c.id == 1))
 
 
 def test_erase_waits_for_analytics_events_still_parked_in_redis(env, capsys):
