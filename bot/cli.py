@@ -153,6 +153,7 @@ def upgrade_database(settings, *, quiet_if_current: bool = True) -> bool:
     printed) when Kefu must not run on it — a newer Kefu's schema, or a database it cannot reach."""
     from bot.db.repository import DatabaseError, Repository
 
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # a fresh install's SQLite file goes in it
     try:
         done = Repository(settings.database_url).create_schema()
     except DatabaseError as exc:

@@ -68,3 +68,15 @@ def test_a_server_that_cannot_be_started_again_is_tried_again_later(tmp_path):
     assert restarted.poll() is None
     restarted.kill()
     restarted.wait()
+
+
+
+def test_a_fresh_install_without_a_data_folder_gets_its_database(tmp_path):
+    """`make run` on a fresh clone: no var/ yet. `kefu run` upgraded the schema before anything made the
+    folder, and SQLite could not open the file (found by the SIGTERM-while-starting test)."""
+    from bot.cli import upgrade_database
+    from bot.settings import from_environment
+
+    settings = from_environment({"KEFU_DATA_DIR": str(tmp_path / "fresh" / "var")})
+    assert upgrade_database(settings)
+    assert (tmp_path / "fresh" / "var" / "kefu.sqlite3").is_file()
