@@ -265,5 +265,6 @@ def test_a_service_password_given_as_proof_is_stored_nowhere(running_kefu):
     api = requests.get(f"{stack.settings.rasa_url}/conversations/{sender}/tracker", params={"token": token},
                        timeout=10).text
     assert sender in api and "271828" not in api
-    on_disk = b"".join(p.read_bytes() for p in stack.settings.redis.embedded_dir.glob("appendonly*.aof*"))
-    assert sender.encode() in on_disk and b"271828" not in on_disk
+    if stack.settings.redis.url is None:  # the embedded Redis's append-only file (CI runs an external one)
+        on_disk = b"".join(p.read_bytes() for p in stack.settings.redis.embedded_dir.glob("appendonly*.aof*"))
+        assert sender.encode() in on_disk and b"271828" not in on_disk
