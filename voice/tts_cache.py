@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 
+from bot.db.recordings import TIDY_INTERVAL_S
 from bot.ivr.caller_clips import prune
-
-PRUNE_INTERVAL_S = 600  # like the recordings' tidy pass (bot/db/recordings.py)
 
 logger = logging.getLogger(__name__)
 
 
-def prune_forever(settings, stop: threading.Event, interval_s: float = PRUNE_INTERVAL_S) -> None:
+def prune_forever(settings, stop: threading.Event, interval_s: float = TIDY_INTERVAL_S) -> None:
     """Thread body for `kefu run`: a pass at once, then one every ``interval_s``."""
     while True:
         try:
