@@ -33,6 +33,9 @@ SEND_TIMEOUT = aiohttp.ClientTimeout(total=4)
 # that refreshing did not fix, or this server's IP missing from the AppSecret IP allowlist.
 # 45047: too many messages since the follower last wrote (WeChat allows a limited number per
 # message of the follower): more can be sent once the follower answers.
+# ``partial``: a long text went out in parts (``bot.channels.wechat_split``) and WeChat refused a
+# later one; the follower read the beginning only.
+PARTIAL = "partial"
 WINDOW_CODES = {45015, 43004}
 QUOTA_CODES = {45047}
 CREDENTIAL_CODES = {40001, 40013, 40014, 40125, 40164, 41001, 42001}

@@ -48,6 +48,20 @@ def location_xml(openid: str, msg_id: int) -> str:
             f"<Label><![CDATA[位置信息]]></Label><MsgId>{msg_id}</MsgId></xml>")
 
 
+def link_xml(openid: str, msg_id: int) -> str:
+    return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[link]]></MsgType>"
+            f"<Title><![CDATA[光猫LOS灯红了怎么办]]></Title><Description><![CDATA[一篇文章]]></Description>"
+            f"<Url><![CDATA[https://mp.weixin.qq.com/s/ont-los]]></Url><MsgId>{msg_id}</MsgId></xml>")
+
+
+def video_xml(openid: str, msg_id: int, kind: str = "video", media_id: str = "video-media") -> str:
+    return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[{kind}]]></MsgType>"
+            f"<MediaId><![CDATA[{media_id}]]></MediaId><ThumbMediaId><![CDATA[thumb-media]]></ThumbMediaId>"
+            f"<MsgId>{msg_id}</MsgId></xml>")
+
+
 def event_xml(openid: str, event: str, key: str = "", create_time: int | None = None) -> str:
     key_node = f"<EventKey><![CDATA[{key}]]></EventKey>" if event != "subscribe" or key else ""
     return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"

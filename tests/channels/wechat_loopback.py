@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 ACCESS_TOKEN = "loopback-access-token"
+# What WeChat was measured to accept in a text message's content (UTF-8 bytes; see
+# bot.channels.wechat_split): longer texts are refused with 45002 "content size out of limit".
+TEXT_CONTENT_MAX_BYTES = 2048
 
 
 @dataclass
@@ -35,6 +38,8 @@ class WeChatLoopback:
     # How customer-service sends are refused: None (accepted), a WeChat errcode (45015...),
     # "html502" (a gateway's HTML error page) or "hang" (never answers).
     send_error: int | str | None = None
+    # With ``send_error``: how many sends are accepted before it applies (a later part refused).
+    refuse_after: int = 0
     refused: list[dict] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -65,7 +70,13 @@ class WeChatLoopback:
         if request.query.get("access_token") != ACCESS_TOKEN:
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         body = json.loads(await request.read())
-        error = self.send_error
+        content = (body.get("text") or {}).get("content") if body.get("msgtype") == "text" else None
+        if content is not None and len(content.encode("utf-8")) > TEXT_CONTENT_MAX_BYTES:
+            with self._lock:
+                self.refused.append(body)
+            return web.json_response({"errcode": 45002, "errmsg": "content size out of limit"})
+        with self._lock:
+            error = self.send_error if len(self.sent) >= self.refuse_after else None
         if error is not None:
             with self._lock:
                 self.refused.append(body)
