@@ -13,8 +13,10 @@ Inbound mapping: text → text (menu links → their payload, told apart by titl
 message's link is tapped), voice → offline ASR (WeChat's own Recognition only with
 WECHAT_USE_RECOGNITION; with neither, a reply asking for text), menu clicks and subscribe →
 intents from ``content/wechat_menu.yml``, unsubscribe → the follower leaves
-(``bot.channels.wechat_followers``), image / location / others → a response from the domain, or,
-while a person serves the follower, a turn the agent sees (``[图片]`` with the picture's address).
+(``bot.channels.wechat_followers``), image / location / link / video / others → a response from
+the domain, or, while a person serves the follower, a turn the agent sees (``[图片]`` with the
+picture's address, ``[视频]`` the agent opens through WeChat's media API, a link's title and address).
+A text too long for one WeChat message is sent in parts (``bot.channels.wechat_split``).
 The sender id is the follower's openid.
 """
 from __future__ import annotations
@@ -49,7 +51,7 @@ from wechatpy.utils import check_signature
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
 from bot.channels.wechat_api import PARTIAL, WeChatApi, WeChatApiError, failure_reason
-from bot.channels.wechat_followers import follower_left, media_turn
+from bot.channels.wechat_followers import MEDIA_KINDS, follower_left, media_turn
 from bot.channels.wechat_replies import MenuChoices, TextUnit, Unit, custom_message, merge_as_text, to_units
 from bot.channels.wechat_split import fit_units
 from bot.contacts.optout import opt_out_reply
@@ -432,9 +434,9 @@ class WeChatInput(InputChannel):
                     logger.info("wechat.event.unknown_menu_key sender=%s", openid)
             if not text:
                 return []
-        elif kind in ("image", "location") and await self._with_a_person(request, openid):
-            # A person serves (or will serve) this follower: the picture goes into the conversation
-            # for the agent, and the bot, paused, does not answer it.
+        elif kind in MEDIA_KINDS and await self._with_a_person(request, openid):
+            # A person serves (or will serve) this follower: the picture, place, link or video goes
+            # into the conversation for the agent, and the bot, paused, does not answer it.
             text, extra = media_turn(self.menu, kind, fields)
             if not text:
                 return []

@@ -22,7 +22,7 @@ from tests.channels import stack_env
 from tests.channels.test_channel_config import settings
 from tests.channels.test_wechat import reply_fields
 from tests.channels.wechat_client import (
-    ACCOUNT, WeChatServer, event_xml, image_xml, location_xml, new_msg_id, new_openid, text_xml,
+    ACCOUNT, WeChatServer, event_xml, image_xml, link_xml, location_xml, new_msg_id, new_openid, text_xml, video_xml,
 )
 from tests.channels.wechat_loopback import WeChatLoopback
 from tests.conftest import PROJECT_ROOT
@@ -311,6 +311,36 @@ async def test_a_short_answer_is_still_a_passive_reply(redis_url, wechat_api, do
         answer = await asyncio.to_thread(wechat.post, text_xml(openid, "你好", new_msg_id()))
     assert reply_fields(answer.body)["Content"] == "您好，请问有什么可以帮您？"
     assert wechat_api.sent_to(openid) == []
+
+
+async def test_a_link_or_video_sent_while_a_person_serves_reaches_the_agent_not_the_bot(
+        redis_url, wechat_api, domain):  # noqa: F811
+    """Only pictures and places reached the agent; a link or a video got the bot's 这类消息我暂时无法处理
+    in the middle of a conversation with a person, and the agent never saw it."""
+    assistant, trackers = Assistant(), Trackers()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain, trackers) as wechat:
+        openid = new_openid()
+        trackers.paused.add(openid)
+        assistant.replies = []  # paused: Rasa logs the message and says nothing
+        answers = [await asyncio.to_thread(wechat.post, xml) for xml in (
+            link_xml(openid, new_msg_id()), video_xml(openid, new_msg_id()),
+            video_xml(openid, new_msg_id(), kind="shortvideo", media_id="short-media"))]
+    assert [a.body for a in answers] == ["success"] * 3
+    assert assistant.texts() == ["[链接] 光猫LOS灯红了怎么办 https://mp.weixin.qq.com/s/ont-los", "[视频]", "[小视频]"]
+    assert assistant.heard[0].metadata["wechat_link"]["url"] == "https://mp.weixin.qq.com/s/ont-los"
+    assert [m.metadata.get("wechat_media_id") for m in assistant.heard[1:]] == ["video-media", "short-media"]
+    assert wechat_api.sent_to(openid) == []
+
+
+@pytest.mark.parametrize("make_xml", [link_xml, video_xml], ids=["link", "video"])
+async def test_a_link_or_video_to_the_bot_still_gets_its_reply(redis_url, wechat_api, domain,
+                                                               make_xml):  # noqa: F811
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain) as wechat:
+        answer = await asyncio.to_thread(wechat.post, make_xml(new_openid(), new_msg_id()))
+    assert "无法处理" in reply_fields(answer.body)["Content"] and assistant.heard == []
 
 
 async def test_a_picture_to_the_bot_still_gets_its_reply(redis_url, wechat_api, domain):  # noqa: F811

@@ -34,10 +34,10 @@ def voice_xml(openid: str, media_id: str, msg_id: int, recognition: str | None =
             f"<MsgId>{msg_id}</MsgId></xml>")
 
 
-def image_xml(openid: str, msg_id: int) -> str:
+def image_xml(openid: str, msg_id: int, media_id: str = "img-media") -> str:
     return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
             f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[image]]></MsgType>"
-            f"<PicUrl><![CDATA[http://mmbiz.qpic.cn/test.jpg]]></PicUrl><MediaId><![CDATA[img-media]]></MediaId>"
+            f"<PicUrl><![CDATA[http://mmbiz.qpic.cn/test.jpg]]></PicUrl><MediaId><![CDATA[{media_id}]]></MediaId>"
             f"<MsgId>{msg_id}</MsgId></xml>")
 
 

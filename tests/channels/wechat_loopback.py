@@ -24,6 +24,8 @@ class Media:
     data: bytes
     content_type: str = "audio/amr"
     delay_seconds: float = 0.0
+    # A video message: WeChat's media/get answers with the address to download it from.
+    video_url: str = ""
 
 
 @dataclass
@@ -63,6 +65,8 @@ class WeChatLoopback:
             return web.json_response({"errcode": 40007, "errmsg": "invalid media_id"})
         if media.delay_seconds:
             await asyncio.sleep(media.delay_seconds)
+        if media.video_url:
+            return web.json_response({"video_url": media.video_url})
         return web.Response(body=media.data, content_type=media.content_type,
                             headers={"Content-Disposition": f'attachment; filename="{media_id}.amr"'})
 

@@ -257,6 +257,12 @@
       link.href = turn.image_url; link.target = "_blank"; link.rel = "noopener noreferrer";
       row.appendChild(link);
     }
+    if (turn.media && turn.media.id && current) {  // a WeChat follower's picture or video, fetched by Kefu from WeChat
+      var media = el("a", "extra", t(turn.media.kind === "image" ? "turn_media_image" : "turn_media_video"));
+      media.href = "/agent/api/conversations/" + encodeURIComponent(current) + "/wechat_media/" + encodeURIComponent(turn.media.id);
+      media.target = "_blank"; media.rel = "noopener noreferrer";
+      row.appendChild(media);
+    }
     if (turn.video) { row.appendChild(el("span", "extra", t("turn_video", { title: turn.video }))); }
     if (turn.buttons && turn.buttons.length) { row.appendChild(el("span", "extra", t("turn_buttons", { titles: turn.buttons.join(" | ") }))); }
     if (turn.clip) {  // a phone caller's words nobody transcribed: the agent listens instead
