@@ -5,7 +5,8 @@ WeChat keeps it behind its media API: the access token never leaves the server, 
 Kefu, which fetches it with media/get (获取临时素材) and passes the picture through, or sends the
 agent on to the download address WeChat gives for a video. Only the agent holding the conversation
 (``Desk.packet``) may open it, and only media that conversation names (``MEDIA_ID_KEY`` in a
-customer turn's metadata), so a media id from another follower opens nothing.
+customer turn's metadata), so a media id from another follower opens nothing. Each opening is
+recorded (``customer_media_opened``: who, which), as playing a recording is.
 
 Added to the app by ``agent_desk.DeskBlueprint`` and guarded by its ``signed_in``.
 """
@@ -24,6 +25,7 @@ from bot.channels.guard import ChannelGuard
 from bot.channels.wechat_api import WeChatApi, WeChatApiError
 from bot.channels.wechat_followers import MEDIA_ID_KEY
 from bot.handoff.desk import Desk, DeskError
+from bot.outcomes import record
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -63,6 +65,9 @@ async def follower_media(request: Request, desk: Desk, agent: dict, conversation
         logger.warning("wechat.media.unavailable conversation=%s errcode=%s error=%s", conversation_id,
                        getattr(error, "errcode", None), str(error) or type(error).__name__)
         raise DeskError("error_media", 404) from None
+    # A customer's photo is personal data: who opened which, like a played recording.
+    await record(conversation_id, "customer_media_opened", database_url=desk.repository.url, media_id=media_id,
+                 kind="video" if media.url else media.content_type, agent_id=agent["agent_id"])
     headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
     if media.url:
         return response.redirect(media.url, headers=headers)

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from bot.db.repository import Repository
 from tests.channels.wechat_client import image_xml, new_msg_id, new_openid, text_xml, video_xml
 from tests.channels.wechat_loopback import Media
 from tests.handoff.stack_client import Desk, only_waiting, wait_for
@@ -64,3 +65,9 @@ def test_a_followers_video_and_photo_reach_the_agent_who_opens_them_through_wech
                              timeout=30)
     assert other.status_code == 404 and "someone-elses" not in wechat_api.media_requests
     assert wechat_api.sent_to(openid)[sent_before:] == []  # the bot said nothing
+
+    def opened() -> list[str]:  # who opened a customer's photo is on record
+        return [e["data"]["media_id"] for e in Repository(running_kefu.settings.database_url).events_for(openid)
+                if e["kind"] == "customer_media_opened" and e["data"]["agent_id"] == desk.agent_id]
+
+    wait_for(lambda: opened() == [video_id, photo_id])
