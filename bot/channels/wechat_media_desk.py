@@ -13,6 +13,7 @@ Added to the app by ``agent_desk.DeskBlueprint`` and guarded by its ``signed_in`
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import aiohttp
@@ -24,7 +25,7 @@ from bot.channels.agent_desk import signed_in
 from bot.channels.guard import ChannelGuard
 from bot.channels.wechat_api import WeChatApi, WeChatApiError
 from bot.channels.wechat_followers import MEDIA_ID_KEY
-from bot.handoff.desk import Desk, DeskError
+from bot.handoff.desk import Desk
 from bot.outcomes import record
 from bot.settings import get_settings
 
@@ -51,20 +52,27 @@ def wechat_api(app: Sanic) -> WeChatApi | None:
     return app.ctx.kefu_wechat_media_api
 
 
+def unavailable() -> HTTPResponse:
+    """The desk's ``error_media`` as a page: the agent opened the link in a tab of its own."""
+    strings = json.loads((get_settings().content_dir / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
+    return response.text(strings.get("error_media", "error_media"), status=404,
+                         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
 @signed_in
 async def follower_media(request: Request, desk: Desk, agent: dict, conversation_id: str,
                          media_id: str) -> HTTPResponse:
     await desk.packet(agent["agent_id"], conversation_id)  # only the agent holding the conversation
     api = wechat_api(request.app)
     if api is None or media_id not in media_ids(await desk.conversations.events(conversation_id)):
-        raise DeskError("error_media", 404)
+        return unavailable()
     try:
         media = await api.fetch_media(media_id)
     except (WeChatApiError, OSError, asyncio.TimeoutError, aiohttp.ClientError) as error:
         # 40007: WeChat keeps a follower's media for three days only.
         logger.warning("wechat.media.unavailable conversation=%s errcode=%s error=%s", conversation_id,
                        getattr(error, "errcode", None), str(error) or type(error).__name__)
-        raise DeskError("error_media", 404) from None
+        return unavailable()
     # A customer's photo is personal data: who opened which, like a played recording.
     await record(conversation_id, "customer_media_opened", database_url=desk.repository.url, media_id=media_id,
                  kind="video" if media.url else media.content_type, agent_id=agent["agent_id"])

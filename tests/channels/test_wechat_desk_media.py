@@ -64,6 +64,7 @@ def test_a_followers_video_and_photo_reach_the_agent_who_opens_them_through_wech
     other = desk.session.get(f"{desk.base_url}/agent/api/conversations/{openid}/wechat_media/someone-elses",
                              timeout=30)
     assert other.status_code == 404 and "someone-elses" not in wechat_api.media_requests
+    assert "3天" in other.text  # the agent reads why, in the tab the link opened
     assert wechat_api.sent_to(openid)[sent_before:] == []  # the bot said nothing
 
     def opened() -> list[str]:  # who opened a customer's photo is on record

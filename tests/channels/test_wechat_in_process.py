@@ -254,8 +254,9 @@ async def test_a_picture_or_place_sent_while_a_person_serves_reaches_the_agent_n
 # The bot's own long answer (a knowledge-base entry, a list of plans): over 5000 bytes of UTF-8, in
 # lines (Rasa sends paragraphs apart from each other already: it splits a text at blank lines).
 LONG_ANSWER = "\n".join(
-    f"{n}. 套餐{n}：每月{n * 10 + 29}元，含宽带{n * 100}兆、国内通话{n * 100}分钟和电视基础包。办理后次月生效，"
-    f"合约期内不能降档！如需更换，请在每月最后一天之前告诉我们。详情可以在营业厅或网上营业厅查询？"
+    f"{n}. 套餐{n}：每月{n * 10 + 29}元，含宽带{n * 100}兆、国内通话{n * 100}分钟和电视基础包。"
+    f"办理后次月生效，合约期内不能降档！如需更换，请在每月最后一天之前告诉我们。"
+    f"详情可以在营业厅或网上营业厅查询？"
     for n in range(1, 21)) + '\n<a href="https://kefu.example.com/plans?all=1">查看全部套餐</a>'
 
 
@@ -327,7 +328,8 @@ async def test_a_link_or_video_sent_while_a_person_serves_reaches_the_agent_not_
             link_xml(openid, new_msg_id()), video_xml(openid, new_msg_id()),
             video_xml(openid, new_msg_id(), kind="shortvideo", media_id="short-media"))]
     assert [a.body for a in answers] == ["success"] * 3
-    assert assistant.texts() == ["[链接] 光猫LOS灯红了怎么办 https://mp.weixin.qq.com/s/ont-los", "[视频]", "[小视频]"]
+    assert assistant.texts() == ["[链接] 光猫LOS灯红了怎么办 https://mp.weixin.qq.com/s/ont-los",
+                                 "[视频]", "[小视频]"]
     assert assistant.heard[0].metadata["wechat_link"]["url"] == "https://mp.weixin.qq.com/s/ont-los"
     assert [m.metadata.get("wechat_media_id") for m in assistant.heard[1:]] == ["video-media", "short-media"]
     assert wechat_api.sent_to(openid) == []

@@ -108,10 +108,12 @@ async def test_a_hanging_wechat_api_does_not_hold_the_agent_for_long(desk, queue
 
 # An agent's long answer (about 1800 characters, over 5000 bytes of UTF-8): steps, and a link.
 LONG_STEPS = "\n\n".join(
-    f"第{n}步：请先关闭光猫电源，等待三十秒后再打开，观察PON灯和LOS灯的状态。如果LOS灯红色闪烁，说明光纤信号中断，"
-    f"请检查光纤有没有被弯折或拔出！如果PON灯一直闪烁，说明光猫还没有注册成功，请耐心等待两分钟。"
+    f"第{n}步：请先关闭光猫电源，等待三十秒后再打开，观察PON灯和LOS灯的状态。"
+    f"如果LOS灯红色闪烁，说明光纤信号中断，请检查光纤有没有被弯折或拔出！"
+    f"如果PON灯一直闪烁，说明光猫还没有注册成功，请耐心等待两分钟。"
     f"问题仍然存在的话，请把光猫背面的标签拍照发给我，我来帮您登记报修？" for n in range(1, 13))
-LONG_REPLY = LONG_STEPS + '\n\n详细图解请看：<a href="https://kefu.example.com/guide/ont-lights?from=wechat&amp;step=all">光猫指示灯说明</a>'
+LONG_REPLY = (LONG_STEPS + '\n\n详细图解请看：<a href="https://kefu.example.com/guide/ont-lights?from=wechat&amp;step=all">'
+              "光猫指示灯说明</a>")
 
 
 def without_blanks(text: str) -> str:
