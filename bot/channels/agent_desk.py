@@ -439,11 +439,12 @@ class DeskBlueprint(Blueprint):
                       name="kefu_agent_redirect", strict_slashes=True)
         app.static("/agent/assets", str(WEB_DIR), name="kefu_agent_assets")
         app.static("/agent/ui", str(get_settings().content_dir / "ui"), name="kefu_agent_ui")
-        from bot.channels import glance_desk, knowledge_desk, ledger_desk
+        from bot.channels import glance_desk, knowledge_desk, ledger_desk, wechat_media_desk
 
         app.add_route(ledger_desk.ledger_page, "/agent/ledger/", methods=["GET"], name="kefu_agent_ledger_page",
                       strict_slashes=True)
-        for path, handler, methods in ROUTES + knowledge_desk.ROUTES + ledger_desk.ROUTES + glance_desk.ROUTES:
+        for path, handler, methods in (ROUTES + knowledge_desk.ROUTES + ledger_desk.ROUTES + glance_desk.ROUTES
+                                       + wechat_media_desk.ROUTES):
             app.add_route(handler, path, methods=methods, name=f"kefu_agent_{handler.__name__}")
         app.register_listener(start_waiting_room, "after_server_start")
         app.register_listener(stop_waiting_room, "before_server_stop")

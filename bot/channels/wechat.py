@@ -13,8 +13,10 @@ Inbound mapping: text → text (menu links → their payload, told apart by titl
 message's link is tapped), voice → offline ASR (WeChat's own Recognition only with
 WECHAT_USE_RECOGNITION; with neither, a reply asking for text), menu clicks and subscribe →
 intents from ``content/wechat_menu.yml``, unsubscribe → the follower leaves
-(``bot.channels.wechat_followers``), image / location / others → a response from the domain, or,
-while a person serves the follower, a turn the agent sees (``[图片]`` with the picture's address).
+(``bot.channels.wechat_followers``), image / location / link / video / others → a response from
+the domain, or, while a person serves the follower, a turn the agent sees (``[图片]`` with the
+picture's address, ``[视频]`` the agent opens through WeChat's media API, a link's title and address).
+A text too long for one WeChat message is sent in parts (``bot.channels.wechat_split``).
 The sender id is the follower's openid.
 """
 from __future__ import annotations
@@ -48,9 +50,10 @@ from wechatpy.utils import check_signature
 
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
-from bot.channels.wechat_api import WeChatApi, WeChatApiError, failure_reason
-from bot.channels.wechat_followers import follower_left, media_turn
+from bot.channels.wechat_api import PARTIAL, WeChatApi, WeChatApiError, failure_reason
+from bot.channels.wechat_followers import MEDIA_KINDS, follower_left, media_turn
 from bot.channels.wechat_replies import MenuChoices, TextUnit, Unit, custom_message, merge_as_text, to_units
+from bot.channels.wechat_split import fit_units
 from bot.contacts.optout import opt_out_reply
 from bot.security.claims import WECHAT_OPENID, channel_claim
 from bot.observability.metrics import observe_real_time_factor
@@ -301,8 +304,11 @@ class WeChatInput(InputChannel):
         if not units:
             return response.text(SUCCESS)
         if self.api is None:
-            merged = merge_as_text(units)
-            return self._passive(message, merged, args) if merged else response.text(SUCCESS)
+            whole = merge_as_text(units)
+            merged = fit_units([whole]) if whole else []
+            if len(merged) > 1:  # one passive reply is all there is: the rest would be refused whole
+                logger.warning("wechat.reply.cut sender=%s reason=no_api_credentials parts=%d", openid, len(merged))
+            return self._passive(message, merged[0], args) if merged else response.text(SUCCESS)
         if len(units) > 1:
             self._keep(asyncio.ensure_future(self.push(openid, units[1:])))
         logger.info("wechat.reply.passive sender=%s units=%d", openid, len(units))
@@ -350,7 +356,11 @@ class WeChatInput(InputChannel):
         units, menu = to_units(messages)
         await self.remember_menu(openid, menu)
         in_time = time.monotonic() - turn.started < self.reply_deadline
-        if not turn.deferred and in_time:
+        # A text too long for one message goes out in parts, all through the customer-service API,
+        # one after the other: a passive reply reaches the follower when WeChat has read the HTTP
+        # answer, a moment Kefu never sees, so a part pushed meanwhile could arrive before it.
+        in_parts = self.api is not None and len(fit_units(units)) > len(units)
+        if not turn.deferred and in_time and not in_parts:
             turn.passive, turn.units = True, units
             return
         turn.deferred = True
@@ -424,9 +434,9 @@ class WeChatInput(InputChannel):
                     logger.info("wechat.event.unknown_menu_key sender=%s", openid)
             if not text:
                 return []
-        elif kind in ("image", "location") and await self._with_a_person(request, openid):
-            # A person serves (or will serve) this follower: the picture goes into the conversation
-            # for the agent, and the bot, paused, does not answer it.
+        elif kind in MEDIA_KINDS and await self._with_a_person(request, openid):
+            # A person serves (or will serve) this follower: the picture, place, link or video goes
+            # into the conversation for the agent, and the bot, paused, does not answer it.
             text, extra = media_turn(self.menu, kind, fields)
             if not text:
                 return []
@@ -445,18 +455,21 @@ class WeChatInput(InputChannel):
         return collector.messages
 
     async def push(self, openid: str, units: list[Unit]) -> str | None:
-        """Send units through the customer-service API, in order. None when all were sent, else
-        why not (``failure_reason``): the rest are not sent, out of order they would not make sense."""
+        """Send units through the customer-service API, in order, a long text in several parts
+        (``bot.channels.wechat_split``). None when all were sent, else why not (``failure_reason``,
+        or ``partial`` when some were sent first): the rest are not sent, out of order they would
+        not make sense."""
         if self.api is None:
             return "failed" if units else None
-        for unit in units:
+        parts = fit_units(units)
+        for sent, unit in enumerate(parts):
             try:
                 await self.api.send_custom(custom_message(openid, unit))
             except (WeChatApiError, OSError, asyncio.TimeoutError, aiohttp.ClientError) as error:
-                logger.error("wechat.push.failed sender=%s errcode=%s error=%s", openid,
-                             getattr(error, "errcode", None), str(error) or type(error).__name__)
-                return failure_reason(error)
-        logger.info("wechat.reply.pushed sender=%s units=%d", openid, len(units))
+                logger.error("wechat.push.failed sender=%s errcode=%s error=%s sent=%d of=%d", openid,
+                             getattr(error, "errcode", None), str(error) or type(error).__name__, sent, len(parts))
+                return PARTIAL if sent else failure_reason(error)
+        logger.info("wechat.reply.pushed sender=%s units=%d", openid, len(parts))
         return None
 
     async def _hold_claim(self, claim: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,9 @@ logger = logging.getLogger(__name__)
 TOKEN_MARGIN_SECONDS = 300
 STALE_TOKEN_CODES = {40001, 40014, 42001}
 MAX_MEDIA_BYTES = 2 * 1024 * 1024  # WeChat voice messages are at most 60 s of AMR (~100 KB)
+# A follower's picture (2 MB at most) or short video (10 MB at most, WeChat's temporary media
+# limits) passed through to an agent.
+MAX_VIEW_BYTES = 10 * 1024 * 1024
 _TIMEOUT = aiohttp.ClientTimeout(total=10)
 # A customer-service send is what an agent waits for at the desk (under the conversation's lock):
 # WeChat answers in well under a second; a hanging API must not hold the agent for long.
@@ -33,6 +37,9 @@ SEND_TIMEOUT = aiohttp.ClientTimeout(total=4)
 # that refreshing did not fix, or this server's IP missing from the AppSecret IP allowlist.
 # 45047: too many messages since the follower last wrote (WeChat allows a limited number per
 # message of the follower): more can be sent once the follower answers.
+# ``partial``: a long text went out in parts (``bot.channels.wechat_split``) and WeChat refused a
+# later one; the follower read the beginning only.
+PARTIAL = "partial"
 WINDOW_CODES = {45015, 43004}
 QUOTA_CODES = {45047}
 CREDENTIAL_CODES = {40001, 40013, 40014, 40125, 40164, 41001, 42001}
@@ -49,6 +56,15 @@ def failure_reason(error: BaseException) -> str:
     if errcode in CREDENTIAL_CODES:
         return "credentials"
     return "failed"
+
+
+@dataclass(frozen=True)
+class FollowerMedia:
+    """A follower's picture or video: the file, or the address WeChat gives to download it from."""
+
+    data: bytes = b""
+    content_type: str = ""
+    url: str = ""
 
 
 class WeChatApiError(RuntimeError):
@@ -136,6 +152,33 @@ class WeChatApi:
                 if len(data) > MAX_MEDIA_BYTES:
                     raise WeChatApiError("media too large")
                 return data
+
+        return await self._with_token(call)
+
+    async def fetch_media(self, media_id: str, max_bytes: int = MAX_VIEW_BYTES) -> "FollowerMedia":
+        """A picture or video a follower sent, for an agent to open.
+
+        WeChat's media/get (获取临时素材) answers a picture with the file and, as documented, a
+        video with JSON ``{"video_url": ...}`` (some accounts are reported to get the file itself:
+        both are taken). Media expire on WeChat's side three days after they were sent (40007).
+        """
+        async def call(token: str) -> FollowerMedia:
+            params = {"access_token": token, "media_id": media_id}
+            async with self._http().get(f"{self.base_url}/cgi-bin/media/get", params=params,
+                                        timeout=SEND_TIMEOUT) as answer:
+                if answer.content_type in ("application/json", "text/plain"):
+                    body = await _json_of(answer, "media get")
+                    url = str(body.get("video_url") or "") if isinstance(body, dict) else ""
+                    if url.startswith(("https://", "http://")):
+                        return FollowerMedia(url=url)
+                    errcode = body.get("errcode") if isinstance(body, dict) else None
+                    raise WeChatApiError(f"media get failed (errcode={errcode})", errcode)
+                if answer.content_length and answer.content_length > max_bytes:
+                    raise WeChatApiError("media too large")
+                data = await answer.content.read(max_bytes + 1)
+                if len(data) > max_bytes:
+                    raise WeChatApiError("media too large")
+                return FollowerMedia(data=data, content_type=answer.content_type)
 
         return await self._with_token(call)
 

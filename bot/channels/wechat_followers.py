@@ -59,15 +59,32 @@ async def _leave_queue(settings: Settings, openid: str) -> None:
         await client.close()
 
 
+# What a follower may send that the bot has no words for: while a person serves them, each becomes
+# a turn of the conversation the agent reads (``with_agent`` in ``content/wechat_menu.yml``).
+MEDIA_KINDS = ("image", "location", "link", "video", "shortvideo")
+# The metadata key naming a picture or video the agent may open through WeChat's media API
+# (``bot.channels.wechat_media_desk``): only media a conversation names can be fetched from it.
+MEDIA_ID_KEY = "wechat_media_id"
+
+
 def media_turn(menu: dict, kind: str, fields: dict[str, str]) -> tuple[str, dict]:
-    """The follower's turn for a picture or location sent while a person serves them: the text
-    the desk shows (``with_agent`` in ``content/wechat_menu.yml``) and metadata with the picture's
-    address, so the agent can open it (WeChat's PicUrl; only http(s) addresses are kept)."""
+    """The follower's turn for a picture, place, link or video sent while a person serves them: the
+    text the desk shows and metadata for opening it (WeChat's PicUrl for a picture, only http(s)
+    addresses kept; the MediaId of a picture or video, fetched through WeChat's media API)."""
     template = str((menu.get("with_agent") or {}).get(kind) or "")
     if kind == "location":
         values = {"label": fields.get("Label") or "", "x": fields.get("Location_X") or "",
                   "y": fields.get("Location_Y") or ""}
         return template.format(**values).strip(), {"wechat_location": values}
+    if kind == "link":
+        values = {"title": (fields.get("Title") or "").strip(), "url": (fields.get("Url") or "").strip(),
+                  "description": (fields.get("Description") or "").strip()}
+        return template.format(**values).strip(), {"wechat_link": values}
+    extra: dict = {}
+    media_id = (fields.get("MediaId") or "").strip()
+    if media_id:
+        extra[MEDIA_ID_KEY] = media_id
     url = (fields.get("PicUrl") or "").strip()
-    extra = {"wechat_pic_url": url} if url.startswith(("https://", "http://")) else {}
+    if url.startswith(("https://", "http://")):
+        extra["wechat_pic_url"] = url
     return template, extra

@@ -208,6 +208,10 @@ class Desk:
         wait_s = (entry["claimed_at"] or self.queue.clock()) - entry["enqueued_at"]
         shown = masking.masked_packet({**packet, "summary": summary(packet, self.queue.rules, wait_s)})
         shown.update(conversation_id=conversation_id, wait_s=round(wait_s, 1), state=entry["state"])
+        if entry["request"].channel == "wechat":  # the desk tells the agent a long reply goes out in parts
+            from bot.channels.wechat_split import TEXT_LIMIT_BYTES
+
+            shown["part_bytes"] = TEXT_LIMIT_BYTES
         return shown
 
     async def packet(self, agent_id: str, conversation_id: str) -> dict:

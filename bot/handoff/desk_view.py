@@ -51,7 +51,8 @@ def shown_turns(events: Iterable[dict]) -> list[dict]:
     """Customer, bot and agent turns in order, each as it appeared on the customer's screen.
 
     A customer turn keeps ``intent`` and ``confidence``; a pressed button becomes its title with
-    ``pressed: True``. A bot turn may carry ``video`` (title), ``buttons`` (titles) and ``queue``
+    ``pressed: True``; a WeChat follower's picture or video carries ``media`` (kind and media id,
+    for ``bot.channels.wechat_media_desk``). A bot turn may carry ``video`` (title), ``buttons`` (titles) and ``queue``
     (position and minutes of a queue notice).
     """
     turns: list[dict] = []
@@ -70,6 +71,9 @@ def shown_turns(events: Iterable[dict]) -> list[dict]:
             picture = str(metadata.get("wechat_pic_url") or "")
             if picture.startswith(("https://", "http://")):  # a WeChat follower's photo: the agent opens it
                 turn["image_url"] = picture
+            if metadata.get("wechat_media_id"):  # a WeChat picture or video, opened through WeChat's media API
+                turn["media"] = {"kind": str(metadata.get("wechat_msg_type") or ""),
+                                 "id": str(metadata["wechat_media_id"])}
             clip = metadata.get(CLIP_KEY)
             if isinstance(clip, dict):  # a caller's words nobody transcribed: the desk plays them
                 turn["clip"] = {"id": str(clip.get("id") or ""), "seconds": clip.get("seconds")}

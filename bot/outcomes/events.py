@@ -41,6 +41,7 @@ EVENT_KINDS = frozenset({
     "handoff_pii_revealed",
     "recording_played",     # an agent played a recording (kind, recording_id, agent_id; ticket_id for a voice message)
     "contact_details_corrected",  # an agent corrected a customer's contact detail (field, agent_id)
+    "customer_media_opened",  # an agent opened a WeChat follower's picture or video (media_id, kind, agent_id)
     "knowledge_sent",       # an agent pushed a knowledge article (article_id, agent_id)
     "knowledge_answered",   # the assistant answered a how-to question from an article (article_id, intent)
     "ivr_transferred",      # phone: queued for an agent (skill, priority)

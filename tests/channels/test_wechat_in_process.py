@@ -22,7 +22,7 @@ from tests.channels import stack_env
 from tests.channels.test_channel_config import settings
 from tests.channels.test_wechat import reply_fields
 from tests.channels.wechat_client import (
-    ACCOUNT, WeChatServer, event_xml, image_xml, location_xml, new_msg_id, new_openid, text_xml,
+    ACCOUNT, WeChatServer, event_xml, image_xml, link_xml, location_xml, new_msg_id, new_openid, text_xml, video_xml,
 )
 from tests.channels.wechat_loopback import WeChatLoopback
 from tests.conftest import PROJECT_ROOT
@@ -249,6 +249,100 @@ async def test_a_picture_or_place_sent_while_a_person_serves_reaches_the_agent_n
     assert assistant.texts() == ["[图片]", "[位置] 位置信息（23.134521, 113.358803）"]
     assert assistant.heard[0].metadata["wechat_pic_url"] == "http://mmbiz.qpic.cn/test.jpg"
     assert assistant.heard[0].metadata["wechat_msg_type"] == "image"
+
+
+# The bot's own long answer (a knowledge-base entry, a list of plans): over 5000 bytes of UTF-8, in
+# lines (Rasa sends paragraphs apart from each other already: it splits a text at blank lines).
+LONG_ANSWER = "\n".join(
+    f"{n}. 套餐{n}：每月{n * 10 + 29}元，含宽带{n * 100}兆、国内通话{n * 100}分钟和电视基础包。"
+    f"办理后次月生效，合约期内不能降档！如需更换，请在每月最后一天之前告诉我们。"
+    f"详情可以在营业厅或网上营业厅查询？"
+    for n in range(1, 21)) + '\n<a href="https://kefu.example.com/plans?all=1">查看全部套餐</a>'
+
+
+def sent_texts(api: WeChatLoopback, openid: str) -> list[str]:
+    return [m["text"]["content"] for m in api.sent_to(openid)]
+
+
+async def test_the_bots_long_answer_reaches_the_follower_in_parts_in_order(redis_url, wechat_api,
+                                                                           domain):  # noqa: F811
+    """The bot's long answer went out as one passive text WeChat refuses (45002, over 2048 bytes).
+    In parts, all go through the customer-service API, one after the other: a passive first part
+    could reach the follower after the second."""
+    from bot.channels.wechat_split import TEXT_LIMIT_BYTES
+
+    assert len(LONG_ANSWER.encode("utf-8")) > 5000
+    assistant = Assistant()
+    assistant.replies = [{"text": LONG_ANSWER}, {"text": "还有什么可以帮您？"}]
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain) as wechat:
+        openid = new_openid()
+        answer = await asyncio.to_thread(wechat.post, text_xml(openid, "有哪些套餐", new_msg_id()))
+        assert (answer.status, answer.body) == (200, "success")
+        await until(lambda: sent_texts(wechat_api, openid)[-1:] == ["还有什么可以帮您？"], what="every part")
+    parts = sent_texts(wechat_api, openid)[:-1]
+    assert len(parts) >= 3 and wechat_api.refused == []
+    assert all(len(part.encode("utf-8")) <= TEXT_LIMIT_BYTES for part in parts)
+    assert "".join("".join(parts).split()) == "".join(LONG_ANSWER.split())
+    assert all(part[-1] in "。！？" for part in parts[:-1])
+
+
+async def test_the_bots_long_answer_without_api_credentials_is_cut_to_one_passive_part(redis_url, wechat_api,
+                                                                                       domain):  # noqa: F811
+    """Without an AppSecret only the passive reply can carry words: its first part, not a text
+    WeChat refuses whole."""
+    from bot.channels.wechat_split import TEXT_LIMIT_BYTES
+
+    assistant = Assistant()
+    assistant.replies = [{"text": LONG_ANSWER}]
+    channel = WeChatInput(settings(**{**channel_env(redis_url, wechat_api), "WECHAT_APP_SECRET": ""}))
+    async with served(channel, assistant, domain) as wechat:
+        answer = await asyncio.to_thread(wechat.post, text_xml(new_openid(), "有哪些套餐", new_msg_id()))
+    content = reply_fields(answer.body)["Content"]
+    assert content.startswith("1. 套餐1") and content.endswith("？")
+    assert len(content.encode("utf-8")) <= TEXT_LIMIT_BYTES
+
+
+async def test_a_short_answer_is_still_a_passive_reply(redis_url, wechat_api, domain):  # noqa: F811
+    assistant = Assistant()
+    assistant.replies = [{"text": "您好，请问有什么可以帮您？"}]
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain) as wechat:
+        openid = new_openid()
+        answer = await asyncio.to_thread(wechat.post, text_xml(openid, "你好", new_msg_id()))
+    assert reply_fields(answer.body)["Content"] == "您好，请问有什么可以帮您？"
+    assert wechat_api.sent_to(openid) == []
+
+
+async def test_a_link_or_video_sent_while_a_person_serves_reaches_the_agent_not_the_bot(
+        redis_url, wechat_api, domain):  # noqa: F811
+    """Only pictures and places reached the agent; a link or a video got the bot's 这类消息我暂时无法处理
+    in the middle of a conversation with a person, and the agent never saw it."""
+    assistant, trackers = Assistant(), Trackers()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain, trackers) as wechat:
+        openid = new_openid()
+        trackers.paused.add(openid)
+        assistant.replies = []  # paused: Rasa logs the message and says nothing
+        answers = [await asyncio.to_thread(wechat.post, xml) for xml in (
+            link_xml(openid, new_msg_id()), video_xml(openid, new_msg_id()),
+            video_xml(openid, new_msg_id(), kind="shortvideo", media_id="short-media"))]
+    assert [a.body for a in answers] == ["success"] * 3
+    assert assistant.texts() == ["[链接] 光猫LOS灯红了怎么办 https://mp.weixin.qq.com/s/ont-los",
+                                 "[视频]", "[小视频]"]
+    assert assistant.heard[0].metadata["wechat_link"]["url"] == "https://mp.weixin.qq.com/s/ont-los"
+    assert [m.metadata.get("wechat_media_id") for m in assistant.heard[1:]] == ["video-media", "short-media"]
+    assert wechat_api.sent_to(openid) == []
+
+
+@pytest.mark.parametrize("make_xml", [link_xml, video_xml], ids=["link", "video"])
+async def test_a_link_or_video_to_the_bot_still_gets_its_reply(redis_url, wechat_api, domain,
+                                                               make_xml):  # noqa: F811
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain) as wechat:
+        answer = await asyncio.to_thread(wechat.post, make_xml(new_openid(), new_msg_id()))
+    assert "无法处理" in reply_fields(answer.body)["Content"] and assistant.heard == []
 
 
 async def test_a_picture_to_the_bot_still_gets_its_reply(redis_url, wechat_api, domain):  # noqa: F811

@@ -34,10 +34,10 @@ def voice_xml(openid: str, media_id: str, msg_id: int, recognition: str | None =
             f"<MsgId>{msg_id}</MsgId></xml>")
 
 
-def image_xml(openid: str, msg_id: int) -> str:
+def image_xml(openid: str, msg_id: int, media_id: str = "img-media") -> str:
     return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
             f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[image]]></MsgType>"
-            f"<PicUrl><![CDATA[http://mmbiz.qpic.cn/test.jpg]]></PicUrl><MediaId><![CDATA[img-media]]></MediaId>"
+            f"<PicUrl><![CDATA[http://mmbiz.qpic.cn/test.jpg]]></PicUrl><MediaId><![CDATA[{media_id}]]></MediaId>"
             f"<MsgId>{msg_id}</MsgId></xml>")
 
 
@@ -46,6 +46,20 @@ def location_xml(openid: str, msg_id: int) -> str:
             f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[location]]></MsgType>"
             f"<Location_X>23.134521</Location_X><Location_Y>113.358803</Location_Y><Scale>20</Scale>"
             f"<Label><![CDATA[位置信息]]></Label><MsgId>{msg_id}</MsgId></xml>")
+
+
+def link_xml(openid: str, msg_id: int) -> str:
+    return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[link]]></MsgType>"
+            f"<Title><![CDATA[光猫LOS灯红了怎么办]]></Title><Description><![CDATA[一篇文章]]></Description>"
+            f"<Url><![CDATA[https://mp.weixin.qq.com/s/ont-los]]></Url><MsgId>{msg_id}</MsgId></xml>")
+
+
+def video_xml(openid: str, msg_id: int, kind: str = "video", media_id: str = "video-media") -> str:
+    return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[{kind}]]></MsgType>"
+            f"<MediaId><![CDATA[{media_id}]]></MediaId><ThumbMediaId><![CDATA[thumb-media]]></ThumbMediaId>"
+            f"<MsgId>{msg_id}</MsgId></xml>")
 
 
 def event_xml(openid: str, event: str, key: str = "", create_time: int | None = None) -> str:

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 ACCESS_TOKEN = "loopback-access-token"
+# What WeChat was measured to accept in a text message's content (UTF-8 bytes; see
+# bot.channels.wechat_split): longer texts are refused with 45002 "content size out of limit".
+TEXT_CONTENT_MAX_BYTES = 2048
 
 
 @dataclass
@@ -21,6 +24,8 @@ class Media:
     data: bytes
     content_type: str = "audio/amr"
     delay_seconds: float = 0.0
+    # A video message: WeChat's media/get answers with the address to download it from.
+    video_url: str = ""
 
 
 @dataclass
@@ -35,6 +40,8 @@ class WeChatLoopback:
     # How customer-service sends are refused: None (accepted), a WeChat errcode (45015...),
     # "html502" (a gateway's HTML error page) or "hang" (never answers).
     send_error: int | str | None = None
+    # With ``send_error``: how many sends are accepted before it applies (a later part refused).
+    refuse_after: int = 0
     refused: list[dict] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -58,6 +65,8 @@ class WeChatLoopback:
             return web.json_response({"errcode": 40007, "errmsg": "invalid media_id"})
         if media.delay_seconds:
             await asyncio.sleep(media.delay_seconds)
+        if media.video_url:
+            return web.json_response({"video_url": media.video_url})
         return web.Response(body=media.data, content_type=media.content_type,
                             headers={"Content-Disposition": f'attachment; filename="{media_id}.amr"'})
 
@@ -65,7 +74,13 @@ class WeChatLoopback:
         if request.query.get("access_token") != ACCESS_TOKEN:
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         body = json.loads(await request.read())
-        error = self.send_error
+        content = (body.get("text") or {}).get("content") if body.get("msgtype") == "text" else None
+        if content is not None and len(content.encode("utf-8")) > TEXT_CONTENT_MAX_BYTES:
+            with self._lock:
+                self.refused.append(body)
+            return web.json_response({"errcode": 45002, "errmsg": "content size out of limit"})
+        with self._lock:
+            error = self.send_error if len(self.sent) >= self.refuse_after else None
         if error is not None:
             with self._lock:
                 self.refused.append(body)

@@ -104,3 +104,51 @@ async def test_a_hanging_wechat_api_does_not_hold_the_agent_for_long(desk, queue
         await desk.send("wang", "王芳", openid, "还在吗？")
     assert refused.value.code == "error_not_delivered_failed"
     assert time.monotonic() - started < 6
+
+
+# An agent's long answer (about 1800 characters, over 5000 bytes of UTF-8): steps, and a link.
+LONG_STEPS = "\n\n".join(
+    f"第{n}步：请先关闭光猫电源，等待三十秒后再打开，观察PON灯和LOS灯的状态。"
+    f"如果LOS灯红色闪烁，说明光纤信号中断，请检查光纤有没有被弯折或拔出！"
+    f"如果PON灯一直闪烁，说明光猫还没有注册成功，请耐心等待两分钟。"
+    f"问题仍然存在的话，请把光猫背面的标签拍照发给我，我来帮您登记报修？" for n in range(1, 13))
+LONG_REPLY = (LONG_STEPS + '\n\n详细图解请看：<a href="https://kefu.example.com/guide/ont-lights?from=wechat&amp;step=all">'
+              "光猫指示灯说明</a>")
+
+
+def without_blanks(text: str) -> str:
+    return "".join(text.split())
+
+
+async def test_a_long_reply_reaches_the_follower_in_parts_in_order(desk, queue, wechat_api):  # noqa: F811
+    """An 1812-character reply went out as one text of 5443 bytes, which WeChat refuses (45002):
+    the follower got nothing."""
+    from bot.channels.wechat_split import TEXT_LIMIT_BYTES
+
+    assert 1500 < len(LONG_REPLY) <= 2000 and len(LONG_REPLY.encode()) > 4 * 1024  # what the desk accepts
+    openid = await serving(desk, queue)
+    before = len(wechat_api.sent_to(openid))  # the claim's greeting
+    await desk.send("wang", "王芳", openid, LONG_REPLY)
+    parts = [m["text"]["content"] for m in wechat_api.sent_to(openid)[before:]]
+    assert len(parts) >= 3 and wechat_api.refused == []
+    assert all(len(part.encode("utf-8")) <= TEXT_LIMIT_BYTES for part in parts)
+    assert without_blanks("".join(parts)) == without_blanks("王芳：" + LONG_REPLY)  # all of it, in order
+    assert all(part[-1] in "。！？" for part in parts[:-1])  # cut where a sentence ends
+    assert sum('<a href="https://kefu.example.com/guide/' in part and part.endswith("</a>") for part in parts) == 1
+    assert "undelivered" not in (await desk.messages("wang", openid, -1))["turns"][-1]
+
+
+async def test_a_long_reply_refused_after_its_first_part_is_reported_as_partly_delivered(
+        desk, queue, wechat_api):  # noqa: F811
+    """45047: WeChat allows a limited number of messages after the follower's last one; a reply in
+    parts may run out half-way. The agent must not think it all arrived, nor that none of it did."""
+    openid = await serving(desk, queue)
+    before = len(wechat_api.sent_to(openid))  # the claim's greeting
+    wechat_api.send_error, wechat_api.refuse_after = 45047, len(wechat_api.sent) + 1
+    with pytest.raises(DeskError) as refused:
+        await desk.send("wang", "王芳", openid, LONG_REPLY)
+    assert (refused.value.code, refused.value.status) == ("error_not_delivered_partial", 502)
+    first = wechat_api.sent_to(openid)[before:]
+    assert len(first) == 1 and first[0]["text"]["content"].startswith("王芳：第1步")
+    assert len(wechat_api.refused) == 1  # the rest is not sent
+    assert (await desk.messages("wang", openid, -1))["turns"][-1]["undelivered"] == "partial"

@@ -9,6 +9,7 @@
   var common = window.kefuDeskCommon, t = common.t, el = common.el, minutes = common.minutes;
   var current = null;        // conversation id on screen
   var lastTurn = -1;         // index of the last transcript turn shown
+  var partBytes = 0;         // WeChat: the most bytes of one message (a longer reply goes out in parts)
   var overviewTimer = null, messagesTimer = null;
   var stream = null;         // EventSource of the conversation on screen
   var skillLabels = {};
@@ -153,6 +154,7 @@
   function renderConversation(view) {
     if (!view) { return; }
     current = view.conversation_id; lastTurn = -1; $("opt-out-done").textContent = "";
+    partBytes = view.part_bytes || 0; showParts();
     document.dispatchEvent(new CustomEvent("kefu:conversation", { detail: current }));
     $("conversation").hidden = false;
     $("conversation-channel").textContent = t("channel_" + view.channel);
@@ -252,11 +254,17 @@
     row.appendChild(el("span", "text", text || (turn.pressed ? t("turn_pressed_unknown") : "")));
     if (turn.pressed) { row.appendChild(el("span", "pressed", t("turn_pressed"))); }
     if (turn.undelivered) { markUndelivered(row, turn.undelivered); }
-    if (turn.image_url && /^https?:\/\//.test(turn.image_url)) {  // a WeChat follower's photo, on WeChat's servers
-      var link = el("a", "extra", t("turn_image_open"));
-      link.href = turn.image_url; link.target = "_blank"; link.rel = "noopener noreferrer";
-      row.appendChild(link);
+    // A WeChat follower's picture or video: fetched by Kefu through WeChat's media API (no CDN
+    // hotlink rules, only media this conversation names); else the picture's address on WeChat's servers.
+    var mediaLink = null;
+    if (turn.media && turn.media.id && current) {
+      mediaLink = el("a", "extra", t(turn.media.kind === "image" ? "turn_image_open" : "turn_media_video"));
+      mediaLink.href = "/agent/api/conversations/" + encodeURIComponent(current) + "/wechat_media/" + encodeURIComponent(turn.media.id);
+    } else if (turn.image_url && /^https?:\/\//.test(turn.image_url)) {
+      mediaLink = el("a", "extra", t("turn_image_open"));
+      mediaLink.href = turn.image_url;
     }
+    if (mediaLink) { mediaLink.target = "_blank"; mediaLink.rel = "noopener noreferrer"; row.appendChild(mediaLink); }
     if (turn.video) { row.appendChild(el("span", "extra", t("turn_video", { title: turn.video }))); }
     if (turn.buttons && turn.buttons.length) { row.appendChild(el("span", "extra", t("turn_buttons", { titles: turn.buttons.join(" | ") }))); }
     if (turn.clip) {  // a phone caller's words nobody transcribed: the agent listens instead
@@ -264,6 +272,12 @@
       row.appendChild(audioPlayer("/agent/api/conversations/" + encodeURIComponent(current) + "/clips/" + encodeURIComponent(turn.clip.id), t("turn_clip_audio")));
     }
     return row;
+  }
+  /** How many WeChat messages the reply being typed will become (about: it is cut where sentences end). */
+  function showParts() {
+    var bytes = partBytes && window.TextEncoder ? new TextEncoder().encode($("reply-input").value.trim()).length : 0;
+    var parts = partBytes ? Math.ceil(bytes / partBytes) : 0;
+    $("reply-parts").textContent = parts > 1 ? t("reply_parts", { n: parts }) : "";
   }
   /** An agent message the customer's channel refused (WeChat's 48-hour window...): never shown as sent. */
   function markUndelivered(row, reason) {
@@ -319,12 +333,13 @@
         if (r.conversation.speech_not_transcribed) { $("desk-info").textContent = t("claim_not_transcribed"); }
       }).catch(showError);
     });
+    $("reply-input").addEventListener("input", showParts);
     $("reply-form").addEventListener("submit", function (event) {
       event.preventDefault();
       var text = $("reply-input").value.trim();
       if (!text || !current) { return; }
       api("POST", "conversations/" + encodeURIComponent(current) + "/messages", { text: text })
-        .then(function () { $("reply-input").value = ""; if (!stream) { pollMessages(); } })
+        .then(function () { $("reply-input").value = ""; showParts(); if (!stream) { pollMessages(); } })
         .catch(function (e) {
           showError(e);
           var reason = /^error_not_delivered_(\w+)$/.exec((e && e.code) || "");
