@@ -114,7 +114,7 @@ class ActionQueryPlan(Action):
         template = labels()["plan_line"]
         lines = "\n".join(
             template.format(name=p["name"], monthly_fee=money(p["monthly_fee_cents"]), description=p["description"])
-            for p in plans
+            for p in plans_asked_about(plans, request_text(tracker), labels().get("plan_question") or {})
         )
         dispatcher.utter_message(response="utter_plan_list", plan_lines=lines)
         if current:
@@ -122,3 +122,12 @@ class ActionQueryPlan(Action):
                 response="utter_current_plan", plan_name=current["name"], monthly_fee=money(current["monthly_fee_cents"])
             )
         return []
+
+
+def plans_asked_about(plans: list[dict], question: str, words: dict[str, list[str]]) -> list[dict]:
+    """The plans of the categories a question names, by the editors' words (``plan_question`` in
+    content/labels.yml); every plan when it names none, or none of the named categories has plans.
+    "你们有哪些宽带套餐" was answered with the TV packages first, cheapest first (found by a tester)."""
+    named = {category for category, said in words.items() if any(w in question for w in said or ())}
+    chosen = [p for p in plans if p.get("category") in named]
+    return chosen or plans

@@ -92,6 +92,15 @@ async def test_plans_come_from_the_database(run_action):
     assert turn.message("utter_current_plan")["plan_name"] == "4K超清电视包"
 
 
+async def test_a_question_about_broadband_plans_hears_the_broadband_plans(run_action):
+    turn = await run_action("action_query_plan", load_tracker("query_bill", text="你们有哪些宽带套餐", intent="query_plan"))
+    plan_lines = turn.message("utter_plan_list")["plan_lines"]
+    assert "300M宽带" in plan_lines and "千兆宽带" in plan_lines
+    assert "电视" not in plan_lines and "全家福融合套餐" not in plan_lines
+    tv = await run_action("action_query_plan", load_tracker("query_bill", text="电视有什么套餐", intent="query_plan"))
+    assert "300M宽带" not in tv.message("utter_plan_list")["plan_lines"]
+
+
 async def test_service_change_becomes_a_ticket(run_action):
     ask = await run_action("action_manage_service", load_tracker("query_bill", text="我要办业务", intent="manage_service", **proven(1)))
     assert ask.responses == ["utter_ask_service_action"]
