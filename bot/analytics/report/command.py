@@ -61,7 +61,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def report_names(settings) -> dict:
     """The names the desk uses for skill groups and self-help entries; codes where a file cannot be read."""
+    import yaml
+
     from bot.handoff.rules import load_rules as load_handoff_rules
+    from bot.labels import parse_labels
     from bot.selfhelp import CatalogueError, load_catalogue
 
     names: dict = {}
@@ -72,6 +75,10 @@ def report_names(settings) -> dict:
     try:
         names["selfhelp"] = {i: e.title for i, e in load_catalogue(settings.selfhelp_catalogue).entries.items()}
     except (OSError, CatalogueError):
+        pass
+    try:
+        names["ticket_kind"] = dict(parse_labels(settings.content_dir / "labels.yml").get("ticket_kind") or {})
+    except (OSError, ValueError, yaml.YAMLError):
         pass
     return names
 

@@ -43,6 +43,8 @@ def report_csv(data: ReportData) -> str:
         rows += [("repeat_customers", r.customer, name, value) for name, value in
                  (("contacts", r.contacts), ("phone", r.phone), ("account_number", r.account))]
     rows += [("tickets", stage, "reached", n) for stage, n in data.tickets.reached.items()]
+    rows += [("tickets_" + kind, stage, "reached", n) for kind, reached in data.tickets.by_kind.items()
+             for stage, n in reached.items()]
     rows += [("tickets_overdue", ticket_id, "age_hours", age) for ticket_id, _, _, _, age in data.tickets.overdue]
     for month in data.ledger:
         rows += [("ledger", month.month, name, value) for name, value in

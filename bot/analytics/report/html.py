@@ -22,8 +22,8 @@ th:first-child,td:first-child{text-align:left}img{max-width:100%;display:block;m
 
 
 def render_html(data: ReportData, labels: dict, generated_at: dt.datetime, names: dict | None = None) -> str:
-    """``names``: what people call a skill group and a self-help entry (``skill``, ``selfhelp``: code ->
-    name); a supervisor read "billing" and "remote_no_response" where the desk says 账单与业务 (found by
+    """``names``: what people call a skill group, a self-help entry and a ticket kind (``skill``,
+    ``selfhelp``, ``ticket_kind``: code -> name); a supervisor read "billing" and "remote_no_response" where the desk says 账单与业务 (found by
     a tester). The CSV keeps the codes."""
     L = labels
     names = names or {}
@@ -61,11 +61,15 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime, names
             [L["column_phone"], L["column_account"], L["column_contacts"], L["column_channels"]],
             [(r.phone or L["no_value"], r.account or L["no_value"], r.contacts,
               "、".join(charts.channel_name(L, c) for c in r.channels.split(","))) for r in data.repeaters]))
+    kinds = names.get("ticket_kind") or {}
+    loop = data.tickets
     parts.append(f"<h2>{escape(L['tickets_title'])}</h2>" + _table(
-        [L["column_stage"], L["column_count"]], [(L[f"stage_{s}"], n) for s, n in data.tickets.reached.items()]))
+        [L["column_kind"]] + [L[f"stage_{s}"] for s in loop.reached],
+        [(kinds.get(k, k), *reached.values()) for k, reached in loop.by_kind.items()]
+        + [(L["row_total"], *loop.reached.values())]))
     parts.append(f"<h2>{escape(L['overdue_title'])}</h2>" + _table(
         [L["column_ticket"], L["column_kind"], L["column_created"], L["column_stage"], L["column_age_hours"]],
-        [(t, k, c.strftime("%Y-%m-%d %H:%M"), L[f"stage_{s}"], a) for t, k, c, s, a in data.tickets.overdue]))
+        [(t, kinds.get(k, k), c.strftime("%Y-%m-%d %H:%M"), L[f"stage_{s}"], a) for t, k, c, s, a in loop.overdue]))
     parts += [_ledger_month(summary, L) for summary in data.ledger]
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -5,6 +5,10 @@ counts as "told" only once its ``customer_told`` step is closed (a resolved tick
 never heard the result is not), and overdue means past the ledger's due time for its next step
 (``content/ledger.yml``, per ticket type). The report adds the ledger's monthly summary of every
 month the period touches.
+
+The loop is shown per ticket kind: every chat an agent closes leaves a ``handoff`` item (its
+follow-up), and in one total those outnumbered the repair tickets, none of which had been acted on,
+while the page read "11 registered, 7 handled" (found by a tester in the head of operations' role).
 """
 from __future__ import annotations
 
@@ -22,20 +26,27 @@ STAGE_OF_STEP = {"registered": "registered", "acted_on": "acted", "customer_told
 @dataclass(frozen=True)
 class TicketLoop:
     reached: dict  # stage -> tickets registered in the period whose ledger shows that step done
+    by_kind: dict  # ticket kind -> the same, for that kind's tickets only
     overdue: list  # (ticket id, kind, registered at, stage now, age in hours) past their next step's due time
 
 
 def ticket_loop(items: list[LedgerItem], start: dt.datetime, end: dt.datetime, now: dt.datetime) -> TicketLoop:
     mine = [i for i in items if start <= i.registered_at < end]
+    overdue = [(i.ticket_id, i.kind, i.registered_at, STAGE_OF_STEP[i.step],
+                round((now - i.registered_at).total_seconds() / 3600, 1)) for i in mine if i.overdue]
+    kinds = sorted({i.kind for i in mine})
+    return TicketLoop(_reached(mine), {kind: _reached([i for i in mine if i.kind == kind]) for kind in kinds},
+                      sorted(overdue, key=lambda r: -r[4]))
+
+
+def _reached(items: list[LedgerItem]) -> dict:
     reached = {stage: 0 for stage in STAGES}
-    reached["registered"] = len(mine)
-    for item in mine:
+    reached["registered"] = len(items)
+    for item in items:
         for done in item.steps:
             if done.step != "registered":
                 reached[STAGE_OF_STEP[done.step]] += 1
-    overdue = [(i.ticket_id, i.kind, i.registered_at, STAGE_OF_STEP[i.step],
-                round((now - i.registered_at).total_seconds() / 3600, 1)) for i in mine if i.overdue]
-    return TicketLoop(reached, sorted(overdue, key=lambda r: -r[4]))
+    return reached
 
 
 def months_of(first: dt.date, last: dt.date) -> list[str]:
