@@ -94,7 +94,7 @@ class ModelStore:
                                                          stored_at=utcnow()))
                 seq = 0
                 while block := handle.read(CHUNK_BYTES):
-                    conn.execute(model_file_chunks.insert().values(sha256=sha256, seq=seq, data=block))
+                    conn.execute(model_file_chunks.insert(), {"sha256": sha256, "seq": seq, "data": block})
                     seq += 1
         except IntegrityError:
             pass  # another machine stored the same bytes at the same moment: theirs is the same model
