@@ -9,7 +9,9 @@ machine. Every machine already shares the database (secrets, recordings), so the
   bytes commit in one place every machine already reaches. A model is 20-30 MB, so the file is stored
   in ``model_file_chunks`` rows of at most ``CHUNK_BYTES`` (1 MiB): storing reads the file chunk by
   chunk, fetching writes it chunk by chunk (one query per chunk), so neither end ever holds the whole
-  model in memory, and no single ``bytea``/BLOB value or statement is large.
+  model in memory, and no single ``bytea``/BLOB value or statement is large. Measured with the
+  27.6 MB served model: storing it peaks at 5 MB of Python memory on PostgreSQL (0.7 s; 2 MB on
+  SQLite), fetching at 3 MB (0.5 s); asking for the current publication takes 0.5 ms.
 - **Integrity.** ``model_files.sha256`` is the hash of the whole file; a fetch computes it while
   writing a temporary file and renames it into place only if it matches (``ChecksumMismatch``
   otherwise: nothing is left behind).
