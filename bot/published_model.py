@@ -53,14 +53,15 @@ def publish(settings, file_or_name: str | Path, store: ModelStore | None = None)
     rollback without the file). ``NothingToPublish`` names what was looked for."""
     store = store or open_store(settings, upgrade=True)
     path = Path(file_or_name).expanduser()
+    name = None
     if path.is_file():
-        stored = store.store(path)
+        stored, name = store.store(path), path.name
     else:
         stored = store.find(str(file_or_name))
         if stored is None:
             raise NothingToPublish(f"{file_or_name}: no such model file, and no stored model of that name or "
                                    "sha256 (`kefu published` lists the ones that can be published again)")
-    return store.publish(stored, publisher(settings), socket.gethostname())
+    return store.publish(stored, publisher(settings), socket.gethostname(), name)
 
 
 def fetched_dir(settings) -> Path:

@@ -22,6 +22,7 @@ machine. Every machine already shares the database (secrets, recordings), so the
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import os
@@ -113,17 +114,24 @@ class ModelStore:
 
     @_guard
     def find(self, name_or_sha: str) -> StoredModel | None:
-        """A stored model by file name (the most recently stored of that name) or sha256 (or a prefix
-        of at least 8 characters, as :meth:`Publication.describe` shows 12)."""
-        query = sa.select(model_files).order_by(model_files.c.stored_at.desc())
-        if len(name_or_sha) >= 8 and all(c in "0123456789abcdef" for c in name_or_sha):
-            query = query.where(sa.or_(model_files.c.sha256.startswith(name_or_sha),
-                                       model_files.c.name == name_or_sha))
-        else:
-            query = query.where(model_files.c.name == name_or_sha)
+        """A stored model by the name it was published or stored under (as that name), or by its sha256
+        (or a prefix of at least 8 characters: :meth:`Publication.describe` shows 12)."""
         with self.engine.connect() as conn:
-            row = conn.execute(query.limit(1)).mappings().first()
-        return StoredModel(**row) if row else None
+            sha = conn.execute(sa.select(model_publications.c.sha256).where(model_publications.c.name == name_or_sha)
+                               .order_by(model_publications.c.id.desc()).limit(1)).scalar()
+            query = sa.select(model_files).order_by(model_files.c.stored_at.desc()).limit(1)
+            if sha is not None:
+                query = query.where(model_files.c.sha256 == sha)
+            elif len(name_or_sha) >= 8 and all(c in "0123456789abcdef" for c in name_or_sha):
+                query = query.where(sa.or_(model_files.c.sha256.startswith(name_or_sha),
+                                           model_files.c.name == name_or_sha))
+            else:
+                query = query.where(model_files.c.name == name_or_sha)
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        stored = StoredModel(**row)
+        return dataclasses.replace(stored, name=name_or_sha) if sha is not None else stored
 
     @_guard
     def fetch(self, sha256: str, destination: Path) -> Path:
@@ -154,15 +162,17 @@ class ModelStore:
         return destination
 
     @_guard
-    def publish(self, stored: StoredModel, published_by: str, host: str = "") -> Publication:
-        """Make ``stored`` the published model (a new history row), then drop models no longer kept."""
-        at = utcnow()
+    def publish(self, stored: StoredModel, published_by: str, host: str = "", name: str | None = None) -> Publication:
+        """Make ``stored`` the published model (a new history row) under ``name`` (default: the name it was
+        stored with; the same bytes published from a file of another name are served by that name), then
+        drop models no longer kept."""
+        at, name = utcnow(), (name or stored.name)[:200]
         with self.engine.begin() as conn:
             new_id = conn.execute(model_publications.insert().values(
-                sha256=stored.sha256, name=stored.name, published_by=published_by[:64], host=host[:200],
+                sha256=stored.sha256, name=name, published_by=published_by[:64], host=host[:200],
                 published_at=at)).inserted_primary_key[0]
         self.prune()
-        return Publication(new_id, stored.sha256, stored.name, published_by[:64], host[:200], at)
+        return Publication(new_id, stored.sha256, name, published_by[:64], host[:200], at)
 
     @_guard
     def current(self) -> Publication | None:

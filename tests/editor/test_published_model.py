@@ -182,3 +182,21 @@ def test_a_publication_history_keeps_only_the_recent_models(machine, tmp_path, m
     assert [(p.name, kept) for p, kept in store.history()] == [(names[2], True), (names[1], True), (names[0], False)]
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(model_file_chunks)).scalar() == 2
+
+
+def test_the_same_model_published_from_a_file_of_another_name_is_served_by_that_name(machine, tmp_path):
+    """An operator publishing models/kefu-<hash>.tar.gz expects /status to name that file, even when its
+    bytes were published before under another name (a renamed copy)."""
+    import shutil
+
+    from bot.published_model import local_file, publish
+
+    model = fake_model(tmp_path / "ci", "kefu-5555555555555555.tar.gz")
+    copy = tmp_path / "ci" / "kefu-copy.tar.gz"
+    shutil.copyfile(model, copy)
+    assert publish(machine, copy).name == copy.name
+    assert publish(machine, model).name == model.name
+    assert publish(machine, copy.name).name == copy.name  # by the name it was published under
+    current = ModelStore(machine.database_url).current()
+    assert (current.name, current.sha256) == (copy.name, file_sha256(model))
+    assert local_file(machine, current).name == copy.name
