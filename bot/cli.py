@@ -27,6 +27,8 @@ from voice.commands import register as register_voice
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.db.recordings import tidy_forever as tidy_recordings_forever
+    from bot.model_follower import Follower, follow_forever
+    from bot.security.secrets import get_secrets
     from voice.tts_cache import prune_forever as prune_tts_cache_forever
     from bot.security import log_masking
     from bot.stack import KefuStack, StartupError
@@ -96,6 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  WeChat       : {settings.public_url}/webhooks/wechat/webhook {wechat_note(settings)}\n"
         f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
         f"  Rasa server  : {settings.rasa_url} ({worker_count(settings.env)} workers, KEFU_WORKERS)\n"
+        f"  Model        : {model_note(stack)}\n"
         f"  Action server: http://{settings.action_host}:{settings.action_port} (only Rasa, with its secret)\n"
         f"  Secrets      : shared by every instance through the database; copies in {settings.data_dir / 'secrets'}"
         " (Rasa API token: rasa_token)\n"
@@ -110,6 +113,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     threading.Thread(target=contacts_forever, args=(settings, outbox_stop, stack.redis_url), daemon=True).start()
     threading.Thread(target=tidy_recordings_forever, args=(settings, outbox_stop), daemon=True).start()
     threading.Thread(target=prune_tts_cache_forever, args=(settings, outbox_stop), daemon=True).start()
+    follower = Follower(settings, stack, get_secrets().rasa_token, stack.publication.id if stack.publication else None)
+    threading.Thread(target=follow_forever, args=(follower, outbox_stop), daemon=True).start()
 
     def stop(*_):
         nonlocal stopping
@@ -117,7 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    keeper = Keeper(stack, [(role, log_file) for role, _, log_file in servers])
+    keeper = Keeper(stack, [(role, log_file) for role, _, log_file in servers],
+                    {"Rasa server": lambda: stack.rasa_command(settings.rasa_port)})  # the model published since
     try:
         while not stopping:
             time.sleep(1)
@@ -127,6 +133,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         outbox_stop.set()
         stack.stop()
     return 0
+
+
+def model_note(stack) -> str:
+    """Which model the instance serves and why, for the banner (publish is authoritative)."""
+    from bot.training import model_path
+
+    if stack.publication is None:
+        return (f"{stack.model.name} (this checkout's data: nothing published yet, or the published model "
+                "could not be had, see the log; `kefu published` tells)")
+    checkout = model_path(stack.settings.root, stack.settings.models_dir).name
+    differs = "" if checkout == stack.publication.name else f"; this checkout's data would give {checkout}"
+    return f"{stack.publication.describe()}{differs}; follows new publications"
 
 
 class StartInterrupted(Exception):

@@ -10,6 +10,7 @@ import signal
 import socket
 import time
 from pathlib import Path
+from typing import Callable
 
 # Log lines worth showing first: the reason a server failed, not the last debug line.
 REASON = re.compile(r"error|exception|address already in use|errno|traceback|failed|cannot|killed", re.IGNORECASE)
@@ -59,10 +60,16 @@ class Keeper:
     instance back. Each server (``roles`` in ``stack.processes`` order) that exits is started again
     with the stack's environment after a back-off (1 s, doubling to 60 s while it keeps dying within
     a minute of its start, see :mod:`bot.sanic_workers`). Rasa's ``/health`` is 503 meanwhile.
+
+    ``commands``: for a role whose command must be built at each start, the function that builds it
+    (the Rasa server's names the model published since, ``stack.model``, not the one it first started
+    with); other roles start again with the command they first started with.
     """
 
-    def __init__(self, stack, roles: list[tuple[str, Path]]) -> None:
+    def __init__(self, stack, roles: list[tuple[str, Path]],
+                 commands: dict[str, Callable[[], list[str]]] | None = None) -> None:
         self.stack = stack
+        self.commands = commands or {}
         self.entries = [{"role": role, "log": log_file, "process": process, "command": list(process.args),
                          "started": time.monotonic(), "quick_deaths": 0, "restart_at": None}
                         for (role, log_file), process in zip(roles, stack.processes)]
@@ -87,6 +94,8 @@ class Keeper:
                             + f"\n  starting it again in {delay:.0f}s")
             elif entry["restart_at"] is not None and entry["restart_at"] <= now:
                 try:
+                    if entry["role"] in self.commands:
+                        entry["command"] = self.commands[entry["role"]]()
                     entry["process"] = self.stack._spawn(entry["command"], self.stack.child_environment(),
                                                          entry["log"])
                 except Exception as exc:  # noqa: BLE001 - the keeper must outlive a failed start, and try again

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.db.repository import Repository
 from bot.db.seed import prepare_database
@@ -23,8 +24,11 @@ from bot.security.launch import action_server_command, cors_arguments, secure_en
 from bot.security.private_files import open_private_log, private_dir
 from bot.serving import forget_serving, record_serving
 from bot.settings import Settings, redis_parts
-from bot.training import ensure_model
+from bot.published_model import model_to_serve
 from bot.workers import worker_environment
+
+if TYPE_CHECKING:
+    from bot.db.model_store import Publication
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +72,8 @@ def wait_until_up(url: str, process: subprocess.Popen, log_file: Path, timeout: 
 @dataclass
 class KefuStack:
     settings: Settings
-    model: Path | None = None
+    model: Path | None = None  # what the Rasa server starts with; kefu run's follower updates it on a publish
+    publication: "Publication | None" = None  # the published model served, if it is one (bot/published_model.py)
     redis_url: str | None = None
     processes: list[subprocess.Popen] = field(default_factory=list)
     _redis: EmbeddedRedis | None = None
@@ -111,13 +116,13 @@ class KefuStack:
             stale.unlink()
 
     def prepare(self) -> None:
-        """Database schema (+ demo data where wanted: KEFU_DEMO_DATA), and a model trained for the current data."""
+        """Database schema (+ demo data where wanted: KEFU_DEMO_DATA), and the model: the published one, else
+        (nothing published yet) one trained for the current data (bot/published_model.py)."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         prepare_database(Repository(self.settings.database_url), self.settings)
         ensure_demo_agent(self.settings)  # so the agent desk has a login on a fresh install
         if self.model is None:
-            self.model, trained = ensure_model(self.settings.root, self.settings.models_dir)
-            log.info("model.%s", "trained" if trained else "reused")
+            self.model, self.publication = model_to_serve(self.settings)
 
     def start(self, timeout: float = 300) -> "KefuStack":
         self.prepare()

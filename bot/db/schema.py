@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Float,
@@ -163,6 +164,37 @@ recordings = Table(
     Column("size_bytes", Integer, nullable=False),
     Column("created_at", DateTime, nullable=False),  # UTC
     Column("expires_at", DateTime, index=True),  # UTC; NULL: kept until deleted
+)
+
+# Rasa models published to every machine (bot/db/model_store.py): the file's bytes in chunks of at most
+# 1 MiB (a model is 20-30 MB; no row, statement or fetch holds it all), and each publish as a row: the
+# newest row is what every ``kefu run`` sharing this database serves.
+model_files = Table(
+    "model_files",
+    metadata,
+    Column("sha256", String(64), primary_key=True),  # of the whole file: checked after every fetch
+    Column("name", String(200), nullable=False),  # the file name served, e.g. kefu-<content hash>.tar.gz
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("stored_at", DateTime, nullable=False),  # UTC
+)
+
+model_file_chunks = Table(
+    "model_file_chunks",
+    metadata,
+    Column("sha256", String(64), ForeignKey("model_files.sha256", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+model_publications = Table(
+    "model_publications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sha256", String(64), nullable=False),  # no foreign key: the history outlives pruned files
+    Column("name", String(200), nullable=False),
+    Column("published_by", String(64), nullable=False),
+    Column("host", String(200), nullable=False, default=""),
+    Column("published_at", DateTime, nullable=False),  # UTC
 )
 
 # Messages waiting for a channel worker to deliver them (SMS, WeChat, ...).

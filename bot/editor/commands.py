@@ -1,4 +1,4 @@
-"""The editors' subcommands of `kefu`: validate, train (publish), test, content render."""
+"""The editors' subcommands of `kefu`: validate, train (publish), publish/published, test, content render."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from bot.editor.publish_commands import register as register_publish
 from bot.settings import get_settings
 
 
@@ -23,10 +24,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Validate, train if the data changed, hot-swap into a running server, log the publish."""
+    """Validate, train if the data changed, publish the model to every machine (the shared database),
+    hot-swap it into this machine's running server, log the publish."""
+    from bot.db.repository import DatabaseError
     from bot.editor.problems import has_errors
-    from bot.editor.publish import PublishError, hot_swap, record_publish, running_model, unpublished_changes
+    from bot.editor.publish import (PublishError, hot_swap, record_publish, running_model, swap_lock,
+                                    unpublished_changes)
     from bot.editor.validate import report, validate
+    from bot.published_model import open_store, publish
     from bot.training import ensure_model
 
     settings = get_settings()
@@ -37,6 +42,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     model, trained = ensure_model(settings.root, settings.models_dir)
     print(f"{'trained' if trained else 'up to date'}: {model}")
+    try:
+        store = open_store(settings, upgrade=True)
+        current = store.current()
+        newly_published = current is None or current.name != model.name  # the name hashes all that shapes it
+        publication = publish(settings, model, store) if newly_published else current
+    except (DatabaseError, OSError) as exc:
+        print(f"not published: {exc}\nno machine changes its model", file=sys.stderr)
+        return 1
+    print(f"{'published' if newly_published else 'published already'}: {publication.describe()}"
+          + ("\n  every `kefu run` sharing this database switches to it (each looks every few seconds; its "
+             "workers then load it in turn)" if newly_published else ""))
     from bot.security.secrets import get_secrets
     from bot.serving import serving_urls
     from bot.workers import worker_count
@@ -49,16 +65,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"no running server answers at {' or '.join(urls)}: the next `kefu run` serves {model.name}")
     elif not served.endswith(model.name):
         try:
-            hot_swap(url, model, token=token, workers=worker_count(settings.env))
+            with swap_lock(settings):  # this machine's `kefu run` may be switching to it already
+                hot_swap(url, model, token=token, workers=worker_count(settings.env))
         except PublishError as exc:
-            print(f"the running server keeps its model: {exc}", file=sys.stderr)
+            print(f"the running server keeps its model for now: {exc}", file=sys.stderr)
             return 1
         swapped = True
         print(f"live: {url} now serves {model.name}")
     else:
         print(f"live: {url} serves it already")
-    if trained or swapped:
-        entry = record_publish(settings, "model", {"model": model.name, "hot_swapped": swapped})
+    if trained or swapped or newly_published:
+        entry = record_publish(settings, "model", {"model": model.name, "sha256": publication.sha256,
+                                                   "hot_swapped": swapped})
         print(f"published by {entry['who']}: {len(entry['changed'])} changed file(s)")
     elif unpublished_changes(settings):  # saved live (catalogue, flows, ...): recorded, no model needed
         entry = record_publish(settings, "content")
@@ -136,7 +154,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     validate = commands.add_parser("validate", help="check NLU data, flows, catalogue and references")
     validate.add_argument("--quick", action="store_true", help="skip Rasa's own (slower) validation")
     validate.set_defaults(handler=cmd_validate)
-    commands.add_parser("train", help="validate, train if changed, hot-swap into the running server").set_defaults(handler=cmd_train)
+    commands.add_parser("train", help="validate, train if changed, publish to every machine (hot-swapped into "
+                        "each running server)").set_defaults(handler=cmd_train)
+    register_publish(commands)
     test = commands.add_parser("test", help="NLU cross-validation, conversation tests and IVR flow scripts")
     test.add_argument("--folds", type=int, default=3)
     test.add_argument("--skip-nlu", action="store_true")

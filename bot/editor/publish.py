@@ -7,10 +7,12 @@ served the install). Content files go live on save; ``kefu train`` records them 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import getpass
 import hashlib
 import http.client
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -79,6 +81,21 @@ def record_publish(settings: Settings, what: str, detail: dict | None = None) ->
         log.write(json.dumps(entry, ensure_ascii=False) + "\n")
     manifest_file.write_text(json.dumps(after, indent=0))
     return entry
+
+
+@contextmanager
+def swap_lock(settings: Settings) -> Iterator[None]:
+    """One hot swap at a time into this data directory's server: ``kefu run``'s follower
+    (bot/model_follower.py) and a ``kefu train`` on the same machine would otherwise both send a worker
+    the model (each load takes about 25 s and its memory). The second waits, then finds it served."""
+    folder = settings.data_dir / "publish"
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder / "swap.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes
+        yield
+    finally:
+        os.close(handle)
 
 
 def api_url(rasa_url: str, path: str, token: str | None) -> str:

@@ -93,11 +93,13 @@ def end_to_end(settings: Settings, out: Path) -> tuple[bool, str]:
     from bot.embedded_redis import free_port
     from bot.settings import from_environment
     from bot.stack import KefuStack
+    from bot.training import ensure_model
 
     env = {**settings.env, "KEFU_DATA_DIR": str(out / "stack"), "KEFU_RASA_PORT": str(free_port()),
            "KEFU_ACTION_PORT": str(free_port())}
     env.pop("KEFU_DATABASE_URL", None)
-    with KefuStack(from_environment(env)) as stack:
+    model, _ = ensure_model(settings.root, settings.models_dir)  # this checkout's data, never a published model
+    with KefuStack(from_environment(env), model=model) as stack:
         result = rasa_command(
             settings, "test", "core", "--model", str(stack.model),
             "--stories", str(conversation_stories(settings.root, out / "stories")),

@@ -74,11 +74,15 @@ def test_first_publish_after_kefu_run_lists_only_the_editors_files(project):
     assert record_publish(settings, "content")["changed"] == ["content/selfhelp.yml"]
 
 
-def test_kefu_train_records_content_saved_live_though_nothing_trains(project, trained_model, monkeypatch, capsys):
-    """Found by an editor: catalogue edits go live on save, and `kefu train` then said "up to date" and
+def test_kefu_train_publishes_the_model_and_records_content_saved_live_though_nothing_trains(
+        project, trained_model, monkeypatch, capsys):
+    """Production: `kefu train` reached only its own machine's server; now it records the model, with its
+    bytes, in the shared database, where every `kefu run` finds it (bot/model_follower.py).
+    Found by an editor: catalogue edits go live on save, and `kefu train` then said "up to date" and
     logged nothing, so the publish log could not say who changed the catalogue."""
     import argparse
 
+    from bot.db.model_store import ModelStore, file_sha256
     from bot.editor.commands import cmd_train
     from bot.embedded_redis import free_port
     from tests.conftest import PROJECT_ROOT
@@ -89,14 +93,19 @@ def test_kefu_train_records_content_saved_live_though_nothing_trains(project, tr
     get_settings.cache_clear()
     settings = get_settings()
     record_baseline(settings)
+    assert cmd_train(argparse.Namespace()) == 0  # the deployment's first publish: the model
+    assert f"published: {trained_model.name}" in capsys.readouterr().out
+    current = ModelStore(settings.database_url).current()
+    assert (current.name, current.sha256, current.published_by) == (trained_model.name, file_sha256(trained_model), "小王")
     edit(project / "content" / "selfhelp.yml", "title: 画面出现马赛克、卡顿", "title: 画面出现马赛克或卡顿")
 
     assert cmd_train(argparse.Namespace()) == 0
-    assert "up to date" in capsys.readouterr().out
+    assert "published already" in capsys.readouterr().out
     log = [json.loads(line) for line in (settings.data_dir / "publish" / "log.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [(entry["who"], entry["what"], entry["changed"]) for entry in log] == [("小王", "content", ["content/selfhelp.yml"])]
+    assert [(entry["who"], entry["what"], entry["changed"]) for entry in log] == [
+        ("小王", "model", []), ("小王", "content", ["content/selfhelp.yml"])]
     assert cmd_train(argparse.Namespace()) == 0  # nothing new: nothing logged
-    assert len((settings.data_dir / "publish" / "log.jsonl").read_text(encoding="utf-8").splitlines()) == 1
+    assert len((settings.data_dir / "publish" / "log.jsonl").read_text(encoding="utf-8").splitlines()) == 2
 
 
 def test_changed_files_sees_additions_edits_and_removals():

@@ -5,7 +5,9 @@ A real ``kefu run`` (two Rasa workers, embedded Redis, own SQLite database, the 
   for minutes (nginx waited 60 s and answered 504);
 - a killed action server, or a killed Rasa worker, is replaced and the instance serves again (the
   replacement worker with the model last published, not the one the instance started with);
-- SIGTERM while it is still starting leaves no Rasa or action server running.
+- SIGTERM while it is still starting leaves no Rasa or action server running;
+- a model published from another machine sharing its database is served, also by its Rasa server
+  once started again.
 """
 from __future__ import annotations
 
@@ -275,3 +277,67 @@ def test_a_killed_rasa_worker_is_replaced_and_the_replacement_serves_the_publish
     pid, model = wait_for(lambda: (answer := served_by(rasa_main, port, token))[0] == replacement.pid and answer,
                           START_S, "a request served by the replacement worker", every=0.5)
     assert Path(model).name == published.name, f"the replacement serves {model}, not the published model"
+
+
+def another_machines_checkout(tmp_path: Path, started_with: Path) -> Path:
+    """A second checkout whose editors changed the training data, with the model its `kefu train` would
+    make already in its models folder (a copy: no 5-minute training), so that model is another file."""
+    from bot.training import model_path
+    from tests.editor.conftest import EDITOR_FILES
+
+    root = tmp_path / "checkout"
+    root.mkdir()
+    for name in EDITOR_FILES:
+        source = PROJECT_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name)
+        elif source.exists():
+            shutil.copy(source, root / name)
+    (root / "tests").mkdir()
+    shutil.copy(PROJECT_ROOT / "tests" / "test_conversations.yml", root / "tests")
+    with (root / "nlu_data" / "rules.yml").open("a", encoding="utf-8") as rules:
+        rules.write("\n# edited on the second machine\n")
+    model = model_path(root, tmp_path / "models")
+    model.parent.mkdir()
+    shutil.copyfile(started_with, model)
+    return model
+
+
+def all_workers_serve(rasa_url: str, token: str, name: str, workers: int = 2) -> bool:
+    """Fresh connections, several per worker, all answer ``name`` as the model they serve."""
+    return all(requests.get(f"{rasa_url}/status", params={"token": token}, timeout=60).json().get("model_file")
+               == name for _ in range(6 * workers))
+
+
+@explained
+def test_a_model_published_on_another_machine_is_served_here_and_after_the_rasa_server_restarts(instance, tmp_path):
+    """Production: `kefu train` hot-swapped into its own machine's server only, and a Rasa server the
+    Keeper started again loaded the model `kefu run` first started with. Here a second machine (its
+    own checkout, data and models folders, no server) shares the instance's database and runs
+    `kefu train`; the instance must serve that model, and still serve it once its Rasa server was
+    killed and started again."""
+    from bot import settings as settings_module
+    from bot.security.secrets import load_secrets
+
+    launcher, rasa_url = instance["launcher"], instance["rasa_url"]
+    token = load_secrets(settings_module.from_environment(instance["env"])).rasa_token
+    (rasa_main,) = [p for p in by_module(launcher, "bot.security.rasa_server") if p.ppid() == launcher.pid]
+    started_with = Path(rasa_main.cmdline()[rasa_main.cmdline().index("--model") + 1])
+    model = another_machines_checkout(tmp_path, started_with)
+    env = dict(instance["env"], KEFU_ROOT=str(model.parent.parent / "checkout"), KEFU_DATA_DIR=str(tmp_path / "var"),
+               KEFU_MODELS_DIR=str(model.parent), KEFU_RASA_PORT=str(free_port()), KEFU_EDITOR="second-machine",
+               KEFU_DATABASE_URL=f"sqlite:///{instance['data_dir'] / 'kefu.sqlite3'}")
+    train = subprocess.run([sys.executable, "-m", "bot.cli", "train"], cwd=PROJECT_ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert train.returncode == 0, train.stdout + train.stderr
+    assert f"published: {model.name}" in train.stdout, train.stdout
+
+    wait_for(lambda: all_workers_serve(rasa_url, token, model.name), START_S,
+             f"every worker of the instance serving {model.name}", every=2)
+
+    os.killpg(rasa_main.pid, signal.SIGKILL)  # the whole Rasa server: the Keeper starts it again
+    rasa_main.wait(10)
+    status = wait_for(lambda: (answer := requests.get(f"{rasa_url}/status", params={"token": token}, timeout=60))
+                      .status_code == 200 and answer.json(), START_S, "the Rasa server started again")
+    assert status["model_file"] == model.name, f"the restarted server serves {status['model_file']}"
+    assert launcher.poll() is None

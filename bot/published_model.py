@@ -1,0 +1,116 @@
+"""Which Rasa model this machine serves: the one published to every machine, as a file on this machine.
+
+**Publish is authoritative.** Once a model is published (``kefu train``, ``kefu publish``; stored in the
+shared database by :mod:`bot.db.model_store`), every ``kefu run`` sharing that database serves it: at
+its start, when its Keeper starts the Rasa server again, and within seconds of a new publish
+(:mod:`bot.model_follower`) — even when this checkout's training data would give another model, so
+that every machine answers alike whatever checkout it runs. ``kefu run`` says which model it serves,
+and when this checkout's data differs from it. Until the first publish (a new deployment), each
+machine serves the model for its own data, as before.
+
+A publication's file on this machine is ``<models>/<name>`` when its bytes are the published ones
+(the machine that trained it, or a models folder several machines share), else
+``<data_dir>/published-models/<name>``, fetched from the database (checksum verified) when missing.
+A machine that trained a model of the same name itself (same data, same code: the name is their
+hash) keeps serving that one until its Rasa server starts again, then serves the published bytes.
+"""
+from __future__ import annotations
+
+import getpass
+import logging
+import socket
+from pathlib import Path
+
+from bot.db.model_store import ModelStore, Publication, file_sha256
+from bot.db.repository import DatabaseError, Repository
+from bot.training import ensure_model, model_path
+
+log = logging.getLogger(__name__)
+
+FETCHED_DIR = "published-models"
+KEEP_FETCHED = 3  # files in <data_dir>/published-models/: the served one and the last others (rollback)
+
+
+class NothingToPublish(FileNotFoundError):
+    """Neither a model file nor a stored model has that name."""
+
+
+def open_store(settings, *, upgrade: bool = False) -> ModelStore:
+    """The shared model store; ``upgrade``: first bring the database to this Kefu's schema (a command run
+    before ``kefu run`` ever did, e.g. ``kefu train`` on a fresh clone)."""
+    if upgrade:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)  # a fresh install's SQLite file goes in it
+        Repository(settings.database_url).create_schema()
+    return ModelStore(settings.database_url)
+
+
+def publisher(settings) -> str:
+    return settings.env.get("KEFU_EDITOR") or getpass.getuser()
+
+
+def publish(settings, file_or_name: str | Path, store: ModelStore | None = None) -> Publication:
+    """Publish a model file (stored first), or a model the database still holds (by name or sha256: a
+    rollback without the file). ``NothingToPublish`` names what was looked for."""
+    store = store or open_store(settings, upgrade=True)
+    path = Path(file_or_name).expanduser()
+    name = None
+    if path.is_file():
+        stored, name = store.store(path), path.name
+    else:
+        stored = store.find(str(file_or_name))
+        if stored is None:
+            raise NothingToPublish(f"{file_or_name}: no such model file, and no stored model of that name or "
+                                   "sha256 (`kefu published` lists the ones that can be published again)")
+    return store.publish(stored, publisher(settings), socket.gethostname(), name)
+
+
+def fetched_dir(settings) -> Path:
+    return settings.data_dir / FETCHED_DIR
+
+
+def local_file(settings, publication: Publication, store: ModelStore | None = None) -> Path:
+    """The published model as a file here: a local copy with the published bytes, else fetched."""
+    name = publication.name if _plain_name(publication.name) else f"model-{publication.sha256[:16]}.tar.gz"
+    for candidate in (settings.models_dir / name, fetched_dir(settings) / name):
+        if candidate.is_file() and file_sha256(candidate) == publication.sha256:
+            return candidate
+    path = (store or open_store(settings)).fetch(publication.sha256, fetched_dir(settings) / name)
+    log.info("model.fetched name=%s sha256=%s", name, publication.sha256[:12])
+    return path
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and Path(name).name == name and not name.startswith(".")
+
+
+def prune_fetched(settings, serving: Path) -> None:
+    """Fetched models beyond the served one and the ``KEEP_FETCHED - 1`` newest others are deleted."""
+    try:
+        files = sorted((p for p in fetched_dir(settings).iterdir() if p.is_file() and not p.name.startswith(".")),
+                       key=lambda p: p.stat().st_mtime, reverse=True)
+    except FileNotFoundError:
+        return
+    others = [p for p in files if p != serving]
+    for old in others[KEEP_FETCHED - 1:]:
+        old.unlink(missing_ok=True)
+
+
+def model_to_serve(settings) -> tuple[Path, Publication | None]:
+    """At ``kefu run``'s start: the published model (fetched if needed), else — nothing published yet,
+    or it cannot be had — the model for this checkout's data (trained if missing)."""
+    try:
+        publication = open_store(settings).current()
+        if publication is not None:
+            path = local_file(settings, publication)
+            checkout = model_path(settings.root, settings.models_dir).name
+            log.info("model.published name=%s by=%s at=%s", publication.name, publication.published_by,
+                     publication.published_at)
+            if checkout != publication.name:
+                log.warning("model.checkout_differs serving=%s checkout_data_gives=%s (publish is authoritative: "
+                            "`kefu train` here publishes this checkout's)", publication.name, checkout)
+            return path, publication
+    except (DatabaseError, OSError) as exc:
+        log.warning("model.published_unavailable error=%s serving=checkout_model", exc)
+    model, trained = ensure_model(settings.root, settings.models_dir)
+    log.info("model.%s", "trained" if trained else "reused")
+    return model, None

@@ -1,0 +1,202 @@
+"""The published model every machine serves (production: `kefu train` reached one machine's server only).
+
+Without servers: the model's bytes in the shared database and their checksum, `kefu publish` and
+`kefu published` (rollback), what `kefu run` serves at its start, the follower that hot-swaps a new
+publication, and the Keeper starting a stopped Rasa server with the model published since. Each runs
+on SQLite and, with KEFU_TEST_POSTGRES_URL, on PostgreSQL. The real servers: tests/ops/test_instance_lifecycle.py.
+"""
+from __future__ import annotations
+
+import os
+import types
+
+import pytest
+import sqlalchemy as sa
+
+from bot import settings as settings_module
+from bot.db import model_store
+from bot.db.model_store import ChecksumMismatch, ModelStore, file_sha256
+from bot.db.repository import Repository
+from bot.db.schema import model_file_chunks
+from tests.postgres import fresh_database_url, postgres_server_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def machine(request, tmp_path, monkeypatch):
+    """One machine's settings (its own data and models folders) on a new shared database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    elif postgres_server_url():
+        url = fresh_database_url(postgres_server_url())
+    else:
+        pytest.skip("no PostgreSQL server (KEFU_TEST_POSTGRES_URL)")
+    monkeypatch.setenv("KEFU_DATABASE_URL", url)
+    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("KEFU_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("KEFU_RASA_PORT", "9")  # nothing answers: no server to swap on this "machine"
+    monkeypatch.setenv("KEFU_EDITOR", "小王")
+    monkeypatch.setattr(model_store, "CHUNK_BYTES", 64 * 1024)  # a small model still spans many chunks
+    settings_module.get_settings.cache_clear()
+    settings = settings_module.get_settings()
+    settings.data_dir.mkdir(parents=True)
+    Repository(url).create_schema()
+    yield settings
+    settings_module.get_settings.cache_clear()
+
+
+def fake_model(folder, name: str, size: int = 300_000) -> os.PathLike:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def test_a_stored_model_comes_back_byte_for_byte(machine, tmp_path):
+    model = fake_model(tmp_path / "elsewhere", "kefu-aaaa.tar.gz")
+    store = ModelStore(machine.database_url)
+    stored = store.store(model)
+    assert store.store(model) == stored  # the same bytes are stored once
+    fetched = store.fetch(stored.sha256, tmp_path / "fetched" / model.name)
+    assert fetched.read_bytes() == model.read_bytes()
+
+
+def test_a_fetch_whose_bytes_do_not_match_the_checksum_is_refused(machine, tmp_path):
+    model = fake_model(tmp_path / "elsewhere", "kefu-aaaa.tar.gz")
+    store = ModelStore(machine.database_url)
+    stored = store.store(model)
+    with store.engine.begin() as conn:  # one chunk damaged in the database
+        conn.execute(model_file_chunks.update().where(model_file_chunks.c.sha256 == stored.sha256,
+                                                      model_file_chunks.c.seq == 2).values(data=b"x" * 1000))
+    destination = tmp_path / "fetched" / model.name
+    with pytest.raises(ChecksumMismatch, match="refused"):
+        store.fetch(stored.sha256, destination)
+    assert list(destination.parent.iterdir()) == []  # neither the model nor a partial file
+
+
+def run_kefu(*argv) -> int:
+    from bot.cli import main
+
+    return main(list(argv))
+
+
+def test_publishing_a_missing_file_says_so_and_publishes_nothing(machine, capsys):
+    assert run_kefu("publish", "/nowhere/kefu-0123456789abcdef.tar.gz") == 1
+    said = capsys.readouterr().err
+    assert "not published" in said and "/nowhere/kefu-0123456789abcdef.tar.gz: no such model file" in said
+    assert ModelStore(machine.database_url).current() is None
+
+
+def test_an_operator_rolls_back_to_an_earlier_model_by_its_name(machine, tmp_path, capsys):
+    first = fake_model(tmp_path / "ci", "kefu-1111111111111111.tar.gz")
+    second = fake_model(tmp_path / "ci", "kefu-2222222222222222.tar.gz")
+    assert run_kefu("publish", str(first)) == 0
+    assert run_kefu("publish", str(second)) == 0
+    first.unlink()  # rolling back needs no file: the database still has it
+    assert run_kefu("publish", first.name) == 0
+    current = ModelStore(machine.database_url).current()
+    assert (current.name, current.published_by) == (first.name, "小王")
+    capsys.readouterr()
+    assert run_kefu("published") == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith(f"published: {first.name}") and second.name in shown
+
+
+def test_kefu_run_starts_with_the_published_model_fetched_from_the_database(machine, tmp_path):
+    from bot.published_model import model_to_serve, publish
+
+    model = fake_model(tmp_path / "other-machine", "kefu-3333333333333333.tar.gz")
+    publication = publish(machine, model)
+    path, served = model_to_serve(machine)  # this machine's models folder does not have it
+    assert served == publication
+    assert path == machine.data_dir / "published-models" / model.name
+    assert file_sha256(path) == publication.sha256
+
+
+class FakeServer:
+    """Records hot swaps; fails the first ``failures`` of them as a restarting server would."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.swapped: list = []
+        self.failures = failures
+
+    def __call__(self, url, model, token=None, workers=1):
+        from bot.editor.publish import PublishError
+
+        if self.failures:
+            self.failures -= 1
+            raise PublishError(f"cannot reach the server at {url}: connection refused")
+        self.swapped.append(model)
+
+
+def test_the_follower_hot_swaps_a_new_publication_and_retries_a_failed_swap(machine, tmp_path):
+    from bot.model_follower import RETRY_FIRST_S, Follower
+    from bot.published_model import publish
+
+    stack = types.SimpleNamespace(model=tmp_path / "models" / "kefu-started.tar.gz")
+    server = FakeServer(failures=1)
+    follower = Follower(machine, stack, token="t", swap=server)
+    assert follower.step(now=0) is False  # nothing published: the instance keeps its model
+    model = fake_model(tmp_path / "other-machine", "kefu-4444444444444444.tar.gz")
+    publish(machine, model)
+
+    assert follower.step(now=10) is False  # the swap failed: logged, no exception
+    assert stack.model.name == model.name  # yet a Rasa server started again now serves it
+    assert follower.step(now=11) is False and server.swapped == []  # backing off
+    assert follower.step(now=10 + RETRY_FIRST_S) is True
+    assert server.swapped == [stack.model] and file_sha256(stack.model) == file_sha256(model)
+    assert follower.step(now=100) is False and len(server.swapped) == 1  # nothing new: nothing done
+
+
+def test_a_rasa_server_the_keeper_starts_again_gets_the_model_published_since(tmp_path):
+    import subprocess
+    import sys
+
+    from bot.launcher import Keeper
+
+    started_with, published = tmp_path / "kefu-old.tar.gz", tmp_path / "kefu-new.tar.gz"
+    stopped = subprocess.Popen([sys.executable, "-c", "pass"])
+    stopped.wait()
+    spawned = []
+    stack = types.SimpleNamespace(processes=[stopped], model=started_with, child_environment=dict,
+                                  _spawn=lambda command, env, log: spawned.append(command) or stopped)
+    keeper = Keeper(stack, [("Rasa server", tmp_path / "rasa.log")],
+                    {"Rasa server": lambda: ["rasa", "run", "--model", str(stack.model)]})
+    stack.model = published  # kefu run's follower, after a publish
+    keeper.tick(now=10_000)  # notices the exit
+    keeper.tick(now=10_100)  # back-off over: starts it again
+    assert spawned == [["rasa", "run", "--model", str(published)]]
+
+
+def test_a_publication_history_keeps_only_the_recent_models(machine, tmp_path, monkeypatch):
+    import datetime as dt
+
+    store = ModelStore(machine.database_url)
+    monkeypatch.setattr(model_store, "utcnow", lambda: dt.datetime(2026, 1, 1))  # stored long ago
+    from bot.published_model import publish
+
+    names = [f"kefu-{n:016d}.tar.gz" for n in range(3)]
+    for name in names:
+        publish(machine, fake_model(tmp_path / "ci", name, 1000), store)
+    monkeypatch.setattr(model_store, "utcnow", lambda: dt.datetime(2026, 1, 2))
+    assert store.prune(keep=2) == 1
+    assert [(p.name, kept) for p, kept in store.history()] == [(names[2], True), (names[1], True), (names[0], False)]
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(model_file_chunks)).scalar() == 2
+
+
+def test_the_same_model_published_from_a_file_of_another_name_is_served_by_that_name(machine, tmp_path):
+    """An operator publishing models/kefu-<hash>.tar.gz expects /status to name that file, even when its
+    bytes were published before under another name (a renamed copy)."""
+    import shutil
+
+    from bot.published_model import local_file, publish
+
+    model = fake_model(tmp_path / "ci", "kefu-5555555555555555.tar.gz")
+    copy = tmp_path / "ci" / "kefu-copy.tar.gz"
+    shutil.copyfile(model, copy)
+    assert publish(machine, copy).name == copy.name
+    assert publish(machine, model).name == model.name
+    assert publish(machine, copy.name).name == copy.name  # by the name it was published under
+    current = ModelStore(machine.database_url).current()
+    assert (current.name, current.sha256) == (copy.name, file_sha256(model))
+    assert local_file(machine, current).name == copy.name
