@@ -249,6 +249,26 @@ def test_the_ticket_loop_is_shown_per_kind_so_agent_follow_ups_do_not_hide_untou
     assert f"<tr><td>{kinds['handoff']}</td><td>4</td><td>4</td>" in html
 
 
+def test_problems_are_counted_per_contact_and_named_as_the_desk_names_them(kefu_env, report_of):
+    """Found by a tester: the top intents counted messages, so answers to "解决了吗？" (deny) and typed
+    numbers (inform) led the chart, under English codes, and no table said which problems drove the contacts."""
+    from tests.analytics.event_log import T0
+
+    events = []
+    for n in range(2):  # two bill questions, each with a few replies on the way
+        at = T0 + dt.timedelta(minutes=n)
+        events += [outcome_event(f"b{n}", "contact_started", channel="webchat", at=at)]
+        events += [outcome_event(f"b{n}", "intent_seen", channel="webchat", intent=intent, at=at)
+                   for intent in ("query_bill", "inform", "deny", "deny")]
+    write_events(engine_for(kefu_env.database_url), events)
+    code, figures, html = report_of("2026-03-02", "2026-03-02")
+    assert code == 0
+    assert figures[("top_intents", "query_bill", "contacts")] == "2"
+    assert not any(section == "top_intents" and group in ("deny", "inform") for section, group, _ in figures)
+    bill = parse_labels(kefu_env.content_dir / "labels.yml")["intent_label"]["query_bill"]
+    assert f"<tr><td>{bill}</td><td>2</td>" in html
+
+
 def test_a_month_without_tickets_has_no_median_and_no_division_by_zero(report_of):
     day = dt.datetime.utcnow().date().isoformat()
     month = day[:7]

@@ -54,11 +54,11 @@ def asa_chart(data: ReportData, labels: dict) -> bytes:
     return png(fig)
 
 
-def intents_chart(data: ReportData, labels: dict) -> bytes:
+def intents_chart(data: ReportData, labels: dict, titles: dict | None = None) -> bytes:
     fig, ax = figure(8, max(2.4, 0.35 * len(data.top_intents) + 1))
-    names = [name for name, _ in reversed(data.top_intents)]
+    names = [(titles or {}).get(name, name) for name, _ in reversed(data.top_intents)]
     ax.barh(names, [n for _, n in reversed(data.top_intents)], color=COLOURS[0])
-    ax.set(title=labels["intents_title"], xlabel=labels["column_count"])
+    ax.set(title=labels["intents_title"], xlabel=labels["column_contacts"])
     return png(fig)
 
 

@@ -77,7 +77,9 @@ def report_names(settings) -> dict:
     except (OSError, CatalogueError):
         pass
     try:
-        names["ticket_kind"] = dict(parse_labels(settings.content_dir / "labels.yml").get("ticket_kind") or {})
+        words = parse_labels(settings.content_dir / "labels.yml")
+        names["ticket_kind"] = dict(words.get("ticket_kind") or {})
+        names["intent"] = dict(words.get("intent_label") or {})
     except (OSError, ValueError, yaml.YAMLError):
         pass
     return names

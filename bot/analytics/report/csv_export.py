@@ -34,7 +34,7 @@ def report_csv(data: ReportData) -> str:
         for group, f in groups.items():
             rows += figure_rows(section, group, f)
     rows += [("volume", f"{hour}|{channel}", "contacts", n) for (hour, channel), n in sorted(data.volume.items())]
-    rows += [("top_intents", intent, "messages", n) for intent, n in data.top_intents]
+    rows += [("top_intents", intent, "contacts", n) for intent, n in data.top_intents]
     for s in data.selfhelp:
         rows += [("selfhelp", s.entry, name, value) for name, value in
                  (("sent", s.sent), ("resolved", s.resolved), ("failed", s.failed), ("no_answer", s.no_answer),

@@ -22,8 +22,8 @@ th:first-child,td:first-child{text-align:left}img{max-width:100%;display:block;m
 
 
 def render_html(data: ReportData, labels: dict, generated_at: dt.datetime, names: dict | None = None) -> str:
-    """``names``: what people call a skill group, a self-help entry and a ticket kind (``skill``,
-    ``selfhelp``, ``ticket_kind``: code -> name); a supervisor read "billing" and "remote_no_response" where the desk says 账单与业务 (found by
+    """``names``: what people call a skill group, a self-help entry, a ticket kind and a topic
+    (``skill``, ``selfhelp``, ``ticket_kind``, ``intent``: code -> name); a supervisor read "billing" and "remote_no_response" where the desk says 账单与业务 (found by
     a tester). The CSV keeps the codes."""
     L = labels
     names = names or {}
@@ -40,11 +40,13 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime, names
                   _image(charts.trend_chart(data, L), L["trend_title"]),
                   _image(charts.asa_chart(data, L), L["asa_title"])]
         if data.top_intents:
-            parts.append(_image(charts.intents_chart(data, L), L["intents_title"]))
+            parts.append(_image(charts.intents_chart(data, L, names.get("intent")), L["intents_title"]))
         parts.append(f"<h2>{escape(L['outcomes_title'])}</h2>" + _table(
             [L["column_group"], L["column_count"]], [(L.get(f"how_{h}", h), n) for h, n in data.overall.outcomes]))
         parts += [_group_table(L["by_channel_title"], data.by_channel, L, channel=True),
                   _group_table(L["by_skill_title"], data.by_skill, L, named=names.get("skill")),
+                  _group_table(L["by_intent_title"], data.by_intent, L,
+                               named={**(names.get("intent") or {}), "-": L["no_topic"]}),
                   _csat_by_resolver(data, L)]
         if data.by_agent:
             parts.append(_group_table(L["by_agent_title"], data.by_agent, L))
