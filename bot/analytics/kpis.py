@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from bot.analytics.contacts import Contact, link_customers, person_of
+from bot.analytics.contacts import NO_REQUEST, Contact, link_customers, person_of
 from bot.handoff.masking import mask_text
 
 FCR_WINDOWS_H = (24, 48)
+# Resolved at first contact: the assistant served the request, or an agent closed it as resolved. A ticket,
+# callback or message registered (work still to do), a chat passed on, abandoned or unserved is not.
+RESOLVED = frozenset({"assistant", "agent"})
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ def repeat_flags(contacts: list[Contact], later: Iterable[Contact] = ()) -> dict
     starts: dict[str, list[dt.datetime]] = {}
     for contact in everyone:
         person = person_of(contact, people)
-        if person and contact.how != "no_answer":
+        if person and contact.how not in NO_REQUEST:
             starts.setdefault(person, []).append(contact.started_at)
     flags = {}
     for index, contact in enumerate(contacts):
@@ -69,9 +72,9 @@ def repeat_flags(contacts: list[Contact], later: Iterable[Contact] = ()) -> dict
 def figures(contacts: list[Contact], *, sl_seconds: float, repeats: dict[int, dict[int, bool]] | None = None) -> Figures:
     """The figures of one group of contacts; ``repeats`` as from :func:`repeat_flags` (same order)."""
     repeats = repeats if repeats is not None else repeat_flags(contacts)
-    served = [(c, repeats[i]) for i, c in enumerate(contacts) if c.how != "no_answer"]
+    served = [(c, repeats[i]) for i, c in enumerate(contacts) if c.how not in NO_REQUEST]
     contained = sum(1 for c, _ in served if c.how == "assistant")
-    fcr = {h: ratio(sum(1 for c, r in served if c.how != "abandoned" and not r[h]), len(served)) for h in FCR_WINDOWS_H}
+    fcr = {h: ratio(sum(1 for c, r in served if c.how in RESOLVED and not r[h]), len(served)) for h in FCR_WINDOWS_H}
     waits = [c.answered_wait_s for c in contacts if c.answered]
     abandoned = sum(1 for c in contacts if c.abandoned_in_queue)
     offered = len(waits) + abandoned
@@ -157,7 +160,7 @@ def repeat_customers(contacts: list[Contact], later: Iterable[Contact] = (), hou
             seen.setdefault(person, [])
     for contact in everyone:
         person = person_of(contact, people)
-        if person in seen and contact.how != "no_answer":
+        if person in seen and contact.how not in NO_REQUEST:
             seen[person].append(contact)
     rows = [RepeatCustomer(mask_text(person), tuple(sorted(k for k, p in people.items() if p == person)), len(cs),
                            ",".join(sorted({c.channel for c in cs}))) for person, cs in seen.items()]

@@ -43,6 +43,7 @@ EVENT_KINDS = frozenset({
     "contact_details_corrected",  # an agent corrected a customer's contact detail (field, agent_id)
     "knowledge_sent",       # an agent pushed a knowledge article (article_id, agent_id)
     "knowledge_answered",   # the assistant answered a how-to question from an article (article_id, intent)
+    "answer_given",         # the assistant delivered what was asked: topic (bill, plan, ticket_status); KPIs: contained
     "ivr_transferred",      # phone: queued for an agent (skill, priority)
     "ivr_nobody_available", # phone: no agent of the skill signed in; offered a callback or a message (skill)
     "ivr_queued_by_assistant",  # phone: the assistant queued the caller during a bot turn (node, position)

@@ -94,7 +94,7 @@ def measured_effect(database_url: str) -> tuple[float, float] | None:
     result = figures(contacts, sl_seconds=20)
     if result.containment is None:
         return None
-    rest = [c for c in contacts if c.how not in ("assistant", "no_answer")]
+    rest = [c for c in contacts if c.how not in ("assistant", "no_answer", "no_request")]
     callbacks = sum(1 for c in rest if c.how == "callback") / len(rest) if rest else 0.0
     return result.containment, callbacks
 
