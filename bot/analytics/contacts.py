@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from bot.analytics import waits
+
 SESSION_GAP = dt.timedelta(minutes=10)
 PHONE_CSAT = re.compile(r"csat_[1-5]")  # ivr_flows/main.yml: the caller pressed N at csat_survey
 STARTS = {"contact_started", "voicemail_received"}
@@ -53,8 +55,8 @@ class Contact:
     skill: str
     how: str
     handoff_requested: bool
-    answered_wait_s: float | None  # answered by an agent after this wait
-    abandoned_wait_s: float | None  # left the queue unanswered after this wait
+    answered_wait_s: float | None  # answered by an agent after this wait (from asking for a person, bot/analytics/waits.py)
+    abandoned_wait_s: float | None  # asked for a person and left unanswered after this wait (queued or not)
     handle_s: float | None
     csat: int | None
     selfhelp: tuple = ()  # (entry id, "resolved" | "failed" | "no_answer")
@@ -121,7 +123,9 @@ def _contact(events: list[dict]) -> Contact:
         conversation_id=events[0]["conversation_id"], started_at=events[0]["at"], channel=channel,
         customers=customers, intent=intent, skill=skill, how=how,
         handoff_requested=any(k in HANDOFF_KINDS for k in kinds),
-        answered_wait_s=answered, abandoned_wait_s=abandoned, handle_s=sum(handle) if handle else None,
+        answered_wait_s=waits.answered_wait(events, answered),
+        abandoned_wait_s=waits.abandoned_wait(events, abandoned, how == "abandoned"),
+        handle_s=sum(handle) if handle else None,
         csat=scores[-1] if scores else None, selfhelp=tuple(selfhelp.items()), agent=closers[-1] if closers else "",
         events=tuple(events))
 
