@@ -70,3 +70,16 @@ def test_only_served_requests_count_as_contained_and_a_greeting_is_no_request(ke
     # Resolved at first contact: the fix, the bill and the agent's "resolved"; not the open repair
     # ticket, the complaints left unregistered, or the chat passed on as a ticket.
     assert float(figures[("overall", "", "fcr_24h")]) == pytest.approx(3 / 7, abs=1e-4)
+
+
+def test_kefu_peak_models_the_reports_containment_and_warns_on_a_small_sample(kefu_env, tmp_path, capsys):
+    """Found by a tester: `kefu peak` said "containment 43 %" from 21 contacts of one burst, with no warning."""
+    from bot.cli import main
+
+    store(kefu_env.database_url)
+    profile = kefu_env.root / "docs" / "peak" / "monday-evening.csv"
+    assert main(["peak", "--profile", str(profile), "--chart", str(tmp_path / "peak.png")]) == 0
+    out = capsys.readouterr().out
+    assert "7 contacts with a request): containment 29%" in out
+    assert "warning: only 7 contacts with a request" in out
+    assert "Kefu effect: containment 29%" in out
