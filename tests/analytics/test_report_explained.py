@@ -93,3 +93,18 @@ def test_the_wallboard_gives_the_median_and_longest_wait_too(kefu_env):
     today = today_figures(kefu_env.database_url, kefu_env.content_dir, now)
     assert today["wait_median_s"] == pytest.approx(75.45, abs=0.01) and today["wait_max_s"] == pytest.approx(122.9)
     assert today["abandon_median_s"] == pytest.approx(37.5)
+
+
+def test_time_to_abandon_ends_when_the_customer_left_if_the_queue_says_so(kefu_env, report_of):  # noqa: F811
+    """Found by a tester: a customer who closed the page 12.6 s into the queue was recorded as waiting
+    133.2 s (the grace period). When the abandonment carries ``left_at`` (epoch seconds), the wait ends there."""
+    at = T0 + dt.timedelta(minutes=20)
+    left_at = at.replace(tzinfo=dt.timezone.utc).timestamp() + 12.6
+    write_events(engine_for(kefu_env.database_url), [
+        outcome_event("y1", "contact_started", channel="webchat", at=at),
+        outcome_event("y1", "handoff_requested", channel="webchat", skill="general", at=at),
+        outcome_event("y1", "handoff_queued", channel="webchat", skill="general", at=at),
+        outcome_event("y1", "handoff_abandoned", channel="webchat", skill="general", wait_s=133.2,
+                      reason="customer_gone", left_at=left_at, at=at + dt.timedelta(seconds=133.2))])
+    _, figures, _ = report_of("2026-12-03", "2026-12-03")
+    assert float(figures[("overall", "", "abandon_median_s")]) == pytest.approx(12.6, abs=0.01)
