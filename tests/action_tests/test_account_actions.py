@@ -277,6 +277,8 @@ async def test_a_bill_or_plan_answer_is_recorded_as_served_for_the_kpis(run_acti
     await run_action("action_query_bill", bill)
     plan = load_tracker("query_bill", text="有什么套餐", intent="query_plan", sender="kpi-plan", **proven(3))
     await run_action("action_query_plan", plan)
-    for tracker, topic in ((bill, "bill"), (plan, "plan")):
+    status = load_tracker("query_bill", text="我的工单进度", intent="query_ticket", sender="kpi-ticket", **proven(1))
+    await run_action("action_query_ticket", status)
+    for tracker, topic in ((bill, "bill"), (plan, "plan"), (status, "ticket_status")):
         recorded = [(e["kind"], e["data"].get("topic")) for e in repository().events_for(tracker.sender_id)]
         assert ("answer_given", topic) in recorded
