@@ -6,7 +6,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import db, labels, repository
+from actions.backend import db, labels, record, repository
 from actions.identity import IdentifiedAction, db_error, request_text, verified_customer
 from bot.db.repository import Customer, DatabaseError
 
@@ -54,6 +54,7 @@ class ActionQueryBill(IdentifiedAction):
         asked = bill_topics(request_text(tracker), labels().get("bill_question") or {})
         if not tell_bill(dispatcher, customer, bills, month, asked):
             tell_bill(dispatcher, customer, bills, month, set(BILL_TOPICS))
+        await record(tracker, "answer_given", topic="bill")  # the KPIs' containment: the request was served
         return []
 
 
@@ -121,6 +122,7 @@ class ActionQueryPlan(Action):
             dispatcher.utter_message(
                 response="utter_current_plan", plan_name=current["name"], monthly_fee=money(current["monthly_fee_cents"])
             )
+        await record(tracker, "answer_given", topic="plan")
         return []
 
 

@@ -153,6 +153,7 @@ class ActionQueryTicket(AcknowledgeFirst, IdentifiedAction):
                 status_label=words["ticket_status"].get(ticket["status"], ticket["status"]),
                 summary="",
             )
+        await record(tracker, "answer_given", topic="ticket_status")  # "none open" is an answer too
         return [SlotSet("ticket_id", None)]
 
 

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from bot.analytics import waits
+
 SESSION_GAP = dt.timedelta(minutes=10)
 PHONE_CSAT = re.compile(r"csat_[1-5]")  # ivr_flows/main.yml: the caller pressed N at csat_survey
 STARTS = {"contact_started", "voicemail_received"}
@@ -27,7 +29,11 @@ NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fa
 HANDOFF_KINDS = ("handoff_requested", "handoff_queued", "ivr_transferred", "handoff_work_item")
 FLOW_FINISHED = {"flow", "bot_done"}  # the phone flow reached its own end (not a hang-up mid-menu)
 HOW = ("assistant", "agent", "agent_ticket", "agent_callback", "ticket", "callback", "message", "removed", "abandoned",
-       "no_answer")
+       "unserved", "no_request", "no_answer")
+# Recorded facts that the assistant served the request (bot/outcomes/events.py).
+SERVED = {"answer_given", "knowledge_answered"}
+# No request made: out of every rate's denominator (the customer said nothing, or only hello/thanks).
+NO_REQUEST = {"no_request", "no_answer"}
 # An answered contact the (last) agent closed as 转工单跟进 or 预约回电 was passed on, not resolved
 # (bot/handoff/desk.py DISPOSITIONS); any other close counts as the agent's.
 AGENT_PASSED_ON = {"ticket": "agent_ticket", "callback": "agent_callback"}
@@ -49,8 +55,8 @@ class Contact:
     skill: str
     how: str
     handoff_requested: bool
-    answered_wait_s: float | None  # answered by an agent after this wait
-    abandoned_wait_s: float | None  # left the queue unanswered after this wait
+    answered_wait_s: float | None  # answered by an agent after this wait (from asking for a person, bot/analytics/waits.py)
+    abandoned_wait_s: float | None  # asked for a person and left unanswered after this wait (queued or not)
     handle_s: float | None
     csat: int | None
     selfhelp: tuple = ()  # (entry id, "resolved" | "failed" | "no_answer")
@@ -117,13 +123,20 @@ def _contact(events: list[dict]) -> Contact:
         conversation_id=events[0]["conversation_id"], started_at=events[0]["at"], channel=channel,
         customers=customers, intent=intent, skill=skill, how=how,
         handoff_requested=any(k in HANDOFF_KINDS for k in kinds),
-        answered_wait_s=answered, abandoned_wait_s=abandoned, handle_s=sum(handle) if handle else None,
+        answered_wait_s=waits.answered_wait(events, answered),
+        abandoned_wait_s=waits.abandoned_wait(events, abandoned, how == "abandoned"),
+        handle_s=sum(handle) if handle else None,
         csat=scores[-1] if scores else None, selfhelp=tuple(selfhelp.items()), agent=closers[-1] if closers else "",
         events=tuple(events))
 
 
 def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], selfhelp: dict) -> str:
-    """How the contact ended; the first matching rule wins (README, "How each KPI is defined")."""
+    """How the contact ended; the first matching rule wins (README, "How each KPI is defined").
+
+    "assistant" (contained) needs a recorded fact that the request was served: a self-help the
+    customer confirmed fixed, an answer delivered (``answer_given``, ``knowledge_answered``), or a
+    phone menu flow played to its end with no request left unanswered. Speaking is not enough: a
+    complaint left at the identity question was counted contained (found by a tester)."""
     if answered is not None:
         closes = [d.get("disposition") for k, d in data if k == "handoff_closed"]
         return AGENT_PASSED_ON.get(closes[-1] if closes else None, "agent")
@@ -142,13 +155,26 @@ def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], se
         return "abandoned"
     if "ticket_created" in kinds or "ticket_chased" in kinds:
         return "ticket"
-    if "handoff_requested" in kinds or "ivr_transferred" in kinds:
-        return "abandoned"  # asked for a person and left before being queued or answered
-    if selfhelp and list(selfhelp.values())[-1] == "failed":
-        return "abandoned"  # the last self-help did not work and nothing else was done
-    spoke = {"intent_seen", "selfhelp_sent", "selfhelp_resolved"} & set(kinds)
+    if any(k in HANDOFF_KINDS for k in kinds):
+        return "abandoned"  # asked for a person (on the phone: pressed 0) and left before an agent answered
+    if SERVED & set(kinds) or (selfhelp and list(selfhelp.values())[-1] == "resolved"):
+        return "assistant"
+    asked = _asked_something(kinds, data, selfhelp)
     served_by_menu = any(k == "ivr_call_ended" and d.get("reason") in FLOW_FINISHED for k, d in data)
-    return "assistant" if spoke or served_by_menu else "no_answer"
+    if asked:
+        return "unserved"  # a request the assistant did not serve: left mid-flow, or self-help did not work
+    if served_by_menu:
+        return "assistant"  # the phone menu played to its own end (information the caller keyed for)
+    said = "intent_seen" in kinds or "nlu_fallback" in kinds
+    return "no_request" if said else "no_answer"
+
+
+def _asked_something(kinds: list[str], data: list, selfhelp: dict) -> bool:
+    """Whether the customer made a request: a topic intent, a self-help, a misunderstood message, an
+    identity check (asked only when a request needs it)."""
+    topics = any(k == "intent_seen" and d.get("intent") not in NOT_A_TOPIC for k, d in data)
+    checked = {"verification_code_sent", "verification_passed", "verification_failed", "nlu_fallback"} & set(kinds)
+    return bool(topics or selfhelp or checked)
 
 
 def _abandoned_wait(left: list[dict]) -> float | None:

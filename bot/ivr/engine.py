@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from redis.exceptions import RedisError
 
 from bot.handoff.estimate import QUEUE_NOTICES
+from bot.ivr.agent_route import asks_for_agent
 from bot.ivr.bot_turns import spoken_replies
 from bot.ivr.call_state import CallState
 from bot.ivr.conditions import ConditionContext
@@ -145,6 +146,9 @@ class FlowEngine:
                 node_id = node.next
             elif kind == "goto":
                 node_id = await self._choose(node, state)
+                if asks_for_agent(flow, node, node_id):  # the wait a caller sees starts here (KPIs)
+                    await self.services.records.event(conversation_id(state.call_id), "handoff_requested",
+                                                      {"reason": "caller_asked", "node": node.id})
             elif kind == "hangup":
                 if node.say:
                     commands.append(self._say(flow, state, node))

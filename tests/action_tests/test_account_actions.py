@@ -277,3 +277,17 @@ async def test_an_agent_closing_without_a_note_leaves_a_chinese_summary(kefu_env
     for ticket_id in ticket_ids + [callback_id]:
         summary = repository().get_ticket(ticket_id)["summary"]
         assert summary and re.search(r"[A-Za-z]", summary) is None, f"English on the desk: {summary}"
+
+
+async def test_a_bill_or_plan_answer_is_recorded_as_served_for_the_kpis(run_action):
+    """Containment counts a contact as the assistant's only on a recorded fact that it served the request
+    (found by a tester: a complaint left at the identity question counted as resolved by the bot)."""
+    bill = load_tracker("query_bill", sender="kpi-bill", **proven(2))
+    await run_action("action_query_bill", bill)
+    plan = load_tracker("query_bill", text="有什么套餐", intent="query_plan", sender="kpi-plan", **proven(3))
+    await run_action("action_query_plan", plan)
+    status = load_tracker("query_bill", text="我的工单进度", intent="query_ticket", sender="kpi-ticket", **proven(1))
+    await run_action("action_query_ticket", status)
+    for tracker, topic in ((bill, "bill"), (plan, "plan"), (status, "ticket_status")):
+        recorded = [(e["kind"], e["data"].get("topic")) for e in repository().events_for(tracker.sender_id)]
+        assert ("answer_given", topic) in recorded

@@ -48,6 +48,7 @@ def fixture_log() -> list[dict]:
         # F: customer 1 again, next morning, by phone (13 h after A)
         ev("ivr:f1", 13 * 60, "contact_started", "ivr", "customer:1"),
         ev("ivr:f1", 13 * 60 + 0.2, "intent_seen", "ivr", intent="query_bill"),
+        ev("ivr:f1", 13 * 60 + 0.5, "answer_given", "ivr", topic="bill"),
         ev("ivr:f1", 13 * 60 + 1, "ivr_call_ended", "ivr", reason="flow",
            path=["main_menu", "ask_bot", "anything_else", "csat_survey", "csat_2", "csat_thanks"]),
         # E: customer 2 again 30 h after C, web chat, answered after 30 s, handled 200 s

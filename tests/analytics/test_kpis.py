@@ -18,7 +18,7 @@ def contacts():
 def test_each_contact_ends_the_way_it_did(contacts):
     assert {c.conversation_id: c.how for c in contacts} == {
         "w1": "assistant", "o1": "ticket", "ivr:c1": "agent", "ivr:d1": "abandoned", "w3": "no_answer",
-        "w4": "abandoned", "ivr:f1": "assistant", "w2": "agent"}
+        "w4": "unserved", "ivr:f1": "assistant", "w2": "agent"}
 
 
 def test_whole_period(contacts):
@@ -26,11 +26,12 @@ def test_whole_period(contacts):
     assert f.contacts == 8
     # 7 contacts where the customer said something (w3 said nothing); w1 and ivr:f1 resolved by the bot.
     assert f.containment == pytest.approx(2 / 7)
-    # Not abandoned and no repeat within 24 h: o1, ivr:c1 (its repeat w2 is 30 h later), w2, ivr:f1.
-    # w1 is repeated by ivr:f1 13 h later (same customer:1 on another channel); ivr:d1 and w4 abandoned.
-    assert f.fcr_24h == pytest.approx(4 / 7)
+    # Resolved (by the assistant or an agent) and no repeat within 24 h: ivr:c1 (its repeat w2 is 30 h
+    # later), w2, ivr:f1. w1 is repeated by ivr:f1 13 h later (same customer:1 on another channel);
+    # o1 is a ticket still to be worked; ivr:d1 abandoned; w4 left unserved.
+    assert f.fcr_24h == pytest.approx(3 / 7)
     # Within 48 h ivr:c1 is repeated by w2 as well.
-    assert f.fcr_48h == pytest.approx(3 / 7)
+    assert f.fcr_48h == pytest.approx(2 / 7)
     assert f.handoff_rate == pytest.approx(3 / 7)  # ivr:c1, ivr:d1, w2
     assert f.asa_s == pytest.approx((15 + 30) / 2)
     # Offered to agents: 2 answered + 1 abandoned; answered within 20 s: only the 15 s one.

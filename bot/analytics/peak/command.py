@@ -13,13 +13,17 @@ from bot.security.private_files import write_private_file
 
 FALLBACK_CONTAINMENT, FALLBACK_CALLBACK_SHARE = 0.30, 0.10
 RECORD_DAYS = 30
+# Below this many contacts with a request the measured containment is too uncertain to model a peak on:
+# say so (a tester fed 21 contacts of one five-minute burst in, with no warning). About ±10 points at 100.
+SMALL_SAMPLE = 100
 
 
 def register(commands) -> None:
     peak = commands.add_parser("peak", help="peak-hour model: waits and agents needed with and without Kefu")
     peak.add_argument("--profile", required=True, type=Path, help="hourly CSV: hour,calls,agents,aht_s,patience_s[,vip_share]")
     peak.add_argument("--containment", default="record",
-                      help="share the assistant resolves alone (0-1), or 'record' for the last 30 days' measure")
+                      help="share of contacts with a request the assistant serves alone (0-1; the report's "
+                           "containment), or 'record' for the last 30 days' measure")
     peak.add_argument("--callback-share", default="record", help="share of the rest taking a callback (0-1) or 'record'")
     peak.add_argument("--bot-seconds", type=float, default=60.0, help="mean time with the assistant before queueing")
     peak.add_argument("--sl-seconds", type=float, default=None, help="service-level threshold (default content/kpi.yml)")
@@ -48,6 +52,7 @@ def cmd_peak(args: argparse.Namespace) -> int:
           f"{effect.bot_s:.0f} s with the assistant first; service level = answered within {sl_seconds:g} s, "
           f"target {sl_target:.0%}\n")
     print(table(rows))
+    print("\nThe +K columns are a simulation of this profile, not a measurement: `kefu report` gives what was measured.")
     chart = args.chart or settings.data_dir / "reports" / "peak.png"
     from bot.analytics.peak.chart import peak_chart
 
@@ -65,8 +70,13 @@ def _effect(args: argparse.Namespace, database_url: str) -> KefuEffect:
                   f"{FALLBACK_CONTAINMENT:.0%} and callbacks {FALLBACK_CALLBACK_SHARE:.0%} (give --containment to change)")
             measured = (FALLBACK_CONTAINMENT, FALLBACK_CALLBACK_SHARE)
         else:
-            print(f"measured in the record (last {RECORD_DAYS} days): containment {measured[0]:.0%}, "
-                  f"callbacks {measured[1]:.0%} of the contacts not contained")
+            containment, callbacks, sample = measured
+            print(f"measured in the record (last {RECORD_DAYS} days, {sample} contacts with a request): containment "
+                  f"{containment:.0%} (the report's definition), callbacks {callbacks:.0%} of the contacts not contained")
+            if sample < SMALL_SAMPLE:
+                print(f"warning: only {sample} contacts with a request in the record: the measured containment is "
+                      f"uncertain (give --containment to model another value)")
+            measured = (containment, callbacks)
     containment = measured[0] if args.containment == "record" else float(args.containment)
     callbacks = measured[1] if args.callback_share == "record" else float(args.callback_share)
     for name, value in (("containment", containment), ("callback share", callbacks)):
@@ -77,8 +87,9 @@ def _effect(args: argparse.Namespace, database_url: str) -> KefuEffect:
     return KefuEffect(containment=containment, callback_share=callbacks, bot_s=args.bot_seconds)
 
 
-def measured_effect(database_url: str) -> tuple[float, float] | None:
-    """(containment, callback share of the uncontained) over the last days, or None without contacts."""
+def measured_effect(database_url: str) -> tuple[float, float, int] | None:
+    """(containment, callback share of the uncontained, contacts with a request) over the last days, or
+    None without contacts; containment is the report's (``bot.analytics.kpis.figures``)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.analytics.contacts import split_contacts
@@ -94,9 +105,9 @@ def measured_effect(database_url: str) -> tuple[float, float] | None:
     result = figures(contacts, sl_seconds=20)
     if result.containment is None:
         return None
-    rest = [c for c in contacts if c.how not in ("assistant", "no_answer")]
+    rest = [c for c in contacts if c.how not in ("assistant", "no_answer", "no_request")]
     callbacks = sum(1 for c in rest if c.how == "callback") / len(rest) if rest else 0.0
-    return result.containment, callbacks
+    return result.containment, callbacks, len(rest) + result.contained
 
 
 def table(rows: list[HourComparison]) -> str:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 def register(commands) -> None:
     report = commands.add_parser("report", help="supervisors' report: HTML with charts and a CSV of every figure")
-    report.add_argument("--from", dest="first", required=True, help="first day: YYYY-MM-DD, today or yesterday")
-    report.add_argument("--to", dest="last", required=True, help="last day (included)")
+    report.add_argument("--from", dest="first", required=True,
+                        help="first day: YYYY-MM-DD, today or yesterday, a day in the centre's time zone "
+                             "(content/kpi.yml `timezone`, e.g. Asia/Shanghai), not a UTC date")
+    report.add_argument("--to", dest="last", required=True, help="last day (included), in the centre's time zone")
     report.add_argument("--out", type=Path, default=None, help="folder for the files (default var/reports)")
     report.set_defaults(handler=cmd_report)
 
@@ -52,10 +54,17 @@ def cmd_report(args: argparse.Namespace) -> int:
                                               report_names(settings)).encode("utf-8"))
     write_private_file(csv_path, report_csv(data).encode("utf-8"))
     f = data.overall
-    print(f"{f.contacts} contacts from {span.first} to {span.last}: containment {_share(f.containment)}, "
-          f"FCR 24 h {_share(f.fcr_24h)}, ASA {'-' if f.asa_s is None else f'{f.asa_s:.1f} s'}, "
+    print(f"{f.contacts} contacts from {span.first} to {span.last} ({span.timezone} days): "
+          f"containment {_share(f.containment)}, "
+          f"FCR 24 h {_share(f.fcr_24h)}, ASA {_secs(f.asa_s)} (median {_secs(f.wait_median_s)}, p90 "
+          f"{_secs(f.wait_p90_s)}, max {_secs(f.wait_max_s)}; queue time from asking for a person), "
           f"abandonment {_share(f.abandonment)}")
     print(f"report: {html_path}\ncsv:    {csv_path}")
+    if span.start_utc > dt.datetime.now(dt.timezone.utc).replace(tzinfo=None):
+        print(f"note: the period has not begun yet in {span.timezone}: nothing to report")
+    elif f.contacts == 0:
+        print(f"note: no contacts in these {span.timezone} days (from {span.start_utc:%Y-%m-%d %H:%M} to "
+              f"{span.end_utc:%Y-%m-%d %H:%M} UTC)")
     return 0
 
 
@@ -83,6 +92,10 @@ def report_names(settings) -> dict:
     except (OSError, ValueError, yaml.YAMLError):
         pass
     return names
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
 
 
 def _share(value: float | None) -> str:

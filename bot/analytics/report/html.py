@@ -18,7 +18,7 @@ STYLE = """body{font-family:"WenQuanYi Micro Hei",sans-serif;margin:2em;color:#2
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th:first-child,td:first-child{text-align:left}img{max-width:100%;display:block;margin:.5em 0 1.5em}
 .kpis{display:flex;flex-wrap:wrap;gap:.8em}.kpi{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;min-width:9em}
-.kpi b{display:block;font-size:1.4em}"""
+.kpi b{display:block;font-size:1.4em}.kpi{max-width:16em}.kpi small{display:block;color:#555;margin-top:.3em}"""
 
 
 def render_html(data: ReportData, labels: dict, generated_at: dt.datetime, names: dict | None = None) -> str:
@@ -31,10 +31,13 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime, names
     parts = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{escape(L['title'])}</title>",
              f"<style>{STYLE}</style></head><body><h1>{escape(L['title'])}</h1>",
              f"<p>{escape(L['period'].format(start=data.period.first, end=data.period.last, timezone=data.period.timezone))}"
+             f"<br>{escape(L['period_zone_note'].format(timezone=data.period.timezone))}"
              f"<br>{escape(L['generated'].format(at=generated, timezone=data.period.timezone))}</p>",
              f"<h2>{escape(L['summary_title'])}</h2>", _kpi_cards(data.overall, L, data.config.sl_seconds)]
     if data.overall.contacts == 0:
-        parts.append(f"<p class='empty'>{escape(L['empty'])}</p>")
+        future = data.period.start_utc > generated_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        empty = L["period_future"].format(timezone=data.period.timezone) if future else L["empty"]
+        parts.append(f"<p class='empty'>{escape(empty)}</p>")
     else:
         parts += [_image(charts.volume_chart(data, L), L["volume_title"]),
                   _image(charts.trend_chart(data, L), L["trend_title"]),
@@ -114,15 +117,21 @@ def _seconds(value: float | None, L: dict) -> str:
 
 
 def _kpi_cards(f: Figures, L: dict, sl_seconds: float) -> str:
-    cards = [(L["kpi_contacts"], str(f.contacts)), (L["kpi_containment"], _share(f.containment, L)),
-             (L["kpi_fcr_24h"], _share(f.fcr_24h, L)), (L["kpi_fcr_48h"], _share(f.fcr_48h, L)),
-             (L["kpi_handoff_rate"], _share(f.handoff_rate, L)), (L["kpi_asa"], _seconds(f.asa_s, L)),
-             (L["kpi_service_level"].format(seconds=f"{sl_seconds:g}"), _share(f.service_level, L)),
-             (L["kpi_abandonment"], _share(f.abandonment, L)), (L["kpi_aht"], _seconds(f.aht_s, L)),
-             (L["kpi_csat"], L["no_value"] if f.csat_average is None else f"{f.csat_average:.2f}"),
-             (L["kpi_csat_count"], str(f.csat_count))]
+    """One card per figure, each with its definition under it (``def_<figure>`` in the labels): found by a
+    tester, a manager could not tell what 接入量 or 机器人独立解决率 counted."""
+    seconds = f"{sl_seconds:g}"
+    csat = L["no_value"] if f.csat_average is None else f"{f.csat_average:.2f}"
+    cards = [("contacts", str(f.contacts)), ("containment", _share(f.containment, L)),
+             ("fcr_24h", _share(f.fcr_24h, L)), ("fcr_48h", _share(f.fcr_48h, L)),
+             ("handoff_rate", _share(f.handoff_rate, L)), ("asa", _seconds(f.asa_s, L)),
+             ("wait_median", _seconds(f.wait_median_s, L)), ("wait_p90", _seconds(f.wait_p90_s, L)),
+             ("wait_max", _seconds(f.wait_max_s, L)), ("service_level", _share(f.service_level, L)),
+             ("abandonment", _share(f.abandonment, L)), ("abandon_median", _seconds(f.abandon_median_s, L)),
+             ("aht", _seconds(f.aht_s, L)), ("csat", csat), ("csat_count", str(f.csat_count))]
     return "<div class='kpis'>" + "".join(
-        f"<div class='kpi'>{escape(name)}<b>{escape(value)}</b></div>" for name, value in cards) + "</div>"
+        f"<div class='kpi'>{escape(L['kpi_' + key].format(seconds=seconds))}<b>{escape(value)}</b>"
+        f"<small>{escape(L.get('def_' + key, '').format(seconds=seconds))}</small></div>"
+        for key, value in cards) + "</div>"
 
 
 def _group_table(title: str, groups: dict[str, Figures], L: dict, channel: bool = False,

@@ -51,7 +51,8 @@
     });
     var t = data.today;
     box.appendChild(line(fill(labels.live_today, {
-      day: t.day, contacts: t.contacts, asa: seconds(t.asa_s), sl_seconds: t.sl_seconds, sl: share(t.service_level),
+      day: t.day, contacts: t.contacts, asa: seconds(t.asa_s), median: seconds(t.wait_median_s), max: seconds(t.wait_max_s),
+      sl_seconds: t.sl_seconds, sl: share(t.service_level),
       abandonment: share(t.abandonment), containment: share(t.containment)
     }), "live-today"));
     box.appendChild(line(fill(labels.live_updated, { time: window.kefuDeskCommon.clock(new Date()) }), "live-updated"));

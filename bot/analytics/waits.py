@@ -1,0 +1,61 @@
+"""Waits as the customer lived them: from asking for a person, not from joining the queue.
+
+The queue records its own wait (``wait_s``: queue entry to claim or to leaving). A phone caller who
+pressed 0 at a peak first hears an offer (callback, message, text) and is queued only after it: found
+by a tester, a caller who waited 138 s from pressing 0 was recorded as 62 s, and one who hung up at the
+offer was not an abandonment at all. So each wait starts at the customer's request for a person
+(``handoff_requested``, which the phone records when the flow routes the call to the agents) when
+that came before the queue entry. When the queue says when the customer actually left (``left_at``,
+epoch seconds, e.g. a web-chat page closed before the grace period ended), that is the end of the wait.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+ASKED = "handoff_requested"
+QUEUED = {"handoff_queued", "ivr_transferred"}
+ENDS = {"conversation_ended", "ivr_call_ended"}
+
+
+def _epoch(at: dt.datetime) -> float:
+    return at.replace(tzinfo=dt.timezone.utc).timestamp() if at.tzinfo is None else at.timestamp()
+
+
+def asked_at(events: list[dict], before: dt.datetime | None = None) -> dt.datetime | None:
+    """When the customer last asked for a person before the queue entry (or before ``before``)."""
+    queued = next((e["at"] for e in events if e["kind"] in QUEUED), None)
+    limit = min(t for t in (queued, before) if t is not None) if (queued or before) else None
+    asks = [e["at"] for e in events if e["kind"] == ASKED and (limit is None or e["at"] <= limit)]
+    return asks[-1] if asks else None
+
+
+def answered_wait(events: list[dict], queue_wait: float | None) -> float | None:
+    """The wait of an answered contact from asking: never less than the queue's own wait."""
+    if queue_wait is None:
+        return None
+    claim = next((e["at"] for e in events if e["kind"] == "handoff_claimed"), None)
+    asked = asked_at(events, claim)
+    if claim is None or asked is None:
+        return queue_wait
+    return max(queue_wait, (claim - asked).total_seconds())
+
+
+def abandoned_wait(events: list[dict], queue_wait: float | None, abandoned: bool) -> float | None:
+    """Time to abandon from asking. A customer who asked and left before being queued (the phone's peak
+    offer) waited until the contact's last event (the hang-up)."""
+    asked = asked_at(events)
+    if queue_wait is None:
+        never_queued = not any(e["kind"] in QUEUED for e in events)
+        ended = events[-1]["kind"] in ENDS  # not a customer still waiting as the wallboard looks
+        if not (abandoned and never_queued and ended) or asked is None:
+            return None
+        return max(0.0, (events[-1]["at"] - asked).total_seconds())
+    left = next(((e.get("data") or {}) for e in events if e["kind"] == "handoff_abandoned"), {})
+    queued = next((e["at"] for e in events if e["kind"] in QUEUED), None)
+    start = min(t for t in (asked, queued) if t is not None) if (asked or queued) else None
+    if start is None:
+        return queue_wait
+    if isinstance(left.get("left_at"), (int, float)):
+        return max(0.0, float(left["left_at"]) - _epoch(start))
+    extra = (queued - start).total_seconds() if queued is not None else 0.0
+    return queue_wait + max(0.0, extra)
