@@ -48,6 +48,7 @@ def test_waits_halved_between_two_peaks_are_shown_as_shorter_with_their_interval
     before_mean, after_mean = sum(before) / 40, sum(after) / 40
     assert lines["mean answered wait (ASA)"] == [f"{before_mean:.1f}", "s", f"{after_mean:.1f}", "s",
                                                  f"{after_mean / before_mean:.2f}x"]
+    assert lines["longest answered wait"] == ["160.0", "s", "70.0", "s", "0.44x"]
     assert f"after - before: {after_mean - before_mean:+.1f} s" in out
     assert ": shorter" in out
     assert "caution: after holds 40 contacts (fewer than 100): read the shares' differences as noise" in out
