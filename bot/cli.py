@@ -28,6 +28,7 @@ from voice.commands import register as register_voice
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.db.recordings import tidy_forever as tidy_recordings_forever
     from voice.tts_cache import prune_forever as prune_tts_cache_forever
+    from voice.voicemail.unsaved import refile_forever as refile_unsaved_voicemail_forever
     from bot.security import log_masking
     from bot.stack import KefuStack, StartupError
     from bot.workers import worker_count
@@ -110,6 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     threading.Thread(target=contacts_forever, args=(settings, outbox_stop, stack.redis_url), daemon=True).start()
     threading.Thread(target=tidy_recordings_forever, args=(settings, outbox_stop), daemon=True).start()
     threading.Thread(target=prune_tts_cache_forever, args=(settings, outbox_stop), daemon=True).start()
+    threading.Thread(target=refile_unsaved_voicemail_forever, args=(settings, outbox_stop), daemon=True).start()
 
     def stop(*_):
         nonlocal stopping
