@@ -58,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("Kefu: preparing database and model (first run trains the model, a few minutes)...", flush=True)
     if not upgrade_database(settings):  # before anything reads or writes it (stack.prepare finds it current)
         return 2
+    warn_if_data_folder_open(settings)
     record_baseline(settings)  # the publish log's first entry lists what editors changed after this
     stopping = False
 
@@ -154,8 +155,9 @@ def upgrade_database(settings, *, quiet_if_current: bool = True) -> bool:
     """Bring the customer database to this Kefu's schema, saying what was done; False (with the reason
     printed) when Kefu must not run on it — a newer Kefu's schema, or a database it cannot reach."""
     from bot.db.repository import DatabaseError, Repository
+    from bot.security.private_files import private_dir
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)  # a fresh install's SQLite file goes in it
+    private_dir(settings.data_dir)  # a fresh install's SQLite file goes in it; owner-only (secrets, logs, recordings)
     try:
         done = Repository(settings.database_url).create_schema()
     except DatabaseError as exc:
@@ -168,6 +170,17 @@ def upgrade_database(settings, *, quiet_if_current: bool = True) -> bool:
     elif not quiet_if_current:
         print(f"database: schema already current ({done.after})", flush=True)
     return True
+
+
+def warn_if_data_folder_open(settings) -> None:
+    """A data folder other users can read (made 0755 by an earlier Kefu or by hand) is the operator's to
+    close: Kefu never changes the mode of a folder it did not make, it only says so."""
+    from bot.security.private_files import open_to_others
+
+    if open_to_others(settings.data_dir):
+        mode = settings.data_dir.stat().st_mode & 0o777
+        print(f"kefu: warning: {settings.data_dir} (secrets, logs, recordings) can be read by other users "
+              f"(mode {mode:o}); `chmod 700 {settings.data_dir}` makes it owner-only", file=sys.stderr, flush=True)
 
 
 def cmd_db_init(args: argparse.Namespace) -> int:

@@ -43,8 +43,9 @@ def open_accounts(settings: Settings) -> AccountStore:
     """The accounts, on a database brought to this Kefu's schema first (as every ``kefu`` command that
     writes does): ``kefu agent add`` may be the first command run on a new install."""
     from bot.db.repository import Repository
+    from bot.security.private_files import private_dir
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     Repository(settings.database_url).create_schema()
     return AccountStore(settings.database_url)
 
