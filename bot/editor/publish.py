@@ -43,8 +43,9 @@ def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
 
 
 def _manifest_file(settings: Settings) -> Path:
-    folder = settings.data_dir / "publish"
-    folder.mkdir(parents=True, exist_ok=True)
+    from bot.security.private_files import private_dir
+
+    folder = private_dir(settings.data_dir / "publish")  # under the data folder: owner-only like the rest
     return folder / "manifest.json"
 
 

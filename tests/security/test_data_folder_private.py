@@ -61,3 +61,16 @@ def test_an_operators_existing_folder_keeps_its_mode_and_kefu_says_it_is_open(tm
     data_dir.chmod(0o700)
     warn_if_data_folder_open(settings_module.from_environment())
     assert "warning" not in capsys.readouterr().err
+
+
+def test_what_kefu_run_writes_beside_the_database_is_owner_only(tmp_path, monkeypatch):
+    """Found by starting kefu run on a fresh data folder: ``publish/`` came out 0755, ``serving.json`` 0644."""
+    from bot.editor.publish import record_baseline
+    from bot.serving import record_serving
+
+    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
+    settings = settings_module.from_environment()
+    record_baseline(settings)
+    record_serving(settings, "redis://127.0.0.1:7602/0")
+    assert (mode(tmp_path / "var"), mode(tmp_path / "var" / "publish"), mode(tmp_path / "var" / "serving.json")) \
+        == (0o700, 0o700, 0o600)
