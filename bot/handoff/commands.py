@@ -40,14 +40,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def open_accounts(settings: Settings) -> AccountStore:
-    """The accounts, on a database brought to this Kefu's schema first (as every ``kefu`` command that
-    writes does): ``kefu agent add`` may be the first command run on a new install."""
+    """The accounts; a database without their tables (``kefu agent add`` may be the first command run on
+    a new install) is brought to this Kefu's schema first, by the migrations like ``kefu db upgrade``.
+    A database that has them is not upgraded as a side effect of listing or adding an agent."""
     from bot.db.repository import Repository
+    from bot.db.schema_ready import SchemaNotReady
     from bot.security.private_files import private_dir
 
     private_dir(settings.data_dir)
-    Repository(settings.database_url).create_schema()
-    return AccountStore(settings.database_url)
+    try:
+        return AccountStore(settings.database_url)
+    except SchemaNotReady:
+        Repository(settings.database_url).create_schema()
+        return AccountStore(settings.database_url)
 
 
 def agent_add(args: argparse.Namespace) -> int:
