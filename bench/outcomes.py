@@ -23,8 +23,9 @@ import sqlalchemy as sa
 
 from bot.analytics.contacts import split_contacts
 from bot.analytics.kpis import figures
+from bot.db.migrate import upgrade
 from bot.db.repository import engine_for
-from bot.db.schema import conversation_events, metadata
+from bot.db.schema import conversation_events
 from bot.outcomes.recorder import OutcomeRecorder, outcome_event
 
 EVENTS = 300
@@ -96,7 +97,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
-        metadata.create_all(engine_for(url))
+        upgrade(engine_for(url))  # the schema is the migrations', as kefu run makes it
         down = f"sqlite:///{Path(folder) / 'missing' / 'bench.sqlite3'}"
         redis_server = EmbeddedRedis(Path(folder) / "redis").start()
         try:

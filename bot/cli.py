@@ -30,6 +30,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.model_follower import Follower, follow_forever
     from bot.security.secrets import get_secrets
     from voice.tts_cache import prune_forever as prune_tts_cache_forever
+    from voice.voicemail.unsaved import refile_forever as refile_unsaved_voicemail_forever
     from bot.security import log_masking
     from bot.stack import KefuStack, StartupError
     from bot.workers import worker_count
@@ -59,6 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("Kefu: preparing database and model (first run trains the model, a few minutes)...", flush=True)
     if not upgrade_database(settings):  # before anything reads or writes it (stack.prepare finds it current)
         return 2
+    warn_if_data_folder_open(settings)
     record_baseline(settings)  # the publish log's first entry lists what editors changed after this
     stopping = False
 
@@ -113,6 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     threading.Thread(target=contacts_forever, args=(settings, outbox_stop, stack.redis_url), daemon=True).start()
     threading.Thread(target=tidy_recordings_forever, args=(settings, outbox_stop), daemon=True).start()
     threading.Thread(target=prune_tts_cache_forever, args=(settings, outbox_stop), daemon=True).start()
+    threading.Thread(target=refile_unsaved_voicemail_forever, args=(settings, outbox_stop), daemon=True).start()
     follower = Follower(settings, stack, get_secrets().rasa_token, stack.publication.id if stack.publication else None)
     threading.Thread(target=follow_forever, args=(follower, outbox_stop), daemon=True).start()
 
@@ -170,8 +173,9 @@ def upgrade_database(settings, *, quiet_if_current: bool = True) -> bool:
     """Bring the customer database to this Kefu's schema, saying what was done; False (with the reason
     printed) when Kefu must not run on it — a newer Kefu's schema, or a database it cannot reach."""
     from bot.db.repository import DatabaseError, Repository
+    from bot.security.private_files import private_dir
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)  # a fresh install's SQLite file goes in it
+    private_dir(settings.data_dir)  # a fresh install's SQLite file goes in it; owner-only (secrets, logs, recordings)
     try:
         done = Repository(settings.database_url).create_schema()
     except DatabaseError as exc:
@@ -184,6 +188,17 @@ def upgrade_database(settings, *, quiet_if_current: bool = True) -> bool:
     elif not quiet_if_current:
         print(f"database: schema already current ({done.after})", flush=True)
     return True
+
+
+def warn_if_data_folder_open(settings) -> None:
+    """A data folder other users can read (made 0755 by an earlier Kefu or by hand) is the operator's to
+    close: Kefu never changes the mode of a folder it did not make, it only says so."""
+    from bot.security.private_files import open_to_others
+
+    if open_to_others(settings.data_dir):
+        mode = settings.data_dir.stat().st_mode & 0o777
+        print(f"kefu: warning: {settings.data_dir} (secrets, logs, recordings) can be read by other users "
+              f"(mode {mode:o}); `chmod 700 {settings.data_dir}` makes it owner-only", file=sys.stderr, flush=True)
 
 
 def cmd_db_init(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bot.db.model_store import ModelStore, Publication, file_sha256
 from bot.db.repository import DatabaseError, Repository
+from bot.security.private_files import private_dir
 from bot.training import ensure_model, model_path
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def open_store(settings, *, upgrade: bool = False) -> ModelStore:
     """The shared model store; ``upgrade``: first bring the database to this Kefu's schema (a command run
     before ``kefu run`` ever did, e.g. ``kefu train`` on a fresh clone)."""
     if upgrade:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)  # a fresh install's SQLite file goes in it
+        private_dir(settings.data_dir)  # a fresh install's SQLite file goes in it
         Repository(settings.database_url).create_schema()
     return ModelStore(settings.database_url)
 

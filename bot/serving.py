@@ -17,10 +17,9 @@ def _record(settings) -> Path:
 def record_serving(settings, redis_url: str | None = None) -> None:
     """``redis_url``: the embedded Redis this run started, for commands that must reach the live
     conversations (``kefu customer erase``) while it runs."""
-    path = _record(settings)
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps({"rasa_url": settings.rasa_url, "redis_url": redis_url}), encoding="utf-8")
-    partial.replace(path)
+    from bot.security.private_files import write_private_file
+
+    write_private_file(_record(settings), json.dumps({"rasa_url": settings.rasa_url, "redis_url": redis_url}).encode())
 
 
 def forget_serving(settings) -> None:

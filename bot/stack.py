@@ -111,14 +111,14 @@ class KefuStack:
     def reset_metrics(self) -> None:
         """Counters start from zero with the stack; files of processes from an earlier run would add up."""
         folder = self.settings.metrics_dir
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
         for stale in folder.glob("*.db"):
             stale.unlink()
 
     def prepare(self) -> None:
         """Database schema (+ demo data where wanted: KEFU_DEMO_DATA), and the model: the published one, else
         (nothing published yet) one trained for the current data (bot/published_model.py)."""
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.data_dir)
         prepare_database(Repository(self.settings.database_url), self.settings)
         ensure_demo_agent(self.settings)  # so the agent desk has a login on a fresh install
         if self.model is None:

@@ -134,7 +134,7 @@ def voicemail(args: argparse.Namespace) -> int:
     settings = _settings(args)
     nlu = None
     try:
-        nlu = RasaHttpNlu(args.rasa_url, token=_rasa_token(settings)) if args.rasa_url else _default_nlu(settings)
+        nlu = RasaHttpNlu(args.rasa_url, token=_rasa_token(settings)) if args.rasa_url else default_nlu(settings)
         pipeline = VoicemailPipeline.from_settings(settings, nlu=nlu)
         outcome = asyncio.run(pipeline.handle_file(args.file, caller_phone=args.caller,
                                                    channel=args.channel, fmt=args.fmt))
@@ -160,7 +160,7 @@ _UNRECOGNISED = {
 }
 
 
-def _default_nlu(settings):
+def default_nlu(settings):
     """The model customers are served: this installation's running server (``make run``, found as
     `kefu train` finds it: ``bot.serving``) when it answers, else the newest trained model loaded in-process, and only if a transcript needs it.
     Never trains (minutes of CPU, and possibly from unpublished edits): with no model at all the

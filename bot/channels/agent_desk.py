@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.repository import DatabaseError
 from bot.handoff.accounts import SUPERVISOR, AccountStore
+from bot.handoff.byte_ranges import ranged, starts_playback
 from bot.handoff.conversations import RasaConversations
 from bot.handoff import supervisor
 from bot.handoff.departures import requeue, requeue_held
@@ -387,16 +388,21 @@ async def reveal_ticket(request: Request, desk: Desk, agent: dict, ticket_id: st
 
 @signed_in
 async def work_item_audio(request: Request, desk: Desk, agent: dict, ticket_id: str) -> HTTPResponse:
-    """A voice message's recording, played on the desk by an agent of its skill group."""
-    audio, content_type = await desk.work_item_audio(agent["agent_id"], ticket_id)
-    return response.raw(audio, content_type=content_type, headers={"Cache-Control": "private, no-store"})
+    """A voice message's recording, played on the desk by an agent of its skill group; range requests
+    are answered (``bot.handoff.byte_ranges``), and only one starting the playback is recorded as played."""
+    asked = request.headers.get("range")
+    audio, content_type = await desk.work_item_audio(agent["agent_id"], ticket_id, new_playback=starts_playback(asked))
+    return ranged(audio, asked, content_type=content_type, headers={"Cache-Control": "private, no-store"})
 
 
 @signed_in
 async def caller_clip(request: Request, desk: Desk, agent: dict, conversation_id: str, clip_id: str) -> HTTPResponse:
-    """What a phone caller said that was not transcribed, played to the agent serving the call."""
-    audio, content_type = await desk.caller_clip(agent["agent_id"], conversation_id, clip_id)
-    return response.raw(audio, content_type=content_type, headers={"Cache-Control": "private, no-store"})
+    """What a phone caller said that was not transcribed, played to the agent serving the call (ranges as
+    for ``work_item_audio``)."""
+    asked = request.headers.get("range")
+    audio, content_type = await desk.caller_clip(agent["agent_id"], conversation_id, clip_id,
+                                                 new_playback=starts_playback(asked))
+    return ranged(audio, asked, content_type=content_type, headers={"Cache-Control": "private, no-store"})
 
 
 ROUTES: list[tuple[str, Handler, list[str]]] = [

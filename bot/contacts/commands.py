@@ -13,8 +13,9 @@ logger = logging.getLogger(__name__)
 
 def open_repository(settings):
     from bot.db.repository import Repository
+    from bot.security.private_files import private_dir
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     repository = Repository(settings.database_url)
     repository.create_schema()  # an existing database gains the schedule's tables
     return repository

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.db.repository import DatabaseError, _guard, engine_for
 from bot.db.schema import model_file_chunks, model_files, model_publications
+from bot.security.private_files import private_dir
 
 CHUNK_BYTES = 1024 * 1024
 KEEP_PUBLISHED = 10
@@ -140,7 +141,7 @@ class ModelStore:
         stored = self.get(sha256)
         if stored is None:
             raise DatabaseError(f"no model with sha256 {sha256} is stored (pruned, or never published here)")
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(destination.parent)
         partial = destination.with_name(f".{destination.name}.{os.getpid()}.part")
         digest, size = hashlib.sha256(), 0
         try:

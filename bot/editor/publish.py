@@ -45,8 +45,9 @@ def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
 
 
 def _manifest_file(settings: Settings) -> Path:
-    folder = settings.data_dir / "publish"
-    folder.mkdir(parents=True, exist_ok=True)
+    from bot.security.private_files import private_dir
+
+    folder = private_dir(settings.data_dir / "publish")  # under the data folder: owner-only like the rest
     return folder / "manifest.json"
 
 
@@ -88,8 +89,9 @@ def swap_lock(settings: Settings) -> Iterator[None]:
     """One hot swap at a time into this data directory's server: ``kefu run``'s follower
     (bot/model_follower.py) and a ``kefu train`` on the same machine would otherwise both send a worker
     the model (each load takes about 25 s and its memory). The second waits, then finds it served."""
-    folder = settings.data_dir / "publish"
-    folder.mkdir(parents=True, exist_ok=True)
+    from bot.security.private_files import private_dir
+
+    folder = private_dir(settings.data_dir / "publish")
     handle = os.open(folder / "swap.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from bot.db.repository import engine_for
 from bot.db.schema import agent_removals, agent_roles, agents
+from bot.db.schema_ready import require_tables
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD_CHARS = 8
@@ -98,8 +99,7 @@ class AccountStore:
     def __init__(self, database_url: str, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine_for(database_url)
         self.clock = clock
-        for table in (agents, agent_roles, agent_removals):
-            table.create(self.engine, checkfirst=True)
+        require_tables(self.engine, agents, agent_roles, agent_removals)
 
     def add(self, name: str, password: str, skills: list[str], *, display_name: str = "",
             capacity: int = 2, known_skills: list[str] | None = None, role: str = AGENT) -> AgentAccount:

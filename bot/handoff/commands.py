@@ -39,13 +39,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     remove.set_defaults(handler=agent_remove)
 
 
+def open_accounts(settings: Settings) -> AccountStore:
+    """The accounts; a database without their tables (``kefu agent add`` may be the first command run on
+    a new install) is brought to this Kefu's schema first, by the migrations like ``kefu db upgrade``.
+    A database that has them is not upgraded as a side effect of listing or adding an agent."""
+    from bot.db.repository import Repository
+    from bot.db.schema_ready import SchemaNotReady
+    from bot.security.private_files import private_dir
+
+    private_dir(settings.data_dir)
+    try:
+        return AccountStore(settings.database_url)
+    except SchemaNotReady:
+        Repository(settings.database_url).create_schema()
+        return AccountStore(settings.database_url)
+
+
 def agent_add(args: argparse.Namespace) -> int:
     settings = getattr(args, "settings", None) or get_settings()
     rules = load_rules(settings.content_dir / "handoff.yml")
     password = args.password or typed_password()
     skills = [s.strip() for s in args.skills.split(",") if s.strip()]
     try:
-        account = AccountStore(settings.database_url).add(
+        account = open_accounts(settings).add(
             args.name, password, skills, display_name=args.display_name,
             capacity=args.capacity or rules.agent_capacity, known_skills=list(rules.skills), role=args.role)
     except AccountError as exc:
@@ -57,7 +73,7 @@ def agent_add(args: argparse.Namespace) -> int:
 
 def agent_list(args: argparse.Namespace) -> int:
     settings = getattr(args, "settings", None) or get_settings()
-    accounts = AccountStore(settings.database_url).all()
+    accounts = open_accounts(settings).all()
     print(f"{'name':<20} {'display name':<16} {'role':<10} skills")
     for account in accounts:
         print(f"{account.name:<20} {account.display_name:<16} {account.role:<10} {','.join(account.skills)}")
@@ -80,7 +96,7 @@ def on_account(args: argparse.Namespace, command: str, change, done: str) -> int
     """Apply ``change(store)`` to the accounts; one ``kefu agent <command>: why`` line when refused."""
     settings = getattr(args, "settings", None) or get_settings()
     try:
-        change(AccountStore(settings.database_url))
+        change(open_accounts(settings))
     except AccountError as exc:
         print(f"kefu agent {command}: {exc}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from bot.db.repository import Customer, engine_for
 from bot.db.schema import customer_contact_changes, customer_contacts
+from bot.db.schema_ready import require_tables
 
 MOBILE = re.compile(r"1[3-9]\d{9}")
 LANDLINE = re.compile(r"0\d{9,11}")
@@ -50,8 +51,7 @@ ON_FILE = {"callback_phone": lambda c: c.phone, "address": lambda c: c.address}
 class ContactDetails:
     def __init__(self, database_url: str) -> None:
         self.engine = engine_for(database_url)
-        customer_contacts.create(self.engine, checkfirst=True)
-        customer_contact_changes.create(self.engine, checkfirst=True)
+        require_tables(self.engine, customer_contacts, customer_contact_changes)
 
     def current(self, customer: Customer) -> dict[str, dict]:
         """Each field's value now: the latest correction, else what the customer record says."""

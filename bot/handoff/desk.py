@@ -411,21 +411,25 @@ class Desk:
             await asyncio.to_thread(self.recordings.expire, message_id, "voice_message",
                                     get_settings().voice_message_expiry_s)
 
-    async def work_item_audio(self, agent_id: str, ticket_id: str) -> tuple[bytes, str]:
+    async def work_item_audio(self, agent_id: str, ticket_id: str, *, new_playback: bool = True) -> tuple[bytes, str]:
         """The recording of a voice-message work item (audio, content type), for an agent of its skill
-        group to listen to, whichever instance took the message."""
+        group to listen to, whichever instance took the message. ``new_playback=False``: a part of a
+        playback already recorded (a range request past its start), checked but not recorded again."""
         ticket = await self._work_item(agent_id, ticket_id)
         audio = await asyncio.to_thread(voice_message_audio, ticket, self.recordings, get_settings().data_dir)
         if audio is None:
             raise DeskError("error_ticket", 404)
-        await self._played(ticket["conversation_id"] or f"ticket:{ticket['ticket_id']}", agent_id, "voice_message",
-                           (ticket.get("details") or {}).get("voice_message_id") or "", ticket_id=ticket["ticket_id"])
+        if new_playback:
+            await self._played(ticket["conversation_id"] or f"ticket:{ticket['ticket_id']}", agent_id,
+                               "voice_message", (ticket.get("details") or {}).get("voice_message_id") or "",
+                               ticket_id=ticket["ticket_id"])
         return audio
 
-    async def caller_clip(self, agent_id: str, conversation_id: str, clip_id: str) -> tuple[bytes, str]:
+    async def caller_clip(self, agent_id: str, conversation_id: str, clip_id: str, *,
+                          new_playback: bool = True) -> tuple[bytes, str]:
         """A phone caller's untranscribed turn (audio, content type), for the agent serving the
         conversation (or a supervisor); only a clip that conversation names, so an id from another
-        call plays nothing."""
+        call plays nothing. ``new_playback`` as for :meth:`work_item_audio`."""
         from bot.handoff.accounts import SUPERVISOR
         from bot.ivr.caller_clips import clip_ids
 
@@ -435,7 +439,8 @@ class Desk:
             if clip_id in clip_ids(await self.conversations.events(conversation_id)) else None
         if audio is None:
             raise DeskError("error_clip", 404)
-        await self._played(conversation_id, agent_id, "caller_clip", clip_id)
+        if new_playback:
+            await self._played(conversation_id, agent_id, "caller_clip", clip_id)
         return audio
 
     async def _played(self, conversation_id: str, agent_id: str, kind: str, recording_id: str, **extra) -> None:

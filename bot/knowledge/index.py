@@ -20,6 +20,7 @@ from pathlib import Path
 import jieba
 
 from bot.knowledge.articles import Article, ArticleError, article_files, load_articles
+from bot.security.private_files import private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class KnowledgeIndex:
         self.database = database
 
     def _connect(self) -> sqlite3.Connection:
-        self.database.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.database.parent)  # the data folder: owner-only when Kefu makes it
         connection = sqlite3.connect(self.database, timeout=30, isolation_level=None)
         connection.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         columns = [row[1] for row in connection.execute("PRAGMA table_info(articles)")]

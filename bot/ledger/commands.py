@@ -12,9 +12,10 @@ def open_ledger():
     from bot.db.repository import Repository
     from bot.ledger.ledger import Ledger
     from bot.ledger.rules import load_rules
+    from bot.security.private_files import private_dir
 
     settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     repository = Repository(settings.database_url)
     repository.create_schema()  # an existing database gains the ledger's table
     return Ledger(repository, load_rules(settings.content_dir / "ledger.yml"))

@@ -1,7 +1,9 @@
 """Reading and writing the ``conversation_events`` table (synchronous SQLAlchemy Core).
 
 Writes are idempotent by ``event_id``, so the recorder may retry a batch whose commit it could
-not confirm. Databases made before the record had ``event_id``/``customer`` get the columns added.
+not confirm. The table is the migrations' (bot/db/migrate.py; the baseline adds the ``event_id`` and
+``customer`` columns a database made before the record lacks): a database never upgraded gets
+``SchemaNotReady``, which the recorder treats like a database that is down (it keeps the events).
 """
 from __future__ import annotations
 
@@ -12,24 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bot.db.schema import conversation_events
+from bot.db.schema_ready import require_tables
 from bot.outcomes.events import OutcomeEvent
-
-_upgraded: set[str] = set()
-
-
-def ensure_table(engine: Engine) -> None:
-    """Create the table, or add the columns an older Kefu database lacks."""
-    key = str(engine.url)
-    if key in _upgraded:
-        return
-    conversation_events.create(engine, checkfirst=True)
-    columns = {c["name"] for c in sa.inspect(engine).get_columns("conversation_events")}
-    with engine.begin() as conn:
-        if "event_id" not in columns:
-            conn.execute(sa.text("ALTER TABLE conversation_events ADD COLUMN event_id VARCHAR(32)"))
-        if "customer" not in columns:
-            conn.execute(sa.text("ALTER TABLE conversation_events ADD COLUMN customer VARCHAR(96) DEFAULT '' NOT NULL"))
-    _upgraded.add(key)
 
 
 def write_events(engine: Engine, events: Iterable[OutcomeEvent]) -> int:
@@ -37,7 +23,7 @@ def write_events(engine: Engine, events: Iterable[OutcomeEvent]) -> int:
     rows = [event.row() for event in events]
     if not rows:
         return 0
-    ensure_table(engine)
+    require_tables(engine, conversation_events)
     with engine.begin() as conn:
         known = set(conn.execute(sa.select(conversation_events.c.event_id).where(
             conversation_events.c.event_id.in_([r["event_id"] for r in rows]))).scalars())
@@ -49,7 +35,7 @@ def write_events(engine: Engine, events: Iterable[OutcomeEvent]) -> int:
 
 def read_events(engine: Engine, start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[dict]:
     """Events with ``start <= at < end`` (naive UTC), oldest first."""
-    ensure_table(engine)
+    require_tables(engine, conversation_events)
     query = sa.select(conversation_events)
     if start is not None:
         query = query.where(conversation_events.c.at >= start)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.db.repository import DatabaseError, engine_for
 from bot.db.schema import channel_bindings, customer_credentials
+from bot.db.schema_ready import require_tables
 from bot.handoff.accounts import hash_password, verify_password
 
 SERVICE_PASSWORD_DIGITS = 6
@@ -18,8 +19,7 @@ SERVICE_PASSWORD_DIGITS = 6
 class CredentialStore:
     def __init__(self, database_url: str) -> None:
         self.engine = engine_for(database_url)
-        for table in (customer_credentials, channel_bindings):
-            table.create(self.engine, checkfirst=True)
+        require_tables(self.engine, customer_credentials, channel_bindings)
 
     def set_service_password(self, customer_id: int, password: str) -> None:
         if not (password.isdigit() and len(password) == SERVICE_PASSWORD_DIGITS):

@@ -25,8 +25,32 @@ PRIVATE_UMASK = 0o077  # for a child process that writes its own files (the embe
 
 
 def private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    """``path`` as a folder, every level of it Kefu makes now owner-only (``mkdir(parents=True)`` gives
+    the missing parents the umask's mode, 0755 usually: ``var/`` itself was made so). Folders that exist
+    already are left as they are: their owner chose their mode (see :func:`open_to_others`)."""
+    path = Path(path)
+    missing = []
+    level = path
+    while not level.is_dir() and level != level.parent:
+        missing.append(level)
+        level = level.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=DIR_MODE)
+        except FileExistsError:  # another process made it a moment ago (or it is a file: raised below)
+            pass
+    if not path.is_dir():
+        raise NotADirectoryError(f"{path} exists and is not a folder")
     return path
+
+
+def open_to_others(path: Path) -> bool:
+    """Whether a folder Kefu keeps private data in can be read or entered by users other than its owner
+    (one an earlier version, or its operator, made 0755): ``kefu run`` says so, it never changes it."""
+    try:
+        return bool(Path(path).stat().st_mode & 0o077)
+    except FileNotFoundError:
+        return False
 
 
 def open_private_log(path: Path) -> BinaryIO:

@@ -29,6 +29,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from bot.security.private_files import private_dir
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def write_local_copy(path: Path, value: str) -> None:
     """Mirror ``value`` into ``path``, owner-only, replaced atomically (readers never see half a value)."""
     if local_copy(path) == value:
         return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(handle, "w", encoding="ascii") as out:
@@ -117,7 +118,7 @@ def load_secrets(settings: Settings) -> Secrets:
         return Secrets(**values)
     from bot.db.repository import engine_for
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     try:
         engine = engine_for(settings.database_url)
         _ensure_table(engine)

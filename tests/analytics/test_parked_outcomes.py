@@ -17,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 import sqlalchemy as sa
 
+from bot.db.migrate import upgrade
 from bot.db.repository import engine_for
 from bot.db.schema import conversation_events
 from bot.outcomes import outcome_event
@@ -41,13 +42,18 @@ class DownDatabase:
             self.url = str(sa.engine.make_url(postgres_server_url()).set(database=self.name))
 
     def bring_back(self) -> None:
+        """The database returns with its schema (made by the migrations, as ``kefu run`` makes it)."""
         if self.kind == "sqlite":
-            self.folder.mkdir()
+            ready = self.folder.with_name(f"{self.folder.name}-ready")
+            ready.mkdir()
+            upgrade(engine_for(f"sqlite:///{ready}/kefu.sqlite3"))
+            ready.rename(self.folder)
             return
         engine = sa.create_engine(postgres_server_url(), isolation_level="AUTOCOMMIT", future=True)
         with engine.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{self.name}"'))
         engine.dispose()
+        upgrade(engine_for(self.url))
 
     def rows(self) -> list[dict]:
         with engine_for(self.url).connect() as conn:
@@ -111,6 +117,7 @@ async def test_events_of_a_process_that_died_in_an_outage_land_exactly_once_when
 
 async def test_two_processes_draining_at_once_write_every_event_once(tmp_path, redis_url):  # noqa: F811
     url = f"sqlite:///{tmp_path}/kefu.sqlite3"
+    upgrade(engine_for(url))
     events = [outcome_event(f"c{n % 7}", "intent_seen", intent="query_bill", n=n) for n in range(1300)]
     client = aioredis.Redis.from_url(redis_url)
     try:
@@ -129,6 +136,7 @@ async def test_two_processes_draining_at_once_write_every_event_once(tmp_path, r
 
 async def test_a_batch_written_just_before_its_drainer_died_is_not_stored_twice(tmp_path, redis_url):  # noqa: F811
     url = f"sqlite:///{tmp_path}/kefu.sqlite3"
+    upgrade(engine_for(url))
     events = [outcome_event("c1", "csat_given", channel="webchat", score=1 + n % 5, n=n) for n in range(10)]
     client = aioredis.Redis.from_url(redis_url)
     try:

@@ -44,7 +44,10 @@ async def test_events_recorded_while_the_database_is_down_are_written_when_it_re
     await asyncio.sleep(0.5)  # still down: retries fail, nothing is dropped
     assert await recorder.waiting() == 30
 
-    folder.mkdir()
+    ready = tmp_path / "ready"  # the database returns, its schema made by the migrations (as kefu run does)
+    ready.mkdir()
+    Repository(f"sqlite:///{ready}/kefu.sqlite3").create_schema()
+    ready.rename(folder)
     assert await recorder.flush(timeout=20)
     stored = [e["data"]["n"] for c in ("c0", "c1", "c2") for e in Repository(url).events_for(c)]
     assert sorted(stored) == list(range(30))
@@ -56,6 +59,7 @@ async def test_a_retried_batch_is_written_once(tmp_path):
     from bot.outcomes.store import write_events
 
     url = f"sqlite:///{tmp_path}/kefu.sqlite3"
+    Repository(url).create_schema()
     event = outcome_event("c1", "csat_given", channel="webchat", score=5)
     assert write_events(engine_for(url), [event]) == 1
     assert write_events(engine_for(url), [event]) == 0

@@ -6,9 +6,11 @@ shared database, so the desk of every instance plays it) *before* recognition, a
 failure (no Vosk model, Rasa down, outbox unavailable) routes it to a person instead of raising.
 Audio that cannot be decoded raises :class:`AudioError` before anything is written. If the process
 dies mid-way, the row stays in outcome ``received`` (``Repository.voice_messages(outcome="received")``
-lists them for a retry). If the database does not take it (writes are retried for 8 s), the WAV and
+lists them for a retry). If the database does not take it (writes are retried for 8 s; a
+caller lookup it fails before that counts the same), the WAV and
 who left it are kept under ``<data_dir>/voicemail/unsaved/`` (:func:`keep_unsaved`) and the error
-raised: an earlier version deleted the file then, and the message was lost.
+raised: an earlier version deleted the file then, and the message was lost. ``kefu run`` files them
+again under the same id (:meth:`VoicemailPipeline.refile`, :mod:`voice.voicemail.unsaved`).
 
 Blocking work (decoding, SQL, file writes, recognition) runs in worker threads.
 """
@@ -51,6 +53,10 @@ logger = logging.getLogger(__name__)
 
 VOICEMAIL_DIR = "voicemail"
 UNSAVED_DIR = "unsaved"  # under VOICEMAIL_DIR: messages the database did not take
+
+
+class AlreadyFiled(Exception):
+    """A kept message's id is in the database already: an earlier pass (or another instance) filed it."""
 
 
 @dataclass(frozen=True)
@@ -136,13 +142,29 @@ class VoicemailPipeline:
                                       source_rate=source_rate, limits=self.limits)
         return await self._handle(pcm, fmt, caller_phone, channel)
 
+    async def refile(self, wav_path: Path, *, message_id: str, caller_phone: str, channel: str) -> VoicemailOutcome:
+        """A message kept in ``unsaved/`` (:func:`keep_unsaved`), handled now under the id it was given then.
+
+        The ``voice_messages`` row's primary key is that id, so only one attempt stores and routes it:
+        one that finds the row there already (another instance's pass won, or a pass crashed after
+        storing it and before deleting the file) raises :class:`AlreadyFiled` and routes nothing.
+        The file is not kept again if the database refuses once more (it is still where it was)."""
+        pcm = await asyncio.to_thread(decode_file, wav_path, "wav", target_rate=ASR_RATE, limits=self.limits)
+        return await self._handle(pcm, "wav", caller_phone, channel, message_id=message_id, kept_already=True)
+
     # -- steps -------------------------------------------------------------
-    async def _handle(self, pcm: Pcm, fmt: str, caller_phone: str, channel: str) -> VoicemailOutcome:
+    async def _handle(self, pcm: Pcm, fmt: str, caller_phone: str, channel: str, *,
+                      message_id: str | None = None, kept_already: bool = False) -> VoicemailOutcome:
         caller_phone = caller_phone.strip()
-        customer = await asyncio.to_thread(self._find_customer, caller_phone)
-        message_id = uuid.uuid4().hex
+        message_id = message_id or uuid.uuid4().hex
+        try:
+            customer = await asyncio.to_thread(self._find_customer, caller_phone)
+        except DatabaseError:  # the database is down already: the message waits on disk, not lost
+            if not kept_already:
+                await asyncio.to_thread(self._keep, message_id, pcm.to_wav(), caller_phone, channel)
+            raise
         await asyncio.to_thread(self._store, message_id, pcm, caller_phone, customer.id if customer else None,
-                                channel)
+                                channel, kept_already)
         await self._event(message_id, "voicemail_received", channel,
                           {"duration_s": round(pcm.duration, 2), "format": fmt, "known_customer": bool(customer)})
         logger.info("voice.voicemail.stored id=%s channel=%s duration=%.1f", message_id, channel, pcm.duration)
@@ -197,9 +219,10 @@ class VoicemailPipeline:
             self._schema_ready = True
 
     def _store(self, message_id: str, pcm: Pcm, caller_phone: str, customer_id: int | None,
-               channel: str) -> None:
+               channel: str, kept_already: bool = False) -> None:
         """The row and its recording, together; if the database does not take them, the WAV is kept
-        on this machine (:func:`keep_unsaved`) before the error goes on."""
+        on this machine (:func:`keep_unsaved`) before the error goes on. A message kept already is not
+        kept twice; refused because its id is stored already, it raises :class:`AlreadyFiled`."""
         wav = pcm.to_wav()
         try:
             self.repository.add_voice_message(
@@ -207,12 +230,19 @@ class VoicemailPipeline:
                 duration_s=pcm.duration, caller_phone=caller_phone, customer_id=customer_id, channel=channel,
             )
         except DatabaseError:
-            try:
-                kept = keep_unsaved(self.storage_dir, message_id, wav, caller_phone, channel)
-                logger.error("voice.voicemail.unsaved id=%s kept=%s", message_id, kept)
-            except OSError:
-                logger.exception("voice.voicemail.lost id=%s", message_id)
+            if kept_already:
+                if self.repository.get_voice_message(message_id) is not None:
+                    raise AlreadyFiled(message_id) from None
+                raise
+            self._keep(message_id, wav, caller_phone, channel)
             raise
+
+    def _keep(self, message_id: str, wav: bytes, caller_phone: str, channel: str) -> None:
+        try:
+            kept = keep_unsaved(self.storage_dir, message_id, wav, caller_phone, channel)
+            logger.error("voice.voicemail.unsaved id=%s kept=%s", message_id, kept)
+        except OSError:
+            logger.exception("voice.voicemail.lost id=%s", message_id)
 
     async def _recognise(self, pcm: Pcm) -> Recognition:
         try:
@@ -325,8 +355,8 @@ def _outcome(message_id: str, pcm: Pcm, customer_id: int | None,
 
 def keep_unsaved(storage_dir: Path, message_id: str, wav: bytes, caller_phone: str, channel: str) -> Path:
     """A message the database did not take, kept where an operator finds it: ``<id>.wav`` and
-    ``<id>.json`` (who left it, on which channel) under ``<storage_dir>/unsaved/``, owner-only. File it
-    again with ``kefu voicemail <id>.wav --from <caller>`` once the database is back."""
+    ``<id>.json`` (who left it, on which channel) under ``<storage_dir>/unsaved/``, owner-only. ``kefu run``
+    files it again once the database is back (:mod:`voice.voicemail.unsaved`)."""
     import json
 
     folder = private_dir(private_dir(Path(storage_dir)) / UNSAVED_DIR)  # both levels owner-only
