@@ -6,8 +6,9 @@ expiry (nothing to clean up, any worker can read them):
 
 * ``customer_seen_key``: the last sign of life *or* departure. The waiting room's grace period counts
   from it, and it is when a customer who closed the page left.
-* ``customer_alive_key``: the last sign of life only (not a disconnect): a page the server noticed late
-  (a lost signal is noticed at the Socket.IO ping timeout) left at about this time.
+* ``customer_alive_key``: the last sign of life only (not a disconnect, which the server may notice late:
+  a lost signal at the Socket.IO ping timeout): whether the customer showed any life after an agent took
+  them (``bot.handoff.unanswered``).
 * ``customer_pages_key``: the open pages, socket id -> their last sign of life. A page that disconnects
   leaves it at once; one silent for ``PAGE_SILENT_S`` (its worker was killed, so no disconnect ran)
   no longer counts.
@@ -83,11 +84,11 @@ class Absence:
     alive_at: float | None
 
     def left_by(self, claimed_at: float | None = None) -> float:
-        """When the customer left. Seen after an agent took them (the server noticed a lost connection
-        late, at the ping timeout) the last sign of life is the better answer."""
-        if claimed_at is not None and self.seen_at > claimed_at and self.alive_at is not None:
-            return min(self.alive_at, claimed_at)
-        return self.seen_at
+        """When a customer who never exchanged a word with the agent left: the page's close, but no later
+        than the claim. The server may notice a lost connection only at the ping timeout, after the claim;
+        whether the customer left before or just after the agent took them cannot be told, and the claim
+        is the one time known for certain (the wait is not understated)."""
+        return self.seen_at if claimed_at is None else min(self.seen_at, claimed_at)
 
 
 async def customer_gone(client: redis.Redis, conversation_id: str, channel: str, now: float) -> Absence | None:

@@ -38,4 +38,4 @@ async def customer_left_at(queue: HandoffQueue, entry: dict) -> float | None:
     """When the customer of a conversation an agent holds left, while they are gone (the desk shows them
     offline); None while they are there, or on a channel that cannot tell."""
     absence = await customer_gone(queue.redis, entry["conversation_id"], entry["channel"], queue.clock())
-    return round(absence.left_by(entry.get("claimed_at")), 3) if absence else None
+    return round(absence.seen_at, 3) if absence else None

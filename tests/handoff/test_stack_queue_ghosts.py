@@ -143,6 +143,8 @@ async def test_a_chat_whose_customer_left_before_any_exchange_counts_as_abandone
     recorded = await until(lambda: asyncio.to_thread(
         lambda: [e for e in events(stack, sender) if e["kind"] == "handoff_abandoned"]), 20, "the abandonment")
     assert recorded[0]["data"]["reason"] == "customer_gone" and recorded[0]["data"]["agent_id"] == desk.agent_id
+    # closed after the claim, with no word since: left no later than the claim, the one time known for certain
+    assert recorded[0]["data"]["wait_s"] == pytest.approx(claimed["wait_s"], abs=0.2)
     assert "handoff_closed" not in kinds(stack, sender), "no disposition, no handle time"
     contact = split_contacts(events(stack, sender))[-1]
     assert contact.how == "abandoned" and not contact.answered and contact.abandoned_in_queue
