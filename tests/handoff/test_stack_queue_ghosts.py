@@ -12,6 +12,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from bot.analytics.contacts import split_contacts
 from bot.db.repository import Repository
@@ -59,6 +60,10 @@ async def _seen_since(client, conversation_id: str, since: float) -> bool:
     return (await customer_last_seen(client, conversation_id) or 0) >= since
 
 
+def gauge_sum(metrics: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(name + "{"))
+
+
 def events(stack, conversation_id: str) -> list[dict]:
     return Repository(stack.settings.database_url).events_for(conversation_id)
 
@@ -99,6 +104,8 @@ async def test_a_customer_who_closed_the_page_is_passed_over_and_their_abandonme
         live = (await desk("GET", "live")).json()["queues"]
         assert sum(q["gone"] for q in live) == 1 and sum(q["waiting"] for q in live) == 0, \
             "the wallboard counts nobody waiting"
+        metrics = (await asyncio.to_thread(requests.get, f"{stack.settings.rasa_url}/metrics", timeout=30)).text
+        assert gauge_sum(metrics, "kefu_queue_gone") == 1 and gauge_sum(metrics, "kefu_queue_length") == 0
 
         # A supervisor tidies the queue: the customer's abandonment, until they left (not until now).
         await until(lambda: asyncio.to_thread(lambda: supervisor_entry(desk, ghost)["silent_s"] >= 2), 10,
