@@ -87,3 +87,25 @@ async def test_a_page_nobody_saw_disconnect_stops_counting_once_silent(room, que
     assert await queue.take_next("a1") == ("empty", None)
     await page_alive(queue.redis, "y4", "tab-1", clock())  # its ping: there after all
     assert (await queue.take_next("a1"))[1].conversation_id == "y4"
+
+
+async def test_the_queue_metrics_count_a_closed_page_apart_from_the_customers_waiting(queue, clock, kefu_env):
+    """Found by a tester: gone customers kept kefu_queue_length and the longest wait up for the grace period."""
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from bot.db.repository import Repository
+    from bot.handoff.queue import HandoffRequest
+    from bot.observability.state import read_state, state_registry
+
+    now = clock()
+    for conversation_id, waited in (("long-gone", 300), ("still-here", 30)):
+        await page_alive(queue.redis, conversation_id, "tab", now - waited)
+        await queue.enqueue(HandoffRequest(conversation_id, "webchat", "tv", 0, None), enqueued_at=now - waited)
+    await page_closed(queue.redis, "long-gone", "tab", now - 290)
+    await page_alive(queue.redis, "still-here", "tab", now)
+    snapshot = await read_state(queue.redis, Repository(kefu_env.database_url), clock=clock)
+    text = generate_latest(state_registry(snapshot)).decode()
+    found = {(s.name, s.labels.get("skill")): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert found[("kefu_queue_length", "tv")] == 1 and found[("kefu_queue_gone", "tv")] == 1
+    assert found[("kefu_queue_longest_wait_seconds", "tv")] == pytest.approx(30, abs=0.2)
