@@ -103,7 +103,7 @@ def _contact(events: list[dict]) -> Contact:
     customers = frozenset(e["customer"] for e in events if e.get("customer"))
     intent = next((d.get("intent") for k, d in data if k == "intent_seen" and d.get("intent") not in NOT_A_TOPIC), "")
     skill = next((d.get("skill") for k, d in data if k in HANDOFF_KINDS and d.get("skill")), "")
-    answered = next((_seconds(d.get("wait_s")) for k, d in data if k == "handoff_claimed"), None)
+    answered = _answered_wait(data)
     left = [d for k, d in data if k == "handoff_abandoned"]
     abandoned = _abandoned_wait(left)
     handle = [_seconds(d.get("handle_s")) for k, d in data if k == "handoff_closed" and d.get("handle_s") is not None]
@@ -175,6 +175,21 @@ def _asked_something(kinds: list[str], data: list, selfhelp: dict) -> bool:
     topics = any(k == "intent_seen" and d.get("intent") not in NOT_A_TOPIC for k, d in data)
     checked = {"verification_code_sent", "verification_passed", "verification_failed", "nlu_fallback"} & set(kinds)
     return bool(topics or selfhelp or checked)
+
+
+def _answered_wait(data: list) -> float | None:
+    """The wait of the first claim that reached the customer, or None. A claim the agent closed with the
+    customer gone before any exchange (a ``handoff_abandoned`` naming the agent, bot/handoff/unanswered.py)
+    answered nobody: found by a tester, such empty chats counted as answered and resolved."""
+    wait = None
+    for kind, d in data:
+        if kind == "handoff_claimed":
+            if wait is not None:
+                return wait
+            wait = _seconds(d.get("wait_s"))
+        elif kind == "handoff_abandoned" and d.get("agent_id"):
+            wait = None
+    return wait
 
 
 def _abandoned_wait(left: list[dict]) -> float | None:

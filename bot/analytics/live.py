@@ -14,20 +14,23 @@ from bot.analytics.contacts import split_contacts
 from bot.analytics.kpis import figures
 from bot.analytics.report.period import period
 from bot.db.repository import engine_for
+from bot.handoff.presence import gone_among
 from bot.handoff.queue import HandoffQueue
 from bot.outcomes.store import read_events
 
 
 async def queue_figures(queue: HandoffQueue) -> list[dict]:
-    """Per skill group: customers waiting and the longest wait so far (seconds)."""
+    """Per skill group: customers waiting and the longest wait so far (seconds). A web-chat customer who
+    closed the page keeps their place for the grace period but waits for nobody: counted apart (``gone``)."""
     now = queue.clock()
     result = []
     for skill in queue.rules.skills:
         waiting = await queue.waiting(skill)
-        entries = [await queue.entry(conversation_id) for conversation_id in waiting]
-        since = [e["enqueued_at"] for e in entries if e and e.get("enqueued_at")]
+        entries = [e for e in [await queue.entry(conversation_id) for conversation_id in waiting] if e]
+        gone = await gone_among(queue.redis, [(e["conversation_id"], e["channel"]) for e in entries], now)
+        since = [e["enqueued_at"] for e in entries if e.get("enqueued_at") and e["conversation_id"] not in gone]
         label = queue.rules.skills.get(skill, skill) if isinstance(queue.rules.skills, dict) else skill
-        result.append({"skill": skill, "label": label, "waiting": len(waiting),
+        result.append({"skill": skill, "label": label, "waiting": len(waiting) - len(gone), "gone": len(gone),
                        "longest_wait_s": round(max(0.0, now - min(since)), 1) if since else 0.0})
     return result
 

@@ -48,7 +48,7 @@ from bot.channels.media_route import media_response
 from bot.redis_reconnect import reconnecting
 from bot.security.launch import kefu_origins
 from bot.security.secrets import get_secrets
-from bot.handoff.presence import mark_customer_seen
+from bot.handoff.presence import page_alive, page_closed
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -212,8 +212,9 @@ class WebChatInput(SocketIOInput):
         self.guard = ChannelGuard(settings.redis.url, "kefu:webchat")
         self._presence_redis = None
 
-    async def customer_seen(self, session_id: str) -> None:
-        """The page is open (or just closed): the waiting room's grace period counts from here."""
+    async def customer_seen(self, session_id: str, sid: str, *, closed: bool = False) -> None:
+        """The page ``sid`` is open (or just closed): the waiting room's grace period counts from here,
+        and a customer with no open page is not handed to an agent (``bot.handoff.presence``)."""
         if not self.settings.redis.url:
             return
         if self._presence_redis is None:
@@ -221,7 +222,8 @@ class WebChatInput(SocketIOInput):
 
             self._presence_redis = redis.from_url(self.settings.redis.url, **reconnecting())
         try:
-            await mark_customer_seen(self._presence_redis, session_id, time.time())
+            mark = page_closed if closed else page_alive
+            await mark(self._presence_redis, session_id, sid, time.time())
         except RedisError as error:  # the grace period only starts later; the chat itself goes on
             logger.warning("webchat.presence.unknown session=%s error=%s", session_id, type(error).__name__)
 
@@ -266,10 +268,11 @@ class WebChatInput(SocketIOInput):
                 old = session.get("session_id")
                 if old and old != session_id:
                     sio.leave_room(sid, old, namespace=self.namespace)
+                    await self.customer_seen(old, sid, closed=True)
                 session["session_id"] = session_id
             sio.enter_room(sid, session_id, namespace=self.namespace)
             await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
-            await self.customer_seen(session_id)
+            await self.customer_seen(session_id, sid)
             logger.info("webchat.session.%s session=%s", "resumed" if requested == session_id else "started",
                         session_id)
             seen_at = (data or {}).get("seen_at") if isinstance(data, dict) else None
@@ -280,13 +283,13 @@ class WebChatInput(SocketIOInput):
         async def session_alive(sid: Text, data: Any = None) -> None:
             session = await sio.get_session(sid, namespace=self.namespace)
             if session.get("session_id"):
-                await self.customer_seen(session["session_id"])
+                await self.customer_seen(session["session_id"], sid)
 
         @sio.on("disconnect", namespace=self.namespace)
         async def disconnect(sid: Text) -> None:
             session = await sio.get_session(sid, namespace=self.namespace)
             if session.get("session_id"):
-                await self.customer_seen(session["session_id"])
+                await self.customer_seen(session["session_id"], sid, closed=True)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
         async def handle_message(sid: Text, data: Any) -> None:
@@ -309,6 +312,7 @@ class WebChatInput(SocketIOInput):
                 await output.send_custom_json(session_id, {"kind": "notice", "reason": "rate_limited"})
                 return
             logger.debug("webchat.message.received session=%s", session_id)
+            await self.customer_seen(session_id, sid)  # a page that writes is open (widgets without session_alive)
             await on_new_message(UserMessage(text, output, session_id, input_channel=self.name(),
                                              metadata={"channel": self.name()}))
 

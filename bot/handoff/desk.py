@@ -21,7 +21,9 @@ from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue
 from bot.handoff.queue_notice import tell_place
 from bot.handoff.sessions import open_session
+from bot.handoff.presence import gone_among
 from bot.handoff.tickets import customer_id_of, disposition_ticket, own_open_ticket, work_items
+from bot.handoff.unanswered import customer_left_at, gone_before_any_exchange
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
 from bot.handoff.work_item_view import phone_to_call, readable, voice_message_audio
@@ -102,14 +104,16 @@ class Desk:
         rules, now = self.queue.rules, self.queue.clock()
         queues = []
         for skill, label in rules.skills.items():
-            entries = []
-            for place, conversation_id in enumerate(await self.queue.waiting(skill), start=1):
-                entry = await self.queue.entry(conversation_id)
-                if entry:  # no conversation id: any agent sees every queue, and an id lets one talk as the customer
-                    entries.append({"channel": entry["channel"],
-                                    "priority": entry["priority"], "position": place,
-                                    "waited_s": round(now - entry["enqueued_at"], 1)})
-            queues.append({"skill": skill, "label": label, "waiting": len(entries),
+            found = [(place, await self.queue.entry(conversation_id))
+                     for place, conversation_id in enumerate(await self.queue.waiting(skill), start=1)]
+            found = [(place, entry) for place, entry in found if entry]
+            gone = await gone_among(self.queue.redis, [(e["conversation_id"], e["channel"]) for _, e in found], now)
+            # no conversation id: any agent sees every queue, and an id lets one talk as the customer.
+            # A customer who left keeps the place for the grace period, shown as gone, and is not handed out.
+            entries = [{"channel": entry["channel"], "priority": entry["priority"], "position": place,
+                        "waited_s": round(now - entry["enqueued_at"], 1), "gone": entry["conversation_id"] in gone}
+                       for place, entry in found]
+            queues.append({"skill": skill, "label": label, "waiting": len(entries) - len(gone), "gone": len(gone),
                            "estimated_wait_s": await self.queue.estimated_wait(skill),
                            "sla_s": rules.sla_seconds.get(skill), "entries": entries})
         state = await self.queue.roster.get(agent_id)
@@ -145,7 +149,9 @@ class Desk:
                           "priority": entry["priority"], "customer_name": customer.get("name") or None,
                           "phone_masked": masking.mask_phone(phone) if phone else None,
                           "waited_s": round((entry["claimed_at"] or self.queue.clock()) - entry["enqueued_at"], 1),
-                          "claimed_at": entry["claimed_at"]})
+                          "claimed_at": entry["claimed_at"],
+                          # the customer closed the page or lost the connection: the desk shows them offline
+                          "customer_left_at": await customer_left_at(self.queue, entry)})
         return shown
 
     # -- one conversation ----------------------------------------------
@@ -207,7 +213,8 @@ class Desk:
             packet = with_pushed_selfhelp(packet, pushed, titles)
         wait_s = (entry["claimed_at"] or self.queue.clock()) - entry["enqueued_at"]
         shown = masking.masked_packet({**packet, "summary": summary(packet, self.queue.rules, wait_s)})
-        shown.update(conversation_id=conversation_id, wait_s=round(wait_s, 1), state=entry["state"])
+        shown.update(conversation_id=conversation_id, wait_s=round(wait_s, 1), state=entry["state"],
+                     customer_left_at=await customer_left_at(self.queue, entry))
         if entry["request"].channel == "wechat":  # the desk tells the agent a long reply goes out in parts
             from bot.channels.wechat_split import TEXT_LIMIT_BYTES
 
@@ -296,6 +303,11 @@ class Desk:
         entry = await self._held(agent_id, conversation_id)
         if disposition not in DISPOSITIONS:
             raise DeskError("error_disposition")
+        if disposition != "transfer":
+            absence = await gone_before_any_exchange(self.queue, self.conversations, entry)
+            if absence is not None:
+                return await self._close_unanswered(agent_id, entry, disposition, note, phone,
+                                                    absence.left_by(entry["claimed_at"]))
         told: dict = {}
         try:
             if disposition == "transfer":
@@ -323,6 +335,31 @@ class Desk:
         if disposition == "resolved":
             await self._ask_csat(agent_id, conversation_id, entry["request"].channel)
         return {"ticket_id": ticket_id}
+
+    async def _close_unanswered(self, agent_id: str, entry: dict, disposition: str, note: str, phone: str,
+                                left_at: float) -> dict:
+        """The customer was gone before any exchange (``bot.handoff.unanswered``): recorded as their
+        abandonment, not an answer. 已解决 files no ledger item (nothing was resolved, nobody to follow
+        up); a follow-up ticket or a callback the agent asks for is still made: they chose to chase the
+        customer. No satisfaction survey."""
+        conversation_id = entry["conversation_id"]
+        ticket_id, told = None, {}
+        try:
+            if disposition == "callback":
+                ticket_id, told = await self._callback(entry, agent_id, note[:1000], phone)
+            elif disposition == "ticket":
+                reach = await self._follow_up_number(entry, phone)
+                ticket_id = await disposition_ticket(entry["request"], disposition, note[:1000], agent_id,
+                                                     callback_phone=reach)
+            await self.queue.close_unanswered(conversation_id, agent_id, left_at)
+        except HandoffError as exc:
+            raise DeskError("error_not_serving", 409) from exc
+        if ticket_id:  # said into the conversation: the page shows it when the customer comes back
+            await self.conversations.utter(conversation_id, f"utter_agent_closed_with_{disposition}",
+                                           ticket_id=ticket_id, **told)
+        await self.conversations.resume(conversation_id, "utter_agent_handback")
+        logger.info("handoff.desk.closed_unanswered agent=%s conversation=%s", agent_id, conversation_id)
+        return {"ticket_id": ticket_id, "customer_gone": True}
 
     async def _callback(self, entry: dict, agent_id: str, note: str, typed: str) -> tuple[str, dict]:
         """The callback's work item, and what the customer is told: by when, on which number (masked).

@@ -1,24 +1,131 @@
-"""When a customer's page last showed a sign of life, shared through Redis.
+"""Whether a web-chat customer is there, shared through Redis.
 
-The web chat marks its session on connect, every ``session_alive`` ping the page sends and on
-disconnect; the waiting room reads it to let closed chats leave the queue after a grace period.
-A key per conversation with a week's expiry: nothing to clean up, and any worker can read it.
+The web chat marks its session on every sign of life (the page opening, each ``session_alive`` ping the
+page sends, each message) and when a page disconnects. Three keys per conversation, each with a week's
+expiry (nothing to clean up, any worker can read them):
+
+* ``customer_seen_key``: the last sign of life *or* departure. The waiting room's grace period counts
+  from it, and it is when a customer who closed the page left.
+* ``customer_alive_key``: the last sign of life only (not a disconnect, which the server may notice late:
+  a lost signal at the Socket.IO ping timeout): whether the customer showed any life after an agent took
+  them (``bot.handoff.unanswered``).
+* ``customer_pages_key``: the open pages, socket id -> their last sign of life. A page that disconnects
+  leaves it at once; one silent for ``PAGE_SILENT_S`` (its worker was killed, so no disconnect ran)
+  no longer counts.
+
+A customer is **gone** while no page of theirs is open and they were seen at all: the page was closed or
+lost its connection and has not come back. Gone customers keep their place in the queue during the
+grace period but are not handed to an agent (``bot.handoff.queue``'s claim script reads these keys
+too). Only the web chat knows this: every other channel's customer is never "gone" here.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import redis.asyncio as redis
 
 PRESENCE_TTL_S = 7 * 24 * 3600
+# An open page checks in every 20 s (bot/web/chat/chat.js); a background tab's timers may be slowed to
+# once a minute. Silent longer than this, a page nobody saw disconnect no longer counts as open.
+PAGE_SILENT_S = 90.0
+SEEN_PREFIX = "kefu:presence:customer:"
+ALIVE_PREFIX = "kefu:presence:alive:"
+PAGES_PREFIX = "kefu:presence:pages:"
 
 
 def customer_seen_key(conversation_id: str) -> str:
-    return f"kefu:presence:customer:{conversation_id}"
+    return SEEN_PREFIX + conversation_id
+
+
+def customer_alive_key(conversation_id: str) -> str:
+    return ALIVE_PREFIX + conversation_id
+
+
+def customer_pages_key(conversation_id: str) -> str:
+    return PAGES_PREFIX + conversation_id
+
+
+def presence_keys(conversation_id: str) -> list[str]:
+    """Every presence key of a conversation (the privacy erasure deletes them)."""
+    return [customer_seen_key(conversation_id), customer_alive_key(conversation_id),
+            customer_pages_key(conversation_id)]
 
 
 async def mark_customer_seen(client: redis.Redis, conversation_id: str, now: float) -> None:
     await client.set(customer_seen_key(conversation_id), repr(now), ex=PRESENCE_TTL_S)
 
 
+async def page_alive(client: redis.Redis, conversation_id: str, page: str, now: float) -> None:
+    """A page of the conversation is open and showed a sign of life."""
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.zadd(customer_pages_key(conversation_id), {page: now})
+        pipe.expire(customer_pages_key(conversation_id), PRESENCE_TTL_S)
+        pipe.set(customer_alive_key(conversation_id), repr(now), ex=PRESENCE_TTL_S)
+        pipe.set(customer_seen_key(conversation_id), repr(now), ex=PRESENCE_TTL_S)
+        await pipe.execute()
+
+
+async def page_closed(client: redis.Redis, conversation_id: str, page: str, now: float) -> None:
+    """A page of the conversation disconnected (closed, reloaded, or its connection was lost)."""
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.zrem(customer_pages_key(conversation_id), page)
+        pipe.set(customer_seen_key(conversation_id), repr(now), ex=PRESENCE_TTL_S)
+        await pipe.execute()
+
+
 async def customer_last_seen(client: redis.Redis, conversation_id: str) -> float | None:
-    value = await client.get(customer_seen_key(conversation_id))
+    return _number(await client.get(customer_seen_key(conversation_id)))
+
+
+@dataclass(frozen=True)
+class Absence:
+    """A customer who is gone: when they were last seen (closing the page is the last sight) and last alive."""
+    seen_at: float
+    alive_at: float | None
+
+    def left_by(self, claimed_at: float | None = None) -> float:
+        """When a customer who never exchanged a word with the agent left: the page's close, but no later
+        than the claim. The server may notice a lost connection only at the ping timeout, after the claim;
+        whether the customer left before or just after the agent took them cannot be told, and the claim
+        is the one time known for certain (the wait is not understated)."""
+        return self.seen_at if claimed_at is None else min(self.seen_at, claimed_at)
+
+
+async def customer_gone(client: redis.Redis, conversation_id: str, channel: str, now: float) -> Absence | None:
+    """The customer's absence when their web chat has no open page; None while one is open, on other
+    channels, and for a conversation never seen (nothing known)."""
+    if channel != "webchat":
+        return None
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.get(customer_seen_key(conversation_id))
+        pipe.get(customer_alive_key(conversation_id))
+        pipe.zcount(customer_pages_key(conversation_id), now - PAGE_SILENT_S, "+inf")
+        seen, alive, open_pages = await pipe.execute()
+    seen = _number(seen)
+    if seen is None or int(open_pages):
+        return None
+    return Absence(seen_at=seen, alive_at=_number(alive))
+
+
+def _number(value) -> float | None:
     return float(value.decode() if isinstance(value, bytes) else value) if value is not None else None
+
+
+async def gone_among(client: redis.Redis, members: list[tuple[str, str]], now: float) -> dict[str, Absence]:
+    """Of (conversation id, channel) pairs, the customers who are gone, in two pipelined round trips
+    (queue figures read every waiting entry)."""
+    chats = [conversation_id for conversation_id, channel in members if channel == "webchat"]
+    if not chats:
+        return {}
+    async with client.pipeline(transaction=False) as pipe:
+        for conversation_id in chats:
+            pipe.get(customer_seen_key(conversation_id))
+            pipe.get(customer_alive_key(conversation_id))
+            pipe.zcount(customer_pages_key(conversation_id), now - PAGE_SILENT_S, "+inf")
+        found = await pipe.execute()
+    gone = {}
+    for i, conversation_id in enumerate(chats):
+        seen, alive, open_pages = found[3 * i:3 * i + 3]
+        if seen is not None and not int(open_pages):
+            gone[conversation_id] = Absence(seen_at=_number(seen), alive_at=_number(alive))
+    return gone

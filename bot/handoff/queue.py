@@ -4,8 +4,9 @@ Ordering: score = -priority * 1e12 + enqueue time in ms, so a higher priority al
 first and equal priorities are served first come, first served. Everything (requests, claims,
 agents' open conversations, handle times) is in Redis: a new client on the same Redis carries
 on where a restarted process left off. KPI events go through ``recorder`` (the database by
-default): handoff_queued, handoff_claimed (wait_s), handoff_abandoned (reason, wait_s),
-handoff_closed (disposition, wait_s, handle_s).
+default): handoff_queued, handoff_claimed (wait_s), handoff_abandoned (reason, wait_s; left_at and
+removed_at when the customer left before the entry was removed; agent_id when an agent closed a
+conversation whose customer was gone before any exchange), handoff_closed (disposition, wait_s, handle_s).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from bot.handoff import keys
 from bot.handoff.agents import AgentRoster
 from bot.handoff.estimate import estimate_wait, mean_handle_time, record_handle_time
 from bot.handoff.packet import transferred
+from bot.handoff.presence import PAGE_SILENT_S, customer_gone, customer_pages_key, customer_seen_key
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.redis_reconnect import reconnecting
 from bot.redis_text import as_text
@@ -69,24 +71,42 @@ return ''
 """
 
 # KEYS[1] the agent's active set, KEYS[2..] the queues of the agent's skills.
-# ARGV: agent id, now, capacity, conversation key prefix.
+# ARGV: agent id, now, capacity, conversation key prefix, then bot.handoff.presence's key prefixes
+# (seen, open pages) and PAGE_SILENT_S. A web-chat customer with no open page (bot.handoff.presence) keeps
+# their place but is passed over: the head of each queue is its first entry whose customer is there.
+# Returns {'ok', id, passed over} or {'empty', passed over} or {'full'}.
 _CLAIM = """
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[3]) then return {'full'} end
-local best_key, best_member, best_score = nil, nil, nil
-for i = 2, #KEYS do
-  local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-  if head[1] then
-    local score = tonumber(head[2])
-    if best_score == nil or score < best_score then
-      best_key, best_member, best_score = KEYS[i], head[1], score
+local open_since = tonumber(ARGV[2]) - tonumber(ARGV[7])
+local passed = 0
+local function gone(member)
+  if redis.call('HGET', ARGV[4] .. member, 'channel') ~= 'webchat' then return false end
+  if redis.call('EXISTS', ARGV[5] .. member) == 0 then return false end
+  return redis.call('ZCOUNT', ARGV[6] .. member, open_since, '+inf') == 0
+end
+local function head(key)
+  local offset = 0
+  while true do
+    local batch = redis.call('ZRANGE', key, offset, offset + 99, 'WITHSCORES')
+    if #batch == 0 then return nil, nil end
+    for j = 1, #batch, 2 do
+      if gone(batch[j]) then passed = passed + 1 else return batch[j], tonumber(batch[j + 1]) end
     end
+    offset = offset + 100
   end
 end
-if best_member == nil then return {'empty'} end
+local best_key, best_member, best_score = nil, nil, nil
+for i = 2, #KEYS do
+  local member, score = head(KEYS[i])
+  if member and (best_score == nil or score < best_score) then
+    best_key, best_member, best_score = KEYS[i], member, score
+  end
+end
+if best_member == nil then return {'empty', passed} end
 redis.call('ZREM', best_key, best_member)
 redis.call('SADD', KEYS[1], best_member)
 redis.call('HSET', ARGV[4] .. best_member, 'state', 'claimed', 'agent_id', ARGV[1], 'claimed_at', ARGV[2])
-return {'ok', best_member}
+return {'ok', best_member, passed}
 """
 
 # KEYS[1] conversation hash, KEYS[2] its queue. ARGV: now, reason, ttl. Returns enqueued_at or false.
@@ -208,25 +228,58 @@ class HandoffQueue:
             return
         await self.stop_waiting(conversation_id, reason)
 
-    async def stop_waiting(self, conversation_id: str, reason: str) -> bool:
+    async def stop_waiting(self, conversation_id: str, reason: str, *, left_at: float | None = None,
+                           by: str | None = None) -> bool:
         """Out of the queue only if still waiting (atomic); False once an agent has it or it ended.
 
         For what the customer chose in the waiting room (取消排队, a callback): a press that
         arrives as an agent claims the conversation must not end the agent's conversation.
+        ``left_at``: when the customer actually left, if before now; a web chat that left the queue
+        because its page is gone (``customer_gone``) left when it was last seen, not when the grace
+        period ended. The wait recorded is the wait until then; ``removed_at`` says when the entry went.
+        ``by``: the supervisor who removed it (a gone customer's entry, ``bot.handoff.supervisor``).
         """
         entry = await self.entry(conversation_id)
         if entry is None:
             return False
         now = self.clock()
+        if left_at is None and reason == "customer_gone":
+            absence = await customer_gone(self.redis, conversation_id, entry["channel"], now)
+            left_at = absence.seen_at if absence else None
         enqueued_at = await self._abandon(keys=[keys.conversation(conversation_id), keys.queue(entry["skill"])],
                                           args=[repr(now), reason, finished_ttl_s(), conversation_id])
         if enqueued_at is None:
             return False
-        wait_s = round(now - float(as_text(enqueued_at)), 3)
+        left = now if left_at is None else min(left_at, now)
+        wait_s = round(max(0.0, left - float(as_text(enqueued_at))), 3)
+        when = {"left_at": round(left, 3), "removed_at": round(now, 3)} if left_at is not None else {}
         await self._record(conversation_id, "handoff_abandoned", entry["channel"],
-                           {"reason": reason, "skill": entry["skill"], "wait_s": wait_s})
+                           {"reason": reason, "skill": entry["skill"], "wait_s": wait_s, **when,
+                            **({"by": by} if by else {})})
         logger.info("handoff.abandoned conversation=%s reason=%s", conversation_id, reason)
         return True
+
+    async def close_unanswered(self, conversation_id: str, agent_id: str, left_at: float) -> None:
+        """The agent closes a conversation whose customer was gone before any exchange
+        (``bot.handoff.unanswered``): the slot is freed like any close, but what is recorded is the
+        customer's abandonment (``handoff_abandoned``, reason ``customer_gone``, the wait until they
+        left, and the agent), not an answer: no handle time, no disposition."""
+        now = self.clock()
+        result = await self._close(keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
+                                   args=[agent_id, repr(now), "customer_gone", finished_ttl_s(), conversation_id])
+        status = as_text(result[0])
+        if status == "not_yours":
+            raise NotYourConversation(f"{conversation_id} is held by another agent")
+        if status != "ok":
+            raise HandoffError(f"{conversation_id} is not being served (state {as_text(result[1]) or 'none'})")
+        enqueued_at, claimed_at = float(as_text(result[1])), float(as_text(result[2]))
+        entry = await self.entry(conversation_id)
+        left = min(left_at, now)
+        await self._record(conversation_id, "handoff_abandoned", entry["channel"], {
+            "reason": "customer_gone", "skill": entry["skill"], "wait_s": round(max(0.0, left - enqueued_at), 3),
+            "left_at": round(left, 3), "removed_at": round(now, 3), "agent_id": agent_id,
+            "claimed_wait_s": round(claimed_at - enqueued_at, 3)})
+        logger.info("handoff.closed_unanswered conversation=%s agent=%s", conversation_id, agent_id)
 
     async def estimated_wait(self, skill: str) -> float:
         """The wait a customer joining ``skill``'s queue now would be told."""
@@ -241,6 +294,8 @@ class HandoffQueue:
         """Take the best waiting conversation: ("ok", request), or why not, ("full", None) when the
         agent already serves their capacity or ("empty", None) when nobody waits for their groups
         (the desk tells the agent which: found by a tester, an agent at capacity was told the queue was empty).
+        A web-chat customer whose page is gone is passed over (they keep their place while the waiting
+        room's grace period lasts): found by a tester, agents were handed empty chats and "resolved" them.
 
         Atomic (one Lua script): two agents never get the same conversation, and an agent at
         capacity gets nothing. An agent unknown to the roster serves every skill group.
@@ -251,8 +306,12 @@ class HandoffQueue:
         now = self.clock()
         result = await self._claim(
             keys=[keys.agent_active(agent_id)] + [keys.queue(s) for s in skills],
-            args=[agent_id, repr(now), capacity, keys.conversation_prefix()],
+            args=[agent_id, repr(now), capacity, keys.conversation_prefix(), customer_seen_key(""),
+                  customer_pages_key(""), PAGE_SILENT_S],
         )
+        passed = int(result[-1]) if as_text(result[0]) != "full" else 0
+        if passed:
+            logger.info("handoff.claim.passed_over_gone agent=%s count=%d", agent_id, passed)
         if as_text(result[0]) != "ok":
             return as_text(result[0]), None
         conversation_id = as_text(result[1])

@@ -3,6 +3,11 @@
 Read from the same Redis the queue and the roster use, so it is true for all processes.
 Removing a stale entry ends its wait (reason ``removed_by_supervisor``: counted as removed, not as
 the customer abandoning) and hands the conversation back to the bot, which tells the customer.
+A web-chat customer who closed the page is shown ``gone`` (they keep their place for the grace period,
+but no agent is handed them, and they are not counted as waiting). A supervisor cannot hand one waiting
+customer to an agent; removing a gone customer's entry is recorded as the customer's abandonment
+(``customer_gone``, the wait until they left, ``by`` the supervisor): the customer gave up, the supervisor
+only tidied the queue.
 """
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Iterable
 
 from bot.handoff import keys
 from bot.handoff.accounts import AgentAccount
-from bot.handoff.presence import customer_last_seen
+from bot.handoff.presence import customer_last_seen, gone_among
 from bot.handoff.queue import HandoffQueue
 
 
@@ -53,16 +58,20 @@ async def queues(queue: HandoffQueue) -> list[dict]:
     shown = []
     for skill, label in rules.skills.items():
         entries = []
-        for place, conversation_id in enumerate(await queue.waiting(skill), start=1):
-            entry = await queue.entry(conversation_id)
-            if entry is None:
-                continue
+        found = [(place, await queue.entry(c)) for place, c in enumerate(await queue.waiting(skill), start=1)]
+        found = [(place, entry) for place, entry in found if entry is not None]
+        gone = await gone_among(queue.redis, [(e["conversation_id"], e["channel"]) for _, e in found], now)
+        for place, entry in found:
+            conversation_id = entry["conversation_id"]
             seen = await customer_last_seen(queue.redis, conversation_id)
             entries.append({"conversation_id": conversation_id, "position": place, "channel": entry["channel"],
                             "priority": entry["priority"], "waited_s": round(now - entry["enqueued_at"], 1),
-                            "silent_s": round(now - seen, 1) if seen else None})
-        shown.append({"skill": skill, "label": label, "waiting": len(entries),
-                      "longest_wait_s": max((e["waited_s"] for e in entries), default=0.0),
+                            "silent_s": round(now - seen, 1) if seen else None,
+                            # closed the page: keeps the place for the grace period, not handed to an agent
+                            "gone": conversation_id in gone})
+        present = [e for e in entries if not e["gone"]]
+        shown.append({"skill": skill, "label": label, "waiting": len(present), "gone": len(entries) - len(present),
+                      "longest_wait_s": max((e["waited_s"] for e in present), default=0.0),
                       "available_capacity": await queue.roster.capacity_for(skill),
                       "sla_s": rules.sla_seconds.get(skill), "entries": entries})
     return shown

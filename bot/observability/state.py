@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.handoff import keys as handoff_keys
+from bot.handoff.presence import gone_among
 from bot.ivr.call_state import LIVE_CALLS
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ MAX_ENTRIES_READ = 500  # per skill; a longer queue is its own alarm
 class StateSnapshot:
     queue_length: dict[str, int] = field(default_factory=dict)
     longest_wait_s: dict[str, float] = field(default_factory=dict)
+    queue_gone: dict[str, int] = field(default_factory=dict)
     active_calls: int | None = None
     outbox_backlog: int | None = None
     redis_up: bool = True
@@ -34,18 +36,27 @@ class StateSnapshot:
 
 
 async def read_queues(redis, snapshot: StateSnapshot, now: float) -> None:
+    """Per skill, the customers waiting and the longest wait. A web-chat customer who closed the page keeps
+    their place for the waiting room's grace period but is not waiting for anyone: counted apart, as
+    ``kefu_queue_gone`` (found by a tester: they inflated the queue and its longest wait for 2 minutes)."""
     prefix = handoff_keys.queue("")
     async for raw_key in redis.scan_iter(match=prefix + "*", count=100):
         key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
         skill = key[len(prefix):]
-        snapshot.queue_length[skill] = int(await redis.zcard(key))
-        waiting = await redis.zrange(key, 0, MAX_ENTRIES_READ - 1)
+        total = int(await redis.zcard(key))
+        members = [m.decode() if isinstance(m, bytes) else m for m in await redis.zrange(key, 0, MAX_ENTRIES_READ - 1)]
+        async with redis.pipeline(transaction=False) as pipe:
+            for member in members:
+                pipe.hmget(handoff_keys.conversation(member), ["enqueued_at", "channel"])
+            found = await pipe.execute() if members else []
+        channels = [((v[1].decode() if isinstance(v[1], bytes) else v[1]) or "") for v in found]
+        gone = await gone_among(redis, list(zip(members, channels)), now)
         oldest = now
-        for member in waiting:
-            member = member.decode() if isinstance(member, bytes) else member
-            enqueued = await redis.hget(handoff_keys.conversation(member), "enqueued_at")
-            if enqueued is not None:
+        for member, (enqueued, _) in zip(members, found):
+            if enqueued is not None and member not in gone:
                 oldest = min(oldest, float(enqueued))
+        snapshot.queue_length[skill] = total - len(gone)
+        snapshot.queue_gone[skill] = len(gone)
         snapshot.longest_wait_s[skill] = round(now - oldest, 1)
 
 
@@ -80,14 +91,18 @@ class StateCollector:
 
     def collect(self):
         s = self.snapshot
-        length = GaugeMetricFamily("kefu_queue_length", "Conversations waiting for a human, per skill",
-                                   labels=["skill"])
+        length = GaugeMetricFamily("kefu_queue_length", "Conversations waiting for a human, per skill "
+                                   "(not counting web-chat customers who closed the page)", labels=["skill"])
+        gone = GaugeMetricFamily("kefu_queue_gone", "Web-chat customers who closed the page, keeping their "
+                                 "place for the grace period, per skill", labels=["skill"])
         wait = GaugeMetricFamily("kefu_queue_longest_wait_seconds", "Wait of the longest-waiting customer",
                                  labels=["skill"])
         for skill, count in sorted(s.queue_length.items()):
             length.add_metric([skill], count)
+            gone.add_metric([skill], s.queue_gone.get(skill, 0))
             wait.add_metric([skill], s.longest_wait_s.get(skill, 0.0))
         yield length
+        yield gone
         yield wait
         if s.active_calls is not None:
             yield GaugeMetricFamily("kefu_active_calls", "Phone calls in progress (all processes)",

@@ -13,7 +13,7 @@ import re
 import redis
 
 from bot.handoff import keys as handoff_keys
-from bot.handoff.presence import customer_seen_key
+from bot.handoff.presence import presence_keys
 from bot.ivr.call_state import call_key
 from bot.ivr.line import call_id_of
 from bot.redis_text import as_text
@@ -34,7 +34,7 @@ def _glob_escape(text: str) -> str:
 def conversation_keys(client: redis.Redis, conversation_id: str) -> list[str]:
     """The keys holding this conversation that exist now."""
     named = [*tracker_keys(conversation_id), handoff_keys.conversation(conversation_id),
-             f"{VERIFY_PREFIX}:code:{conversation_id}", customer_seen_key(conversation_id)]
+             f"{VERIFY_PREFIX}:code:{conversation_id}", *presence_keys(conversation_id)]
     patterns = [_glob_escape(handoff_keys.conversation(conversation_id)) + ":*"]
     call_id = call_id_of(conversation_id)
     if call_id:

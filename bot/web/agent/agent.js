@@ -53,10 +53,11 @@
     data.queues.forEach(function (q) {
       var box = el("div", "queue");
       box.setAttribute("data-skill", q.skill);
-      box.appendChild(el("div", "queue-head", t("queue_line", { label: q.label, waiting: q.waiting, wait_minutes: Math.ceil(q.estimated_wait_s / 60) })));
+      box.appendChild(el("div", "queue-head", t("queue_line", { label: q.label, waiting: q.waiting, wait_minutes: Math.ceil(q.estimated_wait_s / 60) }) + (q.gone ? t("queue_line_gone", { gone: q.gone }) : "")));
       q.entries.forEach(function (entry) {
         var late = q.sla_s && entry.waited_s > q.sla_s;
-        box.appendChild(el("div", "entry" + (late ? " late" : ""), t("queue_entry", { position: entry.position, channel: t("channel_" + entry.channel), priority: entry.priority, waited: minutes(entry.waited_s) })));
+        // A customer who closed the page keeps the place for a while but is not handed to anyone.
+        box.appendChild(el("div", "entry" + (late ? " late" : "") + (entry.gone ? " gone" : ""), t("queue_entry", { position: entry.position, channel: t("channel_" + entry.channel), priority: entry.priority, waited: minutes(entry.waited_s) }) + (entry.gone ? t("queue_entry_gone") : "")));
       });
       queues.appendChild(box);
     });
@@ -65,7 +66,8 @@
     data.serving_entries.forEach(function (entry) {
       var id = entry.conversation_id;
       var who = entry.customer_name || entry.phone_masked || t("serving_unknown_customer");
-      var item = el("li"); var open = el("button", "link", t("serving_entry", { who: who, channel: t("channel_" + entry.channel), priority: entry.priority, waited: minutes(entry.waited_s) }));
+      var item = el("li"); var open = el("button", "link" + (entry.customer_left_at ? " offline" : ""), t("serving_entry", { who: who, channel: t("channel_" + entry.channel), priority: entry.priority, waited: minutes(entry.waited_s) }) + (entry.customer_left_at ? t("customer_offline_mark") : ""));
+      if (id === current) { showOffline(entry.customer_left_at); }
       open.type = "button"; open.setAttribute("data-conversation", id);
       if (id === current) { open.setAttribute("aria-current", "true"); }
       open.addEventListener("click", function () { openConversation(id); });
@@ -96,6 +98,11 @@
     if (!transfer.options.length) {
       Object.keys(data.skills).forEach(function (skill) { var o = el("option", null, data.skills[skill]); o.value = skill; transfer.appendChild(o); });
     }
+  }
+  /** The customer closed the page or lost the connection (time they left, or null while they are there). */
+  function showOffline(leftAt) {
+    $("customer-offline").hidden = !leftAt;
+    $("customer-offline").textContent = leftAt ? t("customer_offline", { time: common.clock(new Date(leftAt * 1000)) }) : "";
   }
   // A work item's number arrives masked, like the packet's; 显示 opens it (recorded) and it stays open.
   var revealedPhones = {};
@@ -159,6 +166,7 @@
     $("conversation").hidden = false;
     $("conversation-channel").textContent = t("channel_" + view.channel);
     $("summary").textContent = view.summary || "";
+    showOffline(view.customer_left_at);
     var transfers = $("transfers"); clear(transfers);  // who handed the customer to this group, and why
     (view.transfers || []).forEach(function (h) {
       transfers.appendChild(el("li", null, t("transfer_item", { agent_name: h.agent_name || h.agent_id,
@@ -294,7 +302,7 @@
     api("POST", "conversations/" + encodeURIComponent(current) + "/close", { disposition: disposition, skill: $("transfer-skill").value, note: $("close-note").value, phone: $("callback-phone").value })
       .then(function (result) {
         $("close-note").value = ""; $("callback-phone").value = ""; $("close-confirm").hidden = true; endConversation(); showError(null);
-        $("desk-info").textContent = result.ticket_id && disposition !== "resolved" ? t("closed_with_ticket", { ticket_id: result.ticket_id }) : t("closed_" + disposition);
+        $("desk-info").textContent = result.customer_gone ? t("closed_customer_gone") : result.ticket_id && disposition !== "resolved" ? t("closed_with_ticket", { ticket_id: result.ticket_id }) : t("closed_" + disposition);
       }).catch(showError);
   }
 

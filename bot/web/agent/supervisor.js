@@ -74,7 +74,7 @@
           api("POST", "supervisor/queue/" + encodeURIComponent(e.conversation_id) + "/remove").then(refresh).catch(showError);
         });
         var tr = row([t("col_position") + " " + e.position, t("channel_" + e.channel), t("col_waited") + " " + minutes(e.waited_s),
-          e.silent_s === null ? "-" : t("col_silent") + " " + t("silent_ago", { time: minutes(e.silent_s) }), remove]);
+          e.gone ? t("col_gone") : e.silent_s === null ? "-" : t("col_silent") + " " + t("silent_ago", { time: minutes(e.silent_s) }), remove]);
         tr.setAttribute("data-conversation", e.conversation_id);
         table.appendChild(tr);
       });

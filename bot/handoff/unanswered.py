@@ -1,0 +1,41 @@
+"""A conversation an agent took whose customer was already gone: no answer, whatever the agent closes it as.
+
+Found by a tester: web-chat customers who had closed the page were handed to agents, who greeted
+nobody and closed the chats as 已解决; the record counted them answered and resolved (abandonment 11 %
+instead of 33 %) and each got a follow-up ledger item. The claim now passes over customers who are
+gone, but a page can go without the server knowing yet (a lost signal is noticed at the Socket.IO ping
+timeout), so the close checks the recorded facts again.
+
+The rule (web chat only: no other channel tells whether the customer is there): the customer is gone
+now (no open page, ``bot.handoff.presence``), showed no sign of life after the claim (no ping of an
+open page, no message) and wrote nothing in the conversation after the claim. The page's disconnect
+is not a sign of life: a lost connection is noticed late. A customer who left right after the claim
+without a word is counted the same way: nothing was exchanged.
+"""
+from __future__ import annotations
+
+from bot.handoff.conversations import RasaConversations
+from bot.handoff.presence import Absence, customer_gone
+from bot.handoff.queue import HandoffQueue
+
+
+async def gone_before_any_exchange(queue: HandoffQueue, conversations: RasaConversations,
+                                   entry: dict) -> Absence | None:
+    """The customer's absence when the conversation ``entry`` (claimed) never reached them; else None."""
+    claimed_at = entry.get("claimed_at")
+    if claimed_at is None:
+        return None
+    absence = await customer_gone(queue.redis, entry["conversation_id"], entry["channel"], queue.clock())
+    if absence is None or (absence.alive_at is not None and absence.alive_at > claimed_at):
+        return None
+    events = await conversations.events(entry["conversation_id"])
+    if any(e.get("event") == "user" and float(e.get("timestamp") or 0) > claimed_at for e in events):
+        return None
+    return absence
+
+
+async def customer_left_at(queue: HandoffQueue, entry: dict) -> float | None:
+    """When the customer of a conversation an agent holds left, while they are gone (the desk shows them
+    offline); None while they are there, or on a channel that cannot tell."""
+    absence = await customer_gone(queue.redis, entry["conversation_id"], entry["channel"], queue.clock())
+    return round(absence.seen_at, 3) if absence else None
