@@ -18,6 +18,7 @@
   var TYPING_TIMEOUT_MS = 30000;
   var MESSAGE_LIMIT = 2000;           // the webchat channel's max_message_chars (credentials.yml)
   var PRESENCE_INTERVAL_MS = 20000;   // tells the waiting room this tab is still open
+  var SENDING_NOTE_AFTER_MS = 1500;   // an ack slower than this shows "sending" under the bubble
 
   var strings = {};
   var log, typing, statusEl, input;
@@ -375,7 +376,14 @@
         if (error || (reply && reply.ok === false && reply.reason === "no_session")) { markState(item.id, "retrying"); }
         else { settle(item.id); delete secrets[item.id]; }  // taken, taken before, or refused for good (the page was told why)
       });
-    markState(item.id, sent ? "sending" : "retrying");
+    if (!sent) { markState(item.id, "retrying"); return; }
+    // "Sending" only when the ack is slow: a note on every message would flash, and the log (a live
+    // region) would read it out each time.
+    window.setTimeout(function () {
+      var waiting = pendingList().some(function (p) { return p.id === item.id; });
+      var note = log.querySelector('.msg-state[data-for="' + item.id + '"]');
+      if (waiting && !note) { markState(item.id, "sending"); }
+    }, SENDING_NOTE_AFTER_MS);
   }
   function deliverPending() { pendingList().forEach(deliver); }
 
