@@ -57,3 +57,42 @@ def test_a_message_sent_without_signal_says_so_and_arrives_once_when_the_signal_
     assert said_by_customer(running_kefu, session_id, TYPED) == 1, "taken once"
     # Screen readers hear the connection's changes too.
     assert status.get_attribute("role") == "status" and status.get_attribute("aria-live") == "polite"
+
+
+def test_a_queued_phone_dropped_while_away_is_told_so_on_return_and_can_queue_again(phone_behind_cut, running_kefu):
+    """Mobile tester: a queued customer gone past the grace period was dropped silently, and the page
+    back in coverage still showed the old place. The grace (10 minutes) is aged here in Redis rather
+    than waited for: the waiting room's own rule then runs as in production."""
+    import redis
+    import time
+
+    from bot.handoff import keys
+    from bot.handoff.presence import customer_seen_key
+
+    cut, page = phone_behind_cut
+    session_id = page.evaluate("window.kefuChat.session()")
+    page.get_by_placeholder("请输入您的问题").fill("转人工")
+    page.keyboard.press("Enter")
+    page.locator(".replies button", has_text="取消排队").first.wait_for(timeout=30000)
+
+    cut.blackhole()
+    client = redis.Redis.from_url(running_kefu.redis_url)
+    conversation = keys.conversation(session_id)
+
+    def away_for_long() -> bool:  # overwrites the server's own "seen" at the socket's timeout too
+        if client.hget(conversation, "state") != b"waiting":
+            return True
+        long_ago = time.time() - 3600
+        client.hset(conversation, mapping={"waiting_since": long_ago, "last_user_at": long_ago})
+        client.set(customer_seen_key(session_id), repr(long_ago))
+        return False
+
+    wait_for(away_for_long, timeout=40, interval=1.0)
+    client.close()
+
+    cut.restore()
+    told = page.locator(".msg.bot", has_text="已为您退出人工排队")
+    told.wait_for(timeout=30000)
+    assert page.locator(".replies button", has_text="取消排队").first.is_disabled(), "the old place is spent"
+    page.get_by_role("button", name="重新排队").click()
+    page.locator(".replies button:enabled", has_text="取消排队").first.wait_for(timeout=30000)
