@@ -110,6 +110,10 @@ class Settings:
     desk_login_max_failures: int = 5
     desk_login_lockout_s: int = 900
     tracker_expiry_s: int = 30 * 24 * 3600
+    # The web chat's Socket.IO heartbeat (bot/channels/webchat.py): the page counts its connection dead
+    # after interval + timeout without a ping, the server after as long without a pong.
+    webchat_ping_interval_s: float = 25.0
+    webchat_ping_timeout_s: float = 20.0
     queue_record_expiry_s: int = 7 * 24 * 3600
     caller_clip_expiry_s: int = 7 * 24 * 3600  # a phone caller's untranscribed turns (bot/ivr/caller_clips.py)
     voice_message_expiry_s: int = 7 * 24 * 3600  # a voice message's recording, after its work item is done
@@ -221,6 +225,8 @@ def from_environment(environ: dict | None = None) -> Settings:
         desk_login_max_failures=int(env.get("KEFU_DESK_LOGIN_MAX_FAILURES", "5")),
         desk_login_lockout_s=int(env.get("KEFU_DESK_LOGIN_LOCKOUT_SECONDS", "900")),
         tracker_expiry_s=int(env.get("KEFU_TRACKER_EXPIRY_SECONDS", str(30 * 24 * 3600))),
+        webchat_ping_interval_s=float(env.get("KEFU_WEBCHAT_PING_INTERVAL_S", "25")),
+        webchat_ping_timeout_s=float(env.get("KEFU_WEBCHAT_PING_TIMEOUT_S", "20")),
         queue_record_expiry_s=int(env.get("KEFU_QUEUE_RECORD_EXPIRY_SECONDS", str(7 * 24 * 3600))),
         caller_clip_expiry_s=int(env.get("KEFU_CALLER_CLIP_EXPIRY_SECONDS", str(7 * 24 * 3600))),
         voice_message_expiry_s=int(env.get("KEFU_VOICE_MESSAGE_EXPIRY_SECONDS", str(7 * 24 * 3600))),

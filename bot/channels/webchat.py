@@ -13,12 +13,24 @@ widgets keep working against Kefu. Messages Kefu adds, all as ``bot_uttered``:
   waiting room's buttons shown earlier no longer apply;
 * ``{"custom": {"kind": "queue_left"}}`` — with the message of a request taken out of the queue (a
   supervisor's 移出队列, a timeout): the waiting room's buttons shown earlier no longer apply either;
-* ``{"custom": {"kind": "notice", "reason": "rate_limited" | "too_long"}}`` — the page explains.
+* ``{"custom": {"kind": "notice", "reason": "rate_limited" | "too_long"}}`` — the page explains;
+* ``{"custom": {"kind": "agent_left"}}`` — with the hand-back after an agent closed: the assistant
+  answers again (the page shows no assistant typing dots while an agent holds the conversation);
+* ``"input": "proof"`` on the parts of a message asking for an SMS code or the service password
+  (``secret_answers.PROOF_PROMPTS``): the page offers a numeric keypad with one-time-code autofill and
+  masks the answer in its bubble and its stored history.
 
 Every part of an assistant's or agent's message carries ``timestamp``, its event's time in the
 conversation. A page that resumes a session sends the latest one it received as ``seen_at`` in
 ``session_request``, and is sent again what was said after it: an agent's words written while the
 page was closed reach the customer when they come back (found by a tester: they were lost).
+
+Delivery (``webchat_delivery``): a ``user_uttered`` carrying ``client_id`` and asking for a Socket.IO
+ack is acknowledged once accepted — ``{"ok": true}``, ``{"ok": true, "duplicate": true}`` for a
+resend already taken, ``{"ok": false, "reason": ...}`` for one refused for good (too long, rate
+limited, no session) — and taken once per conversation however often the page resends it.
+The heartbeat (``KEFU_WEBCHAT_PING_INTERVAL_S`` / ``_TIMEOUT_S``) reaches the page in Engine.IO's
+open packet: the page counts the connection dead after interval + timeout without a ping.
 
 Security: session ids are issued and signed by the server (``webchat_sessions``): a page resumes
 only an id it was given, never one it picked (a phone number, or another customer's id). Client
@@ -26,6 +38,7 @@ metadata is dropped, messages are size- and rate-limited per session.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextvars import ContextVar
@@ -42,11 +55,13 @@ from socketio import AsyncManager, AsyncRedisManager, AsyncServer
 
 from bot.channels import ChannelConfigError
 from bot.channels import webchat_sessions as sessions
+from bot.channels.webchat_delivery import client_id_of, first_delivery, forget_delivery
 from bot.channels.guard import ChannelGuard
 from bot.channels.help_page import WEB_DIR as HELP_DIR, help_response
 from bot.channels.media_route import media_response
 from bot.redis_reconnect import reconnecting
 from bot.security.launch import kefu_origins
+from bot.security.secret_answers import PROOF_PROMPTS
 from bot.security.secrets import get_secrets
 from bot.handoff.presence import page_alive, page_closed
 from bot.settings import Settings, get_settings
@@ -63,6 +78,8 @@ CHAT_PAGE_CSP = (
 
 # The timestamp of the bot event being sent, for each part it is sent as (task-local: sends interleave).
 _SENDING_AT: ContextVar[Optional[float]] = ContextVar("webchat_sending_at", default=None)
+# Whether the message being sent asks for an SMS code or the service password (its parts say ``"input": "proof"``).
+_ASKS_PROOF: ContextVar[bool] = ContextVar("webchat_asks_proof", default=False)
 
 
 class WebChatOutput(SocketIOOutput):
@@ -74,15 +91,19 @@ class WebChatOutput(SocketIOOutput):
 
     async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
         token = _SENDING_AT.set(message.get("timestamp"))
+        proof = _ASKS_PROOF.set(message.get("utter_action") in PROOF_PROMPTS)
         try:
             await super().send_response(recipient_id, message)
         finally:
             _SENDING_AT.reset(token)
+            _ASKS_PROOF.reset(proof)
 
     async def _send_message(self, recipient_id: Text, response: Any) -> None:
         sending_at = _SENDING_AT.get()
         if sending_at is not None and isinstance(response, dict):
             response = {**response, "timestamp": sending_at}
+        if _ASKS_PROOF.get() and isinstance(response, dict):
+            response = {**response, "input": "proof"}
         await super()._send_message(recipient_id, response)
 
     async def send_text_with_buttons(
@@ -211,19 +232,26 @@ class WebChatInput(SocketIOInput):
         self.cors_allowed_origins = kefu_origins(self.settings) if cors_allowed_origins is None else cors_allowed_origins
         self.guard = ChannelGuard(settings.redis.url, "kefu:webchat")
         self._presence_redis = None
+        self._processing: set = set()  # messages being handled after their ack (kept from the GC)
 
-    async def customer_seen(self, session_id: str, sid: str, *, closed: bool = False) -> None:
-        """The page ``sid`` is open (or just closed): the waiting room's grace period counts from here,
-        and a customer with no open page is not handed to an agent (``bot.handoff.presence``)."""
+    def redis(self):
+        """This worker's Redis client for presence and de-duplication; None without a shared Redis."""
         if not self.settings.redis.url:
-            return
+            return None
         if self._presence_redis is None:
             import redis.asyncio as redis
 
             self._presence_redis = redis.from_url(self.settings.redis.url, **reconnecting())
+        return self._presence_redis
+
+    async def customer_seen(self, session_id: str, sid: str, *, closed: bool = False) -> None:
+        """The page ``sid`` is open (or just closed): the waiting room's grace period counts from here,
+        and a customer with no open page is not handed to an agent (``bot.handoff.presence``)."""
+        if self.redis() is None:
+            return
         try:
             mark = page_closed if closed else page_alive
-            await mark(self._presence_redis, session_id, sid, time.time())
+            await mark(self.redis(), session_id, sid, time.time())
         except RedisError as error:  # the grace period only starts later; the chat itself goes on
             logger.warning("webchat.presence.unknown session=%s error=%s", session_id, type(error).__name__)
 
@@ -241,12 +269,37 @@ class WebChatInput(SocketIOInput):
         if missed:
             logger.info("webchat.session.replayed session=%s messages=%d", session_id, len(missed))
 
+    async def take_once(self, session_id: str, client_id: str) -> bool:
+        """True unless this conversation's message ``client_id`` was taken already (by any worker)."""
+        client = self.redis()
+        if client is None:
+            return True  # one process without Redis (a unit test): nothing to share
+        try:
+            return await first_delivery(client, session_id, client_id)
+        except RedisError as error:  # better a rare double than a lost message
+            logger.warning("webchat.delivery.unchecked session=%s error=%s", session_id, type(error).__name__)
+            return True
+
+    async def process(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage,
+                      client_id: Optional[str]) -> None:
+        try:
+            await on_new_message(message)
+        except Exception:  # noqa: BLE001 - logged; a resend of the same message may go through again
+            logger.exception("webchat.message.failed session=%s", message.sender_id)
+            if client_id and self.redis() is not None:
+                try:
+                    await forget_delivery(self.redis(), message.sender_id, client_id)
+                except RedisError:
+                    pass
+
     def get_output_channel(self) -> Optional["WebChatOutput"]:
         return WebChatOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins,
-                          max_http_buffer_size=self.max_frame_bytes, client_manager=rooms_across_workers(self.settings))
+                          max_http_buffer_size=self.max_frame_bytes, client_manager=rooms_across_workers(self.settings),
+                          ping_interval=self.settings.webchat_ping_interval_s,
+                          ping_timeout=self.settings.webchat_ping_timeout_s)
         self.sio = sio
         webhook = ChatPageBlueprint(sio, self.socketio_path, self.settings, "webchat_webhook", __name__)
 
@@ -292,28 +345,40 @@ class WebChatInput(SocketIOInput):
                 await self.customer_seen(session["session_id"], sid, closed=True)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
-        async def handle_message(sid: Text, data: Any) -> None:
+        async def handle_message(sid: Text, data: Any) -> Dict[Text, Any]:
+            """Returns the ack (sent when the page asked for one): see the module docstring."""
             session = await sio.get_session(sid, namespace=self.namespace)
             session_id = session.get("session_id")
             if not isinstance(data, dict) or not session_id or data.get("session_id") not in (None, session_id):
                 logger.warning("webchat.message.rejected reason=no_session sid=%s", sid)
-                return
+                return {"ok": False, "reason": "no_session"}  # the page asks for its session and resends
             text = data.get("message")
             if not isinstance(text, str):
                 logger.warning("webchat.message.rejected reason=not_text session=%s", session_id)
-                return
+                return {"ok": False, "reason": "not_text"}
             output = WebChatOutput(sio, self.bot_message_evt)
             if len(text) > self.max_message_chars:
                 logger.info("webchat.message.too_long session=%s chars=%d", session_id, len(text))
                 await output.send_custom_json(session_id, {"kind": "notice", "reason": "too_long"})
-                return
+                return {"ok": False, "reason": "too_long"}
+            client_id = client_id_of(data)
+            if client_id and not await self.take_once(session_id, client_id):
+                logger.info("webchat.message.duplicate session=%s", session_id)
+                return {"ok": True, "duplicate": True}
             if not await self.guard.allow(session_id, self.messages_per_minute, 60):
                 logger.info("webchat.message.rate_limited session=%s", session_id)
                 await output.send_custom_json(session_id, {"kind": "notice", "reason": "rate_limited"})
-                return
+                return {"ok": False, "reason": "rate_limited"}
             logger.debug("webchat.message.received session=%s", session_id)
             await self.customer_seen(session_id, sid)  # a page that writes is open (widgets without session_alive)
-            await on_new_message(UserMessage(text, output, session_id, input_channel=self.name(),
-                                             metadata={"channel": self.name()}))
+            message = UserMessage(text, output, session_id, input_channel=self.name(),
+                                  metadata={"channel": self.name()})
+            # Acknowledged now, handled after: the ack must not wait for the model's turn, or a slow
+            # turn would look like a lost connection to the page. python-socketio runs every event
+            # in a task of its own anyway (async_handlers), so this keeps the order it had.
+            task = asyncio.ensure_future(self.process(on_new_message, message, client_id))
+            self._processing.add(task)
+            task.add_done_callback(self._processing.discard)
+            return {"ok": True}
 
         return webhook

@@ -331,7 +331,9 @@ class Desk:
         if ticket_id and disposition in ("ticket", "callback"):  # the customer keeps the number to follow up
             await self.conversations.utter(conversation_id, f"utter_agent_closed_with_{disposition}",
                                            ticket_id=ticket_id, **told)
-        await self.conversations.resume(conversation_id, "utter_agent_handback")
+        # The web chat's marker: the assistant answers again, so the page shows its typing dots again.
+        left = {"custom": {"kind": "agent_left"}} if entry["request"].channel == "webchat" else {}
+        await self.conversations.resume(conversation_id, "utter_agent_handback", **left)
         if disposition == "resolved":
             await self._ask_csat(agent_id, conversation_id, entry["request"].channel)
         return {"ticket_id": ticket_id}

@@ -32,7 +32,7 @@ class WaitingRoomSettings:
 def parse_waiting_room(raw: dict) -> WaitingRoomSettings:
     try:
         return WaitingRoomSettings(
-            webchat_gone_grace_s=float(raw.get("webchat_gone_grace_s", 120)),
+            webchat_gone_grace_s=float(raw.get("webchat_gone_grace_s", 600)),
             rest_silence_grace_s=float(raw.get("rest_silence_grace_s", 900)),
             callback_within_hours=float(raw.get("callback_within_hours", 2)),
             phone_pattern=re.compile(str(raw.get("phone_pattern", r"^1[3-9]\d{9}$"))),

@@ -13,7 +13,8 @@ still parses them) and answers them:
 * queue notices go out only when the place or the estimate changes; with no agent available for
   the skill the customer is told so and offered a callback or a message;
 * a web chat whose page is gone, or a REST conversation silent, for longer than the grace
-  period in ``content/waiting_room.yml`` leaves the queue (abandoned);
+  period in ``content/waiting_room.yml`` leaves the queue (abandoned); the web chat is told so
+  when its page comes back, and offered to queue again or book a callback;
 * conversations held by an agent who was removed, or whose desk has stopped checking in, go back to
   the queue first (``bot.handoff.departures``, every few seconds), so this tick tells them their place.
 
@@ -150,7 +151,13 @@ class WaitingRoom:
         reason = "customer_gone" if entry["channel"] == "webchat" else "customer_silent"
         if not await self.queue.stop_waiting(conversation_id, reason):
             return True  # an agent took it meanwhile: not this loop's any more
-        await self.conversations.resume(conversation_id, None)
+        if entry["channel"] == "webchat":
+            # Said into the conversation, so the page gets it when it comes back (the replay after
+            # seen_at): a phone that was in a pocket learns it left the queue and can rejoin, rather than
+            # seeing its old place (mobile tester, finding 2). Its marker greys out the waiting room's buttons.
+            await self.conversations.resume(conversation_id, "utter_queue_left_away", **left_queue_marker("webchat"))
+        else:
+            await self.conversations.resume(conversation_id, None)
         logger.info("handoff.watcher.left_silently conversation=%s reason=%s", conversation_id, reason)
         return True
 

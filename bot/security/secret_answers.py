@@ -20,6 +20,13 @@ from rasa.shared.core.events import AllSlotsReset, Event, Restarted, SessionStar
 from bot.handoff.masking import AWAITING_PROOF, PROOF, PROOF_SHOWN
 
 AWAITING_SLOT = "awaiting"
+# The responses that ask for proof (they go with ``awaiting`` = verification_code). The web chat marks
+# them so the page opens a numeric keypad with SMS-code autofill and masks the answer on screen and in
+# its sessionStorage (mobile tester: the password stayed readable in the bubble, on a bus).
+PROOF_PROMPTS = frozenset({
+    "utter_verification_code_sent", "utter_verification_code_sent_to_account",
+    "utter_verification_password_only", "utter_verification_wrong", "utter_verification_password_paused",
+})
 
 
 def storage_forms(events: Sequence[Event], first: int = 0) -> list[dict[str, Any]]:

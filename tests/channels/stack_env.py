@@ -48,6 +48,9 @@ def channel_environment(tmp_root: Path, project_root: Path, environ: dict) -> di
         "WECHAT_APP_SECRET": WECHAT_APP_SECRET,
         "WECHAT_AES_KEY": WECHAT_AES_KEY,
         "WECHAT_API_BASE_URL": f"http://127.0.0.1:{free_port()}",
+        # A short web-chat heartbeat: a cut signal is noticed within 8 s, not 45 (test_webchat_delivery_*).
+        "KEFU_WEBCHAT_PING_INTERVAL_S": "4",
+        "KEFU_WEBCHAT_PING_TIMEOUT_S": "4",
     }
     if not environ.get("VOSK_MODEL_PATH"):
         env["WECHAT_ASR_ENGINE"] = SCRIPTED_ASR

@@ -104,3 +104,18 @@ def test_every_ui_string_comes_from_the_content_file(running_kefu):
     for source in web.iterdir():
         text = source.read_text(encoding="utf-8")
         assert not any("\u4e00" <= ch <= "\u9fff" for ch in text), f"Chinese text in {source.name}"
+
+
+def test_no_assistant_typing_dots_while_an_agent_serves(page):
+    """Mobile tester: "小服正在输入…" showed for 30 s after each message while a person served."""
+    page.evaluate("m => window.kefuChat.receive(m)", {"text": "您好，我是人工客服。",
+                                                     "custom": {"kind": "agent_joined", "agent_name": "王芳"}})
+    page.get_by_placeholder("请输入您的问题").fill("好的，我等一下")
+    page.keyboard.press("Enter")
+    page.locator(".msg.user", has_text="我等一下").wait_for()
+    assert page.locator("#typing").is_hidden()
+
+    page.evaluate("m => window.kefuChat.receive(m)", {"text": "人工服务已结束。", "custom": {"kind": "agent_left"}})
+    page.get_by_placeholder("请输入您的问题").fill("还有一个问题")
+    page.keyboard.press("Enter")
+    page.locator("#typing").wait_for(state="visible", timeout=5000)  # the assistant answers again

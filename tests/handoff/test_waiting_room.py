@@ -220,6 +220,28 @@ async def test_closed_web_chats_and_silent_rest_clients_leave_after_the_grace_pe
     assert {"customer_gone", "customer_silent"} <= reasons
 
 
+async def test_a_phone_away_for_minutes_keeps_its_place_and_is_told_when_it_was_dropped(room, queue, clock, settings):
+    """Mobile tester: a queued customer who switched to WeChat (iOS stops the page) for 2-3 minutes
+    was dropped silently, and the page back in the chat still showed the old place."""
+    await agent_available(queue)
+    await wait_in_line(queue, "pocket")
+    await room.visit("pocket")
+    await mark_customer_seen(queue.redis, "pocket", clock())  # the page's last ping, then the app switch
+    for _ in range(15):  # five minutes in another app
+        clock.advance(20)
+        await queue.roster.heartbeat("a1")
+        await room.visit("pocket")
+    assert await queue.position("pocket") is not None, "a few minutes away keep the place in line"
+
+    clock.advance(settings.webchat_gone_grace_s)
+    await queue.roster.heartbeat("a1")
+    await room.visit("pocket")
+    assert await queue.position("pocket") is None
+    assert room.conversations.resumed["pocket"] == "utter_queue_left_away", "told, with 重新排队 / 预约回电"
+    said = dict(room.conversations.said["pocket"])
+    assert said["utter_queue_left_away"].get("custom") == {"kind": "queue_left"}, "old waiting-room buttons greyed"
+
+
 async def test_a_left_message_that_sounds_like_a_callback_request_is_still_the_message(room, queue, clock):
     await agent_available(queue)
     await wait_in_line(queue, "c7", customer={"id": 1, "phone": "13800000001"})

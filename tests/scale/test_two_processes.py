@@ -92,3 +92,22 @@ async def test_web_chat_on_process_a_receives_the_agent_message_sent_through_b(t
         assert messages
     finally:
         await client.close()
+
+
+async def test_a_web_chat_message_resent_to_the_other_process_is_taken_once(two_processes):
+    """The page resends an unacknowledged message after reconnecting, maybe to another process
+    (bot/channels/webchat_delivery.py): the de-duplication lives in Redis, not in one process's memory."""
+    stack, (url_a, url_b) = two_processes
+    first, second = ChatClient(url_a, ["websocket"]), ChatClient(url_b, ["websocket"])
+    try:
+        session_id = await first.connect()
+        message = {"message": "我家电视没信号", "session_id": session_id, "client_id": uuid.uuid4().hex}
+        assert await first.sio.call("user_uttered", message, timeout=10) == {"ok": True}
+        await first.replies_until(lambda m: bool(m.get("text")))
+        await first.close()
+        assert await second.connect(session_id) == session_id
+        assert await second.sio.call("user_uttered", message, timeout=10) == {"ok": True, "duplicate": True}
+        events = await asyncio.to_thread(transcript, stack, url_b, session_id)
+        assert user_texts(events).count(message["message"]) == 1
+    finally:
+        await second.close()

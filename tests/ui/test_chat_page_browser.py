@@ -140,3 +140,33 @@ def test_the_next_person_at_a_shared_pc_does_not_see_the_last_customers_chat(pho
     following.get_by_text("在线", exact=True).wait_for(timeout=15000)
     assert following.locator(".msg.user").count() == 0
     assert following.evaluate(stored) == []
+
+
+def test_a_screen_reader_hears_who_said_what(phone):
+    """Mobile tester: the log's announcements ran the customer's and the assistant's words together."""
+    type_message(phone, "电视没信号")
+    phone.locator(".msg.bot").nth(1).wait_for(timeout=30000)
+    spoken = phone.evaluate("""() => Array.from(document.querySelectorAll('#log > .speaker, #log > .msg'))
+        .map(n => n.classList.contains('speaker') ? '[' + n.textContent + ']' : n.className)""")
+    assert spoken[:4] == ["[小服]", "msg bot", "[我]", "msg user"], spoken
+    assert spoken[4] == "[小服]", "the answer is announced as the assistant's"
+    assert phone.locator(".msg.user").last.inner_text() == "电视没信号", "the bubble keeps only what was said"
+
+
+def test_the_service_password_gets_a_keypad_and_is_masked_on_screen_and_in_storage(phone):
+    """Mobile tester: the password stayed readable in the bubble and in sessionStorage, typed on the
+    full Chinese keyboard with no SMS-code autofill."""
+    phone.locator(".replies button", has_text="查话费").click()
+    phone.locator(".msg.bot", has_text="手机号").wait_for(timeout=30000)
+    box = phone.get_by_placeholder("请输入您的问题")
+    assert box.get_attribute("inputmode") is None
+    type_message(phone, "13800000001")
+    phone.locator(".msg.bot", has_text="服务密码").wait_for(timeout=30000)
+    assert box.get_attribute("inputmode") == "numeric" and box.get_attribute("autocomplete") == "one-time-code"
+
+    type_message(phone, "135790")
+    assert phone.locator(".msg.user").last.inner_text() == "\u2022" * 6
+    phone.locator(".msg.bot", has_text="余额").first.wait_for(timeout=30000)  # the real answer was verified
+    assert "135790" not in phone.evaluate("JSON.stringify(Object.assign({}, sessionStorage))")
+    assert "135790" not in phone.locator("#log").inner_text()
+    assert box.get_attribute("inputmode") is None, "the keypad is for the answer only"

@@ -1,8 +1,7 @@
 /*
  * Kefu web chat. No build step, no third-party code.
  *
- * Transport: a minimal Socket.IO v5 client over an Engine.IO v4 WebSocket
- * ("0" open, "40" namespace connect, "42[event,data]" events, "2"/"3" ping/pong).
+ * Transport: socket.js (a minimal Socket.IO v5 client, loaded first).
  * Protocol: the Rasa web-chat one (session_request/session_confirm, user_uttered/bot_uttered).
  * Every string shown to people comes from /chat/ui/webchat.zh.json; every message text is
  * inserted with textContent, never as HTML.
@@ -13,10 +12,12 @@
   var SESSION_KEY = "kefu.webchat.session";
   var HISTORY_KEY = "kefu.webchat.history";
   var SEEN_KEY = "kefu.webchat.seen_at";   // the latest server message's timestamp this page received
+  var PENDING_KEY = "kefu.webchat.pending"; // sent, not yet acknowledged: [{id, payload}] (webchat_delivery.py)
   var HISTORY_LIMIT = 200;
   var TYPING_TIMEOUT_MS = 30000;
   var MESSAGE_LIMIT = 2000;           // the webchat channel's max_message_chars (credentials.yml)
   var PRESENCE_INTERVAL_MS = 20000;   // tells the waiting room this tab is still open
+  var SENDING_NOTE_AFTER_MS = 1500;   // an ack slower than this shows "sending" under the bubble
 
   var strings = {};
   var log, typing, statusEl, input;
@@ -65,7 +66,7 @@
   }
   function forgetLegacyStorage() {
     try {
-      [SESSION_KEY, HISTORY_KEY, SEEN_KEY].forEach(function (key) { window.localStorage.removeItem(key); });
+      [SESSION_KEY, HISTORY_KEY, SEEN_KEY, PENDING_KEY].forEach(function (key) { window.localStorage.removeItem(key); });
     } catch (e) { /* storage unavailable */ }
   }
   function remember(entry) {
@@ -73,55 +74,6 @@
     history.push(entry);
     save(HISTORY_KEY, history.slice(-HISTORY_LIMIT));
   }
-
-  // ---- Socket.IO over Engine.IO v4 (websocket only) ------------------------
-  function Socket(onEvent, onState) {
-    this.onEvent = onEvent;
-    this.onState = onState;
-    this.ws = null;
-    this.connected = false;
-    this.retry = 0;
-    this.queue = [];
-  }
-  Socket.prototype.open = function () {
-    var self = this;
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var ws = new WebSocket(scheme + window.location.host + "/socket.io/?EIO=4&transport=websocket");
-    self.ws = ws;
-    ws.onmessage = function (event) { self.packet(String(event.data)); };
-    ws.onclose = function () {
-      self.connected = false;
-      self.onState("offline");
-      var delay = Math.min(10000, 500 * Math.pow(2, self.retry++));
-      window.setTimeout(function () { self.open(); }, delay);
-    };
-    ws.onerror = function () { try { ws.close(); } catch (e) { /* closing anyway */ } };
-  };
-  Socket.prototype.packet = function (data) {
-    var type = data.charAt(0);
-    if (type === "0") { this.ws.send("40"); return; }            // engine open -> connect "/"
-    if (type === "2") { this.ws.send("3"); return; }             // ping -> pong
-    if (type !== "4") { return; }
-    var sioType = data.charAt(1);
-    if (sioType === "0") {                                       // namespace connected
-      this.connected = true;
-      this.retry = 0;
-      this.onState("online");
-      this.onEvent("connect", null);
-      while (this.queue.length) { this.ws.send(this.queue.shift()); }
-    } else if (sioType === "2") {                                // event
-      var body;
-      try { body = JSON.parse(data.slice(2)); } catch (e) { return; }
-      if (Array.isArray(body) && typeof body[0] === "string") { this.onEvent(body[0], body[1]); }
-    } else if (sioType === "1" || sioType === "4") {             // disconnect / connect error
-      this.ws.close();
-    }
-  };
-  Socket.prototype.emit = function (event, payload) {
-    var frame = "42" + JSON.stringify([event, payload]);
-    if (this.connected && this.ws && this.ws.readyState === WebSocket.OPEN) { this.ws.send(frame); }
-    else { this.queue.push(frame); }
-  };
 
   // ---- rendering ----------------------------------------------------------
   function el(tag, className, text) {
@@ -140,6 +92,17 @@
   }
 
   function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  // Who speaks, for screen readers: the log announces new messages but bubbles only differ in colour.
+  // A visually hidden "you" / "bot" label goes before the first bubble of each turn (agents' bubbles
+  // name their agent already). Beside the bubble, not in it, so a bubble's text stays what was said.
+  var lastSpeaker = null;
+  function speaker(who) {
+    if (who === lastSpeaker) { return; }
+    lastSpeaker = who;
+    if (who !== "agent") { log.appendChild(el("span", "visually-hidden speaker", t(who === "user" ? "you" : "bot"))); }
+  }
+  function clearLog() { log.textContent = ""; lastSpeaker = null; }
 
   /** Buttons shown so far are spent; with ``keepAt`` (a message's timestamp), except those of that very
    *  message: the server sends a message's buttons and its custom part as two parts, buttons first. */
@@ -222,6 +185,7 @@
         position: isFinite(position) ? position : "-", wait_minutes: isFinite(minutes) ? minutes : "-"
       })));
     } else if (custom.kind === "agent_message") {
+      speaker("agent");
       var bubble = el("div", "msg agent");
       bubble.appendChild(el("span", "agent-name", t("agent_label", { agent_name: custom.agent_name || "" })));
       bubble.appendChild(el("span", "agent-text", custom.text || ""));
@@ -240,7 +204,7 @@
   /** Render one bot_uttered message; ``live`` is false when replaying history. */
   function renderBot(message, live) {
     if (!message || typeof message !== "object") { return; }
-    if (typeof message.text === "string" && message.text) { log.appendChild(el("div", "msg bot", message.text)); }
+    if (typeof message.text === "string" && message.text) { speaker("bot"); log.appendChild(el("div", "msg bot", message.text)); }
     if (message.attachment) { renderAttachment(message.attachment); }
     if (message.image) { renderAttachment({ type: "image", payload: { src: message.image } }); }
     if (message.custom) { renderCustom(message.custom, message.timestamp); }
@@ -248,7 +212,61 @@
     if (Array.isArray(replies) && replies.length) { renderReplies(replies, live, message.timestamp); }
   }
 
-  function renderUser(text) { log.appendChild(el("div", "msg user", text)); }
+  function renderUser(text, id) {
+    speaker("user");
+    var bubble = el("div", "msg user", text);
+    if (id) { bubble.setAttribute("data-id", id); }
+    log.appendChild(bubble);
+  }
+
+  // ---- delivery: each message is kept until the server acknowledges it ------
+  // A message gets a random id; it stays in sessionStorage (PENDING_KEY) until the server's ack,
+  // is sent again after every reconnect, and the server takes each id once (bot/channels/
+  // webchat_delivery.py). Its bubble says "sending" while the ack is awaited and "not sent yet"
+  // while the connection is down; nothing once it is through.
+  function newId() {
+    var bytes = new Uint8Array(12);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+  function pendingList() { return load(PENDING_KEY, []); }
+  function markState(id, state) {
+    var old = log.querySelector('.msg-state[data-for="' + id + '"]');
+    if (!state) { if (old) { old.parentNode.removeChild(old); } return; }
+    if (old && old.getAttribute("data-state") === state) { return; }
+    var bubble = log.querySelector('.msg.user[data-id="' + id + '"]');
+    if (!bubble) { return; }
+    var note = el("p", "msg-state", t(state === "sending" ? "message_sending" : "message_not_sent"));
+    note.setAttribute("data-for", id);
+    note.setAttribute("data-state", state);
+    if (old) { old.parentNode.replaceChild(note, old); }
+    else { bubble.parentNode.insertBefore(note, bubble.nextSibling); }
+  }
+  function settle(id) {
+    save(PENDING_KEY, pendingList().filter(function (p) { return p.id !== id; }));
+    markState(id, null);
+  }
+  var ready = false;  // this connection's session is confirmed: messages can go
+  var secrets = {};   // id -> what was typed at a proof prompt: in memory only, never in sessionStorage
+  function deliver(item) {
+    var payload = item.secret ? secrets[item.id] : item.payload;
+    if (typeof payload !== "string") { settle(item.id); return; }  // a secret lost with a reload: retyped
+    var sent = ready && socket.emitWithAck("user_uttered",
+      { message: payload, session_id: sessionId, client_id: item.id },
+      function (error, reply) {
+        if (error || (reply && reply.ok === false && reply.reason === "no_session")) { markState(item.id, "retrying"); }
+        else { settle(item.id); delete secrets[item.id]; }  // taken, taken before, or refused for good (the page was told why)
+      });
+    if (!sent) { markState(item.id, "retrying"); return; }
+    // "Sending" only when the ack is slow: a note on every message would flash, and the log (a live
+    // region) would read it out each time.
+    window.setTimeout(function () {
+      var waiting = pendingList().some(function (p) { return p.id === item.id; });
+      var note = log.querySelector('.msg-state[data-for="' + item.id + '"]');
+      if (waiting && !note) { markState(item.id, "sending"); }
+    }, SENDING_NOTE_AFTER_MS);
+  }
+  function deliverPending() { pendingList().forEach(deliver); }
 
   function agentJoined(message) {
     return Boolean(message && message.custom && message.custom.kind === "agent_joined");
@@ -269,9 +287,12 @@
       else if (entry.who === "bot" && hasReplies(entry.message)) { live = i; }
     });
     history.forEach(function (entry, i) {
-      if (entry.who === "user") { renderUser(entry.text); }
-      else if (entry.who === "bot") { renderBot(entry.message, i === live); }
+      if (entry.who === "user") { renderUser(entry.text, entry.id); }
+      else if (entry.who === "bot") { renderBot(entry.message, i === live); noteAgent(entry.message); }
     });
+    pendingList().forEach(function (item) { markState(item.id, "retrying"); });
+    var last = history.filter(function (e) { return e.who === "bot" || e.who === "user"; }).pop();
+    proofInput(Boolean(last && last.who === "bot" && last.message && last.message.input === "proof"));
     scrollDown();
     return history.length;
   }
@@ -301,8 +322,30 @@
     }
   }
 
+  // ---- answers to a proof prompt ------------------------------------------------
+  // A message asking for an SMS code or the service password says "input": "proof" (bot/channels/
+  // webchat.py). The answer is then typed on a numeric keypad that offers the SMS code, and is shown
+  // and stored masked: a 6-digit run, as the server blanks it in what it stores (bot/handoff/masking.py).
+  var asksProof = false;
+  function masked(text) {
+    return String(text).replace(/(^|[^0-9])[0-9]{6}(?![0-9])/g, function (whole, before) { return before + "\u2022\u2022\u2022\u2022\u2022\u2022"; });
+  }
+  function proofInput(on) {
+    asksProof = on;
+    if (on) { input.setAttribute("inputmode", "numeric"); input.setAttribute("autocomplete", "one-time-code"); }
+    else { input.removeAttribute("inputmode"); input.setAttribute("autocomplete", "off"); }
+  }
+
   // ---- typing indicator ---------------------------------------------------
+  // While a person serves, no assistant reply follows the customer's message: no typing dots.
+  var agentHolds = false;
+  function noteAgent(message) {
+    var kind = message && message.custom && message.custom.kind;
+    if (kind === "agent_joined" || kind === "agent_message") { agentHolds = true; }
+    else if (kind === "agent_left" || kind === "queue_left" || kind === "queue_status") { agentHolds = false; }
+  }
   function showTyping() {
+    if (agentHolds) { return; }
     typing.hidden = false;
     window.clearTimeout(typingTimer);
     typingTimer = window.setTimeout(hideTyping, TYPING_TIMEOUT_MS);
@@ -320,27 +363,41 @@
     if (!payload) { return; }
     showNote("");
     disableOldReplies();
-    renderUser(shown || payload);
-    remember({ who: "user", text: shown || payload });
-    socket.emit("user_uttered", { message: payload, session_id: sessionId });
+    var item = { id: newId(), payload: payload };
+    shown = shown || payload;
+    if (asksProof && masked(payload) !== payload) {  // an SMS code or the service password
+      secrets[item.id] = payload;
+      item = { id: item.id, payload: masked(payload), secret: true };
+      shown = masked(shown);
+    }
+    proofInput(false);
+    renderUser(shown, item.id);
+    remember({ who: "user", text: shown, id: item.id });
+    save(PENDING_KEY, pendingList().concat([item]));
+    deliver(item);
     showTyping();
     scrollDown();
   }
 
   function onEvent(name, data) {
     if (name === "connect") {
+      ready = false;
       // The server sends again what was said after seen_at: while the page was closed, or offline.
       socket.emit("session_request", { session_id: sessionId, seen_at: sessionId ? load(SEEN_KEY, null) : null });
     } else if (name === "session_confirm") {
       var confirmed = typeof data === "string" ? data : (data && data.session_id);
       if (confirmed && confirmed !== sessionId) {
-        if (sessionId) { save(HISTORY_KEY, []); log.textContent = ""; greet(); }
+        if (sessionId) { save(HISTORY_KEY, []); save(PENDING_KEY, []); clearLog(); greet(); }
         sessionId = confirmed;
         save(SESSION_KEY, sessionId);
         save(SEEN_KEY, 0);
       }
+      ready = true;
+      deliverPending();  // what was typed while the connection was down, or never acknowledged
     } else if (name === "bot_uttered") {
       hideTyping();
+      noteAgent(data);
+      proofInput(Boolean(data && data.input === "proof"));
       renderBot(data, true);
       remember({ who: "bot", message: data });
       if (data && typeof data.timestamp === "number" && data.timestamp > load(SEEN_KEY, 0)) { save(SEEN_KEY, data.timestamp); }
@@ -349,6 +406,11 @@
   }
 
   function onState(state) {
+    if (state !== "online") {
+      ready = false;
+      pendingList().forEach(function (item) { markState(item.id, "retrying"); });
+    }
+    if (statusEl.getAttribute("data-state") === state) { return; }  // announced once per change
     statusEl.setAttribute("data-state", state);
     statusEl.textContent = t(state === "online" ? "status_online" : "status_offline");
   }
@@ -358,8 +420,10 @@
     save(HISTORY_KEY, []);
     save(SESSION_KEY, null);
     save(SEEN_KEY, null);
+    save(PENDING_KEY, []);
+    agentHolds = false;
     sessionId = null;
-    log.textContent = "";
+    clearLog();
     showNote("");
     greet();
     socket.emit("session_request", { session_id: null });
@@ -402,7 +466,7 @@
     document.getElementById("confirm-new-yes").addEventListener("click", newConversation);
     document.getElementById("confirm-new-no").addEventListener("click", function () { confirmBar(false); });
     if (!replayHistory()) { greet(); }
-    socket = new Socket(onEvent, onState);
+    socket = new window.KefuSocket(onEvent, onState);
     socket.open();
     window.setInterval(function () {
       if (sessionId) { socket.emit("session_alive", { session_id: sessionId }); }
