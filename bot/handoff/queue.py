@@ -265,14 +265,7 @@ class HandoffQueue:
         customer's abandonment (``handoff_abandoned``, reason ``customer_gone``, the wait until they
         left, and the agent), not an answer: no handle time, no disposition."""
         now = self.clock()
-        result = await self._close(keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
-                                   args=[agent_id, repr(now), "customer_gone", finished_ttl_s(), conversation_id])
-        status = as_text(result[0])
-        if status == "not_yours":
-            raise NotYourConversation(f"{conversation_id} is held by another agent")
-        if status != "ok":
-            raise HandoffError(f"{conversation_id} is not being served (state {as_text(result[1]) or 'none'})")
-        enqueued_at, claimed_at = float(as_text(result[1])), float(as_text(result[2]))
+        enqueued_at, claimed_at = await self._release(conversation_id, agent_id, now, "customer_gone")
         entry = await self.entry(conversation_id)
         left = min(left_at, now)
         await self._record(conversation_id, "handoff_abandoned", entry["channel"], {
@@ -325,14 +318,7 @@ class HandoffQueue:
     async def close(self, conversation_id: str, agent_id: str, disposition: str, note: str = "") -> None:
         """The agent is done: frees their slot, records the handle time, the disposition and their note."""
         now = self.clock()
-        result = await self._close(keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
-                                   args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id])
-        status = as_text(result[0])
-        if status == "not_yours":
-            raise NotYourConversation(f"{conversation_id} is held by another agent")
-        if status != "ok":
-            raise HandoffError(f"{conversation_id} is not being served (state {as_text(result[1]) or 'none'})")
-        enqueued_at, claimed_at = float(as_text(result[1])), float(as_text(result[2]))
+        enqueued_at, claimed_at = await self._release(conversation_id, agent_id, now, disposition)
         entry = await self.entry(conversation_id)
         handle_s = round(now - claimed_at, 3)
         await record_handle_time(self.redis, entry["skill"], handle_s, self.rules.handle_time_window)
@@ -340,6 +326,17 @@ class HandoffQueue:
             "agent_id": agent_id, "disposition": disposition, "skill": entry["skill"],
             "wait_s": round(claimed_at - enqueued_at, 3), "handle_s": handle_s, **({"note": note} if note else {})})
         logger.info("handoff.closed conversation=%s agent=%s disposition=%s", conversation_id, agent_id, disposition)
+
+    async def _release(self, conversation_id: str, agent_id: str, now: float, disposition: str) -> tuple[float, float]:
+        """Free the agent's slot and finish the entry (one Lua script); its (enqueued_at, claimed_at)."""
+        result = await self._close(keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
+                                   args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id])
+        status = as_text(result[0])
+        if status == "not_yours":
+            raise NotYourConversation(f"{conversation_id} is held by another agent")
+        if status != "ok":
+            raise HandoffError(f"{conversation_id} is not being served (state {as_text(result[1]) or 'none'})")
+        return float(as_text(result[1])), float(as_text(result[2]))
 
     async def transfer(self, conversation_id: str, agent_id: str, skill: str, *, note: str = "",
                        agent_name: str = "") -> QueuePosition:

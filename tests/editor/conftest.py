@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -11,9 +12,8 @@ from tests.conftest import PROJECT_ROOT
 EDITOR_FILES = ("config.yml", "domain", "nlu_data", "content", "actions", "ivr_flows", "prompts")
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    root = tmp_path / "project"
+def copy_editor_files(root: Path) -> Path:
+    """A checkout of the editor-owned files (and the conversation tests) at ``root``."""
     root.mkdir()
     for name in EDITOR_FILES:
         source = PROJECT_ROOT / name
@@ -23,6 +23,12 @@ def project(tmp_path, monkeypatch):
             shutil.copy(source, root / name)
     (root / "tests").mkdir()
     shutil.copy(PROJECT_ROOT / "tests" / "test_conversations.yml", root / "tests")
+    return root
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = copy_editor_files(tmp_path / "project")
     monkeypatch.setenv("KEFU_ROOT", str(root))
     monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
     settings_module.get_settings.cache_clear()

@@ -283,18 +283,9 @@ def another_machines_checkout(tmp_path: Path, started_with: Path) -> Path:
     """A second checkout whose editors changed the training data, with the model its `kefu train` would
     make already in its models folder (a copy: no 5-minute training), so that model is another file."""
     from bot.training import model_path
-    from tests.editor.conftest import EDITOR_FILES
+    from tests.editor.conftest import copy_editor_files
 
-    root = tmp_path / "checkout"
-    root.mkdir()
-    for name in EDITOR_FILES:
-        source = PROJECT_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name)
-        elif source.exists():
-            shutil.copy(source, root / name)
-    (root / "tests").mkdir()
-    shutil.copy(PROJECT_ROOT / "tests" / "test_conversations.yml", root / "tests")
+    root = copy_editor_files(tmp_path / "checkout")
     with (root / "nlu_data" / "rules.yml").open("a", encoding="utf-8") as rules:
         rules.write("\n# edited on the second machine\n")
     model = model_path(root, tmp_path / "models")
