@@ -18,6 +18,8 @@ from bot.handoff.presence import gone_among
 from bot.handoff.queue import HandoffQueue
 from bot.outcomes.store import read_events
 
+LOOK_BACK = dt.timedelta(hours=1)  # as the report's: a contact's events lie within an hour of its start here
+
 
 async def queue_figures(queue: HandoffQueue) -> list[dict]:
     """Per skill group: customers waiting and the longest wait so far (seconds). A web-chat customer who
@@ -38,7 +40,11 @@ async def queue_figures(queue: HandoffQueue) -> list[dict]:
 def today_figures(database_url: str, content_dir: Path, now: dt.datetime | None = None) -> dict:
     config = load_kpi_config(content_dir)
     day = period("today", "today", config.timezone, now)
-    contacts = split_contacts(read_events(engine_for(database_url), day.start_utc, day.end_utc))
+    # Read from before midnight, as the report does, and keep the contacts that started today: the
+    # part after midnight of a contact begun yesterday was counted as a contact of its own (found by a
+    # tester: the new day's wallboard opened with three contacts the report gives to the day before).
+    events = read_events(engine_for(database_url), day.start_utc - LOOK_BACK, day.end_utc)
+    contacts = [c for c in split_contacts(events) if c.started_at >= day.start_utc]
     f = figures(contacts, sl_seconds=config.sl_seconds)
     return {"day": day.first.isoformat(), "contacts": f.contacts, "asa_s": f.asa_s, "service_level": f.service_level,
             "sl_seconds": config.sl_seconds, "sl_target": config.sl_target, "abandonment": f.abandonment,

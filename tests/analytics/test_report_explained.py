@@ -95,6 +95,27 @@ def test_the_wallboard_gives_the_median_and_longest_wait_too(kefu_env):
     assert today["abandon_median_s"] == pytest.approx(37.5)
 
 
+def test_the_wallboard_leaves_a_contact_begun_before_midnight_to_the_day_before(kefu_env):
+    """Found by a tester: the post-midnight half of a contact begun at 23:58 counted as a contact of the new day."""
+    from bot.analytics.live import today_figures
+
+    midnight = dt.datetime(2026, 12, 2, 16, 0)  # 2026-12-03 00:00 in the centre's zone
+    start = midnight - dt.timedelta(seconds=90)
+    write_events(engine_for(kefu_env.database_url), [
+        outcome_event("x1", "contact_started", channel="webchat", at=start),
+        outcome_event("x1", "handoff_requested", channel="webchat", skill="general", at=start),
+        outcome_event("x1", "handoff_queued", channel="webchat", skill="general", at=start),
+        outcome_event("x1", "handoff_claimed", channel="webchat", skill="general", wait_s=120,
+                      at=start + dt.timedelta(seconds=120)),
+        outcome_event("x2", "contact_started", channel="webchat", at=midnight + dt.timedelta(minutes=1)),
+        outcome_event("x2", "intent_seen", channel="webchat", intent="query_bill",
+                      at=midnight + dt.timedelta(minutes=1))])
+    now = (midnight + dt.timedelta(minutes=3)).replace(tzinfo=dt.timezone.utc)
+    today = today_figures(kefu_env.database_url, kefu_env.content_dir, now)
+    assert today["day"] == "2026-12-03"
+    assert today["contacts"] == 1 and today["answered"] == 0
+
+
 def test_time_to_abandon_ends_when_the_customer_left_if_the_queue_says_so(kefu_env, report_of):  # noqa: F811
     """Found by a tester: a customer who closed the page 12.6 s into the queue was recorded as waiting
     133.2 s (the grace period). When the abandonment carries ``left_at`` (epoch seconds), the wait ends there."""
