@@ -12,6 +12,15 @@ from tests.handoff.test_desk_wechat_refused import LONG_REPLY
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
+
+def claim_only(agent, stack, openid: str) -> None:
+    """The demo agent, available with only this follower waiting, takes them at the desk."""
+    only_waiting(stack, openid, stack.settings.demo_agent_name)
+    agent.locator("#status-select").select_option("available")
+    agent.locator(".queue .entry").first.wait_for(timeout=20000)
+    agent.locator("#claim").click()
+    agent.locator("#conversation").wait_for(state="visible", timeout=10000)
+
 def test_a_followers_photo_reaches_the_agent_and_a_refused_reply_is_marked(browser, running_kefu, wechat,
                                                                           wechat_api):
     stack, errors = running_kefu, []
@@ -19,11 +28,7 @@ def test_a_followers_photo_reaches_the_agent_and_a_refused_reply_is_marked(brows
     assert wechat.post(text_xml(openid, "转人工", new_msg_id())).status == 200
     context, agent = desk_page(browser, stack, errors)
     try:
-        only_waiting(stack, openid, stack.settings.demo_agent_name)
-        agent.locator("#status-select").select_option("available")
-        agent.locator(".queue .entry").first.wait_for(timeout=20000)
-        agent.locator("#claim").click()
-        agent.locator("#conversation").wait_for(state="visible", timeout=10000)
+        claim_only(agent, stack, openid)
 
         assert wechat.post(image_xml(openid, new_msg_id())).body == "success"  # not the bot's 收到您的图片啦
         photo = agent.locator("#transcript .turn.customer", has_text="[图片]")
@@ -59,11 +64,7 @@ def test_a_long_reply_to_a_follower_is_announced_as_several_messages_and_arrives
     assert wechat.post(text_xml(openid, "转人工", new_msg_id())).status == 200
     context, agent = desk_page(browser, stack, errors)
     try:
-        only_waiting(stack, openid, stack.settings.demo_agent_name)
-        agent.locator("#status-select").select_option("available")
-        agent.locator(".queue .entry").first.wait_for(timeout=20000)
-        agent.locator("#claim").click()
-        agent.locator("#conversation").wait_for(state="visible", timeout=10000)
+        claim_only(agent, stack, openid)
         before = len(wechat_api.sent_to(openid))
 
         agent.locator("#reply-input").fill(reply)
