@@ -5,7 +5,7 @@ VENV := .venv
 # Debian packages: TTS voice, audio conversion (AMR via sox), browser + CJK font for web tests, Redis for CI.
 APT_PACKAGES := espeak-ng ffmpeg sox libsox-fmt-all chromium fonts-wqy-microhei redis-server
 
-.PHONY: install system-deps train run test fuzz soak
+.PHONY: install system-deps train run test fuzz soak vendor-socketio
 
 install: $(VENV)/.installed
 
@@ -39,3 +39,18 @@ fuzz: install
 # Mixed chat/WeChat/phone traffic with a server kill and a Redis restart; prints lost messages (must be 0).
 soak: install
 	$(VENV)/bin/python bench/soak.py
+
+# The web chat page's Socket.IO client, vendored unmodified from the npm registry (no build step for the
+# page): `make vendor-socketio SOCKET_IO_CLIENT=4.x.y` refreshes bot/web/chat/vendor/ (see its README.md).
+SOCKET_IO_CLIENT := 4.8.4
+SOCKET_IO_VENDOR := bot/web/chat/vendor
+vendor-socketio:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd "$$tmp" && \
+	  npm pack -q socket.io-client@$(SOCKET_IO_CLIENT) >/dev/null && mkdir client && tar xzf socket.io-client-*.tgz -C client && \
+	  emitter=$$(node -p 'require("./client/package/package.json").dependencies["@socket.io/component-emitter"]') && \
+	  npm pack -q "@socket.io/component-emitter@$$emitter" >/dev/null && mkdir emitter && tar xzf socket.io-component-emitter-*.tgz -C emitter && \
+	  cp client/package/dist/socket.io.min.js "$(CURDIR)/$(SOCKET_IO_VENDOR)/socket.io.min.js" && \
+	  cp client/package/LICENSE "$(CURDIR)/$(SOCKET_IO_VENDOR)/LICENSE" && \
+	  cp emitter/package/LICENSE "$(CURDIR)/$(SOCKET_IO_VENDOR)/LICENSE.component-emitter" && \
+	  sed -i -E 's/socket\.io-client@[0-9][0-9.]*/socket.io-client@$(SOCKET_IO_CLIENT)/' "$(CURDIR)/$(SOCKET_IO_VENDOR)/README.md" && \
+	  head -2 "$(CURDIR)/$(SOCKET_IO_VENDOR)/socket.io.min.js" | tail -1

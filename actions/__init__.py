@@ -3,4 +3,5 @@ from bot.observability import action_server
 
 action_server.install()  # rasa-sdk imports this package once at start: Kefu's logs from here on
 
-from actions import accounts, csat, escalation, handoff, identity, knowledge_answers, opt_out, selfhelp, tickets  # noqa: E402,F401,E501
+from actions import (  # noqa: E402,F401
+    accounts, csat, desk_proof, escalation, handoff, identity, knowledge_answers, opt_out, selfhelp, tickets, visits)

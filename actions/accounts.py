@@ -8,6 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import db, labels, record, repository
 from actions.identity import IdentifiedAction, db_error, request_text, verified_customer
+from bot.arrears import bill_status, owed_cents
 from bot.db.repository import Customer, DatabaseError
 
 
@@ -78,7 +79,7 @@ def tell_bill(dispatcher: CollectingDispatcher, customer: Customer, bills: list[
     if "bills" in topics and bills:
         lines = "\n".join(
             words["bill_line"].format(
-                period=b["period"], amount=money(b["amount_cents"]), status=words["bill_status"].get(b["status"], b["status"])
+                period=b["period"], amount=money(b["amount_cents"]), status=words["bill_status"].get(bill_status(b["status"]), b["status"])
             )
             for b in bills
         )
@@ -88,10 +89,10 @@ def tell_bill(dispatcher: CollectingDispatcher, customer: Customer, bills: list[
         dispatcher.utter_message(response="utter_bill_none", customer_name=customer.name, balance=balance)
     elif "balance" in topics:
         dispatcher.utter_message(response="utter_bill_balance", customer_name=customer.name, balance=balance)
-    if "arrears" in topics:
-        unpaid = sum(b["amount_cents"] for b in bills if b["status"] == "unpaid")
-        if unpaid:
-            dispatcher.utter_message(response="utter_bill_arrears", unpaid_total=money(unpaid))
+    if "arrears" in topics:  # what the reminders say too (bot/arrears.py): the balance, not the bills
+        owed = owed_cents(customer.balance_cents)
+        if owed:
+            dispatcher.utter_message(response="utter_bill_arrears", amount_owed=money(owed))
         elif topics != set(BILL_TOPICS):  # asked about it: "nothing owed" is the answer
             dispatcher.utter_message(response="utter_bill_no_arrears")
     tell_usage(dispatcher, month, data="data" in topics, minutes="minutes" in topics)

@@ -41,6 +41,7 @@ def latest_entity(tracker: Tracker, name: str) -> str | None:
     return next(tracker.get_latest_entity_values(name), None)
 
 
-async def record(tracker: Tracker, event: str, **data: Any) -> None:
-    """Append an outcome event for KPIs (buffered and retried when the database is down)."""
-    await record_outcome(tracker.sender_id, event, channel=channel_of(tracker), **data)
+async def record(tracker: Tracker, event: str, *, customer: str = "", **data: Any) -> None:
+    """Append an outcome event for KPIs (buffered and retried when the database is down); ``customer``:
+    the key of the customer the conversation proved it is (``bot.outcomes.events.customer_key``), if any."""
+    await record_outcome(tracker.sender_id, event, channel=channel_of(tracker), customer=customer, **data)

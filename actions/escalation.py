@@ -11,14 +11,16 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import record
+from actions.backend import labels, record
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
 from actions.handoff import offer_human
+from actions.identity import leave_the_message, message_being_left
 from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
     misunderstood_in_a_row, turns)
 from actions.selfhelp import selfhelp_feedback
+from actions.visits import ASK_TIME_AGAIN, CONFIRM_CHANGE, CONFIRM_NEW, VISIT_AGAIN, VISIT_TIME, asked_for_the_time_again
 
 
 def stray_guess(tracker: Tracker) -> bool:
@@ -38,6 +40,8 @@ class ActionHandleAffirm(Action):
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=True)
         if awaiting == "offer_human":
             return await continue_with("action_request_human", dispatcher, tracker, domain, [SlotSet("awaiting", None)])
+        if awaiting in (VISIT_AGAIN, VISIT_TIME):  # "book a visit?", or on the phone "is this the time?": yes
+            return await continue_with("action_book_visit", dispatcher, tracker, domain)
         if stray_guess(tracker):
             return await continue_with("action_fallback", dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_ok")
@@ -76,6 +80,16 @@ def last_said(tracker: Tracker) -> str | None:
     return None
 
 
+def says_not_fixed(tracker: Tracker) -> bool:
+    """Words the NLU did not place, said to "did it fix it?", that say it did not (``selfhelp_not_fixed_words``
+    in content/labels.yml, found anywhere in the message). Found by a journey tester: "这个我在微信上已经
+    试过了，没用" was answered "抱歉，我没太明白您的意思"."""
+    if tracker.get_slot("awaiting") != "selfhelp_feedback":
+        return False
+    text = str((tracker.latest_message or {}).get("text") or "")
+    return any(word and word in text for word in labels().get("selfhelp_not_fixed_words") or ())
+
+
 class ActionHandleDeny(Action):
     def name(self) -> str:
         return "action_handle_deny"
@@ -84,6 +98,10 @@ class ActionHandleDeny(Action):
         awaiting = tracker.get_slot("awaiting")
         if awaiting == "selfhelp_feedback":
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
+        if awaiting == VISIT_TIME and last_said(tracker) in (CONFIRM_NEW, CONFIRM_CHANGE):
+            # The time read back on the phone was misheard: nothing changes, the caller says it again.
+            dispatcher.utter_message(response=ASK_TIME_AGAIN)
+            return []
         if awaiting == "offer_human" and tracker.get_slot("selfhelp_failures") and not tracker.get_slot("last_ticket_id"):
             # Self-help failed and no human wanted: the fault still gets a repair ticket.
             return await continue_with(
@@ -122,6 +140,12 @@ class ActionFallback(Action):
             # the message as Rasa's own does): listen. Found by a tester: seven identical apologies, then
             # Rasa's circuit breaker, for one 解决了.
             return [FollowupAction("action_listen")]
+        if says_not_fixed(tracker):
+            return await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
+        if message_being_left(tracker):  # CI: "宽带坏了三天了…138…，麻烦尽快回电" read as nothing in particular
+            return await leave_the_message(dispatcher, tracker, domain)
+        if asked_for_the_time_again(tracker):  # "周日上午", said again after a no, read as nothing in particular
+            return await continue_with("action_book_visit", dispatcher, tracker, domain)
         in_a_row = misunderstood_in_a_row(tracker)
         if current_is_repeated_guess(tracker):  # unsure twice about the same thing: no third try
             in_a_row = max(in_a_row, MISUNDERSTOOD_BEFORE_OFFER)

@@ -31,6 +31,8 @@ from bot.db.repository import Customer, DatabaseError
 from bot.handoff.masking import AWAITING_PROOF, mask_phone
 from bot.handoff.masking import PROOF as ANSWER  # an SMS code or a service password
 from bot.notify import NotifyError, OutboxNotifier
+from bot.outcomes.events import customer_key
+from bot.phone import local_phone
 from bot.security.claims import CALLER_ID, WECHAT_OPENID, Claim, proven_claims
 from bot.security.credentials import CredentialStore
 from bot.security.otp import CodeLedger
@@ -40,14 +42,8 @@ from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-PHONE = re.compile(r"^1[3-9]\d{9}$")
 DIGITS = re.compile(r"\d{6,}")
 STICKY_PROOFS = ("sms_code", "service_password", "token")  # kept for the session in slots
-
-
-def local_phone(value: object) -> str | None:
-    digits = re.sub(r"^\+?86", "", re.sub(r"[\s-]", "", str(value or "")))
-    return digits if PHONE.match(digits) else None
 
 
 @dataclass
@@ -134,6 +130,23 @@ def request_text(tracker: Tracker) -> str:
     return ""
 
 
+NOT_A_REQUEST = ("inform", "affirm", "deny")
+
+
+def customer_words(tracker: Tracker) -> str:
+    """The customer's latest request in their own words, for a note a person reads: like
+    :func:`request_text`, also skipping yes/no answers (解决了 / 没解决) and pressed buttons (a payload such
+    as ``/deny`` is no words of theirs: found by a journey tester as the ticket history note
+    "reported again (webchat): /deny")."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
+            text = event.get("text") or ""
+            if intent not in NOT_A_REQUEST and text and not text.startswith(("/", "#")):
+                return text
+    return ""
+
+
 def identified(customer: Customer, verified: bool = True) -> list[dict[str, Any]]:
     """Remember the customer; their name only once they proved who they are."""
     events = [SlotSet("customer_id", str(customer.id))]
@@ -170,6 +183,16 @@ def db_error(dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
     """Apologise and offer a human without promising a ticket we could not write."""
     dispatcher.utter_message(response="utter_db_error")
     return [SlotSet("awaiting", "offer_human")]
+
+
+async def database_down(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
+    """The database failed while the customer gave their number for a request: that request's own
+    answer (a repair, a complaint or a callback is kept and filed later), else the apology."""
+    pending = tracker.get_slot("pending_request")
+    action = find_action(pending) if pending else None
+    if isinstance(action, IdentifiedAction):
+        return await action.database_down(dispatcher, tracker)
+    return db_error(dispatcher)
 
 
 def verification_unavailable(dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
@@ -304,7 +327,9 @@ async def check_proof(dispatcher: CollectingDispatcher, tracker: Tracker, domain
     if customer is None:
         return db_error(dispatcher)
     await bind_channel_account(tracker, customer)
-    await record(tracker, "verification_passed", method=how)
+    # The proof names the customer, so what this contact said before it counts as theirs on every
+    # channel (bot/outcomes/selfhelp_tried.py: self-help they already said did not help).
+    await record(tracker, "verification_passed", method=how, customer=customer_key(customer_id=customer.id))
     events = proven(customer, how, tracker) + identified(customer) + [SlotSet("awaiting", None)]
     pending = tracker.get_slot("pending_request")
     if pending:
@@ -325,7 +350,7 @@ class ActionIdentifyCustomer(Action):
         try:
             return await self._run(dispatcher, tracker, domain)
         except DatabaseError:
-            return db_error(dispatcher)
+            return await database_down(dispatcher, tracker)
         except RedisError:
             logger.exception("security.verification.unavailable conversation=%s", tracker.sender_id)
             return verification_unavailable(dispatcher)
@@ -411,10 +436,15 @@ class IdentifiedAction(Action, ABC):
             return (who.events + identified(who.customer, who.verified)
                     + await self.serve(dispatcher, tracker, who.customer, who.verified))
         except DatabaseError:
-            return db_error(dispatcher)
+            return await self.database_down(dispatcher, tracker)
         except RedisError:
             logger.exception("security.verification.unavailable conversation=%s", tracker.sender_id)
             return verification_unavailable(dispatcher)
+
+    async def database_down(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
+        """The answer when the database cannot be reached; a request kept to file later overrides it
+        (``actions.kept_requests.KeptWhenDown``)."""
+        return db_error(dispatcher)
 
     @abstractmethod
     async def serve(

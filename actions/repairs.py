@@ -20,7 +20,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
 from actions.backend import channel_of, db, record, repository
-from actions.identity import establish, identified, request_text
+from actions.identity import establish, identified, customer_words
+from actions.kept_requests import FILING
 from bot.db.repository import Customer, DatabaseError
 from bot.handoff.masking import mask_phone
 from bot.notify import NotifyError, OutboxNotifier
@@ -46,13 +47,23 @@ async def chase_repair(dispatcher: CollectingDispatcher, tracker: Tracker, custo
     if repair is None:
         return None
     ticket_id = repair["ticket_id"]
-    note = f"reported again ({channel_of(tracker)}): {request_text(tracker)[:200]}"
-    await db(repository().chase_ticket, ticket_id, note)
-    await record(tracker, "ticket_chased", ticket_id=ticket_id, kind="fault")
+    await join_ticket(tracker, repair, f"reported again ({channel_of(tracker)}): {customer_words(tracker)[:200]}")
     if not verified:
         return await tell_unproven(dispatcher, tracker, customer, "repair_chased", ticket_id)
     dispatcher.utter_message(response="utter_fault_ticket_chased", ticket_id=ticket_id)
     return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
+
+
+async def join_ticket(tracker: Tracker, ticket: dict, note: str, most_urgent: int = 2) -> None:
+    """The customer asked again for what ``ticket`` already asks: a history row with their words,
+    one step more urgent, and a ``ticket_chased`` outcome event. Repairs, visits, complaints and
+    callbacks all join their open ticket this one way, instead of opening a second one. A request kept
+    while the database was down joins once (``actions.kept_requests``): filed again after its drainer
+    died, it finds its id in the ticket and neither notes nor records the chase a second time."""
+    if not await db(repository().chase_ticket, ticket["ticket_id"], note, most_urgent=most_urgent,
+                    kept_request=FILING.get()):
+        return
+    await record(tracker, "ticket_chased", ticket_id=ticket["ticket_id"], kind=ticket["kind"])
 
 
 async def tell_unproven(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,

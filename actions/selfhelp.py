@@ -3,7 +3,9 @@
 Triage picks the best catalogue entry for the fault type, code and symptom
 words; when nothing specific is known it asks once for details, then falls
 back to the fault's general entry. A customer it already knows whose repair of this fault is
-still open hears about that repair instead (actions/repairs.py).
+still open hears about that repair instead (actions/repairs.py). A proven customer is not sent again
+self-help they said did not help in an earlier contact, on any channel (bot/outcomes/selfhelp_tried.py):
+when nothing else fits what they describe, triage says so and goes on to the repair ticket.
 """
 from __future__ import annotations
 
@@ -13,14 +15,17 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import catalogue, latest_entity, record
+from actions.backend import catalogue, latest_entity, record, repository
 from actions.chain import continue_with
 from actions.csat import ask_csat
 from actions.handoff import offer_human
-from actions.identity import leave_the_message, message_being_left
+from actions.identity import leave_the_message, message_being_left, verified_customer
 from actions.repairs import chase_if_known
+from bot.db.repository import DatabaseError
 from bot.handoff.rules import load_rules
 from bot.media import media_ready
+from bot.outcomes.events import customer_key
+from bot.outcomes.selfhelp_tried import failed_before as failed_selfhelp
 from bot.selfhelp import SelfHelpEntry, public
 from bot.settings import get_settings
 
@@ -68,6 +73,28 @@ async def send_entry(
     ]
 
 
+async def proven_customer_key(tracker: Tracker) -> str:
+    """The outcome key of the customer this turn proves it is ("" if none, or the database cannot say)."""
+    try:
+        customer = await verified_customer(tracker)
+    except DatabaseError:
+        return ""
+    return customer_key(customer_id=customer.id) if customer is not None else ""
+
+
+async def failed_before(tracker: Tracker, fault_type: str) -> set[str]:
+    """The entries for ``fault_type`` the customer this turn proves it is said did not help, in any
+    contact on any channel within the ledger's repeat window (content/ledger.yml). None for a customer
+    who only named a number; none when the record cannot be read (triage goes on as before)."""
+    try:
+        customer = await verified_customer(tracker)
+    except DatabaseError:
+        return set()
+    failed = await failed_selfhelp(repository().engine, customer.id) if customer is not None else set()
+    entries = (catalogue().get(entry_id) for entry_id in failed)
+    return {entry.id for entry in entries if entry is not None and entry.fault_type == fault_type}
+
+
 def current_fault_type(tracker: Tracker) -> str | None:
     intent = (tracker.latest_message or {}).get("intent", {}).get("name")
     return intent if intent in FAULT_INTENTS else tracker.get_slot("fault_type")
@@ -94,8 +121,13 @@ class ActionTriageFault(Action):
         if chased is not None:
             return events + chased
         sent = set(tracker.get_slot("selfhelp_sent") or [])
-        entry = catalogue().best_match(fault_type, f"{text} {symptom}", code, exclude=sent)
+        failed = await failed_before(tracker, fault_type) - sent
+        entry = catalogue().best_match(fault_type, f"{text} {symptom}", code, exclude=sent | failed)
         specific = entry is not None and entry.score(f"{text} {symptom}", code) > 0
+        if failed and not specific:  # nothing they have not tried fits: no video again, a repair
+            dispatcher.utter_message(response="utter_selfhelp_tried_before")
+            tried = [SlotSet("selfhelp_sent", sorted(sent | failed))]  # the ticket names what was tried
+            return await continue_with("action_create_fault_ticket", dispatcher, tracker, domain, events + tried)
         if not specific and not tracker.get_slot("triage_asked"):
             dispatcher.utter_message(response=f"utter_ask_fault_detail_{fault_type}")
             return events + [SlotSet("triage_asked", True), SlotSet("awaiting", None)]
@@ -109,7 +141,11 @@ async def selfhelp_feedback(
 ) -> list[dict[str, Any]]:
     """The customer's answer to "did it fix it?"."""
     current = tracker.get_slot("selfhelp_current")
-    await record(tracker, "selfhelp_resolved" if worked else "selfhelp_failed", selfhelp_id=current)
+    entry = catalogue().get(current) if current else None
+    # Named for the customer the conversation proved it is by now, so the next contact on any channel
+    # skips what did not help (a proof given later in the contact names it too: verification_passed).
+    await record(tracker, "selfhelp_resolved" if worked else "selfhelp_failed", selfhelp_id=current,
+                 fault_type=entry.fault_type if entry else None, customer=await proven_customer_key(tracker))
     if worked:
         dispatcher.utter_message(response="utter_selfhelp_resolved")
         return [SlotSet("awaiting", None)] + await ask_csat(dispatcher, tracker)

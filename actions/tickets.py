@@ -1,44 +1,28 @@
-"""Requests that become tickets: repairs, visits, service changes, complaints, callbacks.
+"""Requests that become tickets: repairs, service changes, complaints, callbacks (visits: actions/visits.py).
 
-Every one is written to the ticket ledger and told to the customer by its id.
+Every one is written to the ticket ledger and told to the customer by its id. A repair, a complaint or
+a callback the database cannot take is kept and filed once it is back (``actions.kept_requests``).
 """
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import time
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
 from actions.acknowledge import AcknowledgeFirst
-from actions.backend import catalogue, channel_of, db, labels, latest_entity, record, repository
+from actions.backend import catalogue, db, labels, latest_entity, record, repository
 from actions.identity import IdentifiedAction, local_phone, request_text
-from actions.repairs import chase_repair, tell_unproven
+from actions.kept_requests import KeptWhenDown
+from actions.repairs import chase_repair, join_ticket, tell_unproven
+from actions.ticket_records import newest, open_ticket, status_label
+from actions.visits import progress_of_no_visit
 from bot.db.repository import Customer
 from bot.handoff.masking import mask_phone
 from bot.handoff.rules import load_rules
+from bot.handoff.waiting_tickets import promised_time
 from bot.labels import ticket_summary
-
-
-async def open_ticket(tracker: Tracker, customer: Customer | None, kind: str, summary: str, **options: Any) -> str:
-    """A ticket on the customer's account; without one (``None``), on the callback number in ``details``."""
-    details = {
-        "fault_type": tracker.get_slot("fault_type"),
-        "fault_code": tracker.get_slot("fault_code"),
-        "selfhelp_sent": tracker.get_slot("selfhelp_sent") or [],
-        **options.pop("details", {}),
-    }
-    ticket_id = await db(
-        repository().create_ticket,
-        kind=kind,
-        customer_id=customer.id if customer is not None else None,
-        summary=summary,
-        details=details,
-        channel=channel_of(tracker),
-        conversation_id=tracker.sender_id,
-        **options,
-    )
-    await record(tracker, "ticket_created", ticket_id=ticket_id, kind=kind)
-    return ticket_id
 
 
 def fault_summary(tracker: Tracker) -> str:
@@ -52,9 +36,10 @@ def fault_summary(tracker: Tracker) -> str:
                           selfhelp=words.get("list_separator", ", ").join(titles) or none)
 
 
-class ActionCreateFaultTicket(AcknowledgeFirst, IdentifiedAction):
+class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
     request = "fault_ticket"
     acknowledgement = "utter_ack_repair"
+    kept_response = "utter_fault_ticket_kept"
 
     def name(self) -> str:
         return "action_create_fault_ticket"
@@ -64,39 +49,12 @@ class ActionCreateFaultTicket(AcknowledgeFirst, IdentifiedAction):
         if chased is not None:
             return chased
         priority = 1 if customer.vip_tier >= 2 else 0
-        ticket_id = await open_ticket(tracker, customer, "fault", fault_summary(tracker), priority=priority)
+        ticket_id = await open_ticket(tracker, customer, "fault", fault_summary(tracker), verified=verified,
+                                      priority=priority)
         if not verified:
             return await tell_unproven(dispatcher, tracker, customer, "repair_registered", ticket_id)
         dispatcher.utter_message(response="utter_fault_ticket_created", ticket_id=ticket_id)
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
-
-
-class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
-    request = "book_visit"
-    acknowledgement = "utter_ack_visit"
-
-    def name(self) -> str:
-        return "action_book_visit"
-
-    async def serve(self, dispatcher, tracker, customer, verified):
-        text = request_text(tracker)
-        tickets = await db(repository().tickets_for, customer.id, open_only=True)
-        booked = next((t for t in tickets if t["kind"] == "visit"), None)
-        if booked is not None:  # "改到周六下午": the visit booked already changes, no second one
-            await db(repository().chase_ticket, booked["ticket_id"],
-                     ticket_summary("visit_change", said=text[:200],
-                                    channel=load_rules().channel_names.get(channel_of(tracker), channel_of(tracker))),
-                     most_urgent=0)
-            await record(tracker, "ticket_chased", ticket_id=booked["ticket_id"], kind="visit")
-            dispatcher.utter_message(response="utter_visit_change_noted", ticket_id=booked["ticket_id"],
-                                     request=text[:60])
-            return [SlotSet("last_ticket_id", booked["ticket_id"])]
-        related = tracker.get_slot("last_ticket_id")
-        ticket_id = await open_ticket(
-            tracker, customer, "visit", ticket_summary("visit", said=text[:200]), details={"related_ticket": related}
-        )
-        dispatcher.utter_message(response="utter_visit_booked", ticket_id=ticket_id, address=customer.address)
-        return [SlotSet("last_ticket_id", ticket_id)]
 
 
 class ActionManageService(IdentifiedAction):
@@ -115,6 +73,7 @@ class ActionManageService(IdentifiedAction):
         said = "" if said.startswith("/") else said  # a button: its choice is the whole request
         ticket_id = await open_ticket(tracker, customer, "service_change",
                                       ticket_summary("service_change", service=names[change], said=said[:200]),
+                                      verified=verified,
                                       details={"service_action": change, "customer_said": said[:500]})
         # What the customer said goes back with the ticket: "退掉那个4K包" is not "close my account".
         dispatcher.utter_message(
@@ -142,7 +101,10 @@ class ActionQueryTicket(AcknowledgeFirst, IdentifiedAction):
                 return [SlotSet("ticket_id", None)]
             found = [ticket]
         else:
-            found = (await db(repository().tickets_for, customer.id, open_only=True))[:3]
+            about_no_visit = await progress_of_no_visit(dispatcher, tracker, customer)
+            if about_no_visit is not None:  # "师傅什么时候上门" with none booked: not a list of other tickets
+                return about_no_visit
+            found = progress_order(await db(repository().tickets_for, customer.id, open_only=True))
         if not found:
             dispatcher.utter_message(response="utter_no_open_tickets")
         for ticket in found:
@@ -151,10 +113,29 @@ class ActionQueryTicket(AcknowledgeFirst, IdentifiedAction):
                 ticket_id=ticket["ticket_id"],
                 kind_label=words["ticket_kind"].get(ticket["kind"], ticket["kind"]),
                 status_label=words["ticket_status"].get(ticket["status"], ticket["status"]),
-                summary="",
+                summary=progress_note(ticket, words),
             )
         await record(tracker, "answer_given", topic="ticket_status")  # "none open" is an answer too
         return [SlotSet("ticket_id", None)]
+
+
+# The open tickets a customer asking "what about my ticket?" means first: the repair and its visit, a
+# callback last. Every open one is told, on every channel, in this order (newest first within a kind).
+# Found by a journey tester: only the three newest were told, so each channel showed different tickets
+# and the repair itself dropped out of view.
+PROGRESS_ORDER = ("fault", "visit", "complaint", "service_change", "voice_message", "handoff", "callback")
+
+
+def progress_order(tickets: list[dict]) -> list[dict]:
+    rank = {kind: index for index, kind in enumerate(PROGRESS_ORDER)}
+    return sorted(tickets, key=lambda t: rank.get(t["kind"], len(rank)))
+
+
+def progress_note(ticket: dict, words: dict) -> str:
+    """What the progress line adds: the visit time promised (``details.visit_time``), when there is one."""
+    when = (ticket.get("details") or {}).get("visit_time")
+    template = (words.get("ticket_progress") or {}).get("visit_time")
+    return template.format(when=when) if when and template else ""
 
 
 def is_theirs(ticket: dict, customer: Customer, verified: bool, conversation_id: str) -> bool:
@@ -168,49 +149,98 @@ def is_theirs(ticket: dict, customer: Customer, verified: bool, conversation_id:
                          or (number is not None and number == local_phone(customer.phone)))
 
 
-class ActionComplaint(AcknowledgeFirst, IdentifiedAction):
-    """A complaint is always written down and flagged for a person."""
+class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
+    """A complaint is always written down and flagged for a person (kept and filed later when the
+    database is down)."""
 
     request = "complaint"
     acknowledgement = "utter_ack_complaint"
+    kept_response = "utter_complaint_kept"
+    kept_awaiting = "offer_human"
     files_for_any_number = True
 
     def name(self) -> str:
         return "action_complaint"
 
     async def serve(self, dispatcher, tracker, customer, verified):
-        return await self.file(dispatcher, tracker, customer, {})
+        return await self.file(dispatcher, tracker, customer, {}, verified)
 
     async def serve_number(self, dispatcher, tracker, phone):
-        return await self.file(dispatcher, tracker, None, {"callback_phone": phone})
+        return await self.file(dispatcher, tracker, None, {"callback_phone": phone}, False)
 
-    async def file(self, dispatcher, tracker, customer: Customer | None, details: dict):
+    async def file(self, dispatcher, tracker, customer: Customer | None, details: dict, verified: bool):
         text = request_text(tracker)
-        ticket_id = await open_ticket(tracker, customer, "complaint", ticket_summary("complaint", said=text[:500]),
-                                      priority=2, needs_human=True, details=details)
+        filed = await open_of(customer, "complaint")
+        if filed is not None:  # found by a tester: the same complaint again on the phone became a second one
+            await join_ticket(tracker, filed, ticket_summary("complaint", said=text[:500]))
+            ticket_id = filed["ticket_id"]
+            if verified:
+                dispatcher.utter_message(response="utter_complaint_chased", ticket_id=ticket_id,
+                                         status_label=status_label(filed))
+                return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", "offer_human")]
+        else:
+            ticket_id = await open_ticket(tracker, customer, "complaint", ticket_summary("complaint", said=text[:500]),
+                                          verified=verified, priority=2, needs_human=True, details=details)
+        # Someone who only named the customer hears what a new complaint hears: nothing of their tickets.
         dispatcher.utter_message(response="utter_complaint_recorded", ticket_id=ticket_id)
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", "offer_human")]
 
 
-class ActionLeaveMessage(AcknowledgeFirst, IdentifiedAction):
-    """A callback request: a ticket that a person works, to the customer's phone."""
+async def open_of(customer: Customer | None, kind: str) -> dict | None:
+    """The customer's newest open ticket of ``kind`` (None for a request filed on a bare number)."""
+    if customer is None:
+        return None
+    return newest(await db(repository().tickets_for, customer.id, open_only=True), kind)
+
+
+class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
+    """A callback request: a ticket that a person works, to the customer's phone (kept and filed later
+    when the database is down)."""
 
     request = "leave_message"
     acknowledgement = "utter_ack_callback"
+    kept_response = "utter_message_kept"
     files_for_any_number = True
 
     def name(self) -> str:
         return "action_leave_message"
 
     async def serve(self, dispatcher, tracker, customer, verified):
-        return await self.file(dispatcher, tracker, customer, customer.phone, {})
+        return await self.file(dispatcher, tracker, customer, customer.phone, {}, verified)
 
     async def serve_number(self, dispatcher, tracker, phone):
-        return await self.file(dispatcher, tracker, None, phone, {"callback_phone": phone})
+        return await self.file(dispatcher, tracker, None, phone, {"callback_phone": phone}, False)
 
-    async def file(self, dispatcher, tracker, customer: Customer | None, phone: str, details: dict):
+    async def file(self, dispatcher, tracker, customer: Customer | None, phone: str, details: dict, verified: bool):
         text = request_text(tracker)
+        promised = await open_of(customer, "callback")
+        if promised is not None:  # found by a tester: "你们说的回电什么时候打给我" filed a second callback
+            return await self.chase(dispatcher, tracker, promised, phone, text, verified)
         ticket_id = await open_ticket(tracker, customer, "callback", ticket_summary("callback", said=text[:200]),
-                                      priority=1, needs_human=True, details=details)
+                                      verified=verified, priority=1, needs_human=True, details=details)
         dispatcher.utter_message(response="utter_message_recorded", ticket_id=ticket_id, phone_masked=mask_phone(phone))
         return [SlotSet("last_ticket_id", ticket_id)]
+
+    async def chase(self, dispatcher, tracker, promised: dict, phone: str, text: str, verified: bool):
+        """A callback asked for again joins the one promised; a proven customer hears by when and where.
+        Someone who only named the customer hears what a new request hears, and nothing of its time."""
+        ticket_id, details = promised["ticket_id"], promised.get("details") or {}
+        await join_ticket(tracker, promised, ticket_summary("callback", said=text[:200]))
+        number = details.get("callback_phone") or phone
+        if not verified:
+            dispatcher.utter_message(response="utter_message_recorded", ticket_id=ticket_id,
+                                     phone_masked=mask_phone(phone))
+            return [SlotSet("last_ticket_id", ticket_id)]
+        by = promised_by(details)
+        dispatcher.utter_message(response="utter_callback_chased_by" if by else "utter_callback_chased",
+                                 ticket_id=ticket_id, status_label=status_label(promised),
+                                 phone_masked=mask_phone(number), **({"callback_by": by} if by else {}))
+        return [SlotSet("last_ticket_id", ticket_id)]
+
+
+def promised_by(details: dict) -> str:
+    """The time a callback was promised for, as the customer was told it (``callback_by``), or ""."""
+    try:
+        return promised_time(dt.datetime.fromisoformat(details["callback_by"]), time.time())
+    except (KeyError, TypeError, ValueError):
+        return ""

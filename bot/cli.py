@@ -20,7 +20,8 @@ from bot.handoff.commands import register as register_handoff
 from bot.ledger.commands import register as register_ledger
 from bot.contacts.commands import contacts_forever, register as register_contacts
 from bot.notify import NotifyError
-from bot.outbound.worker import adapters_from_settings, deliver_forever
+from bot.dispatch.delivery import ticket_events_from_settings
+from bot.outbound.worker import adapters_from_settings, deliver_forever, warn_if_no_sms_gateway
 from bot.privacy.commands import register as register_privacy
 from voice.commands import register as register_voice
 
@@ -47,8 +48,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         for role, port, _ in servers:
             check_port_free(settings.host, port, role)
         adapters_from_settings(settings)
+        ticket_events_from_settings(settings)
     except (PortTaken, NotifyError) as exc:
         print(f"Kefu cannot start: {exc}.", file=sys.stderr)
+        return 2
+    from bot.observability.disk_space import too_full_to_start
+
+    full = too_full_to_start(settings.data_dir)  # servers would die of SIGBUS on their metric files
+    if full:
+        print(f"Kefu cannot start: {full}.", file=sys.stderr)
         return 2
     from bot.redis_persistence import check_external_redis
 
@@ -61,6 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not upgrade_database(settings):  # before anything reads or writes it (stack.prepare finds it current)
         return 2
     warn_if_data_folder_open(settings)
+    warn_if_no_sms_gateway(settings)
     record_baseline(settings)  # the publish log's first entry lists what editors changed after this
     stopping = False
 
@@ -82,13 +91,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     except StartupError as exc:
         print(f"Kefu failed to start: {exc}", file=sys.stderr)
         for role, _, log_file in servers:
-            for line in reason_lines(log_file, limit=3):
+            for line in reason_lines(log_file, limit=3, since=stack.log_starts.get(log_file, 0)):
                 print(f"  [{role}] {line}", file=sys.stderr)
         return 1
     dead = [(role, p, log_file) for (role, _, log_file), p in zip(servers, stack.processes) if p.poll() is not None]
     if dead:  # answered the health check, yet gone: someone else answered on its port
         for role, process, log_file in dead:
-            print(describe_exit(role, process.returncode, log_file), file=sys.stderr)
+            print(describe_exit(role, process.returncode, log_file, stack.log_starts.get(log_file, 0),
+                                settings.data_dir), file=sys.stderr)
         stack.stop()
         return 1
     print(
@@ -228,9 +238,9 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     from bot.db.migrate import current_revision, head, is_legacy, known_revisions
     from bot.db.repository import Repository
 
-    engine = Repository(get_settings().database_url).engine
     newest = head()
     try:
+        engine = Repository(get_settings().database_url).engine
         revision = current_revision(engine)
         with engine.connect() as conn:
             legacy = revision is None and is_legacy(conn)

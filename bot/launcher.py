@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from bot.observability.log_files import settle
+
 # Log lines worth showing first: the reason a server failed, not the last debug line.
 REASON = re.compile(r"error|exception|address already in use|errno|traceback|failed|cannot|killed", re.IGNORECASE)
 
@@ -38,19 +40,60 @@ def check_port_free(host: str, port: int, role: str) -> None:
             raise
 
 
-def reason_lines(log_file: Path, limit: int = 5, tail: int = 200) -> list[str]:
-    """The last lines of a log that explain a failure (or its last lines if none look like a reason)."""
+def reason_lines(log_file: Path, limit: int = 5, tail: int = 200, since: int = 0) -> list[str]:
+    """The last lines of a log that explain a failure (or its last lines if none look like a reason);
+    only what was written after byte ``since`` (where the log ended when the server started), found in
+    the rotated ``log_file.1`` ... too when the log was rotated since (bot/observability/log_files.py)."""
+    from bot.observability.log_files import lines_since
+
     try:
-        lines = log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-tail:]
+        lines = lines_since(log_file, since).decode("utf-8", errors="replace").splitlines()[-tail:]
     except OSError:
         return []
     reasons = [line for line in lines if REASON.search(line)]
     return (reasons or lines)[-limit:]
 
 
-def describe_exit(role: str, returncode: int | None, log_file: Path) -> str:
-    lines = "\n".join(f"    {line}" for line in reason_lines(log_file))
-    return f"Kefu's {role} stopped (exit code {returncode}); from {log_file}:\n{lines}"
+def log_size(log_file: Path) -> int:
+    """Where ``log_file`` ends now, and which file that is (it may be rotated before it is read)."""
+    from bot.observability.log_files import LogStart
+
+    try:
+        status = log_file.stat()
+    except OSError:
+        return 0
+    return LogStart(status.st_size, status.st_ino)
+
+
+def how_it_ended(returncode: int | None) -> str:
+    """``exit code 1``, or for a process killed by a signal its name (``-7`` told an SRE nothing)."""
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"died of {name} (exit code {returncode})"
+    return f"stopped (exit code {returncode})"
+
+
+def describe_exit(role: str, returncode: int | None, log_file: Path, since: int = 0,
+                  data_dir: Path | None = None) -> str:
+    """What ``kefu run`` prints when a server ends: how, the free space of the data folder when that
+    may be why (a signal, or too little room), and the log lines written since it started."""
+    from bot.observability.disk_space import START_MIN_FREE_BYTES, describe, free_bytes
+
+    text = f"Kefu's {role} {how_it_ended(returncode)}"
+    if data_dir is not None:
+        free = free_bytes(data_dir)
+        if (returncode is not None and returncode < 0) or (free is not None and free < START_MIN_FREE_BYTES):
+            text += f" — {describe(data_dir, free)}"
+            if returncode == -signal.SIGBUS:
+                text += " (SIGBUS is what a full disk does to its memory-mapped metric files)"
+    found = reason_lines(log_file, since=since)
+    if not found:
+        return f"{text}; nothing was written to {log_file} since it started"
+    lines = "\n".join(f"    {line}" for line in found)
+    return f"{text}; from {log_file}:\n{lines}"
 
 
 class Keeper:
@@ -70,9 +113,18 @@ class Keeper:
                  commands: dict[str, Callable[[], list[str]]] | None = None) -> None:
         self.stack = stack
         self.commands = commands or {}
+        settings = getattr(stack, "settings", None)
+        self.data_dir = settings.data_dir if settings is not None else None
+        # Log lines from before a start are not why it stopped (an SRE was shown 10-minute-old ones).
         self.entries = [{"role": role, "log": log_file, "process": process, "command": list(process.args),
-                         "started": time.monotonic(), "quick_deaths": 0, "restart_at": None}
+                         "started": time.monotonic(), "quick_deaths": 0, "restart_at": None,
+                         "log_from": getattr(stack, "log_starts", {}).get(log_file, 0)}
                         for (role, log_file), process in zip(roles, stack.processes)]
+
+    def too_full(self) -> str | None:
+        from bot.observability.disk_space import too_full_to_start
+
+        return too_full_to_start(self.data_dir) if self.data_dir is not None else None
 
     def tick(self, now: float | None = None) -> list[str]:
         """Notice servers that exited and start those whose back-off is over; what to tell the operator."""
@@ -90,12 +142,22 @@ class Keeper:
                 if process in self.stack.processes:
                     self.stack.processes.remove(process)
                 _kill_group(process)  # its workers, if only the main process died
-                told.append(describe_exit(entry["role"], process.returncode, entry["log"])
+                settle(process)  # its last lines, the reason, reach its log first
+                told.append(describe_exit(entry["role"], process.returncode, entry["log"], entry["log_from"],
+                                          self.data_dir)
                             + f"\n  starting it again in {delay:.0f}s")
             elif entry["restart_at"] is not None and entry["restart_at"] <= now:
+                full = self.too_full()
+                if full:  # it would only die again (SIGBUS on its metric files); wait for room
+                    entry["quick_deaths"] += 1
+                    delay = backoff_seconds(entry["quick_deaths"])
+                    entry["restart_at"] = now + delay
+                    told.append(f"Kefu's {entry['role']} is not started again: {full}; checking again in {delay:.0f}s")
+                    continue
                 try:
                     if entry["role"] in self.commands:
                         entry["command"] = self.commands[entry["role"]]()
+                    entry["log_from"] = log_size(entry["log"])
                     entry["process"] = self.stack._spawn(entry["command"], self.stack.child_environment(),
                                                          entry["log"])
                 except Exception as exc:  # noqa: BLE001 - the keeper must outlive a failed start, and try again

@@ -10,7 +10,10 @@ second longer than it needs. This lock is first come, first served like Rasa's t
 * the holder holds a short lease (``LEASE_S``) and renews it while its turn runs, so a holder that
   dies (a killed worker) blocks the conversation for seconds, not Rasa's 60 s ``lock_lifetime``;
   a live turn stops renewing after ``lock_lifetime``, as in Rasa, so a hung turn never blocks the
-  conversation for good.
+  conversation for good;
+* a turn that failed (Redis down or hanging) releases in the background, so its apology does not
+  wait for a second Redis timeout (bot/redis_reconnect.py); if the release fails too, the lease
+  runs out.
 
 ``endpoints.yml``: ``lock_store: {type: bot.lock_store.AsyncRedisLockStore, url, port, db,
 password, key_prefix}``. Several workers and machines share it through Redis.
@@ -18,6 +21,7 @@ password, key_prefix}``. Several workers and machines share it through Redis.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from contextlib import asynccontextmanager
 from typing import AsyncGenerator, Optional, Text
@@ -27,6 +31,8 @@ from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.redis_reconnect import reconnecting
+
+logger = logging.getLogger(__name__)
 
 POLL_S = 0.01
 MAX_POLL_S = 0.25
@@ -98,6 +104,7 @@ class AsyncRedisLockStore(LockStore):
         self._acquire = self.redis.register_script(ACQUIRE)
         self._release = self.redis.register_script(RELEASE)
         self._renew = self.redis.register_script(RENEW)
+        self._releasing: set[asyncio.Task] = set()
         super().__init__()
 
     def _keys(self, conversation_id: Text) -> list[str]:
@@ -108,7 +115,7 @@ class AsyncRedisLockStore(LockStore):
                    wait_time_in_seconds: float = 1) -> AsyncGenerator[None, None]:
         keys, token = self._keys(conversation_id), uuid.uuid4().hex
         lease_ms = int(min(LEASE_S, lock_lifetime) * 1000)
-        join, renewing = "1", None
+        join, renewing, failed = "1", None, False
         try:
             while True:
                 got, place = await self._acquire(keys=keys, args=[token, lease_ms, join])
@@ -118,10 +125,27 @@ class AsyncRedisLockStore(LockStore):
                 await asyncio.sleep(min(MAX_POLL_S, POLL_S * max(1, place)))
             renewing = asyncio.create_task(self._keep(keys, token, lease_ms, lock_lifetime))
             yield None
+        except BaseException:
+            failed = True
+            raise
         finally:
             if renewing is not None:
                 renewing.cancel()
-            await asyncio.shield(self._release(keys=keys, args=[token, lease_ms]))
+            release = self._release(keys=keys, args=[token, lease_ms])
+            if failed:  # maybe Redis hangs: the apology must not wait for the release's timeout as well
+                self._release_later(release)
+            else:
+                await asyncio.shield(release)
+
+    def _release_later(self, release) -> None:
+        task = asyncio.ensure_future(release)
+        self._releasing.add(task)  # kept until done (the loop holds tasks weakly)
+        task.add_done_callback(self._released)
+
+    def _released(self, task: asyncio.Task) -> None:
+        self._releasing.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # the lease runs out on its own
+            logger.warning("lock.release_failed error=%s", type(task.exception()).__name__)
 
     async def _keep(self, keys: list[str], token: str, lease_ms: int, lock_lifetime: float) -> None:
         """Renew the lease a few times per lease until the turn ends or outlives ``lock_lifetime``."""

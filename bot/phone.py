@@ -1,4 +1,5 @@
-"""The caller's number as the telephony side sends it: one reader for every part that needs it.
+"""Phone numbers: the caller's number as the telephony side sends it, and the one normaliser of
+mainland mobile numbers (``local_phone``). One reader for every part that needs them.
 
 Twilio Media Streams do not carry the caller's number in ``start``; the operator's TwiML passes
 it as ``<Parameter name="From" value="{{From}}"/>`` inside ``<Stream>`` and it arrives in
@@ -8,10 +9,20 @@ metadata, which identification and verification read).
 """
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 CALLER_ID_PARAMETERS = ("From", "callerId", "from", "caller")
 MAX_CALLER_ID_CHARS = 32
+MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
+def local_phone(value: object) -> str | None:
+    """A mainland mobile number as Kefu stores and compares it (11 bare digits) from any spelling
+    (``+86 139-1234-0001``, ``8613912340001``), else None. The one normaliser: lookups (chat, phone,
+    SMS) and the customer import (``bot/customers``) both use it, so a stored number is always found."""
+    digits = re.sub(r"^\+?86", "", re.sub(r"[\s-]", "", str(value or "")))
+    return digits if MAINLAND_MOBILE.match(digits) else None
 
 
 def caller_id(custom_parameters: Mapping | None) -> str:

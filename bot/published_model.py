@@ -36,6 +36,29 @@ class NothingToPublish(FileNotFoundError):
     """Neither a model file nor a stored model has that name."""
 
 
+class NotAModel(ValueError):
+    """The file is not a Rasa model this Rasa can load: publishing it would make every machine try it."""
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse what no Rasa server here would load (an operator's typo, a truncated copy, a model of an
+    older Rasa) before every machine follows it; ``NotAModel`` says why. Rasa's own reader is used: it
+    opens the archive and its metadata and checks the Rasa version it was trained with."""
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.shared.data import TrainingType
+
+    try:
+        metadata = LocalModelStorage.metadata_from_archive(path)
+    except Exception as exc:  # noqa: BLE001 - whatever Rasa cannot read is not a model to publish
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise NotAModel(f"{path} is not a Rasa model this Kefu can serve ({reason})") from exc
+    if metadata.training_type not in (TrainingType.BOTH, TrainingType.END_TO_END):
+        # An NLU-only model (`kefu test`'s held-out models) understands messages but has no dialogue
+        # policies: a server running it answers every customer with nothing (SRE tester).
+        raise NotAModel(f"{path} is not a Rasa model this Kefu can serve (trained for "
+                        f"{metadata.training_type.model_type} only: customers would get no reply)")
+
+
 def open_store(settings, *, upgrade: bool = False) -> ModelStore:
     """The shared model store; ``upgrade``: first bring the database to this Kefu's schema (a command run
     before ``kefu run`` ever did, e.g. ``kefu train`` on a fresh clone)."""
@@ -51,11 +74,13 @@ def publisher(settings) -> str:
 
 def publish(settings, file_or_name: str | Path, store: ModelStore | None = None) -> Publication:
     """Publish a model file (stored first), or a model the database still holds (by name or sha256: a
-    rollback without the file). ``NothingToPublish`` names what was looked for."""
+    rollback without the file). ``NothingToPublish`` names what was looked for; ``NotAModel`` refuses a
+    file no Rasa server here would load."""
     store = store or open_store(settings, upgrade=True)
     path = Path(file_or_name).expanduser()
     name = None
     if path.is_file():
+        check_model_file(path)
         stored, name = store.store(path), path.name
     else:
         stored = store.find(str(file_or_name))

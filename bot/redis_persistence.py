@@ -11,8 +11,12 @@ promised they survive). ``kefu run`` therefore looks before it starts:
 - neither: Kefu refuses to start, unless ``KEFU_ALLOW_VOLATILE_REDIS=on`` says the operator accepts
   the loss (a test system). Refusing, not just warning: the setup looks healthy until the first
   Redis restart at peak, and a start-up message in a service log is easy to miss;
-- ``CONFIG`` refused (managed Redis often disables it) or Redis unreachable: a warning that it could
-  not be checked, and the requirement.
+- ``CONFIG`` refused (managed Redis often disables it): a warning that it could not be checked,
+  and the requirement;
+- Redis unreachable, silent for ``KEFU_REDIS_TIMEOUT_SECONDS``, or refusing the password: Kefu
+  refuses to start, with one line naming ``REDIS_URL`` (an on-call test found a mistyped host only
+  warned about, and a Kefu started that could answer nothing but apologies). A deploy with a wrong
+  setting should fail, as with an unreachable database.
 
 An eviction policy other than ``noeviction`` gets a warning too: under memory pressure Redis would
 drop conversations silently instead of refusing writes.
@@ -30,7 +34,8 @@ REQUIREMENT = ("an external Redis must persist its data: appendonly yes with app
 
 @dataclass(frozen=True)
 class Persistence:
-    """What the Redis reported: ``kind`` is aof, snapshots, none or unknown (could not check)."""
+    """What the Redis reported: ``kind`` is aof, snapshots, none, unknown (could not check), or
+    unreachable (no connection, no answer, or the password refused)."""
 
     kind: str
     detail: str = ""
@@ -53,8 +58,14 @@ def inspect(client: redis.Redis) -> Persistence:
     try:
         appendonly, save = _config(client, "appendonly"), _config(client, "save").strip()
         eviction = _config(client, "maxmemory-policy")
+    except redis.AuthenticationError as exc:  # a ConnectionError too: said first
+        return Persistence("unreachable", f"refused the password ({exc})")
     except redis.ResponseError as exc:  # CONFIG disabled or renamed (managed Redis)
+        if str(exc).startswith(("NOAUTH", "WRONGPASS")):
+            return Persistence("unreachable", f"refused the password ({exc})")
         return Persistence("unknown", f"CONFIG GET refused: {exc}")
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        return Persistence("unreachable", f"is unreachable ({type(exc).__name__}: {exc})")
     except redis.RedisError as exc:
         return Persistence("unknown", f"{type(exc).__name__}: {exc}")
     if appendonly == "yes":
@@ -66,7 +77,10 @@ def inspect(client: redis.Redis) -> Persistence:
 
 def verdict(found: Persistence, where: str, allow_volatile: bool) -> Verdict:
     result = Verdict()
-    if found.kind == "none":
+    if found.kind == "unreachable":
+        result.refuse = True
+        result.messages.append(f"REDIS_URL: Redis at {where} {found.detail}.")
+    elif found.kind == "none":
         if allow_volatile:
             result.messages.append(f"WARNING: Redis at {where} keeps nothing across a restart ({found.detail}); "
                                    "conversations, the handoff queue and desk sessions will be lost then "
@@ -82,7 +96,7 @@ def verdict(found: Persistence, where: str, allow_volatile: bool) -> Verdict:
                                f"what changed since the last snapshot. {REQUIREMENT}.")
     elif found.kind == "unknown":
         result.messages.append(f"WARNING: could not check the persistence of Redis at {where} ({found.detail}). "
-                               f"Make sure that {REQUIREMENT}.")
+                               f"Check it yourself: {REQUIREMENT}.")
     if found.eviction and found.eviction != "noeviction":
         result.messages.append(f"WARNING: Redis at {where} has maxmemory-policy {found.eviction}: when full it "
                                "drops keys, conversations included; set it to noeviction.")
@@ -94,11 +108,12 @@ def check_external_redis(settings) -> Verdict:
     url = settings.redis.url
     if not url:
         return Verdict()
+    from bot.redis_reconnect import timeouts
     from bot.settings import redis_parts
 
     parts = redis_parts(url)
     where = f"{parts['host']}:{parts['port']}"  # never the URL: it may carry the password
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    client = redis.Redis.from_url(url, **timeouts(settings.redis.timeout_s))
     try:
         return verdict(inspect(client), where, settings.allow_volatile_redis)
     finally:

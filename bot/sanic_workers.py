@@ -63,6 +63,7 @@ class Slot:
     started: float = 0.0
     quick_deaths: int = 0
     restart_at: float | None = None
+    died_with: int | None = None  # exit code of the process it replaces
 
 
 def serve_supervised(server_settings: dict, workers: int) -> None:
@@ -112,6 +113,7 @@ def serve_supervised(server_settings: dict, workers: int) -> None:
                 slot.quick_deaths = 0 if lived >= STEADY_AFTER_S else slot.quick_deaths + 1
                 delay = backoff_seconds(slot.quick_deaths)
                 slot.restart_at = now + delay
+                slot.died_with = slot.process.exitcode
                 logger.warning("sanic.worker.died pid=%s exitcode=%s lived_s=%.0f restart_in_s=%.0f",
                                slot.process.pid, slot.process.exitcode, lived, delay)
         if port is not None and all(s.restart_at is not None for s in slots) and not stopping:
@@ -120,6 +122,7 @@ def serve_supervised(server_settings: dict, workers: int) -> None:
             if slot.restart_at is not None and slot.restart_at <= now and not stopping:
                 start(slot)
                 logger.info("sanic.worker.replaced pid=%s", slot.process.pid)
+                count_restart(slot.died_with)
         time.sleep(POLL_S)
     for slot in slots:
         if slot.process is not None:
@@ -129,6 +132,21 @@ def serve_supervised(server_settings: dict, workers: int) -> None:
     if sock is not None:
         sock.close()
     loop.close()
+
+
+def count_restart(exitcode: int | None) -> None:
+    """A crash-looping worker could only be seen in the logs (SRE tester, finding 10): count it for alerts.
+    Labelled by how it ended (``SIGKILL``, ``SIGBUS``, ``1``), a handful of values."""
+    from bot.observability.metrics import WORKER_RESTARTS
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            ended = signal.Signals(-exitcode).name
+        except ValueError:
+            ended = f"signal {-exitcode}"
+    else:
+        ended = str(exitcode)
+    WORKER_RESTARTS.labels(ended).inc()
 
 
 def reopen(server_settings: dict, host: str, port: int) -> None:

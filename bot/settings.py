@@ -27,6 +27,18 @@ def _switch(value: str | None) -> str:
     return "off" if value in ("off", "0", "false", "no") else "auto"
 
 
+def database_url(value: str | None, data_dir: Path) -> str:
+    """``KEFU_DATABASE_URL``, SQLite in the data folder without it. The ``postgres://`` spelling that
+    hosted PostgreSQL services hand out (Heroku and others) is read as ``postgresql://``: SQLAlchemy
+    1.4+ no longer accepts it, and an operator pasting the URL they were given got a traceback."""
+    if not value:
+        return f"sqlite:///{data_dir / 'kefu.sqlite3'}"
+    scheme, separator, rest = value.partition("://")
+    if separator and (scheme == "postgres" or scheme.startswith("postgres+")):
+        return "postgresql" + scheme[len("postgres"):] + separator + rest
+    return value
+
+
 def redis_parts(url: str) -> dict:
     """Host/port/db/password of a redis:// URL, as Rasa's endpoints.yml wants them."""
     parsed = urlparse(url)
@@ -44,6 +56,9 @@ class RedisSettings:
 
     url: str | None
     embedded_dir: Path
+    # A command (or a connection attempt) that gets no answer in this time fails like a refused
+    # connection: a hung or partitioned Redis costs a turn this long, then the apology (bot/redis_reconnect.py).
+    timeout_s: float = 2.0
 
 
 
@@ -91,6 +106,11 @@ class Settings:
     # REST integrations' callback for messages outside a turn (bot/outbound/rest_callback.py).
     rest_callback_url: str = ""
     rest_callback_secret: str = field(default="", repr=False)
+    # The operator's ticketing/dispatch system (bot/dispatch/): its bearer token for
+    # POST /api/tickets/<id>/status (empty: the endpoint refuses everyone), and where ticket events go.
+    dispatch_token: str = field(default="", repr=False)
+    dispatch_events_url: str = ""
+    dispatch_events_secret: str = field(default="", repr=False)
     # Security (bot/security/): empty secrets are generated once under <data_dir>/secrets/.
     rasa_token: str = field(default="", repr=False)  # Rasa HTTP API (?token=)
     action_secret: str = field(default="", repr=False)  # header Rasa sends to the action server
@@ -114,6 +134,9 @@ class Settings:
     # after interval + timeout without a ping, the server after as long without a pong.
     webchat_ping_interval_s: float = 25.0
     webchat_ping_timeout_s: float = 20.0
+    # The chat page warns this long before an idle conversation's session expires (domain/core.yml
+    # session_config) and offers to stay (bot/session_keepalive.py).
+    webchat_expiry_warning_s: float = 300.0
     queue_record_expiry_s: int = 7 * 24 * 3600
     caller_clip_expiry_s: int = 7 * 24 * 3600  # a phone caller's untranscribed turns (bot/ivr/caller_clips.py)
     voice_message_expiry_s: int = 7 * 24 * 3600  # a voice message's recording, after its work item is done
@@ -134,8 +157,13 @@ class Settings:
     # Operations (bot/observability/): log format, metrics access and the multi-process metrics folder.
     log_format: str = "console"  # "json" in production
     log_level: str = "INFO"
+    # Each server's log file (var/logs/rasa.log ...) is rotated at this size; 0: never (bot/observability/log_files.py).
+    log_max_bytes: int = 50 * 1024 * 1024
+    log_backups: int = 5  # rotated files kept (rasa.log.1 ... .5), the oldest dropped
     metrics_token: str = field(default="", repr=False)  # empty: /metrics answers loopback clients only
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR shared by every Kefu process on the host
+    # /health is degraded when the data folder has less free (bot/observability/disk_space.py).
+    data_dir_min_free_mb: int = 500
 
     @property
     def rasa_url(self) -> str:
@@ -174,8 +202,9 @@ def from_environment(environ: dict | None = None) -> Settings:
     return Settings(
         root=root,
         data_dir=data_dir,
-        database_url=env.get("KEFU_DATABASE_URL") or f"sqlite:///{data_dir / 'kefu.sqlite3'}",
-        redis=RedisSettings(url=env.get("REDIS_URL") or None, embedded_dir=data_dir / "redis"),
+        database_url=database_url(env.get("KEFU_DATABASE_URL"), data_dir),
+        redis=RedisSettings(url=env.get("REDIS_URL") or None, embedded_dir=data_dir / "redis",
+                            timeout_s=float(env.get("KEFU_REDIS_TIMEOUT_SECONDS", "2"))),
         rasa_port=rasa_port,
         action_port=int(env.get("KEFU_ACTION_PORT", "5055")),
         host=host,
@@ -207,6 +236,9 @@ def from_environment(environ: dict | None = None) -> Settings:
         wechat_template_id=env.get("WECHAT_TEMPLATE_ID", ""),
         rest_callback_url=env.get("KEFU_REST_CALLBACK_URL", ""),
         rest_callback_secret=env.get("KEFU_REST_CALLBACK_SECRET", ""),
+        dispatch_token=env.get("KEFU_DISPATCH_TOKEN", ""),
+        dispatch_events_url=env.get("KEFU_DISPATCH_EVENTS_URL", ""),
+        dispatch_events_secret=env.get("KEFU_DISPATCH_EVENTS_SECRET", ""),
         rasa_token=env.get("KEFU_RASA_TOKEN", ""),
         action_secret=env.get("KEFU_ACTION_SECRET", ""),
         channel_secret=env.get("KEFU_CHANNEL_SECRET", ""),
@@ -227,6 +259,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         tracker_expiry_s=int(env.get("KEFU_TRACKER_EXPIRY_SECONDS", str(30 * 24 * 3600))),
         webchat_ping_interval_s=float(env.get("KEFU_WEBCHAT_PING_INTERVAL_S", "25")),
         webchat_ping_timeout_s=float(env.get("KEFU_WEBCHAT_PING_TIMEOUT_S", "20")),
+        webchat_expiry_warning_s=float(env.get("KEFU_WEBCHAT_EXPIRY_WARNING_S", "300")),
         queue_record_expiry_s=int(env.get("KEFU_QUEUE_RECORD_EXPIRY_SECONDS", str(7 * 24 * 3600))),
         caller_clip_expiry_s=int(env.get("KEFU_CALLER_CLIP_EXPIRY_SECONDS", str(7 * 24 * 3600))),
         voice_message_expiry_s=int(env.get("KEFU_VOICE_MESSAGE_EXPIRY_SECONDS", str(7 * 24 * 3600))),
@@ -242,8 +275,11 @@ def from_environment(environ: dict | None = None) -> Settings:
         allow_volatile_redis=_switch(env.get("KEFU_ALLOW_VOLATILE_REDIS")) == "on",
         log_format=(env.get("KEFU_LOG_FORMAT") or "console").strip().lower(),
         log_level=(env.get("KEFU_LOG_LEVEL") or "INFO").strip().upper(),
+        log_max_bytes=max(0, int(float(env.get("KEFU_LOG_MAX_MB") or "50") * 1024 * 1024)),
+        log_backups=max(1, int(env.get("KEFU_LOG_BACKUPS") or "5")),
         metrics_token=env.get("KEFU_METRICS_TOKEN", ""),
         metrics_dir=_path(env.get("PROMETHEUS_MULTIPROC_DIR"), data_dir / "metrics"),
+        data_dir_min_free_mb=int(env.get("KEFU_DATA_DIR_MIN_FREE_MB", "500")),
     )
 
 

@@ -21,7 +21,8 @@ from bot.db.seed import prepare_database
 from bot.embedded_redis import EmbeddedRedis
 from bot.handoff.commands import ensure_demo_agent
 from bot.security.launch import action_server_command, cors_arguments, secure_environment
-from bot.security.private_files import open_private_log, private_dir
+from bot.observability.log_files import BoundedLog, settle, start_pump
+from bot.security.private_files import private_dir
 from bot.serving import forget_serving, record_serving
 from bot.settings import Settings, redis_parts
 from bot.published_model import model_to_serve
@@ -43,8 +44,9 @@ def apply_stored_retention(settings: Settings, redis_url: str) -> None:
     import redis
 
     from bot.privacy.retention import apply_retention
+    from bot.redis_reconnect import timeouts
 
-    client = redis.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(redis_url, **timeouts(settings.redis.timeout_s))
     try:
         apply_retention(client, settings)
     except redis.RedisError as exc:
@@ -58,6 +60,7 @@ def wait_until_up(url: str, process: subprocess.Popen, log_file: Path, timeout: 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            settle(process)  # so the reason is in the log the message points to
             raise StartupError(f"{url} exited with code {process.returncode}; see {log_file}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
@@ -77,6 +80,9 @@ class KefuStack:
     redis_url: str | None = None
     processes: list[subprocess.Popen] = field(default_factory=list)
     _redis: EmbeddedRedis | None = None
+    log_starts: dict = field(default_factory=dict)  # log file -> its size when its server last started
+    logs: dict = field(default_factory=dict)  # log file -> its BoundedLog, shared by the servers writing it
+
 
     def child_environment(self) -> dict:
         """Environment for the Rasa and action servers: endpoints.yml reads these."""
@@ -174,11 +180,16 @@ class KefuStack:
         return process
 
     def _spawn(self, command: list[str], env: dict, log_file: Path) -> subprocess.Popen:
-        handle = open_private_log(log_file)
+        """Start a server whose output goes, through a pipe, to its size-bounded log (log_files.py)."""
+        log = self.logs.get(log_file)
+        if log is None:
+            log = self.logs[log_file] = BoundedLog(log_file, self.settings.log_max_bytes, self.settings.log_backups)
+        self.log_starts[log_file] = log.start()  # why it stops is written after this
         process = subprocess.Popen(
-            command, cwd=self.settings.root, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=self.settings.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        handle.close()
+        process.log_pump = start_pump(process.stdout, log)
         self.processes.append(process)
         return process
 
@@ -192,7 +203,11 @@ class KefuStack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        for process in self.processes:
+            settle(process)  # their last lines are written before anyone reads them
         self.processes.clear()
+        for log in self.logs.values():
+            log.close()  # opened again by the next start
         forget_serving(self.settings)
         if self._redis is not None:
             self._redis.stop()

@@ -141,11 +141,13 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         use_ssl: bool = False,
         **kwargs: Any,
     ) -> None:
+        from bot import session_keepalive
         from bot.rasa_speedups import install
 
         install()  # the Rasa server loads this store: the place to fix Rasa's hot spots in it
         self.redis = aioredis.Redis(host=host, port=int(port), db=int(db), username=username or None,
                                     password=password or None, ssl=bool(use_ssl), **reconnecting())
+        session_keepalive.install()  # the chat page's "stay" button keeps a session (its module)
         self.record_exp = int(float(record_exp)) if record_exp else 0
         self.prefix = f"{key_prefix or 'kefu'}:events:"
         self.sessions = SessionCache()

@@ -264,3 +264,45 @@ def test_kefu_db_init_and_the_stack_refuse_a_database_a_newer_kefu_upgraded(kefu
         KefuStack(kefu_settings).prepare()  # what kefu run does first
     assert customers(engine) == []  # no demo data written into the newer schema
     assert main(["db", "current"]) == 2
+
+
+def at_revision(engine, revision: str) -> None:
+    """The operator's database as an earlier Kefu of the migrations era left it."""
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.upgrade(migrate.alembic_config(migrate.MIGRATIONS, conn), revision)
+
+
+def add_bill(engine, period="2026-11") -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO bills (customer_id, period, amount_cents, status, due_date) "
+                             "VALUES (1, :period, 7900, 'unpaid', '2026-12-15')"), {"period": period})
+
+
+def test_the_import_revision_keeps_existing_customers_plans_and_bills(engine):
+    """0005: customers gain an empty operator's key, plans stay on sale, one bill per month is kept."""
+    at_revision(engine, "0004_published_models")
+    add_customer(engine)
+    add_bill(engine, "2026-10")
+    add_bill(engine, "2026-11")
+    assert migrate.upgrade(engine).after == migrate.head()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT external_id FROM customers")).scalar_one() is None
+        assert bool(conn.execute(sa.text("SELECT sellable FROM plans")).scalar_one()) is True
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM bills")).scalar_one() == 2
+    with pytest.raises(sa.exc.IntegrityError):
+        add_bill(engine, "2026-11")  # a second bill for the same month is what doubled the arrears
+
+
+def test_a_database_holding_a_month_twice_is_refused_by_name_and_left_as_it_was(engine):
+    at_revision(engine, "0004_published_models")
+    add_customer(engine)
+    add_bill(engine)
+    add_bill(engine)  # a raw-SQL load run twice
+    with pytest.raises(migrate.SchemaError, match=r"bills: customer 1 2026-11 \(2 rows\).*Nothing was changed"):
+        migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == "0004_published_models"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM bills")).scalar_one() == 2
+    assert "external_id" not in {c["name"] for c in sa.inspect(engine).get_columns("customers")}

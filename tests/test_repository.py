@@ -35,6 +35,27 @@ def test_ticket_lifecycle_is_enforced_and_recorded(repo):
         repo.move_ticket("TK999999", "resolved")
 
 
+def test_the_millionth_ticket_number_is_still_recognised_when_a_customer_quotes_it(repo, kefu_env):
+    """Integration tester: ids go TK%06d, so the millionth is TK1000000, which the NLU's ticket pattern
+    (six digits, then none) did not match: a big operator's customers asking about it went unheard."""
+    import sqlalchemy as sa
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from bot.db.schema import tickets
+
+    with repo.engine.begin() as conn:  # the numbering where a busy operator's would be
+        conn.execute(tickets.insert().values(id=999_999, ticket_id="TK999999", kind="fault", status="open",
+                                             priority=0, summary="", details={}))
+        if conn.dialect.name == "postgresql":  # an explicit id does not move PostgreSQL's sequence
+            conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('tickets', 'id'), 999999)"))
+    ticket_id = repo.create_ticket(kind="fault", customer_id=1, summary="no signal")
+    assert ticket_id == "TK1000000"
+    patterns = [r["pattern"] for r in load_data(str(kefu_env.root / "nlu_data" / "nlu" / "regexes.yml")).regex_features
+                if r["name"] == "ticket_id"]
+    said = f"我的工单{ticket_id.lower()}处理到哪了"
+    assert [m.group().upper() for p in patterns for m in re.finditer(p, said)] == [ticket_id]
+
+
 def test_a_chase_makes_a_ticket_more_urgent_up_to_a_limit_and_keeps_its_status(repo):
     ticket_id = repo.create_ticket(kind="fault", customer_id=1, summary="no signal")
     repo.move_ticket(ticket_id, "assigned")

@@ -14,14 +14,14 @@ export for that (README, "Did waits get shorter?").
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from bot.analytics.contacts import Contact, split_contacts
 from bot.analytics.kpis import FCR_WINDOWS_H, Figures, figures, repeat_flags
-from bot.analytics.report.period import Period, PeriodError, period
+from bot.analytics.report.period import Period, PeriodError, parse_hours, period
 
 FEW_WAITS = 30  # fewer answered waits than this in a period: the wait's difference is noise
 FEW_CONTACTS = 100  # fewer contacts than this: the rates' differences are noise
@@ -59,33 +59,12 @@ def parse_period(text: str, zone: str, now: dt.datetime | None = None) -> Period
     return period(first, last or first, zone, now)
 
 
-def parse_hours(text: str | None) -> range | None:
-    """``19-21`` -> hours 19 and 20 (to 21:00); ``20`` -> hour 20 only."""
-    if text is None:
-        return None
-    first, _, last = text.partition("-")
-    try:
-        start = int(first)
-        end = int(last) if last else start + 1
-    except ValueError:
-        raise PeriodError(f"--hours {text!r}: use FROM-TO in whole local hours, e.g. 19-21") from None
-    if not 0 <= start < end <= 24:
-        raise PeriodError(f"--hours {text!r}: the hours must run forwards within one day (0-24)")
-    return range(start, end)
-
-
 def side(events_of, span: Period, hours: range | None, sl_seconds: float) -> Side:
     """The contacts that started in ``span`` (and ``hours``), with their figures; a return within
     the FCR windows after the period still counts against the contact."""
     lookahead = dt.timedelta(hours=max(FCR_WINDOWS_H))
     contacts = split_contacts(events_of(span.start_utc - dt.timedelta(hours=1), span.end_utc + lookahead))
-    zone = ZoneInfo(span.timezone)
-
-    def in_hours(contact: Contact) -> bool:
-        return hours is None or contact.started_at.replace(tzinfo=dt.timezone.utc).astimezone(zone).hour in hours
-
-    inside = [c for c in contacts if span.start_utc <= c.started_at < span.end_utc and in_hours(c)]
-    later = [c for c in contacts if c.started_at >= span.end_utc]
+    inside, later = dataclasses.replace(span, hours=hours).split(contacts)
     return Side(span, inside, figures(inside, sl_seconds=sl_seconds, repeats=repeat_flags(inside, later)))
 
 

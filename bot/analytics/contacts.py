@@ -28,8 +28,11 @@ NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fa
 # A contact offered to a person: asked, queued, put through by the phone, or left as a work item (a voice message).
 HANDOFF_KINDS = ("handoff_requested", "handoff_queued", "ivr_transferred", "handoff_work_item")
 FLOW_FINISHED = {"flow", "bot_done"}  # the phone flow reached its own end (not a hang-up mid-menu)
-HOW = ("assistant", "agent", "agent_ticket", "agent_callback", "ticket", "callback", "message", "removed", "abandoned",
-       "unserved", "no_request", "no_answer")
+HOW = ("assistant", "agent", "agent_ticket", "agent_callback", "ticket", "callback", "message", "message_abandoned",
+       "removed", "abandoned", "unserved", "no_request", "no_answer")
+# A voice message left (the phone's, or one Kefu received on its own) / a voice-message node reached.
+MESSAGE_LEFT = {"ivr_voicemail_left", "voicemail_received", "voice_message_left"}
+MESSAGE_STARTED = "ivr_voicemail_started"
 # Recorded facts that the assistant served the request (bot/outcomes/events.py).
 SERVED = {"answer_given", "knowledge_answered"}
 # No request made: out of every rate's denominator (the customer said nothing, or only hello/thanks).
@@ -144,8 +147,14 @@ def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], se
     ticket_kinds = {d.get("kind") for k, d in data if k == "ticket_created"}
     if "callback_booked" in kinds or "callback" in reasons or "callback" in ticket_kinds:
         return "callback"
-    if ({"ivr_voicemail_left", "voicemail_received", "voice_message_left"} & set(kinds) or "message" in reasons
-            or "voice_message" in ticket_kinds):
+    if MESSAGE_LEFT & set(kinds) or "voice_message" in ticket_kinds:
+        return "message"
+    if MESSAGE_STARTED in kinds:
+        # Reached the voice-message node (pressed 4, or chose a message at the peak offer or on hold) and
+        # left none: a request given up, not "no answer" and not contained (found by the head-of-operations
+        # tester: counted 无应答 and out of every rate).
+        return "message_abandoned"
+    if "message" in reasons:
         return "message"
     if "assistant" in reasons:
         return "assistant"  # self-help fixed it while the customer waited for a person

@@ -29,7 +29,7 @@ async def queue_figures(queue: HandoffQueue) -> list[dict]:
     for skill in queue.rules.skills:
         waiting = await queue.waiting(skill)
         entries = [e for e in [await queue.entry(conversation_id) for conversation_id in waiting] if e]
-        gone = await gone_among(queue.redis, [(e["conversation_id"], e["channel"]) for e in entries], now)
+        gone = await gone_among(queue.redis, entries, now)
         since = [e["enqueued_at"] for e in entries if e.get("enqueued_at") and e["conversation_id"] not in gone]
         label = queue.rules.skills.get(skill, skill) if isinstance(queue.rules.skills, dict) else skill
         result.append({"skill": skill, "label": label, "waiting": len(waiting) - len(gone), "gone": len(gone),

@@ -86,7 +86,9 @@ async def current_agent(request: Request, desk: Desk) -> dict | None:
 def database_unavailable(request: Request, exc: Exception) -> HTTPResponse:
     """The database (accounts, tickets, customers) did not answer: a retryable 503 with a code the page
     shows (``error_database_unavailable``) and a log line, not a bare 500 nobody sees in the logs."""
-    logger.warning("desk.database_unavailable path=%s error=%s", request.path, type(exc).__name__)
+    from bot.db.errors import database_error
+
+    logger.warning("desk.database_unavailable path=%s error=%s", request.path, database_error(exc))
     return response.json({"error": "error_database_unavailable"}, status=503, headers={"Retry-After": "5"})
 
 
@@ -263,6 +265,7 @@ async def stream(request: Request, desk: Desk, agent: dict, conversation_id: str
                                   headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     clock = asyncio.get_running_loop().time
     checked_in = clock()
+    pending: list[int] | None = []
     try:
         while True:
             try:
@@ -270,8 +273,8 @@ async def stream(request: Request, desk: Desk, agent: dict, conversation_id: str
             except DeskError as exc:
                 await reply.send(f"event: ended\ndata: {json.dumps({'error': exc.code})}\n\n")
                 break
-            if data["turns"]:
-                after = data["last"]
+            if data["turns"] or data.get("pending") != pending:  # new turns, or held ones delivered
+                after, pending = data["last"], data.get("pending")
                 await reply.send(f"data: {json.dumps(data, ensure_ascii=False)}\n\n")
             quiet = await pubsub.get_message(ignore_subscribe_messages=True, timeout=STREAM_KEEPALIVE_S) is None
             if quiet:
@@ -318,7 +321,7 @@ async def remove_entry(request: Request, desk: Desk, agent: dict, conversation_i
     entry = await desk.queue.entry(conversation_id)
     if entry is None or entry["state"] != "waiting":
         raise DeskError("error_not_waiting", 404)
-    absence = await customer_gone(desk.queue.redis, conversation_id, entry["channel"], desk.queue.clock())
+    absence = await customer_gone(desk.queue.redis, entry, desk.queue.clock())
     if absence is not None:  # the customer left: their abandonment, the supervisor only tidies (bot.handoff.supervisor)
         removed = await desk.queue.stop_waiting(conversation_id, "customer_gone", left_at=absence.seen_at,
                                                 by=agent["agent_id"])
@@ -362,6 +365,12 @@ async def reveal(request: Request, desk: Desk, agent: dict, conversation_id: str
 async def opt_out(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
     """客户要求不再联系: no more automated calls, texts or WeChat messages to the customer served."""
     return response.json({"ok": True, "phone": await desk.opt_out(agent["agent_id"], conversation_id)})
+
+
+@signed_in
+async def ask_proof(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
+    """请客户验证身份: the bot asks the customer for proof and checks it; the agent sees only the outcome."""
+    return response.json({"ok": True, "state": await desk.ask_proof(agent["agent_id"], conversation_id)})
 
 
 @signed_in
@@ -430,6 +439,7 @@ ROUTES: list[tuple[str, Handler, list[str]]] = [
     ("/agent/api/conversations/<conversation_id:str>/selfhelp", selfhelp, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/reveal", reveal, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/opt_out", opt_out, ["POST"]),
+    ("/agent/api/conversations/<conversation_id:str>/proof", ask_proof, ["POST"]),
     ("/agent/api/conversations/<conversation_id:str>/close", close, ["POST"]),
     ("/agent/api/tickets/<ticket_id:str>/done", finish_ticket, ["POST"]),
     ("/agent/api/tickets/<ticket_id:str>/reveal", reveal_ticket, ["POST"]),

@@ -38,6 +38,14 @@ class ChannelGuard:
     def _key(self, key: str) -> str:
         return f"{self.prefix}:{key}"
 
+    def key(self, key: str) -> str:
+        """The Redis key of ``key`` under this guard's prefix (for helpers keeping their own data)."""
+        return self._key(key)
+
+    def client(self):
+        """The shared ``redis.asyncio`` client, or None when running on process memory."""
+        return self._client()
+
     def _memory_get(self, key: str):
         expires, value = self._memory.get(key, (0.0, None))
         if expires and expires < time.monotonic():

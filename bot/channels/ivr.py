@@ -263,7 +263,8 @@ class IvrInput(InputChannel):
         session = CallSession(engine=runtime.engine, serializer=serializer, player=runtime.player,
                               asr=runtime.asr, send=line_sender(ws), close=close, max_call_s=hotline.max_call_s,
                               max_utterance_s=hotline.max_utterance_s, lines=runtime.lines,
-                              end_of_turn=(hotline.end_of_turn_menu_s, hotline.end_of_turn_free_s))
+                              end_of_turn=(hotline.end_of_turn_menu_s, hotline.end_of_turn_free_s),
+                              unfinished=(hotline.unfinished_starts, hotline.unfinished_wait_s))
         await session.run(lambda timeout: _receive(ws, timeout))
 
 

@@ -78,12 +78,14 @@ class OpsInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "OpsInput":
+        from bot.handoff import desk_proof
         from bot.observability import rasa_guards
         from bot.observability.logging_setup import configure_from_settings
 
         settings = get_settings()
         configure_from_settings(settings)
         rasa_guards.install()
+        desk_proof.install()  # a proof the desk asked for is checked by the bot while the agent holds the chat
         return cls(settings)
 
     def __init__(self, settings: Settings) -> None:
@@ -107,8 +109,7 @@ class OpsInput(InputChannel):
         from bot.observability.health import CHECK_TIMEOUT_S
 
         url = self.settings.redis.url or "redis://127.0.0.1:6379/0"
-        self.redis = redis.from_url(url, socket_timeout=CHECK_TIMEOUT_S, socket_connect_timeout=CHECK_TIMEOUT_S,
-                                    **reconnecting())
+        self.redis = redis.from_url(url, **reconnecting(CHECK_TIMEOUT_S))
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT_S))
         self.repository = Repository(self.settings.database_url)
 
@@ -119,12 +120,14 @@ class OpsInput(InputChannel):
             await self.redis.close()
 
     async def health(self, _: Request) -> HTTPResponse:
-        from bot.observability.health import CheckResult, check_all, readiness
+        from bot.observability.disk_space import MIB
+        from bot.observability.health import CheckResult, check_all, check_disk, readiness
 
         action_health = f"http://{self.settings.host}:{self.settings.action_port}/health"
         results = await check_all(self.redis, self.repository.engine, self.http, action_health)
         # A worker whose first turn would still pay the model's warm-up is not ready for traffic.
         results.append(CheckResult("warm_up", self.warmed, 0.0, "" if self.warmed else "warming up"))
+        results.append(check_disk(self.settings.data_dir, self.settings.data_dir_min_free_mb * MIB))
         status, body = readiness(results)
         if body["status"] != "ok":
             logger.warning("health.%s failing=%s", body["status"], ",".join(r.name for r in results if not r.ok))
@@ -147,7 +150,7 @@ class OpsInput(InputChannel):
 
         if not self.allowed(request):
             return response.json({"error": "metrics need the operations token"}, status=401)
-        snapshot = await read_state(self.redis, self.repository)
+        snapshot = await read_state(self.redis, self.repository, data_dir=self.settings.data_dir)
         body, content_type = exposition(state_registry(snapshot))
         return response.raw(body, content_type=content_type)
 

@@ -20,6 +20,11 @@ widgets keep working against Kefu. Messages Kefu adds, all as ``bot_uttered``:
   (``secret_answers.PROOF_PROMPTS``): the page offers a numeric keypad with one-time-code autofill and
   masks the answer in its bubble and its stored history.
 
+After ``session_confirm`` the server sends ``session_timing`` ``{"idle_s", "warn_s"}``: the session
+ends ``idle_s`` after the customer's last message (``domain/core.yml``), and the page warns ``warn_s``
+before (``KEFU_WEBCHAT_EXPIRY_WARNING_S``). ``session_keep`` (acknowledged ``{"ok": true}``) is the
+customer asking to stay: the session lasts ``idle_s`` from then (``bot.session_keepalive``).
+
 Every part of an assistant's or agent's message carries ``timestamp``, its event's time in the
 conversation. A page that resumes a session sends the latest one it received as ``seen_at`` in
 ``session_request``, and is sent again what was said after it: an agent's words written while the
@@ -28,9 +33,12 @@ page was closed reach the customer when they come back (found by a tester: they 
 Delivery (``webchat_delivery``): a ``user_uttered`` carrying ``client_id`` and asking for a Socket.IO
 ack is acknowledged once accepted — ``{"ok": true}``, ``{"ok": true, "duplicate": true}`` for a
 resend already taken, ``{"ok": false, "reason": ...}`` for one refused for good (too long, rate
-limited, no session) — and taken once per conversation however often the page resends it.
+limited, no session) — and taken once per conversation however often the page resends it. An
+acknowledged message is kept in Redis until its turn is done, and taken over by another worker if
+the one handling it dies (``webchat_inflight``).
 The heartbeat (``KEFU_WEBCHAT_PING_INTERVAL_S`` / ``_TIMEOUT_S``) reaches the page in Engine.IO's
-open packet: the page counts the connection dead after interval + timeout without a ping.
+open packet: the page (socket.io-client) counts the connection dead after interval + timeout without
+a ping, or when an ack is later than the timeout.
 
 Security: session ids are issued and signed by the server (``webchat_sessions``): a page resumes
 only an id it was given, never one it picked (a phone number, or another customer's id). Client
@@ -39,7 +47,9 @@ metadata is dropped, messages are size- and rate-limited per session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import pickle
 import time
 from contextvars import ContextVar
 from pathlib import Path
@@ -53,13 +63,15 @@ from sanic.response import HTTPResponse
 from redis.exceptions import RedisError
 from socketio import AsyncManager, AsyncRedisManager, AsyncServer
 
+from bot import session_keepalive
 from bot.channels import ChannelConfigError
 from bot.channels import webchat_sessions as sessions
-from bot.channels.webchat_delivery import client_id_of, first_delivery, forget_delivery
+from bot.channels.webchat_delivery import client_id_of, forget_delivery
+from bot.channels.webchat_inflight import InFlight, Pending
 from bot.channels.guard import ChannelGuard
 from bot.channels.help_page import WEB_DIR as HELP_DIR, help_response
 from bot.channels.media_route import media_response
-from bot.redis_reconnect import reconnecting
+from bot.redis_reconnect import listening, reconnecting
 from bot.security.launch import kefu_origins
 from bot.security.secret_answers import PROOF_PROMPTS
 from bot.security.secrets import get_secrets
@@ -171,18 +183,30 @@ class ChatPageBlueprint(SocketBlueprint):
 class RoomsAcrossWorkers(AsyncRedisManager):
     """Socket.IO rooms shared through Redis, so an emit from any worker reaches the customer's socket.
 
-    While Redis is unreachable python-socketio logs "giving up" and drops the emit; the customer
-    would then never see the apology Kefu sends for exactly that fault. A failed publish is
-    therefore delivered to the sockets connected to this worker instead — with one worker, or a
-    customer on the worker that took the message, nobody is left in silence.
+    While Redis is unreachable (or hangs) the emit cannot be published; the customer would then
+    never see the apology Kefu sends for exactly that fault. A failed publish is therefore delivered
+    to the sockets connected to this worker instead — with one worker, or a customer on the worker
+    that took the message, nobody is left in silence. Publishing gives up after
+    ``KEFU_REDIS_TIMEOUT_SECONDS`` and is not tried a second time on a timeout (python-socketio
+    would, doubling the wait); the listener has a client of its own that may wait for messages
+    for as long as there are none (bot/redis_reconnect.py).
     """
 
+    def _redis_connect(self):
+        import redis.asyncio as aioredis
+
+        self.redis = aioredis.Redis.from_url(self.redis_url, **reconnecting())
+        self.pubsub = aioredis.Redis.from_url(self.redis_url, **listening()).pubsub(ignore_subscribe_messages=True)
+
     async def _publish(self, data):
-        receivers = await super()._publish(data)
-        if receivers is None and data.get("method") == "emit" and data.get("callback") is None:
+        try:
+            return await self.redis.publish(self.channel, pickle.dumps(data))
+        except RedisError as error:
+            logger.warning("webchat.rooms.publish_failed method=%s error=%s", data.get("method"), type(error).__name__)
+        if data.get("method") == "emit" and data.get("callback") is None:
             await AsyncManager.emit(self, data["event"], data["data"], namespace=data["namespace"],
                                     room=data["room"], skip_sid=data["skip_sid"])
-        return receivers
+        return None
 
 
 def rooms_across_workers(settings: Settings) -> Optional[AsyncRedisManager]:
@@ -231,8 +255,10 @@ class WebChatInput(SocketIOInput):
         # Only Kefu's own pages by default (KEFU_CORS_ORIGINS); a widget on another site is listed in credentials.yml.
         self.cors_allowed_origins = kefu_origins(self.settings) if cors_allowed_origins is None else cors_allowed_origins
         self.guard = ChannelGuard(settings.redis.url, "kefu:webchat")
+        self.inflight = InFlight(self.guard, set_aside_s=settings.tracker_expiry_s)
         self._presence_redis = None
         self._processing: set = set()  # messages being handled after their ack (kept from the GC)
+        self._sweeper: Optional[asyncio.Task] = None
 
     def redis(self):
         """This worker's Redis client for presence and de-duplication; None without a shared Redis."""
@@ -269,28 +295,63 @@ class WebChatInput(SocketIOInput):
         if missed:
             logger.info("webchat.session.replayed session=%s messages=%d", session_id, len(missed))
 
-    async def take_once(self, session_id: str, client_id: str) -> bool:
-        """True unless this conversation's message ``client_id`` was taken already (by any worker)."""
-        client = self.redis()
-        if client is None:
-            return True  # one process without Redis (a unit test): nothing to share
+    def session_timing(self, webhook: ChatPageBlueprint) -> Optional[Dict[Text, float]]:
+        """How long the served model's sessions last idle, and when the page warns; None if they never end."""
+        agent = getattr(getattr(getattr(webhook.ctx, "app", None), "ctx", None), "agent", None)
+        idle_s = session_keepalive.idle_seconds(getattr(agent, "domain", None))
+        if not idle_s:
+            return None
+        return {"idle_s": idle_s, "warn_s": max(0.0, min(self.settings.webchat_expiry_warning_s, idle_s))}
+
+    async def take_once(self, pending: Pending) -> tuple[bool, Optional[str]]:
+        """Whether the message is new (not a resend taken already, by any worker), and the id of its
+        in-flight entry (None when not recorded)."""
+        recorded = self.inflight.keeps(pending)  # not without a shared Redis, nor a possible code or password
         try:
-            return await first_delivery(client, session_id, client_id)
+            return await self.inflight.take(pending), (pending.id if recorded else None)
         except RedisError as error:  # better a rare double than a lost message
-            logger.warning("webchat.delivery.unchecked session=%s error=%s", session_id, type(error).__name__)
-            return True
+            logger.warning("webchat.delivery.unchecked session=%s error=%s", pending.session_id, type(error).__name__)
+            return True, None
 
     async def process(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage,
-                      client_id: Optional[str]) -> None:
+                      client_id: Optional[str], entry_id: Optional[str] = None) -> None:
+        """Run the message's turn, renewing its in-flight entry's lease meanwhile, and settle the entry.
+
+        A turn that fails keeps its entry: once the lease lapses another worker (or this one) tries it
+        again, up to ``webchat_inflight.MAX_ATTEMPTS`` runs. A turn cancelled (the worker stopping)
+        lets its entry go at once."""
+        holding = asyncio.ensure_future(self.inflight.hold(entry_id)) if entry_id else None
         try:
             await on_new_message(message)
-        except Exception:  # noqa: BLE001 - logged; a resend of the same message may go through again
+        except asyncio.CancelledError:
+            if entry_id:
+                with contextlib.suppress(RedisError):
+                    await self.guard.forget(self.inflight.lease(entry_id))
+            raise
+        except Exception:  # noqa: BLE001 - logged; tried again (kept) or by a resend (not kept)
             logger.exception("webchat.message.failed session=%s", message.sender_id)
-            if client_id and self.redis() is not None:
-                try:
+            if client_id and not entry_id and self.redis() is not None:
+                with contextlib.suppress(RedisError):
                     await forget_delivery(self.redis(), message.sender_id, client_id)
-                except RedisError:
-                    pass
+            return
+        finally:
+            if holding is not None:
+                holding.cancel()
+        if entry_id:
+            try:
+                await self.inflight.done(entry_id)
+            except RedisError as error:  # the lease lapses and the turn runs again: a double, not a loss
+                logger.warning("webchat.inflight.not_settled session=%s error=%s", message.sender_id,
+                               type(error).__name__)
+
+    def handle(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], pending: Pending,
+               entry_id: Optional[str]) -> None:
+        """Run an accepted message's turn in the background (see ``handle_message``)."""
+        message = UserMessage(pending.text, WebChatOutput(self.sio, self.bot_message_evt), pending.session_id,
+                              input_channel=self.name(), metadata=pending.metadata)
+        task = asyncio.ensure_future(self.process(on_new_message, message, pending.client_id, entry_id))
+        self._processing.add(task)
+        task.add_done_callback(self._processing.discard)
 
     def get_output_channel(self) -> Optional["WebChatOutput"]:
         return WebChatOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
@@ -302,6 +363,20 @@ class WebChatInput(SocketIOInput):
                           ping_timeout=self.settings.webchat_ping_timeout_s)
         self.sio = sio
         webhook = ChatPageBlueprint(sio, self.socketio_path, self.settings, "webchat_webhook", __name__)
+
+        async def run_taken_over(pending: Pending) -> None:
+            self.handle(on_new_message, pending, pending.id)
+
+        @webhook.listener("after_server_start")
+        async def take_over_lapsed(_app: Sanic, _loop: Any) -> None:
+            """Messages whose worker died after acknowledging them are answered by this one."""
+            if self._sweeper is None or self._sweeper.done():  # once, however often the blueprint is attached
+                self._sweeper = asyncio.ensure_future(self.inflight.sweep_forever(run_taken_over))
+
+        @webhook.listener("before_server_stop")
+        async def stop_taking_over(_app: Sanic, _loop: Any) -> None:
+            if self._sweeper is not None:
+                self._sweeper.cancel()
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -328,6 +403,9 @@ class WebChatInput(SocketIOInput):
             await self.customer_seen(session_id, sid)
             logger.info("webchat.session.%s session=%s", "resumed" if requested == session_id else "started",
                         session_id)
+            timing = self.session_timing(webhook)
+            if timing:  # the page warns before the session ends (module docstring)
+                await sio.emit("session_timing", timing, room=sid, namespace=self.namespace)
             seen_at = (data or {}).get("seen_at") if isinstance(data, dict) else None
             if requested == session_id and isinstance(seen_at, (int, float)) and not isinstance(seen_at, bool):
                 await self.send_missed(webhook, sid, session_id, float(seen_at))
@@ -337,6 +415,21 @@ class WebChatInput(SocketIOInput):
             session = await sio.get_session(sid, namespace=self.namespace)
             if session.get("session_id"):
                 await self.customer_seen(session["session_id"], sid)
+
+        @sio.on("session_keep", namespace=self.namespace)
+        async def session_keep(sid: Text, data: Any = None) -> Dict[Text, Any]:
+            """The customer pressed the stay button of the expiry warning: the session goes on."""
+            session = await sio.get_session(sid, namespace=self.namespace)
+            timing = self.session_timing(webhook)
+            if not session.get("session_id") or not timing or self.redis() is None:
+                return {"ok": False}
+            try:
+                await session_keepalive.keep(self.redis(), session["session_id"], timing["idle_s"])
+            except RedisError as error:
+                logger.warning("webchat.session.not_kept session=%s error=%s", session["session_id"], type(error).__name__)
+                return {"ok": False}
+            logger.info("webchat.session.kept session=%s", session["session_id"])
+            return {"ok": True}
 
         @sio.on("disconnect", namespace=self.namespace)
         async def disconnect(sid: Text) -> None:
@@ -362,23 +455,30 @@ class WebChatInput(SocketIOInput):
                 await output.send_custom_json(session_id, {"kind": "notice", "reason": "too_long"})
                 return {"ok": False, "reason": "too_long"}
             client_id = client_id_of(data)
-            if client_id and not await self.take_once(session_id, client_id):
+            pending = Pending.new(session_id, client_id, text, {"channel": self.name()})
+            # Three Redis round trips, each failing open, at once: a hung Redis costs the message one
+            # KEFU_REDIS_TIMEOUT_SECONDS before its turn, not three. A page that writes is open
+            # (widgets without session_alive), duplicate or not. Taking the message records it in
+            # flight before the ack (``webchat_inflight``): a worker dying after the ack loses nothing.
+            (first, entry_id), allowed, _ = await asyncio.gather(
+                self.take_once(pending),
+                self.guard.allow(session_id, self.messages_per_minute, 60),
+                self.customer_seen(session_id, sid))
+            if not first:
                 logger.info("webchat.message.duplicate session=%s", session_id)
                 return {"ok": True, "duplicate": True}
-            if not await self.guard.allow(session_id, self.messages_per_minute, 60):
+            if not allowed:
                 logger.info("webchat.message.rate_limited session=%s", session_id)
+                if entry_id:
+                    with contextlib.suppress(RedisError):
+                        await self.inflight.done(entry_id)
                 await output.send_custom_json(session_id, {"kind": "notice", "reason": "rate_limited"})
                 return {"ok": False, "reason": "rate_limited"}
             logger.debug("webchat.message.received session=%s", session_id)
-            await self.customer_seen(session_id, sid)  # a page that writes is open (widgets without session_alive)
-            message = UserMessage(text, output, session_id, input_channel=self.name(),
-                                  metadata={"channel": self.name()})
             # Acknowledged now, handled after: the ack must not wait for the model's turn, or a slow
             # turn would look like a lost connection to the page. python-socketio runs every event
             # in a task of its own anyway (async_handlers), so this keeps the order it had.
-            task = asyncio.ensure_future(self.process(on_new_message, message, client_id))
-            self._processing.add(task)
-            task.add_done_callback(self._processing.discard)
+            self.handle(on_new_message, pending, entry_id)
             return {"ok": True}
 
         return webhook

@@ -16,7 +16,9 @@ again after every reconnect. The server acknowledges through Socket.IO's ack (py
 the handler's return value: "the client can provide a list of return values that are to be passed
 on to the callback function ... simply by returning the desired values from the handler function")
 once the message is accepted, and takes each (conversation, client id) once: a ``SET NX`` with a
-TTL in Redis, so any of several server processes recognises a resend the first one took.
+TTL in Redis, so any of several server processes recognises a resend the first one took. That
+``SET NX`` is made together with the message's in-flight record (``webchat_inflight``): a process
+that dies after the ack leaves the message to another one, not lost behind "duplicate".
 """
 from __future__ import annotations
 
@@ -38,12 +40,6 @@ def client_id_of(data: Any) -> Optional[str]:
 
 def delivered_key(session_id: str, client_id: str) -> str:
     return f"kefu:webchat:delivered:{session_id}:{client_id}"
-
-
-async def first_delivery(client: redis.Redis, session_id: str, client_id: str,
-                         ttl_s: int = DELIVERED_TTL_S) -> bool:
-    """True the first time this conversation's message ``client_id`` arrives; False for a resend."""
-    return bool(await client.set(delivered_key(session_id, client_id), "1", nx=True, ex=ttl_s))
 
 
 async def forget_delivery(client: redis.Redis, session_id: str, client_id: str) -> None:

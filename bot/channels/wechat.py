@@ -17,6 +17,8 @@ intents from ``content/wechat_menu.yml``, unsubscribe → the follower leaves
 the domain, or, while a person serves the follower, a turn the agent sees (``[图片]`` with the
 picture's address, ``[视频]`` the agent opens through WeChat's media API, a link's title and address).
 A text too long for one WeChat message is sent in parts (``bot.channels.wechat_split``).
+Messages WeChat refuses for quota (45047) are held and sent, in order and before any new reply,
+when the follower writes again (``bot.channels.wechat_held``).
 The sender id is the follower's openid.
 """
 from __future__ import annotations
@@ -50,11 +52,13 @@ from wechatpy.utils import check_signature
 
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
-from bot.channels.wechat_api import PARTIAL, WeChatApi, WeChatApiError, failure_reason
+from bot.channels.wechat_api import HELD, PARTIAL, WeChatApi, WeChatApiError, failure_reason
+from bot.channels.wechat_held import HeldMessages, reopens_quota
 from bot.channels.wechat_followers import MEDIA_KINDS, follower_left, media_turn
 from bot.channels.wechat_replies import MenuChoices, TextUnit, Unit, custom_message, merge_as_text, to_units
 from bot.channels.wechat_split import fit_units
 from bot.contacts.optout import opt_out_reply
+from bot.handoff.undelivered import delivered_held
 from bot.security.claims import WECHAT_OPENID, channel_claim
 from bot.observability.metrics import observe_real_time_factor
 from bot.settings import Settings, get_settings
@@ -143,6 +147,7 @@ class WeChatInput(InputChannel):
         self.crypto = self._crypto(settings)
         self.guard = ChannelGuard(settings.redis.url, "kefu:wechat")
         self.claim_lease_s = CLAIM_LEASE_S
+        self.held = HeldMessages(self.guard)
         has_api = bool(settings.wechat_app_id and settings.wechat_app_secret)
         self.api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret,
                              self.guard) if self.token and has_api else None
@@ -309,10 +314,27 @@ class WeChatInput(InputChannel):
             if len(merged) > 1:  # one passive reply is all there is: the rest would be refused whole
                 logger.warning("wechat.reply.cut sender=%s reason=no_api_credentials parts=%d", openid, len(merged))
             return self._passive(message, merged[0], args) if merged else response.text(SUCCESS)
-        if len(units) > 1:
-            self._keep(asyncio.ensure_future(self.push(openid, units[1:])))
         logger.info("wechat.reply.passive sender=%s units=%d", openid, len(units))
+        if len(units) > 1:
+            return await self._reply_then_push(request, openid, self._passive(message, units[0], args), units)
         return self._passive(message, units[0], args)
+
+    async def _reply_then_push(self, request: Request, openid: str, passive: HTTPResponse,
+                               units: list[Unit]) -> None:
+        """Write the passive reply (``units[0]``), then push the rest.
+
+        Pushed as the handler returned, the rest could reach the follower first: "did that fix it?"
+        above the video it asks about (seen in review of the quota work). Kefu cannot see when WeChat passes a
+        passive reply on; the earliest it can push is once the reply is written.
+        A request gone before that gets everything pushed (a duplicate at worst, never a loss)."""
+        try:
+            sent = await request.respond(passive)
+            await sent.send(end_stream=True)
+        except (asyncio.CancelledError, ConnectionError):
+            logger.info("wechat.reply.request_gone sender=%s", openid)
+            self._keep(asyncio.ensure_future(self.push(openid, units)))
+            raise
+        self._keep(asyncio.ensure_future(self.push(openid, units[1:])))
 
     @staticmethod
     async def _with_a_person(request: Request, openid: str) -> bool:
@@ -360,7 +382,10 @@ class WeChatInput(InputChannel):
         # one after the other: a passive reply reaches the follower when WeChat has read the HTTP
         # answer, a moment Kefu never sees, so a part pushed meanwhile could arrive before it.
         in_parts = self.api is not None and len(fit_units(units)) > len(units)
-        if not turn.deferred and in_time and not in_parts:
+        # Messages held for quota go first, now that the follower wrote (``bot.channels.wechat_held``);
+        # and a passive reply must not overtake what another turn or an agent is sending right now.
+        behind = self.api is not None and await self._behind(openid, fields)
+        if not turn.deferred and in_time and not in_parts and not behind:
             turn.passive, turn.units = True, units
             return
         turn.deferred = True
@@ -368,7 +393,14 @@ class WeChatInput(InputChannel):
             if units:
                 logger.warning("wechat.reply.dropped sender=%s reason=no_api_credentials", openid)
             return
-        await self.push(openid, units)
+        if units or behind:
+            await self.push(openid, units)
+
+    async def _behind(self, openid: str, fields: dict) -> bool:
+        """Whether this turn's reply must queue behind other messages to the follower."""
+        if await self.held.sending(openid):
+            return True
+        return reopens_quota(fields) and bool(await self.held.pending(openid))
 
     def _hand_over(self, openid: str, turn: "_Turn") -> None:
         """The request is gone: whatever the turn says (or has said for a passive reply) is pushed."""
@@ -456,20 +488,36 @@ class WeChatInput(InputChannel):
 
     async def push(self, openid: str, units: list[Unit]) -> str | None:
         """Send units through the customer-service API, in order, a long text in several parts
-        (``bot.channels.wechat_split``). None when all were sent, else why not (``failure_reason``,
-        or ``partial`` when some were sent first): the rest are not sent, out of order they would
-        not make sense."""
+        (``bot.channels.wechat_split``), after whatever is held for this follower
+        (``bot.channels.wechat_held``). None when all were sent; ``held`` when WeChat's quota ran out
+        (45047): the rest wait for the follower's next message. Else why not (``failure_reason``, or
+        ``partial`` when some were sent first): the rest are not sent, out of order they would not
+        make sense."""
         if self.api is None:
             return "failed" if units else None
-        parts = fit_units(units)
-        for sent, unit in enumerate(parts):
-            try:
-                await self.api.send_custom(custom_message(openid, unit))
-            except (WeChatApiError, OSError, asyncio.TimeoutError, aiohttp.ClientError) as error:
-                logger.error("wechat.push.failed sender=%s errcode=%s error=%s sent=%d of=%d", openid,
-                             getattr(error, "errcode", None), str(error) or type(error).__name__, sent, len(parts))
-                return PARTIAL if sent else failure_reason(error)
-        logger.info("wechat.reply.pushed sender=%s units=%d", openid, len(parts))
+        fresh = [custom_message(openid, unit) for unit in fit_units(units)]
+        async with self.held.sending_to(openid):
+            owed = await self.held.pending(openid)
+            queue = owed + fresh
+            for sent, message in enumerate(queue):
+                try:
+                    await self.api.send_custom(message)
+                except (WeChatApiError, OSError, asyncio.TimeoutError, aiohttp.ClientError) as error:
+                    reason = failure_reason(error)
+                    logger.error("wechat.push.failed sender=%s errcode=%s error=%s sent=%d of=%d", openid,
+                                 getattr(error, "errcode", None), str(error) or type(error).__name__, sent,
+                                 len(queue))
+                    if reason == "quota":  # nothing lost: sent when the follower writes again
+                        await self.held.keep(openid, queue[sent:])
+                        logger.info("wechat.push.held sender=%s held=%d", openid, len(queue) - sent)
+                        return HELD
+                    await self.held.keep(openid, owed[sent:])
+                    return PARTIAL if sent > len(owed) else reason
+            if owed:
+                await self.held.keep(openid, [])
+                await delivered_held(self.guard.client(), openid)
+                logger.info("wechat.push.held_delivered sender=%s units=%d", openid, len(owed))
+        logger.info("wechat.reply.pushed sender=%s units=%d", openid, len(fresh))
         return None
 
     async def _hold_claim(self, claim: str) -> None:

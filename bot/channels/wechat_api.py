@@ -40,6 +40,9 @@ SEND_TIMEOUT = aiohttp.ClientTimeout(total=4)
 # ``partial``: a long text went out in parts (``bot.channels.wechat_split``) and WeChat refused a
 # later one; the follower read the beginning only.
 PARTIAL = "partial"
+# ``held``: WeChat refused for quota (45047) and the message is kept, in order, to be sent as soon as
+# the follower writes again (``bot.channels.wechat_held``); the desk shows it as pending.
+HELD = "held"
 WINDOW_CODES = {45015, 43004}
 QUOTA_CODES = {45047}
 CREDENTIAL_CODES = {40001, 40013, 40014, 40125, 40164, 41001, 42001}

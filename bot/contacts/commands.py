@@ -1,9 +1,11 @@
-"""`kefu contacts`: run the contact worker, list the schedule, keep numbers off it (do-not-disturb)."""
+"""`kefu contacts`: run the contact worker, list the schedule, see what it would plan (before go-live),
+keep numbers off it (do-not-disturb)."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import sys
 import threading
 
 from bot.settings import get_settings
@@ -68,8 +70,10 @@ def worker_from_settings(settings, redis=None, redis_url: str = ""):
 async def run_worker(settings, stop: threading.Event, interval_s: float, redis_url: str = "") -> None:
     import redis.asyncio as aioredis
 
+    from bot.redis_reconnect import reconnecting
+
     redis_url = redis_url or settings.redis.url
-    redis = aioredis.Redis.from_url(redis_url) if redis_url else None  # None: callbacks wait for a worker with Redis
+    redis = aioredis.Redis.from_url(redis_url, **reconnecting()) if redis_url else None  # None: callbacks wait for a worker with Redis
     worker = worker_from_settings(settings, redis, redis_url)
     logger.info("contacts.worker.started name=%s phone=%s channels=%s", worker.name, worker.dialer is not None,
                 ",".join(sorted(worker.messengers)) or "-")
@@ -118,6 +122,42 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """What the worker's next pass would schedule, written nowhere: the dry run before go-live, when the
+    first pass on an imported customer base reminds every customer in arrears at once."""
+    import datetime as dt
+
+    from bot.analytics.config import centre_zone, local_time
+    from bot.contacts.planner import Planner
+    from bot.contacts.rules import ContactRulesError, load_rules
+    from bot.ledger.rules import load_rules as load_ledger_rules
+
+    settings = get_settings()
+    try:
+        rules = load_rules(settings.content_dir / "contacts.yml")
+    except ContactRulesError as exc:
+        print(f"kefu: {exc}", file=sys.stderr)
+        return 2
+    planner = Planner(open_repository(settings), rules, load_ledger_rules(settings.content_dir / "ledger.yml"))
+    wanted = sorted(planner.preview(dt.datetime.utcnow()), key=lambda w: (w["due"], w["rule"].name))
+    zone = centre_zone()
+    print(f"{'rule':<18} {'purpose':<9} {'customer':>8} {f'due ({zone.key})':<16} {'channels':<18} details")
+    for want in wanted:
+        rule = want["rule"]
+        details = " ".join(f"{k}={v}" for k, v in sorted(want["details"].items()) if k in ("amount", "ticket_kind", "fault"))
+        print(f"{rule.name:<18} {rule.purpose:<9} {want['customer_id'] if want['customer_id'] is not None else '-':>8} "
+              f"{local_time(want['due'], zone):<16} {','.join(rule.channels):<18} "
+              f"{want['ticket'] or ''} {details}".rstrip())
+    by_rule: dict[str, int] = {}
+    for want in wanted:
+        by_rule[want["rule"].name] = by_rule.get(want["rule"].name, 0) + 1
+    print(f"{len(wanted)} contact(s) would be scheduled"
+          + (f" ({', '.join(f'{n} {r}' for r, n in sorted(by_rule.items()))})" if by_rule else "")
+          + "; nothing was written. Opt-outs, do-not-disturb, quiet hours and the daily limit apply when "
+          "each is attempted.")
+    return 0
+
+
 def cmd_block(args: argparse.Namespace) -> int:
     from bot.contacts.schedule import Schedule
 
@@ -139,9 +179,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--interval", type=float, default=5.0, help="seconds between passes")
     run.set_defaults(handler=cmd_run)
     listing = contacts.add_parser("list", help="the schedule, soonest first")
-    listing.add_argument("--status", help="scheduled, calling, done, failed, blocked, offered")
+    listing.add_argument("--status", help="scheduled, calling, done, failed, blocked, held, offered")
     listing.add_argument("--purpose", help="followup, care, arrears, callback")
     listing.set_defaults(handler=cmd_list)
+    plan = contacts.add_parser("plan", help="what the worker would schedule now, without scheduling it "
+                                            "(dry run: check before go-live)")
+    plan.set_defaults(handler=cmd_plan)
     dnd = contacts.add_parser("dnd", help="put a number (or wechat:<openid>) on the do-not-disturb list")
     dnd.add_argument("address")
     dnd.add_argument("--remove", action="store_true", help="take it off the list")

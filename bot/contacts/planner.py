@@ -12,12 +12,14 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from bot.arrears import IN_ARREARS, owed_cents
 from bot.contacts.planner_mark import advance_mark, changed_tickets, history_state, read_mark, rules_fingerprint
 from bot.contacts.rules import ContactRule, ContactRules
 from bot.contacts.schedule import Schedule
 from bot.db.repository import Repository, in_chunks
 from bot.db.schema import channel_bindings, customer_contacts, customers, tickets as tickets_table
-from bot.ledger.ledger import build_items
+from bot.handoff.tickets import CUSTOMER_PROVEN, customer_proven
+from bot.ledger.ledger import LedgerItem, build_items
 from bot.ledger.rules import LedgerRules
 
 LOOK_BACK = dt.timedelta(days=60)  # tickets older than this are not followed up any more
@@ -85,11 +87,22 @@ class Planner:
             customers_changed = {t["customer_id"] for t in tickets if t["customer_id"] is not None}
             context = (_tickets(self.repository, now - LOOK_BACK, customer_ids=customers_changed)
                        if customers_changed and self.rules.by_trigger("repeat_fault") else [])
-        wanted = self._wanted(tickets, context, now) + [w for rule in self.rules.by_trigger("arrears")
-                                                        for w in self._arrears(rule, now)]
-        added = self._add(wanted)
+        added = self._add(self._called_for(tickets, context, now))
         advance_mark(self.repository, state, fingerprint)
         return added
+
+    def preview(self, now: dt.datetime) -> list[dict]:
+        """What a pass would add now if it read every ticket of the look-back, as the first pass does
+        (after it, passes add only what changes): nothing is written. For `kefu contacts plan`, to see
+        before go-live whom the worker would call or text — every customer in arrears, at once."""
+        tickets = self.repository.tickets_since(now - LOOK_BACK)
+        wanted = {w["key"]: w for w in self._called_for(tickets, tickets, now)}
+        known = self.schedule.known_keys(list(wanted))
+        return [w for key, w in wanted.items() if key not in known]
+
+    def _called_for(self, tickets: list[dict], context: list[dict], now: dt.datetime) -> list[dict]:
+        return self._wanted(tickets, context, now) + [w for rule in self.rules.by_trigger("arrears")
+                                                      for w in self._arrears(rule, now)]
 
     def _wanted(self, tickets: list[dict], context: list[dict], now: dt.datetime) -> list[dict]:
         """The contacts ``tickets`` call for; ``context`` is every look-back ticket of their customers
@@ -102,14 +115,23 @@ class Planner:
             wanted += self._after_resolution(rule, tickets, histories)
         changed = {t["ticket_id"] for t in tickets}
         for rule in self.rules.by_trigger("repeat_fault"):
-            items = build_items(context, histories, self.ledger_rules, now)
-            wanted += [{"key": f"{rule.name}:{i.ticket_id}", "rule": rule, "ticket": i.ticket_id,
-                        "customer_id": i.customer_id, "due": i.registered_at + rule.delay,
-                        "details": {"repeat_of": list(i.repeat_of), "fault": i.fault}}
-                       for i in items if i.repeat_of and i.customer_id is not None and i.ticket_id in changed]
+            wanted += self._repeats(rule, build_items(context, histories, self.ledger_rules, now), changed)
         for rule in self.rules.by_trigger("callback"):
             wanted += self._callbacks(rule, tickets, now)
         return wanted
+
+    def _repeats(self, rule: ContactRule, items: list[LedgerItem], changed: set[str]) -> list[dict]:
+        """One care contact per customer and repeated fault: the newest repeat, and none while one is
+        still to be made (found by a tester: one outage scheduled five calls to the same customer)."""
+        newest: dict[tuple[int, str | None], LedgerItem] = {}
+        for item in items:
+            if item.repeat_of and item.customer_id is not None and item.ticket_id in changed:
+                newest[(item.customer_id, item.fault)] = item  # items are oldest first
+        pending = self.schedule.pending_problems(rule.name, {customer for customer, _ in newest})
+        return [{"key": f"{rule.name}:{i.ticket_id}", "rule": rule, "ticket": i.ticket_id,
+                 "customer_id": i.customer_id, "due": i.registered_at + rule.delay,
+                 "details": {"repeat_of": list(i.repeat_of), "fault": i.fault}}
+                for problem, i in newest.items() if problem not in pending]
 
     def _after_resolution(self, rule: ContactRule, tickets: list[dict], histories: dict) -> list[dict]:
         found = []
@@ -144,16 +166,19 @@ class Planner:
                           "phone": details.get("callback_phone") or details.get("caller") or "",
                           "details": {"conversation_id": ticket["conversation_id"], "channel": ticket["channel"],
                                       "skill": details.get("skill") or "general", "priority": ticket["priority"],
+                                      CUSTOMER_PROVEN: customer_proven(details),
                                       "context": {"customer_said": details.get("customer_said") or []}}})
         return found
 
     def _arrears(self, rule: ContactRule, now: dt.datetime) -> list[dict]:
+        """Customers in arrears by the one definition the chat uses too (bot/arrears.py)."""
         month = now.strftime("%Y-%m")
-        query = sa.select(customers.c.id, customers.c.balance_cents).where(customers.c.balance_cents < 0)
+        query = sa.select(customers.c.id, customers.c.balance_cents).where(IN_ARREARS)
         with self.repository.engine.connect() as conn:
             owing = list(conn.execute(query))
         return [{"key": f"{rule.name}:{row.id}:{month}", "rule": rule, "ticket": None, "customer_id": row.id,
-                 "due": now + rule.delay, "details": {"amount": f"{-row.balance_cents / 100:.2f}"}} for row in owing]
+                 "due": now + rule.delay, "details": {"amount": f"{owed_cents(row.balance_cents) / 100:.2f}"}}
+                for row in owing]
 
     def _add(self, wanted: list[dict]) -> list[int]:
         known = self.schedule.known_keys([w["key"] for w in wanted])

@@ -6,6 +6,7 @@ Read through :func:`bot.snapshot.editor_file`, so a bad save keeps the last good
 from __future__ import annotations
 
 import datetime as dt
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -21,7 +22,12 @@ CHANNELS = ("phone", "wechat", "sms", "agent")
 PURPOSES = ("followup", "care", "arrears", "callback")
 _RULE_KEYS = {"trigger", "purpose", "delay_hours", "channels", "flow", "message", "ticket_kinds", "service_actions"}
 _TOP_KEYS = {"timezone", "quiet_hours", "daily_attempt_limit", "retry", "ring_timeout_s", "call_timeout_s", "rules",
-             "opt_out_footer", "opt_out_words", "opt_out_reply"}
+             "opt_out_footer", "opt_out_words", "opt_out_reply", "purposes", "wechat_fields"}
+# A WeChat template field's value may name these: the text sent (message + opt-out footer), the
+# purpose's label, and the contact's own facts.
+FIELD_VALUES = ("text", "label", "ticket_id", "amount")
+# The classic template layout (first/keyword1/keyword2/remark), unless content/contacts.yml says otherwise.
+CLASSIC_FIELDS = MappingProxyType({"first": "", "keyword1": "{text}", "keyword2": "{label}", "remark": ""})
 
 
 class ContactRulesError(ValueError):
@@ -42,6 +48,14 @@ class ContactRule:
 
 
 @dataclass(frozen=True)
+class Purpose:
+    """What a purpose is called where the customer sees it, and how a WeChat template shows it."""
+
+    label: str
+    wechat_fields: Mapping[str, str] = CLASSIC_FIELDS  # template field name -> value, with {text} {label} ...
+
+
+@dataclass(frozen=True)
 class ContactRules:
     timezone: ZoneInfo
     quiet_start: dt.time
@@ -54,6 +68,13 @@ class ContactRules:
     opt_out_footer: str
     opt_out_words: frozenset[str]
     opt_out_reply: str
+    purposes: Mapping[str, Purpose] = MappingProxyType({})
+
+    def wechat_data(self, purpose: str, values: Mapping[str, str]) -> dict[str, dict[str, str]]:
+        """A WeChat template message's ``data`` for ``purpose``: each field of its template with its value."""
+        shown = self.purposes.get(purpose) or Purpose(label="")
+        facts = {name: "" for name in FIELD_VALUES} | dict(values) | {"label": shown.label}
+        return {name: {"value": _filled(template, facts)} for name, template in shown.wechat_fields.items()}
 
     def by_trigger(self, trigger: str) -> list[ContactRule]:
         return [r for r in self.rules.values() if r.trigger == trigger]
@@ -133,6 +154,67 @@ def parse_rule(name: str, raw, source: str) -> ContactRule:
                        ticket_kinds=tuple(str(k) for k in kinds), service_actions=tuple(str(a) for a in actions))
 
 
+_FORMAT_ERRORS = (ValueError, KeyError, IndexError, AttributeError, TypeError)
+
+
+def _filled(template: str, facts: Mapping[str, str]) -> str:
+    """A field's value with the facts in (checked at load by :func:`_fits`; as written if it still fails)."""
+    try:
+        return template.format_map(facts)
+    except _FORMAT_ERRORS:
+        return template
+
+
+def _fits(template: str) -> bool:
+    """Whether a field's value formats with text facts (``{amount:d}`` does not: the facts are text)."""
+    try:
+        template.format_map({name: "" for name in FIELD_VALUES})
+    except _FORMAT_ERRORS:
+        return False
+    return True
+
+
+def _fields(raw, where: str) -> Mapping[str, str]:
+    if not isinstance(raw, dict) or not raw:
+        raise ContactRulesError(f"{where} must map template field names to values")
+    fields = {}
+    for name, value in raw.items():
+        value = "" if value is None else str(value)
+        try:
+            named = {n for _, n, _, _ in string.Formatter().parse(value) if n is not None}
+        except ValueError:
+            named = {"?"}
+        if named - set(FIELD_VALUES) or not _fits(value):
+            raise ContactRulesError(f"{where}.{name}: a value may name only {{{'}, {'.join(FIELD_VALUES)}}}, "
+                                    f"got {value!r}")
+        fields[str(name)] = value
+    return MappingProxyType(fields)
+
+
+def parse_purposes(raw, fields_raw, used: set[str], source: str) -> Mapping[str, Purpose]:
+    """Every purpose a rule uses has a label: the customer sees it (a WeChat template message's
+    purpose field showed "arrears" and "followup", found by an integrator)."""
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ContactRulesError(f"{source}: purposes must map each purpose to its `label`")
+    default = CLASSIC_FIELDS if fields_raw is None else _fields(fields_raw, f"{source}: wechat_fields")
+    purposes = {}
+    for name in sorted(set(raw) | used):
+        entry = raw.get(name)
+        where = f"{source}: purposes.{name}"
+        if name not in PURPOSES:
+            raise ContactRulesError(f"{where}: no such purpose (one of {list(PURPOSES)})")
+        if not isinstance(entry, dict) or not str(entry.get("label") or "").strip():
+            raise ContactRulesError(f"{where}.label is required (what the customer sees the contact called)")
+        unknown = set(entry) - {"label", "wechat_fields"}
+        if unknown:
+            raise ContactRulesError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+        fields = default if entry.get("wechat_fields") is None else _fields(entry["wechat_fields"],
+                                                                            f"{where}.wechat_fields")
+        purposes[name] = Purpose(label=str(entry["label"]).strip(), wechat_fields=fields)
+    return MappingProxyType(purposes)
+
+
 def parse_rules(raw, source: str) -> ContactRules:
     if not isinstance(raw, dict):
         raise ContactRulesError(f"{source}: must be a mapping")
@@ -163,13 +245,16 @@ def parse_rules(raw, source: str) -> ContactRules:
     reply = str(raw.get("opt_out_reply") or "").strip()
     if not reply:
         raise ContactRulesError(f"{source}: opt_out_reply is required (what a customer who replied TD is told)")
+    parsed = {str(n): parse_rule(str(n), r, source) for n, r in rules.items()}
+    purposes = parse_purposes(raw.get("purposes"), raw.get("wechat_fields"), {r.purpose for r in parsed.values()},
+                              source)
     return ContactRules(
         timezone=zone, quiet_start=_clock(quiet["start"], "quiet_hours.start", source),
         quiet_end=_clock(quiet["end"], "quiet_hours.end", source), daily_attempt_limit=int(limit),
         retry_delays=tuple(dt.timedelta(minutes=d) for d in delays),
         ring_timeout=dt.timedelta(seconds=_number(raw, "ring_timeout_s", source, 5, 40)),
         call_timeout=dt.timedelta(seconds=_number(raw, "call_timeout_s", source, 10, 300)),
-        rules=MappingProxyType({str(n): parse_rule(str(n), r, source) for n, r in rules.items()}),
+        rules=MappingProxyType(parsed), purposes=purposes,
         opt_out_footer=footer, opt_out_words=frozenset(str(w).strip() for w in words), opt_out_reply=reply)
 
 

@@ -7,6 +7,7 @@ database. Lifecycle::
 
     scheduled --claim--> working --placed--> calling --answer/no answer--> done | scheduled (retry) | failed
     scheduled --quiet hours / daily limit--> scheduled (later)      scheduled --opted out--> blocked
+    scheduled (follow-up, care) --the customer has an open complaint--> held (the complaint's handler's)
     scheduled (callback) --offered to agents--> offered --an agent closed it--> done
 
 A worker that dies leaves ``working`` (nothing was placed yet: back to ``scheduled``) or ``calling``
@@ -25,6 +26,7 @@ from bot.db.repository import Repository, in_chunks
 from bot.db.schema import contact_attempts, contact_blocks, contacts
 
 ACTIVE = ("working", "calling")
+PENDING = ("scheduled", *ACTIVE, "offered")  # a contact still to be made
 
 
 def address_of(channel: str, phone: str, openid: str) -> str:
@@ -65,6 +67,17 @@ class Schedule:
         return found
 
     # -- reading ---------------------------------------------------------------------------
+    def pending_problems(self, rule: str, customer_ids: set[int]) -> set[tuple[int, str | None]]:
+        """(customer, fault) of every contact of ``rule`` not over yet (scheduled, being made, offered):
+        a customer is called about one problem once at a time, however often it was reported."""
+        found: set[tuple[int, str | None]] = set()
+        with self.engine.connect() as conn:
+            for chunk in in_chunks(sorted(customer_ids)):
+                query = sa.select(contacts.c.customer_id, contacts.c.details).where(
+                    contacts.c.rule == rule, contacts.c.customer_id.in_(chunk), contacts.c.status.in_(PENDING))
+                found |= {(row.customer_id, (row.details or {}).get("fault")) for row in conn.execute(query)}
+        return found
+
     def get(self, contact_id: int) -> dict | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(contacts).where(contacts.c.id == contact_id)).mappings().first()
@@ -239,7 +252,14 @@ class Schedule:
 
     def block_contact(self, contact_id: int, reason: str) -> bool:
         """A scheduled or claimed contact the customer may not receive (opted out, do-not-disturb)."""
+        return self._stop(contact_id, "blocked", reason)
+
+    def hold_contact(self, contact_id: int, reason: str) -> bool:
+        """A scheduled or claimed contact Kefu does not make, left to a person (``bot/contacts/complaints.py``)."""
+        return self._stop(contact_id, "held", reason)
+
+    def _stop(self, contact_id: int, status: str, reason: str) -> bool:
         with self.engine.begin() as conn:
             return conn.execute(contacts.update().where(
                 contacts.c.id == contact_id, contacts.c.status.in_(("scheduled", "working")),
-            ).values(status="blocked", result=reason, lease_until=None, updated_at=dt.datetime.utcnow())).rowcount == 1
+            ).values(status=status, result=reason, lease_until=None, updated_at=dt.datetime.utcnow())).rowcount == 1

@@ -1,5 +1,6 @@
 """The contact worker: one pass plans new contacts, recovers what a dead worker left, and attempts
-every due contact it can claim — honouring opt-outs, do-not-disturb, quiet hours and the daily limit.
+every due contact it can claim — honouring opt-outs, do-not-disturb, quiet hours and the daily limit,
+and leaving a follow-up or care contact to the handler of the customer's open complaint.
 
 Several workers may run at once (one per ``kefu run``): every claim and every state change is a
 conditional UPDATE (:mod:`bot.contacts.schedule`), so a contact is attempted by exactly one. Nothing is
@@ -16,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
+from bot.contacts.complaints import OPEN_COMPLAINT, hand_to_complaint, open_complaint
 from bot.contacts.dialer import NOT_REACHED, DialError, Dialer
 from bot.contacts.offer import offer_to_agents
 from bot.contacts.planner import Planner
@@ -38,11 +40,15 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+def contact_values(contact: dict) -> dict:
+    """What a contact's texts may name: its ticket and its details (``amount`` for arrears)."""
+    return {"ticket_id": contact["ticket_id"] or "", **{k: v for k, v in (contact["details"] or {}).items()
+                                                       if isinstance(v, (str, int, float))}}
+
+
 def message_text(rule: ContactRule, contact: dict, footer: str) -> str:
-    values = {"ticket_id": contact["ticket_id"] or "", **{k: v for k, v in (contact["details"] or {}).items()
-                                                         if isinstance(v, (str, int, float))}}
     try:
-        text = rule.message.format(**values)
+        text = rule.message.format(**contact_values(contact))
     except (KeyError, IndexError, ValueError):
         text = rule.message
     return f"{text}{footer}"
@@ -103,6 +109,11 @@ class ContactWorker:
             await asyncio.to_thread(self.schedule.block_contact, contact["id"], "demo_customer")
             await self._event(contact, "contact_skipped", reason="demo_customer")
             return "demo_customer"
+        complaint = await asyncio.to_thread(open_complaint, self.repository, contact)
+        if complaint is not None:  # a person is handling their complaint: no robot asks "solved?" meanwhile
+            if await asyncio.to_thread(hand_to_complaint, self.repository, contact, complaint):
+                await self._event(contact, "contact_skipped", reason=OPEN_COMPLAINT, complaint_id=complaint["ticket_id"])
+            return OPEN_COMPLAINT
         rule = rules.rules.get(contact["rule"])
         channel = self._channel(contact)
         if rule is None or channel is None:  # nothing configured can reach them yet: keep it, look again later
@@ -164,8 +175,12 @@ class ContactWorker:
         await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel=channel, address=address, now=now,
                                 lease=CLAIM_LEASE)
         try:
-            await self.messengers[channel].send(to, {"text": text, "kind": contact["purpose"],
-                                                     "client_ref": f"contact-{contact['id']}-{contact['attempts'] + 1}"})
+            message = {"text": text, "kind": contact["purpose"],
+                       "client_ref": f"contact-{contact['id']}-{contact['attempts'] + 1}"}
+            if channel == "wechat":  # the editors' label and field layout, never the purpose's code
+                message["template_data"] = rules.wechat_data(contact["purpose"], {**contact_values(contact),
+                                                                                  "text": text})
+            await self.messengers[channel].send(to, message)
         except NotifyError as exc:
             logger.warning("contacts.message.failed contact=%s channel=%s error=%s", contact["id"], channel, exc)
             return await self._retry(contact, token, rules, now, "send_failed")
@@ -174,7 +189,7 @@ class ContactWorker:
         return "sent"
 
     async def _offer(self, contact: dict, token: str) -> str:
-        offered = await offer_to_agents(self.queue, contact)
+        offered = await offer_to_agents(self.queue, contact, self.repository)
         await asyncio.to_thread(self.schedule.finish, contact["id"], token, result="offered" if offered else "in_line",
                                 status="offered" if offered else "done")
         await self._event(contact, "callback_offered" if offered else "contact_attempted", channel="agent",

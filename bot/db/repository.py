@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -29,6 +29,7 @@ from bot.db.schema import (
     usage,
     voice_messages,
 )
+from bot.dispatch.events import TicketEventType, queue_ticket_event
 from bot.observability.metrics import count_outcome
 from bot.security.private_files import create_private_file
 
@@ -50,6 +51,41 @@ class TicketTransitionError(ValueError):
 
 
 @dataclass(frozen=True)
+class TicketPlan:
+    """What ``Repository.move_ticket_by`` does to a ticket: these moves in turn, each recorded with
+    ``note``, and its details replaced by ``details`` (None: kept). ``answer`` is the caller's own."""
+    moves: tuple[str, ...] = ()
+    details: dict | None = None
+    note: str = ""
+    answer: Any = None
+
+
+def _locked_ticket(conn, ticket_id: str):
+    """The ticket's status, priority and details, its row locked for the rest of the caller's transaction.
+
+    The row is touched first: the row lock on PostgreSQL, the write lock on SQLite (whose driver begins a
+    transaction only at the first write, so a plain read would not hold off another worker)."""
+    conn.execute(tickets.update().where(tickets.c.ticket_id == ticket_id).values(updated_at=tickets.c.updated_at))
+    current = conn.execute(
+        sa.select(tickets.c.status, tickets.c.priority, tickets.c.details)
+        .where(tickets.c.ticket_id == ticket_id).with_for_update()
+    ).first()
+    if current is None:
+        raise TicketTransitionError(f"no ticket {ticket_id}")
+    return current
+
+
+def _move(conn, ticket_id: str, current: str, to_status: str, note: str) -> None:
+    """One lifecycle move inside the caller's transaction: the status, its history row, its ticket event."""
+    if to_status not in TICKET_TRANSITIONS[current]:
+        raise TicketTransitionError(f"{ticket_id}: {current} -> {to_status} is not allowed")
+    conn.execute(tickets.update().where(tickets.c.ticket_id == ticket_id)
+                 .values(status=to_status, updated_at=dt.datetime.utcnow()))
+    conn.execute(ticket_history.insert().values(ticket_id=ticket_id, from_status=current, to_status=to_status, note=note))
+    queue_ticket_event(conn, ticket_id, "ticket_status_changed", current)
+
+
+@dataclass(frozen=True)
 class Customer:
     id: int
     phone: str
@@ -59,6 +95,7 @@ class Customer:
     address: str
     plan_code: str | None
     balance_cents: int
+    external_id: str | None = None  # the operator's key (``kefu customer import``); None for demo data
 
 
 IN_LIST_SIZE = 500  # values per SQL ``IN (...)``: well under SQLite's and the drivers' parameter limits
@@ -79,7 +116,19 @@ def engine_for(url: str) -> Engine:
         database = sa.engine.make_url(url).database
         if database and database != ":memory:" and not database.startswith("file:"):
             create_private_file(Path(database))
-    return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        sa.event.listen(engine, "connect", _enforce_foreign_keys)
+    return engine
+
+
+def _enforce_foreign_keys(dbapi_connection, _record) -> None:
+    """SQLite checks foreign keys only when asked, per connection: asked, so the trial install refuses
+    what PostgreSQL refuses (a bill of no customer, a customer on no plan) instead of teaching the
+    operator otherwise."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
 
 
 def _guard(fn):
@@ -123,7 +172,11 @@ class Repository:
 
     def __init__(self, url: str):
         self.url = url
-        self.engine = engine_for(url)
+        try:
+            self.engine = engine_for(url)
+        except SQLAlchemyError as exc:  # not a URL SQLAlchemy can use (a misspelt scheme, a driver not installed)
+            said = str(exc).replace(url, "(the URL)")  # it may carry a password
+            raise DatabaseError(f"KEFU_DATABASE_URL is not usable: {said}") from exc
 
     @_guard
     def create_schema(self):
@@ -182,8 +235,10 @@ class Repository:
 
     @_guard
     def all_plans(self) -> list[dict]:
+        """The plans on sale, cheapest first (a customer's own plan, sold or not, is ``plan``)."""
+        query = sa.select(plans).where(plans.c.sellable == sa.true()).order_by(plans.c.monthly_fee_cents)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(sa.select(plans).order_by(plans.c.monthly_fee_cents)).mappings()]
+            return [dict(r) for r in conn.execute(query).mappings()]
 
     # -- tickets -------------------------------------------------------
     @_guard
@@ -219,6 +274,7 @@ class Repository:
             ticket_id = f"TK{row_id:06d}"
             conn.execute(tickets.update().where(tickets.c.id == row_id).values(ticket_id=ticket_id))
             conn.execute(ticket_history.insert().values(ticket_id=ticket_id, from_status=None, to_status="open"))
+            queue_ticket_event(conn, ticket_id, "ticket_created")
         return ticket_id
 
     @_guard
@@ -254,52 +310,94 @@ class Repository:
             ).scalar_one_or_none()
             if current is None:
                 raise TicketTransitionError(f"no ticket {ticket_id}")
-            if to_status not in TICKET_TRANSITIONS[current]:
-                raise TicketTransitionError(f"{ticket_id}: {current} -> {to_status} is not allowed")
-            conn.execute(
-                tickets.update()
-                .where(tickets.c.ticket_id == ticket_id)
-                .values(status=to_status, updated_at=dt.datetime.utcnow())
-            )
-            conn.execute(
-                ticket_history.insert().values(
-                    ticket_id=ticket_id, from_status=current, to_status=to_status, note=note
-                )
-            )
+            _move(conn, ticket_id, current, to_status, note)
 
     @_guard
     @_retry_transient
-    def chase_ticket(self, ticket_id: str, note: str, most_urgent: int = 2) -> None:
+    def move_ticket_by(self, ticket_id: str, plan: Callable[[str, dict], TicketPlan | None]) -> TicketPlan | None:
+        """Apply ``plan``'s moves and details to a ticket in one transaction, the row locked while it is
+        read and written, so a request retried at the same moment on another worker sees the first one's
+        result, never a half of it. ``plan`` gets the current status and details and returns what to do
+        (None: nothing at all); each move is checked against the lifecycle and recorded as ``move_ticket``
+        records it. Returns the plan applied."""
+        with self.engine.begin() as conn:
+            current = _locked_ticket(conn, ticket_id)
+            chosen = plan(current.status, dict(current.details or {}))
+            if chosen is None:
+                return None
+            if chosen.details is not None:
+                conn.execute(tickets.update().where(tickets.c.ticket_id == ticket_id)
+                             .values(details=chosen.details, updated_at=dt.datetime.utcnow()))
+                if not chosen.moves and chosen.note:  # a details change alone is noted, as update_ticket_details does
+                    conn.execute(ticket_history.insert().values(
+                        ticket_id=ticket_id, from_status=current.status, to_status=current.status, note=chosen.note))
+            status = current.status
+            for to_status in chosen.moves:
+                _move(conn, ticket_id, status, to_status, chosen.note)
+                status = to_status
+            return chosen
+
+    @_guard
+    @_retry_transient
+    def chase_ticket(self, ticket_id: str, note: str, most_urgent: int = 2, kept_request: str | None = None) -> bool:
         """The customer asked again about an open ticket: one step more urgent (up to ``most_urgent``).
 
         Recorded as a history row that keeps the status, so whoever reads the ticket sees each chase.
+        ``kept_request``: the id of a request kept while the database was down (actions/kept_requests.py),
+        written to ``details.kept_requests`` with the chase; a chase with an id already there changes
+        nothing and returns False (its drainer died before taking the request off its list).
         """
-        self._note_ticket(ticket_id, note, lambda priority: max(priority, min(priority + 1, most_urgent)))
+        def chased(current) -> dict | None:
+            details = dict(current.details or {})
+            joined = list(details.get("kept_requests") or [])
+            change = {"priority": max(current.priority, min(current.priority + 1, most_urgent))}
+            if kept_request is None:
+                return change
+            if kept_request in joined:
+                return None
+            return {**change, "details": {**details, "kept_requests": [*joined, kept_request]}}
+
+        return self._note_ticket(ticket_id, note, chased)
 
     @_guard
     @_retry_transient
     def note_ticket(self, ticket_id: str, note: str) -> None:
         """A note on a ticket that changes nothing else (an agent's follow-up of the same problem)."""
-        self._note_ticket(ticket_id, note, lambda priority: priority)
+        self._note_ticket(ticket_id, note, lambda current: {})
 
-    def _note_ticket(self, ticket_id: str, note: str, priority: Callable[[int], int]) -> None:
-        """A history row that keeps the status, so whoever reads the ticket sees each note."""
+    @_guard
+    @_retry_transient
+    def update_ticket_details(self, ticket_id: str, fields: dict, note: str) -> None:
+        """Set ``fields`` in a ticket's details (a visit's new time), with a history note that keeps the
+        status, so whoever reads the ticket sees what changed and when. The dispatch system hears of it
+        (``ticket_updated``): a visit's new time is the engineer's new appointment."""
+        self._note_ticket(ticket_id, note, lambda current: {"details": {**(current.details or {}), **fields}},
+                          event="ticket_updated")
+
+    def _note_ticket(self, ticket_id: str, note: str, change: Callable[[Any], dict | None],
+                     event: TicketEventType | None = None) -> bool:
+        """A history row that keeps the status, so whoever reads the ticket sees each note; ``change``
+        gives the ticket's new values from its current row (status, priority, details), or None for no
+        note at all (returns False then). The row is locked while read and written (``_locked_ticket``),
+        so two notes never lose one another's details."""
         with self.engine.begin() as conn:
-            current = conn.execute(
-                sa.select(tickets.c.status, tickets.c.priority).where(tickets.c.ticket_id == ticket_id)
-            ).first()
-            if current is None:
-                raise TicketTransitionError(f"no ticket {ticket_id}")
+            current = _locked_ticket(conn, ticket_id)
+            values = change(current)
+            if values is None:
+                return False
             conn.execute(
                 tickets.update()
                 .where(tickets.c.ticket_id == ticket_id)
-                .values(priority=priority(current.priority), updated_at=dt.datetime.utcnow())
+                .values(**values, updated_at=dt.datetime.utcnow())
             )
             conn.execute(
                 ticket_history.insert().values(
                     ticket_id=ticket_id, from_status=current.status, to_status=current.status, note=note
                 )
             )
+            if event is not None:
+                queue_ticket_event(conn, ticket_id, event, current.status)
+            return True
 
     @_guard
     def ticket_history(self, ticket_id: str) -> list[dict]:
@@ -410,11 +508,14 @@ class Repository:
             return result.inserted_primary_key[0]
 
     @_guard
-    def outbound(self, *, status: str = "pending", channel: str | None = None, limit: int = 100) -> list[dict]:
-        """Oldest first, so workers deliver in order."""
+    def outbound(self, *, status: str = "pending", channel: str | None = None, limit: int = 100,
+                 not_channels: tuple[str, ...] = ()) -> list[dict]:
+        """Oldest first, so workers deliver in order; ``not_channels``: those another worker delivers."""
         query = sa.select(outbox).where(outbox.c.status == status)
         if channel:
             query = query.where(outbox.c.channel == channel)
+        if not_channels:
+            query = query.where(outbox.c.channel.not_in(not_channels))
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query.order_by(outbox.c.id).limit(limit)).mappings()]
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -20,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    true,
 )
 
 metadata = MetaData()
@@ -32,8 +35,14 @@ plans = Table(
     Column("category", String(32), nullable=False),  # broadband / tv / bundle
     Column("monthly_fee_cents", Integer, nullable=False),
     Column("description", Text, nullable=False, default=""),
+    # False: no longer sold; not offered to customers, still shown to those who have it
+    Column("sellable", Boolean, nullable=False, default=True, server_default=true()),
 )
 
+# ``id`` is Kefu's own key and permanent: conversations, WeChat bindings, service passwords, tickets
+# and analytics refer to it, so a row is never deleted and re-inserted to refresh it. ``external_id``
+# is the operator's (CRM) key, by which ``kefu customer import`` updates the row (bot/customers/).
+# ``phone`` is 11 bare digits (bot/phone.py: local_phone), the form every lookup compares.
 customers = Table(
     "customers",
     metadata,
@@ -45,6 +54,8 @@ customers = Table(
     Column("address", String(200), nullable=False, default=""),
     Column("plan_code", String(32), ForeignKey("plans.code")),
     Column("balance_cents", Integer, nullable=False, default=0),  # negative = arrears
+    Column("external_id", String(64)),  # NULL for customers loaded before the import existed (demo data)
+    Index("ix_customers_external_id", "external_id", unique=True),
 )
 
 bills = Table(
@@ -55,7 +66,8 @@ bills = Table(
     Column("period", String(7), nullable=False),  # YYYY-MM
     Column("amount_cents", Integer, nullable=False),
     Column("status", String(16), nullable=False),  # paid / unpaid
-    Column("due_date", String(10), nullable=False),
+    Column("due_date", String(10), nullable=False),  # YYYY-MM-DD
+    Index("ix_bills_customer_period", "customer_id", "period", unique=True),  # what an import updates by
 )
 
 # Monthly usage against the plan's allowance; a NULL quota means unlimited (home broadband),
@@ -70,6 +82,16 @@ usage = Table(
     Column("data_quota_mb", Integer),
     Column("minutes_used", Integer),
     Column("minutes_quota", Integer),
+    Index("ix_usage_customer_period", "customer_id", "period", unique=True),
+)
+
+# Customers erased with ``kefu customer erase`` who had an operator's key: a one-way digest of that
+# key (bot/customers/tombstones.py), so the next import refuses to load them again. Nothing else.
+erased_customers = Table(
+    "erased_customers",
+    metadata,
+    Column("external_id_digest", String(64), primary_key=True),
+    Column("erased_at", DateTime, nullable=False, server_default=func.now()),
 )
 
 tickets = Table(
@@ -228,7 +250,7 @@ contacts = Table(
     Column("ticket_id", String(16)),
     Column("channels", JSON, nullable=False, default=list),  # preference order: phone, wechat, sms, agent
     Column("status", String(16), nullable=False, default="scheduled", index=True),
-    # scheduled -> working (claimed) -> calling (dialled) -> done | failed | blocked; offered (callbacks)
+    # scheduled -> working (claimed) -> calling (dialled) -> done | failed | blocked | held; offered (callbacks)
     Column("due_at", DateTime, nullable=False, index=True),  # UTC
     Column("attempts", Integer, nullable=False, default=0),
     Column("lease_until", DateTime),  # UTC; a worker that dies leaves the contact to be recovered

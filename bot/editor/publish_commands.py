@@ -16,13 +16,13 @@ from bot.settings import get_settings
 def cmd_publish(args: argparse.Namespace) -> int:
     from bot.db.repository import DatabaseError
     from bot.editor.publish import record_publish
-    from bot.published_model import NothingToPublish, publish
+    from bot.published_model import NotAModel, NothingToPublish, publish
 
     settings = get_settings()
     try:
         publication = publish(settings, args.model)
-    except NothingToPublish as exc:
-        print(f"not published: {exc}", file=sys.stderr)
+    except (NothingToPublish, NotAModel) as exc:
+        print(f"not published: {exc}\nno machine changes its model", file=sys.stderr)
         return 1
     except (DatabaseError, OSError) as exc:
         print(f"not published: {exc}\nno machine changes its model", file=sys.stderr)

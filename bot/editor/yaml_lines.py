@@ -1,6 +1,8 @@
 """Read YAML keeping line numbers, so problems can point at the editor's line."""
 from __future__ import annotations
 
+import copy
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,19 @@ class YamlFileError(ValueError):
         self.path, self.line, self.message = path, line, message
 
 
+@lru_cache(maxsize=128)
+def _parsed(text: str) -> Any:
+    return YAML(typ="rt").load(text)
+
+
 def load(path: Path) -> Any:
-    """Round-trip load: mappings and lists carry ``.lc`` line info (0-based)."""
+    """Round-trip load: mappings and lists carry ``.lc`` line info (0-based).
+
+    Parsed once per content: the round-trip parser is pure Python (a full ``kefu validate`` spent 11 of
+    its 13 s in it, bench/RESULTS.md "Suite time, eighteenth pass"), and a validation after an edit reads
+    every file again though one changed. Each caller gets its own copy (line info included)."""
     try:
-        return YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        return copy.deepcopy(_parsed(path.read_text(encoding="utf-8")))
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise YamlFileError(path, mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}")

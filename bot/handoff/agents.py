@@ -21,10 +21,37 @@ from bot.handoff import keys
 from bot.redis_text import as_text
 
 STATUSES = ("available", "away")
+# A phone agent speaks to one caller at a time, whatever their chat concurrency (``capacity``):
+# the estimate counts it and 接入下一位 enforces it (bot.handoff.queue's claim script).
+CALLS_PER_AGENT = 1
+PHONE_CHANNEL = "ivr"
+
+
+def is_call(channel: str, context: dict | None) -> bool:
+    """Whether serving the conversation puts the agent on the phone: a caller on the line (``ivr``),
+    or a booked callback the agent rings (its packet's ``callback``, bot.contacts.offer), whatever
+    channel it was booked on. Kept with the queue record as its ``call`` field."""
+    return channel == PHONE_CHANNEL or bool((context or {}).get("callback"))
+
+
+def recorded_call(call, channel) -> bool:
+    """A queue record's ``call`` field (``"1"``/``"0"``); a record queued before the field existed
+    is a call when its channel is the phone's. Raw Redis values (bytes, str or None)."""
+    if call is not None:
+        return as_text(call) == "1"
+    return channel is not None and as_text(channel) == PHONE_CHANNEL
 
 
 class AgentError(ValueError):
     """An unknown status or skill group."""
+
+
+@dataclass(frozen=True)
+class Slots:
+    """The conversations a skill's online agents can hold at once for one channel (``total``), and how
+    many of those are free right now (``free``: the next customers in line are taken almost at once)."""
+    total: int
+    free: int
 
 
 @dataclass(frozen=True)
@@ -109,3 +136,31 @@ class AgentRoster:
         """How many conversations the online agents of ``skill`` can hold at once."""
         return sum(s.capacity for s in await self.online() if skill in s.skills)
 
+    async def slots(self, skill: str) -> tuple[Slots, Slots]:
+        """The online agents of ``skill``'s (chat, call) slots, read once for both (bot.handoff.estimate).
+
+        A chat slot per unit of ``capacity``, free while the agent serves fewer conversations than that.
+        On the phone (``ivr``) one call per agent (``CALLS_PER_AGENT``), free while the agent is below
+        their limit and holds no call (``calls_held``: a caller, or a callback they ring)."""
+        chat_total = chat_free = call_total = call_free = 0
+        for state in await self.online():
+            if skill not in state.skills:
+                continue
+            chat_total += state.capacity
+            chat_free += max(0, state.capacity - state.active)
+            call_total += min(state.capacity, CALLS_PER_AGENT)
+            calls = await self.calls_held(state.agent_id) if state.active else 0
+            call_free += max(0, min(CALLS_PER_AGENT - calls, state.capacity - state.active))
+        return Slots(chat_total, chat_free), Slots(call_total, call_free)
+
+    async def calls_held(self, agent_id: str) -> int:
+        """How many of the agent's conversations are calls (``is_call``): their records are read in one
+        pipeline, not one Redis call per conversation."""
+        serving = await self.redis.smembers(keys.agent_active(agent_id))
+        if not serving:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for conversation_id in serving:
+                pipe.hmget(keys.conversation(as_text(conversation_id)), ["call", "channel"])
+            fields = await pipe.execute()
+        return sum(recorded_call(call, channel) for call, channel in fields)

@@ -47,14 +47,29 @@ def transcript(events: Iterable[dict]) -> list[dict]:
     return turns
 
 
+def selfhelp_answer(later: list[dict]) -> str | None:
+    """The customer's answer to "did it work?" among the turns after an entry, up to the next entry sent.
+
+    The first clear answer (解决了, 没解决, 转人工) counts, not merely the first turn: found by a journey
+    tester, "这个我在微信上已经试过了，没用" was not understood, the bot asked again, the customer pressed
+    没解决, and the packet still said the customer had not answered. ``other``: only unclear turns.
+    """
+    said = []
+    for turn in later:
+        if "selfhelp_id" in turn:
+            break
+        if turn["who"] == "customer":
+            said.append(ANSWERS.get(turn.get("intent") or "", "other"))
+    return next((answer for answer in said if answer != "other"), "other" if said else None)
+
+
 def selfhelp_outcomes(turns: list[dict], titles: dict[str, str]) -> list[dict]:
     """Each self-help entry sent, with the customer's answer to "did it work?" (if any)."""
     outcomes: list[dict] = []
     for index, turn in enumerate(turns):
         if "selfhelp_id" not in turn:
             continue
-        answer = next((ANSWERS.get(t.get("intent") or "", "other") for t in turns[index + 1:]
-                       if t["who"] == "customer"), None)
+        answer = selfhelp_answer(turns[index + 1:])
         outcomes.append({"id": turn["selfhelp_id"], "title": titles.get(turn["selfhelp_id"], turn["selfhelp_id"]),
                          "answer": answer})
     return outcomes

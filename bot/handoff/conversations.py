@@ -20,6 +20,8 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationPaus
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Sanic
 
+from bot.handoff import desk_proof
+
 logger = logging.getLogger(__name__)
 
 # Slots cleared when the agent hands the conversation back to the bot.
@@ -94,10 +96,15 @@ class RasaConversations:
         customer's messages without listening, and the rules only match after a listen.
         """
         events: list[Event] = [ConversationResumed()] + [SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()]
-        output = await self._append(conversation_id, events, response, values, listen=True)
+        output = await self._append(conversation_id, events, response, values, listen=True, ends_proof=True)
         hand_back = getattr(output, "hand_back", None)
         if hand_back is not None:  # a live session (a phone call) goes back to the assistant
             await hand_back(conversation_id)
+
+    async def hand_over(self, conversation_id: str, response: str, **values: Any) -> OutputChannel | None:
+        """Say ``response`` as the conversation goes to another agent group: it stays paused, but a
+        proof the agent asked for ends with them (``desk_proof.withdrawn``)."""
+        return await self._append(conversation_id, [], response, values, ends_proof=True)
 
     async def ask_once(self, conversation_id: str, response: str, slot: str) -> bool:
         """Say ``response`` and set the bool ``slot``, unless ``slot`` is set already (a question
@@ -125,7 +132,7 @@ class RasaConversations:
             if tracker is None or not tracker.is_paused():
                 return
             for event in [ConversationResumed(), *(SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()),
-                          ActionExecuted("action_listen")]:
+                          *desk_proof.withdrawn(tracker), ActionExecuted("action_listen")]:
                 tracker.update(event, self.agent.domain)
             await self.agent.processor.save_tracker(tracker)
 
@@ -135,7 +142,7 @@ class RasaConversations:
             processor = self.agent.processor
             tracker = await processor.fetch_tracker_with_initial_session(conversation_id)
             resumed = [ConversationResumed(), *(SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()),
-                       ActionExecuted("action_listen")]
+                       *desk_proof.withdrawn(tracker), ActionExecuted("action_listen")]
             for event in resumed:
                 tracker.update(event, self.agent.domain)
             await processor.save_tracker(tracker)
@@ -147,7 +154,7 @@ class RasaConversations:
 
     async def _append(self, conversation_id: str, events: list[Event], response: str | None,
                       values: dict[str, Any], listen: bool = False,
-                      unless_slot: str | None = None) -> OutputChannel | None:
+                      unless_slot: str | None = None, ends_proof: bool = False) -> OutputChannel | None:
         async with self.agent.lock_store.lock(conversation_id):
             processor = self.agent.processor
             tracker = await processor.get_tracker(conversation_id)
@@ -155,6 +162,8 @@ class RasaConversations:
                 if tracker.get_slot(unless_slot):
                     return None
                 events = [*events, SlotSet(unless_slot, True)]
+            if ends_proof:
+                events = [*events, *desk_proof.withdrawn(tracker)]
             for event in events:
                 tracker.update(event, self.agent.domain)
             output = self.output_channel(tracker)

@@ -15,8 +15,9 @@ from bot.handoff import masking
 from bot.handoff.accounts import AccountStore, AgentAccount
 from bot.handoff.agent_selfhelp import mark_asked
 from bot.handoff.context import summary
+from bot.handoff.estimate import wait_minutes
 from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp, shown_turns, with_pushed_selfhelp
-from bot.handoff.undelivered import mark_undelivered, undelivered_marks, with_undelivered
+from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue
 from bot.handoff.queue_notice import tell_place
@@ -107,14 +108,18 @@ class Desk:
             found = [(place, await self.queue.entry(conversation_id))
                      for place, conversation_id in enumerate(await self.queue.waiting(skill), start=1)]
             found = [(place, entry) for place, entry in found if entry]
-            gone = await gone_among(self.queue.redis, [(e["conversation_id"], e["channel"]) for _, e in found], now)
+            gone = await gone_among(self.queue.redis, [e for _, e in found], now)
             # no conversation id: any agent sees every queue, and an id lets one talk as the customer.
             # A customer who left keeps the place for the grace period, shown as gone, and is not handed out.
+            # enqueued_at tells entries apart across refreshes (the desk announces a newcomer once).
             entries = [{"channel": entry["channel"], "priority": entry["priority"], "position": place,
-                        "waited_s": round(now - entry["enqueued_at"], 1), "gone": entry["conversation_id"] in gone}
+                        "waited_s": round(now - entry["enqueued_at"], 1), "enqueued_at": entry["enqueued_at"],
+                        "gone": entry["conversation_id"] in gone}
                        for place, entry in found]
+            estimate = await self.queue.estimated_wait(skill)
+            # wait_minutes: what a customer joining now is told, in the same minutes (bot.handoff.estimate).
             queues.append({"skill": skill, "label": label, "waiting": len(entries) - len(gone), "gone": len(gone),
-                           "estimated_wait_s": await self.queue.estimated_wait(skill),
+                           "estimated_wait_s": estimate, "wait_minutes": wait_minutes(estimate),
                            "sla_s": rules.sla_seconds.get(skill), "entries": entries})
         state = await self.queue.roster.get(agent_id)
         account = await asyncio.to_thread(self.accounts.get, agent_id)
@@ -157,10 +162,13 @@ class Desk:
     # -- one conversation ----------------------------------------------
     async def claim(self, agent_id: str, agent_name: str) -> dict | None:
         """The next customer's view, or None when nobody waits; ``error_at_capacity`` when the agent
-        already serves as many as they may (customers may well be waiting)."""
+        already serves as many as they may (customers may well be waiting); ``error_on_a_call`` when
+        they are on a call and only callers wait (``take_next``: one call per agent)."""
         taken, request = await self.queue.take_next(agent_id)
         if taken == "full":
             raise DeskError("error_at_capacity", 409)
+        if taken == "on_a_call":
+            raise DeskError("error_on_a_call", 409)
         if request is None:
             return None
         # Paused whatever way it came: a booked callback joins the queue on a conversation the bot had
@@ -230,7 +238,8 @@ class Desk:
         await self._held(agent_id, conversation_id)
         turns = with_undelivered(shown_turns(await self.conversations.events(conversation_id)),
                                  await undelivered_marks(self.queue.redis, conversation_id))
-        return {"turns": [turn for turn in turns if turn["index"] > after], "last": len(turns) - 1}
+        return {"turns": [turn for turn in turns if turn["index"] > after], "last": len(turns) - 1,
+                "pending": pending_turns(turns)}
 
     async def send(self, agent_id: str, agent_name: str, conversation_id: str, text: str) -> None:
         await self._held(agent_id, conversation_id)
@@ -275,6 +284,19 @@ class Desk:
         logger.info("handoff.desk.revealed agent=%s conversation=%s field=%s", agent_id, conversation_id, field)
         return value
 
+    async def ask_proof(self, agent_id: str, conversation_id: str) -> str:
+        """请客户验证身份: the bot asks the customer the agent serves for proof and checks the answer,
+        which the agent never reads (``bot.handoff.desk_proof``). Returns where the proof stands."""
+        from bot.handoff import desk_proof
+
+        entry = await self._held(agent_id, conversation_id)
+        if entry["request"].channel == "ivr":  # the caller's keypad is not read while an agent is on the line
+            raise DeskError("error_proof_phone", 409)
+        shown = await desk_proof.ask(self.conversations, conversation_id)
+        await self._record(conversation_id, "handoff_proof_asked", {"agent_id": agent_id, "state": shown})
+        logger.info("handoff.desk.proof_asked agent=%s conversation=%s state=%s", agent_id, conversation_id, shown)
+        return shown
+
     async def opt_out(self, agent_id: str, conversation_id: str) -> str:
         """客户要求不再联系: the customer being served is opted out of every automated contact, as by
         TD or by telling the assistant (bot/contacts/optout.py). Returns the masked number (or "" for a
@@ -315,7 +337,7 @@ class Desk:
                     raise DeskError("error_skills")
                 position = await self.queue.transfer(conversation_id, agent_id, skill, note=note.strip()[:1000],
                                                      agent_name=agent_name)
-                await self.conversations.utter(conversation_id, "utter_queue_transferred")
+                await self.conversations.hand_over(conversation_id, "utter_queue_transferred")
                 await tell_place(self.queue, self.conversations, conversation_id, skill,
                                  entry["request"].channel, position)
                 return {"transferred_to": skill, "position": position.position}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from bot.handoff import keys, masking
+from bot.handoff.desk_proof import outcome
 from bot.ivr.caller_clips import CLIP_KEY
 from bot.selfhelp import sent_entry_id
 
@@ -116,6 +117,9 @@ def bot_turn(event: dict) -> dict | None:
         turn.update(who="agent", text=agent[1], agent_name=agent[0])
     elif custom.get("kind") == "queue_status" and custom.get("agents_available") is not False:
         turn["queue"] = {"position": custom.get("position"), "wait_minutes": custom.get("wait_minutes")}
+    proof = outcome((event.get("metadata") or {}).get("utter_action"))
+    if proof:  # the bot's word on a proof (asked from the desk or before): the agent reads the outcome
+        turn["proof"] = proof
     if isinstance(payload, dict) and attachment.get("type") == "video":
         turn["video"] = payload.get("title") or ""
     selfhelp_id = sent_entry_id(data)

@@ -1,15 +1,39 @@
 """Estimated wait: queue position, agents online for the skill, and recent handle times.
 
-    wait = ceil(position / max(1, capacity)) * mean_handle_time
+    wait = max(0, position - free) * mean_handle_time / max(1, capacity)
 
-``position`` is 1-based (1 = next to be served); ``capacity`` is the number of conversations
-the available agents of the skill can hold at once (their slots free up every mean handle time);
-the mean is over the last ``window`` closed conversations of the skill, or the documented default
-(``default_handle_time_s`` in content/handoff.yml) while there are none.
+``position`` is 1-based (1 = next to be served) among the customers who compete for the same slots
+(``bot.handoff.queue.HandoffQueue._wait_behind``: a caller's place counts the calls ahead and only the
+chats ahead that would take its call slots at once, a chat's the chats ahead and only the calls ahead
+taken at once; calls and chats share one queue per skill, and counting every entry ahead told a caller
+behind chats, or a chat behind callers agents on a call pass over, a wait for slots they do not
+need); ``capacity`` is the number of conversations the
+available agents of the skill can hold at once for the customer's channel, and ``free`` how many of
+those slots are free right now (``bot.handoff.agents.AgentRoster.slots``: an agent's chat
+concurrency ``capacity``, minus what they serve; on the phone one call per agent, free while they
+hold no call). The first ``free`` customers in line are taken as soon as an agent picks them up: their
+wait is 0 (told the shortest wait, "about 1 minute"). Those free slots are then busy too, so with every
+slot busy a slot frees up on average every ``mean_handle_time / capacity`` seconds, and a customer
+further back is served at the ``(position - free)``-th release. (Until this version free slots were
+counted as busy, ``position * mean / capacity``: with 2 agents of capacity 2 serving 3 chats and
+handle times of 480 s, the first in line, taken at once, was told "2 minutes"; and a phone queue
+counted each agent's chat concurrency (2) as calls they could hold at once: 3 agents on a call each,
+the 3rd caller was told "2 minutes" for 4. Before that the wait was ``ceil(position / capacity)``
+whole handle times, the phone rounded minutes up at the peak offer and to the nearest once queued: found by the head of
+operations' peak test, 2 agents and 6 queued, a caller was offered "15 minutes", then queued was
+told "1 minute", and was answered 62 s later.)
+The mean is over the last ``window`` closed conversations of the skill (kept in Redis; a Redis that has
+none reads them from the database's record), or the documented default (``default_handle_time_s`` in
+content/handoff.yml) while there are none at all.
+
+What the customer hears is :func:`wait_minutes` of it, on every channel and at every step (the
+phone's peak offer, its "you are queued" and the waiting room's notices): one rounding, so the
+same queue state is announced as the same wait (the editors' texts say 约, about).
 """
 from __future__ import annotations
 
 import math
+from typing import Awaitable, Callable
 
 import redis.asyncio as redis
 
@@ -18,17 +42,24 @@ from bot.handoff import keys
 # The waiting room's notices about the wait (bot.handoff.watcher.notify_if_changed): stale once an
 # agent has the conversation, so a phone call does not say them then (bot.ivr.engine).
 QUEUE_NOTICES = ("utter_queue_update", "utter_queue_nobody_available", "utter_queue_agents_back")
+# (skill, window) -> the recorded handle times, newest first (bot.handoff.handle_history).
+HandleHistory = Callable[[str, int], Awaitable[list[float]]]
 
 
-def estimate_wait(position: int, capacity: int, mean_handle_time_s: float) -> float:
-    if position <= 0:
+def estimate_wait(position: int, capacity: int, mean_handle_time_s: float, free: int = 0) -> float:
+    """See the module docstring: ``free`` of the ``capacity`` slots take the first ``free`` in line at once."""
+    releases = position - max(0, free)
+    if position <= 0 or releases <= 0:
         return 0.0
-    return math.ceil(position / max(1, capacity)) * float(mean_handle_time_s)
+    return releases * float(mean_handle_time_s) / max(1, capacity)
 
 
 def wait_minutes(seconds: float) -> int:
-    """What the customer is told: whole minutes, at least 1."""
-    return max(1, math.ceil(seconds / 60))
+    """What the customer is told: the nearest whole minute ("about N minutes"), at least 1.
+
+    Nearest, not rounded up: the estimate is a mean, and a caller told 2 minutes for 61 s hears a
+    wait twice as long as the one expected."""
+    return max(1, math.floor(max(0.0, seconds) / 60 + 0.5))
 
 
 async def record_handle_time(client: redis.Redis, skill: str, seconds: float, window: int) -> None:
@@ -39,6 +70,17 @@ async def record_handle_time(client: redis.Redis, skill: str, seconds: float, wi
         await pipe.execute()
 
 
-async def mean_handle_time(client: redis.Redis, skill: str, window: int, default_s: float) -> float:
-    values = [float(v) for v in await client.lrange(keys.handle_times(skill), 0, max(1, window) - 1)]
+async def mean_handle_time(client: redis.Redis, skill: str, window: int, default_s: float,
+                           history: HandleHistory | None = None) -> float:
+    """The mean of the skill's last ``window`` handle times: Redis's, else the record's (``history``,
+    bot.handoff.handle_history, then kept in Redis), else ``default_s``."""
+    key = keys.handle_times(skill)
+    values = [float(v) for v in await client.lrange(key, 0, max(1, window) - 1)]
+    if not values and history is not None:
+        values = [max(0.0, float(v)) for v in await history(skill, window)][:max(1, window)]
+        if values:
+            async with client.pipeline(transaction=True) as pipe:  # newest first, as record_handle_time keeps them
+                pipe.rpush(key, *(f"{v:.3f}" for v in values))
+                pipe.ltrim(key, 0, max(1, window) - 1)
+                await pipe.execute()
     return sum(values) / len(values) if values else float(default_s)

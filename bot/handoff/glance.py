@@ -13,6 +13,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from bot.arrears import bill_status
 from bot.db.repository import Customer, Repository
 from bot.db.schema import conversation_events
 from bot.handoff.contact_details import ContactDetails
@@ -28,7 +29,9 @@ CONTACT_LOOKBACK = dt.timedelta(days=90)
 OUTCOME_ORDER = ("handoff_closed", "ticket_created", "callback_booked", "voice_message_left", "ivr_voicemail_left",
                  "voicemail_received", "resolved_by_selfhelp_while_waiting", "selfhelp_resolved", "knowledge_answered", "contact_answered",
                  "handoff_abandoned", "handoff_customer_left", "handoff_claimed", "handoff_queued", "selfhelp_failed",
-                 "selfhelp_sent")
+                 "selfhelp_sent", "ivr_voicemail_started", "callback_offered")
+# Kefu's plans, not a contact with the customer: a conversation with only these is not listed.
+BOOKKEEPING = {"contact_scheduled", "contact_skipped"}
 
 
 def iso(moment: dt.datetime | None) -> str | None:
@@ -59,7 +62,7 @@ def customer_glance(repository: Repository, rules: LedgerRules, packet: dict, *,
                      "account_number": mask_number(customer.account_number), "balance_cents": customer.balance_cents},
         "plan": {"code": plan["code"], "name": plan["name"], "category": plan["category"],
                  "monthly_fee_cents": plan["monthly_fee_cents"]} if plan else None,
-        "bills": [{"period": b["period"], "amount_cents": b["amount_cents"], "status": b["status"],
+        "bills": [{"period": b["period"], "amount_cents": b["amount_cents"], "status": bill_status(b["status"]),
                    "due_date": b["due_date"]} for b in repository.bills_for(customer.id, limit=BILLS_SHOWN)],
         "ledger": [shown_item(i) for i in items if i.next_step is not None],
         "contacts": recent_contacts(repository, customer, packet.get("conversation_id") or "", now),
@@ -71,7 +74,7 @@ def customer_glance(repository: Repository, rules: LedgerRules, packet: dict, *,
 def shown_item(item: LedgerItem) -> dict:
     return {"ticket_id": item.ticket_id, "kind": item.kind, "summary": mask_text(item.summary), "step": item.step,
             "next_step": item.next_step, "due_at": iso(item.due_at), "overdue": item.overdue,
-            "repeat": bool(item.repeat_of), "owner": item.owner}
+            "repeat": bool(item.repeat_of), "owner": item.owner, "visit_time": item.visit_time}
 
 
 def masked_value(field: str, value: str) -> str:
@@ -90,7 +93,13 @@ def shown_change(change: dict) -> dict:
 
 
 def recent_contacts(repository: Repository, customer: Customer, current: str, now: dt.datetime) -> list[dict]:
-    """The customer's latest conversations on any channel, newest first, each with what it came to."""
+    """The customer's latest contacts on any channel, newest first, each with what it came to.
+
+    A conversation that goes on for days (a WeChat follower's) holds several contacts: one ends where an
+    agent closed it, and what comes after is the next. Kefu's own bookkeeping (a contact planned or put
+    off) is no contact with the customer. Found by a journey tester: the WeChat chat being served showed
+    as 人工服务结束（已解决）（本次） (an earlier close), and planned contacts as "- 进行中".
+    """
     keys = [customer_key(customer_id=customer.id), customer_key(phone=customer.phone),
             customer_key(account=customer.account_number)]
     since = now - CONTACT_LOOKBACK
@@ -102,20 +111,25 @@ def recent_contacts(repository: Repository, customer: Customer, current: str, no
         rows = conn.execute(sa.select(events.conversation_id, events.kind, events.channel, events.data, events.at)
                             .where(events.conversation_id.in_(sorted(ids)), events.at >= since)
                             .order_by(events.at)).mappings().all() if ids else []
-    contacts: dict[str, dict] = {}
+    contacts: dict[str, list[dict]] = {}
     for row in rows:
-        contact = contacts.setdefault(row["conversation_id"], {"kinds": [], "channel": "", "started": row["at"],
-                                                               "disposition": None})
+        segments = contacts.setdefault(row["conversation_id"], [])
+        if not segments or (segments[-1]["disposition"] is not None and row["kind"] in OUTCOME_ORDER):
+            segments.append({"kinds": [], "channel": "", "started": row["at"], "disposition": None})
+        contact = segments[-1]
         contact["channel"] = contact["channel"] or row["channel"]
         contact["last"] = row["at"]
         contact["kinds"].append(row["kind"])
         if row["kind"] == "handoff_closed":
-            contact["disposition"] = (row["data"] or {}).get("disposition")
+            contact["disposition"] = (row["data"] or {}).get("disposition") or ""
         if row["kind"] == "contact_attempted":  # Kefu's own call or message: its latest result
             contact["attempt"] = f"contact_{(row['data'] or {}).get('result') or 'placed'}"
-    newest = sorted(contacts.items(), key=lambda pair: pair[1]["last"], reverse=True)[:CONTACTS_SHOWN]
-    return [{"conversation": mask_text(conversation_id), "current": conversation_id == current,
+    listed = [(conversation_id, contact, conversation_id == current and index == len(segments) - 1)
+              for conversation_id, segments in contacts.items() for index, contact in enumerate(segments)
+              if not set(contact["kinds"]) <= BOOKKEEPING]
+    newest = sorted(listed, key=lambda item: item[1]["last"], reverse=True)[:CONTACTS_SHOWN]
+    return [{"conversation": mask_text(conversation_id), "current": is_current,
              "channel": contact["channel"], "started_at": iso(contact["started"]), "last_at": iso(contact["last"]),
              "outcome": next((k for k in OUTCOME_ORDER if k in contact["kinds"]), contact.get("attempt")),
-             "disposition": contact["disposition"]}
-            for conversation_id, contact in newest]
+             "disposition": contact["disposition"] or None}
+            for conversation_id, contact, is_current in newest]

@@ -30,7 +30,15 @@ AWAITING_PROOF = "verification_code"
 PROOF = re.compile(r"(?<!\d)\d{6}(?!\d)")
 PROOF_SHOWN = "******"
 # ...and one the customer volunteers in a sentence, asked or not ("验证码是861005", "密码：123456").
-NAMED_PROOF = re.compile(r"((?:验证码|校验码|动态码|短信码|密码)\s*(?:是|为)?\s*[:：]?\s*)\d{4,8}(?!\d)")
+PROOF_WORDS = r"(?:验证码|校验码|动态码|短信码|密码)"
+# Not a date, an amount or a count after the word ("密码2024年改过", "验证码60秒就过期").
+NAMED_PROOF = re.compile(rf"({PROOF_WORDS}\s*(?:是|为)?\s*[:：]?\s*)\d{{4,8}}(?![\d年月日号点时分秒元块次位个天])")
+# An agent's message that mentions one ("请回复您的6位服务密码"): only a reply that is nothing but the six
+# digits is taken as the secret (an agent's words set no ``awaiting``, and nothing checks the reply, so
+# an order number or a date in a sentence after "密码不要告诉别人" stays readable).
+ASKS_FOR_PROOF = re.compile(PROOF_WORDS)
+BARE_PROOF = re.compile(r"\s*(\d{6})\s*[。.!！~～]?\s*")
+RESETS = ("session_started", "restart", "reset_slots")  # events after which nothing is awaited
 
 
 def mask_number(value: str) -> str:
@@ -54,22 +62,65 @@ def mask_text(text: str) -> str:
     return chinese_numerals.mask_numbers(NUMBER.sub(_masked, text or ""))
 
 
+def proof_secrets(text: str, awaiting: object = None, asked: bool = False) -> set[str]:
+    """The codes or passwords in a customer's message, never to be shown or stored.
+
+    One given by name ("密码是135790") anywhere; when Kefu was waiting for proof (``awaiting``), each
+    6-digit number, as the assistant checks each (``actions.identity``); when the message just
+    before mentioned a code or password (``asked``: an agent at the desk did), a reply that is only
+    the six digits. The one rule for the desk and packet (:func:`without_proofs`) and the tracker
+    store (``bot.security.secret_answers``).
+    """
+    text = text or ""
+    found = {match.group(0)[len(match.group(1)):] for match in NAMED_PROOF.finditer(text)}
+    if awaiting == AWAITING_PROOF:
+        found.update(PROOF.findall(text))
+    elif asked and (bare := BARE_PROOF.fullmatch(text)):
+        found.add(bare.group(1))
+    return found
+
+
+def asks_for_proof(event: dict) -> bool:
+    """Whether a bot event is an agent's message asking for a code or password. (The assistant's own
+    proof prompts set ``awaiting`` instead.) The web chat's agent messages carry the words in
+    ``custom``, other channels' in the metadata the desk adds (``bot.handoff.desk_view.agent_said``)."""
+    if event.get("event") != "bot":
+        return False
+    custom = (event.get("data") or {}).get("custom") or {}
+    agent = (event.get("metadata") or {}).get("agent")
+    words = str(custom.get("text") or "") if custom.get("kind") == "agent_message" else ""
+    words += str(agent.get("text") or "") if isinstance(agent, dict) else ""
+    return bool(ASKS_FOR_PROOF.search(words))
+
+
+def blank_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` (as a whole number) shown as ``******``."""
+    secrets = sorted(set(secrets), key=len, reverse=True)
+    if not secrets:
+        return text
+    return re.sub(r"(?<!\d)(?:" + "|".join(map(re.escape, secrets)) + r")(?!\d)", PROOF_SHOWN, text)
+
+
 def without_proofs(events: Iterable[dict]) -> list[dict]:
     """The events with every code or password the customer gave as proof blanked out.
 
     Unlike a phone number, a secret is never the agent's to read, not even by an explicit reveal,
     so it is dropped before a packet or a desk view is made from the conversation.
     """
-    awaiting, shown = None, []
+    awaiting, asked, shown = None, False, []
     for event in events:
         if event.get("event") == "slot" and event.get("name") == "awaiting":
             awaiting = event.get("value")
+        elif event.get("event") in RESETS:  # as the tracker store reads it (bot.security.secret_answers)
+            awaiting, asked = None, False
+        elif event.get("event") == "bot":
+            asked = asks_for_proof(event)
         elif event.get("event") == "user":
-            text = NAMED_PROOF.sub(lambda m: m.group(1) + PROOF_SHOWN, event.get("text") or "")
-            if awaiting == AWAITING_PROOF:
-                text = PROOF.sub(PROOF_SHOWN, text)
-            if text != (event.get("text") or ""):
-                event = {**event, "text": text}
+            text = event.get("text") or ""
+            secrets = proof_secrets(text, awaiting, asked)
+            if secrets:
+                event = {**event, "text": blank_secrets(text, secrets)}
+            asked = False
         shown.append(event)
     return shown
 

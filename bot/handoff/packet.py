@@ -75,12 +75,17 @@ def build_packet(*, conversation_id: str, channel: str, skill: str, priority: in
                  for t in turns if t["who"] == "customer" and t.get("intent")],
         slots={name: slots.get(name) for name in SLOTS},
         selfhelp=selfhelp_outcomes(turns, dict(titles or {})),
-        open_tickets=[{"ticket_id": t["ticket_id"], "kind": t["kind"], "status": t["status"],
-                       "summary": t.get("summary", "")} for t in open_tickets],
+        open_tickets=ticket_lines(open_tickets),
         collected=FlowCollected(**(collected or {})),
         enqueued_at=enqueued_at,
         transfers=[],
     )
+
+
+def ticket_lines(open_tickets: Iterable[dict]) -> list[dict]:
+    """A packet's open tickets: what the agent reads of each ticket row, with a visit's promised time."""
+    return [{"ticket_id": t["ticket_id"], "kind": t["kind"], "status": t["status"], "summary": t.get("summary", ""),
+             "visit_time": (t.get("details") or {}).get("visit_time") or None} for t in open_tickets]
 
 
 def transferred(packet: Mapping[str, Any], *, to_skill: str, agent_id: str, agent_name: str, at: float,

@@ -16,11 +16,13 @@ expiry (nothing to clean up, any worker can read them):
 A customer is **gone** while no page of theirs is open and they were seen at all: the page was closed or
 lost its connection and has not come back. Gone customers keep their place in the queue during the
 grace period but are not handed to an agent (``bot.handoff.queue``'s claim script reads these keys
-too). Only the web chat knows this: every other channel's customer is never "gone" here.
+too). Only the web chat knows this: every other channel's customer is never "gone" here, and neither is
+a booked callback's (:func:`page_tells_presence`): the customer was told they could leave, an agent rings them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Mapping
 
 import redis.asyncio as redis
 
@@ -31,6 +33,16 @@ PAGE_SILENT_S = 90.0
 SEEN_PREFIX = "kefu:presence:customer:"
 ALIVE_PREFIX = "kefu:presence:alive:"
 PAGES_PREFIX = "kefu:presence:pages:"
+WEBCHAT_CHANNEL = "webchat"
+
+
+def page_tells_presence(channel: str, call: bool) -> bool:
+    """Whether a queued customer's page says whether they are there, so a closed one makes them gone:
+    only a web chat's, and not when serving it is a call (a queue record's ``call`` field,
+    bot.handoff.agents.is_call). Found in review: a callback booked in a web chat whose page was then
+    closed, as the customer was told they could, was passed over by every claim and never rung.
+    The claim's Lua script (bot.handoff.queue) applies the same rule to the record's fields."""
+    return channel == WEBCHAT_CHANNEL and not call
 
 
 def customer_seen_key(conversation_id: str) -> str:
@@ -91,30 +103,21 @@ class Absence:
         return self.seen_at if claimed_at is None else min(self.seen_at, claimed_at)
 
 
-async def customer_gone(client: redis.Redis, conversation_id: str, channel: str, now: float) -> Absence | None:
-    """The customer's absence when their web chat has no open page; None while one is open, on other
-    channels, and for a conversation never seen (nothing known)."""
-    if channel != "webchat":
-        return None
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.get(customer_seen_key(conversation_id))
-        pipe.get(customer_alive_key(conversation_id))
-        pipe.zcount(customer_pages_key(conversation_id), now - PAGE_SILENT_S, "+inf")
-        seen, alive, open_pages = await pipe.execute()
-    seen = _number(seen)
-    if seen is None or int(open_pages):
-        return None
-    return Absence(seen_at=seen, alive_at=_number(alive))
+async def customer_gone(client: redis.Redis, entry: Mapping, now: float) -> Absence | None:
+    """The absence of the customer of a queue ``entry`` (``conversation_id``, ``channel``, ``call``, as
+    ``HandoffQueue.entry`` reads it) when their web chat has no open page; None while one is open, when
+    the page does not tell (:func:`page_tells_presence`), and for a conversation never seen (nothing known)."""
+    return (await gone_among(client, [entry], now)).get(entry["conversation_id"])
 
 
 def _number(value) -> float | None:
     return float(value.decode() if isinstance(value, bytes) else value) if value is not None else None
 
 
-async def gone_among(client: redis.Redis, members: list[tuple[str, str]], now: float) -> dict[str, Absence]:
-    """Of (conversation id, channel) pairs, the customers who are gone, in two pipelined round trips
-    (queue figures read every waiting entry)."""
-    chats = [conversation_id for conversation_id, channel in members if channel == "webchat"]
+async def gone_among(client: redis.Redis, entries: Iterable[Mapping], now: float) -> dict[str, Absence]:
+    """Of queue entries (``conversation_id``, ``channel``, ``call``), the customers who are gone, by
+    conversation id, in one pipelined round trip (queue figures read every waiting entry)."""
+    chats = [e["conversation_id"] for e in entries if page_tells_presence(e["channel"], e["call"])]
     if not chats:
         return {}
     async with client.pipeline(transaction=False) as pipe:

@@ -19,10 +19,12 @@ from typing import Awaitable, Callable
 import redis.asyncio as redis
 
 from bot.handoff import keys
-from bot.handoff.agents import AgentRoster
-from bot.handoff.estimate import estimate_wait, mean_handle_time, record_handle_time
+from bot.handoff.agents import CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, is_call, recorded_call
+from bot.handoff.estimate import HandleHistory, estimate_wait, mean_handle_time, record_handle_time
+from bot.handoff.handle_history import DatabaseHandleTimes
 from bot.handoff.packet import transferred
-from bot.handoff.presence import PAGE_SILENT_S, customer_gone, customer_pages_key, customer_seen_key
+from bot.handoff.presence import (PAGE_SILENT_S, WEBCHAT_CHANNEL, customer_gone, customer_pages_key,
+                                  customer_seen_key)
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.redis_reconnect import reconnecting
 from bot.redis_text import as_text
@@ -59,12 +61,14 @@ class QueuePosition:
 
 
 # Enqueue unless already waiting or being served: returns the state it found ("" when new).
+# ``call`` (ARGV[9], "1"/"0"): serving it puts the agent on the phone (bot.handoff.agents.is_call).
 _ENQUEUE = """
 local state = redis.call('HGET', KEYS[2], 'state')
 if state == 'waiting' or state == 'claimed' then return state end
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'request', ARGV[1], 'state', 'waiting', 'skill', ARGV[2],
-           'priority', ARGV[3], 'enqueued_at', ARGV[4], 'channel', ARGV[6], 'waiting_since', ARGV[8])
+           'priority', ARGV[3], 'enqueued_at', ARGV[4], 'channel', ARGV[6], 'waiting_since', ARGV[8],
+           'call', ARGV[9])
 redis.call('PERSIST', KEYS[2])
 redis.call('ZADD', KEYS[1], ARGV[5], ARGV[7])
 return ''
@@ -72,15 +76,33 @@ return ''
 
 # KEYS[1] the agent's active set, KEYS[2..] the queues of the agent's skills.
 # ARGV: agent id, now, capacity, conversation key prefix, then bot.handoff.presence's key prefixes
-# (seen, open pages) and PAGE_SILENT_S. A web-chat customer with no open page (bot.handoff.presence) keeps
-# their place but is passed over: the head of each queue is its first entry whose customer is there.
-# Returns {'ok', id, passed over} or {'empty', passed over} or {'full'}.
+# (seen, open pages), PAGE_SILENT_S, then CALLS_PER_AGENT, the phone's channel and the web chat's. A
+# web-chat customer with no open page (bot.handoff.presence) keeps their place but is passed over: the
+# head of each queue is its first entry whose customer is there. Whose page tells is
+# bot.handoff.presence.page_tells_presence, here on the record's fields: a web chat's, unless it is a
+# call (a callback booked in a web chat: the customer may have closed the page, an agent rings them).
+# An agent who holds CALLS_PER_AGENT calls passes over the calls too (they keep their place for a free
+# agent): the head is the first chat.
+# Returns {'ok', id, passed over} or {'empty', passed over} or {'on_a_call', passed over} (only calls
+# wait, beside gone customers) or {'full'}.
 _CLAIM = """
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[3]) then return {'full'} end
 local open_since = tonumber(ARGV[2]) - tonumber(ARGV[7])
 local passed = 0
+local function is_call(member)
+  local fields = redis.call('HMGET', ARGV[4] .. member, 'call', 'channel')
+  if fields[1] then return fields[1] == '1' end
+  return fields[2] == ARGV[9]
+end
+local calls = 0
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if is_call(member) then calls = calls + 1 end
+end
+local on_the_phone = calls >= tonumber(ARGV[8])
+local calls_passed = 0
 local function gone(member)
-  if redis.call('HGET', ARGV[4] .. member, 'channel') ~= 'webchat' then return false end
+  local fields = redis.call('HMGET', ARGV[4] .. member, 'channel', 'call')
+  if fields[1] ~= ARGV[10] or fields[2] == '1' then return false end
   if redis.call('EXISTS', ARGV[5] .. member) == 0 then return false end
   return redis.call('ZCOUNT', ARGV[6] .. member, open_since, '+inf') == 0
 end
@@ -90,7 +112,9 @@ local function head(key)
     local batch = redis.call('ZRANGE', key, offset, offset + 99, 'WITHSCORES')
     if #batch == 0 then return nil, nil end
     for j = 1, #batch, 2 do
-      if gone(batch[j]) then passed = passed + 1 else return batch[j], tonumber(batch[j + 1]) end
+      if gone(batch[j]) then passed = passed + 1
+      elseif on_the_phone and is_call(batch[j]) then calls_passed = calls_passed + 1
+      else return batch[j], tonumber(batch[j + 1]) end
     end
     offset = offset + 100
   end
@@ -102,7 +126,7 @@ for i = 2, #KEYS do
     best_key, best_member, best_score = KEYS[i], member, score
   end
 end
-if best_member == nil then return {'empty', passed} end
+if best_member == nil then return {calls_passed > 0 and 'on_a_call' or 'empty', passed} end
 redis.call('ZREM', best_key, best_member)
 redis.call('SADD', KEYS[1], best_member)
 redis.call('HSET', ARGV[4] .. best_member, 'state', 'claimed', 'agent_id', ARGV[1], 'claimed_at', ARGV[2])
@@ -157,11 +181,15 @@ class HandoffQueue:
     """See the module docstring. ``recorder`` defaults to the database's conversation events."""
 
     def __init__(self, redis: "redis.Redis", clock: Callable[[], float] = time.time, *,
-                 rules: HandoffRules | None = None, recorder: Recorder | None = None) -> None:
+                 rules: HandoffRules | None = None, recorder: Recorder | None = None,
+                 history: HandleHistory | None = None) -> None:
         self.redis = redis
         self.clock = clock
         self._rules = rules
         self._recorder = recorder
+        # Handle times for an estimate while Redis has none: from the record the queue writes to
+        # (the database's, unless a recorder was given: tests keep their events to themselves).
+        self._history = history if history is not None or recorder is not None else DatabaseHandleTimes()
         self._enqueue = redis.register_script(_ENQUEUE)
         self._claim = redis.register_script(_CLAIM)
         self._abandon = redis.register_script(_ABANDON)
@@ -184,7 +212,7 @@ class HandoffQueue:
             keys=[keys.queue(request.skill), keys.conversation(request.conversation_id)],
             args=[json.dumps(asdict(request), ensure_ascii=False, default=str), request.skill, int(request.priority),
                   repr(now), score(request.priority, now * 1000), request.channel, request.conversation_id,
-                  repr(self.clock())],
+                  repr(self.clock()), "1" if is_call(request.channel, request.context) else "0"],
         )
         if not as_text(found):
             await self._record(request.conversation_id, "handoff_queued", request.channel,
@@ -206,7 +234,7 @@ class HandoffQueue:
         rank = await self.redis.zrank(keys.queue(entry["skill"]), conversation_id)
         if rank is None:
             return None
-        return QueuePosition(rank + 1, await self._wait_at(entry["skill"], rank + 1))
+        return QueuePosition(rank + 1, await self._wait_behind(entry["skill"], rank, entry["call"]))
 
     async def abandon(self, conversation_id: str, reason: str) -> None:
         """The customer left (hung up, cancelled, timed out, chose a callback...): the entry goes.
@@ -244,7 +272,7 @@ class HandoffQueue:
             return False
         now = self.clock()
         if left_at is None and reason == "customer_gone":
-            absence = await customer_gone(self.redis, conversation_id, entry["channel"], now)
+            absence = await customer_gone(self.redis, entry, now)
             left_at = absence.seen_at if absence else None
         enqueued_at = await self._abandon(keys=[keys.conversation(conversation_id), keys.queue(entry["skill"])],
                                           args=[repr(now), reason, finished_ttl_s(), conversation_id])
@@ -274,9 +302,10 @@ class HandoffQueue:
             "claimed_wait_s": round(claimed_at - enqueued_at, 3)})
         logger.info("handoff.closed_unanswered conversation=%s agent=%s", conversation_id, agent_id)
 
-    async def estimated_wait(self, skill: str) -> float:
-        """The wait a customer joining ``skill``'s queue now would be told."""
-        return await self._wait_at(skill, int(await self.redis.zcard(keys.queue(skill))) + 1)
+    async def estimated_wait(self, skill: str, channel: str = "") -> float:
+        """The wait a customer on ``channel`` joining ``skill``'s queue now would be told (a chat's
+        unless ``channel`` is the phone's, ``ivr``: one call per agent, bot.handoff.agents.AgentRoster.slots)."""
+        return await self._wait_behind(skill, None, channel == PHONE_CHANNEL)
 
     # -- agents --------------------------------------------------------
     async def claim_next(self, agent_id: str) -> HandoffRequest | None:
@@ -285,13 +314,19 @@ class HandoffQueue:
 
     async def take_next(self, agent_id: str) -> tuple[str, HandoffRequest | None]:
         """Take the best waiting conversation: ("ok", request), or why not, ("full", None) when the
-        agent already serves their capacity or ("empty", None) when nobody waits for their groups
-        (the desk tells the agent which: found by a tester, an agent at capacity was told the queue was empty).
+        agent already serves their capacity, ("on_a_call", None) when they are on a call and only
+        calls wait, or ("empty", None) when nobody waits for their groups (the desk tells the agent
+        which: found by a tester, an agent at capacity was told the queue was empty).
+        An agent on a call (``CALLS_PER_AGENT``: a caller, or a callback they ring) gets the first
+        chat in line, the calls ahead of it keep their place for a free agent; otherwise the order is
+        the queue's. Found in review: an agent on a call was handed a second caller.
         A web-chat customer whose page is gone is passed over (they keep their place while the waiting
         room's grace period lasts): found by a tester, agents were handed empty chats and "resolved" them.
+        Not a callback booked in a web chat: its customer was told they could close the page.
 
-        Atomic (one Lua script): two agents never get the same conversation, and an agent at
-        capacity gets nothing. An agent unknown to the roster serves every skill group.
+        Atomic (one Lua script): two agents never get the same conversation, an agent at capacity
+        gets nothing, and two desks of one agent cannot both take a call. An agent unknown to the
+        roster serves every skill group.
         """
         state = await self.roster.get(agent_id)
         skills = list(state.skills) if state and state.skills else list(self.rules.skills)
@@ -300,7 +335,7 @@ class HandoffQueue:
         result = await self._claim(
             keys=[keys.agent_active(agent_id)] + [keys.queue(s) for s in skills],
             args=[agent_id, repr(now), capacity, keys.conversation_prefix(), customer_seen_key(""),
-                  customer_pages_key(""), PAGE_SILENT_S],
+                  customer_pages_key(""), PAGE_SILENT_S, CALLS_PER_AGENT, PHONE_CHANNEL, WEBCHAT_CHANNEL],
         )
         passed = int(result[-1]) if as_text(result[0]) != "full" else 0
         if passed:
@@ -356,6 +391,21 @@ class HandoffQueue:
         request.skill = skill
         return await self.enqueue(request, enqueued_at=entry["enqueued_at"])
 
+    async def proven(self, conversation_id: str, customer: dict) -> bool:
+        """The customer being served proved who they are (asked from the desk, ``bot.handoff.desk_proof``):
+        the packet names them from now on, so the agent's customer view and opt-out use the proven
+        account. False when the conversation is not being served."""
+        entry = await self.entry(conversation_id)
+        if entry is None or entry["state"] != "claimed":
+            return False
+        request: HandoffRequest = entry["request"]
+        request.customer_id = str(customer.get("id")) if customer.get("id") is not None else None
+        request.context = {**(request.context or {}), "customer": customer,
+                           "phone": (request.context or {}).get("phone") or customer.get("phone")}
+        await self.redis.hset(keys.conversation(conversation_id), "request",
+                              json.dumps(asdict(request), ensure_ascii=False, default=str))
+        return True
+
     # -- reading -------------------------------------------------------
     async def entry(self, conversation_id: str) -> dict | None:
         raw = await self.redis.hgetall(keys.conversation(conversation_id))
@@ -372,6 +422,7 @@ class HandoffQueue:
             "waiting_since": float(values.get("waiting_since") or values.get("enqueued_at", 0)),
             "claimed_at": float(values["claimed_at"]) if values.get("claimed_at") else None,
             "agent_id": values.get("agent_id"), "disposition": values.get("disposition"),
+            "call": recorded_call(values.get("call"), values.get("channel", request.channel)),
         }
 
     async def waiting(self, skill: str) -> list[str]:
@@ -381,10 +432,38 @@ class HandoffQueue:
     async def serving(self, agent_id: str) -> list[str]:
         return sorted(as_text(m) for m in await self.redis.smembers(keys.agent_active(agent_id)))
 
-    async def _wait_at(self, skill: str, position: int) -> float:
+    async def _wait_behind(self, skill: str, ahead: int | None, call: bool) -> float:
+        """The estimate for a call (or a chat) behind the first ``ahead`` entries of ``skill``'s queue
+        (None: all of them, a newcomer). Calls and chats share the queue but not the slots: a call
+        waits for a call slot (one per agent), a chat for a chat slot, and an agent on a call passes the
+        calls over (``take_next``). So its place counts those of its own kind ahead, and of the other
+        kind only those the free slots take at once, before it, on slots it could have had: every call
+        slot is also a chat slot (the call takes one of the agent's ``capacity``), and chats fill the
+        chat slots no call can use (the free capacity of agents already on a call) first.
+        ``bot.handoff.estimate`` turns the place into a wait."""
         rules = self.rules
-        mean = await mean_handle_time(self.redis, skill, rules.handle_time_window, rules.default_handle_time_s)
-        return estimate_wait(position, await self.roster.capacity_for(skill), mean)
+        mean = await mean_handle_time(self.redis, skill, rules.handle_time_window, rules.default_handle_time_s,
+                                      self._history)
+        calls_ahead, chats_ahead = await self._kinds_ahead(skill, ahead)
+        chat_slots, call_slots = await self.roster.slots(skill)
+        if call:
+            chat_only = max(0, chat_slots.free - call_slots.free)
+            place = calls_ahead + max(0, min(chats_ahead, chat_slots.free) - chat_only) + 1
+            return estimate_wait(place, call_slots.total, mean, free=call_slots.free)
+        place = chats_ahead + min(calls_ahead, call_slots.free) + 1
+        return estimate_wait(place, chat_slots.total, mean, free=chat_slots.free)
+
+    async def _kinds_ahead(self, skill: str, ahead: int | None) -> tuple[int, int]:
+        """(calls, chats) among the first ``ahead`` entries of the queue (None: all of them)."""
+        if ahead == 0:
+            return 0, 0
+        members = await self.redis.zrange(keys.queue(skill), 0, -1 if ahead is None else ahead - 1)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for member in members:
+                pipe.hmget(keys.conversation(as_text(member)), ["call", "channel"])
+            fields = await pipe.execute()
+        calls = sum(recorded_call(call, channel) for call, channel in fields)
+        return calls, len(members) - calls
 
     async def record(self, conversation_id: str, kind: str, data: dict) -> None:
         """An event about a queued conversation through the queue's recorder (``handoff_requeued``

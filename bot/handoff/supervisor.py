@@ -4,7 +4,8 @@ Read from the same Redis the queue and the roster use, so it is true for all pro
 Removing a stale entry ends its wait (reason ``removed_by_supervisor``: counted as removed, not as
 the customer abandoning) and hands the conversation back to the bot, which tells the customer.
 A web-chat customer who closed the page is shown ``gone`` (they keep their place for the grace period,
-but no agent is handed them, and they are not counted as waiting). A supervisor cannot hand one waiting
+but no agent is handed them, and they are not counted as waiting); never a booked callback, which an agent
+rings (``bot.handoff.presence.page_tells_presence``). A supervisor cannot hand one waiting
 customer to an agent; removing a gone customer's entry is recorded as the customer's abandonment
 (``customer_gone``, the wait until they left, ``by`` the supervisor): the customer gave up, the supervisor
 only tidied the queue.
@@ -60,7 +61,7 @@ async def queues(queue: HandoffQueue) -> list[dict]:
         entries = []
         found = [(place, await queue.entry(c)) for place, c in enumerate(await queue.waiting(skill), start=1)]
         found = [(place, entry) for place, entry in found if entry is not None]
-        gone = await gone_among(queue.redis, [(e["conversation_id"], e["channel"]) for _, e in found], now)
+        gone = await gone_among(queue.redis, [e for _, e in found], now)
         for place, entry in found:
             conversation_id = entry["conversation_id"]
             seen = await customer_last_seen(queue.redis, conversation_id)

@@ -14,6 +14,14 @@ from bot.settings import get_settings
 
 # Tickets that ask for a call or carry a message: a follow-up of the problem is not one of them.
 CONTACT_REQUESTS = ("callback", "voice_message")
+# In a ticket's details: whether the customer the ticket is on proved who they are when it was filed
+# (False: only named, e.g. a number typed in a chat, or the owner of the number an agent is to ring).
+# Tickets without it count as proven: a handoff or a trusted caller ID files tickets on proven customers only.
+CUSTOMER_PROVEN = "customer_proven"
+
+
+def customer_proven(details: dict | None) -> bool:
+    return (details or {}).get(CUSTOMER_PROVEN) is not False
 
 
 def repository() -> Repository:
@@ -67,7 +75,7 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
         await asyncio.to_thread(told_in_conversation, repo, ticket_id, agent_id)
         await asyncio.to_thread(repo.set_ticket_owner, ticket_id, agent_id)  # the ledger shows who resolved it
         return ticket_id
-    followed = await own_open_ticket(repo, request.conversation_id)
+    followed = await own_open_ticket(repo, request.conversation_id, customer_id_of(request), slots.get("fault_type"))
     if followed is not None:  # the same problem: one ticket for the customer to follow, with the agent's note
         await asyncio.to_thread(repo.note_ticket, followed, f"follow-up by {agent_id}: {note}")
         await asyncio.to_thread(repo.set_ticket_owner, followed, agent_id, if_unowned=True)
@@ -91,12 +99,20 @@ def told_in_conversation(repo: Repository, ticket_id: str, agent_id: str) -> Non
     repo.move_ticket(ticket_id, "customer_told", f"told in the conversation by {agent_id}")
 
 
-async def own_open_ticket(repo: Repository, conversation_id: str) -> str | None:
-    """The newest open ticket filed in this conversation for the customer's problem (a complaint, a
-    fault...), not a request to be contacted: found by a tester, 转工单跟进 gave a customer who had just
-    filed a complaint a second ticket number for it."""
+async def own_open_ticket(repo: Repository, conversation_id: str, customer_id: int | None = None,
+                         fault_type: str | None = None) -> str | None:
+    """The open ticket a 转工单跟进 follows: the newest filed in this conversation for the customer's
+    problem (a complaint, a fault...), not a request to be contacted (found by a tester: a customer who
+    had just filed a complaint got a second ticket number for it); else the verified customer's open
+    repair of the fault this conversation is about, filed anywhere (found by a tester: the repair
+    reported on WeChat, shown in the packet and chased in this web chat, got a second fault ticket)."""
     own = await asyncio.to_thread(repo.tickets_for, None, open_only=True, conversation_id=conversation_id)
-    return next((t["ticket_id"] for t in own if t["kind"] not in CONTACT_REQUESTS), None)
+    mine = next((t["ticket_id"] for t in own if t["kind"] not in CONTACT_REQUESTS), None)
+    if mine is not None or customer_id is None or not fault_type:
+        return mine
+    theirs = await asyncio.to_thread(repo.tickets_for, customer_id, open_only=True)
+    return next((t["ticket_id"] for t in theirs
+                 if t["kind"] == "fault" and (t.get("details") or {}).get("fault_type") == fault_type), None)
 
 
 def work_items(visible: Callable[[dict], bool], limit: int = 50) -> list[dict]:

@@ -6,7 +6,8 @@ instead of 33 %) and each got a follow-up ledger item. The claim now passes over
 gone, but a page can go without the server knowing yet (a lost signal is noticed at the Socket.IO ping
 timeout), so the close checks the recorded facts again.
 
-The rule (web chat only: no other channel tells whether the customer is there): the customer is gone
+The rule (web chat only: no other channel tells whether the customer is there, and never a booked callback,
+whose customer the agent rings: ``bot.handoff.presence.page_tells_presence``): the customer is gone
 now (no open page, ``bot.handoff.presence``), showed no sign of life after the claim (no ping of an
 open page, no message) and wrote nothing in the conversation after the claim. The page's disconnect
 is not a sign of life: a lost connection is noticed late. A customer who left right after the claim
@@ -25,7 +26,7 @@ async def gone_before_any_exchange(queue: HandoffQueue, conversations: RasaConve
     claimed_at = entry.get("claimed_at")
     if claimed_at is None:
         return None
-    absence = await customer_gone(queue.redis, entry["conversation_id"], entry["channel"], queue.clock())
+    absence = await customer_gone(queue.redis, entry, queue.clock())
     if absence is None or (absence.alive_at is not None and absence.alive_at > claimed_at):
         return None
     events = await conversations.events(entry["conversation_id"])
@@ -36,6 +37,6 @@ async def gone_before_any_exchange(queue: HandoffQueue, conversations: RasaConve
 
 async def customer_left_at(queue: HandoffQueue, entry: dict) -> float | None:
     """When the customer of a conversation an agent holds left, while they are gone (the desk shows them
-    offline); None while they are there, or on a channel that cannot tell."""
-    absence = await customer_gone(queue.redis, entry["conversation_id"], entry["channel"], queue.clock())
+    offline); None while they are there, or when the page does not tell (another channel, a callback)."""
+    absence = await customer_gone(queue.redis, entry, queue.clock())
     return round(absence.seen_at, 3) if absence else None

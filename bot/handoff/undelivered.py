@@ -5,13 +5,18 @@ side effects), and a saved event is not rewritten. WeChat can refuse a customer-
 (45015: more than 48 hours since the follower last wrote, or they unsubscribed): the refusal is
 kept next to the conversation in Redis, keyed by the message's event timestamp, and the desk
 shows the turn as not delivered (UI string ``undelivered_<reason>``).
+
+``held`` is a pending mark: WeChat refused for quota (45047) and the channel keeps the message until
+the follower writes again (``bot.channels.wechat_held``); once it is delivered the mark is removed.
 """
 from __future__ import annotations
 
 from bot.handoff import keys
+from bot.handoff.desk_push import changes_channel
 from bot.redis_text import as_text
 
 MARKS_TTL_S = 30 * 24 * 3600  # longer than any conversation stays open at the desk
+HELD_MARK = "held"  # bot.channels.wechat_api.HELD
 
 
 def undelivered_key(conversation_id: str) -> str:
@@ -28,12 +33,31 @@ async def mark_undelivered(redis, conversation_id: str, events: list[dict], text
         if agent is not None and agent[1] == text:
             await redis.hset(undelivered_key(conversation_id), repr(float(event.get("timestamp") or 0)), reason)
             await redis.expire(undelivered_key(conversation_id), MARKS_TTL_S)
+            if reason == HELD_MARK:  # an open desk learns it is pending, so it can tell when it is not
+                await redis.publish(changes_channel(conversation_id), "1")
             return
 
 
 async def undelivered_marks(redis, conversation_id: str) -> dict[str, str]:
     marks = await redis.hgetall(undelivered_key(conversation_id))
     return {as_text(k): as_text(v) for k, v in (marks or {}).items()}
+
+
+async def delivered_held(redis, conversation_id: str) -> None:
+    """Everything held for the conversation has been delivered: its pending marks go."""
+    if redis is None:
+        return
+    marks = await undelivered_marks(redis, conversation_id)
+    held = [at for at, reason in marks.items() if reason == HELD_MARK]
+    if held:
+        await redis.hdel(undelivered_key(conversation_id), *held)
+        await redis.publish(changes_channel(conversation_id), "1")  # an open desk drops the marks
+
+
+def pending_turns(turns: list[dict]) -> list[int]:
+    """Indexes of the turns still held for delivery: the desk drops a turn's pending mark when its
+    index leaves this list."""
+    return [turn["index"] for turn in turns if turn.get("undelivered") == HELD_MARK]
 
 
 def with_undelivered(turns: list[dict], marks: dict[str, str]) -> list[dict]:

@@ -6,7 +6,8 @@ still parses them) and answers them:
 
 * 自助服务 (``#handoff:selfhelp``) sends the next catalogue entry for the customer's fault, or asks
   what the problem is; a fault described while waiting gets self-help at once; 解决了 after it
-  leaves the queue (counted as resolved by self-help while waiting), 没解决 keeps the place;
+  leaves the queue (counted as resolved by self-help while waiting), 没解决 keeps the place; never an
+  entry a proven customer said did not help in an earlier contact (bot/outcomes/selfhelp_tried.py);
 * 取消等待 (``cancel``) leaves the queue and the assistant takes the conversation back;
 * 留言 / 预约回电 ask for a number unless the customer is verified, then create a work item with
   the number, the promised time and what the customer said;
@@ -39,9 +40,11 @@ from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.masking import mask_phone
 from bot.handoff.presence import customer_last_seen
-from bot.handoff.queue import HandoffQueue
+from bot.handoff.queue import HandoffQueue, HandoffRequest
+from bot.handoff.tickets import customer_id_of, repository
 from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
 from bot.handoff.waiting_tickets import known_phone, promised_time, waiting_room_ticket
+from bot.outcomes.selfhelp_tried import failed_before as failed_selfhelp
 from bot.redis_text import as_text_or_none
 
 logger = logging.getLogger(__name__)
@@ -216,7 +219,8 @@ class WaitingRoom:
             return
         catalogue = load_catalogue(get_settings().selfhelp_catalogue)
         sent = set(slots.get("selfhelp_sent") or []) | set(await self.pushed_selfhelp(conversation_id))
-        found = catalogue.best_match(fault_type, text, slots.get("fault_code"), exclude=sent)
+        failed = await failed_before(entry["request"])
+        found = catalogue.best_match(fault_type, text, slots.get("fault_code"), exclude=sent | failed)
         if found is None:
             await self.conversations.utter(conversation_id, "utter_queue_no_selfhelp")
             return
@@ -322,6 +326,14 @@ class WaitingRoom:
         from bot.outcomes import record
 
         await record(conversation_id, kind, channel=entry["channel"], skill=entry["skill"], **data)
+
+
+async def failed_before(request: HandoffRequest) -> set[str]:
+    """The entries the customer said did not help, on any channel within the ledger's repeat window, when
+    the request is a proven customer's (a verified chat, a caller ID the trunk vouched for: only then does
+    it carry ``customer_id``); none for anyone else, or when the record cannot be read."""
+    customer_id = customer_id_of(request)
+    return set() if customer_id is None else await failed_selfhelp(repository().engine, customer_id)
 
 
 def left_queue_marker(channel: str) -> dict:

@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Text
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
 CHANNEL = "ivr"
+QUESTION_MARKS = ("？", "?")  # a reply ending so waits for the caller's answer (said again after silence)
 
 
 class IvrOutput(OutputChannel):
@@ -79,6 +80,7 @@ class SpokenReplies:
     links: list[dict] = field(default_factory=list)  # {"title", "url", "kind"}
     queued: QueueStatus | None = None  # the assistant put the caller in the human queue
     asks_number: bool = False  # the last reply asks for a number or code (``number_prompts``)
+    asks_question: bool = False  # the last reply waits for an answer: a number, buttons, or a question mark
 
 
 def queue_status(message: dict) -> QueueStatus | None:
@@ -122,4 +124,6 @@ def spoken_replies(messages: list[dict], button_template: str, max_buttons: int,
         image = message.get("image")
         if isinstance(image, str) and image:
             spoken.links.append({"title": "", "url": image, "kind": "image"})
+    last = spoken.texts[-1] if spoken.texts else ""
+    spoken.asks_question = spoken.asks_number or bool(spoken.buttons) or last.rstrip().endswith(QUESTION_MARKS)
     return spoken

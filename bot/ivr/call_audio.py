@@ -12,10 +12,14 @@ heard); a short VAD silence once the recogniser has words (``quick_end_s`` in a 
 ``quick_end_free_s`` for free speech); the VAD's full end of speech (``end_ms``, for sound the
 recogniser made nothing of); the length cap. A turn ended before the VAD's end of speech
 closes the VAD's segment too, so a caller who pauses and goes on starts a new turn: the rest of
-the sentence becomes its own utterance instead of being lost.
+the sentence becomes its own utterance instead of being lost. A turn whose words are only an
+unfinished start (``unfinished_starts``: "我想", "那个", from ``content/ivr.yml``) is not over at any of
+the first three: it waits for the rest of the sentence until ``unfinished_wait_s`` of silence (found by
+an accessibility audit: "我想 … 查一下话费" became "我想", answered "没听清楚").
 """
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
@@ -46,7 +50,7 @@ class SpeechBegan:
 @dataclass(frozen=True)
 class TurnEnded:
     turn: StreamingTurn
-    why: str  # "asr_endpoint" | "quick_silence" | "vad_silence" | "length_cap"
+    why: str  # "asr_endpoint" | "quick_silence" | "vad_silence" | "unfinished_silence" | "length_cap"
     silence_s: float = 0.0  # the caller's silence (VAD) when the turn was ended
 
     @property
@@ -65,8 +69,11 @@ class RecordingAudio:
 class CallAudio:
     def __init__(self, sample_rate: int = 8000, vad: VadConfig = PHONE_VAD,
                  max_utterance_s: float = 15.0, quick_end_s: float = QUICK_END_S,
-                 quick_end_free_s: float = QUICK_END_FREE_S) -> None:
+                 quick_end_free_s: float = QUICK_END_FREE_S, unfinished_starts: tuple[str, ...] = (),
+                 unfinished_wait_s: float = 2.0) -> None:
         self.sample_rate = sample_rate
+        self.unfinished = unfinished_pattern(unfinished_starts)
+        self.unfinished_wait_s = unfinished_wait_s
         self.detector = EndpointDetector(sample_rate, vad)
         self.max_utterance_s = max_utterance_s
         self.quick_end_s = quick_end_s
@@ -153,6 +160,11 @@ class CallAudio:
 
     def _turn_over(self, vad_ended: bool) -> str:
         turn = self._turn
+        if self.unfinished is not None and turn.hypothesis and self.unfinished.match(_compact(turn.hypothesis)):
+            if turn.seconds >= self.max_utterance_s:
+                return "length_cap"
+            # Only the start of a sentence so far: the caller is looking for words. Keep listening.
+            return "unfinished_silence" if self.detector.trailing_silence >= self.unfinished_wait_s else ""
         if turn.endpoint:
             return "asr_endpoint"
         quick_end = self.quick_end_s if turn.phrases else self.quick_end_free_s
@@ -186,3 +198,13 @@ class CallAudio:
         self._preroll_bytes += len(pcm)
         while self._preroll_bytes - len(self._preroll[0]) >= self._preroll_max:
             self._preroll_bytes -= len(self._preroll.popleft())
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def unfinished_pattern(starts: tuple[str, ...]) -> re.Pattern | None:
+    """Matches a whole hypothesis made only of unfinished starts ("嗯那个我想"); None when there are none."""
+    words = sorted({_compact(w) for w in starts if _compact(w)}, key=len, reverse=True)
+    return re.compile("(?:" + "|".join(map(re.escape, words)) + ")+$") if words else None

@@ -52,6 +52,8 @@ class CallState:
     rerecords: int = 0
     buttons: list = field(default_factory=list)  # payloads of the bot's last read-out buttons
     keying_number: bool = False  # the assistant just asked for a number or code: every digit is part of it
+    pending_question: str = ""  # the assistant's last question, said again when the caller stays silent
+    typed_ahead_until: float = 0.0  # keys before this (wall clock) are the rest of a rejected number
     vars: dict = field(default_factory=dict)
     customer_id: int | None = None
     vip_tier: int = 0
@@ -75,6 +77,7 @@ class CallState:
         self.no_input = self.no_match = 0
         self.digits = ""
         self.phase = ""
+        self.pending_question = ""
 
 
 class CallStore:

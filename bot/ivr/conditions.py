@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Awaitable, Callable
 
+from bot.handoff.estimate import wait_minutes
 from bot.ivr.call_state import CallState
 from bot.ivr.config import BusinessHours
 from bot.ivr.flow import Condition
@@ -35,7 +35,7 @@ class ConditionContext:
             if self.agents_online is not None and not await self.agents_online(condition.skill):
                 return False  # nobody online: no wait to promise; the transfer's `on_nobody` says so
             wait = await self.queue_wait(condition.skill)
-            state.vars["wait_minutes"] = max(1, math.ceil(wait / 60))
+            state.vars["wait_minutes"] = wait_minutes(wait)  # as the transfer will say it
             if wait <= condition.queue_wait_over_s:
                 return False
         return True

@@ -57,6 +57,12 @@ class HotlineConfig:
     hold_reminder_every_s: float = 45.0  # how often a waiting caller hears the flow's `hold.reminder`
     # Least hold time between two announcements to a waiting caller (queue updates, the reminder).
     hold_announcement_gap_s: float = 20.0
+    # Keys within this long of a rejected number are its typed-ahead rest: no menu choice (bot.ivr.engine).
+    typed_ahead_key_s: float = 3.0
+    # A turn whose words are only these ("我想", "那个") is an unfinished start: it waits for more speech
+    # up to ``unfinished_wait_s`` of silence instead of ending at the quick end of turn (bot.ivr.call_audio).
+    unfinished_starts: tuple[str, ...] = ()
+    unfinished_wait_s: float = 2.0
 
     def prompt(self, name: str) -> str:
         return self.prompts[name]
@@ -129,11 +135,21 @@ def load_hotline_config(path: Path) -> HotlineConfig:
             hold_audio=str((Path(path).parent / audio).resolve()) if audio else "",
             hold_reminder_every_s=reminder_every_s,
             hold_announcement_gap_s=announcement_gap_s,
+            typed_ahead_key_s=_seconds(limits, "typed_ahead_key_seconds", path, 3.0, 0, 10),
+            unfinished_starts=tuple(str(w).strip() for w in speech.get("unfinished_starts") or () if str(w).strip()),
+            unfinished_wait_s=_seconds(limits, "unfinished_start_wait_seconds", path, 2.0, 0.5, 5),
         )
     except HotlineConfigError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise HotlineConfigError(f"{path}: malformed ({type(exc).__name__}: {exc})") from exc
+
+
+def _seconds(limits: dict, key: str, path: Path, default: float, low: float, high: float) -> float:
+    value = float(limits.get(key, default))
+    if not low <= value <= high:
+        raise HotlineConfigError(f"{path}: limits.{key} must be between {low:g} and {high:g} seconds")
+    return value
 
 
 def _end_of_turn(limits: dict, key: str, path: Path, default: float) -> float:

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 
 from redis.exceptions import RedisError
 
-from bot.handoff.estimate import QUEUE_NOTICES
+from bot.handoff.estimate import QUEUE_NOTICES, wait_minutes
 from bot.ivr.agent_route import asks_for_agent
 from bot.ivr.bot_turns import spoken_replies
 from bot.ivr.call_state import CallState
@@ -36,7 +36,7 @@ from bot.ivr.conditions import ConditionContext
 from bot.ivr.errors import BotUnavailable, CallStateError, FlowError, HandoffUnavailable
 from bot.ivr.events import (AgentOnLine, Beep, CallStart, EndCall, HandedBack, Hold, KeyPress, LineMessage, Listen,
                             NoInput, Recording, Say, StartRecording, Utterance)
-from bot.ivr.flow import Flow, Node
+from bot.ivr.flow import ALL_SELFHELP, Flow, Node
 from bot.ivr.flow_loader import STOP_WAITING_KEY
 from bot.ivr.line import conversation_id
 from bot.ivr.matching import digits_valid, fill, match_phrase, spoken_digits
@@ -90,7 +90,13 @@ class FlowEngine:
         state = await self.services.store.load(call_id)
         flow = await self.services.registry.version(state.flow, state.version)
         node = flow.node(state.node)
-        if state.status == QUEUED:
+        if isinstance(event, KeyPress) and typed_ahead(state, event):
+            # The rest of a number just rejected, keyed at the caller's pace: no menu choice, no hold
+            # key, no first digit of the next try (found by an accessibility audit: a slow caller's
+            # leftover 0 chose "keep waiting" and a 1 on hold booked a callback).
+            logger.info("ivr.key.typed_ahead call=%s node=%s", call_id, node.id)
+            commands = await self._still_listening(flow, state, node)
+        elif state.status == QUEUED:
             commands = await self._queued(flow, state, node, event)
         elif isinstance(event, LineMessage):  # e.g. the agent's last words after the handback
             commands = await self._line_message(state, event)
@@ -158,6 +164,13 @@ class FlowEngine:
                 if node.say:
                     commands.append(self._say(flow, state, node))
                 return commands + [self._holding(flow, node) if state.status == QUEUED else Hold()]
+            elif kind == "notify" and await self._tried_before(state, node):
+                # Not the same self-help again: said so, then an agent or a repair (``on_tried``).
+                logger.info("ivr.selfhelp.tried_before call=%s node=%s", state.call_id, node.id)
+                if node.tried_say:
+                    commands.append(Say(fill(node.tried_say, state.vars), prompt_id=flow.prompt_id(node, "tried"),
+                                        barge_in=node.barge_in, label=f"{node.id}:tried"))
+                node_id = node.on_tried
             elif kind in ("notify", "callback") and self._reply_number(flow, state, node) is None:
                 if node.ask_number:  # key a number there; its `next` comes back here
                     node_id = node.ask_number
@@ -190,6 +203,10 @@ class FlowEngine:
             elif kind == "bot":
                 return commands + await self._enter_bot(flow, state, node, first_utterance)
             elif kind == "record":
+                # Reached, message or not: a caller who hangs up here without one gave up a message
+                # (bot/analytics/contacts.py), not "said nothing" (found by the head-of-operations tester).
+                await self.services.records.event(conversation_id(state.call_id), "ivr_voicemail_started",
+                                                  {"node": node.id})
                 return commands + self._record_prompt(flow, state, node)
             else:  # menu, collect_digits
                 return commands + [self._say(flow, state, node), self._listen(node)]
@@ -208,6 +225,15 @@ class FlowEngine:
         (or Kefu dialled it). A claimed caller ID is only a hint (found by a tester: any media stream
         had texts sent to, and callbacks booked for, whatever number it claimed)."""
         return state.caller if state.caller_verified or state.contact_token else None
+
+    async def _tried_before(self, state: CallState, node: Node) -> bool:
+        """Whether a notify node's self-help is what this caller already said did not help. Only a proven
+        caller (the trunk vouched for the number, or Kefu dialled it) has a history: a claimed caller ID
+        is a hint, and whoever claims it gets the usual text and learns nothing."""
+        if not node.selfhelp or state.customer_id is None or not (state.caller_verified or state.contact_token):
+            return False
+        failed = await self.services.records.failed_selfhelp(state.customer_id)
+        return bool(failed) if ALL_SELFHELP in node.selfhelp else bool(failed & set(node.selfhelp))
 
     def _reply_number(self, flow: Flow, state: CallState, node: Node) -> str | None:
         """A notify or callback node's number: the caller's own line, else the one keyed at ``ask_number``."""
@@ -239,7 +265,7 @@ class FlowEngine:
         except HandoffUnavailable as exc:
             logger.warning("ivr.transfer.failed call=%s skill=%s error=%s", state.call_id, node.skill, exc)
             return node.on_failure
-        state.vars.update(position=ticket.position, wait_minutes=max(1, round(ticket.estimated_wait_s / 60)))
+        state.vars.update(position=ticket.position, wait_minutes=wait_minutes(ticket.estimated_wait_s))
         state.status = QUEUED
         await self.services.records.event(conversation_id(state.call_id), "ivr_transferred",
                                           {"skill": node.skill, "priority": priority, "position": ticket.position})
@@ -295,17 +321,49 @@ class FlowEngine:
             state.digits = spoken_digits(event.text)
             return await self._check_digits(flow, state, node)
         if isinstance(event, NoInput):
-            if state.digits:
-                return await self._check_digits(flow, state, node)
+            if state.digits:  # cut by the pause between two keys: the caller may still be keying
+                return await self._check_digits(flow, state, node, event.at)
             return await self._no_input(flow, state, node)
         return []
 
-    async def _check_digits(self, flow: Flow, state: CallState, node: Node) -> list:
+    async def _check_digits(self, flow: Flow, state: CallState, node: Node, at: float = 0.0) -> list:
         digits, state.digits = state.digits, ""
         if digits_valid(digits, node.min_length, node.max_length, node.pattern, node.checksum):
             state.vars[node.store_as] = digits
             return await self._enter(flow, state, node.next)
-        return await self._no_match(flow, state, node, node.invalid_say)
+        return await self._rejected(flow, state, node, digits, at)
+
+    async def _rejected(self, flow: Flow, state: CallState, node: Node, digits: str, at: float) -> list:
+        """A number that will not do. The caller hears why (too short, or not a valid number) and then,
+        whole, the prompt again or where the flow goes after the last try: said without barge-in, so the
+        rest of the number still being keyed cannot cut it (found by an accessibility audit: the caller
+        never heard that the number was thrown away). When the pause between two keys ended the number
+        (``at``: when), keys in the next moments are its rest (:func:`typed_ahead`); after # or the
+        last digit the caller had finished, and keys are a new try."""
+        why = node.too_short_say if len(digits) < node.min_length and node.too_short_say else node.invalid_say
+        apology = fill(why, {**state.vars, "count": len(digits)})
+        state.no_match += 1
+        if state.no_match > node.retry.max_no_match:
+            said = [Say(apology, label=f"{node.id}:invalid")] if apology else []
+            commands = said + await self._escalate(flow, state, node.retry.on_no_match)
+        else:
+            commands = self._retry(flow, state, node, apology, True)
+        return self._heard_whole(state, commands, at)
+
+    def _heard_whole(self, state: CallState, commands: list, cut_at: float) -> list:
+        """The answer to a number: said without barge-in. When the pause between two keys cut the number
+        (``cut_at``), keys in the next ``limits.typed_ahead_key_seconds`` are its rest (:func:`typed_ahead`)."""
+        guard = self.services.hotline.get().typed_ahead_key_s
+        state.typed_ahead_until = cut_at + guard if cut_at and guard else 0.0
+        return [dataclasses.replace(c, barge_in=False) if isinstance(c, Say) else c for c in commands]
+
+    async def _still_listening(self, flow: Flow, state: CallState, node: Node) -> list:
+        """After an ignored key: the session stopped the node's timer for it, so start it again."""
+        if state.status == QUEUED:
+            return [await self._queued_listen(flow, state, node)]
+        if node.kind in ("menu", "collect_digits") or (node.kind == "bot" and state.status == "active"):
+            return [self._listen(node, collecting=bool(state.digits), state=state)]
+        return []
 
     # -- the assistant ---------------------------------------------------------------------
     async def _enter_bot(self, flow: Flow, state: CallState, node: Node, first_utterance: str) -> list:
@@ -326,22 +384,26 @@ class FlowEngine:
                 # A number being keyed: its "0" is not the node's key for an agent (found by a tester:
                 # 138000… went to the queue at the first 0, and the rest of the number was lost).
                 state.digits += event.digit
-                return [self._listen(node, collecting=True)]
+                return [self._listen(node, collecting=True, state=state)]
             if event.digit in dict(node.keys):
                 return await self._enter(flow, state, dict(node.keys)[event.digit])
             if event.digit.isdigit() and state.buttons and 0 < int(event.digit) <= len(state.buttons):
                 return await self._bot_turn(flow, state, node, state.buttons[int(event.digit) - 1])
             if event.digit.isdigit():  # keying a number the assistant asked for
                 state.digits += event.digit
-                return [self._listen(node, collecting=True)]
+                return [self._listen(node, collecting=True, state=state)]
             if event.digit == "#" and state.digits:
                 digits, state.digits = state.digits, ""
                 return await self._bot_turn(flow, state, node, digits)
             return []
         if isinstance(event, NoInput):
-            if state.digits:
+            if state.digits:  # cut by the pause between two keys: the caller may still be keying
                 digits, state.digits = state.digits, ""
-                return await self._bot_turn(flow, state, node, digits)
+                return self._heard_whole(state, await self._bot_turn(flow, state, node, digits), event.at)
+            if state.pending_question:
+                # Silence after a question (a number, a code): the question again, not "anything else?"
+                # (found by an accessibility audit: the caller looking for a bill lost the question).
+                return await self._no_input(flow, state, node, reprompt=False, say=state.pending_question)
             return await self._no_input(flow, state, node, reprompt=False)
         if isinstance(event, Utterance):
             unavailable = self.services.hotline.get().prompts.get("speech_unavailable")
@@ -369,6 +431,7 @@ class FlowEngine:
         commands: list = [Say(t, label=f"{node.id}:bot") for t in spoken.texts]
         state.buttons = spoken.buttons
         state.keying_number = spoken.asks_number
+        state.pending_question = spoken.texts[-1] if spoken.texts and spoken.asks_question else ""
         state.bot_turns += 1
         state.no_input = state.no_match = 0
         if spoken.links:
@@ -377,7 +440,7 @@ class FlowEngine:
             return hold_notices(commands + await self._queued_by_assistant(flow, state, node, spoken.queued))
         if state.bot_turns >= node.max_turns:
             return commands + await self._leave_bot(flow, state, node)
-        return commands + [self._listen(node)]
+        return commands + [self._listen(node, state=state)]
 
     def _metadata(self, state: CallState) -> dict:
         """What the assistant learns about the caller: ``phone`` (a handoff's number to call back) only
@@ -632,11 +695,12 @@ class FlowEngine:
                                           {"seconds": round(len(pcm) / 2 / sample_rate, 2)})
 
     # -- retries ----------------------------------------------------------------------------
-    async def _no_input(self, flow: Flow, state: CallState, node: Node, reprompt: bool = True) -> list:
+    async def _no_input(self, flow: Flow, state: CallState, node: Node, reprompt: bool = True,
+                        say: str = "") -> list:
         state.no_input += 1
         if state.no_input > node.retry.max_no_input:
             return await self._escalate(flow, state, node.retry.on_no_input)
-        return self._retry(flow, state, node, node.retry.no_input_say, reprompt)
+        return self._retry(flow, state, node, say or node.retry.no_input_say, reprompt)
 
     async def _no_match(self, flow: Flow, state: CallState, node: Node, say: str = "", reprompt: bool = True,
                         label: str = "retry") -> list:
@@ -650,7 +714,7 @@ class FlowEngine:
         commands = [Say(fill(apology, state.vars), label=f"{node.id}:{label}")] if apology else []
         if reprompt or not apology:
             commands.append(self._say(flow, state, node))
-        return commands + [self._listen(node)]
+        return commands + [self._listen(node, state=state)]
 
     async def _escalate(self, flow: Flow, state: CallState, target: str | None) -> list:
         if target is None:
@@ -665,10 +729,17 @@ class FlowEngine:
                        barge_in=node.barge_in, label=node.id)
         return Say(fill(node.say, state.vars), prompt_id=flow.prompt_id(node), barge_in=node.barge_in, label=node.id)
 
-    def _listen(self, node: Node, collecting: bool = False) -> Listen:
+    def _listen(self, node: Node, collecting: bool = False, state: CallState | None = None) -> Listen:
         phrases = () if (node.kind != "menu" or node.free_speech) else tuple(node.phrases())
-        return Listen(node.id, speech=True, keys=True, phrases=phrases, timeout_s=node.retry.timeout_s,
+        asked = node.kind == "bot" and state is not None and bool(state.pending_question)
+        timeout = max(node.retry.timeout_s, node.question_timeout_s) if asked else node.retry.timeout_s
+        return Listen(node.id, speech=True, keys=True, phrases=phrases, timeout_s=timeout,
                       inter_digit_timeout_s=node.inter_digit_timeout_s if collecting else 0.0)
+
+
+def typed_ahead(state: CallState, key: KeyPress) -> bool:
+    """A key that came within ``limits.typed_ahead_key_seconds`` of a rejected number: still that number."""
+    return bool(key.at) and key.at < state.typed_ahead_until
 
 
 def hold_notices(commands: list) -> list:

@@ -35,6 +35,7 @@ class AudioIn:
 @dataclass(frozen=True)
 class KeyPress:
     digit: str
+    at: float = 0.0  # wall-clock seconds when the session received it; 0 = unknown (no typed-ahead guard)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class HandedBack:
 @dataclass(frozen=True)
 class NoInput:
     partial_digits: bool = False  # the inter-digit timer ran out, not the first-input one
+    at: float = 0.0  # wall-clock seconds when the timer ran out; 0 = unknown
 
 
 # -- engine commands ------------------------------------------------------------------

@@ -11,7 +11,9 @@ replaced by a recording ``prompts/<prompt>.wav``. A flow is a graph of nodes; th
 ``bot``             free speech handed to the Rasa assistant, replies spoken
 ``record``          a voice message: beep, max length, confirm or re-record
 ``transfer``        into the human queue with a ``skill`` (and ``priority``)
-``notify``          send a text (self-help link...) to the caller's phone
+``notify``          send a text (self-help link...) to the caller's phone; one naming the self-help it
+                    links (``selfhelp``) is not sent to a proven caller who said that did not help
+                    (``tried_say``, then ``on_tried``)
 ``callback``        book a call back (a ticket for an agent)
                     (both reach the caller's own line only when the trunk vouched for it; else the
                     number keyed at their ``ask_number`` collect_digits node)
@@ -26,6 +28,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+# Seconds a caller may leave between two keys of a number before what they keyed is checked.
+# 3 s (the old value, and many platforms' default) rejected older callers reading a number off a
+# bill digit by digit (accessibility audit); Microsoft's SALT dtmf object waits 10 s. A flow sets
+# its own in ``defaults`` or per node (``inter_digit_timeout_s``, docs/editing.md).
+DEFAULT_INTER_DIGIT_S = 6.0
+# Silence a caller may keep after the assistant asked them something (a number, a code): time to
+# find a bill or read a text message before the question is asked again (bot node ``question_timeout_s``).
+DEFAULT_QUESTION_TIMEOUT_S = 15.0
+
+# The key that repeats a menu, the same in every flow (a caller learns it once, and every menu says it). A menu
+# offers it as an option whose target is the menu itself; `kefu validate` warns about a menu that does not.
+REPEAT_KEY = "9"
+
+# A notify node's ``selfhelp`` naming the whole catalogue (a general guide, not one entry's page).
+ALL_SELFHELP = "all"
 
 INPUT_KINDS = ("menu", "collect_digits", "bot", "record")
 NODE_KINDS = ("play", "goto", "hangup", "hold", "transfer", "notify", "callback", "answer") + INPUT_KINDS
@@ -98,14 +116,16 @@ class Node:
     pattern: str = ""
     checksum: str = ""  # "" or "luhn"
     terminator: str = "#"
-    inter_digit_timeout_s: float = 3.0
+    inter_digit_timeout_s: float = DEFAULT_INTER_DIGIT_S  # also a bot node's, for a number the assistant asked for
     store_as: str = "digits"
-    invalid_say: str = ""
+    invalid_say: str = ""  # a number keyed that is not valid ({count}: how many digits were keyed)
+    too_short_say: str = ""  # fewer digits than ``min_length`` (the caller stopped, or paused too long)
     # bot
     intro: str = ""  # a message sent to the assistant on entry (payload or text, {vars})
     max_turns: int = 10
     keys: tuple[tuple[str, str], ...] = ()  # key -> node while talking to the bot
     on_handoff: str | None = None  # where a caller the assistant queued for an agent waits
+    question_timeout_s: float = DEFAULT_QUESTION_TIMEOUT_S  # silence allowed after the assistant asked something
     # record
     beep: bool = True
     max_seconds: float = 60.0
@@ -124,6 +144,9 @@ class Node:
     # notify
     channel: str = "sms"
     text: str = ""
+    selfhelp: tuple[str, ...] = ()  # the catalogue entries the text links; ("all",): a guide to all of them
+    tried_say: str = ""  # said instead of texting self-help the proven caller already said did not help
+    on_tried: str | None = None  # where the call goes then (an agent, a repair)
     # notify, callback: the collect_digits node asking for a number when the caller ID is unproven
     ask_number: str | None = None
     # answer
@@ -133,7 +156,7 @@ class Node:
     def targets(self) -> list[tuple[str, str]]:
         """(field, node id) of every node this one can lead to, for validation."""
         found = [(name, getattr(self, name)) for name in
-                 ("next", "target", "free_speech", "on_handoff", "on_failure", "on_nobody", "ask_number") if getattr(self, name)]
+                 ("next", "target", "free_speech", "on_handoff", "on_failure", "on_nobody", "ask_number", "on_tried") if getattr(self, name)]
         if self.retry is not None:
             found += [(f"on_{what}", t) for what, t in
                       (("no_input", self.retry.on_no_input), ("no_match", self.retry.on_no_match)) if t]

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from bot.ivr.errors import FlowError
-from bot.ivr.flow import INPUT_KINDS, NODE_KINDS, Case, Condition, Flow, HoldOptions, MenuOption, Node, Retry
+from bot.ivr.flow import ALL_SELFHELP, DEFAULT_INTER_DIGIT_S, DEFAULT_QUESTION_TIMEOUT_S, INPUT_KINDS, NODE_KINDS, Case, Condition, Flow, HoldOptions, MenuOption, Node, Retry
 
 DTMF_KEYS = "0123456789*#"
 STOP_WAITING_KEY = "*"  # while waiting for an agent, always: stop waiting (bot.ivr.engine)
@@ -21,6 +21,7 @@ _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _COMMON = {"type", "say", "say_keys_only", "prompt", "barge_in", "next"}
 _RETRY_KEYS = {"timeout_s", "max_no_input", "max_no_match", "no_input_say", "no_match_say",
                "on_no_input", "on_no_match", "escalate"}
+_DEFAULT_KEYS = _RETRY_KEYS | {"inter_digit_timeout_s"}  # what a flow's `defaults` may set
 _KIND_KEYS = {
     "play": set(),
     "hangup": set(),
@@ -28,12 +29,12 @@ _KIND_KEYS = {
     "goto": {"cases", "target"},
     "menu": {"options", "free_speech"} | _RETRY_KEYS,
     "collect_digits": {"length", "min_length", "max_length", "pattern", "checksum", "terminator",
-                       "inter_digit_timeout_s", "store_as", "invalid_say"} | _RETRY_KEYS,
-    "bot": {"intro", "max_turns", "keys", "on_handoff"} | _RETRY_KEYS,
+                       "inter_digit_timeout_s", "store_as", "invalid_say", "too_short_say"} | _RETRY_KEYS,
+    "bot": {"intro", "max_turns", "keys", "on_handoff", "inter_digit_timeout_s", "question_timeout_s"} | _RETRY_KEYS,
     "record": {"beep", "max_seconds", "min_seconds", "end_silence_s", "finish_key", "confirm_say",
                "max_rerecord", "saved_say"} | _RETRY_KEYS,
     "transfer": {"skill", "priority", "vip_priority_bonus", "on_failure", "on_nobody"},
-    "notify": {"channel", "text", "ask_number", "on_failure"},
+    "notify": {"channel", "text", "ask_number", "on_failure", "selfhelp", "tried_say", "on_tried"},
     "callback": {"skill", "priority", "ask_number"},
     "answer": {"answer", "value"},
 }
@@ -73,6 +74,7 @@ class _FlowParser:
     def __init__(self, source: str, flow_id: str, raw: Any) -> None:
         self.source, self.flow_id, self.raw = source, flow_id, raw
         self._node = ""
+        self._defaults: dict = {}
 
     def error(self, field: str, problem: str) -> FlowError:
         return FlowError(self.source, self._node, field, problem)
@@ -87,8 +89,9 @@ class _FlowParser:
         if raw.get("flow") != self.flow_id:
             raise self.error("flow", f"must be {self.flow_id!r} (the file name), got {raw.get('flow')!r}")
         defaults = raw.get("defaults") or {}
-        if not isinstance(defaults, dict) or set(defaults) - _RETRY_KEYS:
-            raise self.error("defaults", f"must be a mapping of {sorted(_RETRY_KEYS)}")
+        if not isinstance(defaults, dict) or set(defaults) - _DEFAULT_KEYS:
+            raise self.error("defaults", f"must be a mapping of {sorted(_DEFAULT_KEYS)}")
+        self._defaults = defaults
         nodes_raw = raw.get("nodes")
         if not isinstance(nodes_raw, dict) or not nodes_raw:
             raise self.error("nodes", "must be a non-empty mapping of node id to node")
@@ -190,8 +193,14 @@ class _FlowParser:
         if not _ID.match(store_as):
             raise self.error("store_as", "a lower_case name")
         fields.update(min_length=low, max_length=high, pattern=pattern, checksum=checksum, terminator=terminator,
-                      inter_digit_timeout_s=self.number(body, "inter_digit_timeout_s", 3.0, 0.5, 30),
-                      store_as=store_as, invalid_say=self.text(body, "invalid_say"))
+                      inter_digit_timeout_s=self.inter_digit(body), store_as=store_as,
+                      invalid_say=self.text(body, "invalid_say"), too_short_say=self.text(body, "too_short_say"))
+
+    def inter_digit(self, body: dict) -> float:
+        """The node's pause allowed between two keys of a number, else the flow's `defaults`, else 6 s."""
+        if "inter_digit_timeout_s" in body:
+            return self.number(body, "inter_digit_timeout_s", DEFAULT_INTER_DIGIT_S, 0.5, 30)
+        return self.number(self._defaults, "inter_digit_timeout_s", DEFAULT_INTER_DIGIT_S, 0.5, 30)
 
     def fields_bot(self, body: dict, fields: dict) -> None:
         keys = body.get("keys") or {}
@@ -203,7 +212,9 @@ class _FlowParser:
                 raise self.error(f"keys.{key}", f"one key of {DTMF_KEYS}")
             pairs.append((str(key), self.ref(keys, key, f"keys.{key}")))
         fields.update(intro=self.text(body, "intro"), max_turns=int(self.number(body, "max_turns", 10, 1, 100)),
-                      keys=tuple(pairs), on_handoff=self.ref(body, "on_handoff"))
+                      keys=tuple(pairs), on_handoff=self.ref(body, "on_handoff"),
+                      inter_digit_timeout_s=self.inter_digit(body),
+                      question_timeout_s=self.number(body, "question_timeout_s", DEFAULT_QUESTION_TIMEOUT_S, 1, 120))
 
     def fields_record(self, body: dict, fields: dict) -> None:
         fields.update(beep=self.boolean(body, "beep", True),
@@ -231,6 +242,14 @@ class _FlowParser:
             raise self.error("channel", f"one of {list(NOTIFY_CHANNELS)}")
         fields.update(channel=channel, text=self.text(body, "text", required=True), ask_number=self.ref(body, "ask_number"),
                       on_failure=self.ref(body, "on_failure"))  # not sent (gateway down, number's budget used up)
+        selfhelp = body.get("selfhelp") or []
+        selfhelp = [selfhelp] if selfhelp == ALL_SELFHELP else selfhelp
+        if not isinstance(selfhelp, list) or not all(isinstance(e, str) and e for e in selfhelp):
+            raise self.error("selfhelp", f"a list of self-help entry ids, or {ALL_SELFHELP!r}")
+        fields.update(selfhelp=tuple(selfhelp), tried_say=self.text(body, "tried_say"), on_tried=self.ref(body, "on_tried"))
+        if selfhelp and not fields["on_tried"]:
+            raise self.error("on_tried", "a notify node naming `selfhelp` needs `on_tried` (where a caller goes "
+                             "who already said it did not help)")
 
     def fields_callback(self, body: dict, fields: dict) -> None:
         fields.update(skill=self.text(body, "skill") or "general",

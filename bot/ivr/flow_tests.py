@@ -23,6 +23,11 @@ A script::
       - sent: sms
       - ended: true
 
+``pause: 4`` is the caller doing nothing for 4 seconds on a simulated clock (keys are stamped with it):
+when the node's timer (``timeout_s``, or ``inter_digit_timeout_s`` while a number is being keyed) runs
+out within the pause, the flow gets its "no input" then, as on a live line. The clock counts from the
+caller's last action (the time the prompts take to play is not counted). ``silence: true`` is the
+timer running out, whatever it is.
 ``agent_done: true`` is the agent closing at the desk: the call goes back to the assistant.
 ``bot_heard: "13800000002"`` checks what the caller's last turn sent to the assistant;
 ``speak_unrecognised: true`` is the caller talking on a line with no speech recogniser.
@@ -39,11 +44,14 @@ from pathlib import Path
 import yaml
 
 from bot.ivr.bot_turns import BotGateway
-from bot.ivr.events import CallStart, EndCall, HandedBack, Hold, KeyPress, NoInput, Recording, Say, Utterance
+from bot.ivr.events import (CallStart, EndCall, HandedBack, Hold, KeyPress, Listen, NoInput, Recording, Say,
+                            StartRecording, Utterance)
 from bot.ivr.handoff import HandoffGateway, QueueTicket
 from bot.notify import Notifier
 
 ACTIONS = ("press", "say", "speak_unrecognised", "silence", "record", "hangup", "agent_done")
+WAITS = ("pause",)
+CLOCK_START = 1_000_000.0  # the simulated clock's first reading (0 means "no time" to the engine)
 CHECKS = ("hear", "not_hear", "node", "ended", "held", "sent", "bot_heard")
 
 
@@ -137,11 +145,23 @@ async def run_script(path: Path, settings, redis) -> ScriptResult:
     result = ScriptResult(path.name)
     commands = await engine.start(CallStart(call_id=call_id, caller=str(script.get("caller", "")), flow=script["flow"],
                                             speech_recognised=bool(script.get("recogniser", True))))
+    clock = CLOCK_START
+    listen = timers_after(commands, None)
     try:
         for number, step in enumerate(script["steps"], start=1):
             (kind, value), = step.items()
-            if kind in ACTIONS:
-                commands = await engine.handle(call_id, event_for(kind, value))
+            if kind in WAITS:
+                timer = (listen.inter_digit_timeout_s or listen.timeout_s) if listen is not None else None
+                if timer is not None and float(value) >= timer:
+                    commands = await engine.handle(call_id, NoInput(bool(listen.inter_digit_timeout_s), at=clock + timer))
+                    listen = timers_after(commands, listen)
+                else:
+                    commands = []
+                clock += float(value)
+            elif kind in ACTIONS:
+                event = event_for(kind, value)
+                commands = await engine.handle(call_id, KeyPress(event.digit, at=clock) if kind == "press" else event)
+                listen = timers_after(commands, listen)
             elif kind in CHECKS:
                 failure = await check(kind, value, commands, engine, call_id, notifier)
                 if failure:
@@ -153,6 +173,16 @@ async def run_script(path: Path, settings, redis) -> ScriptResult:
     finally:
         await engine.end(call_id, "script")
     return result
+
+
+def timers_after(commands: list, before: Listen | None) -> Listen | None:
+    """What the caller's line waits for after this answer, as the session sets it (None: no timer)."""
+    for command in reversed(commands):
+        if isinstance(command, Listen):
+            return command
+        if isinstance(command, (Hold, EndCall, StartRecording)):
+            return None
+    return before
 
 
 def event_for(kind: str, value):
@@ -203,6 +233,7 @@ def run_flow_tests(settings) -> tuple[bool, str]:
     from bot.db.repository import Repository
     from bot.db.seed import seed_demo
     from bot.embedded_redis import EmbeddedRedis
+    from bot.redis_reconnect import reconnecting
     from bot.settings import from_environment
 
     scripts = settings.root / "tests" / "flows"
@@ -214,7 +245,7 @@ def run_flow_tests(settings) -> tuple[bool, str]:
         server = EmbeddedRedis(Path(tmp) / "redis").start()
         try:
             async def go():
-                client = aioredis.from_url(server.url)
+                client = aioredis.from_url(server.url, **reconnecting(scratch.redis.timeout_s))
                 try:
                     return await run_all(scratch, scripts, client)
                 finally:

@@ -114,7 +114,7 @@ class QueueHandoff(HandoffGateway):
 
     async def estimated_wait(self, skill: str) -> float:
         try:
-            return float(await self.queue.estimated_wait(skill))
+            return float(await self.queue.estimated_wait(skill, self.channel))
         except QUEUE_DOWN_ERRORS as exc:
             logger.warning("ivr.handoff.wait_unknown error=%s: %s", type(exc).__name__, exc)
             return 0.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -20,18 +19,13 @@ from bot.labels import ticket_summary
 from bot.notify import Notifier
 from bot.outcomes import record
 from bot.outcomes.events import customer_key
+from bot.outcomes.selfhelp_tried import failed_before
+from bot.phone import local_phone  # also imported from here by the phone-side modules
 
 logger = logging.getLogger(__name__)
 
-PHONE = re.compile(r"^1[3-9]\d{9}$")
 # (pcm, sample_rate, caller, call_id) -> stored; runs after the caller confirmed the message
 VoicemailSink = Callable[[bytes, int, str, str], Awaitable[None]]
-
-
-def local_phone(caller: str) -> str | None:
-    """A mainland mobile number from a caller id (``+8613…``, ``13…``), else None."""
-    digits = re.sub(r"^\+?86", "", re.sub(r"[\s-]", "", caller or ""))
-    return digits if PHONE.match(digits) else None
 
 
 @dataclass(frozen=True)
@@ -56,6 +50,10 @@ class CallRecords:
             logger.warning("ivr.customer.lookup_failed error=%s", exc)
             return None
         return Customer(found.id, int(getattr(found, "vip_tier", 0) or 0)) if found else None
+
+    async def failed_selfhelp(self, customer_id: int) -> set[str]:
+        """The self-help entries this proven customer said did not help (``failed_before``)."""
+        return await failed_before(self.repository.engine, customer_id)
 
     async def event(self, conversation_id: str, kind: str, data: dict) -> None:
         await record(conversation_id, kind, channel="ivr", database_url=self.repository.url, **data)

@@ -46,14 +46,16 @@ class CallSession:
                  send: Callable[[str], Awaitable[None]], close: Callable[[], Awaitable[None]],
                  max_call_s: float = 1800, max_utterance_s: float = 15.0,
                  on_latency: Callable[[float], None] | None = None, lines=None,
-                 end_of_turn: tuple[float, float] | None = None) -> None:
+                 end_of_turn: tuple[float, float] | None = None,
+                 unfinished: tuple[tuple[str, ...], float] = ((), 2.0)) -> None:
         self.engine = engine
         self.serializer = serializer
         self.asr = asr
         self._close = close
         self.max_call_s = max_call_s
         menu_s, free_s = end_of_turn or (QUICK_END_S, QUICK_END_FREE_S)
-        self.audio = CallAudio(max_utterance_s=max_utterance_s, quick_end_s=menu_s, quick_end_free_s=free_s)
+        self.audio = CallAudio(max_utterance_s=max_utterance_s, quick_end_s=menu_s, quick_end_free_s=free_s,
+                               unfinished_starts=unfinished[0], unfinished_wait_s=unfinished[1])
         self.playback = Playback(send, serializer, player)
         self.call_id: str | None = None
         self.listen: Listen | None = None
@@ -162,6 +164,7 @@ class CallSession:
             return
         if self.listen is None or not self.listen.keys:
             return
+        event = dataclasses.replace(event, at=time.time())  # the engine tells typed-ahead keys by it
         self._cancel_timer()
         if self.playback.interruptible:
             await self.playback.interrupt()
@@ -293,7 +296,7 @@ class CallSession:
             if not self.audio.in_speech or self.audio.mode != LISTEN:
                 break  # a caller still talking is not "no input"
         if generation == self._generation:
-            self._inbox.put_nowait((generation, NoInput(partial_digits=partial)))
+            self._inbox.put_nowait((generation, NoInput(partial_digits=partial, at=time.time())))
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

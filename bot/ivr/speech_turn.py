@@ -66,7 +66,9 @@ class StreamingTurn:
                     self.decode_seconds += time.monotonic() - started
                     if partial is not None:
                         self.hypothesis = partial.text
-                        self.endpoint = self.endpoint or (partial.endpoint and bool(partial.text))
+                        # An endpoint holds until new words come: a caller who goes on after one
+                        # (an unfinished start, bot.ivr.call_audio) has not finished at it.
+                        self.endpoint = partial.endpoint and bool(partial.text)
                 if flush:
                     return await loop.run_in_executor(decode_executor(), stream.final)
         except VoiceError as exc:

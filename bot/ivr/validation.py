@@ -17,7 +17,7 @@ import yaml
 from bot.editor.problems import ERROR, WARNING, Problem
 from bot.editor.yaml_lines import YamlFileError, item_line, line_of, load
 from bot.ivr.errors import FlowError
-from bot.ivr.flow import Flow
+from bot.ivr.flow import ALL_SELFHELP, REPEAT_KEY, Flow, Node
 from bot.ivr.flow_loader import load_flow_file
 
 
@@ -67,9 +67,13 @@ def reachable(flow: Flow) -> set[str]:
 
 
 def menu_problems(path: Path, flow: Flow, node_line: Callable[[str], int | None]) -> list[Problem]:
-    """A phrase shared by two options (the loader already refuses shared keys)."""
+    """A phrase shared by two options (the loader already refuses shared keys); a menu without the repeat key."""
     problems = []
     for node in flow.nodes.values():
+        if node.kind == "menu" and not repeats_on_key(node):
+            problems.append(Problem(str(path), node_line(node.id), f"node '{node.id}': key {REPEAT_KEY} does not repeat "
+                                    f"this menu; give it an option with digits \"{REPEAT_KEY}\" and target '{node.id}', "
+                                    "and say so in `say` (docs/editing.md 3a)", WARNING))
         owners: dict[str, int] = {}
         for index, option in enumerate(node.options, start=1):
             for phrase in option.phrases:
@@ -78,6 +82,12 @@ def menu_problems(path: Path, flow: Flow, node_line: Callable[[str], int | None]
                                             f"node '{node.id}', option {index}: phrase '{phrase}' is already used by option {owners[phrase]}"))
                 owners.setdefault(phrase, index)
     return problems
+
+
+def repeats_on_key(node: Node) -> bool:
+    """Whether the repeat key plays the menu again: a caller who missed a choice hears it once more
+    (an accessibility audit found outbound calls where 9 was opt-out and nothing repeated)."""
+    return any(o.digits == REPEAT_KEY and o.target == node.id and o.when.empty for o in node.options)
 
 
 def reference_problems(path: Path, flow: Flow, settings, domain, node_line: Callable[[str], int | None]) -> list[Problem]:
@@ -89,11 +99,26 @@ def reference_problems(path: Path, flow: Flow, settings, domain, node_line: Call
             found.append((f"node '{node.id}': skill '{node.skill}' is not a skill group in content/handoff.yml", ERROR))
         if node.intro.startswith("/") and node.intro[1:].split("{")[0] not in domain.intents:
             found.append((f"node '{node.id}': intro '{node.intro}' names an unknown intent", ERROR))
+        named = [e for e in node.selfhelp if e != ALL_SELFHELP]
+        known = selfhelp_ids(settings) if named else None
+        unknown = [e for e in named if known is not None and e not in known]
+        if unknown:
+            found.append((f"node '{node.id}': selfhelp '{unknown[0]}' is not an entry of content/selfhelp.yml", ERROR))
         if node.prompt and not (settings.prompts_dir / f"{node.prompt}.wav").exists():
             found.append((f"node '{node.id}': recording prompts/{node.prompt}.wav does not exist; the text will be spoken",
                           WARNING))
         problems += [Problem(str(path), node_line(node.id), message, severity) for message, severity in found]
     return problems
+
+
+def selfhelp_ids(settings) -> set[str] | None:
+    """The catalogue's entry ids; None when it cannot be read (the catalogue's own check says why)."""
+    try:
+        raw = yaml.safe_load(settings.selfhelp_catalogue.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    entries = raw.get("entries") if isinstance(raw, dict) else None
+    return {str(e.get("id")) for e in entries or [] if isinstance(e, dict)}
 
 
 def flow_problems(settings, domain) -> list[Problem]:

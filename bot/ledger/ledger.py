@@ -5,7 +5,8 @@ twice: ``assigned`` or ``resolved`` means acted on, ``customer_told`` means the 
 result, ``follow_up_done`` closes it. A reopened ticket must be acted on again. Each next step is due
 a number of hours after registration (``content/ledger.yml``); past it the item is overdue. A fault
 reported again by the same customer within the repeat window (any channel) is a repeat problem; while
-its repair is still open, a new report joins that repair instead (``actions/repairs.py``).
+its repair is still open, a new report joins that repair instead (``actions/repairs.py``). Only fault
+reports count: a visit, callback or complaint about the fault is not the fault reported again.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from statistics import median
 
-from bot.db.repository import Repository, TicketTransitionError
+from bot.db.repository import TICKET_TRANSITIONS, Repository, TicketTransitionError
 from bot.ledger.rules import STEPS, LedgerRules
 
 # The statuses that show a step was reached, and the moves that close a step from each status.
@@ -25,6 +26,39 @@ CLOSING_MOVES = {
                       "resolved": ["customer_told"]},
     "follow_up_done": {"customer_told": ["follow_up_done"], "resolved": ["follow_up_done"]},
 }
+
+# The lifecycle in order: a status at or past another has reached it (reopening starts again at open).
+LIFECYCLE = ("open", "assigned", "resolved", "customer_told", "follow_up_done")
+
+
+def moves_to(current: str, target: str) -> tuple[str, ...] | None:
+    """The moves that take a ticket from ``current`` to ``target`` and no further: the shortest way
+    along the lifecycle (``TICKET_TRANSITIONS``), never through a reopening; ``open`` is reached only by
+    reopening directly. () when it is there already, None when no way leads there. Unlike
+    ``CLOSING_MOVES`` (an agent closing the step 已告知客户), ``resolved`` never implies ``customer_told``."""
+    if current == target:
+        return ()
+    if target == "open":
+        return (target,) if target in TICKET_TRANSITIONS[current] else None
+    paths = [(current,)]
+    while paths:
+        path = paths.pop(0)
+        for step in sorted(TICKET_TRANSITIONS[path[-1]] - {"open"} - set(path), key=LIFECYCLE.index):
+            if step == target:
+                return path[1:] + (step,)
+            paths.append(path + (step,))
+    return None
+
+
+def reached(current: str, target: str) -> bool:
+    """Has a ticket at ``current`` reached ``target`` (or gone past it)? A reopened ticket is back at open."""
+    return current == target or (target != "open" and LIFECYCLE.index(current) >= LIFECYCLE.index(target))
+
+
+# The tickets that report a fault. A visit, a callback or a complaint names the fault it is about
+# (``fault_type`` in its details) but is not a new report of it: found by a tester, the visit booked
+# to fix a repair was flagged as a repeat of that repair, and one outage counted five repeats.
+FAULT_REPORTS = ("fault",)
 
 
 @dataclass(frozen=True)
@@ -50,6 +84,8 @@ class LedgerItem:
     overdue: bool
     repeat_of: tuple[str, ...]    # earlier tickets of the same customer and fault within the window
     skill: str | None = None      # the skill group the ticket names (a handoff's), None: by its type and fault
+    visit_time: str | None = None  # a visit's promised time (details.visit_time), as told to the customer
+    external_ref: str | None = None  # the dispatch system's job number (details.external_ref, bot/dispatch/)
 
     @property
     def step(self) -> str:
@@ -88,7 +124,7 @@ def build_items(tickets: list[dict], histories: dict[str, list[dict]], rules: Le
     for ticket in sorted(tickets, key=lambda t: (t["created_at"], t["id"])):
         fault = fault_of(ticket)
         repeat_of: tuple[str, ...] = ()
-        if fault and ticket.get("customer_id") is not None:
+        if fault and ticket["kind"] in FAULT_REPORTS and ticket.get("customer_id") is not None:
             key = (ticket["customer_id"], fault)
             window_start = ticket["created_at"] - rules.repeat_window
             repeat_of = tuple(t["ticket_id"] for t in earlier.get(key, []) if t["created_at"] >= window_start)
@@ -102,7 +138,8 @@ def build_items(tickets: list[dict], histories: dict[str, list[dict]], rules: Le
             channel=ticket.get("channel") or "", summary=ticket.get("summary") or "", fault=fault,
             owner=ticket.get("owner"), registered_at=ticket["created_at"], steps=tuple(steps), next_step=next_step,
             due_at=due_at, overdue=due_at is not None and now > due_at, repeat_of=repeat_of,
-            skill=named_skill(ticket)))
+            skill=named_skill(ticket), visit_time=(ticket.get("details") or {}).get("visit_time") or None,
+            external_ref=(ticket.get("details") or {}).get("external_ref") or None))
     return items
 
 

@@ -8,6 +8,9 @@ one of them is down every instance fails alike, and answering 503 everywhere wou
 site out of the load balancer although each instance still serves (self-help and handoff without
 the database; the documented apology without Redis). Then ``/health`` answers 200 with
 ``"status": "degraded"`` and the failing dependency in ``degraded``, for monitoring and people.
+The data folder's free space is checked too (``disk``): below ``KEFU_DATA_DIR_MIN_FREE_MB`` the
+instance still serves, so it is *degraded*, with the free bytes in the check's ``error`` — a warning
+to act on before logs are lost and a crashed server cannot start again (bot/observability/disk_space.py).
 ``GET /health/live`` only says the server process answers (for a process supervisor).
 """
 from __future__ import annotations
@@ -79,13 +82,24 @@ async def check_all(redis, engine, session: aiohttp.ClientSession, action_health
     ))
 
 
+def check_disk(folder, min_free_bytes: int) -> CheckResult:
+    """Free space of the data folder against the threshold; a warning, never a reason to refuse customers."""
+    from bot.observability.disk_space import describe, free_bytes
+
+    free = free_bytes(folder)
+    if free is None or free >= min_free_bytes:
+        return CheckResult("disk", True, 0.0)
+    return CheckResult("disk", False, 0.0, f"{describe(folder, free)}, below KEFU_DATA_DIR_MIN_FREE_MB")
+
+
 SHARED = ("redis", "database")  # the same for every instance: down everywhere at once
+WARNINGS = ("disk",)  # still serving; monitoring should act
 
 
 def readiness(results: list[CheckResult]) -> tuple[int, dict]:
     """HTTP status and body of ``/health`` for these check results (see the module docstring)."""
     failing = [r.name for r in results if not r.ok]
-    own = [name for name in failing if name not in SHARED]
+    own = [name for name in failing if name not in SHARED + WARNINGS]
     status = "unavailable" if own else "degraded" if failing else "ok"
     body = {"status": status, "ready": not own, "checks": {r.name: r.as_dict() for r in results}}
     if failing and not own:

@@ -8,11 +8,62 @@ reads them from Redis and the database when Prometheus scrapes.
 """
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess, values
+from prometheus_client import mmap_dict, multiprocess, values
+
+logger = logging.getLogger(__name__)
+
+
+def multiprocess_folder_problem(folder: str) -> str | None:
+    """Why prometheus-client cannot keep its files in ``folder``, or None when it can: not writable
+    (it raised at import and the Rasa server never started), or too full (its ``mmap``'d files, made
+    with ``truncate`` and no space reserved, kill the process with SIGBUS on first use)."""
+    from bot.observability.disk_space import START_MIN_FREE_BYTES, describe, free_bytes
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    free = free_bytes(Path(folder))
+    if free is not None and free < START_MIN_FREE_BYTES:
+        return describe(Path(folder), free)
+    return None
+
+
+def serve_without_broken_metrics_folder() -> None:
+    """Metrics must never stop Kefu serving customers. When the shared folder cannot be used, this
+    process counts in memory instead (its own ``/metrics`` shows only its own counts) and says so once."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # prometheus-client's own variable
+    if not folder:
+        return
+    problem = multiprocess_folder_problem(folder)
+    if problem is None:
+        return
+    logger.error("metrics.folder_unusable folder=%s error=%s; this process keeps its metrics in memory, "
+                 "so /metrics shows only its own counts until the folder is fixed and Kefu restarted",
+                 folder, problem)
+    del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    values.ValueClass = values.get_value_class()  # chosen at import of prometheus_client: choose again
+
+
+class OwnerOnlyMmapedDict(mmap_dict.MmapedDict):
+    """prometheus-client's metric file, readable by its owner only like Kefu's other files (they were
+    0644, SRE tester finding 10). The library opens them itself and offers no mode."""
+
+    def __init__(self, filename, read_mode=False):
+        super().__init__(filename, read_mode)
+        if not read_mode:
+            os.chmod(filename, 0o600)
+
+
+serve_without_broken_metrics_folder()  # before the metrics below make their files
+values.MmapedDict = OwnerOnlyMmapedDict  # what MultiProcessValue makes its files with
 
 TURN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20)
 
@@ -32,6 +83,8 @@ ASR_REAL_TIME_FACTOR = Histogram("kefu_asr_real_time_factor", "Decoding time / a
                                  ["source"], buckets=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 4))
 TTS_REQUESTS = Counter("kefu_tts_requests", "Text-to-speech requests by cache result", ["cache"])
 APOLOGIES = Counter("kefu_service_apologies", "Customers told a part of Kefu is unavailable", ["dependency"])
+WORKER_RESTARTS = Counter("kefu_worker_restarts", "Server worker processes that died and were started again "
+                          "(bot/sanic_workers.py), by how they ended", ["exit"])
 UNHANDLED_ERRORS = Counter("kefu_unhandled_errors", "Unexpected exceptions that reached the last handler",
                            ["where"])
 

@@ -1,6 +1,6 @@
 """Levels read from shared state when Prometheus scrapes: queue length and longest wait per skill,
-live phone calls, the outbox backlog. Reading them at scrape time keeps them right with any number
-of processes, and after any of them is killed."""
+live phone calls, the outbox backlog, requests kept while the database was down. Reading them at
+scrape time keeps them right with any number of processes, and after any of them is killed."""
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +17,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.handoff import keys as handoff_keys
+from bot.handoff.agents import recorded_call
 from bot.handoff.presence import gone_among
 from bot.ivr.call_state import LIVE_CALLS
+from bot.kept_lists import failed_key, kept_key
+from bot.redis_text import as_text_or_none
 
 logger = logging.getLogger(__name__)
 MAX_ENTRIES_READ = 500  # per skill; a longer queue is its own alarm
@@ -31,14 +34,19 @@ class StateSnapshot:
     queue_gone: dict[str, int] = field(default_factory=dict)
     active_calls: int | None = None
     outbox_backlog: int | None = None
+    kept_requests: dict[str, int] = field(default_factory=dict)  # waiting / set_aside
     redis_up: bool = True
     database_up: bool = True
+    agents_signed_in: dict[str, int] = field(default_factory=dict)
+    agents_available: dict[str, int] = field(default_factory=dict)
+    data_dir_free_bytes: int | None = None  # this machine's, unlike the shared levels above
 
 
 async def read_queues(redis, snapshot: StateSnapshot, now: float) -> None:
     """Per skill, the customers waiting and the longest wait. A web-chat customer who closed the page keeps
     their place for the waiting room's grace period but is not waiting for anyone: counted apart, as
-    ``kefu_queue_gone`` (found by a tester: they inflated the queue and its longest wait for 2 minutes)."""
+    ``kefu_queue_gone`` (found by a tester: they inflated the queue and its longest wait for 2 minutes).
+    A callback booked in a web chat waits for an agent to ring it, page or not (bot.handoff.presence)."""
     prefix = handoff_keys.queue("")
     async for raw_key in redis.scan_iter(match=prefix + "*", count=100):
         key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
@@ -47,17 +55,38 @@ async def read_queues(redis, snapshot: StateSnapshot, now: float) -> None:
         members = [m.decode() if isinstance(m, bytes) else m for m in await redis.zrange(key, 0, MAX_ENTRIES_READ - 1)]
         async with redis.pipeline(transaction=False) as pipe:
             for member in members:
-                pipe.hmget(handoff_keys.conversation(member), ["enqueued_at", "channel"])
+                pipe.hmget(handoff_keys.conversation(member), ["enqueued_at", "channel", "call"])
             found = await pipe.execute() if members else []
-        channels = [((v[1].decode() if isinstance(v[1], bytes) else v[1]) or "") for v in found]
-        gone = await gone_among(redis, list(zip(members, channels)), now)
+        gone = await gone_among(redis, [{"conversation_id": member, "channel": as_text_or_none(channel) or "",
+                                         "call": recorded_call(call, channel)}
+                                        for member, (_, channel, call) in zip(members, found)], now)
         oldest = now
-        for member, (enqueued, _) in zip(members, found):
+        for member, (enqueued, _, _) in zip(members, found):
             if enqueued is not None and member not in gone:
                 oldest = min(oldest, float(enqueued))
         snapshot.queue_length[skill] = total - len(gone)
         snapshot.queue_gone[skill] = len(gone)
         snapshot.longest_wait_s[skill] = round(now - oldest, 1)
+
+
+async def read_agents(redis, snapshot: StateSnapshot, now: float) -> None:
+    """Per configured skill, the agents signed in and those free to take a customer — the supervisor
+    view's own reading (bot/handoff/supervisor.py), so the metric and the desk never disagree. An SRE
+    tester could not tell a staffing gap from a stuck desk: customers were told no agent was online
+    while one was signed in. Every configured skill gets a series (0 too), and so does its queue:
+    a series that only exists while customers wait cannot be alerted on."""
+    from bot.handoff.queue import HandoffQueue
+    from bot.handoff.supervisor import agents
+
+    queue = HandoffQueue(redis, lambda: now)
+    shown = await agents(queue)
+    for skill in queue.rules.skills:
+        serving = [a for a in shown if skill in a["skills"]]
+        snapshot.agents_signed_in[skill] = sum(1 for a in serving if a["state"] != "offline")
+        snapshot.agents_available[skill] = sum(1 for a in serving if a["state"] == "available")
+        snapshot.queue_length.setdefault(skill, 0)
+        snapshot.queue_gone.setdefault(skill, 0)
+        snapshot.longest_wait_s.setdefault(skill, 0.0)
 
 
 def outbox_backlog(repository: Repository) -> int:
@@ -66,19 +95,29 @@ def outbox_backlog(repository: Repository) -> int:
         return int(conn.execute(query).scalar_one())
 
 
-async def read_state(redis, repository: Repository, clock=time.time) -> StateSnapshot:
+async def read_state(redis, repository: Repository, clock=time.time, data_dir=None) -> StateSnapshot:
     """One snapshot; a dependency that is down is reported as down, never raised."""
+    from bot.observability.disk_space import free_bytes
+
     snapshot = StateSnapshot()
+    if data_dir is not None:
+        snapshot.data_dir_free_bytes = free_bytes(data_dir)
     try:
-        await read_queues(redis, snapshot, clock())
+        now = clock()
+        await read_queues(redis, snapshot, now)
+        await read_agents(redis, snapshot, now)
         snapshot.active_calls = int(await redis.scard(LIVE_CALLS))
+        snapshot.kept_requests = {"waiting": int(await redis.llen(kept_key(repository.url))),
+                                  "set_aside": int(await redis.llen(failed_key(repository.url)))}
     except (RedisError, OSError) as exc:
         logger.warning("metrics.state.redis_failed error=%s", type(exc).__name__)
         snapshot.redis_up = False
     try:
         snapshot.outbox_backlog = await asyncio.to_thread(outbox_backlog, repository)
     except SQLAlchemyError as exc:
-        logger.warning("metrics.state.database_failed error=%s", type(exc).__name__)
+        from bot.db.errors import database_error
+
+        logger.warning("metrics.state.database_failed error=%s", database_error(exc, repository.engine.url))
         snapshot.database_up = False
     return snapshot
 
@@ -104,12 +143,32 @@ class StateCollector:
         yield length
         yield gone
         yield wait
+        signed_in = GaugeMetricFamily("kefu_agents_signed_in", "Agents signed in to the desk (available, "
+                                      "away or full) with this skill", labels=["skill"])
+        available = GaugeMetricFamily("kefu_agents_available", "Agents signed in, available and below their "
+                                      "capacity, with this skill", labels=["skill"])
+        for skill in sorted(s.agents_signed_in):
+            signed_in.add_metric([skill], s.agents_signed_in[skill])
+            available.add_metric([skill], s.agents_available.get(skill, 0))
+        yield signed_in
+        yield available
         if s.active_calls is not None:
             yield GaugeMetricFamily("kefu_active_calls", "Phone calls in progress (all processes)",
                                     value=s.active_calls)
         if s.outbox_backlog is not None:
             yield GaugeMetricFamily("kefu_outbox_backlog", "SMS/WeChat messages waiting to be delivered",
                                     value=s.outbox_backlog)
+        if s.kept_requests:
+            kept = GaugeMetricFamily("kefu_kept_requests", "Requests kept while the database was down: waiting "
+                                     "to be filed, or set aside (filed nothing, or failed) for an operator",
+                                     labels=["list"])
+            for name, count in sorted(s.kept_requests.items()):
+                kept.add_metric([name], count)
+            yield kept
+        if s.data_dir_free_bytes is not None:
+            yield GaugeMetricFamily("kefu_data_dir_free_bytes", "Bytes free on this machine's KEFU_DATA_DIR "
+                                    "(logs, metrics, models, voicemail); a full one loses logs and crashes servers",
+                                    value=s.data_dir_free_bytes)
         up = GaugeMetricFamily("kefu_dependency_up", "1 when the dependency answered this scrape",
                                labels=["dependency"])
         up.add_metric(["redis"], int(s.redis_up))

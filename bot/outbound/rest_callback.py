@@ -28,29 +28,34 @@ def signature(secret: str, body: bytes) -> str:
 
 
 class RestCallback(Notifier):
-    def __init__(self, url: str, secret: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, secret: str, *, timeout_s: float = 10.0, name: str = "REST callback",
+                 settings_named: str = "KEFU_REST_CALLBACK_URL and KEFU_REST_CALLBACK_SECRET") -> None:
         if not url or not secret:
-            raise NotifyError("REST callbacks need KEFU_REST_CALLBACK_URL and KEFU_REST_CALLBACK_SECRET "
-                              "(the key each delivery is signed with)")
+            raise NotifyError(f"{name}s need {settings_named} (the key each delivery is signed with)")
         self.url = url
         self.secret = secret
         self.timeout_s = timeout_s
+        self.name = name
 
     @classmethod
     def from_settings(cls, settings) -> "RestCallback":
         return cls(settings.rest_callback_url, settings.rest_callback_secret)
 
     async def send(self, to: str, message: dict) -> None:
-        body = json.dumps({"recipient_id": to, **message}, ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(self.secret, body)}
+        await self.post({"recipient_id": to, **message})
+
+    async def post(self, document: dict, headers: dict | None = None) -> None:
+        """POST ``document`` as JSON, signed; NotifyError unless the receiver answers 2xx."""
+        body = json.dumps(document, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(self.secret, body), **(headers or {})}
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as http:
                 async with http.post(self.url, data=body, headers=headers) as answer:
                     status = answer.status
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise NotifyError(f"REST callback unreachable: {type(exc).__name__}") from exc
+            raise NotifyError(f"{self.name} unreachable: {type(exc).__name__}") from exc
         if not 200 <= status < 300:
-            raise NotifyError(f"REST callback refused the message: HTTP {status}")
+            raise NotifyError(f"{self.name} refused the message: HTTP {status}")
 
     async def send_selfhelp(self, to: str, channel: str, entry) -> None:
         raise NotifyError("self-help reaches REST integrations as conversation messages")

@@ -2,7 +2,9 @@
 
 Request (WeChat's documented API): ``?access_token=…`` and
 ``{"touser": openid, "template_id": id, "url": link, "data": {"first": {"value"}, "keyword1":
-{"value"}, "keyword2": {"value"}, "remark": {"value"}}}``; answer ``{"errcode": 0, "errmsg":
+{"value"}, "keyword2": {"value"}, "remark": {"value"}}}`` — or, when the message brings its own
+``template_data`` (the contacts' per-purpose field layout from content/contacts.yml, e.g.
+``thing1``/``amount2``), that ``data`` as it is; answer ``{"errcode": 0, "errmsg":
 "ok", "msgid": …}``. An expired token (40001/42001/40014) is refreshed once and the send retried.
 The access token comes from :class:`bot.channels.wechat_api.WeChatApi` (cached in Redis).
 """
@@ -31,16 +33,18 @@ class WeChatTemplateSender(Notifier):
         self.selfhelp_templates = selfhelp_templates or {}
 
     async def send(self, to: str, message: dict) -> None:
-        """``to`` is the follower's openid; ``message`` has ``text`` and optional ``title``/``links``."""
+        """``to`` is the follower's openid; ``message`` has ``text`` and optional ``title``/``links``/
+        ``label`` (what the customer sees the message called; never an internal code such as its kind),
+        or ``template_data`` with every field filled in."""
         links = message.get("links") or []
         body = {
             "touser": to,
             "template_id": self.template_id,
             "url": links[0]["url"] if links else message.get("url", ""),
-            "data": {
+            "data": message.get("template_data") or {
                 "first": {"value": message.get("title", "")},
                 "keyword1": {"value": message.get("text", "")},
-                "keyword2": {"value": message.get("kind", "")},
+                "keyword2": {"value": message.get("label", "")},
                 "remark": {"value": message.get("remark", "")},
             },
         }

@@ -21,7 +21,7 @@ EVENT_KINDS = frozenset({
     "selfhelp_failed",      # selfhelp_id: the customer said it did not
     "resolved_by_selfhelp_while_waiting",  # selfhelp_id: "解决了" in the waiting room; left the queue
     "ticket_created",       # ticket_id, kind
-    "ticket_chased",        # ticket_id, kind: the same fault reported while its repair was open (no new ticket)
+    "ticket_chased",        # ticket_id, kind: the same request again while its ticket was open (no new ticket)
     "handoff_requested",    # skill, priority, reason
     "handoff_queued",       # skill, priority
     "handoff_work_item",    # skill, priority, reason, ticket_id: a person acts on it later (a voice message); nobody waits
@@ -39,6 +39,7 @@ EVENT_KINDS = frozenset({
     "conversation_ended",   # reason
     "nlu_fallback",
     "handoff_pii_revealed",
+    "handoff_proof_asked",  # an agent had the bot ask the customer for proof (agent_id, state); the outcome is verification_*
     "recording_played",     # an agent played a recording (kind, recording_id, agent_id; ticket_id for a voice message)
     "contact_details_corrected",  # an agent corrected a customer's contact detail (field, agent_id)
     "customer_media_opened",  # an agent opened a WeChat follower's picture or video (media_id, kind, agent_id)
@@ -51,6 +52,7 @@ EVENT_KINDS = frozenset({
     "verification_code_sent",   # a one-time code went to the registered number
     "verification_passed",      # the customer proved who they are (how)
     "verification_failed",      # a wrong code or password (attempts left)
+    "ivr_voicemail_started",  # phone: the caller reached a voice-message node (node); a message may or may not follow
     "ivr_voicemail_left",   # phone: the caller left a voice message
     "ivr_call_ended",       # phone: the call is over (reason, seconds)
     "voicemail_received",   # voice message from `kefu voicemail` / WeChat voice: a contact on its own
@@ -58,7 +60,7 @@ EVENT_KINDS = frozenset({
     "contact_attempted",    # one attempt: channel, result (placed, sent, no_answer, failed...)
     "contact_answered",     # the customer's answer (fixed, not_fixed, csat, opt_out, heard), ledger effect
     "contact_opted_out",    # TD, key 9, the assistant or the desk: no more contacts to this address
-    "contact_skipped",      # not attempted now: quiet hours, daily limit, opted out, do-not-disturb
+    "contact_skipped",      # not attempted now: quiet hours, daily limit, opted out, do-not-disturb, open complaint (held)
     "contact_brought_forward",  # an agent asked for a scheduled follow-up now ("call now" on the ledger page)
     "callback_offered",     # a booked callback joined the agents' queue at its time
 })

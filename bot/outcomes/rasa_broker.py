@@ -3,7 +3,9 @@
 Configured in ``endpoints.yml`` (``event_broker: type: bot.outcomes.rasa_broker.OutcomeBroker``).
 Rasa publishes each new tracker event after a turn; this broker records the start of each
 session (the channel taken from the session's first message), every intent seen, and the
-customer once the identity action fills ``customer_id``; a yes/no to self-help an agent pushed is
+customer once the identity action fills ``customer_id`` (on the channel of the sender's turns: the
+slot event itself carries none, and found by a tester, ``kefu_outcomes_total`` counted every
+identification under ``channel="unknown"``); a yes/no to self-help an agent pushed is
 handed to ``bot.handoff.agent_selfhelp`` (the bot is paused then, so no action sees it). Phone
 calls start their contact in the IVR engine, which knows the caller, so their sessions are not
 counted twice here.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from typing import Any, Optional
 
 from rasa.core.brokers.broker import EventBroker
@@ -24,12 +27,16 @@ from bot.outcomes.recorder import record
 logger = logging.getLogger(__name__)
 
 PHONE_PREFIX = "ivr:"
+# Senders whose channel is remembered (the most recent ones): a slot is set in the turn whose user
+# event comes just before it, so only live conversations need to be known.
+REMEMBERED_SENDERS = 10_000
 
 
 class OutcomeBroker(EventBroker):
     def __init__(self) -> None:
         self._new_sessions: set[str] = set()  # started, first message not yet seen (one burst)
         self._writing: set[asyncio.Task] = set()
+        self._channels: OrderedDict[str, str] = OrderedDict()  # sender -> input channel of its last turn
 
     @classmethod
     async def from_endpoint_config(cls, broker_config: EndpointConfig,
@@ -44,10 +51,23 @@ class OutcomeBroker(EventBroker):
         elif kind == "user":
             self._user_turn(sender, event)
         elif kind == "slot" and event.get("name") == "customer_id" and event.get("value"):
-            self._write(sender, "customer_identified", "", customer_key(customer_id=event["value"]))
+            self._write(sender, "customer_identified", self._channel_of(sender),
+                        customer_key(customer_id=event["value"]))
+
+    def _channel_of(self, sender: str) -> str:
+        """The channel of the sender's last turn seen here; a phone call's is the phone's."""
+        return self._channels.get(sender) or ("ivr" if sender.startswith(PHONE_PREFIX) else "")
+
+    def _remember(self, sender: str, channel: str) -> None:
+        self._channels[sender] = channel
+        self._channels.move_to_end(sender)
+        while len(self._channels) > REMEMBERED_SENDERS:
+            self._channels.popitem(last=False)
 
     def _user_turn(self, sender: str, event: dict) -> None:
         channel = event.get("input_channel") or ""
+        if channel:
+            self._remember(sender, channel)
         if sender in self._new_sessions:
             self._new_sessions.discard(sender)
             openid = sender if channel == "wechat" else None

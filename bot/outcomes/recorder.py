@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.db.errors import database_error
 from bot.db.repository import engine_for
 from bot.observability.metrics import count_outcome
 from bot.outcomes.events import OutcomeEvent, outcome_event
@@ -70,7 +71,7 @@ class OutcomeRecorder:
             await self._write_with_others(event)
         except SQLAlchemyError as exc:
             logger.warning("outcomes.write.deferred kind=%s conversation=%s error=%s", event.kind,
-                           event.conversation_id, type(exc).__name__)
+                           event.conversation_id, database_error(exc))
             await self._defer(event)
             return
         await self._look_for_parked()
@@ -175,7 +176,7 @@ class OutcomeRecorder:
                 delay = RETRY_FIRST_S
             except (SQLAlchemyError, RedisError) as exc:
                 delay = min(delay * 2, RETRY_MAX_S)
-                logger.warning("outcomes.write.retry buffered=%d error=%s", len(self._buffer), type(exc).__name__)
+                logger.warning("outcomes.write.retry buffered=%d error=%s", len(self._buffer), database_error(exc))
             await asyncio.sleep(delay)
 
     async def _retry_once(self) -> bool:

@@ -14,6 +14,7 @@ from typing import Iterator
 
 import redis
 
+from bot.redis_reconnect import timeouts
 from bot.settings import get_settings
 
 
@@ -23,7 +24,7 @@ def redis_for_command(settings) -> Iterator[redis.Redis]:
 
     url = settings.redis.url or recorded_redis_url(settings)
     if url:
-        client = redis.Redis.from_url(url)
+        client = redis.Redis.from_url(url, **timeouts(settings.redis.timeout_s))
         try:
             client.ping()
         except redis.RedisError:
@@ -43,7 +44,7 @@ def redis_for_command(settings) -> Iterator[redis.Redis]:
 
     # Nobody serves these files now: open them for this command alone (two servers must never share them).
     embedded = EmbeddedRedis(settings.redis.embedded_dir).start()
-    client = redis.Redis.from_url(embedded.url)
+    client = redis.Redis.from_url(embedded.url, **timeouts(settings.redis.timeout_s))
     try:
         yield client
     finally:
@@ -101,7 +102,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 2
     try:
         with redis_for_command(settings) as client:
-            done = export(engine, client, settings.data_dir, subject, folder)
+            done = export(engine, client, settings.data_dir, subject, folder, database_url=settings.database_url)
     except (RedisUnreachable, redis.RedisError) as exc:
         print(f"kefu: cannot reach the conversations' Redis: {exc}; nothing was exported.", file=sys.stderr)
         return 2
@@ -117,8 +118,14 @@ def cmd_erase(args: argparse.Namespace) -> int:
     settings, engine, subject = _open(args)
     if subject is None:
         return 1
+    from bot.privacy.kept_requests import KeptRequestsBusy
+
     try:
         return _erase(args, settings, engine, subject)
+    except KeptRequestsBusy as exc:
+        print(f"kefu: requests kept while the database was down are being filed ({exc}); nothing was "
+              "erased: run the command again.", file=sys.stderr)
+        return 2
     except (RedisUnreachable, redis.RedisError) as exc:
         print(f"kefu: cannot reach the conversations' Redis: {exc}; the customer's database rows are "
               "unchanged: run the command again to finish.", file=sys.stderr)
@@ -140,7 +147,7 @@ def _erase(args, settings, engine, subject) -> int:
                   "(it was unreachable); run this again once Kefu has written them. Nothing was erased.",
                   file=sys.stderr)
             return 2
-        counts = plan(engine, client, settings.data_dir, subject)
+        counts = plan(engine, client, settings.data_dir, subject, database_url=settings.database_url)
         print(f"Customer {subject.customer_id}: {len(subject.conversation_ids)} conversation(s); would erase:")
         for store, count in counts.items():
             print(f"  {store:<26} {count}")
@@ -155,8 +162,8 @@ def _erase(args, settings, engine, subject) -> int:
                 return 1
         from voice.tts import Pyttsx3Engine
 
-        done = erase(engine, client, settings.data_dir, subject, operator=audit.operator_name(),
-                     speech_cache=Pyttsx3Engine.from_settings(settings))
+        done = erase(engine, client, settings.data_dir, subject, database_url=settings.database_url,
+                     operator=audit.operator_name(), speech_cache=Pyttsx3Engine.from_settings(settings))
     print(f"Erased customer {subject.customer_id} (request {done.request_id}).")
     for title, counts in (("deleted", done.deleted), ("anonymised", done.anonymised), ("kept", done.kept)):
         print(f"  {title}: " + ", ".join(f"{store} {count}" for store, count in counts.items()))
@@ -166,8 +173,12 @@ def _erase(args, settings, engine, subject) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    customer = commands.add_parser("customer", help="a customer's requests about their data (export, erase)")
+    from bot.customers.commands import register as register_import
+
+    customer = commands.add_parser("customer", aliases=["customers"],
+                                   help="load customers (import); a customer's requests about their data (export, erase)")
     actions = customer.add_subparsers(dest="customer_command", required=True)
+    register_import(actions)
     export = actions.add_parser("export", help="everything Kefu holds about one customer, as a folder")
     export.add_argument("customer", help="customer id, phone number or account number")
     export.add_argument("--out", help="folder to write (default: <data dir>/exports/customer-<id>-<time>)")

@@ -5,7 +5,10 @@ analytics events (the KPI report) — stays, anonymised: personal fields blanked
 replaced by one random ``erased:<token>`` (so a repeat customer still counts once) and each
 conversation id by a random one (so a contact still counts once). Nothing that maps the token back
 to the person is kept. Everything else about the customer is deleted. Opt-out records
-(``contact_blocks``) are kept: they are the customer's own instruction not to be contacted.
+(``contact_blocks``) are kept: they are the customer's own instruction not to be contacted. A customer
+loaded with an operator's key leaves a digest of that key, so an import does not load them again
+(``bot/customers/tombstones.py``). Requests
+kept while the database was down are removed, not filed (``bot/privacy/kept_requests.py`` says why).
 """
 from __future__ import annotations
 
@@ -32,8 +35,10 @@ from bot.db.schema import (
     tickets,
     usage,
 )
+from bot.customers import tombstones
 from bot.privacy import audit
 from bot.privacy.conversations import delete_conversations, read_tracker
+from bot.privacy.kept_requests import kept_for, remove_kept
 from bot.privacy.recordings import delete_audio, delete_voice_messages, recordings
 from bot.privacy.records import contact_filter, event_filter, outbox_filter, read_rows, ticket_ids
 from bot.privacy.speech_cache import delete_spoken
@@ -54,7 +59,8 @@ class Erasure:
     kept: dict[str, int] = field(default_factory=dict)
 
 
-def plan(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject) -> dict[str, int]:
+def plan(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject, *,
+         database_url: str) -> dict[str, int]:
     """What an erasure would reach, by store (counts only)."""
     with engine.connect() as conn:
         rows = read_rows(conn, subject)
@@ -62,6 +68,7 @@ def plan(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject:
         found = recordings(conn, data_dir, subject, trackers)
     counts = {table: len(found_rows) for table, found_rows in rows.items() if found_rows and table != "contact_blocks"}
     counts["redis_conversations"] = sum(1 for events in trackers.values() if events)
+    counts["redis_kept_requests"] = len(kept_for(client, database_url, subject))
     counts["recordings"] = sum(1 for r in found if r.audio is not None)
     return counts
 
@@ -91,9 +98,13 @@ def anonymous_details(details: dict) -> dict:
 
 
 def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject, *,
-          operator: str, speech_cache: Any = None) -> Erasure:
-    """Erase ``subject``'s data; the database part in one transaction with its audit record."""
+          database_url: str, operator: str, speech_cache: Any = None) -> Erasure:
+    """Erase ``subject``'s data; the database part in one transaction with its audit record.
+
+    Their kept requests go first, under the drainers' lock (``KeptRequestsBusy`` when it cannot be had:
+    then nothing is erased), so none is filed as a ticket once the rest is gone."""
     result = Erasure(request_id=uuid.uuid4().hex)
+    result.deleted["redis_kept_requests"] = sum(remove_kept(client, database_url, subject).values())
     key = ERASED_KEY.format(uuid.uuid4().hex[:16])
     renamed = {c: pseudonym(c) for c in sorted(subject.conversation_ids)}
     trackers = {c: read_tracker(client, c) for c in subject.conversation_ids}
@@ -112,6 +123,9 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
         result.deleted.update(_delete(conn, subject))
         result.kept["contact_blocks"] = len(read_rows(conn, subject)["contact_blocks"])
         result.deleted["voice_messages"] = delete_voice_messages(conn, subject)
+        external_id = conn.execute(sa.select(customers.c.external_id).where(
+            customers.c.id == subject.customer_id)).scalar()
+        result.kept["erased_customer_tombstone"] = tombstones.remember(conn, external_id)  # import skips them
         result.deleted["customers"] = conn.execute(customers.delete().where(
             customers.c.id == subject.customer_id)).rowcount
         audit.write(conn, result.request_id, "erase", operator,

@@ -1,7 +1,8 @@
 """``kefu customer export``: a copy of everything Kefu holds about one customer (PIPL art. 45).
 
 A folder, readable by Kefu's user only: ``customer.json`` (database rows by table, the Redis records
-of their conversations, the list of recordings) and ``recordings/`` with the audio files themselves.
+of their conversations, their requests kept in Redis while the database was down and not filed yet,
+the list of recordings) and ``recordings/`` with the audio files themselves.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import redis
 import sqlalchemy as sa
 
 from bot.privacy.conversations import read_conversation, read_tracker
+from bot.privacy.kept_requests import exported as kept_requests
 from bot.privacy.recordings import recordings, voice_message_rows
 from bot.privacy.records import read_rows
 from bot.privacy.subject import Subject
@@ -34,7 +36,8 @@ class Exported:
     counts: dict[str, int]
 
 
-def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject) -> tuple[dict, list]:
+def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject, *,
+            database_url: str) -> tuple[dict, list]:
     with engine.connect() as conn:
         rows = read_rows(conn, subject)
         trackers = {c: read_tracker(client, c) for c in sorted(subject.conversation_ids)}
@@ -49,6 +52,7 @@ def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subje
         "conversation_ids": sorted(subject.conversation_ids),
         "database": rows,
         "redis": {c: held for c, held in redis_records.items() if held},
+        "kept_requests": kept_requests(client, database_url, subject),
         "recordings": [{"file": f"recordings/{r.name}" if r.audio is not None else None, "kind": r.kind, "name": r.name}
                        for r in found],
         "not_included": NOT_REACHED,
@@ -57,8 +61,8 @@ def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subje
 
 
 def export(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject,
-           folder: Path) -> Exported:
-    document, found = collect(engine, client, data_dir, subject)
+           folder: Path, *, database_url: str) -> Exported:
+    document, found = collect(engine, client, data_dir, subject, database_url=database_url)
     private_dir(folder.parent)  # <data_dir>/exports: owner-only too (an existing folder keeps its mode)
     private_dir(folder)
     audio = private_dir(folder / "recordings") if any(r.audio is not None for r in found) else None
@@ -69,6 +73,7 @@ def export(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subjec
         document, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
     counts = {table: len(rows) for table, rows in document["database"].items()}
     counts["redis_conversations"] = len(document["redis"])
+    counts["redis_kept_requests"] = len(document["kept_requests"])
     counts["recordings"] = sum(1 for r in found if r.audio is not None)
     return Exported(folder, counts)
 

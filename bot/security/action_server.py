@@ -9,6 +9,7 @@ Run as ``python -m bot.security.action_server``.
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 
@@ -48,7 +49,22 @@ def guard(app: Sanic, secret: str) -> Sanic:
 def build_app(secret: str) -> Sanic:
     app = guard(create_app("actions", cors_origins=""), secret)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
+    app.register_listener(start_filing_kept, "after_server_start")
+    app.register_listener(stop_filing_kept, "before_server_stop")
     return app
+
+
+async def start_filing_kept(app: Sanic, _loop) -> None:
+    """Each worker files the requests kept while the database was down (``actions.kept_requests``)."""
+    from actions.kept_requests import file_kept_forever
+
+    app.ctx.kefu_kept_requests = asyncio.create_task(file_kept_forever())
+
+
+async def stop_filing_kept(app: Sanic, _loop) -> None:
+    task = getattr(app.ctx, "kefu_kept_requests", None)
+    if task is not None:
+        task.cancel()
 
 
 def main() -> None:

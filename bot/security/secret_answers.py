@@ -5,9 +5,11 @@ only as a digest (bot/security/otp.py), yet the message that answered "please re
 or your service password" used to be stored as typed: in the tracker in Redis, in Redis's
 append-only file and in Rasa's conversation API (found by a data-protection audit). The tracker
 store therefore writes every event through :func:`storage_forms`: a user message sent while Kefu
-was waiting for proof (slot ``awaiting`` = ``verification_code``) has each 6-digit answer replaced
-by ``******`` — its text, its parse data and entities — and so has any later event of that turn (a
-slot filled from it). Verification is not affected: the action checks the answer in the turn's
+was waiting for proof (slot ``awaiting`` = ``verification_code``), or right after an agent at the
+desk asked for a code or password, has each 6-digit answer replaced by ``******``, and so has a code
+or password the customer names anywhere ("密码是135790") — its text, its parse data and entities —
+and so has any later event of that turn (a slot filled from it). Which numbers are secrets is
+decided once, by ``bot.handoff.masking.proof_secrets``, for the desk as for storage. Verification is not affected: the action checks the answer in the turn's
 tracker, which Rasa holds in memory; only what is written is blanked.
 """
 from __future__ import annotations
@@ -15,9 +17,9 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from rasa.shared.core.events import AllSlotsReset, Event, Restarted, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.events import AllSlotsReset, BotUttered, Event, Restarted, SessionStarted, SlotSet, UserUttered
 
-from bot.handoff.masking import AWAITING_PROOF, PROOF, PROOF_SHOWN
+from bot.handoff.masking import PROOF_SHOWN, asks_for_proof, proof_secrets
 
 AWAITING_SLOT = "awaiting"
 # The responses that ask for proof (they go with ``awaiting`` = verification_code). The web chat marks
@@ -36,16 +38,19 @@ def storage_forms(events: Sequence[Event], first: int = 0) -> list[dict[str, Any
     as far as needed (to the latest user message and the ``awaiting`` slot set before it), so a
     turn's save does not walk the whole conversation.
     """
-    awaiting = _awaiting_before(events, first)
+    awaiting, asked = _awaiting_before(events, first), _asked_before(events, first)
     latest_user = next((i for i in range(first - 1, -1, -1) if isinstance(events[i], UserUttered)
                         or _resets(events[i])), None)
     secrets: tuple[str, ...] = ()
     if latest_user is not None and isinstance(events[latest_user], UserUttered):
-        secrets = _secrets(events[latest_user], _awaiting_before(events, latest_user))
+        secrets = _secrets(events[latest_user], _awaiting_before(events, latest_user),
+                           _asked_before(events, latest_user))
     stored: list[dict[str, Any]] = []
     for event in events[first:]:
         if isinstance(event, UserUttered):
-            secrets = _secrets(event, awaiting)
+            secrets, asked = _secrets(event, awaiting, asked), False
+        elif isinstance(event, BotUttered):
+            asked = asks_for_proof(event.as_dict())
         form = event.as_dict()
         stored.append(_blanked(form, _pattern(secrets)) if secrets else form)
         if isinstance(event, SlotSet) and event.key == AWAITING_SLOT:
@@ -55,8 +60,19 @@ def storage_forms(events: Sequence[Event], first: int = 0) -> list[dict[str, Any
     return stored
 
 
-def _secrets(message: UserUttered, awaiting: Any) -> tuple[str, ...]:
-    return tuple(set(PROOF.findall(message.text or ""))) if awaiting == AWAITING_PROOF else ()
+def _secrets(message: UserUttered, awaiting: Any, asked: bool) -> tuple[str, ...]:
+    return tuple(proof_secrets(message.text or "", awaiting, asked))
+
+
+def _asked_before(events: Sequence[Event], index: int) -> bool:
+    """Whether the message before ``events[index]`` was an agent's asking for a code or password."""
+    for i in range(index - 1, -1, -1):
+        event = events[i]
+        if isinstance(event, BotUttered):
+            return asks_for_proof(event.as_dict())
+        if isinstance(event, UserUttered) or _resets(event):
+            return False
+    return False
 
 
 def _resets(event: Event) -> bool:

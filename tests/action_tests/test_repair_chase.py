@@ -35,6 +35,17 @@ async def test_a_verified_customer_hears_which_repair_was_chased_and_it_becomes_
     assert events == [("ticket_chased", ticket_id)]
 
 
+async def test_a_chase_after_the_no_button_notes_the_customers_words_not_the_payload(run_action):
+    """Found by a journey tester: the ticket history read "reported again (webchat): /deny"."""
+    ticket_id = open_repair("fault_broadband")
+    tracker = load_tracker("selfhelp_denied", text="/deny", intent="deny", **VERIFIED)
+
+    await run_action("action_create_fault_ticket", tracker)
+
+    note = repository().ticket_history(ticket_id)[-1]["note"]
+    assert "/deny" not in note and "光猫LOS灯一直红" in note, note
+
+
 def number_given(phone: str) -> dict:
     """The tracker of a customer answering "which number?" after self-help failed."""
     return load_tracker("selfhelp_denied", text=phone, intent="inform", entities=[entity("phone_number", phone)],

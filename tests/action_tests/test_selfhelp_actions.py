@@ -135,3 +135,19 @@ async def test_declining_a_human_after_failed_selfhelp_still_gets_a_repair_ticke
     turn = await run_action("action_handle_deny", tracker)
     assert turn.responses == ["utter_fault_report_taken"]
     assert repository().get_ticket(turn.slots["last_ticket_id"])["kind"] == "fault"
+
+
+async def test_already_tried_no_use_said_to_did_it_work_is_a_no(run_action):
+    """Found by a journey tester: "这个我在微信上已经试过了，没用", said to "did it fix it?", was answered
+    "抱歉，我没太明白您的意思。能换个说法吗？"; it is the same as pressing 没解决."""
+    asked = {"awaiting": "selfhelp_feedback", "selfhelp_current": "bb_restart", "selfhelp_sent": ["bb_restart"],
+             "fault_type": "fault_broadband"}
+    said = load_tracker("fault_tv_no_signal", text="这个我在微信上已经试过了，没用", intent="nlu_fallback", **asked)
+    pressed = load_tracker("fault_tv_no_signal", text="/deny", intent="deny", **asked)
+
+    turn = await run_action("action_fallback", said)
+    assert "utter_default" not in turn.responses
+    assert turn.responses == (await run_action("action_handle_deny", pressed)).responses
+    assert [e["kind"] for e in repository().events_for("u1")].count("selfhelp_failed") == 2
+    unrelated = load_tracker("fault_tv_no_signal", text="阿巴阿巴", intent="nlu_fallback", **asked)
+    assert (await run_action("action_fallback", unrelated)).responses == ["utter_default"]

@@ -27,5 +27,7 @@ def test_wechat_gets_tappable_menu_links_that_carry_the_score():
 def test_phone_survey_maps_each_key_to_its_score():
     flow = yaml.safe_load((PROJECT_ROOT / "ivr_flows" / "main.yml").read_text(encoding="utf-8"))
     survey = flow["nodes"]["csat_survey"]
-    assert {o["digits"]: o["target"] for o in survey["options"]} == {str(n): f"csat_{n}" for n in range(1, 6)}
+    # 9 repeats the survey, as in every menu of the hotline
+    assert {o["digits"]: o["target"] for o in survey["options"]} == {**{str(n): f"csat_{n}" for n in range(1, 6)},
+                                                                    "9": "csat_survey"}
     assert survey["on_no_input"] == "goodbye"  # skipping is just staying quiet

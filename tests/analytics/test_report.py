@@ -29,14 +29,51 @@ def read_csv(path) -> dict[tuple[str, str, str], str]:
 def report_of(kefu_env, tmp_path):
     from bot.cli import main
 
-    def run(first: str, last: str) -> tuple[int, dict, str]:
-        code = main(["report", "--from", first, "--to", last, "--out", str(tmp_path)])
+    def run(first: str, last: str, *extra: str) -> tuple[int, dict, str]:
+        code = main(["report", "--from", first, "--to", last, "--out", str(tmp_path), *extra])
         found = sorted(tmp_path.glob("kefu-report-*.csv"))
         figures = read_csv(found[-1]) if found else {}
         html = found[-1].with_suffix(".html").read_text(encoding="utf-8") if found else ""
         return code, figures, html
 
     return run
+
+
+def test_the_peak_hours_of_a_day_are_reported_on_their_own(kefu_env, report_of, capsys):
+    """Found by the head-of-operations tester: ``kefu report`` took whole days only, so the 19:00-21:00
+    peak could not be reported on its own. ``--hours`` (as ``kefu compare``'s) keeps the contacts that
+    started in those local hours; the page and the CSV say which hours; a customer who calls again
+    later that day still counts against the peak contact's FCR."""
+    day = dt.datetime(2026, 3, 9, 0, 0)  # 08:00 on Monday 2026-03-09 in Beijing
+    at = lambda hours, minutes=0: day + dt.timedelta(hours=hours - 8, minutes=minutes)  # noqa: E731 (local time)
+    log = [("m1", at(10), "contact_started", "webchat", "phone:13900000001"),     # morning: not the peak
+           ("p1", at(19, 30), "contact_started", "webchat", "phone:13900000002"),
+           ("p1", at(19, 31), "answer_given", "webchat", ""),
+           ("p2", at(20, 10), "contact_started", "ivr", "phone:13900000003"),
+           ("p2", at(20, 11), "answer_given", "ivr", ""),
+           ("n1", at(22), "contact_started", "webchat", "phone:13900000002"),     # p1's customer again
+           ("n1", at(22, 1), "intent_seen", "webchat", "")]
+    write_events(engine_for(kefu_env.database_url), [
+        outcome_event(c, kind, channel=channel, customer=customer, at=moment,
+                      **({"intent": "query_bill"} if kind == "intent_seen" else {}))
+        for c, moment, kind, channel, customer in log])
+    code, figures, html = report_of("2026-03-09", "2026-03-09", "--hours", "19-21")
+    assert code == 0
+    assert figures[("overall", "", "contacts")] == "2"  # p1 and p2: not the morning, not 22:00
+    assert figures[("period", "", "hours")] == "19:00-21:00"
+    assert "19:00-21:00" in html
+    assert float(figures[("overall", "", "containment")]) == pytest.approx(1)
+    assert float(figures[("overall", "", "fcr_24h")]) == pytest.approx(1 / 2), "p1's customer came back at 22:00"
+    assert "19:00-21:00 of each day" in capsys.readouterr().out
+    code, whole_day, _ = report_of("2026-03-09", "2026-03-09")
+    assert whole_day[("overall", "", "contacts")] == "4" and ("period", "", "hours") not in whole_day
+    assert main_exit(["report", "--from", "2026-03-09", "--to", "2026-03-09", "--hours", "21-19"]) == 2
+
+
+def main_exit(argv: list[str]) -> int:
+    from bot.cli import main
+
+    return main(argv)
 
 
 def test_one_evening_counts_its_contacts_and_looks_ahead_for_repeats(kefu_env, report_of):

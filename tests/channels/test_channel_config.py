@@ -12,6 +12,7 @@ from bot.channels.wechat import WeChatInput, safe_fields
 from bot.channels.wechat_replies import NewsUnit, TextUnit, custom_message, merge_as_text, to_units
 from bot.embedded_redis import free_port
 from bot.settings import from_environment
+from tests.sanic_served import served_app
 from tests.channels import stack_env
 
 
@@ -51,20 +52,13 @@ async def test_unconfigured_channel_answers_503(caplog):
         raise AssertionError("an unconfigured channel handled a message")
 
     app.blueprint(channel.blueprint(never_called), url_prefix="/webhooks/wechat")
-    port = free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    try:
-        import aiohttp
+    import aiohttp
 
-        async with aiohttp.ClientSession() as http:
-            async with http.post(f"http://127.0.0.1:{port}/webhooks/wechat/webhook", data=b"<xml/>") as answer:
-                assert answer.status == 503
-            async with http.get(f"http://127.0.0.1:{port}/webhooks/wechat/") as answer:
-                assert (await answer.json())["status"] == "not_configured"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with served_app(app) as url, aiohttp.ClientSession() as http:
+        async with http.post(f"{url}/webhooks/wechat/webhook", data=b"<xml/>") as answer:
+            assert answer.status == 503
+        async with http.get(f"{url}/webhooks/wechat/") as answer:
+            assert (await answer.json())["status"] == "not_configured"
 
 
 def test_selfhelp_turn_becomes_news_plus_menu_text():

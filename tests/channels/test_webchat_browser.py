@@ -101,19 +101,23 @@ def test_every_ui_string_comes_from_the_content_file(running_kefu):
     strings = json.loads((running_kefu.settings.content_dir / "ui" / "webchat.zh.json").read_text(encoding="utf-8"))
     assert {"queue_status", "agent_label", "typing", "input_placeholder"} <= strings.keys()
     web = running_kefu.settings.root / "bot" / "web" / "chat"
-    for source in web.iterdir():
+    for source in (path for path in web.rglob("*") if path.is_file()):  # vendor/ too
         text = source.read_text(encoding="utf-8")
-        assert not any("\u4e00" <= ch <= "\u9fff" for ch in text), f"Chinese text in {source.name}"
+        assert not any("\u4e00" <= ch <= "\u9fff" for ch in text), f"Chinese text in {source.relative_to(web)}"
 
 
 def test_no_assistant_typing_dots_while_an_agent_serves(page):
     """Mobile tester: "小服正在输入…" showed for 30 s after each message while a person served."""
     page.evaluate("m => window.kefuChat.receive(m)", {"text": "您好，我是人工客服。",
                                                      "custom": {"kind": "agent_joined", "agent_name": "王芳"}})
+    replies = page.locator(".msg.bot").count()
     page.get_by_placeholder("请输入您的问题").fill("好的，我等一下")
     page.keyboard.press("Enter")
     page.locator(".msg.user", has_text="我等一下").wait_for()
     assert page.locator("#typing").is_hidden()
+    # No agent is really in the queue here, so the assistant answers; wait for it, or its late reply
+    # would hide the dots shown for the next message (CI: the dots were gone before they were looked for).
+    page.wait_for_function(f"() => document.querySelectorAll('.msg.bot').length > {replies}", timeout=30000)
 
     page.evaluate("m => window.kefuChat.receive(m)", {"text": "人工服务已结束。", "custom": {"kind": "agent_left"}})
     page.get_by_placeholder("请输入您的问题").fill("还有一个问题")

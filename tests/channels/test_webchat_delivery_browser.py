@@ -96,3 +96,46 @@ def test_a_queued_phone_dropped_while_away_is_told_so_on_return_and_can_queue_ag
     assert page.locator(".replies button", has_text="取消排队").first.is_disabled(), "the old place is spent"
     page.get_by_role("button", name="重新排队").click()
     page.locator(".replies button:enabled", has_text="取消排队").first.wait_for(timeout=30000)
+
+
+def test_a_message_whose_ack_never_comes_is_sent_again_on_a_new_connection(browser, running_kefu):
+    """The connection looks alive (the server's pings get through) but a message is lost on the way and
+    never acknowledged: once the ack is overdue (the heartbeat's timeout, 4 s here) the page gives that
+    connection up, reconnects and sends the message again; it is taken once. Playwright's WebSocket
+    routing drops the first user_uttered frame only."""
+    dropped: list[str] = []
+
+    def lose_first_message(ws) -> None:
+        server = ws.connect_to_server()
+
+        def to_server(message) -> None:
+            if isinstance(message, str) and "user_uttered" in message and not dropped:
+                dropped.append(message)
+                return
+            server.send(message)
+        ws.on_message(to_server)
+
+    errors: list[str] = []
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    context.route_web_socket("**/socket.io/**", lose_first_message)
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{running_kefu.settings.rasa_url}/chat/")
+        page.get_by_text("在线", exact=True).wait_for(timeout=15000)
+        page.wait_for_function("() => window.kefuChat && window.kefuChat.session()", timeout=15000)
+        session_id = page.evaluate("window.kefuChat.session()")
+
+        page.get_by_placeholder("请输入您的问题").fill(TYPED)
+        page.keyboard.press("Enter")
+        page.locator(".msg-state").wait_for(timeout=10000)  # 发送中, then 未发送: not through yet
+        # Waited for in the browser: the sync API runs the routing above only while it is called.
+        page.locator(".msg-state").wait_for(state="detached", timeout=60000)
+        wait_for(lambda: said_by_customer(running_kefu, session_id, TYPED) == 1, timeout=30)
+        assert len(dropped) == 1 and TYPED in dropped[0]
+        assert page.evaluate("JSON.parse(sessionStorage.getItem('kefu.webchat.pending'))") == []
+        page.locator(".msg.bot").nth(1).wait_for(timeout=30000)  # the assistant answered it
+        assert said_by_customer(running_kefu, session_id, TYPED) == 1, "taken once"
+    finally:
+        context.close()
+    assert not errors, errors

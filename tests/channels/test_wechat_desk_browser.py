@@ -78,3 +78,35 @@ def test_a_long_reply_to_a_follower_is_announced_as_several_messages_and_arrives
     finally:
         context.close()
     assert not errors, errors
+
+
+def test_a_reply_held_for_wechats_quota_shows_pending_until_the_follower_writes_again(
+        browser, running_kefu, wechat, wechat_api):
+    """45047 (too many messages since the follower last wrote): the reply was lost. It is pending at
+    the desk now, and delivered, its mark gone, as soon as the follower writes again."""
+    stack, errors = running_kefu, []
+    openid = new_openid()
+    assert wechat.post(text_xml(openid, "转人工", new_msg_id())).status == 200
+    context, agent = desk_page(browser, stack, errors)
+    try:
+        claim_only(agent, stack, openid)
+        wechat_api.follower_wrote(openid)
+        wechat_api.quota = 0  # the follower's quota is used up
+        agent.locator("#reply-input").fill("师傅明天上午九点上门，可以吗？")
+        agent.locator("#reply-send").click()
+        held = agent.locator("#transcript .turn.agent.undelivered", has_text="九点上门")
+        held.wait_for(timeout=15000)
+        assert "待送达" in held.inner_text()
+        assert not any("九点" in m["text"]["content"] for m in wechat_api.sent_to(openid))
+
+        wechat_api.quota = None
+        wechat_api.follower_wrote(openid)
+        assert wechat.post(text_xml(openid, "还在吗", new_msg_id())).status == 200
+        agent.locator("#transcript .turn.customer", has_text="还在吗").wait_for(timeout=15000)
+        held.wait_for(state="detached", timeout=15000)  # no longer marked: delivered
+        agent.locator("#transcript .turn.agent", has_text="九点上门").wait_for(timeout=5000)
+        assert any("九点上门" in m["text"]["content"] for m in wechat_api.wait_for_sent(openid))
+    finally:
+        wechat_api.quota = None
+        context.close()
+    assert not errors, errors

@@ -18,6 +18,7 @@ from sanic import Sanic
 
 from bot.channels.wechat import WeChatInput
 from bot.embedded_redis import free_port
+from tests.sanic_served import served_app
 from tests.channels import stack_env
 from tests.channels.test_channel_config import settings
 from tests.channels.test_wechat import reply_fields
@@ -76,18 +77,19 @@ def channel_env(redis_url: str, api: WeChatLoopback, **extra) -> dict:  # noqa: 
 
 
 @contextlib.asynccontextmanager
-async def served(channel: WeChatInput, assistant: Assistant, domain: Domain, trackers: Trackers | None = None):
+async def served(channel: WeChatInput, assistant: Assistant, domain: Domain, trackers: Trackers | None = None,
+                 reply_written_after: float = 0.0):
+    """The channel on a Sanic server of its own; ``reply_written_after`` holds each answer back that
+    long before it is written (a response middleware, as a slow proxy or metrics hook would)."""
     app = Sanic(f"wechat_in_process_{free_port()}")
+    if reply_written_after:
+        @app.on_response
+        async def slow_write(_request, _response) -> None:
+            await asyncio.sleep(reply_written_after)
     app.ctx.agent = SimpleNamespace(domain=domain, tracker_store=trackers or Trackers())
     app.blueprint(channel.blueprint(assistant), url_prefix="/webhooks/wechat")
-    port = free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    try:
-        yield WeChatServer(url=f"http://127.0.0.1:{port}/webhooks/wechat/webhook")
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with served_app(app) as url:
+        yield WeChatServer(url=f"{url}/webhooks/wechat/webhook")
 
 
 async def until(check, timeout: float = 15, what: str = "condition"):
@@ -301,6 +303,24 @@ async def test_the_bots_long_answer_without_api_credentials_is_cut_to_one_passiv
     content = reply_fields(answer.body)["Content"]
     assert content.startswith("1. 套餐1") and content.endswith("？")
     assert len(content.encode("utf-8")) <= TEXT_LIMIT_BYTES
+
+
+async def test_the_rest_of_a_turn_is_pushed_only_once_the_passive_reply_is_written(redis_url, wechat_api,
+                                                                                   domain):  # noqa: F811
+    """A self-help video goes back passively and its "did that fix it?" is pushed; pushed as the handler
+    returned, the question could reach the follower above the video. Here the passive reply is held
+    back 0.5 s before it is written: nothing may reach WeChat's API before then."""
+    assistant = Assistant()
+    assistant.replies = [{"text": "请先重启光猫试试。"}, {"text": "问题解决了吗？"}]
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain, reply_written_after=0.5) as wechat:
+        openid = new_openid()
+        posted = time.monotonic()
+        answer = await asyncio.to_thread(wechat.post, text_xml(openid, "宽带连不上了", new_msg_id()))
+        pushed = await asyncio.to_thread(wechat_api.wait_for_sent, openid, 1, 15)
+    assert reply_fields(answer.body)["Content"] == "请先重启光猫试试。"
+    assert [m["text"]["content"] for m in pushed] == ["问题解决了吗？"]
+    assert wechat_api.sent_at[-1] - posted >= 0.5, "pushed before the passive reply was written"
 
 
 async def test_a_short_answer_is_still_a_passive_reply(redis_url, wechat_api, domain):  # noqa: F811

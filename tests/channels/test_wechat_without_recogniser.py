@@ -11,6 +11,7 @@ from sanic import Sanic
 
 from bot.channels.wechat import WeChatInput
 from bot.embedded_redis import free_port
+from tests.sanic_served import served_app
 from tests.channels import stack_env
 from tests.channels.test_channel_config import settings
 from tests.channels.test_wechat import reply_fields
@@ -37,17 +38,13 @@ async def test_a_voice_message_without_a_recogniser_asks_for_text_not_to_say_it_
         reached_the_assistant.append(message.text)
 
     app.blueprint(channel.blueprint(on_new_message), url_prefix="/webhooks/wechat")
-    port = free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
-    await server.startup()
     try:
-        wechat = WeChatServer(url=f"http://127.0.0.1:{port}/webhooks/wechat/webhook")
-        openid, media_id = new_openid(), f"voice-{new_msg_id()}"
-        api.media[media_id] = Media(b"#!AMR\n" + b"\x3c" * 320)
-        answer = await asyncio.to_thread(wechat.post, voice_xml(openid, media_id, new_msg_id()))
+        async with served_app(app) as url:
+            wechat = WeChatServer(url=f"{url}/webhooks/wechat/webhook")
+            openid, media_id = new_openid(), f"voice-{new_msg_id()}"
+            api.media[media_id] = Media(b"#!AMR\n" + b"\x3c" * 320)
+            answer = await asyncio.to_thread(wechat.post, voice_xml(openid, media_id, new_msg_id()))
     finally:
-        server.close()
-        await server.wait_closed()
         api.stop()
     assert answer.status == 200
     assert reply_fields(answer.body)["Content"] == reply_text("utter_wechat_voice_unavailable")

@@ -43,6 +43,13 @@ class WeChatLoopback:
     # With ``send_error``: how many sends are accepted before it applies (a later part refused).
     refuse_after: int = 0
     refused: list[dict] = field(default_factory=list)
+    # WeChat's quota: at most this many customer-service messages to a follower after each of their
+    # messages, the next refused with 45047 (None: no limit). ``follower_wrote`` gives a fresh quota.
+    quota: int | None = None
+    # Seconds each accepted send takes (WeChat's latency), and when each was accepted (monotonic).
+    send_delay: float = 0.0
+    sent_at: list[float] = field(default_factory=list)
+    _since_wrote: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- handlers -----------------------------------------------------------------
@@ -81,6 +88,9 @@ class WeChatLoopback:
             return web.json_response({"errcode": 45002, "errmsg": "content size out of limit"})
         with self._lock:
             error = self.send_error if len(self.sent) >= self.refuse_after else None
+            touser = str(body.get("touser") or "")
+            if error is None and self.quota is not None and self._since_wrote.get(touser, 0) >= self.quota:
+                error = 45047
         if error is not None:
             with self._lock:
                 self.refused.append(body)
@@ -90,11 +100,20 @@ class WeChatLoopback:
                 return web.Response(status=502, text="<html><body>502 Bad Gateway</body></html>",
                                     content_type="text/html")
             return web.json_response({"errcode": error, "errmsg": "refused by the loopback"})
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)
         with self._lock:
             self.sent.append(body)
+            self.sent_at.append(time.monotonic())
+            self._since_wrote[touser] = self._since_wrote.get(touser, 0) + 1
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     # -- test helpers ----------------------------------------------------------------
+    def follower_wrote(self, openid: str) -> None:
+        """The follower sent a message: WeChat allows ``quota`` messages to them again."""
+        with self._lock:
+            self._since_wrote[openid] = 0
+
     def sent_to(self, openid: str) -> list[dict]:
         with self._lock:
             return [m for m in self.sent if m.get("touser") == openid]

@@ -50,6 +50,26 @@ def repository(kefu_env) -> Repository:
 
 
 @pytest.fixture
+async def wechat_template_api():
+    """WeChat's template-send endpoint on loopback; yields (what it received: each body with the
+    ``access_token`` it came with as ``token``, its base URL)."""
+    from aiohttp import web
+
+    from tests.sms_loopback import serving
+
+    sent: list[dict] = []
+
+    async def template_send(request):
+        sent.append({"token": request.query["access_token"], **await request.json()})
+        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": len(sent)})
+
+    app = web.Application()
+    app.router.add_post("/cgi-bin/message/template/send", template_send)
+    async with serving(app) as url:
+        yield sent, url
+
+
+@pytest.fixture
 async def telephony():
     loopback = await TelephonyLoopback().start()
     yield loopback

@@ -85,46 +85,29 @@ class FixedToken:
         return "token-1"
 
 
-async def test_care_after_a_suspension_goes_to_the_bound_wechat_follower(kefu_env, repository, make_worker, clock):
-    from aiohttp import web
-
+async def test_care_after_a_suspension_goes_to_the_bound_wechat_follower(kefu_env, repository, make_worker, clock,
+                                                                        wechat_template_api):
     from bot.db.schema import channel_bindings
-    from bot.embedded_redis import free_port
     from bot.outbound.wechat_template import WeChatTemplateSender
 
-    sent: list[dict] = []
-
-    async def template_send(request):
-        sent.append({"token": request.query["access_token"], **await request.json()})
-        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": len(sent)})
-
-    app = web.Application()
-    app.router.add_post("/cgi-bin/message/template/send", template_send)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        customer = repository.find_customer(phone="13800000003")
-        with repository.engine.begin() as conn:
-            conn.execute(channel_bindings.insert().values(channel="wechat", external_id="openid-care",
-                                                          customer_id=customer.id))
-        ticket_id = repository.create_ticket(kind="service_change", customer_id=customer.id, summary="suspend",
-                                             details={"service_action": "suspend"}, channel="wechat")
-        repository.move_ticket(ticket_id, "resolved")
-        worker = make_worker(messengers={"wechat": WeChatTemplateSender(FixedToken(f"http://127.0.0.1:{port}"),
-                                                                        "TPL-CARE")})
-        await worker.run_pass()
-        assert sent == []  # care comes 48 hours after the suspension
-        clock.advance(days=1)
-        await worker.run_pass()
-        rules = load_rules(kefu_env.content_dir / "contacts.yml")
-        assert [(m["touser"], m["template_id"]) for m in sent] == [("openid-care", "TPL-CARE")]
-        assert sent[0]["data"]["keyword1"]["value"] == rules.rules["care_suspension"].message + rules.opt_out_footer
-        care = [c for c in Schedule(repository).listing(purpose="care") if c["ticket_id"] == ticket_id]
-        assert [(c["status"], c["channel"], c["result"]) for c in care] == [("done", "wechat", "sent")]
-    finally:
-        await runner.cleanup()
+    sent, url = wechat_template_api
+    customer = repository.find_customer(phone="13800000003")
+    with repository.engine.begin() as conn:
+        conn.execute(channel_bindings.insert().values(channel="wechat", external_id="openid-care",
+                                                      customer_id=customer.id))
+    ticket_id = repository.create_ticket(kind="service_change", customer_id=customer.id, summary="suspend",
+                                         details={"service_action": "suspend"}, channel="wechat")
+    repository.move_ticket(ticket_id, "resolved")
+    worker = make_worker(messengers={"wechat": WeChatTemplateSender(FixedToken(url), "TPL-CARE")})
+    await worker.run_pass()
+    assert sent == []  # care comes 48 hours after the suspension
+    clock.advance(days=1)
+    await worker.run_pass()
+    rules = load_rules(kefu_env.content_dir / "contacts.yml")
+    assert [(m["touser"], m["template_id"]) for m in sent] == [("openid-care", "TPL-CARE")]
+    assert sent[0]["data"]["keyword1"]["value"] == rules.rules["care_suspension"].message + rules.opt_out_footer
+    care = [c for c in Schedule(repository).listing(purpose="care") if c["ticket_id"] == ticket_id]
+    assert [(c["status"], c["channel"], c["result"]) for c in care] == [("done", "wechat", "sent")]
 
 
 async def test_an_sms_reply_td_from_the_gateway_opts_out(kefu_env, repository):

@@ -215,10 +215,10 @@ async def test_fixed_closes_the_follow_up_and_the_answer_of_an_old_attempt_is_ig
     assert repository.get_ticket(ticket_id)["status"] == "follow_up_done"
 
 
-async def test_key_9_opts_out_of_every_later_contact(kefu_env, repository, make_worker, telephony, engine, clock):
+async def test_key_8_opts_out_of_every_later_contact(kefu_env, repository, make_worker, telephony, engine, clock):
     resolved_repair(repository)
     await make_worker().run_pass()
-    await answer_call(engine, followup_calls(telephony)[0], "9")
+    await answer_call(engine, followup_calls(telephony)[0], "8")  # 9 repeats the question, as in every menu
     assert Schedule(repository).blocked(f"phone:{CUSTOMER_PHONE}") == "opt_out"
     later = resolved_repair(repository)
     clock.advance(days=1)
@@ -349,3 +349,42 @@ async def test_contacts_kefu_starts_are_not_counted_as_customer_contacts(kefu_en
         events = [dict(r) for r in conn.execute(sa.select(conversation_events)).mappings()]
     assert {e["conversation_id"] for e in events} >= {f"ivr:MZ{call.sid[2:]}", "webchat-customer-1"}
     assert [c.conversation_id for c in split_contacts(events)] == ["webchat-customer-1"]
+
+
+async def test_a_callback_booked_with_the_bot_reaches_the_agent_with_the_customer_and_a_reason(
+        kefu_env, repository, make_worker, redis, clock):
+    """Found by a journey tester: a verified customer's callback (ticket on his account, offered by the worker)
+    reached the desk as 未识别客户 with blank channel and skill, no open tickets, and reason ``reason_undefined``."""
+    from bot.handoff.context import summary
+    from bot.handoff.queue import HandoffQueue
+    from bot.handoff.rules import load_rules as load_handoff_rules
+
+    customer = repository.find_customer(phone=CUSTOMER_PHONE)
+    complaint = repository.create_ticket(kind="complaint", customer_id=customer.id, summary="宽带一周没修好",
+                                         details={}, channel="wechat", conversation_id="wechat-cb-2")
+    ticket_id = repository.create_ticket(kind="callback", customer_id=customer.id, summary="你们说的回电什么时候打给我",
+                                         details={"fault_type": "fault_broadband"}, priority=1, needs_human=True,
+                                         channel="wechat", conversation_id="wechat-cb-2")
+    queue = HandoffQueue(redis)
+    worker = make_worker(queue=queue)
+    await worker.run_pass()
+    await worker.run_pass()
+    offered = await queue.claim_next("agent-1")
+    assert offered is not None and offered.conversation_id == "wechat-cb-2"
+    packet = offered.context
+    assert (packet["channel"], packet["reason"]) == ("wechat", "callback")
+    assert packet["customer"]["name"] == customer.name and packet["phone"] == CUSTOMER_PHONE
+    assert {complaint, ticket_id} <= {t["ticket_id"] for t in packet["open_tickets"]}
+    assert packet["callback"]["ticket_id"] == ticket_id
+    said = summary(packet, load_handoff_rules(kefu_env.content_dir / "handoff.yml"), 60)
+    assert customer.name in said and "微信" in said and "综合" in said and complaint in said, said
+
+
+def test_every_handoff_reason_has_words_on_the_desk(kefu_env):
+    """The desk shows ``reason_<reason>``: a reason without words showed as a raw key (reason_undefined)."""
+    import json
+
+    from bot.contacts.offer import CALLBACK_REASON
+
+    words = json.loads((kefu_env.content_dir / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
+    assert words.get(f"reason_{CALLBACK_REASON}") and words.get("reason_other")

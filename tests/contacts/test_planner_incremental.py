@@ -81,3 +81,33 @@ def test_a_new_rule_applies_to_tickets_planned_before(kefu_env, repository):
     edited = dataclasses.replace(rules, rules=MappingProxyType({**rules.rules, "complaint_followup": complaints}))
     planner(kefu_env, repository, edited).plan(now)
     assert f"complaint_followup:{ticket_id}:1" in keys(repository)
+
+
+def care_calls(repository, customer_id: int) -> list[dict]:
+    return [c for c in Schedule(repository).listing(limit=10_000)
+            if c["rule"] == "care_repeat_fault" and c["customer_id"] == customer_id]
+
+
+def test_one_customer_with_one_problem_gets_one_care_call_however_often_it_comes_back(kefu_env, repository):
+    """Found by a tester: one outage scheduled five care calls to the same customer (one for a callback
+    ticket); the agents would have rung him five times."""
+    now = dt.datetime.utcnow()
+    customer = repository.find_customer(phone=CUSTOMER_PHONE)
+
+    def reported(kind: str = "fault", fault: str = "fault_broadband") -> str:
+        return repository.create_ticket(kind=kind, customer_id=customer.id, summary=kind,
+                                        details={"fault_type": fault}, channel="wechat")
+
+    reported()
+    second = reported()
+    planner(kefu_env, repository).plan(now)
+    for kind in ("fault", "visit", "callback", "complaint", "fault"):
+        reported(kind)
+        planner(kefu_env, repository).plan(now + dt.timedelta(minutes=1))
+
+    assert [c["ticket_id"] for c in care_calls(repository, customer.id)] == [second]
+    tv = reported(fault="fault_tv")
+    reported(fault="fault_tv")
+    planner(kefu_env, repository).plan(now + dt.timedelta(minutes=2))
+    assert len(care_calls(repository, customer.id)) == 2 and tv not in {c["ticket_id"] for c in care_calls(
+        repository, customer.id)}, "another problem is another call, for its repeat"

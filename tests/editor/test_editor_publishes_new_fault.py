@@ -17,6 +17,7 @@ from bot.security.secrets import load_secrets
 from bot.stack import KefuStack
 from tests.conftest import PROJECT_ROOT
 from tests.editor.conftest import edit
+from tests.trainings import RASA_CACHE
 
 pytestmark = pytest.mark.slow
 
@@ -52,9 +53,13 @@ def test_new_fault_code_goes_live_without_restart(trained_model, project, monkey
         shutil.copy(PROJECT_ROOT / name, project / name)
     # The models, and Rasa's training cache, of the project this copy was made from: an editor's
     # own project keeps both from when its served model was trained, so only what the edit touched
-    # trains again (the NLU; stories and rules are unchanged).
+    # trains again (the NLU; stories and rules are unchanged). The suite trains the served model with
+    # this cache folder by its absolute path (tests/trainings.py), so this copy's training finds it.
+    # One Rasa worker: each worker loads the model at the start and again at the swap (25-90 s of CPU each
+    # on CI's two cores), and nothing here asserts on a second one; swapping into several workers is
+    # tests/ops/test_instance_lifecycle.py's (a hot swap and a follow into two).
     env = {"KEFU_MODELS_DIR": str(PROJECT_ROOT / "models"),
-           "RASA_CACHE_DIRECTORY": str(PROJECT_ROOT / ".rasa" / "cache"),
+           "RASA_CACHE_DIRECTORY": str(RASA_CACHE), "KEFU_WORKERS": "1",
            "KEFU_RASA_PORT": str(free_port()), "KEFU_ACTION_PORT": str(free_port()), "KEFU_EDITOR": "editor-test"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)

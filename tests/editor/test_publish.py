@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 
 import pytest
 
-from bot.editor.publish import changed_files, hot_swap, manifest, record_baseline, record_publish, running_model
+from bot.editor.publish import (PublishError, changed_files, hot_swap, manifest, record_baseline, record_publish,
+                                running_model)
 from bot.security.secrets import load_secrets
 from bot.settings import get_settings
 from tests.editor.conftest import edit
+from tests.ops.faults import wait_for
 from tests.test_rest_smoke import post
 
 
@@ -35,6 +38,9 @@ def test_model_hot_swap_under_live_traffic_fails_no_request(running_kefu, tmp_pa
                 answered += 1
             except Exception as exc:  # noqa: BLE001 - any failure is what we count
                 failures.append(repr(exc))
+            # A customer's pace, a message a second each: the worker answers them while it loads the model
+            # (bot/swap_off_loop.py), and back-to-back turns from all three would slow that load for nothing.
+            stop.wait(1)
 
     customers = [threading.Thread(target=customer, args=(n,)) for n in range(3)]
     for thread in customers:
@@ -49,6 +55,43 @@ def test_model_hot_swap_under_live_traffic_fails_no_request(running_kefu, tmp_pa
     assert failures == []
     assert answered > 0
     hot_swap(url, running_kefu.model, token=token)
+
+
+@pytest.mark.slow
+def test_customers_are_answered_while_the_server_loads_a_new_model(running_kefu, tmp_path):
+    """Found in CI: a message sent while ``kefu train`` hot-swapped a model waited for the whole load
+    (62 s on a busy machine) and the client gave up at 60 s: Rasa loads the model on the worker's only
+    event loop (bot/swap_off_loop.py). Here the load cannot end until the test lets it: the model
+    file is a named pipe nobody has written yet, so the turn must be answered during the load."""
+    url = running_kefu.settings.rasa_url
+    token = load_secrets(running_kefu.settings).rasa_token
+    before = running_model(url, token)
+    folder = tmp_path / "publishing"
+    folder.mkdir()
+    pipe = folder / "kefu-arriving.tar.gz"  # Rasa loads the newest *.tar.gz of a folder: this one
+    os.mkfifo(pipe)
+    refused: list[Exception] = []
+
+    def publish() -> None:
+        try:
+            hot_swap(url, folder, token=token)
+        except PublishError as exc:
+            refused.append(exc)
+
+    swap = threading.Thread(target=publish)
+    swap.start()
+    # The server has opened the model file, so the load is under way; it reads nothing until we write.
+    writer = wait_for(lambda: os.open(pipe, os.O_WRONLY | os.O_NONBLOCK), 120, "the server opening the model file")
+    try:
+        replies = post(running_kefu, "during-load", "我家电视没信号了")
+        assert replies, "no reply during the load"
+        assert swap.is_alive(), "the load ended before the customer was answered"
+    finally:
+        os.close(writer)  # an empty file: the load fails, the server keeps its model
+        swap.join(120)
+    assert not swap.is_alive() and len(refused) == 1 and "(400)" in str(refused[0]), refused
+    assert running_model(url, token) == before
+    assert post(running_kefu, "after-failed-load", "我家电视没信号了")
 
 
 def test_publish_log_says_who_when_and_what_changed(project, monkeypatch):

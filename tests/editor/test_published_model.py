@@ -7,8 +7,13 @@ on SQLite and, with KEFU_TEST_POSTGRES_URL, on PostgreSQL. The real servers: tes
 """
 from __future__ import annotations
 
+import datetime as dt
+import io
+import json
 import os
+import tarfile
 import types
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -44,10 +49,30 @@ def machine(request, tmp_path, monkeypatch):
     settings_module.get_settings.cache_clear()
 
 
-def fake_model(folder, name: str, size: int = 300_000) -> os.PathLike:
+def fake_model(folder, name: str, size: int = 300_000, rasa_version: str | None = None,
+               training_type: str = "both") -> os.PathLike:
+    """A model archive as Rasa writes one (its metadata, readable by Rasa), with ``size`` bytes of
+    incompressible padding in place of the trained components."""
+    import rasa
+    from rasa.engine.graph import GraphSchema
+    from rasa.engine.storage.storage import ModelMetadata
+    from rasa.shared.core.domain import Domain
+
+    metadata = ModelMetadata(trained_at=dt.datetime.now(), rasa_open_source_version=rasa.__version__,
+                             model_id=uuid.uuid4().hex, assistant_id="kefu", domain=Domain.empty(),
+                             train_schema=GraphSchema({}), predict_schema=GraphSchema({}),
+                             project_fingerprint=uuid.uuid4().hex, core_target=None, nlu_target="nlu", language="zh")
+    serialized = metadata.as_dict()
+    if rasa_version:
+        serialized["rasa_open_source_version"] = rasa_version
+    serialized["training_type"] = {"both": 3, "nlu": 1}[training_type]  # rasa.shared.data.TrainingType
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    path.write_bytes(os.urandom(size))
+    with tarfile.open(path, "w:gz") as archive:
+        for member, data in (("metadata.json", json.dumps(serialized).encode()), ("padding", os.urandom(size))):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
     return path
 
 
@@ -84,6 +109,26 @@ def test_publishing_a_missing_file_says_so_and_publishes_nothing(machine, capsys
     said = capsys.readouterr().err
     assert "not published" in said and "/nowhere/kefu-0123456789abcdef.tar.gz: no such model file" in said
     assert ModelStore(machine.database_url).current() is None
+
+
+@pytest.mark.parametrize("what", ["not a model", "a model of an older Rasa", "an NLU-only model"])
+def test_publishing_a_file_no_rasa_server_would_load_is_refused(machine, tmp_path, capsys, what):
+    served = fake_model(tmp_path / "ci", "kefu-1111111111111111.tar.gz")
+    assert run_kefu("publish", str(served)) == 0
+    if what == "not a model":
+        wrong = tmp_path / "ci" / "kefu-notes.tar.gz"
+        wrong.write_text("模型在共享盘上", encoding="utf-8")  # the operator's typo: another file
+    elif what == "an NLU-only model":  # e.g. `kefu test`'s held-out model: no reply to any customer
+        wrong = fake_model(tmp_path / "ci", "nlu-heldout-2222222222222222.tar.gz", training_type="nlu")
+    else:
+        wrong = fake_model(tmp_path / "ci", "kefu-2222222222222222.tar.gz", rasa_version="3.5.0")
+    capsys.readouterr()
+    assert run_kefu("publish", str(wrong)) == 1
+    said = capsys.readouterr().err
+    assert f"not published: {wrong} is not a Rasa model" in said and "no machine changes its model" in said
+    store = ModelStore(machine.database_url)
+    assert store.current().name == served.name  # every machine keeps serving the model it serves
+    assert store.find(wrong.name) is None  # and the file was not stored either
 
 
 def test_an_operator_rolls_back_to_an_earlier_model_by_its_name(machine, tmp_path, capsys):

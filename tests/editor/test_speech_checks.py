@@ -18,13 +18,13 @@ def phrase_warnings(project) -> list[str]:
 
 def test_shipped_flow_phrases_the_test_model_cannot_recognise(project, vosk_model_dir):
     warnings = phrase_warnings(project)
-    assert {w.split("phrase '")[1].split("'")[0] for w in warnings} == UNSAYABLE
-    flow = (project / "ivr_flows" / "main.yml").read_text(encoding="utf-8").splitlines()
-    for warning in warnings:
+    in_main = {w.split("phrase '")[1].split("'")[0] for w in warnings if w.startswith("ivr_flows/main.yml:")}
+    assert in_main == UNSAYABLE
+    for warning in warnings:  # the outbound flows' survey answers (五分, 非常满意…) are warned at their lines too
         path, line, rest = warning.split(":", 2)
-        assert path == "ivr_flows/main.yml" and rest.startswith(" warning: node '")
+        assert path.startswith("ivr_flows/") and rest.startswith(" warning: node '")
         phrase = rest.split("phrase '")[1].split("'")[0]
-        assert phrase in flow[int(line) - 1], warning
+        assert phrase in (project / path).read_text(encoding="utf-8").splitlines()[int(line) - 1], warning
 
 
 def test_a_new_phrase_is_checked_where_the_editor_wrote_it(project, vosk_model_dir):

@@ -108,6 +108,17 @@ def test_flow_and_hotline_mistakes_point_at_their_own_line(project):
     assert f"content/ivr.yml:{prompt}: speech.number_prompts names 'utter_verification_wrnog', which is not a response in domain/" in errors
 
 
+
+def test_a_menu_without_the_repeat_key_is_a_warning_at_its_line(project):
+    """Accessibility audit: the outbound calls' menus had no repeat key (9 opted out instead), where every
+    menu of main.yml repeats on 9. An editor adding a menu is told, as for the shipped flows."""
+    assert not [p for p in problems_for(project) if "does not repeat" in p], "every shipped menu repeats on 9"
+    edit(project / "ivr_flows" / "arrears.yml", '      - digits: "9"\n        phrases: [重听, 再说一遍]\n        target: ask_heard\n', "")
+    flow = (project / "ivr_flows" / "arrears.yml").read_text(encoding="utf-8").splitlines()
+    line = flow.index("  ask_heard:") + 1
+    [problem] = [p for p in problems_for(project) if "does not repeat" in p]
+    assert problem.startswith(f"ivr_flows/arrears.yml:{line}: warning: node 'ask_heard': key 9 does not repeat"), problem
+
 def test_yaml_syntax_error_points_at_the_line(project):
     (project / "nlu_data" / "nlu" / "broken.yml").write_text('version: "3.1"\nnlu:\n  - intent: greet\n    examples: [\n', encoding="utf-8")
     assert any(p.startswith("nlu_data/nlu/broken.yml:") and "not valid YAML" in p for p in errors_for(project))
@@ -124,11 +135,13 @@ def test_yaml_syntax_error_points_at_the_line(project):
          "    on_handoff: wait_for_queue\n    keys: {\"0\": agent_route, \"*\": main_menu}\n    next: anything_else\n\n  fault_bot",
          "names no node: 'wait_for_queue'"),
         ("intro: /manage_service", "intro: /manage_services", "intro '/manage_services' names an unknown intent"),
+        ("    selfhelp: all", "    selfhelp: [bb_restart, bb_reboot]", "selfhelp 'bb_reboot' is not an entry"),
         ("    type: hangup\n    say: 感谢您的来电，再见。", "    type: hangup\n    colour: red\n    say: 感谢您的来电，再见。", "not a field"),
         # Found by a tester: a node pasted twice gave seven "cannot be reached" errors, none naming it.
         ("\n  goodbye:\n", "\n  main_menu:\n    type: hangup\n    say: 再见。\n\n  goodbye:\n", 'duplicate key "main_menu"'),
     ],
-    ids=["duplicate-key", "duplicate-phrase", "unreachable-node", "unknown-skill", "unknown-wait-node", "unknown-intent", "schema",
+    ids=["duplicate-key", "duplicate-phrase", "unreachable-node", "unknown-skill", "unknown-wait-node", "unknown-intent",
+         "unknown-selfhelp", "schema",
          "node-twice"],
 )
 def test_flow_rules(project, old, new, message):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 import redis.asyncio as aioredis
@@ -44,6 +45,21 @@ def desk_login(stack, name: str | None = None, password: str | None = None) -> r
 def desk(session: requests.Session, stack, method: str, path: str, **body) -> requests.Response:
     return session.request(method, f"{stack.settings.rasa_url}/agent/api/{path}", headers=DESK_HEADERS,
                            json=body if method != "GET" else None, timeout=30)
+
+
+def offer_callback(stack, contact: dict, repository) -> None:
+    """Offer a due callback contact to the agents, as the contact worker does (``offer_to_agents``)."""
+    from bot.contacts.offer import offer_to_agents
+
+    async def offer():
+        client = aioredis.Redis.from_url(stack.redis_url)
+        try:
+            assert await offer_to_agents(HandoffQueue(client), contact, repository)
+        finally:
+            await client.close()
+
+    with ThreadPoolExecutor(1) as thread:  # the test's own event loop may be running
+        thread.submit(asyncio.run, offer()).result()
 
 
 def only_waiting(stack, keep: str, agent_id: str) -> None:

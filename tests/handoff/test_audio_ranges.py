@@ -16,6 +16,7 @@ from bot.handoff.queue import HandoffRequest
 from bot.handoff.sessions import COOKIE
 from bot.ivr.caller_clips import CallerClips
 from bot.ledger.ledger import fault_of, named_skill
+from tests.sanic_served import served_app
 from tests.handoff.test_recordings_across_instances import (  # noqa: F401 - fixtures
     agent,
     desk,
@@ -37,12 +38,8 @@ async def desk_url(desk):  # noqa: F811
     app.ctx.kefu_desk = desk
     for path, handler, methods in agent_desk.ROUTES:
         app.add_route(handler, path, methods=methods)
-    port = free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    yield f"http://127.0.0.1:{port}"
-    server.close()
-    await server.wait_closed()
+    async with served_app(app) as url:
+        yield url
 
 
 async def get(url: str, token: str | None, range_header: str | None = None) -> tuple[int, dict, bytes]:

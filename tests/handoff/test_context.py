@@ -51,6 +51,23 @@ def test_selfhelp_sent_before_its_video_existed_still_counts_as_tried():
     assert built["selfhelp"] == [{"id": "tv_no_signal", "title": "电视没信号", "answer": "failed"}]
 
 
+def test_the_no_pressed_after_an_unclear_answer_is_the_selfhelp_answer(rules):
+    """Found by a journey tester: "这个我在微信上已经试过了，没用" was not understood, the bot asked again, the
+    customer pressed 没解决, and the agent read 客户未反馈 / 客户未明确回答."""
+    unclear = {"event": "user", "text": "这个我在微信上已经试过了，没用", "timestamp": 3.0,
+               "parse_data": {"intent": {"name": "nlu_fallback", "confidence": 0.3}}}
+    asked = {"event": "bot", "text": "按上面的步骤操作后，问题解决了吗？", "timestamp": 3.5}
+    pressed = {"event": "user", "text": "/deny", "timestamp": 4.0, "parse_data": {"intent": {"name": "deny", "confidence": 1.0}}}
+    events = [*EVENTS[:3], unclear, asked, pressed]
+    built = build_packet(conversation_id="c1", channel="webchat", events=events, skill="tv", priority=0,
+                         reason="request_human", titles={"tv_no_signal": "电视没信号"}, enqueued_at=5.0)
+    assert built["selfhelp"] == [{"id": "tv_no_signal", "title": "电视没信号", "answer": "failed"}]
+    assert rules.summary_words["tried_failed"] in summary(built, rules, 60)
+    only_unclear = build_packet(conversation_id="c1", channel="webchat", events=[*EVENTS[:3], unclear], skill="tv",
+                                priority=0, reason="request_human", enqueued_at=5.0)
+    assert only_unclear["selfhelp"][0]["answer"] == "other"
+
+
 def test_summary_comes_from_the_content_template(rules):
     text = summary(packet(), rules, 95)
     assert "张伟" in text and "E102" in text and "电视没信号" in text and "TK000007" in text

@@ -27,6 +27,9 @@ class Conversations:
     async def utter(self, conversation_id: str, response: str, **values) -> None:
         self.said.setdefault(conversation_id, []).append((response, values))
 
+    async def hand_over(self, conversation_id: str, response: str, **values) -> None:
+        await self.utter(conversation_id, response, **values)
+
     async def resume(self, conversation_id: str, response: str | None, **values) -> None:
         if response:
             await self.utter(conversation_id, response, **values)
@@ -157,3 +160,20 @@ async def test_another_agents_conversation_answers_like_one_that_does_not_exist(
             await calls[call](conversation_id)
         answers.append((refused.value.code, refused.value.status))
     assert answers[0] == answers[1] == ("error_not_serving", 404)
+
+
+async def test_the_queue_line_says_the_minutes_a_customer_joining_now_is_told(desk, queue):
+    """The desk's 新进入预计等待约 N 分钟 rounded the estimate up in the page while customers were told the
+    nearest minute (bot.handoff.estimate.wait_minutes): a 140 s wait was 3 minutes to the agent, 2 to
+    the customer (found with the head-of-operations tester's peak: one estimate, said one way)."""
+    await signed_in(desk, "wang", ["tv"], capacity=1)
+    await waiting(queue, "first")
+    await queue.claim_next("wang")
+    queue.clock.advance(70)
+    await queue.close("first", "wang", "resolved")  # one close of 70 s: the mean handle time
+    await waiting(queue, "second")
+    await waiting(queue, "third")
+    await queue.claim_next("wang")  # wang serves "second": no free slot, "third" waits
+    line = next(q for q in (await desk.overview("wang"))["queues"] if q["skill"] == "tv")
+    assert line["estimated_wait_s"] == 140.0  # 2nd in line for 1 busy slot: 2 x 70 s
+    assert line["wait_minutes"] == 2

@@ -69,7 +69,7 @@ async def serving(desk, queue) -> str:  # noqa: F811
     return openid
 
 
-@pytest.mark.parametrize("refusal, reason", [(45015, "window"), (43004, "window"), (45047, "quota"),
+@pytest.mark.parametrize("refusal, reason", [(45015, "window"), (43004, "window"), (45047, "held"),
                                              (40001, "credentials"),
                                              ("html502", "failed")])
 async def test_a_refused_reply_is_reported_to_the_agent_and_marked_in_the_transcript(
@@ -138,17 +138,25 @@ async def test_a_long_reply_reaches_the_follower_in_parts_in_order(desk, queue, 
     assert "undelivered" not in (await desk.messages("wang", openid, -1))["turns"][-1]
 
 
-async def test_a_long_reply_refused_after_its_first_part_is_reported_as_partly_delivered(
-        desk, queue, wechat_api):  # noqa: F811
+async def test_a_long_reply_refused_after_its_first_part_is_held_and_sent_when_the_follower_writes(
+        desk, queue, wechat_api, conversations):  # noqa: F811
     """45047: WeChat allows a limited number of messages after the follower's last one; a reply in
-    parts may run out half-way. The agent must not think it all arrived, nor that none of it did."""
+    parts may run out half-way. The rest was lost; now it is pending at the desk and reaches the
+    follower, in order, as soon as they write again."""
     openid = await serving(desk, queue)
     before = len(wechat_api.sent_to(openid))  # the claim's greeting
-    wechat_api.send_error, wechat_api.refuse_after = 45047, len(wechat_api.sent) + 1
+    wechat_api.quota = before + 1
     with pytest.raises(DeskError) as refused:
         await desk.send("wang", "王芳", openid, LONG_REPLY)
-    assert (refused.value.code, refused.value.status) == ("error_not_delivered_partial", 502)
+    assert (refused.value.code, refused.value.status) == ("error_not_delivered_held", 502)
     first = wechat_api.sent_to(openid)[before:]
     assert len(first) == 1 and first[0]["text"]["content"].startswith("王芳：第1步")
-    assert len(wechat_api.refused) == 1  # the rest is not sent
-    assert (await desk.messages("wang", openid, -1))["turns"][-1]["undelivered"] == "partial"
+    assert len(wechat_api.refused) == 1  # the rest waits: sent now, it would be refused too
+    held = await desk.messages("wang", openid, -1)
+    assert held["turns"][-1]["undelivered"] == "held" and held["pending"] == [held["turns"][-1]["index"]]
+    wechat_api.follower_wrote(openid)
+    await conversations.channel.push(openid, [])  # the channel's turn for the follower's message
+    parts = [m["text"]["content"] for m in wechat_api.sent_to(openid)[before:]]
+    assert without_blanks("".join(parts)) == without_blanks("王芳：" + LONG_REPLY)  # all of it, in order
+    delivered = await desk.messages("wang", openid, -1)
+    assert "undelivered" not in delivered["turns"][-1] and delivered["pending"] == []  # the mark goes

@@ -64,6 +64,19 @@ def test_a_verified_customer_shows_plan_bills_ledger_contacts_and_tier_with_numb
     assert shown["contact"]["callback_phone"]["corrected_by"] is None
 
 
+def test_a_bill_status_exported_in_capitals_shows_as_the_desks_label(repo, ledger_rules):
+    """Found by an integrator: a billing system's " UNPAID " reached the desk as it was, which has labels
+    (``glance_bill_<status>``) only for the schema's lower-case statuses."""
+    from bot.db.schema import bills
+
+    customer = repo.find_customer(phone="13800000003")
+    with repo.engine.begin() as conn:
+        conn.execute(bills.insert().values(customer_id=customer.id, period="2026-12", amount_cents=4800,
+                                           status=" UNPAID ", due_date="2027-01-15"))
+    shown = customer_glance(repo, ledger_rules, packet_for(customer))
+    assert [b["status"] for b in shown["bills"]] == ["unpaid", "paid"]
+
+
 def test_kefus_own_calls_show_how_they_ended_in_the_desks_words(repo, ledger_rules):
     """Found by a tester: an arrears reminder call nobody answered was listed as "进行中" (in progress)."""
     from tests.conftest import PROJECT_ROOT
@@ -82,6 +95,46 @@ def test_kefus_own_calls_show_how_they_ended_in_the_desks_words(repo, ledger_rul
     assert by_conversation == {"contact:7": "contact_no_answer", "contact:8": "contact_answered"}
     labels = json.loads((PROJECT_ROOT / "content" / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
     assert labels["glance_outcome_contact_no_answer"] != labels["glance_outcome_"]
+
+
+def test_a_long_wechat_conversation_lists_each_contact_and_the_one_being_served_as_in_service(repo, ledger_rules):
+    """Found by a journey tester: the WeChat chat being served showed as 人工服务结束（已解决）（本次） (an earlier
+    contact's close on the same conversation), and Kefu's planned contacts as "- 进行中"."""
+    from tests.conftest import PROJECT_ROOT
+
+    customer = repo.find_customer(phone="13800000002")
+    key = f"customer:{customer.id}"
+
+    async def week():
+        for kind, data in (("handoff_claimed", {}), ("handoff_closed", {"disposition": "resolved"}),
+                           ("handoff_queued", {}), ("handoff_claimed", {})):
+            await record("wx-long", kind, channel="wechat", database_url=repo.url, customer=key, **data)
+        await record("contact:9", "contact_scheduled", database_url=repo.url, customer=key)
+        await record("contact:10", "contact_scheduled", database_url=repo.url, customer=key)
+        await record("contact:10", "callback_offered", channel="agent", database_url=repo.url, customer=key)
+    asyncio.run(week())
+
+    shown = customer_glance(repo, ledger_rules, packet_for(customer, "wx-long"))["contacts"]
+    listed = sorted((c["conversation"], c["outcome"], c["disposition"], c["current"]) for c in shown)
+    assert listed == [("contact:10", "callback_offered", None, False),
+                      ("wx-long", "handoff_claimed", None, True),
+                      ("wx-long", "handoff_closed", "resolved", False)]
+    labels = json.loads((PROJECT_ROOT / "content" / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
+    assert labels["glance_outcome_callback_offered"] != labels["glance_outcome_"]
+
+
+def test_a_visits_promised_time_is_on_the_desk(repo, ledger_rules):
+    """Found by a journey tester: the visit time was a fact nowhere; the desk showed only the customer's sentence."""
+    from bot.handoff.packet import build_packet
+
+    customer = repo.find_customer(phone="13800000002")
+    visit = repo.create_ticket(kind="visit", customer_id=customer.id, summary="客户预约上门：明天来修",
+                               details={"visit_time": "12月3日上午9点到12点"})
+    ledger = {i["ticket_id"]: i for i in customer_glance(repo, ledger_rules, packet_for(customer))["ledger"]}
+    assert ledger[visit]["visit_time"] == "12月3日上午9点到12点"
+    packet = build_packet(conversation_id="c", channel="wechat", skill="general", priority=0, reason="complaint",
+                          enqueued_at=0, open_tickets=repo.tickets_for(customer.id, open_only=True))
+    assert {t["ticket_id"]: t["visit_time"] for t in packet["open_tickets"]}[visit] == "12月3日上午9点到12点"
 
 
 def test_an_unverified_conversation_shows_only_the_masked_reported_number(repo, ledger_rules):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from hypothesis import given, strategies as st
 
 from bot.handoff import masking
@@ -92,3 +94,62 @@ def test_a_code_volunteered_in_a_sentence_never_reaches_the_agent():
     assert "861005" not in shown[0]["text"] and "123456" not in shown[0]["text"]
     assert shown[0]["text"].startswith("我家宽带坏了，验证码是")
     assert shown[1] == events[1]
+
+
+def agent_says(words: str):
+    from rasa.shared.core.events import BotUttered
+
+    return BotUttered(f"王芳：{words}", metadata={"agent": {"name": "王芳", "text": words}})
+
+
+AGENT_ASKS = agent_says("麻烦先核实一下身份，请回复您的6位服务密码")
+AGENT_WARNS = agent_says("验证码和密码不要告诉任何人哦")
+
+
+def shown_after(before, said: str) -> str:
+    """What the agent reads of the customer's ``said`` right after ``before`` (Rasa events), and what
+    the tracker store keeps of it: the same."""
+    from rasa.shared.core.events import UserUttered
+
+    from bot.security.secret_answers import storage_forms
+
+    events = [*(before if isinstance(before, list) else [before]), UserUttered(said)]
+    desk = masking.without_proofs([event.as_dict() for event in events])[-1]["text"]
+    assert storage_forms(events)[-1]["text"] == desk, "the desk and the tracker store apply one rule"
+    return desk
+
+
+@pytest.mark.parametrize("said", [
+    "我的订单号是 202411，还没到",  # an order number in a sentence after an agent's ask
+    "订单 314159 还没发货",
+    "好的，我2024年11月30号开的户",
+])
+def test_an_ordinary_number_after_an_agent_mentions_a_password_stays_readable(said):
+    """Found in review: after an agent mentioned 密码/验证码, any six digits in the customer's next
+    message were shown as ******, an order number or a date the agent needed to read."""
+    assert shown_after(AGENT_ASKS, said) == said
+    assert shown_after(AGENT_WARNS, said) == said
+
+
+@pytest.mark.parametrize("said", ["密码2024年就改过了", "验证码60秒就过期了吗", "密码是2023年设的"])
+def test_a_date_or_count_after_the_word_password_is_not_taken_for_one(said):
+    assert shown_after([], said) == said
+
+
+@pytest.mark.parametrize("said, shown", [
+    ("135790", "******"), (" 135790。", " ******。"), ("135790!", "******!"),  # the bare answer to an agent
+    ("我的服务密码是246802", "我的服务密码是******"), ("验证码：861005，谢谢", "验证码：******，谢谢"),
+])
+def test_the_answer_to_an_agents_ask_and_a_named_password_are_still_blanked(said, shown):
+    assert shown_after(AGENT_ASKS, said) == shown
+
+
+def test_any_six_digits_the_assistant_checks_as_its_proof_answer_are_still_blanked():
+    """While the assistant waits for proof it checks six digits anywhere in the message (actions.identity):
+    whatever it checks is a password to keep out of sight."""
+    from rasa.shared.core.events import SessionStarted, SlotSet
+
+    awaiting = SlotSet("awaiting", "verification_code")
+    assert shown_after(awaiting, "好的 271828") == "好的 ******"
+    assert shown_after([awaiting, SessionStarted()], "订单 271828") == "订单 271828", \
+        "a new session awaits nothing"

@@ -284,12 +284,22 @@ def test_the_promised_callback_time_is_the_customers_local_time(monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
     time_module.tzset()
     try:
-        now = datetime.datetime(2026, 12, 1, 23, 44, tzinfo=datetime.timezone.utc).timestamp()  # 07:44 on 2 December in Beijing
-        assert promised_time(callback_by(now, 2), now) == "09:44"
-        assert promised_time(callback_by(now, 20), now) == "12-03 03:44"
+        now = datetime.datetime(2026, 12, 2, 2, 44, tzinfo=datetime.timezone.utc).timestamp()  # 10:44 on 2 December in Beijing
+        assert promised_time(callback_by(now, 2), now) == "12:44"
+        assert promised_time(callback_by(now, 20), now) == "12-03 06:44"
     finally:
         monkeypatch.undo()
         time_module.tzset()
+
+
+def test_a_callback_promised_while_the_hotline_is_closed_counts_from_its_opening():
+    """Found by a tester: "客服会在06:27前回电" at 04:27 in Beijing, with agents in from 08:00 (content/ivr.yml)."""
+    from bot.handoff.waiting_tickets import callback_by, promised_time
+
+    early = datetime.datetime(2026, 12, 1, 20, 27, tzinfo=datetime.timezone.utc).timestamp()  # 04:27 on 2 December
+    assert promised_time(callback_by(early, 2), early) == "10:00"
+    late = datetime.datetime(2026, 12, 2, 14, 10, tzinfo=datetime.timezone.utc).timestamp()  # 22:10 on 2 December
+    assert promised_time(callback_by(late, 2), late) == "12-03 10:00"
 
 
 async def test_a_booked_callback_offered_to_the_agents_is_not_a_customer_waiting_in_the_chat(room, queue, clock, settings):

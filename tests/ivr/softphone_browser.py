@@ -1,4 +1,5 @@
-"""The browser softphone in a real Chromium whose microphone plays a WAV file, signed in as a caller."""
+"""The browser softphone in a real Chromium whose microphone plays a WAV file (or is refused), signed in
+as a caller."""
 from __future__ import annotations
 
 import os
@@ -10,15 +11,18 @@ from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 
 
 @asynccontextmanager
-async def softphone_page(stack, microphone_wav: str, caller: str):
-    """The softphone page of ``stack`` (main flow) with ``caller`` filled in; the browser closes after."""
+async def softphone_page(stack, microphone_wav: str | None, caller: str):
+    """The softphone page of ``stack`` (main flow) with ``caller`` filled in; the browser closes after.
+
+    ``microphone_wav`` None: the browser has a microphone but the person refuses it (no permission is
+    granted, so getUserMedia is denied as when they click Block)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
     from playwright.async_api import async_playwright
 
-    args = CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                            f"--use-file-for-fake-audio-capture={microphone_wav}",
-                            "--autoplay-policy=no-user-gesture-required"]
+    args = CHROMIUM_ARGS + ["--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"]
+    if microphone_wav is not None:
+        args += ["--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={microphone_wav}"]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         try:

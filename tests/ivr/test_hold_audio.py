@@ -510,3 +510,23 @@ async def test_a_key_that_is_no_option_is_told_so_and_unmatched_speech_is_not_he
     assert marks == ["menu", "menu:not_an_option", "menu", "menu:retry", "menu"], marks
     assert captions[1] == prompts["key_not_an_option"] and "没有听清" not in captions[1]
     assert captions[3] == "没有听清您的选择。"  # the flow's no_match_say, for speech
+
+
+async def test_keys_typed_ahead_after_a_cut_number_choose_nothing_and_cut_nothing(hold_line):
+    """Found by an accessibility audit: a slow caller's number was cut by the pause between keys, and the
+    digits they went on keying chose options of the menu that followed. On the live line (the session
+    stamps each key), a key just after the cut neither interrupts what is said nor chooses: the menu is
+    heard whole, its own timer still runs, and a later key chooses."""
+    url, _, _ = hold_line
+    async with PhoneCall(url, flow="t_typed_ahead") as call:
+        await call.wait_mark("number", 30)
+        await call.press("1")
+        await call.wait_mark("number:invalid", 30)  # cut after 0.5 s: "号码不完整" and on to the menu
+        await call.press("1")  # the rest of the number, at once: not "确认"
+        await call.wait_mark("menu:retry", 30)  # the menu was said whole and its timer ran out
+        await call.wait_for(lambda: call.marks().count("menu") == 2, 30, "the menu again")
+        await call.press("1")
+        await call.wait_closed(30)
+        marks = [r.name for r in call.received if r.kind == "mark" and r.name != "hold"]
+    assert marks == ["number", "number:invalid", "menu", "menu:retry", "menu", "chosen"], marks
+    assert not [r for r in call.received if r.kind == "clear"], "a typed-ahead key interrupted a prompt"

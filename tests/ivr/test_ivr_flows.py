@@ -204,3 +204,43 @@ def test_validate_names_a_number_prompt_that_is_not_a_response(kefu_env, tmp_pat
     config.write_text(shipped.replace("utter_ask_identity,", "utter_ask_identiy,"), encoding="utf-8")
     [problem] = number_prompt_problems(dataclasses.replace(kefu_env, ivr_config_path=config), domain)
     assert "utter_ask_identiy" in problem.message
+
+
+def test_the_pause_between_keys_is_one_flow_key_for_numbers_and_the_assistant():
+    """``inter_digit_timeout_s``: 6 s unless the flow's ``defaults`` or the node says otherwise, for a
+    collect_digits node and for a number the assistant asked for (it was a fixed 3 s there)."""
+    text = GOOD.replace("nodes:", """defaults:
+  inter_digit_timeout_s: 8
+nodes:""") + """
+  number:
+    type: collect_digits
+    say: 请输入
+    length: 11
+    next: bye
+  quick:
+    type: collect_digits
+    say: 请输入
+    length: 4
+    inter_digit_timeout_s: 4
+    next: bye
+  assistant:
+    type: bot
+    next: bye
+"""
+    flow = parse_flow(text, "demo.yml", "demo")
+    assert [flow.node(n).inter_digit_timeout_s for n in ("number", "quick", "assistant")] == [8, 4, 8]
+    shipped = load_flow_file(ROOT / "ivr_flows" / "main.yml")
+    assert {shipped.node(n).inter_digit_timeout_s for n in ("ask_account", "ask_callback_number", "bill_bot")} == {6}
+    with pytest.raises(FlowError) as raised:
+        parse_flow(text.replace("inter_digit_timeout_s: 4", "inter_digit_timeout_s: 90"), "demo.yml", "demo")
+    assert (raised.value.node, raised.value.field) == ("quick", "inter_digit_timeout_s")
+
+
+def test_unfinished_starts_are_whole_fragments_only():
+    from bot.ivr.call_audio import unfinished_pattern
+
+    starts = load_hotline_config(ROOT / "content" / "ivr.yml").unfinished_starts
+    pattern = unfinished_pattern(starts)
+    assert all(pattern.match(t) for t in ("我想", "嗯那个", "那个我想"))
+    assert not any(pattern.match(t) for t in ("我想查话费", "查话费", "那个宽带"))
+    assert unfinished_pattern(()) is None

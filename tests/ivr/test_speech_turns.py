@@ -128,3 +128,47 @@ async def test_speech_resumed_after_a_pause_is_never_lost(engine, pause_s):
 
     texts = [(await e.turn.result()).text for e in events if isinstance(e, TurnEnded)]
     assert "".join(texts) == "宽带上不了网", texts
+
+
+@pytest.mark.parametrize("pause_s", [1.0, 1.5])
+async def test_an_unfinished_start_waits_for_the_rest_of_the_sentence(engine, pause_s):
+    """Found by an accessibility audit: "我想 … (1 s) … 查一下话费" was two turns, the first answered
+    "没听清楚". With the hotline's own settings the hesitation is one turn, heard whole."""
+    from pathlib import Path
+
+    from bot.ivr.config import load_hotline_config
+
+    hotline = load_hotline_config(Path(__file__).resolve().parents[2] / "content" / "ivr.yml")
+
+    def trimmed(text: str) -> bytes:
+        pcm = spoken_on_the_phone(text)
+        start, end = find_speech_span(pcm, 8000, PHONE_VAD)
+        return pcm[int(start * 8000) * 2:int(end * 8000) * 2]
+
+    audio = CallAudio(quick_end_s=hotline.end_of_turn_menu_s, quick_end_free_s=hotline.end_of_turn_free_s,
+                      unfinished_starts=hotline.unfinished_starts, unfinished_wait_s=hotline.unfinished_wait_s)
+    audio.listen(lambda: StreamingTurn(engine, 8000, ()))
+
+    pause = b"\0" * (int(pause_s * 8000) * 2)
+    events, _ = await say_on_the_line(audio, trimmed("我想") + pause + trimmed("查一下话费"),
+                                      silence_s=hotline.unfinished_wait_s + 0.5)
+
+    texts = [(await e.turn.result()).text for e in events if isinstance(e, TurnEnded)]
+    assert texts == ["我想查一下话费"], texts
+
+
+async def test_an_unfinished_start_alone_still_ends_the_turn(engine):
+    """A caller who says only "我想" and stops is answered after the longer wait, not left hanging."""
+    from pathlib import Path
+
+    from bot.ivr.config import load_hotline_config
+
+    hotline = load_hotline_config(Path(__file__).resolve().parents[2] / "content" / "ivr.yml")
+    audio = CallAudio(unfinished_starts=hotline.unfinished_starts, unfinished_wait_s=hotline.unfinished_wait_s)
+    audio.listen(lambda: StreamingTurn(engine, 8000, ()))
+
+    events, _ = await say_on_the_line(audio, spoken_on_the_phone("我想"), silence_s=hotline.unfinished_wait_s + 0.5)
+
+    ended = [e for e in events if isinstance(e, TurnEnded)]
+    assert [e.why for e in ended] == ["unfinished_silence"]
+    assert (await ended[0].turn.result()).text == "我想"

@@ -228,3 +228,17 @@ async def test_the_agent_who_closes_a_handoff_owns_its_ledger_item(ledger, repo)
     ledger.assign(follow_up, "demo")
     await disposition_ticket(request("own-4", callback={"ticket_id": follow_up}), "resolved", "", "ops_tv")
     assert ledger.item(follow_up).owner == "demo", "an owner a supervisor chose is kept"
+
+
+def test_a_visit_callback_or_complaint_about_a_fault_is_not_the_fault_again(ledger, repo):
+    """Found by a tester: the visit booked to fix TK000001 was flagged 重复报障(TK000001,…), and one
+    outage counted five repeat problems in the month."""
+    repair = fault(repo, 1)
+    about_it = [repo.create_ticket(kind=kind, customer_id=1, summary=kind,
+                                   details={"fault_type": "fault_broadband", "related_ticket": repair})
+                for kind in ("visit", "callback", "complaint")]
+    reported_again = fault(repo, 1, channel="phone")
+
+    items = {i.ticket_id: i for i in ledger.items()}
+    assert [items[t].repeat_of for t in about_it] == [(), (), ()]
+    assert items[reported_again].repeat_of == (repair,), "a fault reported again still is a repeat, of the fault only"

@@ -24,7 +24,7 @@ def test_health_checks_redis_database_and_action_server(running_kefu):
     answer = requests.get(f"{running_kefu.settings.rasa_url}/health", timeout=10)
     assert answer.status_code == 200
     assert {name for name, check in answer.json()["checks"].items() if check["ok"]} == {
-        "redis", "database", "action_server", "warm_up"}
+        "redis", "database", "action_server", "warm_up", "disk"}
 
 
 def test_metrics_count_a_rest_turn_from_every_process(running_kefu):

@@ -42,3 +42,22 @@ async def test_redis_down_is_reported_not_raised(kefu_env):
     assert found[("kefu_dependency_up", (("dependency", "redis"),))] == 0
     assert found[("kefu_dependency_up", (("dependency", "database"),))] == 1
     await unreachable.close()
+
+
+async def test_agents_signed_in_and_available_per_skill(redis, kefu_env):  # noqa: F811
+    """SRE tester, finding 8: nothing in Prometheus said whether any agent was signed in, so a staffing
+    gap could not be told from a stuck desk. Every configured skill has a series, 0 included."""
+    from bot.handoff.agents import AgentRoster
+
+    now = 1_700_000_000.0
+    roster = AgentRoster(redis, lambda: now)
+    await roster.register("a1", name="Li", skills=["tv", "billing"], capacity=2, status="available")
+    await roster.register("a2", name="Wang", skills=["tv"], capacity=2, status="away")
+    old = AgentRoster(redis, lambda: now - 3600)  # signed in an hour ago, desk closed since
+    await old.register("a3", name="Zhao", skills=["tv"], capacity=2, status="available")
+    found = values(await read_state(redis, Repository(kefu_env.database_url), clock=lambda: now))
+    assert found[("kefu_agents_signed_in", (("skill", "tv"),))] == 2
+    assert found[("kefu_agents_available", (("skill", "tv"),))] == 1
+    assert found[("kefu_agents_available", (("skill", "billing"),))] == 1
+    assert found[("kefu_agents_signed_in", (("skill", "broadband"),))] == 0
+    assert found[("kefu_queue_length", (("skill", "broadband"),))] == 0  # no customer waits there: still a series

@@ -214,3 +214,22 @@ async def test_a_code_or_password_given_as_proof_is_never_stored(redis_url):
     split.update(SlotSet("phone", "246802"))
     await store.save(split)
     assert b"246802" not in b"".join(await raw.lrange("kefu:events:proof-2", 0, -1))
+
+
+async def test_a_password_typed_to_an_agent_who_asked_for_it_is_never_stored(redis_url):
+    """Found by a tester (HIGH 2): with an agent serving, "请回复您的6位服务密码" sets no ``awaiting``, and the
+    customer's "135790" was stored as typed. Right after an agent's ask, or named anywhere, it is blanked."""
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("desk-proof-1")
+    agent = {"name": "王芳", "text": "麻烦先核实一下身份，请回复您的6位服务密码"}
+    tracker.update(BotUttered(f"王芳：{agent['text']}", metadata={"utter_action": "utter_agent_message", "agent": agent}))
+    tracker.update(UserUttered("135790"))
+    tracker.update(UserUttered("我的服务密码是246802"))
+    tracker.update(BotUttered("王芳：您的订单号是多少？", metadata={"agent": {"name": "王芳", "text": "您的订单号是多少？"}}))
+    tracker.update(UserUttered("314159"))  # asked for something else: kept as typed
+    await store.save(tracker)
+
+    stored = b"".join(await aioredis.Redis.from_url(redis_url).lrange("kefu:events:desk-proof-1", 0, -1)).decode()
+    assert "135790" not in stored and "246802" not in stored and "314159" in stored
+    again = await make_store(redis_url).retrieve("desk-proof-1")
+    assert [e.text for e in again.events if isinstance(e, UserUttered)] == ["******", "我的服务密码是******", "314159"]

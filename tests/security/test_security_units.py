@@ -192,8 +192,9 @@ def test_a_fresh_install_keeps_its_database_and_logs_to_its_owner(tmp_path):
                    umask=0o022, capture_output=True, timeout=300)
     before = os.umask(0o022)
     try:  # the servers' logs, as `kefu run` starts them
-        KefuStack(from_environment(env))._spawn([sys.executable, "-c", "print('up')"], env,
-                                               data_dir / "logs" / "actions.log").wait(timeout=60)
+        stack = KefuStack(from_environment(env))
+        stack._spawn([sys.executable, "-c", "print('up')"], env, data_dir / "logs" / "actions.log").wait(timeout=60)
+        stack.stop()  # its output is copied to the log by a thread of the launcher (bot/observability/log_files.py)
     finally:
         os.umask(before)
     modes = {name: stat.S_IMODE(os.stat(data_dir / name).st_mode)

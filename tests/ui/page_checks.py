@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Contrast of every visible text against the first opaque background behind it (WCAG formula).
+# Contrast of every visible text against the first opaque background behind it (WCAG formula);
+# page.evaluate(CONTRAST_FAILURES, "#some *") checks only the elements a selector picks.
 CONTRAST_FAILURES = """
-() => {
+(selector) => {
   function rgb(s) { const m = s.match(/[\\d.]+/g); return m ? m.map(Number) : [0, 0, 0, 0]; }
   function lum(c) { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
                     return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); }
@@ -17,7 +18,7 @@ CONTRAST_FAILURES = """
     return [255, 255, 255];
   }
   const failures = [];
-  for (const el of document.querySelectorAll("body *")) {
+  for (const el of document.querySelectorAll(selector || "body *")) {
     if (el.closest("video, [hidden]") || el.disabled) { continue; }
     const own = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
     const box = el.getBoundingClientRect();

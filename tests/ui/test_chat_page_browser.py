@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
 from tests.handoff.stack_client import open_page
 from tests.ui.page_checks import CONTRAST_FAILURES, SMALL_TARGETS, box_colour_share, screenshot
@@ -170,3 +171,53 @@ def test_the_service_password_gets_a_keypad_and_is_masked_on_screen_and_in_stora
     assert "135790" not in phone.evaluate("JSON.stringify(Object.assign({}, sessionStorage))")
     assert "135790" not in phone.locator("#log").inner_text()
     assert box.get_attribute("inputmode") is None, "the keypad is for the answer only"
+
+
+def test_a_keyboard_user_keeps_their_place_after_a_quick_reply_and_the_new_conversation_bar(phone):
+    """Accessibility audit (WCAG 2.4.3): a pressed quick reply is disabled, and focus fell to the page's body;
+    the 新对话 bar ignored Escape and dropped focus to the body once closed."""
+    focused = "document.activeElement && document.activeElement.id"
+    phone.locator(".replies button", has_text="宽带上不了网").focus()
+    phone.keyboard.press("Enter")
+    assert phone.evaluate(focused) == "input", "focus is in the message box, ready for the next words"
+    phone.locator(".msg.bot").nth(1).wait_for(timeout=30000)
+    assert phone.evaluate(focused) == "input"
+
+    phone.locator("#new-conversation").focus()
+    phone.keyboard.press("Enter")
+    assert phone.evaluate(focused) == "confirm-new-no"  # the safe choice first
+    phone.keyboard.press("Escape")
+    assert phone.locator("#confirm-new").is_hidden(), "Escape takes the safe choice"
+    assert phone.locator(".msg.user").count() == 1, "nothing wiped"
+    assert phone.evaluate(focused) == "new-conversation", "back on the button that opened the bar"
+
+
+def test_an_idle_conversation_warns_before_it_ends_and_the_customer_can_stay(phone, running_kefu):
+    """Accessibility audit: the session (verification, a half-done request) ended 60 minutes after the
+    customer's last message without a word; a slow reader or screen-reader user lost their place."""
+    type_message(phone, "宽带上不了网")
+    phone.locator(".msg.bot").nth(1).wait_for(timeout=30000)
+    idle_for = "m => sessionStorage.setItem('kefu.webchat.active_at', JSON.stringify(Date.now() - m * 60000))"
+    stay = phone.get_by_role("button", name="继续对话")
+
+    # The server's timing (domain/core.yml 60 minutes, KEFU_WEBCHAT_EXPIRY_WARNING_S 300 s): 56 minutes
+    # after the customer's last message, 4 minutes are left and the page warns.
+    phone.evaluate(idle_for, 56)
+    warning = phone.locator("#log .notice", has_text="约 4 分钟后将结束")
+    warning.wait_for(timeout=5000)
+    assert phone.locator("#log").get_attribute("aria-live") == "polite", "read out by the log's live region"
+    stay.click()
+    phone.locator("#log .notice", has_text="已为您保留").wait_for(timeout=5000)
+    assert warning.count() == 0 and stay.count() == 0
+    assert phone.evaluate("document.activeElement && document.activeElement.id") == "input"
+    session = phone.evaluate("window.kefuChat.session()")
+    kept = redis.Redis.from_url(running_kefu.redis_url).get(f"kefu:session:kept:{session}")
+    assert kept is not None, "the server keeps the session (bot/session_keepalive.py)"
+
+    phone.evaluate(idle_for, 58)  # any message keeps it too
+    stay.wait_for(timeout=5000)
+    type_message(phone, "好的")
+    assert stay.count() == 0 and warning.count() == 0
+
+    phone.evaluate(idle_for, 61)  # and when it has ended, the page says so
+    phone.locator("#log .notice", has_text="本次对话已结束").wait_for(timeout=5000)

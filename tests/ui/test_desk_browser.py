@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from tests.conftest import SHARED_SPEECH
-from tests.handoff.stack_client import (customer_queues_with_a_tv_fault, desk, desk_login, desk_page, only_waiting,
-                                        open_page, say, tracker, wait_for)
+from tests.handoff.stack_client import (customer_queues_with_a_tv_fault, desk, desk_login, desk_page, offer_callback,
+                                        only_waiting, open_page, say, tracker, wait_for)
 from tests.ui.page_checks import screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -230,3 +230,41 @@ def test_a_voice_message_reaches_the_desk_with_its_number_reason_words_and_audio
     assert requests.get(url, timeout=10).status_code == 401, "the recording is only for signed-in agents"
     assert desk(desk_login(stack), stack, "GET", f"tickets/{unheard}/audio").headers["Content-Type"] == "audio/wav"
     assert desk(desk_login(stack), stack, "GET", "tickets/TK999999/audio").status_code == 404
+
+
+def test_a_callback_offered_from_a_ticket_reaches_the_desk_with_the_customer_and_reason_words(browser, running_kefu):
+    """Found by a journey tester: a verified customer's callback, offered by the contact worker, showed
+    未识别客户, 转人工原因 reason_undefined, 技能组 "-" and "客户尚未验证身份" on the desk."""
+    import datetime as dt
+
+    from bot.db.repository import Repository
+
+    stack = running_kefu
+    repository = Repository(stack.settings.database_url)
+    customer = repository.find_customer(phone="13800000001")
+    conversation_id = f"wx-cb-{uuid.uuid4().hex[:6]}"
+    ticket_id = repository.create_ticket(kind="callback", customer_id=customer.id, summary="你们说的回电什么时候打给我",
+                                         details={}, priority=1, needs_human=True, channel="wechat",
+                                         conversation_id=conversation_id)
+    contact = {"id": 990001, "ticket_id": ticket_id, "phone": customer.phone, "purpose": "callback",
+               "rule": "callback", "customer_id": customer.id, "due_at": dt.datetime.utcnow(),
+               "details": {"conversation_id": conversation_id, "channel": "wechat", "skill": "general", "priority": 1,
+                           "context": {"customer_said": ["你们说的回电什么时候打给我"]}}}
+
+    offer_callback(stack, contact, repository)
+    errors: list[str] = []
+    context, agent = desk_page(browser, stack, errors, DESK)
+    try:
+        only_waiting(stack, conversation_id, stack.settings.demo_agent_name)
+        agent.locator("#claim").click()
+        agent.locator("#conversation").wait_for(state="visible", timeout=10000)
+        profile = agent.locator("#profile").inner_text()
+        assert agent.locator('#profile dd[data-field="reason"]').inner_text() == "预约回电"
+        assert agent.locator('#profile dd[data-field="skill"]').inner_text() == "综合"
+        assert customer.name in profile and "reason_" not in profile, profile
+        shown = agent.locator("#conversation").inner_text()
+        assert "未识别客户" not in shown and "undefined" not in shown
+        agent.locator("#glance", has_text=customer.name).wait_for(timeout=10000)
+    finally:
+        context.close()
+    assert not errors, errors

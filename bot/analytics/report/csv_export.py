@@ -26,6 +26,7 @@ def report_csv(data: ReportData) -> str:
                          ("period", "", "from", data.period.first.isoformat()),
                          ("period", "", "to", data.period.last.isoformat()),
                          ("period", "", "timezone", data.period.timezone),
+                         *([("period", "", "hours", data.period.hours_label)] if data.period.hours is not None else []),
                          ("period", "", "service_level_seconds", data.config.sl_seconds)]
     rows += figure_rows("overall", "", data.overall)
     for section, groups in (("channel", data.by_channel), ("skill", data.by_skill), ("intent", data.by_intent),

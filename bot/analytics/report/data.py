@@ -59,8 +59,7 @@ def build_report(repository: Repository, period: Period, config: KpiConfig, ledg
     engine = repository.engine
     lookahead = dt.timedelta(hours=max(FCR_WINDOWS_H))
     contacts = split_contacts(read_events(engine, start - dt.timedelta(hours=1), end + lookahead))
-    inside = [c for c in contacts if start <= c.started_at < end]
-    later = [c for c in contacts if c.started_at >= end]
+    inside, later = period.split(contacts)  # its days, and its hours when given (--hours)
     sl = config.sl_seconds
     hour = local_hour(config.timezone)
     first_month = dt.datetime(period.first.year, period.first.month, 1)
@@ -79,7 +78,7 @@ def build_report(repository: Repository, period: Period, config: KpiConfig, ledg
         volume=dict(Counter((hour(c), c.channel or "-") for c in inside)),
         top_intents=_topics(inside), selfhelp=selfhelp_success(inside),
         repeaters=[_repeater(repository, r) for r in repeat_customers(inside, later)],
-        tickets=ticket_loop(items, start, end, now), ledger=ledger_months(items, ledger_rules, period.first, period.last),
+        tickets=ticket_loop(items, start, end, now, within=period.includes), ledger=ledger_months(items, ledger_rules, period.first, period.last),
     )
 
 

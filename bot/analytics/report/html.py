@@ -31,7 +31,9 @@ def render_html(data: ReportData, labels: dict, generated_at: dt.datetime, names
     parts = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{escape(L['title'])}</title>",
              f"<style>{STYLE}</style></head><body><h1>{escape(L['title'])}</h1>",
              f"<p>{escape(L['period'].format(start=data.period.first, end=data.period.last, timezone=data.period.timezone))}"
-             f"<br>{escape(L['period_zone_note'].format(timezone=data.period.timezone))}"
+             + (f"<br>{escape(L['period_hours'].format(hours=data.period.hours_label, timezone=data.period.timezone))}"
+                if data.period.hours is not None else "")
+             + f"<br>{escape(L['period_zone_note'].format(timezone=data.period.timezone))}"
              f"<br>{escape(L['generated'].format(at=generated, timezone=data.period.timezone))}</p>",
              f"<h2>{escape(L['summary_title'])}</h2>", _kpi_cards(data.overall, L, data.config.sl_seconds)]
     if data.overall.contacts == 0:

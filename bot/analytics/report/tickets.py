@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Callable
 
 from bot.ledger.ledger import LedgerItem, MonthlySummary, monthly_summary
 from bot.ledger.rules import LedgerRules
@@ -30,8 +31,10 @@ class TicketLoop:
     overdue: list  # (ticket id, kind, registered at, stage now, age in hours) past their next step's due time
 
 
-def ticket_loop(items: list[LedgerItem], start: dt.datetime, end: dt.datetime, now: dt.datetime) -> TicketLoop:
-    mine = [i for i in items if start <= i.registered_at < end]
+def ticket_loop(items: list[LedgerItem], start: dt.datetime, end: dt.datetime, now: dt.datetime,
+                within: Callable[[dt.datetime], bool] | None = None) -> TicketLoop:
+    """The tickets registered from ``start`` to ``end`` (and ``within`` the report's hours, if given)."""
+    mine = [i for i in items if start <= i.registered_at < end and (within is None or within(i.registered_at))]
     overdue = [(i.ticket_id, i.kind, i.registered_at, STAGE_OF_STEP[i.step],
                 round((now - i.registered_at).total_seconds() / 3600, 1)) for i in mine if i.overdue]
     kinds = sorted({i.kind for i in mine})

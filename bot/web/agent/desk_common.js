@@ -63,6 +63,8 @@ window.kefuDeskCommon = (function () {
     document.title = tr(titleKey);
     Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (n) { n.textContent = tr(n.getAttribute("data-i18n")); });
     Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-placeholder]"), function (n) { n.setAttribute("placeholder", tr(n.getAttribute("data-i18n-placeholder"))); });
+    // A placeholder is no name (it goes while typing): controls without a visible label carry one for screen readers.
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-aria-label]"), function (n) { n.setAttribute("aria-label", tr(n.getAttribute("data-i18n-aria-label"))); });
   }
   function whenReady(start) {
     if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }

@@ -77,6 +77,7 @@
       li.setAttribute("data-ticket-id", i.ticket_id);
       if (i.overdue) { li.appendChild(el("span", "flag overdue", t("glance_overdue"))); }
       if (i.repeat) { li.appendChild(el("span", "flag repeat", t("glance_repeat"))); }
+      if (i.visit_time) { li.appendChild(el("span", "visit-time", t("visit_time", { when: i.visit_time }))); }
       return li;
     });
     list(section("glance_contacts", "glance-contacts"), data.contacts, "glance_no_contacts", function (k) {
@@ -122,6 +123,7 @@
     form.setAttribute("autocomplete", "off");
     var input = el("input");
     input.name = field; input.maxLength = field === "address" ? 200 : 20;
+    input.setAttribute("aria-label", t("glance_field_" + field));
     var save = el("button", "primary", t("glance_save")); save.type = "submit";
     var cancel = el("button", null, t("glance_cancel")); cancel.type = "button";
     var problem = el("span", "error");
@@ -142,6 +144,7 @@
     panel = document.getElementById("glance");
     if (!panel) { return; }
     document.addEventListener("kefu:conversation", function (event) { conversation = event.detail || null; load(); });
+    document.addEventListener("kefu:customer-verified", function (event) { if (event.detail === conversation) { load(); } });
   }
 
   common.loadStrings().then(function () { common.whenReady(start); });

@@ -58,6 +58,7 @@
     form.setAttribute("autocomplete", "off");
     input = el("input"); input.id = "knowledge-query"; input.maxLength = 200;
     input.setAttribute("placeholder", t("knowledge_placeholder"));
+    input.setAttribute("aria-label", t("knowledge_query_label"));  // the placeholder goes while typing
     var button = el("button", null, t("knowledge_search")); button.type = "submit";
     form.appendChild(input); form.appendChild(button);
     form.addEventListener("submit", function (event) { event.preventDefault(); search(); });

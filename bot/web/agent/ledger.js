@@ -31,7 +31,8 @@
     data.items.forEach(function (item) {
       var row = el("tr", item.overdue ? "overdue" : null);
       row.setAttribute("data-ticket-id", item.ticket_id);
-      row.appendChild(el("td", null, item.ticket_id));
+      // The dispatch system's job number beside Kefu's (bot/dispatch/): the one the engineer quotes.
+      row.appendChild(el("td", null, item.external_ref ? item.ticket_id + " / " + item.external_ref : item.ticket_id));
       row.appendChild(el("td", null, t("kind_" + item.kind)));
       row.appendChild(el("td", null, item.summary));
       row.appendChild(el("td", "step", steps[item.step] || item.step));

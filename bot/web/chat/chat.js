@@ -1,7 +1,9 @@
 /*
- * Kefu web chat. No build step, no third-party code.
+ * Kefu web chat. No build step; the one third-party script is socket.io-client's prebuilt browser
+ * build (vendor/socket.io.min.js, loaded first: the global ``io``; vendor/README.md).
  *
- * Transport: socket.js (a minimal Socket.IO v5 client, loaded first).
+ * Transport: Socket.IO over WebSocket only (the workers of one machine share a port without
+ * stickiness: long-polling would reach a worker that does not know the session; README).
  * Protocol: the Rasa web-chat one (session_request/session_confirm, user_uttered/bot_uttered).
  * Every string shown to people comes from /chat/ui/webchat.zh.json; every message text is
  * inserted with textContent, never as HTML.
@@ -13,11 +15,13 @@
   var HISTORY_KEY = "kefu.webchat.history";
   var SEEN_KEY = "kefu.webchat.seen_at";   // the latest server message's timestamp this page received
   var PENDING_KEY = "kefu.webchat.pending"; // sent, not yet acknowledged: [{id, payload}] (webchat_delivery.py)
+  var ACTIVE_KEY = "kefu.webchat.active_at"; // when the customer last wrote or asked to stay (ms, this tab's clock)
   var HISTORY_LIMIT = 200;
   var TYPING_TIMEOUT_MS = 30000;
   var MESSAGE_LIMIT = 2000;           // the webchat channel's max_message_chars (credentials.yml)
   var PRESENCE_INTERVAL_MS = 20000;   // tells the waiting room this tab is still open
   var SENDING_NOTE_AFTER_MS = 1500;   // an ack slower than this shows "sending" under the bubble
+  var EXPIRY_CHECK_MS = 1000;         // how often the page looks at the session's idle time
 
   var strings = {};
   var log, typing, statusEl, input;
@@ -66,7 +70,7 @@
   }
   function forgetLegacyStorage() {
     try {
-      [SESSION_KEY, HISTORY_KEY, SEEN_KEY, PENDING_KEY].forEach(function (key) { window.localStorage.removeItem(key); });
+      [SESSION_KEY, HISTORY_KEY, SEEN_KEY, PENDING_KEY, ACTIVE_KEY].forEach(function (key) { window.localStorage.removeItem(key); });
     } catch (e) { /* storage unavailable */ }
   }
   function remember(entry) {
@@ -133,6 +137,9 @@
         button.disabled = !live;
         button.addEventListener("click", function () {
           send(String(reply.payload || reply.title || ""), String(reply.title || reply.payload || ""));
+          // The pressed button is spent (disabled): focus would fall to the page's body, and a keyboard or
+          // screen-reader user would have to find their way back (accessibility audit, WCAG 2.4.3).
+          input.focus();
         });
         row.appendChild(button);
       }
@@ -251,13 +258,17 @@
   function deliver(item) {
     var payload = item.secret ? secrets[item.id] : item.payload;
     if (typeof payload !== "string") { settle(item.id); return; }  // a secret lost with a reload: retyped
-    var sent = ready && socket.emitWithAck("user_uttered",
+    // Never left to the library's send buffer: the outbox above resends it once the session is confirmed.
+    if (!ready || !socket.connected) { markState(item.id, "retrying"); return; }
+    socket.timeout(ackTimeoutMs).emit("user_uttered",
       { message: payload, session_id: sessionId, client_id: item.id },
       function (error, reply) {
-        if (error || (reply && reply.ok === false && reply.reason === "no_session")) { markState(item.id, "retrying"); }
+        if (error) {  // disconnected meanwhile, or no ack in time although "connected": reconnect
+          markState(item.id, "retrying");
+          if (socket.connected) { reconnectNow(); }
+        } else if (reply && reply.ok === false && reply.reason === "no_session") { markState(item.id, "retrying"); }
         else { settle(item.id); delete secrets[item.id]; }  // taken, taken before, or refused for good (the page was told why)
       });
-    if (!sent) { markState(item.id, "retrying"); return; }
     // "Sending" only when the ack is slow: a note on every message would flash, and the log (a live
     // region) would read it out each time.
     window.setTimeout(function () {
@@ -336,6 +347,64 @@
     else { input.removeAttribute("inputmode"); input.setAttribute("autocomplete", "off"); }
   }
 
+  // ---- the session's idle expiry -------------------------------------------------
+  // The server ends a conversation's session (verification, a half-done request) idle_s after the
+  // customer's last message and says so in session_timing (bot/channels/webchat.py). warn_s before
+  // that the log (the page's live region, so a screen reader reads it) says so and offers a button to
+  // stay, which asks the server to keep the session (session_keep); any message keeps it too.
+  // Found by an accessibility audit: a slow reader lost their place without a word.
+  var timing = null;         // {idleMs, warnMs} from the server; null: sessions never end
+  var expiryNotice = null;   // the warning and its button row, while shown
+  function onSessionTiming(data) {
+    var idle = Number(data && data.idle_s), warn = Number(data && data.warn_s);
+    timing = idle > 0 ? { idleMs: idle * 1000, warnMs: warn > 0 ? warn * 1000 : 0 } : null;
+    checkExpiry();
+  }
+  function customerActive() {
+    save(ACTIVE_KEY, Date.now());
+    dropExpiryWarning();
+  }
+  function dropExpiryWarning() {
+    if (!expiryNotice) { return; }
+    expiryNotice.forEach(function (node) { if (node.parentNode) { node.parentNode.removeChild(node); } });
+    expiryNotice = null;
+  }
+  function logNotice(text) {
+    log.appendChild(el("div", "notice expiry", text));
+    scrollDown();
+  }
+  function checkExpiry() {
+    var at = load(ACTIVE_KEY, null);
+    if (!timing || typeof at !== "number") { return; }
+    var left = at + timing.idleMs - Date.now();
+    if (left <= 0) {
+      dropExpiryWarning();
+      save(ACTIVE_KEY, null);  // said once; the next message starts a new session on the server
+      logNotice(t("expiry_ended"));
+    } else if (left <= timing.warnMs && !expiryNotice) {
+      var notice = el("div", "notice expiry", t("expiry_warning", { minutes: Math.max(1, Math.ceil(left / 60000)) }));
+      var row = el("div", "replies expiry-actions");
+      var button = el("button", "reply-button", t("expiry_keep"));
+      button.type = "button";
+      button.addEventListener("click", function () { stay(button); });
+      row.appendChild(button);
+      log.appendChild(notice);
+      log.appendChild(row);
+      expiryNotice = [notice, row];
+      scrollDown();
+    }
+  }
+  function stay(button) {
+    if (!ready || !socket.connected) { return; }  // offline: the header says so; the button stays
+    button.disabled = true;
+    socket.timeout(ackTimeoutMs).emit("session_keep", { session_id: sessionId }, function (error, reply) {
+      if (error || !reply || !reply.ok) { button.disabled = false; return; }
+      customerActive();
+      logNotice(t("expiry_kept"));
+      input.focus();  // the button is gone: focus back where the conversation goes on (WCAG 2.4.3)
+    });
+  }
+
   // ---- typing indicator ---------------------------------------------------
   // While a person serves, no assistant reply follows the customer's message: no typing dots.
   var agentHolds = false;
@@ -357,6 +426,11 @@
   var socket;
   forgetLegacyStorage();
   var sessionId = load(SESSION_KEY, null);
+  // The server acks a message as soon as it is accepted (before the assistant's turn), so an ack later
+  // than the heartbeat's timeout (KEFU_WEBCHAT_PING_TIMEOUT_S, from each connection's Engine.IO
+  // handshake) means a connection that only looks open: the page leaves it and reconnects, rather than
+  // wait for the heartbeat's interval + timeout.
+  var ackTimeoutMs = 20000;
 
   function send(payload, shown) {
     payload = String(payload).trim();
@@ -371,6 +445,7 @@
       shown = masked(shown);
     }
     proofInput(false);
+    customerActive();
     renderUser(shown, item.id);
     remember({ who: "user", text: shown, id: item.id });
     save(PENDING_KEY, pendingList().concat([item]));
@@ -379,30 +454,68 @@
     scrollDown();
   }
 
-  function onEvent(name, data) {
-    if (name === "connect") {
-      ready = false;
-      // The server sends again what was said after seen_at: while the page was closed, or offline.
-      socket.emit("session_request", { session_id: sessionId, seen_at: sessionId ? load(SEEN_KEY, null) : null });
-    } else if (name === "session_confirm") {
-      var confirmed = typeof data === "string" ? data : (data && data.session_id);
-      if (confirmed && confirmed !== sessionId) {
-        if (sessionId) { save(HISTORY_KEY, []); save(PENDING_KEY, []); clearLog(); greet(); }
-        sessionId = confirmed;
-        save(SESSION_KEY, sessionId);
-        save(SEEN_KEY, 0);
-      }
-      ready = true;
-      deliverPending();  // what was typed while the connection was down, or never acknowledged
-    } else if (name === "bot_uttered") {
-      hideTyping();
-      noteAgent(data);
-      proofInput(Boolean(data && data.input === "proof"));
-      renderBot(data, true);
-      remember({ who: "bot", message: data });
-      if (data && typeof data.timestamp === "number" && data.timestamp > load(SEEN_KEY, 0)) { save(SEEN_KEY, data.timestamp); }
-      scrollDown();
+  function onConnect() {
+    ready = false;
+    onState("online");
+    // The server sends again what was said after seen_at: while the page was closed, or offline.
+    socket.emit("session_request", { session_id: sessionId, seen_at: sessionId ? load(SEEN_KEY, null) : null });
+  }
+
+  function onSessionConfirm(data) {
+    var confirmed = typeof data === "string" ? data : (data && data.session_id);
+    if (confirmed && confirmed !== sessionId) {
+      if (sessionId) { save(HISTORY_KEY, []); save(PENDING_KEY, []); save(ACTIVE_KEY, null); expiryNotice = null; clearLog(); greet(); }
+      sessionId = confirmed;
+      save(SESSION_KEY, sessionId);
+      save(SEEN_KEY, 0);
     }
+    ready = true;
+    deliverPending();  // what was typed while the connection was down, or never acknowledged
+  }
+
+  function onBotUttered(data) {
+    hideTyping();
+    noteAgent(data);
+    proofInput(Boolean(data && data.input === "proof"));
+    renderBot(data, true);
+    remember({ who: "bot", message: data });
+    if (data && typeof data.timestamp === "number" && data.timestamp > load(SEEN_KEY, 0)) { save(SEEN_KEY, data.timestamp); }
+    scrollDown();
+  }
+
+  /** A connection that only looks open (a message's ack is overdue): close it; the library then
+   *  reconnects as after any loss (its back-off), and the outbox resends. */
+  function reconnectNow() {
+    if (socket.io.engine) { socket.io.engine.close(); }
+  }
+
+  /** Takes ackTimeoutMs from the handshake of the Engine.IO socket just opened (one per connection). */
+  function learnAckTimeout() {
+    var engine = socket.io.engine;
+    if (!engine) { return; }
+    engine.once("handshake", function (handshake) {
+      if (handshake && handshake.pingTimeout > 0) { ackTimeoutMs = handshake.pingTimeout; }
+    });
+  }
+
+  /** The socket and its events. A phone whose WebSocket stays "open" after the server closed its end
+   *  (a lift, a tunnel: mobile tester, finding 1) is counted dead by the library when the server's
+   *  pings stop for pingInterval + pingTimeout (KEFU_WEBCHAT_PING_*, from Engine.IO's handshake). */
+  function openSocket() {
+    socket = window.io({ transports: ["websocket"] });
+    learnAckTimeout();
+    // Each attempt opens a new Engine.IO socket, just after this event: its handshake comes later.
+    socket.io.on("reconnect_attempt", function () { window.Promise.resolve().then(learnAckTimeout); });
+    socket.on("connect", onConnect);
+    socket.on("disconnect", function (reason) {
+      onState("offline");
+      // The library reconnects by itself after any loss except a disconnect the server asked for.
+      if (reason === "io server disconnect") { socket.connect(); learnAckTimeout(); }
+    });
+    socket.on("connect_error", function () { onState("offline"); });  // each failed attempt; it retries
+    socket.on("session_confirm", onSessionConfirm);
+    socket.on("bot_uttered", onBotUttered);
+    socket.on("session_timing", onSessionTiming);
   }
 
   function onState(state) {
@@ -421,18 +534,24 @@
     save(SESSION_KEY, null);
     save(SEEN_KEY, null);
     save(PENDING_KEY, []);
+    save(ACTIVE_KEY, null);
+    expiryNotice = null;
     agentHolds = false;
     sessionId = null;
     clearLog();
     showNote("");
     greet();
-    socket.emit("session_request", { session_id: null });
+    // Offline, the next connection asks for a new session by itself (sessionId is null now).
+    if (socket.connected) { socket.emit("session_request", { session_id: null }); }
   }
 
+  /** The new-conversation bar: opened with focus on its safe choice; closed (a choice, or Escape: the safe one),
+   *  focus goes back to the button that opened it, not to the page's body (accessibility audit). */
   function confirmBar(show) {
     var bar = document.getElementById("confirm-new");
     bar.hidden = !show;
     if (show) { document.getElementById("confirm-new-no").focus(); }
+    else { document.getElementById("new-conversation").focus(); }
   }
 
   function start() {
@@ -463,16 +582,22 @@
       if (load(HISTORY_KEY, []).some(function (e) { return e.who === "user"; })) { confirmBar(true); }
       else { newConversation(); }
     });
-    document.getElementById("confirm-new-yes").addEventListener("click", newConversation);
+    document.getElementById("confirm-new-yes").addEventListener("click", function () {
+      newConversation();
+      input.focus();  // a new conversation starts by typing
+    });
+    document.getElementById("confirm-new").addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { event.preventDefault(); confirmBar(false); }
+    });
     document.getElementById("confirm-new-no").addEventListener("click", function () { confirmBar(false); });
     if (!replayHistory()) { greet(); }
-    socket = new window.KefuSocket(onEvent, onState);
-    socket.open();
-    window.setInterval(function () {
-      if (sessionId) { socket.emit("session_alive", { session_id: sessionId }); }
+    openSocket();
+    window.setInterval(function () {  // not buffered while offline: the next connection says so anyway
+      if (sessionId && socket.connected) { socket.emit("session_alive", { session_id: sessionId }); }
     }, PRESENCE_INTERVAL_MS);
+    window.setInterval(checkExpiry, EXPIRY_CHECK_MS);
     // Tests and embedders can feed a message through the same renderer the socket uses.
-    window.kefuChat = { receive: function (message) { onEvent("bot_uttered", message); }, session: function () { return sessionId; } };
+    window.kefuChat = { receive: onBotUttered, session: function () { return sessionId; } };
   }
 
   fetch("/chat/ui/webchat.zh.json", { cache: "no-cache" })

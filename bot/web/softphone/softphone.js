@@ -55,6 +55,10 @@
     pending = merged.slice(offset);
   }
 
+  function silence(context) {  // an always-zero source: it drives onAudio at the microphone's pace
+    var node = context.createConstantSource(); node.offset.value = 0; node.start(); return node;
+  }
+
   // --- bot audio ------------------------------------------------------------------------
   function play(payload) {
     var bytes = atob(payload), buffer = ctx.createBuffer(1, bytes.length, RATE), data = buffer.getChannelData(0);
@@ -93,12 +97,15 @@
   async function connect(streamUrl, parameters, callSid, accountSid) {
     state.captions = []; $("captions").textContent = ""; state.keys = typedAhead.slice(); $("digits").textContent = state.keys.join("");
     $("call").disabled = true; setStatus("正在接通…", "connecting");
+    // No microphone, or the person refuses it: the call goes ahead in keys-only mode (accessibility
+    // audit), sending silence where the voice would be, as a phone line does; the menus take keys.
+    mic = null; state.keysOnly = false;
     try {
       mic = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, autoGainControl: false,
             noiseSuppression: false, echoCancellation: false } });
-    } catch (error) { setStatus("无法使用麦克风", "error"); $("call").disabled = false; endIncoming(); return; }
+    } catch (error) { state.keysOnly = true; setStatus(label("no_microphone"), "connecting"); }
     ctx = new AudioContext(); await ctx.resume();
-    source = ctx.createMediaStreamSource(mic);
+    source = mic ? ctx.createMediaStreamSource(mic) : silence(ctx);
     processor = ctx.createScriptProcessor(1024, 1, 1);
     processor.onaudioprocess = onAudio;
     source.connect(processor); processor.connect(ctx.destination);
@@ -110,7 +117,7 @@
       send({ event: "start", streamSid: streamSid, start: { streamSid: streamSid, accountSid: accountSid,
              callSid: callSid, tracks: ["inbound"], customParameters: custom,
              mediaFormat: { encoding: "audio/x-mulaw", sampleRate: RATE, channels: 1 } } });
-      setStatus("通话中", "in_call"); $("hangup").disabled = false;
+      setStatus(state.keysOnly ? label("in_call_keys_only") : "通话中", "in_call"); $("hangup").disabled = false;
       startTimer();
     };
     ws.onmessage = function (event) {
@@ -206,7 +213,7 @@
 
   function finish(text) {
     if (processor) { processor.disconnect(); processor.onaudioprocess = null; processor = null; }
-    if (source) { source.disconnect(); source = null; }
+    if (source) { source.disconnect(); if (source.stop) source.stop(); source = null; }
     if (mic) { mic.getTracks().forEach(function (track) { track.stop(); }); mic = null; }
     ws = null; setStatus(text, "ended"); $("call").disabled = false; $("hangup").disabled = true;
     window.clearInterval(timer); timer = null;
@@ -227,6 +234,7 @@
     item.textContent = text;  // text only, never markup
     list.appendChild(item);
     while (list.children.length > MAX_CAPTIONS) list.removeChild(list.firstChild);
+    list.scrollTop = list.scrollHeight;  // the newest caption in view: it says which key to press now (audit)
   }
   function hangup() {
     send({ event: "stop", streamSid: streamSid, stop: { accountSid: "ACsoftphone" } });
@@ -249,5 +257,22 @@
   $("hangup").addEventListener("click", hangup);
   Array.prototype.forEach.call(document.querySelectorAll(".keypad button"), function (button) {
     button.addEventListener("click", function () { key(button.getAttribute("data-key")); });
+    button.setAttribute("aria-keyshortcuts", button.getAttribute("data-key"));
+  });
+  // While a call is up, 0-9, * and # on the keyboard are the pad's keys (an accessibility audit: the
+  // pad needed a pointer, or a Tab to each key). Not while typing in a field, nor with Ctrl/Alt/Meta
+  // (the browser's own shortcuts); the pad's key lights up as when clicked.
+  document.addEventListener("keydown", function (event) {
+    if (state.status !== "in_call" || event.ctrlKey || event.altKey || event.metaKey || event.repeat) return;
+    if (event.key.length !== 1 || "0123456789*#".indexOf(event.key) < 0) return;
+    var target = event.target;
+    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.isContentEditable)) return;
+    event.preventDefault();
+    key(event.key);
+    var button = document.querySelector('.keypad button[data-key="' + event.key + '"]');
+    if (button) {
+      button.classList.add("pressed");
+      window.setTimeout(function () { button.classList.remove("pressed"); }, 150);
+    }
   });
 })();

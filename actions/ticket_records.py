@@ -1,0 +1,52 @@
+"""Writing a ticket for a conversation and reading a customer's tickets: shared by every request that
+becomes one (actions/tickets.py, actions/visits.py)."""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+
+from actions.backend import channel_of, db, labels, record, repository
+from actions.kept_requests import FILING
+from bot.db.repository import Customer
+from bot.handoff.tickets import CUSTOMER_PROVEN
+
+
+async def open_ticket(tracker: Tracker, customer: Customer | None, kind: str, summary: str, *, verified: bool,
+                      **options: Any) -> str:
+    """A ticket on the customer's account; without one (``None``), on the callback number in ``details``.
+    ``verified``: whether the conversation proved it is that customer, or only named them (a number typed
+    in a chat): kept as ``customer_proven`` (``bot.handoff.tickets.customer_proven``), so a person who
+    later works the ticket (an offered callback) is not shown the account as the customer's own."""
+    details = {
+        "fault_type": tracker.get_slot("fault_type"),
+        "fault_code": tracker.get_slot("fault_code"),
+        "selfhelp_sent": tracker.get_slot("selfhelp_sent") or [],
+        CUSTOMER_PROVEN: customer is not None and verified,
+        **options.pop("details", {}),
+    }
+    if FILING.get() is not None:  # filed late, after a database outage: the id makes it filed once
+        details["kept_request"] = FILING.get()
+    ticket_id = await db(
+        repository().create_ticket,
+        kind=kind,
+        customer_id=customer.id if customer is not None else None,
+        summary=summary,
+        details=details,
+        channel=channel_of(tracker),
+        conversation_id=tracker.sender_id,
+        **options,
+    )
+    await record(tracker, "ticket_created", ticket_id=ticket_id, kind=kind)
+    return ticket_id
+
+
+def newest(tickets: list[dict], kind: str, statuses: tuple[str, ...] = (), unless: tuple[str, ...] = ()) -> dict | None:
+    """The newest of a customer's tickets (``tickets_for`` is newest first) of ``kind``, in ``statuses``
+    (any when empty) and not in ``unless``."""
+    return next((t for t in tickets if t["kind"] == kind and (not statuses or t["status"] in statuses)
+                 and t["status"] not in unless), None)
+
+
+def status_label(ticket: dict) -> str:
+    return labels()["ticket_status"].get(ticket["status"], ticket["status"])

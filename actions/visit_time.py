@@ -1,0 +1,79 @@
+"""The time a customer asks a technician to come, from their own words ("改到周六下午", "明天上午十点").
+
+The day is resolved to a date ("12月5日（周六）下午") when the visit is booked, so the ticket still
+names the right day when an agent, the ledger or the customer reads it days later; the part of the
+day and the hour are kept as said. Words that name no day ("下午", "周末") give no time: the
+technician rings to agree one, as before. How the date reads is editors' wording (``visit_when`` in
+content/labels.yml).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+NUMERAL = "0-9零〇一二两三四五六七八九十"
+WEEKDAY = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
+DAYS_AHEAD = {"今天": 0, "明天": 1, "后天": 2, "大后天": 3}
+
+DAY = re.compile(
+    r"(?P<ahead>大后天|后天|明天|今天)"
+    r"|(?P<next>下个?)?(?:这个?|本)?(?:周|星期|礼拜)(?P<weekday>[一二三四五六日天])"
+    rf"|(?:(?P<month>[{NUMERAL}]{{1,3}})月)?(?P<day>[{NUMERAL}]{{1,3}})[日号]")
+# What follows the day, as said: the part of the day and an hour or a span ("上午9点到12点", "下午两点半").
+HOUR = rf"[{NUMERAL}]{{1,3}}[点:：](?:半|[{NUMERAL}]{{1,2}}分?)?"
+REST = re.compile(rf"\s*(?:早上|上午|中午|下午|傍晚|晚上)?\s*(?:{HOUR}(?:(?:到|至|-|~){HOUR})?)?")
+
+
+def numeral(text: str) -> int | None:
+    """A small number in Arabic or Chinese numerals ("12", "十二", "二十五"), or None."""
+    if text.isdigit():
+        return int(text)
+    digits = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        if (tens and tens not in digits) or (ones and ones not in digits):
+            return None
+        return (digits[tens] if tens else 1) * 10 + (digits[ones] if ones else 0)
+    return digits.get(text) if len(text) == 1 else None
+
+
+def day_of(match: re.Match, today: dt.date) -> dt.date | None:
+    """The date a day phrase names, from ``today``: the next such weekday, this month's day or the next."""
+    if match["ahead"]:
+        return today + dt.timedelta(days=DAYS_AHEAD[match["ahead"]])
+    if match["weekday"]:
+        weekday = WEEKDAY[match["weekday"]]
+        if match["next"]:  # 下周三: the Wednesday of next week
+            return today - dt.timedelta(days=today.weekday()) + dt.timedelta(days=7 + weekday)
+        return today + dt.timedelta(days=(weekday - today.weekday()) % 7 or 7)
+    day = numeral(match["day"])
+    month = numeral(match["month"]) if match["month"] else today.month
+    if day is None or month is None:
+        return None
+    for year, month_ in ((today.year, month), *next_month(today, month, bool(match["month"]))):
+        try:
+            date = dt.date(year, month_, day)
+        except ValueError:
+            continue
+        if date >= today:
+            return date
+    return None
+
+
+def next_month(today: dt.date, month: int, named: bool) -> list[tuple[int, int]]:
+    """Where a day already past lies: next year for a named month, else next month."""
+    if named:
+        return [(today.year + 1, month)]
+    return [(today.year + (month == 12), month % 12 + 1)]
+
+
+def asked_time(text: str, now: dt.datetime, when_words: dict) -> str | None:
+    """The visit time named in ``text``, as the customer is told it, or None when it names no day."""
+    found = ((match, day_of(match, now.date())) for match in DAY.finditer(text or ""))
+    match, date = next(((m, d) for m, d in found if d is not None), (None, None))
+    if match is None:
+        return None
+    rest = REST.match(text, match.end())
+    weekdays = when_words["weekdays"]
+    return when_words["date"].format(month=date.month, day=date.day, weekday=weekdays[date.weekday()]) + (
+        re.sub(r"\s", "", rest.group(0)) if rest else "")

@@ -1,0 +1,191 @@
+"""Technician visits (上门): booking one, changing the one booked, and questions about them.
+
+One visit per problem: a visit asked for while one is booked changes it; while the last is done
+but not yet followed up, or while none is booked and the customer asks about one ("师傅什么时候上门"),
+the customer hears how things stand and a technician is sent only on a yes. A day the customer
+names becomes the visit's promised time (``details.visit_time``, actions/visit_time.py), told back
+as it is kept. On the phone that day comes from the speech recogniser, so it is read back and
+confirmed (yes/no, or a key) before a visit is booked or changed; a no asks for the time again.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.acknowledge import AcknowledgeFirst
+from actions.backend import channel_of, db, labels, record, repository
+from actions.identity import IdentifiedAction, customer_words, request_text
+from actions.repairs import join_ticket
+from actions.ticket_records import newest, open_ticket, status_label
+from actions.visit_time import asked_time
+from bot.analytics.config import centre_zone
+from bot.db.repository import Customer
+from bot.handoff.rules import load_rules
+from bot.labels import ticket_summary
+
+# ``awaiting`` values: the question the bot asked last about a visit.
+VISIT_AGAIN = "visit_again"  # "book another visit?" after the last one was done, or with none booked
+VISIT_TIME = "visit_time"  # on the phone: "is this the time you said?"
+
+OPEN = ("open", "assigned")
+CLOSED = ("follow_up_done",)  # the last lifecycle step: resolved and customer_told still await their follow-up
+
+BOOK_AGAIN = "utter_visit_done_book_again"
+BOOK_NONE = "utter_visit_none_book"
+BOOK_NONE_REPAIR = "utter_visit_none_book_repair"
+CONFIRM_NEW = "utter_visit_time_confirm"
+CONFIRM_CHANGE = "utter_visit_time_confirm_change"
+ASK_TIME_AGAIN = "utter_visit_time_ask_again"
+BOOK_QUESTIONS = (BOOK_AGAIN, BOOK_NONE, BOOK_NONE_REPAIR)
+TIME_QUESTIONS = (CONFIRM_NEW, CONFIRM_CHANGE, ASK_TIME_AGAIN)
+PHONE = "ivr"
+
+
+def last_said(tracker: Tracker) -> str | None:
+    """The response the bot said last (Rasa keeps it in the bot event's metadata)."""
+    said = next((e for e in reversed(tracker.events) if e.get("event") == "bot"), None)
+    return None if said is None else (said.get("metadata") or {}).get("utter_action")
+
+
+def just_asked(tracker: Tracker, *responses: str) -> bool:
+    """Whether the bot's last words were one of ``responses``: a yes answers only the question just
+    asked, not one left in ``awaiting`` from turns ago."""
+    return last_said(tracker) in responses
+
+
+def said_yes(tracker: Tracker, awaiting: str, questions: tuple[str, ...]) -> bool:
+    """The customer's latest message is a yes to one of ``questions``, just asked."""
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    return intent == "affirm" and tracker.get_slot("awaiting") == awaiting and just_asked(tracker, *questions)
+
+
+def time_asked(text: str) -> str | None:
+    """The visit time ``text`` names, as the customer is told it (the centre's today), or None."""
+    return asked_time(text, dt.datetime.now(centre_zone()), labels()["visit_when"])
+
+
+def booking_text(tracker: Tracker) -> str:
+    """The words the visit is booked or changed with: past a yes, the request it answers — the latest
+    message read as a visit request, or one naming a day (a time said again after a no)."""
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        text = event.get("text") or ""
+        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") == "book_visit" or (
+                not text.startswith("/") and time_asked(text)):
+            return text
+    return customer_words(tracker)  # a yes to "none booked: book one?" asked after a progress question
+
+
+def asks_about_a_visit(text: str) -> bool:
+    """Words that take a booked visit for granted (``visit_question`` in content/labels.yml)."""
+    return any(word and word in text for word in labels().get("visit_question") or ())
+
+
+async def progress_of_no_visit(dispatcher: CollectingDispatcher, tracker: Tracker,
+                               customer: Customer) -> list[dict] | None:
+    """A progress question about the technician ("师傅什么时候上门", which the NLU often reads as a ticket
+    question) while no visit is booked: the answer asking for a visit gets, so the customer hears that
+    none is booked whichever way the NLU read them. None when it names no technician or a visit exists."""
+    text = request_text(tracker)
+    named = any(word and word in text for word in labels().get("visit_named") or ())
+    if not (named and asks_about_a_visit(text)):
+        return None
+    tickets = await db(repository().tickets_for, customer.id)
+    if newest(tickets, "visit", unless=CLOSED) is not None:
+        return None
+    return await tell_none_booked(dispatcher, tracker, tickets)
+
+
+class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
+    request = "book_visit"
+    acknowledgement = "utter_ack_visit"
+
+    def name(self) -> str:
+        return "action_book_visit"
+
+    async def serve(self, dispatcher, tracker, customer, verified):
+        text = booking_text(tracker)
+        when = time_asked(text)
+        time_confirmed = said_yes(tracker, VISIT_TIME, (CONFIRM_NEW, CONFIRM_CHANGE))
+        tickets = await db(repository().tickets_for, customer.id)
+        booked = newest(tickets, "visit", OPEN)
+        if booked is not None:  # "改到周六下午": the visit booked already changes, no second one
+            if when and channel_of(tracker) == PHONE and not time_confirmed:
+                return ask_to_confirm(dispatcher, CONFIRM_CHANGE, when, booked["ticket_id"])
+            return await change_visit(dispatcher, tracker, booked, text, when)
+        done = newest(tickets, "visit", unless=CLOSED)
+        wanted = time_confirmed or said_yes(tracker, VISIT_AGAIN, BOOK_QUESTIONS)
+        if done is not None and not wanted:
+            # Found by a tester: "师傅上门的时间改好了吗", after the visit was done, dispatched a second
+            # technician unasked. The customer hears how their visit stands, and a new one only on a yes.
+            dispatcher.utter_message(response=BOOK_AGAIN, ticket_id=done["ticket_id"],
+                                     status_label=status_label(done))
+            await record(tracker, "answer_given", topic="ticket_status")
+            return [SlotSet("last_ticket_id", done["ticket_id"]), SlotSet("awaiting", VISIT_AGAIN)]
+        if done is None and not wanted and asks_about_a_visit(text):
+            # Found by a journey tester: "师傅什么时候上门" with no visit booked booked one.
+            return await tell_none_booked(dispatcher, tracker, tickets)
+        if when and channel_of(tracker) == PHONE and not time_confirmed:
+            return ask_to_confirm(dispatcher, CONFIRM_NEW, when)
+        return await book_visit(dispatcher, tracker, customer, done, text, when, verified)
+
+
+def ask_to_confirm(dispatcher: CollectingDispatcher, question: str, when: str, ticket_id: str = "") -> list[dict]:
+    """Read the time the recogniser heard back to the caller; nothing changes before their yes."""
+    dispatcher.utter_message(response=question, visit_time=when, **({"ticket_id": ticket_id} if ticket_id else {}))
+    return [SlotSet("awaiting", VISIT_TIME)]
+
+
+async def change_visit(dispatcher: CollectingDispatcher, tracker: Tracker, booked: dict, text: str,
+                       when: str | None) -> list[dict]:
+    """The change is noted on the visit booked, with the customer's words; a day they named becomes
+    its promised time, told back as kept."""
+    channel = channel_of(tracker)
+    await join_ticket(tracker, booked, ticket_summary(
+        "visit_change", said=text[:200], channel=load_rules().channel_names.get(channel, channel)), most_urgent=0)
+    if when:
+        await db(repository().update_ticket_details, booked["ticket_id"], {"visit_time": when},
+                 f"visit_time ({channel}): {when}")
+        dispatcher.utter_message(response="utter_visit_time_changed", ticket_id=booked["ticket_id"],
+                                 status_label=status_label(booked), visit_time=when)
+    else:
+        dispatcher.utter_message(response="utter_visit_change_noted", ticket_id=booked["ticket_id"],
+                                 status_label=status_label(booked), request=text[:60])
+    return [SlotSet("last_ticket_id", booked["ticket_id"]), SlotSet("awaiting", None)]
+
+
+async def tell_none_booked(dispatcher: CollectingDispatcher, tracker: Tracker, tickets: list[dict]) -> list[dict]:
+    """No visit is booked: say so, how the customer's open repair stands, and ask before booking one."""
+    repair = newest(tickets, "fault", OPEN)
+    if repair is not None:
+        dispatcher.utter_message(response=BOOK_NONE_REPAIR, ticket_id=repair["ticket_id"],
+                                 status_label=status_label(repair))
+    else:
+        dispatcher.utter_message(response=BOOK_NONE)
+    await record(tracker, "answer_given", topic="ticket_status")
+    return [SlotSet("awaiting", VISIT_AGAIN)] + (
+        [SlotSet("last_ticket_id", repair["ticket_id"])] if repair is not None else [])
+
+
+async def book_visit(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer, done: dict | None,
+                     text: str, when: str | None, verified: bool) -> list[dict]:
+    # A visit again for what the last one did not fix belongs to the same problem as that one.
+    related = ((done or {}).get("details") or {}).get("related_ticket") or tracker.get_slot("last_ticket_id")
+    ticket_id = await open_ticket(tracker, customer, "visit", ticket_summary("visit", said=text[:200]),
+                                  verified=verified, details={"related_ticket": related, **({"visit_time": when} if when else {})})
+    if when:
+        dispatcher.utter_message(response="utter_visit_booked_at", ticket_id=ticket_id, address=customer.address,
+                                 visit_time=when)
+    else:
+        dispatcher.utter_message(response="utter_visit_booked", ticket_id=ticket_id, address=customer.address)
+    return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
+
+
+def asked_for_the_time_again(tracker: Tracker) -> bool:
+    """On the phone after a no to the time read back: the caller's next words name the time."""
+    return (tracker.get_slot("awaiting") == VISIT_TIME and just_asked(tracker, ASK_TIME_AGAIN)
+            and time_asked(str((tracker.latest_message or {}).get("text") or "")) is not None)

@@ -1,0 +1,192 @@
+"""Web chat messages acknowledged but not yet handled, kept in Redis until their turn is done.
+
+The chat page stops resending a message once the server acknowledges it (``webchat_delivery``), and
+the server acknowledges before the turn runs (a slow turn must not look like a lost connection). A
+worker that died in between (OOM kill, SIGKILL, a crash) used to lose the message without a sign:
+the page showed it sent, its resends were "duplicate", and no reply ever came.
+
+So the message is recorded before the ack, in the same atomic step that takes it once (one script:
+the delivery key, the entry, its lease): session id, client id, text and channel metadata, enough to
+run it again. The worker handling it renews the lease while the turn runs (``ChannelGuard.renew``, a
+third of the lease at a time, as WeChat's ``_hold_claim`` does) and removes the entry once Rasa has
+the turn. Every worker looks every ``SWEEP_EVERY_S`` for entries whose lease lapsed and claims each
+with ``ChannelGuard.claim`` — ``SET NX``, so exactly one worker takes it over, and no global drain lock
+is needed (unlike ``actions/kept_requests``: entries here are independent) — then runs the turn; the
+replies reach the session's Socket.IO room from whichever worker runs it.
+
+A message that may hold an SMS code or the service password (any 6-digit run, or a code or password
+given by name: ``bot.handoff.masking.proof_secrets`` as when proof is awaited) is not recorded: the
+tracker store never writes such an answer in clear (``bot.security.secret_answers``), and neither may
+this. It is taken once as before and, if its worker dies, lost as before — the customer, still asked
+for the code, sends it again.
+
+A message is run at most ``MAX_ATTEMPTS`` times: one whose turn kills every worker (or fails every
+time) is then set aside under ``kefu:webchat:inflight:failed:<id>`` and logged, not retried by the fleet
+forever; kept as long as conversations are (``KEFU_TRACKER_EXPIRY_SECONDS``: it holds the customer's words).
+
+Trade-off: a turn that had side effects before its worker died (an action that filed a ticket) runs
+again, and so may do them twice; so does a live worker's turn whose lease lapsed anyway (its event loop
+stalled for two thirds of the lease). The WeChat channel accepts the same for its retries: a message
+answered twice is better than one silently lost.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Awaitable, Callable, Optional
+
+from redis.exceptions import RedisError
+
+from bot.channels.guard import ChannelGuard
+from bot.channels.webchat_delivery import DELIVERED_TTL_S, delivered_key
+from bot.handoff.masking import AWAITING_PROOF, proof_secrets
+
+logger = logging.getLogger(__name__)
+
+LEASE_S = 30.0  # how long a dead worker's message waits before another takes it over
+SWEEP_EVERY_S = 5.0
+MAX_ATTEMPTS = 3  # runs of one message in all, the first included
+
+# Take a message once (the delivery key, when it has a client id) and record it under a lease, atomically:
+# a worker dying after this has acknowledged nothing or left an entry another worker finds.
+_TAKE_AND_RECORD = """
+if ARGV[1] == '1' and not redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end
+if ARGV[6] == '1' then
+  redis.call('set', KEYS[3], '1', 'EX', ARGV[3])
+  redis.call('hset', KEYS[2], ARGV[4], ARGV[5])
+end
+return 1
+"""
+
+
+def may_hold_a_secret(text: str) -> bool:
+    """Whether the message may answer a proof prompt: never kept in flight (see the module docstring)."""
+    return bool(proof_secrets(text, AWAITING_PROOF))
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One acknowledged message: what its turn needs to run again on any worker."""
+
+    session_id: str
+    client_id: Optional[str]
+    text: str
+    metadata: dict = field(default_factory=dict)
+    id: str = ""
+
+    @classmethod
+    def new(cls, session_id: str, client_id: Optional[str], text: str, metadata: dict) -> "Pending":
+        return cls(session_id, client_id, text, metadata, f"{session_id}:{client_id or uuid.uuid4().hex}")
+
+
+class InFlight:
+    """The in-flight entries of one channel (``guard``'s prefix), shared by every worker on its Redis."""
+
+    def __init__(self, guard: ChannelGuard, lease_s: float = LEASE_S, sweep_every_s: float = SWEEP_EVERY_S,
+                 max_attempts: int = MAX_ATTEMPTS, set_aside_s: int = 30 * 24 * 3600) -> None:
+        self.guard = guard
+        self.set_aside_s = set_aside_s
+        self.lease_s = lease_s
+        self.sweep_every_s = sweep_every_s
+        self.max_attempts = max_attempts
+        self.entries_key = guard.key("inflight")
+        self.attempts_key = guard.key("inflight:attempts")
+
+    @staticmethod
+    def lease(entry_id: str) -> str:
+        return f"inflight:lease:{entry_id}"  # under the guard's prefix, as claim/renew/forget take keys
+
+    def failed_key(self, entry_id: str) -> str:
+        return self.guard.key(f"inflight:failed:{entry_id}")
+
+    def keeps(self, pending: Pending) -> bool:
+        """Whether :meth:`take` records ``pending`` in flight (a shared Redis, and no secret in it)."""
+        return self.guard.client() is not None and not may_hold_a_secret(pending.text)
+
+    async def take(self, pending: Pending) -> bool:
+        """Take ``pending`` once and, if :meth:`keeps`, record it under this worker's lease; False for a
+        resend already taken (not recorded).
+
+        Raises ``RedisError``; without a shared Redis nothing is recorded (one process: nothing to share).
+        """
+        client = self.guard.client()
+        if client is None:
+            return True
+        keep = self.keeps(pending)
+        delivered = delivered_key(pending.session_id, pending.client_id) if pending.client_id else self.entries_key
+        return bool(await client.eval(
+            _TAKE_AND_RECORD, 3, delivered, self.entries_key, self.guard.key(self.lease(pending.id)),
+            "1" if pending.client_id else "0", DELIVERED_TTL_S, max(1, round(self.lease_s)), pending.id,
+            json.dumps(asdict(pending), ensure_ascii=False) if keep else "", "1" if keep else "0"))
+
+    async def hold(self, entry_id: str) -> None:
+        """Renew the lease on an entry while its turn runs (a third of the lease at a time)."""
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                await self.guard.renew(self.lease(entry_id), self.lease_s)
+            except RedisError as error:
+                logger.warning("webchat.inflight.not_renewed error=%s", type(error).__name__)
+
+    async def done(self, entry_id: str) -> None:
+        """The turn is stored (or the message refused): nobody runs it again."""
+        client = self.guard.client()
+        if client is None:
+            return
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hdel(self.entries_key, entry_id)
+            pipe.hdel(self.attempts_key, entry_id)
+            pipe.delete(self.guard.key(self.lease(entry_id)))
+            await pipe.execute()
+
+    async def take_over(self) -> list[Pending]:
+        """Claim the entries whose worker stopped renewing them; those still within their attempts are
+        this worker's to run (under its lease, to :meth:`hold` and settle with :meth:`done`)."""
+        client = self.guard.client()
+        if client is None:
+            return []
+        taken: list[Pending] = []
+        for entry_id in await client.hkeys(self.entries_key):
+            if not await self.guard.claim(self.lease(entry_id), self.lease_s):
+                continue  # its worker is alive, or another one took it over first
+            raw = await client.hget(self.entries_key, entry_id)
+            if raw is None:  # done between the listing and the claim
+                await self.guard.forget(self.lease(entry_id))
+                continue
+            pending = Pending(**json.loads(raw))
+            attempt = int(await client.hincrby(self.attempts_key, entry_id, 1)) + 1
+            if attempt > self.max_attempts:
+                await self.set_aside(pending, attempt - 1)
+                continue
+            logger.warning("webchat.inflight.taken_over session=%s attempt=%d", pending.session_id, attempt)
+            taken.append(pending)
+        return taken
+
+    async def set_aside(self, pending: Pending, attempts: int) -> None:
+        client = self.guard.client()
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.set(self.failed_key(pending.id), json.dumps({**asdict(pending), "attempts": attempts},
+                                                             ensure_ascii=False), ex=self.set_aside_s)
+            pipe.hdel(self.entries_key, pending.id)
+            pipe.hdel(self.attempts_key, pending.id)
+            pipe.delete(self.guard.key(self.lease(pending.id)))
+            await pipe.execute()
+        logger.error("webchat.inflight.set_aside session=%s attempts=%d key=%s", pending.session_id, attempts,
+                     self.failed_key(pending.id))
+
+    async def sweep_forever(self, run: Callable[[Pending], Awaitable[None]]) -> None:
+        """Background task of each worker: take over lapsed entries every ``sweep_every_s`` and ``run`` them."""
+        if self.guard.client() is None:
+            return
+        while True:
+            await asyncio.sleep(self.sweep_every_s)
+            try:
+                for pending in await self.take_over():
+                    await run(pending)
+            except RedisError as error:
+                logger.warning("webchat.inflight.unreachable error=%s", type(error).__name__)
+            except Exception:  # noqa: BLE001 - the task lives on: a dead one would take nothing over again
+                logger.exception("webchat.inflight.sweep_failed")

@@ -1,0 +1,99 @@
+"""Customer-service messages WeChat refused for quota (45047), kept until the follower writes again.
+
+WeChat allows an official account a limited number of customer-service messages after each action
+of the follower (5 within 48 hours of a message; 3 within a minute of a menu click, a subscribe or a
+QR-code scan) and refuses the rest with errcode 45047. A refused reply, or the later parts of a
+long one, would be lost: they are kept here in order, per follower, and sent before anything new
+as soon as the follower writes again (``reopens_quota``), which gives the account a fresh quota.
+
+Held messages live in Redis (a list per follower, the JSON bodies of /cgi-bin/message/custom/send)
+so every worker sees them; sending to one follower is serialised by a lock so a newer message
+never overtakes a held one. Without Redis (development) both fall back to process memory.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any, AsyncIterator
+
+from redis.exceptions import LockError
+
+from bot.channels.guard import ChannelGuard
+
+logger = logging.getLogger(__name__)
+
+# Older than WeChat's 48-hour window, a held reply would reach a follower out of context.
+HELD_TTL_S = 48 * 3600
+# Longest one follower's sending may hold the lock (a few 4 s sends); a dead worker's lock lapses.
+SEND_LOCK_S = 30
+# Events after which WeChat allows customer-service messages again (besides every ordinary message):
+# a menu click of the three "push" kinds, a subscribe, a QR-code scan.
+QUOTA_EVENTS = {"subscribe", "scan", "click", "scancode_push", "scancode_waitmsg"}
+
+
+def reopens_quota(fields: dict[str, str]) -> bool:
+    """Whether this inbound message gives the account a fresh customer-service quota."""
+    if (fields.get("MsgType") or "").lower() != "event":
+        return True
+    return (fields.get("Event") or "").lower() in QUOTA_EVENTS
+
+
+class HeldMessages:
+    """The held messages of each follower, in the order they must reach them."""
+
+    def __init__(self, guard: ChannelGuard) -> None:
+        self.guard = guard
+        self._memory: dict[str, list[dict[str, Any]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _key(self, openid: str) -> str:
+        return self.guard.key(f"held:{openid}")
+
+    async def pending(self, openid: str) -> list[dict[str, Any]]:
+        client = self.guard.client()
+        if client is None:
+            return list(self._memory.get(openid, []))
+        return [json.loads(raw) for raw in await client.lrange(self._key(openid), 0, -1)]
+
+    async def keep(self, openid: str, messages: list[dict[str, Any]]) -> None:
+        """From now on ``messages`` (and nothing else) are what this follower is owed, in order."""
+        client = self.guard.client()
+        if client is None:
+            self._memory[openid] = list(messages)
+            return
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.delete(self._key(openid))
+            if messages:
+                pipe.rpush(self._key(openid), *(json.dumps(m, ensure_ascii=False) for m in messages))
+                pipe.expire(self._key(openid), HELD_TTL_S)
+            await pipe.execute()
+
+    async def sending(self, openid: str) -> bool:
+        """Whether a worker is sending to this follower right now (a passive reply would overtake it)."""
+        client = self.guard.client()
+        if client is None:
+            lock = self._locks.get(openid)
+            return bool(lock and lock.locked())
+        return bool(await client.exists(self._key(f"sending:{openid}")))
+
+    @contextlib.asynccontextmanager
+    async def sending_to(self, openid: str) -> AsyncIterator[None]:
+        """Only one worker sends to a follower at a time: their messages arrive in the order sent."""
+        client = self.guard.client()
+        if client is None:
+            async with self._locks.setdefault(openid, asyncio.Lock()):
+                yield
+            return
+        lock = client.lock(self._key(f"sending:{openid}"), timeout=SEND_LOCK_S, sleep=0.05,
+                           blocking_timeout=SEND_LOCK_S)
+        acquired = await lock.acquire()
+        if not acquired:  # a stuck sender: better send out of turn than not at all
+            logger.warning("wechat.push.lock_timeout sender=%s", openid)
+        try:
+            yield
+        finally:
+            if acquired:
+                with contextlib.suppress(LockError):  # held past its timeout: it has lapsed already
+                    await lock.release()

@@ -1,0 +1,1 @@
+"""Loading the operator's customers, plans, bills and usage (``kefu customer import``)."""

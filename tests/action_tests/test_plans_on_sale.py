@@ -1,0 +1,36 @@
+"""A plan the operator no longer sells (``sellable: false`` in ``kefu customer import``) is not offered,
+yet a customer who still has it hears it as their own (integrator's report, finding 9: the
+discontinued plan was offered to everyone)."""
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from bot.cli import main
+from bot.db.repository import Repository
+from bot.db.schema import customers
+from tests.action_tests.test_account_actions import proven
+from tests.action_tests.trackers import load_tracker
+
+
+async def test_a_plan_no_longer_sold_is_not_offered_but_shown_to_its_customer(run_action, kefu_env, tmp_path):
+    extract = tmp_path / "crm.jsonl"
+    extract.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [
+        {"type": "plan", "code": "LEGACY_BB10", "name": "10M宽带老套餐", "category": "broadband",
+         "monthly_fee_cents": 3000, "sellable": False},
+        {"type": "customer", "external_id": "CRM-7", "phone": "13912340007", "account_number": "A0000007",
+         "name": "老用户", "plan_code": "LEGACY_BB10"},
+    ]) + "\n", encoding="utf-8")
+    assert main(["customer", "import", str(extract)]) == 0
+    with Repository(kefu_env.database_url).engine.connect() as conn:
+        customer_id = conn.execute(sa.select(customers.c.id).where(customers.c.external_id == "CRM-7")).scalar_one()
+
+    anyone = await run_action("action_query_plan", load_tracker("query_bill", text="有什么宽带套餐", intent="query_plan"))
+    assert "10M宽带老套餐" not in anyone.message("utter_plan_list")["plan_lines"]
+    assert "300M宽带" in anyone.message("utter_plan_list")["plan_lines"]  # the plans on sale still are
+
+    holder = await run_action("action_query_plan", load_tracker("query_bill", text="有什么宽带套餐", intent="query_plan",
+                                                              **proven(customer_id)))
+    assert "10M宽带老套餐" not in holder.message("utter_plan_list")["plan_lines"]
+    assert holder.message("utter_current_plan")["plan_name"] == "10M宽带老套餐"

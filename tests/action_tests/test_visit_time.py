@@ -1,0 +1,31 @@
+"""The day a customer names for a visit becomes a date, so the ticket names the right day when read later."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from actions.visit_time import asked_time
+from bot.labels import labels
+
+THURSDAY = dt.datetime(2026, 12, 3, 10, 0)
+
+
+@pytest.mark.parametrize("said, kept", [
+    ("预约周六下午上门安装", "12月5日（周六）下午"),
+    ("预约明天下午两点上门维修", "12月4日（周五）下午两点"),
+    ("上门能不能改到下周一", "12月7日（周一）"),
+    ("改到周四上午", "12月10日（周四）上午"),  # today is Thursday: the next one
+    ("星期天晚上", "12月6日（周日）晚上"),
+    ("12月10号上午9点到12点", "12月10日（周四）上午9点到12点"),
+    ("二十号下午", "12月20日（周日）下午"),
+    ("改到2号", "1月2日（周六）"),  # this month's 2nd is past: next month's
+    ("工单TK000123号那个上门改到后天", "12月5日（周六）"),  # no 123rd day: the next day phrase
+])
+def test_a_named_day_becomes_a_date_and_the_rest_is_kept_as_said(said, kept):
+    assert asked_time(said, THURSDAY, labels()["visit_when"]) == kept
+
+
+@pytest.mark.parametrize("said", ["师傅什么时候上门", "下午上门", "往后推一天", "周末能上门吗", "帮我约个师傅"])
+def test_words_naming_no_day_give_no_time(said):
+    assert asked_time(said, THURSDAY, labels()["visit_when"]) is None

@@ -1,0 +1,230 @@
+"""Technician visits, as a cross-channel journey tester found them: a question about a visit while none
+was booked booked one; the time a customer asked for was never kept (``details.visit_time`` was shown
+everywhere and written nowhere); on the phone a misheard time changed the visit unconfirmed."""
+from __future__ import annotations
+
+import datetime as dt
+
+from actions.backend import repository
+from bot.analytics.config import centre_zone
+from bot.labels import labels
+from tests.action_tests.trackers import load_tracker
+
+VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "service_password",
+            "verified_channel": "rest"}
+ON_PHONE = {**VERIFIED, "verified_channel": "ivr"}
+
+
+def visits(customer_id: int = 1) -> list[dict]:
+    return [t for t in repository().tickets_for(customer_id) if t["kind"] == "visit"]
+
+
+def tomorrow(part: str) -> str:
+    """How "明天<part>" is told and kept: tomorrow's date in the centre's zone, then the words as said."""
+    day = dt.datetime.now(centre_zone()).date() + dt.timedelta(days=1)
+    weekday = labels()["visit_when"]["weekdays"][day.weekday()]
+    return f"{day.month}月{day.day}日（{weekday}）{part}"
+
+
+def after(tracker, response: str, text: str = ""):
+    """The customer's latest message answers ``response``, the bot's last words."""
+    tracker.events.insert(-2, {"event": "bot", "text": text, "metadata": {"utter_action": response}})
+    return tracker
+
+
+def on_phone(tracker):
+    """The conversation is a phone call: every message came in on the ``ivr`` channel."""
+    for event in tracker.events:
+        if event.get("event") == "user":
+            event["input_channel"] = "ivr"
+    return tracker
+
+
+def repair_open() -> str:
+    return repository().create_ticket(kind="fault", customer_id=1, summary="宽带断了",
+                                      details={"fault_type": "fault_broadband"})
+
+
+# --- 1. a question about a visit while none is booked -------------------------------------------
+
+async def test_asking_when_the_technician_comes_with_none_booked_says_so_and_books_nothing(run_action):
+    repair = repair_open()
+
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="师傅什么时候上门", intent="book_visit", **VERIFIED))
+
+    assert visits() == [], "no visit booked unasked"
+    assert turn.responses == ["utter_visit_none_book_repair"]
+    said = turn.message("utter_visit_none_book_repair")
+    assert said["ticket_id"] == repair and said["status_label"] == labels()["ticket_status"]["open"]
+    assert turn.slots["awaiting"] == "visit_again"
+
+
+async def test_asking_whether_the_visit_time_was_changed_with_none_booked_and_no_repair(run_action):
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="上门的时间改好了吗", intent="book_visit", **VERIFIED))
+
+    assert turn.responses == ["utter_visit_none_book"] and visits() == []
+
+
+async def test_a_yes_to_none_booked_books_the_visit_for_the_repair(run_action):
+    repair = repair_open()
+    tracker = after(load_tracker("query_bill", text="好的", intent="affirm", awaiting="visit_again",
+                                 last_ticket_id=repair, **VERIFIED), "utter_visit_none_book_repair")
+    tracker.events.insert(-3, {"event": "user", "text": "师傅什么时候上门", "input_channel": "rest",
+                               "parse_data": {"intent": {"name": "query_ticket", "confidence": 0.64}}})
+
+    turn = await run_action("action_handle_affirm", tracker)
+
+    assert turn.responses == ["utter_visit_booked"]
+    [visit] = visits()
+    assert visit["ticket_id"] == turn.message("utter_visit_booked")["ticket_id"]
+    assert visit["details"]["related_ticket"] == repair
+    assert "师傅什么时候上门" in visit["summary"], "the customer's words, not the yes"
+
+
+async def test_a_no_to_none_booked_books_nothing(run_action):
+    turn = await run_action("action_handle_deny", after(load_tracker(
+        "query_bill", text="不用了", intent="deny", awaiting="visit_again", **VERIFIED), "utter_visit_none_book"))
+
+    assert visits() == [] and turn.responses == ["utter_anything_else"]
+    assert turn.slots["awaiting"] is None
+
+
+async def test_a_plain_request_for_a_visit_still_books_at_once(run_action):
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="帮我约个师傅上门看看", intent="book_visit", **VERIFIED))
+
+    assert turn.responses == ["utter_visit_booked"] and len(visits()) == 1
+
+
+# --- 2. the time asked for is kept and told --------------------------------------------------------
+
+async def test_a_visit_booked_for_a_day_keeps_and_tells_that_time_and_progress_shows_it(run_action):
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="预约明天下午两点上门维修", intent="book_visit", **VERIFIED))
+
+    assert turn.responses == ["utter_visit_booked_at"]
+    assert turn.message("utter_visit_booked_at")["visit_time"] == tomorrow("下午两点")
+    [visit] = visits()
+    assert visit["details"]["visit_time"] == tomorrow("下午两点")
+
+    progress = await run_action("action_query_ticket", load_tracker(
+        "query_bill", text="工单进度查一下", intent="query_ticket", **VERIFIED))
+    line = progress.message("utter_ticket_status")
+    assert line["ticket_id"] == visit["ticket_id"] and tomorrow("下午两点") in line["summary"]
+
+
+async def test_a_visit_moved_in_the_chat_keeps_the_new_time_with_a_note(run_action):
+    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
+                                       details={"visit_time": "12月5日（周六）"})
+
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="上门改到明天上午", intent="book_visit", **VERIFIED))
+
+    assert turn.responses == ["utter_visit_time_changed"]
+    assert turn.message("utter_visit_time_changed")["visit_time"] == tomorrow("上午")
+    assert [v["ticket_id"] for v in visits()] == [visit], "no second visit"
+    assert repository().get_ticket(visit)["details"]["visit_time"] == tomorrow("上午")
+    assert any(tomorrow("上午") in (row["note"] or "") for row in repository().ticket_history(visit))
+
+
+async def test_a_change_that_names_no_day_is_noted_and_keeps_the_time(run_action):
+    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
+                                       details={"visit_time": "12月5日（周六）"})
+
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="上门时间再改一下 改成下午", intent="book_visit", **VERIFIED))
+
+    assert turn.responses == ["utter_visit_change_noted"]
+    assert repository().get_ticket(visit)["details"]["visit_time"] == "12月5日（周六）"
+
+
+# --- 3. on the phone, the time heard is read back first ------------------------------------------
+
+async def test_on_the_phone_a_new_time_is_read_back_and_nothing_changes_before_a_yes(run_action):
+    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
+                                       details={"visit_time": "12月5日（周六）"})
+
+    turn = await run_action("action_book_visit", on_phone(load_tracker(
+        "query_bill", text="上门改到明天下午", intent="book_visit", **ON_PHONE)))
+
+    assert turn.responses == ["utter_visit_time_confirm_change"]
+    said = turn.message("utter_visit_time_confirm_change")
+    assert said["visit_time"] == tomorrow("下午") and said["ticket_id"] == visit
+    assert repository().get_ticket(visit)["details"]["visit_time"] == "12月5日（周六）", "not before a yes"
+    assert turn.slots["awaiting"] == "visit_time"
+
+
+def answering_the_read_back(text: str, intent: str, question: str = "utter_visit_time_confirm_change"):
+    """A call where the caller asked to move their visit and just heard the time read back."""
+    tracker = on_phone(after(load_tracker("query_bill", text=text, intent=intent, awaiting="visit_time",
+                                          **ON_PHONE), question))
+    tracker.events.insert(-4, {"event": "user", "text": "上门改到明天下午", "input_channel": "ivr",
+                               "parse_data": {"intent": {"name": "book_visit", "confidence": 0.9}}})
+    return tracker
+
+
+async def test_on_the_phone_a_yes_to_the_time_read_back_changes_the_visit(run_action):
+    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
+                                       details={"visit_time": "12月5日（周六）"})
+
+    turn = await run_action("action_handle_affirm", answering_the_read_back("/affirm", "affirm"))
+
+    assert turn.responses == ["utter_visit_time_changed"]
+    assert repository().get_ticket(visit)["details"]["visit_time"] == tomorrow("下午")
+
+
+async def test_on_the_phone_a_no_to_the_time_read_back_asks_again_and_changes_nothing(run_action):
+    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
+                                       details={"visit_time": "12月5日（周六）"})
+
+    turn = await run_action("action_handle_deny", answering_the_read_back("不对", "deny"))
+
+    assert turn.responses == ["utter_visit_time_ask_again"]
+    assert repository().get_ticket(visit)["details"]["visit_time"] == "12月5日（周六）"
+
+    again = after(answering_the_read_back("后天上午", "nlu_fallback"), "utter_visit_time_ask_again")
+    told = await run_action("action_fallback", again)
+
+    assert told.responses == ["utter_visit_time_confirm_change"], "the time said again is read back too"
+    assert told.message("utter_visit_time_confirm_change")["visit_time"].endswith("上午")
+    assert repository().get_ticket(visit)["details"]["visit_time"] == "12月5日（周六）"
+
+
+async def test_on_the_phone_a_new_visit_for_a_day_is_booked_only_after_the_time_is_confirmed(run_action):
+    turn = await run_action("action_book_visit", on_phone(load_tracker(
+        "query_bill", text="预约明天上午上门", intent="book_visit", **ON_PHONE)))
+
+    assert turn.responses == ["utter_visit_time_confirm"] and visits() == []
+
+    yes = on_phone(after(load_tracker("query_bill", text="对", intent="affirm", awaiting="visit_time", **ON_PHONE),
+                         "utter_visit_time_confirm"))
+    yes.events.insert(-4, {"event": "user", "text": "预约明天上午上门", "input_channel": "ivr",
+                           "parse_data": {"intent": {"name": "book_visit", "confidence": 0.9}}})
+    booked = await run_action("action_handle_affirm", yes)
+
+    assert booked.responses == ["utter_visit_booked_at"]
+    [visit] = visits()
+    assert visit["details"]["visit_time"] == tomorrow("上午")
+
+
+async def test_the_same_question_read_as_a_ticket_question_hears_the_same_answer(run_action):
+    """The served NLU reads "师傅什么时候上门" as query_ticket: the customer still hears that no visit is booked."""
+    repair = repair_open()
+
+    turn = await run_action("action_query_ticket", load_tracker(
+        "query_bill", text="师傅什么时候上门", intent="query_ticket", **VERIFIED))
+
+    assert turn.responses == ["utter_visit_none_book_repair"] and visits() == []
+    assert turn.message("utter_visit_none_book_repair")["ticket_id"] == repair
+    assert turn.slots["awaiting"] == "visit_again"
+
+
+async def test_a_repair_progress_question_naming_no_technician_is_a_progress_answer(run_action):
+    repair = repair_open()
+
+    turn = await run_action("action_query_ticket", load_tracker(
+        "query_bill", text="报修到哪了", intent="query_ticket", **VERIFIED))
+
+    assert turn.responses == ["utter_ticket_status"] and turn.message("utter_ticket_status")["ticket_id"] == repair
