@@ -44,13 +44,23 @@ def demo_auth_token(channel_secret: str) -> str:
     return hmac.new(channel_secret.encode(), b"kefu-demo-carrier", hashlib.sha256).hexdigest()
 
 
+def _operator_account_set(settings) -> bool:
+    return bool(settings.telephony_account_sid and settings.telephony_auth_token and settings.telephony_from)
+
+
+def places_calls(settings) -> bool:
+    """Whether Kefu places automated calls, known without the demo account's token (which reads, and on
+    a first start creates, the shared secrets: `kefu contacts plan` writes nothing)."""
+    return _operator_account_set(settings) or demo_carrier_on(settings)
+
+
 def carrier_account(settings, channel_secret: str | None = None) -> CarrierAccount | None:
     """The account automated calls and status callbacks use; None when Kefu places no calls."""
-    if settings.telephony_account_sid and settings.telephony_auth_token and settings.telephony_from:
+    if not places_calls(settings):
+        return None
+    if _operator_account_set(settings):
         return CarrierAccount(settings.telephony_api_url, settings.telephony_account_sid,
                               settings.telephony_auth_token, settings.telephony_from, demo=False)
-    if not demo_carrier_on(settings):
-        return None
     if channel_secret is None:
         from bot.security.secrets import load_secrets
 

@@ -28,7 +28,7 @@ def messengers_from_settings(settings, redis_url: str) -> dict:
     from bot.outbound.worker import adapters_from_settings
 
     messengers = {k: v for k, v in adapters_from_settings(settings).items() if k == "sms"}
-    if settings.wechat_template_id and settings.wechat_app_id and settings.wechat_app_secret:
+    if _sends_wechat_templates(settings):
         from bot.channels.guard import ChannelGuard
         from bot.channels.wechat_api import WeChatApi
         from bot.outbound.wechat_template import WeChatTemplateSender
@@ -37,6 +37,10 @@ def messengers_from_settings(settings, redis_url: str) -> dict:
                         ChannelGuard(redis_url or None, "kefu:wechat"))  # the channel's cached access token
         messengers["wechat"] = WeChatTemplateSender(api, settings.wechat_template_id)
     return messengers
+
+
+def _sends_wechat_templates(settings) -> bool:
+    return bool(settings.wechat_template_id and settings.wechat_app_id and settings.wechat_app_secret)
 
 
 def contact_withheld_phones(settings) -> frozenset[str]:
@@ -65,6 +69,25 @@ def worker_from_settings(settings, redis=None, redis_url: str = ""):
         dialer=Dialer.from_settings(settings), messengers=messengers,
         queue=HandoffQueue(redis) if redis is not None else None,
         withheld_phones=contact_withheld_phones(settings))
+
+
+def gate_from_settings(settings, repository):
+    """The checks of the worker `kefu run` starts (:func:`worker_from_settings`) over the channels it
+    would have, known without building them: the demo carrier's dialer reads — on a first start
+    creates — the shared secrets, and `kefu contacts plan` writes nothing. `kefu run` always gives its
+    worker a Redis, so agents are there for callbacks."""
+    from bot.contacts.carrier_account import places_calls
+    from bot.contacts.decision import ContactGate
+    from bot.outbound.worker import adapters_from_settings
+
+    channels = {"agent"}
+    if places_calls(settings):
+        channels.add("phone")
+    if "sms" in adapters_from_settings(settings):
+        channels.add("sms")
+    if _sends_wechat_templates(settings):
+        channels.add("wechat")
+    return ContactGate(repository, frozenset(channels), contact_withheld_phones(settings))
 
 
 async def run_worker(settings, stop: threading.Event, interval_s: float, redis_url: str = "") -> None:
@@ -123,11 +146,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """What the worker's next pass would schedule, written nowhere: the dry run before go-live, when the
-    first pass on an imported customer base reminds every customer in arrears at once."""
+    """What the worker's next pass would schedule and what it would then do with each contact, written
+    nowhere: the dry run before go-live, when the first pass on an imported customer base reminds every
+    customer in arrears at once."""
     import datetime as dt
 
-    from bot.analytics.config import centre_zone, local_time
+    from bot.analytics.config import centre_zone
+    from bot.contacts.dry_run import foresee, plan_lines
     from bot.contacts.planner import Planner
     from bot.contacts.rules import ContactRulesError, load_rules
     from bot.ledger.rules import load_rules as load_ledger_rules
@@ -138,23 +163,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except ContactRulesError as exc:
         print(f"kefu: {exc}", file=sys.stderr)
         return 2
-    planner = Planner(open_repository(settings), rules, load_ledger_rules(settings.content_dir / "ledger.yml"))
-    wanted = sorted(planner.preview(dt.datetime.utcnow()), key=lambda w: (w["due"], w["rule"].name))
-    zone = centre_zone()
-    print(f"{'rule':<18} {'purpose':<9} {'customer':>8} {f'due ({zone.key})':<16} {'channels':<18} details")
-    for want in wanted:
-        rule = want["rule"]
-        details = " ".join(f"{k}={v}" for k, v in sorted(want["details"].items()) if k in ("amount", "ticket_kind", "fault"))
-        print(f"{rule.name:<18} {rule.purpose:<9} {want['customer_id'] if want['customer_id'] is not None else '-':>8} "
-              f"{local_time(want['due'], zone):<16} {','.join(rule.channels):<18} "
-              f"{want['ticket'] or ''} {details}".rstrip())
-    by_rule: dict[str, int] = {}
-    for want in wanted:
-        by_rule[want["rule"].name] = by_rule.get(want["rule"].name, 0) + 1
-    print(f"{len(wanted)} contact(s) would be scheduled"
-          + (f" ({', '.join(f'{n} {r}' for r, n in sorted(by_rule.items()))})" if by_rule else "")
-          + "; nothing was written. Opt-outs, do-not-disturb, quiet hours and the daily limit apply when "
-          "each is attempted.")
+    repository = open_repository(settings)
+    planner = Planner(repository, rules, load_ledger_rules(settings.content_dir / "ledger.yml"))
+    foreseen = foresee(planner, gate_from_settings(settings, repository), rules, dt.datetime.utcnow())
+    print("\n".join(plan_lines(foreseen, centre_zone())))
     return 0
 
 

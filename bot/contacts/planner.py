@@ -93,12 +93,11 @@ class Planner:
 
     def preview(self, now: dt.datetime) -> list[dict]:
         """What a pass would add now if it read every ticket of the look-back, as the first pass does
-        (after it, passes add only what changes): nothing is written. For `kefu contacts plan`, to see
-        before go-live whom the worker would call or text — every customer in arrears, at once."""
+        (after it, passes add only what changes), each as the schedule would keep it: nothing is
+        written. For `kefu contacts plan` (bot/contacts/dry_run.py), to see before go-live whom the
+        worker would call or text — every customer in arrears, at once."""
         tickets = self.repository.tickets_since(now - LOOK_BACK)
-        wanted = {w["key"]: w for w in self._called_for(tickets, tickets, now)}
-        known = self.schedule.known_keys(list(wanted))
-        return [w for key, w in wanted.items() if key not in known]
+        return self._fresh(self._called_for(tickets, tickets, now))
 
     def _called_for(self, tickets: list[dict], context: list[dict], now: dt.datetime) -> list[dict]:
         return self._wanted(tickets, context, now) + [w for rule in self.rules.by_trigger("arrears")
@@ -180,18 +179,30 @@ class Planner:
                  "due": now + rule.delay, "details": {"amount": f"{owed_cents(row.balance_cents) / 100:.2f}"}}
                 for row in owing]
 
-    def _add(self, wanted: list[dict]) -> list[int]:
+    def _fresh(self, wanted: list[dict]) -> list[dict]:
+        """The wanted contacts not scheduled yet (the first of each key), with the fields
+        :meth:`Schedule.add` takes: the customer's addresses looked up, the rule's channels."""
         known = self.schedule.known_keys([w["key"] for w in wanted])
-        fresh = [w for w in wanted if w["key"] not in known]
-        addresses = _addresses(self.repository, {w["customer_id"] for w in fresh if w["customer_id"] is not None})
-        added = []
-        for want in fresh:
+        fresh: dict[str, dict] = {}
+        for want in wanted:
+            if want["key"] not in known:
+                fresh.setdefault(want["key"], want)
+        addresses = _addresses(self.repository, {w["customer_id"] for w in fresh.values()
+                                                 if w["customer_id"] is not None})
+        contacts = []
+        for want in fresh.values():
             phone, openid = addresses.get(want["customer_id"], ("", ""))
             rule: ContactRule = want["rule"]
-            contact_id = self.schedule.add(
-                dedupe_key=want["key"], purpose=rule.purpose, rule=rule.name, due_at=want["due"],
-                channels=list(rule.channels), customer_id=want["customer_id"], phone=want.get("phone") or phone,
-                openid=openid, ticket_id=want["ticket"], details=want["details"])
+            contacts.append({"dedupe_key": want["key"], "purpose": rule.purpose, "rule": rule.name,
+                             "due_at": want["due"], "channels": list(rule.channels),
+                             "customer_id": want["customer_id"], "phone": want.get("phone") or phone,
+                             "openid": openid, "ticket_id": want["ticket"], "details": want["details"]})
+        return contacts
+
+    def _add(self, wanted: list[dict]) -> list[int]:
+        added = []
+        for contact in self._fresh(wanted):
+            contact_id = self.schedule.add(**contact)
             if contact_id is not None:
                 added.append(contact_id)
         return added

@@ -17,12 +17,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-from bot.contacts.complaints import OPEN_COMPLAINT, hand_to_complaint, open_complaint
+from bot.contacts.complaints import OPEN_COMPLAINT, hand_to_complaint
+from bot.contacts.decision import BLOCK, HOLD, NO_CHANNEL, TEXT_CHANNELS, WAIT, ContactGate
 from bot.contacts.dialer import NOT_REACHED, DialError, Dialer
 from bot.contacts.offer import offer_to_agents
 from bot.contacts.planner import Planner
 from bot.contacts.rules import ContactRule, ContactRules
-from bot.contacts.schedule import Schedule, address_of
+from bot.contacts.schedule import Schedule
 from bot.db.repository import Repository
 from bot.handoff.queue import HandoffQueue
 from bot.ledger.rules import LedgerRules
@@ -32,8 +33,7 @@ from bot.outcomes.events import customer_key
 
 logger = logging.getLogger(__name__)
 
-CLAIM_LEASE = dt.timedelta(minutes=2)
-NO_CHANNEL_WAIT = dt.timedelta(hours=1)  # time to place an attempt; a worker dead longer gives the contact back
+CLAIM_LEASE = dt.timedelta(minutes=2)  # time to place an attempt; a worker dead longer gives the contact back
 
 
 def worker_name() -> str:
@@ -71,6 +71,14 @@ class ContactWorker:
     def __post_init__(self) -> None:
         self.schedule = Schedule(self.repository)
 
+    @property
+    def gate(self) -> ContactGate:
+        """The checks before an attempt, over the channels this worker has (a dialer, messengers, a queue)."""
+        channels = ({"phone"} if self.dialer else set()) | {c for c in self.messengers if c in TEXT_CHANNELS}
+        if self.queue is not None:
+            channels.add("agent")
+        return ContactGate(self.repository, frozenset(channels), self.withheld_phones)
+
     async def run_pass(self) -> dict[str, int]:
         """Plan, recover, attempt; returns counts by what happened (for logs and tests)."""
         now = self.clock()
@@ -93,65 +101,29 @@ class ContactWorker:
         return counts
 
     # -- one attempt ---------------------------------------------------------------------
-    def _channel(self, contact: dict) -> str | None:
-        for channel in contact["channels"] or []:
-            if channel == "phone" and self.dialer and contact["phone"]:
-                return channel
-            if channel in ("sms", "wechat") and channel in self.messengers and \
-                    address_of(channel, contact["phone"], contact["openid"]):
-                return channel
-            if channel == "agent" and self.queue is not None:
-                return channel
-        return None
-
     async def attempt(self, contact: dict, token: str, rules: ContactRules, now: dt.datetime) -> str:
-        if contact["phone"] and contact["phone"] in self.withheld_phones:  # whatever the purpose or channel
-            await asyncio.to_thread(self.schedule.block_contact, contact["id"], "demo_customer")
-            await self._event(contact, "contact_skipped", reason="demo_customer")
-            return "demo_customer"
-        complaint = await asyncio.to_thread(open_complaint, self.repository, contact)
-        if complaint is not None:  # a person is handling their complaint: no robot asks "solved?" meanwhile
+        decision = await asyncio.to_thread(self.gate.decide, contact, rules, now)
+        if decision.action == BLOCK:
+            await asyncio.to_thread(self.schedule.block_contact, contact["id"], decision.reason)
+            await self._event(contact, "contact_skipped", reason=decision.reason)
+            return decision.reason
+        if decision.action == HOLD:
+            complaint = decision.complaint
             if await asyncio.to_thread(hand_to_complaint, self.repository, contact, complaint):
                 await self._event(contact, "contact_skipped", reason=OPEN_COMPLAINT, complaint_id=complaint["ticket_id"])
             return OPEN_COMPLAINT
-        rule = rules.rules.get(contact["rule"])
-        channel = self._channel(contact)
-        if rule is None or channel is None:  # nothing configured can reach them yet: keep it, look again later
-            await asyncio.to_thread(self.schedule.postpone, contact["id"], token, now + NO_CHANNEL_WAIT, "no_channel")
-            return "no_channel"
-        address = address_of(channel, contact["phone"], contact["openid"])
-        booked_by_customer = contact["purpose"] == "callback"
-        if not booked_by_customer:
-            blocked = await asyncio.to_thread(self._blocked, contact)
-            if blocked:
-                await asyncio.to_thread(self.schedule.block_contact, contact["id"], blocked)
-                await self._event(contact, "contact_skipped", reason=blocked)
-                return blocked
-            later = await asyncio.to_thread(self._not_now, address, rules, now)
-            if later is not None:
-                reason, when = later
-                await asyncio.to_thread(self.schedule.postpone, contact["id"], token, when, reason)
-                await self._event(contact, "contact_skipped", reason=reason, until=when.isoformat(timespec="minutes"))
-                return reason
-        if channel == "agent":
+        if decision.action == WAIT:
+            await asyncio.to_thread(self.schedule.postpone, contact["id"], token, decision.until, decision.reason)
+            if decision.reason != NO_CHANNEL:
+                await self._event(contact, "contact_skipped", reason=decision.reason,
+                                  until=decision.until.isoformat(timespec="minutes"))
+            return decision.reason
+        rule = rules.rules[contact["rule"]]
+        if decision.channel == "agent":
             return await self._offer(contact, token)
-        if channel == "phone":
-            return await self._call(contact, token, rule, rules, address, now)
-        return await self._message(contact, token, rule, rules, channel, address, now)
-
-    def _blocked(self, contact: dict) -> str | None:
-        for address in (address_of("phone", contact["phone"], ""), address_of("wechat", "", contact["openid"])):
-            reason = address and self.schedule.blocked(address)
-            if reason:
-                return reason
-        return None
-
-    def _not_now(self, address: str, rules: ContactRules, now: dt.datetime) -> tuple[str, dt.datetime] | None:
-        if rules.in_quiet_hours(now):
-            return "quiet_hours", rules.quiet_hours_end(now)
-        if self.schedule.attempts_since(address, rules.day_start(now)) >= rules.daily_attempt_limit:
-            return "daily_limit", rules.next_day_open(now)
-        return None
+        if decision.channel == "phone":
+            return await self._call(contact, token, rule, rules, decision.address, now)
+        return await self._message(contact, token, rule, rules, decision.channel, decision.address, now)
 
     async def _call(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, address: str,
                     now: dt.datetime) -> str:

@@ -71,7 +71,7 @@ def test_contacts_plan_shows_who_would_be_reminded_and_schedules_nothing(kefu_en
     assert main(["contacts", "plan"]) == 0
     out = capsys.readouterr().out
     lines = [line.split() for line in out.splitlines()]
-    arrears = {int(row[2]): row[-1] for row in lines if row and row[0] == "arrears_reminder"}
+    arrears = {int(row[2]): row[6] for row in lines if row and row[0] == "arrears_reminder"}  # 6: details
     lina = repository.find_customer(phone="13800000002").id
     assert arrears == {lina: "amount=45.00", owing: "amount=123.00"}
     assert "nothing was written" in out

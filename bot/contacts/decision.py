@@ -1,0 +1,100 @@
+"""What the contact worker does with a due contact: the checks it makes before an attempt, in one place.
+
+The worker acts on the decision (blocks, holds, postpones or places the contact); ``kefu contacts
+plan`` (:mod:`bot.contacts.dry_run`) asks the same question of the contacts a pass would schedule
+and only shows the answer — so the dry run an operator reads before go-live cannot drift from what
+the worker really does (it did: opted-out customers and withheld demo numbers were listed as
+contacts to be made). Reading only: every side effect is the caller's.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Iterable
+
+from bot.contacts.complaints import OPEN_COMPLAINT, open_complaint
+from bot.contacts.rules import ContactRules
+from bot.contacts.schedule import Schedule, address_of
+from bot.db.repository import Repository
+
+SEND, BLOCK, HOLD, WAIT = "send", "block", "hold", "wait"
+DEMO_CUSTOMER = "demo_customer"
+NO_CHANNEL = "no_channel"
+QUIET_HOURS = "quiet_hours"
+DAILY_LIMIT = "daily_limit"
+NO_CHANNEL_WAIT = dt.timedelta(hours=1)  # nothing configured reaches them: look again after this
+TEXT_CHANNELS = ("sms", "wechat")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``SEND`` by ``channel`` to ``address``; ``BLOCK`` (never made: ``reason`` is ``demo_customer`` or
+    the block list's ``opt_out``/``dnd``); ``HOLD`` (left to the handler of ``complaint``); ``WAIT``
+    until ``until`` (``quiet_hours``, ``daily_limit``, ``no_channel``)."""
+
+    action: str
+    reason: str = ""
+    channel: str = ""
+    address: str = ""
+    until: dt.datetime | None = None
+    complaint: dict | None = None
+
+
+@dataclass(frozen=True)
+class ContactGate:
+    """A worker's view of what may be attempted: its database, the channels it has (``phone`` with a
+    dialer, ``sms``/``wechat`` with a messenger, ``agent`` with a queue) and the numbers it never
+    contacts (demo customers' without demo data: ``contact_withheld_phones``)."""
+
+    repository: Repository
+    channels: frozenset[str]
+    withheld_phones: frozenset[str] = frozenset()
+
+    def channel(self, contact: dict) -> str | None:
+        """The first of the contact's channels, in the rule's order, that this worker can reach them by."""
+        for channel in contact["channels"] or []:
+            if channel not in self.channels:
+                continue
+            if channel == "phone" and contact["phone"]:
+                return channel
+            if channel in TEXT_CHANNELS and address_of(channel, contact["phone"], contact["openid"]):
+                return channel
+            if channel == "agent":
+                return channel
+        return None
+
+    def decide(self, contact: dict, rules: ContactRules, now: dt.datetime,
+               planned: Iterable[tuple[str, dt.datetime]] = ()) -> Decision:
+        """What an attempt at ``now`` does. ``planned``: (address, time) of attempts not in the database
+        yet that count against the daily limit (the dry run's earlier sends; the worker has none)."""
+        if contact["phone"] and contact["phone"] in self.withheld_phones:  # whatever the purpose or channel
+            return Decision(BLOCK, DEMO_CUSTOMER)
+        complaint = open_complaint(self.repository, contact)
+        if complaint is not None:  # a person is handling their complaint: no robot asks "solved?" meanwhile
+            return Decision(HOLD, OPEN_COMPLAINT, complaint=complaint)
+        channel = self.channel(contact)
+        if contact["rule"] not in rules.rules or channel is None:  # keep it, look again later
+            return Decision(WAIT, NO_CHANNEL, until=now + NO_CHANNEL_WAIT)
+        address = address_of(channel, contact["phone"], contact["openid"])
+        if contact["purpose"] != "callback":  # a callback the customer booked is made whatever the hour
+            schedule = Schedule(self.repository)
+            blocked = self._blocked(schedule, contact)
+            if blocked:
+                return Decision(BLOCK, blocked)
+            if rules.in_quiet_hours(now):
+                return Decision(WAIT, QUIET_HOURS, channel, address, until=rules.quiet_hours_end(now))
+            day_start = rules.day_start(now)
+            attempts = schedule.attempts_since(address, day_start) + sum(
+                1 for at_address, at in planned if at_address == address and at >= day_start)
+            if attempts >= rules.daily_attempt_limit:
+                return Decision(WAIT, DAILY_LIMIT, channel, address, until=rules.next_day_open(now))
+        return Decision(SEND, channel=channel, address=address)
+
+    @staticmethod
+    def _blocked(schedule: Schedule, contact: dict) -> str | None:
+        """Why the customer may not be contacted (opted out, do-not-disturb), by number or WeChat."""
+        for address in (address_of("phone", contact["phone"], ""), address_of("wechat", "", contact["openid"])):
+            reason = address and schedule.blocked(address)
+            if reason:
+                return reason
+        return None
