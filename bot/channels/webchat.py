@@ -14,6 +14,9 @@ widgets keep working against Kefu. Messages Kefu adds, all as ``bot_uttered``:
 * ``{"custom": {"kind": "queue_left"}}`` — with the message of a request taken out of the queue (a
   supervisor's 移出队列, a timeout): the waiting room's buttons shown earlier no longer apply either;
 * ``{"custom": {"kind": "notice", "reason": "rate_limited" | "too_long"}}`` — the page explains;
+* ``{"custom": {"kind": "notice", "reason": "not_handled", "message": "...", "client_id": "..."}}`` — an
+  acknowledged message was set aside unanswered (``webchat_inflight``): the page asks the customer to
+  send it again or ask for an agent (sent again, like missed replies, to a page resuming after it);
 * ``{"custom": {"kind": "agent_left"}}`` — with the hand-back after an agent closed: the assistant
   answers again (the page shows no assistant typing dots while an agent holds the conversation);
 * ``"input": "proof"`` on the parts of a message asking for an SMS code or the service password
@@ -67,7 +70,7 @@ from bot import session_keepalive
 from bot.channels import ChannelConfigError
 from bot.channels import webchat_sessions as sessions
 from bot.channels.webchat_delivery import client_id_of, forget_delivery
-from bot.channels.webchat_inflight import InFlight, Pending
+from bot.channels.webchat_inflight import PREFIX as GUARD_PREFIX, InFlight, Pending
 from bot.channels.guard import ChannelGuard
 from bot.channels.help_page import WEB_DIR as HELP_DIR, help_response
 from bot.channels.media_route import media_response
@@ -254,7 +257,7 @@ class WebChatInput(SocketIOInput):
         self.messages_per_minute = messages_per_minute
         # Only Kefu's own pages by default (KEFU_CORS_ORIGINS); a widget on another site is listed in credentials.yml.
         self.cors_allowed_origins = kefu_origins(self.settings) if cors_allowed_origins is None else cors_allowed_origins
-        self.guard = ChannelGuard(settings.redis.url, "kefu:webchat")
+        self.guard = ChannelGuard(settings.redis.url, GUARD_PREFIX)
         self.inflight = InFlight(self.guard, set_aside_s=settings.tracker_expiry_s)
         self._presence_redis = None
         self._processing: set = set()  # messages being handled after their ack (kept from the GC)
@@ -282,18 +285,25 @@ class WebChatInput(SocketIOInput):
             logger.warning("webchat.presence.unknown session=%s error=%s", session_id, type(error).__name__)
 
     async def send_missed(self, webhook: ChatPageBlueprint, sid: Text, session_id: Text, seen_at: float) -> None:
-        """Send the reopened page (only it) what was said into its conversation after ``seen_at``."""
+        """Send the reopened page (only it) what was said into its conversation after ``seen_at``, then the
+        notices of its messages set aside since (``webchat_inflight``)."""
         agent = getattr(getattr(getattr(webhook.ctx, "app", None), "ctx", None), "agent", None)
-        if agent is None:
-            return  # no Rasa agent (a channel unit test): nothing stored to replay
-        from bot.handoff.conversations import RasaConversations
+        if agent is not None:  # without one (a channel unit test) nothing is stored to replay
+            from bot.handoff.conversations import RasaConversations
 
-        missed = await RasaConversations(webhook.ctx.app).bot_messages_after(session_id, seen_at)
-        output = WebChatOutput(self.sio, self.bot_message_evt)
-        for message in missed:
-            await output.send_response(sid, message)
-        if missed:
-            logger.info("webchat.session.replayed session=%s messages=%d", session_id, len(missed))
+            missed = await RasaConversations(webhook.ctx.app).bot_messages_after(session_id, seen_at)
+            output = WebChatOutput(self.sio, self.bot_message_evt)
+            for message in missed:
+                await output.send_response(sid, message)
+            if missed:
+                logger.info("webchat.session.replayed session=%s messages=%d", session_id, len(missed))
+        try:
+            set_aside = await self.inflight.set_aside_since(session_id, seen_at)
+        except RedisError as error:  # the page is told of none this time: a later resume tells it
+            logger.warning("webchat.inflight.unreachable session=%s error=%s", session_id, type(error).__name__)
+            return
+        for pending, at in set_aside:
+            await self.tell_set_aside(pending, at, to=sid)
 
     def session_timing(self, webhook: ChatPageBlueprint) -> Optional[Dict[Text, float]]:
         """How long the served model's sessions last idle, and when the page warns; None if they never end."""
@@ -353,6 +363,16 @@ class WebChatInput(SocketIOInput):
         self._processing.add(task)
         task.add_done_callback(self._processing.discard)
 
+    async def tell_set_aside(self, pending: Pending, at: float, to: Optional[Text] = None) -> None:
+        """Tell the customer their message was set aside unanswered at ``at`` (``webchat_inflight``): a
+        notice into the conversation's room, as their replies go, so the page open on any worker shows
+        it; ``to`` one resumed page only (:meth:`send_missed`). Timestamped like replies, so a page that
+        saw it is not sent it again. The words are the page's: ``notice_not_handled`` in
+        ``content/ui/webchat.zh.json``."""
+        notice = {"kind": "notice", "reason": "not_handled", "message": pending.text, "client_id": pending.client_id}
+        await WebChatOutput(self.sio, self.bot_message_evt).send_response(to or pending.session_id,
+                                                                          {"custom": notice, "timestamp": at})
+
     def get_output_channel(self) -> Optional["WebChatOutput"]:
         return WebChatOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
 
@@ -371,7 +391,8 @@ class WebChatInput(SocketIOInput):
         async def take_over_lapsed(_app: Sanic, _loop: Any) -> None:
             """Messages whose worker died after acknowledging them are answered by this one."""
             if self._sweeper is None or self._sweeper.done():  # once, however often the blueprint is attached
-                self._sweeper = asyncio.ensure_future(self.inflight.sweep_forever(run_taken_over))
+                self._sweeper = asyncio.ensure_future(self.inflight.sweep_forever(run_taken_over,
+                                                                                  self.tell_set_aside))
 
         @webhook.listener("before_server_stop")
         async def stop_taking_over(_app: Sanic, _loop: Any) -> None:

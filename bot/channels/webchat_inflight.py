@@ -23,6 +23,13 @@ for the code, sends it again.
 A message is run at most ``MAX_ATTEMPTS`` times: one whose turn kills every worker (or fails every
 time) is then set aside under ``kefu:webchat:inflight:failed:<id>`` and logged, not retried by the fleet
 forever; kept as long as conversations are (``KEFU_TRACKER_EXPIRY_SECONDS``: it holds the customer's words).
+The worker that sets it aside tells the customer (the channel's ``tell`` callback: a notice into the
+conversation's room, so whichever worker holds their page delivers it) — else the page showed the
+message sent and nothing ever came. A page closed at that moment is told when it resumes the session
+(:meth:`InFlight.set_aside_since`, by the ``seen_at`` it sends, as missed replies are): the session's
+entry ids are kept in a set beside the entries (same TTL), so a resume reads its own few entries
+rather than scanning the keyspace. A customer's erasure and export reach these entries
+(``bot.privacy.webchat_set_aside``); that is why each keeps its session id and when it was set aside.
 
 Trade-off: a turn that had side effects before its worker died (an action that filed a ticket) runs
 again, and so may do them twice; so does a live worker's turn whose lease lapsed anyway (its event loop
@@ -34,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Awaitable, Callable, Optional
@@ -46,6 +54,9 @@ from bot.handoff.masking import AWAITING_PROOF, proof_secrets
 
 logger = logging.getLogger(__name__)
 
+PREFIX = "kefu:webchat"  # the web chat's ChannelGuard prefix: every key here is under it
+SET_ASIDE_PREFIX = f"{PREFIX}:inflight:failed:"
+SET_ASIDE_INDEX_PREFIX = f"{PREFIX}:inflight:failed_of:"  # + session id: a set of its set-aside entry ids
 LEASE_S = 30.0  # how long a dead worker's message waits before another takes it over
 SWEEP_EVERY_S = 5.0
 MAX_ATTEMPTS = 3  # runs of one message in all, the first included
@@ -102,6 +113,9 @@ class InFlight:
     def failed_key(self, entry_id: str) -> str:
         return self.guard.key(f"inflight:failed:{entry_id}")
 
+    def failed_index(self, session_id: str) -> str:
+        return self.guard.key(f"inflight:failed_of:{session_id}")
+
     def keeps(self, pending: Pending) -> bool:
         """Whether :meth:`take` records ``pending`` in flight (a shared Redis, and no secret in it)."""
         return self.guard.client() is not None and not may_hold_a_secret(pending.text)
@@ -142,13 +156,15 @@ class InFlight:
             pipe.delete(self.guard.key(self.lease(entry_id)))
             await pipe.execute()
 
-    async def take_over(self) -> list[Pending]:
-        """Claim the entries whose worker stopped renewing them; those still within their attempts are
-        this worker's to run (under its lease, to :meth:`hold` and settle with :meth:`done`)."""
+    async def take_over(self) -> tuple[list[Pending], list[tuple[Pending, float]]]:
+        """Claim the entries whose worker stopped renewing them: those still within their attempts are
+        this worker's to run (under its lease, to :meth:`hold` and settle with :meth:`done`), the others
+        are set aside here and returned second (with when), for their customers to be told."""
         client = self.guard.client()
         if client is None:
-            return []
+            return [], []
         taken: list[Pending] = []
+        set_aside: list[tuple[Pending, float]] = []
         for entry_id in await client.hkeys(self.entries_key):
             if not await self.guard.claim(self.lease(entry_id), self.lease_s):
                 continue  # its worker is alive, or another one took it over first
@@ -159,34 +175,75 @@ class InFlight:
             pending = Pending(**json.loads(raw))
             attempt = int(await client.hincrby(self.attempts_key, entry_id, 1)) + 1
             if attempt > self.max_attempts:
-                await self.set_aside(pending, attempt - 1)
+                set_aside.append((pending, await self.set_aside(pending, attempt - 1)))
                 continue
             logger.warning("webchat.inflight.taken_over session=%s attempt=%d", pending.session_id, attempt)
             taken.append(pending)
-        return taken
+        return taken, set_aside
 
-    async def set_aside(self, pending: Pending, attempts: int) -> None:
+    async def set_aside(self, pending: Pending, attempts: int) -> float:
+        """Keep ``pending`` for an operator instead of running it again; when (epoch seconds)."""
         client = self.guard.client()
+        at = time.time()
+        entry = {**asdict(pending), "attempts": attempts, "set_aside_at": at}
         async with client.pipeline(transaction=True) as pipe:
-            pipe.set(self.failed_key(pending.id), json.dumps({**asdict(pending), "attempts": attempts},
-                                                             ensure_ascii=False), ex=self.set_aside_s)
+            pipe.set(self.failed_key(pending.id), json.dumps(entry, ensure_ascii=False), ex=self.set_aside_s)
+            pipe.sadd(self.failed_index(pending.session_id), pending.id)
+            pipe.expire(self.failed_index(pending.session_id), self.set_aside_s)
             pipe.hdel(self.entries_key, pending.id)
             pipe.hdel(self.attempts_key, pending.id)
             pipe.delete(self.guard.key(self.lease(pending.id)))
             await pipe.execute()
         logger.error("webchat.inflight.set_aside session=%s attempts=%d key=%s", pending.session_id, attempts,
                      self.failed_key(pending.id))
+        return at
 
-    async def sweep_forever(self, run: Callable[[Pending], Awaitable[None]]) -> None:
-        """Background task of each worker: take over lapsed entries every ``sweep_every_s`` and ``run`` them."""
+    async def set_aside_since(self, session_id: str, since: float) -> list[tuple[Pending, float]]:
+        """The session's messages set aside after ``since`` (a resumed page's ``seen_at``), oldest first,
+        each with when."""
+        client = self.guard.client()
+        if client is None:
+            return []
+        ids = sorted(await client.smembers(self.failed_index(session_id)))
+        if not ids:
+            return []
+        found = []
+        for raw in await client.mget([self.failed_key(entry_id) for entry_id in ids]):
+            if raw is None:  # expired (the set's TTL is renewed by each newer entry), or erased
+                continue
+            entry = json.loads(raw)
+            at = float(entry.pop("set_aside_at", 0) or 0)
+            entry.pop("attempts", None)
+            if at > since:
+                found.append((Pending(**entry), at))
+        return sorted(found, key=lambda item: item[1])
+
+    async def sweep_forever(self, run: Callable[[Pending], Awaitable[None]],
+                            tell: Callable[[Pending, float], Awaitable[None]]) -> None:
+        """Background task of each worker: take over lapsed entries every ``sweep_every_s`` and ``run``
+        them; ``tell`` the customer of each message set aside."""
         if self.guard.client() is None:
             return
         while True:
             await asyncio.sleep(self.sweep_every_s)
             try:
-                for pending in await self.take_over():
+                taken, set_aside = await self.take_over()
+                for pending in taken:
                     await run(pending)
+                for pending, at in set_aside:
+                    await self._tell_customer(tell, pending, at)
             except RedisError as error:
                 logger.warning("webchat.inflight.unreachable error=%s", type(error).__name__)
             except Exception:  # noqa: BLE001 - the task lives on: a dead one would take nothing over again
                 logger.exception("webchat.inflight.sweep_failed")
+
+    @staticmethod
+    async def _tell_customer(tell: Callable[[Pending, float], Awaitable[None]], pending: Pending, at: float) -> None:
+        """``tell`` the customer their message is set aside; a failure is logged with the conversation, and
+        the next customer is told anyway (the entry stays set aside: nothing is lost but the notice)."""
+        try:
+            await tell(pending, at)
+        except Exception:  # noqa: BLE001 - the traceback is logged with the conversation id
+            logger.exception("webchat.inflight.not_told session=%s", pending.session_id)
+            return
+        logger.info("webchat.inflight.told session=%s", pending.session_id)

@@ -8,7 +8,8 @@ to the person is kept. Everything else about the customer is deleted. Opt-out re
 (``contact_blocks``) are kept: they are the customer's own instruction not to be contacted. A customer
 loaded with an operator's key leaves a digest of that key, so an import does not load them again
 (``bot/customers/tombstones.py``). Requests
-kept while the database was down are removed, not filed (``bot/privacy/kept_requests.py`` says why).
+kept while the database was down are removed, not filed (``bot/privacy/kept_requests.py`` says why),
+and so are web chat messages set aside unanswered (``bot/privacy/webchat_set_aside.py``).
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from bot.privacy.recordings import delete_audio, delete_voice_messages, recordin
 from bot.privacy.records import contact_filter, event_filter, outbox_filter, read_rows, ticket_ids
 from bot.privacy.speech_cache import delete_spoken
 from bot.privacy.subject import Subject
+from bot.privacy.webchat_set_aside import remove_set_aside, set_aside_for
 
 ERASED_KEY = "erased:{}"
 # Conversation-id prefixes analytics reads meaning from (outbound contacts, phone calls, voice messages).
@@ -69,6 +71,7 @@ def plan(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject:
     counts = {table: len(found_rows) for table, found_rows in rows.items() if found_rows and table != "contact_blocks"}
     counts["redis_conversations"] = sum(1 for events in trackers.values() if events)
     counts["redis_kept_requests"] = len(kept_for(client, database_url, subject))
+    counts["redis_webchat_set_aside"] = len(set_aside_for(client, subject))
     counts["recordings"] = sum(1 for r in found if r.audio is not None)
     return counts
 
@@ -105,6 +108,7 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
     then nothing is erased), so none is filed as a ticket once the rest is gone."""
     result = Erasure(request_id=uuid.uuid4().hex)
     result.deleted["redis_kept_requests"] = sum(remove_kept(client, database_url, subject).values())
+    result.deleted["redis_webchat_set_aside"] = remove_set_aside(client, subject)
     key = ERASED_KEY.format(uuid.uuid4().hex[:16])
     renamed = {c: pseudonym(c) for c in sorted(subject.conversation_ids)}
     trackers = {c: read_tracker(client, c) for c in subject.conversation_ids}

@@ -2,7 +2,8 @@
 
 A folder, readable by Kefu's user only: ``customer.json`` (database rows by table, the Redis records
 of their conversations, their requests kept in Redis while the database was down and not filed yet,
-the list of recordings) and ``recordings/`` with the audio files themselves.
+their web chat messages set aside unanswered, the list of recordings) and ``recordings/`` with the
+audio files themselves.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bot.privacy.kept_requests import exported as kept_requests
 from bot.privacy.recordings import recordings, voice_message_rows
 from bot.privacy.records import read_rows
 from bot.privacy.subject import Subject
+from bot.privacy.webchat_set_aside import exported as webchat_set_aside
 from bot.security.private_files import private_dir, write_private_file
 
 NOT_REACHED = [
@@ -53,6 +55,7 @@ def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subje
         "database": rows,
         "redis": {c: held for c, held in redis_records.items() if held},
         "kept_requests": kept_requests(client, database_url, subject),
+        "webchat_set_aside": webchat_set_aside(client, subject),
         "recordings": [{"file": f"recordings/{r.name}" if r.audio is not None else None, "kind": r.kind, "name": r.name}
                        for r in found],
         "not_included": NOT_REACHED,
@@ -74,6 +77,7 @@ def export(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subjec
     counts = {table: len(rows) for table, rows in document["database"].items()}
     counts["redis_conversations"] = len(document["redis"])
     counts["redis_kept_requests"] = len(document["kept_requests"])
+    counts["redis_webchat_set_aside"] = len(document["webchat_set_aside"])
     counts["recordings"] = sum(1 for r in found if r.audio is not None)
     return Exported(folder, counts)
 

@@ -123,3 +123,13 @@ def test_no_assistant_typing_dots_while_an_agent_serves(page):
     page.get_by_placeholder("请输入您的问题").fill("还有一个问题")
     page.keyboard.press("Enter")
     page.locator("#typing").wait_for(state="visible", timeout=5000)  # the assistant answers again
+
+
+def test_a_message_set_aside_unanswered_is_explained_quoting_it(page):
+    """The operator's note: the customer was not told when their message was set aside unanswered
+    (bot/channels/webchat_inflight.py): the page showed it sent and nothing ever came."""
+    said = "我家的宽带从昨天晚上开始就一直连不上，路由器的灯一直在闪红色，重启了好几次也没有用<b>"
+    page.evaluate("m => window.kefuChat.receive(m)", {"custom": {
+        "kind": "notice", "reason": "not_handled", "message": said, "client_id": "c1"}, "timestamp": 1.0})
+    notice = page.locator(".notice").last.inner_text()
+    assert f"“{said[:30]}…”" in notice and "重新发送" in notice and "转人工" in notice, notice

@@ -25,6 +25,7 @@ from tests.channels.test_webchat_socketio import ChatClient
 from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
 
 ENTRIES, FAILED = "kefu:webchat:inflight", "kefu:webchat:inflight:failed:"
+FAILED_OF = "kefu:webchat:inflight:failed_of:"
 
 
 class Assistant:
@@ -126,7 +127,8 @@ async def nothing_in_flight(client) -> bool:
 
 
 async def nothing_in_flight_but_failed(client) -> bool:
-    return not await client.hlen(ENTRIES) and all(k.startswith(FAILED.encode())
+    """Only set-aside entries left, and their sessions' sets of entry ids (for a resumed page)."""
+    return not await client.hlen(ENTRIES) and all(k.startswith((FAILED.encode(), FAILED_OF.encode()))
                                                   for k in await client.keys("kefu:webchat:inflight:*"))
 
 
@@ -227,3 +229,64 @@ async def test_a_message_failing_on_every_attempt_is_set_aside_after_the_bound(r
     assert 0 < await redis.ttl(f"{FAILED}{chat.session_id}:{said['client_id']}") <= 30 * 24 * 3600
     assert (kept["session_id"], kept["client_id"], kept["text"], kept["attempts"]) == (
         chat.session_id, said["client_id"], "我要投诉", 3)
+
+
+def not_handled(message: dict) -> bool:
+    return (message.get("custom") or {}).get("reason") == "not_handled"
+
+
+async def test_the_customer_is_told_on_their_page_when_their_message_is_set_aside(redis_url, redis):  # noqa: F811
+    """The operator's note: the customer was not told (the log only) — their page showed the message sent
+    and nothing ever came. The worker setting it aside is not the one holding the page: the notice
+    goes through the conversation's room, as replies do."""
+    holding_the_page, sweeping = worker(redis_url, lease_s=0.5, sweep_every_s=3600), \
+        worker(redis_url, lease_s=0.5, sweep_every_s=0.1)
+    first_run, other_runs = Broken(), Broken()
+    async with served(holding_the_page, first_run) as url, served(sweeping, other_runs), page(url) as chat:
+        said = message(chat.session_id, "我的宽带账号欠费了吗")
+        assert await chat.sio.call("user_uttered", said, timeout=10) == {"ok": True}
+        told = await chat.replies_until(not_handled, timeout=20)
+    assert first_run.texts() + other_runs.texts() == ["我的宽带账号欠费了吗"] * 3
+    assert await redis.exists(f"{FAILED}{chat.session_id}:{said['client_id']}")
+    assert told[-1]["custom"] == {"kind": "notice", "reason": "not_handled", "message": "我的宽带账号欠费了吗",
+                                  "client_id": said["client_id"]}
+    assert told[-1]["timestamp"] > 0  # the page's seen_at moves past it: a resume does not repeat it
+    # The page shows the editors' words for it (content/ui/webchat.zh.json), quoting the message.
+    strings = json.loads((holding_the_page.settings.content_dir / "ui" / "webchat.zh.json").read_text(encoding="utf-8"))
+    assert "{message}" in strings["notice_not_handled"] and "转人工" in strings["notice_not_handled"]
+
+
+@contextlib.asynccontextmanager
+async def resumed(url: str, session_id: str, seen_at: float):
+    """The page reopened on its session, saying the latest message it had received (as chat.js does)."""
+    client = ChatClient(url, ["websocket"])
+    await client.sio.connect(url, socketio_path="socket.io", transports=["websocket"])
+    await client.sio.emit("session_request", {"session_id": session_id, "seen_at": seen_at})
+    await asyncio.wait_for(client.confirmed.wait(), 10)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def test_a_page_closed_when_its_message_was_set_aside_is_told_when_it_comes_back(redis_url,
+                                                                                      redis):  # noqa: F811
+    broken = Broken()
+    channel = worker(redis_url, lease_s=0.5, sweep_every_s=0.1)
+    async with served(channel, broken) as url:
+        async with page(url) as before:
+            said = message(before.session_id, "帮我查一下上个月的话费")
+            assert await before.sio.call("user_uttered", said, timeout=10) == {"ok": True}
+            session_id, seen_at = before.session_id, time.time()
+        failed = f"{FAILED}{session_id}:{said['client_id']}"
+
+        async def set_aside() -> bool:
+            return bool(await redis.exists(failed))
+
+        await until(set_aside, what="the message to be set aside")
+        async with resumed(url, session_id, seen_at) as after:
+            told = await after.replies_until(not_handled, timeout=10)
+    assert told[-1]["custom"]["message"] == "帮我查一下上个月的话费" and told[-1]["timestamp"] > seen_at
+    # A page that has seen the notice (its seen_at is the notice's time) is not told again.
+    assert [p.text for p, _ in await channel.inflight.set_aside_since(session_id, seen_at)] == ["帮我查一下上个月的话费"]
+    assert await channel.inflight.set_aside_since(session_id, told[-1]["timestamp"]) == []

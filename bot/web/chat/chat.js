@@ -19,6 +19,7 @@
   var HISTORY_LIMIT = 200;
   var TYPING_TIMEOUT_MS = 30000;
   var MESSAGE_LIMIT = 2000;           // the webchat channel's max_message_chars (credentials.yml)
+  var QUOTE_LIMIT = 30;               // characters of a message quoted back in a notice
   var PRESENCE_INTERVAL_MS = 20000;   // tells the waiting room this tab is still open
   var SENDING_NOTE_AFTER_MS = 1500;   // an ack slower than this shows "sending" under the bubble
   var EXPIRY_CHECK_MS = 1000;         // how often the page looks at the session's idle time
@@ -204,7 +205,11 @@
       // not what the same message offers now (booking a callback).
       disableOldReplies(typeof at === "number" ? at : undefined);
     } else if (custom.kind === "notice") {
-      log.appendChild(el("div", "notice", t("notice_" + String(custom.reason || ""), { limit: MESSAGE_LIMIT })));
+      // not_handled quotes the message set aside (bot/channels/webchat_inflight.py), shortened
+      var said = typeof custom.message === "string" ? custom.message : "";
+      if (said.length > QUOTE_LIMIT) { said = said.slice(0, QUOTE_LIMIT) + "…"; }
+      log.appendChild(el("div", "notice", t("notice_" + String(custom.reason || ""),
+        { limit: MESSAGE_LIMIT, message: said })));
     }
   }
 
