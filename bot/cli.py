@@ -20,6 +20,7 @@ from bot.handoff.commands import register as register_handoff
 from bot.ledger.commands import register as register_ledger
 from bot.contacts.commands import contacts_forever, register as register_contacts
 from bot.notify import NotifyError
+from bot.dispatch.commands import register as register_dispatch
 from bot.dispatch.delivery import ticket_events_from_settings
 from bot.outbound.worker import adapters_from_settings, deliver_forever, warn_if_no_sms_gateway
 from bot.privacy.commands import register as register_privacy
@@ -299,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_handoff(commands)
     register_analytics(commands)
     register_ledger(commands)
+    register_dispatch(commands)
     register_contacts(commands)
     register_privacy(commands)
     return parser

@@ -2,13 +2,19 @@
 
 The REST callback's adapter (``bot/outbound/rest_callback.py``) posts and signs them (HMAC-SHA256 of
 ``KEFU_DISPATCH_EVENTS_SECRET`` in ``X-Kefu-Signature``); what differs from the other outbox channels
-is that a failed delivery is not left ``failed`` for a person but tried again, after 30 s, 1 min,
-2 min, … up to every hour, for as long as it takes: the dispatch system must not miss a repair. Its
-attempts and next time are kept in the outbox row's payload (``attempts``, ``retry_at``). A later
-event of the same ticket waits until the earlier one is delivered, so a receiver sees a ticket's
-events in order. A worker killed while sending leaves its row ``sending``; after ``STALE_SENDING``
-it is handed out again. A receiver may therefore get an event twice: ``event_id`` (also in the
-``X-Kefu-Event-Id`` header) is the same on every attempt, for it to recognise the repeat.
+is that a failed delivery is tried again, after 30 s, 1 min, 2 min, … up to every hour: the dispatch
+system must not miss a repair. An event is given up (status ``failed``, ``dispatch.event.given_up``
+in the log, ``kefu_ticket_events{state="failed"}``) only when retrying will not help: the receiver
+refused it (4xx other than 408/429) ``REFUSALS_BEFORE_GIVING_UP`` times, or it has been failing for
+``GIVE_UP_AFTER``. Its attempts, next time and last error are kept in the outbox row's payload
+(``attempts``, ``retry_at``, ``last_error``, ``refusals``, ``failing_since``).
+
+A later event of the same ticket waits until every earlier one is delivered or dropped, so a
+receiver sees a ticket's events in order: a failed one holds its ticket's later events until an
+operator resends or drops it (``kefu dispatch``, ``bot/dispatch/undelivered.py``). A worker killed
+while sending leaves its row ``sending``; after ``STALE_SENDING`` it is handed out again. A receiver
+may therefore get an event twice: ``event_id`` (also in the ``X-Kefu-Event-Id`` header) is the same on
+every attempt, for it to recognise the repeat.
 """
 from __future__ import annotations
 
@@ -22,13 +28,17 @@ from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.dispatch.events import CHANNEL
 from bot.notify import NotifyError
-from bot.outbound.rest_callback import RestCallback
+from bot.outbound.rest_callback import Refused, RestCallback
 
 logger = logging.getLogger(__name__)
 
 EVENT_ID_HEADER = "X-Kefu-Event-Id"
 FIRST_RETRY_S, LAST_RETRY_S = 30, 3600
 STALE_SENDING = dt.timedelta(minutes=5)
+REFUSALS_BEFORE_GIVING_UP = 3          # 4xx answers (a bad URL or secret, an event it rejects)
+GIVE_UP_AFTER = dt.timedelta(hours=24)  # of failing for any other reason (down, 5xx, 408, 429)
+RETRYABLE_STATUSES = frozenset({408, 429})
+UNDELIVERED = ("pending", "sending", "failed")  # each holds its ticket's later events; sent and dropped do not
 
 
 def ticket_events_from_settings(settings) -> RestCallback | None:
@@ -81,36 +91,77 @@ def _due(payload: dict, now: dt.datetime) -> bool:
     return not retry_at or dt.datetime.fromisoformat(retry_at) <= now
 
 
+def first_undelivered(repository: Repository, tickets: list[str]) -> dict[str, int]:
+    """Per ticket, the id of its oldest event not yet delivered or dropped: the only one that may go out.
+
+    An event never becomes undelivered again once sent or dropped, so an answer read before a claim
+    can only hold an event back for a pass, never let one overtake an earlier one."""
+    if not tickets:
+        return {}
+    query = (sa.select(outbox.c.recipient, sa.func.min(outbox.c.id))
+             .where(outbox.c.channel == CHANNEL, outbox.c.status.in_(UNDELIVERED),
+                    outbox.c.recipient.in_(sorted(set(tickets))))
+             .group_by(outbox.c.recipient))
+    with repository.engine.connect() as conn:
+        return {recipient: first for recipient, first in conn.execute(query)}
+
+
+def refused(exc: Exception) -> bool:
+    """The receiver answered that it will not take this event: trying it again will not help."""
+    return isinstance(exc, Refused) and 400 <= exc.status < 500 and exc.status not in RETRYABLE_STATUSES
+
+
+def after_failure(payload: dict, exc: Exception, now: dt.datetime) -> tuple[dict, bool]:
+    """The row's payload after a failed attempt, and whether the event is given up."""
+    attempts = int(payload.get("attempts") or 0) + 1
+    refusals = int(payload.get("refusals") or 0) + refused(exc)
+    failing_since = payload.get("failing_since") or _stamp(now)
+    given_up = (refusals >= REFUSALS_BEFORE_GIVING_UP
+                or now - dt.datetime.fromisoformat(failing_since) >= GIVE_UP_AFTER)
+    again = {**payload, "attempts": attempts, "refusals": refusals, "failing_since": failing_since,
+             "last_error": str(exc), "retry_at": None if given_up else _stamp(now + retry_delay(attempts))}
+    if given_up:
+        again["given_up_at"] = _stamp(now)
+    return again, given_up
+
+
 async def deliver_ticket_events(repository: Repository, sender: RestCallback, *, now: dt.datetime | None = None,
                                 limit: int = 200) -> dict[str, int]:
     """One pass over the pending ticket events, oldest first; returns counts by result."""
     now = now or dt.datetime.utcnow()
-    counts = {"sent": 0, "retry": 0, "waiting": 0}
+    counts = {"sent": 0, "retry": 0, "waiting": 0, "given_up": 0}
     await asyncio.to_thread(release_stale, repository, now)
-    held: set[str] = set()  # tickets with an earlier event still undelivered: theirs wait, in order
-    for row in await asyncio.to_thread(_rows, repository, "pending", limit):
+    rows = await asyncio.to_thread(_rows, repository, "pending", limit)
+    first = await asyncio.to_thread(first_undelivered, repository, [row["recipient"] for row in rows])
+    for row in rows:
+        ticket = row["recipient"]
         payload = dict(row["payload"] or {})
-        if row["recipient"] in held or not _due(payload, now):
-            held.add(row["recipient"])
-            counts["waiting"] += 1
+        if first.get(ticket) != row["id"] or not _due(payload, now):
+            counts["waiting"] += 1  # an earlier event of its ticket is not delivered yet, or not due again
             continue
         claimed = {**payload, "claimed_at": _stamp(dt.datetime.utcnow())}
         if not await asyncio.to_thread(_set, repository, row["id"], was="pending", status="sending", payload=claimed):
-            held.add(row["recipient"])  # another worker took it
-            continue
+            continue  # another worker took it
         event_id = f"outbox-{row['id']}"
         try:
             await sender.post({"event_id": event_id, **payload["event"]}, headers={EVENT_ID_HEADER: event_id})
         except NotifyError as exc:
-            attempts = int(payload.get("attempts") or 0) + 1
-            again = {**payload, "attempts": attempts, "retry_at": _stamp(now + retry_delay(attempts))}
-            await asyncio.to_thread(_set, repository, row["id"], was="sending", status="pending", payload=again)
-            logger.warning("dispatch.event.retry id=%s ticket=%s attempts=%d error=%s",
-                           row["id"], row["recipient"], attempts, exc)
-            held.add(row["recipient"])
-            counts["retry"] += 1
+            again, given_up = after_failure(payload, exc, now)
+            status = "failed" if given_up else "pending"
+            await asyncio.to_thread(_set, repository, row["id"], was="sending", status=status, payload=again)
+            if given_up:
+                logger.error("dispatch.event.given_up id=%s ticket=%s type=%s attempts=%d error=%s "
+                             "(its ticket's later events wait: kefu dispatch resend|drop %s)",
+                             row["id"], ticket, row["kind"], again["attempts"], exc, row["id"])
+                counts["given_up"] += 1
+            else:
+                logger.warning("dispatch.event.retry id=%s ticket=%s attempts=%d error=%s",
+                               row["id"], ticket, again["attempts"], exc)
+                counts["retry"] += 1
             continue
         await asyncio.to_thread(_set, repository, row["id"], was="sending", status="sent", payload=claimed)
-        logger.info("dispatch.event.sent id=%s ticket=%s type=%s", row["id"], row["recipient"], row["kind"])
+        logger.info("dispatch.event.sent id=%s ticket=%s type=%s", row["id"], ticket, row["kind"])
         counts["sent"] += 1
+        fresh = await asyncio.to_thread(first_undelivered, repository, [ticket])
+        first[ticket] = fresh.get(ticket)  # its next event may follow in this pass
     return counts

@@ -1,4 +1,5 @@
-"""`kefu ledger`: list the user-experience ledger (filter by flag, owner, type, month), close a step, assign an owner."""
+"""`kefu ledger`: list the user-experience ledger (filter by flag, owner, type, month; with the dispatch
+system's job number, as on the ledger page), close a step, assign an owner."""
 from __future__ import annotations
 
 import argparse
@@ -44,14 +45,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     from bot.analytics.config import centre_zone, local_time
 
     labels, flags, zone = ledger.rules.step_labels, ledger.rules.flag_labels, centre_zone()
-    print(f"{'ticket':<10} {'type':<14} {'step':<10} {f'next due ({zone.key})':<17} {'owner':<10} flags")
+    print(f"{'ticket':<10} {'job no.':<12} {'type':<14} {'step':<10} {f'next due ({zone.key})':<17} "
+          f"{'owner':<10} flags")
     for item in items:
         marks = [flags.get("overdue", "overdue")] if item.overdue else []
         if item.repeat_of:
             marks.append(f"{flags.get('repeat', 'repeat')}({','.join(item.repeat_of)})")
         due = local_time(item.due_at, zone) if item.due_at else "-"
-        print(f"{item.ticket_id:<10} {item.kind:<14} {labels.get(item.step, item.step):<10} {due:<17} "
-              f"{item.owner or '-':<10} {' '.join(marks)}")
+        print(f"{item.ticket_id:<10} {item.external_ref or '-':<12} {item.kind:<14} "
+              f"{labels.get(item.step, item.step):<10} {due:<17} {item.owner or '-':<10} {' '.join(marks)}")
     overdue = sum(i.overdue for i in items)
     repeats = sum(bool(i.repeat_of) for i in items)
     print(f"{len(items)} item(s), {overdue} overdue, {repeats} repeat problem(s)")

@@ -1,6 +1,7 @@
 """Levels read from shared state when Prometheus scrapes: queue length and longest wait per skill,
-live phone calls, the outbox backlog, requests kept while the database was down. Reading them at
-scrape time keeps them right with any number of processes, and after any of them is killed."""
+live phone calls, the outbox backlog, ticket events not delivered to the dispatch system, requests kept
+while the database was down. Reading them at scrape time keeps them right with any number of
+processes, and after any of them is killed."""
 from __future__ import annotations
 
 import asyncio
@@ -16,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.repository import Repository
 from bot.db.schema import outbox
+from bot.dispatch.undelivered import counts as ticket_event_counts
 from bot.handoff import keys as handoff_keys
 from bot.handoff.agents import recorded_call
 from bot.handoff.presence import gone_among
@@ -34,6 +36,7 @@ class StateSnapshot:
     queue_gone: dict[str, int] = field(default_factory=dict)
     active_calls: int | None = None
     outbox_backlog: int | None = None
+    ticket_events: dict[str, int] = field(default_factory=dict)  # pending / failed (bot/dispatch/undelivered.py)
     kept_requests: dict[str, int] = field(default_factory=dict)  # waiting / set_aside
     redis_up: bool = True
     database_up: bool = True
@@ -114,6 +117,7 @@ async def read_state(redis, repository: Repository, clock=time.time, data_dir=No
         snapshot.redis_up = False
     try:
         snapshot.outbox_backlog = await asyncio.to_thread(outbox_backlog, repository)
+        snapshot.ticket_events = await asyncio.to_thread(ticket_event_counts, repository)
     except SQLAlchemyError as exc:
         from bot.db.errors import database_error
 
@@ -158,6 +162,13 @@ class StateCollector:
         if s.outbox_backlog is not None:
             yield GaugeMetricFamily("kefu_outbox_backlog", "SMS/WeChat messages waiting to be delivered",
                                     value=s.outbox_backlog)
+        if s.ticket_events:
+            events = GaugeMetricFamily("kefu_ticket_events", "Ticket events for the dispatch system not delivered: "
+                                       "pending (waiting, retried) or failed (given up, holding their tickets' "
+                                       "later events until resent or dropped)", labels=["state"])
+            for state, count in sorted(s.ticket_events.items()):
+                events.add_metric([state], count)
+            yield events
         if s.kept_requests:
             kept = GaugeMetricFamily("kefu_kept_requests", "Requests kept while the database was down: waiting "
                                      "to be filed, or set aside (filed nothing, or failed) for an operator",

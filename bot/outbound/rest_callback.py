@@ -22,6 +22,14 @@ from bot.notify import Notifier, NotifyError
 SIGNATURE_HEADER = "X-Kefu-Signature"
 
 
+class Refused(NotifyError):
+    """The receiver answered, with a status other than 2xx (``status``): some are worth retrying, some not."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def signature(secret: str, body: bytes) -> str:
     """The header value an integration recomputes to check a delivery."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -55,7 +63,7 @@ class RestCallback(Notifier):
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise NotifyError(f"{self.name} unreachable: {type(exc).__name__}") from exc
         if not 200 <= status < 300:
-            raise NotifyError(f"{self.name} refused the message: HTTP {status}")
+            raise Refused(f"{self.name} refused the message: HTTP {status}", status)
 
     async def send_selfhelp(self, to: str, channel: str, entry) -> None:
         raise NotifyError("self-help reaches REST integrations as conversation messages")

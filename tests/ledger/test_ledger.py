@@ -242,3 +242,18 @@ def test_a_visit_callback_or_complaint_about_a_fault_is_not_the_fault_again(ledg
     items = {i.ticket_id: i for i in ledger.items()}
     assert [items[t].repeat_of for t in about_it] == [(), (), ()]
     assert items[reported_again].repeat_of == (repair,), "a fault reported again still is a repeat, of the fault only"
+
+
+def test_the_cli_shows_the_dispatch_systems_job_number(ledger, repo, capsys):
+    """Found by the operator's integration developer: the ledger page showed the job number the dispatch
+    system gave a ticket (details.external_ref), `kefu ledger list` did not."""
+    from bot.dispatch.status import StatusRequest, apply_status
+
+    numbered = fault(repo, 1)
+    apply_status(repo, numbered, StatusRequest(status="assigned", external_ref="FSM-7781"))
+    plain = fault(repo, 2)
+    assert main(["ledger", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "job" in lines[0]
+    assert next(row for row in lines if row.startswith(numbered)).split()[1] == "FSM-7781"
+    assert next(row for row in lines if row.startswith(plain)).split()[1] == "-"

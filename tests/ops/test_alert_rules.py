@@ -14,13 +14,14 @@ from tests.conftest import PROJECT_ROOT
 
 RULES = PROJECT_ROOT / "deploy" / "kefu-alerts.yml"
 WANTED = {"kefu_queue_longest_wait_seconds", "kefu_agents_available", "kefu_dependency_up",
-          "kefu_data_dir_free_bytes", "kefu_worker_restarts_total", "kefu_kept_requests"}
+          "kefu_data_dir_free_bytes", "kefu_worker_restarts_total", "kefu_kept_requests", "kefu_ticket_events"}
 
 
 def exposed_names() -> set[str]:
     snapshot = StateSnapshot(queue_length={"tv": 1}, longest_wait_s={"tv": 1.0}, queue_gone={"tv": 0},
                              agents_signed_in={"tv": 1}, agents_available={"tv": 0}, active_calls=0,
-                             outbox_backlog=0, data_dir_free_bytes=1, kept_requests={"waiting": 0, "set_aside": 0})
+                             outbox_backlog=0, data_dir_free_bytes=1, kept_requests={"waiting": 0, "set_aside": 0},
+                             ticket_events={"pending": 0, "failed": 0})
     text = (generate_latest(REGISTRY) + generate_latest(state_registry(snapshot))).decode()
     return set(re.findall(r"^# (?:HELP|TYPE) (\S+)", text, re.MULTILINE))
 
@@ -33,7 +34,7 @@ def test_alert_rules_parse_and_use_only_metrics_kefu_exposes():
         assert rule["expr"].count("(") == rule["expr"].count(")"), rule["alert"]
         used |= set(re.findall(r"\bkefu_[a-z_]+\b", rule["expr"]))
     assert WANTED <= used  # longest wait, no agent available, dependency down, disk low, worker restarts,
-    # requests kept while the database was down that could not be filed
+    # requests kept while the database was down that could not be filed, ticket events given up
     assert sorted(used - exposed_names()) == []
 
 
