@@ -13,6 +13,8 @@ lacks, and is what ``kefu run``, ``kefu db init`` and ``kefu db upgrade`` call.
 - Several instances starting at once: on PostgreSQL the whole upgrade runs in one transaction under a
   transaction-level advisory lock, so the first instance upgrades and the others wait, then find the
   database current; on SQLite (one machine) an exclusive lock on a file next to the database does it.
+- All or nothing on both: a revision that fails leaves the database exactly as it was (``_transaction``:
+  on SQLite the driver's own transaction handling would have committed the DDL before the failure).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import os
 import re
 import sys
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,7 +38,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from bot.db.errors import database_error
 from bot.db.repository import DatabaseError
 from bot.db.schema import metadata
 
@@ -106,7 +111,7 @@ def upgrade(engine: Engine, script_location: Path = MIGRATIONS) -> Upgrade:
         before = current_revision(engine)
         if before == target:  # the usual start: one query, no lock
             return Upgrade(before, target)
-        with _upgrade_lock(engine) as conn, conn.begin():
+        with _upgrade_lock(engine) as conn, _transaction(conn):
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
             before = MigrationContext.configure(conn).get_current_revision()  # another instance may have upgraded
@@ -115,16 +120,83 @@ def upgrade(engine: Engine, script_location: Path = MIGRATIONS) -> Upgrade:
                 return Upgrade(before, target)
             adopted = before is None and is_legacy(conn)
             config = alembic_config(script_location, conn)
-            if adopted:
-                log.warning("database.adopt: tables of an earlier Kefu without a schema version; checking them")
-                command.upgrade(config, BASELINE)
-                _check_adopted(conn, script_location)
-            command.upgrade(config, "head")
+            try:
+                if adopted:
+                    log.warning("database.adopt: tables of an earlier Kefu without a schema version; checking them")
+                    command.upgrade(config, BASELINE)
+                    _check_adopted(conn, script_location)
+                command.upgrade(config, "head")
+            except SQLAlchemyError as exc:  # a revision's statement failed; the transaction rolls back
+                raise SchemaError(
+                    f"the database schema could not be upgraded from {before or '(none)'} to {target}: revision "
+                    f"{_failed_revision(config, before, script_location)} failed ({database_error(exc)}). The upgrade "
+                    "was rolled back and the database is as it was: fix the cause, then run `kefu db upgrade` "
+                    "again.") from exc
             after = MigrationContext.configure(conn).get_current_revision()
     except CommandError as exc:
         raise SchemaError(f"the database schema could not be upgraded: {exc}") from exc
     log.info("database.upgraded from=%s to=%s adopted=%s", before, after, adopted)
     return Upgrade(before, after, adopted)
+
+
+def _failed_revision(config: Config, before: str | None, script_location: Path) -> str:
+    """The revision that was being applied: the first one after ``before`` that env.py did not report done."""
+    done = set(config.attributes.get("applied", ()))
+    pending = reversed(list(_scripts(script_location).iterate_revisions("head", before)))
+    return next((script.revision for script in pending if script.revision not in done), "(unknown)")
+
+
+@contextlib.contextmanager
+def _transaction(conn: Connection) -> Iterator[None]:
+    """The upgrade's one transaction: committed when every revision is applied, else rolled back.
+
+    PostgreSQL's DDL is transactional as it is. SQLite's is too, but Python's sqlite3 driver begins a
+    transaction only before INSERT/UPDATE/DELETE: the DDL before the first of them was committed on the
+    spot, so a revision failing half-way left its first columns behind and ``alembic_version`` at the old
+    revision, which the next start could not upgrade ("duplicate column"). Here the driver's handling
+    is switched off for this one connection and the transaction is begun by hand (SQLAlchemy's recipe
+    for pysqlite's transactional DDL), as BEGIN IMMEDIATE: the write lock is taken, waiting up to the
+    busy timeout, before the revision is read, not half-way through. Not engine-wide: a plain BEGIN
+    before every read would change how Kefu's writers wait for each other.
+
+    Foreign keys are off meanwhile (Alembic's advice for batch operations, which copy a table and drop
+    the original: with them on, dropping ``customers`` would fail or cascade); the pragma cannot change
+    inside a transaction, so it is set before BEGIN and put back after, and ``PRAGMA foreign_key_check``
+    refuses an upgrade that leaves a row pointing at nothing that was not there before."""
+    if conn.dialect.name != "sqlite":
+        with conn.begin():
+            yield
+        return
+    driver = conn.connection.dbapi_connection
+    handling, enforced = driver.isolation_level, driver.execute("PRAGMA foreign_keys").fetchone()[0]
+    driver.isolation_level = None  # the driver issues no BEGIN or COMMIT of its own
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        with conn.begin():
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            dangling = _dangling_references(conn)
+            yield
+            _refuse_new_dangling_references(conn, dangling)
+    finally:
+        try:
+            driver.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
+            driver.isolation_level = handling
+        except conn.dialect.dbapi.Error:  # a connection that cannot be put back is not reused
+            conn.invalidate()
+            raise
+
+
+def _dangling_references(conn: Connection) -> Counter:
+    """Rows whose foreign key points at no row, counted by table and the table they point at."""
+    return Counter((row[0], row[2]) for row in conn.exec_driver_sql("PRAGMA foreign_key_check"))
+
+
+def _refuse_new_dangling_references(conn: Connection, before: Counter) -> None:
+    new = _dangling_references(conn) - before
+    if new:
+        named = ", ".join(f"{count} row(s) of {table} pointing at no {parent}"
+                          for (table, parent), count in new.items())
+        raise SchemaError(f"the schema upgrade would leave {named}; it was rolled back and the database is as it was")
 
 
 def _refuse_unknown(revision: str | None, script_location: Path) -> None:
