@@ -20,7 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
-from bot.security.private_files import FILE_MODE, open_private_log
+from bot.security.private_files import open_private_log
 
 CHUNK = 64 * 1024  # longest piece read as one line: a line without an end cannot hold the launcher's memory
 
@@ -96,15 +96,15 @@ class SharedBoundedLog(BoundedLog):
 
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
         self.lock_path = Path(path).with_name(f".{Path(path).name}.lock")
-        self._lock_fd: int | None = None
+        self._lock_file = None  # opened at the first line
         super().__init__(path, max_bytes, backups)
         self.terminator = "\n"  # a logging handler's records, not a server's lines
 
     def emit(self, record) -> None:
         try:
-            if self._lock_fd is None:
-                self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            if self._lock_file is None:
+                self._lock_file = open_private_log(self.lock_path)  # empty: only locked, never written
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
         except OSError:
             self.handleError(record)
             return
@@ -112,7 +112,7 @@ class SharedBoundedLog(BoundedLog):
             self._follow_rotation()
             super().emit(record)
         finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
 
     def _follow_rotation(self) -> None:
         """Drop a stream whose file another process renamed (or deleted): the next write opens the current one."""
@@ -133,9 +133,9 @@ class SharedBoundedLog(BoundedLog):
 
     def close(self) -> None:
         with self.lock:
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-                self._lock_fd = None
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
         super().close()
 
 
