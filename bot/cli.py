@@ -28,6 +28,14 @@ from voice.commands import register as register_voice
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``kefu run``: what it prints and logs is also kept in ``logs/run.log`` (bot/observability/run_log.py)."""
+    from bot.observability.run_log import keep_run_log
+
+    with keep_run_log(get_settings()):
+        return run_kefu(args)
+
+
+def run_kefu(args: argparse.Namespace) -> int:
     from bot.db.recordings import tidy_forever as tidy_recordings_forever
     from bot.model_follower import Follower, follow_forever
     from bot.security.secrets import get_secrets

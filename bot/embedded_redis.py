@@ -11,6 +11,14 @@ its own only once it has grown past 64 MB (found by a data-protection audit: ser
 ID-card numbers and codes of long-expired conversations still in ``appendonly.aof``). A rewrite
 writes only the keys that have not expired, so an expired conversation leaves the disk within
 that interval.
+
+Its log, ``redis.log``, is bounded like the servers' (``KEFU_LOG_MAX_MB``, ``KEFU_LOG_BACKUPS``):
+redis-server logs to its standard output (``--logfile ""``) and a thread copies that through the
+servers' rotating writer (bot/observability/log_files.py). With ``--logfile <file>`` Redis reopens the
+file for every line, so renaming it would be safe, but nobody would know when to: a keeper checking its
+size now and then bounds it only roughly, and rotating at each start does not bound a Redis that runs
+for months (an ``appendonly`` rewrite logs ten lines an hour). The pipe gives one writer that knows
+each line's size; Redis ignores SIGPIPE, so a launcher that died leaves it serving, unlogged.
 """
 from __future__ import annotations
 
@@ -21,7 +29,9 @@ import threading
 import time
 from pathlib import Path
 
+from bot.observability.log_files import BoundedLog, start_pump
 from bot.security.private_files import PRIVATE_UMASK, private_dir
+from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +57,21 @@ def redis_server_binary() -> str:
 class EmbeddedRedis:
     """A redis-server on loopback TCP with append-only persistence in ``directory``."""
 
-    def __init__(self, directory: Path, port: int | None = None, aof_rewrite_s: float = AOF_REWRITE_S):
+    def __init__(self, directory: Path, port: int | None = None, aof_rewrite_s: float = AOF_REWRITE_S,
+                 log_max_bytes: int = Settings.log_max_bytes, log_backups: int = Settings.log_backups):
         self.directory = directory
         self.port = port or free_port()
         self.aof_rewrite_s = aof_rewrite_s
+        self.log_max_bytes, self.log_backups = log_max_bytes, log_backups
         self.process: subprocess.Popen | None = None
+        self._log: BoundedLog | None = None
+        self._log_pump: threading.Thread | None = None
         self._rewrites: threading.Thread | None = None
         self._stopping = threading.Event()
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "redis.log"
 
     @property
     def url(self) -> str:
@@ -69,15 +87,18 @@ class EmbeddedRedis:
             "--appendonly", "yes",
             "--save", "",
             "--daemonize", "no",
-            "--logfile", str(self.directory / "redis.log"),
+            "--logfile", "",  # its standard output: copied into a bounded redis.log (see above)
         ]
         # Its append-only files and log hold trackers, codes and the queue: Kefu's user only.
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        umask=PRIVATE_UMASK)
+        self._log = BoundedLog(self.log_file, self.log_max_bytes, self.log_backups)
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, umask=PRIVATE_UMASK)
+        self._log_pump = start_pump(self.process.stdout, self._log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise EmbeddedRedisError(f"redis-server exited; see {self.directory / 'redis.log'}")
+                self._close_log()  # its last lines (why) are in the file before anyone is sent there
+                raise EmbeddedRedisError(f"redis-server exited; see {self.log_file}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
                     conn.sendall(b"PING\r\n")
@@ -117,3 +138,13 @@ class EmbeddedRedis:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
+        self._close_log()
+
+    def _close_log(self) -> None:
+        """Once Redis (and any child it forked) has closed the pipe, its last lines are written."""
+        if self._log_pump is not None:
+            self._log_pump.join(timeout=5)
+            self._log_pump = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None

@@ -136,7 +136,8 @@ class KefuStack:
             self.redis_url = self.settings.redis.url
         else:
             port = int(self.settings.env.get("KEFU_REDIS_PORT", "0")) or None
-            self._redis = EmbeddedRedis(self.settings.redis.embedded_dir, port, self.settings.aof_rewrite_s).start()
+            self._redis = EmbeddedRedis(self.settings.redis.embedded_dir, port, self.settings.aof_rewrite_s,
+                                        self.settings.log_max_bytes, self.settings.log_backups).start()
             self.redis_url = self._redis.url
         apply_stored_retention(self.settings, self.redis_url)
         self.reset_metrics()

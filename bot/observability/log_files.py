@@ -6,9 +6,13 @@ through the standard library's :class:`~logging.handlers.RotatingFileHandler`: w
 pass ``KEFU_LOG_MAX_MB`` it becomes ``rasa.log.1`` (``.1`` -> ``.2`` ... up to ``KEFU_LOG_BACKUPS``,
 the oldest dropped) and a new ``rasa.log`` holds the newest lines. The thread drains the pipe whatever
 happens to the file (a full disk, a failed rename), so a server never blocks on its log nor dies of it.
+
+The embedded Redis's ``redis.log`` goes the same way (bot/embedded_redis.py). ``cli.log``, written by
+every ``kefu`` command at once, is a :class:`SharedBoundedLog`: the same rotation, one process at a time.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import logging.handlers
 import os
@@ -56,14 +60,15 @@ class BoundedLog(logging.handlers.RotatingFileHandler):
         if self.stream is None:
             self.stream = self._open()
         size = self.stream.seek(0, os.SEEK_END)
-        return size > 0 and size + len(self.format(record).encode("utf-8", errors="replace")) > self.maxBytes
+        line = self.format(record) + self.terminator
+        return size > 0 and size + len(line.encode("utf-8", errors="replace")) > self.maxBytes
 
     def handleError(self, record) -> None:
         """Said once on the launcher's stderr (a full disk would otherwise print a traceback a line)."""
         if not self.reported:
             self.reported = True
-            print(f"kefu: cannot write {self.baseFilename}: {sys.exc_info()[1]}; its server's lines are "
-                  "dropped until it can", file=sys.stderr, flush=True)
+            print(f"kefu: cannot write {self.baseFilename}: {sys.exc_info()[1]}; its lines are dropped "
+                  "until it can", file=sys.stderr, flush=True)
 
     def write(self, text: str) -> None:
         self.handle(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
@@ -79,6 +84,59 @@ class BoundedLog(logging.handlers.RotatingFileHandler):
         except OSError:
             inode = None
         return LogStart(offset, inode)
+
+
+class SharedBoundedLog(BoundedLog):
+    """A :class:`BoundedLog` that several processes write at once: ``cli.log``, appended to by every
+    ``kefu`` command. The stdlib's rotation assumes one writer: two processes each rename the file under
+    the other, and one goes on writing into ``cli.log.1`` past any limit. Here a line is written holding
+    an exclusive ``flock`` on ``.cli.log.lock`` beside it (a file never renamed), after reopening
+    ``cli.log`` if another process rotated it meanwhile: lines stay whole and in order, and the bound
+    holds. A process killed while holding the lock releases it with its descriptors."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+        self.lock_path = Path(path).with_name(f".{Path(path).name}.lock")
+        self._lock_file = None  # opened at the first line
+        super().__init__(path, max_bytes, backups)
+        self.terminator = "\n"  # a logging handler's records, not a server's lines
+
+    def emit(self, record) -> None:
+        try:
+            if self._lock_file is None:
+                self._lock_file = open_private_log(self.lock_path)  # empty: only locked, never written
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+        except OSError:
+            self.handleError(record)
+            return
+        try:
+            self._follow_rotation()
+            super().emit(record)
+        finally:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+
+    def _follow_rotation(self) -> None:
+        """Drop a stream whose file another process renamed (or deleted): the next write opens the current one."""
+        if self.stream is None:
+            return
+        try:
+            now = os.stat(self.baseFilename)
+            mine = os.fstat(self.stream.fileno())
+            if (now.st_ino, now.st_dev) == (mine.st_ino, mine.st_dev):
+                return
+        except OSError:
+            pass
+        stream, self.stream = self.stream, None
+        try:
+            stream.close()
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        with self.lock:
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
+        super().close()
 
 
 def pump(pipe, log: BoundedLog) -> None:

@@ -120,19 +120,23 @@ def _console_handler(handler: logging.Handler) -> bool:
                                                                          sys.__stdout__)
 
 
-def configure_logging(log_format: str = "console", level: int | str = logging.INFO, stream=None) -> None:
-    """Route every logger of this process through one structlog handler on the root logger.
+def configure_logging(log_format: str = "console", level: int | str = logging.INFO, stream=None,
+                      handler: logging.Handler | None = None) -> None:
+    """Route every logger of this process through one structlog handler on the root logger (``handler``,
+    else one writing to ``stream``, else stderr).
 
     Idempotent; replaces handlers Rasa, rasa-sdk (coloredlogs) or Sanic put on the root logger so each
     line is written once, in one format.
     """
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = handler or logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(build_formatter(log_format))
     setattr(handler, _CONFIGURED_MARK, True)
     root = logging.getLogger()
     for old in list(root.handlers):
         if _console_handler(old):
             root.removeHandler(old)
+            if isinstance(old, logging.FileHandler) and old is not handler:
+                old.close()  # an earlier cli.log of this process
     root.addHandler(handler)
     root.setLevel(level)
     structlog.configure(
@@ -166,20 +170,22 @@ def configure_from_settings(settings=None, *, one_shot: bool = False) -> None:
 
     A one-shot command (``kefu voicemail``, ``kefu report``...) prints its own result and its own
     ``kefu: error:`` line; its log goes to ``<data dir>/logs/cli.log`` so a script reading stderr sees
-    the one line that matters (``KEFU_LOG_LEVEL`` set explicitly puts it back on stderr).
+    the one line that matters (``KEFU_LOG_LEVEL`` set explicitly puts it back on stderr). ``cli.log`` is
+    rotated like the servers' logs (``KEFU_LOG_MAX_MB``, ``KEFU_LOG_BACKUPS``), safely while several
+    commands write it (:class:`~bot.observability.log_files.SharedBoundedLog`).
     """
-    import io
     import os
 
-    from bot.security.private_files import open_private_log, private_dir
+    from bot.observability.log_files import SharedBoundedLog
+    from bot.security.private_files import private_dir
     from bot.settings import get_settings
 
     settings = settings or get_settings()
-    stream = None
+    handler = None
     if one_shot and not os.environ.get("KEFU_LOG_LEVEL"):
         try:
             logs = private_dir(settings.data_dir / "logs")
-            stream = io.TextIOWrapper(open_private_log(logs / "cli.log"), encoding="utf-8", line_buffering=True)
+            handler = SharedBoundedLog(logs / "cli.log", settings.log_max_bytes, settings.log_backups)
         except OSError:
-            stream = None  # an unwritable data dir: stderr, as before
-    configure_logging(settings.log_format, settings.log_level, stream=stream)
+            handler = None  # an unwritable data dir: stderr, as before
+    configure_logging(settings.log_format, settings.log_level, handler=handler)

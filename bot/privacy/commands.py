@@ -43,7 +43,8 @@ def redis_for_command(settings) -> Iterator[redis.Redis]:
     from bot.embedded_redis import EmbeddedRedis
 
     # Nobody serves these files now: open them for this command alone (two servers must never share them).
-    embedded = EmbeddedRedis(settings.redis.embedded_dir).start()
+    embedded = EmbeddedRedis(settings.redis.embedded_dir, log_max_bytes=settings.log_max_bytes,
+                             log_backups=settings.log_backups).start()
     client = redis.Redis.from_url(embedded.url, **timeouts(settings.redis.timeout_s))
     try:
         yield client
