@@ -11,6 +11,7 @@ After ``agent_gone_after_s`` without one the waiting room takes their customers 
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -27,19 +28,58 @@ CALLS_PER_AGENT = 1
 PHONE_CHANNEL = "ivr"
 
 
+def is_callback(context: dict | None) -> bool:
+    """Whether a packet is a booked callback the agent rings: its ``callback`` is a non-empty object
+    (bot.contacts.offer writes the contact there). The claim script (bot.handoff.queue) decodes a legacy
+    record's packet and applies the same test."""
+    callback = (context or {}).get("callback")
+    return isinstance(callback, dict) and bool(callback)
+
+
 def is_call(channel: str, context: dict | None) -> bool:
     """Whether serving the conversation puts the agent on the phone: a caller on the line (``ivr``),
-    or a booked callback the agent rings (its packet's ``callback``, bot.contacts.offer), whatever
-    channel it was booked on. Kept with the queue record as its ``call`` field."""
-    return channel == PHONE_CHANNEL or bool((context or {}).get("callback"))
+    or a booked callback the agent rings (:func:`is_callback`), whatever channel it was booked on. Kept
+    with the queue record as its ``call`` field."""
+    return channel == PHONE_CHANNEL or is_callback(context)
 
 
-def recorded_call(call, channel) -> bool:
-    """A queue record's ``call`` field (``"1"``/``"0"``); a record queued before the field existed
-    is a call when its channel is the phone's. Raw Redis values (bytes, str or None)."""
+def recorded_call(call, channel, request) -> bool:
+    """A queue record's ``call`` field (``"1"``/``"0"``). A record queued before the field existed is
+    judged as :func:`is_call` judges a new one, on its channel and its packet (``request``, the record's
+    JSON): found by an operator, callbacks waiting in Redis across the upgrade were taken for web chats
+    whose page had closed and never handed out. Raw Redis values (bytes, str or None); ``request`` is
+    only read for such a record (:func:`calls_among` fetches it then)."""
     if call is not None:
         return as_text(call) == "1"
-    return channel is not None and as_text(channel) == PHONE_CHANNEL
+    if channel is None:
+        return False
+    if as_text(channel) == PHONE_CHANNEL:
+        return True
+    return request is not None and is_callback(json.loads(as_text(request)).get("context"))
+
+
+def _legacy(call, channel) -> bool:
+    """A record without ``call`` whose packet decides (:func:`recorded_call`)."""
+    return call is None and channel is not None and as_text(channel) != PHONE_CHANNEL
+
+
+async def calls_among(client: redis.Redis, conversation_ids: list[str]) -> list[bool]:
+    """Whether each queue record is a call (:func:`recorded_call`), in pipelined round trips: the
+    packet, which may be long, only for records queued before the ``call`` field."""
+    if not conversation_ids:
+        return []
+    async with client.pipeline(transaction=False) as pipe:
+        for conversation_id in conversation_ids:
+            pipe.hmget(keys.conversation(conversation_id), ["call", "channel"])
+        fields = await pipe.execute()
+    legacy = [i for i, (call, channel) in enumerate(fields) if _legacy(call, channel)]
+    requests = {}
+    if legacy:
+        async with client.pipeline(transaction=False) as pipe:
+            for i in legacy:
+                pipe.hget(keys.conversation(conversation_ids[i]), "request")
+            requests = dict(zip(legacy, await pipe.execute()))
+    return [recorded_call(call, channel, requests.get(i)) for i, (call, channel) in enumerate(fields)]
 
 
 class AgentError(ValueError):
@@ -154,13 +194,6 @@ class AgentRoster:
         return Slots(chat_total, chat_free), Slots(call_total, call_free)
 
     async def calls_held(self, agent_id: str) -> int:
-        """How many of the agent's conversations are calls (``is_call``): their records are read in one
-        pipeline, not one Redis call per conversation."""
-        serving = await self.redis.smembers(keys.agent_active(agent_id))
-        if not serving:
-            return 0
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for conversation_id in serving:
-                pipe.hmget(keys.conversation(as_text(conversation_id)), ["call", "channel"])
-            fields = await pipe.execute()
-        return sum(recorded_call(call, channel) for call, channel in fields)
+        """How many of the agent's conversations are calls (:func:`calls_among`)."""
+        serving = [as_text(c) for c in await self.redis.smembers(keys.agent_active(agent_id))]
+        return sum(await calls_among(self.redis, serving))

@@ -19,7 +19,8 @@ from typing import Awaitable, Callable
 import redis.asyncio as redis
 
 from bot.handoff import keys
-from bot.handoff.agents import CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, is_call, recorded_call
+from bot.handoff.agents import (CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, calls_among, is_call,
+                                recorded_call)
 from bot.handoff.estimate import HandleHistory, estimate_wait, mean_handle_time, record_handle_time
 from bot.handoff.handle_history import DatabaseHandleTimes
 from bot.handoff.packet import transferred
@@ -81,6 +82,9 @@ return ''
 # head of each queue is its first entry whose customer is there. Whose page tells is
 # bot.handoff.presence.page_tells_presence, here on the record's fields: a web chat's, unless it is a
 # call (a callback booked in a web chat: the customer may have closed the page, an agent rings them).
+# is_call is bot.handoff.agents.recorded_call: the ``call`` field, else (a record queued before it
+# existed) the phone's channel or a packet whose ``callback`` is a non-empty object (is_callback; cjson
+# decodes an object to a table with string keys, an array to one with numbers).
 # An agent who holds CALLS_PER_AGENT calls passes over the calls too (they keep their place for a free
 # agent): the head is the first chat.
 # Returns {'ok', id, passed over} or {'empty', passed over} or {'on_a_call', passed over} (only calls
@@ -89,10 +93,19 @@ _CLAIM = """
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[3]) then return {'full'} end
 local open_since = tonumber(ARGV[2]) - tonumber(ARGV[7])
 local passed = 0
+local function is_callback(request)
+  local context = cjson.decode(request).context
+  if type(context) ~= 'table' then return false end
+  local callback = context.callback
+  return type(callback) == 'table' and type(next(callback)) == 'string'
+end
 local function is_call(member)
   local fields = redis.call('HMGET', ARGV[4] .. member, 'call', 'channel')
   if fields[1] then return fields[1] == '1' end
-  return fields[2] == ARGV[9]
+  if not fields[2] then return false end
+  if fields[2] == ARGV[9] then return true end
+  local request = redis.call('HGET', ARGV[4] .. member, 'request')
+  return request ~= false and is_callback(request)
 end
 local calls = 0
 for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -101,8 +114,7 @@ end
 local on_the_phone = calls >= tonumber(ARGV[8])
 local calls_passed = 0
 local function gone(member)
-  local fields = redis.call('HMGET', ARGV[4] .. member, 'channel', 'call')
-  if fields[1] ~= ARGV[10] or fields[2] == '1' then return false end
+  if redis.call('HGET', ARGV[4] .. member, 'channel') ~= ARGV[10] or is_call(member) then return false end
   if redis.call('EXISTS', ARGV[5] .. member) == 0 then return false end
   return redis.call('ZCOUNT', ARGV[6] .. member, open_since, '+inf') == 0
 end
@@ -422,7 +434,7 @@ class HandoffQueue:
             "waiting_since": float(values.get("waiting_since") or values.get("enqueued_at", 0)),
             "claimed_at": float(values["claimed_at"]) if values.get("claimed_at") else None,
             "agent_id": values.get("agent_id"), "disposition": values.get("disposition"),
-            "call": recorded_call(values.get("call"), values.get("channel", request.channel)),
+            "call": recorded_call(values.get("call"), values.get("channel", request.channel), values["request"]),
         }
 
     async def waiting(self, skill: str) -> list[str]:
@@ -458,11 +470,7 @@ class HandoffQueue:
         if ahead == 0:
             return 0, 0
         members = await self.redis.zrange(keys.queue(skill), 0, -1 if ahead is None else ahead - 1)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for member in members:
-                pipe.hmget(keys.conversation(as_text(member)), ["call", "channel"])
-            fields = await pipe.execute()
-        calls = sum(recorded_call(call, channel) for call, channel in fields)
+        calls = sum(await calls_among(self.redis, [as_text(m) for m in members]))
         return calls, len(members) - calls
 
     async def record(self, conversation_id: str, kind: str, data: dict) -> None:

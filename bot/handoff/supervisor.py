@@ -5,10 +5,11 @@ Removing a stale entry ends its wait (reason ``removed_by_supervisor``: counted 
 the customer abandoning) and hands the conversation back to the bot, which tells the customer.
 A web-chat customer who closed the page is shown ``gone`` (they keep their place for the grace period,
 but no agent is handed them, and they are not counted as waiting); never a booked callback, which an agent
-rings (``bot.handoff.presence.page_tells_presence``). A supervisor cannot hand one waiting
-customer to an agent; removing a gone customer's entry is recorded as the customer's abandonment
-(``customer_gone``, the wait until they left, ``by`` the supervisor): the customer gave up, the supervisor
-only tidied the queue.
+rings (``bot.handoff.presence.page_tells_presence``). The page's silence (``silent_s``) is shown only
+where the page tells: never for a call; a callback is marked ``callback`` instead (its ``waited_s`` runs
+from the time promised to the customer). A supervisor cannot hand one waiting customer to an agent;
+removing a gone customer's entry is recorded as the customer's abandonment (``customer_gone``, the wait
+until they left, ``by`` the supervisor): the customer gave up, the supervisor only tidied the queue.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from typing import Iterable
 
 from bot.handoff import keys
 from bot.handoff.accounts import AgentAccount
-from bot.handoff.presence import customer_last_seen, gone_among
+from bot.handoff.agents import is_callback
+from bot.handoff.presence import customer_last_seen, gone_among, page_tells_presence
 from bot.handoff.queue import HandoffQueue
 
 
@@ -64,10 +66,14 @@ async def queues(queue: HandoffQueue) -> list[dict]:
         gone = await gone_among(queue.redis, [e for _, e in found], now)
         for place, entry in found:
             conversation_id = entry["conversation_id"]
-            seen = await customer_last_seen(queue.redis, conversation_id)
+            # The page's silence only where the page tells (not a call's, nor a callback's: found by an
+            # operator, it showed how long a callback's page had been closed); a callback says so instead.
+            tells = page_tells_presence(entry["channel"], entry["call"])
+            seen = await customer_last_seen(queue.redis, conversation_id) if tells else None
             entries.append({"conversation_id": conversation_id, "position": place, "channel": entry["channel"],
                             "priority": entry["priority"], "waited_s": round(now - entry["enqueued_at"], 1),
                             "silent_s": round(now - seen, 1) if seen else None,
+                            "callback": is_callback(entry["request"].context),
                             # closed the page: keeps the place for the grace period, not handed to an agent
                             "gone": conversation_id in gone})
         present = [e for e in entries if not e["gone"]]

@@ -34,6 +34,7 @@ import re
 
 from bot.handoff import keys
 from bot.handoff.accounts import AccountStore
+from bot.handoff.agents import is_callback
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.departures import Departures
 from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp
@@ -99,7 +100,7 @@ class WaitingRoom:
         entry = await self.queue.entry(conversation_id)
         if entry is None or entry["state"] != "waiting":
             return
-        if (entry["request"].context or {}).get("callback"):
+        if is_callback(entry["request"].context):
             # A callback booked for later (bot.contacts.offer): an agent rings the customer, who is
             # not waiting in the chat. Queue notices there, or the chat's closing, are not theirs.
             return

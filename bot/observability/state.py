@@ -19,7 +19,7 @@ from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.dispatch.undelivered import counts as ticket_event_counts
 from bot.handoff import keys as handoff_keys
-from bot.handoff.agents import recorded_call
+from bot.handoff.agents import calls_among
 from bot.handoff.presence import gone_among
 from bot.ivr.call_state import LIVE_CALLS
 from bot.kept_lists import failed_key, kept_key
@@ -58,13 +58,14 @@ async def read_queues(redis, snapshot: StateSnapshot, now: float) -> None:
         members = [m.decode() if isinstance(m, bytes) else m for m in await redis.zrange(key, 0, MAX_ENTRIES_READ - 1)]
         async with redis.pipeline(transaction=False) as pipe:
             for member in members:
-                pipe.hmget(handoff_keys.conversation(member), ["enqueued_at", "channel", "call"])
+                pipe.hmget(handoff_keys.conversation(member), ["enqueued_at", "channel"])
             found = await pipe.execute() if members else []
+        calls = await calls_among(redis, members)
         gone = await gone_among(redis, [{"conversation_id": member, "channel": as_text_or_none(channel) or "",
-                                         "call": recorded_call(call, channel)}
-                                        for member, (_, channel, call) in zip(members, found)], now)
+                                         "call": call}
+                                        for member, (_, channel), call in zip(members, found, calls)], now)
         oldest = now
-        for member, (enqueued, _, _) in zip(members, found):
+        for member, (enqueued, _) in zip(members, found):
             if enqueued is not None and member not in gone:
                 oldest = min(oldest, float(enqueued))
         snapshot.queue_length[skill] = total - len(gone)

@@ -73,8 +73,11 @@
           if (!window.confirm(t("remove_confirm"))) { return; }
           api("POST", "supervisor/queue/" + encodeURIComponent(e.conversation_id) + "/remove").then(refresh).catch(showError);
         });
+        // A callback's page says nothing (the customer may close it, the agent rings them): no silence shown.
+        var presence = e.gone ? t("col_gone") : e.callback ? t("col_callback") : e.silent_s === null ? "-"
+          : t("col_silent") + " " + t("silent_ago", { time: minutes(e.silent_s) });
         var tr = row([t("col_position") + " " + e.position, t("channel_" + e.channel), t("col_waited") + " " + minutes(e.waited_s),
-          e.gone ? t("col_gone") : e.silent_s === null ? "-" : t("col_silent") + " " + t("silent_ago", { time: minutes(e.silent_s) }), remove]);
+          presence, remove]);
         tr.setAttribute("data-conversation", e.conversation_id);
         table.appendChild(tr);
       });
