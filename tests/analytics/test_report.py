@@ -262,7 +262,7 @@ def test_the_report_carries_the_ledgers_monthly_summary(kefu_env, report_of):
     # Two items were acted on within minutes of registration; only one was told and followed up.
     assert 0 <= float(figures[("ledger", month, "median_hours_to_acted_on")]) < 0.1
     assert 0 <= float(figures[("ledger", month, "median_hours_to_follow_up_done")]) < 0.1
-    assert f"服务体验台账月度汇总（{month}）" in html and "登记后用时中位数（小时）" in html
+    assert f"用户体验台账月度汇总（{month}）" in html and "登记后用时中位数（小时）" in html
 
 
 def test_the_ticket_loop_is_shown_per_kind_so_agent_follow_ups_do_not_hide_untouched_repairs(kefu_env, report_of):

@@ -77,6 +77,11 @@ def test_summary_comes_from_the_content_template(rules):
     assert "59分钟" in summary(packet(), rules, 3529)
 
 
+def test_summary_has_no_stray_space_between_its_sentences(rules):
+    """The template was a folded YAML scalar: its line break became a space after a full-width comma."""
+    assert "故障类型：电视故障，故障码：E102。" in summary(packet(), rules, 95)
+
+
 def test_numbers_are_masked_except_the_last_four_until_revealed():
     shown = masking.masked_packet(packet())
     assert shown["customer"]["phone"] == "*******0001"
