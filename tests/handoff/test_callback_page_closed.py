@@ -85,7 +85,11 @@ async def test_the_next_customer_for_an_agent_is_the_callback_not_the_gone_chat(
 async def test_desk_supervisor_figures_and_metrics_count_the_callback_as_waiting(desk, queue, clock):
     await agent_available(queue, "wang")
     await callback_after_a_gone_chat(queue, clock)
+    await assert_the_callback_waits_and_the_chat_is_gone(desk, queue, clock)
 
+
+async def assert_the_callback_waits_and_the_chat_is_gone(desk, queue, clock) -> None:
+    """The desk, the supervisor view, the live figures and the metrics: BOOKED waiting, LEFT gone."""
     tv = next(q for q in (await desk.overview("wang"))["queues"] if q["skill"] == "tv")
     assert (tv["waiting"], tv["gone"]) == (1, 1)
     assert [e["gone"] for e in tv["entries"]] == [True, False], "the callback shown gone at the desk"

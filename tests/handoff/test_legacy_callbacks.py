@@ -18,7 +18,6 @@ from dataclasses import asdict
 
 import pytest
 
-from bot.analytics.live import queue_figures
 from bot.channels import agent_desk
 from bot.channels.agent_desk import WEB_DIR
 from bot.contacts.offer import offer_request, offer_to_agents, promised_at
@@ -26,7 +25,6 @@ from bot.handoff import keys
 from bot.handoff.presence import page_alive
 from bot.handoff.queue import HandoffRequest, score
 from bot.handoff.supervisor import queues as supervisor_queues
-from bot.observability.state import StateSnapshot, read_queues
 from tests.handoff import test_callback_page_closed as page_closed_tests
 from tests.handoff.test_callback_page_closed import BOOKED, LEFT, booked_callback, closed_page
 from tests.handoff.test_desk_database_down import desk_request
@@ -85,21 +83,7 @@ async def test_a_callback_queued_before_the_upgrade_is_handed_to_the_agent_with_
 async def test_desk_supervisor_figures_and_metrics_count_the_old_callback_as_waiting(desk, queue, clock):
     await agent_available(queue, "wang")
     await legacy_callback_after_a_gone_chat(queue, clock)
-
-    tv = next(q for q in (await desk.overview("wang"))["queues"] if q["skill"] == "tv")
-    assert (tv["waiting"], tv["gone"]) == (1, 1)
-    assert [e["gone"] for e in tv["entries"]] == [True, False]
-
-    tv = next(q for q in await supervisor_queues(queue) if q["skill"] == "tv")
-    assert {e["conversation_id"]: e["gone"] for e in tv["entries"]} == {LEFT: True, BOOKED: False}
-    assert (tv["waiting"], tv["gone"], tv["longest_wait_s"]) == (1, 1, 60.0)
-
-    tv = next(q for q in await queue_figures(queue) if q["skill"] == "tv")
-    assert (tv["waiting"], tv["gone"], tv["longest_wait_s"]) == (1, 1, 60.0)
-
-    snapshot = StateSnapshot()
-    await read_queues(queue.redis, snapshot, clock())
-    assert (snapshot.queue_length["tv"], snapshot.queue_gone["tv"]) == (1, 1)
+    await page_closed_tests.assert_the_callback_waits_and_the_chat_is_gone(desk, queue, clock)
 
 
 CALLBACK = {"contact_id": 7, "phone": "13900001234"}
