@@ -18,6 +18,13 @@ def money(cents: int) -> str:
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
 
 
+def month_name(period: str) -> str:
+    """A stored month ("2026-11") as the editors write months (``month`` in content/labels.yml): customers
+    were shown "2026-11已用流量", and the phone read the digits and the dash."""
+    year, month = period.split("-")
+    return labels()["month"].format(year=year, month=int(month))
+
+
 def gigabytes(mb: int) -> str:
     return f"{mb / 1024:.1f}"
 
@@ -26,7 +33,7 @@ def tell_usage(dispatcher: CollectingDispatcher, month: dict | None, data: bool 
     """This month's data (and minutes, where the plan has them) against the allowance."""
     if not month:
         return
-    period = month["period"]
+    period = month_name(month["period"])
     if data and month["data_quota_mb"] is None:
         dispatcher.utter_message(response="utter_bill_usage_data_unlimited", period=period,
                                  data_used=gigabytes(month["data_used_mb"]))
@@ -79,7 +86,7 @@ def tell_bill(dispatcher: CollectingDispatcher, customer: Customer, bills: list[
     if "bills" in topics and bills:
         lines = "\n".join(
             words["bill_line"].format(
-                period=b["period"], amount=money(b["amount_cents"]), status=words["bill_status"].get(bill_status(b["status"]), b["status"])
+                period=month_name(b["period"]), amount=money(b["amount_cents"]), status=words["bill_status"].get(bill_status(b["status"]), b["status"])
             )
             for b in bills
         )

@@ -17,7 +17,7 @@ async def test_bill_for_a_verified_customer(run_action):
     assert turn.responses == ["utter_bill_summary", "utter_bill_arrears", "utter_bill_usage_data", "utter_bill_usage_minutes"]
     summary = turn.message("utter_bill_summary")
     assert summary["customer_name"] == "李娜" and summary["balance"] == "-45.00"
-    assert "2026-11" in summary["bill_lines"] and "未缴" in summary["bill_lines"]
+    assert "2026年11月" in summary["bill_lines"] and "未缴" in summary["bill_lines"]  # the month as customers write it
     assert turn.message("utter_bill_arrears")["amount_owed"] == "45.00"  # the balance: what the reminders say too
     assert turn.slots["customer_id"]
 
@@ -25,7 +25,7 @@ async def test_bill_for_a_verified_customer(run_action):
 async def test_bill_view_tells_this_months_data_and_minutes_against_the_allowance(run_action):
     turn = await run_action("action_query_bill", load_tracker("query_bill", **proven(2)))
     data = turn.message("utter_bill_usage_data")
-    assert (data["period"], data["data_used"], data["data_quota"], data["data_left"]) == ("2026-11", "23.6", "40.0", "16.4")
+    assert (data["period"], data["data_used"], data["data_quota"], data["data_left"]) == ("2026年11月", "23.6", "40.0", "16.4")
     minutes = turn.message("utter_bill_usage_minutes")
     assert (minutes["minutes_used"], minutes["minutes_quota"], minutes["minutes_left"]) == (212, 500, 288)
 

@@ -312,7 +312,7 @@ async def test_a_callback_booked_on_the_phone_after_hours_is_offered_when_agents
     engine.services.clock = lambda: night
     commands = await engine.start(CallStart(call_id="MZnight", caller="13800000003", flow="main",
                                             caller_verified=True))  # the trunk vouched: called back on it
-    for key in "3":  # the after-hours menu: "预约明天回电请按3"
+    for key in "3":  # the after-hours menu: "预约人工客服回电请按3"
         commands += await engine.handle("MZnight", KeyPress(key))
     await engine.end("MZnight", "caller")
     queue = HandoffQueue(redis)
