@@ -33,9 +33,7 @@ def _clear_caches() -> None:
 @pytest.fixture
 def kefu_env(tmp_path, monkeypatch):
     """Settings pointing at a fresh data dir with the demo database loaded."""
-    from bot.db.repository import Repository
-    from bot.db.seed import seed_demo
-
+    from tests.demo_database import seed_copy
     from tests.postgres import fresh_database_url, postgres_server_url
 
     monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
@@ -46,7 +44,7 @@ def kefu_env(tmp_path, monkeypatch):
     _clear_caches()
     settings = settings_module.get_settings()
     settings.data_dir.mkdir(parents=True)
-    seed_demo(Repository(settings.database_url), settings.content_dir / "demo" / "seed.yml")
+    seed_copy(settings.database_url, settings.content_dir / "demo" / "seed.yml")
     yield settings
     _clear_caches()
 
