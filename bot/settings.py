@@ -59,6 +59,7 @@ class RedisSettings:
     # A command (or a connection attempt) that gets no answer in this time fails like a refused
     # connection: a hung or partitioned Redis costs a turn this long, then the apology (bot/redis_reconnect.py).
     timeout_s: float = 2.0
+    embedded_port: int | None = None  # KEFU_REDIS_PORT; None: a free port chosen at each start
 
 
 
@@ -204,7 +205,8 @@ def from_environment(environ: dict | None = None) -> Settings:
         data_dir=data_dir,
         database_url=database_url(env.get("KEFU_DATABASE_URL"), data_dir),
         redis=RedisSettings(url=env.get("REDIS_URL") or None, embedded_dir=data_dir / "redis",
-                            timeout_s=float(env.get("KEFU_REDIS_TIMEOUT_SECONDS", "2"))),
+                            timeout_s=float(env.get("KEFU_REDIS_TIMEOUT_SECONDS", "2")),
+                            embedded_port=int(env.get("KEFU_REDIS_PORT") or "0") or None),
         rasa_port=rasa_port,
         action_port=int(env.get("KEFU_ACTION_PORT", "5055")),
         host=host,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot.db.repository import Repository
 from bot.db.seed import prepare_database
-from bot.embedded_redis import EmbeddedRedis
+from bot.embedded_redis import EmbeddedRedis, EmbeddedRedisError, RedisPortTaken, check_port
 from bot.handoff.commands import ensure_demo_agent
 from bot.security.launch import action_server_command, cors_arguments, secure_environment
 from bot.observability.log_files import BoundedLog, settle, start_pump
@@ -70,6 +70,30 @@ def wait_until_up(url: str, process: subprocess.Popen, log_file: Path, timeout: 
             pass
         time.sleep(0.5)
     raise StartupError(f"{url} did not come up within {timeout:.0f}s; see {log_file}")
+
+
+def start_embedded_redis(settings: Settings) -> EmbeddedRedis:
+    """The embedded Redis, or a StartupError saying why not in one line (as for the other servers)."""
+    try:
+        return EmbeddedRedis(settings.redis.embedded_dir, settings.redis.embedded_port, settings.aof_rewrite_s,
+                             settings.log_max_bytes, settings.log_backups).start()
+    except EmbeddedRedisError as exc:
+        raise embedded_redis_refused(exc) from exc
+
+
+def check_embedded_redis_port(settings: Settings) -> None:
+    """Before minutes of preparing: a KEFU_REDIS_PORT another program has is refused (StartupError)."""
+    if settings.redis.url is None and settings.redis.embedded_port:
+        try:
+            check_port(settings.redis.embedded_port, settings.redis.embedded_dir)
+        except RedisPortTaken as exc:
+            raise embedded_redis_refused(exc) from exc
+
+
+def embedded_redis_refused(exc: EmbeddedRedisError) -> StartupError:
+    hint = ("; stop that one, or set KEFU_REDIS_PORT to a free port (unset: a free one is chosen at each start)"
+            if isinstance(exc, RedisPortTaken) else "")
+    return StartupError(f"embedded Redis: {exc}{hint}")
 
 
 @dataclass
@@ -135,9 +159,7 @@ class KefuStack:
         if self.settings.redis.url:
             self.redis_url = self.settings.redis.url
         else:
-            port = int(self.settings.env.get("KEFU_REDIS_PORT", "0")) or None
-            self._redis = EmbeddedRedis(self.settings.redis.embedded_dir, port, self.settings.aof_rewrite_s,
-                                        self.settings.log_max_bytes, self.settings.log_backups).start()
+            self._redis = start_embedded_redis(self.settings)
             self.redis_url = self._redis.url
         apply_stored_retention(self.settings, self.redis_url)
         self.reset_metrics()
