@@ -303,13 +303,19 @@ async def check_proof(dispatcher: CollectingDispatcher, tracker: Tracker, domain
     # for the customer, untold: past the customer's, the password is not checked, and the answer
     # is wrong like any other (through the account number, guesses must not show on the phone).
     budgets = [check.asked or check.subject] + ([check.subject] if check.customer_id is not None else [])
-    paused = how is None and not await ledger.take_password_try(budgets[0])
-    held = how is None and not paused and len(budgets) > 1 and not await ledger.take_password_try(budgets[1])
+    taken: list[tuple[str, str]] = []  # (budget, reservation): given back if the password is right
+    paused = held = False
+    for n, budget in enumerate(budgets if how is None else []):
+        reservation = await ledger.take_password_try(budget)
+        if reservation is None:
+            paused, held = n == 0, n > 0
+            break
+        taken.append((budget, reservation))
     if how is None and not paused and not held and check.customer_id is not None and await db(
             credentials().service_password_matches, check.customer_id, answer):
         how = "service_password"
-        for budget in budgets:
-            await ledger.give_back_password_try(budget)
+        for budget, reservation in taken:
+            await ledger.give_back_password_try(budget, reservation)
     if how is None:
         await record(tracker, "verification_failed", attempt=check.attempts)
         if check.last_attempt:

@@ -3,24 +3,32 @@
 One outstanding check per conversation (``kefu:verify:code:<conversation id>``): whom it is for
 (a customer, or a number that is no customer's: that check gets the same replies and never
 passes, so the replies do not tell which numbers are customers'), an HMAC of the code (none when
-only the service password is accepted), and the number of attempts. It expires after ``otp_ttl_s``; ``otp_max_attempts`` wrong answers void it. Codes
-asked for are counted in hourly windows per conversation, per number as typed (a phone or an
-account number, whether or not it is a customer's) and for the whole installation; a conversation
-gets fewer than a number, so no one conversation can use up the codes of a number. Those three
-decide the reply, so it is the same for a customer's number and any other. The codes actually sent
-are also counted per registered phone (against SMS bombing through a phone and its account number
-together); that budget is never told: a code it holds back is not sent, and the reply is the one a
-number that is no customer's gets. Otherwise the refusal ("no more codes now") after an account
-number's codes told that a typed phone was that account's (found by a tester).
+only the service password is accepted), and the number of attempts. It expires after ``otp_ttl_s``;
+``otp_max_attempts`` wrong answers void it. Codes asked for are counted in any hour (sliding
+windows, see below) per conversation, per number as typed (a phone or an account number, whether
+or not it is a customer's) and for the whole installation; a conversation gets fewer than a number,
+so no one conversation can use up the codes of a number. Those three decide the reply, so it is the
+same for a customer's number and any other. The codes actually sent are also counted per registered
+phone (against SMS bombing through a phone and its account number together); that budget is never
+told: a code it holds back is not sent, and the reply is the one a number that is no customer's
+gets. Otherwise the refusal ("no more codes now") after an account number's codes told that a typed
+phone was that account's (found by a tester).
 
 A check ends after a few wrong answers, but a new one can always be asked for, and the service
 password does not change between checks. So wrong answers are also counted per customer, across
-every conversation, in daily windows: past ``password_failures_per_day`` the password is not
-checked until the next day (the code, sent to the owner's phone, still works). Without this
-budget a script could try every six-digit password. Like the codes, they are counted twice: per
-number as typed, which decides the reply ("password paused"), and per customer, which is never
-told (a password it holds back is answered as a wrong one), so that guesses through an account
-number do not show when its phone is typed.
+every conversation, in any 24 hours: past ``password_failures_per_day`` the password is not
+checked until the oldest of those answers is a day old (the code, sent to the owner's phone, still
+works). Without this budget a script could try every six-digit password. Like the codes, they are
+counted twice: per number as typed, which decides the reply ("password paused"), and per customer,
+which is never told (a password it holds back is answered as a wrong one), so that guesses through
+an account number do not show when its phone is typed.
+
+Every budget slides (``bot.rate_window``: no more than N in any hour, or in any 24 hours for the
+password): counted in fixed windows, a number got twice its codes across the top of an hour. A
+request or answer a budget refuses is not counted there; one refused earlier in the order above is
+not counted by the later ones, as before. Keys ``kefu:verify:sent:{sender,typed,number}:<hash>``,
+``kefu:verify:sent:all`` (``...:all:told``: its refusal was logged loud this hour) and
+``kefu:verify:failed:<hash>``; the fixed windows' keys (``...:<hour>``, ``...:<day>``) simply expire.
 """
 from __future__ import annotations
 
@@ -30,8 +38,10 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import redis.asyncio as redis
+from bot import rate_window
 from bot.redis_text import as_text
 
 logger = logging.getLogger(__name__)
@@ -40,14 +50,6 @@ PREFIX = "kefu:verify"
 CODE_DIGITS = 6
 WINDOW_S = 3600
 DAY_S = 24 * 3600
-
-# One step, so a counter never outlives its window without an expiry (a process dying between an
-# INCR and its EXPIRE left one counting for ever) and parallel requests each see their own count.
-_COUNT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
-"""
 
 
 def _key(*parts: str) -> str:
@@ -76,7 +78,7 @@ class PendingCheck:
 class CodeLedger:
     def __init__(self, client: redis.Redis, pepper: str, *, ttl_s: int, max_attempts: int,
                  per_number_per_hour: int, per_sender_per_hour: int, password_failures_per_day: int = 6,
-                 per_hour: int = 500) -> None:
+                 per_hour: int = 500, clock: Callable[[], float] = time.time) -> None:
         self.redis = client
         self.pepper = pepper.encode()
         self.ttl_s = ttl_s
@@ -85,14 +87,16 @@ class CodeLedger:
         self.per_sender_per_hour = per_sender_per_hour
         self.password_failures_per_day = password_failures_per_day
         self.per_hour = per_hour
+        self.clock = clock
 
     @classmethod
-    def from_settings(cls, client: redis.Redis, settings, pepper: str) -> "CodeLedger":
+    def from_settings(cls, client: redis.Redis, settings, pepper: str,
+                      clock: Callable[[], float] = time.time) -> "CodeLedger":
         return cls(client, pepper, ttl_s=settings.otp_ttl_s, max_attempts=settings.otp_max_attempts,
                    per_number_per_hour=settings.otp_per_number_per_hour,
                    per_sender_per_hour=settings.otp_per_sender_per_hour,
                    password_failures_per_day=settings.password_failures_per_day,
-                   per_hour=settings.otp_per_hour)
+                   per_hour=settings.otp_per_hour, clock=clock)
 
     def digest(self, answer: str) -> str:
         return hmac.new(self.pepper, answer.encode(), hashlib.sha256).hexdigest()
@@ -104,7 +108,7 @@ class CodeLedger:
 
     async def may_send(self, conversation_id: str, number: str) -> bool:
         """Count one code asked for ``number`` (as typed: a phone or an account number) towards the
-        conversation's hourly budget, then the number's, then the installation's; False when one
+        conversation's budget of the hour, then the number's, then the installation's; False when one
         is used up. The same for every number: what it says must not tell whose number it is.
 
         The conversation's budget is the smaller one, and a code it may not have is not counted for
@@ -113,14 +117,14 @@ class CodeLedger:
         conversations with many numbers (REST sender ids cost nothing) from sending without end; it
         counts a number that is no customer's like a customer's, so the reply past it tells nothing.
         """
-        window = str(int(time.time() // WINDOW_S))
-        if not await self._within(_key("sent", "sender", _hidden(conversation_id), window), self.per_sender_per_hour):
+        now = self.clock()
+        if not await self._within(_key("sent", "sender", _hidden(conversation_id)), self.per_sender_per_hour, now):
             return False
-        if not await self._within(_key("sent", "typed", _hidden(number), window), self.per_number_per_hour):
+        if not await self._within(_key("sent", "typed", _hidden(number)), self.per_number_per_hour, now):
             return False
-        count = await self._count(_key("sent", "all", window), WINDOW_S * 2)
-        if count > self.per_hour:
-            log = logger.warning if count == self.per_hour + 1 else logger.info  # loud once an hour
+        if not await self._within(_key("sent", "all"), self.per_hour, now):
+            told = await self.redis.set(_key("sent", "all", "told"), 1, nx=True, ex=WINDOW_S)
+            log = logger.warning if told else logger.info  # loud once an hour
             log("security.verification.hourly_budget_spent conversation=%s limit=%d", conversation_id, self.per_hour)
             return False
         return True
@@ -129,14 +133,10 @@ class CodeLedger:
         """Count one code for the registered ``phone``; False past its hourly budget. Never shown to
         the one asking (see the module's docstring): it only keeps a phone from being flooded when
         its number and its account number are both typed."""
-        return await self._within(_key("sent", "number", _hidden(phone), str(int(time.time() // WINDOW_S))),
-                                  self.per_number_per_hour)
+        return await self._within(_key("sent", "number", _hidden(phone)), self.per_number_per_hour, self.clock())
 
-    async def _within(self, key: str, limit: int) -> bool:
-        return await self._count(key, WINDOW_S * 2) <= limit
-
-    async def _count(self, key: str, expiry_s: int) -> int:
-        return int(await self.redis.eval(_COUNT, 1, key, expiry_s))
+    async def _within(self, key: str, limit: int, now: float) -> bool:
+        return await rate_window.take(self.redis, key, limit=limit, window_s=WINDOW_S, now=now) is not None
 
     async def open(self, conversation_id: str, subject: str, customer_id: int | None, *,
                    with_code: bool, asked: str = "") -> str | None:
@@ -176,24 +176,26 @@ class CodeLedger:
                             stored.get("asked", ""))
 
     def _failures_key(self, subject: str) -> str:
-        return _key("failed", _hidden(subject), str(int(time.time() // DAY_S)))
+        return _key("failed", _hidden(subject))
 
     async def password_paused(self, subject: str) -> bool:
-        """True once the subject's wrong answers of the day have used up the password's budget."""
-        count = await self.redis.get(self._failures_key(subject))
-        return count is not None and int(as_text(count)) >= self.password_failures_per_day
+        """True once the subject's wrong answers of the last 24 hours have used up the password's budget."""
+        count = await rate_window.count(self.redis, self._failures_key(subject), window_s=DAY_S, now=self.clock())
+        return count >= self.password_failures_per_day
 
-    async def take_password_try(self, subject: str) -> bool:
-        """Reserve one of the day's wrong-password answers before the password is checked; False: paused.
+    async def take_password_try(self, subject: str) -> str | None:
+        """Reserve one of the 24 hours' wrong-password answers before the password is checked; returns
+        the reservation (for ``give_back_password_try``), None: paused.
 
         Counted first, atomically: checked first and counted after, guesses sent together all passed
         the check (found by a probe: ten at once, all tried against the password).
         """
-        return await self._count(self._failures_key(subject), DAY_S * 2) <= self.password_failures_per_day
+        return await rate_window.take(self.redis, self._failures_key(subject), limit=self.password_failures_per_day,
+                                      window_s=DAY_S, now=self.clock())
 
-    async def give_back_password_try(self, subject: str) -> None:
+    async def give_back_password_try(self, subject: str, reservation: str) -> None:
         """The answer was right: it was no failure."""
-        await self.redis.decr(self._failures_key(subject))
+        await rate_window.give_back(self.redis, self._failures_key(subject), reservation)
 
     def code_matches(self, check: PendingCheck, answer: str) -> bool:
         return (check.customer_id is not None and bool(check.code_digest)

@@ -415,3 +415,61 @@ async def test_a_code_on_its_way_to_an_account_does_not_show_when_its_phone_is_t
     its_phone = await conversation("linker-1", ["8800000001", "13800000001", "13800000095", "13800000094"])
     other = await conversation("linker-2", ["8800000001", "13800000093", "13800000095", "13800000094"])
     assert its_phone == other
+
+
+TOP_OF_THE_HOUR = 1_700_006_400.0  # also midnight (UTC), where the fixed daily windows turned
+
+
+@pytest.fixture
+def ledger_clock(monkeypatch):
+    """The code ledger's clock, driven by hand."""
+    from actions import identity
+    from bot.handoff.queue import redis_from_settings
+    from bot.security.otp import CodeLedger
+    from bot.settings import get_settings
+    from tests.handoff.conftest import Clock
+
+    clock = Clock(TOP_OF_THE_HOUR - 10)
+    monkeypatch.setattr(identity, "code_ledger", lambda: CodeLedger.from_settings(
+        redis_from_settings(), get_settings(), get_secrets().channel_secret, clock=clock))
+    return clock
+
+
+async def test_a_number_gets_no_more_codes_than_its_budget_in_any_hour(run_action, with_redis, ledger_clock,
+                                                                       monkeypatch):
+    """Counted in fixed hourly windows, a number could be sent its codes at 12:59:50 and as many again
+    at 13:00:05 (SMS bombing, code pumping). No more than the budget in any hour."""
+    monkeypatch.setenv("KEFU_OTP_PER_NUMBER_PER_HOUR", "2")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    said = [(await claim_number(run_action, f"pump-{n}")).responses for n in range(2)]  # 12:59:50
+    ledger_clock.advance(15)  # 13:00:05: a new hour, but not an hour since those codes
+    said.append((await claim_number(run_action, "pump-2")).responses)
+    ledger_clock.advance(3600 - 15)  # 13:59:50: the first codes are an hour old
+    said.append((await claim_number(run_action, "pump-3")).responses)
+    assert said == [["utter_verification_code_sent"]] * 2 + [["utter_verification_password_only"],
+                                                             ["utter_verification_code_sent"]]
+    assert len(queued_for("13800000002")) == 3
+
+
+async def test_wrong_passwords_count_for_24_hours_not_until_midnight(run_action, with_redis, ledger_clock,
+                                                                     monkeypatch):
+    """Counted in daily windows, the password's budget was spent at 23:59:50 and whole again at 00:00:05.
+    Now the password is checked again only once the oldest wrong answer is 24 hours old."""
+    monkeypatch.setenv("KEFU_PASSWORD_FAILURES_PER_DAY", "2")
+    monkeypatch.setenv("KEFU_OTP_PER_NUMBER_PER_HOUR", "100")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    for n in range(2):  # 23:59:50
+        await claim_number(run_action, f"night-{n}")
+        await run_action("action_identify_customer", code_answer(f"night-{n}", f"10000{n}"))
+    ledger_clock.advance(15)  # 00:00:05
+    await claim_number(run_action, "night-2")
+    right = await run_action("action_identify_customer", code_answer("night-2", "246802"))
+    assert right.responses == ["utter_verification_password_paused"] and "verified_customer_id" not in right.slots
+    ledger_clock.advance(24 * 3600 - 15)  # 23:59:50 the next day: the wrong answers are a day old
+    await claim_number(run_action, "night-3")
+    right = await run_action("action_identify_customer", code_answer("night-3", "246802"))
+    assert right.slots["verified_by"] == "service_password"

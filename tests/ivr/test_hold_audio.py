@@ -23,7 +23,7 @@ from bot.embedded_redis import free_port
 from bot.handoff.queue import HandoffQueue
 from bot.ivr.hold_audio import hold_frames
 from bot.ivr.line import publish
-from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
+from tests.handoff.conftest import Clock, redis, redis_url  # noqa: F401  the same real Redis fixtures
 from tests.ivr.simulator import PhoneCall, hold_media
 from voice.pcm import mulaw_decode, pcm_to_wav_bytes, rms_dbfs
 
@@ -32,15 +32,21 @@ pytestmark = pytest.mark.realtime
 FLOWS = Path(__file__).parent / "hold_flows"
 REMINDER_S = 3
 GAP_S = 2  # hold.announcement_gap_s in the test hotline
-SMS_PER_NUMBER = 2  # texts per number per hour in the test hotline
-# The budget's hourly window is read from a clock stopped when the line starts: the budget test's calls
-# once ran across the top of the hour (CI, 13:00) and the last call, in a new window, was texted.
+SMS_PER_NUMBER = 2  # texts per number in any hour in the test hotline
+# The text budget reads a hand-driven clock (``text_clock``), ten seconds before the top of an hour: a
+# test that does not move it has every text at the same instant, and each must still count.
+TOP_OF_THE_HOUR = 1_700_002_800.0
 MAX_GAP_S = 1.0
 TRUNK = "trunk-secret"  # what the phone trunk sends beside a caller ID it vouches for
 
 
 @pytest.fixture
-async def hold_line(kefu_env, redis, tmp_path):
+def text_clock() -> Clock:
+    return Clock(TOP_OF_THE_HOUR - 10)
+
+
+@pytest.fixture
+async def hold_line(kefu_env, redis, tmp_path, text_clock):
     """A media-stream server on a free port; yields (url, sessions it served, hold frames)."""
     from bot.db.repository import Repository
     from bot.ivr.call_state import CallStore
@@ -69,7 +75,7 @@ async def hold_line(kefu_env, redis, tmp_path):
                             records=CallRecords(repository), handoff=QueueHandoff(redis, repository),
                             notifier=OutboxNotifier.from_settings(kefu_env, repository),
                             sms_budget=TextBudget(redis, per_number_per_hour=SMS_PER_NUMBER, per_call_per_hour=3,
-                                                  clock=lambda started=time.time(): started))
+                                                  clock=text_clock))
     engine = FlowEngine(services)
     lines = await CallLines(redis).start()
     player = PromptPlayer(default_engine(), kefu_env.prompts_dir)
@@ -232,16 +238,33 @@ async def test_a_keyed_number_gets_no_more_texts_than_its_budget(hold_line, kefu
     repository = Repository(kefu_env.database_url)
     heard = []
     for _ in range(SMS_PER_NUMBER + 1):  # each call from another phone, all keying the victim's number
-        async with PhoneCall(url, flow="t_hold", caller="13912345678") as call:
-            await call.wait_media()
-            await call.press("1")
-            await call.wait_mark("ask_sms_number", 20)
-            await key(call, "13700000009")
-            await call.wait_closed(20)
-        heard.append([m for m in call.marks() if m in ("bye", "sms_not_sent")])
-        texted = call_texts(repository, call)
-    assert heard == [["bye"]] * SMS_PER_NUMBER + [["sms_not_sent"]], heard
+        heard.append(await keying_the_victim(url))
+        texted = call_texts(repository, heard[-1][1])
+    assert [said for said, _ in heard] == [["bye"]] * SMS_PER_NUMBER + [["sms_not_sent"]], heard
     assert texted == [], "the number was texted past its budget"
+
+
+async def keying_the_victim(url: str) -> tuple[list[str], PhoneCall]:
+    """A call keying the same number to text: what it said of the text (bye: sent), and the call."""
+    async with PhoneCall(url, flow="t_hold", caller="13912345678") as call:
+        await call.wait_media()
+        await call.press("1")
+        await call.wait_mark("ask_sms_number", 20)
+        await key(call, "13700000009")
+        await call.wait_closed(20)
+    return [m for m in call.marks() if m in ("bye", "sms_not_sent")], call
+
+
+async def test_a_number_gets_no_more_texts_than_its_budget_in_any_hour(hold_line, text_clock):
+    """Counted in fixed hourly windows, a number could be texted its budget at 12:59:50 and its budget
+    again at 13:00:05 (SMS bombing). No more than the budget in any hour; one more an hour after the first."""
+    url, _, _ = hold_line
+    heard = [(await keying_the_victim(url))[0] for _ in range(SMS_PER_NUMBER)]  # at 12:59:50
+    text_clock.advance(15)  # 13:00:05: a new hour, but not an hour since those texts
+    heard.append((await keying_the_victim(url))[0])
+    text_clock.advance(3600 - 15)  # 13:59:50: the first texts are an hour old
+    heard.append((await keying_the_victim(url))[0])
+    assert heard == [["bye"]] * SMS_PER_NUMBER + [["sms_not_sent"], ["bye"]], heard
 
 
 async def test_a_flow_that_asks_no_number_texts_nobody_for_a_claimed_caller_id(hold_line, kefu_env):
