@@ -29,8 +29,10 @@ train: install
 run: install
 	$(VENV)/bin/kefu run
 
+# Two test processes: the suite waits on audio and servers more than on the CPU (README "make test").
+TEST_WORKERS ?= 2
 test: install
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Long fuzzing (thousands of inputs per parser and endpoint); `make test` runs a small budget.
 fuzz: install

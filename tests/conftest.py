@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot import settings as settings_module
+from tests.worker_redis import move_to_own_databases
 
+move_to_own_databases()  # a pytest-xdist worker's own Redis databases, before anything reads REDIS_URL
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_SPEECH = PROJECT_ROOT.parent / "shared" / "speech"
 # The Mandarin test model (../shared/models/README.md): real Vosk recognition of Kefu's own TTS.
@@ -82,6 +84,18 @@ def pytest_collection_modifyitems(items):
     waiting = {item.path for item in items
                if trainings.STARTERS.keys() & set(item.fixturenames) or item.get_closest_marker("realtime")}
     items.sort(key=lambda item: item.path in waiting)
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(worker_group(item)))
+
+
+def worker_group(item) -> str:
+    """Which tests one pytest-xdist worker runs together, one after the other (``make test``: two
+    workers, ``--dist loadgroup``): a module's tests (its module fixtures start once), and every
+    module that times audio or locks with every module that trains a model or starts several Rasa
+    servers (``heavy``), so their CPU never stretches what the other measures."""
+    if item.get_closest_marker("realtime") or item.get_closest_marker("heavy"):
+        return "realtime-and-trainings"
+    return str(item.path)
 
 
 def pytest_collection_finish(session):

@@ -6,9 +6,14 @@ split's model cost the suite two trainings' time; started together at collection
 two files that need them: 306 s instead of 426 s, bench/RESULTS.md "Suite time"). A model already
 trained for the same files (named by content hash) is not trained again. A fixture that
 asks for a training nobody started (requested dynamically) starts it then.
+
+``make test`` runs two test processes (pytest-xdist), and both start the same trainings: a lock
+file beside each model, held by the training process itself for as long as it runs, lets the first
+train and the other wait for its model (training it itself only if that one failed).
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -34,19 +39,29 @@ class Training:
 
     model: Path
     process: subprocess.Popen | None
+    command: list[str] | None = None  # while another test process trains the model: to train it if that fails
 
     @classmethod
     def start(cls, command: list[str], model: Path) -> "Training":
-        if model.exists():
-            return cls(model, None)
         model.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path(model), "wb") as log:
-            process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=rasa_env(), stdout=log, stderr=subprocess.STDOUT)
-        _running.append(cls(model, process))
+        with open(lock_path(model), "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return cls(model, None, command)  # another test process trains it
+            if model.exists():
+                return cls(model, None)
+            _running.append(cls(model, train_holding(lock, command, model)))
         return _running[-1]
 
     def result(self) -> Path:
         """The model file, once trained; the log's reasons if the training failed."""
+        if self.command is not None:  # trained by another test process: wait for its lock
+            with open(lock_path(self.model), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not self.model.exists():
+                    self.process = train_holding(lock, self.command, self.model)
+            self.command = None
         if self.process is not None and self.process.wait() != 0 or not self.model.exists():
             reasons = "\n".join(reason_lines(log_path(self.model)))
             raise RuntimeError(f"training {self.model.name} failed; from {log_path(self.model)}:\n{reasons}")
@@ -56,6 +71,17 @@ class Training:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait()
+
+
+def train_holding(lock, command: list[str], model: Path) -> subprocess.Popen:
+    """Start ``rasa train`` with the locked file open: the lock lasts exactly as long as the training."""
+    with open(log_path(model), "wb") as log:
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=rasa_env(), stdout=log, stderr=subprocess.STDOUT,
+                                pass_fds=(lock.fileno(),))
+
+
+def lock_path(model: Path) -> Path:
+    return model.with_name(model.name.removesuffix(".tar.gz") + ".lock")
 
 
 def log_path(model: Path) -> Path:
@@ -88,9 +114,12 @@ def held_out() -> HeldOut:
     """The fixed (seeded) split of ``nlu_data/nlu``, kept beside its model."""
     name = f"nlu-heldout-{content_hash(PROJECT_ROOT, NLU_INPUTS)}"
     split = MODELS / f"{name}-split"
-    if not (split / "test_data.yml").exists():
-        rasa("data", "split", "nlu", "--nlu", "nlu_data/nlu", "--training-fraction", "0.8",
-             "--random-seed", "42", "--out", str(split))
+    MODELS.mkdir(parents=True, exist_ok=True)
+    with open(MODELS / f"{name}-split.lock", "a") as lock:  # the other test process may be writing it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (split / "test_data.yml").exists():
+            rasa("data", "split", "nlu", "--nlu", "nlu_data/nlu", "--training-fraction", "0.8",
+                 "--random-seed", "42", "--out", str(split))
     model = MODELS / f"{name}.tar.gz"
     command = [sys.executable, "-m", "rasa", "train", "nlu", "--nlu", str(split / "training_data.yml"),
                "--config", "config.yml", "--out", str(MODELS), "--fixed-model-name", name]

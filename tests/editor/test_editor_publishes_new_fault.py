@@ -19,7 +19,7 @@ from tests.conftest import PROJECT_ROOT
 from tests.editor.conftest import edit
 from tests.trainings import RASA_CACHE
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 NEW_ENTRY = """
   - id: tv_e301

@@ -9,15 +9,14 @@ import redis.asyncio as aioredis
 from bot.handoff.queue import HandoffQueue
 from bot.handoff.rules import load_rules
 from tests.conftest import PROJECT_ROOT
-
-TEST_DB = 13
+from tests.worker_redis import HANDOFF, spare_url
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     url = os.environ.get("REDIS_URL")
     if url:
-        yield url.rsplit("/", 1)[0] + f"/{TEST_DB}" if url.count("/") >= 3 else f"{url}/{TEST_DB}"
+        yield spare_url(url, HANDOFF)
         return
     from bot.embedded_redis import EmbeddedRedis
 

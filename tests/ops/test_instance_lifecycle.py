@@ -31,6 +31,7 @@ from bot.embedded_redis import free_port
 from tests.conftest import PROJECT_ROOT
 from tests.ops.faults import wait_for
 
+pytestmark = pytest.mark.heavy  # several Rasa servers loading the model: never beside a realtime test
 START_S = 420  # the model loads in 1-3 minutes on a busy 2-core machine
 
 

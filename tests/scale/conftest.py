@@ -12,6 +12,7 @@ import pytest
 
 from bot import settings as settings_module
 from tests.conftest import PROJECT_ROOT
+from tests.worker_redis import SCALE, spare_url
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +29,8 @@ def two_processes(trained_model, tmp_path_factory):
                KEFU_DEMO_DATA="on")  # the demo customers, on CI's PostgreSQL too
     env.update(ivr_environment(data_dir, PROJECT_ROOT, env))
     env.pop("KEFU_DATABASE_URL", None)
-    if env.get("REDIS_URL"):  # CI's redis-server: a database of its own, not the shared stack's (db 0)
-        env["REDIS_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + "/1"
+    if env.get("REDIS_URL"):  # CI's redis-server: a database of its own, not the shared stack's
+        env["REDIS_URL"] = spare_url(env["REDIS_URL"], SCALE)
     from tests.postgres import fresh_database_url, postgres_server_url
 
     if postgres_server_url():  # CI: on PostgreSQL, as the shared stack
