@@ -69,6 +69,21 @@ def redis_children() -> set[int]:
     return pids
 
 
+def kefu_run() -> int:
+    """``kefu run`` in this test's process (its servers' start replaced by the test), with the signal
+    handlers it installs put back afterwards."""
+    from bot import cli
+
+    settings_module.get_settings.cache_clear()
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return cli.cmd_run(argparse.Namespace())
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        settings_module.get_settings.cache_clear()
+
+
 def test_a_port_another_redis_has_is_refused_naming_it_and_that_redis_is_left_untouched(tmp_path, foreign):
     port, their_pid, client = foreign
     ours = tmp_path / "redis"
@@ -112,7 +127,6 @@ def test_a_free_port_taken_before_redis_binds_it_is_chosen_again(tmp_path, forei
 
 def test_kefu_run_refuses_a_redis_port_another_redis_has_before_preparing_anything(tmp_path, foreign, monkeypatch,
                                                                                      capsys):
-    from bot import cli
     from bot.stack import KefuStack
 
     port, their_pid, client = foreign
@@ -127,14 +141,7 @@ def test_kefu_run_refuses_a_redis_port_another_redis_has_before_preparing_anythi
     monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("KEFU_RASA_PORT", str(free_port()))
     monkeypatch.setenv("KEFU_ACTION_PORT", str(free_port()))
-    settings_module.get_settings.cache_clear()
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        assert cli.cmd_run(argparse.Namespace()) == 2
-    finally:
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
-        settings_module.get_settings.cache_clear()
+    assert kefu_run() == 2
     assert not (tmp_path / "var" / "kefu.sqlite3").exists()  # refused before preparing anything
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1, lines
@@ -165,7 +172,6 @@ def test_the_stack_reports_a_taken_redis_port_as_a_start_failure_and_starts_no_s
 
 def test_kefu_run_shows_no_old_server_log_lines_when_the_embedded_redis_failed_first(kefu_env, monkeypatch, capsys):
     """No server was started: lines of an earlier run's ``rasa.log`` are not this failure's reason."""
-    from bot import cli
     from bot.stack import KefuStack, StartupError
 
     logs = kefu_env.data_dir / "logs"
@@ -178,14 +184,7 @@ def test_kefu_run_shows_no_old_server_log_lines_when_the_embedded_redis_failed_f
     monkeypatch.setattr(KefuStack, "start", start)
     monkeypatch.setenv("KEFU_RASA_PORT", str(free_port()))
     monkeypatch.setenv("KEFU_ACTION_PORT", str(free_port()))
-    settings_module.get_settings.cache_clear()
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        assert cli.cmd_run(argparse.Namespace()) == 1
-    finally:
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
-        settings_module.get_settings.cache_clear()
+    assert kefu_run() == 1
     err = capsys.readouterr().err
     assert "Kefu failed to start: embedded Redis: redis-server exited" in err
     assert "an earlier run's failure" not in err, err
