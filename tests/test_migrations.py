@@ -8,7 +8,6 @@ touching a new column with an error. Now every schema change is an Alembic revis
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from alembic.migration import MigrationContext
 
 from bot.db import migrate
 from bot.db.schema import metadata
+from tests.next_migration import next_version
 from tests.postgres import fresh_database_url, postgres_server_url
 
 
@@ -137,35 +137,19 @@ def test_an_old_database_missing_a_column_kefu_cannot_invent_is_refused_and_left
 
 
 def new_column_revision(tmp_path) -> Path:
-    """Kefu's migrations plus one more revision, as a next version of Kefu would ship it."""
-    folder = tmp_path / "migrations"
-    shutil.copytree(migrate.MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "versions" / "0002_customer_language.py").write_text(f'''
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0002_customer_language"
-down_revision = "{migrate.head()}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.add_column("customers", sa.Column("language", sa.String(8), nullable=False, server_default="zh"))
-
-
-def downgrade():
-    op.drop_column("customers", "language")
-''', encoding="utf-8")
-    return folder
+    """Kefu's migrations plus a revision adding a column."""
+    return next_version(tmp_path, "0002_customer_language",
+                        '    op.add_column("customers", sa.Column("language", sa.String(8), nullable=False, '
+                        'server_default="zh"))',
+                        '    op.drop_column("customers", "language")')
 
 
 def test_an_existing_database_keeps_its_rows_and_gains_a_new_versions_column(engine, tmp_path):
     migrate.upgrade(engine)  # the operator's database, at this version
     add_customer(engine)
-    next_version = new_column_revision(tmp_path)
+    newer = new_column_revision(tmp_path)
 
-    done = migrate.upgrade(engine, next_version)
+    done = migrate.upgrade(engine, newer)
 
     assert (done.before, done.after) == (migrate.head(), "0002_customer_language")
     with engine.connect() as conn:

@@ -7,7 +7,6 @@ Each test uses the engine Kefu itself makes (``engine_for``: foreign keys enforc
 """
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import sqlalchemy as sa
 
 from bot.db import migrate
 from bot.db.repository import engine_for
+from tests.next_migration import next_version
 from tests.test_migrations import add_bill, add_customer, at_revision, create_old_kefu_database, customers
 
 
@@ -37,26 +37,6 @@ def everything(path: Path) -> list[str]:
         return list(conn.iterdump())
 
 
-def next_version(tmp_path, body: str) -> Path:
-    """Kefu's migrations plus revision 0006, as a next Kefu would ship it."""
-    folder = tmp_path / "migrations"
-    shutil.copytree(migrate.MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "versions" / "0006_next.py").write_text(f'''
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0006_next"
-down_revision = "{migrate.head()}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{body}
-''', encoding="utf-8")
-    return folder
-
-
 def add_second_customer(engine, name="Wang") -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO customers (phone, account_number, name, vip_tier, address, plan_code, "
@@ -69,7 +49,7 @@ def test_revisions_failing_half_way_leave_the_file_as_it_was_and_the_next_upgrad
     at_revision(engine, "0004_published_models")
     add_customer(engine)
     add_second_customer(engine)  # two customers named Wang: 0006's unique index refuses them
-    folder = next_version(tmp_path, '''\
+    folder = next_version(tmp_path, "0006_next", '''\
     op.add_column("customers", sa.Column("language", sa.String(8), nullable=False, server_default="zh"))
     op.create_index("ix_customers_name", "customers", ["name"], unique=True)''')
     before = everything(path)
@@ -113,7 +93,7 @@ def test_a_batch_revision_copies_a_table_others_point_at_keeping_their_rows(engi
     migrate.upgrade(engine)
     add_customer(engine)
     add_bill(engine)
-    folder = next_version(tmp_path, '''\
+    folder = next_version(tmp_path, "0006_next", '''\
     with op.batch_alter_table("customers", recreate="always") as batch:
         batch.alter_column("address", existing_type=sa.String(200), nullable=True)''')
 
@@ -133,7 +113,7 @@ def test_a_revision_that_would_leave_rows_pointing_at_nothing_is_rolled_back(eng
     migrate.upgrade(engine)
     add_customer(engine)
     add_bill(engine)
-    folder = next_version(tmp_path, '''\
+    folder = next_version(tmp_path, "0006_next", '''\
     op.add_column("plans", sa.Column("region", sa.String(8), nullable=True))
     op.execute("DELETE FROM customers")''')
     before = everything(path)
