@@ -58,21 +58,30 @@ async def closed_page(queue, conversation_id: str, opened_at: float, closed_at: 
     await page_closed(queue.redis, conversation_id, "tab-1", closed_at)
 
 
-async def callback_after_a_gone_chat(queue, clock) -> None:
+async def offered(queue, contact) -> None:
+    assert await offer_to_agents(queue, contact)
+
+
+async def callback_after_a_gone_chat(queue, clock, enqueue=offered) -> None:
     """In line: a web chat whose page closed 10 minutes ago, then the callback, due a minute ago, whose
-    customer closed the page an hour ago."""
+    customer closed the page an hour ago; ``enqueue`` puts the callback in line (as this version does)."""
     await closed_page(queue, BOOKED, clock() - 3700, clock() - 3600)
     await closed_page(queue, LEFT, clock() - 700, clock() - 600)
     clock.advance(-700)
     await wait_in_line(queue, LEFT)
     clock.advance(699)
-    assert await offer_to_agents(queue, booked_callback(BOOKED, clock() - 60))
+    await enqueue(queue, booked_callback(BOOKED, clock() - 60))
     assert await queue.waiting("tv") == [LEFT, BOOKED]
 
 
 async def test_the_next_customer_for_an_agent_is_the_callback_not_the_gone_chat(desk, queue, clock, conversations):
     await agent_available(queue, "wang")
     await callback_after_a_gone_chat(queue, clock)
+    await assert_the_agent_gets_the_callback_not_the_chat(desk, queue, conversations)
+
+
+async def assert_the_agent_gets_the_callback_not_the_chat(desk, queue, conversations) -> None:
+    """接入下一位 hands the agent the callback to ring; the gone chat keeps its place, not handed out."""
     view = await desk.claim("wang", "王芳")
     assert view is not None, "接入下一位 found nobody: the callback was taken for a gone customer"
     assert view["conversation_id"] == BOOKED

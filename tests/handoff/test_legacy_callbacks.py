@@ -54,30 +54,21 @@ async def queued_by_previous_version(queue, request: HandoffRequest, enqueued_at
     assert not await queue.redis.hexists(keys.conversation(request.conversation_id), "call")
 
 
+async def queued_before_the_upgrade(queue, contact) -> None:
+    await queued_by_previous_version(queue, offer_request(contact), promised_at(contact))
+
+
 async def legacy_callback_after_a_gone_chat(queue, clock) -> None:
     """In line: a web chat whose page closed 10 minutes ago, then a callback queued before the upgrade,
     due a minute ago, whose customer closed the page an hour ago."""
-    await closed_page(queue, BOOKED, clock() - 3700, clock() - 3600)
-    await closed_page(queue, LEFT, clock() - 700, clock() - 600)
-    clock.advance(-700)
-    await wait_in_line(queue, LEFT)
-    clock.advance(699)
-    contact = booked_callback(BOOKED, clock() - 60)
-    await queued_by_previous_version(queue, offer_request(contact), promised_at(contact))
-    assert await queue.waiting("tv") == [LEFT, BOOKED]
+    await page_closed_tests.callback_after_a_gone_chat(queue, clock, queued_before_the_upgrade)
 
 
 async def test_a_callback_queued_before_the_upgrade_is_handed_to_the_agent_with_its_page_closed(
         desk, queue, clock, conversations):
     await agent_available(queue, "wang")
     await legacy_callback_after_a_gone_chat(queue, clock)
-    view = await desk.claim("wang", "王芳")
-    assert view is not None, "接入下一位 found nobody: the old callback was taken for a gone customer"
-    assert view["conversation_id"] == BOOKED
-    assert view["customer_left_at"] is None, "the desk shows the customer offline, but the agent rings them"
-    assert conversations.responses(BOOKED) == ["utter_agent_calling_back"]
-    assert await queue.waiting("tv") == [LEFT]
-    assert await queue.take_next("wang") == ("empty", None)
+    await page_closed_tests.assert_the_agent_gets_the_callback_not_the_chat(desk, queue, conversations)
 
 
 async def test_desk_supervisor_figures_and_metrics_count_the_old_callback_as_waiting(desk, queue, clock):
