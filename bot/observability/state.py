@@ -1,7 +1,8 @@
 """Levels read from shared state when Prometheus scrapes: queue length and longest wait per skill,
-live phone calls, the outbox backlog, ticket events not delivered to the dispatch system, requests kept
-while the database was down. Reading them at scrape time keeps them right with any number of
-processes, and after any of them is killed."""
+live phone calls, the outbox backlog (messages to customers), ticket events not delivered to the
+dispatch system (the same outbox table, counted apart), requests kept while the database was down.
+Reading them at scrape time keeps them right with any number of processes, and after any of them is
+killed."""
 from __future__ import annotations
 
 import asyncio
@@ -17,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.repository import Repository
 from bot.db.schema import outbox
+from bot.dispatch.events import CHANNEL as TICKET_EVENTS
 from bot.dispatch.undelivered import counts as ticket_event_counts
 from bot.handoff import keys as handoff_keys
 from bot.handoff.agents import calls_among
@@ -94,7 +96,11 @@ async def read_agents(redis, snapshot: StateSnapshot, now: float) -> None:
 
 
 def outbox_backlog(repository: Repository) -> int:
-    query = sa.select(sa.func.count()).select_from(outbox).where(outbox.c.status == "pending")
+    """Messages to customers waiting (SMS, WeChat, REST callback). Ticket events share the outbox table
+    but are ``kefu_ticket_events``: counted here too, a dispatch system that is down looked like SMS
+    not going out, and an SMS gateway that is down hid among ticket events."""
+    query = (sa.select(sa.func.count()).select_from(outbox)
+             .where(outbox.c.status == "pending", outbox.c.channel != TICKET_EVENTS))
     with repository.engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
 
@@ -161,7 +167,8 @@ class StateCollector:
             yield GaugeMetricFamily("kefu_active_calls", "Phone calls in progress (all processes)",
                                     value=s.active_calls)
         if s.outbox_backlog is not None:
-            yield GaugeMetricFamily("kefu_outbox_backlog", "SMS/WeChat messages waiting to be delivered",
+            yield GaugeMetricFamily("kefu_outbox_backlog", "SMS/WeChat messages waiting to be delivered "
+                                    "(REST callbacks too; not ticket events: kefu_ticket_events)",
                                     value=s.outbox_backlog)
         if s.ticket_events:
             events = GaugeMetricFamily("kefu_ticket_events", "Ticket events for the dispatch system not delivered: "

@@ -108,6 +108,29 @@ async def test_pending_ticket_events_do_not_crowd_out_other_outbox_messages(kefu
     assert counts["sent"] == 1 and Sms.sent == ["13800000002"]
 
 
+async def test_ticket_events_waiting_are_not_in_the_sms_backlog(kefu_env, dispatch_system):
+    """On-call: with the dispatch system down, the "Outbox backlog (SMS / WeChat)" panel rose as if
+    texts were not going out. Ticket events are counted by kefu_ticket_events only."""
+    import redis.asyncio as aioredis
+
+    from bot.observability.state import read_state
+    from tests.ops.test_state_metrics import values
+
+    repository = Repository(kefu_env.database_url)
+    dispatch_system.answers = [503] * 10  # down: the events are retried later, still pending
+    for _ in range(2):
+        repository.move_ticket(new_repair(repository), "resolved")
+    assert (await deliver(repository))["retry"] == 2  # each ticket's first event tried, its second waits
+    repository.add_outbound(channel="sms", recipient="13800000002", kind="opt_out", payload={})
+
+    unreachable = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    found = values(await read_state(unreachable, repository))
+    await unreachable.close()
+
+    assert found[("kefu_outbox_backlog", ())] == 1
+    assert found[("kefu_ticket_events", (("state", "pending"),))] == 4
+
+
 async def test_without_a_receiver_no_ticket_event_is_queued(kefu_env):
     repository = Repository(kefu_env.database_url)
     ticket_id = new_repair(repository)
