@@ -21,14 +21,41 @@ def exposed_names() -> set[str]:
     metrics.TTS_REQUESTS.labels("hit").inc(0)
     metrics.APOLOGIES.labels("redis").inc(0)
     metrics.UNHANDLED_ERRORS.labels("turn").inc(0)
-    snapshot = StateSnapshot({"tv": 1}, {"tv": 5.0}, active_calls=0, outbox_backlog=0)
+    snapshot = StateSnapshot({"tv": 1}, {"tv": 5.0}, active_calls=0, outbox_backlog=0,
+                             ticket_events={"pending": 0, "failed": 0})
     text = (generate_latest(REGISTRY) + generate_latest(state_registry(snapshot))).decode()
     return set(re.findall(r"^(kefu_\w+?)(?:\{| )", text, flags=re.M))
 
 
+def dashboard() -> dict:
+    return json.loads((PROJECT_ROOT / "deploy" / "grafana-dashboard.json").read_text(encoding="utf-8"))
+
+
 def test_every_dashboard_query_uses_an_exposed_metric():
-    dashboard = json.loads((PROJECT_ROOT / "deploy" / "grafana-dashboard.json").read_text(encoding="utf-8"))
-    wanted = {name for panel in dashboard["panels"] for target in panel["targets"]
+    wanted = {name for panel in dashboard()["panels"] for target in panel["targets"]
               for name in re.findall(r"kefu_\w+", target["expr"])}
     assert wanted, "the dashboard queries nothing"
     assert wanted - exposed_names() == set()
+
+
+def test_ticket_events_have_their_own_panel_by_state_apart_from_the_sms_backlog():
+    """On-call: the ticket events for the dispatch system had no panel, and were counted in the SMS/WeChat
+    backlog's. Shared gauges are read by every machine: max(), never sum()."""
+    panels = dashboard()["panels"]
+    exprs = {panel["title"]: [target["expr"] for target in panel["targets"]] for panel in panels}
+    shown = [title for title, queries in exprs.items() if any("kefu_ticket_events" in q for q in queries)]
+    assert len(shown) == 1, shown
+    [query] = exprs[shown[0]]
+    assert re.fullmatch(r"max by \(state\) \(kefu_ticket_events\)", query), query
+    [backlog] = [title for title, queries in exprs.items() if any("kefu_outbox_backlog" in q for q in queries)]
+    assert backlog != shown[0]
+
+
+def test_panels_do_not_overlap():
+    taken: dict[tuple[int, int], str] = {}
+    for panel in dashboard()["panels"]:
+        pos = panel["gridPos"]
+        for x in range(pos["x"], pos["x"] + pos["w"]):
+            for y in range(pos["y"], pos["y"] + pos["h"]):
+                assert (x, y) not in taken, (panel["title"], taken[(x, y)])
+                taken[(x, y)] = panel["title"]
