@@ -165,8 +165,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return 2
     repository = open_repository(settings)
     planner = Planner(repository, rules, load_ledger_rules(settings.content_dir / "ledger.yml"))
-    foreseen = foresee(planner, gate_from_settings(settings, repository), rules, dt.datetime.utcnow())
-    print("\n".join(plan_lines(foreseen, centre_zone())))
+    plan = foresee(planner, gate_from_settings(settings, repository), rules, dt.datetime.utcnow())
+    print("\n".join(plan_lines(plan, centre_zone())))
     return 0
 
 

@@ -39,6 +39,12 @@ class Decision:
     until: dt.datetime | None = None
     complaint: dict | None = None
 
+    @property
+    def counted(self) -> bool:
+        """Whether the attempt counts against the daily limit: a call placed or a text sent (the worker
+        records it, :meth:`Schedule.placed`); an offer to agents is no attempt at the customer."""
+        return self.action == SEND and self.channel != "agent"
+
 
 @dataclass(frozen=True)
 class ContactGate:
@@ -66,7 +72,8 @@ class ContactGate:
     def decide(self, contact: dict, rules: ContactRules, now: dt.datetime,
                planned: Iterable[tuple[str, dt.datetime]] = ()) -> Decision:
         """What an attempt at ``now`` does. ``planned``: (address, time) of attempts not in the database
-        yet that count against the daily limit (the dry run's earlier sends; the worker has none)."""
+        yet that count against the daily limit (the dry run's earlier calls and texts, of contacts
+        already scheduled and of its own list; the worker has none)."""
         if contact["phone"] and contact["phone"] in self.withheld_phones:  # whatever the purpose or channel
             return Decision(BLOCK, DEMO_CUSTOMER)
         complaint = open_complaint(self.repository, contact)

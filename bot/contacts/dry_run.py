@@ -2,10 +2,13 @@
 each contact — made when, by which channel, or not made and why — written nowhere.
 
 An operator reads it before going live on imported data, so it asks the worker's own question
-(:meth:`ContactGate.decide`) at each contact's due time, in the worker's order: a contact due in
-quiet hours is looked at again when they end, one past the daily limit the next morning, and the
-earlier contacts of the list count against that limit as the worker's attempts would. Opt-outs,
-do-not-disturb and open complaints are taken as they stand now.
+(:meth:`ContactGate.decide`) at each contact's due time, in the worker's order (due time, then
+id): a contact due in quiet hours is looked at again when they end, one past the daily limit the
+next morning. Against that limit count, as in the worker, the attempts already made today (the
+worker's own count, read), the calls and texts of contacts already in the schedule for the same
+customers — retries after no answer among them — and the list's earlier contacts. Opt-outs,
+do-not-disturb and open complaints are taken as they stand now; retries the list's own contacts
+may need are not foreseen.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DEMO_CUSTOMER, HOLD, NO_C
                                    ContactGate, Decision)
 from bot.contacts.planner import Planner
 from bot.contacts.rules import ContactRules
+from bot.contacts.schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -33,25 +37,48 @@ class Foreseen:
     waited_for: tuple[str, ...] = ()  # what it waited for first, in turn: quiet_hours, daily_limit
 
 
-def foresee(planner: Planner, gate: ContactGate, rules: ContactRules, now: dt.datetime) -> list[Foreseen]:
-    """Each contact ``planner`` would add now, in the planner's order, with what the worker would do."""
-    contacts = planner.preview(now)
-    due = [(max(contact["due_at"], now), index) for index, contact in enumerate(contacts)]
-    heapq.heapify(due)  # the worker takes due contacts by due time, then by id (the planner's order)
+@dataclass(frozen=True)
+class Plan:
+    """The contacts a pass would schedule, in the planner's order, and what of today's daily limit
+    of their customers (by the addresses they would be reached at) is taken already."""
+
+    foreseen: list[Foreseen]
+    daily_limit: int
+    made_today: int       # attempts made today (in the rules' zone), as the worker counts them
+    scheduled_today: int  # calls and texts of contacts already scheduled the worker would make today
+
+
+def foresee(planner: Planner, gate: ContactGate, rules: ContactRules, now: dt.datetime) -> Plan:
+    """Each contact ``planner`` would add now, with what the worker would do."""
+    new = planner.preview(now)
+    schedule = Schedule(gate.repository)
+    scheduled = schedule.still_to_make({c["phone"] for c in new}, {c["openid"] for c in new})
+    contacts = scheduled + new  # in id order: the pass adds its contacts after every scheduled one
+    new_ones = range(len(scheduled), len(contacts))
+    undecided = len(new_ones)
+    tomorrow = rules.day_start(rules.next_day_open(now))
+    due = [(max(contact["due_at"], now), contact["due_at"], index) for index, contact in enumerate(contacts)]
+    heapq.heapify(due)  # the worker takes due contacts by due time, then by id
     waited: dict[int, list[str]] = {}
-    sent: list[tuple[str, dt.datetime]] = []
+    counted: list[tuple[str, dt.datetime]] = []
     found: dict[int, Foreseen] = {}
-    while due:
-        at, index = heapq.heappop(due)
-        decision = gate.decide(contacts[index], rules, at, planned=sent)
+    while due and (undecided or due[0][0] < tomorrow):  # until the new ones are decided, and all of today
+        at, _, index = heapq.heappop(due)
+        decision = gate.decide(contacts[index], rules, at, planned=counted)
         if decision.action == WAIT and decision.reason != NO_CHANNEL:
             waited.setdefault(index, []).append(decision.reason)
-            heapq.heappush(due, (decision.until, index))
+            heapq.heappush(due, (decision.until, decision.until, index))
             continue
-        if decision.action == SEND:
-            sent.append((decision.address, at))
+        if decision.counted:
+            counted.append((decision.address, at))
         found[index] = Foreseen(contacts[index], decision, at, tuple(waited.get(index, ())))
-    return [found[index] for index in range(len(contacts))]
+        undecided -= index in new_ones
+    addresses = {found[index].decision.address for index in new_ones} - {""}
+    return Plan(
+        [found[index] for index in new_ones], rules.daily_attempt_limit,
+        made_today=sum(schedule.attempts_since(address, rules.day_start(now)) for address in sorted(addresses)),
+        scheduled_today=sum(1 for index, item in found.items() if index not in new_ones and item.decision.counted
+                            and item.decision.address in addresses and item.at < tomorrow))
 
 
 # -- what the operator reads (English: an operator's tool) ---------------------------------------
@@ -85,8 +112,9 @@ def what_happens(foreseen: Foreseen, zone: ZoneInfo) -> str:
     return outcome(foreseen)
 
 
-def plan_lines(foreseen: list[Foreseen], zone: ZoneInfo) -> list[str]:
+def plan_lines(plan: Plan, zone: ZoneInfo) -> list[str]:
     """The table `kefu contacts plan` prints, soonest due first, and the summary under it."""
+    foreseen = plan.foreseen
     lines = [f"{'rule':<18} {'purpose':<9} {'customer':>8} {f'due ({zone.key})':<16} {'ticket':<9} "
              f"{'details':<18} what the worker would do"]
     for item in sorted(foreseen, key=lambda f: (f.contact["due_at"], f.contact["rule"])):
@@ -102,6 +130,9 @@ def plan_lines(foreseen: list[Foreseen], zone: ZoneInfo) -> list[str]:
                  + (f" ({', '.join(f'{n} {r}' for r, n in by_rule.items())})" if by_rule else "")
                  + "; nothing was written.")
     lines += [f"  {n} {what}" for what, n in by_outcome.items()]
+    lines.append(f"Daily attempt limit {plan.daily_limit} a customer: {plan.made_today} attempt(s) already made today "
+                 f"to these customers, {plan.scheduled_today} more today by contacts already scheduled "
+                 f"(retries included).")
     lines.append("Opt-outs, do-not-disturb and open complaints are taken as they stand now.")
     return lines
 

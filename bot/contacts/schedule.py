@@ -105,6 +105,14 @@ class Schedule:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def still_to_make(self, phones: set[str], openids: set[str]) -> list[dict]:
+        """The contacts of these numbers and WeChat ids a worker will still attempt (scheduled, or claimed
+        and not placed yet), by id: `kefu contacts plan` counts them against the daily limit."""
+        query = sa.select(contacts).where(contacts.c.status.in_(("scheduled", "working"))).order_by(contacts.c.id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()
+                    if (r["phone"] and r["phone"] in phones) or (r["openid"] and r["openid"] in openids)]
+
     def attempts(self, contact_id: int) -> list[dict]:
         query = sa.select(contact_attempts).where(contact_attempts.c.contact_id == contact_id).order_by(contact_attempts.c.id)
         with self.engine.connect() as conn:

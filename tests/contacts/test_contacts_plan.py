@@ -18,7 +18,7 @@ from bot import settings as settings_module
 from bot.analytics.config import centre_zone, local_time
 from bot.contacts.rules import load_rules
 from bot.contacts.schedule import Schedule
-from bot.db.schema import contact_attempts, customers
+from bot.db.schema import contact_attempts, contacts, customers
 from tests.contacts.conftest import CUSTOMER_PHONE, resolved_repair
 
 OWING_PHONE = "13800000002"  # 李娜, the demo customer in arrears (owes 45.00)
@@ -138,6 +138,88 @@ def test_past_the_daily_limit_a_contact_shows_the_next_day(kefu_env, repository,
     assert ticket in second
     assert [first.endswith(", a later day: daily limit reached"),
             second.endswith(", a later day: daily limit reached")].count(True) == 1
+
+
+def line_of(out: str, rule: str, ticket_id: str) -> str:
+    return next(line for line in out.splitlines() if line.startswith(f"{rule} ") and f" {ticket_id} " in line)
+
+
+def worker_with(kefu_env, repository, rules, telephony, **extra):
+    """A worker with the edited rules, placing calls on the loopback, at the wall clock (as the plan)."""
+    from bot.contacts.dialer import Dialer
+    from bot.contacts.worker import ContactWorker
+    from bot.ledger.rules import load_rules as load_ledger_rules
+
+    dialer = Dialer(telephony.url, telephony.account_sid, telephony.auth_token, "+8657188880000",
+                    "ws://127.0.0.1:9/webhooks/ivr/media")
+    return ContactWorker(repository, rules=lambda: rules,
+                         ledger_rules=lambda: load_ledger_rules(kefu_env.content_dir / "ledger.yml"),
+                         dialer=dialer, **extra)
+
+
+def postponed_for_the_limit(repository) -> set:
+    """(rule, ticket) of the contacts the worker put off to a later day for the daily limit."""
+    return {(row["rule"], row["ticket_id"]) for row in Schedule(repository).listing(limit=1000)
+            if row["result"] == "daily_limit"}
+
+
+async def test_contacts_already_scheduled_today_count_against_the_daily_limit(kefu_env, repository, contact_rules,
+                                                                               telephony, capsys):
+    """A retry after no answer is already in the schedule, after one attempt this morning: with a limit
+    of 4, two of the customer's four new contacts are made today and two the next day — what the
+    worker then does. (The plan counted the attempt made but not the retry: three today.)"""
+    now = dt.datetime.utcnow()
+    rules = contact_rules()
+    rules = contact_rules(**quiet_hours_around(now, rules, dt.timedelta(hours=3), dt.timedelta(hours=4)),
+                          **{"daily_attempt_limit: 2": "daily_attempt_limit: 4",
+                             "    delay_hours: 24\n    channels: [phone, sms]":
+                             "    delay_hours: 0\n    channels: [phone, sms]"})
+    owing = customer_id(repository, OWING_PHONE)
+    schedule = Schedule(repository)
+    retry = schedule.add(dedupe_key="repair_followup:T-morning:1", purpose="followup", rule="repair_followup",
+                         due_at=now - dt.timedelta(minutes=10), channels=["phone"], customer_id=owing,
+                         phone=OWING_PHONE, ticket_id="T-morning")
+    with repository.engine.begin() as conn:
+        conn.execute(contact_attempts.insert().values(contact_id=retry, address=f"phone:{OWING_PHONE}", channel="phone",
+                                                      result="placed", at=max(now - dt.timedelta(minutes=40),
+                                                                              rules.day_start(now))))
+        conn.execute(contacts.update().where(contacts.c.id == retry).values(attempts=1, result="no_answer"))
+    tickets = [resolved_repair(repository, phone=OWING_PHONE) for _ in range(3)]
+    lines, out = run_plan(capsys)
+    later = ", a later day: daily limit reached"
+    shown = {("repair_followup", ticket): line_of(out, "repair_followup", ticket) for ticket in tickets}
+    shown[("arrears_reminder", None)] = lines[("arrears_reminder", owing)]
+    assert [line.endswith(later) for line in shown.values()] == [False, False, True, True]
+    assert ("Daily attempt limit 4 a customer: 1 attempt(s) already made today to these customers, "
+            "1 more today by contacts already scheduled (retries included).") in out.splitlines()
+
+    await worker_with(kefu_env, repository, rules, telephony).run_pass()
+    assert postponed_for_the_limit(repository) == {key for key, line in shown.items() if line.endswith(later)}
+    assert schedule.get(retry)["status"] == "calling"
+
+
+async def test_a_callback_offered_to_agents_does_not_count_against_the_daily_limit(kefu_env, repository,
+                                                                                  contact_rules, telephony, redis,
+                                                                                  capsys):
+    """The worker records no attempt when it offers a booked callback to the agents: the customer's
+    arrears reminder goes out too, with a limit of one a day."""
+    from bot.handoff.queue import HandoffQueue
+
+    now = dt.datetime.utcnow()
+    rules = contact_rules()
+    rules = contact_rules(**quiet_hours_around(now, rules, dt.timedelta(hours=3), dt.timedelta(hours=4)),
+                          **{"daily_attempt_limit: 2": "daily_attempt_limit: 1"})
+    owing = customer_id(repository, OWING_PHONE)
+    callback = repository.create_ticket(kind="callback", customer_id=owing, summary="call me back",
+                                        details={"callback_phone": OWING_PHONE}, channel="webchat")
+    lines, out = run_plan(capsys)
+    assert "offer to agents at" in line_of(out, "waiting_callback", callback)
+    reminder = lines[("arrears_reminder", owing)]
+    assert " call at " in reminder and not reminder.endswith(", a later day: daily limit reached")
+
+    await worker_with(kefu_env, repository, rules, telephony, queue=HandoffQueue(redis)).run_pass()
+    assert postponed_for_the_limit(repository) == set()
+    assert Schedule(repository).listing(status="offered")[0]["ticket_id"] == callback
 
 
 def test_a_followup_during_an_open_complaint_shows_as_held(kefu_env, repository, capsys):
