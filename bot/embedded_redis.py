@@ -100,17 +100,26 @@ def _launcher_runs(server: int, launcher: int | None) -> bool:
     return int(stat.rsplit(")", 1)[1].split()[1]) == launcher
 
 
-def lock_data_folder(directory: Path) -> int:
+LOCK_PATIENCE_S = 3  # a server just stopped may leave a forked rewrite exiting, still holding the lock
+
+
+def lock_data_folder(directory: Path, patience_s: float = LOCK_PATIENCE_S) -> int:
     """A file descriptor holding the folder's lock (the caller closes it), or DataFolderInUse."""
     fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    deadline = time.monotonic() + patience_s
+    while True:
         try:
-            raw = os.read(fd, 200)
-        finally:
-            os.close(fd)
-        raise DataFolderInUse(directory, _holder(raw)) from None
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            try:
+                raw = os.read(fd, 200)
+            finally:
+                os.close(fd)
+            raise DataFolderInUse(directory, _holder(raw)) from None
     _write_holder(fd, launcher=os.getpid())
     return fd
 
