@@ -42,7 +42,7 @@ def run_kefu(args: argparse.Namespace) -> int:
     from voice.tts_cache import prune_forever as prune_tts_cache_forever
     from voice.voicemail.unsaved import refile_forever as refile_unsaved_voicemail_forever
     from bot.security import log_masking
-    from bot.stack import KefuStack, StartupError, check_embedded_redis_port
+    from bot.stack import KefuStack, StartupError, check_embedded_redis
     from bot.workers import worker_count
 
     log_masking.install()
@@ -56,7 +56,7 @@ def run_kefu(args: argparse.Namespace) -> int:
     try:
         for role, port, _ in servers:
             check_port_free(settings.host, port, role)
-        check_embedded_redis_port(settings)  # a KEFU_REDIS_PORT another program (a Redis) already has
+        check_embedded_redis(settings)  # its port or data folder another Redis has already
         adapters_from_settings(settings)
         ticket_events_from_settings(settings)
     except (PortTaken, NotifyError, StartupError) as exc:

@@ -27,10 +27,21 @@ redis-server failed to bind and exited, and Kefu kept conversations, codes and t
 server, without the persistence set here. A port chosen by us (no ``port`` given) is chosen again
 when another program took it first; a port given by the caller (``KEFU_REDIS_PORT``) is refused,
 naming what answers there.
+
+A data folder has one redis-server at most: two appending to one append-only file corrupt it, and
+the second does not see what the first writes after its load. A ``kefu run`` killed with SIGKILL
+leaves its redis-server serving, and the next one chose another free port and started a second
+server on the same files. ``start`` takes an exclusive ``flock`` on ``server.lock`` in the folder and
+hands that lock to the redis-server (``pass_fds``) before closing its own copy, so the lock is held
+exactly as long as that server (or a rewrite it forked) lives, whatever becomes of its launcher; the
+file names the server's and its launcher's pids, for the refusal (:class:`DataFolderInUse`).
 """
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
+import os
 import socket
 import subprocess
 import threading
@@ -38,12 +49,13 @@ import time
 from pathlib import Path
 
 from bot.observability.log_files import BoundedLog, start_pump
-from bot.security.private_files import PRIVATE_UMASK, private_dir
+from bot.security.private_files import FILE_MODE, PRIVATE_UMASK, private_dir
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 AOF_REWRITE_S = 3600
+LOCK_FILE = "server.lock"  # held by the folder's redis-server while it lives (see above)
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -56,6 +68,84 @@ class RedisPortTaken(EmbeddedRedisError):
     def __init__(self, port: int, what: str) -> None:
         super().__init__(f"port {port} on 127.0.0.1 is taken by {what}")
         self.port = port
+
+
+class DataFolderInUse(EmbeddedRedisError):
+    """Another redis-server serves the data folder (one left by a killed ``kefu run``, or a running Kefu's)."""
+
+    def __init__(self, directory: Path, holder: dict) -> None:
+        server, launcher = holder.get("server"), holder.get("launcher")
+        if server and not _launcher_runs(server, launcher):
+            says = f"a redis-server (pid {server}) left running by an earlier Kefu: stop it (kill {server})"
+        else:
+            says = (f"the redis-server (pid {server or '?'}) of Kefu process {launcher or '?'}, still running "
+                    "(a kefu run or a kefu command on this data folder): stop that one first, or let the command finish")
+        super().__init__(f"{directory} is in use by {says}")
+
+
+def _launcher_runs(server: int, launcher: int | None) -> bool:
+    """Whether the process that started ``server`` still runs: it is still its parent (a pid reused since is not)."""
+    if not launcher:
+        return False
+    try:
+        stat = Path(f"/proc/{server}/stat").read_text()
+    except OSError:  # no /proc here (or the server just exited): whether that pid runs at all
+        try:
+            os.kill(launcher, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return int(stat.rsplit(")", 1)[1].split()[1]) == launcher
+
+
+LOCK_PATIENCE_S = 3  # a server just stopped may leave a forked rewrite exiting, still holding the lock
+
+
+def lock_data_folder(directory: Path, patience_s: float = LOCK_PATIENCE_S) -> int:
+    """A file descriptor holding the folder's lock (the caller closes it), or DataFolderInUse."""
+    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            try:
+                raw = os.read(fd, 200)
+            finally:
+                os.close(fd)
+            raise DataFolderInUse(directory, _holder(raw)) from None
+    _write_holder(fd, launcher=os.getpid())
+    return fd
+
+
+def _holder(raw: bytes) -> dict:
+    """The pids a holder wrote; none while it is writing them."""
+    try:
+        holder = json.loads(raw)
+    except ValueError:
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _write_holder(fd: int, **pids: int) -> None:
+    """For the refusal's message only: the lock is what keeps a second server out."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(pids).encode(), 0)
+    except OSError as exc:  # a full disk: the refusal then names no pid
+        logger.warning("redis.embedded_lock_not_written error=%s", exc)
+
+
+def check_data_folder(directory: Path) -> None:
+    """Raise DataFolderInUse when a redis-server serves ``directory`` already (before minutes of preparing)."""
+    if directory.is_dir():
+        os.close(lock_data_folder(directory))
 
 
 def free_port() -> int:
@@ -191,10 +281,15 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", "",  # its standard output: copied into a bounded redis.log (see above)
         ]
-        # Its append-only files and log hold trackers, codes and the queue: Kefu's user only.
-        self._log = BoundedLog(self.log_file, self.log_max_bytes, self.log_backups)
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, umask=PRIVATE_UMASK)
+        lock = lock_data_folder(self.directory)  # DataFolderInUse: another redis-server has these files
+        try:
+            # Its append-only files and log hold trackers, codes and the queue: Kefu's user only.
+            self._log = BoundedLog(self.log_file, self.log_max_bytes, self.log_backups)
+            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, umask=PRIVATE_UMASK, pass_fds=(lock,))
+            _write_holder(lock, server=self.process.pid, launcher=os.getpid())
+        finally:
+            os.close(lock)  # the server holds it now, for as long as it (or a rewrite it forked) lives
         self._log_pump = start_pump(self.process.stdout, self._log)
         ours = str(self.process.pid)
         deadline = time.monotonic() + timeout

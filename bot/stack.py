@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot.db.repository import Repository
 from bot.db.seed import prepare_database
-from bot.embedded_redis import EmbeddedRedis, EmbeddedRedisError, RedisPortTaken, check_port
+from bot.embedded_redis import EmbeddedRedis, EmbeddedRedisError, RedisPortTaken, check_data_folder, check_port
 from bot.handoff.commands import ensure_demo_agent
 from bot.security.launch import action_server_command, cors_arguments, secure_environment
 from bot.observability.log_files import BoundedLog, settle, start_pump
@@ -81,13 +81,17 @@ def start_embedded_redis(settings: Settings) -> EmbeddedRedis:
         raise embedded_redis_refused(exc) from exc
 
 
-def check_embedded_redis_port(settings: Settings) -> None:
-    """Before minutes of preparing: a KEFU_REDIS_PORT another program has is refused (StartupError)."""
-    if settings.redis.url is None and settings.redis.embedded_port:
-        try:
+def check_embedded_redis(settings: Settings) -> None:
+    """Before minutes of preparing, a StartupError: a KEFU_REDIS_PORT another program has, a data
+    folder another redis-server serves (one left by a killed ``kefu run``, on any port)."""
+    if settings.redis.url is not None:
+        return
+    try:
+        if settings.redis.embedded_port:
             check_port(settings.redis.embedded_port, settings.redis.embedded_dir)
-        except RedisPortTaken as exc:
-            raise embedded_redis_refused(exc) from exc
+        check_data_folder(settings.redis.embedded_dir)
+    except EmbeddedRedisError as exc:
+        raise embedded_redis_refused(exc) from exc
 
 
 def embedded_redis_refused(exc: EmbeddedRedisError) -> StartupError:

@@ -2,7 +2,7 @@
 
 The commands reach Redis where the conversations live: ``REDIS_URL``, else the embedded Redis of a
 running ``kefu run`` (recorded in the data directory), else the embedded Redis's files, opened for
-the command alone.
+the command alone unless another redis-server has them (bot/embedded_redis.py, ``server.lock``).
 """
 from __future__ import annotations
 
@@ -40,11 +40,15 @@ def redis_for_command(settings) -> Iterator[redis.Redis]:
     if _kefu_answers(settings):  # a kefu run of an older version, which did not record its Redis
         raise RedisUnreachable("kefu run is running and its embedded Redis is not recorded in "
                                f"{settings.data_dir / 'serving.json'}; restart kefu run, or stop it, and run this again")
-    from bot.embedded_redis import EmbeddedRedis
+    from bot.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 
-    # Nobody serves these files now: open them for this command alone (two servers must never share them).
-    embedded = EmbeddedRedis(settings.redis.embedded_dir, log_max_bytes=settings.log_max_bytes,
-                             log_backups=settings.log_backups).start()
+    # Nobody serves these files now: open them for this command alone. Two servers must never share them:
+    # one that has them (a kefu run still starting, not recorded yet; another command) is refused.
+    try:
+        embedded = EmbeddedRedis(settings.redis.embedded_dir, log_max_bytes=settings.log_max_bytes,
+                                 log_backups=settings.log_backups).start()
+    except EmbeddedRedisError as exc:  # DataFolderInUse, or a redis-server that did not start
+        raise RedisUnreachable(f"embedded Redis: {exc}") from exc
     client = redis.Redis.from_url(embedded.url, **timeouts(settings.redis.timeout_s))
     try:
         yield client

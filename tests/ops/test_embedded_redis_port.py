@@ -1,14 +1,16 @@
 """The embedded Redis is the redis-server Kefu started, or it does not start: a Redis already on its
 port (one left by a killed ``kefu run``, an operator's own) answered the PING that ``start`` took as
 success, our redis-server exited on "Address already in use", and Kefu kept conversations, codes and
-the handoff queue in that server, without the append-only file it sets. Real redis-servers of the
-test's own on free ports."""
+the handoff queue in that server, without the append-only file it sets. And a data folder has one
+redis-server at most: one left by a killed ``kefu run`` kept serving its append-only file while the next
+started a second server on it (another free port). Real redis-servers of the test's own on free ports."""
 from __future__ import annotations
 
 import argparse
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -43,6 +45,55 @@ def foreign(tmp_path):
     client.close()
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture
+def orphan(tmp_path):
+    """The embedded Redis of a ``kefu run`` killed with SIGKILL, still serving ``tmp_path / "redis"``: a
+    launcher in a process of its own starts it and is killed; yields the server's pid and port."""
+    code = ("import sys, time; from pathlib import Path; from bot.embedded_redis import EmbeddedRedis; "
+            "s = EmbeddedRedis(Path(sys.argv[1]), aof_rewrite_s=0).start(); "
+            "print(s.process.pid, s.port, flush=True); time.sleep(600)")
+    launcher = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "redis")], stdout=subprocess.PIPE,
+                                cwd=Path(embedded_redis.__file__).parent.parent)
+    started = launcher.stdout.readline()
+    launcher.kill()
+    launcher.wait(timeout=10)
+    launcher.stdout.close()
+    assert started, "the launcher did not start its Redis"
+    pid, port = map(int, started.split())
+    try:
+        yield pid, port
+    finally:
+        stop_orphan(pid)
+
+
+def stop_orphan(pid: int) -> None:
+    """``kill PID``, as the refusal says, and wait until it has exited (a zombie of init's has too)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return
+        if state == "Z":
+            return
+        assert time.monotonic() < deadline, f"redis-server {pid} did not stop"
+        time.sleep(0.05)
+
+
+def refusal(folder: Path, **kwargs) -> str:
+    """Why a second EmbeddedRedis on ``folder`` did not start (one that did is stopped, and the test fails)."""
+    try:
+        server = EmbeddedRedis(folder, aof_rewrite_s=0, **kwargs).start(timeout=10)
+    except EmbeddedRedisError as exc:
+        return str(exc)
+    server.stop()
+    pytest.fail(f"a second redis-server was started on {folder}")
 
 
 def untouched(client: redis.Redis) -> None:
@@ -97,15 +148,93 @@ def test_a_port_another_redis_has_is_refused_naming_it_and_that_redis_is_left_un
     untouched(client)
 
 
-def test_a_redis_left_on_this_data_folder_is_named_with_how_to_stop_it(tmp_path):
+def test_a_redis_left_on_this_data_folder_is_named_with_how_to_stop_it(tmp_path, orphan):
+    pid, port = orphan  # a killed kefu run's, still serving
+    with pytest.raises(EmbeddedRedisError, match=f"left running by an earlier Kefu: stop it \\(kill {pid}\\)"):
+        EmbeddedRedis(tmp_path / "redis", port=port).start(timeout=10)
+    assert redis_children() == set(), "only the one left running"
+
+
+def test_a_redis_left_on_this_data_folder_on_another_port_is_refused_and_its_data_kept(tmp_path, orphan):
+    """The default install (a free port chosen at each start): the next start chose another port and
+    started a second redis-server on the same append-only file."""
+    pid, port = orphan
     folder = tmp_path / "redis"
-    left = EmbeddedRedis(folder, aof_rewrite_s=0).start()  # a killed kefu run's, still serving
+    left = redis.Redis(port=port)
+    left.set("before", "1")
+    said = refusal(folder)
+    assert str(folder) in said and f"redis-server (pid {pid}) left running by an earlier Kefu" in said, said
+    assert said.endswith(f"stop it (kill {pid})"), said
+    assert redis_children() == set(), "no second server was started"
+    left.set("after", "2")  # written while the refused start was tried: not lost
+    left.close()
+
+    stop_orphan(pid)
+    server = EmbeddedRedis(folder, aof_rewrite_s=0).start()
     try:
-        with pytest.raises(EmbeddedRedisError, match=f"left running by an earlier Kefu: stop it \\(kill {left.process.pid}\\)"):
-            EmbeddedRedis(folder, port=left.port).start(timeout=10)
-        assert redis_children() == {left.process.pid}, "only the one left running"
+        client = redis.Redis.from_url(server.url)
+        assert client.mget("before", "after") == [b"1", b"2"]  # its append-only file, whole
+        client.close()
     finally:
-        left.stop()
+        server.stop()
+
+
+def test_a_data_folder_whose_kefu_still_runs_is_refused_without_telling_to_kill_its_redis(tmp_path):
+    """A kefu run still starting, or a kefu command, on the folder: the second one says who has it."""
+    folder = tmp_path / "redis"
+    first = EmbeddedRedis(folder, aof_rewrite_s=0).start()
+    try:
+        said = refusal(folder)
+        assert f"redis-server (pid {first.process.pid}) of Kefu process {os.getpid()}, still running" in said, said
+        assert "kill" not in said, said
+        assert redis_children() == {first.process.pid}
+    finally:
+        first.stop()
+    EmbeddedRedis(folder, aof_rewrite_s=0).start().stop()  # stopped: the folder is free again
+
+
+def test_kefu_run_refuses_a_data_folder_a_killed_kefu_runs_redis_still_serves_before_preparing_anything(
+        tmp_path, orphan, monkeypatch, capsys):
+    from bot.stack import KefuStack
+
+    pid, _ = orphan
+
+    def start(*_args, **_kwargs):
+        raise AssertionError("kefu run went on to start the servers")
+
+    monkeypatch.setattr(KefuStack, "start", start)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("KEFU_DATABASE_URL", raising=False)
+    monkeypatch.delenv("KEFU_REDIS_PORT", raising=False)
+    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path))  # its redis folder is the orphan's
+    monkeypatch.setenv("KEFU_RASA_PORT", str(free_port()))
+    monkeypatch.setenv("KEFU_ACTION_PORT", str(free_port()))
+    assert kefu_run() == 2
+    assert not (tmp_path / "kefu.sqlite3").exists()  # refused before preparing anything
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines == [f"Kefu cannot start: embedded Redis: {tmp_path / 'redis'} is in use by a redis-server "
+                     f"(pid {pid}) left running by an earlier Kefu: stop it (kill {pid})."], lines
+
+
+def test_the_stack_reports_a_data_folder_in_use_as_a_start_failure_and_starts_no_server(tmp_path, orphan,
+                                                                                         monkeypatch):
+    """Taken between ``kefu run``'s check and the start: the same one line, not a traceback."""
+    from bot.stack import KefuStack, StartupError
+
+    pid, _ = orphan
+
+    def spawn(*_args, **_kwargs):
+        raise AssertionError("the servers were started")
+
+    monkeypatch.setattr(KefuStack, "prepare", lambda self: None)
+    monkeypatch.setattr(KefuStack, "_spawn", spawn)
+    stack = KefuStack(settings_module.from_environment({"KEFU_DATA_DIR": str(tmp_path)}))
+    try:
+        with pytest.raises(StartupError, match=f"^embedded Redis: .* stop it \\(kill {pid}\\)$"):
+            stack.start()
+        assert redis_children() == set()
+    finally:
+        stack.stop()
 
 
 def test_a_free_port_taken_before_redis_binds_it_is_chosen_again(tmp_path, foreign, monkeypatch):

@@ -226,6 +226,24 @@ def test_an_older_running_kefu_whose_redis_is_not_recorded_is_not_opened_twice(e
     assert rows(embedded_only, sa.select(customers).where(customers.c.id == 1))
 
 
+def test_a_kefu_run_still_starting_whose_redis_is_not_recorded_yet_is_not_opened_twice(embedded_only, capsys):
+    """Its embedded Redis serves var/redis/ before serving.json names it: the command said nothing and
+    started a second redis-server on the same append-only file."""
+    from bot.embedded_redis import EmbeddedRedis
+
+    starting = EmbeddedRedis(embedded_only.redis.embedded_dir, aof_rewrite_s=0).start()
+    try:
+        assert kefu("customer", "erase", "1", "--yes") == 2
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("kefu: cannot reach the conversations' Redis: embedded Redis:"), lines
+        assert f"redis-server (pid {starting.process.pid}) of Kefu process" in lines[0], lines
+        assert kefu("customer", "export", "1") == 2
+        assert "nothing was exported" in capsys.readouterr().err
+    finally:
+        starting.stop()
+    assert rows(embedded_only, sa.select(customers).where(customers.c.id == 1))
+
+
 def test_erase_waits_for_analytics_events_still_parked_in_redis(env, capsys):
     """Parked events would be written later under the customer's own key, undoing the erasure."""
     from bot.outcomes.pending import pending_key
