@@ -72,6 +72,7 @@ def selfhelp_videos(media_dir) -> Path:
     return media_dir
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (its own hook of this name)
 def pytest_collection_modifyitems(items):
     """Modules that need no trained model run first, while the trainings use the CPU (tests/trainings.py);
     the others follow, each group in its usual order.
@@ -83,9 +84,13 @@ def pytest_collection_modifyitems(items):
 
     waiting = {item.path for item in items
                if trainings.STARTERS.keys() & set(item.fixturenames) or item.get_closest_marker("realtime")}
-    items.sort(key=lambda item: item.path in waiting)
+    # Of those, the modules one worker runs one after the other first: the longest chain of the run.
+    items.sort(key=lambda item: (item.path in waiting, worker_group(item) != SERIAL_GROUP))
     for item in items:
         item.add_marker(pytest.mark.xdist_group(worker_group(item)))
+
+
+SERIAL_GROUP = "realtime-and-heavy"
 
 
 def worker_group(item) -> str:
@@ -94,8 +99,8 @@ def worker_group(item) -> str:
     module that times audio or locks with every module that trains a model or starts several Rasa
     servers (``heavy``), so their CPU never stretches what the other measures."""
     if item.get_closest_marker("realtime") or item.get_closest_marker("heavy"):
-        return "realtime-and-trainings"
-    return str(item.path)
+        return SERIAL_GROUP
+    return item.nodeid.split("::")[0]
 
 
 def pytest_collection_finish(session):
