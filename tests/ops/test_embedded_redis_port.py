@@ -311,6 +311,7 @@ def test_kefu_run_shows_no_old_server_log_lines_when_the_embedded_redis_failed_f
         raise StartupError("embedded Redis: redis-server exited; see var/redis/redis.log")
 
     monkeypatch.setattr(KefuStack, "start", start)
+    monkeypatch.delenv("REDIS_URL", raising=False)  # the embedded Redis (CI's, set for the suite, keeps nothing)
     monkeypatch.setenv("KEFU_RASA_PORT", str(free_port()))
     monkeypatch.setenv("KEFU_ACTION_PORT", str(free_port()))
     assert kefu_run() == 1
