@@ -29,8 +29,9 @@ train: install
 run: install
 	$(VENV)/bin/kefu run
 
-# Two test processes: the suite waits on audio and servers more than on the CPU (README "make test").
-TEST_WORKERS ?= 2
+# One test process by default; TEST_WORKERS=2 runs two (pytest-xdist: 44:31 instead of 49:33 on CI's two
+# cores, bench/RESULTS.md "Suite time, twenty-second pass"; README "make test").
+TEST_WORKERS ?= 0
 test: install
 	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 

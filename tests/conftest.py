@@ -84,8 +84,9 @@ def pytest_collection_modifyitems(items):
 
     waiting = {item.path for item in items
                if trainings.STARTERS.keys() & set(item.fixturenames) or item.get_closest_marker("realtime")}
-    # Of those, the modules one worker runs one after the other first: the longest chain of the run.
-    items.sort(key=lambda item: (item.path in waiting, worker_group(item) != SERIAL_GROUP))
+    # Of those, with two workers, the modules one worker runs one after the other first: the run's longest chain.
+    workers = "PYTEST_XDIST_WORKER" in os.environ
+    items.sort(key=lambda item: (item.path in waiting, workers and worker_group(item) != SERIAL_GROUP))
     for item in items:
         item.add_marker(pytest.mark.xdist_group(worker_group(item)))
 

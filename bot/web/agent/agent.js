@@ -54,6 +54,7 @@
     $("supervisor-link").hidden = data.agent.role !== "supervisor";
     if (document.activeElement !== $("status-select")) { $("status-select").value = data.agent.status; }
     skillLabels = data.skills;
+    relabelSkill();
     renderSkills(data.skills, data.agent.skills, data.agent.granted_skills);
     renderQueues(data.queues);
     // Each conversation as the waiting list shows an entry, with who it is (verified name, else masked number).
@@ -66,6 +67,11 @@
     if (!transfer.options.length) {
       Object.keys(data.skills).forEach(function (skill) { var o = el("option", null, data.skills[skill]); o.value = skill; transfer.appendChild(o); });
     }
+  }
+  /** A conversation claimed before the first overview came shows its group's key ("general"): named now. */
+  function relabelSkill() {
+    var shown = document.querySelector('#profile dd[data-field="skill"]');
+    if (shown && skillLabels[shown.textContent]) { shown.textContent = skillLabels[shown.textContent]; }
   }
   /** Each skill's queue as one block; a block is rebuilt only when what it says changes (waits are shown in minutes). */
   function renderQueues(queues) {
