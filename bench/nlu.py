@@ -73,6 +73,9 @@ def parse_cost(model: Path, texts: list[str], rounds: int = 3) -> tuple[float, f
     import structlog
     from rasa.core.agent import Agent
 
+    from bot import fast_model_load
+
+    fast_model_load.install()  # as the Rasa server loads it
     agent = Agent.load(str(model))
     # Rasa logs every parse at debug level through structlog; the table is what this prints.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))

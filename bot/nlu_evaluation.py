@@ -185,7 +185,7 @@ def rasa_test_nlu(root: Path, model: Path, nlu_file: Path, out: Path) -> NluScor
     """Run `rasa test nlu` of ``model`` on ``nlu_file`` and read its reports."""
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
-    subprocess.run([sys.executable, "-m", "rasa", "test", "nlu", "--model", str(model), "--nlu", str(nlu_file),
+    subprocess.run([sys.executable, "-m", "bot.rasa_cli", "test", "nlu", "--model", str(model), "--nlu", str(nlu_file),
                     "--out", str(out), "--successes"], cwd=root, env=env, check=True, capture_output=True)
 
     def rows(name: str) -> list[dict]:

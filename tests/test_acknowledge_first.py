@@ -59,6 +59,7 @@ def phone(running_kefu):
     from rasa.core.agent import Agent
     from rasa.utils.endpoints import EndpointConfig
 
+    from bot import fast_model_load
     from bot.ivr.bot_turns import RasaInProcess
 
     from bot.security.action_server import SECRET_HEADER
@@ -66,6 +67,7 @@ def phone(running_kefu):
 
     actions = EndpointConfig(running_kefu.settings.action_url,
                              headers={SECRET_HEADER: load_secrets(running_kefu.settings).action_secret})
+    fast_model_load.install()  # as the Rasa server loads it
     agent = Agent.load(str(running_kefu.model), action_endpoint=actions)
     gateway = RasaInProcess(agent.handle_message, timeout_s=120)
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def test_conversations_have_no_prediction_errors(running_kefu, tmp_path):
     result = subprocess.run(
         [
-            sys.executable, "-m", "rasa", "test", "core",
+            sys.executable, "-m", "bot.rasa_cli", "test", "core",
             "--model", str(running_kefu.model),
             "--stories", str(conversation_stories(PROJECT_ROOT, tmp_path / "stories")),
             "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),

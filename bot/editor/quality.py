@@ -18,7 +18,7 @@ from bot.settings import Settings
 
 def rasa_command(settings: Settings, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     environment = {**(env or settings.env), "RASA_TELEMETRY_ENABLED": "false"}
-    return subprocess.run([sys.executable, "-m", "rasa", *args], cwd=settings.root, env=environment,
+    return subprocess.run([sys.executable, "-m", "bot.rasa_cli", *args], cwd=settings.root, env=environment,
                           capture_output=True, text=True)
 
 

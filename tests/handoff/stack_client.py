@@ -152,7 +152,7 @@ class SecondRasa:
         self.log = settings.data_dir / "logs" / f"rasa-second-{self.port}.log"  # one per process
         handle = open(self.log, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rasa", "run", "--model", str(self.stack.model), "--port", str(self.port),
+            [sys.executable, "-m", "bot.rasa_cli", "run", "--model", str(self.stack.model), "--port", str(self.port),
              "--interface", settings.host, "--credentials", str(settings.root / "credentials.yml"),
              "--endpoints", str(settings.root / "endpoints.yml"), "--enable-api"],
             cwd=settings.root, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)

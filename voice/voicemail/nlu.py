@@ -105,6 +105,9 @@ class LocalRasaNlu(NluParser):
                 raise NluError(f"Rasa model not found: {self.model_path}; run `kefu train`")
             from rasa.core.agent import Agent  # importing Rasa takes seconds: only when needed
 
+            from bot import fast_model_load
+
+            fast_model_load.install()
             try:
                 agent = Agent.load(str(self.model_path))
             except Exception as exc:  # Rasa raises many unrelated types for a bad model file
