@@ -55,8 +55,8 @@ def test_new_fault_code_goes_live_without_restart(trained_model, project, monkey
     # own project keeps both from when its served model was trained, so only what the edit touched
     # trains again (the NLU; stories and rules are unchanged). The suite trains the served model with
     # this cache folder by its absolute path (tests/trainings.py), so this copy's training finds it.
-    # One Rasa worker: each worker loads the model at the start and again at the swap (25-90 s of CPU each
-    # on CI's two cores), and nothing here asserts on a second one; swapping into several workers is
+    # One Rasa worker: each worker loads the model at the start and again at the swap (13 s of CPU each on an idle core,
+    # more beside the suite), and nothing here asserts on a second one; swapping into several workers is
     # tests/ops/test_instance_lifecycle.py's (a hot swap and a follow into two).
     env = {"KEFU_MODELS_DIR": str(PROJECT_ROOT / "models"),
            "RASA_CACHE_DIRECTORY": str(RASA_CACHE), "KEFU_WORKERS": "1",
