@@ -6,24 +6,17 @@ from __future__ import annotations
 import re
 
 import yaml
-from prometheus_client import REGISTRY, generate_latest
-
-from bot.observability import metrics  # noqa: F401 - defines Kefu's counters in the registry
-from bot.observability.state import StateSnapshot, state_registry
 from tests.conftest import PROJECT_ROOT
+from tests.ops.exposition import exposition
 
 RULES = PROJECT_ROOT / "deploy" / "kefu-alerts.yml"
 WANTED = {"kefu_queue_longest_wait_seconds", "kefu_agents_available", "kefu_dependency_up",
-          "kefu_data_dir_free_bytes", "kefu_worker_restarts_total", "kefu_kept_requests", "kefu_ticket_events"}
+          "kefu_data_dir_free_bytes", "kefu_worker_restarts_total", "kefu_kept_requests", "kefu_ticket_events",
+          "kefu_outbox_backlog"}
 
 
 def exposed_names() -> set[str]:
-    snapshot = StateSnapshot(queue_length={"tv": 1}, longest_wait_s={"tv": 1.0}, queue_gone={"tv": 0},
-                             agents_signed_in={"tv": 1}, agents_available={"tv": 0}, active_calls=0,
-                             outbox_backlog=0, data_dir_free_bytes=1, kept_requests={"waiting": 0, "set_aside": 0},
-                             ticket_events={"pending": 0, "failed": 0})
-    text = (generate_latest(REGISTRY) + generate_latest(state_registry(snapshot))).decode()
-    return set(re.findall(r"^# (?:HELP|TYPE) (\S+)", text, re.MULTILINE))
+    return set(re.findall(r"^# (?:HELP|TYPE) (\S+)", exposition(), re.MULTILINE))
 
 
 def test_alert_rules_parse_and_use_only_metrics_kefu_exposes():
@@ -34,7 +27,8 @@ def test_alert_rules_parse_and_use_only_metrics_kefu_exposes():
         assert rule["expr"].count("(") == rule["expr"].count(")"), rule["alert"]
         used |= set(re.findall(r"\bkefu_[a-z_]+\b", rule["expr"]))
     assert WANTED <= used  # longest wait, no agent available, dependency down, disk low, worker restarts,
-    # requests kept while the database was down that could not be filed, ticket events given up
+    # requests kept while the database was down that could not be filed, ticket events given up, messages to
+    # customers stuck in the outbox
     assert sorted(used - exposed_names()) == []
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 import json
 import re
 
-from prometheus_client import REGISTRY, generate_latest
-
 from bot.observability import metrics
-from bot.observability.state import StateSnapshot, state_registry
 from tests.conftest import PROJECT_ROOT
+from tests.ops.exposition import exposition
 
 
 def exposed_names() -> set[str]:
@@ -21,10 +19,8 @@ def exposed_names() -> set[str]:
     metrics.TTS_REQUESTS.labels("hit").inc(0)
     metrics.APOLOGIES.labels("redis").inc(0)
     metrics.UNHANDLED_ERRORS.labels("turn").inc(0)
-    snapshot = StateSnapshot({"tv": 1}, {"tv": 5.0}, active_calls=0, outbox_backlog=0,
-                             ticket_events={"pending": 0, "failed": 0})
-    text = (generate_latest(REGISTRY) + generate_latest(state_registry(snapshot))).decode()
-    return set(re.findall(r"^(kefu_\w+?)(?:\{| )", text, flags=re.M))
+    metrics.WORKER_RESTARTS.labels("signal").inc(0)
+    return set(re.findall(r"^(kefu_\w+?)(?:\{| )", exposition(), flags=re.M))
 
 
 def dashboard() -> dict:
@@ -36,6 +32,15 @@ def test_every_dashboard_query_uses_an_exposed_metric():
               for name in re.findall(r"kefu_\w+", target["expr"])}
     assert wanted, "the dashboard queries nothing"
     assert wanted - exposed_names() == set()
+
+
+def test_every_metric_kefu_exposes_has_a_panel():
+    """On-call: agents available, requests kept while the database was down, free disk and worker restarts
+    each had an alert and no panel, so nobody saw them coming. Counters' ``_created`` companions excepted."""
+    exposed = {name for name in re.findall(r"^# TYPE (kefu_\w+) ", exposition(), flags=re.M) if not name.endswith("_created")}
+    queried = {name for panel in dashboard()["panels"] for target in panel["targets"]
+               for name in re.findall(r"kefu_\w+", target["expr"])}
+    assert {family for family in exposed if not any(q == family or q.startswith(family + "_") for q in queried)} == set()
 
 
 def test_ticket_events_have_their_own_panel_by_state_apart_from_the_sms_backlog():
