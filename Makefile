@@ -29,9 +29,9 @@ train: install
 run: install
 	$(VENV)/bin/kefu run
 
-# One test process by default; TEST_WORKERS=2 runs two (pytest-xdist: 44:31 instead of 49:33 on CI's two
-# cores, bench/RESULTS.md "Suite time, twenty-second pass"; README "make test").
-TEST_WORKERS ?= 0
+# Two test processes by default (pytest-xdist: 24:21 instead of 39:15 in one on CI's two cores,
+# bench/RESULTS.md "Suite time, twenty-third pass"; README "make test"); TEST_WORKERS=0 runs one.
+TEST_WORKERS ?= 2
 test: install
 	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
