@@ -14,6 +14,7 @@ Whether a number is a customer's is itself personal: a number that is no custome
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from abc import ABC, abstractmethod
@@ -204,10 +205,12 @@ async def send_code(tracker: Tracker, customer: Customer, code: str) -> bool:
     """Queue the code for the registered number (outbox -> SMS gateway)."""
     settings = get_settings()
     text = load_policy(settings.content_dir).sms_code_text.format(code=code, minutes=settings.otp_ttl_s // 60)
+    # A code that arrives after it lapsed is no use: the outbox gives it up instead (bot/outbound/worker.py).
+    send_before = dt.datetime.utcnow() + dt.timedelta(seconds=settings.otp_ttl_s)
     try:
         await OutboxNotifier.from_settings(settings, repository()).send(
             customer.phone, {"channel": "sms", "kind": "verification_code", "text": text,
-                             "conversation_id": tracker.sender_id})
+                             "conversation_id": tracker.sender_id, "send_before": send_before.isoformat()})
     except NotifyError as exc:
         logger.warning("security.verification.sms_failed conversation=%s error=%s", tracker.sender_id, exc)
         return False

@@ -22,6 +22,7 @@ from bot.contacts.commands import contacts_forever, register as register_contact
 from bot.notify import NotifyError
 from bot.dispatch.commands import register as register_dispatch
 from bot.dispatch.delivery import ticket_events_from_settings
+from bot.outbound.commands import register as register_outbox
 from bot.outbound.worker import adapters_from_settings, deliver_forever, warn_if_no_sms_gateway
 from bot.privacy.commands import register as register_privacy
 from voice.commands import register as register_voice
@@ -312,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_analytics(commands)
     register_ledger(commands)
     register_dispatch(commands)
+    register_outbox(commands)
     register_contacts(commands)
     register_privacy(commands)
     return parser

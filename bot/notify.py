@@ -25,7 +25,31 @@ OUTBOUND_TEMPLATES = "outbound.yml"
 
 
 class NotifyError(Exception):
-    """A message could not be queued or sent; the message is for the log."""
+    """A message could not be queued or sent; the message is for the log.
+
+    ``transient`` says whether the same message may go through later (the channel was unreachable or
+    busy): the outbox tries those again (``bot/outbound/worker.py``), and gives the others up at once."""
+
+    transient = False
+
+
+class Unreachable(NotifyError):
+    """No answer from the channel (connection refused, timeout): worth trying again."""
+
+    transient = True
+
+
+class Refused(NotifyError):
+    """The channel answered and did not take the message (``status``: its HTTP status). A server error,
+    408 or 429 is worth trying again; any other answer (4xx, or 200 with an error code) is not."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        return self.status >= 500 or self.status in (408, 429)
 
 
 class Notifier(ABC):

@@ -508,31 +508,10 @@ class Repository:
             return result.inserted_primary_key[0]
 
     @_guard
-    def outbound(self, *, status: str = "pending", channel: str | None = None, limit: int = 100,
-                 not_channels: tuple[str, ...] = ()) -> list[dict]:
-        """Oldest first, so workers deliver in order; ``not_channels``: those another worker delivers."""
+    def outbound(self, *, status: str = "pending", channel: str | None = None, limit: int = 100) -> list[dict]:
+        """Oldest first (the workers read the table themselves: bot/outbound/outbox_rows.py)."""
         query = sa.select(outbox).where(outbox.c.status == status)
         if channel:
             query = query.where(outbox.c.channel == channel)
-        if not_channels:
-            query = query.where(outbox.c.channel.not_in(not_channels))
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query.order_by(outbox.c.id).limit(limit)).mappings()]
-
-    @_guard
-    def claim_outbound(self, outbound_id: int) -> bool:
-        """Move a pending message to ``sending``; True for exactly one of several workers racing.
-
-        A conditional UPDATE is atomic on SQLite and PostgreSQL alike, so a message is handed to one
-        worker only. A worker killed mid-send leaves it ``sending`` for a person: never sent twice.
-        """
-        with self.engine.begin() as conn:
-            claimed = conn.execute(outbox.update()
-                                   .where(outbox.c.id == outbound_id, outbox.c.status == "pending")
-                                   .values(status="sending"))
-            return claimed.rowcount == 1
-
-    @_guard
-    def mark_outbound(self, outbound_id: int, status: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(outbox.update().where(outbox.c.id == outbound_id).values(status=status))

@@ -5,30 +5,8 @@ import argparse
 import datetime as dt
 import sys
 
+from bot.outbound.commands import age, each, open_repository
 from bot.settings import get_settings
-
-
-def open_repository():
-    from bot.db.repository import Repository
-    from bot.security.private_files import private_dir
-
-    settings = get_settings()
-    private_dir(settings.data_dir)
-    repository = Repository(settings.database_url)
-    repository.create_schema()  # as `kefu ledger`: a database no `kefu run` has opened yet has no outbox
-    return repository
-
-
-def age(seconds: float) -> str:
-    seconds = max(int(seconds), 0)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m" if minutes else f"{seconds}s"
 
 
 def cmd_events(args: argparse.Namespace) -> int:
@@ -51,17 +29,9 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def _each(ids: list[str], step) -> int:
-    """Run ``step`` for every id; a refused one is a ``kefu: error:`` line and exit code 1."""
-    from bot.dispatch.undelivered import TicketEventError, event_number
+    from bot.dispatch.undelivered import event_number
 
-    repository, status = open_repository(), 0
-    for text in ids:
-        try:
-            print(step(repository, event_number(text)))
-        except TicketEventError as exc:
-            print(f"kefu: error: {exc}", file=sys.stderr)
-            status = 1
-    return status
+    return each(ids, event_number, step)
 
 
 def cmd_resend(args: argparse.Namespace) -> int:

@@ -1,9 +1,9 @@
 """Deliver queued ticket events to the dispatch system: signed, at least once, in order per ticket.
 
 The REST callback's adapter (``bot/outbound/rest_callback.py``) posts and signs them (HMAC-SHA256 of
-``KEFU_DISPATCH_EVENTS_SECRET`` in ``X-Kefu-Signature``); what differs from the other outbox channels
-is that a failed delivery is tried again, after 30 s, 1 min, 2 min, … up to every hour: the dispatch
-system must not miss a repair. An event is given up (status ``failed``, ``dispatch.event.given_up``
+``KEFU_DISPATCH_EVENTS_SECRET`` in ``X-Kefu-Signature``). A failed delivery is tried again, after 30 s,
+1 min, 2 min, … up to every hour, for longer than a message to a customer (an hour, and never after a
+refusal, ``bot/outbound/worker.py``): the dispatch system must not miss a repair. An event is given up (status ``failed``, ``dispatch.event.given_up``
 in the log, ``kefu_ticket_events{state="failed"}``) only when retrying will not help: the receiver
 refused it (4xx other than 408/429) ``REFUSALS_BEFORE_GIVING_UP`` times, or it has been failing for
 ``GIVE_UP_AFTER``. Its attempts, next time and last error are kept in the outbox row's payload
@@ -12,7 +12,8 @@ refused it (4xx other than 408/429) ``REFUSALS_BEFORE_GIVING_UP`` times, or it h
 A later event of the same ticket waits until every earlier one is delivered or dropped, so a
 receiver sees a ticket's events in order: a failed one holds its ticket's later events until an
 operator resends or drops it (``kefu dispatch``, ``bot/dispatch/undelivered.py``). A worker killed
-while sending leaves its row ``sending``; after ``STALE_SENDING`` it is handed out again. A receiver
+while sending leaves its row ``sending``; after ``STALE_SENDING`` (``bot/outbound/outbox_rows.py``) it
+is handed out again. A receiver
 may therefore get an event twice: ``event_id`` (also in the ``X-Kefu-Event-Id`` header) is the same on
 every attempt, for it to recognise the repeat.
 """
@@ -27,18 +28,17 @@ import sqlalchemy as sa
 from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.dispatch.events import CHANNEL
-from bot.notify import NotifyError
-from bot.outbound.rest_callback import Refused, RestCallback
+from bot.notify import NotifyError, Refused
+from bot.outbound.outbox_rows import claim, due, move, release_stale, retry_delay, rows, stamp
+from bot.outbound.rest_callback import RestCallback
 
 logger = logging.getLogger(__name__)
 
 EVENT_ID_HEADER = "X-Kefu-Event-Id"
-FIRST_RETRY_S, LAST_RETRY_S = 30, 3600
-STALE_SENDING = dt.timedelta(minutes=5)
 REFUSALS_BEFORE_GIVING_UP = 3          # 4xx answers (a bad URL or secret, an event it rejects)
 GIVE_UP_AFTER = dt.timedelta(hours=24)  # of failing for any other reason (down, 5xx, 408, 429)
-RETRYABLE_STATUSES = frozenset({408, 429})
 UNDELIVERED = ("pending", "sending", "failed")  # each holds its ticket's later events; sent and dropped do not
+TICKET_EVENTS = outbox.c.channel == CHANNEL
 
 
 def ticket_events_from_settings(settings) -> RestCallback | None:
@@ -48,47 +48,6 @@ def ticket_events_from_settings(settings) -> RestCallback | None:
         return None
     return RestCallback(settings.dispatch_events_url, settings.dispatch_events_secret, name="ticket event",
                         settings_named="KEFU_DISPATCH_EVENTS_URL and KEFU_DISPATCH_EVENTS_SECRET")
-
-
-def retry_delay(attempts: int) -> dt.timedelta:
-    return dt.timedelta(seconds=min(FIRST_RETRY_S * 2 ** max(attempts - 1, 0), LAST_RETRY_S))
-
-
-def _stamp(moment: dt.datetime) -> str:
-    return moment.isoformat()
-
-
-def _rows(repository: Repository, status: str, limit: int) -> list[dict]:
-    query = (sa.select(outbox).where(outbox.c.channel == CHANNEL, outbox.c.status == status)
-             .order_by(outbox.c.id).limit(limit))
-    with repository.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def _set(repository: Repository, row_id: int, *, was: str, status: str, payload: dict) -> bool:
-    """Move a row from ``was`` to ``status`` with ``payload``; True for exactly one of racing workers."""
-    with repository.engine.begin() as conn:
-        return conn.execute(outbox.update().where(outbox.c.id == row_id, outbox.c.status == was)
-                            .values(status=status, payload=payload)).rowcount == 1
-
-
-def release_stale(repository: Repository, now: dt.datetime) -> int:
-    """Hand out again the rows a worker claimed and never finished (killed while sending)."""
-    released = 0
-    for row in _rows(repository, "sending", 1000):
-        payload = dict(row["payload"] or {})
-        claimed = payload.get("claimed_at")
-        if claimed and dt.datetime.fromisoformat(claimed) > now - STALE_SENDING:
-            continue
-        if _set(repository, row["id"], was="sending", status="pending", payload=payload):
-            logger.warning("dispatch.event.released id=%s ticket=%s", row["id"], row["recipient"])
-            released += 1
-    return released
-
-
-def _due(payload: dict, now: dt.datetime) -> bool:
-    retry_at = payload.get("retry_at")
-    return not retry_at or dt.datetime.fromisoformat(retry_at) <= now
 
 
 def first_undelivered(repository: Repository, tickets: list[str]) -> dict[str, int]:
@@ -108,20 +67,20 @@ def first_undelivered(repository: Repository, tickets: list[str]) -> dict[str, i
 
 def refused(exc: Exception) -> bool:
     """The receiver answered that it will not take this event: trying it again will not help."""
-    return isinstance(exc, Refused) and 400 <= exc.status < 500 and exc.status not in RETRYABLE_STATUSES
+    return isinstance(exc, Refused) and not exc.transient
 
 
 def after_failure(payload: dict, exc: Exception, now: dt.datetime) -> tuple[dict, bool]:
     """The row's payload after a failed attempt, and whether the event is given up."""
     attempts = int(payload.get("attempts") or 0) + 1
     refusals = int(payload.get("refusals") or 0) + refused(exc)
-    failing_since = payload.get("failing_since") or _stamp(now)
+    failing_since = payload.get("failing_since") or stamp(now)
     given_up = (refusals >= REFUSALS_BEFORE_GIVING_UP
                 or now - dt.datetime.fromisoformat(failing_since) >= GIVE_UP_AFTER)
     again = {**payload, "attempts": attempts, "refusals": refusals, "failing_since": failing_since,
-             "last_error": str(exc), "retry_at": None if given_up else _stamp(now + retry_delay(attempts))}
+             "last_error": str(exc), "retry_at": None if given_up else stamp(now + retry_delay(attempts))}
     if given_up:
-        again["given_up_at"] = _stamp(now)
+        again["given_up_at"] = stamp(now)
     return again, given_up
 
 
@@ -130,17 +89,17 @@ async def deliver_ticket_events(repository: Repository, sender: RestCallback, *,
     """One pass over the pending ticket events, oldest first; returns counts by result."""
     now = now or dt.datetime.utcnow()
     counts = {"sent": 0, "retry": 0, "waiting": 0, "given_up": 0}
-    await asyncio.to_thread(release_stale, repository, now)
-    rows = await asyncio.to_thread(_rows, repository, "pending", limit)
-    first = await asyncio.to_thread(first_undelivered, repository, [row["recipient"] for row in rows])
-    for row in rows:
+    await asyncio.to_thread(release_stale, repository, TICKET_EVENTS, now, "dispatch.event.released")
+    pending = await asyncio.to_thread(rows, repository, TICKET_EVENTS, "pending", limit)
+    first = await asyncio.to_thread(first_undelivered, repository, [row["recipient"] for row in pending])
+    for row in pending:
         ticket = row["recipient"]
         payload = dict(row["payload"] or {})
-        if first.get(ticket) != row["id"] or not _due(payload, now):
+        if first.get(ticket) != row["id"] or not due(payload, now):
             counts["waiting"] += 1  # an earlier event of its ticket is not delivered yet, or not due again
             continue
-        claimed = {**payload, "claimed_at": _stamp(dt.datetime.utcnow())}
-        if not await asyncio.to_thread(_set, repository, row["id"], was="pending", status="sending", payload=claimed):
+        claimed = await asyncio.to_thread(claim, repository, row, dt.datetime.utcnow())
+        if claimed is None:
             continue  # another worker took it
         event_id = f"outbox-{row['id']}"
         try:
@@ -148,7 +107,7 @@ async def deliver_ticket_events(repository: Repository, sender: RestCallback, *,
         except NotifyError as exc:
             again, given_up = after_failure(payload, exc, now)
             status = "failed" if given_up else "pending"
-            await asyncio.to_thread(_set, repository, row["id"], was="sending", status=status, payload=again)
+            await asyncio.to_thread(move, repository, row["id"], was="sending", status=status, payload=again)
             if given_up:
                 logger.error("dispatch.event.given_up id=%s ticket=%s type=%s attempts=%d error=%s "
                              "(its ticket's later events wait: kefu dispatch resend|drop %s)",
@@ -159,7 +118,7 @@ async def deliver_ticket_events(repository: Repository, sender: RestCallback, *,
                                row["id"], ticket, again["attempts"], exc)
                 counts["retry"] += 1
             continue
-        await asyncio.to_thread(_set, repository, row["id"], was="sending", status="sent", payload=claimed)
+        await asyncio.to_thread(move, repository, row["id"], was="sending", status="sent", payload=claimed)
         logger.info("dispatch.event.sent id=%s ticket=%s type=%s", row["id"], ticket, row["kind"])
         counts["sent"] += 1
         fresh = await asyncio.to_thread(first_undelivered, repository, [ticket])

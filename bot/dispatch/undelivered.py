@@ -16,18 +16,15 @@ import sqlalchemy as sa
 
 from bot.db.repository import Repository
 from bot.db.schema import outbox
-from bot.dispatch.delivery import UNDELIVERED
+from bot.dispatch.delivery import TICKET_EVENTS, UNDELIVERED
 from bot.dispatch.events import CHANNEL
+from bot.outbound.outbox_rows import OutboxRowError, change, row_number
 
 logger = logging.getLogger(__name__)
 
 RESENDABLE = ("failed", "pending")  # pending: try now instead of at its next retry time
 DROPPABLE = ("failed", "pending")
-RESET = ("attempts", "refusals", "failing_since", "retry_at", "given_up_at", "claimed_at")
-
-
-class TicketEventError(ValueError):
-    """Not an event that can be resent or dropped; the message says why, for a person."""
+TicketEventError = OutboxRowError  # not an event that can be resent or dropped; the message says why
 
 
 @dataclass(frozen=True)
@@ -79,28 +76,12 @@ def counts(repository: Repository) -> dict[str, int]:
 
 def event_number(text: str) -> int:
     """``42`` or ``outbox-42`` (the ``event_id`` the dispatch system saw)."""
-    try:
-        return int(text.strip().removeprefix("outbox-"))
-    except ValueError:
-        raise TicketEventError(f"{text!r} is not a ticket event id (a number from `kefu dispatch events`)") from None
+    return row_number(text, "ticket event", "kefu dispatch events")
 
 
 def _change(repository: Repository, event_id: int, allowed: tuple[str, ...], verb: str, to: str, changes: dict) -> dict:
-    with repository.engine.begin() as conn:
-        row = conn.execute(sa.select(outbox).where(outbox.c.id == event_id, outbox.c.channel == CHANNEL)
-                           ).mappings().one_or_none()
-        if row is None:
-            raise TicketEventError(f"no ticket event {event_id}")
-        if row["status"] not in allowed:
-            raise TicketEventError(f"ticket event {event_id} is {row['status']}: {WHY_NOT.get(row['status'], '-')}, "
-                                   f"so it cannot be {verb}")
-        payload = {k: v for k, v in dict(row["payload"] or {}).items() if not (to == "pending" and k in RESET)}
-        payload.update(changes)
-        moved = conn.execute(outbox.update().where(outbox.c.id == event_id, outbox.c.status == row["status"])
-                             .values(status=to, payload=payload)).rowcount
-        if moved != 1:
-            raise TicketEventError(f"ticket event {event_id} changed meanwhile: look again (kefu dispatch events)")
-        return dict(row)
+    return change(repository, TICKET_EVENTS, event_id, allowed=allowed, to=to, changes=changes, noun="ticket event",
+                  why_not=WHY_NOT, verb=verb)
 
 
 WHY_NOT = {

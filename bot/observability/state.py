@@ -1,5 +1,5 @@
 """Levels read from shared state when Prometheus scrapes: queue length and longest wait per skill,
-live phone calls, the outbox backlog (messages to customers), ticket events not delivered to the
+live phone calls, messages to customers in the outbox (waiting, the oldest one's age, given up), ticket events not delivered to the
 dispatch system (the same outbox table, counted apart), requests kept while the database was down.
 Reading them at scrape time keeps them right with any number of processes, and after any of them is
 killed."""
@@ -18,13 +18,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.repository import Repository
 from bot.db.schema import outbox
-from bot.dispatch.events import CHANNEL as TICKET_EVENTS
 from bot.dispatch.undelivered import counts as ticket_event_counts
 from bot.handoff import keys as handoff_keys
 from bot.handoff.agents import calls_among
 from bot.handoff.presence import gone_among
 from bot.ivr.call_state import LIVE_CALLS
 from bot.kept_lists import failed_key, kept_key
+from bot.outbound.outbox_rows import database_now
 from bot.redis_text import as_text_or_none
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ class StateSnapshot:
     queue_gone: dict[str, int] = field(default_factory=dict)
     active_calls: int | None = None
     outbox_backlog: int | None = None
+    outbox_failed: int | None = None
+    outbox_oldest_pending_s: float | None = None
     ticket_events: dict[str, int] = field(default_factory=dict)  # pending / failed (bot/dispatch/undelivered.py)
     kept_requests: dict[str, int] = field(default_factory=dict)  # waiting / set_aside
     redis_up: bool = True
@@ -95,14 +97,27 @@ async def read_agents(redis, snapshot: StateSnapshot, now: float) -> None:
         snapshot.longest_wait_s.setdefault(skill, 0.0)
 
 
-def outbox_backlog(repository: Repository) -> int:
-    """Messages to customers waiting (SMS, WeChat, REST callback). Ticket events share the outbox table
-    but are ``kefu_ticket_events``: counted here too, a dispatch system that is down looked like SMS
-    not going out, and an SMS gateway that is down hid among ticket events."""
-    query = (sa.select(sa.func.count()).select_from(outbox)
-             .where(outbox.c.status == "pending", outbox.c.channel != TICKET_EVENTS))
+def customer_messages(repository: Repository) -> dict:
+    """Messages to customers (SMS, WeChat, REST callback) in the outbox: ``backlog`` waiting or being
+    sent, ``failed`` given up for a person (``kefu outbox``), and ``oldest_pending_s``, how long the
+    oldest waiting one has waited (0 when none). Ticket events share the outbox table but are
+    ``kefu_ticket_events``: counted here too, a dispatch system that is down looked like SMS not going
+    out, and an SMS gateway that is down hid among ticket events.
+
+    The age, not the backlog, tells a stuck outbox from a busy one: at a peak the backlog is never 0
+    while every text still leaves within seconds (the first alert on the backlog paged then)."""
+    from bot.outbound.worker import customer_messages as among
+
+    counts = (sa.select(outbox.c.status, sa.func.count()).where(among(), outbox.c.status.in_(("pending", "sending",
+                                                                                              "failed")))
+              .group_by(outbox.c.status))
+    oldest = sa.select(sa.func.min(outbox.c.created_at), database_now(repository.engine)).where(
+        among(), outbox.c.status.in_(("pending", "sending")))
     with repository.engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+        found = {status: int(n) for status, n in conn.execute(counts)}
+        first, now = conn.execute(oldest).one()
+    return {"backlog": found.get("pending", 0) + found.get("sending", 0), "failed": found.get("failed", 0),
+            "oldest_pending_s": max(0.0, (now - first).total_seconds()) if first is not None else 0.0}
 
 
 async def read_state(redis, repository: Repository, clock=time.time, data_dir=None) -> StateSnapshot:
@@ -123,7 +138,10 @@ async def read_state(redis, repository: Repository, clock=time.time, data_dir=No
         logger.warning("metrics.state.redis_failed error=%s", type(exc).__name__)
         snapshot.redis_up = False
     try:
-        snapshot.outbox_backlog = await asyncio.to_thread(outbox_backlog, repository)
+        messages = await asyncio.to_thread(customer_messages, repository)
+        snapshot.outbox_backlog = messages["backlog"]
+        snapshot.outbox_failed = messages["failed"]
+        snapshot.outbox_oldest_pending_s = round(messages["oldest_pending_s"], 1)
         snapshot.ticket_events = await asyncio.to_thread(ticket_event_counts, repository)
     except SQLAlchemyError as exc:
         from bot.db.errors import database_error
@@ -170,6 +188,14 @@ class StateCollector:
             yield GaugeMetricFamily("kefu_outbox_backlog", "SMS/WeChat messages waiting to be delivered "
                                     "(REST callbacks too; not ticket events: kefu_ticket_events)",
                                     value=s.outbox_backlog)
+        if s.outbox_oldest_pending_s is not None:
+            yield GaugeMetricFamily("kefu_outbox_oldest_pending_seconds", "How long the oldest message to a "
+                                    "customer still waiting to be delivered has waited (0: none waits)",
+                                    value=s.outbox_oldest_pending_s)
+        if s.outbox_failed is not None:
+            yield GaugeMetricFamily("kefu_outbox_failed", "Messages to customers given up (refused, or not "
+                                    "delivered in time), until a person resends or drops them (kefu outbox)",
+                                    value=s.outbox_failed)
         if s.ticket_events:
             events = GaugeMetricFamily("kefu_ticket_events", "Ticket events for the dispatch system not delivered: "
                                        "pending (waiting, retried) or failed (given up, holding their tickets' "

@@ -17,17 +17,9 @@ import json
 
 import aiohttp
 
-from bot.notify import Notifier, NotifyError
+from bot.notify import Notifier, NotifyError, Refused, Unreachable
 
 SIGNATURE_HEADER = "X-Kefu-Signature"
-
-
-class Refused(NotifyError):
-    """The receiver answered, with a status other than 2xx (``status``): some are worth retrying, some not."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -61,7 +53,7 @@ class RestCallback(Notifier):
                 async with http.post(self.url, data=body, headers=headers) as answer:
                     status = answer.status
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise NotifyError(f"{self.name} unreachable: {type(exc).__name__}") from exc
+            raise Unreachable(f"{self.name} unreachable: {type(exc).__name__}") from exc
         if not 200 <= status < 300:
             raise Refused(f"{self.name} refused the message: HTTP {status}", status)
 

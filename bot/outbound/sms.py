@@ -14,7 +14,7 @@ import uuid
 
 import aiohttp
 
-from bot.notify import Notifier, NotifyError, render_selfhelp
+from bot.notify import Notifier, NotifyError, Refused, Unreachable, render_selfhelp
 from bot.ivr.services import local_phone
 
 logger = logging.getLogger(__name__)
@@ -50,13 +50,16 @@ class SmsGateway(Notifier):
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as http:
                 async with http.post(self.url, json=body, headers=headers) as answer:
-                    reply = await answer.json(content_type=None)
                     status = answer.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            raise NotifyError(f"SMS gateway unreachable: {type(exc).__name__}") from exc
+                    try:  # the status decides whether to try again, whatever the body (a proxy's HTML page)
+                        reply = await answer.json(content_type=None)
+                    except ValueError:
+                        reply = None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise Unreachable(f"SMS gateway unreachable: {type(exc).__name__}") from exc
         if status != 200 or not isinstance(reply, dict) or reply.get("code") != 0:
             code = reply.get("code") if isinstance(reply, dict) else None
-            raise NotifyError(f"SMS gateway refused the message: HTTP {status}, code {code}")
+            raise Refused(f"SMS gateway refused the message: HTTP {status}, code {code}", status)
         logger.info("notify.sms.sent message_id=%s", reply.get("message_id"))
 
     async def send_selfhelp(self, to: str, channel: str, entry) -> None:

@@ -1,43 +1,102 @@
-"""Drain the outbox: deliver pending messages through the adapter for their channel."""
+"""Drain the outbox: deliver pending messages to customers through the adapter for their channel.
+
+A failure worth retrying (the channel unreachable, a server error, 408, 429: ``NotifyError.transient``)
+is tried again after 30 s, 1 min, 2 min, … (``bot/outbound/outbox_rows.py``) for up to
+``GIVE_UP_AFTER``, and never after the message's own ``send_before`` (a verification code past its
+validity). Any other failure — the gateway refused this message — and a message out of time are given
+up at once: status ``failed``, ``notify.outbox.given_up`` in the log, ``kefu_outbox_failed`` for
+Prometheus and ``kefu outbox`` for a person. Before this a single timeout lost a customer's text
+for good, where nobody looked.
+"""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import sys
 
 from bot.db.repository import Repository
+from bot.db.schema import outbox
 from bot.notify import Notifier, NotifyError
+from bot.outbound.outbox_rows import BOOKKEEPING, claim, due, move, release_stale, retry_delay, rows, stamp
 
 logger = logging.getLogger(__name__)
 
+GIVE_UP_AFTER = dt.timedelta(hours=1)  # a text an hour late confuses more than it helps: a person decides
 
-async def deliver_pending(repository: Repository, adapters: dict[str, Notifier], limit: int = 100) -> dict[str, int]:
-    """One pass; returns counts by result. Failed messages are marked ``failed`` for a person.
+
+def customer_messages():
+    """The outbox rows that are messages to customers: all but ticket events (bot/dispatch/delivery.py)."""
+    from bot.dispatch.events import CHANNEL as TICKET_EVENTS
+
+    return outbox.c.channel != TICKET_EVENTS
+
+
+def out_of_time(payload: dict, moment: dt.datetime) -> bool:
+    """Whether ``moment`` is past the message's ``send_before`` (naive UTC), if it has one."""
+    before = payload.get("send_before")
+    return bool(before) and moment >= dt.datetime.fromisoformat(before)
+
+
+def after_failure(payload: dict, exc: NotifyError, now: dt.datetime) -> tuple[dict, bool]:
+    """The row's payload after a failed attempt, and whether the message is given up."""
+    attempts = int(payload.get("attempts") or 0) + 1
+    failing_since = payload.get("failing_since") or stamp(now)
+    retry_at = now + retry_delay(attempts)
+    given_up = (not exc.transient or out_of_time(payload, retry_at)
+                or retry_at - dt.datetime.fromisoformat(failing_since) > GIVE_UP_AFTER)
+    again = {**payload, "attempts": attempts, "failing_since": failing_since, "last_error": str(exc),
+             "retry_at": None if given_up else stamp(retry_at)}
+    if given_up:
+        again["given_up_at"] = stamp(now)
+    return again, given_up
+
+
+async def deliver_pending(repository: Repository, adapters: dict[str, Notifier], limit: int = 100,
+                          now: dt.datetime | None = None) -> dict[str, int]:
+    """One pass, oldest first; returns counts by result (``waiting``: not due again yet; ``skipped``: no
+    adapter for its channel here).
 
     Several workers (one per ``kefu run`` machine) may drain at once: each message is claimed
     before it is sent, so exactly one of them delivers it.
     """
-    from bot.dispatch.events import CHANNEL as TICKET_EVENTS  # delivered by bot/dispatch/delivery.py, with retries
-
-    counts = {"sent": 0, "failed": 0, "skipped": 0}
-    for row in await asyncio.to_thread(repository.outbound, status="pending", limit=limit, not_channels=(TICKET_EVENTS,)):
+    now = now or dt.datetime.utcnow()
+    counts = {"sent": 0, "retry": 0, "failed": 0, "waiting": 0, "skipped": 0}
+    await asyncio.to_thread(release_stale, repository, customer_messages(), now, "notify.outbox.released")
+    for row in await asyncio.to_thread(rows, repository, customer_messages(), "pending", limit):
         adapter = adapters.get(row["channel"])
         if adapter is None:
             counts["skipped"] += 1
             continue
-        if not await asyncio.to_thread(repository.claim_outbound, row["id"]):
+        if not due(dict(row["payload"] or {}), now):
+            counts["waiting"] += 1
+            continue
+        payload = await asyncio.to_thread(claim, repository, row, dt.datetime.utcnow())
+        if payload is None:
             continue  # another worker took it
-        payload = dict(row["payload"] or {})
-        payload.setdefault("kind", row["kind"])
-        payload.setdefault("client_ref", f"outbox-{row['id']}")
+        message = {k: v for k, v in payload.items() if k not in BOOKKEEPING}
+        message.setdefault("kind", row["kind"])
+        message.setdefault("client_ref", f"outbox-{row['id']}")
         try:
-            await adapter.send(row["recipient"], payload)
-            status = "sent"
+            if out_of_time(payload, now):
+                raise NotifyError("out of time: not sent before its send_before")
+            await adapter.send(row["recipient"], message)
         except NotifyError as exc:
-            logger.warning("notify.outbox.failed id=%s channel=%s error=%s", row["id"], row["channel"], exc)
-            status = "failed"
-        await asyncio.to_thread(repository.mark_outbound, row["id"], status)
-        counts[status] += 1
+            again, given_up = after_failure(payload, exc, now)
+            await asyncio.to_thread(move, repository, row["id"], was="sending",
+                                    status="failed" if given_up else "pending", payload=again)
+            if given_up:
+                logger.error("notify.outbox.given_up id=%s channel=%s kind=%s attempts=%d error=%s "
+                             "(kefu outbox resend|drop %s)", row["id"], row["channel"], row["kind"],
+                             again["attempts"], exc, row["id"])
+                counts["failed"] += 1
+            else:
+                logger.warning("notify.outbox.retry id=%s channel=%s kind=%s attempts=%d error=%s",
+                               row["id"], row["channel"], row["kind"], again["attempts"], exc)
+                counts["retry"] += 1
+            continue
+        await asyncio.to_thread(move, repository, row["id"], was="sending", status="sent", payload=payload)
+        counts["sent"] += 1
     return counts
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.db.repository import Repository
-from bot.dispatch.delivery import STALE_SENDING, deliver_ticket_events, retry_delay, ticket_events_from_settings
+from bot.dispatch.delivery import deliver_ticket_events, ticket_events_from_settings
+from bot.outbound.outbox_rows import STALE_SENDING, retry_delay
 from bot.outbound.worker import deliver_pending
 from bot.settings import get_settings
 from tests.dispatch.test_status_api import new_repair, post

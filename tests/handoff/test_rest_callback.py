@@ -1,6 +1,7 @@
 """What an agent says to a REST conversation reaches the integration's callback URL, signed."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -34,8 +35,6 @@ async def integration():
 
 
 async def test_an_agents_message_is_posted_to_the_integration_signed_and_marked_sent(integration, kefu_env):
-    import json
-
     from bot.db.repository import Repository
 
     received, url, _ = integration
@@ -54,7 +53,9 @@ async def test_an_agents_message_is_posted_to_the_integration_signed_and_marked_
     assert not repository.outbound(status="pending", channel="rest")
 
 
-async def test_an_integration_that_refuses_leaves_the_message_failed_for_a_person(integration, kefu_env):
+async def test_an_integration_that_is_down_gets_the_message_later_with_the_same_client_ref(integration, kefu_env):
+    import datetime as dt
+
     from bot.db.repository import Repository
 
     received, url, answer = integration
@@ -62,10 +63,32 @@ async def test_an_integration_that_refuses_leaves_the_message_failed_for_a_perso
     settings = from_environment(dict(kefu_env.env, KEFU_REST_CALLBACK_URL=url, KEFU_REST_CALLBACK_SECRET="s3cret"))
     await OutboxOutput().send_response("crm-4712", {"text": "请稍等。"})
     repository = Repository(kefu_env.database_url)
+    now = dt.datetime.utcnow()
+
+    assert (await deliver_pending(repository, adapters_from_settings(settings), now=now))["retry"] == 1
+    answer["status"] = 200
+    assert (await deliver_pending(repository, adapters_from_settings(settings), now=now))["waiting"] == 1
+    later = now + dt.timedelta(seconds=31)
+    assert (await deliver_pending(repository, adapters_from_settings(settings), now=later))["sent"] == 1
+
+    refs = [json.loads(r["body"])["client_ref"] for r in received]
+    assert len(refs) == 2 and refs[0] == refs[1]
+    assert "attempts" not in json.loads(received[1]["body"])  # the outbox's bookkeeping stays home
+    assert not repository.outbound(status="pending", channel="rest")
+
+
+async def test_an_integration_that_refuses_leaves_the_message_failed_for_a_person(integration, kefu_env):
+    from bot.db.repository import Repository
+
+    received, url, answer = integration
+    answer["status"] = 400
+    settings = from_environment(dict(kefu_env.env, KEFU_REST_CALLBACK_URL=url, KEFU_REST_CALLBACK_SECRET="s3cret"))
+    await OutboxOutput().send_response("crm-4712", {"text": "请稍等。"})
+    repository = Repository(kefu_env.database_url)
 
     counts = await deliver_pending(repository, adapters_from_settings(settings))
 
-    assert counts == {"sent": 0, "failed": 1, "skipped": 0} and len(received) == 1
+    assert counts["failed"] == 1 and counts["retry"] == 0 and len(received) == 1
     assert [row["recipient"] for row in repository.outbound(status="failed", channel="rest")] == ["crm-4712"]
 
 

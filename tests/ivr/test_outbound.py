@@ -51,12 +51,15 @@ async def test_sms_gateway_refusals_are_notify_errors(loopback):
 
     base = await start([("POST", "/v1/sms/send", refuse)])
     gateway = SmsGateway(base, "k3y", "Kefu")
-    with pytest.raises(NotifyError, match="code 1002"):
+    with pytest.raises(NotifyError, match="code 1002") as refused:
         await gateway.send("13800000001", {"text": "hi"})
-    with pytest.raises(NotifyError, match="mainland mobile"):
+    assert not refused.value.transient  # the gateway will not take it later either
+    with pytest.raises(NotifyError, match="mainland mobile") as bad_number:
         await gateway.send("12345", {"text": "hi"})
-    with pytest.raises(NotifyError, match="unreachable"):
+    assert not bad_number.value.transient
+    with pytest.raises(NotifyError, match="unreachable") as unreachable:
         await SmsGateway("http://127.0.0.1:9", "k", "Kefu").send("13800000001", {"text": "hi"})
+    assert unreachable.value.transient
 
 
 class _Tokens:

@@ -12,7 +12,7 @@ from tests.ops.exposition import exposition
 RULES = PROJECT_ROOT / "deploy" / "kefu-alerts.yml"
 WANTED = {"kefu_queue_longest_wait_seconds", "kefu_agents_available", "kefu_dependency_up",
           "kefu_data_dir_free_bytes", "kefu_worker_restarts_total", "kefu_kept_requests", "kefu_ticket_events",
-          "kefu_outbox_backlog"}
+          "kefu_outbox_oldest_pending_seconds", "kefu_outbox_failed"}
 
 
 def exposed_names() -> set[str]:
@@ -28,7 +28,7 @@ def test_alert_rules_parse_and_use_only_metrics_kefu_exposes():
         used |= set(re.findall(r"\bkefu_[a-z_]+\b", rule["expr"]))
     assert WANTED <= used  # longest wait, no agent available, dependency down, disk low, worker restarts,
     # requests kept while the database was down that could not be filed, ticket events given up, messages to
-    # customers stuck in the outbox
+    # customers stuck in the outbox or given up
     assert sorted(used - exposed_names()) == []
 
 

@@ -1,0 +1,120 @@
+"""`kefu outbox`: messages to customers not delivered yet (SMS, WeChat, REST callback); resend or drop
+one. Also the small helpers `kefu dispatch` shares for the same outbox table."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.settings import get_settings
+
+
+def open_repository():
+    from bot.db.repository import Repository
+    from bot.security.private_files import private_dir
+
+    settings = get_settings()
+    private_dir(settings.data_dir)
+    repository = Repository(settings.database_url)
+    repository.create_schema()  # as `kefu ledger`: a database no `kefu run` has opened yet has no outbox
+    return repository
+
+
+def age(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m" if minutes else f"{seconds}s"
+
+
+def each(ids: list[str], number, step) -> int:
+    """``step(repository, number(id))`` for every id; a refused one is a ``kefu: error:`` line and exit code 1."""
+    from bot.outbound.outbox_rows import OutboxRowError
+
+    repository, status = open_repository(), 0
+    for text in ids:
+        try:
+            print(step(repository, number(text)))
+        except OutboxRowError as exc:
+            print(f"kefu: error: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def delivered_channels() -> set[str]:
+    from bot.notify import NotifyError
+    from bot.outbound.worker import adapters_from_settings
+
+    try:
+        return set(adapters_from_settings(get_settings()))
+    except NotifyError:  # a REST callback URL without its secret: kefu run refuses to start
+        return set()
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from bot.outbound.undelivered import masked, undelivered
+
+    messages = undelivered(open_repository(), failed_only=args.failed)
+    print(f"{'id':<8} {'channel':<8} {'kind':<20} {'to':<16} {'state':<8} {'attempts':<8} {'age':<8} last error")
+    for m in messages:
+        print(f"{m.id:<8} {m.channel:<8} {m.kind:<20} {masked(m.recipient):<16} {m.state:<8} {m.attempts:<8} "
+              f"{age(m.waited_s):<8} {m.last_error or '-'}")
+    by_state = {state: sum(m.state == state for m in messages) for state in ("failed", "pending", "sending")}
+    print(f"{len(messages)} message(s): " + ", ".join(f"{n} {state}" for state, n in by_state.items()))
+    undelivered_here = sorted({m.channel for m in messages if m.state == "pending"} - delivered_channels())
+    if undelivered_here:
+        print(f"Nothing delivers {', '.join(undelivered_here)} messages with this machine's settings "
+              "(README, Connecting your systems).")
+    if by_state["failed"]:
+        print("Failed ones are not sent again by themselves: `kefu outbox resend ID` (or --all-failed) once the "
+              "gateway takes them, or `kefu outbox drop ID` if they no longer help the customer.")
+    return 0
+
+
+def _all_or_ids(args: argparse.Namespace, step, done: str) -> int:
+    from bot.outbound.undelivered import each_failed, message_number
+
+    if args.all_failed == bool(args.ids):
+        print("kefu: error: give message ids or --all-failed", file=sys.stderr)
+        return 2
+    if args.all_failed:
+        taken = each_failed(open_repository(), step)
+        print(f"{len(taken)} failed message(s) {done}: {' '.join(map(str, taken)) or '-'}")
+        return 0
+
+    def one(repository, message_id: int) -> str:
+        step(repository, message_id)
+        return f"{message_id}: {done}"
+
+    return each(args.ids, message_number, one)
+
+
+def cmd_resend(args: argparse.Namespace) -> int:
+    from bot.outbound.undelivered import resend
+
+    return _all_or_ids(args, resend, "queued again, sent on the next pass")
+
+
+def cmd_drop(args: argparse.Namespace) -> int:
+    from bot.outbound.undelivered import drop
+
+    return _all_or_ids(args, drop, "dropped, never sent")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    outbox = commands.add_parser("outbox", help="messages to customers (SMS, WeChat, REST) not delivered yet")
+    outbox = outbox.add_subparsers(dest="outbox_command", required=True)
+    listing = outbox.add_parser("list", help="pending, sending and failed messages, oldest first")
+    listing.add_argument("--failed", action="store_true", help="only the failed (given-up) ones")
+    listing.set_defaults(handler=cmd_list)
+    for name, handler, help_text in (
+            ("resend", cmd_resend, "send failed (or pending) messages again on the next pass"),
+            ("drop", cmd_drop, "give messages up for good")):
+        step = outbox.add_parser(name, help=help_text)
+        step.add_argument("ids", nargs="*", metavar="ID", help="message id (42 or outbox-42)")
+        step.add_argument("--all-failed", action="store_true", help="every failed message")
+        step.set_defaults(handler=handler)

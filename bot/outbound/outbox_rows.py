@@ -1,0 +1,121 @@
+"""Row steps shared by the outbox's two deliveries: messages to customers (``bot/outbound/worker.py``)
+and ticket events for the dispatch system (``bot/dispatch/delivery.py``).
+
+A row moves ``pending`` → ``sending`` (claimed by one worker) → ``sent``, or back to ``pending`` with a
+later ``retry_at`` after a failure worth retrying, or to ``failed`` (given up, for a person:
+``kefu outbox``, ``kefu dispatch``), and from there back to ``pending`` or on to ``dropped`` by that
+person. Every move is a conditional UPDATE on the status it was read in, so of several workers (one
+per ``kefu run`` machine) exactly one makes it. The attempts, next try and last error are kept in
+the row's payload under the names of ``BOOKKEEPING``, which are never sent.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import sqlalchemy as sa
+
+from bot.db.repository import Repository
+from bot.db.schema import outbox
+
+logger = logging.getLogger(__name__)
+
+FIRST_RETRY_S, LAST_RETRY_S = 30, 3600
+STALE_SENDING = dt.timedelta(minutes=5)  # a send takes 10 s at most (the adapters' timeout)
+BOOKKEEPING = ("attempts", "refusals", "failing_since", "retry_at", "given_up_at", "claimed_at", "last_error",
+               "resent_at", "dropped_at", "send_before")
+RESET_ON_RESEND = ("attempts", "refusals", "failing_since", "retry_at", "given_up_at", "claimed_at")
+
+
+class OutboxRowError(ValueError):
+    """Not a row a person can resend or drop; the message says why."""
+
+
+def database_now(engine):
+    """The database's own clock, as ``outbox.created_at`` is filled (its server default): UTC on SQLite,
+    the session's local time on PostgreSQL. Subtracting it keeps an age right whatever either zone is."""
+    return sa.func.localtimestamp() if engine.dialect.name == "postgresql" else sa.func.current_timestamp()
+
+
+def stamp(moment: dt.datetime) -> str:
+    return moment.isoformat()
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """30 s after the first failure, doubling, at most an hour."""
+    return dt.timedelta(seconds=min(FIRST_RETRY_S * 2 ** max(attempts - 1, 0), LAST_RETRY_S))
+
+
+def due(payload: dict, now: dt.datetime) -> bool:
+    retry_at = payload.get("retry_at")
+    return not retry_at or dt.datetime.fromisoformat(retry_at) <= now
+
+
+def rows(repository: Repository, where, status: str, limit: int) -> list[dict]:
+    """Oldest first: the rows in ``status`` among those ``where`` (a clause on the outbox) picks."""
+    query = sa.select(outbox).where(where, outbox.c.status == status).order_by(outbox.c.id).limit(limit)
+    with repository.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def move(repository: Repository, row_id: int, *, was: str, status: str, payload: dict) -> bool:
+    """Move a row from ``was`` to ``status`` with ``payload``; True for exactly one of racing workers."""
+    with repository.engine.begin() as conn:
+        return conn.execute(outbox.update().where(outbox.c.id == row_id, outbox.c.status == was)
+                            .values(status=status, payload=payload)).rowcount == 1
+
+
+def claim(repository: Repository, row: dict, now: dt.datetime) -> dict | None:
+    """The row's payload as claimed (``sending`` since ``now``), or None when another worker took it."""
+    claimed = {**dict(row["payload"] or {}), "claimed_at": stamp(now)}
+    return claimed if move(repository, row["id"], was="pending", status="sending", payload=claimed) else None
+
+
+def release_stale(repository: Repository, where, now: dt.datetime, log_event: str) -> int:
+    """Hand out again the rows a worker claimed and never finished (killed while sending). The receiver
+    may get such a message twice; its ``client_ref``/``event_id`` is the same, to recognise the repeat."""
+    released = 0
+    for row in rows(repository, where, "sending", 1000):
+        payload = dict(row["payload"] or {})
+        claimed = payload.get("claimed_at")
+        if claimed and dt.datetime.fromisoformat(claimed) > now - STALE_SENDING:
+            continue
+        if move(repository, row["id"], was="sending", status="pending", payload=payload):
+            logger.warning("%s id=%s kind=%s", log_event, row["id"], row["kind"])
+            released += 1
+    return released
+
+
+def change(repository: Repository, where, row_id: int, *, allowed: tuple[str, ...], to: str, changes: dict,
+           noun: str, why_not: dict[str, str], verb: str, refuse=None) -> dict:
+    """A person's resend (``to="pending"``, the retry counts reset) or drop; the row as it was.
+
+    OutboxRowError names why not: no such row among ``where``, its status is not ``allowed``
+    (``why_not`` explains each status), ``refuse(row)`` gave a reason, or another worker or person
+    changed it meanwhile."""
+    with repository.engine.begin() as conn:
+        row = conn.execute(sa.select(outbox).where(outbox.c.id == row_id, where)).mappings().one_or_none()
+        if row is None:
+            raise OutboxRowError(f"no {noun} {row_id}")
+        if row["status"] not in allowed:
+            raise OutboxRowError(f"{noun} {row_id} is {row['status']}: {why_not.get(row['status'], '-')}, "
+                                 f"so it cannot be {verb}")
+        reason = refuse(dict(row)) if refuse is not None else None
+        if reason:
+            raise OutboxRowError(f"{noun} {row_id} cannot be {verb}: {reason}")
+        payload = {k: v for k, v in dict(row["payload"] or {}).items()
+                   if not (to == "pending" and k in RESET_ON_RESEND)}
+        payload.update(changes)
+        moved = conn.execute(outbox.update().where(outbox.c.id == row_id, outbox.c.status == row["status"])
+                             .values(status=to, payload=payload)).rowcount
+        if moved != 1:
+            raise OutboxRowError(f"{noun} {row_id} changed meanwhile: look again")
+        return dict(row)
+
+
+def row_number(text: str, noun: str, listed_by: str) -> int:
+    """``42`` or ``outbox-42`` (the reference the receiver saw)."""
+    try:
+        return int(text.strip().removeprefix("outbox-"))
+    except ValueError:
+        raise OutboxRowError(f"{text!r} is not a {noun} id (a number from `{listed_by}`)") from None

@@ -1,0 +1,105 @@
+"""Messages to customers not delivered yet, for an operator (``kefu outbox``): list them, send one again
+(after fixing the gateway's key, or once it is back), or drop one for good.
+
+A message is given up (``failed``) when the gateway refused it or it could not go out in time
+(``bot/outbound/worker.py``); nothing sends it again unless a person says so, because only a person
+can tell whether a text hours late still helps the customer. A verification code past its validity
+cannot be resent: the customer asks for a new one.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from bot.db.repository import Repository
+from bot.db.schema import outbox
+from bot.outbound.outbox_rows import OutboxRowError, change, database_now, row_number
+from bot.outbound.worker import customer_messages, out_of_time
+
+logger = logging.getLogger(__name__)
+
+UNDELIVERED = ("pending", "sending", "failed")
+RESENDABLE = ("failed", "pending")  # pending: try now instead of at its next retry time
+DROPPABLE = ("failed", "pending")
+WHY_NOT = {
+    "sent": "the customer's channel took it",
+    "sending": "a worker is sending it now",
+    "dropped": "it was given up for good",
+}
+
+
+@dataclass(frozen=True)
+class UndeliveredMessage:
+    id: int
+    channel: str
+    kind: str
+    recipient: str
+    state: str          # pending (waiting, or waiting to be tried again), sending, failed
+    attempts: int
+    last_error: str
+    waited_s: float     # since it was queued, by the database's clock
+
+
+def masked(recipient: str) -> str:
+    """All but the last four characters hidden: enough to tell messages apart, not to text anyone."""
+    return "*" * max(0, len(recipient) - 4) + recipient[-4:]
+
+
+def undelivered(repository: Repository, *, failed_only: bool = False, limit: int = 1000) -> list[UndeliveredMessage]:
+    """Oldest first: every message to a customer waiting, being sent or given up."""
+    states = ("failed",) if failed_only else UNDELIVERED
+    query = (sa.select(outbox, database_now(repository.engine).label("database_now"))
+             .where(customer_messages(), outbox.c.status.in_(states)).order_by(outbox.c.id).limit(limit))
+    with repository.engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    return [UndeliveredMessage(row["id"], row["channel"], row["kind"], row["recipient"], row["status"],
+                               int((row["payload"] or {}).get("attempts") or 0),
+                               (row["payload"] or {}).get("last_error") or "",
+                               max(0.0, (row["database_now"] - row["created_at"]).total_seconds()))
+            for row in rows]
+
+
+def message_number(text: str) -> int:
+    """``42`` or ``outbox-42`` (the ``client_ref`` the gateway saw)."""
+    return row_number(text, "message", "kefu outbox list")
+
+
+def _lapsed(row: dict) -> str | None:
+    if out_of_time(dict(row["payload"] or {}), dt.datetime.utcnow()):
+        return "it was only valid for a while and that time is over (a code: the customer asks for a new one)"
+    return None
+
+
+def resend(repository: Repository, message_id: int, now: dt.datetime | None = None) -> None:
+    """Back to pending with its attempts reset: sent on the next pass."""
+    now = now or dt.datetime.utcnow()
+    row = change(repository, customer_messages(), message_id, allowed=RESENDABLE, to="pending",
+                 changes={"resent_at": now.isoformat()}, noun="message", why_not=WHY_NOT, verb="resent",
+                 refuse=_lapsed)
+    logger.info("notify.outbox.resent id=%s channel=%s kind=%s was=%s", message_id, row["channel"], row["kind"],
+                row["status"])
+
+
+def drop(repository: Repository, message_id: int, now: dt.datetime | None = None) -> None:
+    """Never send it."""
+    now = now or dt.datetime.utcnow()
+    row = change(repository, customer_messages(), message_id, allowed=DROPPABLE, to="dropped",
+                 changes={"dropped_at": now.isoformat()}, noun="message", why_not=WHY_NOT, verb="dropped")
+    logger.warning("notify.outbox.dropped id=%s channel=%s kind=%s was=%s", message_id, row["channel"],
+                   row["kind"], row["status"])
+
+
+def each_failed(repository: Repository, step) -> list[int]:
+    """``step(repository, id)`` for every given-up message; the ids it took (others changed meanwhile
+    or cannot be resent are left as they are)."""
+    done = []
+    for message in undelivered(repository, failed_only=True, limit=100_000):
+        try:
+            step(repository, message.id)
+        except OutboxRowError:
+            continue
+        done.append(message.id)
+    return done
