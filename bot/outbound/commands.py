@@ -106,7 +106,7 @@ def cmd_drop(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    outbox = commands.add_parser("outbox", help="messages to customers (SMS, WeChat, REST) not delivered yet")
+    outbox = commands.add_parser("outbox", help="messages to customers (SMS, REST callback) not delivered yet")
     outbox = outbox.add_subparsers(dest="outbox_command", required=True)
     listing = outbox.add_parser("list", help="pending, sending and failed messages, oldest first")
     listing.add_argument("--failed", action="store_true", help="only the failed (given-up) ones")

@@ -1,6 +1,7 @@
 """What an agent says to a REST conversation reaches the integration's callback URL, signed."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -34,15 +35,21 @@ async def integration():
         yield received, f"{base_url}/kefu-messages", answer
 
 
-async def test_an_agents_message_is_posted_to_the_integration_signed_and_marked_sent(integration, kefu_env):
+async def agent_says(kefu_env, url: str, recipient: str, message: dict):
+    """The agent's message queued for the integration at ``url``: (repository, the outbox's adapters)."""
     from bot.db.repository import Repository
 
-    received, url, _ = integration
     settings = from_environment(dict(kefu_env.env, KEFU_REST_CALLBACK_URL=url, KEFU_REST_CALLBACK_SECRET="s3cret"))
-    await OutboxOutput().send_response("crm-4711", {"text": "您好，我是客服小王。", "buttons": [{"title": "好的", "payload": "/affirm"}]})
-    repository = Repository(kefu_env.database_url)
+    await OutboxOutput().send_response(recipient, message)
+    return Repository(kefu_env.database_url), adapters_from_settings(settings)
 
-    counts = await deliver_pending(repository, adapters_from_settings(settings))
+
+async def test_an_agents_message_is_posted_to_the_integration_signed_and_marked_sent(integration, kefu_env):
+    received, url, _ = integration
+    repository, adapters = await agent_says(kefu_env, url, "crm-4711", {
+        "text": "您好，我是客服小王。", "buttons": [{"title": "好的", "payload": "/affirm"}]})
+
+    counts = await deliver_pending(repository, adapters)
 
     assert counts["sent"] == 1 and len(received) == 1
     body = json.loads(received[0]["body"])
@@ -54,22 +61,15 @@ async def test_an_agents_message_is_posted_to_the_integration_signed_and_marked_
 
 
 async def test_an_integration_that_is_down_gets_the_message_later_with_the_same_client_ref(integration, kefu_env):
-    import datetime as dt
-
-    from bot.db.repository import Repository
-
     received, url, answer = integration
     answer["status"] = 503
-    settings = from_environment(dict(kefu_env.env, KEFU_REST_CALLBACK_URL=url, KEFU_REST_CALLBACK_SECRET="s3cret"))
-    await OutboxOutput().send_response("crm-4712", {"text": "请稍等。"})
-    repository = Repository(kefu_env.database_url)
+    repository, adapters = await agent_says(kefu_env, url, "crm-4712", {"text": "请稍等。"})
     now = dt.datetime.utcnow()
 
-    assert (await deliver_pending(repository, adapters_from_settings(settings), now=now))["retry"] == 1
+    assert (await deliver_pending(repository, adapters, now=now))["retry"] == 1
     answer["status"] = 200
-    assert (await deliver_pending(repository, adapters_from_settings(settings), now=now))["waiting"] == 1
-    later = now + dt.timedelta(seconds=31)
-    assert (await deliver_pending(repository, adapters_from_settings(settings), now=later))["sent"] == 1
+    assert (await deliver_pending(repository, adapters, now=now))["waiting"] == 1
+    assert (await deliver_pending(repository, adapters, now=now + dt.timedelta(seconds=31)))["sent"] == 1
 
     refs = [json.loads(r["body"])["client_ref"] for r in received]
     assert len(refs) == 2 and refs[0] == refs[1]
@@ -78,15 +78,11 @@ async def test_an_integration_that_is_down_gets_the_message_later_with_the_same_
 
 
 async def test_an_integration_that_refuses_leaves_the_message_failed_for_a_person(integration, kefu_env):
-    from bot.db.repository import Repository
-
     received, url, answer = integration
     answer["status"] = 400
-    settings = from_environment(dict(kefu_env.env, KEFU_REST_CALLBACK_URL=url, KEFU_REST_CALLBACK_SECRET="s3cret"))
-    await OutboxOutput().send_response("crm-4712", {"text": "请稍等。"})
-    repository = Repository(kefu_env.database_url)
+    repository, adapters = await agent_says(kefu_env, url, "crm-4712", {"text": "请稍等。"})
 
-    counts = await deliver_pending(repository, adapters_from_settings(settings))
+    counts = await deliver_pending(repository, adapters)
 
     assert counts["failed"] == 1 and counts["retry"] == 0 and len(received) == 1
     assert [row["recipient"] for row in repository.outbound(status="failed", channel="rest")] == ["crm-4712"]
