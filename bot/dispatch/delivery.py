@@ -29,7 +29,7 @@ from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.dispatch.events import CHANNEL
 from bot.notify import NotifyError, Refused
-from bot.outbound.outbox_rows import claim, due, move, release_stale, retry_delay, rows, stamp
+from bot.outbound.outbox_rows import claim, due, move, pending_pages, release_stale, retry_delay, stamp
 from bot.outbound.rest_callback import RestCallback
 
 logger = logging.getLogger(__name__)
@@ -90,37 +90,45 @@ async def deliver_ticket_events(repository: Repository, sender: RestCallback, *,
     now = now or dt.datetime.utcnow()
     counts = {"sent": 0, "retry": 0, "waiting": 0, "given_up": 0}
     await asyncio.to_thread(release_stale, repository, TICKET_EVENTS, now, "dispatch.event.released")
-    pending = await asyncio.to_thread(rows, repository, TICKET_EVENTS, "pending", limit)
-    first = await asyncio.to_thread(first_undelivered, repository, [row["recipient"] for row in pending])
-    for row in pending:
-        ticket = row["recipient"]
-        payload = dict(row["payload"] or {})
-        if first.get(ticket) != row["id"] or not due(payload, now):
-            counts["waiting"] += 1  # an earlier event of its ticket is not delivered yet, or not due again
-            continue
-        claimed = await asyncio.to_thread(claim, repository, row, dt.datetime.utcnow())
-        if claimed is None:
-            continue  # another worker took it
-        event_id = f"outbox-{row['id']}"
-        try:
-            await sender.post({"event_id": event_id, **payload["event"]}, headers={EVENT_ID_HEADER: event_id})
-        except NotifyError as exc:
-            again, given_up = after_failure(payload, exc, now)
-            status = "failed" if given_up else "pending"
-            await asyncio.to_thread(move, repository, row["id"], was="sending", status=status, payload=again)
-            if given_up:
-                logger.error("dispatch.event.given_up id=%s ticket=%s type=%s attempts=%d error=%s "
-                             "(its ticket's later events wait: kefu dispatch resend|drop %s)",
-                             row["id"], ticket, row["kind"], again["attempts"], exc, row["id"])
-                counts["given_up"] += 1
-            else:
-                logger.warning("dispatch.event.retry id=%s ticket=%s attempts=%d error=%s",
-                               row["id"], ticket, again["attempts"], exc)
-                counts["retry"] += 1
-            continue
-        await asyncio.to_thread(move, repository, row["id"], was="sending", status="sent", payload=claimed)
-        logger.info("dispatch.event.sent id=%s ticket=%s type=%s", row["id"], ticket, row["kind"])
-        counts["sent"] += 1
-        fresh = await asyncio.to_thread(first_undelivered, repository, [ticket])
-        first[ticket] = fresh.get(ticket)  # its next event may follow in this pass
+    async for page in pending_pages(repository, TICKET_EVENTS):
+        first = await asyncio.to_thread(first_undelivered, repository, [row["recipient"] for row in page])
+        for row in page:
+            if counts["sent"] + counts["retry"] + counts["given_up"] >= limit:
+                return counts  # the rest on the next pass
+            await _deliver_one(repository, sender, row, first, now, counts)
     return counts
+
+
+async def _deliver_one(repository: Repository, sender: RestCallback, row: dict, first: dict[str, int],
+                       now: dt.datetime, counts: dict[str, int]) -> None:
+    """Claim, post and record one pending event if it is its ticket's first and due; ``counts`` gets its result."""
+    ticket = row["recipient"]
+    payload = dict(row["payload"] or {})
+    if first.get(ticket) != row["id"] or not due(payload, now):
+        counts["waiting"] += 1  # an earlier event of its ticket is not delivered yet, or not due again
+        return
+    claimed = await asyncio.to_thread(claim, repository, row, dt.datetime.utcnow())
+    if claimed is None:
+        return  # another worker took it
+    event_id = f"outbox-{row['id']}"
+    try:
+        await sender.post({"event_id": event_id, **payload["event"]}, headers={EVENT_ID_HEADER: event_id})
+    except NotifyError as exc:
+        again, given_up = after_failure(payload, exc, now)
+        status = "failed" if given_up else "pending"
+        await asyncio.to_thread(move, repository, row["id"], was="sending", status=status, payload=again)
+        if given_up:
+            logger.error("dispatch.event.given_up id=%s ticket=%s type=%s attempts=%d error=%s "
+                         "(its ticket's later events wait: kefu dispatch resend|drop %s)",
+                         row["id"], ticket, row["kind"], again["attempts"], exc, row["id"])
+            counts["given_up"] += 1
+        else:
+            logger.warning("dispatch.event.retry id=%s ticket=%s attempts=%d error=%s",
+                           row["id"], ticket, again["attempts"], exc)
+            counts["retry"] += 1
+        return
+    await asyncio.to_thread(move, repository, row["id"], was="sending", status="sent", payload=claimed)
+    logger.info("dispatch.event.sent id=%s ticket=%s type=%s", row["id"], ticket, row["kind"])
+    counts["sent"] += 1
+    fresh = await asyncio.to_thread(first_undelivered, repository, [ticket])
+    first[ticket] = fresh.get(ticket)  # its next event may follow in this pass

@@ -10,8 +10,10 @@ the row's payload under the names of ``BOOKKEEPING``, which are never sent.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+from typing import AsyncIterator
 
 import sqlalchemy as sa
 
@@ -21,6 +23,7 @@ from bot.db.schema import outbox
 logger = logging.getLogger(__name__)
 
 FIRST_RETRY_S, LAST_RETRY_S = 30, 3600
+PAGE = 500  # pending rows read at a time
 STALE_SENDING = dt.timedelta(minutes=5)  # a send takes 10 s at most (the adapters' timeout)
 BOOKKEEPING = ("attempts", "refusals", "failing_since", "retry_at", "given_up_at", "claimed_at", "last_error",
                "resent_at", "dropped_at", "send_before")
@@ -51,11 +54,22 @@ def due(payload: dict, now: dt.datetime) -> bool:
     return not retry_at or dt.datetime.fromisoformat(retry_at) <= now
 
 
-def rows(repository: Repository, where, status: str, limit: int) -> list[dict]:
-    """Oldest first: the rows in ``status`` among those ``where`` (a clause on the outbox) picks."""
-    query = sa.select(outbox).where(where, outbox.c.status == status).order_by(outbox.c.id).limit(limit)
+def rows(repository: Repository, where, status: str, limit: int, after: int = 0) -> list[dict]:
+    """Oldest first: the rows in ``status`` among those ``where`` (a clause on the outbox) picks, after id ``after``."""
+    query = (sa.select(outbox).where(where, outbox.c.status == status, outbox.c.id > after)
+             .order_by(outbox.c.id).limit(limit))
     with repository.engine.connect() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
+
+
+async def pending_pages(repository: Repository, where, page: int = PAGE) -> AsyncIterator[list[dict]]:
+    """Every pending row among ``where``, oldest first, a page at a time. All of them: rows waiting for a
+    later retry (or behind a ticket's failed event) must not hide newer ones that could go now — with a
+    fixed first 100, a gateway's bad minute held every newer text back until those retries came due."""
+    after = 0
+    while found := await asyncio.to_thread(rows, repository, where, "pending", page, after):
+        yield found
+        after = found[-1]["id"]
 
 
 def move(repository: Repository, row_id: int, *, was: str, status: str, payload: dict) -> bool:

@@ -18,7 +18,7 @@ import sys
 from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.notify import Notifier, NotifyError
-from bot.outbound.outbox_rows import BOOKKEEPING, claim, due, move, release_stale, retry_delay, rows, stamp
+from bot.outbound.outbox_rows import BOOKKEEPING, claim, due, move, pending_pages, release_stale, retry_delay, stamp
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,44 @@ def after_failure(payload: dict, exc: NotifyError, now: dt.datetime) -> tuple[di
     return again, given_up
 
 
+async def deliver_one(repository: Repository, adapters: dict[str, Notifier], row: dict, now: dt.datetime,
+                      counts: dict[str, int]) -> None:
+    """Claim, send and record one pending message; ``counts`` gets its result."""
+    adapter = adapters.get(row["channel"])
+    if adapter is None:
+        counts["skipped"] += 1
+        return
+    if not due(dict(row["payload"] or {}), now):
+        counts["waiting"] += 1
+        return
+    payload = await asyncio.to_thread(claim, repository, row, dt.datetime.utcnow())
+    if payload is None:
+        return  # another worker took it
+    message = {k: v for k, v in payload.items() if k not in BOOKKEEPING}
+    message.setdefault("kind", row["kind"])
+    message.setdefault("client_ref", f"outbox-{row['id']}")
+    try:
+        if out_of_time(payload, now):
+            raise NotifyError("out of time: not sent before its send_before")
+        await adapter.send(row["recipient"], message)
+    except NotifyError as exc:
+        again, given_up = after_failure(payload, exc, now)
+        await asyncio.to_thread(move, repository, row["id"], was="sending",
+                                status="failed" if given_up else "pending", payload=again)
+        if given_up:
+            logger.error("notify.outbox.given_up id=%s channel=%s kind=%s attempts=%d error=%s "
+                         "(kefu outbox resend|drop %s)", row["id"], row["channel"], row["kind"],
+                         again["attempts"], exc, row["id"])
+            counts["failed"] += 1
+        else:
+            logger.warning("notify.outbox.retry id=%s channel=%s kind=%s attempts=%d error=%s",
+                           row["id"], row["channel"], row["kind"], again["attempts"], exc)
+            counts["retry"] += 1
+        return
+    await asyncio.to_thread(move, repository, row["id"], was="sending", status="sent", payload=payload)
+    counts["sent"] += 1
+
+
 async def deliver_pending(repository: Repository, adapters: dict[str, Notifier], limit: int = 100,
                           now: dt.datetime | None = None) -> dict[str, int]:
     """One pass, oldest first; returns counts by result (``waiting``: not due again yet; ``skipped``: no
@@ -63,40 +101,11 @@ async def deliver_pending(repository: Repository, adapters: dict[str, Notifier],
     now = now or dt.datetime.utcnow()
     counts = {"sent": 0, "retry": 0, "failed": 0, "waiting": 0, "skipped": 0}
     await asyncio.to_thread(release_stale, repository, customer_messages(), now, "notify.outbox.released")
-    for row in await asyncio.to_thread(rows, repository, customer_messages(), "pending", limit):
-        adapter = adapters.get(row["channel"])
-        if adapter is None:
-            counts["skipped"] += 1
-            continue
-        if not due(dict(row["payload"] or {}), now):
-            counts["waiting"] += 1
-            continue
-        payload = await asyncio.to_thread(claim, repository, row, dt.datetime.utcnow())
-        if payload is None:
-            continue  # another worker took it
-        message = {k: v for k, v in payload.items() if k not in BOOKKEEPING}
-        message.setdefault("kind", row["kind"])
-        message.setdefault("client_ref", f"outbox-{row['id']}")
-        try:
-            if out_of_time(payload, now):
-                raise NotifyError("out of time: not sent before its send_before")
-            await adapter.send(row["recipient"], message)
-        except NotifyError as exc:
-            again, given_up = after_failure(payload, exc, now)
-            await asyncio.to_thread(move, repository, row["id"], was="sending",
-                                    status="failed" if given_up else "pending", payload=again)
-            if given_up:
-                logger.error("notify.outbox.given_up id=%s channel=%s kind=%s attempts=%d error=%s "
-                             "(kefu outbox resend|drop %s)", row["id"], row["channel"], row["kind"],
-                             again["attempts"], exc, row["id"])
-                counts["failed"] += 1
-            else:
-                logger.warning("notify.outbox.retry id=%s channel=%s kind=%s attempts=%d error=%s",
-                               row["id"], row["channel"], row["kind"], again["attempts"], exc)
-                counts["retry"] += 1
-            continue
-        await asyncio.to_thread(move, repository, row["id"], was="sending", status="sent", payload=payload)
-        counts["sent"] += 1
+    async for page in pending_pages(repository, customer_messages()):
+        for row in page:
+            if counts["sent"] + counts["retry"] + counts["failed"] >= limit:
+                return counts  # the rest on the next pass
+            await deliver_one(repository, adapters, row, now, counts)
     return counts
 
 

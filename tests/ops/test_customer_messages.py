@@ -19,6 +19,7 @@ from bot.cli import main
 from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.notify import OutboxNotifier
+from bot.outbound.outbox_rows import PAGE
 from bot.outbound.sms import SmsGateway
 from bot.outbound.worker import GIVE_UP_AFTER, deliver_pending
 from bot.observability.state import customer_messages
@@ -49,7 +50,7 @@ async def queue_text(kefu_env, kind: str = "ticket_notice", **extra) -> tuple[Re
     repository = Repository(kefu_env.database_url)
     await OutboxNotifier.from_settings(kefu_env, repository).send(
         "13800000001", {"channel": "sms", "kind": kind, "text": "您的报修单已受理。", **extra})
-    [row] = [r for r in repository.outbound(status="pending", channel="sms") if r["kind"] == kind]
+    [row] = [r for r in repository.outbound(status="pending", channel="sms", limit=10_000) if r["kind"] == kind]
     return repository, row["id"]
 
 
@@ -168,3 +169,21 @@ async def test_the_oldest_waiting_message_s_age_is_measured_by_the_database_s_cl
 
     assert found["backlog"] == 2 and found["failed"] == 0  # the ticket event is counted apart
     assert 600 <= found["oldest_pending_s"] < 660
+
+
+async def test_a_new_text_goes_out_at_once_behind_hundreds_waiting_for_their_retry(kefu_env, gateway):
+    """With the first 100 pending rows read each pass, texts waiting for a later retry after a gateway's bad
+    minute held every newer one back until their retries came due (up to an hour)."""
+    received, base, _ = gateway
+    now = dt.datetime.utcnow()
+    waiting = {"text": "稍后重试的短信", "attempts": 5, "retry_at": (now + dt.timedelta(minutes=30)).isoformat()}
+    repository = Repository(kefu_env.database_url)
+    with repository.engine.begin() as conn:
+        conn.execute(outbox.insert(), [{"channel": "sms", "recipient": "13800000002", "kind": "ticket_notice",
+                                        "payload": waiting, "status": "pending"} for _ in range(PAGE + 1)])
+    repository, row_id = await queue_text(kefu_env, kind="verification_code")
+
+    counts = await deliver_pending(repository, {"sms": SmsGateway(base, "k", "Kefu")}, now=now)
+
+    assert counts["sent"] == 1 and counts["waiting"] == PAGE + 1
+    assert [body["client_ref"] for body in received] == [f"outbox-{row_id}"]
