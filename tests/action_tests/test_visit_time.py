@@ -16,6 +16,9 @@ THURSDAY = dt.datetime(2026, 12, 3, 10, 0)
     ("预约明天下午两点上门维修", "12月4日（周五）下午两点"),
     ("上门能不能改到下周一", "12月7日（周一）"),
     ("改到周四上午", "12月10日（周四）上午"),  # today is Thursday: the next one
+    ("这周四下午能来吗", "12月3日（周四）下午"),  # ... unless this week's is said: today
+    ("本周六上午", "12月5日（周六）上午"),
+    ("这个星期天", "12月6日（周日）"),
     ("星期天晚上", "12月6日（周日）晚上"),
     ("12月10号上午9点到12点", "12月10日（周四）上午9点到12点"),
     ("二十号下午", "12月20日（周日）下午"),
@@ -26,6 +29,7 @@ def test_a_named_day_becomes_a_date_and_the_rest_is_kept_as_said(said, kept):
     assert asked_time(said, THURSDAY, labels()["visit_when"]) == kept
 
 
-@pytest.mark.parametrize("said", ["师傅什么时候上门", "下午上门", "往后推一天", "周末能上门吗", "帮我约个师傅"])
+@pytest.mark.parametrize("said", ["师傅什么时候上门", "下午上门", "往后推一天", "周末能上门吗", "帮我约个师傅",
+                                  "这周二上午"])  # this week's Tuesday is past: not next week's
 def test_words_naming_no_day_give_no_time(said):
     assert asked_time(said, THURSDAY, labels()["visit_when"]) is None
