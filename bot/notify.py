@@ -41,15 +41,17 @@ class Unreachable(NotifyError):
 
 class Refused(NotifyError):
     """The channel answered and did not take the message (``status``: its HTTP status). A server error,
-    408 or 429 is worth trying again; any other answer (4xx, or 200 with an error code) is not."""
+    408 or 429 is worth trying again; any other answer (4xx, or 200 with an error code) is not, unless
+    the adapter knows that code means "later" (``busy``: an SMS gateway's rate limit)."""
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int, busy: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.busy = busy
 
     @property
     def transient(self) -> bool:
-        return self.status >= 500 or self.status in (408, 429)
+        return self.busy or self.status >= 500 or self.status in (408, 429)
 
 
 class Notifier(ABC):

@@ -67,7 +67,7 @@ def first_undelivered(repository: Repository, tickets: list[str]) -> dict[str, i
 
 def refused(exc: Exception) -> bool:
     """The receiver answered that it will not take this event: trying it again will not help."""
-    return isinstance(exc, Refused) and not exc.transient
+    return isinstance(exc, Refused) and 400 <= exc.status < 500 and not exc.transient
 
 
 def after_failure(payload: dict, exc: Exception, now: dt.datetime) -> tuple[dict, bool]:
@@ -89,7 +89,8 @@ async def deliver_ticket_events(repository: Repository, sender: RestCallback, *,
     """One pass over the pending ticket events, oldest first; returns counts by result."""
     now = now or dt.datetime.utcnow()
     counts = {"sent": 0, "retry": 0, "waiting": 0, "given_up": 0}
-    await asyncio.to_thread(release_stale, repository, TICKET_EVENTS, now, "dispatch.event.released")
+    for row in await asyncio.to_thread(release_stale, repository, TICKET_EVENTS, now):
+        logger.warning("dispatch.event.released id=%s ticket=%s", row["id"], row["recipient"])
     async for page in pending_pages(repository, TICKET_EVENTS):
         first = await asyncio.to_thread(first_undelivered, repository, [row["recipient"] for row in page])
         for row in page:
@@ -107,9 +108,9 @@ async def _deliver_one(repository: Repository, sender: RestCallback, row: dict, 
     if first.get(ticket) != row["id"] or not due(payload, now):
         counts["waiting"] += 1  # an earlier event of its ticket is not delivered yet, or not due again
         return
-    claimed = await asyncio.to_thread(claim, repository, row, dt.datetime.utcnow())
-    if claimed is None:
-        return  # another worker took it
+    payload = await asyncio.to_thread(claim, repository, row["id"], now)
+    if payload is None:
+        return  # another worker took it, or put it back to wait meanwhile
     event_id = f"outbox-{row['id']}"
     try:
         await sender.post({"event_id": event_id, **payload["event"]}, headers={EVENT_ID_HEADER: event_id})
@@ -127,7 +128,7 @@ async def _deliver_one(repository: Repository, sender: RestCallback, row: dict, 
                            row["id"], ticket, again["attempts"], exc)
             counts["retry"] += 1
         return
-    await asyncio.to_thread(move, repository, row["id"], was="sending", status="sent", payload=claimed)
+    await asyncio.to_thread(move, repository, row["id"], was="sending", status="sent", payload=payload)
     logger.info("dispatch.event.sent id=%s ticket=%s type=%s", row["id"], ticket, row["kind"])
     counts["sent"] += 1
     fresh = await asyncio.to_thread(first_undelivered, repository, [ticket])

@@ -81,7 +81,7 @@ def event_number(text: str) -> int:
 
 def _change(repository: Repository, event_id: int, allowed: tuple[str, ...], verb: str, to: str, changes: dict) -> dict:
     return change(repository, TICKET_EVENTS, event_id, allowed=allowed, to=to, changes=changes, noun="ticket event",
-                  why_not=WHY_NOT, verb=verb)
+                  why_not=WHY_NOT, verb=verb, listed_by="kefu dispatch events")
 
 
 WHY_NOT = {

@@ -24,7 +24,7 @@ from bot.handoff.agents import calls_among
 from bot.handoff.presence import gone_among
 from bot.ivr.call_state import LIVE_CALLS
 from bot.kept_lists import failed_key, kept_key
-from bot.outbound.outbox_rows import database_now
+from bot.outbound.outbox_rows import waited_seconds
 from bot.redis_text import as_text_or_none
 
 logger = logging.getLogger(__name__)
@@ -98,11 +98,11 @@ async def read_agents(redis, snapshot: StateSnapshot, now: float) -> None:
 
 
 def customer_messages(repository: Repository) -> dict:
-    """Messages to customers (SMS, WeChat, REST callback) in the outbox: ``backlog`` waiting or being
-    sent, ``failed`` given up for a person (``kefu outbox``), and ``oldest_pending_s``, how long the
-    oldest waiting one has waited (0 when none). Ticket events share the outbox table but are
-    ``kefu_ticket_events``: counted here too, a dispatch system that is down looked like SMS not going
-    out, and an SMS gateway that is down hid among ticket events.
+    """Messages to customers (SMS, REST callback) in the outbox: ``backlog`` waiting or being sent,
+    ``failed`` given up for a person (``kefu outbox``), and ``oldest_pending_s``, how long the oldest
+    waiting one has waited, by the database's clock (0 when none). Ticket events share the outbox table
+    but are ``kefu_ticket_events``: when they were counted here too, a dispatch system that was down
+    looked like SMS not going out, and an SMS gateway that was down hid among ticket events.
 
     The age, not the backlog, tells a stuck outbox from a busy one: at a peak the backlog is never 0
     while every text still leaves within seconds (the first alert on the backlog paged then)."""
@@ -111,13 +111,13 @@ def customer_messages(repository: Repository) -> dict:
     counts = (sa.select(outbox.c.status, sa.func.count()).where(among(), outbox.c.status.in_(("pending", "sending",
                                                                                               "failed")))
               .group_by(outbox.c.status))
-    oldest = sa.select(sa.func.min(outbox.c.created_at), database_now(repository.engine)).where(
+    oldest = sa.select(sa.func.max(waited_seconds(repository.engine))).where(
         among(), outbox.c.status.in_(("pending", "sending")))
     with repository.engine.connect() as conn:
         found = {status: int(n) for status, n in conn.execute(counts)}
-        first, now = conn.execute(oldest).one()
+        waited = conn.execute(oldest).scalar_one()
     return {"backlog": found.get("pending", 0) + found.get("sending", 0), "failed": found.get("failed", 0),
-            "oldest_pending_s": max(0.0, (now - first).total_seconds()) if first is not None else 0.0}
+            "oldest_pending_s": max(0.0, float(waited or 0.0))}
 
 
 async def read_state(redis, repository: Repository, clock=time.time, data_dir=None) -> StateSnapshot:

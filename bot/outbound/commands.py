@@ -82,9 +82,11 @@ def _all_or_ids(args: argparse.Namespace, step, done: str) -> int:
         print("kefu: error: give message ids or --all-failed", file=sys.stderr)
         return 2
     if args.all_failed:
-        taken = each_failed(open_repository(), step)
+        taken, left = each_failed(open_repository(), step)
         print(f"{len(taken)} failed message(s) {done}: {' '.join(map(str, taken)) or '-'}")
-        return 0
+        for reason in left:
+            print(f"kefu: left as it is: {reason}", file=sys.stderr)
+        return 1 if left else 0
 
     def one(repository, message_id: int) -> str:
         step(repository, message_id)

@@ -34,10 +34,13 @@ class OutboxRowError(ValueError):
     """Not a row a person can resend or drop; the message says why."""
 
 
-def database_now(engine):
-    """The database's own clock, as ``outbox.created_at`` is filled (its server default): UTC on SQLite,
-    the session's local time on PostgreSQL. Subtracting it keeps an age right whatever either zone is."""
-    return sa.func.localtimestamp() if engine.dialect.name == "postgresql" else sa.func.current_timestamp()
+def waited_seconds(engine):
+    """SQL for how long ago a row was queued, in seconds, by the database's own clock: ``created_at`` is
+    its server default, UTC on SQLite and the session's local time on PostgreSQL — read back as
+    ``timestamptz`` in that zone there, so a zone's offset or a daylight-saving change never shows as age."""
+    if engine.dialect.name == "postgresql":
+        return sa.extract("epoch", sa.func.now() - sa.cast(outbox.c.created_at, sa.TIMESTAMP(timezone=True)))
+    return (sa.func.julianday("now") - sa.func.julianday(outbox.c.created_at)) * 86400.0
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -79,29 +82,48 @@ def move(repository: Repository, row_id: int, *, was: str, status: str, payload:
                             .values(status=status, payload=payload)).rowcount == 1
 
 
-def claim(repository: Repository, row: dict, now: dt.datetime) -> dict | None:
-    """The row's payload as claimed (``sending`` since ``now``), or None when another worker took it."""
-    claimed = {**dict(row["payload"] or {}), "claimed_at": stamp(now)}
-    return claimed if move(repository, row["id"], was="pending", status="sending", payload=claimed) else None
+def claim(repository: Repository, row_id: int, now: dt.datetime) -> dict | None:
+    """The row's payload as claimed (``sending`` since ``now``), or None when another worker has it or it
+    is not due yet.
+
+    The status moves first and the payload is read after, in one transaction (the row is locked on
+    PostgreSQL, the database on SQLite): a page read a while ago may be out of date, and deciding from
+    it let a second machine send a message another had just put back to wait, and wipe its retry count."""
+    with repository.engine.connect() as conn, conn.begin() as transaction:
+        if conn.execute(outbox.update().where(outbox.c.id == row_id, outbox.c.status == "pending")
+                        .values(status="sending")).rowcount != 1:
+            return None
+        payload = dict(conn.execute(sa.select(outbox.c.payload).where(outbox.c.id == row_id)).scalar_one() or {})
+        if not due(payload, now):
+            transaction.rollback()
+            return None
+        claimed = {**payload, "claimed_at": stamp(now)}
+        conn.execute(outbox.update().where(outbox.c.id == row_id).values(payload=claimed))
+        return claimed
 
 
-def release_stale(repository: Repository, where, now: dt.datetime, log_event: str) -> int:
-    """Hand out again the rows a worker claimed and never finished (killed while sending). The receiver
-    may get such a message twice; its ``client_ref``/``event_id`` is the same, to recognise the repeat."""
-    released = 0
+def release_stale(repository: Repository, where, now: dt.datetime) -> list[dict]:
+    """Hand out again the rows a worker claimed and never finished (killed while sending); the rows released.
+    The receiver may get such a message twice; its ``client_ref``/``event_id`` is the same, to recognise
+    the repeat. A row claimed by a version before this one has no ``claimed_at``, and may have waited
+    months: it is ``failed`` instead, for a person to look at."""
+    released = []
     for row in rows(repository, where, "sending", 1000):
         payload = dict(row["payload"] or {})
         claimed = payload.get("claimed_at")
         if claimed and dt.datetime.fromisoformat(claimed) > now - STALE_SENDING:
             continue
+        if not claimed:
+            given_up = {**payload, "last_error": "left sending by an earlier Kefu version", "given_up_at": stamp(now)}
+            move(repository, row["id"], was="sending", status="failed", payload=given_up)
+            continue
         if move(repository, row["id"], was="sending", status="pending", payload=payload):
-            logger.warning("%s id=%s kind=%s", log_event, row["id"], row["kind"])
-            released += 1
+            released.append(row)
     return released
 
 
 def change(repository: Repository, where, row_id: int, *, allowed: tuple[str, ...], to: str, changes: dict,
-           noun: str, why_not: dict[str, str], verb: str, refuse=None) -> dict:
+           noun: str, why_not: dict[str, str], verb: str, listed_by: str, refuse=None) -> dict:
     """A person's resend (``to="pending"``, the retry counts reset) or drop; the row as it was.
 
     OutboxRowError names why not: no such row among ``where``, its status is not ``allowed``
@@ -123,7 +145,7 @@ def change(repository: Repository, where, row_id: int, *, allowed: tuple[str, ..
         moved = conn.execute(outbox.update().where(outbox.c.id == row_id, outbox.c.status == row["status"])
                              .values(status=to, payload=payload)).rowcount
         if moved != 1:
-            raise OutboxRowError(f"{noun} {row_id} changed meanwhile: look again")
+            raise OutboxRowError(f"{noun} {row_id} changed meanwhile: look again ({listed_by})")
         return dict(row)
 
 

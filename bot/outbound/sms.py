@@ -4,7 +4,8 @@ platforms offer behind their SDKs):
 ``POST {base}/v1/sms/send`` with ``Authorization: Bearer <key>`` and
 ``{"to": "+8613800000000", "sender": "<sign>", "text": "...", "client_ref": "<id>"}``;
 the gateway answers ``200 {"code": 0, "message_id": "..."}``, or a non-zero ``code`` with a
-``message`` (e.g. 1001 bad number, 1002 content rejected, 1003 rate limited).
+``message`` (e.g. 1001 bad number, 1002 content rejected, 1003 rate limited). A rate limit (1003 or
+HTTP 429), a server error and no answer are tried again later; any other refusal is not.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bot.ivr.services import local_phone
 
 logger = logging.getLogger(__name__)
 
+RATE_LIMITED = 1003  # the gateway's "too many, try later": the outbox tries again, as for HTTP 429
 MAX_SMS_CHARS = 500  # long messages are split by the gateway; refuse runaway ones here
 
 
@@ -59,7 +61,8 @@ class SmsGateway(Notifier):
             raise Unreachable(f"SMS gateway unreachable: {type(exc).__name__}") from exc
         if status != 200 or not isinstance(reply, dict) or reply.get("code") != 0:
             code = reply.get("code") if isinstance(reply, dict) else None
-            raise Refused(f"SMS gateway refused the message: HTTP {status}, code {code}", status)
+            raise Refused(f"SMS gateway refused the message: HTTP {status}, code {code}", status,
+                          busy=code == RATE_LIMITED)
         logger.info("notify.sms.sent message_id=%s", reply.get("message_id"))
 
     async def send_selfhelp(self, to: str, channel: str, entry) -> None:

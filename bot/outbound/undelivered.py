@@ -4,7 +4,9 @@
 A message is given up (``failed``) when the gateway refused it or it could not go out in time
 (``bot/outbound/worker.py``); nothing sends it again unless a person says so, because only a person
 can tell whether a text hours late still helps the customer. A verification code past its validity
-cannot be resent: the customer asks for a new one.
+cannot be resent (the customer asks for a new one), nor can a message queued more than
+``RESEND_WITHIN`` ago — such as those an earlier Kefu version gave up, which show as failed after
+the upgrade: a text that late misleads more than it helps, so they can only be dropped.
 """
 from __future__ import annotations
 
@@ -16,14 +18,16 @@ import sqlalchemy as sa
 
 from bot.db.repository import Repository
 from bot.db.schema import outbox
-from bot.outbound.outbox_rows import OutboxRowError, change, database_now, row_number
+from bot.outbound.outbox_rows import OutboxRowError, change, row_number, waited_seconds
 from bot.outbound.worker import customer_messages, out_of_time
 
 logger = logging.getLogger(__name__)
 
 UNDELIVERED = ("pending", "sending", "failed")
+RESEND_WITHIN = dt.timedelta(hours=24)
 RESENDABLE = ("failed", "pending")  # pending: try now instead of at its next retry time
 DROPPABLE = ("failed", "pending")
+LISTED_BY = "kefu outbox list"
 WHY_NOT = {
     "sent": "the customer's channel took it",
     "sending": "a worker is sending it now",
@@ -51,26 +55,35 @@ def masked(recipient: str) -> str:
 def undelivered(repository: Repository, *, failed_only: bool = False, limit: int = 1000) -> list[UndeliveredMessage]:
     """Oldest first: every message to a customer waiting, being sent or given up."""
     states = ("failed",) if failed_only else UNDELIVERED
-    query = (sa.select(outbox, database_now(repository.engine).label("database_now"))
+    query = (sa.select(outbox, waited_seconds(repository.engine).label("waited_s"))
              .where(customer_messages(), outbox.c.status.in_(states)).order_by(outbox.c.id).limit(limit))
     with repository.engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
     return [UndeliveredMessage(row["id"], row["channel"], row["kind"], row["recipient"], row["status"],
                                int((row["payload"] or {}).get("attempts") or 0),
                                (row["payload"] or {}).get("last_error") or "",
-                               max(0.0, (row["database_now"] - row["created_at"]).total_seconds()))
+                               max(0.0, float(row["waited_s"] or 0.0)))
             for row in rows]
 
 
 def message_number(text: str) -> int:
     """``42`` or ``outbox-42`` (the ``client_ref`` the gateway saw)."""
-    return row_number(text, "message", "kefu outbox list")
+    return row_number(text, "message", LISTED_BY)
 
 
-def _lapsed(row: dict) -> str | None:
-    if out_of_time(dict(row["payload"] or {}), dt.datetime.utcnow()):
-        return "it was only valid for a while and that time is over (a code: the customer asks for a new one)"
-    return None
+def _too_late(repository: Repository):
+    """Why a row may not be sent again now, if it may not: it lapsed, or it was queued too long ago."""
+    def reason(row: dict) -> str | None:
+        if out_of_time(dict(row["payload"] or {}), dt.datetime.utcnow()):
+            return "it was only valid for a while and that time is over (a code: the customer asks for a new one)"
+        with repository.engine.connect() as conn:
+            waited = float(conn.execute(sa.select(waited_seconds(repository.engine))
+                                        .where(outbox.c.id == row["id"])).scalar_one() or 0.0)
+        if waited > RESEND_WITHIN.total_seconds():
+            return (f"it was queued more than {RESEND_WITHIN.total_seconds() / 3600:.0f} hours ago, and a text that "
+                    "late misleads the customer: drop it")
+        return None
+    return reason
 
 
 def resend(repository: Repository, message_id: int, now: dt.datetime | None = None) -> None:
@@ -78,7 +91,7 @@ def resend(repository: Repository, message_id: int, now: dt.datetime | None = No
     now = now or dt.datetime.utcnow()
     row = change(repository, customer_messages(), message_id, allowed=RESENDABLE, to="pending",
                  changes={"resent_at": now.isoformat()}, noun="message", why_not=WHY_NOT, verb="resent",
-                 refuse=_lapsed)
+                 listed_by=LISTED_BY, refuse=_too_late(repository))
     logger.info("notify.outbox.resent id=%s channel=%s kind=%s was=%s", message_id, row["channel"], row["kind"],
                 row["status"])
 
@@ -87,19 +100,21 @@ def drop(repository: Repository, message_id: int, now: dt.datetime | None = None
     """Never send it."""
     now = now or dt.datetime.utcnow()
     row = change(repository, customer_messages(), message_id, allowed=DROPPABLE, to="dropped",
-                 changes={"dropped_at": now.isoformat()}, noun="message", why_not=WHY_NOT, verb="dropped")
+                 changes={"dropped_at": now.isoformat()}, noun="message", why_not=WHY_NOT, verb="dropped",
+                 listed_by=LISTED_BY)
     logger.warning("notify.outbox.dropped id=%s channel=%s kind=%s was=%s", message_id, row["channel"],
                    row["kind"], row["status"])
 
 
-def each_failed(repository: Repository, step) -> list[int]:
-    """``step(repository, id)`` for every given-up message; the ids it took (others changed meanwhile
-    or cannot be resent are left as they are)."""
-    done = []
+def each_failed(repository: Repository, step) -> tuple[list[int], list[str]]:
+    """``step(repository, id)`` for every given-up message: the ids it took, and why each other one was
+    left as it is (changed meanwhile, or it cannot be resent)."""
+    done, left = [], []
     for message in undelivered(repository, failed_only=True, limit=100_000):
         try:
             step(repository, message.id)
-        except OutboxRowError:
+        except OutboxRowError as exc:
+            left.append(str(exc))
             continue
         done.append(message.id)
-    return done
+    return done, left

@@ -1,12 +1,18 @@
 """Drain the outbox: deliver pending messages to customers through the adapter for their channel.
 
 A failure worth retrying (the channel unreachable, a server error, 408, 429: ``NotifyError.transient``)
-is tried again after 30 s, 1 min, 2 min, … (``bot/outbound/outbox_rows.py``) for up to
-``GIVE_UP_AFTER``, and never after the message's own ``send_before`` (a verification code past its
-validity). Any other failure — the gateway refused this message — and a message out of time are given
-up at once: status ``failed``, ``notify.outbox.given_up`` in the log, ``kefu_outbox_failed`` for
-Prometheus and ``kefu outbox`` for a person. Before this a single timeout lost a customer's text
-for good, where nobody looked.
+is tried again after 30 s, 1 min, 2 min, … (``bot/outbound/outbox_rows.py``) until ``GIVE_UP_AFTER``
+of failing, the last try a little before it, and never after the message's own ``send_before`` (a
+verification code past its validity), the last try just before that. Any other failure — the gateway
+refused this message — gives it up at once, as does running out of that time: status ``failed``,
+``notify.outbox.given_up`` in the log, ``kefu_outbox_failed`` for Prometheus and ``kefu outbox`` for a
+person. A message that lapsed (a code) is ``dropped`` instead, with ``notify.outbox.lapsed``: nobody
+can send it any more, so nobody is asked to. Before this a single timeout lost a customer's text for
+good, where nobody looked.
+
+A channel that does not answer at all is not asked again in the same pass: with a gateway that times
+out, one pass would otherwise spend 10 s on every message, and the ticket events' delivery, which
+runs after it on the same thread, would wait that long.
 """
 from __future__ import annotations
 
@@ -14,15 +20,17 @@ import asyncio
 import datetime as dt
 import logging
 import sys
+from typing import Callable
 
 from bot.db.repository import Repository
 from bot.db.schema import outbox
-from bot.notify import Notifier, NotifyError
+from bot.notify import Notifier, NotifyError, Unreachable
 from bot.outbound.outbox_rows import BOOKKEEPING, claim, due, move, pending_pages, release_stale, retry_delay, stamp
 
 logger = logging.getLogger(__name__)
 
 GIVE_UP_AFTER = dt.timedelta(hours=1)  # a text an hour late confuses more than it helps: a person decides
+LAST_TRY_BEFORE = dt.timedelta(seconds=10)  # the last retry comes this long before the limit, not after it
 
 
 def customer_messages():
@@ -38,45 +46,50 @@ def out_of_time(payload: dict, moment: dt.datetime) -> bool:
     return bool(before) and moment >= dt.datetime.fromisoformat(before)
 
 
-def after_failure(payload: dict, exc: NotifyError, now: dt.datetime) -> tuple[dict, bool]:
-    """The row's payload after a failed attempt, and whether the message is given up."""
+def after_failure(payload: dict, exc: NotifyError, now: dt.datetime) -> tuple[dict, str]:
+    """The row's payload after a failed attempt at ``now``, and its status: ``pending`` (tried again at
+    ``retry_at``), ``failed`` (given up, for a person) or ``dropped`` (it lapsed while failing)."""
     attempts = int(payload.get("attempts") or 0) + 1
     failing_since = payload.get("failing_since") or stamp(now)
-    retry_at = now + retry_delay(attempts)
-    given_up = (not exc.transient or out_of_time(payload, retry_at)
-                or retry_at - dt.datetime.fromisoformat(failing_since) > GIVE_UP_AFTER)
+    limit = dt.datetime.fromisoformat(failing_since) + GIVE_UP_AFTER
+    lapses = bool(payload.get("send_before")) and dt.datetime.fromisoformat(payload["send_before"]) < limit
+    if lapses:
+        limit = dt.datetime.fromisoformat(payload["send_before"])
+    retry_at = min(now + retry_delay(attempts), limit - LAST_TRY_BEFORE)
+    status = "pending" if exc.transient and retry_at > now else "dropped" if exc.transient and lapses else "failed"
     again = {**payload, "attempts": attempts, "failing_since": failing_since, "last_error": str(exc),
-             "retry_at": None if given_up else stamp(retry_at)}
-    if given_up:
-        again["given_up_at"] = stamp(now)
-    return again, given_up
+             "retry_at": stamp(retry_at) if status == "pending" else None}
+    if status != "pending":
+        again["given_up_at" if status == "failed" else "dropped_at"] = stamp(now)
+    return again, status
 
 
-async def deliver_one(repository: Repository, adapters: dict[str, Notifier], row: dict, now: dt.datetime,
-                      counts: dict[str, int]) -> None:
-    """Claim, send and record one pending message; ``counts`` gets its result."""
-    adapter = adapters.get(row["channel"])
-    if adapter is None:
-        counts["skipped"] += 1
-        return
-    if not due(dict(row["payload"] or {}), now):
-        counts["waiting"] += 1
-        return
-    payload = await asyncio.to_thread(claim, repository, row, dt.datetime.utcnow())
+async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now: dt.datetime,
+                      counts: dict[str, int]) -> NotifyError | None:
+    """Claim, send and record one pending message; ``counts`` gets its result, and a failure is returned."""
+    payload = await asyncio.to_thread(claim, repository, row["id"], now)
     if payload is None:
-        return  # another worker took it
+        return None  # another worker has it, or it waits for a later retry
+    if out_of_time(payload, now):
+        lapsed = {**payload, "last_error": "lapsed before it could be sent", "dropped_at": stamp(now)}
+        await asyncio.to_thread(move, repository, row["id"], was="sending", status="dropped", payload=lapsed)
+        logger.warning("notify.outbox.lapsed id=%s channel=%s kind=%s attempts=%s", row["id"], row["channel"],
+                       row["kind"], payload.get("attempts") or 0)
+        counts["lapsed"] += 1
+        return None
     message = {k: v for k, v in payload.items() if k not in BOOKKEEPING}
     message.setdefault("kind", row["kind"])
     message.setdefault("client_ref", f"outbox-{row['id']}")
     try:
-        if out_of_time(payload, now):
-            raise NotifyError("out of time: not sent before its send_before")
         await adapter.send(row["recipient"], message)
     except NotifyError as exc:
-        again, given_up = after_failure(payload, exc, now)
-        await asyncio.to_thread(move, repository, row["id"], was="sending",
-                                status="failed" if given_up else "pending", payload=again)
-        if given_up:
+        again, status = after_failure(payload, exc, now)
+        await asyncio.to_thread(move, repository, row["id"], was="sending", status=status, payload=again)
+        if status == "dropped":
+            logger.warning("notify.outbox.lapsed id=%s channel=%s kind=%s attempts=%d error=%s", row["id"],
+                           row["channel"], row["kind"], again["attempts"], exc)
+            counts["lapsed"] += 1
+        elif status == "failed":
             logger.error("notify.outbox.given_up id=%s channel=%s kind=%s attempts=%d error=%s "
                          "(kefu outbox resend|drop %s)", row["id"], row["channel"], row["kind"],
                          again["attempts"], exc, row["id"])
@@ -85,27 +98,39 @@ async def deliver_one(repository: Repository, adapters: dict[str, Notifier], row
             logger.warning("notify.outbox.retry id=%s channel=%s kind=%s attempts=%d error=%s",
                            row["id"], row["channel"], row["kind"], again["attempts"], exc)
             counts["retry"] += 1
-        return
+        return exc
     await asyncio.to_thread(move, repository, row["id"], was="sending", status="sent", payload=payload)
     counts["sent"] += 1
+    return None
 
 
 async def deliver_pending(repository: Repository, adapters: dict[str, Notifier], limit: int = 100,
                           now: dt.datetime | None = None) -> dict[str, int]:
-    """One pass, oldest first; returns counts by result (``waiting``: not due again yet; ``skipped``: no
-    adapter for its channel here).
+    """One pass over the messages of the channels in ``adapters``, oldest first; returns counts by result
+    (``waiting``: not due again yet, or its channel did not answer earlier in this pass). ``now`` fixes
+    the clock (tests); else each message is judged at the moment it is sent, however long the pass.
 
     Several workers (one per ``kefu run`` machine) may drain at once: each message is claimed
-    before it is sent, so exactly one of them delivers it.
+    before it is sent, so one of them delivers it.
     """
-    now = now or dt.datetime.utcnow()
-    counts = {"sent": 0, "retry": 0, "failed": 0, "waiting": 0, "skipped": 0}
-    await asyncio.to_thread(release_stale, repository, customer_messages(), now, "notify.outbox.released")
-    async for page in pending_pages(repository, customer_messages()):
+    clock: Callable[[], dt.datetime] = (lambda: now) if now is not None else dt.datetime.utcnow
+    counts = {"sent": 0, "retry": 0, "failed": 0, "lapsed": 0, "waiting": 0}
+    if not adapters:
+        return counts
+    ours = customer_messages() & outbox.c.channel.in_(sorted(adapters))
+    for row in await asyncio.to_thread(release_stale, repository, ours, clock()):
+        logger.warning("notify.outbox.released id=%s channel=%s kind=%s", row["id"], row["channel"], row["kind"])
+    silent: set[str] = set()  # channels that did not answer in this pass
+    async for page in pending_pages(repository, ours):
         for row in page:
             if counts["sent"] + counts["retry"] + counts["failed"] >= limit:
                 return counts  # the rest on the next pass
-            await deliver_one(repository, adapters, row, now, counts)
+            if row["channel"] in silent or not due(dict(row["payload"] or {}), clock()):
+                counts["waiting"] += 1
+                continue
+            failure = await deliver_one(repository, adapters[row["channel"]], row, clock(), counts)
+            if isinstance(failure, Unreachable):
+                silent.add(row["channel"])
     return counts
 
 

@@ -5,6 +5,7 @@ same conversation.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 
@@ -15,6 +16,7 @@ from actions.backend import repository
 from bot.security.claims import CALLER_ID, WECHAT_OPENID, channel_claim
 from bot.security.credentials import CredentialStore
 from bot.security.secrets import get_secrets
+from bot.settings import get_settings
 from tests.action_tests.trackers import entity, load_tracker
 
 LI_NA = ("李娜", "-45.00", "光明大道")  # customer 2's name, balance and address
@@ -64,6 +66,9 @@ async def test_a_typed_number_gets_a_code_to_that_number_and_no_data(run_action,
     assert turn.message("utter_verification_code_sent")["phone_masked"] == "138****0002"
     assert personal(turn) == [] and "customer_name" not in turn.slots
     assert len(sent_code("13800000002")) == 6
+    [row] = [r for r in repository().outbound(channel="sms", limit=1000) if r["kind"] == "verification_code"]
+    valid_for = dt.datetime.fromisoformat(row["payload"]["send_before"]) - dt.datetime.utcnow()
+    assert dt.timedelta(seconds=get_settings().otp_ttl_s - 60) < valid_for <= dt.timedelta(seconds=get_settings().otp_ttl_s)
 
 
 async def test_the_right_code_unlocks_the_bill_in_the_same_conversation(run_action, with_redis):

@@ -85,9 +85,10 @@ async def test_an_event_whose_sender_died_mid_send_is_sent_again_with_the_same_i
     assert [e["event_id"] for e in dispatch_system.events] == [f"outbox-{row['id']}"]
 
 
-async def test_pending_ticket_events_do_not_crowd_out_other_outbox_messages(kefu_env, dispatch_system):
-    """The other channels' worker reads the oldest pending rows: ticket events waiting for a dispatch
-    system that is down must not fill that window and hold back an SMS."""
+async def test_the_customers_outbox_worker_never_sends_ticket_events(kefu_env, dispatch_system):
+    """Ticket events wait in the same outbox table, but only their own delivery sends them (signed, in
+    order per ticket, retried for a day): the customers' worker takes none, even given an adapter of
+    that name, and sends the customer's text behind them."""
     from bot.notify import Notifier
 
     class Sms(Notifier):
@@ -104,9 +105,10 @@ async def test_pending_ticket_events_do_not_crowd_out_other_outbox_messages(kefu
         new_repair(repository)
     repository.add_outbound(channel="sms", recipient="13800000002", kind="opt_out", payload={"text": "已退订"})
 
-    counts = await deliver_pending(repository, {"sms": Sms()}, limit=3)
+    counts = await deliver_pending(repository, {"sms": Sms(), "dispatch": Sms()}, limit=3)
 
     assert counts["sent"] == 1 and Sms.sent == ["13800000002"]
+    assert len(repository.outbound(status="pending", channel="dispatch")) >= 3
 
 
 async def test_ticket_events_waiting_are_not_in_the_sms_backlog(kefu_env, dispatch_system):

@@ -29,15 +29,16 @@ from tests.sms_loopback import serving
 @pytest.fixture
 async def gateway():
     """(bodies received, base URL, answers): each send takes the next HTTP status of ``answers`` (200 once
-    they run out), and a status of 200 with ``code`` 1002 when the answer is "refuse"."""
+    they run out), or HTTP 200 with ``code`` 1002 for "refuse" and 1003 (rate limited) for "busy"."""
     received: list[dict] = []
     answers: list = []
 
     async def send(request):
         received.append(await request.json())
         answer = answers.pop(0) if answers else 200
-        if answer == "refuse":
-            return web.json_response({"code": 1002, "message": "content rejected"})
+        if answer in ("refuse", "busy"):
+            code, message = (1002, "content rejected") if answer == "refuse" else (1003, "rate limited")
+            return web.json_response({"code": code, "message": message})
         return web.json_response({"code": 0 if answer == 200 else 9, "message_id": "m"}, status=answer)
 
     app = web.Application()
@@ -103,42 +104,115 @@ async def test_a_refused_message_is_given_up_at_once_listed_counted_and_resent_b
     assert customer_messages(repository)["failed"] == 0
 
 
-async def test_a_message_failing_for_an_hour_is_given_up_and_can_be_dropped(kefu_env, gateway, capsys):
-    _, base, answers = gateway
-    repository, row_id = await queue_text(kefu_env)
-    sms = {"sms": SmsGateway(base, "k", "Kefu")}
-    answers.extend([502] * 20)
-    now, passes = dt.datetime.utcnow(), []
-    while status_of(repository, row_id) == "pending" and len(passes) < 20:
-        passes.append(await deliver_pending(repository, sms, now=now))
-        now += dt.timedelta(minutes=10)
+def payload_of(repository: Repository, row_id: int) -> dict:
+    with repository.engine.connect() as conn:
+        return dict(conn.execute(sa.select(outbox.c.payload).where(outbox.c.id == row_id)).scalar_one())
 
-    assert status_of(repository, row_id) == "failed"
-    assert GIVE_UP_AFTER - dt.timedelta(minutes=10) <= dt.timedelta(minutes=10) * (len(passes) - 1) <= GIVE_UP_AFTER
+
+async def tries_until_given_up(repository: Repository, sms: dict, row_id: int, start: dt.datetime) -> list[dt.datetime]:
+    """Passes at each retry time the outbox set, until it stops trying: when each attempt was made."""
+    tried, now = [], start
+    while status_of(repository, row_id) == "pending" and len(tried) < 50:
+        counts = await deliver_pending(repository, sms, now=now)
+        if counts["waiting"] == 0:
+            tried.append(now)
+        retry_at = payload_of(repository, row_id).get("retry_at")
+        now = dt.datetime.fromisoformat(retry_at) if retry_at else now
+    return tried
+
+
+async def test_a_text_failing_is_tried_for_an_hour_then_given_up_and_can_be_dropped(kefu_env, gateway, capsys):
+    received, base, answers = gateway
+    repository, row_id = await queue_text(kefu_env)
+    answers.extend([502] * 50)
+    start = dt.datetime.utcnow()
+
+    tried = await tries_until_given_up(repository, {"sms": SmsGateway(base, "k", "Kefu")}, row_id, start)
+
+    assert status_of(repository, row_id) == "failed" and len(received) == len(tried)
+    assert GIVE_UP_AFTER - dt.timedelta(minutes=1) <= tried[-1] - start < GIVE_UP_AFTER  # the last try, just in time
+    assert all(later - earlier <= dt.timedelta(hours=1) for earlier, later in zip(tried, tried[1:]))
     assert main(["outbox", "drop", f"outbox-{row_id}"]) == 0
     assert status_of(repository, row_id) == "dropped"
     assert main(["outbox", "resend", str(row_id)]) == 1  # dropped is for good
     assert "it was given up for good" in capsys.readouterr().err
 
 
-async def test_a_verification_code_is_not_sent_after_it_lapsed_and_cannot_be_resent(kefu_env, gateway, capsys):
+async def test_a_verification_code_gets_its_last_try_before_it_lapses_then_is_dropped(kefu_env, gateway):
+    received, base, answers = gateway
+    start = dt.datetime.utcnow()
+    send_before = start + dt.timedelta(minutes=5)
+    repository, row_id = await queue_text(kefu_env, kind="verification_code", send_before=send_before.isoformat())
+    answers.extend([503] * 50)
+
+    tried = await tries_until_given_up(repository, {"sms": SmsGateway(base, "k", "Kefu")}, row_id, start)
+
+    assert send_before - dt.timedelta(seconds=30) <= tried[-1] < send_before and len(received) == len(tried)
+    assert status_of(repository, row_id) == "dropped"  # nobody can send it any more: nobody is paged for it
+    assert customer_messages(repository)["failed"] == 0
+
+
+async def test_a_refused_code_cannot_be_resent_once_it_lapsed(kefu_env, gateway, capsys):
     received, base, answers = gateway
     now = dt.datetime.utcnow()
     repository, row_id = await queue_text(kefu_env, kind="verification_code",
-                                          send_before=(now + dt.timedelta(minutes=5)).isoformat())
-    sms = {"sms": SmsGateway(base, "k", "Kefu")}
-    answers.append(503)
-
-    assert (await deliver_pending(repository, sms, now=now))["retry"] == 1
-    late = await deliver_pending(repository, sms, now=now + dt.timedelta(minutes=6))
-
-    assert late["failed"] == 1 and len(received) == 1  # given up without reaching the gateway again
-    with repository.engine.begin() as conn:  # the operator looks after the code lapsed by the wall clock too
-        [payload] = conn.execute(sa.select(outbox.c.payload).where(outbox.c.id == row_id)).scalars()
-        lapsed = dict(payload, send_before=(dt.datetime.utcnow() - dt.timedelta(seconds=1)).isoformat())
+                                          send_before=(now + dt.timedelta(seconds=1)).isoformat())
+    answers.append("refuse")
+    assert (await deliver_pending(repository, {"sms": SmsGateway(base, "k", "Kefu")}, now=now))["failed"] == 1
+    with repository.engine.begin() as conn:  # the operator looks after the code lapsed
+        lapsed = dict(payload_of(repository, row_id), send_before=(now - dt.timedelta(seconds=1)).isoformat())
         conn.execute(outbox.update().where(outbox.c.id == row_id).values(payload=lapsed))
-    assert main(["outbox", "resend", str(row_id)]) == 1
+
+    assert main(["outbox", "resend", "--all-failed"]) == 1
     assert "the customer asks for a new one" in capsys.readouterr().err
+    assert status_of(repository, row_id) == "failed" and len(received) == 1
+
+
+async def test_a_channel_that_does_not_answer_is_asked_once_a_pass_and_a_rate_limit_is_tried_again(kefu_env, gateway):
+    repository, first = await queue_text(kefu_env)
+    _, second = await queue_text(kefu_env, kind="selfhelp")
+    silent = await deliver_pending(repository, {"sms": SmsGateway("http://127.0.0.1:9", "k", "Kefu")})
+    assert (silent["retry"], silent["waiting"]) == (1, 1)  # not 10 s of timeout for every text in the pass
+
+    received, base, answers = gateway
+    answers.append("busy")
+    later = dt.datetime.utcnow() + dt.timedelta(minutes=1)
+    busy = await deliver_pending(repository, {"sms": SmsGateway(base, "k", "Kefu")}, now=later)
+    assert busy["retry"] == 1 and busy["sent"] == 1 and status_of(repository, second) == "sent"
+
+
+async def test_a_stale_page_cannot_send_what_another_machine_put_back_to_wait(kefu_env):
+    from bot.outbound.outbox_rows import claim
+
+    repository, row_id = await queue_text(kefu_env)
+    now = dt.datetime.utcnow()
+    waiting = {"text": "您的报修单已受理。", "attempts": 1, "retry_at": (now + dt.timedelta(seconds=30)).isoformat()}
+    with repository.engine.begin() as conn:  # meanwhile another machine tried it and got a 429
+        conn.execute(outbox.update().where(outbox.c.id == row_id).values(payload=waiting))
+
+    assert claim(repository, row_id, now) is None
+    assert status_of(repository, row_id) == "pending" and payload_of(repository, row_id) == waiting
+    assert claim(repository, row_id, now + dt.timedelta(seconds=31))["attempts"] == 1
+
+
+async def test_messages_an_earlier_version_left_behind_are_never_sent_by_themselves(kefu_env, gateway, capsys):
+    received, base, _ = gateway
+    repository, left_sending = await queue_text(kefu_env)
+    _, old_failure = await queue_text(kefu_env, kind="selfhelp")
+    with repository.engine.begin() as conn:  # as the version before left them: no bookkeeping, days old
+        conn.execute(outbox.update().where(outbox.c.id == left_sending).values(status="sending"))
+        conn.execute(outbox.update().where(outbox.c.id == old_failure).values(status="failed"))
+        for row_id in (left_sending, old_failure):
+            created = conn.execute(sa.select(outbox.c.created_at).where(outbox.c.id == row_id)).scalar_one()
+            conn.execute(outbox.update().where(outbox.c.id == row_id).values(created_at=created - dt.timedelta(days=3)))
+
+    await deliver_pending(repository, {"sms": SmsGateway(base, "k", "Kefu")})
+
+    assert received == [] and status_of(repository, left_sending) == "failed"
+    assert main(["outbox", "resend", "--all-failed"]) == 1
+    assert capsys.readouterr().err.count("a text that late misleads the customer") == 2
+    assert main(["outbox", "drop", "--all-failed"]) == 0
+    assert customer_messages(repository)["failed"] == 0 and received == []
 
 
 async def test_a_message_left_sending_by_a_killed_worker_goes_out_later(kefu_env, gateway):
@@ -156,6 +230,14 @@ async def test_a_message_left_sending_by_a_killed_worker_goes_out_later(kefu_env
 
 
 async def test_the_oldest_waiting_message_s_age_is_measured_by_the_database_s_clock(kefu_env):
+    """On PostgreSQL ``created_at`` holds the session's local time: in a zone 8 hours from UTC an age
+    taken against Python's UTC clock would be 8 hours off (SQLite's is UTC, so there any clock agrees)."""
+    repository = Repository(kefu_env.database_url)
+    if repository.engine.dialect.name == "postgresql":
+        with repository.engine.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{repository.engine.url.database}" SET TimeZone = \'Asia/Shanghai\''))
+            conn.commit()
+        repository.engine.dispose()  # new sessions take the database's zone
     repository, row_id = await queue_text(kefu_env)
     assert customer_messages(repository)["oldest_pending_s"] < 60
     with repository.engine.begin() as conn:  # as if queued ten minutes ago, in whatever zone the column holds
