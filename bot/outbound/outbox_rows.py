@@ -127,10 +127,11 @@ def change(repository: Repository, where, row_id: int, *, allowed: tuple[str, ..
     """A person's resend (``to="pending"``, the retry counts reset) or drop; the row as it was.
 
     OutboxRowError names why not: no such row among ``where``, its status is not ``allowed``
-    (``why_not`` explains each status), ``refuse(row)`` gave a reason, or another worker or person
-    changed it meanwhile."""
+    (``why_not`` explains each status), ``refuse(row)`` gave a reason (the row has ``waited_s`` too:
+    how long ago it was queued), or another worker or person changed it meanwhile."""
     with repository.engine.begin() as conn:
-        row = conn.execute(sa.select(outbox).where(outbox.c.id == row_id, where)).mappings().one_or_none()
+        row = conn.execute(sa.select(outbox, waited_seconds(repository.engine).label("waited_s"))
+                           .where(outbox.c.id == row_id, where)).mappings().one_or_none()
         if row is None:
             raise OutboxRowError(f"no {noun} {row_id}")
         if row["status"] not in allowed:

@@ -71,19 +71,14 @@ def message_number(text: str) -> int:
     return row_number(text, "message", LISTED_BY)
 
 
-def _too_late(repository: Repository):
+def too_late(row: dict) -> str | None:
     """Why a row may not be sent again now, if it may not: it lapsed, or it was queued too long ago."""
-    def reason(row: dict) -> str | None:
-        if out_of_time(dict(row["payload"] or {}), dt.datetime.utcnow()):
-            return "it was only valid for a while and that time is over (a code: the customer asks for a new one)"
-        with repository.engine.connect() as conn:
-            waited = float(conn.execute(sa.select(waited_seconds(repository.engine))
-                                        .where(outbox.c.id == row["id"])).scalar_one() or 0.0)
-        if waited > RESEND_WITHIN.total_seconds():
-            return (f"it was queued more than {RESEND_WITHIN.total_seconds() / 3600:.0f} hours ago, and a text that "
-                    "late misleads the customer: drop it")
-        return None
-    return reason
+    if out_of_time(dict(row["payload"] or {}), dt.datetime.utcnow()):
+        return "it was only valid for a while and that time is over (a code: the customer asks for a new one)"
+    if float(row["waited_s"] or 0.0) > RESEND_WITHIN.total_seconds():
+        return (f"it was queued more than {RESEND_WITHIN.total_seconds() / 3600:.0f} hours ago, and a text that "
+                "late misleads the customer: drop it")
+    return None
 
 
 def resend(repository: Repository, message_id: int, now: dt.datetime | None = None) -> None:
@@ -91,7 +86,7 @@ def resend(repository: Repository, message_id: int, now: dt.datetime | None = No
     now = now or dt.datetime.utcnow()
     row = change(repository, customer_messages(), message_id, allowed=RESENDABLE, to="pending",
                  changes={"resent_at": now.isoformat()}, noun="message", why_not=WHY_NOT, verb="resent",
-                 listed_by=LISTED_BY, refuse=_too_late(repository))
+                 listed_by=LISTED_BY, refuse=too_late)
     logger.info("notify.outbox.resent id=%s channel=%s kind=%s was=%s", message_id, row["channel"], row["kind"],
                 row["status"])
 
