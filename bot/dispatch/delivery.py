@@ -22,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from typing import Callable
 
 import sqlalchemy as sa
 
 from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.dispatch.events import CHANNEL
-from bot.notify import NotifyError, Refused
+from bot.notify import NotifyError, Refused, Unreachable
 from bot.outbound.outbox_rows import claim, due, move, pending_pages, release_stale, retry_delay, stamp
 from bot.outbound.rest_callback import RestCallback
 
@@ -86,31 +87,35 @@ def after_failure(payload: dict, exc: Exception, now: dt.datetime) -> tuple[dict
 
 async def deliver_ticket_events(repository: Repository, sender: RestCallback, *, now: dt.datetime | None = None,
                                 limit: int = 200) -> dict[str, int]:
-    """One pass over the pending ticket events, oldest first; returns counts by result."""
-    now = now or dt.datetime.utcnow()
+    """One pass over the pending ticket events, oldest first; returns counts by result. ``now`` fixes the
+    clock (tests); else each event is judged when it is sent. A receiver that does not answer at all ends
+    the pass: every event goes to it, and each would wait out the timeout."""
+    clock: Callable[[], dt.datetime] = (lambda: now) if now is not None else dt.datetime.utcnow
     counts = {"sent": 0, "retry": 0, "waiting": 0, "given_up": 0}
-    for row in await asyncio.to_thread(release_stale, repository, TICKET_EVENTS, now):
+    for row in await asyncio.to_thread(release_stale, repository, TICKET_EVENTS, clock()):
         logger.warning("dispatch.event.released id=%s ticket=%s", row["id"], row["recipient"])
     async for page in pending_pages(repository, TICKET_EVENTS):
         first = await asyncio.to_thread(first_undelivered, repository, [row["recipient"] for row in page])
         for row in page:
             if counts["sent"] + counts["retry"] + counts["given_up"] >= limit:
                 return counts  # the rest on the next pass
-            await _deliver_one(repository, sender, row, first, now, counts)
+            if isinstance(await _deliver_one(repository, sender, row, first, clock(), counts), Unreachable):
+                return counts
     return counts
 
 
 async def _deliver_one(repository: Repository, sender: RestCallback, row: dict, first: dict[str, int],
-                       now: dt.datetime, counts: dict[str, int]) -> None:
-    """Claim, post and record one pending event if it is its ticket's first and due; ``counts`` gets its result."""
+                       now: dt.datetime, counts: dict[str, int]) -> NotifyError | None:
+    """Claim, post and record one pending event if it is its ticket's first and due; ``counts`` gets its
+    result, and a failure is returned."""
     ticket = row["recipient"]
     payload = dict(row["payload"] or {})
     if first.get(ticket) != row["id"] or not due(payload, now):
         counts["waiting"] += 1  # an earlier event of its ticket is not delivered yet, or not due again
-        return
+        return None
     payload = await asyncio.to_thread(claim, repository, row["id"], now)
     if payload is None:
-        return  # another worker took it, or put it back to wait meanwhile
+        return None  # another worker took it, or put it back to wait meanwhile
     event_id = f"outbox-{row['id']}"
     try:
         await sender.post({"event_id": event_id, **payload["event"]}, headers={EVENT_ID_HEADER: event_id})
@@ -127,9 +132,10 @@ async def _deliver_one(repository: Repository, sender: RestCallback, row: dict, 
             logger.warning("dispatch.event.retry id=%s ticket=%s attempts=%d error=%s",
                            row["id"], ticket, again["attempts"], exc)
             counts["retry"] += 1
-        return
+        return exc
     await asyncio.to_thread(move, repository, row["id"], was="sending", status="sent", payload=payload)
     logger.info("dispatch.event.sent id=%s ticket=%s type=%s", row["id"], ticket, row["kind"])
     counts["sent"] += 1
     fresh = await asyncio.to_thread(first_undelivered, repository, [ticket])
     first[ticket] = fresh.get(ticket)  # its next event may follow in this pass
+    return None

@@ -166,3 +166,19 @@ async def test_a_visits_new_time_reaches_the_dispatch_system(kefu_env, dispatch_
     updated = dispatch_system.events[-1]
     assert updated["type"] == "ticket_updated" and updated["ticket"]["status"] == "open"
     assert updated["ticket"]["details"]["visit_time"] == "12月6日下午"
+
+
+async def test_a_receiver_that_does_not_answer_costs_one_attempt_a_pass(kefu_env, dispatch_system):
+    """Every event goes to the one receiver: when it does not answer, waiting out the timeout for each
+    event held the pass (and the customers' texts, drained on the same thread) for minutes."""
+    from bot.outbound.rest_callback import RestCallback
+
+    repository = Repository(kefu_env.database_url)
+    for _ in range(2):
+        new_repair(repository)
+    silent = RestCallback("http://127.0.0.1:9/events", "s3cret", name="ticket event")
+
+    counts = await deliver_ticket_events(repository, silent)
+
+    assert counts["retry"] == 1 and counts["sent"] == 0
+    assert len(repository.outbound(status="pending", channel="dispatch", limit=1000)) >= 2
