@@ -205,8 +205,10 @@ async def send_code(tracker: Tracker, customer: Customer, code: str) -> bool:
     """Queue the code for the registered number (outbox -> SMS gateway)."""
     settings = get_settings()
     text = load_policy(settings.content_dir).sms_code_text.format(code=code, minutes=settings.otp_ttl_s // 60)
-    # A code that arrives after it lapsed is no use: the outbox gives it up instead (bot/outbound/worker.py).
-    send_before = dt.datetime.utcnow() + dt.timedelta(seconds=settings.otp_ttl_s)
+    # A code that arrives as it lapses is no use: the outbox gives it up instead (bot/outbound/worker.py),
+    # a minute (at most half its validity) before, so the customer still has time to type it.
+    usable_s = max(settings.otp_ttl_s // 2, settings.otp_ttl_s - 60)
+    send_before = dt.datetime.utcnow() + dt.timedelta(seconds=usable_s)
     try:
         await OutboxNotifier.from_settings(settings, repository()).send(
             customer.phone, {"channel": "sms", "kind": "verification_code", "text": text,

@@ -501,7 +501,9 @@ class Repository:
     @_guard
     @_retry_transient
     def add_outbound(self, *, channel: str, recipient: str, kind: str, payload: dict) -> int:
-        """Queue a message in state ``pending``; returns its outbox id."""
+        """Queue a message in state ``pending``; returns its outbox id. ``queued_at`` (naive UTC, this
+        process's clock: the workers' retry times use it too) starts its hour to be delivered."""
+        payload = {**payload, "queued_at": payload.get("queued_at") or dt.datetime.utcnow().isoformat()}
         with self.engine.begin() as conn:
             result = conn.execute(outbox.insert().values(
                 channel=channel, recipient=recipient, kind=kind, payload=payload, status="pending"))

@@ -24,13 +24,11 @@ import datetime as dt
 import logging
 from typing import Callable
 
-import sqlalchemy as sa
-
 from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.dispatch.events import CHANNEL
 from bot.notify import NotifyError, Refused, Unreachable
-from bot.outbound.outbox_rows import claim, due, move, pending_pages, release_stale, retry_delay, stamp
+from bot.outbound.outbox_rows import claim, due, first_of, move, pending_pages, release_stale, retry_delay, stamp
 from bot.outbound.rest_callback import RestCallback
 
 logger = logging.getLogger(__name__)
@@ -52,18 +50,8 @@ def ticket_events_from_settings(settings) -> RestCallback | None:
 
 
 def first_undelivered(repository: Repository, tickets: list[str]) -> dict[str, int]:
-    """Per ticket, the id of its oldest event not yet delivered or dropped: the only one that may go out.
-
-    An event never becomes undelivered again once sent or dropped, so an answer read before a claim
-    can only hold an event back for a pass, never let one overtake an earlier one."""
-    if not tickets:
-        return {}
-    query = (sa.select(outbox.c.recipient, sa.func.min(outbox.c.id))
-             .where(outbox.c.channel == CHANNEL, outbox.c.status.in_(UNDELIVERED),
-                    outbox.c.recipient.in_(sorted(set(tickets))))
-             .group_by(outbox.c.recipient))
-    with repository.engine.connect() as conn:
-        return {recipient: first for recipient, first in conn.execute(query)}
+    """Per ticket, the id of its oldest event not yet delivered or dropped: the only one that may go out."""
+    return first_of(repository, TICKET_EVENTS, UNDELIVERED, tickets)
 
 
 def refused(exc: Exception) -> bool:

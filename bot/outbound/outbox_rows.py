@@ -26,7 +26,7 @@ FIRST_RETRY_S, LAST_RETRY_S = 30, 3600
 PAGE = 500  # pending rows read at a time
 STALE_SENDING = dt.timedelta(minutes=5)  # a send takes 10 s at most (the adapters' timeout)
 BOOKKEEPING = ("attempts", "refusals", "failing_since", "retry_at", "given_up_at", "claimed_at", "last_error",
-               "resent_at", "dropped_at", "send_before")
+               "resent_at", "dropped_at", "send_before", "queued_at")
 RESET_ON_RESEND = ("attempts", "refusals", "failing_since", "retry_at", "given_up_at", "claimed_at")
 
 
@@ -37,7 +37,8 @@ class OutboxRowError(ValueError):
 def waited_seconds(engine):
     """SQL for how long ago a row was queued, in seconds, by the database's own clock: ``created_at`` is
     its server default, UTC on SQLite and the session's local time on PostgreSQL — read back as
-    ``timestamptz`` in that zone there, so a zone's offset or a daylight-saving change never shows as age."""
+    ``timestamptz`` in that zone there, so the zone's offset never shows as age (in a zone with daylight
+    saving, a row queued in the repeated autumn hour may read an hour off: run the database in UTC)."""
     if engine.dialect.name == "postgresql":
         return sa.extract("epoch", sa.func.now() - sa.cast(outbox.c.created_at, sa.TIMESTAMP(timezone=True)))
     return (sa.func.julianday("now") - sa.func.julianday(outbox.c.created_at)) * 86400.0
@@ -58,9 +59,10 @@ def due(payload: dict, now: dt.datetime) -> bool:
 
 
 def rows(repository: Repository, where, status: str, limit: int, after: int = 0) -> list[dict]:
-    """Oldest first: the rows in ``status`` among those ``where`` (a clause on the outbox) picks, after id ``after``."""
-    query = (sa.select(outbox).where(where, outbox.c.status == status, outbox.c.id > after)
-             .order_by(outbox.c.id).limit(limit))
+    """Oldest first: the rows in ``status`` among those ``where`` (a clause on the outbox) picks, after id
+    ``after``, each with ``waited_s``: how long ago it was queued."""
+    query = (sa.select(outbox, waited_seconds(repository.engine).label("waited_s"))
+             .where(where, outbox.c.status == status, outbox.c.id > after).order_by(outbox.c.id).limit(limit))
     with repository.engine.connect() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
 
@@ -73,6 +75,20 @@ async def pending_pages(repository: Repository, where, page: int = PAGE) -> Asyn
     while found := await asyncio.to_thread(rows, repository, where, "pending", page, after):
         yield found
         after = found[-1]["id"]
+
+
+def first_of(repository: Repository, where, statuses: tuple[str, ...], recipients: list[str]) -> dict[str, int]:
+    """Per recipient, the id of its oldest row in ``statuses`` among ``where``: the only one that may go
+    out where order matters (a ticket's events, a conversation's messages). A row never returns to those
+    statuses once it left them, so an answer read before a claim can only hold a row back for a pass,
+    never let one overtake an earlier one."""
+    if not recipients:
+        return {}
+    query = (sa.select(outbox.c.recipient, sa.func.min(outbox.c.id))
+             .where(where, outbox.c.status.in_(statuses), outbox.c.recipient.in_(sorted(set(recipients))))
+             .group_by(outbox.c.recipient))
+    with repository.engine.connect() as conn:
+        return {recipient: first for recipient, first in conn.execute(query)}
 
 
 def move(repository: Repository, row_id: int, *, was: str, status: str, payload: dict) -> bool:

@@ -25,10 +25,13 @@ from typing import Callable
 from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.notify import Notifier, NotifyError, Unreachable
-from bot.outbound.outbox_rows import BOOKKEEPING, claim, due, move, pending_pages, release_stale, retry_delay, stamp
+from bot.outbound.outbox_rows import (BOOKKEEPING, claim, due, first_of, move, pending_pages, release_stale, retry_delay,
+                                      stamp)
 
 logger = logging.getLogger(__name__)
 
+ORDERED = ("rest",)
+UNDELIVERED = ("pending", "sending")  # a conversation's messages (bot/handoff/rest_delivery.py): one waits for the one before
 GIVE_UP_AFTER = dt.timedelta(hours=1)  # a text an hour late confuses more than it helps: a person decides
 LAST_TRY_BEFORE = dt.timedelta(seconds=10)  # the last retry comes this long before the limit, not after it
 
@@ -46,12 +49,24 @@ def out_of_time(payload: dict, moment: dt.datetime) -> bool:
     return bool(before) and moment >= dt.datetime.fromisoformat(before)
 
 
-def after_failure(payload: dict, exc: NotifyError, now: dt.datetime) -> tuple[dict, str]:
-    """The row's payload after a failed attempt at ``now``, and its status: ``pending`` (tried again at
-    ``retry_at``), ``failed`` (given up, for a person) or ``dropped`` (it lapsed while failing)."""
+def hour_starts(row: dict, payload: dict, now: dt.datetime) -> dt.datetime:
+    """When the message's hour to be delivered began: when it was queued (``queued_at``; for a row queued
+    by an earlier version, its age by the database's clock), or when a person resent it. From the queue,
+    not the first failure: with a gateway down, texts waiting behind the one being retried were never
+    tried, never timed out, and went out hours late when it came back."""
+    queued = payload.get("queued_at")
+    start = dt.datetime.fromisoformat(queued) if queued else now - dt.timedelta(seconds=float(row.get("waited_s") or 0))
+    resent = payload.get("resent_at")
+    return max(start, dt.datetime.fromisoformat(resent)) if resent else start
+
+
+def after_failure(payload: dict, exc: NotifyError, now: dt.datetime, started: dt.datetime) -> tuple[dict, str]:
+    """The row's payload after a failed attempt at ``now`` (its hour began at ``started``), and its status:
+    ``pending`` (tried again at ``retry_at``), ``failed`` (given up, for a person) or ``dropped`` (it
+    lapsed while failing)."""
     attempts = int(payload.get("attempts") or 0) + 1
     failing_since = payload.get("failing_since") or stamp(now)
-    limit = dt.datetime.fromisoformat(failing_since) + GIVE_UP_AFTER
+    limit = started + GIVE_UP_AFTER
     lapses = bool(payload.get("send_before")) and dt.datetime.fromisoformat(payload["send_before"]) < limit
     if lapses:
         limit = dt.datetime.fromisoformat(payload["send_before"])
@@ -77,13 +92,22 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
                        row["kind"], payload.get("attempts") or 0)
         counts["lapsed"] += 1
         return None
+    started = hour_starts(row, payload, now)
+    if now >= started + GIVE_UP_AFTER:  # never tried in its hour (its channel was down, or no worker ran)
+        late = {**payload, "last_error": payload.get("last_error") or "not delivered within an hour of being queued",
+                "given_up_at": stamp(now), "retry_at": None}
+        await asyncio.to_thread(move, repository, row["id"], was="sending", status="failed", payload=late)
+        logger.error("notify.outbox.given_up id=%s channel=%s kind=%s attempts=%s error=%s (kefu outbox resend|drop %s)",
+                     row["id"], row["channel"], row["kind"], payload.get("attempts") or 0, late["last_error"], row["id"])
+        counts["failed"] += 1
+        return None
     message = {k: v for k, v in payload.items() if k not in BOOKKEEPING}
     message.setdefault("kind", row["kind"])
     message.setdefault("client_ref", f"outbox-{row['id']}")
     try:
         await adapter.send(row["recipient"], message)
     except NotifyError as exc:
-        again, status = after_failure(payload, exc, now)
+        again, status = after_failure(payload, exc, now, started)
         await asyncio.to_thread(move, repository, row["id"], was="sending", status=status, payload=again)
         if status == "dropped":
             logger.warning("notify.outbox.lapsed id=%s channel=%s kind=%s attempts=%d error=%s", row["id"],
@@ -121,16 +145,23 @@ async def deliver_pending(repository: Repository, adapters: dict[str, Notifier],
     for row in await asyncio.to_thread(release_stale, repository, ours, clock()):
         logger.warning("notify.outbox.released id=%s channel=%s kind=%s", row["id"], row["channel"], row["kind"])
     silent: set[str] = set()  # channels that did not answer in this pass
+    in_order = customer_messages() & outbox.c.channel.in_(ORDERED)
     async for page in pending_pages(repository, ours):
+        ordered = [row["recipient"] for row in page if row["channel"] in ORDERED]
+        first = await asyncio.to_thread(first_of, repository, in_order, UNDELIVERED, ordered)
         for row in page:
             if counts["sent"] + counts["retry"] + counts["failed"] >= limit:
                 return counts  # the rest on the next pass
-            if row["channel"] in silent or not due(dict(row["payload"] or {}), clock()):
+            behind = row["channel"] in ORDERED and first.get(row["recipient"]) != row["id"]
+            if behind or row["channel"] in silent or not due(dict(row["payload"] or {}), clock()):
                 counts["waiting"] += 1
                 continue
             failure = await deliver_one(repository, adapters[row["channel"]], row, clock(), counts)
             if isinstance(failure, Unreachable):
                 silent.add(row["channel"])
+            if row["channel"] in ORDERED:  # its next message may follow in this pass
+                fresh = await asyncio.to_thread(first_of, repository, in_order, UNDELIVERED, [row["recipient"]])
+                first[row["recipient"]] = fresh.get(row["recipient"])
     return counts
 
 

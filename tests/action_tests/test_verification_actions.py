@@ -68,7 +68,8 @@ async def test_a_typed_number_gets_a_code_to_that_number_and_no_data(run_action,
     assert len(sent_code("13800000002")) == 6
     [row] = [r for r in repository().outbound(channel="sms", limit=1000) if r["kind"] == "verification_code"]
     valid_for = dt.datetime.fromisoformat(row["payload"]["send_before"]) - dt.datetime.utcnow()
-    assert dt.timedelta(seconds=get_settings().otp_ttl_s - 60) < valid_for <= dt.timedelta(seconds=get_settings().otp_ttl_s)
+    ttl = dt.timedelta(seconds=get_settings().otp_ttl_s)
+    assert ttl / 2 <= valid_for <= ttl - dt.timedelta(seconds=50)  # not sent when too late to type it
 
 
 async def test_the_right_code_unlocks_the_bill_in_the_same_conversation(run_action, with_redis):

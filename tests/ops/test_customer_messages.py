@@ -8,6 +8,7 @@ speaks the documented protocol (README, "SMS gateway"); the database is real (SQ
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 
@@ -200,8 +201,10 @@ async def test_messages_an_earlier_version_left_behind_are_never_sent_by_themsel
     repository, left_sending = await queue_text(kefu_env)
     _, old_failure = await queue_text(kefu_env, kind="selfhelp")
     with repository.engine.begin() as conn:  # as the version before left them: no bookkeeping, days old
-        conn.execute(outbox.update().where(outbox.c.id == left_sending).values(status="sending"))
-        conn.execute(outbox.update().where(outbox.c.id == old_failure).values(status="failed"))
+        conn.execute(outbox.update().where(outbox.c.id == left_sending)
+                     .values(status="sending", payload={"text": "您的报修单已受理。"}))
+        conn.execute(outbox.update().where(outbox.c.id == old_failure)
+                     .values(status="failed", payload={"text": "您的报修单已受理。"}))
         for row_id in (left_sending, old_failure):
             created = conn.execute(sa.select(outbox.c.created_at).where(outbox.c.id == row_id)).scalar_one()
             conn.execute(outbox.update().where(outbox.c.id == row_id).values(created_at=created - dt.timedelta(days=3)))
@@ -269,3 +272,93 @@ async def test_a_new_text_goes_out_at_once_behind_hundreds_waiting_for_their_ret
 
     assert counts["sent"] == 1 and counts["waiting"] == PAGE + 1
     assert [body["client_ref"] for body in received] == [f"outbox-{row_id}"]
+
+
+async def test_texts_queued_while_the_gateway_is_down_are_given_up_after_their_hour_not_sent_late(kefu_env, gateway):
+    """One text a pass is tried while the gateway does not answer; the others wait. Their hour counts
+    from when they were queued, so when the gateway comes back three hours later none goes out that late."""
+    received, base, _ = gateway
+    repository, first = await queue_text(kefu_env)
+    later = [(await queue_text(kefu_env, kind=f"notice_{n}"))[1] for n in range(3)]
+    start = dt.datetime.utcnow()
+    down = {"sms": SmsGateway("http://127.0.0.1:9", "k", "Kefu")}
+    for minutes in range(0, 180, 20):
+        await deliver_pending(repository, down, now=start + dt.timedelta(minutes=minutes))
+
+    back = await deliver_pending(repository, {"sms": SmsGateway(base, "k", "Kefu")}, now=start + dt.timedelta(hours=3))
+
+    assert back["sent"] == 0 and received == []
+    assert {status_of(repository, row_id) for row_id in [first, *later]} == {"failed"}
+
+
+async def test_a_conversations_messages_to_an_integration_arrive_in_order(kefu_env):
+    """A REST conversation's later message waits while an earlier one is retried: an agent's "请稍等" must
+    not arrive after the answer it announced."""
+    from bot.handoff.rest_delivery import OutboxOutput
+    from bot.outbound.rest_callback import RestCallback
+
+    answers, received = [503], []
+
+    async def receive(request):
+        received.append((await request.json())["text"])
+        return web.Response(status=answers.pop(0) if answers else 200)
+
+    app = web.Application()
+    app.router.add_post("/kefu-messages", receive)
+    async with serving(app) as base:
+        for text in ("请稍等。", "您的宽带已恢复。"):
+            await OutboxOutput().send_response("crm-4711", {"text": text})
+        repository = Repository(kefu_env.database_url)
+        integration = {"rest": RestCallback(f"{base}/kefu-messages", "s3cret")}
+        now = dt.datetime.utcnow()
+        first = await deliver_pending(repository, integration, now=now)
+        second = await deliver_pending(repository, integration, now=now + dt.timedelta(seconds=31))
+
+    assert (first["retry"], first["waiting"], second["sent"]) == (1, 1, 2)
+    assert received == ["请稍等。", "请稍等。", "您的宽带已恢复。"]
+
+
+async def test_a_timeout_or_a_proxys_error_page_is_tried_again(kefu_env):
+    calls = []
+
+    async def slow_then_proxy_page(request):
+        calls.append(await request.json())
+        if len(calls) == 1:
+            await asyncio.sleep(1.0)  # past the adapter's timeout below
+            return web.json_response({"code": 0})
+        return web.Response(status=502, text="<html>Bad Gateway</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_post("/v1/sms/send", slow_then_proxy_page)
+    async with serving(app) as base:
+        repository, row_id = await queue_text(kefu_env)
+        sms = {"sms": SmsGateway(base, "k", "Kefu", timeout_s=0.3)}
+        now = dt.datetime.utcnow()
+        timed_out = await deliver_pending(repository, sms, now=now)
+        error_page = await deliver_pending(repository, sms, now=now + dt.timedelta(seconds=31))
+
+    assert timed_out["retry"] == 1 and error_page["retry"] == 1 and len(calls) == 2
+    assert status_of(repository, row_id) == "pending" and "HTTP 502" in payload_of(repository, row_id)["last_error"]
+
+
+async def test_a_worker_reading_an_old_page_leaves_a_message_another_put_back_to_wait(kefu_env):
+    """The page is read before the pass sends anything; while this worker sends the first text, another
+    machine tries the second, gets a 429 and puts it back to wait. This worker must not send it again
+    at once, nor wipe its retry count."""
+    repository, first = await queue_text(kefu_env)
+    _, second = await queue_text(kefu_env, kind="selfhelp")
+    now = dt.datetime.utcnow()
+    waiting = {**payload_of(repository, second), "attempts": 1, "retry_at": (now + dt.timedelta(seconds=30)).isoformat()}
+    sent = []
+
+    class Gateway(SmsGateway):
+        async def send(self, to, message):
+            sent.append(message["client_ref"])
+            if len(sent) == 1:  # meanwhile, on another machine
+                with repository.engine.begin() as conn:
+                    conn.execute(outbox.update().where(outbox.c.id == second).values(payload=waiting))
+
+    counts = await deliver_pending(repository, {"sms": Gateway("http://127.0.0.1:9", "k", "Kefu")}, now=now)
+
+    assert counts["sent"] == 1 and sent == [f"outbox-{first}"]
+    assert status_of(repository, second) == "pending" and payload_of(repository, second)["attempts"] == 1
