@@ -79,9 +79,10 @@ async def pending_pages(repository: Repository, where, page: int = PAGE) -> Asyn
 
 def first_of(repository: Repository, where, statuses: tuple[str, ...], recipients: list[str]) -> dict[str, int]:
     """Per recipient, the id of its oldest row in ``statuses`` among ``where``: the only one that may go
-    out where order matters (a ticket's events, a conversation's messages). A row never returns to those
-    statuses once it left them, so an answer read before a claim can only hold a row back for a pass,
-    never let one overtake an earlier one."""
+    out where order matters (a ticket's events, a conversation's messages). A row leaves those statuses
+    only once delivered, dropped or given up, so an answer read before a claim can only hold a row back
+    for a pass, never let one overtake an earlier one that is still trying (a person's resend of a
+    given-up message puts it behind those that went on without it)."""
     if not recipients:
         return {}
     query = (sa.select(outbox.c.recipient, sa.func.min(outbox.c.id))

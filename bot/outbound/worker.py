@@ -1,14 +1,14 @@
 """Drain the outbox: deliver pending messages to customers through the adapter for their channel.
 
 A failure worth retrying (the channel unreachable, a server error, 408, 429: ``NotifyError.transient``)
-is tried again after 30 s, 1 min, 2 min, … (``bot/outbound/outbox_rows.py``) until ``GIVE_UP_AFTER``
-of failing, the last try a little before it, and never after the message's own ``send_before`` (a
-verification code past its validity), the last try just before that. Any other failure — the gateway
-refused this message — gives it up at once, as does running out of that time: status ``failed``,
-``notify.outbox.given_up`` in the log, ``kefu_outbox_failed`` for Prometheus and ``kefu outbox`` for a
-person. A message that lapsed (a code) is ``dropped`` instead, with ``notify.outbox.lapsed``: nobody
-can send it any more, so nobody is asked to. Before this a single timeout lost a customer's text for
-good, where nobody looked.
+is tried again after 30 s, 1 min, 2 min, … (``bot/outbound/outbox_rows.py``; at most every minute for a
+conversation's messages, which hold its later ones) within ``GIVE_UP_AFTER`` of being queued (or
+resent), the last try a minute before, and never after the message's own ``send_before`` (a
+verification code past its use). Any other failure — the gateway refused this message — gives it up at
+once, as does running out of that time: status ``failed``, ``notify.outbox.given_up`` in the log,
+``kefu_outbox_failed`` for Prometheus and ``kefu outbox`` for a person. A message that lapsed (a code)
+is ``dropped`` instead, with ``notify.outbox.lapsed``: nobody can send it any more, so nobody is asked
+to. Before this a single timeout lost a customer's text for good, where nobody looked.
 
 A channel that does not answer at all is not asked again in the same pass: with a gateway that times
 out, one pass would otherwise spend 10 s on every message, and the ticket events' delivery, which
@@ -33,7 +33,10 @@ logger = logging.getLogger(__name__)
 ORDERED = ("rest",)
 UNDELIVERED = ("pending", "sending")  # a conversation's messages (bot/handoff/rest_delivery.py): one waits for the one before
 GIVE_UP_AFTER = dt.timedelta(hours=1)  # a text an hour late confuses more than it helps: a person decides
-LAST_TRY_BEFORE = dt.timedelta(seconds=10)  # the last retry comes this long before the limit, not after it
+# The last retry comes this long before the limit: a pass can start late by its own length (up to 100
+# sends, then the ticket events), and one past the limit gives the message up untried.
+LAST_TRY_BEFORE = dt.timedelta(seconds=60)
+ORDERED_RETRY_AT_MOST = dt.timedelta(seconds=60)  # a held conversation waits no longer once the receiver is back
 
 
 def customer_messages():
@@ -60,17 +63,21 @@ def hour_starts(row: dict, payload: dict, now: dt.datetime) -> dt.datetime:
     return max(start, dt.datetime.fromisoformat(resent)) if resent else start
 
 
-def after_failure(payload: dict, exc: NotifyError, now: dt.datetime, started: dt.datetime) -> tuple[dict, str]:
-    """The row's payload after a failed attempt at ``now`` (its hour began at ``started``), and its status:
-    ``pending`` (tried again at ``retry_at``), ``failed`` (given up, for a person) or ``dropped`` (it
-    lapsed while failing)."""
+def after_failure(payload: dict, exc: NotifyError, now: dt.datetime, started: dt.datetime,
+                  ordered: bool = False) -> tuple[dict, str]:
+    """The row's payload after a failed attempt at ``now`` (its hour began at ``started``; ``ordered``: it
+    holds its conversation's later messages), and its status: ``pending`` (tried again at ``retry_at``),
+    ``failed`` (given up, for a person) or ``dropped`` (it lapsed while failing)."""
     attempts = int(payload.get("attempts") or 0) + 1
     failing_since = payload.get("failing_since") or stamp(now)
     limit = started + GIVE_UP_AFTER
     lapses = bool(payload.get("send_before")) and dt.datetime.fromisoformat(payload["send_before"]) < limit
     if lapses:
         limit = dt.datetime.fromisoformat(payload["send_before"])
-    retry_at = min(now + retry_delay(attempts), limit - LAST_TRY_BEFORE)
+    delay = retry_delay(attempts)
+    if ordered:
+        delay = min(delay, ORDERED_RETRY_AT_MOST)
+    retry_at = min(now + delay, limit - LAST_TRY_BEFORE)
     status = "pending" if exc.transient and retry_at > now else "dropped" if exc.transient and lapses else "failed"
     again = {**payload, "attempts": attempts, "failing_since": failing_since, "last_error": str(exc),
              "retry_at": stamp(retry_at) if status == "pending" else None}
@@ -99,7 +106,7 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
         await asyncio.to_thread(move, repository, row["id"], was="sending", status="failed", payload=late)
         logger.error("notify.outbox.given_up id=%s channel=%s kind=%s attempts=%s error=%s (kefu outbox resend|drop %s)",
                      row["id"], row["channel"], row["kind"], payload.get("attempts") or 0, late["last_error"], row["id"])
-        counts["failed"] += 1
+        counts["expired"] += 1  # no send: not counted against the pass's limit
         return None
     message = {k: v for k, v in payload.items() if k not in BOOKKEEPING}
     message.setdefault("kind", row["kind"])
@@ -107,7 +114,7 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
     try:
         await adapter.send(row["recipient"], message)
     except NotifyError as exc:
-        again, status = after_failure(payload, exc, now, started)
+        again, status = after_failure(payload, exc, now, started, row["channel"] in ORDERED)
         await asyncio.to_thread(move, repository, row["id"], was="sending", status=status, payload=again)
         if status == "dropped":
             logger.warning("notify.outbox.lapsed id=%s channel=%s kind=%s attempts=%d error=%s", row["id"],
@@ -131,14 +138,15 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
 async def deliver_pending(repository: Repository, adapters: dict[str, Notifier], limit: int = 100,
                           now: dt.datetime | None = None) -> dict[str, int]:
     """One pass over the messages of the channels in ``adapters``, oldest first; returns counts by result
-    (``waiting``: not due again yet, or its channel did not answer earlier in this pass). ``now`` fixes
+    (``waiting``: not due again yet, behind its conversation's earlier message, or its channel did not
+    answer earlier in this pass; ``expired``: given up unsent, its hour over; ``limit`` counts sends). ``now`` fixes
     the clock (tests); else each message is judged at the moment it is sent, however long the pass.
 
     Several workers (one per ``kefu run`` machine) may drain at once: each message is claimed
     before it is sent, so one of them delivers it.
     """
     clock: Callable[[], dt.datetime] = (lambda: now) if now is not None else dt.datetime.utcnow
-    counts = {"sent": 0, "retry": 0, "failed": 0, "lapsed": 0, "waiting": 0}
+    counts = {"sent": 0, "retry": 0, "failed": 0, "expired": 0, "lapsed": 0, "waiting": 0}
     if not adapters:
         return counts
     ours = customer_messages() & outbox.c.channel.in_(sorted(adapters))
@@ -197,8 +205,9 @@ def deliver_forever(settings, stop, interval_s: float = 5.0) -> None:
 
     adapters = adapters_from_settings(settings)
     ticket_events = ticket_events_from_settings(settings)
-    if not adapters and ticket_events is None:
+    if not adapters:  # said whether or not ticket events go out: customers' texts wait either way
         logger.info("notify.outbox.idle reason=no_gateway_configured")
+    if not adapters and ticket_events is None:
         return
     repository = Repository(settings.database_url)
     while not stop.wait(interval_s):
