@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from actions.backend import catalogue, channel_of, db, record, repository
 from actions.chain import continue_with
 from actions.identity import identified, local_phone, verified_customer
-from bot.db.repository import Customer, DatabaseError
+from bot.db.repository import OPEN_TICKET_STATUSES, Customer, DatabaseError
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.history import repeat_contact
 from bot.handoff.queue import queue_from_settings
@@ -98,6 +98,18 @@ async def offer_human(dispatcher: CollectingDispatcher, tracker: Tracker, domain
     return events + [SlotSet("awaiting", "offer_human")]
 
 
+async def with_joined_ticket(tracker: Tracker, tickets: list[dict]) -> list[dict]:
+    """``tickets`` and, first, the open ticket this conversation was told about (``last_ticket_id``) when
+    it is not among them: a complaint joined to the customer's complaint already open was filed in
+    another conversation, so an unproven caller's packet said 未结工单：无 while the customer had just
+    been given its number (a test run in another order found it)."""
+    joined = tracker.get_slot("last_ticket_id")
+    if not joined or any(t["ticket_id"] == joined for t in tickets):
+        return tickets
+    ticket = await db(repository().get_ticket, joined)
+    return [ticket, *tickets] if ticket and ticket["status"] in OPEN_TICKET_STATUSES else tickets
+
+
 class ActionRequestHuman(Action):
     def name(self) -> str:
         return "action_request_human"
@@ -109,6 +121,7 @@ class ActionRequestHuman(Action):
             # ... and their open tickets; an unproven one's only those filed in this very conversation
             tickets = await db(repository().tickets_for, customer.id if customer else None, open_only=True,
                                conversation_id=tracker.sender_id)
+            tickets = await with_joined_ticket(tracker, tickets)
             repeat = customer is not None and await db(
                 repeat_contact, get_settings().database_url, customer.id, rules.repeat_window_hours,
                 exclude_conversation=tracker.sender_id)

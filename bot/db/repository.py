@@ -98,6 +98,7 @@ class Customer:
     external_id: str | None = None  # the operator's key (``kefu customer import``); None for demo data
 
 
+OPEN_TICKET_STATUSES = ("open", "assigned")  # what the desk and the customer call open
 IN_LIST_SIZE = 500  # values per SQL ``IN (...)``: well under SQLite's and the drivers' parameter limits
 
 
@@ -297,7 +298,7 @@ class Repository:
             return []
         query = sa.select(tickets).where(sa.or_(*whose))
         if open_only:
-            query = query.where(tickets.c.status.in_(["open", "assigned"]))
+            query = query.where(tickets.c.status.in_(OPEN_TICKET_STATUSES))
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query.order_by(tickets.c.id.desc())).mappings()]
 

@@ -115,3 +115,20 @@ async def test_a_number_a_rest_client_puts_in_the_metadata_is_shown_as_claimed_a
     line = await queued("ivr:MZplanted", "ivr", "13800000003")
     assert line.context["phone"] == "13800000003" and line.context["claimed_phone"] is None
     assert await known_phone(with_redis, "ivr:MZplanted", line) == "13800000003"
+
+
+async def test_a_complaint_joined_to_the_customers_open_one_is_in_an_unproven_callers_packet(run_action, with_redis):
+    """A complaint from someone who only named the customer joins the customer's complaint already open
+    (filed in another conversation); the caller is told its number, so the agent must see it too —
+    the packet said 未结工单：无 (found when another test had left a complaint open on the same number)."""
+    from actions.backend import repository
+
+    joined = repository().create_ticket(kind="complaint", customer_id=3, summary="装机师傅迟到",
+                                        conversation_id="an-earlier-chat")
+    elsewhere = repository().create_ticket(kind="fault", customer_id=3, summary="宽带断线", conversation_id="other")
+    asked = load_tracker("selfhelp_denied", text="转人工", intent="request_human", customer_id="3",
+                         last_ticket_id=joined, sender="joined-a-complaint")
+    await run_action("action_request_human", asked)
+    entry = await HandoffQueue(with_redis).entry("joined-a-complaint")
+    assert [t["ticket_id"] for t in entry["request"].context["open_tickets"]] == [joined]
+    assert elsewhere not in str(entry["request"].context)  # the customer's other tickets stay unseen
