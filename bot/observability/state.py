@@ -1,6 +1,7 @@
 """Levels read from shared state when Prometheus scrapes: queue length and longest wait per skill,
-live phone calls, messages to customers in the outbox (waiting, the oldest one's age, given up), ticket events not delivered to the
-dispatch system (the same outbox table, counted apart), requests kept while the database was down.
+live phone calls, messages to customers in the outbox (waiting, the oldest one's age, given up), ticket
+events not delivered to the dispatch system (the same outbox table, counted apart), requests kept while
+the database was down.
 Reading them at scrape time keeps them right with any number of processes, and after any of them is
 killed."""
 from __future__ import annotations

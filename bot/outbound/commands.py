@@ -1,4 +1,4 @@
-"""`kefu outbox`: messages to customers not delivered yet (SMS, WeChat, REST callback); resend or drop
+"""`kefu outbox`: messages to customers not delivered yet (SMS, REST callback); resend or drop
 one. Also the small helpers `kefu dispatch` shares for the same outbox table."""
 from __future__ import annotations
 

@@ -25,13 +25,13 @@ from typing import Callable
 from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.notify import Notifier, NotifyError, Unreachable
-from bot.outbound.outbox_rows import (BOOKKEEPING, claim, due, first_of, move, pending_pages, release_stale, retry_delay,
-                                      stamp)
+from bot.outbound.outbox_rows import (BOOKKEEPING, claim, due, first_of, move, pending_pages, release_stale,
+                                      retry_delay, stamp)
 
 logger = logging.getLogger(__name__)
 
-ORDERED = ("rest",)
-UNDELIVERED = ("pending", "sending")  # a conversation's messages (bot/handoff/rest_delivery.py): one waits for the one before
+ORDERED = ("rest",)  # a conversation's messages (bot/handoff/rest_delivery.py): one waits for the one before
+UNDELIVERED = ("pending", "sending")  # still trying: holds its conversation's later messages
 GIVE_UP_AFTER = dt.timedelta(hours=1)  # a text an hour late confuses more than it helps: a person decides
 # The last retry comes this long before the limit: a pass can start late by its own length (up to 100
 # sends, then the ticket events), and one past the limit gives the message up untried.
@@ -104,8 +104,9 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
         late = {**payload, "last_error": payload.get("last_error") or "not delivered within an hour of being queued",
                 "given_up_at": stamp(now), "retry_at": None}
         await asyncio.to_thread(move, repository, row["id"], was="sending", status="failed", payload=late)
-        logger.error("notify.outbox.given_up id=%s channel=%s kind=%s attempts=%s error=%s (kefu outbox resend|drop %s)",
-                     row["id"], row["channel"], row["kind"], payload.get("attempts") or 0, late["last_error"], row["id"])
+        logger.error("notify.outbox.given_up id=%s channel=%s kind=%s attempts=%s error=%s "
+                     "(kefu outbox resend|drop %s)", row["id"], row["channel"], row["kind"],
+                     payload.get("attempts") or 0, late["last_error"], row["id"])
         counts["expired"] += 1  # no send: not counted against the pass's limit
         return None
     message = {k: v for k, v in payload.items() if k not in BOOKKEEPING}
@@ -139,8 +140,8 @@ async def deliver_pending(repository: Repository, adapters: dict[str, Notifier],
                           now: dt.datetime | None = None) -> dict[str, int]:
     """One pass over the messages of the channels in ``adapters``, oldest first; returns counts by result
     (``waiting``: not due again yet, behind its conversation's earlier message, or its channel did not
-    answer earlier in this pass; ``expired``: given up unsent, its hour over; ``limit`` counts sends). ``now`` fixes
-    the clock (tests); else each message is judged at the moment it is sent, however long the pass.
+    answer earlier in this pass; ``expired``: given up unsent, its hour over; ``limit`` counts sends).
+    ``now`` fixes the clock (tests); else each message is judged when it is sent, however long the pass.
 
     Several workers (one per ``kefu run`` machine) may drain at once: each message is claimed
     before it is sent, so one of them delivers it.
