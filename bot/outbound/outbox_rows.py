@@ -67,10 +67,18 @@ def rows(repository: Repository, where, status: str, limit: int, after: int = 0)
         return [dict(r) for r in conn.execute(query).mappings()]
 
 
+def due_by(moment: dt.datetime):
+    """A clause for the rows with no ``retry_at`` or one at or before ``moment``: the stamps are ISO text
+    from one format (``stamp``), so they compare as text, in SQL, on SQLite and PostgreSQL alike."""
+    retry_at = outbox.c.payload["retry_at"].as_string()
+    return sa.or_(retry_at.is_(None), retry_at <= stamp(moment))
+
+
 async def pending_pages(repository: Repository, where, page: int = PAGE) -> AsyncIterator[list[dict]]:
     """Every pending row among ``where``, oldest first, a page at a time. All of them: rows waiting for a
     later retry (or behind a ticket's failed event) must not hide newer ones that could go now — with a
-    fixed first 100, a gateway's bad minute held every newer text back until those retries came due."""
+    fixed first 100, a gateway's bad minute held every newer text back until those retries came due.
+    Give ``where`` a ``due_by`` clause to leave rows not due in the database (bench/outbox_pass.py)."""
     after = 0
     while found := await asyncio.to_thread(rows, repository, where, "pending", page, after):
         yield found

@@ -25,8 +25,8 @@ from typing import Callable
 from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.notify import Notifier, NotifyError, Unreachable
-from bot.outbound.outbox_rows import (BOOKKEEPING, claim, due, first_of, move, pending_pages, release_stale,
-                                      retry_delay, stamp)
+from bot.outbound.outbox_rows import (BOOKKEEPING, claim, due, due_by, first_of, move, pending_pages,
+                                      release_stale, retry_delay, stamp)
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +139,9 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
 async def deliver_pending(repository: Repository, adapters: dict[str, Notifier], limit: int = 100,
                           now: dt.datetime | None = None) -> dict[str, int]:
     """One pass over the messages of the channels in ``adapters``, oldest first; returns counts by result
-    (``waiting``: not due again yet, behind its conversation's earlier message, or its channel did not
-    answer earlier in this pass; ``expired``: given up unsent, its hour over; ``limit`` counts sends).
+    (``waiting``: behind its conversation's earlier message, or its channel did not answer earlier in
+    this pass — rows not due again are not read; ``expired``: given up unsent, its hour over; ``limit``
+    counts sends).
     ``now`` fixes the clock (tests); else each message is judged when it is sent, however long the pass.
 
     Several workers (one per ``kefu run`` machine) may drain at once: each message is claimed
@@ -155,7 +156,9 @@ async def deliver_pending(repository: Repository, adapters: dict[str, Notifier],
         logger.warning("notify.outbox.released id=%s channel=%s kind=%s", row["id"], row["channel"], row["kind"])
     silent: set[str] = set()  # channels that did not answer in this pass
     in_order = customer_messages() & outbox.c.channel.in_(ORDERED)
-    async for page in pending_pages(repository, ours):
+    # Rows waiting for a later retry stay in the database: with all of them read and parsed on every
+    # pass, 50 000 waiting cost 4.8 s a pass on PostgreSQL (bench/RESULTS.md, "Outbox pass").
+    async for page in pending_pages(repository, ours & due_by(clock())):
         ordered = [row["recipient"] for row in page if row["channel"] in ORDERED]
         first = await asyncio.to_thread(first_of, repository, in_order, UNDELIVERED, ordered)
         for row in page:
@@ -168,6 +171,8 @@ async def deliver_pending(repository: Repository, adapters: dict[str, Notifier],
             failure = await deliver_one(repository, adapters[row["channel"]], row, clock(), counts)
             if isinstance(failure, Unreachable):
                 silent.add(row["channel"])
+                if silent >= set(adapters):
+                    return counts  # nothing answers: the rest on the next pass
             if row["channel"] in ORDERED:  # its next message may follow in this pass
                 fresh = await asyncio.to_thread(first_of, repository, in_order, UNDELIVERED, [row["recipient"]])
                 first[row["recipient"]] = fresh.get(row["recipient"])
