@@ -24,7 +24,6 @@ logger = logging.getLogger(__name__)
 
 RESENDABLE = ("failed", "pending")  # pending: try now instead of at its next retry time
 DROPPABLE = ("failed", "pending")
-TicketEventError = OutboxRowError  # not an event that can be resent or dropped; the message says why
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def resend_all_failed(repository: Repository, now: dt.datetime | None = None) ->
     for event in undelivered(repository, failed_only=True, limit=100_000):
         try:
             resend(repository, event.id, now)
-        except TicketEventError:  # resent or dropped by someone else meanwhile
+        except OutboxRowError:  # resent or dropped by someone else meanwhile
             continue
         resent.append(event.id)
     return resent

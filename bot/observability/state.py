@@ -107,13 +107,12 @@ def customer_messages(repository: Repository) -> dict:
 
     The age, not the backlog, tells a stuck outbox from a busy one: at a peak the backlog is never 0
     while every text still leaves within seconds (the first alert on the backlog paged then)."""
-    from bot.outbound.worker import customer_messages as among
+    from bot.outbound.undelivered import UNDELIVERED
+    from bot.outbound.worker import STILL_TRYING, customer_messages as among
 
-    counts = (sa.select(outbox.c.status, sa.func.count()).where(among(), outbox.c.status.in_(("pending", "sending",
-                                                                                              "failed")))
+    counts = (sa.select(outbox.c.status, sa.func.count()).where(among(), outbox.c.status.in_(UNDELIVERED))
               .group_by(outbox.c.status))
-    oldest = sa.select(sa.func.max(waited_seconds(repository.engine))).where(
-        among(), outbox.c.status.in_(("pending", "sending")))
+    oldest = sa.select(sa.func.max(waited_seconds(repository.engine))).where(among(), outbox.c.status.in_(STILL_TRYING))
     with repository.engine.connect() as conn:
         found = {status: int(n) for status, n in conn.execute(counts)}
         waited = conn.execute(oldest).scalar_one()

@@ -25,13 +25,13 @@ from typing import Callable
 from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.notify import Notifier, NotifyError, Unreachable
-from bot.outbound.outbox_rows import (BOOKKEEPING, claim, due, due_by, first_of, move, pending_pages,
+from bot.outbound.outbox_rows import (BOOKKEEPING, claim, due_by, first_of, move, pending_pages,
                                       release_stale, retry_delay, stamp)
 
 logger = logging.getLogger(__name__)
 
 ORDERED = ("rest",)  # a conversation's messages (bot/handoff/rest_delivery.py): one waits for the one before
-UNDELIVERED = ("pending", "sending")  # still trying: holds its conversation's later messages
+STILL_TRYING = ("pending", "sending")  # holds its conversation's later messages; counted as the backlog
 GIVE_UP_AFTER = dt.timedelta(hours=1)  # a text an hour late confuses more than it helps: a person decides
 # The last retry comes this long before the limit: a pass can start late by its own length (up to 100
 # sends, then the ticket events), and one past the limit gives the message up untried.
@@ -160,12 +160,12 @@ async def deliver_pending(repository: Repository, adapters: dict[str, Notifier],
     # pass, 50 000 waiting cost 4.8 s a pass on PostgreSQL (bench/RESULTS.md, "Outbox pass").
     async for page in pending_pages(repository, ours & due_by(clock())):
         ordered = [row["recipient"] for row in page if row["channel"] in ORDERED]
-        first = await asyncio.to_thread(first_of, repository, in_order, UNDELIVERED, ordered)
+        first = await asyncio.to_thread(first_of, repository, in_order, STILL_TRYING, ordered)
         for row in page:
             if counts["sent"] + counts["retry"] + counts["failed"] >= limit:
                 return counts  # the rest on the next pass
             behind = row["channel"] in ORDERED and first.get(row["recipient"]) != row["id"]
-            if behind or row["channel"] in silent or not due(dict(row["payload"] or {}), clock()):
+            if behind or row["channel"] in silent:
                 counts["waiting"] += 1
                 continue
             failure = await deliver_one(repository, adapters[row["channel"]], row, clock(), counts)
@@ -174,7 +174,7 @@ async def deliver_pending(repository: Repository, adapters: dict[str, Notifier],
                 if silent >= set(adapters):
                     return counts  # nothing answers: the rest on the next pass
             if row["channel"] in ORDERED:  # its next message may follow in this pass
-                fresh = await asyncio.to_thread(first_of, repository, in_order, UNDELIVERED, [row["recipient"]])
+                fresh = await asyncio.to_thread(first_of, repository, in_order, STILL_TRYING, [row["recipient"]])
                 first[row["recipient"]] = fresh.get(row["recipient"])
     return counts
 
