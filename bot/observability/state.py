@@ -98,7 +98,7 @@ async def read_agents(redis, snapshot: StateSnapshot, now: float) -> None:
         snapshot.longest_wait_s.setdefault(skill, 0.0)
 
 
-def customer_messages(repository: Repository) -> dict:
+def customer_message_counts(repository: Repository) -> dict:
     """Messages to customers (SMS, REST callback) in the outbox: ``backlog`` waiting or being sent,
     ``failed`` given up for a person (``kefu outbox``), and ``oldest_pending_s``, how long the oldest
     waiting one has waited, by the database's clock (0 when none). Ticket events share the outbox table
@@ -108,11 +108,11 @@ def customer_messages(repository: Repository) -> dict:
     The age, not the backlog, tells a stuck outbox from a busy one: at a peak the backlog is never 0
     while every text still leaves within seconds (the first alert on the backlog paged then)."""
     from bot.outbound.undelivered import UNDELIVERED
-    from bot.outbound.worker import STILL_TRYING, customer_messages as among
+    from bot.outbound.worker import STILL_TRYING, to_customers
 
-    counts = (sa.select(outbox.c.status, sa.func.count()).where(among(), outbox.c.status.in_(UNDELIVERED))
+    counts = (sa.select(outbox.c.status, sa.func.count()).where(to_customers(), outbox.c.status.in_(UNDELIVERED))
               .group_by(outbox.c.status))
-    oldest = sa.select(sa.func.max(waited_seconds(repository.engine))).where(among(), outbox.c.status.in_(STILL_TRYING))
+    oldest = sa.select(sa.func.max(waited_seconds(repository.engine))).where(to_customers(), outbox.c.status.in_(STILL_TRYING))
     with repository.engine.connect() as conn:
         found = {status: int(n) for status, n in conn.execute(counts)}
         waited = conn.execute(oldest).scalar_one()
@@ -138,7 +138,7 @@ async def read_state(redis, repository: Repository, clock=time.time, data_dir=No
         logger.warning("metrics.state.redis_failed error=%s", type(exc).__name__)
         snapshot.redis_up = False
     try:
-        messages = await asyncio.to_thread(customer_messages, repository)
+        messages = await asyncio.to_thread(customer_message_counts, repository)
         snapshot.outbox_backlog = messages["backlog"]
         snapshot.outbox_failed = messages["failed"]
         snapshot.outbox_oldest_pending_s = round(messages["oldest_pending_s"], 1)

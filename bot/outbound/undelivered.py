@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.outbound.outbox_rows import OutboxRowError, change, row_number, waited_seconds
-from bot.outbound.worker import customer_messages, out_of_time
+from bot.outbound.worker import out_of_time, to_customers
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def undelivered(repository: Repository, *, failed_only: bool = False, limit: int
     """Oldest first: every message to a customer waiting, being sent or given up."""
     states = ("failed",) if failed_only else UNDELIVERED
     query = (sa.select(outbox, waited_seconds(repository.engine).label("waited_s"))
-             .where(customer_messages(), outbox.c.status.in_(states)).order_by(outbox.c.id).limit(limit))
+             .where(to_customers(), outbox.c.status.in_(states)).order_by(outbox.c.id).limit(limit))
     with repository.engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
     return [UndeliveredMessage(row["id"], row["channel"], row["kind"], row["recipient"], row["status"],
@@ -84,7 +84,7 @@ def too_late(row: dict) -> str | None:
 def resend(repository: Repository, message_id: int, now: dt.datetime | None = None) -> None:
     """Back to pending with its attempts reset: sent on the next pass."""
     now = now or dt.datetime.utcnow()
-    row = change(repository, customer_messages(), message_id, allowed=RESENDABLE, to="pending",
+    row = change(repository, to_customers(), message_id, allowed=RESENDABLE, to="pending",
                  changes={"resent_at": now.isoformat()}, noun="message", why_not=WHY_NOT, verb="resent",
                  listed_by=LISTED_BY, refuse=too_late)
     logger.info("notify.outbox.resent id=%s channel=%s kind=%s was=%s", message_id, row["channel"], row["kind"],
@@ -94,7 +94,7 @@ def resend(repository: Repository, message_id: int, now: dt.datetime | None = No
 def drop(repository: Repository, message_id: int, now: dt.datetime | None = None) -> None:
     """Never send it."""
     now = now or dt.datetime.utcnow()
-    row = change(repository, customer_messages(), message_id, allowed=DROPPABLE, to="dropped",
+    row = change(repository, to_customers(), message_id, allowed=DROPPABLE, to="dropped",
                  changes={"dropped_at": now.isoformat()}, noun="message", why_not=WHY_NOT, verb="dropped",
                  listed_by=LISTED_BY)
     logger.warning("notify.outbox.dropped id=%s channel=%s kind=%s was=%s", message_id, row["channel"],

@@ -39,7 +39,7 @@ LAST_TRY_BEFORE = dt.timedelta(seconds=60)
 ORDERED_RETRY_AT_MOST = dt.timedelta(seconds=60)  # a held conversation waits no longer once the receiver is back
 
 
-def customer_messages():
+def to_customers():
     """The outbox rows that are messages to customers: all but ticket events (bot/dispatch/delivery.py)."""
     from bot.dispatch.events import CHANNEL as TICKET_EVENTS
 
@@ -151,11 +151,11 @@ async def deliver_pending(repository: Repository, adapters: dict[str, Notifier],
     counts = {"sent": 0, "retry": 0, "failed": 0, "expired": 0, "lapsed": 0, "waiting": 0}
     if not adapters:
         return counts
-    ours = customer_messages() & outbox.c.channel.in_(sorted(adapters))
+    ours = to_customers() & outbox.c.channel.in_(sorted(adapters))
     for row in await asyncio.to_thread(release_stale, repository, ours, clock()):
         logger.warning("notify.outbox.released id=%s channel=%s kind=%s", row["id"], row["channel"], row["kind"])
     silent: set[str] = set()  # channels that did not answer in this pass
-    in_order = customer_messages() & outbox.c.channel.in_(ORDERED)
+    in_order = to_customers() & outbox.c.channel.in_(ORDERED)
     # Rows waiting for a later retry stay in the database: with all of them read and parsed on every
     # pass, 50 000 waiting cost 4.8 s a pass on PostgreSQL (bench/RESULTS.md, "Outbox pass").
     async for page in pending_pages(repository, ours & due_by(clock())):

@@ -23,7 +23,7 @@ from bot.notify import OutboxNotifier
 from bot.outbound.outbox_rows import PAGE
 from bot.outbound.sms import SmsGateway
 from bot.outbound.worker import GIVE_UP_AFTER, LAST_TRY_BEFORE, deliver_pending
-from bot.observability.state import customer_messages
+from bot.observability.state import customer_message_counts
 from tests.sms_loopback import serving
 
 
@@ -95,7 +95,7 @@ async def test_a_refused_message_is_given_up_at_once_listed_counted_and_resent_b
 
     assert (await deliver_pending(repository, sms))["failed"] == 1
     assert status_of(repository, row_id) == "failed"
-    assert customer_messages(repository) == {"backlog": 0, "failed": 1, "oldest_pending_s": 0.0}
+    assert customer_message_counts(repository) == {"backlog": 0, "failed": 1, "oldest_pending_s": 0.0}
     line = listed(capsys, "--failed")[row_id]
     assert "ticket_notice" in line and "*******0001" in line and "13800000001" not in line
     assert "code 1002" in line  # the gateway's reason, for the person deciding
@@ -103,7 +103,7 @@ async def test_a_refused_message_is_given_up_at_once_listed_counted_and_resent_b
     assert main(["outbox", "resend", str(row_id)]) == 0
     assert (await deliver_pending(repository, sms))["sent"] == 1
     assert len(received) == 2 and status_of(repository, row_id) == "sent"
-    assert customer_messages(repository)["failed"] == 0
+    assert customer_message_counts(repository)["failed"] == 0
 
 
 def payload_of(repository: Repository, row_id: int) -> dict:
@@ -152,7 +152,7 @@ async def test_a_verification_code_gets_its_last_try_before_it_lapses_then_is_dr
     assert send_before - 2 * LAST_TRY_BEFORE <= tried[-1] <= send_before - LAST_TRY_BEFORE
     assert len(received) == len(tried)
     assert status_of(repository, row_id) == "dropped"  # nobody can send it any more: nobody is paged for it
-    assert customer_messages(repository)["failed"] == 0
+    assert customer_message_counts(repository)["failed"] == 0
 
 
 async def test_a_refused_code_cannot_be_resent_once_it_lapsed(kefu_env, gateway, capsys):
@@ -218,7 +218,7 @@ async def test_messages_an_earlier_version_left_behind_are_never_sent_by_themsel
     assert main(["outbox", "resend", "--all-failed"]) == 1
     assert capsys.readouterr().err.count("a text that late misleads the customer") == 2
     assert main(["outbox", "drop", "--all-failed"]) == 0
-    assert customer_messages(repository)["failed"] == 0 and received == []
+    assert customer_message_counts(repository)["failed"] == 0 and received == []
 
 
 async def test_a_message_left_sending_by_a_killed_worker_goes_out_later(kefu_env, gateway):
@@ -245,7 +245,7 @@ async def test_the_oldest_waiting_message_s_age_is_measured_by_the_database_s_cl
             conn.commit()
         repository.engine.dispose()  # new sessions take the database's zone
     repository, row_id = await queue_text(kefu_env)
-    assert customer_messages(repository)["oldest_pending_s"] < 60
+    assert customer_message_counts(repository)["oldest_pending_s"] < 60
     with repository.engine.begin() as conn:  # as if queued ten minutes ago, in whatever zone the column holds
         created = conn.execute(sa.select(outbox.c.created_at).where(outbox.c.id == row_id)).scalar_one()
         conn.execute(outbox.update().where(outbox.c.id == row_id)
@@ -253,7 +253,7 @@ async def test_the_oldest_waiting_message_s_age_is_measured_by_the_database_s_cl
     await queue_text(kefu_env, kind="selfhelp")  # a newer one does not hide the oldest
     repository.add_outbound(channel="dispatch", recipient="TK1", kind="ticket_created", payload={})
 
-    found = customer_messages(repository)
+    found = customer_message_counts(repository)
 
     assert found["backlog"] == 2 and found["failed"] == 0  # the ticket event is counted apart
     assert 600 <= found["oldest_pending_s"] < 660
