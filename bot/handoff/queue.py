@@ -253,20 +253,21 @@ class HandoffQueue:
 
         Waiting: out of the queue. Being served: out of the agent's conversations (the desk shows
         it ended), so no agent works on a customer who is gone. Anything else: nothing to do.
+        An agent who claims the entry after it was read waiting gets the second case, not a caller
+        who hung up (found in review: the agent kept the call, and with it their one call slot).
         """
         entry = await self.entry(conversation_id)
         if entry is None:
             return
-        now = self.clock()
-        if entry["state"] == "claimed":
-            agent = await self._leave(keys=[keys.conversation(conversation_id)],
-                                      args=[repr(now), reason, finished_ttl_s(), keys.agent(""), conversation_id])
-            if agent is not None:
-                await self._record(conversation_id, "handoff_customer_left", entry["channel"],
-                                   {"reason": reason, "agent_id": as_text(agent)})
-                logger.info("handoff.customer_left conversation=%s reason=%s", conversation_id, reason)
+        if entry["state"] == "waiting" and await self.stop_waiting(conversation_id, reason):
             return
-        await self.stop_waiting(conversation_id, reason)
+        agent = await self._leave(keys=[keys.conversation(conversation_id)],
+                                  args=[repr(self.clock()), reason, finished_ttl_s(), keys.agent(""),
+                                        conversation_id])
+        if agent is not None:
+            await self._record(conversation_id, "handoff_customer_left", entry["channel"],
+                               {"reason": reason, "agent_id": as_text(agent)})
+            logger.info("handoff.customer_left conversation=%s reason=%s", conversation_id, reason)
 
     async def stop_waiting(self, conversation_id: str, reason: str, *, left_at: float | None = None,
                            by: str | None = None) -> bool:

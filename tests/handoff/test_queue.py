@@ -133,3 +133,27 @@ async def test_a_customer_who_leaves_while_served_is_off_the_agents_list(queue, 
     assert events.kinds("gone").count("handoff_customer_left") == 1
     again = await queue.enqueue(request("gone"))
     assert again.position == 1, "the same conversation may ask again later"
+
+
+async def test_a_caller_who_hangs_up_as_an_agent_claims_them_is_off_the_agents_list(queue, redis_url, clock, rules,
+                                                                                  events):
+    """The hang-up reads the entry while it waits; an agent's desk (another process) claims it before the
+    hang-up removes it: the agent must not keep a caller who is gone (their one call slot with it)."""
+    await queue.enqueue(HandoffRequest("ivr:call1", "ivr", "tv", 0, None, {}))
+    desk_client = aioredis.Redis.from_url(redis_url)
+    desk = HandoffQueue(desk_client, clock, rules=rules, recorder=events)
+    read = queue.entry
+
+    async def read_then_claimed(conversation_id: str) -> dict | None:
+        found = await read(conversation_id)
+        if found is not None and found["state"] == "waiting":
+            assert (await desk.claim_next("agent1")).conversation_id == "ivr:call1"
+        return found
+
+    queue.entry = read_then_claimed
+    await queue.abandon("ivr:call1", "caller_hung_up")
+    queue.entry = read
+    assert await queue.serving("agent1") == [], "the agent keeps a caller who hung up"
+    assert (await queue.entry("ivr:call1"))["state"] == "left"
+    assert events.kinds("ivr:call1").count("handoff_customer_left") == 1
+    await desk_client.close()
