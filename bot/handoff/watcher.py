@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 
 from bot.handoff import keys
 from bot.handoff.accounts import AccountStore
@@ -54,6 +55,17 @@ FAULT_INTENTS = ("fault_tv", "fault_broadband", "fault_wifi", "fault_remote")
 # What a typed phone number is made of, and a run of digits long enough to be one (mistyped or not).
 NUMBER_CHARS = re.compile(r"[\d\s+\-()（）]")
 NUMBER_RUN = re.compile(r"\d[\d\s\-]{5,}\d")
+# A tick renews its lease before each visit and frees the lock, only while it is still its own: one
+# that outlived its lease stops (the next worker visits), and does not free the next worker's lock (a
+# third would then answer the same customers beside it): found in review, messages answered twice.
+_RENEW_IF_HOLDER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE_IF_HOLDER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
 
 
 class WaitingRoom:
@@ -82,7 +94,8 @@ class WaitingRoom:
     async def tick(self) -> None:
         rules = self.queue.rules
         lease_ms = int(max(1.0, rules.watch_interval_s) * 2000)
-        if not await self.queue.redis.set(keys.watcher_lock(), "1", nx=True, px=lease_ms):
+        token = uuid.uuid4().hex
+        if not await self.queue.redis.set(keys.watcher_lock(), token, nx=True, px=lease_ms):
             return
         try:
             try:
@@ -91,9 +104,12 @@ class WaitingRoom:
                 logger.exception("handoff.watcher.departures_failed")
             for skill in rules.skills:
                 for conversation_id in await self.queue.waiting(skill):
+                    if not await self.queue.redis.eval(_RENEW_IF_HOLDER, 1, keys.watcher_lock(), token, lease_ms):
+                        logger.warning("handoff.watcher.lease_lost")
+                        return
                     await self.visit(conversation_id)
         finally:
-            await self.queue.redis.delete(keys.watcher_lock())
+            await self.queue.redis.eval(_RELEASE_IF_HOLDER, 1, keys.watcher_lock(), token)
 
     # -- one waiting conversation -------------------------------------------------
     async def visit(self, conversation_id: str) -> None:
