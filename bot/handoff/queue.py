@@ -24,11 +24,11 @@ from bot.handoff.agents import (CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, cal
 from bot.handoff.estimate import HandleHistory, estimate_wait, mean_handle_time, record_handle_time
 from bot.handoff.handle_history import DatabaseHandleTimes
 from bot.handoff.packet import transferred
-from bot.handoff.presence import (PAGE_SILENT_S, WEBCHAT_CHANNEL, customer_gone, customer_pages_key,
+from bot.handoff.presence import (PAGE_SILENT_S, WEBCHAT_CHANNEL, customer_gone, customer_pages_key, gone_among,
                                   customer_seen_key)
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.redis_reconnect import reconnecting
-from bot.redis_text import as_text
+from bot.redis_text import as_text, as_text_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +246,8 @@ class HandoffQueue:
         rank = await self.redis.zrank(keys.queue(entry["skill"]), conversation_id)
         if rank is None:
             return None
-        return QueuePosition(rank + 1, await self._wait_behind(entry["skill"], rank, entry["call"]))
+        ahead = await self._kinds_ahead(entry["skill"], rank)
+        return QueuePosition(sum(ahead) + 1, await self._wait_behind(entry["skill"], ahead, entry["call"]))
 
     async def abandon(self, conversation_id: str, reason: str) -> None:
         """The customer left (hung up, cancelled, timed out, chose a callback...): the entry goes.
@@ -318,7 +319,7 @@ class HandoffQueue:
     async def estimated_wait(self, skill: str, channel: str = "") -> float:
         """The wait a customer on ``channel`` joining ``skill``'s queue now would be told (a chat's
         unless ``channel`` is the phone's, ``ivr``: one call per agent, bot.handoff.agents.AgentRoster.slots)."""
-        return await self._wait_behind(skill, None, channel == PHONE_CHANNEL)
+        return await self._wait_behind(skill, await self._kinds_ahead(skill, None), channel == PHONE_CHANNEL)
 
     # -- agents --------------------------------------------------------
     async def claim_next(self, agent_id: str) -> HandoffRequest | None:
@@ -445,9 +446,9 @@ class HandoffQueue:
     async def serving(self, agent_id: str) -> list[str]:
         return sorted(as_text(m) for m in await self.redis.smembers(keys.agent_active(agent_id)))
 
-    async def _wait_behind(self, skill: str, ahead: int | None, call: bool) -> float:
-        """The estimate for a call (or a chat) behind the first ``ahead`` entries of ``skill``'s queue
-        (None: all of them, a newcomer). Calls and chats share the queue but not the slots: a call
+    async def _wait_behind(self, skill: str, ahead: tuple[int, int], call: bool) -> float:
+        """The estimate for a call (or a chat) behind ``ahead``, the (calls, chats) ahead of it in
+        ``skill``'s queue (``_kinds_ahead``). Calls and chats share the queue but not the slots: a call
         waits for a call slot (one per agent), a chat for a chat slot, and an agent on a call passes the
         calls over (``take_next``). So its place counts those of its own kind ahead, and of the other
         kind only those the free slots take at once, before it, on slots it could have had: every call
@@ -457,7 +458,7 @@ class HandoffQueue:
         rules = self.rules
         mean = await mean_handle_time(self.redis, skill, rules.handle_time_window, rules.default_handle_time_s,
                                       self._history)
-        calls_ahead, chats_ahead = await self._kinds_ahead(skill, ahead)
+        calls_ahead, chats_ahead = ahead
         chat_slots, call_slots = await self.roster.slots(skill)
         if call:
             chat_only = max(0, chat_slots.free - call_slots.free)
@@ -467,12 +468,23 @@ class HandoffQueue:
         return estimate_wait(place, chat_slots.total, mean, free=chat_slots.free)
 
     async def _kinds_ahead(self, skill: str, ahead: int | None) -> tuple[int, int]:
-        """(calls, chats) among the first ``ahead`` entries of the queue (None: all of them)."""
+        """(calls, chats) among the first ``ahead`` entries of the queue (None: all of them), leaving out
+        the web-chat customers who are gone (bot.handoff.presence): they keep their place for the grace
+        period, but claims pass them over, so they take no agent before anyone behind them. Found in
+        review: behind a closed page, a customer the free slot took at once was told place 2 and a wait."""
         if ahead == 0:
             return 0, 0
-        members = await self.redis.zrange(keys.queue(skill), 0, -1 if ahead is None else ahead - 1)
-        calls = sum(await calls_among(self.redis, [as_text(m) for m in members]))
-        return calls, len(members) - calls
+        last = -1 if ahead is None else ahead - 1
+        members = [as_text(m) for m in await self.redis.zrange(keys.queue(skill), 0, last)]
+        calls = await calls_among(self.redis, members)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for member in members:
+                pipe.hget(keys.conversation(member), "channel")
+            channels = await pipe.execute()
+        gone = await gone_among(self.redis, [{"conversation_id": m, "channel": as_text_or_none(c), "call": call}
+                                             for m, c, call in zip(members, channels, calls)], self.clock())
+        present = [call for member, call in zip(members, calls) if member not in gone]
+        return sum(present), len(present) - sum(present)
 
     async def record(self, conversation_id: str, kind: str, data: dict) -> None:
         """An event about a queued conversation through the queue's recorder (``handoff_requeued``
