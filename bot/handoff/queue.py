@@ -177,6 +177,26 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 return {'ok', redis.call('HGET', KEYS[1], 'enqueued_at'), redis.call('HGET', KEYS[1], 'claimed_at')}
 """
 
+# A transfer (or a hand-back to the queue): _CLOSE's checks, then _ENQUEUE's record in one script, so a
+# customer who leaves meanwhile finds the conversation either served or waiting, never in between (found
+# in review: a caller who hung up as the agent transferred them was queued again, a dead call for the
+# next agent). KEYS[1] conversation hash, KEYS[2] the agent's active set, KEYS[3] the new queue.
+# ARGV: agent, conversation id, then _ENQUEUE's ARGV[1..9] (as ARGV[3..11]).
+_TRANSFER = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'claimed' then return {'not_claimed', state or ''} end
+local holder = redis.call('HGET', KEYS[1], 'agent_id')
+if holder ~= ARGV[1] then return {'not_yours', holder or ''} end
+local claimed_at = redis.call('HGET', KEYS[1], 'claimed_at')
+redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'request', ARGV[3], 'state', 'waiting', 'skill', ARGV[4],
+           'priority', ARGV[5], 'enqueued_at', ARGV[6], 'channel', ARGV[8], 'waiting_since', ARGV[10],
+           'call', ARGV[11])
+redis.call('ZADD', KEYS[3], ARGV[7], ARGV[2])
+return {'ok', ARGV[6], claimed_at}
+"""
+
 
 def finished_ttl_s() -> int:
     """How long a finished queue record stays in Redis (``KEFU_QUEUE_RECORD_EXPIRY_SECONDS``)."""
@@ -207,6 +227,7 @@ class HandoffQueue:
         self._abandon = redis.register_script(_ABANDON)
         self._leave = redis.register_script(_LEAVE)
         self._close = redis.register_script(_CLOSE)
+        self._transfer = redis.register_script(_TRANSFER)
 
     @property
     def rules(self) -> HandoffRules:
@@ -222,17 +243,23 @@ class HandoffQueue:
         now = self.clock() if enqueued_at is None else enqueued_at
         found = await self._enqueue(
             keys=[keys.queue(request.skill), keys.conversation(request.conversation_id)],
-            args=[json.dumps(asdict(request), ensure_ascii=False, default=str), request.skill, int(request.priority),
-                  repr(now), score(request.priority, now * 1000), request.channel, request.conversation_id,
-                  repr(self.clock()), "1" if is_call(request.channel, request.context) else "0"],
+            args=self._enqueue_args(request, now),
         )
         if not as_text(found):
-            await self._record(request.conversation_id, "handoff_queued", request.channel,
-                               {"skill": request.skill, "priority": request.priority,
-                                "customer_id": request.customer_id})
-            logger.info("handoff.queued conversation=%s skill=%s priority=%s",
-                        request.conversation_id, request.skill, request.priority)
+            await self._queued(request)
         return await self.position(request.conversation_id) or QueuePosition(0, 0.0)
+
+    def _enqueue_args(self, request: HandoffRequest, enqueued_at: float) -> list:
+        """_ENQUEUE's ARGV[1..9] (the record's fields and score)."""
+        return [json.dumps(asdict(request), ensure_ascii=False, default=str), request.skill, int(request.priority),
+                repr(enqueued_at), score(request.priority, enqueued_at * 1000), request.channel,
+                request.conversation_id, repr(self.clock()), "1" if is_call(request.channel, request.context) else "0"]
+
+    async def _queued(self, request: HandoffRequest) -> None:
+        await self._record(request.conversation_id, "handoff_queued", request.channel,
+                           {"skill": request.skill, "priority": request.priority, "customer_id": request.customer_id})
+        logger.info("handoff.queued conversation=%s skill=%s priority=%s",
+                    request.conversation_id, request.skill, request.priority)
 
     async def position(self, conversation_id: str) -> QueuePosition | None:
         """1-based place in line and its estimated wait; (0, 0) once an agent has it; None if not queued."""
@@ -369,17 +396,26 @@ class HandoffQueue:
         now = self.clock()
         enqueued_at, claimed_at = await self._release(conversation_id, agent_id, now, disposition)
         entry = await self.entry(conversation_id)
-        handle_s = round(now - claimed_at, 3)
-        await record_handle_time(self.redis, entry["skill"], handle_s, self.rules.handle_time_window)
-        await self._record(conversation_id, "handoff_closed", entry["channel"], {
-            "agent_id": agent_id, "disposition": disposition, "skill": entry["skill"],
-            "wait_s": round(claimed_at - enqueued_at, 3), "handle_s": handle_s, **({"note": note} if note else {})})
+        await self._closed(conversation_id, entry["skill"], entry["channel"], agent_id, disposition, note,
+                           now - claimed_at, claimed_at - enqueued_at)
+
+    async def _closed(self, conversation_id: str, skill: str, channel: str, agent_id: str, disposition: str,
+                      note: str, handle_s: float, wait_s: float) -> None:
+        await record_handle_time(self.redis, skill, round(handle_s, 3), self.rules.handle_time_window)
+        await self._record(conversation_id, "handoff_closed", channel, {
+            "agent_id": agent_id, "disposition": disposition, "skill": skill,
+            "wait_s": round(wait_s, 3), "handle_s": round(handle_s, 3), **({"note": note} if note else {})})
         logger.info("handoff.closed conversation=%s agent=%s disposition=%s", conversation_id, agent_id, disposition)
 
     async def _release(self, conversation_id: str, agent_id: str, now: float, disposition: str) -> tuple[float, float]:
         """Free the agent's slot and finish the entry (one Lua script); its (enqueued_at, claimed_at)."""
-        result = await self._close(keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
-                                   args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id])
+        return self._released(conversation_id, await self._close(
+            keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
+            args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id]))
+
+    @staticmethod
+    def _released(conversation_id: str, result: list) -> tuple[float, float]:
+        """_CLOSE's or _TRANSFER's answer: (enqueued_at, claimed_at), or why not as the exception."""
         status = as_text(result[0])
         if status == "not_yours":
             raise NotYourConversation(f"{conversation_id} is held by another agent")
@@ -398,12 +434,18 @@ class HandoffQueue:
         entry = await self.entry(conversation_id)
         if entry is None:
             raise HandoffError(f"{conversation_id} is not queued")
-        await self.close(conversation_id, agent_id, f"transfer:{skill}", note)
+        now = self.clock()
         request: HandoffRequest = entry["request"]
         request.context = transferred({**(request.context or {}), "skill": entry["skill"]}, to_skill=skill,
-                                      agent_id=agent_id, agent_name=agent_name, at=self.clock(), note=note)
+                                      agent_id=agent_id, agent_name=agent_name, at=now, note=note)
         request.skill = skill
-        return await self.enqueue(request, enqueued_at=entry["enqueued_at"])
+        enqueued_at, claimed_at = self._released(conversation_id, await self._transfer(
+            keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.queue(skill)],
+            args=[agent_id, conversation_id, *self._enqueue_args(request, entry["enqueued_at"])]))
+        await self._closed(conversation_id, entry["skill"], entry["channel"], agent_id, f"transfer:{skill}", note,
+                           now - claimed_at, claimed_at - enqueued_at)
+        await self._queued(request)
+        return await self.position(conversation_id) or QueuePosition(0, 0.0)
 
     async def proven(self, conversation_id: str, customer: dict) -> bool:
         """The customer being served proved who they are (asked from the desk, ``bot.handoff.desk_proof``):

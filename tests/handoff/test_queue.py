@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 
 from bot.handoff.agents import AgentRoster
 from bot.handoff.queue import HandoffError, HandoffQueue, HandoffRequest, NotYourConversation
+from tests.handoff.conftest import Events
 
 
 def request(conversation_id: str, skill: str = "tv", priority: int = 0, **context) -> HandoffRequest:
@@ -157,3 +158,20 @@ async def test_a_caller_who_hangs_up_as_an_agent_claims_them_is_off_the_agents_l
     assert (await queue.entry("ivr:call1"))["state"] == "left"
     assert events.kinds("ivr:call1").count("handoff_customer_left") == 1
     await desk_client.close()
+
+
+async def test_a_caller_who_hangs_up_as_the_agent_transfers_them_is_not_queued_again(redis, clock, rules):
+    """The hang-up lands while the transfer writes its close to the record (a database write): the caller
+    must not be put back in line for an agent to take a dead call."""
+    hangs_up = HandoffQueue(redis, clock, rules=rules, recorder=Events())
+
+    async def recorder(conversation_id: str, kind: str, channel: str, data: dict) -> None:
+        if kind == "handoff_closed":
+            await hangs_up.abandon(conversation_id, "caller_hung_up")
+
+    queue = HandoffQueue(redis, clock, rules=rules, recorder=recorder)
+    await queue.enqueue(HandoffRequest("ivr:call2", "ivr", "tv", 0, None, {}))
+    await queue.claim_next("agent1")
+    await queue.transfer("ivr:call2", "agent1", "billing")
+    assert await queue.waiting("billing") == [], "a caller who hung up waits for an agent"
+    assert (await queue.entry("ivr:call2"))["state"] == "abandoned"
