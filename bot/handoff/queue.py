@@ -197,6 +197,15 @@ redis.call('ZADD', KEYS[3], ARGV[7], ARGV[2])
 return {'ok', ARGV[6], claimed_at}
 """
 
+# The proven customer's request, written only while the claim it was read under still holds (KEYS[1]
+# conversation hash; ARGV: agent, claimed_at, request JSON): 1, else 0 (read it again).
+_PROVEN = """
+local held = redis.call('HMGET', KEYS[1], 'state', 'agent_id', 'claimed_at')
+if held[1] ~= 'claimed' or held[2] ~= ARGV[1] or tonumber(held[3]) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'request', ARGV[3])
+return 1
+"""
+
 
 def finished_ttl_s() -> int:
     """How long a finished queue record stays in Redis (``KEFU_QUEUE_RECORD_EXPIRY_SECONDS``)."""
@@ -228,6 +237,7 @@ class HandoffQueue:
         self._leave = redis.register_script(_LEAVE)
         self._close = redis.register_script(_CLOSE)
         self._transfer = redis.register_script(_TRANSFER)
+        self._proven = redis.register_script(_PROVEN)
 
     @property
     def rules(self) -> HandoffRules:
@@ -450,17 +460,22 @@ class HandoffQueue:
     async def proven(self, conversation_id: str, customer: dict) -> bool:
         """The customer being served proved who they are (asked from the desk, ``bot.handoff.desk_proof``):
         the packet names them from now on, so the agent's customer view and opt-out use the proven
-        account. False when the conversation is not being served."""
-        entry = await self.entry(conversation_id)
-        if entry is None or entry["state"] != "claimed":
-            return False
-        request: HandoffRequest = entry["request"]
-        request.customer_id = str(customer.get("id")) if customer.get("id") is not None else None
-        request.context = {**(request.context or {}), "customer": customer,
-                           "phone": (request.context or {}).get("phone") or customer.get("phone")}
-        await self.redis.hset(keys.conversation(conversation_id), "request",
-                              json.dumps(asdict(request), ensure_ascii=False, default=str))
-        return True
+        account. False when the conversation is not being served.
+
+        Written only onto the request it was read from: found in review, a proof answered as the agent
+        transferred the conversation wrote back the packet from before the transfer (its group, the note)."""
+        while True:
+            entry = await self.entry(conversation_id)
+            if entry is None or entry["state"] != "claimed":
+                return False
+            request: HandoffRequest = entry["request"]
+            request.customer_id = str(customer.get("id")) if customer.get("id") is not None else None
+            request.context = {**(request.context or {}), "customer": customer,
+                               "phone": (request.context or {}).get("phone") or customer.get("phone")}
+            if await self._proven(keys=[keys.conversation(conversation_id)],
+                                  args=[entry["agent_id"], repr(entry["claimed_at"]),
+                                        json.dumps(asdict(request), ensure_ascii=False, default=str)]):
+                return True
 
     # -- reading -------------------------------------------------------
     async def entry(self, conversation_id: str) -> dict | None:

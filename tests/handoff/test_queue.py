@@ -175,3 +175,31 @@ async def test_a_caller_who_hangs_up_as_the_agent_transfers_them_is_not_queued_a
     await queue.transfer("ivr:call2", "agent1", "billing")
     assert await queue.waiting("billing") == [], "a caller who hung up waits for an agent"
     assert (await queue.entry("ivr:call2"))["state"] == "abandoned"
+
+
+async def test_a_proof_answered_as_the_agent_transfers_does_not_undo_the_transfer(queue, redis_url, clock, rules,
+                                                                                  events):
+    """The action server reads the entry, the agent's desk (another process) transfers it and a billing
+    agent takes it, then the proof is written: the request it writes back is the one read before the
+    transfer, and the billing agent's packet lost the group it is in and the first agent's note."""
+    await queue.enqueue(request("p1"))
+    await queue.claim_next("agent1")
+    desk_client = aioredis.Redis.from_url(redis_url)
+    desk = HandoffQueue(desk_client, clock, rules=rules, recorder=events)
+    read = queue.entry
+
+    async def read_then_transferred(conversation_id: str) -> dict | None:
+        found = await read(conversation_id)
+        if found["agent_id"] == "agent1":
+            await desk.transfer("p1", "agent1", "billing", note="账单问题")
+            clock.advance(1)
+            assert (await desk.claim_next("agent2")).conversation_id == "p1"
+        return found
+
+    queue.entry = read_then_transferred
+    await queue.proven("p1", {"id": 7, "name": "张伟", "phone": "13800000007"})
+    queue.entry = read
+    packet = (await queue.entry("p1"))["request"].context
+    assert packet.get("skill") == "billing" and [t["note"] for t in packet.get("transfers", [])] == ["账单问题"]
+    assert packet["customer"]["id"] == 7, "the proof still names the customer for the agent serving them now"
+    await desk_client.close()
