@@ -121,7 +121,10 @@ class WaitingRoom:
             # not waiting in the chat. Queue notices there, or the chat's closing, are not theirs.
             return
         max_wait_s = self.queue.rules.max_wait_s
-        if max_wait_s and self.queue.clock() - entry["enqueued_at"] > max_wait_s:
+        # Since it last joined the queue: a transfer, or a hand-back from an agent who left, keeps the
+        # place in time (``enqueued_at``), but the time with the agent was no wait (found in review: a
+        # customer handed on after a long conversation was timed out by the next tick).
+        if max_wait_s and self.queue.clock() - entry["waiting_since"] > max_wait_s:
             if await self.queue.stop_waiting(conversation_id, "timeout"):
                 await self.conversations.resume(conversation_id, "utter_queue_timeout",
                                                 **left_queue_marker(entry["channel"]))
