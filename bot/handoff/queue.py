@@ -19,7 +19,7 @@ from typing import Awaitable, Callable
 import redis.asyncio as redis
 
 from bot.handoff import keys
-from bot.handoff.agents import (CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, calls_among, is_call,
+from bot.handoff.agents import (CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, is_call, kinds_among,
                                 recorded_call)
 from bot.handoff.estimate import HandleHistory, estimate_wait, mean_handle_time, record_handle_time
 from bot.handoff.handle_history import DatabaseHandleTimes
@@ -28,7 +28,7 @@ from bot.handoff.presence import (PAGE_SILENT_S, WEBCHAT_CHANNEL, customer_gone,
                                   customer_seen_key)
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.redis_reconnect import reconnecting
-from bot.redis_text import as_text, as_text_or_none
+from bot.redis_text import as_text
 
 logger = logging.getLogger(__name__)
 
@@ -533,14 +533,10 @@ class HandoffQueue:
             return 0, 0
         last = -1 if ahead is None else ahead - 1
         members = [as_text(m) for m in await self.redis.zrange(keys.queue(skill), 0, last)]
-        calls = await calls_among(self.redis, members)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for member in members:
-                pipe.hget(keys.conversation(member), "channel")
-            channels = await pipe.execute()
-        gone = await gone_among(self.redis, [{"conversation_id": m, "channel": as_text_or_none(c), "call": call}
-                                             for m, c, call in zip(members, channels, calls)], self.clock())
-        present = [call for member, call in zip(members, calls) if member not in gone]
+        kinds = await kinds_among(self.redis, members)
+        gone = await gone_among(self.redis, [{"conversation_id": m, "channel": channel, "call": call}
+                                             for m, (call, channel) in zip(members, kinds)], self.clock())
+        present = [call for member, (call, _) in zip(members, kinds) if member not in gone]
         return sum(present), len(present) - sum(present)
 
     async def record(self, conversation_id: str, kind: str, data: dict) -> None:
