@@ -76,6 +76,8 @@ class WaitingRoom:
         self._settings = settings
         self.accounts = accounts
         self.departures = Departures(queue, accounts)
+        self._renew = queue.redis.register_script(_RENEW_IF_HOLDER)
+        self._release = queue.redis.register_script(_RELEASE_IF_HOLDER)
 
     @property
     def settings(self) -> WaitingRoomSettings:
@@ -104,12 +106,12 @@ class WaitingRoom:
                 logger.exception("handoff.watcher.departures_failed")
             for skill in rules.skills:
                 for conversation_id in await self.queue.waiting(skill):
-                    if not await self.queue.redis.eval(_RENEW_IF_HOLDER, 1, keys.watcher_lock(), token, lease_ms):
+                    if not await self._renew(keys=[keys.watcher_lock()], args=[token, lease_ms]):
                         logger.warning("handoff.watcher.lease_lost")
                         return
                     await self.visit(conversation_id)
         finally:
-            await self.queue.redis.eval(_RELEASE_IF_HOLDER, 1, keys.watcher_lock(), token)
+            await self._release(keys=[keys.watcher_lock()], args=[token])
 
     # -- one waiting conversation -------------------------------------------------
     async def visit(self, conversation_id: str) -> None:
