@@ -55,12 +55,15 @@ FAULT_INTENTS = ("fault_tv", "fault_broadband", "fault_wifi", "fault_remote")
 # What a typed phone number is made of, and a run of digits long enough to be one (mistyped or not).
 NUMBER_CHARS = re.compile(r"[\d\s+\-()（）]")
 NUMBER_RUN = re.compile(r"\d[\d\s\-]{5,}\d")
-# A tick renews its lease before each visit and frees the lock, only while it is still its own: one
-# that outlived its lease stops (the next worker visits), and does not free the next worker's lock (a
-# third would then answer the same customers beside it): found in review, messages answered twice.
+# A tick renews its lease before each visit (taking the lock again if it ran out and nobody took it: a
+# slow database read of the departures must not stop the visits), and frees the lock only while it is
+# its own: one whose lock another worker took stops (that worker visits), and does not free the other's
+# lock (a third would then answer the same customers beside it): found in review, messages answered twice.
 _RENEW_IF_HOLDER = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
+local holder = redis.call('get', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
 """
 _RELEASE_IF_HOLDER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end

@@ -266,3 +266,35 @@ async def test_a_tick_that_lost_its_lease_visits_nobody_the_next_worker_visits(q
     await queue.redis.delete(keys.watcher_lock())
     await room.tick()
     assert visited == ["c1"]
+
+
+async def test_a_tick_whose_lease_ran_out_with_nobody_else_there_keeps_visiting(queue, clock, room_settings):
+    """A slow departures check (a database that hangs) outlasts the lease and no other worker took the
+    lock: the customers are still visited, not left unanswered until the database is quick again."""
+    import asyncio
+
+    from bot.handoff import keys
+
+    await wait_in_line(queue, "c1")
+    room = room_with(queue, clock, room_settings, None)
+    inside, done = asyncio.Event(), asyncio.Event()
+
+    async def check() -> list[str]:
+        inside.set()
+        await done.wait()
+        return []
+
+    visited = []
+
+    async def visit(conversation_id: str) -> None:
+        visited.append(conversation_id)
+        assert await queue.redis.exists(keys.watcher_lock()), "visiting without holding the lock"
+
+    room.departures.check, room.visit = check, visit
+    tick = asyncio.create_task(room.tick())
+    await inside.wait()
+    await queue.redis.delete(keys.watcher_lock())  # the lease ran out
+    done.set()
+    await tick
+    assert visited == ["c1"]
+    assert not await queue.redis.exists(keys.watcher_lock())
