@@ -66,6 +66,11 @@ def _legacy(call, channel) -> bool:
 async def calls_among(client: redis.Redis, conversation_ids: list[str]) -> list[bool]:
     """Whether each queue record is a call (:func:`recorded_call`), in pipelined round trips: the
     packet, which may be long, only for records queued before the ``call`` field."""
+    return [call for call, _ in await kinds_among(client, conversation_ids)]
+
+
+async def kinds_among(client: redis.Redis, conversation_ids: list[str]) -> list[tuple[bool, str | None]]:
+    """(whether it is a call, its channel) for each queue record, as :func:`calls_among` reads them."""
     if not conversation_ids:
         return []
     async with client.pipeline(transaction=False) as pipe:
@@ -79,7 +84,8 @@ async def calls_among(client: redis.Redis, conversation_ids: list[str]) -> list[
             for i in legacy:
                 pipe.hget(keys.conversation(conversation_ids[i]), "request")
             requests = dict(zip(legacy, await pipe.execute()))
-    return [recorded_call(call, channel, requests.get(i)) for i, (call, channel) in enumerate(fields)]
+    return [(recorded_call(call, channel, requests.get(i)), None if channel is None else as_text(channel))
+            for i, (call, channel) in enumerate(fields)]
 
 
 class AgentError(ValueError):

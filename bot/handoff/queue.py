@@ -19,12 +19,12 @@ from typing import Awaitable, Callable
 import redis.asyncio as redis
 
 from bot.handoff import keys
-from bot.handoff.agents import (CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, calls_among, is_call,
+from bot.handoff.agents import (CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, is_call, kinds_among,
                                 recorded_call)
 from bot.handoff.estimate import HandleHistory, estimate_wait, mean_handle_time, record_handle_time
 from bot.handoff.handle_history import DatabaseHandleTimes
 from bot.handoff.packet import transferred
-from bot.handoff.presence import (PAGE_SILENT_S, WEBCHAT_CHANNEL, customer_gone, customer_pages_key,
+from bot.handoff.presence import (PAGE_SILENT_S, WEBCHAT_CHANNEL, customer_gone, customer_pages_key, gone_among,
                                   customer_seen_key)
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.redis_reconnect import reconnecting
@@ -177,6 +177,35 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 return {'ok', redis.call('HGET', KEYS[1], 'enqueued_at'), redis.call('HGET', KEYS[1], 'claimed_at')}
 """
 
+# A transfer (or a hand-back to the queue): _CLOSE's checks, then _ENQUEUE's record in one script, so a
+# customer who leaves meanwhile finds the conversation either served or waiting, never in between (found
+# in review: a caller who hung up as the agent transferred them was queued again, a dead call for the
+# next agent). KEYS[1] conversation hash, KEYS[2] the agent's active set, KEYS[3] the new queue.
+# ARGV: agent, conversation id, then _ENQUEUE's ARGV[1..9] (as ARGV[3..11]).
+_TRANSFER = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'claimed' then return {'not_claimed', state or ''} end
+local holder = redis.call('HGET', KEYS[1], 'agent_id')
+if holder ~= ARGV[1] then return {'not_yours', holder or ''} end
+local claimed_at = redis.call('HGET', KEYS[1], 'claimed_at')
+redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'request', ARGV[3], 'state', 'waiting', 'skill', ARGV[4],
+           'priority', ARGV[5], 'enqueued_at', ARGV[6], 'channel', ARGV[8], 'waiting_since', ARGV[10],
+           'call', ARGV[11])
+redis.call('ZADD', KEYS[3], ARGV[7], ARGV[2])
+return {'ok', ARGV[6], claimed_at}
+"""
+
+# The proven customer's request, written only while the claim it was read under still holds (KEYS[1]
+# conversation hash; ARGV: agent, claimed_at, request JSON): 1, else 0 (read it again).
+_PROVEN = """
+local held = redis.call('HMGET', KEYS[1], 'state', 'agent_id', 'claimed_at')
+if held[1] ~= 'claimed' or held[2] ~= ARGV[1] or tonumber(held[3]) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'request', ARGV[3])
+return 1
+"""
+
 
 def finished_ttl_s() -> int:
     """How long a finished queue record stays in Redis (``KEFU_QUEUE_RECORD_EXPIRY_SECONDS``)."""
@@ -207,6 +236,8 @@ class HandoffQueue:
         self._abandon = redis.register_script(_ABANDON)
         self._leave = redis.register_script(_LEAVE)
         self._close = redis.register_script(_CLOSE)
+        self._transfer = redis.register_script(_TRANSFER)
+        self._proven = redis.register_script(_PROVEN)
 
     @property
     def rules(self) -> HandoffRules:
@@ -222,17 +253,23 @@ class HandoffQueue:
         now = self.clock() if enqueued_at is None else enqueued_at
         found = await self._enqueue(
             keys=[keys.queue(request.skill), keys.conversation(request.conversation_id)],
-            args=[json.dumps(asdict(request), ensure_ascii=False, default=str), request.skill, int(request.priority),
-                  repr(now), score(request.priority, now * 1000), request.channel, request.conversation_id,
-                  repr(self.clock()), "1" if is_call(request.channel, request.context) else "0"],
+            args=self._enqueue_args(request, now),
         )
         if not as_text(found):
-            await self._record(request.conversation_id, "handoff_queued", request.channel,
-                               {"skill": request.skill, "priority": request.priority,
-                                "customer_id": request.customer_id})
-            logger.info("handoff.queued conversation=%s skill=%s priority=%s",
-                        request.conversation_id, request.skill, request.priority)
+            await self._queued(request)
         return await self.position(request.conversation_id) or QueuePosition(0, 0.0)
+
+    def _enqueue_args(self, request: HandoffRequest, enqueued_at: float) -> list:
+        """_ENQUEUE's ARGV[1..9] (the record's fields and score)."""
+        return [json.dumps(asdict(request), ensure_ascii=False, default=str), request.skill, int(request.priority),
+                repr(enqueued_at), score(request.priority, enqueued_at * 1000), request.channel,
+                request.conversation_id, repr(self.clock()), "1" if is_call(request.channel, request.context) else "0"]
+
+    async def _queued(self, request: HandoffRequest) -> None:
+        await self._record(request.conversation_id, "handoff_queued", request.channel,
+                           {"skill": request.skill, "priority": request.priority, "customer_id": request.customer_id})
+        logger.info("handoff.queued conversation=%s skill=%s priority=%s",
+                    request.conversation_id, request.skill, request.priority)
 
     async def position(self, conversation_id: str) -> QueuePosition | None:
         """1-based place in line and its estimated wait; (0, 0) once an agent has it; None if not queued."""
@@ -246,27 +283,29 @@ class HandoffQueue:
         rank = await self.redis.zrank(keys.queue(entry["skill"]), conversation_id)
         if rank is None:
             return None
-        return QueuePosition(rank + 1, await self._wait_behind(entry["skill"], rank, entry["call"]))
+        ahead = await self._kinds_ahead(entry["skill"], rank)
+        return QueuePosition(sum(ahead) + 1, await self._wait_behind(entry["skill"], ahead, entry["call"]))
 
     async def abandon(self, conversation_id: str, reason: str) -> None:
         """The customer left (hung up, cancelled, timed out, chose a callback...): the entry goes.
 
         Waiting: out of the queue. Being served: out of the agent's conversations (the desk shows
         it ended), so no agent works on a customer who is gone. Anything else: nothing to do.
+        An agent who claims the entry after it was read waiting gets the second case, not a caller
+        who hung up (found in review: the agent kept the call, and with it their one call slot).
         """
         entry = await self.entry(conversation_id)
         if entry is None:
             return
-        now = self.clock()
-        if entry["state"] == "claimed":
-            agent = await self._leave(keys=[keys.conversation(conversation_id)],
-                                      args=[repr(now), reason, finished_ttl_s(), keys.agent(""), conversation_id])
-            if agent is not None:
-                await self._record(conversation_id, "handoff_customer_left", entry["channel"],
-                                   {"reason": reason, "agent_id": as_text(agent)})
-                logger.info("handoff.customer_left conversation=%s reason=%s", conversation_id, reason)
+        if entry["state"] == "waiting" and await self.stop_waiting(conversation_id, reason):
             return
-        await self.stop_waiting(conversation_id, reason)
+        agent = await self._leave(keys=[keys.conversation(conversation_id)],
+                                  args=[repr(self.clock()), reason, finished_ttl_s(), keys.agent(""),
+                                        conversation_id])
+        if agent is not None:
+            await self._record(conversation_id, "handoff_customer_left", entry["channel"],
+                               {"reason": reason, "agent_id": as_text(agent)})
+            logger.info("handoff.customer_left conversation=%s reason=%s", conversation_id, reason)
 
     async def stop_waiting(self, conversation_id: str, reason: str, *, left_at: float | None = None,
                            by: str | None = None) -> bool:
@@ -317,7 +356,7 @@ class HandoffQueue:
     async def estimated_wait(self, skill: str, channel: str = "") -> float:
         """The wait a customer on ``channel`` joining ``skill``'s queue now would be told (a chat's
         unless ``channel`` is the phone's, ``ivr``: one call per agent, bot.handoff.agents.AgentRoster.slots)."""
-        return await self._wait_behind(skill, None, channel == PHONE_CHANNEL)
+        return await self._wait_behind(skill, await self._kinds_ahead(skill, None), channel == PHONE_CHANNEL)
 
     # -- agents --------------------------------------------------------
     async def claim_next(self, agent_id: str) -> HandoffRequest | None:
@@ -367,17 +406,26 @@ class HandoffQueue:
         now = self.clock()
         enqueued_at, claimed_at = await self._release(conversation_id, agent_id, now, disposition)
         entry = await self.entry(conversation_id)
-        handle_s = round(now - claimed_at, 3)
-        await record_handle_time(self.redis, entry["skill"], handle_s, self.rules.handle_time_window)
-        await self._record(conversation_id, "handoff_closed", entry["channel"], {
-            "agent_id": agent_id, "disposition": disposition, "skill": entry["skill"],
-            "wait_s": round(claimed_at - enqueued_at, 3), "handle_s": handle_s, **({"note": note} if note else {})})
+        await self._closed(conversation_id, entry["skill"], entry["channel"], agent_id, disposition, note,
+                           now - claimed_at, claimed_at - enqueued_at)
+
+    async def _closed(self, conversation_id: str, skill: str, channel: str, agent_id: str, disposition: str,
+                      note: str, handle_s: float, wait_s: float) -> None:
+        await record_handle_time(self.redis, skill, round(handle_s, 3), self.rules.handle_time_window)
+        await self._record(conversation_id, "handoff_closed", channel, {
+            "agent_id": agent_id, "disposition": disposition, "skill": skill,
+            "wait_s": round(wait_s, 3), "handle_s": round(handle_s, 3), **({"note": note} if note else {})})
         logger.info("handoff.closed conversation=%s agent=%s disposition=%s", conversation_id, agent_id, disposition)
 
     async def _release(self, conversation_id: str, agent_id: str, now: float, disposition: str) -> tuple[float, float]:
         """Free the agent's slot and finish the entry (one Lua script); its (enqueued_at, claimed_at)."""
-        result = await self._close(keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
-                                   args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id])
+        return self._released(conversation_id, await self._close(
+            keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
+            args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id]))
+
+    @staticmethod
+    def _released(conversation_id: str, result: list) -> tuple[float, float]:
+        """_CLOSE's or _TRANSFER's answer: (enqueued_at, claimed_at), or why not as the exception."""
         status = as_text(result[0])
         if status == "not_yours":
             raise NotYourConversation(f"{conversation_id} is held by another agent")
@@ -396,27 +444,38 @@ class HandoffQueue:
         entry = await self.entry(conversation_id)
         if entry is None:
             raise HandoffError(f"{conversation_id} is not queued")
-        await self.close(conversation_id, agent_id, f"transfer:{skill}", note)
+        now = self.clock()
         request: HandoffRequest = entry["request"]
         request.context = transferred({**(request.context or {}), "skill": entry["skill"]}, to_skill=skill,
-                                      agent_id=agent_id, agent_name=agent_name, at=self.clock(), note=note)
+                                      agent_id=agent_id, agent_name=agent_name, at=now, note=note)
         request.skill = skill
-        return await self.enqueue(request, enqueued_at=entry["enqueued_at"])
+        enqueued_at, claimed_at = self._released(conversation_id, await self._transfer(
+            keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.queue(skill)],
+            args=[agent_id, conversation_id, *self._enqueue_args(request, entry["enqueued_at"])]))
+        await self._closed(conversation_id, entry["skill"], entry["channel"], agent_id, f"transfer:{skill}", note,
+                           now - claimed_at, claimed_at - enqueued_at)
+        await self._queued(request)
+        return await self.position(conversation_id) or QueuePosition(0, 0.0)
 
     async def proven(self, conversation_id: str, customer: dict) -> bool:
         """The customer being served proved who they are (asked from the desk, ``bot.handoff.desk_proof``):
         the packet names them from now on, so the agent's customer view and opt-out use the proven
-        account. False when the conversation is not being served."""
-        entry = await self.entry(conversation_id)
-        if entry is None or entry["state"] != "claimed":
-            return False
-        request: HandoffRequest = entry["request"]
-        request.customer_id = str(customer.get("id")) if customer.get("id") is not None else None
-        request.context = {**(request.context or {}), "customer": customer,
-                           "phone": (request.context or {}).get("phone") or customer.get("phone")}
-        await self.redis.hset(keys.conversation(conversation_id), "request",
-                              json.dumps(asdict(request), ensure_ascii=False, default=str))
-        return True
+        account. False when the conversation is not being served.
+
+        Written only onto the request it was read from: found in review, a proof answered as the agent
+        transferred the conversation wrote back the packet from before the transfer (its group, the note)."""
+        while True:
+            entry = await self.entry(conversation_id)
+            if entry is None or entry["state"] != "claimed":
+                return False
+            request: HandoffRequest = entry["request"]
+            request.customer_id = str(customer.get("id")) if customer.get("id") is not None else None
+            request.context = {**(request.context or {}), "customer": customer,
+                               "phone": (request.context or {}).get("phone") or customer.get("phone")}
+            if await self._proven(keys=[keys.conversation(conversation_id)],
+                                  args=[entry["agent_id"], repr(entry["claimed_at"]),
+                                        json.dumps(asdict(request), ensure_ascii=False, default=str)]):
+                return True
 
     # -- reading -------------------------------------------------------
     async def entry(self, conversation_id: str) -> dict | None:
@@ -444,9 +503,9 @@ class HandoffQueue:
     async def serving(self, agent_id: str) -> list[str]:
         return sorted(as_text(m) for m in await self.redis.smembers(keys.agent_active(agent_id)))
 
-    async def _wait_behind(self, skill: str, ahead: int | None, call: bool) -> float:
-        """The estimate for a call (or a chat) behind the first ``ahead`` entries of ``skill``'s queue
-        (None: all of them, a newcomer). Calls and chats share the queue but not the slots: a call
+    async def _wait_behind(self, skill: str, ahead: tuple[int, int], call: bool) -> float:
+        """The estimate for a call (or a chat) behind ``ahead``, the (calls, chats) ahead of it in
+        ``skill``'s queue (``_kinds_ahead``). Calls and chats share the queue but not the slots: a call
         waits for a call slot (one per agent), a chat for a chat slot, and an agent on a call passes the
         calls over (``take_next``). So its place counts those of its own kind ahead, and of the other
         kind only those the free slots take at once, before it, on slots it could have had: every call
@@ -456,7 +515,7 @@ class HandoffQueue:
         rules = self.rules
         mean = await mean_handle_time(self.redis, skill, rules.handle_time_window, rules.default_handle_time_s,
                                       self._history)
-        calls_ahead, chats_ahead = await self._kinds_ahead(skill, ahead)
+        calls_ahead, chats_ahead = ahead
         chat_slots, call_slots = await self.roster.slots(skill)
         if call:
             chat_only = max(0, chat_slots.free - call_slots.free)
@@ -466,12 +525,19 @@ class HandoffQueue:
         return estimate_wait(place, chat_slots.total, mean, free=chat_slots.free)
 
     async def _kinds_ahead(self, skill: str, ahead: int | None) -> tuple[int, int]:
-        """(calls, chats) among the first ``ahead`` entries of the queue (None: all of them)."""
+        """(calls, chats) among the first ``ahead`` entries of the queue (None: all of them), leaving out
+        the web-chat customers who are gone (bot.handoff.presence): they keep their place for the grace
+        period, but claims pass them over, so they take no agent before anyone behind them. Found in
+        review: behind a closed page, a customer the free slot took at once was told place 2 and a wait."""
         if ahead == 0:
             return 0, 0
-        members = await self.redis.zrange(keys.queue(skill), 0, -1 if ahead is None else ahead - 1)
-        calls = sum(await calls_among(self.redis, [as_text(m) for m in members]))
-        return calls, len(members) - calls
+        last = -1 if ahead is None else ahead - 1
+        members = [as_text(m) for m in await self.redis.zrange(keys.queue(skill), 0, last)]
+        kinds = await kinds_among(self.redis, members)
+        gone = await gone_among(self.redis, [{"conversation_id": m, "channel": channel, "call": call}
+                                             for m, (call, channel) in zip(members, kinds)], self.clock())
+        present = [call for member, (call, _) in zip(members, kinds) if member not in gone]
+        return sum(present), len(present) - sum(present)
 
     async def record(self, conversation_id: str, kind: str, data: dict) -> None:
         """An event about a queued conversation through the queue's recorder (``handoff_requeued``

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 
 from bot.handoff import keys
 from bot.handoff.accounts import AccountStore
@@ -54,6 +55,20 @@ FAULT_INTENTS = ("fault_tv", "fault_broadband", "fault_wifi", "fault_remote")
 # What a typed phone number is made of, and a run of digits long enough to be one (mistyped or not).
 NUMBER_CHARS = re.compile(r"[\d\s+\-()（）]")
 NUMBER_RUN = re.compile(r"\d[\d\s\-]{5,}\d")
+# A tick renews its lease before each visit (taking the lock again if it ran out and nobody took it: a
+# slow database read of the departures must not stop the visits), and frees the lock only while it is
+# its own: one whose lock another worker took stops (that worker visits), and does not free the other's
+# lock (a third would then answer the same customers beside it): found in review, messages answered twice.
+_RENEW_IF_HOLDER = """
+local holder = redis.call('get', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+_RELEASE_IF_HOLDER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
 
 
 class WaitingRoom:
@@ -64,6 +79,8 @@ class WaitingRoom:
         self._settings = settings
         self.accounts = accounts
         self.departures = Departures(queue, accounts)
+        self._renew = queue.redis.register_script(_RENEW_IF_HOLDER)
+        self._release = queue.redis.register_script(_RELEASE_IF_HOLDER)
 
     @property
     def settings(self) -> WaitingRoomSettings:
@@ -82,7 +99,8 @@ class WaitingRoom:
     async def tick(self) -> None:
         rules = self.queue.rules
         lease_ms = int(max(1.0, rules.watch_interval_s) * 2000)
-        if not await self.queue.redis.set(keys.watcher_lock(), "1", nx=True, px=lease_ms):
+        token = uuid.uuid4().hex
+        if not await self.queue.redis.set(keys.watcher_lock(), token, nx=True, px=lease_ms):
             return
         try:
             try:
@@ -91,9 +109,12 @@ class WaitingRoom:
                 logger.exception("handoff.watcher.departures_failed")
             for skill in rules.skills:
                 for conversation_id in await self.queue.waiting(skill):
+                    if not await self._renew(keys=[keys.watcher_lock()], args=[token, lease_ms]):
+                        logger.warning("handoff.watcher.lease_lost")
+                        return
                     await self.visit(conversation_id)
         finally:
-            await self.queue.redis.delete(keys.watcher_lock())
+            await self._release(keys=[keys.watcher_lock()], args=[token])
 
     # -- one waiting conversation -------------------------------------------------
     async def visit(self, conversation_id: str) -> None:
@@ -105,7 +126,10 @@ class WaitingRoom:
             # not waiting in the chat. Queue notices there, or the chat's closing, are not theirs.
             return
         max_wait_s = self.queue.rules.max_wait_s
-        if max_wait_s and self.queue.clock() - entry["enqueued_at"] > max_wait_s:
+        # Since it last joined the queue: a transfer, or a hand-back from an agent who left, keeps the
+        # place in time (``enqueued_at``), but the time with the agent was no wait (found in review: a
+        # customer handed on after a long conversation was timed out by the next tick).
+        if max_wait_s and self.queue.clock() - entry["waiting_since"] > max_wait_s:
             if await self.queue.stop_waiting(conversation_id, "timeout"):
                 await self.conversations.resume(conversation_id, "utter_queue_timeout",
                                                 **left_queue_marker(entry["channel"]))

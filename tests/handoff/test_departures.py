@@ -200,3 +200,101 @@ async def test_the_waiting_room_keeps_visiting_customers_when_removal_records_ca
     room = room_with(queue, clock, room_settings, DatabaseDown())
     await room.tick()
     assert await queue.redis.hget("kefu:handoff:conv:c1", "notified") is not None, "visited all the same"
+
+
+async def test_a_tick_that_outlived_its_lease_leaves_the_next_workers_lock_alone(queue, clock, room_settings):
+    """Rasa worker A's tick runs past its lease, worker B takes the lock: A finishing must not free B's,
+    or a third worker answers the same customers alongside B (every message answered twice)."""
+    import asyncio
+
+    from bot.handoff import keys
+
+    a, b = room_with(queue, clock, room_settings, None), room_with(queue, clock, room_settings, None)
+    a_inside, a_done, b_inside, b_done = (asyncio.Event() for _ in range(4))
+
+    def held_in_check(inside: asyncio.Event, done: asyncio.Event):
+        async def check() -> list[str]:
+            inside.set()
+            await done.wait()
+            return []
+        return check
+
+    a.departures.check, b.departures.check = held_in_check(a_inside, a_done), held_in_check(b_inside, b_done)
+    a_tick = asyncio.create_task(a.tick())
+    await a_inside.wait()
+    await queue.redis.delete(keys.watcher_lock())  # A's lease runs out
+    b_tick = asyncio.create_task(b.tick())
+    await b_inside.wait()
+    a_done.set()
+    await a_tick
+    try:
+        assert await queue.redis.exists(keys.watcher_lock()), "A freed the lock B holds"
+    finally:
+        b_done.set()
+        await b_tick
+    assert not await queue.redis.exists(keys.watcher_lock()), "B frees its own lock"
+
+
+async def test_a_tick_that_lost_its_lease_visits_nobody_the_next_worker_visits(queue, clock, room_settings):
+    """Past its lease, with another worker holding the lock, a tick stops: two workers visiting the same
+    customers answer each message twice and say each notice twice."""
+    import asyncio
+
+    from bot.handoff import keys
+
+    await wait_in_line(queue, "c1")
+    room = room_with(queue, clock, room_settings, None)
+    inside, done = asyncio.Event(), asyncio.Event()
+
+    async def check() -> list[str]:
+        inside.set()
+        await done.wait()
+        return []
+
+    visited = []
+
+    async def visit(conversation_id: str) -> None:
+        visited.append(conversation_id)
+
+    room.departures.check, room.visit = check, visit
+    tick = asyncio.create_task(room.tick())
+    await inside.wait()
+    await queue.redis.set(keys.watcher_lock(), "another worker's")  # the lease ran out, another took it
+    done.set()
+    await tick
+    assert visited == [], "visited alongside the worker holding the lock"
+    await queue.redis.delete(keys.watcher_lock())
+    await room.tick()
+    assert visited == ["c1"]
+
+
+async def test_a_tick_whose_lease_ran_out_with_nobody_else_there_keeps_visiting(queue, clock, room_settings):
+    """A slow departures check (a database that hangs) outlasts the lease and no other worker took the
+    lock: the customers are still visited, not left unanswered until the database is quick again."""
+    import asyncio
+
+    from bot.handoff import keys
+
+    await wait_in_line(queue, "c1")
+    room = room_with(queue, clock, room_settings, None)
+    inside, done = asyncio.Event(), asyncio.Event()
+
+    async def check() -> list[str]:
+        inside.set()
+        await done.wait()
+        return []
+
+    visited = []
+
+    async def visit(conversation_id: str) -> None:
+        visited.append(conversation_id)
+        assert await queue.redis.exists(keys.watcher_lock()), "visiting without holding the lock"
+
+    room.departures.check, room.visit = check, visit
+    tick = asyncio.create_task(room.tick())
+    await inside.wait()
+    await queue.redis.delete(keys.watcher_lock())  # the lease ran out
+    done.set()
+    await tick
+    assert visited == ["c1"]
+    assert not await queue.redis.exists(keys.watcher_lock())

@@ -164,3 +164,23 @@ async def test_an_agent_serving_a_chat_has_a_free_line_for_a_caller(queue, redis
     caller = await queue.enqueue(HandoffRequest("ivr:c1", "ivr", "general", 0, None, {}))
     assert caller.estimated_wait_s == 0.0 and wait_minutes(caller.estimated_wait_s) == 1
     assert await queue.estimated_wait("general") == 120.0  # a chat newcomer, 2nd: the 1st release of 2 slots
+
+
+async def test_a_closed_page_ahead_is_not_counted_in_the_place_or_the_wait(queue, redis, clock, rules):
+    """A web chat whose page closed keeps its place for the grace period (10 minutes) but claims pass it
+    over: the customer behind it, taken at once by the free slot, was told place 2 and "约4分钟"."""
+    from bot.handoff.presence import page_alive, page_closed
+
+    roster = AgentRoster(redis, clock, rules.presence_timeout_s)
+    await roster.register("a1", name="a1", skills=["tv"], capacity=2, status="available")
+    await serving(queue, "a1", "s1", "webchat", "tv")  # one slot free
+    await record_handle_time(redis, "tv", 480.0, rules.handle_time_window)
+    await page_alive(redis, "ghost", "tab-1", clock())
+    await queue.enqueue(HandoffRequest("ghost", "webchat", "tv", 0, None, {}))
+    await page_closed(redis, "ghost", "tab-1", clock())
+    clock.advance(1)
+    await page_alive(redis, "here", "tab-2", clock())
+    told = await queue.enqueue(HandoffRequest("here", "webchat", "tv", 0, None, {}))
+    assert (told.position, told.estimated_wait_s) == (1, 0.0)
+    assert await queue.estimated_wait("tv") == 240.0  # a newcomer, 2nd of those there: the 1st release
+    assert (await queue.take_next("a1"))[1].conversation_id == "here", "as the claim sees the line"

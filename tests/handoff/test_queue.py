@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 
 from bot.handoff.agents import AgentRoster
 from bot.handoff.queue import HandoffError, HandoffQueue, HandoffRequest, NotYourConversation
+from tests.handoff.conftest import Events
 
 
 def request(conversation_id: str, skill: str = "tv", priority: int = 0, **context) -> HandoffRequest:
@@ -133,3 +134,72 @@ async def test_a_customer_who_leaves_while_served_is_off_the_agents_list(queue, 
     assert events.kinds("gone").count("handoff_customer_left") == 1
     again = await queue.enqueue(request("gone"))
     assert again.position == 1, "the same conversation may ask again later"
+
+
+async def test_a_caller_who_hangs_up_as_an_agent_claims_them_is_off_the_agents_list(queue, redis_url, clock, rules,
+                                                                                  events):
+    """The hang-up reads the entry while it waits; an agent's desk (another process) claims it before the
+    hang-up removes it: the agent must not keep a caller who is gone (their one call slot with it)."""
+    await queue.enqueue(HandoffRequest("ivr:call1", "ivr", "tv", 0, None, {}))
+    desk_client = aioredis.Redis.from_url(redis_url)
+    desk = HandoffQueue(desk_client, clock, rules=rules, recorder=events)
+    read = queue.entry
+
+    async def read_then_claimed(conversation_id: str) -> dict | None:
+        found = await read(conversation_id)
+        if found is not None and found["state"] == "waiting":
+            assert (await desk.claim_next("agent1")).conversation_id == "ivr:call1"
+        return found
+
+    queue.entry = read_then_claimed
+    await queue.abandon("ivr:call1", "caller_hung_up")
+    queue.entry = read
+    assert await queue.serving("agent1") == [], "the agent keeps a caller who hung up"
+    assert (await queue.entry("ivr:call1"))["state"] == "left"
+    assert events.kinds("ivr:call1").count("handoff_customer_left") == 1
+    await desk_client.close()
+
+
+async def test_a_caller_who_hangs_up_as_the_agent_transfers_them_is_not_queued_again(redis, clock, rules):
+    """The hang-up lands while the transfer writes its close to the record (a database write): the caller
+    must not be put back in line for an agent to take a dead call."""
+    hangs_up = HandoffQueue(redis, clock, rules=rules, recorder=Events())
+
+    async def recorder(conversation_id: str, kind: str, channel: str, data: dict) -> None:
+        if kind == "handoff_closed":
+            await hangs_up.abandon(conversation_id, "caller_hung_up")
+
+    queue = HandoffQueue(redis, clock, rules=rules, recorder=recorder)
+    await queue.enqueue(HandoffRequest("ivr:call2", "ivr", "tv", 0, None, {}))
+    await queue.claim_next("agent1")
+    await queue.transfer("ivr:call2", "agent1", "billing")
+    assert await queue.waiting("billing") == [], "a caller who hung up waits for an agent"
+    assert (await queue.entry("ivr:call2"))["state"] == "abandoned"
+
+
+async def test_a_proof_answered_as_the_agent_transfers_does_not_undo_the_transfer(queue, redis_url, clock, rules,
+                                                                                  events):
+    """The action server reads the entry, the agent's desk (another process) transfers it and a billing
+    agent takes it, then the proof is written: the request it writes back is the one read before the
+    transfer, and the billing agent's packet lost the group it is in and the first agent's note."""
+    await queue.enqueue(request("p1"))
+    await queue.claim_next("agent1")
+    desk_client = aioredis.Redis.from_url(redis_url)
+    desk = HandoffQueue(desk_client, clock, rules=rules, recorder=events)
+    read = queue.entry
+
+    async def read_then_transferred(conversation_id: str) -> dict | None:
+        found = await read(conversation_id)
+        if found["agent_id"] == "agent1":
+            await desk.transfer("p1", "agent1", "billing", note="账单问题")
+            clock.advance(1)
+            assert (await desk.claim_next("agent2")).conversation_id == "p1"
+        return found
+
+    queue.entry = read_then_transferred
+    await queue.proven("p1", {"id": 7, "name": "张伟", "phone": "13800000007"})
+    queue.entry = read
+    packet = (await queue.entry("p1"))["request"].context
+    assert packet.get("skill") == "billing" and [t["note"] for t in packet.get("transfers", [])] == ["账单问题"]
+    assert packet["customer"]["id"] == 7, "the proof still names the customer for the agent serving them now"
+    await desk_client.close()

@@ -415,3 +415,24 @@ async def test_a_request_that_waited_too_long_is_told_and_the_web_chats_waiting_
     said = dict(room.conversations.said)
     assert said["c1"][-1] == ("utter_queue_timeout", {"custom": {"kind": "queue_left"}})
     assert said["p1"][-1] == ("utter_queue_timeout", {}), "no buttons to grey out elsewhere"
+
+
+async def test_a_customer_transferred_after_a_long_conversation_is_not_timed_out_at_once(room, queue, clock):
+    """``max_wait_s`` is how long a request waits in line: a transfer keeps the place in time
+    (``enqueued_at``), but the half hour spent with the first agent is no wait. Counted from
+    ``enqueued_at``, the customer handed on to billing was sent away by the next tick."""
+    await agent_available(queue)
+    await wait_in_line(queue, "t1")
+    await room.visit("t1")
+    clock.advance(5 * 60)
+    assert (await queue.claim_next("a1")).conversation_id == "t1"
+    clock.advance(queue.rules.max_wait_s)  # a long conversation with the first agent
+    await queue.transfer("t1", "a1", "billing")
+    clock.advance(1)
+    await room.visit("t1")
+    assert (await queue.position("t1")) is not None, "timed out as soon as it was handed on"
+    assert "utter_queue_timeout" not in room.conversations.responses("t1")
+    clock.advance(queue.rules.max_wait_s)  # a real half hour in line for billing
+    await room.visit("t1")
+    assert await queue.position("t1") is None
+    assert room.conversations.responses("t1")[-1] == "utter_queue_timeout"
