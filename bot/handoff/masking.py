@@ -147,6 +147,8 @@ def masked_packet(packet: dict) -> dict:
         collected["vars"] = {name: mask_text(str(value)) for name, value in collected["vars"].items()}
     for transfer in shown.get("transfers") or []:
         transfer["note"] = mask_text(transfer.get("note", ""))
+    for ticket in shown.get("open_tickets") or []:  # a summary is the customer's words ("客户投诉：…")
+        ticket["summary"] = mask_text(ticket.get("summary", ""))
     shown["summary"] = mask_text(shown.get("summary", ""))
     return shown
 
