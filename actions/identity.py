@@ -267,7 +267,9 @@ async def request_proof(dispatcher: CollectingDispatcher, tracker: Tracker, cust
             sent = True  # nothing is sent, and the reply is a customer's
         elif not await ledger.phone_may_receive(customer.phone):
             # The registered phone had its codes of the hour (through its number and its account
-            # number together): none is sent, and the reply is the one any number gets.
+            # number together): none is sent, and the reply is the one any number gets. Nobody has
+            # the code, so the check takes the password only: a code kept would be one to guess.
+            await ledger.open(tracker.sender_id, subject, customer_id, with_code=False, asked=asked)
             sent = True
             logger.info("security.verification.phone_budget_spent conversation=%s", tracker.sender_id)
         else:
