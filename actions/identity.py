@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 from actions.backend import db, latest_entity, record, repository
 from actions.chain import continue_with, find_action
 from bot.db.repository import Customer, DatabaseError
-from bot.handoff.masking import AWAITING_PROOF, mask_phone
+from bot.handoff.masking import AWAITING_PROOF, blank_secrets, mask_phone, proof_secrets
 from bot.handoff.masking import PROOF as ANSWER  # an SMS code or a service password
 from bot.notify import NotifyError, OutboxNotifier
 from bot.outcomes.events import customer_key
@@ -121,13 +121,20 @@ async def establish(tracker: Tracker) -> Identity:
     return Identity(customer, customer is not None and str(customer.id) == verified)
 
 
+def without_secrets(text: str) -> str:
+    """The customer's words with a code or password they named ("密码是135790") blanked: the words go
+    into tickets and notes that agents read, and the turn's own text reaches the action as typed (only
+    what the tracker store writes is blanked, ``bot.security.secret_answers``)."""
+    return blank_secrets(text, proof_secrets(text))
+
+
 def request_text(tracker: Tracker) -> str:
     """What the customer asked for, skipping the turns where they only gave an id or a code."""
     for event in reversed(tracker.events):
         if event.get("event") == "user":
             intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
             if intent != "inform":
-                return event.get("text") or ""
+                return without_secrets(event.get("text") or "")
     return ""
 
 
@@ -144,7 +151,7 @@ def customer_words(tracker: Tracker) -> str:
             intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
             text = event.get("text") or ""
             if intent not in NOT_A_REQUEST and text and not text.startswith(("/", "#")):
-                return text
+                return without_secrets(text)
     return ""
 
 
@@ -260,7 +267,9 @@ async def request_proof(dispatcher: CollectingDispatcher, tracker: Tracker, cust
             sent = True  # nothing is sent, and the reply is a customer's
         elif not await ledger.phone_may_receive(customer.phone):
             # The registered phone had its codes of the hour (through its number and its account
-            # number together): none is sent, and the reply is the one any number gets.
+            # number together): none is sent, and the reply is the one any number gets. Nobody has
+            # the code, so the check takes the password only: a code kept would be one to guess.
+            await ledger.open(tracker.sender_id, subject, customer_id, with_code=False, asked=asked)
             sent = True
             logger.info("security.verification.phone_budget_spent conversation=%s", tracker.sender_id)
         else:

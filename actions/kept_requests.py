@@ -40,6 +40,7 @@ from actions.backend import db, repository
 from actions.chain import find_action
 from actions.identity import db_error
 from bot.db.repository import DatabaseError
+from bot.handoff.masking import tracker_without_proofs
 from bot.kept_lists import LOCK_TTL_MS, RELEASE_IF_HOLDER, drain_lock_key, expired, failed_key, kept_at, kept_key
 from bot.settings import get_settings
 
@@ -80,7 +81,9 @@ class KeptRequests:
     async def keep(self, action_name: str, tracker: Tracker) -> str:
         entry_id = uuid.uuid4().hex
         await self.client.rpush(self.key, json.dumps(
-            {"id": entry_id, "action": action_name, "kept_at": time.time(), "tracker": tracker.current_state()},
+            {"id": entry_id, "action": action_name, "kept_at": time.time(),
+             # a code or password the customer named is no more kept here than in the tracker store
+             "tracker": tracker_without_proofs(tracker.current_state())},
             ensure_ascii=False))
         return entry_id
 

@@ -17,7 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.acknowledge import AcknowledgeFirst
 from actions.backend import channel_of, db, labels, record, repository
-from actions.identity import IdentifiedAction, customer_words, request_text
+from actions.identity import IdentifiedAction, customer_words, request_text, without_secrets
 from actions.repairs import join_ticket
 from actions.ticket_records import newest, open_ticket, status_label
 from actions.visit_time import asked_time
@@ -76,7 +76,7 @@ def booking_text(tracker: Tracker) -> str:
         text = event.get("text") or ""
         if ((event.get("parse_data") or {}).get("intent") or {}).get("name") == "book_visit" or (
                 not text.startswith("/") and time_asked(text)):
-            return text
+            return without_secrets(text)
     return customer_words(tracker)  # a yes to "none booked: book one?" asked after a progress question
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from bot import chinese_numerals
 
@@ -95,10 +95,30 @@ def asks_for_proof(event: dict) -> bool:
 
 def blank_secrets(text: str, secrets: Iterable[str]) -> str:
     """``text`` with each of ``secrets`` (as a whole number) shown as ``******``."""
-    secrets = sorted(set(secrets), key=len, reverse=True)
-    if not secrets:
-        return text
-    return re.sub(r"(?<!\d)(?:" + "|".join(map(re.escape, secrets)) + r")(?!\d)", PROOF_SHOWN, text)
+    secrets = set(secrets)
+    return _secret_pattern(secrets).sub(PROOF_SHOWN, text) if secrets else text
+
+
+def _secret_pattern(secrets: set[str]) -> re.Pattern:
+    """Each of ``secrets`` as a whole number (longest first)."""
+    return re.compile(r"(?<!\d)(?:" + "|".join(map(re.escape, sorted(secrets, key=len, reverse=True))) + r")(?!\d)")
+
+
+def _given_secrets(events: Iterable[dict]) -> Iterator[tuple[dict, set[str]]]:
+    """Each event with the codes or passwords its customer's message gives (none for other events)."""
+    awaiting, asked = None, False
+    for event in events:
+        secrets: set[str] = set()
+        if event.get("event") == "slot" and event.get("name") == "awaiting":
+            awaiting = event.get("value")
+        elif event.get("event") in RESETS:  # as the tracker store reads it (bot.security.secret_answers)
+            awaiting, asked = None, False
+        elif event.get("event") == "bot":
+            asked = asks_for_proof(event)
+        elif event.get("event") == "user":
+            secrets = proof_secrets(event.get("text") or "", awaiting, asked)
+            asked = False
+        yield event, secrets
 
 
 def without_proofs(events: Iterable[dict]) -> list[dict]:
@@ -107,22 +127,33 @@ def without_proofs(events: Iterable[dict]) -> list[dict]:
     Unlike a phone number, a secret is never the agent's to read, not even by an explicit reveal,
     so it is dropped before a packet or a desk view is made from the conversation.
     """
-    awaiting, asked, shown = None, False, []
-    for event in events:
-        if event.get("event") == "slot" and event.get("name") == "awaiting":
-            awaiting = event.get("value")
-        elif event.get("event") in RESETS:  # as the tracker store reads it (bot.security.secret_answers)
-            awaiting, asked = None, False
-        elif event.get("event") == "bot":
-            asked = asks_for_proof(event)
-        elif event.get("event") == "user":
-            text = event.get("text") or ""
-            secrets = proof_secrets(text, awaiting, asked)
-            if secrets:
-                event = {**event, "text": blank_secrets(text, secrets)}
-            asked = False
-        shown.append(event)
-    return shown
+    return [{**event, "text": blank_secrets(event.get("text") or "", secrets)} if secrets else event
+            for event, secrets in _given_secrets(events)]
+
+
+def tracker_without_proofs(state: dict) -> dict:
+    """A tracker's state (``Tracker.current_state()``) with every code or password the customer gave
+    blanked wherever it is (texts, parse data, entities, a slot filled from it), as the tracker store
+    writes a conversation: for a copy kept elsewhere (``actions.kept_requests``). The conversation's id
+    stays as it is."""
+    secrets = set().union(*(found for _, found in _given_secrets(state.get("events") or [])))
+    if not secrets:
+        return state
+    pattern = _secret_pattern(secrets)
+    return {**state, **{key: _blanked(state[key], pattern) for key in ("events", "latest_message", "slots")
+                        if key in state}}
+
+
+def _blanked(value: object, pattern: re.Pattern) -> object:
+    if isinstance(value, str):
+        return pattern.sub(PROOF_SHOWN, value)
+    if isinstance(value, dict):
+        return {key: _blanked(item, pattern) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_blanked(item, pattern) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and pattern.fullmatch(str(value)):
+        return PROOF_SHOWN  # a number an extractor made of the answer
+    return value
 
 
 def masked_packet(packet: dict) -> dict:
@@ -147,6 +178,8 @@ def masked_packet(packet: dict) -> dict:
         collected["vars"] = {name: mask_text(str(value)) for name, value in collected["vars"].items()}
     for transfer in shown.get("transfers") or []:
         transfer["note"] = mask_text(transfer.get("note", ""))
+    for ticket in shown.get("open_tickets") or []:  # a summary is the customer's words ("客户投诉：…")
+        ticket["summary"] = mask_text(ticket.get("summary", ""))
     shown["summary"] = mask_text(shown.get("summary", ""))
     return shown
 

@@ -67,7 +67,11 @@ class FlowEngine:
         flow_id = call.flow if call.flow and registry.has(call.flow) else hotline.default_flow
         flow = await registry.current(flow_id)
         # The number says who is calling only when the trunk vouched for it (or Kefu dialled it):
-        # a softphone can send any From, and the desk would show that customer as the caller.
+        # a softphone can send any From, and the desk would show that customer as the caller. Nor is
+        # any ``kefuContact`` it sends proof: only the token of the call Kefu placed to that number.
+        if call.contact_token and not await self.services.records.placed_call(call.contact_token, call.caller):
+            logger.warning("ivr.call.contact_token_refused call=%s", call.call_id)
+            call = dataclasses.replace(call, contact_token="")
         trusted = call.caller_verified or bool(call.contact_token)
         customer = await self.services.records.find_customer(call.caller) if trusted else None
         state = CallState(call_id=call.call_id, caller=call.caller, flow=flow.id, version=flow.version,

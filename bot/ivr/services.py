@@ -7,6 +7,8 @@ import logging
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.db.repository import DatabaseError, Repository
 from bot.ivr.call_state import CallStore
 from bot.ivr.caller_clips import CallerClips
@@ -50,6 +52,23 @@ class CallRecords:
             logger.warning("ivr.customer.lookup_failed error=%s", exc)
             return None
         return Customer(found.id, int(getattr(found, "vip_tier", 0) or 0)) if found else None
+
+    async def placed_call(self, token: str, caller: str) -> bool:
+        """Whether ``token`` is the attempt token of a contact Kefu is calling now at ``caller``'s number.
+        Anyone can open the media stream and send any ``kefuContact``: only the token of the call Kefu
+        placed, to that number, proves the caller ID (a made-up one gave the desk the number's customer)."""
+        from bot.contacts.schedule import ACTIVE, Schedule
+
+        if not token:
+            return False
+        try:
+            contact = await asyncio.to_thread(Schedule(self.repository).by_token, token)
+        except SQLAlchemyError as exc:
+            logger.warning("ivr.contact.lookup_failed error=%s", type(exc).__name__)
+            return False
+        number = local_phone(caller) or caller.strip()
+        return (contact is not None and contact["status"] in ACTIVE
+                and (local_phone(contact["phone"]) or contact["phone"].strip()) == number)
 
     async def failed_selfhelp(self, customer_id: int) -> set[str]:
         """The self-help entries this proven customer said did not help (``failed_before``)."""

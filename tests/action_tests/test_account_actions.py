@@ -205,6 +205,19 @@ async def test_complaint_is_a_flagged_ticket_and_offers_a_human(run_action):
     assert turn.slots["awaiting"] == "offer_human"
 
 
+async def test_a_password_named_in_a_complaint_is_not_written_into_its_ticket(run_action):
+    """The customer's words become the ticket's summary and history, which agents read on the desk and
+    in the ledger: a service password named in them is blanked there, as in the stored conversation."""
+    tracker = load_tracker("query_bill", text="我的服务密码是135790，被人改了套餐，我要投诉", intent="complaint",
+                           customer_id="4")
+    turn = await run_action("action_complaint", tracker)
+    ticket_id = turn.message("utter_complaint_recorded")["ticket_id"]
+    written = [repository().get_ticket(ticket_id)["summary"]] + [
+        h["note"] for h in repository().ticket_history(ticket_id)]
+    assert "135790" not in str(written) and "被人改了套餐" in str(written), written
+    assert "******" in str(written)
+
+
 async def test_callback_request_masks_the_phone(run_action):
     turn = await run_action("action_leave_message", load_tracker("query_bill", text="给我回个电话", intent="leave_message", customer_id="1"))
     assert turn.message("utter_message_recorded")["phone_masked"] == "138****0001"

@@ -405,6 +405,30 @@ async def test_budgets_spent_through_an_account_number_do_not_show_when_its_phon
     assert right.responses == ["utter_verification_wrong"] and "verified_customer_id" not in right.slots
 
 
+async def test_a_code_the_phones_budget_held_back_is_no_code_to_guess(run_action, with_redis, monkeypatch):
+    """The registered phone had its code of the hour through its account number: the next code is not
+    sent (the reply is any number's), and nobody received it, so typing it must prove nothing."""
+    from bot.security import otp
+
+    monkeypatch.setenv("KEFU_OTP_PER_NUMBER_PER_HOUR", "1")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    monkeypatch.setattr(otp.secrets, "randbelow", lambda _: 135791)  # every code made is 135791
+    account = load_tracker("query_bill", text="8800000002", intent="inform",
+                           entities=[entity("account_number", "8800000002")], sender="owner-account",
+                           pending_request="action_query_bill")
+    assert (await run_action("action_identify_customer", account)).responses == [
+        "utter_verification_code_sent_to_account"]
+
+    held = await claim_number(run_action, "guesser-held")
+
+    assert held.responses == ["utter_verification_code_sent"] and len(queued_for("13800000002")) == 1
+    turn = await run_action("action_identify_customer", code_answer("guesser-held", "135791"))
+    assert turn.responses == ["utter_verification_wrong"] and personal(turn) == []
+    assert "verified_customer_id" not in turn.slots
+
+
 async def test_a_code_on_its_way_to_an_account_does_not_show_when_its_phone_is_typed_next(run_action, with_redis):
     """After an account number, the registered phone typed in the same conversation was taken as the
     same request ("code on its way", not counted), any other phone was counted: the conversation's

@@ -98,6 +98,16 @@ async def test_a_plain_request_for_a_visit_still_books_at_once(run_action):
     assert turn.responses == ["utter_visit_booked"] and len(visits()) == 1
 
 
+async def test_a_password_named_with_the_request_is_not_written_into_the_visit(run_action):
+    """The visit's summary is the customer's words, read by agents and technicians: a service password
+    named in them is blanked, as in the stored conversation."""
+    await run_action("action_book_visit", load_tracker(
+        "query_bill", text="帮我约个师傅上门，我的服务密码是246810", intent="book_visit", **VERIFIED))
+
+    [visit] = visits()
+    assert "246810" not in visit["summary"] and "******" in visit["summary"], visit["summary"]
+
+
 # --- 2. the time asked for is kept and told --------------------------------------------------------
 
 async def test_a_visit_booked_for_a_day_keeps_and_tells_that_time_and_progress_shows_it(run_action):

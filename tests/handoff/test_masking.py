@@ -62,6 +62,19 @@ def test_the_packet_masks_grouped_numbers_everywhere_and_the_reveal_shows_them(p
     assert masking.reveal(packet, "transcript") == [said]
 
 
+def test_the_packet_masks_the_numbers_in_its_open_tickets_words():
+    """An open ticket's summary is the customer's words ("客户投诉：…"): the desk's conversation view
+    showed them in full, while the ledger, the glance and the work items masked them."""
+    ticket = {"ticket_id": "TK000042", "kind": "complaint", "status": "open",
+              "summary": "客户投诉：备用号码13912345678一直收不到短信，身份证110101199001011234"}
+    packet = build_packet(conversation_id="c1", channel="webchat", skill="general", priority=0, reason="complaint",
+                          enqueued_at=1.0, open_tickets=[ticket])
+    summary = masking.masked_packet(packet)["open_tickets"][0]["summary"]
+    assert "13912345678" not in summary and "110101199001011234" not in summary, summary
+    assert "5678" in summary and "收不到短信" in summary
+    assert packet["open_tickets"][0]["summary"] == ticket["summary"], "the stored packet keeps it"
+
+
 @given(ORDINARY, BEFORE, AFTER)
 def test_numbers_an_agent_reads_stay_as_written(ordinary, before, after):
     said = before + ordinary + after

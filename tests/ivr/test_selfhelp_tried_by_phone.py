@@ -37,7 +37,7 @@ async def restart_guide_did_not_help(kefu_env) -> None:
 
 
 async def ask_for_the_selfhelp_text(kefu_env, redis, *, vouched: bool,  # noqa: F811
-                                    number_keyed: str = "") -> tuple[list[str], list[str], list[str]]:
+                                    number_keyed: str = "", contact_token: str = "") -> tuple[list[str], list[str], list[str]]:
     """Call, ask for an agent (0), take the peak offer's self-help text (1), key the number asked for if
     any: what the caller heard, what was texted, which queues the call went to."""
     queue, notifier = ScriptedQueue(wait_s=600), CollectingNotifier()
@@ -49,7 +49,8 @@ async def ask_for_the_selfhelp_text(kefu_env, redis, *, vouched: bool,  # noqa: 
     call_id = f"tried-{uuid.uuid4().hex[:8]}"
     heard: list[str] = []
     commands = await engine.start(CallStart(call_id=call_id, caller=CUSTOMER_PHONE, flow="main",
-                                            caller_verified=vouched, speech_recognised=True))
+                                            caller_verified=vouched, speech_recognised=True,
+                                            contact_token=contact_token))
     try:
         for key in "01" + number_keyed:
             commands = await engine.handle(call_id, KeyPress(key))
@@ -89,3 +90,16 @@ async def test_an_unvouched_caller_id_gets_the_usual_text(kefu_env, redis):  # n
     assert not any("不再发送" in said for said in heard), heard
     assert any("已经发送到您的手机" in said for said in heard), heard
     assert queued == []
+
+
+async def test_a_made_up_contact_token_does_not_prove_the_caller_id(kefu_env, redis):  # noqa: F811
+    """Any media stream may send ``kefuContact``: one Kefu did not give out is no proof of the number
+    (with one, whoever claimed it heard of its owner's self-help and had texts sent to that phone)."""
+    await restart_guide_did_not_help(kefu_env)
+
+    heard, texted, queued = await ask_for_the_selfhelp_text(kefu_env, redis, vouched=False,
+                                                            number_keyed=CUSTOMER_PHONE + "#",
+                                                            contact_token="not-a-token")
+
+    assert not any("不再发送" in said for said in heard), heard
+    assert texted == ["sms"] and queued == []

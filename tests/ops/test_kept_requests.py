@@ -126,6 +126,24 @@ async def test_a_complaint_while_the_database_is_down_is_filed_once_when_it_is_b
     assert await event_kinds("kept-c1") == ["ticket_created"]
 
 
+async def test_a_password_named_in_a_kept_request_is_not_kept_in_redis(database, redis):  # noqa: F811
+    """The tracker store never writes a code or password the customer names (README, "Retention and
+    logs": not in Redis, not in its append-only file); a request kept while the database is down keeps
+    the conversation in Redis too, and kept it as typed."""
+    database.down()
+    tracker = load_tracker("query_bill", text="我的服务密码是135790，套餐被人改了，我要投诉", intent="complaint",
+                           entities=[entity("phone_number", "13800000001")], sender="kept-secret")
+
+    assert (await run("action_complaint", tracker)).responses == ["utter_complaint_kept"]
+
+    kept = [raw.decode() for raw in await redis.lrange(kept_requests().key, 0, -1)]
+    assert len(kept) == 1 and "135790" not in kept[0] and "套餐被人改了" in kept[0], kept
+    database.up()
+    assert await kept_requests().drain(file_kept) == 1
+    [ticket] = tickets_of("kept-secret")
+    assert "135790" not in ticket["summary"] and "套餐被人改了" in ticket["summary"]
+
+
 async def test_a_kept_complaint_is_a_ticket_of_its_own_like_a_normal_one(database):
     """Without an open complaint to join, the kept complaint becomes the ticket a normal filing makes."""
     said = "我要投诉，你们的客服一直不回电话，我的号码13999999999"
