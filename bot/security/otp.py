@@ -61,6 +61,18 @@ def _hidden(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:24]
 
 
+# One answer counted against a check (KEYS[1] its hash; ARGV[1] the answers it allows): nil when there is
+# none, else {attempts including this one, the check's fields}; the last allowed answer (or one past it)
+# ends the check, whatever its outcome.
+_ATTEMPT = """
+local stored = redis.call('HGETALL', KEYS[1])
+if #stored == 0 then return nil end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if attempts >= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end
+return {attempts, stored}
+"""
+
+
 @dataclass(frozen=True)
 class PendingCheck:
     subject: str  # whom the check is for: a customer id, or a number that is no customer's
@@ -80,6 +92,7 @@ class CodeLedger:
                  per_number_per_hour: int, per_sender_per_hour: int, password_failures_per_day: int = 6,
                  per_hour: int = 500, clock: Callable[[], float] = time.time) -> None:
         self.redis = client
+        self._attempt = client.register_script(_ATTEMPT)
         self.pepper = pepper.encode()
         self.ttl_s = ttl_s
         self.max_attempts = max_attempts
@@ -160,17 +173,17 @@ class CodeLedger:
         return code
 
     async def attempt(self, conversation_id: str) -> PendingCheck | None:
-        """Count one answer against the outstanding check; None if there is none (or it is used up)."""
-        key = _key("code", conversation_id)
-        stored = {as_text(k): as_text(v) for k, v in (await self.redis.hgetall(key)).items()}
-        if not stored:
+        """Count one answer against the outstanding check; None if there is none (or it is used up).
+
+        Read and counted in one script: read, then counted, a check that expired in between was made
+        again as a hash of only ``attempts``, without expiry, and every later answer failed reading it."""
+        found = await self._attempt(keys=[_key("code", conversation_id)], args=[self.max_attempts])
+        if not found:
             return None
-        attempts = await self.redis.hincrby(key, "attempts", 1)
+        attempts, fields = int(found[0]), found[1]
+        stored = {as_text(k): as_text(v) for k, v in zip(fields[::2], fields[1::2])}
         if attempts > self.max_attempts:
-            await self.redis.delete(key)
             return None
-        if attempts >= self.max_attempts:
-            await self.redis.delete(key)  # the last attempt: whatever its outcome, the check is over
         customer_id = int(stored["customer_id"]) if stored.get("customer_id") else None
         return PendingCheck(stored.get("subject", ""), customer_id, stored["digest"], attempts, self.max_attempts,
                             stored.get("asked", ""))

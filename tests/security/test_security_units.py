@@ -201,3 +201,28 @@ def test_a_fresh_install_keeps_its_database_and_logs_to_its_owner(tmp_path):
              for name in ("kefu.sqlite3", "logs", "logs/cli.log", "logs/actions.log")}
     assert modes == {"kefu.sqlite3": 0o600, "logs": 0o700, "logs/cli.log": 0o600, "logs/actions.log": 0o600}
     assert "up" in (data_dir / "logs" / "actions.log").read_text()
+
+
+async def test_a_code_check_that_expires_as_its_answer_is_counted_leaves_no_broken_check(redis):  # noqa: F811
+    """The check read, then it expires, then the answer counted: the count made it again as a hash of only
+    ``attempts``, with no expiry, and every later answer in that conversation failed reading it."""
+    from bot.security.otp import CodeLedger, _key
+
+    ledger = CodeLedger(redis, "pepper", ttl_s=300, max_attempts=3, per_number_per_hour=5, per_sender_per_hour=5)
+    await ledger.open("expiring", "7", 7, with_code=True, asked="13800000001")
+    key = _key("code", "expiring")
+    read = redis.hgetall
+
+    async def read_then_expire(name):
+        found = await read(name)
+        await redis.delete(name)  # its TTL runs out just after it was read
+        return found
+
+    redis.hgetall = read_then_expire
+    try:
+        await ledger.attempt("expiring")
+    finally:
+        redis.hgetall = read
+    assert await redis.exists(key) == 0 or await redis.ttl(key) > 0  # nothing left that never expires
+    check = await ledger.attempt("expiring")  # the next answer: a check, or none — not a failure
+    assert check is None or check.attempts == 2
