@@ -109,7 +109,7 @@ async def establish(tracker: Tracker) -> Identity:
     sticky = (tracker.get_slot("verified_by") in STICKY_PROOFS
               and tracker.get_slot("verified_channel") == tracker.get_latest_input_channel())
     verified = verified_id if sticky else None
-    typed = latest_entity(tracker, "phone_number") or latest_entity(tracker, "account_number")
+    typed = typed_number(tracker)
     if typed:  # the number the customer just gave wins over whom we knew before
         customer = await customer_by_number(typed)
         return Identity(customer, customer is not None and str(customer.id) == verified, number=typed)
@@ -119,6 +119,19 @@ async def establish(tracker: Tracker) -> Identity:
         return Identity(await customer_by_number(earlier) if earlier else None, number=earlier)
     customer = await db(repository().get_customer, int(known))
     return Identity(customer, customer is not None and str(customer.id) == verified)
+
+
+def typed_number(tracker: Tracker) -> str | None:
+    """The phone or account number given in this turn (it names the customer over whom we knew before)."""
+    return latest_entity(tracker, "phone_number") or latest_entity(tracker, "account_number")
+
+
+def named_by_account(tracker: Tracker, number: str | None) -> bool:
+    """Whether the customer was named by an account number (``number``, else one given earlier in the
+    conversation): its registered phone is then not ours to show, not even masked, to anyone not
+    proven the holder (whoever holds an account number would learn 7 digits of its mobile)."""
+    given = number or tracker.get_slot("account_number")
+    return bool(given) and not local_phone(given)
 
 
 def without_secrets(text: str) -> str:
@@ -178,7 +191,7 @@ def message_being_left(tracker: Tracker) -> bool:
     came with words ("宽带坏了三天了 138…，尽快回电"), which read as a fault or a bill question
     would otherwise start that instead, and the message was lost (found by a tester)."""
     return (tracker.get_slot("pending_request") == LEAVE_MESSAGE and tracker.get_slot("awaiting") == "identity"
-            and bool(latest_entity(tracker, "phone_number") or latest_entity(tracker, "account_number")))
+            and bool(typed_number(tracker)))
 
 
 async def leave_the_message(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
@@ -285,7 +298,7 @@ async def request_proof(dispatcher: CollectingDispatcher, tracker: Tracker, cust
     else:
         await ledger.open(tracker.sender_id, subject, customer_id, with_code=False, asked=asked)
         logger.info("security.verification.rate_limited conversation=%s", tracker.sender_id)
-    if sent and number and not local_phone(number):  # an account number: its phone is not ours to show
+    if sent and named_by_account(tracker, number):
         dispatcher.utter_message(response="utter_verification_code_sent_to_account", minutes=settings.otp_ttl_s // 60)
     elif sent:
         shown = local_phone(number) or (customer.phone if customer is not None else "")

@@ -20,7 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
 from actions.backend import channel_of, db, record, repository
-from actions.identity import establish, identified, customer_words
+from actions.identity import customer_words, establish, identified, named_by_account, typed_number
 from actions.kept_requests import FILING
 from bot.db.repository import Customer, DatabaseError
 from bot.handoff.masking import mask_phone
@@ -69,14 +69,18 @@ async def join_ticket(tracker: Tracker, ticket: dict, note: str, most_urgent: in
 async def tell_unproven(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,
                         template: str, ticket_id: str) -> list[dict[str, Any]]:
     """The reply to a repair from someone who only gave a number: the same for a new and a chased
-    one, the ticket (``template`` of content/outbound.yml) by SMS to the registered number."""
+    one, the ticket (``template`` of content/outbound.yml) by SMS to the registered number, shown
+    masked only to whoever typed a phone number, never after an account number."""
     try:
         if template != "repair_chased" or await first_chase_sms_this_hour(ticket_id):
             await OutboxNotifier.from_settings(get_settings(), repository()).send_template(
                 customer.phone, "sms", template, ticket_id=ticket_id)
     except NotifyError as exc:
         logger.warning("repair.sms_failed conversation=%s ticket=%s error=%s", tracker.sender_id, ticket_id, exc)
-    dispatcher.utter_message(response="utter_fault_report_taken", phone=mask_phone(customer.phone or ""))
+    if named_by_account(tracker, typed_number(tracker)):
+        dispatcher.utter_message(response="utter_fault_report_taken_registered_phone")
+    else:
+        dispatcher.utter_message(response="utter_fault_report_taken", phone=mask_phone(customer.phone or ""))
     return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
 
 

@@ -13,7 +13,7 @@ from rasa_sdk.events import SlotSet
 
 from actions.acknowledge import AcknowledgeFirst
 from actions.backend import catalogue, db, labels, latest_entity, record, repository
-from actions.identity import IdentifiedAction, local_phone, request_text
+from actions.identity import IdentifiedAction, local_phone, named_by_account, request_text, typed_number
 from actions.kept_requests import KeptWhenDown
 from actions.repairs import chase_repair, join_ticket, tell_unproven
 from actions.ticket_records import newest, open_ticket, status_label
@@ -218,7 +218,7 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
             return await self.chase(dispatcher, tracker, promised, phone, text, verified)
         ticket_id = await open_ticket(tracker, customer, "callback", ticket_summary("callback", said=text[:200]),
                                       verified=verified, priority=1, needs_human=True, details=details)
-        dispatcher.utter_message(response="utter_message_recorded", ticket_id=ticket_id, phone_masked=mask_phone(phone))
+        recorded(dispatcher, tracker, ticket_id, phone, verified)
         return [SlotSet("last_ticket_id", ticket_id)]
 
     async def chase(self, dispatcher, tracker, promised: dict, phone: str, text: str, verified: bool):
@@ -228,14 +228,22 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         await join_ticket(tracker, promised, ticket_summary("callback", said=text[:200]))
         number = details.get("callback_phone") or phone
         if not verified:
-            dispatcher.utter_message(response="utter_message_recorded", ticket_id=ticket_id,
-                                     phone_masked=mask_phone(phone))
+            recorded(dispatcher, tracker, ticket_id, phone, verified)
             return [SlotSet("last_ticket_id", ticket_id)]
         by = promised_by(details)
         dispatcher.utter_message(response="utter_callback_chased_by" if by else "utter_callback_chased",
                                  ticket_id=ticket_id, status_label=status_label(promised),
                                  phone_masked=mask_phone(number), **({"callback_by": by} if by else {}))
         return [SlotSet("last_ticket_id", ticket_id)]
+
+
+def recorded(dispatcher, tracker: Tracker, ticket_id: str, phone: str, verified: bool) -> None:
+    """"Callback recorded": to the number called back, shown masked, unless the customer was named by
+    an account number and not proven (the account's phone is not told to whoever holds its number)."""
+    if not verified and named_by_account(tracker, typed_number(tracker)):
+        dispatcher.utter_message(response="utter_message_recorded_registered_phone", ticket_id=ticket_id)
+    else:
+        dispatcher.utter_message(response="utter_message_recorded", ticket_id=ticket_id, phone_masked=mask_phone(phone))
 
 
 def promised_by(details: dict) -> str:

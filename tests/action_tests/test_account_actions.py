@@ -42,6 +42,12 @@ async def test_unknown_sender_is_asked_to_identify_then_to_prove_it(run_action, 
     assert turn.slots["customer_id"] == "1" and "customer_name" not in turn.slots
 
 
+async def test_an_account_number_given_in_an_earlier_turn_still_keeps_the_phone_from_the_code_request(run_action, with_redis):
+    """"我的账号8800000001" first, then "查话费": the code request must not show the account's phone."""
+    turn = await run_action("action_query_bill", load_tracker("query_bill", customer_id="1", account_number="8800000001"))
+    assert turn.responses == ["utter_verification_code_sent_to_account"], turn.messages
+
+
 async def test_malformed_numbers_are_refused_and_unknown_ones_are_not_told_apart(run_action, with_redis):
     bad = load_tracker("query_bill", text="我的号码是12345678", intent="inform", pending_request="action_query_bill")
     assert (await run_action("action_identify_customer", bad)).responses == ["utter_identity_invalid"]
@@ -221,6 +227,32 @@ async def test_a_password_named_in_a_complaint_is_not_written_into_its_ticket(ru
 async def test_callback_request_masks_the_phone(run_action):
     turn = await run_action("action_leave_message", load_tracker("query_bill", text="给我回个电话", intent="leave_message", customer_id="1"))
     assert turn.message("utter_message_recorded")["phone_masked"] == "138****0001"
+
+
+def callback_for(number: str, entity_name: str, **slots):
+    """"给我回个电话" with a number in the same message."""
+    return load_tracker("query_bill", text=f"给我回个电话 {number}", intent="leave_message",
+                        entities=[entity(entity_name, number)], **slots)
+
+
+async def test_a_callback_after_an_account_number_shows_no_digit_of_the_phone(run_action):
+    """Found by a security probe: a callback asked for with only an account number answered "客服会尽快
+    回电到 138****0001", 7 digits of the account's mobile to whoever holds the account number; asked
+    again (the callback already promised) it said the same. A phone number typed is still shown back."""
+    first = await run_action("action_leave_message", callback_for("8800000001", "account_number"))
+    again = await run_action("action_leave_message", callback_for("8800000001", "account_number"))
+    for turn in (first, again):
+        assert turn.responses[-1] == "utter_message_recorded_registered_phone", turn.responses
+        said = str([{k: v for k, v in m.items() if k != "ticket_id"} for m in turn.messages])  # TK000001
+        assert "****" not in said and "138" not in said and "0001" not in said, said
+    ticket_id = first.message("utter_message_recorded_registered_phone")["ticket_id"]
+    assert again.message("utter_message_recorded_registered_phone")["ticket_id"] == ticket_id  # joined, not a second
+
+    by_phone = await run_action("action_leave_message", callback_for("13800000002", "phone_number"))
+    assert by_phone.message("utter_message_recorded")["phone_masked"] == "138****0002"
+    proven_by_account = await run_action("action_leave_message",
+                                         callback_for("8800000002", "account_number", **proven(2)))
+    assert proven_by_account.message("utter_callback_chased")["phone_masked"] == "138****0002"
 
 
 async def test_two_fallbacks_in_a_row_offer_a_human(run_action):

@@ -78,6 +78,43 @@ async def test_a_number_alone_tells_nothing_about_that_numbers_repairs_the_sms_d
     assert kind == "repair_registered" and new_id in text
 
 
+def account_given(account: str) -> dict:
+    """As ``number_given``, with an account number instead of a phone."""
+    return load_tracker("selfhelp_denied", text=account, intent="inform", entities=[entity("account_number", account)],
+                        pending_request="action_create_fault_ticket", awaiting="identity")
+
+
+def shows_the_phone(turn, phone: str) -> bool:
+    """Whether any reply of ``turn`` carries digits of ``phone`` (masked or not)."""
+    said = str([{k: v for k, v in m.items() if k != "ticket_id"} for m in turn.messages])  # TK000001
+    return "****" in said or phone[:3] in said or phone[-4:] in said
+
+
+async def test_after_an_account_number_the_repair_reply_shows_no_digit_of_the_phone(run_action, with_redis):
+    """Found by a security probe: a repair given with only an account number answered "sent to
+    138****0001", 7 digits of the account's mobile to whoever holds the account number. A new and a
+    chased repair still get one reply, and the SMS still goes to the registered phone."""
+    chased_id = open_repair("fault_broadband", customer_id=1)
+
+    chased = await run_action("action_identify_customer", account_given("8800000001"))
+    new = await run_action("action_identify_customer", account_given("8800000002"))
+
+    assert chased.responses == new.responses == ["utter_fault_report_taken_registered_phone"]
+    for turn, phone in ((chased, "13800000001"), (new, "13800000002")):
+        assert not shows_the_phone(turn, phone), turn.messages
+    assert [kind for kind, _ in texts_sent_to("13800000001")] == ["repair_chased"]
+    assert [kind for kind, _ in texts_sent_to("13800000002")] == ["repair_registered"]
+    assert chased_id not in str(chased.messages)
+
+
+async def test_an_account_number_given_earlier_still_keeps_the_phone_from_the_repair_reply(run_action, with_redis):
+    """The account number typed in a turn before ("我的账号8800000001") names the customer for the repair."""
+    tracker = load_tracker("selfhelp_denied", customer_id="1", account_number="8800000001")
+    turn = await run_action("action_create_fault_ticket", tracker)
+    assert turn.responses == ["utter_fault_report_taken_registered_phone"]
+    assert not shows_the_phone(turn, "13800000001"), turn.messages
+
+
 async def test_chasing_again_within_the_hour_texts_the_owner_once(run_action, with_redis):
     ticket_id = open_repair("fault_broadband")
 
