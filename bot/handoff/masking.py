@@ -96,10 +96,10 @@ def asks_for_proof(event: dict) -> bool:
 def blank_secrets(text: str, secrets: Iterable[str]) -> str:
     """``text`` with each of ``secrets`` (as a whole number) shown as ``******``."""
     secrets = set(secrets)
-    return _secret_pattern(secrets).sub(PROOF_SHOWN, text) if secrets else text
+    return secret_pattern(secrets).sub(PROOF_SHOWN, text) if secrets else text
 
 
-def _secret_pattern(secrets: set[str]) -> re.Pattern:
+def secret_pattern(secrets: set[str]) -> re.Pattern:
     """Each of ``secrets`` as a whole number (longest first)."""
     return re.compile(r"(?<!\d)(?:" + "|".join(map(re.escape, sorted(secrets, key=len, reverse=True))) + r")(?!\d)")
 
@@ -139,18 +139,19 @@ def tracker_without_proofs(state: dict) -> dict:
     secrets = set().union(*(found for _, found in _given_secrets(state.get("events") or [])))
     if not secrets:
         return state
-    pattern = _secret_pattern(secrets)
-    return {**state, **{key: _blanked(state[key], pattern) for key in ("events", "latest_message", "slots")
-                        if key in state}}
+    pattern = secret_pattern(secrets)
+    return {**state, **{key: blanked_everywhere(state[key], pattern)
+                        for key in ("events", "latest_message", "slots") if key in state}}
 
 
-def _blanked(value: object, pattern: re.Pattern) -> object:
+def blanked_everywhere(value: object, pattern: re.Pattern) -> object:
+    """``value`` (text, or dicts and lists of them, as events and slots hold) with ``pattern`` blanked."""
     if isinstance(value, str):
         return pattern.sub(PROOF_SHOWN, value)
     if isinstance(value, dict):
-        return {key: _blanked(item, pattern) for key, item in value.items()}
+        return {key: blanked_everywhere(item, pattern) for key, item in value.items()}
     if isinstance(value, list):
-        return [_blanked(item, pattern) for item in value]
+        return [blanked_everywhere(item, pattern) for item in value]
     if isinstance(value, int) and not isinstance(value, bool) and pattern.fullmatch(str(value)):
         return PROOF_SHOWN  # a number an extractor made of the answer
     return value

@@ -14,12 +14,11 @@ tracker, which Rasa holds in memory; only what is written is blanked.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Sequence
 
 from rasa.shared.core.events import AllSlotsReset, BotUttered, Event, Restarted, SessionStarted, SlotSet, UserUttered
 
-from bot.handoff.masking import PROOF_SHOWN, asks_for_proof, proof_secrets
+from bot.handoff.masking import asks_for_proof, blanked_everywhere, proof_secrets, secret_pattern
 
 AWAITING_SLOT = "awaiting"
 # The responses that ask for proof (they go with ``awaiting`` = verification_code). The web chat marks
@@ -52,7 +51,7 @@ def storage_forms(events: Sequence[Event], first: int = 0) -> list[dict[str, Any
         elif isinstance(event, BotUttered):
             asked = asks_for_proof(event.as_dict())
         form = event.as_dict()
-        stored.append(_blanked(form, _pattern(secrets)) if secrets else form)
+        stored.append(blanked_everywhere(form, secret_pattern(set(secrets))) if secrets else form)
         if isinstance(event, SlotSet) and event.key == AWAITING_SLOT:
             awaiting = event.value
         elif _resets(event):
@@ -88,19 +87,3 @@ def _awaiting_before(events: Sequence[Event], index: int) -> Any:
         if _resets(event):
             return None
     return None
-
-
-def _pattern(secrets: tuple[str, ...]) -> re.Pattern:
-    return re.compile(r"(?<!\d)(?:" + "|".join(map(re.escape, secrets)) + r")(?!\d)")
-
-
-def _blanked(value: Any, pattern: re.Pattern) -> Any:
-    if isinstance(value, str):
-        return pattern.sub(PROOF_SHOWN, value)
-    if isinstance(value, dict):
-        return {key: _blanked(item, pattern) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_blanked(item, pattern) for item in value]
-    if isinstance(value, int) and not isinstance(value, bool) and pattern.fullmatch(str(value)):
-        return PROOF_SHOWN  # a number an extractor made of the answer
-    return value
