@@ -202,6 +202,16 @@ async def test_the_waiting_room_keeps_visiting_customers_when_removal_records_ca
     assert await queue.redis.hget("kefu:handoff:conv:c1", "notified") is not None, "visited all the same"
 
 
+def held_in_check(inside, done):
+    """A departures check that says it started (``inside``) and ends once ``done`` is set: a tick held
+    there outlives its lease while the test changes the lock."""
+    async def check() -> list[str]:
+        inside.set()
+        await done.wait()
+        return []
+    return check
+
+
 async def test_a_tick_that_outlived_its_lease_leaves_the_next_workers_lock_alone(queue, clock, room_settings):
     """Rasa worker A's tick runs past its lease, worker B takes the lock: A finishing must not free B's,
     or a third worker answers the same customers alongside B (every message answered twice)."""
@@ -211,13 +221,6 @@ async def test_a_tick_that_outlived_its_lease_leaves_the_next_workers_lock_alone
 
     a, b = room_with(queue, clock, room_settings, None), room_with(queue, clock, room_settings, None)
     a_inside, a_done, b_inside, b_done = (asyncio.Event() for _ in range(4))
-
-    def held_in_check(inside: asyncio.Event, done: asyncio.Event):
-        async def check() -> list[str]:
-            inside.set()
-            await done.wait()
-            return []
-        return check
 
     a.departures.check, b.departures.check = held_in_check(a_inside, a_done), held_in_check(b_inside, b_done)
     a_tick = asyncio.create_task(a.tick())
@@ -245,18 +248,12 @@ async def test_a_tick_that_lost_its_lease_visits_nobody_the_next_worker_visits(q
     await wait_in_line(queue, "c1")
     room = room_with(queue, clock, room_settings, None)
     inside, done = asyncio.Event(), asyncio.Event()
-
-    async def check() -> list[str]:
-        inside.set()
-        await done.wait()
-        return []
-
     visited = []
 
     async def visit(conversation_id: str) -> None:
         visited.append(conversation_id)
 
-    room.departures.check, room.visit = check, visit
+    room.departures.check, room.visit = held_in_check(inside, done), visit
     tick = asyncio.create_task(room.tick())
     await inside.wait()
     await queue.redis.set(keys.watcher_lock(), "another worker's")  # the lease ran out, another took it
@@ -278,19 +275,13 @@ async def test_a_tick_whose_lease_ran_out_with_nobody_else_there_keeps_visiting(
     await wait_in_line(queue, "c1")
     room = room_with(queue, clock, room_settings, None)
     inside, done = asyncio.Event(), asyncio.Event()
-
-    async def check() -> list[str]:
-        inside.set()
-        await done.wait()
-        return []
-
     visited = []
 
     async def visit(conversation_id: str) -> None:
         visited.append(conversation_id)
         assert await queue.redis.exists(keys.watcher_lock()), "visiting without holding the lock"
 
-    room.departures.check, room.visit = check, visit
+    room.departures.check, room.visit = held_in_check(inside, done), visit
     tick = asyncio.create_task(room.tick())
     await inside.wait()
     await queue.redis.delete(keys.watcher_lock())  # the lease ran out
