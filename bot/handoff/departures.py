@@ -45,11 +45,12 @@ logger = logging.getLogger(__name__)
 DEPARTURES_CHECK_S = 5.0
 
 
-async def requeue(queue: HandoffQueue, conversation_id: str, agent_id: str, *, claimed_by: float | None = None) -> bool:
+async def requeue(queue: HandoffQueue, conversation_id: str, agent_id: str, *, claimed_by: float | None = None,
+                  served_until: float | None = None) -> bool:
     """One conversation ``agent_id`` holds back to its queue, keeping its place in time as a transfer
     to the same group does; the waiting room's next visit tells the customer their place again.
     False when the agent no longer holds it (closed, or the customer left meanwhile), or took it
-    after ``claimed_by``."""
+    after ``claimed_by``. ``served_until``: the gone agent's last check-in (``HandoffQueue.transfer``)."""
     from bot.handoff.watcher import remember_notice  # the waiting room imports this module
 
     entry = await queue.entry(conversation_id)
@@ -58,7 +59,7 @@ async def requeue(queue: HandoffQueue, conversation_id: str, agent_id: str, *, c
     if claimed_by is not None and (entry["claimed_at"] or 0.0) > claimed_by:
         return False
     try:
-        await queue.transfer(conversation_id, agent_id, entry["skill"])
+        await queue.transfer(conversation_id, agent_id, entry["skill"], served_until=served_until)
     except HandoffError:
         return False
     await remember_notice(queue, conversation_id, "with_agent")
@@ -120,7 +121,7 @@ async def agent_gone(queue: HandoffQueue, agent_id: str, since: float) -> list[s
     if seen is None or float(seen) >= since:
         return []  # checked in meanwhile
     requeued = [c for c in await queue.serving(agent_id)
-                if not await _bridged(queue, c) and await requeue(queue, c, agent_id)]
+                if not await _bridged(queue, c) and await requeue(queue, c, agent_id, served_until=float(seen))]
     await record_requeued(queue, requeued, agent_id, "agent_gone")
     await queue.roster.set_status(agent_id, "away", from_desk=False)
     if requeued:

@@ -434,10 +434,13 @@ class HandoffQueue:
         return float(as_text(result[1])), float(as_text(result[2]))
 
     async def transfer(self, conversation_id: str, agent_id: str, skill: str, *, note: str = "",
-                       agent_name: str = "") -> QueuePosition:
+                       agent_name: str = "", served_until: float | None = None) -> QueuePosition:
         """Close as ``transfer`` and queue again for ``skill``, keeping the original place in time.
 
         The packet carries the hand-over (who, from which group, when, the note) to the next agent.
+        ``served_until``: when the agent was last there, for a conversation taken back from a desk gone
+        quiet; its handle time ends then, not minutes later when it was taken back (that wait, counted,
+        made the mean handle time, and so every estimate told to customers, longer).
         """
         if skill not in self.rules.skills:
             raise HandoffError(f"unknown skill group {skill!r}")
@@ -452,8 +455,9 @@ class HandoffQueue:
         enqueued_at, claimed_at = self._released(conversation_id, await self._transfer(
             keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.queue(skill)],
             args=[agent_id, conversation_id, *self._enqueue_args(request, entry["enqueued_at"])]))
+        handled_until = now if served_until is None else min(now, served_until)
         await self._closed(conversation_id, entry["skill"], entry["channel"], agent_id, f"transfer:{skill}", note,
-                           now - claimed_at, claimed_at - enqueued_at)
+                           max(0.0, handled_until - claimed_at), claimed_at - enqueued_at)
         await self._queued(request)
         return await self.position(conversation_id) or QueuePosition(0, 0.0)
 

@@ -156,6 +156,24 @@ async def test_an_agent_whose_desk_stopped_checking_in_hands_their_customers_bac
     assert len(events.data("handoff_requeued")) == 1
 
 
+async def test_a_conversation_taken_back_from_a_gone_desk_counts_only_the_time_its_agent_was_there(
+        queue, clock, room_settings, events, kefu_env):
+    """Its handle time ends at the desk's last check-in: the five minutes and more before it was taken
+    back were no agent's work, and counted they lengthened the mean handle time behind every wait told."""
+    from bot.handoff.estimate import mean_handle_time
+
+    await serving(queue, "gone", "c1")
+    room = room_with(queue, clock, room_settings, None)
+    clock.advance(100)
+    await queue.roster.heartbeat("gone")  # served for 100 s, then the desk went quiet
+    clock.advance(queue.rules.agent_gone_after_s + DEPARTURES_CHECK_S + 1)
+    await room.tick()
+
+    assert (await queue.entry("c1"))["state"] == "waiting"
+    assert [d["handle_s"] for d in events.data("handoff_closed")] == [100.0]
+    assert await mean_handle_time(queue.redis, "tv", 50, 300.0) == 100.0
+
+
 def test_a_gone_limit_shorter_than_offline_is_refused_and_zero_turns_it_off():
     """Shorter than ``presence_timeout_s`` would take customers from open desks between check-ins."""
     raw = yaml.safe_load((PROJECT_ROOT / "content" / "handoff.yml").read_text(encoding="utf-8"))
