@@ -62,12 +62,21 @@ def test_a_message_sent_without_signal_says_so_and_arrives_once_when_the_signal_
 def test_a_queued_phone_dropped_while_away_is_told_so_on_return_and_can_queue_again(phone_behind_cut, running_kefu):
     """Mobile tester: a queued customer gone past the grace period was dropped silently, and the page
     back in coverage still showed the old place. The grace (10 minutes) is aged here in Redis rather
-    than waited for: the waiting room's own rule then runs as in production."""
+    than waited for: the waiting room's own rule then runs as in production. Aged past the grace but
+    not past the queue's longest wait (``max_wait_s``, counted from ``waiting_since``), which would
+    end the wait for another reason."""
     import redis
     import time
 
     from bot.handoff import keys
     from bot.handoff.presence import customer_seen_key
+    from bot.handoff.rules import load_rules
+    from bot.handoff.waiting_settings import load_waiting_room
+    from tests.conftest import PROJECT_ROOT
+
+    grace = load_waiting_room(PROJECT_ROOT / "content" / "waiting_room.yml").grace_for("webchat")
+    max_wait = load_rules(PROJECT_ROOT / "content" / "handoff.yml").max_wait_s
+    assert grace < max_wait
 
     cut, page = phone_behind_cut
     session_id = page.evaluate("window.kefuChat.session()")
@@ -82,7 +91,7 @@ def test_a_queued_phone_dropped_while_away_is_told_so_on_return_and_can_queue_ag
     def away_for_long() -> bool:  # overwrites the server's own "seen" at the socket's timeout too
         if client.hget(conversation, "state") != b"waiting":
             return True
-        long_ago = time.time() - 3600
+        long_ago = time.time() - (grace + max_wait) / 2
         client.hset(conversation, mapping={"waiting_since": long_ago, "last_user_at": long_ago})
         client.set(customer_seen_key(session_id), repr(long_ago))
         return False
