@@ -41,7 +41,8 @@ from actions.chain import find_action
 from actions.identity import db_error
 from bot.db.repository import DatabaseError
 from bot.handoff.masking import tracker_without_proofs
-from bot.kept_lists import LOCK_TTL_MS, RELEASE_IF_HOLDER, drain_lock_key, expired, failed_key, kept_at, kept_key
+from bot.kept_lists import LOCK_TTL_MS, drain_lock_key, expired, failed_key, kept_at, kept_key
+from bot.redis_lock import RELEASE_IF_HOLDER
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)

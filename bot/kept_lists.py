@@ -13,11 +13,6 @@ import hashlib
 # others up for this long; one that is merely slow can no longer take entries off the list after it.
 LOCK_TTL_MS = 60_000
 
-RELEASE_IF_HOLDER = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-
 
 def kept_key(database_url: str) -> str:
     """One list per database: a request kept for one database is never filed in another."""

@@ -46,6 +46,7 @@ from bot.handoff.queue import HandoffQueue, HandoffRequest
 from bot.handoff.tickets import customer_id_of, repository
 from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
 from bot.handoff.waiting_tickets import known_phone, promised_time, waiting_room_ticket
+from bot.redis_lock import RELEASE_IF_HOLDER
 from bot.outcomes.selfhelp_tried import failed_before as failed_selfhelp
 from bot.redis_text import as_text_or_none
 
@@ -65,10 +66,6 @@ if holder and holder ~= ARGV[1] then return 0 end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
-_RELEASE_IF_HOLDER = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
 
 
 class WaitingRoom:
@@ -80,7 +77,7 @@ class WaitingRoom:
         self.accounts = accounts
         self.departures = Departures(queue, accounts)
         self._renew = queue.redis.register_script(_RENEW_IF_HOLDER)
-        self._release = queue.redis.register_script(_RELEASE_IF_HOLDER)
+        self._release = queue.redis.register_script(RELEASE_IF_HOLDER)
 
     @property
     def settings(self) -> WaitingRoomSettings:

@@ -20,6 +20,7 @@ from typing import Awaitable, Callable
 import redis.asyncio as aioredis
 
 from bot.outcomes.events import OutcomeEvent
+from bot.redis_lock import RELEASE_IF_HOLDER
 
 BATCH = 500
 # How long a drainer that died keeps the others waiting. A write slower than this is safe: the holder
@@ -32,10 +33,6 @@ if redis.call('get', KEYS[2]) == ARGV[1] then
   redis.call('ltrim', KEYS[1], tonumber(ARGV[2]), -1)
   return 1
 end
-return 0
-"""
-_RELEASE_IF_HOLDER = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
 
@@ -87,4 +84,4 @@ class PendingEvents:
                     return written  # the lock expired: the next drainer writes the batch again (idempotent)
                 written += len(batch)
         finally:
-            await self.client.eval(_RELEASE_IF_HOLDER, 1, self.lock_key, token)
+            await self.client.eval(RELEASE_IF_HOLDER, 1, self.lock_key, token)

@@ -23,7 +23,8 @@ from typing import Iterator
 
 import redis
 
-from bot.kept_lists import LOCK_TTL_MS, RELEASE_IF_HOLDER, drain_lock_key, failed_key, kept_at, kept_key
+from bot.kept_lists import LOCK_TTL_MS, drain_lock_key, failed_key, kept_at, kept_key
+from bot.redis_lock import RELEASE_IF_HOLDER
 from bot.privacy.subject import Subject
 from bot.redis_text import as_text
 
