@@ -165,12 +165,17 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return agent
 """
 
-# KEYS[1] conversation hash, KEYS[2] the agent's active set. ARGV: agent, now, disposition, ttl.
-_CLOSE = """
+# Both scripts that end an agent's claim go on only while ``ARGV[1]``, the agent, holds ``KEYS[1]``, the
+# conversation: otherwise they answer why not (bot.handoff.queue.HandoffQueue._released).
+_HELD_BY_THE_AGENT = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'claimed' then return {'not_claimed', state or ''} end
 local holder = redis.call('HGET', KEYS[1], 'agent_id')
 if holder ~= ARGV[1] then return {'not_yours', holder or ''} end
+"""
+
+# KEYS[1] conversation hash, KEYS[2] the agent's active set. ARGV: agent, now, disposition, ttl.
+_CLOSE = _HELD_BY_THE_AGENT + """
 redis.call('SREM', KEYS[2], ARGV[5])
 redis.call('HSET', KEYS[1], 'state', 'closed', 'ended_at', ARGV[2], 'disposition', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -182,11 +187,7 @@ return {'ok', redis.call('HGET', KEYS[1], 'enqueued_at'), redis.call('HGET', KEY
 # in review: a caller who hung up as the agent transferred them was queued again, a dead call for the
 # next agent). KEYS[1] conversation hash, KEYS[2] the agent's active set, KEYS[3] the new queue.
 # ARGV: agent, conversation id, then _ENQUEUE's ARGV[1..9] (as ARGV[3..11]).
-_TRANSFER = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'claimed' then return {'not_claimed', state or ''} end
-local holder = redis.call('HGET', KEYS[1], 'agent_id')
-if holder ~= ARGV[1] then return {'not_yours', holder or ''} end
+_TRANSFER = _HELD_BY_THE_AGENT + """
 local claimed_at = redis.call('HGET', KEYS[1], 'claimed_at')
 redis.call('SREM', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[1])
