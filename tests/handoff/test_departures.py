@@ -256,9 +256,9 @@ async def test_a_tick_that_outlived_its_lease_leaves_the_next_workers_lock_alone
     assert not await queue.redis.exists(keys.watcher_lock()), "B frees its own lock"
 
 
-async def test_a_tick_that_lost_its_lease_visits_nobody_the_next_worker_visits(queue, clock, room_settings):
-    """Past its lease, with another worker holding the lock, a tick stops: two workers visiting the same
-    customers answer each message twice and say each notice twice."""
+async def tick_outliving_its_lease(queue, clock, room_settings, lease_ends) -> tuple:
+    """c1 waits; a tick is held in its departures check past its lease while ``lease_ends()`` changes the
+    lock. Returns the room and its visits from then on: (conversation id, whether the lock was held)."""
     import asyncio
 
     from bot.handoff import keys
@@ -266,44 +266,43 @@ async def test_a_tick_that_lost_its_lease_visits_nobody_the_next_worker_visits(q
     await wait_in_line(queue, "c1")
     room = room_with(queue, clock, room_settings, None)
     inside, done = asyncio.Event(), asyncio.Event()
-    visited = []
+    visits = []
 
     async def visit(conversation_id: str) -> None:
-        visited.append(conversation_id)
+        visits.append((conversation_id, bool(await queue.redis.exists(keys.watcher_lock()))))
 
     room.departures.check, room.visit = held_in_check(inside, done), visit
     tick = asyncio.create_task(room.tick())
     await inside.wait()
-    await queue.redis.set(keys.watcher_lock(), "another worker's")  # the lease ran out, another took it
+    await lease_ends()
     done.set()
     await tick
-    assert visited == [], "visited alongside the worker holding the lock"
+    return room, visits
+
+
+async def test_a_tick_that_lost_its_lease_visits_nobody_the_next_worker_visits(queue, clock, room_settings):
+    """Past its lease, with another worker holding the lock, a tick stops: two workers visiting the same
+    customers answer each message twice and say each notice twice."""
+    from bot.handoff import keys
+
+    async def another_takes_it():  # the lease ran out, another worker took the lock
+        await queue.redis.set(keys.watcher_lock(), "another worker's")
+
+    room, visits = await tick_outliving_its_lease(queue, clock, room_settings, another_takes_it)
+    assert visits == [], "visited alongside the worker holding the lock"
     await queue.redis.delete(keys.watcher_lock())
     await room.tick()
-    assert visited == ["c1"]
+    assert [conversation_id for conversation_id, _ in visits] == ["c1"]
 
 
 async def test_a_tick_whose_lease_ran_out_with_nobody_else_there_keeps_visiting(queue, clock, room_settings):
     """A slow departures check (a database that hangs) outlasts the lease and no other worker took the
     lock: the customers are still visited, not left unanswered until the database is quick again."""
-    import asyncio
-
     from bot.handoff import keys
 
-    await wait_in_line(queue, "c1")
-    room = room_with(queue, clock, room_settings, None)
-    inside, done = asyncio.Event(), asyncio.Event()
-    visited = []
+    async def runs_out():
+        await queue.redis.delete(keys.watcher_lock())
 
-    async def visit(conversation_id: str) -> None:
-        visited.append(conversation_id)
-        assert await queue.redis.exists(keys.watcher_lock()), "visiting without holding the lock"
-
-    room.departures.check, room.visit = held_in_check(inside, done), visit
-    tick = asyncio.create_task(room.tick())
-    await inside.wait()
-    await queue.redis.delete(keys.watcher_lock())  # the lease ran out
-    done.set()
-    await tick
-    assert visited == ["c1"]
+    _, visits = await tick_outliving_its_lease(queue, clock, room_settings, runs_out)
+    assert visits == [("c1", True)], "visiting without holding the lock"
     assert not await queue.redis.exists(keys.watcher_lock())
