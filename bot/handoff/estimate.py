@@ -3,7 +3,7 @@
     wait = max(0, position - free) * mean_handle_time / max(1, capacity)
 
 ``position`` is 1-based (1 = next to be served) among the customers who compete for the same slots
-(``bot.handoff.queue.HandoffQueue._wait_behind``: a caller's place counts the calls ahead and only the
+(:func:`wait_behind`: a caller's place counts the calls ahead and only the
 chats ahead that would take its call slots at once, a chat's the chats ahead and only the calls ahead
 taken at once; calls and chats share one queue per skill, and counting every entry ahead told a caller
 behind chats, or a chat behind callers agents on a call pass over, a wait for slots they do not
@@ -33,11 +33,14 @@ same queue state is announced as the same wait (the editors' texts say 约, abou
 from __future__ import annotations
 
 import math
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 import redis.asyncio as redis
 
 from bot.handoff import keys
+
+if TYPE_CHECKING:
+    from bot.handoff.agents import Slots
 
 # The waiting room's notices about the wait (bot.handoff.watcher.notify_if_changed): stale once an
 # agent has the conversation, so a phone call does not say them then (bot.ivr.engine).
@@ -52,6 +55,24 @@ def estimate_wait(position: int, capacity: int, mean_handle_time_s: float, free:
     if position <= 0 or releases <= 0:
         return 0.0
     return releases * float(mean_handle_time_s) / max(1, capacity)
+
+
+def wait_behind(ahead: tuple[int, int], call: bool, chat_slots: "Slots", call_slots: "Slots",
+                mean_handle_time_s: float) -> float:
+    """The estimate for a call (or a chat) behind ``ahead``, the (calls, chats) ahead of it in its skill's
+    queue. Calls and chats share the queue but not the slots: a call waits for a call slot (one per agent),
+    a chat for a chat slot, and an agent on a call passes the calls over (``HandoffQueue.take_next``). So
+    its place counts those of its own kind ahead, and of the other kind only those the free slots take at
+    once, before it, on slots it could have had: every call slot is also a chat slot (the call takes one of
+    the agent's ``capacity``), and chats fill the chat slots no call can use (the free capacity of agents
+    already on a call) first."""
+    calls_ahead, chats_ahead = ahead
+    if call:
+        chat_only = max(0, chat_slots.free - call_slots.free)
+        place = calls_ahead + max(0, min(chats_ahead, chat_slots.free) - chat_only) + 1
+        return estimate_wait(place, call_slots.total, mean_handle_time_s, free=call_slots.free)
+    place = chats_ahead + min(calls_ahead, call_slots.free) + 1
+    return estimate_wait(place, chat_slots.total, mean_handle_time_s, free=chat_slots.free)
 
 
 def wait_minutes(seconds: float) -> int:

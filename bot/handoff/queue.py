@@ -21,7 +21,7 @@ import redis.asyncio as redis
 from bot.handoff import keys
 from bot.handoff.agents import (CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, is_call, kinds_among,
                                 recorded_call)
-from bot.handoff.estimate import HandleHistory, estimate_wait, mean_handle_time, record_handle_time
+from bot.handoff.estimate import HandleHistory, mean_handle_time, record_handle_time, wait_behind
 from bot.handoff.handle_history import DatabaseHandleTimes
 from bot.handoff.packet import transferred
 from bot.handoff.presence import (PAGE_SILENT_S, WEBCHAT_CHANNEL, customer_gone, customer_pages_key, gone_among,
@@ -510,24 +510,14 @@ class HandoffQueue:
 
     async def _wait_behind(self, skill: str, ahead: tuple[int, int], call: bool) -> float:
         """The estimate for a call (or a chat) behind ``ahead``, the (calls, chats) ahead of it in
-        ``skill``'s queue (``_kinds_ahead``). Calls and chats share the queue but not the slots: a call
-        waits for a call slot (one per agent), a chat for a chat slot, and an agent on a call passes the
-        calls over (``take_next``). So its place counts those of its own kind ahead, and of the other
-        kind only those the free slots take at once, before it, on slots it could have had: every call
-        slot is also a chat slot (the call takes one of the agent's ``capacity``), and chats fill the
-        chat slots no call can use (the free capacity of agents already on a call) first.
-        ``bot.handoff.estimate`` turns the place into a wait."""
-        rules = self.rules
-        mean = await mean_handle_time(self.redis, skill, rules.handle_time_window, rules.default_handle_time_s,
-                                      self._history)
-        calls_ahead, chats_ahead = ahead
+        ``skill``'s queue (``_kinds_ahead``), with the agents' slots and handle times read now."""
         chat_slots, call_slots = await self.roster.slots(skill)
-        if call:
-            chat_only = max(0, chat_slots.free - call_slots.free)
-            place = calls_ahead + max(0, min(chats_ahead, chat_slots.free) - chat_only) + 1
-            return estimate_wait(place, call_slots.total, mean, free=call_slots.free)
-        place = chats_ahead + min(calls_ahead, call_slots.free) + 1
-        return estimate_wait(place, chat_slots.total, mean, free=chat_slots.free)
+        return wait_behind(ahead, call, chat_slots, call_slots, await self.mean_handle_time(skill))
+
+    async def mean_handle_time(self, skill: str) -> float:
+        rules = self.rules
+        return await mean_handle_time(self.redis, skill, rules.handle_time_window, rules.default_handle_time_s,
+                                      self._history)
 
     async def _kinds_ahead(self, skill: str, ahead: int | None) -> tuple[int, int]:
         """(calls, chats) among the first ``ahead`` entries of the queue (None: all of them), leaving out
@@ -536,13 +526,18 @@ class HandoffQueue:
         review: behind a closed page, a customer the free slot took at once was told place 2 and a wait."""
         if ahead == 0:
             return 0, 0
-        last = -1 if ahead is None else ahead - 1
+        present = [call for _, call, gone in await self.in_line(skill, -1 if ahead is None else ahead - 1)
+                   if not gone]
+        return sum(present), len(present) - sum(present)
+
+    async def in_line(self, skill: str, last: int = -1) -> list[tuple[str, bool, bool]]:
+        """(conversation id, whether it is a call, whether the customer is gone) for the queue's entries
+        up to index ``last`` (-1: all), in the order they will be served: four pipelined round trips."""
         members = [as_text(m) for m in await self.redis.zrange(keys.queue(skill), 0, last)]
         kinds = await kinds_among(self.redis, members)
         gone = await gone_among(self.redis, [{"conversation_id": m, "channel": channel, "call": call}
                                              for m, (call, channel) in zip(members, kinds)], self.clock())
-        present = [call for member, (call, _) in zip(members, kinds) if member not in gone]
-        return sum(present), len(present) - sum(present)
+        return [(member, call, member in gone) for member, (call, _) in zip(members, kinds)]
 
     async def record(self, conversation_id: str, kind: str, data: dict) -> None:
         """An event about a queued conversation through the queue's recorder (``handoff_requeued``

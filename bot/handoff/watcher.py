@@ -25,6 +25,8 @@ answering twice. Every waiting conversation is visited every ``watch_interval_s`
 transcript is read only when the tracker store holds more events than at the last visit: at the
 peak most customers in line say nothing new in a given second, and re-reading every transcript
 every second was the Rasa server's largest cost after the model itself (bench/RESULTS.md).
+Places in line come from one read of each skill's queue per tick (``bot.handoff.line``), not
+one read of everyone ahead per customer.
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.masking import mask_phone
 from bot.handoff.presence import customer_last_seen
-from bot.handoff.queue import HandoffQueue, HandoffRequest
+from bot.handoff.line import read_line
+from bot.handoff.queue import HandoffQueue, HandoffRequest, QueuePosition
 from bot.handoff.tickets import customer_id_of, repository
 from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
 from bot.handoff.waiting_tickets import known_phone, promised_time, waiting_room_ticket
@@ -105,23 +108,38 @@ class WaitingRoom:
             except Exception:  # noqa: BLE001 - the database down must not stop the customers' waiting room
                 logger.exception("handoff.watcher.departures_failed")
             for skill in rules.skills:
-                for conversation_id in await self.queue.waiting(skill):
+                line = await read_line(self.queue, skill)
+                for conversation_id, call, gone in line.order:
                     if not await self._renew(keys=[keys.watcher_lock()], args=[token, lease_ms]):
                         logger.warning("handoff.watcher.lease_lost")
                         return
-                    await self.visit(conversation_id)
+                    tell_place = await self.attend(conversation_id)
+                    still_waiting = await self.queue.redis.zscore(keys.queue(skill), conversation_id) is not None
+                    if tell_place is not None and still_waiting:
+                        await self.notify_if_changed(conversation_id, line.place(call), line.available)
+                    line.passed(call, gone, still_waiting)
         finally:
             await self._release(keys=[keys.watcher_lock()], args=[token])
 
     # -- one waiting conversation -------------------------------------------------
     async def visit(self, conversation_id: str) -> None:
+        """One conversation on its own, its place read now (a tick reads everyone's from its line)."""
+        entry = await self.attend(conversation_id)
+        position = await self.queue.position(conversation_id) if entry is not None else None
+        if position is not None and position.position:
+            await self.notify_if_changed(conversation_id, position,
+                                         await self.queue.roster.capacity_for(entry["skill"]) > 0)
+
+    async def attend(self, conversation_id: str) -> dict | None:
+        """Answer what the customer said since the last visit, or see them out; their queue entry while
+        they are still in line and should hear their place (``notify_if_changed``), else None."""
         entry = await self.queue.entry(conversation_id)
         if entry is None or entry["state"] != "waiting":
-            return
+            return None
         if is_callback(entry["request"].context):
             # A callback booked for later (bot.contacts.offer): an agent rings the customer, who is
             # not waiting in the chat. Queue notices there, or the chat's closing, are not theirs.
-            return
+            return None
         max_wait_s = self.queue.rules.max_wait_s
         # Since it last joined the queue: a transfer, or a hand-back from an agent who left, keeps the
         # place in time (``enqueued_at``), but the time with the agent was no wait (found in review: a
@@ -130,16 +148,14 @@ class WaitingRoom:
             if await self.queue.stop_waiting(conversation_id, "timeout"):
                 await self.conversations.resume(conversation_id, "utter_queue_timeout",
                                                 **left_queue_marker(entry["channel"]))
-            return
+            return None
         key = keys.conversation(conversation_id)
         stored = await self.conversations.stored_count(conversation_id)
         seen_raw, seen_count, last_user_at = await self.queue.redis.hmget(
             key, ["seen_events", "seen_count", "last_user_at"])
         if stored is not None and seen_count is not None and int(seen_count) == stored:
             # Nothing said since the last visit: no transcript to read, only the clock and the queue moved.
-            if not await self.left_silently(conversation_id, entry, float(last_user_at or 0)):
-                await self.notify_if_changed(conversation_id, entry)
-            return
+            return None if await self.left_silently(conversation_id, entry, float(last_user_at or 0)) else entry
         events = await self.conversations.events(conversation_id)
         if seen_raw is None:
             seen = max((i for i, e in enumerate(events) if (e.get("timestamp") or 0) <= entry["waiting_since"]),
@@ -156,11 +172,11 @@ class WaitingRoom:
             seen["seen_count"] = stored
         await self.queue.redis.hset(key, mapping=seen)
         if not fresh and await self.left_silently(conversation_id, entry, last_user_at):
-            return
+            return None
         for event in fresh:
             if not await self.answer(conversation_id, entry, event):
-                return  # the customer left the queue
-        await self.notify_if_changed(conversation_id, entry)
+                return None  # the customer left the queue
+        return entry
 
     async def left_silently(self, conversation_id: str, entry: dict, last_user_at: float) -> bool:
         """A closed web chat or a silent REST client past its grace period leaves the queue."""
@@ -321,13 +337,9 @@ class WaitingRoom:
         return False
 
     # -- queue notices -----------------------------------------------------------------
-    async def notify_if_changed(self, conversation_id: str, entry: dict) -> None:
+    async def notify_if_changed(self, conversation_id: str, position: QueuePosition, available: bool) -> None:
         """Tell the customer their place only when it (or the estimate, or who is there) changed."""
-        position = await self.queue.position(conversation_id)
-        if position is None or position.position == 0:
-            return
         key = keys.conversation(conversation_id)
-        available = await self.queue.roster.capacity_for(entry["skill"]) > 0
         minutes = wait_minutes(position.estimated_wait_s)
         state = notice_state(position.position, minutes, available)
         last = as_text_or_none(await self.queue.redis.hget(key, "notified"))

@@ -268,10 +268,10 @@ async def tick_outliving_its_lease(queue, clock, room_settings, lease_ends) -> t
     inside, done = asyncio.Event(), asyncio.Event()
     visits = []
 
-    async def visit(conversation_id: str) -> None:
+    async def attend(conversation_id: str) -> None:
         visits.append((conversation_id, bool(await queue.redis.exists(keys.watcher_lock()))))
 
-    room.departures.check, room.visit = held_in_check(inside, done), visit
+    room.departures.check, room.attend = held_in_check(inside, done), attend
     tick = asyncio.create_task(room.tick())
     await inside.wait()
     await lease_ends()

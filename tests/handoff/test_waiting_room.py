@@ -11,10 +11,12 @@ import re
 
 import pytest
 
+from bot.handoff import keys
+from bot.handoff.estimate import wait_minutes
 from bot.handoff.presence import mark_customer_seen
 from bot.handoff.queue import HandoffRequest
 from bot.handoff.waiting_settings import load_waiting_room
-from bot.handoff.watcher import WaitingRoom
+from bot.handoff.watcher import WaitingRoom, notice_state
 from tests.conftest import PROJECT_ROOT
 
 
@@ -193,6 +195,29 @@ async def test_notices_only_when_something_changed_and_honest_with_nobody_there(
     await queue.abandon("c6", "test")  # the queue moves: c5 is still first, the estimate is unchanged
     await room.visit("c5")
     assert "utter_queue_update" not in room.conversations.responses("c5")
+
+
+async def test_a_tick_tells_everyone_in_line_the_place_their_own_lookup_gives(room, queue, clock):
+    """A tick reads each queue once and counts who is ahead as it walks the line (bot.handoff.line): what it
+    tells each customer is what a lookup of their own gives, with calls and chats on their own slots, a
+    closed page passed over, and a customer who leaves during the tick no longer ahead of anyone."""
+    await agent_available(queue)
+    line = ["chat-1", "leaves", "ivr:call-1", "closed-page", "chat-2", "ivr:call-2", "chat-3"]
+    for conversation_id in line:
+        await wait_in_line(queue, conversation_id, channel="ivr" if conversation_id.startswith("ivr:") else "webchat")
+    await mark_customer_seen(queue.redis, "closed-page", clock())  # seen once; no page open since
+    await room.tick()
+    room.conversations.customer("leaves", "取消排队")
+    await room.tick()
+
+    assert await queue.position("leaves") is None
+    told, looked_up = {}, {}
+    for conversation_id in line[:1] + line[2:]:
+        position = await queue.position(conversation_id)
+        looked_up[conversation_id] = notice_state(position.position, wait_minutes(position.estimated_wait_s), True)
+        told[conversation_id] = (await queue.redis.hget(keys.conversation(conversation_id), "notified")).decode()
+    assert told == looked_up
+    assert len({state.split(":")[0] for state in told.values()}) > 3, "places differ along the line"
 
 
 async def test_closed_web_chats_and_silent_rest_clients_leave_after_the_grace_period(room, queue, clock, settings, events):
