@@ -125,6 +125,7 @@ class Settings:
     otp_per_number_per_hour: int = 5
     otp_per_sender_per_hour: int = 3  # per conversation: fewer than per number, see bot.security.otp
     otp_per_hour: int = 500  # every conversation and number together (REST sender ids cost nothing)
+    otp_per_phone_per_day: int = 10  # codes sent to one registered phone in any 24 hours (never told)
     phone_sms_per_number_per_hour: int = 5  # texts a phone call may have sent to one number (bot.ivr.sms_budget)
     phone_sms_per_call_per_hour: int = 3
     password_failures_per_day: int = 6  # wrong answers per customer, every conversation together
@@ -253,6 +254,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         otp_per_number_per_hour=int(env.get("KEFU_OTP_PER_NUMBER_PER_HOUR", "5")),
         otp_per_sender_per_hour=int(env.get("KEFU_OTP_PER_SENDER_PER_HOUR", "3")),
         otp_per_hour=int(env.get("KEFU_OTP_PER_HOUR", "500")),
+        otp_per_phone_per_day=int(env.get("KEFU_OTP_PER_PHONE_PER_DAY", "10")),
         phone_sms_per_number_per_hour=int(env.get("KEFU_PHONE_SMS_PER_NUMBER_PER_HOUR", "5")),
         phone_sms_per_call_per_hour=int(env.get("KEFU_PHONE_SMS_PER_CALL_PER_HOUR", "3")),
         password_failures_per_day=int(env.get("KEFU_PASSWORD_FAILURES_PER_DAY", "6")),

@@ -9,9 +9,11 @@ windows, see below) per conversation, per number as typed (a phone or an account
 or not it is a customer's) and for the whole installation; a conversation gets fewer than a number,
 so no one conversation can use up the codes of a number. Those three decide the reply, so it is the
 same for a customer's number and any other. The codes actually sent are also counted per registered
-phone (against SMS bombing through a phone and its account number together); that budget is never
-told: a code it holds back is not sent, and the reply is the one a number that is no customer's
-gets. Otherwise the refusal ("no more codes now") after an account number's codes told that a typed
+phone (against SMS bombing through a phone and its account number together), in any hour and in
+any 24 hours; that budget is never told: a code it holds back is not sent, and the reply is the one
+a number that is no customer's gets. The day's budget also bounds guessing: each code allows
+``otp_max_attempts`` answers, so with the hourly budget alone a script could make about 360 guesses a
+day at one customer's codes, every day (found in review); with ``otp_per_phone_per_day`` (10) it is 30. Otherwise the refusal ("no more codes now") after an account number's codes told that a typed
 phone was that account's (found by a tester).
 
 A check ends after a few wrong answers, but a new one can always be asked for, and the service
@@ -27,7 +29,8 @@ Every budget slides (``bot.rate_window``: no more than N in any hour, or in any 
 password): counted in fixed windows, a number got twice its codes across the top of an hour. A
 request or answer a budget refuses is not counted there; one refused earlier in the order above is
 not counted by the later ones, as before. Keys ``kefu:verify:sent:{sender,typed,number}:<hash>``,
-``kefu:verify:sent:all`` (``...:all:told``: its refusal was logged loud this hour) and
+``kefu:verify:sent:number:<hash>:day``, ``kefu:verify:sent:all`` (``...:all:told``: its refusal was logged
+loud this hour) and
 ``kefu:verify:failed:<hash>``; the fixed windows' keys (``...:<hour>``, ``...:<day>``) simply expire.
 """
 from __future__ import annotations
@@ -90,7 +93,8 @@ class PendingCheck:
 class CodeLedger:
     def __init__(self, client: redis.Redis, pepper: str, *, ttl_s: int, max_attempts: int,
                  per_number_per_hour: int, per_sender_per_hour: int, password_failures_per_day: int = 6,
-                 per_hour: int = 500, clock: Callable[[], float] = time.time) -> None:
+                 per_hour: int = 500, per_phone_per_day: int = 10,
+                 clock: Callable[[], float] = time.time) -> None:
         self.redis = client
         self._attempt = client.register_script(_ATTEMPT)
         self.pepper = pepper.encode()
@@ -100,6 +104,7 @@ class CodeLedger:
         self.per_sender_per_hour = per_sender_per_hour
         self.password_failures_per_day = password_failures_per_day
         self.per_hour = per_hour
+        self.per_phone_per_day = per_phone_per_day
         self.clock = clock
 
     @classmethod
@@ -109,7 +114,7 @@ class CodeLedger:
                    per_number_per_hour=settings.otp_per_number_per_hour,
                    per_sender_per_hour=settings.otp_per_sender_per_hour,
                    password_failures_per_day=settings.password_failures_per_day,
-                   per_hour=settings.otp_per_hour, clock=clock)
+                   per_hour=settings.otp_per_hour, per_phone_per_day=settings.otp_per_phone_per_day, clock=clock)
 
     def digest(self, answer: str) -> str:
         return hmac.new(self.pepper, answer.encode(), hashlib.sha256).hexdigest()
@@ -143,10 +148,14 @@ class CodeLedger:
         return True
 
     async def phone_may_receive(self, phone: str) -> bool:
-        """Count one code for the registered ``phone``; False past its hourly budget. Never shown to
-        the one asking (see the module's docstring): it only keeps a phone from being flooded when
-        its number and its account number are both typed."""
-        return await self._within(_key("sent", "number", _hidden(phone)), self.per_number_per_hour, self.clock())
+        """Count one code for the registered ``phone``; False past its budget of the hour or of the day.
+        Never shown to the one asking (see the module's docstring): it keeps a phone from being flooded
+        when its number and its account number are both typed, and bounds the guesses at its codes."""
+        key, now = _key("sent", "number", _hidden(phone)), self.clock()
+        if not await self._within(key, self.per_number_per_hour, now):
+            return False
+        return await rate_window.take(self.redis, f"{key}:day", limit=self.per_phone_per_day, window_s=DAY_S,
+                                      now=now) is not None
 
     async def _within(self, key: str, limit: int, now: float) -> bool:
         return await rate_window.take(self.redis, key, limit=limit, window_s=WINDOW_S, now=now) is not None

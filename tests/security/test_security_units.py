@@ -226,3 +226,22 @@ async def test_a_code_check_that_expires_as_its_answer_is_counted_leaves_no_brok
     assert await redis.exists(key) == 0 or await redis.ttl(key) > 0  # nothing left that never expires
     check = await ledger.attempt("expiring")  # the next answer: a check, or none — not a failure
     assert check is None or check.attempts == 2
+
+
+async def test_a_registered_phone_gets_only_a_days_codes_however_they_are_spread(redis):  # noqa: F811
+    """Five codes an hour, every hour, let a script make about 360 guesses a day at one customer's codes.
+    The day's budget holds codes back whatever the hour, and gives them again once the oldest is a day old."""
+    from bot.security.otp import CodeLedger
+
+    now = [1_700_000_000.0]
+    ledger = CodeLedger(redis, "pepper", ttl_s=300, max_attempts=3, per_number_per_hour=5, per_sender_per_hour=5,
+                        per_phone_per_day=10, clock=lambda: now[0])
+    sent = []
+    for _ in range(8):  # two codes an hour, well inside the hour's budget
+        sent.append(await ledger.phone_may_receive("13800000001"))
+        sent.append(await ledger.phone_may_receive("13800000001"))
+        now[0] += 3600
+    assert sent.count(True) == 10 and sent[10:] == [False] * 6
+    assert await ledger.phone_may_receive("13800000002"), "another phone has its own budget"
+    now[0] += 24 * 3600 - 8 * 3600 + 1  # the first hour's two codes are a day old
+    assert [await ledger.phone_may_receive("13800000001") for _ in range(3)] == [True, True, False]
