@@ -171,17 +171,14 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
     async def file(self, dispatcher, tracker, customer: Customer | None, details: dict, verified: bool):
         text = request_text(tracker)
         filed = await open_of(customer, "complaint")
-        if filed is not None:  # found by a tester: the same complaint again on the phone became a second one
+        if filed is not None and verified:  # found by a tester: the same complaint again became a second one
             await join_ticket(tracker, filed, ticket_summary("complaint", said=text[:500]))
-            ticket_id = filed["ticket_id"]
-            if verified:
-                dispatcher.utter_message(response="utter_complaint_chased", ticket_id=ticket_id,
-                                         status_label=status_label(filed))
-                return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", "offer_human")]
-        else:
-            ticket_id = await open_ticket(tracker, customer, "complaint", ticket_summary("complaint", said=text[:500]),
-                                          verified=verified, priority=2, needs_human=True, details=details)
-        # Someone who only named the customer hears what a new complaint hears: nothing of their tickets.
+            dispatcher.utter_message(response="utter_complaint_chased", ticket_id=filed["ticket_id"],
+                                     status_label=status_label(filed))
+            return [SlotSet("last_ticket_id", filed["ticket_id"]), SlotSet("awaiting", "offer_human")]
+        ticket_id = await open_ticket(tracker, customer, "complaint", ticket_summary("complaint", said=text[:500]),
+                                      verified=verified, priority=2, needs_human=True,
+                                      details={**details, **related_to(filed)})
         dispatcher.utter_message(response="utter_complaint_recorded", ticket_id=ticket_id)
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", "offer_human")]
 
@@ -191,6 +188,15 @@ async def open_of(customer: Customer | None, kind: str) -> dict | None:
     if customer is None:
         return None
     return newest(await db(repository().tickets_for, customer.id, open_only=True), kind)
+
+
+def related_to(open_ticket: dict | None) -> dict:
+    """Details naming the customer's open ticket of the same kind, for a request from someone who only
+    named the customer. Such a request gets a ticket of its own instead of joining that one: joined, the
+    reply named the open ticket's id, which told whoever holds a customer's number that the customer had
+    complained or asked for a callback earlier, and under which number (found in review). The agent who
+    works either sees the other among the customer's open tickets."""
+    return {"related_ticket_id": open_ticket["ticket_id"]} if open_ticket is not None else {}
 
 
 class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
@@ -214,22 +220,20 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
     async def file(self, dispatcher, tracker, customer: Customer | None, phone: str, details: dict, verified: bool):
         text = request_text(tracker)
         promised = await open_of(customer, "callback")
-        if promised is not None:  # found by a tester: "你们说的回电什么时候打给我" filed a second callback
-            return await self.chase(dispatcher, tracker, promised, phone, text, verified)
+        if promised is not None and verified:  # found by a tester: "你们说的回电什么时候打给我" filed a second callback
+            return await self.chase(dispatcher, tracker, promised, phone, text)
         ticket_id = await open_ticket(tracker, customer, "callback", ticket_summary("callback", said=text[:200]),
-                                      verified=verified, priority=1, needs_human=True, details=details)
+                                      verified=verified, priority=1, needs_human=True,
+                                      details={**details, **related_to(promised)})
         recorded(dispatcher, tracker, ticket_id, phone, verified)
         return [SlotSet("last_ticket_id", ticket_id)]
 
-    async def chase(self, dispatcher, tracker, promised: dict, phone: str, text: str, verified: bool):
-        """A callback asked for again joins the one promised; a proven customer hears by when and where.
-        Someone who only named the customer hears what a new request hears, and nothing of its time."""
+    async def chase(self, dispatcher, tracker, promised: dict, phone: str, text: str):
+        """A callback a proven customer asks for again joins the one promised, and they hear by when and
+        where (someone who only named the customer gets a request of their own: ``related_to``)."""
         ticket_id, details = promised["ticket_id"], promised.get("details") or {}
         await join_ticket(tracker, promised, ticket_summary("callback", said=text[:200]))
         number = details.get("callback_phone") or phone
-        if not verified:
-            recorded(dispatcher, tracker, ticket_id, phone, verified)
-            return [SlotSet("last_ticket_id", ticket_id)]
         by = promised_by(details)
         dispatcher.utter_message(response="utter_callback_chased_by" if by else "utter_callback_chased",
                                  ticket_id=ticket_id, status_label=status_label(promised),

@@ -246,7 +246,9 @@ async def test_a_callback_after_an_account_number_shows_no_digit_of_the_phone(ru
         said = str([{k: v for k, v in m.items() if k != "ticket_id"} for m in turn.messages])  # TK000001
         assert "****" not in said and "138" not in said and "0001" not in said, said
     ticket_id = first.message("utter_message_recorded_registered_phone")["ticket_id"]
-    assert again.message("utter_message_recorded_registered_phone")["ticket_id"] == ticket_id  # joined, not a second
+    second = again.message("utter_message_recorded_registered_phone")["ticket_id"]
+    assert second != ticket_id, "the callback already promised is not named to whoever holds the account number"
+    assert repository().get_ticket(second)["details"]["related_ticket_id"] == ticket_id
 
     by_phone = await run_action("action_leave_message", callback_for("13800000002", "phone_number"))
     assert by_phone.message("utter_message_recorded")["phone_masked"] == "138****0002"

@@ -114,14 +114,21 @@ async def test_a_complaint_repeated_while_open_joins_it_and_says_which_and_how_i
 
 
 async def test_a_complaint_repeated_by_someone_who_only_named_the_customer_learns_nothing_new(run_action):
+    """Found in review: joined to the open complaint, the reply named its id, which told whoever holds the
+    customer's number that they had complained before, and under which number. Now the request is one of
+    its own, naming the open one for the agents."""
     complaint = repository().create_ticket(kind="complaint", customer_id=1, summary="客户投诉：乱扣费", priority=2,
                                            needs_human=True)
+    history = repository().ticket_history(complaint)
 
     turn = await run_action("action_complaint", load_tracker(
         "query_bill", text="我要投诉", intent="complaint", customer_id="1"))
 
     assert turn.responses == ["utter_complaint_recorded"], "the reply a new complaint gets, no status"
-    assert tickets_of("complaint") == [complaint]
+    told = turn.message("utter_complaint_recorded")["ticket_id"]
+    assert told != complaint and sorted(tickets_of("complaint")) == sorted([complaint, told])
+    assert repository().get_ticket(told)["details"]["related_ticket_id"] == complaint
+    assert repository().ticket_history(complaint) == history, "the open one is not chased"
 
 
 async def test_asking_when_the_promised_callback_comes_names_it_and_its_time(run_action):
