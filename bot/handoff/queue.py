@@ -7,6 +7,8 @@ on where a restarted process left off. KPI events go through ``recorder`` (the d
 default): handoff_queued, handoff_claimed (wait_s), handoff_abandoned (reason, wait_s; left_at and
 removed_at when the customer left before the entry was removed; agent_id when an agent closed a
 conversation whose customer was gone before any exchange), handoff_closed (disposition, wait_s, handle_s).
+Each ``wait_s`` is the wait since the conversation last joined the queue: after a transfer, the
+new one; the first agent's time was no wait.
 """
 from __future__ import annotations
 
@@ -145,13 +147,22 @@ redis.call('HSET', ARGV[4] .. best_member, 'state', 'claimed', 'agent_id', ARGV[
 return {'ok', best_member, passed}
 """
 
-# KEYS[1] conversation hash, KEYS[2] its queue. ARGV: now, reason, ttl. Returns enqueued_at or false.
-_ABANDON = """
+# When the wait now ending began: since the conversation last joined the queue (``waiting_since``; an
+# entry written before it existed has only ``enqueued_at``). Not ``enqueued_at``, which a transfer keeps
+# for the place in line: a wait counted from it took in the time with the first agent (found in review).
+_WAITING_SINCE = """
+local function waiting_since()
+  return redis.call('HGET', KEYS[1], 'waiting_since') or redis.call('HGET', KEYS[1], 'enqueued_at')
+end
+"""
+
+# KEYS[1] conversation hash, KEYS[2] its queue. ARGV: now, reason, ttl. Returns waiting_since or false.
+_ABANDON = _WAITING_SINCE + """
 if redis.call('HGET', KEYS[1], 'state') ~= 'waiting' then return false end
 redis.call('ZREM', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[1], 'state', 'abandoned', 'ended_at', ARGV[1], 'reason', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-return redis.call('HGET', KEYS[1], 'enqueued_at')
+return waiting_since()
 """
 
 # The customer left while an agent served them. KEYS[1] conversation hash; ARGV: now, reason, ttl,
@@ -167,7 +178,7 @@ return agent
 
 # Both scripts that end an agent's claim go on only while ``ARGV[1]``, the agent, holds ``KEYS[1]``, the
 # conversation: otherwise they answer why not (bot.handoff.queue.HandoffQueue._released).
-_HELD_BY_THE_AGENT = """
+_HELD_BY_THE_AGENT = _WAITING_SINCE + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'claimed' then return {'not_claimed', state or ''} end
 local holder = redis.call('HGET', KEYS[1], 'agent_id')
@@ -179,7 +190,7 @@ _CLOSE = _HELD_BY_THE_AGENT + """
 redis.call('SREM', KEYS[2], ARGV[5])
 redis.call('HSET', KEYS[1], 'state', 'closed', 'ended_at', ARGV[2], 'disposition', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-return {'ok', redis.call('HGET', KEYS[1], 'enqueued_at'), redis.call('HGET', KEYS[1], 'claimed_at')}
+return {'ok', waiting_since(), redis.call('HGET', KEYS[1], 'claimed_at')}
 """
 
 # A transfer (or a hand-back to the queue): _CLOSE's checks, then _ENQUEUE's record in one script, so a
@@ -189,13 +200,14 @@ return {'ok', redis.call('HGET', KEYS[1], 'enqueued_at'), redis.call('HGET', KEY
 # ARGV: agent, conversation id, then _ENQUEUE's ARGV[1..9] (as ARGV[3..11]).
 _TRANSFER = _HELD_BY_THE_AGENT + """
 local claimed_at = redis.call('HGET', KEYS[1], 'claimed_at')
+local since = waiting_since()
 redis.call('SREM', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'request', ARGV[3], 'state', 'waiting', 'skill', ARGV[4],
            'priority', ARGV[5], 'enqueued_at', ARGV[6], 'channel', ARGV[8], 'waiting_since', ARGV[10],
            'call', ARGV[11])
 redis.call('ZADD', KEYS[3], ARGV[7], ARGV[2])
-return {'ok', ARGV[6], claimed_at}
+return {'ok', since, claimed_at}
 """
 
 # The proven customer's request, written only while the claim it was read under still holds (KEYS[1]
@@ -326,12 +338,12 @@ class HandoffQueue:
         if left_at is None and reason == "customer_gone":
             absence = await customer_gone(self.redis, entry, now)
             left_at = absence.seen_at if absence else None
-        enqueued_at = await self._abandon(keys=[keys.conversation(conversation_id), keys.queue(entry["skill"])],
-                                          args=[repr(now), reason, finished_ttl_s(), conversation_id])
-        if enqueued_at is None:
+        since = await self._abandon(keys=[keys.conversation(conversation_id), keys.queue(entry["skill"])],
+                                    args=[repr(now), reason, finished_ttl_s(), conversation_id])
+        if since is None:
             return False
         left = now if left_at is None else min(left_at, now)
-        wait_s = round(max(0.0, left - float(as_text(enqueued_at))), 3)
+        wait_s = round(max(0.0, left - float(as_text(since))), 3)
         when = {"left_at": round(left, 3), "removed_at": round(now, 3)} if left_at is not None else {}
         await self._record(conversation_id, "handoff_abandoned", entry["channel"],
                            {"reason": reason, "skill": entry["skill"], "wait_s": wait_s, **when,
@@ -345,13 +357,13 @@ class HandoffQueue:
         customer's abandonment (``handoff_abandoned``, reason ``customer_gone``, the wait until they
         left, and the agent), not an answer: no handle time, no disposition."""
         now = self.clock()
-        enqueued_at, claimed_at = await self._release(conversation_id, agent_id, now, "customer_gone")
+        since, claimed_at = await self._release(conversation_id, agent_id, now, "customer_gone")
         entry = await self.entry(conversation_id)
         left = min(left_at, now)
         await self._record(conversation_id, "handoff_abandoned", entry["channel"], {
-            "reason": "customer_gone", "skill": entry["skill"], "wait_s": round(max(0.0, left - enqueued_at), 3),
+            "reason": "customer_gone", "skill": entry["skill"], "wait_s": round(max(0.0, left - since), 3),
             "left_at": round(left, 3), "removed_at": round(now, 3), "agent_id": agent_id,
-            "claimed_wait_s": round(claimed_at - enqueued_at, 3)})
+            "claimed_wait_s": round(claimed_at - since, 3)})
         logger.info("handoff.closed_unanswered conversation=%s agent=%s", conversation_id, agent_id)
 
     async def estimated_wait(self, skill: str, channel: str = "") -> float:
@@ -396,7 +408,7 @@ class HandoffQueue:
             return as_text(result[0]), None
         conversation_id = as_text(result[1])
         entry = await self.entry(conversation_id)
-        wait_s = round(now - entry["enqueued_at"], 3)
+        wait_s = round(now - entry["waiting_since"], 3)  # this wait: since it last joined the queue
         await self._record(conversation_id, "handoff_claimed", entry["channel"],
                            {"agent_id": agent_id, "skill": entry["skill"], "wait_s": wait_s})
         logger.info("handoff.claimed conversation=%s agent=%s", conversation_id, agent_id)
@@ -405,10 +417,10 @@ class HandoffQueue:
     async def close(self, conversation_id: str, agent_id: str, disposition: str, note: str = "") -> None:
         """The agent is done: frees their slot, records the handle time, the disposition and their note."""
         now = self.clock()
-        enqueued_at, claimed_at = await self._release(conversation_id, agent_id, now, disposition)
+        since, claimed_at = await self._release(conversation_id, agent_id, now, disposition)
         entry = await self.entry(conversation_id)
         await self._closed(conversation_id, entry["skill"], entry["channel"], agent_id, disposition, note,
-                           now - claimed_at, claimed_at - enqueued_at)
+                           now - claimed_at, claimed_at - since)
 
     async def _closed(self, conversation_id: str, skill: str, channel: str, agent_id: str, disposition: str,
                       note: str, handle_s: float, wait_s: float) -> None:
@@ -419,14 +431,14 @@ class HandoffQueue:
         logger.info("handoff.closed conversation=%s agent=%s disposition=%s", conversation_id, agent_id, disposition)
 
     async def _release(self, conversation_id: str, agent_id: str, now: float, disposition: str) -> tuple[float, float]:
-        """Free the agent's slot and finish the entry (one Lua script); its (enqueued_at, claimed_at)."""
+        """Free the agent's slot and finish the entry (one Lua script); its (waiting_since, claimed_at)."""
         return self._released(conversation_id, await self._close(
             keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
             args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id]))
 
     @staticmethod
     def _released(conversation_id: str, result: list) -> tuple[float, float]:
-        """_CLOSE's or _TRANSFER's answer: (enqueued_at, claimed_at), or why not as the exception."""
+        """_CLOSE's or _TRANSFER's answer: (waiting_since, claimed_at), or why not as the exception."""
         status = as_text(result[0])
         if status == "not_yours":
             raise NotYourConversation(f"{conversation_id} is held by another agent")
@@ -453,12 +465,12 @@ class HandoffQueue:
         request.context = transferred({**(request.context or {}), "skill": entry["skill"]}, to_skill=skill,
                                       agent_id=agent_id, agent_name=agent_name, at=now, note=note)
         request.skill = skill
-        enqueued_at, claimed_at = self._released(conversation_id, await self._transfer(
+        since, claimed_at = self._released(conversation_id, await self._transfer(
             keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.queue(skill)],
             args=[agent_id, conversation_id, *self._enqueue_args(request, entry["enqueued_at"])]))
         handled_until = now if served_until is None else min(now, served_until)
         await self._closed(conversation_id, entry["skill"], entry["channel"], agent_id, f"transfer:{skill}", note,
-                           max(0.0, handled_until - claimed_at), claimed_at - enqueued_at)
+                           max(0.0, handled_until - claimed_at), claimed_at - since)
         await self._queued(request)
         return await self.position(conversation_id) or QueuePosition(0, 0.0)
 

@@ -123,6 +123,35 @@ async def test_only_the_holder_closes_and_transfer_requeues_in_time_order(queue,
         await queue.close("a", "agent1", "resolved")
 
 
+async def test_a_transferred_customers_waits_count_from_the_transfer_not_from_first_asking(queue, clock, events):
+    """Found in review: the wait recorded at the next claim, close or abandonment counted from the first
+    queue entry, which a transfer keeps for the place in line, so it took in the time with the first agent."""
+    await queue.enqueue(request("served-twice"))
+    clock.advance(60)
+    await queue.claim_next("agent1")
+    clock.advance(300)  # with the first agent
+    await queue.transfer("served-twice", "agent1", "billing")
+    clock.advance(40)
+    await queue.claim_next("agent2")
+    clock.advance(100)
+    await queue.close("served-twice", "agent2", "resolved")
+
+    await queue.enqueue(request("left-after-transfer"))
+    clock.advance(60)
+    await queue.claim_next("agent1")
+    clock.advance(300)
+    await queue.transfer("left-after-transfer", "agent1", "billing")
+    clock.advance(140)
+    await queue.abandon("left-after-transfer", "test")
+
+    def waits(conversation_id: str, kind: str) -> list[float]:
+        return [d["wait_s"] for c, k, _, d in events.recorded if c == conversation_id and k == kind]
+
+    assert waits("served-twice", "handoff_claimed") == [60.0, 40.0]
+    assert waits("served-twice", "handoff_closed") == [60.0, 40.0]
+    assert waits("left-after-transfer", "handoff_abandoned") == [140.0]
+
+
 async def test_a_customer_who_leaves_while_served_is_off_the_agents_list(queue, clock, events):
     await queue.enqueue(request("gone"))
     await queue.claim_next("agent1")
