@@ -36,6 +36,7 @@ from bot.settings import get_settings
 logger = logging.getLogger(__name__)
 
 DISPOSITIONS = ("resolved", "ticket", "callback", "transfer")
+CLAIM_TRIES = 3  # customers who left between a claim and its pause, passed over before "nobody waits"
 
 
 class DeskError(Exception):
@@ -164,16 +165,9 @@ class Desk:
         """The next customer's view, or None when nobody waits; ``error_at_capacity`` when the agent
         already serves as many as they may (customers may well be waiting); ``error_on_a_call`` when
         they are on a call and only callers wait (``take_next``: one call per agent)."""
-        taken, request = await self.queue.take_next(agent_id)
-        if taken == "full":
-            raise DeskError("error_at_capacity", 409)
-        if taken == "on_a_call":
-            raise DeskError("error_on_a_call", 409)
+        request = await self._take_and_pause(agent_id)
         if request is None:
             return None
-        # Paused whatever way it came: a booked callback joins the queue on a conversation the bot had
-        # back (found by a tester: the customer's messages then went to the bot, not to the agent).
-        await self.conversations.pause(request.conversation_id)
         # The web chat's marker (bot/channels/webchat.py): its waiting-room buttons (取消排队, 留言...) are spent.
         marker = {"custom": {"kind": "agent_joined", "agent_name": agent_name}} if request.channel == "webchat" else {}
         # A booked callback (bot/contacts/offer.py): the customer was told they could leave; the agent rings them.
@@ -187,6 +181,29 @@ class Desk:
         view["speech_not_transcribed"] = not view["voice_bridged"] and request.channel == "ivr" \
             and await untranscribed(self.queue.redis, request.conversation_id)
         return view
+
+    async def _take_and_pause(self, agent_id: str):
+        """The next request, with the bot paused for it: whatever way it came, a booked callback joins the
+        queue on a conversation the bot had back (found by a tester: the customer's messages then went to
+        the bot, not to the agent). A customer who left between the claim and the pause had their
+        conversation given back to the bot before it was paused (found in review: a WeChat follower who
+        unfollowed then, and followed again, met a bot that never answered): given back again, and the
+        next customer taken instead."""
+        for _ in range(CLAIM_TRIES):
+            taken, request = await self.queue.take_next(agent_id)
+            if taken == "full":
+                raise DeskError("error_at_capacity", 409)
+            if taken == "on_a_call":
+                raise DeskError("error_on_a_call", 409)
+            if request is None:
+                return None
+            await self.conversations.pause(request.conversation_id)
+            entry = await self.queue.entry(request.conversation_id)
+            if entry is not None and entry["state"] == "claimed" and entry["agent_id"] == agent_id:
+                return request
+            await self.conversations.unpause(request.conversation_id)
+            logger.info("handoff.desk.left_before_pause conversation=%s agent=%s", request.conversation_id, agent_id)
+        return None
 
     async def _bridge(self, agent_id: str, request) -> bool:
         """A phone caller: have the carrier dial the agent in, when a voice bridge is configured."""
