@@ -16,7 +16,8 @@ from bot.handoff.accounts import AccountStore, AgentAccount
 from bot.handoff.agent_selfhelp import mark_asked
 from bot.handoff.context import summary
 from bot.handoff.estimate import wait_minutes
-from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp, shown_turns, with_pushed_selfhelp
+from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp, selfhelp_answers_key, shown_turns,
+                                   with_pushed_selfhelp)
 from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue
@@ -31,6 +32,7 @@ from bot.handoff.work_item_view import phone_to_call, readable, voice_message_au
 from bot.ivr.caller_clips import untranscribed
 from bot.ledger.ledger import fault_of, named_skill
 from bot.outcomes import record
+from bot.redis_text import as_text
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -235,7 +237,9 @@ class Desk:
             from bot.selfhelp import load_catalogue
 
             titles = {e.id: e.title for e in load_catalogue(get_settings().selfhelp_catalogue).entries.values()}
-            packet = with_pushed_selfhelp(packet, pushed, titles)
+            answers = {as_text(k): as_text(v) for k, v in
+                       (await self.queue.redis.hgetall(selfhelp_answers_key(conversation_id))).items()}
+            packet = with_pushed_selfhelp(packet, pushed, titles, answers)
         wait_s = (entry["claimed_at"] or self.queue.clock()) - entry["enqueued_at"]
         shown = masking.masked_packet({**packet, "summary": summary(packet, self.queue.rules, wait_s)})
         shown.update(conversation_id=conversation_id, wait_s=round(wait_s, 1), state=entry["state"],

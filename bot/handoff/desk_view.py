@@ -19,6 +19,11 @@ def pushed_selfhelp_key(conversation_id: str) -> str:
     return keys.conversation(conversation_id) + ":selfhelp"
 
 
+def selfhelp_answers_key(conversation_id: str) -> str:
+    """Hash: entry id -> the customer's answer to it while waiting (``failed``: 没解决)."""
+    return pushed_selfhelp_key(conversation_id) + ":answers"
+
+
 async def remember_pushed_selfhelp(redis, conversation_id: str, entry_id: str) -> None:
     """Add ``entry_id`` to the conversation's pushed self-help, kept as long as a finished queue
     record (``KEFU_QUEUE_RECORD_EXPIRY_SECONDS``): the list had no expiry and outlived the
@@ -32,10 +37,25 @@ async def remember_pushed_selfhelp(redis, conversation_id: str, entry_id: str) -
         await pipe.execute()
 
 
-def with_pushed_selfhelp(packet: dict, pushed: list[str], titles: dict[str, str]) -> dict:
-    """The packet with the self-help sent since it was built, so the agent sees every method tried."""
+async def remember_selfhelp_answer(redis, conversation_id: str, entry_id: str, answer: str) -> None:
+    """The customer's answer to an entry the waiting room sent, for the agent who takes them next:
+    found in review, the packet listed it with no answer after the customer had said 没解决."""
+    from bot.settings import get_settings
+
+    key = selfhelp_answers_key(conversation_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(key, entry_id, answer)
+        pipe.expire(key, get_settings().queue_record_expiry_s)
+        await pipe.execute()
+
+
+def with_pushed_selfhelp(packet: dict, pushed: list[str], titles: dict[str, str],
+                         answers: dict[str, str] | None = None) -> dict:
+    """The packet with the self-help sent since it was built, and the answers given to it while waiting,
+    so the agent sees every method tried and how it went."""
+    answers = answers or {}
     known = {item.get("id") for item in packet.get("selfhelp") or []}
-    extra = [{"id": entry_id, "title": titles.get(entry_id, entry_id), "answer": None}
+    extra = [{"id": entry_id, "title": titles.get(entry_id, entry_id), "answer": answers.get(entry_id)}
              for entry_id in dict.fromkeys(pushed) if entry_id not in known]
     return {**packet, "selfhelp": list(packet.get("selfhelp") or []) + extra} if extra else packet
 

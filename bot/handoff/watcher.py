@@ -40,7 +40,7 @@ from bot.handoff.accounts import AccountStore
 from bot.handoff.agents import is_callback
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.departures import Departures
-from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp
+from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp, remember_selfhelp_answer
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.masking import mask_phone
 from bot.handoff.presence import customer_last_seen
@@ -50,6 +50,7 @@ from bot.handoff.tickets import customer_id_of, repository
 from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
 from bot.handoff.waiting_tickets import known_phone, promised_time, waiting_room_ticket
 from bot.redis_lock import RELEASE_IF_HOLDER
+from bot.outcomes.events import customer_key
 from bot.outcomes.selfhelp_tried import failed_before as failed_selfhelp
 from bot.redis_text import as_text_or_none
 
@@ -230,6 +231,7 @@ class WaitingRoom:
             return await self.resolved_by_selfhelp(conversation_id, entry)
         if mode == "selfhelp_asked" and (intent == "deny" or text in self.settings.unresolved_words):
             await self.set_mode(conversation_id, "")
+            await self.selfhelp_not_worked(conversation_id, entry)
             await self.conversations.utter(conversation_id, "utter_queue_selfhelp_not_worked")
             return True
         if intent in FAULT_INTENTS:
@@ -271,6 +273,18 @@ class WaitingRoom:
     async def pushed_selfhelp(self, conversation_id: str) -> list[str]:
         raw = await self.queue.redis.lrange(pushed_selfhelp_key(conversation_id), 0, -1)
         return [as_text_or_none(v) for v in raw]
+
+    async def selfhelp_not_worked(self, conversation_id: str, entry: dict) -> None:
+        """没解决 to the entry sent last: shown to the agent (the packet), and recorded like the assistant's
+        own (``selfhelp_failed``), so a proven customer is not sent it again on any channel."""
+        pushed = await self.pushed_selfhelp(conversation_id)
+        if not pushed:
+            return
+        await remember_selfhelp_answer(self.queue.redis, conversation_id, pushed[-1], "failed")
+        customer_id = customer_id_of(entry["request"])
+        await self.record_outcome(conversation_id, entry, "selfhelp_failed", {
+            "selfhelp_id": pushed[-1],
+            "customer": customer_key(customer_id=customer_id) if customer_id is not None else ""})
 
     async def resolved_by_selfhelp(self, conversation_id: str, entry: dict) -> bool:
         if not await self.queue.stop_waiting(conversation_id, "resolved_by_selfhelp"):

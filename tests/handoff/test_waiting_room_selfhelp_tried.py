@@ -63,3 +63,23 @@ async def test_a_customer_who_proved_nothing_gets_the_usual_suggestion(room, que
     await no_signal_guide_did_not_help(kefu_env)
 
     assert await suggested_while_waiting(room, queue, "w-anonymous") == ["tv_no_signal"]
+
+
+async def test_a_guide_said_not_to_help_while_waiting_is_marked_for_the_agent_and_not_sent_again(room, queue, kefu_env):
+    """Found in review: 没解决 to the waiting room's guide was answered, but the agent's packet listed the
+    guide with no answer, and the next contact (any channel) could send the same guide again."""
+    from bot.db.repository import Repository
+    from bot.handoff.accounts import AccountStore
+    from bot.handoff.desk import Desk
+    from bot.outcomes.selfhelp_tried import failed_recently
+
+    sent = await suggested_while_waiting(room, queue, "w-said-no", customer=PROVEN)
+    room.conversations.customer("w-said-no", "没解决", "deny")
+    await room.visit("w-said-no")
+    assert await recorder_for(kefu_env.database_url).flush()
+
+    assert sent[-1] in failed_recently(Repository(kefu_env.database_url).engine, PROVEN["id"])
+    assert (await queue.take_next("a1"))[1].conversation_id == "w-said-no"
+    desk = Desk(queue, room.conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    shown = {item["id"]: item["answer"] for item in (await desk.view("a1", "w-said-no"))["selfhelp"]}
+    assert shown == {sent[-1]: "failed"}
