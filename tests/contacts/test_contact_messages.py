@@ -129,3 +129,20 @@ async def test_an_sms_reply_td_from_the_gateway_opts_out(kefu_env, repository):
     rules = load_rules(kefu_env.content_dir / "contacts.yml")
     assert [(m["recipient"], m["payload"]["text"]) for m in repository.outbound(channel="sms")] == \
         [("13800000002", rules.opt_out_reply)]
+
+
+async def test_td_as_a_phone_keyboard_writes_it_opts_out_too(kefu_env, repository):
+    """An iPhone writes "td" as "Td", a Chinese keyboard in full-width mode as "ＴＤ", and people add
+    a full stop: each asked to stop, and was answered nothing and kept receiving reminders."""
+    import dataclasses
+
+    from bot.channels.sms_replies import SmsRepliesInput
+
+    channel = SmsRepliesInput(dataclasses.replace(kefu_env, sms_gateway_key="gw-key"))
+    replies = {"13800000001": "Td", "13800000002": "ＴＤ", "13800000003": " td。", "13800000004": "退订！"}
+    for phone, text in replies.items():
+        status, answer = await channel.reply("Bearer gw-key", {"from": f"+86{phone}", "text": text})
+        assert status == 200 and answer["opted_out"] is True, text
+        assert Schedule(repository).blocked(f"phone:{phone}") == "opt_out", text
+    status, answer = await channel.reply("Bearer gw-key", {"from": "+8613800000001", "text": "TD是什么意思"})
+    assert answer["opted_out"] is False
