@@ -211,6 +211,11 @@ class WeChatInput(InputChannel):
                 logger.warning("wechat.request.bad_signature")
                 return response.text("forbidden", status=403)
             if request.method == "GET":
+                # WeChat's URL check is signed as a message is: its address (in a proxy's access log,
+                # say) must not carry a message afterwards, so the signature is spent on the check.
+                if not await self._first_use_of_signature(args, f"url-check:{args['echostr']}"):
+                    logger.warning("wechat.request.replayed_signature")
+                    return response.text("forbidden", status=403)
                 return response.text(args["echostr"])
             body = await self._read_body(request)
             if body is None:
@@ -237,9 +242,12 @@ class WeChatInput(InputChannel):
         request's address could post any message as any follower until the timestamp went stale
         (found by a probe). WeChat's own retries repeat the same body, and MsgId makes them no-ops.
         """
+        return await self._first_use_of_signature(args, hashlib.sha256(body).hexdigest())
+
+    async def _first_use_of_signature(self, args: dict, use: str) -> bool:
+        """Whether ``use`` (a body's digest, a URL check) is the first the signature was given for."""
         signed = hashlib.sha256(f"{args['signature']}:{args['timestamp']}:{args['nonce']}".encode()).hexdigest()
-        digest = hashlib.sha256(body).hexdigest()
-        return await self.guard.first_value(f"signed:{signed}", digest, 2 * self.max_clock_skew + 60) == digest
+        return await self.guard.first_value(f"signed:{signed}", use, 2 * self.max_clock_skew + 60) == use
 
     async def _read_body(self, request: Request) -> bytes | None:
         declared = request.headers.get("content-length")
