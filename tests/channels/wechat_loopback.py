@@ -34,6 +34,9 @@ class WeChatLoopback:
     app_secret: str
     port: int
     token_requests: int = 0
+    # Bumped by ``revoke_token``: the token in use until then is refused (40001), as after another
+    # system fetched a new one with the same AppSecret.
+    token_generation: int = 0
     media_requests: list[str] = field(default_factory=list)
     sent: list[dict] = field(default_factory=list)
     media: dict[str, Media] = field(default_factory=dict)
@@ -59,10 +62,10 @@ class WeChatLoopback:
         query = request.query
         if query.get("appid") != self.app_id or query.get("secret") != self.app_secret:
             return web.json_response({"errcode": 40013, "errmsg": "invalid appid"})
-        return web.json_response({"access_token": ACCESS_TOKEN, "expires_in": 7200})
+        return web.json_response({"access_token": self.current_token(), "expires_in": 7200})
 
     async def media_get(self, request: web.Request) -> web.Response:
-        if request.query.get("access_token") != ACCESS_TOKEN:
+        if request.query.get("access_token") != self.current_token():
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         media_id = request.query.get("media_id", "")
         with self._lock:
@@ -78,7 +81,7 @@ class WeChatLoopback:
                             headers={"Content-Disposition": f'attachment; filename="{media_id}.amr"'})
 
     async def custom_send(self, request: web.Request) -> web.Response:
-        if request.query.get("access_token") != ACCESS_TOKEN:
+        if request.query.get("access_token") != self.current_token():
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         body = json.loads(await request.read())
         content = (body.get("text") or {}).get("content") if body.get("msgtype") == "text" else None
@@ -109,6 +112,15 @@ class WeChatLoopback:
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     # -- test helpers ----------------------------------------------------------------
+    def current_token(self) -> str:
+        with self._lock:
+            return ACCESS_TOKEN if not self.token_generation else f"{ACCESS_TOKEN}-{self.token_generation}"
+
+    def revoke_token(self) -> None:
+        """Refuse the token in use from now on; the next token request gets another."""
+        with self._lock:
+            self.token_generation += 1
+
     def follower_wrote(self, openid: str) -> None:
         """The follower sent a message: WeChat allows ``quota`` messages to them again."""
         with self._lock:
