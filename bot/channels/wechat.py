@@ -610,7 +610,7 @@ class WeChatInput(InputChannel):
             result = await loop.run_in_executor(decode_executor(), engine.transcribe_pcm, pcm.samples,
                                                 pcm.sample_rate, None)
             observe_real_time_factor("wechat", time.monotonic() - started, pcm.duration)
-        except (WeChatApiError, VoiceError, OSError, asyncio.TimeoutError) as error:
+        except (WeChatApiError, VoiceError, OSError, asyncio.TimeoutError, aiohttp.ClientError) as error:
             logger.warning("wechat.voice.failed error=%s reason=%s", type(error).__name__,
                            getattr(error, "reason", getattr(error, "errcode", "")))
             return None

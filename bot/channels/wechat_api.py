@@ -178,8 +178,9 @@ class WeChatApi:
             params = {"access_token": token, "media_id": media_id}
             async with self._http().get(f"{self.base_url}/cgi-bin/media/get", params=params) as answer:
                 if answer.content_type in ("application/json", "text/plain"):
-                    body = json.loads(await answer.read() or b"{}")
-                    raise WeChatApiError(f"media get failed (errcode={body.get('errcode')})", body.get("errcode"))
+                    body = await _json_of(answer, "media get")  # a proxy's plain-text error page too
+                    errcode = body.get("errcode") if isinstance(body, dict) else None
+                    raise WeChatApiError(f"media get failed (errcode={errcode})", errcode)
                 if answer.content_length and answer.content_length > MAX_MEDIA_BYTES:
                     raise WeChatApiError("media too large")
                 data = await answer.content.read(MAX_MEDIA_BYTES + 1)
