@@ -90,6 +90,19 @@ async def _json_of(answer: aiohttp.ClientResponse, what: str) -> Any:
         raise WeChatApiError(f"{what} failed (HTTP {answer.status}, not JSON)") from None
 
 
+async def _whole_body(answer: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The whole file WeChat sends, refused past ``max_bytes``. (``content.read(n)`` answers with what
+    has arrived so far: over a real network, a voice message's first seconds.)"""
+    if answer.content_length and answer.content_length > max_bytes:
+        raise WeChatApiError("media too large")
+    data = bytearray()
+    async for chunk in answer.content.iter_any():
+        data += chunk
+        if len(data) > max_bytes:
+            raise WeChatApiError("media too large")
+    return bytes(data)
+
+
 class WeChatApi:
     def __init__(self, base_url: str, app_id: str, app_secret: str, guard: ChannelGuard) -> None:
         self.base_url = base_url.rstrip("/")
@@ -181,12 +194,7 @@ class WeChatApi:
                     body = await _json_of(answer, "media get")  # a proxy's plain-text error page too
                     errcode = body.get("errcode") if isinstance(body, dict) else None
                     raise WeChatApiError(f"media get failed (errcode={errcode})", errcode)
-                if answer.content_length and answer.content_length > MAX_MEDIA_BYTES:
-                    raise WeChatApiError("media too large")
-                data = await answer.content.read(MAX_MEDIA_BYTES + 1)
-                if len(data) > MAX_MEDIA_BYTES:
-                    raise WeChatApiError("media too large")
-                return data
+                return await _whole_body(answer, MAX_MEDIA_BYTES)
 
         return await self._with_token(call)
 
@@ -208,12 +216,7 @@ class WeChatApi:
                         return FollowerMedia(url=url)
                     errcode = body.get("errcode") if isinstance(body, dict) else None
                     raise WeChatApiError(f"media get failed (errcode={errcode})", errcode)
-                if answer.content_length and answer.content_length > max_bytes:
-                    raise WeChatApiError("media too large")
-                data = await answer.content.read(max_bytes + 1)
-                if len(data) > max_bytes:
-                    raise WeChatApiError("media too large")
-                return FollowerMedia(data=data, content_type=answer.content_type)
+                return FollowerMedia(data=await _whole_body(answer, max_bytes), content_type=answer.content_type)
 
         return await self._with_token(call)
 

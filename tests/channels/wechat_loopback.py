@@ -26,6 +26,8 @@ class Media:
     delay_seconds: float = 0.0
     # A video message: WeChat's media/get answers with the address to download it from.
     video_url: str = ""
+    # Sent in pieces of this many bytes, a moment apart, as a file crosses the internet (0: at once).
+    chunk_bytes: int = 0
 
 
 @dataclass
@@ -77,6 +79,15 @@ class WeChatLoopback:
             await asyncio.sleep(media.delay_seconds)
         if media.video_url:
             return web.json_response({"video_url": media.video_url})
+        if media.chunk_bytes:
+            answer = web.StreamResponse(headers={"Content-Type": media.content_type})
+            answer.content_length = len(media.data)
+            await answer.prepare(request)
+            for start in range(0, len(media.data), media.chunk_bytes):
+                await answer.write(media.data[start:start + media.chunk_bytes])
+                await asyncio.sleep(0.02)
+            await answer.write_eof()
+            return answer
         return web.Response(body=media.data, content_type=media.content_type,
                             headers={"Content-Disposition": f'attachment; filename="{media_id}.amr"'})
 
