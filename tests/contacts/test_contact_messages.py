@@ -146,3 +146,20 @@ async def test_td_as_a_phone_keyboard_writes_it_opts_out_too(kefu_env, repositor
         assert Schedule(repository).blocked(f"phone:{phone}") == "opt_out", text
     status, answer = await channel.reply("Bearer gw-key", {"from": "+8613800000001", "text": "TD是什么意思"})
     assert answer["opted_out"] is False
+
+
+async def test_a_reply_the_gateway_posts_again_is_confirmed_once(kefu_env, repository, redis_url):  # noqa: F811
+    """A gateway that did not hear Kefu's answer in time posts the reply again, with its message_id:
+    each attempt opted the number out again and queued another "您已成功退订" text."""
+    import dataclasses
+    import uuid
+
+    from bot.channels.sms_replies import SmsRepliesInput
+
+    settings = dataclasses.replace(kefu_env, sms_gateway_key="gw-key",
+                                   redis=dataclasses.replace(kefu_env.redis, url=redis_url))
+    reply = {"from": "+8613800000003", "text": "TD", "message_id": f"mo-{uuid.uuid4().hex}"}
+    answers = [await SmsRepliesInput(settings).reply("Bearer gw-key", dict(reply)) for _ in range(2)]
+    assert [status for status, _ in answers] == [200, 200] and answers[0][1]["opted_out"] is True
+    assert len(repository.outbound(channel="sms")) == 1
+    assert [e["kind"] for e in repository.events_for("sms:13800000003")] == ["contact_opted_out"]
