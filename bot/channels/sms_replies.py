@@ -63,7 +63,8 @@ class SmsRepliesInput(InputChannel):
         phone = local_number(str(body.get("from") or ""))
         if phone is None:
             return 400, {"code": 400, "message": "from must be a mobile number"}
-        claim = f"reply:{body['message_id']}" if isinstance(body.get("message_id"), str) and body["message_id"] else None
+        message_id = body.get("message_id")
+        claim = f"reply:{message_id}" if isinstance(message_id, (str, int)) and str(message_id) else None
         if claim and not await self.guard.claim(claim, REPLY_LEASE_S):
             logger.info("sms.reply.duplicate")
             return 200, {"code": 0, "duplicate": True}
