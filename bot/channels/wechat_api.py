@@ -128,7 +128,7 @@ class WeChatApi:
         ``refresh``: fetch a new one. With ``stale`` (the token WeChat just refused), only when the
         shared one is still that token: each fetch counts against WeChat's daily limit (2000) and
         replaces the last, so a burst of sends refused together, in one process or several, must
-        fetch once, not once each (it used up the day's fetches, and then no message went out).
+        fetch once, not once each (enough of them use up the day's fetches, and then nothing goes out).
         """
         key = f"token:{self.app_id}"
         if not refresh:
