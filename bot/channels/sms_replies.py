@@ -4,7 +4,9 @@ The gateway (bot/outbound/sms.py's documented-style JSON API) pushes a customer'
 ``{"from": "+8613800000000", "text": "TD", "message_id": "..."}`` with ``Authorization: Bearer <key>``
 (``KEFU_SMS_GATEWAY_KEY``). An opt-out word ("TD", ``content/contacts.yml``) puts the number on the
 block list and queues the confirmation in the outbox; other replies are acknowledged and logged
-(Kefu has no SMS conversation with the assistant).
+(Kefu has no SMS conversation with the assistant). A gateway that did not hear Kefu's answer in time
+posts the reply again with its ``message_id``: it is taken once (``ChannelGuard``), so the customer
+gets one confirmation, not one per attempt.
 """
 from __future__ import annotations
 
@@ -17,9 +19,15 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.guard import ChannelGuard
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+
+# A reply being handled holds its message_id this long (renewed by nothing: handling takes a second);
+# a handled one is a duplicate for a day, longer than any gateway keeps retrying.
+REPLY_LEASE_S = 30
+REPLY_SEEN_S = 24 * 3600
 
 
 class SmsRepliesInput(InputChannel):
@@ -33,6 +41,7 @@ class SmsRepliesInput(InputChannel):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.guard = ChannelGuard(settings.redis.url, "kefu:sms")
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("sms_replies_webhook", __name__)
@@ -54,7 +63,20 @@ class SmsRepliesInput(InputChannel):
         phone = local_number(str(body.get("from") or ""))
         if phone is None:
             return 400, {"code": 400, "message": "from must be a mobile number"}
-        return 200, {"code": 0, "opted_out": await self._opt_out(phone, str(body.get("text") or ""))}
+        message_id = body.get("message_id")
+        claim = f"reply:{message_id}" if isinstance(message_id, (str, int)) and str(message_id) else None
+        if claim and not await self.guard.claim(claim, REPLY_LEASE_S):
+            logger.info("sms.reply.duplicate")
+            return 200, {"code": 0, "duplicate": True}
+        try:
+            opted_out = await self._opt_out(phone, str(body.get("text") or ""))
+        except BaseException:
+            if claim:  # not handled: the gateway's next attempt must be
+                await self.guard.forget(claim)
+            raise
+        if claim:
+            await self.guard.settle(claim, REPLY_SEEN_S)
+        return 200, {"code": 0, "opted_out": opted_out}
 
     async def _opt_out(self, phone: str, text: str) -> bool:
         from bot.contacts.optout import opt_out_reply

@@ -17,8 +17,8 @@ intents from ``content/wechat_menu.yml``, unsubscribe → the follower leaves
 the domain, or, while a person serves the follower, a turn the agent sees (``[图片]`` with the
 picture's address, ``[视频]`` the agent opens through WeChat's media API, a link's title and address).
 A text too long for one WeChat message is sent in parts (``bot.channels.wechat_split``).
-Messages WeChat refuses for quota (45047) are held and sent, in order and before any new reply,
-when the follower writes again (``bot.channels.wechat_held``).
+Messages WeChat refuses for quota (45047), and the bot's own replies its API failed on, are held and
+sent, in order and before any new reply, when the follower writes again (``bot.channels.wechat_held``).
 The sender id is the follower's openid.
 """
 from __future__ import annotations
@@ -211,6 +211,11 @@ class WeChatInput(InputChannel):
                 logger.warning("wechat.request.bad_signature")
                 return response.text("forbidden", status=403)
             if request.method == "GET":
+                # WeChat's URL check is signed as a message is: its address (in a proxy's access log,
+                # say) must not carry a message afterwards, so the signature is spent on the check.
+                if not await self._first_use_of_signature(args, f"url-check:{args['echostr']}"):
+                    logger.warning("wechat.request.replayed_signature")
+                    return response.text("forbidden", status=403)
                 return response.text(args["echostr"])
             body = await self._read_body(request)
             if body is None:
@@ -237,9 +242,12 @@ class WeChatInput(InputChannel):
         request's address could post any message as any follower until the timestamp went stale
         (found by a probe). WeChat's own retries repeat the same body, and MsgId makes them no-ops.
         """
+        return await self._first_use_of_signature(args, hashlib.sha256(body).hexdigest())
+
+    async def _first_use_of_signature(self, args: dict, use: str) -> bool:
+        """Whether ``use`` (a body's digest, a URL check) is the first the signature was given for."""
         signed = hashlib.sha256(f"{args['signature']}:{args['timestamp']}:{args['nonce']}".encode()).hexdigest()
-        digest = hashlib.sha256(body).hexdigest()
-        return await self.guard.first_value(f"signed:{signed}", digest, 2 * self.max_clock_skew + 60) == digest
+        return await self.guard.first_value(f"signed:{signed}", use, 2 * self.max_clock_skew + 60) == use
 
     async def _read_body(self, request: Request) -> bytes | None:
         declared = request.headers.get("content-length")
@@ -332,9 +340,9 @@ class WeChatInput(InputChannel):
             await sent.send(end_stream=True)
         except (asyncio.CancelledError, ConnectionError):
             logger.info("wechat.reply.request_gone sender=%s", openid)
-            self._keep(asyncio.ensure_future(self.push(openid, units)))
+            self._keep(asyncio.ensure_future(self.push(openid, units, bot_reply=True)))
             raise
-        self._keep(asyncio.ensure_future(self.push(openid, units[1:])))
+        self._keep(asyncio.ensure_future(self.push(openid, units[1:], bot_reply=True)))
 
     @staticmethod
     async def _with_a_person(request: Request, openid: str) -> bool:
@@ -394,7 +402,7 @@ class WeChatInput(InputChannel):
                 logger.warning("wechat.reply.dropped sender=%s reason=no_api_credentials", openid)
             return
         if units or behind:
-            await self.push(openid, units)
+            await self.push(openid, units, bot_reply=True)
 
     async def _behind(self, openid: str, fields: dict) -> bool:
         """Whether this turn's reply must queue behind other messages to the follower."""
@@ -406,7 +414,7 @@ class WeChatInput(InputChannel):
         """The request is gone: whatever the turn says (or has said for a passive reply) is pushed."""
         if turn.passive and turn.units and self.api is not None:
             logger.info("wechat.reply.request_gone sender=%s", openid)
-            self._keep(asyncio.ensure_future(self.push(openid, turn.units)))
+            self._keep(asyncio.ensure_future(self.push(openid, turn.units, bot_reply=True)))
         turn.deferred = True
 
     def _decrypt(self, body: bytes, args: dict) -> str | None:
@@ -486,13 +494,18 @@ class WeChatInput(InputChannel):
         await on_new_message(UserMessage(text, collector, openid, input_channel=self.name(), metadata=metadata))
         return collector.messages
 
-    async def push(self, openid: str, units: list[Unit]) -> str | None:
+    async def push(self, openid: str, units: list[Unit], *, bot_reply: bool = False) -> str | None:
         """Send units through the customer-service API, in order, a long text in several parts
         (``bot.channels.wechat_split``), after whatever is held for this follower
         (``bot.channels.wechat_held``). None when all were sent; ``held`` when WeChat's quota ran out
         (45047): the rest wait for the follower's next message. Else why not (``failure_reason``, or
         ``partial`` when some were sent first): the rest are not sent, out of order they would not
-        make sense."""
+        make sense.
+
+        ``bot_reply``: the bot's answer to what the follower wrote, which nobody else sees. When
+        WeChat's API fails on it (a timeout, a 5xx, errcode -1 "system busy") it is held as for the
+        quota, and goes out first with the next message to the follower, instead of being lost.
+        (An agent's message is not: the desk tells the agent, who decides.)"""
         if self.api is None:
             return "failed" if units else None
         fresh = [custom_message(openid, unit) for unit in fit_units(units)]
@@ -507,9 +520,10 @@ class WeChatInput(InputChannel):
                     logger.error("wechat.push.failed sender=%s errcode=%s error=%s sent=%d of=%d", openid,
                                  getattr(error, "errcode", None), str(error) or type(error).__name__, sent,
                                  len(queue))
-                    if reason == "quota":  # nothing lost: sent when the follower writes again
-                        await self.held.keep(openid, queue[sent:])
-                        logger.info("wechat.push.held sender=%s held=%d", openid, len(queue) - sent)
+                    if reason == "quota" or (bot_reply and reason == "failed"):  # nothing lost: sent
+                        await self.held.keep(openid, queue[sent:])  # when the follower writes again
+                        logger.info("wechat.push.held sender=%s held=%d reason=%s", openid, len(queue) - sent,
+                                    reason)
                         return HELD
                     await self.held.keep(openid, owed[sent:])
                     return PARTIAL if sent > len(owed) else reason
@@ -602,7 +616,7 @@ class WeChatInput(InputChannel):
             result = await loop.run_in_executor(decode_executor(), engine.transcribe_pcm, pcm.samples,
                                                 pcm.sample_rate, None)
             observe_real_time_factor("wechat", time.monotonic() - started, pcm.duration)
-        except (WeChatApiError, VoiceError, OSError, asyncio.TimeoutError) as error:
+        except (WeChatApiError, VoiceError, OSError, asyncio.TimeoutError, aiohttp.ClientError) as error:
             logger.warning("wechat.voice.failed error=%s reason=%s", type(error).__name__,
                            getattr(error, "reason", getattr(error, "errcode", "")))
             return None

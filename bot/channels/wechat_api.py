@@ -8,18 +8,21 @@ shared by every worker through the channel guard's Redis cache and refreshed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, AsyncIterator
 
 import aiohttp
+from redis.exceptions import LockError
 
 from bot.channels.guard import ChannelGuard
 
 logger = logging.getLogger(__name__)
 
 TOKEN_MARGIN_SECONDS = 300
+TOKEN_FETCH_LOCK_S = 10  # longest a process may hold the token fetch (a 4 s request, and Redis)
 STALE_TOKEN_CODES = {40001, 40014, 42001}
 MAX_MEDIA_BYTES = 2 * 1024 * 1024  # WeChat voice messages are at most 60 s of AMR (~100 KB)
 # A follower's picture (2 MB at most) or short video (10 MB at most, WeChat's temporary media
@@ -87,6 +90,19 @@ async def _json_of(answer: aiohttp.ClientResponse, what: str) -> Any:
         raise WeChatApiError(f"{what} failed (HTTP {answer.status}, not JSON)") from None
 
 
+async def _whole_body(answer: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The whole file WeChat sends, refused past ``max_bytes``. (``content.read(n)`` answers with what
+    has arrived so far: over a real network, a voice message's first seconds.)"""
+    if answer.content_length and answer.content_length > max_bytes:
+        raise WeChatApiError("media too large")
+    data = bytearray()
+    async for chunk in answer.content.iter_any():
+        data += chunk
+        if len(data) > max_bytes:
+            raise WeChatApiError("media too large")
+    return bytes(data)
+
+
 class WeChatApi:
     def __init__(self, base_url: str, app_id: str, app_secret: str, guard: ChannelGuard) -> None:
         self.base_url = base_url.rstrip("/")
@@ -106,40 +122,68 @@ class WeChatApi:
             await self._session.close()
 
     # -- access token -----------------------------------------------------------
-    async def access_token(self, *, refresh: bool = False) -> str:
+    async def access_token(self, *, refresh: bool = False, stale: str | None = None) -> str:
+        """The account's access token, shared by every process through Redis.
+
+        ``refresh``: fetch a new one. With ``stale`` (the token WeChat just refused), only when the
+        shared one is still that token: each fetch counts against WeChat's daily limit (2000) and
+        replaces the last, so a burst of sends refused together, in one process or several, must
+        fetch once, not once each (enough of them use up the day's fetches, and then nothing goes out).
+        """
         key = f"token:{self.app_id}"
         if not refresh:
             cached = await self.guard.get(key)
             if cached:
                 return cached
-        async with self._refresh_lock:
-            cached = None if refresh else await self.guard.get(key)
-            if cached:
+        async with self._refresh_lock, self._fetching_alone():
+            cached = await self.guard.get(key)
+            if cached and (not refresh or (stale is not None and cached != stale)):
                 return cached
-            params = {"grant_type": "client_credential", "appid": self.app_id, "secret": self._secret}
-            async with self._http().get(f"{self.base_url}/cgi-bin/token", params=params,
-                                        timeout=SEND_TIMEOUT) as answer:
-                body = await _json_of(answer, "token request")
-            token = body.get("access_token") if isinstance(body, dict) else None
-            if not token:
-                errcode = body.get("errcode") if isinstance(body, dict) else None
-                hint = " hint=add this server's IP to the AppSecret IP allowlist" if errcode == 40164 else ""
-                logger.error("wechat.token.failed errcode=%s%s", errcode, hint)
-                raise WeChatApiError(f"token request failed (errcode={errcode})", errcode)
-            ttl = int(body.get("expires_in", 7200)) - TOKEN_MARGIN_SECONDS
-            await self.guard.put(key, token, max(60, ttl))
-            logger.info("wechat.token.refreshed expires_in=%s", body.get("expires_in"))
-            return token
+            return await self._fetch_token(key)
+
+    @contextlib.asynccontextmanager
+    async def _fetching_alone(self) -> AsyncIterator[None]:
+        """One process at a time fetches the token (the others then find it in Redis)."""
+        client = self.guard.client()
+        if client is None:
+            yield
+            return
+        lock = client.lock(self.guard.key(f"token-fetch:{self.app_id}"), timeout=TOKEN_FETCH_LOCK_S, sleep=0.05,
+                           blocking_timeout=TOKEN_FETCH_LOCK_S)
+        acquired = await lock.acquire()
+        try:
+            yield
+        finally:
+            if acquired:
+                with contextlib.suppress(LockError):  # held past its timeout: it has lapsed already
+                    await lock.release()
+
+    async def _fetch_token(self, key: str) -> str:
+        params = {"grant_type": "client_credential", "appid": self.app_id, "secret": self._secret}
+        async with self._http().get(f"{self.base_url}/cgi-bin/token", params=params,
+                                    timeout=SEND_TIMEOUT) as answer:
+            body = await _json_of(answer, "token request")
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not token:
+            errcode = body.get("errcode") if isinstance(body, dict) else None
+            hint = " hint=add this server's IP to the AppSecret IP allowlist" if errcode == 40164 else ""
+            logger.error("wechat.token.failed errcode=%s%s", errcode, hint)
+            raise WeChatApiError(f"token request failed (errcode={errcode})", errcode)
+        ttl = int(body.get("expires_in", 7200)) - TOKEN_MARGIN_SECONDS
+        await self.guard.put(key, token, max(60, ttl))
+        logger.info("wechat.token.refreshed expires_in=%s", body.get("expires_in"))
+        return token
 
     async def _with_token(self, call):
-        """Run ``call(token)``; on a stale-token error refresh once and retry."""
+        """Run ``call(token)``; on a stale-token error refresh once (unless done already) and retry."""
+        token = await self.access_token()
         try:
-            return await call(await self.access_token())
+            return await call(token)
         except WeChatApiError as error:
             if error.errcode not in STALE_TOKEN_CODES:
                 raise
             logger.info("wechat.token.stale errcode=%s", error.errcode)
-            return await call(await self.access_token(refresh=True))
+            return await call(await self.access_token(refresh=True, stale=token))
 
     # -- media ------------------------------------------------------------------
     async def download_media(self, media_id: str) -> bytes:
@@ -147,14 +191,10 @@ class WeChatApi:
             params = {"access_token": token, "media_id": media_id}
             async with self._http().get(f"{self.base_url}/cgi-bin/media/get", params=params) as answer:
                 if answer.content_type in ("application/json", "text/plain"):
-                    body = json.loads(await answer.read() or b"{}")
-                    raise WeChatApiError(f"media get failed (errcode={body.get('errcode')})", body.get("errcode"))
-                if answer.content_length and answer.content_length > MAX_MEDIA_BYTES:
-                    raise WeChatApiError("media too large")
-                data = await answer.content.read(MAX_MEDIA_BYTES + 1)
-                if len(data) > MAX_MEDIA_BYTES:
-                    raise WeChatApiError("media too large")
-                return data
+                    body = await _json_of(answer, "media get")  # a proxy's plain-text error page too
+                    errcode = body.get("errcode") if isinstance(body, dict) else None
+                    raise WeChatApiError(f"media get failed (errcode={errcode})", errcode)
+                return await _whole_body(answer, MAX_MEDIA_BYTES)
 
         return await self._with_token(call)
 
@@ -176,12 +216,7 @@ class WeChatApi:
                         return FollowerMedia(url=url)
                     errcode = body.get("errcode") if isinstance(body, dict) else None
                     raise WeChatApiError(f"media get failed (errcode={errcode})", errcode)
-                if answer.content_length and answer.content_length > max_bytes:
-                    raise WeChatApiError("media too large")
-                data = await answer.content.read(max_bytes + 1)
-                if len(data) > max_bytes:
-                    raise WeChatApiError("media too large")
-                return FollowerMedia(data=data, content_type=answer.content_type)
+                return FollowerMedia(data=await _whole_body(answer, max_bytes), content_type=answer.content_type)
 
         return await self._with_token(call)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import unicodedata
 
 from bot.contacts.rules import ContactRulesError, current_rules
 from bot.contacts.schedule import Schedule
@@ -58,13 +59,22 @@ def opt_out_addresses(channel: str, conversation_id: str, context: dict, *, veri
     return addresses
 
 
+def as_opt_out_word(text: str | None) -> str:
+    """A reply as it is compared with the editors' opt-out words: a phone's keyboard writes "TD" as
+    "Td" (a capital first letter), "ＴＤ" (full width) or "TD。", and each of them asked to stop."""
+    word = unicodedata.normalize("NFKC", text or "").casefold()
+    edges = "".join({c for c in word if c.isspace() or unicodedata.category(c).startswith("P")})
+    return word.strip(edges)
+
+
 async def opt_out_reply(settings, *, address: str, text: str, conversation_id: str, channel: str) -> str | None:
     try:
         rules = await asyncio.to_thread(current_rules, settings.content_dir / "contacts.yml")
     except ContactRulesError as exc:  # no usable rules ever loaded: the text goes to the assistant
         logger.warning("contacts.optout.no_rules error=%s", exc)
         return None
-    if (text or "").strip() not in rules.opt_out_words:
+    word = as_opt_out_word(text)
+    if not word or word not in {as_opt_out_word(w) for w in rules.opt_out_words}:
         return None
     await opt_out(settings.database_url, [address], conversation_id=conversation_id, channel=channel, via="reply")
     return rules.opt_out_reply

@@ -27,7 +27,7 @@ class WeChatTemplateSender(Notifier):
     def __init__(self, api, template_id: str, *, timeout_s: float = 10.0, selfhelp_templates: dict | None = None):
         if not template_id:
             raise NotifyError("WeChat template messages need a template id (WECHAT_TEMPLATE_ID)")
-        self.api = api  # has base_url and async access_token(refresh=False)
+        self.api = api  # has base_url and async access_token(refresh=False, stale=None)
         self.template_id = template_id
         self.timeout_s = timeout_s
         self.selfhelp_templates = selfhelp_templates or {}
@@ -48,15 +48,16 @@ class WeChatTemplateSender(Notifier):
                 "remark": {"value": message.get("remark", "")},
             },
         }
-        errcode = await self._post(body, refresh=False)
+        errcode, token = await self._post(body)
         if errcode in STALE_TOKEN:
-            errcode = await self._post(body, refresh=True)
+            errcode, _ = await self._post(body, stale=token)
         if errcode != 0:
             raise NotifyError(f"WeChat refused the template message (errcode={errcode})")
 
-    async def _post(self, body: dict, refresh: bool) -> int | None:
+    async def _post(self, body: dict, stale: str | None = None) -> tuple[int | None, str]:
+        """WeChat's errcode and the token sent; ``stale``: the token refused, to be replaced."""
         try:
-            token = await self.api.access_token(refresh=refresh)
+            token = await (self.api.access_token(refresh=True, stale=stale) if stale else self.api.access_token())
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as http:
                 async with http.post(f"{self.api.base_url}/cgi-bin/message/template/send",
                                      params={"access_token": token}, json=body) as answer:
@@ -68,7 +69,7 @@ class WeChatTemplateSender(Notifier):
         errcode = reply.get("errcode") if isinstance(reply, dict) else None
         if errcode == 0:
             logger.info("notify.wechat_template.sent msgid=%s", reply.get("msgid"))
-        return errcode
+        return errcode, token
 
     async def send_selfhelp(self, to: str, channel: str, entry) -> None:
         await self.send(to, {"text": render_selfhelp(entry, self.selfhelp_templates), "title": entry.title,

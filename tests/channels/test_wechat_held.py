@@ -117,3 +117,23 @@ async def test_two_quick_messages_are_answered_in_order(redis_url, wechat_api, d
     if answer.body != "success":  # answered passively: the follower reads it when the request returns
         said.append((answered_at, reply_fields(answer.body)["Content"]))
     assert [text for _, text in sorted(said)] == PLANS[:3] + ["最便宜的是套餐1。"]
+
+
+async def test_the_bots_late_answer_that_wechats_api_failed_on_comes_with_the_next_message(
+        redis_url, wechat_api, domain):  # noqa: F811
+    """A late answer goes through the customer-service API; when that failed (a 502 from WeChat's
+    gateway, a timeout) the answer was dropped, and the follower, who had asked, never got it."""
+    assistant = Assistant()
+    assistant.delay = 0.5  # past the reply deadline: pushed
+    assistant.replies = [{"text": PLANS[0]}]
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
+    async with served(channel, assistant, domain) as wechat:
+        openid = new_openid()
+        wechat_api.send_error = "html502"
+        await asyncio.to_thread(write, wechat, wechat_api, openid, "有哪些套餐")
+        await until(lambda: len(wechat_api.refused) == 1, what="the failed send")
+        wechat_api.send_error = None
+        assistant.replies = [{"text": "还有什么可以帮您？"}]
+        await asyncio.to_thread(write, wechat, wechat_api, openid, "在吗")
+        await until(lambda: len(sent_texts(wechat_api, openid)) >= 2, what="the held answer and the new one")
+    assert sent_texts(wechat_api, openid) == [PLANS[0], "还有什么可以帮您？"]

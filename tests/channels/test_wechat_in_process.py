@@ -463,3 +463,36 @@ async def test_a_follower_who_unsubscribes_leaves_the_queue_and_their_verificati
     assert left and left[-1]["data"]["reason"] == "wechat_unsubscribed"
     assert split_contacts(events)[-1].how == "abandoned"  # gone unanswered, as a caller who hangs up
     assert assistant.heard == []
+
+
+async def test_the_url_checks_address_cannot_carry_a_message(redis_url, wechat_api, domain):  # noqa: F811
+    """WeChat signs its URL check (GET, echostr) as it signs a message, and the check's address (kept
+    in a proxy's access log) was good for five minutes for posting any follower's message."""
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain) as wechat:
+        query = wechat.query(echostr="4937381716")
+        for _ in range(2):  # WeChat may check again with the same address
+            checked = await asyncio.to_thread(wechat.request, "GET", query)
+            assert (checked.status, checked.body) == (200, "4937381716")
+        forged = text_xml(new_openid(), "查话费", new_msg_id()).encode("utf-8")
+        answer = await asyncio.to_thread(wechat.request, "POST", query, forged)
+    assert answer.status == 403 and assistant.heard == []
+
+
+async def test_a_voice_message_whose_download_fails_is_still_answered(redis_url, wechat_api, domain):  # noqa: F811
+    """A proxy in front of WeChat's API answered the audio's download with a plain-text error page
+    ("upstream connect error ..."): the turn failed on it, and the follower heard nothing at all."""
+    from tests.channels.wechat_client import voice_xml
+    from tests.channels.wechat_loopback import Media
+
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api, WECHAT_ASR_ENGINE=stack_env.SCRIPTED_ASR)))
+    media_id = f"voice-{new_msg_id()}"
+    wechat_api.media[media_id] = Media(b"upstream connect error or disconnect/reset before headers",
+                                       content_type="text/plain")
+    async with served(channel, assistant, domain) as wechat:
+        answer = await asyncio.to_thread(wechat.post, voice_xml(new_openid(), media_id, new_msg_id()))
+    unclear = domain.responses["utter_wechat_voice_unclear"][0]["text"]
+    assert answer.status == 200 and reply_fields(answer.body)["Content"] == unclear
+    assert assistant.heard == []

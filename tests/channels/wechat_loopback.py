@@ -26,6 +26,8 @@ class Media:
     delay_seconds: float = 0.0
     # A video message: WeChat's media/get answers with the address to download it from.
     video_url: str = ""
+    # Sent in pieces of this many bytes, a moment apart, as a file crosses the internet (0: at once).
+    chunk_bytes: int = 0
 
 
 @dataclass
@@ -34,6 +36,9 @@ class WeChatLoopback:
     app_secret: str
     port: int
     token_requests: int = 0
+    # Bumped by ``revoke_token``: the token in use until then is refused (40001), as after another
+    # system fetched a new one with the same AppSecret.
+    token_generation: int = 0
     media_requests: list[str] = field(default_factory=list)
     sent: list[dict] = field(default_factory=list)
     media: dict[str, Media] = field(default_factory=dict)
@@ -59,10 +64,10 @@ class WeChatLoopback:
         query = request.query
         if query.get("appid") != self.app_id or query.get("secret") != self.app_secret:
             return web.json_response({"errcode": 40013, "errmsg": "invalid appid"})
-        return web.json_response({"access_token": ACCESS_TOKEN, "expires_in": 7200})
+        return web.json_response({"access_token": self.current_token(), "expires_in": 7200})
 
     async def media_get(self, request: web.Request) -> web.Response:
-        if request.query.get("access_token") != ACCESS_TOKEN:
+        if request.query.get("access_token") != self.current_token():
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         media_id = request.query.get("media_id", "")
         with self._lock:
@@ -74,11 +79,20 @@ class WeChatLoopback:
             await asyncio.sleep(media.delay_seconds)
         if media.video_url:
             return web.json_response({"video_url": media.video_url})
+        if media.chunk_bytes:
+            answer = web.StreamResponse(headers={"Content-Type": media.content_type})
+            answer.content_length = len(media.data)
+            await answer.prepare(request)
+            for start in range(0, len(media.data), media.chunk_bytes):
+                await answer.write(media.data[start:start + media.chunk_bytes])
+                await asyncio.sleep(0.02)
+            await answer.write_eof()
+            return answer
         return web.Response(body=media.data, content_type=media.content_type,
                             headers={"Content-Disposition": f'attachment; filename="{media_id}.amr"'})
 
     async def custom_send(self, request: web.Request) -> web.Response:
-        if request.query.get("access_token") != ACCESS_TOKEN:
+        if request.query.get("access_token") != self.current_token():
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         body = json.loads(await request.read())
         content = (body.get("text") or {}).get("content") if body.get("msgtype") == "text" else None
@@ -109,6 +123,15 @@ class WeChatLoopback:
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     # -- test helpers ----------------------------------------------------------------
+    def current_token(self) -> str:
+        with self._lock:
+            return ACCESS_TOKEN if not self.token_generation else f"{ACCESS_TOKEN}-{self.token_generation}"
+
+    def revoke_token(self) -> None:
+        """Refuse the token in use from now on; the next token request gets another."""
+        with self._lock:
+            self.token_generation += 1
+
     def follower_wrote(self, openid: str) -> None:
         """The follower sent a message: WeChat allows ``quota`` messages to them again."""
         with self._lock:

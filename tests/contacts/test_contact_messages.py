@@ -129,3 +129,37 @@ async def test_an_sms_reply_td_from_the_gateway_opts_out(kefu_env, repository):
     rules = load_rules(kefu_env.content_dir / "contacts.yml")
     assert [(m["recipient"], m["payload"]["text"]) for m in repository.outbound(channel="sms")] == \
         [("13800000002", rules.opt_out_reply)]
+
+
+async def test_td_as_a_phone_keyboard_writes_it_opts_out_too(kefu_env, repository):
+    """An iPhone writes "td" as "Td", a Chinese keyboard in full-width mode as "ＴＤ", and people add
+    a full stop: each asked to stop, and was answered nothing and kept receiving reminders."""
+    import dataclasses
+
+    from bot.channels.sms_replies import SmsRepliesInput
+
+    channel = SmsRepliesInput(dataclasses.replace(kefu_env, sms_gateway_key="gw-key"))
+    replies = {"13800000001": "Td", "13800000002": "ＴＤ", "13800000003": " td。", "13800000004": "退订！"}
+    for phone, text in replies.items():
+        status, answer = await channel.reply("Bearer gw-key", {"from": f"+86{phone}", "text": text})
+        assert status == 200 and answer["opted_out"] is True, text
+        assert Schedule(repository).blocked(f"phone:{phone}") == "opt_out", text
+    status, answer = await channel.reply("Bearer gw-key", {"from": "+8613800000001", "text": "TD是什么意思"})
+    assert answer["opted_out"] is False
+
+
+async def test_a_reply_the_gateway_posts_again_is_confirmed_once(kefu_env, repository, redis_url):  # noqa: F811
+    """A gateway that did not hear Kefu's answer in time posts the reply again, with its message_id:
+    each attempt opted the number out again and queued another "您已成功退订" text."""
+    import dataclasses
+    import uuid
+
+    from bot.channels.sms_replies import SmsRepliesInput
+
+    settings = dataclasses.replace(kefu_env, sms_gateway_key="gw-key",
+                                   redis=dataclasses.replace(kefu_env.redis, url=redis_url))
+    reply = {"from": "+8613800000003", "text": "TD", "message_id": f"mo-{uuid.uuid4().hex}"}
+    answers = [await SmsRepliesInput(settings).reply("Bearer gw-key", dict(reply)) for _ in range(2)]
+    assert [status for status, _ in answers] == [200, 200] and answers[0][1]["opted_out"] is True
+    assert len(repository.outbound(channel="sms")) == 1
+    assert [e["kind"] for e in repository.events_for("sms:13800000003")] == ["contact_opted_out"]

@@ -67,7 +67,7 @@ class _Tokens:
         self.base_url = base_url
         self.refreshed = 0
 
-    async def access_token(self, *, refresh: bool = False) -> str:
+    async def access_token(self, *, refresh: bool = False, stale: str | None = None) -> str:
         self.refreshed += refresh
         return "fresh" if refresh else "stale"
 
