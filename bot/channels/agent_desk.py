@@ -164,14 +164,14 @@ async def login(request: Request) -> HTTPResponse:
     # The client behind a trusted proxy (Sanic's PROXIES_COUNT / REAL_IP_HEADER / FORWARDED_SECRET), else the peer.
     name, address = str(data.get("name", ""))[:64], request.remote_addr or request.ip or ""
     guard = login_guard(desk)
-    if await guard.locked(name, address):
+    if not await guard.attempt(name, address):  # counted as a wrong password until it succeeds
         return response.json({"error": "error_locked"}, status=429)
     try:
         result = await desk.login(name, str(data.get("password", ""))[:256])
     except SQLAlchemyError as exc:
+        await guard.unchecked(name, address)  # an agent retrying through an outage is not locked out by it
         return database_unavailable(request, exc)
     if result is None:
-        await guard.failed(name, address)
         return response.json({"error": "error_login"}, status=401)
     await guard.succeeded(name, address)
     token, account = result
