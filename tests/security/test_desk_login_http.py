@@ -68,3 +68,29 @@ async def test_sign_ins_while_the_database_is_down_do_not_lock_the_agent_out(des
             assert await sign_in(session, desk_url, "wang-pass-1") == 503
         desk.accounts.engine = working
         assert await sign_in(session, desk_url, "wang-pass-1") == 200
+
+
+async def test_the_session_cookie_is_secure_when_agents_use_https_even_if_the_proxy_is_not_trusted(
+        desk_url, monkeypatch):
+    """Found in review: Secure followed only the scheme Sanic saw, which is http behind a TLS proxy unless
+    SANIC_PROXIES_COUNT is set too; the cookie then also went over plain http to anyone who could make
+    the agent's browser open an http:// address of the desk. KEFU_PUBLIC_URL says where agents are."""
+    monkeypatch.setenv("KEFU_PUBLIC_URL", "https://kefu.example.com")
+    get_settings.cache_clear()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{desk_url}/agent/api/login", json={"name": "wang", "password": "wang-pass-1"},
+                                headers={agent_desk.CSRF_HEADER: "1"}) as answer:
+            assert answer.status == 200
+            cookie = answer.cookies[COOKIE]
+    assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/agent"
+
+
+async def test_signing_out_removes_the_cookie_the_sign_in_set(desk_url):
+    """The cookie lives under /agent: a removal for / (Sanic's default) left the dead token in the browser."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:  # unsafe: an IP host
+        assert await sign_in(session, desk_url, "wang-pass-1") == 200
+        async with session.post(f"{desk_url}/agent/api/logout", headers={agent_desk.CSRF_HEADER: "1"}) as answer:
+            assert answer.status == 200
+            removed = answer.cookies[COOKIE]
+        assert removed["path"] == "/agent" and removed["max-age"] == "0"
+        assert not [c for c in session.cookie_jar if c.key == COOKIE]
