@@ -15,6 +15,7 @@ The rule, with counters in Redis so every Rasa worker agrees:
   lock-out of every agent, while a guesser trying many names (and never getting in) is stopped;
 - a name that has signed in from an address (within ``KNOWN_S``) is not kept out by that address's
   lock, only by its own: a guesser at the office's address does not lock out the agents who work there;
+- an IPv6 client counts as its /64 network (``client``): one host may send from any address in it;
 - a lock ends ``lockout_s`` after the failure that set it. While locked, every attempt is refused
   without its password being checked, and is not counted (it would let anyone keep an address locked);
 - an attempt counts as a wrong password from the moment it is let through (``attempt``, one Redis
@@ -24,6 +25,7 @@ The rule, with counters in Redis so every Rasa worker agrees:
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 
 import redis.asyncio as redis
@@ -33,6 +35,20 @@ logger = logging.getLogger(__name__)
 PREFIX = "kefu:security:login"
 ADDRESS_FACTOR = 4  # one address may fail for several names (a shared office) before it is locked
 KNOWN_S = 30 * 24 * 3600  # a name that signed in from an address is known there this long
+
+
+def client(address: str) -> str:
+    """The client an address stands for: an IPv6 address's /64 network (a host's own network, from which it may
+    send from any address: found in review, a lock per address gave it unlimited guesses), else the address."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{parsed}/64", strict=False))
+    return address
 
 
 def _digest(value: str) -> str:
@@ -72,14 +88,14 @@ class LoginGuard:
         self.lockout_s = lockout_s
 
     def _name_key(self, name: str, address: str) -> str:
-        return f"{PREFIX}:name_at:{_digest(name.lower() + chr(0) + address)}"
+        return f"{PREFIX}:name_at:{_digest(name.lower() + chr(0) + client(address))}"
 
     def _address_key(self, address: str) -> str:
         """A hash per address: each name's wrong passwords there since it last signed in from there."""
-        return f"{PREFIX}:address_names:{_digest(address)}"
+        return f"{PREFIX}:address_names:{_digest(client(address))}"
 
     def _known_key(self, name: str, address: str) -> str:
-        return f"{PREFIX}:known_at:{_digest(name.lower() + chr(0) + address)}"
+        return f"{PREFIX}:known_at:{_digest(name.lower() + chr(0) + client(address))}"
 
     @property
     def address_limit(self) -> int:

@@ -245,3 +245,15 @@ async def test_a_registered_phone_gets_only_a_days_codes_however_they_are_spread
     assert await ledger.phone_may_receive("13800000002"), "another phone has its own budget"
     now[0] += 24 * 3600 - 8 * 3600 + 1  # the first hour's two codes are a day old
     assert [await ledger.phone_may_receive("13800000001") for _ in range(3)] == [True, True, False]
+
+
+async def test_guesses_from_the_addresses_of_one_ipv6_network_share_one_lock(redis):  # noqa: F811
+    """Found in review: an IPv6 client holds a whole /64 and may send from any address in it, so a lock per
+    address gave one guesser unlimited guesses, five per address."""
+    guard = LoginGuard(redis, max_failures=3, lockout_s=60)
+    for n in range(3):
+        assert await guard.attempt("demo", f"2001:db8:1:2::{n + 1:x}")
+    assert await guard.locked("demo", "2001:db8:1:2:ffff::9")
+    assert not await guard.attempt("demo", "2001:db8:1:2:abcd::1")
+    assert not await guard.locked("demo", "2001:db8:1:3::1"), "another network is another client"
+    assert not await guard.locked("demo", "10.0.0.1")
