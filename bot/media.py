@@ -29,6 +29,16 @@ def media_file(media_dir: Path, url: str) -> Path | None:
     return own if own.exists() else rendered
 
 
+def rendered_file(media_dir: Path, url: str) -> Path | None:
+    """Where Kefu writes the rendered file for a /media/ URL: inside ``<media>/rendered/``, or None (another
+    URL, or a path that would leave that folder, as ``media_file`` checks for reading)."""
+    if not url.startswith("/media/"):
+        return None
+    folder = Path(os.path.abspath(media_dir)) / RENDERED
+    path = Path(os.path.normpath(folder / url.removeprefix("/media/")))
+    return path if path.is_relative_to(folder) and path != folder else None
+
+
 def media_ready(media_dir: Path, url: str) -> bool:
     """Whether ``url`` can be sent to a customer: a /media/ file that exists, or any other address
     (an editor's own CDN). A rendered video is still being made on a fresh install."""

@@ -5,7 +5,7 @@ it hands over: Rasa mounts channel blueprints under ``/webhooks/agent_desk/``, s
 chat's page the blueprint's ``register`` adds root routes. It also starts the waiting room
 (``bot.handoff.watcher``). Customers never send messages here.
 
-Security: wrong passwords lock the name out from that client address for a while (``bot.security.login_guard``); sign-in sets an HttpOnly, SameSite=Strict cookie holding a random token (its hash is
+Security: wrong passwords lock the name out from that client address for a while (``bot.security.login_guard``); sign-in sets an HttpOnly, SameSite=Strict cookie (Secure when served or published over https) holding a random token (its hash is
 the Redis session key); state-changing calls also need the ``X-Kefu-Desk`` header, which a
 cross-site form cannot send. The page renders every customer text with ``textContent``.
 The supervisor page and its API are for agents with the ``supervisor`` role only (403 otherwise);
@@ -52,6 +52,7 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "agent"
 DESK_PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                  "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 CSRF_HEADER = "X-Kefu-Desk"
+COOKIE_PATH = "/agent"
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
 
@@ -164,14 +165,14 @@ async def login(request: Request) -> HTTPResponse:
     # The client behind a trusted proxy (Sanic's PROXIES_COUNT / REAL_IP_HEADER / FORWARDED_SECRET), else the peer.
     name, address = str(data.get("name", ""))[:64], request.remote_addr or request.ip or ""
     guard = login_guard(desk)
-    if await guard.locked(name, address):
+    if not await guard.attempt(name, address):  # counted as a wrong password until it succeeds
         return response.json({"error": "error_locked"}, status=429)
     try:
         result = await desk.login(name, str(data.get("password", ""))[:256])
     except SQLAlchemyError as exc:
+        await guard.unchecked(name, address)  # an agent retrying through an outage is not locked out by it
         return database_unavailable(request, exc)
     if result is None:
-        await guard.failed(name, address)
         return response.json({"error": "error_login"}, status=401)
     await guard.succeeded(name, address)
     token, account = result
@@ -180,9 +181,10 @@ async def login(request: Request) -> HTTPResponse:
     cookie = reply.cookies[COOKIE]
     cookie["httponly"] = True
     cookie["samesite"] = "Strict"
-    cookie["path"] = "/agent"
+    cookie["path"] = COOKIE_PATH
     cookie["max-age"] = SESSION_TTL_S
-    cookie["secure"] = request.scheme == "https"
+    # Agents on https (KEFU_PUBLIC_URL) get Secure even when a TLS proxy's scheme is not trusted (SANIC_PROXIES_COUNT).
+    cookie["secure"] = request.scheme == "https" or get_settings().public_url.startswith("https://")
     return reply
 
 
@@ -197,7 +199,9 @@ async def logout(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
     await desk.queue.roster.set_status(agent["agent_id"], "away")
     await close_session(desk.queue.redis, request.cookies.get(COOKIE))
     reply = response.json({"ok": True, "requeued": len(requeued)})
-    del reply.cookies[COOKIE]
+    reply.cookies[COOKIE] = ""
+    reply.cookies[COOKIE]["path"] = COOKIE_PATH  # the sign-in's, or the browser keeps it
+    reply.cookies[COOKIE]["max-age"] = 0
     return reply
 
 

@@ -67,6 +67,12 @@ MEDIA_KINDS = ("image", "location", "link", "video", "shortvideo")
 MEDIA_ID_KEY = "wechat_media_id"
 
 
+def from_wechat(event: dict) -> bool:
+    """A customer turn the WeChat channel took (its ``input_channel``): only there do its metadata keys mean
+    a follower's picture or media. Any REST client may write the same keys (found in review)."""
+    return event.get("input_channel") == "wechat"
+
+
 def media_turn(menu: dict, kind: str, fields: dict[str, str]) -> tuple[str, dict]:
     """The follower's turn for a picture, place, link or video sent while a person serves them: the
     text the desk shows and metadata for opening it (WeChat's PicUrl for a picture, only http(s)

@@ -24,7 +24,7 @@ from sanic.response import HTTPResponse
 from bot.channels.agent_desk import signed_in
 from bot.channels.guard import ChannelGuard
 from bot.channels.wechat_api import WeChatApi, WeChatApiError
-from bot.channels.wechat_followers import MEDIA_ID_KEY
+from bot.channels.wechat_followers import MEDIA_ID_KEY, from_wechat
 from bot.handoff.desk import Desk
 from bot.outcomes import record
 from bot.settings import get_settings
@@ -38,7 +38,7 @@ SHOWN_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp"
 def media_ids(events: list[dict]) -> set[str]:
     """The pictures and videos a conversation's customer turns name: the only ones its agent may open."""
     return {str((e.get("metadata") or {}).get(MEDIA_ID_KEY)) for e in events
-            if e.get("event") == "user" and (e.get("metadata") or {}).get(MEDIA_ID_KEY)}
+            if e.get("event") == "user" and from_wechat(e) and (e.get("metadata") or {}).get(MEDIA_ID_KEY)}
 
 
 def wechat_api(app: Sanic) -> WeChatApi | None:

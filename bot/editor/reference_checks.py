@@ -166,6 +166,9 @@ def _check_video(path: Path, entry, media_dir: Path) -> list[Problem]:
             parsed = urlparse(url)
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
                 problems.append(Problem(str(path), line, f"entry '{name}': video {key} '{url}' must be a full web address or a /media/ path"))
+    poster = str(video.get("poster") or "")  # written by `kefu content render` as the video is
+    if poster.startswith("/media/") and media_file(media_dir, poster) is None:
+        problems.append(Problem(str(path), line, f"entry '{name}': {poster} points outside the media folder"))
     url = str(video["url"])
     file = media_file(media_dir, url)
     if url.startswith("/media/") and file is None:

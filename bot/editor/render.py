@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.media import RENDERED
+from bot.media import rendered_file
 from bot.selfhelp import SelfHelpEntry
 
 FONT_CANDIDATES = (
@@ -70,18 +70,30 @@ def entry_hash(entry: SelfHelpEntry) -> str:
 
 
 def output_paths(entry: SelfHelpEntry, media_dir: Path) -> tuple[Path, Path, Path]:
-    """Where a rendered video and poster go, and the marker beside them."""
-    video = media_dir / RENDERED / entry.video_url.removeprefix("/media/")
-    poster = media_dir / RENDERED / entry.poster_url.removeprefix("/media/") if entry.poster_url else video.with_suffix(".jpg")
+    """Where a rendered video and poster go, and the marker beside them: always inside ``<media>/rendered/``.
+
+    Found in review: the entry's paths were joined as written, so a poster ``/media/../../x`` (or
+    ``/media//x``) was written outside the media folder, at ``kefu run``'s first-start render too.
+    """
+    video = rendered_file(media_dir, entry.video_url)
+    own_poster = entry.poster_url.startswith("/media/")
+    poster = rendered_file(media_dir, entry.poster_url) if own_poster else video and video.with_suffix(".jpg")
+    if video is None or poster is None:
+        leaving = entry.video_url if video is None else entry.poster_url
+        raise RenderError(f"{leaving} is not a /media/ path inside the media folder (`kefu validate` names it)")
     return video, poster, video.with_suffix(".rendered.json")
 
 
 def needs_render(entry: SelfHelpEntry, media_dir: Path) -> bool:
+    """Whether the entry's narrated video is missing or stale; never for a path Kefu may not write."""
     if not entry.video_url.startswith("/media/"):
+        return False
+    try:
+        _, _, marker = output_paths(entry, media_dir)
+    except RenderError:
         return False
     if (media_dir / entry.video_url.removeprefix("/media/")).exists():
         return False  # filmed by an editor
-    _, _, marker = output_paths(entry, media_dir)
     return not marker.exists() or json.loads(marker.read_text())["hash"] != entry_hash(entry)
 
 
@@ -96,7 +108,7 @@ def _ffmpeg(*args: str) -> None:
 
 async def render_entry(entry: SelfHelpEntry, media_dir: Path, tts, *, force: bool = False) -> Path | None:
     """Render ``entry`` to its /media/ path; returns the video path, or None if left alone."""
-    video, poster, marker = output_paths(entry, media_dir)
+    video, poster, marker = output_paths(entry, media_dir)  # RenderError for a path leaving the media folder
     if not force and not needs_render(entry, media_dir):
         return None
     video.parent.mkdir(parents=True, exist_ok=True)

@@ -120,17 +120,28 @@ def agent_remove(args: argparse.Namespace) -> int:
 
 
 def demo_login_note(settings: Settings) -> str:
-    """The banner's word on the demo login: its password only while it is still the published one."""
-    if AccountStore(settings.database_url).authenticate(settings.demo_agent_name, PUBLISHED_DEMO_PASSWORD) is None:
+    """The banner's word on the demo login: its password only while it is still the published one; how to
+    make the first supervisor where none was made (``ensure_demo_agent``)."""
+    store = AccountStore(settings.database_url)
+    if not store.count():
+        return (" (no agent yet: `kefu agent add NAME --skills ... --role supervisor`, or set KEFU_DEMO_AGENT_PASSWORD"
+                " before the start)")
+    if store.authenticate(settings.demo_agent_name, PUBLISHED_DEMO_PASSWORD) is None:
         return ""
     return (f" (demo supervisor {settings.demo_agent_name} / {PUBLISHED_DEMO_PASSWORD}, a published password: "
             f"`kefu agent password {settings.demo_agent_name}` before anyone else can reach the desk)")
 
 
 def ensure_demo_agent(settings: Settings) -> bool:
-    """Create the demo agent (all skill groups, supervisor) when no agent exists; True when created."""
+    """Create the demo agent (all skill groups, supervisor) when no agent exists; True when created.
+
+    Not with the published password in a deployment without demo data (``Settings.demo_data_wanted``: an
+    external database, a production one): found in review, its first start opened the supervisor desk to
+    anyone who had read the README. ``KEFU_DEMO_AGENT_PASSWORD`` set by the operator is made anywhere."""
     store = AccountStore(settings.database_url)
     if store.count():
+        return False
+    if settings.demo_agent_password == PUBLISHED_DEMO_PASSWORD and not settings.demo_data_wanted:
         return False
     rules = load_rules(settings.content_dir / "handoff.yml")
     store.add(settings.demo_agent_name, settings.demo_agent_password, list(rules.skills),

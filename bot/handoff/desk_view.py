@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from bot.handoff import keys, masking
+from bot.channels.wechat_followers import from_wechat
 from bot.handoff.desk_proof import outcome
 from bot.ivr.caller_clips import CLIP_KEY
 from bot.selfhelp import sent_entry_id
@@ -89,10 +90,10 @@ def shown_turns(events: Iterable[dict]) -> list[dict]:
                     "voice": metadata.get("wechat_msg_type") == "voice" or bool(metadata.get("voice"))}
             if is_payload(text):
                 turn.update(text=offered.get(text, ""), pressed=True)
-            picture = str(metadata.get("wechat_pic_url") or "")
+            picture = str(metadata.get("wechat_pic_url") or "") if from_wechat(event) else ""
             if picture.startswith(("https://", "http://")):  # a WeChat follower's photo: the agent opens it
                 turn["image_url"] = picture
-            if metadata.get("wechat_media_id"):  # a WeChat picture or video, opened through WeChat's media API
+            if metadata.get("wechat_media_id") and from_wechat(event):  # opened through WeChat's media API
                 turn["media"] = {"kind": str(metadata.get("wechat_msg_type") or ""),
                                  "id": str(metadata["wechat_media_id"])}
             clip = metadata.get(CLIP_KEY)

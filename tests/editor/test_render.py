@@ -55,3 +55,27 @@ async def test_steps_change_means_render_again_and_filmed_video_wins(entry, tmp_
     assert not needs_render(entry, media)
     assert await render_entry(entry, media, default_engine()) is None
     assert media_file(media, entry.video_url) == filmed
+
+
+@pytest.mark.parametrize("video", [
+    {"url": "/media/../../outside.mp4"},
+    {"url": "/media/{tmp}/outside.mp4"},  # an absolute remainder discards the folder it is joined to
+    {"url": "/media/selfhelp/fine.mp4", "poster": "/media/../../outside.jpg"},
+], ids=["video-dotdot", "video-absolute", "poster-dotdot"])
+async def test_a_catalogue_path_leaving_the_media_folder_is_never_written(entry, tmp_path, video):
+    """Found in review: the renderer joined the entry's /media/ paths to the folder as written, so an
+    entry's poster `/media/../../x` (or a video) wrote outside it: `kefu run` renders missing videos at
+    start without any validation, and could overwrite any file Kefu's user may write."""
+    import dataclasses
+
+    from bot.editor.render import RenderError
+
+    around = tmp_path / "around"  # nothing in here but the media folder
+    media = around / "deep" / "media"
+    media.mkdir(parents=True)
+    bad = dataclasses.replace(entry, video_url=video["url"].format(tmp=around), poster_url=video.get("poster", ""))
+    assert not needs_render(bad, media)
+    with pytest.raises(RenderError):
+        await render_entry(bad, media, default_engine(), force=True)
+    written = [p for p in around.rglob("*") if p.is_file()]
+    assert written == []

@@ -246,3 +246,11 @@ def test_a_first_prompt_or_chat_greeting_without_the_recording_notice_is_an_erro
     assert any(p.startswith("ivr_flows/main.yml:") and "'welcome'" in p and "录音" in p for p in problems), problems
     assert any(p.startswith("content/ui/webchat.zh.json:") and "记录" in p for p in problems), problems
     assert not any(p.startswith("ivr_flows/care.yml:") for p in problems)
+
+
+def test_a_poster_outside_the_media_folder_is_an_error(project):
+    """Found in review: only the video's path was checked, and the renderer writes the poster."""
+    edit(project / "content" / "selfhelp.yml", "poster: /media/selfhelp/tv_mosaic.jpg",
+         "poster: /media/../../tv_mosaic.jpg")
+    assert any(p.startswith("content/selfhelp.yml:") and "/media/../../tv_mosaic.jpg points outside the media folder"
+               in p for p in errors_for(project)), errors_for(project)

@@ -97,3 +97,26 @@ def test_kefu_agent_list_shows_every_account_with_role_and_granted_skills(kefu_e
     lines = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert lines[1:] == [["boss", "boss", "supervisor", "billing"], ["zhangwei", "张伟", "agent", "tv,broadband"],
                          ["2", "agent(s)"]]
+
+
+def test_a_deployment_without_demo_data_gets_no_supervisor_with_the_published_password(kefu_env, monkeypatch):
+    """Found in review: a production first start (external database, no demo data) created the supervisor
+    demo / kefu-demo, a password printed in the README, open to anyone who reached the desk until the
+    operator changed it; the demo customers were already kept out of such a database for that reason."""
+    from bot import settings as settings_module
+    from bot.handoff.commands import demo_login_note
+    from bot.settings import PUBLISHED_DEMO_PASSWORD
+
+    monkeypatch.setenv("KEFU_DEMO_DATA", "off")
+    settings_module.get_settings.cache_clear()
+    settings = settings_module.get_settings()
+    assert ensure_demo_agent(settings) is False
+    assert AccountStore(settings.database_url).authenticate(settings.demo_agent_name, PUBLISHED_DEMO_PASSWORD) is None
+    assert "kefu agent add" in demo_login_note(settings), "the banner says how to make the first supervisor"
+
+    monkeypatch.setenv("KEFU_DEMO_AGENT_PASSWORD", "chosen-by-the-operator")  # one the operator chose: made
+    settings_module.get_settings.cache_clear()
+    settings = settings_module.get_settings()
+    assert ensure_demo_agent(settings) is True
+    assert AccountStore(settings.database_url).role_of(settings.demo_agent_name) == "supervisor"
+    assert demo_login_note(settings) == ""

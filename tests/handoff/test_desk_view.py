@@ -95,3 +95,21 @@ async def test_the_self_help_pushed_to_a_conversation_is_not_kept_for_ever(redis
     finally:
         await client.delete(pushed_selfhelp_key("view-ttl-1"))
         await client.close()
+
+
+def test_a_picture_or_media_link_is_shown_only_for_what_came_through_wechat():
+    """Found in review: any REST client (or page) can put WeChat's metadata keys on its message, and the
+    desk showed an 打开图片 link to the address it chose (an agent's click: a look-alike sign-in page), and
+    a media id for Kefu to fetch with its WeChat access token."""
+    forged = {"wechat_pic_url": "https://kefu-example.evil/signin", "wechat_media_id": "MEDIA-OF-SOMEONE-ELSE",
+              "wechat_msg_type": "image"}
+    events = [{"event": "user", "text": "看图", "input_channel": "rest", "metadata": forged},
+              {"event": "user", "text": "", "input_channel": "wechat",
+               "metadata": {"wechat_pic_url": "http://mmbiz.qpic.cn/real.jpg", "wechat_media_id": "M1",
+                            "wechat_msg_type": "image"}}]
+    rest, wechat = shown_turns(events)
+    assert "image_url" not in rest and "media" not in rest
+    assert wechat["image_url"] == "http://mmbiz.qpic.cn/real.jpg" and wechat["media"] == {"kind": "image", "id": "M1"}
+    from bot.channels.wechat_media_desk import media_ids
+
+    assert media_ids(events) == {"M1"}

@@ -92,7 +92,7 @@ async def test_login_brute_force_locks_the_name_from_that_address_even_for_the_r
     guard = LoginGuard(redis, max_failures=3, lockout_s=60)
     for _ in range(3):
         assert not await guard.locked("demo", "10.0.0.1")
-        await guard.failed("demo", "10.0.0.1")
+        assert await guard.attempt("demo", "10.0.0.1")
     assert await guard.locked("demo", "10.0.0.1") and await guard.locked("DEMO", "10.0.0.1")
     assert not await guard.locked("demo", "10.0.0.2"), "the agent at their own desk is not locked out"
     assert not await guard.locked("other", "10.0.0.3")
@@ -103,7 +103,7 @@ async def test_login_brute_force_locks_the_name_from_that_address_even_for_the_r
 async def test_an_address_guessing_many_names_is_locked_for_every_name(redis):  # noqa: F811
     guard = LoginGuard(redis, max_failures=2, lockout_s=60)
     for n in range(8):  # ADDRESS_FACTOR (4) times the names' limit, spread over names
-        await guard.failed(f"agent{n // 2}", "10.0.0.9")
+        assert await guard.attempt(f"agent{n // 2}", "10.0.0.9")
     assert await guard.locked("someone-new", "10.0.0.9")
     assert not await guard.locked("someone-new", "10.0.0.10")
 
@@ -115,7 +115,7 @@ async def test_typos_followed_by_a_sign_in_never_lock_an_office_behind_one_addre
     for n in range(3 * 2 * ADDRESS_FACTOR):
         name = f"agent{n}"
         assert not await guard.locked(name, "10.0.0.20"), f"{name} locked out by the others' typos"
-        await guard.failed(name, "10.0.0.20")
+        assert await guard.attempt(name, "10.0.0.20")
         await guard.succeeded(name, "10.0.0.20")
     assert not await guard.locked("someone-new", "10.0.0.20")
 
@@ -123,9 +123,9 @@ async def test_typos_followed_by_a_sign_in_never_lock_an_office_behind_one_addre
 async def test_a_guesser_stays_locked_while_the_agents_at_their_address_sign_in(redis):  # noqa: F811
     guard = LoginGuard(redis, max_failures=2, lockout_s=60)
     for n in range(2 * ADDRESS_FACTOR - 1):  # spread over names, none of them ever signed in
-        await guard.failed(f"guess{n // 2}", "10.0.0.30")
+        assert await guard.attempt(f"guess{n // 2}", "10.0.0.30")
     assert await guard.locked("guess0", "10.0.0.30") and not await guard.locked("wang", "10.0.0.30")
-    await guard.failed("wang", "10.0.0.30")  # a typo: the address is now locked, for wang too
+    assert await guard.attempt("wang", "10.0.0.30")  # a typo: the address is now locked, for wang too
     assert await guard.locked("wang", "10.0.0.30") and await guard.locked("someone-new", "10.0.0.30")
     await guard.succeeded("li", "10.0.0.30")  # another agent's success forgives nobody else's failures
     assert await guard.locked("someone-new", "10.0.0.30")
@@ -137,11 +137,11 @@ async def test_agents_who_sign_in_from_an_address_are_not_locked_out_by_a_guesse
     guard = LoginGuard(redis, max_failures=2, lockout_s=60)
     await guard.succeeded("li", "10.0.0.31")  # li works from this address
     for n in range(2 * ADDRESS_FACTOR):
-        await guard.failed(f"guess{n // 2}", "10.0.0.31")
+        assert await guard.attempt(f"guess{n // 2}", "10.0.0.31")
     assert await guard.locked("someone-new", "10.0.0.31") and await guard.locked("guess0", "10.0.0.31")
     assert not await guard.locked("li", "10.0.0.31"), "an agent known at the address still signs in"
     for _ in range(2):
-        await guard.failed("li", "10.0.0.31")
+        assert await guard.attempt("li", "10.0.0.31")
     assert await guard.locked("li", "10.0.0.31"), "li's own wrong passwords still lock li"
 
 
@@ -245,3 +245,15 @@ async def test_a_registered_phone_gets_only_a_days_codes_however_they_are_spread
     assert await ledger.phone_may_receive("13800000002"), "another phone has its own budget"
     now[0] += 24 * 3600 - 8 * 3600 + 1  # the first hour's two codes are a day old
     assert [await ledger.phone_may_receive("13800000001") for _ in range(3)] == [True, True, False]
+
+
+async def test_guesses_from_the_addresses_of_one_ipv6_network_share_one_lock(redis):  # noqa: F811
+    """Found in review: an IPv6 client holds a whole /64 and may send from any address in it, so a lock per
+    address gave one guesser unlimited guesses, five per address."""
+    guard = LoginGuard(redis, max_failures=3, lockout_s=60)
+    for n in range(3):
+        assert await guard.attempt("demo", f"2001:db8:1:2::{n + 1:x}")
+    assert await guard.locked("demo", "2001:db8:1:2:ffff::9")
+    assert not await guard.attempt("demo", "2001:db8:1:2:abcd::1")
+    assert not await guard.locked("demo", "2001:db8:1:3::1"), "another network is another client"
+    assert not await guard.locked("demo", "10.0.0.1")
