@@ -379,7 +379,8 @@ class WeChatInput(InputChannel):
             raise
         except Exception:  # noqa: BLE001 - a failed turn must not become a 500 WeChat retries
             logger.exception("wechat.turn.failed sender=%s", openid)
-            messages = []
+            # Settled below, so no retry will carry it: the follower is told, not left with silence.
+            messages = self._canned_messages(request, "utter_wechat_turn_failed")
         holding.cancel()
         with contextlib.suppress(RedisError):
             await self.guard.settle(claim, DUPLICATE_WINDOW_S)

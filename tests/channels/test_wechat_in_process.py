@@ -496,3 +496,20 @@ async def test_a_voice_message_whose_download_fails_is_still_answered(redis_url,
     unclear = domain.responses["utter_wechat_voice_unclear"][0]["text"]
     assert answer.status == 200 and reply_fields(answer.body)["Content"] == unclear
     assert assistant.heard == []
+
+
+async def test_a_turn_that_fails_inside_kefu_tells_the_follower_rather_than_nothing(redis_url, wechat_api,
+                                                                                  domain):  # noqa: F811
+    """Found in review: a turn that raised was logged and settled (WeChat's retries are duplicates), so
+    the follower got no answer at all and could only guess whether to write again."""
+    class Failing(Assistant):
+        async def __call__(self, message: UserMessage) -> None:
+            self.heard.append(message)
+            raise RuntimeError("tracker store unreachable")
+
+    assistant = Failing()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain) as wechat:
+        answer = await asyncio.to_thread(wechat.post, text_xml(new_openid(), "查话费", new_msg_id()))
+    assert assistant.texts() == ["查话费"]
+    assert reply_fields(answer.body)["Content"] == domain.responses["utter_wechat_turn_failed"][0]["text"]
