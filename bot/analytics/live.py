@@ -28,7 +28,7 @@ async def queue_figures(queue: HandoffQueue) -> list[dict]:
     result = []
     for skill in queue.rules.skills:
         waiting = await queue.waiting(skill)
-        entries = [e for e in [await queue.entry(conversation_id) for conversation_id in waiting] if e]
+        entries = await queue.entries(waiting)
         gone = await gone_among(queue.redis, entries, now)
         since = [e["enqueued_at"] for e in entries if e.get("enqueued_at") and e["conversation_id"] not in gone]
         label = queue.rules.skills.get(skill, skill) if isinstance(queue.rules.skills, dict) else skill

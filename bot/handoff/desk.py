@@ -108,9 +108,7 @@ class Desk:
         rules, now = self.queue.rules, self.queue.clock()
         queues = []
         for skill, label in rules.skills.items():
-            found = [(place, await self.queue.entry(conversation_id))
-                     for place, conversation_id in enumerate(await self.queue.waiting(skill), start=1)]
-            found = [(place, entry) for place, entry in found if entry]
+            found = list(enumerate(await self.queue.entries(await self.queue.waiting(skill)), start=1))
             gone = await gone_among(self.queue.redis, [e for _, e in found], now)
             # no conversation id: any agent sees every queue, and an id lets one talk as the customer.
             # A customer who left keeps the place for the grace period, shown as gone, and is not handed out.

@@ -28,10 +28,6 @@ class Line:
     _chats_ahead: int = field(default=0, init=False)
 
     @property
-    def members(self) -> list[str]:
-        return [member for member, _, _ in self.order]
-
-    @property
     def available(self) -> bool:
         """Whether any online agent serves the skill (their chat slots are their whole capacity)."""
         return self.chat_slots.total > 0

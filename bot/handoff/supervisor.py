@@ -61,8 +61,7 @@ async def queues(queue: HandoffQueue) -> list[dict]:
     shown = []
     for skill, label in rules.skills.items():
         entries = []
-        found = [(place, await queue.entry(c)) for place, c in enumerate(await queue.waiting(skill), start=1)]
-        found = [(place, entry) for place, entry in found if entry is not None]
+        found = list(enumerate(await queue.entries(await queue.waiting(skill)), start=1))
         gone = await gone_among(queue.redis, [e for _, e in found], now)
         for place, entry in found:
             conversation_id = entry["conversation_id"]
