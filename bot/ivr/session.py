@@ -46,6 +46,11 @@ START_TIMEOUT_S = 10.0
 # faster than real time (the socket waits, so the sender is held back), or one client could queue
 # hours of audio for the process's recognisers in seconds, starving every other call of them.
 MAX_AUDIO_AHEAD_S = 5.0
+# Keys likewise: a phone's DTMF is at most ~12 keys a second (ITU-T Q.24: 40 ms tone, 40 ms pause).
+# Past a burst of KEY_BURST, keys are read no faster than KEYS_PER_SECOND; each is a flow step with
+# Redis round trips, and a client sending them at network speed kept the engine (and Redis) busy.
+KEYS_PER_SECOND = 20.0
+KEY_BURST = 20
 
 
 class CallSession:
@@ -76,6 +81,7 @@ class CallSession:
         self._bad_frames = 0
         self._started_at = time.monotonic()
         self._audio_s = 0.0  # seconds of caller audio received
+        self._keys = 0  # keys received
         self.on_latency = on_latency
         self.lines = lines  # bot.ivr.line.CallLines: messages for this call from any process
 
@@ -155,6 +161,7 @@ class CallSession:
             for audio_event in self.audio.feed(event.pcm):
                 await self._on_audio(audio_event)
         elif isinstance(event, KeyPress):
+            await self._keep_keys_to_a_phones_pace()
             await self._on_key(event)
         elif isinstance(event, (PlaybackMark, Ignored)):
             pass
@@ -165,6 +172,12 @@ class CallSession:
         ahead = self._audio_s - (time.monotonic() - self._started_at) - MAX_AUDIO_AHEAD_S
         if ahead > 0:
             await asyncio.sleep(ahead)
+
+    async def _keep_keys_to_a_phones_pace(self) -> None:
+        self._keys += 1
+        due = (self._keys - KEY_BURST) / KEYS_PER_SECOND - (time.monotonic() - self._started_at)
+        if due > 0:
+            await asyncio.sleep(due)
 
     async def _on_audio(self, event) -> None:
         if isinstance(event, SpeechBegan):

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.realtime
 
 START_TIMEOUT_S = 1.0
 AUDIO_AHEAD_S = 0.5
+KEYS_PER_SECOND = 10.0
+KEY_BURST = 5
 FRAME = base64.b64encode(b"\xff" * 160).decode()  # 20 ms of μ-law silence
 
 
@@ -46,6 +48,8 @@ async def media_line(kefu_env, redis, monkeypatch):  # noqa: F811
 
     monkeypatch.setattr(session_module, "START_TIMEOUT_S", START_TIMEOUT_S, raising=False)
     monkeypatch.setattr(session_module, "MAX_AUDIO_AHEAD_S", AUDIO_AHEAD_S, raising=False)
+    monkeypatch.setattr(session_module, "KEYS_PER_SECOND", KEYS_PER_SECOND, raising=False)
+    monkeypatch.setattr(session_module, "KEY_BURST", KEY_BURST, raising=False)
     repository = Repository(kefu_env.database_url)
     services = CallServices(registry=FlowRegistry(kefu_env.ivr_flows_dir, redis).load(), store=CallStore(redis),
                             hotline=HotlineConfigSource(kefu_env.ivr_config_path), records=CallRecords(repository),
@@ -124,3 +128,21 @@ async def test_audio_sent_faster_than_spoken_is_taken_in_no_faster_than_real_tim
         assert ahead <= AUDIO_AHEAD_S + 0.1, f"audio was read {ahead:.2f} s ahead of the clock"
         await ws.send(json.dumps({"event": "stop", "stop": {}}))
         await listening
+
+
+async def test_keys_sent_faster_than_a_phone_can_key_them_are_taken_in_at_a_phones_pace(media_line):
+    # Found in review: every dtmf frame was a flow step (Redis round trips) at whatever rate it came:
+    # a client could keep the engine and Redis busy with keys at network speed.
+    url, _, reasons = media_line
+    keys = 30
+    async with websockets.connect(url) as ws:
+        listening = asyncio.create_task(drain(ws))
+        await ws.send(start_frame())
+        opened = time.monotonic()
+        for _ in range(keys):
+            await ws.send(json.dumps({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": "9"}}))
+        await ws.send(json.dumps({"event": "stop", "stop": {}}))
+        await listening  # the server closes once it has read the stop, after every key before it
+        taken_in_s = time.monotonic() - opened
+    assert reasons == ["caller"]
+    assert taken_in_s >= (keys - KEY_BURST) / KEYS_PER_SECOND - 0.1, taken_in_s
