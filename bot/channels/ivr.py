@@ -118,12 +118,17 @@ class IvrRuntime:
         return self
 
     async def _store_voicemail(self, pcm: bytes, sample_rate: int, caller: str, call_id: str) -> None:
+        from bot.ivr.flow_loader import MAX_RECORD_SECONDS
         from bot.ivr.services import local_phone
+        from voice.audio import DEFAULT_LIMITS, AudioLimits
         from voice.voicemail import RasaHttpNlu, VoicemailPipeline
 
         nlu = RasaHttpNlu(self.settings.rasa_url, token=self.secrets.rasa_token)
+        # As long as a record node may let the caller speak (the last frame may go a little past it):
+        # the uploads' 120 s limit threw away every message longer than that (ivr.voicemail.failed).
+        limits = AudioLimits(DEFAULT_LIMITS.max_bytes, max(DEFAULT_LIMITS.max_seconds, MAX_RECORD_SECONDS + 2))
         pipeline = VoicemailPipeline.from_settings(self.settings, nlu=nlu, asr=self.asr,
-                                                   notifier=self.services.notifier)
+                                                   notifier=self.services.notifier, limits=limits)
         try:
             outcome = await pipeline.handle_bytes(pcm, "pcm", caller_phone=local_phone(caller) or "",
                                                   channel="ivr", source_rate=sample_rate)

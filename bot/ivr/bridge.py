@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import aiohttp
@@ -72,7 +73,7 @@ class VoiceBridge:
         return True
 
     async def update_call(self, carrier_call_id: str, twiml: str) -> dict:
-        url = f"{self.api_url.rstrip('/')}/2010-04-01/Accounts/{self.account_sid}/Calls/{carrier_call_id}.json"
+        url = f"{self.api_url.rstrip('/')}/2010-04-01/Accounts/{self.account_sid}/Calls/{quote(carrier_call_id, safe='')}.json"
         auth = aiohttp.BasicAuth(self.account_sid, self.auth_token)
         try:
             async with aiohttp.ClientSession(timeout=_TIMEOUT) as http:

@@ -2,7 +2,7 @@
 
 One JSON document per call under ``kefu:ivr:call:<id>``, a pending voice recording next to
 it, the set ``kefu:ivr:calls`` of live calls, and a marker that the id was used (kept a week). Everything expires on its own if a worker
-dies mid-call; :meth:`CallStore.end` removes it at once when a call ends normally.
+dies mid-call (the set's member is dropped by :meth:`CallStore.live_calls` once the state has gone); :meth:`CallStore.end` removes it at once when a call ends normally.
 """
 from __future__ import annotations
 
@@ -121,4 +121,17 @@ class CallStore:
         return bool(await self.redis.exists(bridged_key(call_id)))
 
     async def live_calls(self) -> set[str]:
-        return {m.decode() if isinstance(m, bytes) else m for m in await self.redis.smembers(LIVE_CALLS)}
+        """The calls in progress on every process. A call whose state is gone (its process was killed
+        mid-call, so :meth:`end` never ran, and the state expired) is dropped from the set here: without
+        this it counted as a live call for ever."""
+        members = [m.decode() if isinstance(m, bytes) else m for m in await self.redis.smembers(LIVE_CALLS)]
+        if not members:
+            return set()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for call_id in members:
+                pipe.exists(call_key(call_id))
+            found = await pipe.execute()
+        gone = [call_id for call_id, exists in zip(members, found) if not exists]
+        if gone:  # create and end change the key and the set together, so "gone" stays gone
+            await self.redis.srem(LIVE_CALLS, *gone)
+        return {call_id for call_id, exists in zip(members, found) if exists}

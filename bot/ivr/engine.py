@@ -53,6 +53,9 @@ _CONFIRM, _RECORDING = "confirm", "recording"
 QUEUED = "queued"
 HOLD_LISTEN_S = 3600.0  # while queued the caller may speak at any time; silence is no reason to act
 HOLD_REMINDER_LABEL = "hold:reminder"
+# The longest number a caller keys for the assistant (a bank card has 19 digits): keys past it are
+# not kept, or one call could grow its state, saved at every key, and the assistant's turn without end.
+MAX_KEYED_DIGITS = 32
 
 
 class FlowEngine:
@@ -387,14 +390,14 @@ class FlowEngine:
             if event.digit.isdigit() and (state.digits or state.keying_number):
                 # A number being keyed: its "0" is not the node's key for an agent (found by a tester:
                 # 138000… went to the queue at the first 0, and the rest of the number was lost).
-                state.digits += event.digit
+                state.digits = (state.digits + event.digit)[:MAX_KEYED_DIGITS]
                 return [self._listen(node, collecting=True, state=state)]
             if event.digit in dict(node.keys):
                 return await self._enter(flow, state, dict(node.keys)[event.digit])
             if event.digit.isdigit() and state.buttons and 0 < int(event.digit) <= len(state.buttons):
                 return await self._bot_turn(flow, state, node, state.buttons[int(event.digit) - 1])
             if event.digit.isdigit():  # keying a number the assistant asked for
-                state.digits += event.digit
+                state.digits = (state.digits + event.digit)[:MAX_KEYED_DIGITS]
                 return [self._listen(node, collecting=True, state=state)]
             if event.digit == "#" and state.digits:
                 digits, state.digits = state.digits, ""

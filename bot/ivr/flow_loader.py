@@ -16,6 +16,11 @@ from bot.ivr.errors import FlowError
 from bot.ivr.flow import ALL_SELFHELP, DEFAULT_INTER_DIGIT_S, DEFAULT_QUESTION_TIMEOUT_S, INPUT_KINDS, NODE_KINDS, Case, Condition, Flow, HoldOptions, MenuOption, Node, Retry
 
 DTMF_KEYS = "0123456789*#"
+# The longest voice message a record node may take (its ``max_seconds``). The message is kept as a
+# 16 kHz WAV in the database, which takes recordings up to 4 MiB (``bot.db.recordings``, ~131 s);
+# the phone's voicemail pipeline takes this plus the little a recording runs over (bot/channels/ivr.py).
+# It was 300 while the pipeline took 120 s: every longer message was lost.
+MAX_RECORD_SECONDS = 120
 STOP_WAITING_KEY = "*"  # while waiting for an agent, always: stop waiting (bot.ivr.engine)
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _COMMON = {"type", "say", "say_keys_only", "prompt", "barge_in", "next"}
@@ -218,7 +223,7 @@ class _FlowParser:
 
     def fields_record(self, body: dict, fields: dict) -> None:
         fields.update(beep=self.boolean(body, "beep", True),
-                      max_seconds=self.number(body, "max_seconds", 60, 2, 300),
+                      max_seconds=self.number(body, "max_seconds", 60, 2, MAX_RECORD_SECONDS),
                       min_seconds=self.number(body, "min_seconds", 1.0, 0, 30),
                       end_silence_s=self.number(body, "end_silence_s", 3.0, 0.5, 30),
                       finish_key=str(body.get("finish_key", "#")),

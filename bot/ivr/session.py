@@ -39,6 +39,18 @@ logger = logging.getLogger(__name__)
 
 IDLE_RECEIVE_S = 20.0  # no frame at all for this long: the far end is gone
 MAX_BAD_FRAMES = 50
+# A carrier sends ``start`` right after ``connected``; a socket that has not within this long is no
+# call, and must not hold one of the process's ``max_calls`` places (keep-alive frames kept it 30 min).
+START_TIMEOUT_S = 10.0
+# A carrier sends audio as it is spoken. A stream further ahead of the clock than this is read no
+# faster than real time (the socket waits, so the sender is held back), or one client could queue
+# hours of audio for the process's recognisers in seconds, starving every other call of them.
+MAX_AUDIO_AHEAD_S = 5.0
+# Keys likewise: a phone's DTMF is at most ~12 keys a second (ITU-T Q.24: 40 ms tone, 40 ms pause).
+# Past a burst of KEY_BURST, keys are read no faster than KEYS_PER_SECOND; each is a flow step with
+# Redis round trips, and a client sending them at network speed kept the engine (and Redis) busy.
+KEYS_PER_SECOND = 20.0
+KEY_BURST = 20
 
 
 class CallSession:
@@ -68,6 +80,8 @@ class CallSession:
         self._tasks: set[asyncio.Task] = set()
         self._bad_frames = 0
         self._started_at = time.monotonic()
+        self._audio_s = 0.0  # seconds of caller audio received
+        self._keys = 0  # keys received
         self.on_latency = on_latency
         self.lines = lines  # bot.ivr.line.CallLines: messages for this call from any process
 
@@ -77,13 +91,23 @@ class CallSession:
         reason = "caller"
         try:
             while not self.ended.is_set():
-                remaining = self.max_call_s - (time.monotonic() - self._started_at)
+                elapsed = time.monotonic() - self._started_at
+                remaining = self.max_call_s - elapsed
                 if remaining <= 0:
                     reason = "max_duration"
                     break
-                raw = await receive(min(IDLE_RECEIVE_S, remaining))
+                wait = min(IDLE_RECEIVE_S, remaining)
+                if self.call_id is None:
+                    if elapsed >= START_TIMEOUT_S:
+                        reason = "no_start"
+                        break
+                    wait = min(wait, START_TIMEOUT_S - elapsed)
+                raw = await receive(wait)
                 if raw is None:
                     if self.ended.is_set():
+                        break
+                    if self.call_id is None and time.monotonic() - self._started_at >= START_TIMEOUT_S:
+                        reason = "no_start"
                         break
                     reason = "max_duration" if remaining <= IDLE_RECEIVE_S else "no_frames"
                     break
@@ -133,12 +157,27 @@ class CallSession:
             if self.lines is not None:
                 self.lines.attach(event.call_id, self._from_line)
         elif isinstance(event, AudioIn):
+            await self._keep_to_real_time(event.pcm)
             for audio_event in self.audio.feed(event.pcm):
                 await self._on_audio(audio_event)
         elif isinstance(event, KeyPress):
+            await self._keep_keys_to_a_phones_pace()
             await self._on_key(event)
         elif isinstance(event, (PlaybackMark, Ignored)):
             pass
+
+    async def _keep_to_real_time(self, pcm: bytes) -> None:
+        """Wait while the caller's audio is more than ``MAX_AUDIO_AHEAD_S`` ahead of the call's clock."""
+        self._audio_s += len(pcm) / 2 / self.audio.sample_rate
+        ahead = self._audio_s - (time.monotonic() - self._started_at) - MAX_AUDIO_AHEAD_S
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+    async def _keep_keys_to_a_phones_pace(self) -> None:
+        self._keys += 1
+        due = (self._keys - KEY_BURST) / KEYS_PER_SECOND - (time.monotonic() - self._started_at)
+        if due > 0:
+            await asyncio.sleep(due)
 
     async def _on_audio(self, event) -> None:
         if isinstance(event, SpeechBegan):

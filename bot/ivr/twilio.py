@@ -30,6 +30,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 
 from bot.ivr.errors import WireFormatError
 from bot.ivr.events import AudioIn, CallStart, Hangup, Ignored, KeyPress, PlaybackMark
@@ -43,6 +44,20 @@ MAX_MEDIA_BYTES = MULAW_FRAME_BYTES * 50  # one second; Twilio sends 20 ms frame
 MAX_FRAME_CHARS = 64 * 1024
 TRUNK_TOKEN_PARAMETER = "kefuTrunkToken"
 CONTACT_PARAMETER = "kefuContact"  # an outbound contact's attempt token (bot/contacts/dialer.py)
+# Twilio's ids are two letters and 32 hex digits. The stream id becomes Redis keys (``kefu:ivr:call:<id>``,
+# whose siblings end ``:recording``, ``:started``) and the conversation id; the call id becomes a path in
+# the REST API the voice bridge posts to. Anything but letters, digits, ``_`` and ``-`` is refused.
+CARRIER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _object(message: dict, name: str) -> dict:
+    """A frame's sub-object (``dtmf``, ``mark``, ...); anything but a JSON object is a bad frame, not a crash."""
+    value = message.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise WireFormatError(f"`{name}` is not an object")
+    return value
 
 
 class TwilioSerializer:
@@ -81,13 +96,15 @@ class TwilioSerializer:
         if not isinstance(start, dict):
             raise WireFormatError("start without a `start` object", fatal=True)
         media_format = start.get("mediaFormat") or {}
+        if not isinstance(media_format, dict):
+            raise WireFormatError("`mediaFormat` is not an object", fatal=True)
         encoding, rate = media_format.get("encoding"), media_format.get("sampleRate")
         channels = media_format.get("channels", 1)
         if encoding != ENCODING or rate != RATE or channels != 1:
             raise WireFormatError(f"unsupported media format {encoding}/{rate}/{channels}ch; "
                                   f"expected {ENCODING}/{RATE}/1ch", fatal=True)
         stream_sid = message.get("streamSid") or start.get("streamSid")
-        if not isinstance(stream_sid, str) or not stream_sid or len(stream_sid) > 64:
+        if not isinstance(stream_sid, str) or not CARRIER_ID.fullmatch(stream_sid):
             raise WireFormatError("start without a valid streamSid", fatal=True)
         if self.stream_sid is not None:
             raise WireFormatError("a second start on the same stream")
@@ -100,7 +117,7 @@ class TwilioSerializer:
         return CallStart(call_id=stream_sid, caller=caller,
                          called=str(params.get("to") or params.get("To") or "")[:32],
                          flow=str(params.get("flow") or "")[:64],
-                         carrier_call_id=call_sid[:64] if isinstance(call_sid, str) else "",
+                         carrier_call_id=call_sid if isinstance(call_sid, str) and CARRIER_ID.fullmatch(call_sid) else "",
                          contact_token=str(params.get(CONTACT_PARAMETER) or "")[:64],
                          caller_verified=bool(caller) and self._trunk_proved(params.get(TRUNK_TOKEN_PARAMETER)))
 
@@ -129,13 +146,13 @@ class TwilioSerializer:
 
     def _on_dtmf(self, message: dict) -> KeyPress:
         self._require_start("dtmf")
-        digit = str((message.get("dtmf") or {}).get("digit", ""))
+        digit = str(_object(message, "dtmf").get("digit", ""))
         if len(digit) != 1 or digit not in DTMF_KEYS:
             raise WireFormatError(f"dtmf digit {digit!r}")
         return KeyPress(digit)
 
     def _on_mark(self, message: dict) -> PlaybackMark:
-        return PlaybackMark(str((message.get("mark") or {}).get("name", ""))[:128])
+        return PlaybackMark(str(_object(message, "mark").get("name", ""))[:128])
 
     def _on_stop(self, message: dict) -> Hangup:
         return Hangup("caller")

@@ -23,7 +23,7 @@ from bot.dispatch.undelivered import counts as ticket_event_counts
 from bot.handoff import keys as handoff_keys
 from bot.handoff.agents import calls_among
 from bot.handoff.presence import gone_among
-from bot.ivr.call_state import LIVE_CALLS
+from bot.ivr.call_state import CallStore
 from bot.kept_lists import failed_key, kept_key
 from bot.outbound.outbox_rows import waited_seconds
 from bot.redis_text import as_text_or_none
@@ -131,7 +131,7 @@ async def read_state(redis, repository: Repository, clock=time.time, data_dir=No
         now = clock()
         await read_queues(redis, snapshot, now)
         await read_agents(redis, snapshot, now)
-        snapshot.active_calls = int(await redis.scard(LIVE_CALLS))
+        snapshot.active_calls = len(await CallStore(redis).live_calls())
         snapshot.kept_requests = {"waiting": int(await redis.llen(kept_key(repository.url))),
                                   "set_aside": int(await redis.llen(failed_key(repository.url)))}
     except (RedisError, OSError) as exc:

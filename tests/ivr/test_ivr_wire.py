@@ -85,3 +85,50 @@ def test_caller_id_parameter_spellings(params, caller):
     start = json.loads(json.dumps(START))
     start["start"]["customParameters"] = params
     assert TwilioSerializer().parse(json.dumps(start)).caller == caller
+
+
+@pytest.mark.parametrize("frame", [
+    {"event": "dtmf", "dtmf": "5"},
+    {"event": "dtmf", "dtmf": ["5"]},
+    {"event": "mark", "mark": "menu"},
+    {"event": "mark", "mark": 7},
+])
+def test_a_frame_whose_object_is_not_one_is_skipped_not_a_crash(frame):
+    # Found in review: a dtmf or mark that was a string raised AttributeError, which ended the live call.
+    with pytest.raises(WireFormatError) as raised:
+        started().parse(json.dumps(frame))
+    assert not raised.value.fatal
+
+
+def test_a_start_whose_media_format_is_not_an_object_is_refused():
+    frame = json.loads(json.dumps(START))
+    frame["start"]["mediaFormat"] = "audio/x-mulaw"
+    with pytest.raises(WireFormatError) as raised:
+        TwilioSerializer().parse(json.dumps(frame))
+    assert raised.value.fatal
+
+
+@pytest.mark.parametrize("stream_sid", ["MZ1:recording", "MZ1:started", "MZ 1", "MZ1/x", "MZ1\nforged", "M" * 65])
+def test_a_stream_id_that_is_not_a_carrier_id_is_refused(stream_sid):
+    # The id becomes Redis keys beside another call's (`kefu:ivr:call:MZ1:recording` is MZ1's voice message).
+    frame = json.loads(json.dumps(START))
+    frame["streamSid"] = frame["start"]["streamSid"] = stream_sid
+    with pytest.raises(WireFormatError) as raised:
+        TwilioSerializer().parse(json.dumps(frame))
+    assert raised.value.fatal
+
+
+@pytest.mark.parametrize("call_sid", ["../../../Messages", "CA1.json?To=x", "CA1/../CA2", ""])
+def test_a_call_id_that_is_not_a_carrier_id_is_not_kept_for_the_voice_bridge(call_sid):
+    # The bridge posts to .../Calls/<callSid>.json with the operator's credentials: a path in it was followed.
+    frame = json.loads(json.dumps(START))
+    frame["start"]["callSid"] = call_sid
+    assert TwilioSerializer().parse(json.dumps(frame)).carrier_call_id == ""
+
+
+def test_carrier_ids_kefu_and_twilio_use_are_kept():
+    frame = json.loads(json.dumps(START))
+    frame["streamSid"] = frame["start"]["streamSid"] = "MZ" + "0123456789abcdef" * 2
+    frame["start"]["callSid"] = "CA" + "0123456789abcdef" * 2
+    call = TwilioSerializer().parse(json.dumps(frame))
+    assert call.call_id == frame["streamSid"] and call.carrier_call_id == frame["start"]["callSid"]

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.db.repository import Repository
 from bot.handoff.queue import HandoffQueue, HandoffRequest
-from bot.ivr.call_state import LIVE_CALLS
+from bot.ivr.call_state import CallState, CallStore, call_key
 from bot.observability.state import read_state, state_registry
 from tests.handoff.conftest import Events, redis, redis_url  # noqa: F401 - the shared Redis fixtures
 
@@ -24,7 +24,8 @@ async def test_queue_length_and_longest_wait_per_skill(redis, kefu_env):  # noqa
     queue = HandoffQueue(redis, lambda: now, recorder=Events())
     for i, (skill, waited) in enumerate([("tv", 300), ("tv", 30), ("billing", 90)]):
         await queue.enqueue(HandoffRequest(f"c{i}", "rest", skill, 0, None), enqueued_at=now - waited)
-    await redis.sadd(LIVE_CALLS, "MZ1", "MZ2")
+    for call_id in ("MZ1", "MZ2"):
+        await CallStore(redis).create(live_call(call_id))
     repository = Repository(kefu_env.database_url)
     repository.add_outbound(channel="sms", recipient="13800000001", kind="test", payload={})
     found = values(await read_state(redis, repository, clock=lambda: now))
@@ -34,6 +35,25 @@ async def test_queue_length_and_longest_wait_per_skill(redis, kefu_env):  # noqa
     assert found[("kefu_active_calls", ())] == 2
     assert found[("kefu_outbox_backlog", ())] == 1
     assert found[("kefu_dependency_up", (("dependency", "redis"),))] == 1
+
+
+def live_call(call_id: str) -> CallState:
+    return CallState(call_id=call_id, caller="", flow="main", version="v1", node="menu", started_at=0.0)
+
+
+async def test_a_call_whose_process_died_stops_counting_once_its_state_has_expired(redis, kefu_env):  # noqa: F811
+    # Found in review: a worker killed mid-call never removed the call from the set of live calls, so
+    # kefu_active_calls counted it for ever (its state expired, the set's member did not).
+    store = CallStore(redis)
+    for call_id in ("MZ1", "MZ2"):
+        await store.create(live_call(call_id))
+    await redis.pexpire(call_key("MZ2"), 1)  # MZ2's process was killed: its state expires on its own
+    while await redis.exists(call_key("MZ2")):
+        pass
+    repository = Repository(kefu_env.database_url)
+    assert values(await read_state(redis, repository))[("kefu_active_calls", ())] == 1
+    await store.end("MZ1")
+    assert values(await read_state(redis, repository))[("kefu_active_calls", ())] == 0
 
 
 async def test_redis_down_is_reported_not_raised(kefu_env):

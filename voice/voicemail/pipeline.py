@@ -110,7 +110,7 @@ class VoicemailPipeline:
 
     @classmethod
     def from_settings(cls, settings=None, *, nlu: NluParser, asr: AsrEngine | None = None,
-                      notifier: Notifier | None = None) -> "VoicemailPipeline":
+                      notifier: Notifier | None = None, limits: AudioLimits = DEFAULT_LIMITS) -> "VoicemailPipeline":
         if settings is None:
             from bot.settings import get_settings
 
@@ -125,6 +125,7 @@ class VoicemailPipeline:
             storage_dir=settings.data_dir / VOICEMAIL_DIR,
             asr=asr,
             settings=settings,
+            limits=limits,
         )
 
     # -- entry points ----------------------------------------------------
