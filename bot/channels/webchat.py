@@ -45,7 +45,10 @@ a ping, or when an ack is later than the timeout.
 
 Security: session ids are issued and signed by the server (``webchat_sessions``): a page resumes
 only an id it was given, never one it picked (a phone number, or another customer's id). Client
-metadata is dropped, messages are size- and rate-limited per session.
+metadata is dropped, messages are size- and rate-limited per session and per socket (a socket asking
+for a new session after every few messages has no fresh allowance with each), and a socket asking
+for more than ``SESSION_REQUESTS_PER_MINUTE`` sessions is disconnected: each one starts a conversation
+and writes its presence keys (a week's TTL) in Redis.
 """
 from __future__ import annotations
 
@@ -84,6 +87,8 @@ from bot.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "chat"
+# The page asks for a session when it connects and on 新对话; a socket asking more often is a script.
+SESSION_REQUESTS_PER_MINUTE = 10
 # The page is self-contained: scripts and styles from Kefu only; media may come from a CDN.
 CHAT_PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; "
@@ -313,6 +318,14 @@ class WebChatInput(SocketIOInput):
             return None
         return {"idle_s": idle_s, "warn_s": max(0.0, min(self.settings.webchat_expiry_warning_s, idle_s))}
 
+    async def within_rate(self, session_id: str, sid: str) -> bool:
+        """Whether the message is within ``messages_per_minute`` for its session (every page of it) and
+        for its socket (whatever sessions it asked for: a new one has a fresh allowance)."""
+        per_session, per_socket = await asyncio.gather(
+            self.guard.allow(session_id, self.messages_per_minute, 60),
+            self.guard.allow(f"socket:{sid}", self.messages_per_minute, 60))
+        return per_session and per_socket
+
     async def take_once(self, pending: Pending) -> tuple[bool, Optional[str]]:
         """Whether the message is new (not a resend taken already, by any worker), and the id of its
         in-flight entry (None when not recorded)."""
@@ -410,6 +423,10 @@ class WebChatInput(SocketIOInput):
 
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: Text, data: Optional[Dict]) -> None:
+            if not await self.guard.allow(f"socket:{sid}:sessions", SESSION_REQUESTS_PER_MINUTE, 60):
+                logger.warning("webchat.session.rate_limited sid=%s", sid)
+                await sio.disconnect(sid, namespace=self.namespace)
+                return
             requested = (data or {}).get("session_id") if isinstance(data, dict) else None
             secret = get_secrets().channel_secret
             session_id = requested if sessions.issued(requested, secret) else sessions.issue(secret)
@@ -483,7 +500,7 @@ class WebChatInput(SocketIOInput):
             # flight before the ack (``webchat_inflight``): a worker dying after the ack loses nothing.
             (first, entry_id), allowed, _ = await asyncio.gather(
                 self.take_once(pending),
-                self.guard.allow(session_id, self.messages_per_minute, 60),
+                self.within_rate(session_id, sid),
                 self.customer_seen(session_id, sid))
             if not first:
                 logger.info("webchat.message.duplicate session=%s", session_id)
