@@ -217,6 +217,15 @@ class RoomsAcrossWorkers(AsyncRedisManager):
         return None
 
 
+def allowed_origins(settings: Settings, configured: Any) -> Any:
+    """Socket.IO's ``cors_allowed_origins``: Kefu's own origins plus those configured (one or a list),
+    or ``"*"`` when configured so."""
+    if configured == "*":
+        return "*"
+    extra = [configured] if isinstance(configured, str) else list(configured or [])
+    return list(dict.fromkeys([*kefu_origins(settings), *extra]))
+
+
 def rooms_across_workers(settings: Settings) -> Optional[AsyncRedisManager]:
     if not settings.redis.url:
         return None  # no shared Redis (a unit test): one process, in-memory rooms
@@ -260,8 +269,9 @@ class WebChatInput(SocketIOInput):
         self.max_message_chars = max_message_chars
         self.max_frame_bytes = max_frame_bytes
         self.messages_per_minute = messages_per_minute
-        # Only Kefu's own pages by default (KEFU_CORS_ORIGINS); a widget on another site is listed in credentials.yml.
-        self.cors_allowed_origins = kefu_origins(self.settings) if cors_allowed_origins is None else cors_allowed_origins
+        # Kefu's own pages and KEFU_CORS_ORIGINS; a widget on another site may be listed in credentials.yml
+        # too, in addition (the chat page stays allowed), or "*".
+        self.cors_allowed_origins = allowed_origins(self.settings, cors_allowed_origins)
         self.guard = ChannelGuard(settings.redis.url, GUARD_PREFIX)
         self.inflight = InFlight(self.guard, set_aside_s=settings.tracker_expiry_s)
         self._presence_redis = None
