@@ -31,7 +31,9 @@ customer asking to stay: the session lasts ``idle_s`` from then (``bot.session_k
 Every part of an assistant's or agent's message carries ``timestamp``, its event's time in the
 conversation. A page that resumes a session sends the latest one it received as ``seen_at`` in
 ``session_request``, and is sent again what was said after it: an agent's words written while the
-page was closed reach the customer when they come back (found by a tester: they were lost).
+page was closed reach the customer when they come back (found by a tester: they were lost). The page
+joins its room and is sent what it missed between two turns of the conversation, under its lock
+(``between_turns``): a page back during a turn gets each reply once, live or replayed.
 
 Delivery (``webchat_delivery``): a ``user_uttered`` carrying ``client_id`` and asking for a Socket.IO
 ack is acknowledged once accepted — ``{"ok": true}``, ``{"ok": true, "duplicate": true}`` for a
@@ -63,6 +65,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from rasa.core.lock_store import LockError
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -89,6 +92,8 @@ logger = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "chat"
 # The page asks for a session when it connects and on 新对话; a socket asking more often is a script.
 SESSION_REQUESTS_PER_MINUTE = 10
+# A resuming page waits at most this long for a running turn to end before it is sent what it missed.
+REPLAY_LOCK_WAIT_S = 10.0
 # The page is self-contained: scripts and styles from Kefu only; media may come from a CDN.
 CHAT_PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; "
@@ -186,6 +191,11 @@ class ChatPageBlueprint(SocketBlueprint):
 
         app.add_route(help_page, "/help/<entry_id:str>", methods=["GET"], name="kefu_help_page")
         app.static("/help/assets", str(HELP_DIR), name="kefu_help_assets")
+
+
+def _agent(webhook: ChatPageBlueprint) -> Any:
+    """The Rasa server's agent (its tracker and lock stores); None without one (a channel unit test)."""
+    return getattr(getattr(getattr(webhook.ctx, "app", None), "ctx", None), "agent", None)
 
 
 class RoomsAcrossWorkers(AsyncRedisManager):
@@ -299,10 +309,32 @@ class WebChatInput(SocketIOInput):
         except RedisError as error:  # the grace period only starts later; the chat itself goes on
             logger.warning("webchat.presence.unknown session=%s error=%s", session_id, type(error).__name__)
 
+    @contextlib.asynccontextmanager
+    async def between_turns(self, webhook: ChatPageBlueprint, session_id: Optional[Text]):
+        """Hold the conversation's turn lock (Rasa's lock store) while a resuming page joins its room and
+        is sent what it missed; nothing for ``session_id`` None.
+
+        A turn sends its replies as they come and stores them only at its end. A page resuming during
+        one was never sent the replies said before it joined, nor found them stored (lost for good: its
+        next resume asks only for what came after newer ones); one said after it joined and stored
+        before the read came twice. Between turns each reply is either stored and replayed, or sent live
+        to the page in the room. Waits at most ``REPLAY_LOCK_WAIT_S``; without the lock the page is
+        sent what is stored, as before."""
+        lock_store = getattr(_agent(webhook), "lock_store", None)
+        async with contextlib.AsyncExitStack() as stack:
+            if session_id and lock_store is not None:
+                try:
+                    await asyncio.wait_for(stack.enter_async_context(lock_store.lock(session_id)),
+                                           REPLAY_LOCK_WAIT_S)
+                except (LockError, RedisError, asyncio.TimeoutError) as error:
+                    logger.warning("webchat.session.replay_unlocked session=%s error=%s", session_id,
+                                   type(error).__name__)
+            yield
+
     async def send_missed(self, webhook: ChatPageBlueprint, sid: Text, session_id: Text, seen_at: float) -> None:
         """Send the reopened page (only it) what was said into its conversation after ``seen_at``, then the
-        notices of its messages set aside since (``webchat_inflight``)."""
-        agent = getattr(getattr(getattr(webhook.ctx, "app", None), "ctx", None), "agent", None)
+        notices of its messages set aside since (``webchat_inflight``); called :meth:`between_turns`."""
+        agent = _agent(webhook)
         if agent is not None:  # without one (a channel unit test) nothing is stored to replay
             from bot.handoff.conversations import RasaConversations
 
@@ -322,7 +354,7 @@ class WebChatInput(SocketIOInput):
 
     def session_timing(self, webhook: ChatPageBlueprint) -> Optional[Dict[Text, float]]:
         """How long the served model's sessions last idle, and when the page warns; None if they never end."""
-        agent = getattr(getattr(getattr(webhook.ctx, "app", None), "ctx", None), "agent", None)
+        agent = _agent(webhook)
         idle_s = session_keepalive.idle_seconds(getattr(agent, "domain", None))
         if not idle_s:
             return None
@@ -440,23 +472,25 @@ class WebChatInput(SocketIOInput):
             requested = (data or {}).get("session_id") if isinstance(data, dict) else None
             secret = get_secrets().channel_secret
             session_id = requested if sessions.issued(requested, secret) else sessions.issue(secret)
-            async with sio.session(sid, namespace=self.namespace) as session:
-                old = session.get("session_id")
-                if old and old != session_id:
-                    sio.leave_room(sid, old, namespace=self.namespace)
-                    await self.customer_seen(old, sid, closed=True)
-                session["session_id"] = session_id
-            sio.enter_room(sid, session_id, namespace=self.namespace)
-            await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
-            await self.customer_seen(session_id, sid)
-            logger.info("webchat.session.%s session=%s", "resumed" if requested == session_id else "started",
-                        session_id)
-            timing = self.session_timing(webhook)
-            if timing:  # the page warns before the session ends (module docstring)
-                await sio.emit("session_timing", timing, room=sid, namespace=self.namespace)
             seen_at = (data or {}).get("seen_at") if isinstance(data, dict) else None
-            if requested == session_id and isinstance(seen_at, (int, float)) and not isinstance(seen_at, bool):
-                await self.send_missed(webhook, sid, session_id, float(seen_at))
+            resuming = requested == session_id and isinstance(seen_at, (int, float)) and not isinstance(seen_at, bool)
+            async with self.between_turns(webhook, session_id if resuming else None):
+                async with sio.session(sid, namespace=self.namespace) as session:
+                    old = session.get("session_id")
+                    if old and old != session_id:
+                        sio.leave_room(sid, old, namespace=self.namespace)
+                        await self.customer_seen(old, sid, closed=True)
+                    session["session_id"] = session_id
+                sio.enter_room(sid, session_id, namespace=self.namespace)
+                await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+                await self.customer_seen(session_id, sid)
+                logger.info("webchat.session.%s session=%s", "resumed" if requested == session_id else "started",
+                            session_id)
+                timing = self.session_timing(webhook)
+                if timing:  # the page warns before the session ends (module docstring)
+                    await sio.emit("session_timing", timing, room=sid, namespace=self.namespace)
+                if resuming:
+                    await self.send_missed(webhook, sid, session_id, float(seen_at))
 
         @sio.on("session_alive", namespace=self.namespace)
         async def session_alive(sid: Text, data: Any = None) -> None:

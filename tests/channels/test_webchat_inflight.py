@@ -84,8 +84,11 @@ def worker(redis_url: str, *, lease_s: float = 1.0, sweep_every_s: float = 0.2, 
 
 
 @contextlib.asynccontextmanager
-async def served(channel: WebChatInput, assistant: Assistant):
+async def served(channel: WebChatInput, assistant: Assistant, agent=None):
+    """The channel on a Sanic server of its own; ``agent``: the Rasa agent whose stores it reads, if any."""
     app = Sanic(f"webchat_inflight_{free_port()}")
+    if agent is not None:
+        app.ctx.agent = agent
     app.blueprint(channel.blueprint(assistant), url_prefix="/webhooks/webchat")
     port = free_port()
     server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
