@@ -551,9 +551,13 @@ class WebChatInput(SocketIOInput):
                 return {"ok": True, "duplicate": True}
             if not allowed:
                 logger.info("webchat.message.rate_limited session=%s", session_id)
-                if entry_id:
-                    with contextlib.suppress(RedisError):
+                with contextlib.suppress(RedisError):
+                    if entry_id:
                         await self.inflight.done(entry_id)
+                    if client_id and self.redis() is not None:
+                        # Refused for good (the page does not resend it): a flood of refused messages must
+                        # not leave a delivery key behind for each, kept a day (DELIVERED_TTL_S).
+                        await forget_delivery(self.redis(), session_id, client_id)
                 await output.send_custom_json(session_id, {"kind": "notice", "reason": "rate_limited"})
                 return {"ok": False, "reason": "rate_limited"}
             logger.debug("webchat.message.received session=%s", session_id)

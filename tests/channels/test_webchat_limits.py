@@ -81,3 +81,20 @@ async def test_a_socket_asking_for_session_after_session_is_disconnected(redis_u
     assert client.gone.is_set()
     seen = [key async for key in redis.scan_iter("kefu:presence:customer:*")]
     assert len(seen) == SESSION_REQUESTS_PER_MINUTE
+
+
+async def test_messages_refused_for_the_rate_leave_nothing_kept_in_redis(redis_url, redis):  # noqa: F811
+    """Found in review: each refused message still left its delivery key, kept a day: a script sending
+    as fast as it could filled Redis although none of its messages was taken."""
+    channel = WebChatInput(settings(REDIS_URL=redis_url), session_persistence=True, messages_per_minute=3)
+    async with served(channel, Assistant()) as url:
+        client = Socket()
+        await client.sio.connect(url, socketio_path="socket.io", transports=["websocket"])
+        try:
+            session_id = await client.new_session()
+            acks = [await client.say(session_id, f"第{n}条") for n in range(12)]
+        finally:
+            await client.sio.disconnect()
+    assert acks.count({"ok": True}) == 3
+    assert len([key async for key in redis.scan_iter("kefu:webchat:delivered:*")]) == 3
+    assert not await redis.hlen("kefu:webchat:inflight")
