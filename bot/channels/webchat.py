@@ -412,11 +412,23 @@ class WebChatInput(SocketIOInput):
     def handle(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], pending: Pending,
                entry_id: Optional[str]) -> None:
         """Run an accepted message's turn in the background (see ``handle_message``)."""
+        # The entry's id as Rasa's message id: a taken-over message whose turn was stored is not run again.
         message = UserMessage(pending.text, WebChatOutput(self.sio, self.bot_message_evt), pending.session_id,
-                              input_channel=self.name(), metadata=pending.metadata)
+                              input_channel=self.name(), message_id=pending.id, metadata=pending.metadata)
         task = asyncio.ensure_future(self.process(on_new_message, message, pending.client_id, entry_id))
         self._processing.add(task)
         task.add_done_callback(self._processing.discard)
+
+    async def turn_stored(self, webhook: ChatPageBlueprint, pending: Pending) -> bool:
+        """Whether Rasa stored the turn of ``pending`` already: its worker died, or could not settle the
+        entry (Redis), after the turn ended. Run again, it answered the customer a second time (and
+        filed a second ticket)."""
+        if _agent(webhook) is None:
+            return False
+        from bot.handoff.conversations import RasaConversations
+
+        events = await RasaConversations(webhook.ctx.app).events(pending.session_id)
+        return any(e.get("event") == "user" and e.get("message_id") == pending.id for e in events)
 
     async def tell_set_aside(self, pending: Pending, at: float, to: Optional[Text] = None) -> None:
         """Tell the customer their message was set aside unanswered at ``at`` (``webchat_inflight``): a
@@ -440,6 +452,10 @@ class WebChatInput(SocketIOInput):
         webhook = ChatPageBlueprint(sio, self.socketio_path, self.settings, "webchat_webhook", __name__)
 
         async def run_taken_over(pending: Pending) -> None:
+            if await self.turn_stored(webhook, pending):  # its worker died (or lost Redis) just after the turn
+                logger.info("webchat.inflight.answered_already session=%s", pending.session_id)
+                await self.inflight.done(pending.id)
+                return
             self.handle(on_new_message, pending, pending.id)
 
         @webhook.listener("after_server_start")
