@@ -333,7 +333,7 @@ class WebChatInput(SocketIOInput):
 
     async def send_missed(self, webhook: ChatPageBlueprint, sid: Text, session_id: Text, seen_at: float) -> None:
         """Send the reopened page (only it) what was said into its conversation after ``seen_at``, then the
-        notices of its messages set aside since (``webchat_inflight``); called :meth:`between_turns`."""
+        notices of its messages set aside since (``webchat_inflight``); run within :meth:`between_turns`."""
         agent = _agent(webhook)
         if agent is not None:  # without one (a channel unit test) nothing is stored to replay
             from bot.handoff.conversations import RasaConversations
