@@ -119,7 +119,7 @@ class Settings:
     jwt_secret: str = field(default="", repr=False)  # integrations sign customer tokens (HS256)
     ivr_trunk_token: str = field(default="", repr=False)  # telephony passes it as a customParameter
     action_host: str = "127.0.0.1"
-    cors_origins: tuple = ()  # empty: the origins of public_url and rasa_url
+    cors_origins: tuple = ()  # added to the origins of public_url and rasa_url
     otp_ttl_s: int = 300
     otp_max_attempts: int = 3
     otp_per_number_per_hour: int = 5

@@ -31,7 +31,9 @@ customer asking to stay: the session lasts ``idle_s`` from then (``bot.session_k
 Every part of an assistant's or agent's message carries ``timestamp``, its event's time in the
 conversation. A page that resumes a session sends the latest one it received as ``seen_at`` in
 ``session_request``, and is sent again what was said after it: an agent's words written while the
-page was closed reach the customer when they come back (found by a tester: they were lost).
+page was closed reach the customer when they come back (found by a tester: they were lost). The page
+joins its room and is sent what it missed between two turns of the conversation, under its lock
+(``between_turns``): a page back during a turn gets each reply once, live or replayed.
 
 Delivery (``webchat_delivery``): a ``user_uttered`` carrying ``client_id`` and asking for a Socket.IO
 ack is acknowledged once accepted — ``{"ok": true}``, ``{"ok": true, "duplicate": true}`` for a
@@ -45,7 +47,10 @@ a ping, or when an ack is later than the timeout.
 
 Security: session ids are issued and signed by the server (``webchat_sessions``): a page resumes
 only an id it was given, never one it picked (a phone number, or another customer's id). Client
-metadata is dropped, messages are size- and rate-limited per session.
+metadata is dropped, messages are size- and rate-limited per session and per socket (a socket asking
+for a new session after every few messages has no fresh allowance with each), and a socket asking
+for more than ``SESSION_REQUESTS_PER_MINUTE`` sessions is disconnected: each one starts a conversation
+and writes its presence keys (a week's TTL) in Redis.
 """
 from __future__ import annotations
 
@@ -60,6 +65,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from rasa.core.lock_store import LockError
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -84,6 +90,10 @@ from bot.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "chat"
+# The page asks for a session when it connects and on 新对话; a socket asking more often is a script.
+SESSION_REQUESTS_PER_MINUTE = 10
+# A resuming page waits at most this long for a running turn to end before it is sent what it missed.
+REPLAY_LOCK_WAIT_S = 10.0
 # The page is self-contained: scripts and styles from Kefu only; media may come from a CDN.
 CHAT_PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; "
@@ -183,6 +193,11 @@ class ChatPageBlueprint(SocketBlueprint):
         app.static("/help/assets", str(HELP_DIR), name="kefu_help_assets")
 
 
+def _agent(webhook: ChatPageBlueprint) -> Any:
+    """The Rasa server's agent (its tracker and lock stores); None without one (a channel unit test)."""
+    return getattr(getattr(getattr(webhook.ctx, "app", None), "ctx", None), "agent", None)
+
+
 class RoomsAcrossWorkers(AsyncRedisManager):
     """Socket.IO rooms shared through Redis, so an emit from any worker reaches the customer's socket.
 
@@ -210,6 +225,15 @@ class RoomsAcrossWorkers(AsyncRedisManager):
             await AsyncManager.emit(self, data["event"], data["data"], namespace=data["namespace"],
                                     room=data["room"], skip_sid=data["skip_sid"])
         return None
+
+
+def allowed_origins(settings: Settings, configured: Any) -> Any:
+    """Socket.IO's ``cors_allowed_origins``: Kefu's own origins plus those configured (one or a list),
+    or ``"*"`` when configured so."""
+    if configured == "*":
+        return "*"
+    extra = [configured] if isinstance(configured, str) else list(configured or [])
+    return list(dict.fromkeys([*kefu_origins(settings), *extra]))
 
 
 def rooms_across_workers(settings: Settings) -> Optional[AsyncRedisManager]:
@@ -255,8 +279,9 @@ class WebChatInput(SocketIOInput):
         self.max_message_chars = max_message_chars
         self.max_frame_bytes = max_frame_bytes
         self.messages_per_minute = messages_per_minute
-        # Only Kefu's own pages by default (KEFU_CORS_ORIGINS); a widget on another site is listed in credentials.yml.
-        self.cors_allowed_origins = kefu_origins(self.settings) if cors_allowed_origins is None else cors_allowed_origins
+        # Kefu's own pages and KEFU_CORS_ORIGINS; a widget on another site may be listed in credentials.yml
+        # too, in addition (the chat page stays allowed), or "*".
+        self.cors_allowed_origins = allowed_origins(self.settings, cors_allowed_origins)
         self.guard = ChannelGuard(settings.redis.url, GUARD_PREFIX)
         self.inflight = InFlight(self.guard, set_aside_s=settings.tracker_expiry_s)
         self._presence_redis = None
@@ -284,10 +309,32 @@ class WebChatInput(SocketIOInput):
         except RedisError as error:  # the grace period only starts later; the chat itself goes on
             logger.warning("webchat.presence.unknown session=%s error=%s", session_id, type(error).__name__)
 
+    @contextlib.asynccontextmanager
+    async def between_turns(self, webhook: ChatPageBlueprint, session_id: Optional[Text]):
+        """Hold the conversation's turn lock (Rasa's lock store) while a resuming page joins its room and
+        is sent what it missed; nothing for ``session_id`` None.
+
+        A turn sends its replies as they come and stores them only at its end. A page resuming during
+        one was never sent the replies said before it joined, nor found them stored (lost for good: its
+        next resume asks only for what came after newer ones); one said after it joined and stored
+        before the read came twice. Between turns each reply is either stored and replayed, or sent live
+        to the page in the room. Waits at most ``REPLAY_LOCK_WAIT_S``; without the lock the page is
+        sent what is stored, as before."""
+        lock_store = getattr(_agent(webhook), "lock_store", None)
+        async with contextlib.AsyncExitStack() as stack:
+            if session_id and lock_store is not None:
+                try:
+                    await asyncio.wait_for(stack.enter_async_context(lock_store.lock(session_id)),
+                                           REPLAY_LOCK_WAIT_S)
+                except (LockError, RedisError, asyncio.TimeoutError) as error:
+                    logger.warning("webchat.session.replay_unlocked session=%s error=%s", session_id,
+                                   type(error).__name__)
+            yield
+
     async def send_missed(self, webhook: ChatPageBlueprint, sid: Text, session_id: Text, seen_at: float) -> None:
         """Send the reopened page (only it) what was said into its conversation after ``seen_at``, then the
-        notices of its messages set aside since (``webchat_inflight``)."""
-        agent = getattr(getattr(getattr(webhook.ctx, "app", None), "ctx", None), "agent", None)
+        notices of its messages set aside since (``webchat_inflight``); run within :meth:`between_turns`."""
+        agent = _agent(webhook)
         if agent is not None:  # without one (a channel unit test) nothing is stored to replay
             from bot.handoff.conversations import RasaConversations
 
@@ -307,11 +354,19 @@ class WebChatInput(SocketIOInput):
 
     def session_timing(self, webhook: ChatPageBlueprint) -> Optional[Dict[Text, float]]:
         """How long the served model's sessions last idle, and when the page warns; None if they never end."""
-        agent = getattr(getattr(getattr(webhook.ctx, "app", None), "ctx", None), "agent", None)
+        agent = _agent(webhook)
         idle_s = session_keepalive.idle_seconds(getattr(agent, "domain", None))
         if not idle_s:
             return None
         return {"idle_s": idle_s, "warn_s": max(0.0, min(self.settings.webchat_expiry_warning_s, idle_s))}
+
+    async def within_rate(self, session_id: str, sid: str) -> bool:
+        """Whether the message is within ``messages_per_minute`` for its session (every page of it) and
+        for its socket (whatever sessions it asked for: a new one has a fresh allowance)."""
+        per_session, per_socket = await asyncio.gather(
+            self.guard.allow(session_id, self.messages_per_minute, 60),
+            self.guard.allow(f"socket:{sid}", self.messages_per_minute, 60))
+        return per_session and per_socket
 
     async def take_once(self, pending: Pending) -> tuple[bool, Optional[str]]:
         """Whether the message is new (not a resend taken already, by any worker), and the id of its
@@ -357,11 +412,23 @@ class WebChatInput(SocketIOInput):
     def handle(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], pending: Pending,
                entry_id: Optional[str]) -> None:
         """Run an accepted message's turn in the background (see ``handle_message``)."""
+        # The entry's id as Rasa's message id: a taken-over message whose turn was stored is not run again.
         message = UserMessage(pending.text, WebChatOutput(self.sio, self.bot_message_evt), pending.session_id,
-                              input_channel=self.name(), metadata=pending.metadata)
+                              input_channel=self.name(), message_id=pending.id, metadata=pending.metadata)
         task = asyncio.ensure_future(self.process(on_new_message, message, pending.client_id, entry_id))
         self._processing.add(task)
         task.add_done_callback(self._processing.discard)
+
+    async def turn_stored(self, webhook: ChatPageBlueprint, pending: Pending) -> bool:
+        """Whether Rasa stored the turn of ``pending`` already: its worker died, or could not settle the
+        entry (Redis), after the turn ended. Run again, it answered the customer a second time (and
+        filed a second ticket)."""
+        if _agent(webhook) is None:
+            return False
+        from bot.handoff.conversations import RasaConversations
+
+        events = await RasaConversations(webhook.ctx.app).events(pending.session_id)
+        return any(e.get("event") == "user" and e.get("message_id") == pending.id for e in events)
 
     async def tell_set_aside(self, pending: Pending, at: float, to: Optional[Text] = None) -> None:
         """Tell the customer their message was set aside unanswered at ``at`` (``webchat_inflight``): a
@@ -385,6 +452,10 @@ class WebChatInput(SocketIOInput):
         webhook = ChatPageBlueprint(sio, self.socketio_path, self.settings, "webchat_webhook", __name__)
 
         async def run_taken_over(pending: Pending) -> None:
+            if await self.turn_stored(webhook, pending):  # its worker died (or lost Redis) just after the turn
+                logger.info("webchat.inflight.answered_already session=%s", pending.session_id)
+                await self.inflight.done(pending.id)
+                return
             self.handle(on_new_message, pending, pending.id)
 
         @webhook.listener("after_server_start")
@@ -410,26 +481,32 @@ class WebChatInput(SocketIOInput):
 
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: Text, data: Optional[Dict]) -> None:
+            if not await self.guard.allow(f"socket:{sid}:sessions", SESSION_REQUESTS_PER_MINUTE, 60):
+                logger.warning("webchat.session.rate_limited sid=%s", sid)
+                await sio.disconnect(sid, namespace=self.namespace)
+                return
             requested = (data or {}).get("session_id") if isinstance(data, dict) else None
             secret = get_secrets().channel_secret
             session_id = requested if sessions.issued(requested, secret) else sessions.issue(secret)
-            async with sio.session(sid, namespace=self.namespace) as session:
-                old = session.get("session_id")
-                if old and old != session_id:
-                    sio.leave_room(sid, old, namespace=self.namespace)
-                    await self.customer_seen(old, sid, closed=True)
-                session["session_id"] = session_id
-            sio.enter_room(sid, session_id, namespace=self.namespace)
-            await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
-            await self.customer_seen(session_id, sid)
-            logger.info("webchat.session.%s session=%s", "resumed" if requested == session_id else "started",
-                        session_id)
-            timing = self.session_timing(webhook)
-            if timing:  # the page warns before the session ends (module docstring)
-                await sio.emit("session_timing", timing, room=sid, namespace=self.namespace)
             seen_at = (data or {}).get("seen_at") if isinstance(data, dict) else None
-            if requested == session_id and isinstance(seen_at, (int, float)) and not isinstance(seen_at, bool):
-                await self.send_missed(webhook, sid, session_id, float(seen_at))
+            resuming = requested == session_id and isinstance(seen_at, (int, float)) and not isinstance(seen_at, bool)
+            async with self.between_turns(webhook, session_id if resuming else None):
+                async with sio.session(sid, namespace=self.namespace) as session:
+                    old = session.get("session_id")
+                    if old and old != session_id:
+                        sio.leave_room(sid, old, namespace=self.namespace)
+                        await self.customer_seen(old, sid, closed=True)
+                    session["session_id"] = session_id
+                sio.enter_room(sid, session_id, namespace=self.namespace)
+                await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+                await self.customer_seen(session_id, sid)
+                logger.info("webchat.session.%s session=%s", "resumed" if requested == session_id else "started",
+                            session_id)
+                timing = self.session_timing(webhook)
+                if timing:  # the page warns before the session ends (module docstring)
+                    await sio.emit("session_timing", timing, room=sid, namespace=self.namespace)
+                if resuming:
+                    await self.send_missed(webhook, sid, session_id, float(seen_at))
 
         @sio.on("session_alive", namespace=self.namespace)
         async def session_alive(sid: Text, data: Any = None) -> None:
@@ -483,16 +560,20 @@ class WebChatInput(SocketIOInput):
             # flight before the ack (``webchat_inflight``): a worker dying after the ack loses nothing.
             (first, entry_id), allowed, _ = await asyncio.gather(
                 self.take_once(pending),
-                self.guard.allow(session_id, self.messages_per_minute, 60),
+                self.within_rate(session_id, sid),
                 self.customer_seen(session_id, sid))
             if not first:
                 logger.info("webchat.message.duplicate session=%s", session_id)
                 return {"ok": True, "duplicate": True}
             if not allowed:
                 logger.info("webchat.message.rate_limited session=%s", session_id)
-                if entry_id:
-                    with contextlib.suppress(RedisError):
+                with contextlib.suppress(RedisError):
+                    if entry_id:
                         await self.inflight.done(entry_id)
+                    if client_id and self.redis() is not None:
+                        # Refused for good (the page does not resend it): a flood of refused messages must
+                        # not leave a delivery key behind for each, kept a day (DELIVERED_TTL_S).
+                        await forget_delivery(self.redis(), session_id, client_id)
                 await output.send_custom_json(session_id, {"kind": "notice", "reason": "rate_limited"})
                 return {"ok": False, "reason": "rate_limited"}
             logger.debug("webchat.message.received session=%s", session_id)

@@ -31,6 +31,10 @@ entry ids are kept in a set beside the entries (same TTL), so a resume reads its
 rather than scanning the keyspace. A customer's erasure and export reach these entries
 (``bot.privacy.webchat_set_aside``); that is why each keeps its session id and when it was set aside.
 
+A turn Rasa stored already (its worker died, or lost Redis, between storing it and settling the entry)
+is not run again: the message's entry id is its Rasa message id, and the worker taking it over looks
+for it in the conversation first (``WebChatInput.turn_stored``).
+
 Trade-off: a turn that had side effects before its worker died (an action that filed a ticket) runs
 again, and so may do them twice; so does a live worker's turn whose lease lapsed anyway (its event loop
 stalled for two thirds of the lease). The WeChat channel accepts the same for its retries: a message

@@ -84,8 +84,11 @@ def worker(redis_url: str, *, lease_s: float = 1.0, sweep_every_s: float = 0.2, 
 
 
 @contextlib.asynccontextmanager
-async def served(channel: WebChatInput, assistant: Assistant):
+async def served(channel: WebChatInput, assistant: Assistant, agent=None):
+    """The channel on a Sanic server of its own; ``agent``: the Rasa agent whose stores it reads, if any."""
     app = Sanic(f"webchat_inflight_{free_port()}")
+    if agent is not None:
+        app.ctx.agent = agent
     app.blueprint(channel.blueprint(assistant), url_prefix="/webhooks/webchat")
     port = free_port()
     server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
@@ -290,3 +293,45 @@ async def test_a_page_closed_when_its_message_was_set_aside_is_told_when_it_come
     # A page that has seen the notice (its seen_at is the notice's time) is not told again.
     assert [p.text for p, _ in await channel.inflight.set_aside_since(session_id, seen_at)] == ["帮我查一下上个月的话费"]
     assert await channel.inflight.set_aside_since(session_id, told[-1]["timestamp"]) == []
+
+
+class StoredThenDied(Assistant):
+    """A worker that ran the turn as Rasa does (stored, with the message's id) and died before it
+    could settle the message's in-flight entry."""
+
+    def __init__(self, agent) -> None:
+        super().__init__()
+        self.agent = agent
+
+    async def __call__(self, message: UserMessage) -> None:
+        from rasa.shared.core.events import BotUttered, UserUttered
+
+        self.heard.append(message)
+        tracker = await self.agent.tracker_store.get_or_create_tracker(message.sender_id)
+        tracker.update(UserUttered(message.text, message_id=message.message_id, input_channel="webchat"))
+        tracker.update(BotUttered("已为您登记报修。"))
+        await message.output_channel.send_response(message.sender_id, {"text": "已为您登记报修。"})
+        await self.agent.tracker_store.save(tracker)
+        await asyncio.Event().wait()
+
+
+async def test_a_message_whose_turn_was_stored_before_its_worker_died_is_not_run_again(
+        redis_url, redis):  # noqa: F811
+    """Found in review: the worker taking the message over ran its turn a second time (the answer
+    twice, a second ticket), although Rasa had stored it."""
+    from rasa.core.agent import Agent
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.domain import Domain
+
+    agent = Agent(domain=Domain.empty(), tracker_store=InMemoryTrackerStore(Domain.empty()))  # shared, as Redis is
+    dying, healthy = StoredThenDied(agent), Assistant()
+    first = worker(redis_url, sweep_every_s=3600)
+    first.inflight.hold = dead_worker_renews_nothing
+    second = worker(redis_url)
+    async with served(first, dying, agent) as first_url, served(second, healthy, agent):
+        async with page(first_url) as before:
+            said = message(before.session_id, "宽带断了，报修")
+            assert await before.sio.call("user_uttered", said, timeout=10) == {"ok": True}
+            await before.replies_until(lambda m: m.get("text") == "已为您登记报修。", timeout=10)
+        await until(lambda: nothing_in_flight(redis), what="the entry to be taken over and settled")
+    assert healthy.texts() == [], "the stored turn ran again"

@@ -547,6 +547,10 @@
     showNote("");
     greet();
     // Offline, the next connection asks for a new session by itself (sessionId is null now).
+    // Nothing goes out until the new session is confirmed: the server runs a socket's events side by
+    // side, and a message sent meanwhile went into the conversation just wiped (the last customer's,
+    // verified, at a shared PC). It waits in the outbox and goes once confirmed.
+    ready = false;
     if (socket.connected) { socket.emit("session_request", { session_id: null }); }
   }
 

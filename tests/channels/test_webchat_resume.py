@@ -1,0 +1,87 @@
+"""A page that comes back while a turn is running gets every reply of it once.
+
+Served in process on a real Redis: the web chat channel with Kefu's Redis lock store, and a stand-in
+for Rasa's turn that does what Rasa's does (under the conversation's lock, each reply sent into the
+conversation's room as it is said, the turn stored at its end). Found in review: a page resuming
+mid-turn (a phone back from a lift while the assistant answered) was sent what the tracker held,
+which did not hold the replies said while it was away yet, and never got them.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import socketio
+from rasa.core.agent import Agent
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, UserUttered
+
+from bot.channels.webchat import WebChatInput
+from bot.lock_store import AsyncRedisLockStore
+from tests.channels.test_channel_config import settings
+from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment, served  # noqa: F401
+from tests.channels.test_webchat_socketio import ChatClient
+from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
+
+FIRST, SECOND, THANKS = "请先重启光猫。", "还不行的话请回复“没解决”。", "不客气。"
+
+
+class Turning(Assistant):
+    """Rasa's turn, slowed down: the first message's second reply waits until the page has gone."""
+
+    def __init__(self, agent: Agent) -> None:
+        super().__init__()
+        self.agent = agent
+        self.page_gone = asyncio.Event()
+        self.said_second = asyncio.Event()
+
+    async def __call__(self, message) -> None:
+        self.heard.append(message)
+        first = len(self.heard) == 1
+        async with self.agent.lock_store.lock(message.sender_id):
+            tracker = await self.agent.tracker_store.get_or_create_tracker(message.sender_id)
+            tracker.update(UserUttered(message.text))
+            for text in ((FIRST, SECOND) if first else (THANKS,)):
+                if text == SECOND:
+                    await self.page_gone.wait()
+                said = BotUttered(text, timestamp=time.time())
+                tracker.update(said)
+                await message.output_channel.send_response(message.sender_id, said.message())
+            if first:
+                self.said_second.set()
+                await asyncio.sleep(0.5)  # the rest of the turn (an action, the next prediction)
+            await self.agent.tracker_store.save(tracker)
+
+
+async def test_a_page_back_during_a_turn_gets_the_replies_said_while_it_was_away_once(redis_url, redis):  # noqa: F811
+    host, port_db = redis_url.removeprefix("redis://").split(":")
+    port, db = port_db.split("/")
+    agent = Agent(domain=Domain.empty(), tracker_store=InMemoryTrackerStore(Domain.empty()),
+                  lock_store=AsyncRedisLockStore(host=host, port=int(port), db=int(db)))
+    assistant = Turning(agent)
+    channel = WebChatInput(settings(REDIS_URL=redis_url), session_persistence=True)
+    async with served(channel, assistant, agent=agent) as url:
+        before = ChatClient(url, ["websocket"])
+        session_id = await before.connect()
+        await before.sio.call("user_uttered", {"message": "宽带连不上", "session_id": session_id,
+                                               "client_id": uuid.uuid4().hex}, timeout=10)
+        seen = (await before.replies_until(lambda m: m.get("text") == FIRST, timeout=10))[-1]["timestamp"]
+        await before.close()  # into a lift
+        assistant.page_gone.set()
+        await asyncio.wait_for(assistant.said_second.wait(), 10)
+
+        back = ChatClient(url, ["websocket"])  # out of the lift, the turn still running
+        await back.sio.connect(url, socketio_path="socket.io", transports=["websocket"])
+        try:
+            await back.sio.emit("session_request", {"session_id": session_id, "seen_at": seen})
+            await asyncio.wait_for(back.confirmed.wait(), 10)
+            assert back.session_id == session_id
+            got = await back.replies_until(lambda m: m.get("text") == SECOND, timeout=10)
+            await back.sio.call("user_uttered", {"message": "好的谢谢", "session_id": session_id,
+                                                 "client_id": uuid.uuid4().hex}, timeout=10)
+            got += await back.replies_until(lambda m: m.get("text") == THANKS, timeout=10)
+        finally:
+            await back.close()
+    assert [m.get("text") for m in got if m.get("text")] == [SECOND, THANKS], "a reply lost or sent twice"
