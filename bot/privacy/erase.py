@@ -123,8 +123,9 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
         audio = delete_audio(conn, found)
         result.deleted["voice_message_recordings"] = audio.get("voice_message", 0)
         result.deleted["caller_clip_recordings"] = audio.get("caller_clip", 0)
-        result.anonymised.update(_anonymise(conn, subject, key, renamed))
-        result.deleted.update(_delete(conn, subject))
+        found_tickets = ticket_ids(conn, subject)  # before anonymising: then they name nobody
+        result.anonymised.update(_anonymise(conn, subject, key, renamed, found_tickets))
+        result.deleted.update(_delete(conn, subject, found_tickets))
         result.kept["contact_blocks"] = len(read_rows(conn, subject)["contact_blocks"])
         result.deleted["voice_messages"] = delete_voice_messages(conn, subject)
         external_id = conn.execute(sa.select(customers.c.external_id).where(
@@ -137,7 +138,8 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
     return result
 
 
-def _anonymise(conn: sa.engine.Connection, subject: Subject, key: str, renamed: dict[str, str]) -> dict[str, int]:
+def _anonymise(conn: sa.engine.Connection, subject: Subject, key: str, renamed: dict[str, str],
+               found_tickets: list[str]) -> dict[str, int]:
     identifiers = subject.identifiers | {c for c in subject.conversation_ids if len(c) >= 5}
     counts = {"conversation_events": 0, "tickets": 0, "ticket_history": 0}
     for row in conn.execute(sa.select(conversation_events).where(event_filter(subject))).mappings().all():
@@ -146,7 +148,6 @@ def _anonymise(conn: sa.engine.Connection, subject: Subject, key: str, renamed: 
             customer=key if row["customer"] in subject.keys else row["customer"],
             data=scrub(dict(row["data"] or {}), identifiers)))
         counts["conversation_events"] += 1
-    found_tickets = ticket_ids(conn, subject)
     for row in conn.execute(sa.select(tickets).where(tickets.c.ticket_id.in_(found_tickets))).mappings().all():
         conn.execute(tickets.update().where(tickets.c.id == row["id"]).values(
             customer_id=None, summary="", details=anonymous_details(dict(row["details"] or {})),
@@ -157,10 +158,10 @@ def _anonymise(conn: sa.engine.Connection, subject: Subject, key: str, renamed: 
     return counts
 
 
-def _delete(conn: sa.engine.Connection, subject: Subject) -> dict[str, int]:
+def _delete(conn: sa.engine.Connection, subject: Subject, found_tickets: list[str]) -> dict[str, int]:
     cid = subject.customer_id
     contact_ids = [r.id for r in conn.execute(sa.select(contacts.c.id).where(contact_filter(subject)))]
-    counts = {"outbox": conn.execute(outbox.delete().where(outbox_filter(subject))).rowcount,
+    counts = {"outbox": conn.execute(outbox.delete().where(outbox_filter(subject, found_tickets))).rowcount,
               "contact_attempts": conn.execute(contact_attempts.delete().where(
                   contact_attempts.c.contact_id.in_(contact_ids))).rowcount,
               "contacts": conn.execute(contacts.delete().where(contacts.c.id.in_(contact_ids))).rowcount}
