@@ -160,6 +160,8 @@ class Planner:
             details = ticket["details"] or {}
             if details.get(WORK_ITEM_ONLY):
                 continue  # an agent's 预约回电: the desk's work item, not a place in the queue again
+            if details.get(ERASED):
+                continue  # its customer was erased, and with them the callback's contact (and its dedupe key)
             found.append({"key": callback_key(ticket["ticket_id"]), "rule": rule, "ticket": ticket["ticket_id"],
                           "customer_id": ticket.get("customer_id"), "due": due_from(details, now) + rule.delay,
                           "phone": details.get("callback_phone") or details.get("caller") or "",
@@ -209,6 +211,7 @@ class Planner:
 
 
 WORK_ITEM_ONLY = "work_item_only"  # in a callback ticket's details: the desk's work item, never queued
+ERASED = "erased"  # in a ticket's details once its customer was erased (bot/privacy/erase.py)
 
 
 def callback_key(ticket_id: str) -> str:

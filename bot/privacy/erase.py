@@ -36,6 +36,7 @@ from bot.db.schema import (
     tickets,
     usage,
 )
+from bot.contacts.planner import ERASED
 from bot.customers import tombstones
 from bot.privacy import audit
 from bot.privacy.conversations import delete_conversations, read_tracker
@@ -97,7 +98,7 @@ def anonymous_details(details: dict) -> dict:
     skill = ((details or {}).get("handoff") or {}).get("skill") if isinstance((details or {}).get("handoff"), dict) else None
     if skill:
         kept["handoff"] = {"skill": skill}
-    return {**kept, "erased": True}
+    return {**kept, ERASED: True}
 
 
 def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject, *,
