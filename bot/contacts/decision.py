@@ -88,7 +88,7 @@ class ContactGate:
         address = address_of(channel, contact["phone"], contact["openid"])
         if contact["purpose"] != "callback":  # a callback the customer booked is made whatever the hour
             schedule = Schedule(self.repository)
-            blocked = self._blocked(schedule, contact, self.repository)
+            blocked = self.blocked(contact)
             if blocked:
                 return Decision(BLOCK, blocked)
             if rules.in_quiet_hours(now):
@@ -100,14 +100,14 @@ class ContactGate:
                 return Decision(WAIT, DAILY_LIMIT, channel, address, until=rules.next_day_open(now))
         return Decision(SEND, channel=channel, address=address)
 
-    @staticmethod
-    def _blocked(schedule: Schedule, contact: dict, repository: Repository) -> str | None:
+    def blocked(self, contact: dict) -> str | None:
         """Why the customer may not be contacted (opted out, do-not-disturb), by the contact's number or
         WeChat, or by any address of the customer it is for: an opt-out is the customer's, so one
         given from their registered number also stops a contact to the number an agent corrected."""
+        schedule = Schedule(self.repository)
         addresses = {address_of("phone", contact["phone"], ""), address_of("wechat", "", contact["openid"])}
         if contact["customer_id"] is not None:
-            addresses |= customer_addresses(repository, contact["customer_id"])
+            addresses |= customer_addresses(self.repository, contact["customer_id"])
         for address in sorted(a for a in addresses if a):
             reason = schedule.blocked(address)
             if reason:

@@ -142,13 +142,19 @@ class ContactWorker:
 
     async def _message(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,
                        address: str, now: dt.datetime) -> str:
-        to = contact["phone"] if channel == "sms" else contact["openid"]
-        text = message_text(rule, contact, rules.opt_out_footer)
         await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel=channel, address=address, now=now,
                                 lease=CLAIM_LEASE)
+        return await self._send_text(contact, token, rule, rules, channel, now, attempt=contact["attempts"] + 1)
+
+    async def _send_text(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,
+                         now: dt.datetime, *, attempt: int) -> str:
+        """Send the text of an attempt already counted (``Schedule.placed``) and finish it. The
+        ``client_ref`` names the attempt, so sending it again after a worker died (the gateway may
+        have it already) is the same message to the gateway, sent once."""
+        to = contact["phone"] if channel == "sms" else contact["openid"]
+        text = message_text(rule, contact, rules.opt_out_footer)
         try:
-            message = {"text": text, "kind": contact["purpose"],
-                       "client_ref": f"contact-{contact['id']}-{contact['attempts'] + 1}"}
+            message = {"text": text, "kind": contact["purpose"], "client_ref": f"contact-{contact['id']}-{attempt}"}
             if channel == "wechat":  # the editors' label and field layout, never the purpose's code
                 message["template_data"] = rules.wechat_data(contact["purpose"], {**contact_values(contact),
                                                                                   "text": text})
@@ -170,7 +176,21 @@ class ContactWorker:
 
     # -- after a call ----------------------------------------------------------------------
     async def _call_over(self, contact: dict, rules: ContactRules, now: dt.datetime) -> str:
-        """A placed call's time is up and no answer ended the contact: not answered, try again later."""
+        """A placed call's time is up and no answer ended the contact: not answered, try again later.
+
+        A text's attempt is over this way only when its worker died between counting it and hearing
+        the gateway's answer: it is sent again as the same attempt (same ``client_ref``), not retried
+        as a new text later, which the customer would get twice if the first had gone out."""
+        rule = rules.rules.get(contact["rule"])
+        if contact["channel"] in self.messengers and contact["channel"] in TEXT_CHANNELS and rule is not None:
+            blocked = await asyncio.to_thread(self.gate.blocked, contact)
+            if blocked:  # opted out meanwhile (a TD to the first text, had it gone out): nothing more
+                await asyncio.to_thread(self.schedule.finish, contact["id"], contact["attempt_token"], result=blocked,
+                                        status="blocked")
+                await self._event(contact, "contact_skipped", reason=blocked)
+                return blocked
+            return await self._send_text(contact, contact["attempt_token"], rule, rules, contact["channel"], now,
+                                         attempt=contact["attempts"])
         status = (contact["details"] or {}).get("carrier_status", "")
         result = status.replace("-", "_") if status in NOT_REACHED else "no_answer"
         return await self._retry(contact, contact["attempt_token"], rules, now, result)
