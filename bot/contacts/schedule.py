@@ -181,6 +181,10 @@ class Schedule:
                                                           result="placed", at=now))
         return True
 
+    def carrier_call(self, contact_id: int, token: str, carrier_call_id: str) -> bool:
+        """The carrier's id of the call an attempt placed, for its status callbacks."""
+        return self._move(contact_id, token, ("calling",), carrier_call_id=carrier_call_id)
+
     def finish(self, contact_id: int, token: str, *, result: str, status: str = "done", details: dict | None = None) -> bool:
         values = {"status": status, "result": result, "lease_until": None}
         if details is not None:

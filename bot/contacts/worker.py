@@ -127,16 +127,19 @@ class ContactWorker:
 
     async def _call(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, address: str,
                     now: dt.datetime) -> str:
+        # Counted before dialling, like a text: a worker that dies between the carrier's answer and
+        # this record must leave a call that times out as not answered, not a claim that lapses back
+        # to the schedule and is dialled again at once while the first call still rings.
+        if not await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel="phone", address=address,
+                                       now=now, lease=rules.ring_timeout + rules.call_timeout):
+            return "answered"  # the claim was lost meanwhile: another worker has the contact
         try:
             placed = await self.dialer.place(contact["phone"], flow=rule.flow, token=token,
                                              ring_timeout_s=int(rules.ring_timeout.total_seconds()))
         except DialError as exc:
             logger.warning("contacts.call.failed contact=%s error=%s", contact["id"], exc)
-            await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel="phone", address=address,
-                                    now=now, lease=dt.timedelta(0))
             return await self._retry(contact, token, rules, now, "dial_failed")
-        await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel="phone", address=address, now=now,
-                                lease=rules.ring_timeout + rules.call_timeout, carrier_call_id=placed.sid)
+        await asyncio.to_thread(self.schedule.carrier_call, contact["id"], token, placed.sid)
         await self._event(contact, "contact_attempted", channel="phone", result="placed", call_sid=placed.sid)
         return "placed"
 
