@@ -304,13 +304,12 @@ class Repository:
 
     @_guard
     def move_ticket(self, ticket_id: str, to_status: str, note: str = "") -> None:
-        """Advance a ticket along its lifecycle, recording the step."""
+        """Advance a ticket along its lifecycle, recording the step. The row is locked before its status
+        is read (``_locked_ticket``): two moves at once (a follow-up call's answer, an agent closing a
+        step, the dispatch system) each start from where the other left it, never from a stale status
+        that would take the ticket back past a step already done."""
         with self.engine.begin() as conn:
-            current = conn.execute(
-                sa.select(tickets.c.status).where(tickets.c.ticket_id == ticket_id)
-            ).scalar_one_or_none()
-            if current is None:
-                raise TicketTransitionError(f"no ticket {ticket_id}")
+            current = _locked_ticket(conn, ticket_id).status
             _move(conn, ticket_id, current, to_status, note)
 
     @_guard
