@@ -120,7 +120,21 @@ def engine_for(url: str) -> Engine:
     engine = sa.create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         sa.event.listen(engine, "connect", _enforce_foreign_keys)
+    elif engine.dialect.name == "postgresql":
+        sa.event.listen(engine, "connect", _utc_session)
     return engine
+
+
+def _utc_session(dbapi_connection, _record) -> None:
+    """Every time in the database is naive UTC (``utcnow()`` in Python, ``now()`` as a column's
+    default): PostgreSQL writes ``now()`` into a column without time zone in the session's zone,
+    which is the server's (a server in China: Asia/Shanghai), so each session is set to UTC."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.close()
+    dbapi_connection.autocommit = autocommit
 
 
 def _enforce_foreign_keys(dbapi_connection, _record) -> None:
