@@ -172,14 +172,21 @@ class Planner:
         return found
 
     def _arrears(self, rule: ContactRule, now: dt.datetime) -> list[dict]:
-        """Customers in arrears by the one definition the chat uses too (bot/arrears.py)."""
-        month = now.strftime("%Y-%m")
+        """Customers in arrears by the one definition the chat uses too (bot/arrears.py), once a month:
+        the customers' month (``timezone`` of the rules), and none for a customer whose reminder of
+        the month before is still to be made in this one (postponed by quiet hours, the daily limit or
+        a failed send: found in review, two reminders went out on the first morning of a month)."""
+        local = self.rules.local(now)
+        month = local.strftime("%Y-%m")
+        month_start = (local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+                       .astimezone(dt.timezone.utc).replace(tzinfo=None))
         query = sa.select(customers.c.id, customers.c.balance_cents).where(IN_ARREARS)
         with self.repository.engine.connect() as conn:
             owing = list(conn.execute(query))
+        reminded = self.schedule.made_or_due_since(rule.name, {row.id for row in owing}, month_start)
         return [{"key": f"{rule.name}:{row.id}:{month}", "rule": rule, "ticket": None, "customer_id": row.id,
                  "due": now + rule.delay, "details": {"amount": f"{owed_cents(row.balance_cents) / 100:.2f}"}}
-                for row in owing]
+                for row in owing if row.id not in reminded]
 
     def _fresh(self, wanted: list[dict]) -> list[dict]:
         """The wanted contacts not scheduled yet (the first of each key), with the fields

@@ -78,6 +78,16 @@ class Schedule:
                 found |= {(row.customer_id, (row.details or {}).get("fault")) for row in conn.execute(query)}
         return found
 
+    def made_or_due_since(self, rule: str, customer_ids: set[int], since: dt.datetime) -> set[int]:
+        """The customers with a contact of ``rule`` due (or made, its due time moved to when) at or after
+        ``since``, whatever its key: a reminder postponed into a new month is that month's."""
+        found: set[int] = set()
+        with self.engine.connect() as conn:
+            for chunk in in_chunks(sorted(customer_ids)):
+                found |= {r[0] for r in conn.execute(sa.select(contacts.c.customer_id).where(
+                    contacts.c.rule == rule, contacts.c.customer_id.in_(chunk), contacts.c.due_at >= since))}
+        return found
+
     def get(self, contact_id: int) -> dict | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(contacts).where(contacts.c.id == contact_id)).mappings().first()
