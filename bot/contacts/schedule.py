@@ -222,6 +222,10 @@ class Schedule:
         return self._move(contact_id, token, ACTIVE, status="scheduled", due_at=due_at, result=result,
                           lease_until=None, attempt_token="")
 
+    def release(self, contact_id: int, token: str) -> bool:
+        """A claim given back untouched (due time and result kept): the next pass takes the contact again."""
+        return self._move(contact_id, token, ("working",), status="scheduled", lease_until=None, attempt_token="")
+
     def postpone(self, contact_id: int, token: str, due_at: dt.datetime, reason: str) -> bool:
         """Not attempted now (quiet hours, daily limit): back in the schedule unchanged but for the time."""
         return self._move(contact_id, token, ("working",), status="scheduled", due_at=due_at, result=reason,

@@ -171,6 +171,9 @@ class ContactWorker:
 
     async def _offer(self, contact: dict, token: str) -> str:
         offered = await offer_to_agents(self.queue, contact, self.repository)
+        if offered is None:  # its customer is leaving the line they booked it from: on a later pass
+            await asyncio.to_thread(self.schedule.release, contact["id"], token)
+            return "booking"
         await asyncio.to_thread(self.schedule.finish, contact["id"], token, result="offered" if offered else "in_line",
                                 status="offered" if offered else "done")
         await self._event(contact, "callback_offered" if offered else "contact_attempted", channel="agent",
