@@ -11,8 +11,9 @@ database. Lifecycle::
     scheduled (callback) --offered to agents--> offered --an agent closed it--> done
 
 A worker that dies leaves ``working`` (nothing was placed yet: back to ``scheduled``) or ``calling``
-(the call was placed: when its lease ends without an answer it counts as not answered) — never lost,
-never placed twice.
+(the attempt is counted before the call is dialled or the text sent, as the carrier or the gateway
+may have it: when its lease ends without an answer a call counts as not answered, a text is sent
+again as the same attempt) — never lost, never placed twice.
 """
 from __future__ import annotations
 
