@@ -69,7 +69,11 @@ def plan(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject:
         rows = read_rows(conn, subject)
         trackers = {c: read_tracker(client, c) for c in subject.conversation_ids}
         found = recordings(conn, data_dir, subject, trackers)
+        events = conn.execute(sa.select(sa.func.count()).select_from(conversation_events)
+                              .where(event_filter(subject))).scalar_one()  # every event it renames
     counts = {table: len(found_rows) for table, found_rows in rows.items() if found_rows and table != "contact_blocks"}
+    if events:
+        counts["conversation_events"] = events
     counts["redis_conversations"] = sum(1 for events in trackers.values() if events)
     counts["redis_kept_requests"] = len(kept_for(client, database_url, subject))
     counts["redis_webchat_set_aside"] = len(set_aside_for(client, subject))
