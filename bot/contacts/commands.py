@@ -119,11 +119,20 @@ def contacts_forever(settings, stop: threading.Event, redis_url: str = "", inter
     asyncio.run(run_worker(settings, stop, interval_s, redis_url))
 
 
+def command_redis_url(settings) -> str:
+    """The Redis of the agents' queue for a worker started on its own: ``REDIS_URL``, else the embedded
+    one the running `kefu run` recorded. Without it the worker had no agents, and each callback it
+    claimed before `kefu run`'s worker did waited an hour for a worker that could offer it."""
+    from bot.serving import recorded_redis_url
+
+    return settings.redis.url or recorded_redis_url(settings) or ""
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = get_settings()
     stop = threading.Event()
     try:
-        asyncio.run(run_worker(settings, stop, args.interval))
+        asyncio.run(run_worker(settings, stop, args.interval, command_redis_url(settings)))
     except KeyboardInterrupt:
         stop.set()
     return 0

@@ -12,10 +12,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable
 
+import sqlalchemy as sa
+
 from bot.contacts.complaints import OPEN_COMPLAINT, open_complaint
 from bot.contacts.rules import ContactRules
 from bot.contacts.schedule import Schedule, address_of
 from bot.db.repository import Repository
+from bot.db.schema import channel_bindings, customer_contacts, customers
 
 SEND, BLOCK, HOLD, WAIT = "send", "block", "hold", "wait"
 DEMO_CUSTOMER = "demo_customer"
@@ -85,7 +88,7 @@ class ContactGate:
         address = address_of(channel, contact["phone"], contact["openid"])
         if contact["purpose"] != "callback":  # a callback the customer booked is made whatever the hour
             schedule = Schedule(self.repository)
-            blocked = self._blocked(schedule, contact)
+            blocked = self.blocked(contact)
             if blocked:
                 return Decision(BLOCK, blocked)
             if rules.in_quiet_hours(now):
@@ -97,11 +100,28 @@ class ContactGate:
                 return Decision(WAIT, DAILY_LIMIT, channel, address, until=rules.next_day_open(now))
         return Decision(SEND, channel=channel, address=address)
 
-    @staticmethod
-    def _blocked(schedule: Schedule, contact: dict) -> str | None:
-        """Why the customer may not be contacted (opted out, do-not-disturb), by number or WeChat."""
-        for address in (address_of("phone", contact["phone"], ""), address_of("wechat", "", contact["openid"])):
-            reason = address and schedule.blocked(address)
+    def blocked(self, contact: dict) -> str | None:
+        """Why the customer may not be contacted (opted out, do-not-disturb), by the contact's number or
+        WeChat, or by any address of the customer it is for: an opt-out is the customer's, so one
+        given from their registered number also stops a contact to the number an agent corrected."""
+        schedule = Schedule(self.repository)
+        addresses = {address_of("phone", contact["phone"], ""), address_of("wechat", "", contact["openid"])}
+        if contact["customer_id"] is not None:
+            addresses |= customer_addresses(self.repository, contact["customer_id"])
+        for address in sorted(a for a in addresses if a):
+            reason = schedule.blocked(address)
             if reason:
                 return reason
         return None
+
+
+def customer_addresses(repository: Repository, customer_id: int) -> set[str]:
+    """Every address a customer is reached at: the registered number, an agent's corrected callback
+    number, their WeChat accounts (``phone:…``/``wechat:…``, as the block list keeps them)."""
+    with repository.engine.connect() as conn:
+        phones = {r[0] for r in conn.execute(sa.select(customers.c.phone).where(customers.c.id == customer_id))}
+        phones |= {r[0] for r in conn.execute(sa.select(customer_contacts.c.value).where(
+            customer_contacts.c.customer_id == customer_id, customer_contacts.c.field == "callback_phone"))}
+        openids = {r[0] for r in conn.execute(sa.select(channel_bindings.c.external_id).where(
+            channel_bindings.c.customer_id == customer_id, channel_bindings.c.channel == "wechat"))}
+    return {address_of("phone", p, "") for p in phones if p} | {address_of("wechat", "", o) for o in openids if o}

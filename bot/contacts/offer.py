@@ -94,13 +94,25 @@ def account_of(repository, contact: dict) -> tuple[dict | None, list[dict]]:
     return dataclasses.asdict(customer), repository.tickets_for(customer.id, open_only=True)
 
 
-async def offer_to_agents(queue: HandoffQueue, contact: dict, repository=None) -> bool:
-    """Queue the contact for an agent; False when the conversation is already waiting or being served.
+def booked_from_this_wait(entry: dict, contact: dict) -> bool:
+    """Whether the customer still waits in the wait they booked the callback from: the waiting room
+    schedules it a moment before taking them out of line (``bot/handoff/watcher.py``), so a worker's
+    pass in that moment finds them waiting, not back on their own."""
+    booked = contact.get("created_at")
+    return (entry["state"] == "waiting" and booked is not None
+            and entry["waiting_since"] <= booked.replace(tzinfo=dt.timezone.utc).timestamp())
+
+
+async def offer_to_agents(queue: HandoffQueue, contact: dict, repository=None) -> bool | None:
+    """Queue the contact for an agent; False when the conversation is already waiting or being served,
+    None when not yet: its customer is still leaving the wait they booked it from.
 
     ``repository`` (bot.db.repository.Repository) reads the customer the callback's ticket is on."""
     customer, open_tickets = await asyncio.to_thread(account_of, repository, contact)
     request = offer_request(contact, customer=customer, open_tickets=open_tickets)
     entry = await queue.entry(request.conversation_id)
+    if entry is not None and booked_from_this_wait(entry, contact):
+        return None
     if entry is not None and entry["state"] in ("waiting", "claimed"):
         return False  # the customer came back on their own: they are in line already
     await queue.enqueue(request, enqueued_at=promised_at(contact))

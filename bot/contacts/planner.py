@@ -160,6 +160,8 @@ class Planner:
             details = ticket["details"] or {}
             if details.get(WORK_ITEM_ONLY):
                 continue  # an agent's 预约回电: the desk's work item, not a place in the queue again
+            if details.get(ERASED):
+                continue  # its customer was erased, and with them the callback's contact (and its dedupe key)
             found.append({"key": callback_key(ticket["ticket_id"]), "rule": rule, "ticket": ticket["ticket_id"],
                           "customer_id": ticket.get("customer_id"), "due": due_from(details, now) + rule.delay,
                           "phone": details.get("callback_phone") or details.get("caller") or "",
@@ -170,14 +172,21 @@ class Planner:
         return found
 
     def _arrears(self, rule: ContactRule, now: dt.datetime) -> list[dict]:
-        """Customers in arrears by the one definition the chat uses too (bot/arrears.py)."""
-        month = now.strftime("%Y-%m")
+        """Customers in arrears by the one definition the chat uses too (bot/arrears.py), once a month:
+        the customers' month (``timezone`` of the rules), and none for a customer whose reminder of
+        the month before is still to be made in this one (postponed by quiet hours, the daily limit or
+        a failed send: found in review, two reminders went out on the first morning of a month)."""
+        local = self.rules.local(now)
+        month = local.strftime("%Y-%m")
+        month_start = (local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+                       .astimezone(dt.timezone.utc).replace(tzinfo=None))
         query = sa.select(customers.c.id, customers.c.balance_cents).where(IN_ARREARS)
         with self.repository.engine.connect() as conn:
             owing = list(conn.execute(query))
+        reminded = self.schedule.made_or_due_since(rule.name, {row.id for row in owing}, month_start)
         return [{"key": f"{rule.name}:{row.id}:{month}", "rule": rule, "ticket": None, "customer_id": row.id,
                  "due": now + rule.delay, "details": {"amount": f"{owed_cents(row.balance_cents) / 100:.2f}"}}
-                for row in owing]
+                for row in owing if row.id not in reminded]
 
     def _fresh(self, wanted: list[dict]) -> list[dict]:
         """The wanted contacts not scheduled yet (the first of each key), with the fields
@@ -209,6 +218,7 @@ class Planner:
 
 
 WORK_ITEM_ONLY = "work_item_only"  # in a callback ticket's details: the desk's work item, never queued
+ERASED = "erased"  # in a ticket's details once its customer was erased (bot/privacy/erase.py)
 
 
 def callback_key(ticket_id: str) -> str:

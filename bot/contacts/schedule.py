@@ -11,8 +11,9 @@ database. Lifecycle::
     scheduled (callback) --offered to agents--> offered --an agent closed it--> done
 
 A worker that dies leaves ``working`` (nothing was placed yet: back to ``scheduled``) or ``calling``
-(the call was placed: when its lease ends without an answer it counts as not answered) — never lost,
-never placed twice.
+(the attempt is counted before the call is dialled or the text sent, as the carrier or the gateway
+may have it: when its lease ends without an answer a call counts as not answered, a text is sent
+again as the same attempt) — never lost, never placed twice.
 """
 from __future__ import annotations
 
@@ -76,6 +77,16 @@ class Schedule:
                 query = sa.select(contacts.c.customer_id, contacts.c.details).where(
                     contacts.c.rule == rule, contacts.c.customer_id.in_(chunk), contacts.c.status.in_(PENDING))
                 found |= {(row.customer_id, (row.details or {}).get("fault")) for row in conn.execute(query)}
+        return found
+
+    def made_or_due_since(self, rule: str, customer_ids: set[int], since: dt.datetime) -> set[int]:
+        """The customers with a contact of ``rule`` due (or made, its due time moved to when) at or after
+        ``since``, whatever its key: a reminder postponed into a new month is that month's."""
+        found: set[int] = set()
+        with self.engine.connect() as conn:
+            for chunk in in_chunks(sorted(customer_ids)):
+                found |= {r[0] for r in conn.execute(sa.select(contacts.c.customer_id).where(
+                    contacts.c.rule == rule, contacts.c.customer_id.in_(chunk), contacts.c.due_at >= since))}
         return found
 
     def get(self, contact_id: int) -> dict | None:
@@ -181,6 +192,10 @@ class Schedule:
                                                           result="placed", at=now))
         return True
 
+    def carrier_call(self, contact_id: int, token: str, carrier_call_id: str) -> bool:
+        """The carrier's id of the call an attempt placed, for its status callbacks."""
+        return self._move(contact_id, token, ("calling",), carrier_call_id=carrier_call_id)
+
     def finish(self, contact_id: int, token: str, *, result: str, status: str = "done", details: dict | None = None) -> bool:
         values = {"status": status, "result": result, "lease_until": None}
         if details is not None:
@@ -207,6 +222,10 @@ class Schedule:
     def retry_later(self, contact_id: int, token: str, due_at: dt.datetime, result: str) -> bool:
         return self._move(contact_id, token, ACTIVE, status="scheduled", due_at=due_at, result=result,
                           lease_until=None, attempt_token="")
+
+    def release(self, contact_id: int, token: str) -> bool:
+        """A claim given back untouched (due time and result kept): the next pass takes the contact again."""
+        return self._move(contact_id, token, ("working",), status="scheduled", lease_until=None, attempt_token="")
 
     def postpone(self, contact_id: int, token: str, due_at: dt.datetime, reason: str) -> bool:
         """Not attempted now (quiet hours, daily limit): back in the schedule unchanged but for the time."""

@@ -127,28 +127,37 @@ class ContactWorker:
 
     async def _call(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, address: str,
                     now: dt.datetime) -> str:
+        # Counted before dialling, like a text: a worker that dies between the carrier's answer and
+        # this record must leave a call that times out as not answered, not a claim that lapses back
+        # to the schedule and is dialled again at once while the first call still rings.
+        if not await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel="phone", address=address,
+                                       now=now, lease=rules.ring_timeout + rules.call_timeout):
+            return "answered"  # the claim was lost meanwhile: another worker has the contact
         try:
             placed = await self.dialer.place(contact["phone"], flow=rule.flow, token=token,
                                              ring_timeout_s=int(rules.ring_timeout.total_seconds()))
         except DialError as exc:
             logger.warning("contacts.call.failed contact=%s error=%s", contact["id"], exc)
-            await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel="phone", address=address,
-                                    now=now, lease=dt.timedelta(0))
             return await self._retry(contact, token, rules, now, "dial_failed")
-        await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel="phone", address=address, now=now,
-                                lease=rules.ring_timeout + rules.call_timeout, carrier_call_id=placed.sid)
+        await asyncio.to_thread(self.schedule.carrier_call, contact["id"], token, placed.sid)
         await self._event(contact, "contact_attempted", channel="phone", result="placed", call_sid=placed.sid)
         return "placed"
 
     async def _message(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,
                        address: str, now: dt.datetime) -> str:
-        to = contact["phone"] if channel == "sms" else contact["openid"]
-        text = message_text(rule, contact, rules.opt_out_footer)
         await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel=channel, address=address, now=now,
                                 lease=CLAIM_LEASE)
+        return await self._send_text(contact, token, rule, rules, channel, now, attempt=contact["attempts"] + 1)
+
+    async def _send_text(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,
+                         now: dt.datetime, *, attempt: int) -> str:
+        """Send the text of an attempt already counted (``Schedule.placed``) and finish it. The
+        ``client_ref`` names the attempt, so sending it again after a worker died (the gateway may
+        have it already) is the same message to the gateway, sent once."""
+        to = contact["phone"] if channel == "sms" else contact["openid"]
+        text = message_text(rule, contact, rules.opt_out_footer)
         try:
-            message = {"text": text, "kind": contact["purpose"],
-                       "client_ref": f"contact-{contact['id']}-{contact['attempts'] + 1}"}
+            message = {"text": text, "kind": contact["purpose"], "client_ref": f"contact-{contact['id']}-{attempt}"}
             if channel == "wechat":  # the editors' label and field layout, never the purpose's code
                 message["template_data"] = rules.wechat_data(contact["purpose"], {**contact_values(contact),
                                                                                   "text": text})
@@ -162,6 +171,9 @@ class ContactWorker:
 
     async def _offer(self, contact: dict, token: str) -> str:
         offered = await offer_to_agents(self.queue, contact, self.repository)
+        if offered is None:  # its customer is leaving the line they booked it from: on a later pass
+            await asyncio.to_thread(self.schedule.release, contact["id"], token)
+            return "booking"
         await asyncio.to_thread(self.schedule.finish, contact["id"], token, result="offered" if offered else "in_line",
                                 status="offered" if offered else "done")
         await self._event(contact, "callback_offered" if offered else "contact_attempted", channel="agent",
@@ -170,7 +182,21 @@ class ContactWorker:
 
     # -- after a call ----------------------------------------------------------------------
     async def _call_over(self, contact: dict, rules: ContactRules, now: dt.datetime) -> str:
-        """A placed call's time is up and no answer ended the contact: not answered, try again later."""
+        """A placed call's time is up and no answer ended the contact: not answered, try again later.
+
+        A text's attempt is over this way only when its worker died between counting it and hearing
+        the gateway's answer: it is sent again as the same attempt (same ``client_ref``), not retried
+        as a new text later, which the customer would get twice if the first had gone out."""
+        rule = rules.rules.get(contact["rule"])
+        if contact["channel"] in self.messengers and contact["channel"] in TEXT_CHANNELS and rule is not None:
+            blocked = await asyncio.to_thread(self.gate.blocked, contact)
+            if blocked:  # opted out meanwhile (a TD to the first text, had it gone out): nothing more
+                await asyncio.to_thread(self.schedule.finish, contact["id"], contact["attempt_token"], result=blocked,
+                                        status="blocked")
+                await self._event(contact, "contact_skipped", reason=blocked)
+                return blocked
+            return await self._send_text(contact, contact["attempt_token"], rule, rules, contact["channel"], now,
+                                         attempt=contact["attempts"])
         status = (contact["details"] or {}).get("carrier_status", "")
         result = status.replace("-", "_") if status in NOT_REACHED else "no_answer"
         return await self._retry(contact, contact["attempt_token"], rules, now, result)

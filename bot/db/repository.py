@@ -120,7 +120,21 @@ def engine_for(url: str) -> Engine:
     engine = sa.create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         sa.event.listen(engine, "connect", _enforce_foreign_keys)
+    elif engine.dialect.name == "postgresql":
+        sa.event.listen(engine, "connect", _utc_session)
     return engine
+
+
+def _utc_session(dbapi_connection, _record) -> None:
+    """Every time in the database is naive UTC (``utcnow()`` in Python, ``now()`` as a column's
+    default): PostgreSQL writes ``now()`` into a column without time zone in the session's zone,
+    which is the server's (a server in China: Asia/Shanghai), so each session is set to UTC."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.close()
+    dbapi_connection.autocommit = autocommit
 
 
 def _enforce_foreign_keys(dbapi_connection, _record) -> None:
@@ -304,13 +318,12 @@ class Repository:
 
     @_guard
     def move_ticket(self, ticket_id: str, to_status: str, note: str = "") -> None:
-        """Advance a ticket along its lifecycle, recording the step."""
+        """Advance a ticket along its lifecycle, recording the step. The row is locked before its status
+        is read (``_locked_ticket``): two moves at once (a follow-up call's answer, an agent closing a
+        step, the dispatch system) each start from where the other left it, never from a stale status
+        that would take the ticket back past a step already done."""
         with self.engine.begin() as conn:
-            current = conn.execute(
-                sa.select(tickets.c.status).where(tickets.c.ticket_id == ticket_id)
-            ).scalar_one_or_none()
-            if current is None:
-                raise TicketTransitionError(f"no ticket {ticket_id}")
+            current = _locked_ticket(conn, ticket_id).status
             _move(conn, ticket_id, current, to_status, note)
 
     @_guard

@@ -36,6 +36,7 @@ from bot.db.schema import (
     tickets,
     usage,
 )
+from bot.contacts.planner import ERASED
 from bot.customers import tombstones
 from bot.privacy import audit
 from bot.privacy.conversations import delete_conversations, read_tracker
@@ -68,7 +69,11 @@ def plan(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject:
         rows = read_rows(conn, subject)
         trackers = {c: read_tracker(client, c) for c in subject.conversation_ids}
         found = recordings(conn, data_dir, subject, trackers)
+        events = conn.execute(sa.select(sa.func.count()).select_from(conversation_events)
+                              .where(event_filter(subject))).scalar_one()  # every event it renames
     counts = {table: len(found_rows) for table, found_rows in rows.items() if found_rows and table != "contact_blocks"}
+    if events:
+        counts["conversation_events"] = events
     counts["redis_conversations"] = sum(1 for events in trackers.values() if events)
     counts["redis_kept_requests"] = len(kept_for(client, database_url, subject))
     counts["redis_webchat_set_aside"] = len(set_aside_for(client, subject))
@@ -97,7 +102,7 @@ def anonymous_details(details: dict) -> dict:
     skill = ((details or {}).get("handoff") or {}).get("skill") if isinstance((details or {}).get("handoff"), dict) else None
     if skill:
         kept["handoff"] = {"skill": skill}
-    return {**kept, "erased": True}
+    return {**kept, ERASED: True}
 
 
 def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject, *,
@@ -123,8 +128,9 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
         audio = delete_audio(conn, found)
         result.deleted["voice_message_recordings"] = audio.get("voice_message", 0)
         result.deleted["caller_clip_recordings"] = audio.get("caller_clip", 0)
-        result.anonymised.update(_anonymise(conn, subject, key, renamed))
-        result.deleted.update(_delete(conn, subject))
+        found_tickets = ticket_ids(conn, subject)  # before anonymising: then they name nobody
+        result.anonymised.update(_anonymise(conn, subject, key, renamed, found_tickets))
+        result.deleted.update(_delete(conn, subject, found_tickets))
         result.kept["contact_blocks"] = len(read_rows(conn, subject)["contact_blocks"])
         result.deleted["voice_messages"] = delete_voice_messages(conn, subject)
         external_id = conn.execute(sa.select(customers.c.external_id).where(
@@ -137,7 +143,8 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
     return result
 
 
-def _anonymise(conn: sa.engine.Connection, subject: Subject, key: str, renamed: dict[str, str]) -> dict[str, int]:
+def _anonymise(conn: sa.engine.Connection, subject: Subject, key: str, renamed: dict[str, str],
+               found_tickets: list[str]) -> dict[str, int]:
     identifiers = subject.identifiers | {c for c in subject.conversation_ids if len(c) >= 5}
     counts = {"conversation_events": 0, "tickets": 0, "ticket_history": 0}
     for row in conn.execute(sa.select(conversation_events).where(event_filter(subject))).mappings().all():
@@ -146,7 +153,6 @@ def _anonymise(conn: sa.engine.Connection, subject: Subject, key: str, renamed: 
             customer=key if row["customer"] in subject.keys else row["customer"],
             data=scrub(dict(row["data"] or {}), identifiers)))
         counts["conversation_events"] += 1
-    found_tickets = ticket_ids(conn, subject)
     for row in conn.execute(sa.select(tickets).where(tickets.c.ticket_id.in_(found_tickets))).mappings().all():
         conn.execute(tickets.update().where(tickets.c.id == row["id"]).values(
             customer_id=None, summary="", details=anonymous_details(dict(row["details"] or {})),
@@ -157,10 +163,10 @@ def _anonymise(conn: sa.engine.Connection, subject: Subject, key: str, renamed: 
     return counts
 
 
-def _delete(conn: sa.engine.Connection, subject: Subject) -> dict[str, int]:
+def _delete(conn: sa.engine.Connection, subject: Subject, found_tickets: list[str]) -> dict[str, int]:
     cid = subject.customer_id
     contact_ids = [r.id for r in conn.execute(sa.select(contacts.c.id).where(contact_filter(subject)))]
-    counts = {"outbox": conn.execute(outbox.delete().where(outbox_filter(subject))).rowcount,
+    counts = {"outbox": conn.execute(outbox.delete().where(outbox_filter(subject, found_tickets))).rowcount,
               "contact_attempts": conn.execute(contact_attempts.delete().where(
                   contact_attempts.c.contact_id.in_(contact_ids))).rowcount,
               "contacts": conn.execute(contacts.delete().where(contacts.c.id.in_(contact_ids))).rowcount}

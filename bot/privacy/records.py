@@ -22,6 +22,7 @@ from bot.db.schema import (
     usage,
 )
 from bot.db.repository import in_chunks
+from bot.dispatch.events import CHANNEL as DISPATCH
 from bot.privacy.subject import Subject
 
 
@@ -34,12 +35,25 @@ def ticket_ids(conn: sa.engine.Connection, subject: Subject) -> list[str]:
 
 
 def event_filter(subject: Subject):
+    """Every event of their conversations (an erasure renames each conversation), and theirs elsewhere."""
     return sa.or_(conversation_events.c.customer.in_(sorted(subject.keys)),
                   conversation_events.c.conversation_id.in_(sorted(subject.conversation_ids)))
 
 
-def outbox_filter(subject: Subject):
-    return outbox.c.recipient.in_(sorted(subject.addresses))
+def own_event_filter(subject: Subject):
+    """The events that are theirs (an export): of :func:`event_filter`, not one another customer proved
+    in the same conversation (a household's phone call, a desk conversation verified as someone else)."""
+    others = sa.and_(conversation_events.c.customer.like("customer:%"),
+                     conversation_events.c.customer.notin_(sorted(subject.keys)))
+    erased = conversation_events.c.customer.like("erased:%")  # another customer, erased before
+    return sa.and_(event_filter(subject), sa.not_(sa.or_(others, erased)))
+
+
+def outbox_filter(subject: Subject, found_tickets: list[str]):
+    """Messages to the customer, and the events about their tickets queued for the dispatch system
+    (each carries the whole ticket: their words, number, account; ``bot/dispatch/events.py``)."""
+    return sa.or_(sa.and_(outbox.c.channel != DISPATCH, outbox.c.recipient.in_(sorted(subject.addresses))),
+                  sa.and_(outbox.c.channel == DISPATCH, outbox.c.recipient.in_(sorted(found_tickets))))
 
 
 def contact_filter(subject: Subject):
@@ -81,9 +95,9 @@ def read_rows(conn: sa.engine.Connection, subject: Subject) -> dict[str, list[di
         "tickets": _rows(conn, sa.select(tickets).where(tickets.c.ticket_id.in_(found_tickets)).order_by(tickets.c.id)),
         "ticket_history": history,
         "ticket_owners": owners,
-        "conversation_events": _rows(conn, sa.select(conversation_events).where(event_filter(subject))
+        "conversation_events": _rows(conn, sa.select(conversation_events).where(own_event_filter(subject))
                                      .order_by(conversation_events.c.at, conversation_events.c.id)),
-        "outbox": _rows(conn, sa.select(outbox).where(outbox_filter(subject)).order_by(outbox.c.id)),
+        "outbox": _rows(conn, sa.select(outbox).where(outbox_filter(subject, found_tickets)).order_by(outbox.c.id)),
         "contacts": _rows(conn, sa.select(contacts).where(contacts.c.id.in_(contact_ids)).order_by(contacts.c.id)),
         "contact_attempts": _rows(conn, sa.select(contact_attempts).where(
             contact_attempts.c.contact_id.in_(contact_ids)).order_by(contact_attempts.c.id)),
