@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 import aiohttp
-from redis.exceptions import LockError
 
 from bot.channels.guard import ChannelGuard
+from bot.redis_lock import held
 
 logger = logging.getLogger(__name__)
 
@@ -148,15 +148,8 @@ class WeChatApi:
         if client is None:
             yield
             return
-        lock = client.lock(self.guard.key(f"token-fetch:{self.app_id}"), timeout=TOKEN_FETCH_LOCK_S, sleep=0.05,
-                           blocking_timeout=TOKEN_FETCH_LOCK_S)
-        acquired = await lock.acquire()
-        try:
+        async with held(client, self.guard.key(f"token-fetch:{self.app_id}"), TOKEN_FETCH_LOCK_S):
             yield
-        finally:
-            if acquired:
-                with contextlib.suppress(LockError):  # held past its timeout: it has lapsed already
-                    await lock.release()
 
     async def _fetch_token(self, key: str) -> str:
         params = {"grant_type": "client_credential", "appid": self.app_id, "secret": self._secret}

@@ -19,9 +19,9 @@ import json
 import logging
 from typing import Any, AsyncIterator
 
-from redis.exceptions import LockError
 
 from bot.channels.guard import ChannelGuard
+from bot.redis_lock import held
 
 logger = logging.getLogger(__name__)
 
@@ -87,14 +87,7 @@ class HeldMessages:
             async with self._locks.setdefault(openid, asyncio.Lock()):
                 yield
             return
-        lock = client.lock(self._key(f"sending:{openid}"), timeout=SEND_LOCK_S, sleep=0.05,
-                           blocking_timeout=SEND_LOCK_S)
-        acquired = await lock.acquire()
-        if not acquired:  # a stuck sender: better send out of turn than not at all
-            logger.warning("wechat.push.lock_timeout sender=%s", openid)
-        try:
+        async with held(client, self._key(f"sending:{openid}"), SEND_LOCK_S) as acquired:
+            if not acquired:  # a stuck sender: better send out of turn than not at all
+                logger.warning("wechat.push.lock_timeout sender=%s", openid)
             yield
-        finally:
-            if acquired:
-                with contextlib.suppress(LockError):  # held past its timeout: it has lapsed already
-                    await lock.release()
