@@ -20,3 +20,16 @@ async def served_app(app: Sanic) -> AsyncIterator[str]:
     finally:
         server.close()
         await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def served_desk(desk, name: str) -> AsyncIterator[str]:
+    """The agent desk's routes around ``desk``, on an app of their own named ``name``; yields its base URL."""
+    from bot.channels import agent_desk
+
+    app = Sanic(f"{name}_{free_port()}")
+    app.ctx.kefu_desk = desk
+    for path, handler, methods in agent_desk.ROUTES:
+        app.add_route(handler, path, methods=methods)
+    async with served_app(app) as url:
+        yield url

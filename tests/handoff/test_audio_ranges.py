@@ -9,14 +9,12 @@ import aiohttp
 import pytest
 from sanic import Sanic
 
-from bot.channels import agent_desk
-from bot.embedded_redis import free_port
 from bot.handoff.byte_ranges import ranged
 from bot.handoff.queue import HandoffRequest
 from bot.handoff.sessions import COOKIE
 from bot.ivr.caller_clips import CallerClips
 from bot.ledger.ledger import fault_of, named_skill
-from tests.sanic_served import served_app
+from tests.sanic_served import served_desk
 from tests.handoff.test_recordings_across_instances import (  # noqa: F401 - fixtures
     agent,
     desk,
@@ -34,11 +32,7 @@ Sanic.test_mode = True
 
 @pytest.fixture
 async def desk_url(desk):  # noqa: F811
-    app = Sanic(f"desk_ranges_{free_port()}")
-    app.ctx.kefu_desk = desk
-    for path, handler, methods in agent_desk.ROUTES:
-        app.add_route(handler, path, methods=methods)
-    async with served_app(app) as url:
+    async with served_desk(desk, "desk_ranges") as url:
         yield url
 
 

@@ -173,3 +173,15 @@ def hold_media(call: "PhoneCall", frames: tuple[str, ...], after: float) -> list
         counts[frame] = counts.get(frame, 0) + 1
     known = {frame for frame, count in counts.items() if count == 1}
     return [r for r in call.received if r.kind == "media" and r.at > after and r.payload in known]
+
+
+def receiver(ws):
+    """The server side of a test's media line: ``CallSession.run``'s receive over a ``websockets`` server
+    connection (None when nothing came within ``timeout``, as the Sanic route's does)."""
+    async def receive(timeout: float):
+        try:
+            return await asyncio.wait_for(ws.recv(), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+    return receive

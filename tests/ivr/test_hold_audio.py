@@ -24,7 +24,7 @@ from bot.handoff.queue import HandoffQueue
 from bot.ivr.hold_audio import hold_frames
 from bot.ivr.line import publish
 from tests.handoff.conftest import Clock, redis, redis_url  # noqa: F401  the same real Redis fixtures
-from tests.ivr.simulator import PhoneCall, hold_media
+from tests.ivr.simulator import PhoneCall, hold_media, receiver
 from voice.pcm import mulaw_decode, pcm_to_wav_bytes, rms_dbfs
 
 pytestmark = pytest.mark.realtime
@@ -82,16 +82,10 @@ async def hold_line(kefu_env, redis, tmp_path, text_clock):
     sessions: list[CallSession] = []
 
     async def serve(ws) -> None:
-        async def receive(timeout: float):
-            try:
-                return await asyncio.wait_for(ws.recv(), timeout)
-            except asyncio.TimeoutError:
-                return None
-
         session = CallSession(engine=engine, serializer=TwilioSerializer(TRUNK), player=player, asr=None,
                               send=ws.send, close=ws.close, lines=lines)
         sessions.append(session)
-        await session.run(receive)
+        await session.run(receiver(ws))
 
     port = free_port()
     async with websockets.serve(serve, "127.0.0.1", port):

@@ -19,6 +19,7 @@ import websockets
 
 from bot.embedded_redis import free_port
 from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
+from tests.ivr.simulator import receiver
 
 pytestmark = pytest.mark.realtime
 
@@ -61,16 +62,10 @@ async def media_line(kefu_env, redis, monkeypatch):  # noqa: F811
     reasons: list[str] = []
 
     async def serve(ws) -> None:
-        async def receive(timeout: float):
-            try:
-                return await asyncio.wait_for(ws.recv(), timeout)
-            except asyncio.TimeoutError:
-                return None
-
         session = CallSession(engine=engine, serializer=TwilioSerializer(), player=player, asr=None,
                               send=ws.send, close=ws.close)
         sessions.append(session)
-        reasons.append(await session.run(receive))
+        reasons.append(await session.run(receiver(ws)))
 
     port = free_port()
     async with websockets.serve(serve, "127.0.0.1", port):

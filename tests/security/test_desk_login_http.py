@@ -18,7 +18,7 @@ from bot.handoff.desk import Desk
 from bot.handoff.sessions import COOKIE
 from bot.settings import get_settings
 from tests.handoff.conftest import queue, redis, redis_url, rules, clock, events  # noqa: F401 - a real Redis
-from tests.sanic_served import served_app
+from tests.sanic_served import served_desk
 
 Sanic.test_mode = True  # a second app in the process (tests/handoff/test_audio_ranges.py says why)
 
@@ -31,11 +31,7 @@ def desk(queue, kefu_env):  # noqa: F811
 
 @pytest.fixture
 async def desk_url(desk):
-    app = Sanic(f"desk_login_{free_port()}")
-    app.ctx.kefu_desk = desk
-    for path, handler, methods in agent_desk.ROUTES:
-        app.add_route(handler, path, methods=methods)
-    async with served_app(app) as url:
+    async with served_desk(desk, "desk_login") as url:
         yield url
 
 
