@@ -229,8 +229,7 @@ class Desk:
     async def view(self, agent_id: str, conversation_id: str) -> dict:
         entry = await self._held(agent_id, conversation_id)
         packet = entry["request"].context or {}
-        pushed = [v.decode() if isinstance(v, bytes) else v
-                  for v in await self.queue.redis.lrange(pushed_selfhelp_key(conversation_id), 0, -1)]
+        pushed = [as_text(v) for v in await self.queue.redis.lrange(pushed_selfhelp_key(conversation_id), 0, -1)]
         if pushed:
             from bot.selfhelp import load_catalogue
 

@@ -152,13 +152,11 @@ class CodeLedger:
         Never shown to the one asking (see the module's docstring): it keeps a phone from being flooded
         when its number and its account number are both typed, and bounds the guesses at its codes."""
         key, now = _key("sent", "number", _hidden(phone)), self.clock()
-        if not await self._within(key, self.per_number_per_hour, now):
-            return False
-        return await rate_window.take(self.redis, f"{key}:day", limit=self.per_phone_per_day, window_s=DAY_S,
-                                      now=now) is not None
+        return (await self._within(key, self.per_number_per_hour, now)
+                and await self._within(f"{key}:day", self.per_phone_per_day, now, DAY_S))
 
-    async def _within(self, key: str, limit: int, now: float) -> bool:
-        return await rate_window.take(self.redis, key, limit=limit, window_s=WINDOW_S, now=now) is not None
+    async def _within(self, key: str, limit: int, now: float, window_s: int = WINDOW_S) -> bool:
+        return await rate_window.take(self.redis, key, limit=limit, window_s=window_s, now=now) is not None
 
     async def open(self, conversation_id: str, subject: str, customer_id: int | None, *,
                    with_code: bool, asked: str = "") -> str | None:
