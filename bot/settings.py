@@ -163,6 +163,7 @@ class Settings:
     log_max_bytes: int = 50 * 1024 * 1024
     log_backups: int = 5  # rotated files kept (rasa.log.1 ... .5), the oldest dropped
     metrics_token: str = field(default="", repr=False)  # empty: /metrics answers loopback clients only
+    rest_token: str = field(default="", repr=False)  # empty: the REST channel answers loopback clients only
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR shared by every Kefu process on the host
     # /health is degraded when the data folder has less free (bot/observability/disk_space.py).
     data_dir_min_free_mb: int = 500
@@ -282,6 +283,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         log_max_bytes=max(0, int(float(env.get("KEFU_LOG_MAX_MB") or "50") * 1024 * 1024)),
         log_backups=max(1, int(env.get("KEFU_LOG_BACKUPS") or "5")),
         metrics_token=env.get("KEFU_METRICS_TOKEN", ""),
+        rest_token=env.get("KEFU_REST_TOKEN", ""),
         metrics_dir=_path(env.get("PROMETHEUS_MULTIPROC_DIR"), data_dir / "metrics"),
         data_dir_min_free_mb=int(env.get("KEFU_DATA_DIR_MIN_FREE_MB", "500")),
     )

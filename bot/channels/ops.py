@@ -8,7 +8,6 @@ process serves them; building it also sets up Kefu's structured logging and the 
 """
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
@@ -21,7 +20,7 @@ from sanic.response import HTTPResponse
 
 from bot.channels.rest_guard import check_rest_body
 from bot.redis_reconnect import reconnecting
-from bot.security.loopback import from_loopback
+from bot.security.loopback import bearer_or_loopback
 from bot.settings import Settings, get_settings
 from bot.model_swap_memory import release_after_swap
 from bot.served_model import remember_swap
@@ -138,11 +137,7 @@ class OpsInput(InputChannel):
         return response.json({"status": "alive"})
 
     def allowed(self, request: Request) -> bool:
-        token = self.settings.metrics_token
-        if not token:
-            return from_loopback(request)
-        offered = request.headers.get("authorization", "")
-        return hmac.compare_digest(offered.encode(), f"Bearer {token}".encode())
+        return bearer_or_loopback(request, self.settings.metrics_token)
 
     async def metrics(self, request: Request) -> HTTPResponse:
         from bot.observability.metrics import exposition

@@ -1,6 +1,15 @@
-"""Input checks for Rasa's REST channel (``POST /webhooks/rest/webhook``), which answers 500 to a
-body that is not a JSON object with a text message (found by tests/fuzz). Registered as request
-middleware by the ``ops`` channel: a malformed request gets a 400 that says what is wrong."""
+"""Who may use Rasa's REST channel (``POST /webhooks/rest/webhook``), and what they may send.
+
+REST is for the operator's own integrations, not the public: every turn can ask for a one-time
+code, and REST sender ids cost nothing, so an open REST webhook let anyone spend the installation's
+hourly budget of codes (``KEFU_OTP_PER_HOUR``) and lock every customer out of verification by SMS.
+It answers a client that sends ``Authorization: Bearer $KEFU_REST_TOKEN``, or with no token set only
+this machine (tests, ``curl`` beside ``make run``), never through a proxy. Customers use web chat,
+WeChat or the phone.
+
+Rasa answers 500 to a body that is not a JSON object with a text message (found by tests/fuzz): a
+malformed request gets a 400 that says what is wrong. Registered as request middleware by the
+``ops`` channel."""
 from __future__ import annotations
 
 import json
@@ -11,6 +20,9 @@ from typing import Any
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot.security.loopback import bearer_or_loopback
+from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +72,10 @@ def kefu_channels(request: Request) -> frozenset[str]:
 async def check_rest_body(request: Request) -> HTTPResponse | None:
     if request.method != "POST" or request.path.rstrip("/") != REST_WEBHOOK:
         return None
+    if not bearer_or_loopback(request, get_settings().rest_token):
+        logger.warning("rest.request.refused reason=no_token client=%s", request.ip)
+        return response.json({"error": "the REST channel needs the integration token "
+                                       "(Authorization: Bearer $KEFU_REST_TOKEN)"}, status=401)
     problem = rest_body_problem(request.body, kefu_channels(request))
     if problem is None:
         return None

@@ -14,6 +14,7 @@ deployer: the ring feed, with customers' numbers, answered through nginx). So:
 """
 from __future__ import annotations
 
+import hmac
 import ipaddress
 
 from sanic.request import Request
@@ -44,3 +45,11 @@ def from_loopback(request: Request) -> bool:
         return False
     client = getattr(request, "remote_addr", "")  # "" unless Sanic trusts a proxy and found the client
     return not client or _is_loopback(client)
+
+
+def bearer_or_loopback(request: Request, token: str) -> bool:
+    """An operator's endpoint: ``Authorization: Bearer <token>`` when a token is set, else this machine only."""
+    if not token:
+        return from_loopback(request)
+    offered = request.headers.get("authorization", "")
+    return hmac.compare_digest(offered.encode(), f"Bearer {token}".encode())

@@ -103,6 +103,19 @@ def test_rest_cannot_pose_as_another_channel(running_kefu, channel):
     assert post(running_kefu, f"app-{uuid.uuid4().hex[:8]}", "你好", input_channel="partner_app")
 
 
+def test_rest_through_the_proxy_needs_the_integration_token(running_kefu):
+    """REST sender ids cost nothing and every turn may ask for an SMS code: open to the internet, one
+    client could spend the installation's hourly codes. Through the proxy, without a token, no turn runs."""
+    sender = f"app-{uuid.uuid4().hex[:8]}"
+    reply = requests.post(f"{running_kefu.settings.rasa_url}/webhooks/rest/webhook", timeout=60,
+                          headers={"X-Forwarded-For": "203.0.113.9"}, json={"sender": sender, "message": "13800000002"})
+    assert reply.status_code == 401 and "KEFU_REST_TOKEN" in reply.json()["error"]
+    secret = load_secrets(running_kefu.settings).rasa_token
+    tracker = requests.get(f"{running_kefu.settings.rasa_url}/conversations/{sender}/tracker",
+                           params={"token": secret}, timeout=10).json()
+    assert [e for e in tracker["events"] if e["event"] == "user"] == []
+
+
 def forged_action_call(sender: str) -> dict:
     return {"next_action": "action_query_bill", "sender_id": sender, "version": "3.6.21", "domain": {},
             "tracker": {"sender_id": sender, "slots": {}, "latest_message": {
