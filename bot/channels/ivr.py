@@ -242,15 +242,18 @@ class IvrInput(InputChannel):
                 logger.warning("ivr.call.refused reason=busy calls=%d", self.active_calls)
                 await ws.close(code=1013, reason="busy")
                 return
+            from bot.ivr.handshake import carrier_signed
+
+            signed = carrier_signed(request, self.settings.public_url, self.settings.telephony_auth_token)
             self.active_calls += 1
             try:
-                await self._serve(ws, await self.runtime(on_new_message, request.app))
+                await self._serve(ws, await self.runtime(on_new_message, request.app), signed)
             finally:
                 self.active_calls -= 1
 
         return webhook
 
-    async def _serve(self, ws, runtime: IvrRuntime) -> None:
+    async def _serve(self, ws, runtime: IvrRuntime, carrier_signed: bool) -> None:
         from bot.ivr.session import CallSession
         from bot.ivr.twilio import TwilioSerializer
 
@@ -264,7 +267,7 @@ class IvrInput(InputChannel):
             except WebSocketException:  # the far end closed it first
                 pass
 
-        serializer = TwilioSerializer(runtime.secrets.ivr_trunk_token)
+        serializer = TwilioSerializer(runtime.secrets.ivr_trunk_token, carrier_signed=carrier_signed)
         session = CallSession(engine=runtime.engine, serializer=serializer, player=runtime.player,
                               asr=runtime.asr, send=line_sender(ws), close=close, max_call_s=hotline.max_call_s,
                               max_utterance_s=hotline.max_utterance_s, lines=runtime.lines,

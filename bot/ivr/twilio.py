@@ -15,14 +15,15 @@ list in Fonoster's Twilio-compatibility page (https://docs.fonoster.com/referenc
 
 The caller's number is not part of ``start``; the operator's TwiML passes it as a
 ``<Parameter name="From" value="{{From}}">`` (read by :func:`bot.phone.caller_id`; ``callerId``,
-``from`` and ``caller`` are accepted too) and it arrives in ``customParameters`` (also ``flow`` to pick a flow). The caller ID
-proves who is calling only when the same ``customParameters`` carry ``kefuTrunkToken`` equal to
-Kefu's trunk token (``KEFU_IVR_TRUNK_TOKEN``): anyone can open this WebSocket (the browser
-softphone does) and type any number.
+``from`` and ``caller`` are accepted too) and it arrives in ``customParameters`` (also ``flow`` to pick a flow).
+Anyone can open this WebSocket (the browser softphone does) and type any number, so a stream is the
+carrier's only when Twilio signed its handshake (:mod:`bot.ivr.handshake`) or its ``customParameters``
+carry ``kefuTrunkToken`` equal to Kefu's trunk token (``KEFU_IVR_TRUNK_TOKEN``): only then does the
+caller ID prove who is calling.
 An outbound contact's call (:mod:`bot.contacts.dialer`) carries its one-time attempt token as
 ``kefuContact``; only a call with the current token can answer for that contact.
-``start.callSid`` is kept: the voice bridge (:mod:`bot.ivr.bridge`) redirects that call to an
-agent through the REST API.
+``start.callSid`` is kept for the carrier's streams only: the voice bridge (:mod:`bot.ivr.bridge`)
+redirects that call to an agent through the REST API, and any other stream could name a stranger's call.
 """
 from __future__ import annotations
 
@@ -63,9 +64,10 @@ def _object(message: dict, name: str) -> dict:
 class TwilioSerializer:
     """One per call: remembers the stream id that every outbound message must carry."""
 
-    def __init__(self, trunk_token: str = "") -> None:
+    def __init__(self, trunk_token: str = "", *, carrier_signed: bool = False) -> None:
         self.stream_sid: str | None = None
         self.trunk_token = trunk_token
+        self.carrier_signed = carrier_signed  # Twilio signed this socket's handshake (bot/ivr/handshake.py)
         self._media_sid: str | None = None
         self._media_prefix = ""
         self.captions = False  # Kefu's softphone asks for captions (customParameters.captions == "1")
@@ -114,12 +116,14 @@ class TwilioSerializer:
         self.captions = str(params.get("captions") or "") == "1"
         caller = caller_id(params)
         call_sid = start.get("callSid")
+        carriers = self.carrier_signed or self._trunk_proved(params.get(TRUNK_TOKEN_PARAMETER))
+        kept_sid = carriers and isinstance(call_sid, str) and CARRIER_ID.fullmatch(call_sid)
         return CallStart(call_id=stream_sid, caller=caller,
                          called=str(params.get("to") or params.get("To") or "")[:32],
                          flow=str(params.get("flow") or "")[:64],
-                         carrier_call_id=call_sid if isinstance(call_sid, str) and CARRIER_ID.fullmatch(call_sid) else "",
+                         carrier_call_id=call_sid if kept_sid else "",
                          contact_token=str(params.get(CONTACT_PARAMETER) or "")[:64],
-                         caller_verified=bool(caller) and self._trunk_proved(params.get(TRUNK_TOKEN_PARAMETER)))
+                         caller_verified=bool(caller) and carriers)
 
     def _trunk_proved(self, given: object) -> bool:
         return bool(self.trunk_token) and isinstance(given, str) and \

@@ -22,10 +22,11 @@ def started() -> TwilioSerializer:
 
 
 def test_a_call_in_kefu_events():
-    serializer = TwilioSerializer()
+    serializer = TwilioSerializer(carrier_signed=True)
     assert isinstance(serializer.parse(json.dumps({"event": "connected", "protocol": "Call"})), Ignored)
     start = serializer.parse(json.dumps(START))
-    assert start == CallStart(call_id="MZ1", caller="+8613800000001", called="", flow="main", carrier_call_id="CA1")
+    assert start == CallStart(call_id="MZ1", caller="+8613800000001", called="", flow="main", carrier_call_id="CA1",
+                              caller_verified=True)
     media = serializer.parse(json.dumps({"event": "media", "media": {
         "track": "inbound", "payload": base64.b64encode(b"\xff" * 160).decode()}}))
     assert isinstance(media, AudioIn) and len(media.pcm) == 320
@@ -123,12 +124,28 @@ def test_a_call_id_that_is_not_a_carrier_id_is_not_kept_for_the_voice_bridge(cal
     # The bridge posts to .../Calls/<callSid>.json with the operator's credentials: a path in it was followed.
     frame = json.loads(json.dumps(START))
     frame["start"]["callSid"] = call_sid
-    assert TwilioSerializer().parse(json.dumps(frame)).carrier_call_id == ""
+    assert TwilioSerializer(carrier_signed=True).parse(json.dumps(frame)).carrier_call_id == ""
 
 
 def test_carrier_ids_kefu_and_twilio_use_are_kept():
     frame = json.loads(json.dumps(START))
     frame["streamSid"] = frame["start"]["streamSid"] = "MZ" + "0123456789abcdef" * 2
     frame["start"]["callSid"] = "CA" + "0123456789abcdef" * 2
-    call = TwilioSerializer().parse(json.dumps(frame))
+    call = TwilioSerializer(carrier_signed=True).parse(json.dumps(frame))
     assert call.call_id == frame["streamSid"] and call.carrier_call_id == frame["start"]["callSid"]
+
+
+@pytest.mark.parametrize("trunk_token, given", [("", ""), ("trunk-secret", ""), ("trunk-secret", "a-guess")])
+def test_a_stream_not_the_carriers_cannot_name_a_call_for_the_voice_bridge(trunk_token, given):
+    # The bridge would redirect that call to an agent: any socket could name a stranger's live call.
+    frame = json.loads(json.dumps(START))
+    frame["start"]["customParameters"]["kefuTrunkToken"] = given
+    call = TwilioSerializer(trunk_token).parse(json.dumps(frame))
+    assert call.carrier_call_id == "" and not call.caller_verified
+
+
+def test_the_trunk_token_makes_a_stream_the_carriers():
+    frame = json.loads(json.dumps(START))
+    frame["start"]["customParameters"]["kefuTrunkToken"] = "trunk-secret"
+    call = TwilioSerializer("trunk-secret").parse(json.dumps(frame))
+    assert call.carrier_call_id == "CA1" and call.caller_verified
