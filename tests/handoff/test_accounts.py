@@ -27,6 +27,23 @@ def test_wrong_password_and_unknown_agent_are_rejected(kefu_env):
     assert "correct-horse" not in stored and verify_password("correct-horse", stored)
 
 
+def test_an_unknown_name_costs_the_same_scrypt_work_as_a_known_one(kefu_env, monkeypatch):
+    """Sign-in time must not tell which agent names exist: count the scrypt runs of each refusal."""
+    import hashlib
+
+    store = AccountStore(kefu_env.database_url)
+    store.add("lihua", "correct-horse", ["tv"], known_skills=["tv"])
+    store.authenticate("nobody-yet", "warm-up")  # whatever is made once per process
+    runs: list[int] = []
+    real = hashlib.scrypt
+    monkeypatch.setattr(hashlib, "scrypt", lambda *a, **k: runs.append(k["n"] * k["r"] * k["p"]) or real(*a, **k))
+    store.authenticate("lihua", "wrong-horse")
+    known = list(runs)
+    runs.clear()
+    store.authenticate("no-such-agent", "wrong-horse")
+    assert runs == known and len(known) == 1
+
+
 def test_account_rules(kefu_env):
     store = AccountStore(kefu_env.database_url)
     for name, password, skills in [("a", "short", ["tv"]), ("b", "long-enough", ["space"]), ("c", "long-enough", [])]:
