@@ -89,6 +89,14 @@ async def customer_last_seen(client: redis.Redis, conversation_id: str) -> float
     return _number(await client.get(customer_seen_key(conversation_id)))
 
 
+async def customers_last_seen(client: redis.Redis, conversation_ids: list[str]) -> dict[str, float | None]:
+    """:func:`customer_last_seen` of many conversations in one round trip (a page of the whole queue)."""
+    if not conversation_ids:
+        return {}
+    found = await client.mget([customer_seen_key(conversation_id) for conversation_id in conversation_ids])
+    return {conversation_id: _number(value) for conversation_id, value in zip(conversation_ids, found)}
+
+
 @dataclass(frozen=True)
 class Absence:
     """A customer who is gone: when they were last seen (closing the page is the last sight) and last alive."""

@@ -18,7 +18,7 @@ from typing import Iterable
 from bot.handoff import keys
 from bot.handoff.accounts import AgentAccount
 from bot.handoff.agents import is_callback
-from bot.handoff.presence import customer_last_seen, gone_among, page_tells_presence
+from bot.handoff.presence import customers_last_seen, gone_among, page_tells_presence
 from bot.handoff.queue import HandoffQueue
 
 
@@ -63,12 +63,13 @@ async def queues(queue: HandoffQueue) -> list[dict]:
         entries = []
         found = list(enumerate(await queue.entries(await queue.waiting(skill)), start=1))
         gone = await gone_among(queue.redis, [e for _, e in found], now)
+        # The page's silence only where the page tells (not a call's, nor a callback's: found by an
+        # operator, it showed how long a callback's page had been closed); a callback says so instead.
+        last_seen = await customers_last_seen(queue.redis, [e["conversation_id"] for _, e in found
+                                                            if page_tells_presence(e["channel"], e["call"])])
         for place, entry in found:
             conversation_id = entry["conversation_id"]
-            # The page's silence only where the page tells (not a call's, nor a callback's: found by an
-            # operator, it showed how long a callback's page had been closed); a callback says so instead.
-            tells = page_tells_presence(entry["channel"], entry["call"])
-            seen = await customer_last_seen(queue.redis, conversation_id) if tells else None
+            seen = last_seen.get(conversation_id)
             entries.append({"conversation_id": conversation_id, "position": place, "channel": entry["channel"],
                             "priority": entry["priority"], "waited_s": round(now - entry["enqueued_at"], 1),
                             "silent_s": round(now - seen, 1) if seen else None,
