@@ -6,6 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+# Importing Rasa's channels (aiogram, for Telegram) installs uvloop's event-loop policy, which forgets
+# the loop of the policy before. Done here, before pytest-asyncio makes a test's loop, a module run alone
+# is set up as in the whole suite (whose collection imports them first); imported later, by a lazy import
+# inside a test, it left that test without a loop (tests/ops/test_state_metrics.py run alone).
+import rasa.core.channels  # noqa: F401
 
 from bot import settings as settings_module
 from tests.worker_redis import move_to_own_databases
