@@ -52,6 +52,9 @@ ERASED_KEY = "erased:{}"
 KEPT_PREFIXES = ("contact:", "ivr:", "voicemail-")
 # Ticket details the ledger and the report read; nothing in them names the customer.
 KEPT_DETAILS = ("fault_type", "skill", "source", "reason", "purpose", "callback_at", "kind")
+# Event fields an agent writes freely (``handoff_closed``'s closing note): blanked whatever they say, as a
+# ticket's status notes are; a note names the customer by name and address as often as by number.
+FREE_TEXT = ("note",)
 
 
 @dataclass
@@ -87,9 +90,10 @@ def pseudonym(conversation_id: str) -> str:
 
 
 def scrub(value: Any, identifiers: set[str]) -> Any:
-    """``value`` with every text naming the customer blanked and customer ids dropped."""
+    """``value`` with every text naming the customer blanked, agents' notes blanked and customer ids dropped."""
     if isinstance(value, dict):
-        return {k: None if k == "customer_id" else scrub(v, identifiers) for k, v in value.items()}
+        return {k: None if k == "customer_id" else "" if k in FREE_TEXT and isinstance(v, str)
+                else scrub(v, identifiers) for k, v in value.items()}
     if isinstance(value, list):
         return [scrub(v, identifiers) for v in value]
     if isinstance(value, str) and any(i in value for i in identifiers):
