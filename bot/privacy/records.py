@@ -57,13 +57,13 @@ def outbox_filter(subject: Subject, found_tickets: list[str]):
 
 
 def contact_filter(subject: Subject):
-    return sa.or_(contacts.c.customer_id == subject.customer_id, contacts.c.phone.in_(sorted(subject.phones)),
+    return sa.or_(contacts.c.customer_id == subject.customer_id, contacts.c.phone.in_(sorted(subject.phone_spellings)),
                   contacts.c.openid.in_(sorted(subject.openids)))
 
 
 def contact_addresses(subject: Subject) -> list[str]:
     """bot/contacts/'s address form: ``phone:<number>`` / ``wechat:<openid>``."""
-    return sorted({f"phone:{p}" for p in subject.phones} | {f"wechat:{o}" for o in subject.openids})
+    return sorted({f"phone:{p}" for p in subject.phone_spellings} | {f"wechat:{o}" for o in subject.openids})
 
 
 def _rows(conn, query) -> list[dict]:

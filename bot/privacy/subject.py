@@ -22,6 +22,9 @@ from bot.db.schema import (
 )
 from bot.outcomes.events import customer_key
 
+# How a number the carrier gave is stored where Kefu kept it as given (a text the phone line sent to the
+# caller's line, a callback's number): Twilio's ``From`` is E.164, ``+8613800000001``.
+CARRIER_SPELLINGS = ("{}", "86{}", "+86{}")
 VOICEMAIL_CONVERSATION = "voicemail-{}"  # voice/voicemail/pipeline.py's conversation ids
 CONTACT_CONVERSATION = "contact:{}"  # bot/contacts/worker.py's
 
@@ -45,9 +48,14 @@ class Subject:
                 | {customer_key(account=a) for a in self.accounts} | {customer_key(openid=o) for o in self.openids})
 
     @property
+    def phone_spellings(self) -> set[str]:
+        """Their numbers as stored by Kefu (11 digits) and as a carrier gives them (``+86...``)."""
+        return {spelling.format(p) for p in self.phones for spelling in CARRIER_SPELLINGS}
+
+    @property
     def addresses(self) -> set[str]:
         """Where messages to this customer are sent (outbox recipients, contact addresses)."""
-        return self.phones | self.openids | self.conversation_ids
+        return self.phone_spellings | self.openids | self.conversation_ids
 
     @property
     def identifiers(self) -> set[str]:
@@ -96,8 +104,8 @@ def _gather(conn: sa.engine.Connection, row) -> Subject:
         sa.select(tickets.c.conversation_id).where(tickets.c.customer_id == cid)) if r.conversation_id}
     subject.conversation_ids |= {VOICEMAIL_CONVERSATION.format(r.id) for r in conn.execute(
         sa.select(voice_messages.c.id).where(sa.or_(voice_messages.c.customer_id == cid,
-                                                    voice_messages.c.caller_phone.in_(sorted(subject.phones)))))}
+                                                    voice_messages.c.caller_phone.in_(sorted(subject.phone_spellings)))))}
     subject.conversation_ids |= {CONTACT_CONVERSATION.format(r.id) for r in conn.execute(
         sa.select(contacts.c.id).where(sa.or_(contacts.c.customer_id == cid,
-                                              contacts.c.phone.in_(sorted(subject.phones)))))}
+                                              contacts.c.phone.in_(sorted(subject.phone_spellings)))))}
     return subject
