@@ -165,10 +165,18 @@ def _erase(args, settings, engine, subject) -> int:
             if input("Erase? Type 'erase' to confirm: ").strip() != "erase":
                 print("Not erased.")
                 return 1
+        from bot.ivr.config import HotlineConfigError, load_hotline_config
         from voice.tts import Pyttsx3Engine
 
+        try:
+            hotline = load_hotline_config(settings.ivr_config_path)  # how the phone read their replies
+        except HotlineConfigError as exc:
+            print(f"kefu: warning: {exc}; cached speech of replies read with their keys is not reached",
+                  file=sys.stderr)
+            hotline = None
         done = erase(engine, client, settings.data_dir, subject, database_url=settings.database_url,
-                     operator=audit.operator_name(), speech_cache=Pyttsx3Engine.from_settings(settings))
+                     operator=audit.operator_name(), speech_cache=Pyttsx3Engine.from_settings(settings),
+                     hotline=hotline)
     print(f"Erased customer {subject.customer_id} (request {done.request_id}).")
     for title, counts in (("deleted", done.deleted), ("anonymised", done.anonymised), ("kept", done.kept)):
         print(f"  {title}: " + ", ".join(f"{store} {count}" for store, count in counts.items()))

@@ -110,9 +110,10 @@ def anonymous_details(details: dict) -> dict:
 
 
 def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject, *,
-          database_url: str, operator: str, speech_cache: Any = None) -> Erasure:
+          database_url: str, operator: str, speech_cache: Any = None, hotline: Any = None) -> Erasure:
     """Erase ``subject``'s data; the database part in one transaction with its audit record.
 
+    ``hotline`` (content/ivr.yml) says how the phone read their replies' buttons, for the speech cache.
     Their kept requests go first, under the drainers' lock (``KeptRequestsBusy`` when it cannot be had:
     then nothing is erased), so none is filed as a ticket once the rest is gone."""
     result = Erasure(request_id=uuid.uuid4().hex)
@@ -125,7 +126,8 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
         found = recordings(conn, data_dir, subject, trackers)
     # Redis and files first: should the database part fail, the customer is still found by a retry
     # (their conversations are found through the database rows).
-    result.deleted["speech_cache_files"] = delete_spoken(speech_cache, trackers.values()) if speech_cache else 0
+    reading = (hotline.button_template, hotline.max_buttons_read) if hotline is not None else (None, 0)
+    result.deleted["speech_cache_files"] = delete_spoken(speech_cache, trackers.values(), *reading) if speech_cache else 0
     redis_counts = delete_conversations(client, subject.conversation_ids)
     result.deleted.update({f"redis_{k}": v for k, v in redis_counts.items()})
     with engine.begin() as conn:
