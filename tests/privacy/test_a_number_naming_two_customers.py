@@ -31,3 +31,10 @@ def test_a_value_that_is_one_customers_id_and_anothers_account_is_refused_until_
     assert [r["id"] for r in rows(settings, sa.select(customers).where(customers.c.id.in_([zhang, zhao])))] == [zhang]
     assert kefu("customer", "erase", f"id:{zhang}", "--yes") == 0
     assert rows(settings, sa.select(customers).where(customers.c.id == zhang)) == []
+
+
+def test_a_phone_number_in_another_usual_spelling_finds_the_customer(env, tmp_path):  # noqa: F811
+    """The customer reads their number out as they write it: ``+86 138-0000-0001`` is 13800000001."""
+    folder = tmp_path / "export"
+    assert kefu("customer", "export", "+86 138-0000-0001", "--out", str(folder)) == 0
+    assert "张伟" in (folder / "customer.json").read_text(encoding="utf-8")
