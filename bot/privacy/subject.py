@@ -28,6 +28,7 @@ from bot.phone import local_phone
 CARRIER_SPELLINGS = ("{}", "86{}", "+86{}")
 VOICEMAIL_CONVERSATION = "voicemail-{}"  # voice/voicemail/pipeline.py's conversation ids
 CONTACT_CONVERSATION = "contact:{}"  # bot/contacts/worker.py's
+SMS_CONVERSATION = "sms:{}"  # bot/channels/sms_replies.py's: a reply's events name the number, no customer
 
 
 class UnknownCustomer(LookupError):
@@ -134,8 +135,9 @@ def _gather(conn: sa.engine.Connection, row) -> Subject:
         channel_bindings.c.customer_id == cid))}
     subject.conversation_ids |= subject.openids  # a WeChat conversation's sender id is the openid
     subject.conversation_ids |= {r.conversation_id for r in conn.execute(
-        sa.select(conversation_events.c.conversation_id).distinct().where(
-            conversation_events.c.customer.in_(sorted(subject.keys))))}
+        sa.select(conversation_events.c.conversation_id).distinct().where(sa.or_(
+            conversation_events.c.customer.in_(sorted(subject.keys)),
+            conversation_events.c.conversation_id.in_(sorted(SMS_CONVERSATION.format(p) for p in subject.phones)))))}
     subject.conversation_ids |= {r.conversation_id for r in conn.execute(
         sa.select(tickets.c.conversation_id).where(tickets.c.customer_id == cid)) if r.conversation_id}
     subject.conversation_ids |= {VOICEMAIL_CONVERSATION.format(r.id) for r in conn.execute(
