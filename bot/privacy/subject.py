@@ -59,7 +59,7 @@ class Subject:
     @property
     def keys(self) -> set[str]:
         """Every ``conversation_events.customer`` value that names this customer."""
-        return ({customer_key(customer_id=self.customer_id)} | {customer_key(phone=p) for p in self.phones}
+        return ({customer_key(customer_id=self.customer_id)} | {customer_key(phone=p) for p in self.phone_spellings}
                 | {customer_key(account=a) for a in self.accounts} | {customer_key(openid=o) for o in self.openids})
 
     @property

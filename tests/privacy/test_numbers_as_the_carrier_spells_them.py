@@ -31,3 +31,20 @@ def test_a_text_to_their_number_in_e164_is_exported_and_erased(env, tmp_path):  
 
     assert kefu("customer", "erase", "13800000001", "--yes") == 0
     assert sorted(o["recipient"] for o in rows(settings, sa.select(outbox))) == ["+8613800000002", "13800000002"]
+
+
+def test_an_event_keyed_by_their_number_as_the_carrier_gave_it_is_anonymised(env):  # noqa: F811
+    """A callback booked on the phone is called back at the number as the carrier gave it, and the contact's
+    events are keyed ``phone:+8613800000001`` (``bot/contacts/worker.py``): the erasure left that key."""
+    from bot.db.repository import engine_for
+    from bot.db.schema import conversation_events
+    from bot.outcomes.events import outcome_event
+    from bot.outcomes.store import write_events
+
+    settings, _client, _seeded = env
+    write_events(engine_for(settings.database_url), [
+        outcome_event("contact:77", "contact_attempted", channel="phone", customer="phone:+8613800000001",
+                      result="no_answer", contact_id=77, purpose="callback")])
+    assert kefu("customer", "erase", "13800000001", "--yes") == 0
+    left = rows(settings, sa.select(conversation_events).where(conversation_events.c.kind == "contact_attempted"))
+    assert left and not [e for e in left if "13800000001" in e["customer"] or e["conversation_id"] == "contact:77"]
