@@ -106,8 +106,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if subject is None:
         return 1
     folder = Path(args.out) if args.out else default_folder(settings.data_dir, subject)
-    if folder.exists() and any(folder.iterdir()):
-        print(f"kefu: {folder} is not empty; choose another --out.", file=sys.stderr)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        print(f"kefu: {folder} is not an empty folder; choose another --out.", file=sys.stderr)
         return 2
     try:
         with redis_for_command(settings) as client:

@@ -38,3 +38,12 @@ def test_a_phone_number_in_another_usual_spelling_finds_the_customer(env, tmp_pa
     folder = tmp_path / "export"
     assert kefu("customer", "export", "+86 138-0000-0001", "--out", str(folder)) == 0
     assert "张伟" in (folder / "customer.json").read_text(encoding="utf-8")
+
+
+def test_an_out_that_is_a_file_is_refused_with_a_clear_line(env, tmp_path, capsys):  # noqa: F811
+    """``--out`` naming a file was a traceback (NotADirectoryError), not the command's own refusal."""
+    taken = tmp_path / "customer.json"
+    taken.write_text("{}", encoding="utf-8")
+    assert kefu("customer", "export", "13800000001", "--out", str(taken)) == 2
+    assert f"kefu: {taken} is not an empty folder" in capsys.readouterr().err
+    assert taken.read_text(encoding="utf-8") == "{}"
