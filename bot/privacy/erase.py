@@ -13,6 +13,7 @@ and so are web chat messages set aside unanswered (``bot/privacy/webchat_set_asi
 """
 from __future__ import annotations
 
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from bot.contacts.planner import ERASED
 from bot.customers import tombstones
 from bot.privacy import audit
 from bot.privacy.conversations import delete_conversations, read_tracker
+from bot.privacy.export import earlier_exports
 from bot.privacy.kept_requests import kept_for, remove_kept
 from bot.privacy.recordings import delete_audio, delete_voice_messages, recordings
 from bot.privacy.records import contact_filter, event_filter, outbox_filter, read_rows, ticket_ids
@@ -81,6 +83,7 @@ def plan(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject:
     counts["redis_kept_requests"] = len(kept_for(client, database_url, subject))
     counts["redis_webchat_set_aside"] = len(set_aside_for(client, subject))
     counts["recordings"] = sum(1 for r in found if r.audio is not None)
+    counts["exports"] = len(earlier_exports(data_dir, subject))
     return counts
 
 
@@ -127,6 +130,10 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
     # Redis and files first: should the database part fail, the customer is still found by a retry
     # (their conversations are found through the database rows).
     reading = (hotline.button_template, hotline.max_buttons_read) if hotline is not None else (None, 0)
+    exports = earlier_exports(data_dir, subject)  # a copy of all the rest, made at their request
+    for folder in exports:
+        shutil.rmtree(folder)
+    result.deleted["exports"] = len(exports)
     result.deleted["speech_cache_files"] = delete_spoken(speech_cache, trackers.values(), *reading) if speech_cache else 0
     redis_counts = delete_conversations(client, subject.conversation_ids)
     result.deleted.update({f"redis_{k}": v for k, v in redis_counts.items()})

@@ -90,4 +90,9 @@ def default_folder(data_dir: Path, subject: Subject) -> Path:
     return Path(data_dir) / "exports" / f"customer-{subject.customer_id}-{stamp}"
 
 
-
+def earlier_exports(data_dir: Path, subject: Subject) -> list[Path]:
+    """The subject's exports still in the data folder (:func:`default_folder`): an erasure deletes them.
+    One written elsewhere with ``--out`` is the operator's to delete."""
+    folder = Path(data_dir) / "exports"
+    prefix = f"customer-{subject.customer_id}-"
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith(prefix)) if folder.is_dir() else []
