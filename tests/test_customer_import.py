@@ -220,3 +220,13 @@ def test_an_erased_customer_is_not_loaded_again_by_the_next_import(embedded_redi
     capsys.readouterr()
     assert kefu("customer", "import", jsonl(tmp_path / "bills.jsonl", MONTHS)) == 0  # her bills alone, too
     assert "bills.jsonl:1: skipped: the bill" in capsys.readouterr().out
+
+
+def test_a_mobile_with_the_international_prefix_0086_is_loaded_not_called_a_landline(kefu_env, tmp_path, capsys):
+    """``0086`` is how a number with China's country code is dialled from China, as a CRM may keep it:
+    the import refused each such customer as "a landline", and the operator was told to give a mobile."""
+    alice = {**ALICE, "phone": "0086 139-1234-0001"}
+    assert kefu("customer", "import", jsonl(tmp_path / "crm.jsonl", PLANS + [alice])) == 0, capsys.readouterr().err
+    with Repository(kefu_env.database_url).engine.connect() as conn:
+        assert conn.execute(sa.select(customers.c.phone).where(customers.c.external_id == "CRM-1001")).scalar() == \
+            "13912340001"
