@@ -19,9 +19,10 @@ MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
 def local_phone(value: object) -> str | None:
     """A mainland mobile number as Kefu stores and compares it (11 bare digits) from any spelling
-    (``+86 139-1234-0001``, ``8613912340001``), else None. The one normaliser: lookups (chat, phone,
-    SMS) and the customer import (``bot/customers``) both use it, so a stored number is always found."""
-    digits = re.sub(r"^\+?86", "", re.sub(r"[\s-]", "", str(value or "")))
+    (``+86 139-1234-0001``, ``8613912340001``, ``0086 139…``: the country code as dialled from China),
+    else None. The one normaliser: lookups (chat, phone, SMS) and the customer import (``bot/customers``)
+    both use it, so a stored number is always found."""
+    digits = re.sub(r"^(\+|00)?86", "", re.sub(r"[\s-]", "", str(value or "")))
     return digits if MAINLAND_MOBILE.match(digits) else None
 
 

@@ -127,6 +127,14 @@ BAD_LINES = [
     ({**NEW, "name": ""}, "name is missing"),
     ({**MONTHS[0], "customer": "CRM-9999"}, "bill of customer CRM-9999, who is in neither"),
     ({**MONTHS[0], "period": "2026/11"}, "period must be a month as YYYY-MM"),
+    # Full-width digits (an extract typed in a Chinese IME) and a trailing line break looked like a month
+    # and were stored so: a bill no lookup of "2026-11" finds, a second bill of the month beside it.
+    ({**MONTHS[0], "period": "２０２６-11"}, "period must be a month as YYYY-MM"),
+    ({**MONTHS[0], "period": "2026-11\n"}, "period must be a month as YYYY-MM"),
+    # Past what the column holds: PostgreSQL failed the whole import with a traceback, SQLite stored it.
+    ({**MONTHS[0], "amount_cents": 2 ** 31}, "amount_cents must be from -2147483648 to 2147483647"),
+    ({**ALICE, "external_id": "CRM-1003", "phone": "13912340003", "account_number": "A3",
+      "balance_cents": -2 ** 31 - 1}, "balance_cents must be from -2147483648 to 2147483647"),
     ({**MONTHS[0], "status": "UNPAID"}, "status must be one of paid, unpaid"),
     ({**MONTHS[0], "status": "overdue"}, "status must be one of paid, unpaid"),
     ({**MONTHS[0], "due_date": "15.11.2026"}, "due_date must be a date as YYYY-MM-DD"),
@@ -212,3 +220,13 @@ def test_an_erased_customer_is_not_loaded_again_by_the_next_import(embedded_redi
     capsys.readouterr()
     assert kefu("customer", "import", jsonl(tmp_path / "bills.jsonl", MONTHS)) == 0  # her bills alone, too
     assert "bills.jsonl:1: skipped: the bill" in capsys.readouterr().out
+
+
+def test_a_mobile_with_the_international_prefix_0086_is_loaded_not_called_a_landline(kefu_env, tmp_path, capsys):
+    """``0086`` is how a number with China's country code is dialled from China, as a CRM may keep it:
+    the import refused each such customer as "a landline", and the operator was told to give a mobile."""
+    alice = {**ALICE, "phone": "0086 139-1234-0001"}
+    assert kefu("customer", "import", jsonl(tmp_path / "crm.jsonl", PLANS + [alice])) == 0, capsys.readouterr().err
+    with Repository(kefu_env.database_url).engine.connect() as conn:
+        assert conn.execute(sa.select(customers.c.phone).where(customers.c.external_id == "CRM-1001")).scalar() == \
+            "13912340001"

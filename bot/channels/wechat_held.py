@@ -25,6 +25,9 @@ from bot.redis_lock import held
 
 logger = logging.getLogger(__name__)
 
+# Under the channel guard's prefix (``kefu:wechat``) + the openid: a customer's erasure and export reach it
+# (``bot/privacy/conversations.py``; a WeChat conversation's id is the openid).
+HELD = "held:"
 # Older than WeChat's 48-hour window, a held reply would reach a follower out of context.
 HELD_TTL_S = 48 * 3600
 # Longest one follower's sending may hold the lock (a few 4 s sends); a dead worker's lock lapses.
@@ -50,7 +53,7 @@ class HeldMessages:
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _key(self, openid: str) -> str:
-        return self.guard.key(f"held:{openid}")
+        return self.guard.key(HELD + openid)
 
     async def pending(self, openid: str) -> list[dict[str, Any]]:
         client = self.guard.client()

@@ -19,8 +19,10 @@ from bot.phone import local_phone
 
 BILL_STATUSES = ("paid", "unpaid")  # what the bill answers and the arrears read (content/labels.yml bill_status)
 VIP_TIERS = range(0, 4)  # 0 normal .. 3 top
-PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# ASCII digits, the whole text (``\d`` alone takes full-width digits, ``$`` a trailing line break).
+PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])", re.ASCII)
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+COLUMN_INTEGER = range(-2 ** 31, 2 ** 31)  # what an INTEGER column holds on PostgreSQL (SQLite takes more)
 MISSING = object()
 
 
@@ -78,6 +80,9 @@ def integer(*, low: int | None = None, high: int | None = None, default: Any = M
             raise Invalid(f"must be a whole number, not {json.dumps(value, ensure_ascii=False)}")
         if (low is not None and value < low) or (high is not None and value > high):
             raise Invalid(f"must be {_range(low, high)}, not {value}")
+        if value not in COLUMN_INTEGER:
+            raise Invalid(f"must be {_range(low if low is not None else COLUMN_INTEGER.start, COLUMN_INTEGER.stop - 1)}, "
+                          f"not {value}")
         return value
     return check
 
@@ -111,7 +116,7 @@ def choice(options: tuple[str, ...]) -> Callable[[Any], str]:
 def period(value: Any) -> str:
     if value is MISSING or value is None:
         raise Invalid("is missing")
-    if not isinstance(value, str) or not PERIOD.match(value):
+    if not isinstance(value, str) or not PERIOD.fullmatch(value):
         raise Invalid(f"must be a month as YYYY-MM, not {json.dumps(value, ensure_ascii=False)}")
     return value
 
@@ -120,7 +125,7 @@ def date(value: Any) -> str:
     if value is MISSING or value is None:
         raise Invalid("is missing")
     try:
-        if not isinstance(value, str) or not DATE.match(value):
+        if not isinstance(value, str) or not DATE.fullmatch(value):
             raise ValueError
         dt.date.fromisoformat(value)
     except ValueError:

@@ -22,15 +22,22 @@ def open_ledger():
     return Ledger(repository, load_rules(settings.content_dir / "ledger.yml"))
 
 
-def month_start(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m")
+def month(text: str) -> str:
+    """``--month``: a month as YYYY-MM (argparse's error, not a traceback, for anything else)."""
+    try:
+        return dt.datetime.strptime(text, "%Y-%m").strftime("%Y-%m")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month as YYYY-MM (e.g. 2026-12)") from None
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    ledger = open_ledger()
-    items = ledger.items(since=month_start(args.month) if args.month else None)
-    if args.month:
-        end = (month_start(args.month) + dt.timedelta(days=32)).replace(day=1)
+    from bot.analytics.config import centre_zone, local_time
+    from bot.ledger.ledger import month_span
+
+    ledger, zone = open_ledger(), centre_zone()
+    start, end = month_span(args.month, zone) if args.month else (None, None)  # the centre's month
+    items = ledger.items(since=start)
+    if end is not None:
         items = [i for i in items if i.registered_at < end]
     if args.overdue:
         items = [i for i in items if i.overdue]
@@ -42,9 +49,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         items = [i for i in items if i.kind == args.kind]
     if not args.all:
         items = [i for i in items if i.next_step is not None]
-    from bot.analytics.config import centre_zone, local_time
-
-    labels, flags, zone = ledger.rules.step_labels, ledger.rules.flag_labels, centre_zone()
+    labels, flags = ledger.rules.step_labels, ledger.rules.flag_labels
     print(f"{'ticket':<10} {'job no.':<12} {'type':<14} {'step':<10} {f'next due ({zone.key})':<17} "
           f"{'owner':<10} flags")
     for item in items:
@@ -61,12 +66,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from bot.ledger.ledger import monthly_summary
+    from bot.analytics.config import centre_zone
+    from bot.ledger.ledger import month_span, monthly_summary
 
-    ledger = open_ledger()
-    month = args.month or dt.datetime.utcnow().strftime("%Y-%m")
-    start = month_start(month)
-    summary = monthly_summary(ledger.items(since=start), ledger.rules, month)
+    ledger, zone = open_ledger(), centre_zone()
+    chosen = args.month or dt.datetime.now(zone).strftime("%Y-%m")  # this month in the centre's calendar
+    summary = monthly_summary(ledger.items(since=month_span(chosen, zone)[0]), ledger.rules, chosen, zone)
     labels = ledger.rules.step_labels
     print(f"ledger {summary.month}: {summary.registered} registered, {summary.overdue} overdue, "
           f"{summary.repeats} repeat problem(s), {summary.closed_in_time} followed up in time")
@@ -128,11 +133,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--repeat", action="store_true", help="only repeat problems")
     listing.add_argument("--owner", help="only this owner's items")
     listing.add_argument("--kind", help="only this ticket type (fault, visit, complaint, ...)")
-    listing.add_argument("--month", help="only items registered in this month (YYYY-MM)")
+    listing.add_argument("--month", type=month, help="only items registered in this month (YYYY-MM, the centre's zone)")
     listing.add_argument("--all", action="store_true", help="include items whose follow-up is done")
     listing.set_defaults(handler=cmd_list)
     summary = ledger.add_parser("summary", help="the month's ledger for the monthly review")
-    summary.add_argument("--month", help="YYYY-MM (default: this month)")
+    summary.add_argument("--month", type=month, help="YYYY-MM, the centre's zone (default: this month)")
     summary.set_defaults(handler=cmd_summary)
     done = ledger.add_parser("done", help="close the next step of a ticket")
     done.add_argument("ticket_id")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from statistics import median
+from zoneinfo import ZoneInfo
 
 from bot.db.repository import TICKET_TRANSITIONS, Repository, TicketTransitionError
 from bot.ledger.rules import STEPS, LedgerRules
@@ -201,9 +202,20 @@ class MonthlySummary:
     median_hours_to: dict[str, float | None]  # step -> median hours from registration, of items that reached it
 
 
-def monthly_summary(items: list[LedgerItem], rules: LedgerRules, month: str) -> MonthlySummary:
-    start = dt.datetime.strptime(month, "%Y-%m")
-    end = (start + dt.timedelta(days=32)).replace(day=1)
+def month_span(month: str, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """A month (``YYYY-MM``) of the centre's calendar as naive UTC, [start, end): a ticket registered at
+    01:00 on the 1st in Beijing is that month's, though it is the last day of the month before in UTC.
+    ``ValueError`` for a text that is no month."""
+    first = dt.datetime.strptime(month, "%Y-%m")
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    start, end = (local.replace(tzinfo=zone).astimezone(dt.timezone.utc).replace(tzinfo=None)
+                  for local in (first, following))
+    return start, end
+
+
+def monthly_summary(items: list[LedgerItem], rules: LedgerRules, month: str, zone: ZoneInfo) -> MonthlySummary:
+    """The items registered in ``month`` of the centre's calendar (``zone``, content/kpi.yml)."""
+    start, end = month_span(month, zone)
     mine = [i for i in items if start <= i.registered_at < end]
     by_step = {step: sum(i.step == step for i in mine) for step in STEPS}
     by_kind: dict[str, int] = {}

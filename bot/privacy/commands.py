@@ -79,7 +79,7 @@ def _kefu_answers(settings) -> bool:
 
 def _open(args: argparse.Namespace):
     from bot.db.repository import Repository
-    from bot.privacy.subject import UnknownCustomer, find_subject
+    from bot.privacy.subject import KINDS, AmbiguousCustomer, UnknownCustomer, find_subject
 
     settings = get_settings()
     repository = Repository(settings.database_url)
@@ -89,7 +89,11 @@ def _open(args: argparse.Namespace):
     except UnknownCustomer:
         print(f"kefu: no customer has the id, phone number or account number {args.customer!r}; "
               "nothing was exported or erased.", file=sys.stderr)
-        return settings, repository.engine, None
+    except AmbiguousCustomer as exc:
+        named = ", ".join(f"customer {cid}'s {KINDS[kind]}" for kind, cid in exc.matches.items())
+        which = " or ".join(f"{kind}:{exc.given}" for kind in exc.matches)
+        print(f"kefu: {exc.given!r} is {named}; nothing was exported or erased: give {which}.", file=sys.stderr)
+    return settings, repository.engine, None
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -102,8 +106,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if subject is None:
         return 1
     folder = Path(args.out) if args.out else default_folder(settings.data_dir, subject)
-    if folder.exists() and any(folder.iterdir()):
-        print(f"kefu: {folder} is not empty; choose another --out.", file=sys.stderr)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        print(f"kefu: {folder} is not an empty folder; choose another --out.", file=sys.stderr)
         return 2
     try:
         with redis_for_command(settings) as client:
@@ -165,10 +169,18 @@ def _erase(args, settings, engine, subject) -> int:
             if input("Erase? Type 'erase' to confirm: ").strip() != "erase":
                 print("Not erased.")
                 return 1
+        from bot.ivr.config import HotlineConfigError, load_hotline_config
         from voice.tts import Pyttsx3Engine
 
+        try:
+            hotline = load_hotline_config(settings.ivr_config_path)  # how the phone read their replies
+        except HotlineConfigError as exc:
+            print(f"kefu: warning: {exc}; cached speech of replies read with their keys is not reached",
+                  file=sys.stderr)
+            hotline = None
         done = erase(engine, client, settings.data_dir, subject, database_url=settings.database_url,
-                     operator=audit.operator_name(), speech_cache=Pyttsx3Engine.from_settings(settings))
+                     operator=audit.operator_name(), speech_cache=Pyttsx3Engine.from_settings(settings),
+                     hotline=hotline)
     print(f"Erased customer {subject.customer_id} (request {done.request_id}).")
     for title, counts in (("deleted", done.deleted), ("anonymised", done.anonymised), ("kept", done.kept)):
         print(f"  {title}: " + ", ".join(f"{store} {count}" for store, count in counts.items()))
@@ -185,10 +197,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     actions = customer.add_subparsers(dest="customer_command", required=True)
     register_import(actions)
     export = actions.add_parser("export", help="everything Kefu holds about one customer, as a folder")
-    export.add_argument("customer", help="customer id, phone number or account number")
+    export.add_argument("customer", help="customer id, phone number or account number (id:, phone: or account: to say which)")
     export.add_argument("--out", help="folder to write (default: <data dir>/exports/customer-<id>-<time>)")
     export.set_defaults(handler=cmd_export)
     erase = actions.add_parser("erase", help="delete (or, where it must stay for reports, anonymise) a customer's data")
-    erase.add_argument("customer", help="customer id, phone number or account number")
+    erase.add_argument("customer", help="customer id, phone number or account number (id:, phone: or account: to say which)")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     erase.set_defaults(handler=cmd_erase)

@@ -13,6 +13,7 @@ and so are web chat messages set aside unanswered (``bot/privacy/webchat_set_asi
 """
 from __future__ import annotations
 
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from bot.contacts.planner import ERASED
 from bot.customers import tombstones
 from bot.privacy import audit
 from bot.privacy.conversations import delete_conversations, read_tracker
+from bot.privacy.export import earlier_exports
 from bot.privacy.kept_requests import kept_for, remove_kept
 from bot.privacy.recordings import delete_audio, delete_voice_messages, recordings
 from bot.privacy.records import contact_filter, event_filter, outbox_filter, read_rows, ticket_ids
@@ -52,6 +54,9 @@ ERASED_KEY = "erased:{}"
 KEPT_PREFIXES = ("contact:", "ivr:", "voicemail-")
 # Ticket details the ledger and the report read; nothing in them names the customer.
 KEPT_DETAILS = ("fault_type", "skill", "source", "reason", "purpose", "callback_at", "kind")
+# Event fields an agent writes freely (``handoff_closed``'s closing note): blanked whatever they say, as a
+# ticket's status notes are; a note names the customer by name and address as often as by number.
+FREE_TEXT = ("note",)
 
 
 @dataclass
@@ -78,6 +83,7 @@ def plan(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject:
     counts["redis_kept_requests"] = len(kept_for(client, database_url, subject))
     counts["redis_webchat_set_aside"] = len(set_aside_for(client, subject))
     counts["recordings"] = sum(1 for r in found if r.audio is not None)
+    counts["exports"] = len(earlier_exports(data_dir, subject))
     return counts
 
 
@@ -87,9 +93,10 @@ def pseudonym(conversation_id: str) -> str:
 
 
 def scrub(value: Any, identifiers: set[str]) -> Any:
-    """``value`` with every text naming the customer blanked and customer ids dropped."""
+    """``value`` with every text naming the customer blanked, agents' notes blanked and customer ids dropped."""
     if isinstance(value, dict):
-        return {k: None if k == "customer_id" else scrub(v, identifiers) for k, v in value.items()}
+        return {k: None if k == "customer_id" else "" if k in FREE_TEXT and isinstance(v, str)
+                else scrub(v, identifiers) for k, v in value.items()}
     if isinstance(value, list):
         return [scrub(v, identifiers) for v in value]
     if isinstance(value, str) and any(i in value for i in identifiers):
@@ -106,9 +113,10 @@ def anonymous_details(details: dict) -> dict:
 
 
 def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject, *,
-          database_url: str, operator: str, speech_cache: Any = None) -> Erasure:
+          database_url: str, operator: str, speech_cache: Any = None, hotline: Any = None) -> Erasure:
     """Erase ``subject``'s data; the database part in one transaction with its audit record.
 
+    ``hotline`` (content/ivr.yml) says how the phone read their replies' buttons, for the speech cache.
     Their kept requests go first, under the drainers' lock (``KeptRequestsBusy`` when it cannot be had:
     then nothing is erased), so none is filed as a ticket once the rest is gone."""
     result = Erasure(request_id=uuid.uuid4().hex)
@@ -121,7 +129,12 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
         found = recordings(conn, data_dir, subject, trackers)
     # Redis and files first: should the database part fail, the customer is still found by a retry
     # (their conversations are found through the database rows).
-    result.deleted["speech_cache_files"] = delete_spoken(speech_cache, trackers.values()) if speech_cache else 0
+    reading = (hotline.button_template, hotline.max_buttons_read) if hotline is not None else (None, 0)
+    exports = earlier_exports(data_dir, subject)  # a copy of all the rest, made at their request
+    for folder in exports:
+        shutil.rmtree(folder)
+    result.deleted["exports"] = len(exports)
+    result.deleted["speech_cache_files"] = delete_spoken(speech_cache, trackers.values(), *reading) if speech_cache else 0
     redis_counts = delete_conversations(client, subject.conversation_ids)
     result.deleted.update({f"redis_{k}": v for k, v in redis_counts.items()})
     with engine.begin() as conn:

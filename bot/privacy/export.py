@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from bot.privacy.conversations import read_conversation, read_tracker
 from bot.privacy.kept_requests import exported as kept_requests
 from bot.privacy.recordings import recordings, voice_message_rows
-from bot.privacy.records import read_rows
+from bot.privacy.records import others_conversations, read_rows
 from bot.privacy.subject import Subject
 from bot.privacy.webchat_set_aside import exported as webchat_set_aside
 from bot.security.private_files import private_dir, write_private_file
@@ -44,8 +44,11 @@ def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subje
         rows = read_rows(conn, subject)
         trackers = {c: read_tracker(client, c) for c in sorted(subject.conversation_ids)}
         found = recordings(conn, data_dir, subject, trackers)
-
         rows["voice_messages"] = voice_message_rows(conn, subject)
+        set_aside = webchat_set_aside(client, subject)
+        # Found by their number in its text only: not when it is another identified customer's chat.
+        others = others_conversations(conn, subject, {m["conversation_id"] for m in set_aside
+                                                      if m["conversation_id"] not in subject.conversation_ids})
     redis_records = {c: read_conversation(client, c) for c in sorted(subject.conversation_ids)}
     document = {
         "exported_at": dt.datetime.utcnow().isoformat(timespec="seconds") + "Z",
@@ -55,7 +58,7 @@ def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subje
         "database": rows,
         "redis": {c: held for c, held in redis_records.items() if held},
         "kept_requests": kept_requests(client, database_url, subject),
-        "webchat_set_aside": webchat_set_aside(client, subject),
+        "webchat_set_aside": [m for m in set_aside if m["conversation_id"] not in others],
         "recordings": [{"file": f"recordings/{r.name}" if r.audio is not None else None, "kind": r.kind, "name": r.name}
                        for r in found],
         "not_included": NOT_REACHED,
@@ -87,4 +90,9 @@ def default_folder(data_dir: Path, subject: Subject) -> Path:
     return Path(data_dir) / "exports" / f"customer-{subject.customer_id}-{stamp}"
 
 
-
+def earlier_exports(data_dir: Path, subject: Subject) -> list[Path]:
+    """The subject's exports still in the data folder (:func:`default_folder`): an erasure deletes them.
+    One written elsewhere with ``--out`` is the operator's to delete."""
+    folder = Path(data_dir) / "exports"
+    prefix = f"customer-{subject.customer_id}-"
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith(prefix)) if folder.is_dir() else []

@@ -47,6 +47,14 @@ def is_theirs(raw: str, entry: dict, subject: Subject) -> bool:
     return any(identifier in raw for identifier in subject.identifiers)
 
 
+def names_another(entry: dict, subject: Subject) -> bool:
+    """Whether the entry names its conversation's customer, and that is someone else: theirs to export,
+    though it quotes this customer's number (an erasure removes it all the same)."""
+    slots = (entry.get("tracker") or {}).get("slots") or {}
+    named = {str(slots[k]) for k in ("customer_id", "verified_customer_id") if slots.get(k) not in (None, "")}
+    return bool(named) and str(subject.customer_id) not in named
+
+
 def kept_for(client: redis.Redis, database_url: str, subject: Subject) -> list[tuple[str, str, dict]]:
     """The subject's kept entries as (list, raw entry, entry), ``list`` being ``waiting`` or ``set_aside``."""
     found = []
@@ -59,10 +67,11 @@ def kept_for(client: redis.Redis, database_url: str, subject: Subject) -> list[t
 
 
 def exported(client: redis.Redis, database_url: str, subject: Subject) -> list[dict]:
-    """The subject's kept requests as an export lists them: which list, when, what, and the conversation."""
+    """The subject's kept requests as an export lists them: which list, when, what, and the conversation.
+    Not another proven customer's request that only quotes the subject's number: that is the other's."""
     return [{"list": name, "id": entry.get("id"), "action": entry.get("action"), "kept_at": kept_at(entry),
              "conversation_id": (entry.get("tracker") or {}).get("sender_id"), "tracker": entry.get("tracker")}
-            for name, _, entry in kept_for(client, database_url, subject)]
+            for name, _, entry in kept_for(client, database_url, subject) if not names_another(entry, subject)]
 
 
 @contextmanager

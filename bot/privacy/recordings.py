@@ -1,6 +1,7 @@
 """A customer's recordings, in one place: voice messages (a ``voice_messages`` row, its audio a
 ``recordings`` row with the same id) and phone callers' clips (``recordings`` rows named by their
-calls' trackers). A recording an earlier version left as a file and not yet imported
+calls' trackers, or filed under one of their conversations: a clip can outlive its call's tracker when
+``KEFU_TRACKER_EXPIRY_SECONDS`` is the shorter). A recording an earlier version left as a file and not yet imported
 (``bot/db/recordings.py``) is found in this instance's data folder too.
 
 Export and erasure reach recordings only through this module.
@@ -13,6 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bot.db import recordings as stored
+from bot.db.repository import in_chunks
 from bot.db.schema import recordings as recordings_table, voice_messages
 from bot.ivr.caller_clips import clip_ids
 from bot.privacy.subject import Subject
@@ -30,7 +32,7 @@ class Recording:
 def voice_message_rows(conn: sa.engine.Connection, subject: Subject) -> list[dict]:
     return [dict(r) for r in conn.execute(sa.select(voice_messages).where(sa.or_(
         voice_messages.c.customer_id == subject.customer_id,
-        voice_messages.c.caller_phone.in_(sorted(subject.phones))))).mappings()]
+        voice_messages.c.caller_phone.in_(sorted(subject.phone_spellings))))).mappings()]
 
 
 def _found(conn: sa.engine.Connection, data_dir: Path, kind: str, recording_id: str, name: str) -> Recording:
@@ -44,12 +46,16 @@ def _found(conn: sa.engine.Connection, data_dir: Path, kind: str, recording_id: 
 
 def recordings(conn: sa.engine.Connection, data_dir: Path, subject: Subject,
                trackers: dict[str, list[dict]]) -> list[Recording]:
-    """Every recording of ``subject``: their voice messages, and the clips their calls' trackers name."""
+    """Every recording of ``subject``: their voice messages, and the clips of their calls (named by the
+    calls' trackers, or stored under the calls' conversation ids)."""
     found = [_found(conn, data_dir, stored.VOICE_MESSAGE, row["id"], f"voice_message-{row['id']}.wav")
              for row in voice_message_rows(conn, subject)]
-    for events in trackers.values():
-        for clip_id in sorted(clip_ids(events)):
-            found.append(_found(conn, data_dir, stored.CALLER_CLIP, clip_id, f"caller_clip-{clip_id}.wav"))
+    clips = {clip_id for events in trackers.values() for clip_id in clip_ids(events)}
+    for chunk in in_chunks(sorted(subject.conversation_ids)):
+        clips |= set(conn.execute(sa.select(recordings_table.c.id).where(
+            recordings_table.c.kind == stored.CALLER_CLIP, recordings_table.c.conversation_id.in_(chunk))).scalars())
+    for clip_id in sorted(clips):
+        found.append(_found(conn, data_dir, stored.CALLER_CLIP, clip_id, f"caller_clip-{clip_id}.wav"))
     return found
 
 
@@ -57,7 +63,7 @@ def delete_voice_messages(conn: sa.engine.Connection, subject: Subject) -> int:
     """Delete the rows (their audio goes with :func:`delete_audio`); returns the rows deleted."""
     return conn.execute(voice_messages.delete().where(sa.or_(
         voice_messages.c.customer_id == subject.customer_id,
-        voice_messages.c.caller_phone.in_(sorted(subject.phones))))).rowcount
+        voice_messages.c.caller_phone.in_(sorted(subject.phone_spellings))))).rowcount
 
 
 def delete_audio(conn: sa.engine.Connection, found: list[Recording]) -> dict[str, int]:

@@ -43,10 +43,23 @@ def event_filter(subject: Subject):
 def own_event_filter(subject: Subject):
     """The events that are theirs (an export): of :func:`event_filter`, not one another customer proved
     in the same conversation (a household's phone call, a desk conversation verified as someone else)."""
-    others = sa.and_(conversation_events.c.customer.like("customer:%"),
-                     conversation_events.c.customer.notin_(sorted(subject.keys)))
-    erased = conversation_events.c.customer.like("erased:%")  # another customer, erased before
-    return sa.and_(event_filter(subject), sa.not_(sa.or_(others, erased)))
+    return sa.and_(event_filter(subject), sa.not_(_another_customer(subject)))
+
+
+def _another_customer(subject: Subject):
+    """An event naming another proven customer (or one erased before)."""
+    return sa.or_(sa.and_(conversation_events.c.customer.like("customer:%"),
+                          conversation_events.c.customer.notin_(sorted(subject.keys))),
+                  conversation_events.c.customer.like("erased:%"))
+
+
+def others_conversations(conn: sa.engine.Connection, subject: Subject, conversation_ids: set[str]) -> set[str]:
+    """Those of ``conversation_ids`` in which another customer was identified (not theirs to export)."""
+    found: set[str] = set()
+    for chunk in in_chunks(sorted(conversation_ids)):
+        found |= set(conn.execute(sa.select(conversation_events.c.conversation_id).distinct().where(
+            conversation_events.c.conversation_id.in_(chunk), _another_customer(subject))).scalars())
+    return found
 
 
 def outbox_filter(subject: Subject, found_tickets: list[str]):
@@ -57,13 +70,13 @@ def outbox_filter(subject: Subject, found_tickets: list[str]):
 
 
 def contact_filter(subject: Subject):
-    return sa.or_(contacts.c.customer_id == subject.customer_id, contacts.c.phone.in_(sorted(subject.phones)),
+    return sa.or_(contacts.c.customer_id == subject.customer_id, contacts.c.phone.in_(sorted(subject.phone_spellings)),
                   contacts.c.openid.in_(sorted(subject.openids)))
 
 
 def contact_addresses(subject: Subject) -> list[str]:
     """bot/contacts/'s address form: ``phone:<number>`` / ``wechat:<openid>``."""
-    return sorted({f"phone:{p}" for p in subject.phones} | {f"wechat:{o}" for o in subject.openids})
+    return sorted({f"phone:{p}" for p in subject.phone_spellings} | {f"wechat:{o}" for o in subject.openids})
 
 
 def _rows(conn, query) -> list[dict]:

@@ -1,6 +1,7 @@
 """A shortened retention setting applies to what is already stored, not only to what comes next.
 
-Trackers get their expiry on each save, and finished queue records when they close; an operator who
+Trackers get their expiry on each save, finished queue records when they close, and web chat messages
+set aside unanswered when they are set aside; an operator who
 lowers ``KEFU_TRACKER_EXPIRY_SECONDS`` or ``KEFU_QUEUE_RECORD_EXPIRY_SECONDS`` to meet a policy would
 otherwise keep every older conversation for the old period (found by an audit). At start, every
 such key whose time left is longer than the setting is cut to it; a shorter one is never raised.
@@ -12,6 +13,7 @@ import logging
 
 import redis
 
+from bot.channels.webchat_inflight import SET_ASIDE_INDEX_PREFIX, SET_ASIDE_PREFIX
 from bot.handoff import keys as handoff_keys
 from bot.privacy.conversations import TRACKER_PREFIX
 
@@ -53,13 +55,17 @@ def lower_expiries(client: redis.Redis, pattern: str, limit_s: int, *, unexpirin
 def apply_retention(client: redis.Redis, settings) -> dict[str, int]:
     """Apply the tracker and queue-record expiries to the keys already stored.
 
-    Trackers with no expiry were written while expiry was off: with a limit set now, they get it.
+    Trackers with no expiry were written while expiry was off: with a limit set now, they get it. Web chat
+    messages set aside unanswered (and their sessions' sets of them) are kept as long as conversations are.
     """
     done = {
         "trackers": lower_expiries(client, TRACKER_PREFIX + "*", settings.tracker_expiry_s, unexpiring_too=True),
+        "webchat_set_aside": sum(lower_expiries(client, prefix + "*", settings.tracker_expiry_s, unexpiring_too=False)
+                                 for prefix in (SET_ASIDE_PREFIX, SET_ASIDE_INDEX_PREFIX)),
         "queue_records": lower_expiries(client, handoff_keys.conversation_prefix() + "*",
                                         settings.queue_record_expiry_s, unexpiring_too=False),
     }
     if any(done.values()):
-        logger.info("privacy.retention.applied trackers=%s queue_records=%s", done["trackers"], done["queue_records"])
+        logger.info("privacy.retention.applied trackers=%s queue_records=%s webchat_set_aside=%s",
+                    done["trackers"], done["queue_records"], done["webchat_set_aside"])
     return done

@@ -21,13 +21,31 @@ from bot.db.schema import (
     voice_messages,
 )
 from bot.outcomes.events import customer_key
+from bot.phone import local_phone
 
+# How a number the carrier gave is stored where Kefu kept it as given (a text the phone line sent to the
+# caller's line, a callback's number): Twilio's ``From`` is E.164, ``+8613800000001``.
+CARRIER_SPELLINGS = ("{}", "86{}", "+86{}", "0086{}")
 VOICEMAIL_CONVERSATION = "voicemail-{}"  # voice/voicemail/pipeline.py's conversation ids
 CONTACT_CONVERSATION = "contact:{}"  # bot/contacts/worker.py's
+SMS_CONVERSATION = "sms:{}"  # bot/channels/sms_replies.py's: a reply's events name the number, no customer
 
 
 class UnknownCustomer(LookupError):
     """No customer has that id, number or account."""
+
+
+# What a given value may be, as ``kind:value`` says when one bare value names two customers.
+KINDS = {"id": "id", "phone": "phone number", "account": "account number"}
+
+
+class AmbiguousCustomer(LookupError):
+    """The value is one customer's id and another's account number (or phone): which is meant?"""
+
+    def __init__(self, given: str, matches: dict[str, int]) -> None:
+        super().__init__(given)
+        self.given = given
+        self.matches = matches  # kind (KINDS) -> the customer it names
 
 
 @dataclass
@@ -41,13 +59,18 @@ class Subject:
     @property
     def keys(self) -> set[str]:
         """Every ``conversation_events.customer`` value that names this customer."""
-        return ({customer_key(customer_id=self.customer_id)} | {customer_key(phone=p) for p in self.phones}
+        return ({customer_key(customer_id=self.customer_id)} | {customer_key(phone=p) for p in self.phone_spellings}
                 | {customer_key(account=a) for a in self.accounts} | {customer_key(openid=o) for o in self.openids})
+
+    @property
+    def phone_spellings(self) -> set[str]:
+        """Their numbers as stored by Kefu (11 digits) and as a carrier gives them (``+86...``)."""
+        return {spelling.format(p) for p in self.phones for spelling in CARRIER_SPELLINGS}
 
     @property
     def addresses(self) -> set[str]:
         """Where messages to this customer are sent (outbox recipients, contact addresses)."""
-        return self.phones | self.openids | self.conversation_ids
+        return self.phone_spellings | self.openids | self.conversation_ids
 
     @property
     def identifiers(self) -> set[str]:
@@ -56,23 +79,45 @@ class Subject:
 
 
 def find_subject(engine: sa.engine.Engine, given: str) -> Subject:
-    """The customer ``given`` names (customer id, registered or corrected phone, account number).
+    """The customer ``given`` names (customer id, registered or corrected phone, account number; or
+    ``id:``/``phone:``/``account:`` and one of them, to say which).
 
-    Raises :class:`UnknownCustomer`: a request is answered for a customer Kefu knows, never guessed.
+    Raises :class:`UnknownCustomer`, or :class:`AmbiguousCustomer` for a bare value that names two
+    customers (a short account number that is another customer's id): a request is answered for the
+    customer Kefu was asked about, never guessed.
     """
-    given = given.strip()
+    kind, _, value = given.strip().partition(":")
+    wanted = kind if kind in KINDS and value.strip() else None
+    given = value.strip() if wanted else given.strip()
     with engine.connect() as conn:
-        row = conn.execute(sa.select(customers).where(sa.or_(
-            customers.c.phone == given, customers.c.account_number == given,
-            customers.c.id == (int(given) if given.isdigit() and len(given) < 10 else -1)))).mappings().first()
-        if row is None:
-            owner = conn.execute(sa.select(customer_contacts.c.customer_id).where(
-                customer_contacts.c.field == "callback_phone", customer_contacts.c.value == given)).scalar()
-            row = conn.execute(sa.select(customers).where(customers.c.id == owner)).mappings().first() \
-                if owner is not None else None
-        if row is None:
+        matches = {k: v for k, v in _matches(conn, given).items() if wanted in (None, k)}
+        if not matches:
             raise UnknownCustomer(given)
+        if len(set(matches.values())) > 1:
+            raise AmbiguousCustomer(given, matches)
+        row = conn.execute(sa.select(customers).where(customers.c.id == next(iter(matches.values())))).mappings().one()
         return _gather(conn, row)
+
+
+def _matches(conn: sa.engine.Connection, given: str) -> dict[str, int]:
+    """The customer ``given`` is the id, phone number (registered, else a corrected callback number) or
+    account number of, by kind."""
+    found: dict[str, int] = {}
+    if given.isdigit() and len(given) < 10:
+        known = conn.execute(sa.select(customers.c.id).where(customers.c.id == int(given))).scalar()
+        if known is not None:
+            found["id"] = known
+    phone = local_phone(given) or given
+    owner = conn.execute(sa.select(customers.c.id).where(customers.c.phone == phone)).scalar()
+    if owner is None:
+        owner = conn.execute(sa.select(customer_contacts.c.customer_id).where(
+            customer_contacts.c.field == "callback_phone", customer_contacts.c.value == phone)).scalar()
+    if owner is not None:
+        found["phone"] = owner
+    account = conn.execute(sa.select(customers.c.id).where(customers.c.account_number == given)).scalar()
+    if account is not None:
+        found["account"] = account
+    return found
 
 
 def _gather(conn: sa.engine.Connection, row) -> Subject:
@@ -90,14 +135,15 @@ def _gather(conn: sa.engine.Connection, row) -> Subject:
         channel_bindings.c.customer_id == cid))}
     subject.conversation_ids |= subject.openids  # a WeChat conversation's sender id is the openid
     subject.conversation_ids |= {r.conversation_id for r in conn.execute(
-        sa.select(conversation_events.c.conversation_id).distinct().where(
-            conversation_events.c.customer.in_(sorted(subject.keys))))}
+        sa.select(conversation_events.c.conversation_id).distinct().where(sa.or_(
+            conversation_events.c.customer.in_(sorted(subject.keys)),
+            conversation_events.c.conversation_id.in_(sorted(SMS_CONVERSATION.format(p) for p in subject.phones)))))}
     subject.conversation_ids |= {r.conversation_id for r in conn.execute(
         sa.select(tickets.c.conversation_id).where(tickets.c.customer_id == cid)) if r.conversation_id}
     subject.conversation_ids |= {VOICEMAIL_CONVERSATION.format(r.id) for r in conn.execute(
         sa.select(voice_messages.c.id).where(sa.or_(voice_messages.c.customer_id == cid,
-                                                    voice_messages.c.caller_phone.in_(sorted(subject.phones)))))}
+                                                    voice_messages.c.caller_phone.in_(sorted(subject.phone_spellings)))))}
     subject.conversation_ids |= {CONTACT_CONVERSATION.format(r.id) for r in conn.execute(
         sa.select(contacts.c.id).where(sa.or_(contacts.c.customer_id == cid,
-                                              contacts.c.phone.in_(sorted(subject.phones)))))}
+                                              contacts.c.phone.in_(sorted(subject.phone_spellings)))))}
     return subject

@@ -239,12 +239,15 @@ def test_the_report_carries_the_ledgers_monthly_summary(kefu_env, report_of):
     for _ in range(3):
         ledger.close_step(quick, "wang")  # registered -> acted on -> told -> followed up, all within minutes
     ledger.close_step(again, "li")
-    today = dt.datetime.utcnow().date()  # the ledger's months are UTC months
-    month = today.isoformat()[:7]
-    # In the first hours of a month the overdue visit was registered last month: the report then spans both.
-    months = sorted({visit_at.strftime("%Y-%m"), month})
+    from bot.analytics.config import centre_zone, local_time
 
-    code, figures, html = report_of(visit_at.date().isoformat(), today.isoformat())
+    zone = centre_zone()  # the ledger's months are the centre's, as the report's days are
+    today, visit_day = local_time(dt.datetime.utcnow(), zone)[:10], local_time(visit_at, zone)[:10]
+    month = today[:7]
+    # In the first hours of a month the overdue visit was registered last month: the report then spans both.
+    months = sorted({visit_day[:7], month})
+
+    code, figures, html = report_of(visit_day, today)
     assert code == 0
 
     def total(name: str, kind: str = "") -> int:

@@ -147,10 +147,12 @@ def test_the_monthly_summary_counts_the_months_items_by_step_and_flag(ledger, re
     backdate(repo, late, dt.timedelta(hours=rules.due_hours["visit"]["acted_on"] + 1))
     last_month = repo.create_ticket(kind="visit", customer_id=2, summary="old")
     backdate(repo, last_month, dt.timedelta(days=40))
-    items = ledger.items()
-    month = ledger.item(done).registered_at.strftime("%Y-%m")
-    expected = [i for i in items if i.registered_at.strftime("%Y-%m") == month]
-    summary = monthly_summary(items, rules, month)
+    from bot.analytics.config import centre_zone, local_time
+
+    items, zone = ledger.items(), centre_zone()
+    month = local_time(ledger.item(done).registered_at, zone)[:7]  # the centre's month
+    expected = [i for i in items if local_time(i.registered_at, zone)[:7] == month]
+    summary = monthly_summary(items, rules, month, zone)
     assert summary.registered == len(expected) and last_month not in {i.ticket_id for i in expected}
     assert summary.by_step["follow_up_done"] == 1 and summary.closed_in_time == 1
     assert summary.repeats == 1 and summary.overdue == sum(i.overdue for i in expected)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from bot.analytics.config import KpiConfig
 from bot.analytics.contacts import Contact, split_contacts
@@ -13,7 +14,7 @@ from bot.analytics.report.period import Period
 from bot.analytics.report.tickets import TicketLoop, ledger_months, ticket_loop
 from bot.db.repository import Repository
 from bot.handoff.masking import mask_number
-from bot.ledger.ledger import Ledger, MonthlySummary
+from bot.ledger.ledger import Ledger, MonthlySummary, month_span
 from bot.ledger.rules import LedgerRules
 from bot.outcomes.store import read_events
 
@@ -62,7 +63,8 @@ def build_report(repository: Repository, period: Period, config: KpiConfig, ledg
     inside, later = period.split(contacts)  # its days, and its hours when given (--hours)
     sl = config.sl_seconds
     hour = local_hour(config.timezone)
-    first_month = dt.datetime(period.first.year, period.first.month, 1)
+    zone = ZoneInfo(config.timezone)
+    first_month = month_span(f"{period.first:%Y-%m}", zone)[0]  # the ledger's months are the centre's
     items = Ledger(repository, ledger_rules).items(now=now, since=min(start, first_month))
 
     def by(key) -> dict[str, Figures]:
@@ -78,7 +80,7 @@ def build_report(repository: Repository, period: Period, config: KpiConfig, ledg
         volume=dict(Counter((hour(c), c.channel or "-") for c in inside)),
         top_intents=_topics(inside), selfhelp=selfhelp_success(inside),
         repeaters=[_repeater(repository, r) for r in repeat_customers(inside, later)],
-        tickets=ticket_loop(items, start, end, now, within=period.includes), ledger=ledger_months(items, ledger_rules, period.first, period.last),
+        tickets=ticket_loop(items, start, end, now, within=period.includes), ledger=ledger_months(items, ledger_rules, period.first, period.last, zone),
     )
 
 

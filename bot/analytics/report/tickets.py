@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 from bot.ledger.ledger import LedgerItem, MonthlySummary, monthly_summary
 from bot.ledger.rules import LedgerRules
@@ -61,5 +62,7 @@ def months_of(first: dt.date, last: dt.date) -> list[str]:
     return months
 
 
-def ledger_months(items: list[LedgerItem], rules: LedgerRules, first: dt.date, last: dt.date) -> list[MonthlySummary]:
-    return [monthly_summary(items, rules, month) for month in months_of(first, last)]
+def ledger_months(items: list[LedgerItem], rules: LedgerRules, first: dt.date, last: dt.date,
+                  zone: ZoneInfo) -> list[MonthlySummary]:
+    """The ledger's summary of each month (of the centre's calendar, ``zone``) from ``first`` to ``last``."""
+    return [monthly_summary(items, rules, month, zone) for month in months_of(first, last)]

@@ -1,0 +1,42 @@
+"""Replies WeChat refused for quota (errcode 45047) wait in Redis for the follower's next message,
+up to 48 hours (``bot/channels/wechat_held.py``): the bot's answers to them — their name, their bill.
+The erasure did not reach them (they stayed, and went out when the follower wrote again), nor did
+the export list them."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+from bot.channels.guard import ChannelGuard
+from bot.channels.wechat_held import HeldMessages
+from tests.handoff.conftest import redis_url  # noqa: F401  the real Redis of the handoff tests
+from tests.privacy.test_customer_requests import env, kefu  # noqa: F401  the seeded stores
+
+HELD = {"touser": "oZhangWei01", "msgtype": "text", "text": {"content": "张伟您好，您本月账单79元，已逾期"}}
+OTHERS = {"touser": "oLiNa02", "msgtype": "text", "text": {"content": "李娜您好"}}
+
+
+def hold(redis_url: str, openid: str, message: dict) -> str:  # noqa: F811
+    async def keep() -> str:
+        held = HeldMessages(ChannelGuard(redis_url, "kefu:wechat"))  # the WeChat channel's guard
+        try:
+            await held.keep(openid, [message])
+            assert await held.pending(openid) == [message]
+        finally:
+            await held.guard.client().close()
+        return held._key(openid)
+
+    return asyncio.run(keep())
+
+
+def test_replies_held_for_their_wechat_are_exported_and_erased(env, redis_url, tmp_path):  # noqa: F811
+    _settings, client, _seeded = env
+    theirs, others = hold(redis_url, "oZhangWei01", HELD), hold(redis_url, "oLiNa02", OTHERS)
+
+    folder = tmp_path / "export"
+    assert kefu("customer", "export", "13800000001", "--out", str(folder)) == 0
+    assert HELD["text"]["content"] in json.dumps(json.loads((folder / "customer.json").read_text(encoding="utf-8"))[
+        "redis"], ensure_ascii=False)
+
+    assert kefu("customer", "erase", "13800000001", "--yes") == 0
+    assert not client.exists(theirs) and client.exists(others)
