@@ -42,6 +42,7 @@ ASK_TIME_AGAIN = "utter_visit_time_ask_again"
 BOOK_QUESTIONS = (BOOK_AGAIN, BOOK_NONE, BOOK_NONE_REPAIR)
 TIME_QUESTIONS = (CONFIRM_NEW, CONFIRM_CHANGE, ASK_TIME_AGAIN)
 PHONE = "ivr"
+CHANGE_REQUESTED = "visit_change_requested"  # details: the customer's words asking to move it, no day named
 
 
 def last_said(tracker: Tracker) -> str | None:
@@ -143,16 +144,21 @@ def ask_to_confirm(dispatcher: CollectingDispatcher, question: str, when: str, t
 async def change_visit(dispatcher: CollectingDispatcher, tracker: Tracker, booked: dict, text: str,
                        when: str | None) -> list[dict]:
     """The change is noted on the visit booked, with the customer's words; a day they named becomes
-    its promised time, told back as kept."""
+    its promised time, told back as kept, and words naming none are kept as the change asked for
+    (``details.visit_change_requested``). Either way the dispatch system hears of it."""
     channel = channel_of(tracker)
     await join_ticket(tracker, booked, ticket_summary(
         "visit_change", said=text[:200], channel=load_rules().channel_names.get(channel, channel)), most_urgent=0)
-    if when:
-        await db(repository().update_ticket_details, booked["ticket_id"], {"visit_time": when},
-                 f"visit_time ({channel}): {when}")
+    if when:  # the new time answers any change asked for earlier without a day
+        await db(repository().update_ticket_details, booked["ticket_id"],
+                 {"visit_time": when, CHANGE_REQUESTED: None}, f"visit_time ({channel}): {when}")
         dispatcher.utter_message(response="utter_visit_time_changed", ticket_id=booked["ticket_id"],
                                  status_label=status_label(booked), visit_time=when)
     else:
+        # The customer hears the technician will ring to agree a new time: the dispatch system, which
+        # holds the appointment, hears it too (``ticket_updated``), else the technician came as booked.
+        await db(repository().update_ticket_details, booked["ticket_id"], {CHANGE_REQUESTED: text[:200]},
+                 f"{CHANGE_REQUESTED} ({channel})")
         dispatcher.utter_message(response="utter_visit_change_noted", ticket_id=booked["ticket_id"],
                                  status_label=status_label(booked), request=text[:60])
     return [SlotSet("last_ticket_id", booked["ticket_id"]), SlotSet("awaiting", None)]

@@ -9,6 +9,7 @@ from actions.backend import repository
 from bot.analytics.config import centre_zone
 from bot.labels import labels
 from tests.action_tests.trackers import load_tracker
+from tests.dispatch.conftest import dispatch_system  # noqa: F401 - the loopback dispatch system
 
 VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "service_password",
             "verified_channel": "rest"}
@@ -148,6 +149,34 @@ async def test_a_change_that_names_no_day_is_noted_and_keeps_the_time(run_action
 
     assert turn.responses == ["utter_visit_change_noted"]
     assert repository().get_ticket(visit)["details"]["visit_time"] == "12月5日（周六）"
+
+
+async def test_a_change_that_names_no_day_reaches_the_dispatch_system(run_action, dispatch_system):
+    """The customer was told the technician will ring to agree a new time: the dispatch system, which
+    holds the technician's appointment, hears of it (``ticket_updated``), not only the ticket's notes."""
+    from bot.dispatch.delivery import deliver_ticket_events, ticket_events_from_settings
+    from bot.settings import get_settings
+
+    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
+                                       details={"visit_time": "12月5日（周六）"})
+
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="上门时间得改一下，那天家里没人", intent="book_visit", **VERIFIED))
+    await deliver_ticket_events(repository(), ticket_events_from_settings(get_settings()))
+
+    assert turn.responses == ["utter_visit_change_noted"]
+    updated = dispatch_system.events[-1]
+    assert updated["type"] == "ticket_updated" and updated["ticket"]["ticket_id"] == visit
+    assert updated["ticket"]["details"]["visit_change_requested"] == "上门时间得改一下，那天家里没人"
+    assert updated["ticket"]["details"]["visit_time"] == "12月5日（周六）"
+
+    await run_action("action_book_visit", load_tracker(
+        "query_bill", text="上门改到明天上午", intent="book_visit", **VERIFIED))
+    await deliver_ticket_events(repository(), ticket_events_from_settings(get_settings()))
+
+    moved = dispatch_system.events[-1]["ticket"]["details"]
+    assert moved["visit_time"] == tomorrow("上午") and not moved.get("visit_change_requested"), \
+        "a new time agreed answers the change asked for"
 
 
 # --- 3. on the phone, the time heard is read back first ------------------------------------------
