@@ -33,3 +33,24 @@ def test_a_named_day_becomes_a_date_and_the_rest_is_kept_as_said(said, kept):
                                   "这周二上午"])  # this week's Tuesday is past: not next week's
 def test_words_naming_no_day_give_no_time(said):
     assert asked_time(said, THURSDAY, labels()["visit_when"]) is None
+
+
+THURSDAY_AFTERNOON = dt.datetime(2026, 12, 3, 15, 0)
+
+
+@pytest.mark.parametrize("said", ["改到今天上午", "今天上午十点来吧", "这周四早上", "今天中午12点", "今天下午两点半",
+                                  "今天上午9点到12点"])
+def test_a_time_today_already_over_gives_no_time(said):
+    """Said at three in the afternoon: a visit promised for this morning would be one in the past."""
+    assert asked_time(said, THURSDAY_AFTERNOON, labels()["visit_when"]) is None
+
+
+@pytest.mark.parametrize("said, kept", [
+    ("今天晚上7点", "12月3日（周四）晚上7点"),
+    ("今天下午4点到6点", "12月3日（周四）下午4点到6点"),
+    ("今天下午", "12月3日（周四）下午"),  # the afternoon is not over yet
+    ("今天", "12月3日（周四）"),
+    ("今天上午不行，改到明天下午", "12月4日（周五）下午"),  # the next day phrase
+])
+def test_a_time_later_today_is_kept(said, kept):
+    assert asked_time(said, THURSDAY_AFTERNOON, labels()["visit_when"]) == kept
