@@ -17,7 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.acknowledge import AcknowledgeFirst
 from actions.backend import channel_of, db, labels, record, repository
-from actions.identity import IdentifiedAction, customer_words, request_text, without_secrets
+from actions.identity import NOT_A_REQUEST, IdentifiedAction, customer_words, request_text, without_secrets
 from actions.repairs import join_ticket
 from actions.ticket_records import newest, open_ticket, status_label
 from actions.visit_time import asked_time
@@ -69,15 +69,19 @@ def time_asked(text: str) -> str | None:
 
 
 def booking_text(tracker: Tracker) -> str:
-    """The words the visit is booked or changed with: past a yes, the request it answers — the latest
-    message read as a visit request, or one naming a day (a time said again after a no)."""
+    """The words the visit is booked or changed with: past a yes (or a no, a number), the request it
+    answers — the latest message read as a visit request, or one naming a day (a time said again after
+    a no). Never words from before that request: a yes to "none booked: book one?" asked after "师傅
+    什么时候上门" took the day from the fault reported earlier ("从周一就没信号了": next Monday)."""
     for event in reversed(tracker.events):
         if event.get("event") != "user":
             continue
         text = event.get("text") or ""
-        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") == "book_visit" or (
-                not text.startswith("/") and time_asked(text)):
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent == "book_visit" or (not text.startswith("/") and time_asked(text)):
             return without_secrets(text)
+        if intent not in NOT_A_REQUEST and text and not text.startswith(("/", "#")):
+            break  # the request the yes answers, and it names no day
     return customer_words(tracker)  # a yes to "none booked: book one?" asked after a progress question
 
 

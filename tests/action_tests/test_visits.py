@@ -84,6 +84,25 @@ async def test_a_yes_to_none_booked_books_the_visit_for_the_repair(run_action):
     assert "师傅什么时候上门" in visit["summary"], "the customer's words, not the yes"
 
 
+async def test_a_yes_to_none_booked_takes_no_day_from_earlier_in_the_conversation(run_action):
+    """The fault was reported "从周一就没信号了" (since Monday): a yes to "none booked: book one?" asked
+    after "师傅什么时候上门" booked the visit for next Monday, with the fault's words as its request."""
+    repair = repair_open()
+    tracker = after(load_tracker("query_bill", text="好的", intent="affirm", awaiting="visit_again",
+                                 last_ticket_id=repair, **VERIFIED), "utter_visit_none_book_repair")
+    tracker.events.insert(-3, {"event": "user", "text": "电视从周一就没信号了", "input_channel": "rest",
+                               "parse_data": {"intent": {"name": "fault_tv", "confidence": 0.93}}})
+    tracker.events.insert(-3, {"event": "bot", "text": "", "metadata": {"utter_action": "utter_fault_ticket_created"}})
+    tracker.events.insert(-3, {"event": "user", "text": "师傅什么时候上门", "input_channel": "rest",
+                               "parse_data": {"intent": {"name": "query_ticket", "confidence": 0.64}}})
+
+    turn = await run_action("action_handle_affirm", tracker)
+
+    assert turn.responses == ["utter_visit_booked"], "no day was asked for"
+    [visit] = visits()
+    assert "visit_time" not in visit["details"] and "师傅什么时候上门" in visit["summary"], visit
+
+
 async def test_a_no_to_none_booked_books_nothing(run_action):
     turn = await run_action("action_handle_deny", after(load_tracker(
         "query_bill", text="不用了", intent="deny", awaiting="visit_again", **VERIFIED), "utter_visit_none_book"))
@@ -199,7 +218,7 @@ def answering_the_read_back(text: str, intent: str, question: str = "utter_visit
     """A call where the caller asked to move their visit and just heard the time read back."""
     tracker = on_phone(after(load_tracker("query_bill", text=text, intent=intent, awaiting="visit_time",
                                           **ON_PHONE), question))
-    tracker.events.insert(-4, {"event": "user", "text": "上门改到明天下午", "input_channel": "ivr",
+    tracker.events.insert(-3, {"event": "user", "text": "上门改到明天下午", "input_channel": "ivr",
                                "parse_data": {"intent": {"name": "book_visit", "confidence": 0.9}}})
     return tracker
 
@@ -239,7 +258,7 @@ async def test_on_the_phone_a_new_visit_for_a_day_is_booked_only_after_the_time_
 
     yes = on_phone(after(load_tracker("query_bill", text="对", intent="affirm", awaiting="visit_time", **ON_PHONE),
                          "utter_visit_time_confirm"))
-    yes.events.insert(-4, {"event": "user", "text": "预约明天上午上门", "input_channel": "ivr",
+    yes.events.insert(-3, {"event": "user", "text": "预约明天上午上门", "input_channel": "ivr",
                            "parse_data": {"intent": {"name": "book_visit", "confidence": 0.9}}})
     booked = await run_action("action_handle_affirm", yes)
 
