@@ -151,3 +151,27 @@ async def test_already_tried_no_use_said_to_did_it_work_is_a_no(run_action):
     assert [e["kind"] for e in repository().events_for("u1")].count("selfhelp_failed") == 2
     unrelated = load_tracker("fault_tv_no_signal", text="阿巴阿巴", intent="nlu_fallback", **asked)
     assert (await run_action("action_fallback", unrelated)).responses == ["utter_default"]
+
+
+async def test_a_second_fault_in_the_conversation_is_triaged_afresh_without_the_first_ones_code(run_action):
+    """The TV's error code (E102) stayed in the conversation when the customer went on to their broadband:
+    the broadband repair's ticket named the TV's code to the technician, and its triage asked nothing."""
+    from actions.tickets import fault_summary
+
+    tracker = load_tracker("fault_tv_no_signal", text="宽带也坏了", intent="fault_broadband",
+                           fault_type="fault_tv", fault_code="E102", triage_asked=True,
+                           selfhelp_sent=["tv_no_signal"])
+
+    turn = await run_action("action_triage_fault", tracker)
+
+    assert turn.responses == ["utter_ask_fault_detail_fault_broadband"]
+    tracker.slots.update(turn.slots)
+    assert tracker.get_slot("fault_code") is None and "E102" not in fault_summary(tracker)
+
+
+async def test_a_code_given_with_the_second_fault_is_kept(run_action):
+    turn = await run_action("action_triage_fault", load_tracker(
+        "fault_tv_no_signal", text="宽带也不行了 光猫LOS灯红", intent="fault_broadband",
+        entities=[entity("fault_code", "LOS")], fault_type="fault_tv", fault_code="E102", triage_asked=True))
+
+    assert turn.slots["fault_code"] == "LOS" and turn.slots["selfhelp_current"] == "bb_los_red"
