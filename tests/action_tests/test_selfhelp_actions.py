@@ -175,3 +175,34 @@ async def test_a_code_given_with_the_second_fault_is_kept(run_action):
         entities=[entity("fault_code", "LOS")], fault_type="fault_tv", fault_code="E102", triage_asked=True))
 
     assert turn.slots["fault_code"] == "LOS" and turn.slots["selfhelp_current"] == "bb_los_red"
+
+
+async def test_a_second_faults_self_help_failing_still_gets_its_repair_ticket(run_action):
+    """The TV's repair was filed after its self-help failed twice; then the broadband failed too. The TV's
+    failures and ticket stayed in the conversation: the broadband's failed self-help ended with "please
+    say it another way" when the customer declined a human, and no repair was filed for it."""
+    tv = repository().create_ticket(kind="fault", customer_id=3, summary="电视没信号", details={"fault_type": "fault_tv"})
+    tv_done = {"fault_type": "fault_tv", "selfhelp_failures": 2, "last_ticket_id": tv, "customer_id": "3"}
+    triaged = await run_action("action_triage_fault", load_tracker(
+        "fault_tv_no_signal", text="宽带也不行了 光猫LOS灯红", intent="fault_broadband",
+        entities=[entity("fault_code", "LOS")], **tv_done))
+    broadband = {**tv_done, **triaged.slots}
+    broadband["selfhelp_failures"] = float(broadband["selfhelp_failures"]) + 2  # its self-help failed twice too
+
+    turn = await run_action("action_handle_deny", load_tracker(
+        "selfhelp_denied", text="不用了", intent="deny", **{**broadband, "awaiting": "offer_human"}))
+
+    assert turn.responses == ["utter_fault_report_taken"]
+    ticket = repository().get_ticket(turn.slots["last_ticket_id"])
+    assert ticket["ticket_id"] != tv and ticket["details"]["fault_type"] == "fault_broadband"
+
+
+async def test_a_complaint_filed_earlier_does_not_stand_for_the_repair(run_action):
+    complaint = repository().create_ticket(kind="complaint", customer_id=3, summary="客户投诉：装机师傅迟到")
+
+    turn = await run_action("action_handle_deny", load_tracker(
+        "selfhelp_denied", text="不用了", intent="deny", awaiting="offer_human", selfhelp_failures=2,
+        last_ticket_id=complaint, customer_id="3"))
+
+    assert turn.responses == ["utter_fault_report_taken"]
+    assert repository().get_ticket(turn.slots["last_ticket_id"])["kind"] == "fault"
