@@ -50,3 +50,10 @@ def newest(tickets: list[dict], kind: str, statuses: tuple[str, ...] = (), unles
 
 def status_label(ticket: dict) -> str:
     return labels()["ticket_status"].get(ticket["status"], ticket["status"])
+
+
+def progress_note(ticket: dict, words: dict) -> str:
+    """What the progress line adds: the visit time promised (``details.visit_time``), when there is one."""
+    when = (ticket.get("details") or {}).get("visit_time")
+    template = (words.get("ticket_progress") or {}).get("visit_time")
+    return template.format(when=when) if when and template else ""

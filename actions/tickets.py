@@ -16,7 +16,7 @@ from actions.backend import catalogue, db, labels, latest_entity, record, reposi
 from actions.identity import IdentifiedAction, local_phone, named_by_account, request_text, typed_number
 from actions.kept_requests import KeptWhenDown
 from actions.repairs import chase_repair, join_ticket, tell_unproven
-from actions.ticket_records import newest, open_ticket, status_label
+from actions.ticket_records import newest, open_ticket, progress_note, status_label
 from actions.visits import progress_of_no_visit
 from bot.db.repository import Customer
 from bot.handoff.masking import mask_phone
@@ -129,13 +129,6 @@ PROGRESS_ORDER = ("fault", "visit", "complaint", "service_change", "voice_messag
 def progress_order(tickets: list[dict]) -> list[dict]:
     rank = {kind: index for index, kind in enumerate(PROGRESS_ORDER)}
     return sorted(tickets, key=lambda t: rank.get(t["kind"], len(rank)))
-
-
-def progress_note(ticket: dict, words: dict) -> str:
-    """What the progress line adds: the visit time promised (``details.visit_time``), when there is one."""
-    when = (ticket.get("details") or {}).get("visit_time")
-    template = (words.get("ticket_progress") or {}).get("visit_time")
-    return template.format(when=when) if when and template else ""
 
 
 def is_theirs(ticket: dict, customer: Customer, verified: bool, conversation_id: str) -> bool:

@@ -19,7 +19,7 @@ from actions.acknowledge import AcknowledgeFirst
 from actions.backend import channel_of, db, labels, record, repository
 from actions.identity import NOT_A_REQUEST, IdentifiedAction, customer_words, request_text, without_secrets
 from actions.repairs import join_ticket
-from actions.ticket_records import newest, open_ticket, status_label
+from actions.ticket_records import newest, open_ticket, progress_note, status_label
 from actions.visit_time import asked_time
 from bot.analytics.config import centre_zone
 from bot.db.repository import Customer
@@ -90,6 +90,25 @@ def asks_about_a_visit(text: str) -> bool:
     return any(word and word in text for word in labels().get("visit_question") or ())
 
 
+def asks_how_it_stands(text: str) -> bool:
+    """A question about the visit booked ("师傅什么时候上门", "上门的时间改好了吗") that asks for no change
+    (``visit_progress_question`` and ``visit_change_words`` in content/labels.yml)."""
+    words = labels()
+    return (any(word and word in text for word in words.get("visit_progress_question") or ())
+            and not any(word and word in text for word in words.get("visit_change_words") or ()))
+
+
+async def tell_booked(dispatcher: CollectingDispatcher, tracker: Tracker, booked: dict) -> list[dict]:
+    """The visit booked and its time, as the progress answer tells it. Found in review: the question was
+    noted on the visit as the customer asking to move it, and the dispatch system heard of a change."""
+    words = labels()
+    dispatcher.utter_message(response="utter_ticket_status", ticket_id=booked["ticket_id"],
+                             kind_label=words["ticket_kind"].get(booked["kind"], booked["kind"]),
+                             status_label=status_label(booked), summary=progress_note(booked, words))
+    await record(tracker, "answer_given", topic="ticket_status")
+    return [SlotSet("last_ticket_id", booked["ticket_id"]), SlotSet("awaiting", None)]
+
+
 async def progress_of_no_visit(dispatcher: CollectingDispatcher, tracker: Tracker,
                                customer: Customer) -> list[dict] | None:
     """A progress question about the technician ("师傅什么时候上门", which the NLU often reads as a ticket
@@ -121,6 +140,8 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
         if booked is not None:  # "改到周六下午": the visit booked already changes, no second one
             if when and channel_of(tracker) == PHONE and not time_confirmed:
                 return ask_to_confirm(dispatcher, CONFIRM_CHANGE, when, booked["ticket_id"])
+            if not when and asks_how_it_stands(text):  # "师傅什么时候上门": how it stands, no change
+                return await tell_booked(dispatcher, tracker, booked)
             return await change_visit(dispatcher, tracker, booked, text, when)
         done = newest(tickets, "visit", unless=CLOSED)
         wanted = time_confirmed or said_yes(tracker, VISIT_AGAIN, BOOK_QUESTIONS)

@@ -198,6 +198,34 @@ async def test_a_change_that_names_no_day_reaches_the_dispatch_system(run_action
         "a new time agreed answers the change asked for"
 
 
+async def test_asking_when_the_booked_visit_comes_tells_it_and_changes_nothing(run_action):
+    """"师傅什么时候上门" with a visit booked was written on the visit as the customer asking to move it
+    (客户要求改约), the customer heard their request was noted, and the dispatch system heard of a change."""
+    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
+                                       details={"visit_time": "12月5日（周六）"})
+
+    for asked in ("师傅什么时候上门", "上门的时间改好了吗"):
+        turn = await run_action("action_book_visit", load_tracker("query_bill", text=asked, intent="book_visit",
+                                                                  **VERIFIED))
+
+        assert turn.responses == ["utter_ticket_status"], asked
+        told = turn.message("utter_ticket_status")
+        assert told["ticket_id"] == visit and "12月5日（周六）" in told["summary"]
+    ticket = repository().get_ticket(visit)
+    assert "visit_change_requested" not in ticket["details"] and len(repository().ticket_history(visit)) == 1
+
+
+async def test_a_question_that_also_asks_for_a_change_is_a_change(run_action):
+    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
+                                       details={"visit_time": "12月5日（周六）"})
+
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="师傅什么时候来？那天我不在家，能改一下吗", intent="book_visit", **VERIFIED))
+
+    assert turn.responses == ["utter_visit_change_noted"]
+    assert repository().get_ticket(visit)["details"]["visit_change_requested"]
+
+
 # --- 3. on the phone, the time heard is read back first ------------------------------------------
 
 async def test_on_the_phone_a_new_time_is_read_back_and_nothing_changes_before_a_yes(run_action):
