@@ -157,7 +157,8 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
             return await tell_none_booked(dispatcher, tracker, tickets)
         if when and channel_of(tracker) == PHONE and not time_confirmed:
             return ask_to_confirm(dispatcher, CONFIRM_NEW, when)
-        return await book_visit(dispatcher, tracker, customer, done, text, when, verified)
+        return await book_visit(dispatcher, tracker, customer, repair_for(tickets, done, tracker), text, when,
+                                verified)
 
 
 def ask_to_confirm(dispatcher: CollectingDispatcher, question: str, when: str, ticket_id: str = "") -> list[dict]:
@@ -202,10 +203,23 @@ async def tell_none_booked(dispatcher: CollectingDispatcher, tracker: Tracker, t
         [SlotSet("last_ticket_id", repair["ticket_id"])] if repair is not None else [])
 
 
-async def book_visit(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer, done: dict | None,
+def repair_for(tickets: list[dict], done: dict | None, tracker: Tracker) -> str | None:
+    """The repair a new visit is for (``details.related_ticket``): a visit again for what the last one did
+    not fix belongs to the same problem as that one; else the repair this conversation was told of, if it
+    is one of the customer's, else their newest open one. Found in review: the last ticket told of,
+    whatever it was (a complaint filed minutes before), was named while the repair was open."""
+    earlier = ((done or {}).get("details") or {}).get("related_ticket")
+    if earlier:
+        return earlier
+    told = tracker.get_slot("last_ticket_id")
+    if any(t["ticket_id"] == told and t["kind"] == "fault" for t in tickets):
+        return told
+    repair = newest(tickets, "fault", OPEN)
+    return repair["ticket_id"] if repair is not None else None
+
+
+async def book_visit(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer, related: str | None,
                      text: str, when: str | None, verified: bool) -> list[dict]:
-    # A visit again for what the last one did not fix belongs to the same problem as that one.
-    related = ((done or {}).get("details") or {}).get("related_ticket") or tracker.get_slot("last_ticket_id")
     ticket_id = await open_ticket(tracker, customer, "visit", ticket_summary("visit", said=text[:200]),
                                   verified=verified, details={"related_ticket": related, **({"visit_time": when} if when else {})})
     if when:

@@ -118,6 +118,19 @@ async def test_a_plain_request_for_a_visit_still_books_at_once(run_action):
     assert turn.responses == ["utter_visit_booked"] and len(visits()) == 1
 
 
+async def test_a_visit_is_for_the_customers_repair_not_the_last_ticket_told_of(run_action):
+    """The visit names the repair it is for (``details.related_ticket``, which the dispatch system gets): a
+    complaint filed earlier in the conversation was named instead, though the repair was open."""
+    repair = repair_open()
+    complaint = repository().create_ticket(kind="complaint", customer_id=1, summary="客户投诉：一直没人处理")
+
+    await run_action("action_book_visit", load_tracker(
+        "query_bill", text="帮我约个师傅上门看看", intent="book_visit", last_ticket_id=complaint, **VERIFIED))
+
+    [visit] = visits()
+    assert visit["details"]["related_ticket"] == repair
+
+
 async def test_a_password_named_with_the_request_is_not_written_into_the_visit(run_action):
     """The visit's summary is the customer's words, read by agents and technicians: a service password
     named in them is blanked, as in the stored conversation."""
