@@ -18,8 +18,8 @@ DAYS_AHEAD = {"今天": 0, "明天": 1, "后天": 2, "大后天": 3}
 
 DAY = re.compile(
     r"(?P<ahead>大后天|后天|明天|今天)"
-    r"|(?:(?P<next>下个?)|(?P<this>这个?|本))?(?:周|星期|礼拜)(?P<weekday>[一二三四五六日天])"
-    rf"|(?:(?P<month>[{NUMERAL}]{{1,3}})月)?(?P<day>[{NUMERAL}]{{1,3}})[日号]")
+    r"|(?:(?P<next>下下个?|下个?)|(?P<this>这个?|本))?(?:周|星期|礼拜)(?P<weekday>[一二三四五六日天])"
+    rf"|(?:(?P<next_month>下个?月)|(?P<month>[{NUMERAL}]{{1,3}})月)?(?P<day>[{NUMERAL}]{{1,3}})[日号]")
 # What follows the day, as said: the part of the day and an hour or a span ("上午9点到12点", "下午两点半").
 HOUR = rf"[{NUMERAL}]{{1,3}}[点:：](?:半|[{NUMERAL}]{{1,2}}分?)?"
 REST = re.compile(rf"\s*(?P<part>早上|上午|中午|下午|傍晚|晚上)?\s*(?:(?P<start>{HOUR})(?:(?:到|至|-|~)(?P<end>{HOUR}))?)?")
@@ -44,19 +44,26 @@ def numeral(text: str) -> int | None:
 
 def day_of(match: re.Match, today: dt.date) -> dt.date | None:
     """The date a day phrase names, from ``today``: the next such weekday (this week's when said so), this
-    month's day or the next; None for one already past (the technician rings to agree a day)."""
+    month's day or the next (next month's when said so); None for one already past (the technician rings
+    to agree a day)."""
     if match["ahead"]:
         return today + dt.timedelta(days=DAYS_AHEAD[match["ahead"]])
     if match["weekday"]:
         weekday = WEEKDAY[match["weekday"]]
         monday = today - dt.timedelta(days=today.weekday())
-        if match["next"]:  # 下周三: the Wednesday of next week
-            return monday + dt.timedelta(days=7 + weekday)
+        if match["next"]:  # 下周三: the Wednesday of next week; 下下周三: of the week after
+            return monday + dt.timedelta(days=7 * (1 + match["next"].startswith("下下")) + weekday)
         if match["this"]:  # 这周四: this week's, today included; one already past names no day
             date = monday + dt.timedelta(days=weekday)
             return date if date >= today else None
         return today + dt.timedelta(days=(weekday - today.weekday()) % 7 or 7)  # 周四 on a Thursday: the next
     day = numeral(match["day"])
+    if match["next_month"]:  # 下个月5号: next month's, though this month's 5th is still to come
+        year, month = next_month(today, today.month, False)[0]
+        try:
+            return dt.date(year, month, day) if day is not None else None
+        except ValueError:
+            return None
     month = numeral(match["month"]) if match["month"] else today.month
     if day is None or month is None:
         return None

@@ -54,3 +54,16 @@ def test_a_time_today_already_over_gives_no_time(said):
 ])
 def test_a_time_later_today_is_kept(said, kept):
     assert asked_time(said, THURSDAY_AFTERNOON, labels()["visit_when"]) == kept
+
+
+@pytest.mark.parametrize("said, kept", [
+    ("下个月5号上午", "1月5日（周二）上午"),  # this month's 5th is still to come: next month's was meant
+    ("下月10号", "1月10日（周日）"),
+    ("下个月三号下午", "1月3日（周日）下午"),
+])
+def test_a_day_of_next_month_is_next_months(said, kept):
+    assert asked_time(said, THURSDAY, labels()["visit_when"]) == kept
+
+
+def test_the_week_after_next_is_two_weeks_on():
+    assert asked_time("下下周三上午", THURSDAY, labels()["visit_when"]) == "12月16日（周三）上午"
