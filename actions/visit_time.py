@@ -20,6 +20,9 @@ DAY = re.compile(
     r"(?P<ahead>大后天|后天|明天|今天)"
     r"|(?:(?P<next>下下个?|下个?)|(?P<this>这个?|本))?(?:周|星期|礼拜)(?P<weekday>[一二三四五六日天])"
     rf"|(?:(?P<next_month>下个?月)|(?P<month>[{NUMERAL}]{{1,3}})月)?(?P<day>[{NUMERAL}]{{1,3}})[日号]")
+# A bare "N号" in an address ("人民路18号", "3号楼", "第9号") is no day: it was booked as one.
+ADDRESS_BEFORE = "路街道巷弄村区楼栋第"
+ADDRESS_AFTER = "楼栋院室门房单座"
 # What follows the day, as said: the part of the day and an hour or a span ("上午9点到12点", "下午两点半").
 HOUR = rf"[{NUMERAL}]{{1,3}}[点:：](?:半|[{NUMERAL}]{{1,2}}分?)?"
 REST = re.compile(rf"\s*(?P<part>早上|上午|中午|下午|傍晚|晚上)?\s*(?:(?P<start>{HOUR})(?:(?:到|至|-|~)(?P<end>{HOUR}))?)?")
@@ -106,10 +109,20 @@ def over(rest: re.Match, now: dt.datetime) -> bool:
     return end is not None and end <= now.hour * 60 + now.minute
 
 
+def in_address(text: str, match: re.Match) -> bool:
+    """Whether a day number with no month ("18号") is part of an address, by the character around it."""
+    if not match["day"] or match["month"] or match["next_month"]:
+        return False
+    before, after = text[match.start() - 1:match.start()], text[match.end():match.end() + 1]
+    return bool(before and before in ADDRESS_BEFORE) or bool(after and after in ADDRESS_AFTER)
+
+
 def asked_time(text: str, now: dt.datetime, when_words: dict) -> str | None:
     """The visit time named in ``text``, as the customer is told it, or None when it names no day (or
     only one already past: "今天上午" said in the afternoon promised a visit in the past)."""
     for match in DAY.finditer(text or ""):
+        if in_address(text, match):
+            continue
         date = day_of(match, now.date())
         rest = REST.match(text, match.end())
         if date is None or (date == now.date() and over(rest, now)):

@@ -67,3 +67,17 @@ def test_a_day_of_next_month_is_next_months(said, kept):
 
 def test_the_week_after_next_is_two_weeks_on():
     assert asked_time("下下周三上午", THURSDAY, labels()["visit_when"]) == "12月16日（周三）上午"
+
+
+@pytest.mark.parametrize("said, kept", [
+    ("我家在人民路18号，明天下午来修", "12月4日（周五）下午"),  # a street number is no day: booked for the 18th
+    ("3号楼2单元，周六上午上门", "12月5日（周六）上午"),
+    ("地址是幸福小区6号院，后天", "12月5日（周六）"),
+    ("和平街第9号，改到10号上午", "12月10日（周四）上午"),
+])
+def test_a_house_number_is_not_a_day(said, kept):
+    assert asked_time(said, THURSDAY, labels()["visit_when"]) == kept
+
+
+def test_an_address_alone_names_no_day():
+    assert asked_time("我家在人民路18号，师傅什么时候来", THURSDAY, labels()["visit_when"]) is None
