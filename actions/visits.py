@@ -72,7 +72,9 @@ def booking_text(tracker: Tracker) -> str:
     """The words the visit is booked or changed with: past a yes (or a no, a number), the request it
     answers — the latest message read as a visit request, or one naming a day (a time said again after
     a no). Never words from before that request: a yes to "none booked: book one?" asked after "师傅
-    什么时候上门" took the day from the fault reported earlier ("从周一就没信号了": next Monday)."""
+    什么时候上门" took the day from the fault reported earlier ("从周一就没信号了": next Monday). Anything
+    else said between a visit request and its yes (or its proof) is passed over."""
+    answering = said_yes(tracker, VISIT_AGAIN, BOOK_QUESTIONS)
     for event in reversed(tracker.events):
         if event.get("event") != "user":
             continue
@@ -80,8 +82,8 @@ def booking_text(tracker: Tracker) -> str:
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
         if intent == "book_visit" or (not text.startswith("/") and time_asked(text)):
             return without_secrets(text)
-        if intent not in NOT_A_REQUEST and text and not text.startswith(("/", "#")):
-            break  # the request the yes answers, and it names no day
+        if answering and intent not in NOT_A_REQUEST and text and not text.startswith(("/", "#")):
+            break  # the request the question "book one?" answered, and it names no day
     return customer_words(tracker)  # a yes to "none booked: book one?" asked after a progress question
 
 

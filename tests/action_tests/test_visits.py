@@ -103,6 +103,20 @@ async def test_a_yes_to_none_booked_takes_no_day_from_earlier_in_the_conversatio
     assert "visit_time" not in visit["details"] and "师傅什么时候上门" in visit["summary"], visit
 
 
+async def test_a_visit_booked_once_proven_keeps_the_day_asked_for_whatever_was_said_meanwhile(run_action):
+    """The request, then the number, a word about the code, the code: the visit is the request's."""
+    tracker = load_tracker("query_bill", text="******", intent="inform", **VERIFIED)
+    for said, intent in (("帮我约师傅明天上午上门", "book_visit"), ("13800000001", "inform"),
+                         ("验证码怎么还没收到", "nlu_fallback")):
+        tracker.events.insert(-2, {"event": "user", "text": said, "input_channel": "rest",
+                                   "parse_data": {"intent": {"name": intent, "confidence": 0.9}}})
+
+    turn = await run_action("action_book_visit", tracker)
+
+    assert turn.responses == ["utter_visit_booked_at"]
+    assert turn.message("utter_visit_booked_at")["visit_time"] == tomorrow("上午")
+
+
 async def test_a_no_to_none_booked_books_nothing(run_action):
     turn = await run_action("action_handle_deny", after(load_tracker(
         "query_bill", text="不用了", intent="deny", awaiting="visit_again", **VERIFIED), "utter_visit_none_book"))
