@@ -242,6 +242,16 @@ async def test_asking_when_the_booked_visit_comes_tells_it_and_changes_nothing(r
     assert "visit_change_requested" not in ticket["details"] and len(repository().ticket_history(visit)) == 1
 
 
+async def test_asking_when_a_visit_with_no_time_yet_comes_hears_the_technician_will_ring(run_action):
+    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：帮我约个师傅")
+
+    turn = await run_action("action_book_visit", load_tracker("query_bill", text="师傅什么时候上门",
+                                                              intent="book_visit", **VERIFIED))
+
+    told = turn.message("utter_ticket_status")
+    assert told["ticket_id"] == visit and told["summary"] == labels()["ticket_progress"]["visit_no_time"]
+
+
 async def test_a_question_that_also_asks_for_a_change_is_a_change(run_action):
     visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
                                        details={"visit_time": "12月5日（周六）"})
