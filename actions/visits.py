@@ -139,6 +139,9 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
         time_confirmed = said_yes(tracker, VISIT_TIME, (CONFIRM_NEW, CONFIRM_CHANGE))
         tickets = await db(repository().tickets_for, customer.id)
         booked = newest(tickets, "visit", OPEN)
+        if booked is not None and booked_by(booked, tracker, text):  # this request, run again or said twice
+            told_booked(dispatcher, booked["ticket_id"], customer, (booked.get("details") or {}).get("visit_time"))
+            return [SlotSet("last_ticket_id", booked["ticket_id"]), SlotSet("awaiting", None)]
         if booked is not None:  # "改到周六下午": the visit booked already changes, no second one
             if when and channel_of(tracker) == PHONE and not time_confirmed:
                 return ask_to_confirm(dispatcher, CONFIRM_CHANGE, when, booked["ticket_id"])
@@ -224,12 +227,24 @@ async def book_visit(dispatcher: CollectingDispatcher, tracker: Tracker, custome
                      text: str, when: str | None, verified: bool) -> list[dict]:
     ticket_id = await open_ticket(tracker, customer, "visit", ticket_summary("visit", said=text[:200]),
                                   verified=verified, details={"related_ticket": related, **({"visit_time": when} if when else {})})
+    told_booked(dispatcher, ticket_id, customer, when)
+    return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
+
+
+def told_booked(dispatcher: CollectingDispatcher, ticket_id: str, customer: Customer, when: str | None) -> None:
     if when:
         dispatcher.utter_message(response="utter_visit_booked_at", ticket_id=ticket_id, address=customer.address,
                                  visit_time=when)
     else:
         dispatcher.utter_message(response="utter_visit_booked", ticket_id=ticket_id, address=customer.address)
-    return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
+
+
+def booked_by(booked: dict, tracker: Tracker, text: str) -> bool:
+    """Whether the visit booked is this very request's: booked in this conversation with these words. A
+    turn run again (its process died after booking it, a WeChat retry) or the words sent twice were noted
+    on it as the customer asking to move it (客户要求改约), and the dispatch system was told so."""
+    return (booked.get("conversation_id") == tracker.sender_id
+            and booked.get("summary") == ticket_summary("visit", said=text[:200]))
 
 
 def asked_for_the_time_again(tracker: Tracker) -> bool:

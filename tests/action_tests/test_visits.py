@@ -145,6 +145,21 @@ async def test_a_visit_is_for_the_customers_repair_not_the_last_ticket_told_of(r
     assert visit["details"]["related_ticket"] == repair
 
 
+async def test_a_visit_request_run_again_is_the_same_booking_not_a_change(run_action):
+    """A turn run again (its process died after booking; a WeChat retry) or the same words sent twice: the
+    visit was noted as the customer asking to move it (客户要求改约), and the dispatch system told so."""
+    for _ in range(2):
+        turn = await run_action("action_book_visit", load_tracker(
+            "query_bill", text="预约明天下午上门维修", intent="book_visit", **VERIFIED))
+
+    [visit] = visits()
+    assert turn.responses == ["utter_visit_booked_at"]
+    assert turn.message("utter_visit_booked_at")["ticket_id"] == visit["ticket_id"]
+    assert turn.message("utter_visit_booked_at")["visit_time"] == tomorrow("下午")
+    assert len(repository().ticket_history(visit["ticket_id"])) == 1 and visit["priority"] == 0
+    assert "visit_change_requested" not in visit["details"]
+
+
 async def test_a_password_named_with_the_request_is_not_written_into_the_visit(run_action):
     """The visit's summary is the customer's words, read by agents and technicians: a service password
     named in them is blanked, as in the stored conversation."""
