@@ -11,7 +11,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import labels, record
+from actions.backend import db, labels, record, repository
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
 from actions.handoff import offer_human
@@ -21,6 +21,7 @@ from actions.misunderstanding import (
     misunderstood_in_a_row, turns)
 from actions.selfhelp import selfhelp_feedback
 from actions.visits import ASK_TIME_AGAIN, CONFIRM_CHANGE, CONFIRM_NEW, VISIT_AGAIN, VISIT_TIME, asked_for_the_time_again
+from bot.db.repository import DatabaseError
 
 
 def stray_guess(tracker: Tracker) -> bool:
@@ -90,6 +91,21 @@ def says_not_fixed(tracker: Tracker) -> bool:
     return any(word and word in text for word in labels().get("selfhelp_not_fixed_words") or ())
 
 
+async def fault_filed(tracker: Tracker) -> bool:
+    """Whether the fault talked about has its repair ticket already (``last_ticket_id``). Any ticket told
+    of counted: a complaint filed earlier, or the TV's repair before the broadband failed too, left the
+    broadband's failed self-help with no repair when the customer declined a human (found in review)."""
+    last = tracker.get_slot("last_ticket_id")
+    if not last:
+        return False
+    try:
+        ticket = await db(repository().get_ticket, last)
+    except DatabaseError:
+        return False  # the repair action keeps the request until the database is back
+    return ticket is not None and ticket["kind"] == "fault" and (
+        (ticket.get("details") or {}).get("fault_type") == tracker.get_slot("fault_type"))
+
+
 class ActionHandleDeny(Action):
     def name(self) -> str:
         return "action_handle_deny"
@@ -102,7 +118,7 @@ class ActionHandleDeny(Action):
             # The time read back on the phone was misheard: nothing changes, the caller says it again.
             dispatcher.utter_message(response=ASK_TIME_AGAIN)
             return []
-        if awaiting == "offer_human" and tracker.get_slot("selfhelp_failures") and not tracker.get_slot("last_ticket_id"):
+        if awaiting == "offer_human" and tracker.get_slot("selfhelp_failures") and not await fault_filed(tracker):
             # Self-help failed and no human wanted: the fault still gets a repair ticket.
             return await continue_with(
                 "action_create_fault_ticket", dispatcher, tracker, domain, [SlotSet("awaiting", None)]

@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import re
 from abc import ABC, abstractmethod
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,7 +91,15 @@ async def customer_from_claim(claim: Claim) -> Customer | None:
     return await customer_by_number(claim.subject)
 
 
+# While a kept request is filed (actions/kept_requests.py): the claims its turn proved when it was kept.
+# Channel claims are valid for minutes; the filing may come hours later, and would then find nobody.
+CLAIMS_WHEN_KEPT: ContextVar[list[Claim] | None] = ContextVar("claims_when_kept", default=None)
+
+
 def message_claims(tracker: Tracker) -> list[Claim]:
+    kept = CLAIMS_WHEN_KEPT.get()
+    if kept is not None:
+        return kept
     secrets = get_secrets()
     metadata = (tracker.latest_message or {}).get("metadata") or {}
     return proven_claims(metadata, tracker.sender_id, channel_secret=secrets.channel_secret,

@@ -6,6 +6,10 @@ database keeps the conversation as it stood (its tracker: the customer's words, 
 the channel) in one Redis list per database, and the customer hears that the request is recorded and
 will be registered, with no ticket number (none exists yet).
 
+The entry also names whom the channel proved the customer to be (caller ID, a bound WeChat account),
+checked when it is kept: the signed claim in the message lapses in minutes, and a repair filed after a
+longer outage found nobody and was set aside (``identity.CLAIMS_WHEN_KEPT``).
+
 Every action-server process looks at the list every ``LOOK_EVERY_S``; the one holding the drain lock runs
 the same action again on the kept tracker, so the ticket, its history and its outcome events are those of
 a normal filing. An entry leaves the list only once it is filed, and only while its drainer still holds
@@ -24,6 +28,7 @@ from either list. ``kefu customer erase`` removes a customer's entries (``bot/pr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -38,11 +43,12 @@ from redis.exceptions import RedisError
 
 from actions.backend import db, repository
 from actions.chain import find_action
-from actions.identity import db_error
+from actions.identity import CLAIMS_WHEN_KEPT, db_error, message_claims
 from bot.db.repository import DatabaseError
 from bot.handoff.masking import tracker_without_proofs
 from bot.kept_lists import LOCK_TTL_MS, drain_lock_key, expired, failed_key, kept_at, kept_key
 from bot.redis_lock import RELEASE_IF_HOLDER
+from bot.security.claims import Claim
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -84,7 +90,10 @@ class KeptRequests:
         await self.client.rpush(self.key, json.dumps(
             {"id": entry_id, "action": action_name, "kept_at": time.time(),
              # a code or password the customer named is no more kept here than in the tracker store
-             "tracker": tracker_without_proofs(tracker.current_state())},
+             "tracker": tracker_without_proofs(tracker.current_state()),
+             # who the channel proved the customer is (caller ID, a WeChat account), checked now: its
+             # signed claim lapses in minutes, the filing may come hours later
+             "claims": [dataclasses.asdict(claim) for claim in message_claims(tracker)]},
             ensure_ascii=False))
         return entry_id
 
@@ -161,9 +170,11 @@ async def file_kept(entry: dict) -> bool:
         return False
     dispatcher = CollectingDispatcher()
     filing = FILING.set(entry["id"])
+    claims = CLAIMS_WHEN_KEPT.set([Claim(**c) for c in entry["claims"]] if "claims" in entry else None)
     try:
         events = await find_action(entry["action"]).run(dispatcher, tracker, {})
     finally:
+        CLAIMS_WHEN_KEPT.reset(claims)
         FILING.reset(filing)
     replies = ",".join(m.get("response") or "" for m in dispatcher.messages)
     ticket_id = next((e["value"] for e in events if e.get("event") == "slot" and e.get("name") == "last_ticket_id"),

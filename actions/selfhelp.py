@@ -113,10 +113,17 @@ class ActionTriageFault(Action):
             return []
         text = (tracker.latest_message or {}).get("text") or ""
         symptom = latest_entity(tracker, "symptom") or ""
-        code = latest_entity(tracker, "fault_code") or tracker.get_slot("fault_code")
+        # Another fault than the one talked about so far ("宽带也连不上了" after the TV): its own triage, and
+        # not the first one's error code, which went onto the second one's repair ticket.
+        earlier = tracker.get_slot("fault_type")
+        another = earlier is not None and earlier != fault_type
+        code = latest_entity(tracker, "fault_code") or (None if another else tracker.get_slot("fault_code"))
         events: list[dict[str, Any]] = [SlotSet("fault_type", fault_type)]
         if code:
             events.append(SlotSet("fault_code", code.upper()))
+        elif another:
+            events.append(SlotSet("fault_code", None))
+        asked = tracker.get_slot("triage_asked") and not another
         chased = await chase_if_known(dispatcher, tracker, fault_type)
         if chased is not None:
             return events + chased
@@ -128,7 +135,7 @@ class ActionTriageFault(Action):
             dispatcher.utter_message(response="utter_selfhelp_tried_before")
             tried = [SlotSet("selfhelp_sent", sorted(sent | failed))]  # the ticket names what was tried
             return await continue_with("action_create_fault_ticket", dispatcher, tracker, domain, events + tried)
-        if not specific and not tracker.get_slot("triage_asked"):
+        if not specific and not asked:
             dispatcher.utter_message(response=f"utter_ask_fault_detail_{fault_type}")
             return events + [SlotSet("triage_asked", True), SlotSet("awaiting", None)]
         if entry is None:

@@ -50,3 +50,15 @@ def newest(tickets: list[dict], kind: str, statuses: tuple[str, ...] = (), unles
 
 def status_label(ticket: dict) -> str:
     return labels()["ticket_status"].get(ticket["status"], ticket["status"])
+
+
+def progress_note(ticket: dict, words: dict) -> str:
+    """What the progress line adds: the visit time promised (``details.visit_time``), or for a visit with
+    none yet that the technician rings to agree one (``ticket_progress`` in content/labels.yml)."""
+    when = (ticket.get("details") or {}).get("visit_time")
+    progress = words.get("ticket_progress") or {}
+    if when and progress.get("visit_time"):
+        return progress["visit_time"].format(when=when)
+    if ticket.get("kind") == "visit" and not when:
+        return progress.get("visit_no_time") or ""
+    return ""

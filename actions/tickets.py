@@ -16,7 +16,7 @@ from actions.backend import catalogue, db, labels, latest_entity, record, reposi
 from actions.identity import IdentifiedAction, local_phone, named_by_account, request_text, typed_number
 from actions.kept_requests import KeptWhenDown
 from actions.repairs import chase_repair, join_ticket, tell_unproven
-from actions.ticket_records import newest, open_ticket, status_label
+from actions.ticket_records import newest, open_ticket, progress_note, status_label
 from actions.visits import progress_of_no_visit
 from bot.db.repository import Customer
 from bot.handoff.masking import mask_phone
@@ -71,15 +71,26 @@ class ActionManageService(IdentifiedAction):
             return []
         said = request_text(tracker)
         said = "" if said.startswith("/") else said  # a button: its choice is the whole request
-        ticket_id = await open_ticket(tracker, customer, "service_change",
-                                      ticket_summary("service_change", service=names[change], said=said[:200]),
-                                      verified=verified,
-                                      details={"service_action": change, "customer_said": said[:500]})
+        filed = await filed_already(tracker, customer, change, said[:500])
+        ticket_id = filed or await open_ticket(tracker, customer, "service_change",
+                                               ticket_summary("service_change", service=names[change], said=said[:200]),
+                                               verified=verified,
+                                               details={"service_action": change, "customer_said": said[:500]})
         # What the customer said goes back with the ticket: "退掉那个4K包" is not "close my account".
         dispatcher.utter_message(
             response="utter_service_change_recorded_as_said" if said else "utter_service_change_recorded",
             ticket_id=ticket_id, service_action_label=names[change], request=said[:60])
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("service_action", None)]
+
+
+async def filed_already(tracker: Tracker, customer: Customer, change: str, said: str) -> str | None:
+    """The open service change this very request filed in this conversation (a turn run again, the same
+    words sent twice), told again instead of filed twice (found in review: two tickets for one 报停)."""
+    tickets = await db(repository().tickets_for, customer.id, open_only=True)
+    return next((t["ticket_id"] for t in tickets if t["kind"] == "service_change"
+                 and t["conversation_id"] == tracker.sender_id
+                 and (t.get("details") or {}).get("service_action") == change
+                 and (t.get("details") or {}).get("customer_said") == said), None)
 
 
 class ActionQueryTicket(AcknowledgeFirst, IdentifiedAction):
@@ -129,13 +140,6 @@ PROGRESS_ORDER = ("fault", "visit", "complaint", "service_change", "voice_messag
 def progress_order(tickets: list[dict]) -> list[dict]:
     rank = {kind: index for index, kind in enumerate(PROGRESS_ORDER)}
     return sorted(tickets, key=lambda t: rank.get(t["kind"], len(rank)))
-
-
-def progress_note(ticket: dict, words: dict) -> str:
-    """What the progress line adds: the visit time promised (``details.visit_time``), when there is one."""
-    when = (ticket.get("details") or {}).get("visit_time")
-    template = (words.get("ticket_progress") or {}).get("visit_time")
-    return template.format(when=when) if when and template else ""
 
 
 def is_theirs(ticket: dict, customer: Customer, verified: bool, conversation_id: str) -> bool:

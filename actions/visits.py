@@ -17,9 +17,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.acknowledge import AcknowledgeFirst
 from actions.backend import channel_of, db, labels, record, repository
-from actions.identity import IdentifiedAction, customer_words, request_text, without_secrets
+from actions.identity import NOT_A_REQUEST, IdentifiedAction, customer_words, request_text, without_secrets
 from actions.repairs import join_ticket
-from actions.ticket_records import newest, open_ticket, status_label
+from actions.ticket_records import newest, open_ticket, progress_note, status_label
 from actions.visit_time import asked_time
 from bot.analytics.config import centre_zone
 from bot.db.repository import Customer
@@ -42,6 +42,7 @@ ASK_TIME_AGAIN = "utter_visit_time_ask_again"
 BOOK_QUESTIONS = (BOOK_AGAIN, BOOK_NONE, BOOK_NONE_REPAIR)
 TIME_QUESTIONS = (CONFIRM_NEW, CONFIRM_CHANGE, ASK_TIME_AGAIN)
 PHONE = "ivr"
+CHANGE_REQUESTED = "visit_change_requested"  # details: the customer's words asking to move it, no day named
 
 
 def last_said(tracker: Tracker) -> str | None:
@@ -68,21 +69,46 @@ def time_asked(text: str) -> str | None:
 
 
 def booking_text(tracker: Tracker) -> str:
-    """The words the visit is booked or changed with: past a yes, the request it answers — the latest
-    message read as a visit request, or one naming a day (a time said again after a no)."""
+    """The words the visit is booked or changed with: past a yes (or a no, a number), the request it
+    answers — the latest message read as a visit request, or one naming a day (a time said again after
+    a no). Never words from before that request: a yes to "none booked: book one?" asked after "师傅
+    什么时候上门" took the day from the fault reported earlier ("从周一就没信号了": next Monday). Anything
+    else said between a visit request and its yes (or its proof) is passed over."""
+    answering = said_yes(tracker, VISIT_AGAIN, BOOK_QUESTIONS)
     for event in reversed(tracker.events):
         if event.get("event") != "user":
             continue
         text = event.get("text") or ""
-        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") == "book_visit" or (
-                not text.startswith("/") and time_asked(text)):
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent == "book_visit" or (not text.startswith("/") and time_asked(text)):
             return without_secrets(text)
+        if answering and intent not in NOT_A_REQUEST and text and not text.startswith(("/", "#")):
+            break  # the request the question "book one?" answered, and it names no day
     return customer_words(tracker)  # a yes to "none booked: book one?" asked after a progress question
 
 
 def asks_about_a_visit(text: str) -> bool:
     """Words that take a booked visit for granted (``visit_question`` in content/labels.yml)."""
     return any(word and word in text for word in labels().get("visit_question") or ())
+
+
+def asks_how_it_stands(text: str) -> bool:
+    """A question about the visit booked ("师傅什么时候上门", "上门的时间改好了吗") that asks for no change
+    (``visit_progress_question`` and ``visit_change_words`` in content/labels.yml)."""
+    words = labels()
+    return (any(word and word in text for word in words.get("visit_progress_question") or ())
+            and not any(word and word in text for word in words.get("visit_change_words") or ()))
+
+
+async def tell_booked(dispatcher: CollectingDispatcher, tracker: Tracker, booked: dict) -> list[dict]:
+    """The visit booked and its time, as the progress answer tells it. Found in review: the question was
+    noted on the visit as the customer asking to move it, and the dispatch system heard of a change."""
+    words = labels()
+    dispatcher.utter_message(response="utter_ticket_status", ticket_id=booked["ticket_id"],
+                             kind_label=words["ticket_kind"].get(booked["kind"], booked["kind"]),
+                             status_label=status_label(booked), summary=progress_note(booked, words))
+    await record(tracker, "answer_given", topic="ticket_status")
+    return [SlotSet("last_ticket_id", booked["ticket_id"]), SlotSet("awaiting", None)]
 
 
 async def progress_of_no_visit(dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -113,9 +139,14 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
         time_confirmed = said_yes(tracker, VISIT_TIME, (CONFIRM_NEW, CONFIRM_CHANGE))
         tickets = await db(repository().tickets_for, customer.id)
         booked = newest(tickets, "visit", OPEN)
+        if booked is not None and booked_by(booked, tracker, text):  # this request, run again or said twice
+            told_booked(dispatcher, booked["ticket_id"], customer, (booked.get("details") or {}).get("visit_time"))
+            return [SlotSet("last_ticket_id", booked["ticket_id"]), SlotSet("awaiting", None)]
         if booked is not None:  # "改到周六下午": the visit booked already changes, no second one
             if when and channel_of(tracker) == PHONE and not time_confirmed:
                 return ask_to_confirm(dispatcher, CONFIRM_CHANGE, when, booked["ticket_id"])
+            if not when and asks_how_it_stands(text):  # "师傅什么时候上门": how it stands, no change
+                return await tell_booked(dispatcher, tracker, booked)
             return await change_visit(dispatcher, tracker, booked, text, when)
         done = newest(tickets, "visit", unless=CLOSED)
         wanted = time_confirmed or said_yes(tracker, VISIT_AGAIN, BOOK_QUESTIONS)
@@ -131,7 +162,8 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
             return await tell_none_booked(dispatcher, tracker, tickets)
         if when and channel_of(tracker) == PHONE and not time_confirmed:
             return ask_to_confirm(dispatcher, CONFIRM_NEW, when)
-        return await book_visit(dispatcher, tracker, customer, done, text, when, verified)
+        return await book_visit(dispatcher, tracker, customer, repair_for(tickets, done, tracker), text, when,
+                                verified)
 
 
 def ask_to_confirm(dispatcher: CollectingDispatcher, question: str, when: str, ticket_id: str = "") -> list[dict]:
@@ -143,16 +175,21 @@ def ask_to_confirm(dispatcher: CollectingDispatcher, question: str, when: str, t
 async def change_visit(dispatcher: CollectingDispatcher, tracker: Tracker, booked: dict, text: str,
                        when: str | None) -> list[dict]:
     """The change is noted on the visit booked, with the customer's words; a day they named becomes
-    its promised time, told back as kept."""
+    its promised time, told back as kept, and words naming none are kept as the change asked for
+    (``details.visit_change_requested``). Either way the dispatch system hears of it."""
     channel = channel_of(tracker)
     await join_ticket(tracker, booked, ticket_summary(
         "visit_change", said=text[:200], channel=load_rules().channel_names.get(channel, channel)), most_urgent=0)
-    if when:
-        await db(repository().update_ticket_details, booked["ticket_id"], {"visit_time": when},
-                 f"visit_time ({channel}): {when}")
+    if when:  # the new time answers any change asked for earlier without a day
+        await db(repository().update_ticket_details, booked["ticket_id"],
+                 {"visit_time": when, CHANGE_REQUESTED: None}, f"visit_time ({channel}): {when}")
         dispatcher.utter_message(response="utter_visit_time_changed", ticket_id=booked["ticket_id"],
                                  status_label=status_label(booked), visit_time=when)
     else:
+        # The customer hears the technician will ring to agree a new time: the dispatch system, which
+        # holds the appointment, hears it too (``ticket_updated``), else the technician came as booked.
+        await db(repository().update_ticket_details, booked["ticket_id"], {CHANGE_REQUESTED: text[:200]},
+                 f"{CHANGE_REQUESTED} ({channel})")
         dispatcher.utter_message(response="utter_visit_change_noted", ticket_id=booked["ticket_id"],
                                  status_label=status_label(booked), request=text[:60])
     return [SlotSet("last_ticket_id", booked["ticket_id"]), SlotSet("awaiting", None)]
@@ -171,18 +208,43 @@ async def tell_none_booked(dispatcher: CollectingDispatcher, tracker: Tracker, t
         [SlotSet("last_ticket_id", repair["ticket_id"])] if repair is not None else [])
 
 
-async def book_visit(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer, done: dict | None,
+def repair_for(tickets: list[dict], done: dict | None, tracker: Tracker) -> str | None:
+    """The repair a new visit is for (``details.related_ticket``): a visit again for what the last one did
+    not fix belongs to the same problem as that one; else the repair this conversation was told of, if it
+    is one of the customer's, else their newest open one. Found in review: the last ticket told of,
+    whatever it was (a complaint filed minutes before), was named while the repair was open."""
+    earlier = ((done or {}).get("details") or {}).get("related_ticket")
+    if earlier:
+        return earlier
+    told = tracker.get_slot("last_ticket_id")
+    if any(t["ticket_id"] == told and t["kind"] == "fault" for t in tickets):
+        return told
+    repair = newest(tickets, "fault", OPEN)
+    return repair["ticket_id"] if repair is not None else None
+
+
+async def book_visit(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer, related: str | None,
                      text: str, when: str | None, verified: bool) -> list[dict]:
-    # A visit again for what the last one did not fix belongs to the same problem as that one.
-    related = ((done or {}).get("details") or {}).get("related_ticket") or tracker.get_slot("last_ticket_id")
     ticket_id = await open_ticket(tracker, customer, "visit", ticket_summary("visit", said=text[:200]),
                                   verified=verified, details={"related_ticket": related, **({"visit_time": when} if when else {})})
+    told_booked(dispatcher, ticket_id, customer, when)
+    return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
+
+
+def told_booked(dispatcher: CollectingDispatcher, ticket_id: str, customer: Customer, when: str | None) -> None:
     if when:
         dispatcher.utter_message(response="utter_visit_booked_at", ticket_id=ticket_id, address=customer.address,
                                  visit_time=when)
     else:
         dispatcher.utter_message(response="utter_visit_booked", ticket_id=ticket_id, address=customer.address)
-    return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
+
+
+def booked_by(booked: dict, tracker: Tracker, text: str) -> bool:
+    """Whether the visit booked is this very request's: booked in this conversation with these words. A
+    turn run again (its process died after booking it, a WeChat retry) or the words sent twice were noted
+    on it as the customer asking to move it (客户要求改约), and the dispatch system was told so."""
+    return (booked.get("conversation_id") == tracker.sender_id
+            and booked.get("summary") == ticket_summary("visit", said=text[:200]))
 
 
 def asked_for_the_time_again(tracker: Tracker) -> bool:

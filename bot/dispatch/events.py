@@ -1,7 +1,7 @@
 """The one shape of a ticket event for the dispatch system, queued in the outbox with the change.
 
 A ticket's creation, each status move and each change of its details an action makes on purpose
-(``Repository.update_ticket_details``: a visit's new time) queue one event (outbox channel ``dispatch``, the ticket id
+(``Repository.update_ticket_details``: a visit's new time, or a change of it asked for) queue one event (outbox channel ``dispatch``, the ticket id
 as recipient) in the same transaction as the change itself: no change without its event, no event
 for a change rolled back. Only when ``KEFU_DISPATCH_EVENTS_URL`` is set: without a receiver nothing
 would ever take them off the outbox. The event carries the whole ticket as it stands after the

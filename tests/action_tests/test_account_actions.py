@@ -376,3 +376,17 @@ async def test_a_bill_or_plan_answer_is_recorded_as_served_for_the_kpis(run_acti
     for tracker, topic in ((bill, "bill"), (plan, "plan"), (status, "ticket_status")):
         recorded = [(e["kind"], e["data"].get("topic")) for e in repository().events_for(tracker.sender_id)]
         assert ("answer_given", topic) in recorded
+
+
+async def test_a_service_change_run_again_is_filed_once(run_action):
+    """A turn run again (its process died after filing; a WeChat retry) or the same words sent twice filed a
+    second service change: two tickets, two people to call the customer about one 报停."""
+    told = []
+    for _ in range(2):
+        tracker = load_tracker("query_bill", text="我要报停", intent="manage_service",
+                               entities=[entity("service_action", "suspend")], **proven(1))
+        told.append((await run_action("action_manage_service", tracker)).message(
+            "utter_service_change_recorded_as_said")["ticket_id"])
+
+    changes = [t for t in repository().tickets_for(1) if t["kind"] == "service_change"]
+    assert len(changes) == 1 and told == [changes[0]["ticket_id"]] * 2

@@ -55,8 +55,8 @@ async def test_asking_about_a_visit_still_to_come_tells_its_state_and_books_noth
     turn = await run_action("action_book_visit", load_tracker(
         "query_bill", text="师傅上门的时间改好了吗", intent="book_visit", **VERIFIED))
 
-    assert turn.responses == ["utter_visit_change_noted"]
-    said = turn.message("utter_visit_change_noted")
+    assert turn.responses == ["utter_ticket_status"], "a question: how it stands, no change noted"
+    said = turn.message("utter_ticket_status")
     assert said["ticket_id"] == visit and said["status_label"] == labels()["ticket_status"]["assigned"]
     assert tickets_of("visit") == [visit]
 

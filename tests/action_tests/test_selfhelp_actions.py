@@ -151,3 +151,58 @@ async def test_already_tried_no_use_said_to_did_it_work_is_a_no(run_action):
     assert [e["kind"] for e in repository().events_for("u1")].count("selfhelp_failed") == 2
     unrelated = load_tracker("fault_tv_no_signal", text="阿巴阿巴", intent="nlu_fallback", **asked)
     assert (await run_action("action_fallback", unrelated)).responses == ["utter_default"]
+
+
+async def test_a_second_fault_in_the_conversation_is_triaged_afresh_without_the_first_ones_code(run_action):
+    """The TV's error code (E102) stayed in the conversation when the customer went on to their broadband:
+    the broadband repair's ticket named the TV's code to the technician, and its triage asked nothing."""
+    from actions.tickets import fault_summary
+
+    tracker = load_tracker("fault_tv_no_signal", text="宽带也坏了", intent="fault_broadband",
+                           fault_type="fault_tv", fault_code="E102", triage_asked=True,
+                           selfhelp_sent=["tv_no_signal"])
+
+    turn = await run_action("action_triage_fault", tracker)
+
+    assert turn.responses == ["utter_ask_fault_detail_fault_broadband"]
+    tracker.slots.update(turn.slots)
+    assert tracker.get_slot("fault_code") is None and "E102" not in fault_summary(tracker)
+
+
+async def test_a_code_given_with_the_second_fault_is_kept(run_action):
+    turn = await run_action("action_triage_fault", load_tracker(
+        "fault_tv_no_signal", text="宽带也不行了 光猫LOS灯红", intent="fault_broadband",
+        entities=[entity("fault_code", "LOS")], fault_type="fault_tv", fault_code="E102", triage_asked=True))
+
+    assert turn.slots["fault_code"] == "LOS" and turn.slots["selfhelp_current"] == "bb_los_red"
+
+
+async def test_a_second_faults_self_help_failing_still_gets_its_repair_ticket(run_action):
+    """The TV's repair was filed after its self-help failed twice; then the broadband failed too. The TV's
+    failures and ticket stayed in the conversation: the broadband's failed self-help ended with "please
+    say it another way" when the customer declined a human, and no repair was filed for it."""
+    tv = repository().create_ticket(kind="fault", customer_id=3, summary="电视没信号", details={"fault_type": "fault_tv"})
+    tv_done = {"fault_type": "fault_tv", "selfhelp_failures": 2, "last_ticket_id": tv, "customer_id": "3"}
+    triaged = await run_action("action_triage_fault", load_tracker(
+        "fault_tv_no_signal", text="宽带也不行了 光猫LOS灯红", intent="fault_broadband",
+        entities=[entity("fault_code", "LOS")], **tv_done))
+    broadband = {**tv_done, **triaged.slots}
+    broadband["selfhelp_failures"] = float(broadband["selfhelp_failures"]) + 2  # its self-help failed twice too
+
+    turn = await run_action("action_handle_deny", load_tracker(
+        "selfhelp_denied", text="不用了", intent="deny", **{**broadband, "awaiting": "offer_human"}))
+
+    assert turn.responses == ["utter_fault_report_taken"]
+    ticket = repository().get_ticket(turn.slots["last_ticket_id"])
+    assert ticket["ticket_id"] != tv and ticket["details"]["fault_type"] == "fault_broadband"
+
+
+async def test_a_complaint_filed_earlier_does_not_stand_for_the_repair(run_action):
+    complaint = repository().create_ticket(kind="complaint", customer_id=3, summary="客户投诉：装机师傅迟到")
+
+    turn = await run_action("action_handle_deny", load_tracker(
+        "selfhelp_denied", text="不用了", intent="deny", awaiting="offer_human", selfhelp_failures=2,
+        last_ticket_id=complaint, customer_id="3"))
+
+    assert turn.responses == ["utter_fault_report_taken"]
+    assert repository().get_ticket(turn.slots["last_ticket_id"])["kind"] == "fault"

@@ -33,3 +33,51 @@ def test_a_named_day_becomes_a_date_and_the_rest_is_kept_as_said(said, kept):
                                   "这周二上午"])  # this week's Tuesday is past: not next week's
 def test_words_naming_no_day_give_no_time(said):
     assert asked_time(said, THURSDAY, labels()["visit_when"]) is None
+
+
+THURSDAY_AFTERNOON = dt.datetime(2026, 12, 3, 15, 0)
+
+
+@pytest.mark.parametrize("said", ["改到今天上午", "今天上午十点来吧", "这周四早上", "今天中午12点", "今天下午两点半",
+                                  "今天上午9点到12点"])
+def test_a_time_today_already_over_gives_no_time(said):
+    """Said at three in the afternoon: a visit promised for this morning would be one in the past."""
+    assert asked_time(said, THURSDAY_AFTERNOON, labels()["visit_when"]) is None
+
+
+@pytest.mark.parametrize("said, kept", [
+    ("今天晚上7点", "12月3日（周四）晚上7点"),
+    ("今天下午4点到6点", "12月3日（周四）下午4点到6点"),
+    ("今天下午", "12月3日（周四）下午"),  # the afternoon is not over yet
+    ("今天", "12月3日（周四）"),
+    ("今天上午不行，改到明天下午", "12月4日（周五）下午"),  # the next day phrase
+])
+def test_a_time_later_today_is_kept(said, kept):
+    assert asked_time(said, THURSDAY_AFTERNOON, labels()["visit_when"]) == kept
+
+
+@pytest.mark.parametrize("said, kept", [
+    ("下个月5号上午", "1月5日（周二）上午"),  # this month's 5th is still to come: next month's was meant
+    ("下月10号", "1月10日（周日）"),
+    ("下个月三号下午", "1月3日（周日）下午"),
+])
+def test_a_day_of_next_month_is_next_months(said, kept):
+    assert asked_time(said, THURSDAY, labels()["visit_when"]) == kept
+
+
+def test_the_week_after_next_is_two_weeks_on():
+    assert asked_time("下下周三上午", THURSDAY, labels()["visit_when"]) == "12月16日（周三）上午"
+
+
+@pytest.mark.parametrize("said, kept", [
+    ("我家在人民路18号，明天下午来修", "12月4日（周五）下午"),  # a street number is no day: booked for the 18th
+    ("3号楼2单元，周六上午上门", "12月5日（周六）上午"),
+    ("地址是幸福小区6号院，后天", "12月5日（周六）"),
+    ("和平街第9号，改到10号上午", "12月10日（周四）上午"),
+])
+def test_a_house_number_is_not_a_day(said, kept):
+    assert asked_time(said, THURSDAY, labels()["visit_when"]) == kept
+
+
+def test_an_address_alone_names_no_day():
+    assert asked_time("我家在人民路18号，师傅什么时候来", THURSDAY, labels()["visit_when"]) is None

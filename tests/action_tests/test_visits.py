@@ -9,6 +9,7 @@ from actions.backend import repository
 from bot.analytics.config import centre_zone
 from bot.labels import labels
 from tests.action_tests.trackers import load_tracker
+from tests.dispatch.conftest import dispatch_system  # noqa: F401 - the loopback dispatch system
 
 VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "service_password",
             "verified_channel": "rest"}
@@ -83,6 +84,39 @@ async def test_a_yes_to_none_booked_books_the_visit_for_the_repair(run_action):
     assert "师傅什么时候上门" in visit["summary"], "the customer's words, not the yes"
 
 
+async def test_a_yes_to_none_booked_takes_no_day_from_earlier_in_the_conversation(run_action):
+    """The fault was reported "从周一就没信号了" (since Monday): a yes to "none booked: book one?" asked
+    after "师傅什么时候上门" booked the visit for next Monday, with the fault's words as its request."""
+    repair = repair_open()
+    tracker = after(load_tracker("query_bill", text="好的", intent="affirm", awaiting="visit_again",
+                                 last_ticket_id=repair, **VERIFIED), "utter_visit_none_book_repair")
+    tracker.events.insert(-3, {"event": "user", "text": "电视从周一就没信号了", "input_channel": "rest",
+                               "parse_data": {"intent": {"name": "fault_tv", "confidence": 0.93}}})
+    tracker.events.insert(-3, {"event": "bot", "text": "", "metadata": {"utter_action": "utter_fault_ticket_created"}})
+    tracker.events.insert(-3, {"event": "user", "text": "师傅什么时候上门", "input_channel": "rest",
+                               "parse_data": {"intent": {"name": "query_ticket", "confidence": 0.64}}})
+
+    turn = await run_action("action_handle_affirm", tracker)
+
+    assert turn.responses == ["utter_visit_booked"], "no day was asked for"
+    [visit] = visits()
+    assert "visit_time" not in visit["details"] and "师傅什么时候上门" in visit["summary"], visit
+
+
+async def test_a_visit_booked_once_proven_keeps_the_day_asked_for_whatever_was_said_meanwhile(run_action):
+    """The request, then the number, a word about the code, the code: the visit is the request's."""
+    tracker = load_tracker("query_bill", text="******", intent="inform", **VERIFIED)
+    for said, intent in (("帮我约师傅明天上午上门", "book_visit"), ("13800000001", "inform"),
+                         ("验证码怎么还没收到", "nlu_fallback")):
+        tracker.events.insert(-2, {"event": "user", "text": said, "input_channel": "rest",
+                                   "parse_data": {"intent": {"name": intent, "confidence": 0.9}}})
+
+    turn = await run_action("action_book_visit", tracker)
+
+    assert turn.responses == ["utter_visit_booked_at"]
+    assert turn.message("utter_visit_booked_at")["visit_time"] == tomorrow("上午")
+
+
 async def test_a_no_to_none_booked_books_nothing(run_action):
     turn = await run_action("action_handle_deny", after(load_tracker(
         "query_bill", text="不用了", intent="deny", awaiting="visit_again", **VERIFIED), "utter_visit_none_book"))
@@ -96,6 +130,34 @@ async def test_a_plain_request_for_a_visit_still_books_at_once(run_action):
         "query_bill", text="帮我约个师傅上门看看", intent="book_visit", **VERIFIED))
 
     assert turn.responses == ["utter_visit_booked"] and len(visits()) == 1
+
+
+async def test_a_visit_is_for_the_customers_repair_not_the_last_ticket_told_of(run_action):
+    """The visit names the repair it is for (``details.related_ticket``, which the dispatch system gets): a
+    complaint filed earlier in the conversation was named instead, though the repair was open."""
+    repair = repair_open()
+    complaint = repository().create_ticket(kind="complaint", customer_id=1, summary="客户投诉：一直没人处理")
+
+    await run_action("action_book_visit", load_tracker(
+        "query_bill", text="帮我约个师傅上门看看", intent="book_visit", last_ticket_id=complaint, **VERIFIED))
+
+    [visit] = visits()
+    assert visit["details"]["related_ticket"] == repair
+
+
+async def test_a_visit_request_run_again_is_the_same_booking_not_a_change(run_action):
+    """A turn run again (its process died after booking; a WeChat retry) or the same words sent twice: the
+    visit was noted as the customer asking to move it (客户要求改约), and the dispatch system told so."""
+    for _ in range(2):
+        turn = await run_action("action_book_visit", load_tracker(
+            "query_bill", text="预约明天下午上门维修", intent="book_visit", **VERIFIED))
+
+    [visit] = visits()
+    assert turn.responses == ["utter_visit_booked_at"]
+    assert turn.message("utter_visit_booked_at")["ticket_id"] == visit["ticket_id"]
+    assert turn.message("utter_visit_booked_at")["visit_time"] == tomorrow("下午")
+    assert len(repository().ticket_history(visit["ticket_id"])) == 1 and visit["priority"] == 0
+    assert "visit_change_requested" not in visit["details"]
 
 
 async def test_a_password_named_with_the_request_is_not_written_into_the_visit(run_action):
@@ -150,6 +212,72 @@ async def test_a_change_that_names_no_day_is_noted_and_keeps_the_time(run_action
     assert repository().get_ticket(visit)["details"]["visit_time"] == "12月5日（周六）"
 
 
+async def test_a_change_that_names_no_day_reaches_the_dispatch_system(run_action, dispatch_system):
+    """The customer was told the technician will ring to agree a new time: the dispatch system, which
+    holds the technician's appointment, hears of it (``ticket_updated``), not only the ticket's notes."""
+    from bot.dispatch.delivery import deliver_ticket_events, ticket_events_from_settings
+    from bot.settings import get_settings
+
+    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
+                                       details={"visit_time": "12月5日（周六）"})
+
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="上门时间得改一下，那天家里没人", intent="book_visit", **VERIFIED))
+    await deliver_ticket_events(repository(), ticket_events_from_settings(get_settings()))
+
+    assert turn.responses == ["utter_visit_change_noted"]
+    updated = dispatch_system.events[-1]
+    assert updated["type"] == "ticket_updated" and updated["ticket"]["ticket_id"] == visit
+    assert updated["ticket"]["details"]["visit_change_requested"] == "上门时间得改一下，那天家里没人"
+    assert updated["ticket"]["details"]["visit_time"] == "12月5日（周六）"
+
+    await run_action("action_book_visit", load_tracker(
+        "query_bill", text="上门改到明天上午", intent="book_visit", **VERIFIED))
+    await deliver_ticket_events(repository(), ticket_events_from_settings(get_settings()))
+
+    moved = dispatch_system.events[-1]["ticket"]["details"]
+    assert moved["visit_time"] == tomorrow("上午") and not moved.get("visit_change_requested"), \
+        "a new time agreed answers the change asked for"
+
+
+async def test_asking_when_the_booked_visit_comes_tells_it_and_changes_nothing(run_action):
+    """"师傅什么时候上门" with a visit booked was written on the visit as the customer asking to move it
+    (客户要求改约), the customer heard their request was noted, and the dispatch system heard of a change."""
+    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
+                                       details={"visit_time": "12月5日（周六）"})
+
+    for asked in ("师傅什么时候上门", "上门的时间改好了吗"):
+        turn = await run_action("action_book_visit", load_tracker("query_bill", text=asked, intent="book_visit",
+                                                                  **VERIFIED))
+
+        assert turn.responses == ["utter_ticket_status"], asked
+        told = turn.message("utter_ticket_status")
+        assert told["ticket_id"] == visit and "12月5日（周六）" in told["summary"]
+    ticket = repository().get_ticket(visit)
+    assert "visit_change_requested" not in ticket["details"] and len(repository().ticket_history(visit)) == 1
+
+
+async def test_asking_when_a_visit_with_no_time_yet_comes_hears_the_technician_will_ring(run_action):
+    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：帮我约个师傅")
+
+    turn = await run_action("action_book_visit", load_tracker("query_bill", text="师傅什么时候上门",
+                                                              intent="book_visit", **VERIFIED))
+
+    told = turn.message("utter_ticket_status")
+    assert told["ticket_id"] == visit and told["summary"] == labels()["ticket_progress"]["visit_no_time"]
+
+
+async def test_a_question_that_also_asks_for_a_change_is_a_change(run_action):
+    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
+                                       details={"visit_time": "12月5日（周六）"})
+
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="师傅什么时候来？那天我不在家，能改一下吗", intent="book_visit", **VERIFIED))
+
+    assert turn.responses == ["utter_visit_change_noted"]
+    assert repository().get_ticket(visit)["details"]["visit_change_requested"]
+
+
 # --- 3. on the phone, the time heard is read back first ------------------------------------------
 
 async def test_on_the_phone_a_new_time_is_read_back_and_nothing_changes_before_a_yes(run_action):
@@ -170,7 +298,7 @@ def answering_the_read_back(text: str, intent: str, question: str = "utter_visit
     """A call where the caller asked to move their visit and just heard the time read back."""
     tracker = on_phone(after(load_tracker("query_bill", text=text, intent=intent, awaiting="visit_time",
                                           **ON_PHONE), question))
-    tracker.events.insert(-4, {"event": "user", "text": "上门改到明天下午", "input_channel": "ivr",
+    tracker.events.insert(-3, {"event": "user", "text": "上门改到明天下午", "input_channel": "ivr",
                                "parse_data": {"intent": {"name": "book_visit", "confidence": 0.9}}})
     return tracker
 
@@ -210,7 +338,7 @@ async def test_on_the_phone_a_new_visit_for_a_day_is_booked_only_after_the_time_
 
     yes = on_phone(after(load_tracker("query_bill", text="对", intent="affirm", awaiting="visit_time", **ON_PHONE),
                          "utter_visit_time_confirm"))
-    yes.events.insert(-4, {"event": "user", "text": "预约明天上午上门", "input_channel": "ivr",
+    yes.events.insert(-3, {"event": "user", "text": "预约明天上午上门", "input_channel": "ivr",
                            "parse_data": {"intent": {"name": "book_visit", "confidence": 0.9}}})
     booked = await run_action("action_handle_affirm", yes)
 

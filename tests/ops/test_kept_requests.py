@@ -197,6 +197,38 @@ async def test_a_repair_self_help_did_not_fix_while_the_database_is_down_is_file
     assert await event_kinds("kept-r1") == ["ticket_created"]
 
 
+async def test_a_callers_repair_kept_longer_than_the_caller_id_is_valid_is_still_filed(database, monkeypatch):
+    """On the phone the caller is proven by the trunk's caller ID, a claim valid for ten minutes: a repair
+    kept through a longer outage was filed with the claim expired, found nobody, and was set aside
+    though the caller had heard it would be registered."""
+    import datetime as dt
+
+    import jwt.api_jwt
+
+    from bot.security.claims import CALLER_ID, channel_claim
+
+    tracker = load_tracker("selfhelp_denied", sender="ivr:KEPT-CALL")
+    for event in tracker.events:
+        if event.get("event") == "user":
+            event["input_channel"] = "ivr"
+    tracker.latest_message["metadata"] = channel_claim(CALLER_ID, "13800000003", "ivr:KEPT-CALL")
+    database.down()
+    turn = await run("action_create_fault_ticket", tracker)
+    assert turn.responses == ["utter_fault_ticket_kept"], turn.responses
+    database.up()
+
+    class FifteenMinutesLater(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime.now(tz) + dt.timedelta(minutes=15)
+
+    monkeypatch.setattr(jwt.api_jwt, "datetime", FifteenMinutesLater)
+    assert await kept_requests().drain(file_kept) == 1
+    assert await kept_requests().set_aside_count() == 0
+    [ticket] = tickets_of("ivr:KEPT-CALL")
+    assert ticket["kind"] == "fault" and ticket["customer_id"] == 3 and ticket["channel"] == "ivr"
+
+
 async def test_a_kept_request_that_files_nothing_is_set_aside_for_an_operator(database, caplog):
     """An account number that turns out to be nobody's: nothing to file it on. It holds up no other."""
     database.down()
