@@ -37,8 +37,14 @@ def channel_of(tracker: Tracker) -> str:
 
 
 def latest_entity(tracker: Tracker, name: str) -> str | None:
-    """An entity from the latest message only (slots may hold stale values)."""
-    return next(tracker.get_latest_entity_values(name), None)
+    """An entity from the latest message only (slots may hold stale values), as text.
+
+    The NLU gives text; a payload typed as a message (``/report_fault{"fault_code": 123}``) can give any
+    JSON: a number is read as its text, anything else (a list, an object, true) as no entity."""
+    value = next(tracker.get_latest_entity_values(name), None)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) else None
 
 
 async def record(tracker: Tracker, event: str, *, customer: str = "", **data: Any) -> None:

@@ -117,11 +117,12 @@ class ActionTriageFault(Action):
         # not the first one's error code, which went onto the second one's repair ticket.
         earlier = tracker.get_slot("fault_type")
         another = earlier is not None and earlier != fault_type
-        code = latest_entity(tracker, "fault_code") or (None if another else tracker.get_slot("fault_code"))
+        given = latest_entity(tracker, "fault_code") or (None if another else tracker.get_slot("fault_code"))
+        code = given if isinstance(given, str) else None  # not a slot Rasa filled from a typed payload's JSON
         events: list[dict[str, Any]] = [SlotSet("fault_type", fault_type)]
         if code:
             events.append(SlotSet("fault_code", code.upper()))
-        elif another:
+        elif another or given is not None:
             events.append(SlotSet("fault_code", None))
         asked = tracker.get_slot("triage_asked") and not another
         chased = await chase_if_known(dispatcher, tracker, fault_type)

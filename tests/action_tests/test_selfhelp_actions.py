@@ -48,6 +48,16 @@ async def test_fault_code_beats_symptom_words(run_action):
     assert turn.slots["fault_code"] == "LOS"
 
 
+async def test_a_typed_payload_with_a_number_or_a_list_as_fault_code_still_gets_self_help(run_action):
+    """A customer can type a button's payload with any JSON in it (found by a reviewer: ``.upper()`` on 123)."""
+    for value, kept in [(102, "102"), (["LOS"], None), ({"x": 1}, None)]:
+        tracker = load_tracker("fault_tv_no_signal", intent="fault_tv", entities=[{"entity": "fault_code", "value": value}],
+                               fault_code=value if not isinstance(value, int) else None)
+        turn = await run_action("action_triage_fault", tracker)
+        assert "utter_selfhelp_entry" in turn.responses or "utter_ask_fault_detail_fault_tv" in turn.responses, value
+        assert turn.slots["fault_code"] == kept, value
+
+
 async def test_vague_fault_asks_for_details_once_then_sends_general_help(run_action):
     first = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", text="电视坏了"))
     assert first.responses == ["utter_ask_fault_detail_fault_tv"]
