@@ -106,7 +106,7 @@ def _contact(events: list[dict]) -> Contact:
     customers = frozenset(e["customer"] for e in events if e.get("customer"))
     intent = next((d.get("intent") for k, d in data if k == "intent_seen" and d.get("intent") not in NOT_A_TOPIC), "")
     skill = next((d.get("skill") for k, d in data if k in HANDOFF_KINDS and d.get("skill")), "")
-    answered = _answered_wait(data)
+    answered, claim = _answered_wait(data)
     left = [d for k, d in data if k == "handoff_abandoned"]
     abandoned = _abandoned_wait(left)
     handle = [_seconds(d.get("handle_s")) for k, d in data if k == "handoff_closed" and d.get("handle_s") is not None]
@@ -126,7 +126,7 @@ def _contact(events: list[dict]) -> Contact:
         conversation_id=events[0]["conversation_id"], started_at=events[0]["at"], channel=channel,
         customers=customers, intent=intent, skill=skill, how=how,
         handoff_requested=any(k in HANDOFF_KINDS for k in kinds),
-        answered_wait_s=waits.answered_wait(events, answered),
+        answered_wait_s=waits.answered_wait(events, answered, claim),
         abandoned_wait_s=waits.abandoned_wait(events, abandoned, how == "abandoned"),
         handle_s=sum(handle) if handle else None,
         csat=scores[-1] if scores else None, selfhelp=tuple(selfhelp.items()), agent=closers[-1] if closers else "",
@@ -186,19 +186,20 @@ def _asked_something(kinds: list[str], data: list, selfhelp: dict) -> bool:
     return bool(topics or selfhelp or checked)
 
 
-def _answered_wait(data: list) -> float | None:
-    """The wait of the first claim that reached the customer, or None. A claim the agent closed with the
-    customer gone before any exchange (a ``handoff_abandoned`` naming the agent, bot/handoff/unanswered.py)
-    answered nobody: found by a tester, such empty chats counted as answered and resolved."""
-    wait = None
-    for kind, d in data:
+def _answered_wait(data: list) -> tuple[float | None, int | None]:
+    """The wait of the first claim that reached the customer and its index, or (None, None). A claim the
+    agent closed with the customer gone before any exchange (a ``handoff_abandoned`` naming the agent,
+    bot/handoff/unanswered.py) answered nobody: found by a tester, such empty chats counted as answered
+    and resolved."""
+    wait, index = None, None
+    for n, (kind, d) in enumerate(data):
         if kind == "handoff_claimed":
             if wait is not None:
-                return wait
-            wait = _seconds(d.get("wait_s"))
+                return wait, index
+            wait, index = _seconds(d.get("wait_s")), n
         elif kind == "handoff_abandoned" and d.get("agent_id"):
-            wait = None
-    return wait
+            wait, index = None, None
+    return wait, index
 
 
 def _abandoned_wait(left: list[dict]) -> float | None:

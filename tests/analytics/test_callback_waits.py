@@ -1,0 +1,54 @@
+"""A booked callback is answered when an agent rings it, at the time promised: its speed of answer runs
+from that time to the agent's claim (README, "Follow-up, care and callback contacts"), not from the
+request for a person that ended in the booking. Events as the queue and the contact worker record them
+(the waiting room's booking, the worker's offer on the customer's conversation, the desk's claim and
+close), written to a real database and reported by ``kefu report``."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot.db.repository import engine_for
+from bot.outcomes.events import outcome_event
+from bot.outcomes.store import write_events
+from tests.analytics.test_report import report_of  # noqa: F401 (fixture)
+
+# 2026-03-09 19:00 in Beijing (the evening peak)
+EVENING = dt.datetime(2026, 3, 9, 11, 0)
+
+
+def at(minutes: float) -> dt.datetime:
+    return EVENING + dt.timedelta(minutes=minutes)
+
+
+def booked_then_rung(promised_after_min: float, late_s: float) -> list:
+    """A web-chat customer asks for a person, waits 150 s, books a callback for ``promised_after_min``
+    minutes on; the worker offers it at that time and an agent claims it ``late_s`` after it."""
+    offered = promised_after_min
+    claimed = offered + late_s / 60
+    return [
+        ("w-cb", at(0), "contact_started", {}),
+        ("w-cb", at(0.1), "intent_seen", {"intent": "fault_tv_no_signal", "confidence": 0.9}),
+        ("w-cb", at(0.5), "handoff_requested", {"skill": "tv", "priority": 0, "reason": "request_human"}),
+        ("w-cb", at(0.5), "handoff_queued", {"skill": "tv", "priority": 0}),
+        ("w-cb", at(3), "ticket_created", {"ticket_id": "TK000001", "kind": "callback"}),
+        ("w-cb", at(3), "handoff_abandoned", {"skill": "tv", "wait_s": 150, "reason": "callback"}),
+        ("w-cb", at(offered), "handoff_queued", {"skill": "tv", "priority": 0}),
+        ("w-cb", at(claimed), "handoff_claimed", {"skill": "tv", "wait_s": late_s, "agent_id": "liu"}),
+        ("w-cb", at(claimed + 4), "handoff_closed", {"skill": "tv", "wait_s": late_s, "handle_s": 240,
+                                                     "agent_id": "liu", "disposition": "resolved"}),
+    ]
+
+
+def test_a_callback_rung_15_s_after_the_promised_time_waited_15_s_not_since_the_first_request(
+        kefu_env, report_of):  # noqa: F811
+    log = booked_then_rung(promised_after_min=40, late_s=15)
+    write_events(engine_for(kefu_env.database_url), [
+        outcome_event(c, kind, channel="webchat", at=moment, **data) for c, moment, kind, data in log])
+    code, figures, _ = report_of("2026-03-09", "2026-03-09")
+    assert code == 0
+    assert figures[("overall", "", "answered")] == "1"
+    assert figures[("overall", "", "abandoned")] == "0"  # choosing a callback is not giving up
+    assert float(figures[("overall", "", "asa_s")]) == pytest.approx(15)
+    assert float(figures[("overall", "", "service_level")]) == pytest.approx(1)
