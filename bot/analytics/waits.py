@@ -20,7 +20,14 @@ import datetime as dt
 ASKED = "handoff_requested"
 QUEUED = {"handoff_queued", "ivr_transferred"}
 ENDS = {"conversation_ended", "ivr_call_ended"}
-WAIT_OVER = {"handoff_abandoned", "handoff_closed"}  # an earlier wait ended here; a later queue entry waits anew
+# An earlier request for a person ended here (left the queue, closed, a callback booked, the call or
+# conversation over): a later queue entry (a booked callback offered at its time) is a wait of its own.
+WAIT_OVER = {"handoff_abandoned", "handoff_closed", "callback_booked"} | ENDS
+
+
+def _wait_over(event: dict) -> bool:
+    return event["kind"] in WAIT_OVER or (
+        event["kind"] == "ticket_created" and (event.get("data") or {}).get("kind") == "callback")
 
 
 def _epoch(at: dt.datetime) -> float:
@@ -45,7 +52,7 @@ def answered_wait(events: list[dict], queue_wait: float | None, claim: int | Non
         claim = next((i for i, e in enumerate(events) if e["kind"] == "handoff_claimed"), None)
     if claim is None:
         return queue_wait
-    over = [i for i, e in enumerate(events[:claim]) if e["kind"] in WAIT_OVER]
+    over = [i for i, e in enumerate(events[:claim]) if _wait_over(e)]
     this_wait = events[over[-1] + 1 if over else 0:claim]
     asked = asked_at(this_wait)
     if asked is None:
