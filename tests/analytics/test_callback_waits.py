@@ -52,3 +52,49 @@ def test_a_callback_rung_15_s_after_the_promised_time_waited_15_s_not_since_the_
     assert figures[("overall", "", "abandoned")] == "0"  # choosing a callback is not giving up
     assert float(figures[("overall", "", "asa_s")]) == pytest.approx(15)
     assert float(figures[("overall", "", "service_level")]) == pytest.approx(1)
+
+
+# 2026-03-09 21:30 and 2026-03-10 09:00 in Beijing
+LATE_EVENING = dt.datetime(2026, 3, 9, 13, 30)
+NEXT_MORNING = dt.datetime(2026, 3, 10, 1, 0)
+
+
+def booked_overnight() -> list:
+    """A caller asks for a person after hours at 21:30, books a callback for the hotline's next opening;
+    the worker offers it at 09:00 the next day on the caller's conversation and an agent rings it 20 s later."""
+    evening = lambda minutes: LATE_EVENING + dt.timedelta(minutes=minutes)  # noqa: E731
+    morning = lambda seconds: NEXT_MORNING + dt.timedelta(seconds=seconds)  # noqa: E731
+    return [
+        ("ivr:night", evening(0), "contact_started", {}),
+        ("ivr:night", evening(0.5), "handoff_requested", {"skill": "general", "reason": "caller_asked"}),
+        ("ivr:night", evening(0.6), "ivr_nobody_available", {"skill": "general"}),
+        ("ivr:night", evening(1.5), "ticket_created", {"ticket_id": "TK000002", "kind": "callback"}),
+        ("ivr:night", evening(1.5), "callback_booked", {"ticket_id": "TK000002", "skill": "general"}),
+        ("ivr:night", evening(2), "ivr_call_ended", {"reason": "hung_up", "path": ["main_menu", "callback"]}),
+        ("ivr:night", morning(0), "handoff_queued", {"skill": "general", "priority": 0}),
+        ("ivr:night", morning(20), "handoff_claimed", {"skill": "general", "wait_s": 20, "agent_id": "liu"}),
+        ("ivr:night", morning(320), "handoff_closed", {"skill": "general", "wait_s": 20, "handle_s": 300,
+                                                       "agent_id": "liu", "disposition": "resolved"}),
+    ]
+
+
+def test_a_callback_booked_in_the_evening_and_rung_next_morning_is_one_contact_of_the_evening(
+        kefu_env, report_of):  # noqa: F811
+    """The morning's part of the contact (the queue entry, claim and close) has no start of its own: the
+    report of the next day and its wallboard counted it as a second contact, answered, with the handle
+    time and the agent's close, though the evening's report counts the same contact."""
+    from bot.analytics.live import today_figures
+
+    write_events(engine_for(kefu_env.database_url), [
+        outcome_event(c, kind, channel="ivr", at=moment, **data) for c, moment, kind, data in booked_overnight()])
+    code, evening, _ = report_of("2026-03-09", "2026-03-09")
+    assert code == 0
+    assert (evening[("overall", "", "contacts")], evening[("overall", "", "answered")]) == ("1", "1")
+    assert float(evening[("overall", "", "asa_s")]) == pytest.approx(20)
+    code, morning, _ = report_of("2026-03-10", "2026-03-10")
+    assert code == 0
+    assert (morning[("overall", "", "contacts")], morning[("overall", "", "answered")]) == ("0", "0")
+    assert morning[("overall", "", "aht_s")] == ""
+    wallboard = today_figures(kefu_env.database_url, kefu_env.content_dir,
+                              (NEXT_MORNING + dt.timedelta(minutes=10)).replace(tzinfo=dt.timezone.utc))
+    assert (wallboard["day"], wallboard["contacts"], wallboard["answered"]) == ("2026-03-10", 0, 0)

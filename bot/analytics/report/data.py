@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from bot.analytics.config import KpiConfig
-from bot.analytics.contacts import Contact, split_contacts
+from bot.analytics.contacts import STARTS, Contact, split_contacts
 from bot.analytics.kpis import (FCR_WINDOWS_H, Figures, RepeatCustomer, SelfHelpFigures, figures, grouped, local_day,
                                 local_hour, repeat_customers, repeat_flags, selfhelp_success)
 from bot.analytics.report.period import Period
@@ -15,7 +15,7 @@ from bot.db.repository import Repository
 from bot.handoff.masking import mask_number
 from bot.ledger.ledger import Ledger, MonthlySummary
 from bot.ledger.rules import LedgerRules
-from bot.outcomes.store import read_events
+from bot.outcomes.store import read_whole_contacts
 
 
 RESOLVERS = ("assistant", "agent")  # contact outcomes that count as resolved, by whom
@@ -58,7 +58,7 @@ def build_report(repository: Repository, period: Period, config: KpiConfig, ledg
     now = now or dt.datetime.utcnow()
     engine = repository.engine
     lookahead = dt.timedelta(hours=max(FCR_WINDOWS_H))
-    contacts = split_contacts(read_events(engine, start - dt.timedelta(hours=1), end + lookahead))
+    contacts = split_contacts(read_whole_contacts(engine, start, end + lookahead, STARTS))
     inside, later = period.split(contacts)  # its days, and its hours when given (--hours)
     sl = config.sl_seconds
     hour = local_hour(config.timezone)
