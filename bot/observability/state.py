@@ -26,6 +26,7 @@ from bot.handoff.presence import gone_among
 from bot.ivr.call_state import CallStore
 from bot.kept_lists import failed_key, kept_key
 from bot.outbound.outbox_rows import waited_seconds
+from bot.outcomes.pending import pending_key
 from bot.redis_text import as_text_or_none
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class StateSnapshot:
     outbox_oldest_pending_s: float | None = None
     ticket_events: dict[str, int] = field(default_factory=dict)  # pending / failed (bot/dispatch/undelivered.py)
     kept_requests: dict[str, int] = field(default_factory=dict)  # waiting / set_aside
+    outcome_events_waiting: int | None = None  # parked in Redis for the database (bot/outcomes/pending.py)
     redis_up: bool = True
     database_up: bool = True
     agents_signed_in: dict[str, int] = field(default_factory=dict)
@@ -134,6 +136,7 @@ async def read_state(redis, repository: Repository, clock=time.time, data_dir=No
         snapshot.active_calls = len(await CallStore(redis).live_calls())
         snapshot.kept_requests = {"waiting": int(await redis.llen(kept_key(repository.url))),
                                   "set_aside": int(await redis.llen(failed_key(repository.url)))}
+        snapshot.outcome_events_waiting = int(await redis.llen(pending_key(repository.url)))
     except (RedisError, OSError) as exc:
         logger.warning("metrics.state.redis_failed error=%s", type(exc).__name__)
         snapshot.redis_up = False
@@ -210,6 +213,10 @@ class StateCollector:
             for name, count in sorted(s.kept_requests.items()):
                 kept.add_metric([name], count)
             yield kept
+        if s.outcome_events_waiting is not None:
+            yield GaugeMetricFamily("kefu_outcome_events_waiting", "Outcome events parked in Redis because the "
+                                    "database did not take them (down, or not migrated): missing from the report "
+                                    "until written", value=s.outcome_events_waiting)
         if s.data_dir_free_bytes is not None:
             yield GaugeMetricFamily("kefu_data_dir_free_bytes", "Bytes free on this machine's KEFU_DATA_DIR "
                                     "(logs, metrics, models, voicemail); a full one loses logs and crashes servers",
