@@ -28,7 +28,8 @@ async def queue_figures(queue: HandoffQueue) -> list[dict]:
         waiting = await queue.waiting(skill)
         entries = await queue.entries(waiting)
         gone = await gone_among(queue.redis, entries, now)
-        since = [e["enqueued_at"] for e in entries if e.get("enqueued_at") and e["conversation_id"] not in gone]
+        # Since each last joined the queue (``waiting_since``): a transfer keeps ``enqueued_at`` for the place in line.
+        since = [e["waiting_since"] for e in entries if e.get("waiting_since") and e["conversation_id"] not in gone]
         label = queue.rules.skills.get(skill, skill) if isinstance(queue.rules.skills, dict) else skill
         result.append({"skill": skill, "label": label, "waiting": len(waiting) - len(gone), "gone": len(gone),
                        "longest_wait_s": round(max(0.0, now - min(since)), 1) if since else 0.0})

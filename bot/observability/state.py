@@ -65,16 +65,19 @@ async def read_queues(redis, snapshot: StateSnapshot, now: float) -> None:
         members = [m.decode() if isinstance(m, bytes) else m for m in await redis.zrange(key, 0, MAX_ENTRIES_READ - 1)]
         async with redis.pipeline(transaction=False) as pipe:
             for member in members:
-                pipe.hmget(handoff_keys.conversation(member), ["enqueued_at", "channel"])
+                pipe.hmget(handoff_keys.conversation(member), ["waiting_since", "enqueued_at", "channel"])
             found = await pipe.execute() if members else []
         calls = await calls_among(redis, members)
         gone = await gone_among(redis, [{"conversation_id": member, "channel": as_text_or_none(channel) or "",
                                          "call": call}
-                                        for member, (_, channel), call in zip(members, found, calls)], now)
+                                        for member, (_, _, channel), call in zip(members, found, calls)], now)
         oldest = now
-        for member, (enqueued, _) in zip(members, found):
-            if enqueued is not None and member not in gone:
-                oldest = min(oldest, float(enqueued))
+        for member, (since, enqueued, _) in zip(members, found):
+            # Since it last joined the queue: a transfer keeps ``enqueued_at`` for the place in line, and a
+            # wait read from it took in the time with the first agent (found in review: 370 s, not 10).
+            joined = since if since is not None else enqueued
+            if joined is not None and member not in gone:
+                oldest = min(oldest, float(joined))
         snapshot.queue_length[skill] = total - len(gone)
         snapshot.queue_gone[skill] = len(gone)
         snapshot.longest_wait_s[skill] = round(now - oldest, 1)
