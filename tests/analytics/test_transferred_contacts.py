@@ -15,6 +15,7 @@ from bot.handoff.rules import load_rules
 from bot.outcomes import recorder_for
 from bot.outcomes.recorder import record
 from tests.conftest import PROJECT_ROOT
+from tests.analytics.test_report import report_of  # noqa: F401 (fixture)
 from tests.handoff.conftest import Clock, redis, redis_url  # noqa: F401  the same real Redis fixtures
 
 
@@ -50,3 +51,21 @@ async def test_a_customer_who_gave_up_in_the_queue_they_were_transferred_to_was_
     f = figures(list(contacts.values()), sl_seconds=20)
     assert f.fcr_24h == 0.5  # only the one the second agent closed as resolved
     assert f.answered == 2  # both were answered by the first agent, after 30 s
+
+
+async def test_each_agent_of_a_transferred_conversation_has_their_own_handle_time_in_the_report(
+        kefu_env, redis, report_of):  # noqa: F811
+    """Found in review: the per-agent table gave a transferred conversation to its last agent with both
+    agents' handle times added up (agent2's AHT 210 s for 90 s of work), and the agent who handled it
+    first, for 120 s, had no row at all."""
+    import datetime as dt
+
+    await served_then_transferred(redis, "moved-and-served", "served")
+    await record("moved-and-served", "csat_given", channel="webchat", score=5)
+    assert await recorder_for().flush(timeout=10)
+    today = dt.datetime.now(dt.timezone.utc).astimezone(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+    code, figures, _ = report_of(today, today)
+    assert code == 0
+    assert float(figures[("agent", "agent2", "aht_s")]) == 90 and figures[("agent", "agent2", "csat_average")] == "5.0"
+    assert float(figures[("agent", "agent1", "aht_s")]) == 120 and figures[("agent", "agent1", "csat_average")] == ""
+    assert figures[("agent", "agent1", "contacts")] == figures[("agent", "agent2", "contacts")] == "1"

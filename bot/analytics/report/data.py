@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.analytics.config import KpiConfig
 from bot.analytics.contacts import STARTS, Contact, split_contacts
 from bot.analytics.kpis import (FCR_WINDOWS_H, Figures, RepeatCustomer, SelfHelpFigures, figures, grouped, local_day,
-                                local_hour, repeat_customers, repeat_flags, selfhelp_success)
+                                local_hour, per_agent, repeat_customers, repeat_flags, selfhelp_success)
 from bot.analytics.report.period import Period
 from bot.analytics.report.tickets import TicketLoop, ledger_months, ticket_loop
 from bot.db.repository import Repository
@@ -43,7 +43,7 @@ class ReportData:
     by_hour: dict[str, Figures]
     by_day: dict[str, Figures]
     by_resolver: dict[str, Figures]  # "assistant" / "agent": contacts each resolved (CSAT compared)
-    by_agent: dict[str, Figures]  # agent login -> the contacts they closed at the desk (who handled what)
+    by_agent: dict[str, Figures]  # agent login -> the contacts they closed at the desk, a transfer too (who handled what)
     volume: dict[tuple[str, str], int]  # (hour, channel) -> contacts
     top_intents: list[tuple[str, int]]  # contacts per topic intent, most first (15)
     selfhelp: list[SelfHelpFigures]
@@ -74,7 +74,7 @@ def build_report(repository: Repository, period: Period, config: KpiConfig, ledg
         by_channel=by(lambda c: c.channel or "-"), by_skill=by(lambda c: c.skill or "-"),
         by_intent=by(lambda c: c.intent or "-"), by_hour=by(hour), by_day=by(local_day(config.timezone)),
         by_resolver=grouped([c for c in inside if c.how in RESOLVERS], lambda c: c.how, sl_seconds=sl, later=later),
-        by_agent=grouped([c for c in inside if c.agent], lambda c: c.agent, sl_seconds=sl, later=later),
+        by_agent=grouped(per_agent(inside), lambda c: c.agent, sl_seconds=sl, later=later),
         volume=dict(Counter((hour(c), c.channel or "-") for c in inside)),
         top_intents=_topics(inside), selfhelp=selfhelp_success(inside),
         repeaters=[_repeater(repository, r) for r in repeat_customers(inside, later)],
