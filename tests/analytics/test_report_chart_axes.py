@@ -54,3 +54,17 @@ def test_the_hour_charts_of_a_peak_report_show_its_hours(kefu_env):
     labels = load_labels(kefu_env.content_dir)
     assert hour_axis(charts.volume_figure(data, labels)) == ["19", "20", "21"]
     assert hour_axis(charts.asa_figure(data, labels)) == ["19", "20", "21"]
+
+
+def test_the_trend_chart_shows_every_day_of_the_period(kefu_env):
+    """A day without contacts (a holiday, an outage) was left out of the containment and FCR trend, so the
+    days on either side of it stood together."""
+    report(kefu_env)  # contacts on 2026-03-09 only
+    repository = Repository(kefu_env.database_url)
+    write_events(repository.engine, [outcome_event("n1", "contact_started", channel="webchat",
+                                                   at=at(10) + dt.timedelta(days=2))])
+    config = load_kpi_config(kefu_env.content_dir)
+    data = build_report(repository, period("2026-03-09", "2026-03-11", config.timezone), config,
+                        load_rules(kefu_env.content_dir / "ledger.yml"))
+    assert hour_axis(charts.trend_figure(data, load_labels(kefu_env.content_dir))) == [
+        "2026-03-09", "2026-03-10", "2026-03-11"]

@@ -1,6 +1,8 @@
 """The report's charts as PNG bytes (labels from content/ui/report.zh.json)."""
 from __future__ import annotations
 
+import datetime as dt
+
 from bot.analytics.charts import figure, png
 from bot.analytics.report.data import ReportData
 
@@ -36,15 +38,25 @@ def volume_figure(data: ReportData, labels: dict):
 
 
 def trend_chart(data: ReportData, labels: dict) -> bytes:
+    return png(trend_figure(data, labels))
+
+
+def chart_days(data: ReportData) -> list[str]:
+    """Every day of the period, in order: a day without contacts is a gap in the trend, not left out."""
+    count = (data.period.last - data.period.first).days + 1
+    return [(data.period.first + dt.timedelta(days=n)).isoformat() for n in range(count)]
+
+
+def trend_figure(data: ReportData, labels: dict):
     fig, ax = figure()
-    days = list(data.by_day)
+    days = chart_days(data)
     for key, colour in (("containment", COLOURS[1]), ("fcr_24h", COLOURS[0])):
-        values = [getattr(data.by_day[d], key) for d in days]
+        values = [getattr(data.by_day[d], key) if d in data.by_day else None for d in days]
         ax.plot(days, [v if v is not None else float("nan") for v in values], "o-", color=colour,
                 label=labels[f"legend_{key}"])
     ax.set(title=labels["trend_title"], xlabel=labels["axis_day"], ylabel=labels["axis_share"], ylim=(0, 1.05))
     ax.legend(fontsize=8)
-    return png(fig)
+    return fig
 
 
 def asa_chart(data: ReportData, labels: dict) -> bytes:
