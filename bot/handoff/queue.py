@@ -282,9 +282,11 @@ class HandoffQueue:
                 repr(enqueued_at), score(request.priority, enqueued_at * 1000), request.channel,
                 request.conversation_id, repr(since), "1" if is_call(request.channel, request.context) else "0"]
 
-    async def _queued(self, request: HandoffRequest) -> None:
+    async def _queued(self, request: HandoffRequest, *, transferred: bool = False) -> None:
+        """``transferred``: queued again by an agent (a transfer, or given back): the same handoff."""
         await self._record(request.conversation_id, "handoff_queued", request.channel,
-                           {"skill": request.skill, "priority": request.priority, "customer_id": request.customer_id})
+                           {"skill": request.skill, "priority": request.priority, "customer_id": request.customer_id,
+                            **({"transferred": True} if transferred else {})})
         logger.info("handoff.queued conversation=%s skill=%s priority=%s",
                     request.conversation_id, request.skill, request.priority)
 
@@ -475,7 +477,7 @@ class HandoffQueue:
         handled_until = now if served_until is None else min(now, served_until)
         await self._closed(conversation_id, entry["skill"], entry["channel"], agent_id, f"transfer:{skill}", note,
                            max(0.0, handled_until - claimed_at), claimed_at - since)
-        await self._queued(request)
+        await self._queued(request, transferred=True)
         return await self.position(conversation_id) or QueuePosition(0, 0.0)
 
     async def proven(self, conversation_id: str, customer: dict) -> bool:

@@ -249,5 +249,5 @@ async def record(conversation_id: str, kind: str, /, *, channel: str = "", custo
                  database_url: str | None = None, **data: Any) -> None:
     """Record one outcome event for ``conversation_id`` (the Rasa sender id on every channel)."""
     event = outcome_event(conversation_id, kind, channel=channel, customer=customer, **data)
-    count_outcome(kind, channel)
+    count_outcome(kind, channel, data)
     await recorder_for(database_url).record(event)

@@ -69,3 +69,18 @@ async def test_each_agent_of_a_transferred_conversation_has_their_own_handle_tim
     assert float(figures[("agent", "agent2", "aht_s")]) == 90 and figures[("agent", "agent2", "csat_average")] == "5.0"
     assert float(figures[("agent", "agent1", "aht_s")]) == 120 and figures[("agent", "agent1", "csat_average")] == ""
     assert figures[("agent", "agent1", "contacts")] == figures[("agent", "agent2", "contacts")] == "1"
+
+
+async def test_a_transferred_conversation_is_one_handoff_on_the_metrics(kefu_env, redis):  # noqa: F811
+    """``kefu_handoffs_total`` counts conversations queued for an agent (README, "Metrics"): found in review,
+    a transfer — and an agent signing out, which puts their conversations back the same way — queued the
+    conversation again and counted it as another handoff, so the dashboard's self-help fixes against
+    handoffs fell at every shift change."""
+    from prometheus_client import REGISTRY
+
+    def handoffs() -> float:
+        return REGISTRY.get_sample_value("kefu_handoffs_total", {"channel": "webchat"}) or 0.0
+
+    before = handoffs()
+    await served_then_transferred(redis, "moved-and-served", "served")
+    assert handoffs() == before + 1
