@@ -19,7 +19,7 @@ import datetime as dt
 import sys
 from dataclasses import dataclass
 
-from bot.analytics.contacts import Contact, split_contacts
+from bot.analytics.contacts import STARTS, Contact, split_contacts
 from bot.analytics.kpis import FCR_WINDOWS_H, Figures, figures, repeat_flags
 from bot.analytics.report.period import Period, PeriodError, parse_hours, period
 
@@ -63,7 +63,7 @@ def side(events_of, span: Period, hours: range | None, sl_seconds: float) -> Sid
     """The contacts that started in ``span`` (and ``hours``), with their figures; a return within
     the FCR windows after the period still counts against the contact."""
     lookahead = dt.timedelta(hours=max(FCR_WINDOWS_H))
-    contacts = split_contacts(events_of(span.start_utc - dt.timedelta(hours=1), span.end_utc + lookahead))
+    contacts = split_contacts(events_of(span.start_utc, span.end_utc + lookahead))
     inside, later = dataclasses.replace(span, hours=hours).split(contacts)
     return Side(span, inside, figures(inside, sl_seconds=sl_seconds, repeats=repeat_flags(inside, later)))
 
@@ -140,7 +140,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from bot.analytics.config import KpiConfigError, load_kpi_config
     from bot.db.repository import DatabaseError, Repository
-    from bot.outcomes.store import read_events
+    from bot.outcomes.store import read_whole_contacts
     from bot.settings import get_settings
 
     settings = get_settings()
@@ -151,7 +151,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         engine = Repository(settings.database_url).engine
 
         def events_of(start, end):
-            return read_events(engine, start, end)
+            return read_whole_contacts(engine, start, end, STARTS)
 
         before, after = (side(events_of, span, hours, config.sl_seconds) for span in spans)
     except (PeriodError, KpiConfigError) as exc:

@@ -28,7 +28,7 @@ NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fa
 # A contact offered to a person: asked, queued, put through by the phone, or left as a work item (a voice message).
 HANDOFF_KINDS = ("handoff_requested", "handoff_queued", "ivr_transferred", "handoff_work_item")
 FLOW_FINISHED = {"flow", "bot_done"}  # the phone flow reached its own end (not a hang-up mid-menu)
-HOW = ("assistant", "agent", "agent_ticket", "agent_callback", "ticket", "callback", "message", "message_abandoned",
+HOW = ("assistant", "agent", "agent_ticket", "agent_callback", "agent_transfer", "ticket", "callback", "message", "message_abandoned",
        "removed", "abandoned", "unserved", "no_request", "no_answer")
 # A voice message left (the phone's, or one Kefu received on its own) / a voice-message node reached.
 MESSAGE_LEFT = {"ivr_voicemail_left", "voicemail_received", "voice_message_left"}
@@ -40,6 +40,9 @@ NO_REQUEST = {"no_request", "no_answer"}
 # An answered contact the (last) agent closed as 转工单跟进 or 预约回电 was passed on, not resolved
 # (bot/handoff/desk.py DISPOSITIONS); any other close counts as the agent's.
 AGENT_PASSED_ON = {"ticket": "agent_ticket", "callback": "agent_callback"}
+# An agent transferred it to another group (disposition ``transfer:<group>``, bot/handoff/queue.py) and no
+# agent answered it there: passed on and given up in the next queue, not resolved.
+TRANSFERRED = "agent_transfer"
 # handoff_abandoned reasons that are not abandonment, and what they count as (a supervisor's 移出队列
 # is not the customer giving up: it must not move the abandonment rate)
 LEFT_QUEUE_FOR = {"callback": "callback", "message": "message", "resolved_by_selfhelp": "assistant",
@@ -106,7 +109,7 @@ def _contact(events: list[dict]) -> Contact:
     customers = frozenset(e["customer"] for e in events if e.get("customer"))
     intent = next((d.get("intent") for k, d in data if k == "intent_seen" and d.get("intent") not in NOT_A_TOPIC), "")
     skill = next((d.get("skill") for k, d in data if k in HANDOFF_KINDS and d.get("skill")), "")
-    answered = _answered_wait(data)
+    answered, claim = _answered_wait(data)
     left = [d for k, d in data if k == "handoff_abandoned"]
     abandoned = _abandoned_wait(left)
     handle = [_seconds(d.get("handle_s")) for k, d in data if k == "handoff_closed" and d.get("handle_s") is not None]
@@ -126,7 +129,7 @@ def _contact(events: list[dict]) -> Contact:
         conversation_id=events[0]["conversation_id"], started_at=events[0]["at"], channel=channel,
         customers=customers, intent=intent, skill=skill, how=how,
         handoff_requested=any(k in HANDOFF_KINDS for k in kinds),
-        answered_wait_s=waits.answered_wait(events, answered),
+        answered_wait_s=waits.answered_wait(events, answered, claim),
         abandoned_wait_s=waits.abandoned_wait(events, abandoned, how == "abandoned"),
         handle_s=sum(handle) if handle else None,
         csat=scores[-1] if scores else None, selfhelp=tuple(selfhelp.items()), agent=closers[-1] if closers else "",
@@ -142,6 +145,9 @@ def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], se
     complaint left at the identity question was counted contained (found by a tester)."""
     if answered is not None:
         closes = [d.get("disposition") for k, d in data if k == "handoff_closed"]
+        last = next((d for k, d in reversed(data) if k in ("handoff_claimed", "handoff_closed")), {})
+        if str(last.get("disposition") or "").startswith("transfer"):
+            return TRANSFERRED  # nobody took it after the transfer (found in review: counted resolved)
         return AGENT_PASSED_ON.get(closes[-1] if closes else None, "agent")
     reasons = {LEFT_QUEUE_FOR.get(d.get("reason")) for d in left}
     ticket_kinds = {d.get("kind") for k, d in data if k == "ticket_created"}
@@ -186,19 +192,20 @@ def _asked_something(kinds: list[str], data: list, selfhelp: dict) -> bool:
     return bool(topics or selfhelp or checked)
 
 
-def _answered_wait(data: list) -> float | None:
-    """The wait of the first claim that reached the customer, or None. A claim the agent closed with the
-    customer gone before any exchange (a ``handoff_abandoned`` naming the agent, bot/handoff/unanswered.py)
-    answered nobody: found by a tester, such empty chats counted as answered and resolved."""
-    wait = None
-    for kind, d in data:
+def _answered_wait(data: list) -> tuple[float | None, int | None]:
+    """The wait of the first claim that reached the customer and its index, or (None, None). A claim the
+    agent closed with the customer gone before any exchange (a ``handoff_abandoned`` naming the agent,
+    bot/handoff/unanswered.py) answered nobody: found by a tester, such empty chats counted as answered
+    and resolved."""
+    wait, index = None, None
+    for n, (kind, d) in enumerate(data):
         if kind == "handoff_claimed":
             if wait is not None:
-                return wait
-            wait = _seconds(d.get("wait_s"))
+                return wait, index
+            wait, index = _seconds(d.get("wait_s")), n
         elif kind == "handoff_abandoned" and d.get("agent_id"):
-            wait = None
-    return wait
+            wait, index = None, None
+    return wait, index
 
 
 def _abandoned_wait(left: list[dict]) -> float | None:

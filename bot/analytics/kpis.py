@@ -5,6 +5,7 @@ division by zero). Definitions are in the README ("How each KPI is defined").
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import statistics
 from collections import Counter
@@ -121,6 +122,27 @@ def grouped(contacts: list[Contact], key: Callable[[Contact], str], *, sl_second
     return {name: figures([contacts[i] for i in indexes], sl_seconds=sl_seconds,
                           repeats={n: repeats[i] for n, i in enumerate(indexes)})
             for name, indexes in sorted(groups.items())}
+
+
+def per_agent(contacts: list[Contact]) -> list[Contact]:
+    """Each contact once for every agent who closed it at the desk (a transfer too), as ``agent``, with that
+    agent's own handle time; its satisfaction score goes to the agent who closed it last. Found in review: a
+    transferred conversation counted for its last agent only, with both agents' handle times added up."""
+    rows = []
+    for contact in contacts:
+        handled: dict[str, float | None] = {}
+        for event in contact.events:
+            data = event.get("data") or {}
+            if event["kind"] != "handoff_closed" or not data.get("agent_id"):
+                continue
+            seconds = handled.get(data["agent_id"])
+            if data.get("handle_s") is not None:
+                seconds = (seconds or 0.0) + max(0.0, float(data["handle_s"]))
+            handled[data["agent_id"]] = seconds
+        rows += [dataclasses.replace(contact, agent=agent, handle_s=seconds,
+                                     csat=contact.csat if agent == contact.agent else None)
+                 for agent, seconds in handled.items()]
+    return rows
 
 
 def local_hour(zone: str) -> Callable[[Contact], str]:

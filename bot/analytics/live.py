@@ -10,15 +10,13 @@ import datetime as dt
 from pathlib import Path
 
 from bot.analytics.config import centre_zone, load_kpi_config
-from bot.analytics.contacts import split_contacts
+from bot.analytics.contacts import STARTS, split_contacts
 from bot.analytics.kpis import figures
 from bot.analytics.report.period import period
 from bot.db.repository import engine_for
 from bot.handoff.presence import gone_among
 from bot.handoff.queue import HandoffQueue
-from bot.outcomes.store import read_events
-
-LOOK_BACK = dt.timedelta(hours=1)  # as the report's: a contact's events lie within an hour of its start here
+from bot.outcomes.store import read_whole_contacts
 
 
 async def queue_figures(queue: HandoffQueue) -> list[dict]:
@@ -30,7 +28,8 @@ async def queue_figures(queue: HandoffQueue) -> list[dict]:
         waiting = await queue.waiting(skill)
         entries = await queue.entries(waiting)
         gone = await gone_among(queue.redis, entries, now)
-        since = [e["enqueued_at"] for e in entries if e.get("enqueued_at") and e["conversation_id"] not in gone]
+        # Since each last joined the queue (``waiting_since``): a transfer keeps ``enqueued_at`` for the place in line.
+        since = [e["waiting_since"] for e in entries if e.get("waiting_since") and e["conversation_id"] not in gone]
         label = queue.rules.skills.get(skill, skill) if isinstance(queue.rules.skills, dict) else skill
         result.append({"skill": skill, "label": label, "waiting": len(waiting) - len(gone), "gone": len(gone),
                        "longest_wait_s": round(max(0.0, now - min(since)), 1) if since else 0.0})
@@ -40,10 +39,10 @@ async def queue_figures(queue: HandoffQueue) -> list[dict]:
 def today_figures(database_url: str, content_dir: Path, now: dt.datetime | None = None) -> dict:
     config = load_kpi_config(content_dir)
     day = period("today", "today", config.timezone, now)
-    # Read from before midnight, as the report does, and keep the contacts that started today: the
-    # part after midnight of a contact begun yesterday was counted as a contact of its own (found by a
-    # tester: the new day's wallboard opened with three contacts the report gives to the day before).
-    events = read_events(engine_for(database_url), day.start_utc - LOOK_BACK, day.end_utc)
+    # Contacts under way at midnight are read whole, as the report reads them, and only those that started
+    # today kept: the part after midnight of a contact begun yesterday was counted as a contact of its own
+    # (found by a tester: the new day's wallboard opened with three contacts the report gives to the day before).
+    events = read_whole_contacts(engine_for(database_url), day.start_utc, day.end_utc, STARTS)
     contacts = [c for c in split_contacts(events) if c.started_at >= day.start_utc]
     f = figures(contacts, sl_seconds=config.sl_seconds)
     return {"day": day.first.isoformat(), "contacts": f.contacts, "asa_s": f.asa_s, "service_level": f.service_level,

@@ -29,7 +29,10 @@ logger = logging.getLogger(__name__)
 REST_WEBHOOK = "/webhooks/rest/webhook"
 MAX_SENDER_CHARS = 128
 MAX_MESSAGE_CHARS = 100_000  # long messages get an answer (tests/test_rest_smoke.py); this only bounds memory
-CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# At most 24 characters: the ``channel`` columns of the outcome record and the tickets (bot/db/schema.py).
+# A longer name (32 were accepted) was refused by PostgreSQL on every event of the integration's turns,
+# which held the whole outcome record up behind it.
+CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
 
 
 def rest_body_problem(body: bytes, other_channels: frozenset[str] = frozenset()) -> str | None:
@@ -57,7 +60,7 @@ def rest_body_problem(body: bytes, other_channels: frozenset[str] = frozenset())
         return "`metadata` must be a JSON object"
     channel = payload.get("input_channel")
     if channel is not None and not (isinstance(channel, str) and CHANNEL_NAME.match(channel)):
-        return "`input_channel` must be a short lower-case name"
+        return "`input_channel` must be a short lower-case name (at most 24 letters, digits or _)"
     if channel in other_channels:
         return f"`input_channel` may not name Kefu's own channel '{channel}'"
     return None

@@ -262,25 +262,31 @@ class HandoffQueue:
 
     # -- customers -----------------------------------------------------
     async def enqueue(self, request: HandoffRequest, *, enqueued_at: float | None = None) -> QueuePosition:
-        """Join the skill's queue; asking again while waiting keeps the place in line."""
+        """Join the skill's queue; asking again while waiting keeps the place in line. ``enqueued_at``: when
+        the wait began, if before now (a booked callback: the time promised, bot/contacts/offer.py), so its
+        speed of answer runs from then (found in review: a callback offered late was answered "in 10 s")."""
         now = self.clock() if enqueued_at is None else enqueued_at
         found = await self._enqueue(
             keys=[keys.queue(request.skill), keys.conversation(request.conversation_id)],
-            args=self._enqueue_args(request, now),
+            args=self._enqueue_args(request, now, waiting_since=min(now, self.clock())),
         )
         if not as_text(found):
             await self._queued(request)
         return await self.position(request.conversation_id) or QueuePosition(0, 0.0)
 
-    def _enqueue_args(self, request: HandoffRequest, enqueued_at: float) -> list:
-        """_ENQUEUE's ARGV[1..9] (the record's fields and score)."""
+    def _enqueue_args(self, request: HandoffRequest, enqueued_at: float, *, waiting_since: float | None = None) -> list:
+        """_ENQUEUE's ARGV[1..9] (the record's fields and score); the wait counts from ``waiting_since``
+        (default now: a transfer keeps ``enqueued_at`` for the place in line, but waits anew)."""
+        since = self.clock() if waiting_since is None else waiting_since
         return [json.dumps(asdict(request), ensure_ascii=False, default=str), request.skill, int(request.priority),
                 repr(enqueued_at), score(request.priority, enqueued_at * 1000), request.channel,
-                request.conversation_id, repr(self.clock()), "1" if is_call(request.channel, request.context) else "0"]
+                request.conversation_id, repr(since), "1" if is_call(request.channel, request.context) else "0"]
 
-    async def _queued(self, request: HandoffRequest) -> None:
+    async def _queued(self, request: HandoffRequest, *, transferred: bool = False) -> None:
+        """``transferred``: queued again by an agent (a transfer, or given back): the same handoff."""
         await self._record(request.conversation_id, "handoff_queued", request.channel,
-                           {"skill": request.skill, "priority": request.priority, "customer_id": request.customer_id})
+                           {"skill": request.skill, "priority": request.priority, "customer_id": request.customer_id,
+                            **({"transferred": True} if transferred else {})})
         logger.info("handoff.queued conversation=%s skill=%s priority=%s",
                     request.conversation_id, request.skill, request.priority)
 
@@ -471,7 +477,7 @@ class HandoffQueue:
         handled_until = now if served_until is None else min(now, served_until)
         await self._closed(conversation_id, entry["skill"], entry["channel"], agent_id, f"transfer:{skill}", note,
                            max(0.0, handled_until - claimed_at), claimed_at - since)
-        await self._queued(request)
+        await self._queued(request, transferred=True)
         return await self.position(conversation_id) or QueuePosition(0, 0.0)
 
     async def proven(self, conversation_id: str, customer: dict) -> bool:

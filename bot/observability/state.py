@@ -26,6 +26,7 @@ from bot.handoff.presence import gone_among
 from bot.ivr.call_state import CallStore
 from bot.kept_lists import failed_key, kept_key
 from bot.outbound.outbox_rows import waited_seconds
+from bot.outcomes.pending import pending_key
 from bot.redis_text import as_text_or_none
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class StateSnapshot:
     outbox_oldest_pending_s: float | None = None
     ticket_events: dict[str, int] = field(default_factory=dict)  # pending / failed (bot/dispatch/undelivered.py)
     kept_requests: dict[str, int] = field(default_factory=dict)  # waiting / set_aside
+    outcome_events_waiting: int | None = None  # parked in Redis for the database (bot/outcomes/pending.py)
     redis_up: bool = True
     database_up: bool = True
     agents_signed_in: dict[str, int] = field(default_factory=dict)
@@ -63,16 +65,19 @@ async def read_queues(redis, snapshot: StateSnapshot, now: float) -> None:
         members = [m.decode() if isinstance(m, bytes) else m for m in await redis.zrange(key, 0, MAX_ENTRIES_READ - 1)]
         async with redis.pipeline(transaction=False) as pipe:
             for member in members:
-                pipe.hmget(handoff_keys.conversation(member), ["enqueued_at", "channel"])
+                pipe.hmget(handoff_keys.conversation(member), ["waiting_since", "enqueued_at", "channel"])
             found = await pipe.execute() if members else []
         calls = await calls_among(redis, members)
         gone = await gone_among(redis, [{"conversation_id": member, "channel": as_text_or_none(channel) or "",
                                          "call": call}
-                                        for member, (_, channel), call in zip(members, found, calls)], now)
+                                        for member, (_, _, channel), call in zip(members, found, calls)], now)
         oldest = now
-        for member, (enqueued, _) in zip(members, found):
-            if enqueued is not None and member not in gone:
-                oldest = min(oldest, float(enqueued))
+        for member, (since, enqueued, _) in zip(members, found):
+            # Since it last joined the queue: a transfer keeps ``enqueued_at`` for the place in line, and a
+            # wait read from it took in the time with the first agent (found in review: 370 s, not 10).
+            joined = since if since is not None else enqueued
+            if joined is not None and member not in gone:
+                oldest = min(oldest, float(joined))
         snapshot.queue_length[skill] = total - len(gone)
         snapshot.queue_gone[skill] = len(gone)
         snapshot.longest_wait_s[skill] = round(now - oldest, 1)
@@ -134,6 +139,7 @@ async def read_state(redis, repository: Repository, clock=time.time, data_dir=No
         snapshot.active_calls = len(await CallStore(redis).live_calls())
         snapshot.kept_requests = {"waiting": int(await redis.llen(kept_key(repository.url))),
                                   "set_aside": int(await redis.llen(failed_key(repository.url)))}
+        snapshot.outcome_events_waiting = int(await redis.llen(pending_key(repository.url)))
     except (RedisError, OSError) as exc:
         logger.warning("metrics.state.redis_failed error=%s", type(exc).__name__)
         snapshot.redis_up = False
@@ -210,6 +216,10 @@ class StateCollector:
             for name, count in sorted(s.kept_requests.items()):
                 kept.add_metric([name], count)
             yield kept
+        if s.outcome_events_waiting is not None:
+            yield GaugeMetricFamily("kefu_outcome_events_waiting", "Outcome events parked in Redis because the "
+                                    "database did not take them (down, or not migrated): missing from the report "
+                                    "until written", value=s.outcome_events_waiting)
         if s.data_dir_free_bytes is not None:
             yield GaugeMetricFamily("kefu_data_dir_free_bytes", "Bytes free on this machine's KEFU_DATA_DIR "
                                     "(logs, metrics, models, voicemail); a full one loses logs and crashes servers",

@@ -21,13 +21,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from bot.db.errors import database_error
 from bot.db.repository import engine_for
 from bot.observability.metrics import count_outcome
 from bot.outcomes.events import OutcomeEvent, outcome_event
-from bot.outcomes.pending import PendingEvents
+from bot.outcomes.pending import PendingEvents, to_json
 from bot.outcomes.store import write_events
 from bot.redis_reconnect import reconnecting
 
@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 MAX_BUFFERED = 100_000  # in memory, only while Redis is unreachable too; beyond it the oldest are dropped
 RETRY_FIRST_S, RETRY_MAX_S = 0.2, 5.0
 LOOK_FOR_PARKED_EVERY_S = 5.0  # how often a healthy process checks for events others parked
+# The database answered and refused a row (a value that does not fit, a missing one): not an outage.
+REFUSED = (IntegrityError, DataError)
 
 
 class OutcomeRecorder:
@@ -95,12 +97,39 @@ class OutcomeRecorder:
 
     async def _write(self, events: list[OutcomeEvent]) -> int:
         try:
-            written = await asyncio.to_thread(write_events, engine_for(self.database_url), events)
+            try:
+                written = await asyncio.to_thread(write_events, engine_for(self.database_url), events)
+            except REFUSED:
+                # One row the database refuses must not hold up the rest, here and in every other process
+                # (found in review: taken for an outage, it parked every later event behind it for ever).
+                written, refused = await asyncio.to_thread(self._write_each, events)
+                await self._set_aside(refused)
         except SQLAlchemyError:
             self._database_down = True
             raise
         self._database_down = False
         return written
+
+    def _write_each(self, events: list[OutcomeEvent]) -> tuple[int, list[OutcomeEvent]]:
+        """Each event in its own transaction: (how many were written, those the database refused)."""
+        written, refused = 0, []
+        for event in events:
+            try:
+                written += write_events(engine_for(self.database_url), [event])
+            except REFUSED as exc:
+                logger.error("outcomes.event.refused kind=%s conversation=%s event_id=%s error=%s", event.kind,
+                             event.conversation_id, event.event_id, database_error(exc))
+                refused.append(event)
+        return written, refused
+
+    async def _set_aside(self, refused: list[OutcomeEvent]) -> None:
+        """Refused events go to ``<parked list>:refused`` for a person (each is logged as refused too)."""
+        if not refused or self.parked is None:
+            return
+        try:
+            await self.parked.client.rpush(f"{self.parked.key}:refused", *(to_json(e) for e in refused))
+        except RedisError as exc:
+            logger.error("outcomes.refused.not_kept count=%d error=%s", len(refused), type(exc).__name__)
 
     async def _write_with_others(self, event: OutcomeEvent) -> None:
         """Write ``event`` in the next batch; raises what writing that batch raised."""
@@ -220,5 +249,5 @@ async def record(conversation_id: str, kind: str, /, *, channel: str = "", custo
                  database_url: str | None = None, **data: Any) -> None:
     """Record one outcome event for ``conversation_id`` (the Rasa sender id on every channel)."""
     event = outcome_event(conversation_id, kind, channel=channel, customer=customer, **data)
-    count_outcome(kind, channel)
+    count_outcome(kind, channel, data)
     await recorder_for(database_url).record(event)

@@ -8,7 +8,7 @@ not confirm. The table is the migrations' (bot/db/migrate.py; the baseline adds 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
+from typing import Collection, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -43,3 +43,27 @@ def read_events(engine: Engine, start: dt.datetime | None = None, end: dt.dateti
         query = query.where(conversation_events.c.at < end)
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(query.order_by(conversation_events.c.at, conversation_events.c.id)).mappings()]
+
+
+def read_whole_contacts(engine: Engine, start: dt.datetime, end: dt.datetime, starts: Collection[str]) -> list[dict]:
+    """:func:`read_events` from ``start`` to ``end``, and the earlier events of every contact under way at
+    ``start``: for a conversation whose first event there is not of a ``starts`` kind, its events since
+    its last such event before ``start``. Read from ``start`` alone, the rest of a contact begun earlier
+    (a callback booked in the evening and rung the next morning, a chat closed after midnight) looked like
+    a contact of its own, counted in both periods."""
+    events = read_events(engine, start, end)
+    first: dict[str, str] = {}
+    for event in events:
+        first.setdefault(event["conversation_id"], event["kind"])
+    under_way = sorted(conversation for conversation, kind in first.items() if kind not in starts)
+    c = conversation_events.c
+    earlier: list[dict] = []
+    with engine.connect() as conn:
+        for n in range(0, len(under_way), 500):
+            began = conn.execute(sa.select(c.conversation_id, sa.func.max(c.at)).where(
+                c.conversation_id.in_(under_way[n:n + 500]), c.kind.in_(list(starts)), c.at < start)
+                .group_by(c.conversation_id)).all()
+            for conversation, since in began:
+                earlier += [dict(r) for r in conn.execute(sa.select(conversation_events).where(
+                    c.conversation_id == conversation, c.at >= since, c.at < start)).mappings()]
+    return sorted(earlier, key=lambda e: (e["at"], e["id"])) + events

@@ -12,5 +12,5 @@ def exposition() -> str:
                              agents_signed_in={"tv": 1}, agents_available={"tv": 0}, active_calls=0,
                              outbox_backlog=0, outbox_failed=0, outbox_oldest_pending_s=0.0,
                              data_dir_free_bytes=1, kept_requests={"waiting": 0, "set_aside": 0},
-                             ticket_events={"pending": 0, "failed": 0})
+                             ticket_events={"pending": 0, "failed": 0}, outcome_events_waiting=0)
     return (generate_latest(REGISTRY) + generate_latest(state_registry(snapshot))).decode()

@@ -12,7 +12,7 @@ from tests.ops.exposition import exposition
 RULES = PROJECT_ROOT / "deploy" / "kefu-alerts.yml"
 WANTED = {"kefu_queue_longest_wait_seconds", "kefu_agents_available", "kefu_dependency_up",
           "kefu_data_dir_free_bytes", "kefu_worker_restarts_total", "kefu_kept_requests", "kefu_ticket_events",
-          "kefu_outbox_oldest_pending_seconds", "kefu_outbox_failed"}
+          "kefu_outbox_oldest_pending_seconds", "kefu_outbox_failed", "kefu_outcome_events_waiting"}
 
 
 def exposed_names() -> set[str]:

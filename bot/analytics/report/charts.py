@@ -1,10 +1,18 @@
 """The report's charts as PNG bytes (labels from content/ui/report.zh.json)."""
 from __future__ import annotations
 
+import datetime as dt
+
 from bot.analytics.charts import figure, png
 from bot.analytics.report.data import ReportData
 
 COLOURS = ("#337ab7", "#5cb85c", "#f0ad4e", "#d9534f", "#5bc0de", "#777777")
+
+
+def chart_hours(data: ReportData) -> list[str]:
+    """Every local hour of the report (its ``--hours``, else the whole day), in order: drawn only where there
+    were contacts, the hours stood side by side and 19:00 read as the hour after 08:00 (found in review)."""
+    return [f"{hour:02d}" for hour in (data.period.hours if data.period.hours is not None else range(24))]
 
 
 def channel_name(labels: dict, channel: str) -> str:
@@ -12,8 +20,12 @@ def channel_name(labels: dict, channel: str) -> str:
 
 
 def volume_chart(data: ReportData, labels: dict) -> bytes:
+    return png(volume_figure(data, labels))
+
+
+def volume_figure(data: ReportData, labels: dict):
     fig, ax = figure()
-    hours = sorted({h for h, _ in data.volume})
+    hours = chart_hours(data)
     channels = sorted({c for _, c in data.volume})
     bottom = [0] * len(hours)
     for colour, channel in zip(COLOURS * 3, channels):
@@ -22,28 +34,43 @@ def volume_chart(data: ReportData, labels: dict) -> bytes:
         bottom = [b + c for b, c in zip(bottom, counts)]
     ax.set(title=labels["volume_title"], xlabel=labels["axis_hour"], ylabel=labels["axis_contacts"])
     ax.legend(fontsize=8)
-    return png(fig)
+    return fig
 
 
 def trend_chart(data: ReportData, labels: dict) -> bytes:
+    return png(trend_figure(data, labels))
+
+
+def chart_days(data: ReportData) -> list[str]:
+    """Every day of the period, in order: a day without contacts is a gap in the trend, not left out."""
+    count = (data.period.last - data.period.first).days + 1
+    return [(data.period.first + dt.timedelta(days=n)).isoformat() for n in range(count)]
+
+
+def trend_figure(data: ReportData, labels: dict):
     fig, ax = figure()
-    days = list(data.by_day)
+    days = chart_days(data)
     for key, colour in (("containment", COLOURS[1]), ("fcr_24h", COLOURS[0])):
-        values = [getattr(data.by_day[d], key) for d in days]
+        values = [getattr(data.by_day[d], key) if d in data.by_day else None for d in days]
         ax.plot(days, [v if v is not None else float("nan") for v in values], "o-", color=colour,
                 label=labels[f"legend_{key}"])
     ax.set(title=labels["trend_title"], xlabel=labels["axis_day"], ylabel=labels["axis_share"], ylim=(0, 1.05))
     ax.legend(fontsize=8)
-    return png(fig)
+    return fig
 
 
 def asa_chart(data: ReportData, labels: dict) -> bytes:
+    return png(asa_figure(data, labels))
+
+
+def asa_figure(data: ReportData, labels: dict):
     fig, ax = figure()
-    hours = list(data.by_hour)
-    ax.bar(hours, [data.by_hour[h].asa_s or 0 for h in hours], color=COLOURS[0], label=labels["legend_asa"])
+    hours = chart_hours(data)
+    asa = [(data.by_hour[h].asa_s if h in data.by_hour else None) or 0 for h in hours]
+    ax.bar(hours, asa, color=COLOURS[0], label=labels["legend_asa"])
     ax.set(title=labels["asa_title"], xlabel=labels["axis_hour"], ylabel=labels["axis_seconds"])
     level = ax.twinx()
-    values = [data.by_hour[h].service_level for h in hours]
+    values = [data.by_hour[h].service_level if h in data.by_hour else None for h in hours]
     level.plot(hours, [v if v is not None else float("nan") for v in values], "o-", color=COLOURS[1],
                label=labels["legend_service_level"])
     level.axhline(data.config.sl_target, color=COLOURS[3], linestyle="--", label=labels["legend_target"])
@@ -51,7 +78,7 @@ def asa_chart(data: ReportData, labels: dict) -> bytes:
     handles, names = ax.get_legend_handles_labels()
     more, more_names = level.get_legend_handles_labels()
     ax.legend(handles + more, names + more_names, fontsize=8, loc="upper left")
-    return png(fig)
+    return fig
 
 
 def intents_chart(data: ReportData, labels: dict, titles: dict | None = None) -> bytes:

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.analytics.config import KpiConfig
-from bot.analytics.contacts import Contact, split_contacts
+from bot.analytics.contacts import STARTS, Contact, split_contacts
 from bot.analytics.kpis import (FCR_WINDOWS_H, Figures, RepeatCustomer, SelfHelpFigures, figures, grouped, local_day,
-                                local_hour, repeat_customers, repeat_flags, selfhelp_success)
+                                local_hour, per_agent, repeat_customers, repeat_flags, selfhelp_success)
 from bot.analytics.report.period import Period
 from bot.analytics.report.tickets import TicketLoop, ledger_months, ticket_loop
 from bot.db.repository import Repository
 from bot.handoff.masking import mask_number
 from bot.ledger.ledger import Ledger, MonthlySummary, month_span
 from bot.ledger.rules import LedgerRules
-from bot.outcomes.store import read_events
+from bot.outcomes.store import read_whole_contacts
 
 
 RESOLVERS = ("assistant", "agent")  # contact outcomes that count as resolved, by whom
@@ -44,7 +44,7 @@ class ReportData:
     by_hour: dict[str, Figures]
     by_day: dict[str, Figures]
     by_resolver: dict[str, Figures]  # "assistant" / "agent": contacts each resolved (CSAT compared)
-    by_agent: dict[str, Figures]  # agent login -> the contacts they closed at the desk (who handled what)
+    by_agent: dict[str, Figures]  # agent login -> the contacts they closed at the desk, a transfer too (who handled what)
     volume: dict[tuple[str, str], int]  # (hour, channel) -> contacts
     top_intents: list[tuple[str, int]]  # contacts per topic intent, most first (15)
     selfhelp: list[SelfHelpFigures]
@@ -59,7 +59,7 @@ def build_report(repository: Repository, period: Period, config: KpiConfig, ledg
     now = now or dt.datetime.utcnow()
     engine = repository.engine
     lookahead = dt.timedelta(hours=max(FCR_WINDOWS_H))
-    contacts = split_contacts(read_events(engine, start - dt.timedelta(hours=1), end + lookahead))
+    contacts = split_contacts(read_whole_contacts(engine, start, end + lookahead, STARTS))
     inside, later = period.split(contacts)  # its days, and its hours when given (--hours)
     sl = config.sl_seconds
     hour = local_hour(config.timezone)
@@ -76,7 +76,7 @@ def build_report(repository: Repository, period: Period, config: KpiConfig, ledg
         by_channel=by(lambda c: c.channel or "-"), by_skill=by(lambda c: c.skill or "-"),
         by_intent=by(lambda c: c.intent or "-"), by_hour=by(hour), by_day=by(local_day(config.timezone)),
         by_resolver=grouped([c for c in inside if c.how in RESOLVERS], lambda c: c.how, sl_seconds=sl, later=later),
-        by_agent=grouped([c for c in inside if c.agent], lambda c: c.agent, sl_seconds=sl, later=later),
+        by_agent=grouped(per_agent(inside), lambda c: c.agent, sl_seconds=sl, later=later),
         volume=dict(Counter((hour(c), c.channel or "-") for c in inside)),
         top_intents=_topics(inside), selfhelp=selfhelp_success(inside),
         repeaters=[_repeater(repository, r) for r in repeat_customers(inside, later)],
