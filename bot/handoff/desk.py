@@ -114,7 +114,7 @@ class Desk:
             # A customer who left keeps the place for the grace period, shown as gone, and is not handed out.
             # enqueued_at tells entries apart across refreshes (the desk announces a newcomer once).
             entries = [{"channel": entry["channel"], "priority": entry["priority"], "position": place,
-                        "waited_s": round(now - entry["enqueued_at"], 1), "enqueued_at": entry["enqueued_at"],
+                        "waited_s": round(now - entry["waiting_since"], 1), "enqueued_at": entry["enqueued_at"],
                         "gone": entry["conversation_id"] in gone}
                        for place, entry in found]
             estimate = await self.queue.estimated_wait(skill)
@@ -154,7 +154,7 @@ class Desk:
             shown.append({"conversation_id": conversation_id, "channel": entry["channel"],
                           "priority": entry["priority"], "customer_name": customer.get("name") or None,
                           "phone_masked": masking.mask_phone(phone) if phone else None,
-                          "waited_s": round((entry["claimed_at"] or self.queue.clock()) - entry["enqueued_at"], 1),
+                          "waited_s": round((entry["claimed_at"] or self.queue.clock()) - entry["waiting_since"], 1),
                           "claimed_at": entry["claimed_at"],
                           # the customer closed the page or lost the connection: the desk shows them offline
                           "customer_left_at": await customer_left_at(self.queue, entry)})
@@ -237,7 +237,7 @@ class Desk:
             answers = {as_text(k): as_text(v) for k, v in
                        (await self.queue.redis.hgetall(selfhelp_answers_key(conversation_id))).items()}
             packet = with_pushed_selfhelp(packet, pushed, titles, answers)
-        wait_s = (entry["claimed_at"] or self.queue.clock()) - entry["enqueued_at"]
+        wait_s = (entry["claimed_at"] or self.queue.clock()) - entry["waiting_since"]  # since it last joined the queue
         shown = masking.masked_packet({**packet, "summary": summary(packet, self.queue.rules, wait_s)})
         shown.update(conversation_id=conversation_id, wait_s=round(wait_s, 1), state=entry["state"],
                      customer_left_at=await customer_left_at(self.queue, entry))

@@ -71,7 +71,7 @@ async def queues(queue: HandoffQueue) -> list[dict]:
             conversation_id = entry["conversation_id"]
             seen = last_seen.get(conversation_id)
             entries.append({"conversation_id": conversation_id, "position": place, "channel": entry["channel"],
-                            "priority": entry["priority"], "waited_s": round(now - entry["enqueued_at"], 1),
+                            "priority": entry["priority"], "waited_s": round(now - entry["waiting_since"], 1),
                             "silent_s": round(now - seen, 1) if seen else None,
                             "callback": is_callback(entry["request"].context),
                             # closed the page: keeps the place for the grace period, not handed to an agent

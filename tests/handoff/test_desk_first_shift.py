@@ -107,6 +107,27 @@ async def test_a_transferred_customer_is_told_their_new_place_and_wait(desk, que
     assert values["custom"] == {"kind": "queue_status", "position": 2, "wait_minutes": values["wait_minutes"]}
 
 
+async def test_a_transferred_customers_wait_at_the_desks_counts_from_the_transfer(desk, queue):
+    """Found in review: the waiting list, the supervisor's page, 我正在服务 and the packet counted from the
+    first request for a person, so the time with the first agent showed as waiting (370 s for 10 s)."""
+    from bot.handoff.supervisor import queues as supervisor_queues
+
+    await signed_in(desk, "wang", ["tv"])
+    await signed_in(desk, "li", ["billing"])
+    await waiting(queue, "c1")  # 30 s in line
+    await desk.claim("wang", "王芳")
+    queue.clock.advance(300)  # with the first agent
+    await desk.close("wang", "c1", "transfer", skill="billing", agent_name="王芳")
+    queue.clock.advance(10)
+    listed = next(q for q in (await desk.overview("li"))["queues"] if q["skill"] == "billing")["entries"]
+    assert [e["waited_s"] for e in listed] == [10.0]
+    supervised = next(q for q in await supervisor_queues(queue) if q["skill"] == "billing")["entries"]
+    assert [e["waited_s"] for e in supervised] == [10.0]
+    await desk.claim("li", "李")
+    assert (await desk.view("li", "c1"))["wait_s"] == 10.0
+    assert [e["waited_s"] for e in (await desk.overview("li"))["serving_entries"]] == [10.0]
+
+
 async def test_a_customer_transferred_to_a_group_nobody_serves_is_told_so(desk, queue, conversations):
     await signed_in(desk, "wang", ["tv"])
     await waiting(queue, "c1")
