@@ -108,6 +108,14 @@ def in_chunks(values: list, size: int = IN_LIST_SIZE) -> Iterator[list]:
         yield values[start:start + size]
 
 
+# A database server that stops answering (a machine gone, a network cut: no refusal comes back) must be an
+# error within seconds, as a stopped one is: libpq waits for ever for a server that accepted the connection
+# and says nothing, and a pooled connection to a vanished host waits for TCP's two-hour keepalive. Five
+# seconds to connect; a silent peer is dropped after about a minute (30 s idle, then 3 probes 10 s apart).
+POSTGRES_CONNECT_ARGS = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+                         "keepalives_count": 3}
+
+
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> Engine:
     """One engine per database URL per process; an SQLite file is created readable by its owner only."""
@@ -117,6 +125,9 @@ def engine_for(url: str) -> Engine:
         database = sa.engine.make_url(url).database
         if database and database != ":memory:" and not database.startswith("file:"):
             create_private_file(Path(database))
+    elif url.startswith("postgresql"):
+        given = sa.engine.make_url(url).query  # the URL's own ?connect_timeout=… wins
+        kwargs["connect_args"] = {k: v for k, v in POSTGRES_CONNECT_ARGS.items() if k not in given}
     engine = sa.create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         sa.event.listen(engine, "connect", _enforce_foreign_keys)
