@@ -6,13 +6,17 @@ from pathlib import Path
 import yaml
 
 from bot.editor import nlu_checks, reference_checks
+from bot.editor.encoding_checks import is_not_utf8, not_utf8
 from bot.editor.problems import Problem
 from bot.settings import Settings
 
 
 def kefu_problems(settings: Settings) -> list[Problem]:
     root = settings.root
-    problems: list[Problem] = []
+    problems: list[Problem] = not_utf8([root / "config.yml", root / "domain", root / "nlu_data", settings.content_dir,
+                                        settings.ivr_flows_dir or root / "ivr_flows"])
+    if problems:  # every check below reads these files as UTF-8: it would stop at the first, naming none
+        return problems
     domain = reference_checks.read_domain(root / "domain", problems)
     if problems:  # a domain file that does not parse: every check reading the domain would cry wolf
         return problems  # (a tester's one ASCII colon came back as 52 errors, the real one in the middle)
@@ -64,7 +68,7 @@ def extra_checks():
 
 def validate(settings: Settings, *, with_rasa: bool = True) -> list[Problem]:
     problems = kefu_problems(settings)
-    if with_rasa and not unreadable_domain(problems, settings.root):
+    if with_rasa and not unreadable_domain(problems, settings.root) and not any(is_not_utf8(p) for p in problems):
         from bot.editor.rasa_checks import rasa_problems
 
         problems += rasa_problems(settings.root)

@@ -254,3 +254,30 @@ def test_a_poster_outside_the_media_folder_is_an_error(project):
          "poster: /media/../../tv_mosaic.jpg")
     assert any(p.startswith("content/selfhelp.yml:") and "/media/../../tv_mosaic.jpg points outside the media folder"
                in p for p in errors_for(project)), errors_for(project)
+
+
+@pytest.mark.parametrize("name", ["content/selfhelp.yml", "nlu_data/nlu/faults.yml", "content/knowledge/invoice.md",
+                                  "ivr_flows/main.yml"])
+def test_a_file_saved_in_another_encoding_than_utf8_is_named_at_its_line(project, name):
+    """An editor's Windows tool saved a file as GBK: `kefu validate` stopped with a UnicodeDecodeError
+    traceback that named no file."""
+    path = project / name
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    first_chinese = next(number for number, line in enumerate(lines, start=1) if not line.isascii())
+    path.write_bytes("".join(lines).encode("gbk", errors="replace"))
+    [problem] = errors_for(project)
+    assert problem.startswith(f"{name}:{first_chinese}: ") and "UTF-8" in problem, problem
+
+
+def test_kefu_validate_with_rasas_checks_names_a_gbk_file_too(project, capsys):
+    import argparse
+
+    from bot.editor.commands import cmd_validate
+
+    path = project / "domain" / "responses.yml"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("gbk", errors="replace"))
+    assert cmd_validate(argparse.Namespace(quick=False)) == 1
+    out = capsys.readouterr().out
+    [problem, summary] = out.strip().splitlines()  # Rasa's checks, reading it as no domain, would add 5 false warnings
+    assert problem.startswith("domain/responses.yml:2: ") and "not UTF-8" in problem, problem
+    assert summary == "1 error(s), 0 warning(s)"
