@@ -32,15 +32,21 @@ def cmd_train(args: argparse.Namespace) -> int:
                                     unpublished_changes)
     from bot.editor.validate import report, validate
     from bot.published_model import open_store, publish
-    from bot.training import ensure_model
+    from bot.training import FilesChanged, content_hash, ensure_model
 
     settings = get_settings()
+    checked = content_hash(settings.root)  # what is trained must be what was validated
     problems = validate(settings, with_rasa=False)
     if has_errors(problems):
         print(report([p for p in problems if p.severity == "error"], settings.root))
         print("not trained: fix the errors above first", file=sys.stderr)
         return 1
-    model, trained = ensure_model(settings.root, settings.models_dir)
+    try:
+        model, trained = ensure_model(settings.root, settings.models_dir, expect=checked)
+    except FilesChanged:
+        print("not trained: the training files changed while `kefu train` checked them (someone saving?); "
+              "run it again to check and train what is saved now", file=sys.stderr)
+        return 1
     print(f"{'trained' if trained else 'up to date'}: {model}")
     try:
         store = open_store(settings, upgrade=True)

@@ -181,3 +181,35 @@ def test_kefu_train_from_a_shell_without_the_servers_port_reaches_the_running_se
         get_settings.cache_clear()
     assert f"live: {url}" in capsys.readouterr().out
     assert running_model(url, load_secrets(running_kefu.settings).rasa_token).endswith(running_kefu.model.name)
+
+
+def test_kefu_train_trains_nothing_when_the_files_change_while_it_checks_them(project, tmp_path, monkeypatch, capsys):
+    """Two editors: one runs `kefu train`, the other saves a rule with an unknown action while it validates.
+    The files validated were not the files trained: the unchecked rule went to every machine."""
+    import argparse
+
+    from bot.editor import validate as validate_module
+    from bot.editor.commands import cmd_train
+    from bot.embedded_redis import free_port
+    from bot.published_model import open_store
+    from tests.fake_training import use_fake_trainer
+
+    monkeypatch.setenv("KEFU_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("KEFU_RASA_PORT", str(free_port()))
+    get_settings.cache_clear()
+    use_fake_trainer(monkeypatch)
+    checked = validate_module.validate
+
+    def validate_while_another_editor_saves(settings, **kwargs):
+        problems = checked(settings, **kwargs)
+        edit(project / "nlu_data" / "rules.yml", "{action: utter_greet}", "{action: utter_greeet}")
+        return problems
+
+    monkeypatch.setattr(validate_module, "validate", validate_while_another_editor_saves)
+    assert cmd_train(argparse.Namespace()) == 1
+    assert "changed" in capsys.readouterr().err
+    assert open_store(get_settings(), upgrade=True).current() is None
+    assert not list((tmp_path / "models").glob("kefu-*.tar.gz"))
+    monkeypatch.setattr(validate_module, "validate", checked)
+    assert cmd_train(argparse.Namespace()) == 1, "run again, it finds the saved mistake"
+    assert "utter_greeet" in capsys.readouterr().out
