@@ -31,7 +31,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bot.editor.publish import (PublishError, hot_swap, record_publish, running_model, swap_lock,
                                     unpublished_changes)
     from bot.editor.validate import report, validate
-    from bot.published_model import open_store, publish
+    from bot.published_model import open_store, prune_trained, publish
     from bot.training import FilesChanged, content_hash, ensure_model
 
     settings = get_settings()
@@ -84,6 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         entry = record_publish(settings, "model", {"model": model.name, "sha256": publication.sha256,
                                                    "hot_swapped": swapped})
         print(f"published by {entry['who']}: {len(entry['changed'])} changed file(s)")
+        prune_trained(settings, {model.name, Path(served or "").name})
     elif unpublished_changes(settings):  # saved live (catalogue, flows, ...): recorded, no model needed
         entry = record_publish(settings, "content")
         print(f"published by {entry['who']}: {len(entry['changed'])} changed file(s), live since saved")

@@ -213,3 +213,39 @@ def test_kefu_train_trains_nothing_when_the_files_change_while_it_checks_them(pr
     monkeypatch.setattr(validate_module, "validate", checked)
     assert cmd_train(argparse.Namespace()) == 1, "run again, it finds the saved mistake"
     assert "utter_greeet" in capsys.readouterr().out
+
+
+def test_each_kefu_train_does_not_leave_another_model_on_the_disk_forever(project, tmp_path, monkeypatch, capsys):
+    """Production: every publish of new examples left its 27 MB model in models/, none was ever deleted
+    (the database keeps the last publications for rollback anyway)."""
+    import argparse
+    import time
+
+    from bot.editor.commands import cmd_train
+    from bot.embedded_redis import free_port
+    from bot.published_model import KEEP_TRAINED, open_store
+    from tests.fake_training import use_fake_trainer
+
+    models = tmp_path / "models"
+    models.mkdir()
+    others = ["training-vectors.sqlite3", "nlu-heldout-0123456789abcdef.tar.gz", "my-own-export.tar.gz"]
+    for name in others:
+        (models / name).write_bytes(b"not kefu's trained model")
+    earlier = [models / f"kefu-{index:016x}.tar.gz" for index in range(6)]
+    for age, model in enumerate(reversed(earlier), start=1):
+        model.write_bytes(b"an earlier model")
+        os.utime(model, (time.time() - 3600 * age, time.time() - 3600 * age))
+    monkeypatch.setenv("KEFU_MODELS_DIR", str(models))
+    monkeypatch.setenv("KEFU_RASA_PORT", str(free_port()))
+    get_settings.cache_clear()
+    use_fake_trainer(monkeypatch)
+    published = []
+    for change in ("你好呀", "您好呀"):
+        edit(project / "nlu_data" / "nlu" / "chitchat.yml", "- intent: greet\n  examples: |\n",
+             f"- intent: greet\n  examples: |\n    - {change}{change}\n")
+        assert cmd_train(argparse.Namespace()) == 0
+        published.append(open_store(get_settings()).current().name)
+    # the published model, and the newest others (the one published before it first: a quick rollback)
+    assert sorted(p.name for p in models.glob("kefu-*.tar.gz")) == sorted(
+        [published[1], published[0], earlier[5].name, earlier[4].name][:KEEP_TRAINED + 1])
+    assert all((models / name).exists() for name in others), "only Kefu's own trained models are deleted"
