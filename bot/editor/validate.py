@@ -14,7 +14,7 @@ from bot.settings import Settings
 def kefu_problems(settings: Settings) -> list[Problem]:
     root = settings.root
     problems: list[Problem] = not_utf8([root / "config.yml", root / "domain", root / "nlu_data", settings.content_dir,
-                                        settings.ivr_flows_dir or root / "ivr_flows"])
+                                        settings.ivr_flows_dir])
     if problems:  # every check below reads these files as UTF-8: it would stop at the first, naming none
         return problems
     domain = reference_checks.read_domain(root / "domain", problems)

@@ -281,3 +281,17 @@ def test_kefu_validate_with_rasas_checks_names_a_gbk_file_too(project, capsys):
     [problem, summary] = out.strip().splitlines()  # Rasa's checks, reading it as no domain, would add 5 false warnings
     assert problem.startswith("domain/responses.yml:2: ") and "not UTF-8" in problem, problem
     assert summary == "1 error(s), 0 warning(s)"
+
+
+def test_flows_in_the_configured_flows_folder_are_the_ones_checked(project, tmp_path, monkeypatch):
+    """KEFU_IVR_FLOWS_DIR (the README's settings table) names where the hotline reads its flows; `kefu
+    validate` checked the checkout's ivr_flows/ instead and passed a flow the server then refused."""
+    import shutil
+
+    flows = tmp_path / "hotline-flows"
+    shutil.copytree(project / "ivr_flows", flows)
+    monkeypatch.setenv("KEFU_IVR_FLOWS_DIR", str(flows))
+    get_settings.cache_clear()
+    edit(flows / "main.yml", "      - digits: \"2\"\n        phrases: [话费", "      - digits: \"1\"\n        phrases: [话费")
+    problems = report(kefu_problems(get_settings()), project).splitlines()
+    assert any(str(flows / "main.yml") in p and "used by two options" in p for p in problems), problems
