@@ -3,8 +3,9 @@ files a training reads, and what it leaves at the model's name when it stops hal
 
 It writes a model archive Rasa's reader accepts (metadata as in tests/editor/test_published_model.py)
 holding the ``nlu_data/rules.yml`` it was given, so a test can see which files were trained. Optionally
-it first appends to a file (an editor saving while the training runs), or writes half an archive and
-fails (a training killed, or out of memory, while writing its model).
+it first appends to a file (an editor saving while the training runs) or publishes another model (another
+editor's `kefu train` finishing first), or writes half an archive and fails (a training killed, or out of
+memory, while writing its model).
 """
 from __future__ import annotations
 
@@ -20,12 +21,13 @@ RASA_TRAINING_COMMAND = training.training_command
 SAVED_MEANWHILE = "\n# saved by another editor while the training ran\n"
 
 
-def use_fake_trainer(monkeypatch, *, edit: Path | None = None, die_half_way: bool = False) -> None:
+def use_fake_trainer(monkeypatch, *, edit: Path | None = None, die_half_way: bool = False,
+                     publish_meanwhile: bool = False) -> None:
     def command(root: Path, target: Path) -> list[str]:
         rasa = RASA_TRAINING_COMMAND(root, target)  # where Rasa would write, from its own arguments
         out, name = rasa[rasa.index("--out") + 1], rasa[rasa.index("--fixed-model-name") + 1]
         return [sys.executable, __file__, out, name, rasa[rasa.index("--data") + 1], str(edit or "-"),
-                "die" if die_half_way else "ok"]
+                "die" if die_half_way else "publish" if publish_meanwhile else "ok"]
 
     monkeypatch.setattr(training, "training_command", command)
 
@@ -45,6 +47,11 @@ def _train(out: Path, fixed_name: str, data: Path, edit: str, mode: str) -> int:
 
     target = out / _determine_model_name(fixed_name, TrainingType.BOTH)
 
+    if mode == "publish":  # another editor's `kefu train` (same database) publishes first
+        from bot.published_model import publish
+        from bot.settings import get_settings
+
+        publish(get_settings(), fake_model(out / ".theirs", "kefu-0123456789abcdef.tar.gz", size=1000))
     if edit != "-":
         with open(edit, "a", encoding="utf-8") as saved:
             saved.write(SAVED_MEANWHILE)

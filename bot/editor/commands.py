@@ -35,6 +35,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bot.training import FilesChanged, content_hash, ensure_model
 
     settings = get_settings()
+    try:  # a publish by someone else while this checks and trains is not overwritten unasked
+        started_with = open_store(settings, upgrade=True).current()
+    except (DatabaseError, OSError):
+        started_with = ...  # unknown: said below, when publishing needs the database
     checked = content_hash(settings.root)  # what is trained must be what was validated
     problems = validate(settings, with_rasa=False)
     if has_errors(problems):
@@ -52,6 +56,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         store = open_store(settings, upgrade=True)
         current = store.current()
         newly_published = current is None or current.name != model.name  # the name hashes all that shapes it
+        if newly_published and started_with is not ... and current is not None and current.id != getattr(
+                started_with, "id", None):
+            print(f"not published: {current.describe()} while this trained; check with its publisher, then "
+                  f"run `kefu train` again to publish {model.name} over it (it is trained: no wait)", file=sys.stderr)
+            return 1
         publication = publish(settings, model, store) if newly_published else current
     except (DatabaseError, OSError) as exc:
         print(f"not published: {exc}\nno machine changes its model", file=sys.stderr)

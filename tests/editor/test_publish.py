@@ -249,3 +249,32 @@ def test_each_kefu_train_does_not_leave_another_model_on_the_disk_forever(projec
     assert sorted(p.name for p in models.glob("kefu-*.tar.gz")) == sorted(
         [published[1], published[0], earlier[5].name, earlier[4].name][:KEEP_TRAINED + 1])
     assert all((models / name).exists() for name in others), "only Kefu's own trained models are deleted"
+
+
+def test_a_kefu_train_that_finishes_last_does_not_silently_replace_a_model_published_meanwhile(
+        project, tmp_path, monkeypatch, capsys):
+    """Two editors: the one whose training ran longer published last, over the other's newer examples,
+    and neither was told: every machine served the older model."""
+    import argparse
+
+    from bot.editor.commands import cmd_train
+    from bot.embedded_redis import free_port
+    from bot.published_model import open_store
+    from tests.fake_training import use_fake_trainer
+
+    monkeypatch.setenv("KEFU_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("KEFU_RASA_PORT", str(free_port()))
+    monkeypatch.setenv("KEFU_EDITOR", "小王")
+    get_settings.cache_clear()
+    use_fake_trainer(monkeypatch, publish_meanwhile=True)
+    edit(project / "nlu_data" / "nlu" / "chitchat.yml", "- intent: greet\n  examples: |\n",
+         "- intent: greet\n  examples: |\n    - 你好呀你好呀\n")
+    assert cmd_train(argparse.Namespace()) == 1
+    err = capsys.readouterr().err
+    assert "kefu-0123456789abcdef.tar.gz" in err and "run `kefu train` again" in err, err
+    store = open_store(get_settings())
+    assert store.current().name == "kefu-0123456789abcdef.tar.gz", "the other editor's model stays published"
+    use_fake_trainer(monkeypatch)
+    assert cmd_train(argparse.Namespace()) == 0, "asked again, with nothing published meanwhile, it publishes"
+    assert "up to date" in capsys.readouterr().out
+    assert store.current().published_by == "小王" and store.current().name != "kefu-0123456789abcdef.tar.gz"
