@@ -278,3 +278,20 @@ def test_a_kefu_train_that_finishes_last_does_not_silently_replace_a_model_publi
     assert cmd_train(argparse.Namespace()) == 0, "asked again, with nothing published meanwhile, it publishes"
     assert "up to date" in capsys.readouterr().out
     assert store.current().published_by == "小王" and store.current().name != "kefu-0123456789abcdef.tar.gz"
+
+
+def test_the_publish_log_lists_content_saved_in_the_configured_content_folder(project, tmp_path, monkeypatch):
+    """KEFU_CONTENT_DIR / KEFU_IVR_FLOWS_DIR (the README's settings table) name where the bot reads the
+    editors' files; the publish log looked in the checkout's content/ and ivr_flows/ only, so `kefu train`
+    recorded none of the catalogue or flow edits the bot had gone live with."""
+    content, flows = tmp_path / "live-content", tmp_path / "live-flows"
+    shutil.copytree(project / "content", content)
+    shutil.copytree(project / "ivr_flows", flows)
+    monkeypatch.setenv("KEFU_CONTENT_DIR", str(content))
+    monkeypatch.setenv("KEFU_IVR_FLOWS_DIR", str(flows))
+    get_settings.cache_clear()
+    settings = get_settings()
+    record_baseline(settings)
+    edit(content / "selfhelp.yml", "title: 画面出现马赛克、卡顿", "title: 画面出现马赛克或卡顿")
+    edit(flows / "main.yml", "flow: main", "flow: main  # edited")
+    assert record_publish(settings, "content")["changed"] == [str(content / "selfhelp.yml"), str(flows / "main.yml")]
