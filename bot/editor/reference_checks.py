@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 from bot.editor.problems import WARNING, Problem
 from bot.media import media_file
+from bot.selfhelp import LIST_FIELDS
 from bot.editor.yaml_lines import YamlFileError, item_line, line_of, load
 
 DEFAULT_ACTIONS = {
@@ -136,6 +137,10 @@ def check_catalogue(path: Path, domain: Domain, media_dir: Path) -> list[Problem
         for key in ("id", "fault_type", "title", "steps", "video", "spoken"):  # no link: Kefu's own page
             if not entry.get(key):
                 problems.append(Problem(str(path), line, f"entry '{entry.get('id')}' has no '{key}'"))
+        for key in LIST_FIELDS:
+            if entry.get(key) is not None and not isinstance(entry[key], list):
+                problems.append(Problem(str(path), line_of(entry, key), f"entry '{entry.get('id')}': '{key}' must be "
+                                        "a list: [a, b], or one '- item' per line"))
         if entry.get("fault_type") and entry["fault_type"] not in domain.intents:
             problems.append(Problem(str(path), line_of(entry, "fault_type"), f"entry '{entry.get('id')}': unknown intent '{entry['fault_type']}'"))
         if entry.get("next") and str(entry["next"]) not in ids:

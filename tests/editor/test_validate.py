@@ -86,6 +86,28 @@ def test_catalogue_rules(project, old, new, message):
     assert any(p.startswith("content/selfhelp.yml:") and message in p for p in errors_for(project)), errors_for(project)
 
 
+@pytest.mark.parametrize("old, new, key", [
+    ("    symptoms: [马赛克, 花屏, 卡顿, 画面卡, 一卡一卡, 停顿, 画面不清楚, 雪花]\n", "    symptoms: 马赛克, 花屏\n", "symptoms"),
+    ("    fault_codes: [E106]\n", "    fault_codes: E106\n", "fault_codes"),
+    ("    steps:\n      - 检查信号线接头是否松动、弯折或进水。\n", "    steps: 检查信号线接头是否松动、弯折或进水。\n    old_steps:\n"
+     "      - 检查信号线接头是否松动、弯折或进水。\n", "steps"),
+])
+def test_a_catalogue_list_written_as_text_is_named_and_never_served_letter_by_letter(project, old, new, key):
+    """Found in review: `symptoms: 马赛克, 花屏` (brackets forgotten) passed validation and went live as one
+    symptom per character — any message with 花 or 卡 picked the mosaic entry — and steps written as one
+    line were sent to customers one character per step."""
+    from bot.selfhelp import CatalogueError, parse_catalogue_file
+
+    catalogue = project / "content" / "selfhelp.yml"
+    edit(catalogue, old, new)
+    line = next(n for n, text in enumerate(catalogue.read_text(encoding="utf-8").splitlines(), 1)
+                if text.startswith(new.splitlines()[0]))
+    assert any(p.startswith(f"content/selfhelp.yml:{line}: ") and f"'{key}' must be a list" in p
+               for p in errors_for(project)), errors_for(project)
+    with pytest.raises(CatalogueError, match=f"'{key}' must be a list"):
+        parse_catalogue_file(catalogue)
+
+
 def test_an_entry_without_a_link_is_fine_and_two_with_the_same_link_are_not(project):
     assert not any("content/selfhelp.yml" in p for p in errors_for(project)), "no link: Kefu's own page"
     catalogue = project / "content" / "selfhelp.yml"
