@@ -75,18 +75,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     token = get_secrets().rasa_token
     urls = serving_urls(settings)
     url, served = next(((u, m) for u in urls if (m := running_model(u, token)) is not None), (None, None))
-    swapped = False
+    swapped, refused = False, None
     if served is None:
         print(f"no running server answers at {' or '.join(urls)}: the next `kefu run` serves {model.name}")
     elif not served.endswith(model.name):
         try:
             with swap_lock(settings):  # this machine's `kefu run` may be switching to it already
                 hot_swap(url, model, token=token, workers=worker_count(settings.env))
-        except PublishError as exc:
-            print(f"the running server keeps its model for now: {exc}", file=sys.stderr)
-            return 1
-        swapped = True
-        print(f"live: {url} now serves {model.name}")
+        except PublishError as exc:  # published all the same: logged below, as every publish is
+            refused = exc
+        else:
+            swapped = True
+            print(f"live: {url} now serves {model.name}")
     else:
         print(f"live: {url} serves it already")
     if trained or swapped or newly_published:
@@ -97,6 +97,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif unpublished_changes(settings):  # saved live (catalogue, flows, ...): recorded, no model needed
         entry = record_publish(settings, "content")
         print(f"published by {entry['who']}: {len(entry['changed'])} changed file(s), live since saved")
+    if refused is not None:
+        print(f"the running server keeps its model for now: {refused}", file=sys.stderr)
+        return 1
     return 0
 
 

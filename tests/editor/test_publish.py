@@ -295,3 +295,53 @@ def test_the_publish_log_lists_content_saved_in_the_configured_content_folder(pr
     edit(content / "selfhelp.yml", "title: 画面出现马赛克、卡顿", "title: 画面出现马赛克或卡顿")
     edit(flows / "main.yml", "flow: main", "flow: main  # edited")
     assert record_publish(settings, "content")["changed"] == [str(content / "selfhelp.yml"), str(flows / "main.yml")]
+
+
+def test_a_publish_whose_hot_swap_here_fails_is_still_in_the_publish_log(project, tmp_path, monkeypatch, capsys):
+    """`kefu train` published the model (every machine switched to it) and then this machine's server
+    refused the swap: the command stopped before logging, so the publish log had no entry for a model
+    every customer was answered with, and the next editor's entry listed these files as theirs."""
+    import argparse
+    import http.server
+
+    from bot.editor.commands import cmd_train
+    from bot.published_model import open_store
+    from tests.fake_training import use_fake_trainer
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = json.dumps({"model_file": "/srv/models/kefu-0000000000000000.tar.gz"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_PUT(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(500)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"no")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("KEFU_MODELS_DIR", str(tmp_path / "models"))
+        monkeypatch.setenv("KEFU_RASA_PORT", str(server.server_address[1]))
+        monkeypatch.setenv("KEFU_WORKERS", "1")
+        monkeypatch.setenv("KEFU_EDITOR", "小王")
+        get_settings.cache_clear()
+        use_fake_trainer(monkeypatch)
+        edit(project / "content" / "selfhelp.yml", "title: 画面出现马赛克、卡顿", "title: 画面出现马赛克或卡顿")
+        assert cmd_train(argparse.Namespace()) == 1
+        assert "keeps its model for now" in capsys.readouterr().err
+    finally:
+        server.shutdown()
+    published = open_store(get_settings()).current()
+    log = [json.loads(line) for line in
+           (get_settings().data_dir / "publish" / "log.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(e["who"], e["model"], e["hot_swapped"]) for e in log] == [("小王", published.name, False)]
+    assert "content/selfhelp.yml" in log[0]["changed"]
