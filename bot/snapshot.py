@@ -5,7 +5,8 @@ runs. :class:`EditorFile` re-reads a file when its modification time or size cha
 with the file's own parser (which validates), and replaces the current value in one assignment,
 so a reader sees the old or the new version, never half of each. A save that does not parse is
 logged with the file and the reason and ignored: the last good version keeps serving until the
-next save. So is a save in another encoding than UTF-8 (an editor's Windows tool writing GBK), and
+next save. So is a save in another encoding than UTF-8 (an editor's Windows tool writing GBK), a
+YAML file that does not parse (whatever its parser's own errors are), and
 a file moved away or deleted (the last good version serves until it is back). Only the very first
 load of a file that never parsed raises.
 
@@ -20,6 +21,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Generic, TypeVar
+
+import yaml
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ class EditorFile(Generic[T]):
                 if stamp == MISSING:
                     raise FileNotFoundError(f"{self.path}: the file is missing (moved away or deleted)")
                 value = self.parse(self.path)
-            except (*self.errors, UnicodeDecodeError, FileNotFoundError) as error:
+            except (*self.errors, UnicodeDecodeError, FileNotFoundError, yaml.YAMLError) as error:
                 if self._version is None:
                     raise
                 self._rejected = stamp

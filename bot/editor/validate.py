@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.editor import nlu_checks, reference_checks
+from bot.editor import live_file_checks, nlu_checks, reference_checks
 from bot.editor.encoding_checks import is_not_utf8, not_utf8
 from bot.editor.problems import Problem
 from bot.settings import Settings
@@ -17,9 +17,13 @@ def kefu_problems(settings: Settings) -> list[Problem]:
                                         settings.ivr_flows_dir])
     if problems:  # every check below reads these files as UTF-8: it would stop at the first, naming none
         return problems
+    problems = live_file_checks.syntax_problems(settings.content_dir)
+    if problems:  # the checks below read content files too: they would stop at a broken one, or cry wolf
+        return problems
     domain = reference_checks.read_domain(root / "domain", problems)
     if problems:  # a domain file that does not parse: every check reading the domain would cry wolf
         return problems  # (a tester's one ASCII colon came back as 52 errors, the real one in the middle)
+    problems += live_file_checks.refused_problems(settings.content_dir)
     problems += reference_checks.check_payloads(root / "domain", domain)
     story_files = [p for p in sorted((root / "nlu_data").glob("*.yml"))]
     e2e = root / "tests" / "test_conversations.yml"

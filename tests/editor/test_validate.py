@@ -317,3 +317,25 @@ def test_flows_in_the_configured_flows_folder_are_the_ones_checked(project, tmp_
     edit(flows / "main.yml", "      - digits: \"2\"\n        phrases: [话费", "      - digits: \"1\"\n        phrases: [话费")
     problems = report(kefu_problems(get_settings()), project).splitlines()
     assert any(str(flows / "main.yml") in p and "used by two options" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("name, old, new, at_line, message", [
+    # a save `kefu validate` stopped at with a traceback naming no file
+    ("content/handoff.yml", "default_skill: general", "default_skill: [general", True, "not valid YAML"),
+    ("content/validation.yml", "min_examples:", "min_examples: [", True, "not valid YAML"),
+    ("content/ui/webchat.zh.json", '{', '{"trailing": 1,,', True, "not valid JSON"),
+    # a save it passed while the bot refused it (and kept its last good version: the edit never went live)
+    ("content/ui/agent_desk.zh.json", '{', '{"trailing": 1,,', True, "not valid JSON"),
+    ("content/handoff.yml", "default_skill: general", "default_skill: genral", False, "unknown skill groups"),
+    ("content/waiting_room.yml", "webchat_gone_grace_s: 600", "webchat_gone_grace_s: 10分钟", False, "10分钟"),
+    ("content/kpi.yml", "timezone: Asia/Shanghai", "timezone: Asia/Shanghia", False, "Asia/Shanghia"),
+    ("content/voicemail.yml", "  asr_confidence: 0.5", "  asr_confidance: 0.5", False, "asr_confidence"),
+], ids=["handoff-yaml", "validation-yaml", "webchat-json", "desk-json", "handoff-skill", "waiting-room-value",
+        "kpi-zone", "voicemail-setting"])
+def test_a_content_file_the_bot_would_refuse_is_named(project, name, old, new, at_line, message):
+    import re
+
+    edit(project / name, old, new)
+    errors = errors_for(project)
+    where = re.compile(re.escape(name) + (r":\d+: " if at_line else r"(:\d+)?: "))
+    assert any(where.match(p) and message in p for p in errors), errors

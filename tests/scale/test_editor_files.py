@@ -104,3 +104,17 @@ async def test_a_changed_file_is_parsed_once_off_the_loop(tmp_path):
     assert await source.current() == 1
     assert await source.current() == 1
     assert threads and threading.main_thread().name not in threads and len(threads) == 1
+
+
+def test_a_kpi_file_that_does_not_parse_keeps_the_centres_time_zone(content, caplog):
+    """A kpi.yml save with a YAML mistake: every time the desk, the ledger and the report show stopped with
+    a YAML error (its loader's own errors were the only bad saves it expected)."""
+    from bot.analytics.config import centre_zone
+
+    path = content / "kpi.yml"
+    save(path, path.read_text(encoding="utf-8").replace("timezone: Asia/Shanghai", "timezone: Asia/Tokyo"))
+    zone = centre_zone(content)
+    save(path, path.read_text(encoding="utf-8") + "\nservice_level: [unclosed\n")
+    with caplog.at_level(logging.ERROR, logger="bot.snapshot"):
+        assert centre_zone(content) is zone and str(zone) == "Asia/Tokyo"
+    assert str(path) in caplog.text and "rejected" in caplog.text
