@@ -17,6 +17,7 @@ DEFAULT_ACTIONS = {
     "action_default_ask_rephrase", "action_two_stage_fallback", "action_unlikely_intent",
     "action_back", "action_extract_slots", "...",
 }
+RASA_CANNOT_READ = "Rasa cannot read the domain"
 RESPONSE_IN_CODE = re.compile(r"""response\s*=\s*f?["'](utter_[A-Za-z0-9_{}]+)["']""")
 PAYLOAD_INTENT = re.compile(r"^/([A-Za-z0-9_]+)")
 
@@ -56,6 +57,11 @@ def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
         responses = data.get("responses") or {}
         for name in responses:
             domain.responses[str(name)] = (str(path), line_of(responses, name))
+            for variant in responses[name] or []:  # Rasa's rule: refused at training otherwise
+                if hasattr(variant, "get") and variant.get("text") is None and not variant.get("custom"):
+                    problems.append(Problem(str(path), line_of(variant), f"response '{name}': a variant needs "
+                                            f"'text' (or 'custom'), it has {', '.join(map(str, variant))}; "
+                                            f"{RASA_CANNOT_READ}"))
             domain.texts += [(str(path), line_of(variant, "text"), str(name), str(variant.get("text") or ""))
                              for variant in responses[name] or [] if hasattr(variant, "get")]
     return domain

@@ -82,7 +82,8 @@ def validate(settings: Settings, *, with_rasa: bool = True) -> list[Problem]:
 def unreadable_domain(problems: list[Problem], root: Path) -> bool:
     """Whether a domain file did not parse; Rasa's checks would then only repeat it, vaguer."""
     domain = (root / "domain").resolve()
-    return any(Path(p.file).resolve().is_relative_to(domain) and "not valid YAML" in p.message for p in problems)
+    return any(Path(p.file).resolve().is_relative_to(domain)
+               and ("not valid YAML" in p.message or reference_checks.RASA_CANNOT_READ in p.message) for p in problems)
 
 
 def report(problems: list[Problem], root: Path) -> str:

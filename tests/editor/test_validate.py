@@ -339,3 +339,28 @@ def test_a_content_file_the_bot_would_refuse_is_named(project, name, old, new, a
     errors = errors_for(project)
     where = re.compile(re.escape(name) + (r":\d+: " if at_line else r"(:\d+)?: "))
     assert any(where.match(p) and message in p for p in errors), errors
+
+
+def test_a_response_rasa_cannot_read_is_named_at_its_line_not_a_traceback(project):
+    """`txt:` for `text:` in a reply: `kefu validate` stopped with Rasa's YamlValidationException traceback
+    (the --quick checks and `kefu train`'s let it through to the training, which stopped the same way)."""
+    from bot.editor.validate import validate
+
+    responses = project / "domain" / "responses.yml"
+    edit(responses, "  utter_greet:\n    - text:", "  utter_greet:\n    - txt:")
+    line = responses.read_text(encoding="utf-8").splitlines().index("  utter_greet:") + 2
+    for problems in (kefu_problems(get_settings()), validate(get_settings())):
+        errors = [p for p in report(problems, project).splitlines() if ": warning: " not in p]
+        assert any(p.startswith(f"domain/responses.yml:{line}: ") and "utter_greet" in p and "text" in p
+                   for p in errors), errors
+
+
+def test_a_reply_key_rasa_does_not_know_is_named_at_its_line_not_a_traceback(project):
+    """`buton:` for `buttons:`: `kefu validate` stopped with Rasa's YamlValidationException traceback."""
+    from bot.editor.validate import validate
+
+    responses = project / "domain" / "responses.yml"
+    edit(responses, "  utter_greet:\n    - text:", "  utter_greet:\n    - buton: []\n      text:")
+    line = responses.read_text(encoding="utf-8").splitlines().index("  utter_greet:") + 2
+    errors = [p for p in report(validate(get_settings()), project).splitlines() if ": warning: " not in p]
+    assert any(p.startswith(f"domain/responses.yml:{line}: ") and "buton" in p for p in errors), errors
