@@ -364,3 +364,22 @@ def test_a_reply_key_rasa_does_not_know_is_named_at_its_line_not_a_traceback(pro
     line = responses.read_text(encoding="utf-8").splitlines().index("  utter_greet:") + 2
     errors = [p for p in report(validate(get_settings()), project).splitlines() if ": warning: " not in p]
     assert any(p.startswith(f"domain/responses.yml:{line}: ") and "buton" in p for p in errors), errors
+
+
+def test_examples_of_an_intent_the_domain_lacks_are_named_at_their_intent(project):
+    """A misspelt intent name over a block of examples: Rasa's warning named neither file nor line, and the
+    examples trained an intent no rule answers."""
+    chitchat = project / "nlu_data" / "nlu" / "chitchat.yml"
+    edit(chitchat, "- intent: greet\n", "- intent: greet_typo\n  examples: |\n    - 哈喽哈喽哈喽\n- intent: greet\n")
+    line = chitchat.read_text(encoding="utf-8").splitlines().index("- intent: greet_typo") + 1
+    assert any(p.startswith(f"nlu_data/nlu/chitchat.yml:{line}: ") and "'greet_typo'" in p and "domain" in p
+               for p in errors_for(project)), errors_for(project)
+
+
+def test_an_example_line_without_its_dash_is_named_at_its_line(project):
+    """Rasa skips an example written without '- ' (named by file only, as a warning): it was never trained."""
+    chitchat = project / "nlu_data" / "nlu" / "chitchat.yml"
+    edit(chitchat, "- intent: greet\n  examples: |\n", "- intent: greet\n  examples: |\n    你好呀没有横线\n")
+    line = chitchat.read_text(encoding="utf-8").splitlines().index("    你好呀没有横线") + 1
+    assert any(p.startswith(f"nlu_data/nlu/chitchat.yml:{line}: ") and "你好呀没有横线" in p and "'- '" in p
+               for p in errors_for(project)), errors_for(project)
