@@ -102,8 +102,8 @@ def ensure_model(root: Path, models_dir: Path, *, quiet: bool = False, expect: s
             return target, False
         # No dot inside the name: Rasa replaces a --fixed-model-name's last suffix with .tar.gz.
         partial = models_dir / f".partial-{os.getpid()}-{target.name}"
-        env = {**os.environ, "RASA_CACHE_DIRECTORY": os.environ.get("RASA_CACHE_DIRECTORY")
-               or str(root.resolve() / ".rasa" / "cache")}  # the checkout's cache, as when trained there
+        env = dict(os.environ)  # Rasa's cache: the checkout's (Rasa's default is relative to the working folder)
+        env.setdefault("RASA_CACHE_DIRECTORY", str(root.resolve() / ".rasa" / "cache"))
         for name in ("KEFU_ROOT", "KEFU_MODELS_DIR"):  # read by the pipeline's components, from another folder
             if env.get(name):
                 env[name] = str(Path(env[name]).expanduser().resolve())
