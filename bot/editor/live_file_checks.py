@@ -15,6 +15,7 @@ from typing import Callable
 import yaml
 
 from bot.editor.problems import Problem
+from bot.editor.reference_checks import NOT_A_MAPPING
 
 
 def _parsers() -> dict[str, tuple[Callable[[Path], object], tuple[type[Exception], ...]]]:
@@ -39,11 +40,14 @@ def syntax_problems(content_dir: Path) -> list[Problem]:
     for path in sorted(p for p in content_dir.rglob("*") if p.is_file()):
         if path.suffix in (".yml", ".yaml"):
             try:
-                yaml.safe_load(path.read_text(encoding="utf-8"))
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 problems.append(Problem(str(path), mark.line + 1 if mark else None,
                                         f"not valid YAML: {getattr(exc, 'problem', None) or exc}"))
+                continue
+            if data is not None and not isinstance(data, dict):  # every content file is settings by name
+                problems.append(Problem(str(path), 1, NOT_A_MAPPING))
         elif path.suffix == ".json":
             try:
                 json.loads(path.read_text(encoding="utf-8"))

@@ -43,6 +43,11 @@ def read_examples(nlu_dir: Path) -> tuple[list[Example], list[Problem]]:
         except YamlFileError as exc:
             problems.append(Problem(str(path), exc.line, exc.message))
             continue
+        if data is not None and not isinstance(data, dict):
+            from bot.editor.reference_checks import NOT_A_MAPPING
+
+            problems.append(Problem(str(path), 1, NOT_A_MAPPING))
+            continue
         for index, item in enumerate((data or {}).get("nlu") or []):
             if not hasattr(item, "get") or "intent" not in item:
                 continue

@@ -33,13 +33,20 @@ class Domain:
     texts: list[tuple[str, int | None, str, str]] = field(default_factory=list)
 
 
+NOT_A_MAPPING = "the file must be a mapping (`key: value` lines at the top, e.g. `nlu:`, `responses:`), not a list"
+
+
 def load_or_report(path: Path, problems: list[Problem]):
-    """The file's YAML, or None after recording why it could not be read."""
+    """The file's YAML mapping, or None after recording why it could not be read."""
     try:
-        return load(path) or {}
+        data = load(path) or {}
     except YamlFileError as exc:
         problems.append(Problem(str(path), exc.line, exc.message))
         return None
+    if not isinstance(data, dict):  # its first key line deleted: every check would stop at `.get`
+        problems.append(Problem(str(path), 1, NOT_A_MAPPING))
+        return None
+    return data
 
 
 def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
@@ -126,7 +133,10 @@ def check_catalogue(path: Path, domain: Domain, media_dir: Path) -> list[Problem
     data = load_or_report(path, problems)
     if data is None:
         return problems
-    entries = data.get("entries") or []
+    entries = data.get("entries")
+    if not isinstance(entries, list):  # the bot refuses the whole file
+        return problems + [Problem(str(path), line_of(data) or 1, "the catalogue needs an 'entries' list "
+                                   "(`entries:` then one `- id: ...` per entry)")]
     ids = {str(e.get("id")) for e in entries if hasattr(e, "get")}
     seen_links: dict[str, int | None] = {}
     seen_ids: dict[str, int | None] = {}

@@ -383,3 +383,20 @@ def test_an_example_line_without_its_dash_is_named_at_its_line(project):
     line = chitchat.read_text(encoding="utf-8").splitlines().index("    你好呀没有横线") + 1
     assert any(p.startswith(f"nlu_data/nlu/chitchat.yml:{line}: ") and "你好呀没有横线" in p and "'- '" in p
                for p in errors_for(project)), errors_for(project)
+
+
+@pytest.mark.parametrize("name", ["domain/responses.yml", "nlu_data/rules.yml", "nlu_data/nlu/chitchat.yml",
+                                  "content/selfhelp.yml", "content/handoff.yml", "content/kpi.yml",
+                                  "content/validation.yml", "content/wechat_menu.yml"])
+def test_a_file_whose_top_level_is_a_list_is_named(project, name):
+    """The first line (`nlu:`, `responses:`, `entries:`...) deleted, the rest re-indented: the file parses as
+    a list, and `kefu validate` stopped with an AttributeError traceback (or passed a file the bot refuses)."""
+    (project / name).write_text("- intent: greet\n  examples: |\n    - 你好你好\n", encoding="utf-8")
+    errors = errors_for(project)
+    assert any(p.startswith(f"{name}:1: ") and "mapping" in p for p in errors), errors
+
+
+def test_a_catalogue_without_its_entries_list_is_named(project):
+    """`entries:` misspelt: validate found no entry to check and passed; the bot refused the file."""
+    edit(project / "content" / "selfhelp.yml", "\nentries:\n", "\nentires:\n")
+    assert any(p.startswith("content/selfhelp.yml") and "'entries'" in p for p in errors_for(project))
