@@ -18,6 +18,7 @@ DEFAULT_ACTIONS = {
     "action_back", "action_extract_slots", "...",
 }
 RASA_CANNOT_READ = "Rasa cannot read the domain"
+DOMAIN_SHAPES = (("intents", list), ("actions", list), ("entities", list), ("slots", dict), ("responses", dict))
 RESPONSE_IN_CODE = re.compile(r"""response\s*=\s*f?["'](utter_[A-Za-z0-9_{}]+)["']""")
 PAYLOAD_INTENT = re.compile(r"^/([A-Za-z0-9_]+)")
 
@@ -55,6 +56,12 @@ def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
     for path in files:
         data = load_or_report(path, problems)
         if data is None:
+            continue
+        shapes = [(key, kind) for key, kind in DOMAIN_SHAPES if data.get(key) is not None and not isinstance(data[key], kind)]
+        for key, kind in shapes:
+            problems.append(Problem(str(path), line_of(data, key), f"'{key}' must be a "
+                                    f"{'list' if kind is list else 'mapping'}; {RASA_CANNOT_READ}"))
+        if shapes:
             continue
         for intent in data.get("intents") or []:
             domain.intents.add(next(iter(intent)) if hasattr(intent, "keys") else str(intent))

@@ -20,6 +20,9 @@ def kefu_problems(settings: Settings) -> list[Problem]:
     problems = live_file_checks.syntax_problems(settings.content_dir)
     if problems:  # the checks below read content files too: they would stop at a broken one, or cry wolf
         return problems
+    reference_checks.load_or_report(root / "config.yml", problems)
+    if problems:  # Rasa cannot read its pipeline: nothing trains
+        return problems
     domain = reference_checks.read_domain(root / "domain", problems)
     if problems:  # a domain file that does not parse: every check reading the domain would cry wolf
         return problems  # (a tester's one ASCII colon came back as 52 errors, the real one in the middle)
@@ -73,18 +76,17 @@ def extra_checks():
 
 def validate(settings: Settings, *, with_rasa: bool = True) -> list[Problem]:
     problems = kefu_problems(settings)
-    if with_rasa and not unreadable_domain(problems, settings.root) and not any(is_not_utf8(p) for p in problems):
+    if with_rasa and not unreadable(problems):
         from bot.editor.rasa_checks import rasa_problems
 
         problems += rasa_problems(settings.root)
     return problems
 
 
-def unreadable_domain(problems: list[Problem], root: Path) -> bool:
-    """Whether a domain file did not parse; Rasa's checks would then only repeat it, vaguer."""
-    domain = (root / "domain").resolve()
-    return any(Path(p.file).resolve().is_relative_to(domain)
-               and ("not valid YAML" in p.message or reference_checks.RASA_CANNOT_READ in p.message) for p in problems)
+def unreadable(problems: list[Problem]) -> bool:
+    """Whether a file Rasa reads did not parse (or has the wrong shape); its checks would only repeat it, vaguer."""
+    return any(is_not_utf8(p) or any(mark in p.message for mark in (
+        "not valid YAML", reference_checks.RASA_CANNOT_READ, reference_checks.NOT_A_MAPPING)) for p in problems)
 
 
 def report(problems: list[Problem], root: Path) -> str:

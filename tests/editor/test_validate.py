@@ -400,3 +400,18 @@ def test_a_catalogue_without_its_entries_list_is_named(project):
     """`entries:` misspelt: validate found no entry to check and passed; the bot refused the file."""
     edit(project / "content" / "selfhelp.yml", "\nentries:\n", "\nentires:\n")
     assert any(p.startswith("content/selfhelp.yml") and "'entries'" in p for p in errors_for(project))
+
+
+@pytest.mark.parametrize("name, old, new, message", [
+    ("config.yml", "pipeline:\n", "pipeline: [\n", "not valid YAML"),
+    ("domain/core.yml", "intents:\n", "intents: 5\nold_intents:\n", "'intents' must be a list"),
+], ids=["config-yaml", "domain-intents-number"])
+def test_kefu_validate_names_these_mistakes_instead_of_a_traceback(project, name, old, new, message):
+    from bot.editor.validate import validate
+
+    edit(project / name, old, new)
+    line = (project / name).read_text(encoding="utf-8").splitlines().index(new.splitlines()[0]) + 1
+    errors = [p for p in report(validate(get_settings()), project).splitlines() if ": warning: " not in p]
+    assert any(p.startswith(f"{name}:") and message in p for p in errors), errors
+    assert all(p.startswith(f"{name}:") for p in errors), "Rasa's checks would only repeat it, vaguer"
+    assert any(p.startswith(f"{name}:{line}:") or p.startswith(f"{name}:{line + 1}:") for p in errors), errors
