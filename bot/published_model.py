@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import re
 import socket
 from pathlib import Path
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 FETCHED_DIR = "published-models"
 KEEP_FETCHED = 3  # files in <data_dir>/published-models/: the served one and the last others (rollback)
+KEEP_TRAINED = 3  # Kefu's trained models in <models>/ beside the published one: the newest others
+TRAINED = re.compile(r"kefu-[0-9a-f]{16}\.tar\.gz")  # bot.training's names; anything else there is not ours
 
 
 class NothingToPublish(FileNotFoundError):
@@ -119,6 +122,21 @@ def prune_fetched(settings, serving: Path) -> None:
     others = [p for p in files if p != serving]
     for old in others[KEEP_FETCHED - 1:]:
         old.unlink(missing_ok=True)
+
+
+def prune_trained(settings, keep: set[str]) -> None:
+    """After a publish: Kefu's trained models in the models folder other than those named in ``keep`` (the
+    published one, the one this machine's server served) and the ``KEEP_TRAINED`` newest others are
+    deleted. Each is 20-30 MB and every publish of new examples trained one; the database keeps the
+    last publications' models for a rollback (``kefu publish <name>``)."""
+    try:
+        files = sorted((p for p in settings.models_dir.iterdir() if TRAINED.fullmatch(p.name) and p.name not in keep),
+                       key=lambda p: p.stat().st_mtime, reverse=True)
+    except FileNotFoundError:
+        return
+    for old in files[KEEP_TRAINED:]:
+        old.unlink(missing_ok=True)
+        log.info("model.pruned name=%s", old.name)
 
 
 def model_to_serve(settings) -> tuple[Path, Publication | None]:

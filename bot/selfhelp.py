@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 HELP_PAGES = "/help/"  # Kefu's own page per entry (bot/channels/help_page.py)
 
 
+LIST_FIELDS = ("steps", "symptoms", "fault_codes")
+
+
 class CatalogueError(ValueError):
     """The self-help catalogue file is malformed."""
 
@@ -103,6 +106,9 @@ def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
         raise CatalogueError(f"{source}: expected a mapping with an 'entries' list")
     entries: dict[str, SelfHelpEntry] = {}
     for index, item in enumerate(raw["entries"]):
+        text_lists = [key for key in LIST_FIELDS if isinstance(item, dict) and isinstance(item.get(key), str)]
+        if text_lists:  # iterated, a text is one item per character: a step or a symptom per letter
+            raise CatalogueError(f"{source}: entry '{item.get('id')}': '{text_lists[0]}' must be a list")
         try:
             entry = SelfHelpEntry(
                 id=str(item["id"]),

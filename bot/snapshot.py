@@ -5,7 +5,10 @@ runs. :class:`EditorFile` re-reads a file when its modification time or size cha
 with the file's own parser (which validates), and replaces the current value in one assignment,
 so a reader sees the old or the new version, never half of each. A save that does not parse is
 logged with the file and the reason and ignored: the last good version keeps serving until the
-next save. Only the very first load of a file that never parsed raises.
+next save. So is a save in another encoding than UTF-8 (an editor's Windows tool writing GBK), a
+YAML file that does not parse (whatever its parser's own errors are), and
+a file moved away or deleted (the last good version serves until it is back). Only the very first
+load of a file that never parsed raises.
 
 ``current()`` is for code on the event loop: a changed file is parsed in a worker thread.
 ``get()`` is for synchronous code (CLI, actions); the unchanged case is one ``stat``.
@@ -19,10 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Generic, TypeVar
 
+import yaml
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Stamp = tuple[int, int]
+MISSING: Stamp = (-1, -1)  # the file is not there (moved away, deleted, or between a tool's delete and write)
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,10 @@ class EditorFile(Generic[T]):
         self._lock = threading.Lock()
 
     def _stamp(self) -> Stamp:
-        stat = self.path.stat()
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return MISSING
         return stat.st_mtime_ns, stat.st_size
 
     def _is_fresh(self, stamp: Stamp) -> bool:
@@ -67,13 +76,17 @@ class EditorFile(Generic[T]):
             if self._is_fresh(stamp):
                 return self._version.value
             try:
+                if stamp == MISSING:
+                    raise FileNotFoundError(f"{self.path}: the file is missing (moved away or deleted)")
                 value = self.parse(self.path)
-            except self.errors as error:
+            except (*self.errors, UnicodeDecodeError, FileNotFoundError, yaml.YAMLError) as error:
                 if self._version is None:
                     raise
                 self._rejected = stamp
-                log.error("editor_file.rejected file=%s reason=%s; keeping the last good version", self.path, error,
-                          extra={"path": str(self.path), "error": str(error)})
+                reason = (f"not UTF-8 text (byte {error.start}): save it as UTF-8"
+                          if isinstance(error, UnicodeDecodeError) else error)
+                log.error("editor_file.rejected file=%s reason=%s; keeping the last good version", self.path, reason,
+                          extra={"path": str(self.path), "error": str(reason)})
                 return self._version.value
             self._version, self._rejected = Version(stamp, value), None
             log.info("editor_file.loaded file=%s", self.path)

@@ -6,8 +6,11 @@ second ``make run`` (or a second test session) finds it and skips training.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 TRAINING_INPUTS = ("config.yml", "domain", "nlu_data")
@@ -62,14 +65,54 @@ def training_command(root: Path, target: Path) -> list[str]:
     ]
 
 
-def ensure_model(root: Path, models_dir: Path, *, quiet: bool = False) -> tuple[Path, bool]:
-    """Return (model file, trained_now). Trains with ``rasa train`` if no model matches."""
-    target = model_path(root, models_dir)
-    if target.exists():
+class FilesChanged(RuntimeError):
+    """The training files changed after they were checked: training them would publish unchecked files."""
+
+
+def copy_inputs(root: Path, staging: Path) -> None:
+    """The training inputs of ``root`` as they are now, each file read once, into ``staging``."""
+    for source in training_files(root):
+        if source.exists():
+            copy = staging / source.relative_to(root)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy)
+
+
+def ensure_model(root: Path, models_dir: Path, *, quiet: bool = False, expect: str | None = None) -> tuple[Path, bool]:
+    """Return (model file, trained_now). Trains with ``rasa train`` if no model matches.
+
+    An editor may save while this trains (minutes): the files are copied first and the copy is what is
+    hashed and trained, so a model always holds the files its name says. ``expect``: the hash of the
+    files the caller checked (``kefu train`` validates first); ``FilesChanged`` if the copy differs.
+    The archive is written under a temporary name and renamed once whole: a training stopped while
+    writing it leaves nothing that a later run would take for the model.
+    """
+    digest = content_hash(root)
+    target = models_dir / f"kefu-{digest}.tar.gz"
+    if target.exists() and expect in (None, digest):
         return target, False
     models_dir.mkdir(parents=True, exist_ok=True)
-    output = subprocess.DEVNULL if quiet else None
-    subprocess.run(training_command(root, target), cwd=root, check=True, stdout=output)
-    if not target.exists():
-        raise RuntimeError(f"rasa train finished but {target} is missing")
+    with tempfile.TemporaryDirectory(prefix="kefu-training-inputs-") as staging:
+        copy_inputs(root, Path(staging))
+        digest = content_hash(Path(staging))
+        if expect is not None and digest != expect:
+            raise FilesChanged("the training files changed after they were checked")
+        target = models_dir / f"kefu-{digest}.tar.gz"
+        if target.exists():
+            return target, False
+        # No dot inside the name: Rasa replaces a --fixed-model-name's last suffix with .tar.gz.
+        partial = models_dir / f".partial-{os.getpid()}-{target.name}"
+        env = dict(os.environ)  # Rasa's cache: the checkout's (Rasa's default is relative to the working folder)
+        env.setdefault("RASA_CACHE_DIRECTORY", str(root.resolve() / ".rasa" / "cache"))
+        for name in ("KEFU_ROOT", "KEFU_MODELS_DIR"):  # read by the pipeline's components, from another folder
+            if env.get(name):
+                env[name] = str(Path(env[name]).expanduser().resolve())
+        try:
+            subprocess.run(training_command(Path(staging), partial), cwd=staging, env=env, check=True,
+                           stdout=subprocess.DEVNULL if quiet else None)
+            if not partial.exists():
+                raise RuntimeError(f"rasa train finished but {partial} is missing")
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
     return target, True

@@ -71,3 +71,41 @@ def test_rasas_training_cache_does_not_restore_a_component_whose_helper_code_cha
         assert calculate_fingerprint_key(SecondReadingClassifier, {}, {}) != before
     finally:
         code_fingerprint.components_code.cache_clear()
+
+
+def test_a_model_is_trained_on_the_files_its_name_hashes_though_an_editor_saves_meanwhile(tmp_path, monkeypatch):
+    """Two editors: one runs `kefu train`, the other saves rules.yml while it trains. The model was named
+    after the files before the save but trained on the files after it, so a checkout with the first
+    files (the second editor reverting) later served, as "up to date", a model holding the reverted rules."""
+    from tests.fake_training import SAVED_MEANWHILE, trained_rules, use_fake_trainer
+
+    root = copy_project(tmp_path)
+    rules = root / "nlu_data" / "rules.yml"
+    before, hashed = rules.read_text(encoding="utf-8"), content_hash(root)
+    use_fake_trainer(monkeypatch, edit=rules)
+    model, trained = ensure_model(root, tmp_path / "models")
+    assert trained and rules.read_text(encoding="utf-8") == before + SAVED_MEANWHILE
+    assert model.name == f"kefu-{hashed}.tar.gz"
+    assert trained_rules(model) == before
+
+
+def test_a_training_that_stops_while_writing_its_model_leaves_no_model_behind(tmp_path, monkeypatch):
+    """rasa train writes the archive at the model's own name: killed (or out of memory) while writing it,
+    it left half an archive there, and every later `kefu train` and `kefu run` took it for the trained
+    model ("up to date") and published or served it."""
+    import subprocess
+
+    import pytest
+
+    from tests.fake_training import trained_rules, use_fake_trainer
+
+    root = copy_project(tmp_path)
+    models = tmp_path / "models"
+    use_fake_trainer(monkeypatch, die_half_way=True)
+    with pytest.raises(subprocess.CalledProcessError):
+        ensure_model(root, models)
+    assert not model_path(root, models).exists()
+    assert [p.name for p in models.iterdir()] == [], "nothing half-written is left in the models folder"
+    use_fake_trainer(monkeypatch)
+    model, trained = ensure_model(root, models)
+    assert trained and trained_rules(model) == (root / "nlu_data" / "rules.yml").read_text(encoding="utf-8")

@@ -31,21 +31,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bot.editor.publish import (PublishError, hot_swap, record_publish, running_model, swap_lock,
                                     unpublished_changes)
     from bot.editor.validate import report, validate
-    from bot.published_model import open_store, publish
-    from bot.training import ensure_model
+    from bot.published_model import open_store, prune_trained, publish
+    from bot.training import FilesChanged, content_hash, ensure_model
 
     settings = get_settings()
+    try:  # a publish by someone else while this checks and trains is not overwritten unasked
+        started_with = open_store(settings, upgrade=True).current()
+    except (DatabaseError, OSError):
+        started_with = ...  # unknown: said below, when publishing needs the database
+    checked = content_hash(settings.root)  # what is trained must be what was validated
     problems = validate(settings, with_rasa=False)
     if has_errors(problems):
         print(report([p for p in problems if p.severity == "error"], settings.root))
         print("not trained: fix the errors above first", file=sys.stderr)
         return 1
-    model, trained = ensure_model(settings.root, settings.models_dir)
+    try:
+        model, trained = ensure_model(settings.root, settings.models_dir, expect=checked)
+    except FilesChanged:
+        print("not trained: the training files changed while `kefu train` checked them (someone saving?); "
+              "run it again to check and train what is saved now", file=sys.stderr)
+        return 1
     print(f"{'trained' if trained else 'up to date'}: {model}")
     try:
         store = open_store(settings, upgrade=True)
         current = store.current()
         newly_published = current is None or current.name != model.name  # the name hashes all that shapes it
+        if newly_published and started_with is not ... and current is not None and current.id != getattr(
+                started_with, "id", None):
+            print(f"not published: {current.describe()} while this trained; check with its publisher, then "
+                  f"run `kefu train` again to publish {model.name} over it (it is trained: no wait)", file=sys.stderr)
+            return 1
         publication = publish(settings, model, store) if newly_published else current
     except (DatabaseError, OSError) as exc:
         print(f"not published: {exc}\nno machine changes its model", file=sys.stderr)
@@ -60,27 +75,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     token = get_secrets().rasa_token
     urls = serving_urls(settings)
     url, served = next(((u, m) for u in urls if (m := running_model(u, token)) is not None), (None, None))
-    swapped = False
+    swapped, refused = False, None
     if served is None:
         print(f"no running server answers at {' or '.join(urls)}: the next `kefu run` serves {model.name}")
     elif not served.endswith(model.name):
         try:
             with swap_lock(settings):  # this machine's `kefu run` may be switching to it already
                 hot_swap(url, model, token=token, workers=worker_count(settings.env))
-        except PublishError as exc:
-            print(f"the running server keeps its model for now: {exc}", file=sys.stderr)
-            return 1
-        swapped = True
-        print(f"live: {url} now serves {model.name}")
+        except PublishError as exc:  # published all the same: logged below, as every publish is
+            refused = exc
+        else:
+            swapped = True
+            print(f"live: {url} now serves {model.name}")
     else:
         print(f"live: {url} serves it already")
     if trained or swapped or newly_published:
         entry = record_publish(settings, "model", {"model": model.name, "sha256": publication.sha256,
                                                    "hot_swapped": swapped})
         print(f"published by {entry['who']}: {len(entry['changed'])} changed file(s)")
+        prune_trained(settings, {model.name, Path(served or "").name})
     elif unpublished_changes(settings):  # saved live (catalogue, flows, ...): recorded, no model needed
         entry = record_publish(settings, "content")
         print(f"published by {entry['who']}: {len(entry['changed'])} changed file(s), live since saved")
+    if refused is not None:
+        print(f"the running server keeps its model for now: {refused}", file=sys.stderr)
+        return 1
     return 0
 
 

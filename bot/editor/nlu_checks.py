@@ -21,6 +21,7 @@ class Example:
     text: str
     file: Path
     line: int | None
+    intent_line: int | None = None  # where its `- intent:` is
 
     @property
     def key(self) -> str:
@@ -42,6 +43,11 @@ def read_examples(nlu_dir: Path) -> tuple[list[Example], list[Problem]]:
         except YamlFileError as exc:
             problems.append(Problem(str(path), exc.line, exc.message))
             continue
+        if data is not None and not isinstance(data, dict):
+            from bot.editor.reference_checks import NOT_A_MAPPING
+
+            problems.append(Problem(str(path), 1, NOT_A_MAPPING))
+            continue
         for index, item in enumerate((data or {}).get("nlu") or []):
             if not hasattr(item, "get") or "intent" not in item:
                 continue
@@ -50,7 +56,11 @@ def read_examples(nlu_dir: Path) -> tuple[list[Example], list[Problem]]:
             for offset, raw in enumerate(str(block).splitlines(), start=1):
                 text = raw.strip()
                 if text.startswith("- "):
-                    examples.append(Example(str(item["intent"]), text[2:].strip(), path, start + offset))
+                    examples.append(Example(str(item["intent"]), text[2:].strip(), path, start + offset,
+                                            item_line(data["nlu"], index)))
+                elif text:  # Rasa skips it, with a warning naming the file only
+                    problems.append(Problem(str(path), start + offset, f"'{text}' under intent '{item['intent']}' "
+                                            "does not start with '- ': it is not an example, nothing learns it"))
     return examples, problems
 
 
@@ -65,6 +75,17 @@ def unknown_entities(examples: list[Example], entities: set[str]) -> list[Proble
                                         f"'{example.text}' marks an unknown entity '{name}' (the domain has: "
                                         f"{', '.join(sorted(entities))})"))
     return problems
+
+
+def unknown_intents(examples: list[Example], intents: set[str]) -> list[Problem]:
+    """Examples of an intent the domain does not list (a misspelt name): they train an intent no rule answers."""
+    first: dict[str, Example] = {}
+    for example in examples:
+        if example.intent not in intents:
+            first.setdefault(example.intent, example)
+    return [Problem(str(e.file), e.intent_line or e.line, f"intent '{e.intent}' is not in the domain (domain/*.yml "
+                    "`intents:`): its examples would teach the bot an intent nothing answers")
+            for e in first.values()]
 
 
 def duplicate_and_conflicting(examples: list[Example]) -> list[Problem]:

@@ -19,7 +19,7 @@ def notice_problems(settings, domain) -> list[Problem]:
     notices = (yaml.safe_load(limits_file.read_text(encoding="utf-8")) or {}).get("notices") or {}
     problems: list[Problem] = []
     if notices.get("phone"):
-        problems += _phone_problems(settings.root / "ivr_flows", notices["phone"])
+        problems += _phone_problems(settings.ivr_flows_dir, notices["phone"])
     if notices.get("chat"):
         problems += _chat_problems(settings.content_dir / "ui" / "webchat.zh.json", notices["chat"])
     return problems

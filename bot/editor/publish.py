@@ -29,15 +29,22 @@ class PublishError(RuntimeError):
     """The running server refused or failed the change; it keeps serving the old version."""
 
 
-def manifest(root: Path) -> dict[str, str]:
-    """sha256 of every editor-owned file, by path relative to the project."""
+def manifest(root: Path, places: list[Path] | None = None) -> dict[str, str]:
+    """sha256 of every editor-owned file (under ``places``, default the project's ``EDITOR_OWNED``), by path
+    relative to the project, or absolute for a folder configured outside it."""
     files: dict[str, str] = {}
-    for name in EDITOR_OWNED:
-        path = root / name
+    for path in places or [root / name for name in EDITOR_OWNED]:
         candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.exists() else []
         for file in candidates:
-            files[str(file.relative_to(root))] = hashlib.sha256(file.read_bytes()).hexdigest()
+            name = str(file.relative_to(root)) if file.is_relative_to(root) else str(file)
+            files[name] = hashlib.sha256(file.read_bytes()).hexdigest()
     return files
+
+
+def editor_places(settings: Settings) -> list[Path]:
+    """Where the editors' files are: the project's, and the folders the settings name (KEFU_CONTENT_DIR...)."""
+    return [settings.root / name for name in EDITOR_OWNED] + [
+        settings.content_dir, settings.ivr_flows_dir, settings.prompts_dir]
 
 
 def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
@@ -55,14 +62,14 @@ def record_baseline(settings: Settings) -> None:
     """Remember the files an install first serves, so its first publish lists only what an editor changed."""
     manifest_file = _manifest_file(settings)
     if not manifest_file.exists():
-        manifest_file.write_text(json.dumps(manifest(settings.root), indent=0))
+        manifest_file.write_text(json.dumps(manifest(settings.root, editor_places(settings)), indent=0))
 
 
 def unpublished_changes(settings: Settings) -> list[str]:
     """Editor-owned files changed since the last publish (or the baseline), e.g. saved live."""
     manifest_file = _manifest_file(settings)
     before = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
-    return changed_files(before, manifest(settings.root))
+    return changed_files(before, manifest(settings.root, editor_places(settings)))
 
 
 def record_publish(settings: Settings, what: str, detail: dict | None = None) -> dict:
@@ -70,7 +77,7 @@ def record_publish(settings: Settings, what: str, detail: dict | None = None) ->
     folder = settings.data_dir / "publish"
     manifest_file = _manifest_file(settings)
     before = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
-    after = manifest(settings.root)
+    after = manifest(settings.root, editor_places(settings))
     entry = {
         "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "who": settings.env.get("KEFU_EDITOR") or getpass.getuser(),

@@ -24,6 +24,7 @@ class _Collect(logging.Handler):
 
 def rasa_problems(root: Path) -> list[Problem]:
     from rasa.cli.utils import _validate_domain, _validate_nlu, _validate_story_structure
+    from rasa.shared.exceptions import YamlException
     from rasa.shared.importers.importer import TrainingDataImporter
     from rasa.validator import Validator
 
@@ -39,6 +40,8 @@ def rasa_problems(root: Path) -> list[Problem]:
             warnings.simplefilter("always")
             validator = Validator.from_importer(importer)
             ok = all([_validate_domain(validator), _validate_nlu(validator, False), _validate_story_structure(validator, None, False)])
+    except YamlException as exc:  # a file Rasa's schema refuses: named at its lines, not a traceback
+        return unreadable(exc)
     finally:
         logging.getLogger("rasa").removeHandler(collector)
     messages = dict.fromkeys(
@@ -49,3 +52,17 @@ def rasa_problems(root: Path) -> list[Problem]:
     if not ok and not any(p.severity == ERROR for p in problems):
         problems.append(Problem("nlu_data", None, "Rasa's data validation failed (see messages above)"))
     return problems
+
+
+def unreadable(exc) -> list[Problem]:
+    """The problems of a file Rasa could not read: each schema error at its line where Rasa can tell it."""
+    from rasa.shared.utils.validation import YamlValidationException
+
+    where = str(exc.filename or "nlu_data")
+    if not isinstance(exc, YamlValidationException) or not exc.validation_errors:
+        return [Problem(where, None, " ".join(str(exc).split()))]
+    problems = {}
+    for error in exc.validation_errors:
+        message = " ".join(str(error).replace("<SchemaError: error code 2: ", "").split()).rstrip(">")
+        problems.setdefault(message, Problem(where, exc._line_number_for_path(exc.content, error.path), message))
+    return list(problems.values())

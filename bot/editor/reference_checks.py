@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 from bot.editor.problems import WARNING, Problem
 from bot.media import media_file
+from bot.selfhelp import LIST_FIELDS
 from bot.editor.yaml_lines import YamlFileError, item_line, line_of, load
 
 DEFAULT_ACTIONS = {
@@ -16,6 +17,8 @@ DEFAULT_ACTIONS = {
     "action_default_ask_rephrase", "action_two_stage_fallback", "action_unlikely_intent",
     "action_back", "action_extract_slots", "...",
 }
+RASA_CANNOT_READ = "Rasa cannot read the domain"
+DOMAIN_SHAPES = (("intents", list), ("actions", list), ("entities", list), ("slots", dict), ("responses", dict))
 RESPONSE_IN_CODE = re.compile(r"""response\s*=\s*f?["'](utter_[A-Za-z0-9_{}]+)["']""")
 PAYLOAD_INTENT = re.compile(r"^/([A-Za-z0-9_]+)")
 
@@ -31,13 +34,20 @@ class Domain:
     texts: list[tuple[str, int | None, str, str]] = field(default_factory=list)
 
 
+NOT_A_MAPPING = "the file must be a mapping (`key: value` lines at the top, e.g. `nlu:`, `responses:`), not a list"
+
+
 def load_or_report(path: Path, problems: list[Problem]):
-    """The file's YAML, or None after recording why it could not be read."""
+    """The file's YAML mapping, or None after recording why it could not be read."""
     try:
-        return load(path) or {}
+        data = load(path) or {}
     except YamlFileError as exc:
         problems.append(Problem(str(path), exc.line, exc.message))
         return None
+    if not isinstance(data, dict):  # its first key line deleted: every check would stop at `.get`
+        problems.append(Problem(str(path), 1, NOT_A_MAPPING))
+        return None
+    return data
 
 
 def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
@@ -47,6 +57,12 @@ def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
         data = load_or_report(path, problems)
         if data is None:
             continue
+        shapes = [(key, kind) for key, kind in DOMAIN_SHAPES if data.get(key) is not None and not isinstance(data[key], kind)]
+        for key, kind in shapes:
+            problems.append(Problem(str(path), line_of(data, key), f"'{key}' must be a "
+                                    f"{'list' if kind is list else 'mapping'}; {RASA_CANNOT_READ}"))
+        if shapes:
+            continue
         for intent in data.get("intents") or []:
             domain.intents.add(next(iter(intent)) if hasattr(intent, "keys") else str(intent))
         domain.actions.update(str(a) for a in data.get("actions") or [])
@@ -55,6 +71,11 @@ def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
         responses = data.get("responses") or {}
         for name in responses:
             domain.responses[str(name)] = (str(path), line_of(responses, name))
+            for variant in responses[name] or []:  # Rasa's rule: refused at training otherwise
+                if hasattr(variant, "get") and variant.get("text") is None and not variant.get("custom"):
+                    problems.append(Problem(str(path), line_of(variant), f"response '{name}': a variant needs "
+                                            f"'text' (or 'custom'), it has {', '.join(map(str, variant))}; "
+                                            f"{RASA_CANNOT_READ}"))
             domain.texts += [(str(path), line_of(variant, "text"), str(name), str(variant.get("text") or ""))
                              for variant in responses[name] or [] if hasattr(variant, "get")]
     return domain
@@ -119,7 +140,10 @@ def check_catalogue(path: Path, domain: Domain, media_dir: Path) -> list[Problem
     data = load_or_report(path, problems)
     if data is None:
         return problems
-    entries = data.get("entries") or []
+    entries = data.get("entries")
+    if not isinstance(entries, list):  # the bot refuses the whole file
+        return problems + [Problem(str(path), line_of(data) or 1, "the catalogue needs an 'entries' list "
+                                   "(`entries:` then one `- id: ...` per entry)")]
     ids = {str(e.get("id")) for e in entries if hasattr(e, "get")}
     seen_links: dict[str, int | None] = {}
     seen_ids: dict[str, int | None] = {}
@@ -136,6 +160,10 @@ def check_catalogue(path: Path, domain: Domain, media_dir: Path) -> list[Problem
         for key in ("id", "fault_type", "title", "steps", "video", "spoken"):  # no link: Kefu's own page
             if not entry.get(key):
                 problems.append(Problem(str(path), line, f"entry '{entry.get('id')}' has no '{key}'"))
+        for key in LIST_FIELDS:
+            if entry.get(key) is not None and not isinstance(entry[key], list):
+                problems.append(Problem(str(path), line_of(entry, key), f"entry '{entry.get('id')}': '{key}' must be "
+                                        "a list: [a, b], or one '- item' per line"))
         if entry.get("fault_type") and entry["fault_type"] not in domain.intents:
             problems.append(Problem(str(path), line_of(entry, "fault_type"), f"entry '{entry.get('id')}': unknown intent '{entry['fault_type']}'"))
         if entry.get("next") and str(entry["next"]) not in ids:

@@ -27,7 +27,7 @@ def unrecognisable_phrases(settings, domain=None) -> list[Problem]:
     if vocabulary is None:
         return []
     problems = []
-    for path in sorted((settings.root / "ivr_flows").glob("*.yml")):
+    for path in sorted(settings.ivr_flows_dir.glob("*.yml")):
         for node_id, phrase, line in _menu_phrases(path):
             if vocabulary.segment(phrase) is None:
                 problems.append(Problem(str(path), line, f"node '{node_id}': phrase '{phrase}' has words the "

@@ -5,17 +5,28 @@ from pathlib import Path
 
 import yaml
 
-from bot.editor import nlu_checks, reference_checks
+from bot.editor import live_file_checks, nlu_checks, reference_checks
+from bot.editor.encoding_checks import is_not_utf8, not_utf8
 from bot.editor.problems import Problem
 from bot.settings import Settings
 
 
 def kefu_problems(settings: Settings) -> list[Problem]:
     root = settings.root
-    problems: list[Problem] = []
+    problems: list[Problem] = not_utf8([root / "config.yml", root / "domain", root / "nlu_data", settings.content_dir,
+                                        settings.ivr_flows_dir])
+    if problems:  # every check below reads these files as UTF-8: it would stop at the first, naming none
+        return problems
+    problems = live_file_checks.syntax_problems(settings.content_dir)
+    if problems:  # the checks below read content files too: they would stop at a broken one, or cry wolf
+        return problems
+    reference_checks.load_or_report(root / "config.yml", problems)
+    if problems:  # Rasa cannot read its pipeline: nothing trains
+        return problems
     domain = reference_checks.read_domain(root / "domain", problems)
     if problems:  # a domain file that does not parse: every check reading the domain would cry wolf
         return problems  # (a tester's one ASCII colon came back as 52 errors, the real one in the middle)
+    problems += live_file_checks.refused_problems(settings.content_dir)
     problems += reference_checks.check_payloads(root / "domain", domain)
     story_files = [p for p in sorted((root / "nlu_data").glob("*.yml"))]
     e2e = root / "tests" / "test_conversations.yml"
@@ -26,6 +37,7 @@ def kefu_problems(settings: Settings) -> list[Problem]:
     problems += read_problems
     problems += nlu_checks.duplicate_and_conflicting(examples)
     problems += nlu_checks.unknown_entities(examples, domain.entities)
+    problems += nlu_checks.unknown_intents(examples, domain.intents)
     limits = yaml.safe_load((settings.content_dir / "validation.yml").read_text(encoding="utf-8")) or {}
     problems += nlu_checks.too_few(examples, sorted(domain.intents), limits.get("min_examples", {}))
     for check in extra_checks():
@@ -64,17 +76,17 @@ def extra_checks():
 
 def validate(settings: Settings, *, with_rasa: bool = True) -> list[Problem]:
     problems = kefu_problems(settings)
-    if with_rasa and not unreadable_domain(problems, settings.root):
+    if with_rasa and not unreadable(problems):
         from bot.editor.rasa_checks import rasa_problems
 
         problems += rasa_problems(settings.root)
     return problems
 
 
-def unreadable_domain(problems: list[Problem], root: Path) -> bool:
-    """Whether a domain file did not parse; Rasa's checks would then only repeat it, vaguer."""
-    domain = (root / "domain").resolve()
-    return any(Path(p.file).resolve().is_relative_to(domain) and "not valid YAML" in p.message for p in problems)
+def unreadable(problems: list[Problem]) -> bool:
+    """Whether a file Rasa reads did not parse (or has the wrong shape); its checks would only repeat it, vaguer."""
+    return any(is_not_utf8(p) or any(mark in p.message for mark in (
+        "not valid YAML", reference_checks.RASA_CANNOT_READ, reference_checks.NOT_A_MAPPING)) for p in problems)
 
 
 def report(problems: list[Problem], root: Path) -> str:

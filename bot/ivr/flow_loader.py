@@ -62,6 +62,8 @@ def load_flow_file(path: Path) -> Flow:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise FlowError(name, "", "", f"cannot read the file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:  # an editor's tool saved it as GBK/ANSI
+        raise FlowError(name, "", "", f"not UTF-8 text (byte {exc.start}): save it as UTF-8") from exc
     return parse_flow(text, name, path.stem)
 
 

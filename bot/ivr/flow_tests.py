@@ -131,7 +131,7 @@ async def run_script(path: Path, settings, redis) -> ScriptResult:
     at = dt.datetime.fromisoformat(str(script.get("time", "2026-01-05T10:00:00+08:00")))
     notifier = CollectingNotifier()
     services = CallServices(
-        registry=FlowRegistry(settings.root / "ivr_flows", redis).load(),
+        registry=FlowRegistry(settings.ivr_flows_dir, redis).load(),
         store=CallStore(redis),
         hotline=HotlineConfigSource(settings.content_dir / "ivr.yml"),
         records=CallRecords(Repository(settings.database_url)),

@@ -123,7 +123,7 @@ def selfhelp_ids(settings) -> set[str] | None:
 
 def flow_problems(settings, domain) -> list[Problem]:
     problems: list[Problem] = []
-    for path in sorted((settings.root / "ivr_flows").glob("*.yml")):
+    for path in sorted(settings.ivr_flows_dir.glob("*.yml")):
         node_line = node_lines(path)
         try:  # a node or key written twice: the flow loader keeps the last one without a word
             load(path)

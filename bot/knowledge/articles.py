@@ -65,11 +65,20 @@ def article_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.md")) if folder.is_dir() else []
 
 
+def read_article(path: Path) -> Article:
+    """The article in ``path``; ArticleError also for a file saved in another encoding than UTF-8 (GBK)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArticleError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from exc
+    return parse_article(text, str(path))
+
+
 def load_articles(folder: Path) -> list[Article]:
     """Every article in the folder; raises ArticleError on the first bad file or a duplicate id."""
     articles: dict[str, Article] = {}
     for path in article_files(folder):
-        article = parse_article(path.read_text(encoding="utf-8"), str(path))
+        article = read_article(path)
         if article.id in articles:
             raise ArticleError(f"{path}: duplicate article id '{article.id}'")
         articles[article.id] = article

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bot.editor.problems import WARNING, Problem
-from bot.knowledge.articles import ArticleError, article_files, parse_article
+from bot.knowledge.articles import ArticleError, article_files, read_article
 
 
 def knowledge_problems(settings, domain) -> list[Problem]:
@@ -10,7 +10,7 @@ def knowledge_problems(settings, domain) -> list[Problem]:
     seen: dict[str, str] = {}
     for path in article_files(settings.content_dir / "knowledge"):
         try:
-            article = parse_article(path.read_text(encoding="utf-8"), str(path))
+            article = read_article(path)
         except ArticleError as exc:
             problems.append(Problem(str(path), 1, str(exc).removeprefix(f"{path}: ")))
             continue

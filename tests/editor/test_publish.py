@@ -181,3 +181,167 @@ def test_kefu_train_from_a_shell_without_the_servers_port_reaches_the_running_se
         get_settings.cache_clear()
     assert f"live: {url}" in capsys.readouterr().out
     assert running_model(url, load_secrets(running_kefu.settings).rasa_token).endswith(running_kefu.model.name)
+
+
+def test_kefu_train_trains_nothing_when_the_files_change_while_it_checks_them(project, tmp_path, monkeypatch, capsys):
+    """Two editors: one runs `kefu train`, the other saves a rule with an unknown action while it validates.
+    The files validated were not the files trained: the unchecked rule went to every machine."""
+    import argparse
+
+    from bot.editor import validate as validate_module
+    from bot.editor.commands import cmd_train
+    from bot.embedded_redis import free_port
+    from bot.published_model import open_store
+    from tests.fake_training import use_fake_trainer
+
+    monkeypatch.setenv("KEFU_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("KEFU_RASA_PORT", str(free_port()))
+    get_settings.cache_clear()
+    use_fake_trainer(monkeypatch)
+    checked = validate_module.validate
+
+    def validate_while_another_editor_saves(settings, **kwargs):
+        problems = checked(settings, **kwargs)
+        edit(project / "nlu_data" / "rules.yml", "{action: utter_greet}", "{action: utter_greeet}")
+        return problems
+
+    monkeypatch.setattr(validate_module, "validate", validate_while_another_editor_saves)
+    assert cmd_train(argparse.Namespace()) == 1
+    assert "changed" in capsys.readouterr().err
+    assert open_store(get_settings(), upgrade=True).current() is None
+    assert not list((tmp_path / "models").glob("kefu-*.tar.gz"))
+    monkeypatch.setattr(validate_module, "validate", checked)
+    assert cmd_train(argparse.Namespace()) == 1, "run again, it finds the saved mistake"
+    assert "utter_greeet" in capsys.readouterr().out
+
+
+def test_each_kefu_train_does_not_leave_another_model_on_the_disk_forever(project, tmp_path, monkeypatch, capsys):
+    """Production: every publish of new examples left its 27 MB model in models/, none was ever deleted
+    (the database keeps the last publications for rollback anyway)."""
+    import argparse
+    import time
+
+    from bot.editor.commands import cmd_train
+    from bot.embedded_redis import free_port
+    from bot.published_model import KEEP_TRAINED, open_store
+    from tests.fake_training import use_fake_trainer
+
+    models = tmp_path / "models"
+    models.mkdir()
+    others = ["training-vectors.sqlite3", "nlu-heldout-0123456789abcdef.tar.gz", "my-own-export.tar.gz"]
+    for name in others:
+        (models / name).write_bytes(b"not kefu's trained model")
+    earlier = [models / f"kefu-{index:016x}.tar.gz" for index in range(6)]
+    for age, model in enumerate(reversed(earlier), start=1):
+        model.write_bytes(b"an earlier model")
+        os.utime(model, (time.time() - 3600 * age, time.time() - 3600 * age))
+    monkeypatch.setenv("KEFU_MODELS_DIR", str(models))
+    monkeypatch.setenv("KEFU_RASA_PORT", str(free_port()))
+    get_settings.cache_clear()
+    use_fake_trainer(monkeypatch)
+    published = []
+    for change in ("你好呀", "您好呀"):
+        edit(project / "nlu_data" / "nlu" / "chitchat.yml", "- intent: greet\n  examples: |\n",
+             f"- intent: greet\n  examples: |\n    - {change}{change}\n")
+        assert cmd_train(argparse.Namespace()) == 0
+        published.append(open_store(get_settings()).current().name)
+    # the published model, and the newest others (the one published before it first: a quick rollback)
+    assert sorted(p.name for p in models.glob("kefu-*.tar.gz")) == sorted(
+        [published[1], published[0], earlier[5].name, earlier[4].name][:KEEP_TRAINED + 1])
+    assert all((models / name).exists() for name in others), "only Kefu's own trained models are deleted"
+
+
+def test_a_kefu_train_that_finishes_last_does_not_silently_replace_a_model_published_meanwhile(
+        project, tmp_path, monkeypatch, capsys):
+    """Two editors: the one whose training ran longer published last, over the other's newer examples,
+    and neither was told: every machine served the older model."""
+    import argparse
+
+    from bot.editor.commands import cmd_train
+    from bot.embedded_redis import free_port
+    from bot.published_model import open_store
+    from tests.fake_training import use_fake_trainer
+
+    monkeypatch.setenv("KEFU_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("KEFU_RASA_PORT", str(free_port()))
+    monkeypatch.setenv("KEFU_EDITOR", "小王")
+    get_settings.cache_clear()
+    use_fake_trainer(monkeypatch, publish_meanwhile=True)
+    edit(project / "nlu_data" / "nlu" / "chitchat.yml", "- intent: greet\n  examples: |\n",
+         "- intent: greet\n  examples: |\n    - 你好呀你好呀\n")
+    assert cmd_train(argparse.Namespace()) == 1
+    err = capsys.readouterr().err
+    assert "kefu-0123456789abcdef.tar.gz" in err and "run `kefu train` again" in err, err
+    store = open_store(get_settings())
+    assert store.current().name == "kefu-0123456789abcdef.tar.gz", "the other editor's model stays published"
+    use_fake_trainer(monkeypatch)
+    assert cmd_train(argparse.Namespace()) == 0, "asked again, with nothing published meanwhile, it publishes"
+    assert "up to date" in capsys.readouterr().out
+    assert store.current().published_by == "小王" and store.current().name != "kefu-0123456789abcdef.tar.gz"
+
+
+def test_the_publish_log_lists_content_saved_in_the_configured_content_folder(project, tmp_path, monkeypatch):
+    """KEFU_CONTENT_DIR / KEFU_IVR_FLOWS_DIR (the README's settings table) name where the bot reads the
+    editors' files; the publish log looked in the checkout's content/ and ivr_flows/ only, so `kefu train`
+    recorded none of the catalogue or flow edits the bot had gone live with."""
+    content, flows = tmp_path / "live-content", tmp_path / "live-flows"
+    shutil.copytree(project / "content", content)
+    shutil.copytree(project / "ivr_flows", flows)
+    monkeypatch.setenv("KEFU_CONTENT_DIR", str(content))
+    monkeypatch.setenv("KEFU_IVR_FLOWS_DIR", str(flows))
+    get_settings.cache_clear()
+    settings = get_settings()
+    record_baseline(settings)
+    edit(content / "selfhelp.yml", "title: 画面出现马赛克、卡顿", "title: 画面出现马赛克或卡顿")
+    edit(flows / "main.yml", "flow: main", "flow: main  # edited")
+    assert record_publish(settings, "content")["changed"] == [str(content / "selfhelp.yml"), str(flows / "main.yml")]
+
+
+def test_a_publish_whose_hot_swap_here_fails_is_still_in_the_publish_log(project, tmp_path, monkeypatch, capsys):
+    """`kefu train` published the model (every machine switched to it) and then this machine's server
+    refused the swap: the command stopped before logging, so the publish log had no entry for a model
+    every customer was answered with, and the next editor's entry listed these files as theirs."""
+    import argparse
+    import http.server
+
+    from bot.editor.commands import cmd_train
+    from bot.published_model import open_store
+    from tests.fake_training import use_fake_trainer
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = json.dumps({"model_file": "/srv/models/kefu-0000000000000000.tar.gz"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_PUT(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(500)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"no")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("KEFU_MODELS_DIR", str(tmp_path / "models"))
+        monkeypatch.setenv("KEFU_RASA_PORT", str(server.server_address[1]))
+        monkeypatch.setenv("KEFU_WORKERS", "1")
+        monkeypatch.setenv("KEFU_EDITOR", "小王")
+        get_settings.cache_clear()
+        use_fake_trainer(monkeypatch)
+        edit(project / "content" / "selfhelp.yml", "title: 画面出现马赛克、卡顿", "title: 画面出现马赛克或卡顿")
+        assert cmd_train(argparse.Namespace()) == 1
+        assert "keeps its model for now" in capsys.readouterr().err
+    finally:
+        server.shutdown()
+    published = open_store(get_settings()).current()
+    log = [json.loads(line) for line in
+           (get_settings().data_dir / "publish" / "log.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(e["who"], e["model"], e["hot_swapped"]) for e in log] == [("小王", published.name, False)]
+    assert "content/selfhelp.yml" in log[0]["changed"]

@@ -86,6 +86,28 @@ def test_catalogue_rules(project, old, new, message):
     assert any(p.startswith("content/selfhelp.yml:") and message in p for p in errors_for(project)), errors_for(project)
 
 
+@pytest.mark.parametrize("old, new, key", [
+    ("    symptoms: [马赛克, 花屏, 卡顿, 画面卡, 一卡一卡, 停顿, 画面不清楚, 雪花]\n", "    symptoms: 马赛克, 花屏\n", "symptoms"),
+    ("    fault_codes: [E106]\n", "    fault_codes: E106\n", "fault_codes"),
+    ("    steps:\n      - 检查信号线接头是否松动、弯折或进水。\n", "    steps: 检查信号线接头是否松动、弯折或进水。\n    old_steps:\n"
+     "      - 检查信号线接头是否松动、弯折或进水。\n", "steps"),
+])
+def test_a_catalogue_list_written_as_text_is_named_and_never_served_letter_by_letter(project, old, new, key):
+    """Found in review: `symptoms: 马赛克, 花屏` (brackets forgotten) passed validation and went live as one
+    symptom per character — any message with 花 or 卡 picked the mosaic entry — and steps written as one
+    line were sent to customers one character per step."""
+    from bot.selfhelp import CatalogueError, parse_catalogue_file
+
+    catalogue = project / "content" / "selfhelp.yml"
+    edit(catalogue, old, new)
+    line = next(n for n, text in enumerate(catalogue.read_text(encoding="utf-8").splitlines(), 1)
+                if text.startswith(new.splitlines()[0]))
+    assert any(p.startswith(f"content/selfhelp.yml:{line}: ") and f"'{key}' must be a list" in p
+               for p in errors_for(project)), errors_for(project)
+    with pytest.raises(CatalogueError, match=f"'{key}' must be a list"):
+        parse_catalogue_file(catalogue)
+
+
 def test_an_entry_without_a_link_is_fine_and_two_with_the_same_link_are_not(project):
     assert not any("content/selfhelp.yml" in p for p in errors_for(project)), "no link: Kefu's own page"
     catalogue = project / "content" / "selfhelp.yml"
@@ -254,3 +276,142 @@ def test_a_poster_outside_the_media_folder_is_an_error(project):
          "poster: /media/../../tv_mosaic.jpg")
     assert any(p.startswith("content/selfhelp.yml:") and "/media/../../tv_mosaic.jpg points outside the media folder"
                in p for p in errors_for(project)), errors_for(project)
+
+
+@pytest.mark.parametrize("name", ["content/selfhelp.yml", "nlu_data/nlu/faults.yml", "content/knowledge/invoice.md",
+                                  "ivr_flows/main.yml"])
+def test_a_file_saved_in_another_encoding_than_utf8_is_named_at_its_line(project, name):
+    """An editor's Windows tool saved a file as GBK: `kefu validate` stopped with a UnicodeDecodeError
+    traceback that named no file."""
+    path = project / name
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    first_chinese = next(number for number, line in enumerate(lines, start=1) if not line.isascii())
+    path.write_bytes("".join(lines).encode("gbk", errors="replace"))
+    [problem] = errors_for(project)
+    assert problem.startswith(f"{name}:{first_chinese}: ") and "UTF-8" in problem, problem
+
+
+def test_kefu_validate_with_rasas_checks_names_a_gbk_file_too(project, capsys):
+    import argparse
+
+    from bot.editor.commands import cmd_validate
+
+    path = project / "domain" / "responses.yml"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("gbk", errors="replace"))
+    assert cmd_validate(argparse.Namespace(quick=False)) == 1
+    out = capsys.readouterr().out
+    [problem, summary] = out.strip().splitlines()  # Rasa's checks, reading it as no domain, would add 5 false warnings
+    assert problem.startswith("domain/responses.yml:2: ") and "not UTF-8" in problem, problem
+    assert summary == "1 error(s), 0 warning(s)"
+
+
+def test_flows_in_the_configured_flows_folder_are_the_ones_checked(project, tmp_path, monkeypatch):
+    """KEFU_IVR_FLOWS_DIR (the README's settings table) names where the hotline reads its flows; `kefu
+    validate` checked the checkout's ivr_flows/ instead and passed a flow the server then refused."""
+    import shutil
+
+    flows = tmp_path / "hotline-flows"
+    shutil.copytree(project / "ivr_flows", flows)
+    monkeypatch.setenv("KEFU_IVR_FLOWS_DIR", str(flows))
+    get_settings.cache_clear()
+    edit(flows / "main.yml", "      - digits: \"2\"\n        phrases: [话费", "      - digits: \"1\"\n        phrases: [话费")
+    problems = report(kefu_problems(get_settings()), project).splitlines()
+    assert any(str(flows / "main.yml") in p and "used by two options" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("name, old, new, at_line, message", [
+    # a save `kefu validate` stopped at with a traceback naming no file
+    ("content/handoff.yml", "default_skill: general", "default_skill: [general", True, "not valid YAML"),
+    ("content/validation.yml", "min_examples:", "min_examples: [", True, "not valid YAML"),
+    ("content/ui/webchat.zh.json", '{', '{"trailing": 1,,', True, "not valid JSON"),
+    # a save it passed while the bot refused it (and kept its last good version: the edit never went live)
+    ("content/ui/agent_desk.zh.json", '{', '{"trailing": 1,,', True, "not valid JSON"),
+    ("content/handoff.yml", "default_skill: general", "default_skill: genral", False, "unknown skill groups"),
+    ("content/waiting_room.yml", "webchat_gone_grace_s: 600", "webchat_gone_grace_s: 10分钟", False, "10分钟"),
+    ("content/kpi.yml", "timezone: Asia/Shanghai", "timezone: Asia/Shanghia", False, "Asia/Shanghia"),
+    ("content/voicemail.yml", "  asr_confidence: 0.5", "  asr_confidance: 0.5", False, "asr_confidence"),
+], ids=["handoff-yaml", "validation-yaml", "webchat-json", "desk-json", "handoff-skill", "waiting-room-value",
+        "kpi-zone", "voicemail-setting"])
+def test_a_content_file_the_bot_would_refuse_is_named(project, name, old, new, at_line, message):
+    import re
+
+    edit(project / name, old, new)
+    errors = errors_for(project)
+    where = re.compile(re.escape(name) + (r":\d+: " if at_line else r"(:\d+)?: "))
+    assert any(where.match(p) and message in p for p in errors), errors
+
+
+def test_a_response_rasa_cannot_read_is_named_at_its_line_not_a_traceback(project):
+    """`txt:` for `text:` in a reply: `kefu validate` stopped with Rasa's YamlValidationException traceback
+    (the --quick checks and `kefu train`'s let it through to the training, which stopped the same way)."""
+    from bot.editor.validate import validate
+
+    responses = project / "domain" / "responses.yml"
+    edit(responses, "  utter_greet:\n    - text:", "  utter_greet:\n    - txt:")
+    line = responses.read_text(encoding="utf-8").splitlines().index("  utter_greet:") + 2
+    for problems in (kefu_problems(get_settings()), validate(get_settings())):
+        errors = [p for p in report(problems, project).splitlines() if ": warning: " not in p]
+        assert any(p.startswith(f"domain/responses.yml:{line}: ") and "utter_greet" in p and "text" in p
+                   for p in errors), errors
+
+
+def test_a_reply_key_rasa_does_not_know_is_named_at_its_line_not_a_traceback(project):
+    """`buton:` for `buttons:`: `kefu validate` stopped with Rasa's YamlValidationException traceback."""
+    from bot.editor.validate import validate
+
+    responses = project / "domain" / "responses.yml"
+    edit(responses, "  utter_greet:\n    - text:", "  utter_greet:\n    - buton: []\n      text:")
+    line = responses.read_text(encoding="utf-8").splitlines().index("  utter_greet:") + 2
+    errors = [p for p in report(validate(get_settings()), project).splitlines() if ": warning: " not in p]
+    assert any(p.startswith(f"domain/responses.yml:{line}: ") and "buton" in p for p in errors), errors
+
+
+def test_examples_of_an_intent_the_domain_lacks_are_named_at_their_intent(project):
+    """A misspelt intent name over a block of examples: Rasa's warning named neither file nor line, and the
+    examples trained an intent no rule answers."""
+    chitchat = project / "nlu_data" / "nlu" / "chitchat.yml"
+    edit(chitchat, "- intent: greet\n", "- intent: greet_typo\n  examples: |\n    - 哈喽哈喽哈喽\n- intent: greet\n")
+    line = chitchat.read_text(encoding="utf-8").splitlines().index("- intent: greet_typo") + 1
+    assert any(p.startswith(f"nlu_data/nlu/chitchat.yml:{line}: ") and "'greet_typo'" in p and "domain" in p
+               for p in errors_for(project)), errors_for(project)
+
+
+def test_an_example_line_without_its_dash_is_named_at_its_line(project):
+    """Rasa skips an example written without '- ' (named by file only, as a warning): it was never trained."""
+    chitchat = project / "nlu_data" / "nlu" / "chitchat.yml"
+    edit(chitchat, "- intent: greet\n  examples: |\n", "- intent: greet\n  examples: |\n    你好呀没有横线\n")
+    line = chitchat.read_text(encoding="utf-8").splitlines().index("    你好呀没有横线") + 1
+    assert any(p.startswith(f"nlu_data/nlu/chitchat.yml:{line}: ") and "你好呀没有横线" in p and "'- '" in p
+               for p in errors_for(project)), errors_for(project)
+
+
+@pytest.mark.parametrize("name", ["domain/responses.yml", "nlu_data/rules.yml", "nlu_data/nlu/chitchat.yml",
+                                  "content/selfhelp.yml", "content/handoff.yml", "content/kpi.yml",
+                                  "content/validation.yml", "content/wechat_menu.yml"])
+def test_a_file_whose_top_level_is_a_list_is_named(project, name):
+    """The first line (`nlu:`, `responses:`, `entries:`...) deleted, the rest re-indented: the file parses as
+    a list, and `kefu validate` stopped with an AttributeError traceback (or passed a file the bot refuses)."""
+    (project / name).write_text("- intent: greet\n  examples: |\n    - 你好你好\n", encoding="utf-8")
+    errors = errors_for(project)
+    assert any(p.startswith(f"{name}:1: ") and "mapping" in p for p in errors), errors
+
+
+def test_a_catalogue_without_its_entries_list_is_named(project):
+    """`entries:` misspelt: validate found no entry to check and passed; the bot refused the file."""
+    edit(project / "content" / "selfhelp.yml", "\nentries:\n", "\nentires:\n")
+    assert any(p.startswith("content/selfhelp.yml") and "'entries'" in p for p in errors_for(project))
+
+
+@pytest.mark.parametrize("name, old, new, message", [
+    ("config.yml", "pipeline:\n", "pipeline: [\n", "not valid YAML"),
+    ("domain/core.yml", "intents:\n", "intents: 5\nold_intents:\n", "'intents' must be a list"),
+], ids=["config-yaml", "domain-intents-number"])
+def test_kefu_validate_names_these_mistakes_instead_of_a_traceback(project, name, old, new, message):
+    from bot.editor.validate import validate
+
+    edit(project / name, old, new)
+    line = (project / name).read_text(encoding="utf-8").splitlines().index(new.splitlines()[0]) + 1
+    errors = [p for p in report(validate(get_settings()), project).splitlines() if ": warning: " not in p]
+    assert any(p.startswith(f"{name}:") and message in p for p in errors), errors
+    assert all(p.startswith(f"{name}:") for p in errors), "Rasa's checks would only repeat it, vaguer"
+    assert any(p.startswith(f"{name}:{line}:") or p.startswith(f"{name}:{line + 1}:") for p in errors), errors

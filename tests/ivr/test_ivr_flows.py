@@ -110,6 +110,22 @@ async def test_registry_reloads_and_keeps_old_versions(tmp_path):
     assert (await registry.current("demo")).version == second.version
 
 
+async def test_a_flow_saved_as_gbk_is_ignored_and_new_calls_keep_the_last_good_version(tmp_path, caplog):
+    """An editor's Windows tool saved a flow as GBK: every new call's flow lookup stopped with a
+    UnicodeDecodeError (the hotline answered no one) instead of the last good version serving."""
+    import logging
+
+    path = tmp_path / "demo.yml"
+    path.write_text(GOOD, encoding="utf-8")
+    registry = FlowRegistry(tmp_path, recheck_every_s=0).load()
+    good = await registry.current("demo")
+    path.write_bytes(GOOD.replace("再见", "再会").encode("gbk"))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    with caplog.at_level(logging.ERROR, logger="bot.ivr.registry"):
+        assert (await registry.current("demo")).version == good.version
+    assert "demo.yml" in caplog.text and "UTF-8" in caplog.text
+
+
 def test_empty_flows_folder_is_an_error(tmp_path):
     with pytest.raises(FlowError, match="no flow files"):
         FlowRegistry(tmp_path).load()

@@ -5,6 +5,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import types
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,24 @@ def test_paying_for_one_service_finds_how_to_pay(index, question):
 
 def test_a_question_sharing_only_a_service_name_with_the_payment_article_finds_nothing(index):
     assert index.answer("宽带怎么装", "ask_how_to") is None
+
+
+def test_an_article_saved_as_gbk_keeps_the_last_good_index_and_is_named(own_articles, tmp_path, caplog):
+    """An editor's Windows tool saved an article as GBK: the desk's knowledge panel and the assistant's
+    how-to answers stopped with a UnicodeDecodeError instead of searching the last good index."""
+    from bot.knowledge.validation import knowledge_problems
+    from bot.settings import from_environment
+
+    index = KnowledgeIndex(own_articles, tmp_path / "kb.sqlite3")
+    assert index.search("发票")[0].id == "invoice"
+    saved = own_articles / "invoice.md"
+    saved.write_bytes(saved.read_text(encoding="utf-8").encode("gbk"))
+    touch_later(saved)
+    with caplog.at_level(logging.ERROR, logger="bot.knowledge.index"):
+        assert index.search("发票")[0].id == "invoice"
+        assert index.answer("发票怎么开", "ask_how_to").id == "invoice"
+    assert "invoice.md" in caplog.text and "UTF-8" in caplog.text
+    settings = from_environment({"KEFU_CONTENT_DIR": str(tmp_path), "KEFU_DATA_DIR": str(tmp_path / "var")})
+    [problem] = [p for p in knowledge_problems(settings, types.SimpleNamespace(intents={"ask_how_to", "query_bill"}))
+                 if p.severity == "error"]
+    assert problem.file.endswith("invoice.md") and "UTF-8" in problem.message

@@ -48,6 +48,40 @@ def test_a_broken_save_keeps_the_last_good_version_and_says_why(content, caplog,
     assert load(path) is not good, "the next good save is picked up"
 
 
+LIVE_FILES = [("handoff.yml", load_rules), ("ivr.yml", lambda path: HotlineConfigSource(path).get()),
+              ("selfhelp.yml", load_catalogue)]
+
+
+@pytest.mark.parametrize("name,load", LIVE_FILES)
+def test_a_save_in_another_encoding_keeps_the_last_good_version_and_says_why(content, caplog, name, load):
+    """An editor's Windows tool saved the file as GBK: every reader (the self-help action, the queue, the
+    phone) stopped with a UnicodeDecodeError instead of serving the last good version."""
+    path = content / name
+    good = load(path)
+    before = path.stat().st_mtime_ns
+    path.write_bytes(path.read_text(encoding="utf-8").encode("gbk", errors="replace"))
+    os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+    with caplog.at_level(logging.ERROR, logger="bot.snapshot"):
+        assert load(path) is good
+    assert str(path) in caplog.text and "UTF-8" in caplog.text
+
+
+@pytest.mark.parametrize("name,load", LIVE_FILES)
+def test_a_file_moved_away_keeps_the_last_good_version_until_it_is_back(content, caplog, name, load):
+    """An editor moved the file aside to edit a copy (or a tool saves by deleting first): every reader
+    stopped with FileNotFoundError meanwhile."""
+    path = content / name
+    good = load(path)
+    aside = path.rename(path.with_suffix(".bak"))
+    with caplog.at_level(logging.ERROR, logger="bot.snapshot"):
+        assert load(path) is good
+        assert load(path) is good
+    assert caplog.text.count("rejected") == 1 and str(path) in caplog.text
+    save(aside, aside.read_text(encoding="utf-8").replace("\n", "\n\n", 1))
+    aside.rename(path)
+    assert load(path) is not good, "the file back, edited, is picked up"
+
+
 def test_a_file_that_never_parsed_raises(tmp_path):
     path = tmp_path / "ivr.yml"
     path.write_text("[", encoding="utf-8")
@@ -70,3 +104,17 @@ async def test_a_changed_file_is_parsed_once_off_the_loop(tmp_path):
     assert await source.current() == 1
     assert await source.current() == 1
     assert threads and threading.main_thread().name not in threads and len(threads) == 1
+
+
+def test_a_kpi_file_that_does_not_parse_keeps_the_centres_time_zone(content, caplog):
+    """A kpi.yml save with a YAML mistake: every time the desk, the ledger and the report show stopped with
+    a YAML error (its loader's own errors were the only bad saves it expected)."""
+    from bot.analytics.config import centre_zone
+
+    path = content / "kpi.yml"
+    save(path, path.read_text(encoding="utf-8").replace("timezone: Asia/Shanghai", "timezone: Asia/Tokyo"))
+    zone = centre_zone(content)
+    save(path, path.read_text(encoding="utf-8") + "\nservice_level: [unclosed\n")
+    with caplog.at_level(logging.ERROR, logger="bot.snapshot"):
+        assert centre_zone(content) is zone and str(zone) == "Asia/Tokyo"
+    assert str(path) in caplog.text and "rejected" in caplog.text

@@ -1,0 +1,72 @@
+"""`kefu validate` reads every content file the way the running bot does.
+
+The bot loads its content files live (bot/snapshot.py): a save it cannot use is logged and ignored,
+the last good version serving on, so an edit that `kefu validate` passed could silently never go
+live. And a content file that did not parse stopped `kefu validate` itself with a traceback naming
+no file. So: every YAML and JSON file under the content folder must parse (named at the line), and
+the files loaded live are given to the parser the bot loads them with; whatever it refuses is named.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from bot.editor.problems import Problem
+from bot.editor.reference_checks import NOT_A_MAPPING
+
+
+def _parsers() -> dict[str, tuple[Callable[[Path], object], tuple[type[Exception], ...]]]:
+    """The live loaders' parsers, by file name under the content folder (the others have checks of their own)."""
+    from bot.analytics.config import KpiConfigError, load_kpi_config
+    from bot.handoff.rules import HandoffRulesError, parse_rules_file
+    from bot.handoff.waiting_settings import WaitingRoomSettingsError, parse_waiting_room_file
+    from voice.errors import VoicemailConfigError
+    from voice.voicemail.policy import load_policy
+
+    return {
+        "handoff.yml": (parse_rules_file, (HandoffRulesError,)),
+        "waiting_room.yml": (parse_waiting_room_file, (WaitingRoomSettingsError,)),
+        "kpi.yml": (lambda path: load_kpi_config(path.parent), (KpiConfigError,)),
+        "voicemail.yml": (load_policy, (VoicemailConfigError,)),
+    }
+
+
+def syntax_problems(content_dir: Path) -> list[Problem]:
+    """Each YAML or JSON file under ``content_dir`` that does not parse, at the line where it stops."""
+    problems = []
+    for path in sorted(p for p in content_dir.rglob("*") if p.is_file()):
+        if path.suffix in (".yml", ".yaml"):
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                problems.append(Problem(str(path), mark.line + 1 if mark else None,
+                                        f"not valid YAML: {getattr(exc, 'problem', None) or exc}"))
+                continue
+            if data is not None and not isinstance(data, dict):  # every content file is settings by name
+                problems.append(Problem(str(path), 1, NOT_A_MAPPING))
+        elif path.suffix == ".json":
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                problems.append(Problem(str(path), exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})"))
+    return problems
+
+
+def refused_problems(content_dir: Path) -> list[Problem]:
+    """What the bot's own parser refuses in each live-loaded file (it would keep its last good version)."""
+    problems = []
+    for name, (parse, errors) in _parsers().items():
+        path = content_dir / name
+        if not path.exists():
+            continue
+        try:
+            parse(path)
+        except errors as exc:
+            reason = str(exc).removeprefix(f"{path}: ").removeprefix(f"{name}: ")
+            problems.append(Problem(str(path), None, f"the bot refuses this file (and keeps its last good version): "
+                                                     f"{reason}"))
+    return problems
