@@ -120,5 +120,13 @@ def flow_scripts(settings: Settings) -> tuple[bool, str] | None:
     return run_flow_tests(settings)
 
 
+KEPT_RUNS = 5  # the reports of the last runs of `kefu test`; older runs' folders (a whole test stack's data) go
+
+
 def output_dir(settings: Settings) -> Path:
-    return settings.data_dir / "kefu-test" / str(os.getpid())
+    """This run's folder for reports, after deleting all but the newest earlier runs' (they were kept for ever)."""
+    runs = settings.data_dir / "kefu-test"
+    earlier = sorted((d for d in runs.glob("*") if d.is_dir()), key=lambda d: d.stat().st_mtime, reverse=True)
+    for old in earlier[KEPT_RUNS - 1:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return runs / str(os.getpid())

@@ -26,3 +26,21 @@ def test_summary_orders_by_f1_and_names_confusions_with_examples():
     assert "deny -> thanks: 2, e.g. 不用了谢谢 | 算了吧" in lines
     assert "greet -> affirm: 1, e.g. 喂喂" in lines
     assert not any(line.startswith(("accuracy", "weighted avg")) for line in lines)
+
+
+def test_kefu_test_keeps_the_last_runs_reports_not_every_runs_data(kefu_env):
+    """Each run's folder holds a whole test stack's data: they were kept for ever, one per run."""
+    import os
+
+    from bot.editor.quality import KEPT_RUNS, output_dir
+
+    runs = kefu_env.data_dir / "kefu-test"
+    for age in range(8):
+        old = runs / f"run-{age}"
+        (old / "stack").mkdir(parents=True)
+        (old / "stack" / "tracker.db").write_bytes(b"x" * 1024)
+        os.utime(old, (1_700_000_000 - age, 1_700_000_000 - age))
+    this_run = output_dir(kefu_env)
+    this_run.mkdir()
+    kept = sorted(d.name for d in runs.iterdir())
+    assert kept == sorted([this_run.name] + [f"run-{age}" for age in range(KEPT_RUNS - 1)])
