@@ -26,7 +26,10 @@ def load_kpi_config(content_dir: Path) -> KpiConfig:
     if not path.exists():
         return KpiConfig()
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    level = raw.get("service_level") or {}
+    level = (raw.get("service_level") or {}) if isinstance(raw, dict) else None
+    if not isinstance(level, dict):
+        raise KpiConfigError(f"{path}: needs `service_level` and `timezone` keys at its top level, "
+                             "`service_level` holding `seconds` and `target`")
     try:
         config = KpiConfig(sl_seconds=float(level.get("seconds", 20)), sl_target=float(level.get("target", 0.8)),
                            timezone=str(raw.get("timezone", "Asia/Shanghai")))

@@ -128,3 +128,22 @@ def test_repeat_customers_are_listed_with_masked_numbers():
            ev("w7", 62, "intent_seen", "webchat", intent="query_bill")]
     assert [(r.customer, r.contacts, r.channels) for r in repeat_customers(split_contacts(log))] == [
         ("phone:*******5678", 2, "ivr,webchat")]
+
+
+def test_a_kpi_file_whose_keys_were_turned_into_a_list_is_named_not_a_crash(tmp_path):
+    """``- service_level: …`` (a dash typed before the key): the report, the desk's times and the ledger
+    read the centre's zone from it, and stopped with an AttributeError instead of the file's error."""
+    import pytest
+
+    from bot.analytics.config import KpiConfigError, centre_zone, load_kpi_config
+
+    import os
+
+    kpi = tmp_path / "kpi.yml"
+    kpi.write_text("service_level: {seconds: 20, target: 0.8}\ntimezone: Asia/Urumqi\n", encoding="utf-8")
+    assert centre_zone(tmp_path).key == "Asia/Urumqi"
+    kpi.write_text("- service_level: {seconds: 20, target: 0.8}\n- timezone: Asia/Urumqi\n", encoding="utf-8")
+    os.utime(kpi, (kpi.stat().st_mtime + 10, kpi.stat().st_mtime + 10))
+    with pytest.raises(KpiConfigError, match="kpi.yml"):
+        load_kpi_config(tmp_path)
+    assert centre_zone(tmp_path).key == "Asia/Urumqi"  # the live reader keeps the last good, as for any bad save
