@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 TRAINING_INPUTS = ("config.yml", "domain", "nlu_data")
@@ -78,6 +79,21 @@ def copy_inputs(root: Path, staging: Path) -> None:
             shutil.copy2(source, copy)
 
 
+STALE_PARTIAL_S = 6 * 3600  # far longer than any training: a partial archive this old was a killed one's
+
+
+def drop_stale_partials(models_dir: Path, now: float | None = None) -> None:
+    """Delete the half-written archives of trainings killed outright (SIGKILL, a power cut), which nothing
+    else removes (27 MB each). By age, not by process id: a shared models folder holds other machines'."""
+    now = time.time() if now is None else now
+    for partial in models_dir.glob(".partial-*"):
+        try:
+            if now - partial.stat().st_mtime > STALE_PARTIAL_S:
+                partial.unlink()
+        except FileNotFoundError:  # another training's cleanup got there first
+            pass
+
+
 def ensure_model(root: Path, models_dir: Path, *, quiet: bool = False, expect: str | None = None) -> tuple[Path, bool]:
     """Return (model file, trained_now). Trains with ``rasa train`` if no model matches.
 
@@ -100,6 +116,7 @@ def ensure_model(root: Path, models_dir: Path, *, quiet: bool = False, expect: s
         target = models_dir / f"kefu-{digest}.tar.gz"
         if target.exists():
             return target, False
+        drop_stale_partials(models_dir)
         # No dot inside the name: Rasa replaces a --fixed-model-name's last suffix with .tar.gz.
         partial = models_dir / f".partial-{os.getpid()}-{target.name}"
         env = dict(os.environ)  # Rasa's cache: the checkout's (Rasa's default is relative to the working folder)

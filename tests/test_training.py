@@ -109,3 +109,19 @@ def test_a_training_that_stops_while_writing_its_model_leaves_no_model_behind(tm
     use_fake_trainer(monkeypatch)
     model, trained = ensure_model(root, models)
     assert trained and trained_rules(model) == (root / "nlu_data" / "rules.yml").read_text(encoding="utf-8")
+
+
+def test_a_killed_trainings_half_written_archive_is_deleted_once_stale(tmp_path):
+    """A training killed outright (SIGKILL) leaves its .partial archive, 27 MB each, for ever; a live one
+    (here or on another machine sharing the folder) is young and kept."""
+    import os
+
+    from bot.training import STALE_PARTIAL_S, drop_stale_partials
+
+    killed, running = tmp_path / ".partial-4242-kefu-aaaa.tar.gz", tmp_path / ".partial-77-kefu-bbbb.tar.gz"
+    for partial in (killed, running):
+        partial.write_bytes(b"half an archive")
+    now = killed.stat().st_mtime
+    os.utime(killed, (now - STALE_PARTIAL_S - 60, now - STALE_PARTIAL_S - 60))
+    drop_stale_partials(tmp_path, now=now)
+    assert not killed.exists() and running.exists()
