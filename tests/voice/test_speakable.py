@@ -43,3 +43,28 @@ def test_a_year_is_read_digit_by_digit_and_a_month_as_a_month():
 def test_a_phone_number_is_read_digit_by_digit_not_as_one_big_number():
     assert heard("13800000003") == phonemes("一三八零零零零零零零三")
     assert heard("第3位，预计等待5分钟") == phonemes("第3位，预计等待5分钟")  # small counts stay counts
+
+
+@pytest.mark.parametrize("written, said", [
+    ("本月账单 105 元", "本月账单 一百零五 元"),  # espeak alone: 一百五 (150)
+    ("剩余 1005 分钟", "剩余 一千零五 分钟"),  # espeak alone: 一千五 (1500)
+    ("欠费 2008 元", "欠费 二千零八 元"),
+    ("一共 1010 元", "一共 一千零一十 元"),
+    ("余额 12345元", "余额 一万二千三百四十五元"),  # espeak alone: 十二千三百四十五
+    ("押金 100500元", "押金 十万零五百元"),
+    ("余额 105.50元", "余额 一百零五点五元"),
+])
+def test_an_amount_with_zeros_inside_or_past_ten_thousand_is_said_as_its_value(written, said):
+    assert heard(written) == phonemes(said), speakable(written)
+
+
+def test_a_fault_code_is_read_letter_and_digit_by_digit():
+    # espeak alone: "E102" as E 一百二 (which a caller hears as E120), LOS as the English word "loss"
+    assert heard("错误代码（比如E102）") == phonemes("错误代码（比如E 一零二）")
+    assert heard("光猫上的LOS灯亮红灯") == phonemes("光猫上的L O S灯亮红灯")
+    assert "(en)" not in heard("光猫上的LOS灯亮红灯")
+
+
+def test_small_counts_and_menu_keys_sound_as_before():
+    for written in ("请按1，人工服务请按0", "第3位，预计等待5分钟", "请输入11位手机号码", "月租79元", "早上8点到晚上9点"):
+        assert heard(written) == phonemes(written), speakable(written)
