@@ -14,6 +14,7 @@ import re
 
 DIGITS = "零一二三四五六七八九"
 UNITS_PER = "月天日年次分钟小时秒人"  # "元/月" is "元每月"
+COUNTED = "个|小时|天|次|分钟|秒|周|名|台|条|张|种|项|份|遍|步|岁|块|部|套|年"  # measure words after 两
 
 
 def _digits(number: str) -> str:
@@ -80,6 +81,8 @@ REWRITES: tuple[tuple[re.Pattern, object], ...] = (
     (re.compile(r"\*+"), lambda m: "，星号，"),
     (re.compile(rf"/(?=[{UNITS_PER}])"), lambda m: "每"),
     (re.compile(r"/"), lambda m: "或"),
+    # two of something is 两 (再试2次 said 二次, "secondary"); an ordinal (第2位) and a month stay 二
+    (re.compile(rf"(?<![\d.点第])(?<!第 )2(?=\s?(?:{COUNTED}))"), lambda m: "两"),
     (re.compile(r"\d+"), lambda m: _integer(m[0])),  # what is left: counts and amounts
 )
 

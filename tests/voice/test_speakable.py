@@ -68,3 +68,15 @@ def test_a_fault_code_is_read_letter_and_digit_by_digit():
 def test_small_counts_and_menu_keys_sound_as_before():
     for written in ("请按1，人工服务请按0", "第3位，预计等待5分钟", "请输入11位手机号码", "月租79元", "早上8点到晚上9点"):
         assert heard(written) == phonemes(written), speakable(written)
+
+
+@pytest.mark.parametrize("written, said", [
+    ("预计等待约 2 分钟", "预计等待约 两 分钟"),
+    ("您还可以再试2次", "您还可以再试两次"),  # 二次 is "secondary", not "twice"
+    ("通常2个工作日内上门", "通常两个工作日内上门"),
+    ("您目前排在第 2 位", "您目前排在第 二 位"),  # an ordinal stays 二
+    ("2月的账单", "二月的账单"),
+    ("已用 2.5 小时", "已用 二点五 小时"),
+])
+def test_two_of_something_is_liang(written, said):
+    assert heard(written) == phonemes(said), speakable(written)
