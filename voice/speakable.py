@@ -66,6 +66,8 @@ def _time(match: re.Match) -> str:
 
 
 REWRITES: tuple[tuple[re.Pattern, object], ...] = (
+    # a balance below zero ("余额 -45.00 元", actions.accounts.money): espeak-ng says no minus at all
+    (re.compile(r"(?<![\dA-Za-z])(?<!\d )-(?=\d)"), lambda m: "负"),
     # a code on a screen or a device: E102 → E 一零二
     (re.compile(r"(?<![A-Za-z\d])([A-Z]{1,3})(\d+)(?![\d.])"), lambda m: f"{' '.join(m[1])} {_digits(m[2])}"),
     (re.compile(r"(?<![A-Za-z])[A-Z]{2,}(?![A-Za-z])"), lambda m: " ".join(m[0])),  # LOS → L O S

@@ -80,3 +80,11 @@ def test_small_counts_and_menu_keys_sound_as_before():
 ])
 def test_two_of_something_is_liang(written, said):
     assert heard(written) == phonemes(said), speakable(written)
+
+
+def test_a_balance_below_zero_is_said_with_its_minus():
+    # actions.accounts.money writes an owed balance as "-45.00"; espeak-ng said no minus at all, so
+    # a caller in arrears heard a credit of 四十五元
+    assert heard("您当前账户余额 -45.00 元。") == phonemes("您当前账户余额 负四十五 元。")
+    assert heard("余额-0.50元") == phonemes("余额负零点五元")
+    assert heard("服务时间 8:00-20:00") == phonemes("服务时间 8点-20点")  # a range is no minus
