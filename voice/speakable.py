@@ -75,6 +75,10 @@ REWRITES: tuple[tuple[re.Pattern, object], ...] = (
      lambda m: f"{_digits(m[1])}年{int(m[2])}月{int(m[3])}日"),
     (re.compile(r"(?<!\d)(\d{4})-(\d{1,2})(?!\d)"), lambda m: f"{_digits(m[1])}年{int(m[2])}月"),
     (re.compile(r"(?<!\d)(\d{4})(?=年)"), lambda m: _digits(m[1])),
+    # a phone number written in groups (400-800-1234, 138-0000-0003, 0571-88886666): digit by digit, a
+    # pause per group; a range (100-200元) is none
+    (re.compile(r"(?<![\d-])(?:\d{3,4}-\d{3,4}-\d{4}|0\d{2,3}-\d{7,8})(?![\d-])"),
+     lambda m: " ".join(map(_digits, m[0].split("-")))),
     (re.compile(r"(?<!\d)([01]?\d|2[0-3]):([0-5]\d)(?!\d)"), _time),
     (re.compile(r"(\d+)\.(\d+)"), _decimal),
     (re.compile(r"(\d+(?:点[零一二三四五六七八九]+)?)%"), lambda m: f"百分之{m[1]}"),

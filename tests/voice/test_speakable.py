@@ -88,3 +88,11 @@ def test_a_balance_below_zero_is_said_with_its_minus():
     assert heard("您当前账户余额 -45.00 元。") == phonemes("您当前账户余额 负四十五 元。")
     assert heard("余额-0.50元") == phonemes("余额负零点五元")
     assert heard("服务时间 8:00-20:00") == phonemes("服务时间 8点-20点")  # a range is no minus
+
+
+def test_a_number_written_in_groups_is_read_digit_by_digit():
+    # espeak-ng read "400-800-1234" as 四百 八百 一千二百三十四
+    assert heard("请拨打 400-800-1234") == phonemes("请拨打 四零零 八零零 一二三四")
+    assert heard("回电到 138-0000-0003") == phonemes("回电到 一三八 零零零零 零零零三")
+    assert heard("座机 0571-88886666") == phonemes("座机 零五七一 八八八八六六六六")
+    assert heard("月费100-200元") == phonemes("月费一百-二百元")  # a range stays two amounts
