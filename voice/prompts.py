@@ -1,20 +1,27 @@
 """Audio for a named prompt: a recorded file when an editor provided one, TTS otherwise.
 
 Editors drop ``<prompt_id>.wav`` into ``settings.prompts_dir`` to replace the synthetic voice
-for that prompt without touching code; any WAV layout is accepted and converted to the rate
-the caller needs.
+for that prompt without touching code; any WAV layout and length (up to 10 minutes) is accepted and
+converted to the rate the caller needs. A recording that cannot be used (cut short, not a WAV) is
+logged and the prompt's text is spoken instead: the caller never gets silence in its place.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from functools import lru_cache
 from pathlib import Path
 
-from voice.audio import decode_file
+from voice.audio import AudioLimits, decode_file
+from voice.errors import AudioError
 from voice.pcm import check_rate
 from voice.tts import TtsEngine, default_engine
 
+logger = logging.getLogger(__name__)
+
+# An editor's file, not an upload: the uploads' 10 MB / 120 s limits refused a one-minute CD-quality announcement.
+_RECORDING_LIMITS = AudioLimits(max_bytes=200 * 1024 * 1024, max_seconds=600.0)
 _PROMPT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
@@ -46,15 +53,19 @@ class PromptPlayer:
         check_rate(sample_rate)
         loop = asyncio.get_running_loop()
         recorded = await loop.run_in_executor(None, self.recorded_path, prompt_id)
-        if recorded is None:
-            return await self.tts.synthesize(text, sample_rate)
-        return await loop.run_in_executor(None, self._convert, recorded, sample_rate)
+        if recorded is not None:
+            try:
+                return await loop.run_in_executor(None, self._convert, recorded, sample_rate)
+            except AudioError as exc:
+                logger.error("voice.prompt.recording_unusable prompt=%s path=%s error=%s", prompt_id, recorded, exc)
+        return await self.tts.synthesize(text, sample_rate)
 
     def _convert(self, path: Path, sample_rate: int) -> bytes:
         version = path.stat()
         key = (path, version.st_mtime_ns, version.st_size, sample_rate)
         if key not in self._recorded:
-            self._recorded[key] = decode_file(path, "wav", target_rate=sample_rate).to_wav()
+            self._recorded[key] = decode_file(path, "wav", target_rate=sample_rate,
+                                                 limits=_RECORDING_LIMITS).to_wav()
         return self._recorded[key]
 
 

@@ -1,6 +1,7 @@
 """Hold audio as ready-to-send frames: read and μ-law encoded once per file version, not per loop.
 
-The file is editor-owned (``content/ivr.yml`` → ``hold.audio``), any mono 16-bit WAV; it is
+The file is editor-owned (``content/ivr.yml`` → ``hold.audio``), any WAV: mono 16-bit is read in
+process, any other layout (stereo music, 24-bit) is decoded with ffmpeg, as recorded prompts are. It is
 resampled to the phone rate if needed and cut into 20 ms frames of base64 μ-law, which the
 playback loop only wraps in the stream's ``media`` message. A missing or unreadable file is
 logged and gives no frames: callers then wait in silence rather than the call failing.
@@ -12,13 +13,15 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-from voice.errors import VoiceError
+from voice.audio import AudioLimits, decode_file
+from voice.errors import AudioError, VoiceError
 from voice.pcm import PHONE_FRAME_MS, PHONE_RATE, frame_bytes, mulaw_encode, read_wav
 from voice.resample import resample_pcm
 
 logger = logging.getLogger(__name__)
 
 _FRAME = frame_bytes(PHONE_RATE, PHONE_FRAME_MS)
+_LOOP_LIMITS = AudioLimits(max_bytes=200 * 1024 * 1024, max_seconds=600.0)  # a 10-minute loop of CD audio
 
 
 def hold_frames(path: str) -> tuple[str, ...]:
@@ -35,7 +38,10 @@ def hold_frames(path: str) -> tuple[str, ...]:
 @lru_cache(maxsize=8)
 def _encoded(path: str, _mtime_ns: int, _size: int) -> tuple[str, ...]:
     try:
-        wav = read_wav(Path(path))
+        try:
+            wav = read_wav(Path(path))
+        except AudioError:  # stereo, 24-bit, float or WAVE_FORMAT_EXTENSIBLE: Python's wave reads none of them
+            wav = decode_file(path, "wav", target_rate=PHONE_RATE, limits=_LOOP_LIMITS)
     except (VoiceError, OSError, ValueError) as exc:
         logger.warning("ivr.hold_audio.unreadable path=%s error=%s", path, exc)
         return ()

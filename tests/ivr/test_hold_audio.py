@@ -550,3 +550,20 @@ async def test_keys_typed_ahead_after_a_cut_number_choose_nothing_and_cut_nothin
         marks = [r.name for r in call.received if r.kind == "mark" and r.name != "hold"]
     assert marks == ["number", "number:invalid", "menu", "menu:retry", "menu", "chosen"], marks
     assert not [r for r in call.received if r.kind == "clear"], "a typed-ahead key interrupted a prompt"
+
+
+def test_stereo_hold_music_at_a_cd_rate_is_heard_not_silence(tmp_path):
+    # What an operator usually has: music as a stereo 44.1 kHz WAV. It used to give no frames (a
+    # warning in the log) and every waiting caller heard silence.
+    import wave
+
+    left = np.frombuffer(tone(1000, 44100, seconds=2.0), dtype="<i2")
+    music = tmp_path / "music.wav"
+    with wave.open(str(music), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(44100)
+        out.writeframes(np.column_stack([left, left]).astype("<i2").tobytes())
+    heard = b"".join(mulaw_decode(base64.b64decode(frame)) for frame in hold_frames(str(music)))
+    assert len(heard) // 2 == pytest.approx(16000, abs=160)  # its two seconds at the phone rate
+    assert rms_dbfs(heard) > -12

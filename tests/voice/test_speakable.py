@@ -43,3 +43,56 @@ def test_a_year_is_read_digit_by_digit_and_a_month_as_a_month():
 def test_a_phone_number_is_read_digit_by_digit_not_as_one_big_number():
     assert heard("13800000003") == phonemes("一三八零零零零零零零三")
     assert heard("第3位，预计等待5分钟") == phonemes("第3位，预计等待5分钟")  # small counts stay counts
+
+
+@pytest.mark.parametrize("written, said", [
+    ("本月账单 105 元", "本月账单 一百零五 元"),  # espeak alone: 一百五 (150)
+    ("剩余 1005 分钟", "剩余 一千零五 分钟"),  # espeak alone: 一千五 (1500)
+    ("欠费 2008 元", "欠费 二千零八 元"),
+    ("一共 1010 元", "一共 一千零一十 元"),
+    ("余额 12345元", "余额 一万二千三百四十五元"),  # espeak alone: 十二千三百四十五
+    ("押金 100500元", "押金 十万零五百元"),
+    ("余额 105.50元", "余额 一百零五点五元"),
+])
+def test_an_amount_with_zeros_inside_or_past_ten_thousand_is_said_as_its_value(written, said):
+    assert heard(written) == phonemes(said), speakable(written)
+
+
+def test_a_fault_code_is_read_letter_and_digit_by_digit():
+    # espeak alone: "E102" as E 一百二 (which a caller hears as E120), LOS as the English word "loss"
+    assert heard("错误代码（比如E102）") == phonemes("错误代码（比如E 一零二）")
+    assert heard("光猫上的LOS灯亮红灯") == phonemes("光猫上的L O S灯亮红灯")
+    assert "(en)" not in heard("光猫上的LOS灯亮红灯")
+
+
+def test_small_counts_and_menu_keys_sound_as_before():
+    for written in ("请按1，人工服务请按0", "第3位，预计等待5分钟", "请输入11位手机号码", "月租79元", "早上8点到晚上9点"):
+        assert heard(written) == phonemes(written), speakable(written)
+
+
+@pytest.mark.parametrize("written, said", [
+    ("预计等待约 2 分钟", "预计等待约 两 分钟"),
+    ("您还可以再试2次", "您还可以再试两次"),  # 二次 is "secondary", not "twice"
+    ("通常2个工作日内上门", "通常两个工作日内上门"),
+    ("您目前排在第 2 位", "您目前排在第 二 位"),  # an ordinal stays 二
+    ("2月的账单", "二月的账单"),
+    ("已用 2.5 小时", "已用 二点五 小时"),
+])
+def test_two_of_something_is_liang(written, said):
+    assert heard(written) == phonemes(said), speakable(written)
+
+
+def test_a_balance_below_zero_is_said_with_its_minus():
+    # actions.accounts.money writes an owed balance as "-45.00"; espeak-ng said no minus at all, so
+    # a caller in arrears heard a credit of 四十五元
+    assert heard("您当前账户余额 -45.00 元。") == phonemes("您当前账户余额 负四十五 元。")
+    assert heard("余额-0.50元") == phonemes("余额负零点五元")
+    assert heard("服务时间 8:00-20:00") == phonemes("服务时间 8点-20点")  # a range is no minus
+
+
+def test_a_number_written_in_groups_is_read_digit_by_digit():
+    # espeak-ng read "400-800-1234" as 四百 八百 一千二百三十四
+    assert heard("请拨打 400-800-1234") == phonemes("请拨打 四零零 八零零 一二三四")
+    assert heard("回电到 138-0000-0003") == phonemes("回电到 一三八 零零零零 零零零三")
+    assert heard("座机 0571-88886666") == phonemes("座机 零五七一 八八八八六六六六")
+    assert heard("月费100-200元") == phonemes("月费一百-二百元")  # a range stays two amounts

@@ -139,3 +139,34 @@ async def test_a_caller_giving_up_leaves_the_file_to_espeak_until_it_is_done(tmp
     assert targets[0].parent.is_dir(), "the work folder must stay while espeak may still write"
     running.set_result(targets[0])
     assert not targets[0].parent.exists()
+
+
+async def test_a_long_cd_quality_recording_is_played_whole(settings):
+    # A 70 s announcement recorded at 44.1 kHz stereo is 12 MB: over the 10 MB limit for uploads, it
+    # was refused and the caller heard nothing in its place.
+    import wave
+
+    import numpy as np
+
+    settings.prompts_dir.mkdir(parents=True)
+    seconds = 70
+    t = np.arange(44100 * seconds) / 44100
+    channel = (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2")
+    with wave.open(str(settings.prompts_dir / "announcement.wav"), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(44100)
+        out.writeframes(np.column_stack([channel, channel]).tobytes())
+    player = PromptPlayer.from_settings(settings, tts=Pyttsx3Engine.from_settings(settings))
+    played = read_wav(await player.audio("announcement", SENTENCE, 8000))
+    assert played.sample_rate == 8000 and played.duration == pytest.approx(seconds, abs=0.05)
+
+
+async def test_an_unusable_recording_is_replaced_by_the_prompts_text_not_silence(settings):
+    settings.prompts_dir.mkdir(parents=True)
+    (settings.prompts_dir / "welcome.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk")  # cut short by a bad copy
+    engine = Pyttsx3Engine.from_settings(settings)
+    player = PromptPlayer.from_settings(settings, tts=engine)
+    heard = read_wav(await player.audio("welcome", SENTENCE, 8000))
+    spoken = read_wav(await engine.synthesize(SENTENCE, 8000))
+    assert heard == spoken and heard.duration > 1 and rms_dbfs(heard.samples) > -40

@@ -438,3 +438,37 @@ def closed_port_url() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+# -- retention -----------------------------------------------------------------------
+def spoken_message(tmp_path, sentence: str) -> Path:
+    """A voice message as WeChat sends it (AMR-NB, 8 kHz) of Kefu's TTS saying ``sentence``."""
+    wav, amr = tmp_path / "said.wav", tmp_path / "said.amr"
+    wav.write_bytes(pcm_to_wav_bytes(spoken(sentence, 16000), 16000))
+    run_tool("sox", wav, "-r", "8000", "-c", "1", "-t", "amr-nb", amr)
+    return amr
+
+
+async def test_a_message_nobody_has_to_handle_is_not_kept_for_ever(env, repo, local_nlu, vosk_model_dir, tmp_path):
+    # Answered with self-help, no agent ever finishes a work item for it, and no one can play it (the
+    # desk shows only work items): its recording kept the caller's voice for ever. It goes
+    # KEFU_VOICE_MESSAGE_EXPIRY_SECONDS after it was routed, like a finished one.
+    store = RecordingStore(env.database_url)
+    routed = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    outcome = await pipeline(env, local_nlu, VoskEngine(vosk_model_dir)).handle_file(
+        spoken_message(tmp_path, "宽带上不了网"), caller_phone=PLAIN_CUSTOMER)
+    assert (outcome.transcript, outcome.outcome, outcome.needs_human) == ("宽带上不了网", "selfhelp_sent", False)
+    store.prune(now=routed + dt.timedelta(seconds=env.voice_message_expiry_s - 60))
+    assert store.get(outcome.message_id, VOICE_MESSAGE) is not None  # kept meanwhile
+    store.prune(now=routed + dt.timedelta(seconds=env.voice_message_expiry_s + 60))
+    assert store.get(outcome.message_id, VOICE_MESSAGE, now=routed) is None
+
+
+async def test_a_message_for_a_person_is_kept_until_its_work_item_is_done(env, repo, local_nlu, vosk_model_dir,
+                                                                          tmp_path):
+    store = RecordingStore(env.database_url)
+    outcome = await pipeline(env, local_nlu, VoskEngine(vosk_model_dir)).handle_file(
+        spoken_message(tmp_path, "我要投诉"), caller_phone=PLAIN_CUSTOMER)
+    assert outcome.needs_human, outcome
+    store.prune(now=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(days=365))
+    assert store.get(outcome.message_id, VOICE_MESSAGE) is not None

@@ -332,6 +332,20 @@ class VoicemailPipeline:
             entities=list(outcome.entities), ticket_id=outcome.ticket_id, outcome=outcome.outcome,
             needs_human=outcome.needs_human,
         )
+        if not outcome.needs_human:
+            # No work item: no agent finishes it (which starts a recording's expiry, bot.handoff.desk) and
+            # none plays it, so its clock starts now; it was kept for ever.
+            from bot.db.recordings import VOICE_MESSAGE, RecordingStore
+
+            RecordingStore(self.repository.url).expire(outcome.message_id, VOICE_MESSAGE,
+                                                       self._settings().voice_message_expiry_s)
+
+    def _settings(self):
+        if self.settings is not None:
+            return self.settings
+        from bot.settings import get_settings
+
+        return get_settings()
 
     async def _event(self, message_id: str, kind: str, channel: str, data: dict) -> None:
         await record(conversation_id(message_id), kind, channel=channel, database_url=self.repository.url, **data)
