@@ -94,3 +94,50 @@ async def test_a_long_turn_keeps_its_lock_past_the_lease(store, monkeypatch):
 
     await asyncio.gather(long_turn(), next_turn())
     assert log == ["long starts", "long ends", "next"]
+
+
+async def test_a_long_turn_keeps_its_lock_through_one_redis_stall(tmp_path, monkeypatch):
+    """A Redis that stalls once for longer than the client's timeout (a failover, a slow disk) made one
+    renewal of the lease fail, and the turn never renewed again: its lease ran out while it still ran,
+    and the customer's next message was taken as a second turn of the same conversation beside it."""
+    import os
+    import signal
+
+    import bot.lock_store
+    from bot import settings as settings_module
+    from bot.embedded_redis import EmbeddedRedis
+    from bot.settings import redis_parts
+
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", "0.3")
+    settings_module.get_settings.cache_clear()
+    monkeypatch.setattr(bot.lock_store, "LEASE_S", 1.5)  # renewed every 0.5 s
+    try:
+        parts = redis_parts(server.url)
+        here = AsyncRedisLockStore(host=parts["host"], port=parts["port"], db=parts["db"])
+        there = AsyncRedisLockStore(host=parts["host"], port=parts["port"], db=parts["db"])  # another process
+        log: list[str] = []
+
+        async def long_turn() -> None:
+            async with here.lock("stall"):
+                log.append("long starts")
+                await asyncio.sleep(0.3)
+                os.kill(server.process.pid, signal.SIGSTOP)  # a renewal in this second times out
+                await asyncio.sleep(1.2)
+                os.kill(server.process.pid, signal.SIGCONT)
+                await asyncio.sleep(3.0)  # twice the lease after Redis answers again
+                log.append("long ends")
+
+        async def next_message() -> None:
+            while "long starts" not in log:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(2.0)  # after the stall
+            async with there.lock("stall"):
+                log.append("next")
+
+        await asyncio.gather(long_turn(), next_message())
+        assert log == ["long starts", "long ends", "next"]
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        server.stop()
+        settings_module.get_settings.cache_clear()
