@@ -18,7 +18,11 @@ the list index where the latest session starts:
   stored tracker back to find them;
 * an SMS code or service password the customer typed as proof is written as ``******``
   (:mod:`bot.security.secret_answers`): the turn's action checked it in memory, nothing needs it
-  stored, and Redis's append-only file would keep it on disk.
+  stored, and Redis's append-only file would keep it on disk;
+* a Redis error reaches the caller: Rasa's agent wraps every store in its ``FailSafeTrackerStore``,
+  which read a failed retrieve as "no such conversation" (the turn then started it afresh) and kept
+  a failed save in the process's memory; here that wrapper passes the error on
+  (:func:`install_errors_pass_through`), so the turn guard apologises and nothing is kept apart.
 
 Configure in ``endpoints.yml`` with ``type: bot.tracker_store.IncrementalRedisTrackerStore``.
 Events a tracker already had when read are never rewritten: like Rasa's merge, a save adds what
@@ -145,6 +149,7 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         from bot.rasa_speedups import install
 
         install()  # the Rasa server loads this store: the place to fix Rasa's hot spots in it
+        install_errors_pass_through()
         self.redis = aioredis.Redis(host=host, port=int(port), db=int(db), username=username or None,
                                     password=password or None, ssl=bool(use_ssl), **reconnecting())
         session_keepalive.install()  # the chat page's "stay" button keeps a session (its module)
@@ -233,6 +238,37 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
             if not name.endswith((":session", ":generation")):
                 found.append(name[len(self.prefix):])
         return found
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
+def _is_kefu_store(store: Any) -> bool:
+    for _ in range(4):  # behind Rasa's AwaitableTrackerStore
+        if isinstance(store, IncrementalRedisTrackerStore):
+            return True
+        store = getattr(store, "_tracker_store", None)
+    return False
+
+
+def install_errors_pass_through() -> None:
+    """Make the ``FailSafeTrackerStore`` Rasa's agent wraps around this store raise what the store raised
+    (its ``on_tracker_store_error`` hook) instead of answering "no conversation" or saving into memory."""
+    from rasa.core.agent import Agent
+
+    original = Agent.__dict__["_create_tracker_store"].__func__
+    if getattr(original, "kefu_original", None) is not None:
+        return
+
+    def _create_tracker_store(store: Optional[TrackerStore], domain: Domain) -> TrackerStore:
+        wrapped = original(store, domain)
+        if _is_kefu_store(store):
+            wrapped._on_tracker_store_error = _raise
+        return wrapped
+
+    _create_tracker_store.kefu_original = original
+    Agent._create_tracker_store = staticmethod(_create_tracker_store)
 
 
 def _is_session_start(event: Event) -> bool:
