@@ -14,8 +14,8 @@ the list index where the latest session starts:
   Redis only for the events after them, so a late turn does not deserialise the whole session;
 * it uses ``redis.asyncio``, so a turn never blocks the loop on Redis;
 * ``record_exp`` (seconds) expires a conversation that has been idle that long, like Rasa's;
-* the event broker gets the events a save adds, as with Rasa's stores, without reading the
-  stored tracker back to find them;
+* the event broker gets the events a save adds once Redis has stored them (Rasa's stores publish
+  first), without reading the stored tracker back to find them;
 * an SMS code or service password the customer typed as proof is written as ``******``
   (:mod:`bot.security.secret_answers`): the turn's action checked it in memory, nothing needs it
   stored, and Redis's append-only file would keep it on disk;
@@ -192,9 +192,6 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
     async def save(self, tracker: DialogueStateTracker) -> None:
         events = list(tracker.events)
         new_events, stored_forms = await self._new_events(tracker, events)
-        if self.event_broker is not None:
-            # Rasa's ``stream_events`` reads the stored tracker back to find what is new; the store knows.
-            await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
         if not new_events and not self.record_exp:
             return
         session_offset = max((i for i, e in enumerate(new_events) if _is_session_start(e)), default=-1)
@@ -202,6 +199,10 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
                            args=[self.record_exp, session_offset, uuid.uuid4().hex,
                                  *(json.dumps(form, ensure_ascii=False) for form in stored_forms)])
         setattr(tracker, STORED_MARK, (tracker.sender_id, len(events)))
+        if self.event_broker is not None and new_events:
+            # Rasa's ``stream_events`` reads the stored tracker back to find what is new; the store knows.
+            # Once stored: events Redis refused are not counted, and counted once when the turn runs again.
+            await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
 
     async def _new_events(self, tracker: DialogueStateTracker,
                           events: list[Event]) -> tuple[list[Event], list[dict]]:
