@@ -8,7 +8,8 @@ This store keeps each conversation as a Redis list of events (one JSON document 
 the list index where the latest session starts:
 
 * ``save`` appends only the events the tracker gained since it was read (one round trip, a Lua
-  script, so the session index moves with the append);
+  script, so the session index moves with the append); a save sent again because its answer was
+  lost is recognised (the list already ends with those very events) and not stored twice;
 * ``retrieve`` reads the latest session only, as Rasa's stores do; ``retrieve_full_tracker``
   reads everything; a process keeps the sessions it read lately (:class:`SessionCache`) and asks
   Redis only for the events after them, so a late turn does not deserialise the whole session;
@@ -54,11 +55,24 @@ STORED_MARK = "_kefu_stored_events"
 
 # KEYS: events list, session index, generation. ARGV: expiry seconds (0: none), offset of the last
 # session start among the new events (-1: none), a generation id for a new list, then the new events.
-# Returns the list length.
+# Returns the list length. New events the list already ends with, as sent (timestamps included), are
+# this save sent again after its answer was lost (bot/redis_reconnect.py): they are not added twice.
 APPEND_SCRIPT = """
 local before = redis.call('LLEN', KEYS[1])
-if before == 0 then redis.call('SET', KEYS[3], ARGV[3]) end
-if #ARGV > 3 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 4)) end
+local count = #ARGV - 3
+local again = count > 0 and before >= count
+if again then
+  local tail = redis.call('LRANGE', KEYS[1], before - count, -1)
+  for i = 1, count do
+    if tail[i] ~= ARGV[3 + i] then again = false break end
+  end
+end
+if again then
+  before = before - count
+else
+  if before == 0 then redis.call('SET', KEYS[3], ARGV[3]) end
+  if count > 0 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 4)) end
+end
 local offset = tonumber(ARGV[2])
 if offset >= 0 then redis.call('SET', KEYS[2], before + offset) end
 local ttl = tonumber(ARGV[1])

@@ -263,3 +263,26 @@ async def test_events_redis_did_not_store_are_not_published(tmp_path):
         assert texts == ["q0", "a0", "q1", "a1"]
     finally:
         server.stop()
+
+
+async def test_a_save_whose_answer_was_lost_is_not_stored_twice(redis_url):
+    """Found in review: a save Redis ran but whose answer the network lost was sent once more by the
+    client's reconnect rule, and the turn's events were stored twice — the desk showed the customer's
+    message and the answer twice, and every later turn was predicted from a doubled history."""
+    from bot.settings import redis_parts
+    from tests.scale.reply_lost import ReplyLosingProxy
+
+    proxy = await ReplyLosingProxy(redis_parts(redis_url)["port"]).start()
+    try:
+        store = make_store(f"redis://127.0.0.1:{proxy.port}/0")
+        tracker = await store.get_or_create_tracker("lost-reply-1")
+        turn(tracker, "q0", "a0")
+        await store.save(tracker)
+        turn(tracker, "q1", "a1")
+        proxy.armed = True
+        await store.save(tracker)
+        assert proxy.lost == 1
+        again = await make_store(redis_url).retrieve("lost-reply-1")
+        assert [e.text for e in again.events if isinstance(e, (UserUttered, BotUttered))] == ["q0", "a0", "q1", "a1"]
+    finally:
+        await proxy.close()
