@@ -46,7 +46,8 @@ _NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] /
 # Returns {1, 0} when the lock is ours, {0, place in line} otherwise, {-1, 0} if we were dropped.
 ACQUIRE = _NOW + """
 local lifetime = tonumber(ARGV[2])
-if ARGV[3] == '1' then redis.call('RPUSH', KEYS[1], ARGV[1]) end
+-- once: a join sent again after its answer was lost (bot/redis_reconnect.py) keeps its first place
+if ARGV[3] == '1' and not redis.call('LPOS', KEYS[1], ARGV[1]) then redis.call('RPUSH', KEYS[1], ARGV[1]) end
 redis.call('PEXPIRE', KEYS[1], lifetime * 2)
 for _ = 1, 100 do
   local head = redis.call('LINDEX', KEYS[1], 0)
@@ -69,7 +70,7 @@ return {0, 1}
 """
 # KEYS: line, holder. ARGV: token, lifetime ms. Leaves the line; the next in line holds the lock.
 RELEASE = _NOW + """
-redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('LREM', KEYS[1], 0, ARGV[1])
 if redis.call('HGET', KEYS[2], 'token') == ARGV[1] then
   local head = redis.call('LINDEX', KEYS[1], 0)
   if head then

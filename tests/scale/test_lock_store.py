@@ -141,3 +141,28 @@ async def test_a_long_turn_keeps_its_lock_through_one_redis_stall(tmp_path, monk
         os.kill(server.process.pid, signal.SIGCONT)
         server.stop()
         settings_module.get_settings.cache_clear()
+
+
+async def test_a_place_in_line_whose_answer_was_lost_does_not_hold_up_the_next_turn(redis_url):  # noqa: F811
+    """Found in review: joining the line is sent once more when Redis's answer was lost (the reconnect
+    rule, bot/redis_reconnect.py), so the turn stood in line twice; releasing took one place away and
+    the other then held the conversation for a whole lease (5 s) with nobody in it."""
+    from tests.scale.reply_lost import ReplyLosingProxy
+
+    parts = redis_parts(redis_url)
+    proxy = await ReplyLosingProxy(parts["port"]).start()
+    try:
+        here = AsyncRedisLockStore(host="127.0.0.1", port=proxy.port, db=parts["db"])
+        there = AsyncRedisLockStore(host=parts["host"], port=parts["port"], db=parts["db"])
+        async with here.lock("warm"):  # the scripts are known to Redis: the next EVALSHA runs
+            pass
+        proxy.armed = True
+        async with here.lock("lost-answer"):
+            pass
+        assert proxy.lost == 1
+        started = time.monotonic()
+        async with there.lock("lost-answer"):
+            waited = time.monotonic() - started
+        assert waited < 1.0
+    finally:
+        await proxy.close()
