@@ -10,7 +10,8 @@ second longer than it needs. This lock is first come, first served like Rasa's t
 * the holder holds a short lease (``LEASE_S``) and renews it while its turn runs, so a holder that
   dies (a killed worker) blocks the conversation for seconds, not Rasa's 60 s ``lock_lifetime``;
   a live turn stops renewing after ``lock_lifetime``, as in Rasa, so a hung turn never blocks the
-  conversation for good;
+  conversation for good; a renewal that fails (Redis stalled past its timeout) is tried again
+  within moments rather than given up, so one stall does not hand a running turn's lock to the next message;
 * a turn that failed (Redis down or hanging) releases in the background, so its apology does not
   wait for a second Redis timeout (bot/redis_reconnect.py); if the release fails too, the lease
   runs out.
@@ -29,6 +30,7 @@ from typing import AsyncGenerator, Optional, Text
 import redis.asyncio as aioredis
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
+from redis.exceptions import RedisError
 
 from bot.redis_reconnect import reconnecting
 
@@ -37,13 +39,15 @@ logger = logging.getLogger(__name__)
 POLL_S = 0.01
 MAX_POLL_S = 0.25
 LEASE_S = 5.0  # a dead holder's conversation waits at most this long
+RENEW_RETRY_S = 0.05  # after a renewal failed: the lease is running out
 
 _NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 # KEYS: line (list), holder (hash token/until). ARGV: token, lifetime ms, 1 = join the line.
 # Returns {1, 0} when the lock is ours, {0, place in line} otherwise, {-1, 0} if we were dropped.
 ACQUIRE = _NOW + """
 local lifetime = tonumber(ARGV[2])
-if ARGV[3] == '1' then redis.call('RPUSH', KEYS[1], ARGV[1]) end
+-- once: a join sent again after its answer was lost (bot/redis_reconnect.py) keeps its first place
+if ARGV[3] == '1' and not redis.call('LPOS', KEYS[1], ARGV[1]) then redis.call('RPUSH', KEYS[1], ARGV[1]) end
 redis.call('PEXPIRE', KEYS[1], lifetime * 2)
 for _ = 1, 100 do
   local head = redis.call('LINDEX', KEYS[1], 0)
@@ -66,7 +70,7 @@ return {0, 1}
 """
 # KEYS: line, holder. ARGV: token, lifetime ms. Leaves the line; the next in line holds the lock.
 RELEASE = _NOW + """
-redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('LREM', KEYS[1], 0, ARGV[1])
 if redis.call('HGET', KEYS[2], 'token') == ARGV[1] then
   local head = redis.call('LINDEX', KEYS[1], 0)
   if head then
@@ -150,10 +154,19 @@ class AsyncRedisLockStore(LockStore):
     async def _keep(self, keys: list[str], token: str, lease_ms: int, lock_lifetime: float) -> None:
         """Renew the lease a few times per lease until the turn ends or outlives ``lock_lifetime``."""
         deadline = asyncio.get_running_loop().time() + lock_lifetime
+        every, pause, failures = lease_ms / 3000, lease_ms / 3000, 0
         while asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(lease_ms / 3000)
-            if not await self._renew(keys=keys, args=[token, lease_ms]):
-                return  # somebody else holds it now (our lease ran out while the loop was blocked)
+            await asyncio.sleep(pause)
+            try:
+                if not await self._renew(keys=keys, args=[token, lease_ms]):
+                    return  # somebody else holds it now (our lease ran out while the loop was blocked)
+            except RedisError as error:  # a stall or a dropped connection: the turn still runs
+                failures += 1
+                if failures == 1:
+                    logger.warning("lock.renew_failed error=%s", type(error).__name__)
+                pause = min(every, RENEW_RETRY_S * 2 ** failures)  # soon, not in a tight loop while it is down
+            else:
+                pause, failures = every, 0
 
     # Rasa's LockStore API besides lock(); Rasa itself only calls lock().
     def get_lock(self, conversation_id: Text):

@@ -8,17 +8,22 @@ This store keeps each conversation as a Redis list of events (one JSON document 
 the list index where the latest session starts:
 
 * ``save`` appends only the events the tracker gained since it was read (one round trip, a Lua
-  script, so the session index moves with the append);
+  script, so the session index moves with the append); a save sent again because its answer was
+  lost is recognised (the list already ends with those very events) and not stored twice;
 * ``retrieve`` reads the latest session only, as Rasa's stores do; ``retrieve_full_tracker``
   reads everything; a process keeps the sessions it read lately (:class:`SessionCache`) and asks
   Redis only for the events after them, so a late turn does not deserialise the whole session;
 * it uses ``redis.asyncio``, so a turn never blocks the loop on Redis;
 * ``record_exp`` (seconds) expires a conversation that has been idle that long, like Rasa's;
-* the event broker gets the events a save adds, as with Rasa's stores, without reading the
-  stored tracker back to find them;
+* the event broker gets the events a save adds once Redis has stored them (Rasa's stores publish
+  first), without reading the stored tracker back to find them;
 * an SMS code or service password the customer typed as proof is written as ``******``
   (:mod:`bot.security.secret_answers`): the turn's action checked it in memory, nothing needs it
-  stored, and Redis's append-only file would keep it on disk.
+  stored, and Redis's append-only file would keep it on disk;
+* a Redis error reaches the caller: Rasa's agent wraps every store in its ``FailSafeTrackerStore``,
+  which read a failed retrieve as "no such conversation" (the turn then started it afresh) and kept
+  a failed save in the process's memory; here that wrapper passes the error on
+  (:func:`install_errors_pass_through`), so the turn guard apologises and nothing is kept apart.
 
 Configure in ``endpoints.yml`` with ``type: bot.tracker_store.IncrementalRedisTrackerStore``.
 Events a tracker already had when read are never rewritten: like Rasa's merge, a save adds what
@@ -50,11 +55,24 @@ STORED_MARK = "_kefu_stored_events"
 
 # KEYS: events list, session index, generation. ARGV: expiry seconds (0: none), offset of the last
 # session start among the new events (-1: none), a generation id for a new list, then the new events.
-# Returns the list length.
+# Returns the list length. New events the list already ends with, as sent (timestamps included), are
+# this save sent again after its answer was lost (bot/redis_reconnect.py): they are not added twice.
 APPEND_SCRIPT = """
 local before = redis.call('LLEN', KEYS[1])
-if before == 0 then redis.call('SET', KEYS[3], ARGV[3]) end
-if #ARGV > 3 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 4)) end
+local count = #ARGV - 3
+local again = count > 0 and before >= count
+if again then
+  local tail = redis.call('LRANGE', KEYS[1], before - count, -1)
+  for i = 1, count do
+    if tail[i] ~= ARGV[3 + i] then again = false break end
+  end
+end
+if again then
+  before = before - count
+else
+  if before == 0 then redis.call('SET', KEYS[3], ARGV[3]) end
+  if count > 0 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 4)) end
+end
 local offset = tonumber(ARGV[2])
 if offset >= 0 then redis.call('SET', KEYS[2], before + offset) end
 local ttl = tonumber(ARGV[1])
@@ -145,6 +163,7 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         from bot.rasa_speedups import install
 
         install()  # the Rasa server loads this store: the place to fix Rasa's hot spots in it
+        install_errors_pass_through()
         self.redis = aioredis.Redis(host=host, port=int(port), db=int(db), username=username or None,
                                     password=password or None, ssl=bool(use_ssl), **reconnecting())
         session_keepalive.install()  # the chat page's "stay" button keeps a session (its module)
@@ -187,9 +206,6 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
     async def save(self, tracker: DialogueStateTracker) -> None:
         events = list(tracker.events)
         new_events, stored_forms = await self._new_events(tracker, events)
-        if self.event_broker is not None:
-            # Rasa's ``stream_events`` reads the stored tracker back to find what is new; the store knows.
-            await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
         if not new_events and not self.record_exp:
             return
         session_offset = max((i for i, e in enumerate(new_events) if _is_session_start(e)), default=-1)
@@ -197,6 +213,10 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
                            args=[self.record_exp, session_offset, uuid.uuid4().hex,
                                  *(json.dumps(form, ensure_ascii=False) for form in stored_forms)])
         setattr(tracker, STORED_MARK, (tracker.sender_id, len(events)))
+        if self.event_broker is not None and new_events:
+            # Rasa's ``stream_events`` reads the stored tracker back to find what is new; the store knows.
+            # Once stored: events Redis refused are not counted, and counted once when the turn runs again.
+            await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
 
     async def _new_events(self, tracker: DialogueStateTracker,
                           events: list[Event]) -> tuple[list[Event], list[dict]]:
@@ -233,6 +253,37 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
             if not name.endswith((":session", ":generation")):
                 found.append(name[len(self.prefix):])
         return found
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
+def _is_kefu_store(store: Any) -> bool:
+    for _ in range(4):  # behind Rasa's AwaitableTrackerStore
+        if isinstance(store, IncrementalRedisTrackerStore):
+            return True
+        store = getattr(store, "_tracker_store", None)
+    return False
+
+
+def install_errors_pass_through() -> None:
+    """Make the ``FailSafeTrackerStore`` Rasa's agent wraps around this store raise what the store raised
+    (its ``on_tracker_store_error`` hook) instead of answering "no conversation" or saving into memory."""
+    from rasa.core.agent import Agent
+
+    original = Agent.__dict__["_create_tracker_store"].__func__
+    if getattr(original, "kefu_original", None) is not None:
+        return
+
+    def _create_tracker_store(store: Optional[TrackerStore], domain: Domain) -> TrackerStore:
+        wrapped = original(store, domain)
+        if _is_kefu_store(store):
+            wrapped._on_tracker_store_error = _raise
+        return wrapped
+
+    _create_tracker_store.kefu_original = original
+    Agent._create_tracker_store = staticmethod(_create_tracker_store)
 
 
 def _is_session_start(event: Event) -> bool:

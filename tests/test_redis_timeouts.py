@@ -121,3 +121,35 @@ async def test_the_rooms_listener_keeps_listening_through_a_quiet_spell(hangable
     finally:
         received.cancel()
         await probe.close()
+
+
+async def test_a_conversation_read_or_saved_during_a_hang_fails_the_turn_instead_of_vanishing(hangable):
+    """Rasa's agent wraps the tracker store in its ``FailSafeTrackerStore``, which turned any error into
+    "no such conversation" (a read) or a save into this process's memory. A turn that met a Redis stall
+    after it had taken the lock went on as a stranger's first turn (a new session: verification and a
+    half-filled request gone) and its events were kept where no other worker and no restart sees them;
+    the desk showed such a conversation empty. The error must reach the turn guard, which apologises
+    (bot/observability/rasa_guards.py), and a later read must find the conversation where it was."""
+    from rasa.core.agent import Agent
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+
+    from bot.settings import redis_parts
+    from bot.tracker_store import IncrementalRedisTrackerStore
+
+    parts = redis_parts(hangable.url)
+    agent = Agent(tracker_store=IncrementalRedisTrackerStore(host=parts["host"], port=parts["port"], db=parts["db"]))
+    store = agent.tracker_store  # as the turn and the desk reach it
+    tracker = await store.get_or_create_tracker("hang-1")
+    for event in (ActionExecuted("action_listen"), UserUttered("我要报修")):
+        tracker.update(event)
+    await store.save(tracker)
+    with hung(hangable):
+        with pytest.raises(redis.RedisError):
+            await asyncio.wait_for(store.retrieve("hang-1"), DEADLINE_S)
+        tracker.update(UserUttered("13800000000"))
+        with pytest.raises(redis.RedisError):
+            await asyncio.wait_for(store.save(tracker), DEADLINE_S)
+    again = await asyncio.wait_for(store.retrieve("hang-1"), DEADLINE_S)
+    said = [e.text for e in again.events if isinstance(e, UserUttered)]
+    # The timed-out save was sent, so the resumed Redis may still run it: then once, never the turn lost.
+    assert said in (["我要报修"], ["我要报修", "13800000000"])

@@ -94,3 +94,75 @@ async def test_a_long_turn_keeps_its_lock_past_the_lease(store, monkeypatch):
 
     await asyncio.gather(long_turn(), next_turn())
     assert log == ["long starts", "long ends", "next"]
+
+
+async def test_a_long_turn_keeps_its_lock_through_one_redis_stall(tmp_path, monkeypatch):
+    """A Redis that stalls once for longer than the client's timeout (a failover, a slow disk) made one
+    renewal of the lease fail, and the turn never renewed again: its lease ran out while it still ran,
+    and the customer's next message was taken as a second turn of the same conversation beside it."""
+    import os
+    import signal
+
+    import bot.lock_store
+    from bot import settings as settings_module
+    from bot.embedded_redis import EmbeddedRedis
+    from bot.settings import redis_parts
+
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", "0.3")
+    settings_module.get_settings.cache_clear()
+    monkeypatch.setattr(bot.lock_store, "LEASE_S", 1.5)  # renewed every 0.5 s
+    try:
+        parts = redis_parts(server.url)
+        here = AsyncRedisLockStore(host=parts["host"], port=parts["port"], db=parts["db"])
+        there = AsyncRedisLockStore(host=parts["host"], port=parts["port"], db=parts["db"])  # another process
+        log: list[str] = []
+
+        async def long_turn() -> None:
+            async with here.lock("stall"):
+                log.append("long starts")
+                await asyncio.sleep(0.3)
+                os.kill(server.process.pid, signal.SIGSTOP)  # a renewal in this second times out
+                await asyncio.sleep(1.2)
+                os.kill(server.process.pid, signal.SIGCONT)
+                await asyncio.sleep(3.0)  # twice the lease after Redis answers again
+                log.append("long ends")
+
+        async def next_message() -> None:
+            while "long starts" not in log:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(2.0)  # after the stall
+            async with there.lock("stall"):
+                log.append("next")
+
+        await asyncio.gather(long_turn(), next_message())
+        assert log == ["long starts", "long ends", "next"]
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        server.stop()
+        settings_module.get_settings.cache_clear()
+
+
+async def test_a_place_in_line_whose_answer_was_lost_does_not_hold_up_the_next_turn(redis_url):  # noqa: F811
+    """Found in review: joining the line is sent once more when Redis's answer was lost (the reconnect
+    rule, bot/redis_reconnect.py), so the turn stood in line twice; releasing took one place away and
+    the other then held the conversation for a whole lease (5 s) with nobody in it."""
+    from tests.scale.reply_lost import ReplyLosingProxy
+
+    parts = redis_parts(redis_url)
+    proxy = await ReplyLosingProxy(parts["port"]).start()
+    try:
+        here = AsyncRedisLockStore(host="127.0.0.1", port=proxy.port, db=parts["db"])
+        there = AsyncRedisLockStore(host=parts["host"], port=parts["port"], db=parts["db"])
+        async with here.lock("warm"):  # the scripts are known to Redis: the next EVALSHA runs
+            pass
+        proxy.armed = True
+        async with here.lock("lost-answer"):
+            pass
+        assert proxy.lost == 1
+        started = time.monotonic()
+        async with there.lock("lost-answer"):
+            waited = time.monotonic() - started
+        assert waited < 1.0
+    finally:
+        await proxy.close()

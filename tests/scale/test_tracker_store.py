@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import pytest
+import redis
 import redis.asyncio as aioredis
+from rasa.core.brokers.broker import EventBroker
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
 
@@ -68,17 +70,18 @@ async def test_a_save_writes_only_the_new_events(redis_url):
     assert await raw.llen("kefu:events:c2") == before + 4
 
 
+class Collected(EventBroker):
+    """An event broker that keeps what it is given (the metrics' and outcome record's place)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def publish(self, event: dict) -> None:
+        self.events.append(event)
+
+
 async def test_the_event_broker_gets_each_event_once_in_order(redis_url):
     """The metrics and the outcome record see every event of a turn once, from any process."""
-    from rasa.core.brokers.broker import EventBroker
-
-    class Collected(EventBroker):
-        def __init__(self) -> None:
-            self.events: list[dict] = []
-
-        def publish(self, event: dict) -> None:
-            self.events.append(event)
-
     broker = Collected()
     store = make_store(redis_url, event_broker=broker)
     tracker = await store.get_or_create_tracker("broker-1")
@@ -233,3 +236,53 @@ async def test_a_password_typed_to_an_agent_who_asked_for_it_is_never_stored(red
     assert "135790" not in stored and "246802" not in stored and "314159" in stored
     again = await make_store(redis_url).retrieve("desk-proof-1")
     assert [e.text for e in again.events if isinstance(e, UserUttered)] == ["******", "我的服务密码是******", "314159"]
+
+
+async def test_events_redis_did_not_store_are_not_published(tmp_path):
+    """The outcome record and the metrics were given a turn's events before Redis stored them: a save that
+    Redis refused (stopped mid-turn; the customer gets the apology and sends again) had already counted
+    the customer's message, intent and identification, and the turn run again counted them a second time
+    (contacts and intents inflated by every fault). Published once they are stored: once each."""
+    from bot.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    try:
+        broker = Collected()
+        store = make_store(server.url, event_broker=broker)
+        tracker = await store.get_or_create_tracker("refused-1")
+        turn(tracker, "q0", "a0")
+        await store.save(tracker)
+        turn(tracker, "q1", "a1")
+        server.stop()
+        with pytest.raises(redis.RedisError):
+            await store.save(tracker)
+        assert [e.get("text") for e in broker.events if e["event"] == "user"] == ["q0"]
+        server.start()
+        await store.save(tracker)
+        texts = [e.get("text") for e in broker.events if e["event"] in ("user", "bot")]
+        assert texts == ["q0", "a0", "q1", "a1"]
+    finally:
+        server.stop()
+
+
+async def test_a_save_whose_answer_was_lost_is_not_stored_twice(redis_url):
+    """Found in review: a save Redis ran but whose answer the network lost was sent once more by the
+    client's reconnect rule, and the turn's events were stored twice — the desk showed the customer's
+    message and the answer twice, and every later turn was predicted from a doubled history."""
+    from bot.settings import redis_parts
+    from tests.scale.reply_lost import ReplyLosingProxy
+
+    proxy = await ReplyLosingProxy(redis_parts(redis_url)["port"]).start()
+    try:
+        store = make_store(f"redis://127.0.0.1:{proxy.port}/0")
+        tracker = await store.get_or_create_tracker("lost-reply-1")
+        turn(tracker, "q0", "a0")
+        await store.save(tracker)
+        turn(tracker, "q1", "a1")
+        proxy.armed = True
+        await store.save(tracker)
+        assert proxy.lost == 1
+        again = await make_store(redis_url).retrieve("lost-reply-1")
+        assert [e.text for e in again.events if isinstance(e, (UserUttered, BotUttered))] == ["q0", "a0", "q1", "a1"]
+    finally:
+        await proxy.close()
