@@ -1,6 +1,7 @@
 """A customer's conversations in Redis: Rasa trackers (full transcripts), the handoff queue's record
 and packet, the desk's self-help additions, an unfinished verification code, the customer's presence,
-a phone call's state, WeChat replies held for quota — all keyed by the conversation id.
+a phone call's state, WeChat replies held for quota, the mark that the customer asked to stay — all keyed
+by the conversation id.
 
 Keys are named one by one from the modules that write them rather than found by a pattern: a short
 sender id such as ``demo`` would match an agent's keys under a ``*demo*`` pattern.
@@ -19,6 +20,7 @@ from bot.ivr.call_state import call_key
 from bot.ivr.line import call_id_of
 from bot.redis_text import as_text
 from bot.security.otp import PREFIX as VERIFY_PREFIX
+from bot.session_keepalive import KEY as STAY_MARK_PREFIX
 
 TRACKER_PREFIX = "kefu:events:"  # endpoints.yml's key_prefix + bot/tracker_store.py's ":events:"
 WECHAT_HELD_PREFIX = "kefu:wechat:" + HELD  # bot/channels/wechat.py's guard prefix: replies held for quota
@@ -37,7 +39,7 @@ def conversation_keys(client: redis.Redis, conversation_id: str) -> list[str]:
     """The keys holding this conversation that exist now."""
     named = [*tracker_keys(conversation_id), handoff_keys.conversation(conversation_id),
              f"{VERIFY_PREFIX}:code:{conversation_id}", *presence_keys(conversation_id),
-             WECHAT_HELD_PREFIX + conversation_id]
+             WECHAT_HELD_PREFIX + conversation_id, STAY_MARK_PREFIX + conversation_id]
     patterns = [_glob_escape(handoff_keys.conversation(conversation_id)) + ":*"]
     call_id = call_id_of(conversation_id)
     if call_id:
