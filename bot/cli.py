@@ -11,7 +11,7 @@ import time
 import warnings
 
 from bot.observability.logging_setup import configure_from_settings
-from bot.settings import get_settings
+from bot.settings import SettingError, get_settings
 from bot.editor.commands import register as register_editor
 from bot.editor.publish import record_baseline
 from bot.handoff.commands import demo_login_note
@@ -55,12 +55,13 @@ def run_kefu(args: argparse.Namespace) -> int:
     servers = [("action server", settings.action_port, settings.data_dir / "logs" / "actions.log"),
                ("Rasa server", settings.rasa_port, settings.data_dir / "logs" / "rasa.log")]  # spawn order
     try:
+        worker_count(settings.env)  # KEFU_WORKERS, read by the servers only when they start
         for role, port, _ in servers:
             check_port_free(settings.host, port, role)
         check_embedded_redis(settings)  # its port or data folder another Redis has already
         adapters_from_settings(settings)
         ticket_events_from_settings(settings)
-    except (PortTaken, NotifyError, StartupError) as exc:
+    except (PortTaken, NotifyError, StartupError, SettingError) as exc:
         print(f"Kefu cannot start: {exc}.", file=sys.stderr)
         return 2
     from bot.observability.disk_space import too_full_to_start
@@ -337,10 +338,14 @@ def main(argv: list[str] | None = None) -> int:
     quiet_library_deprecations()
     args = build_parser().parse_args(argv)
     one_shot = args.command != "run"
+    try:
+        get_settings()  # every command needs them: a value Kefu cannot use is one line, not a traceback
+    except SettingError as exc:
+        print(f"Kefu cannot start: {exc}." if args.command == "run" else f"kefu: error: {exc}", file=sys.stderr)
+        return 2
     configure_from_settings(one_shot=one_shot)
     if one_shot:  # what it counts (a voice message's handoff) reaches the running stack's /metrics
         from bot.observability.metrics import join_multiprocess
-        from bot.settings import get_settings
 
         join_multiprocess(get_settings().metrics_dir)
     return args.handler(args)

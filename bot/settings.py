@@ -19,6 +19,54 @@ def _path(value: str | None, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
+class SettingError(ValueError):
+    """A setting's value Kefu cannot use: the message names the variable, the value and what it takes."""
+
+
+def whole(env: dict, name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``env[name]`` as a whole number (unset or empty: ``default``), or a SettingError naming it."""
+    return _number(env, name, default, int, "a whole number", minimum, maximum)
+
+
+def number(env: dict, name: str, default: float, minimum: float | None = None, above: float | None = None) -> float:
+    """``env[name]`` as a number, e.g. ``2.5`` (unset or empty: ``default``), or a SettingError naming it."""
+    value = _number(env, name, default, float, "a number", minimum, None)
+    if above is not None and not value > above:
+        raise SettingError(f"{name}={env.get(name)!r}: must be more than {above:g}")
+    return value
+
+
+def _number(env, name, default, kind, what, minimum, maximum):
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingError(f"{name}={env.get(name)!r} is not {what}") from None
+    if value != value or value in (float("inf"), float("-inf")):  # nan, inf
+        raise SettingError(f"{name}={env.get(name)!r} is not {what}")
+    if minimum is not None and value < minimum:
+        raise SettingError(f"{name}={env.get(name)!r}: must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingError(f"{name}={env.get(name)!r}: must be at most {maximum}")
+    return value
+
+
+def port(env: dict, name: str, default: int) -> int:
+    return whole(env, name, default, 1, 65535)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(env: dict) -> str:
+    level = (env.get("KEFU_LOG_LEVEL") or "INFO").strip().upper()
+    if level not in LOG_LEVELS:
+        raise SettingError(f"KEFU_LOG_LEVEL={env.get('KEFU_LOG_LEVEL')!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
 def _switch(value: str | None) -> str:
     """``auto`` unless set: on/1/true/yes -> ``on``, off/0/false/no -> ``off``."""
     value = (value or "auto").strip().lower()
@@ -199,7 +247,7 @@ def from_environment(environ: dict | None = None) -> Settings:
     env = dict(os.environ if environ is None else environ)
     root = _path(env.get("KEFU_ROOT"), PROJECT_ROOT)
     data_dir = _path(env.get("KEFU_DATA_DIR"), root / "var")
-    rasa_port = int(env.get("KEFU_RASA_PORT", "5005"))
+    rasa_port = port(env, "KEFU_RASA_PORT", 5005)
     host = env.get("KEFU_HOST", "127.0.0.1")
     model_path = env.get("VOSK_MODEL_PATH")
     return Settings(
@@ -207,10 +255,10 @@ def from_environment(environ: dict | None = None) -> Settings:
         data_dir=data_dir,
         database_url=database_url(env.get("KEFU_DATABASE_URL"), data_dir),
         redis=RedisSettings(url=env.get("REDIS_URL") or None, embedded_dir=data_dir / "redis",
-                            timeout_s=float(env.get("KEFU_REDIS_TIMEOUT_SECONDS", "2")),
-                            embedded_port=int(env.get("KEFU_REDIS_PORT") or "0") or None),
+                            timeout_s=number(env, "KEFU_REDIS_TIMEOUT_SECONDS", 2.0, above=0),
+                            embedded_port=whole(env, "KEFU_REDIS_PORT", 0, 0, 65535) or None),
         rasa_port=rasa_port,
-        action_port=int(env.get("KEFU_ACTION_PORT", "5055")),
+        action_port=port(env, "KEFU_ACTION_PORT", 5055),
         host=host,
         public_url=(env.get("KEFU_PUBLIC_URL") or f"http://{host}:{rasa_port}").rstrip("/"),
         models_dir=_path(env.get("KEFU_MODELS_DIR"), root / "models"),
@@ -219,7 +267,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         prompts_dir=_path(env.get("KEFU_PROMPTS_DIR"), root / "prompts"),
         vosk_model_path=Path(model_path).expanduser() if model_path else None,
         tts_voice=env.get("KEFU_TTS_VOICE", "sit/cmn-Latn-pinyin"),
-        tts_rate=int(env.get("KEFU_TTS_RATE", "170")),
+        tts_rate=whole(env, "KEFU_TTS_RATE", 170, 1),
         tts_cache_dir=_path(env.get("KEFU_TTS_CACHE_DIR"), data_dir / "tts-cache"),
         env=env,
         wechat_token=env.get("WECHAT_TOKEN", ""),
@@ -250,26 +298,26 @@ def from_environment(environ: dict | None = None) -> Settings:
         ivr_trunk_token=env.get("KEFU_IVR_TRUNK_TOKEN", ""),
         action_host=env.get("KEFU_ACTION_HOST") or "127.0.0.1",
         cors_origins=tuple(o for o in (env.get("KEFU_CORS_ORIGINS") or "").split() if o),
-        otp_ttl_s=int(env.get("KEFU_OTP_TTL_SECONDS", "300")),
-        otp_max_attempts=int(env.get("KEFU_OTP_MAX_ATTEMPTS", "3")),
-        otp_per_number_per_hour=int(env.get("KEFU_OTP_PER_NUMBER_PER_HOUR", "5")),
-        otp_per_sender_per_hour=int(env.get("KEFU_OTP_PER_SENDER_PER_HOUR", "3")),
-        otp_per_hour=int(env.get("KEFU_OTP_PER_HOUR", "500")),
-        otp_per_phone_per_day=int(env.get("KEFU_OTP_PER_PHONE_PER_DAY", "10")),
-        phone_sms_per_number_per_hour=int(env.get("KEFU_PHONE_SMS_PER_NUMBER_PER_HOUR", "5")),
-        phone_sms_per_call_per_hour=int(env.get("KEFU_PHONE_SMS_PER_CALL_PER_HOUR", "3")),
-        password_failures_per_day=int(env.get("KEFU_PASSWORD_FAILURES_PER_DAY", "6")),
-        desk_login_max_failures=int(env.get("KEFU_DESK_LOGIN_MAX_FAILURES", "5")),
-        desk_login_lockout_s=int(env.get("KEFU_DESK_LOGIN_LOCKOUT_SECONDS", "900")),
-        tracker_expiry_s=int(env.get("KEFU_TRACKER_EXPIRY_SECONDS", str(30 * 24 * 3600))),
-        webchat_ping_interval_s=float(env.get("KEFU_WEBCHAT_PING_INTERVAL_S", "25")),
-        webchat_ping_timeout_s=float(env.get("KEFU_WEBCHAT_PING_TIMEOUT_S", "20")),
-        webchat_expiry_warning_s=float(env.get("KEFU_WEBCHAT_EXPIRY_WARNING_S", "300")),
-        queue_record_expiry_s=int(env.get("KEFU_QUEUE_RECORD_EXPIRY_SECONDS", str(7 * 24 * 3600))),
-        caller_clip_expiry_s=int(env.get("KEFU_CALLER_CLIP_EXPIRY_SECONDS", str(7 * 24 * 3600))),
-        voice_message_expiry_s=int(env.get("KEFU_VOICE_MESSAGE_EXPIRY_SECONDS", str(7 * 24 * 3600))),
-        tts_cache_expiry_s=int(env.get("KEFU_TTS_CACHE_EXPIRY_SECONDS", str(24 * 3600))),
-        aof_rewrite_s=int(env.get("KEFU_AOF_REWRITE_SECONDS", "3600")),
+        otp_ttl_s=whole(env, "KEFU_OTP_TTL_SECONDS", 300, 1),
+        otp_max_attempts=whole(env, "KEFU_OTP_MAX_ATTEMPTS", 3, 1),
+        otp_per_number_per_hour=whole(env, "KEFU_OTP_PER_NUMBER_PER_HOUR", 5, 0),
+        otp_per_sender_per_hour=whole(env, "KEFU_OTP_PER_SENDER_PER_HOUR", 3, 0),
+        otp_per_hour=whole(env, "KEFU_OTP_PER_HOUR", 500, 0),
+        otp_per_phone_per_day=whole(env, "KEFU_OTP_PER_PHONE_PER_DAY", 10, 0),
+        phone_sms_per_number_per_hour=whole(env, "KEFU_PHONE_SMS_PER_NUMBER_PER_HOUR", 5, 0),
+        phone_sms_per_call_per_hour=whole(env, "KEFU_PHONE_SMS_PER_CALL_PER_HOUR", 3, 0),
+        password_failures_per_day=whole(env, "KEFU_PASSWORD_FAILURES_PER_DAY", 6, 0),
+        desk_login_max_failures=whole(env, "KEFU_DESK_LOGIN_MAX_FAILURES", 5, 1),
+        desk_login_lockout_s=whole(env, "KEFU_DESK_LOGIN_LOCKOUT_SECONDS", 900, 1),
+        tracker_expiry_s=whole(env, "KEFU_TRACKER_EXPIRY_SECONDS", 30 * 24 * 3600, 1),
+        webchat_ping_interval_s=number(env, "KEFU_WEBCHAT_PING_INTERVAL_S", 25.0, above=0),
+        webchat_ping_timeout_s=number(env, "KEFU_WEBCHAT_PING_TIMEOUT_S", 20.0, above=0),
+        webchat_expiry_warning_s=number(env, "KEFU_WEBCHAT_EXPIRY_WARNING_S", 300.0, 0),
+        queue_record_expiry_s=whole(env, "KEFU_QUEUE_RECORD_EXPIRY_SECONDS", 7 * 24 * 3600, 1),
+        caller_clip_expiry_s=whole(env, "KEFU_CALLER_CLIP_EXPIRY_SECONDS", 7 * 24 * 3600, 1),
+        voice_message_expiry_s=whole(env, "KEFU_VOICE_MESSAGE_EXPIRY_SECONDS", 7 * 24 * 3600, 1),
+        tts_cache_expiry_s=whole(env, "KEFU_TTS_CACHE_EXPIRY_SECONDS", 24 * 3600, 1),
+        aof_rewrite_s=whole(env, "KEFU_AOF_REWRITE_SECONDS", 3600, 0),
         telephony_api_url=(env.get("KEFU_TELEPHONY_API_URL") or "https://api.twilio.com").rstrip("/"),
         telephony_account_sid=env.get("KEFU_TELEPHONY_ACCOUNT_SID", ""),
         telephony_auth_token=env.get("KEFU_TELEPHONY_AUTH_TOKEN", ""),
@@ -279,13 +327,13 @@ def from_environment(environ: dict | None = None) -> Settings:
         demo_data=_switch(env.get("KEFU_DEMO_DATA")),
         allow_volatile_redis=_switch(env.get("KEFU_ALLOW_VOLATILE_REDIS")) == "on",
         log_format=(env.get("KEFU_LOG_FORMAT") or "console").strip().lower(),
-        log_level=(env.get("KEFU_LOG_LEVEL") or "INFO").strip().upper(),
-        log_max_bytes=max(0, int(float(env.get("KEFU_LOG_MAX_MB") or "50") * 1024 * 1024)),
-        log_backups=max(1, int(env.get("KEFU_LOG_BACKUPS") or "5")),
+        log_level=log_level(env),
+        log_max_bytes=int(number(env, "KEFU_LOG_MAX_MB", 50, 0) * 1024 * 1024),
+        log_backups=max(1, whole(env, "KEFU_LOG_BACKUPS", 5, 0)),
         metrics_token=env.get("KEFU_METRICS_TOKEN", ""),
         rest_token=env.get("KEFU_REST_TOKEN", ""),
         metrics_dir=_path(env.get("PROMETHEUS_MULTIPROC_DIR"), data_dir / "metrics"),
-        data_dir_min_free_mb=int(env.get("KEFU_DATA_DIR_MIN_FREE_MB", "500")),
+        data_dir_min_free_mb=whole(env, "KEFU_DATA_DIR_MIN_FREE_MB", 500, 0),
     )
 
 

@@ -1,0 +1,69 @@
+"""A setting with a value Kefu cannot use stops every ``kefu`` command with one line that names the
+variable and what it takes, exit code 2 — not a Python traceback (``KEFU_RASA_PORT=5005x`` gave
+``ValueError: invalid literal for int()`` from bot/settings.py), and not, for ``KEFU_WORKERS``, a
+traceback only after ``kefu run`` had prepared the database and the model. Real ``kefu`` processes."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bot.embedded_redis import free_port
+from tests.conftest import PROJECT_ROOT
+
+KEFU = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+
+
+def kefu(args: list[str], tmp_path, **settings: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEFU_", "PROMETHEUS_"))}
+    env.pop("REDIS_URL", None)
+    env.update(KEFU_DATA_DIR=str(tmp_path / "var"), KEFU_RASA_PORT=str(free_port()),
+               KEFU_ACTION_PORT=str(free_port()), KEFU_REDIS_PORT=str(free_port()))
+    env.update(settings)
+    (tmp_path / "var").mkdir(mode=0o700, exist_ok=True)
+    return subprocess.run(KEFU + args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("KEFU_RASA_PORT", "5005x"),
+    ("KEFU_ACTION_PORT", "70000"),
+    ("KEFU_REDIS_PORT", "-1"),
+    ("KEFU_REDIS_TIMEOUT_SECONDS", "0"),  # README: "seconds (> 0)"
+    ("KEFU_LOG_MAX_MB", "fifty"),
+    ("KEFU_LOG_LEVEL", "VERBOSE"),
+    ("KEFU_OTP_TTL_SECONDS", "5 min"),
+    ("KEFU_TRACKER_EXPIRY_SECONDS", "-5"),
+    ("KEFU_WEBCHAT_PING_INTERVAL_S", "often"),
+])
+def test_a_bad_setting_is_named_in_one_line(tmp_path, name, value):
+    result = kefu(["db", "current"], tmp_path, **{name: value})
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert result.stderr.startswith("kefu: error: "), result.stderr
+    assert name in result.stderr and value in result.stderr
+
+
+def test_kefu_run_refuses_a_bad_setting_before_preparing_anything(tmp_path):
+    result = kefu(["run"], tmp_path, KEFU_RASA_PORT="http://0.0.0.0:5005")
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2
+    assert "Kefu cannot start: KEFU_RASA_PORT" in result.stderr
+    assert not (tmp_path / "var" / "kefu.sqlite3").exists()
+
+
+def test_kefu_run_refuses_a_bad_worker_count_before_preparing_anything(tmp_path):
+    result = kefu(["run"], tmp_path, KEFU_WORKERS="two")
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2
+    assert "Kefu cannot start: KEFU_WORKERS" in result.stderr
+    assert "preparing database" not in result.stdout  # said before minutes of work, not after
+    assert not (tmp_path / "var" / "kefu.sqlite3").exists()
+
+
+def test_good_values_still_start_commands(tmp_path):
+    result = kefu(["db", "current"], tmp_path, KEFU_RASA_PORT=" 5105 ", KEFU_REDIS_TIMEOUT_SECONDS="0.5",
+                  KEFU_LOG_LEVEL="debug", KEFU_LOG_MAX_MB="", KEFU_REDIS_PORT="0")
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1  # an empty database: an upgrade is due
