@@ -56,8 +56,8 @@ def run_kefu(args: argparse.Namespace) -> int:
                ("Rasa server", settings.rasa_port, settings.data_dir / "logs" / "rasa.log")]  # spawn order
     try:
         worker_count(settings.env)  # KEFU_WORKERS, read by the servers only when they start
-        for role, port, _ in servers:
-            check_port_free(settings.host, port, role)
+        check_port_free(settings.action_host, settings.action_port, "action server")
+        check_port_free(settings.host, settings.rasa_port, "Rasa server")
         check_embedded_redis(settings)  # its port or data folder another Redis has already
         adapters_from_settings(settings)
         ticket_events_from_settings(settings)
@@ -125,7 +125,7 @@ def run_kefu(args: argparse.Namespace) -> int:
         f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
         f"  Rasa server  : {settings.rasa_url} ({worker_count(settings.env)} workers, KEFU_WORKERS)\n"
         f"  Model        : {model_note(stack)}\n"
-        f"  Action server: http://{settings.action_host}:{settings.action_port} (only Rasa, with its secret)\n"
+        f"  Action server: {settings.action_base_url} (only Rasa, with its secret)\n"
         f"  Secrets      : shared by every instance through the database; copies in {settings.data_dir / 'secrets'}"
         " (Rasa API token: rasa_token)\n"
         f"  Redis        : {stack.redis_url}{' (embedded)' if not settings.redis.url else ''}\n"

@@ -87,6 +87,13 @@ def database_url(value: str | None, data_dir: Path) -> str:
     return value
 
 
+def connect_to(bind_host: str) -> str:
+    """The address a client on this machine uses for a server bound to ``bind_host`` (all addresses:
+    loopback), bracketed when IPv6."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(bind_host, bind_host)
+    return f"[{host}]" if ":" in host else host
+
+
 def redis_parts(url: str) -> dict:
     """Host/port/db/password of a redis:// URL, as Rasa's endpoints.yml wants them."""
     parsed = urlparse(url)
@@ -222,7 +229,13 @@ class Settings:
 
     @property
     def action_url(self) -> str:
-        return f"http://{self.host}:{self.action_port}/webhook"
+        """Where Rasa calls the action server: at ``KEFU_ACTION_HOST``, where it listens (``KEFU_HOST`` is
+        the Rasa server's address, e.g. this machine's behind nginx, where no action server listens)."""
+        return f"{self.action_base_url}/webhook"
+
+    @property
+    def action_base_url(self) -> str:
+        return f"http://{connect_to(self.action_host)}:{self.action_port}"
 
     @property
     def selfhelp_catalogue(self) -> Path:
