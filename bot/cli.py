@@ -251,10 +251,13 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     """The database's schema revision next to this Kefu's newest; exit 1 when an upgrade is due, 2 when refused."""
     from bot.db.migrate import current_revision, head, is_legacy, known_revisions
     from bot.db.repository import Repository
+    from bot.security.private_files import private_dir
 
     newest = head()
+    settings = get_settings()
+    private_dir(settings.data_dir)  # a fresh clone's SQLite file goes in it (as for kefu db upgrade): empty, not refused
     try:
-        engine = Repository(get_settings().database_url).engine
+        engine = Repository(settings.database_url).engine
         revision = current_revision(engine)
         with engine.connect() as conn:
             legacy = revision is None and is_legacy(conn)

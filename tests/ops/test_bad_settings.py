@@ -67,3 +67,14 @@ def test_good_values_still_start_commands(tmp_path):
                   KEFU_LOG_LEVEL="debug", KEFU_LOG_MAX_MB="", KEFU_REDIS_PORT="0")
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 1  # an empty database: an upgrade is due
+
+
+def test_db_current_on_a_fresh_clone_says_an_upgrade_is_due(tmp_path):
+    """No ``var/`` yet (a fresh clone): ``kefu db current`` said "Kefu cannot use the database: unable to
+    open database file", exit 2 (refused), when KEFU_LOG_LEVEL was set; without it, its cli.log happened
+    to make the folder and the same command answered "empty", exit 1."""
+    fresh = tmp_path / "fresh-var"
+    result = kefu(["db", "current"], tmp_path, KEFU_DATA_DIR=str(fresh), KEFU_LOG_LEVEL="WARNING")
+    assert "Traceback" not in result.stderr, result.stderr
+    assert (result.returncode, result.stderr) == (1, ""), (result.returncode, result.stdout, result.stderr)
+    assert "empty" in result.stdout and "kefu db upgrade" in result.stdout
