@@ -88,12 +88,20 @@ def run_kefu(args: argparse.Namespace) -> int:
     def interrupt_start(*_):
         raise StartInterrupted()
 
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
     # Before anything is spawned: a SIGTERM during the minutes of starting stops what was started
     # (the servers run in their own process groups and would otherwise outlive the launcher).
     signal.signal(signal.SIGTERM, interrupt_start)
     signal.signal(signal.SIGINT, interrupt_start)
     try:
         stack.start()
+        # Up: from here a stop only ends the loop below, and the finally stops the servers (a SIGTERM while
+        # the first screen was printed met the start-time handler: a traceback, every server left running).
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
     except StartInterrupted:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -108,50 +116,42 @@ def run_kefu(args: argparse.Namespace) -> int:
             for line in reason_lines(log_file, limit=3, since=stack.log_starts.get(log_file, 0)):
                 print(f"  [{role}] {line}", file=sys.stderr)
         return 1
-    dead = [(role, p, log_file) for (role, _, log_file), p in zip(servers, stack.processes) if p.poll() is not None]
-    if dead:  # answered the health check, yet gone: someone else answered on its port
-        for role, process, log_file in dead:
-            print(describe_exit(role, process.returncode, log_file, stack.log_starts.get(log_file, 0),
-                                settings.data_dir), file=sys.stderr)
-        stack.stop()
-        return 1
-    print(
-        "\nKefu is running.\n"
-        f"  Web chat     : {settings.public_url}/chat/\n"
-        f"  Agent desk   : {settings.public_url}/agent/{demo_login_note(settings)}\n"
-        f"  Supervisor   : {settings.public_url}/agent/supervisor/\n"
-        f"  Softphone    : {settings.public_url}/ivr/phone/{demo_carrier_note(settings)}\n"
-        f"  WeChat       : {settings.public_url}/webhooks/wechat/webhook {wechat_note(settings)}\n"
-        f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
-        f"  Rasa server  : {settings.rasa_url} ({worker_count(settings.env)} workers, KEFU_WORKERS)\n"
-        f"  Model        : {model_note(stack)}\n"
-        f"  Action server: {settings.action_base_url} (only Rasa, with its secret)\n"
-        f"  Secrets      : shared by every instance through the database; copies in {settings.data_dir / 'secrets'}"
-        " (Rasa API token: rasa_token)\n"
-        f"  Redis        : {stack.redis_url}{' (embedded)' if not settings.redis.url else ''}\n"
-        f"  Logs         : {settings.data_dir / 'logs'}\n"
-        "Press Ctrl-C to stop.",
-        flush=True,
-    )
-    threading.Thread(target=render_missing_videos, args=(settings,), daemon=True).start()
     outbox_stop = threading.Event()
-    threading.Thread(target=deliver_forever, args=(settings, outbox_stop), daemon=True).start()
-    threading.Thread(target=contacts_forever, args=(settings, outbox_stop, stack.redis_url), daemon=True).start()
-    threading.Thread(target=tidy_recordings_forever, args=(settings, outbox_stop), daemon=True).start()
-    threading.Thread(target=prune_tts_cache_forever, args=(settings, outbox_stop), daemon=True).start()
-    threading.Thread(target=refile_unsaved_voicemail_forever, args=(settings, outbox_stop), daemon=True).start()
-    follower = Follower(settings, stack, get_secrets().rasa_token, stack.publication.id if stack.publication else None)
-    threading.Thread(target=follow_forever, args=(follower, outbox_stop), daemon=True).start()
-
-    def stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    keeper = Keeper(stack, [(role, log_file) for role, _, log_file in servers],
-                    {"Rasa server": lambda: stack.rasa_command(settings.rasa_port)})  # the model published since
     try:
+        dead = [(role, p, log_file) for (role, _, log_file), p in zip(servers, stack.processes) if p.poll() is not None]
+        if dead:  # answered the health check, yet gone: someone else answered on its port
+            for role, process, log_file in dead:
+                print(describe_exit(role, process.returncode, log_file, stack.log_starts.get(log_file, 0),
+                                    settings.data_dir), file=sys.stderr)
+            return 1  # the finally stops the others
+        print(
+            "\nKefu is running.\n"
+            f"  Web chat     : {settings.public_url}/chat/\n"
+            f"  Agent desk   : {settings.public_url}/agent/{demo_login_note(settings)}\n"
+            f"  Supervisor   : {settings.public_url}/agent/supervisor/\n"
+            f"  Softphone    : {settings.public_url}/ivr/phone/{demo_carrier_note(settings)}\n"
+            f"  WeChat       : {settings.public_url}/webhooks/wechat/webhook {wechat_note(settings)}\n"
+            f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
+            f"  Rasa server  : {settings.rasa_url} ({worker_count(settings.env)} workers, KEFU_WORKERS)\n"
+            f"  Model        : {model_note(stack)}\n"
+            f"  Action server: {settings.action_base_url} (only Rasa, with its secret)\n"
+            f"  Secrets      : shared by every instance through the database; copies in {settings.data_dir / 'secrets'}"
+            " (Rasa API token: rasa_token)\n"
+            f"  Redis        : {stack.redis_url}{' (embedded)' if not settings.redis.url else ''}\n"
+            f"  Logs         : {settings.data_dir / 'logs'}\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        threading.Thread(target=render_missing_videos, args=(settings,), daemon=True).start()
+        threading.Thread(target=deliver_forever, args=(settings, outbox_stop), daemon=True).start()
+        threading.Thread(target=contacts_forever, args=(settings, outbox_stop, stack.redis_url), daemon=True).start()
+        threading.Thread(target=tidy_recordings_forever, args=(settings, outbox_stop), daemon=True).start()
+        threading.Thread(target=prune_tts_cache_forever, args=(settings, outbox_stop), daemon=True).start()
+        threading.Thread(target=refile_unsaved_voicemail_forever, args=(settings, outbox_stop), daemon=True).start()
+        follower = Follower(settings, stack, get_secrets().rasa_token, stack.publication.id if stack.publication else None)
+        threading.Thread(target=follow_forever, args=(follower, outbox_stop), daemon=True).start()
+        keeper = Keeper(stack, [(role, log_file) for role, _, log_file in servers],
+                        {"Rasa server": lambda: stack.rasa_command(settings.rasa_port)})  # the model published since
         while not stopping:
             time.sleep(1)
             for note in keeper.tick():
