@@ -94,6 +94,19 @@ def connect_to(bind_host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def redis_url(env: dict) -> str | None:
+    """``REDIS_URL`` (None: the embedded Redis), or a SettingError when it is no Redis URL (``host:6379``)."""
+    url = (env.get("REDIS_URL") or "").strip()
+    if url and not url.lower().startswith(REDIS_SCHEMES):
+        shown = url.split("@")[-1]  # never the password
+        raise SettingError(f"REDIS_URL={shown!r} is not a Redis URL: it starts with {', '.join(REDIS_SCHEMES)} "
+                           f"(e.g. redis://{shown.split('://')[-1]})")
+    return url or None
+
+
 def redis_parts(url: str) -> dict:
     """Host/port/db/password of a redis:// URL, as Rasa's endpoints.yml wants them."""
     parsed = urlparse(url)
@@ -267,7 +280,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         root=root,
         data_dir=data_dir,
         database_url=database_url(env.get("KEFU_DATABASE_URL"), data_dir),
-        redis=RedisSettings(url=env.get("REDIS_URL") or None, embedded_dir=data_dir / "redis",
+        redis=RedisSettings(url=redis_url(env), embedded_dir=data_dir / "redis",
                             timeout_s=number(env, "KEFU_REDIS_TIMEOUT_SECONDS", 2.0, above=0),
                             embedded_port=whole(env, "KEFU_REDIS_PORT", 0, 0, 65535) or None),
         rasa_port=rasa_port,

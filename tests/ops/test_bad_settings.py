@@ -78,3 +78,22 @@ def test_db_current_on_a_fresh_clone_says_an_upgrade_is_due(tmp_path):
     assert "Traceback" not in result.stderr, result.stderr
     assert (result.returncode, result.stderr) == (1, ""), (result.returncode, result.stdout, result.stderr)
     assert "empty" in result.stdout and "kefu db upgrade" in result.stdout
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:6379", "redis-host:6379/0", "http://127.0.0.1:6379"])
+def test_a_redis_url_without_its_scheme_is_named(tmp_path, url):
+    """``REDIS_URL=127.0.0.1:6379`` (no ``redis://``) ended ``kefu run`` with redis-py's ValueError traceback."""
+    for args in (["run"], ["db", "current"]):
+        result = kefu(args, tmp_path, REDIS_URL=url)
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode == 2
+        assert "REDIS_URL" in result.stderr and "redis://" in result.stderr
+
+
+def test_a_database_url_whose_driver_is_not_installed_is_named(tmp_path):
+    """``mysql://…`` (no MySQL driver in Kefu) ended ``kefu db upgrade`` with a ModuleNotFoundError traceback,
+    where a misspelt scheme was already one line."""
+    result = kefu(["db", "upgrade"], tmp_path, KEFU_DATABASE_URL="mysql://kefu@127.0.0.1/kefu")
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2
+    assert "KEFU_DATABASE_URL is not usable" in result.stderr
