@@ -351,7 +351,26 @@ def main(argv: list[str] | None = None) -> int:
         from bot.observability.metrics import join_multiprocess
 
         join_multiprocess(get_settings().metrics_dir)
+        return run_one_shot(args)
     return args.handler(args)
+
+
+def run_one_shot(args: argparse.Namespace) -> int:
+    """A command whose database cannot be reached or used (PostgreSQL down, a wrong host) says so in one
+    ``kefu: error:`` line with the driver's reason, exit code 1; the traceback goes to cli.log."""
+    import logging
+
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from bot.db.errors import database_error
+    from bot.db.repository import DatabaseError
+
+    try:
+        return args.handler(args)
+    except (OperationalError, InterfaceError, DatabaseError) as exc:
+        logging.getLogger("bot.cli").error("cli.database_unavailable command=%s", args.command, exc_info=True)
+        print(f"kefu: error: the database cannot be used: {database_error(exc.__cause__ or exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

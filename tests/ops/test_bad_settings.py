@@ -97,3 +97,18 @@ def test_a_database_url_whose_driver_is_not_installed_is_named(tmp_path):
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 2
     assert "KEFU_DATABASE_URL is not usable" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["agent", "list"], ["agent", "add", "bob", "--skills", "general"],
+                                     ["ledger", "list"], ["outbox", "list"], ["dispatch", "events"],
+                                     ["contacts", "plan"], ["customer", "export", "1"]])
+def test_a_database_that_cannot_be_reached_is_one_line_not_a_traceback(tmp_path, command):
+    """PostgreSQL down (or a wrong host in KEFU_DATABASE_URL): these commands printed SQLAlchemy's
+    two chained tracebacks, ending in "(Background on this error at: https://sqlalche.me/e/14/e3q8)"."""
+    down = f"postgresql://kefu@127.0.0.1:{free_port()}/kefu"  # nothing listens there
+    result = kefu(command, tmp_path, KEFU_DATABASE_URL=down)
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.returncode == 1
+    assert result.stderr.startswith("kefu: error: "), result.stderr
+    assert "Connection refused" in result.stderr and "127.0.0.1" in result.stderr
+    assert "Traceback" in (tmp_path / "var" / "logs" / "cli.log").read_text(encoding="utf-8")  # kept for a bug report
