@@ -67,12 +67,31 @@ def log_level(env: dict) -> str:
     return level
 
 
-def _switch(value: str | None) -> str:
-    """``auto`` unless set: on/1/true/yes -> ``on``, off/0/false/no -> ``off``."""
-    value = (value or "auto").strip().lower()
-    if value in ("on", "1", "true", "yes"):
+ON, OFF = ("on", "1", "true", "yes"), ("off", "0", "false", "no")
+
+
+def _switch(env: dict, name: str, default: str = "auto") -> str:
+    """``default`` unless set: on/1/true/yes -> ``on``, off/0/false/no -> ``off``, ``auto``; anything else
+    (a typo read as the default, silently, loaded the demo customers for ``of``) is a SettingError."""
+    value = (env.get(name) or default).strip().lower()
+    if value in ON:
         return "on"
-    return "off" if value in ("off", "0", "false", "no") else "auto"
+    if value in OFF:
+        return "off"
+    if value == "auto" and default == "auto":
+        return "auto"
+    choices = "on or off" + (" or auto" if default == "auto" else "")
+    raise SettingError(f"{name}={env.get(name)!r} is not {choices}")
+
+
+LOG_FORMATS = ("console", "json")
+
+
+def log_format(env: dict) -> str:
+    value = (env.get("KEFU_LOG_FORMAT") or "console").strip().lower()
+    if value not in LOG_FORMATS:
+        raise SettingError(f"KEFU_LOG_FORMAT={env.get('KEFU_LOG_FORMAT')!r} is not one of {', '.join(LOG_FORMATS)}")
+    return value
 
 
 def database_url(value: str | None, data_dir: Path) -> str:
@@ -301,7 +320,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         wechat_app_secret=env.get("WECHAT_APP_SECRET", ""),
         wechat_aes_key=env.get("WECHAT_AES_KEY", ""),
         wechat_api_base_url=(env.get("WECHAT_API_BASE_URL") or "https://api.weixin.qq.com").rstrip("/"),
-        wechat_use_recognition=env.get("WECHAT_USE_RECOGNITION", "false").strip().lower() in ("1", "true", "yes", "on"),
+        wechat_use_recognition=_switch(env, "WECHAT_USE_RECOGNITION", "off") == "on",
         wechat_asr_engine=env.get("WECHAT_ASR_ENGINE") or "voice.vosk_engine:VoskEngine",
         demo_agent_name=env.get("KEFU_DEMO_AGENT") or "demo",
         demo_agent_password=env.get("KEFU_DEMO_AGENT_PASSWORD") or PUBLISHED_DEMO_PASSWORD,
@@ -349,10 +368,10 @@ def from_environment(environ: dict | None = None) -> Settings:
         telephony_auth_token=env.get("KEFU_TELEPHONY_AUTH_TOKEN", ""),
         voice_bridge_to=env.get("KEFU_VOICE_BRIDGE_TO", ""),
         telephony_from=env.get("KEFU_TELEPHONY_FROM", ""),
-        demo_carrier=_switch(env.get("KEFU_DEMO_CARRIER")),
-        demo_data=_switch(env.get("KEFU_DEMO_DATA")),
-        allow_volatile_redis=_switch(env.get("KEFU_ALLOW_VOLATILE_REDIS")) == "on",
-        log_format=(env.get("KEFU_LOG_FORMAT") or "console").strip().lower(),
+        demo_carrier=_switch(env, "KEFU_DEMO_CARRIER"),
+        demo_data=_switch(env, "KEFU_DEMO_DATA"),
+        allow_volatile_redis=_switch(env, "KEFU_ALLOW_VOLATILE_REDIS", "off") == "on",
+        log_format=log_format(env),
         log_level=log_level(env),
         log_max_bytes=int(number(env, "KEFU_LOG_MAX_MB", 50, 0) * 1024 * 1024),
         log_backups=max(1, whole(env, "KEFU_LOG_BACKUPS", 5, 0)),

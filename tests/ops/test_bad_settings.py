@@ -36,6 +36,12 @@ def kefu(args: list[str], tmp_path, **settings: str) -> subprocess.CompletedProc
     ("KEFU_OTP_TTL_SECONDS", "5 min"),
     ("KEFU_TRACKER_EXPIRY_SECONDS", "-5"),
     ("KEFU_WEBCHAT_PING_INTERVAL_S", "often"),
+    # A misspelt switch was read as its default, silently: "of" loaded the demo customers (auto, SQLite).
+    ("KEFU_DEMO_DATA", "of"),
+    ("KEFU_DEMO_CARRIER", "disabled"),
+    ("KEFU_ALLOW_VOLATILE_REDIS", "yes please"),
+    ("WECHAT_USE_RECOGNITION", "treu"),
+    ("KEFU_LOG_FORMAT", "jsonl"),  # was console, silently: the log shipper got no JSON
 ])
 def test_a_bad_setting_is_named_in_one_line(tmp_path, name, value):
     result = kefu(["db", "current"], tmp_path, **{name: value})
@@ -64,7 +70,8 @@ def test_kefu_run_refuses_a_bad_worker_count_before_preparing_anything(tmp_path)
 
 def test_good_values_still_start_commands(tmp_path):
     result = kefu(["db", "current"], tmp_path, KEFU_RASA_PORT=" 5105 ", KEFU_REDIS_TIMEOUT_SECONDS="0.5",
-                  KEFU_LOG_LEVEL="debug", KEFU_LOG_MAX_MB="", KEFU_REDIS_PORT="0")
+                  KEFU_LOG_LEVEL="debug", KEFU_LOG_MAX_MB="", KEFU_REDIS_PORT="0", KEFU_DEMO_DATA="Off",
+                  KEFU_DEMO_CARRIER="", WECHAT_USE_RECOGNITION="TRUE", KEFU_LOG_FORMAT="JSON")
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 1  # an empty database: an upgrade is due
 
