@@ -84,6 +84,17 @@ def _switch(env: dict, name: str, default: str = "auto") -> str:
     raise SettingError(f"{name}={env.get(name)!r} is not {choices}")
 
 
+def public_url(env: dict, default: str) -> str:
+    """``KEFU_PUBLIC_URL``: the links Kefu sends (media, telephony callbacks) start with it, so it needs its scheme."""
+    url = (env.get("KEFU_PUBLIC_URL") or "").strip().rstrip("/")
+    if not url:
+        return default
+    if not url.lower().startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
+        raise SettingError(f"KEFU_PUBLIC_URL={env.get('KEFU_PUBLIC_URL')!r} is not an http:// or https:// address "
+                           f"(e.g. https://{url.split('://')[-1] or 'kefu.example.com'})")
+    return url
+
+
 LOG_FORMATS = ("console", "json")
 
 
@@ -305,7 +316,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         rasa_port=rasa_port,
         action_port=port(env, "KEFU_ACTION_PORT", 5055),
         host=host,
-        public_url=(env.get("KEFU_PUBLIC_URL") or f"http://{host}:{rasa_port}").rstrip("/"),
+        public_url=public_url(env, f"http://{host}:{rasa_port}"),
         models_dir=_path(env.get("KEFU_MODELS_DIR"), root / "models"),
         content_dir=_path(env.get("KEFU_CONTENT_DIR"), root / "content"),
         media_dir=_path(env.get("KEFU_MEDIA_DIR"), root / "media"),

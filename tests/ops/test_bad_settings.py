@@ -42,6 +42,8 @@ def kefu(args: list[str], tmp_path, **settings: str) -> subprocess.CompletedProc
     ("KEFU_ALLOW_VOLATILE_REDIS", "yes please"),
     ("WECHAT_USE_RECOGNITION", "treu"),
     ("KEFU_LOG_FORMAT", "jsonl"),  # was console, silently: the log shipper got no JSON
+    # Without its scheme every link Kefu sends (videos, telephony callbacks) pointed nowhere, silently.
+    ("KEFU_PUBLIC_URL", "kefu.example.com"),
 ])
 def test_a_bad_setting_is_named_in_one_line(tmp_path, name, value):
     result = kefu(["db", "current"], tmp_path, **{name: value})
