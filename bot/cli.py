@@ -11,7 +11,7 @@ import time
 import warnings
 
 from bot.observability.logging_setup import configure_from_settings
-from bot.settings import get_settings
+from bot.settings import SettingError, get_settings
 from bot.editor.commands import register as register_editor
 from bot.editor.publish import record_baseline
 from bot.handoff.commands import demo_login_note
@@ -55,12 +55,13 @@ def run_kefu(args: argparse.Namespace) -> int:
     servers = [("action server", settings.action_port, settings.data_dir / "logs" / "actions.log"),
                ("Rasa server", settings.rasa_port, settings.data_dir / "logs" / "rasa.log")]  # spawn order
     try:
-        for role, port, _ in servers:
-            check_port_free(settings.host, port, role)
+        worker_count(settings.env)  # KEFU_WORKERS, read by the servers only when they start
+        check_port_free(settings.action_host, settings.action_port, "action server")
+        check_port_free(settings.host, settings.rasa_port, "Rasa server")
         check_embedded_redis(settings)  # its port or data folder another Redis has already
         adapters_from_settings(settings)
         ticket_events_from_settings(settings)
-    except (PortTaken, NotifyError, StartupError) as exc:
+    except (PortTaken, NotifyError, StartupError, SettingError) as exc:
         print(f"Kefu cannot start: {exc}.", file=sys.stderr)
         return 2
     from bot.observability.disk_space import too_full_to_start
@@ -87,12 +88,20 @@ def run_kefu(args: argparse.Namespace) -> int:
     def interrupt_start(*_):
         raise StartInterrupted()
 
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
     # Before anything is spawned: a SIGTERM during the minutes of starting stops what was started
     # (the servers run in their own process groups and would otherwise outlive the launcher).
     signal.signal(signal.SIGTERM, interrupt_start)
     signal.signal(signal.SIGINT, interrupt_start)
     try:
         stack.start()
+        # Up: from here a stop only ends the loop below, and the finally stops the servers (a SIGTERM while
+        # the first screen was printed met the start-time handler: a traceback, every server left running).
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
     except StartInterrupted:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -107,50 +116,42 @@ def run_kefu(args: argparse.Namespace) -> int:
             for line in reason_lines(log_file, limit=3, since=stack.log_starts.get(log_file, 0)):
                 print(f"  [{role}] {line}", file=sys.stderr)
         return 1
-    dead = [(role, p, log_file) for (role, _, log_file), p in zip(servers, stack.processes) if p.poll() is not None]
-    if dead:  # answered the health check, yet gone: someone else answered on its port
-        for role, process, log_file in dead:
-            print(describe_exit(role, process.returncode, log_file, stack.log_starts.get(log_file, 0),
-                                settings.data_dir), file=sys.stderr)
-        stack.stop()
-        return 1
-    print(
-        "\nKefu is running.\n"
-        f"  Web chat     : {settings.public_url}/chat/\n"
-        f"  Agent desk   : {settings.public_url}/agent/{demo_login_note(settings)}\n"
-        f"  Supervisor   : {settings.public_url}/agent/supervisor/\n"
-        f"  Softphone    : {settings.public_url}/ivr/phone/{demo_carrier_note(settings)}\n"
-        f"  WeChat       : {settings.public_url}/webhooks/wechat/webhook {wechat_note(settings)}\n"
-        f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
-        f"  Rasa server  : {settings.rasa_url} ({worker_count(settings.env)} workers, KEFU_WORKERS)\n"
-        f"  Model        : {model_note(stack)}\n"
-        f"  Action server: http://{settings.action_host}:{settings.action_port} (only Rasa, with its secret)\n"
-        f"  Secrets      : shared by every instance through the database; copies in {settings.data_dir / 'secrets'}"
-        " (Rasa API token: rasa_token)\n"
-        f"  Redis        : {stack.redis_url}{' (embedded)' if not settings.redis.url else ''}\n"
-        f"  Logs         : {settings.data_dir / 'logs'}\n"
-        "Press Ctrl-C to stop.",
-        flush=True,
-    )
-    threading.Thread(target=render_missing_videos, args=(settings,), daemon=True).start()
     outbox_stop = threading.Event()
-    threading.Thread(target=deliver_forever, args=(settings, outbox_stop), daemon=True).start()
-    threading.Thread(target=contacts_forever, args=(settings, outbox_stop, stack.redis_url), daemon=True).start()
-    threading.Thread(target=tidy_recordings_forever, args=(settings, outbox_stop), daemon=True).start()
-    threading.Thread(target=prune_tts_cache_forever, args=(settings, outbox_stop), daemon=True).start()
-    threading.Thread(target=refile_unsaved_voicemail_forever, args=(settings, outbox_stop), daemon=True).start()
-    follower = Follower(settings, stack, get_secrets().rasa_token, stack.publication.id if stack.publication else None)
-    threading.Thread(target=follow_forever, args=(follower, outbox_stop), daemon=True).start()
-
-    def stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    keeper = Keeper(stack, [(role, log_file) for role, _, log_file in servers],
-                    {"Rasa server": lambda: stack.rasa_command(settings.rasa_port)})  # the model published since
     try:
+        dead = [(role, p, log_file) for (role, _, log_file), p in zip(servers, stack.processes) if p.poll() is not None]
+        if dead:  # answered the health check, yet gone: someone else answered on its port
+            for role, process, log_file in dead:
+                print(describe_exit(role, process.returncode, log_file, stack.log_starts.get(log_file, 0),
+                                    settings.data_dir), file=sys.stderr)
+            return 1  # the finally stops the others
+        print(
+            "\nKefu is running.\n"
+            f"  Web chat     : {settings.public_url}/chat/\n"
+            f"  Agent desk   : {settings.public_url}/agent/{demo_login_note(settings)}\n"
+            f"  Supervisor   : {settings.public_url}/agent/supervisor/\n"
+            f"  Softphone    : {settings.public_url}/ivr/phone/{demo_carrier_note(settings)}\n"
+            f"  WeChat       : {settings.public_url}/webhooks/wechat/webhook {wechat_note(settings)}\n"
+            f"  REST channel : POST {settings.rasa_url}/webhooks/rest/webhook\n"
+            f"  Rasa server  : {settings.rasa_url} ({worker_count(settings.env)} workers, KEFU_WORKERS)\n"
+            f"  Model        : {model_note(stack)}\n"
+            f"  Action server: {settings.action_base_url} (only Rasa, with its secret)\n"
+            f"  Secrets      : shared by every instance through the database; copies in {settings.data_dir / 'secrets'}"
+            " (Rasa API token: rasa_token)\n"
+            f"  Redis        : {stack.redis_url}{' (embedded)' if not settings.redis.url else ''}\n"
+            f"  Logs         : {settings.data_dir / 'logs'}\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        threading.Thread(target=render_missing_videos, args=(settings,), daemon=True).start()
+        threading.Thread(target=deliver_forever, args=(settings, outbox_stop), daemon=True).start()
+        threading.Thread(target=contacts_forever, args=(settings, outbox_stop, stack.redis_url), daemon=True).start()
+        threading.Thread(target=tidy_recordings_forever, args=(settings, outbox_stop), daemon=True).start()
+        threading.Thread(target=prune_tts_cache_forever, args=(settings, outbox_stop), daemon=True).start()
+        threading.Thread(target=refile_unsaved_voicemail_forever, args=(settings, outbox_stop), daemon=True).start()
+        follower = Follower(settings, stack, get_secrets().rasa_token, stack.publication.id if stack.publication else None)
+        threading.Thread(target=follow_forever, args=(follower, outbox_stop), daemon=True).start()
+        keeper = Keeper(stack, [(role, log_file) for role, _, log_file in servers],
+                        {"Rasa server": lambda: stack.rasa_command(settings.rasa_port)})  # the model published since
         while not stopping:
             time.sleep(1)
             for note in keeper.tick():
@@ -250,10 +251,13 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     """The database's schema revision next to this Kefu's newest; exit 1 when an upgrade is due, 2 when refused."""
     from bot.db.migrate import current_revision, head, is_legacy, known_revisions
     from bot.db.repository import Repository
+    from bot.security.private_files import private_dir
 
     newest = head()
+    settings = get_settings()
+    private_dir(settings.data_dir)  # a fresh clone's SQLite file goes in it (as for kefu db upgrade): empty, not refused
     try:
-        engine = Repository(get_settings().database_url).engine
+        engine = Repository(settings.database_url).engine
         revision = current_revision(engine)
         with engine.connect() as conn:
             legacy = revision is None and is_legacy(conn)
@@ -337,13 +341,36 @@ def main(argv: list[str] | None = None) -> int:
     quiet_library_deprecations()
     args = build_parser().parse_args(argv)
     one_shot = args.command != "run"
+    try:
+        get_settings()  # every command needs them: a value Kefu cannot use is one line, not a traceback
+    except SettingError as exc:
+        print(f"Kefu cannot start: {exc}." if args.command == "run" else f"kefu: error: {exc}", file=sys.stderr)
+        return 2
     configure_from_settings(one_shot=one_shot)
     if one_shot:  # what it counts (a voice message's handoff) reaches the running stack's /metrics
         from bot.observability.metrics import join_multiprocess
-        from bot.settings import get_settings
 
         join_multiprocess(get_settings().metrics_dir)
+        return run_one_shot(args)
     return args.handler(args)
+
+
+def run_one_shot(args: argparse.Namespace) -> int:
+    """A command whose database cannot be reached or used (PostgreSQL down, a wrong host) says so in one
+    ``kefu: error:`` line with the driver's reason, exit code 1; the traceback goes to cli.log."""
+    import logging
+
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from bot.db.errors import database_error
+    from bot.db.repository import DatabaseError
+
+    try:
+        return args.handler(args)
+    except (OperationalError, InterfaceError, DatabaseError) as exc:
+        logging.getLogger("bot.cli").error("cli.database_unavailable command=%s", args.command, exc_info=True)
+        print(f"kefu: error: the database cannot be used: {database_error(exc.__cause__ or exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -120,6 +120,9 @@ class Keeper:
                          "started": time.monotonic(), "quick_deaths": 0, "restart_at": None,
                          "log_from": getattr(stack, "log_starts", {}).get(log_file, 0)}
                         for (role, log_file), process in zip(roles, stack.processes)]
+        embedded = getattr(stack, "_redis", None)
+        self.redis = {"quick_deaths": 0, "started": time.monotonic(), "restart_at": None,
+                      "log_from": log_size(embedded.log_file) if embedded is not None else 0}
 
     def too_full(self) -> str | None:
         from bot.observability.disk_space import too_full_to_start
@@ -131,7 +134,7 @@ class Keeper:
         from bot.sanic_workers import STEADY_AFTER_S, backoff_seconds
 
         now = time.monotonic() if now is None else now
-        told = []
+        told = self.tick_embedded_redis(now)
         for entry in self.entries:
             process = entry["process"]
             if entry["restart_at"] is None and process.poll() is not None:
@@ -170,6 +173,41 @@ class Keeper:
                 entry["started"], entry["restart_at"] = now, None
                 told.append(f"Kefu's {entry['role']} started again (pid {entry['process'].pid})")
         return told
+
+
+    def tick_embedded_redis(self, now: float) -> list[str]:
+        """The embedded Redis (none with REDIS_URL) started again on its port when it died, so the servers,
+        which were given its URL, reconnect; its append-only file brings the conversations back."""
+        from bot.embedded_redis import EmbeddedRedisError
+        from bot.sanic_workers import STEADY_AFTER_S, backoff_seconds
+
+        server, state = getattr(self.stack, "_redis", None), self.redis
+        if server is None or server.process is None and state["restart_at"] is None:
+            return []
+        if state["restart_at"] is None:
+            if server.process.poll() is None:
+                return []
+            returncode = server.process.returncode
+            lived = now - state["started"]
+            state["quick_deaths"] = 0 if lived >= STEADY_AFTER_S else state["quick_deaths"] + 1
+            delay = 0.0 if state["quick_deaths"] == 0 else backoff_seconds(state["quick_deaths"])
+            state["restart_at"] = now + delay
+            server.stop()  # its threads; its last lines reach redis.log
+            return [describe_exit("embedded Redis", returncode, server.log_file, state["log_from"], self.data_dir)
+                    + f"\n  starting it again on port {server.port} in {delay:.0f}s"]
+        if state["restart_at"] > now:
+            return []
+        state["log_from"] = log_size(server.log_file)
+        server.port_given = True  # the servers know this port: never another
+        try:
+            server.start()
+        except EmbeddedRedisError as exc:
+            state["quick_deaths"] += 1
+            delay = backoff_seconds(state["quick_deaths"])
+            state["restart_at"] = now + delay
+            return [f"Kefu's embedded Redis could not be started again ({exc}); trying again in {delay:.0f}s"]
+        state["started"], state["restart_at"] = now, None
+        return [f"Kefu's embedded Redis started again (pid {server.process.pid}, port {server.port})"]
 
 
 def _kill_group(process) -> None:

@@ -34,8 +34,8 @@ REQUIREMENT = ("an external Redis must persist its data: appendonly yes with app
 
 @dataclass(frozen=True)
 class Persistence:
-    """What the Redis reported: ``kind`` is aof, snapshots, none, unknown (could not check), or
-    unreachable (no connection, no answer, or the password refused)."""
+    """What the Redis reported: ``kind`` is aof, snapshots, none, unknown (could not check), read_only
+    (a replica), or unreachable (no connection, no answer, or the password refused)."""
 
     kind: str
     detail: str = ""
@@ -58,6 +58,7 @@ def inspect(client: redis.Redis) -> Persistence:
     try:
         appendonly, save = _config(client, "appendonly"), _config(client, "save").strip()
         eviction = _config(client, "maxmemory-policy")
+        replication = client.info("replication")
     except redis.AuthenticationError as exc:  # a ConnectionError too: said first
         return Persistence("unreachable", f"refused the password ({exc})")
     except redis.ResponseError as exc:  # CONFIG disabled or renamed (managed Redis)
@@ -68,6 +69,9 @@ def inspect(client: redis.Redis) -> Persistence:
         return Persistence("unreachable", f"is unreachable ({type(exc).__name__}: {exc})")
     except redis.RedisError as exc:
         return Persistence("unknown", f"{type(exc).__name__}: {exc}")
+    if replication.get("role") in ("slave", "replica") and _config(client, "replica-read-only") != "no":
+        primary = f"{replication.get('master_host', '?')}:{replication.get('master_port', '?')}"
+        return Persistence("read_only", f"is a read-only replica of {primary}", eviction)
     if appendonly == "yes":
         return Persistence("aof", "appendonly yes", eviction)
     if save:
@@ -80,6 +84,10 @@ def verdict(found: Persistence, where: str, allow_volatile: bool) -> Verdict:
     if found.kind == "unreachable":
         result.refuse = True
         result.messages.append(f"REDIS_URL: Redis at {where} {found.detail}.")
+    elif found.kind == "read_only":  # every turn writes (its tracker, its lock): all would be apologies
+        result.refuse = True
+        result.messages.append(f"REDIS_URL: Redis at {where} {found.detail}: Kefu writes to it at every turn. "
+                               "Point REDIS_URL at the primary (with Sentinel, the address that follows it).")
     elif found.kind == "none":
         if allow_volatile:
             result.messages.append(f"WARNING: Redis at {where} keeps nothing across a restart ({found.detail}); "

@@ -19,12 +19,90 @@ def _path(value: str | None, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
-def _switch(value: str | None) -> str:
-    """``auto`` unless set: on/1/true/yes -> ``on``, off/0/false/no -> ``off``."""
-    value = (value or "auto").strip().lower()
-    if value in ("on", "1", "true", "yes"):
+class SettingError(ValueError):
+    """A setting's value Kefu cannot use: the message names the variable, the value and what it takes."""
+
+
+def whole(env: dict, name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``env[name]`` as a whole number (unset or empty: ``default``), or a SettingError naming it."""
+    return _number(env, name, default, int, "a whole number", minimum, maximum)
+
+
+def number(env: dict, name: str, default: float, minimum: float | None = None, above: float | None = None) -> float:
+    """``env[name]`` as a number, e.g. ``2.5`` (unset or empty: ``default``), or a SettingError naming it."""
+    value = _number(env, name, default, float, "a number", minimum, None)
+    if above is not None and not value > above:
+        raise SettingError(f"{name}={env.get(name)!r}: must be more than {above:g}")
+    return value
+
+
+def _number(env, name, default, kind, what, minimum, maximum):
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingError(f"{name}={env.get(name)!r} is not {what}") from None
+    if value != value or value in (float("inf"), float("-inf")):  # nan, inf
+        raise SettingError(f"{name}={env.get(name)!r} is not {what}")
+    if minimum is not None and value < minimum:
+        raise SettingError(f"{name}={env.get(name)!r}: must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingError(f"{name}={env.get(name)!r}: must be at most {maximum}")
+    return value
+
+
+def port(env: dict, name: str, default: int) -> int:
+    return whole(env, name, default, 1, 65535)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(env: dict) -> str:
+    level = (env.get("KEFU_LOG_LEVEL") or "INFO").strip().upper()
+    if level not in LOG_LEVELS:
+        raise SettingError(f"KEFU_LOG_LEVEL={env.get('KEFU_LOG_LEVEL')!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+ON, OFF = ("on", "1", "true", "yes"), ("off", "0", "false", "no")
+
+
+def _switch(env: dict, name: str, default: str = "auto") -> str:
+    """``default`` unless set: on/1/true/yes -> ``on``, off/0/false/no -> ``off``, ``auto``; anything else
+    (a typo read as the default, silently, loaded the demo customers for ``of``) is a SettingError."""
+    value = (env.get(name) or default).strip().lower()
+    if value in ON:
         return "on"
-    return "off" if value in ("off", "0", "false", "no") else "auto"
+    if value in OFF:
+        return "off"
+    if value == "auto" and default == "auto":
+        return "auto"
+    choices = "on or off" + (" or auto" if default == "auto" else "")
+    raise SettingError(f"{name}={env.get(name)!r} is not {choices}")
+
+
+def public_url(env: dict, default: str) -> str:
+    """``KEFU_PUBLIC_URL``: the links Kefu sends (media, telephony callbacks) start with it, so it needs its scheme."""
+    url = (env.get("KEFU_PUBLIC_URL") or "").strip().rstrip("/")
+    if not url:
+        return default
+    if not url.lower().startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
+        raise SettingError(f"KEFU_PUBLIC_URL={env.get('KEFU_PUBLIC_URL')!r} is not an http:// or https:// address "
+                           f"(e.g. https://{url.split('://')[-1] or 'kefu.example.com'})")
+    return url
+
+
+LOG_FORMATS = ("console", "json")
+
+
+def log_format(env: dict) -> str:
+    value = (env.get("KEFU_LOG_FORMAT") or "console").strip().lower()
+    if value not in LOG_FORMATS:
+        raise SettingError(f"KEFU_LOG_FORMAT={env.get('KEFU_LOG_FORMAT')!r} is not one of {', '.join(LOG_FORMATS)}")
+    return value
 
 
 def database_url(value: str | None, data_dir: Path) -> str:
@@ -37,6 +115,26 @@ def database_url(value: str | None, data_dir: Path) -> str:
     if separator and (scheme == "postgres" or scheme.startswith("postgres+")):
         return "postgresql" + scheme[len("postgres"):] + separator + rest
     return value
+
+
+def connect_to(bind_host: str) -> str:
+    """The address a client on this machine uses for a server bound to ``bind_host`` (all addresses:
+    loopback), bracketed when IPv6."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(bind_host, bind_host)
+    return f"[{host}]" if ":" in host else host
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def redis_url(env: dict) -> str | None:
+    """``REDIS_URL`` (None: the embedded Redis), or a SettingError when it is no Redis URL (``host:6379``)."""
+    url = (env.get("REDIS_URL") or "").strip()
+    if url and not url.lower().startswith(REDIS_SCHEMES):
+        shown = url.split("@")[-1]  # never the password
+        raise SettingError(f"REDIS_URL={shown!r} is not a Redis URL: it starts with {', '.join(REDIS_SCHEMES)} "
+                           f"(e.g. redis://{shown.split('://')[-1]})")
+    return url or None
 
 
 def redis_parts(url: str) -> dict:
@@ -174,7 +272,13 @@ class Settings:
 
     @property
     def action_url(self) -> str:
-        return f"http://{self.host}:{self.action_port}/webhook"
+        """Where Rasa calls the action server: at ``KEFU_ACTION_HOST``, where it listens (``KEFU_HOST`` is
+        the Rasa server's address, e.g. this machine's behind nginx, where no action server listens)."""
+        return f"{self.action_base_url}/webhook"
+
+    @property
+    def action_base_url(self) -> str:
+        return f"http://{connect_to(self.action_host)}:{self.action_port}"
 
     @property
     def selfhelp_catalogue(self) -> Path:
@@ -199,27 +303,27 @@ def from_environment(environ: dict | None = None) -> Settings:
     env = dict(os.environ if environ is None else environ)
     root = _path(env.get("KEFU_ROOT"), PROJECT_ROOT)
     data_dir = _path(env.get("KEFU_DATA_DIR"), root / "var")
-    rasa_port = int(env.get("KEFU_RASA_PORT", "5005"))
+    rasa_port = port(env, "KEFU_RASA_PORT", 5005)
     host = env.get("KEFU_HOST", "127.0.0.1")
     model_path = env.get("VOSK_MODEL_PATH")
     return Settings(
         root=root,
         data_dir=data_dir,
         database_url=database_url(env.get("KEFU_DATABASE_URL"), data_dir),
-        redis=RedisSettings(url=env.get("REDIS_URL") or None, embedded_dir=data_dir / "redis",
-                            timeout_s=float(env.get("KEFU_REDIS_TIMEOUT_SECONDS", "2")),
-                            embedded_port=int(env.get("KEFU_REDIS_PORT") or "0") or None),
+        redis=RedisSettings(url=redis_url(env), embedded_dir=data_dir / "redis",
+                            timeout_s=number(env, "KEFU_REDIS_TIMEOUT_SECONDS", 2.0, above=0),
+                            embedded_port=whole(env, "KEFU_REDIS_PORT", 0, 0, 65535) or None),
         rasa_port=rasa_port,
-        action_port=int(env.get("KEFU_ACTION_PORT", "5055")),
+        action_port=port(env, "KEFU_ACTION_PORT", 5055),
         host=host,
-        public_url=(env.get("KEFU_PUBLIC_URL") or f"http://{host}:{rasa_port}").rstrip("/"),
+        public_url=public_url(env, f"http://{host}:{rasa_port}"),
         models_dir=_path(env.get("KEFU_MODELS_DIR"), root / "models"),
         content_dir=_path(env.get("KEFU_CONTENT_DIR"), root / "content"),
         media_dir=_path(env.get("KEFU_MEDIA_DIR"), root / "media"),
         prompts_dir=_path(env.get("KEFU_PROMPTS_DIR"), root / "prompts"),
         vosk_model_path=Path(model_path).expanduser() if model_path else None,
         tts_voice=env.get("KEFU_TTS_VOICE", "sit/cmn-Latn-pinyin"),
-        tts_rate=int(env.get("KEFU_TTS_RATE", "170")),
+        tts_rate=whole(env, "KEFU_TTS_RATE", 170, 1),
         tts_cache_dir=_path(env.get("KEFU_TTS_CACHE_DIR"), data_dir / "tts-cache"),
         env=env,
         wechat_token=env.get("WECHAT_TOKEN", ""),
@@ -227,7 +331,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         wechat_app_secret=env.get("WECHAT_APP_SECRET", ""),
         wechat_aes_key=env.get("WECHAT_AES_KEY", ""),
         wechat_api_base_url=(env.get("WECHAT_API_BASE_URL") or "https://api.weixin.qq.com").rstrip("/"),
-        wechat_use_recognition=env.get("WECHAT_USE_RECOGNITION", "false").strip().lower() in ("1", "true", "yes", "on"),
+        wechat_use_recognition=_switch(env, "WECHAT_USE_RECOGNITION", "off") == "on",
         wechat_asr_engine=env.get("WECHAT_ASR_ENGINE") or "voice.vosk_engine:VoskEngine",
         demo_agent_name=env.get("KEFU_DEMO_AGENT") or "demo",
         demo_agent_password=env.get("KEFU_DEMO_AGENT_PASSWORD") or PUBLISHED_DEMO_PASSWORD,
@@ -250,42 +354,42 @@ def from_environment(environ: dict | None = None) -> Settings:
         ivr_trunk_token=env.get("KEFU_IVR_TRUNK_TOKEN", ""),
         action_host=env.get("KEFU_ACTION_HOST") or "127.0.0.1",
         cors_origins=tuple(o for o in (env.get("KEFU_CORS_ORIGINS") or "").split() if o),
-        otp_ttl_s=int(env.get("KEFU_OTP_TTL_SECONDS", "300")),
-        otp_max_attempts=int(env.get("KEFU_OTP_MAX_ATTEMPTS", "3")),
-        otp_per_number_per_hour=int(env.get("KEFU_OTP_PER_NUMBER_PER_HOUR", "5")),
-        otp_per_sender_per_hour=int(env.get("KEFU_OTP_PER_SENDER_PER_HOUR", "3")),
-        otp_per_hour=int(env.get("KEFU_OTP_PER_HOUR", "500")),
-        otp_per_phone_per_day=int(env.get("KEFU_OTP_PER_PHONE_PER_DAY", "10")),
-        phone_sms_per_number_per_hour=int(env.get("KEFU_PHONE_SMS_PER_NUMBER_PER_HOUR", "5")),
-        phone_sms_per_call_per_hour=int(env.get("KEFU_PHONE_SMS_PER_CALL_PER_HOUR", "3")),
-        password_failures_per_day=int(env.get("KEFU_PASSWORD_FAILURES_PER_DAY", "6")),
-        desk_login_max_failures=int(env.get("KEFU_DESK_LOGIN_MAX_FAILURES", "5")),
-        desk_login_lockout_s=int(env.get("KEFU_DESK_LOGIN_LOCKOUT_SECONDS", "900")),
-        tracker_expiry_s=int(env.get("KEFU_TRACKER_EXPIRY_SECONDS", str(30 * 24 * 3600))),
-        webchat_ping_interval_s=float(env.get("KEFU_WEBCHAT_PING_INTERVAL_S", "25")),
-        webchat_ping_timeout_s=float(env.get("KEFU_WEBCHAT_PING_TIMEOUT_S", "20")),
-        webchat_expiry_warning_s=float(env.get("KEFU_WEBCHAT_EXPIRY_WARNING_S", "300")),
-        queue_record_expiry_s=int(env.get("KEFU_QUEUE_RECORD_EXPIRY_SECONDS", str(7 * 24 * 3600))),
-        caller_clip_expiry_s=int(env.get("KEFU_CALLER_CLIP_EXPIRY_SECONDS", str(7 * 24 * 3600))),
-        voice_message_expiry_s=int(env.get("KEFU_VOICE_MESSAGE_EXPIRY_SECONDS", str(7 * 24 * 3600))),
-        tts_cache_expiry_s=int(env.get("KEFU_TTS_CACHE_EXPIRY_SECONDS", str(24 * 3600))),
-        aof_rewrite_s=int(env.get("KEFU_AOF_REWRITE_SECONDS", "3600")),
+        otp_ttl_s=whole(env, "KEFU_OTP_TTL_SECONDS", 300, 1),
+        otp_max_attempts=whole(env, "KEFU_OTP_MAX_ATTEMPTS", 3, 1),
+        otp_per_number_per_hour=whole(env, "KEFU_OTP_PER_NUMBER_PER_HOUR", 5, 0),
+        otp_per_sender_per_hour=whole(env, "KEFU_OTP_PER_SENDER_PER_HOUR", 3, 0),
+        otp_per_hour=whole(env, "KEFU_OTP_PER_HOUR", 500, 0),
+        otp_per_phone_per_day=whole(env, "KEFU_OTP_PER_PHONE_PER_DAY", 10, 0),
+        phone_sms_per_number_per_hour=whole(env, "KEFU_PHONE_SMS_PER_NUMBER_PER_HOUR", 5, 0),
+        phone_sms_per_call_per_hour=whole(env, "KEFU_PHONE_SMS_PER_CALL_PER_HOUR", 3, 0),
+        password_failures_per_day=whole(env, "KEFU_PASSWORD_FAILURES_PER_DAY", 6, 0),
+        desk_login_max_failures=whole(env, "KEFU_DESK_LOGIN_MAX_FAILURES", 5, 1),
+        desk_login_lockout_s=whole(env, "KEFU_DESK_LOGIN_LOCKOUT_SECONDS", 900, 1),
+        tracker_expiry_s=whole(env, "KEFU_TRACKER_EXPIRY_SECONDS", 30 * 24 * 3600, 1),
+        webchat_ping_interval_s=number(env, "KEFU_WEBCHAT_PING_INTERVAL_S", 25.0, above=0),
+        webchat_ping_timeout_s=number(env, "KEFU_WEBCHAT_PING_TIMEOUT_S", 20.0, above=0),
+        webchat_expiry_warning_s=number(env, "KEFU_WEBCHAT_EXPIRY_WARNING_S", 300.0, 0),
+        queue_record_expiry_s=whole(env, "KEFU_QUEUE_RECORD_EXPIRY_SECONDS", 7 * 24 * 3600, 1),
+        caller_clip_expiry_s=whole(env, "KEFU_CALLER_CLIP_EXPIRY_SECONDS", 7 * 24 * 3600, 1),
+        voice_message_expiry_s=whole(env, "KEFU_VOICE_MESSAGE_EXPIRY_SECONDS", 7 * 24 * 3600, 1),
+        tts_cache_expiry_s=whole(env, "KEFU_TTS_CACHE_EXPIRY_SECONDS", 24 * 3600, 1),
+        aof_rewrite_s=whole(env, "KEFU_AOF_REWRITE_SECONDS", 3600, 0),
         telephony_api_url=(env.get("KEFU_TELEPHONY_API_URL") or "https://api.twilio.com").rstrip("/"),
         telephony_account_sid=env.get("KEFU_TELEPHONY_ACCOUNT_SID", ""),
         telephony_auth_token=env.get("KEFU_TELEPHONY_AUTH_TOKEN", ""),
         voice_bridge_to=env.get("KEFU_VOICE_BRIDGE_TO", ""),
         telephony_from=env.get("KEFU_TELEPHONY_FROM", ""),
-        demo_carrier=_switch(env.get("KEFU_DEMO_CARRIER")),
-        demo_data=_switch(env.get("KEFU_DEMO_DATA")),
-        allow_volatile_redis=_switch(env.get("KEFU_ALLOW_VOLATILE_REDIS")) == "on",
-        log_format=(env.get("KEFU_LOG_FORMAT") or "console").strip().lower(),
-        log_level=(env.get("KEFU_LOG_LEVEL") or "INFO").strip().upper(),
-        log_max_bytes=max(0, int(float(env.get("KEFU_LOG_MAX_MB") or "50") * 1024 * 1024)),
-        log_backups=max(1, int(env.get("KEFU_LOG_BACKUPS") or "5")),
+        demo_carrier=_switch(env, "KEFU_DEMO_CARRIER"),
+        demo_data=_switch(env, "KEFU_DEMO_DATA"),
+        allow_volatile_redis=_switch(env, "KEFU_ALLOW_VOLATILE_REDIS", "off") == "on",
+        log_format=log_format(env),
+        log_level=log_level(env),
+        log_max_bytes=int(number(env, "KEFU_LOG_MAX_MB", 50, 0) * 1024 * 1024),
+        log_backups=max(1, whole(env, "KEFU_LOG_BACKUPS", 5, 0)),
         metrics_token=env.get("KEFU_METRICS_TOKEN", ""),
         rest_token=env.get("KEFU_REST_TOKEN", ""),
         metrics_dir=_path(env.get("PROMETHEUS_MULTIPROC_DIR"), data_dir / "metrics"),
-        data_dir_min_free_mb=int(env.get("KEFU_DATA_DIR_MIN_FREE_MB", "500")),
+        data_dir_min_free_mb=whole(env, "KEFU_DATA_DIR_MIN_FREE_MB", 500, 0),
     )
 
 

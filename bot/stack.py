@@ -176,7 +176,7 @@ class KefuStack:
         rasa_log = logs / "rasa.log"
         rasa = self._spawn(self.rasa_command(self.settings.rasa_port), env, rasa_log)
         try:
-            wait_until_up(f"http://{self.settings.host}:{self.settings.action_port}/health", actions, action_log, timeout)
+            wait_until_up(f"{self.settings.action_base_url}/health", actions, action_log, timeout)
             wait_until_up(f"{self.settings.rasa_url}/version", rasa, rasa_log, timeout)  # /status needs the token
         except StartupError:
             self.stop()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 
+from bot.settings import SettingError
 
-class WorkerConfigError(ValueError):
+
+class WorkerConfigError(SettingError):
     """KEFU_WORKERS is not a positive whole number."""
 
 

@@ -122,7 +122,7 @@ class OpsInput(InputChannel):
         from bot.observability.disk_space import MIB
         from bot.observability.health import CheckResult, check_all, check_disk, readiness
 
-        action_health = f"http://{self.settings.host}:{self.settings.action_port}/health"
+        action_health = f"{self.settings.action_base_url}/health"
         results = await check_all(self.redis, self.repository.engine, self.http, action_health)
         # A worker whose first turn would still pay the model's warm-up is not ready for traffic.
         results.append(CheckResult("warm_up", self.warmed, 0.0, "" if self.warmed else "warming up"))

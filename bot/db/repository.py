@@ -200,7 +200,8 @@ class Repository:
         self.url = url
         try:
             self.engine = engine_for(url)
-        except SQLAlchemyError as exc:  # not a URL SQLAlchemy can use (a misspelt scheme, a driver not installed)
+        except (SQLAlchemyError, ImportError) as exc:  # not a URL SQLAlchemy can use (a misspelt scheme, a driver
+            # not installed: SQLAlchemy's name for it, or the DBAPI module's ImportError for a dialect it knows)
             said = str(exc).replace(url, "(the URL)")  # it may carry a password
             raise DatabaseError(f"KEFU_DATABASE_URL is not usable: {said}") from exc
 

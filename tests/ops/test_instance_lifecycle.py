@@ -236,6 +236,46 @@ def test_sigterm_while_starting_leaves_no_server_running(trained_model, tmp_path
             kill_all(children + descendants(launcher))
 
 
+def redis_servers_serving(folder: Path) -> list[psutil.Process]:
+    """redis-servers whose working folder is ``folder`` (the embedded Redis runs in its data folder)."""
+    found = []
+    for process in psutil.process_iter(["name"]):
+        try:
+            if "redis-server" in (process.info["name"] or "") and Path(process.cwd()) == folder:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
+
+
+def test_sigterm_as_soon_as_kefu_run_is_up_stops_every_server(trained_model, tmp_path):
+    """systemd's stop (or Ctrl-C) just as ``kefu run`` printed its first screen: it ended with a
+    StartInterrupted traceback and exit code 1, and left its Rasa server, action server and embedded
+    Redis running (they run in process groups of their own), so the next start found the ports taken.
+    The start-time handler stayed installed until after the banner, the worker threads and the keeper."""
+    env = run_environment(tmp_path / "var")
+    out = tmp_path / "kefu-run.out"
+    redis_folder = (tmp_path / "var" / "redis").resolve()
+    with open(out, "wb") as log:
+        launcher = start_kefu_run(env, log)
+        children: list[psutil.Process] = []
+        try:
+            wait_for(lambda: BANNER_END in out.read_text(encoding="utf-8", errors="replace")
+                     or launcher.poll() is not None, START_S, "kefu run's first screen", every=0.01)
+            launcher.send_signal(signal.SIGTERM)  # at once, as an operator's stop may come
+            children = descendants(launcher) + redis_servers_serving(redis_folder)
+            code = launcher.wait(60)
+            said = out.read_text(encoding="utf-8", errors="replace")
+            assert (code, "Traceback" in said) == (0, False), said[-3000:]
+            gone, alive = psutil.wait_procs(children, timeout=30)
+            assert alive == [], f"still running after SIGTERM: {[p.cmdline()[:4] for p in alive]}"
+            assert redis_servers_serving(redis_folder) == []
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+            kill_all(children + descendants(launcher) + redis_servers_serving(redis_folder))
+
+
 def served_by(rasa_main: psutil.Process, port: int, token: str) -> tuple[int, str]:
     """(worker pid, model file) of one fresh keep-alive connection's GET /status."""
     import http.client

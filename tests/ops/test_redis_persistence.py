@@ -114,3 +114,23 @@ def test_kefu_run_refuses_a_redis_that_refuses_the_password(own_redis, tmp_path,
     wrong = own_redis.url.replace("redis://", "redis://:s3cret@")
     said = run_refused(monkeypatch, tmp_path, capsys, wrong)
     assert "REDIS_URL" in said and "refused the password" in said, said
+
+
+def test_a_read_only_replica_is_refused(own_redis, tmp_path):
+    """REDIS_URL naming a replica (a Sentinel setup's other node, by mistake) passed the check, persistence
+    and all, and Kefu started: every write (each turn stores its tracker, takes its lock) then failed with
+    READONLY and every customer got the apology. A real replica of the test's own Redis."""
+    replica = EmbeddedRedis(tmp_path / "replica").start()
+    try:
+        client = redis.Redis.from_url(replica.url)
+        client.replicaof("127.0.0.1", own_redis.port)
+        client.close()
+        found = check_external_redis(from_environment({"REDIS_URL": replica.url}))
+        assert found.refuse, found.messages
+        assert "replica" in found.messages[0] and f"127.0.0.1:{own_redis.port}" in found.messages[0]
+        assert not check_external_redis(from_environment({"REDIS_URL": own_redis.url})).refuse  # its primary
+    finally:
+        client = redis.Redis.from_url(replica.url)
+        client.replicaof("no", "one")  # a replica still syncing takes longer than stop() waits to shut down
+        client.close()
+        replica.stop()
