@@ -130,6 +130,16 @@ def test_repeat_customers_are_listed_with_masked_numbers():
         ("phone:*******5678", 2, "ivr,webchat")]
 
 
+def test_a_repeat_customer_known_by_their_wechat_account_is_not_shown_by_it_whole():
+    from bot.analytics.kpis import repeat_customers
+
+    log = [ev("oZhangWei01", 0, "contact_started", "wechat", "openid:oZhangWei01"),
+           ev("oZhangWei01", 1, "intent_seen", "wechat", intent="query_bill"),
+           ev("oZhangWei01", 90, "contact_started", "wechat", "openid:oZhangWei01"),
+           ev("oZhangWei01", 91, "intent_seen", "wechat", intent="query_bill")]
+    assert [r.customer for r in repeat_customers(split_contacts(log))] == ["openid:*******ei01"]
+
+
 def test_a_kpi_file_whose_keys_were_turned_into_a_list_is_named_not_a_crash(tmp_path):
     """``- service_level: …`` (a dash typed before the key): the report, the desk's times and the ledger
     read the centre's zone from it, and stopped with an AttributeError instead of the file's error."""
