@@ -21,7 +21,7 @@ from typing import Awaitable, Callable
 import redis.asyncio as redis
 
 from bot.handoff import keys
-from bot.handoff.agents import (CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, is_call, kinds_among,
+from bot.handoff.agents import (CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, is_call, is_callback, kinds_among,
                                 recorded_call)
 from bot.handoff.estimate import HandleHistory, mean_handle_time, record_handle_time, wait_behind
 from bot.handoff.handle_history import DatabaseHandleTimes
@@ -502,7 +502,7 @@ class HandoffQueue:
 
     # -- reading -------------------------------------------------------
     async def entry(self, conversation_id: str) -> dict | None:
-        return self._entry(conversation_id, await self.redis.hgetall(keys.conversation(conversation_id)))
+        return self.from_record(conversation_id, await self.redis.hgetall(keys.conversation(conversation_id)))
 
     async def entries(self, conversation_ids: list[str]) -> list[dict]:
         """The entries of ``conversation_ids`` that exist, in that order, read in one pipelined round trip:
@@ -512,22 +512,28 @@ class HandoffQueue:
             for conversation_id in conversation_ids:
                 pipe.hgetall(keys.conversation(conversation_id))
             found = await pipe.execute()
-        entries = [self._entry(conversation_id, raw) for conversation_id, raw in zip(conversation_ids, found)]
+        entries = [self.from_record(conversation_id, raw) for conversation_id, raw in zip(conversation_ids, found)]
         return [entry for entry in entries if entry is not None]
 
     @staticmethod
-    def _entry(conversation_id: str, raw: dict) -> dict | None:
+    def from_record(conversation_id: str, raw: dict) -> dict | None:
+        """A queue entry from its Redis hash (``HGETALL``), as every reader of the queue sees it; None if gone."""
         if not raw:
             return None
         values = {as_text(k): as_text(v) for k, v in raw.items()}
         request = HandoffRequest(**json.loads(values["request"]))
+        enqueued_at = float(values.get("enqueued_at", 0))
+        # When it last joined the queue: a transfer keeps ``enqueued_at`` (the place in time).
+        waiting_since = float(values.get("waiting_since") or enqueued_at)
+        if is_callback(request.context) and not (request.context or {}).get("transfers"):
+            # A booked callback waits from the time promised (``enqueued_at``); one queued before this version
+            # began its wait when it was offered, later than that (found when the desk showed it waiting 0 s).
+            waiting_since = min(waiting_since, enqueued_at)
         return {
             "conversation_id": conversation_id, "request": request, "state": values.get("state", ""),
             "skill": values.get("skill", request.skill), "channel": values.get("channel", request.channel),
             "priority": int(values.get("priority", request.priority)),
-            "enqueued_at": float(values.get("enqueued_at", 0)),
-            # When it last joined the queue: a transfer keeps ``enqueued_at`` (the place in time).
-            "waiting_since": float(values.get("waiting_since") or values.get("enqueued_at", 0)),
+            "enqueued_at": enqueued_at, "waiting_since": waiting_since,
             "claimed_at": float(values["claimed_at"]) if values.get("claimed_at") else None,
             "agent_id": values.get("agent_id"), "disposition": values.get("disposition"),
             "call": recorded_call(values.get("call"), values.get("channel", request.channel), values["request"]),

@@ -21,13 +21,11 @@ from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.dispatch.undelivered import counts as ticket_event_counts
 from bot.handoff import keys as handoff_keys
-from bot.handoff.agents import calls_among
 from bot.handoff.presence import gone_among
 from bot.ivr.call_state import CallStore
 from bot.kept_lists import failed_key, kept_key
 from bot.outbound.outbox_rows import waited_seconds
 from bot.outcomes.pending import pending_key
-from bot.redis_text import as_text_or_none
 
 logger = logging.getLogger(__name__)
 MAX_ENTRIES_READ = 500  # per skill; a longer queue is its own alarm
@@ -57,6 +55,8 @@ async def read_queues(redis, snapshot: StateSnapshot, now: float) -> None:
     their place for the waiting room's grace period but is not waiting for anyone: counted apart, as
     ``kefu_queue_gone`` (found by a tester: they inflated the queue and its longest wait for 2 minutes).
     A callback booked in a web chat waits for an agent to ring it, page or not (bot.handoff.presence)."""
+    from bot.handoff.queue import HandoffQueue
+
     prefix = handoff_keys.queue("")
     async for raw_key in redis.scan_iter(match=prefix + "*", count=100):
         key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
@@ -65,19 +65,13 @@ async def read_queues(redis, snapshot: StateSnapshot, now: float) -> None:
         members = [m.decode() if isinstance(m, bytes) else m for m in await redis.zrange(key, 0, MAX_ENTRIES_READ - 1)]
         async with redis.pipeline(transaction=False) as pipe:
             for member in members:
-                pipe.hmget(handoff_keys.conversation(member), ["waiting_since", "enqueued_at", "channel"])
+                pipe.hgetall(handoff_keys.conversation(member))
             found = await pipe.execute() if members else []
-        calls = await calls_among(redis, members)
-        gone = await gone_among(redis, [{"conversation_id": member, "channel": as_text_or_none(channel) or "",
-                                         "call": call}
-                                        for member, (_, _, channel), call in zip(members, found, calls)], now)
-        oldest = now
-        for member, (since, enqueued, _) in zip(members, found):
-            # Since it last joined the queue: a transfer keeps ``enqueued_at`` for the place in line, and a
-            # wait read from it took in the time with the first agent (found in review: 370 s, not 10).
-            joined = since if since is not None else enqueued
-            if joined is not None and member not in gone:
-                oldest = min(oldest, float(joined))
+        entries = [e for e in (HandoffQueue.from_record(m, raw) for m, raw in zip(members, found)) if e is not None]
+        gone = await gone_among(redis, entries, now)
+        # Since it last joined the queue (``waiting_since``, as the desk reads it): a transfer keeps ``enqueued_at``
+        # for the place in line, and a wait read from it took in the time with the first agent (370 s, not 10).
+        oldest = min([now] + [e["waiting_since"] for e in entries if e["conversation_id"] not in gone])
         snapshot.queue_length[skill] = total - len(gone)
         snapshot.queue_gone[skill] = len(gone)
         snapshot.longest_wait_s[skill] = round(now - oldest, 1)
