@@ -50,8 +50,13 @@ def content_hash(root: Path, inputs: tuple[str, ...] = TRAINING_INPUTS, componen
     return digest.hexdigest()[:16]
 
 
+def model_file(models_dir: Path, digest: str) -> Path:
+    """The model trained on files whose ``content_hash`` is ``digest``."""
+    return models_dir / f"kefu-{digest}.tar.gz"
+
+
 def model_path(root: Path, models_dir: Path) -> Path:
-    return models_dir / f"kefu-{content_hash(root)}.tar.gz"
+    return model_file(models_dir, content_hash(root))
 
 
 def training_command(root: Path, target: Path) -> list[str]:
@@ -104,7 +109,7 @@ def ensure_model(root: Path, models_dir: Path, *, quiet: bool = False, expect: s
     writing it leaves nothing that a later run would take for the model.
     """
     digest = content_hash(root)
-    target = models_dir / f"kefu-{digest}.tar.gz"
+    target = model_file(models_dir, digest)
     if target.exists() and expect in (None, digest):
         return target, False
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +118,7 @@ def ensure_model(root: Path, models_dir: Path, *, quiet: bool = False, expect: s
         digest = content_hash(Path(staging))
         if expect is not None and digest != expect:
             raise FilesChanged("the training files changed after they were checked")
-        target = models_dir / f"kefu-{digest}.tar.gz"
+        target = model_file(models_dir, digest)
         if target.exists():
             return target, False
         drop_stale_partials(models_dir)
