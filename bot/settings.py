@@ -58,13 +58,16 @@ def port(env: dict, name: str, default: int) -> int:
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("console", "json")
 
 
-def log_level(env: dict) -> str:
-    level = (env.get("KEFU_LOG_LEVEL") or "INFO").strip().upper()
-    if level not in LOG_LEVELS:
-        raise SettingError(f"KEFU_LOG_LEVEL={env.get('KEFU_LOG_LEVEL')!r} is not one of {', '.join(LOG_LEVELS)}")
-    return level
+def choice(env: dict, name: str, choices: tuple[str, ...], default: str) -> str:
+    """``env[name]`` as one of ``choices``, in any case (unset or empty: ``default``), or a SettingError naming them."""
+    value = (env.get(name) or default).strip()
+    found = {option.lower(): option for option in choices}.get(value.lower())
+    if found is None:
+        raise SettingError(f"{name}={env.get(name)!r} is not one of {', '.join(choices)}")
+    return found
 
 
 ON, OFF = ("on", "1", "true", "yes"), ("off", "0", "false", "no")
@@ -95,14 +98,6 @@ def public_url(env: dict, default: str) -> str:
     return url
 
 
-LOG_FORMATS = ("console", "json")
-
-
-def log_format(env: dict) -> str:
-    value = (env.get("KEFU_LOG_FORMAT") or "console").strip().lower()
-    if value not in LOG_FORMATS:
-        raise SettingError(f"KEFU_LOG_FORMAT={env.get('KEFU_LOG_FORMAT')!r} is not one of {', '.join(LOG_FORMATS)}")
-    return value
 
 
 def database_url(value: str | None, data_dir: Path) -> str:
@@ -382,8 +377,8 @@ def from_environment(environ: dict | None = None) -> Settings:
         demo_carrier=_switch(env, "KEFU_DEMO_CARRIER"),
         demo_data=_switch(env, "KEFU_DEMO_DATA"),
         allow_volatile_redis=_switch(env, "KEFU_ALLOW_VOLATILE_REDIS", "off") == "on",
-        log_format=log_format(env),
-        log_level=log_level(env),
+        log_format=choice(env, "KEFU_LOG_FORMAT", LOG_FORMATS, "console"),
+        log_level=choice(env, "KEFU_LOG_LEVEL", LOG_LEVELS, "INFO"),
         log_max_bytes=int(number(env, "KEFU_LOG_MAX_MB", 50, 0) * 1024 * 1024),
         log_backups=max(1, whole(env, "KEFU_LOG_BACKUPS", 5, 0)),
         metrics_token=env.get("KEFU_METRICS_TOKEN", ""),

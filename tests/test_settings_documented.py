@@ -8,7 +8,7 @@ import re
 
 from tests.conftest import PROJECT_ROOT
 
-READS = re.compile(r"""(?:env(?:iron)?\.get|getenv|environ|(?:whole|number|port|_switch)\(env,\s*)\(?\[?["']([A-Z][A-Z0-9_]{2,})["']""")
+READS = re.compile(r"""(?:env(?:iron)?\.get|getenv|environ|(?:whole|number|port|_switch|choice)\(env,\s*)\(?\[?["']([A-Z][A-Z0-9_]{2,})["']""")
 # Set by Kefu for its own children, not an operator's setting.
 INTERNAL = {"SANIC_WORKERS", "ACTION_SERVER_SANIC_WORKERS", "TF_CPP_MIN_LOG_LEVEL"}
 
