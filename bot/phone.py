@@ -15,6 +15,9 @@ from typing import Mapping
 CALLER_ID_PARAMETERS = ("From", "callerId", "from", "caller")
 MAX_CALLER_ID_CHARS = 32
 MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+# The conversation of the SMS replies from a number (bot/channels/sms_replies.py): its events name the
+# number, no customer, so the privacy commands find it by this id (bot/privacy/subject.py).
+SMS_CONVERSATION = "sms:{}"
 
 
 def local_phone(value: object) -> str | None:

@@ -20,6 +20,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.guard import ChannelGuard
+from bot.phone import SMS_CONVERSATION
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class SmsRepliesInput(InputChannel):
         from bot.notify import NotifyError, OutboxNotifier
 
         reply = await opt_out_reply(self.settings, address=f"phone:{phone}", text=text,
-                                    conversation_id=f"sms:{phone}", channel="sms")
+                                    conversation_id=SMS_CONVERSATION.format(phone), channel="sms")
         if reply is None:
             logger.info("sms.reply.ignored chars=%d", len(text))
             return False

@@ -21,14 +21,13 @@ from bot.db.schema import (
     voice_messages,
 )
 from bot.outcomes.events import customer_key
-from bot.phone import local_phone
+from bot.phone import SMS_CONVERSATION, local_phone
 
 # How a number the carrier gave is stored where Kefu kept it as given (a text the phone line sent to the
 # caller's line, a callback's number): Twilio's ``From`` is E.164, ``+8613800000001``.
 CARRIER_SPELLINGS = ("{}", "86{}", "+86{}", "0086{}")
 VOICEMAIL_CONVERSATION = "voicemail-{}"  # voice/voicemail/pipeline.py's conversation ids
 CONTACT_CONVERSATION = "contact:{}"  # bot/contacts/worker.py's
-SMS_CONVERSATION = "sms:{}"  # bot/channels/sms_replies.py's: a reply's events name the number, no customer
 
 
 class UnknownCustomer(LookupError):
