@@ -187,9 +187,14 @@ async def test_a_visit_booked_for_a_day_keeps_and_tells_that_time_and_progress_s
     assert line["ticket_id"] == visit["ticket_id"] and tomorrow("下午两点") in line["summary"]
 
 
+def saturday_visit() -> str:
+    """Customer 1's visit booked for Saturday 5 December: its ticket id."""
+    return repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
+                                      details={"visit_time": "12月5日（周六）"})
+
+
 async def test_a_visit_moved_in_the_chat_keeps_the_new_time_with_a_note(run_action):
-    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
-                                       details={"visit_time": "12月5日（周六）"})
+    visit = saturday_visit()
 
     turn = await run_action("action_book_visit", load_tracker(
         "query_bill", text="上门改到明天上午", intent="book_visit", **VERIFIED))
@@ -202,8 +207,7 @@ async def test_a_visit_moved_in_the_chat_keeps_the_new_time_with_a_note(run_acti
 
 
 async def test_a_change_that_names_no_day_is_noted_and_keeps_the_time(run_action):
-    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
-                                       details={"visit_time": "12月5日（周六）"})
+    visit = saturday_visit()
 
     turn = await run_action("action_book_visit", load_tracker(
         "query_bill", text="上门时间再改一下 改成下午", intent="book_visit", **VERIFIED))
@@ -218,8 +222,7 @@ async def test_a_change_that_names_no_day_reaches_the_dispatch_system(run_action
     from bot.dispatch.delivery import deliver_ticket_events, ticket_events_from_settings
     from bot.settings import get_settings
 
-    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
-                                       details={"visit_time": "12月5日（周六）"})
+    visit = saturday_visit()
 
     turn = await run_action("action_book_visit", load_tracker(
         "query_bill", text="上门时间得改一下，那天家里没人", intent="book_visit", **VERIFIED))
@@ -243,8 +246,7 @@ async def test_a_change_that_names_no_day_reaches_the_dispatch_system(run_action
 async def test_asking_when_the_booked_visit_comes_tells_it_and_changes_nothing(run_action):
     """"师傅什么时候上门" with a visit booked was written on the visit as the customer asking to move it
     (客户要求改约), the customer heard their request was noted, and the dispatch system heard of a change."""
-    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
-                                       details={"visit_time": "12月5日（周六）"})
+    visit = saturday_visit()
 
     for asked in ("师傅什么时候上门", "上门的时间改好了吗"):
         turn = await run_action("action_book_visit", load_tracker("query_bill", text=asked, intent="book_visit",
@@ -268,8 +270,7 @@ async def test_asking_when_a_visit_with_no_time_yet_comes_hears_the_technician_w
 
 
 async def test_a_question_that_also_asks_for_a_change_is_a_change(run_action):
-    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
-                                       details={"visit_time": "12月5日（周六）"})
+    visit = saturday_visit()
 
     turn = await run_action("action_book_visit", load_tracker(
         "query_bill", text="师傅什么时候来？那天我不在家，能改一下吗", intent="book_visit", **VERIFIED))
@@ -281,8 +282,7 @@ async def test_a_question_that_also_asks_for_a_change_is_a_change(run_action):
 # --- 3. on the phone, the time heard is read back first ------------------------------------------
 
 async def test_on_the_phone_a_new_time_is_read_back_and_nothing_changes_before_a_yes(run_action):
-    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
-                                       details={"visit_time": "12月5日（周六）"})
+    visit = saturday_visit()
 
     turn = await run_action("action_book_visit", on_phone(load_tracker(
         "query_bill", text="上门改到明天下午", intent="book_visit", **ON_PHONE)))
@@ -304,8 +304,7 @@ def answering_the_read_back(text: str, intent: str, question: str = "utter_visit
 
 
 async def test_on_the_phone_a_yes_to_the_time_read_back_changes_the_visit(run_action):
-    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
-                                       details={"visit_time": "12月5日（周六）"})
+    visit = saturday_visit()
 
     turn = await run_action("action_handle_affirm", answering_the_read_back("/affirm", "affirm"))
 
@@ -314,8 +313,7 @@ async def test_on_the_phone_a_yes_to_the_time_read_back_changes_the_visit(run_ac
 
 
 async def test_on_the_phone_a_no_to_the_time_read_back_asks_again_and_changes_nothing(run_action):
-    visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：周六",
-                                       details={"visit_time": "12月5日（周六）"})
+    visit = saturday_visit()
 
     turn = await run_action("action_handle_deny", answering_the_read_back("不对", "deny"))
 
