@@ -12,6 +12,7 @@ import getpass
 import hashlib
 import http.client
 import json
+import logging
 import os
 import urllib.error
 import urllib.parse
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Iterator
 
 from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 EDITOR_OWNED = ("config.yml", "domain", "nlu_data", "content", "ivr_flows", "prompts")
 
@@ -58,25 +61,41 @@ def _manifest_file(settings: Settings) -> Path:
     return folder / "manifest.json"
 
 
+def _published_manifest(settings: Settings) -> dict[str, str] | None:
+    """The files as last published (or first served); None when never recorded or unreadable (a
+    manifest cut short by a crash in an older version): everything then counts as changed, once."""
+    try:
+        recorded = json.loads(_manifest_file(settings).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (ValueError, UnicodeDecodeError):
+        logger.warning("publish.manifest_unreadable path=%s: every editor file counts as changed", _manifest_file(settings))
+        return None
+    return recorded if isinstance(recorded, dict) else None
+
+
+def _write_manifest(settings: Settings, files: dict[str, str]) -> None:
+    """Replace the manifest whole: a crash while writing leaves the previous one, never half of one."""
+    from bot.security.private_files import write_private_file
+
+    write_private_file(_manifest_file(settings), json.dumps(files, indent=0).encode("utf-8"))
+
+
 def record_baseline(settings: Settings) -> None:
     """Remember the files an install first serves, so its first publish lists only what an editor changed."""
-    manifest_file = _manifest_file(settings)
-    if not manifest_file.exists():
-        manifest_file.write_text(json.dumps(manifest(settings.root, editor_places(settings)), indent=0))
+    if _published_manifest(settings) is None:
+        _write_manifest(settings, manifest(settings.root, editor_places(settings)))
 
 
 def unpublished_changes(settings: Settings) -> list[str]:
     """Editor-owned files changed since the last publish (or the baseline), e.g. saved live."""
-    manifest_file = _manifest_file(settings)
-    before = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
-    return changed_files(before, manifest(settings.root, editor_places(settings)))
+    return changed_files(_published_manifest(settings) or {}, manifest(settings.root, editor_places(settings)))
 
 
 def record_publish(settings: Settings, what: str, detail: dict | None = None) -> dict:
     """Append a publish entry with the files changed since the last one; returns the entry."""
-    folder = settings.data_dir / "publish"
-    manifest_file = _manifest_file(settings)
-    before = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    folder = _manifest_file(settings).parent
+    before = _published_manifest(settings) or {}
     after = manifest(settings.root, editor_places(settings))
     entry = {
         "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -87,7 +106,7 @@ def record_publish(settings: Settings, what: str, detail: dict | None = None) ->
     }
     with (folder / "log.jsonl").open("a", encoding="utf-8") as log:
         log.write(json.dumps(entry, ensure_ascii=False) + "\n")
-    manifest_file.write_text(json.dumps(after, indent=0))
+    _write_manifest(settings, after)
     return entry
 
 

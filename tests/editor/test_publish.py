@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from bot.editor.publish import (PublishError, changed_files, hot_swap, manifest, record_baseline, record_publish,
-                                running_model)
+                                running_model, unpublished_changes)
 from bot.security.secrets import load_secrets
 from bot.settings import get_settings
 from tests.editor.conftest import edit
@@ -115,6 +115,21 @@ def test_first_publish_after_kefu_run_lists_only_the_editors_files(project):
     edit(project / "content" / "selfhelp.yml", "title: 画面出现马赛克、卡顿", "title: 画面出现马赛克或卡顿")
     record_baseline(settings)  # a later start keeps the first baseline
     assert record_publish(settings, "content")["changed"] == ["content/selfhelp.yml"]
+
+
+def test_a_manifest_cut_short_does_not_stop_publishing(project):
+    """Found in review: the manifest was rewritten in place, so a crash while writing it left half a
+    JSON file, and every later publish, `kefu train` and start then failed on it (JSONDecodeError).
+    It is now replaced whole; one already cut short counts every file as changed, once."""
+    settings = get_settings()
+    record_baseline(settings)
+    manifest_file = settings.data_dir / "publish" / "manifest.json"
+    manifest_file.write_text(manifest_file.read_text()[:40])  # what a crash mid-write left
+    assert "content/selfhelp.yml" in unpublished_changes(settings)
+    assert "content/selfhelp.yml" in record_publish(settings, "content")["changed"]
+    assert unpublished_changes(settings) == [], "the publish wrote a whole manifest again"
+    assert json.loads(manifest_file.read_text())["content/selfhelp.yml"]
+    assert not list(manifest_file.parent.glob("*.part")), "no partial file left beside it"
 
 
 def test_kefu_train_publishes_the_model_and_records_content_saved_live_though_nothing_trains(
