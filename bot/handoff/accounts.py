@@ -118,14 +118,18 @@ class AccountStore:
         unknown = set(skills) - set(known_skills) if known_skills is not None else set()
         if unknown or not skills:
             raise AccountError(f"unknown or missing skill groups: {sorted(unknown) or '(none)'}")
-        with self.engine.begin() as conn:
-            if conn.execute(sa.select(agents.c.id).where(agents.c.name == name)).first():
-                raise AccountError(f"agent {name!r} exists already")
-            conn.execute(agents.insert().values(name=name, display_name=display_name or name,
-                                                password_hash=hash_password(password), skills=list(skills),
-                                                capacity=int(capacity)))
-            if role != AGENT:
-                conn.execute(agent_roles.insert().values(agent_name=name, role=role))
+        exists = AccountError(f"agent {name!r} exists already")
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(sa.select(agents.c.id).where(agents.c.name == name)).first():
+                    raise exists
+                conn.execute(agents.insert().values(name=name, display_name=display_name or name,
+                                                    password_hash=hash_password(password), skills=list(skills),
+                                                    capacity=int(capacity)))
+                if role != AGENT:
+                    conn.execute(agent_roles.insert().values(agent_name=name, role=role))
+        except sa.exc.IntegrityError:  # another process added the name between the check and the insert
+            raise exists from None
         return self.get(name)
 
     def get(self, name: str) -> AgentAccount | None:

@@ -144,6 +144,11 @@ def ensure_demo_agent(settings: Settings) -> bool:
     if settings.demo_agent_password == PUBLISHED_DEMO_PASSWORD and not settings.demo_data_wanted:
         return False
     rules = load_rules(settings.content_dir / "handoff.yml")
-    store.add(settings.demo_agent_name, settings.demo_agent_password, list(rules.skills),
-              capacity=rules.agent_capacity, known_skills=list(rules.skills), role=SUPERVISOR)
+    try:
+        store.add(settings.demo_agent_name, settings.demo_agent_password, list(rules.skills),
+                  capacity=rules.agent_capacity, known_skills=list(rules.skills), role=SUPERVISOR)
+    except AccountError:
+        if store.get(settings.demo_agent_name) is None:
+            raise
+        return False  # another machine's first start, at the same moment, made it
     return True

@@ -137,3 +137,15 @@ def test_a_deployment_without_demo_data_gets_no_supervisor_with_the_published_pa
     assert ensure_demo_agent(settings) is True
     assert AccountStore(settings.database_url).role_of(settings.demo_agent_name) == "supervisor"
     assert demo_login_note(settings) == ""
+
+
+def test_machines_starting_together_make_one_demo_agent_and_all_start(kefu_env, monkeypatch):
+    """Found in review: several machines' first start with KEFU_DEMO_AGENT_PASSWORD set each counted no
+    agent, and every one but the first to insert stopped on 'agent exists already' (or the database's
+    unique-name error) instead of serving. Here the other machine's agent lands between the count and
+    the insert."""
+    store = AccountStore(kefu_env.database_url)
+    assert ensure_demo_agent(kefu_env) is True  # the other machine, a moment earlier
+    monkeypatch.setattr(AccountStore, "count", lambda self: 0)  # what this machine counted before that
+    assert ensure_demo_agent(kefu_env) is False
+    assert [account.name for account in store.all()] == [kefu_env.demo_agent_name]
