@@ -28,7 +28,7 @@ NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fa
 # A contact offered to a person: asked, queued, put through by the phone, or left as a work item (a voice message).
 HANDOFF_KINDS = ("handoff_requested", "handoff_queued", "ivr_transferred", "handoff_work_item")
 FLOW_FINISHED = {"flow", "bot_done"}  # the phone flow reached its own end (not a hang-up mid-menu)
-HOW = ("assistant", "agent", "agent_ticket", "agent_callback", "agent_transfer", "ticket", "callback", "message", "message_abandoned",
+HOW = ("assistant", "agent", "agent_ticket", "agent_callback", "agent_transfer", "agent_open", "ticket", "callback", "message", "message_abandoned",
        "removed", "abandoned", "unserved", "no_request", "no_answer")
 # A voice message left (the phone's, or one Kefu received on its own) / a voice-message node reached.
 MESSAGE_LEFT = {"ivr_voicemail_left", "voicemail_received", "voice_message_left"}
@@ -40,6 +40,9 @@ NO_REQUEST = {"no_request", "no_answer"}
 # An answered contact the (last) agent closed as 转工单跟进 or 预约回电 was passed on, not resolved
 # (bot/handoff/desk.py DISPOSITIONS); any other close counts as the agent's.
 AGENT_PASSED_ON = {"ticket": "agent_ticket", "callback": "agent_callback"}
+# An agent answered it and has not closed it (still talking when the report ran, or never closed): not
+# resolved, as nobody said so.
+AGENT_OPEN = "agent_open"
 # An agent transferred it to another group (disposition ``transfer:<group>``, bot/handoff/queue.py) and no
 # agent answered it there: passed on and given up in the next queue, not resolved.
 TRANSFERRED = "agent_transfer"
@@ -144,11 +147,12 @@ def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], se
     phone menu flow played to its end with no request left unanswered. Speaking is not enough: a
     complaint left at the identity question was counted contained (found by a tester)."""
     if answered is not None:
-        closes = [d.get("disposition") for k, d in data if k == "handoff_closed"]
-        last = next((d for k, d in reversed(data) if k in ("handoff_claimed", "handoff_closed")), {})
+        last_kind, last = next(((k, d) for k, d in reversed(data) if k in ("handoff_claimed", "handoff_closed")), (None, {}))
         if str(last.get("disposition") or "").startswith("transfer"):
             return TRANSFERRED  # nobody took it after the transfer (found in review: counted resolved)
-        return AGENT_PASSED_ON.get(closes[-1] if closes else None, "agent")
+        if last_kind != "handoff_closed":
+            return AGENT_OPEN  # found in review: counted resolved by the agent though nobody said so
+        return AGENT_PASSED_ON.get(last.get("disposition"), "agent")
     reasons = {LEFT_QUEUE_FOR.get(d.get("reason")) for d in left}
     ticket_kinds = {d.get("kind") for k, d in data if k == "ticket_created"}
     if "callback_booked" in kinds or "callback" in reasons or "callback" in ticket_kinds:

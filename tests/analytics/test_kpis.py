@@ -106,7 +106,8 @@ def test_clock_skew_between_processes_keeps_one_contact_and_no_negative_wait():
     # The queue's process clock runs 2 s behind: its events land before the contact start.
     log = [ev("w9", 0.5, "contact_started", "webchat"), ev("w9", 0.6, "intent_seen", "webchat", intent="request_human"),
            ev("w9", 0.47, "handoff_queued", "webchat", skill="tv"),
-           ev("w9", 0.48, "handoff_claimed", "webchat", skill="tv", wait_s=-0.4)]
+           ev("w9", 0.48, "handoff_claimed", "webchat", skill="tv", wait_s=-0.4),
+           ev("w9", 0.9, "handoff_closed", "webchat", skill="tv", disposition="resolved", handle_s=25)]
     contacts = split_contacts(log)
     assert len(contacts) == 1 and contacts[0].how == "agent"
     assert figures(contacts, sl_seconds=20).asa_s == 0

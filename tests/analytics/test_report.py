@@ -153,6 +153,35 @@ def test_contacts_an_agent_passed_to_a_ticket_or_a_callback_are_not_counted_as_r
         assert f"<tr><td>{labels[f'how_{how}']}</td><td>{count}</td></tr>" in html
 
 
+def test_a_contact_an_agent_answered_and_never_closed_is_not_resolved(kefu_env, report_of):
+    """Found in review: a chat an agent took and never closed (or was still on when the report ran)
+    counted as resolved by the agent, raising FCR with a resolution nobody recorded."""
+    from bot.analytics.config import load_labels
+    from tests.analytics.event_log import T0
+
+    def claimed(conversation: str, minutes: float, closed_first: bool) -> list:
+        at = T0 + dt.timedelta(minutes=minutes)
+        events = [outcome_event(conversation, "contact_started", channel="webchat", at=at),
+                  outcome_event(conversation, "handoff_queued", channel="webchat", skill="tv", priority=0, at=at)]
+        if closed_first:  # resolved once, then the customer asked again and an agent took it again
+            events += [outcome_event(conversation, "handoff_claimed", channel="webchat", skill="tv", wait_s=5,
+                                     at=at + dt.timedelta(seconds=5)),
+                       outcome_event(conversation, "handoff_closed", channel="webchat", skill="tv", handle_s=5,
+                                     disposition="resolved", at=at + dt.timedelta(seconds=10)),
+                       outcome_event(conversation, "handoff_queued", channel="webchat", skill="tv", priority=0,
+                                     at=at + dt.timedelta(seconds=20))]
+        return events + [outcome_event(conversation, "handoff_claimed", channel="webchat", skill="tv", wait_s=5,
+                                       at=at + dt.timedelta(seconds=30))]
+
+    write_events(engine_for(kefu_env.database_url), claimed("o1", 0, False) + claimed("o2", 1, True))
+    code, figures, html = report_of("2026-03-02", "2026-03-02")
+    assert code == 0
+    assert figures[("overall", "", "how_agent_open")] == "2"
+    assert ("overall", "", "how_agent") not in figures and ("resolved_by", "agent", "contacts") not in figures
+    assert figures[("overall", "", "fcr_24h")] in ("0", "0.0", "0.000")
+    assert f"<tr><td>{load_labels(kefu_env.content_dir)['how_agent_open']}</td><td>2</td></tr>" in html
+
+
 def test_repeat_customers_show_their_masked_phone_and_account_not_an_internal_id(kefu_env, report_of):
     """Found by a supervisor: the repeat-customers table listed ``customer:2``, which tells nobody who it is."""
     from bot.analytics.config import load_labels
