@@ -87,8 +87,8 @@ def _open(args: argparse.Namespace):
     try:
         return settings, repository.engine, find_subject(repository.engine, args.customer)
     except UnknownCustomer:
-        print(f"kefu: no customer has the id, phone number or account number {args.customer!r}; "
-              "nothing was exported or erased.", file=sys.stderr)
+        print(f"kefu: no customer has the id, phone number or account number {args.customer!r}, and Kefu "
+              "keeps nothing under it as a caller's number; nothing was exported or erased.", file=sys.stderr)
     except AmbiguousCustomer as exc:
         named = ", ".join(f"customer {cid}'s {KINDS[kind]}" for kind, cid in exc.matches.items())
         which = " or ".join(f"{kind}:{exc.given}" for kind in exc.matches)
@@ -117,7 +117,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 2
     with engine.begin() as conn:
         audit.write(conn, uuid.uuid4().hex, "export", audit.operator_name(), done.counts)
-    print(f"Exported customer {subject.customer_id} to {done.folder} (readable by this account only):")
+    print(f"Exported {subject.label} to {done.folder} (readable by this account only):")
     for store, count in done.counts.items():
         print(f"  {store:<26} {count}")
     return 0
@@ -157,7 +157,7 @@ def _erase(args, settings, engine, subject) -> int:
                   file=sys.stderr)
             return 2
         counts = plan(engine, client, settings.data_dir, subject, database_url=settings.database_url)
-        print(f"Customer {subject.customer_id}: {len(subject.conversation_ids)} conversation(s); would erase:")
+        print(f"{subject.label[0].upper()}{subject.label[1:]}: {len(subject.conversation_ids)} conversation(s); would erase:")
         for store, count in counts.items():
             print(f"  {store:<26} {count}")
         print("Tickets and analytics events are kept with the customer's details blanked and their keys "
@@ -181,7 +181,7 @@ def _erase(args, settings, engine, subject) -> int:
         done = erase(engine, client, settings.data_dir, subject, database_url=settings.database_url,
                      operator=audit.operator_name(), speech_cache=Pyttsx3Engine.from_settings(settings),
                      hotline=hotline)
-    print(f"Erased customer {subject.customer_id} (request {done.request_id}).")
+    print(f"Erased {subject.label} (request {done.request_id}).")
     for title, counts in (("deleted", done.deleted), ("anonymised", done.anonymised), ("kept", done.kept)):
         print(f"  {title}: " + ", ".join(f"{store} {count}" for store, count in counts.items()))
     print("Not reached: backups, the customer's browser (web chat history), gateways' logs, "

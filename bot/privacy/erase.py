@@ -146,11 +146,9 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
         result.deleted.update(_delete(conn, subject, found_tickets))
         result.kept["contact_blocks"] = len(read_rows(conn, subject)["contact_blocks"])
         result.deleted["voice_messages"] = delete_voice_messages(conn, subject)
-        external_id = conn.execute(sa.select(customers.c.external_id).where(
-            customers.c.id == subject.customer_id)).scalar()
+        external_id = conn.execute(sa.select(customers.c.external_id).where(subject.owns(customers.c.id))).scalar()
         result.kept["erased_customer_tombstone"] = tombstones.remember(conn, external_id)  # import skips them
-        result.deleted["customers"] = conn.execute(customers.delete().where(
-            customers.c.id == subject.customer_id)).rowcount
+        result.deleted["customers"] = conn.execute(customers.delete().where(subject.owns(customers.c.id))).rowcount
         audit.write(conn, result.request_id, "erase", operator,
                     {"deleted": result.deleted, "anonymised": result.anonymised, "kept": result.kept})
     return result
@@ -177,12 +175,11 @@ def _anonymise(conn: sa.engine.Connection, subject: Subject, key: str, renamed: 
 
 
 def _delete(conn: sa.engine.Connection, subject: Subject, found_tickets: list[str]) -> dict[str, int]:
-    cid = subject.customer_id
     contact_ids = [r.id for r in conn.execute(sa.select(contacts.c.id).where(contact_filter(subject)))]
     counts = {"outbox": conn.execute(outbox.delete().where(outbox_filter(subject, found_tickets))).rowcount,
               "contact_attempts": conn.execute(contact_attempts.delete().where(
                   contact_attempts.c.contact_id.in_(contact_ids))).rowcount,
               "contacts": conn.execute(contacts.delete().where(contacts.c.id.in_(contact_ids))).rowcount}
     for table in (customer_contact_changes, customer_contacts, channel_bindings, customer_credentials, bills, usage):
-        counts[table.name] = conn.execute(table.delete().where(table.c.customer_id == cid)).rowcount
+        counts[table.name] = conn.execute(table.delete().where(subject.owns(table.c.customer_id))).rowcount
     return counts

@@ -87,12 +87,12 @@ def export(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subjec
 
 def default_folder(data_dir: Path, subject: Subject) -> Path:
     stamp = dt.datetime.utcnow().strftime("%Y%m%dT%H%M%SZ")
-    return Path(data_dir) / "exports" / f"customer-{subject.customer_id}-{stamp}"
+    return Path(data_dir) / "exports" / f"{subject.folder_prefix}{stamp}"
 
 
 def earlier_exports(data_dir: Path, subject: Subject) -> list[Path]:
     """The subject's exports still in the data folder (:func:`default_folder`): an erasure deletes them.
     One written elsewhere with ``--out`` is the operator's to delete."""
     folder = Path(data_dir) / "exports"
-    prefix = f"customer-{subject.customer_id}-"
+    prefix = subject.folder_prefix
     return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith(prefix)) if folder.is_dir() else []

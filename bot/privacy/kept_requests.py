@@ -42,7 +42,8 @@ def is_theirs(raw: str, entry: dict, subject: Subject) -> bool:
     slots = tracker.get("slots") or {}
     if tracker.get("sender_id") in subject.conversation_ids:
         return True
-    if str(subject.customer_id) in {str(slots.get("customer_id")), str(slots.get("verified_customer_id"))}:
+    if subject.customer_id is not None and str(subject.customer_id) in {
+            str(slots.get("customer_id")), str(slots.get("verified_customer_id"))}:
         return True
     return any(identifier in raw for identifier in subject.identifiers)
 

@@ -31,7 +31,7 @@ class Recording:
 
 def voice_message_rows(conn: sa.engine.Connection, subject: Subject) -> list[dict]:
     return [dict(r) for r in conn.execute(sa.select(voice_messages).where(sa.or_(
-        voice_messages.c.customer_id == subject.customer_id,
+        subject.owns(voice_messages.c.customer_id),
         voice_messages.c.caller_phone.in_(sorted(subject.phone_spellings))))).mappings()]
 
 
@@ -62,7 +62,7 @@ def recordings(conn: sa.engine.Connection, data_dir: Path, subject: Subject,
 def delete_voice_messages(conn: sa.engine.Connection, subject: Subject) -> int:
     """Delete the rows (their audio goes with :func:`delete_audio`); returns the rows deleted."""
     return conn.execute(voice_messages.delete().where(sa.or_(
-        voice_messages.c.customer_id == subject.customer_id,
+        subject.owns(voice_messages.c.customer_id),
         voice_messages.c.caller_phone.in_(sorted(subject.phone_spellings))))).rowcount
 
 

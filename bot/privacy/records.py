@@ -30,7 +30,7 @@ def ticket_ids(conn: sa.engine.Connection, subject: Subject) -> list[str]:
     """Their tickets, and tickets of their conversations filed under no customer (before they were
     identified); never another customer's ticket from a shared conversation."""
     return [r.ticket_id for r in conn.execute(sa.select(tickets.c.ticket_id).where(sa.or_(
-        tickets.c.customer_id == subject.customer_id,
+        subject.owns(tickets.c.customer_id),
         sa.and_(tickets.c.customer_id.is_(None), tickets.c.conversation_id.in_(sorted(subject.conversation_ids))))))]
 
 
@@ -70,7 +70,7 @@ def outbox_filter(subject: Subject, found_tickets: list[str]):
 
 
 def contact_filter(subject: Subject):
-    return sa.or_(contacts.c.customer_id == subject.customer_id, contacts.c.phone.in_(sorted(subject.phone_spellings)),
+    return sa.or_(subject.owns(contacts.c.customer_id), contacts.c.phone.in_(sorted(subject.phone_spellings)),
                   contacts.c.openid.in_(sorted(subject.openids)))
 
 
@@ -85,7 +85,7 @@ def _rows(conn, query) -> list[dict]:
 
 def read_rows(conn: sa.engine.Connection, subject: Subject) -> dict[str, list[dict]]:
     """Every row about the customer, by table (the service password's hash is never copied out)."""
-    cid = subject.customer_id
+    owns = subject.owns
     found_tickets = ticket_ids(conn, subject)
     contact_ids = [r.id for r in conn.execute(sa.select(contacts.c.id).where(contact_filter(subject)))]
     history: list[dict] = []
@@ -95,16 +95,16 @@ def read_rows(conn: sa.engine.Connection, subject: Subject) -> dict[str, list[di
                          .order_by(ticket_history.c.id))
         owners += _rows(conn, sa.select(ticket_owners).where(ticket_owners.c.ticket_id.in_(chunk)))
     return {
-        "customers": _rows(conn, sa.select(customers).where(customers.c.id == cid)),
+        "customers": _rows(conn, sa.select(customers).where(owns(customers.c.id))),
         "customer_credentials": [{"customer_id": r["customer_id"], "service_password_set": True,
                                   "updated_at": r["updated_at"]} for r in _rows(
-            conn, sa.select(customer_credentials).where(customer_credentials.c.customer_id == cid))],
-        "bills": _rows(conn, sa.select(bills).where(bills.c.customer_id == cid).order_by(bills.c.period)),
-        "usage": _rows(conn, sa.select(usage).where(usage.c.customer_id == cid).order_by(usage.c.period)),
-        "channel_bindings": _rows(conn, sa.select(channel_bindings).where(channel_bindings.c.customer_id == cid)),
-        "customer_contacts": _rows(conn, sa.select(customer_contacts).where(customer_contacts.c.customer_id == cid)),
+            conn, sa.select(customer_credentials).where(owns(customer_credentials.c.customer_id)))],
+        "bills": _rows(conn, sa.select(bills).where(owns(bills.c.customer_id)).order_by(bills.c.period)),
+        "usage": _rows(conn, sa.select(usage).where(owns(usage.c.customer_id)).order_by(usage.c.period)),
+        "channel_bindings": _rows(conn, sa.select(channel_bindings).where(owns(channel_bindings.c.customer_id))),
+        "customer_contacts": _rows(conn, sa.select(customer_contacts).where(owns(customer_contacts.c.customer_id))),
         "customer_contact_changes": _rows(conn, sa.select(customer_contact_changes).where(
-            customer_contact_changes.c.customer_id == cid).order_by(customer_contact_changes.c.id)),
+            owns(customer_contact_changes.c.customer_id)).order_by(customer_contact_changes.c.id)),
         "tickets": _rows(conn, sa.select(tickets).where(tickets.c.ticket_id.in_(found_tickets)).order_by(tickets.c.id)),
         "ticket_history": history,
         "ticket_owners": owners,

@@ -6,6 +6,7 @@ them all in one place keeps export and erasure reaching the same rows.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -17,9 +18,11 @@ from bot.db.schema import (
     customer_contact_changes,
     customer_contacts,
     customers,
+    outbox,
     tickets,
     voice_messages,
 )
+from bot.handoff.masking import mask_phone
 from bot.outcomes.events import customer_key
 from bot.phone import SMS_CONVERSATION, local_phone
 
@@ -49,17 +52,35 @@ class AmbiguousCustomer(LookupError):
 
 @dataclass
 class Subject:
-    customer_id: int
+    customer_id: int | None  # None: a caller who is no customer, known by their number only
     phones: set[str] = field(default_factory=set)
     accounts: set[str] = field(default_factory=set)
     openids: set[str] = field(default_factory=set)
     conversation_ids: set[str] = field(default_factory=set)
 
+    def owns(self, column: sa.ColumnElement) -> sa.ColumnElement:
+        """``column`` (a customer id) is theirs; nothing is for a caller who is no customer (a bare
+        ``column == None`` would be every row filed under no customer)."""
+        return column == self.customer_id if self.customer_id is not None else sa.false()
+
+    @property
+    def label(self) -> str:
+        """Who, for the operator: the customer's id, or the caller's number masked."""
+        return f"customer {self.customer_id}" if self.customer_id is not None else f"caller {mask_phone(min(self.phones))}"
+
+    @property
+    def folder_prefix(self) -> str:
+        """Their exports' folder names start with this; a caller's number is not written in clear."""
+        if self.customer_id is not None:
+            return f"customer-{self.customer_id}-"
+        return f"caller-{hashlib.sha256(min(self.phones).encode()).hexdigest()[:16]}-"
+
     @property
     def keys(self) -> set[str]:
         """Every ``conversation_events.customer`` value that names this customer."""
-        return ({customer_key(customer_id=self.customer_id)} | {customer_key(phone=p) for p in self.phone_spellings}
-                | {customer_key(account=a) for a in self.accounts} | {customer_key(openid=o) for o in self.openids})
+        keys = ({customer_key(phone=p) for p in self.phone_spellings} | {customer_key(account=a) for a in self.accounts}
+                | {customer_key(openid=o) for o in self.openids})
+        return keys | ({customer_key(customer_id=self.customer_id)} if self.customer_id is not None else set())
 
     @property
     def phone_spellings(self) -> set[str]:
@@ -91,11 +112,24 @@ def find_subject(engine: sa.engine.Engine, given: str) -> Subject:
     with engine.connect() as conn:
         matches = {k: v for k, v in _matches(conn, given).items() if wanted in (None, k)}
         if not matches:
-            raise UnknownCustomer(given)
+            return _caller(conn, given, wanted)
         if len(set(matches.values())) > 1:
             raise AmbiguousCustomer(given, matches)
         row = conn.execute(sa.select(customers).where(customers.c.id == next(iter(matches.values())))).mappings().one()
-        return _gather(conn, row)
+        return _gather(conn, Subject(customer_id=row["id"], phones={row["phone"]}, accounts={row["account_number"]}))
+
+
+def _caller(conn: sa.engine.Connection, given: str, wanted: str | None) -> Subject:
+    """A number that is no customer's, but that Kefu kept: a caller's line the carrier vouched for, a
+    voice message's caller, a text or a call to it. Their data is theirs to see and erase too."""
+    phone = local_phone(given) if wanted in (None, "phone") else None
+    if phone is None:
+        raise UnknownCustomer(given)
+    subject = _gather(conn, Subject(customer_id=None, phones={phone}))
+    texted = conn.execute(sa.select(outbox.c.id).where(outbox.c.recipient.in_(sorted(subject.addresses))).limit(1)).first()
+    if not subject.conversation_ids and texted is None:
+        raise UnknownCustomer(given)
+    return subject
 
 
 def _matches(conn: sa.engine.Connection, given: str) -> dict[str, int]:
@@ -119,30 +153,29 @@ def _matches(conn: sa.engine.Connection, given: str) -> dict[str, int]:
     return found
 
 
-def _gather(conn: sa.engine.Connection, row) -> Subject:
-    subject = Subject(customer_id=row["id"], phones={row["phone"]}, accounts={row["account_number"]})
-    cid = subject.customer_id
+def _gather(conn: sa.engine.Connection, subject: Subject) -> Subject:
+    """``subject`` with every number, openid and conversation id Kefu filed their data under."""
     subject.phones |= {r.value for r in conn.execute(sa.select(customer_contacts.c.value).where(
-        customer_contacts.c.customer_id == cid, customer_contacts.c.field == "callback_phone"))}
+        subject.owns(customer_contacts.c.customer_id), customer_contacts.c.field == "callback_phone"))}
     for change in conn.execute(sa.select(customer_contact_changes).where(
-            customer_contact_changes.c.customer_id == cid)).mappings():
+            subject.owns(customer_contact_changes.c.customer_id))).mappings():
         if change["field"] == "callback_phone":
             subject.phones |= {v for v in (change["old_value"], change["new_value"]) if v}
         if change["conversation_id"]:
             subject.conversation_ids.add(change["conversation_id"])
     subject.openids = {r.external_id for r in conn.execute(sa.select(channel_bindings.c.external_id).where(
-        channel_bindings.c.customer_id == cid))}
+        subject.owns(channel_bindings.c.customer_id)))}
     subject.conversation_ids |= subject.openids  # a WeChat conversation's sender id is the openid
     subject.conversation_ids |= {r.conversation_id for r in conn.execute(
         sa.select(conversation_events.c.conversation_id).distinct().where(sa.or_(
             conversation_events.c.customer.in_(sorted(subject.keys)),
             conversation_events.c.conversation_id.in_(sorted(SMS_CONVERSATION.format(p) for p in subject.phones)))))}
     subject.conversation_ids |= {r.conversation_id for r in conn.execute(
-        sa.select(tickets.c.conversation_id).where(tickets.c.customer_id == cid)) if r.conversation_id}
+        sa.select(tickets.c.conversation_id).where(subject.owns(tickets.c.customer_id))) if r.conversation_id}
     subject.conversation_ids |= {VOICEMAIL_CONVERSATION.format(r.id) for r in conn.execute(
-        sa.select(voice_messages.c.id).where(sa.or_(voice_messages.c.customer_id == cid,
+        sa.select(voice_messages.c.id).where(sa.or_(subject.owns(voice_messages.c.customer_id),
                                                     voice_messages.c.caller_phone.in_(sorted(subject.phone_spellings)))))}
     subject.conversation_ids |= {CONTACT_CONVERSATION.format(r.id) for r in conn.execute(
-        sa.select(contacts.c.id).where(sa.or_(contacts.c.customer_id == cid,
+        sa.select(contacts.c.id).where(sa.or_(subject.owns(contacts.c.customer_id),
                                               contacts.c.phone.in_(sorted(subject.phone_spellings)))))}
     return subject
