@@ -26,5 +26,8 @@ async def load_asr_engine(spec: str, settings) -> AsrEngine | None:
     except (ImportError, AttributeError, ValueError, VoiceError) as exc:
         logger.error("ivr.asr.unavailable engine=%s error=%s", spec, exc)
         return None
+    except Exception:  # a custom engine's own error while loading: the line still answers, on keys
+        logger.exception("ivr.asr.unavailable engine=%s", spec)
+        return None
     logger.info("ivr.asr.loaded engine=%s", spec)
     return engine

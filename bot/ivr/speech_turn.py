@@ -55,11 +55,12 @@ class StreamingTurn:
             await self._drain_until_flush()
             return Result(text="", confidence=0.0)
         loop = asyncio.get_running_loop()
+        flushed = False  # the turn's end was taken from the queue: nothing more to drain
         try:
             stream = await loop.run_in_executor(decode_executor(), self.asr.new_stream, self.sample_rate,
                                                 self.phrases)
             while True:
-                pcm, flush = await self._next_batch()
+                pcm, flushed = await self._next_batch()
                 if pcm:
                     started = time.monotonic()
                     partial = await loop.run_in_executor(decode_executor(), stream.accept, pcm)
@@ -69,12 +70,15 @@ class StreamingTurn:
                         # An endpoint holds until new words come: a caller who goes on after one
                         # (an unfinished start, bot.ivr.call_audio) has not finished at it.
                         self.endpoint = partial.endpoint and bool(partial.text)
-                if flush:
+                if flushed:
                     return await loop.run_in_executor(decode_executor(), stream.final)
         except VoiceError as exc:
             logger.warning("ivr.asr.failed error=%s", exc)
+        except Exception:  # a custom engine's own error (KEFU_IVR_ASR_ENGINE): the caller is asked again
+            logger.exception("ivr.asr.failed engine=%s", type(self.asr).__name__)
+        if not flushed:  # found in review: waiting for an end already taken hung the turn for good
             await self._drain_until_flush()
-            return Result(text="", confidence=0.0)
+        return Result(text="", confidence=0.0)
 
     async def _next_batch(self) -> tuple[bytes, bool]:
         """All audio queued so far, in one piece (a slow decode catches up in one step)."""
