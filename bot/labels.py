@@ -17,7 +17,6 @@ import yaml
 SUMMARY_FIELDS: dict[str, frozenset[str]] = {
     "fault": frozenset({"fault", "code", "selfhelp"}),
     "visit": frozenset({"said"}),
-    "visit_change": frozenset({"said", "channel"}),
     "service_change": frozenset({"service", "said"}),
     "complaint": frozenset({"said"}),
     "callback": frozenset({"said"}),
@@ -28,8 +27,6 @@ SUMMARY_FIELDS: dict[str, frozenset[str]] = {
     "agent_resolved": frozenset(),
     "agent_ticket": frozenset(),
     "agent_callback": frozenset(),
-    # A note on an open complaint: the follow-up of this ticket is its handler's (bot/contacts/complaints.py).
-    "followup_held": frozenset({"ticket_id"}),
 }
 
 
