@@ -26,6 +26,7 @@ from bot.db.repository import Customer, DatabaseError
 from bot.handoff.masking import mask_phone
 from bot.notify import NotifyError, OutboxNotifier
 from bot.settings import get_settings
+from bot.ticket_notes import history_note
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ async def chase_repair(dispatcher: CollectingDispatcher, tracker: Tracker, custo
     if repair is None:
         return None
     ticket_id = repair["ticket_id"]
-    await join_ticket(tracker, repair, f"reported again ({channel_of(tracker)}): {customer_words(tracker)[:200]}")
+    await join_ticket(tracker, repair, history_note("reported_again", channel=channel_of(tracker),
+                                                    said=customer_words(tracker)[:200]))
     if not verified:
         return await tell_unproven(dispatcher, tracker, customer, "repair_chased", ticket_id)
     dispatcher.utter_message(response="utter_fault_ticket_chased", ticket_id=ticket_id)
@@ -55,7 +57,8 @@ async def chase_repair(dispatcher: CollectingDispatcher, tracker: Tracker, custo
 
 
 async def join_ticket(tracker: Tracker, ticket: dict, note: str, most_urgent: int = 2) -> None:
-    """The customer asked again for what ``ticket`` already asks: a history row with their words,
+    """The customer asked again for what ``ticket`` already asks: a history row with their words
+    (``note``, from ``bot.ticket_notes.history_note``),
     one step more urgent, and a ``ticket_chased`` outcome event. Repairs, visits, complaints and
     callbacks all join their open ticket this one way, instead of opening a second one. A request kept
     while the database was down joins once (``actions.kept_requests``): filed again after its drainer

@@ -12,7 +12,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
 from actions.acknowledge import AcknowledgeFirst
-from actions.backend import catalogue, db, labels, latest_entity, record, repository
+from actions.backend import catalogue, channel_of, db, labels, latest_entity, record, repository
 from actions.identity import IdentifiedAction, local_phone, named_by_account, request_text, typed_number
 from actions.kept_requests import KeptWhenDown
 from actions.repairs import chase_repair, join_ticket, tell_unproven
@@ -23,6 +23,7 @@ from bot.handoff.masking import mask_phone
 from bot.handoff.rules import load_rules
 from bot.handoff.waiting_tickets import promised_time
 from bot.labels import ticket_summary
+from bot.ticket_notes import history_note
 
 
 def fault_summary(tracker: Tracker) -> str:
@@ -176,7 +177,7 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         text = request_text(tracker)
         filed = await open_of(customer, "complaint")
         if filed is not None and verified:  # found by a tester: the same complaint again became a second one
-            await join_ticket(tracker, filed, ticket_summary("complaint", said=text[:500]))
+            await join_ticket(tracker, filed, history_note("complaint_again", channel=channel_of(tracker), said=text[:500]))
             dispatcher.utter_message(response="utter_complaint_chased", ticket_id=filed["ticket_id"],
                                      status_label=status_label(filed))
             return [SlotSet("last_ticket_id", filed["ticket_id"]), SlotSet("awaiting", "offer_human")]
@@ -236,7 +237,7 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         """A callback a proven customer asks for again joins the one promised, and they hear by when and
         where (someone who only named the customer gets a request of their own: ``related_to``)."""
         ticket_id, details = promised["ticket_id"], promised.get("details") or {}
-        await join_ticket(tracker, promised, ticket_summary("callback", said=text[:200]))
+        await join_ticket(tracker, promised, history_note("callback_again", channel=channel_of(tracker), said=text[:200]))
         number = details.get("callback_phone") or phone
         by = promised_by(details)
         dispatcher.utter_message(response="utter_callback_chased_by" if by else "utter_callback_chased",

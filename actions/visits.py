@@ -23,8 +23,8 @@ from actions.ticket_records import newest, open_ticket, progress_note, status_la
 from actions.visit_time import asked_time
 from bot.analytics.config import centre_zone
 from bot.db.repository import Customer
-from bot.handoff.rules import load_rules
 from bot.labels import ticket_summary
+from bot.ticket_notes import history_note
 
 # ``awaiting`` values: the question the bot asked last about a visit.
 VISIT_AGAIN = "visit_again"  # "book another visit?" after the last one was done, or with none booked
@@ -178,18 +178,17 @@ async def change_visit(dispatcher: CollectingDispatcher, tracker: Tracker, booke
     its promised time, told back as kept, and words naming none are kept as the change asked for
     (``details.visit_change_requested``). Either way the dispatch system hears of it."""
     channel = channel_of(tracker)
-    await join_ticket(tracker, booked, ticket_summary(
-        "visit_change", said=text[:200], channel=load_rules().channel_names.get(channel, channel)), most_urgent=0)
+    await join_ticket(tracker, booked, history_note("visit_change", channel=channel, said=text[:200]), most_urgent=0)
     if when:  # the new time answers any change asked for earlier without a day
-        await db(repository().update_ticket_details, booked["ticket_id"],
-                 {"visit_time": when, CHANGE_REQUESTED: None}, f"visit_time ({channel}): {when}")
+        await db(repository().update_ticket_details, booked["ticket_id"], {"visit_time": when, CHANGE_REQUESTED: None},
+                 history_note("visit_time_changed", channel=channel, when=when))
         dispatcher.utter_message(response="utter_visit_time_changed", ticket_id=booked["ticket_id"],
                                  status_label=status_label(booked), visit_time=when)
     else:
         # The customer hears the technician will ring to agree a new time: the dispatch system, which
         # holds the appointment, hears it too (``ticket_updated``), else the technician came as booked.
         await db(repository().update_ticket_details, booked["ticket_id"], {CHANGE_REQUESTED: text[:200]},
-                 f"{CHANGE_REQUESTED} ({channel})")
+                 history_note("visit_change_requested", channel=channel))
         dispatcher.utter_message(response="utter_visit_change_noted", ticket_id=booked["ticket_id"],
                                  status_label=status_label(booked), request=text[:60])
     return [SlotSet("last_ticket_id", booked["ticket_id"]), SlotSet("awaiting", None)]

@@ -3,7 +3,8 @@
 Read by the actions (status names, line templates) and by the waiting room, the phone and the
 voice-message pipeline, which write tickets too: the summary line on the agent desk and in the
 ledger is in the agents' language and the editors' wording, never a Python string. The machine
-reads a ticket's ``kind`` and ``details``, never its summary.
+reads a ticket's ``kind`` and ``details``, never its summary. A ticket's history notes are kept as a
+kind and its values and read through the ``ticket_history`` lines (bot/ticket_notes.py).
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import yaml
 SUMMARY_FIELDS: dict[str, frozenset[str]] = {
     "fault": frozenset({"fault", "code", "selfhelp"}),
     "visit": frozenset({"said"}),
-    "visit_change": frozenset({"said", "channel"}),
     "service_change": frozenset({"service", "said"}),
     "complaint": frozenset({"said"}),
     "callback": frozenset({"said"}),
@@ -27,29 +27,55 @@ SUMMARY_FIELDS: dict[str, frozenset[str]] = {
     "agent_resolved": frozenset(),
     "agent_ticket": frozenset(),
     "agent_callback": frozenset(),
-    # A note on an open complaint: the follow-up of this ticket is its handler's (bot/contacts/complaints.py).
-    "followup_held": frozenset({"ticket_id"}),
 }
+
+
+# A ticket history note's kinds (bot/ticket_notes.py), with the values each line may use: channel is
+# where the customer asked (a name from content/handoff.yml ``channels``), said their words, agent who
+# wrote the note, note an agent's (or the dispatch system's) own words.
+HISTORY_FIELDS: dict[str, frozenset[str]] = {
+    "reported_again": frozenset({"channel", "said"}),          # a fault reported while its repair is open
+    "complaint_again": frozenset({"channel", "said"}),         # a complaint made while one is open
+    "callback_again": frozenset({"channel", "said"}),          # a callback asked for while one is promised
+    "visit_change": frozenset({"channel", "said"}),            # a change of the visit booked, asked for
+    "visit_time_changed": frozenset({"channel", "when"}),      # ... which named a day: the visit's new time
+    "visit_change_requested": frozenset({"channel"}),          # ... which named none: the technician rings
+    "followup_held": frozenset({"ticket_id"}),                 # bot/contacts/complaints.py
+    "followup_fixed": frozenset(),                             # the follow-up contact's answer: fixed,
+    "followup_not_fixed": frozenset(),                         # ... or not (the ticket reopens)
+    "step_closed": frozenset({"agent", "note"}),               # a ledger step closed (desk or kefu ledger done)
+    "work_item_done": frozenset({"agent", "note"}),            # 已处理 on a work item
+    "agent_resolved": frozenset({"agent", "note"}),            # a conversation closed as 已解决
+    "agent_followup": frozenset({"agent", "note"}),            # 转工单跟进 onto the open ticket
+    "told_in_conversation": frozenset({"agent"}),              # the customer heard the result from the agent
+    "dispatch": frozenset({"ref", "note"}),                    # the dispatch system moved it (bot/dispatch/)
+}
+
+
+def _check_lines(path: Path, labels: dict, section: str, allowed: dict[str, frozenset[str]]) -> None:
+    """Every line of ``section`` is there and uses only the values Kefu fills into it."""
+    lines = labels.get(section)
+    if not isinstance(lines, dict):
+        raise ValueError(f"{path}: '{section}' must map each line to its wording")
+    for key, fields in allowed.items():
+        template = lines.get(key)
+        if not isinstance(template, str) or not template.strip():
+            raise ValueError(f"{path}: {section} has no '{key}' line")
+        try:
+            used = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"{path}: {section} '{key}': {exc}") from exc
+        if used - fields:
+            raise ValueError(f"{path}: {section} '{key}' uses {sorted(used - fields)}; "
+                             f"it may use {sorted(fields)}")
 
 
 def parse_labels(path: Path) -> dict:
     labels = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(labels, dict):
         raise ValueError(f"{path}: expected a mapping of labels")
-    summaries = labels.get("ticket_summary")
-    if not isinstance(summaries, dict):
-        raise ValueError(f"{path}: 'ticket_summary' must map each ticket summary to its wording")
-    for key, fields in SUMMARY_FIELDS.items():
-        template = summaries.get(key)
-        if not isinstance(template, str) or not template.strip():
-            raise ValueError(f"{path}: ticket_summary has no '{key}' line")
-        try:
-            used = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
-        except ValueError as exc:
-            raise ValueError(f"{path}: ticket_summary '{key}': {exc}") from exc
-        if used - fields:
-            raise ValueError(f"{path}: ticket_summary '{key}' uses {sorted(used - fields)}; "
-                             f"it may use {sorted(fields)}")
+    _check_lines(path, labels, "ticket_summary", SUMMARY_FIELDS)
+    _check_lines(path, labels, "ticket_history", HISTORY_FIELDS)
     return labels
 
 
@@ -68,7 +94,7 @@ def ticket_summary(key: str, **values: object) -> str:
 
 
 def labels_problems(settings, domain) -> list:
-    """`kefu validate`: the label file parses and every ticket summary line is there."""
+    """`kefu validate`: the label file parses and every ticket summary and history line is there."""
     from bot.editor.problems import Problem
 
     path = settings.content_dir / "labels.yml"

@@ -25,6 +25,7 @@ from bot.ledger.ledger import Ledger, LedgerItem
 from bot.ledger.rules import load_rules
 from bot.outcomes import record
 from bot.settings import get_settings
+from bot.ticket_notes import history_line
 
 FLAGS = {"overdue": lambda i: i.overdue, "repeat": lambda i: bool(i.repeat_of)}
 
@@ -40,8 +41,11 @@ def shown(item: LedgerItem) -> dict:
     data["summary"] = masking.mask_text(item.summary)
     for key in ("registered_at", "due_at"):
         data[key] = data[key].isoformat() + "Z" if data[key] else None
-    data["steps"] = [{"step": s.step, "at": s.at.isoformat() + "Z", "note": masking.mask_text(s.note)}
+    # Notes in the agents' words (content/labels.yml ``ticket_history``); one written before as it was.
+    data["steps"] = [{"step": s.step, "at": s.at.isoformat() + "Z", "note": masking.mask_text(history_line(s.note))}
                      for s in item.steps]
+    data["history"] = [{"at": n.at.isoformat() + "Z", "line": masking.mask_text(history_line(n.note))}
+                       for n in item.history]
     return data
 
 

@@ -14,6 +14,7 @@ from bot.contacts.schedule import Schedule, address_of
 from bot.db.repository import Repository, TicketTransitionError
 from bot.outcomes import record
 from bot.outcomes.events import customer_key
+from bot.ticket_notes import history_note
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def _ledger_effect(repository: Repository, ticket_id: str | None, answer: str) -
         return ""
     to_status = "follow_up_done" if answer == "fixed" else "open"
     try:
-        repository.move_ticket(ticket_id, to_status, note=f"follow-up contact: {answer}")
+        repository.move_ticket(ticket_id, to_status, note=history_note(f"followup_{answer}"))
     except TicketTransitionError as exc:  # moved by someone else meanwhile
         logger.info("contacts.ledger.unchanged ticket=%s reason=%s", ticket_id, exc)
         return ""

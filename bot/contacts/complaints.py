@@ -7,7 +7,7 @@ handling their complaint. A robot asking whether all is well, in the middle of a
 a customer would least expect; the person handling the complaint talks to them anyway and can ask
 whether the repair held. So the contact is held (status ``held``, result ``open_complaint``), never
 made later on its own, and the complaint's ticket gets a note naming the ticket whose follow-up its
-handler now owns (``ticket_summary.followup_held`` in content/labels.yml). The followed-up ticket's
+handler now owns (``ticket_history.followup_held`` in content/labels.yml). The followed-up ticket's
 ledger step stays open until someone closes it. Callbacks the customer booked and arrears reminders
 are not held: the customer asked for the one, the other is about money owed.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from bot.contacts.schedule import Schedule
 from bot.db.repository import Repository
-from bot.labels import ticket_summary
+from bot.ticket_notes import history_note
 
 HELD_PURPOSES = ("followup", "care")
 OPEN_COMPLAINT = "open_complaint"
@@ -33,5 +33,5 @@ def hand_to_complaint(repository: Repository, contact: dict, complaint: dict) ->
     """Hold the contact and tell the complaint's handler; False if the contact had moved on already."""
     if not Schedule(repository).hold_contact(contact["id"], OPEN_COMPLAINT):
         return False
-    repository.note_ticket(complaint["ticket_id"], ticket_summary("followup_held", ticket_id=contact["ticket_id"] or ""))
+    repository.note_ticket(complaint["ticket_id"], history_note("followup_held", ticket_id=contact["ticket_id"] or ""))
     return True

@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.db.repository import Repository, TicketPlan
 from bot.ledger.ledger import LIFECYCLE, moves_to, reached
+from bot.ticket_notes import history_note
 
 KEPT_KEYS = 50
 MAX_REF, MAX_KEY, MAX_NOTE = 64, 128, 500
@@ -76,7 +77,7 @@ def parse_request(body: Any) -> StatusRequest:
 
 def _history_note(request: StatusRequest, ref: str | None) -> str:
     """What the ledger shows for the step: who (the dispatch system), the job number, the note."""
-    return " ".join(part for part in ("dispatch", f"[{ref}]" if ref else "", request.note) if part)
+    return history_note("dispatch", ref=ref or "", note=request.note)
 
 
 def plan_for(ticket_id: str, request: StatusRequest, now: dt.datetime):

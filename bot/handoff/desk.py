@@ -34,6 +34,7 @@ from bot.ledger.ledger import fault_of, named_skill
 from bot.outcomes import record
 from bot.redis_text import as_text
 from bot.settings import get_settings
+from bot.ticket_notes import history_note
 
 logger = logging.getLogger(__name__)
 
@@ -483,7 +484,7 @@ class Desk:
     async def finish_work_item(self, agent_id: str, ticket_id: str, note: str = "") -> None:
         ticket = await self._work_item(agent_id, ticket_id)
         await asyncio.to_thread(self.repository.move_ticket, ticket["ticket_id"], "resolved",
-                                f"done by {agent_id}: {note[:500]}")
+                                history_note("work_item_done", agent=agent_id, note=note[:500]))
         await asyncio.to_thread(self.repository.set_ticket_owner, ticket["ticket_id"], agent_id, if_unowned=True)
         message_id = (ticket.get("details") or {}).get("voice_message_id")
         if message_id:  # its recording is kept KEFU_VOICE_MESSAGE_EXPIRY_SECONDS more, then deleted

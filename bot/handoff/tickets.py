@@ -10,6 +10,7 @@ from bot.db.repository import Repository
 from bot.handoff.queue import HandoffRequest
 from bot.labels import ticket_summary
 from bot.settings import get_settings
+from bot.ticket_notes import history_note
 
 
 # Tickets that ask for a call or carry a message: a follow-up of the problem is not one of them.
@@ -63,7 +64,7 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
         related = ((request.context or {}).get("callback") or {}).get("ticket_id") or slots.get("last_ticket_id")
         ticket = await asyncio.to_thread(repo.get_ticket, related) if related else None
         if ticket and ticket["status"] in ("open", "assigned"):
-            await asyncio.to_thread(repo.move_ticket, related, "resolved", f"handoff resolved by {agent_id}: {note}")
+            await asyncio.to_thread(repo.move_ticket, related, "resolved", history_note("agent_resolved", agent=agent_id, note=note))
             await asyncio.to_thread(told_in_conversation, repo, related, agent_id)
             await asyncio.to_thread(repo.set_ticket_owner, related, agent_id, if_unowned=True)
             return related
@@ -71,13 +72,13 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
             repo.create_ticket, kind="handoff", customer_id=customer_id_of(request), summary=note[:500] or ticket_summary("agent_resolved"),
             details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition},
             channel=request.channel, conversation_id=request.conversation_id)
-        await asyncio.to_thread(repo.move_ticket, ticket_id, "resolved", f"resolved by {agent_id}")
+        await asyncio.to_thread(repo.move_ticket, ticket_id, "resolved", history_note("agent_resolved", agent=agent_id))
         await asyncio.to_thread(told_in_conversation, repo, ticket_id, agent_id)
         await asyncio.to_thread(repo.set_ticket_owner, ticket_id, agent_id)  # the ledger shows who resolved it
         return ticket_id
     followed = await own_open_ticket(repo, request.conversation_id, customer_id_of(request), slots.get("fault_type"))
     if followed is not None:  # the same problem: one ticket for the customer to follow, with the agent's note
-        await asyncio.to_thread(repo.note_ticket, followed, f"follow-up by {agent_id}: {note}")
+        await asyncio.to_thread(repo.note_ticket, followed, history_note("agent_followup", agent=agent_id, note=note))
         await asyncio.to_thread(repo.set_ticket_owner, followed, agent_id, if_unowned=True)
         return followed
     kind = (slots.get("fault_type") and "fault") or "handoff"
@@ -96,7 +97,7 @@ def told_in_conversation(repo: Repository, ticket_id: str, agent_id: str) -> Non
     """A problem the agent resolved with the customer in the conversation: the customer has heard the
     result, so the ledger's 已告知客户 step is done then. Found by a tester: every 已解决 became an
     item that went overdue (customer_told due) unless someone ticked 已告知客户 by hand."""
-    repo.move_ticket(ticket_id, "customer_told", f"told in the conversation by {agent_id}")
+    repo.move_ticket(ticket_id, "customer_told", history_note("told_in_conversation", agent=agent_id))
 
 
 async def own_open_ticket(repo: Repository, conversation_id: str, customer_id: int | None = None,

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bot.db.repository import TICKET_TRANSITIONS, Repository, TicketTransitionError
 from bot.ledger.rules import STEPS, LedgerRules
+from bot.ticket_notes import history_note
 
 # The statuses that show a step was reached, and the moves that close a step from each status.
 REACHED_BY = {"assigned": "acted_on", "resolved": "acted_on", "customer_told": "customer_told",
@@ -70,6 +71,14 @@ class StepDone:
 
 
 @dataclass(frozen=True)
+class Noted:
+    """A history row with a note (a chase, a visit moved, a step closed...): when, and the note as stored
+    (``bot.ticket_notes.history_line`` reads it)."""
+    at: dt.datetime
+    note: str
+
+
+@dataclass(frozen=True)
 class LedgerItem:
     ticket_id: str
     kind: str
@@ -87,6 +96,7 @@ class LedgerItem:
     skill: str | None = None      # the skill group the ticket names (a handoff's), None: by its type and fault
     visit_time: str | None = None  # a visit's promised time (details.visit_time), as told to the customer
     external_ref: str | None = None  # the dispatch system's job number (details.external_ref, bot/dispatch/)
+    history: tuple[Noted, ...] = ()  # every note written on the ticket, in order
 
     @property
     def step(self) -> str:
@@ -130,7 +140,8 @@ def build_items(tickets: list[dict], histories: dict[str, list[dict]], rules: Le
             window_start = ticket["created_at"] - rules.repeat_window
             repeat_of = tuple(t["ticket_id"] for t in earlier.get(key, []) if t["created_at"] >= window_start)
             earlier.setdefault(key, []).append(ticket)
-        steps = steps_from(histories.get(ticket["ticket_id"], []))
+        history = histories.get(ticket["ticket_id"], [])
+        steps = steps_from(history)
         reached = steps[-1].step if steps else "registered"
         next_step = STEPS[STEPS.index(reached) + 1] if reached != STEPS[-1] else None
         due_at = rules.due(ticket["kind"], next_step, ticket["created_at"]) if next_step else None
@@ -140,7 +151,8 @@ def build_items(tickets: list[dict], histories: dict[str, list[dict]], rules: Le
             owner=ticket.get("owner"), registered_at=ticket["created_at"], steps=tuple(steps), next_step=next_step,
             due_at=due_at, overdue=due_at is not None and now > due_at, repeat_of=repeat_of,
             skill=named_skill(ticket), visit_time=(ticket.get("details") or {}).get("visit_time") or None,
-            external_ref=(ticket.get("details") or {}).get("external_ref") or None))
+            external_ref=(ticket.get("details") or {}).get("external_ref") or None,
+            history=tuple(Noted(row["at"], row["note"]) for row in history if row.get("note"))))
     return items
 
 
@@ -181,7 +193,7 @@ class Ledger:
             raise TicketTransitionError(f"{item.ticket_id}: cannot close '{item.next_step}' from status {status}")
         self.repository.set_ticket_owner(item.ticket_id, who, if_unowned=True)
         for to_status in moves:
-            self.repository.move_ticket(item.ticket_id, to_status, note=f"{who}: {note}".rstrip(": "))
+            self.repository.move_ticket(item.ticket_id, to_status, note=history_note("step_closed", agent=who, note=note))
         return self.item(item.ticket_id)
 
     def assign(self, ticket_id: str, owner: str) -> None:

@@ -19,6 +19,7 @@ from bot.privacy.conversations import read_conversation, read_tracker
 from bot.privacy.kept_requests import exported as kept_requests
 from bot.privacy.recordings import recordings, voice_message_rows
 from bot.privacy.records import others_conversations, read_rows
+from bot.ticket_notes import history_line
 from bot.privacy.subject import Subject
 from bot.privacy.webchat_set_aside import exported as webchat_set_aside
 from bot.security.private_files import private_dir, write_private_file
@@ -45,6 +46,8 @@ def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subje
         trackers = {c: read_tracker(client, c) for c in sorted(subject.conversation_ids)}
         found = recordings(conn, data_dir, subject, trackers)
         rows["voice_messages"] = voice_message_rows(conn, subject)
+        for row in rows["ticket_history"]:  # each note also as it reads (a stored note is a kind and its values)
+            row["note_text"] = history_line(row["note"])
         set_aside = webchat_set_aside(client, subject)
         # Found by their number in its text only: not when it is another identified customer's chat.
         others = others_conversations(conn, subject, {m["conversation_id"] for m in set_aside

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from actions.backend import repository
+from bot.ticket_notes import history_entry
 from tests.action_tests.trackers import entity, load_tracker
 
 VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "sms_code", "verified_channel": "rest"}
@@ -124,7 +125,8 @@ async def test_chasing_again_within_the_hour_texts_the_owner_once(run_action, wi
 
     assert [kind for kind, _ in texts_sent_to("13800000001")] == ["repair_chased"]
     assert repository().get_ticket(ticket_id)["priority"] == 2, "each chase still counts"
-    assert sum((row["note"] or "").startswith("reported again") for row in repository().ticket_history(ticket_id)) == 3
+    assert sum((history_entry(row["note"]) or {}).get("kind") == "reported_again"
+               for row in repository().ticket_history(ticket_id)) == 3
 
 
 async def test_another_fault_or_a_closed_repair_gets_a_ticket_of_its_own(run_action):

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from bot.contacts.schedule import Schedule
 from bot.db.schema import conversation_events
+from bot.ticket_notes import history_line
 from tests.contacts.conftest import CUSTOMER_PHONE, followup_calls, resolved_repair
 
 
@@ -29,7 +30,7 @@ async def test_no_follow_up_call_while_the_customer_has_an_open_complaint(reposi
     assert followup_calls(telephony) == [], "the robot asked 问题解决了吗 during the complaint"
     contact = followup_of(repository, repair)
     assert (contact["status"], contact["result"]) == ("held", "open_complaint")
-    note = repository.ticket_history(complaint)[-1]["note"]
+    note = history_line(repository.ticket_history(complaint)[-1]["note"])  # as the agents read it
     assert repair in note and "回访" in note, "the complaint's handler is told the follow-up is theirs"
     with repository.engine.connect() as conn:
         skipped = conn.execute(sa.select(conversation_events.c.data).where(

@@ -197,6 +197,19 @@ def test_a_ticket_summary_line_missing_or_with_an_unknown_value(project):
     assert any(p.startswith("content/labels.yml") and "['customer']" in p for p in errors_for(project))
 
 
+def test_a_ticket_history_line_missing_or_with_an_unknown_value(project):
+    """The lines the ledger page reads each ticket's notes through (bot/ticket_notes.py)."""
+    labels = project / "content" / "labels.yml"
+    text = labels.read_text(encoding="utf-8")
+    line = next(l for l in text.splitlines() if l.strip().startswith("reported_again:"))
+    edit(labels, line + "\n", "")
+    assert any(p.startswith("content/labels.yml") and "ticket_history has no 'reported_again' line" in p
+               for p in errors_for(project))
+    labels.write_text(text.replace(line, line.replace("{said}", "{words}")), encoding="utf-8")
+    assert any(p.startswith("content/labels.yml") and "ticket_history 'reported_again' uses ['words']" in p
+               for p in errors_for(project))
+
+
 def test_a_reply_that_breaks_the_yaml_is_the_one_error_reported(project):
     """Found by a tester: one ASCII colon in a reply came back as 52 errors about developers' files,
     the real one sorted somewhere in the middle."""

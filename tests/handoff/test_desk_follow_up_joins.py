@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bot.db.repository import Repository
 from bot.handoff.queue import HandoffRequest
+from bot.ticket_notes import history_entry
 from tests.handoff.test_desk_first_shift import conversations, desk, signed_in  # noqa: F401 - fixtures
 
 ZHANG = {"id": 1, "name": "张伟", "phone": "13800000001"}
@@ -35,7 +36,8 @@ async def test_the_agents_follow_up_joins_the_customers_open_repair(desk, queue,
     assert ("utter_agent_closed_with_ticket", {"ticket_id": repair}) in conversations.said["web-zhang"]
     repository = Repository(kefu_env.database_url)
     assert [t["ticket_id"] for t in repository.tickets_for(1) if t["kind"] == "fault"] == [repair]
-    assert repository.ticket_history(repair)[-1]["note"] == "follow-up by wang: 已约明天上午9-12点师傅上门"
+    assert history_entry(repository.ticket_history(repair)[-1]["note"]) == {
+        "kind": "agent_followup", "agent": "wang", "note": "已约明天上午9-12点师傅上门"}
 
 
 async def test_a_follow_up_about_another_fault_is_a_ticket_of_its_own(desk, queue, kefu_env):

@@ -9,6 +9,7 @@ import pytest
 
 from bot.db.repository import Repository
 from bot.handoff.accounts import AccountStore
+from bot.ticket_notes import history_entry
 from tests.handoff.stack_client import desk, desk_login, desk_page, only_waiting, say
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -90,4 +91,5 @@ def test_a_complaint_filed_in_the_chat_is_in_the_packet_and_the_agents_follow_up
                   note="已致歉，安排主管回访")
     assert closed.json()["ticket_id"] == complaint, closed.text
     assert [t["ticket_id"] for t in repository.tickets_for(None, conversation_id=sender)] == [complaint]
-    assert any(h["note"] == "follow-up by demo: 已致歉，安排主管回访" for h in repository.ticket_history(complaint))
+    assert {"kind": "agent_followup", "agent": "demo", "note": "已致歉，安排主管回访"} in [
+        history_entry(h["note"]) for h in repository.ticket_history(complaint)]

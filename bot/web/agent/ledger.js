@@ -10,6 +10,7 @@
   var common = window.kefuDeskCommon, el = common.el, api = common.api;
   var t = common.translator({});
   var latest = 0;  // only the answer to the latest request is shown, whatever order answers arrive in
+  var historyOpen = {};  // tickets whose history the agent opened: kept open across the refresh
 
   function $(id) { return document.getElementById(id); }
   function showError(e) { $("ledger-error").textContent = e ? t(e.code || "error_unknown") : ""; }
@@ -34,7 +35,9 @@
       // The dispatch system's job number beside Kefu's (bot/dispatch/): the one the engineer quotes.
       row.appendChild(el("td", null, item.external_ref ? item.ticket_id + " / " + item.external_ref : item.ticket_id));
       row.appendChild(el("td", null, t("kind_" + item.kind)));
-      row.appendChild(el("td", null, item.summary));
+      var summary = el("td", null, item.summary);
+      if (item.history && item.history.length) { summary.appendChild(historyOf(item)); }
+      row.appendChild(summary);
       row.appendChild(el("td", "step", steps[item.step] || item.step));
       row.appendChild(el("td", null, when(item.due_at)));
       row.appendChild(el("td", "owner", item.owner || "-"));
@@ -60,6 +63,19 @@
       count: data.items.length,
       overdue: data.items.filter(function (i) { return i.overdue; }).length,
       repeat: data.items.filter(function (i) { return i.repeat_of.length; }).length }) : t("empty");
+  }
+
+  // The ticket's notes (a chase, a visit moved, a step closed), each in the agents' words as the server
+  // wrote the line (content/labels.yml ticket_history); the customer's words in it go in as text only.
+  function historyOf(item) {
+    var box = el("details", "history");
+    box.open = !!historyOpen[item.ticket_id];
+    box.addEventListener("toggle", function () { historyOpen[item.ticket_id] = box.open; });
+    box.appendChild(el("summary", null, t("history", { count: item.history.length })));
+    var list = el("ol");
+    item.history.forEach(function (h) { list.appendChild(el("li", null, t("history_item", { time: when(h.at), line: h.line }))); });
+    box.appendChild(list);
+    return box;
   }
 
   // The ticket's follow-up contact (bot/contacts/): where it stands, and "call now" while it waits.
