@@ -230,3 +230,21 @@ def test_a_mobile_with_the_international_prefix_0086_is_loaded_not_called_a_land
     with Repository(kefu_env.database_url).engine.connect() as conn:
         assert conn.execute(sa.select(customers.c.phone).where(customers.c.external_id == "CRM-1001")).scalar() == \
             "13912340001"
+
+
+def test_a_mobile_typed_with_full_width_digits_is_stored_as_the_11_digits_every_lookup_compares(kefu_env, tmp_path,
+                                                                                               capsys):
+    """A CRM field typed with a Chinese input method holds full-width digits (``１３９…``), whole or in part.
+    Partly full-width, the import took the number as it was (``\\d`` matches full-width digits): stored so,
+    the customer was found by no lookup (the chat, the phone, SMS compare ASCII digits) and the same number
+    typed in ASCII could be loaded again as another customer. Wholly full-width, it was refused as "not a
+    mainland mobile number"."""
+    alice = {**ALICE, "phone": "13９1234０001"}
+    bob = {**BOB, "phone": "＋８６ １３９－１２３４－０００２"}
+    assert kefu("customer", "import", jsonl(tmp_path / "crm.jsonl", PLANS + [alice, bob])) == 0, capsys.readouterr().err
+    repository = Repository(kefu_env.database_url)
+    assert repository.find_customer(phone="13912340001").external_id == "CRM-1001"
+    assert repository.find_customer(phone="13912340002").external_id == "CRM-1002"
+    twin = {**ALICE, "external_id": "CRM-9999", "account_number": "A0009999", "phone": "13912340001"}
+    assert kefu("customer", "import", jsonl(tmp_path / "twin.jsonl", [twin])) == 1  # the same number: refused
+    assert "phone 13912340001 belongs to another customer in Kefu" in capsys.readouterr().err
