@@ -449,10 +449,11 @@ class Repository:
         found: dict[str, list[dict]] = {ticket_id: [] for ticket_id in ticket_ids}
         if not ticket_ids:
             return found
-        query = sa.select(ticket_history).where(ticket_history.c.ticket_id.in_(ticket_ids)).order_by(ticket_history.c.id)
         with self.engine.connect() as conn:
-            for row in conn.execute(query).mappings():
-                found[row["ticket_id"]].append(dict(row))
+            for chunk in in_chunks(list(found)):  # the ledger asks for every ticket's: past SQLite's parameter limit
+                query = sa.select(ticket_history).where(ticket_history.c.ticket_id.in_(chunk)).order_by(ticket_history.c.id)
+                for row in conn.execute(query).mappings():
+                    found[row["ticket_id"]].append(dict(row))
         return found
 
     @_guard
