@@ -459,10 +459,11 @@ class Repository:
     @_guard
     def set_ticket_owner(self, ticket_id: str, owner: str, *, if_unowned: bool = False) -> None:
         """Make ``owner`` the ticket's ledger owner; ``if_unowned``: only when nobody owns it yet
-        (the first agent to act on a ticket owns it, a later one does not take it over)."""
+        (the first agent to act on a ticket owns it, a later one does not take it over). The ticket's row is
+        locked before the owner is read (``_locked_ticket``): two agents acting at once, the second sees the
+        first's claim instead of overwriting it (SQLite) or colliding with it (PostgreSQL)."""
         with self.engine.begin() as conn:
-            if conn.execute(sa.select(tickets.c.id).where(tickets.c.ticket_id == ticket_id)).first() is None:
-                raise TicketTransitionError(f"no ticket {ticket_id}")
+            _locked_ticket(conn, ticket_id)  # TicketTransitionError for no such ticket
             if if_unowned and conn.execute(sa.select(ticket_owners.c.owner)
                                            .where(ticket_owners.c.ticket_id == ticket_id)).first() is not None:
                 return
