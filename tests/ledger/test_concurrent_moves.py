@@ -78,3 +78,37 @@ def test_the_first_agent_to_act_on_an_unowned_ticket_stays_its_owner_when_a_seco
 
     assert outcome == ["done"]
     assert Ledger(repository, load_rules(kefu_env.content_dir / "ledger.yml")).item(ticket_id).owner == "zhangsan"
+
+
+def test_an_agent_closing_customer_told_while_the_dispatch_system_resolves_the_ticket_closes_it(kefu_env):
+    """An agent closes 已告知客户 on an assigned ticket (resolved, then customer_told) while the dispatch
+    system's "resolved" is committing. The moves were chosen from the status read before either was
+    locked, so the agent's first move (assigned -> resolved) met a resolved ticket, and the agent got an
+    error for a step that could be closed; each move was also its own transaction."""
+    repository = Repository(kefu_env.database_url)
+    ledger = Ledger(repository, load_rules(kefu_env.content_dir / "ledger.yml"))
+    ticket_id = repository.create_ticket(kind="fault", customer_id=1, summary="no signal")
+    repository.move_ticket(ticket_id, "assigned")
+    outcome: list[object] = []
+
+    def agent_closes_customer_told() -> None:
+        try:
+            outcome.append(ledger.close_step(ticket_id, "zhangsan", "told by phone").step)
+        except TicketTransitionError as exc:
+            outcome.append(exc)
+
+    with repository.engine.connect() as conn:
+        dispatch = conn.begin()  # the dispatch system's "resolved", not committed yet
+        conn.execute(tickets.update().where(tickets.c.ticket_id == ticket_id).values(status="resolved"))
+        conn.execute(ticket_history.insert().values(ticket_id=ticket_id, from_status="assigned",
+                                                    to_status="resolved", note="dispatch: job done"))
+        agent = threading.Thread(target=agent_closes_customer_told)
+        agent.start()
+        agent.join(timeout=1.0)
+        assert agent.is_alive(), "the agent's close should wait for the move in flight"
+        dispatch.commit()
+    agent.join(timeout=30)
+
+    assert outcome == ["customer_told"]
+    steps = [(h["from_status"], h["to_status"]) for h in repository.ticket_history(ticket_id)]
+    assert steps[-2:] == [("assigned", "resolved"), ("resolved", "customer_told")]
