@@ -125,6 +125,9 @@ BAD_LINES = [
     ({**NEW, "phone": "13800000002"}, "belongs to another customer in Kefu"),  # a demo customer's
     ({**NEW, "nickname": "丽丽"}, "unknown field 'nickname'"),
     ({**NEW, "name": ""}, "name is missing"),
+    # A NUL character (a CRM export's stray \u0000): PostgreSQL failed the whole import with a traceback
+    # after every check had passed, SQLite stored it in the name the desk and the replies show.
+    ({**NEW, "name": "王\u0000小丽"}, "name must not contain a NUL character"),
     ({**MONTHS[0], "customer": "CRM-9999"}, "bill of customer CRM-9999, who is in neither"),
     ({**MONTHS[0], "period": "2026/11"}, "period must be a month as YYYY-MM"),
     # Full-width digits (an extract typed in a Chinese IME) and a trailing line break looked like a month
