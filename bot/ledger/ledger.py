@@ -186,6 +186,7 @@ class Ledger:
                 raise TicketTransitionError(f"{item.ticket_id}: cannot close '{item.next_step}' from status {status}")
             return TicketPlan(moves=tuple(moves), note=f"{who}: {note}".rstrip(": "))
 
+        closing(self.repository.get_ticket(item.ticket_id)["status"], {})  # refused before anyone is made owner
         self.repository.set_ticket_owner(item.ticket_id, who, if_unowned=True)
         self.repository.move_ticket_by(item.ticket_id, closing)
         return self.item(item.ticket_id)
