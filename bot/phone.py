@@ -10,11 +10,12 @@ metadata, which identification and verification read).
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Mapping
 
 CALLER_ID_PARAMETERS = ("From", "callerId", "from", "caller")
 MAX_CALLER_ID_CHARS = 32
-MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+MAINLAND_MOBILE = re.compile(r"1[3-9]\d{9}", re.ASCII)  # fullmatch: ASCII digits only
 # The conversation of the SMS replies from a number (bot/channels/sms_replies.py): its events name the
 # number, no customer, so the privacy commands find it by this id (bot/privacy/subject.py).
 SMS_CONVERSATION = "sms:{}"
@@ -24,9 +25,12 @@ def local_phone(value: object) -> str | None:
     """A mainland mobile number as Kefu stores and compares it (11 bare digits) from any spelling
     (``+86 139-1234-0001``, ``8613912340001``, ``0086 139…``: the country code as dialled from China),
     else None. The one normaliser: lookups (chat, phone, SMS) and the customer import (``bot/customers``)
-    both use it, so a stored number is always found."""
-    digits = re.sub(r"^(\+|00)?86", "", re.sub(r"[\s-]", "", str(value or "")))
-    return digits if MAINLAND_MOBILE.match(digits) else None
+    both use it, so a stored number is always found. Full-width digits, plus and hyphen (typed with a
+    Chinese input method, ``１３９…``) are read as their ASCII forms; a number is only ever returned in ASCII
+    digits, the form the lookups compare."""
+    text = unicodedata.normalize("NFKC", str(value or ""))
+    digits = re.sub(r"^(\+|00)?86", "", re.sub(r"[\s-]", "", text))
+    return digits if MAINLAND_MOBILE.fullmatch(digits) else None
 
 
 def caller_id(custom_parameters: Mapping | None) -> str:

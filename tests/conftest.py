@@ -41,13 +41,13 @@ def _clear_caches() -> None:
 def kefu_env(tmp_path, monkeypatch):
     """Settings pointing at a fresh data dir with the demo database loaded."""
     from tests.demo_database import seed_copy
-    from tests.postgres import fresh_database_url, postgres_server_url
+    from tests.postgres import postgres_server_url, unused_database_url
 
     monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("KEFU_DEMO_DATA", "on")  # seeded below, on SQLite and on CI's PostgreSQL alike
     monkeypatch.delenv("KEFU_DATABASE_URL", raising=False)
     if postgres_server_url():  # CI: the same tests against PostgreSQL
-        monkeypatch.setenv("KEFU_DATABASE_URL", fresh_database_url(postgres_server_url()))
+        monkeypatch.setenv("KEFU_DATABASE_URL", unused_database_url(postgres_server_url()))  # made by seed_copy
     _clear_caches()
     settings = settings_module.get_settings()
     settings.data_dir.mkdir(parents=True)

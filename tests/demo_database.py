@@ -23,8 +23,8 @@ _templates: dict[tuple[str, str], str] = {}
 
 
 def seed_copy(database_url: str, seed_file: Path) -> None:
-    """Make ``database_url`` (a new SQLite file, or an empty PostgreSQL database named in it) hold the
-    migrated schema and the demo data of ``seed_file``."""
+    """Make ``database_url`` (a new SQLite file, or a PostgreSQL database named in it: made from the
+    template, replacing one of that name) hold the migrated schema and the demo data of ``seed_file``."""
     url = sa.engine.make_url(database_url)
     key = (url.get_backend_name(), hashlib.sha256(seed_file.read_bytes()).hexdigest())
     if key not in _templates:
@@ -35,7 +35,7 @@ def seed_copy(database_url: str, seed_file: Path) -> None:
         return
     engine = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT", future=True)
     with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{url.database}"'))
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}"'))
         conn.execute(sa.text(f'CREATE DATABASE "{url.database}" TEMPLATE "{template}"'))
     engine.dispose()
 

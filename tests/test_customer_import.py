@@ -125,6 +125,9 @@ BAD_LINES = [
     ({**NEW, "phone": "13800000002"}, "belongs to another customer in Kefu"),  # a demo customer's
     ({**NEW, "nickname": "丽丽"}, "unknown field 'nickname'"),
     ({**NEW, "name": ""}, "name is missing"),
+    # A NUL character (a CRM export's stray \u0000): PostgreSQL failed the whole import with a traceback
+    # after every check had passed, SQLite stored it in the name the desk and the replies show.
+    ({**NEW, "name": "王\u0000小丽"}, "name must not contain a NUL character"),
     ({**MONTHS[0], "customer": "CRM-9999"}, "bill of customer CRM-9999, who is in neither"),
     ({**MONTHS[0], "period": "2026/11"}, "period must be a month as YYYY-MM"),
     # Full-width digits (an extract typed in a Chinese IME) and a trailing line break looked like a month
@@ -230,3 +233,21 @@ def test_a_mobile_with_the_international_prefix_0086_is_loaded_not_called_a_land
     with Repository(kefu_env.database_url).engine.connect() as conn:
         assert conn.execute(sa.select(customers.c.phone).where(customers.c.external_id == "CRM-1001")).scalar() == \
             "13912340001"
+
+
+def test_a_mobile_typed_with_full_width_digits_is_stored_as_the_11_digits_every_lookup_compares(kefu_env, tmp_path,
+                                                                                               capsys):
+    """A CRM field typed with a Chinese input method holds full-width digits (``１３９…``), whole or in part.
+    Partly full-width, the import took the number as it was (``\\d`` matches full-width digits): stored so,
+    the customer was found by no lookup (the chat, the phone, SMS compare ASCII digits) and the same number
+    typed in ASCII could be loaded again as another customer. Wholly full-width, it was refused as "not a
+    mainland mobile number"."""
+    alice = {**ALICE, "phone": "13９1234０001"}
+    bob = {**BOB, "phone": "＋８６ １３９－１２３４－０００２"}
+    assert kefu("customer", "import", jsonl(tmp_path / "crm.jsonl", PLANS + [alice, bob])) == 0, capsys.readouterr().err
+    repository = Repository(kefu_env.database_url)
+    assert repository.find_customer(phone="13912340001").external_id == "CRM-1001"
+    assert repository.find_customer(phone="13912340002").external_id == "CRM-1002"
+    twin = {**ALICE, "external_id": "CRM-9999", "account_number": "A0009999", "phone": "13912340001"}
+    assert kefu("customer", "import", jsonl(tmp_path / "twin.jsonl", [twin])) == 1  # the same number: refused
+    assert "phone 13912340001 belongs to another customer in Kefu" in capsys.readouterr().err

@@ -64,6 +64,8 @@ def text(limit: int, *, default: Any = MISSING) -> Callable[[Any], Any]:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise Invalid("must be text")
         value = str(value).strip()
+        if "\x00" in value:  # PostgreSQL's text cannot hold it (the write failed after every check passed)
+            raise Invalid("must not contain a NUL character (\\u0000)")
         if len(value) > limit:
             raise Invalid(f"is longer than {limit} characters")
         return value

@@ -449,19 +449,21 @@ class Repository:
         found: dict[str, list[dict]] = {ticket_id: [] for ticket_id in ticket_ids}
         if not ticket_ids:
             return found
-        query = sa.select(ticket_history).where(ticket_history.c.ticket_id.in_(ticket_ids)).order_by(ticket_history.c.id)
         with self.engine.connect() as conn:
-            for row in conn.execute(query).mappings():
-                found[row["ticket_id"]].append(dict(row))
+            for chunk in in_chunks(list(found)):  # the ledger asks for every ticket's: past SQLite's parameter limit
+                query = sa.select(ticket_history).where(ticket_history.c.ticket_id.in_(chunk)).order_by(ticket_history.c.id)
+                for row in conn.execute(query).mappings():
+                    found[row["ticket_id"]].append(dict(row))
         return found
 
     @_guard
     def set_ticket_owner(self, ticket_id: str, owner: str, *, if_unowned: bool = False) -> None:
         """Make ``owner`` the ticket's ledger owner; ``if_unowned``: only when nobody owns it yet
-        (the first agent to act on a ticket owns it, a later one does not take it over)."""
+        (the first agent to act on a ticket owns it, a later one does not take it over). The ticket's row is
+        locked before the owner is read (``_locked_ticket``): two agents acting at once, the second sees the
+        first's claim instead of overwriting it (SQLite) or colliding with it (PostgreSQL)."""
         with self.engine.begin() as conn:
-            if conn.execute(sa.select(tickets.c.id).where(tickets.c.ticket_id == ticket_id)).first() is None:
-                raise TicketTransitionError(f"no ticket {ticket_id}")
+            _locked_ticket(conn, ticket_id)  # TicketTransitionError for no such ticket
             if if_unowned and conn.execute(sa.select(ticket_owners.c.owner)
                                            .where(ticket_owners.c.ticket_id == ticket_id)).first() is not None:
                 return

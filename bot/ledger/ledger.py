@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from statistics import median
 from zoneinfo import ZoneInfo
 
-from bot.db.repository import TICKET_TRANSITIONS, Repository, TicketTransitionError
+from bot.db.repository import TICKET_TRANSITIONS, Repository, TicketPlan, TicketTransitionError
 from bot.ledger.rules import STEPS, LedgerRules
 from bot.ticket_notes import history_note
 
@@ -183,17 +183,24 @@ class Ledger:
         return found[0]
 
     def close_step(self, ticket_id: str, who: str, note: str = "") -> LedgerItem:
-        """Close the item's next step (moving the ticket along its lifecycle); the closer owns an unowned item."""
+        """Close the item's next step (moving the ticket along its lifecycle); the closer owns an unowned item.
+
+        The moves are chosen from the status read with the ticket's row locked, and made in that one
+        transaction (``Repository.move_ticket_by``): a move committing meanwhile (the dispatch system's
+        "resolved") is started from, not met half-way with an error."""
         item = self.item(ticket_id)
         if item.next_step is None:
             raise TicketTransitionError(f"{item.ticket_id}: the follow-up is done already")
-        status = self.repository.get_ticket(item.ticket_id)["status"]
-        moves = CLOSING_MOVES[item.next_step].get(status)
-        if moves is None:
-            raise TicketTransitionError(f"{item.ticket_id}: cannot close '{item.next_step}' from status {status}")
+
+        def closing(status: str, _details: dict) -> TicketPlan:
+            moves = CLOSING_MOVES[item.next_step].get(status)
+            if moves is None:
+                raise TicketTransitionError(f"{item.ticket_id}: cannot close '{item.next_step}' from status {status}")
+            return TicketPlan(moves=tuple(moves), note=history_note("step_closed", agent=who, note=note))
+
+        closing(self.repository.get_ticket(item.ticket_id)["status"], {})  # refused before anyone is made owner
         self.repository.set_ticket_owner(item.ticket_id, who, if_unowned=True)
-        for to_status in moves:
-            self.repository.move_ticket(item.ticket_id, to_status, note=history_note("step_closed", agent=who, note=note))
+        self.repository.move_ticket_by(item.ticket_id, closing)
         return self.item(item.ticket_id)
 
     def assign(self, ticket_id: str, owner: str) -> None:

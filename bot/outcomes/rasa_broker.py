@@ -27,14 +27,15 @@ from bot.outcomes.recorder import record
 logger = logging.getLogger(__name__)
 
 PHONE_PREFIX = "ivr:"
-# Senders whose channel is remembered (the most recent ones): a slot is set in the turn whose user
-# event comes just before it, so only live conversations need to be known.
+# Senders whose channel, or whose session started without its first message yet, is remembered (the
+# most recent ones): a slot is set in the turn whose user event comes just before it, and a session's
+# first message comes in the burst that starts it, so only live conversations need to be known.
 REMEMBERED_SENDERS = 10_000
 
 
 class OutcomeBroker(EventBroker):
     def __init__(self) -> None:
-        self._new_sessions: set[str] = set()  # started, first message not yet seen (one burst)
+        self._new_sessions: OrderedDict[str, None] = OrderedDict()  # started, first message not yet seen (one burst)
         self._writing: set[asyncio.Task] = set()
         self._channels: OrderedDict[str, str] = OrderedDict()  # sender -> input channel of its last turn
 
@@ -47,7 +48,7 @@ class OutcomeBroker(EventBroker):
         sender = event.get("sender_id") or ""
         kind = event.get("event")
         if kind == "session_started" and not sender.startswith(PHONE_PREFIX):
-            self._new_sessions.add(sender)
+            _remember(self._new_sessions, sender, None)
         elif kind == "user":
             self._user_turn(sender, event)
         elif kind == "slot" and event.get("name") == "customer_id" and event.get("value"):
@@ -58,18 +59,12 @@ class OutcomeBroker(EventBroker):
         """The channel of the sender's last turn seen here; a phone call's is the phone's."""
         return self._channels.get(sender) or ("ivr" if sender.startswith(PHONE_PREFIX) else "")
 
-    def _remember(self, sender: str, channel: str) -> None:
-        self._channels[sender] = channel
-        self._channels.move_to_end(sender)
-        while len(self._channels) > REMEMBERED_SENDERS:
-            self._channels.popitem(last=False)
-
     def _user_turn(self, sender: str, event: dict) -> None:
         channel = event.get("input_channel") or ""
         if channel:
-            self._remember(sender, channel)
+            _remember(self._channels, sender, channel)
         if sender in self._new_sessions:
-            self._new_sessions.discard(sender)
+            del self._new_sessions[sender]
             openid = sender if channel == "wechat" else None
             self._write(sender, "contact_started", channel, customer_key(openid=openid))
         intent = (event.get("parse_data") or {}).get("intent") or {}
@@ -90,3 +85,11 @@ class OutcomeBroker(EventBroker):
     async def close(self) -> None:
         if self._writing:
             await asyncio.gather(*self._writing, return_exceptions=True)
+
+
+def _remember(senders: OrderedDict, sender: str, value: Any) -> None:
+    """``sender`` as the most recent of at most REMEMBERED_SENDERS (the oldest forgotten)."""
+    senders[sender] = value
+    senders.move_to_end(sender)
+    while len(senders) > REMEMBERED_SENDERS:
+        senders.popitem(last=False)

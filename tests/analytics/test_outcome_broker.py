@@ -39,3 +39,17 @@ async def test_an_identification_is_recorded_on_the_channel_of_the_conversation(
     assert [(s, c) for s, k, c, _ in stored if k == "customer_identified"] == [("w1", "webchat"), ("ivr:c9", "ivr")]
     assert identified("webchat") - before["webchat"] == 1 and identified("ivr") - before["ivr"] == 1
     assert identified("unknown") == before["unknown"]
+
+
+def test_sessions_started_without_a_turn_are_not_remembered_for_ever():
+    """A session Rasa starts without a customer turn (the HTTP API's ``/conversations/<id>/execute``, which
+    ``kefu run`` enables, or a turn that failed) was remembered in every Rasa process until that sender's
+    first message, which may never come: the set grew for as long as the process ran. Only live
+    conversations need remembering (a session's first message comes in the same burst), so it is bounded
+    like the senders' channels."""
+    broker = OutcomeBroker()
+    for n in range(rasa_broker.REMEMBERED_SENDERS + 500):
+        broker.publish({"sender_id": f"api-{n}", "event": "session_started"})
+    assert len(broker._new_sessions) == rasa_broker.REMEMBERED_SENDERS
+    assert f"api-{rasa_broker.REMEMBERED_SENDERS + 499}" in broker._new_sessions  # the newest are kept
+    assert "api-0" not in broker._new_sessions

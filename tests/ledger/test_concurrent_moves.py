@@ -8,7 +8,9 @@ import threading
 import pytest
 
 from bot.db.repository import Repository, TicketTransitionError
-from bot.db.schema import ticket_history, tickets
+from bot.db.schema import ticket_history, ticket_owners, tickets
+from bot.ledger.ledger import Ledger
+from bot.ledger.rules import load_rules
 
 
 def test_a_move_waits_for_one_in_flight_and_starts_from_its_result(kefu_env):
@@ -45,3 +47,68 @@ def test_a_move_waits_for_one_in_flight_and_starts_from_its_result(kefu_env):
     assert steps[-1] == ("resolved", "follow_up_done")
     with pytest.raises(TicketTransitionError):  # and the lifecycle still refuses it afterwards
         repository.move_ticket(ticket_id, "customer_told")
+
+
+def test_the_first_agent_to_act_on_an_unowned_ticket_stays_its_owner_when_a_second_acts_at_once(kefu_env):
+    """Two agents close a step of the same unowned ticket at the same moment: the first owns it ("the
+    closer owns an unowned item"; a later one does not take it over). The owner was read before anything
+    was locked, so the second found no owner and then, on SQLite, overwrote the first's row (the ledger
+    named the wrong agent), or on PostgreSQL collided with it and the agent's click failed."""
+    repository = Repository(kefu_env.database_url)
+    ticket_id = repository.create_ticket(kind="fault", customer_id=1, summary="no signal")
+    outcome: list[object] = []
+
+    def second_agent() -> None:
+        try:
+            repository.set_ticket_owner(ticket_id, "lisi", if_unowned=True)
+            outcome.append("done")
+        except Exception as exc:  # noqa: BLE001 - the test shows what the agent would get
+            outcome.append(exc)
+
+    with repository.engine.connect() as conn:
+        first = conn.begin()  # the first agent's claim, as set_ticket_owner writes it, not committed yet
+        conn.execute(tickets.update().where(tickets.c.ticket_id == ticket_id).values(updated_at=tickets.c.updated_at))
+        conn.execute(ticket_owners.insert().values(ticket_id=ticket_id, owner="zhangsan"))
+        agent = threading.Thread(target=second_agent)
+        agent.start()
+        agent.join(timeout=1.0)
+        assert agent.is_alive(), "the second claim should wait for the first"
+        first.commit()
+    agent.join(timeout=30)
+
+    assert outcome == ["done"]
+    assert Ledger(repository, load_rules(kefu_env.content_dir / "ledger.yml")).item(ticket_id).owner == "zhangsan"
+
+
+def test_an_agent_closing_customer_told_while_the_dispatch_system_resolves_the_ticket_closes_it(kefu_env):
+    """An agent closes 已告知客户 on an assigned ticket (resolved, then customer_told) while the dispatch
+    system's "resolved" is committing. The moves were chosen from the status read before either was
+    locked, so the agent's first move (assigned -> resolved) met a resolved ticket, and the agent got an
+    error for a step that could be closed; each move was also its own transaction."""
+    repository = Repository(kefu_env.database_url)
+    ledger = Ledger(repository, load_rules(kefu_env.content_dir / "ledger.yml"))
+    ticket_id = repository.create_ticket(kind="fault", customer_id=1, summary="no signal")
+    repository.move_ticket(ticket_id, "assigned")
+    outcome: list[object] = []
+
+    def agent_closes_customer_told() -> None:
+        try:
+            outcome.append(ledger.close_step(ticket_id, "zhangsan", "told by phone").step)
+        except TicketTransitionError as exc:
+            outcome.append(exc)
+
+    with repository.engine.connect() as conn:
+        dispatch = conn.begin()  # the dispatch system's "resolved", not committed yet
+        conn.execute(tickets.update().where(tickets.c.ticket_id == ticket_id).values(status="resolved"))
+        conn.execute(ticket_history.insert().values(ticket_id=ticket_id, from_status="assigned",
+                                                    to_status="resolved", note="dispatch: job done"))
+        agent = threading.Thread(target=agent_closes_customer_told)
+        agent.start()
+        agent.join(timeout=1.0)
+        assert agent.is_alive(), "the agent's close should wait for the move in flight"
+        dispatch.commit()
+    agent.join(timeout=30)
+
+    assert outcome == ["customer_told"]
+    steps = [(h["from_status"], h["to_status"]) for h in repository.ticket_history(ticket_id)]
+    assert steps[-2:] == [("assigned", "resolved"), ("resolved", "customer_told")]
