@@ -92,7 +92,7 @@ def serve_supervised(server_settings: dict, workers: int) -> None:
     stopping = False
 
     def start(slot: Slot) -> None:
-        slot.process = context.Process(target=serve, kwargs=server_settings, daemon=True)
+        slot.process = context.Process(target=serve_worker, args=(serve,), kwargs=server_settings, daemon=True)
         slot.process.start()
         slot.started = time.monotonic()
         slot.restart_at = None
@@ -134,6 +134,17 @@ def serve_supervised(server_settings: dict, workers: int) -> None:
     if sock is not None:
         sock.close()
     loop.close()
+
+
+def serve_worker(serve, **server_settings) -> None:
+    """A forked worker: without the supervisor's signal handlers, which the fork copied. Until Sanic installs
+    its own (once the model is loaded, minutes), a SIGTERM ran the supervisor's ``stop`` in the worker: the
+    first worker signalled itself a thousand times (log lines, then a RecursionError), the others died of an
+    AssertionError. Now SIGTERM ends a worker that is still loading, and Ctrl-C is the supervisor's, as
+    Sanic has it in its workers."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve(**server_settings)
 
 
 def end_workers(processes: list) -> None:
