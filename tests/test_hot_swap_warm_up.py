@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from rasa.core.processor import MessageProcessor
 from rasa.core.utils import AvailableEndpoints
 
 from bot import swap_off_loop
+
+pytestmark = pytest.mark.slow  # loads the trained model
 
 
 async def test_a_hot_swapped_model_has_parsed_off_the_event_loop_before_it_serves(trained_model, monkeypatch):
