@@ -35,6 +35,10 @@ BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
 STEADY_AFTER_S = 60.0  # a worker that lived this long starts the back-off again from the first step
 POLL_S = 0.5
+# How long the stopping workers get together before the supervisor kills them: Sanic's own drain of
+# open requests (GRACEFUL_SHUTDOWN_TIMEOUT, 15 s) is cut short only by this, and kefu run kills the
+# whole group 15 s after its SIGTERM (bot/stack.py): shorter, so the log names the stuck worker first.
+SHUTDOWN_WAIT_S = 12.0
 
 
 def bind_unlistened(host: str, port: int) -> socket.socket:
@@ -88,7 +92,7 @@ def serve_supervised(server_settings: dict, workers: int) -> None:
     stopping = False
 
     def start(slot: Slot) -> None:
-        slot.process = context.Process(target=serve, kwargs=server_settings, daemon=True)
+        slot.process = context.Process(target=serve_worker, args=(serve,), kwargs=server_settings, daemon=True)
         slot.process.start()
         slot.started = time.monotonic()
         slot.restart_at = None
@@ -124,14 +128,39 @@ def serve_supervised(server_settings: dict, workers: int) -> None:
                 logger.info("sanic.worker.replaced pid=%s", slot.process.pid)
                 count_restart(slot.died_with)
         time.sleep(POLL_S)
-    for slot in slots:
-        if slot.process is not None:
-            slot.process.join()
+    end_workers([slot.process for slot in slots if slot.process is not None])
     trigger_events(main_stop, loop)
     sock = server_settings.get("sock")
     if sock is not None:
         sock.close()
     loop.close()
+
+
+def serve_worker(serve, **server_settings) -> None:
+    """A forked worker: without the supervisor's signal handlers, which the fork copied. Until Sanic installs
+    its own (once the model is loaded, minutes), a SIGTERM ran the supervisor's ``stop`` in the worker: the
+    first worker signalled itself a thousand times (log lines, then a RecursionError), the others died of an
+    AssertionError. Now SIGTERM ends a worker that is still loading, and Ctrl-C is the supervisor's, as
+    Sanic has it in its workers."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve(**server_settings)
+
+
+def end_workers(processes: list) -> None:
+    """Wait for the stopping workers, ``SHUTDOWN_WAIT_S`` at most together; kill and name those still running.
+
+    A worker deaf to SIGTERM (a hung listener, a C call that never returns) made the supervisor wait
+    for ever, and the operator saw a server that would not stop and no reason."""
+    deadline = time.monotonic() + SHUTDOWN_WAIT_S
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            logger.error("sanic.worker.stuck_at_shutdown pid=%s waited_s=%.0f action=SIGKILL", process.pid,
+                         SHUTDOWN_WAIT_S)
+            process.kill()
+            process.join()
 
 
 def count_restart(exitcode: int | None) -> None:

@@ -5,8 +5,9 @@ Rasa 3.6 loads the model inside the request handler, synchronously, on the worke
 about 25 s, 62 s on a busy 2-core machine — that worker answered nothing: on a one-worker server
 every customer's message waited behind ``kefu train``'s publish, and clients gave up at 60 s
 (seen in tests/editor/test_publish.py). Here the agent's stores, broker and endpoints are built on
-the loop as Rasa builds them, and only the model file is loaded in a thread; the old agent serves
-until Rasa's handler puts the new one in its place. Anything else (a model server, remote storage, a
+the loop as Rasa builds them, and only the model file is loaded in a thread, where the new model also
+parses once (``bot.warm_up``: its first parse cost a customer's turn about 0.6 s on the loop); the old
+agent serves until Rasa's handler puts the new one in its place. Anything else (a model server, remote storage, a
 path that does not exist) goes to Rasa's own code unchanged.
 """
 from __future__ import annotations
@@ -15,6 +16,8 @@ import asyncio
 import logging
 import os
 from http import HTTPStatus
+
+from bot.warm_up import warm_in_thread
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ async def load_agent(model_path=None, model_server=None, remote_storage=None, en
             await asyncio.to_thread(agent.load_model, model_path)
         except Exception as exc:  # noqa: BLE001 - as Rasa: a model that cannot be loaded is refused, the old one serves
             logger.error("model.swap.load_failed model=%s error=%s: %s", model_path, type(exc).__name__, exc)
+        if agent.is_ready():  # its first parse (TensorFlow's graphs) here too, not in a customer's turn
+            await asyncio.to_thread(warm_in_thread, agent)
     if not agent.is_ready():
         raise ErrorResponse(HTTPStatus.BAD_REQUEST, "BadRequest", f"Agent with name '{model_path}' could not be loaded.",
                             {"parameter": "model", "in": "query"})

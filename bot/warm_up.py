@@ -7,10 +7,12 @@ test stack (one worker), the first WeChat turn after the server answered took 3.
 0.05-0.12 s; with this warm-up the first took 0.7 s. On a cold worker this cost fell into a
 follower's first WeChat turn, which WeChat gives 5 s.
 The warm-up parses one fixed text (never said to anyone, never saved in a tracker) when the
-server has started, and ``/health`` answers 503 until it is done (``bot.channels.ops``).
+server has started, and ``/health`` answers 503 until it is done (``bot.channels.ops``). A hot-swapped
+model is warmed the same way, in the thread that loaded it, before it serves (``bot.swap_off_loop``).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -24,6 +26,16 @@ async def warm_up(app) -> float | None:
     agent = getattr(app.ctx, "agent", None)
     if agent is None or not agent.is_ready():
         return None
+    return await warm_agent(agent, "worker.warmed_up")
+
+
+def warm_in_thread(agent) -> float | None:
+    """The same first parse in the calling thread, on an event loop of its own: a hot swap warms its new
+    model there (bot/swap_off_loop.py), so no customer's turn pays for it on the worker's loop."""
+    return asyncio.run(warm_agent(agent, "model.swap.warmed_up"))
+
+
+async def warm_agent(agent, event: str) -> float | None:
     started = time.monotonic()
     try:
         await agent.parse_message(WARM_UP_TEXT)
@@ -31,5 +43,5 @@ async def warm_up(app) -> float | None:
         logger.warning("worker.warm_up_failed error=%s", type(error).__name__)
         return None
     seconds = time.monotonic() - started
-    logger.info("worker.warmed_up seconds=%.2f", seconds)
+    logger.info("%s seconds=%.2f", event, seconds)
     return seconds

@@ -3,12 +3,14 @@
 Rasa publishes a turn's new events when it stores the tracker, so the user event's timestamp to
 that moment is the turn's latency (NLU, policies, custom actions, tracker store); the user event
 carries the channel and the NLU confidence; fallbacks show up as the ``nlu_fallback`` intent or a
-fallback action. Configured in ``endpoints.yml`` (``event_broker: type: bot.observability...``).
+fallback action, counted once per turn (the rules answer every ``nlu_fallback`` with ``action_fallback``).
+Configured in ``endpoints.yml`` (``event_broker: type: bot.observability...``).
 """
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Dict, Optional, Text
 
 from rasa.core.brokers.broker import EventBroker
@@ -18,7 +20,15 @@ from bot.observability import metrics
 
 FALLBACK_INTENTS = {"nlu_fallback"}
 FALLBACK_ACTIONS = {"action_default_fallback", "action_fallback", "action_two_stage_fallback"}
-REMEMBERED_SENDERS = 10_000  # sender -> channel, only to label fallback actions; bounded
+REMEMBERED_SENDERS = 10_000  # sender -> its last turn, only to count fallback actions; bounded
+
+
+@dataclass
+class Turn:
+    """A conversation's latest message: its channel, and whether it was counted as a fallback yet."""
+
+    channel: str
+    fallback_counted: bool = False
 
 
 class MetricsEventBroker(EventBroker):
@@ -26,7 +36,7 @@ class MetricsEventBroker(EventBroker):
 
     def __init__(self, clock=time.time) -> None:
         self.clock = clock
-        self._channels: "OrderedDict[str, str]" = OrderedDict()
+        self._turns: "OrderedDict[str, Turn]" = OrderedDict()
 
     @classmethod
     async def from_endpoint_config(cls, broker_config: Optional[EndpointConfig], event_loop=None) -> "MetricsEventBroker":
@@ -37,32 +47,35 @@ class MetricsEventBroker(EventBroker):
         if kind == "user":
             self._user(event)
         elif kind == "action" and event.get("name") in FALLBACK_ACTIONS:
-            metrics.FALLBACKS.labels(self._channel_of(event.get("sender_id"))).inc()
+            turn = self._turns.get(str(event.get("sender_id") or ""))
+            if turn is None:
+                metrics.FALLBACKS.labels("unknown").inc()
+            elif not turn.fallback_counted:
+                turn.fallback_counted = True
+                metrics.FALLBACKS.labels(turn.channel).inc()
 
     def _user(self, event: Dict[Text, Any]) -> None:
         channel = str(event.get("input_channel") or "unknown")
-        self._remember(event.get("sender_id"), channel)
-        metrics.MESSAGES.labels(channel).inc()
         intent = (event.get("parse_data") or {}).get("intent") or {}
+        not_understood = intent.get("name") in FALLBACK_INTENTS
+        self._remember(event.get("sender_id"), Turn(channel, fallback_counted=not_understood))
+        metrics.MESSAGES.labels(channel).inc()
         confidence = intent.get("confidence")
         if isinstance(confidence, (int, float)):
             metrics.NLU_CONFIDENCE.labels(channel).observe(float(confidence))
-        if intent.get("name") in FALLBACK_INTENTS:
+        if not_understood:
             metrics.FALLBACKS.labels(channel).inc()
         sent_at = event.get("timestamp")
         if isinstance(sent_at, (int, float)):
             metrics.TURN_SECONDS.labels(channel).observe(max(0.0, self.clock() - float(sent_at)))
 
-    def _remember(self, sender: Any, channel: str) -> None:
+    def _remember(self, sender: Any, turn: "Turn") -> None:
         if not sender:
             return
-        self._channels[str(sender)] = channel
-        self._channels.move_to_end(str(sender))
-        while len(self._channels) > REMEMBERED_SENDERS:
-            self._channels.popitem(last=False)
-
-    def _channel_of(self, sender: Any) -> str:
-        return self._channels.get(str(sender or ""), "unknown")
+        self._turns[str(sender)] = turn
+        self._turns.move_to_end(str(sender))
+        while len(self._turns) > REMEMBERED_SENDERS:
+            self._turns.popitem(last=False)
 
     def is_ready(self) -> bool:
         return True

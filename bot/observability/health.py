@@ -1,6 +1,6 @@
 """``GET /health`` for load balancers: should this instance take customers right now?
 
-It checks Redis (conversations, locks, queue), the database (customers, tickets, outcomes) and this
+It checks Redis (conversations, locks, queue: it must take a write), the database (customers, tickets, outcomes) and this
 machine's action server (every custom answer), each within a short deadline, and names in ``checks``
 any that did not answer. Only a failure of this instance's own parts makes it *unready* (503): a load
 balancer should send customers elsewhere. Redis and the database are shared by every instance; when
@@ -56,8 +56,13 @@ class BadStatus(Exception):
     """A dependency answered, but not with success."""
 
 
+HEALTH_KEY = "kefu:health:probe"
+
+
 async def check_redis(redis) -> None:
-    await redis.ping()
+    """A write, as every turn makes (its tracker, its lock), not a PING: a Redis full to its ``maxmemory``,
+    unable to save (MISCONF) or turned read-only replica by a failover answers PING and refuses every write."""
+    await redis.set(HEALTH_KEY, "1", px=60_000)
 
 
 async def check_database(engine) -> None:

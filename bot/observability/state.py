@@ -23,6 +23,7 @@ from bot.dispatch.undelivered import counts as ticket_event_counts
 from bot.handoff import keys as handoff_keys
 from bot.handoff.presence import gone_among
 from bot.ivr.call_state import CallStore
+from bot.observability.health import check_redis
 from bot.kept_lists import failed_key, kept_key
 from bot.outbound.outbox_rows import waited_seconds
 from bot.outcomes.pending import pending_key
@@ -126,6 +127,11 @@ async def read_state(redis, repository: Repository, clock=time.time, data_dir=No
     snapshot = StateSnapshot()
     if data_dir is not None:
         snapshot.data_dir_free_bytes = free_bytes(data_dir)
+    try:  # up means it takes a write, as /health asks: a full or read-only Redis answers reads only
+        await check_redis(redis)
+    except (RedisError, OSError) as exc:
+        logger.warning("metrics.state.redis_write_failed error=%s", type(exc).__name__)
+        snapshot.redis_up = False
     try:
         now = clock()
         await read_queues(redis, snapshot, now)
@@ -218,7 +224,8 @@ class StateCollector:
             yield GaugeMetricFamily("kefu_data_dir_free_bytes", "Bytes free on this machine's KEFU_DATA_DIR "
                                     "(logs, metrics, models, voicemail); a full one loses logs and crashes servers",
                                     value=s.data_dir_free_bytes)
-        up = GaugeMetricFamily("kefu_dependency_up", "1 when the dependency answered this scrape",
+        up = GaugeMetricFamily("kefu_dependency_up", "1 when the dependency answered this scrape "
+                               "(Redis: took a write)",
                                labels=["dependency"])
         up.add_metric(["redis"], int(s.redis_up))
         up.add_metric(["database"], int(s.database_up))

@@ -28,12 +28,29 @@ def test_a_turn_is_timed_and_its_confidence_kept_per_channel():
     assert sample("kefu_fallbacks_total", channel="fuzzchan") == fallbacks
 
 
-def test_fallbacks_are_counted_from_intent_and_from_the_fallback_action():
+def test_a_message_not_understood_is_one_fallback_though_the_rule_answers_it_with_the_fallback_action():
+    """``kefu_fallbacks_total`` counts turns not understood, and the dashboard divides it by the messages.
+    Every ``nlu_fallback`` is answered by ``action_fallback`` (nlu_data/rules.yml), and both were counted:
+    a message the NLU did not understand was two fallbacks, and the fallback rate up to 200%."""
     broker = MetricsEventBroker(clock=lambda: 10.0)
     before = sample("kefu_fallbacks_total", channel="fbchan")
+    messages = sample("kefu_messages_total", channel="fbchan")
     broker.publish(user_event("s2", "fbchan", "nlu_fallback", 0.1, 9.0))
     broker.publish({"sender_id": "s2", "event": "action", "name": "action_fallback"})
-    assert sample("kefu_fallbacks_total", channel="fbchan") == before + 2
+    assert sample("kefu_messages_total", channel="fbchan") == messages + 1
+    assert sample("kefu_fallbacks_total", channel="fbchan") == before + 1
+
+
+def test_a_fallback_of_the_dialogue_after_an_understood_message_is_counted_once_per_turn():
+    """The policies' own fallback (RulePolicy's core fallback) follows a message the NLU understood."""
+    broker = MetricsEventBroker(clock=lambda: 10.0)
+    before = sample("kefu_fallbacks_total", channel="corechan")
+    broker.publish(user_event("s3", "corechan", "query_bill", 0.9, 9.0))
+    broker.publish({"sender_id": "s3", "event": "action", "name": "action_fallback"})
+    assert sample("kefu_fallbacks_total", channel="corechan") == before + 1
+    broker.publish(user_event("s3", "corechan", "query_bill", 0.9, 9.5))  # the next turn, again not followed
+    broker.publish({"sender_id": "s3", "event": "action", "name": "action_default_fallback"})
+    assert sample("kefu_fallbacks_total", channel="corechan") == before + 2
 
 
 def test_containment_counts_come_from_outcome_events():

@@ -75,3 +75,24 @@ async def test_this_instances_action_server_down_makes_it_unready(kefu_env, redi
     status, body = await health_of(kefu_env, redis_server.url, free_port(), database_down=False)
     assert status == 503 and body["status"] == "unavailable" and body["ready"] is False
     assert body["checks"]["action_server"]["ok"] is False
+
+
+async def test_a_redis_that_answers_but_refuses_every_write_is_not_ok(kefu_env, redis_server, action_server):
+    """A Redis full to its ``maxmemory`` (noeviction, as a session store should be) still answers PING, so
+    ``/health`` said ``ok`` while every turn failed to store its conversation and customers got the Redis
+    apology. The same for a Redis that cannot save (MISCONF) or became a read-only replica in a failover."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", "1")  # what a full Redis refuses: any write
+    try:
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            client.set("a-turn", "its tracker")  # a customer's turn, as Rasa's tracker store writes it
+        status, body = await health_of(kefu_env, redis_server.url, action_server, database_down=False)
+    finally:
+        client.config_set("maxmemory", "0")
+        client.close()
+    assert status == 200 and body["status"] == "degraded" and body["degraded"] == ["redis"], body
+    assert body["checks"]["redis"] == {"ok": False, "seconds": body["checks"]["redis"]["seconds"],
+                                       "error": "OutOfMemoryError"}

@@ -120,3 +120,29 @@ async def test_a_transferred_customers_wait_counts_from_the_transfer_on_the_gaug
     wallboard = {q["skill"]: q for q in await queue_figures(queue)}
     assert wallboard["billing"]["waiting"] == 1
     assert wallboard["billing"]["longest_wait_s"] == pytest.approx(10, abs=0.2)
+
+
+async def test_a_redis_that_refuses_every_write_is_down_for_the_alert_while_the_queues_are_still_read(
+        kefu_env, tmp_path):
+    """``KefuDependencyDown`` pages on ``kefu_dependency_up``, which only read Redis: a Redis full to its
+    ``maxmemory`` (or read-only after a failover) answered every read, so the metric said up and nobody
+    was paged while every customer's turn failed to store and got the apology (``/health`` says degraded:
+    tests/ops/test_health_readiness.py)."""
+    import redis as sync_redis
+
+    from bot.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "redis").start()  # its own: this test makes it refuse writes
+    client = aioredis.Redis.from_url(server.url)
+    try:
+        await client.config_set("maxmemory-policy", "noeviction")
+        await client.config_set("maxmemory", "1")
+        with pytest.raises(sync_redis.exceptions.OutOfMemoryError):
+            await client.set("a-turn", "its tracker")
+        found = values(await read_state(client, Repository(kefu_env.database_url)))
+    finally:
+        await client.close()
+        server.stop()
+    assert found[("kefu_dependency_up", (("dependency", "redis"),))] == 0
+    assert found[("kefu_dependency_up", (("dependency", "database"),))] == 1
+    assert any(name == "kefu_queue_length" for name, _ in found), "the queues are still read"
