@@ -19,6 +19,7 @@ from bot.contacts.rules import ContactRules
 from bot.contacts.schedule import Schedule, address_of
 from bot.db.repository import Repository
 from bot.db.schema import channel_bindings, customer_contacts, customers
+from bot.phone import local_phone
 
 SEND, BLOCK, HOLD, WAIT = "send", "block", "hold", "wait"
 DEMO_CUSTOMER = "demo_customer"
@@ -64,6 +65,8 @@ class ContactGate:
         for channel in contact["channels"] or []:
             if channel not in self.channels:
                 continue
+            if channel == "sms" and local_phone(contact["phone"]) is None:
+                continue  # a landline (an agent's corrected callback number): the gateway texts mobiles only
             if channel == "phone" and contact["phone"]:
                 return channel
             if channel in TEXT_CHANNELS and address_of(channel, contact["phone"], contact["openid"]):
