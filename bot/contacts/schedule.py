@@ -252,6 +252,15 @@ class Schedule:
                 contacts.c.status == "working", contacts.c.lease_until < now,
             ).values(status="scheduled", attempt_token="", lease_until=None, updated_at=now)).rowcount
 
+    def take_over(self, contact_id: int, token: str, now: dt.datetime, lease: dt.timedelta) -> bool:
+        """Take a placed attempt whose lease ran out (:meth:`expired_calls`) to finish it, with a new lease;
+        False when another worker took it first (every worker's pass finds the same expired attempts)."""
+        with self.engine.begin() as conn:
+            return conn.execute(contacts.update().where(
+                contacts.c.id == contact_id, contacts.c.attempt_token == token, contacts.c.status == "calling",
+                contacts.c.lease_until < now,
+            ).values(lease_until=now + lease, updated_at=now)).rowcount == 1
+
     def expired_calls(self, now: dt.datetime) -> list[dict]:
         """Placed attempts whose time is up (rang out, or the call ended without an answer)."""
         query = sa.select(contacts).where(contacts.c.status == "calling", contacts.c.lease_until < now)

@@ -186,7 +186,11 @@ class ContactWorker:
 
         A text's attempt is over this way only when its worker died between counting it and hearing
         the gateway's answer: it is sent again as the same attempt (same ``client_ref``), not retried
-        as a new text later, which the customer would get twice if the first had gone out."""
+        as a new text later, which the customer would get twice if the first had gone out. Every worker's
+        pass finds the same expired attempts: the one that takes it over finishes it, the others leave it."""
+        if not await asyncio.to_thread(self.schedule.take_over, contact["id"], contact["attempt_token"], now,
+                                       CLAIM_LEASE):
+            return "elsewhere"
         rule = rules.rules.get(contact["rule"])
         if contact["channel"] in self.messengers and contact["channel"] in TEXT_CHANNELS and rule is not None:
             blocked = await asyncio.to_thread(self.gate.blocked, contact)
