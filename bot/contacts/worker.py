@@ -145,8 +145,9 @@ class ContactWorker:
 
     async def _message(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,
                        address: str, now: dt.datetime) -> str:
-        await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel=channel, address=address, now=now,
-                                lease=CLAIM_LEASE)
+        if not await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel=channel, address=address,
+                                       now=now, lease=CLAIM_LEASE):
+            return "elsewhere"  # the claim lapsed meanwhile: another worker has the contact (and may have sent it)
         return await self._send_text(contact, token, rule, rules, channel, now, attempt=contact["attempts"] + 1)
 
     async def _send_text(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,

@@ -58,3 +58,28 @@ async def test_two_workers_finding_a_dead_workers_text_send_it_once(repository, 
     assert [m["touser"] for m in received if m["touser"] == OPENID] == [OPENID]
     contact = Schedule(repository).get(contact_id)
     assert (contact["status"], contact["result"], contact["attempts"]) == ("done", "sent", 1)
+
+
+async def test_a_worker_that_stalled_past_its_claim_does_not_send_the_text_another_worker_sent(
+        kefu_env, repository, make_worker, clock, wechat_template_api):
+    """A worker claims a due text, then stalls (a database lock, a paused machine) past its claim's lease;
+    another worker takes the contact back and sends it. The first, going on, must not send it too."""
+    from bot.contacts.rules import load_rules
+
+    sent, url = wechat_template_api
+    schedule = Schedule(repository)
+    contact_id = schedule.add(dedupe_key="care_suspension:stalled", purpose="care", rule="care_suspension",
+                              due_at=clock.now, channels=["wechat"], openid=OPENID)
+    stalled = make_worker(messengers={"wechat": WeChatTemplateSender(FixedToken(url), "TPL-CARE")})
+    claimed_at = clock.now
+    token = schedule.claim(contact_id, stalled.name, claimed_at, CLAIM_LEASE)
+    claimed = schedule.get(contact_id)
+
+    clock.advance(minutes=3)  # the claim lapsed: the next worker's pass takes the contact and sends it
+    await make_worker(messengers={"wechat": WeChatTemplateSender(FixedToken(url), "TPL-CARE")}).run_pass()
+    assert [m["touser"] for m in sent if m["touser"] == OPENID] == [OPENID]
+
+    await stalled.attempt(claimed, token, load_rules(kefu_env.content_dir / "contacts.yml"), claimed_at)
+    assert [m["touser"] for m in sent if m["touser"] == OPENID] == [OPENID]
+    contact = schedule.get(contact_id)
+    assert (contact["status"], contact["result"], contact["attempts"]) == ("done", "sent", 1)
