@@ -89,14 +89,19 @@ class ContactWorker:
             counts["scheduled"] = counts.get("scheduled", 0) + 1
             await self._event(await asyncio.to_thread(self.schedule.get, contact_id), "contact_scheduled")
         await asyncio.to_thread(self.schedule.recover_unplaced, now)
+        # Each contact is judged and timed when the worker gets to it: a pass placing many calls lasts
+        # minutes (each a request to the carrier), and the pass's start is no time to count a call's
+        # lease from or to tell quiet hours by.
         for contact in await asyncio.to_thread(self.schedule.expired_calls, now):
-            outcome = await self._call_over(contact, rules, now)
+            outcome = await self._call_over(contact, rules, self.clock())
             counts[outcome] = counts.get(outcome, 0) + 1
         for contact in await asyncio.to_thread(self.schedule.due, now):
-            token = await asyncio.to_thread(self.schedule.claim, contact["id"], self.name, now, CLAIM_LEASE)
+            moment = self.clock()
+            token = await asyncio.to_thread(self.schedule.claim, contact["id"], self.name, moment, CLAIM_LEASE)
             if token is None:
                 continue  # another worker has it
-            outcome = await self.attempt(await asyncio.to_thread(self.schedule.get, contact["id"]), token, rules, now)
+            outcome = await self.attempt(await asyncio.to_thread(self.schedule.get, contact["id"]), token, rules,
+                                         moment)
             counts[outcome] = counts.get(outcome, 0) + 1
         return counts
 
