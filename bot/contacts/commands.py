@@ -179,11 +179,36 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def block_address(text: str) -> str | None:
+    """The block list's key for what an operator typed: ``phone:`` and the number as the schedule keeps it
+    (a mobile in any usual spelling as 11 digits, a landline as the desk keeps a callback number), or
+    ``wechat:<openid>``; None for anything else."""
+    from bot.handoff.contact_details import CLEANERS, ContactDetailError
+    from bot.phone import local_phone
+
+    kind, named, value = text.strip().partition(":")
+    if not named:
+        kind, value = "phone", text
+    value = value.strip()
+    if kind == "wechat":
+        return f"wechat:{value}" if value else None
+    if kind != "phone":
+        return None
+    try:
+        return f"phone:{local_phone(value) or CLEANERS['callback_phone'](value)}"
+    except ContactDetailError:
+        return None
+
+
 def cmd_block(args: argparse.Namespace) -> int:
     from bot.contacts.schedule import Schedule
 
+    address = block_address(args.address)
+    if address is None:
+        print(f"kefu: error: {args.address!r} is not a phone number (a mainland mobile or a landline with its "
+              "area code) nor wechat:<openid>", file=sys.stderr)
+        return 2
     schedule = Schedule(open_repository(get_settings()))
-    address = args.address if ":" in args.address else f"phone:{args.address}"
     if args.remove:
         schedule.unblock(address)
         print(f"{address}: may be contacted again")
