@@ -143,14 +143,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     from bot.contacts.schedule import Schedule
 
     repository = open_repository(get_settings())
-    rows = Schedule(repository).listing(status=args.status, purpose=args.purpose)
+    status = "failed" if args.failed else args.status
+    schedule = Schedule(repository)
+    rows = schedule.listing(status=status, purpose=args.purpose)
+    total = schedule.count(status=status, purpose=args.purpose)
     zone = centre_zone()
     print(f"{'id':>5} {'purpose':<9} {'rule':<18} {'status':<9} {f'due ({zone.key})':<16} {'tries':>5} {'ticket':<9} result")
     for row in rows:
         print(f"{row['id']:>5} {row['purpose']:<9} {row['rule']:<18} {row['status']:<9} "
               f"{local_time(row['due_at'], zone):<16} {row['attempts']:>5} {row['ticket_id'] or '-':<9} "
               f"{row['result'] or '-'}")
-    print(f"{len(rows)} contact(s)")
+    if total > len(rows):
+        print(f"{len(rows)} of {total} contact(s): the latest by due time (--status, --purpose narrow the list)")
+    else:
+        print(f"{len(rows)} contact(s)")
     return 0
 
 
@@ -224,8 +230,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     run = contacts.add_parser("run", help="drive the contact schedule (also started by `kefu run`)")
     run.add_argument("--interval", type=float, default=5.0, help="seconds between passes")
     run.set_defaults(handler=cmd_run)
-    listing = contacts.add_parser("list", help="the schedule, soonest first")
+    listing = contacts.add_parser("list", help="the schedule's latest 200 contacts by due time, soonest first")
     listing.add_argument("--status", help="scheduled, calling, done, failed, blocked, held, offered")
+    listing.add_argument("--failed", action="store_true", help="only the failed ones (as --status failed)")
     listing.add_argument("--purpose", help="followup, care, arrears, callback")
     listing.set_defaults(handler=cmd_list)
     plan = contacts.add_parser("plan", help="what the worker would schedule now, without scheduling it "

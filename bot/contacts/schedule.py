@@ -102,13 +102,25 @@ class Schedule:
         return dict(row) if row else None
 
     def listing(self, *, status: str | None = None, purpose: str | None = None, limit: int = 200) -> list[dict]:
+        """Soonest first: the ``limit`` contacts with the latest due times (the schedule keeps every contact
+        ever made, and those still to come are the latest), of ``status`` and ``purpose`` if given."""
         query = sa.select(contacts)
         if status:
             query = query.where(contacts.c.status == status)
         if purpose:
             query = query.where(contacts.c.purpose == purpose)
+        latest = query.order_by(contacts.c.due_at.desc(), contacts.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query.order_by(contacts.c.due_at, contacts.c.id).limit(limit)).mappings()]
+            return [dict(r) for r in conn.execute(latest).mappings()][::-1]
+
+    def count(self, *, status: str | None = None, purpose: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(contacts)
+        if status:
+            query = query.where(contacts.c.status == status)
+        if purpose:
+            query = query.where(contacts.c.purpose == purpose)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
 
     def due(self, now: dt.datetime, limit: int = 50) -> list[dict]:
         query = (sa.select(contacts).where(contacts.c.status == "scheduled", contacts.c.due_at <= now)
