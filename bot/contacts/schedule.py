@@ -256,6 +256,20 @@ class Schedule:
                          .values(details=details, lease_until=ended_at))
         return {**dict(row), "details": details}
 
+    def call_in_progress(self, carrier_call_id: str, lease_until: dt.datetime) -> dict | None:
+        """The carrier says a placed call is ringing or answered now: its attempt lasts until ``lease_until``
+        (never shortened; not once a final status came). A carrier that queues calls above its rate
+        (Twilio: one a second per account) rings some minutes after they were placed."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(contacts).where(contacts.c.carrier_call_id == carrier_call_id,
+                                                         contacts.c.status == "calling")).mappings().first()
+            if row is None or (row["details"] or {}).get("carrier_status"):
+                return None
+            conn.execute(contacts.update().where(contacts.c.id == row["id"], contacts.c.status == "calling",
+                                                 contacts.c.lease_until < lease_until)
+                         .values(lease_until=lease_until))
+        return dict(row)
+
     # -- restarts ----------------------------------------------------------------------------
     def recover_unplaced(self, now: dt.datetime) -> int:
         """Claims of workers that died before placing anything go back to the schedule."""
