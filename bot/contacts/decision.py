@@ -86,7 +86,10 @@ class ContactGate:
         if complaint is not None:  # a person is handling their complaint: no robot asks "solved?" meanwhile
             return Decision(HOLD, OPEN_COMPLAINT, complaint=complaint)
         channel = self.channel(contact)
-        if contact["rule"] not in rules.rules or channel is None:  # keep it, look again later
+        # A callback the customer booked goes to the agents without its rule: the waiting room schedules it
+        # under ``waiting_callback`` whatever the editors call that rule now. Others wait for theirs.
+        booked = contact["purpose"] == "callback" and channel == "agent"
+        if (contact["rule"] not in rules.rules and not booked) or channel is None:  # keep it, look again later
             return Decision(WAIT, NO_CHANNEL, until=now + NO_CHANNEL_WAIT)
         address = address_of(channel, contact["phone"], contact["openid"])
         if contact["purpose"] != "callback":  # a callback the customer booked is made whatever the hour

@@ -123,9 +123,9 @@ class ContactWorker:
                 await self._event(contact, "contact_skipped", reason=decision.reason,
                                   until=decision.until.isoformat(timespec="minutes"))
             return decision.reason
-        rule = rules.rules[contact["rule"]]
         if decision.channel == "agent":
             return await self._offer(contact, token)
+        rule = rules.rules[contact["rule"]]
         if decision.channel == "phone":
             return await self._call(contact, token, rule, rules, decision.address, now)
         return await self._message(contact, token, rule, rules, decision.channel, decision.address, now)
