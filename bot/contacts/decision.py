@@ -21,8 +21,9 @@ from bot.db.repository import Repository
 from bot.db.schema import channel_bindings, customer_contacts, customers
 from bot.phone import local_phone
 
-SEND, BLOCK, HOLD, WAIT = "send", "block", "hold", "wait"
+SEND, BLOCK, HOLD, WAIT, DROP = "send", "block", "hold", "wait", "drop"
 DEMO_CUSTOMER = "demo_customer"
+FOLLOWED_UP = "followed_up"  # the follow-up's ticket was followed up meanwhile (an agent, the dispatch system)
 NO_CHANNEL = "no_channel"
 QUIET_HOURS = "quiet_hours"
 DAILY_LIMIT = "daily_limit"
@@ -34,7 +35,8 @@ TEXT_CHANNELS = ("sms", "wechat")
 class Decision:
     """``SEND`` by ``channel`` to ``address``; ``BLOCK`` (never made: ``reason`` is ``demo_customer`` or
     the block list's ``opt_out``/``dnd``); ``HOLD`` (left to the handler of ``complaint``); ``WAIT``
-    until ``until`` (``quiet_hours``, ``daily_limit``, ``no_channel``)."""
+    until ``until`` (``quiet_hours``, ``daily_limit``, ``no_channel``); ``DROP`` (no longer wanted:
+    ``followed_up``)."""
 
     action: str
     reason: str = ""
@@ -82,6 +84,10 @@ class ContactGate:
         already scheduled and of its own list; the worker has none)."""
         if contact["phone"] and contact["phone"] in self.withheld_phones:  # whatever the purpose or channel
             return Decision(BLOCK, DEMO_CUSTOMER)
+        if contact["purpose"] == "followup" and contact["ticket_id"]:  # done by a person meanwhile: not again
+            ticket = self.repository.get_ticket(contact["ticket_id"])
+            if ticket is not None and ticket["status"] == "follow_up_done":
+                return Decision(DROP, FOLLOWED_UP)
         complaint = open_complaint(self.repository, contact)
         if complaint is not None:  # a person is handling their complaint: no robot asks "solved?" meanwhile
             return Decision(HOLD, OPEN_COMPLAINT, complaint=complaint)

@@ -320,6 +320,10 @@ class Schedule:
         """A scheduled or claimed contact Kefu does not make, left to a person (``bot/contacts/complaints.py``)."""
         return self._stop(contact_id, "held", reason)
 
+    def drop_contact(self, contact_id: int, reason: str) -> bool:
+        """A scheduled or claimed contact no longer wanted (its ticket was followed up meanwhile): ``done``."""
+        return self._stop(contact_id, "done", reason)
+
     def _stop(self, contact_id: int, status: str, reason: str) -> bool:
         with self.engine.begin() as conn:
             return conn.execute(contacts.update().where(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bot.contacts.complaints import OPEN_COMPLAINT, hand_to_complaint
-from bot.contacts.decision import BLOCK, HOLD, NO_CHANNEL, TEXT_CHANNELS, WAIT, ContactGate
+from bot.contacts.decision import BLOCK, DROP, HOLD, NO_CHANNEL, TEXT_CHANNELS, WAIT, ContactGate
 from bot.contacts.dialer import NOT_REACHED, DialError, Dialer
 from bot.contacts.offer import offer_to_agents
 from bot.contacts.planner import Planner
@@ -110,6 +110,10 @@ class ContactWorker:
         decision = await asyncio.to_thread(self.gate.decide, contact, rules, now)
         if decision.action == BLOCK:
             await asyncio.to_thread(self.schedule.block_contact, contact["id"], decision.reason)
+            await self._event(contact, "contact_skipped", reason=decision.reason)
+            return decision.reason
+        if decision.action == DROP:
+            await asyncio.to_thread(self.schedule.drop_contact, contact["id"], decision.reason)
             await self._event(contact, "contact_skipped", reason=decision.reason)
             return decision.reason
         if decision.action == HOLD:
