@@ -24,6 +24,7 @@ from bot.phone import local_phone
 SEND, BLOCK, HOLD, WAIT, DROP = "send", "block", "hold", "wait", "drop"
 DEMO_CUSTOMER = "demo_customer"
 FOLLOWED_UP = "followed_up"  # the follow-up's ticket was followed up meanwhile (an agent, the dispatch system)
+REOPENED = "reopened"  # the follow-up's repair was reopened meanwhile: its next resolution has its own
 NO_CHANNEL = "no_channel"
 QUIET_HOURS = "quiet_hours"
 DAILY_LIMIT = "daily_limit"
@@ -36,7 +37,7 @@ class Decision:
     """``SEND`` by ``channel`` to ``address``; ``BLOCK`` (never made: ``reason`` is ``demo_customer`` or
     the block list's ``opt_out``/``dnd``); ``HOLD`` (left to the handler of ``complaint``); ``WAIT``
     until ``until`` (``quiet_hours``, ``daily_limit``, ``no_channel``); ``DROP`` (no longer wanted:
-    ``followed_up``)."""
+    ``followed_up``, ``reopened``)."""
 
     action: str
     reason: str = ""
@@ -88,6 +89,8 @@ class ContactGate:
             ticket = self.repository.get_ticket(contact["ticket_id"])
             if ticket is not None and ticket["status"] == "follow_up_done":
                 return Decision(DROP, FOLLOWED_UP)
+            if ticket is not None and ticket["status"] in ("open", "assigned"):  # "solved?" of a repair redone
+                return Decision(DROP, REOPENED)
         complaint = open_complaint(self.repository, contact)
         if complaint is not None:  # a person is handling their complaint: no robot asks "solved?" meanwhile
             return Decision(HOLD, OPEN_COMPLAINT, complaint=complaint)

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from bot.analytics.config import local_time
 from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DEMO_CUSTOMER, DROP, FOLLOWED_UP, HOLD, NO_CHANNEL,
-                                   QUIET_HOURS, SEND, WAIT, ContactGate, Decision)
+                                   QUIET_HOURS, REOPENED, SEND, WAIT, ContactGate, Decision)
 from bot.contacts.planner import Planner
 from bot.contacts.rules import ContactRules
 from bot.contacts.schedule import Schedule
@@ -85,7 +85,7 @@ def foresee(planner: Planner, gate: ContactGate, rules: ContactRules, now: dt.da
 MADE_BY = {"phone": "call", "sms": "text (SMS)", "wechat": "WeChat message", "agent": "offer to agents"}
 WAITED = {QUIET_HOURS: "after the quiet hours", DAILY_LIMIT: "a later day: daily limit reached"}
 NOT_MADE = {"opt_out": "opted out", "dnd": "do-not-disturb", DEMO_CUSTOMER: "withheld demo customer's number",
-            FOLLOWED_UP: "its ticket was followed up already"}
+            FOLLOWED_UP: "its ticket was followed up already", REOPENED: "its repair was reopened"}
 SHOWN_DETAILS = ("amount", "ticket_kind", "fault")
 
 
