@@ -219,7 +219,7 @@ class IvrInput(InputChannel):
         async def call_status(request: Request) -> HTTPResponse:
             """The carrier's status callback for Kefu's own outbound calls (bot/contacts/status.py)."""
             from bot.contacts.carrier_account import carrier_account
-            from bot.contacts.status import record_call_status, signed_by_carrier
+            from bot.contacts.status import contact_rules, record_call_status, signed_by_carrier
             from bot.db.repository import Repository
             from bot.security.secrets import get_secrets
 
@@ -229,7 +229,8 @@ class IvrInput(InputChannel):
             if account is None or not signed_by_carrier(account.auth_token, url, params,
                                                         request.headers.get("X-Twilio-Signature", "")):
                 return response.text("forbidden", status=403)
-            await asyncio.to_thread(record_call_status, Repository(self.settings.database_url), params)
+            await asyncio.to_thread(record_call_status, Repository(self.settings.database_url), params,
+                                    await asyncio.to_thread(contact_rules, self.settings))
             return response.text("", status=204)
 
         @webhook.websocket("/media")

@@ -143,14 +143,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     from bot.contacts.schedule import Schedule
 
     repository = open_repository(get_settings())
-    rows = Schedule(repository).listing(status=args.status, purpose=args.purpose)
+    status = "failed" if args.failed else args.status
+    schedule = Schedule(repository)
+    rows = schedule.listing(status=status, purpose=args.purpose)
+    total = schedule.count(status=status, purpose=args.purpose)
     zone = centre_zone()
     print(f"{'id':>5} {'purpose':<9} {'rule':<18} {'status':<9} {f'due ({zone.key})':<16} {'tries':>5} {'ticket':<9} result")
     for row in rows:
         print(f"{row['id']:>5} {row['purpose']:<9} {row['rule']:<18} {row['status']:<9} "
               f"{local_time(row['due_at'], zone):<16} {row['attempts']:>5} {row['ticket_id'] or '-':<9} "
               f"{row['result'] or '-'}")
-    print(f"{len(rows)} contact(s)")
+    if total > len(rows):
+        print(f"{len(rows)} of {total} contact(s): the latest by due time (--status, --purpose narrow the list)")
+    else:
+        print(f"{len(rows)} contact(s)")
     return 0
 
 
@@ -179,11 +185,36 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def block_address(text: str) -> str | None:
+    """The block list's key for what an operator typed: ``phone:`` and the number as the schedule keeps it
+    (a mobile in any usual spelling as 11 digits, a landline as the desk keeps a callback number), or
+    ``wechat:<openid>``; None for anything else."""
+    from bot.handoff.contact_details import CLEANERS, ContactDetailError
+    from bot.phone import local_phone
+
+    kind, named, value = text.strip().partition(":")
+    if not named:
+        kind, value = "phone", text
+    value = value.strip()
+    if kind == "wechat":
+        return f"wechat:{value}" if value else None
+    if kind != "phone":
+        return None
+    try:
+        return f"phone:{local_phone(value) or CLEANERS['callback_phone'](value)}"
+    except ContactDetailError:
+        return None
+
+
 def cmd_block(args: argparse.Namespace) -> int:
     from bot.contacts.schedule import Schedule
 
+    address = block_address(args.address)
+    if address is None:
+        print(f"kefu: error: {args.address!r} is not a phone number (a mainland mobile or a landline with its "
+              "area code) nor wechat:<openid>", file=sys.stderr)
+        return 2
     schedule = Schedule(open_repository(get_settings()))
-    address = args.address if ":" in args.address else f"phone:{args.address}"
     if args.remove:
         schedule.unblock(address)
         print(f"{address}: may be contacted again")
@@ -199,8 +230,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     run = contacts.add_parser("run", help="drive the contact schedule (also started by `kefu run`)")
     run.add_argument("--interval", type=float, default=5.0, help="seconds between passes")
     run.set_defaults(handler=cmd_run)
-    listing = contacts.add_parser("list", help="the schedule, soonest first")
+    listing = contacts.add_parser("list", help="the schedule's latest 200 contacts by due time, soonest first")
     listing.add_argument("--status", help="scheduled, calling, done, failed, blocked, held, offered")
+    listing.add_argument("--failed", action="store_true", help="only the failed ones (as --status failed)")
     listing.add_argument("--purpose", help="followup, care, arrears, callback")
     listing.set_defaults(handler=cmd_list)
     plan = contacts.add_parser("plan", help="what the worker would schedule now, without scheduling it "

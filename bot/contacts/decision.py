@@ -19,9 +19,12 @@ from bot.contacts.rules import ContactRules
 from bot.contacts.schedule import Schedule, address_of
 from bot.db.repository import Repository
 from bot.db.schema import channel_bindings, customer_contacts, customers
+from bot.phone import local_phone
 
-SEND, BLOCK, HOLD, WAIT = "send", "block", "hold", "wait"
+SEND, BLOCK, HOLD, WAIT, DROP = "send", "block", "hold", "wait", "drop"
 DEMO_CUSTOMER = "demo_customer"
+FOLLOWED_UP = "followed_up"  # the follow-up's ticket was followed up meanwhile (an agent, the dispatch system)
+REOPENED = "reopened"  # the follow-up's repair was reopened meanwhile: its next resolution has its own
 NO_CHANNEL = "no_channel"
 QUIET_HOURS = "quiet_hours"
 DAILY_LIMIT = "daily_limit"
@@ -33,7 +36,8 @@ TEXT_CHANNELS = ("sms", "wechat")
 class Decision:
     """``SEND`` by ``channel`` to ``address``; ``BLOCK`` (never made: ``reason`` is ``demo_customer`` or
     the block list's ``opt_out``/``dnd``); ``HOLD`` (left to the handler of ``complaint``); ``WAIT``
-    until ``until`` (``quiet_hours``, ``daily_limit``, ``no_channel``)."""
+    until ``until`` (``quiet_hours``, ``daily_limit``, ``no_channel``); ``DROP`` (no longer wanted:
+    ``followed_up``, ``reopened``)."""
 
     action: str
     reason: str = ""
@@ -64,6 +68,8 @@ class ContactGate:
         for channel in contact["channels"] or []:
             if channel not in self.channels:
                 continue
+            if channel == "sms" and local_phone(contact["phone"]) is None:
+                continue  # a landline (an agent's corrected callback number): the gateway texts mobiles only
             if channel == "phone" and contact["phone"]:
                 return channel
             if channel in TEXT_CHANNELS and address_of(channel, contact["phone"], contact["openid"]):
@@ -79,11 +85,20 @@ class ContactGate:
         already scheduled and of its own list; the worker has none)."""
         if contact["phone"] and contact["phone"] in self.withheld_phones:  # whatever the purpose or channel
             return Decision(BLOCK, DEMO_CUSTOMER)
+        if contact["purpose"] == "followup" and contact["ticket_id"]:  # done by a person meanwhile: not again
+            ticket = self.repository.get_ticket(contact["ticket_id"])
+            if ticket is not None and ticket["status"] == "follow_up_done":
+                return Decision(DROP, FOLLOWED_UP)
+            if ticket is not None and ticket["status"] in ("open", "assigned"):  # "solved?" of a repair redone
+                return Decision(DROP, REOPENED)
         complaint = open_complaint(self.repository, contact)
         if complaint is not None:  # a person is handling their complaint: no robot asks "solved?" meanwhile
             return Decision(HOLD, OPEN_COMPLAINT, complaint=complaint)
         channel = self.channel(contact)
-        if contact["rule"] not in rules.rules or channel is None:  # keep it, look again later
+        # A callback the customer booked goes to the agents without its rule: the waiting room schedules it
+        # under ``waiting_callback`` whatever the editors call that rule now. Others wait for theirs.
+        booked = contact["purpose"] == "callback" and channel == "agent"
+        if (contact["rule"] not in rules.rules and not booked) or channel is None:  # keep it, look again later
             return Decision(WAIT, NO_CHANNEL, until=now + NO_CHANNEL_WAIT)
         address = address_of(channel, contact["phone"], contact["openid"])
         if contact["purpose"] != "callback":  # a callback the customer booked is made whatever the hour

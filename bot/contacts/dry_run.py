@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.analytics.config import local_time
-from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DEMO_CUSTOMER, HOLD, NO_CHANNEL, QUIET_HOURS, SEND, WAIT,
-                                   ContactGate, Decision)
+from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DEMO_CUSTOMER, DROP, FOLLOWED_UP, HOLD, NO_CHANNEL,
+                                   QUIET_HOURS, REOPENED, SEND, WAIT, ContactGate, Decision)
 from bot.contacts.planner import Planner
 from bot.contacts.rules import ContactRules
 from bot.contacts.schedule import Schedule
@@ -84,7 +84,8 @@ def foresee(planner: Planner, gate: ContactGate, rules: ContactRules, now: dt.da
 # -- what the operator reads (English: an operator's tool) ---------------------------------------
 MADE_BY = {"phone": "call", "sms": "text (SMS)", "wechat": "WeChat message", "agent": "offer to agents"}
 WAITED = {QUIET_HOURS: "after the quiet hours", DAILY_LIMIT: "a later day: daily limit reached"}
-NOT_MADE = {"opt_out": "opted out", "dnd": "do-not-disturb", DEMO_CUSTOMER: "withheld demo customer's number"}
+NOT_MADE = {"opt_out": "opted out", "dnd": "do-not-disturb", DEMO_CUSTOMER: "withheld demo customer's number",
+            FOLLOWED_UP: "its ticket was followed up already", REOPENED: "its repair was reopened"}
 SHOWN_DETAILS = ("amount", "ticket_kind", "fault")
 
 
@@ -93,7 +94,7 @@ def outcome(foreseen: Foreseen) -> str:
     decision = foreseen.decision
     if decision.action == SEND:
         return f"made, {WAITED[foreseen.waited_for[-1]]}" if foreseen.waited_for else "made when due"
-    if decision.action == BLOCK:
+    if decision.action in (BLOCK, DROP):
         return f"skipped: {NOT_MADE.get(decision.reason, decision.reason)}"
     if decision.action == HOLD:
         return "held: open complaint"

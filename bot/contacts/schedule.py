@@ -102,13 +102,25 @@ class Schedule:
         return dict(row) if row else None
 
     def listing(self, *, status: str | None = None, purpose: str | None = None, limit: int = 200) -> list[dict]:
+        """Soonest first: the ``limit`` contacts with the latest due times (the schedule keeps every contact
+        ever made, and those still to come are the latest), of ``status`` and ``purpose`` if given."""
         query = sa.select(contacts)
         if status:
             query = query.where(contacts.c.status == status)
         if purpose:
             query = query.where(contacts.c.purpose == purpose)
+        latest = query.order_by(contacts.c.due_at.desc(), contacts.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query.order_by(contacts.c.due_at, contacts.c.id).limit(limit)).mappings()]
+            return [dict(r) for r in conn.execute(latest).mappings()][::-1]
+
+    def count(self, *, status: str | None = None, purpose: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(contacts)
+        if status:
+            query = query.where(contacts.c.status == status)
+        if purpose:
+            query = query.where(contacts.c.purpose == purpose)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
 
     def due(self, now: dt.datetime, limit: int = 50) -> list[dict]:
         query = (sa.select(contacts).where(contacts.c.status == "scheduled", contacts.c.due_at <= now)
@@ -244,6 +256,20 @@ class Schedule:
                          .values(details=details, lease_until=ended_at))
         return {**dict(row), "details": details}
 
+    def call_in_progress(self, carrier_call_id: str, lease_until: dt.datetime) -> dict | None:
+        """The carrier says a placed call is ringing or answered now: its attempt lasts until ``lease_until``
+        (never shortened; not once a final status came). A carrier that queues calls above its rate
+        (Twilio: one a second per account) rings some minutes after they were placed."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(contacts).where(contacts.c.carrier_call_id == carrier_call_id,
+                                                         contacts.c.status == "calling")).mappings().first()
+            if row is None or (row["details"] or {}).get("carrier_status"):
+                return None
+            conn.execute(contacts.update().where(contacts.c.id == row["id"], contacts.c.status == "calling",
+                                                 contacts.c.lease_until < lease_until)
+                         .values(lease_until=lease_until))
+        return dict(row)
+
     # -- restarts ----------------------------------------------------------------------------
     def recover_unplaced(self, now: dt.datetime) -> int:
         """Claims of workers that died before placing anything go back to the schedule."""
@@ -251,6 +277,15 @@ class Schedule:
             return conn.execute(contacts.update().where(
                 contacts.c.status == "working", contacts.c.lease_until < now,
             ).values(status="scheduled", attempt_token="", lease_until=None, updated_at=now)).rowcount
+
+    def take_over(self, contact_id: int, token: str, now: dt.datetime, lease: dt.timedelta) -> bool:
+        """Take a placed attempt whose lease ran out (:meth:`expired_calls`) to finish it, with a new lease;
+        False when another worker took it first (every worker's pass finds the same expired attempts)."""
+        with self.engine.begin() as conn:
+            return conn.execute(contacts.update().where(
+                contacts.c.id == contact_id, contacts.c.attempt_token == token, contacts.c.status == "calling",
+                contacts.c.lease_until < now,
+            ).values(lease_until=now + lease, updated_at=now)).rowcount == 1
 
     def expired_calls(self, now: dt.datetime) -> list[dict]:
         """Placed attempts whose time is up (rang out, or the call ended without an answer)."""
@@ -284,6 +319,10 @@ class Schedule:
     def hold_contact(self, contact_id: int, reason: str) -> bool:
         """A scheduled or claimed contact Kefu does not make, left to a person (``bot/contacts/complaints.py``)."""
         return self._stop(contact_id, "held", reason)
+
+    def drop_contact(self, contact_id: int, reason: str) -> bool:
+        """A scheduled or claimed contact no longer wanted (its ticket was followed up meanwhile): ``done``."""
+        return self._stop(contact_id, "done", reason)
 
     def _stop(self, contact_id: int, status: str, reason: str) -> bool:
         with self.engine.begin() as conn:

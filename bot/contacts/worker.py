@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bot.contacts.complaints import OPEN_COMPLAINT, hand_to_complaint
-from bot.contacts.decision import BLOCK, HOLD, NO_CHANNEL, TEXT_CHANNELS, WAIT, ContactGate
+from bot.contacts.decision import BLOCK, DROP, HOLD, NO_CHANNEL, TEXT_CHANNELS, WAIT, ContactGate
 from bot.contacts.dialer import NOT_REACHED, DialError, Dialer
 from bot.contacts.offer import offer_to_agents
 from bot.contacts.planner import Planner
@@ -89,14 +89,19 @@ class ContactWorker:
             counts["scheduled"] = counts.get("scheduled", 0) + 1
             await self._event(await asyncio.to_thread(self.schedule.get, contact_id), "contact_scheduled")
         await asyncio.to_thread(self.schedule.recover_unplaced, now)
+        # Each contact is judged and timed when the worker gets to it: a pass placing many calls lasts
+        # minutes (each a request to the carrier), and the pass's start is no time to count a call's
+        # lease from or to tell quiet hours by.
         for contact in await asyncio.to_thread(self.schedule.expired_calls, now):
-            outcome = await self._call_over(contact, rules, now)
+            outcome = await self._call_over(contact, rules, self.clock())
             counts[outcome] = counts.get(outcome, 0) + 1
         for contact in await asyncio.to_thread(self.schedule.due, now):
-            token = await asyncio.to_thread(self.schedule.claim, contact["id"], self.name, now, CLAIM_LEASE)
+            moment = self.clock()
+            token = await asyncio.to_thread(self.schedule.claim, contact["id"], self.name, moment, CLAIM_LEASE)
             if token is None:
                 continue  # another worker has it
-            outcome = await self.attempt(await asyncio.to_thread(self.schedule.get, contact["id"]), token, rules, now)
+            outcome = await self.attempt(await asyncio.to_thread(self.schedule.get, contact["id"]), token, rules,
+                                         moment)
             counts[outcome] = counts.get(outcome, 0) + 1
         return counts
 
@@ -105,6 +110,10 @@ class ContactWorker:
         decision = await asyncio.to_thread(self.gate.decide, contact, rules, now)
         if decision.action == BLOCK:
             await asyncio.to_thread(self.schedule.block_contact, contact["id"], decision.reason)
+            await self._event(contact, "contact_skipped", reason=decision.reason)
+            return decision.reason
+        if decision.action == DROP:
+            await asyncio.to_thread(self.schedule.drop_contact, contact["id"], decision.reason)
             await self._event(contact, "contact_skipped", reason=decision.reason)
             return decision.reason
         if decision.action == HOLD:
@@ -118,9 +127,9 @@ class ContactWorker:
                 await self._event(contact, "contact_skipped", reason=decision.reason,
                                   until=decision.until.isoformat(timespec="minutes"))
             return decision.reason
-        rule = rules.rules[contact["rule"]]
         if decision.channel == "agent":
             return await self._offer(contact, token)
+        rule = rules.rules[contact["rule"]]
         if decision.channel == "phone":
             return await self._call(contact, token, rule, rules, decision.address, now)
         return await self._message(contact, token, rule, rules, decision.channel, decision.address, now)
@@ -145,8 +154,9 @@ class ContactWorker:
 
     async def _message(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,
                        address: str, now: dt.datetime) -> str:
-        await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel=channel, address=address, now=now,
-                                lease=CLAIM_LEASE)
+        if not await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel=channel, address=address,
+                                       now=now, lease=CLAIM_LEASE):
+            return "elsewhere"  # the claim lapsed meanwhile: another worker has the contact (and may have sent it)
         return await self._send_text(contact, token, rule, rules, channel, now, attempt=contact["attempts"] + 1)
 
     async def _send_text(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,
@@ -186,7 +196,11 @@ class ContactWorker:
 
         A text's attempt is over this way only when its worker died between counting it and hearing
         the gateway's answer: it is sent again as the same attempt (same ``client_ref``), not retried
-        as a new text later, which the customer would get twice if the first had gone out."""
+        as a new text later, which the customer would get twice if the first had gone out. Every worker's
+        pass finds the same expired attempts: the one that takes it over finishes it, the others leave it."""
+        if not await asyncio.to_thread(self.schedule.take_over, contact["id"], contact["attempt_token"], now,
+                                       CLAIM_LEASE):
+            return "elsewhere"
         rule = rules.rules.get(contact["rule"])
         if contact["channel"] in self.messengers and contact["channel"] in TEXT_CHANNELS and rule is not None:
             blocked = await asyncio.to_thread(self.gate.blocked, contact)

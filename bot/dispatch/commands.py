@@ -10,16 +10,21 @@ from bot.settings import get_settings
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from bot.dispatch.undelivered import undelivered
+    from bot.dispatch.undelivered import states, undelivered
 
-    events = undelivered(open_repository(), failed_only=args.failed)
+    repository = open_repository()
+    events = undelivered(repository, failed_only=args.failed)
     now = dt.datetime.utcnow()
     print(f"{'id':<8} {'ticket':<10} {'type':<22} {'state':<8} {'attempts':<8} {'age':<8} last error")
     for event in events:
         print(f"{event.id:<8} {event.ticket_id:<10} {event.type:<22} {event.state:<8} {event.attempts:<8} "
               f"{age((now - event.queued_at).total_seconds()):<8} {event.last_error or '-'}")
-    by_state = {state: sum(e.state == state for e in events) for state in ("failed", "held", "pending", "sending")}
-    print(f"{len(events)} event(s): " + ", ".join(f"{n} {state}" for state, n in by_state.items()))
+    by_state = states(repository)  # every one, not only those listed
+    if args.failed:
+        by_state = {"failed": by_state["failed"]}
+    total = sum(by_state.values())
+    print(f"{total} event(s): " + ", ".join(f"{n} {state}" for state, n in by_state.items())
+          + (f" (the oldest {len(events)} listed)" if total > len(events) else ""))
     if by_state["failed"]:
         print("A failed event holds its ticket's later events (held): `kefu dispatch resend ID` once the "
               "dispatch system takes it, or `kefu dispatch drop ID` to let them go without it.")

@@ -73,6 +73,21 @@ def counts(repository: Repository) -> dict[str, int]:
     return found
 
 
+def states(repository: Repository) -> dict[str, int]:
+    """Every undelivered event by state as the list shows it (``held``: pending behind a failed event of
+    its ticket), however many the list shows."""
+    earlier = outbox.alias("earlier")
+    behind_a_failed = sa.exists().where(earlier.c.channel == CHANNEL, earlier.c.recipient == outbox.c.recipient,
+                                        earlier.c.status == "failed", earlier.c.id < outbox.c.id)
+    state = sa.case((sa.and_(outbox.c.status == "pending", behind_a_failed), "held"), else_=outbox.c.status)
+    query = (sa.select(state, sa.func.count()).where(outbox.c.channel == CHANNEL, outbox.c.status.in_(UNDELIVERED))
+             .group_by(state))
+    found = dict.fromkeys(("failed", "held", "pending", "sending"), 0)
+    with repository.engine.connect() as conn:
+        found.update({name: int(count) for name, count in conn.execute(query)})
+    return found
+
+
 def event_number(text: str) -> int:
     """``42`` or ``outbox-42`` (the ``event_id`` the dispatch system saw)."""
     return row_number(text, "ticket event", "kefu dispatch events")

@@ -56,15 +56,20 @@ def delivered_channels() -> set[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bot.outbound.undelivered import masked, undelivered
+    from bot.outbound.undelivered import counts_by_state, masked, undelivered
 
-    messages = undelivered(open_repository(), failed_only=args.failed)
+    repository = open_repository()
+    messages = undelivered(repository, failed_only=args.failed)
     print(f"{'id':<8} {'channel':<8} {'kind':<20} {'to':<16} {'state':<8} {'attempts':<8} {'age':<8} last error")
     for m in messages:
         print(f"{m.id:<8} {m.channel:<8} {m.kind:<20} {masked(m.recipient):<16} {m.state:<8} {m.attempts:<8} "
               f"{age(m.waited_s):<8} {m.last_error or '-'}")
-    by_state = {state: sum(m.state == state for m in messages) for state in ("failed", "pending", "sending")}
-    print(f"{len(messages)} message(s): " + ", ".join(f"{n} {state}" for state, n in by_state.items()))
+    by_state = counts_by_state(repository)  # every one, not only those listed
+    if args.failed:
+        by_state = {"failed": by_state["failed"]}
+    total = sum(by_state.values())
+    print(f"{total} message(s): " + ", ".join(f"{n} {state}" for state, n in by_state.items())
+          + (f" (the oldest {len(messages)} listed)" if total > len(messages) else ""))
     undelivered_here = sorted({m.channel for m in messages if m.state == "pending"} - delivered_channels())
     if undelivered_here:
         print(f"Nothing delivers {', '.join(undelivered_here)} messages with this machine's settings "

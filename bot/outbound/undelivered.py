@@ -66,6 +66,16 @@ def undelivered(repository: Repository, *, failed_only: bool = False, limit: int
             for row in rows]
 
 
+def counts_by_state(repository: Repository) -> dict[str, int]:
+    """How many messages to customers are failed, pending and sending: all of them, however many are listed."""
+    query = (sa.select(outbox.c.status, sa.func.count()).where(to_customers(), outbox.c.status.in_(UNDELIVERED))
+             .group_by(outbox.c.status))
+    found = dict.fromkeys(("failed", "pending", "sending"), 0)
+    with repository.engine.connect() as conn:
+        found.update({status: int(count) for status, count in conn.execute(query)})
+    return found
+
+
 def message_number(text: str) -> int:
     """``42`` or ``outbox-42`` (the ``client_ref`` the gateway saw)."""
     return row_number(text, "message", LISTED_BY)
