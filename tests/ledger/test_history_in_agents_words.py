@@ -18,6 +18,7 @@ from sanic import Sanic, response
 
 from actions.backend import repository
 from bot.channels import agent_desk, ledger_desk
+from bot.embedded_redis import free_port
 from bot.handoff.accounts import SUPERVISOR, AccountStore
 from bot.handoff.desk import Desk
 from bot.handoff.rules import load_rules
@@ -27,11 +28,11 @@ from tests.action_tests.test_visits import saturday_visit, tomorrow
 from tests.action_tests.trackers import load_tracker
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.handoff.conftest import clock, events, queue, redis, redis_url, rules  # noqa: F401 - a real Redis
+from tests.sanic_served import served_app
 
 Sanic.test_mode = True  # a second app in the process (tests/handoff/test_audio_ranges.py says why)
 
 VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "sms_code", "verified_channel": "rest"}
-PORTS = iter(range(18531, 18560))  # this helper's own range: one port per server a test starts
 OLD_NOTE = "reported again (webchat): 电视没有信号"  # as the code before wrote it
 
 
@@ -44,7 +45,7 @@ def desk(queue, kefu_env):  # noqa: F811
 @pytest.fixture
 async def desk_url(desk):
     """The ledger page, its assets and API on a Sanic server of the test's own."""
-    app = Sanic(f"history_{next(PORTS)}")
+    app = Sanic(f"history_{free_port()}")
     app.ctx.kefu_desk = desk
     app.add_route(ledger_desk.ledger_page, "/agent/ledger/", methods=["GET"])
     app.static("/agent/assets", str(agent_desk.WEB_DIR))
@@ -52,14 +53,8 @@ async def desk_url(desk):
     app.add_route(lambda _: response.empty(), "/favicon.ico", methods=["GET"])
     for path, handler, methods in agent_desk.ROUTES + ledger_desk.ROUTES:
         app.add_route(handler, path, methods=methods)
-    port = next(PORTS)
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with served_app(app) as url:
+        yield url
 
 
 async def ledger_history(url: str) -> dict[str, list[str]]:
