@@ -67,13 +67,33 @@ def test_importing_twice_gives_the_same_rows_no_doubled_bills(kefu_env, tmp_path
     extract = jsonl(tmp_path / "crm.jsonl", PLANS + [ALICE, BOB] + MONTHS)
     assert kefu("customer", "import", extract) == 0
     once = snapshot(kefu_env)
+    capsys.readouterr()
     assert kefu("customers", "import", extract) == 0  # the spelling of the nightly job: same command
     assert snapshot(kefu_env) == once
     out = capsys.readouterr().out
-    assert "bills            0 added       2 updated" in out
+    assert "bills            0 added       0 updated       2 unchanged" in out  # nothing written again
+    assert "customers        0 added       0 updated       2 unchanged" in out
     with Repository(kefu_env.database_url).engine.connect() as conn:
         alice = ids_by_key(kefu_env)["CRM-1001"]
         assert conn.execute(sa.select(sa.func.count()).select_from(bills).where(bills.c.customer_id == alice)).scalar() == 2
+
+
+def test_a_refresh_writes_what_changed_and_says_what_it_left(kefu_env, tmp_path, capsys):
+    """Only rows the extract changes are written (the rest, exactly as stored, are left alone), so a
+    nightly refresh holds SQLite's one write lock briefly (bench/customer_import.py)."""
+    assert kefu("customer", "import", jsonl(tmp_path / "crm.jsonl", PLANS + [ALICE, BOB] + MONTHS)) == 0
+    paid = dict(MONTHS[1], status="paid")
+    capsys.readouterr()
+    assert kefu("customer", "import", jsonl(tmp_path / "tonight.jsonl", PLANS + [dict(ALICE, balance_cents=0), BOB]
+                                            + [MONTHS[0], paid, MONTHS[2]])) == 0
+    out = capsys.readouterr().out
+    assert "customers        0 added       1 updated       1 unchanged" in out
+    assert "bills            0 added       1 updated       1 unchanged" in out
+    assert "plans            0 added       0 updated       2 unchanged" in out
+    alice = Repository(kefu_env.database_url).find_customer(phone="13912340001")
+    assert alice.balance_cents == 0
+    with Repository(kefu_env.database_url).engine.connect() as conn:
+        assert conn.execute(sa.select(bills.c.status).where(bills.c.customer_id == alice.id, bills.c.period == "2026-12")).scalar() == "paid"
 
 
 def test_a_reload_keeps_kefus_ids_so_a_binding_still_points_at_the_same_person(kefu_env, tmp_path):

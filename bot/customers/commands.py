@@ -50,7 +50,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("dry run, nothing was written; the import would do:")
     for table in ("plans", "customers", "bills", "usage"):
-        print(f"{table:<10} {loaded.added[table]:>7} added {loaded.updated[table]:>7} updated")
+        print(f"{table:<10} {loaded.added[table]:>7} added {loaded.updated[table]:>7} updated "
+              f"{loaded.unchanged[table]:>7} unchanged")
     print(f"{loaded.not_in_import} customer(s) in Kefu not in this import: left as they are")
     return 0
 
