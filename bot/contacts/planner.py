@@ -43,7 +43,7 @@ def _resolutions(history: list[dict]) -> list[dt.datetime]:
     return [row["at"] for row in history if row["to_status"] == "resolved"]
 
 
-def _addresses(repository: Repository, customer_ids: set[int]) -> dict[int, tuple[str, str]]:
+def current_addresses(repository: Repository, customer_ids: set[int]) -> dict[int, tuple[str, str]]:
     """customer id -> (phone, WeChat openid or ""); the phone is the callback number an agent corrected, if any."""
     if not customer_ids:
         return {}
@@ -196,7 +196,7 @@ class Planner:
         for want in wanted:
             if want["key"] not in known:
                 fresh.setdefault(want["key"], want)
-        addresses = _addresses(self.repository, {w["customer_id"] for w in fresh.values()
+        addresses = current_addresses(self.repository, {w["customer_id"] for w in fresh.values()
                                                  if w["customer_id"] is not None})
         contacts = []
         for want in fresh.values():

@@ -182,6 +182,10 @@ class Schedule:
             ).values(status="working", worker=worker, attempt_token=token, lease_until=now + lease, updated_at=now))
         return token if claimed.rowcount == 1 else None
 
+    def readdress(self, contact_id: int, token: str, *, phone: str, openid: str) -> bool:
+        """The claimed contact goes to ``phone``/``openid`` from now on (the customer's record changed)."""
+        return self._move(contact_id, token, ("working",), phone=phone, openid=openid)
+
     def _move(self, contact_id: int, token: str, from_statuses: tuple[str, ...], **values) -> bool:
         values.setdefault("updated_at", dt.datetime.utcnow())
         with self.engine.begin() as conn:

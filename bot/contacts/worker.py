@@ -21,7 +21,7 @@ from bot.contacts.complaints import OPEN_COMPLAINT, hand_to_complaint
 from bot.contacts.decision import BLOCK, DROP, HOLD, NO_CHANNEL, TEXT_CHANNELS, WAIT, ContactGate
 from bot.contacts.dialer import NOT_REACHED, DialError, Dialer
 from bot.contacts.offer import offer_to_agents
-from bot.contacts.planner import Planner
+from bot.contacts.planner import Planner, current_addresses
 from bot.contacts.rules import ContactRule, ContactRules
 from bot.contacts.schedule import Schedule
 from bot.db.repository import Repository
@@ -106,7 +106,23 @@ class ContactWorker:
         return counts
 
     # -- one attempt ---------------------------------------------------------------------
+    def _addressed_now(self, contact: dict, token: str) -> dict:
+        """The contact addressed as its customer's record is now. Scheduled a day or more before, it kept
+        the number of that moment, which a nightly import may have changed (found in review: the follow-up
+        rang the number the customer had given up). A callback keeps the number given for it."""
+        if contact["purpose"] == "callback" or contact["customer_id"] is None:
+            return contact
+        current = current_addresses(self.repository, {contact["customer_id"]}).get(contact["customer_id"])
+        if current is None or current == (contact["phone"] or "", contact["openid"] or ""):
+            return contact
+        phone, openid = current
+        if not self.schedule.readdress(contact["id"], token, phone=phone, openid=openid):
+            return contact  # no longer this worker's: the attempt finds that out itself
+        return {**contact, "phone": phone, "openid": openid}
+
+
     async def attempt(self, contact: dict, token: str, rules: ContactRules, now: dt.datetime) -> str:
+        contact = await asyncio.to_thread(self._addressed_now, contact, token)
         decision = await asyncio.to_thread(self.gate.decide, contact, rules, now)
         if decision.action == BLOCK:
             await asyncio.to_thread(self.schedule.block_contact, contact["id"], decision.reason)
