@@ -66,8 +66,6 @@ def _time(match: re.Match) -> str:
 
 
 REWRITES: tuple[tuple[re.Pattern, object], ...] = (
-    # a balance below zero ("余额 -45.00 元", actions.accounts.money): espeak-ng says no minus at all
-    (re.compile(r"(?<![\dA-Za-z])(?<!\d )-(?=\d)"), lambda m: "负"),
     # a code on a screen or a device: E102 → E 一零二
     (re.compile(r"(?<![A-Za-z\d])([A-Z]{1,3})(\d+)(?![\d.])"), lambda m: f"{' '.join(m[1])} {_digits(m[2])}"),
     (re.compile(r"(?<![A-Za-z])[A-Z]{2,}(?![A-Za-z])"), lambda m: " ".join(m[0])),  # LOS → L O S
@@ -79,6 +77,12 @@ REWRITES: tuple[tuple[re.Pattern, object], ...] = (
     # pause per group; a range (100-200元) is none
     (re.compile(r"(?<![\d-])(?:\d{3,4}-\d{3,4}-\d{4}|0\d{2,3}-\d{7,8})(?![\d-])"),
      lambda m: " ".join(map(_digits, m[0].split("-")))),
+    # a range (8-10点, 9:00–18:00, 1~5分): 到 between its ends. espeak-ng makes no sound of the dash, so
+    # "8-10点" was heard 八十点, eighty o'clock (found in review)
+    (re.compile(r"(?<![\d:-])(\d{1,4}(?::\d{2}|点)?)\s*[-–—~～]\s*(\d{1,4}(?::\d{2})?)(?![\d:-])"),
+     lambda m: f"{m[1]}到{m[2]}"),
+    # a balance below zero ("余额 -45.00 元", actions.accounts.money): espeak-ng says no minus at all
+    (re.compile(r"(?<![\dA-Za-z])(?<!\d )-(?=\d)"), lambda m: "负"),
     (re.compile(r"(?<!\d)([01]?\d|2[0-3]):([0-5]\d)(?!\d)"), _time),
     (re.compile(r"(\d+)\.(\d+)"), _decimal),
     (re.compile(r"(\d+(?:点[零一二三四五六七八九]+)?)%"), lambda m: f"百分之{m[1]}"),

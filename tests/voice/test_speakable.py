@@ -87,7 +87,7 @@ def test_a_balance_below_zero_is_said_with_its_minus():
     # a caller in arrears heard a credit of 四十五元
     assert heard("您当前账户余额 -45.00 元。") == phonemes("您当前账户余额 负四十五 元。")
     assert heard("余额-0.50元") == phonemes("余额负零点五元")
-    assert heard("服务时间 8:00-20:00") == phonemes("服务时间 8点-20点")  # a range is no minus
+    assert heard("服务时间 8:00-20:00") == phonemes("服务时间 八点到二十点")  # a range is no minus
 
 
 def test_a_number_written_in_groups_is_read_digit_by_digit():
@@ -95,4 +95,22 @@ def test_a_number_written_in_groups_is_read_digit_by_digit():
     assert heard("请拨打 400-800-1234") == phonemes("请拨打 四零零 八零零 一二三四")
     assert heard("回电到 138-0000-0003") == phonemes("回电到 一三八 零零零零 零零零三")
     assert heard("座机 0571-88886666") == phonemes("座机 零五七一 八八八八六六六六")
-    assert heard("月费100-200元") == phonemes("月费一百-二百元")  # a range stays two amounts
+    assert heard("月费100-200元") == phonemes("月费一百到二百元")  # a range stays two amounts
+
+
+@pytest.mark.parametrize("written, said", [
+    ("上门时间8-10点", "上门时间八到十点"),  # was heard 八十点: eighty o'clock
+    ("营业厅每天9:00–18:00营业", "营业厅每天九点到十八点营业"),
+    ("请按1～5分评价", "请按一到五分评价"),
+    ("周一至周五 9点~17点", "周一至周五 九点到十七点"),
+])
+def test_a_range_is_said_with_dao_between_its_ends(written, said):
+    assert heard(written) == phonemes(said), speakable(written)
+
+
+
+def test_what_only_looks_like_a_range_is_not_one():
+    assert speakable("2026-12-04 的账单") == "二零二六年十二月四日 的账单"  # a date
+    assert speakable("请拨打 400-800-1234") == "请拨打 四零零 八零零 一二三四"  # a number in groups
+    assert speakable("余额 -45.00 元") == "余额 负四十五 元"  # an amount owed
+    assert speakable("9点-17点") == "九点到十七点"  # was 九点负十七点
