@@ -13,8 +13,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
 
@@ -34,7 +37,12 @@ def for_assistant(text: str, limit: int = MAX_MESSAGE_CHARS) -> tuple[str, bool]
     return (text[:limit], True) if len(text) > limit else (text, False)
 
 
-def cut_notice(content_dir: Path, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """What the customer is told of a message cut: the chat page's ``notice_cut``."""
-    strings = json.loads((content_dir / "ui" / "webchat.zh.json").read_text(encoding="utf-8"))
-    return strings["notice_cut"].format(limit=limit)
+def cut_notice(content_dir: Path, limit: int = MAX_MESSAGE_CHARS) -> str | None:
+    """What the customer is told of a message cut: the chat page's ``notice_cut``; None (logged) when
+    the content has no such line, so the reply still goes out."""
+    path = content_dir / "ui" / "webchat.zh.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["notice_cut"].format(limit=limit)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        logger.warning("channels.intake.no_cut_notice file=%s error=%s", path, type(error).__name__)
+        return None

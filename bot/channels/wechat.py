@@ -499,8 +499,9 @@ class WeChatInput(InputChannel):
                     # WeChat signed this request, so the openid is proven: a bound openid verifies.
                     **channel_claim(WECHAT_OPENID, openid, openid), **extra}
         await on_new_message(UserMessage(taken, collector, openid, input_channel=self.name(), metadata=metadata))
-        if cut:  # told first, as the chat page tells of a draft it cut
-            return [{"text": cut_notice(self.settings.content_dir)}, *collector.messages]
+        notice = cut_notice(self.settings.content_dir) if cut else None
+        if notice:  # told first, as the chat page tells of a draft it cut
+            return [{"text": notice}, *collector.messages]
         return collector.messages
 
     async def push(self, openid: str, units: list[Unit], *, bot_reply: bool = False) -> str | None:
