@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 REST_WEBHOOK = "/webhooks/rest/webhook"
 MAX_SENDER_CHARS = 128
-MAX_MESSAGE_CHARS = 100_000  # long messages get an answer (tests/test_rest_smoke.py); this only bounds memory
+MAX_MESSAGE_CHARS = 100_000  # bounds memory; the assistant takes the first 2000 (bot/channels/rest.py)
 # At most 24 characters: the ``channel`` columns of the outcome record and the tickets (bot/db/schema.py).
 # A longer name (32 were accepted) was refused by PostgreSQL on every event of the integration's turns,
 # which held the whole outcome record up behind it.

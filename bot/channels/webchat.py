@@ -78,6 +78,7 @@ from bot.channels import webchat_sessions as sessions
 from bot.channels.webchat_delivery import client_id_of, forget_delivery
 from bot.channels.webchat_inflight import PREFIX as GUARD_PREFIX, InFlight, Pending
 from bot.channels.guard import ChannelGuard
+from bot.channels.intake import MAX_MESSAGE_CHARS, encodable
 from bot.channels.help_page import WEB_DIR as HELP_DIR, help_response
 from bot.channels.media_route import media_response
 from bot.redis_reconnect import listening, reconnecting
@@ -260,7 +261,7 @@ class WebChatInput(SocketIOInput):
                 namespace=credentials.get("namespace"),
                 session_persistence=bool(credentials.get("session_persistence", True)),
                 socketio_path=credentials.get("socketio_path", "/socket.io"),
-                max_message_chars=int(credentials.get("max_message_chars", 2000)),
+                max_message_chars=int(credentials.get("max_message_chars", MAX_MESSAGE_CHARS)),
                 max_frame_bytes=int(credentials.get("max_frame_bytes", 64 * 1024)),
                 messages_per_minute=int(credentials.get("messages_per_minute", 30)),
                 cors_allowed_origins=credentials.get("cors_allowed_origins"),
@@ -268,7 +269,7 @@ class WebChatInput(SocketIOInput):
         except (TypeError, ValueError) as error:
             raise ChannelConfigError(f"webchat credentials are invalid: {error}") from error
 
-    def __init__(self, settings: Settings, *, max_message_chars: int = 2000, max_frame_bytes: int = 64 * 1024,
+    def __init__(self, settings: Settings, *, max_message_chars: int = MAX_MESSAGE_CHARS, max_frame_bytes: int = 64 * 1024,
                  messages_per_minute: int = 30, cors_allowed_origins: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not self.session_persistence:
@@ -547,6 +548,7 @@ class WebChatInput(SocketIOInput):
             if not isinstance(text, str):
                 logger.warning("webchat.message.rejected reason=not_text session=%s", session_id)
                 return {"ok": False, "reason": "not_text"}
+            text = encodable(text)  # half an emoji failed the turn, and Redis refused it (``intake``)
             output = WebChatOutput(sio, self.bot_message_evt)
             if len(text) > self.max_message_chars:
                 logger.info("webchat.message.too_long session=%s chars=%d", session_id, len(text))

@@ -16,6 +16,8 @@ intents from ``content/wechat_menu.yml``, unsubscribe → the follower leaves
 (``bot.channels.wechat_followers``), image / location / link / video / others → a response from
 the domain, or, while a person serves the follower, a turn the agent sees (``[图片]`` with the
 picture's address, ``[视频]`` the agent opens through WeChat's media API, a link's title and address).
+A follower's text beyond web chat's 2000 characters reaches the assistant cut, and the reply
+starts with the chat page's ``notice_cut`` (``bot.channels.intake``).
 A text too long for one WeChat message is sent in parts (``bot.channels.wechat_split``).
 Messages WeChat refuses for quota (45047), and the bot's own replies its API failed on, are held and
 sent, in order and before any new reply, when the follower writes again (``bot.channels.wechat_held``).
@@ -52,6 +54,7 @@ from wechatpy.utils import check_signature
 
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
+from bot.channels.intake import cut_notice, for_assistant
 from bot.channels.wechat_api import HELD, PARTIAL, WeChatApi, WeChatApiError, failure_reason
 from bot.channels.wechat_held import HeldMessages, reopens_quota
 from bot.channels.wechat_followers import MEDIA_KINDS, follower_left, media_turn
@@ -487,12 +490,18 @@ class WeChatInput(InputChannel):
             return self._canned_messages(request, "utter_wechat_location")
         else:
             return self._canned_messages(request, "utter_wechat_unsupported")
+        taken, cut = for_assistant(text)  # half an emoji failed the turn; a long text held the worker (``intake``)
+        if cut:
+            logger.info("wechat.message.cut sender=%s chars=%d kept=%d", openid, len(text), len(taken))
         collector = WeChatOutput()
         metadata = {"channel": self.name(), "wechat_openid": openid, "wechat_msg_type": kind,
                     "wechat_account": fields.get("ToUserName"),
                     # WeChat signed this request, so the openid is proven: a bound openid verifies.
                     **channel_claim(WECHAT_OPENID, openid, openid), **extra}
-        await on_new_message(UserMessage(text, collector, openid, input_channel=self.name(), metadata=metadata))
+        await on_new_message(UserMessage(taken, collector, openid, input_channel=self.name(), metadata=metadata))
+        notice = cut_notice(self.settings.content_dir) if cut else None
+        if notice:  # told first, as the chat page tells of a draft it cut
+            return [{"text": notice}, *collector.messages]
         return collector.messages
 
     async def push(self, openid: str, units: list[Unit], *, bot_reply: bool = False) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from bot.selfhelp import load_catalogue
 from tests.handoff.stack_client import open_page
@@ -133,3 +134,19 @@ def test_a_message_set_aside_unanswered_is_explained_quoting_it(page):
         "kind": "notice", "reason": "not_handled", "message": said, "client_id": "c1"}, "timestamp": 1.0})
     notice = page.locator(".notice").last.inner_text()
     assert f"“{said[:30]}…”" in notice and "重新发送" in notice and "转人工" in notice, notice
+
+
+def test_a_draft_cut_at_the_limit_keeps_emoji_whole_and_is_answered(page, running_kefu):
+    """Found in review: the page cut a long draft between the two halves of an emoji, and half an
+    emoji failed the customer's turn (the technical-problem apology)."""
+    draft = "宽带连不上了" + "网" * 1993 + "😀还有"  # the emoji takes UTF-16 units 2000 and 2001
+    box = page.get_by_placeholder("请输入您的问题")
+    box.fill(draft)
+    kept = box.evaluate("el => ({length: el.value.length, last: el.value.charCodeAt(el.value.length - 1)})")
+    assert kept == {"length": 1999, "last": ord("网")}, "cut before the emoji, not through it"
+    answers = page.locator(".msg.bot").count()
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"() => document.querySelectorAll('.msg.bot').length > {answers}", timeout=30000)
+    apology = yaml.safe_load((running_kefu.settings.root / "domain" / "operations.yml").read_text(
+        encoding="utf-8"))["responses"]["utter_technical_problem"][0]["text"]
+    assert apology not in page.locator("#log").inner_text()

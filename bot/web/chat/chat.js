@@ -207,7 +207,7 @@
     } else if (custom.kind === "notice") {
       // not_handled quotes the message set aside (bot/channels/webchat_inflight.py), shortened
       var said = typeof custom.message === "string" ? custom.message : "";
-      if (said.length > QUOTE_LIMIT) { said = said.slice(0, QUOTE_LIMIT) + "…"; }
+      if (said.length > QUOTE_LIMIT) { said = cutAt(said, QUOTE_LIMIT) + "…"; }
       log.appendChild(el("div", "notice", t("notice_" + String(custom.reason || ""),
         { limit: MESSAGE_LIMIT, message: said })));
     }
@@ -330,9 +330,16 @@
     note.hidden = !text;
   }
   var draftWasCut = false;
+  // The first `limit` UTF-16 units of `text`, one fewer when the last would be the first half of an
+  // emoji: half a pair, sent alone, failed the customer's turn (bot/channels/intake.py).
+  function cutAt(text, limit) {
+    if (text.length <= limit) { return text; }
+    var last = text.charCodeAt(limit - 1);
+    return text.slice(0, last >= 0xD800 && last <= 0xDBFF ? limit - 1 : limit);
+  }
   function enforceLimit() {
     if (input.value.length > MESSAGE_LIMIT) {
-      input.value = input.value.slice(0, MESSAGE_LIMIT);
+      input.value = cutAt(input.value, MESSAGE_LIMIT);
       draftWasCut = true;
       showNote(t("notice_cut_draft", { limit: MESSAGE_LIMIT }));
     }

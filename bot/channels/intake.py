@@ -1,0 +1,48 @@
+"""A customer's text as it may reach the assistant, the same on every channel.
+
+* Half an emoji — a lone UTF-16 surrogate, which a page cutting a draft between the two halves of a
+  pair sends as ``"\\ud83d"`` in JSON — cannot be encoded: the sentence encoder raised
+  ``UnicodeEncodeError`` and the customer got the technical-problem apology (web chat could not
+  even record the message in Redis). A lone half is dropped (half an emoji says nothing; U+FFFD in
+  its place changed what the NLU understood); two halves in a row become the character they make.
+* The NLU's time grows about with the square of a message's length (2,000 characters: well under a
+  second; 16,000: 15 s, with the worker's event loop held all along). What reaches it is cut to
+  ``MAX_MESSAGE_CHARS``, web chat's limit (``max_message_chars`` in credentials.yml); the channel
+  tells the customer with the chat page's words (``notice_cut`` in ``content/ui/webchat.zh.json``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 2000
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """``text`` without lone surrogates, its surrogate pairs joined."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "ignore")
+
+
+def for_assistant(text: str, limit: int = MAX_MESSAGE_CHARS) -> tuple[str, bool]:
+    """``text`` made encodable and cut to ``limit`` characters, and whether it was cut."""
+    text = encodable(text)
+    return (text[:limit], True) if len(text) > limit else (text, False)
+
+
+def cut_notice(content_dir: Path, limit: int = MAX_MESSAGE_CHARS) -> str | None:
+    """What the customer is told of a message cut: the chat page's ``notice_cut``; None (logged) when
+    the content has no such line, so the reply still goes out."""
+    path = content_dir / "ui" / "webchat.zh.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["notice_cut"].format(limit=limit)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        logger.warning("channels.intake.no_cut_notice file=%s error=%s", path, type(error).__name__)
+        return None
