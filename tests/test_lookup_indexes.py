@@ -18,6 +18,8 @@ from bot.contacts.schedule import Schedule
 from bot.db import migrate
 from bot.db.repository import Repository
 from bot.db.schema import outbox
+from bot.dispatch.delivery import deliver_ticket_events
+from bot.outbound.rest_callback import RestCallback
 from bot.outbound.sms import SmsGateway
 from bot.outbound.worker import deliver_pending
 from tests.postgres import fresh_database_url, postgres_server_url
@@ -109,3 +111,13 @@ def test_an_outbox_pass_reads_only_the_texts_due_not_those_waiting_for_a_later_r
     used = page_plan(repository, caught)
     assert "ix_outbox_due" in used and ("<expr>" in used or "CASE WHEN" in used), used
 
+
+def test_a_ticket_event_pass_reads_only_the_events_due_not_those_waiting_for_a_later_retry(repository):
+    """Dispatch delivery read every pending event on each pass, due or not."""
+    fill(repository, "dispatch", waiting=5000, sent=5000)
+    sender = RestCallback(f"{NOWHERE}/events", "secret", name="ticket event", settings_named="-")
+    with statements(repository.engine, "outbox") as caught:
+        counts = asyncio.run(deliver_ticket_events(repository, sender, now=NOW))
+    assert counts == {"sent": 0, "retry": 0, "waiting": 0, "given_up": 0}  # it used to read (and count) 5000
+    used = page_plan(repository, caught)
+    assert "ix_outbox_due" in used and ("<expr>" in used or "CASE WHEN" in used), used
