@@ -236,6 +236,9 @@ class Settings:
     caller_clip_expiry_s: int = 7 * 24 * 3600  # a phone caller's untranscribed turns (bot/ivr/caller_clips.py)
     voice_message_expiry_s: int = 7 * 24 * 3600  # a voice message's recording, after its work item is done
     tts_cache_expiry_s: int = 24 * 3600  # spoken replies name customers' bills (voice/tts_cache.py)
+    # Finished outbox rows (texts with their codes and numbers, ticket events) are deleted this long after
+    # they were queued (bot/outbound/retention.py); 0 keeps them for ever.
+    outbox_expiry_s: int = 30 * 24 * 3600
     aof_rewrite_s: int = 3600  # the embedded Redis compacts its append-only file (bot/embedded_redis.py)
     # Voice bridge (bot/ivr/bridge.py): the Twilio-format REST API that dials an agent into a call.
     telephony_api_url: str = "https://api.twilio.com"
@@ -368,6 +371,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         caller_clip_expiry_s=whole(env, "KEFU_CALLER_CLIP_EXPIRY_SECONDS", 7 * 24 * 3600, 1),
         voice_message_expiry_s=whole(env, "KEFU_VOICE_MESSAGE_EXPIRY_SECONDS", 7 * 24 * 3600, 1),
         tts_cache_expiry_s=whole(env, "KEFU_TTS_CACHE_EXPIRY_SECONDS", 24 * 3600, 1),
+        outbox_expiry_s=whole(env, "KEFU_OUTBOX_EXPIRY_SECONDS", 30 * 24 * 3600, 0),
         aof_rewrite_s=whole(env, "KEFU_AOF_REWRITE_SECONDS", 3600, 0),
         telephony_api_url=(env.get("KEFU_TELEPHONY_API_URL") or "https://api.twilio.com").rstrip("/"),
         telephony_account_sid=env.get("KEFU_TELEPHONY_ACCOUNT_SID", ""),

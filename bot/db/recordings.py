@@ -29,7 +29,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.db.repository import DatabaseError, _guard, _retry_transient, engine_for
+from bot.db.repository import DatabaseError, Repository, _guard, _retry_transient, engine_for
 from bot.db.schema import recordings, voice_messages
 
 logger = logging.getLogger(__name__)
@@ -227,8 +227,11 @@ def tidy(settings, store: RecordingStore | None = None) -> tuple[int, int]:
 
 
 def tidy_forever(settings, stop: threading.Event, interval_s: float = TIDY_INTERVAL_S) -> None:
-    """Thread body for ``kefu run`` (like the outbox): a pass at once, then one every ``interval_s``.
+    """Thread body for ``kefu run`` (like the outbox): a pass at once, then one every ``interval_s``; it
+    also deletes the finished outbox rows past ``KEFU_OUTBOX_EXPIRY_SECONDS`` (bot/outbound/retention.py).
     A database that does not answer is tried again at the next pass."""
+    from bot.outbound.retention import prune as prune_outbox
+
     while True:
         try:
             imported, deleted = tidy(settings)
@@ -236,5 +239,10 @@ def tidy_forever(settings, stop: threading.Event, interval_s: float = TIDY_INTER
                 logger.info("recordings.tidied imported=%d deleted=%d", imported, deleted)
         except (DatabaseError, SQLAlchemyError, OSError) as exc:  # the thread lives on: next pass
             logger.warning("recordings.tidy_failed error=%s", type(exc).__name__)
+        try:
+            if deleted_rows := prune_outbox(Repository(settings.database_url), settings.outbox_expiry_s):
+                logger.info("notify.outbox.pruned deleted=%d", deleted_rows)
+        except (DatabaseError, SQLAlchemyError) as exc:
+            logger.warning("notify.outbox.prune_failed error=%s", type(exc).__name__)
         if stop.wait(interval_s):
             return

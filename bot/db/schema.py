@@ -24,6 +24,8 @@ from sqlalchemy import (
     func,
     true,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
 
 metadata = MetaData()
 
@@ -228,9 +230,40 @@ outbox = Table(
     Column("recipient", String(128), nullable=False),
     Column("kind", String(32), nullable=False),  # selfhelp, ...
     Column("payload", JSON, nullable=False, default=dict),
-    Column("status", String(16), nullable=False, default="pending", index=True),  # pending / sent / failed
+    Column("status", String(16), nullable=False, default="pending"),  # pending / sent / failed (ix_outbox_due)
     Column("created_at", DateTime, nullable=False, server_default=func.now()),
 )
+
+
+class NextTry(ColumnElement):
+    """A pending outbox row's next try (``retry_at`` in its payload, ISO text), '' when it has none; NULL
+    for a row in any other status. One expression for the index and the workers' due query, its JSON path
+    written out, as SQLite uses an index on an expression only for the very same expression. Only pending
+    rows have a value, so PostgreSQL's statistics of it count the due rows among the pending ones alone
+    (of ``status`` and ``retry_at`` apart, 50 000 waiting rows and as many sent ones read as 25 000 due)."""
+
+    inherit_cache = True
+    type = String()
+
+
+def _pending_then(compiler, next_try: str, **kw) -> str:
+    return f"(CASE WHEN {compiler.process(outbox.c.status, **kw)} = 'pending' THEN coalesce({next_try}, '') END)"
+
+
+@compiles(NextTry)
+def _next_try(element, compiler, **kw):  # PostgreSQL
+    return _pending_then(compiler, f"({compiler.process(outbox.c.payload, **kw)} ->> 'retry_at')", **kw)
+
+
+@compiles(NextTry, "sqlite")
+def _next_try_sqlite(element, compiler, **kw):
+    return _pending_then(compiler, f"json_extract({compiler.process(outbox.c.payload, **kw)}, '$.retry_at')", **kw)
+
+
+# The workers' due query (``due_by`` in bot/outbound/outbox_rows.py) reads the pending rows whose next try
+# has come, not every row waiting for a later one; with ``status`` first it serves every lookup by status
+# too. (It replaced an index on ``status`` alone, which SQLite preferred for the due query, for its order.)
+Index("ix_outbox_due", outbox.c.status, NextTry())
 
 # The contact schedule (bot/contacts/): every contact Kefu starts — a follow-up call after a repair,
 # a care contact, an arrears reminder, a callback a customer booked — one row, claimed by exactly one
@@ -255,13 +288,16 @@ contacts = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("lease_until", DateTime),  # UTC; a worker that dies leaves the contact to be recovered
     Column("worker", String(64), nullable=False, default=""),
-    Column("attempt_token", String(32), nullable=False, default=""),
+    Column("attempt_token", String(32), nullable=False, default="", index=True),  # a key press's answer finds it
     Column("carrier_call_id", String(64), nullable=False, default=""),
     Column("channel", String(16), nullable=False, default=""),  # the channel of the current attempt
     Column("result", String(24), nullable=False, default=""),
     Column("details", JSON, nullable=False, default=dict),
     Column("created_at", DateTime, nullable=False, server_default=func.now()),
     Column("updated_at", DateTime, nullable=False, server_default=func.now()),
+    # A carrier's status callback finds its call (``carrier_call_id`` and ``status = 'calling'``): with
+    # both, SQLite takes this index rather than the one on ``status`` alone.
+    Index("ix_contacts_carrier_call", "carrier_call_id", "status"),
 )
 
 # One row per attempt (for the daily attempt limit and the contact's history).

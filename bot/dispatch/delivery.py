@@ -28,7 +28,8 @@ from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.dispatch.events import CHANNEL
 from bot.notify import NotifyError, Refused, Unreachable
-from bot.outbound.outbox_rows import claim, due, first_of, move, pending_pages, release_stale, retry_delay, stamp
+from bot.outbound.outbox_rows import (claim, due, due_by, first_of, move, pending_pages, release_stale, retry_delay,
+                                      stamp)
 from bot.outbound.rest_callback import RestCallback
 
 logger = logging.getLogger(__name__)
@@ -75,14 +76,18 @@ def after_failure(payload: dict, exc: Exception, now: dt.datetime) -> tuple[dict
 
 async def deliver_ticket_events(repository: Repository, sender: RestCallback, *, now: dt.datetime | None = None,
                                 limit: int = 200) -> dict[str, int]:
-    """One pass over the pending ticket events, oldest first; returns counts by result. ``now`` fixes the
+    """One pass over the pending ticket events, oldest first; returns counts by result (``waiting``: due,
+    but behind an earlier event of its ticket; events not due again are not read). ``now`` fixes the
     clock (tests); else each event is judged when it is sent. A receiver that does not answer at all ends
     the pass: every event goes to it, and each would wait out the timeout."""
     clock: Callable[[], dt.datetime] = (lambda: now) if now is not None else dt.datetime.utcnow
     counts = {"sent": 0, "retry": 0, "waiting": 0, "given_up": 0}
     for row in await asyncio.to_thread(release_stale, repository, TICKET_EVENTS, clock()):
         logger.warning("dispatch.event.released id=%s ticket=%s", row["id"], row["recipient"])
-    async for page in pending_pages(repository, TICKET_EVENTS):
+    # Events waiting for a later retry stay in the database, as the customers' worker leaves its texts
+    # (bot/outbound/worker.py): a receiver's bad day must not make every pass read the whole backlog. An
+    # event read behind one not read still waits: ``first_undelivered`` asks the table, not the page.
+    async for page in pending_pages(repository, TICKET_EVENTS & due_by(clock())):
         first = await asyncio.to_thread(first_undelivered, repository, [row["recipient"] for row in page])
         for row in page:
             if counts["sent"] + counts["retry"] + counts["given_up"] >= limit:

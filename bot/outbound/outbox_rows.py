@@ -18,7 +18,7 @@ from typing import AsyncIterator
 import sqlalchemy as sa
 
 from bot.db.repository import Repository
-from bot.db.schema import outbox
+from bot.db.schema import NextTry, outbox
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +69,10 @@ def rows(repository: Repository, where, status: str, limit: int, after: int = 0)
 
 def due_by(moment: dt.datetime):
     """A clause for the rows with no ``retry_at`` or one at or before ``moment``: the stamps are ISO text
-    from one format (``stamp``), so they compare as text, in SQL, on SQLite and PostgreSQL alike."""
-    retry_at = outbox.c.payload["retry_at"].as_string()
-    return sa.or_(retry_at.is_(None), retry_at <= stamp(moment))
+    from one format (``stamp``), so they compare as text, in SQL, on SQLite and PostgreSQL alike; none is
+    ''. The index ``ix_outbox_due`` (bot/db/schema.py) holds the same expression, so rows waiting for a
+    later try are not read."""
+    return NextTry() <= stamp(moment)
 
 
 async def pending_pages(repository: Repository, where, page: int = PAGE) -> AsyncIterator[list[dict]]:

@@ -1,0 +1,49 @@
+"""Finished outbox rows are deleted ``KEFU_OUTBOX_EXPIRY_SECONDS`` (30 days) after they were queued.
+
+The outbox kept every row for ever: texts with verification codes and the customer's number, WeChat
+messages with the openid, and ticket events carrying the ticket as it stood (the customer's account
+number, the summary and details). One setting for both, as both are rows of one table, deleted by one
+``DELETE`` in the pass ``kefu run`` makes every 10 minutes (``bot/db/recordings.py``, ``tidy_forever``),
+harmless when several instances run it.
+
+Finished: ``sent``, ``dropped`` (by a person, or a message that lapsed), and a customer's message given up
+(``failed``: the worker gave it up an hour after it was queued, and ``kefu outbox`` lists it until then).
+Never a row ``pending`` or ``sending``, and never a ticket event given up: it holds its ticket's later
+events until a person resends or drops it (``kefu dispatch``), and deleting it would let them go.
+The age is by the database's clock against ``created_at`` (see ``waited_seconds``), so a message resent
+by a person long after it was queued goes at the next pass once delivered.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from bot.db.repository import Repository
+from bot.db.schema import outbox
+
+FINISHED = ("sent", "dropped")
+
+
+def queued_before(engine, seconds: int):
+    """SQL for the moment ``seconds`` ago by the database's clock, as ``created_at`` (its server default)
+    holds it: UTC text on SQLite, the session's local time on PostgreSQL."""
+    if engine.dialect.name == "postgresql":
+        return sa.func.localtimestamp() - dt.timedelta(seconds=seconds)
+    return sa.func.datetime("now", f"-{int(seconds)} seconds")
+
+
+def finished():
+    """The rows no worker and no person will send again."""
+    from bot.dispatch.events import CHANNEL as TICKET_EVENTS
+
+    return sa.or_(outbox.c.status.in_(FINISHED), sa.and_(outbox.c.status == "failed", outbox.c.channel != TICKET_EVENTS))
+
+
+def prune(repository: Repository, expiry_s: int) -> int:
+    """Delete the finished rows queued more than ``expiry_s`` ago (0: none); how many."""
+    if expiry_s <= 0:
+        return 0
+    with repository.engine.begin() as conn:
+        return conn.execute(outbox.delete().where(
+            outbox.c.created_at < queued_before(repository.engine, expiry_s), finished())).rowcount
