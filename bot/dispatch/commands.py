@@ -5,7 +5,7 @@ import argparse
 import datetime as dt
 import sys
 
-from bot.outbound.commands import age, each, open_repository
+from bot.outbound.commands import age, each, open_repository, summarise
 from bot.settings import get_settings
 
 
@@ -19,12 +19,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     for event in events:
         print(f"{event.id:<8} {event.ticket_id:<10} {event.type:<22} {event.state:<8} {event.attempts:<8} "
               f"{age((now - event.queued_at).total_seconds()):<8} {event.last_error or '-'}")
-    by_state = states(repository)  # every one, not only those listed
-    if args.failed:
-        by_state = {"failed": by_state["failed"]}
-    total = sum(by_state.values())
-    print(f"{total} event(s): " + ", ".join(f"{n} {state}" for state, n in by_state.items())
-          + (f" (the oldest {len(events)} listed)" if total > len(events) else ""))
+    by_state = summarise(states(repository), "event(s)", len(events), failed_only=args.failed)
     if by_state["failed"]:
         print("A failed event holds its ticket's later events (held): `kefu dispatch resend ID` once the "
               "dispatch system takes it, or `kefu dispatch drop ID` to let them go without it.")

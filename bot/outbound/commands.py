@@ -19,6 +19,16 @@ def open_repository():
     return repository
 
 
+def summarise(by_state: dict[str, int], noun: str, listed: int, *, failed_only: bool) -> dict[str, int]:
+    """Print the counts of every row by state (not only the ``listed`` ones); returns those printed."""
+    if failed_only:
+        by_state = {"failed": by_state["failed"]}
+    total = sum(by_state.values())
+    print(f"{total} {noun}: " + ", ".join(f"{n} {state}" for state, n in by_state.items())
+          + (f" (the oldest {listed} listed)" if total > listed else ""))
+    return by_state
+
+
 def age(seconds: float) -> str:
     seconds = max(int(seconds), 0)
     days, rest = divmod(seconds, 86400)
@@ -64,12 +74,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for m in messages:
         print(f"{m.id:<8} {m.channel:<8} {m.kind:<20} {masked(m.recipient):<16} {m.state:<8} {m.attempts:<8} "
               f"{age(m.waited_s):<8} {m.last_error or '-'}")
-    by_state = counts_by_state(repository)  # every one, not only those listed
-    if args.failed:
-        by_state = {"failed": by_state["failed"]}
-    total = sum(by_state.values())
-    print(f"{total} message(s): " + ", ".join(f"{n} {state}" for state, n in by_state.items())
-          + (f" (the oldest {len(messages)} listed)" if total > len(messages) else ""))
+    by_state = summarise(counts_by_state(repository), "message(s)", len(messages), failed_only=args.failed)
     undelivered_here = sorted({m.channel for m in messages if m.state == "pending"} - delivered_channels())
     if undelivered_here:
         print(f"Nothing delivers {', '.join(undelivered_here)} messages with this machine's settings "
