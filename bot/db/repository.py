@@ -446,13 +446,15 @@ class Repository:
         return self._ledger_tickets(sa.and_(sa.true(), *where))
 
     @_guard
-    def ledger_tickets(self, *, ticket_id: str | None = None, unfinished_or_since: dt.datetime | None = None) -> list[dict]:
+    def ledger_tickets(self, *, ticket_id: str | None = None,
+                       unfinished_or_since: dt.datetime | None = None) -> list[dict]:
         """Tickets with their ledger owner, oldest first: one (``ticket_id``), or those whose lifecycle is not
         over (a status with a move left, ``TICKET_TRANSITIONS``) plus any registered at or after
         ``unfinished_or_since``. Both read through indexes (``ix_tickets_status``, ``ix_tickets_created_at``)."""
         if ticket_id is not None:
             return self._ledger_tickets(tickets.c.ticket_id == ticket_id)
-        found = self._ledger_tickets(tickets.c.status.in_(sorted(s for s, moves in TICKET_TRANSITIONS.items() if moves)))
+        unfinished = sorted(status for status, moves in TICKET_TRANSITIONS.items() if moves)
+        found = self._ledger_tickets(tickets.c.status.in_(unfinished))
         if unfinished_or_since is not None:  # a query of its own: SQLite reads an OR in order of id through
             found += self._ledger_tickets(tickets.c.created_at >= unfinished_or_since)
         return sorted({t["id"]: t for t in found}.values(), key=lambda t: t["id"])
@@ -486,7 +488,7 @@ class Repository:
         if not ticket_ids:
             return found
         with self.engine.connect() as conn:
-            for chunk in in_chunks(list(found)):  # the ledger asks for every ticket's: past SQLite's parameter limit
+            for chunk in in_chunks(list(found)):  # the ledger page asks for every unfinished ticket's: maybe thousands
                 query = sa.select(ticket_history).where(ticket_history.c.ticket_id.in_(chunk)).order_by(ticket_history.c.id)
                 for row in conn.execute(query).mappings():
                     found[row["ticket_id"]].append(dict(row))
