@@ -90,7 +90,8 @@ async def seen_item(desk: Desk, agent: dict, ledger: Ledger, ticket_id: str) -> 
 @signed_in
 async def ledger_items(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
     ledger = await asyncio.to_thread(ledger_for, desk)
-    items = filtered(list(filter(await visible(desk, agent), await asyncio.to_thread(ledger.items))), request.args)
+    current = await asyncio.to_thread(ledger.current_items, finished=request.args.get("all") == "1")
+    items = filtered(list(filter(await visible(desk, agent), current)), request.args)
     return response.json({"items": [shown(i) for i in items], "followups": await asyncio.to_thread(followups, desk, items),
                           "step_labels": dict(ledger.rules.step_labels), "flag_labels": dict(ledger.rules.flag_labels),
                           "timezone": centre_zone().key})

@@ -432,16 +432,54 @@ class Repository:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     @_guard
-    def tickets_since(self, since: dt.datetime | None = None, *, customer_id: int | None = None) -> list[dict]:
-        """Every ticket (created at or after ``since``; of one customer), oldest first, with its ledger owner."""
-        query = sa.select(tickets, ticket_owners.c.owner).select_from(
-            tickets.outerjoin(ticket_owners, ticket_owners.c.ticket_id == tickets.c.ticket_id))
+    def tickets_since(self, since: dt.datetime | None = None, *, customer_id: int | None = None,
+                      until: dt.datetime | None = None) -> list[dict]:
+        """Every ticket (created at or after ``since``, before ``until``; of one customer), oldest first, with
+        its ledger owner."""
+        where = []
         if since is not None:
-            query = query.where(tickets.c.created_at >= since)
+            where.append(tickets.c.created_at >= since)
+        if until is not None:
+            where.append(tickets.c.created_at < until)
         if customer_id is not None:
-            query = query.where(tickets.c.customer_id == customer_id)
+            where.append(tickets.c.customer_id == customer_id)
+        return self._ledger_tickets(sa.and_(sa.true(), *where))
+
+    @_guard
+    def ledger_tickets(self, *, ticket_id: str | None = None,
+                       unfinished_or_since: dt.datetime | None = None) -> list[dict]:
+        """Tickets with their ledger owner, oldest first: one (``ticket_id``), or those whose lifecycle is not
+        over (a status with a move left, ``TICKET_TRANSITIONS``) plus any registered at or after
+        ``unfinished_or_since``. Both read through indexes (``ix_tickets_status``, ``ix_tickets_created_at``)."""
+        if ticket_id is not None:
+            return self._ledger_tickets(tickets.c.ticket_id == ticket_id)
+        unfinished = sorted(status for status, moves in TICKET_TRANSITIONS.items() if moves)
+        found = self._ledger_tickets(tickets.c.status.in_(unfinished))
+        if unfinished_or_since is not None:  # a query of its own: SQLite reads an OR in order of id through
+            found += self._ledger_tickets(tickets.c.created_at >= unfinished_or_since)
+        return sorted({t["id"]: t for t in found}.values(), key=lambda t: t["id"])
+
+    @_guard
+    def reports_in_spans(self, kinds: tuple[str, ...], spans: dict[int, tuple[dt.datetime, dt.datetime]]) -> list[dict]:
+        """Tickets of ``kinds`` of each customer registered within that customer's [start, end] (the ledger's
+        repeat flag looks back this far), oldest first, without owners; by ``ix_tickets_customer_created``."""
+        found: list[dict] = []
+        columns = [tickets.c.id, tickets.c.ticket_id, tickets.c.customer_id, tickets.c.kind, tickets.c.details,
+                   tickets.c.created_at]
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query.order_by(tickets.c.id)).mappings()]
+            for chunk in in_chunks(sorted(spans), IN_LIST_SIZE // 3):  # three parameters a customer
+                query = sa.select(*columns).where(tickets.c.kind.in_(kinds), sa.or_(*[
+                    sa.and_(tickets.c.customer_id == customer_id, tickets.c.created_at >= spans[customer_id][0],
+                            tickets.c.created_at <= spans[customer_id][1]) for customer_id in chunk]))
+                found += [dict(r) for r in conn.execute(query).mappings()]
+        return sorted(found, key=lambda t: t["id"])
+
+    def _ledger_tickets(self, where) -> list[dict]:
+        """Sorted here, not by ORDER BY: SQLite would read the whole table in order of id for that."""
+        query = sa.select(tickets, ticket_owners.c.owner).select_from(
+            tickets.outerjoin(ticket_owners, ticket_owners.c.ticket_id == tickets.c.ticket_id)).where(where)
+        with self.engine.connect() as conn:
+            return sorted((dict(r) for r in conn.execute(query).mappings()), key=lambda t: t["id"])
 
     @_guard
     def ticket_histories(self, ticket_ids: list[str]) -> dict[str, list[dict]]:
@@ -450,7 +488,7 @@ class Repository:
         if not ticket_ids:
             return found
         with self.engine.connect() as conn:
-            for chunk in in_chunks(list(found)):  # the ledger asks for every ticket's: past SQLite's parameter limit
+            for chunk in in_chunks(list(found)):  # the ledger page asks for every unfinished ticket's: maybe thousands
                 query = sa.select(ticket_history).where(ticket_history.c.ticket_id.in_(chunk)).order_by(ticket_history.c.id)
                 for row in conn.execute(query).mappings():
                     found[row["ticket_id"]].append(dict(row))

@@ -112,6 +112,11 @@ tickets = Table(
     Column("conversation_id", String(128), nullable=False, default=""),
     Column("created_at", DateTime, nullable=False, server_default=func.now()),
     Column("updated_at", DateTime, nullable=False, server_default=func.now()),
+    # The ledger reads unfinished tickets, a period's, and a customer's recent fault reports through these
+    # (bot/ledger/ledger.py), not the whole table.
+    Index("ix_tickets_status", "status"),
+    Index("ix_tickets_created_at", "created_at"),
+    Index("ix_tickets_customer_created", "customer_id", "created_at"),
 )
 
 ticket_history = Table(
@@ -123,6 +128,7 @@ ticket_history = Table(
     Column("to_status", String(16), nullable=False),
     Column("note", Text, nullable=False, default=""),
     Column("at", DateTime, nullable=False, server_default=func.now()),
+    Index("ix_ticket_history_ticket_id", "ticket_id"),  # one ticket's history, not every ticket's
 )
 
 # The outcome record (bot/outcomes/): append-only, one row per OutcomeEvent. ``at`` is the UTC time
@@ -298,6 +304,7 @@ contacts = Table(
     # A carrier's status callback finds its call (``carrier_call_id`` and ``status = 'calling'``): with
     # both, SQLite takes this index rather than the one on ``status`` alone.
     Index("ix_contacts_carrier_call", "carrier_call_id", "status"),
+    Index("ix_contacts_ticket_id", "ticket_id"),  # the ledger page's follow-up column, by ticket
 )
 
 # One row per attempt (for the daily attempt limit and the contact's history).

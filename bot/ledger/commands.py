@@ -35,10 +35,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     from bot.ledger.ledger import month_span
 
     ledger, zone = open_ledger(), centre_zone()
-    start, end = month_span(args.month, zone) if args.month else (None, None)  # the centre's month
-    items = ledger.items(since=start)
-    if end is not None:
-        items = [i for i in items if i.registered_at < end]
+    if args.month:  # that month of the centre's calendar, read for that month only
+        start, end = month_span(args.month, zone)
+        items = ledger.items(since=start, until=end)
+    else:  # every unfinished item; with --all, finished ones of the last week too (FINISHED_SHOWN)
+        items = ledger.current_items(finished=args.all)
     if args.overdue:
         items = [i for i in items if i.overdue]
     if args.repeat:
@@ -71,7 +72,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     ledger, zone = open_ledger(), centre_zone()
     chosen = args.month or dt.datetime.now(zone).strftime("%Y-%m")  # this month in the centre's calendar
-    summary = monthly_summary(ledger.items(since=month_span(chosen, zone)[0]), ledger.rules, chosen, zone)
+    start, end = month_span(chosen, zone)
+    summary = monthly_summary(ledger.items(since=start, until=end), ledger.rules, chosen, zone)
     labels = ledger.rules.step_labels
     print(f"ledger {summary.month}: {summary.registered} registered, {summary.overdue} overdue, "
           f"{summary.repeats} repeat problem(s), {summary.closed_in_time} followed up in time")
@@ -134,7 +136,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--owner", help="only this owner's items")
     listing.add_argument("--kind", help="only this ticket type (fault, visit, complaint, ...)")
     listing.add_argument("--month", type=month, help="only items registered in this month (YYYY-MM, the centre's zone)")
-    listing.add_argument("--all", action="store_true", help="include items whose follow-up is done")
+    listing.add_argument("--all", action="store_true", help="include items whose follow-up is done "
+                         "(registered in the last 7 days, or in --month)")
     listing.set_defaults(handler=cmd_list)
     summary = ledger.add_parser("summary", help="the month's ledger for the monthly review")
     summary.add_argument("--month", type=month, help="YYYY-MM, the centre's zone (default: this month)")

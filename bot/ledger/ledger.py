@@ -129,10 +129,14 @@ def steps_from(history: list[dict]) -> list[StepDone]:
 
 
 def build_items(tickets: list[dict], histories: dict[str, list[dict]], rules: LedgerRules,
-                now: dt.datetime) -> list[LedgerItem]:
+                now: dt.datetime, earlier_reports: list[dict] = ()) -> list[LedgerItem]:
+    """``tickets`` as ledger items, oldest first. A repeat is looked for among ``tickets`` and
+    ``earlier_reports`` (other tickets, not made items: the fault reports a repeat may be of)."""
     items: list[LedgerItem] = []
     earlier: dict[tuple[int, str], list[dict]] = {}
-    for ticket in sorted(tickets, key=lambda t: (t["created_at"], t["id"])):
+    wanted = {t["ticket_id"] for t in tickets}
+    context = [t for t in earlier_reports if t["ticket_id"] not in wanted]
+    for ticket in sorted([*tickets, *context], key=lambda t: (t["created_at"], t["id"])):
         fault = fault_of(ticket)
         repeat_of: tuple[str, ...] = ()
         if fault and ticket["kind"] in FAULT_REPORTS and ticket.get("customer_id") is not None:
@@ -140,6 +144,8 @@ def build_items(tickets: list[dict], histories: dict[str, list[dict]], rules: Le
             window_start = ticket["created_at"] - rules.repeat_window
             repeat_of = tuple(t["ticket_id"] for t in earlier.get(key, []) if t["created_at"] >= window_start)
             earlier.setdefault(key, []).append(ticket)
+        if ticket["ticket_id"] not in wanted:
+            continue
         history = histories.get(ticket["ticket_id"], [])
         steps = steps_from(history)
         reached = steps[-1].step if steps else "registered"
@@ -156,19 +162,33 @@ def build_items(tickets: list[dict], histories: dict[str, list[dict]], rules: Le
     return items
 
 
+# Finished items (follow-up done) the desk's ledger page shows with 包含近7天已回访 ticked, and `kefu ledger
+# list --all`: those registered in the last 7 days. Every unfinished item shows, however old; an older month's
+# items are `kefu ledger list --all --month` and `kefu ledger summary --month`, read for that month only.
+FINISHED_SHOWN = dt.timedelta(days=7)
+
+
 class Ledger:
+    """Reads only the tickets asked for (and, for the repeat flag, their customers' fault reports within
+    the repeat window before them): the cost of a page load is the unfinished items', of ``item`` one
+    ticket's, whatever the number of tickets ever filed."""
+
     def __init__(self, repository: Repository, rules: LedgerRules) -> None:
         self.repository = repository
         self.rules = rules
 
-    def items(self, *, now: dt.datetime | None = None, since: dt.datetime | None = None) -> list[LedgerItem]:
-        """Every ticket as a ledger item (created since ``since``); repeats look back one window further."""
+    def items(self, *, now: dt.datetime | None = None, since: dt.datetime | None = None,
+              until: dt.datetime | None = None) -> list[LedgerItem]:
+        """The tickets registered in [``since``, ``until``) (open ends: no bound) as ledger items."""
+        return self._items(self.repository.tickets_since(since, until=until), now)
+
+    def current_items(self, *, now: dt.datetime | None = None, finished: bool = False) -> list[LedgerItem]:
+        """What the ledger page and `kefu ledger list` show: every unfinished item and, with ``finished``,
+        the finished ones registered within ``FINISHED_SHOWN``."""
         now = now or dt.datetime.utcnow()
-        look_back = since - self.rules.repeat_window if since else None
-        tickets = self.repository.tickets_since(look_back)
-        items = build_items(tickets, self.repository.ticket_histories([t["ticket_id"] for t in tickets]),
-                            self.rules, now)
-        return [i for i in items if since is None or i.registered_at >= since]
+        shown_since = now - FINISHED_SHOWN if finished else None
+        return [i for i in self._items(self.repository.ledger_tickets(unfinished_or_since=shown_since), now)
+                if i.next_step is not None or (finished and i.registered_at >= shown_since)]
 
     def customer_items(self, customer_id: int, *, now: dt.datetime | None = None) -> list[LedgerItem]:
         """One customer's tickets as ledger items (repeats are within one customer, so none is missed)."""
@@ -177,10 +197,23 @@ class Ledger:
                            self.rules, now or dt.datetime.utcnow())
 
     def item(self, ticket_id: str, now: dt.datetime | None = None) -> LedgerItem:
-        found = [i for i in self.items(now=now) if i.ticket_id == ticket_id.upper()]
+        found = self._items(self.repository.ledger_tickets(ticket_id=ticket_id.upper()), now)
         if not found:
             raise TicketTransitionError(f"no ticket {ticket_id}")
         return found[0]
+
+    def _items(self, tickets: list[dict], now: dt.datetime | None) -> list[LedgerItem]:
+        """``tickets`` as items: their histories, and the fault reports their repeat flags look back on."""
+        spans: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+        for ticket in tickets:
+            if fault_of(ticket) and ticket["kind"] in FAULT_REPORTS and ticket.get("customer_id") is not None:
+                start, end = spans.get(ticket["customer_id"], (ticket["created_at"], ticket["created_at"]))
+                spans[ticket["customer_id"]] = (min(start, ticket["created_at"]), max(end, ticket["created_at"]))
+        window = self.rules.repeat_window
+        earlier = self.repository.reports_in_spans(
+            FAULT_REPORTS, {customer: (start - window, end) for customer, (start, end) in spans.items()})
+        return build_items(tickets, self.repository.ticket_histories([t["ticket_id"] for t in tickets]),
+                           self.rules, now or dt.datetime.utcnow(), earlier)
 
     def close_step(self, ticket_id: str, who: str, note: str = "") -> LedgerItem:
         """Close the item's next step (moving the ticket along its lifecycle); the closer owns an unowned item.
