@@ -45,11 +45,12 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_a_worker_that_ignores_the_stop_is_ended_and_named_in_the_log(tmp_path):
-    started = tmp_path / "worker.pid"
+def supervise(script: str, started) -> tuple[subprocess.Popen, str, str]:
+    """Run ``script`` (a supervisor whose workers write their pids to ``started``) to its end; a hang is
+    a failure after 90 s, not the suite's. Every worker still running afterwards is killed."""
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen([sys.executable, "-c", SUPERVISOR, str(free_port()), str(started)], cwd=PROJECT_ROOT,
+    process = subprocess.Popen([sys.executable, "-c", script, str(free_port()), str(started)], cwd=PROJECT_ROOT,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = process.communicate(timeout=90)  # a hang here is the defect
@@ -62,6 +63,12 @@ def test_a_worker_that_ignores_the_stop_is_ended_and_named_in_the_log(tmp_path):
             if alive(int(pid)):
                 os.kill(int(pid), signal.SIGKILL)  # the pipes close with the last process holding them
         process.communicate()
+    return process, out, err
+
+
+def test_a_worker_that_ignores_the_stop_is_ended_and_named_in_the_log(tmp_path):
+    started = tmp_path / "worker.pid"
+    process, out, err = supervise(SUPERVISOR, started)
     worker = int(started.read_text().split()[0])
     assert process.returncode == 0 and "supervisor done" in out, err[-2000:]
     assert not alive(worker), "the stuck worker outlived its server"
@@ -98,19 +105,7 @@ def test_workers_stopped_while_loading_their_model_end_quietly(tmp_path):
     a restart), the first worker signalled itself again and again (about a thousand "Received signal
     SIGTERM" lines, then a RecursionError traceback) and the second died of an AssertionError traceback."""
     started = tmp_path / "workers.pid"
-    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen([sys.executable, "-c", LOADING, str(free_port()), str(started)], cwd=PROJECT_ROOT,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = process.communicate(timeout=90)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        for pid in started.read_text().split() if started.exists() else ():
-            if alive(int(pid)):
-                os.kill(int(pid), signal.SIGKILL)
-        process.communicate()
+    process, out, err = supervise(LOADING, started)
     assert process.returncode == 0 and "supervisor done" in out, err[-2000:]
     assert err.count("Received signal SIGTERM") == 1, err[-3000:]  # the supervisor's own, once
     assert "Traceback" not in err and "stuck_at_shutdown" not in err, err[-3000:]
