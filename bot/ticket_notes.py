@@ -18,7 +18,6 @@ import re
 from bot.labels import HISTORY_FIELDS, labels
 
 
-
 def history_note(kind: str, **values: object) -> str:
     """The note to store for an entry of ``kind`` with ``values`` (only those its line may use)."""
     allowed = HISTORY_FIELDS[kind]

@@ -36,9 +36,9 @@ class OutboxRowError(ValueError):
 
 def waited_seconds(engine):
     """SQL for how long ago a row was queued, in seconds, by the database's own clock: ``created_at`` is
-    its server default, UTC on SQLite and the session's local time on PostgreSQL — read back as
-    ``timestamptz`` in that zone there, so the zone's offset never shows as age (in a zone with daylight
-    saving, a row queued in the repeated autumn hour may read an hour off: run the database in UTC)."""
+    its server default, naive UTC on SQLite and on PostgreSQL (Kefu sets every PostgreSQL session to UTC,
+    ``bot/db/repository.py`` ``_utc_session``; read back as ``timestamptz`` in the session's zone, so no
+    zone offset ever shows as age)."""
     if engine.dialect.name == "postgresql":
         return sa.extract("epoch", sa.func.now() - sa.cast(outbox.c.created_at, sa.TIMESTAMP(timezone=True)))
     return (sa.func.julianday("now") - sa.func.julianday(outbox.c.created_at)) * 86400.0

@@ -27,7 +27,7 @@ FINISHED = ("sent", "dropped")
 
 def queued_before(engine, seconds: int):
     """SQL for the moment ``seconds`` ago by the database's clock, as ``created_at`` (its server default)
-    holds it: UTC text on SQLite, the session's local time on PostgreSQL."""
+    holds it: naive UTC on both (PostgreSQL sessions are set to UTC)."""
     if engine.dialect.name == "postgresql":
         return sa.func.localtimestamp() - dt.timedelta(seconds=seconds)
     return sa.func.datetime("now", f"-{int(seconds)} seconds")
