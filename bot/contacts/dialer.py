@@ -32,7 +32,18 @@ CALL_EVENTS = ("ringing", "answered", "completed")  # StatusCallbackEvent: only 
 
 
 class DialError(Exception):
-    """The telephony API refused the call or could not be reached; the message is for the log."""
+    """The telephony API refused the call or could not be reached; the message is for the log.
+
+    ``not_placed``: surely no call, for a reason on Kefu's side, not the customer's — the API could not be
+    connected to, refused Kefu's credentials (401, 403), or was overloaded or failing (429, 5xx). Otherwise
+    the carrier may have the call (no answer came back in time) or refused this call itself (a bad number)."""
+
+    def __init__(self, message: str, *, not_placed: bool = False) -> None:
+        super().__init__(message)
+        self.not_placed = not_placed
+
+
+CARRIER_SIDE = frozenset({401, 403, 429})  # HTTP answers about Kefu's account or the carrier's load; 5xx too
 
 
 def stream_twiml(stream_url: str, parameters: dict[str, str]) -> str:
@@ -88,10 +99,13 @@ class Dialer:
                 async with http.post(url, data=form, auth=aiohttp.BasicAuth(self.account_sid, self.auth_token)) as answer:
                     body = await answer.json(content_type=None)
                     status = answer.status
+        except aiohttp.ClientConnectorError as exc:  # no connection: nothing was sent
+            raise DialError(f"telephony API unreachable: {type(exc).__name__}", not_placed=True) from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise DialError(f"telephony API unreachable: {type(exc).__name__}") from exc
         if status not in (200, 201) or not isinstance(body, dict) or not body.get("sid"):
             code = body.get("code") if isinstance(body, dict) else None
-            raise DialError(f"telephony API refused the call: HTTP {status}, code {code}")
+            raise DialError(f"telephony API refused the call: HTTP {status}, code {code}",
+                            not_placed=status in CARRIER_SIDE or status >= 500)
         logger.info("contacts.call.placed sid=%s status=%s", body["sid"], body.get("status"))
         return PlacedCall(str(body["sid"])[:64], str(body.get("status") or "queued"))

@@ -208,6 +208,23 @@ class Schedule:
                                                           result="placed", at=now))
         return True
 
+    def not_placed(self, contact_id: int, token: str, *, placed_at: dt.datetime, due_at: dt.datetime,
+                   result: str) -> bool:
+        """Take back the attempt :meth:`placed` counted at ``placed_at`` (no call went out, for a reason on
+        Kefu's side) and schedule the contact again at ``due_at``: neither its retries nor the customer's
+        daily limit are used up by it."""
+        with self.engine.begin() as conn:
+            moved = conn.execute(contacts.update().where(
+                contacts.c.id == contact_id, contacts.c.attempt_token == token, contacts.c.status == "calling",
+            ).values(status="scheduled", due_at=due_at, result=result, attempts=contacts.c.attempts - 1,
+                     lease_until=None, attempt_token="", carrier_call_id="", updated_at=dt.datetime.utcnow()))
+            if moved.rowcount != 1:
+                return False
+            conn.execute(contact_attempts.delete().where(
+                contact_attempts.c.contact_id == contact_id, contact_attempts.c.at == placed_at,
+                contact_attempts.c.result == "placed"))
+        return True
+
     def carrier_call(self, contact_id: int, token: str, carrier_call_id: str) -> bool:
         """The carrier's id of the call an attempt placed, for its status callbacks."""
         return self._move(contact_id, token, ("calling",), carrier_call_id=carrier_call_id)

@@ -33,6 +33,8 @@ from bot.outcomes.events import customer_key
 
 logger = logging.getLogger(__name__)
 
+CARRIER_PAUSE = dt.timedelta(minutes=5)  # before calling again after the telephony API was unavailable
+CARRIER_UNAVAILABLE = "carrier_unavailable"
 CLAIM_LEASE = dt.timedelta(minutes=2)  # time to place an attempt; a worker dead longer gives the contact back
 
 
@@ -163,10 +165,22 @@ class ContactWorker:
                                              ring_timeout_s=int(rules.ring_timeout.total_seconds()))
         except DialError as exc:
             logger.warning("contacts.call.failed contact=%s error=%s", contact["id"], exc)
+            if exc.not_placed:  # found in review: a carrier outage used up the customers' attempts and day
+                return await self._carrier_unavailable(contact, token, now)
             return await self._retry(contact, token, rules, now, "dial_failed")
         await asyncio.to_thread(self.schedule.carrier_call, contact["id"], token, placed.sid)
         await self._event(contact, "contact_attempted", channel="phone", result="placed", call_sid=placed.sid)
         return "placed"
+
+    async def _carrier_unavailable(self, contact: dict, token: str, now: dt.datetime) -> str:
+        """No call went out, for a reason on Kefu's side: the attempt is taken back and tried again after
+        ``CARRIER_PAUSE``, whatever the retry delays and the daily limit."""
+        when = self.clock() + CARRIER_PAUSE
+        if not await asyncio.to_thread(self.schedule.not_placed, contact["id"], token, placed_at=now, due_at=when,
+                                       result=CARRIER_UNAVAILABLE):
+            return "answered"  # the claim was lost meanwhile
+        await self._event(contact, "contact_skipped", reason=CARRIER_UNAVAILABLE, until=when.isoformat(timespec="minutes"))
+        return CARRIER_UNAVAILABLE
 
     async def _message(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,
                        address: str, now: dt.datetime) -> str:
