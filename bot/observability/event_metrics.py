@@ -17,10 +17,10 @@ from rasa.core.brokers.broker import EventBroker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.observability import metrics
+from bot.recent_senders import remember
 
 FALLBACK_INTENTS = {"nlu_fallback"}
 FALLBACK_ACTIONS = {"action_default_fallback", "action_fallback", "action_two_stage_fallback"}
-REMEMBERED_SENDERS = 10_000  # sender -> its last turn, only to count fallback actions; bounded
 
 
 @dataclass
@@ -70,12 +70,8 @@ class MetricsEventBroker(EventBroker):
             metrics.TURN_SECONDS.labels(channel).observe(max(0.0, self.clock() - float(sent_at)))
 
     def _remember(self, sender: Any, turn: "Turn") -> None:
-        if not sender:
-            return
-        self._turns[str(sender)] = turn
-        self._turns.move_to_end(str(sender))
-        while len(self._turns) > REMEMBERED_SENDERS:
-            self._turns.popitem(last=False)
+        if sender:
+            remember(self._turns, str(sender), turn)  # sender -> its last turn, only to count fallback actions
 
     def is_ready(self) -> bool:
         return True

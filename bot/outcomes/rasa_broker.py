@@ -23,14 +23,11 @@ from rasa.utils.endpoints import EndpointConfig
 from bot.handoff import agent_selfhelp
 from bot.outcomes.events import customer_key
 from bot.outcomes.recorder import record
+from bot.recent_senders import remember
 
 logger = logging.getLogger(__name__)
 
 PHONE_PREFIX = "ivr:"
-# Senders whose channel, or whose session started without its first message yet, is remembered (the
-# most recent ones): a slot is set in the turn whose user event comes just before it, and a session's
-# first message comes in the burst that starts it, so only live conversations need to be known.
-REMEMBERED_SENDERS = 10_000
 
 
 class OutcomeBroker(EventBroker):
@@ -48,7 +45,7 @@ class OutcomeBroker(EventBroker):
         sender = event.get("sender_id") or ""
         kind = event.get("event")
         if kind == "session_started" and not sender.startswith(PHONE_PREFIX):
-            _remember(self._new_sessions, sender, None)
+            remember(self._new_sessions, sender, None)
         elif kind == "user":
             self._user_turn(sender, event)
         elif kind == "slot" and event.get("name") == "customer_id" and event.get("value"):
@@ -62,7 +59,7 @@ class OutcomeBroker(EventBroker):
     def _user_turn(self, sender: str, event: dict) -> None:
         channel = event.get("input_channel") or ""
         if channel:
-            _remember(self._channels, sender, channel)
+            remember(self._channels, sender, channel)
         if sender in self._new_sessions:
             del self._new_sessions[sender]
             openid = sender if channel == "wechat" else None
@@ -85,11 +82,3 @@ class OutcomeBroker(EventBroker):
     async def close(self) -> None:
         if self._writing:
             await asyncio.gather(*self._writing, return_exceptions=True)
-
-
-def _remember(senders: OrderedDict, sender: str, value: Any) -> None:
-    """``sender`` as the most recent of at most REMEMBERED_SENDERS (the oldest forgotten)."""
-    senders[sender] = value
-    senders.move_to_end(sender)
-    while len(senders) > REMEMBERED_SENDERS:
-        senders.popitem(last=False)

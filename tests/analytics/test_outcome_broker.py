@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY
 from bot.observability.metrics import count_outcome
 from bot.outcomes import rasa_broker
 from bot.outcomes.rasa_broker import OutcomeBroker
+from bot.recent_senders import REMEMBERED_SENDERS
 
 
 def identified(channel: str) -> float:
@@ -48,8 +49,8 @@ def test_sessions_started_without_a_turn_are_not_remembered_for_ever():
     conversations need remembering (a session's first message comes in the same burst), so it is bounded
     like the senders' channels."""
     broker = OutcomeBroker()
-    for n in range(rasa_broker.REMEMBERED_SENDERS + 500):
+    for n in range(REMEMBERED_SENDERS + 500):
         broker.publish({"sender_id": f"api-{n}", "event": "session_started"})
-    assert len(broker._new_sessions) == rasa_broker.REMEMBERED_SENDERS
-    assert f"api-{rasa_broker.REMEMBERED_SENDERS + 499}" in broker._new_sessions  # the newest are kept
+    assert len(broker._new_sessions) == REMEMBERED_SENDERS
+    assert f"api-{REMEMBERED_SENDERS + 499}" in broker._new_sessions  # the newest are kept
     assert "api-0" not in broker._new_sessions
