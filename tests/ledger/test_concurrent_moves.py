@@ -13,6 +13,23 @@ from bot.ledger.ledger import Ledger
 from bot.ledger.rules import load_rules
 
 
+def waits_for(transaction, act, outcome: list, why: str) -> None:
+    """Run ``act`` in another thread while ``transaction`` holds the ticket's row: it must wait (still running
+    a second later), then finish once the transaction commits. What it returned or raised goes in ``outcome``."""
+    def run() -> None:
+        try:
+            outcome.append(act())
+        except Exception as exc:  # noqa: BLE001 - the test shows what the agent would get
+            outcome.append(exc)
+
+    agent = threading.Thread(target=run)
+    agent.start()
+    agent.join(timeout=1.0)  # it reads and waits for the row
+    assert agent.is_alive(), why
+    transaction.commit()
+    agent.join(timeout=30)
+
+
 def test_a_move_waits_for_one_in_flight_and_starts_from_its_result(kefu_env):
     repository = Repository(kefu_env.database_url)
     ticket_id = repository.create_ticket(kind="fault", customer_id=1, summary="no signal",
@@ -22,24 +39,13 @@ def test_a_move_waits_for_one_in_flight_and_starts_from_its_result(kefu_env):
 
     outcome: list[object] = []
 
-    def agent_closes_customer_told() -> None:
-        try:
-            repository.move_ticket(ticket_id, "customer_told", note="agent: told")
-            outcome.append("moved")
-        except TicketTransitionError as exc:
-            outcome.append(exc)
-
     with repository.engine.connect() as conn:
         in_flight = conn.begin()  # the follow-up call's move, not committed yet
         conn.execute(tickets.update().where(tickets.c.ticket_id == ticket_id).values(status="follow_up_done"))
         conn.execute(ticket_history.insert().values(ticket_id=ticket_id, from_status="resolved",
                                                     to_status="follow_up_done", note="follow-up contact: fixed"))
-        agent = threading.Thread(target=agent_closes_customer_told)
-        agent.start()
-        agent.join(timeout=1.0)  # it reads and waits for the row
-        assert agent.is_alive(), "the agent's move should wait for the move in flight"
-        in_flight.commit()
-    agent.join(timeout=30)
+        waits_for(in_flight, lambda: repository.move_ticket(ticket_id, "customer_told", note="agent: told"), outcome,
+                  "the agent's move should wait for the move in flight")
 
     assert repository.get_ticket(ticket_id)["status"] == "follow_up_done"
     assert len(outcome) == 1 and isinstance(outcome[0], TicketTransitionError)
@@ -58,23 +64,15 @@ def test_the_first_agent_to_act_on_an_unowned_ticket_stays_its_owner_when_a_seco
     ticket_id = repository.create_ticket(kind="fault", customer_id=1, summary="no signal")
     outcome: list[object] = []
 
-    def second_agent() -> None:
-        try:
-            repository.set_ticket_owner(ticket_id, "lisi", if_unowned=True)
-            outcome.append("done")
-        except Exception as exc:  # noqa: BLE001 - the test shows what the agent would get
-            outcome.append(exc)
+    def second_agent() -> str:
+        repository.set_ticket_owner(ticket_id, "lisi", if_unowned=True)
+        return "done"
 
     with repository.engine.connect() as conn:
         first = conn.begin()  # the first agent's claim, as set_ticket_owner writes it, not committed yet
         conn.execute(tickets.update().where(tickets.c.ticket_id == ticket_id).values(updated_at=tickets.c.updated_at))
         conn.execute(ticket_owners.insert().values(ticket_id=ticket_id, owner="zhangsan"))
-        agent = threading.Thread(target=second_agent)
-        agent.start()
-        agent.join(timeout=1.0)
-        assert agent.is_alive(), "the second claim should wait for the first"
-        first.commit()
-    agent.join(timeout=30)
+        waits_for(first, second_agent, outcome, "the second claim should wait for the first")
 
     assert outcome == ["done"]
     assert Ledger(repository, load_rules(kefu_env.content_dir / "ledger.yml")).item(ticket_id).owner == "zhangsan"
@@ -91,23 +89,13 @@ def test_an_agent_closing_customer_told_while_the_dispatch_system_resolves_the_t
     repository.move_ticket(ticket_id, "assigned")
     outcome: list[object] = []
 
-    def agent_closes_customer_told() -> None:
-        try:
-            outcome.append(ledger.close_step(ticket_id, "zhangsan", "told by phone").step)
-        except TicketTransitionError as exc:
-            outcome.append(exc)
-
     with repository.engine.connect() as conn:
         dispatch = conn.begin()  # the dispatch system's "resolved", not committed yet
         conn.execute(tickets.update().where(tickets.c.ticket_id == ticket_id).values(status="resolved"))
         conn.execute(ticket_history.insert().values(ticket_id=ticket_id, from_status="assigned",
                                                     to_status="resolved", note="dispatch: job done"))
-        agent = threading.Thread(target=agent_closes_customer_told)
-        agent.start()
-        agent.join(timeout=1.0)
-        assert agent.is_alive(), "the agent's close should wait for the move in flight"
-        dispatch.commit()
-    agent.join(timeout=30)
+        waits_for(dispatch, lambda: ledger.close_step(ticket_id, "zhangsan", "told by phone").step, outcome,
+                  "the agent's close should wait for the move in flight")
 
     assert outcome == ["customer_told"]
     steps = [(h["from_status"], h["to_status"]) for h in repository.ticket_history(ticket_id)]
