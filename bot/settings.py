@@ -98,8 +98,6 @@ def public_url(env: dict, default: str) -> str:
     return url
 
 
-
-
 def database_url(value: str | None, data_dir: Path) -> str:
     """``KEFU_DATABASE_URL``, SQLite in the data folder without it. The ``postgres://`` spelling that
     hosted PostgreSQL services hand out (Heroku and others) is read as ``postgresql://``: SQLAlchemy

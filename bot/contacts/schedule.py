@@ -37,6 +37,11 @@ def address_of(channel: str, phone: str, openid: str) -> str:
     return f"phone:{phone}" if phone else ""
 
 
+def _of(status: str | None, purpose: str | None) -> list:
+    """The conditions choosing contacts of ``status`` and ``purpose`` (each when given)."""
+    return ([contacts.c.status == status] if status else []) + ([contacts.c.purpose == purpose] if purpose else [])
+
+
 class Schedule:
     def __init__(self, repository: Repository) -> None:
         self.repository = repository
@@ -104,23 +109,15 @@ class Schedule:
     def listing(self, *, status: str | None = None, purpose: str | None = None, limit: int = 200) -> list[dict]:
         """Soonest first: the ``limit`` contacts with the latest due times (the schedule keeps every contact
         ever made, and those still to come are the latest), of ``status`` and ``purpose`` if given."""
-        query = sa.select(contacts)
-        if status:
-            query = query.where(contacts.c.status == status)
-        if purpose:
-            query = query.where(contacts.c.purpose == purpose)
-        latest = query.order_by(contacts.c.due_at.desc(), contacts.c.id.desc()).limit(limit)
+        latest = (sa.select(contacts).where(*_of(status, purpose))
+                  .order_by(contacts.c.due_at.desc(), contacts.c.id.desc()).limit(limit))
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(latest).mappings()][::-1]
 
     def count(self, *, status: str | None = None, purpose: str | None = None) -> int:
-        query = sa.select(sa.func.count()).select_from(contacts)
-        if status:
-            query = query.where(contacts.c.status == status)
-        if purpose:
-            query = query.where(contacts.c.purpose == purpose)
+        """How many contacts :meth:`listing` would choose from."""
         with self.engine.connect() as conn:
-            return conn.execute(query).scalar_one()
+            return conn.execute(sa.select(sa.func.count()).select_from(contacts).where(*_of(status, purpose))).scalar_one()
 
     def due(self, now: dt.datetime, limit: int = 50) -> list[dict]:
         query = (sa.select(contacts).where(contacts.c.status == "scheduled", contacts.c.due_at <= now)
