@@ -18,6 +18,7 @@ again as the same attempt) — never lost, never placed twice.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 
 import sqlalchemy as sa
@@ -40,6 +41,20 @@ def address_of(channel: str, phone: str, openid: str) -> str:
 def _of(status: str | None, purpose: str | None) -> list:
     """The conditions choosing contacts of ``status`` and ``purpose`` (each when given)."""
     return ([contacts.c.status == status] if status else []) + ([contacts.c.purpose == purpose] if purpose else [])
+
+
+class DailyLimitReached(Exception):
+    """The address had its day's attempts meanwhile (:meth:`Schedule.placed`); the message is the address."""
+
+
+def address_lock_key(address: str) -> int:
+    """PostgreSQL's advisory lock key for attempts at ``address``: a signed 64-bit digest of it."""
+    return int.from_bytes(hashlib.sha256(f"kefu-contact-address:{address}".encode()).digest()[:8], "big", signed=True)
+
+
+def _attempts_since(conn, address: str, since: dt.datetime) -> int:
+    return conn.execute(sa.select(sa.func.count()).select_from(contact_attempts).where(
+        contact_attempts.c.address == address, contact_attempts.c.at >= since)).scalar_one()
 
 
 class Schedule:
@@ -139,10 +154,8 @@ class Schedule:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def attempts_since(self, address: str, since: dt.datetime) -> int:
-        query = sa.select(sa.func.count()).select_from(contact_attempts).where(
-            contact_attempts.c.address == address, contact_attempts.c.at >= since)
         with self.engine.connect() as conn:
-            return conn.execute(query).scalar_one()
+            return _attempts_since(conn, address, since)
 
     def followups_of(self, ticket_ids: list[str]) -> dict[str, dict]:
         """The latest follow-up contact of each ticket (for the ledger page)."""
@@ -192,17 +205,28 @@ class Schedule:
         return moved.rowcount == 1
 
     def placed(self, contact_id: int, token: str, *, channel: str, address: str, now: dt.datetime,
-               lease: dt.timedelta, carrier_call_id: str = "") -> bool:
-        """The attempt went out (call placed, message queued): counted against the daily limit."""
+               lease: dt.timedelta, carrier_call_id: str = "", daily: tuple[int, dt.datetime] | None = None) -> bool:
+        """The attempt is about to go out (call dialled, text sent): counted against the daily limit. False:
+        the claim was lost meanwhile. ``daily``: (the limit, the start of the customer's day) — when the
+        address has had that many attempts since, nothing is counted and ``DailyLimitReached`` is raised.
+
+        The gate checked the limit before, but two workers attempting two contacts of one customer at the
+        same moment both passed it (found in review): here the count and the new attempt are one
+        transaction, serialised per address (SQLite: the write lock the UPDATE takes; PostgreSQL: an
+        advisory lock on the address, as READ COMMITTED would not see the other's uncommitted attempt)."""
         with self.engine.begin() as conn:
+            if daily is not None and conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": address_lock_key(address)})
             moved = conn.execute(contacts.update().where(
                 contacts.c.id == contact_id, contacts.c.attempt_token == token, contacts.c.status == "working",
             ).values(status="calling", channel=channel, carrier_call_id=carrier_call_id, lease_until=now + lease,
                      attempts=contacts.c.attempts + 1, updated_at=now))
             if moved.rowcount != 1:
                 return False
-            conn.execute(contact_attempts.insert().values(contact_id=contact_id, address=address, channel=channel,
-                                                          result="placed", at=now))
+            if daily is not None and _attempts_since(conn, address, daily[1]) >= daily[0]:
+                raise DailyLimitReached(address)  # rolls the UPDATE back: the claim stays the worker's
+            conn.execute(contact_attempts.insert().values(contact_id=contact_id, address=address,
+                                                          channel=channel, result="placed", at=now))
         return True
 
     def not_placed(self, contact_id: int, token: str, *, placed_at: dt.datetime, due_at: dt.datetime,

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bot.contacts.complaints import OPEN_COMPLAINT, hand_to_complaint
-from bot.contacts.decision import BLOCK, DROP, HOLD, NO_CHANNEL, TEXT_CHANNELS, WAIT, ContactGate
+from bot.contacts.decision import BLOCK, DAILY_LIMIT, DROP, HOLD, NO_CHANNEL, TEXT_CHANNELS, WAIT, ContactGate
 from bot.contacts.dialer import NOT_REACHED, DialError, Dialer
 from bot.contacts.offer import offer_to_agents
 from bot.contacts.planner import Planner, current_addresses
 from bot.contacts.rules import ContactRule, ContactRules
-from bot.contacts.schedule import Schedule
+from bot.contacts.schedule import DailyLimitReached, Schedule
 from bot.db.repository import Repository
 from bot.handoff.queue import HandoffQueue
 from bot.ledger.rules import LedgerRules
@@ -157,9 +157,10 @@ class ContactWorker:
         # Counted before dialling, like a text: a worker that dies between the carrier's answer and
         # this record must leave a call that times out as not answered, not a claim that lapses back
         # to the schedule and is dialled again at once while the first call still rings.
-        if not await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel="phone", address=address,
-                                       now=now, lease=rules.ring_timeout + rules.call_timeout):
-            return "answered"  # the claim was lost meanwhile: another worker has the contact
+        held = await self._count(contact, token, rules, now, channel="phone", address=address,
+                                 lease=rules.ring_timeout + rules.call_timeout, lost="answered")
+        if held:
+            return held
         try:
             placed = await self.dialer.place(contact["phone"], flow=rule.flow, token=token,
                                              ring_timeout_s=int(rules.ring_timeout.total_seconds()))
@@ -171,6 +172,22 @@ class ContactWorker:
         await asyncio.to_thread(self.schedule.carrier_call, contact["id"], token, placed.sid)
         await self._event(contact, "contact_attempted", channel="phone", result="placed", call_sid=placed.sid)
         return "placed"
+
+    async def _count(self, contact: dict, token: str, rules: ContactRules, now: dt.datetime, *, channel: str,
+                     address: str, lease: dt.timedelta, lost: str) -> str | None:
+        """Count the attempt before it goes out (:meth:`Schedule.placed`). None: go ahead; else the pass's
+        outcome — ``lost`` when the claim was lost meanwhile, ``daily_limit`` when another worker's attempt
+        at the same customer used up their day first (the contact waits for the next day, as the gate's)."""
+        daily = None if contact["purpose"] == "callback" else (rules.daily_attempt_limit, rules.day_start(now))
+        try:
+            counted = await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel=channel,
+                                              address=address, now=now, lease=lease, daily=daily)
+        except DailyLimitReached:
+            until = rules.next_day_open(now)
+            await asyncio.to_thread(self.schedule.postpone, contact["id"], token, until, DAILY_LIMIT)
+            await self._event(contact, "contact_skipped", reason=DAILY_LIMIT, until=until.isoformat(timespec="minutes"))
+            return DAILY_LIMIT
+        return None if counted else lost
 
     async def _carrier_unavailable(self, contact: dict, token: str, now: dt.datetime) -> str:
         """No call went out, for a reason on Kefu's side: the attempt is taken back and tried again after
@@ -184,9 +201,10 @@ class ContactWorker:
 
     async def _message(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,
                        address: str, now: dt.datetime) -> str:
-        if not await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel=channel, address=address,
-                                       now=now, lease=CLAIM_LEASE):
-            return "elsewhere"  # the claim lapsed meanwhile: another worker has the contact (and may have sent it)
+        held = await self._count(contact, token, rules, now, channel=channel, address=address, lease=CLAIM_LEASE,
+                                 lost="elsewhere")  # lost: another worker has the contact (and may have sent it)
+        if held:
+            return held
         return await self._send_text(contact, token, rule, rules, channel, now, attempt=contact["attempts"] + 1)
 
     async def _send_text(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,
