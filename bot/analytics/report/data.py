@@ -53,6 +53,14 @@ class ReportData:
     ledger: list[MonthlySummary]  # the ledger's monthly summary of each month the period touches
 
 
+def ledger_window(period: Period) -> dict[str, dt.datetime]:
+    """The tickets a report reads: those of its period and of the months it touches (the ledger's months
+    are the centre's). Only those: a report of last spring read every ticket filed since."""
+    zone = ZoneInfo(period.timezone)
+    return {"since": min(period.start_utc, month_span(f"{period.first:%Y-%m}", zone)[0]),
+            "until": max(period.end_utc, month_span(f"{period.last:%Y-%m}", zone)[1])}
+
+
 def build_report(repository: Repository, period: Period, config: KpiConfig, ledger_rules: LedgerRules,
                  now: dt.datetime | None = None) -> ReportData:
     start, end = period.start_utc, period.end_utc
@@ -64,8 +72,7 @@ def build_report(repository: Repository, period: Period, config: KpiConfig, ledg
     sl = config.sl_seconds
     hour = local_hour(config.timezone)
     zone = ZoneInfo(config.timezone)
-    first_month = month_span(f"{period.first:%Y-%m}", zone)[0]  # the ledger's months are the centre's
-    items = Ledger(repository, ledger_rules).items(now=now, since=min(start, first_month))
+    items = Ledger(repository, ledger_rules).items(now=now, **ledger_window(period))
 
     def by(key) -> dict[str, Figures]:
         return grouped(inside, key, sl_seconds=sl, later=later)
