@@ -83,10 +83,9 @@ class RecordingStore:
 
     @_guard
     @_retry_transient
-    def save(self, **fields) -> None:
+    def save(self, conn, **fields) -> None:
         """Store one recording (the fields of :func:`insert`), retried while the database restarts."""
-        with self.engine.begin() as conn:
-            insert(conn, **fields)
+        insert(conn, **fields)
 
     @_guard
     def save_once(self, **fields) -> None:
@@ -228,9 +227,9 @@ def tidy(settings, store: RecordingStore | None = None) -> tuple[int, int]:
 
 def tidy_forever(settings, stop: threading.Event, interval_s: float = TIDY_INTERVAL_S) -> None:
     """Thread body for ``kefu run`` (like the outbox): a pass at once, then one every ``interval_s``; it
-    also deletes the finished outbox rows past ``KEFU_OUTBOX_EXPIRY_SECONDS`` (bot/outbound/retention.py).
-    A database that does not answer is tried again at the next pass."""
-    from bot.outbound.retention import prune as prune_outbox
+    also deletes the finished outbox rows past ``KEFU_OUTBOX_EXPIRY_SECONDS`` and old write receipts
+    (bot/outbound/retention.py). A database that does not answer is tried again at the next pass."""
+    from bot.outbound.retention import prune as prune_outbox, prune_receipts
 
     while True:
         try:
@@ -240,8 +239,10 @@ def tidy_forever(settings, stop: threading.Event, interval_s: float = TIDY_INTER
         except (DatabaseError, SQLAlchemyError, OSError) as exc:  # the thread lives on: next pass
             logger.warning("recordings.tidy_failed error=%s", type(exc).__name__)
         try:
-            if deleted_rows := prune_outbox(Repository(settings.database_url), settings.outbox_expiry_s):
+            repository = Repository(settings.database_url)
+            if deleted_rows := prune_outbox(repository, settings.outbox_expiry_s):
                 logger.info("notify.outbox.pruned deleted=%d", deleted_rows)
+            prune_receipts(repository)
         except (DatabaseError, SQLAlchemyError) as exc:
             logger.warning("notify.outbox.prune_failed error=%s", type(exc).__name__)
         if stop.wait(interval_s):

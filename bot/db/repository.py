@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import time
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from bot.db.schema import (
     bills,
@@ -28,6 +29,7 @@ from bot.db.schema import (
     tickets,
     usage,
     voice_messages,
+    write_receipts,
 )
 from bot.dispatch.events import TicketEventType, queue_ticket_event
 from bot.observability.metrics import count_outcome
@@ -174,16 +176,50 @@ def _guard(fn):
 WRITE_RETRY_S = 8.0
 
 
+class _WrittenAlready(Exception):
+    """This call's receipt is in the database: an earlier attempt of the call committed."""
+
+
+def _write_receipt(conn, receipt: str) -> None:
+    try:
+        conn.execute(write_receipts.insert().values(id=receipt))
+    except IntegrityError:
+        raise _WrittenAlready from None
+
+
 def _retry_transient(fn):
-    """Retry a write on OperationalError (locked, connection refused/reset) until WRITE_RETRY_S."""
+    """A write in a transaction of its own, retried on OperationalError (locked, connection refused or
+    reset) until WRITE_RETRY_S, with the effect of exactly one write. The method is given the transaction's
+    connection after ``self`` (its callers do not pass one).
+
+    A COMMIT the database carried out can still fail in the caller: the connection drops before its answer
+    arrives (PostgreSQL restarting, a network blip), and a plain retry wrote it again (a complaint filed
+    twice, a text sent twice, a ticket chased two steps; a voice message refused by its own row). So each
+    call makes one key before its first attempt, and every attempt writes it first in its transaction, into
+    ``write_receipts`` (unique). An attempt that cannot (the key is there: an earlier attempt committed; on
+    PostgreSQL it waits for one still committing) writes nothing and returns what that attempt returned.
+    Only one attempt can commit the key, and it is the latest to have reached its COMMIT (any later one would
+    have found the key), so that attempt's result is the one returned. A table rather than a unique key on
+    each row written: one mechanism for every write, those that add rows (a ticket, a text, a recording)
+    and those that change one (a chase, a note, a move), whose second coming could not be told from a
+    second request. Receipts matter only while their call retries; the tidy pass deletes them after an hour
+    (bot/outbound/retention.py)."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(self, *args, **kwargs):
+        receipt = uuid.uuid4().hex
+        committing: list = []  # the result of the latest attempt that reached its COMMIT
         deadline = time.monotonic() + WRITE_RETRY_S
         pause = 0.1
         while True:
             try:
-                return fn(*args, **kwargs)
+                with self.engine.begin() as conn:
+                    _write_receipt(conn, receipt)
+                    result = fn(self, conn, *args, **kwargs)
+                    committing[:] = [result]
+                return result
+            except _WrittenAlready:
+                return committing[0]
             except OperationalError:
                 if time.monotonic() + pause > deadline:
                     raise
@@ -272,6 +308,7 @@ class Repository:
     @_retry_transient
     def create_ticket(
         self,
+        conn,
         *,
         kind: str,
         customer_id: int | None,
@@ -283,25 +320,24 @@ class Repository:
         conversation_id: str = "",
     ) -> str:
         """Insert a ticket in state ``open`` and return its public id (TK000123)."""
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                tickets.insert().values(
-                    kind=kind,
-                    customer_id=customer_id,
-                    status="open",
-                    priority=priority,
-                    needs_human=int(needs_human),
-                    summary=summary,
-                    details=details or {},
-                    channel=channel,
-                    conversation_id=conversation_id,
-                )
+        result = conn.execute(
+            tickets.insert().values(
+                kind=kind,
+                customer_id=customer_id,
+                status="open",
+                priority=priority,
+                needs_human=int(needs_human),
+                summary=summary,
+                details=details or {},
+                channel=channel,
+                conversation_id=conversation_id,
             )
-            row_id = result.inserted_primary_key[0]
-            ticket_id = f"TK{row_id:06d}"
-            conn.execute(tickets.update().where(tickets.c.id == row_id).values(ticket_id=ticket_id))
-            conn.execute(ticket_history.insert().values(ticket_id=ticket_id, from_status=None, to_status="open"))
-            queue_ticket_event(conn, ticket_id, "ticket_created")
+        )
+        row_id = result.inserted_primary_key[0]
+        ticket_id = f"TK{row_id:06d}"
+        conn.execute(tickets.update().where(tickets.c.id == row_id).values(ticket_id=ticket_id))
+        conn.execute(ticket_history.insert().values(ticket_id=ticket_id, from_status=None, to_status="open"))
+        queue_ticket_event(conn, ticket_id, "ticket_created")
         return ticket_id
 
     @_guard
@@ -340,32 +376,32 @@ class Repository:
 
     @_guard
     @_retry_transient
-    def move_ticket_by(self, ticket_id: str, plan: Callable[[str, dict], TicketPlan | None]) -> TicketPlan | None:
+    def move_ticket_by(self, conn, ticket_id: str, plan: Callable[[str, dict], TicketPlan | None]) -> TicketPlan | None:
         """Apply ``plan``'s moves and details to a ticket in one transaction, the row locked while it is
         read and written, so a request retried at the same moment on another worker sees the first one's
         result, never a half of it. ``plan`` gets the current status and details and returns what to do
         (None: nothing at all); each move is checked against the lifecycle and recorded as ``move_ticket``
         records it. Returns the plan applied."""
-        with self.engine.begin() as conn:
-            current = _locked_ticket(conn, ticket_id)
-            chosen = plan(current.status, dict(current.details or {}))
-            if chosen is None:
-                return None
-            if chosen.details is not None:
-                conn.execute(tickets.update().where(tickets.c.ticket_id == ticket_id)
-                             .values(details=chosen.details, updated_at=dt.datetime.utcnow()))
-                if not chosen.moves and chosen.note:  # a details change alone is noted, as update_ticket_details does
-                    conn.execute(ticket_history.insert().values(
-                        ticket_id=ticket_id, from_status=current.status, to_status=current.status, note=chosen.note))
-            status = current.status
-            for to_status in chosen.moves:
-                _move(conn, ticket_id, status, to_status, chosen.note)
-                status = to_status
-            return chosen
+        current = _locked_ticket(conn, ticket_id)
+        chosen = plan(current.status, dict(current.details or {}))
+        if chosen is None:
+            return None
+        if chosen.details is not None:
+            conn.execute(tickets.update().where(tickets.c.ticket_id == ticket_id)
+                         .values(details=chosen.details, updated_at=dt.datetime.utcnow()))
+            if not chosen.moves and chosen.note:  # a details change alone is noted, as update_ticket_details does
+                conn.execute(ticket_history.insert().values(
+                    ticket_id=ticket_id, from_status=current.status, to_status=current.status, note=chosen.note))
+        status = current.status
+        for to_status in chosen.moves:
+            _move(conn, ticket_id, status, to_status, chosen.note)
+            status = to_status
+        return chosen
 
     @_guard
     @_retry_transient
-    def chase_ticket(self, ticket_id: str, note: str, most_urgent: int = 2, kept_request: str | None = None) -> bool:
+    def chase_ticket(self, conn, ticket_id: str, note: str, most_urgent: int = 2,
+                     kept_request: str | None = None) -> bool:
         """The customer asked again about an open ticket: one step more urgent (up to ``most_urgent``).
 
         Recorded as a history row that keeps the status, so whoever reads the ticket sees each chase.
@@ -383,47 +419,46 @@ class Repository:
                 return None
             return {**change, "details": {**details, "kept_requests": [*joined, kept_request]}}
 
-        return self._note_ticket(ticket_id, note, chased)
+        return self._note_ticket(conn, ticket_id, note, chased)
 
     @_guard
     @_retry_transient
-    def note_ticket(self, ticket_id: str, note: str) -> None:
+    def note_ticket(self, conn, ticket_id: str, note: str) -> None:
         """A note on a ticket that changes nothing else (an agent's follow-up of the same problem)."""
-        self._note_ticket(ticket_id, note, lambda current: {})
+        self._note_ticket(conn, ticket_id, note, lambda current: {})
 
     @_guard
     @_retry_transient
-    def update_ticket_details(self, ticket_id: str, fields: dict, note: str) -> None:
+    def update_ticket_details(self, conn, ticket_id: str, fields: dict, note: str) -> None:
         """Set ``fields`` in a ticket's details (a visit's new time), with a history note that keeps the
         status, so whoever reads the ticket sees what changed and when. The dispatch system hears of it
         (``ticket_updated``): a visit's new time is the engineer's new appointment."""
-        self._note_ticket(ticket_id, note, lambda current: {"details": {**(current.details or {}), **fields}},
+        self._note_ticket(conn, ticket_id, note, lambda current: {"details": {**(current.details or {}), **fields}},
                           event="ticket_updated")
 
-    def _note_ticket(self, ticket_id: str, note: str, change: Callable[[Any], dict | None],
+    def _note_ticket(self, conn, ticket_id: str, note: str, change: Callable[[Any], dict | None],
                      event: TicketEventType | None = None) -> bool:
         """A history row that keeps the status, so whoever reads the ticket sees each note; ``change``
         gives the ticket's new values from its current row (status, priority, details), or None for no
         note at all (returns False then). The row is locked while read and written (``_locked_ticket``),
         so two notes never lose one another's details."""
-        with self.engine.begin() as conn:
-            current = _locked_ticket(conn, ticket_id)
-            values = change(current)
-            if values is None:
-                return False
-            conn.execute(
-                tickets.update()
-                .where(tickets.c.ticket_id == ticket_id)
-                .values(**values, updated_at=dt.datetime.utcnow())
+        current = _locked_ticket(conn, ticket_id)
+        values = change(current)
+        if values is None:
+            return False
+        conn.execute(
+            tickets.update()
+            .where(tickets.c.ticket_id == ticket_id)
+            .values(**values, updated_at=dt.datetime.utcnow())
+        )
+        conn.execute(
+            ticket_history.insert().values(
+                ticket_id=ticket_id, from_status=current.status, to_status=current.status, note=note
             )
-            conn.execute(
-                ticket_history.insert().values(
-                    ticket_id=ticket_id, from_status=current.status, to_status=current.status, note=note
-                )
-            )
-            if event is not None:
-                queue_ticket_event(conn, ticket_id, event, current.status)
-            return True
+        )
+        if event is not None:
+            queue_ticket_event(conn, ticket_id, event, current.status)
+        return True
 
     @_guard
     def ticket_history(self, ticket_id: str) -> list[dict]:
@@ -523,18 +558,17 @@ class Repository:
     # -- voice messages ------------------------------------------------
     @_guard
     @_retry_transient
-    def add_voice_message(self, *, message_id: str, audio: bytes, conversation_id: str, duration_s: float,
+    def add_voice_message(self, conn, *, message_id: str, audio: bytes, conversation_id: str, duration_s: float,
                           caller_phone: str = "", customer_id: int | None = None, channel: str = "") -> None:
         """Record a voice message (outcome ``received``) before it is recognised and routed, with its
         recording (a WAV, kept until deleted) in the same transaction: never one without the other."""
         from bot.db.recordings import VOICE_MESSAGE, insert  # that module builds on this one
 
-        with self.engine.begin() as conn:
-            conn.execute(voice_messages.insert().values(
-                id=message_id, audio_path="", duration_s=duration_s, caller_phone=caller_phone,
-                customer_id=customer_id, channel=channel, entities=[], outcome="received", needs_human=0,
-            ))
-            insert(conn, recording_id=message_id, kind=VOICE_MESSAGE, conversation_id=conversation_id, audio=audio)
+        conn.execute(voice_messages.insert().values(
+            id=message_id, audio_path="", duration_s=duration_s, caller_phone=caller_phone,
+            customer_id=customer_id, channel=channel, entities=[], outcome="received", needs_human=0,
+        ))
+        insert(conn, recording_id=message_id, kind=VOICE_MESSAGE, conversation_id=conversation_id, audio=audio)
 
     @_guard
     def update_voice_message(self, message_id: str, **fields) -> None:
@@ -566,14 +600,13 @@ class Repository:
     # -- outbox (messages for the channel workers to deliver) ----------
     @_guard
     @_retry_transient
-    def add_outbound(self, *, channel: str, recipient: str, kind: str, payload: dict) -> int:
+    def add_outbound(self, conn, *, channel: str, recipient: str, kind: str, payload: dict) -> int:
         """Queue a message in state ``pending``; returns its outbox id. ``queued_at`` (naive UTC, this
         process's clock: the workers' retry times use it too) starts its hour to be delivered."""
         payload = {**payload, "queued_at": payload.get("queued_at") or dt.datetime.utcnow().isoformat()}
-        with self.engine.begin() as conn:
-            result = conn.execute(outbox.insert().values(
-                channel=channel, recipient=recipient, kind=kind, payload=payload, status="pending"))
-            return result.inserted_primary_key[0]
+        result = conn.execute(outbox.insert().values(
+            channel=channel, recipient=recipient, kind=kind, payload=payload, status="pending"))
+        return result.inserted_primary_key[0]
 
     @_guard
     def outbound(self, *, status: str = "pending", channel: str | None = None, limit: int = 100) -> list[dict]:

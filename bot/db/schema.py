@@ -196,6 +196,17 @@ recordings = Table(
     Column("expires_at", DateTime, index=True),  # UTC; NULL: kept until deleted
 )
 
+# One row per call of a write retried after a transient error (``_retry_transient`` in bot/db/repository.py),
+# written in that write's own transaction: a retry after a COMMIT whose answer was lost finds its call's row
+# and does not write again. Needed only while the call retries: deleted after an hour (bot/outbound/retention.py).
+write_receipts = Table(
+    "write_receipts",
+    metadata,
+    Column("id", String(32), primary_key=True),  # uuid4 hex, made once per call
+    Column("at", DateTime, nullable=False, server_default=func.now()),
+    Index("ix_write_receipts_at", "at"),  # the pruning pass's
+)
+
 # Rasa models published to every machine (bot/db/model_store.py): the file's bytes in chunks of at most
 # 1 MiB (a model is 20-30 MB; no row, statement or fetch holds it all), and each publish as a row: the
 # newest row is what every ``kefu run`` sharing this database serves.

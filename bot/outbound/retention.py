@@ -12,6 +12,9 @@ Never a row ``pending`` or ``sending``, and never a ticket event given up: it ho
 events until a person resends or drops it (``kefu dispatch``), and deleting it would let them go.
 The age is by the database's clock against ``created_at`` (see ``waited_seconds``), so a message resent
 by a person long after it was queued goes at the next pass once delivered.
+
+The same pass deletes the receipts of retried writes (``write_receipts``, see ``_retry_transient`` in
+bot/db/repository.py) after ``RECEIPT_EXPIRY_S``: a receipt is read only while its call retries (seconds).
 """
 from __future__ import annotations
 
@@ -20,9 +23,10 @@ import datetime as dt
 import sqlalchemy as sa
 
 from bot.db.repository import Repository
-from bot.db.schema import outbox
+from bot.db.schema import outbox, write_receipts
 
 FINISHED = ("sent", "dropped")
+RECEIPT_EXPIRY_S = 3600  # far past any call's retries (WRITE_RETRY_S, plus each attempt's own time)
 
 
 def queued_before(engine, seconds: int):
@@ -47,3 +51,10 @@ def prune(repository: Repository, expiry_s: int) -> int:
     with repository.engine.begin() as conn:
         return conn.execute(outbox.delete().where(
             outbox.c.created_at < queued_before(repository.engine, expiry_s), finished())).rowcount
+
+
+def prune_receipts(repository: Repository) -> int:
+    """Delete the write receipts older than ``RECEIPT_EXPIRY_S``; how many."""
+    with repository.engine.begin() as conn:
+        return conn.execute(write_receipts.delete().where(
+            write_receipts.c.at < queued_before(repository.engine, RECEIPT_EXPIRY_S))).rowcount

@@ -1,0 +1,138 @@
+"""A write whose COMMIT reached the database but whose answer did not (PostgreSQL restarting, a network
+blip between the two) is retried by ``_retry_transient``; the retry must not write it a second time.
+
+The lost answer is real: the database's own COMMIT runs, then the driver raises the error a dropped
+connection raises, once. On SQLite and, with KEFU_TEST_POSTGRES_URL, on PostgreSQL (``kefu_env``).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import uuid
+
+import pytest
+
+from bot.db.recordings import CALLER_CLIP, VOICE_MESSAGE, RecordingStore
+from bot.db.repository import Repository
+from bot.dispatch.events import CHANNEL as TICKET_EVENTS
+from bot.dispatch.status import StatusRequest, apply_status
+
+WAV = b"RIFF" + bytes(40)
+
+
+@pytest.fixture
+def repo(kefu_env):
+    return Repository(kefu_env.database_url)
+
+
+@contextlib.contextmanager
+def acknowledgement_lost(engine):
+    """The next COMMIT on ``engine`` is carried out by the database, then its answer is lost: the driver
+    raises the error of a connection closed under it, as psycopg2 does when the server goes away."""
+    dialect = engine.dialect
+    real_commit = dialect.do_commit
+    lost = []
+
+    def commit_then_drop(dbapi_connection):
+        real_commit(dbapi_connection)
+        if not lost:
+            lost.append(True)
+            raise dialect.dbapi.OperationalError("server closed the connection unexpectedly")
+
+    dialect.do_commit = commit_then_drop
+    try:
+        yield lost
+    finally:
+        del dialect.do_commit  # the class's own again
+    assert lost, "no COMMIT ran in the block"
+
+
+def test_a_complaint_whose_acknowledgement_was_lost_is_filed_once(repo):
+    with acknowledgement_lost(repo.engine):
+        ticket_id = repo.create_ticket(kind="complaint", customer_id=2, summary="装维人员态度差")
+    assert [t["ticket_id"] for t in repo.tickets_for(2)] == [ticket_id]
+    assert [h["to_status"] for h in repo.ticket_history(ticket_id)] == ["open"]
+
+
+def test_a_text_whose_acknowledgement_was_lost_is_queued_once(repo):
+    with acknowledgement_lost(repo.engine):
+        outbound_id = repo.add_outbound(channel="sms", recipient="13800000001", kind="selfhelp",
+                                        payload={"text": "重启光猫"})
+    assert [m["id"] for m in repo.outbound(channel="sms")] == [outbound_id]
+
+
+def test_a_chase_whose_acknowledgement_was_lost_raises_the_priority_one_step(repo):
+    ticket_id = repo.create_ticket(kind="fault", customer_id=1, summary="no signal")
+    with acknowledgement_lost(repo.engine):
+        assert repo.chase_ticket(ticket_id, "reported again (webchat): 还没修好") is True
+    assert repo.get_ticket(ticket_id)["priority"] == 1
+    assert [h["note"] for h in repo.ticket_history(ticket_id)][1:] == ["reported again (webchat): 还没修好"]
+
+
+def test_a_note_and_a_new_visit_time_whose_acknowledgements_were_lost_are_recorded_once(repo, monkeypatch):
+    from bot import settings
+
+    monkeypatch.setenv("KEFU_DISPATCH_EVENTS_URL", "http://127.0.0.1:9/kefu/events")  # ticket events queued
+    monkeypatch.setenv("KEFU_DISPATCH_EVENTS_SECRET", "s" * 32)
+    settings.get_settings.cache_clear()
+    ticket_id = repo.create_ticket(kind="visit", customer_id=1, summary="上门")
+    with acknowledgement_lost(repo.engine):
+        repo.note_ticket(ticket_id, "客户又来电")
+    with acknowledgement_lost(repo.engine):
+        repo.update_ticket_details(ticket_id, {"visit_time": "明天上午"}, "改约")
+    assert [h["note"] for h in repo.ticket_history(ticket_id)][1:] == ["客户又来电", "改约"]
+    events = [m["kind"] for m in repo.outbound(channel=TICKET_EVENTS) if m["recipient"] == ticket_id]
+    assert events == ["ticket_created", "ticket_updated"]  # the engineer is told of the new time once
+
+
+def test_a_dispatch_status_whose_acknowledgement_was_lost_is_answered_as_applied(repo):
+    """The retry found the ticket resolved already and told the dispatch system it had changed nothing."""
+    ticket_id = repo.create_ticket(kind="fault", customer_id=1, summary="no signal")
+    with acknowledgement_lost(repo.engine):
+        outcome = apply_status(repo, ticket_id, StatusRequest(status="resolved", external_ref="JOB-7"))
+    assert (outcome.changed, outcome.reason, outcome.moves) == (True, "moved", ("resolved",))
+    assert [h["to_status"] for h in repo.ticket_history(ticket_id)] == ["open", "resolved"]
+
+
+def test_a_voice_message_whose_acknowledgement_was_lost_is_stored_once_not_refused(repo):
+    """Refused, the pipeline kept it on disk and the refiling pass found it stored: never routed."""
+    message_id = uuid.uuid4().hex
+    with acknowledgement_lost(repo.engine):
+        repo.add_voice_message(message_id=message_id, audio=WAV, conversation_id=f"voicemail:{message_id}",
+                               duration_s=1.0, caller_phone="13800000001", channel="phone")
+    assert [m["id"] for m in repo.voice_messages(outcome="received")] == [message_id]
+    assert RecordingStore(repo.url).get(message_id, VOICE_MESSAGE).audio == WAV
+
+
+def test_a_recording_whose_acknowledgement_was_lost_is_saved_not_refused(repo):
+    store, clip_id = RecordingStore(repo.url), uuid.uuid4().hex
+    with acknowledgement_lost(store.engine):
+        store.save(recording_id=clip_id, kind=CALLER_CLIP, conversation_id="ivr:c1", audio=WAV)
+    assert store.get(clip_id, CALLER_CLIP).audio == WAV
+
+
+def test_receipts_are_deleted_by_the_tidy_pass_an_hour_after_their_write(kefu_env, repo):
+    """One receipt a write: without the pass, the table grew by one row for every ticket, text and note."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from bot.db.recordings import tidy_forever
+    from bot.db.schema import write_receipts
+
+    def receipts() -> set[str]:
+        with repo.engine.connect() as conn:
+            return set(conn.execute(sa.select(write_receipts.c.id)).scalars())
+
+    repo.create_ticket(kind="fault", customer_id=1, summary="an hour ago")
+    (old,) = receipts()
+    with repo.engine.begin() as conn:  # by the database's own clock, as the pass reads it
+        now = conn.execute(sa.select(write_receipts.c.at)).scalar_one()
+        conn.execute(write_receipts.update().values(at=now - dt.timedelta(minutes=61)))
+    repo.add_outbound(channel="sms", recipient="13800000001", kind="selfhelp", payload={"text": "重启光猫"})
+    assert old in receipts() and len(receipts()) == 2
+
+    stop = threading.Event()
+    stop.set()  # one pass, then it returns
+    tidy_forever(kefu_env, stop)
+    assert len(receipts()) == 1 and old not in receipts()
