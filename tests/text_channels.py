@@ -86,18 +86,19 @@ async def text_channels():
 
 @pytest.fixture
 async def messenger():
-    """Makes the adapter for a channel at a URL, answering within half a second. WeChat's access token
-    comes from the URL too, unless nothing listens there: then one is cached, so the send is what fails."""
+    """Makes the adapter for a channel at a URL (``timeout_s``: how long it waits for an answer; short
+    for a ``"slow"`` channel). WeChat's access token comes from the URL too, unless nothing listens
+    there: then one is cached, so the send is what fails."""
     apis: list[WeChatApi] = []
 
-    async def make(channel: str, url: str):
+    async def make(channel: str, url: str, timeout_s: float = 10.0):
         if channel == "sms":
-            return SmsGateway(url, "key", "Kefu", timeout_s=0.5)
+            return SmsGateway(url, "key", "Kefu", timeout_s=timeout_s)
         api = WeChatApi(url, "app-id", "app-secret", ChannelGuard(None, "kefu:test-text-failures"))
         apis.append(api)
         if url.endswith(f":{NOTHING_LISTENS_PORT}"):
             await api.guard.put("token:app-id", "token-cached", 3600)
-        return WeChatTemplateSender(api, "TPL-CARE", timeout_s=0.5)
+        return WeChatTemplateSender(api, "TPL-CARE", timeout_s=timeout_s)
 
     yield make
     for api in apis:

@@ -42,6 +42,7 @@ NOTHING_SENT = [
     ("sms", ("http", 503)), ("sms", ("sms", 1003)),
     ("wechat", NOTHING_LISTENS), ("wechat", ("wechat", -1)), ("wechat", ("wechat", 45009)),
     ("wechat", "token refused"), ("wechat", ("http", 502)),
+    ("wechat", ("stale then", 40001)),  # the fresh token refused too: Kefu's account, not the follower
 ]
 
 
@@ -81,7 +82,7 @@ async def test_a_text_that_may_have_gone_out_counts_and_is_tried_again_later(kef
     schedule = Schedule(repository)
     contact_id = due_text(repository, clock.now, channel)
     channels.answer = answer
-    worker = make_worker(messengers={channel: await messenger(channel, url)})
+    worker = make_worker(messengers={channel: await messenger(channel, url, timeout_s=1.0)})
     await worker.run_pass()
     contact = schedule.get(contact_id)
     assert state(contact) == ("scheduled", 1, "send_failed")

@@ -408,7 +408,7 @@ async def test_a_wechat_message_is_tried_again_or_given_up_by_what_wechat_answer
     await OutboxNotifier.from_settings(kefu_env, repository).send(
         OPENID, {"channel": "wechat", "kind": "ticket_notice", "text": "您的报修单已受理。"})
     [row] = repository.outbound(status="pending", channel="wechat", limit=10_000)
-    wechat = {"wechat": await messenger("wechat", url)}
+    wechat = {"wechat": await messenger("wechat", url, timeout_s=1.0 if answer == "slow" else 10.0)}
     now = dt.datetime.utcnow()
     channels.answer = answer
 
