@@ -28,13 +28,28 @@ class NotifyError(Exception):
     """A message could not be queued or sent; the message is for the log.
 
     ``transient`` says whether the same message may go through later (the channel was unreachable or
-    busy): the outbox tries those again (``bot/outbound/worker.py``), and gives the others up at once."""
+    busy): the outbox tries those again (``bot/outbound/worker.py``), and gives the others up at once.
 
-    transient = False
+    ``sent_nothing`` (set by the adapter): surely nothing went out, for a reason on Kefu's side or the
+    channel's load, not the recipient's — the channel could not be connected to, refused Kefu's
+    credentials, was rate-limited, overloaded or failing. Such a failure is always transient; the contact
+    worker does not count it as an attempt at the customer (``bot/contacts/worker.py``). Otherwise a
+    transient failure may have gone out (a timeout, a connection broken after the request was sent), and
+    any other failure is the channel refusing this message for good (a bad number, an unsubscribed
+    follower)."""
+
+    def __init__(self, message: str = "", *, sent_nothing: bool = False) -> None:
+        super().__init__(message)
+        self.sent_nothing = sent_nothing
+
+    @property
+    def transient(self) -> bool:
+        return self.sent_nothing
 
 
 class Unreachable(NotifyError):
-    """No answer from the channel (connection refused, timeout): worth trying again."""
+    """No answer from the channel: worth trying again. With ``sent_nothing`` it could not be connected to
+    at all (or, for WeChat, gave Kefu no access token); otherwise the request may have reached it."""
 
     transient = True
 
@@ -42,16 +57,22 @@ class Unreachable(NotifyError):
 class Refused(NotifyError):
     """The channel answered and did not take the message (``status``: its HTTP status). A server error,
     408 or 429 is worth trying again; any other answer (4xx, or 200 with an error code) is not, unless
-    the adapter knows that code means "later" (``busy``: an SMS gateway's rate limit)."""
+    the adapter knows it sent nothing for a reason on Kefu's side or the channel's load (``sent_nothing``:
+    a 401 or 403 refusing Kefu's key, an SMS gateway's or WeChat's rate limit)."""
 
-    def __init__(self, message: str, status: int, busy: bool = False) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, status: int, *, sent_nothing: bool = False) -> None:
+        super().__init__(message, sent_nothing=sent_nothing)
         self.status = status
-        self.busy = busy
 
     @property
     def transient(self) -> bool:
-        return self.busy or self.status >= 500 or self.status in (408, 429)
+        return self.sent_nothing or self.status >= 500 or self.status in (408, 429)
+
+
+def nothing_taken(status: int) -> bool:
+    """Whether an HTTP answer says the request was surely not acted on, for a reason on Kefu's side or the
+    service's load: Kefu's credentials refused (401, 403), too many requests (429) or a server error (5xx)."""
+    return status in (401, 403, 429) or status >= 500
 
 
 class Notifier(ABC):

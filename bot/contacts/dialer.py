@@ -23,6 +23,7 @@ from xml.sax.saxutils import quoteattr
 import aiohttp
 
 from bot.ivr.twilio import CONTACT_PARAMETER
+from bot.notify import nothing_taken
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +42,6 @@ class DialError(Exception):
     def __init__(self, message: str, *, not_placed: bool = False) -> None:
         super().__init__(message)
         self.not_placed = not_placed
-
-
-CARRIER_SIDE = frozenset({401, 403, 429})  # HTTP answers about Kefu's account or the carrier's load; 5xx too
 
 
 def stream_twiml(stream_url: str, parameters: dict[str, str]) -> str:
@@ -106,6 +104,6 @@ class Dialer:
         if status not in (200, 201) or not isinstance(body, dict) or not body.get("sid"):
             code = body.get("code") if isinstance(body, dict) else None
             raise DialError(f"telephony API refused the call: HTTP {status}, code {code}",
-                            not_placed=status in CARRIER_SIDE or status >= 500)
+                            not_placed=nothing_taken(status))
         logger.info("contacts.call.placed sid=%s status=%s", body["sid"], body.get("status"))
         return PlacedCall(str(body["sid"])[:64], str(body.get("status") or "queued"))

@@ -229,11 +229,11 @@ class Schedule:
                                                           channel=channel, result="placed", at=now))
         return True
 
-    def not_placed(self, contact_id: int, token: str, *, placed_at: dt.datetime, due_at: dt.datetime,
-                   result: str) -> bool:
-        """Take back the attempt :meth:`placed` counted at ``placed_at`` (no call went out, for a reason on
-        Kefu's side) and schedule the contact again at ``due_at``: neither its retries nor the customer's
-        daily limit are used up by it."""
+    def not_placed(self, contact_id: int, token: str, *, due_at: dt.datetime, result: str) -> bool:
+        """Take back the attempt :meth:`placed` counted (no call or text went out, for a reason on Kefu's
+        side or the channel's load) and schedule the contact again at ``due_at``: neither its retries nor
+        the customer's daily limit are used up by it. Its attempt record is the contact's latest: a text
+        sent again after its worker died is taken back too, long after it was placed."""
         with self.engine.begin() as conn:
             moved = conn.execute(contacts.update().where(
                 contacts.c.id == contact_id, contacts.c.attempt_token == token, contacts.c.status == "calling",
@@ -241,9 +241,9 @@ class Schedule:
                      lease_until=None, attempt_token="", carrier_call_id="", updated_at=dt.datetime.utcnow()))
             if moved.rowcount != 1:
                 return False
-            conn.execute(contact_attempts.delete().where(
-                contact_attempts.c.contact_id == contact_id, contact_attempts.c.at == placed_at,
-                contact_attempts.c.result == "placed"))
+            latest = sa.select(sa.func.max(contact_attempts.c.id)).where(
+                contact_attempts.c.contact_id == contact_id).scalar_subquery()
+            conn.execute(contact_attempts.delete().where(contact_attempts.c.id == latest))
         return True
 
     def carrier_call(self, contact_id: int, token: str, carrier_call_id: str) -> bool:

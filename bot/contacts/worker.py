@@ -33,8 +33,10 @@ from bot.outcomes.events import customer_key
 
 logger = logging.getLogger(__name__)
 
-CARRIER_PAUSE = dt.timedelta(minutes=5)  # before calling again after the telephony API was unavailable
-CARRIER_UNAVAILABLE = "carrier_unavailable"
+CARRIER_PAUSE = dt.timedelta(minutes=5)  # before trying again after the telephony API or a text channel was unavailable
+CARRIER_UNAVAILABLE = "carrier_unavailable"  # no call went out, for a reason on Kefu's side or the carrier's load
+CHANNEL_UNAVAILABLE = "channel_unavailable"  # no text went out, for a reason on Kefu's side or the channel's load
+CHANNEL_REFUSED = "channel_refused"  # the SMS gateway or WeChat refused the text for good (a bad number…)
 CLAIM_LEASE = dt.timedelta(minutes=2)  # time to place an attempt; a worker dead longer gives the contact back
 
 
@@ -167,7 +169,7 @@ class ContactWorker:
         except DialError as exc:
             logger.warning("contacts.call.failed contact=%s error=%s", contact["id"], exc)
             if exc.not_placed:  # found in review: a carrier outage used up the customers' attempts and day
-                return await self._carrier_unavailable(contact, token, now)
+                return await self._not_made(contact, token, CARRIER_UNAVAILABLE)
             return await self._retry(contact, token, rules, now, "dial_failed")
         await asyncio.to_thread(self.schedule.carrier_call, contact["id"], token, placed.sid)
         await self._event(contact, "contact_attempted", channel="phone", result="placed", call_sid=placed.sid)
@@ -189,15 +191,15 @@ class ContactWorker:
             return DAILY_LIMIT
         return None if counted else lost
 
-    async def _carrier_unavailable(self, contact: dict, token: str, now: dt.datetime) -> str:
-        """No call went out, for a reason on Kefu's side: the attempt is taken back and tried again after
-        ``CARRIER_PAUSE``, whatever the retry delays and the daily limit."""
+    async def _not_made(self, contact: dict, token: str, reason: str) -> str:
+        """No call or text went out, for a reason on Kefu's side or the channel's load (``reason``): the
+        attempt is taken back and tried again after ``CARRIER_PAUSE``, whatever the retry delays and the
+        daily limit."""
         when = self.clock() + CARRIER_PAUSE
-        if not await asyncio.to_thread(self.schedule.not_placed, contact["id"], token, placed_at=now, due_at=when,
-                                       result=CARRIER_UNAVAILABLE):
+        if not await asyncio.to_thread(self.schedule.not_placed, contact["id"], token, due_at=when, result=reason):
             return "answered"  # the claim was lost meanwhile
-        await self._event(contact, "contact_skipped", reason=CARRIER_UNAVAILABLE, until=when.isoformat(timespec="minutes"))
-        return CARRIER_UNAVAILABLE
+        await self._event(contact, "contact_skipped", reason=reason, until=when.isoformat(timespec="minutes"))
+        return reason
 
     async def _message(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,
                        address: str, now: dt.datetime) -> str:
@@ -211,7 +213,13 @@ class ContactWorker:
                          now: dt.datetime, *, attempt: int) -> str:
         """Send the text of an attempt already counted (``Schedule.placed``) and finish it. The
         ``client_ref`` names the attempt, so sending it again after a worker died (the gateway may
-        have it already) is the same message to the gateway, sent once."""
+        have it already) is the same message to the gateway, sent once — and so is the attempt taken back
+        when nothing went out (its number is given back with it).
+
+        A failure is judged as a call's is: surely nothing sent (the channel down, Kefu's credentials, its
+        rate limit) takes the attempt back; refused for good (a bad number, an unsubscribed follower) ends
+        the contact ``failed`` at once, as no retry would reach the customer; any other (a timeout: the
+        text may be out) counts, and is tried again after the retry delay."""
         to = contact["phone"] if channel == "sms" else contact["openid"]
         text = message_text(rule, contact, rules.opt_out_footer)
         try:
@@ -222,6 +230,10 @@ class ContactWorker:
             await self.messengers[channel].send(to, message)
         except NotifyError as exc:
             logger.warning("contacts.message.failed contact=%s channel=%s error=%s", contact["id"], channel, exc)
+            if exc.sent_nothing:  # found in review: a gateway outage used up the customers' attempts and day
+                return await self._not_made(contact, token, CHANNEL_UNAVAILABLE)
+            if not exc.transient:  # found in review: a refused number was sent the text through every delay
+                return await self._give_up(contact, token, CHANNEL_REFUSED, channel=channel)
             return await self._retry(contact, token, rules, now, "send_failed")
         await asyncio.to_thread(self.schedule.finish, contact["id"], token, result="sent")
         await self._event(contact, "contact_attempted", channel=channel, result="sent")
@@ -272,9 +284,13 @@ class ContactWorker:
                 return "answered"  # an answer (or another worker) ended the attempt first
             await self._event(contact, "contact_attempted", result=result, retry_at=when.isoformat(timespec="minutes"))
             return "retry"
+        return await self._give_up(contact, token, result)
+
+    async def _give_up(self, contact: dict, token: str, result: str, **event) -> str:
+        """The contact ends ``failed`` with ``result``: no attempt will be made any more."""
         if not await asyncio.to_thread(self.schedule.finish, contact["id"], token, result=result, status="failed"):
             return "answered"
-        await self._event(contact, "contact_attempted", result=result, final=True)
+        await self._event(contact, "contact_attempted", result=result, final=True, **event)
         return "failed"
 
     async def _event(self, contact: dict | None, kind: str, **data) -> None:

@@ -4,8 +4,11 @@ platforms offer behind their SDKs):
 ``POST {base}/v1/sms/send`` with ``Authorization: Bearer <key>`` and
 ``{"to": "+8613800000000", "sender": "<sign>", "text": "...", "client_ref": "<id>"}``;
 the gateway answers ``200 {"code": 0, "message_id": "..."}``, or a non-zero ``code`` with a
-``message`` (e.g. 1001 bad number, 1002 content rejected, 1003 rate limited). A rate limit (1003 or
-HTTP 429), a server error and no answer are tried again later; any other refusal is not.
+``message`` (e.g. 1001 bad number, 1002 content rejected, 1003 rate limited). Failures are told apart
+(``bot/notify.py``): surely nothing sent — the gateway could not be connected to, refused Kefu's key
+(401, 403), was rate-limited (1003, 429) or failing (5xx); maybe sent — a timeout or a connection broken
+once the request was on its way; refused for good — any other code or 4xx. The first two are tried
+again later, the last is not.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import uuid
 
 import aiohttp
 
-from bot.notify import Notifier, NotifyError, Refused, Unreachable, render_selfhelp
+from bot.notify import Notifier, NotifyError, Refused, Unreachable, nothing_taken, render_selfhelp
 from bot.ivr.services import local_phone
 
 logger = logging.getLogger(__name__)
@@ -57,12 +60,14 @@ class SmsGateway(Notifier):
                         reply = await answer.json(content_type=None)
                     except ValueError:
                         reply = None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except aiohttp.ClientConnectorError as exc:  # no connection: nothing was sent
+            raise Unreachable(f"SMS gateway unreachable: {type(exc).__name__}", sent_nothing=True) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # the gateway may have the text
             raise Unreachable(f"SMS gateway unreachable: {type(exc).__name__}") from exc
         if status != 200 or not isinstance(reply, dict) or reply.get("code") != 0:
             code = reply.get("code") if isinstance(reply, dict) else None
             raise Refused(f"SMS gateway refused the message: HTTP {status}, code {code}", status,
-                          busy=code == RATE_LIMITED)
+                          sent_nothing=nothing_taken(status) or code == RATE_LIMITED)
         logger.info("notify.sms.sent message_id=%s", reply.get("message_id"))
 
     async def send_selfhelp(self, to: str, channel: str, entry) -> None:

@@ -7,6 +7,12 @@ Request (WeChat's documented API): ``?access_token=…`` and
 ``thing1``/``amount2``), that ``data`` as it is; answer ``{"errcode": 0, "errmsg":
 "ok", "msgid": …}``. An expired token (40001/42001/40014) is refreshed once and the send retried.
 The access token comes from :class:`bot.channels.wechat_api.WeChatApi` (cached in Redis).
+
+Failures are told apart as the SMS gateway's are (``bot/notify.py``): surely nothing sent — no access
+token to be had, WeChat not connectable, "system busy" (-1), the API's daily limit (45009), a token
+still refused after the refresh, HTTP 401/403/429/5xx; maybe sent — a timeout or a connection broken
+once the request was on its way; refused for good — any other errcode (43004 the follower has
+unsubscribed, 40003 not an openid of this account).
 """
 from __future__ import annotations
 
@@ -14,13 +20,16 @@ import asyncio
 import logging
 
 import aiohttp
+from redis.exceptions import RedisError
 
-from bot.notify import Notifier, NotifyError, render_selfhelp
+from bot.channels.wechat_api import WeChatApiError
+from bot.notify import Notifier, NotifyError, Refused, Unreachable, nothing_taken, render_selfhelp
 from bot.selfhelp import public
 
 logger = logging.getLogger(__name__)
 
 STALE_TOKEN = {40001, 40014, 42001}
+BUSY = {-1, 45009}  # "system busy", "reached max api daily quota limit": nothing sent, worth trying later
 
 
 class WeChatTemplateSender(Notifier):
@@ -52,21 +61,33 @@ class WeChatTemplateSender(Notifier):
         if errcode in STALE_TOKEN:
             errcode, _ = await self._post(body, stale=token)
         if errcode != 0:
-            raise NotifyError(f"WeChat refused the template message (errcode={errcode})")
+            raise Refused(f"WeChat refused the template message (errcode={errcode})", 200,
+                          sent_nothing=errcode in BUSY or errcode in STALE_TOKEN)
 
     async def _post(self, body: dict, stale: str | None = None) -> tuple[int | None, str]:
         """WeChat's errcode and the token sent; ``stale``: the token refused, to be replaced."""
         try:
             token = await (self.api.access_token(refresh=True, stale=stale) if stale else self.api.access_token())
+        except (WeChatApiError, aiohttp.ClientError, asyncio.TimeoutError, RedisError) as exc:
+            raise Unreachable(f"WeChat access token unavailable: {exc or type(exc).__name__}",
+                              sent_nothing=True) from exc
+        try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as http:
                 async with http.post(f"{self.api.base_url}/cgi-bin/message/template/send",
                                      params={"access_token": token}, json=body) as answer:
-                    reply = await answer.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            raise NotifyError(f"WeChat API unreachable: {type(exc).__name__}") from exc
-        except Exception as exc:  # the token call's own error type
-            raise NotifyError(f"WeChat access token unavailable: {exc}") from exc
-        errcode = reply.get("errcode") if isinstance(reply, dict) else None
+                    status = answer.status
+                    try:  # the status decides whether to try again, whatever the body (a proxy's HTML page)
+                        reply = await answer.json(content_type=None)
+                    except ValueError:
+                        reply = None
+        except aiohttp.ClientConnectorError as exc:  # no connection: nothing was sent
+            raise Unreachable(f"WeChat API unreachable: {type(exc).__name__}", sent_nothing=True) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # WeChat may have the message
+            raise Unreachable(f"WeChat API unreachable: {type(exc).__name__}") from exc
+        if status != 200 or not isinstance(reply, dict):
+            raise Refused(f"WeChat refused the template message: HTTP {status}", status,
+                          sent_nothing=nothing_taken(status))
+        errcode = reply.get("errcode")
         if errcode == 0:
             logger.info("notify.wechat_template.sent msgid=%s", reply.get("msgid"))
         return errcode, token

@@ -25,6 +25,8 @@ from bot.outbound.sms import SmsGateway
 from bot.outbound.worker import GIVE_UP_AFTER, LAST_TRY_BEFORE, deliver_pending
 from bot.observability.state import customer_message_counts
 from tests.sms_loopback import serving
+from tests.text_channels import OPENID
+from tests.text_channels import messenger, text_channels  # noqa: F401  the loopback's fixtures
 
 
 @pytest.fixture
@@ -372,3 +374,48 @@ async def test_a_worker_reading_an_old_page_leaves_a_message_another_put_back_to
 
     assert counts["sent"] == 1 and sent == [f"outbox-{first}"]
     assert status_of(repository, second) == "pending" and payload_of(repository, second)["attempts"] == 1
+
+
+async def test_the_gateway_refusing_kefus_own_key_is_tried_again_not_given_up(kefu_env, gateway):
+    """HTTP 401/403 is the gateway refusing Kefu's credentials, not this text: nothing went out, and an
+    operator who puts the key right within the hour gets the customer's text delivered. It was given up at
+    once, like a bad number, and stayed ``failed`` until a person resent it."""
+    received, base, answers = gateway
+    repository, row_id = await queue_text(kefu_env)
+    sms = {"sms": SmsGateway(base, "k", "Kefu")}
+    now = dt.datetime.utcnow()
+    answers.extend([401, 403])
+
+    assert (await deliver_pending(repository, sms, now=now))["retry"] == 1
+    assert (await deliver_pending(repository, sms, now=now + dt.timedelta(seconds=31)))["retry"] == 1
+    assert (await deliver_pending(repository, sms, now=now + dt.timedelta(seconds=31 + 61)))["sent"] == 1
+    assert status_of(repository, row_id) == "sent" and len(received) == 3
+
+
+WECHAT_ANSWERS = [("slow", "pending"), ("hang up", "pending"), (("wechat", -1), "pending"),
+                  (("wechat", 45009), "pending"), ("token refused", "pending"), (("http", 503), "pending"),
+                  (("wechat", 43004), "failed"), (("wechat", 40003), "failed")]
+
+
+@pytest.mark.parametrize("answer,status", WECHAT_ANSWERS, ids=[str(a) for a, _ in WECHAT_ANSWERS])
+async def test_a_wechat_message_is_tried_again_or_given_up_by_what_wechat_answered(kefu_env, text_channels, messenger,
+                                                                                  answer, status):
+    """A WeChat template message that timed out, or that WeChat was too busy for, is tried again within its
+    hour like a text; one WeChat refused (a follower who unsubscribed) is given up at once. Every failure
+    was given up at once, a mere timeout too."""
+    channels, url = text_channels
+    repository = Repository(kefu_env.database_url)
+    await OutboxNotifier.from_settings(kefu_env, repository).send(
+        OPENID, {"channel": "wechat", "kind": "ticket_notice", "text": "您的报修单已受理。"})
+    [row] = repository.outbound(status="pending", channel="wechat", limit=10_000)
+    wechat = {"wechat": await messenger("wechat", url, timeout_s=1.0 if answer == "slow" else 10.0)}
+    now = dt.datetime.utcnow()
+    channels.answer = answer
+
+    await deliver_pending(repository, wechat, now=now)
+    assert status_of(repository, row["id"]) == status
+    channels.answer = "ok"
+    await deliver_pending(repository, wechat, now=now + dt.timedelta(seconds=31))
+    assert status_of(repository, row["id"]) == ("sent" if status == "pending" else "failed")
+    tried_before = status == "pending" and answer != "token refused"  # without a token it never reached WeChat
+    assert len(channels.to("wechat")) == (2 if tried_before else 1)
