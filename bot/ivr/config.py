@@ -15,6 +15,7 @@ import yaml
 
 from bot.ivr.call_audio import QUICK_END_FREE_S, QUICK_END_S
 from bot.ivr.errors import HotlineConfigError
+from bot.ivr.flow_loader import NOTIFY_CHANNELS
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REQUIRED_PROMPTS = ("sent_to_phone", "send_failed", "bot_unavailable", "technical_problem",
@@ -119,12 +120,16 @@ def load_hotline_config(path: Path) -> HotlineConfig:
         announcement_gap_s = float(hold.get("announcement_gap_s", 20))
         if not 0 <= announcement_gap_s <= 600:
             raise HotlineConfigError(f"{path}: hold.announcement_gap_s must be 0..600 seconds")
+        notify_channel = str(raw.get("notify_channel", "sms"))
+        if notify_channel not in NOTIFY_CHANNELS:
+            raise HotlineConfigError(f"{path}: notify_channel must be one of {list(NOTIFY_CHANNELS)} (a call knows "
+                                     "the caller's number, not a WeChat account)")
         return HotlineConfig(
             default_flow=str(raw.get("default_flow", "main")),
             hours=hours,
             button_template=template,
             prompts=prompts,
-            notify_channel=str(raw.get("notify_channel", "sms")),
+            notify_channel=notify_channel,
             max_call_s=float(limits.get("max_call_seconds", 1800)),
             max_utterance_s=float(limits.get("max_utterance_seconds", 15)),
             bot_turn_timeout_s=float(limits.get("bot_turn_timeout_seconds", 20)),

@@ -48,7 +48,9 @@ _NEEDS_NEXT = {"play", "collect_digits", "record", "notify", "callback", "answer
 _CONDITION_KEYS = {"business_hours", "vip_tier_at_least", "known_customer", "queue_wait_over_s", "skill"}
 _RETRY_DEFAULTS = {"timeout_s": 6.0, "max_no_input": 2, "max_no_match": 2,
                    "no_input_say": "", "no_match_say": ""}
-NOTIFY_CHANNELS = ("sms", "wechat")
+# A call knows the caller's number, not a WeChat account: a text queued for "wechat" had no address any
+# sender could use and no sender under `kefu run`, so it waited forever while the caller heard it was sent.
+NOTIFY_CHANNELS = ("sms",)
 
 
 def flow_version(text: str) -> str:
@@ -246,7 +248,8 @@ class _FlowParser:
     def fields_notify(self, body: dict, fields: dict) -> None:
         channel = self.text(body, "channel") or "sms"
         if channel not in NOTIFY_CHANNELS:
-            raise self.error("channel", f"one of {list(NOTIFY_CHANNELS)}")
+            raise self.error("channel", f"one of {list(NOTIFY_CHANNELS)} (a call knows the caller's number, not a "
+                                        "WeChat account)")
         fields.update(channel=channel, text=self.text(body, "text", required=True), ask_number=self.ref(body, "ask_number"),
                       on_failure=self.ref(body, "on_failure"))  # not sent (gateway down, number's budget used up)
         selfhelp = body.get("selfhelp") or []

@@ -260,3 +260,26 @@ def test_unfinished_starts_are_whole_fragments_only():
     assert all(pattern.match(t) for t in ("我想", "嗯那个", "那个我想"))
     assert not any(pattern.match(t) for t in ("我想查话费", "查话费", "那个宽带"))
     assert unfinished_pattern(()) is None
+
+
+def test_a_call_texts_the_caller_by_sms_only(tmp_path):
+    """A call knows the caller's number, not a WeChat account: a text queued for WeChat from a call had
+    no sender and no usable address, and waited forever while the caller heard that it was sent."""
+    from bot.ivr.errors import HotlineConfigError
+
+    with_notify = GOOD.replace("target: bye}", "target: tell}") + """  tell:
+    type: notify
+    channel: sms
+    text: 自助指引 https://kefu.example.cn/help
+    next: bye
+    on_failure: bye
+"""
+    assert parse_flow(with_notify, "demo.yml", "demo").nodes["tell"].channel == "sms"
+    with pytest.raises(FlowError) as raised:
+        parse_flow(with_notify.replace("channel: sms", "channel: wechat"), "demo.yml", "demo")
+    assert (raised.value.node, raised.value.field) == ("tell", "channel") and "WeChat" in raised.value.problem
+    shipped = (ROOT / "content" / "ivr.yml").read_text(encoding="utf-8")
+    edited = tmp_path / "ivr.yml"
+    edited.write_text(shipped.replace("notify_channel: sms", "notify_channel: wechat"), encoding="utf-8")
+    with pytest.raises(HotlineConfigError, match="notify_channel"):
+        load_hotline_config(edited)
