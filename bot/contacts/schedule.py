@@ -273,9 +273,12 @@ class Schedule:
         """Record an answer heard during the attempt, keeping it active (the call goes on)."""
         return self._move(contact_id, token, ACTIVE, result=result, details=details)
 
-    def retry_later(self, contact_id: int, token: str, due_at: dt.datetime, result: str) -> bool:
+    def retry_later(self, contact_id: int, token: str, due_at: dt.datetime, result: str,
+                    details: dict | None = None) -> bool:
+        """Tried again at ``due_at``; ``details``, when given, replace the contact's."""
+        kept = {} if details is None else {"details": details}
         return self._move(contact_id, token, ACTIVE, status="scheduled", due_at=due_at, result=result,
-                          lease_until=None, attempt_token="")
+                          lease_until=None, attempt_token="", **kept)
 
     def release(self, contact_id: int, token: str) -> bool:
         """A claim given back untouched (due time and result kept): the next pass takes the contact again."""

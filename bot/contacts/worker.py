@@ -37,6 +37,7 @@ CARRIER_PAUSE = dt.timedelta(minutes=5)  # before trying again after the telepho
 CARRIER_UNAVAILABLE = "carrier_unavailable"  # no call went out, for a reason on Kefu's side or the carrier's load
 CHANNEL_UNAVAILABLE = "channel_unavailable"  # no text went out, for a reason on Kefu's side or the channel's load
 CHANNEL_REFUSED = "channel_refused"  # the SMS gateway or WeChat refused the text for good (a bad number…)
+MAYBE_SENT = "maybe_sent"  # in a contact's details: the client_ref and address of a text that may have gone out
 CLAIM_LEASE = dt.timedelta(minutes=2)  # time to place an attempt; a worker dead longer gives the contact back
 
 
@@ -48,6 +49,14 @@ def contact_values(contact: dict) -> dict:
     """What a contact's texts may name: its ticket and its details (``amount`` for arrears)."""
     return {"ticket_id": contact["ticket_id"] or "", **{k: v for k, v in (contact["details"] or {}).items()
                                                        if isinstance(v, (str, int, float))}}
+
+
+def text_ref(contact: dict, to: str, attempt: int) -> str:
+    """The ``client_ref`` of a contact's text: that of an earlier attempt at the same address that may have
+    gone out (no answer in time), so that the gateway sends the retry once (found in review: each retry
+    named its own attempt, and a text that had gone out reached the customer again); else this attempt's."""
+    kept = (contact["details"] or {}).get(MAYBE_SENT) or {}
+    return kept["ref"] if kept.get("ref") and kept.get("to") == to else f"contact-{contact['id']}-{attempt}"
 
 
 def message_text(rule: ContactRule, contact: dict, footer: str) -> str:
@@ -223,7 +232,8 @@ class ContactWorker:
         to = contact["phone"] if channel == "sms" else contact["openid"]
         text = message_text(rule, contact, rules.opt_out_footer)
         try:
-            message = {"text": text, "kind": contact["purpose"], "client_ref": f"contact-{contact['id']}-{attempt}"}
+            ref = text_ref(contact, to, attempt)
+            message = {"text": text, "kind": contact["purpose"], "client_ref": ref}
             if channel == "wechat":  # the editors' label and field layout, never the purpose's code
                 message["template_data"] = rules.wechat_data(contact["purpose"], {**contact_values(contact),
                                                                                   "text": text})
@@ -234,7 +244,8 @@ class ContactWorker:
                 return await self._not_made(contact, token, CHANNEL_UNAVAILABLE)
             if not exc.transient:  # found in review: a refused number was sent the text through every delay
                 return await self._give_up(contact, token, CHANNEL_REFUSED, channel=channel)
-            return await self._retry(contact, token, rules, now, "send_failed")
+            return await self._retry(contact, token, rules, now, "send_failed",
+                                     details={**(contact["details"] or {}), MAYBE_SENT: {"ref": ref, "to": to}})
         await asyncio.to_thread(self.schedule.finish, contact["id"], token, result="sent")
         await self._event(contact, "contact_attempted", channel=channel, result="sent")
         return "sent"
@@ -275,12 +286,13 @@ class ContactWorker:
         result = status.replace("-", "_") if status in NOT_REACHED else "no_answer"
         return await self._retry(contact, contact["attempt_token"], rules, now, result)
 
-    async def _retry(self, contact: dict, token: str, rules: ContactRules, now: dt.datetime, result: str) -> str:
+    async def _retry(self, contact: dict, token: str, rules: ContactRules, now: dt.datetime, result: str,
+                     details: dict | None = None) -> str:
         done = await asyncio.to_thread(self.schedule.get, contact["id"])
         attempts = done["attempts"] if done else contact["attempts"]
         if attempts <= len(rules.retry_delays):
             when = now + rules.retry_delays[attempts - 1]
-            if not await asyncio.to_thread(self.schedule.retry_later, contact["id"], token, when, result):
+            if not await asyncio.to_thread(self.schedule.retry_later, contact["id"], token, when, result, details):
                 return "answered"  # an answer (or another worker) ended the attempt first
             await self._event(contact, "contact_attempted", result=result, retry_at=when.isoformat(timespec="minutes"))
             return "retry"

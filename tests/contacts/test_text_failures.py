@@ -94,6 +94,9 @@ async def test_a_text_that_may_have_gone_out_counts_and_is_tried_again_later(kef
     clock.advance(minutes=first_delay.total_seconds() / 60)
     await worker.run_pass()
     assert state(schedule.get(contact_id)) == ("done", 2, "sent")
+    if channel == "sms":  # the same message to the gateway, which sends it once if the first went out
+        first, retry = channels.to(channel)
+        assert retry["client_ref"] == first["client_ref"]
 
 
 REFUSED = [
