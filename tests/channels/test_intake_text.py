@@ -58,8 +58,8 @@ async def test_webchat_message_with_half_an_emoji_gets_the_self_help_answer(chat
 def test_rest_message_beyond_the_limit_reaches_the_assistant_cut(running_kefu):
     sender = f"intake-{uuid.uuid4().hex}"
     replies = post(running_kefu, sender, LONG)
-    assert texts(replies)[0] == cut_notice(running_kefu)  # told first, as a WeChat follower is
-    assert texts(replies)[1:] and apology(running_kefu) not in texts(replies)
+    assert replies[0] == {"recipient_id": sender, "text": cut_notice(running_kefu)}  # told first, as on WeChat
+    assert replies[1:] and apology(running_kefu) not in texts(replies)
     assert turns(running_kefu, sender) == [LONG[:LIMIT]]
 
 
