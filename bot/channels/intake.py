@@ -6,9 +6,10 @@
   even record the message in Redis). A lone half is dropped (half an emoji says nothing; U+FFFD in
   its place changed what the NLU understood); two halves in a row become the character they make.
 * The NLU's time grows about with the square of a message's length (2,000 characters: well under a
-  second; 16,000: 15 s, with the worker's event loop held all along). What reaches it is cut to
-  ``MAX_MESSAGE_CHARS``, web chat's limit (``max_message_chars`` in credentials.yml); the channel
-  tells the customer with the chat page's words (``notice_cut`` in ``content/ui/webchat.zh.json``).
+  second; 16,000: 15 s, with the worker's event loop held all along). What reaches it is cut to web
+  chat's ``max_message_chars`` in credentials.yml (:func:`configured_limit`; ``MAX_MESSAGE_CHARS``
+  when unset), one setting for every channel: web chat refuses a longer message, WeChat and REST cut
+  it and tell the customer with the chat page's words (``notice_cut`` in ``content/ui/webchat.zh.json``).
 """
 from __future__ import annotations
 
@@ -17,9 +18,15 @@ import logging
 import re
 from pathlib import Path
 
+from rasa.shared.utils.io import read_yaml_file
+
+from bot.channels import ChannelConfigError
+
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
+CREDENTIALS_FILE = "credentials.yml"  # what `kefu run` gives Rasa (bot/stack.py)
+WEBCHAT = "bot.channels.webchat.WebChatInput"  # whose max_message_chars is every channel's
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -29,6 +36,23 @@ def encodable(text: str) -> str:
     if not _SURROGATE.search(text):
         return text
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "ignore")
+
+
+def configured_limit(root: Path) -> int:
+    """Every channel's limit: web chat's ``max_message_chars`` in ``<root>/credentials.yml``, read as
+    Rasa reads the file; ``MAX_MESSAGE_CHARS`` when it sets none. ``ChannelConfigError`` when it is not a
+    whole number above 0 (web chat refuses to start on it too)."""
+    path = root / CREDENTIALS_FILE
+    credentials = read_yaml_file(path) if path.is_file() else {}
+    webchat = (credentials.get(WEBCHAT) if isinstance(credentials, dict) else None) or {}
+    value = webchat.get("max_message_chars", MAX_MESSAGE_CHARS) if isinstance(webchat, dict) else MAX_MESSAGE_CHARS
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        limit = 0
+    if limit <= 0:
+        raise ChannelConfigError(f"{path}: {WEBCHAT} max_message_chars must be a whole number > 0, not {value!r}")
+    return limit
 
 
 def for_assistant(text: str, limit: int = MAX_MESSAGE_CHARS) -> tuple[str, bool]:

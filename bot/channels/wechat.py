@@ -16,8 +16,8 @@ intents from ``content/wechat_menu.yml``, unsubscribe → the follower leaves
 (``bot.channels.wechat_followers``), image / location / link / video / others → a response from
 the domain, or, while a person serves the follower, a turn the agent sees (``[图片]`` with the
 picture's address, ``[视频]`` the agent opens through WeChat's media API, a link's title and address).
-A follower's text beyond web chat's 2000 characters reaches the assistant cut, and the reply
-starts with the chat page's ``notice_cut`` (``bot.channels.intake``).
+A follower's text beyond web chat's ``max_message_chars`` (credentials.yml) reaches the assistant cut,
+and the reply starts with the chat page's ``notice_cut`` (``bot.channels.intake``).
 A text too long for one WeChat message is sent in parts (``bot.channels.wechat_split``).
 Messages WeChat refuses for quota (45047), and the bot's own replies its API failed on, are held and
 sent, in order and before any new reply, when the follower writes again (``bot.channels.wechat_held``).
@@ -54,7 +54,7 @@ from wechatpy.utils import check_signature
 
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
-from bot.channels.intake import cut_notice, for_assistant
+from bot.channels.intake import MAX_MESSAGE_CHARS, configured_limit, cut_notice, for_assistant
 from bot.channels.wechat_api import HELD, PARTIAL, WeChatApi, WeChatApiError, failure_reason
 from bot.channels.wechat_held import HeldMessages, reopens_quota
 from bot.channels.wechat_followers import MEDIA_KINDS, follower_left, media_turn
@@ -133,12 +133,14 @@ class WeChatInput(InputChannel):
                 messages_per_minute=int(credentials.get("messages_per_minute", 20)),
                 reply_deadline_seconds=float(credentials.get("reply_deadline_seconds", 4.5)),
                 max_clock_skew_seconds=int(credentials.get("max_clock_skew_seconds", 300)),
+                max_message_chars=configured_limit(get_settings().root),  # web chat's: one setting
             )
         except (TypeError, ValueError) as error:
             raise ChannelConfigError(f"wechat credentials are invalid: {error}") from error
 
     def __init__(self, settings: Settings, *, max_body_bytes: int = 64 * 1024, messages_per_minute: int = 20,
-                 reply_deadline_seconds: float = 4.5, max_clock_skew_seconds: int = 300) -> None:
+                 reply_deadline_seconds: float = 4.5, max_clock_skew_seconds: int = 300,
+                 max_message_chars: int = MAX_MESSAGE_CHARS) -> None:
         if not 0 < reply_deadline_seconds < 5:
             raise ChannelConfigError("wechat reply_deadline_seconds must be between 0 and 5 (WeChat waits 5 s)")
         self.settings = settings
@@ -146,6 +148,7 @@ class WeChatInput(InputChannel):
         self.messages_per_minute = messages_per_minute
         self.reply_deadline = reply_deadline_seconds
         self.max_clock_skew = max_clock_skew_seconds
+        self.max_message_chars = max_message_chars
         self.token = settings.wechat_token
         self.crypto = self._crypto(settings)
         self.guard = ChannelGuard(settings.redis.url, "kefu:wechat")
@@ -490,7 +493,7 @@ class WeChatInput(InputChannel):
             return self._canned_messages(request, "utter_wechat_location")
         else:
             return self._canned_messages(request, "utter_wechat_unsupported")
-        taken, cut = for_assistant(text)  # half an emoji failed the turn; a long text held the worker (``intake``)
+        taken, cut = for_assistant(text, self.max_message_chars)  # half an emoji failed the turn; a long text held the worker (``intake``)
         if cut:
             logger.info("wechat.message.cut sender=%s chars=%d kept=%d", openid, len(text), len(taken))
         collector = WeChatOutput()
@@ -499,7 +502,7 @@ class WeChatInput(InputChannel):
                     # WeChat signed this request, so the openid is proven: a bound openid verifies.
                     **channel_claim(WECHAT_OPENID, openid, openid), **extra}
         await on_new_message(UserMessage(taken, collector, openid, input_channel=self.name(), metadata=metadata))
-        notice = cut_notice(self.settings.content_dir) if cut else None
+        notice = cut_notice(self.settings.content_dir, self.max_message_chars) if cut else None
         if notice:  # told first, as the chat page tells of a draft it cut
             return [{"text": notice}, *collector.messages]
         return collector.messages

@@ -19,6 +19,12 @@ machine. Every machine already shares the database (secrets, recordings), so the
   published model. Rolling back is publishing an earlier stored model again: a new row.
 - **Size.** Only the models of the last ``KEEP_PUBLISHED`` publications are kept (:meth:`prune`), so
   the database grows by at most that many models; the history rows stay.
+- **Publish and prune at once** (a rollback to an old model on one machine while another's publish
+  prunes): a prune that read the kept set before the rollback's publication committed
+  deleted the model it names, so no machine could fetch the published model. Each now runs in one
+  transaction that locks the ``model_files`` rows it depends on (``FOR UPDATE`` on PostgreSQL; the
+  write lock from the start on SQLite, :func:`_writing`): a prune re-reads the publications once it
+  holds its rows, and a publish whose model was pruned meanwhile is refused (``ModelGone``).
 """
 from __future__ import annotations
 
@@ -26,10 +32,13 @@ import dataclasses
 import datetime as dt
 import hashlib
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.db.repository import DatabaseError, _guard, engine_for
@@ -42,6 +51,10 @@ KEEP_PUBLISHED = 10
 
 class ChecksumMismatch(DatabaseError):
     """The bytes fetched from the database are not the model that was stored: refused."""
+
+
+class ModelGone(DatabaseError):
+    """The model to publish is no longer stored (pruned since it was found): nothing was published."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,33 @@ class Publication:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # the schema's DateTime columns are naive UTC
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Connection]:
+    """One transaction that can lock what it reads. PostgreSQL: a plain one (READ COMMITTED), whose
+    ``FOR UPDATE`` reads lock the rows. SQLite ignores ``FOR UPDATE`` and its driver begins a transaction
+    only at the first write, after the reads it depends on: here it is begun as BEGIN IMMEDIATE with the
+    driver's own handling off for this connection (as bot/db/migrate.py does), so the write lock is
+    held from the first read, waiting up to the busy timeout for another machine's write."""
+    with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            with conn.begin():
+                yield conn
+            return
+        driver = conn.connection.dbapi_connection
+        handling = driver.isolation_level
+        driver.isolation_level = None  # the driver issues no BEGIN or COMMIT of its own
+        try:
+            with conn.begin():
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+        finally:
+            try:
+                driver.isolation_level = handling
+            except conn.dialect.dbapi.Error:  # a connection that cannot be put back is not reused
+                conn.invalidate()
+                raise
 
 
 def file_sha256(path: Path) -> str:
@@ -166,9 +206,16 @@ class ModelStore:
     def publish(self, stored: StoredModel, published_by: str, host: str = "", name: str | None = None) -> Publication:
         """Make ``stored`` the published model (a new history row) under ``name`` (default: the name it was
         stored with; the same bytes published from a file of another name are served by that name), then
-        drop models no longer kept."""
+        drop models no longer kept. ``ModelGone`` when a prune deleted ``stored`` since it was found: its
+        row is locked first, so a prune running meanwhile either waits for this publication or has
+        deleted the model before it is published."""
         at, name = utcnow(), (name or stored.name)[:200]
-        with self.engine.begin() as conn:
+        with _writing(self.engine) as conn:
+            if conn.execute(sa.select(model_files.c.sha256).where(model_files.c.sha256 == stored.sha256)
+                            .with_for_update()).first() is None:
+                raise ModelGone(f"{stored.name} (sha256 {stored.sha256[:12]}) is no longer stored: another machine "
+                                "pruned it meanwhile (`kefu published` lists the models that can be published "
+                                "again); publish its file to store it again")
             new_id = conn.execute(model_publications.insert().values(
                 sha256=stored.sha256, name=name, published_by=published_by[:64], host=host[:200],
                 published_at=at)).inserted_primary_key[0]
@@ -197,14 +244,19 @@ class ModelStore:
     @_guard
     def prune(self, keep: int = KEEP_PUBLISHED) -> int:
         """Delete stored models that none of the last ``keep`` publications names; how many. A model
-        stored in the last hour is kept too: another machine may be about to publish it."""
+        stored in the last hour is kept too: another machine may be about to publish it.
+
+        The candidates are locked before the publications are read (in sha256 order: two prunes do not
+        deadlock), so a publication of one of them committing meanwhile is seen: its publish holds the
+        row until it commits."""
         recent = (sa.select(model_publications.c.sha256).order_by(model_publications.c.id.desc())
                   .limit(keep).subquery())
-        with self.engine.begin() as conn:
+        settled = model_files.c.stored_at < utcnow() - dt.timedelta(hours=1)
+        with _writing(self.engine) as conn:
+            candidates = conn.execute(sa.select(model_files.c.sha256).where(settled)
+                                      .order_by(model_files.c.sha256).with_for_update()).scalars().all()
             kept = set(conn.execute(sa.select(recent.c.sha256)).scalars())
-            settled = model_files.c.stored_at < utcnow() - dt.timedelta(hours=1)
-            old = [sha for sha in conn.execute(sa.select(model_files.c.sha256).where(settled)).scalars()
-                   if sha not in kept]
+            old = [sha for sha in candidates if sha not in kept]
             for sha in old:
                 conn.execute(model_file_chunks.delete().where(model_file_chunks.c.sha256 == sha))
                 conn.execute(model_files.delete().where(model_files.c.sha256 == sha))

@@ -2,8 +2,9 @@
 
 Rasa publishes a turn's new events when it stores the tracker, so the user event's timestamp to
 that moment is the turn's latency (NLU, policies, custom actions, tracker store); the user event
-carries the channel and the NLU confidence; fallbacks show up as the ``nlu_fallback`` intent or a
-fallback action, counted once per turn (the rules answer every ``nlu_fallback`` with ``action_fallback``).
+carries the channel and the NLU confidence (kept only for a message the NLU read: :func:`read_by_nlu`);
+fallbacks show up as the ``nlu_fallback`` intent or a fallback action, counted once per turn (the rules
+answer every ``nlu_fallback`` with ``action_fallback``).
 Configured in ``endpoints.yml`` (``event_broker: type: bot.observability...``).
 """
 from __future__ import annotations
@@ -14,8 +15,12 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Text
 
 from rasa.core.brokers.broker import EventBroker
+from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.training_data.message import Message
 from rasa.utils.endpoints import EndpointConfig
 
+from bot.nlu.no_content import has_content
 from bot.observability import metrics
 from bot.recent_senders import remember
 
@@ -29,6 +34,16 @@ class Turn:
 
     channel: str
     fallback_counted: bool = False
+
+
+def read_by_nlu(text: Any) -> bool:
+    """Whether the intent of a message with this text is the NLU's reading of it. Not for a message with
+    no text, or none to read (an attachment, a WeChat event, emoji only, an IVR turn nothing was heard in:
+    ``nlu_fallback`` at 1.0 from NoContentClassifier, or the channel's own parse data), nor for an intent
+    payload (a button or a WeChat menu click, ``/fault_tv``: Rasa's RegexMessageHandler gives it at 1.0)."""
+    if not isinstance(text, str) or not has_content(text):
+        return False
+    return YAMLStoryReader.unpack_regex_message(Message({TEXT: text})).get(INTENT) is None
 
 
 class MetricsEventBroker(EventBroker):
@@ -61,7 +76,7 @@ class MetricsEventBroker(EventBroker):
         self._remember(event.get("sender_id"), Turn(channel, fallback_counted=not_understood))
         metrics.MESSAGES.labels(channel).inc()
         confidence = intent.get("confidence")
-        if isinstance(confidence, (int, float)):
+        if isinstance(confidence, (int, float)) and read_by_nlu(event.get("text")):
             metrics.NLU_CONFIDENCE.labels(channel).observe(float(confidence))
         if not_understood:
             metrics.FALLBACKS.labels(channel).inc()

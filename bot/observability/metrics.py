@@ -69,7 +69,9 @@ TURN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20)
 
 TURN_SECONDS = Histogram("kefu_turn_seconds", "Customer message to the bot's answer being stored, per channel",
                          ["channel"], buckets=TURN_BUCKETS)
-NLU_CONFIDENCE = Histogram("kefu_nlu_confidence", "Confidence of the top intent of each customer message",
+NLU_CONFIDENCE = Histogram("kefu_nlu_confidence",
+                           "Confidence of the top intent of each customer message the NLU read (not of one with no "
+                           "text, nor of an intent payload such as a menu click)",
                            ["channel"], buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0))
 NLU_SECOND_READINGS = Counter("kefu_nlu_second_readings",
                               "Customer messages the intent blend doubted, read again by E5 (bot/nlu/second_reading.py)")

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import tarfile
+import threading
 import types
 import uuid
 
@@ -22,7 +23,7 @@ from bot import settings as settings_module
 from bot.db import model_store
 from bot.db.model_store import ChecksumMismatch, ModelStore, file_sha256
 from bot.db.repository import Repository
-from bot.db.schema import model_file_chunks
+from bot.db.schema import model_file_chunks, model_files
 from tests.postgres import fresh_database_url, postgres_server_url
 
 
@@ -245,3 +246,101 @@ def test_the_same_model_published_from_a_file_of_another_name_is_served_by_that_
     current = ModelStore(machine.database_url).current()
     assert (current.name, current.sha256) == (copy.name, file_sha256(model))
     assert local_file(machine, current).name == copy.name
+
+
+class Paused:
+    """Holds one thread inside its transaction right after it ran a statement starting with ``prefix``
+    (``reached`` is set), until ``go`` is set: another machine's step caught half-way."""
+
+    def __init__(self, engine, prefix: str) -> None:
+        self.engine, self.prefix, self.thread = engine, prefix, None
+        self.reached, self.go = threading.Event(), threading.Event()
+        sa.event.listen(engine, "after_cursor_execute", self._after)
+
+    def _after(self, conn, cursor, statement, *args) -> None:
+        if threading.current_thread() is self.thread and statement.lstrip().startswith(self.prefix):
+            self.reached.set()
+            assert self.go.wait(timeout=30)
+
+    def run(self, act, outcome: list) -> threading.Thread:
+        self.thread = threading.Thread(target=_outcome_of, args=(act, outcome))
+        self.thread.start()
+        assert self.reached.wait(timeout=30), f"never ran {self.prefix}"
+        return self.thread
+
+    def close(self) -> None:
+        self.go.set()
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+        if sa.event.contains(self.engine, "after_cursor_execute", self._after):
+            sa.event.remove(self.engine, "after_cursor_execute", self._after)
+
+
+def _outcome_of(act, outcome: list) -> None:
+    try:
+        outcome.append(act())
+    except Exception as exc:  # noqa: BLE001 - the test shows what the operator would get
+        outcome.append(exc)
+
+
+def must_wait(act, outcome: list, paused: Paused, why: str) -> None:
+    """Run ``act`` (another machine) while ``paused`` holds its transaction open: it must wait (still
+    running a second later), then finish once the paused one goes on and commits."""
+    other = threading.Thread(target=_outcome_of, args=(act, outcome))
+    other.start()
+    other.join(timeout=1.0)
+    alive = other.is_alive()
+    paused.go.set()
+    paused.thread.join(timeout=30)
+    other.join(timeout=30)
+    assert alive, why
+
+
+def rollback_target(machine, tmp_path):
+    """A model stored days ago and published once, then ``KEEP_PUBLISHED`` publications of another:
+    the old one is no longer kept, and is what an operator's rollback names."""
+    store = ModelStore(machine.database_url)
+    old = store.store(fake_model(tmp_path / "ci", "kefu-0000000000000001.tar.gz", 1000))
+    new = store.store(fake_model(tmp_path / "ci", "kefu-0000000000000002.tar.gz", 1000))
+    for stored in [old] + [new] * model_store.KEEP_PUBLISHED:
+        store.publish(stored, "小王")  # stored just now: kept for the hour another machine may publish it in
+    with store.engine.begin() as conn:
+        conn.execute(model_files.update().values(stored_at=dt.datetime(2026, 1, 1)))
+    return old, new
+
+
+def test_a_rollback_published_while_another_machine_prunes_keeps_its_model(machine, tmp_path):
+    """Machine A publishes an old model (a rollback) while B prunes (after its own publish): B must not
+    delete the model A's publication names, or no machine can fetch the published model."""
+    old, new = rollback_target(machine, tmp_path)
+    a, b = ModelStore(machine.database_url), ModelStore(machine.database_url)
+    published, pruned = [], []
+    paused = Paused(a.engine, "INSERT INTO model_publications")  # A's row written, not committed yet
+    try:
+        paused.run(lambda: a.publish(old, "小王", "a"), published)
+        must_wait(b.prune, pruned, paused, "B's prune should wait for the publication in flight")
+    finally:
+        paused.close()
+    assert [type(p).__name__ for p in published] == ["Publication"] and pruned == [0]
+    assert [(p.sha256, stored) for p, stored in a.history(1)] == [(old.sha256, True)]
+    fetched = a.fetch(old.sha256, tmp_path / "fetched" / old.name)  # every machine can still fetch it
+    assert file_sha256(fetched) == old.sha256
+
+
+def test_a_rollback_to_a_model_pruned_meanwhile_is_refused_and_publishes_nothing(machine, tmp_path):
+    """B's prune deletes the old model while A publishes it: A must say it is gone, not publish a model
+    no machine can fetch."""
+    old, new = rollback_target(machine, tmp_path)
+    a, b = ModelStore(machine.database_url), ModelStore(machine.database_url)
+    pruned, published = [], []
+    paused = Paused(b.engine, "DELETE FROM model_files")  # B deleted it, not committed yet
+    try:
+        paused.run(b.prune, pruned)
+        must_wait(lambda: a.publish(old, "小王", "a"), published, paused,
+                  "A's publish should wait for the prune in flight")
+    finally:
+        paused.close()
+    assert pruned == [1]
+    assert len(published) == 1 and isinstance(published[0], model_store.ModelGone), published
+    assert "no longer stored" in str(published[0])
+    assert a.current().sha256 == new.sha256  # nothing was published: every machine keeps serving the new one

@@ -1,6 +1,7 @@
 """Metrics from Rasa's events: a turn's latency, NLU confidence and fallbacks per channel."""
 from __future__ import annotations
 
+import pytest
 from prometheus_client import REGISTRY
 
 from bot.observability.event_metrics import MetricsEventBroker
@@ -59,3 +60,52 @@ def test_containment_counts_come_from_outcome_events():
     count_outcome("selfhelp_resolved", "octest")
     assert sample("kefu_handoffs_total", channel="octest") == queued + 1
     assert sample("kefu_outcomes_total", kind="selfhelp_resolved", channel="octest") >= 1
+
+
+def parsed(text: str) -> dict:
+    """The parse data Rasa stores for ``text`` on a model whose DIET read it as query_bill at 0.62: the
+    pipeline ends with Kefu's NoContentClassifier, then Rasa's RegexMessageHandler (which Rasa adds last),
+    merged into the processor's defaults."""
+    from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.nlu.no_content import NoContentClassifier
+
+    read = {"name": "query_bill", "confidence": 0.62}
+    message = Message({"text": text, "intent": read, "intent_ranking": [read]}, output_properties={"intent"})
+    [message] = NoContentClassifier().process([message])
+    [message] = RegexMessageHandler().process([message], Domain.from_dict({"intents": ["query_bill", "fault_tv"]}))
+    return {"text": "", "intent": {"name": None, "confidence": 0.0}, "entities": [],
+            **message.as_dict(only_output_properties=True)}
+
+
+@pytest.mark.parametrize("text", ["", "  ", "/fault_tv"],
+                         ids=["empty (an attachment, a WeChat event)", "blank", "a button or menu payload"])
+def test_a_message_with_no_text_for_the_nlu_is_not_a_confidence(text):
+    """The dashboard's NLU confidence is the NLU's reading of what customers wrote. A message with no text
+    gets ``nlu_fallback`` at 1.0 (NoContentClassifier), a payload its intent at 1.0 (Rasa): both made the
+    NLU look surer than it is. Still a message on the channel."""
+    broker = MetricsEventBroker(clock=lambda: 10.0)
+    observed, messages = sample("kefu_nlu_confidence_count", channel="emptychan"), sample("kefu_messages_total",
+                                                                                          channel="emptychan")
+    assert parsed(text)["intent"]["confidence"] == 1.0  # what Rasa stores: the test's premise
+    broker.publish({"sender_id": "s4", "event": "user", "timestamp": 9.0, "text": text, "input_channel": "emptychan",
+                    "parse_data": parsed(text)})
+    assert sample("kefu_nlu_confidence_count", channel="emptychan") == observed
+    assert sample("kefu_messages_total", channel="emptychan") == messages + 1
+    below = sample("kefu_nlu_confidence_bucket", channel="emptychan", le="0.7")
+    broker.publish({"sender_id": "s4", "event": "user", "timestamp": 9.0, "text": "我家电视没信号了",
+                    "input_channel": "emptychan", "parse_data": parsed("我家电视没信号了")})
+    assert sample("kefu_nlu_confidence_count", channel="emptychan") == observed + 1  # what was written is read
+    assert sample("kefu_nlu_confidence_bucket", channel="emptychan", le="0.7") == below + 1
+
+
+def test_a_phone_turn_not_heard_is_not_a_confidence():
+    """An IVR turn nothing was heard in is logged with its own parse data (bot/ivr/bot_turns.py): not an
+    NLU reading at 0.0 either."""
+    broker = MetricsEventBroker(clock=lambda: 10.0)
+    observed = sample("kefu_nlu_confidence_count", channel="ivrchan")
+    broker.publish({"sender_id": "ivr:c1", "event": "user", "timestamp": 9.0, "text": "", "input_channel": "ivrchan",
+                    "parse_data": {"text": "", "intent": {"name": None, "confidence": 0.0}, "entities": []}})
+    assert sample("kefu_nlu_confidence_count", channel="ivrchan") == observed
