@@ -12,13 +12,11 @@ again later, the last is not.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 
-import aiohttp
-
-from bot.notify import Notifier, NotifyError, Refused, Unreachable, nothing_taken, render_selfhelp
+from bot.notify import Notifier, NotifyError, Refused, nothing_taken, render_selfhelp
+from bot.outbound.posting import post_json
 from bot.ivr.services import local_phone
 
 logger = logging.getLogger(__name__)
@@ -52,18 +50,8 @@ class SmsGateway(Notifier):
         body = {"to": f"+86{phone}", "sender": self.sender_id, "text": text,
                 "client_ref": str(message.get("client_ref") or uuid.uuid4().hex)}
         headers = {"Authorization": f"Bearer {self.api_key}"}
-        try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as http:
-                async with http.post(self.url, json=body, headers=headers) as answer:
-                    status = answer.status
-                    try:  # the status decides whether to try again, whatever the body (a proxy's HTML page)
-                        reply = await answer.json(content_type=None)
-                    except ValueError:
-                        reply = None
-        except aiohttp.ClientConnectorError as exc:  # no connection: nothing was sent
-            raise Unreachable(f"SMS gateway unreachable: {type(exc).__name__}", sent_nothing=True) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # the gateway may have the text
-            raise Unreachable(f"SMS gateway unreachable: {type(exc).__name__}") from exc
+        status, reply = await post_json(self.url, api="SMS gateway", timeout_s=self.timeout_s, json=body,
+                                        headers=headers)
         if status != 200 or not isinstance(reply, dict) or reply.get("code") != 0:
             code = reply.get("code") if isinstance(reply, dict) else None
             raise Refused(f"SMS gateway refused the message: HTTP {status}, code {code}", status,

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from bot.channels.wechat_api import WeChatApiError
 from bot.notify import Notifier, NotifyError, Refused, Unreachable, nothing_taken, render_selfhelp
+from bot.outbound.posting import post_json
 from bot.selfhelp import public
 
 logger = logging.getLogger(__name__)
@@ -71,19 +72,8 @@ class WeChatTemplateSender(Notifier):
         except (WeChatApiError, aiohttp.ClientError, asyncio.TimeoutError, RedisError) as exc:
             raise Unreachable(f"WeChat access token unavailable: {exc or type(exc).__name__}",
                               sent_nothing=True) from exc
-        try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as http:
-                async with http.post(f"{self.api.base_url}/cgi-bin/message/template/send",
-                                     params={"access_token": token}, json=body) as answer:
-                    status = answer.status
-                    try:  # the status decides whether to try again, whatever the body (a proxy's HTML page)
-                        reply = await answer.json(content_type=None)
-                    except ValueError:
-                        reply = None
-        except aiohttp.ClientConnectorError as exc:  # no connection: nothing was sent
-            raise Unreachable(f"WeChat API unreachable: {type(exc).__name__}", sent_nothing=True) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # WeChat may have the message
-            raise Unreachable(f"WeChat API unreachable: {type(exc).__name__}") from exc
+        status, reply = await post_json(f"{self.api.base_url}/cgi-bin/message/template/send", api="WeChat API",
+                                        timeout_s=self.timeout_s, params={"access_token": token}, json=body)
         if status != 200 or not isinstance(reply, dict):
             raise Refused(f"WeChat refused the template message: HTTP {status}", status,
                           sent_nothing=nothing_taken(status))
