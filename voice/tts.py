@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import os
 import queue
-import shutil
 import tempfile
 import threading
 from abc import ABC, abstractmethod
@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bot.observability.metrics import TTS_REQUESTS
-from bot.security.private_files import write_private_file
+from bot.security.private_files import private_dir, write_private_file
 from voice.audio import AudioLimits, decode_file
 from voice.errors import AudioError, TTSError
 from voice.pcm import Pcm, check_rate, read_wav, rms_dbfs
@@ -208,16 +208,28 @@ class Pyttsx3Engine(TtsEngine):
             return cached
         self.cache_misses += 1
         TTS_REQUESTS.labels("miss").inc()
-        workdir = Path(await loop.run_in_executor(None, tempfile.mkdtemp, "", "kefu-tts-"))
-        job = _speech_worker().submit(text, self.voice, self.rate, workdir / "speech.wav")
+        raw = await loop.run_in_executor(None, _work_file, self.cache_dir)
+        job = _speech_worker().submit(text, self.voice, self.rate, raw)
         try:
             # Shielded: a caller who gives up (a hung-up call) must not pull the file out from
             # under espeak mid-write — that breaks the shared engine for every later request.
             await asyncio.shield(asyncio.wrap_future(job))
-            return await loop.run_in_executor(None, _convert_and_store, workdir / "speech.wav", sample_rate, cached_at)
+            return await loop.run_in_executor(None, _convert_and_store, raw, sample_rate, cached_at)
         finally:
             job.cancel()  # only succeeds if the worker has not started on it
-            job.add_done_callback(lambda _: shutil.rmtree(workdir, True))
+            job.add_done_callback(lambda _: raw.unlink(missing_ok=True))
+
+
+def _work_file(cache_dir: Path) -> Path:
+    """An owner-only file in the cache folder for espeak's 22.05 kHz output, before it is resampled.
+
+    It holds the reply as spoken (a customer's balance, a bill), so it lives where the cache's expiry
+    pass (:mod:`voice.tts_cache`) deletes it if the process dies before it is removed: not in the
+    system temp folder, where nothing would. Dot-named, so it is never taken for a cache entry.
+    """
+    fd, name = tempfile.mkstemp(dir=private_dir(cache_dir), prefix=".speech-", suffix=".wav")
+    os.close(fd)
+    return Path(name)
 
 
 def _read_if_exists(path: Path) -> bytes | None:

@@ -6,7 +6,9 @@ data-protection audit: callers' balances, bills and usage kept as audio with no 
 deletes the files written more than the expiry ago (default 1 day), like caller clips
 (:mod:`bot.ivr.caller_clips`); a prompt deleted this way is synthesised again the next time it is
 needed. The age counts from when the file was written, not last used, so a personal reply never
-outlives the expiry, however often it is played.
+outlives the expiry, however often it is played. espeak's own output waits for its resampling in a
+dot-named work file in the same folder (:func:`voice.tts._work_file`), so one a killed process left
+behind is deleted by the same pass.
 """
 from __future__ import annotations
 

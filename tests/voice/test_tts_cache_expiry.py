@@ -40,3 +40,46 @@ def test_a_personal_reply_is_gone_from_the_speech_cache_after_its_expiry(tmp_pat
     prune_forever(settings, stop)
     assert not balance.exists(), "an hour after it was spoken, the caller's balance is gone"
     assert prompt.is_file(), "speech younger than the expiry is kept"
+
+
+async def test_speech_being_synthesised_never_lands_in_the_system_temp_folder(settings, tmp_path, monkeypatch):
+    """espeak wrote each reply to ``/tmp/kefu-tts-*/speech.wav`` before it was resampled into the cache;
+    a process killed in between left the caller's balance there for good, where no expiry reaches.
+    The work file now lives where the cache's expiry pass deletes it."""
+    import tempfile
+
+    from voice import tts
+    from voice.tts_cache import prune_forever
+
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    worker = tts._speech_worker()
+    real_submit = worker.submit
+    written: dict = {}
+
+    def submit(text, voice, rate, target):  # the real worker; notes what exists once espeak has written
+        job = real_submit(text, voice, rate, target)
+        job.add_done_callback(lambda _: written.update(
+            target=target, audio=target.read_bytes() if target.is_file() else None,
+            in_system_tmp=sorted(p.name for p in system_tmp.rglob("*"))))
+        return job
+
+    monkeypatch.setattr(worker, "submit", submit)
+    engine = Pyttsx3Engine.from_settings(settings)
+    await engine.synthesize("张伟，您当前账户余额 23.50 元。", 8000)
+
+    assert written["audio"], "espeak wrote the reply to the work file"
+    assert written["in_system_tmp"] == [], "nothing in the system temp folder while espeak's file exists"
+    assert list(system_tmp.iterdir()) == []
+    # A process killed after espeak wrote leaves the work file as it was; a day later the pass deletes it.
+    leftover = written["target"]
+    leftover.parent.mkdir(parents=True, exist_ok=True)
+    leftover.write_bytes(written["audio"])
+    crashed_at = time.time() - settings.tts_cache_expiry_s - 1
+    os.utime(leftover, (crashed_at, crashed_at))
+    stop = threading.Event()
+    stop.set()
+    prune_forever(settings, stop)
+    assert not leftover.exists(), "speech half-way to the cache when the process died outlived the expiry"
