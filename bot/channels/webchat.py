@@ -23,6 +23,8 @@ widgets keep working against Kefu. Messages Kefu adds, all as ``bot_uttered``:
   (``secret_answers.PROOF_PROMPTS``): the page offers a numeric keypad with one-time-code autofill and
   masks the answer in its bubble and its stored history.
 
+Just before ``session_confirm`` the server sends ``message_limit`` ``{"max_message_chars"}``
+(credentials.yml): the page cuts drafts at it, not at a number of its own (2000 until told).
 After ``session_confirm`` the server sends ``session_timing`` ``{"idle_s", "warn_s"}``: the session
 ends ``idle_s`` after the customer's last message (``domain/core.yml``), and the page warns ``warn_s``
 before (``KEFU_WEBCHAT_EXPIRY_WARNING_S``). ``session_keep`` (acknowledged ``{"ok": true}``) is the
@@ -499,6 +501,9 @@ class WebChatInput(SocketIOInput):
                         await self.customer_seen(old, sid, closed=True)
                     session["session_id"] = session_id
                 sio.enter_room(sid, session_id, namespace=self.namespace)
+                # Before the confirmation: the page cuts drafts at it from the moment it may send.
+                await sio.emit("message_limit", {"max_message_chars": self.max_message_chars}, room=sid,
+                               namespace=self.namespace)
                 await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
                 await self.customer_seen(session_id, sid)
                 logger.info("webchat.session.%s session=%s", "resumed" if requested == session_id else "started",

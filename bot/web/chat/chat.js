@@ -18,7 +18,7 @@
   var ACTIVE_KEY = "kefu.webchat.active_at"; // when the customer last wrote or asked to stay (ms, this tab's clock)
   var HISTORY_LIMIT = 200;
   var TYPING_TIMEOUT_MS = 30000;
-  var MESSAGE_LIMIT = 2000;           // the webchat channel's max_message_chars (credentials.yml)
+  var messageLimit = 2000;            // the webchat channel's max_message_chars (credentials.yml): message_limit
   var QUOTE_LIMIT = 30;               // characters of a message quoted back in a notice
   var PRESENCE_INTERVAL_MS = 20000;   // tells the waiting room this tab is still open
   var SENDING_NOTE_AFTER_MS = 1500;   // an ack slower than this shows "sending" under the bubble
@@ -209,7 +209,7 @@
       var said = typeof custom.message === "string" ? custom.message : "";
       if (said.length > QUOTE_LIMIT) { said = cutAt(said, QUOTE_LIMIT) + "…"; }
       log.appendChild(el("div", "notice", t("notice_" + String(custom.reason || ""),
-        { limit: MESSAGE_LIMIT, message: said })));
+        { limit: messageLimit, message: said })));
     }
   }
 
@@ -337,11 +337,18 @@
     var last = text.charCodeAt(limit - 1);
     return text.slice(0, last >= 0xD800 && last <= 0xDBFF ? limit - 1 : limit);
   }
+  // The server says its limit with every session (bot/channels/webchat.py); 2000 until then.
+  function onMessageLimit(data) {
+    var limit = Number(data && data.max_message_chars);
+    if (!(limit > 0) || Math.floor(limit) !== limit) { return; }
+    messageLimit = limit;
+    enforceLimit();  // a draft typed while offline
+  }
   function enforceLimit() {
-    if (input.value.length > MESSAGE_LIMIT) {
-      input.value = cutAt(input.value, MESSAGE_LIMIT);
+    if (input.value.length > messageLimit) {
+      input.value = cutAt(input.value, messageLimit);
       draftWasCut = true;
-      showNote(t("notice_cut_draft", { limit: MESSAGE_LIMIT }));
+      showNote(t("notice_cut_draft", { limit: messageLimit }));
     }
   }
 
@@ -528,6 +535,7 @@
     socket.on("session_confirm", onSessionConfirm);
     socket.on("bot_uttered", onBotUttered);
     socket.on("session_timing", onSessionTiming);
+    socket.on("message_limit", onMessageLimit);
   }
 
   function onState(state) {
@@ -590,7 +598,7 @@
       }
     });
     input.addEventListener("input", function () {
-      if (input.value.length > MESSAGE_LIMIT) { enforceLimit(); }
+      if (input.value.length > messageLimit) { enforceLimit(); }
       else if (!input.value) { showNote(""); draftWasCut = false; }
     });
     document.getElementById("new-conversation").addEventListener("click", function () {
