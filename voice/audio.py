@@ -12,8 +12,11 @@ The PCM helpers (``pcm_to_wav_bytes``, ``wav_duration``, ``rms_dbfs``, μ-law/A-
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,10 +151,30 @@ def _decode_linear(data: bytes, fmt: str, source_rate: int | None, target_rate: 
     return Pcm(resample(linear, source_rate, target_rate), target_rate)
 
 
+WORK_PREFIX = "kefu-audio-"  # the decoder's work folders in the system temp folder (ffmpeg/sox read files)
+WORK_LEFTOVER_S = 3600.0  # a decode takes seconds: a work folder this old was left by a process killed mid-decode
+
+
+def sweep_work_leftovers(max_age_s: float = WORK_LEFTOVER_S, now: float | None = None) -> int:
+    """Delete the decoder's work folders a killed process left in the system temp folder, older than
+    ``max_age_s``; how many. Each holds a customer's voice (a WeChat voice message, a voice message)
+    as it was uploaded, which no expiry would otherwise reach."""
+    cutoff = (time.time() if now is None else now) - max_age_s
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
+        try:
+            if folder.is_dir() and folder.stat().st_uid == os.getuid() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder)
+                removed += 1
+        except FileNotFoundError:
+            pass  # another process's pass, or its decode finishing, got there first
+    return removed
+
+
 def _decode_container(data: bytes, fmt: str, target_rate: int, limits: AudioLimits) -> Pcm:
     # Decode one second past the limit: enough to tell "too long" without decoding hours.
     cap = limits.max_seconds + 1
-    with tempfile.TemporaryDirectory(prefix="kefu-audio-") as workdir:
+    with tempfile.TemporaryDirectory(prefix=WORK_PREFIX) as workdir:
         source = Path(workdir) / f"input.{fmt}"
         source.write_bytes(data)
         if fmt == "amr":

@@ -8,7 +8,9 @@ deletes the files written more than the expiry ago (default 1 day), like caller 
 needed. The age counts from when the file was written, not last used, so a personal reply never
 outlives the expiry, however often it is played. espeak's own output waits for its resampling in a
 dot-named work file in the same folder (:func:`voice.tts._work_file`), so one a killed process left
-behind is deleted by the same pass.
+behind is deleted by the same pass, as are the audio decoder's work folders in the system temp folder
+that a process killed mid-decode left (:func:`voice.audio.sweep_work_leftovers`: a customer's uploaded
+voice).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import threading
 
 from bot.db.recordings import TIDY_INTERVAL_S
 from bot.ivr.caller_clips import prune
+from voice.audio import sweep_work_leftovers
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +31,8 @@ def prune_forever(settings, stop: threading.Event, interval_s: float = TIDY_INTE
             removed = prune(settings.tts_cache_dir, settings.tts_cache_expiry_s)
             if removed:
                 logger.info("voice.tts_cache.pruned count=%d", removed)
+            if swept := sweep_work_leftovers():
+                logger.info("voice.audio.leftovers_deleted count=%d", swept)
         except OSError:
             logger.exception("voice.tts_cache.prune_failed")
         if stop.wait(interval_s):

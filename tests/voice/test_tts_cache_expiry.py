@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 from bot.settings import from_environment
 from voice.tts import Pyttsx3Engine, _convert_and_store
@@ -83,3 +84,30 @@ async def test_speech_being_synthesised_never_lands_in_the_system_temp_folder(se
     stop.set()
     prune_forever(settings, stop)
     assert not leftover.exists(), "speech half-way to the cache when the process died outlived the expiry"
+
+
+def test_a_customers_voice_a_killed_decode_left_in_the_temp_folder_is_deleted(tmp_path, monkeypatch):
+    """ffmpeg and sox read files: an uploaded voice message is written to a work folder in the system temp
+    folder while it is decoded, and a process killed meanwhile left it there with no expiry."""
+    import tempfile
+
+    from voice.audio import WORK_LEFTOVER_S, WORK_PREFIX
+    from voice.tts_cache import prune_forever
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    left, decoding = (Path(tempfile.mkdtemp(prefix=WORK_PREFIX)) for _ in range(2))
+    for folder in (left, decoding):
+        (folder / "input.amr").write_bytes(b"#!AMR\n" + b"\x3c" * 32)  # what _decode_container writes
+    killed_at = time.time() - WORK_LEFTOVER_S - 1
+    os.utime(left, (killed_at, killed_at))
+    unrelated = tmp_path / "tmp" / "someone-elses"
+    unrelated.mkdir()
+    os.utime(unrelated, (killed_at, killed_at))
+
+    stop = threading.Event()
+    stop.set()  # one pass
+    prune_forever(from_environment({"KEFU_DATA_DIR": str(tmp_path / "var")}), stop)
+    assert not left.exists(), "the voice a killed decode left behind is gone"
+    assert (decoding / "input.amr").is_file(), "a decode in progress keeps its input"
+    assert unrelated.is_dir(), "nothing but the decoder's own work folders is touched"
