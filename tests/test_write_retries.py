@@ -136,3 +136,102 @@ def test_receipts_are_deleted_by_the_tidy_pass_an_hour_after_their_write(kefu_en
     stop.set()  # one pass, then it returns
     tidy_forever(kefu_env, stop)
     assert len(receipts()) == 1 and old not in receipts()
+
+
+class CommitSwallowingProxy:
+    """A loopback TCP relay to the PostgreSQL server that, once armed, cuts the next connection that sends
+    ``COMMIT`` as a NAT or firewall does on a network blip: the client's side is reset before the COMMIT is
+    passed on, and the server's side is kept open and silent, so the server keeps that transaction open
+    (idle in transaction) as it does until its own TCP keepalive gives up (hours, by default)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import socket
+        import threading
+
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.armed = threading.Event()
+        self.swallowed = threading.Event()
+        self.kept: list = []  # the server sides of cut connections, open until close()
+        self.sockets: list = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self.sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source, sink, to_server: bool) -> None:
+        import socket
+        import struct
+
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if to_server and b"COMMIT\x00" in data and self.armed.is_set():
+                self.armed.clear()
+                self.kept.append(sink)  # the server's side: open, and nothing more sent on it
+                source.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                source.close()  # the client's side: reset
+                self.swallowed.set()
+                return
+            try:
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+def test_a_write_whose_connection_was_cut_before_its_commit_is_filed_once_not_held_for_hours(kefu_env, monkeypatch):
+    """The connection was cut on the way out (a NAT reset the client, the server's side never heard of it):
+    the COMMIT never reached the server, whose transaction stays open for hours. The retry filed the
+    complaint before receipts; it must not wait for that transaction, which nothing will ever end."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from bot.db.repository import engine_for
+    from tests.postgres import postgres_server_url
+
+    if not postgres_server_url():
+        pytest.skip("a connection to a database server (KEFU_TEST_POSTGRES_URL)")
+    url = sa.engine.make_url(kefu_env.database_url)
+    proxy = CommitSwallowingProxy(url.host, url.port)
+    through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    repo = Repository(through)
+    filed: list = []
+    try:
+        repo.tickets_for(2)  # connected through the relay
+        proxy.armed.set()
+        writer = threading.Thread(target=lambda: filed.append(
+            repo.create_ticket(kind="complaint", customer_id=2, summary="装维人员态度差")), daemon=True)
+        writer.start()
+        writer.join(timeout=30)
+        assert proxy.swallowed.is_set()
+        assert not writer.is_alive(), "the complaint's write was still waiting after 30 s"
+        assert [t["ticket_id"] for t in Repository(kefu_env.database_url).tickets_for(2)
+                if t["summary"] == "装维人员态度差"] == filed
+    finally:
+        proxy.close()  # the server's side closed: its transaction rolls back, a waiting writer goes on
+        writer.join(timeout=30)
+        engine_for(through).dispose()

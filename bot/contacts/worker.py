@@ -282,9 +282,12 @@ class ContactWorker:
                 return blocked
             return await self._send_text(contact, contact["attempt_token"], rule, rules, contact["channel"], now,
                                          attempt=contact["attempts"])
-        status = (contact["details"] or {}).get("carrier_status", "")
+        details = dict(contact["details"] or {})
+        status = details.pop("carrier_status", "")
         result = status.replace("-", "_") if status in NOT_REACHED else "no_answer"
-        return await self._retry(contact, contact["attempt_token"], rules, now, result)
+        # The call's final status is this attempt's only: kept, it made the retry's call look over already
+        # (its ringing and answer did not hold it open, nor did its own final status come first).
+        return await self._retry(contact, contact["attempt_token"], rules, now, result, details=details)
 
     async def _retry(self, contact: dict, token: str, rules: ContactRules, now: dt.datetime, result: str,
                      details: dict | None = None) -> str:

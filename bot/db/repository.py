@@ -180,11 +180,33 @@ class _WrittenAlready(Exception):
     """This call's receipt is in the database: an earlier attempt of the call committed."""
 
 
+class _ReceiptHeld(Exception):
+    """An earlier attempt's transaction still holds this call's receipt, uncommitted, after RECEIPT_WAIT_S."""
+
+
+# How long a retry waits for an earlier attempt's transaction that holds its receipt (PostgreSQL). A COMMIT
+# that reached the server ends it in milliseconds; one still open after this never got its COMMIT: its
+# connection was cut on the way (a NAT or firewall resetting Kefu's side of it on a network blip), and the
+# server keeps it open until its own TCP keepalive gives up, two hours by default. Waited for, it held the
+# write (a customer's complaint, a text) that long (found in review).
+RECEIPT_WAIT_S = 3
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's lock_timeout
+
+
 def _write_receipt(conn, receipt: str) -> None:
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(RECEIPT_WAIT_S)}s'")
     try:
         conn.execute(write_receipts.insert().values(id=receipt))
     except IntegrityError:
         raise _WrittenAlready from None
+    except OperationalError as exc:
+        if getattr(exc.orig, "pgcode", None) == LOCK_NOT_AVAILABLE:
+            raise _ReceiptHeld from None
+        raise
+    if postgres:
+        conn.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")  # the write's own locks wait as they did
 
 
 def _retry_transient(fn):
@@ -198,6 +220,8 @@ def _retry_transient(fn):
     call makes one key before its first attempt, and every attempt writes it first in its transaction, into
     ``write_receipts`` (unique). An attempt that cannot (the key is there: an earlier attempt committed; on
     PostgreSQL it waits for one still committing) writes nothing and returns what that attempt returned.
+    An earlier attempt whose transaction still holds the key after ``RECEIPT_WAIT_S`` never got its COMMIT
+    and never will (its connection was cut on the way): the call goes on under a new key.
     Only one attempt can commit the key, and it is the latest to have reached its COMMIT (any later one would
     have found the key), so that attempt's result is the one returned. A table rather than a unique key on
     each row written: one mechanism for every write, those that add rows (a ticket, a text, a recording)
@@ -220,6 +244,8 @@ def _retry_transient(fn):
                 return result
             except _WrittenAlready:
                 return committing[0]
+            except _ReceiptHeld:  # that attempt will never commit: this call goes on under a key of its own
+                receipt = uuid.uuid4().hex
             except OperationalError:
                 if time.monotonic() + pause > deadline:
                     raise

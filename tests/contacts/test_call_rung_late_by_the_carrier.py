@@ -55,3 +55,40 @@ async def test_progress_after_the_call_ended_does_not_keep_it_open(kefu_env, rep
     [contact] = [c for c in Schedule(repository).listing() if c["ticket_id"] == ticket_id]
     assert (contact["status"], contact["result"]) == ("scheduled", "no_answer")
     assert contact["due_at"] == clock.now + dt.timedelta(minutes=30)
+
+
+async def test_a_retry_call_the_carrier_rang_late_is_not_retried_while_the_customer_answers(kefu_env, repository,
+                                                                                            make_worker, telephony,
+                                                                                            clock):
+    """The first call went unanswered (the carrier said ``no-answer``); its retry, queued at the carrier, rings
+    late and is answered. The first call's final status must not make the retry's ``ringing`` and
+    ``in-progress`` count for nothing (the customer answering the retry was called a third time)."""
+    rules = load_rules(kefu_env.content_dir / "contacts.yml")
+    ticket_id = resolved_repair(repository)
+    worker = make_worker()
+    await worker.run_pass()
+    [first] = followup_calls(telephony)
+    clock.advance(seconds=45)
+    assert record_call_status(repository, {"CallSid": first.sid, "CallStatus": "no-answer"}, rules, now=clock.now)
+    clock.advance(seconds=1)
+    await worker.run_pass()
+    [contact] = [c for c in Schedule(repository).listing() if c["ticket_id"] == ticket_id]
+    assert (contact["status"], contact["result"]) == ("scheduled", "no_answer")
+
+    clock.now = contact["due_at"]
+    await worker.run_pass()  # the retry
+    [_, retry] = followup_calls(telephony)
+    contact = Schedule(repository).get(contact["id"])
+    clock.advance(seconds=280)  # queued at the carrier behind the morning's other calls
+    assert record_call_status(repository, {"CallSid": retry.sid, "CallStatus": "ringing"}, rules, now=clock.now)
+    clock.advance(seconds=15)
+    assert record_call_status(repository, {"CallSid": retry.sid, "CallStatus": "in-progress"}, rules, now=clock.now)
+    clock.advance(seconds=90)  # past ring and call time from the placing, a minute and a half into the call
+    await worker.run_pass()
+    assert Schedule(repository).get(contact["id"])["status"] == "calling"
+    assert await apply_answer(repository, contact["attempt_token"], "fixed", conversation_id="ivr:rung-late-retry")
+    assert repository.get_ticket(ticket_id)["status"] == "follow_up_done"
+
+    clock.advance(hours=3)
+    await worker.run_pass()
+    assert len(followup_calls(telephony)) == 2  # not called a third time
