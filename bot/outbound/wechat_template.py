@@ -31,6 +31,11 @@ logger = logging.getLogger(__name__)
 
 STALE_TOKEN = {40001, 40014, 42001}
 BUSY = {-1, 45009}  # "system busy", "reached max api daily quota limit": nothing sent, worth trying later
+# About Kefu's own account or settings, not the follower: not an AppID of WeChat's (40013), not a template
+# of this account (40037), Kefu's server not on the account's IP whitelist (40164), the API not granted to
+# the account (48001). Nothing was sent and the operator puts it right: the messages wait for that rather
+# than end as refused by the customer's channel (found in review).
+KEFU_SIDE = {40013, 40037, 40164, 48001}
 
 
 class WeChatTemplateSender(Notifier):
@@ -63,7 +68,7 @@ class WeChatTemplateSender(Notifier):
             errcode, _ = await self._post(body, stale=token)
         if errcode != 0:
             raise Refused(f"WeChat refused the template message (errcode={errcode})", 200,
-                          sent_nothing=errcode in BUSY or errcode in STALE_TOKEN)
+                          sent_nothing=errcode in BUSY | STALE_TOKEN | KEFU_SIDE)
 
     async def _post(self, body: dict, stale: str | None = None) -> tuple[int | None, str]:
         """WeChat's errcode and the token sent; ``stale``: the token refused, to be replaced."""

@@ -43,6 +43,7 @@ NOTHING_SENT = [
     ("wechat", NOTHING_LISTENS), ("wechat", ("wechat", -1)), ("wechat", ("wechat", 45009)),
     ("wechat", "token refused"), ("wechat", ("http", 502)),
     ("wechat", ("stale then", 40001)),  # the fresh token refused too: Kefu's account, not the follower
+    ("wechat", ("wechat", 40164)), ("wechat", ("wechat", 40037)),  # Kefu's IP not whitelisted, a wrong template id
 ]
 
 
