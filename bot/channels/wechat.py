@@ -74,6 +74,7 @@ MENU_TITLES_KEPT = 50  # recent link titles remembered per follower (older messa
 # this long and renews it while the turn runs; one that died lets it go in time for a retry.
 CLAIM_LEASE_S = 5.0
 DUPLICATE_WINDOW_S = 600  # an answered message's retries are duplicates for this long
+TURN_EVENTS = {"subscribe", "click"}  # events the follower made that become a turn (``_answer``)
 
 
 class _Turn:
@@ -302,7 +303,7 @@ class WeChatInput(InputChannel):
         if not await self.guard.claim(claim, self.claim_lease_s):
             logger.info("wechat.message.duplicate sender=%s", openid)
             return response.text(SUCCESS)
-        if not await self.guard.allow(openid, self.messages_per_minute, 60):
+        if written_by_follower(fields) and not await self.guard.allow(openid, self.messages_per_minute, 60):
             logger.info("wechat.message.rate_limited sender=%s", openid)
             units = self._canned(request, "utter_wechat_slow_down")
             return self._passive(message, units[0], args) if units else response.text(SUCCESS)
@@ -698,6 +699,15 @@ def safe_fields(xml: bytes) -> dict[str, str]:
             raise ValueError(f"{child.tag} appears twice")
         fields[child.tag] = child.text or ""
     return fields
+
+
+def written_by_follower(fields: dict[str, str]) -> bool:
+    """Whether the follower sent this (a message, a menu click, a subscribe), which their rate limit
+    counts. WeChat's own reports (a location every 5 s while the chat is open, an unsubscribe, a template
+    delivered, a link menu opened) are not theirs to slow down, and get no reply."""
+    if (fields.get("MsgType") or "").lower() != "event":
+        return True
+    return (fields.get("Event") or "").lower() in TURN_EVENTS
 
 
 def dedupe_key(fields: dict[str, str]) -> str:

@@ -1,0 +1,52 @@
+"""What WeChat tells Kefu about a follower without the follower writing (location reports, an
+unsubscribe) on the real channel served in process: real Redis, the loopback WeChat API."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bot.channels.wechat import WeChatInput
+from tests.channels.test_channel_config import settings
+from tests.channels.test_wechat_in_process import (  # noqa: F401  fixtures
+    Assistant, channel_env, domain, served, wechat_api,
+)
+from tests.channels.wechat_client import event_xml, location_event_xml, new_msg_id, new_openid, text_xml
+from tests.handoff.conftest import redis_url  # noqa: F401  the same real Redis fixture
+
+
+async def test_location_reports_do_not_use_up_what_the_follower_may_write(redis_url, wechat_api,
+                                                                         domain):  # noqa: F811
+    """With 上报地理位置 on (every 5 s while the chat is open) WeChat's reports counted as the follower's
+    messages: a follower writing their ninth message in a minute was told 您发送得太快啦, and so was a
+    follower who typed nothing, in answer to a report."""
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)), messages_per_minute=20)
+    openid, now = new_openid(), int(time.time())
+    async with served(channel, assistant, domain) as wechat:
+        reports = [await asyncio.to_thread(wechat.post, location_event_xml(openid, now - 60 + 5 * n))
+                   for n in range(12)]
+        texts = [await asyncio.to_thread(wechat.post, text_xml(openid, f"第{n}条", new_msg_id())) for n in range(9)]
+        later = await asyncio.to_thread(wechat.post, location_event_xml(openid, now + 1))
+    assert [(a.status, a.body) for a in reports + [later]] == [(200, "success")] * 13
+    assert assistant.texts() == [f"第{n}条" for n in range(9)]
+    assert not any("太快" in answer.body for answer in texts)
+
+
+async def test_a_follower_past_the_rate_limit_who_unsubscribes_still_leaves(redis_url, wechat_api, domain,
+                                                                           kefu_env):  # noqa: F811
+    """An unsubscribe was rate-limited like a message: a follower who had written their limit and then
+    unsubscribed got 您发送得太快啦 and stayed bound to the verified customer (and in the queue)."""
+    from bot.security.credentials import CredentialStore
+
+    openid = new_openid()
+    credentials = CredentialStore(kefu_env.database_url)
+    credentials.bind("wechat", openid, 1)
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api, KEFU_DATABASE_URL=kefu_env.database_url)),
+                          messages_per_minute=3)
+    async with served(channel, assistant, domain) as wechat:
+        for n in range(3):
+            await asyncio.to_thread(wechat.post, text_xml(openid, f"第{n}条", new_msg_id()))
+        answer = await asyncio.to_thread(wechat.post, event_xml(openid, "unsubscribe"))
+    assert (answer.status, answer.body) == (200, "success")
+    assert credentials.bound_customer("wechat", openid) is None
