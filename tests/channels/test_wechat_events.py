@@ -50,3 +50,29 @@ async def test_a_follower_past_the_rate_limit_who_unsubscribes_still_leaves(redi
         answer = await asyncio.to_thread(wechat.post, event_xml(openid, "unsubscribe"))
     assert (answer.status, answer.body) == (200, "success")
     assert credentials.bound_customer("wechat", openid) is None
+
+
+async def test_a_follower_who_replied_td_and_then_unsubscribes_is_still_not_called(redis_url, wechat_api, domain,
+                                                                                kefu_env):  # noqa: F811
+    """A bound follower replied TD (我们将不再主动给您发送回访和提醒消息): the block was on the WeChat
+    account, and reached the customer's phone only through the binding. Unsubscribing dropped the
+    binding, and the follow-up calls and reminder texts to their phone started again."""
+    from bot.contacts.decision import ContactGate
+    from bot.contacts.rules import current_rules
+    from bot.db.repository import Repository
+    from bot.security.credentials import CredentialStore
+
+    repository = Repository(kefu_env.database_url)
+    customer = repository.get_customer(1)
+    openid = new_openid()
+    CredentialStore(kefu_env.database_url).bind("wechat", openid, customer.id)
+    gate = ContactGate(repository, frozenset({"phone", "sms", "wechat"}))
+    reminder = {"phone": customer.phone, "openid": "", "customer_id": customer.id}
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api, KEFU_DATABASE_URL=kefu_env.database_url)))
+    async with served(channel, Assistant(), domain) as wechat:
+        answer = await asyncio.to_thread(wechat.post, text_xml(openid, "TD", new_msg_id()))
+        assert current_rules(kefu_env.content_dir / "contacts.yml").opt_out_reply in answer.body
+        assert gate.blocked(reminder) == "opt_out"
+        await asyncio.to_thread(wechat.post, event_xml(openid, "unsubscribe"))
+    assert CredentialStore(kefu_env.database_url).bound_customer("wechat", openid) is None
+    assert gate.blocked(reminder) == "opt_out"
