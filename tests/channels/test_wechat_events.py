@@ -3,6 +3,7 @@ unsubscribe) on the real channel served in process: real Redis, the loopback WeC
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 from bot.channels.wechat import WeChatInput
@@ -76,3 +77,22 @@ async def test_a_follower_who_replied_td_and_then_unsubscribes_is_still_not_call
         await asyncio.to_thread(wechat.post, event_xml(openid, "unsubscribe"))
     assert CredentialStore(kefu_env.database_url).bound_customer("wechat", openid) is None
     assert gate.blocked(reminder) == "opt_out"
+
+
+async def test_a_server_clock_off_by_minutes_is_named_in_the_log_not_a_bad_signature(
+        redis_url, wechat_api, domain, caplog):  # noqa: F811
+    """A server whose clock was 10 minutes off answered every follower 403 (WeChat then tells them
+    该公众号暂时无法提供服务) and logged wechat.request.bad_signature: the operator compared the Token with
+    the console again and again, when the signature was right and the clock wrong."""
+    import logging
+
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    assistant = Assistant()
+    async with served(channel, assistant, domain) as wechat:
+        with caplog.at_level(logging.WARNING, logger="bot.channels.wechat"):
+            answer = await asyncio.to_thread(wechat.post, text_xml(new_openid(), "你好", new_msg_id()),
+                                             timestamp=str(int(time.time()) - 600))
+    assert answer.status == 403 and assistant.heard == []
+    logged = [record.getMessage() for record in caplog.records]
+    assert not any("bad_signature" in line for line in logged)
+    assert any("clock" in line and re.search(r"skew_seconds=60[0-2]\b", line) for line in logged)
