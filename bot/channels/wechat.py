@@ -55,13 +55,13 @@ from wechatpy.utils import check_signature
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
 from bot.channels.intake import MAX_MESSAGE_CHARS, configured_limit, cut_notice, for_assistant
-from bot.channels.wechat_api import HELD, PARTIAL, WeChatApi, WeChatApiError, failure_reason
+from bot.channels.wechat_api import HELD, PARTIAL, WINDOW, WeChatApi, WeChatApiError, failure_reason
 from bot.channels.wechat_held import HeldMessages, reopens_quota
 from bot.channels.wechat_followers import MEDIA_KINDS, follower_left, media_turn
 from bot.channels.wechat_replies import MenuChoices, TextUnit, Unit, custom_message, merge_as_text, to_units
 from bot.channels.wechat_split import fit_units
 from bot.contacts.optout import opt_out_reply
-from bot.handoff.undelivered import delivered_held
+from bot.handoff.undelivered import delivered_held, held_undelivered
 from bot.security.claims import WECHAT_OPENID, channel_claim
 from bot.observability.metrics import observe_real_time_factor
 from bot.settings import Settings, get_settings
@@ -480,6 +480,7 @@ class WeChatInput(InputChannel):
             event = (fields.get("Event") or "").lower()
             if event == "unsubscribe":
                 await follower_left(self.settings, request.app, openid)
+                await self._drop_held(openid)
                 return []
             if event == "subscribe":
                 text = self.menu.get("subscribe")
@@ -554,6 +555,16 @@ class WeChatInput(InputChannel):
                 logger.info("wechat.push.held_delivered sender=%s units=%d", openid, len(owed))
         logger.info("wechat.reply.pushed sender=%s units=%d", openid, len(fresh))
         return None
+
+    async def _drop_held(self, openid: str) -> None:
+        """The follower unsubscribed: what was held for them can never reach them (45015), and must not
+        greet them should they follow again. The desk shows it undelivered instead of pending."""
+        async with self.held.sending_to(openid):
+            owed = await self.held.pending(openid)
+            if owed:
+                await self.held.keep(openid, [])
+                logger.info("wechat.held.dropped sender=%s units=%d reason=unsubscribed", openid, len(owed))
+            await held_undelivered(self.guard.client(), openid, WINDOW)
 
     async def _hold_claim(self, claim: str) -> None:
         """Renew the claim on a message while its turn runs (a third of the lease at a time)."""

@@ -54,6 +54,18 @@ async def delivered_held(redis, conversation_id: str) -> None:
         await redis.publish(changes_channel(conversation_id), "1")  # an open desk drops the marks
 
 
+async def held_undelivered(redis, conversation_id: str, reason: str) -> None:
+    """What was held for the conversation will never be delivered (a WeChat follower unsubscribed): its
+    pending marks say why instead (``reason``, e.g. ``window``)."""
+    if redis is None:
+        return
+    marks = await undelivered_marks(redis, conversation_id)
+    held = {at: reason for at, mark in marks.items() if mark == HELD_MARK}
+    if held:
+        await redis.hset(undelivered_key(conversation_id), mapping=held)
+        await redis.publish(changes_channel(conversation_id), "1")  # an open desk shows them undelivered
+
+
 def pending_turns(turns: list[dict]) -> list[int]:
     """Indexes of the turns still held for delivery: the desk drops a turn's pending mark when its
     index leaves this list."""

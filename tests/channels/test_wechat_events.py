@@ -96,3 +96,35 @@ async def test_a_server_clock_off_by_minutes_is_named_in_the_log_not_a_bad_signa
     logged = [record.getMessage() for record in caplog.records]
     assert not any("bad_signature" in line for line in logged)
     assert any("clock" in line and re.search(r"skew_seconds=60[0-2]\b", line) for line in logged)
+
+
+async def test_messages_held_for_a_follower_who_unsubscribes_are_dropped_and_shown_undelivered(
+        redis_url, wechat_api, domain, kefu_env):  # noqa: F811
+    """An agent's message held for WeChat's quota (待送达: sent when the follower writes again) stayed
+    待送达 after the follower unsubscribed, though nothing could reach them; and when they followed
+    again the next day, that old message arrived before the welcome."""
+    import redis.asyncio as aioredis
+
+    from bot.channels.wechat_replies import TextUnit
+    from bot.handoff.undelivered import undelivered_key, undelivered_marks
+    from tests.channels.test_wechat import reply_fields
+
+    wechat_api.quota = 0  # the follower's quota is used up
+    assistant = Assistant()
+    assistant.replies = [{"text": "欢迎关注"}]
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api, KEFU_DATABASE_URL=kefu_env.database_url)))
+    openid = new_openid()
+    client = aioredis.from_url(redis_url)
+    try:
+        assert await channel.push(openid, [TextUnit("师傅明天上午到")]) == "held"
+        await client.hset(undelivered_key(openid), "1700000000.0", "held")  # as the desk marks it
+        async with served(channel, assistant, domain) as wechat:
+            await asyncio.to_thread(wechat.post, event_xml(openid, "unsubscribe"))
+            assert await undelivered_marks(client, openid) == {"1700000000.0": "window"}
+            wechat_api.quota = 5
+            wechat_api.follower_wrote(openid)
+            welcome = await asyncio.to_thread(wechat.post, event_xml(openid, "subscribe"))
+    finally:
+        await client.close()
+    assert reply_fields(welcome.body)["Content"] == "欢迎关注"
+    assert wechat_api.sent_to(openid) == []
