@@ -549,9 +549,9 @@ class WeChatInput(InputChannel):
                         return HELD
                     await self.held.keep(openid, owed[sent:])
                     return PARTIAL if sent > len(owed) else reason
-            if owed:
-                await self.held.keep(openid, [])
+            if owed:  # the marks go first: a desk reading in between sees them sent, not dropped
                 await delivered_held(self.guard.client(), openid)
+                await self.held.keep(openid, [])
                 logger.info("wechat.push.held_delivered sender=%s units=%d", openid, len(owed))
         logger.info("wechat.reply.pushed sender=%s units=%d", openid, len(fresh))
         return None

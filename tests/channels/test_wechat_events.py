@@ -128,3 +128,26 @@ async def test_messages_held_for_a_follower_who_unsubscribes_are_dropped_and_sho
         await client.close()
     assert reply_fields(welcome.body)["Content"] == "欢迎关注"
     assert wechat_api.sent_to(openid) == []
+
+
+async def test_a_message_held_past_48_hours_is_shown_undelivered_not_pending(redis_url, wechat_api,
+                                                                            domain):  # noqa: F811
+    """Held messages are kept 48 hours, then dropped unsent; the desk went on showing the agent's message
+    待送达 (客户下次给公众号发消息时会按顺序自动发出) for 30 days, though it would never go out."""
+    import redis.asyncio as aioredis
+
+    from bot.channels.wechat_replies import TextUnit
+    from bot.handoff.undelivered import undelivered_key, undelivered_marks
+
+    wechat_api.quota = 0
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    openid = new_openid()
+    client = aioredis.from_url(redis_url)
+    try:
+        assert await channel.push(openid, [TextUnit("师傅明天上午到")]) == "held"
+        await client.hset(undelivered_key(openid), "1700000000.0", "held")  # as the desk marks it
+        assert await undelivered_marks(client, openid) == {"1700000000.0": "held"}
+        await client.delete(channel.held.guard.key(f"held:{openid}"))  # 48 hours on: expired
+        assert await undelivered_marks(client, openid) == {"1700000000.0": "window"}
+    finally:
+        await client.close()
