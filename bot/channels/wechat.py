@@ -35,6 +35,7 @@ import json
 import logging
 import struct
 import time
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 import aiohttp
@@ -65,6 +66,7 @@ from bot.handoff.undelivered import delivered_held, held_undelivered
 from bot.security.claims import WECHAT_OPENID, channel_claim
 from bot.observability.metrics import observe_real_time_factor
 from bot.settings import Settings, get_settings
+from bot.snapshot import EditorFile, editor_file
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +160,7 @@ class WeChatInput(InputChannel):
         has_api = bool(settings.wechat_app_id and settings.wechat_app_secret)
         self.api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret,
                              self.guard) if self.token and has_api else None
-        self.menu = self._load_menu(settings)
+        self._menu_file = self._load_menu(settings)
         self._engine = None
         self._engine_failed = False
         self._engine_lock: asyncio.Lock | None = None
@@ -180,15 +182,18 @@ class WeChatInput(InputChannel):
         return WeChatCrypto(settings.wechat_token, settings.wechat_aes_key, settings.wechat_app_id)
 
     @staticmethod
-    def _load_menu(settings: Settings) -> dict:
+    def _load_menu(settings: Settings) -> EditorFile[dict] | None:
+        """The editors' menu file, read again when they save it (``bot.snapshot``); a bad file at start is
+        an error, a bad save later is logged and the last good menu serves. None: there is no menu."""
         path = settings.content_dir / "wechat_menu.yml"
-        try:
-            menu = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-        except yaml.YAMLError as error:
-            raise ChannelConfigError(f"{path} is not valid YAML: {error}") from error
-        if not isinstance(menu, dict) or not isinstance(menu.get("clicks", {}), dict):
-            raise ChannelConfigError(f"{path} must map `clicks` keys to intents")
+        if not path.exists():
+            return None
+        menu = editor_file(path, parse_menu, (ChannelConfigError,))
+        menu.get()
         return menu
+
+    async def _menu(self) -> dict:
+        return await self._menu_file.current() if self._menu_file is not None else {}
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         return WeChatPushOutput(self) if self.api else None
@@ -483,9 +488,9 @@ class WeChatInput(InputChannel):
                 await self._drop_held(openid)
                 return []
             if event == "subscribe":
-                text = self.menu.get("subscribe")
+                text = (await self._menu()).get("subscribe")
             elif event == "click":
-                text = (self.menu.get("clicks") or {}).get(fields.get("EventKey") or "")
+                text = ((await self._menu()).get("clicks") or {}).get(fields.get("EventKey") or "")
                 if not text:
                     logger.info("wechat.event.unknown_menu_key sender=%s", openid)
             if not text:
@@ -493,7 +498,7 @@ class WeChatInput(InputChannel):
         elif kind in MEDIA_KINDS and await self._with_a_person(request, openid):
             # A person serves (or will serve) this follower: the picture, place, link or video goes
             # into the conversation for the agent, and the bot, paused, does not answer it.
-            text, extra = media_turn(self.menu, kind, fields)
+            text, extra = media_turn(await self._menu(), kind, fields)
             if not text:
                 return []
         elif kind == "image":
@@ -704,6 +709,17 @@ class WeChatInput(InputChannel):
         if args["encrypt_type"] == "aes" and self.crypto is not None:
             xml = self.crypto.encrypt_message(xml, args["nonce"], args["timestamp"])
         return response.text(xml, content_type="application/xml; charset=utf-8")
+
+
+def parse_menu(path: Path) -> dict:
+    """``content/wechat_menu.yml``: ``clicks`` (menu key -> intent), ``subscribe``, ``with_agent``."""
+    try:
+        menu = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ChannelConfigError(f"{path} is not valid YAML: {error}") from error
+    if not isinstance(menu, dict) or not isinstance(menu.get("clicks", {}), dict):
+        raise ChannelConfigError(f"{path} must map `clicks` keys to intents")
+    return menu
 
 
 def safe_fields(xml: bytes) -> dict[str, str]:

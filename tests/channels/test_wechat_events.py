@@ -151,3 +151,27 @@ async def test_a_message_held_past_48_hours_is_shown_undelivered_not_pending(red
         assert await undelivered_marks(client, openid) == {"1700000000.0": "window"}
     finally:
         await client.close()
+
+
+async def test_an_editors_change_to_the_menu_is_live_and_a_bad_save_keeps_the_last_good(
+        redis_url, wechat_api, domain, tmp_path):  # noqa: F811
+    """content/wechat_menu.yml is the editors' (its header says so), but was read once at start: a button
+    an editor mapped while Kefu ran did nothing for followers until a restart."""
+    import shutil
+
+    from tests.conftest import PROJECT_ROOT
+
+    content = tmp_path / "content"
+    shutil.copytree(PROJECT_ROOT / "content", content)
+    menu = content / "wechat_menu.yml"
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api, KEFU_CONTENT_DIR=str(content))))
+    openid = new_openid()
+    async with served(channel, assistant, domain) as wechat:
+        text = menu.read_text(encoding="utf-8")
+        menu.write_text(text.replace("  QUERY_BILL: /query_bill\n", "  QUERY_BILL: /query_bill\n  FAULT_REMOTE: /fault_remote\n"),
+                        encoding="utf-8")
+        await asyncio.to_thread(wechat.post, event_xml(openid, "CLICK", "FAULT_REMOTE"))
+        menu.write_text("clicks: [broken\n", encoding="utf-8")  # a bad save: the last good menu serves
+        await asyncio.to_thread(wechat.post, event_xml(openid, "CLICK", "QUERY_BILL", create_time=int(time.time()) + 1))
+    assert assistant.texts() == ["/fault_remote", "/query_bill"]
