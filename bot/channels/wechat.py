@@ -492,7 +492,8 @@ class WeChatInput(InputChannel):
             elif event == "click":
                 text = ((await self._menu()).get("clicks") or {}).get(fields.get("EventKey") or "")
                 if not text:
-                    logger.info("wechat.event.unknown_menu_key sender=%s", openid)
+                    logger.warning("wechat.event.unknown_menu_key key=%s sender=%s hint=map the console's menu key to "
+                                   "an intent under `clicks` in content/wechat_menu.yml", fields.get("EventKey"), openid)
             if not text:
                 return []
         elif kind in MEDIA_KINDS and await self._with_a_person(request, openid):

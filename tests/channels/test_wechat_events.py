@@ -175,3 +175,18 @@ async def test_an_editors_change_to_the_menu_is_live_and_a_bad_save_keeps_the_la
         menu.write_text("clicks: [broken\n", encoding="utf-8")  # a bad save: the last good menu serves
         await asyncio.to_thread(wechat.post, event_xml(openid, "CLICK", "QUERY_BILL", create_time=int(time.time()) + 1))
     assert assistant.texts() == ["/fault_remote", "/query_bill"]
+
+
+async def test_a_menu_key_missing_from_the_menu_file_is_named_in_the_log(redis_url, wechat_api, domain,
+                                                                        caplog):  # noqa: F811
+    """A button added in the WeChat console but not in content/wechat_menu.yml does nothing for the follower;
+    the log said wechat.event.unknown_menu_key with the follower's id only, not which key to add."""
+    import logging
+
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, Assistant(), domain) as wechat:
+        with caplog.at_level(logging.INFO, logger="bot.channels.wechat"):
+            answer = await asyncio.to_thread(wechat.post, event_xml(new_openid(), "CLICK", "QUERY_POINTS"))
+    assert (answer.status, answer.body) == (200, "success")
+    assert any("unknown_menu_key" in r.getMessage() and "QUERY_POINTS" in r.getMessage() and "wechat_menu.yml"
+               in r.getMessage() and r.levelno >= logging.WARNING for r in caplog.records)
