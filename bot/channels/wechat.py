@@ -35,6 +35,7 @@ import json
 import logging
 import struct
 import time
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 import aiohttp
@@ -55,16 +56,17 @@ from wechatpy.utils import check_signature
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
 from bot.channels.intake import MAX_MESSAGE_CHARS, configured_limit, cut_notice, for_assistant
-from bot.channels.wechat_api import HELD, PARTIAL, WeChatApi, WeChatApiError, failure_reason
+from bot.channels.wechat_api import HELD, PARTIAL, WINDOW, WeChatApi, WeChatApiError, failure_reason
 from bot.channels.wechat_held import HeldMessages, reopens_quota
 from bot.channels.wechat_followers import MEDIA_KINDS, follower_left, media_turn
 from bot.channels.wechat_replies import MenuChoices, TextUnit, Unit, custom_message, merge_as_text, to_units
 from bot.channels.wechat_split import fit_units
 from bot.contacts.optout import opt_out_reply
-from bot.handoff.undelivered import delivered_held
+from bot.handoff.undelivered import delivered_held, held_undelivered
 from bot.security.claims import WECHAT_OPENID, channel_claim
 from bot.observability.metrics import observe_real_time_factor
 from bot.settings import Settings, get_settings
+from bot.snapshot import EditorFile, editor_file
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ MENU_TITLES_KEPT = 50  # recent link titles remembered per follower (older messa
 # this long and renews it while the turn runs; one that died lets it go in time for a retry.
 CLAIM_LEASE_S = 5.0
 DUPLICATE_WINDOW_S = 600  # an answered message's retries are duplicates for this long
+TURN_EVENTS = {"subscribe", "click"}  # events the follower made that become a turn (``_answer``)
 
 
 class _Turn:
@@ -157,7 +160,7 @@ class WeChatInput(InputChannel):
         has_api = bool(settings.wechat_app_id and settings.wechat_app_secret)
         self.api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret,
                              self.guard) if self.token and has_api else None
-        self.menu = self._load_menu(settings)
+        self._menu_file = self._load_menu(settings)
         self._engine = None
         self._engine_failed = False
         self._engine_lock: asyncio.Lock | None = None
@@ -179,15 +182,18 @@ class WeChatInput(InputChannel):
         return WeChatCrypto(settings.wechat_token, settings.wechat_aes_key, settings.wechat_app_id)
 
     @staticmethod
-    def _load_menu(settings: Settings) -> dict:
+    def _load_menu(settings: Settings) -> EditorFile[dict] | None:
+        """The editors' menu file, read again when they save it (``bot.snapshot``); a bad file at start is
+        an error, a bad save later is logged and the last good menu serves. None: there is no menu."""
         path = settings.content_dir / "wechat_menu.yml"
-        try:
-            menu = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-        except yaml.YAMLError as error:
-            raise ChannelConfigError(f"{path} is not valid YAML: {error}") from error
-        if not isinstance(menu, dict) or not isinstance(menu.get("clicks", {}), dict):
-            raise ChannelConfigError(f"{path} must map `clicks` keys to intents")
+        if not path.exists():
+            return None
+        menu = editor_file(path, parse_menu, (ChannelConfigError,))
+        menu.get()
         return menu
+
+    async def _menu(self) -> dict:
+        return await self._menu_file.current() if self._menu_file is not None else {}
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         return WeChatPushOutput(self) if self.api else None
@@ -214,7 +220,6 @@ class WeChatInput(InputChannel):
             args = {k: request.args.get(k, "") for k in ("signature", "timestamp", "nonce", "echostr",
                                                           "encrypt_type", "msg_signature")}
             if not self._signed(args):
-                logger.warning("wechat.request.bad_signature")
                 return response.text("forbidden", status=403)
             if request.method == "GET":
                 # WeChat's URL check is signed as a message is: its address (in a proxy's access log,
@@ -235,11 +240,19 @@ class WeChatInput(InputChannel):
         return webhook
 
     def _signed(self, args: dict) -> bool:
+        """Signed with the token, and recent. A signature that checks with a timestamp minutes away is
+        WeChat's: this server's clock is off (every follower then gets a 403), which the log says."""
         try:
             check_signature(self.token, args["signature"], args["timestamp"], args["nonce"])
-            return abs(time.time() - int(args["timestamp"])) <= self.max_clock_skew
+            skew = int(time.time() - int(args["timestamp"]))
         except (InvalidSignatureException, ValueError):
+            logger.warning("wechat.request.bad_signature hint=check WECHAT_TOKEN against the console's Token")
             return False
+        if abs(skew) > self.max_clock_skew:
+            logger.warning("wechat.request.stale_timestamp skew_seconds=%d hint=the signature is right: check this "
+                           "server's clock (NTP), or a replay of an old request", skew)
+            return False
+        return True
 
     async def _first_body_signed_so(self, args: dict, body: bytes) -> bool:
         """Only the first body posted with a signature is accepted with it.
@@ -302,7 +315,7 @@ class WeChatInput(InputChannel):
         if not await self.guard.claim(claim, self.claim_lease_s):
             logger.info("wechat.message.duplicate sender=%s", openid)
             return response.text(SUCCESS)
-        if not await self.guard.allow(openid, self.messages_per_minute, 60):
+        if written_by_follower(fields) and not await self.guard.allow(openid, self.messages_per_minute, 60):
             logger.info("wechat.message.rate_limited sender=%s", openid)
             units = self._canned(request, "utter_wechat_slow_down")
             return self._passive(message, units[0], args) if units else response.text(SUCCESS)
@@ -472,19 +485,21 @@ class WeChatInput(InputChannel):
             event = (fields.get("Event") or "").lower()
             if event == "unsubscribe":
                 await follower_left(self.settings, request.app, openid)
+                await self._drop_held(openid)
                 return []
             if event == "subscribe":
-                text = self.menu.get("subscribe")
+                text = (await self._menu()).get("subscribe")
             elif event == "click":
-                text = (self.menu.get("clicks") or {}).get(fields.get("EventKey") or "")
+                text = ((await self._menu()).get("clicks") or {}).get(fields.get("EventKey") or "")
                 if not text:
-                    logger.info("wechat.event.unknown_menu_key sender=%s", openid)
+                    logger.warning("wechat.event.unknown_menu_key key=%s sender=%s hint=map the console's menu key to "
+                                   "an intent under `clicks` in content/wechat_menu.yml", fields.get("EventKey"), openid)
             if not text:
                 return []
         elif kind in MEDIA_KINDS and await self._with_a_person(request, openid):
             # A person serves (or will serve) this follower: the picture, place, link or video goes
             # into the conversation for the agent, and the bot, paused, does not answer it.
-            text, extra = media_turn(self.menu, kind, fields)
+            text, extra = media_turn(await self._menu(), kind, fields)
             if not text:
                 return []
         elif kind == "image":
@@ -540,12 +555,22 @@ class WeChatInput(InputChannel):
                         return HELD
                     await self.held.keep(openid, owed[sent:])
                     return PARTIAL if sent > len(owed) else reason
-            if owed:
-                await self.held.keep(openid, [])
+            if owed:  # the marks go first: a desk reading in between sees them sent, not dropped
                 await delivered_held(self.guard.client(), openid)
+                await self.held.keep(openid, [])
                 logger.info("wechat.push.held_delivered sender=%s units=%d", openid, len(owed))
         logger.info("wechat.reply.pushed sender=%s units=%d", openid, len(fresh))
         return None
+
+    async def _drop_held(self, openid: str) -> None:
+        """The follower unsubscribed: what was held for them can never reach them (45015), and must not
+        greet them should they follow again. The desk shows it undelivered instead of pending."""
+        async with self.held.sending_to(openid):
+            owed = await self.held.pending(openid)
+            if owed:
+                await self.held.keep(openid, [])
+                logger.info("wechat.held.dropped sender=%s units=%d reason=unsubscribed", openid, len(owed))
+            await held_undelivered(self.guard.client(), openid, WINDOW)
 
     async def _hold_claim(self, claim: str) -> None:
         """Renew the claim on a message while its turn runs (a third of the lease at a time)."""
@@ -687,6 +712,17 @@ class WeChatInput(InputChannel):
         return response.text(xml, content_type="application/xml; charset=utf-8")
 
 
+def parse_menu(path: Path) -> dict:
+    """``content/wechat_menu.yml``: ``clicks`` (menu key -> intent), ``subscribe``, ``with_agent``."""
+    try:
+        menu = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ChannelConfigError(f"{path} is not valid YAML: {error}") from error
+    if not isinstance(menu, dict) or not isinstance(menu.get("clicks", {}), dict):
+        raise ChannelConfigError(f"{path} must map `clicks` keys to intents")
+    return menu
+
+
 def safe_fields(xml: bytes) -> dict[str, str]:
     """Top-level fields of a WeChat XML document, parsed with DTDs and entities forbidden."""
     root = SafeXml.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
@@ -698,6 +734,15 @@ def safe_fields(xml: bytes) -> dict[str, str]:
             raise ValueError(f"{child.tag} appears twice")
         fields[child.tag] = child.text or ""
     return fields
+
+
+def written_by_follower(fields: dict[str, str]) -> bool:
+    """Whether the follower sent this (a message, a menu click, a subscribe), which their rate limit
+    counts. WeChat's own reports (a location every 5 s while the chat is open, an unsubscribe, a template
+    delivered, a link menu opened) are not theirs to slow down, and get no reply."""
+    if (fields.get("MsgType") or "").lower() != "event":
+        return True
+    return (fields.get("Event") or "").lower() in TURN_EVENTS
 
 
 def dedupe_key(fields: dict[str, str]) -> str:

@@ -46,6 +46,9 @@ PARTIAL = "partial"
 # ``held``: WeChat refused for quota (45047) and the message is kept, in order, to be sent as soon as
 # the follower writes again (``bot.channels.wechat_held``); the desk shows it as pending.
 HELD = "held"
+# ``window``: more than 48 hours since the follower wrote, or they unsubscribed (the desk's
+# ``undelivered_window``).
+WINDOW = "window"
 WINDOW_CODES = {45015, 43004}
 QUOTA_CODES = {45047}
 CREDENTIAL_CODES = {40001, 40013, 40014, 40125, 40164, 41001, 42001}
@@ -56,7 +59,7 @@ def failure_reason(error: BaseException) -> str:
     an HTTP error)."""
     errcode = getattr(error, "errcode", None)
     if errcode in WINDOW_CODES:
-        return "window"
+        return WINDOW
     if errcode in QUOTA_CODES:
         return "quota"
     if errcode in CREDENTIAL_CODES:

@@ -3,7 +3,9 @@
 WeChat refuses every customer-service message to them from then on, so Kefu does what it does
 when a caller hangs up: the conversation leaves the queue (or the agent serving it sees the
 customer left, ``HandoffQueue.abandon``), the bot takes the conversation back, and the openid's
-binding to a verified customer is dropped, so following again means verifying again.
+binding to a verified customer is dropped, so following again means verifying again. An opt-out
+(TD) or do-not-disturb on the account reached the customer's numbers through that binding: it is put
+on them first (``bot.contacts.optout.block_stays_with_customer``), so the calls and texts stay stopped.
 
 Analytics: the queue records ``handoff_abandoned`` (waiting) or ``handoff_customer_left``
 (being served) with reason ``wechat_unsubscribed``; leaving the queue unanswered this way
@@ -33,13 +35,24 @@ async def follower_left(settings: Settings, app, openid: str) -> None:
 
         await RasaConversations(app).unpause(openid)
     try:
-        from bot.security.credentials import CredentialStore
-
-        unbound = await asyncio.to_thread(lambda: CredentialStore(settings.database_url).unbind("wechat", openid))
+        unbound = await asyncio.to_thread(_unbind, settings.database_url, openid)
     except (DatabaseError, SQLAlchemyError) as error:
         logger.error("wechat.unsubscribe.unbind_failed sender=%s error=%s", openid, type(error).__name__)
         unbound = False
     logger.info("wechat.follower.unsubscribed sender=%s unbound=%s", openid, unbound)
+
+
+def _unbind(database_url: str, openid: str) -> bool:
+    """Drop the openid's binding; an opt-out (TD) or do-not-disturb on the account, which reached the
+    customer's numbers through the binding, stays on them."""
+    from bot.contacts.optout import block_stays_with_customer
+    from bot.security.credentials import CredentialStore
+
+    store = CredentialStore(database_url)
+    customer_id = store.bound_customer("wechat", openid)
+    if customer_id is not None:
+        block_stays_with_customer(database_url, f"wechat:{openid}", customer_id, via=REASON)
+    return store.unbind("wechat", openid)
 
 
 async def _leave_queue(settings: Settings, openid: str) -> None:

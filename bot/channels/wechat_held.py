@@ -6,6 +6,7 @@ QR-code scan) and refuses the rest with errcode 45047. A refused reply, or the l
 long one, would be lost: they are kept here in order, per follower, and sent before anything new
 as soon as the follower writes again (``reopens_quota``), which gives the account a fresh quota.
 The bot's own reply is kept the same way when WeChat's API failed on it (``WeChatInput.push``).
+A follower who unsubscribes can receive none of them: they are dropped (``WeChatInput._drop_held``).
 
 Held messages live in Redis (a list per follower, the JSON bodies of /cgi-bin/message/custom/send)
 so every worker sees them; sending to one follower is serialised by a lock so a newer message

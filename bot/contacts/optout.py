@@ -44,6 +44,26 @@ async def opt_out(database_url: str, addresses: list[str], *, conversation_id: s
     return addresses
 
 
+def block_stays_with_customer(database_url: str, address: str, customer_id: int, *, via: str) -> list[str]:
+    """Before ``address`` stops being the customer's (a WeChat follower unsubscribed, which drops the
+    binding): a block on it (TD, do-not-disturb) is put on each of the customer's other addresses, which
+    it reached only through that binding. Returns the addresses blocked now."""
+    from bot.contacts.decision import customer_addresses
+
+    repository = Repository(database_url)
+    schedule = Schedule(repository)
+    reason = schedule.blocked(address)
+    if not reason:
+        return []
+    others = sorted(a for a in customer_addresses(repository, customer_id) - {address} if not schedule.blocked(a))
+    for other in others:
+        schedule.block(other, reason, via)
+    if others:
+        logger.info("contacts.block.kept from=%s reason=%s addresses=%d via=%s", address.split(":", 1)[0], reason,
+                    len(others), via)
+    return others
+
+
 def opt_out_addresses(channel: str, conversation_id: str, context: dict, *, verified: bool) -> list[str]:
     """The addresses an agent's "客户要求不再联系" opts out, from a handoff's context packet: a proven
     customer's registered number, the caller's own line (in the packet only when the trunk vouched

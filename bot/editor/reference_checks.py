@@ -96,6 +96,23 @@ def check_payloads(domain_dir: Path, domain: Domain) -> list[Problem]:
     return problems
 
 
+def check_wechat_menu(path: Path, domain: Domain) -> list[Problem]:
+    """WeChat menu clicks and the welcome (``content/wechat_menu.yml``) naming an intent the bot does not have:
+    Rasa reads such a "/intent" as text the follower typed."""
+    if not path.exists():
+        return []
+    problems: list[Problem] = []
+    menu = load_or_report(path, problems) or {}
+    clicks = menu.get("clicks")
+    entries = [("subscribe", menu, "subscribe")] + [(f"menu key {key}", clicks, key)
+                                                    for key in (clicks if isinstance(clicks, dict) else {})]
+    for what, node, key in entries:
+        match = PAYLOAD_INTENT.match(str(node.get(key) or ""))
+        if match and match.group(1) not in domain.intents:
+            problems.append(Problem(str(path), line_of(node, key), f"{what} sends unknown intent '{match.group(1)}'"))
+    return problems
+
+
 def check_stories_and_rules(paths: list[Path], domain: Domain) -> list[Problem]:
     problems: list[Problem] = []
     for path in paths:

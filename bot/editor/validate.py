@@ -28,6 +28,7 @@ def kefu_problems(settings: Settings) -> list[Problem]:
         return problems  # (a tester's one ASCII colon came back as 52 errors, the real one in the middle)
     problems += live_file_checks.refused_problems(settings.content_dir)
     problems += reference_checks.check_payloads(root / "domain", domain)
+    problems += reference_checks.check_wechat_menu(settings.content_dir / "wechat_menu.yml", domain)
     story_files = [p for p in sorted((root / "nlu_data").glob("*.yml"))]
     e2e = root / "tests" / "test_conversations.yml"
     problems += reference_checks.check_stories_and_rules(story_files + ([e2e] if e2e.exists() else []), domain)

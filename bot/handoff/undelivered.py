@@ -11,12 +11,15 @@ the follower writes again (``bot.channels.wechat_held``); once it is delivered t
 """
 from __future__ import annotations
 
+from bot.channels.wechat_held import HELD
 from bot.handoff import keys
 from bot.handoff.desk_push import changes_channel
 from bot.redis_text import as_text
 
 MARKS_TTL_S = 30 * 24 * 3600  # longer than any conversation stays open at the desk
 HELD_MARK = "held"  # bot.channels.wechat_api.HELD
+WINDOW_MARK = "window"  # bot.channels.wechat_api.WINDOW
+HELD_LIST_PREFIX = "kefu:wechat:" + HELD  # + openid: the messages held for a follower (bot/channels/wechat.py's guard)
 
 
 def undelivered_key(conversation_id: str) -> str:
@@ -39,6 +42,16 @@ async def mark_undelivered(redis, conversation_id: str, events: list[dict], text
 
 
 async def undelivered_marks(redis, conversation_id: str) -> dict[str, str]:
+    """The conversation's marks as the desk shows them. A pending mark whose messages are no longer
+    held was dropped unsent (WeChat's held messages are kept 48 hours, ``bot.channels.wechat_held``):
+    it reads ``window`` (not delivered: more than 48 hours), not pending for ever."""
+    marks = await _stored_marks(redis, conversation_id)
+    if HELD_MARK in marks.values() and not await redis.exists(HELD_LIST_PREFIX + conversation_id):
+        return {at: WINDOW_MARK if mark == HELD_MARK else mark for at, mark in marks.items()}
+    return marks
+
+
+async def _stored_marks(redis, conversation_id: str) -> dict[str, str]:
     marks = await redis.hgetall(undelivered_key(conversation_id))
     return {as_text(k): as_text(v) for k, v in (marks or {}).items()}
 
@@ -47,11 +60,23 @@ async def delivered_held(redis, conversation_id: str) -> None:
     """Everything held for the conversation has been delivered: its pending marks go."""
     if redis is None:
         return
-    marks = await undelivered_marks(redis, conversation_id)
+    marks = await _stored_marks(redis, conversation_id)
     held = [at for at, reason in marks.items() if reason == HELD_MARK]
     if held:
         await redis.hdel(undelivered_key(conversation_id), *held)
         await redis.publish(changes_channel(conversation_id), "1")  # an open desk drops the marks
+
+
+async def held_undelivered(redis, conversation_id: str, reason: str) -> None:
+    """What was held for the conversation will never be delivered (a WeChat follower unsubscribed): its
+    pending marks say why instead (``reason``, e.g. ``window``)."""
+    if redis is None:
+        return
+    marks = await _stored_marks(redis, conversation_id)
+    held = {at: reason for at, mark in marks.items() if mark == HELD_MARK}
+    if held:
+        await redis.hset(undelivered_key(conversation_id), mapping=held)
+        await redis.publish(changes_channel(conversation_id), "1")  # an open desk shows them undelivered
 
 
 def pending_turns(turns: list[dict]) -> list[int]:

@@ -131,3 +131,11 @@ class WeChatServer:
         root = ElementTree.fromstring(answer.body)
         return self.crypto().decrypt_message(answer.body, root.findtext("MsgSignature"), root.findtext("TimeStamp"),
                                              root.findtext("Nonce"))
+
+
+def location_event_xml(openid: str, create_time: int) -> str:
+    """WeChat's location report (上报地理位置): on entering the chat, or every 5 s while it is open."""
+    return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[LOCATION]]></Event><Latitude>23.137466</Latitude><Longitude>113.352425</Longitude>"
+            f"<Precision>119.385040</Precision></xml>")

@@ -428,3 +428,18 @@ def test_kefu_validate_names_these_mistakes_instead_of_a_traceback(project, name
     assert any(p.startswith(f"{name}:") and message in p for p in errors), errors
     assert all(p.startswith(f"{name}:") for p in errors), "Rasa's checks would only repeat it, vaguer"
     assert any(p.startswith(f"{name}:{line}:") or p.startswith(f"{name}:{line + 1}:") for p in errors), errors
+
+
+def test_wechat_menu_naming_an_unknown_intent_is_named_at_its_line(project):
+    """A WeChat menu button (or the welcome) mapped to an intent the bot does not have passed `kefu validate`;
+    the follower tapping it got the bot's 没听懂 as if they had typed "/query_bil"."""
+    menu = project / "content" / "wechat_menu.yml"
+    edit(menu, "QUERY_BILL: /query_bill", "QUERY_BILL: /query_bil")
+    edit(menu, "subscribe: /greet", "subscribe: /gret")
+    lines = menu.read_text(encoding="utf-8").splitlines()
+    errors = errors_for(project)
+    click = lines.index("  QUERY_BILL: /query_bil") + 1
+    welcome = lines.index("subscribe: /gret") + 1
+    assert any(p.startswith(f"content/wechat_menu.yml:{click}: ") and "'query_bil'" in p and "QUERY_BILL" in p
+               for p in errors), errors
+    assert any(p.startswith(f"content/wechat_menu.yml:{welcome}: ") and "'gret'" in p for p in errors), errors
