@@ -14,6 +14,19 @@ from bot.contacts.status import record_call_status
 from tests.contacts.conftest import followup_calls, resolved_repair
 
 
+async def rung_late_and_answered(repository, worker, rules, clock, call, contact: dict) -> None:
+    """The carrier rings ``call`` minutes after it was placed and the customer answers it; the worker's pass
+    past its ring and call time from the placing must leave it open, and the answer counts."""
+    clock.advance(seconds=280)  # queued at the carrier behind the morning's other calls
+    assert record_call_status(repository, {"CallSid": call.sid, "CallStatus": "ringing"}, rules, now=clock.now)
+    clock.advance(seconds=15)
+    assert record_call_status(repository, {"CallSid": call.sid, "CallStatus": "in-progress"}, rules, now=clock.now)
+    clock.advance(seconds=90)  # past ring and call time from the placing, a minute and a half into the call
+    await worker.run_pass()
+    assert Schedule(repository).get(contact["id"])["status"] == "calling"
+    assert await apply_answer(repository, contact["attempt_token"], "fixed", conversation_id=f"ivr:{call.sid}")
+
+
 async def test_a_call_the_carrier_rang_late_is_not_retried_while_the_customer_answers(kefu_env, repository,
                                                                                       make_worker, telephony, clock):
     rules = load_rules(kefu_env.content_dir / "contacts.yml")
@@ -23,16 +36,8 @@ async def test_a_call_the_carrier_rang_late_is_not_retried_while_the_customer_an
     [call] = followup_calls(telephony)
     [contact] = [c for c in Schedule(repository).listing() if c["ticket_id"] == ticket_id]
 
-    clock.advance(seconds=280)  # queued at the carrier behind the morning's other calls
-    assert record_call_status(repository, {"CallSid": call.sid, "CallStatus": "ringing"}, rules, now=clock.now)
-    clock.advance(seconds=15)
-    assert record_call_status(repository, {"CallSid": call.sid, "CallStatus": "in-progress"}, rules, now=clock.now)
-    clock.advance(seconds=90)  # past ring and call time from the placing, a minute and a half into the call
-    await worker.run_pass()
-    assert Schedule(repository).get(contact["id"])["status"] == "calling"
-    assert await apply_answer(repository, contact["attempt_token"], "fixed", conversation_id="ivr:rung-late")
+    await rung_late_and_answered(repository, worker, rules, clock, call, contact)
     assert repository.get_ticket(ticket_id)["status"] == "follow_up_done"
-
     clock.advance(hours=3)
     await worker.run_pass()
     assert len(followup_calls(telephony)) == 1  # not called again
@@ -79,16 +84,8 @@ async def test_a_retry_call_the_carrier_rang_late_is_not_retried_while_the_custo
     await worker.run_pass()  # the retry
     [_, retry] = followup_calls(telephony)
     contact = Schedule(repository).get(contact["id"])
-    clock.advance(seconds=280)  # queued at the carrier behind the morning's other calls
-    assert record_call_status(repository, {"CallSid": retry.sid, "CallStatus": "ringing"}, rules, now=clock.now)
-    clock.advance(seconds=15)
-    assert record_call_status(repository, {"CallSid": retry.sid, "CallStatus": "in-progress"}, rules, now=clock.now)
-    clock.advance(seconds=90)  # past ring and call time from the placing, a minute and a half into the call
-    await worker.run_pass()
-    assert Schedule(repository).get(contact["id"])["status"] == "calling"
-    assert await apply_answer(repository, contact["attempt_token"], "fixed", conversation_id="ivr:rung-late-retry")
+    await rung_late_and_answered(repository, worker, rules, clock, retry, contact)
     assert repository.get_ticket(ticket_id)["status"] == "follow_up_done"
-
     clock.advance(hours=3)
     await worker.run_pass()
     assert len(followup_calls(telephony)) == 2  # not called a third time
