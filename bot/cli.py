@@ -143,7 +143,8 @@ def run_kefu(args: argparse.Namespace) -> int:
             flush=True,
         )
         threading.Thread(target=render_missing_videos, args=(settings,), daemon=True).start()
-        threading.Thread(target=deliver_forever, args=(settings, outbox_stop), daemon=True).start()
+        threading.Thread(target=deliver_forever, args=(settings, outbox_stop), kwargs={"redis_url": stack.redis_url},
+                         daemon=True).start()
         threading.Thread(target=contacts_forever, args=(settings, outbox_stop, stack.redis_url), daemon=True).start()
         threading.Thread(target=tidy_recordings_forever, args=(settings, outbox_stop), daemon=True).start()
         threading.Thread(target=prune_tts_cache_forever, args=(settings, outbox_stop), daemon=True).start()

@@ -27,20 +27,7 @@ def messengers_from_settings(settings, redis_url: str) -> dict:
     """The text channels this deployment has settings for: the SMS gateway, WeChat template messages."""
     from bot.outbound.worker import adapters_from_settings
 
-    messengers = {k: v for k, v in adapters_from_settings(settings).items() if k == "sms"}
-    if _sends_wechat_templates(settings):
-        from bot.channels.guard import ChannelGuard
-        from bot.channels.wechat_api import WeChatApi
-        from bot.outbound.wechat_template import WeChatTemplateSender
-
-        api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret,
-                        ChannelGuard(redis_url or None, "kefu:wechat"))  # the channel's cached access token
-        messengers["wechat"] = WeChatTemplateSender(api, settings.wechat_template_id)
-    return messengers
-
-
-def _sends_wechat_templates(settings) -> bool:
-    return bool(settings.wechat_template_id and settings.wechat_app_id and settings.wechat_app_secret)
+    return {k: v for k, v in adapters_from_settings(settings, redis_url).items() if k in ("sms", "wechat")}
 
 
 def contact_withheld_phones(settings) -> frozenset[str]:
@@ -78,6 +65,7 @@ def gate_from_settings(settings, repository):
     worker a Redis, so agents are there for callbacks."""
     from bot.contacts.carrier_account import places_calls
     from bot.contacts.decision import ContactGate
+    from bot.outbound.wechat_template import sends_wechat_templates
     from bot.outbound.worker import adapters_from_settings
 
     channels = {"agent"}
@@ -85,7 +73,7 @@ def gate_from_settings(settings, repository):
         channels.add("phone")
     if "sms" in adapters_from_settings(settings):
         channels.add("sms")
-    if _sends_wechat_templates(settings):
+    if sends_wechat_templates(settings):
         channels.add("wechat")
     return ContactGate(repository, frozenset(channels), contact_withheld_phones(settings))
 

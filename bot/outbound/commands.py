@@ -57,10 +57,12 @@ def each(ids: list[str], number, step) -> int:
 
 def delivered_channels() -> set[str]:
     from bot.notify import NotifyError
+    from bot.outbound.wechat_template import sends_wechat_templates
     from bot.outbound.worker import adapters_from_settings
 
+    settings = get_settings()
     try:
-        return set(adapters_from_settings(get_settings()))
+        return set(adapters_from_settings(settings)) | ({"wechat"} if sends_wechat_templates(settings) else set())
     except NotifyError:  # a REST callback URL without its secret: kefu run refuses to start
         return set()
 

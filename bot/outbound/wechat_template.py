@@ -90,3 +90,21 @@ class WeChatTemplateSender(Notifier):
     async def send_selfhelp(self, to: str, channel: str, entry) -> None:
         await self.send(to, {"text": render_selfhelp(entry, self.selfhelp_templates), "title": entry.title,
                              "url": public(entry.page())})
+
+
+def sends_wechat_templates(settings) -> bool:
+    """Whether this deployment has a WeChat account and a template to send outside a conversation."""
+    return bool(settings.wechat_template_id and settings.wechat_app_id and settings.wechat_app_secret)
+
+
+def wechat_sender(settings, redis_url: str = "") -> WeChatTemplateSender | None:
+    """The account's template sender (None without the settings); its access token is the channel's,
+    cached in the Redis at ``redis_url`` (else ``REDIS_URL``)."""
+    if not sends_wechat_templates(settings):
+        return None
+    from bot.channels.guard import ChannelGuard
+    from bot.channels.wechat_api import WeChatApi
+
+    api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret,
+                    ChannelGuard(redis_url or None, "kefu:wechat"))
+    return WeChatTemplateSender(api, settings.wechat_template_id)

@@ -179,16 +179,20 @@ async def deliver_pending(repository: Repository, adapters: dict[str, Notifier],
     return counts
 
 
-def adapters_from_settings(settings) -> dict[str, Notifier]:
-    """The delivery adapters this deployment has settings for (none: messages stay pending)."""
+def adapters_from_settings(settings, redis_url: str | None = None) -> dict[str, Notifier]:
+    """The delivery adapters this deployment has settings for (none: messages stay pending). WeChat's only
+    with ``redis_url`` (its access token is cached there; "": ``REDIS_URL``): a sender, not a check."""
     from bot.outbound.rest_callback import RestCallback
     from bot.outbound.sms import SmsGateway
+    from bot.outbound.wechat_template import wechat_sender
 
     adapters: dict[str, Notifier] = {}
     if settings.sms_gateway_url and settings.sms_gateway_key:
         adapters["sms"] = SmsGateway.from_settings(settings)
     if settings.rest_callback_url:  # without its secret: NotifyError, for `kefu run` to report
         adapters["rest"] = RestCallback.from_settings(settings)
+    if redis_url is not None and (wechat := wechat_sender(settings, redis_url)) is not None:
+        adapters["wechat"] = wechat  # found in review: WeChat's rows waited for ever, no worker sent them
     return adapters
 
 
@@ -205,22 +209,31 @@ def warn_if_no_sms_gateway(settings) -> None:
           file=sys.stderr, flush=True)
 
 
-def deliver_forever(settings, stop, interval_s: float = 5.0) -> None:
-    """Thread body for `kefu run`: drain the outbox every few seconds until ``stop`` is set."""
+def deliver_forever(settings, stop, interval_s: float = 5.0, redis_url: str = "") -> None:
+    """Thread body for `kefu run`: drain the outbox every few seconds until ``stop`` is set, in one event
+    loop (WeChat's sender keeps a connection and a Redis client, which belong to the loop they were made in)."""
+    asyncio.run(_deliver_until(settings, stop, interval_s, redis_url))
+
+
+async def _deliver_until(settings, stop, interval_s: float, redis_url: str) -> None:
     from bot.dispatch.delivery import deliver_ticket_events, ticket_events_from_settings
 
-    adapters = adapters_from_settings(settings)
+    adapters = adapters_from_settings(settings, redis_url)
     ticket_events = ticket_events_from_settings(settings)
     if not adapters:  # said whether or not ticket events go out: customers' texts wait either way
         logger.info("notify.outbox.idle reason=no_gateway_configured")
     if not adapters and ticket_events is None:
         return
     repository = Repository(settings.database_url)
-    while not stop.wait(interval_s):
-        try:
-            if adapters:
-                asyncio.run(deliver_pending(repository, adapters))
-            if ticket_events is not None:
-                asyncio.run(deliver_ticket_events(repository, ticket_events))
-        except Exception:  # noqa: BLE001 - keep delivering on the next pass
-            logger.exception("notify.outbox.pass_failed")
+    try:
+        while not await asyncio.to_thread(stop.wait, interval_s):
+            try:
+                if adapters:
+                    await deliver_pending(repository, adapters)
+                if ticket_events is not None:
+                    await deliver_ticket_events(repository, ticket_events)
+            except Exception:  # noqa: BLE001 - keep delivering on the next pass
+                logger.exception("notify.outbox.pass_failed")
+    finally:
+        if "wechat" in adapters:
+            await adapters["wechat"].api.close()

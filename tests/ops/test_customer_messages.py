@@ -27,6 +27,7 @@ from bot.observability.state import customer_message_counts
 from tests.sms_loopback import serving
 from tests.text_channels import OPENID
 from tests.text_channels import messenger, text_channels  # noqa: F401  the loopback's fixtures
+from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
 
 
 @pytest.fixture
@@ -419,3 +420,37 @@ async def test_a_wechat_message_is_tried_again_or_given_up_by_what_wechat_answer
     assert status_of(repository, row["id"]) == ("sent" if status == "pending" else "failed")
     tried_before = status == "pending" and answer != "token refused"  # without a token it never reached WeChat
     assert len(channels.to("wechat")) == (2 if tried_before else 1)
+
+
+async def test_the_outbox_worker_kefu_run_starts_sends_wechat_messages(kefu_env, text_channels, redis_url, monkeypatch):
+    """A WeChat message in the outbox (a voice message's self-help reply to a follower) went to no sender:
+    `kefu run`'s outbox worker had the SMS gateway and the REST callback only, and the message waited as
+    pending for ever. With the account's template settings it goes out through WeChat's API."""
+    import threading
+
+    from bot.outbound.worker import deliver_forever
+    from bot.settings import get_settings
+    from tests.contacts.test_contact_worker import poll
+
+    channels, url = text_channels
+    for name, value in {"WECHAT_APP_ID": "app-id", "WECHAT_APP_SECRET": "app-secret",
+                        "WECHAT_TEMPLATE_ID": "TPL-NOTICE", "WECHAT_API_BASE_URL": url}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    settings = get_settings()
+    repository = Repository(kefu_env.database_url)
+    await OutboxNotifier.from_settings(settings, repository).send(
+        OPENID, {"channel": "wechat", "kind": "ticket_notice", "text": "您的报修单已受理。"})
+    [row] = repository.outbound(status="pending", channel="wechat", limit=10_000)
+
+    stop = threading.Event()
+    worker = threading.Thread(target=deliver_forever, args=(settings, stop), kwargs={"interval_s": 0.1,
+                                                                                  "redis_url": redis_url})
+    worker.start()
+    try:
+        await poll(lambda: status_of(repository, row["id"]) == "sent", "the WeChat message sent by kefu run's worker")
+    finally:
+        stop.set()
+        await asyncio.to_thread(worker.join, 10)
+    [sent] = channels.to("wechat")
+    assert sent["template_id"] == "TPL-NOTICE" and sent["data"]["keyword1"]["value"] == "您的报修单已受理。"
