@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 CARRIER_PAUSE = dt.timedelta(minutes=5)  # before trying again after the telephony API or a text channel was unavailable
 CARRIER_UNAVAILABLE = "carrier_unavailable"  # no call went out, for a reason on Kefu's side or the carrier's load
+LAST_CARRIER_STATUS = "last_carrier_status"  # in a retried call's details: the carrier's final status of the last call
 CHANNEL_UNAVAILABLE = "channel_unavailable"  # no text went out, for a reason on Kefu's side or the channel's load
 CHANNEL_REFUSED = "channel_refused"  # the SMS gateway or WeChat refused the text for good (a bad number…)
 MAYBE_SENT = "maybe_sent"  # in a contact's details: the client_ref and address of a text that may have gone out
@@ -284,6 +285,8 @@ class ContactWorker:
                                          attempt=contact["attempts"])
         details = dict(contact["details"] or {})
         status = details.pop("carrier_status", "")
+        if status:  # what the carrier said of the last call, for whoever reads the contact
+            details[LAST_CARRIER_STATUS] = status
         result = status.replace("-", "_") if status in NOT_REACHED else "no_answer"
         # The call's final status is this attempt's only: kept, it made the retry's call look over already
         # (its ringing and answer did not hold it open, nor did its own final status come first).

@@ -55,7 +55,7 @@ async def test_an_unanswered_demo_call_rings_out_and_is_retried_per_the_rules(ru
                                       "the unanswered call to be rescheduled", timeout=30, worker=worker)
     rules = worker.rules()
     assert contact["attempts"] == 1 and contact["result"] == "no_answer"
-    assert contact["details"]["carrier_status"] == "no-answer"  # the carrier's callback, not the lease
+    assert contact["details"]["last_carrier_status"] == "no-answer"  # the carrier's callback, not the lease
     assert contact["due_at"] == now + rules.retry_delays[0]
     assert repository.get_ticket(ticket_id)["status"] == "resolved"
 

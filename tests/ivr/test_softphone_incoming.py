@@ -97,7 +97,7 @@ async def test_a_follow_up_rings_the_softphone_is_declined_then_answered_and_clo
         await softphone.click("#decline")
         retried = await until_contact(repository, lambda c: c["id"] == contact["id"] and c["status"] == "scheduled"
                                       and c["attempts"] == 1, "the declined call to be retried", worker=worker)
-        assert retried["result"] == "busy" and retried["details"]["carrier_status"] == "busy"
+        assert retried["result"] == "busy" and retried["details"]["last_carrier_status"] == "busy"
         assert retried["due_at"] == clock() + worker.rules().retry_delays[0]
 
         clock.now = retried["due_at"]
