@@ -152,11 +152,7 @@ class ContactWorker:
                 await self._event(contact, "contact_skipped", reason=OPEN_COMPLAINT, complaint_id=complaint["ticket_id"])
             return OPEN_COMPLAINT
         if decision.action == WAIT:
-            await asyncio.to_thread(self.schedule.postpone, contact["id"], token, decision.until, decision.reason)
-            if decision.reason != NO_CHANNEL:
-                await self._event(contact, "contact_skipped", reason=decision.reason,
-                                  until=decision.until.isoformat(timespec="minutes"))
-            return decision.reason
+            return await self._wait(contact, token, decision.until, decision.reason)
         if decision.channel == "agent":
             return await self._offer(contact, token)
         rule = rules.rules[contact["rule"]]
@@ -195,11 +191,15 @@ class ContactWorker:
             counted = await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel=channel,
                                               address=address, now=now, lease=lease, daily=daily)
         except DailyLimitReached:
-            until = rules.next_day_open(now)
-            await asyncio.to_thread(self.schedule.postpone, contact["id"], token, until, DAILY_LIMIT)
-            await self._event(contact, "contact_skipped", reason=DAILY_LIMIT, until=until.isoformat(timespec="minutes"))
-            return DAILY_LIMIT
+            return await self._wait(contact, token, rules.next_day_open(now), DAILY_LIMIT)
         return None if counted else lost
+
+    async def _wait(self, contact: dict, token: str, until: dt.datetime, reason: str) -> str:
+        """Not attempted now (quiet hours, the daily limit, no channel): back in the schedule until ``until``."""
+        await asyncio.to_thread(self.schedule.postpone, contact["id"], token, until, reason)
+        if reason != NO_CHANNEL:
+            await self._event(contact, "contact_skipped", reason=reason, until=until.isoformat(timespec="minutes"))
+        return reason
 
     async def _not_made(self, contact: dict, token: str, reason: str) -> str:
         """No call or text went out, for a reason on Kefu's side or the channel's load (``reason``): the
