@@ -202,12 +202,9 @@ class CommitSwallowingProxy:
                 pass
 
 
-def test_a_write_whose_connection_was_cut_before_its_commit_is_filed_once_not_held_for_hours(kefu_env, monkeypatch):
-    """The connection was cut on the way out (a NAT reset the client, the server's side never heard of it):
-    the COMMIT never reached the server, whose transaction stays open for hours. The retry filed the
-    complaint before receipts; it must not wait for that transaction, which nothing will ever end."""
-    import threading
-
+@contextlib.contextmanager
+def through_a_relay(kefu_env):
+    """A Repository whose connections to the test's PostgreSQL database pass a CommitSwallowingProxy."""
     import sqlalchemy as sa
 
     from bot.db.repository import engine_for
@@ -218,20 +215,52 @@ def test_a_write_whose_connection_was_cut_before_its_commit_is_filed_once_not_he
     url = sa.engine.make_url(kefu_env.database_url)
     proxy = CommitSwallowingProxy(url.host, url.port)
     through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    repo = Repository(through)
-    filed: list = []
     try:
-        repo.tickets_for(2)  # connected through the relay
-        proxy.armed.set()
-        writer = threading.Thread(target=lambda: filed.append(
-            repo.create_ticket(kind="complaint", customer_id=2, summary="装维人员态度差")), daemon=True)
-        writer.start()
-        writer.join(timeout=30)
-        assert proxy.swallowed.is_set()
+        yield Repository(through), proxy
+    finally:
+        proxy.close()  # the server's side closed: its transaction rolls back, a waiting writer goes on
+        engine_for(through).dispose()
+
+
+def cut_before_its_commit(repo, proxy, write) -> tuple[list, "threading.Thread"]:
+    """``write(repo)`` in a thread, its first COMMIT cut on the way; its results and the thread."""
+    import threading
+
+    repo.tickets_for(2)  # connected through the relay
+    proxy.armed.set()
+    done: list = []
+    writer = threading.Thread(target=lambda: done.append(write(repo)), daemon=True)
+    writer.start()
+    writer.join(timeout=30)
+    assert proxy.swallowed.is_set()
+    return done, writer
+
+
+def test_a_write_whose_connection_was_cut_before_its_commit_is_filed_once_not_held_for_hours(kefu_env):
+    """The connection was cut on the way out (a NAT reset the client, the server's side never heard of it):
+    the COMMIT never reached the server, whose transaction stays open for hours. The retry filed the
+    complaint before receipts; it must not wait for that transaction, which nothing will ever end."""
+    with through_a_relay(kefu_env) as (repo, proxy):
+        filed, writer = cut_before_its_commit(
+            repo, proxy, lambda r: r.create_ticket(kind="complaint", customer_id=2, summary="装维人员态度差"))
         assert not writer.is_alive(), "the complaint's write was still waiting after 30 s"
         assert [t["ticket_id"] for t in Repository(kefu_env.database_url).tickets_for(2)
                 if t["summary"] == "装维人员态度差"] == filed
-    finally:
-        proxy.close()  # the server's side closed: its transaction rolls back, a waiting writer goes on
-        writer.join(timeout=30)
-        engine_for(through).dispose()
+
+
+def test_a_ticket_row_a_stranded_transaction_locked_is_free_again_within_seconds(kefu_env, monkeypatch):
+    """A chase whose COMMIT was cut leaves its transaction open on the server, holding the ticket's row: every
+    later write to that ticket (its own retry, an agent's note) waited until the server's TCP keepalive gave
+    up, hours later. The server now ends a transaction left idle, and the chase is recorded once."""
+    from bot.db import repository
+
+    monkeypatch.setattr(repository, "STRANDED_TRANSACTION_S", 2)  # 30 s in service
+    direct = Repository(kefu_env.database_url)
+    ticket_id = direct.create_ticket(kind="fault", customer_id=2, summary="no signal")
+    with through_a_relay(kefu_env) as (repo, proxy):
+        chased, writer = cut_before_its_commit(repo, proxy, lambda r: r.chase_ticket(ticket_id, "还没修好"))
+        assert not writer.is_alive(), "the chase's retry was still waiting for the stranded transaction after 30 s"
+        direct.note_ticket(ticket_id, "agent: 已联系装维")
+    assert chased == [True]
+    assert direct.get_ticket(ticket_id)["priority"] == 1
+    assert [h["note"] for h in direct.ticket_history(ticket_id)][1:] == ["还没修好", "agent: 已联系装维"]

@@ -134,18 +134,27 @@ def engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
         sa.event.listen(engine, "connect", _enforce_foreign_keys)
     elif engine.dialect.name == "postgresql":
-        sa.event.listen(engine, "connect", _utc_session)
+        sa.event.listen(engine, "connect", _postgres_session)
     return engine
 
 
-def _utc_session(dbapi_connection, _record) -> None:
+# A transaction whose COMMIT never reached the server (its connection cut on the way, the server's side left
+# open) holds its row locks until the server's TCP keepalive gives up, two hours by default: every write to
+# those rows (a note, a chase, a move of that ticket) waited that long. Kefu never leaves a transaction idle
+# between its statements for more than milliseconds, so the server ends one idle this long.
+STRANDED_TRANSACTION_S = 30
+
+
+def _postgres_session(dbapi_connection, _record) -> None:
     """Every time in the database is naive UTC (``utcnow()`` in Python, ``now()`` as a column's
     default): PostgreSQL writes ``now()`` into a column without time zone in the session's zone,
-    which is the server's (a server in China: Asia/Shanghai), so each session is set to UTC."""
+    which is the server's (a server in China: Asia/Shanghai), so each session is set to UTC. And a
+    stranded transaction of this session is ended after STRANDED_TRANSACTION_S."""
     autocommit = dbapi_connection.autocommit
     dbapi_connection.autocommit = True
     cursor = dbapi_connection.cursor()
     cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.execute(f"SET idle_in_transaction_session_timeout = '{int(STRANDED_TRANSACTION_S * 1000)}ms'")
     cursor.close()
     dbapi_connection.autocommit = autocommit
 

@@ -37,7 +37,7 @@ class OutboxRowError(ValueError):
 def waited_seconds(engine):
     """SQL for how long ago a row was queued, in seconds, by the database's own clock: ``created_at`` is
     its server default, naive UTC on SQLite and on PostgreSQL (Kefu sets every PostgreSQL session to UTC,
-    ``bot/db/repository.py`` ``_utc_session``; read back as ``timestamptz`` in the session's zone, so no
+    ``bot/db/repository.py`` ``_postgres_session``; read back as ``timestamptz`` in the session's zone, so no
     zone offset ever shows as age)."""
     if engine.dialect.name == "postgresql":
         return sa.extract("epoch", sa.func.now() - sa.cast(outbox.c.created_at, sa.TIMESTAMP(timezone=True)))
