@@ -96,6 +96,34 @@ def test_a_refresh_writes_what_changed_and_says_what_it_left(kefu_env, tmp_path,
         assert conn.execute(sa.select(bills.c.status).where(bills.c.customer_id == alice.id, bills.c.period == "2026-12")).scalar() == "paid"
 
 
+def test_an_import_whose_check_takes_longer_than_a_stranded_transaction_is_given_is_loaded(kefu_env, tmp_path,
+                                                                                           monkeypatch):
+    """The service's PostgreSQL sessions end a transaction left idle (a COMMIT lost with its connection); an
+    import works through a large extract between its statements, and must not be ended for it."""
+    import time
+
+    from bot.customers import extract
+    from bot.db import repository
+    from tests.postgres import postgres_server_url
+
+    if not postgres_server_url():
+        pytest.skip("a connection to a database server (KEFU_TEST_POSTGRES_URL)")
+    monkeypatch.setattr(repository, "STRANDED_TRANSACTION_S", 1)
+    repository.engine_for(kefu_env.database_url).dispose()  # new sessions, with that limit
+    checked = extract.check
+
+    def long_check(*args):
+        time.sleep(2)  # a large extract's comparison, between the import's statements
+        return checked(*args)
+
+    monkeypatch.setattr(extract, "check", long_check)
+    try:
+        assert kefu("customer", "import", jsonl(tmp_path / "crm.jsonl", PLANS + [ALICE, BOB] + MONTHS)) == 0
+    finally:
+        repository.engine_for(kefu_env.database_url).dispose()
+    assert set(ids_by_key(kefu_env)) == {"CRM-1001", "CRM-1002"}
+
+
 def test_a_reload_keeps_kefus_ids_so_a_binding_still_points_at_the_same_person(kefu_env, tmp_path):
     from bot.security.credentials import CredentialStore
 

@@ -18,7 +18,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from bot.customers.extract import Existing, check, collect
     from bot.customers.load import load
     from bot.customers.records import Problem, read
-    from bot.db.repository import Repository
+    from bot.db.repository import Repository, idle_allowed
 
     settings = get_settings()
     if not upgrade_database(settings):
@@ -32,6 +32,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     engine = Repository(settings.database_url).engine
     with engine.connect() as conn:
         transaction = conn.begin()
+        idle_allowed(conn)  # checking a large extract takes longer than a stranded transaction is given
         existing = Existing.read(conn)
         targets, conflicts = check(conn, extract, existing)
         problems += conflicts

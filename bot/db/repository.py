@@ -145,6 +145,13 @@ def engine_for(url: str) -> Engine:
 STRANDED_TRANSACTION_S = 30
 
 
+def idle_allowed(conn) -> None:
+    """Lets the caller's transaction on ``conn`` stay idle between statements (an operator's command that
+    reads a large extract, then works through it in Python before its next statement)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 0")
+
+
 def _postgres_session(dbapi_connection, _record) -> None:
     """Every time in the database is naive UTC (``utcnow()`` in Python, ``now()`` as a column's
     default): PostgreSQL writes ``now()`` into a column without time zone in the session's zone,
