@@ -22,7 +22,7 @@ import re
 import socket
 from pathlib import Path
 
-from bot.db.model_store import ModelStore, Publication, file_sha256
+from bot.db.model_store import ModelGone, ModelStore, Publication, file_sha256
 from bot.db.repository import DatabaseError, Repository
 from bot.security.private_files import private_dir
 from bot.training import ensure_model, model_path
@@ -81,16 +81,18 @@ def publish(settings, file_or_name: str | Path, store: ModelStore | None = None)
     file no Rasa server here would load."""
     store = store or open_store(settings, upgrade=True)
     path = Path(file_or_name).expanduser()
-    name = None
     if path.is_file():
         check_model_file(path)
-        stored, name = store.store(path), path.name
-    else:
-        stored = store.find(str(file_or_name))
-        if stored is None:
-            raise NothingToPublish(f"{file_or_name}: no such model file, and no stored model of that name or "
-                                   "sha256 (`kefu published` lists the ones that can be published again)")
-    return store.publish(stored, publisher(settings), socket.gethostname(), name)
+        try:
+            return store.publish(store.store(path), publisher(settings), socket.gethostname(), path.name)
+        except ModelGone:  # its bytes were stored long ago, and another machine's prune took them meanwhile:
+            # stored again, now, they are kept for the hour (a rollback from its file went wrong once)
+            return store.publish(store.store(path), publisher(settings), socket.gethostname(), path.name)
+    stored = store.find(str(file_or_name))
+    if stored is None:
+        raise NothingToPublish(f"{file_or_name}: no such model file, and no stored model of that name or "
+                               "sha256 (`kefu published` lists the ones that can be published again)")
+    return store.publish(stored, publisher(settings), socket.gethostname())
 
 
 def fetched_dir(settings) -> Path:

@@ -7,6 +7,7 @@ on SQLite and, with KEFU_TEST_POSTGRES_URL, on PostgreSQL. The real servers: tes
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -344,3 +345,28 @@ def test_a_rollback_to_a_model_pruned_meanwhile_is_refused_and_publishes_nothing
     assert len(published) == 1 and isinstance(published[0], model_store.ModelGone), published
     assert "no longer stored" in str(published[0])
     assert a.current().sha256 == new.sha256  # nothing was published: every machine keeps serving the new one
+
+
+def test_a_rollback_from_its_file_whose_stored_bytes_another_machine_prunes_meanwhile_is_published(machine, tmp_path):
+    """The operator publishes an old model's file again; its bytes are still stored (long ago, no longer
+    kept), and another machine's prune deletes them between this publish finding them and publishing
+    them. The file is right here: the rollback stores it again and goes through, not refused once."""
+    from bot.published_model import local_file, publish
+
+    old, new = rollback_target(machine, tmp_path)
+    a, b = ModelStore(machine.database_url), ModelStore(machine.database_url)
+    found = a.store
+    pruned = []
+
+    def found_then_pruned(path, name=None):
+        stored = found(path, name)
+        if not pruned:
+            pruned.append(b.prune())  # another machine, at that moment
+        return stored
+
+    a.store = found_then_pruned
+    publication = publish(machine, tmp_path / "ci" / old.name, a)
+    assert pruned == [1]
+    assert publication.sha256 == old.sha256 and b.current().sha256 == old.sha256
+    fetched = local_file(dataclasses.replace(machine, models_dir=tmp_path / "elsewhere"), publication, b)
+    assert file_sha256(fetched) == old.sha256
