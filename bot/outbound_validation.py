@@ -6,7 +6,9 @@ editor saved it: a repair's SMS would be lost while the chat says it was sent.
 from __future__ import annotations
 
 from bot.editor.problems import Problem
-from bot.notify import OUTBOUND_TEMPLATES, NotifyError, load_templates
+from bot.notify import OUTBOUND_TEMPLATES, NotifyError, load_templates, render_selfhelp
+from bot.outbound.sms import LONGEST_VALUES, too_long_for_sms
+from bot.selfhelp import CatalogueError, parse_catalogue_file
 
 # Each template's placeholders; the starred ones must appear (the SMS is about that ticket).
 FIELDS = {
@@ -38,4 +40,18 @@ def outbound_problems(settings, domain) -> list[Problem]:
             continue
         problems += [Problem(str(path), None, f"`{kind}` must name {{{name[1:]}}}")
                      for name in fields if name.startswith("*") and "{" + name[1:] + "}" not in template]
-    return problems
+        if kind.startswith("repair_") and (why := too_long_for_sms(template.format(**LONGEST_VALUES))):
+            problems.append(Problem(str(path), None, f"`{kind}`: {why}"))
+    return problems + _selfhelp_texts_too_long(settings, templates)
+
+
+def _selfhelp_texts_too_long(settings, templates: dict) -> list[Problem]:
+    """Each catalogue entry as its SMS reads, measured: an entry with many steps can outgrow one."""
+    try:
+        entries = parse_catalogue_file(settings.selfhelp_catalogue).entries.values()
+        texts = {entry.id: render_selfhelp(entry, templates) for entry in entries}
+    except (CatalogueError, NotifyError, OSError):
+        return []  # reported by the catalogue's and the templates' own checks
+    return [Problem(str(settings.selfhelp_catalogue), None, f"entry '{entry_id}': {why} (its steps, or the "
+                    f"`selfhelp` wording in {OUTBOUND_TEMPLATES})")
+            for entry_id, text in texts.items() if (why := too_long_for_sms(text))]

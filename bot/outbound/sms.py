@@ -23,6 +23,18 @@ logger = logging.getLogger(__name__)
 
 RATE_LIMITED = 1003  # the gateway's "too many, try later": the outbox tries again, as for HTTP 429
 MAX_SMS_CHARS = 500  # long messages are split by the gateway; refuse runaway ones here
+# Placeholder values as long as real ones get (TK + 6 digits; an arrears amount in yuan), for measuring
+# an editor's SMS wording before any customer is sent it.
+LONGEST_VALUES = {"ticket_id": "TK0000000", "amount": "99999.99"}
+
+
+def too_long_for_sms(text: str) -> str | None:
+    """Why ``text`` would be refused for good at sending, if it would: for `kefu validate` to say where the
+    editor wrote it, instead of the customer getting nothing (an SMS refused ends ``channel_refused``)."""
+    if len(text) <= MAX_SMS_CHARS:
+        return None
+    return (f"its SMS would be {len(text)} characters and the gateway takes at most {MAX_SMS_CHARS}, so it "
+            "could not be sent: shorten it")
 
 
 class SmsGateway(Notifier):

@@ -443,3 +443,17 @@ def test_wechat_menu_naming_an_unknown_intent_is_named_at_its_line(project):
     assert any(p.startswith(f"content/wechat_menu.yml:{click}: ") and "'query_bil'" in p and "QUERY_BILL" in p
                for p in errors), errors
     assert any(p.startswith(f"content/wechat_menu.yml:{welcome}: ") and "'gret'" in p for p in errors), errors
+
+
+def test_a_text_too_long_for_one_sms_is_named_where_the_editor_wrote_it(project):
+    """A text over the gateway's limit is refused for good when sent: the customer gets nothing, and the
+    contact ends ``channel_refused``. Measured here, with its placeholders as long as real values get."""
+    step = "      - 用电视遥控器把信号源切换到机顶盒所接的HDMI口。\n"
+    edit(project / "content" / "selfhelp.yml", step, step * 20)  # an entry grown step by step
+    contacts = project / "content" / "contacts.yml"
+    edit(contacts, "请及时缴费。", "请及时缴费。" + "您可以通过微信、支付宝、营业厅或银行代扣等多种方式缴费，缴费后即时到账。" * 16)
+    problems = errors_for(project)
+    [entry] = [p for p in problems if p.startswith("content/selfhelp.yml") and "SMS" in p]
+    assert "entry 'tv_no_signal'" in entry and "at most 500" in entry
+    [rule] = [p for p in problems if p.startswith("content/contacts.yml") and "SMS" in p]
+    assert "rules.arrears_reminder.message" in rule
