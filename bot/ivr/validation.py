@@ -19,6 +19,7 @@ from bot.editor.yaml_lines import YamlFileError, item_line, line_of, load
 from bot.ivr.errors import FlowError
 from bot.ivr.flow import ALL_SELFHELP, REPEAT_KEY, Flow, Node
 from bot.ivr.flow_loader import load_flow_file
+from bot.outbound.sms import too_long_for_sms
 
 
 def node_lines(path: Path) -> Callable[[str], int | None]:
@@ -104,6 +105,8 @@ def reference_problems(path: Path, flow: Flow, settings, domain, node_line: Call
         unknown = [e for e in named if known is not None and e not in known]
         if unknown:
             found.append((f"node '{node.id}': selfhelp '{unknown[0]}' is not an entry of content/selfhelp.yml", ERROR))
+        if node.kind == "notify" and (why := too_long_for_sms(node.text)):
+            found.append((f"node '{node.id}': text: {why}", ERROR))
         if node.prompt and not (settings.prompts_dir / f"{node.prompt}.wav").exists():
             found.append((f"node '{node.id}': recording prompts/{node.prompt}.wav does not exist; the text will be spoken",
                           WARNING))

@@ -457,3 +457,10 @@ def test_a_text_too_long_for_one_sms_is_named_where_the_editor_wrote_it(project)
     assert "entry 'tv_no_signal'" in entry and "at most 500" in entry
     [rule] = [p for p in problems if p.startswith("content/contacts.yml") and "SMS" in p]
     assert "rules.arrears_reminder.message" in rule
+
+
+def test_a_phone_flows_text_too_long_for_one_sms_is_named_at_its_node(project):
+    main = project / "ivr_flows" / "main.yml"
+    edit(main, "仍未解决可再次来电或在微信公众号留言。", "仍未解决可再次来电或在微信公众号留言。" * 30)
+    [problem] = [p for p in errors_for(project) if "SMS" in p]
+    assert problem.startswith("ivr_flows/main.yml:") and "node 'send_selfhelp': text:" in problem
