@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Text
 
 from rasa.core.brokers.broker import EventBroker
+from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
 from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
 from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
@@ -36,14 +37,19 @@ class Turn:
     fallback_counted: bool = False
 
 
-def read_by_nlu(text: Any) -> bool:
-    """Whether the intent of a message with this text is the NLU's reading of it. Not for a message with
+def read_by_nlu(text: Any, intent: dict) -> bool:
+    """Whether ``intent``, given a message with this text, is the NLU's reading of it. Not for a message with
     no text, or none to read (an attachment, a WeChat event, emoji only, an IVR turn nothing was heard in:
-    ``nlu_fallback`` at 1.0 from NoContentClassifier, or the channel's own parse data), nor for an intent
-    payload (a button or a WeChat menu click, ``/fault_tv``: Rasa's RegexMessageHandler gives it at 1.0)."""
+    the channel's own parse data), nor for one the NLU found nothing in (Latin gibberish: ``nlu_fallback``
+    at 1.0 from NoContentClassifier, where the FallbackClassifier's is at its threshold), nor for an intent
+    payload (a button or a WeChat menu click, ``/fault_tv``: Rasa's RegexMessageHandler gives it at 1.0).
+    Text shaped like a payload whose name is no intent (``/help``) is read by the NLU, and counted."""
     if not isinstance(text, str) or not has_content(text):
         return False
-    return YAMLStoryReader.unpack_regex_message(Message({TEXT: text})).get(INTENT) is None
+    if intent.get("name") == DEFAULT_NLU_FALLBACK_INTENT_NAME and intent.get("confidence") == 1.0:
+        return False
+    payload = YAMLStoryReader.unpack_regex_message(Message({TEXT: text})).get(INTENT) or {}
+    return not payload or payload.get("name") != intent.get("name")
 
 
 class MetricsEventBroker(EventBroker):
@@ -76,7 +82,7 @@ class MetricsEventBroker(EventBroker):
         self._remember(event.get("sender_id"), Turn(channel, fallback_counted=not_understood))
         metrics.MESSAGES.labels(channel).inc()
         confidence = intent.get("confidence")
-        if isinstance(confidence, (int, float)) and read_by_nlu(event.get("text")):
+        if isinstance(confidence, (int, float)) and read_by_nlu(event.get("text"), intent):
             metrics.NLU_CONFIDENCE.labels(channel).observe(float(confidence))
         if not_understood:
             metrics.FALLBACKS.labels(channel).inc()

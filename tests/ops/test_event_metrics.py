@@ -80,12 +80,13 @@ def parsed(text: str) -> dict:
             **message.as_dict(only_output_properties=True)}
 
 
-@pytest.mark.parametrize("text", ["", "  ", "/fault_tv"],
-                         ids=["empty (an attachment, a WeChat event)", "blank", "a button or menu payload"])
+@pytest.mark.parametrize("text", ["", "  ", "/fault_tv", "asdf qwer"],
+                         ids=["empty (an attachment, a WeChat event)", "blank", "a button or menu payload",
+                              "Latin gibberish"])
 def test_a_message_with_no_text_for_the_nlu_is_not_a_confidence(text):
-    """The dashboard's NLU confidence is the NLU's reading of what customers wrote. A message with no text
-    gets ``nlu_fallback`` at 1.0 (NoContentClassifier), a payload its intent at 1.0 (Rasa): both made the
-    NLU look surer than it is. Still a message on the channel."""
+    """The dashboard's NLU confidence is the NLU's reading of what customers wrote. A message with no text,
+    or only keyboard mashing, gets ``nlu_fallback`` at 1.0 (NoContentClassifier), a payload its intent at
+    1.0 (Rasa): both made the NLU look surer than it is. Still a message on the channel."""
     broker = MetricsEventBroker(clock=lambda: 10.0)
     observed, messages = sample("kefu_nlu_confidence_count", channel="emptychan"), sample("kefu_messages_total",
                                                                                           channel="emptychan")
@@ -99,6 +100,16 @@ def test_a_message_with_no_text_for_the_nlu_is_not_a_confidence(text):
                     "input_channel": "emptychan", "parse_data": parsed("我家电视没信号了")})
     assert sample("kefu_nlu_confidence_count", channel="emptychan") == observed + 1  # what was written is read
     assert sample("kefu_nlu_confidence_bucket", channel="emptychan", le="0.7") == below + 1
+
+
+def test_text_shaped_like_a_payload_of_no_intent_is_read_by_the_nlu_and_counted():
+    """Rasa takes ``/name`` as a payload only when ``name`` is an intent; ``/转人工`` the NLU reads as text."""
+    broker = MetricsEventBroker(clock=lambda: 10.0)
+    observed = sample("kefu_nlu_confidence_count", channel="slashchan")
+    assert parsed("/转人工")["intent"] == {"name": "query_bill", "confidence": 0.62}  # the NLU's reading
+    broker.publish({"sender_id": "s5", "event": "user", "timestamp": 9.0, "text": "/转人工", "input_channel": "slashchan",
+                    "parse_data": parsed("/转人工")})
+    assert sample("kefu_nlu_confidence_count", channel="slashchan") == observed + 1
 
 
 def test_a_phone_turn_not_heard_is_not_a_confidence():
