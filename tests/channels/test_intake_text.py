@@ -74,3 +74,16 @@ def test_wechat_text_beyond_the_limit_is_cut_answered_and_the_follower_told(wech
     # and answered: the broadband self-help article comes after the notice
     articles = [passive.get("items")] + [m.get("news", {}).get("articles") for m in wechat_api.sent_to(openid)]
     assert any(a for a in articles), said
+
+
+def test_wechat_safe_mode_cuts_a_long_text_as_plain_mode_does_and_refuses_only_what_plain_refuses(wechat, running_kefu):
+    """Safe mode's ciphertext is a third larger than the message: held to the plain message's 64 KB, a
+    text plain mode cut and answered was refused in safe mode (WeChat retries, then tells the follower the
+    account cannot serve them)."""
+    openid = new_openid()
+    answer = wechat.post(text_xml(openid, LONG, new_msg_id()), safe=True)
+    assert answer.status == 200
+    assert user_turns(running_kefu, openid) == [LONG[:LIMIT]]
+    too_long = new_openid()
+    assert wechat.post(text_xml(too_long, "网" * 30000, new_msg_id()), safe=True).status == 413  # as in plain mode
+    assert user_turns(running_kefu, too_long) == []
