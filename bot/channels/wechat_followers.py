@@ -3,7 +3,8 @@
 WeChat refuses every customer-service message to them from then on, so Kefu does what it does
 when a caller hangs up: the conversation leaves the queue (or the agent serving it sees the
 customer left, ``HandoffQueue.abandon``), the bot takes the conversation back, and the openid's
-binding to a verified customer is dropped, so following again means verifying again. An opt-out
+binding to a verified customer is dropped, with the proof given in the conversation's session, so
+following again means verifying again. An opt-out
 (TD) or do-not-disturb on the account reached the customer's numbers through that binding: it is put
 on them first (``bot.contacts.optout.block_stays_with_customer``), so the calls and texts stay stopped.
 
@@ -28,18 +29,33 @@ REASON = "wechat_unsubscribed"
 
 
 async def follower_left(settings: Settings, app, openid: str) -> None:
+    """Each step on its own: one store failing (the tracker's Redis, say) must not leave the binding."""
     await _leave_queue(settings, openid)
-    agent = getattr(app.ctx, "agent", None)
-    if agent is not None and getattr(agent, "tracker_store", None) is not None:
-        from bot.handoff.conversations import RasaConversations
-
-        await RasaConversations(app).unpause(openid)
     try:
         unbound = await asyncio.to_thread(_unbind, settings.database_url, openid)
     except (DatabaseError, SQLAlchemyError) as error:
         logger.error("wechat.unsubscribe.unbind_failed sender=%s error=%s", openid, type(error).__name__)
         unbound = False
+    await _conversation_left(app, openid)
     logger.info("wechat.follower.unsubscribed sender=%s unbound=%s", openid, unbound)
+
+
+async def _conversation_left(app, openid: str) -> None:
+    """The bot has the conversation back, and the proof given in its session no longer holds: with the
+    binding gone, following again within the session meant being verified still (found in review)."""
+    agent = getattr(app.ctx, "agent", None)
+    if agent is None or getattr(agent, "tracker_store", None) is None:
+        return
+    from rasa.core.lock_store import LockError
+
+    from bot.handoff.conversations import RasaConversations
+
+    conversations = RasaConversations(app)
+    try:
+        await conversations.unpause(openid)
+        await conversations.withdraw_proof(openid)
+    except (RedisError, OSError, LockError) as error:  # the session ends within the hour, and its proof with it
+        logger.error("wechat.unsubscribe.conversation_failed sender=%s error=%s", openid, type(error).__name__)
 
 
 def _unbind(database_url: str, openid: str) -> bool:

@@ -21,6 +21,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Sanic
 
 from bot.handoff import desk_proof
+from bot.security.claims import SESSION_PROOF_SLOTS
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,20 @@ class RasaConversations:
             for event in [ConversationResumed(), *(SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()),
                           *desk_proof.withdrawn(tracker), ActionExecuted("action_listen")]:
                 tracker.update(event, self.agent.domain)
+            await self.agent.processor.save_tracker(tracker)
+
+    async def withdraw_proof(self, conversation_id: str) -> None:
+        """The proof the customer gave in this conversation no longer holds for its session (a WeChat
+        follower unsubscribed: following again must mean proving again, at once)."""
+        found = await self.agent.tracker_store.retrieve(conversation_id)
+        if found is None or not found.get_slot(SESSION_PROOF_SLOTS[0]):
+            return  # most conversations proved nothing: no lock, no write
+        async with self.agent.lock_store.lock(conversation_id):
+            tracker = await self.agent.tracker_store.retrieve(conversation_id)
+            if tracker is None or not tracker.get_slot(SESSION_PROOF_SLOTS[0]):
+                return
+            for slot in SESSION_PROOF_SLOTS:
+                tracker.update(SlotSet(slot, None), self.agent.domain)
             await self.agent.processor.save_tracker(tracker)
 
     async def resume_with_intent(self, conversation_id: str, intent: str) -> None:

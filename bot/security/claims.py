@@ -28,6 +28,9 @@ CHANNEL_AUDIENCE = "kefu-channel"
 CALLER_ID = "caller_id"
 WECHAT_OPENID = "wechat_openid"
 CHANNEL_KINDS = (CALLER_ID, WECHAT_OPENID)
+# The slots a proof given in a conversation (a code, a password, a token) is kept in for its session
+# (domain/verification.yml; set by actions/identity.py ``proven``).
+SESSION_PROOF_SLOTS = ("verified_customer_id", "verified_by", "verified_channel")
 CHANNEL_CLAIM_TTL_S = 600
 
 

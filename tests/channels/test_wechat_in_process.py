@@ -55,7 +55,7 @@ class Trackers:
         self.paused: set[str] = set()
 
     async def retrieve(self, sender_id: str):
-        return SimpleNamespace(is_paused=lambda: sender_id in self.paused)
+        return SimpleNamespace(is_paused=lambda: sender_id in self.paused, get_slot=lambda name: None)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,11 @@ async def served(channel: WeChatInput, assistant: Assistant, domain: Domain, tra
         @app.on_response
         async def slow_write(_request, _response) -> None:
             await asyncio.sleep(reply_written_after)
-    app.ctx.agent = SimpleNamespace(domain=domain, tracker_store=trackers or Trackers())
+    from rasa.core.lock_store import InMemoryLockStore
+
+    store = trackers or Trackers()
+    app.ctx.agent = SimpleNamespace(domain=domain, tracker_store=store, lock_store=InMemoryLockStore(),
+                                    processor=SimpleNamespace(save_tracker=getattr(store, "save", None)))
     app.blueprint(channel.blueprint(assistant), url_prefix="/webhooks/wechat")
     async with served_app(app) as url:
         yield WeChatServer(url=f"{url}/webhooks/wechat/webhook")
@@ -463,6 +467,60 @@ async def test_a_follower_who_unsubscribes_leaves_the_queue_and_their_verificati
     assert left and left[-1]["data"]["reason"] == "wechat_unsubscribed"
     assert split_contacts(events)[-1].how == "abandoned"  # gone unanswered, as a caller who hangs up
     assert assistant.heard == []
+
+
+def proven_conversation(domain, openid: str):
+    """A tracker store and ``openid``'s conversation, in which customer 1 proved who they are (to save)."""
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.events import SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.security.claims import SESSION_PROOF_SLOTS
+
+    store = InMemoryTrackerStore(domain)
+    proof = dict(zip(SESSION_PROOF_SLOTS, ("1", "sms_code", "wechat")))
+    tracker = DialogueStateTracker.from_events(openid, [SlotSet(k, v) for k, v in proof.items()], slots=domain.slots)
+    return store, tracker
+
+
+async def test_an_unsubscribe_withdraws_the_proof_given_in_the_conversations_session(
+        redis_url, wechat_api, domain, kefu_env):  # noqa: F811
+    """The binding was dropped, but the proof the follower gave in the session still held: whoever follows
+    again with that WeChat account within the hour was still verified."""
+    from bot.security.claims import SESSION_PROOF_SLOTS
+    from bot.security.credentials import CredentialStore
+
+    openid = new_openid()
+    CredentialStore(kefu_env.database_url).bind("wechat", openid, 1)
+    store, tracker = proven_conversation(domain, openid)
+    await store.save(tracker)
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api, KEFU_DATABASE_URL=kefu_env.database_url)))
+    async with served(channel, Assistant(), domain, trackers=store) as wechat:
+        answer = await asyncio.to_thread(wechat.post, event_xml(openid, "unsubscribe"))
+    assert (answer.status, answer.body) == (200, "success")
+    after = await store.retrieve(openid)
+    assert [after.get_slot(slot) for slot in SESSION_PROOF_SLOTS] == [None, None, None]
+    assert CredentialStore(kefu_env.database_url).bound_customer("wechat", openid) is None
+
+
+async def test_an_unsubscribe_whose_conversation_cannot_be_read_still_drops_the_binding(
+        redis_url, wechat_api, domain, kefu_env):  # noqa: F811
+    """The tracker store failed first, and the binding to the verified customer stayed."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from bot.security.credentials import CredentialStore
+
+    class Unreachable:
+        async def retrieve(self, sender_id: str):
+            raise RedisConnectionError("Connection refused")
+
+    openid = new_openid()
+    CredentialStore(kefu_env.database_url).bind("wechat", openid, 1)
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api, KEFU_DATABASE_URL=kefu_env.database_url)))
+    async with served(channel, Assistant(), domain, trackers=Unreachable()) as wechat:
+        answer = await asyncio.to_thread(wechat.post, event_xml(openid, "unsubscribe"))
+    assert answer.status == 200
+    assert CredentialStore(kefu_env.database_url).bound_customer("wechat", openid) is None
 
 
 async def test_the_url_checks_address_cannot_carry_a_message(redis_url, wechat_api, domain):  # noqa: F811
