@@ -152,7 +152,9 @@ def _decode_linear(data: bytes, fmt: str, source_rate: int | None, target_rate: 
 
 
 WORK_PREFIX = "kefu-audio-"  # the decoder's work folders in the system temp folder (ffmpeg/sox read files)
-WORK_LEFTOVER_S = 3600.0  # a decode takes seconds: a work folder this old was left by a process killed mid-decode
+# A decode is stopped after _SUBPROCESS_TIMEOUT: a work folder five times that old was left by a process killed
+# mid-decode (the tidy pass, every 10 minutes, deletes it: a customer's voice left in /tmp for at most ~15 min).
+WORK_LEFTOVER_S = 5.0 * _SUBPROCESS_TIMEOUT
 
 
 def sweep_work_leftovers(max_age_s: float = WORK_LEFTOVER_S, now: float | None = None) -> int:
