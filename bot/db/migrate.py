@@ -43,6 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.db.errors import database_error
 from bot.db.repository import DatabaseError
 from bot.db.schema import metadata
+from bot.db.write_locked import write_locked
 
 log = logging.getLogger(__name__)
 
@@ -153,37 +154,20 @@ def _transaction(conn: Connection) -> Iterator[None]:
     PostgreSQL's DDL is transactional as it is. SQLite's is too, but Python's sqlite3 driver begins a
     transaction only before INSERT/UPDATE/DELETE: the DDL before the first of them was committed on the
     spot, so a revision failing half-way left its first columns behind and ``alembic_version`` at the old
-    revision, which the next start could not upgrade ("duplicate column"). Here the driver's handling
-    is switched off for this one connection and the transaction is begun by hand (SQLAlchemy's recipe
-    for pysqlite's transactional DDL), as BEGIN IMMEDIATE: the write lock is taken, waiting up to the
-    busy timeout, before the revision is read, not half-way through. Not engine-wide: a plain BEGIN
-    before every read would change how Kefu's writers wait for each other.
+    revision, which the next start could not upgrade ("duplicate column"). So it is begun by hand
+    (bot/db/write_locked.py), taking the write lock before the revision is read, not half-way through.
 
     Foreign keys are off meanwhile (Alembic's advice for batch operations, which copy a table and drop
-    the original: with them on, dropping ``customers`` would fail or cascade); the pragma cannot change
-    inside a transaction, so it is set before BEGIN and put back after, and ``PRAGMA foreign_key_check``
-    refuses an upgrade that leaves a row pointing at nothing that was not there before."""
+    the original: with them on, dropping ``customers`` would fail or cascade), and ``PRAGMA
+    foreign_key_check`` refuses an upgrade that leaves a row pointing at nothing that was not there before."""
     if conn.dialect.name != "sqlite":
         with conn.begin():
             yield
         return
-    driver = conn.connection.dbapi_connection
-    handling, enforced = driver.isolation_level, driver.execute("PRAGMA foreign_keys").fetchone()[0]
-    driver.isolation_level = None  # the driver issues no BEGIN or COMMIT of its own
-    driver.execute("PRAGMA foreign_keys=OFF")
-    try:
-        with conn.begin():
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            dangling = _dangling_references(conn)
-            yield
-            _refuse_new_dangling_references(conn, dangling)
-    finally:
-        try:
-            driver.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
-            driver.isolation_level = handling
-        except conn.dialect.dbapi.Error:  # a connection that cannot be put back is not reused
-            conn.invalidate()
-            raise
+    with write_locked(conn, foreign_keys=False):
+        dangling = _dangling_references(conn)
+        yield
+        _refuse_new_dangling_references(conn, dangling)
 
 
 def _dangling_references(conn: Connection) -> Counter:

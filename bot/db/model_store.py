@@ -43,6 +43,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.db.repository import DatabaseError, _guard, engine_for
 from bot.db.schema import model_file_chunks, model_files, model_publications
+from bot.db.write_locked import write_locked
 from bot.security.private_files import private_dir
 
 CHUNK_BYTES = 1024 * 1024
@@ -85,29 +86,9 @@ def utcnow() -> dt.datetime:
 
 @contextmanager
 def _writing(engine: Engine) -> Iterator[Connection]:
-    """One transaction that can lock what it reads. PostgreSQL: a plain one (READ COMMITTED), whose
-    ``FOR UPDATE`` reads lock the rows. SQLite ignores ``FOR UPDATE`` and its driver begins a transaction
-    only at the first write, after the reads it depends on: here it is begun as BEGIN IMMEDIATE with the
-    driver's own handling off for this connection (as bot/db/migrate.py does), so the write lock is
-    held from the first read, waiting up to the busy timeout for another machine's write."""
-    with engine.connect() as conn:
-        if conn.dialect.name != "sqlite":
-            with conn.begin():
-                yield conn
-            return
-        driver = conn.connection.dbapi_connection
-        handling = driver.isolation_level
-        driver.isolation_level = None  # the driver issues no BEGIN or COMMIT of its own
-        try:
-            with conn.begin():
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                yield conn
-        finally:
-            try:
-                driver.isolation_level = handling
-            except conn.dialect.dbapi.Error:  # a connection that cannot be put back is not reused
-                conn.invalidate()
-                raise
+    """A connection in one transaction that can lock what it reads, on SQLite too (bot/db/write_locked.py)."""
+    with engine.connect() as conn, write_locked(conn):
+        yield conn
 
 
 def file_sha256(path: Path) -> str:
