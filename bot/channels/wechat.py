@@ -56,6 +56,7 @@ from wechatpy.utils import check_signature
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
 from bot.channels.intake import MAX_MESSAGE_CHARS, configured_limit, cut_notice, for_assistant
+from bot.outbound.wechat_delivery import record_report
 from bot.channels.wechat_api import HELD, PARTIAL, WINDOW, WeChatApi, WeChatApiError, failure_reason
 from bot.channels.wechat_held import HeldMessages, reopens_quota
 from bot.channels.wechat_followers import MEDIA_KINDS, follower_left, media_turn
@@ -498,6 +499,12 @@ class WeChatInput(InputChannel):
             if event == "unsubscribe":
                 await follower_left(self.settings, request.app, openid)
                 await self._drop_held(openid)
+                return []
+            if event == "templatesendjobfinish":  # whether a template message reached them (no reply)
+                try:
+                    await record_report(self.guard, openid, fields.get("Status") or "")
+                except RedisError as error:  # a maybe-sent template is then sent again, as before reports
+                    logger.warning("wechat.template_report.not_kept sender=%s error=%s", openid, type(error).__name__)
                 return []
             if event == "subscribe":
                 text = (await self._menu()).get("subscribe")

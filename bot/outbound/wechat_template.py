@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from bot.channels.wechat_api import WeChatApiError
 from bot.notify import Notifier, NotifyError, Refused, Unreachable, nothing_taken, render_selfhelp
+from bot.outbound import wechat_delivery as delivery
 from bot.outbound.posting import post_json
 from bot.selfhelp import public
 
@@ -63,12 +64,49 @@ class WeChatTemplateSender(Notifier):
                 "remark": {"value": message.get("remark", "")},
             },
         }
-        errcode, token = await self._post(body)
-        if errcode in STALE_TOKEN:
-            errcode, _ = await self._post(body, stale=token)
+        guard = getattr(self.api, "guard", None)
+        key = delivery.sent_key(str(message["client_ref"]), body) if message.get("client_ref") and guard else None
+        if key and await self._sent_before(guard, key, to):
+            return
+        try:
+            errcode, token = await self._post(body)
+            if errcode in STALE_TOKEN:
+                errcode, _ = await self._post(body, stale=token)
+        except NotifyError as exc:
+            if key and (exc.sent_nothing or not exc.transient):
+                await self._guarded(delivery.handed_over(guard, key, sent=False))
+            raise
+        if key:
+            await self._guarded(delivery.handed_over(guard, key, sent=errcode == 0))
         if errcode != 0:
             raise Refused(f"WeChat refused the template message (errcode={errcode})", 200,
                           sent_nothing=errcode in BUSY | STALE_TOKEN | KEFU_SIDE)
+
+    async def _sent_before(self, guard, key: str, to: str) -> bool:
+        """Whether this message, under its ``client_ref``, went out already, by WeChat's delivery report
+        (bot/outbound/wechat_delivery.py); else it is recorded as being handed over now. ``Refused`` when
+        the report says the follower refuses the account's template messages."""
+        try:
+            earlier = await delivery.earlier_send(guard, key, to)
+            if earlier is None:
+                await delivery.handing_over(guard, key)
+        except (RedisError, OSError, ValueError, KeyError) as exc:
+            raise Unreachable(f"WeChat template record unavailable: {exc or type(exc).__name__}",
+                              sent_nothing=True) from exc
+        if earlier == delivery.REFUSED_BY_FOLLOWER:
+            raise Refused("WeChat reported the follower refuses the account's template messages", 200)
+        if earlier == delivery.DELIVERED:
+            logger.info("notify.wechat_template.delivered_before to=%s", to)
+            return True
+        return False
+
+    @staticmethod
+    async def _guarded(write) -> None:
+        """A record after WeChat answered: failing, it is not worth failing the send for."""
+        try:
+            await write
+        except (RedisError, OSError) as exc:
+            logger.warning("notify.wechat_template.record_failed error=%s", type(exc).__name__)
 
     async def _post(self, body: dict, stale: str | None = None) -> tuple[int | None, str]:
         """WeChat's errcode and the token sent; ``stale``: the token refused, to be replaced."""

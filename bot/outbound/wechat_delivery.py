@@ -1,0 +1,71 @@
+"""Whether a WeChat template message that may have gone out did: WeChat's delivery report, per follower.
+
+WeChat's template API takes no key of the caller's (an SMS gateway's ``client_ref``), so a send whose
+answer never came (a timeout) and that was sent again reached the follower twice when the first had gone
+out. WeChat reports every template message it delivered, or could not, to the account's webhook (event
+``TEMPLATESENDJOBFINISH``, ``Status`` ``success``, ``failed:user block`` or ``failed: system failed``);
+the report names the follower and WeChat's msgid, which a send that timed out never learnt. So Kefu keeps,
+in Redis under the WeChat channel's prefix: per ``client_ref``, when a send was handed to WeChat (or that it
+went out), and per follower, the latest report and when it came. A send under a ``client_ref`` already
+handed to WeChat is not made again when a report for that follower has come since: it went out (or the
+follower refuses template messages). Without one (the report lost, or the first send really lost) it is
+sent again, as before. A report is taken for the latest send to that follower: Kefu sends a follower a
+template message at most a few times a day (content/contacts.yml's daily limit), minutes apart at least.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+REPORT_TTL_S = 3 * 24 * 3600  # a retry comes within the contact's retry delays (hours), well inside this
+DELIVERED = "success"
+REFUSED_BY_FOLLOWER = "failed:user block"  # the follower set the account's messages to be refused
+
+
+def sent_key(ref: str, body: dict) -> str:
+    """The record of the message ``body`` (as posted to WeChat) sent under ``ref``: named by both, so a
+    ``client_ref`` used again for another message (a database restored or reset, Redis kept) is not it."""
+    digest = hashlib.sha256(json.dumps([ref, body], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return f"template_ref:{digest[:32]}"
+
+
+def _report_key(openid: str) -> str:
+    return f"template_report:{openid}"
+
+
+async def record_report(guard, openid: str, status: str, now: float | None = None) -> None:
+    """WeChat's delivery report of a template message to ``openid`` (from the webhook)."""
+    report = {"status": status.strip(), "at": time.time() if now is None else now}
+    await guard.put(_report_key(openid), json.dumps(report), REPORT_TTL_S)
+
+
+async def earlier_send(guard, key: str, openid: str) -> str | None:
+    """What became of an earlier send recorded at ``key`` (:func:`sent_key`): ``DELIVERED`` (it went out:
+    not again), ``REFUSED_BY_FOLLOWER``, or None (none, or nothing known: send it)."""
+    raw = await guard.get(key)
+    if raw is None:
+        return None
+    earlier = json.loads(raw)
+    if earlier.get("sent"):
+        return DELIVERED
+    report = await guard.get(_report_key(openid))
+    if report is None:
+        return None
+    report = json.loads(report)
+    if report["at"] < earlier["at"]:
+        return None  # about an earlier message
+    return report["status"] if report["status"] in (DELIVERED, REFUSED_BY_FOLLOWER) else None
+
+
+async def handing_over(guard, key: str) -> None:
+    """The send recorded at ``key`` is about to be handed to WeChat."""
+    await guard.put(key, json.dumps({"at": time.time()}), REPORT_TTL_S)
+
+
+async def handed_over(guard, key: str, sent: bool) -> None:
+    """WeChat answered the send recorded at ``key``: it took it (``sent``), or surely sent nothing."""
+    if sent:
+        await guard.put(key, json.dumps({"at": time.time(), "sent": True}), REPORT_TTL_S)
+    else:
+        await guard.forget(key)

@@ -1,0 +1,80 @@
+"""A WeChat template message that may have gone out (WeChat's answer never came) is sent again only when
+WeChat's delivery report for the follower does not say it arrived.
+
+WeChat's template API takes no ``client_ref``: the retry of a care message whose first send timed out
+reached the follower twice when the first had gone out. WeChat reports each template message it delivered
+to the account's webhook (``TEMPLATESENDJOBFINISH``); the report reaches the WeChat channel, served here in
+process on the same Redis as the contact worker's sender, as it is in ``kefu run``.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from bot.channels.guard import ChannelGuard
+from bot.channels.wechat import WeChatInput
+from bot.channels.wechat_api import WeChatApi
+from bot.contacts.schedule import Schedule
+from bot.outbound.wechat_template import WeChatTemplateSender
+from tests.channels import stack_env
+from tests.channels.test_channel_config import settings
+from tests.channels.test_wechat_in_process import Assistant, domain, served  # noqa: F401  the served channel
+from tests.channels.wechat_client import ACCOUNT
+from tests.contacts.test_text_failures import due_text, state
+from tests.handoff.conftest import redis_url  # noqa: F401  the same real Redis fixture
+from tests.text_channels import OPENID, text_channels  # noqa: F401  the loopback WeChat API
+
+PREFIX = "kefu:wechat"  # the WeChat channel's, and so its sender's
+
+
+def delivery_report(openid: str, status: str) -> str:
+    """WeChat's TEMPLATESENDJOBFINISH event, as its documentation gives it."""
+    return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>200163836</MsgID>"
+            f"<Status><![CDATA[{status}]]></Status></xml>")
+
+
+@pytest.mark.parametrize("status, sent_again, after", [
+    ("success", False, ("done", 2, "sent")),  # counted as SMS's retry under its client_ref is
+    ("failed:user block", False, ("failed", 2, "channel_refused")),
+    ("failed: system failed", True, ("done", 2, "sent")),
+    (None, True, ("done", 2, "sent")),  # no report came: sent again, as without reports
+], ids=["delivered", "refused-by-follower", "not-delivered", "no-report"])
+async def test_a_care_message_whose_send_timed_out_is_sent_again_only_if_not_delivered(
+        kefu_env, repository, make_worker, clock, text_channels, redis_url, domain, status, sent_again, after):  # noqa: F811
+    from bot.contacts.rules import load_rules
+
+    channels, url = text_channels
+    schedule = Schedule(repository)
+    contact_id = due_text(repository, clock.now, "wechat")
+    api = WeChatApi(url, stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, ChannelGuard(redis_url, PREFIX))
+    worker = make_worker(messengers={"wechat": WeChatTemplateSender(api, "TPL-CARE", timeout_s=1.0)})
+    try:
+        channels.answer = "slow"  # WeChat took it, and its answer never came
+        await worker.run_pass()
+        assert state(schedule.get(contact_id)) == ("scheduled", 1, "send_failed")
+        assert len(channels.to("wechat")) == 1
+
+        if status is not None:
+            channel = WeChatInput(settings(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
+                                           WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=url,
+                                           REDIS_URL=redis_url))
+            async with served(channel, Assistant(), domain) as wechat:
+                answer = await asyncio.to_thread(wechat.post, delivery_report(OPENID, status))
+            assert (answer.status, answer.body) == (200, "success")  # a report gets no reply
+
+        channels.answer = "ok"
+        clock.advance(minutes=load_rules(kefu_env.content_dir / "contacts.yml").retry_delays[0].total_seconds() / 60)
+        await worker.run_pass()
+        assert state(schedule.get(contact_id)) == after
+        assert len(channels.to("wechat")) == (2 if sent_again else 1)
+    finally:  # the next case's contact is contact 1 of a new database too
+        from bot.outbound.wechat_delivery import sent_key
+
+        sent = [{k: v for k, v in body.items() if k != "token"} for body in channels.to("wechat")]
+        await api.guard.client().delete(f"{PREFIX}:template_report:{OPENID}",
+                                        *(api.guard.key(sent_key(f"contact-{contact_id}-1", body)) for body in sent))
+        await api.close()
