@@ -63,28 +63,36 @@ def said_yes(tracker: Tracker, awaiting: str, questions: tuple[str, ...]) -> boo
     return intent == "affirm" and tracker.get_slot("awaiting") == awaiting and just_asked(tracker, *questions)
 
 
-def time_asked(text: str) -> str | None:
-    """The visit time ``text`` names, as the customer is told it (the centre's today), or None."""
-    return asked_time(text, dt.datetime.now(centre_zone()), labels()["visit_when"])
+def time_asked(text: str, said_at: dt.datetime | None = None) -> str | None:
+    """The visit time ``text`` names, as the customer is told it, or None. Its days count from the
+    centre's date when it was said (``said_at``, default now)."""
+    return asked_time(text, said_at or dt.datetime.now(centre_zone()), labels()["visit_when"])
 
 
-def booking_text(tracker: Tracker) -> str:
-    """The words the visit is booked or changed with: past a yes (or a no, a number), the request it
-    answers — the latest message read as a visit request, or one naming a day (a time said again after
-    a no). Never words from before that request: a yes to "none booked: book one?" asked after "师傅
-    什么时候上门" took the day from the fault reported earlier ("从周一就没信号了": next Monday). Anything
-    else said between a visit request and its yes (or its proof) is passed over."""
+def said_at(event: dict) -> dt.datetime | None:
+    """When a user event was said, on the centre's clock (None without its timestamp)."""
+    stamp = event.get("timestamp")
+    return dt.datetime.fromtimestamp(stamp, centre_zone()) if isinstance(stamp, (int, float)) else None
+
+
+def booking_request(tracker: Tracker) -> tuple[str, dt.datetime | None]:
+    """The words the visit is booked or changed with, and when they were said: past a yes (or a no, a
+    number), the request it answers — the latest message read as a visit request, or one naming a day (a
+    time said again after a no). Never words from before that request: a yes to "none booked: book one?"
+    asked after "师傅什么时候上门" took the day from the fault reported earlier ("从周一就没信号了": next
+    Monday). Anything else said between a visit request and its yes (or its proof) is passed over. When:
+    "明天" said at 23:59 and confirmed after midnight is the day after it was said, not after the yes."""
     answering = said_yes(tracker, VISIT_AGAIN, BOOK_QUESTIONS)
     for event in reversed(tracker.events):
         if event.get("event") != "user":
             continue
         text = event.get("text") or ""
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-        if intent == "book_visit" or (not text.startswith("/") and time_asked(text)):
-            return without_secrets(text)
+        if intent == "book_visit" or (not text.startswith("/") and time_asked(text, said_at(event))):
+            return without_secrets(text), said_at(event)
         if answering and intent not in NOT_A_REQUEST and text and not text.startswith(("/", "#")):
             break  # the request the question "book one?" answered, and it names no day
-    return customer_words(tracker)  # a yes to "none booked: book one?" asked after a progress question
+    return customer_words(tracker), None  # a yes to "none booked: book one?" asked after a progress question
 
 
 def asks_about_a_visit(text: str) -> bool:
@@ -134,8 +142,8 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
         return "action_book_visit"
 
     async def serve(self, dispatcher, tracker, customer, verified):
-        text = booking_text(tracker)
-        when = time_asked(text)
+        text, said = booking_request(tracker)
+        when = time_asked(text, said)
         time_confirmed = said_yes(tracker, VISIT_TIME, (CONFIRM_NEW, CONFIRM_CHANGE))
         tickets = await db(repository().tickets_for, customer.id)
         booked = newest(tickets, "visit", OPEN)

@@ -312,6 +312,24 @@ async def test_on_the_phone_a_yes_to_the_time_read_back_changes_the_visit(run_ac
     assert repository().get_ticket(visit)["details"]["visit_time"] == tomorrow("下午")
 
 
+async def test_tomorrow_said_before_midnight_and_confirmed_after_it_is_the_day_after_it_was_said(run_action):
+    """"上门改到明天下午" said at 23:59, read back, and the yes pressed after midnight: the visit went to the
+    day after the yes, a day later than the caller heard and agreed to."""
+    visit = saturday_visit()
+    tracker = answering_the_read_back("/affirm", "affirm")
+    today = dt.datetime.now(centre_zone())
+    before_midnight = (today - dt.timedelta(days=1)).replace(hour=23, minute=59, second=30)
+    [request] = [e for e in tracker.events if e.get("text") == "上门改到明天下午"]
+    request["timestamp"] = before_midnight.timestamp()
+
+    turn = await run_action("action_handle_affirm", tracker)
+
+    assert turn.responses == ["utter_visit_time_changed"]
+    kept = repository().get_ticket(visit)["details"]["visit_time"]
+    weekday = labels()["visit_when"]["weekdays"][today.weekday()]
+    assert kept == f"{today.month}月{today.day}日（{weekday}）下午", "the day after 23:59, as read back"
+
+
 async def test_on_the_phone_a_no_to_the_time_read_back_asks_again_and_changes_nothing(run_action):
     visit = saturday_visit()
 
