@@ -96,6 +96,16 @@ erased_customers = Table(
     Column("erased_at", DateTime, nullable=False, server_default=func.now()),
 )
 
+# The exports of customers (and callers) erased: their folder-name prefix (bot/privacy/subject.py: the
+# customer's id, or a digest of the caller's number) and when. An erasure deletes the exports on the machine
+# it runs on; every machine's tidy pass deletes its own made before then (bot/privacy/export.py).
+erased_exports = Table(
+    "erased_exports",
+    metadata,
+    Column("folder_prefix", String(64), primary_key=True),
+    Column("erased_at", DateTime, nullable=False),
+)
+
 tickets = Table(
     "tickets",
     metadata,

@@ -41,6 +41,7 @@ from bot.contacts.planner import ERASED
 from bot.customers import tombstones
 from bot.privacy import audit
 from bot.privacy.conversations import delete_conversations, read_tracker
+from bot.privacy import erased_exports
 from bot.privacy.export import earlier_exports
 from bot.privacy.kept_requests import kept_for, remove_kept
 from bot.privacy.recordings import delete_audio, delete_voice_messages, recordings
@@ -148,6 +149,7 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
         result.deleted["voice_messages"] = delete_voice_messages(conn, subject)
         external_id = conn.execute(sa.select(customers.c.external_id).where(subject.owns(customers.c.id))).scalar()
         result.kept["erased_customer_tombstone"] = tombstones.remember(conn, external_id)  # import skips them
+        erased_exports.remember(conn, subject.folder_prefix)  # every machine's tidy pass deletes its own exports
         result.deleted["customers"] = conn.execute(customers.delete().where(subject.owns(customers.c.id))).rowcount
         audit.write(conn, result.request_id, "erase", operator,
                     {"deleted": result.deleted, "anonymised": result.anonymised, "kept": result.kept})

@@ -88,14 +88,21 @@ def export(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subjec
     return Exported(folder, counts)
 
 
+STAMP = "%Y%m%dT%H%M%SZ"  # when an export was made, ending its folder's name (UTC)
+
+
 def default_folder(data_dir: Path, subject: Subject) -> Path:
-    stamp = dt.datetime.utcnow().strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.utcnow().strftime(STAMP)
     return Path(data_dir) / "exports" / f"{subject.folder_prefix}{stamp}"
 
 
 def earlier_exports(data_dir: Path, subject: Subject) -> list[Path]:
     """The subject's exports still in the data folder (:func:`default_folder`): an erasure deletes them.
     One written elsewhere with ``--out`` is the operator's to delete."""
+    return exports_of(data_dir, subject.folder_prefix)
+
+
+def exports_of(data_dir: Path, prefix: str) -> list[Path]:
+    """The export folders in this machine's data folder whose names start with ``prefix``."""
     folder = Path(data_dir) / "exports"
-    prefix = subject.folder_prefix
     return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith(prefix)) if folder.is_dir() else []

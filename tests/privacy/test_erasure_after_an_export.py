@@ -20,3 +20,33 @@ def test_the_erasure_deletes_the_customers_exports_in_the_data_folder(env, capsy
     assert "exports 1" in capsys.readouterr().out
     assert not mine[0].exists()
     assert [p.name.split("-")[1] for p in exports.iterdir()] == ["2"]  # another customer's export stays
+
+
+def test_an_export_made_on_another_machine_is_deleted_by_that_machines_tidy_pass(env, tmp_path, monkeypatch):  # noqa: F811
+    """Each ``kefu run`` machine writes exports into its own data folder: erased on machine B, the customer's
+    export on machine A (a full copy of their data) stayed there."""
+    import threading
+
+    from bot import settings as settings_module
+    from bot.db.recordings import tidy_forever
+
+    machine_a, _client, _seeded = env
+    assert kefu("customer", "export", "13800000001") == 0
+    assert kefu("customer", "export", "13800000002") == 0
+    exports = machine_a.data_dir / "exports"
+    [theirs] = [p for p in exports.iterdir() if p.name.startswith("customer-1-")]
+
+    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "machine-b"))  # the erasure runs on machine B,
+    monkeypatch.setenv("KEFU_DATABASE_URL", machine_a.database_url)  # on the same database
+    settings_module.get_settings.cache_clear()
+    assert kefu("customer", "erase", "13800000001", "--yes") == 0
+    assert theirs.exists(), "machine B cannot reach machine A's disk"
+
+    made_since = exports / theirs.name.replace(theirs.name[len("customer-1-"):], "29991231T000000Z")
+    made_since.mkdir()  # a later customer given the same id: not the erased one's
+    stop = threading.Event()
+    stop.set()  # one pass
+    tidy_forever(machine_a, stop)  # machine A's next tidy pass
+    assert not theirs.exists()
+    assert made_since.is_dir()
+    assert sorted(p.name.split("-")[1] for p in exports.iterdir()) == ["1", "2"]  # another customer's stays
