@@ -122,3 +122,36 @@ def test_a_revision_that_would_leave_rows_pointing_at_nothing_is_rolled_back(eng
         migrate.upgrade(engine, folder)
 
     assert everything(path) == before
+
+
+def test_an_upgrade_waits_for_a_write_in_progress_and_keeps_it(engine, path, tmp_path):
+    """A second ``kefu run`` starting (an upgrade) while the first is writing a ticket: the upgrade takes
+    SQLite's write lock before it reads the revision, waiting for the write (the busy timeout), and the
+    write's row is in the upgraded file, with the new column's default."""
+    import threading
+
+    migrate.upgrade(engine)
+    add_customer(engine)
+    folder = next_version(tmp_path, "0099_next", '''\
+    op.add_column("customers", sa.Column("language", sa.String(8), nullable=False, server_default="zh"))''')
+    writing, written = threading.Event(), threading.Event()
+
+    def a_running_kefu_writes() -> None:
+        with sqlite3.connect(path, isolation_level=None) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO customers (phone, account_number, name, vip_tier, address, plan_code, "
+                         "balance_cents) VALUES ('13800000002', 'A002', 'Li', 0, 'Road 2', 'bb100', 0)")
+            writing.set()
+            written.wait(timeout=30)
+            conn.execute("COMMIT")
+
+    writer = threading.Thread(target=a_running_kefu_writes)
+    writer.start()
+    assert writing.wait(timeout=30)
+    threading.Timer(1.0, written.set).start()  # the write commits a second into the upgrade's wait
+    done = migrate.upgrade(engine, folder)
+    writer.join(timeout=30)
+    assert (done.before, done.after) == (migrate.head(), "0099_next")
+    with engine.connect() as conn:
+        assert sorted(conn.execute(sa.text("SELECT name, language FROM customers")).all()) == [("Li", "zh"),
+                                                                                               ("Wang", "zh")]
