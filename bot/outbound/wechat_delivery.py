@@ -5,12 +5,16 @@ answer never came (a timeout) and that was sent again reached the follower twice
 out. WeChat reports every template message it delivered, or could not, to the account's webhook (event
 ``TEMPLATESENDJOBFINISH``, ``Status`` ``success``, ``failed:user block`` or ``failed: system failed``);
 the report names the follower and WeChat's msgid, which a send that timed out never learnt. So Kefu keeps,
-in Redis under the WeChat channel's prefix: per ``client_ref``, when a send was handed to WeChat (or that it
-went out), and per follower, the latest report and when it came. A send under a ``client_ref`` already
-handed to WeChat is not made again when a report for that follower has come since: it went out (or the
-follower refuses template messages). Without one (the report lost, or the first send really lost) it is
-sent again, as before. A report is taken for the latest send to that follower: Kefu sends a follower a
-template message at most a few times a day (content/contacts.yml's daily limit), minutes apart at least.
+in Redis under the WeChat channel's prefix: per ``client_ref``, that a send was handed to WeChat (or that it
+went out) and the report that came for it; per follower, the latest send handed to WeChat. A report is
+taken for the latest send to its follower when it comes: Kefu sends a follower a template message at most
+a few times a day (content/contacts.yml's daily limit), minutes apart at least. So a report that came
+before another template message went to the follower (a ticket notice from the outbox, another contact)
+stays the earlier one's, and one that came after is the later one's (found in review: a report was kept
+per follower and taken for any send before it, so a timed-out care message was not sent again because the
+ticket notice after it had been delivered). A send under a ``client_ref`` already handed to WeChat is not
+made again when its report says it went out (or that the follower refuses template messages). Without
+one (the report lost, or the first send really lost) it is sent again, as before.
 """
 from __future__ import annotations
 
@@ -30,37 +34,40 @@ def sent_key(ref: str, body: dict) -> str:
     return f"template_ref:{digest[:32]}"
 
 
-def _report_key(openid: str) -> str:
-    return f"template_report:{openid}"
+def _report_key(key: str) -> str:
+    return f"{key}:report"
 
 
-async def record_report(guard, openid: str, status: str, now: float | None = None) -> None:
-    """WeChat's delivery report of a template message to ``openid`` (from the webhook)."""
-    report = {"status": status.strip(), "at": time.time() if now is None else now}
-    await guard.put(_report_key(openid), json.dumps(report), REPORT_TTL_S)
+def _latest_key(openid: str) -> str:
+    return f"template_last:{openid}"
 
 
-async def earlier_send(guard, key: str, openid: str) -> str | None:
+async def record_report(guard, openid: str, status: str) -> None:
+    """WeChat's delivery report of a template message to ``openid`` (from the webhook): that of the latest
+    send to them (none kept: not a send under a ``client_ref``, or days ago, and nothing to keep)."""
+    latest = await guard.get(_latest_key(openid))
+    if latest is not None:
+        await guard.put(_report_key(latest), status.strip(), REPORT_TTL_S)
+
+
+async def earlier_send(guard, key: str) -> str | None:
     """What became of an earlier send recorded at ``key`` (:func:`sent_key`): ``DELIVERED`` (it went out:
     not again), ``REFUSED_BY_FOLLOWER``, or None (none, or nothing known: send it)."""
     raw = await guard.get(key)
     if raw is None:
         return None
-    earlier = json.loads(raw)
-    if earlier.get("sent"):
+    if json.loads(raw).get("sent"):
         return DELIVERED
-    report = await guard.get(_report_key(openid))
-    if report is None:
-        return None
-    report = json.loads(report)
-    if report["at"] < earlier["at"]:
-        return None  # about an earlier message
-    return report["status"] if report["status"] in (DELIVERED, REFUSED_BY_FOLLOWER) else None
+    status = await guard.get(_report_key(key))
+    return status if status in (DELIVERED, REFUSED_BY_FOLLOWER) else None
 
 
-async def handing_over(guard, key: str) -> None:
-    """The send recorded at ``key`` is about to be handed to WeChat."""
+async def handing_over(guard, key: str, openid: str) -> None:
+    """The send recorded at ``key`` is about to be handed to WeChat: the latest to ``openid``, whose next
+    report is its."""
+    await guard.forget(_report_key(key))  # an earlier round's ("failed: system failed"): not this one's
     await guard.put(key, json.dumps({"at": time.time()}), REPORT_TTL_S)
+    await guard.put(_latest_key(openid), key, REPORT_TTL_S)
 
 
 async def handed_over(guard, key: str, sent: bool) -> None:
@@ -69,3 +76,4 @@ async def handed_over(guard, key: str, sent: bool) -> None:
         await guard.put(key, json.dumps({"at": time.time(), "sent": True}), REPORT_TTL_S)
     else:
         await guard.forget(key)
+        await guard.forget(_report_key(key))

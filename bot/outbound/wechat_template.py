@@ -87,9 +87,9 @@ class WeChatTemplateSender(Notifier):
         (bot/outbound/wechat_delivery.py); else it is recorded as being handed over now. ``Refused`` when
         the report says the follower refuses the account's template messages."""
         try:
-            earlier = await delivery.earlier_send(guard, key, to)
+            earlier = await delivery.earlier_send(guard, key)
             if earlier is None:
-                await delivery.handing_over(guard, key)
+                await delivery.handing_over(guard, key, to)
         except (RedisError, OSError, ValueError, KeyError) as exc:
             raise Unreachable(f"WeChat template record unavailable: {exc or type(exc).__name__}",
                               sent_nothing=True) from exc

@@ -37,6 +37,16 @@ def delivery_report(openid: str, status: str) -> str:
             f"<Status><![CDATA[{status}]]></Status></xml>")
 
 
+async def forget_records(api, channels, refs: list[str]) -> None:
+    """The sender's records in Redis of what this test sent (they outlive its database)."""
+    from bot.outbound.wechat_delivery import sent_key
+
+    sent = [{k: v for k, v in body.items() if k != "token"} for body in channels.to("wechat")]
+    keys = [api.guard.key(sent_key(ref, body)) for body in sent for ref in refs]
+    await api.guard.client().delete(f"{PREFIX}:template_last:{OPENID}", *keys, *(f"{key}:report" for key in keys))
+    await api.close()
+
+
 @pytest.mark.parametrize("status, sent_again, after", [
     ("success", False, ("done", 2, "sent")),  # counted as SMS's retry under its client_ref is
     ("failed:user block", False, ("failed", 2, "channel_refused")),
@@ -72,9 +82,48 @@ async def test_a_care_message_whose_send_timed_out_is_sent_again_only_if_not_del
         assert state(schedule.get(contact_id)) == after
         assert len(channels.to("wechat")) == (2 if sent_again else 1)
     finally:  # the next case's contact is contact 1 of a new database too
-        from bot.outbound.wechat_delivery import sent_key
+        await forget_records(api, channels, [f"contact-{contact_id}-1"])
 
-        sent = [{k: v for k, v in body.items() if k != "token"} for body in channels.to("wechat")]
-        await api.guard.client().delete(f"{PREFIX}:template_report:{OPENID}",
-                                        *(api.guard.key(sent_key(f"contact-{contact_id}-1", body)) for body in sent))
-        await api.close()
+
+
+@pytest.mark.parametrize("report_before_notice, sent_again", [(True, False), (False, True)],
+                         ids=["care-reported-then-notice", "notice-reported"])
+async def test_a_report_is_taken_for_the_template_message_last_sent_before_it(
+        kefu_env, repository, make_worker, clock, text_channels, redis_url, domain,  # noqa: F811
+        report_before_notice, sent_again):
+    """The care message's send timed out; a ticket notice (the outbox's template message, ``outbox-<id>``)
+    then went to the same follower, and WeChat reported a message delivered. Come before the notice, the
+    report is the care message's, which is not sent again; come after it, it is the notice's, and the care
+    message is sent again (found in review: a report after the notice was taken for the care message too,
+    which the customer then never got when its send had really been lost)."""
+    from bot.contacts.rules import load_rules
+
+    channels, url = text_channels
+    schedule = Schedule(repository)
+    contact_id = due_text(repository, clock.now, "wechat")
+    api = WeChatApi(url, stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, ChannelGuard(redis_url, PREFIX))
+    sender = WeChatTemplateSender(api, "TPL-CARE", timeout_s=1.0)
+    worker = make_worker(messengers={"wechat": sender})
+    channel = WeChatInput(settings(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
+                                   WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=url,
+                                   REDIS_URL=redis_url))
+    try:
+        channels.answer = "slow"
+        await worker.run_pass()
+        assert state(schedule.get(contact_id)) == ("scheduled", 1, "send_failed")
+        care = channels.to("wechat")[0]["data"]
+
+        channels.answer = "ok"
+        async with served(channel, Assistant(), domain) as wechat:
+            if report_before_notice:
+                await asyncio.to_thread(wechat.post, delivery_report(OPENID, "success"))
+            await sender.send(OPENID, {"text": "您的报修工单已受理", "title": "工单通知", "client_ref": "outbox-7"})
+            if not report_before_notice:
+                await asyncio.to_thread(wechat.post, delivery_report(OPENID, "success"))
+
+        clock.advance(minutes=load_rules(kefu_env.content_dir / "contacts.yml").retry_delays[0].total_seconds() / 60)
+        await worker.run_pass()
+        assert state(schedule.get(contact_id)) == ("done", 2, "sent")
+        assert [body["data"] for body in channels.to("wechat")].count(care) == (2 if sent_again else 1)
+    finally:
+        await forget_records(api, channels, [f"contact-{contact_id}-1", "outbox-7"])
