@@ -29,14 +29,18 @@ REASON = "wechat_unsubscribed"
 
 
 async def follower_left(settings: Settings, app, openid: str) -> None:
-    """Each step on its own: one store failing (the tracker's Redis, say) must not leave the binding."""
+    """Each step on its own: one store failing (the tracker's Redis, say) must not leave the binding. The
+    binding is dropped after the conversation's proof, which waits for a turn of theirs under way: a turn
+    checking their code as they unfollowed bound the account after the binding was dropped (found in review)."""
     await _leave_queue(settings, openid)
+    unbound = False
     try:
-        unbound = await asyncio.to_thread(_unbind, settings.database_url, openid)
-    except (DatabaseError, SQLAlchemyError) as error:
-        logger.error("wechat.unsubscribe.unbind_failed sender=%s error=%s", openid, type(error).__name__)
-        unbound = False
-    await _conversation_left(app, openid)
+        await _conversation_left(app, openid)
+    finally:
+        try:
+            unbound = await asyncio.to_thread(_unbind, settings.database_url, openid)
+        except (DatabaseError, SQLAlchemyError) as error:
+            logger.error("wechat.unsubscribe.unbind_failed sender=%s error=%s", openid, type(error).__name__)
     logger.info("wechat.follower.unsubscribed sender=%s unbound=%s", openid, unbound)
 
 

@@ -139,10 +139,8 @@ class RasaConversations:
 
     async def withdraw_proof(self, conversation_id: str) -> None:
         """The proof the customer gave in this conversation no longer holds for its session (a WeChat
-        follower unsubscribed: following again must mean proving again, at once)."""
-        found = await self.agent.tracker_store.retrieve(conversation_id)
-        if found is None or not found.get_slot(SESSION_PROOF_SLOTS[0]):
-            return  # most conversations proved nothing: no lock, no write
+        follower unsubscribed: following again must mean proving again, at once). Under the conversation's
+        lock even when no proof is kept yet: a turn under way may be keeping one (found in review)."""
         async with self.agent.lock_store.lock(conversation_id):
             tracker = await self.agent.tracker_store.retrieve(conversation_id)
             if tracker is None or not tracker.get_slot(SESSION_PROOF_SLOTS[0]):

@@ -78,9 +78,10 @@ def channel_env(redis_url: str, api: WeChatLoopback, **extra) -> dict:  # noqa: 
 
 @contextlib.asynccontextmanager
 async def served(channel: WeChatInput, assistant: Assistant, domain: Domain, trackers: Trackers | None = None,
-                 reply_written_after: float = 0.0):
+                 reply_written_after: float = 0.0, locks=None):
     """The channel on a Sanic server of its own; ``reply_written_after`` holds each answer back that
-    long before it is written (a response middleware, as a slow proxy or metrics hook would)."""
+    long before it is written (a response middleware, as a slow proxy or metrics hook would); ``locks``:
+    the conversations' lock store (Rasa's, in memory), for a test to hold a turn under way."""
     app = Sanic(f"wechat_in_process_{free_port()}")
     if reply_written_after:
         @app.on_response
@@ -89,7 +90,7 @@ async def served(channel: WeChatInput, assistant: Assistant, domain: Domain, tra
     from rasa.core.lock_store import InMemoryLockStore
 
     store = trackers or Trackers()
-    app.ctx.agent = SimpleNamespace(domain=domain, tracker_store=store, lock_store=InMemoryLockStore(),
+    app.ctx.agent = SimpleNamespace(domain=domain, tracker_store=store, lock_store=locks or InMemoryLockStore(),
                                     processor=SimpleNamespace(save_tracker=getattr(store, "save", None)))
     app.blueprint(channel.blueprint(assistant), url_prefix="/webhooks/wechat")
     async with served_app(app) as url:
@@ -501,6 +502,42 @@ async def test_an_unsubscribe_withdraws_the_proof_given_in_the_conversations_ses
     after = await store.retrieve(openid)
     assert [after.get_slot(slot) for slot in SESSION_PROOF_SLOTS] == [None, None, None]
     assert CredentialStore(kefu_env.database_url).bound_customer("wechat", openid) is None
+
+
+async def test_an_unsubscribe_during_the_turn_that_proves_the_follower_withdraws_that_proof_and_binding(
+        redis_url, wechat_api, domain, kefu_env):  # noqa: F811
+    """The follower sent their SMS code and unfollowed while the turn checking it was under way: the
+    unsubscribe found no proof yet and left, and the turn then kept the proof in the session and bound the
+    openid to the customer, so following again was verified without a word, for good (found in review).
+    The unsubscribe waits for a turn under way (Rasa's lock on the conversation) and then drops both."""
+    from rasa.core.lock_store import InMemoryLockStore
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.events import SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.security.claims import SESSION_PROOF_SLOTS
+    from bot.security.credentials import CredentialStore
+
+    openid = new_openid()
+    store, locks = InMemoryTrackerStore(domain), InMemoryLockStore()
+    await store.save(DialogueStateTracker.from_events(openid, [], slots=domain.slots))  # nothing proven yet
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api, KEFU_DATABASE_URL=kefu_env.database_url)))
+    async with served(channel, Assistant(), domain, trackers=store, locks=locks) as wechat:
+        async with locks.lock(openid):  # the turn checking the code, as Rasa runs it
+            leaving = asyncio.ensure_future(asyncio.to_thread(wechat.post, event_xml(openid, "unsubscribe")))
+            await until(lambda: leaving.done() or len(locks.get_lock(openid).tickets) > 1,  # done, or waits for it
+                        what="the unsubscribe")
+            # the code was right: the action keeps the proof for the session and binds the account
+            tracker = await store.retrieve(openid)
+            for slot, value in zip(SESSION_PROOF_SLOTS, ("1", "sms_code", "wechat")):
+                tracker.update(SlotSet(slot, value), domain)
+            await store.save(tracker)
+            CredentialStore(kefu_env.database_url).bind("wechat", openid, 1)
+        answer = await leaving
+        assert answer.status == 200
+        after = await store.retrieve(openid)
+        assert [after.get_slot(slot) for slot in SESSION_PROOF_SLOTS] == [None, None, None]
+        assert CredentialStore(kefu_env.database_url).bound_customer("wechat", openid) is None
 
 
 async def test_an_unsubscribe_whose_conversation_cannot_be_read_still_drops_the_binding(
