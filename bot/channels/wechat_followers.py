@@ -30,13 +30,14 @@ REASON = "wechat_unsubscribed"
 
 async def follower_left(settings: Settings, app, openid: str) -> None:
     """Each step on its own: one store failing (the tracker's Redis, say) must not leave the binding. The
-    binding is dropped after the conversation's proof, which waits for a turn of theirs under way: a turn
-    checking their code as they unfollowed bound the account after the binding was dropped (found in review)."""
-    await _leave_queue(settings, openid)
+    conversation comes first, waiting for a turn of theirs under way, then the queue and the binding: a turn
+    checking their code as they unfollowed bound the account after the binding was dropped, and one
+    handing them to a person queued them after they had left the queue (found in review)."""
     unbound = False
     try:
         await _conversation_left(app, openid)
     finally:
+        await _leave_queue(settings, openid)
         try:
             unbound = await asyncio.to_thread(_unbind, settings.database_url, openid)
         except (DatabaseError, SQLAlchemyError) as error:
@@ -56,8 +57,8 @@ async def _conversation_left(app, openid: str) -> None:
 
     conversations = RasaConversations(app)
     try:
+        await conversations.withdraw_proof(openid)  # first: it waits for a turn under way (the lock)
         await conversations.unpause(openid)
-        await conversations.withdraw_proof(openid)
     except (RedisError, OSError, LockError) as error:  # the session ends within the hour, and its proof with it
         logger.error("wechat.unsubscribe.conversation_failed sender=%s error=%s", openid, type(error).__name__)
 

@@ -540,6 +540,42 @@ async def test_an_unsubscribe_during_the_turn_that_proves_the_follower_withdraws
         assert CredentialStore(kefu_env.database_url).bound_customer("wechat", openid) is None
 
 
+async def test_an_unsubscribe_during_the_turn_that_hands_the_follower_to_a_person_takes_them_out_of_the_queue(
+        redis_url, wechat_api, domain, kefu_env):  # noqa: F811
+    """The follower asked for a person and unfollowed while that turn was under way: the unsubscribe found
+    them in no queue and the conversation not paused, and the turn then queued them and paused it, so an
+    agent was offered a follower WeChat no longer delivers to, and the bot never had the conversation back
+    (found in review). The unsubscribe waits for a turn under way (Rasa's lock on the conversation)."""
+    import redis.asyncio as aioredis
+    from rasa.core.lock_store import InMemoryLockStore
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.events import ConversationPaused
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.handoff.queue import HandoffQueue, HandoffRequest
+
+    openid = new_openid()
+    store, locks = InMemoryTrackerStore(domain), InMemoryLockStore()
+    await store.save(DialogueStateTracker.from_events(openid, [], slots=domain.slots))
+    client = aioredis.from_url(redis_url)
+    queue = HandoffQueue(client)
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api, KEFU_DATABASE_URL=kefu_env.database_url)))
+    try:
+        async with served(channel, Assistant(), domain, trackers=store, locks=locks) as wechat:
+            async with locks.lock(openid):  # the turn answering 转人工, as Rasa runs it
+                leaving = asyncio.ensure_future(asyncio.to_thread(wechat.post, event_xml(openid, "unsubscribe")))
+                await until(lambda: leaving.done() or len(locks.get_lock(openid).tickets) > 1, what="the unsubscribe")
+                await queue.enqueue(HandoffRequest(openid, "wechat", "general", 0, "1", {"slots": {}}))
+                tracker = await store.retrieve(openid)
+                tracker.update(ConversationPaused(), domain)
+                await store.save(tracker)
+            assert (await leaving).status == 200
+        assert (await queue.entry(openid))["state"] == "abandoned"
+        assert not (await store.retrieve(openid)).is_paused()  # the bot has the conversation back
+    finally:
+        await client.close()
+
+
 async def test_an_unsubscribe_whose_conversation_cannot_be_read_still_drops_the_binding(
         redis_url, wechat_api, domain, kefu_env):  # noqa: F811
     """The tracker store failed first, and the binding to the verified customer stayed."""
