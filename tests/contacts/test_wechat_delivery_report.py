@@ -117,7 +117,8 @@ async def test_a_report_is_taken_for_the_template_message_last_sent_before_it(
         async with served(channel, Assistant(), domain) as wechat:
             if report_before_notice:
                 await asyncio.to_thread(wechat.post, delivery_report(OPENID, "success"))
-            await sender.send(OPENID, {"text": "您的报修工单已受理", "title": "工单通知", "client_ref": "outbox-7"})
+            notice = {"text": "您的报修工单已受理", "title": "工单通知", "client_ref": "outbox-7"}
+            await sender.send(OPENID, notice)  # as the outbox worker sends it
             if not report_before_notice:
                 await asyncio.to_thread(wechat.post, delivery_report(OPENID, "success"))
 
