@@ -64,16 +64,29 @@ async def earlier_send(guard, key: str) -> str | None:
 
 async def handing_over(guard, key: str, openid: str) -> None:
     """The send recorded at ``key`` is about to be handed to WeChat: the latest to ``openid``, whose next
-    report is its."""
+    report is its. The send it follows is kept with it, to be the latest again if WeChat surely sent
+    nothing (:func:`handed_over`)."""
+    before = await guard.get(_latest_key(openid))
     await guard.forget(_report_key(key))  # an earlier round's ("failed: system failed"): not this one's
-    await guard.put(key, json.dumps({"at": time.time()}), REPORT_TTL_S)
+    record = {"at": time.time(), "to": openid, "before": before if before != key else None}
+    await guard.put(key, json.dumps(record), REPORT_TTL_S)
     await guard.put(_latest_key(openid), key, REPORT_TTL_S)
 
 
 async def handed_over(guard, key: str, sent: bool) -> None:
-    """WeChat answered the send recorded at ``key``: it took it (``sent``), or surely sent nothing."""
+    """WeChat answered the send recorded at ``key``: it took it (``sent``), or surely sent nothing, when
+    the send before it to the follower is the latest again: a report coming now is that one's (found in
+    review: a notice WeChat was too busy for took the report of the care message that had timed out)."""
     if sent:
         await guard.put(key, json.dumps({"at": time.time(), "sent": True}), REPORT_TTL_S)
-    else:
-        await guard.forget(key)
-        await guard.forget(_report_key(key))
+        return
+    raw = await guard.get(key)
+    await guard.forget(key)
+    await guard.forget(_report_key(key))
+    record = json.loads(raw) if raw else {}
+    latest = _latest_key(record["to"]) if record.get("to") else None
+    if latest and await guard.get(latest) == key:
+        if record.get("before"):
+            await guard.put(latest, record["before"], REPORT_TTL_S)
+        else:
+            await guard.forget(latest)

@@ -17,6 +17,7 @@ from bot.channels.guard import ChannelGuard
 from bot.channels.wechat import WeChatInput
 from bot.channels.wechat_api import WeChatApi
 from bot.contacts.schedule import Schedule
+from bot.notify import NotifyError
 from bot.outbound.wechat_template import WeChatTemplateSender
 from tests.channels import stack_env
 from tests.channels.test_channel_config import settings
@@ -86,16 +87,20 @@ async def test_a_care_message_whose_send_timed_out_is_sent_again_only_if_not_del
 
 
 
-@pytest.mark.parametrize("report_before_notice, sent_again", [(True, False), (False, True)],
-                         ids=["care-reported-then-notice", "notice-reported"])
+@pytest.mark.parametrize("report_before_notice, notice_answer, sent_again", [
+    (True, "ok", False),
+    (False, "ok", True),
+    (False, ("wechat", -1), False),  # WeChat busy: the notice surely not sent, so the report is the care message's
+], ids=["care-reported-then-notice", "notice-reported", "notice-not-sent"])
 async def test_a_report_is_taken_for_the_template_message_last_sent_before_it(
         kefu_env, repository, make_worker, clock, text_channels, redis_url, domain,  # noqa: F811
-        report_before_notice, sent_again):
+        report_before_notice, notice_answer, sent_again):
     """The care message's send timed out; a ticket notice (the outbox's template message, ``outbox-<id>``)
     then went to the same follower, and WeChat reported a message delivered. Come before the notice, the
     report is the care message's, which is not sent again; come after it, it is the notice's, and the care
     message is sent again (found in review: a report after the notice was taken for the care message too,
-    which the customer then never got when its send had really been lost)."""
+    which the customer then never got when its send had really been lost). A notice WeChat surely did not
+    send (too busy) takes no report: the care message's is still its own."""
     from bot.contacts.rules import load_rules
 
     channels, url = text_channels
@@ -118,7 +123,12 @@ async def test_a_report_is_taken_for_the_template_message_last_sent_before_it(
             if report_before_notice:
                 await asyncio.to_thread(wechat.post, delivery_report(OPENID, "success"))
             notice = {"text": "您的报修工单已受理", "title": "工单通知", "client_ref": "outbox-7"}
-            await sender.send(OPENID, notice)  # as the outbox worker sends it
+            channels.answer = notice_answer
+            try:
+                await sender.send(OPENID, notice)  # as the outbox worker sends it
+            except NotifyError as refused:
+                assert refused.sent_nothing and notice_answer != "ok"
+            channels.answer = "ok"
             if not report_before_notice:
                 await asyncio.to_thread(wechat.post, delivery_report(OPENID, "success"))
 
