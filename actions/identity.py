@@ -38,7 +38,7 @@ from bot.phone import local_phone
 from bot.security.claims import CALLER_ID, WECHAT_OPENID, Claim, proven_claims
 from bot.security.credentials import CredentialStore
 from bot.security.otp import CodeLedger
-from bot.security.policy import load_policy
+from bot.security.policy import code_text, load_policy
 from bot.security.secrets import get_secrets
 from bot.settings import get_settings
 
@@ -233,7 +233,7 @@ def verification_unavailable(dispatcher: CollectingDispatcher) -> list[dict[str,
 async def send_code(tracker: Tracker, customer: Customer, code: str) -> bool:
     """Queue the code for the registered number (outbox -> SMS gateway)."""
     settings = get_settings()
-    text = load_policy(settings.content_dir).sms_code_text.format(code=code, minutes=settings.otp_ttl_s // 60)
+    text = code_text(load_policy(settings.content_dir).sms_code_text, code, settings.otp_ttl_s)
     # A code that arrives as it lapses is no use: the outbox gives it up instead (bot/outbound/worker.py),
     # a minute (at most half its validity) before, so the customer still has time to type it.
     usable_s = max(settings.otp_ttl_s // 2, settings.otp_ttl_s - 60)

@@ -99,7 +99,7 @@ def render_selfhelp(entry: SelfHelpEntry, templates: dict) -> str:
             for number, step in enumerate(entry.steps, start=1)
         )
         return templates["selfhelp"].format(
-            title=entry.title, steps=steps, link=public(entry.page()), video_url=entry.video_url
+            title=entry.title, steps=steps, link=public(entry.page()), video_url=public(entry.video_url)
         )
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise NotifyError(f"{OUTBOUND_TEMPLATES}: bad or missing selfhelp template: {exc!r}") from exc

@@ -100,3 +100,19 @@ def test_a_catalogue_that_never_parsed_is_an_error(tmp_path):
     path.write_text("entries: [ {id: broken", encoding="utf-8")
     with pytest.raises(CatalogueError):
         load_catalogue(path)
+
+
+def test_an_entrys_text_message_links_its_video_by_an_address_a_phone_can_open(catalogue, monkeypatch):
+    """``{video_url}`` is one of the `selfhelp` template's placeholders (content/outbound.yml): the SMS
+    carried the catalogue's path (/media/selfhelp/...), which no phone can open; its page link was whole."""
+    from bot import settings as settings_module
+    from bot.notify import render_selfhelp
+
+    monkeypatch.setenv("KEFU_PUBLIC_URL", "https://kefu.example.cn")
+    settings_module.get_settings.cache_clear()
+    entry = catalogue.get("tv_no_signal")
+    try:
+        text = render_selfhelp(entry, {"step_line": "{number}. {step}", "selfhelp": "{title}\n{steps}\n视频：{video_url}\n{link}"})
+    finally:
+        settings_module.get_settings.cache_clear()
+    assert f"视频：https://kefu.example.cn{entry.video_url}\n" in text

@@ -141,7 +141,9 @@ def engine_for(url: str) -> Engine:
 # A transaction whose COMMIT never reached the server (its connection cut on the way, the server's side left
 # open) holds its row locks until the server's TCP keepalive gives up, two hours by default: every write to
 # those rows (a note, a chase, a move of that ticket) waited that long. Kefu never leaves a transaction idle
-# between its statements for more than milliseconds, so the server ends one idle this long.
+# between its statements for more than milliseconds, so the server ends one idle this long; the few that may
+# (an import checking its extract, a report turning millions of rows into Python) say so with idle_allowed,
+# and slow work of another kind (Redis, files) is done before a transaction begins or after it ends.
 STRANDED_TRANSACTION_S = 30
 
 

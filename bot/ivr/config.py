@@ -68,6 +68,14 @@ class HotlineConfig:
     def prompt(self, name: str) -> str:
         return self.prompts[name]
 
+    def link_text(self, links: list[dict]) -> str:
+        """The text message carrying the assistant's links (``{"title", "url"}``) to a caller's phone:
+        ``link_message`` with a ``link_line`` per link."""
+        from bot.ivr.matching import fill
+
+        lines = [fill(self.prompts.get("link_line", "{title} {url}"), link) for link in links]
+        return fill(self.prompts.get("link_message", "{links}"), {"links": "\n".join(lines)})
+
 
 def _time(value, field: str) -> dt.time:
     text = str(value)

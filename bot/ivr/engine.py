@@ -618,8 +618,7 @@ class FlowEngine:
 
     async def _send_links(self, state: CallState, links: list[dict]) -> Say:
         hotline = self.services.hotline.get()
-        lines = [fill(hotline.prompts.get("link_line", "{title} {url}"), link) for link in links]
-        text = fill(hotline.prompts.get("link_message", "{links}"), {"links": "\n".join(lines)})
+        text = hotline.link_text(links)
         number = self._own_line(state)
         if number is None:
             return Say(hotline.prompts.get("unverified_not_sent") or hotline.prompt("send_failed"),

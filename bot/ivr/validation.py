@@ -143,7 +143,36 @@ def flow_problems(settings, domain) -> list[Problem]:
                                     f"node '{node_id}' cannot be reached from the start node '{flow.start}'"))
         problems += menu_problems(path, flow, node_line)
         problems += reference_problems(path, flow, settings, domain, node_line)
-    return problems + hold_audio_problems(settings) + number_prompt_problems(settings, domain)
+    return (problems + hold_audio_problems(settings) + number_prompt_problems(settings, domain)
+            + link_text_problems(settings))
+
+
+def link_text_problems(settings) -> list[Problem]:
+    """The text carrying a self-help entry's links to a caller's phone (``link_message``, a ``link_line``
+    per link), measured for each catalogue entry with the links the assistant's answer gives: its page,
+    and its video (counted before it is rendered too)."""
+    from actions.selfhelp import selfhelp_message
+    from bot.ivr.bot_turns import spoken_replies
+    from bot.ivr.config import load_hotline_config
+    from bot.ivr.errors import HotlineConfigError
+    from bot.selfhelp import CatalogueError, parse_catalogue_file, public
+
+    try:
+        hotline = load_hotline_config(settings.ivr_config_path)
+        entries = parse_catalogue_file(settings.selfhelp_catalogue).entries.values()
+    except (HotlineConfigError, CatalogueError, OSError):
+        return []  # reported by the hotline's and the catalogue's own checks
+    prompts = (load(settings.ivr_config_path) or {}).get("prompts")
+    line = line_of(prompts, "link_message") if isinstance(prompts, dict) and "link_message" in prompts else None
+    problems = []
+    for entry in entries:
+        message = selfhelp_message(entry)
+        message.setdefault("attachment", {"type": "video", "payload": {"title": entry.title, "src": public(entry.video_url)}})
+        links = spoken_replies([message], hotline.button_template, hotline.max_buttons_read).links
+        if why := too_long_for_sms(hotline.link_text(links)):
+            problems.append(Problem(str(settings.ivr_config_path), line,
+                                    f"prompts.link_message with the links of entry '{entry.id}': {why}"))
+    return problems
 
 
 def hold_audio_problems(settings) -> list[Problem]:

@@ -13,6 +13,7 @@ from typing import Collection, Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from bot.db.repository import idle_allowed
 from bot.db.schema import conversation_events
 from bot.db.schema_ready import require_tables
 from bot.outcomes.events import OutcomeEvent
@@ -42,6 +43,9 @@ def read_events(engine: Engine, start: dt.datetime | None = None, end: dt.dateti
     if end is not None:
         query = query.where(conversation_events.c.at < end)
     with engine.connect() as conn:
+        # A month of a large centre's record is millions of rows, turned into Python after the one query: the
+        # read holds no lock, and may stay idle that long (PostgreSQL ends other idle transactions after 30 s).
+        idle_allowed(conn)
         return [dict(r) for r in conn.execute(query.order_by(conversation_events.c.at, conversation_events.c.id)).mappings()]
 
 

@@ -41,14 +41,17 @@ class Exported:
 
 def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject, *,
             database_url: str) -> tuple[dict, list]:
+    # Redis is read before the database's transaction begins, not between its statements: the set-aside
+    # messages are found by a SCAN of the whole keyspace, and PostgreSQL ends a transaction left idle
+    # (bot/db/repository.py, STRANDED_TRANSACTION_S).
+    trackers = {c: read_tracker(client, c) for c in sorted(subject.conversation_ids)}
+    set_aside = webchat_set_aside(client, subject)
     with engine.connect() as conn:
         rows = read_rows(conn, subject)
-        trackers = {c: read_tracker(client, c) for c in sorted(subject.conversation_ids)}
         found = recordings(conn, data_dir, subject, trackers)
         rows["voice_messages"] = voice_message_rows(conn, subject)
         for row in rows["ticket_history"]:  # each note also as it reads (a stored note is a kind and its values)
             row["note_text"] = history_line(row["note"])
-        set_aside = webchat_set_aside(client, subject)
         # Found by their number in its text only: not when it is another identified customer's chat.
         others = others_conversations(conn, subject, {m["conversation_id"] for m in set_aside
                                                       if m["conversation_id"] not in subject.conversation_ids})

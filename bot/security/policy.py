@@ -36,9 +36,29 @@ def mistakes(data) -> list[tuple[str | None, str]]:
         return [("requests", "`requests` must map request names to a level")]
     found = [(str(name), f"`{name}: {level}` is not a level; use one of {', '.join(LEVELS)}")
              for name, level in requests.items() if level not in LEVELS]
-    if "{code}" not in str(data.get("sms_code_text") or ""):
+    text = str(data.get("sms_code_text") or "")
+    if "{code}" not in text:
         found.append(("sms_code_text", "`sms_code_text` must contain {code}"))
+    elif (why := unfillable(text)) is not None:
+        found.append(("sms_code_text", f"`sms_code_text` {why}"))
     return found
+
+
+def code_text(template: str, code: str, ttl_s: int) -> str:
+    """The code's SMS as the customer gets it (actions/identity.py sends it)."""
+    return template.format(code=code, minutes=ttl_s // 60)
+
+
+def unfillable(template: str) -> str | None:
+    """Why ``template`` cannot be filled when a code is sent (a placeholder other than {code} and {minutes},
+    an unpaired brace: the sending failed for every customer), or None."""
+    try:
+        code_text(template, "0", 60)
+    except KeyError as exc:
+        return f"names {{{exc.args[0]}}}: only {{code}} and {{minutes}} are filled in"
+    except (ValueError, IndexError) as exc:
+        return f"cannot be filled in ({exc}): write only {{code}} and {{minutes}} in braces"
+    return None
 
 
 def parse_policy(path: Path) -> VerificationPolicy:

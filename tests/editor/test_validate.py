@@ -464,3 +464,35 @@ def test_a_phone_flows_text_too_long_for_one_sms_is_named_at_its_node(project):
     edit(main, "仍未解决可再次来电或在微信公众号留言。", "仍未解决可再次来电或在微信公众号留言。" * 30)
     [problem] = [p for p in errors_for(project) if "SMS" in p]
     assert problem.startswith("ivr_flows/main.yml:") and "node 'send_selfhelp': text:" in problem
+
+
+def test_a_verification_code_text_too_long_for_one_sms_is_named_at_its_line(project):
+    """The code's SMS is refused by the gateway for good when it is too long: the customer asking for a code
+    never gets one, and can never prove it is them. Measured with the code and its minutes filled in."""
+    policy = project / "content" / "verification.yml"
+    line = policy.read_text(encoding="utf-8").splitlines().index(
+        next(l for l in policy.read_text(encoding="utf-8").splitlines() if l.startswith("sms_code_text:"))) + 1
+    edit(policy, "请勿告诉任何人，", "请勿告诉任何人，" + "客服人员、营业厅工作人员及装维人员都不会以任何理由向您索要验证码，" * 16)
+    [problem] = [p for p in errors_for(project) if p.startswith("content/verification.yml") and "SMS" in p]
+    assert problem.startswith(f"content/verification.yml:{line}: ") and "at most 500" in problem
+
+
+def test_a_verification_code_text_naming_an_unknown_placeholder_is_an_error(project):
+    """``{code}`` and ``{minutes}`` are filled in when a code is sent; any other placeholder failed the
+    sending for every customer asking for a code, while `kefu validate` found nothing."""
+    edit(project / "content" / "verification.yml", "{minutes}分钟", "{分钟}分钟")
+    problems = [p for p in errors_for(project) if p.startswith("content/verification.yml")]
+    assert any("{分钟}" in p for p in problems), problems
+
+
+def test_the_phone_text_of_a_self_help_entrys_links_too_long_for_one_sms_is_named(project):
+    """A caller who gets self-help from the assistant is texted its links, worded by ``link_message`` and
+    ``link_line`` of content/ivr.yml: a text over the gateway's limit reached nobody, while the caller was
+    told it was sent. Measured for each catalogue entry with the links the phone sends for it."""
+    ivr = project / "content" / "ivr.yml"
+    line = ivr.read_text(encoding="utf-8").splitlines().index(
+        next(l for l in ivr.read_text(encoding="utf-8").splitlines() if "link_message:" in l)) + 1
+    edit(ivr, "广电网络客服为您发送的指引：", "广电网络客服为您发送的指引：" + "请按照下面链接中的图文和视频步骤逐项检查设备，" * 20)
+    problems = [p for p in errors_for(project) if p.startswith(f"content/ivr.yml:{line}: ") and "SMS" in p]
+    assert problems and all("at most 500" in p for p in problems), problems
+    assert any("'tv_no_signal'" in p and "link_message" in p for p in problems), problems

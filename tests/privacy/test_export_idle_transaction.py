@@ -1,0 +1,37 @@
+"""An export reads the customer's Redis records (their trackers; a SCAN of every web chat message set aside,
+over the whole keyspace) between its database statements. The service's PostgreSQL sessions end a
+transaction left idle (bot/db/repository.py, ``STRANDED_TRANSACTION_S``): an export must not hold one open
+while it reads Redis, or a large Redis made every export fail half-way."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.handoff.conftest import redis_url  # noqa: F401  the real Redis of the handoff tests
+from tests.privacy.test_customer_requests import env, kefu  # noqa: F401  the seeded stores
+
+
+def test_an_export_whose_redis_scan_takes_longer_than_a_stranded_transaction_is_given_is_made(env, monkeypatch):  # noqa: F811
+    from bot.db import repository
+    from bot.privacy import export
+    from tests.postgres import postgres_server_url
+
+    if not postgres_server_url():
+        pytest.skip("a connection to a database server (KEFU_TEST_POSTGRES_URL)")
+    settings, _client, _seeded = env
+    monkeypatch.setattr(repository, "STRANDED_TRANSACTION_S", 1)  # 30 s in service
+    repository.engine_for(settings.database_url).dispose()  # new sessions, with that limit
+    scanned = export.webchat_set_aside
+
+    def long_scan(*args):
+        time.sleep(2)  # SCAN through a Redis of millions of conversations' keys
+        return scanned(*args)
+
+    monkeypatch.setattr(export, "webchat_set_aside", long_scan)
+    try:
+        assert kefu("customer", "export", "13800000001") == 0
+    finally:
+        repository.engine_for(settings.database_url).dispose()
+    [folder] = (settings.data_dir / "exports").iterdir()
+    assert (folder / "customer.json").is_file()
