@@ -112,8 +112,8 @@ def selfhelp_payload(entry: SelfHelpEntry, templates: dict) -> dict:
         "title": entry.title,
         "steps": list(entry.steps),
         "link": public(entry.page()),
-        "video_url": entry.video_url,
-        "poster_url": entry.poster_url,
+        "video_url": public(entry.video_url),  # whole addresses: a REST callback's system is not Kefu's page
+        "poster_url": public(entry.poster_url),
         "text": render_selfhelp(entry, templates),
     }
 

@@ -116,3 +116,20 @@ def test_an_entrys_text_message_links_its_video_by_an_address_a_phone_can_open(c
     finally:
         settings_module.get_settings.cache_clear()
     assert f"视频：https://kefu.example.cn{entry.video_url}\n" in text
+
+
+def test_an_entry_queued_for_another_system_names_its_video_and_poster_by_whole_addresses(catalogue, monkeypatch):
+    """The outbox payload (a REST callback's body) carried the catalogue's /media/ paths, which only Kefu's
+    own pages can resolve; its page link was whole."""
+    from bot import settings as settings_module
+    from bot.notify import selfhelp_payload
+
+    monkeypatch.setenv("KEFU_PUBLIC_URL", "https://kefu.example.cn")
+    settings_module.get_settings.cache_clear()
+    entry = catalogue.get("tv_no_signal")
+    try:
+        payload = selfhelp_payload(entry, {"step_line": "{number}. {step}", "selfhelp": "{title}\n{steps}\n{link}"})
+    finally:
+        settings_module.get_settings.cache_clear()
+    assert payload["video_url"] == f"https://kefu.example.cn{entry.video_url}"
+    assert payload["poster_url"] == f"https://kefu.example.cn{entry.poster_url}"
