@@ -15,8 +15,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bot.db.repository import in_chunks
 from bot.db.schema import erased_exports
 from bot.privacy.export import STAMP, exports_of
+
+STAMP_CHARS = len(dt.datetime(2026, 1, 1).strftime(STAMP))  # 16: the stamp is fixed-width
 
 logger = logging.getLogger(__name__)
 
@@ -28,21 +31,31 @@ def remember(conn: sa.engine.Connection, prefix: str) -> None:
 
 
 def delete_erased(engine: sa.engine.Engine, data_dir: Path) -> int:
-    """Delete this machine's exports made before their customer's erasure; how many."""
-    if not (Path(data_dir) / "exports").is_dir():
+    """Delete this machine's exports made before their customer's erasure; how many. Only the prefixes of
+    the exports here are looked up: the table keeps every erasure, and the pass need not read them all."""
+    folders: dict[str, list[tuple[Path, dt.datetime]]] = {}
+    for folder in exports_of(data_dir, ""):
+        try:  # <prefix><stamp>: the stamp is the name's fixed-width end
+            made = dt.datetime.strptime(folder.name[-STAMP_CHARS:], STAMP)
+        except ValueError:
+            continue  # not a folder the export command named
+        folders.setdefault(folder.name[:-STAMP_CHARS], []).append((folder, made))
+    if not folders:
         return 0
+    c = erased_exports.c
     with engine.connect() as conn:
-        erased = dict(conn.execute(sa.select(erased_exports.c.folder_prefix, erased_exports.c.erased_at)).all())
+        erased = {prefix: at for chunk in in_chunks(sorted(folders)) for prefix, at in conn.execute(
+            sa.select(c.folder_prefix, c.erased_at).where(c.folder_prefix.in_(chunk)))}
     deleted = 0
     for prefix, erased_at in erased.items():
-        for folder in exports_of(data_dir, prefix):
+        for folder, made in folders[prefix]:
+            if made > erased_at:
+                continue  # made since: a later customer's with the same id
             try:
-                made = dt.datetime.strptime(folder.name[len(prefix):], STAMP)
-            except ValueError:
-                continue  # not a folder the export command named
-            if made <= erased_at:
-                shutil.rmtree(folder, ignore_errors=True)
+                shutil.rmtree(folder)
                 deleted += 1
+            except OSError as exc:  # written by another user, say: said, and tried again at the next pass
+                logger.warning("privacy.erased_exports.not_deleted folder=%s error=%s", folder.name, exc)
     if deleted:
         logger.info("privacy.erased_exports.deleted count=%d", deleted)
     return deleted
