@@ -56,7 +56,7 @@ def unfillable(template: str) -> str | None:
         code_text(template, "0", 60)
     except KeyError as exc:
         return f"names {{{exc.args[0]}}}: only {{code}} and {{minutes}} are filled in"
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, TypeError, AttributeError) as exc:  # {minutes[0]}, {code.value}
         return f"cannot be filled in ({exc}): write only {{code}} and {{minutes}} in braces"
     return None
 

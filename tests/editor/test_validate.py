@@ -496,3 +496,13 @@ def test_the_phone_text_of_a_self_help_entrys_links_too_long_for_one_sms_is_name
     problems = [p for p in errors_for(project) if p.startswith(f"content/ivr.yml:{line}: ") and "SMS" in p]
     assert problems and all("at most 500" in p for p in problems), problems
     assert any("'tv_no_signal'" in p and "link_message" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("placeholder", ["{minutes[0]}", "{code.value}"])
+def test_a_verification_code_text_indexing_or_reading_into_a_placeholder_is_named_not_a_crash(project, placeholder):
+    """``{minutes[0]}`` (a number has no items) or ``{code.value}`` (a text has no such field) cannot be filled
+    in either: `kefu validate` stopped with a traceback instead of naming the line, and the running service
+    lost the last good file (the error was not the policy's own)."""
+    edit(project / "content" / "verification.yml", "{minutes}分钟", f"{placeholder}分钟")
+    problems = [p for p in errors_for(project) if p.startswith("content/verification.yml")]
+    assert any("sms_code_text" in p and "cannot be filled in" in p for p in problems), problems

@@ -257,3 +257,16 @@ async def test_guesses_from_the_addresses_of_one_ipv6_network_share_one_lock(red
     assert not await guard.attempt("demo", "2001:db8:1:2:abcd::1")
     assert not await guard.locked("demo", "2001:db8:1:3::1"), "another network is another client"
     assert not await guard.locked("demo", "10.0.0.1")
+
+
+def test_a_code_text_that_cannot_be_filled_in_keeps_the_last_good_policy(tmp_path):
+    """Saved with ``{minutes[0]}``, the file's code text would fail every code sent: the service keeps the
+    policy it had, as for any other mistake in the file, instead of failing every request that reads it."""
+    policy = tmp_path / "verification.yml"
+    policy.write_text("requests: {query_bill: verified}\nsms_code_text: '验证码{code}，{minutes}分钟内有效'\n",
+                      encoding="utf-8")
+    assert load_policy(tmp_path).sms_code_text == "验证码{code}，{minutes}分钟内有效"
+    policy.write_text("requests: {query_bill: verified}\nsms_code_text: '验证码{code}，{minutes[0]}分钟内有效'\n",
+                      encoding="utf-8")
+    os.utime(policy, (policy.stat().st_atime, policy.stat().st_mtime + 5))  # a later save, whatever the clock's grain
+    assert load_policy(tmp_path).sms_code_text == "验证码{code}，{minutes}分钟内有效"
