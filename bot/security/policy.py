@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,10 @@ class VerificationPolicy:
         return self.requests.get(request, "verified")
 
 
+# {code} or {minutes} typed with a Chinese input method's braces (｛｝): no placeholder, sent as written.
+WIDE_PLACEHOLDER = re.compile(r"[{｛]\s*(code|minutes)\s*[}｝]")
+
+
 def mistakes(data) -> list[tuple[str | None, str]]:
     """Every mistake in the parsed file, each with the key it is at (a request name or a top-level key)."""
     if not isinstance(data, dict):
@@ -37,7 +42,12 @@ def mistakes(data) -> list[tuple[str | None, str]]:
     found = [(str(name), f"`{name}: {level}` is not a level; use one of {', '.join(LEVELS)}")
              for name, level in requests.items() if level not in LEVELS]
     text = str(data.get("sms_code_text") or "")
-    if "{code}" not in text:
+    wide = next((m for m in WIDE_PLACEHOLDER.finditer(text) if not m.group(0).startswith("{") or
+                 not m.group(0).endswith("}")), None)
+    if wide is not None:
+        found.append(("sms_code_text", f"`sms_code_text` writes {wide.group(0)} with full-width braces, which the "
+                                       f"customer would read as written: write {{{wide.group(1)}}}"))
+    elif "{code}" not in text:
         found.append(("sms_code_text", "`sms_code_text` must contain {code}"))
     elif (why := unfillable(text)) is not None:
         found.append(("sms_code_text", f"`sms_code_text` {why}"))

@@ -506,3 +506,11 @@ def test_a_verification_code_text_indexing_or_reading_into_a_placeholder_is_name
     edit(project / "content" / "verification.yml", "{minutes}分钟", f"{placeholder}分钟")
     problems = [p for p in errors_for(project) if p.startswith("content/verification.yml")]
     assert any("sms_code_text" in p and "cannot be filled in" in p for p in problems), problems
+
+
+def test_a_verification_code_text_with_a_placeholder_in_full_width_braces_is_an_error(project):
+    """A Chinese input method types ｛｝: "｛minutes｝分钟内有效" is no placeholder, and every customer's code
+    SMS read "｛minutes｝" where the minutes belong, while `kefu validate` found nothing."""
+    edit(project / "content" / "verification.yml", "{minutes}分钟", "｛minutes｝分钟")
+    problems = [p for p in errors_for(project) if p.startswith("content/verification.yml")]
+    assert any("｛minutes｝" in p and "{minutes}" in p for p in problems), problems
