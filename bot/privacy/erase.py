@@ -70,10 +70,11 @@ class Erasure:
 
 def plan(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject, *,
          database_url: str) -> dict[str, int]:
-    """What an erasure would reach, by store (counts only)."""
+    """What an erasure would reach, by store (counts only). Redis is read before the database's transaction
+    begins, as the export does (bot/privacy/export.py): PostgreSQL ends a transaction left idle."""
+    trackers = {c: read_tracker(client, c) for c in subject.conversation_ids}
     with engine.connect() as conn:
         rows = read_rows(conn, subject)
-        trackers = {c: read_tracker(client, c) for c in subject.conversation_ids}
         found = recordings(conn, data_dir, subject, trackers)
         events = conn.execute(sa.select(sa.func.count()).select_from(conversation_events)
                               .where(event_filter(subject))).scalar_one()  # every event it renames

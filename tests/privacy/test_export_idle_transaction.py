@@ -35,3 +35,33 @@ def test_an_export_whose_redis_scan_takes_longer_than_a_stranded_transaction_is_
         repository.engine_for(settings.database_url).dispose()
     [folder] = (settings.data_dir / "exports").iterdir()
     assert (folder / "customer.json").is_file()
+
+
+def test_an_erasure_whose_redis_reads_take_longer_than_a_stranded_transaction_is_given_is_made(env, monkeypatch):  # noqa: F811
+    """The erasure's count of what it would reach (``plan``) read the customer's trackers from Redis between its
+    database statements, as the export did: a slow Redis ended its transaction and the erasure failed
+    before it began."""
+    from bot.db import repository
+    from bot.privacy import erase
+    from tests.postgres import postgres_server_url
+
+    if not postgres_server_url():
+        pytest.skip("a connection to a database server (KEFU_TEST_POSTGRES_URL)")
+    settings, _client, _seeded = env
+    monkeypatch.setattr(repository, "STRANDED_TRANSACTION_S", 1)  # 30 s in service
+    repository.engine_for(settings.database_url).dispose()  # new sessions, with that limit
+    read = erase.read_tracker
+    slow = []
+
+    def slow_read(*args):
+        if not slow:
+            slow.append(True)
+            time.sleep(2)  # a Redis busy or far away, once
+        return read(*args)
+
+    monkeypatch.setattr(erase, "read_tracker", slow_read)
+    try:
+        assert kefu("customer", "erase", "13800000001", "--yes") == 0
+    finally:
+        repository.engine_for(settings.database_url).dispose()
+    assert slow  # the tracker was read, slowly
