@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from bot.security.otp import CODE_DIGITS
+
 logger = logging.getLogger(__name__)
 
 LEVELS = ("public", "identified", "verified")
@@ -63,7 +65,7 @@ def unfillable(template: str) -> str | None:
     """Why ``template`` cannot be filled when a code is sent (a placeholder other than {code} and {minutes},
     an unpaired brace: the sending failed for every customer), or None."""
     try:
-        code_text(template, "0", 60)
+        code_text(template, "0" * CODE_DIGITS, 60)  # a code as sent: ``{code[5]}`` fills
     except KeyError as exc:
         return f"names {{{exc.args[0]}}}: only {{code}} and {{minutes}} are filled in"
     except (ValueError, IndexError, TypeError, AttributeError) as exc:  # {minutes[0]}, {code.value}

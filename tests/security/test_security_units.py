@@ -270,3 +270,12 @@ def test_a_code_text_that_cannot_be_filled_in_keeps_the_last_good_policy(tmp_pat
                       encoding="utf-8")
     os.utime(policy, (policy.stat().st_atime, policy.stat().st_mtime + 5))  # a later save, whatever the clock's grain
     assert load_policy(tmp_path).sms_code_text == "验证码{code}，{minutes}分钟内有效"
+
+
+def test_a_code_text_reading_a_digit_of_the_code_is_not_refused():
+    """The check filled the text with a one-digit code, so ``{code[5]}`` (the code's last digit, which
+    every code sent has) was refused as a text that cannot be filled in."""
+    from bot.security.policy import mistakes
+
+    assert mistakes({"requests": {}, "sms_code_text": "验证码{code}，末位是{code[5]}"}) == []
+    assert mistakes({"requests": {}, "sms_code_text": "验证码{code}，{code[6]}"})  # past the code's end
