@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from actions.backend import catalogue, channel_of, db, record, repository
 from actions.chain import continue_with
 from actions.identity import identified, local_phone, verified_customer
-from bot.db.repository import OPEN_TICKET_STATUSES, Customer, DatabaseError
+from bot.db.repository import Customer, DatabaseError
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.history import repeat_contact
 from bot.handoff.queue import queue_from_settings
@@ -98,18 +98,6 @@ async def offer_human(dispatcher: CollectingDispatcher, tracker: Tracker, domain
     return events + [SlotSet("awaiting", "offer_human")]
 
 
-async def with_joined_ticket(tracker: Tracker, tickets: list[dict]) -> list[dict]:
-    """``tickets`` and, first, the open ticket this conversation was told about (``last_ticket_id``) when
-    it is not among them: a complaint joined to the customer's complaint already open was filed in
-    another conversation, so an unproven caller's packet said 未结工单：无 while the customer had just
-    been given its number (a test run in another order found it)."""
-    joined = tracker.get_slot("last_ticket_id")
-    if not joined or any(t["ticket_id"] == joined for t in tickets):
-        return tickets
-    ticket = await db(repository().get_ticket, joined)
-    return [ticket, *tickets] if ticket and ticket["status"] in OPEN_TICKET_STATUSES else tickets
-
-
 class ActionRequestHuman(Action):
     def name(self) -> str:
         return "action_request_human"
@@ -118,10 +106,11 @@ class ActionRequestHuman(Action):
         rules = load_rules()
         try:
             customer = await verified_customer(tracker)  # the agent sees only a proven customer
-            # ... and their open tickets; an unproven one's only those filed in this very conversation
+            # ... and their open tickets; an unproven one's only those filed in this very conversation, not
+            # the named customer's repair their report joined (``last_ticket_id``, told to nobody but by SMS
+            # to its owner): the agent saw its summary and visit time (found in a security review)
             tickets = await db(repository().tickets_for, customer.id if customer else None, open_only=True,
                                conversation_id=tracker.sender_id)
-            tickets = await with_joined_ticket(tracker, tickets)
             repeat = customer is not None and await db(
                 repeat_contact, get_settings().database_url, customer.id, rules.repeat_window_hours,
                 exclude_conversation=tracker.sender_id)

@@ -117,18 +117,29 @@ async def test_a_number_a_rest_client_puts_in_the_metadata_is_shown_as_claimed_a
     assert await known_phone(with_redis, "ivr:MZplanted", line) == "13800000003"
 
 
-async def test_a_complaint_joined_to_the_customers_open_one_is_in_an_unproven_callers_packet(run_action, with_redis):
-    """A complaint from someone who only named the customer joins the customer's complaint already open
-    (filed in another conversation); the caller is told its number, so the agent must see it too —
-    the packet said 未结工单：无 (found when another test had left a complaint open on the same number)."""
+async def test_a_repair_chased_by_someone_who_only_named_the_customer_stays_off_their_agents_desk(run_action, with_redis):
+    """Someone who types a customer's number with a fault joins that customer's open repair (filed in
+    another conversation) and is told no ticket number: it goes by SMS to the registered phone. Their
+    packet listed that repair all the same (its summary and the technician's visit time) to the agent
+    serving them, and the agent's 已解决 closed the customer's repair. Found in a security review."""
     from actions.backend import repository
+    from bot.handoff.tickets import disposition_ticket
+    from tests.action_tests.trackers import entity
 
-    joined = repository().create_ticket(kind="complaint", customer_id=3, summary="装机师傅迟到",
-                                        conversation_id="an-earlier-chat")
-    elsewhere = repository().create_ticket(kind="fault", customer_id=3, summary="宽带断线", conversation_id="other")
-    asked = load_tracker("selfhelp_denied", text="转人工", intent="request_human", customer_id="3",
-                         last_ticket_id=joined, sender="joined-a-complaint")
+    repair = repository().create_ticket(kind="fault", customer_id=3, summary="宽带断线，光猫LOS红灯",
+                                        details={"fault_type": "fault_broadband", "visit_time": "周六下午"},
+                                        conversation_id="the-customers-own-chat")
+    reported = load_tracker("selfhelp_denied", text="13800000003", intent="inform",
+                            entities=[entity("phone_number", "13800000003")], sender="only-named-them",
+                            pending_request="action_create_fault_ticket", awaiting="identity")
+    turn = await run_action("action_identify_customer", reported)
+    assert turn.responses == ["utter_fault_report_taken"] and repair not in str(turn.messages)
+    asked = load_tracker("selfhelp_denied", text="转人工", intent="request_human", sender="only-named-them",
+                         **{k: v for k, v in turn.slots.items() if k in ("customer_id", "last_ticket_id")})
     await run_action("action_request_human", asked)
-    entry = await HandoffQueue(with_redis).entry("joined-a-complaint")
-    assert [t["ticket_id"] for t in entry["request"].context["open_tickets"]] == [joined]
-    assert elsewhere not in str(entry["request"].context)  # the customer's other tickets stay unseen
+    request = (await HandoffQueue(with_redis).entry("only-named-them"))["request"]
+    assert request.context["open_tickets"] == [], "the named customer's repair on the agent's screen"
+    assert "周六下午" not in str(request.context) and "光猫LOS红灯" not in str(request.context)
+
+    await disposition_ticket(request, "resolved", "已解决", "demo")
+    assert repository().get_ticket(repair)["status"] == "open", "the agent's 已解决 closed someone else's repair"
