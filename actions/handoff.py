@@ -8,6 +8,7 @@ customers at or above ``direct.min_vip_tier`` in content/handoff.yml.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 from typing import Any
 
@@ -25,6 +26,7 @@ from bot.handoff.history import repeat_contact
 from bot.handoff.queue import queue_from_settings
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.handoff.service import request_handoff
+from bot.handoff.tickets import session_start_bound
 from bot.handoff.watcher import notice_state, remember_notice
 from bot.settings import get_settings
 
@@ -98,6 +100,23 @@ async def offer_human(dispatcher: CollectingDispatcher, tracker: Tracker, domain
     return events + [SlotSet("awaiting", "offer_human")]
 
 
+def session_started(tracker: Tracker) -> dt.datetime | None:
+    """The oldest a ticket filed in the conversation's latest session can look (``session_start_bound``);
+    the tracker holds that session only (``bot.tracker_store``). None without a timestamp to read."""
+    stamps = [e.get("timestamp") for e in tracker.events if e.get("event") == "session_started"]
+    return session_start_bound(stamps[-1] if stamps and isinstance(stamps[-1], (int, float)) else None)
+
+
+def this_session(tracker: Tracker, tickets: list[dict], customer: Customer | None) -> list[dict]:
+    """The proven customer's tickets, and those filed in this conversation in its latest session. A web
+    chat keeps its id after a session ends (the next person at a tab left open is in it): the earlier
+    customer's tickets filed in it (a visit, its time and words) were the next one's agent's to read,
+    with verification and the transcript started over (found in a security review)."""
+    started = session_started(tracker)
+    return [t for t in tickets if started is None or (customer is not None and t["customer_id"] == customer.id)
+            or t["created_at"] >= started]
+
+
 class ActionRequestHuman(Action):
     def name(self) -> str:
         return "action_request_human"
@@ -109,8 +128,8 @@ class ActionRequestHuman(Action):
             # ... and their open tickets; an unproven one's only those filed in this very conversation, not
             # the named customer's repair their report joined (``last_ticket_id``, told to nobody but by SMS
             # to its owner): the agent saw its summary and visit time (found in a security review)
-            tickets = await db(repository().tickets_for, customer.id if customer else None, open_only=True,
-                               conversation_id=tracker.sender_id)
+            tickets = this_session(tracker, await db(repository().tickets_for, customer.id if customer else None,
+                                                     open_only=True, conversation_id=tracker.sender_id), customer)
             repeat = customer is not None and await db(
                 repeat_contact, get_settings().database_url, customer.id, rules.repeat_window_hours,
                 exclude_conversation=tracker.sender_id)

@@ -24,7 +24,7 @@ from bot.handoff.queue import HandoffError, HandoffQueue
 from bot.handoff.queue_notice import tell_place
 from bot.handoff.sessions import open_session
 from bot.handoff.presence import gone_among
-from bot.handoff.tickets import customer_id_of, disposition_ticket, own_open_ticket, work_items
+from bot.handoff.tickets import customer_id_of, disposition_ticket, own_open_ticket, session_began, work_items
 from bot.handoff.unanswered import customer_left_at, gone_before_any_exchange
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
@@ -422,7 +422,8 @@ class Desk:
         customer and no number, which nobody could act on and the customer could not query)."""
         if customer_id_of(entry["request"]) is not None and not typed.strip():
             return None  # on the customer's account
-        if not typed.strip() and await own_open_ticket(self.repository, entry["conversation_id"]) is not None:
+        if not typed.strip() and await own_open_ticket(self.repository, entry["conversation_id"],
+                                                       since=session_began(entry["request"])) is not None:
             return None  # the follow-up adds to the ticket this conversation filed, which reaches them already
         return await self._callback_number(entry, typed, missing="error_ticket_number")
 

@@ -3,6 +3,7 @@ the agent's disposition. All are ``needs_human`` work items on the desk except r
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Callable
 
@@ -77,7 +78,8 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
         await asyncio.to_thread(told_in_conversation, repo, ticket_id, agent_id)
         await asyncio.to_thread(repo.set_ticket_owner, ticket_id, agent_id)  # the ledger shows who resolved it
         return ticket_id
-    followed = await own_open_ticket(repo, request.conversation_id, customer_id_of(request), slots.get("fault_type"))
+    followed = await own_open_ticket(repo, request.conversation_id, customer_id_of(request), slots.get("fault_type"),
+                                     since=session_began(request))
     if followed is not None:  # the same problem: one ticket for the customer to follow, with the agent's note
         await asyncio.to_thread(repo.note_ticket, followed, history_note("agent_followup", agent=agent_id, note=note))
         await asyncio.to_thread(repo.set_ticket_owner, followed, agent_id, if_unowned=True)
@@ -110,15 +112,37 @@ def told_in_conversation(repo: Repository, ticket_id: str, agent_id: str) -> Non
     repo.move_ticket(ticket_id, "customer_told", history_note("told_in_conversation", agent=agent_id))
 
 
+# A ticket filed in a session is at most this much older than the session's first turn as the clocks
+# tell (the database's and Rasa's may differ); one of an earlier session is older by the session's idle
+# expiry at least (60 minutes, ``session_expiration_time`` in domain/core.yml).
+SESSION_CLOCK_MARGIN = timedelta(minutes=10)
+
+
+def session_start_bound(stamp: float | None) -> datetime | None:
+    """The oldest a ticket filed in the session that began at ``stamp`` (a Rasa timestamp) can look (naive UTC)."""
+    return datetime.utcfromtimestamp(stamp) - SESSION_CLOCK_MARGIN if stamp is not None else None
+
+
+def session_began(request: HandoffRequest) -> datetime | None:
+    """:func:`session_start_bound` of the session the packet was built in: its transcript holds that
+    session only, from its first turn; None if the packet does not tell."""
+    stamps = [t["at"] for t in (request.context or {}).get("transcript") or [] if isinstance(t.get("at"), (int, float))]
+    return session_start_bound(min(stamps)) if stamps else None
+
+
 async def own_open_ticket(repo: Repository, conversation_id: str, customer_id: int | None = None,
-                         fault_type: str | None = None) -> str | None:
+                         fault_type: str | None = None, since: datetime | None = None) -> str | None:
     """The open ticket a 转工单跟进 follows: the newest filed in this conversation for the customer's
     problem (a complaint, a fault...), not a request to be contacted (found by a tester: a customer who
     had just filed a complaint got a second ticket number for it); else the verified customer's open
     repair of the fault this conversation is about, filed anywhere (found by a tester: the repair
-    reported on WeChat, shown in the packet and chased in this web chat, got a second fault ticket)."""
+    reported on WeChat, shown in the packet and chased in this web chat, got a second fault ticket).
+    ``since``: filed in the conversation's session from then on only: a web chat keeps its id after a
+    session ends, and the next person at a tab left open was told the earlier customer's ticket number
+    as theirs, with the agent's note added to it (found in a security review)."""
     own = await asyncio.to_thread(repo.tickets_for, None, open_only=True, conversation_id=conversation_id)
-    mine = next((t["ticket_id"] for t in own if t["kind"] not in CONTACT_REQUESTS), None)
+    mine = next((t["ticket_id"] for t in own if t["kind"] not in CONTACT_REQUESTS
+                 and (since is None or t["created_at"] >= since)), None)
     if mine is not None or customer_id is None or not fault_type:
         return mine
     theirs = await asyncio.to_thread(repo.tickets_for, customer_id, open_only=True)

@@ -143,3 +143,44 @@ async def test_a_repair_chased_by_someone_who_only_named_the_customer_stays_off_
 
     await disposition_ticket(request, "resolved", "已解决", "demo")
     assert repository().get_ticket(repair)["status"] == "open", "the agent's 已解决 closed someone else's repair"
+
+
+async def test_a_ticket_from_an_earlier_session_of_the_conversation_stays_off_the_next_customers_packet(
+        run_action, with_redis):
+    """A web chat keeps its conversation id after its session ends (60 minutes idle: verification and
+    the request start over), so the next person at a tab left open is in the same conversation. Their
+    agent was shown the earlier customer's tickets filed in it (a visit booked, its time and words),
+    while the transcript shows only the new session. Found in a security review."""
+    import datetime as dt
+    import time
+
+    import sqlalchemy as sa
+
+    from actions.backend import repository
+    from bot.db.schema import tickets
+
+    earlier = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：明天上午，人民路18号",
+                                         details={"visit_time": "12月6日（周六）上午"}, conversation_id="left-open")
+    with repository().engine.begin() as conn:
+        conn.execute(sa.update(tickets).where(tickets.c.ticket_id == earlier)
+                     .values(created_at=dt.datetime.utcnow() - dt.timedelta(hours=2)))
+    this_session = repository().create_ticket(kind="complaint", customer_id=None, summary="客户投诉：网速慢",
+                                              details={"callback_phone": "13912345678"}, conversation_id="left-open")
+    asked = load_tracker("selfhelp_denied", text="转人工", intent="request_human", sender="left-open")
+    started = time.time() - 600
+    asked.events[:0] = [{"event": "action", "name": "action_session_start", "timestamp": started},
+                        {"event": "session_started", "timestamp": started}]
+    for n, event in enumerate(asked.events[2:], start=1):
+        event["timestamp"] = started + n
+    await run_action("action_request_human", asked)
+    packet = (await HandoffQueue(with_redis).entry("left-open"))["request"].context
+    assert [t["ticket_id"] for t in packet["open_tickets"]] == [this_session]
+    assert "人民路" not in str(packet) and "周六" not in str(packet)
+    # ... nor does the agent's 转工单跟进 add to it and tell the new person its number as theirs
+    from bot.handoff.tickets import disposition_ticket
+
+    request = (await HandoffQueue(with_redis).entry("left-open"))["request"]
+    assert await disposition_ticket(request, "ticket", "已记录网速慢，安排跟进", "demo") == this_session
+    repository().move_ticket(this_session, "resolved")
+    followed = await disposition_ticket(request, "ticket", "安排跟进", "demo")
+    assert followed not in (earlier, this_session), "the earlier customer's visit was told as the new person's ticket"
