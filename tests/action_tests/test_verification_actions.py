@@ -231,6 +231,24 @@ async def test_a_wechat_openid_is_bound_after_one_verification_and_then_needs_no
     assert later.message("utter_bill_summary")["customer_name"] == "李娜"
 
 
+@pytest.mark.parametrize("typed, answered", [("13800000001", None), ("13800000002", "李娜")],
+                         ids=["another-customers-number", "their-own-number"])
+async def test_a_bound_wechat_account_asking_about_another_number_is_not_answered_with_its_own_bill(
+        run_action, with_redis, typed, answered):
+    """"查13800000001的账单" from a WeChat account bound to 李娜 answered with 李娜's bill, as if the number
+    typed were not there: the channel proves the account holder, not the line asked about."""
+    openid = f"o6_bm_bound_asks_about_{typed}"
+    CredentialStore(repository().url).bind("wechat", openid, 2)
+    claim = channel_claim(WECHAT_OPENID, openid, openid)
+    turn = await run_action("action_query_bill", with_metadata(load_tracker(
+        "query_bill", text=f"查{typed}的账单", entities=[entity("phone_number", typed)], sender=openid),
+        claim, channel="wechat"))
+    if answered is None:
+        assert turn.responses == ["utter_verification_code_sent"] and personal(turn) == []
+    else:
+        assert turn.message("utter_bill_summary")["customer_name"] == answered
+
+
 async def test_plans_are_public_but_the_own_plan_needs_proof(run_action, with_redis):
     anyone = await run_action("action_query_plan", load_tracker("query_bill", text="有什么套餐", intent="query_plan",
                                                                 sender="13800000003"))
