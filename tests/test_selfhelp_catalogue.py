@@ -102,34 +102,33 @@ def test_a_catalogue_that_never_parsed_is_an_error(tmp_path):
         load_catalogue(path)
 
 
-def test_an_entrys_text_message_links_its_video_by_an_address_a_phone_can_open(catalogue, monkeypatch):
+@pytest.fixture
+def public_url(monkeypatch):
+    """Kefu served at a public address (``KEFU_PUBLIC_URL``), which links sent outside its pages begin with."""
+    from bot import settings as settings_module
+
+    monkeypatch.setenv("KEFU_PUBLIC_URL", "https://kefu.example.cn")
+    settings_module.get_settings.cache_clear()
+    yield "https://kefu.example.cn"
+    settings_module.get_settings.cache_clear()
+
+
+def test_an_entrys_text_message_links_its_video_by_an_address_a_phone_can_open(catalogue, public_url):
     """``{video_url}`` is one of the `selfhelp` template's placeholders (content/outbound.yml): the SMS
     carried the catalogue's path (/media/selfhelp/...), which no phone can open; its page link was whole."""
-    from bot import settings as settings_module
     from bot.notify import render_selfhelp
 
-    monkeypatch.setenv("KEFU_PUBLIC_URL", "https://kefu.example.cn")
-    settings_module.get_settings.cache_clear()
     entry = catalogue.get("tv_no_signal")
-    try:
-        text = render_selfhelp(entry, {"step_line": "{number}. {step}", "selfhelp": "{title}\n{steps}\n视频：{video_url}\n{link}"})
-    finally:
-        settings_module.get_settings.cache_clear()
-    assert f"视频：https://kefu.example.cn{entry.video_url}\n" in text
+    text = render_selfhelp(entry, {"step_line": "{number}. {step}", "selfhelp": "{title}\n{steps}\n视频：{video_url}\n{link}"})
+    assert f"视频：{public_url}{entry.video_url}\n" in text
 
 
-def test_an_entry_queued_for_another_system_names_its_video_and_poster_by_whole_addresses(catalogue, monkeypatch):
+def test_an_entry_queued_for_another_system_names_its_video_and_poster_by_whole_addresses(catalogue, public_url):
     """The outbox payload (a REST callback's body) carried the catalogue's /media/ paths, which only Kefu's
     own pages can resolve; its page link was whole."""
-    from bot import settings as settings_module
     from bot.notify import selfhelp_payload
 
-    monkeypatch.setenv("KEFU_PUBLIC_URL", "https://kefu.example.cn")
-    settings_module.get_settings.cache_clear()
     entry = catalogue.get("tv_no_signal")
-    try:
-        payload = selfhelp_payload(entry, {"step_line": "{number}. {step}", "selfhelp": "{title}\n{steps}\n{link}"})
-    finally:
-        settings_module.get_settings.cache_clear()
-    assert payload["video_url"] == f"https://kefu.example.cn{entry.video_url}"
-    assert payload["poster_url"] == f"https://kefu.example.cn{entry.poster_url}"
+    payload = selfhelp_payload(entry, {"step_line": "{number}. {step}", "selfhelp": "{title}\n{steps}\n{link}"})
+    assert payload["video_url"] == f"{public_url}{entry.video_url}"
+    assert payload["poster_url"] == f"{public_url}{entry.poster_url}"
