@@ -83,11 +83,14 @@ def publish(settings, file_or_name: str | Path, store: ModelStore | None = None)
     path = Path(file_or_name).expanduser()
     if path.is_file():
         check_model_file(path)
+
+        def from_file() -> Publication:
+            return store.publish(store.store(path), publisher(settings), socket.gethostname(), path.name)
+
         try:
-            return store.publish(store.store(path), publisher(settings), socket.gethostname(), path.name)
+            return from_file()
         except ModelGone:  # its bytes were stored long ago, and another machine's prune took them meanwhile:
-            # stored again, now, they are kept for the hour (a rollback from its file went wrong once)
-            return store.publish(store.store(path), publisher(settings), socket.gethostname(), path.name)
+            return from_file()  # stored again, now, they are kept for the hour (a rollback went wrong once)
     stored = store.find(str(file_or_name))
     if stored is None:
         raise NothingToPublish(f"{file_or_name}: no such model file, and no stored model of that name or "

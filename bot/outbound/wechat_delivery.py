@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 
 REPORT_TTL_S = 3 * 24 * 3600  # a retry comes within the contact's retry delays (hours), well inside this
 DELIVERED = "success"
@@ -68,7 +67,7 @@ async def handing_over(guard, key: str, openid: str) -> None:
     nothing (:func:`handed_over`)."""
     before = await guard.get(_latest_key(openid))
     await guard.forget(_report_key(key))  # an earlier round's ("failed: system failed"): not this one's
-    record = {"at": time.time(), "to": openid, "before": before if before != key else None}
+    record = {"to": openid, "before": before if before != key else None}
     await guard.put(key, json.dumps(record), REPORT_TTL_S)
     await guard.put(_latest_key(openid), key, REPORT_TTL_S)
 
@@ -78,7 +77,7 @@ async def handed_over(guard, key: str, sent: bool) -> None:
     the send before it to the follower is the latest again: a report coming now is that one's (found in
     review: a notice WeChat was too busy for took the report of the care message that had timed out)."""
     if sent:
-        await guard.put(key, json.dumps({"at": time.time(), "sent": True}), REPORT_TTL_S)
+        await guard.put(key, json.dumps({"sent": True}), REPORT_TTL_S)
         return
     raw = await guard.get(key)
     await guard.forget(key)

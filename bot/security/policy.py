@@ -30,6 +30,7 @@ class VerificationPolicy:
         return self.requests.get(request, "verified")
 
 
+SAMPLE_CODE = "0" * CODE_DIGITS  # a code as long as those sent, to fill and measure the code's text with
 # {code} or {minutes} typed with a Chinese input method's braces (｛｝): no placeholder, sent as written.
 WIDE_PLACEHOLDER = re.compile(r"[{｛]\s*(code|minutes)\s*[}｝]")
 
@@ -65,7 +66,7 @@ def unfillable(template: str) -> str | None:
     """Why ``template`` cannot be filled when a code is sent (a placeholder other than {code} and {minutes},
     an unpaired brace: the sending failed for every customer), or None."""
     try:
-        code_text(template, "0" * CODE_DIGITS, 60)  # a code as sent: ``{code[5]}`` fills
+        code_text(template, SAMPLE_CODE, 60)  # ``{code[5]}`` fills
     except KeyError as exc:
         return f"names {{{exc.args[0]}}}: only {{code}} and {{minutes}} are filled in"
     except (ValueError, IndexError, TypeError, AttributeError) as exc:  # {minutes[0]}, {code.value}

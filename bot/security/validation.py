@@ -4,8 +4,7 @@ from __future__ import annotations
 from bot.editor import yaml_lines
 from bot.editor.problems import WARNING, Problem
 from bot.outbound.sms import too_long_for_sms
-from bot.security.otp import CODE_DIGITS
-from bot.security.policy import POLICY_FILE, code_text, mistakes
+from bot.security.policy import POLICY_FILE, SAMPLE_CODE, code_text, mistakes
 
 
 def gated_requests() -> set[str]:
@@ -31,7 +30,7 @@ def policy_problems(settings, domain) -> list[Problem]:
 
     problems = [Problem(str(path), at(key), message) for key, message in found]
     if isinstance(data, dict) and all(key != "sms_code_text" for key, _ in found):  # its SMS, as long as it gets
-        sent = code_text(str(data["sms_code_text"]), "0" * CODE_DIGITS, settings.otp_ttl_s)
+        sent = code_text(str(data["sms_code_text"]), SAMPLE_CODE, settings.otp_ttl_s)
         if why := too_long_for_sms(sent):
             problems.append(Problem(str(path), at("sms_code_text"), f"`sms_code_text`: {why}"))
     if not isinstance(requests, dict):
