@@ -49,14 +49,15 @@ class WeChatTemplateSender(Notifier):
         self.selfhelp_templates = selfhelp_templates or {}
 
     async def send(self, to: str, message: dict) -> None:
-        """``to`` is the follower's openid; ``message`` has ``text`` and optional ``title``/``links``/
-        ``label`` (what the customer sees the message called; never an internal code such as its kind),
+        """``to`` is the follower's openid; ``message`` has ``text`` and optional ``title``/``links``/``url``
+        (or ``link``)/``label`` (what the customer sees the message called; never an internal code such as its kind),
         or ``template_data`` with every field filled in."""
         links = message.get("links") or []
         body = {
             "touser": to,
             "template_id": self.template_id,
-            "url": links[0]["url"] if links else message.get("url", ""),
+            # ``link`` is the outbox's self-help payload's name for the page (bot/notify.py)
+            "url": links[0]["url"] if links else message.get("url") or message.get("link", ""),
             "data": message.get("template_data") or {
                 "first": {"value": message.get("title", "")},
                 "keyword1": {"value": message.get("text", "")},

@@ -118,3 +118,25 @@ def test_kefu_run_delivers_only_through_configured_gateways():
     assert adapters_from_settings(from_environment({})) == {}
     configured = from_environment({"KEFU_SMS_GATEWAY_URL": "http://127.0.0.1:9", "KEFU_SMS_GATEWAY_KEY": "k"})
     assert isinstance(adapters_from_settings(configured)["sms"], SmsGateway)
+
+
+async def test_a_queued_self_help_entry_reaches_wechat_with_its_page(loopback, kefu_env):
+    """The outbox's self-help payload names the page ``link`` (the REST callbacks' field); a follower's
+    template message must still open that page when tapped."""
+    from bot.db.repository import Repository
+    from bot.notify import OutboxNotifier
+    from bot.selfhelp import load_catalogue, public
+
+    received, start = loopback
+
+    async def send(request):
+        received.append(await request.json())
+        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": 9})
+
+    base = await start([("POST", "/cgi-bin/message/template/send", send)])
+    repository = Repository(kefu_env.database_url)
+    entry = load_catalogue(kefu_env.selfhelp_catalogue).get("remote_pairing")
+    await OutboxNotifier.from_settings(kefu_env, repository).send_selfhelp("openid-1", "wechat", entry)
+    counts = await deliver_pending(repository, {"wechat": WeChatTemplateSender(_Tokens(base), "TPL1")})
+    assert counts["sent"] == 1
+    assert received[-1]["url"] == public(entry.page()) and received[-1]["url"].endswith(entry.page())
