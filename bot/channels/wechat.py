@@ -502,7 +502,7 @@ class WeChatInput(InputChannel):
                 return []
             if event == "templatesendjobfinish":  # whether a template message reached them (no reply)
                 try:
-                    await record_report(self.guard, openid, fields.get("Status") or "")
+                    await record_report(self.guard, openid, fields.get("Status") or "", fields.get("MsgID") or "")
                 except RedisError as error:  # a maybe-sent template is then sent again, as before reports
                     logger.warning("wechat.template_report.not_kept sender=%s error=%s", openid, type(error).__name__)
                 return []
@@ -765,12 +765,14 @@ def written_by_follower(fields: dict[str, str]) -> bool:
 
 
 def dedupe_key(fields: dict[str, str]) -> str:
-    """Messages by MsgId; events by sender, second, event and key (two menu clicks in one second
-    are two clicks; WeChat's retries of one repeat all four)."""
+    """Messages by MsgId; events by sender, second, event, key and the MsgID a report names (two menu
+    clicks in one second are two clicks, two template messages' reports two reports; WeChat's retries of
+    one repeat them all)."""
     if fields.get("MsgId"):
         return f"msg:{fields['MsgId']}"
+    report = f":{fields['MsgID']}" if fields.get("MsgID") else ""
     return (f"event:{fields.get('FromUserName')}:{fields.get('CreateTime')}:{fields.get('Event', '')}:"
-            f"{fields.get('EventKey', '')}")
+            f"{fields.get('EventKey', '')}{report}")
 
 
 def cdata_safe(text: str) -> str:

@@ -15,6 +15,12 @@ per follower and taken for any send before it, so a timed-out care message was n
 ticket notice after it had been delivered). A send under a ``client_ref`` already handed to WeChat is not
 made again when its report says it went out (or that the follower refuses template messages). Without
 one (the report lost, or the first send really lost) it is sent again, as before.
+
+A report names WeChat's msgid (``MsgID``), and WeChat answers each send it took with that msgid. So a send
+WeChat answered is no longer the one a report is taken for: its report is known by its msgid and changes
+nothing, and the latest send whose answer never came is again the one an unknown msgid's report is taken
+for. Without this, a report of a ticket notice sent (and answered) after a care message timed out was
+taken for the notice, and the care message's own report, coming after it, too — it was sent twice.
 """
 from __future__ import annotations
 
@@ -41,9 +47,16 @@ def _latest_key(openid: str) -> str:
     return f"template_last:{openid}"
 
 
-async def record_report(guard, openid: str, status: str) -> None:
-    """WeChat's delivery report of a template message to ``openid`` (from the webhook): that of the latest
-    send to them (none kept: not a send under a ``client_ref``, or days ago, and nothing to keep)."""
+def _answered_key(msgid: str) -> str:
+    return f"template_msg:{msgid}"
+
+
+async def record_report(guard, openid: str, status: str, msgid: str = "") -> None:
+    """WeChat's delivery report of a template message to ``openid`` (from the webhook): that of the send
+    WeChat answered with ``msgid`` (nothing to keep: WeChat said it took it), else that of the latest send
+    to them whose answer never came (none kept: not a send under a ``client_ref``, or days ago)."""
+    if msgid and await guard.get(_answered_key(msgid)) is not None:
+        return
     latest = await guard.get(_latest_key(openid))
     if latest is not None:
         await guard.put(_report_key(latest), status.strip(), REPORT_TTL_S)
@@ -72,16 +85,20 @@ async def handing_over(guard, key: str, openid: str) -> None:
     await guard.put(_latest_key(openid), key, REPORT_TTL_S)
 
 
-async def handed_over(guard, key: str, sent: bool) -> None:
-    """WeChat answered the send recorded at ``key``: it took it (``sent``), or surely sent nothing, when
-    the send before it to the follower is the latest again: a report coming now is that one's (found in
-    review: a notice WeChat was too busy for took the report of the care message that had timed out)."""
+async def handed_over(guard, key: str, sent: bool, msgid: object = None) -> None:
+    """WeChat answered the send recorded at ``key``: it took it (``sent``, as ``msgid``), or surely sent
+    nothing. Either way a report coming now is not this send's: the send before it to the follower is the
+    latest again (found in review: a notice WeChat was too busy for took the report of the care message
+    that had timed out), and a report naming ``msgid`` is known as this one's."""
+    raw = await guard.get(key)
     if sent:
         await guard.put(key, json.dumps({"sent": True}), REPORT_TTL_S)
-        return
-    raw = await guard.get(key)
-    await guard.forget(key)
-    await guard.forget(_report_key(key))
+        if msgid is None:  # WeChat always names it; without it, a report now may be this one's
+            return
+        await guard.put(_answered_key(str(msgid)), key, REPORT_TTL_S)
+    else:
+        await guard.forget(key)
+        await guard.forget(_report_key(key))
     record = json.loads(raw) if raw else {}
     latest = _latest_key(record["to"]) if record.get("to") else None
     if latest and await guard.get(latest) == key:

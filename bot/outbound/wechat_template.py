@@ -70,15 +70,15 @@ class WeChatTemplateSender(Notifier):
         if key and await self._sent_before(guard, key, to):
             return
         try:
-            errcode, token = await self._post(body)
+            errcode, token, msgid = await self._post(body)
             if errcode in STALE_TOKEN:
-                errcode, _ = await self._post(body, stale=token)
+                errcode, _, msgid = await self._post(body, stale=token)
         except NotifyError as exc:
             if key and (exc.sent_nothing or not exc.transient):
                 await self._guarded(delivery.handed_over(guard, key, sent=False))
             raise
         if key:
-            await self._guarded(delivery.handed_over(guard, key, sent=errcode == 0))
+            await self._guarded(delivery.handed_over(guard, key, sent=errcode == 0, msgid=msgid))
         if errcode != 0:
             raise Refused(f"WeChat refused the template message (errcode={errcode})", 200,
                           sent_nothing=errcode in BUSY | STALE_TOKEN | KEFU_SIDE)
@@ -109,8 +109,8 @@ class WeChatTemplateSender(Notifier):
         except (RedisError, OSError) as exc:
             logger.warning("notify.wechat_template.record_failed error=%s", type(exc).__name__)
 
-    async def _post(self, body: dict, stale: str | None = None) -> tuple[int | None, str]:
-        """WeChat's errcode and the token sent; ``stale``: the token refused, to be replaced."""
+    async def _post(self, body: dict, stale: str | None = None) -> tuple[int | None, str, object]:
+        """WeChat's errcode, the token sent and WeChat's msgid; ``stale``: the token refused, to be replaced."""
         try:
             token = await (self.api.access_token(refresh=True, stale=stale) if stale else self.api.access_token())
         except (WeChatApiError, aiohttp.ClientError, asyncio.TimeoutError, RedisError) as exc:
@@ -124,7 +124,7 @@ class WeChatTemplateSender(Notifier):
         errcode = reply.get("errcode")
         if errcode == 0:
             logger.info("notify.wechat_template.sent msgid=%s", reply.get("msgid"))
-        return errcode, token
+        return errcode, token, reply.get("msgid")
 
     async def send_selfhelp(self, to: str, channel: str, entry) -> None:
         await self.send(to, {"text": render_selfhelp(entry, self.selfhelp_templates), "title": entry.title,

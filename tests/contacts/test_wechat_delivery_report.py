@@ -30,11 +30,11 @@ from tests.text_channels import OPENID, text_channels  # noqa: F401  the loopbac
 PREFIX = "kefu:wechat"  # the WeChat channel's, and so its sender's
 
 
-def delivery_report(openid: str, status: str) -> str:
+def delivery_report(openid: str, status: str, msgid: int = 200163836, created: int | None = None) -> str:
     """WeChat's TEMPLATESENDJOBFINISH event, as its documentation gives it."""
     return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
-            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-            f"<Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>200163836</MsgID>"
+            f"<CreateTime>{created or int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>{msgid}</MsgID>"
             f"<Status><![CDATA[{status}]]></Status></xml>")
 
 
@@ -87,20 +87,24 @@ async def test_a_care_message_whose_send_timed_out_is_sent_again_only_if_not_del
 
 
 
-@pytest.mark.parametrize("report_before_notice, notice_answer, sent_again", [
-    (True, "ok", False),
-    (False, "ok", True),
-    (False, ("wechat", -1), False),  # WeChat busy: the notice surely not sent, so the report is the care message's
-], ids=["care-reported-then-notice", "notice-reported", "notice-not-sent"])
-async def test_a_report_is_taken_for_the_template_message_last_sent_before_it(
+@pytest.mark.parametrize("report_before_notice, notice_answer, reported, sent_again", [
+    (True, "ok", "care", False),
+    (False, "ok", "notice", True),
+    (False, "ok", "care", False),  # the care message's report, after the notice WeChat answered
+    (False, ("wechat", -1), "care", False),  # WeChat busy: the notice surely not sent
+    (None, "ok", "both", False),
+], ids=["care-reported-then-notice", "notice-reported", "care-reported-after-notice", "notice-not-sent",
+        "both-reported-in-one-second"])
+async def test_a_report_is_taken_for_the_template_message_it_names(
         kefu_env, repository, make_worker, clock, text_channels, redis_url, domain,  # noqa: F811
-        report_before_notice, notice_answer, sent_again):
-    """The care message's send timed out; a ticket notice (the outbox's template message, ``outbox-<id>``)
-    then went to the same follower, and WeChat reported a message delivered. Come before the notice, the
-    report is the care message's, which is not sent again; come after it, it is the notice's, and the care
-    message is sent again (found in review: a report after the notice was taken for the care message too,
-    which the customer then never got when its send had really been lost). A notice WeChat surely did not
-    send (too busy) takes no report: the care message's is still its own."""
+        report_before_notice, notice_answer, reported, sent_again):
+    """The care message's send timed out, so Kefu never learnt its msgid; a ticket notice (the outbox's
+    template message, ``outbox-<id>``) then went to the same follower, and WeChat reported a message
+    delivered. A report naming the notice's msgid (WeChat's answer to its send) is the notice's, and the
+    care message is sent again; a report naming another msgid is the care message's, before the notice or
+    after it (also in the same second as the notice's), and the care message is not sent again (found in review: a report after the notice was taken
+    for the care message too, which the customer then never got when its send had really been lost; then
+    one after the notice was always taken for the notice, so the care message reached them twice)."""
     from bot.contacts.rules import load_rules
 
     channels, url = text_channels
@@ -117,11 +121,12 @@ async def test_a_report_is_taken_for_the_template_message_last_sent_before_it(
         await worker.run_pass()
         assert state(schedule.get(contact_id)) == ("scheduled", 1, "send_failed")
         care = channels.to("wechat")[0]["data"]
+        care_msgid = 1  # the loopback WeChat's msgid for the first send, which Kefu never heard
 
         channels.answer = "ok"
         async with served(channel, Assistant(), domain) as wechat:
             if report_before_notice:
-                await asyncio.to_thread(wechat.post, delivery_report(OPENID, "success"))
+                await asyncio.to_thread(wechat.post, delivery_report(OPENID, "success", care_msgid))
             notice = {"text": "您的报修工单已受理", "title": "工单通知", "client_ref": "outbox-7"}
             channels.answer = notice_answer
             try:
@@ -129,8 +134,13 @@ async def test_a_report_is_taken_for_the_template_message_last_sent_before_it(
             except NotifyError as refused:
                 assert refused.sent_nothing and notice_answer != "ok"
             channels.answer = "ok"
-            if not report_before_notice:
-                await asyncio.to_thread(wechat.post, delivery_report(OPENID, "success"))
+            if report_before_notice is False:
+                msgid = len(channels.received) if reported == "notice" else care_msgid
+                await asyncio.to_thread(wechat.post, delivery_report(OPENID, "success", msgid))
+            if reported == "both":  # in one second: two reports, not WeChat's retry of one
+                second = int(time.time())
+                for msgid in (len(channels.received), care_msgid):
+                    await asyncio.to_thread(wechat.post, delivery_report(OPENID, "success", msgid, second))
 
         clock.advance(minutes=load_rules(kefu_env.content_dir / "contacts.yml").retry_delays[0].total_seconds() / 60)
         await worker.run_pass()
@@ -138,3 +148,4 @@ async def test_a_report_is_taken_for_the_template_message_last_sent_before_it(
         assert [body["data"] for body in channels.to("wechat")].count(care) == (2 if sent_again else 1)
     finally:
         await forget_records(api, channels, [f"contact-{contact_id}-1", "outbox-7"])
+        await api.guard.client().delete(*(f"{PREFIX}:template_msg:{n}" for n in range(1, 4)))
