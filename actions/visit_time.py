@@ -117,15 +117,18 @@ def in_address(text: str, match: re.Match) -> bool:
     return bool(before and before in ADDRESS_BEFORE) or bool(after and after in ADDRESS_AFTER)
 
 
-def asked_time(text: str, now: dt.datetime, when_words: dict) -> str | None:
+def asked_time(text: str, now: dt.datetime, when_words: dict, said: dt.datetime | None = None) -> str | None:
     """The visit time named in ``text``, as the customer is told it, or None when it names no day (or
-    only one already past: "今天上午" said in the afternoon promised a visit in the past)."""
+    only one already past at ``now``: "今天上午" said in the afternoon promised a visit in the past). Its
+    days count from when it was said (``said``, default ``now``): "明天" said at 23:59 and agreed to
+    after midnight is the day after it was said, and "今天上午" said at 11:59 and agreed to after noon
+    names a morning already past."""
     for match in DAY.finditer(text or ""):
         if in_address(text, match):
             continue
-        date = day_of(match, now.date())
+        date = day_of(match, (said or now).date())
         rest = REST.match(text, match.end())
-        if date is None or (date == now.date() and over(rest, now)):
+        if date is None or date < now.date() or (date == now.date() and over(rest, now)):
             continue
         weekdays = when_words["weekdays"]
         return when_words["date"].format(month=date.month, day=date.day, weekday=weekdays[date.weekday()]) + (

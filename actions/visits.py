@@ -63,10 +63,20 @@ def said_yes(tracker: Tracker, awaiting: str, questions: tuple[str, ...]) -> boo
     return intent == "affirm" and tracker.get_slot("awaiting") == awaiting and just_asked(tracker, *questions)
 
 
+def centre_now() -> dt.datetime:
+    return dt.datetime.now(centre_zone())
+
+
 def time_asked(text: str, said_at: dt.datetime | None = None) -> str | None:
-    """The visit time ``text`` names, as the customer is told it, or None. Its days count from the
-    centre's date when it was said (``said_at``, default now)."""
-    return asked_time(text, said_at or dt.datetime.now(centre_zone()), labels()["visit_when"])
+    """The visit time ``text`` named when it was said (``said_at``, default now), as the customer is
+    told it, or None."""
+    return asked_time(text, said_at or centre_now(), labels()["visit_when"])
+
+
+def time_still_ahead(text: str, said_at: dt.datetime | None) -> str | None:
+    """The visit time ``text`` named when it was said, or None when it is over by now: the time a visit
+    is booked or moved to, once agreed to (the technician rings to agree one instead)."""
+    return asked_time(text, centre_now(), labels()["visit_when"], said=said_at)
 
 
 def said_at(event: dict) -> dt.datetime | None:
@@ -143,7 +153,7 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
 
     async def serve(self, dispatcher, tracker, customer, verified):
         text, said = booking_request(tracker)
-        when = time_asked(text, said)
+        when = time_still_ahead(text, said)
         time_confirmed = said_yes(tracker, VISIT_TIME, (CONFIRM_NEW, CONFIRM_CHANGE))
         tickets = await db(repository().tickets_for, customer.id)
         booked = newest(tickets, "visit", OPEN)

@@ -330,6 +330,28 @@ async def test_tomorrow_said_before_midnight_and_confirmed_after_it_is_the_day_a
     assert kept == f"{today.month}月{today.day}日（{weekday}）下午", "the day after 23:59, as read back"
 
 
+async def test_this_morning_said_before_noon_and_confirmed_after_it_is_no_time(run_action, monkeypatch):
+    """"上门改到今天上午" said at 11:59:50, read back, and the yes pressed at 12:00:20: the visit was
+    moved to a morning already over. It is noted as a change the technician rings to agree, and the
+    time booked stays."""
+    from actions import visits as visit_actions
+
+    visit = saturday_visit()
+    today = dt.datetime.now(centre_zone())
+    monkeypatch.setattr(visit_actions, "centre_now", lambda: today.replace(hour=12, minute=0, second=20))
+    tracker = answering_the_read_back("/affirm", "affirm")
+    [request] = [e for e in tracker.events if e.get("text") == "上门改到明天下午"]
+    request["text"] = "上门改到今天上午"
+    request["timestamp"] = today.replace(hour=11, minute=59, second=50).timestamp()
+
+    turn = await run_action("action_handle_affirm", tracker)
+
+    assert turn.responses == ["utter_visit_change_noted"]
+    details = repository().get_ticket(visit)["details"]
+    assert details["visit_time"] == "12月5日（周六）", "no morning already over"
+    assert details["visit_change_requested"] == "上门改到今天上午"
+
+
 async def test_on_the_phone_a_no_to_the_time_read_back_asks_again_and_changes_nothing(run_action):
     visit = saturday_visit()
 
