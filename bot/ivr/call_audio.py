@@ -15,7 +15,8 @@ closes the VAD's segment too, so a caller who pauses and goes on starts a new tu
 the sentence becomes its own utterance instead of being lost. A turn whose words are only an
 unfinished start (``unfinished_starts``: "我想", "那个", from ``content/ivr.yml``) is not over at any of
 the first three: it waits for the rest of the sentence until ``unfinished_wait_s`` of silence (found by
-an accessibility audit: "我想 … 查一下话费" became "我想", answered "没听清楚").
+an accessibility audit: "我想 … 查一下话费" became "我想", answered "没听清楚"), or of what the VAD takes
+for speech with no new word from the recogniser (a noisy line's hiss).
 """
 from __future__ import annotations
 
@@ -88,6 +89,8 @@ class CallAudio:
         self._record_limits = (0, 0, 0)
         self._silence_bytes = 0
         self._heard = False
+        self._words = ""  # the turn's words when last looked at, and the speech heard since they changed
+        self._wordless_speech_s = 0.0
 
     @property
     def in_speech(self) -> bool:
@@ -137,18 +140,19 @@ class CallAudio:
             if event.kind == SPEECH_START:
                 out.append(SpeechBegan(event.at))
                 if self.mode == LISTEN and self._turn is None and self._new_turn is not None:
-                    self._turn = self._new_turn()
+                    self._start_turn()
                     self._turn.push(b"".join(self._preroll))
                 if self.mode == RECORD:
                     self._heard = True
         if self.mode == LISTEN and self._turn is not None:
             self._turn.push(pcm)
+            self._count_wordless_speech(len(pcm) / SAMPLE_WIDTH / self.sample_rate)
             why = self._turn_over(any(e.kind == SPEECH_END for e in events))
             if why:
                 out.append(TurnEnded(self._turn, why, self.detector.trailing_silence))
                 self._turn = None
                 if why == "length_cap" and self.detector.in_speech:
-                    self._turn = self._new_turn()  # still talking after a cut: the next stretch is another turn
+                    self._start_turn()  # still talking after a cut: the next stretch is another turn
                 else:
                     # Ended before the VAD's own end of speech: if the caller goes on, that is a new
                     # start (and a new turn), never audio nobody listens to.
@@ -163,8 +167,11 @@ class CallAudio:
         if self.unfinished is not None and turn.hypothesis and self.unfinished.match(_compact(turn.hypothesis)):
             if turn.seconds >= self.max_utterance_s:
                 return "length_cap"
-            # Only the start of a sentence so far: the caller is looking for words. Keep listening.
-            return "unfinished_silence" if self.detector.trailing_silence >= self.unfinished_wait_s else ""
+            # Only the start of a sentence so far: the caller is looking for words. Keep listening, until
+            # they have been silent that long or, on a noisy line the VAD takes for speech, have added no
+            # word in that long (found in review: such a line waited for the length cap, 15 s).
+            waited = max(self.detector.trailing_silence, self._wordless_speech_s)
+            return "unfinished_silence" if waited >= self.unfinished_wait_s else ""
         if turn.endpoint:
             return "asr_endpoint"
         quick_end = self.quick_end_s if turn.phrases else self.quick_end_free_s
@@ -175,6 +182,19 @@ class CallAudio:
         if turn.seconds >= self.max_utterance_s:
             return "length_cap"
         return ""
+
+    def _start_turn(self) -> None:
+        self._turn = self._new_turn()
+        self._words, self._wordless_speech_s = "", 0.0
+
+    def _count_wordless_speech(self, seconds: float) -> None:
+        """How long the VAD has heard speech since the recogniser's words last changed: line noise it
+        takes for speech brings no words. Silence is not counted (the VAD's trailing silence is), so a
+        caller who pauses and goes on is not cut while the recogniser catches up with their next words."""
+        if self._turn.hypothesis != self._words:
+            self._words, self._wordless_speech_s = self._turn.hypothesis, 0.0
+        elif self.detector.in_speech:
+            self._wordless_speech_s += seconds
 
     def _drop_turn(self) -> None:
         if self._turn is not None:

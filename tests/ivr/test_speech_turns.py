@@ -172,3 +172,35 @@ async def test_an_unfinished_start_alone_still_ends_the_turn(engine):
     ended = [e for e in events if isinstance(e, TurnEnded)]
     assert [e.why for e in ended] == ["unfinished_silence"]
     assert (await ended[0].turn.result()).text == "我想"
+
+
+def line_noise(seconds: float, level: int = 1500) -> bytes:
+    """A noisy line's hiss (seeded): the VAD takes it for speech, the recogniser makes no words of it."""
+    import random
+    import struct
+
+    rnd = random.Random(7)
+    return b"".join(struct.pack("<h", max(-32768, min(32767, int(rnd.gauss(0, level)))))
+                    for _ in range(int(seconds * 8000)))
+
+
+async def test_an_unfinished_start_on_a_noisy_line_ends_when_no_words_follow(engine):
+    """Found in review: "我想" and then only the line's hiss waited for the length cap (15 s): the hiss
+    kept the VAD in speech, so the wait for silence never ended. No new word for as long ends it too."""
+    from pathlib import Path
+
+    from bot.ivr.config import load_hotline_config
+
+    hotline = load_hotline_config(Path(__file__).resolve().parents[2] / "content" / "ivr.yml")
+    pcm = spoken_on_the_phone("我想")
+    speech_end = find_speech_span(pcm, 8000, PHONE_VAD)[1]
+    audio = CallAudio(unfinished_starts=hotline.unfinished_starts, unfinished_wait_s=hotline.unfinished_wait_s)
+    audio.listen(lambda: StreamingTurn(engine, 8000, ()))
+
+    events, ended_at = await say_on_the_line(audio, pcm[:int(speech_end * 8000) * 2]
+                                             + line_noise(hotline.unfinished_wait_s + 3), silence_s=0)
+
+    ended = [e for e in events if isinstance(e, TurnEnded)]
+    assert ended and ended[0].why == "unfinished_silence"
+    assert ended_at - speech_end <= hotline.unfinished_wait_s + 0.5 < audio.max_utterance_s
+    assert (await ended[0].turn.result()).text == "我想"
