@@ -6,6 +6,7 @@ Read through :func:`bot.snapshot.editor_file`, so a bad save keeps the last good
 from __future__ import annotations
 
 import datetime as dt
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,11 @@ _TOP_KEYS = {"timezone", "quiet_hours", "daily_attempt_limit", "retry", "ring_ti
 FIELD_VALUES = ("text", "label", "ticket_id", "amount")
 # The classic template layout (first/keyword1/keyword2/remark), unless content/contacts.yml says otherwise.
 CLASSIC_FIELDS = MappingProxyType({"first": "", "keyword1": "{text}", "keyword2": "{label}", "remark": ""})
+# What a rule's `message` may name: what its contacts carry (bot/contacts/worker.py contact_values). An
+# arrears reminder is about an amount owed, every other trigger about a ticket.
+MESSAGE_VALUES = MappingProxyType({"arrears": ("amount",)})
+TICKET_VALUES = ("ticket_id",)
+WIDE_BRACES = re.compile(r"[{｛]\s*([A-Za-z_]\w*)\s*[}｝]")
 
 
 class ContactRulesError(ValueError):
@@ -42,7 +48,7 @@ class ContactRule:
     delay: dt.timedelta
     channels: tuple[str, ...]
     flow: str = ""            # ivr_flows/<flow>.yml for the phone channel
-    message: str = ""         # the text for wechat / sms, with {ticket_id} {amount} {name}
+    message: str = ""         # the text for wechat / sms, naming what its contacts carry (message_values)
     ticket_kinds: tuple[str, ...] = ()
     service_actions: tuple[str, ...] = ()
 
@@ -142,6 +148,8 @@ def parse_rule(name: str, raw, source: str) -> ContactRule:
         raise ContactRulesError(f"{where}: the phone channel needs a `flow` (a file under ivr_flows/)")
     if {"sms", "wechat"} & set(channels) and not message.strip():
         raise ContactRulesError(f"{where}: the sms and wechat channels need a `message`")
+    if message and (why := message_mistake(message, raw["trigger"])):
+        raise ContactRulesError(f"{where}.message {why}")
     kinds = raw.get("ticket_kinds") or []
     if raw["trigger"] == "ticket_resolved" and not kinds:
         raise ContactRulesError(f"{where}: a ticket_resolved rule needs `ticket_kinds`")
@@ -155,6 +163,27 @@ def parse_rule(name: str, raw, source: str) -> ContactRule:
 
 
 _FORMAT_ERRORS = (ValueError, KeyError, IndexError, AttributeError, TypeError)
+
+
+def message_values(trigger: str) -> tuple[str, ...]:
+    return MESSAGE_VALUES.get(trigger, TICKET_VALUES)
+
+
+def message_mistake(message: str, trigger: str) -> str | None:
+    """Why a rule's message would reach customers with a placeholder as written, or None. A text that
+    does not fill is sent as the editor wrote it, every placeholder in it unfilled ("工单{ticket_id}")."""
+    names = message_values(trigger)
+    allowed = ", ".join("{" + name + "}" for name in names)
+    wide = next((m for m in WIDE_BRACES.finditer(message) if m.group(0)[0] + m.group(0)[-1] != "{}"), None)
+    if wide is not None:
+        return f"writes {wide.group(0)} with full-width braces, which customers would read as written: write {{{wide.group(1)}}}"
+    try:
+        message.format_map({name: "0" for name in names})
+    except KeyError as exc:
+        return f"names {{{exc.args[0]}}}, which a {trigger} contact does not have: it may name {allowed}"
+    except _FORMAT_ERRORS as exc:
+        return f"cannot be filled in ({exc}): write only {allowed} in braces"
+    return None
 
 
 def _filled(template: str, facts: Mapping[str, str]) -> str:

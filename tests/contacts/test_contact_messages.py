@@ -48,6 +48,15 @@ def test_contacts_file_errors_name_the_problem(tmp_path, kefu_env):
         (lambda r: r["rules"]["repair_followup"].update(channels=["fax"]), "rules.repair_followup.channels"),
         (lambda r: r["rules"]["arrears_reminder"].update(trigger="birthday"), "arrears_reminder.trigger must be"),
         (lambda r: r.pop("opt_out_footer"), "opt_out_footer is required"),
+        # Found in review: a message that does not fill was sent as written, "工单{ticket_id}" and all.
+        (lambda r: r["rules"]["repair_followup"].update(message="{name}您好，工单{ticket_id}已处理。"),
+         r"repair_followup.message names \{name\}, which a ticket_resolved contact does not have"),
+        (lambda r: r["rules"]["arrears_reminder"].update(message="您的工单{ticket_id}欠费{amount}元"),
+         r"arrears_reminder.message names \{ticket_id\}.*it may name \{amount\}"),
+        (lambda r: r["rules"]["arrears_reminder"].update(message="您已欠费{amount:d}元"),
+         r"arrears_reminder.message cannot be filled in"),
+        (lambda r: r["rules"]["arrears_reminder"].update(message="您已欠费｛amount｝元"),
+         r"arrears_reminder.message writes ｛amount｝ with full-width braces"),
     ]
     for edit, problem in cases:
         raw = yaml.safe_load(yaml.safe_dump(good))
