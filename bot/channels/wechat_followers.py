@@ -99,12 +99,25 @@ MEDIA_KINDS = ("image", "location", "link", "video", "shortvideo")
 # The metadata key naming a picture or video the agent may open through WeChat's media API
 # (``bot.channels.wechat_media_desk``): only media a conversation names can be fetched from it.
 MEDIA_ID_KEY = "wechat_media_id"
+# What each ``with_agent`` wording may name (the others are shown as written).
+MEDIA_VALUES = {"location": ("label", "x", "y"), "link": ("title", "url", "description")}
 
 
 def from_wechat(event: dict) -> bool:
     """A customer turn the WeChat channel took (its ``input_channel``): only there do its metadata keys mean
     a follower's picture or media. Any REST client may write the same keys (found in review)."""
     return event.get("input_channel") == "wechat"
+
+
+def filled(template: str, values: dict[str, str]) -> str:
+    """An editor's ``with_agent`` wording with the place's or link's details in. One naming something else
+    (``kefu validate`` says so) is not filled: the desk shows it as written, with the details after it
+    (it used to fail the turn: the follower was told so, and the agent never got the place)."""
+    try:
+        return template.format(**values).strip()
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+        logger.warning("wechat.with_agent.unfilled error=%r", exc)
+        return " ".join([template.strip(), *(value for value in values.values() if value)])
 
 
 def media_turn(menu: dict, kind: str, fields: dict[str, str]) -> tuple[str, dict]:
@@ -115,11 +128,11 @@ def media_turn(menu: dict, kind: str, fields: dict[str, str]) -> tuple[str, dict
     if kind == "location":
         values = {"label": fields.get("Label") or "", "x": fields.get("Location_X") or "",
                   "y": fields.get("Location_Y") or ""}
-        return template.format(**values).strip(), {"wechat_location": values}
+        return filled(template, values), {"wechat_location": values}
     if kind == "link":
         values = {"title": (fields.get("Title") or "").strip(), "url": (fields.get("Url") or "").strip(),
                   "description": (fields.get("Description") or "").strip()}
-        return template.format(**values).strip(), {"wechat_link": values}
+        return filled(template, values), {"wechat_link": values}
     extra: dict = {}
     media_id = (fields.get("MediaId") or "").strip()
     if media_id:

@@ -110,6 +110,22 @@ def check_wechat_menu(path: Path, domain: Domain) -> list[Problem]:
         match = PAYLOAD_INTENT.match(str(node.get(key) or ""))
         if match and match.group(1) not in domain.intents:
             problems.append(Problem(str(path), line_of(node, key), f"{what} sends unknown intent '{match.group(1)}'"))
+    return problems + _with_agent_problems(path, menu.get("with_agent"))
+
+
+def _with_agent_problems(path: Path, wordings) -> list[Problem]:
+    """``with_agent`` wordings of a place or a link naming what WeChat does not send."""
+    from bot.channels.wechat_followers import MEDIA_VALUES
+
+    problems = []
+    for kind, names in MEDIA_VALUES.items():
+        wording = (wordings or {}).get(kind) if isinstance(wordings, dict) else None
+        try:
+            str(wording or "").format(**{name: "" for name in names})
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+            allowed = ", ".join("{" + name + "}" for name in names)
+            problems.append(Problem(str(path), line_of(wordings, kind), f"with_agent.{kind} cannot be filled in "
+                                    f"({exc!r}): it may name {allowed}"))
     return problems
 
 

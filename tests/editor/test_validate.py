@@ -445,6 +445,22 @@ def test_wechat_menu_naming_an_unknown_intent_is_named_at_its_line(project):
     assert any(p.startswith(f"content/wechat_menu.yml:{welcome}: ") and "'gret'" in p for p in errors), errors
 
 
+def test_a_with_agent_wording_naming_what_wechat_does_not_send_is_named_at_its_line(project):
+    """``[位置] {place}`` passed `kefu validate`; every place a follower sent while a person served them
+    then failed its turn (a KeyError: the follower was told it failed), and the agent never got it."""
+    from bot.channels.wechat_followers import media_turn
+
+    menu = project / "content" / "wechat_menu.yml"
+    edit(menu, 'location: "[位置] {label}（{x}, {y}）"', 'location: "[位置] {place}"')
+    line = menu.read_text(encoding="utf-8").splitlines().index('  location: "[位置] {place}"') + 1
+    errors = errors_for(project)
+    assert any(p.startswith(f"content/wechat_menu.yml:{line}: ") and "with_agent.location" in p and "{label}" in p
+               for p in errors), errors
+    text, extra = media_turn({"with_agent": {"location": "[位置] {place}"}}, "location",
+                             {"Label": "人民路18号", "Location_X": "23.1", "Location_Y": "113.3"})
+    assert "人民路18号" in text and extra["wechat_location"]["label"] == "人民路18号"
+
+
 def test_a_text_too_long_for_one_sms_is_named_where_the_editor_wrote_it(project):
     """A text over the gateway's limit is refused for good when sent: the customer gets nothing, and the
     contact ends ``channel_refused``. Measured here, with its placeholders as long as real values get."""
