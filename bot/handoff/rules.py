@@ -9,6 +9,11 @@ import yaml
 from bot.settings import get_settings
 
 
+# What ``summary_template`` may name: what the agent's summary fills in (bot/handoff/context.py summary).
+SUMMARY_FIELDS = ("customer", "tier", "channel", "skill", "fault", "code", "selfhelp", "selfhelp_outcome",
+                  "tickets", "wait")
+
+
 class HandoffRulesError(ValueError):
     """``content/handoff.yml`` is missing a part or names an unknown skill group."""
 
@@ -87,6 +92,11 @@ def parse_rules(raw: dict) -> HandoffRules:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise HandoffRulesError(f"handoff.yml: {exc!r}") from exc
+    try:  # found in review: "{custmer}" failed the desk's view of every conversation handed over
+        rules.summary_template.format(**{name: "" for name in SUMMARY_FIELDS})
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+        raise HandoffRulesError(f"handoff.yml: summary_template cannot be filled in ({exc!r}): it may name "
+                                f"{', '.join('{' + name + '}' for name in SUMMARY_FIELDS)}") from None
     if 0 < rules.agent_gone_after_s < rules.presence_timeout_s:
         # Shorter than "offline" would take customers from agents whose open desk is merely between check-ins.
         raise HandoffRulesError(f"handoff.yml: agent_gone_after_s ({rules.agent_gone_after_s:g}) must be 0 "

@@ -306,3 +306,20 @@ async def test_a_tick_whose_lease_ran_out_with_nobody_else_there_keeps_visiting(
     _, visits = await tick_outliving_its_lease(queue, clock, room_settings, runs_out)
     assert visits == [("c1", True)], "visiting without holding the lock"
     assert not await queue.redis.exists(keys.watcher_lock())
+
+
+def test_a_summary_template_naming_what_the_summary_does_not_fill_is_refused():
+    """"{custmer}" loaded, and then the desk failed to show every conversation handed over (a KeyError in
+    the agent's summary). Refused at load, the service keeps the last good rules and `kefu validate`
+    names it."""
+    from bot.handoff.context import summary
+
+    raw = yaml.safe_load((PROJECT_ROOT / "content" / "handoff.yml").read_text(encoding="utf-8"))
+    with pytest.raises(HandoffRulesError, match=r"summary_template.*'custmer'"):
+        parse_rules({**raw, "summary_template": raw["summary_template"].replace("{customer}", "{custmer}")})
+    with pytest.raises(HandoffRulesError, match="summary_template"):
+        parse_rules({**raw, "summary_template": "{wait:d}"})
+    from bot.handoff.rules import SUMMARY_FIELDS
+
+    every = parse_rules({**raw, "summary_template": " ".join("{" + name + "}" for name in SUMMARY_FIELDS)})
+    assert summary({"channel": "webchat"}, every, 65.0)  # every field it may name is filled
