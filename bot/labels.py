@@ -52,6 +52,35 @@ HISTORY_FIELDS: dict[str, frozenset[str]] = {
 }
 
 
+# The lines the answers fill in (actions/), with a value of the kind each is given: a line that does not
+# fill failed every bill, plan or visit answer (found in review: `kefu validate` passed "{amout}").
+FILLED_LINES: dict[tuple[str, ...], dict[str, object]] = {
+    ("month",): {"year": "2026", "month": 11},
+    ("bill_line",): {"period": "", "amount": "", "status": ""},
+    ("plan_line",): {"name": "", "monthly_fee": "", "description": ""},
+    ("visit_when", "date"): {"month": 12, "day": 5, "weekday": ""},
+}
+OPTIONAL_FILLED_LINES: dict[tuple[str, ...], dict[str, object]] = {("ticket_progress", "visit_time"): {"when": ""}}
+
+
+def _check_filled(path: Path, labels: dict) -> None:
+    """Every line an answer fills in is there (when it must be) and fills with what Kefu gives it."""
+    for keys, values in {**FILLED_LINES, **OPTIONAL_FILLED_LINES}.items():
+        line = labels
+        for key in keys:
+            line = line.get(key) if isinstance(line, dict) else None
+        where = ".".join(keys)
+        if line is None and keys in OPTIONAL_FILLED_LINES:
+            continue
+        if not isinstance(line, str):
+            raise ValueError(f"{path}: `{where}` is missing: the answers fill it in")
+        try:
+            line.format(**values)
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+            raise ValueError(f"{path}: `{where}` cannot be filled in ({exc!r}): it may name "
+                             f"{', '.join('{' + name + '}' for name in values)}") from None
+
+
 def _check_lines(path: Path, labels: dict, section: str, allowed: dict[str, frozenset[str]]) -> None:
     """Every line of ``section`` is there and uses only the values Kefu fills into it."""
     lines = labels.get(section)
@@ -76,6 +105,7 @@ def parse_labels(path: Path) -> dict:
         raise ValueError(f"{path}: expected a mapping of labels")
     _check_lines(path, labels, "ticket_summary", SUMMARY_FIELDS)
     _check_lines(path, labels, "ticket_history", HISTORY_FIELDS)
+    _check_filled(path, labels)
     return labels
 
 

@@ -210,6 +210,26 @@ def test_a_ticket_history_line_missing_or_with_an_unknown_value(project):
                for p in errors_for(project))
 
 
+@pytest.mark.parametrize("old, new, named", [
+    ('bill_line: "{period}：{amount}元（{status}）"', 'bill_line: "{period}：{amout}元（{status}）"', "`bill_line`"),
+    ('plan_line: "{name}：', 'plan_line: "{plan}：', "`plan_line`"),
+    ('date: "{month}月{day}日（{weekday}）"', 'date: "{month}月{day}日（{weekday:d}）"', "`visit_when.date`"),
+    ('visit_time: "上门时间：{when}。"', 'visit_time: "上门时间：{time}。"', "`ticket_progress.visit_time`"),
+])
+def test_a_line_an_answer_fills_in_that_does_not_fill_is_named(project, old, new, named):
+    """Found in review: `kefu validate` passed a bill line naming {amout}; every bill answer then failed
+    (the action's KeyError), as would every plan list or visit time told with such a line."""
+    labels = project / "content" / "labels.yml"
+    edit(labels, old, new)
+    assert any(p.startswith("content/labels.yml") and named in p and "cannot be filled in" in p
+               for p in errors_for(project)), errors_for(project)
+
+
+def test_a_month_written_with_two_digits_is_a_line_that_fills(project):
+    edit(project / "content" / "labels.yml", 'month: "{year}年{month}月"', 'month: "{year}-{month:02d}"')
+    assert not any(p.startswith("content/labels.yml") for p in errors_for(project))
+
+
 def test_a_reply_that_breaks_the_yaml_is_the_one_error_reported(project):
     """Found by a tester: one ASCII colon in a reply came back as 52 errors about developers' files,
     the real one sorted somewhere in the middle."""
