@@ -7,7 +7,11 @@ chat's page the blueprint's ``register`` adds root routes. It also starts the wa
 
 Security: wrong passwords lock the name out from that client address for a while (``bot.security.login_guard``); sign-in sets an HttpOnly, SameSite=Strict cookie (Secure when served or published over https) holding a random token (its hash is
 the Redis session key); state-changing calls also need the ``X-Kefu-Desk`` header, which a
-cross-site form cannot send. The page renders every customer text with ``textContent``.
+cross-site form cannot send. A request from a page of another origin (its ``Origin`` header) is refused
+(``from_another_origin``), the sites ``KEFU_CORS_ORIGINS`` adds included: Rasa's CORS lets those send
+credentials, and one on the desk's own site (``www.example.com`` beside ``kefu.example.com``) is sent
+the SameSite=Strict cookie, so its scripts read the desk and passed the header's CORS preflight.
+The page renders every customer text with ``textContent``.
 The supervisor page and its API are for agents with the ``supervisor`` role only (403 otherwise);
 only there are agents' skill groups granted, an agent picks among the granted ones.
 
@@ -21,7 +25,7 @@ import asyncio
 import json
 import logging
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
@@ -43,6 +47,7 @@ from bot.handoff.queue import HandoffQueue, redis_from_settings
 from bot.handoff.sessions import COOKIE, SESSION_TTL_S, close_session, session_agent
 from bot.handoff.watcher import WaitingRoom, left_queue_marker
 from bot.outcomes import record
+from bot.security.launch import own_origins
 from bot.security.login_guard import LoginGuard
 from bot.settings import get_settings
 
@@ -93,9 +98,28 @@ def database_unavailable(request: Request, exc: Exception) -> HTTPResponse:
     return response.json({"error": "error_database_unavailable"}, status=503, headers={"Retry-After": "5"})
 
 
+def from_another_origin(request: Request) -> bool:
+    """Whether a browser sent the request from a page of another origin than the desk's.
+
+    A browser names the page's origin (``Origin``) on every cross-origin request and every write; a
+    same-origin GET names none. The desk's own: the address the request was sent to (its ``Host``,
+    whatever scheme a TLS proxy hid), or one of Kefu's own origins (``KEFU_PUBLIC_URL``), never one of
+    those ``KEFU_CORS_ORIGINS`` adds for Rasa and the web chat."""
+    offered = request.headers.get("origin")
+    if offered is None:
+        return False
+    if offered in own_origins(get_settings()):
+        return False
+    return not request.host or urlsplit(offered).netloc.lower() != request.host.lower()
+
+
 def signed_in(handler: Handler) -> Handler:
-    """Require a desk session (and the CSRF header on writes); passes the session's agent."""
+    """Require a desk session (and the CSRF header on writes) from the desk's own pages; passes the
+    session's agent."""
     async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+        if from_another_origin(request):
+            logger.warning("security.desk.foreign_origin path=%s", request.path)
+            return response.json({"error": "error_forbidden"}, status=403)
         desk = desk_of(request.app)
         try:
             agent = await current_agent(request, desk)
@@ -160,7 +184,7 @@ async def page_file(name: str, status: int = 200) -> HTTPResponse:
 async def login(request: Request) -> HTTPResponse:
     desk = desk_of(request.app)
     data = body(request)
-    if request.headers.get(CSRF_HEADER) != "1":
+    if request.headers.get(CSRF_HEADER) != "1" or from_another_origin(request):
         return response.json({"error": "error_forbidden"}, status=403)
     # The client behind a trusted proxy (Sanic's PROXIES_COUNT / REAL_IP_HEADER / FORWARDED_SECRET), else the peer.
     name, address = str(data.get("name", ""))[:64], request.remote_addr or request.ip or ""

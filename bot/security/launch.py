@@ -15,15 +15,20 @@ def origin(url: str) -> str:
     return f"{parsed.scheme}://{parsed.netloc}"
 
 
+def own_origins(settings: Settings) -> list[str]:
+    """Where Kefu's own pages are served: its public address and the Rasa server's."""
+    found = [origin(settings.public_url), origin(settings.rasa_url)]
+    if settings.host == "127.0.0.1":
+        found.append(f"http://localhost:{settings.rasa_port}")
+    return list(dict.fromkeys(found))
+
+
 def kefu_origins(settings: Settings) -> list[str]:
     """The pages allowed to call Rasa from a browser: Kefu's own, and those ``KEFU_CORS_ORIGINS`` adds.
 
     Added, never instead: Socket.IO checks the origin of Kefu's own chat page too, so an operator
     listing a partner's site (as the README says the variable is for) locked the chat page out."""
-    found = [origin(settings.public_url), origin(settings.rasa_url)]
-    if settings.host == "127.0.0.1":
-        found.append(f"http://localhost:{settings.rasa_port}")
-    return list(dict.fromkeys([*found, *settings.cors_origins]))
+    return list(dict.fromkeys([*own_origins(settings), *settings.cors_origins]))
 
 
 def cors_arguments(settings: Settings) -> list[str]:
