@@ -34,6 +34,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.channels.assets import serve_assets
 from bot.db.repository import DatabaseError
 from bot.handoff.accounts import SUPERVISOR, AccountStore
 from bot.handoff.byte_ranges import ranged, starts_playback
@@ -488,7 +489,7 @@ class DeskBlueprint(Blueprint):
                       strict_slashes=True)
         app.add_route(lambda _: response.redirect("/agent/"), "/agent", methods=["GET"],
                       name="kefu_agent_redirect", strict_slashes=True)
-        app.static("/agent/assets", str(WEB_DIR), name="kefu_agent_assets")
+        serve_assets(app, "/agent/assets", WEB_DIR, "kefu_agent_assets")
         app.static("/agent/ui", str(get_settings().content_dir / "ui"), name="kefu_agent_ui")
         from bot.channels import glance_desk, knowledge_desk, ledger_desk, wechat_media_desk
 

@@ -23,6 +23,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels import ChannelConfigError
+from bot.channels.assets import serve_assets
 from bot.ivr.config import HotlineConfigSource, load_hotline_config
 from bot.ivr.errors import HotlineConfigError
 from bot.ivr.registry import FlowRegistry
@@ -57,7 +58,7 @@ class SoftphoneBlueprint(Blueprint):
         app.add_route(phone_page, "/ivr/phone/", methods=["GET"], name="kefu_softphone_page", strict_slashes=True)
         app.add_route(phone_redirect, "/ivr/phone", methods=["GET"], name="kefu_softphone_redirect",
                       strict_slashes=True)
-        app.static("/ivr/phone/assets", str(WEB_DIR), name="kefu_softphone_assets")
+        serve_assets(app, "/ivr/phone/assets", WEB_DIR, "kefu_softphone_assets")
         app.static("/ivr/phone/ui/softphone.zh.json", str(get_settings().content_dir / "ui" / "softphone.zh.json"),
                    name="kefu_softphone_ui")
         from bot.channels import demo_carrier_routes

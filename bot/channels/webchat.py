@@ -77,6 +77,7 @@ from socketio import AsyncManager, AsyncRedisManager, AsyncServer
 from bot import session_keepalive
 from bot.channels import ChannelConfigError
 from bot.channels import webchat_sessions as sessions
+from bot.channels.assets import serve_assets
 from bot.channels.webchat_delivery import client_id_of, forget_delivery
 from bot.channels.webchat_inflight import PREFIX as GUARD_PREFIX, InFlight, Pending
 from bot.channels.guard import ChannelGuard
@@ -182,7 +183,7 @@ class ChatPageBlueprint(SocketBlueprint):
 
         app.add_route(chat_page, "/chat/", methods=["GET"], name="kefu_chat_page", strict_slashes=True)
         app.add_route(chat_redirect, "/chat", methods=["GET"], name="kefu_chat_redirect", strict_slashes=True)
-        app.static("/chat/assets", str(WEB_DIR), name="kefu_chat_assets")
+        serve_assets(app, "/chat/assets", WEB_DIR, "kefu_chat_assets")
         app.static("/chat/ui", str(settings.content_dir / "ui"), name="kefu_chat_ui")
         async def media(request: Request, path: str) -> HTTPResponse:
             return await media_response(request, settings.media_dir, path)
@@ -193,7 +194,7 @@ class ChatPageBlueprint(SocketBlueprint):
             return await help_response(request, settings, entry_id)
 
         app.add_route(help_page, "/help/<entry_id:str>", methods=["GET"], name="kefu_help_page")
-        app.static("/help/assets", str(HELP_DIR), name="kefu_help_assets")
+        serve_assets(app, "/help/assets", HELP_DIR, "kefu_help_assets")
 
 
 def _agent(webhook: ChatPageBlueprint) -> Any:
