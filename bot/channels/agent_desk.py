@@ -25,7 +25,7 @@ import asyncio
 import json
 import logging
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
@@ -48,7 +48,7 @@ from bot.handoff.queue import HandoffQueue, redis_from_settings
 from bot.handoff.sessions import COOKIE, SESSION_TTL_S, close_session, session_agent
 from bot.handoff.watcher import WaitingRoom, left_queue_marker
 from bot.outcomes import record
-from bot.security.launch import own_origins
+from bot.security.origins import from_another_origin
 from bot.security.login_guard import LoginGuard
 from bot.settings import get_settings
 
@@ -97,21 +97,6 @@ def database_unavailable(request: Request, exc: Exception) -> HTTPResponse:
 
     logger.warning("desk.database_unavailable path=%s error=%s", request.path, database_error(exc))
     return response.json({"error": "error_database_unavailable"}, status=503, headers={"Retry-After": "5"})
-
-
-def from_another_origin(request: Request) -> bool:
-    """Whether a browser sent the request from a page of another origin than the desk's.
-
-    A browser names the page's origin (``Origin``) on every cross-origin request and every write; a
-    same-origin GET names none. The desk's own: the address the request was sent to (its ``Host``,
-    whatever scheme a TLS proxy hid), or one of Kefu's own origins (``KEFU_PUBLIC_URL``), never one of
-    those ``KEFU_CORS_ORIGINS`` adds for Rasa and the web chat."""
-    offered = request.headers.get("origin")
-    if offered is None:
-        return False
-    if offered in own_origins(get_settings()):
-        return False
-    return not request.host or urlsplit(offered).netloc.lower() != request.host.lower()
 
 
 def signed_in(handler: Handler) -> Handler:

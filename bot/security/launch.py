@@ -4,23 +4,10 @@ the action server's command. ``bot.stack`` calls these; nothing here starts a pr
 from __future__ import annotations
 
 import sys
-from urllib.parse import urlparse
 
+from bot.security.origins import own_origins
 from bot.security.secrets import load_secrets
 from bot.settings import Settings
-
-
-def origin(url: str) -> str:
-    parsed = urlparse(url)
-    return f"{parsed.scheme}://{parsed.netloc}"
-
-
-def own_origins(settings: Settings) -> list[str]:
-    """Where Kefu's own pages are served: its public address and the Rasa server's."""
-    found = [origin(settings.public_url), origin(settings.rasa_url)]
-    if settings.host == "127.0.0.1":
-        found.append(f"http://localhost:{settings.rasa_port}")
-    return list(dict.fromkeys(found))
 
 
 def kefu_origins(settings: Settings) -> list[str]:
