@@ -10,12 +10,18 @@ deployer: the ring feed, with customers' numbers, answered through nginx). So:
   header named by ``SANIC_REAL_IP_HEADER``, ``Via``…) was proxied and is not local, whatever address
   the header names (a client can write anything there, the proxy only appends);
 - when Sanic is told to trust proxies (``SANIC_PROXIES_COUNT`` …) and found a client address
-  (``request.remote_addr``), that address must be loopback too.
+  (``request.remote_addr``), that address must be loopback too;
+- a browser on this machine is no local tool: a page of another site reaches loopback as well, by a
+  cross-origin request (``Origin``) or by DNS rebinding (its own name re-pointed at 127.0.0.1, in
+  ``Host``), so the request must name this machine (a loopback address, ``localhost``, Kefu's own
+  address) and come from no other page (found in review: either read the ring feed and /metrics, or
+  ran REST turns).
 """
 from __future__ import annotations
 
 import hmac
 import ipaddress
+from urllib.parse import urlsplit
 
 from sanic.request import Request
 
@@ -40,8 +46,27 @@ def proxied(request: Request) -> bool:
     return any(name in headers for name in FORWARDING_HEADERS) or bool(real_ip_header and real_ip_header in headers)
 
 
+def _local_name(host: str) -> bool:
+    """Whether a ``Host`` names this machine: a loopback address, ``localhost``, or Kefu's own address."""
+    from bot.security.origins import own_origins
+    from bot.settings import get_settings
+
+    name = (urlsplit(f"//{host}").hostname or "").lower()
+    own = {urlsplit(url).hostname for url in own_origins(get_settings())}
+    return _is_loopback(name) or name == "localhost" or name.endswith(".localhost") or name in own
+
+
+def browser_page_elsewhere(request: Request) -> bool:
+    """A page of another site in a browser on this machine: its origin (a cross-origin request, a write)
+    or, by DNS rebinding, its own name re-pointed at 127.0.0.1 in ``Host`` (then a GET names no origin)."""
+    from bot.security.origins import from_another_origin
+
+    host = request.headers.get("host", "")
+    return from_another_origin(request) or bool(host) and not _local_name(host)
+
+
 def from_loopback(request: Request) -> bool:
-    if not _is_loopback(request.ip) or proxied(request):
+    if not _is_loopback(request.ip) or proxied(request) or browser_page_elsewhere(request):
         return False
     client = getattr(request, "remote_addr", "")  # "" unless Sanic trusts a proxy and found the client
     return not client or _is_loopback(client)

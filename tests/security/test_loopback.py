@@ -81,3 +81,28 @@ def test_the_rest_webhook_answers_an_integration_with_its_token(monkeypatch, off
     finally:
         get_settings.cache_clear()
     assert (answer and answer.status) == status
+
+
+# A browser on this machine is no local tool: a page of another site reaches loopback too, by a
+# cross-origin request (its ``Origin``) or by DNS rebinding (its own name, re-pointed at 127.0.0.1, in
+# ``Host``: the page is then same-origin with Kefu and sends no ``Origin`` on a GET). Either read the
+# ring feed (customers' numbers, a call's one-time token), /metrics, or ran REST turns as any sender.
+BROWSER_PAGES = [
+    {"Host": "127.0.0.1:5005", "Origin": "https://www.example.com"},  # a site's script, cross-origin
+    {"Host": "127.0.0.1:5005", "Origin": "null"},                      # a sandboxed frame, a file
+    {"Host": "rebind.attacker.example:5005"},                           # DNS rebinding, a GET
+    {"Host": "rebind.attacker.example:5005", "Origin": "http://rebind.attacker.example:5005"},  # and a POST
+]
+
+
+@pytest.mark.parametrize("headers", BROWSER_PAGES, ids=["cross-origin", "null-origin", "rebound-get", "rebound-post"])
+def test_a_page_in_a_browser_on_this_machine_is_not_local(headers):
+    assert not from_loopback(request(headers))
+    assert not bearer_or_loopback(request(headers), "")
+
+
+@pytest.mark.parametrize("headers", [{}, {"Host": "127.0.0.1:5005"}, {"Host": "localhost:5005"}, {"Host": "[::1]:5005"},
+                                     {"Host": "127.0.0.1:5005", "Origin": "http://127.0.0.1:5005"}],
+                         ids=["no-host", "ip", "localhost", "ipv6", "own-page"])
+def test_local_tools_and_kefus_own_pages_on_this_machine_still_are(headers):
+    assert from_loopback(request(headers))
