@@ -37,6 +37,6 @@ def from_another_origin(request: Request) -> bool:
     offered = request.headers.get("origin")
     if offered is None:
         return False
-    if offered in own_origins(get_settings()):
+    if offered.lower() in {own.lower() for own in own_origins(get_settings())}:
         return False
     return not request.host or urlsplit(offered).netloc.lower() != request.host.lower()
