@@ -99,10 +99,18 @@ def database_unavailable(request: Request, exc: Exception) -> HTTPResponse:
     return response.json({"error": "error_database_unavailable"}, status=503, headers={"Retry-After": "5"})
 
 
+def not_cached(reply: HTTPResponse | None) -> HTTPResponse | None:
+    """A desk answer holds customers' words and details: agents share PCs, and a browser writes an answer
+    without ``no-store`` to its disk cache, where it outlives the sign-out. An answer's own setting stays."""
+    if reply is not None and "Cache-Control" not in reply.headers:
+        reply.headers["Cache-Control"] = "no-store"
+    return reply
+
+
 def signed_in(handler: Handler) -> Handler:
     """Require a desk session (and the CSRF header on writes) from the desk's own pages; passes the
     session's agent."""
-    async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+    async def answer(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
         if from_another_origin(request):
             logger.warning("security.desk.foreign_origin path=%s", request.path)
             return response.json({"error": "error_forbidden"}, status=403)
@@ -123,6 +131,9 @@ def signed_in(handler: Handler) -> Handler:
             return response.json({"error": exc.code}, status=exc.status)
         except (SQLAlchemyError, DatabaseError) as exc:  # DatabaseError: the repository's, e.g. a recording's
             return database_unavailable(request, exc)
+
+    async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
+        return not_cached(await answer(request, *args, **kwargs))
 
     wrapped.__name__ = handler.__name__
     return wrapped
