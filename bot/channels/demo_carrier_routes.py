@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hmac
 import json
 import logging
@@ -62,10 +61,10 @@ def _authorised(request: Request, carrier: DemoCarrier, account: str) -> bool:
     if not given.startswith("Basic ") or account != carrier.account_sid:
         return False
     try:
-        sid, _, token = base64.b64decode(given[6:]).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+        sid, _, token = base64.b64decode(given[6:]).partition(b":")
+    except ValueError:  # binascii.Error, or text that is not ASCII (any client may send it)
         return False
-    return hmac.compare_digest(sid, carrier.account_sid) and hmac.compare_digest(token, carrier.auth_token)
+    return hmac.compare_digest(sid, carrier.account_sid.encode()) and hmac.compare_digest(token, carrier.auth_token.encode())
 
 
 async def create_call(request: Request, account: str) -> HTTPResponse:

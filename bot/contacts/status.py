@@ -34,7 +34,9 @@ def signature(auth_token: str, url: str, params: dict[str, str]) -> str:
 
 
 def signed_by_carrier(auth_token: str, url: str, params: dict[str, str], given: str) -> bool:
-    return bool(auth_token and given) and hmac.compare_digest(signature(auth_token, url, params), given)
+    """Compared as bytes: ``compare_digest`` raises on text with non-ASCII characters, which any client may send."""
+    return bool(auth_token and given) and hmac.compare_digest(signature(auth_token, url, params).encode(),
+                                                              given.encode("utf-8", "surrogateescape"))
 
 
 def record_call_status(repository: Repository, params: dict[str, str], rules: ContactRules | None = None,

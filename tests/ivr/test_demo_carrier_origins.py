@@ -75,3 +75,16 @@ async def test_a_partner_page_on_the_demo_machine_neither_sees_rings_nor_answers
         async with http.post(f"{base}/ivr/phone/api/calls/{sid}/answer",
                              headers={**SOFTPHONE, "Origin": base}) as answer:
             assert answer.status == 200 and "one-time-token" in await answer.text()
+
+
+@pytest.mark.parametrize("given", ["Basic 签名", "Basic " + __import__("base64").b64encode("AC签名:令牌".encode()).decode()],
+                         ids=["not-base64", "non-ascii-credentials"])
+async def test_credentials_with_non_ascii_characters_are_refused_not_a_crash(carrier_server, given):
+    """Found in review: such an Authorization header was a 500 with a logged traceback, not a 401."""
+    from bot.contacts.carrier_account import DEMO_API_PATH, DEMO_ACCOUNT_SID
+
+    base, _ = carrier_server
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}{DEMO_API_PATH}/2010-04-01/Accounts/{DEMO_ACCOUNT_SID}/Calls.json",
+                             data={"To": "13800000003"}, headers={"Authorization": given}) as answer:
+            assert answer.status == 401

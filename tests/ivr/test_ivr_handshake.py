@@ -46,3 +46,9 @@ def test_no_wrong_or_foreign_signature_is_the_carriers(signed):
 
 def test_without_an_auth_token_no_handshake_is_signed():
     assert not carrier_signed(handshake(signature("", "wss://kefu.example.cn/webhooks/ivr/media", {})), PUBLIC, "")
+
+
+def test_a_signature_with_non_ascii_characters_is_refused_not_a_crash():
+    """Found in review: ``hmac.compare_digest`` refuses to compare such text (TypeError), so any client
+    could make the handshake (and the carrier's status callback) fail with a 500 and a logged traceback."""
+    assert not carrier_signed(handshake("签名" * 14), PUBLIC, TOKEN)
