@@ -10,7 +10,6 @@ channel in ``credentials.yml`` so every Rasa server process serves it, at the ap
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
@@ -23,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.repository import DatabaseError, Repository, TicketTransitionError
 from bot.dispatch.status import StatusConflict, StatusRequestError, apply_status, parse_request
+from bot.security.offered_secret import is_secret
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ PATH = "/api/tickets/<ticket_id:str>/status"
 def authorised(request: Request) -> bool:
     token = get_settings().dispatch_token
     offered = request.headers.get("authorization", "")
-    return bool(token) and hmac.compare_digest(offered.encode(), f"Bearer {token}".encode())
+    return bool(token) and is_secret(offered, f"Bearer {token}")
 
 
 def _body(request: Request) -> Any:

@@ -10,7 +10,6 @@ gets one confirmation, not one per attempt.
 """
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
@@ -21,6 +20,7 @@ from sanic.response import HTTPResponse
 
 from bot.channels.guard import ChannelGuard
 from bot.phone import SMS_CONVERSATION
+from bot.security.offered_secret import is_secret
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class SmsRepliesInput(InputChannel):
         """One reply from the gateway: (HTTP status, JSON answer)."""
         key = self.settings.sms_gateway_key
         given = authorization.removeprefix("Bearer ")
-        if not key or not hmac.compare_digest(given.encode(), key.encode()):
+        if not is_secret(given, key):
             return 401, {"code": 401, "message": "unauthorised"}
         body = body if isinstance(body, dict) else {}
         phone = local_number(str(body.get("from") or ""))

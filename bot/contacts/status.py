@@ -22,6 +22,7 @@ from bot.contacts.dialer import FINAL_STATUSES
 from bot.contacts.rules import ContactRules
 from bot.contacts.schedule import Schedule
 from bot.db.repository import Repository
+from bot.security.offered_secret import is_secret
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +35,7 @@ def signature(auth_token: str, url: str, params: dict[str, str]) -> str:
 
 
 def signed_by_carrier(auth_token: str, url: str, params: dict[str, str], given: str) -> bool:
-    """Compared as bytes: ``compare_digest`` raises on text with non-ASCII characters, which any client may send."""
-    return bool(auth_token and given) and hmac.compare_digest(signature(auth_token, url, params).encode(),
-                                                              given.encode("utf-8", "surrogateescape"))
+    return bool(auth_token and given) and is_secret(given, signature(auth_token, url, params))
 
 
 def record_call_status(repository: Repository, params: dict[str, str], rules: ContactRules | None = None,

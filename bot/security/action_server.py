@@ -10,7 +10,6 @@ Run as ``python -m bot.security.action_server``.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 
 from rasa_sdk import utils
@@ -20,6 +19,7 @@ from sanic import Sanic, response
 from sanic.request import Request
 
 from bot import sanic_workers
+from bot.security.offered_secret import is_secret
 from bot.security import log_masking
 from bot.security.secrets import get_secrets
 from bot.settings import get_settings
@@ -38,7 +38,7 @@ def guard(app: Sanic, secret: str) -> Sanic:
         if request.path in OPEN_PATHS:
             return None
         given = request.headers.get(SECRET_HEADER, "")
-        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+        if not is_secret(given, secret):
             logger.warning("security.action_server.refused path=%s", request.path)
             return response.json({"error": "forbidden"}, status=403)
         return None

@@ -19,11 +19,12 @@ deployer: the ring feed, with customers' numbers, answered through nginx). So:
 """
 from __future__ import annotations
 
-import hmac
 import ipaddress
 from urllib.parse import urlsplit
 
 from sanic.request import Request
+
+from bot.security.offered_secret import is_secret
 
 FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host", "x-forwarded-proto",
                       "x-forwarded-server", "via")
@@ -77,4 +78,4 @@ def bearer_or_loopback(request: Request, token: str) -> bool:
     if not token:
         return from_loopback(request)
     offered = request.headers.get("authorization", "")
-    return hmac.compare_digest(offered.encode(), f"Bearer {token}".encode())
+    return is_secret(offered, f"Bearer {token}")

@@ -106,3 +106,19 @@ def test_a_page_in_a_browser_on_this_machine_is_not_local(headers):
                          ids=["no-host", "ip", "localhost", "ipv6", "own-page"])
 def test_local_tools_and_kefus_own_pages_on_this_machine_still_are(headers):
     assert from_loopback(request(headers))
+
+
+def test_a_token_of_bytes_that_are_not_utf_8_is_refused_not_a_crash(monkeypatch):
+    """Found in review: Sanic keeps such header bytes as surrogates, and ``str.encode()`` raised on them,
+    a 500 with a logged traceback for any client of /metrics, the REST webhook and the dispatch API."""
+    from bot.channels.dispatch import authorised
+    from bot.settings import get_settings
+
+    offered = {"Authorization": b"Bearer \xff\xfe".decode("utf-8", "surrogateescape")}  # as Sanic parses it
+    assert not bearer_or_loopback(request(offered), "s3cret-token")
+    monkeypatch.setenv("KEFU_DISPATCH_TOKEN", "dispatch-token")
+    get_settings.cache_clear()
+    try:
+        assert not authorised(request(offered))
+    finally:
+        get_settings.cache_clear()
