@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 import re
 
 from bot.ivr.errors import WireFormatError
 from bot.ivr.events import AudioIn, CallStart, Hangup, Ignored, KeyPress, PlaybackMark
 from bot.phone import caller_id
+from bot.security.offered_secret import is_secret
 from voice.pcm import MULAW_FRAME_BYTES, mulaw_decode, mulaw_encode
 
 DTMF_KEYS = "0123456789*#"
@@ -126,8 +126,7 @@ class TwilioSerializer:
                          caller_verified=bool(caller) and carriers)
 
     def _trunk_proved(self, given: object) -> bool:
-        return bool(self.trunk_token) and isinstance(given, str) and \
-            hmac.compare_digest(given.encode(), self.trunk_token.encode())
+        return isinstance(given, str) and is_secret(given, self.trunk_token)
 
     def _require_start(self, event: str) -> None:
         if self.stream_sid is None:

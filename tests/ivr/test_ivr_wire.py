@@ -149,3 +149,12 @@ def test_the_trunk_token_makes_a_stream_the_carriers():
     frame["start"]["customParameters"]["kefuTrunkToken"] = "trunk-secret"
     call = TwilioSerializer("trunk-secret").parse(json.dumps(frame))
     assert call.carrier_call_id == "CA1" and call.caller_verified
+
+
+@pytest.mark.parametrize("offered", ["\\udcff", "签名"], ids=["lone-surrogate", "non-ascii"])
+def test_a_trunk_token_no_text_can_encode_is_just_not_the_token(offered):
+    """Found in review: a ``kefuTrunkToken`` holding a lone surrogate (valid JSON, ``"\\udcff"``) raised
+    UnicodeEncodeError in the token check, ending the call in an unexpected error, not an unvouched caller."""
+    frame = json.dumps(START).replace('"flow": "main"', f'"flow": "main", "kefuTrunkToken": "{offered}"')
+    start = TwilioSerializer("the-trunk-token").parse(frame)
+    assert isinstance(start, CallStart) and not start.caller_verified
