@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hmac
 import json
 import logging
 import time
@@ -29,6 +28,7 @@ from sanic.response import HTTPResponse
 from bot.contacts.carrier_account import DEMO_API_PATH, carrier_account
 from bot.contacts.demo_carrier import RINGS_CHANNEL, CarrierRequestError, DemoCarrier
 from bot.security.loopback import from_loopback
+from bot.security.offered_secret import is_secret
 from bot.security.secrets import get_secrets
 from bot.settings import get_settings
 
@@ -64,7 +64,8 @@ def _authorised(request: Request, carrier: DemoCarrier, account: str) -> bool:
         sid, _, token = base64.b64decode(given[6:]).partition(b":")
     except ValueError:  # binascii.Error, or text that is not ASCII (any client may send it)
         return False
-    return hmac.compare_digest(sid, carrier.account_sid.encode()) and hmac.compare_digest(token, carrier.auth_token.encode())
+    return is_secret(sid.decode("utf-8", "surrogateescape"), carrier.account_sid) \
+        and is_secret(token.decode("utf-8", "surrogateescape"), carrier.auth_token)
 
 
 async def create_call(request: Request, account: str) -> HTTPResponse:

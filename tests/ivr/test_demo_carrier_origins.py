@@ -9,6 +9,7 @@ parameters (one-time token) that answer the call, and could pick it up.
 Served in process on loopback with Rasa's own CORS set-up, a real Redis and a ringing call."""
 from __future__ import annotations
 
+import base64
 import uuid
 
 import aiohttp
@@ -77,7 +78,7 @@ async def test_a_partner_page_on_the_demo_machine_neither_sees_rings_nor_answers
             assert answer.status == 200 and "one-time-token" in await answer.text()
 
 
-@pytest.mark.parametrize("given", ["Basic 签名", "Basic " + __import__("base64").b64encode("AC签名:令牌".encode()).decode()],
+@pytest.mark.parametrize("given", ["Basic 签名", "Basic " + base64.b64encode("AC签名:令牌".encode()).decode()],
                          ids=["not-base64", "non-ascii-credentials"])
 async def test_credentials_with_non_ascii_characters_are_refused_not_a_crash(carrier_server, given):
     """Found in review: such an Authorization header was a 500 with a logged traceback, not a 401."""
