@@ -12,7 +12,8 @@ import logging
 from rasa_sdk.executor import ActionExecutor
 
 from bot.observability import metrics
-from bot.observability.logging_setup import bind_conversation, clear_conversation, configure_from_settings
+from bot.observability.logging_setup import (bind_conversation, clear_conversation, configure_from_settings,
+                                             configured)
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def install() -> None:
     """Configure logging and wrap the executor; idempotent."""
     from bot.settings import from_environment
 
-    configure_from_settings(from_environment())  # not the cached settings: tests import actions early
+    if not configured():  # a `kefu` command importing the actions keeps its cli.log
+        configure_from_settings(from_environment())  # not the cached settings: tests import actions early
     if not getattr(ActionExecutor.run, "_kefu_bound", False):
         ActionExecutor.run = _bound_run(ActionExecutor.run)

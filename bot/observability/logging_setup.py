@@ -165,6 +165,13 @@ def route_library_loggers() -> None:
             library.setLevel(logging.NOTSET)
 
 
+def configured() -> bool:
+    """Has this process's logging been set up by Kefu already (a ``kefu`` command's ``cli.log``, a server's
+    console)? Importing the actions (``kefu validate`` does) must not send a one-shot command's log back
+    to the console."""
+    return any(getattr(handler, _CONFIGURED_MARK, False) for handler in logging.getLogger().handlers)
+
+
 def configure_from_settings(settings=None, *, one_shot: bool = False) -> None:
     """Configure from Kefu's settings (``KEFU_LOG_FORMAT``, ``KEFU_LOG_LEVEL``).
 
@@ -189,3 +196,5 @@ def configure_from_settings(settings=None, *, one_shot: bool = False) -> None:
         except OSError:
             handler = None  # an unwritable data dir: stderr, as before
     configure_logging(settings.log_format, settings.log_level, handler=handler)
+    if handler is not None:
+        route_library_loggers()  # jieba's own console handler, added when a command loads the NLU

@@ -292,6 +292,25 @@ def test_kefu_validate_prints_no_tensorflow_start_up_chatter(project):
     assert notes == [] and "TensorRT" not in done.stderr, done.stderr
 
 
+def test_kefu_validate_prints_its_problems_not_its_log(tmp_path):
+    """README (Operations, Logs): a one-shot command prints only its result; its log goes to
+    var/logs/cli.log. `kefu validate` printed its info lines (editor_file.loaded, Rasa's validator) on
+    stderr around the problems: importing the actions set the log back to the console."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    env = {k: v for k, v in os.environ.items() if k not in ("KEFU_LOG_LEVEL", "KEFU_DATABASE_URL")}
+    env["KEFU_DATA_DIR"] = str(tmp_path / "var")
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "validate", "--quick"], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "0 error(s)" in done.stdout, done.stdout + done.stderr
+    assert done.stderr == ""
+    assert "editor_file.loaded" in (tmp_path / "var" / "logs" / "cli.log").read_text(encoding="utf-8")
+
+
 def test_a_first_prompt_or_chat_greeting_without_the_recording_notice_is_an_error(project):
     """A privacy audit found callers' voices recorded for agents without a word to the caller."""
     edit(project / "ivr_flows" / "main.yml", "本次通话将被录音，", "")

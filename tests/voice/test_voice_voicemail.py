@@ -387,6 +387,22 @@ def test_cli_turns_a_spoken_message_into_a_ticket_with_the_transcript(env, repo,
     assert ticket["details"]["transcript"] == sentence
 
 
+def test_cli_classifying_in_process_prints_only_its_result(env, repo, vosk_model_dir, trained_model, tmp_path):
+    """README (Voice messages, Operations): without a running server `kefu voicemail` loads the newest
+    trained model in-process, and a one-shot command prints only its result. It printed jieba's
+    dictionary lines and Rasa's "Slot auto-fill has been removed" warning (twice) on stderr."""
+    message = tmp_path / "fault.wav"
+    message.write_bytes(pcm_to_wav_bytes(spoken("宽带上不了网", 16000), 16000))
+    environment = {name: value for name, value in os.environ.items()  # a shell's: no level set
+                   if name not in ("KEFU_LOG_LEVEL", "TF_CPP_MIN_LOG_LEVEL")}
+    environment.update(VOSK_MODEL_PATH=str(vosk_model_dir), KEFU_MODELS_DIR=str(trained_model.parent),
+                       KEFU_RASA_PORT=closed_port_url().rsplit(":", 1)[1])  # no server: the model in-process
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "voicemail", str(message), "--from", PLAIN_CUSTOMER],
+                          capture_output=True, text=True, env=environment, timeout=300, cwd=PROJECT_ROOT)
+    assert done.returncode == 0 and "intent: fault_broadband" in done.stdout, done.stdout + done.stderr
+    assert done.stderr == ""
+
+
 @pytest.fixture
 def no_training(monkeypatch):
     """A tripwire instead of `rasa train` (minutes of CPU): a command that trained would fail at once."""
