@@ -366,14 +366,14 @@ def run_one_shot(args: argparse.Namespace) -> int:
 
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    from bot.db.errors import database_error
+    from bot.db.errors import unusable_database
     from bot.db.repository import DatabaseError
 
     try:
         return args.handler(args)
     except (OperationalError, InterfaceError, DatabaseError) as exc:
         logging.getLogger("bot.cli").error("cli.database_unavailable command=%s", args.command, exc_info=True)
-        print(f"kefu: error: the database cannot be used: {database_error(exc.__cause__ or exc)}", file=sys.stderr)
+        print(unusable_database(exc), file=sys.stderr)
         return 1
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import logging
 import sys
 from dataclasses import dataclass
 
@@ -139,6 +140,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.analytics.config import KpiConfigError, load_kpi_config
+    from bot.db.errors import unusable_database
     from bot.db.repository import DatabaseError, Repository
     from bot.outcomes.store import read_whole_contacts
     from bot.settings import get_settings
@@ -158,8 +160,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"kefu compare: {exc}", file=sys.stderr)
         return 2
     except (SQLAlchemyError, DatabaseError) as exc:
-        print(f"kefu compare: the database at {settings.database_url} cannot be read ({type(exc).__name__}); "
-              "is it created (`kefu db init`)?", file=sys.stderr)
+        logging.getLogger(__name__).error("cli.database_unavailable command=compare", exc_info=True)
+        print(unusable_database(exc), file=sys.stderr)  # the driver's reason, never the URL (its password)
         return 1
     print(render(before, after, hours))
     return 0

@@ -25,3 +25,9 @@ def database_error(exc: BaseException, url=None) -> str:
     if host:
         text += f" host={host}:{url.port}" if url.port else f" host={host}"
     return text
+
+
+def unusable_database(exc: BaseException) -> str:
+    """The line a ``kefu`` command prints for a database it cannot reach or use (README "Logs"): the
+    driver's reason, never the URL (it may hold a password)."""
+    return f"kefu: error: the database cannot be used: {database_error(exc.__cause__ or exc)}"

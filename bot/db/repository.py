@@ -283,7 +283,8 @@ class Repository:
         except (SQLAlchemyError, ImportError) as exc:  # not a URL SQLAlchemy can use (a misspelt scheme, a driver
             # not installed: SQLAlchemy's name for it, or the DBAPI module's ImportError for a dialect it knows)
             said = str(exc).replace(url, "(the URL)")  # it may carry a password
-            raise DatabaseError(f"KEFU_DATABASE_URL is not usable: {said}") from exc
+            # from None: a command shows this line, not the cause's, which names the URL (bot.db.errors)
+            raise DatabaseError(f"KEFU_DATABASE_URL is not usable: {said}") from None
 
     @_guard
     def create_schema(self):

@@ -48,6 +48,7 @@ def open_accounts(settings: Settings) -> AccountStore:
     from bot.security.private_files import private_dir
 
     private_dir(settings.data_dir)
+    Repository(settings.database_url)  # a URL it cannot use: a DatabaseError saying so, not a traceback
     try:
         return AccountStore(settings.database_url)
     except SchemaNotReady:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import sys
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bot.analytics.report.data import build_report
     from bot.analytics.report.html import render_html
     from bot.analytics.report.period import PeriodError, period
+    from bot.db.errors import unusable_database
     from bot.db.repository import DatabaseError, Repository
     from bot.ledger.rules import LedgerRulesError, load_rules
     from bot.security.private_files import write_private_file
@@ -49,8 +51,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"kefu report: {exc}", file=sys.stderr)
         return 2
     except (SQLAlchemyError, DatabaseError) as exc:
-        print(f"kefu report: the database at {settings.database_url} cannot be read ({type(exc).__name__}); "
-              "is it created (`kefu db init`)?", file=sys.stderr)
+        logging.getLogger(__name__).error("cli.database_unavailable command=report", exc_info=True)
+        print(unusable_database(exc), file=sys.stderr)  # the driver's reason, never the URL (its password)
         return 1
     out = args.out or settings.data_dir / "reports"
     hours = f"-{span.hours.start:02d}-{span.hours.stop:02d}h" if span.hours is not None else ""
