@@ -1,6 +1,8 @@
 """Rasa's own data validation (`rasa data validate`), run in-process and turned into problems."""
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import re
 import warnings
@@ -36,7 +38,8 @@ def rasa_problems(root: Path) -> list[Problem]:
     collector = _Collect()
     logging.getLogger("rasa").addHandler(collector)
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        # Rasa's progress bar of the story check (tqdm, on stderr) is not a problem of the editor's files
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("always")
             validator = Validator.from_importer(importer)
             ok = all([_validate_domain(validator), _validate_nlu(validator, False), _validate_story_structure(validator, None, False)])
