@@ -132,11 +132,15 @@ def voicemail(args: argparse.Namespace) -> int:
     from voice.voicemail import LocalRasaNlu, RasaHttpNlu, VoicemailPipeline
 
     settings = _settings(args)
+    caller = _caller(args)
+    if caller is None:
+        return _fail(f"--from {args.caller!r} is not a phone number (a mainland mobile, or a landline with its "
+                     f"area code), the caller's on channel {args.channel}")
     nlu = None
     try:
         nlu = RasaHttpNlu(args.rasa_url, token=_rasa_token(settings)) if args.rasa_url else default_nlu(settings)
         pipeline = VoicemailPipeline.from_settings(settings, nlu=nlu)
-        outcome = asyncio.run(pipeline.handle_file(args.file, caller_phone=args.caller,
+        outcome = asyncio.run(pipeline.handle_file(args.file, caller_phone=caller,
                                                    channel=args.channel, fmt=args.fmt))
     except VoiceError as exc:
         return _fail(exc)
@@ -158,6 +162,18 @@ _UNRECOGNISED = {
     "nlu_unavailable": "the Rasa NLU could not classify the transcript (is the server running, "
                        "or a model trained with `kefu train`?)",
 }
+
+
+PHONE_CHANNELS = ("ivr", "sms")  # a message left on these comes from a number: the one texted and called back
+
+
+def _caller(args: argparse.Namespace) -> str | None:
+    """``--from`` as Kefu keeps a number on a phone channel (None: it is none), as given on another one."""
+    if args.channel not in PHONE_CHANNELS:
+        return args.caller
+    from bot.handoff.contact_details import phone_number
+
+    return phone_number(args.caller)
 
 
 def default_nlu(settings):

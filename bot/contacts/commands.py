@@ -177,8 +177,7 @@ def block_address(text: str) -> str | None:
     """The block list's key for what an operator typed: ``phone:`` and the number as the schedule keeps it
     (a mobile in any usual spelling as 11 digits, a landline as the desk keeps a callback number), or
     ``wechat:<openid>``; None for anything else."""
-    from bot.handoff.contact_details import CLEANERS, ContactDetailError
-    from bot.phone import local_phone
+    from bot.handoff.contact_details import phone_number
 
     kind, named, value = text.strip().partition(":")
     if not named:
@@ -188,10 +187,8 @@ def block_address(text: str) -> str | None:
         return f"wechat:{value}" if value else None
     if kind != "phone":
         return None
-    try:
-        return f"phone:{local_phone(value) or CLEANERS['callback_phone'](value)}"
-    except ContactDetailError:
-        return None
+    number = phone_number(value)
+    return f"phone:{number}" if number else None
 
 
 def cmd_block(args: argparse.Namespace) -> int:

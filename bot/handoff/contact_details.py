@@ -45,6 +45,17 @@ def _address(value: str) -> str:
 
 
 CLEANERS = {"callback_phone": _phone, "address": _address}
+
+
+def phone_number(value: str) -> str | None:
+    """A number an operator typed as Kefu keeps it (a mobile in any usual spelling as 11 digits, a landline
+    as the desk keeps a callback number), else None."""
+    from bot.phone import local_phone
+
+    try:
+        return local_phone(value) or _phone(value)
+    except ContactDetailError:
+        return None
 ON_FILE = {"callback_phone": lambda c: c.phone, "address": lambda c: c.address}
 
 

@@ -343,6 +343,31 @@ def test_cli_without_vosk_model_stores_flags_and_exits_0(env, repo, amr_clip):
     assert stored["outcome"] == "needs_human" and recording(env, stored["id"])
 
 
+def spoken_wav(tmp_path, sentence: str = "宽带上不了网") -> Path:
+    message = tmp_path / "message.wav"
+    message.write_bytes(pcm_to_wav_bytes(spoken(sentence, 16000), 16000))
+    return message
+
+
+def test_cli_a_caller_that_is_no_phone_number_is_refused_and_nothing_stored(env, repo, tmp_path):
+    """`kefu voicemail FILE --from PHONE`: a mistyped number (here letters, or a digit short) was stored as
+    the caller, shown on the work item as the number to call back and texted the self-help."""
+    for typo in ("abc", "1380000000"):
+        done = kefu_command("voicemail", str(spoken_wav(tmp_path)), "--from", typo, "--rasa-url", closed_port_url())
+        assert done.returncode == 1
+        [line] = done.stderr.strip().splitlines()
+        assert line.startswith(f"kefu: error: --from {typo!r} is not a phone number"), line
+    assert rows(repo, voice_messages) == []
+
+
+def test_cli_a_caller_number_written_as_dialled_is_the_customers(env, repo, tmp_path):
+    done = kefu_command("voicemail", str(spoken_wav(tmp_path)), "--from", "+86 138-0000-0001",
+                        "--rasa-url", closed_port_url())
+    assert done.returncode == 0, done.stderr
+    [stored] = rows(repo, voice_messages)
+    assert stored["caller_phone"] == PLAIN_CUSTOMER and stored["customer_id"] is not None
+
+
 def test_cli_corrupt_audio_is_one_error_line_and_exit_1(env, tmp_path):
     broken = tmp_path / "broken.mp3"
     broken.write_bytes(b"\xff\xfb" + bytes(range(256)) * 8)
