@@ -1,6 +1,7 @@
 """Agent accounts: scrypt hashes with a per-agent salt, wrong passwords rejected, the CLI."""
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from bot.cli import main
@@ -61,6 +62,17 @@ def test_kefu_agent_add_and_demo_agent(kefu_env, capsys):
     assert main(["agent", "add", "x", "--skills", "cooking", "--password", "long-enough"]) == 1
     assert AccountStore(kefu_env.database_url).authenticate("lina", "lina-pass-1") is not None
     assert ensure_demo_agent(kefu_env) is False, "agents exist: no demo agent"
+
+
+@pytest.mark.parametrize("capacity", ["0", "-3"])
+def test_an_agent_who_could_take_no_conversation_is_not_added(kefu_env, capsys, capacity):
+    """`kefu agent add … --capacity -3` added an agent who could never take a conversation (接入下一位 said
+    they were at capacity), and `--capacity 0` quietly gave content/handoff.yml's agent_capacity instead."""
+    with pytest.raises(SystemExit) as refused:
+        main(["agent", "add", "mei", "--skills", "tv", "--password", "long-enough", "--capacity", capacity])
+    assert refused.value.code == 2
+    assert f"--capacity: {capacity!r} is not a whole number of at least 1" in capsys.readouterr().err
+    assert AccountStore(kefu_env.database_url).get("mei") is None
 
 
 def test_roles_plain_by_default_supervisor_when_given_and_changed_from_the_cli(kefu_env, capsys):
