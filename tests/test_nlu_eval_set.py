@@ -67,6 +67,20 @@ def test_kefu_test_rejects_a_bad_evaluation_file_before_training_anything(tmp_pa
     assert "complain" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("folds", ["0", "1"])
+def test_kefu_test_with_fewer_than_two_folds_says_so_before_training_anything(tmp_path, capsys, monkeypatch, folds):
+    """`kefu test --folds 1` (or 0) ended in a traceback of Rasa's traceback: a cross-validation needs two."""
+    def cross_validation(*args):
+        raise AssertionError("the cross-validation ran with fewer than two folds")
+
+    monkeypatch.setattr(quality, "nlu_cross_validation", cross_validation)
+    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
+    with pytest.raises(SystemExit) as refused:
+        kefu(["test", "--folds", folds, "--skip-real", "--skip-e2e", "--skip-flows"])
+    assert refused.value.code == 2
+    assert f"--folds: {folds!r} is not a whole number of at least 2" in capsys.readouterr().err
+
+
 def test_every_label_is_an_intent_of_the_domain():
     domain = yaml.safe_load((PROJECT_ROOT / "domain" / "core.yml").read_text(encoding="utf-8"))
     items = load_real_set(PROJECT_ROOT / REAL_SET)

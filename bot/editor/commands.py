@@ -6,6 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from bot.cli_types import whole_number_at_least
 from bot.editor.publish_commands import register as register_publish
 from bot.settings import get_settings
 
@@ -177,7 +178,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         "each running server)").set_defaults(handler=cmd_train)
     register_publish(commands)
     test = commands.add_parser("test", help="NLU cross-validation, conversation tests and IVR flow scripts")
-    test.add_argument("--folds", type=int, default=3)
+    test.add_argument("--folds", type=whole_number_at_least(2), default=3)  # a cross-validation needs two
     test.add_argument("--skip-nlu", action="store_true")
     test.add_argument("--skip-real", action="store_true", help="skip the real-utterance evaluation")
     test.add_argument("--real-set", type=Path, metavar="FILE",

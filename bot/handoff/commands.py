@@ -9,20 +9,10 @@ import argparse
 import getpass
 import sys
 
+from bot.cli_types import whole_number_at_least
 from bot.handoff.accounts import ROLES, SUPERVISOR, AccountError, AccountStore
 from bot.handoff.rules import load_rules
 from bot.settings import PUBLISHED_DEMO_PASSWORD, Settings, get_settings
-
-
-def at_least_one(text: str) -> int:
-    """An agent's capacity: 0 or less would make an agent who can take no conversation."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--skills", required=True, help="comma-separated skill groups, e.g. tv,broadband")
     add.add_argument("--password", help="at least 8 characters (asked for when omitted)")
     add.add_argument("--display-name", default="", help="the name customers see")
-    add.add_argument("--capacity", type=at_least_one, default=None,
+    add.add_argument("--capacity", type=whole_number_at_least(1), default=None,  # 0: an agent who takes nothing
                      help="conversations at once (default: agent_capacity in content/handoff.yml)")
     add.add_argument("--role", choices=ROLES, default="agent", help="supervisor: may open the supervisor page")
     add.set_defaults(handler=agent_add)
