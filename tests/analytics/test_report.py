@@ -436,3 +436,15 @@ def test_report_files_are_readable_by_kefus_user_only(kefu_env):
     assert [p.suffix for p in files] == [".csv", ".html"]
     assert stat.S_IMODE(reports.stat().st_mode) == 0o700
     assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
+
+
+def test_a_report_folder_that_cannot_be_written_is_one_line(kefu_env, tmp_path, capsys):
+    """`kefu report … --out FOLDER` into a place it cannot write (here under a file) ended in a traceback."""
+    from bot.cli import main
+
+    store_log(kefu_env.database_url)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder", encoding="utf-8")
+    assert main(["report", "--from", "2026-03-02", "--to", "2026-03-02", "--out", str(a_file / "reports")]) == 1
+    [line] = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert line.startswith(f"kefu report: cannot write the report in {a_file / 'reports'}:"), line

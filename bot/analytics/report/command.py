@@ -60,9 +60,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     html_path, csv_path = out / f"{stem}.html", out / f"{stem}.csv"
     # Owner-only like the rest of the data folder: customers (masked numbers) and agents' handle
     # times and CSAT (found by a data-protection audit: 0644 files in a 0755 folder).
-    write_private_file(html_path, render_html(data, load_labels(settings.content_dir), dt.datetime.now(dt.timezone.utc),
-                                              report_names(settings)).encode("utf-8"))
-    write_private_file(csv_path, report_csv(data).encode("utf-8"))
+    html = render_html(data, load_labels(settings.content_dir), dt.datetime.now(dt.timezone.utc), report_names(settings))
+    try:
+        write_private_file(html_path, html.encode("utf-8"))
+        write_private_file(csv_path, report_csv(data).encode("utf-8"))
+    except OSError as exc:  # --out under a file, a read-only or full disk
+        print(f"kefu report: cannot write the report in {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     f = data.overall
     scope = f", {span.hours_label} of each day" if span.hours is not None else ""
     print(f"{f.contacts} contacts from {span.first} to {span.last} ({span.timezone} days{scope}): "
