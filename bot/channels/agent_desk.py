@@ -36,7 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels.assets import serve_assets
 from bot.db.repository import DatabaseError
-from bot.handoff.accounts import SUPERVISOR, AccountStore
+from bot.handoff.accounts import MAX_NAME_CHARS, SUPERVISOR, AccountStore
 from bot.handoff.byte_ranges import ranged, starts_playback
 from bot.handoff.conversations import RasaConversations
 from bot.handoff import supervisor
@@ -184,7 +184,7 @@ async def login(request: Request) -> HTTPResponse:
     if request.headers.get(CSRF_HEADER) != "1" or from_another_origin(request):
         return response.json({"error": "error_forbidden"}, status=403)
     # The client behind a trusted proxy (Sanic's PROXIES_COUNT / REAL_IP_HEADER / FORWARDED_SECRET), else the peer.
-    name, address = str(data.get("name", ""))[:64], request.remote_addr or request.ip or ""
+    name, address = str(data.get("name", ""))[:MAX_NAME_CHARS], request.remote_addr or request.ip or ""
     guard = login_guard(desk)
     if not await guard.attempt(name, address):  # counted as a wrong password until it succeeds
         return response.json({"error": "error_locked"}, status=429)

@@ -29,6 +29,7 @@ from bot.db.schema_ready import require_tables
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD_CHARS = 8
+MAX_NAME_CHARS = 64  # the login and display names' columns; the desk's sign-in reads no more
 AGENT, SUPERVISOR = "agent", "supervisor"
 ROLES = (AGENT, SUPERVISOR)
 
@@ -113,6 +114,11 @@ class AccountStore:
             capacity: int = 2, known_skills: list[str] | None = None, role: str = AGENT) -> AgentAccount:
         if role not in ROLES:
             raise AccountError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+        if not 0 < len(name) <= MAX_NAME_CHARS or name != name.strip() or not name.isprintable():
+            raise AccountError(f"the login name must be 1 to {MAX_NAME_CHARS} characters, with no space at either end "
+                               f"and no control character (got {name!r})")
+        if len(display_name) > MAX_NAME_CHARS or not display_name.isprintable():
+            raise AccountError(f"the display name must be at most {MAX_NAME_CHARS} characters, without control characters")
         if len(password) < MIN_PASSWORD_CHARS:
             raise AccountError(f"password must have at least {MIN_PASSWORD_CHARS} characters")
         unknown = set(skills) - set(known_skills) if known_skills is not None else set()

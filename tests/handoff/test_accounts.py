@@ -75,6 +75,22 @@ def test_an_agent_who_could_take_no_conversation_is_not_added(kefu_env, capsys, 
     assert AccountStore(kefu_env.database_url).get("mei") is None
 
 
+@pytest.mark.parametrize("name", ["", "   ", " lina", "lina\t", "x" * 65])
+def test_a_login_name_no_one_could_sign_in_with_is_refused(kefu_env, capsys, name):
+    """`kefu agent add ""` (or " lina", or 65 characters, more than the desk's sign-in reads) added an
+    agent who could never sign in, listed with a blank or cut name."""
+    assert main(["agent", "add", name, "--skills", "tv", "--password", "long-enough"]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("kefu agent add: the login name must be 1 to 64 characters"), line
+    assert AccountStore(kefu_env.database_url).all() == []
+
+
+def test_a_display_name_longer_than_the_desk_keeps_is_refused(kefu_env, capsys):
+    assert main(["agent", "add", "mei", "--skills", "tv", "--password", "long-enough", "--display-name", "美" * 65]) == 1
+    assert "display name" in capsys.readouterr().err
+    assert AccountStore(kefu_env.database_url).get("mei") is None
+
+
 def test_roles_plain_by_default_supervisor_when_given_and_changed_from_the_cli(kefu_env, capsys):
     store = AccountStore(kefu_env.database_url)
     assert store.add("plain", "long-enough", ["tv"], known_skills=["tv"]).role == "agent"
