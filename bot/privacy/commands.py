@@ -115,6 +115,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     except (RedisUnreachable, redis.RedisError) as exc:
         print(f"kefu: cannot reach the conversations' Redis: {exc}; nothing was exported.", file=sys.stderr)
         return 2
+    except OSError as exc:  # --out under a file, a read-only or full disk
+        print(f"kefu: cannot write the export to {folder}: {exc.strerror or exc}; choose another --out.",
+              file=sys.stderr)
+        return 2
     with engine.begin() as conn:
         audit.write(conn, uuid.uuid4().hex, "export", audit.operator_name(), done.counts)
     print(f"Exported {subject.label} to {done.folder} (readable by this account only):")

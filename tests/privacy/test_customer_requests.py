@@ -194,6 +194,18 @@ def test_an_unknown_customer_is_refused_clearly(env, capsys):
     assert rows(settings, sa.select(privacy_requests)) == []
 
 
+def test_an_export_folder_that_cannot_be_made_is_one_line_and_no_export_recorded(env, tmp_path, capsys):
+    """`kefu customer export ID --out FOLDER` where the folder cannot be made (here under a file) ended in
+    a traceback."""
+    settings, _, _ = env
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder", encoding="utf-8")
+    assert kefu("customer", "export", "13800000001", "--out", str(a_file / "export")) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"kefu: cannot write the export to {a_file / 'export'}:"), line
+    assert rows(settings, sa.select(privacy_requests)) == []
+
+
 def test_without_a_running_kefu_the_command_opens_the_embedded_redis_files(embedded_only):
     """The default install: no REDIS_URL and Kefu stopped; the conversations are in var/redis/."""
     from bot.embedded_redis import EmbeddedRedis
