@@ -127,9 +127,12 @@ def say(args: argparse.Namespace) -> int:
 def voicemail(args: argparse.Namespace) -> int:
     """Exit 0 whenever the message was stored, even if it could not be recognised: nothing was
     lost and a person will handle it; a warning line on stderr says so. Exit 1 when the audio
-    is unusable or the database/configuration fails (nothing stored)."""
+    is unusable or the database/configuration fails (nothing stored; a database that fails on the
+    message itself: the line says where it is kept for `kefu run` to file)."""
+    from bot.db.errors import unusable_database
     from bot.db.repository import DatabaseError
     from voice.voicemail import LocalRasaNlu, RasaHttpNlu, VoicemailPipeline
+    from voice.voicemail.pipeline import KeptUnsaved
 
     settings = _settings(args)
     caller = _caller(args)
@@ -144,6 +147,10 @@ def voicemail(args: argparse.Namespace) -> int:
                                                    channel=args.channel, fmt=args.fmt))
     except VoiceError as exc:
         return _fail(exc)
+    except KeptUnsaved as exc:  # run again, it would be filed twice
+        print(f"{unusable_database(exc)}; the message is kept in {exc.path} and `kefu run` files it once the "
+              "database takes it: do not leave it again", file=sys.stderr)
+        return 1
     except DatabaseError as exc:  # SQLAlchemy appends a background link on a second line
         return _fail(str(exc).splitlines()[0])
     finally:
@@ -228,7 +235,15 @@ def _fail(error: Exception | str) -> int:
 
 
 def _rasa_token(settings) -> str:
-    """The Rasa API token of this installation (the server refuses /model/parse without it)."""
-    from bot.security.secrets import load_secrets
+    """The Rasa API token of this installation (the server refuses /model/parse without it); "" when the
+    database holding it is down and this machine has no copy: the message is then kept on disk for
+    `kefu run` to file (a traceback lost it)."""
+    import logging
 
-    return load_secrets(settings).rasa_token
+    from bot.security.secrets import SecretsUnavailable, load_secrets
+
+    try:
+        return load_secrets(settings).rasa_token
+    except SecretsUnavailable as exc:
+        logging.getLogger(__name__).warning("voice.voicemail.no_rasa_token reason=%s", exc)
+        return ""

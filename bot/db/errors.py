@@ -30,4 +30,6 @@ def database_error(exc: BaseException, url=None) -> str:
 def unusable_database(exc: BaseException) -> str:
     """The line a ``kefu`` command prints for a database it cannot reach or use (README "Logs"): the
     driver's reason, never the URL (it may hold a password)."""
-    return f"kefu: error: the database cannot be used: {database_error(exc.__cause__ or exc)}"
+    while exc.__cause__ is not None:  # the driver's error, under Kefu's DatabaseError
+        exc = exc.__cause__
+    return f"kefu: error: the database cannot be used: {database_error(exc)}"

@@ -368,6 +368,24 @@ def test_cli_a_caller_number_written_as_dialled_is_the_customers(env, repo, tmp_
     assert stored["caller_phone"] == PLAIN_CUSTOMER and stored["customer_id"] is not None
 
 
+def test_cli_with_the_database_down_says_the_message_is_kept_for_kefu_run(env, tmp_path):
+    """README (Voice messages): a message the database does not take is kept in var/voicemail/unsaved/ and
+    `kefu run` files it. The command said only "kefu: error: (psycopg2.OperationalError) …", so an operator
+    ran it again once the database was back and the message was filed twice."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    environment = {**os.environ, "VOSK_MODEL_PATH": "", "KEFU_DATABASE_URL": f"postgresql://kefu:pw@127.0.0.1:{port}/kefu"}
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "voicemail", str(spoken_wav(tmp_path)), "--from",
+                           PLAIN_CUSTOMER, "--rasa-url", closed_port_url()], capture_output=True, text=True,
+                          env=environment, timeout=120, cwd=PROJECT_ROOT)
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines() or [""]
+    [kept] = (env.data_dir / "voicemail" / "unsaved").glob("*.wav")
+    assert line.startswith("kefu: error: the database cannot be used:") and f"port {port} failed" in line, line
+    assert f"the message is kept in {kept}" in line and "kefu run" in line and "do not" in line, line
+
+
 def test_cli_corrupt_audio_is_one_error_line_and_exit_1(env, tmp_path):
     broken = tmp_path / "broken.mp3"
     broken.write_bytes(b"\xff\xfb" + bytes(range(256)) * 8)

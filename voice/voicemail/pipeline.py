@@ -59,6 +59,16 @@ class AlreadyFiled(Exception):
     """A kept message's id is in the database already: an earlier pass (or another instance) filed it."""
 
 
+class KeptUnsaved(DatabaseError):
+    """The database did not take a new message; its WAV waits at ``path`` for ``kefu run``'s pass, which
+    files it under ``message_id`` (so it must not be left again). ``__cause__``: the database's error."""
+
+    def __init__(self, message_id: str, path: Path, reason: DatabaseError) -> None:
+        super().__init__(str(reason))
+        self.message_id = message_id
+        self.path = path
+
+
 @dataclass(frozen=True)
 class VoicemailOutcome:
     """What happened to one voice message (also stored in ``voice_messages``)."""
@@ -160,9 +170,11 @@ class VoicemailPipeline:
         message_id = message_id or uuid.uuid4().hex
         try:
             customer = await asyncio.to_thread(self._find_customer, caller_phone)
-        except DatabaseError:  # the database is down already: the message waits on disk, not lost
+        except DatabaseError as exc:  # the database is down already: the message waits on disk, not lost
             if not kept_already:
-                await asyncio.to_thread(self._keep, message_id, pcm.to_wav(), caller_phone, channel)
+                kept = await asyncio.to_thread(self._keep, message_id, pcm.to_wav(), caller_phone, channel)
+                if kept is not None:
+                    raise KeptUnsaved(message_id, kept, exc) from exc
             raise
         await asyncio.to_thread(self._store, message_id, pcm, caller_phone, customer.id if customer else None,
                                 channel, kept_already)
@@ -230,20 +242,25 @@ class VoicemailPipeline:
                 message_id=message_id, audio=wav, conversation_id=conversation_id(message_id),
                 duration_s=pcm.duration, caller_phone=caller_phone, customer_id=customer_id, channel=channel,
             )
-        except DatabaseError:
+        except DatabaseError as exc:
             if kept_already:
                 if self.repository.get_voice_message(message_id) is not None:
                     raise AlreadyFiled(message_id) from None
                 raise
-            self._keep(message_id, wav, caller_phone, channel)
+            kept = self._keep(message_id, wav, caller_phone, channel)
+            if kept is not None:
+                raise KeptUnsaved(message_id, kept, exc) from exc
             raise
 
-    def _keep(self, message_id: str, wav: bytes, caller_phone: str, channel: str) -> None:
+    def _keep(self, message_id: str, wav: bytes, caller_phone: str, channel: str) -> Path | None:
+        """Where the message's WAV is kept; None when it could not be (logged as lost)."""
         try:
             kept = keep_unsaved(self.storage_dir, message_id, wav, caller_phone, channel)
             logger.error("voice.voicemail.unsaved id=%s kept=%s", message_id, kept)
+            return kept
         except OSError:
             logger.exception("voice.voicemail.lost id=%s", message_id)
+            return None
 
     async def _recognise(self, pcm: Pcm) -> Recognition:
         try:
