@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_DEMO_PASSWORD = "kefu-demo"  # in the README: `make run`'s banner warns while it still works
+MIN_PASSWORD_CHARS = 8  # an agent's desk password (bot/handoff/accounts.py)
 
 
 def _path(value: str | None, default: Path) -> Path:
@@ -96,6 +97,16 @@ def public_url(env: dict, default: str) -> str:
         raise SettingError(f"KEFU_PUBLIC_URL={env.get('KEFU_PUBLIC_URL')!r} is not an http:// or https:// address "
                            f"(e.g. https://{url.split('://')[-1] or 'kefu.example.com'})")
     return url
+
+
+def demo_agent_password(env: dict) -> str:
+    """``KEFU_DEMO_AGENT_PASSWORD`` (unset: the published one), or a SettingError that does not show it: one the
+    desk refuses would stop `kefu run` at the first start, after the database was prepared."""
+    value = env.get("KEFU_DEMO_AGENT_PASSWORD") or PUBLISHED_DEMO_PASSWORD
+    if len(value) < MIN_PASSWORD_CHARS:
+        raise SettingError(f"KEFU_DEMO_AGENT_PASSWORD (not shown) has {len(value)} characters: an agent's password "
+                           f"needs at least {MIN_PASSWORD_CHARS} characters")
+    return value
 
 
 def database_url(value: str | None, data_dir: Path) -> str:
@@ -330,7 +341,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         wechat_use_recognition=_switch(env, "WECHAT_USE_RECOGNITION", "off") == "on",
         wechat_asr_engine=env.get("WECHAT_ASR_ENGINE") or "voice.vosk_engine:VoskEngine",
         demo_agent_name=env.get("KEFU_DEMO_AGENT") or "demo",
-        demo_agent_password=env.get("KEFU_DEMO_AGENT_PASSWORD") or PUBLISHED_DEMO_PASSWORD,
+        demo_agent_password=demo_agent_password(env),
         ivr_flows_dir=_path(env.get("KEFU_IVR_FLOWS_DIR"), root / "ivr_flows"),
         ivr_config_path=_path(env.get("KEFU_IVR_CONFIG"), _path(env.get("KEFU_CONTENT_DIR"), root / "content") / "ivr.yml"),
         ivr_asr_engine=env.get("KEFU_IVR_ASR_ENGINE") or "voice.vosk_engine:VoskEngine",

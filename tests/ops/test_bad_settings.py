@@ -121,3 +121,14 @@ def test_a_database_that_cannot_be_reached_is_one_line_not_a_traceback(tmp_path,
     assert result.stderr.startswith("kefu: error: "), result.stderr
     assert "Connection refused" in result.stderr and "127.0.0.1" in result.stderr
     assert "Traceback" in (tmp_path / "var" / "logs" / "cli.log").read_text(encoding="utf-8")  # kept for a bug report
+
+
+def test_kefu_run_refuses_a_demo_supervisor_password_it_cannot_set(tmp_path):
+    """README: KEFU_DEMO_AGENT_PASSWORD makes the demo supervisor on the first start. One shorter than an
+    agent's password may be (8 characters) ended `kefu run` in a traceback (AccountError) after it had
+    prepared the database; the line must not show the password."""
+    result = kefu(["run"], tmp_path, KEFU_DEMO_AGENT_PASSWORD="kefu12")
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2
+    assert "Kefu cannot start: KEFU_DEMO_AGENT_PASSWORD" in result.stderr and "8 characters" in result.stderr
+    assert "kefu12" not in result.stderr
