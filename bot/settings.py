@@ -310,6 +310,9 @@ def from_environment(environ: dict | None = None) -> Settings:
     env = dict(os.environ if environ is None else environ)
     root = _path(env.get("KEFU_ROOT"), PROJECT_ROOT)
     data_dir = _path(env.get("KEFU_DATA_DIR"), root / "var")
+    if data_dir.exists() and not data_dir.is_dir():  # every command made its folders there: a traceback
+        raise SettingError(f"KEFU_DATA_DIR={str(data_dir)!r} is not a folder (Kefu keeps its data, logs and "
+                           "recordings in it)")
     rasa_port = port(env, "KEFU_RASA_PORT", 5005)
     host = env.get("KEFU_HOST", "127.0.0.1")
     model_path = env.get("VOSK_MODEL_PATH")

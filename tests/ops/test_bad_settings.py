@@ -132,3 +132,14 @@ def test_kefu_run_refuses_a_demo_supervisor_password_it_cannot_set(tmp_path):
     assert result.returncode == 2
     assert "Kefu cannot start: KEFU_DEMO_AGENT_PASSWORD" in result.stderr and "8 characters" in result.stderr
     assert "kefu12" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["db", "current"], ["agent", "list"], ["report", "--from", "today", "--to", "today"]])
+def test_a_data_folder_that_is_a_file_is_named_in_one_line(tmp_path, command):
+    """KEFU_DATA_DIR naming a file (a typo for its folder) ended each command in a NotADirectoryError traceback."""
+    a_file = tmp_path / "kefu.conf"
+    a_file.write_text("not a folder", encoding="utf-8")
+    result = kefu(command, tmp_path, KEFU_DATA_DIR=str(a_file))
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2
+    assert result.stderr.startswith("kefu: error: KEFU_DATA_DIR") and "not a folder" in result.stderr, result.stderr
