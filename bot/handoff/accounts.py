@@ -24,9 +24,9 @@ from typing import Callable
 import sqlalchemy as sa
 
 from bot.db.repository import engine_for
-from bot.settings import MIN_PASSWORD_CHARS
 from bot.db.schema import agent_removals, agent_roles, agents
 from bot.db.schema_ready import require_tables
+from bot.settings import MIN_PASSWORD_CHARS
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MAX_NAME_CHARS = 64  # the login and display names' columns; the desk's sign-in reads no more

@@ -45,6 +45,7 @@ def _address(value: str) -> str:
 
 
 CLEANERS = {"callback_phone": _phone, "address": _address}
+ON_FILE = {"callback_phone": lambda c: c.phone, "address": lambda c: c.address}
 
 
 def phone_number(value: str) -> str | None:
@@ -56,7 +57,6 @@ def phone_number(value: str) -> str | None:
         return local_phone(value) or _phone(value)
     except ContactDetailError:
         return None
-ON_FILE = {"callback_phone": lambda c: c.phone, "address": lambda c: c.address}
 
 
 class ContactDetails:
