@@ -197,6 +197,7 @@ def demo_carrier_note(settings) -> str:
 def upgrade_database(settings, *, quiet_if_current: bool = True) -> bool:
     """Bring the customer database to this Kefu's schema, saying what was done; False (with the reason
     printed) when Kefu must not run on it — a newer Kefu's schema, or a database it cannot reach."""
+    from bot.db.errors import why_unusable
     from bot.db.repository import DatabaseError, Repository
     from bot.security.private_files import private_dir
 
@@ -204,7 +205,7 @@ def upgrade_database(settings, *, quiet_if_current: bool = True) -> bool:
     try:
         done = Repository(settings.database_url).create_schema()
     except DatabaseError as exc:
-        print(f"Kefu cannot use the database: {exc}", file=sys.stderr, flush=True)
+        print(f"Kefu cannot use the database: {why_unusable(exc)}", file=sys.stderr, flush=True)
         return False
     if done.adopted:
         print(f"database: made by an earlier Kefu; its tables are checked and now at schema {done.after}", flush=True)
@@ -250,6 +251,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_db_current(args: argparse.Namespace) -> int:
     """The database's schema revision next to this Kefu's newest; exit 1 when an upgrade is due, 2 when refused."""
+    from bot.db.errors import why_unusable
     from bot.db.migrate import current_revision, head, is_legacy, known_revisions
     from bot.db.repository import Repository
     from bot.security.private_files import private_dir
@@ -263,7 +265,7 @@ def cmd_db_current(args: argparse.Namespace) -> int:
         with engine.connect() as conn:
             legacy = revision is None and is_legacy(conn)
     except Exception as exc:  # noqa: BLE001 - any driver error: say it, as the other commands do
-        print(f"Kefu cannot use the database: {exc}", file=sys.stderr)
+        print(f"Kefu cannot use the database: {why_unusable(exc)}", file=sys.stderr)
         return 2
     if revision == newest:
         print(f"{revision} (current)")

@@ -27,9 +27,18 @@ def database_error(exc: BaseException, url=None) -> str:
     return text
 
 
-def unusable_database(exc: BaseException) -> str:
-    """The line a ``kefu`` command prints for a database it cannot reach or use (README "Logs"): the
-    driver's reason, never the URL (it may hold a password)."""
-    while exc.__cause__ is not None:  # the driver's error, under Kefu's DatabaseError
+def why_unusable(exc: BaseException) -> str:
+    """Why a command cannot use the database, in one line: the driver's reason (under Kefu's DatabaseError),
+    or Kefu's own word on the URL; never the URL (it may hold a password)."""
+    from bot.db.repository import DatabaseError
+
+    while exc.__cause__ is not None and str(exc) == str(exc.__cause__):  # a wrapper saying only what it wraps
         exc = exc.__cause__
-    return f"kefu: error: the database cannot be used: {database_error(exc)}"
+    if isinstance(exc, DatabaseError):  # Kefu's own word: "KEFU_DATABASE_URL is not usable: …", a schema's
+        return next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return database_error(exc)
+
+
+def unusable_database(exc: BaseException) -> str:
+    """The line a one-shot ``kefu`` command prints for a database it cannot reach or use (README "Logs")."""
+    return f"kefu: error: the database cannot be used: {why_unusable(exc)}"

@@ -34,6 +34,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_published(args: argparse.Namespace) -> int:
+    from bot.db.errors import why_unusable
     from bot.db.repository import DatabaseError
     from bot.editor.publish import running_model
     from bot.published_model import open_store
@@ -44,7 +45,7 @@ def cmd_published(args: argparse.Namespace) -> int:
     try:
         history = open_store(settings, upgrade=True).history(args.last)
     except DatabaseError as exc:
-        print(f"Kefu cannot use the database: {exc}", file=sys.stderr)
+        print(f"Kefu cannot use the database: {why_unusable(exc)}", file=sys.stderr)
         return 2
     if not history:
         print("nothing published yet: each `kefu run` serves the model for its own checkout's data "

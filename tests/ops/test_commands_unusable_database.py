@@ -56,3 +56,14 @@ def test_an_agent_command_on_a_url_it_cannot_use_says_so_in_one_line(tmp_path, m
     [line] = said(capsys)
     assert line.startswith("kefu: error: the database cannot be used:") and "KEFU_DATABASE_URL" in line, line
     assert PASSWORD not in line
+
+
+@pytest.mark.parametrize("argv", [("db", "upgrade"), ("db", "init"), ("db", "current"), ("published",)])
+def test_the_database_commands_say_a_server_that_is_down_in_one_line(tmp_path, monkeypatch, capsys, argv):
+    """`kefu db …` and `kefu published` (exit 2, as `kefu run`) printed SQLAlchemy's text: the driver's
+    message on two lines, then "(Background on this error at: https://sqlalche.me/…)"."""
+    port = unused_port()
+    assert kefu(tmp_path, monkeypatch, f"postgresql://kefu:{PASSWORD}@127.0.0.1:{port}/kefu", *argv) == 2
+    [line] = said(capsys)
+    assert line.startswith("Kefu cannot use the database:") and f"port {port} failed" in line, line
+    assert PASSWORD not in line
