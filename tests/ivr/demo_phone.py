@@ -18,6 +18,14 @@ from bot.contacts.schedule import Schedule
 SOFTPHONE = {"X-Kefu-Softphone": "1"}
 
 
+async def ring_a_call(carrier):
+    """A call from the hotline ringing for 13800000003, streamed to Kefu with a one-time token when
+    answered; the demo carrier's call record."""
+    twiml = ('<Response><Connect><Stream url="ws://127.0.0.1:5005/webhooks/ivr/media">'
+             '<Parameter name="kefuContact" value="one-time-token"/></Stream></Connect></Response>')
+    return await carrier.create({"To": ["13800000003"], "From": ["+864008000000"], "Twiml": [twiml]})
+
+
 class DemoPhone:
     def __init__(self, base_url: str, number: str) -> None:
         self.base_url = base_url

@@ -20,7 +20,7 @@ from sanic import Sanic
 from bot.embedded_redis import free_port
 from bot.security.launch import cors_arguments
 from tests.handoff.conftest import redis_url  # noqa: F401  the same real Redis fixture
-from tests.ivr.demo_phone import SOFTPHONE
+from tests.ivr.demo_phone import SOFTPHONE, ring_a_call
 
 Sanic.test_mode = True  # a second app in the process (tests/handoff/test_audio_ranges.py says why)
 
@@ -41,9 +41,7 @@ async def carrier_server(kefu_env, redis_url, monkeypatch):  # noqa: F811
     register(app)
     carrier = carrier_of(app)
     assert carrier is not None, "the demo carrier is off"
-    twiml = ('<Response><Connect><Stream url="ws://127.0.0.1:5005/webhooks/ivr/media">'
-             '<Parameter name="kefuContact" value="one-time-token"/></Stream></Connect></Response>')
-    call = await carrier.create({"To": ["13800000003"], "From": ["+864008000000"], "Twiml": [twiml]})
+    call = await ring_a_call(carrier)
     port = free_port()
     server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
     await server.startup()
