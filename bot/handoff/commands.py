@@ -113,7 +113,12 @@ def agent_role(args: argparse.Namespace) -> int:
 
 
 def agent_password(args: argparse.Namespace) -> int:
-    return on_account(args, "password", lambda store: store.set_password(args.name, typed_password()),
+    def change(store: AccountStore) -> None:
+        if not store.exists(args.name):  # said before the operator types a password for nobody
+            raise AccountError(f"no agent {args.name!r}")
+        store.set_password(args.name, typed_password())
+
+    return on_account(args, "password", change,
                       f"agent {args.name}: password changed; desk sessions opened with the old one are signed out")
 
 

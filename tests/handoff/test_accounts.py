@@ -177,3 +177,22 @@ def test_machines_starting_together_make_one_demo_agent_and_all_start(kefu_env, 
     monkeypatch.setattr(AccountStore, "count", lambda self: 0)  # what this machine counted before that
     assert ensure_demo_agent(kefu_env) is False
     assert [account.name for account in store.all()] == [kefu_env.demo_agent_name]
+
+
+def test_kefu_agent_password_at_a_terminal_says_an_unknown_agent_before_asking_for_the_password(kefu_env):
+    """Found in review: `kefu agent password NOBODY` asked for the new password, then said there is no such
+    agent. The operator is told first, and nothing waits for them to type."""
+    import os
+    import subprocess
+    import sys
+
+    main_end, terminal = os.openpty()  # the operator's terminal, where nobody types
+    try:
+        done = subprocess.run([sys.executable, "-m", "bot.cli", "agent", "password", "nobody"], stdin=terminal,
+                              capture_output=True, text=True, timeout=90, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("it waited for a password to be typed")
+    finally:
+        os.close(terminal)
+        os.close(main_end)
+    assert done.returncode == 1 and done.stderr.strip().splitlines()[-1] == "kefu agent password: no agent 'nobody'"
