@@ -33,10 +33,15 @@ def from_another_origin(request: Request) -> bool:
     A browser names the page's origin (``Origin``) on every cross-origin request and every write; a
     same-origin GET names none. Kefu's own: the address the request was sent to (its ``Host``,
     whatever scheme a TLS proxy hid), or one of :func:`own_origins` (``KEFU_PUBLIC_URL``), never one
-    of those ``KEFU_CORS_ORIGINS`` adds for Rasa and the web chat."""
+    of those ``KEFU_CORS_ORIGINS`` adds for Rasa and the web chat.
+
+    The ``Host`` header itself, which a script cannot set, not Sanic's ``request.host``: trusting a
+    proxy (``SANIC_PROXIES_COUNT``) makes that ``X-Forwarded-Host``, which nginx passes on as the
+    client wrote it, so a partner site's script named its own host there (found in review)."""
     offered = request.headers.get("origin")
     if offered is None:
         return False
     if offered.lower() in {own.lower() for own in own_origins(get_settings())}:
         return False
-    return not request.host or urlsplit(offered).netloc.lower() != request.host.lower()
+    host = request.headers.get("host", "")
+    return not host or urlsplit(offered).netloc.lower() != host.lower()

@@ -42,7 +42,20 @@ def desk(queue, kefu_env, monkeypatch):  # noqa: F811
 @pytest.fixture
 async def desk_url(desk):
     """The desk's routes on an app with Rasa's CORS configured as ``kefu run`` has Rasa do it."""
+    async for url in served(desk):
+        yield url
+
+
+@pytest.fixture
+async def desk_behind_nginx(desk):
+    """The same, trusting one proxy as ``deploy/nginx.conf`` asks (``SANIC_PROXIES_COUNT=1``)."""
+    async for url in served(desk, PROXIES_COUNT=1):
+        yield url
+
+
+async def served(desk: Desk, **config):
     app = Sanic(f"desk_origins_{free_port()}")
+    app.config.update(config)
     app.ctx.kefu_desk = desk
     configure_cors(app, cors_arguments(get_settings())[1:])
     for path, handler, methods in agent_desk.ROUTES:
@@ -58,9 +71,9 @@ async def desk_url(desk):
         await server.wait_closed()
 
 
-async def signed_in(session: aiohttp.ClientSession, url: str) -> dict:
+async def signed_in(session: aiohttp.ClientSession, url: str, headers: dict | None = None) -> dict:
     async with session.post(f"{url}/agent/api/login", json={"name": "wang", "password": "wang-pass-1"},
-                            headers={agent_desk.CSRF_HEADER: "1"}) as answer:
+                            headers={**(headers or {}), agent_desk.CSRF_HEADER: "1"}) as answer:
         assert answer.status == 200
         return {"Cookie": f"{COOKIE}={answer.cookies[COOKIE].value}"}
 
@@ -102,3 +115,34 @@ async def test_the_desks_own_page_still_works_with_or_without_an_origin(desk, de
                                 headers={**cookie, "Origin": desk_url, agent_desk.CSRF_HEADER: "1"}) as answer:
             assert answer.status == 200  # a same-origin POST names the desk's own origin
         assert (await desk.queue.roster.get("wang")).status == "available"
+
+
+# What deploy/nginx.conf's ``location /`` sends on: the agent's Host, the client it appends, the scheme.
+NGINX = {"Host": "kefu.example.com", "X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+
+
+async def test_behind_nginx_a_partner_sites_script_cannot_name_itself_the_desks_host(desk, desk_behind_nginx):
+    """Found in review: trusting the proxy (``SANIC_PROXIES_COUNT=1``) makes Sanic take the request's
+    host from ``X-Forwarded-Host``, which nginx passes on as the client sent it. A partner page's script
+    sent its own name there (Rasa's CORS lets the header through the preflight), and the desk took the
+    request for one from its own page: it read the agent's desk and set the agent available."""
+    url = desk_behind_nginx
+    forged = {**NGINX, "Origin": PARTNER, "X-Forwarded-Host": "www.example.com"}
+    async with aiohttp.ClientSession() as session:
+        async with session.options(f"{url}/agent/api/overview", headers={
+                **NGINX, "Origin": PARTNER, "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "x-forwarded-host"}) as preflight:
+            assert preflight.status < 300 and "x-forwarded-host" in \
+                preflight.headers.get("Access-Control-Allow-Headers", "").lower(), "the browser sends the header"
+        cookie = await signed_in(session, url, NGINX)
+        async with session.get(f"{url}/agent/api/overview", headers={**cookie, **forged}) as answer:
+            assert not (answer.status == 200 and readable_by(answer, PARTNER)), "a partner page's script read the desk"
+            assert answer.status == 403
+        async with session.post(f"{url}/agent/api/status", json={"status": "available"},
+                                headers={**cookie, **forged, agent_desk.CSRF_HEADER: "1"}) as answer:
+            assert answer.status == 403, "a partner page's script set the agent available"
+        assert (await desk.queue.roster.get("wang")).status == "away"
+        # The agent's own page through nginx still works.
+        async with session.post(f"{url}/agent/api/status", json={"status": "available"}, headers={
+                **cookie, **NGINX, "Origin": "https://kefu.example.com", agent_desk.CSRF_HEADER: "1"}) as answer:
+            assert answer.status == 200
