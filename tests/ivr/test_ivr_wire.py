@@ -151,7 +151,9 @@ def test_the_trunk_token_makes_a_stream_the_carriers():
     assert call.carrier_call_id == "CA1" and call.caller_verified
 
 
-@pytest.mark.parametrize("offered", ["\\udcff", "签名"], ids=["lone-surrogate", "non-ascii"])
+@pytest.mark.parametrize("offered", ["\\udcff", "\\ud800", "\\udc00", "\\ud83d", "签名"],
+                         ids=["lone-surrogate", "lone-high-surrogate", "low-surrogate-below-dc80", "half-an-emoji",
+                              "non-ascii"])
 def test_a_trunk_token_no_text_can_encode_is_just_not_the_token(offered):
     """Found in review: a ``kefuTrunkToken`` holding a lone surrogate (valid JSON, ``"\\udcff"``) raised
     UnicodeEncodeError in the token check, ending the call in an unexpected error, not an unvouched caller."""
