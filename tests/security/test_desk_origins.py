@@ -11,6 +11,9 @@ Through the real routes: the desk's handlers and Rasa's own CORS set-up on a San
 Redis and SQLite, requests over a socket with the headers a browser sends."""
 from __future__ import annotations
 
+import contextlib
+from typing import AsyncIterator
+
 import aiohttp
 import pytest
 from rasa.server import configure_cors
@@ -42,18 +45,19 @@ def desk(queue, kefu_env, monkeypatch):  # noqa: F811
 @pytest.fixture
 async def desk_url(desk):
     """The desk's routes on an app with Rasa's CORS configured as ``kefu run`` has Rasa do it."""
-    async for url in served(desk):
+    async with served(desk) as url:
         yield url
 
 
 @pytest.fixture
 async def desk_behind_nginx(desk):
     """The same, trusting one proxy as ``deploy/nginx.conf`` asks (``SANIC_PROXIES_COUNT=1``)."""
-    async for url in served(desk, PROXIES_COUNT=1):
+    async with served(desk, PROXIES_COUNT=1) as url:
         yield url
 
 
-async def served(desk: Desk, **config):
+@contextlib.asynccontextmanager
+async def served(desk: Desk, **config) -> AsyncIterator[str]:
     app = Sanic(f"desk_origins_{free_port()}")
     app.config.update(config)
     app.ctx.kefu_desk = desk
@@ -145,4 +149,21 @@ async def test_behind_nginx_a_partner_sites_script_cannot_name_itself_the_desks_
         # The agent's own page through nginx still works.
         async with session.post(f"{url}/agent/api/status", json={"status": "available"}, headers={
                 **cookie, **NGINX, "Origin": "https://kefu.example.com", agent_desk.CSRF_HEADER: "1"}) as answer:
+            assert answer.status == 200
+
+
+@pytest.mark.parametrize("public_url", ["https://kefu.example.com:8443", "HTTPS://Kefu.Example.COM:8443/kefu/"],
+                         ids=["port", "upper-case-and-path"])
+async def test_behind_a_tls_proxy_on_another_port_the_agents_page_works_as_published(desk, public_url, monkeypatch):
+    """nginx's ``$host`` (deploy/nginx.conf) drops the port, so the agent's ``Origin`` names one the
+    ``Host`` does not: ``KEFU_PUBLIC_URL``, as the operator wrote it, makes it the desk's own."""
+    monkeypatch.setenv("KEFU_PUBLIC_URL", public_url)
+    get_settings.cache_clear()
+    page = {**NGINX, "Origin": "https://kefu.example.com:8443"}
+    async with served(desk, PROXIES_COUNT=1) as url, aiohttp.ClientSession() as session:
+        cookie = await signed_in(session, url, page)
+        async with session.post(f"{url}/agent/api/status", json={"status": "available"},
+                                headers={**cookie, **page, agent_desk.CSRF_HEADER: "1"}) as answer:
+            assert answer.status == 200
+        async with session.get(f"{url}/agent/api/overview", headers={**cookie, **page}) as answer:
             assert answer.status == 200
