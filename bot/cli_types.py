@@ -17,3 +17,25 @@ def whole_number_at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return whole
+
+
+def share(text: str) -> float:
+    """An argparse ``type``: a share above 0 and at most 1 (a service-level target such as 0.8)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share above 0 and at most 1 (e.g. 0.8)")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse ``type``: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value

@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.analytics.peak.model import HourComparison, compare, fmt_seconds, fmt_share
 from bot.analytics.peak.profile import ProfileError, load_profile
 from bot.analytics.peak.simulation import KefuEffect
+from bot.cli_types import positive_seconds, share
 from bot.security.private_files import write_private_file
 
 FALLBACK_CONTAINMENT, FALLBACK_CALLBACK_SHARE = 0.30, 0.10
@@ -26,8 +27,9 @@ def register(commands) -> None:
                            "containment), or 'record' for the last 30 days' measure")
     peak.add_argument("--callback-share", default="record", help="share of the rest taking a callback (0-1) or 'record'")
     peak.add_argument("--bot-seconds", type=float, default=60.0, help="mean time with the assistant before queueing")
-    peak.add_argument("--sl-seconds", type=float, default=None, help="service-level threshold (default content/kpi.yml)")
-    peak.add_argument("--sl-target", type=float, default=None, help="service-level target (default content/kpi.yml)")
+    peak.add_argument("--sl-seconds", type=positive_seconds, default=None,
+                      help="service-level threshold (default content/kpi.yml)")
+    peak.add_argument("--sl-target", type=share, default=None, help="service-level target, 0-1 (default content/kpi.yml)")
     peak.add_argument("--chart", type=Path, default=None, help="where to draw the chart (default var/reports/peak.png)")
     peak.add_argument("--seed", type=int, default=1)
     peak.set_defaults(handler=cmd_peak)
