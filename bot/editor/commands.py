@@ -64,7 +64,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 1
         publication = publish(settings, model, store) if newly_published else current
     except (DatabaseError, OSError) as exc:
-        print(f"not published: {exc}\nno machine changes its model", file=sys.stderr)
+        from bot.editor.publish_commands import not_usable
+
+        print(f"not published: {not_usable(exc)}\nno machine changes its model", file=sys.stderr)
         return 1
     print(f"{'published' if newly_published else 'published already'}: {publication.describe()}"
           + ("\n  every `kefu run` sharing this database switches to it (each looks every few seconds; its "

@@ -13,6 +13,15 @@ import sys
 from bot.settings import get_settings
 
 
+def not_usable(exc: BaseException) -> str:
+    """Why the model could not be stored or published, in one line: the database's reason (never its URL),
+    or the file's."""
+    from bot.db.errors import why_unusable
+    from bot.db.repository import DatabaseError
+
+    return why_unusable(exc) if isinstance(exc, DatabaseError) else str(exc)
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     from bot.db.repository import DatabaseError
     from bot.editor.publish import record_publish
@@ -25,7 +34,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         print(f"not published: {exc}\nno machine changes its model", file=sys.stderr)
         return 1
     except (DatabaseError, OSError) as exc:
-        print(f"not published: {exc}\nno machine changes its model", file=sys.stderr)
+        print(f"not published: {not_usable(exc)}\nno machine changes its model", file=sys.stderr)
         return 1
     record_publish(settings, "model", {"model": publication.name, "sha256": publication.sha256, "hot_swapped": False})
     print(f"published: {publication.describe()}\n"

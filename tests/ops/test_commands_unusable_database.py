@@ -67,3 +67,17 @@ def test_the_database_commands_say_a_server_that_is_down_in_one_line(tmp_path, m
     [line] = said(capsys)
     assert line.startswith("Kefu cannot use the database:") and f"port {port} failed" in line, line
     assert PASSWORD not in line
+
+
+def test_publishing_on_a_database_that_is_down_says_why_in_one_line(tmp_path, monkeypatch, capsys):
+    """Found in review: `kefu publish` printed SQLAlchemy's text over several lines, its sqlalche.me link
+    included, where the other commands say the reason in one line."""
+    from pathlib import Path
+
+    model = sorted(Path(__file__).resolve().parents[2].glob("models/kefu-*.tar.gz"))[-1]
+    port = unused_port()
+    url = f"postgresql://kefu:{PASSWORD}@127.0.0.1:{port}/kefu"
+    assert kefu(tmp_path, monkeypatch, url, "publish", str(model)) == 1
+    lines = said(capsys)
+    assert lines[0].startswith("not published: ") and f"port {port} failed" in lines[0], lines
+    assert lines[1:] == ["no machine changes its model"] and PASSWORD not in "".join(lines)
