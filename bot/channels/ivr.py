@@ -150,15 +150,24 @@ class IvrInput(InputChannel):
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "IvrInput":
         credentials = credentials or {}
         try:
-            return cls(get_settings(), max_calls=int(credentials.get("max_calls", 50)))
+            unvouched = credentials.get("max_unvouched_calls")
+            return cls(get_settings(), max_calls=int(credentials.get("max_calls", 50)),
+                       max_unvouched_calls=None if unvouched is None else int(unvouched))
         except (TypeError, ValueError) as error:
             raise ChannelConfigError(f"ivr credentials are invalid: {error}") from error
 
-    def __init__(self, settings: Settings, *, max_calls: int = 50) -> None:
+    def __init__(self, settings: Settings, *, max_calls: int = 50, max_unvouched_calls: int | None = None) -> None:
+        from bot.ivr.places import CallPlaces
+
         if max_calls < 1:
             raise ChannelConfigError("ivr max_calls must be >= 1")
+        if max_unvouched_calls is None:  # a fifth of the places, at least one (the demo softphone's calls)
+            max_unvouched_calls = max(1, max_calls // 5)
+        if not 0 <= max_unvouched_calls <= max_calls:
+            raise ChannelConfigError("ivr max_unvouched_calls must be between 0 and max_calls")
         self.settings = settings
         self.max_calls = max_calls
+        self.places = CallPlaces(max_calls, max_unvouched_calls)
         self.registry = FlowRegistry(settings.ivr_flows_dir).load()  # FlowError stops the server here
         try:
             load_hotline_config(settings.ivr_config_path)
@@ -168,7 +177,6 @@ class IvrInput(InputChannel):
         self._runtime: IvrRuntime | None = None
         self._runtime_lock: asyncio.Lock | None = None
         self._warming: asyncio.Task | None = None
-        self.active_calls = 0
         logger.info("ivr.flows.loaded flows=%s", ",".join(self.registry.flow_ids()))
 
     async def runtime(self, on_new_message, app: Sanic | None = None) -> IvrRuntime:
@@ -240,18 +248,14 @@ class IvrInput(InputChannel):
                 logger.error("ivr.call.refused reason=no_redis")
                 await ws.close(code=1011, reason="call state store unavailable")
                 return
-            if self.active_calls >= self.max_calls:
-                logger.warning("ivr.call.refused reason=busy calls=%d", self.active_calls)
+            if self.places.vouched >= self.max_calls:  # no stream could have a place (bot/ivr/places.py)
+                logger.warning("ivr.call.refused reason=busy calls=%d", self.places.taken)
                 await ws.close(code=1013, reason="busy")
                 return
             from bot.ivr.handshake import carrier_signed
 
             signed = carrier_signed(request, self.settings.public_url, self.settings.telephony_auth_token)
-            self.active_calls += 1
-            try:
-                await self._serve(ws, await self.runtime(on_new_message, request.app), signed)
-            finally:
-                self.active_calls -= 1
+            await self._serve(ws, await self.runtime(on_new_message, request.app), signed)
 
         return webhook
 
@@ -265,17 +269,39 @@ class IvrInput(InputChannel):
             from websockets.exceptions import WebSocketException
 
             try:
-                await ws.close()
+                if session.end_reason == "busy":
+                    await ws.close(code=1013, reason="busy")
+                else:
+                    await ws.close()
             except WebSocketException:  # the far end closed it first
                 pass
+
+        taken = []
+
+        def give_up_place() -> None:  # a vouched call found every place taken: this unvouched one makes room
+            logger.warning("ivr.call.unvouched_ended reason=busy call=%s", session.call_id)
+            session.end_now("busy")
+
+        def admit(start) -> bool:
+            place = self.places.take(start.vouched, give_up_place)
+            if place is None:
+                logger.warning("ivr.call.refused reason=busy call=%s vouched=%s calls=%d unvouched=%d",
+                               start.call_id, start.vouched, self.places.taken, self.places.unvouched)
+                return False
+            taken.append(place)
+            return True
 
         serializer = TwilioSerializer(runtime.secrets.ivr_trunk_token, carrier_signed=carrier_signed)
         session = CallSession(engine=runtime.engine, serializer=serializer, player=runtime.player,
                               asr=runtime.asr, send=line_sender(ws), close=close, max_call_s=hotline.max_call_s,
                               max_utterance_s=hotline.max_utterance_s, lines=runtime.lines,
                               end_of_turn=(hotline.end_of_turn_menu_s, hotline.end_of_turn_free_s),
-                              unfinished=(hotline.unfinished_starts, hotline.unfinished_wait_s))
-        await session.run(lambda timeout: _receive(ws, timeout))
+                              unfinished=(hotline.unfinished_starts, hotline.unfinished_wait_s), admit=admit)
+        try:
+            await session.run(lambda timeout: _receive(ws, timeout))
+        finally:
+            for place in taken:
+                place.release()
 
 
 def line_sender(ws) -> Callable[[str], Awaitable[None]]:

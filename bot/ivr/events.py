@@ -20,6 +20,7 @@ class CallStart:
     called: str = ""
     flow: str = ""  # requested by the telephony side; "" = the hotline's default
     caller_verified: bool = False  # the trunk proved itself, so its caller ID proves the caller
+    vouched: bool = False  # the carrier's own stream (signed handshake or trunk token), caller ID or not
     sample_rate: int = 8000
     encoding: str = "mulaw"
     carrier_call_id: str = ""  # the telephony side's own id of the call (Twilio's callSid)

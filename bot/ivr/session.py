@@ -59,8 +59,10 @@ class CallSession:
                  max_call_s: float = 1800, max_utterance_s: float = 15.0,
                  on_latency: Callable[[float], None] | None = None, lines=None,
                  end_of_turn: tuple[float, float] | None = None,
-                 unfinished: tuple[tuple[str, ...], float] = ((), 2.0)) -> None:
+                 unfinished: tuple[tuple[str, ...], float] = ((), 2.0),
+                 admit: Callable[[CallStart], bool] | None = None) -> None:
         self.engine = engine
+        self.admit = admit  # whether the process has a place for this call (bot/ivr/places.py); None: always
         self.serializer = serializer
         self.asr = asr
         self._close = close
@@ -143,6 +145,11 @@ class CallSession:
 
     async def _on_event(self, event) -> None:
         if isinstance(event, CallStart):
+            if self.admit is not None and not self.admit(event):
+                # No place for it: refused before it claims the call id or runs a flow.
+                self.end_reason = "busy"
+                self.ended.set()
+                return
             if not await self.engine.services.store.claim(event.call_id):
                 # Another stream has (or had) this call: refuse it and leave that call alone.
                 logger.warning("ivr.call.duplicate_stream call=%s", event.call_id)
@@ -346,6 +353,14 @@ class CallSession:
         await self.playback.drained()
         if generation == self._generation:
             self.audio.start_recording(command.max_seconds, command.end_silence_s)
+
+    def end_now(self, reason: str) -> None:
+        """End the call at once, prompts unfinished (its place went to a call the carrier vouched for)."""
+        if self.ended.is_set():
+            return
+        self.end_reason = reason
+        self.ended.set()
+        self._spawn(self._close())  # wakes the receive loop
 
     async def _end_after_prompt(self, reason: str) -> None:
         await self.playback.drained()

@@ -123,7 +123,7 @@ class TwilioSerializer:
                          flow=str(params.get("flow") or "")[:64],
                          carrier_call_id=call_sid if kept_sid else "",
                          contact_token=str(params.get(CONTACT_PARAMETER) or "")[:64],
-                         caller_verified=bool(caller) and carriers)
+                         caller_verified=bool(caller) and carriers, vouched=carriers)
 
     def _trunk_proved(self, given: object) -> bool:
         return isinstance(given, str) and is_secret(given, self.trunk_token)

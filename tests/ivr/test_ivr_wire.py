@@ -26,7 +26,7 @@ def test_a_call_in_kefu_events():
     assert isinstance(serializer.parse(json.dumps({"event": "connected", "protocol": "Call"})), Ignored)
     start = serializer.parse(json.dumps(START))
     assert start == CallStart(call_id="MZ1", caller="+8613800000001", called="", flow="main", carrier_call_id="CA1",
-                              caller_verified=True)
+                              caller_verified=True, vouched=True)
     media = serializer.parse(json.dumps({"event": "media", "media": {
         "track": "inbound", "payload": base64.b64encode(b"\xff" * 160).decode()}}))
     assert isinstance(media, AudioIn) and len(media.pcm) == 320

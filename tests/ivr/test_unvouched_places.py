@@ -1,0 +1,153 @@
+"""Streams nobody vouched for hold at most a share of a process's call places.
+
+Found by a security probe: ``/webhooks/ivr/media`` is public (the demo softphone uses it), and a client
+opening ``max_calls`` streams that send silence for 30 minutes held every place of the process, so the
+carrier's own callers (a signed handshake, or ``kefuTrunkToken`` in the start message) heard "busy".
+Real WebSocket streams against the real channel (``IvrInput``'s route, its sessions, Redis, the shipped
+flows), served in process.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+import pytest
+import websockets
+from sanic import Sanic
+
+from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
+from tests.ivr.simulator import PhoneCall
+from tests.sanic_served import served_app
+
+pytestmark = pytest.mark.realtime
+Sanic.test_mode = True  # a second app in the process (tests/handoff/test_audio_ranges.py says why)
+
+BUSY = 1013  # "try again later", as the route's own refusal
+
+
+@pytest.fixture
+def phone_settings(kefu_env, redis_url, monkeypatch):  # noqa: F811
+    from bot import settings as settings_module
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("KEFU_IVR_ASR_ENGINE", "tests.ivr.scripted_asr:ScriptedRecognizerForTests")
+    settings_module.get_settings.cache_clear()
+    return settings_module.get_settings()
+
+
+@contextlib.asynccontextmanager
+async def hotline(credentials: dict, redis):  # noqa: F811
+    """The ivr channel built from ``credentials`` (as credentials.yml gives them), served; yields its stream URL."""
+    from rasa.core.agent import Agent
+    from rasa.core.channels.channel import register
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.domain import Domain
+
+    from bot.channels.ivr import IvrInput
+
+    channel = IvrInput.from_credentials(credentials)
+    app = Sanic(f"ivr_places_{uuid.uuid4().hex[:8]}")
+    app.ctx.agent = Agent(domain=Domain.empty(), tracker_store=InMemoryTrackerStore(Domain.empty()))  # no model
+    register([channel], app, "/webhooks/")  # as Rasa mounts it (these calls never reach the assistant)
+    async with served_app(app) as base:
+        yield base.replace("http://", "ws://") + "/webhooks/ivr/media"
+        deadline = asyncio.get_running_loop().time() + 10
+        while await live(redis) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)  # the calls the test hung up are still ending on the server
+        if channel._runtime is not None:
+            await channel._runtime.lines.stop()
+            await channel._runtime.engine.drain()
+
+
+async def live(redis) -> set[str]:  # noqa: F811
+    from bot.ivr.call_state import CallStore
+
+    return await CallStore(redis).live_calls()
+
+
+def vouched(settings) -> dict:
+    from bot.security.secrets import load_secrets
+
+    return {"kefuTrunkToken": load_secrets(settings).ivr_trunk_token}  # what the operator's trunk passes
+
+
+async def answered(call: PhoneCall) -> PhoneCall:
+    await call.__aenter__()
+    await call.wait_media(30)  # the greeting
+    return call
+
+
+async def refused(call: PhoneCall) -> int:
+    """The close code of a call the server ended with no word said."""
+    try:
+        await call.__aenter__()
+    except websockets.ConnectionClosed as closed:  # closed before the start frame was even sent
+        return closed.rcvd.code if closed.rcvd else -1
+    await call.wait_closed(15)
+    assert call.media_count() == 0, "a refused call heard the hotline"
+    return call.close_code
+
+
+async def hang_up(calls: list[PhoneCall]) -> None:
+    for call in calls:
+        if hasattr(call, "_line"):  # it got as far as sending its start
+            await call.close()
+
+
+async def test_silent_unvouched_streams_leave_places_for_the_carriers_callers(phone_settings, redis):  # noqa: F811
+    from bot.ivr.call_state import CallStore
+
+    calls: list[PhoneCall] = []
+    async with hotline({"max_calls": 5}, redis) as url:  # the default share: a fifth, here one place
+        try:
+            held = await answered(PhoneCall(url, caller="13900000001"))
+            calls.append(held)
+            for n in range(4):  # an attacker takes every other place with silent streams
+                extra = PhoneCall(url, caller=f"1390000001{n}")
+                calls.append(extra)
+                assert await refused(extra) == BUSY
+                # refused before it claimed its stream: the carrier's retry of it would be taken
+                assert await CallStore(redis).claim(extra.stream_sid)
+            for n in range(4):  # the carrier's callers still get through, every one of them
+                calls.append(await answered(PhoneCall(url, caller=f"1380000000{n}", parameters=vouched(phone_settings))))
+            assert held.closed_at is None, "the unvouched call within its share was ended"
+        finally:
+            await hang_up(calls)
+
+
+async def test_a_vouched_call_takes_the_newest_unvouched_callers_place_when_all_are_taken(phone_settings, redis):  # noqa: F811
+    calls: list[PhoneCall] = []
+    async with hotline({"max_calls": 3, "max_unvouched_calls": 2}, redis) as url:
+        try:
+            older = await answered(PhoneCall(url, caller="13900000001"))
+            newer = await answered(PhoneCall(url, caller="13900000002"))
+            first = await answered(PhoneCall(url, caller="13800000001", parameters=vouched(phone_settings)))
+            calls += [older, newer, first]
+            second = await answered(PhoneCall(url, caller="13800000002", parameters=vouched(phone_settings)))
+            calls.append(second)
+            await newer.wait_closed(10)
+            assert newer.close_code == BUSY
+            assert older.closed_at is None and first.closed_at is None
+            third = await answered(PhoneCall(url, caller="13800000003", parameters=vouched(phone_settings)))
+            calls.append(third)
+            await older.wait_closed(10)
+            assert older.close_code == BUSY
+            # every place is a vouched call's now: the next caller, vouched or not, is busy
+            fourth = PhoneCall(url, caller="13800000004", parameters=vouched(phone_settings))
+            calls.append(fourth)
+            assert await refused(fourth) == BUSY
+            assert all(call.closed_at is None for call in (first, second, third))
+        finally:
+            await hang_up(calls)
+
+
+async def test_max_unvouched_calls_is_checked_when_the_channel_is_built(phone_settings):
+    from bot.channels import ChannelConfigError
+    from bot.channels.ivr import IvrInput
+
+    for bad in ({"max_calls": 5, "max_unvouched_calls": 6}, {"max_unvouched_calls": -1},
+                {"max_unvouched_calls": "many"}):
+        with pytest.raises(ChannelConfigError):
+            IvrInput.from_credentials(bad)
+    assert IvrInput.from_credentials({"max_unvouched_calls": 0}).places.max_unvouched == 0  # softphone off
