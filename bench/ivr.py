@@ -87,10 +87,12 @@ async def timed_turn(url: str, log: Path, *args, **kwargs) -> dict:
 
 
 async def one_turn(url: str, flow: str, pcm: bytes, speech_end_s: float, caller: str,
-                   expect_mark: str = "") -> dict:
+                   expect_mark: str = "", trunk: str = "") -> dict:
     from tests.ivr.simulator import PhoneCall
 
-    async with PhoneCall(url, caller=caller, flow=flow) as call:
+    # As the operator's trunk does: a stream nobody vouched for may hold only a share of the places
+    # (max_unvouched_calls), which would cap the concurrency levels below.
+    async with PhoneCall(url, caller=caller, flow=flow, parameters={"kefuTrunkToken": trunk}) as call:
         await call.wait_media(60)
         await asyncio.sleep(0.3)
         before = len(call.sent_frames)
@@ -161,13 +163,18 @@ async def run(levels: list[int], samples: int) -> None:
     model, _ = ensure_model(ROOT, ROOT / "models", quiet=True)
     stack = KefuStack(from_environment(env), model=model).start()
     try:
+        from bot.security.secrets import load_secrets
+
+        trunk = load_secrets(stack.settings).ivr_trunk_token
         url = f"ws://{stack.settings.host}:{stack.settings.rasa_port}/webhooks/ivr/media"
         ends = {name: find_speech_span(pcm, 8000, PHONE_VAD)[1] for name, pcm in clips.items()}
-        await one_turn(url, "t_menu", clips[MENU_SENTENCE], ends[MENU_SENTENCE], "13900000000")  # warm caches
+        await one_turn(url, "t_menu", clips[MENU_SENTENCE], ends[MENU_SENTENCE], "13900000000",
+                       trunk=trunk)  # warm caches
         log = stack.settings.data_dir / "logs" / "rasa.log"
         # The first bot turn after start is cold (Rasa's first prediction, reply not yet in the TTS
         # cache): shown on its own, so it does not land in one setting's samples only.
-        cold = await timed_turn(url, log, "t_bot", clips[BOT_SENTENCE], ends[BOT_SENTENCE], "13800000000")
+        cold = await timed_turn(url, log, "t_bot", clips[BOT_SENTENCE], ends[BOT_SENTENCE], "13800000000",
+                                trunk=trunk)
         rows, compared = [], []
         for label, flow, text, mark in (("menu turn (1 call)", "t_menu", MENU_SENTENCE, "bill"),
                                         ("bot turn (1 call)", "t_bot", BOT_SENTENCE, "")):
@@ -176,7 +183,8 @@ async def run(levels: list[int], samples: int) -> None:
                 for name, limits in (("before", BEFORE), ("after", AFTER)):
                     use_limits(config_path, limits)
                     [outcome] = await asyncio.gather(
-                        timed_turn(url, log, flow, clips[text], ends[text], f"1390{i:03d}{len(name):04d}", mark),
+                        timed_turn(url, log, flow, clips[text], ends[text], f"1390{i:03d}{len(name):04d}", mark,
+                                   trunk=trunk),
                         return_exceptions=True)
                     by_setting[name].append(outcome)
             for name, outcomes in by_setting.items():
@@ -189,7 +197,8 @@ async def run(levels: list[int], samples: int) -> None:
         use_limits(config_path, AFTER)
         sustained = 0
         for level in levels:
-            calls = [one_turn(url, "t_menu", clips[MENU_SENTENCE], ends[MENU_SENTENCE], f"1391{level:03d}{i:04d}")
+            calls = [one_turn(url, "t_menu", clips[MENU_SENTENCE], ends[MENU_SENTENCE], f"1391{level:03d}{i:04d}",
+                              trunk=trunk)
                      for i in range(level)]
             results = await asyncio.gather(*calls, return_exceptions=True)
             good = [r for r in results if isinstance(r, dict)]

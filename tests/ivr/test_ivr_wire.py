@@ -141,14 +141,23 @@ def test_a_stream_not_the_carriers_cannot_name_a_call_for_the_voice_bridge(trunk
     frame = json.loads(json.dumps(START))
     frame["start"]["customParameters"]["kefuTrunkToken"] = given
     call = TwilioSerializer(trunk_token).parse(json.dumps(frame))
-    assert call.carrier_call_id == "" and not call.caller_verified
+    assert call.carrier_call_id == "" and not call.caller_verified and not call.vouched  # and a share of places
 
 
 def test_the_trunk_token_makes_a_stream_the_carriers():
     frame = json.loads(json.dumps(START))
     frame["start"]["customParameters"]["kefuTrunkToken"] = "trunk-secret"
     call = TwilioSerializer("trunk-secret").parse(json.dumps(frame))
-    assert call.carrier_call_id == "CA1" and call.caller_verified
+    assert call.carrier_call_id == "CA1" and call.caller_verified and call.vouched
+
+
+def test_a_trunk_stream_without_a_caller_number_is_still_the_carriers():
+    # A withheld number proves no caller, but the stream is still the trunk's: it is not held to the
+    # unvouched calls' share of the places (bot/ivr/places.py).
+    frame = json.loads(json.dumps(START))
+    frame["start"]["customParameters"] = {"kefuTrunkToken": "trunk-secret"}
+    call = TwilioSerializer("trunk-secret").parse(json.dumps(frame))
+    assert call.vouched and not call.caller_verified and call.caller == ""
 
 
 @pytest.mark.parametrize("offered", ["\\udcff", "\\ud800", "\\udc00", "\\ud83d", "签名"],
