@@ -110,13 +110,15 @@ async def test_silent_unvouched_streams_leave_places_for_the_carriers_callers(ph
                 # refused before it claimed its stream: the carrier's retry of it would be taken
                 assert await CallStore(redis).claim(extra.stream_sid)
             for n in range(4):  # the carrier's callers still get through, every one of them
-                calls.append(await answered(PhoneCall(url, caller=f"1380000000{n}", parameters=vouched(phone_settings))))
+                trunk = PhoneCall(url, caller=f"1380000000{n}", parameters=vouched(phone_settings))
+                calls.append(await answered(trunk))
             assert held.closed_at is None, "the unvouched call within its share was ended"
         finally:
             await hang_up(calls)
 
 
-async def test_a_vouched_call_takes_the_newest_unvouched_callers_place_when_all_are_taken(phone_settings, redis):  # noqa: F811
+async def test_a_vouched_call_takes_the_newest_unvouched_callers_place_when_all_are_taken(
+        phone_settings, redis):  # noqa: F811
     calls: list[PhoneCall] = []
     async with hotline({"max_calls": 3, "max_unvouched_calls": 2}, redis) as url:
         try:
