@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 IDLE_RECEIVE_S = 20.0  # no frame at all for this long: the far end is gone
 MAX_BAD_FRAMES = 50
 # A carrier sends ``start`` right after ``connected``; a socket that has not within this long is no
-# call, and must not hold one of the process's ``max_calls`` places (keep-alive frames kept it 30 min).
+# call, and is closed (keep-alive frames kept it 30 min). A call takes its place at ``start``
+# (``admit``, bot/ivr/places.py), so a socket waiting for one holds none.
 START_TIMEOUT_S = 10.0
 # A carrier sends audio as it is spoken. A stream further ahead of the clock than this is read no
 # faster than real time (the socket waits, so the sender is held back), or one client could queue
