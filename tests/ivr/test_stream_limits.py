@@ -1,10 +1,10 @@
 """What one media-stream client can take from the process: the real path in process (a Twilio-format
 WebSocket served by :class:`CallSession` with the shipped flows, the real engine, Redis and database).
 
-Anyone can open ``/webhooks/ivr/media`` (the softphone does), and each process takes at most
-``max_calls`` streams: a socket that never starts a call must give its place up, and a stream that
-sends audio faster than it could be spoken must not have it all read (and queued for the recognisers)
-at once.
+Anyone can open ``/webhooks/ivr/media`` (the softphone does), and each process serves at most
+``max_calls`` calls (a share of them unvouched: tests/ivr/test_unvouched_places.py): a socket that never
+starts a call must be closed, and a stream that sends audio faster than it could be spoken must not have
+it all read (and queued for the recognisers) at once.
 """
 from __future__ import annotations
 
