@@ -13,6 +13,8 @@ from string import Formatter
 
 import yaml
 
+from bot.contacts.rules import wide_placeholder
+
 # The summary lines every ticket writer needs, with the values each may use.
 SUMMARY_FIELDS: dict[str, frozenset[str]] = {
     "fault": frozenset({"fault", "code", "selfhelp"}),
@@ -97,6 +99,14 @@ def _check_lines(path: Path, labels: dict, section: str, allowed: dict[str, froz
         if used - fields:
             raise ValueError(f"{path}: {section} '{key}' uses {sorted(used - fields)}; "
                              f"it may use {sorted(fields)}")
+        if (wide := wide_placeholder(template)) is not None:
+            raise ValueError(f"{path}: {section} '{key}' writes {wide.group(0)} with full-width braces, which "
+                             f"agents would read as written: write {{{wide.group(1)}}}")
+        try:  # found in review: {said:d} named a value it may use, and every such ticket failed
+            template.format(**{name: "" for name in fields})  # the values are text
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+            raise ValueError(f"{path}: {section} '{key}' cannot be filled in ({exc!r}): it may name "
+                             f"{', '.join('{' + name + '}' for name in sorted(fields))}") from None
 
 
 def parse_labels(path: Path) -> dict:

@@ -169,12 +169,18 @@ def message_values(trigger: str) -> tuple[str, ...]:
     return MESSAGE_VALUES.get(trigger, TICKET_VALUES)
 
 
+def wide_placeholder(text: str) -> re.Match | None:
+    """A placeholder written with a full-width brace (｛name｝, ｛name}), typed with a Chinese input
+    method: no placeholder, read as written."""
+    return next((m for m in WIDE_BRACES.finditer(text) if m.group(0)[0] + m.group(0)[-1] != "{}"), None)
+
+
 def message_mistake(message: str, trigger: str) -> str | None:
     """Why a rule's message would reach customers with a placeholder as written, or None. A text that
     does not fill is sent as the editor wrote it, every placeholder in it unfilled ("工单{ticket_id}")."""
     names = message_values(trigger)
     allowed = ", ".join("{" + name + "}" for name in names)
-    wide = next((m for m in WIDE_BRACES.finditer(message) if m.group(0)[0] + m.group(0)[-1] != "{}"), None)
+    wide = wide_placeholder(message)
     if wide is not None:
         return f"writes {wide.group(0)} with full-width braces, which customers would read as written: write {{{wide.group(1)}}}"
     try:

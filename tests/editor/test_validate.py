@@ -211,6 +211,28 @@ def test_a_ticket_history_line_missing_or_with_an_unknown_value(project):
 
 
 @pytest.mark.parametrize("old, new, named", [
+    ('complaint: "客户投诉：{said}"', 'complaint: "客户投诉：{said:d}"', "ticket_summary 'complaint'"),
+    ('complaint: "客户投诉：{said}"', 'complaint: "客户投诉：{said!a}{said!q}"', "ticket_summary 'complaint'"),
+    ('complaint: "客户投诉：{said}"', 'complaint: "客户投诉：｛said｝"', "ticket_summary 'complaint'"),
+])
+def test_a_ticket_summary_line_that_does_not_fill_is_named(project, old, new, named):
+    """Found in review: a summary line naming a value it may use with a format the customer's words do
+    not take ({said:d}) passed `kefu validate`, and every complaint then failed as it was written (the
+    ticket's ValueError); one with full-width braces was shown to agents as written."""
+    edit(project / "content" / "labels.yml", old, new)
+    assert any(p.startswith("content/labels.yml") and named in p for p in errors_for(project)), errors_for(project)
+
+
+def test_a_ticket_history_line_that_does_not_fill_is_named(project):
+    """The ledger page reads every note through its line: {note:>10d} failed the page of such a ticket."""
+    labels = project / "content" / "labels.yml"
+    line = next(l for l in labels.read_text(encoding="utf-8").splitlines() if l.strip().startswith("step_closed:"))
+    edit(labels, line, line.replace("{note}", "{note:>10d}"))
+    assert any(p.startswith("content/labels.yml") and "ticket_history 'step_closed'" in p
+               for p in errors_for(project)), errors_for(project)
+
+
+@pytest.mark.parametrize("old, new, named", [
     ('bill_line: "{period}：{amount}元（{status}）"', 'bill_line: "{period}：{amout}元（{status}）"', "`bill_line`"),
     ('plan_line: "{name}：', 'plan_line: "{plan}：', "`plan_line`"),
     ('date: "{month}月{day}日（{weekday}）"', 'date: "{month}月{day}日（{weekday:d}）"', "`visit_when.date`"),
