@@ -61,5 +61,53 @@ def local_time(moment: dt.datetime, zone: ZoneInfo) -> str:
     return aware.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
+class ReportLabelsError(ValueError):
+    """content/ui/report.zh.json cannot be used; the message names the label and the reason."""
+
+
+# The report's labels it fills in (bot/analytics/report/html.py), with a value of the kind each is given;
+# ``*`` ends a family of labels (one per figure). Found in review: a label naming what it is not given
+# ("{from}") or with full-width braces passed `kefu validate`, and `kefu report` ended in a traceback.
+FILLED_LABELS: dict[str, dict[str, object]] = {
+    "period": {"start": dt.date(2026, 11, 1), "end": dt.date(2026, 11, 30), "timezone": "Asia/Shanghai"},
+    "period_hours": {"hours": "19:00-21:00", "timezone": "Asia/Shanghai"},
+    "period_zone_note": {"timezone": "Asia/Shanghai"},
+    "period_future": {"timezone": "Asia/Shanghai"},
+    "generated": {"at": "2026-12-01 08:00", "timezone": "Asia/Shanghai"},
+    "column_score": {"score": 5},
+    "ledger_title": {"month": "2026-11"},
+    "kpi_*": {"seconds": "20"},
+    "def_*": {"seconds": "20"},
+}
+
+
+def label_mistakes(labels: dict) -> list[tuple[str, str]]:
+    """(label, why) for each label the report fills in that is missing or does not fill."""
+    from bot.contacts.rules import wide_placeholder
+
+    mistakes = []
+    for pattern, values in FILLED_LABELS.items():
+        keys = [k for k in labels if k.startswith(pattern[:-1])] if pattern.endswith("*") else [pattern]
+        allowed = ", ".join("{" + name + "}" for name in values)
+        for key in keys:
+            text = labels.get(key)
+            if not isinstance(text, str):
+                mistakes.append((key, f"'{key}' is missing: the report fills it in ({allowed})"))
+            elif (wide := wide_placeholder(text)) is not None:
+                mistakes.append((key, f"'{key}' writes {wide.group(0)} with full-width braces, which would be "
+                                      f"shown as written: write {{{wide.group(1)}}}"))
+            else:
+                try:
+                    text.format(**values)
+                except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+                    mistakes.append((key, f"'{key}' cannot be filled in ({exc!r}): it may name {allowed}"))
+    return mistakes
+
+
 def load_labels(content_dir: Path) -> dict[str, str]:
-    return json.loads((content_dir / "ui" / "report.zh.json").read_text(encoding="utf-8"))
+    path = content_dir / "ui" / "report.zh.json"
+    labels = json.loads(path.read_text(encoding="utf-8"))
+    mistakes = label_mistakes(labels) if isinstance(labels, dict) else [("", "expected an object of labels")]
+    if mistakes:
+        raise ReportLabelsError(f"{path}: {mistakes[0][1]} (kefu validate names every one)")
+    return labels

@@ -61,12 +61,30 @@ def for_assistant(text: str, limit: int = MAX_MESSAGE_CHARS) -> tuple[str, bool]
     return (text[:limit], True) if len(text) > limit else (text, False)
 
 
+def notice_mistake(strings: dict, limit: int = MAX_MESSAGE_CHARS) -> str | None:
+    """Why the chat page's ``notice_cut`` cannot tell a customer of a cut message, or None."""
+    try:
+        strings["notice_cut"].format(limit=limit)
+    except KeyError as exc:
+        if exc.args == ("notice_cut",):
+            return "'notice_cut' is missing: customers whose message is cut are not told"
+        return f"'notice_cut' names {{{exc.args[0]}}}: it may name {{limit}} only"
+    except (IndexError, ValueError, TypeError, AttributeError) as exc:
+        return f"'notice_cut' cannot be filled in ({exc!r}): it may name {{limit}} only"
+    return None
+
+
 def cut_notice(content_dir: Path, limit: int = MAX_MESSAGE_CHARS) -> str | None:
     """What the customer is told of a message cut: the chat page's ``notice_cut``; None (logged) when
-    the content has no such line, so the reply still goes out."""
+    the content has no such line or it does not fill (`kefu validate` names it), so the reply still goes out."""
     path = content_dir / "ui" / "webchat.zh.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))["notice_cut"].format(limit=limit)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        strings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
         logger.warning("channels.intake.no_cut_notice file=%s error=%s", path, type(error).__name__)
         return None
+    why = notice_mistake(strings, limit) if isinstance(strings, dict) else "not an object of texts"
+    if why is not None:  # found in review: "{}" (IndexError) failed every cut REST or WeChat message
+        logger.warning("channels.intake.no_cut_notice file=%s error=%s", path, why)
+        return None
+    return strings["notice_cut"].format(limit=limit)

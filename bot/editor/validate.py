@@ -69,9 +69,10 @@ def extra_checks():
     from bot.outbound_validation import outbound_problems
     from bot.labels import labels_problems
     from bot.editor.notice_checks import notice_problems
+    from bot.editor.ui_text_checks import ui_text_problems
 
     checks += [knowledge_problems, ledger_problems, contact_problems, outbound_problems, labels_problems,
-               notice_problems]
+               notice_problems, ui_text_problems]
     return checks
 
 

@@ -448,3 +448,25 @@ def test_a_report_folder_that_cannot_be_written_is_one_line(kefu_env, tmp_path, 
     assert main(["report", "--from", "2026-03-02", "--to", "2026-03-02", "--out", str(a_file / "reports")]) == 1
     [line] = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert line.startswith(f"kefu report: cannot write the report in {a_file / 'reports'}:"), line
+
+
+def test_a_report_label_that_does_not_fill_is_one_line(kefu_env, tmp_path, capsys, monkeypatch):
+    """Found in review: a label of content/ui/report.zh.json naming what the report does not give it
+    ("{from}" for {start}) ended `kefu report` in a KeyError traceback, after reading the whole period."""
+    import shutil
+
+    from bot import settings as settings_module
+    from bot.cli import main
+
+    content = shutil.copytree(kefu_env.content_dir, tmp_path / "content")
+    strings = content / "ui" / "report.zh.json"
+    text = strings.read_text(encoding="utf-8")
+    assert "统计区间：{start} 至 {end}" in text
+    strings.write_text(text.replace("统计区间：{start} 至 {end}", "统计区间：{from} 至 {to}"), encoding="utf-8")
+    monkeypatch.setenv("KEFU_CONTENT_DIR", str(content))
+    settings_module.get_settings.cache_clear()
+    store_log(kefu_env.database_url)
+    assert main(["report", "--from", "2026-03-02", "--to", "2026-03-02", "--out", str(tmp_path / "out")]) == 2
+    [line] = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert line.startswith(f"kefu report: {strings}: 'period' cannot be filled in"), line
+    assert "{start}" in line and not (tmp_path / "out").exists()

@@ -94,3 +94,21 @@ async def test_a_rest_message_within_the_limit_is_answered_without_a_notice(conf
     replies = await rest_post(RestInput.from_credentials(None), assistant, within)
     assert assistant.texts() == [LONG[:LIMIT]]
     assert replies == [{"recipient_id": "rest-limit", "text": "您好"}]
+
+
+async def test_a_cut_notice_that_does_not_fill_leaves_the_answer(configured, tmp_path, monkeypatch):
+    """Found in review: a notice_cut written with "{}" (IndexError) failed the REST client's long message,
+    where a missing one is skipped; the customer is answered, only the notice is left out."""
+    import shutil
+
+    content = shutil.copytree(PROJECT_ROOT / "content", tmp_path / "content")
+    strings = content / "ui" / "webchat.zh.json"
+    text = strings.read_text(encoding="utf-8")
+    assert "您的消息超过 {limit} 字，只发送了前 {limit} 字" in text
+    strings.write_text(text.replace("您的消息超过 {limit} 字，只发送了前 {limit} 字", "您的消息超过 {} 字，只发送了前 {} 字"),
+                       encoding="utf-8")
+    configured(KEFU_CONTENT_DIR=str(content))
+    assistant = Assistant()
+    replies = await rest_post(RestInput.from_credentials(None), assistant, LONG)
+    assert assistant.texts() == [LONG[:LIMIT]]
+    assert replies == [{"recipient_id": "rest-limit", "text": "您好"}]

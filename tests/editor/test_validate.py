@@ -252,6 +252,25 @@ def test_a_month_written_with_two_digits_is_a_line_that_fills(project):
     assert not any(p.startswith("content/labels.yml") for p in errors_for(project))
 
 
+@pytest.mark.parametrize("name, old, new, named", [
+    ("webchat.zh.json", '"notice_cut": "您的消息超过 {limit} 字', '"notice_cut": "您的消息超过 {} 字', "'notice_cut' cannot be filled in"),
+    ("webchat.zh.json", '"notice_cut": "您的消息超过 {limit} 字', '"notice_cut": "您的消息超过 {上限} 字', "'notice_cut' names {上限}"),
+    ("webchat.zh.json", '"notice_cut_draft": "消息最多 {limit} 字', '"notice_cut_draft": "消息最多 ｛limit｝ 字', "'notice_cut_draft' writes ｛limit｝"),
+    ("report.zh.json", '"period": "统计区间：{start} 至 {end}', '"period": "统计区间：{from} 至 {to}', "'period' cannot be filled in"),
+    ("report.zh.json", '"column_score": "{score}分"', '"column_score": "{分数}分"', "'column_score' cannot be filled in"),
+    ("report.zh.json", '"kpi_service_level": "服务水平（{seconds}秒内接通）"', '"kpi_service_level": "服务水平（{seconds:d}秒内接通）"', "'kpi_service_level' cannot be filled in"),
+    ("report.zh.json", '"live_updated": "更新于 {time}"', '"live_updated": "更新于 ｛time｝"', "'live_updated' writes ｛time｝"),
+])
+def test_a_page_text_that_does_not_fill_is_named_at_its_line(project, name, old, new, named):
+    """Found in review: `kefu validate` read nothing of content/ui/ but its syntax. A cut notice with "{}"
+    failed every long REST or WeChat message; a report label naming what it is not given ended
+    `kefu report` in a traceback; a text with full-width braces was shown with them as written."""
+    strings = project / "content" / "ui" / name
+    edit(strings, old, new)
+    line = next(n for n, text in enumerate(strings.read_text(encoding="utf-8").splitlines(), 1) if new in text)
+    assert any(p.startswith(f"content/ui/{name}:{line}: ") and named in p for p in errors_for(project)), errors_for(project)
+
+
 def test_a_reply_that_breaks_the_yaml_is_the_one_error_reported(project):
     """Found by a tester: one ASCII colon in a reply came back as 52 errors about developers' files,
     the real one sorted somewhere in the middle."""

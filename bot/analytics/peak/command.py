@@ -44,6 +44,7 @@ def cmd_peak(args: argparse.Namespace) -> int:
     try:
         hours = load_profile(args.profile)
         effect = _effect(args, settings.database_url)
+        labels = load_labels(settings.content_dir)
     except (ProfileError, ValueError) as exc:
         print(f"kefu peak: {exc}", file=sys.stderr)
         return 2
@@ -58,7 +59,7 @@ def cmd_peak(args: argparse.Namespace) -> int:
     chart = args.chart or settings.data_dir / "reports" / "peak.png"
     from bot.analytics.peak.chart import peak_chart
 
-    write_private_file(chart, peak_chart(rows, load_labels(settings.content_dir)))  # reports are owner-only
+    write_private_file(chart, peak_chart(rows, labels))  # reports are owner-only
     print(f"\nchart: {chart}")
     return 0
 

@@ -28,7 +28,7 @@ def register(commands) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.analytics.config import KpiConfigError, load_kpi_config, load_labels
+    from bot.analytics.config import KpiConfigError, ReportLabelsError, load_kpi_config, load_labels
     from bot.analytics.report.csv_export import report_csv
     from bot.analytics.report.data import build_report
     from bot.analytics.report.html import render_html
@@ -42,12 +42,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = get_settings()
     try:
         config = load_kpi_config(settings.content_dir)
+        labels = load_labels(settings.content_dir)
         ledger_rules = load_rules(settings.content_dir / "ledger.yml")
         span = period(args.first, args.last, config.timezone, hours=args.hours)
         repository = Repository(settings.database_url)
         repository.create_schema()  # an older database gains the ledger's owners table
         data = build_report(repository, span, config, ledger_rules)
-    except (PeriodError, KpiConfigError, LedgerRulesError) as exc:
+    except (PeriodError, KpiConfigError, ReportLabelsError, LedgerRulesError) as exc:
         print(f"kefu report: {exc}", file=sys.stderr)
         return 2
     except (SQLAlchemyError, DatabaseError) as exc:
@@ -60,7 +61,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     html_path, csv_path = out / f"{stem}.html", out / f"{stem}.csv"
     # Owner-only like the rest of the data folder: customers (masked numbers) and agents' handle
     # times and CSAT (found by a data-protection audit: 0644 files in a 0755 folder).
-    html = render_html(data, load_labels(settings.content_dir), dt.datetime.now(dt.timezone.utc), report_names(settings))
+    html = render_html(data, labels, dt.datetime.now(dt.timezone.utc), report_names(settings))
     try:
         write_private_file(html_path, html.encode("utf-8"))
         write_private_file(csv_path, report_csv(data).encode("utf-8"))
