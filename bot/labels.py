@@ -65,6 +65,21 @@ FILLED_LINES: dict[tuple[str, ...], dict[str, object]] = {
 OPTIONAL_FILLED_LINES: dict[tuple[str, ...], dict[str, object]] = {("ticket_progress", "visit_time"): {"when": ""}}
 
 
+# The sections of names the answers look a code up in (a ticket's status and kind, a service, a bill's
+# status): one missing, or a list, failed every ticket, service or bill answer.
+NAME_SECTIONS = ("ticket_status", "ticket_kind", "service_action", "bill_status")
+
+
+def _check_names(path: Path, labels: dict) -> None:
+    for section in NAME_SECTIONS:
+        if not isinstance(labels.get(section), dict):
+            raise ValueError(f"{path}: `{section}` must map each code to its name (`code: 名称` lines under it)")
+    weekdays = (labels.get("visit_when") or {}).get("weekdays") if isinstance(labels.get("visit_when"), dict) else None
+    if not isinstance(weekdays, list) or len(weekdays) != 7 or not all(isinstance(day, str) for day in weekdays):
+        raise ValueError(f"{path}: `visit_when.weekdays` must list the seven days' names, Monday first: "
+                         "a visit on a day it lacks could not be told")
+
+
 def _check_filled(path: Path, labels: dict) -> None:
     """Every line an answer fills in is there (when it must be) and fills with what Kefu gives it."""
     for keys, values in {**FILLED_LINES, **OPTIONAL_FILLED_LINES}.items():
@@ -116,6 +131,7 @@ def parse_labels(path: Path) -> dict:
     _check_lines(path, labels, "ticket_summary", SUMMARY_FIELDS)
     _check_lines(path, labels, "ticket_history", HISTORY_FIELDS)
     _check_filled(path, labels)
+    _check_names(path, labels)
     return labels
 
 

@@ -247,6 +247,19 @@ def test_a_line_an_answer_fills_in_that_does_not_fill_is_named(project, old, new
                for p in errors_for(project)), errors_for(project)
 
 
+@pytest.mark.parametrize("old, new, named", [
+    ("weekdays: [周一, 周二, 周三, 周四, 周五, 周六, 周日]", "weekdays: [周一, 周二, 周三, 周四, 周五, 周六]", "`visit_when.weekdays`"),
+    ("weekdays: [周一, 周二, 周三, 周四, 周五, 周六, 周日]", "weekdays: 周一二三四五六日", "`visit_when.weekdays`"),
+    ("ticket_status:\n", "ticket_states:\n", "`ticket_status`"),
+    ("bill_status:\n  paid: 已缴\n  unpaid: 未缴\n", "bill_status: [已缴, 未缴]\n", "`bill_status`"),
+])
+def test_names_an_answer_looks_up_are_named_when_they_cannot_be(project, old, new, named):
+    """Found in review: six weekdays failed every visit booked for a Sunday (IndexError in the answer);
+    a renamed ticket_status section every ticket progress answer, a bill_status list every bill answer."""
+    edit(project / "content" / "labels.yml", old, new)
+    assert any(p.startswith("content/labels.yml") and named in p for p in errors_for(project)), errors_for(project)
+
+
 def test_a_month_written_with_two_digits_is_a_line_that_fills(project):
     edit(project / "content" / "labels.yml", 'month: "{year}年{month}月"', 'month: "{year}-{month:02d}"')
     assert not any(p.startswith("content/labels.yml") for p in errors_for(project))
