@@ -8,6 +8,7 @@ kind and its values and read through the ``ticket_history`` lines (bot/ticket_no
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from string import Formatter
 
@@ -155,7 +156,32 @@ def labels_problems(settings, domain) -> list:
 
     path = settings.content_dir / "labels.yml"
     try:
-        parse_labels(path)
+        words = parse_labels(path)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         return [Problem(str(path), None, str(exc).removeprefix(f"{path}: "))]
-    return []
+    return unnamed_services(settings.root, words["service_action"])
+
+
+# A service the NLU marks ("[开通](service_action:open)", or "[过户](service_action)": the words themselves)
+# or a button sends ('/manage_service{"service_action": "open"}').
+MARKED_SERVICE = re.compile(r"\[([^\]]+)\]\(service_action(?::([^)]+))?\)")
+SENT_SERVICE = re.compile(r'"service_action"\s*:\s*"([^"]*)"')
+
+
+def unnamed_services(root: Path, names: dict) -> list:
+    """A service the NLU or a button gives that ``service_action`` does not name: the answer looks it up
+    there, and a customer asking for it was asked which service they meant, again and again (found in
+    review: a new service's examples and button, without its name, passed `kefu validate`)."""
+    from bot.editor.nlu_checks import read_examples
+    from bot.editor.problems import Problem
+
+    why = "which `service_action` in content/labels.yml does not name: customers asking for it are asked again which service they mean"
+    examples, _ = read_examples(root / "nlu_data" / "nlu")  # a file that does not read is named by its own check
+    problems = [Problem(str(e.file), e.line, f"'{e.text}' marks the service '{value}', {why}")
+                for e in examples for marked in MARKED_SERVICE.finditer(e.text)
+                if (value := (marked.group(2) or marked.group(1)).strip()) not in names]
+    for path in sorted((root / "domain").rglob("*.yml")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            problems += [Problem(str(path), number, f"a button sends the service '{value}', {why}")
+                         for value in SENT_SERVICE.findall(line) if value not in names]
+    return problems

@@ -260,6 +260,22 @@ def test_names_an_answer_looks_up_are_named_when_they_cannot_be(project, old, ne
     assert any(p.startswith("content/labels.yml") and named in p for p in errors_for(project)), errors_for(project)
 
 
+def test_a_service_the_nlu_or_a_button_gives_without_a_name_is_named(project):
+    """The service answer looks what the customer asked for up in labels' service_action: a new service's
+    examples and button without a name there asked the customer again which service, however they said it."""
+    edit(project / "nlu_data" / "nlu" / "account.yml", "    - 我要[开通](service_action:open)宽带\n",
+         "    - 我要[开通](service_action:open)宽带\n    - 我要[携号转网](service_action:port_out)\n    - 帮我[销户](service_action)\n")
+    edit(project / "domain" / "responses.yml", '"service_action": "transfer"}', '"service_action": "transfer_owner"}')
+    errors = errors_for(project)
+    lines = (project / "nlu_data" / "nlu" / "account.yml").read_text(encoding="utf-8").splitlines()
+    port_out, close = lines.index("    - 我要[携号转网](service_action:port_out)") + 1, lines.index("    - 帮我[销户](service_action)") + 1
+    button = next(n for n, text in enumerate((project / "domain" / "responses.yml").read_text(encoding="utf-8")
+                                             .splitlines(), 1) if "transfer_owner" in text)
+    for where, value in ((f"nlu_data/nlu/account.yml:{port_out}:", "port_out"), (f"nlu_data/nlu/account.yml:{close}:", "销户"),
+                         (f"domain/responses.yml:{button}:", "transfer_owner")):
+        assert any(p.startswith(where) and f"the service '{value}'" in p and "service_action" in p for p in errors), errors
+
+
 def test_a_month_written_with_two_digits_is_a_line_that_fills(project):
     edit(project / "content" / "labels.yml", 'month: "{year}年{month}月"', 'month: "{year}-{month:02d}"')
     assert not any(p.startswith("content/labels.yml") for p in errors_for(project))
