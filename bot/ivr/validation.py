@@ -85,6 +85,56 @@ def menu_problems(path: Path, flow: Flow, node_line: Callable[[str], int | None]
     return problems
 
 
+# What the engine sets for a flow's texts (bot/ivr/engine.py, bot/ivr/conditions.py), with a value of
+# its kind, besides each collect_digits node's ``store_as`` (the digits keyed, text): the wait and place
+# in the queue, a ticket and a callback booked, and in a number's invalid_say / too_short_say how many
+# digits were keyed.
+ENGINE_VARIABLES: dict[str, object] = {"wait_minutes": 3, "position": 2, "ticket_id": "T1", "callback_by": "18:00",
+                                       "count": 7}
+SPOKEN_FIELDS = ("say", "say_keys_only", "invalid_say", "too_short_say", "intro", "confirm_say", "saved_say",
+                 "text", "tried_say", "value")
+
+
+def variable_problems(path: Path, flow: Flow, node_line: Callable[[str, str], int | None]) -> list[Problem]:
+    """A text naming a variable the flow never sets is said with nothing in its place ("预计等待约分钟");
+    one that does not fill ({position:d}), or written with full-width braces (｛position｝), is said as
+    written, braces and name read out to the caller (bot.ivr.matching.fill)."""
+    from string import Formatter
+
+    from bot.contacts.rules import wide_placeholder
+
+    values = {**{n.store_as: "1" for n in flow.nodes.values() if n.kind == "collect_digits"}, **ENGINE_VARIABLES}
+    allowed = set(values)
+    named = ", ".join("{" + name + "}" for name in sorted(allowed))
+    problems, seen = [], set()
+    for node in flow.nodes.values():
+        texts = [(field, getattr(node, field)) for field in SPOKEN_FIELDS]
+        if node.retry is not None:
+            texts += [("no_input_say", node.retry.no_input_say), ("no_match_say", node.retry.no_match_say)]
+        for field, text in texts:
+            if not text or (field == "intro" and text.startswith("/")) or (field, text) in seen:
+                continue  # an intro "/intent{...}" is a payload; a default's text is named once
+            seen.add((field, text))
+            where = node_line(node.id, field) or node_line(node.id)
+            if (wide := wide_placeholder(text)) is not None:
+                why = f"writes {wide.group(0)} with full-width braces: callers would hear it read out; write {{{wide.group(1)}}}"
+            else:
+                try:
+                    unknown = sorted({name for _, name, _, _ in Formatter().parse(text) if name is not None}
+                                     - allowed)
+                    if not unknown:
+                        text.format_map(values)
+                except (ValueError, IndexError, AttributeError, TypeError) as exc:
+                    why = f"cannot be filled in ({exc}): callers would hear it as written, braces and all; it may name {named}"
+                else:
+                    if not unknown:
+                        continue
+                    why = (f"names {{{unknown[0]}}}, which the call never has: callers would hear nothing in its "
+                           f"place; it may name {named}")
+            problems.append(Problem(str(path), where, f"node '{node.id}': {field} {why}"))
+    return problems
+
+
 def repeats_on_key(node: Node) -> bool:
     """Whether the repeat key plays the menu again: a caller who missed a choice hears it once more
     (an accessibility audit found outbound calls where 9 was opt-out and nothing repeated)."""
@@ -143,6 +193,7 @@ def flow_problems(settings, domain) -> list[Problem]:
                                     f"node '{node_id}' cannot be reached from the start node '{flow.start}'"))
         problems += menu_problems(path, flow, node_line)
         problems += reference_problems(path, flow, settings, domain, node_line)
+        problems += variable_problems(path, flow, node_line)
     return (problems + hold_audio_problems(settings) + number_prompt_problems(settings, domain)
             + link_text_problems(settings))
 

@@ -300,6 +300,20 @@ def test_a_page_text_that_does_not_fill_is_named_at_its_line(project, name, old,
     assert any(p.startswith(f"content/ui/{name}:{line}: ") and named in p for p in errors_for(project)), errors_for(project)
 
 
+@pytest.mark.parametrize("old, new, named", [
+    ("需要等待约{wait_minutes}分钟。通过短信", "需要等待约{wait_minute}分钟。通过短信", "names {wait_minute}"),
+    ("您排在第{position}位", "您排在第｛position｝位", "writes ｛position｝ with full-width braces"),
+    ("您输入了{count}位数字，手机号码", "您输入了{count:s}位数字，手机号码", "cannot be filled in"),
+])
+def test_a_phone_text_naming_what_the_call_does_not_have_is_named(project, old, new, named):
+    """Found in review: a caller waiting for an agent heard "预计等待约分钟" ({wait_minute}: nothing in its
+    place), or the braces and the name read out; `kefu validate` passed both."""
+    flow = project / "ivr_flows" / "main.yml"
+    edit(flow, old, new)
+    line = next(n for n, text in enumerate(flow.read_text(encoding="utf-8").splitlines(), 1) if new in text)
+    assert any(p.startswith(f"ivr_flows/main.yml:{line}: ") and named in p for p in errors_for(project)), errors_for(project)
+
+
 def test_a_reply_that_breaks_the_yaml_is_the_one_error_reported(project):
     """Found by a tester: one ASCII colon in a reply came back as 52 errors about developers' files,
     the real one sorted somewhere in the middle."""
