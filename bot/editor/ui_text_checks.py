@@ -1,12 +1,14 @@
 """The pages' texts (``content/ui/*.json``) that Kefu fills in: each fills with what it is given.
 
 A text the browser fills (``{name}`` in a page's script) or Kefu fills (``str.format``) with full-width
-braces (｛limit｝, a Chinese input method's) is shown as written. A text the server fills that does not
+braces (｛limit｝, a Chinese input method's) is shown as written, as is one naming what its page does not
+give it ({place} where chat.js gives {position}). A text the server fills that does not
 fill failed what it was for: the chat's ``notice_cut`` (a REST or WeChat customer's long message),
 the report's labels (``kefu report``). Each is named at its line."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from bot.analytics.config import label_mistakes
@@ -31,8 +33,51 @@ def ui_text_problems(settings, domain) -> list[Problem]:
             mistakes += [m for m in label_mistakes(strings) if m not in mistakes]
         elif path.name == "webchat.zh.json" and (why := notice_mistake(strings, MAX_MESSAGE_CHARS)):
             mistakes.append(("notice_cut", why))
+        given = names_pages_give(path.name)
+        mistakes += [(key, f"'{key}' names {{{name}}}, which the page does not give it: shown as written "
+                           f"(it is given {', '.join('{' + n + '}' for n in sorted(given[key])) or 'nothing'})")
+                     for key, value in strings.items() if isinstance(value, str) and key in given
+                     for name in dict.fromkeys(JS_PLACEHOLDER.findall(value)) if name not in given[key]]
         problems += [Problem(str(path), _line(text, key), why) for key, why in mistakes]
     return problems
+
+
+WEB = Path(__file__).resolve().parents[1] / "web"  # the pages' scripts, which fill the texts in the browser
+JS_PLACEHOLDER = re.compile(r"\{(\w+)\}")  # the pages' own pattern (chat.js t(), desk_common.js, live.js fill())
+# A text filled with an object of values: t("key", {…}) or label("key", {…}), or fill(labels.key, {…}).
+JS_FILLED = re.compile(r"""\b(?:t|label)\(\s*["']([A-Za-z0-9_]+)["']\s*,\s*\{|\bfill\(\s*labels\.([A-Za-z0-9_]+)\s*,\s*\{""")
+
+
+def names_pages_give(strings_file: str) -> dict[str, set[str]]:
+    """The names each text of ``strings_file`` is filled with, by every script that loads it (a text
+    filled in several places: every name any of them gives). A text filled only under a name built at
+    run time ("glance_bill_" + status) is not there, nor one never given values."""
+    given: dict[str, set[str]] = {}
+    for script in sorted(WEB.rglob("*.js")):
+        source = script.read_text(encoding="utf-8")
+        if strings_file not in source:
+            continue
+        for call in JS_FILLED.finditer(source):
+            given.setdefault(call.group(1) or call.group(2), set()).update(_object_keys(source, call.end()))
+    return given
+
+
+def _object_keys(source: str, start: int) -> set[str]:
+    """The keys of the object literal whose ``{`` ends just before ``start``."""
+    keys, depth, part = set(), 0, ""
+    for char in source[start:]:
+        if depth == 0 and char in ",}":
+            name = part.split(":", 1)[0].strip().strip("\"'")
+            if re.fullmatch(r"[A-Za-z_$][\w$]*", name):
+                keys.add(name)
+            if char == "}":
+                return keys
+            part = ""
+            continue
+        depth += char in "([{"
+        depth -= char in ")]}"
+        part += char if depth == 0 else ""
+    return keys
 
 
 def _line(text: str, key: str) -> int | None:

@@ -314,6 +314,21 @@ def test_a_phone_text_naming_what_the_call_does_not_have_is_named(project, old, 
     assert any(p.startswith(f"ivr_flows/main.yml:{line}: ") and named in p for p in errors_for(project)), errors_for(project)
 
 
+@pytest.mark.parametrize("name, old, new, named", [
+    ("webchat.zh.json", "您排在第 {position} 位", "您排在第 {place} 位", "'queue_status' names {place}"),
+    ("agent_desk.zh.json", '"transfer_item": "{agent_name} 于', '"transfer_item": "{agent} 于', "'transfer_item' names {agent}"),
+    ("report.zh.json", '"live_updated": "更新于 {time}"', '"live_updated": "更新于 {updated}"', "'live_updated' names {updated}"),
+    ("softphone.zh.json", '"incoming_from": "{from} 呼叫 {to}"', '"incoming_from": "{caller} 呼叫 {to}"', "'incoming_from' names {caller}"),
+])
+def test_a_page_text_naming_what_its_page_does_not_give_is_named(project, name, old, new, named):
+    """Found in review: a chat customer waiting for an agent read "您排在第 {place} 位" (the page fills
+    {position}); an agent's transfer line, the supervisor's live panel, the softphone: the same."""
+    strings = project / "content" / "ui" / name
+    edit(strings, old, new)
+    line = next(n for n, text in enumerate(strings.read_text(encoding="utf-8").splitlines(), 1) if new in text)
+    assert any(p.startswith(f"content/ui/{name}:{line}: ") and named in p for p in errors_for(project)), errors_for(project)
+
+
 def test_a_reply_that_breaks_the_yaml_is_the_one_error_reported(project):
     """Found by a tester: one ASCII colon in a reply came back as 52 errors about developers' files,
     the real one sorted somewhere in the middle."""
