@@ -119,7 +119,9 @@ def load_hotline_config(path: Path) -> HotlineConfig:
         template = speech.get("button")
         if not isinstance(template, str) or "{digit}" not in template:
             raise HotlineConfigError(f"{path}: speech.button must be a text with {{title}} and {{digit}}")
-        template.format(title="", digit="")
+        _check_fills(path, "speech.button", template, ("title", "digit"))
+        _check_fills(path, "prompts.link_line", prompts.get("link_line", ""), ("title", "url"))
+        _check_fills(path, "prompts.link_message", prompts.get("link_message", ""), ("links",))
         hold = raw.get("hold") or {}
         audio = str(hold.get("audio") or "")
         reminder_every_s = float(hold.get("reminder_every_s", 45))
@@ -156,6 +158,24 @@ def load_hotline_config(path: Path) -> HotlineConfig:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise HotlineConfigError(f"{path}: malformed ({type(exc).__name__}: {exc})") from exc
+
+
+def _check_fills(path: Path, where: str, text: str, names: tuple[str, ...]) -> None:
+    """A wording Kefu fills in (a button read out, the text carrying links) names only ``names``, in ASCII
+    braces: found in review, "{}" failed loading the hotline's settings (IndexError) and `kefu validate`
+    with them; {titel} texted links without their titles (bot.ivr.matching.fill leaves it empty)."""
+    from bot.contacts.rules import wide_placeholder
+
+    allowed = ", ".join("{" + name + "}" for name in names)
+    if (wide := wide_placeholder(text)) is not None:
+        raise HotlineConfigError(f"{path}: {where} writes {wide.group(0)} with full-width braces, which would be "
+                                 f"sent as written: write {{{wide.group(1)}}}")
+    try:
+        text.format(**{name: "" for name in names})
+    except KeyError as exc:
+        raise HotlineConfigError(f"{path}: {where} names {{{exc.args[0]}}}: it may name {allowed}") from None
+    except (IndexError, ValueError, AttributeError, TypeError) as exc:
+        raise HotlineConfigError(f"{path}: {where} cannot be filled in ({exc}): it may name {allowed}") from None
 
 
 def _seconds(limits: dict, key: str, path: Path, default: float, low: float, high: float) -> float:

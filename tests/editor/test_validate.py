@@ -329,6 +329,21 @@ def test_a_page_text_naming_what_its_page_does_not_give_is_named(project, name, 
     assert any(p.startswith(f"content/ui/{name}:{line}: ") and named in p for p in errors_for(project)), errors_for(project)
 
 
+@pytest.mark.parametrize("old, new, named", [
+    ('button: "{title}请按{digit}"', 'button: "{}{title}请按{digit}"', "speech.button"),
+    ('link_line: "{title} {url}"', 'link_line: "{titel} {url}"', "prompts.link_line names {titel}"),
+    ('link_line: "{title} {url}"', 'link_line: "{title} ｛url｝"', "prompts.link_line writes ｛url｝"),
+    ('link_message: "广电网络客服为您发送的指引：\\n{links}"', 'link_message: "广电网络客服为您发送的指引：\\n{link}"',
+     "prompts.link_message names {link}"),
+])
+def test_a_hotline_text_that_does_not_fill_is_named(project, old, new, named):
+    """Found in review: a button wording with "{}" ended `kefu validate` itself in an IndexError traceback
+    (and the hotline's settings failed to load); a link line naming {titel} texted callers their links
+    without titles, ｛url｝ without the links, and passed."""
+    edit(project / "content" / "ivr.yml", old, new)
+    assert any(p.startswith("content/ivr.yml") and named in p for p in errors_for(project)), errors_for(project)
+
+
 def test_a_reply_that_breaks_the_yaml_is_the_one_error_reported(project):
     """Found by a tester: one ASCII colon in a reply came back as 52 errors about developers' files,
     the real one sorted somewhere in the middle."""
