@@ -99,13 +99,7 @@ def variable_problems(path: Path, flow: Flow, node_line: Callable[[str, str], in
     """A text naming a variable the flow never sets is said with nothing in its place ("预计等待约分钟");
     one that does not fill ({position:d}), or written with full-width braces (｛position｝), is said as
     written, braces and name read out to the caller (bot.ivr.matching.fill)."""
-    from string import Formatter
-
-    from bot.contacts.rules import wide_placeholder
-
     values = {**{n.store_as: "1" for n in flow.nodes.values() if n.kind == "collect_digits"}, **ENGINE_VARIABLES}
-    allowed = set(values)
-    named = ", ".join("{" + name + "}" for name in sorted(allowed))
     problems, seen = [], set()
     for node in flow.nodes.values():
         texts = [(field, getattr(node, field)) for field in SPOKEN_FIELDS]
@@ -115,24 +109,33 @@ def variable_problems(path: Path, flow: Flow, node_line: Callable[[str, str], in
             if not text or (field == "intro" and text.startswith("/")) or (field, text) in seen:
                 continue  # an intro "/intent{...}" is a payload; a default's text is named once
             seen.add((field, text))
-            where = node_line(node.id, field) or node_line(node.id)
-            if (wide := wide_placeholder(text)) is not None:
-                why = f"writes {wide.group(0)} with full-width braces: callers would hear it read out; write {{{wide.group(1)}}}"
-            else:
-                try:
-                    unknown = sorted({name for _, name, _, _ in Formatter().parse(text) if name is not None}
-                                     - allowed)
-                    if not unknown:
-                        text.format_map(values)
-                except (ValueError, IndexError, AttributeError, TypeError) as exc:
-                    why = f"cannot be filled in ({exc}): callers would hear it as written, braces and all; it may name {named}"
-                else:
-                    if not unknown:
-                        continue
-                    why = (f"names {{{unknown[0]}}}, which the call never has: callers would hear nothing in its "
-                           f"place; it may name {named}")
-            problems.append(Problem(str(path), where, f"node '{node.id}': {field} {why}"))
+            if why := _unfilled(text, values):
+                problems.append(Problem(str(path), node_line(node.id, field) or node_line(node.id),
+                                        f"node '{node.id}': {field} {why}"))
+    if flow.hold.reminder and (why := _unfilled(flow.hold.reminder, values)):
+        hold = (load(path) or {}).get("hold")
+        problems.append(Problem(str(path), line_of(hold, "reminder") if isinstance(hold, dict) else None,
+                                f"hold.reminder {why}"))
     return problems
+
+
+def _unfilled(text: str, values: dict[str, object]) -> str | None:
+    from string import Formatter
+
+    from bot.contacts.rules import wide_placeholder
+
+    named = ", ".join("{" + name + "}" for name in sorted(values))
+    if (wide := wide_placeholder(text)) is not None:
+        return f"writes {wide.group(0)} with full-width braces: callers would hear it read out; write {{{wide.group(1)}}}"
+    try:
+        unknown = sorted({name for _, name, _, _ in Formatter().parse(text) if name is not None} - set(values))
+        if not unknown:
+            text.format_map(values)
+    except (ValueError, IndexError, AttributeError, TypeError) as exc:
+        return f"cannot be filled in ({exc}): callers would hear it as written, braces and all; it may name {named}"
+    if unknown:
+        return f"names {{{unknown[0]}}}, which the call never has: callers would hear nothing in its place; it may name {named}"
+    return None
 
 
 def repeats_on_key(node: Node) -> bool:

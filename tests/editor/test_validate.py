@@ -304,6 +304,7 @@ def test_a_page_text_that_does_not_fill_is_named_at_its_line(project, name, old,
     ("需要等待约{wait_minutes}分钟。通过短信", "需要等待约{wait_minute}分钟。通过短信", "names {wait_minute}"),
     ("您排在第{position}位", "您排在第｛position｝位", "writes ｛position｝ with full-width braces"),
     ("您输入了{count}位数字，手机号码", "您输入了{count:s}位数字，手机号码", "cannot be filled in"),
+    ("reminder: 您仍在排队，请不要挂机", "reminder: 您仍在排队（第｛position｝位），请不要挂机", "hold.reminder writes ｛position｝"),
 ])
 def test_a_phone_text_naming_what_the_call_does_not_have_is_named(project, old, new, named):
     """Found in review: a caller waiting for an agent heard "预计等待约分钟" ({wait_minute}: nothing in its
