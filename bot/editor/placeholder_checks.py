@@ -41,8 +41,13 @@ def names_in(source: str) -> frozenset[str]:
 
 
 def unfilled_placeholders(settings, domain) -> list[Problem]:
+    from bot.contacts.rules import wide_placeholder
+
     known = domain.slots | names_code_passes(settings.root / "actions")
     return [Problem(path, line, f"{name}: nothing fills {{{placeholder}}}; customers would see it as written "
                                 "(a slot's name, or a value the code passes)")
             for path, line, name, text in domain.texts
-            for placeholder in PLACEHOLDER.findall(text) if placeholder not in known]
+            for placeholder in PLACEHOLDER.findall(text) if placeholder not in known] + [
+        Problem(path, line, f"{name}: {wide.group(0)} is written with full-width braces, which Rasa does not fill: "
+                            f"customers would see it as written; write {{{wide.group(1)}}}")
+        for path, line, name, text in domain.texts if (wide := wide_placeholder(text)) is not None]

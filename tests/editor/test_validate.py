@@ -390,6 +390,15 @@ def test_a_reply_placeholder_nothing_fills_is_named(project):
                for p in errors_for(project)), errors_for(project)
 
 
+def test_a_reply_placeholder_in_full_width_braces_is_named(project):
+    """Rasa fills only ASCII braces: "工单号 ｛ticket_id｝" (a Chinese input method's) reached customers as written."""
+    desk_close = project / "domain" / "desk_close.yml"
+    edit(desk_close, "工单号 {ticket_id}。", "工单号 ｛ticket_id｝。")
+    line = next(n for n, text in enumerate(desk_close.read_text(encoding="utf-8").splitlines(), 1) if "｛ticket_id｝" in text)
+    assert any(p.startswith(f"domain/desk_close.yml:{line}:") and "｛ticket_id｝" in p and "full-width" in p
+               for p in errors_for(project)), errors_for(project)
+
+
 def test_kefu_validate_prints_no_tensorflow_start_up_chatter(project):
     """Found by a tester: `kefu validate` (which loads Rasa) opened with TensorFlow's CPU, CUDA and TensorRT notes."""
     import os
