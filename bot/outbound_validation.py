@@ -5,6 +5,7 @@ editor saved it: a repair's SMS would be lost while the chat says it was sent.
 """
 from __future__ import annotations
 
+from bot.contacts.rules import wide_placeholder
 from bot.editor.problems import Problem
 from bot.notify import OUTBOUND_TEMPLATES, NotifyError, load_templates, render_selfhelp
 from bot.outbound.sms import LONGEST_VALUES, too_long_for_sms
@@ -32,9 +33,13 @@ def outbound_problems(settings, domain) -> list[Problem]:
         if not isinstance(template, str) or not template.strip():
             problems.append(Problem(str(path), None, f"`{kind}` is missing: Kefu sends it"))
             continue
+        if (wide := wide_placeholder(template)) is not None:  # sent as written: "图文和视频指引：｛link｝"
+            problems.append(Problem(str(path), None, f"`{kind}` writes {wide.group(0)} with full-width braces, "
+                                                     f"which customers would read as written: write {{{wide.group(1)}}}"))
+            continue
         try:
             template.format(**{name: "x" for name in names})
-        except (KeyError, IndexError, ValueError) as exc:
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:  # {step.text}: validate's traceback
             problems.append(Problem(str(path), None, f"`{kind}` does not fill ({exc!r}); "
                                                      f"its placeholders are {', '.join('{' + n + '}' for n in names)}"))
             continue

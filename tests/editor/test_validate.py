@@ -178,8 +178,10 @@ def test_flow_rules(project, old, new, message):
         ("repair_chased: 【客服】您的报修工单{ticket_id}", "repair_chased: 【客服】您的报修工单{ticket}", "`repair_chased` does not fill"),
         ("工单号{ticket_id}，", "工单号，", "`repair_registered` must name {ticket_id}"),
         ("step_line: ", "step_lines: ", "`step_line` is missing"),
+        ("图文和视频指引：{link}", "图文和视频指引：｛link｝", "`selfhelp` writes ｛link｝ with full-width braces"),
+        ('step_line: "{number}. {step}"', 'step_line: "{number}. {step.text}"', "`step_line` does not fill"),
     ],
-    ids=["unknown-placeholder", "no-ticket-number", "missing-template"],
+    ids=["unknown-placeholder", "no-ticket-number", "missing-template", "full-width-braces", "attribute"],
 )
 def test_outbound_templates_must_fill(project, old, new, message):
     edit(project / "content" / "outbound.yml", old, new)
