@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,11 +82,31 @@ FILLED_LABELS: dict[str, dict[str, object]] = {
 }
 
 
+# The code that shows the labels, each read as ``L["name"]`` or ``labels["name"]``.
+LABEL_READERS = ("report/html.py", "report/charts.py", "peak/chart.py")
+
+
+@functools.cache
+def labels_read() -> frozenset[str]:
+    """The labels the report's and the peak chart's code read by name: one missing ended `kefu report`
+    (or `kefu peak`) in a KeyError traceback after reading the whole period."""
+    import ast
+
+    names = set()
+    for module in LABEL_READERS:
+        for node in ast.walk(ast.parse((Path(__file__).parent / module).read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in ("L", "labels")
+                    and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
+                names.add(node.slice.value)
+    return frozenset(names)
+
+
 def label_mistakes(labels: dict) -> list[tuple[str, str]]:
-    """(label, why) for each label the report fills in that is missing or does not fill."""
+    """(label, why) for each label the report reads that is missing, or fills in and does not fill."""
     from bot.contacts.rules import wide_placeholder
 
-    mistakes = []
+    mistakes = [(key, f"'{key}' is missing: the report shows it") for key in sorted(labels_read() - set(labels))
+                if key not in FILLED_LABELS]
     for pattern, values in FILLED_LABELS.items():
         keys = [k for k in labels if k.startswith(pattern[:-1])] if pattern.endswith("*") else [pattern]
         allowed = ", ".join("{" + name + "}" for name in values)

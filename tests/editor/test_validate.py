@@ -317,6 +317,16 @@ def test_a_phone_text_naming_what_the_call_does_not_have_is_named(project, old, 
     assert any(p.startswith(f"ivr_flows/main.yml:{line}: ") and named in p for p in errors_for(project)), errors_for(project)
 
 
+def test_a_report_label_the_report_reads_missing_is_named(project):
+    """Found in review: without its "axis_hour" label `kefu report` ended in a KeyError traceback."""
+    strings = project / "content" / "ui" / "report.zh.json"
+    text = strings.read_text(encoding="utf-8")
+    line = next(l for l in text.splitlines() if l.strip().startswith('"axis_hour"'))
+    edit(strings, line + "\n", "")
+    assert any(p.startswith("content/ui/report.zh.json") and "'axis_hour' is missing" in p
+               for p in errors_for(project)), errors_for(project)
+
+
 @pytest.mark.parametrize("name, old, new, named", [
     ("webchat.zh.json", "您排在第 {position} 位", "您排在第 {place} 位", "'queue_status' names {place}"),
     ("agent_desk.zh.json", '"transfer_item": "{agent_name} 于', '"transfer_item": "{agent} 于', "'transfer_item' names {agent}"),
