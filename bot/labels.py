@@ -71,7 +71,29 @@ OPTIONAL_FILLED_LINES: dict[tuple[str, ...], dict[str, object]] = {("ticket_prog
 NAME_SECTIONS = ("ticket_status", "ticket_kind", "service_action", "bill_status")
 
 
+# The lists of words the answers look for in what the customer said (``word in text``), each as a list,
+# or per part (a bill's, a plan category's) a list: one written as a single text ("visit_named: 上门,
+# 师傅") became a list of its characters, and a message with any of them (门, 师) matched.
+WORD_LISTS = ("selfhelp_not_fixed_words", "visit_question", "visit_progress_question", "visit_change_words",
+              "visit_named")
+WORD_LISTS_BY_PART = ("bill_question", "plan_question")
+
+
+def _check_word_lists(path: Path, labels: dict) -> None:
+    lists = [(key, labels[key]) for key in WORD_LISTS if labels.get(key) is not None]
+    for key in WORD_LISTS_BY_PART:
+        parts = labels.get(key)
+        if parts is not None and not isinstance(parts, dict):
+            raise ValueError(f"{path}: `{key}` must map each part to a list of words")
+        lists += [(f"{key}.{part}", words) for part, words in (parts or {}).items() if words is not None]
+    for where, words in lists:
+        if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
+            raise ValueError(f"{path}: `{where}` must be a list of words in brackets, [词一, 词二]: as one text "
+                             "each of its characters would be a word")
+
+
 def _check_names(path: Path, labels: dict) -> None:
+    _check_word_lists(path, labels)
     for section in NAME_SECTIONS:
         if not isinstance(labels.get(section), dict):
             raise ValueError(f"{path}: `{section}` must map each code to its name (`code: 名称` lines under it)")

@@ -254,10 +254,14 @@ def test_a_line_an_answer_fills_in_that_does_not_fill_is_named(project, old, new
     ("weekdays: [周一, 周二, 周三, 周四, 周五, 周六, 周日]", "weekdays: 周一二三四五六日", "`visit_when.weekdays`"),
     ("ticket_status:\n", "ticket_states:\n", "`ticket_status`"),
     ("bill_status:\n  paid: 已缴\n  unpaid: 未缴\n", "bill_status: [已缴, 未缴]\n", "`bill_status`"),
+    ("visit_named: [上门, 师傅, 师父, 维修人员, 装机]", "visit_named: 上门、师傅、师父、维修人员、装机", "`visit_named`"),
+    ("  minutes: [通话, 分钟, 打电话]", "  minutes: 通话 分钟 打电话", "`bill_question.minutes`"),
 ])
 def test_names_an_answer_looks_up_are_named_when_they_cannot_be(project, old, new, named):
     """Found in review: six weekdays failed every visit booked for a Sunday (IndexError in the answer);
-    a renamed ticket_status section every ticket progress answer, a bill_status list every bill answer."""
+    a renamed ticket_status section every ticket progress answer, a bill_status list every bill answer.
+    A word list written as one text is looked through character by character: with visit_named so,
+    any message with 门 or 师 was taken as about a visit; "话费还剩多少" heard the minutes used."""
     edit(project / "content" / "labels.yml", old, new)
     assert any(p.startswith("content/labels.yml") and named in p for p in errors_for(project)), errors_for(project)
 
