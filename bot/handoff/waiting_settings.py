@@ -36,12 +36,22 @@ def parse_waiting_room(raw: dict) -> WaitingRoomSettings:
             rest_silence_grace_s=float(raw.get("rest_silence_grace_s", 900)),
             callback_within_hours=float(raw.get("callback_within_hours", 2)),
             phone_pattern=re.compile(str(raw.get("phone_pattern", r"^1[3-9]\d{9}$"))),
-            resolved_words=tuple(str(w) for w in raw.get("resolved_words") or ()),
-            unresolved_words=tuple(str(w) for w in raw.get("unresolved_words") or ()),
-            leave_words=tuple(str(w) for w in raw.get("leave_words") or ()),
+            resolved_words=_words(raw, "resolved_words"),
+            unresolved_words=_words(raw, "unresolved_words"),
+            leave_words=_words(raw, "leave_words"),
         )
     except (TypeError, ValueError, re.error, AttributeError) as exc:
         raise WaitingRoomSettingsError(f"waiting_room.yml: {exc!r}") from exc
+
+
+def _words(raw: dict, key: str) -> tuple[str, ...]:
+    """A list of words. Found in review: one written as a single text ("leave_words: 不等了，不排了") was read
+    as its characters, and a waiting customer who typed anything with 不 or 了 left the queue."""
+    words = raw.get(key) or ()
+    if not isinstance(words, (list, tuple)):
+        raise WaitingRoomSettingsError(f"waiting_room.yml: `{key}` must be a list of words in brackets, "
+                                       "[词一, 词二]: as one text each of its characters would be a word")
+    return tuple(str(w) for w in words)
 
 
 def parse_waiting_room_file(path: Path) -> WaitingRoomSettings:

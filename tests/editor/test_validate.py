@@ -282,6 +282,15 @@ def test_a_service_the_nlu_or_a_button_gives_without_a_name_is_named(project):
         assert any(p.startswith(where) and f"the service '{value}'" in p and "service_action" in p for p in errors), errors
 
 
+def test_waiting_room_words_written_as_one_text_are_named(project):
+    """Found in review: "leave_words: 不等了，不排了" was read as its characters, and a customer waiting for
+    an agent who typed "不好意思，还要多久" left the queue."""
+    edit(project / "content" / "waiting_room.yml", "leave_words: [不等了, 不排了, 取消排队, 不用排了, 不要人工了]",
+         "leave_words: 不等了，不排了，取消排队")
+    assert any(p.startswith("content/waiting_room.yml") and "`leave_words` must be a list" in p
+               for p in errors_for(project)), errors_for(project)
+
+
 def test_a_month_written_with_two_digits_is_a_line_that_fills(project):
     edit(project / "content" / "labels.yml", 'month: "{year}年{month}月"', 'month: "{year}-{month:02d}"')
     assert not any(p.startswith("content/labels.yml") for p in errors_for(project))
