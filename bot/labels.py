@@ -97,6 +97,8 @@ def _check_names(path: Path, labels: dict) -> None:
     for section in NAME_SECTIONS:
         if not isinstance(labels.get(section), dict):
             raise ValueError(f"{path}: `{section}` must map each code to its name (`code: 名称` lines under it)")
+    if labels.get("ticket_progress") is not None and not isinstance(labels["ticket_progress"], dict):
+        raise ValueError(f"{path}: `ticket_progress` must map each line to its wording (visit_time:, visit_no_time:)")
     weekdays = (labels.get("visit_when") or {}).get("weekdays") if isinstance(labels.get("visit_when"), dict) else None
     if not isinstance(weekdays, list) or len(weekdays) != 7 or not all(isinstance(day, str) for day in weekdays):
         raise ValueError(f"{path}: `visit_when.weekdays` must list the seven days' names, Monday first: "
