@@ -272,16 +272,23 @@ def test_a_service_the_nlu_or_a_button_gives_without_a_name_is_named(project):
     """The service answer looks what the customer asked for up in labels' service_action: a new service's
     examples and button without a name there asked the customer again which service, however they said it."""
     edit(project / "nlu_data" / "nlu" / "account.yml", "    - 我要[开通](service_action:open)宽带\n",
-         "    - 我要[开通](service_action:open)宽带\n    - 我要[携号转网](service_action:port_out)\n    - 帮我[销户](service_action)\n")
+         "    - 我要[开通](service_action:open)宽带\n    - 我要[携号转网](service_action:port_out)\n    - 帮我[换号](service_action)\n")
     edit(project / "domain" / "responses.yml", '"service_action": "transfer"}', '"service_action": "transfer_owner"}')
     errors = errors_for(project)
     lines = (project / "nlu_data" / "nlu" / "account.yml").read_text(encoding="utf-8").splitlines()
-    port_out, close = lines.index("    - 我要[携号转网](service_action:port_out)") + 1, lines.index("    - 帮我[销户](service_action)") + 1
+    port_out, close = lines.index("    - 我要[携号转网](service_action:port_out)") + 1, lines.index("    - 帮我[换号](service_action)") + 1
     button = next(n for n, text in enumerate((project / "domain" / "responses.yml").read_text(encoding="utf-8")
                                              .splitlines(), 1) if "transfer_owner" in text)
-    for where, value in ((f"nlu_data/nlu/account.yml:{port_out}:", "port_out"), (f"nlu_data/nlu/account.yml:{close}:", "销户"),
+    for where, value in ((f"nlu_data/nlu/account.yml:{port_out}:", "port_out"), (f"nlu_data/nlu/account.yml:{close}:", "换号"),
                          (f"domain/responses.yml:{button}:", "transfer_owner")):
         assert any(p.startswith(where) and f"the service '{value}'" in p and "service_action" in p for p in errors), errors
+
+
+def test_a_service_marked_with_words_a_synonym_maps_is_named_by_its_value(project):
+    """"[开通](service_action)" reaches the answer as "open": nlu_data/nlu/regexes.yml maps 开通 to it."""
+    edit(project / "nlu_data" / "nlu" / "account.yml", "    - 我要[开通](service_action:open)宽带\n",
+         "    - 我要[开通](service_action:open)宽带\n    - 帮我[开通](service_action)电视\n")
+    assert not any("the service '开通'" in p for p in errors_for(project)), errors_for(project)
 
 
 def test_waiting_room_words_written_as_one_text_are_named(project):
