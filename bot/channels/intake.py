@@ -63,11 +63,11 @@ def for_assistant(text: str, limit: int = MAX_MESSAGE_CHARS) -> tuple[str, bool]
 
 def notice_mistake(strings: dict, limit: int = MAX_MESSAGE_CHARS) -> str | None:
     """Why the chat page's ``notice_cut`` cannot tell a customer of a cut message, or None."""
+    if "notice_cut" not in strings:
+        return "'notice_cut' is missing: customers whose message is cut are not told"
     try:
         strings["notice_cut"].format(limit=limit)
     except KeyError as exc:
-        if exc.args == ("notice_cut",):
-            return "'notice_cut' is missing: customers whose message is cut are not told"
         return f"'notice_cut' names {{{exc.args[0]}}}: it may name {{limit}} only"
     except (IndexError, ValueError, TypeError, AttributeError) as exc:
         return f"'notice_cut' cannot be filled in ({exc!r}): it may name {{limit}} only"
