@@ -5,37 +5,23 @@ import argparse
 from typing import Callable
 
 
-def whole_number_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse ``type``: a whole number of at least ``minimum``."""
-    def whole(text: str) -> int:
+def number(convert: Callable[[str], float], accepts: Callable[[float], bool], what: str) -> Callable[[str], float]:
+    """An argparse ``type``: ``convert(text)`` when ``accepts`` it, else "… is not ``what``"."""
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least {minimum}")
+            value = None
+        if value is None or not accepts(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
         return value
 
-    return whole
+    return parse
 
 
-def share(text: str) -> float:
-    """An argparse ``type``: a share above 0 and at most 1 (a service-level target such as 0.8)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a share above 0 and at most 1 (e.g. 0.8)")
-    return value
+def whole_number_at_least(minimum: int) -> Callable[[str], int]:
+    return number(int, lambda value: value >= minimum, f"a whole number of at least {minimum}")
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse ``type``: a number of seconds above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
-    return value
+share = number(float, lambda value: 0 < value <= 1, "a share above 0 and at most 1 (e.g. 0.8)")
+positive_seconds = number(float, lambda value: value > 0, "a number of seconds above 0")

@@ -305,6 +305,14 @@ def test_a_month_written_with_two_digits_is_a_line_that_fills(project):
     assert not any(p.startswith("content/labels.yml") for p in errors_for(project))
 
 
+def assert_named_at_its_line(project, relative: str, new: str, named: str) -> None:
+    """`kefu validate` names the problem at the line of the file that now holds ``new``."""
+    text = (project / relative).read_text(encoding="utf-8")
+    line = next(n for n, said in enumerate(text.splitlines(), 1) if new in said)
+    errors = errors_for(project)
+    assert any(p.startswith(f"{relative}:{line}: ") and named in p for p in errors), errors
+
+
 @pytest.mark.parametrize("name, old, new, named", [
     ("webchat.zh.json", '"notice_cut": "您的消息超过 {limit} 字', '"notice_cut": "您的消息超过 {} 字', "'notice_cut' cannot be filled in"),
     ("webchat.zh.json", '"notice_cut": "您的消息超过 {limit} 字', '"notice_cut": "您的消息超过 {上限} 字', "'notice_cut' names {上限}"),
@@ -318,10 +326,8 @@ def test_a_page_text_that_does_not_fill_is_named_at_its_line(project, name, old,
     """Found in review: `kefu validate` read nothing of content/ui/ but its syntax. A cut notice with "{}"
     failed every long REST or WeChat message; a report label naming what it is not given ended
     `kefu report` in a traceback; a text with full-width braces was shown with them as written."""
-    strings = project / "content" / "ui" / name
-    edit(strings, old, new)
-    line = next(n for n, text in enumerate(strings.read_text(encoding="utf-8").splitlines(), 1) if new in text)
-    assert any(p.startswith(f"content/ui/{name}:{line}: ") and named in p for p in errors_for(project)), errors_for(project)
+    edit(project / "content" / "ui" / name, old, new)
+    assert_named_at_its_line(project, f"content/ui/{name}", new, named)
 
 
 @pytest.mark.parametrize("old, new, named", [
@@ -333,10 +339,8 @@ def test_a_page_text_that_does_not_fill_is_named_at_its_line(project, name, old,
 def test_a_phone_text_naming_what_the_call_does_not_have_is_named(project, old, new, named):
     """Found in review: a caller waiting for an agent heard "预计等待约分钟" ({wait_minute}: nothing in its
     place), or the braces and the name read out; `kefu validate` passed both."""
-    flow = project / "ivr_flows" / "main.yml"
-    edit(flow, old, new)
-    line = next(n for n, text in enumerate(flow.read_text(encoding="utf-8").splitlines(), 1) if new in text)
-    assert any(p.startswith(f"ivr_flows/main.yml:{line}: ") and named in p for p in errors_for(project)), errors_for(project)
+    edit(project / "ivr_flows" / "main.yml", old, new)
+    assert_named_at_its_line(project, "ivr_flows/main.yml", new, named)
 
 
 def test_a_report_label_the_report_reads_missing_is_named(project):
@@ -358,10 +362,8 @@ def test_a_report_label_the_report_reads_missing_is_named(project):
 def test_a_page_text_naming_what_its_page_does_not_give_is_named(project, name, old, new, named):
     """Found in review: a chat customer waiting for an agent read "您排在第 {place} 位" (the page fills
     {position}); an agent's transfer line, the supervisor's live panel, the softphone: the same."""
-    strings = project / "content" / "ui" / name
-    edit(strings, old, new)
-    line = next(n for n, text in enumerate(strings.read_text(encoding="utf-8").splitlines(), 1) if new in text)
-    assert any(p.startswith(f"content/ui/{name}:{line}: ") and named in p for p in errors_for(project)), errors_for(project)
+    edit(project / "content" / "ui" / name, old, new)
+    assert_named_at_its_line(project, f"content/ui/{name}", new, named)
 
 
 @pytest.mark.parametrize("old, new, named", [
