@@ -96,7 +96,8 @@ def public_url(env: dict, default: str) -> str:
     if not url.lower().startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
         raise SettingError(f"KEFU_PUBLIC_URL={env.get('KEFU_PUBLIC_URL')!r} is not an http:// or https:// address "
                            f"(e.g. https://{url.split('://')[-1] or 'kefu.example.com'})")
-    return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme.lower()}://{rest}"  # "HTTPS://…": the desk's cookie is still Secure, a carrier's stream wss://
 
 
 def demo_agent_password(env: dict) -> str:

@@ -66,12 +66,14 @@ async def test_sign_ins_while_the_database_is_down_do_not_lock_the_agent_out(des
         assert await sign_in(session, desk_url, "wang-pass-1") == 200
 
 
+@pytest.mark.parametrize("public_url", ["https://kefu.example.com", "HTTPS://Kefu.Example.com"])
 async def test_the_session_cookie_is_secure_when_agents_use_https_even_if_the_proxy_is_not_trusted(
-        desk_url, monkeypatch):
+        desk_url, monkeypatch, public_url):
     """Found in review: Secure followed only the scheme Sanic saw, which is http behind a TLS proxy unless
     SANIC_PROXIES_COUNT is set too; the cookie then also went over plain http to anyone who could make
-    the agent's browser open an http:// address of the desk. KEFU_PUBLIC_URL says where agents are."""
-    monkeypatch.setenv("KEFU_PUBLIC_URL", "https://kefu.example.com")
+    the agent's browser open an http:// address of the desk. KEFU_PUBLIC_URL says where agents are (written
+    in capitals too: the cookie was not Secure then, found in review)."""
+    monkeypatch.setenv("KEFU_PUBLIC_URL", public_url)
     get_settings.cache_clear()
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{desk_url}/agent/api/login", json={"name": "wang", "password": "wang-pass-1"},
