@@ -276,7 +276,7 @@ class Settings:
 
     @property
     def rasa_url(self) -> str:
-        return f"http://{self.host}:{self.rasa_port}"
+        return f"http://{connect_to(self.host)}:{self.rasa_port}"
 
     @property
     def action_url(self) -> str:
@@ -327,7 +327,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         rasa_port=rasa_port,
         action_port=port(env, "KEFU_ACTION_PORT", 5055),
         host=host,
-        public_url=public_url(env, f"http://{host}:{rasa_port}"),
+        public_url=public_url(env, f"http://{connect_to(host)}:{rasa_port}"),
         models_dir=_path(env.get("KEFU_MODELS_DIR"), root / "models"),
         content_dir=_path(env.get("KEFU_CONTENT_DIR"), root / "content"),
         media_dir=_path(env.get("KEFU_MEDIA_DIR"), root / "media"),

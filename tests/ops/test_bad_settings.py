@@ -143,3 +143,17 @@ def test_a_data_folder_that_is_a_file_is_named_in_one_line(tmp_path, command):
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 2
     assert result.stderr.startswith("kefu: error: KEFU_DATA_DIR") and "not a folder" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("bound, reached", [("::", "http://[::1]:5005"), ("::1", "http://[::1]:5005"),
+                                            ("0.0.0.0", "http://127.0.0.1:5005"), ("127.0.0.2", "http://127.0.0.2:5005")])
+def test_the_servers_own_address_is_one_a_client_can_open_for_every_kefu_host(tmp_path, bound, reached):
+    """Found in review: KEFU_HOST=:: (every IPv6 address) made Kefu's own address http://:::5005, which no
+    client can open: the banner's link, the commands that find the running server, the links sent."""
+    from urllib.parse import urlsplit
+
+    from bot.settings import from_environment
+
+    settings = from_environment({"KEFU_HOST": bound, "KEFU_DATA_DIR": str(tmp_path / "var")})
+    assert settings.rasa_url == settings.public_url == reached
+    assert urlsplit(settings.rasa_url).port == 5005
