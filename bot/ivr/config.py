@@ -130,6 +130,9 @@ def load_hotline_config(path: Path) -> HotlineConfig:
         announcement_gap_s = float(hold.get("announcement_gap_s", 20))
         if not 0 <= announcement_gap_s <= 600:
             raise HotlineConfigError(f"{path}: hold.announcement_gap_s must be 0..600 seconds")
+        for words in ("unfinished_starts", "number_prompts"):
+            if isinstance(speech.get(words), str):  # read character by character: "我想 那个" made 我 a start
+                raise HotlineConfigError(f"{path}: speech.{words} must be a list ([我想, 那个, …]), not one text")
         notify_channel = str(raw.get("notify_channel", "sms"))
         if notify_channel not in NOTIFY_CHANNELS:
             raise HotlineConfigError(f"{path}: notify_channel must be one of {list(NOTIFY_CHANNELS)} (a call knows "

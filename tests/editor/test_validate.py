@@ -381,6 +381,17 @@ def test_a_hotline_text_that_does_not_fill_is_named(project, old, new, named):
     assert any(p.startswith("content/ivr.yml") and named in p for p in errors_for(project)), errors_for(project)
 
 
+def test_hotline_word_lists_written_as_one_text_are_named(project):
+    """Found in review: `unfinished_starts: 我想、那个` was read character by character, so a caller who said
+    only "我" or "那" was waited for as if they had more to say, and "想" alone too."""
+    hotline = project / "content" / "ivr.yml"
+    text = hotline.read_text(encoding="utf-8")
+    line = next(l for l in text.splitlines() if l.strip().startswith("unfinished_starts:"))
+    edit(hotline, line, "  unfinished_starts: 我想、那个、嗯")
+    assert any(p.startswith("content/ivr.yml") and "speech.unfinished_starts must be a list" in p
+               for p in errors_for(project)), errors_for(project)
+
+
 def test_a_reply_that_breaks_the_yaml_is_the_one_error_reported(project):
     """Found by a tester: one ASCII colon in a reply came back as 52 errors about developers' files,
     the real one sorted somewhere in the middle."""
