@@ -192,9 +192,16 @@ MARKED_SERVICE = re.compile(r"\[([^\]]+)\]\(service_action(?::([^)]+))?\)")
 SENT_SERVICE = re.compile(r'"service_action"\s*:\s*"([^"]*)"')
 
 
-def _synonyms(nlu_dir: Path) -> dict[str, str]:
-    """The words Rasa's synonym mapper turns into another value (``- synonym: open`` and its examples)."""
-    found = {}
+# Any entity marked with a value other than its words ("[提速](service_action:upgrade)").
+MARKED_WITH_VALUE = re.compile(r"\[([^\]]+)\]\(\w+:([^)]+)\)")
+
+
+def _synonyms(nlu_dir: Path, examples: list) -> dict[str, str]:
+    """The words Rasa's synonym mapper turns into another value, lower-cased as it looks them up: those of
+    ``- synonym: open`` blocks, and the words any example marks with another value (found in review:
+    "[提速](service_action)" beside "[提速](service_action:upgrade)" reaches the answer as "upgrade")."""
+    found = {words.strip().lower(): value.strip() for e in examples for words, value in MARKED_WITH_VALUE.findall(e.text)
+             if words.strip() != value.strip()}
     for path in sorted(nlu_dir.rglob("*.yml")):
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -202,7 +209,7 @@ def _synonyms(nlu_dir: Path) -> dict[str, str]:
             continue  # named by the NLU checks
         for item in (data.get("nlu") or []) if isinstance(data, dict) else []:
             if isinstance(item, dict) and item.get("synonym") is not None:
-                found.update({line.strip()[2:].strip(): str(item["synonym"])
+                found.update({line.strip()[2:].strip().lower(): str(item["synonym"])
                               for line in str(item.get("examples") or "").splitlines() if line.strip().startswith("- ")})
     return found
 
@@ -216,10 +223,10 @@ def unnamed_services(root: Path, names: dict) -> list:
 
     why = "which `service_action` in content/labels.yml does not name: customers asking for it are asked again which service they mean"
     examples, _ = read_examples(root / "nlu_data" / "nlu")  # a file that does not read is named by its own check
-    synonyms = _synonyms(root / "nlu_data")  # "[开通](service_action)" is "open" when a synonym says so
+    synonyms = _synonyms(root / "nlu_data", examples)  # "[开通](service_action)" is "open" when a synonym says so
     problems = [Problem(str(e.file), e.line, f"'{e.text}' marks the service '{value}', {why}")
                 for e in examples for marked in MARKED_SERVICE.finditer(e.text)
-                if synonyms.get(value := (marked.group(2) or marked.group(1)).strip(), value) not in names]
+                if synonyms.get((value := (marked.group(2) or marked.group(1)).strip()).lower(), value) not in names]
     for path in sorted((root / "domain").rglob("*.yml")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             problems += [Problem(str(path), number, f"a button sends the service '{value}', {why}")

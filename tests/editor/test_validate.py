@@ -291,6 +291,17 @@ def test_a_service_marked_with_words_a_synonym_maps_is_named_by_its_value(projec
     assert not any("the service '开通'" in p for p in errors_for(project)), errors_for(project)
 
 
+def test_a_service_marked_with_words_another_example_gives_a_value_is_named_by_it(project):
+    """Rasa's synonyms are also the words an example marks with another value ("[提速](service_action:upgrade)"),
+    read whatever their case: "[提速](service_action)" and "[Iptv](service_action)" reach the answer as
+    "upgrade" and "open", so kefu validate must not call them services without a name (found in review)."""
+    edit(project / "nlu_data" / "nlu" / "account.yml", "    - 我要[开通](service_action:open)宽带\n",
+         "    - 我要[开通](service_action:open)宽带\n    - 帮我[提速](service_action:upgrade)到千兆\n"
+         "    - 宽带能[提速](service_action)吗\n    - 我要[IPTV](service_action:open)\n    - 帮我开个[Iptv](service_action)\n")
+    errors = errors_for(project)
+    assert not any("the service '提速'" in p or "the service 'Iptv'" in p for p in errors), errors
+
+
 def test_waiting_room_words_written_as_one_text_are_named(project):
     """Found in review: "leave_words: 不等了，不排了" was read as its characters, and a customer waiting for
     an agent who typed "不好意思，还要多久" left the queue."""
