@@ -200,8 +200,8 @@ def _synonyms(nlu_dir: Path, examples: list) -> dict[str, str]:
     """The words Rasa's synonym mapper turns into another value, lower-cased as it looks them up: those of
     ``- synonym: open`` blocks, and the words any example marks with another value (found in review:
     "[提速](service_action)" beside "[提速](service_action:upgrade)" reaches the answer as "upgrade")."""
-    found = {words.strip().lower(): value.strip() for e in examples for words, value in MARKED_WITH_VALUE.findall(e.text)
-             if words.strip() != value.strip()}
+    found = {words.strip().lower(): value.strip()
+             for e in examples for words, value in MARKED_WITH_VALUE.findall(e.text) if words.strip() != value.strip()}
     for path in sorted(nlu_dir.rglob("*.yml")):
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

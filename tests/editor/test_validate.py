@@ -297,7 +297,8 @@ def test_a_service_marked_with_words_another_example_gives_a_value_is_named_by_i
     "upgrade" and "open", so kefu validate must not call them services without a name (found in review)."""
     edit(project / "nlu_data" / "nlu" / "account.yml", "    - 我要[开通](service_action:open)宽带\n",
          "    - 我要[开通](service_action:open)宽带\n    - 帮我[提速](service_action:upgrade)到千兆\n"
-         "    - 宽带能[提速](service_action)吗\n    - 我要[IPTV](service_action:open)\n    - 帮我开个[Iptv](service_action)\n")
+         "    - 宽带能[提速](service_action)吗\n    - 我要[IPTV](service_action:open)\n"
+         "    - 帮我开个[Iptv](service_action)\n")
     errors = errors_for(project)
     assert not any("the service '提速'" in p or "the service 'Iptv'" in p for p in errors), errors
 
