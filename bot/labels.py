@@ -87,9 +87,15 @@ def _check_word_lists(path: Path, labels: dict) -> None:
             raise ValueError(f"{path}: `{key}` must map each part to a list of words")
         lists += [(f"{key}.{part}", words) for part, words in (parts or {}).items() if words is not None]
     for where, words in lists:
-        if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
+        if not isinstance(words, list):
             raise ValueError(f"{path}: `{where}` must be a list of words in brackets, [词一, 词二]: as one text "
                              "each of its characters would be a word")
+        # A number is a word as customers type it ("1000兆": [宽带, 1000]); the answers look for text.
+        words[:] = [str(word) if isinstance(word, (int, float)) and not isinstance(word, bool) else word
+                    for word in words]
+        if not all(isinstance(word, str) for word in words):
+            raise ValueError(f"{path}: `{where}` has an item that is not a word "
+                             f"({next(w for w in words if not isinstance(w, str))!r}): write each word, [词一, 词二]")
 
 
 def _check_names(path: Path, labels: dict) -> None:

@@ -225,6 +225,21 @@ def test_a_ticket_summary_line_that_does_not_fill_is_named(project, old, new, na
     assert any(p.startswith("content/labels.yml") and named in p for p in errors_for(project)), errors_for(project)
 
 
+def test_a_number_in_a_word_list_is_a_word(project):
+    """Customers ask for "1000兆的宽带": an editor adding 1000 to plan_question.broadband wrote a list in
+    brackets, and kefu validate said it must be a list in brackets (the bot kept its last good labels; at a
+    first start every answer reading them failed). A number is read as its text, as a customer types it."""
+    from actions.accounts import plans_asked_about
+    from bot.labels import parse_labels
+
+    edit(project / "content" / "labels.yml", "  broadband: [宽带, 光纤, 网速, 千兆, 百兆, 兆的]",
+         "  broadband: [宽带, 光纤, 网速, 千兆, 百兆, 兆的, 1000]")
+    assert not any("plan_question" in p for p in errors_for(project)), errors_for(project)
+    words = parse_labels(project / "content" / "labels.yml")["plan_question"]
+    plans = [{"name": "电视", "category": "tv"}, {"name": "宽带", "category": "broadband"}]
+    assert plans_asked_about(plans, "有1000的吗", words) == [{"name": "宽带", "category": "broadband"}]
+
+
 def test_a_ticket_history_line_that_does_not_fill_is_named(project):
     """The ledger page reads every note through its line: {note:>10d} failed the page of such a ticket."""
     labels = project / "content" / "labels.yml"
