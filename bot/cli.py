@@ -64,6 +64,12 @@ def run_kefu(args: argparse.Namespace) -> int:
     except (PortTaken, NotifyError, StartupError, SettingError) as exc:
         print(f"Kefu cannot start: {exc}.", file=sys.stderr)
         return 2
+    from bot.editor.live_file_checks import refused_at_start
+
+    refused = refused_at_start(settings)
+    if refused:  # nothing good to keep serving at a first start: every answer reading it would fail
+        print(f"Kefu cannot start: {refused[0]} (`kefu validate` names every problem).", file=sys.stderr)
+        return 2
     from bot.observability.disk_space import too_full_to_start
 
     full = too_full_to_start(settings.data_dir)  # servers would die of SIGBUS on their metric files

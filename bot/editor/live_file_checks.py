@@ -70,3 +70,31 @@ def refused_problems(content_dir: Path) -> list[Problem]:
             problems.append(Problem(str(path), None, f"the bot refuses this file (and keeps its last good version): "
                                                      f"{reason}"))
     return problems
+
+
+def refused_at_start(settings) -> list[str]:
+    """The content files the running bot loads live that its own parser refuses, as ``file: why``. At a
+    first start there is no last good version to keep: every answer reading such a file would fail (found
+    in review: a refused labels.yml failed every bill, plan and ticket answer), so ``kefu run`` says so."""
+    from bot.channels.wechat import parse_menu
+    from bot.contacts.rules import load_rules as load_contact_rules
+    from bot.ivr.config import load_hotline_config
+    from bot.labels import parse_labels
+    from bot.ledger.rules import parse_rules_file as parse_ledger_rules
+    from bot.selfhelp import parse_catalogue_file
+
+    content = settings.content_dir
+    files = {content / name: parse for name, (parse, _) in _parsers().items()}
+    files.update({content / "labels.yml": parse_labels, content / "contacts.yml": load_contact_rules,
+                  content / "ledger.yml": parse_ledger_rules, content / "wechat_menu.yml": parse_menu,
+                  settings.ivr_config_path: load_hotline_config, settings.selfhelp_catalogue: parse_catalogue_file})
+    refused = []
+    for path, parse in files.items():
+        if not path.exists():
+            continue
+        try:
+            parse(path)
+        except Exception as exc:  # noqa: BLE001 - each parser's own errors, and what a bad file makes them raise
+            reason = str(exc).removeprefix(f"{path}: ") or type(exc).__name__
+            refused.append(f"{path}: {reason}")
+    return refused

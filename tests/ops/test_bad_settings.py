@@ -157,3 +157,21 @@ def test_the_servers_own_address_is_one_a_client_can_open_for_every_kefu_host(tm
     settings = from_environment({"KEFU_HOST": bound, "KEFU_DATA_DIR": str(tmp_path / "var")})
     assert settings.rasa_url == settings.public_url == reached
     assert urlsplit(settings.rasa_url).port == 5005
+
+
+def test_kefu_run_refuses_a_content_file_the_bot_would_refuse_before_preparing_anything(tmp_path):
+    """Found in review: at a first start there is no last good version of a content file to keep, so a
+    labels.yml the bot refuses (a bill line naming {amout}) started a Kefu whose every bill, plan and
+    ticket answer failed. It now says which file and why, before minutes of work."""
+    import shutil
+
+    content = shutil.copytree(PROJECT_ROOT / "content", tmp_path / "content")
+    labels = content / "labels.yml"
+    labels.write_text(labels.read_text(encoding="utf-8").replace("{amount}元（{status}）", "{amout}元（{status}）", 1),
+                      encoding="utf-8")
+    result = kefu(["run"], tmp_path, KEFU_CONTENT_DIR=str(content))
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2
+    [line] = [l for l in result.stderr.splitlines() if l.startswith("Kefu cannot start:")]
+    assert str(labels) in line and "bill_line" in line and "kefu validate" in line
+    assert "preparing database" not in result.stdout and not (tmp_path / "var" / "kefu.sqlite3").exists()
