@@ -96,6 +96,10 @@ class CallStore:
         (found by a tester: a second stream with a live call's streamSid hung up the first caller)."""
         return bool(await self.redis.set(started_key(call_id), "1", nx=True, ex=STARTED_TTL_S))
 
+    async def unclaim(self, call_id: str) -> None:
+        """Give a claim back: the stream was refused (busy) before its call began, so a retry is taken."""
+        await self.redis.delete(started_key(call_id))
+
     async def load(self, call_id: str) -> CallState:
         raw = await self.redis.get(call_key(call_id))
         if raw is None:

@@ -146,15 +146,17 @@ class CallSession:
 
     async def _on_event(self, event) -> None:
         if isinstance(event, CallStart):
-            if self.admit is not None and not self.admit(event):
-                # No place for it: refused before it claims the call id or runs a flow.
-                self.end_reason = "busy"
-                self.ended.set()
-                return
             if not await self.engine.services.store.claim(event.call_id):
-                # Another stream has (or had) this call: refuse it and leave that call alone.
+                # Another stream has (or had) this call: refuse it and leave that call alone (and
+                # the process's places: a vouched duplicate ends no unvouched call to make room).
                 logger.warning("ivr.call.duplicate_stream call=%s", event.call_id)
                 self.end_reason = "duplicate_stream"
+                self.ended.set()
+                return
+            if self.admit is not None and not self.admit(event):
+                # No place for it: refused before it runs a flow, its claim given back for a retry.
+                await self.engine.services.store.unclaim(event.call_id)
+                self.end_reason = "busy"
                 self.ended.set()
                 return
             self.call_id = event.call_id

@@ -153,3 +153,31 @@ async def test_max_unvouched_calls_is_checked_when_the_channel_is_built(phone_se
         with pytest.raises(ChannelConfigError):
             IvrInput.from_credentials(bad)
     assert IvrInput.from_credentials({"max_unvouched_calls": 0}).places.max_unvouched == 0  # softphone off
+
+
+async def test_a_vouched_stream_refused_as_a_duplicate_ends_no_unvouched_caller(phone_settings, redis):  # noqa: F811
+    calls: list[PhoneCall] = []
+    async with hotline({"max_calls": 1, "max_unvouched_calls": 1}, redis) as url:
+        try:
+            first = await answered(PhoneCall(url, caller="13800000001", parameters=vouched(phone_settings)))
+            calls.append(first)
+            await first.close()
+            deadline = asyncio.get_running_loop().time() + 10
+            while await live(redis) and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            caller = await answered(PhoneCall(url, caller="13900000001"))
+            calls.append(caller)
+            # the trunk opens that call's stream again: refused (bot/ivr/call_state.py claim), and
+            # the softphone's caller, who has the only place, must not be cut off for it
+            again = PhoneCall(url, caller="13800000001", parameters=vouched(phone_settings),
+                              stream_sid=first.stream_sid)
+            calls.append(again)
+            await again.__aenter__()
+            await again.wait_closed(10)
+            assert again.media_count() == 0
+            # the place is still the softphone caller's: another unvouched stream is busy
+            assert await refused(PhoneCall(url, caller="13900000002")) == BUSY
+            assert caller.closed_at is None, f"the unvouched caller was ended ({caller.close_code})"
+            assert await live(redis) == {caller.stream_sid}
+        finally:
+            await hang_up(calls)
