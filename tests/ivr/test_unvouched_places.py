@@ -155,6 +155,54 @@ async def test_max_unvouched_calls_is_checked_when_the_channel_is_built(phone_se
     assert IvrInput.from_credentials({"max_unvouched_calls": 0}).places.max_unvouched == 0  # softphone off
 
 
+async def test_the_ended_unvouched_call_is_recorded_as_ended_busy_and_leaves_no_live_state(
+        phone_settings, redis):  # noqa: F811
+    from bot.handoff.tickets import repository
+    from tests.ivr.conftest import ended
+
+    calls: list[PhoneCall] = []
+    async with hotline({"max_calls": 2, "max_unvouched_calls": 1}, redis) as url:
+        try:
+            unvouched = await answered(PhoneCall(url, caller="13900000001"))
+            first = await answered(PhoneCall(url, caller="13800000001", parameters=vouched(phone_settings)))
+            calls += [unvouched, first]
+            second = await answered(PhoneCall(url, caller="13800000002", parameters=vouched(phone_settings)))
+            calls.append(second)
+            await unvouched.wait_closed(10)
+            assert unvouched.close_code == BUSY
+            assert (await ended(repository(), unvouched.stream_sid))["reason"] == "busy"
+            assert unvouched.stream_sid not in await live(redis)
+            assert {first.stream_sid, second.stream_sid} <= await live(redis)
+        finally:
+            await hang_up(calls)
+
+
+async def test_an_unvouched_call_ended_while_it_starts_leaves_no_live_state(phone_settings, redis):  # noqa: F811
+    from bot.handoff.tickets import repository
+    from tests.ivr.conftest import call_events
+
+    calls: list[PhoneCall] = []
+    async with hotline({"max_calls": 1, "max_unvouched_calls": 1}, redis) as url:
+        try:
+            for n in range(5):  # both starts at once: the unvouched one is admitted, then ended mid-claim
+                unvouched = PhoneCall(url, caller=f"1390000000{n}")
+                trunk = PhoneCall(url, caller=f"1380000000{n}", parameters=vouched(phone_settings))
+                calls += [unvouched, trunk]
+                await asyncio.gather(unvouched.__aenter__(), trunk.__aenter__())
+                await trunk.wait_media(30)
+                await unvouched.wait_closed(10)
+                assert unvouched.close_code == BUSY
+                events = await call_events(repository(), unvouched.stream_sid, timeout=2)
+                assert not events or events[-1]["kind"] == "ivr_call_ended", events
+                assert await live(redis) == {trunk.stream_sid}
+                await trunk.close()
+                deadline = asyncio.get_running_loop().time() + 10
+                while await live(redis) and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.05)
+        finally:
+            await hang_up(calls)
+
+
 async def test_a_vouched_stream_refused_as_a_duplicate_ends_no_unvouched_caller(phone_settings, redis):  # noqa: F811
     calls: list[PhoneCall] = []
     async with hotline({"max_calls": 1, "max_unvouched_calls": 1}, redis) as url:
