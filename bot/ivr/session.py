@@ -109,8 +109,8 @@ class CallSession:
                 if raw is None:
                     if self.ended.is_set():
                         break
-                    if self.call_id is None and time.monotonic() - self._started_at >= START_TIMEOUT_S:
-                        reason = "no_start"
+                    if self.call_id is None:  # nothing came before the start's deadline (the clock may read
+                        reason = "no_start"  # a hair short of it when the wait ends: that was "no_frames")
                         break
                     reason = "max_duration" if remaining <= IDLE_RECEIVE_S else "no_frames"
                     break
