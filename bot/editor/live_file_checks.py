@@ -18,20 +18,45 @@ from bot.editor.problems import Problem
 from bot.editor.reference_checks import NOT_A_MAPPING
 
 
-def _parsers() -> dict[str, tuple[Callable[[Path], object], tuple[type[Exception], ...]]]:
-    """The live loaders' parsers, by file name under the content folder (the others have checks of their own)."""
-    from bot.analytics.config import KpiConfigError, load_kpi_config
-    from bot.handoff.rules import HandoffRulesError, parse_rules_file
-    from bot.handoff.waiting_settings import WaitingRoomSettingsError, parse_waiting_room_file
-    from voice.errors import VoicemailConfigError
+def _live_files(settings) -> list[tuple[Path, Callable[[Path], object], bool]]:
+    """Every content file the bot loads live, with the parser it loads it with, and whether `kefu validate`
+    needs this parser to name its problems (the others have checks of their own that name the line)."""
+    from bot.analytics.config import load_kpi_config
+    from bot.channels.wechat import parse_menu
+    from bot.contacts.rules import load_rules as load_contact_rules
+    from bot.handoff.rules import parse_rules_file
+    from bot.handoff.waiting_settings import parse_waiting_room_file
+    from bot.ivr.config import load_hotline_config
+    from bot.labels import parse_labels
+    from bot.ledger.rules import parse_rules_file as parse_ledger_rules
+    from bot.selfhelp import parse_catalogue_file
     from voice.voicemail.policy import load_policy
 
-    return {
-        "handoff.yml": (parse_rules_file, (HandoffRulesError,)),
-        "waiting_room.yml": (parse_waiting_room_file, (WaitingRoomSettingsError,)),
-        "kpi.yml": (lambda path: load_kpi_config(path.parent), (KpiConfigError,)),
-        "voicemail.yml": (load_policy, (VoicemailConfigError,)),
-    }
+    content = settings.content_dir
+    return [(content / "handoff.yml", parse_rules_file, True),
+            (content / "waiting_room.yml", parse_waiting_room_file, True),
+            (content / "kpi.yml", lambda path: load_kpi_config(path.parent), True),
+            (content / "voicemail.yml", load_policy, True),
+            (content / "labels.yml", parse_labels, False),
+            (content / "contacts.yml", load_contact_rules, False),
+            (content / "ledger.yml", parse_ledger_rules, False),
+            (content / "wechat_menu.yml", parse_menu, False),
+            (settings.ivr_config_path, load_hotline_config, False),
+            (settings.selfhelp_catalogue, parse_catalogue_file, False)]
+
+
+def _refusals(files) -> list[tuple[Path, str]]:
+    """Each file its parser refuses, with the parser's reason."""
+    refused = []
+    for path, parse in files:
+        if not path.exists():
+            continue
+        try:
+            parse(path)
+        except Exception as exc:  # noqa: BLE001 - each parser's own errors, and what a bad file makes them raise
+            reason = str(exc).removeprefix(f"{path}: ").removeprefix(f"{path.name}: ") or type(exc).__name__
+            refused.append((path, reason))
+    return refused
 
 
 def syntax_problems(content_dir: Path) -> list[Problem]:
@@ -56,45 +81,15 @@ def syntax_problems(content_dir: Path) -> list[Problem]:
     return problems
 
 
-def refused_problems(content_dir: Path) -> list[Problem]:
+def refused_problems(settings) -> list[Problem]:
     """What the bot's own parser refuses in each live-loaded file (it would keep its last good version)."""
-    problems = []
-    for name, (parse, errors) in _parsers().items():
-        path = content_dir / name
-        if not path.exists():
-            continue
-        try:
-            parse(path)
-        except errors as exc:
-            reason = str(exc).removeprefix(f"{path}: ").removeprefix(f"{name}: ")
-            problems.append(Problem(str(path), None, f"the bot refuses this file (and keeps its last good version): "
-                                                     f"{reason}"))
-    return problems
+    files = [(path, parse) for path, parse, validate_needs_it in _live_files(settings) if validate_needs_it]
+    return [Problem(str(path), None, f"the bot refuses this file (and keeps its last good version): {reason}")
+            for path, reason in _refusals(files)]
 
 
 def refused_at_start(settings) -> list[str]:
     """The content files the running bot loads live that its own parser refuses, as ``file: why``. At a
     first start there is no last good version to keep: every answer reading such a file would fail (found
     in review: a refused labels.yml failed every bill, plan and ticket answer), so ``kefu run`` says so."""
-    from bot.channels.wechat import parse_menu
-    from bot.contacts.rules import load_rules as load_contact_rules
-    from bot.ivr.config import load_hotline_config
-    from bot.labels import parse_labels
-    from bot.ledger.rules import parse_rules_file as parse_ledger_rules
-    from bot.selfhelp import parse_catalogue_file
-
-    content = settings.content_dir
-    files = {content / name: parse for name, (parse, _) in _parsers().items()}
-    files.update({content / "labels.yml": parse_labels, content / "contacts.yml": load_contact_rules,
-                  content / "ledger.yml": parse_ledger_rules, content / "wechat_menu.yml": parse_menu,
-                  settings.ivr_config_path: load_hotline_config, settings.selfhelp_catalogue: parse_catalogue_file})
-    refused = []
-    for path, parse in files.items():
-        if not path.exists():
-            continue
-        try:
-            parse(path)
-        except Exception as exc:  # noqa: BLE001 - each parser's own errors, and what a bad file makes them raise
-            reason = str(exc).removeprefix(f"{path}: ") or type(exc).__name__
-            refused.append(f"{path}: {reason}")
-    return refused
+    return [f"{path}: {reason}" for path, reason in _refusals((path, parse) for path, parse, _ in _live_files(settings))]

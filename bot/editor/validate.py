@@ -26,7 +26,7 @@ def kefu_problems(settings: Settings) -> list[Problem]:
     domain = reference_checks.read_domain(root / "domain", problems)
     if problems:  # a domain file that does not parse: every check reading the domain would cry wolf
         return problems  # (a tester's one ASCII colon came back as 52 errors, the real one in the middle)
-    problems += live_file_checks.refused_problems(settings.content_dir)
+    problems += live_file_checks.refused_problems(settings)
     problems += reference_checks.check_payloads(root / "domain", domain)
     problems += reference_checks.check_wechat_menu(settings.content_dir / "wechat_menu.yml", domain)
     story_files = [p for p in sorted((root / "nlu_data").glob("*.yml"))]
