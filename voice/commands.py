@@ -23,6 +23,10 @@ from voice.tts import Pyttsx3Engine
 from voice.vosk_engine import VoskEngine, load_model, validate_model_dir
 
 
+# Where a voice message can come from: the phone, or a channel the outbox can send its written reply on.
+VOICEMAIL_CHANNELS = ("ivr", "sms", "wechat", "rest")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     model = subparsers.add_parser("model", help="manage the offline Vosk speech model")
     model_commands = model.add_subparsers(dest="model_command", required=True)
@@ -42,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     say_parser = subparsers.add_parser("say", help="synthesise text to a WAV file")
     say_parser.add_argument("text")
-    say_parser.add_argument("-o", "--output", type=Path, required=True)
+    say_parser.add_argument("-o", "--output", required=True, help="the WAV file to write")  # str: Path drops a "/"
     say_parser.add_argument("--rate", type=int, choices=(8000, 16000), default=8000)
     say_parser.set_defaults(handler=say)
 
@@ -51,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     voicemail_parser.add_argument("file", type=Path)
     voicemail_parser.add_argument("--from", dest="caller", required=True, metavar="PHONE",
                                   help="the caller's phone number (or sender id on the channel)")
-    voicemail_parser.add_argument("--channel", default="ivr", help="channel it arrived on (default: ivr)")
+    voicemail_parser.add_argument("--channel", default="ivr", choices=VOICEMAIL_CHANNELS,
+                                  help="channel it arrived on (default: ivr)")
     voicemail_parser.add_argument("--format", dest="fmt", choices=FORMATS,
                                   help="audio format (default: from the file extension)")
     voicemail_parser.add_argument("--rasa-url", help="classify with this running Rasa server (default: this "
@@ -112,15 +117,18 @@ def transcribe(args: argparse.Namespace) -> int:
 
 
 def say(args: argparse.Namespace) -> int:
+    if args.output.endswith(("/", "\\")):
+        return _fail(f"-o {args.output} names a folder: give a file name, such as {args.output}say.wav")
+    output = Path(args.output)
     engine = Pyttsx3Engine.from_settings(_settings(args))
     try:
         wav = asyncio.run(engine.synthesize(args.text, args.rate))
-        args.output.write_bytes(wav)
+        output.write_bytes(wav)
     except VoiceError as exc:
         return _fail(exc)
     except OSError as exc:
-        return _fail(f"cannot write {args.output}: {exc.strerror}")
-    print(f"wrote {args.output} ({wav_duration(wav):.2f} s at {args.rate} Hz)")
+        return _fail(f"cannot write {output}: {exc.strerror}")
+    print(f"wrote {output} ({wav_duration(wav):.2f} s at {args.rate} Hz)")
     return 0
 
 

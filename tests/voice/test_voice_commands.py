@@ -100,6 +100,25 @@ def test_say_writes_a_wav_at_the_requested_rate(settings, tmp_path: Path, capsys
     assert capsys.readouterr().out.strip().startswith(f"wrote {out}")
 
 
+def test_say_into_a_folder_written_with_a_slash_is_refused_not_a_file_named_like_it(settings, tmp_path: Path,
+                                                                                      capsys):
+    """`kefu say TEXT -o clips/` wrote a file named `clips`, where the operator meant a folder."""
+    folder = tmp_path / "clips"
+    assert run(settings, "say", "您好", "-o", f"{folder}/") == 1
+    assert "a file name" in one_error_line(capsys.readouterr().err)
+    assert not folder.exists()
+
+
+def test_voicemail_on_a_channel_kefu_does_not_have_is_a_usage_error(settings, tmp_path: Path, capsys):
+    """`--channel wechta` was stored as the message's channel, and its self-help reply queued on a channel no
+    worker sends on."""
+    message = tmp_path / "m.wav"
+    message.write_bytes(b"")
+    with pytest.raises(SystemExit) as usage:
+        run(settings, "voicemail", str(message), "--from", "13800000001", "--channel", "wechta")
+    assert usage.value.code == 2 and "invalid choice: 'wechta'" in capsys.readouterr().err
+
+
 def test_model_check_validates_any_folder_given_as_argument(vosk_model_dir: Path, settings,
                                                            tmp_path: Path, capsys):
     assert run(settings, "model", "check", str(vosk_model_dir)) == 0
