@@ -18,23 +18,14 @@ bot/db/repository.py) after ``RECEIPT_EXPIRY_S``: a receipt is read only while i
 """
 from __future__ import annotations
 
-import datetime as dt
-
 import sqlalchemy as sa
 
+from bot.db.clock import now_sql
 from bot.db.repository import Repository
 from bot.db.schema import outbox, write_receipts
 
 FINISHED = ("sent", "dropped")
 RECEIPT_EXPIRY_S = 3600  # far past any call's retries (WRITE_RETRY_S, plus each attempt's own time)
-
-
-def queued_before(engine, seconds: int):
-    """SQL for the moment ``seconds`` ago by the database's clock, as ``created_at`` (its server default)
-    holds it: naive UTC on both (PostgreSQL sessions are set to UTC)."""
-    if engine.dialect.name == "postgresql":
-        return sa.func.localtimestamp() - dt.timedelta(seconds=seconds)
-    return sa.func.datetime("now", f"-{int(seconds)} seconds")
 
 
 def finished():
@@ -50,11 +41,11 @@ def prune(repository: Repository, expiry_s: int) -> int:
         return 0
     with repository.engine.begin() as conn:
         return conn.execute(outbox.delete().where(
-            outbox.c.created_at < queued_before(repository.engine, expiry_s), finished())).rowcount
+            outbox.c.created_at < now_sql(repository.engine, expiry_s), finished())).rowcount
 
 
 def prune_receipts(repository: Repository) -> int:
     """Delete the write receipts older than ``RECEIPT_EXPIRY_S``; how many."""
     with repository.engine.begin() as conn:
         return conn.execute(write_receipts.delete().where(
-            write_receipts.c.at < queued_before(repository.engine, RECEIPT_EXPIRY_S))).rowcount
+            write_receipts.c.at < now_sql(repository.engine, RECEIPT_EXPIRY_S))).rowcount

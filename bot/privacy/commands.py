@@ -99,13 +99,14 @@ def _open(args: argparse.Namespace):
 def cmd_export(args: argparse.Namespace) -> int:
     import uuid
 
+    from bot.db.clock import now as database_now
     from bot.privacy import audit
     from bot.privacy.export import default_folder, export
 
     settings, engine, subject = _open(args)
     if subject is None:
         return 1
-    folder = Path(args.out) if args.out else default_folder(settings.data_dir, subject)
+    folder = Path(args.out) if args.out else default_folder(settings.data_dir, subject, database_now(engine))
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         print(f"kefu: {folder} is not an empty folder; choose another --out.", file=sys.stderr)
         return 2

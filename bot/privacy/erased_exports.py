@@ -15,6 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bot.db.clock import now_sql
 from bot.db.repository import in_chunks
 from bot.db.schema import erased_exports
 from bot.privacy.export import STAMP, exports_of
@@ -25,9 +26,10 @@ logger = logging.getLogger(__name__)
 
 
 def remember(conn: sa.engine.Connection, prefix: str) -> None:
-    """In the erasure's transaction: exports of ``prefix`` made until now are to go, on every machine."""
+    """In the erasure's transaction: exports of ``prefix`` made until now are to go, on every machine. Now by
+    the database's clock, as exports are stamped (a machine's own clock may run ahead of the erasing one's)."""
     conn.execute(erased_exports.delete().where(erased_exports.c.folder_prefix == prefix))
-    conn.execute(erased_exports.insert().values(folder_prefix=prefix, erased_at=dt.datetime.utcnow()))
+    conn.execute(erased_exports.insert().values(folder_prefix=prefix, erased_at=now_sql(conn.engine)))
 
 
 def delete_erased(engine: sa.engine.Engine, data_dir: Path) -> int:

@@ -94,8 +94,10 @@ def export(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subjec
 STAMP = "%Y%m%dT%H%M%SZ"  # when an export was made, ending its folder's name (UTC)
 
 
-def default_folder(data_dir: Path, subject: Subject) -> Path:
-    stamp = dt.datetime.utcnow().strftime(STAMP)
+def default_folder(data_dir: Path, subject: Subject, made_at: dt.datetime) -> Path:
+    """Stamped ``made_at``, by the database's clock (bot/db/clock.py): an erasure run on a machine whose clock
+    runs behind this one's is stamped by the same clock, so it reaches an export made before it."""
+    stamp = made_at.strftime(STAMP)
     return Path(data_dir) / "exports" / f"{subject.folder_prefix}{stamp}"
 
 

@@ -50,3 +50,37 @@ def test_an_export_made_on_another_machine_is_deleted_by_that_machines_tidy_pass
     assert not theirs.exists()
     assert made_since.is_dir()
     assert sorted(p.name.split("-")[1] for p in exports.iterdir()) == ["1", "2"]  # another customer's stays
+
+
+def test_an_export_made_on_a_machine_whose_clock_runs_ahead_is_deleted_by_an_erasure_after_it(
+        env, tmp_path, monkeypatch):  # noqa: F811
+    """Machine A's clock ran ten minutes ahead: its export was stamped ten minutes into the future, the
+    erasure run on machine B a minute later counted it as made since (a later customer's), and the erased
+    customer's full copy stayed on machine A's disk."""
+    import datetime as dt
+    import threading
+    import types
+
+    from bot import settings as settings_module
+    from bot.db.recordings import tidy_forever
+    from bot.privacy import export as export_module
+
+    class TenMinutesAhead(dt.datetime):
+        @classmethod
+        def utcnow(cls):
+            return dt.datetime.utcnow() + dt.timedelta(minutes=10)
+
+    machine_a, _client, _seeded = env
+    monkeypatch.setattr(export_module, "dt", types.SimpleNamespace(datetime=TenMinutesAhead))
+    assert kefu("customer", "export", "13800000001") == 0
+    [theirs] = (machine_a.data_dir / "exports").iterdir()
+    monkeypatch.undo()
+
+    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "machine-b"))  # the erasure runs on machine B,
+    monkeypatch.setenv("KEFU_DATABASE_URL", machine_a.database_url)  # on the same database
+    settings_module.get_settings.cache_clear()
+    assert kefu("customer", "erase", "13800000001", "--yes") == 0
+    stop = threading.Event()
+    stop.set()  # one pass
+    tidy_forever(machine_a, stop)  # machine A's next tidy pass
+    assert not theirs.exists()
