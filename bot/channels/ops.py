@@ -20,6 +20,7 @@ from sanic.response import HTTPResponse
 
 from bot.channels.rest_guard import check_rest_body
 from bot.redis_reconnect import reconnecting
+from bot.security.body_size import refuse_too_large
 from bot.security.loopback import bearer_or_loopback
 from bot.settings import Settings, get_settings
 from bot.model_swap_memory import release_after_swap
@@ -54,6 +55,7 @@ class OpsBlueprint(Blueprint):
         if any(route.name.endswith("kefu_health") for route in app.router.routes):
             return
         route_library_loggers()  # the app exists now, with Sanic's own log handlers
+        app.register_middleware(refuse_too_large, "request")  # first: the others would read an empty body
         app.register_middleware(check_rest_body, "request")
         if serves_with_several_workers(get_settings().env):
             app.register_middleware(close_after_turn, "response")

@@ -5,15 +5,18 @@ The token goes into Rasa's own arguments inside this process (from ``KEFU_RASA_T
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from bot import fast_model_load, sanic_workers, served_model, swap_off_loop
 from bot.security import log_masking
+from bot.security.body_size import REQUEST_MAX_BYTES
 from bot.security.secrets import get_secrets
 
 
 def main() -> None:
     log_masking.install()
+    os.environ.setdefault("SANIC_REQUEST_MAX_SIZE", str(REQUEST_MAX_BYTES))  # Sanic reads it as the app is made
     sanic_workers.install()  # workers listen only once their model is loaded; a dead one is replaced
     served_model.install()  # ...and loads the model last published into the others, not the first one
     swap_off_loop.install()  # a hot swap loads the new model beside the turns, not instead of them

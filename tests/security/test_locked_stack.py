@@ -242,6 +242,22 @@ def test_no_kefu_port_listens_on_all_interfaces(running_kefu):
         assert addresses and addresses <= loopback, f"port {port} listens on {addresses}"
 
 
+def test_a_body_larger_than_the_proxy_takes_is_refused_before_it_is_read(running_kefu):
+    """deploy/nginx.conf takes bodies of at most 2 MB; reached without it, Sanic's own limit of 100 MB let a
+    few clients fill the server's memory with bodies no Kefu endpoint needs. The client here announces
+    3 MB and sends none of it: a server that would read it waits, one that refuses it answers at once."""
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(running_kefu.settings.rasa_url)
+    with socket.create_connection((address.hostname, address.port), timeout=20) as client:
+        client.sendall(b"POST /webhooks/rest/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       b"Content-Type: application/json\r\nContent-Length: 3145728\r\n\r\n")
+        status_line = client.recv(4096).split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 413"), status_line
+    assert post(running_kefu, f"after-{uuid.uuid4().hex[:8]}", "你好")  # the server still answers
+
+
 def test_conversations_expire_from_redis(running_kefu):
     import redis
 
