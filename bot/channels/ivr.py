@@ -222,7 +222,7 @@ class IvrInput(InputChannel):
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok", "flows": self.registry.flow_ids()})
+            return response.json({"status": "ok"})  # not the flow ids: not the public's to list
 
         @webhook.route("/status", methods=["POST"])
         async def call_status(request: Request) -> HTTPResponse:

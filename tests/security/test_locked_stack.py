@@ -258,6 +258,12 @@ def test_a_body_larger_than_the_proxy_takes_is_refused_before_it_is_read(running
     assert post(running_kefu, f"after-{uuid.uuid4().hex[:8]}", "你好")  # the server still answers
 
 
+def test_the_phone_channels_health_names_no_flows(running_kefu):
+    """Anyone could list the hotline's flow ids (the outbound arrears and care calls' among them) at /webhooks/ivr/."""
+    reply = requests.get(f"{running_kefu.settings.rasa_url}/webhooks/ivr/", timeout=30)
+    assert reply.status_code == 200 and reply.json() == {"status": "ok"}
+
+
 def test_conversations_expire_from_redis(running_kefu):
     import redis
 
