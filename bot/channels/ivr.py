@@ -279,8 +279,8 @@ class IvrInput(InputChannel):
         taken = []
 
         def give_up_place() -> None:  # a vouched call found every place taken: this unvouched one makes room
-            logger.warning("ivr.call.unvouched_ended reason=busy call=%s", session.call_id)
-            session.end_now("busy")
+            if session.end_with("line_busy", "busy"):  # not a call already ending (the caller hung up)
+                logger.warning("ivr.call.unvouched_ended reason=busy call=%s", session.call_id)
 
         def admit(start) -> bool:
             place = self.places.take(start.vouched, give_up_place)

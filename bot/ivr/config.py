@@ -19,7 +19,7 @@ from bot.ivr.flow_loader import NOTIFY_CHANNELS
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REQUIRED_PROMPTS = ("sent_to_phone", "send_failed", "bot_unavailable", "technical_problem",
-                    "recording_too_short")
+                    "recording_too_short", "line_busy")
 
 
 @dataclass(frozen=True)

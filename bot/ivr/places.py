@@ -5,7 +5,8 @@ vouch for — no signed handshake, no ``kefuTrunkToken`` (:mod:`bot.ivr.twilio`)
 ``max_unvouched`` of the ``max_calls`` places: a client opening streams that send silence for 30
 minutes cannot make the carrier's callers busy. A call is placed at its ``start`` (only then is a
 trunk-token stream known as vouched). A vouched call that finds every place taken, some by
-unvouched calls, takes the newest unvouched call's place: that call is ended (``end``) at once.
+unvouched calls, takes the newest unvouched call's place at once: that call is ended (``end``), after a
+short "line busy" (bot/ivr/session.py ``CallSession.end_with``).
 """
 from __future__ import annotations
 

@@ -52,6 +52,10 @@ MAX_AUDIO_AHEAD_S = 5.0
 # Redis round trips, and a client sending them at network speed kept the engine (and Redis) busy.
 KEYS_PER_SECOND = 20.0
 KEY_BURST = 20
+# A call ended from outside (an unvouched call whose place went to the carrier's caller) is told why
+# (content/ivr.yml ``prompts.line_busy``), for at most this long: the place is already the other call's,
+# so this bounds how long the process serves one stream over its places.
+BUSY_PROMPT_MAX_S = 6.0
 
 
 class CallSession:
@@ -357,13 +361,39 @@ class CallSession:
         if generation == self._generation:
             self.audio.start_recording(command.max_seconds, command.end_silence_s)
 
-    def end_now(self, reason: str) -> None:
-        """End the call at once, prompts unfinished (its place went to a call the carrier vouched for)."""
-        if self.ended.is_set():
-            return
-        self.end_reason = reason
+    def end_with(self, prompt: str, reason: str) -> bool:
+        """End the call whatever it is doing (its place went to a call the carrier vouched for): the flow
+        stops, what it was saying is cut, the hotline's ``prompt`` is said, then the line is closed, all
+        within ``BUSY_PROMPT_MAX_S``. False when the call was ending already (nothing is said)."""
+        if self.ended.is_set() or self.end_reason:
+            return False
+        self.end_reason = reason  # also if the caller hangs up meanwhile
+        if self._worker is not None:
+            self._worker.cancel()  # no flow step after this one: nothing else is said or done
+        for task in list(self._tasks):  # a goodbye's end, a recording about to start, a turn being recognised
+            task.cancel()
+        self._set_listen(None)
+        self.audio.idle()  # a voice message being recorded is not kept, as at any end the caller did not choose
+        self._spawn(self._say_then_close(prompt))
+        return True
+
+    async def _say_then_close(self, prompt: str) -> None:
+        from bot.ivr.playback import LINE_GONE
+
+        async def say() -> None:
+            await self.playback.interrupt()
+            self.playback.enqueue(Say(self.engine.services.hotline.get().prompt(prompt), label=prompt,
+                                      barge_in=False))
+            await self.playback.drained()
+
+        try:
+            await asyncio.wait_for(say(), BUSY_PROMPT_MAX_S)
+        except asyncio.TimeoutError:
+            logger.info("ivr.call.prompt_cut call=%s prompt=%s seconds=%g", self.call_id, prompt, BUSY_PROMPT_MAX_S)
+        except LINE_GONE:  # the caller hung up first
+            pass
         self.ended.set()
-        self._spawn(self._close())  # wakes the receive loop
+        await self._close()  # wakes the receive loop
 
     async def _end_after_prompt(self, reason: str) -> None:
         await self.playback.drained()

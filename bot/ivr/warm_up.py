@@ -15,6 +15,7 @@ import time
 
 from bot.ivr.hold_audio import hold_frames
 from bot.ivr.matching import fill
+from bot.ivr.playback import sentences
 from voice.pcm import PHONE_RATE
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ async def warm_runtime(runtime) -> dict[str, float]:
 
     await timed("tts_engine", runtime.player.tts.warm())
     await timed("greeting", _greeting(runtime))
+    await timed("line_busy", _line_busy(runtime))
     await timed("database", asyncio.to_thread(runtime.services.records.repository.find_customer, phone="10000000000"))
     hotline = runtime.services.hotline.get()
     if hotline.hold_audio:
@@ -52,3 +54,10 @@ async def _greeting(runtime) -> None:
         if node.kind != "play" or not node.next:
             return
         node_id = node.next
+
+
+async def _line_busy(runtime) -> None:
+    """The audio of ``prompts.line_busy``, sentence by sentence as the call's playback asks for it: a caller
+    ended to make room hears it for at most ``BUSY_PROMPT_MAX_S`` (bot/ivr/session.py), synthesis included."""
+    for sentence in sentences(runtime.services.hotline.get().prompt("line_busy").strip()):
+        await runtime.player.tts.synthesize(sentence, PHONE_RATE)

@@ -408,6 +408,16 @@ def test_a_hotline_text_that_does_not_fill_is_named(project, old, new, named):
     assert any(p.startswith("content/ivr.yml") and named in p for p in errors_for(project)), errors_for(project)
 
 
+def test_a_hotline_without_its_line_busy_prompt_is_named(project):
+    """The caller ended to make room for the carrier's own caller hears prompts.line_busy (bot/ivr/session.py):
+    a file without it would leave them to silence, so it is required like the other prompts the phone says."""
+    hotline = project / "content" / "ivr.yml"
+    line = next(l for l in hotline.read_text(encoding="utf-8").splitlines() if l.strip().startswith("line_busy:"))
+    edit(hotline, line + "\n", "")
+    assert any(p.startswith("content/ivr.yml") and "prompts.line_busy is missing" in p
+               for p in errors_for(project)), errors_for(project)
+
+
 def test_hotline_word_lists_written_as_one_text_are_named(project):
     """Found in review: `unfinished_starts: 我想、那个` was read character by character, so a caller who said
     only "我" or "那" was waited for as if they had more to say, and "想" alone too."""

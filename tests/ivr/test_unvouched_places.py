@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 
 import pytest
@@ -228,5 +229,55 @@ async def test_a_vouched_stream_refused_as_a_duplicate_ends_no_unvouched_caller(
             assert await refused(PhoneCall(url, caller="13900000002")) == BUSY
             assert caller.closed_at is None, f"the unvouched caller was ended ({caller.close_code})"
             assert await live(redis) == {caller.stream_sid}
+        finally:
+            await hang_up(calls)
+
+
+async def test_the_unvouched_caller_ended_to_make_room_hears_that_the_line_is_busy(phone_settings, redis):  # noqa: F811
+    """Found in review: the caller whose place went to a vouched call heard nothing: the stream just closed,
+    mid-sentence of whatever the hotline was saying. They now hear content/ivr.yml's prompts.line_busy."""
+    from bot.ivr.config import load_hotline_config
+
+    line_busy = load_hotline_config(phone_settings.ivr_config_path).prompt("line_busy")
+    calls: list[PhoneCall] = []
+    async with hotline({"max_calls": 2, "max_unvouched_calls": 1}, redis) as url:
+        try:
+            unvouched = await answered(PhoneCall(url, caller="13900000001", parameters={"captions": "1"}))
+            first = await answered(PhoneCall(url, caller="13800000001", parameters=vouched(phone_settings)))
+            calls += [unvouched, first]
+            heard_before = len(unvouched.received)
+            second = PhoneCall(url, caller="13800000002", parameters=vouched(phone_settings))
+            calls.append(second)
+            await answered(second)  # its place is its own at once
+            await unvouched.wait_closed(15)
+            assert unvouched.close_code == BUSY
+            after = unvouched.received[heard_before:]
+            captions = [r for r in after if r.kind == "kefu_caption"]
+            assert "".join(r.name for r in captions).endswith(line_busy.strip()), [r.name for r in captions]
+            assert [r.name for r in after if r.kind == "mark"][-1:] == ["line_busy"], unvouched.marks()
+            begun = next(r.at for r in captions if line_busy.startswith(r.name))
+            spoken_s = sum(r.kind == "media" and r.at >= begun for r in after) * 0.02
+            assert spoken_s >= 0.5, f"the prompt was said for {spoken_s:.2f} s"  # said, not only captioned
+        finally:
+            await hang_up(calls)
+
+
+async def test_the_line_busy_prompt_does_not_keep_the_ended_stream_open_past_its_bound(
+        phone_settings, redis, monkeypatch):  # noqa: F811
+    from bot.ivr import session as session_module
+
+    monkeypatch.setattr(session_module, "BUSY_PROMPT_MAX_S", 0.3)
+    calls: list[PhoneCall] = []
+    async with hotline({"max_calls": 1, "max_unvouched_calls": 1}, redis) as url:
+        try:
+            unvouched = await answered(PhoneCall(url, caller="13900000001"))
+            trunk = PhoneCall(url, caller="13800000001", parameters=vouched(phone_settings))
+            calls += [unvouched, trunk]
+            asked = time.monotonic()
+            await trunk.__aenter__()
+            await unvouched.wait_closed(10)
+            assert unvouched.close_code == BUSY
+            assert unvouched.closed_at - asked < 0.3 + 1.0, unvouched.closed_at - asked
+            await trunk.wait_media(30)
         finally:
             await hang_up(calls)

@@ -34,6 +34,7 @@ def phone_settings(kefu_env, redis_url, monkeypatch):  # noqa: F811
 async def test_the_channel_is_warm_for_the_first_call_once_the_server_is_up(phone_settings):
     from bot.channels.ivr import IvrInput
     from bot.ivr.flow_loader import load_flow_file
+    from bot.ivr.playback import sentences
     from voice.pcm import PHONE_RATE
 
     async def on_new_message(message) -> None:
@@ -59,6 +60,10 @@ async def test_the_channel_is_warm_for_the_first_call_once_the_server_is_up(phon
     began = time.monotonic()
     await runtime.player.audio(main.prompt_id(welcome), welcome.say, PHONE_RATE)
     assert time.monotonic() - began < 0.5
+    # what a caller ended to make room for the carrier's caller hears, in the little time they are given
+    line_busy = sentences(runtime.services.hotline.get().prompt("line_busy").strip())
+    assert line_busy and all(runtime.player.tts.cache_path(s, PHONE_RATE).is_file() for s in line_busy), \
+        "the line-busy prompt is synthesised while its caller's time runs"
     await runtime.lines.stop()
 
 
