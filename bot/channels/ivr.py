@@ -151,13 +151,16 @@ class IvrInput(InputChannel):
         credentials = credentials or {}
         try:
             unvouched = credentials.get("max_unvouched_calls")
+            unstarted = credentials.get("max_unstarted_sockets")
             return cls(get_settings(), max_calls=int(credentials.get("max_calls", 50)),
-                       max_unvouched_calls=None if unvouched is None else int(unvouched))
+                       max_unvouched_calls=None if unvouched is None else int(unvouched),
+                       max_unstarted_sockets=None if unstarted is None else int(unstarted))
         except (TypeError, ValueError) as error:
             raise ChannelConfigError(f"ivr credentials are invalid: {error}") from error
 
-    def __init__(self, settings: Settings, *, max_calls: int = 50, max_unvouched_calls: int | None = None) -> None:
-        from bot.ivr.places import CallPlaces
+    def __init__(self, settings: Settings, *, max_calls: int = 50, max_unvouched_calls: int | None = None,
+                 max_unstarted_sockets: int | None = None) -> None:
+        from bot.ivr.places import CallPlaces, Unstarted
 
         if max_calls < 1:
             raise ChannelConfigError("ivr max_calls must be >= 1")
@@ -165,9 +168,15 @@ class IvrInput(InputChannel):
             max_unvouched_calls = max(1, max_calls // 5)
         if not 0 <= max_unvouched_calls <= max_calls:
             raise ChannelConfigError("ivr max_unvouched_calls must be between 0 and max_calls")
+        if max_unstarted_sockets is None:  # every call the process serves connecting at once, and as many
+            max_unstarted_sockets = 2 * max_calls  # again (a vouched call may take an unvouched one's place)
+        if max_unstarted_sockets < 1:
+            raise ChannelConfigError("ivr max_unstarted_sockets must be >= 1")
         self.settings = settings
         self.max_calls = max_calls
         self.places = CallPlaces(max_calls, max_unvouched_calls)
+        self.unstarted = Unstarted(max_unstarted_sockets)  # sockets with no start yet, but the carrier's signed ones
+        self._unstarted_refusals = RefusalLog("not_started_full")
         self.registry = FlowRegistry(settings.ivr_flows_dir).load()  # FlowError stops the server here
         try:
             load_hotline_config(settings.ivr_config_path)
@@ -244,6 +253,8 @@ class IvrInput(InputChannel):
 
         @webhook.websocket("/media")
         async def media(request: Request, ws) -> None:
+            from bot.ivr.handshake import carrier_signed
+
             if not self.settings.redis.url:
                 logger.error("ivr.call.refused reason=no_redis")
                 await ws.close(code=1011, reason="call state store unavailable")
@@ -252,14 +263,22 @@ class IvrInput(InputChannel):
                 logger.warning("ivr.call.refused reason=busy calls=%d", self.places.taken)
                 await ws.close(code=1013, reason="busy")
                 return
-            from bot.ivr.handshake import carrier_signed
-
             signed = carrier_signed(request, self.settings.public_url, self.settings.telephony_auth_token)
-            await self._serve(ws, await self.runtime(on_new_message, request.app), signed)
+            # The carrier's own (signed) sockets are not counted: a flood of sockets that send nothing
+            # must not turn its callers away. A trunk's kefuTrunkToken is only read at the start.
+            leave = (lambda: None) if signed else self.unstarted.enter()
+            if leave is None:
+                self._unstarted_refusals.refused(f"waiting={self.unstarted.count}")
+                await ws.close(code=1013, reason="too many streams starting")
+                return
+            try:
+                await self._serve(ws, await self.runtime(on_new_message, request.app), signed, leave)
+            finally:
+                leave()
 
         return webhook
 
-    async def _serve(self, ws, runtime: IvrRuntime, carrier_signed: bool) -> None:
+    async def _serve(self, ws, runtime: IvrRuntime, carrier_signed: bool, started: Callable[[], None]) -> None:
         from bot.ivr.session import CallSession
         from bot.ivr.twilio import TwilioSerializer
 
@@ -283,6 +302,7 @@ class IvrInput(InputChannel):
                 logger.warning("ivr.call.unvouched_ended reason=busy call=%s", session.call_id)
 
         def admit(start) -> bool:
+            started()  # the socket has started: it no longer waits for its start
             place = self.places.take(start.vouched, give_up_place)
             if place is None:
                 logger.warning("ivr.call.refused reason=busy call=%s vouched=%s calls=%d unvouched=%d",
@@ -302,6 +322,24 @@ class IvrInput(InputChannel):
         finally:
             for place in taken:
                 place.release()
+
+
+class RefusalLog:
+    """Logs the first refusal for ``reason``, then at most one line every ``every_s`` with how many since: a
+    flood of sockets must not become a flood of log lines."""
+
+    def __init__(self, reason: str, every_s: float = 10.0) -> None:
+        self.reason = reason
+        self.every_s = every_s
+        self._unlogged = 0
+        self._logged_at: float | None = None
+
+    def refused(self, detail: str) -> None:
+        self._unlogged += 1
+        now = time.monotonic()
+        if self._logged_at is None or now - self._logged_at >= self.every_s:
+            logger.warning("ivr.call.refused reason=%s %s refused=%d", self.reason, detail, self._unlogged)
+            self._unlogged, self._logged_at = 0, now
 
 
 def line_sender(ws) -> Callable[[str], Awaitable[None]]:

@@ -7,6 +7,9 @@ minutes cannot make the carrier's callers busy. A call is placed at its ``start`
 trunk-token stream known as vouched). A vouched call that finds every place taken, some by
 unvouched calls, takes the newest unvouched call's place at once: that call is ended (``end``), after a
 short "line busy" (bot/ivr/session.py ``CallSession.end_with``).
+
+Before its ``start`` a socket holds no place, but it does hold a file descriptor, a session and its
+tasks for up to 10 s: :class:`Unstarted` caps how many sockets may wait for their start at once.
 """
 from __future__ import annotations
 
@@ -65,3 +68,28 @@ class CallPlaces:
             self.vouched -= 1
         else:
             self._unvouched.remove(place)
+
+
+class Unstarted:
+    """Sockets open with no ``start`` yet: at most ``limit`` at once. A carrier sends its start right
+    after connecting, so a carrier's calls hold these for milliseconds; a socket that sends nothing holds
+    one until it is closed (``START_TIMEOUT_S``, bot/ivr/session.py)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+
+    def enter(self) -> Callable[[], None] | None:
+        """How to leave (at the socket's start or its end; again is harmless), or None: refused, all taken."""
+        if self.count >= self.limit:
+            return None
+        self.count += 1
+        left = False
+
+        def leave() -> None:
+            nonlocal left
+            if not left:
+                left = True
+                self.count -= 1
+
+        return leave

@@ -37,6 +37,7 @@ class PhoneCall:
     caller: str = "13800000001"
     flow: str = ""
     parameters: dict = field(default_factory=dict)  # more customParameters (callerId, kefuTrunkToken)
+    headers: dict = field(default_factory=dict)  # of the WebSocket handshake (X-Twilio-Signature)
     encoding: str = "audio/x-mulaw"
     sample_rate: int = 8000
     stream_sid: str = field(default_factory=lambda: "MZ" + uuid.uuid4().hex)
@@ -46,7 +47,7 @@ class PhoneCall:
     close_code: int | None = None
 
     async def __aenter__(self) -> "PhoneCall":
-        self.ws = await websockets.connect(self.url, max_size=2 ** 20)
+        self.ws = await websockets.connect(self.url, max_size=2 ** 20, extra_headers=self.headers)
         self._speech: list[bytes] = []
         self._sequence = 0
         self._stopped = False

@@ -40,6 +40,13 @@ def phone_settings(kefu_env, redis_url, monkeypatch):  # noqa: F811
 @contextlib.asynccontextmanager
 async def hotline(credentials: dict, redis):  # noqa: F811
     """The ivr channel built from ``credentials`` (as credentials.yml gives them), served; yields its stream URL."""
+    async with served_channel(credentials, redis) as (_, url):
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def served_channel(credentials: dict, redis):  # noqa: F811
+    """As :func:`hotline`, yielding the channel too."""
     from rasa.core.agent import Agent
     from rasa.core.channels.channel import register
     from rasa.core.tracker_store import InMemoryTrackerStore
@@ -52,7 +59,7 @@ async def hotline(credentials: dict, redis):  # noqa: F811
     app.ctx.agent = Agent(domain=Domain.empty(), tracker_store=InMemoryTrackerStore(Domain.empty()))  # no model
     register([channel], app, "/webhooks/")  # as Rasa mounts it (these calls never reach the assistant)
     async with served_app(app) as base:
-        yield base.replace("http://", "ws://") + "/webhooks/ivr/media"
+        yield channel, base.replace("http://", "ws://") + "/webhooks/ivr/media"
         await until_no_live_calls(redis)  # the calls the test hung up are still ending on the server
         if channel._runtime is not None:
             await channel._runtime.lines.stop()
