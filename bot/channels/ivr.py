@@ -161,6 +161,7 @@ class IvrInput(InputChannel):
     def __init__(self, settings: Settings, *, max_calls: int = 50, max_unvouched_calls: int | None = None,
                  max_unstarted_sockets: int | None = None) -> None:
         from bot.ivr.places import CallPlaces, Unstarted
+        from bot.observability.metrics import show_every_refusal_reason
 
         if max_calls < 1:
             raise ChannelConfigError("ivr max_calls must be >= 1")
@@ -177,6 +178,7 @@ class IvrInput(InputChannel):
         self.places = CallPlaces(max_calls, max_unvouched_calls)
         self.unstarted = Unstarted(max_unstarted_sockets)  # sockets with no start yet, but the carrier's signed ones
         self._unstarted_refusals = RefusalLog("not_started_full")
+        show_every_refusal_reason()
         self.registry = FlowRegistry(settings.ivr_flows_dir).load()  # FlowError stops the server here
         try:
             load_hotline_config(settings.ivr_config_path)
@@ -254,13 +256,16 @@ class IvrInput(InputChannel):
         @webhook.websocket("/media")
         async def media(request: Request, ws) -> None:
             from bot.ivr.handshake import carrier_signed
+            from bot.observability.metrics import count_refused_call
 
             if not self.settings.redis.url:
                 logger.error("ivr.call.refused reason=no_redis")
+                count_refused_call("no_redis")
                 await ws.close(code=1011, reason="call state store unavailable")
                 return
             if self.places.vouched >= self.max_calls:  # no stream could have a place (bot/ivr/places.py)
                 logger.warning("ivr.call.refused reason=busy calls=%d", self.places.taken)
+                count_refused_call("busy")
                 await ws.close(code=1013, reason="busy")
                 return
             signed = carrier_signed(request, self.settings.public_url, self.settings.telephony_auth_token)
@@ -281,6 +286,7 @@ class IvrInput(InputChannel):
     async def _serve(self, ws, runtime: IvrRuntime, carrier_signed: bool, started: Callable[[], None]) -> None:
         from bot.ivr.session import CallSession
         from bot.ivr.twilio import TwilioSerializer
+        from bot.observability.metrics import count_refused_call
 
         hotline = runtime.services.hotline.get()
 
@@ -300,13 +306,17 @@ class IvrInput(InputChannel):
         def give_up_place() -> None:  # a vouched call found every place taken: this unvouched one makes room
             if session.end_with("line_busy", "busy"):  # not a call already ending (the caller hung up)
                 logger.warning("ivr.call.unvouched_ended reason=busy call=%s", session.call_id)
+                count_refused_call("unvouched_ended")
 
         def admit(start) -> bool:
             started()  # the socket has started: it no longer waits for its start
             place = self.places.take(start.vouched, give_up_place)
             if place is None:
-                logger.warning("ivr.call.refused reason=busy call=%s vouched=%s calls=%d unvouched=%d",
+                over_share = not start.vouched and self.places.unvouched >= self.places.max_unvouched
+                reason = "unvouched_full" if over_share else "busy"
+                logger.warning("ivr.call.refused reason=%s call=%s vouched=%s calls=%d unvouched=%d", reason,
                                start.call_id, start.vouched, self.places.taken, self.places.unvouched)
+                count_refused_call(reason)
                 return False
             taken.append(place)
             return True
@@ -325,8 +335,8 @@ class IvrInput(InputChannel):
 
 
 class RefusalLog:
-    """Logs the first refusal for ``reason``, then at most one line every ``every_s`` with how many since: a
-    flood of sockets must not become a flood of log lines."""
+    """Counts each refusal for ``reason``; logs the first, then at most one line every ``every_s`` with how many
+    since: a flood of sockets must not become a flood of log lines."""
 
     def __init__(self, reason: str, every_s: float = 10.0) -> None:
         self.reason = reason
@@ -335,6 +345,9 @@ class RefusalLog:
         self._logged_at: float | None = None
 
     def refused(self, detail: str) -> None:
+        from bot.observability.metrics import count_refused_call
+
+        count_refused_call(self.reason)
         self._unlogged += 1
         now = time.monotonic()
         if self._logged_at is None or now - self._logged_at >= self.every_s:

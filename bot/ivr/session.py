@@ -31,7 +31,7 @@ from bot.ivr.playback import Playback
 from bot.ivr.speech_turn import StreamingTurn
 from bot.ivr.turn_timing import TurnTiming
 from bot.observability.logging_setup import bind_conversation
-from bot.observability.metrics import observe_real_time_factor
+from bot.observability.metrics import count_refused_call, observe_real_time_factor
 from voice.asr import AsrEngine
 from voice.prompts import PromptPlayer
 
@@ -154,6 +154,7 @@ class CallSession:
                 # Another stream has (or had) this call: refuse it and leave that call alone (and
                 # the process's places: a vouched duplicate ends no unvouched call to make room).
                 logger.warning("ivr.call.duplicate_stream call=%s", event.call_id)
+                count_refused_call("duplicate_stream")
                 self.end_reason = "duplicate_stream"
                 self.ended.set()
                 return

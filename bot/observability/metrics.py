@@ -89,6 +89,10 @@ WORKER_RESTARTS = Counter("kefu_worker_restarts", "Server worker processes that 
                           "(bot/sanic_workers.py), by how they ended", ["exit"])
 UNHANDLED_ERRORS = Counter("kefu_unhandled_errors", "Unexpected exceptions that reached the last handler",
                            ["where"])
+# Why a phone stream was turned away (bot/channels/ivr.py, bot/ivr/places.py); see README "Phone (IVR)".
+CALL_REFUSAL_REASONS = ("not_started_full", "busy", "unvouched_full", "unvouched_ended", "duplicate_stream", "no_redis")
+CALLS_REFUSED = Counter("kefu_calls_refused", "Phone streams refused, or unvouched calls ended to make room for the "
+                        "carrier's, by reason", ["reason"])
 
 
 def multiprocess_dir() -> str | None:
@@ -138,3 +142,15 @@ def observe_real_time_factor(source: str, decode_seconds: float, audio_seconds: 
     """Decoding time over audio length: above 1 the recogniser falls behind live speech."""
     if audio_seconds > 0:
         ASR_REAL_TIME_FACTOR.labels(source).observe(decode_seconds / audio_seconds)
+
+
+def count_refused_call(reason: str) -> None:
+    """One phone stream turned away (or an unvouched call ended for a vouched one), for ``reason``."""
+    CALLS_REFUSED.labels(reason).inc()
+
+
+def show_every_refusal_reason() -> None:
+    """Each reason's series from the start, at 0: a rate over a series that appears at its first count
+    misses that count."""
+    for reason in CALL_REFUSAL_REASONS:
+        CALLS_REFUSED.labels(reason)

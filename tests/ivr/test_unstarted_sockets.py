@@ -2,9 +2,10 @@
 
 Found in review: anyone can open ``/webhooks/ivr/media``, and a socket that sends no ``start`` is closed
 only after 10 s (tests/ivr/test_stream_limits.py): a client opening thousands of them at once held as many
-file descriptors, sessions and tasks of the process. Extras are now refused at once (close 1013); a socket
-whose handshake the carrier signed is not counted, and a carrier's burst of calls under normal load is not
-refused. Real WebSocket streams against the real channel, as in tests/ivr/test_unvouched_places.py.
+file descriptors, sessions and tasks of the process. Extras are now refused at once (close 1013, counted
+in ``kefu_calls_refused_total{reason="not_started_full"}``); a socket whose handshake the carrier signed
+is not counted, and a carrier's burst of calls under normal load is not refused. Real WebSocket streams
+against the real channel, as in tests/ivr/test_unvouched_places.py.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import websockets
 
 from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
 from tests.ivr.simulator import PhoneCall
-from tests.ivr.test_unvouched_places import (BUSY, answered, hang_up, phone_settings,  # noqa: F401
-                                             served_channel, vouched)
+from tests.ivr.test_unvouched_places import (BUSY, answered, counted_since, hang_up, phone_settings,  # noqa: F401
+                                             refusals, served_channel, vouched)
 
 pytestmark = pytest.mark.realtime
 
@@ -46,6 +47,7 @@ async def test_sockets_waiting_for_their_start_are_capped_and_the_extra_one_refu
         phone_settings, redis, caplog):  # noqa: F811
     calls: list[PhoneCall] = []
     silent = []
+    before = refusals()
     async with served_channel({"max_calls": 5, "max_unstarted_sockets": 2}, redis) as (channel, url):
         try:
             # calls that have started hold no such place
@@ -57,11 +59,13 @@ async def test_sockets_waiting_for_their_start_are_capped_and_the_extra_one_refu
                 code, seconds = await close_code_and_seconds(url)
             assert code == BUSY and seconds < 1.0, (code, seconds)  # not after the start's 10 s
             assert any("ivr.call.refused reason=not_started_full" in r.getMessage() for r in caplog.records)
+            assert counted_since(before) == {"not_started_full": 1}
             assert all(ws.close_code is None for ws in silent), "a socket within the cap was closed"
             # one of them goes: its place is free for a caller again
             await silent.pop().close()
             await until(lambda: channel.unstarted.count == 1)
             calls.append(await answered(PhoneCall(url, caller="13800000002", parameters=vouched(phone_settings))))
+            assert counted_since(before) == {"not_started_full": 1}
         finally:
             for ws in silent:
                 await ws.close()
@@ -73,6 +77,7 @@ async def test_a_carriers_burst_of_calls_is_not_refused_under_normal_load(phone_
     as many again (tests/ivr/test_unvouched_places.py has a vouched and an unvouched call connect together
     on a process of one place: the vouched one takes the place)."""
     calls: list[PhoneCall] = []
+    before = refusals()
     async with served_channel({"max_calls": 6}, redis) as (channel, url):
         try:
             assert channel.unstarted.limit == 12
@@ -80,6 +85,7 @@ async def test_a_carriers_burst_of_calls_is_not_refused_under_normal_load(phone_
             await asyncio.gather(*(call.__aenter__() for call in calls))
             await asyncio.gather(*(call.wait_media(30) for call in calls))
             assert all(call.closed_at is None for call in calls)
+            assert counted_since(before) == {}
         finally:
             await hang_up(calls)
 

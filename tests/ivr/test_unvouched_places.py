@@ -102,6 +102,23 @@ async def refused(call: PhoneCall) -> int:
     return call.close_code
 
 
+def refusals() -> dict[str, float]:
+    """``kefu_calls_refused_total`` by reason, as ``/metrics`` shows it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from bot.observability.metrics import exposition
+
+    body, _ = exposition()
+    return {sample.labels["reason"]: sample.value for family in text_string_to_metric_families(body.decode())
+            for sample in family.samples if sample.name == "kefu_calls_refused_total"}
+
+
+def counted_since(before: dict[str, float]) -> dict[str, float]:
+    """The refusals counted since ``before`` (reasons counted none left out)."""
+    return {reason: value - before.get(reason, 0.0) for reason, value in refusals().items()
+            if value != before.get(reason, 0.0)}
+
+
 async def hang_up(calls: list[PhoneCall]) -> None:
     for call in calls:
         if hasattr(call, "_line"):  # it got as far as sending its start
@@ -112,6 +129,7 @@ async def test_silent_unvouched_streams_leave_places_for_the_carriers_callers(ph
     from bot.ivr.call_state import CallStore
 
     calls: list[PhoneCall] = []
+    before = refusals()
     async with hotline({"max_calls": 5}, redis) as url:  # the default share: a fifth, here one place
         try:
             held = await answered(PhoneCall(url, caller="13900000001"))
@@ -126,6 +144,8 @@ async def test_silent_unvouched_streams_leave_places_for_the_carriers_callers(ph
                 trunk = PhoneCall(url, caller=f"1380000000{n}", parameters=vouched(phone_settings))
                 calls.append(await answered(trunk))
             assert held.closed_at is None, "the unvouched call within its share was ended"
+            # what the operator sees on /metrics: four streams over the unvouched share, each counted once
+            assert counted_since(before) == {"unvouched_full": 4}
         finally:
             await hang_up(calls)
 
@@ -133,6 +153,7 @@ async def test_silent_unvouched_streams_leave_places_for_the_carriers_callers(ph
 async def test_a_vouched_call_takes_the_newest_unvouched_callers_place_when_all_are_taken(
         phone_settings, redis):  # noqa: F811
     calls: list[PhoneCall] = []
+    before = refusals()
     async with hotline({"max_calls": 3, "max_unvouched_calls": 2}, redis) as url:
         try:
             older = await answered(PhoneCall(url, caller="13900000001"))
@@ -153,6 +174,7 @@ async def test_a_vouched_call_takes_the_newest_unvouched_callers_place_when_all_
             calls.append(fourth)
             assert await refused(fourth) == BUSY
             assert all(call.closed_at is None for call in (first, second, third))
+            assert counted_since(before) == {"unvouched_ended": 2, "busy": 1}
         finally:
             await hang_up(calls)
 
@@ -216,6 +238,7 @@ async def test_an_unvouched_call_ended_while_it_starts_leaves_no_live_state(phon
 
 async def test_a_vouched_stream_refused_as_a_duplicate_ends_no_unvouched_caller(phone_settings, redis):  # noqa: F811
     calls: list[PhoneCall] = []
+    before = refusals()
     async with hotline({"max_calls": 1, "max_unvouched_calls": 1}, redis) as url:
         try:
             first = await answered(PhoneCall(url, caller="13800000001", parameters=vouched(phone_settings)))
@@ -236,6 +259,7 @@ async def test_a_vouched_stream_refused_as_a_duplicate_ends_no_unvouched_caller(
             assert await refused(PhoneCall(url, caller="13900000002")) == BUSY
             assert caller.closed_at is None, f"the unvouched caller was ended ({caller.close_code})"
             assert await live(redis) == {caller.stream_sid}
+            assert counted_since(before) == {"duplicate_stream": 1, "unvouched_full": 1}
         finally:
             await hang_up(calls)
 
@@ -247,6 +271,7 @@ async def test_the_unvouched_caller_ended_to_make_room_hears_that_the_line_is_bu
 
     line_busy = load_hotline_config(phone_settings.ivr_config_path).prompt("line_busy")
     calls: list[PhoneCall] = []
+    before = refusals()
     async with hotline({"max_calls": 2, "max_unvouched_calls": 1}, redis) as url:
         try:
             unvouched = await answered(PhoneCall(url, caller="13900000001", parameters={"captions": "1"}))
@@ -265,6 +290,7 @@ async def test_the_unvouched_caller_ended_to_make_room_hears_that_the_line_is_bu
             begun = next(r.at for r in captions if line_busy.startswith(r.name))
             spoken_s = sum(r.kind == "media" and r.at >= begun for r in after) * 0.02
             assert spoken_s >= 0.5, f"the prompt was said for {spoken_s:.2f} s"  # said, not only captioned
+            assert counted_since(before) == {"unvouched_ended": 1}
         finally:
             await hang_up(calls)
 

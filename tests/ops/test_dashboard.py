@@ -20,6 +20,7 @@ def exposed_names() -> set[str]:
     metrics.APOLOGIES.labels("redis").inc(0)
     metrics.UNHANDLED_ERRORS.labels("turn").inc(0)
     metrics.WORKER_RESTARTS.labels("signal").inc(0)
+    metrics.show_every_refusal_reason()
     return set(re.findall(r"^(kefu_\w+?)(?:\{| )", exposition(), flags=re.M))
 
 
