@@ -35,5 +35,6 @@ async def test_refused_microphone_calls_in_keys_only_mode(running_kefu, reposito
         phone = await page.evaluate("window.kefuPhone")
         assert phone["framesOut"] > 0  # silence goes out in place of the voice, as a phone line's would
         await page.click("#hangup")
+        assert await page.inner_text("#status") == LABELS["hung_up"]  # the page's words, from content/ui
     record = await ended(repository, phone["streamSid"])
     assert "leave_message" in record["path"], record["path"]

@@ -96,7 +96,7 @@
   }
   async function connect(streamUrl, parameters, callSid, accountSid) {
     state.captions = []; $("captions").textContent = ""; state.keys = typedAhead.slice(); $("digits").textContent = state.keys.join("");
-    $("call").disabled = true; setStatus("正在接通…", "connecting");
+    $("call").disabled = true; setStatus(label("connecting"), "connecting");
     // No microphone, or the person refuses it: the call goes ahead in keys-only mode (accessibility
     // audit), sending silence where the voice would be, as a phone line does; the menus take keys.
     mic = null; state.keysOnly = false;
@@ -117,7 +117,7 @@
       send({ event: "start", streamSid: streamSid, start: { streamSid: streamSid, accountSid: accountSid,
              callSid: callSid, tracks: ["inbound"], customParameters: custom,
              mediaFormat: { encoding: "audio/x-mulaw", sampleRate: RATE, channels: 1 } } });
-      setStatus(state.keysOnly ? label("in_call_keys_only") : "通话中", "in_call"); $("hangup").disabled = false;
+      setStatus(label(state.keysOnly ? "in_call_keys_only" : "in_call"), "in_call"); $("hangup").disabled = false;
       startTimer();
     };
     ws.onmessage = function (event) {
@@ -127,7 +127,7 @@
       else if (message.event === "clear") clearPlayback();
       else if (message.event === "kefu_caption") showCaption(message.caption && message.caption.text);
     };
-    ws.onclose = function () { finish("通话已结束"); endIncoming(); };
+    ws.onclose = function () { finish(label("call_ended")); endIncoming(); };
   }
 
   // --- incoming calls (the demo carrier; the page shows nothing when there is none) ---------
@@ -238,7 +238,7 @@
   }
   function hangup() {
     send({ event: "stop", streamSid: streamSid, stop: { accountSid: "ACsoftphone" } });
-    if (ws) ws.close(); finish("已挂断"); endIncoming();
+    if (ws) ws.close(); finish(label("hung_up")); endIncoming();
   }
   function key(digit) {
     state.keys.push(digit);
