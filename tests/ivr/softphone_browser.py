@@ -31,6 +31,12 @@ async def softphone_page(stack, microphone_wav: str | None, caller: str):
             page = await browser.new_page()
             await page.goto(f"{stack.settings.rasa_url}/ivr/phone/?flow=main")
             await page.fill("#caller", caller)
+            await page.press("#caller", "Tab")  # as a person moves on: the page listens for the number
+            # Until the page listens for this number it listens for every one, and a call another test
+            # left ringing rang here: the incoming panel opened above the keypad, and a click landed on
+            # what it pushed there (seen as a key press that never reached the page).
+            await page.wait_for_function("(number) => document.getElementById('listening').textContent"
+                                         ".includes(number)", arg=caller, timeout=30_000)
             yield page
         finally:
             await browser.close()

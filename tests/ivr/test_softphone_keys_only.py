@@ -17,6 +17,11 @@ LABELS = json.loads((PROJECT_ROOT / "content/ui/softphone.zh.json").read_text(en
 
 async def test_refused_microphone_calls_in_keys_only_mode(running_kefu, repository, caller):
     async with softphone_page(running_kefu, None, caller) as page:
+        # The page's words are the editors' (content/ui/softphone.zh.json), not written in its files.
+        await page.wait_for_function("(title) => document.title === title", arg=LABELS["page_title"], timeout=30_000)
+        assert await page.inner_text("#call") == LABELS["call"]
+        assert await page.get_attribute("#caller", "placeholder") == LABELS["caller_placeholder"]
+        assert await page.get_attribute(".keypad", "aria-label") == LABELS["keypad"]
         await page.click("#call")
         await page.wait_for_function("() => window.kefuPhone.status !== 'idle' && window.kefuPhone.status !== 'connecting'",
                                      timeout=30_000)

@@ -136,6 +136,20 @@
   function label(key, values) {
     return (labels[key] || key).replace(/\{(\w+)\}/g, function (_, name) { return values && name in values ? values[name] : ""; });
   }
+  function applyLabels() {  // the page's own words, from content/ui/softphone.zh.json as the other texts;
+    // the page shows once they are in, so nothing moves under a click as they arrive
+    document.title = label("page_title");
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (n) {
+      if (n.id !== "status" || state.status === "idle") n.textContent = label(n.getAttribute("data-i18n"));
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-placeholder]"), function (n) {
+      n.setAttribute("placeholder", label(n.getAttribute("data-i18n-placeholder")));
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-aria-label]"), function (n) {
+      n.setAttribute("aria-label", label(n.getAttribute("data-i18n-aria-label")));
+    });
+    document.querySelector("main").hidden = false;
+  }
   function carrier(sid, action) {
     return fetch("/ivr/phone/api/calls/" + encodeURIComponent(sid) + "/" + action,
                  { method: "POST", headers: { "X-Kefu-Softphone": "1" } });
@@ -238,7 +252,8 @@
   }
   function hangup() {
     send({ event: "stop", streamSid: streamSid, stop: { accountSid: "ACsoftphone" } });
-    if (ws) ws.close(); finish(label("hung_up")); endIncoming();
+    if (ws) { ws.onclose = null; ws.close(); }  // its close would then say 通话已结束 over 已挂断
+    finish(label("hung_up")); endIncoming();
   }
   function key(digit) {
     state.keys.push(digit);
@@ -253,7 +268,7 @@
   $("decline").addEventListener("click", declineIncoming);
   $("caller").addEventListener("change", listen);
   fetch("/ivr/phone/ui/softphone.zh.json").then(function (r) { return r.ok ? r.json() : {}; })
-    .then(function (loaded) { labels = loaded; }, function () { /* labels stay keys */ }).then(listen);
+    .then(function (loaded) { labels = loaded; }, function () { /* labels stay keys */ }).then(applyLabels).then(listen);
   $("hangup").addEventListener("click", hangup);
   Array.prototype.forEach.call(document.querySelectorAll(".keypad button"), function (button) {
     button.addEventListener("click", function () { key(button.getAttribute("data-key")); });
