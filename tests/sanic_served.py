@@ -23,11 +23,13 @@ async def served_app(app: Sanic) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def served_desk(desk, name: str) -> AsyncIterator[str]:
-    """The agent desk's routes around ``desk``, on an app of their own named ``name``; yields its base URL."""
+async def served_desk(desk, name: str, **config) -> AsyncIterator[str]:
+    """The agent desk's routes around ``desk``, on an app of their own named ``name``; yields its base URL.
+    ``config``: Sanic's settings (``PROXIES_COUNT=1``, as ``SANIC_PROXIES_COUNT`` sets it)."""
     from bot.channels import agent_desk
 
     app = Sanic(f"{name}_{free_port()}")
+    app.config.update(config)
     app.ctx.kefu_desk = desk
     for path, handler, methods in agent_desk.ROUTES:
         app.add_route(handler, path, methods=methods)

@@ -39,16 +39,25 @@ KNOWN_S = 30 * 24 * 3600  # a name that signed in from an address is known there
 
 def client(address: str) -> str:
     """The client an address stands for: an IPv6 address's /64 network (a host's own network, from which it may
-    send from any address: found in review, a lock per address gave it unlimited guesses), else the address."""
+    send from any address: found in review, a lock per address gave it unlimited guesses), else the address.
+
+    Behind a trusted proxy Sanic gives an IPv6 client in brackets (``[2001:db8::1]``), and a ``Forwarded``
+    header may add a port (``[2001:db8::1]:4711``, ``192.0.2.7:4711``): both are read as the address (found
+    in review: in brackets it was no address, so behind nginx each address of a /64 was a client)."""
+    text = address.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
     try:
-        parsed = ipaddress.ip_address(address)
+        parsed = ipaddress.ip_address(text)
     except ValueError:
         return address
     if isinstance(parsed, ipaddress.IPv6Address):
         if parsed.ipv4_mapped is not None:
             return str(parsed.ipv4_mapped)
-        return str(ipaddress.IPv6Network(f"{parsed}/64", strict=False))
-    return address
+        return str(ipaddress.IPv6Network((int(parsed), 64), strict=False))
+    return str(parsed)
 
 
 def _digest(value: str) -> str:

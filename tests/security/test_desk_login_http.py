@@ -35,9 +35,9 @@ async def desk_url(desk):
         yield url
 
 
-async def sign_in(session: aiohttp.ClientSession, url: str, password: str) -> int:
+async def sign_in(session: aiohttp.ClientSession, url: str, password: str, headers: dict | None = None) -> int:
     async with session.post(f"{url}/agent/api/login", json={"name": "wang", "password": password},
-                            headers={agent_desk.CSRF_HEADER: "1"}) as answer:
+                            headers={agent_desk.CSRF_HEADER: "1", **(headers or {})}) as answer:
         return answer.status
 
 
@@ -50,6 +50,19 @@ async def test_guesses_sent_at_once_get_no_more_checks_than_the_lock_out_allows(
         assert answers.count(401) == limit, "each 401 is a password checked"
         assert answers.count(429) == 12 * limit - limit
         assert await sign_in(session, desk_url, "wang-pass-1") == 429, "locked, the right password too"
+
+
+async def test_behind_a_proxy_the_addresses_of_one_ipv6_network_share_one_lock(desk):
+    """Behind deploy/nginx.conf (SANIC_PROXIES_COUNT=1) Sanic gives an IPv6 client as ``[2001:db8::1]``, in
+    brackets, which was not read as an address: each address of a /64 had a lock of its own, and a guesser
+    moving through its network had unlimited guesses at an agent's password."""
+    limit = get_settings().desk_login_max_failures
+    async with served_desk(desk, "desk_login_proxied", PROXIES_COUNT=1) as url, aiohttp.ClientSession() as session:
+        for n in range(limit):
+            assert await sign_in(session, url, "wrong", {"X-Forwarded-For": f"2001:db8:1:2::{n + 1:x}"}) == 401
+        assert await sign_in(session, url, "wrong", {"X-Forwarded-For": "2001:db8:1:2:ffff::9"}) == 429
+        assert await sign_in(session, url, "wang-pass-1", {"X-Forwarded-For": "2001:db8:1:3::1"}) == 200, \
+            "another network is another client"
 
 
 async def test_sign_ins_while_the_database_is_down_do_not_lock_the_agent_out(desk, desk_url):
