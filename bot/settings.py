@@ -242,6 +242,10 @@ class Settings:
     # The chat page warns this long before an idle conversation's session expires (domain/core.yml
     # session_config) and offers to stay (bot/session_keepalive.py).
     webchat_expiry_warning_s: float = 300.0
+    # Per client address (an IPv6 client's /64), every worker and machine together; 0: no limit
+    # (bot/channels/webchat_addresses.py, README "Channels").
+    webchat_connections_per_address: int = 100
+    webchat_sessions_per_address_per_minute: int = 60
     queue_record_expiry_s: int = 7 * 24 * 3600
     caller_clip_expiry_s: int = 7 * 24 * 3600  # a phone caller's untranscribed turns (bot/ivr/caller_clips.py)
     voice_message_expiry_s: int = 7 * 24 * 3600  # a voice message's recording, after its work item is done
@@ -380,6 +384,8 @@ def from_environment(environ: dict | None = None) -> Settings:
         webchat_ping_interval_s=number(env, "KEFU_WEBCHAT_PING_INTERVAL_S", 25.0, above=0),
         webchat_ping_timeout_s=number(env, "KEFU_WEBCHAT_PING_TIMEOUT_S", 20.0, above=0),
         webchat_expiry_warning_s=number(env, "KEFU_WEBCHAT_EXPIRY_WARNING_S", 300.0, 0),
+        webchat_connections_per_address=whole(env, "KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS", 100, 0),
+        webchat_sessions_per_address_per_minute=whole(env, "KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE", 60, 0),
         queue_record_expiry_s=whole(env, "KEFU_QUEUE_RECORD_EXPIRY_SECONDS", 7 * 24 * 3600, 1),
         caller_clip_expiry_s=whole(env, "KEFU_CALLER_CLIP_EXPIRY_SECONDS", 7 * 24 * 3600, 1),
         voice_message_expiry_s=whole(env, "KEFU_VOICE_MESSAGE_EXPIRY_SECONDS", 7 * 24 * 3600, 1),

@@ -52,7 +52,11 @@ only an id it was given, never one it picked (a phone number, or another custome
 metadata is dropped, messages are size- and rate-limited per session and per socket (a socket asking
 for a new session after every few messages has no fresh allowance with each), and a socket asking
 for more than ``SESSION_REQUESTS_PER_MINUTE`` sessions is disconnected: each one starts a conversation
-and writes its presence keys (a week's TTL) in Redis.
+and writes its presence keys (a week's TTL) in Redis. Per client address (``webchat_addresses``, every
+worker together): a connection past ``KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS`` open is refused with
+``too_many_connections`` (the client's ``connect_error``), and a new session past
+``KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE`` is answered ``session_refused`` ``{"reason":
+"too_many_sessions"}`` instead of ``session_confirm`` (the connection stays; the page asks again later).
 """
 from __future__ import annotations
 
@@ -73,11 +77,13 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from redis.exceptions import RedisError
 from socketio import AsyncManager, AsyncRedisManager, AsyncServer
+from socketio.exceptions import ConnectionRefusedError as Refused
 
 from bot import session_keepalive
 from bot.channels import ChannelConfigError
 from bot.channels import webchat_sessions as sessions
 from bot.channels.assets import serve_assets
+from bot.channels.webchat_addresses import TOO_MANY_CONNECTIONS, TOO_MANY_SESSIONS, AddressLimits, client_of
 from bot.channels.webchat_delivery import client_id_of, forget_delivery
 from bot.channels.webchat_inflight import PREFIX as GUARD_PREFIX, InFlight, Pending
 from bot.channels.guard import ChannelGuard
@@ -291,6 +297,9 @@ class WebChatInput(SocketIOInput):
         self._presence_redis = None
         self._processing: set = set()  # messages being handled after their ack (kept from the GC)
         self._sweeper: Optional[asyncio.Task] = None
+        self.addresses = AddressLimits(self.redis, settings.webchat_connections_per_address,
+                                       settings.webchat_sessions_per_address_per_minute)
+        self._vouching: Optional[asyncio.Task] = None
 
     def redis(self):
         """This worker's Redis client for presence and de-duplication; None without a shared Redis."""
@@ -355,6 +364,14 @@ class WebChatInput(SocketIOInput):
             return
         for pending, at in set_aside:
             await self.tell_set_aside(pending, at, to=sid)
+
+    async def leave_session(self, sid: Text) -> None:
+        """The socket ``sid`` no longer shows its session: out of its room, and its page counted closed."""
+        async with self.sio.session(sid, namespace=self.namespace) as session:
+            old = session.pop("session_id", None)
+        if old:
+            self.sio.leave_room(sid, old, namespace=self.namespace)
+            await self.customer_seen(old, sid, closed=True)
 
     def session_timing(self, webhook: ChatPageBlueprint) -> Optional[Dict[Text, float]]:
         """How long the served model's sessions last idle, and when the page warns; None if they never end."""
@@ -468,18 +485,32 @@ class WebChatInput(SocketIOInput):
             if self._sweeper is None or self._sweeper.done():  # once, however often the blueprint is attached
                 self._sweeper = asyncio.ensure_future(self.inflight.sweep_forever(run_taken_over,
                                                                                   self.tell_set_aside))
+            if self._vouching is None or self._vouching.done():  # this worker's sockets go on counting
+                self._vouching = asyncio.ensure_future(self.addresses.renew_forever(connected))
 
         @webhook.listener("before_server_stop")
         async def stop_taking_over(_app: Sanic, _loop: Any) -> None:
             if self._sweeper is not None:
                 self._sweeper.cancel()
+            if self._vouching is not None:
+                self._vouching.cancel()
+            await self.addresses.release_all()
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
+        def connected(sid: Text) -> bool:
+            return sio.manager.is_connected(sid, self.namespace or "/")
+
         @sio.on("connect", namespace=self.namespace)
         async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
+            request = environ.get("sanic.request")  # Engine.IO's own REMOTE_ADDR is always 127.0.0.1
+            client = client_of(request)
+            if not await self.addresses.admit(sid, client, request=request):
+                raise Refused(TOO_MANY_CONNECTIONS)  # the page says so (connect_error) and tries later
+            async with sio.session(sid, namespace=self.namespace) as session:
+                session["client"] = client
             logger.debug("webchat.socket.connected sid=%s", sid)
             return True
 
@@ -491,7 +522,15 @@ class WebChatInput(SocketIOInput):
                 return
             requested = (data or {}).get("session_id") if isinstance(data, dict) else None
             secret = get_secrets().channel_secret
-            session_id = requested if sessions.issued(requested, secret) else sessions.issue(secret)
+            if sessions.issued(requested, secret):
+                session_id = requested
+            else:  # a new conversation: the address's budget, however often it reconnected
+                client = (await sio.get_session(sid, namespace=self.namespace)).get("client", "")
+                if not await self.addresses.new_session(client):
+                    await self.leave_session(sid)  # the page left it (新对话): nothing more of it reaches the page
+                    await sio.emit("session_refused", {"reason": TOO_MANY_SESSIONS}, room=sid, namespace=self.namespace)
+                    return  # the page says so and asks again later
+                session_id = sessions.issue(secret)
             seen_at = (data or {}).get("seen_at") if isinstance(data, dict) else None
             resuming = requested == session_id and isinstance(seen_at, (int, float)) and not isinstance(seen_at, bool)
             async with self.between_turns(webhook, session_id if resuming else None):
@@ -538,6 +577,7 @@ class WebChatInput(SocketIOInput):
 
         @sio.on("disconnect", namespace=self.namespace)
         async def disconnect(sid: Text) -> None:
+            await self.addresses.release(sid)
             session = await sio.get_session(sid, namespace=self.namespace)
             if session.get("session_id"):
                 await self.customer_seen(session["session_id"], sid, closed=True)

@@ -84,9 +84,11 @@ def worker(redis_url: str, *, lease_s: float = 1.0, sweep_every_s: float = 0.2, 
 
 
 @contextlib.asynccontextmanager
-async def served(channel: WebChatInput, assistant: Assistant, agent=None):
-    """The channel on a Sanic server of its own; ``agent``: the Rasa agent whose stores it reads, if any."""
+async def served(channel: WebChatInput, assistant: Assistant, agent=None, **config):
+    """The channel on a Sanic server of its own; ``agent``: the Rasa agent whose stores it reads, if any;
+    ``config``: Sanic's settings (``PROXIES_COUNT=1``, as ``SANIC_PROXIES_COUNT`` sets it)."""
     app = Sanic(f"webchat_inflight_{free_port()}")
+    app.config.update(config)
     if agent is not None:
         app.ctx.agent = agent
     app.blueprint(channel.blueprint(assistant), url_prefix="/webhooks/webchat")

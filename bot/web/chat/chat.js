@@ -23,6 +23,10 @@
   var PRESENCE_INTERVAL_MS = 20000;   // tells the waiting room this tab is still open
   var SENDING_NOTE_AFTER_MS = 1500;   // an ack slower than this shows "sending" under the bubble
   var EXPIRY_CHECK_MS = 1000;         // how often the page looks at the session's idle time
+  // Refused for its network's limit (too many connections or new sessions from one address, README
+  // "Channels"), the page tries again after 5 to 15 s, at random so that the pages refused together
+  // do not all come back together.
+  var REFUSED_RETRY_MS = [5000, 15000];
 
   var strings = {};
   var log, typing, statusEl, input;
@@ -531,21 +535,41 @@
       // The library reconnects by itself after any loss except a disconnect the server asked for.
       if (reason === "io server disconnect") { socket.connect(); learnAckTimeout(); }
     });
-    socket.on("connect_error", function () { onState("offline"); });  // each failed attempt; it retries
+    socket.on("connect_error", function (error) {
+      if (socket.active) { onState("offline"); return; }  // each failed attempt; the library retries
+      // Refused by the server (its network has too many open): the library does not try again.
+      onState("refused", error && error.message);
+      afterRefusal(function () { if (!socket.connected) { socket.connect(); learnAckTimeout(); } });
+    });
+    socket.on("session_refused", function (data) {  // too many new sessions from its network
+      onState("refused", data && data.reason);
+      afterRefusal(function () { if (socket.connected && !ready) { onConnect(); } });
+    });
     socket.on("session_confirm", onSessionConfirm);
     socket.on("bot_uttered", onBotUttered);
     socket.on("session_timing", onSessionTiming);
     socket.on("message_limit", onMessageLimit);
   }
 
-  function onState(state) {
+  function afterRefusal(retry) {
+    var range = REFUSED_RETRY_MS;
+    window.setTimeout(retry, range[0] + Math.random() * (range[1] - range[0]));
+  }
+
+  /** The header's live region: online, offline (reconnecting), or refused for ``reason`` (its words are
+   *  ``status_<reason>``; one the strings do not name reads as offline). */
+  function onState(state, reason) {
     if (state !== "online") {
       ready = false;
       pendingList().forEach(function (item) { markState(item.id, "retrying"); });
     }
-    if (statusEl.getAttribute("data-state") === state) { return; }  // announced once per change
+    var key = state === "online" ? "status_online" : "status_offline";
+    if (state === "refused" && Object.prototype.hasOwnProperty.call(strings, "status_" + reason)) {
+      key = "status_" + reason;
+    }
+    if (statusEl.getAttribute("data-state") === state && statusEl.textContent === t(key)) { return; }  // announced once per change
     statusEl.setAttribute("data-state", state);
-    statusEl.textContent = t(state === "online" ? "status_online" : "status_offline");
+    statusEl.textContent = t(key);
   }
 
   function newConversation() {

@@ -1,0 +1,182 @@
+"""The web chat's limits per client address: connections open at once, and new sessions a minute.
+
+Without them one client could open any number of Socket.IO connections, each with its own allowance
+of sessions and messages, and fill Redis (every turn keeps its conversation for 30 days; with
+``noeviction`` a full Redis stops every channel). Both are counted in Redis, so every worker of every
+machine agrees; a worker keeps in memory only which of its own sockets it vouches for.
+
+The client (:func:`client_of`) is Sanic's ``remote_addr``, which reads a forwarding header only when
+Sanic is told to trust the proxy (``SANIC_PROXIES_COUNT``, ``SANIC_REAL_IP_HEADER``,
+``SANIC_FORWARDED_SECRET``; README "Behind a reverse proxy"), else the connecting peer's address: an
+``X-Forwarded-For`` a client writes itself counts for nothing. An IPv6 client counts as its /64
+(``login_guard.client``: one host may send from any address in it).
+
+Connections (``KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS``): a sorted set per client, socket id -> when its
+worker last vouched for it (ms). One script lets a connection in: it drops the sockets nobody vouched
+for in ``STALE_S``, counts the rest, and adds the new one if there is room. A socket is taken out when
+it disconnects; each worker vouches for its open sockets every ``RENEW_S``, so those of a worker that
+died (no disconnect ran) stop counting ``STALE_S`` later, and the key itself expires then.
+
+New sessions (``KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE``): a sliding minute (``rate_window``),
+counting sessions started, not resumed. Without it a client reconnecting after every
+``SESSION_REQUESTS_PER_MINUTE`` sessions started conversations without end. A refused request is not
+counted: a script that keeps trying keeps nobody behind its address out a minute after it stops.
+
+A limit of 0 is off. Without a shared Redis (a unit test) nothing is limited; with Redis failing,
+everything is let through (the turn itself then tells the customer).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from typing import Callable, Optional
+
+from redis.exceptions import RedisError
+from sanic.request import Request
+
+from bot import rate_window
+from bot.security.login_guard import client as network_of
+from bot.security.loopback import proxied
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "kefu:webchat:address"
+STALE_S = 90  # a socket not vouched for this long (its worker died) no longer counts
+RENEW_S = 30  # how often a worker vouches for its open sockets
+LOG_EVERY_S = 60  # one log line per client and refusal reason a minute, per worker (a flood logs once)
+
+TOO_MANY_CONNECTIONS = "too_many_connections"
+TOO_MANY_SESSIONS = "too_many_sessions"
+
+# KEYS[1]: the client's sockets. ARGV: now (ms), the oldest score still stale (ms), the limit, the socket,
+# the expiry (ms). 1: let in (counted); 0: the client has its limit of sockets open.
+_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
+def client_of(request: Optional[Request]) -> str:
+    """The client a Socket.IO connection counts for: its address as Sanic trusts it (a proxy's only when
+    Sanic is told to trust it), an IPv6 address as its /64; "" when there is none to tell."""
+    if request is None:
+        return ""
+    return network_of(getattr(request, "remote_addr", "") or request.ip or "")
+
+
+def _digest(client: str) -> str:
+    return hashlib.sha256(client.encode()).hexdigest()[:24]
+
+
+def connections_key(client: str) -> str:
+    return f"{PREFIX}:connections:{_digest(client)}"
+
+
+def sessions_key(client: str) -> str:
+    return f"{PREFIX}:sessions:{_digest(client)}"
+
+
+class AddressLimits:
+    """One worker's view of the limits; ``redis`` gives its client (None: no shared Redis)."""
+
+    def __init__(self, redis: Callable[[], object], connections: int, sessions_per_minute: int, *,
+                 stale_s: float = STALE_S, renew_s: float = RENEW_S, clock: Callable[[], float] = time.time) -> None:
+        self.redis = redis
+        self.connections = connections
+        self.sessions_per_minute = sessions_per_minute
+        self.stale_s = stale_s
+        self.renew_s = renew_s
+        self.clock = clock
+        self._vouched: dict[str, str] = {}  # this worker's open sockets: socket id -> its client's key
+        self._logged: dict[tuple[str, str], float] = {}
+
+    async def admit(self, sid: str, client: str, *, request: Optional[Request] = None) -> bool:
+        """Count the socket ``sid`` for ``client`` if it has fewer than its limit open; False: refused."""
+        redis = self.redis()
+        if not self.connections or redis is None:
+            return True
+        key, now_ms = connections_key(client), round(self.clock() * 1000)
+        stale_ms = round(self.stale_s * 1000)
+        try:
+            admitted = int(await redis.eval(_ADMIT, 1, key, now_ms, now_ms - stale_ms, self.connections, sid, stale_ms))
+        except RedisError as error:
+            logger.warning("webchat.address.unchecked what=connection error=%s", type(error).__name__)
+            return True
+        if admitted:
+            self._vouched[sid] = key
+            return True
+        self._refused(TOO_MANY_CONNECTIONS, client, self.connections, request)
+        return False
+
+    async def release(self, sid: str) -> None:
+        """The socket ``sid`` closed: its client may open another (nothing for one never counted)."""
+        key = self._vouched.pop(sid, None)
+        redis = self.redis()
+        if key is None or redis is None:
+            return
+        try:
+            await redis.zrem(key, sid)
+        except RedisError as error:  # it stops counting STALE_S from its last renewal
+            logger.warning("webchat.address.not_released error=%s", type(error).__name__)
+
+    async def new_session(self, client: str, *, request: Optional[Request] = None) -> bool:
+        """Count a session started by ``client`` if it started fewer than its limit in the last minute."""
+        redis = self.redis()
+        if not self.sessions_per_minute or redis is None:
+            return True
+        try:
+            taken = await rate_window.take(redis, sessions_key(client), limit=self.sessions_per_minute,
+                                           window_s=60, now=self.clock())
+        except RedisError as error:
+            logger.warning("webchat.address.unchecked what=session error=%s", type(error).__name__)
+            return True
+        if taken is None:
+            self._refused(TOO_MANY_SESSIONS, client, self.sessions_per_minute, request)
+        return taken is not None
+
+    async def renew(self, connected: Callable[[str], bool]) -> None:
+        """Vouch for this worker's sockets that are still ``connected``; give back the others (one that
+        closed while it was being let in, before it was counted, ran its disconnect too early)."""
+        gone = [sid for sid in self._vouched if not connected(sid)]
+        for sid in gone:
+            await self.release(sid)
+        redis = self.redis()
+        if not self._vouched or redis is None:
+            return
+        now_ms, stale_ms = round(self.clock() * 1000), round(self.stale_s * 1000)
+        async with redis.pipeline(transaction=False) as pipe:
+            for sid, key in self._vouched.items():
+                pipe.zadd(key, {sid: now_ms}, xx=True)  # one closed meanwhile is not counted again
+                pipe.pexpire(key, stale_ms)
+            await pipe.execute()
+
+    async def renew_forever(self, connected: Callable[[str], bool]) -> None:
+        while True:
+            await asyncio.sleep(self.renew_s)
+            try:
+                await self.renew(connected)
+            except RedisError as error:  # tried again next time; STALE_S allows a few misses
+                logger.warning("webchat.address.not_renewed error=%s", type(error).__name__)
+
+    async def release_all(self) -> None:
+        """The worker is stopping: its sockets no longer count (else only STALE_S later)."""
+        for sid in list(self._vouched):
+            await self.release(sid)
+
+    def _refused(self, reason: str, client: str, limit: int, request: Optional[Request]) -> None:
+        now = time.monotonic()
+        if now - self._logged.get((reason, client), -LOG_EVERY_S) < LOG_EVERY_S:
+            return
+        if len(self._logged) > 10_000:
+            self._logged.clear()
+        self._logged[(reason, client)] = now
+        # Every client behind one address that is a proxy's: SANIC_PROXIES_COUNT is not set (README).
+        untrusted = request is not None and proxied(request) and not getattr(request, "remote_addr", "")
+        logger.warning("webchat.%s.refused reason=%s client=%s limit=%d%s",
+                       "connection" if reason == TOO_MANY_CONNECTIONS else "session", reason, client or "-", limit,
+                       " proxy_not_trusted=yes" if untrusted else "")

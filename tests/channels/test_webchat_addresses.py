@@ -1,0 +1,208 @@
+"""One client address cannot open connections and sessions without end (README "Channels", web chat).
+
+Found in review: Socket.IO had no limit per address. A client could open any number of connections,
+each allowed 10 sessions and 30 messages a minute, or reconnect after every 10 sessions, and each turn
+keeps its conversation 30 days in Redis: with ``noeviction`` a full Redis stops every channel.
+
+Served in process on a real Redis (two channels on it stand for two worker processes), with the
+page's real Socket.IO client (python-socketio), as ``test_webchat_limits``.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import socketio
+
+from bot.channels.webchat import SESSION_REQUESTS_PER_MINUTE, WebChatInput, WebChatOutput
+from bot.channels.webchat_addresses import AddressLimits
+from tests.channels.test_channel_config import settings
+from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment, served, until  # noqa: F401
+from tests.channels.test_webchat_limits import Socket
+from tests.handoff.conftest import Clock, redis, redis_url  # noqa: F401  the same real Redis fixtures
+
+CONNECTIONS = "kefu:webchat:address:connections:*"
+
+
+class Page(Socket):
+    """One connection: let in, or told why not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused: asyncio.Queue = asyncio.Queue()
+        self.sio.on("connect_error", self.refused.put)
+        self.sio.on("session_refused", self.refused.put)
+        self.heard: asyncio.Queue = asyncio.Queue()
+        self.sio.on("bot_uttered", self.heard.put)
+
+    async def open(self, url: str, headers: dict | None = None) -> str | None:
+        """Connect: None once let in, else the reason the server gave."""
+        try:
+            await self.sio.connect(url, socketio_path="socket.io", transports=["websocket"], headers=headers or {})
+        except socketio.exceptions.ConnectionError:
+            return (await asyncio.wait_for(self.refused.get(), 5)).get("message")
+        return None
+
+    async def new_session(self) -> str | None:
+        """A new session's id; None when the server hung up or refused (the reason in ``refused``)."""
+        await self.sio.emit("session_request", {"session_id": None})
+        waits = [asyncio.ensure_future(w) for w in (self.confirmed.get(), self.gone.wait(), self.refused.get())]
+        done, pending = await asyncio.wait(waits, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        assert done, "neither a session, a refusal nor a hang-up"
+        if waits[2] in done:
+            self.refused.put_nowait(waits[2].result())  # kept for the test to read
+            return None
+        return waits[0].result() if waits[0] in done else None
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+@contextlib.asynccontextmanager
+async def pages():
+    opened: list[Page] = []
+
+    def make() -> Page:
+        opened.append(Page())
+        return opened[-1]
+
+    try:
+        yield make
+    finally:
+        for page in opened:
+            await page.close()
+
+
+def channel_with(redis_url: str, **env) -> WebChatInput:  # noqa: F811
+    return WebChatInput(settings(REDIS_URL=redis_url, **env), session_persistence=True)
+
+
+async def open_count(redis) -> int:  # noqa: F811
+    return sum([await redis.zcard(key) async for key in redis.scan_iter(CONNECTIONS)])
+
+
+async def counted(redis, connections: int) -> bool:  # noqa: F811
+    return await open_count(redis) == connections
+
+
+async def test_one_address_holds_at_most_its_connections_and_gets_one_back_when_a_page_closes(
+        redis_url, redis, caplog):  # noqa: F811
+    channel = channel_with(redis_url, KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS="3")
+    async with served(channel, Assistant()) as url, pages() as page:
+        first, second, third, fourth = page(), page(), page(), page()
+        assert [await p.open(url) for p in (first, second, third)] == [None] * 3
+        assert await third.new_session(), "a page let in chats as before"
+        with caplog.at_level(logging.WARNING, logger="bot.channels.webchat_addresses"):
+            assert await fourth.open(url) == "too_many_connections", "the page is told why"
+            assert await page().open(url) == "too_many_connections"
+        assert not fourth.sio.connected
+        refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        assert refusals == ["webchat.connection.refused reason=too_many_connections client=127.0.0.1 limit=3"], \
+            "logged once a minute, not once per refusal"
+        await second.close()
+        await until(lambda: counted(redis, 2), what="the closed page's connection given back")
+        assert await page().open(url) is None, "a closed page gave its connection back"
+        assert await page().open(url) == "too_many_connections"
+        for p in (first, third):
+            await p.close()
+        await until(lambda: counted(redis, 1), what="the closed pages' connections given back")
+
+
+async def test_an_address_limit_of_0_is_off(redis_url, redis):  # noqa: F811
+    channel = channel_with(redis_url, KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS="0",
+                           KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE="0")
+    async with served(channel, Assistant()) as url, pages() as page:
+        opened = [page() for _ in range(12)]
+        assert [await p.open(url) for p in opened] == [None] * 12
+        assert all([await p.new_session() for p in opened])
+        assert await open_count(redis) == 0, "nothing counted"
+
+
+async def test_a_forwarded_for_header_a_client_writes_counts_for_nothing(redis_url, redis):  # noqa: F811
+    """Kefu reached directly (no SANIC_PROXIES_COUNT): every connection is the peer's, whatever it claims."""
+    channel = channel_with(redis_url, KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS="2")
+    async with served(channel, Assistant()) as url, pages() as page:
+        claims = [{"X-Forwarded-For": f"198.51.100.{n}", "X-Real-IP": f"198.51.100.{n}",
+                   "Forwarded": f"for=198.51.100.{n}"} for n in range(3)]
+        assert [await page().open(url, claim) for claim in claims] == [None, None, "too_many_connections"]
+
+
+async def test_behind_a_trusted_proxy_each_client_counts_and_an_ipv6_client_as_its_64(redis_url, redis):  # noqa: F811
+    """As behind deploy/nginx.conf (SANIC_PROXIES_COUNT=1): the proxy's own address is everyone's, the
+    address it appends is the client's."""
+    channel = channel_with(redis_url, KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS="2")
+    async with served(channel, Assistant(), PROXIES_COUNT=1) as url, pages() as page:
+        async def from_client(address: str) -> str | None:
+            # The client may write its own X-Forwarded-For; the proxy appends the address it saw.
+            return await page().open(url, {"X-Forwarded-For": f"10.9.9.9, {address}"})
+
+        assert [await from_client("203.0.113.7") for _ in range(3)] == [None, None, "too_many_connections"]
+        assert await from_client("203.0.113.8") is None, "another customer is not kept out by the first"
+        assert await from_client("2001:db8:1:2::1") is None
+        assert await from_client("2001:db8:1:2:ffff:ffff:ffff:fffe") is None
+        assert await from_client("2001:db8:1:2::3") == "too_many_connections", "one /64, one client"
+        assert await from_client("2001:db8:1:3::1") is None
+
+
+async def test_reconnecting_gives_an_address_no_fresh_sessions(redis_url, redis):  # noqa: F811
+    """A socket asking for more than SESSION_REQUESTS_PER_MINUTE sessions is closed; a script connecting
+    again had a fresh allowance with each new connection."""
+    channel = channel_with(redis_url, KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE="15")
+    started: list[str] = []
+    async with served(channel, Assistant()) as url, pages() as page:
+        for _ in range(4):  # 4 connections, each as many sessions as it is allowed
+            client = page()
+            assert await client.open(url) is None
+            for _ in range(SESSION_REQUESTS_PER_MINUTE + 1):
+                session_id = await client.new_session()
+                if session_id is None:
+                    break
+                started.append(session_id)
+            await client.close()
+        assert len(set(started)) == 15, "each reconnection started more conversations"
+        assert client.refused.get_nowait() == {"reason": "too_many_sessions"}, "the page is told why"
+        # A page resuming its own session starts no conversation and is let in.
+        resumed = page()
+        assert await resumed.open(url) is None
+        await resumed.sio.emit("session_request", {"session_id": started[0]})
+        assert await asyncio.wait_for(resumed.confirmed.get(), 10) == started[0]
+    assert len([key async for key in redis.scan_iter("kefu:presence:customer:*")]) == 15
+
+
+async def test_a_page_refused_a_new_session_hears_no_more_of_the_conversation_it_left(redis_url, redis):  # noqa: F811
+    """新对话 wipes the page; refused the new session, the socket stayed in the old one's room, and an agent's
+    words into the conversation just wiped (the last customer's, at a shared PC) appeared on the fresh page."""
+    channel = channel_with(redis_url, KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE="1")
+    async with served(channel, Assistant()) as url, pages() as page:
+        client = page()
+        assert await client.open(url) is None
+        left = await client.new_session()
+        assert left and await client.new_session() is None, "the minute's one new session was taken"
+        assert client.refused.get_nowait() == {"reason": "too_many_sessions"}
+        output = WebChatOutput(channel.sio, "bot_uttered")
+        await output.send_response(left, {"text": "您好，我是人工客服王芳"})
+        await output.send_response(client.sio.get_sid(), {"text": "只给这个页面"})  # after it, on the same way
+        assert await asyncio.wait_for(client.heard.get(), 10) == {"text": "只给这个页面"}
+    assert not await redis.zcard(f"kefu:presence:pages:{left}"), "the page no longer counts as open there"
+
+
+async def test_the_connections_of_a_worker_that_died_stop_counting(redis_url, redis):  # noqa: F811
+    """A worker killed (OOM, a crash) runs no disconnect: its sockets stop counting once it no longer vouches
+    for them, while a live worker's go on counting however long they stay open."""
+    clock = Clock()
+    live, dead = channel_with(redis_url), channel_with(redis_url)
+    for worker in (live, dead):  # renewals driven by the test, on its clock
+        worker.addresses = AddressLimits(worker.redis, 3, 0, clock=clock, renew_s=3600)
+    async with served(live, Assistant()) as live_url, served(dead, Assistant()) as dead_url, pages() as page:
+        assert await page().open(live_url) is None
+        assert [await page().open(dead_url) for _ in range(2)] == [None, None]
+        assert await page().open(live_url) == "too_many_connections"
+        for _ in range(4):  # an hour passes; the live worker vouches for its socket all along, the dead one not
+            clock.now += 15 * 60
+            await live.addresses.renew(lambda sid: live.sio.manager.is_connected(sid, "/"))
+        assert [await page().open(live_url) for _ in range(3)] == [None, None, "too_many_connections"]
+        assert await open_count(redis) == 3

@@ -1,0 +1,102 @@
+"""Kefu's chat page refused for its network's limit says why, in its header, and comes back by itself.
+
+socket.io-client does not try again after a server refused the connection: without the page's own
+retry it stayed offline for good. The channel is served in process on a real Redis with a stand-in
+assistant, and the page runs in a real Chromium, as ``test_message_limit_browser``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+
+import pytest
+from sanic import Sanic
+
+from bot.channels.webchat import WebChatInput
+from bot.channels.webchat_addresses import AddressLimits
+from bot.embedded_redis import free_port
+from tests.channels.test_channel_config import settings
+from tests.channels.test_webchat_addresses import Page
+from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment  # noqa: F401
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, PROJECT_ROOT
+from tests.handoff.conftest import Clock, redis, redis_url  # noqa: F401  the same real Redis fixtures
+
+pytestmark = [pytest.mark.browser]
+
+
+def strings() -> dict:
+    return json.loads((PROJECT_ROOT / "content" / "ui" / "webchat.zh.json").read_text(encoding="utf-8"))
+
+
+@contextlib.asynccontextmanager
+async def chat_served(channel: WebChatInput, port: int):
+    """The channel with its page on ``port`` (the page's origin is Kefu's own); yields a function opening
+    the page in Chromium."""
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
+    from playwright.async_api import async_playwright
+
+    app = Sanic(f"webchat_addresses_{free_port()}")
+    app.blueprint(channel.blueprint(Assistant()), url_prefix="/webhooks/webchat")
+    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
+    await server.startup()
+    errors: list[str] = []
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+            async def open_page():
+                page = await browser.new_page(viewport={"width": 375, "height": 740}, locale="zh-CN")
+                page.on("pageerror", lambda error: errors.append(str(error)))
+                await page.goto(f"http://127.0.0.1:{port}/chat/")
+                return page
+
+            yield open_page
+            await browser.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert not errors, errors
+
+
+async def session_of(page) -> str | None:
+    return await page.evaluate("() => window.kefuChat && window.kefuChat.session()")
+
+
+async def test_a_page_refused_for_too_many_connections_says_so_and_connects_once_there_is_room(
+        redis_url, redis):  # noqa: F811
+    port = free_port()
+    channel = WebChatInput(settings(REDIS_URL=redis_url, KEFU_RASA_PORT=str(port),
+                                    KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS="1"), session_persistence=True)
+    async with chat_served(channel, port) as open_page:
+        other = Page()  # another customer on the same network, there first
+        assert await other.open(f"http://127.0.0.1:{port}") is None
+        page = await open_page()
+        status = page.locator("#status")
+        await page.wait_for_function("() => document.getElementById('status').dataset.state === 'refused'",
+                                     timeout=15000)
+        assert await status.inner_text() == strings()["status_too_many_connections"]
+        assert await session_of(page) is None
+        await other.close()
+        await page.wait_for_function("() => window.kefuChat.session()", timeout=25000)  # retried on its own
+        assert await status.inner_text() == strings()["status_online"]
+
+
+async def test_a_page_refused_a_new_session_says_so_and_gets_one_once_the_minute_has_passed(
+        redis_url, redis):  # noqa: F811
+    port = free_port()
+    channel = WebChatInput(settings(REDIS_URL=redis_url, KEFU_RASA_PORT=str(port)), session_persistence=True)
+    clock = Clock()
+    channel.addresses = AddressLimits(channel.redis, 0, 1, clock=clock)
+    async with chat_served(channel, port) as open_page:
+        other = Page()
+        assert await other.open(f"http://127.0.0.1:{port}") is None
+        assert await other.new_session(), "the network's one new session this minute"
+        page = await open_page()
+        await page.wait_for_function("() => document.getElementById('status').dataset.state === 'refused'",
+                                     timeout=15000)
+        assert await page.locator("#status").inner_text() == strings()["status_too_many_sessions"]
+        clock.now += 61
+        await page.wait_for_function("() => window.kefuChat.session()", timeout=25000)
+        await other.close()
