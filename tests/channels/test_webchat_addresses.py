@@ -41,7 +41,8 @@ class Page(Socket):
         try:
             await self.sio.connect(url, socketio_path="socket.io", transports=["websocket"], headers=headers or {})
         except socketio.exceptions.ConnectionError:
-            return (await asyncio.wait_for(self.refused.get(), 5)).get("message")
+            reason = await asyncio.wait_for(self.refused.get(), 5)  # Kefu's {"message"}, or a failed handshake's
+            return reason.get("message") if isinstance(reason, dict) else str(reason)
         return None
 
     async def new_session(self) -> str | None:
