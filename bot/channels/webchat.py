@@ -365,6 +365,21 @@ class WebChatInput(SocketIOInput):
         for pending, at in set_aside:
             await self.tell_set_aside(pending, at, to=sid)
 
+    async def asked(self, sid: Text) -> int:
+        """Number the socket's session request (its page's latest has the highest; :meth:`latest`)."""
+        session = await self.sio.get_session(sid, namespace=self.namespace)
+        session["asked"] = session.get("asked", 0) + 1
+        return session["asked"]
+
+    @contextlib.asynccontextmanager
+    async def latest(self, sid: Text, asked: int):
+        """Whether request ``asked`` is still the socket's latest, held while it joins its session and is
+        confirmed: of a page's requests answered side by side, one waiting for a running turn to resume
+        the old conversation ended after 新对话 and put the page back into the conversation it had wiped."""
+        session = await self.sio.get_session(sid, namespace=self.namespace)
+        async with session.setdefault("joining", asyncio.Lock()):
+            yield session.get("asked") == asked
+
     async def leave_session(self, sid: Text) -> None:
         """The socket ``sid`` no longer shows its session: out of its room, and its page counted closed."""
         async with self.sio.session(sid, namespace=self.namespace) as session:
@@ -516,6 +531,7 @@ class WebChatInput(SocketIOInput):
 
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: Text, data: Optional[Dict]) -> None:
+            asked = await self.asked(sid)  # before any wait: of two requests, the later is the one the page gets
             if not await self.guard.allow(f"socket:{sid}:sessions", SESSION_REQUESTS_PER_MINUTE, 60):
                 logger.warning("webchat.session.rate_limited sid=%s", sid)
                 await sio.disconnect(sid, namespace=self.namespace)
@@ -527,13 +543,20 @@ class WebChatInput(SocketIOInput):
             else:  # a new conversation: the address's budget, however often it reconnected
                 client = (await sio.get_session(sid, namespace=self.namespace)).get("client", "")
                 if not await self.addresses.new_session(client):
-                    await self.leave_session(sid)  # the page left it (新对话): nothing more of it reaches the page
-                    await sio.emit("session_refused", {"reason": TOO_MANY_SESSIONS}, room=sid, namespace=self.namespace)
+                    async with self.latest(sid, asked) as latest:
+                        if latest:  # the page left its session (新对话): nothing more of it reaches the page
+                            await self.leave_session(sid)
+                            await sio.emit("session_refused", {"reason": TOO_MANY_SESSIONS}, room=sid,
+                                           namespace=self.namespace)
                     return  # the page says so and asks again later
                 session_id = sessions.issue(secret)
             seen_at = (data or {}).get("seen_at") if isinstance(data, dict) else None
             resuming = requested == session_id and isinstance(seen_at, (int, float)) and not isinstance(seen_at, bool)
-            async with self.between_turns(webhook, session_id if resuming else None):
+            async with self.between_turns(webhook, session_id if resuming else None), \
+                    self.latest(sid, asked) as latest:
+                if not latest:  # the page asked again meanwhile (新对话 while it resumed): that one answers
+                    logger.info("webchat.session.superseded session=%s", session_id)
+                    return
                 async with sio.session(sid, namespace=self.namespace) as session:
                     old = session.get("session_id")
                     if old and old != session_id:

@@ -21,7 +21,7 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from bot.channels.webchat import WebChatInput
 from bot.lock_store import AsyncRedisLockStore
 from tests.channels.test_channel_config import settings
-from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment, served  # noqa: F401
+from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment, served, until  # noqa: F401
 from tests.channels.test_webchat_socketio import ChatClient
 from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
 
@@ -85,3 +85,58 @@ async def test_a_page_back_during_a_turn_gets_the_replies_said_while_it_was_away
         finally:
             await back.close()
     assert [m.get("text") for m in got if m.get("text")] == [SECOND, THANKS], "a reply lost or sent twice"
+
+
+async def test_a_new_conversation_asked_for_while_the_page_resumes_its_old_one_is_the_one_it_gets(
+        redis_url, redis):  # noqa: F811
+    """A page resuming during a turn waits for it; 新对话 pressed meanwhile was confirmed, then the resume
+    ended and put the page back into the conversation it had just wiped (at a shared PC, the last
+    customer's, verified), and what it said next went there."""
+    host, port_db = redis_url.removeprefix("redis://").split(":")
+    port, db = port_db.split("/")
+    agent = Agent(domain=Domain.empty(), tracker_store=InMemoryTrackerStore(Domain.empty()),
+                  lock_store=AsyncRedisLockStore(host=host, port=int(port), db=int(db)))
+    assistant = Assistant()
+    channel = WebChatInput(settings(REDIS_URL=redis_url), session_persistence=True)
+    async with served(channel, assistant, agent=agent) as url:
+        before = ChatClient(url, ["websocket"])
+        old = await before.connect()
+        await before.close()
+        told: asyncio.Queue = asyncio.Queue()
+        page = socketio.AsyncClient(reconnection=False)
+        page.on("session_confirm", lambda session_id: told.put_nowait(("confirm", session_id)))
+        page.on("bot_uttered", lambda message: told.put_nowait(("said", message.get("text"))))
+        turn_holds, turn_ends = asyncio.Event(), asyncio.Event()
+
+        async def turn() -> None:  # the old conversation's turn, still running as the page comes back
+            async with agent.lock_store.lock(old):
+                turn_holds.set()
+                await turn_ends.wait()
+
+        running = asyncio.ensure_future(turn())
+        await asyncio.wait_for(turn_holds.wait(), 10)
+        await page.connect(url, socketio_path="socket.io", transports=["websocket"])
+        try:
+            await page.emit("session_request", {"session_id": old, "seen_at": 0})
+            await page.emit("session_request", {"session_id": None})  # 新对话
+            kind, fresh = await asyncio.wait_for(told.get(), 10)
+            assert kind == "confirm" and fresh != old, "新对话 is confirmed while the old conversation's turn runs"
+            turn_ends.set()
+            await running
+            await until(lambda: no_line(redis, old), what="the resume to have had the lock")
+            # After whatever the resume sent, on the same way to the page.
+            await channel.sio.emit("bot_uttered", {"text": "marker"}, room=page.get_sid(), namespace="/")
+            after = []
+            while (item := await asyncio.wait_for(told.get(), 10)) != ("said", "marker"):
+                after.append(item)
+            assert ("confirm", old) not in after, "the page was put back into the conversation it had wiped"
+            ack = await page.call("user_uttered", {"message": "你好", "session_id": fresh,
+                                                   "client_id": uuid.uuid4().hex}, timeout=10)
+            assert ack == {"ok": True}
+        finally:
+            await page.disconnect()
+    assert [m.sender_id for m in assistant.heard] == [fresh]
+
+
+async def no_line(redis, conversation_id: str) -> bool:  # noqa: F811
+    return not await redis.exists(f"kefu:lock:{conversation_id}:line")
