@@ -153,6 +153,10 @@ def running_kefu(trained_model, tmp_path_factory):
         # The stack tests speak as the demo customers, also on CI's PostgreSQL (where the default,
         # an external database, would load none: README "Demo data").
         KEFU_DEMO_DATA="on",
+        # Every stack test's page connects from 127.0.0.1, the fuzzing's hundreds of sessions a minute
+        # too: no budget of new sessions per address here (tests/channels/test_webchat_addresses.py tests
+        # it); the limit of open connections per address stays on.
+        KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE="0",
     )
     # Channel tests: media folder with a generated self-help video, WeChat test credentials.
     from tests.channels.stack_env import channel_environment

@@ -18,7 +18,7 @@ from bot.channels.webchat_addresses import AddressLimits
 from bot.embedded_redis import free_port
 from tests.channels.test_channel_config import settings
 from tests.channels.test_webchat_addresses import Page
-from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment  # noqa: F401
+from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment, until  # noqa: F401
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, PROJECT_ROOT
 from tests.handoff.conftest import Clock, redis, redis_url  # noqa: F401  the same real Redis fixtures
 
@@ -60,6 +60,11 @@ async def chat_served(channel: WebChatInput, port: int):
     assert not errors, errors
 
 
+async def asked_again(redis) -> bool:  # noqa: F811
+    """Whether a socket asked for a session more than once (each request is counted per socket)."""
+    return any([await redis.zcard(key) > 1 async for key in redis.scan_iter("kefu:webchat:rate:socket:*:sessions")])
+
+
 async def session_of(page) -> str | None:
     return await page.evaluate("() => window.kefuChat && window.kefuChat.session()")
 
@@ -97,6 +102,15 @@ async def test_a_page_refused_a_new_session_says_so_and_gets_one_once_the_minute
         await page.wait_for_function("() => document.getElementById('status').dataset.state === 'refused'",
                                      timeout=15000)
         assert await page.locator("#status").inner_text() == strings()["status_too_many_sessions"]
-        clock.now += 61
+        state_changes = await page.evaluate("""() => {
+            window.statusSaid = [];
+            new MutationObserver(() => window.statusSaid.push(document.getElementById('status').textContent))
+                .observe(document.getElementById('status'), {childList: true, characterData: true, subtree: true});
+        }""")
+        assert state_changes is None
+        await until(lambda: asked_again(redis), timeout=25, what="the page to ask again")  # refused again
+        assert await page.evaluate("() => window.statusSaid") == [], "the header flickered (read out each time)"
+        clock.now += 61  # the minute has passed
         await page.wait_for_function("() => window.kefuChat.session()", timeout=25000)
+        assert await page.locator("#status").inner_text() == strings()["status_online"]
         await other.close()

@@ -480,6 +480,10 @@
   function onConnect() {
     ready = false;
     onState("online");
+    askSession();
+  }
+
+  function askSession() {
     // The server sends again what was said after seen_at: while the page was closed, or offline.
     socket.emit("session_request", { session_id: sessionId, seen_at: sessionId ? load(SEEN_KEY, null) : null });
   }
@@ -493,6 +497,7 @@
       save(SEEN_KEY, 0);
     }
     ready = true;
+    onState("online");  // after a refusal the header said why
     deliverPending();  // what was typed while the connection was down, or never acknowledged
   }
 
@@ -543,7 +548,7 @@
     });
     socket.on("session_refused", function (data) {  // too many new sessions from its network
       onState("refused", data && data.reason);
-      afterRefusal(function () { if (socket.connected && !ready) { onConnect(); } });
+      afterRefusal(function () { if (socket.connected && !ready) { askSession(); } });  // the header says why meanwhile
     });
     socket.on("session_confirm", onSessionConfirm);
     socket.on("bot_uttered", onBotUttered);
