@@ -47,6 +47,7 @@ from redis.exceptions import RedisError
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.exc import SQLAlchemyError
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -63,6 +64,7 @@ from bot.channels.wechat_followers import MEDIA_KINDS, follower_left, media_turn
 from bot.channels.wechat_replies import MenuChoices, TextUnit, Unit, custom_message, merge_as_text, to_units
 from bot.channels.wechat_split import fit_units
 from bot.contacts.optout import opt_out_reply
+from bot.db.repository import DatabaseError
 from bot.handoff.undelivered import delivered_held, held_undelivered
 from bot.security.claims import WECHAT_OPENID, channel_claim
 from bot.observability.metrics import observe_real_time_factor
@@ -473,6 +475,25 @@ class WeChatInput(InputChannel):
                          "WECHAT_APP_ID against the official account console", type(error).__name__)
         return None
 
+    async def _template_report(self, openid: str, status: str, msgid: str) -> None:
+        """WeChat's delivery report of a template message: kept for a send whose answer never came; a
+        contact's text WeChat took and could not deliver is no longer ``sent`` (bot/contacts/not_delivered.py)."""
+        try:
+            undelivered = await record_report(self.guard, openid, status, msgid)
+        except RedisError as error:  # a maybe-sent template is then sent again, as before reports
+            logger.warning("wechat.template_report.not_kept sender=%s error=%s", openid, type(error).__name__)
+            return
+        if not undelivered:
+            return
+        from bot.contacts.not_delivered import template_not_delivered
+        from bot.contacts.rules import ContactRulesError
+
+        try:
+            await template_not_delivered(self.settings, undelivered, status)
+        except (DatabaseError, SQLAlchemyError, ContactRulesError) as error:
+            logger.error("wechat.template_report.not_recorded sender=%s ref=%s status=%s error=%s", openid,
+                         undelivered, status, type(error).__name__)
+
     # -- answering --------------------------------------------------------------------
     async def _answer(self, request: Request, message: Any, fields: dict,
                       on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> list[dict[str, Any]]:
@@ -501,10 +522,7 @@ class WeChatInput(InputChannel):
                 await self._drop_held(openid)
                 return []
             if event == "templatesendjobfinish":  # whether a template message reached them (no reply)
-                try:
-                    await record_report(self.guard, openid, fields.get("Status") or "", fields.get("MsgID") or "")
-                except RedisError as error:  # a maybe-sent template is then sent again, as before reports
-                    logger.warning("wechat.template_report.not_kept sender=%s error=%s", openid, type(error).__name__)
+                await self._template_report(openid, fields.get("Status") or "", fields.get("MsgID") or "")
                 return []
             if event == "subscribe":
                 text = (await self._menu()).get("subscribe")

@@ -256,6 +256,12 @@ class Schedule:
             values["details"] = details
         return self._move(contact_id, token, ACTIVE, **values)
 
+    def not_delivered(self, contact_id: int, token: str, **values) -> bool:
+        """A contact ``done`` by a text its channel took and then reported it could not deliver (WeChat's
+        delivery report): ``values`` (``failed``, or ``scheduled`` again), if it is still as the attempt
+        ``token`` left it — False when another attempt or a report came first (WeChat sent it twice)."""
+        return self._move(contact_id, token, ("done",), **values)
+
     def handled_by_agent(self, contact_id: int, disposition: str, agent_id: str) -> bool:
         """An offered callback an agent served and closed: ``done``, the disposition as its result and the
         agent in its details, so the schedule shows which callbacks were kept and by whom."""

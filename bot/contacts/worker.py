@@ -39,6 +39,7 @@ LAST_CARRIER_STATUS = "last_carrier_status"  # in a retried call's details: the 
 CHANNEL_UNAVAILABLE = "channel_unavailable"  # no text went out, for a reason on Kefu's side or the channel's load
 CHANNEL_REFUSED = "channel_refused"  # the SMS gateway or WeChat refused the text for good (a bad number…)
 MAYBE_SENT = "maybe_sent"  # in a contact's details: the client_ref and address of a text that may have gone out
+SENT_REF = "sent_ref"  # in a sent contact's details: the client_ref its text went out under (a delivery report's)
 CLAIM_LEASE = dt.timedelta(minutes=2)  # time to place an attempt; a worker dead longer gives the contact back
 
 
@@ -247,7 +248,8 @@ class ContactWorker:
                 return await self._give_up(contact, token, CHANNEL_REFUSED, channel=channel)
             return await self._retry(contact, token, rules, now, "send_failed",
                                      details={**(contact["details"] or {}), MAYBE_SENT: {"ref": ref, "to": to}})
-        await asyncio.to_thread(self.schedule.finish, contact["id"], token, result="sent")
+        await asyncio.to_thread(self.schedule.finish, contact["id"], token, result="sent",
+                                details={**(contact["details"] or {}), SENT_REF: ref})
         await self._event(contact, "contact_attempted", channel=channel, result="sent")
         return "sent"
 
@@ -295,9 +297,8 @@ class ContactWorker:
     async def _retry(self, contact: dict, token: str, rules: ContactRules, now: dt.datetime, result: str,
                      details: dict | None = None) -> str:
         done = await asyncio.to_thread(self.schedule.get, contact["id"])
-        attempts = done["attempts"] if done else contact["attempts"]
-        if attempts <= len(rules.retry_delays):
-            when = now + rules.retry_delays[attempts - 1]
+        when = retry_at(rules, done["attempts"] if done else contact["attempts"], now)
+        if when is not None:
             if not await asyncio.to_thread(self.schedule.retry_later, contact["id"], token, when, result, details):
                 return "answered"  # an answer (or another worker) ended the attempt first
             await self._event(contact, "contact_attempted", result=result, retry_at=when.isoformat(timespec="minutes"))
@@ -312,9 +313,19 @@ class ContactWorker:
         return "failed"
 
     async def _event(self, contact: dict | None, kind: str, **data) -> None:
-        if contact is None:
-            return
-        await record(f"contact:{contact['id']}", kind, channel=data.pop("channel", "") or "",
-                     customer=customer_key(customer_id=contact["customer_id"], phone=contact["phone"]),
-                     database_url=self.repository.url, contact_id=contact["id"], purpose=contact["purpose"],
-                     rule=contact["rule"], ticket_id=contact["ticket_id"], **data)
+        await contact_event(self.repository, contact, kind, **data)
+
+
+def retry_at(rules: ContactRules, attempts: int, now: dt.datetime) -> dt.datetime | None:
+    """When a contact not reached by its ``attempts`` attempts is tried again; None: the retries are used up."""
+    return now + rules.retry_delays[attempts - 1] if attempts <= len(rules.retry_delays) else None
+
+
+async def contact_event(repository: Repository, contact: dict | None, kind: str, **data) -> None:
+    """The outcome event of a step of ``contact`` (its conversation id is ``contact:<id>``)."""
+    if contact is None:
+        return
+    await record(f"contact:{contact['id']}", kind, channel=data.pop("channel", "") or "",
+                 customer=customer_key(customer_id=contact["customer_id"], phone=contact["phone"]),
+                 database_url=repository.url, contact_id=contact["id"], purpose=contact["purpose"],
+                 rule=contact["rule"], ticket_id=contact["ticket_id"], **data)

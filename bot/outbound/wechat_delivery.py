@@ -17,9 +17,11 @@ made again when its report says it went out (or that the follower refuses templa
 one (the report lost, or the first send really lost) it is sent again, as before.
 
 A report names WeChat's msgid (``MsgID``), and WeChat answers each send it took with that msgid. So a send
-WeChat answered is no longer the one a report is taken for: its report is known by its msgid and changes
-nothing, and the latest send whose answer never came is again the one an unknown msgid's report is taken
-for. Without this, a report of a ticket notice sent (and answered) after a care message timed out was
+WeChat answered is no longer the one a report is taken for: its report is known by its msgid, and the
+latest send whose answer never came is again the one an unknown msgid's report is taken for. A report
+of an answered send that says it was not delivered names that send's ``client_ref`` to the webhook
+(:func:`record_report`), whose sender recorded it as sent (found in review: a care message WeChat took
+and then could not deliver, the follower refusing the account's messages, stayed ``sent``). Without this, a report of a ticket notice sent (and answered) after a care message timed out was
 taken for the notice, and the care message's own report, coming after it, too — it was sent twice.
 """
 from __future__ import annotations
@@ -30,6 +32,7 @@ import json
 REPORT_TTL_S = 3 * 24 * 3600  # a retry comes within the contact's retry delays (hours), well inside this
 DELIVERED = "success"
 REFUSED_BY_FOLLOWER = "failed:user block"  # the follower set the account's messages to be refused
+REF_MARK = "ref:"  # an answered send's record names its client_ref after this (an older Kefu's, its key)
 
 
 def sent_key(ref: str, body: dict) -> str:
@@ -51,15 +54,21 @@ def _answered_key(msgid: str) -> str:
     return f"template_msg:{msgid}"
 
 
-async def record_report(guard, openid: str, status: str, msgid: str = "") -> None:
+async def record_report(guard, openid: str, status: str, msgid: str = "") -> str | None:
     """WeChat's delivery report of a template message to ``openid`` (from the webhook): that of the send
-    WeChat answered with ``msgid`` (nothing to keep: WeChat said it took it), else that of the latest send
-    to them whose answer never came (none kept: not a send under a ``client_ref``, or days ago)."""
-    if msgid and await guard.get(_answered_key(msgid)) is not None:
-        return
+    WeChat answered with ``msgid``, else that of the latest send to them whose answer never came (kept
+    for it; none: not a send under a ``client_ref``, or days ago). Returns the ``client_ref`` of an
+    answered send the report says was not delivered, for its sender to learn (None otherwise)."""
+    if msgid:
+        answered = await guard.get(_answered_key(msgid))
+        if answered is not None:
+            if status.strip() == DELIVERED or not answered.startswith(REF_MARK):
+                return None
+            return answered[len(REF_MARK):] or None
     latest = await guard.get(_latest_key(openid))
     if latest is not None:
         await guard.put(_report_key(latest), status.strip(), REPORT_TTL_S)
+    return None
 
 
 async def earlier_send(guard, key: str) -> str | None:
@@ -85,17 +94,18 @@ async def handing_over(guard, key: str, openid: str) -> None:
     await guard.put(_latest_key(openid), key, REPORT_TTL_S)
 
 
-async def handed_over(guard, key: str, sent: bool, msgid: object = None) -> None:
-    """WeChat answered the send recorded at ``key``: it took it (``sent``, as ``msgid``), or surely sent
-    nothing. Either way a report coming now is not this send's: the send before it to the follower is the
-    latest again (found in review: a notice WeChat was too busy for took the report of the care message
-    that had timed out), and a report naming ``msgid`` is known as this one's."""
+async def handed_over(guard, key: str, sent: bool, msgid: object = None, ref: str = "") -> None:
+    """WeChat answered the send recorded at ``key`` (made under ``client_ref`` ``ref``): it took it (``sent``,
+    as ``msgid``), or surely sent nothing. Either way a report coming now is not this send's: the send
+    before it to the follower is the latest again (found in review: a notice WeChat was too busy for took
+    the report of the care message that had timed out), and a report naming ``msgid`` is known as this
+    one's, of ``ref``."""
     raw = await guard.get(key)
     if sent:
         await guard.put(key, json.dumps({"sent": True}), REPORT_TTL_S)
         if msgid is None:  # WeChat always names it; without it, a report now may be this one's
             return
-        await guard.put(_answered_key(str(msgid)), key, REPORT_TTL_S)
+        await guard.put(_answered_key(str(msgid)), REF_MARK + ref, REPORT_TTL_S)
     else:
         await guard.forget(key)
         await guard.forget(_report_key(key))

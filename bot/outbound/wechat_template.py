@@ -78,7 +78,8 @@ class WeChatTemplateSender(Notifier):
                 await self._guarded(delivery.handed_over(guard, key, sent=False))
             raise
         if key:
-            await self._guarded(delivery.handed_over(guard, key, sent=errcode == 0, msgid=msgid))
+            await self._guarded(delivery.handed_over(guard, key, sent=errcode == 0, msgid=msgid,
+                                                     ref=str(message["client_ref"])))
         if errcode != 0:
             raise Refused(f"WeChat refused the template message (errcode={errcode})", 200,
                           sent_nothing=errcode in BUSY | STALE_TOKEN | KEFU_SIDE)

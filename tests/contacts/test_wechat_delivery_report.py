@@ -24,7 +24,7 @@ from tests.channels.test_channel_config import settings
 from tests.channels.test_wechat_in_process import Assistant, domain, served  # noqa: F401  the served channel
 from tests.channels.wechat_client import ACCOUNT
 from tests.contacts.test_text_failures import due_text, state
-from tests.handoff.conftest import redis_url  # noqa: F401  the same real Redis fixture
+from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures (redis: emptied)
 from tests.text_channels import OPENID, text_channels  # noqa: F401  the loopback WeChat API
 
 PREFIX = "kefu:wechat"  # the WeChat channel's, and so its sender's
@@ -148,4 +148,56 @@ async def test_a_report_is_taken_for_the_template_message_it_names(
         assert [body["data"] for body in channels.to("wechat")].count(care) == (2 if sent_again else 1)
     finally:
         await forget_records(api, channels, [f"contact-{contact_id}-1", "outbox-7"])
+        await api.guard.client().delete(*(f"{PREFIX}:template_msg:{n}" for n in range(1, 4)))
+
+
+@pytest.mark.parametrize("status, after_report, sent_in_all, events", [
+    ("failed:user block", ("failed", 1, "channel_refused"), 1, [("channel_refused", True)]),
+    ("failed: system failed", ("scheduled", 1, "send_failed"), 2, [("send_failed", None), ("sent", None)]),
+    ("success", ("done", 1, "sent"), 1, []),
+], ids=["refused-by-follower", "not-delivered", "delivered"])
+async def test_a_care_message_wechat_took_but_could_not_deliver_is_not_left_sent(
+        kefu_env, repository, make_worker, clock, text_channels, redis_url, redis, domain,  # noqa: F811
+        status, after_report, sent_in_all, events):
+    """WeChat answered the send (errcode 0, its msgid), then reported that the message did not reach the
+    follower. Found in review: the contact stayed ``done`` as ``sent`` — the ledger said the customer had the
+    care message, and nothing tried again. Now the report is taken as WeChat's answer would have been: the
+    follower refusing the account's messages ends the contact ``failed`` as refused, as an errcode would; a
+    message WeChat failed to deliver is sent again after the retry delay, once, however often the report
+    comes (WeChat may send it twice; each here in its own second, so the webhook takes both)."""
+    from bot.contacts.rules import load_rules
+
+    channels, url = text_channels
+    schedule = Schedule(repository)
+    contact_id = due_text(repository, clock.now, "wechat")
+    api = WeChatApi(url, stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, ChannelGuard(redis_url, PREFIX))
+    worker = make_worker(messengers={"wechat": WeChatTemplateSender(api, "TPL-CARE", timeout_s=1.0)})
+    channel = WeChatInput(settings(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
+                                   WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=url,
+                                   REDIS_URL=redis_url, KEFU_DATABASE_URL=kefu_env.database_url,
+                                   KEFU_CONTENT_DIR=str(kefu_env.content_dir)))
+    try:
+        await worker.run_pass()
+        assert state(schedule.get(contact_id)) == ("done", 1, "sent")
+        msgid = len(channels.received)  # the loopback WeChat's answer to that send
+
+        async with served(channel, Assistant(), domain) as wechat:
+            second = int(time.time())
+            for created in (second, second + 1):
+                answer = await asyncio.to_thread(wechat.post, delivery_report(OPENID, status, msgid, created))
+                assert (answer.status, answer.body) == (200, "success")
+        contact = schedule.get(contact_id)
+        assert state(contact) == after_report
+        if status != "success":
+            assert contact["details"]["delivery_report"] == status  # why, for whoever reads the contact
+
+        for minutes in load_rules(kefu_env.content_dir / "contacts.yml").retry_delays:  # past every retry delay
+            clock.advance(minutes=minutes.total_seconds() / 60)
+            await worker.run_pass()
+        assert len(channels.to("wechat")) == sent_in_all
+        attempted = [e["data"] for e in repository.events_for(f"contact:{contact_id}")
+                     if e["kind"] == "contact_attempted"]
+        assert [(e["result"], e.get("final")) for e in attempted[1:]] == events
+    finally:
+        await forget_records(api, channels, [f"contact-{contact_id}-1", f"contact-{contact_id}-2"])
         await api.guard.client().delete(*(f"{PREFIX}:template_msg:{n}" for n in range(1, 4)))
