@@ -12,13 +12,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable
 
-import sqlalchemy as sa
-
+from bot.contacts.addresses import Reach, reach_of
 from bot.contacts.complaints import OPEN_COMPLAINT, open_complaint
 from bot.contacts.rules import ContactRules
 from bot.contacts.schedule import Schedule, address_of
 from bot.db.repository import Repository
-from bot.db.schema import channel_bindings, customer_contacts, customers
 from bot.phone import local_phone
 
 SEND, BLOCK, HOLD, WAIT, DROP = "send", "block", "hold", "wait", "drop"
@@ -79,10 +77,11 @@ class ContactGate:
         return None
 
     def decide(self, contact: dict, rules: ContactRules, now: dt.datetime,
-               planned: Iterable[tuple[str, dt.datetime]] = ()) -> Decision:
+               planned: Iterable[tuple[str, dt.datetime]] = (), reach: Reach | None = None) -> Decision:
         """What an attempt at ``now`` does. ``planned``: (address, time) of attempts not in the database
         yet that count against the daily limit (the dry run's earlier calls and texts, of contacts
-        already scheduled and of its own list; the worker has none)."""
+        already scheduled and of its own list; the worker has none). ``reach``: the customer's addresses
+        as read with the contact's (the worker's one read, :mod:`bot.contacts.addresses`); else read here."""
         if contact["phone"] and contact["phone"] in self.withheld_phones:  # whatever the purpose or channel
             return Decision(BLOCK, DEMO_CUSTOMER)
         if contact["purpose"] == "followup" and contact["ticket_id"]:  # done by a person meanwhile: not again
@@ -103,7 +102,7 @@ class ContactGate:
         address = address_of(channel, contact["phone"], contact["openid"])
         if contact["purpose"] != "callback":  # a callback the customer booked is made whatever the hour
             schedule = Schedule(self.repository)
-            blocked = self.blocked(contact)
+            blocked = self.blocked(contact, reach)
             if blocked:
                 return Decision(BLOCK, blocked)
             if rules.in_quiet_hours(now):
@@ -115,13 +114,16 @@ class ContactGate:
                 return Decision(WAIT, DAILY_LIMIT, channel, address, until=rules.next_day_open(now))
         return Decision(SEND, channel=channel, address=address)
 
-    def blocked(self, contact: dict) -> str | None:
+    def blocked(self, contact: dict, reach: Reach | None = None) -> str | None:
         """Why the customer may not be contacted (opted out, do-not-disturb), by the contact's number or
         WeChat, or by any address of the customer it is for: an opt-out is the customer's, so one
-        given from their registered number also stops a contact to the number an agent corrected."""
+        given from their registered number also stops a contact to the number an agent corrected.
+        ``reach``: the customer's addresses as the caller read them (else read here)."""
         schedule = Schedule(self.repository)
         addresses = {address_of("phone", contact["phone"], ""), address_of("wechat", "", contact["openid"])}
-        if contact["customer_id"] is not None:
+        if reach is not None:
+            addresses |= reach.addresses
+        elif contact["customer_id"] is not None:
             addresses |= customer_addresses(self.repository, contact["customer_id"])
         for address in sorted(a for a in addresses if a):
             reason = schedule.blocked(address)
@@ -133,10 +135,5 @@ class ContactGate:
 def customer_addresses(repository: Repository, customer_id: int) -> set[str]:
     """Every address a customer is reached at: the registered number, an agent's corrected callback
     number, their WeChat accounts (``phone:…``/``wechat:…``, as the block list keeps them)."""
-    with repository.engine.connect() as conn:
-        phones = {r[0] for r in conn.execute(sa.select(customers.c.phone).where(customers.c.id == customer_id))}
-        phones |= {r[0] for r in conn.execute(sa.select(customer_contacts.c.value).where(
-            customer_contacts.c.customer_id == customer_id, customer_contacts.c.field == "callback_phone"))}
-        openids = {r[0] for r in conn.execute(sa.select(channel_bindings.c.external_id).where(
-            channel_bindings.c.customer_id == customer_id, channel_bindings.c.channel == "wechat"))}
-    return {address_of("phone", p, "") for p in phones if p} | {address_of("wechat", "", o) for o in openids if o}
+    reach = reach_of(repository, {customer_id}).get(customer_id)
+    return set(reach.addresses) if reach else set()

@@ -13,11 +13,12 @@ import datetime as dt
 import sqlalchemy as sa
 
 from bot.arrears import IN_ARREARS, owed_cents
+from bot.contacts.addresses import reach_of
 from bot.contacts.planner_mark import advance_mark, changed_tickets, history_state, read_mark, rules_fingerprint
 from bot.contacts.rules import ContactRule, ContactRules
 from bot.contacts.schedule import Schedule
 from bot.db.repository import Repository, in_chunks
-from bot.db.schema import channel_bindings, customer_contacts, customers, tickets as tickets_table
+from bot.db.schema import customers, tickets as tickets_table
 from bot.handoff.tickets import CUSTOMER_PROVEN, customer_proven
 from bot.ledger.ledger import LedgerItem, build_items
 from bot.ledger.rules import LedgerRules
@@ -45,21 +46,7 @@ def _resolutions(history: list[dict]) -> list[dt.datetime]:
 
 def current_addresses(repository: Repository, customer_ids: set[int]) -> dict[int, tuple[str, str]]:
     """customer id -> (phone, WeChat openid or ""); the phone is the callback number an agent corrected, if any."""
-    if not customer_ids:
-        return {}
-    found: dict[int, tuple[str, str]] = {}
-    with repository.engine.connect() as conn:
-        for row in conn.execute(sa.select(customers.c.id, customers.c.phone).where(customers.c.id.in_(customer_ids))):
-            found[row.id] = (row.phone, "")
-        corrected = sa.select(customer_contacts.c.customer_id, customer_contacts.c.value).where(
-            customer_contacts.c.field == "callback_phone", customer_contacts.c.customer_id.in_(customer_ids))
-        for row in conn.execute(corrected):
-            found[row.customer_id] = (row.value, "")
-        bindings = sa.select(channel_bindings.c.customer_id, channel_bindings.c.external_id).where(
-            channel_bindings.c.channel == "wechat", channel_bindings.c.customer_id.in_(customer_ids))
-        for row in conn.execute(bindings):
-            found[row.customer_id] = (found.get(row.customer_id, ("", ""))[0], row.external_id)
-    return found
+    return {customer_id: (reach.phone, reach.openid) for customer_id, reach in reach_of(repository, customer_ids).items()}
 
 
 class Planner:

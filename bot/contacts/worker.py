@@ -21,7 +21,8 @@ from bot.contacts.complaints import OPEN_COMPLAINT, hand_to_complaint
 from bot.contacts.decision import BLOCK, DAILY_LIMIT, DROP, HOLD, NO_CHANNEL, TEXT_CHANNELS, WAIT, ContactGate
 from bot.contacts.dialer import NOT_REACHED, DialError, Dialer
 from bot.contacts.offer import offer_to_agents
-from bot.contacts.planner import Planner, current_addresses
+from bot.contacts.addresses import Reach, reach_of
+from bot.contacts.planner import Planner
 from bot.contacts.rules import ContactRule, ContactRules
 from bot.contacts.schedule import DailyLimitReached, Schedule
 from bot.db.repository import Repository
@@ -121,24 +122,26 @@ class ContactWorker:
         return counts
 
     # -- one attempt ---------------------------------------------------------------------
-    def _addressed_now(self, contact: dict, token: str) -> dict:
-        """The contact addressed as its customer's record is now. Scheduled a day or more before, it kept
-        the number of that moment, which a nightly import may have changed (found in review: the follow-up
-        rang the number the customer had given up). A callback keeps the number given for it."""
+    def _addressed_now(self, contact: dict, token: str) -> tuple[dict, Reach | None]:
+        """The contact addressed as its customer's record is now, and every address of theirs an opt-out
+        covers — one read of both, which the gate uses as it is (found in review: the number and the
+        opt-out check were read apart, and could disagree). Scheduled a day or more before, the contact
+        kept the number of that moment, which a nightly import may have changed (found in review: the
+        follow-up rang the number the customer had given up). A callback keeps the number given for it."""
         if contact["purpose"] == "callback" or contact["customer_id"] is None:
-            return contact
-        current = current_addresses(self.repository, {contact["customer_id"]}).get(contact["customer_id"])
-        if current is None or current == (contact["phone"] or "", contact["openid"] or ""):
-            return contact
-        phone, openid = current
-        if not self.schedule.readdress(contact["id"], token, phone=phone, openid=openid):
-            return contact  # no longer this worker's: the attempt finds that out itself
-        return {**contact, "phone": phone, "openid": openid}
-
+            return contact, None
+        reach = reach_of(self.repository, {contact["customer_id"]}).get(contact["customer_id"])
+        if reach is None:  # no such customer any more: nothing of theirs beyond the contact's own
+            return contact, Reach("", "", frozenset())
+        if (reach.phone, reach.openid) == (contact["phone"] or "", contact["openid"] or ""):
+            return contact, reach
+        if not self.schedule.readdress(contact["id"], token, phone=reach.phone, openid=reach.openid):
+            return contact, reach  # no longer this worker's: the attempt finds that out itself
+        return {**contact, "phone": reach.phone, "openid": reach.openid}, reach
 
     async def attempt(self, contact: dict, token: str, rules: ContactRules, now: dt.datetime) -> str:
-        contact = await asyncio.to_thread(self._addressed_now, contact, token)
-        decision = await asyncio.to_thread(self.gate.decide, contact, rules, now)
+        contact, reach = await asyncio.to_thread(self._addressed_now, contact, token)
+        decision = await asyncio.to_thread(self.gate.decide, contact, rules, now, reach=reach)
         if decision.action == BLOCK:
             await asyncio.to_thread(self.schedule.block_contact, contact["id"], decision.reason)
             await self._event(contact, "contact_skipped", reason=decision.reason)
