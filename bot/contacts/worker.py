@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bot.contacts.complaints import OPEN_COMPLAINT, hand_to_complaint
-from bot.contacts.decision import BLOCK, DAILY_LIMIT, DROP, HOLD, NO_CHANNEL, TEXT_CHANNELS, WAIT, ContactGate
+from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DROP, HOLD, NO_CHANNEL, QUIET_HOURS, TEXT_CHANNELS, WAIT,
+                                   ContactGate)
 from bot.contacts.dialer import NOT_REACHED, DialError, Dialer
 from bot.contacts.offer import offer_to_agents
 from bot.contacts.addresses import Reach, reach_of
@@ -205,11 +206,11 @@ class ContactWorker:
             await self._event(contact, "contact_skipped", reason=reason, until=until.isoformat(timespec="minutes"))
         return reason
 
-    async def _not_made(self, contact: dict, token: str, reason: str) -> str:
+    async def _not_made(self, contact: dict, token: str, reason: str, until: dt.datetime | None = None) -> str:
         """No call or text went out, for a reason on Kefu's side or the channel's load (``reason``): the
-        attempt is taken back and tried again after ``CARRIER_PAUSE``, whatever the retry delays and the
-        daily limit."""
-        when = self.clock() + CARRIER_PAUSE
+        attempt is taken back and tried again after ``CARRIER_PAUSE`` (or at ``until``), whatever the retry
+        delays and the daily limit."""
+        when = until or self.clock() + CARRIER_PAUSE
         if not await asyncio.to_thread(self.schedule.not_placed, contact["id"], token, due_at=when, result=reason):
             return "answered"  # the claim was lost meanwhile
         await self._event(contact, "contact_skipped", reason=reason, until=when.isoformat(timespec="minutes"))
@@ -286,6 +287,12 @@ class ContactWorker:
                                         status="blocked")
                 await self._event(contact, "contact_skipped", reason=blocked)
                 return blocked
+            if contact["purpose"] != "callback" and rules.in_quiet_hours(now):
+                # Found in review: a worker dead at 20:58 had its text sent again at once by the pass at
+                # 03:00. It is taken back to the end of quiet hours, when its attempt number gives it the
+                # same client_ref again.
+                return await self._not_made(contact, contact["attempt_token"], QUIET_HOURS,
+                                            until=rules.quiet_hours_end(now))
             return await self._send_text(contact, contact["attempt_token"], rule, rules, contact["channel"], now,
                                          attempt=contact["attempts"])
         details = dict(contact["details"] or {})

@@ -162,3 +162,33 @@ async def test_a_dead_workers_text_found_with_the_gateway_down_goes_out_later_as
     await make_worker(messengers={"sms": await messenger("sms", url)}).run_pass()
     assert state(schedule.get(contact_id)) == ("done", 1, "sent")
     assert [m["client_ref"] for m in channels.to("sms")] == [f"contact-{contact_id}-1"]
+
+
+async def test_a_dead_workers_text_is_not_sent_again_in_the_night(kefu_env, repository, make_worker, clock,
+                                                                 text_channels, messenger):
+    """A worker counted a text at 20:58 and died before the gateway had it; Kefu was back at 03:00. Found
+    in review: the first pass sent it again at once, whatever the hour — a care text at 03:00. It waits
+    for the end of quiet hours, and goes out then as the same message (the same ``client_ref``, which the
+    gateway sends once had the first gone out after all)."""
+    from bot.contacts.rules import load_rules
+
+    channels, url = text_channels
+    rules = load_rules(kefu_env.content_dir / "contacts.yml")
+    schedule = Schedule(repository)
+    clock.now = clock.now.replace(hour=12, minute=58)  # 20:58 in Shanghai
+    contact_id = due_text(repository, clock.now, "sms")
+    token = schedule.claim(contact_id, "dead-worker", clock.now, CLAIM_LEASE)
+    assert schedule.placed(contact_id, token, channel="sms", address=ADDRESS["sms"], now=clock.now, lease=CLAIM_LEASE)
+
+    clock.now = clock.now.replace(hour=19, minute=0)  # 03:00 the next day in Shanghai
+    assert rules.in_quiet_hours(clock.now)
+    worker = make_worker(messengers={"sms": await messenger("sms", url)})
+    await worker.run_pass()
+    assert channels.to("sms") == [], "nobody is texted at 03:00"
+    assert schedule.get(contact_id)["due_at"] == rules.quiet_hours_end(clock.now)
+
+    clock.now = rules.quiet_hours_end(clock.now)  # 08:00
+    await worker.run_pass()
+    assert [m["client_ref"] for m in channels.to("sms")] == [f"contact-{contact_id}-1"]
+    assert state(schedule.get(contact_id)) == ("done", 1, "sent")
+    assert len(schedule.attempts(contact_id)) == 1
