@@ -64,7 +64,7 @@ from bot.channels.wechat_followers import MEDIA_KINDS, follower_left, media_turn
 from bot.channels.wechat_replies import MenuChoices, TextUnit, Unit, custom_message, merge_as_text, to_units
 from bot.channels.wechat_split import fit_units
 from bot.contacts.optout import opt_out_reply
-from bot.db.repository import DatabaseError
+from bot.db.repository import DatabaseError, Repository
 from bot.handoff.undelivered import delivered_held, held_undelivered
 from bot.security.claims import WECHAT_OPENID, channel_claim
 from bot.observability.metrics import observe_real_time_factor
@@ -477,7 +477,8 @@ class WeChatInput(InputChannel):
 
     async def _template_report(self, openid: str, status: str, msgid: str) -> None:
         """WeChat's delivery report of a template message: kept for a send whose answer never came; a
-        contact's text WeChat took and could not deliver is no longer ``sent`` (bot/contacts/not_delivered.py)."""
+        contact's text or an outbox message WeChat took and could not deliver is no longer ``sent``
+        (bot/contacts/not_delivered.py, bot/outbound/undelivered.py)."""
         try:
             undelivered = await record_report(self.guard, openid, status, msgid)
         except RedisError as error:  # a maybe-sent template is then sent again, as before reports
@@ -487,9 +488,12 @@ class WeChatInput(InputChannel):
             return
         from bot.contacts.not_delivered import template_not_delivered
         from bot.contacts.rules import ContactRulesError
+        from bot.outbound.undelivered import reported_not_delivered
 
-        try:
+        try:  # a contact's text, or an outbox message (a ticket notice): each takes only its own client_ref
             await template_not_delivered(self.settings, undelivered, status)
+            await asyncio.to_thread(reported_not_delivered, Repository(self.settings.database_url), undelivered,
+                                    status.strip())
         except (DatabaseError, SQLAlchemyError, ContactRulesError) as error:
             logger.error("wechat.template_report.not_recorded sender=%s ref=%s status=%s error=%s", openid,
                          undelivered, status, type(error).__name__)

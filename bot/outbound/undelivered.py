@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from bot.db.repository import Repository
 from bot.db.schema import outbox
-from bot.outbound.outbox_rows import OutboxRowError, change, row_number, waited_seconds
+from bot.outbound.outbox_rows import OutboxRowError, change, move, row_number, stamp, waited_seconds
 from bot.outbound.worker import out_of_time, to_customers
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ RESEND_WITHIN = dt.timedelta(hours=24)
 RESENDABLE = ("failed", "pending")  # pending: try now instead of at its next retry time
 DROPPABLE = ("failed", "pending")
 LISTED_BY = "kefu outbox list"
+OUTBOX_REF = re.compile(r"outbox-(\d+)")  # the client_ref an outbox message is sent under (bot/outbound/worker.py)
 WHY_NOT = {
     "sent": "the customer's channel took it",
     "sending": "a worker is sending it now",
@@ -123,3 +125,26 @@ def each_failed(repository: Repository, step) -> tuple[list[int], list[str]]:
             continue
         done.append(message.id)
     return done, left
+
+
+def reported_not_delivered(repository: Repository, ref: str, reason: str, now: dt.datetime | None = None) -> bool:
+    """A message its channel took (``sent``) and later reported it could not deliver (WeChat's delivery report,
+    ``reason``): given up for a person to resend or drop, the report as its last error (found in review: a
+    ticket notice WeChat took and could not deliver stayed ``sent``, and ``kefu outbox`` never showed it).
+    False: not an outbox message's ``client_ref``, or no longer ``sent`` (the report came twice)."""
+    match = OUTBOX_REF.fullmatch(ref)
+    if match is None:
+        return False
+    row_id = int(match.group(1))
+    with repository.engine.connect() as conn:
+        row = conn.execute(sa.select(outbox.c.channel, outbox.c.kind, outbox.c.payload).where(
+            outbox.c.id == row_id, outbox.c.status == "sent", to_customers())).first()
+    if row is None:
+        return False
+    payload = {**(row.payload or {}), "last_error": f"sent, then reported not delivered: {reason}",
+               "given_up_at": stamp(now or dt.datetime.utcnow())}
+    if not move(repository, row_id, was="sent", status="failed", payload=payload):
+        return False
+    logger.error("notify.outbox.given_up id=%s channel=%s kind=%s error=%s (kefu outbox resend|drop %s)", row_id,
+                 row.channel, row.kind, payload["last_error"], row_id)
+    return True

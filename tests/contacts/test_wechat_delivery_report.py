@@ -201,3 +201,44 @@ async def test_a_care_message_wechat_took_but_could_not_deliver_is_not_left_sent
     finally:
         await forget_records(api, channels, [f"contact-{contact_id}-1", f"contact-{contact_id}-2"])
         await api.guard.client().delete(*(f"{PREFIX}:template_msg:{n}" for n in range(1, 4)))
+
+
+@pytest.mark.parametrize("status, listed", [("failed:user block", True), ("failed: system failed", True),
+                                            ("success", False)], ids=["refused-by-follower", "not-delivered",
+                                                                      "delivered"])
+async def test_a_ticket_notice_wechat_took_but_could_not_deliver_is_listed_as_not_delivered(
+        kefu_env, repository, text_channels, redis_url, redis, domain, status, listed):  # noqa: F811
+    """The outbox's WeChat message (a ticket notice) WeChat answered and then reported not delivered. Found in
+    review: it stayed ``sent``, so ``kefu outbox list`` never showed the operator a notice the customer did
+    not get. It is given up (``failed``) with the report as its last error, for a person to resend or drop."""
+    from bot.notify import OutboxNotifier
+    from bot.outbound.undelivered import undelivered
+    from bot.outbound.worker import deliver_pending
+
+    channels, url = text_channels
+    await OutboxNotifier.from_settings(kefu_env, repository).send(
+        OPENID, {"channel": "wechat", "kind": "ticket_notice", "text": "您的报修单已受理。"})
+    [row] = repository.outbound(status="pending", channel="wechat", limit=10_000)
+    api = WeChatApi(url, stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, ChannelGuard(redis_url, PREFIX))
+    channel = WeChatInput(settings(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
+                                   WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=url,
+                                   REDIS_URL=redis_url, KEFU_DATABASE_URL=kefu_env.database_url,
+                                   KEFU_CONTENT_DIR=str(kefu_env.content_dir)))
+    try:
+        assert (await deliver_pending(repository, {"wechat": WeChatTemplateSender(api, "TPL-CARE")}))["sent"] == 1
+        assert undelivered(repository) == []
+        async with served(channel, Assistant(), domain) as wechat:
+            second = int(time.time())
+            for created in (second, second + 1):  # WeChat's report, twice
+                await asyncio.to_thread(wechat.post, delivery_report(OPENID, status, len(channels.received), created))
+        messages = undelivered(repository)
+        if listed:
+            [message] = messages
+            assert (message.id, message.state) == (row["id"], "failed")
+            assert status in message.last_error
+        else:
+            assert messages == []
+        assert len(channels.to("wechat")) == 1
+    finally:
+        await forget_records(api, channels, [f"outbox-{row['id']}"])
+        await api.guard.client().delete(*(f"{PREFIX}:template_msg:{n}" for n in range(1, 4)))
