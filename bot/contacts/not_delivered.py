@@ -20,7 +20,7 @@ import re
 
 from bot.contacts.rules import current_rules
 from bot.contacts.schedule import Schedule
-from bot.contacts.worker import CHANNEL_REFUSED, SENT_REF, contact_event, retry_at
+from bot.contacts.worker import CHANNEL_REFUSED, MAYBE_SENT, SENT_REF, contact_event, retry_at
 from bot.db.repository import Repository
 from bot.outbound.wechat_delivery import REFUSED_BY_FOLLOWER
 
@@ -47,6 +47,7 @@ async def template_not_delivered(settings, ref: str, status: str, now: dt.dateti
     status = status.strip()
     details = {**(contact["details"] or {}), DELIVERY_REPORT: status}
     details.pop(SENT_REF, None)
+    details.pop(MAYBE_SENT, None)  # its client_ref is of a send now known not delivered: the next is a new one
     when = None
     if status != REFUSED_BY_FOLLOWER:
         rules = await asyncio.to_thread(current_rules, settings.content_dir / "contacts.yml")

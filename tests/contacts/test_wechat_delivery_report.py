@@ -242,3 +242,40 @@ async def test_a_ticket_notice_wechat_took_but_could_not_deliver_is_listed_as_no
     finally:
         await forget_records(api, channels, [f"outbox-{row['id']}"])
         await api.guard.client().delete(*(f"{PREFIX}:template_msg:{n}" for n in range(1, 4)))
+
+
+async def test_a_care_message_sent_again_after_a_timeout_and_then_not_delivered_is_sent_once_more(
+        kefu_env, repository, make_worker, clock, text_channels, redis_url, redis, domain):  # noqa: F811
+    """The first send timed out; the retry went under the same ``client_ref`` (the first may have gone out),
+    WeChat took it and then reported it not delivered. The next retry is a message of its own: under the
+    kept ``client_ref`` it was taken for delivered already, and the customer got nothing."""
+    from bot.contacts.rules import load_rules
+
+    channels, url = text_channels
+    delays = load_rules(kefu_env.content_dir / "contacts.yml").retry_delays
+    schedule = Schedule(repository)
+    contact_id = due_text(repository, clock.now, "wechat")
+    api = WeChatApi(url, stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, ChannelGuard(redis_url, PREFIX))
+    worker = make_worker(messengers={"wechat": WeChatTemplateSender(api, "TPL-CARE", timeout_s=1.0)})
+    channel = WeChatInput(settings(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
+                                   WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=url,
+                                   REDIS_URL=redis_url, KEFU_DATABASE_URL=kefu_env.database_url,
+                                   KEFU_CONTENT_DIR=str(kefu_env.content_dir)))
+    try:
+        channels.answer = "slow"
+        await worker.run_pass()
+        channels.answer = "ok"
+        clock.advance(minutes=delays[0].total_seconds() / 60)
+        await worker.run_pass()
+        assert state(schedule.get(contact_id)) == ("done", 2, "sent")
+        async with served(channel, Assistant(), domain) as wechat:
+            await asyncio.to_thread(wechat.post, delivery_report(OPENID, "failed: system failed", len(channels.received)))
+        assert state(schedule.get(contact_id)) == ("scheduled", 2, "send_failed")
+
+        clock.advance(days=1)  # past the next delay, into a day whose attempts are not used up
+        await worker.run_pass()
+        assert state(schedule.get(contact_id)) == ("done", 3, "sent")
+        assert len(channels.to("wechat")) == 3
+    finally:
+        await forget_records(api, channels, [f"contact-{contact_id}-{n}" for n in (1, 2, 3)])
+        await api.guard.client().delete(*(f"{PREFIX}:template_msg:{n}" for n in range(1, 4)))
