@@ -45,7 +45,8 @@ def reach_of(repository: Repository, customer_ids: set[int]) -> dict[int, Reach]
                     reach["callback"] = value
                 else:
                     reach["openid"] = value  # ordered by when bound: the latest
-                reach["all"].add(address_of("wechat", "", value) if kind == "3wechat" else address_of("phone", value, ""))
+                reach["all"].add(address_of("wechat", "", value) if kind == "3wechat"
+                                 else address_of("phone", value, ""))
     return {customer_id: Reach(r["callback"] or r["registered"], r["openid"], frozenset(r["all"]))
             for customer_id, r in found.items()}
 

@@ -46,7 +46,8 @@ def _resolutions(history: list[dict]) -> list[dt.datetime]:
 
 def current_addresses(repository: Repository, customer_ids: set[int]) -> dict[int, tuple[str, str]]:
     """customer id -> (phone, WeChat openid or ""); the phone is the callback number an agent corrected, if any."""
-    return {customer_id: (reach.phone, reach.openid) for customer_id, reach in reach_of(repository, customer_ids).items()}
+    return {customer_id: (reach.phone, reach.openid)
+            for customer_id, reach in reach_of(repository, customer_ids).items()}
 
 
 class Planner:

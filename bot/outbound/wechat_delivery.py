@@ -18,11 +18,14 @@ one (the report lost, or the first send really lost) it is sent again, as before
 
 A report names WeChat's msgid (``MsgID``), and WeChat answers each send it took with that msgid. So a send
 WeChat answered is no longer the one a report is taken for: its report is known by its msgid, and the
-latest send whose answer never came is again the one an unknown msgid's report is taken for. A report
-of an answered send that says it was not delivered names that send's ``client_ref`` to the webhook
-(:func:`record_report`), whose sender recorded it as sent (found in review: a care message WeChat took
-and then could not deliver, the follower refusing the account's messages, stayed ``sent``). Without this, a report of a ticket notice sent (and answered) after a care message timed out was
-taken for the notice, and the care message's own report, coming after it, too — it was sent twice.
+latest send whose answer never came is again the one an unknown msgid's report is taken for. Without
+this, a report of a ticket notice sent (and answered) after a care message timed out was taken for the
+notice, and the care message's own report, coming after it, too — it was sent twice.
+
+A report of an answered send that says it was not delivered gives the webhook that send's ``client_ref``
+(:func:`record_report`), for the contact or outbox message it was, recorded as sent, to learn it (found
+in review: a care message WeChat took and then could not deliver, the follower refusing the account's
+messages, stayed ``sent``).
 """
 from __future__ import annotations
 

@@ -269,7 +269,8 @@ async def test_a_care_message_sent_again_after_a_timeout_and_then_not_delivered_
         await worker.run_pass()
         assert state(schedule.get(contact_id)) == ("done", 2, "sent")
         async with served(channel, Assistant(), domain) as wechat:
-            await asyncio.to_thread(wechat.post, delivery_report(OPENID, "failed: system failed", len(channels.received)))
+            report = delivery_report(OPENID, "failed: system failed", len(channels.received))
+            await asyncio.to_thread(wechat.post, report)
         assert state(schedule.get(contact_id)) == ("scheduled", 2, "send_failed")
 
         clock.advance(days=1)  # past the next delay, into a day whose attempts are not used up
