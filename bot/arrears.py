@@ -25,6 +25,11 @@ def owed_cents(balance_cents: int | None) -> int:
     return max(0, -(balance_cents or 0))
 
 
+def owed_yuan(balance_cents: int | None) -> str:
+    """The amount in arrears as a reminder names it (``{amount}``): yuan with two decimals."""
+    return f"{owed_cents(balance_cents) / 100:.2f}"
+
+
 def bill_status(raw: object) -> str:
     """A bill's status as the labels know it (``bill_status`` in content/labels.yml): billing systems
     export "UNPAID" or " unpaid "; the schema's values are lower-case "paid" / "unpaid"."""

@@ -12,17 +12,22 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable
 
+import sqlalchemy as sa
+
+from bot.arrears import owed_cents, owed_yuan
 from bot.contacts.addresses import Reach, reach_of
 from bot.contacts.complaints import OPEN_COMPLAINT, open_complaint
 from bot.contacts.rules import ContactRules
 from bot.contacts.schedule import Schedule, address_of
 from bot.db.repository import Repository
+from bot.db.schema import customers
 from bot.phone import local_phone
 
 SEND, BLOCK, HOLD, WAIT, DROP = "send", "block", "hold", "wait", "drop"
 DEMO_CUSTOMER = "demo_customer"
 FOLLOWED_UP = "followed_up"  # the follow-up's ticket was followed up meanwhile (an agent, the dispatch system)
 REOPENED = "reopened"  # the follow-up's repair was reopened meanwhile: its next resolution has its own
+PAID = "paid"  # an arrears reminder's customer owes nothing any more (paid, or credited) when it comes due
 NO_CHANNEL = "no_channel"
 QUIET_HOURS = "quiet_hours"
 DAILY_LIMIT = "daily_limit"
@@ -35,7 +40,7 @@ class Decision:
     """``SEND`` by ``channel`` to ``address``; ``BLOCK`` (never made: ``reason`` is ``demo_customer`` or
     the block list's ``opt_out``/``dnd``); ``HOLD`` (left to the handler of ``complaint``); ``WAIT``
     until ``until`` (``quiet_hours``, ``daily_limit``, ``no_channel``); ``DROP`` (no longer wanted:
-    ``followed_up``, ``reopened``)."""
+    ``followed_up``, ``reopened``, ``paid``)."""
 
     action: str
     reason: str = ""
@@ -43,6 +48,7 @@ class Decision:
     address: str = ""
     until: dt.datetime | None = None
     complaint: dict | None = None
+    amount: str = ""  # an arrears reminder's: what the customer owes now, as its ``{amount}``
 
     @property
     def counted(self) -> bool:
@@ -90,6 +96,13 @@ class ContactGate:
                 return Decision(DROP, FOLLOWED_UP)
             if ticket is not None and ticket["status"] in ("open", "assigned"):  # "solved?" of a repair redone
                 return Decision(DROP, REOPENED)
+        amount = ""
+        if contact["purpose"] == "arrears" and contact["customer_id"] is not None:
+            # Planned from the balance of a while ago (found in review: a customer who paid overnight was
+            # told at 08:00 they owed it, and one who paid part of it the old amount).
+            amount = self.owed_now(contact["customer_id"])
+            if not amount:
+                return Decision(DROP, PAID)
         complaint = open_complaint(self.repository, contact)
         if complaint is not None:  # a person is handling their complaint: no robot asks "solved?" meanwhile
             return Decision(HOLD, OPEN_COMPLAINT, complaint=complaint)
@@ -112,7 +125,13 @@ class ContactGate:
                 1 for at_address, at in planned if at_address == address and at >= day_start)
             if attempts >= rules.daily_attempt_limit:
                 return Decision(WAIT, DAILY_LIMIT, channel, address, until=rules.next_day_open(now))
-        return Decision(SEND, channel=channel, address=address)
+        return Decision(SEND, channel=channel, address=address, amount=amount)
+
+    def owed_now(self, customer_id: int) -> str:
+        """What the customer owes now (``owed_yuan``), "" when nothing (or they are no customer any more)."""
+        with self.repository.engine.connect() as conn:
+            balance = conn.execute(sa.select(customers.c.balance_cents).where(customers.c.id == customer_id)).first()
+        return owed_yuan(balance[0]) if balance is not None and owed_cents(balance[0]) else ""
 
     def blocked(self, contact: dict, reach: Reach | None = None) -> str | None:
         """Why the customer may not be contacted (opted out, do-not-disturb), by the contact's number or

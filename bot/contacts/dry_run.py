@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.analytics.config import local_time
-from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DEMO_CUSTOMER, DROP, FOLLOWED_UP, HOLD, NO_CHANNEL,
+from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DEMO_CUSTOMER, DROP, FOLLOWED_UP, HOLD, NO_CHANNEL, PAID,
                                    QUIET_HOURS, REOPENED, SEND, WAIT, ContactGate, Decision)
 from bot.contacts.planner import Planner
 from bot.contacts.rules import ContactRules
@@ -85,7 +85,8 @@ def foresee(planner: Planner, gate: ContactGate, rules: ContactRules, now: dt.da
 MADE_BY = {"phone": "call", "sms": "text (SMS)", "wechat": "WeChat message", "agent": "offer to agents"}
 WAITED = {QUIET_HOURS: "after the quiet hours", DAILY_LIMIT: "a later day: daily limit reached"}
 NOT_MADE = {"opt_out": "opted out", "dnd": "do-not-disturb", DEMO_CUSTOMER: "withheld demo customer's number",
-            FOLLOWED_UP: "its ticket was followed up already", REOPENED: "its repair was reopened"}
+            FOLLOWED_UP: "its ticket was followed up already", REOPENED: "its repair was reopened",
+            PAID: "its customer owes nothing any more"}
 SHOWN_DETAILS = ("amount", "ticket_kind", "fault")
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from bot.arrears import IN_ARREARS, owed_cents
+from bot.arrears import IN_ARREARS, owed_yuan
 from bot.contacts.addresses import reach_of
 from bot.contacts.planner_mark import advance_mark, changed_tickets, history_state, read_mark, rules_fingerprint
 from bot.contacts.rules import ContactRule, ContactRules
@@ -173,7 +173,7 @@ class Planner:
             owing = list(conn.execute(query))
         reminded = self.schedule.made_or_due_since(rule.name, {row.id for row in owing}, month_start)
         return [{"key": f"{rule.name}:{row.id}:{month}", "rule": rule, "ticket": None, "customer_id": row.id,
-                 "due": now + rule.delay, "details": {"amount": f"{owed_cents(row.balance_cents) / 100:.2f}"}}
+                 "due": now + rule.delay, "details": {"amount": owed_yuan(row.balance_cents)}}
                 for row in owing if row.id not in reminded]
 
     def _fresh(self, wanted: list[dict]) -> list[dict]:

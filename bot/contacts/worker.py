@@ -158,6 +158,8 @@ class ContactWorker:
             return OPEN_COMPLAINT
         if decision.action == WAIT:
             return await self._wait(contact, token, decision.until, decision.reason)
+        if decision.amount and decision.amount != (contact["details"] or {}).get("amount"):
+            contact = {**contact, "details": {**(contact["details"] or {}), "amount": decision.amount}}
         if decision.channel == "agent":
             return await self._offer(contact, token)
         rule = rules.rules[contact["rule"]]

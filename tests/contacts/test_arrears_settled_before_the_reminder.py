@@ -1,0 +1,48 @@
+"""An arrears reminder says what the customer owes when it is made, not what they owed when it was planned.
+
+Found in review: the reminder is planned from the balance (evening import) and made later — after the quiet
+hours, the daily limit, a retry. A customer who paid meanwhile was still texted "您的账户已欠费45.00元…请及时缴费"
+at 08:00, and one who paid part of it was told the old amount.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot.contacts.schedule import Schedule
+from bot.db.schema import customers
+from bot.outbound.sms import SmsGateway
+from tests.sms_loopback import sms_gateway  # noqa: F401  the loopback gateway fixture
+
+OWING_PHONE = "13800000002"  # the demo customer with arrears of 45.00 (content/demo/seed.yml)
+
+
+@pytest.mark.parametrize("balance_cents, texted, after", [
+    (0, None, ("done", "paid")),                 # paid it all overnight: nothing sent
+    (2500, None, ("done", "paid")),              # paid more than owed: in credit
+    (-1500, "15.00", ("done", "sent")),          # paid part of it: the amount owed now
+    (-4500, "45.00", ("done", "sent")),          # paid nothing
+], ids=["paid", "in-credit", "paid-part", "unpaid"])
+async def test_a_reminder_held_overnight_says_what_is_owed_in_the_morning(repository, make_worker, clock, sms_gateway,
+                                                                         balance_cents, texted, after):
+    received, url = sms_gateway
+    worker = make_worker(messengers={"sms": SmsGateway(url, "key", "Kefu")})
+    clock.now = clock.now.replace(hour=14, minute=30)  # 22:30 in Shanghai: planned now, made at 08:00
+    await worker.run_pass()
+    [reminder] = [c for c in Schedule(repository).listing(purpose="arrears") if c["phone"] == OWING_PHONE]
+    assert (reminder["status"], reminder["details"]["amount"]) == ("scheduled", "45.00")
+
+    with repository.engine.begin() as conn:  # the night's import: what the billing system says now
+        conn.execute(customers.update().where(customers.c.phone == OWING_PHONE).values(balance_cents=balance_cents))
+    clock.now += dt.timedelta(hours=9, minutes=35)  # 08:05 in Shanghai
+    await worker.run_pass()
+
+    texts = [m["text"] for m in received if m["to"] == f"+86{OWING_PHONE}"]
+    if texted is None:
+        assert texts == []
+    else:
+        [text] = texts
+        assert f"已欠费{texted}元" in text
+    reminder = Schedule(repository).get(reminder["id"])
+    assert (reminder["status"], reminder["result"]) == after
