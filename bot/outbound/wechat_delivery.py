@@ -35,7 +35,7 @@ import json
 REPORT_TTL_S = 3 * 24 * 3600  # a retry comes within the contact's retry delays (hours), well inside this
 DELIVERED = "success"
 REFUSED_BY_FOLLOWER = "failed:user block"  # the follower set the account's messages to be refused
-REF_MARK = "ref:"  # an answered send's record names its client_ref after this (an older Kefu's, its key)
+REF_MARK = "ref:"  # an answered send's record names its key and client_ref after this (an older Kefu's: its key)
 
 
 def sent_key(ref: str, body: dict) -> str:
@@ -67,7 +67,12 @@ async def record_report(guard, openid: str, status: str, msgid: str = "") -> str
         if answered is not None:
             if status.strip() == DELIVERED or not answered.startswith(REF_MARK):
                 return None
-            return answered[len(REF_MARK):] or None
+            send = json.loads(answered[len(REF_MARK):])
+            # Not sent after all: the same message under its client_ref (an operator's resend) is judged by
+            # this report, as one whose answer never came — made again, unless the follower refuses them.
+            await guard.put(send["key"], json.dumps({"to": openid}), REPORT_TTL_S)
+            await guard.put(_report_key(send["key"]), status.strip(), REPORT_TTL_S)
+            return send["ref"] or None
     latest = await guard.get(_latest_key(openid))
     if latest is not None:
         await guard.put(_report_key(latest), status.strip(), REPORT_TTL_S)
@@ -108,7 +113,7 @@ async def handed_over(guard, key: str, sent: bool, msgid: object = None, ref: st
         await guard.put(key, json.dumps({"sent": True}), REPORT_TTL_S)
         if msgid is None:  # WeChat always names it; without it, a report now may be this one's
             return
-        await guard.put(_answered_key(str(msgid)), REF_MARK + ref, REPORT_TTL_S)
+        await guard.put(_answered_key(str(msgid)), REF_MARK + json.dumps({"key": key, "ref": ref}), REPORT_TTL_S)
     else:
         await guard.forget(key)
         await guard.forget(_report_key(key))

@@ -203,16 +203,19 @@ async def test_a_care_message_wechat_took_but_could_not_deliver_is_not_left_sent
         await api.guard.client().delete(*(f"{PREFIX}:template_msg:{n}" for n in range(1, 4)))
 
 
-@pytest.mark.parametrize("status, listed", [("failed:user block", True), ("failed: system failed", True),
-                                            ("success", False)], ids=["refused-by-follower", "not-delivered",
-                                                                      "delivered"])
+@pytest.mark.parametrize("status, listed, resent", [
+    ("failed:user block", True, False),  # resent, WeChat's report refuses it again, as WeChat would
+    ("failed: system failed", True, True),
+    ("success", False, None),
+], ids=["refused-by-follower", "not-delivered", "delivered"])
 async def test_a_ticket_notice_wechat_took_but_could_not_deliver_is_listed_as_not_delivered(
-        kefu_env, repository, text_channels, redis_url, redis, domain, status, listed):  # noqa: F811
+        kefu_env, repository, text_channels, redis_url, redis, domain, status, listed, resent):  # noqa: F811
     """The outbox's WeChat message (a ticket notice) WeChat answered and then reported not delivered. Found in
     review: it stayed ``sent``, so ``kefu outbox list`` never showed the operator a notice the customer did
-    not get. It is given up (``failed``) with the report as its last error, for a person to resend or drop."""
+    not get. It is given up (``failed``) with the report as its last error, for a person to resend or drop;
+    resent, it goes out again (under the same ``client_ref``, which had it taken for delivered already)."""
     from bot.notify import OutboxNotifier
-    from bot.outbound.undelivered import undelivered
+    from bot.outbound.undelivered import resend, undelivered
     from bot.outbound.worker import deliver_pending
 
     channels, url = text_channels
@@ -239,6 +242,11 @@ async def test_a_ticket_notice_wechat_took_but_could_not_deliver_is_listed_as_no
         else:
             assert messages == []
         assert len(channels.to("wechat")) == 1
+        if resent is not None:  # the operator: kefu outbox resend
+            resend(repository, row["id"])
+            await deliver_pending(repository, {"wechat": WeChatTemplateSender(api, "TPL-CARE")})
+            assert len(channels.to("wechat")) == (2 if resent else 1)
+            assert [m.state for m in undelivered(repository)] == ([] if resent else ["failed"])
     finally:
         await forget_records(api, channels, [f"outbox-{row['id']}"])
         await api.guard.client().delete(*(f"{PREFIX}:template_msg:{n}" for n in range(1, 4)))
