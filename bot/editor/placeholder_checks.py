@@ -1,9 +1,12 @@
-"""A reply's ``{placeholder}`` must be something Kefu fills: a slot, or a value some code passes by name.
+"""A reply's ``{placeholder}`` must be something Kefu fills: a slot, or a value its sender passes by name.
 
-Rasa sends a placeholder it cannot fill as written, so a typo (``{customer_nmae}``) reaches customers
-as braces (found by a tester: validate let it through). The names code passes are read from the code
-itself: keyword arguments and string dictionary keys in the project's ``actions/`` and in Kefu's own
-``bot/`` and ``voice/`` packages.
+Rasa sends a reply whose placeholder it cannot fill as written, so a typo (``{customer_nmae}``) reaches
+customers as braces (found by a tester: validate let it through), as does a value another reply is
+given (``{phone_masked}`` in the arrears reply, which ``actions/accounts.py`` sends with
+``amount_owed`` only). Each reply's senders, and the values each passes, are read from the code
+(``bot.editor.reply_senders``: the project's ``actions/``, Kefu's own ``bot/`` and ``voice/``) and the
+stories and rules; where they cannot be told, any keyword argument or string dictionary key some code
+passes counts, so no reply that is filled is refused.
 """
 from __future__ import annotations
 
@@ -13,9 +16,12 @@ import re
 from pathlib import Path
 
 from bot.editor.problems import Problem
+from bot.editor.reply_senders import Sender, senders_of
+from bot.editor.yaml_lines import YamlFileError, item_line, load
 
 PLACEHOLDER = re.compile(r"{([^\n{}]+?)}")  # the pattern of Rasa's own interpolation (rasa.core.nlg.interpolator)
 KEFU = Path(__file__).resolve().parents[2]  # where the bot and voice packages are installed
+EDITOR = Path(__file__).resolve().parent
 
 
 def names_code_passes(actions_dir: Path) -> frozenset[str]:
@@ -43,11 +49,64 @@ def names_in(source: str) -> frozenset[str]:
 def unfilled_placeholders(settings, domain) -> list[Problem]:
     from bot.contacts.rules import wide_placeholder
 
-    known = domain.slots | names_code_passes(settings.root / "actions")
-    return [Problem(path, line, f"{name}: nothing fills {{{placeholder}}}; customers would see it as written "
-                                "(a slot's name, or a value the code passes)")
-            for path, line, name, text in domain.texts
-            for placeholder in PLACEHOLDER.findall(text) if placeholder not in known] + [
+    anywhere = domain.slots | names_code_passes(settings.root / "actions")
+    senders = reply_senders(settings, domain)
+    problems = []
+    for path, line, name, text in domain.texts:
+        for placeholder in dict.fromkeys(PLACEHOLDER.findall(text)):
+            if senders.get(name) is None:
+                if placeholder not in anywhere:
+                    problems.append(Problem(path, line, f"{name}: nothing fills {{{placeholder}}}; customers would see "
+                                                        "it as written (a slot's name, or a value the code passes)"))
+                continue
+            short = next((s for s in senders[name] if placeholder not in s.names
+                          and not (s.fills_slots and placeholder in domain.slots)), None)
+            if short is not None:
+                given = ", ".join(sorted(short.names)) or "nothing"
+                problems.append(Problem(path, line, f"{name}: nothing fills {{{placeholder}}} where {short.where} "
+                                        f"sends it (it gives {given}{' and the slots' if short.fills_slots else ''}); "
+                                        "customers would see the reply as written"))
+    return problems + [
         Problem(path, line, f"{name}: {wide.group(0)} is written with full-width braces, which Rasa does not fill: "
                             f"customers would see it as written; write {{{wide.group(1)}}}")
         for path, line, name, text in domain.texts if (wide := wide_placeholder(text)) is not None]
+
+
+def reply_senders(settings, domain) -> dict[str, list[Sender] | None]:
+    """Who sends each reply with which values (``bot.editor.reply_senders``): the project's actions,
+    Kefu's own code, and the stories and rules (which say a reply with the slots only)."""
+    modules = [(_label(path, settings.root), path.read_text(encoding="utf-8"))
+               for folder in (settings.root / "actions", KEFU / "bot", KEFU / "voice")
+               for path in sorted(folder.rglob("*.py")) if EDITOR not in path.parents]  # this check's own words
+    elsewhere = "\n".join(path.read_text(encoding="utf-8", errors="replace")
+                          for folder in (settings.content_dir, settings.ivr_flows_dir) if folder.is_dir()
+                          for path in sorted(folder.rglob("*")) if path.suffix in (".yml", ".yaml", ".json"))
+    return senders_of(modules, sorted(domain.responses), elsewhere, story_senders(settings.root / "nlu_data"))
+
+
+def story_senders(folder: Path) -> dict[str, list[Sender]]:
+    """Replies the stories and rules say (Rasa fills in the slots only)."""
+    said: dict[str, list[Sender]] = {}
+    for path in sorted(folder.glob("*.yml")):
+        try:
+            data = load(path)
+        except YamlFileError:
+            continue  # named by the checks that read these files
+        for section in ("rules", "stories"):
+            for block in (data.get(section) if isinstance(data, dict) else None) or []:
+                steps = block.get("steps") if hasattr(block, "get") else None
+                for index, step in enumerate(steps or []):
+                    action = step.get("action") if hasattr(step, "get") else None
+                    if isinstance(action, str) and action.startswith("utter_"):
+                        said.setdefault(action, []).append(
+                            Sender(re.escape(action), f"{path.name}:{item_line(steps, index)}", frozenset(), True))
+    return said
+
+
+def _label(path: Path, root: Path) -> str:
+    for base in (root, KEFU):
+        try:
+            return str(path.relative_to(base))
+        except ValueError:
+            pass
+    return str(path)

@@ -779,3 +779,30 @@ def test_a_verification_code_text_with_a_placeholder_in_full_width_braces_is_an_
     edit(project / "content" / "verification.yml", "{minutes}分钟", "｛minutes｝分钟")
     problems = [p for p in errors_for(project) if p.startswith("content/verification.yml")]
     assert any("｛minutes｝" in p and "{minutes}" in p for p in problems), problems
+
+
+def test_a_reply_placeholder_its_own_sender_does_not_fill_is_named(project):
+    """``{phone_masked}`` is passed by the code sending other replies, not by the one sending the arrears
+    reply (``actions/accounts.py``): Rasa then sends the whole reply unfilled, braces and all."""
+    edit(project / "domain" / "responses.yml", "欠费 {amount_owed} 元", "欠费 {amount_owed} 元（短信已发到 {phone_masked}）")
+    assert any(p.startswith("domain/responses.yml:167:") and "utter_bill_arrears: nothing fills {phone_masked}"
+               in p and "actions/accounts.py:" in p for p in errors_for(project)), errors_for(project)
+
+
+def test_a_wechat_answer_naming_a_slot_is_named_as_it_is_sent_as_written(project):
+    """The WeChat channel sends its own answers (a picture, a place) as written: even a slot's name
+    reaches the follower in braces."""
+    edit(project / "domain" / "responses.yml", "收到您的图片啦。", "收到您的图片啦，{customer_name}。")
+    assert any(p.startswith("domain/responses.yml:285:") and "utter_wechat_image: nothing fills {customer_name}" in p
+               for p in errors_for(project)), errors_for(project)
+
+
+def test_reply_placeholders_their_senders_fill_pass(project):
+    """No false refusals: a slot in a reply an action sends with its own values, a value every sender
+    of a reply passes, a slot in a reply a rule says."""
+    responses = project / "domain" / "responses.yml"
+    edit(responses, "欠费 {amount_owed} 元", "{customer_name}，欠费 {amount_owed} 元")
+    edit(responses, "工单 {ticket_id}（{kind_label}）：{status_label}。{summary}", "工单 {ticket_id}：{summary}（{kind_label}）")
+    edit(responses, "您好，我是智能客服小服", "您好{customer_name}，我是智能客服小服")
+    assert errors_for(project) == []
+

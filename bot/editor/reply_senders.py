@@ -1,0 +1,165 @@
+"""Who sends each domain reply, and with which values: read from the code that sends it.
+
+A reply is filled with the slots and the values its sender passes (Rasa's templated NLG), so a
+placeholder some other code passes to some other reply is not filled in this one. The senders
+recognised are the ways Kefu's code says a reply by name:
+
+- ``dispatcher.utter_message(response="utter_x", name=…)`` (rasa-sdk): slots and the keywords;
+- ``conversations.utter|resume|hand_over(id, "utter_x", name=…)`` and ``ask_once(id, "utter_x", slot)``
+  (``bot.handoff.conversations``, through Rasa's NLG): slots and the keywords;
+- ``_canned(request, "utter_x")`` / ``_canned_messages`` (the WeChat channel's own answers): the text
+  as written, nothing filled.
+
+The reply's name may be written as a string, ``a if c else b``, an f-string (matched against every
+reply it can name), or a module constant used only there. A reply whose name appears anywhere else in
+the code (a constant passed around, a tuple, any other call), in a sender given values it cannot read
+(``**values``), or in a content file, is *not determined*: who sends it and with what is not known, and
+the caller falls back to every name the code passes anywhere (no false refusals).
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from dataclasses import dataclass
+
+# method name -> (where the reply's name is: keyword or positional index, fills slots and keywords)
+SENDERS = {
+    "utter_message": ("response", True),
+    "utter": (1, True), "resume": (1, True), "hand_over": (1, True), "ask_once": (1, True),
+    "_canned": (1, False), "_canned_messages": (1, False),
+}
+PREFIX = "utter_"  # Rasa's rule for a response's name
+
+
+@dataclass(frozen=True)
+class Sender:
+    pattern: str  # a regex the reply's name fully matches
+    where: str  # "file:line"
+    names: frozenset[str] | None  # the keywords it passes; None: not known (``**values``)
+    fills_slots: bool
+
+
+@dataclass(frozen=True)
+class ModuleSends:
+    senders: tuple[Sender, ...]
+    loose: tuple[str, ...]  # regexes (prefix match) of reply names written elsewhere in the module
+    # module constants naming a reply used only by its senders here: loose too if another module imports them
+    constants: tuple[tuple[str, str], ...]
+
+
+def _pattern(node: ast.AST) -> str | None:
+    """The regex of the reply names an expression can be, when it is a string built in place."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return _pattern_of_text(node.value)
+    if isinstance(node, ast.JoinedStr):
+        return "".join(re.escape(part.value) if isinstance(part, ast.Constant) else ".+" for part in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and (left := _pattern(node.left)) is not None:
+        return left + ".+"
+    return None
+
+
+def _pattern_of_text(text: str) -> str:
+    """A name, or a template of one ("utter_%s", "utter_{}"): any filled part matches anything."""
+    return ".+".join(re.escape(part) for part in re.split(r"\{[^{}]*\}|%[sdr]", text))
+
+
+def _keyword_names(call: ast.Call) -> frozenset[str] | None:
+    names: set[str] = set()
+    for keyword in call.keywords:
+        if keyword.arg is not None:
+            names.add(keyword.arg)
+            continue
+        dicts = [keyword.value.body, keyword.value.orelse] if isinstance(keyword.value, ast.IfExp) else [keyword.value]
+        for value in dicts:
+            if not isinstance(value, ast.Dict) or not all(isinstance(k, ast.Constant) and isinstance(k.value, str)
+                                                          for k in value.keys):
+                return None
+            names.update(k.value for k in value.keys)
+    return frozenset(names)
+
+
+def _name_expressions(node: ast.AST) -> list[ast.AST]:
+    return _name_expressions(node.body) + _name_expressions(node.orelse) if isinstance(node, ast.IfExp) else [node]
+
+
+@functools.lru_cache(maxsize=4096)
+def module_sends(source: str, label: str) -> ModuleSends:
+    """The senders of ``source`` (shown as ``label``) and the reply names it writes anywhere else."""
+    tree = ast.parse(source)
+    constants = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+                 for target in node.targets if isinstance(target, ast.Name)
+                 and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+                 and node.value.value.startswith(PREFIX)}
+    senders: list[Sender] = []
+    consumed: set[int] = set()
+    used_by_senders: dict[str, int] = {}
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call):
+            continue
+        method = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+        if method not in SENDERS:
+            continue
+        where, fills_slots = SENDERS[method]
+        if isinstance(where, str):
+            named = next((k.value for k in call.keywords if k.arg == where), None)
+        else:
+            named = call.args[where] if len(call.args) > where else None
+        if named is None:
+            continue
+        names = _keyword_names(call)
+        names = names - {where} if names is not None and isinstance(where, str) else names
+        for expression in _name_expressions(named):
+            if isinstance(expression, ast.Name) and expression.id in constants:
+                used_by_senders[expression.id] = used_by_senders.get(expression.id, 0) + 1
+                pattern = _pattern(constants[expression.id])
+            else:
+                pattern = _pattern(expression)
+            if pattern is None or not pattern.startswith(re.escape(PREFIX)):
+                continue
+            consumed.update(id(n) for n in ast.walk(expression))
+            senders.append(Sender(pattern, f"{label}:{call.lineno}", names, fills_slots))
+    loads = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            loads[node.id] = loads.get(node.id, 0) + 1
+    private = []
+    for name, value in constants.items():  # a constant used only by senders here is theirs
+        if used_by_senders.get(name) and used_by_senders[name] == loads.get(name):
+            consumed.add(id(value))
+            private.append((name, _pattern(value)))
+    loose = [_pattern(node) for node in ast.walk(tree) if id(node) not in consumed and
+             isinstance(node, (ast.Constant, ast.JoinedStr)) and (pattern := _pattern(node)) is not None
+             and pattern.startswith(re.escape(PREFIX))]
+    return ModuleSends(tuple(senders), tuple(loose), tuple(private))
+
+
+@functools.lru_cache(maxsize=4096)
+def imported_names(source: str) -> frozenset[str]:
+    """Names another module takes from this one (``from m import NAME``, ``m.NAME``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+    return frozenset(names)
+
+
+def senders_of(modules: list[tuple[str, str]], replies, elsewhere: str,
+               story_senders: dict[str, list[Sender]]) -> dict[str, list[Sender] | None]:
+    """Each reply's senders, or None when they are not determined (see the module's text).
+    ``modules``: (label, source) of every module that may send replies; ``elsewhere``: the text of the
+    content files, which may name a reply that code then sends under a name read from there."""
+    sends = [module_sends(source, label) for label, source in modules]
+    imported = frozenset().union(*(imported_names(source) for _, source in modules))
+    loose = [re.compile(p) for m in sends for p in m.loose]
+    loose += [re.compile(p) for m in sends for name, p in m.constants if name in imported]
+    named_elsewhere = set(re.findall(rf"\b{PREFIX}\w+", elsewhere))
+    result: dict[str, list[Sender] | None] = {}
+    for reply in replies:
+        senders = [s for m in sends for s in m.senders if re.fullmatch(s.pattern, reply)] + story_senders.get(reply, [])
+        undetermined = (not senders or reply in named_elsewhere or any(p.match(reply) for p in loose)
+                        or any(s.names is None for s in senders))
+        result[reply] = None if undetermined else senders
+    return result
