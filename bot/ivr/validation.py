@@ -19,6 +19,7 @@ from bot.editor.yaml_lines import YamlFileError, item_line, line_of, load
 from bot.ivr.errors import FlowError
 from bot.ivr.flow import ALL_SELFHELP, REPEAT_KEY, Flow, Node
 from bot.ivr.flow_loader import load_flow_file
+from bot.ivr.flow_variables import COUNT, COUNTED_FIELDS, on_entry, variables_at
 from bot.outbound.sms import too_long_for_sms
 
 
@@ -96,35 +97,43 @@ SPOKEN_FIELDS = ("say", "say_keys_only", "invalid_say", "too_short_say", "intro"
 
 
 def variable_problems(path: Path, flow: Flow, node_line: Callable[[str, str], int | None]) -> list[Problem]:
-    """A text naming a variable the flow never sets is said with nothing in its place ("预计等待约分钟");
-    one that does not fill ({position:d}), or written with full-width braces (｛position｝), is said as
-    written, braces and name read out to the caller (bot.ivr.matching.fill)."""
+    """A text naming a variable the flow never sets is said with nothing in its place ("预计等待约分钟"),
+    as is one naming a variable no path to its node sets first ({position} before any transfer:
+    ``bot.ivr.flow_variables``); one that does not fill ({position:d}), or written with full-width braces
+    (｛position｝), is said as written, braces and name read out to the caller (bot.ivr.matching.fill)."""
     values = {**{n.store_as: "1" for n in flow.nodes.values() if n.kind == "collect_digits"}, **ENGINE_VARIABLES}
+    arrived = variables_at(flow)
     problems, seen = [], set()
     for node in flow.nodes.values():
         texts = [(field, getattr(node, field)) for field in SPOKEN_FIELDS]
         if node.retry is not None:
             texts += [("no_input_say", node.retry.no_input_say), ("no_match_say", node.retry.no_match_say)]
+        here = on_entry(node, arrived[node.id]) if node.id in arrived else frozenset(values)  # unreachable: named so
         for field, text in texts:
-            if not text or (field == "intro" and text.startswith("/")) or (field, text) in seen:
-                continue  # an intro "/intent{...}" is a payload; a default's text is named once
-            seen.add((field, text))
-            if why := _unfilled(text, values):
+            if not text or (field == "intro" and text.startswith("/")):
+                continue  # an intro "/intent{...}" is a payload
+            names = here | {COUNT} if field in COUNTED_FIELDS else here - {COUNT}
+            why = _unfilled(text, {name: value for name, value in values.items() if name in names}, values)
+            if why and (field, text, why) not in seen:  # a default's text is named once
+                seen.add((field, text, why))
                 problems.append(Problem(str(path), node_line(node.id, field) or node_line(node.id),
                                         f"node '{node.id}': {field} {why}"))
-    if flow.hold.reminder and (why := _unfilled(flow.hold.reminder, values)):
+    waiting = {name: value for name, value in values.items() if name != COUNT}
+    if flow.hold.reminder and (why := _unfilled(flow.hold.reminder, waiting, values)):
         hold = (load(path) or {}).get("hold")
         problems.append(Problem(str(path), line_of(hold, "reminder") if isinstance(hold, dict) else None,
                                 f"hold.reminder {why}"))
     return problems
 
 
-def _unfilled(text: str, values: dict[str, object]) -> str | None:
+def _unfilled(text: str, values: dict[str, object], anywhere: dict[str, object]) -> str | None:
+    """Why ``text`` cannot be said whole with ``values`` (the call's variables where it is said;
+    ``anywhere``: every variable the flow sets somewhere)."""
     from string import Formatter
 
     from bot.contacts.rules import wide_placeholder
 
-    named = ", ".join("{" + name + "}" for name in sorted(values))
+    named = ", ".join("{" + name + "}" for name in sorted(values)) or "none"
     if (wide := wide_placeholder(text)) is not None:
         return f"writes {wide.group(0)} with full-width braces: callers would hear it read out; write {{{wide.group(1)}}}"
     try:
@@ -133,6 +142,9 @@ def _unfilled(text: str, values: dict[str, object]) -> str | None:
             text.format_map(values)
     except (ValueError, IndexError, AttributeError, TypeError) as exc:
         return f"cannot be filled in ({exc}): callers would hear it as written, braces and all; it may name {named}"
+    if unknown and unknown[0] in anywhere:
+        return (f"names {{{unknown[0]}}}, which the call has not set yet when it reaches this node: callers would "
+                f"hear nothing in its place; here it may name {named}")
     if unknown:
         return f"names {{{unknown[0]}}}, which the call never has: callers would hear nothing in its place; it may name {named}"
     return None

@@ -806,3 +806,27 @@ def test_reply_placeholders_their_senders_fill_pass(project):
     edit(responses, "您好，我是智能客服小服", "您好{customer_name}，我是智能客服小服")
     assert errors_for(project) == []
 
+
+@pytest.mark.parametrize("old, new, named", [
+    ("say: 电视和宽带故障报修请按1", "say: 您排在第{position}位。电视和宽带故障报修请按1", "names {position}, which the call has not set yet"),
+    ("客服人员会尽快给您回电。", "客服人员会在{callback_by}前给您回电。", "names {callback_by}, which the call has not set yet"),
+    ("saved_say: 您的留言已收到，", "saved_say: 您的留言已收到（工单{ticket_id}），", "names {ticket_id}, which the call has not set yet"),
+    ("say: 电视和宽带故障报修请按1", "say: 您按了{count}个键。电视和宽带故障报修请按1", "names {count}, which the call has not set yet"),
+], ids=["position-before-any-transfer", "callback-time-only-booked-from-the-queue", "ticket-only-after-a-callback",
+        "count-outside-a-numbers-apology"])
+def test_a_phone_text_naming_what_the_call_has_not_set_yet_at_its_node_is_named(project, old, new, named):
+    """The call's variables are set at one step: {position} when it is queued, {callback_by} when a hold
+    key books a callback, {ticket_id} when a callback is booked. A text said before (the main menu; the
+    callback booked by the menu; a voice message) was said with nothing in its place, and passed."""
+    edit(project / "ivr_flows" / "main.yml", old, new)
+    assert_named_at_its_line(project, "ivr_flows/main.yml", new, named)
+
+
+def test_phone_texts_naming_what_the_call_has_set_by_their_node_pass(project):
+    """No false refusals: the ticket once a callback is booked, the place in a node only the assistant's
+    queueing leads to, the number keyed before, the wait a condition looked at (peak_offer, shipped)."""
+    flow = project / "ivr_flows" / "main.yml"
+    edit(flow, "say: 已为您预约回电，", "say: 已为您预约回电，工单号{ticket_id}，")
+    edit(flow, "    type: hold\n    next: ask_bot", "    type: hold\n    say: 您排在第{position}位。\n    next: ask_bot")
+    edit(flow, "intro: 查一下{account}的话费", "intro: 查一下{account}的话费（{account}）")
+    assert errors_for(project) == []
