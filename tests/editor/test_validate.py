@@ -830,3 +830,15 @@ def test_phone_texts_naming_what_the_call_has_set_by_their_node_pass(project):
     edit(flow, "    type: hold\n    next: ask_bot", "    type: hold\n    say: 您排在第{position}位。\n    next: ask_bot")
     edit(flow, "intro: 查一下{account}的话费", "intro: 查一下{account}的话费（{account}）")
     assert errors_for(project) == []
+
+
+@pytest.mark.parametrize("label", ["how_message_abandoned", "how_agent", "stage_told", "kpi_fcr_48h", "legend_fcr_24h"])
+def test_a_report_label_named_by_a_value_at_run_time_missing_is_named(project, label):
+    """The report names these labels by an outcome, a ticket stage, a figure or a chart line: without
+    one, `kefu report` showed the code word (message_abandoned) or ended in a KeyError traceback after
+    reading the whole period; `kefu validate` passed it."""
+    strings = project / "content" / "ui" / "report.zh.json"
+    line = next(l for l in strings.read_text(encoding="utf-8").splitlines() if l.strip().startswith(f'"{label}"'))
+    edit(strings, line + "\n", "")
+    assert any(p.startswith("content/ui/report.zh.json") and f"'{label}' is missing" in p
+               for p in errors_for(project)), errors_for(project)

@@ -5,6 +5,7 @@ import datetime as dt
 
 from bot.analytics.charts import figure, png
 from bot.analytics.report.data import ReportData
+from bot.analytics.report.label_names import TREND_LINES
 
 COLOURS = ("#337ab7", "#5cb85c", "#f0ad4e", "#d9534f", "#5bc0de", "#777777")
 
@@ -50,7 +51,7 @@ def chart_days(data: ReportData) -> list[str]:
 def trend_figure(data: ReportData, labels: dict):
     fig, ax = figure()
     days = chart_days(data)
-    for key, colour in (("containment", COLOURS[1]), ("fcr_24h", COLOURS[0])):
+    for key, colour in zip(TREND_LINES, (COLOURS[1], COLOURS[0])):
         values = [getattr(data.by_day[d], key) if d in data.by_day else None for d in days]
         ax.plot(days, [v if v is not None else float("nan") for v in values], "o-", color=colour,
                 label=labels[f"legend_{key}"])

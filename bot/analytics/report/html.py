@@ -10,6 +10,7 @@ from bot.analytics.config import local_time
 from bot.analytics.kpis import Figures
 from bot.analytics.report import charts
 from bot.analytics.report.data import RESOLVERS, ReportData
+from bot.analytics.report.label_names import KPI_CARDS
 from bot.analytics.report.tickets import STAGE_OF_STEP
 from bot.ledger.ledger import MonthlySummary
 from bot.ledger.rules import STEPS
@@ -123,13 +124,14 @@ def _kpi_cards(f: Figures, L: dict, sl_seconds: float) -> str:
     tester, a manager could not tell what 接入量 or 机器人独立解决率 counted."""
     seconds = f"{sl_seconds:g}"
     csat = L["no_value"] if f.csat_average is None else f"{f.csat_average:.2f}"
-    cards = [("contacts", str(f.contacts)), ("containment", _share(f.containment, L)),
-             ("fcr_24h", _share(f.fcr_24h, L)), ("fcr_48h", _share(f.fcr_48h, L)),
-             ("handoff_rate", _share(f.handoff_rate, L)), ("asa", _seconds(f.asa_s, L)),
-             ("wait_median", _seconds(f.wait_median_s, L)), ("wait_p90", _seconds(f.wait_p90_s, L)),
-             ("wait_max", _seconds(f.wait_max_s, L)), ("service_level", _share(f.service_level, L)),
-             ("abandonment", _share(f.abandonment, L)), ("abandon_median", _seconds(f.abandon_median_s, L)),
-             ("aht", _seconds(f.aht_s, L)), ("csat", csat), ("csat_count", str(f.csat_count))]
+    shown = {"contacts": str(f.contacts), "containment": _share(f.containment, L),
+             "fcr_24h": _share(f.fcr_24h, L), "fcr_48h": _share(f.fcr_48h, L),
+             "handoff_rate": _share(f.handoff_rate, L), "asa": _seconds(f.asa_s, L),
+             "wait_median": _seconds(f.wait_median_s, L), "wait_p90": _seconds(f.wait_p90_s, L),
+             "wait_max": _seconds(f.wait_max_s, L), "service_level": _share(f.service_level, L),
+             "abandonment": _share(f.abandonment, L), "abandon_median": _seconds(f.abandon_median_s, L),
+             "aht": _seconds(f.aht_s, L), "csat": csat, "csat_count": str(f.csat_count)}
+    cards = [(key, shown[key]) for key in KPI_CARDS]  # the cards kefu validate knows the labels of
     return "<div class='kpis'>" + "".join(
         f"<div class='kpi'>{escape(L['kpi_' + key].format(seconds=seconds))}<b>{escape(value)}</b>"
         f"<small>{escape(L.get('def_' + key, '').format(seconds=seconds))}</small></div>"
