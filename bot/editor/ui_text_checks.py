@@ -33,7 +33,7 @@ def ui_text_problems(settings, domain) -> list[Problem]:
             mistakes += [m for m in label_mistakes(strings) if m not in mistakes]
         elif path.name == "webchat.zh.json" and (why := notice_mistake(strings, MAX_MESSAGE_CHARS)):
             mistakes.append(("notice_cut", why))
-        given = names_pages_give(path.name)
+        given = names_pages_give(path.name, [key for key, value in strings.items() if isinstance(value, str)])
         mistakes += [(key, f"'{key}' names {{{name}}}, which the page does not give it: shown as written "
                            f"(it is given {', '.join('{' + n + '}' for n in sorted(given[key])) or 'nothing'})")
                      for key, value in strings.items() if isinstance(value, str) and key in given
@@ -46,12 +46,15 @@ WEB = Path(__file__).resolve().parents[1] / "web"  # the pages' scripts, which f
 JS_PLACEHOLDER = re.compile(r"\{(\w+)\}")  # the pages' own pattern (chat.js t(), desk_common.js, live.js fill())
 # A text filled with an object of values: t("key", {…}) or label("key", {…}), or fill(labels.key, {…}).
 JS_FILLED = re.compile(r"""\b(?:t|label)\(\s*["']([A-Za-z0-9_]+)["']\s*,\s*\{|\bfill\(\s*labels\.([A-Za-z0-9_]+)\s*,\s*\{""")
+# A text named at run time: t("notice_" + reason, {…}); every text of that family is filled with the object.
+JS_BUILT = re.compile(r"""\b(?:t|label)\(\s*["']([A-Za-z0-9_]+)["']\s*\+""")
 
 
-def names_pages_give(strings_file: str) -> dict[str, set[str]]:
-    """The names each text of ``strings_file`` is filled with, by every script that loads it (a text
-    filled in several places: every name any of them gives). A text filled only under a name built at
-    run time ("glance_bill_" + status) is not there, nor one never given values."""
+def names_pages_give(strings_file: str, keys: list[str]) -> dict[str, set[str]]:
+    """The names each text of ``strings_file`` (whose texts are ``keys``) is filled with, by every script
+    that loads it (a text filled in several places: every name any of them gives). A text named at run
+    time with values ("notice_" + reason) counts as filled by that call whatever the run-time part, so
+    every text of the family may name what it gives; one never given values is not there."""
     given: dict[str, set[str]] = {}
     for script in sorted(WEB.rglob("*.js")):
         source = script.read_text(encoding="utf-8")
@@ -59,7 +62,27 @@ def names_pages_give(strings_file: str) -> dict[str, set[str]]:
             continue
         for call in JS_FILLED.finditer(source):
             given.setdefault(call.group(1) or call.group(2), set()).update(_object_keys(source, call.end()))
+        for call in JS_BUILT.finditer(source):
+            values = _values_after_name(source, call.end())
+            if values is not None:
+                for key in keys:
+                    if key.startswith(call.group(1)):
+                        given.setdefault(key, set()).update(values)
     return given
+
+
+def _values_after_name(source: str, start: int) -> set[str] | None:
+    """The keys of the object literal given after a name built from ``start`` on (``+ reason, {…}``),
+    or None when the call gives none."""
+    depth = 0
+    for index in range(start, len(source)):
+        char = source[index]
+        if depth == 0 and char in ",)":
+            rest = source[index + 1:].lstrip() if char == "," else ""
+            return _object_keys(rest, 1) if rest.startswith("{") else None
+        depth += char in "([{"
+        depth -= char in ")]}"
+    return None
 
 
 def _object_keys(source: str, start: int) -> set[str]:

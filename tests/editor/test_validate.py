@@ -842,3 +842,18 @@ def test_a_report_label_named_by_a_value_at_run_time_missing_is_named(project, l
     edit(strings, line + "\n", "")
     assert any(p.startswith("content/ui/report.zh.json") and f"'{label}' is missing" in p
                for p in errors_for(project)), errors_for(project)
+
+
+@pytest.mark.parametrize("name, old, new, named", [
+    ("agent_desk.zh.json", '"close_confirm_ticket": "确认转工单跟进并结束服务？工单号会发给客户。"',
+     '"close_confirm_ticket": "确认转工单跟进并结束服务？工单号 {ticket_id} 会发给客户。"', "'close_confirm_ticket' names {ticket_id}"),
+    ("ledger.zh.json", '"followup_done": "回访完成（{result}）"', '"followup_done": "{due} 回访完成（{result}）"',
+     "'followup_done' names {due}"),
+    ("webchat.zh.json", '您的消息“{message}”没能处理成功', '您的消息“{text}”没能处理成功', "'notice_not_handled' names {text}"),
+], ids=["desk-close-confirmation", "ledger-follow-up-state", "chat-notice"])
+def test_a_page_text_named_at_run_time_naming_what_its_page_does_not_give_is_named(project, name, old, new, named):
+    """Texts a page's script names at run time (t("close_confirm_" + disposition, {skill}), "followup_" +
+    status, "notice_" + reason) were not checked: an agent closing with a ticket read "{ticket_id}", the
+    ledger "{due} 回访完成", a chat customer "您的消息“{text}”" as written."""
+    edit(project / "content" / "ui" / name, old, new)
+    assert_named_at_its_line(project, f"content/ui/{name}", new, named)
