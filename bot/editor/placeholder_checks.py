@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from bot.editor.problems import Problem
-from bot.editor.reply_senders import Sender, senders_of
+from bot.editor.reply_senders import Sender, parsed, senders_of
 from bot.editor.yaml_lines import YamlFileError, item_line, load
 
 PLACEHOLDER = re.compile(r"{([^\n{}]+?)}")  # the pattern of Rasa's own interpolation (rasa.core.nlg.interpolator)
@@ -38,7 +38,7 @@ def names_in(source: str) -> frozenset[str]:
     module of ``bot/`` and ``voice/`` took 1.5 s, for each project validated in a process (the editor
     tests validate dozens of copies whose modules are the same text)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parsed(source)):
         if isinstance(node, ast.Call):
             names.update(k.arg for k in node.keywords if k.arg)
         elif isinstance(node, ast.Dict):

@@ -44,7 +44,7 @@ class Sender:
 class ModuleSends:
     senders: tuple[Sender, ...]
     loose: tuple[str, ...]  # regexes (prefix match) of reply names written elsewhere in the module
-    # module constants naming a reply used only by its senders here: loose too if another module imports them
+    # module constants naming a reply used only by its senders here: loose too if another module names them
     constants: tuple[tuple[str, str], ...]
 
 
@@ -84,9 +84,18 @@ def _name_expressions(node: ast.AST) -> list[ast.AST]:
 
 
 @functools.lru_cache(maxsize=4096)
+def parsed(source: str) -> ast.Module:
+    """One module's tree, parsed once per text for every check reading it (parsing Kefu's modules is
+    most of these checks' time). Read only, never changed."""
+    return ast.parse(source)
+
+
+@functools.lru_cache(maxsize=4096)
 def module_sends(source: str, label: str) -> ModuleSends:
     """The senders of ``source`` (shown as ``label``) and the reply names it writes anywhere else."""
-    tree = ast.parse(source)
+    if PREFIX not in source:  # most modules: walking their trees was most of this check's time
+        return ModuleSends((), (), ())
+    tree = parsed(source)
     constants = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
                  for target in node.targets if isinstance(target, ast.Name)
                  and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
@@ -134,27 +143,15 @@ def module_sends(source: str, label: str) -> ModuleSends:
     return ModuleSends(tuple(senders), tuple(loose), tuple(private))
 
 
-@functools.lru_cache(maxsize=4096)
-def imported_names(source: str) -> frozenset[str]:
-    """Names another module takes from this one (``from m import NAME``, ``m.NAME``)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.Attribute):
-            names.add(node.attr)
-    return frozenset(names)
-
-
 def senders_of(modules: list[tuple[str, str]], replies, elsewhere: str,
                story_senders: dict[str, list[Sender]]) -> dict[str, list[Sender] | None]:
     """Each reply's senders, or None when they are not determined (see the module's text).
     ``modules``: (label, source) of every module that may send replies; ``elsewhere``: the text of the
     content files, which may name a reply that code then sends under a name read from there."""
     sends = [module_sends(source, label) for label, source in modules]
-    imported = frozenset().union(*(imported_names(source) for _, source in modules))
     loose = [re.compile(p) for m in sends for p in m.loose]
-    loose += [re.compile(p) for m in sends for name, p in m.constants if name in imported]
+    loose += [re.compile(p) for (label, _), m in zip(modules, sends) for name, p in m.constants  # taken elsewhere
+              if any(re.search(rf"\b{name}\b", other) for other_label, other in modules if other_label != label)]
     named_elsewhere = set(re.findall(rf"\b{PREFIX}\w+", elsewhere))
     result: dict[str, list[Sender] | None] = {}
     for reply in replies:
