@@ -7,8 +7,9 @@ recognised are the ways Kefu's code says a reply by name:
 - ``dispatcher.utter_message(response="utter_x", name=…)`` (rasa-sdk): slots and the keywords;
 - ``conversations.utter|resume|hand_over(id, "utter_x", name=…)`` and ``ask_once(id, "utter_x", slot)``
   (``bot.handoff.conversations``, through Rasa's NLG): slots and the keywords;
-- ``_canned(request, "utter_x")`` / ``_canned_messages`` (the WeChat channel's own answers): the text
-  as written, nothing filled.
+- ``_canned(request, "utter_x")`` / ``_canned_messages`` (the WeChat channel's own answers) and
+  ``response_for`` / ``apologise`` (``bot.observability.rasa_guards``: the apologies when a part is
+  down): the text as written, nothing filled.
 
 The reply's name may be written as a string, ``a if c else b``, an f-string (matched against every
 reply it can name), or a module constant used only there. A reply whose name appears anywhere else in
@@ -28,7 +29,9 @@ SENDERS = {
     "utter_message": ("response", True),
     "utter": (1, True), "resume": (1, True), "hand_over": (1, True), "ask_once": (1, True),
     "_canned": (1, False), "_canned_messages": (1, False),
+    "response_for": (1, False), "apologise": (2, False),
 }
+TAG = "utter_action"  # the metadata key naming what a message said: a reply's name there sends nothing
 PREFIX = "utter_"  # Rasa's rule for a response's name
 
 
@@ -132,6 +135,10 @@ def module_sends(source: str, label: str) -> ModuleSends:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             loads[node.id] = loads.get(node.id, 0) + 1
+        elif isinstance(node, ast.Dict):  # {"utter_action": NAME}: a message tagged with what it said
+            for key, value in zip(node.keys, node.values):
+                if isinstance(key, ast.Constant) and key.value == TAG and isinstance(value, ast.Name):
+                    loads[value.id] = loads.get(value.id, 0) - 1
     private = []
     for name, value in constants.items():  # a constant used only by senders here is theirs
         if used_by_senders.get(name) and used_by_senders[name] == loads.get(name):
@@ -139,7 +146,7 @@ def module_sends(source: str, label: str) -> ModuleSends:
             private.append((name, _pattern(value)))
     loose = [_pattern(node) for node in ast.walk(tree) if id(node) not in consumed and
              isinstance(node, (ast.Constant, ast.JoinedStr)) and (pattern := _pattern(node)) is not None
-             and pattern.startswith(re.escape(PREFIX))]
+             and pattern.startswith(re.escape(PREFIX)) and pattern != TAG]
     return ModuleSends(tuple(senders), tuple(loose), tuple(private))
 
 

@@ -857,3 +857,11 @@ def test_a_page_text_named_at_run_time_naming_what_its_page_does_not_give_is_nam
     ledger "{due} 回访完成", a chat customer "您的消息“{text}”" as written."""
     edit(project / "content" / "ui" / name, old, new)
     assert_named_at_its_line(project, f"content/ui/{name}", new, named)
+
+
+def test_an_apology_for_a_part_down_naming_a_slot_is_named_as_it_is_sent_as_written(project):
+    """When Redis or a turn fails, the apology is sent as the domain writes it (``rasa_guards``): a
+    slot's name in it reached the customer in braces, and validate passed it as a slot."""
+    edit(project / "domain" / "operations.yml", "非常抱歉，处理您的消息时出了点问题", "非常抱歉{customer_name}，处理您的消息时出了点问题")
+    assert any("utter_technical_problem: nothing fills {customer_name}" in p and "rasa_guards.py" in p
+               for p in errors_for(project)), errors_for(project)
