@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.analytics.config import label_mistakes
 from bot.channels.intake import MAX_MESSAGE_CHARS, notice_mistake
 from bot.contacts.rules import wide_placeholder
-from bot.editor.problems import Problem
+from bot.editor.problems import WARNING, Problem
 
 
 def ui_text_problems(settings, domain) -> list[Problem]:
@@ -39,7 +39,22 @@ def ui_text_problems(settings, domain) -> list[Problem]:
                      for key, value in strings.items() if isinstance(value, str) and key in given
                      for name in dict.fromkeys(JS_PLACEHOLDER.findall(value)) if name not in given[key]]
         problems += [Problem(str(path), _line(text, key), why) for key, why in mistakes]
+        if path.name == DESK_STRINGS:
+            problems += [Problem(str(path), None, why, WARNING) for why in unnamed_intents(strings, domain)]
     return problems
+
+
+DESK_STRINGS = "agent_desk.zh.json"
+
+
+def unnamed_intents(strings: dict, domain) -> list[str]:
+    """The desk names each intent of a customer's turns by ``intent_<intent>`` and a fault by
+    ``fault_<fault intent>`` (agent.js ``t("intent_" + name)``): without it the agent reads the key,
+    "intent_ask_modem_upgrade" (an intent added as docs/editing.md says, or opt_out as shipped)."""
+    wanted = [f"intent_{i}" for i in sorted(domain.intents)] + [f"fault_{i}" for i in sorted(domain.intents)
+                                                                if i.startswith("fault_")]
+    return [f"'{key}' is missing: agents would read the key itself on the desk; give it the name agents know"
+            for key in wanted if not isinstance(strings.get(key), str)]
 
 
 WEB = Path(__file__).resolve().parents[1] / "web"  # the pages' scripts, which fill the texts in the browser

@@ -865,3 +865,14 @@ def test_an_apology_for_a_part_down_naming_a_slot_is_named_as_it_is_sent_as_writ
     edit(project / "domain" / "operations.yml", "非常抱歉，处理您的消息时出了点问题", "非常抱歉{customer_name}，处理您的消息时出了点问题")
     assert any("utter_technical_problem: nothing fills {customer_name}" in p and "rasa_guards.py" in p
                for p in errors_for(project)), errors_for(project)
+
+
+def test_an_intent_without_its_desk_name_is_a_warning(project):
+    """The desk shows each customer turn's intent by ``intent_<intent>`` (and a fault by
+    ``fault_<intent>``): an intent added as docs/editing.md says showed agents "intent_ask_modem_upgrade",
+    and opt_out, csat_score and csat_skip had no name as shipped."""
+    assert not [p for p in problems_for(project) if "agents would read the key" in p]
+    edit(project / "domain" / "core.yml", "  - fault_tv\n", "  - fault_tv\n  - fault_modem\n")
+    warned = [p for p in problems_for(project) if p.startswith("content/ui/agent_desk.zh.json: warning:")]
+    assert any("'intent_fault_modem' is missing" in p for p in warned), warned
+    assert any("'fault_fault_modem' is missing" in p for p in warned), warned
