@@ -12,9 +12,10 @@ recognised are the ways Kefu's code says a reply by name:
   down): the text as written, nothing filled.
 
 The reply's name may be written as a string, ``a if c else b``, an f-string (matched against every
-reply it can name), or a module constant used only there. A reply whose name appears anywhere else in
-the code (a constant passed around, a tuple, any other call), in a sender given values it cannot read
-(``**values``), or in a content file, is *not determined*: who sends it and with what is not known, and
+reply it can name), or a module constant used only there; ``**values`` counts when ``values`` is a
+dictionary written in place in the same function (``{…} if c else {}``). A reply whose name appears
+anywhere else in the code (a constant passed around, a tuple, any other call), in a sender given values
+it cannot read (``**marker(channel)``, a dictionary built elsewhere), or in a content file, is *not determined*: who sends it and with what is not known, and
 the caller falls back to every name the code passes anywhere (no false refusals).
 """
 from __future__ import annotations
@@ -67,19 +68,63 @@ def _pattern_of_text(text: str) -> str:
     return ".+".join(re.escape(part) for part in re.split(r"\{[^{}]*\}|%[sdr]", text))
 
 
-def _keyword_names(call: ast.Call) -> frozenset[str] | None:
+def _keyword_names(call: ast.Call, local: dict[str, list[ast.AST]]) -> frozenset[str] | None:
+    """The names a call passes: its keywords, and the keys of ``**{…}`` or of ``**values`` where
+    ``values`` is a dictionary written in place in the same function (``local``: its assignments);
+    None when a ``**`` gives names that cannot be read."""
     names: set[str] = set()
     for keyword in call.keywords:
         if keyword.arg is not None:
             names.add(keyword.arg)
             continue
-        dicts = [keyword.value.body, keyword.value.orelse] if isinstance(keyword.value, ast.IfExp) else [keyword.value]
-        for value in dicts:
-            if not isinstance(value, ast.Dict) or not all(isinstance(k, ast.Constant) and isinstance(k.value, str)
-                                                          for k in value.keys):
-                return None
-            names.update(k.value for k in value.keys)
+        keys = _dict_keys(keyword.value, local)
+        if keys is None:
+            return None
+        names |= keys
     return frozenset(names)
+
+
+def _dict_keys(node: ast.AST, local: dict[str, list[ast.AST]], seen: frozenset[str] = frozenset()) -> set[str] | None:
+    if isinstance(node, ast.IfExp):
+        body, orelse = _dict_keys(node.body, local, seen), _dict_keys(node.orelse, local, seen)
+        return None if body is None or orelse is None else body | orelse
+    if isinstance(node, ast.Dict):
+        if all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys):
+            return {k.value for k in node.keys}
+        return None
+    if isinstance(node, ast.Name) and node.id in local and node.id not in seen:
+        keys: set[str] = set()
+        for value in local[node.id]:
+            found = _dict_keys(value, local, seen | {node.id})
+            if found is None:
+                return None
+            keys |= found
+        return keys
+    return None
+
+
+def _assignments(tree: ast.Module) -> dict[int, dict[str, list[ast.AST]]]:
+    """For each call, the plain assignments (``name = value``) of its innermost function, by name; a
+    name bound any other way there (a loop, ``+=``, an argument) has no readable value."""
+    scopes: dict[int, dict[str, list[ast.AST]]] = {}
+    functions = [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    for function in functions:  # ast.walk goes outside in: an inner function's calls are its own at the end
+        nodes = list(ast.walk(function))
+        local: dict[str, list[ast.AST]] = {}
+        simple = set()
+        for node in nodes:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                local.setdefault(node.targets[0].id, []).append(node.value)
+                simple.add(id(node.targets[0]))
+        unreadable = {a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg)}
+        unreadable |= {node.id for node in nodes if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
+                       and id(node) not in simple}
+        for name in unreadable:
+            local.pop(name, None)
+        for node in nodes:
+            if isinstance(node, ast.Call):
+                scopes[id(node)] = local
+    return scopes
 
 
 def _name_expressions(node: ast.AST) -> list[ast.AST]:
@@ -103,10 +148,12 @@ def module_sends(source: str, label: str) -> ModuleSends:
                  for target in node.targets if isinstance(target, ast.Name)
                  and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
                  and node.value.value.startswith(PREFIX)}
+    scopes: dict[int, dict[str, list[ast.AST]]] | None = None  # read when a sender passes **values
     senders: list[Sender] = []
     consumed: set[int] = set()
     used_by_senders: dict[str, int] = {}
-    for call in ast.walk(tree):
+    nodes = list(ast.walk(tree))  # walked once: walking is most of this check's time
+    for call in nodes:
         if not isinstance(call, ast.Call):
             continue
         method = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
@@ -119,7 +166,9 @@ def module_sends(source: str, label: str) -> ModuleSends:
             named = call.args[where] if len(call.args) > where else None
         if named is None:
             continue
-        names = _keyword_names(call)
+        if scopes is None and any(k.arg is None and not isinstance(k.value, ast.Dict) for k in call.keywords):
+            scopes = _assignments(tree)
+        names = _keyword_names(call, (scopes or {}).get(id(call), {}))
         names = names - {where} if names is not None and isinstance(where, str) else names
         for expression in _name_expressions(named):
             if isinstance(expression, ast.Name) and expression.id in constants:
@@ -132,7 +181,7 @@ def module_sends(source: str, label: str) -> ModuleSends:
             consumed.update(id(n) for n in ast.walk(expression))
             senders.append(Sender(pattern, f"{label}:{call.lineno}", names, fills_slots))
     loads = {}
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             loads[node.id] = loads.get(node.id, 0) + 1
         elif isinstance(node, ast.Dict):  # {"utter_action": NAME}: a message tagged with what it said
@@ -144,9 +193,8 @@ def module_sends(source: str, label: str) -> ModuleSends:
         if used_by_senders.get(name) and used_by_senders[name] == loads.get(name):
             consumed.add(id(value))
             private.append((name, _pattern(value)))
-    loose = [_pattern(node) for node in ast.walk(tree) if id(node) not in consumed and
-             isinstance(node, (ast.Constant, ast.JoinedStr)) and (pattern := _pattern(node)) is not None
-             and pattern.startswith(re.escape(PREFIX)) and pattern != TAG]
+    loose = [pattern for node in nodes if isinstance(node, (ast.Constant, ast.JoinedStr)) and id(node) not in consumed
+             and (pattern := _pattern(node)) is not None and pattern.startswith(re.escape(PREFIX)) and pattern != TAG]
     return ModuleSends(tuple(senders), tuple(loose), tuple(private))
 
 

@@ -876,3 +876,14 @@ def test_an_intent_without_its_desk_name_is_a_warning(project):
     warned = [p for p in problems_for(project) if p.startswith("content/ui/agent_desk.zh.json: warning:")]
     assert any("'intent_fault_modem' is missing" in p for p in warned), warned
     assert any("'fault_fault_modem' is missing" in p for p in warned), warned
+
+
+def test_a_desk_message_naming_what_the_desk_does_not_pass_is_named(project):
+    """The desk says an agent joined with their name, and the masked number only to a customer who
+    booked a callback (``**told``, a dictionary written in place): "{visit_time}" in it passed because
+    other code passes visit_time, and the customer read the whole message unfilled."""
+    edit(project / "domain" / "responses.yml", "人工客服 {agent_name} 已为您接入", "人工客服 {agent_name} 已为您接入（{visit_time}）")
+    assert any(p.startswith("domain/responses.yml:337:") and "utter_agent_joined: nothing fills {visit_time}" in p
+               and "bot/handoff/desk.py" in p for p in errors_for(project)), errors_for(project)
+    edit(project / "domain" / "responses.yml", "（{visit_time}）", "（{phone_masked}）")  # given on one path: not refused
+    assert not [p for p in errors_for(project) if "utter_agent_joined" in p]
