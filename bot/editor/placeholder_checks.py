@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from bot.editor.problems import Problem
-from bot.editor.reply_senders import Sender, parsed, senders_of
+from bot.editor.reply_senders import Sender, module_sends, parsed, senders_of
 from bot.editor.yaml_lines import YamlFileError, item_line, load
 
 PLACEHOLDER = re.compile(r"{([^\n{}]+?)}")  # the pattern of Rasa's own interpolation (rasa.core.nlg.interpolator)
@@ -75,13 +75,36 @@ def unfilled_placeholders(settings, domain) -> list[Problem]:
 def reply_senders(settings, domain) -> dict[str, list[Sender] | None]:
     """Who sends each reply with which values (``bot.editor.reply_senders``): the project's actions,
     Kefu's own code, and the stories and rules (which say a reply with the slots only)."""
-    modules = [(_label(path, settings.root), path.read_text(encoding="utf-8"))
-               for folder in (settings.root / "actions", KEFU / "bot", KEFU / "voice")
-               for path in sorted(folder.rglob("*.py")) if EDITOR not in path.parents]  # this check's own words
+    modules = code_modules(settings)
     elsewhere = "\n".join(path.read_text(encoding="utf-8", errors="replace")
                           for folder in (settings.content_dir, settings.ivr_flows_dir) if folder.is_dir()
                           for path in sorted(folder.rglob("*")) if path.suffix in (".yml", ".yaml", ".json"))
     return senders_of(modules, sorted(domain.responses), elsewhere, story_senders(settings.root / "nlu_data"))
+
+
+def code_modules(settings) -> list[tuple[str, str]]:
+    """(label, text) of each module that may send a reply: the project's actions, Kefu's bot and voice."""
+    return [(_label(path, settings.root), path.read_text(encoding="utf-8"))
+            for folder in (settings.root / "actions", KEFU / "bot", KEFU / "voice")
+            for path in sorted(folder.rglob("*.py")) if EDITOR not in path.parents]  # this check's own words
+
+
+def missing_replies(settings, domain) -> list[Problem]:
+    """A reply Kefu's own code sends by name that the domain lacks (renamed or deleted): Rasa's NLG gives
+    nothing for it, so the customer is told nothing there (a request timed out in the queue, an agent
+    joining, a WeChat picture). The project's actions are checked by ``check_responses_used_by_code``."""
+    problems = []
+    for label, source in code_modules(settings):
+        if label.startswith("actions/"):
+            continue
+        for sender in module_sends(source, label).senders:
+            if any(re.fullmatch(sender.pattern, name) for name in domain.responses):
+                continue
+            name = sender.pattern.replace("\\", "") if ".+" not in sender.pattern else sender.pattern.replace(".+", "…")
+            problems.append(Problem(str(settings.root / "domain"), None,
+                                    f"reply '{name}' is not in the domain, and {sender.where} sends it: customers "
+                                    "would be told nothing there; put it back (or its new name in the code)"))
+    return problems
 
 
 def story_senders(folder: Path) -> dict[str, list[Sender]]:

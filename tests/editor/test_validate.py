@@ -887,3 +887,16 @@ def test_a_desk_message_naming_what_the_desk_does_not_pass_is_named(project):
                and "bot/handoff/desk.py" in p for p in errors_for(project)), errors_for(project)
     edit(project / "domain" / "responses.yml", "（{visit_time}）", "（{phone_masked}）")  # given on one path: not refused
     assert not [p for p in errors_for(project) if "utter_agent_joined" in p]
+
+
+@pytest.mark.parametrize("relative, name, sender", [
+    ("domain/handoff_lifecycle.yml", "utter_queue_timeout", "bot/handoff/watcher.py:"),
+    ("domain/responses.yml", "utter_wechat_image", "bot/channels/wechat.py:"),
+])
+def test_a_reply_kefus_own_code_sends_renamed_in_the_domain_is_named(project, relative, name, sender):
+    """Only the project's actions were checked for the replies they send: a reply Kefu sends itself
+    (a request timed out in the queue, a WeChat picture) renamed in the domain passed, and customers
+    were told nothing there (Rasa gives nothing for a reply it does not have)."""
+    edit(project / relative, f"  {name}:", f"  {name}_new:")
+    assert any(p.startswith("domain: ") and f"reply '{name}' is not in the domain" in p and sender in p
+               for p in errors_for(project)), errors_for(project)
