@@ -142,6 +142,9 @@ def _unfilled(text: str, values: dict[str, object], anywhere: dict[str, object])
             text.format_map(values)
     except (ValueError, IndexError, AttributeError, TypeError) as exc:
         return f"cannot be filled in ({exc}): callers would hear it as written, braces and all; it may name {named}"
+    if unknown and unknown[0] == COUNT and COUNT in anywhere:
+        return (f"names {{{COUNT}}}, which only a number's invalid_say and too_short_say are given (how many digits "
+                f"were keyed): callers would hear nothing in its place; here it may name {named}")
     if unknown and unknown[0] in anywhere:
         return (f"names {{{unknown[0]}}}, which the call has not set yet when it reaches this node: callers would "
                 f"hear nothing in its place; here it may name {named}")

@@ -811,7 +811,7 @@ def test_reply_placeholders_their_senders_fill_pass(project):
     ("say: 电视和宽带故障报修请按1", "say: 您排在第{position}位。电视和宽带故障报修请按1", "names {position}, which the call has not set yet"),
     ("客服人员会尽快给您回电。", "客服人员会在{callback_by}前给您回电。", "names {callback_by}, which the call has not set yet"),
     ("saved_say: 您的留言已收到，", "saved_say: 您的留言已收到（工单{ticket_id}），", "names {ticket_id}, which the call has not set yet"),
-    ("say: 电视和宽带故障报修请按1", "say: 您按了{count}个键。电视和宽带故障报修请按1", "names {count}, which the call has not set yet"),
+    ("say: 电视和宽带故障报修请按1", "say: 您按了{count}个键。电视和宽带故障报修请按1", "names {count}, which only a number's invalid_say and too_short_say"),
 ], ids=["position-before-any-transfer", "callback-time-only-booked-from-the-queue", "ticket-only-after-a-callback",
         "count-outside-a-numbers-apology"])
 def test_a_phone_text_naming_what_the_call_has_not_set_yet_at_its_node_is_named(project, old, new, named):
