@@ -213,7 +213,24 @@ def flow_problems(settings, domain) -> list[Problem]:
         problems += reference_problems(path, flow, settings, domain, node_line)
         problems += variable_problems(path, flow, node_line)
     return (problems + hold_audio_problems(settings) + number_prompt_problems(settings, domain)
-            + link_text_problems(settings))
+            + link_text_problems(settings) + said_as_written_problems(settings))
+
+
+FILLED_PROMPTS = ("link_line", "link_message")  # the text message of links (HotlineConfig.link_text)
+
+
+def said_as_written_problems(settings) -> list[Problem]:
+    """The hotline's other prompts (``content/ivr.yml`` ``prompts``: sent_to_phone, stopped_waiting...)
+    are said as written, nothing filled in: a placeholder there ("已为您取消排队（第{position}位）") was
+    read out to the caller, braces and name."""
+    prompts = (load(settings.ivr_config_path) or {}).get("prompts") if settings.ivr_config_path.exists() else None
+    if not isinstance(prompts, dict):
+        return []  # the hotline's own check names it
+    return [Problem(str(settings.ivr_config_path), line_of(prompts, name),
+                    f"prompts.{name} names {{{found.group(1)}}}, but it is said as written: callers would hear the "
+                    "braces and the name; nothing is filled in the hotline's prompts")
+            for name, text in prompts.items() if name not in FILLED_PROMPTS
+            and (found := re.search(r"\{(\w*)\}", str(text))) is not None]
 
 
 def link_text_problems(settings) -> list[Problem]:

@@ -900,3 +900,11 @@ def test_a_reply_kefus_own_code_sends_renamed_in_the_domain_is_named(project, re
     edit(project / relative, f"  {name}:", f"  {name}_new:")
     assert any(p.startswith("domain: ") and f"reply '{name}' is not in the domain" in p and sender in p
                for p in errors_for(project)), errors_for(project)
+
+
+def test_a_hotline_prompt_said_as_written_naming_a_placeholder_is_named(project):
+    """content/ivr.yml's prompts other than the link text are said as written: "{position}" in the words
+    a caller hears on leaving the queue was read out, braces and all, and passed."""
+    new = "stopped_waiting: 好的，已为您取消排队（第{position}位）。"
+    edit(project / "content" / "ivr.yml", "stopped_waiting: 好的，已为您取消排队。", new)
+    assert_named_at_its_line(project, "content/ivr.yml", new, "prompts.stopped_waiting names {position}, but it is said as written")
