@@ -15,8 +15,9 @@ The reply's name may be written as a string, ``a if c else b``, an f-string (mat
 reply it can name), or a module constant used only there; ``**values`` counts when ``values`` is a
 dictionary written in place in the same function (``{…} if c else {}``). A reply whose name appears
 anywhere else in the code (a constant passed around, a tuple, any other call), in a sender given values
-it cannot read (``**marker(channel)``, a dictionary built elsewhere), or in a content file, is *not determined*: who sends it and with what is not known, and
-the caller falls back to every name the code passes anywhere (no false refusals).
+it cannot read (``**marker(channel)``, a dictionary built elsewhere), or in a content file, is *not
+determined*: who sends it and with what is not known, and the caller falls back to every name the code
+passes anywhere (no false refusals).
 """
 from __future__ import annotations
 
