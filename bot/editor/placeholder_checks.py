@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
 import re
 from pathlib import Path
+
+import yaml
 
 from bot.editor.problems import Problem
 from bot.editor.reply_senders import Sender, module_sends, parsed, senders_of
@@ -76,10 +79,25 @@ def reply_senders(settings, domain) -> dict[str, list[Sender] | None]:
     """Who sends each reply with which values (``bot.editor.reply_senders``): the project's actions,
     Kefu's own code, and the stories and rules (which say a reply with the slots only)."""
     modules = code_modules(settings)
-    elsewhere = "\n".join(path.read_text(encoding="utf-8", errors="replace")
+    elsewhere = "\n".join(_naming_text(path, settings)
                           for folder in (settings.content_dir, settings.ivr_flows_dir) if folder.is_dir()
                           for path in sorted(folder.rglob("*")) if path.suffix in (".yml", ".yaml", ".json"))
     return senders_of(modules, sorted(domain.responses), elsewhere, story_senders(settings.root / "nlu_data"))
+
+
+def _naming_text(path: Path, settings) -> str:
+    """A content file's text, where a reply named there may be sent under a name read from it. The
+    hotline's ``speech.number_prompts`` sends nothing: the phone only compares what was said with it."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.resolve() != settings.ivr_config_path.resolve():
+        return text
+    try:
+        hotline = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text  # named by the hotline's own check; every reply named in it counts
+    if isinstance(hotline, dict) and isinstance(hotline.get("speech"), dict):
+        hotline["speech"].pop("number_prompts", None)
+    return json.dumps(hotline, ensure_ascii=False)
 
 
 def code_modules(settings) -> list[tuple[str, str]]:

@@ -908,3 +908,12 @@ def test_a_hotline_prompt_said_as_written_naming_a_placeholder_is_named(project)
     new = "stopped_waiting: 好的，已为您取消排队（第{position}位）。"
     edit(project / "content" / "ivr.yml", "stopped_waiting: 好的，已为您取消排队。", new)
     assert_named_at_its_line(project, "content/ivr.yml", new, "prompts.stopped_waiting names {position}, but it is said as written")
+
+
+def test_a_number_prompt_is_checked_against_its_senders_too(project):
+    """content/ivr.yml's ``number_prompts`` only tells the phone a reply asks for a number; naming a
+    reply there left it unchecked: "{phone_masked}" in the identity question passed, as other code
+    passes phone_masked, and customers read the question unfilled."""
+    edit(project / "domain" / "responses.yml", "请告诉我您办理业务时登记的手机号（11位）", "请告诉我您办理业务时登记的手机号（{phone_masked}）")
+    assert any("utter_ask_identity: nothing fills {phone_masked}" in p and "actions/identity.py" in p
+               for p in errors_for(project)), errors_for(project)
