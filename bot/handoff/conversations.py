@@ -90,17 +90,21 @@ class RasaConversations:
         output channel it went through: one that can tell (WeChat's) lists ``undelivered`` reasons."""
         return await self._append(conversation_id, [], response, values)
 
-    async def resume(self, conversation_id: str, response: str, **values: Any) -> None:
+    async def resume(self, conversation_id: str, response: str, *, if_paused: bool = False, **values: Any) -> bool:
         """Hand the conversation back to the bot, which greets the customer with ``response``.
 
         Ends with ``action_listen`` as a normal bot turn does: while paused Rasa logs the
         customer's messages without listening, and the rules only match after a listen.
+        ``if_paused``: only a conversation still paused (a hand-back owed, ``bot.handoff.handback``:
+        one already done says nothing twice). True when it was handed back.
         """
         events: list[Event] = [ConversationResumed()] + [SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()]
-        output = await self._append(conversation_id, events, response, values, listen=True, ends_proof=True)
+        output = await self._append(conversation_id, events, response, values, listen=True, ends_proof=True,
+                                    if_paused=if_paused)
         hand_back = getattr(output, "hand_back", None)
         if hand_back is not None:  # a live session (a phone call) goes back to the assistant
             await hand_back(conversation_id)
+        return output is not None
 
     async def hand_over(self, conversation_id: str, response: str, **values: Any) -> OutputChannel | None:
         """Say ``response`` as the conversation goes to another agent group: it stays paused, but a
@@ -167,10 +171,13 @@ class RasaConversations:
 
     async def _append(self, conversation_id: str, events: list[Event], response: str | None,
                       values: dict[str, Any], listen: bool = False,
-                      unless_slot: str | None = None, ends_proof: bool = False) -> OutputChannel | None:
+                      unless_slot: str | None = None, ends_proof: bool = False,
+                      if_paused: bool = False) -> OutputChannel | None:
         async with self.agent.lock_store.lock(conversation_id):
             processor = self.agent.processor
             tracker = await processor.get_tracker(conversation_id)
+            if if_paused and not tracker.is_paused():
+                return None
             if unless_slot is not None:
                 if tracker.get_slot(unless_slot):
                     return None

@@ -16,6 +16,7 @@ from bot.handoff.accounts import AccountStore, AgentAccount
 from bot.handoff.agent_selfhelp import mark_asked
 from bot.handoff.context import summary
 from bot.handoff.estimate import wait_minutes
+from bot.handoff.handback import agent_left_marker, handed_back
 from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp, selfhelp_answers_key, shown_turns,
                                    with_pushed_selfhelp)
 from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
@@ -373,8 +374,9 @@ class Desk:
             await self.conversations.utter(conversation_id, f"utter_agent_closed_with_{disposition}",
                                            ticket_id=ticket_id, **told)
         # The web chat's marker: the assistant answers again, so the page shows its typing dots again.
-        left = {"custom": {"kind": "agent_left"}} if entry["request"].channel == "webchat" else {}
-        await self.conversations.resume(conversation_id, "utter_agent_handback", **left)
+        await self.conversations.resume(conversation_id, "utter_agent_handback",
+                                        **agent_left_marker(entry["request"].channel))
+        await handed_back(self.queue, conversation_id)  # else the waiting room finishes it (bot.handoff.handback)
         if disposition == "resolved":
             await self._ask_csat(agent_id, conversation_id, entry["request"].channel)
         return {"ticket_id": ticket_id}
@@ -401,6 +403,7 @@ class Desk:
             await self.conversations.utter(conversation_id, f"utter_agent_closed_with_{disposition}",
                                            ticket_id=ticket_id, **told)
         await self.conversations.resume(conversation_id, "utter_agent_handback")
+        await handed_back(self.queue, conversation_id)
         logger.info("handoff.desk.closed_unanswered agent=%s conversation=%s", agent_id, conversation_id)
         return {"ticket_id": ticket_id, "customer_gone": True}
 

@@ -43,6 +43,12 @@ def handle_times(skill: str) -> str:
     return f"{PREFIX}:handle:{skill}"
 
 
+def handbacks() -> str:
+    """Sorted set of conversation ids an agent closed, by when: their hand-back to the assistant is owed
+    until it is done (bot.handoff.handback)."""
+    return f"{PREFIX}:handbacks"
+
+
 def session(token_hash: str) -> str:
     return f"{PREFIX}:session:{token_hash}"
 

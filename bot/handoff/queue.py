@@ -185,11 +185,13 @@ local holder = redis.call('HGET', KEYS[1], 'agent_id')
 if holder ~= ARGV[1] then return {'not_yours', holder or ''} end
 """
 
-# KEYS[1] conversation hash, KEYS[2] the agent's active set. ARGV: agent, now, disposition, ttl.
+# KEYS[1] conversation hash, KEYS[2] the agent's active set, KEYS[3] the hand-backs owed (bot.handoff.handback):
+# the conversation is owed one from the moment its agent lets it go. ARGV: agent, now, disposition, ttl, id.
 _CLOSE = _HELD_BY_THE_AGENT + """
 redis.call('SREM', KEYS[2], ARGV[5])
 redis.call('HSET', KEYS[1], 'state', 'closed', 'ended_at', ARGV[2], 'disposition', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[5])
 return {'ok', waiting_since(), redis.call('HGET', KEYS[1], 'claimed_at')}
 """
 
@@ -439,7 +441,7 @@ class HandoffQueue:
     async def _release(self, conversation_id: str, agent_id: str, now: float, disposition: str) -> tuple[float, float]:
         """Free the agent's slot and finish the entry (one Lua script); its (waiting_since, claimed_at)."""
         return self._released(conversation_id, await self._close(
-            keys=[keys.conversation(conversation_id), keys.agent_active(agent_id)],
+            keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.handbacks()],
             args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id]))
 
     @staticmethod

@@ -16,6 +16,8 @@ still parses them) and answers them:
 * a web chat whose page is gone, or a REST conversation silent, for longer than the grace
   period in ``content/waiting_room.yml`` leaves the queue (abandoned); the web chat is told so
   when its page comes back, and offered to queue again or book a callback;
+* a hand-back to the assistant an agent's close owed but did not finish (Redis not answering, the
+  worker killed) is finished (``bot.handoff.handback``), so no customer stays paused with nobody;
 * conversations held by an agent who was removed, or whose desk has stopped checking in, go back to
   the queue first (``bot.handoff.departures``, every few seconds), so this tick tells them their place.
 
@@ -42,6 +44,7 @@ from bot.handoff.conversations import RasaConversations
 from bot.handoff.departures import Departures
 from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp, remember_selfhelp_answer
 from bot.handoff.estimate import wait_minutes
+from bot.handoff.handback import finish_owed
 from bot.handoff.masking import mask_phone
 from bot.handoff.presence import customer_last_seen
 from bot.handoff.line import read_line
@@ -119,6 +122,8 @@ class WaitingRoom:
                     if tell_place is not None and still_waiting:
                         await self.notify_if_changed(conversation_id, line.place(call), line.available)
                     line.passed(call, gone, still_waiting)
+            if await self._renew(keys=[keys.watcher_lock()], args=[token, lease_ms]):
+                await finish_owed(self.queue, self.conversations)  # closes cut off before the hand-back
         finally:
             await self._release(keys=[keys.watcher_lock()], args=[token])
 

@@ -1,0 +1,99 @@
+"""The agent ends a conversation while Redis stops answering for a few seconds.
+
+Real ``RasaConversations`` over the Redis tracker store (the stand-in processor of test_desk_proof_ends);
+the fault is real: ``CLIENT PAUSE`` makes the Redis server answer nobody for a few seconds (what a
+hanging Redis, or a failover, looks like), so the tracker store's read times out
+(``KEFU_REDIS_TIMEOUT_SECONDS``) as it would in the Rasa server.
+
+Found in a fault review: the close freed the agent and finished the queue record, then the hand-back to
+the assistant failed. The agent's retry was refused (the conversation had ended) and the customer's
+conversation stayed paused with nobody on it: every message they sent went unanswered, for good.
+"""
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+from rasa.shared.core.events import ActionExecuted, ConversationPaused, UserUttered
+
+from bot.handoff.desk import DeskError
+from bot.handoff.queue import HandoffRequest
+from bot.handoff.watcher import WaitingRoom
+from tests.handoff.test_desk_opt_out import served
+from tests.handoff.test_desk_proof_ends import conversations, domain  # noqa: F401 - fixtures
+
+PAUSE_MS = 3000  # longer than the tracker store's 2 s command timeout
+
+
+async def waiting_for_a_person(conversations, conversation_id: str) -> None:  # noqa: F811
+    """The customer asked for a person: the assistant paused the conversation, as actions/handoff.py does."""
+    agent = conversations.agent
+    tracker = await agent.tracker_store.get_or_create_tracker(conversation_id)
+    for event in (UserUttered("转人工"), ActionExecuted("action_listen"), ConversationPaused()):
+        tracker.update(event, agent.domain)
+    await agent.tracker_store.save(tracker)
+
+
+def redis_stops_answering_during(conversations, redis_url: str, method: str) -> None:  # noqa: F811
+    """The next call of ``conversations.<method>`` meets a Redis that answers nobody for ``PAUSE_MS``."""
+    real = getattr(conversations, method)
+
+    async def faulty(*args, **kwargs):
+        setattr(conversations, method, real)
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await client.execute_command("CLIENT", "PAUSE", PAUSE_MS, "ALL")
+        finally:
+            await client.close()
+        return await real(*args, **kwargs)
+
+    setattr(conversations, method, faulty)
+
+
+async def redis_answers_again(redis) -> None:
+    """Returns once the pause is over: the server lifts it itself after ``PAUSE_MS``."""
+    assert await redis.ping()
+
+
+async def test_a_hand_back_cut_off_by_redis_is_finished_by_the_waiting_room(queue, clock, kefu_env, redis,
+                                                                          redis_url, conversations):  # noqa: F811
+    conversation_id = "close-fault-webchat-1"
+    await waiting_for_a_person(conversations, conversation_id)
+    desk = await served(queue, kefu_env, HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    desk.conversations = conversations
+
+    redis_stops_answering_during(conversations, redis_url, "resume")
+    with pytest.raises(aioredis.RedisError):  # the agent's close fails (the desk shows an error)
+        await desk.close("wang", conversation_id, "resolved", note="已处理")
+    await redis_answers_again(redis)
+
+    with pytest.raises(DeskError) as retried:  # the agent presses 结束 again: the conversation has ended
+        await desk.close("wang", conversation_id, "resolved", note="已处理")
+    assert retried.value.code == "error_not_serving"
+    assert await queue.serving("wang") == [], "the agent holds no dead conversation"
+
+    # The waiting room's next ticks finish what the close began.
+    room = WaitingRoom(queue, conversations)
+    for _ in range(3):
+        clock.advance(queue.rules.watch_interval_s * 30)
+        await room.tick()
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    assert not tracker.is_paused(), "the customer's messages go to nobody: paused, with no agent and no queue"
+    said = [e.text for e in tracker.events if e.type_name == "bot"]
+    assert said[-1].startswith("人工客服已结束本次服务"), said
+    assert said.count(said[-1]) == 1, "told once"
+
+
+async def test_a_finished_hand_back_is_not_repeated(queue, clock, kefu_env, conversations):  # noqa: F811
+    """The usual close: the waiting room has nothing left to do for it, and says nothing more."""
+    conversation_id = "close-fault-webchat-2"
+    await waiting_for_a_person(conversations, conversation_id)
+    desk = await served(queue, kefu_env, HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    desk.conversations = conversations
+    await desk.close("wang", conversation_id, "resolved", note="已处理")
+    before = len((await conversations.agent.tracker_store.retrieve(conversation_id)).events)
+
+    room = WaitingRoom(queue, conversations)
+    for _ in range(3):
+        clock.advance(queue.rules.watch_interval_s * 30)
+        await room.tick()
+    assert len((await conversations.agent.tracker_store.retrieve(conversation_id)).events) == before
