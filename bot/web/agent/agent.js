@@ -284,12 +284,21 @@
     stream.onerror = function () {
       // The server closes the stream when it restarts: check the conversation is still ours, then reconnect.
       if (stream) { stream.close(); stream = null; }
-      // Reopened only once a poll succeeds: signed out, the poll shows the login form and the retries stop.
-      window.setTimeout(function () {
-        if (id !== current) { return; }
-        pollMessages().then(function (ok) { if (ok && id === current && !stream) { openStream(); } });
-      }, 1000);
+      reopenStream(id, 1000);
     };
+  }
+  /** Reopened only once a poll succeeds, tried again (up to every 10 s) while the server or Redis is still
+   * coming back: found in a fault review, one try a second later gave up for good during a Redis restart and
+   * the customer's later messages never showed. Signed out, the login form shows and the retries stop;
+   * the conversation ended (or another opened), they stop too. */
+  function reopenStream(id, delay) {
+    window.setTimeout(function () {
+      if (id !== current || stream) { return; }
+      pollMessages().then(function (ok) {
+        if (id !== current || stream) { return; }
+        if (ok) { openStream(); } else if (!$("desk").hidden) { reopenStream(id, Math.min(delay * 2, 10000)); }
+      });
+    }, delay);
   }
   function stopStream() {
     if (stream) { stream.close(); stream = null; }
