@@ -127,19 +127,21 @@ class RasaConversations:
                 tracker.update(ConversationPaused(), self.agent.domain)
                 await self.agent.processor.save_tracker(tracker)
 
-    async def unpause(self, conversation_id: str) -> None:
-        """Give the conversation back to the bot without a word (the customer has gone)."""
+    async def unpause(self, conversation_id: str) -> bool:
+        """Give the conversation back to the bot without a word (the customer has gone). True when it was
+        paused."""
         found = await self.agent.tracker_store.retrieve(conversation_id)
         if found is None or not found.is_paused():
-            return  # most calls never reach a person: no lock, no write
+            return False  # most calls never reach a person: no lock, no write
         async with self.agent.lock_store.lock(conversation_id):
             tracker = await self.agent.tracker_store.retrieve(conversation_id)
             if tracker is None or not tracker.is_paused():
-                return
+                return False
             for event in [ConversationResumed(), *(SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()),
                           *desk_proof.withdrawn(tracker), ActionExecuted("action_listen")]:
                 tracker.update(event, self.agent.domain)
             await self.agent.processor.save_tracker(tracker)
+        return True
 
     async def withdraw_proof(self, conversation_id: str) -> None:
         """The proof the customer gave in this conversation no longer holds for its session (a WeChat

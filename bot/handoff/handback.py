@@ -1,52 +1,72 @@
-"""The hand-back to the assistant that an agent's close owes the customer, finished even when the close
-was cut off.
+"""The hand-back to the assistant that the end of a handoff owes the customer, finished even when the step
+that ends it was cut off.
 
-An agent's close frees the agent and finishes the queue record in one script, which also notes the
-conversation in ``keys.handbacks()``; the desk then hands the conversation back to the assistant
-(``RasaConversations.resume``) and crosses it off (:func:`handed_back`). Found in a fault review: a close
-cut off between the two (Redis not answering for a moment, the worker killed) left the customer's
-conversation paused with nobody on it — every message they sent went unanswered, for good, and the agent's
-retry was refused because the conversation had ended.
+Every queue script that ends a handoff (an agent's close, the customer leaving the queue or the agent)
+notes the conversation in ``keys.handbacks()`` in the same script; whoever ended it then hands the
+conversation back to the assistant (``RasaConversations.resume``, or ``unpause`` for a customer who is
+gone). Found in a fault review: a step cut off between the two (Redis not answering for a moment, the
+worker killed) left the customer's conversation paused with nobody on it and nobody waiting for it:
+every message they sent went unanswered, for good, and an agent's retry of the close was refused
+because the conversation had ended.
 
-The waiting room (one process at a time, ``bot.handoff.watcher``) finishes each hand-back still owed
-``HANDBACK_GRACE_S`` after the close (:func:`finish_owed`): only a conversation still paused, and not in the
-queue again, is resumed, so a hand-back done but not crossed off says nothing twice.
+The waiting room (one process at a time, ``bot.handoff.watcher``) looks at each conversation noted
+``HANDBACK_GRACE_S`` earlier (:func:`finish_owed`): one still paused, and not in a new handoff, is handed
+back with what the cut-off step would have said (:data:`SAID`); a hand-back already done is left alone
+and nothing is said twice. The desk crosses its closes off at once (:func:`handed_back`); the other
+steps leave theirs to that look, a tracker read each.
 """
 from __future__ import annotations
 
 import logging
 
 from bot.handoff import keys
-from bot.redis_text import as_text
+from bot.redis_text import as_text, as_text_or_none
 
 logger = logging.getLogger(__name__)
 
-# Longer than a close takes to hand back after its script (a message or two into the conversation).
+# Longer than a step takes to hand back after its script (a message or two into the conversation).
 HANDBACK_GRACE_S = 30.0
+
+# What the customer is told when the hand-back is finished here, by how the handoff ended (the record's
+# ``state``, else its ``reason``): what the step that was cut off says. Anything else goes back silently.
+SAID = {"closed": "utter_agent_handback", "customer_cancelled": "utter_queue_cancelled",
+        "timeout": "utter_queue_timeout", "removed_by_supervisor": "utter_queue_removed",
+        "customer_gone": "utter_queue_left_away"}
 
 
 def agent_left_marker(channel: str) -> dict:
-    """Goes with the hand-back message: the web chat shows the assistant's typing dots again."""
+    """Goes with the agent's hand-back message: the web chat shows the assistant's typing dots again."""
     return {"custom": {"kind": "agent_left"}} if channel == "webchat" else {}
 
 
 async def handed_back(queue, conversation_id: str) -> None:
-    """The desk handed the conversation back: nothing is owed any more."""
+    """The conversation is the assistant's again: nothing is owed any more."""
     await queue.redis.zrem(keys.handbacks(), conversation_id)
 
 
 async def finish_owed(queue, conversations) -> list[str]:
     """Hand back every conversation owed one for ``HANDBACK_GRACE_S`` whose customer is still paused with
     nobody; the conversations handed back now."""
+    from bot.handoff.watcher import left_queue_marker  # the waiting room imports this module
+
     due = [as_text(m) for m in
            await queue.redis.zrangebyscore(keys.handbacks(), "-inf", repr(queue.clock() - HANDBACK_GRACE_S))]
     finished = []
     for conversation_id in due:
-        entry = await queue.entry(conversation_id)
-        if entry is None or entry["state"] not in ("waiting", "claimed"):  # not in a new handoff meanwhile
-            marker = agent_left_marker(entry["channel"]) if entry else {}
-            if await conversations.resume(conversation_id, "utter_agent_handback", if_paused=True, **marker):
+        state, reason = (as_text_or_none(v) for v in
+                         await queue.redis.hmget(keys.conversation(conversation_id), ["state", "reason"]))
+        if state not in ("waiting", "claimed"):  # not in a new handoff meanwhile
+            channel = as_text_or_none(await queue.redis.hget(keys.conversation(conversation_id), "channel")) or ""
+            response = SAID.get(state or "") or SAID.get(reason or "")
+            if response is None:
+                resumed = await conversations.unpause(conversation_id)
+            else:
+                marker = agent_left_marker(channel) if state == "closed" else \
+                    {} if reason == "customer_cancelled" else left_queue_marker(channel)
+                resumed = await conversations.resume(conversation_id, response, if_paused=True, **marker)
+            if resumed:
                 finished.append(conversation_id)
-                logger.warning("handoff.handback.finished conversation=%s", conversation_id)
+                logger.warning("handoff.handback.finished conversation=%s state=%s reason=%s",
+                               conversation_id, state, reason)
         await handed_back(queue, conversation_id)
     return finished

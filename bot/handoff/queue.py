@@ -156,23 +156,30 @@ local function waiting_since()
 end
 """
 
-# KEYS[1] conversation hash, KEYS[2] its queue. ARGV: now, reason, ttl. Returns waiting_since or false.
+# Every script that ends a handoff (the customer left the queue or the agent, or the agent closed) notes
+# the conversation in the hand-backs owed (bot.handoff.handback), in the same script as the state it ends.
+
+# KEYS[1] conversation hash, KEYS[2] its queue, KEYS[3] the hand-backs owed. ARGV: now, reason, ttl, id.
+# Returns waiting_since or false.
 _ABANDON = _WAITING_SINCE + """
 if redis.call('HGET', KEYS[1], 'state') ~= 'waiting' then return false end
 redis.call('ZREM', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[1], 'state', 'abandoned', 'ended_at', ARGV[1], 'reason', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[1], ARGV[4])
 return waiting_since()
 """
 
-# The customer left while an agent served them. KEYS[1] conversation hash; ARGV: now, reason, ttl,
-# the agent-active key prefix, conversation id. Returns the agent id, or false when not claimed.
+# The customer left while an agent served them. KEYS[1] conversation hash, KEYS[2] the hand-backs owed;
+# ARGV: now, reason, ttl, the agent-active key prefix, conversation id. Returns the agent id, or false
+# when not claimed.
 _LEAVE = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'claimed' then return false end
 local agent = redis.call('HGET', KEYS[1], 'agent_id')
 redis.call('SREM', ARGV[4] .. agent .. ':active', ARGV[5])
 redis.call('HSET', KEYS[1], 'state', 'left', 'ended_at', ARGV[1], 'reason', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[5])
 return agent
 """
 
@@ -185,8 +192,8 @@ local holder = redis.call('HGET', KEYS[1], 'agent_id')
 if holder ~= ARGV[1] then return {'not_yours', holder or ''} end
 """
 
-# KEYS[1] conversation hash, KEYS[2] the agent's active set, KEYS[3] the hand-backs owed (bot.handoff.handback):
-# the conversation is owed one from the moment its agent lets it go. ARGV: agent, now, disposition, ttl, id.
+# KEYS[1] conversation hash, KEYS[2] the agent's active set, KEYS[3] the hand-backs owed. ARGV: agent, now,
+# disposition, ttl, conversation id.
 _CLOSE = _HELD_BY_THE_AGENT + """
 redis.call('SREM', KEYS[2], ARGV[5])
 redis.call('HSET', KEYS[1], 'state', 'closed', 'ended_at', ARGV[2], 'disposition', ARGV[3])
@@ -320,7 +327,7 @@ class HandoffQueue:
             return
         if entry["state"] == "waiting" and await self.stop_waiting(conversation_id, reason):
             return
-        agent = await self._leave(keys=[keys.conversation(conversation_id)],
+        agent = await self._leave(keys=[keys.conversation(conversation_id), keys.handbacks()],
                                   args=[repr(self.clock()), reason, finished_ttl_s(), keys.agent(""),
                                         conversation_id])
         if agent is not None:
@@ -346,7 +353,8 @@ class HandoffQueue:
         if left_at is None and reason == "customer_gone":
             absence = await customer_gone(self.redis, entry, now)
             left_at = absence.seen_at if absence else None
-        since = await self._abandon(keys=[keys.conversation(conversation_id), keys.queue(entry["skill"])],
+        since = await self._abandon(keys=[keys.conversation(conversation_id), keys.queue(entry["skill"]),
+                                          keys.handbacks()],
                                     args=[repr(now), reason, finished_ttl_s(), conversation_id])
         if since is None:
             return False

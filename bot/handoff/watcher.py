@@ -16,8 +16,9 @@ still parses them) and answers them:
 * a web chat whose page is gone, or a REST conversation silent, for longer than the grace
   period in ``content/waiting_room.yml`` leaves the queue (abandoned); the web chat is told so
   when its page comes back, and offered to queue again or book a callback;
-* a hand-back to the assistant an agent's close owed but did not finish (Redis not answering, the
-  worker killed) is finished (``bot.handoff.handback``), so no customer stays paused with nobody;
+* a hand-back to the assistant that the end of a handoff (a close, a cancel...) owed but did not finish
+  (Redis not answering, the worker killed) is finished (``bot.handoff.handback``), so no customer stays
+  paused with nobody;
 * conversations held by an agent who was removed, or whose desk has stopped checking in, go back to
   the queue first (``bot.handoff.departures``, every few seconds), so this tick tells them their place.
 

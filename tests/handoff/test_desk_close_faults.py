@@ -97,3 +97,31 @@ async def test_a_finished_hand_back_is_not_repeated(queue, clock, kefu_env, conv
         clock.advance(queue.rules.watch_interval_s * 30)
         await room.tick()
     assert len((await conversations.agent.tracker_store.retrieve(conversation_id)).events) == before
+
+
+async def test_a_cancel_cut_off_by_redis_gives_the_customer_the_assistant_back(queue, clock, kefu_env, redis,
+                                                                            redis_url, conversations):  # noqa: F811
+    """The same fault as the customer leaves the queue (取消排队): out of the queue, but the hand-back to
+    the assistant failed, and the conversation stayed paused with nobody."""
+    conversation_id = "cancel-fault-webchat-1"
+    await waiting_for_a_person(conversations, conversation_id)
+    await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    room = WaitingRoom(queue, conversations)
+    await room.tick()  # the first visit: what was said before is not new
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    tracker.update(UserUttered("#handoff:cancel"))
+    await conversations.agent.tracker_store.save(tracker)
+
+    redis_stops_answering_during(conversations, redis_url, "resume")
+    with pytest.raises(aioredis.RedisError):
+        await room.tick()
+    await redis_answers_again(redis)
+    assert await queue.position(conversation_id) is None, "out of the queue"
+
+    for _ in range(3):
+        clock.advance(queue.rules.watch_interval_s * 30)
+        await room.tick()
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    assert not tracker.is_paused(), "the customer's messages go to nobody: paused, out of the queue"
+    said = [e.text for e in tracker.events if e.type_name == "bot"]
+    assert said[-1].startswith("好的，已为您取消排队"), said
