@@ -38,6 +38,10 @@ import logging
 import re
 import uuid
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.db.errors import database_error
+from bot.db.repository import DatabaseError
 from bot.handoff import keys
 from bot.handoff.accounts import AccountStore
 from bot.handoff.agents import is_callback
@@ -346,9 +350,19 @@ class WaitingRoom:
         return await self.book(conversation_id, entry, "voice_message" if voice else "callback", phone, text)
 
     async def book(self, conversation_id: str, entry: dict, kind: str, phone: str, message: str) -> bool:
-        ticket_id, due = await waiting_room_ticket(entry["request"], kind=kind, phone=phone, message=message,
-                                                   within_hours=self.settings.callback_within_hours,
-                                                   now=self.queue.clock())
+        """The callback or message as a work item, and the customer out of the queue. The database not
+        answering: the customer is told it did not go through and to send it again (their number and the
+        step they were at are kept), and stays in line. Found in a fault review: the error ended the
+        waiting room's whole pass, the press went unanswered for good, and those behind waited a pass."""
+        try:
+            ticket_id, due = await waiting_room_ticket(entry["request"], kind=kind, phone=phone, message=message,
+                                                       within_hours=self.settings.callback_within_hours,
+                                                       now=self.queue.clock())
+        except (SQLAlchemyError, DatabaseError) as exc:
+            logger.warning("handoff.watcher.booking_failed conversation=%s kind=%s error=%s", conversation_id, kind,
+                           database_error(exc))
+            await self.conversations.utter(conversation_id, "utter_service_unavailable")
+            return True
         if not await self.queue.stop_waiting(conversation_id, "message" if message else "callback"):
             return False  # an agent took the conversation meanwhile; the work item stays for a person
         await self.conversations.resume(
