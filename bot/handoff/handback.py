@@ -31,7 +31,7 @@ HANDBACK_GRACE_S = 30.0
 # ``state``, else its ``reason``): what the step that was cut off says. Anything else goes back silently.
 SAID = {"closed": "utter_agent_handback", "customer_cancelled": "utter_queue_cancelled",
         "timeout": "utter_queue_timeout", "removed_by_supervisor": "utter_queue_removed",
-        "customer_gone": "utter_queue_left_away"}
+        "customer_gone": "utter_queue_left_away", "resolved_by_selfhelp": "utter_queue_selfhelp_worked"}
 
 
 def agent_left_marker(channel: str) -> dict:
@@ -62,7 +62,7 @@ async def finish_owed(queue, conversations) -> list[str]:
                 resumed = await conversations.unpause(conversation_id)
             else:
                 marker = agent_left_marker(channel) if state == "closed" else \
-                    {} if reason == "customer_cancelled" else left_queue_marker(channel)
+                    {} if reason in ("customer_cancelled", "resolved_by_selfhelp") else left_queue_marker(channel)
                 resumed = await conversations.resume(conversation_id, response, if_paused=True, **marker)
             if resumed:
                 finished.append(conversation_id)
