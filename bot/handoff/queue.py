@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Awaitable, Callable
 
 import redis.asyncio as redis
+from redis.exceptions import RedisError
 
 from bot.handoff import keys
 from bot.handoff.agents import (CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, is_call, is_callback, kinds_among,
@@ -275,13 +276,38 @@ class HandoffQueue:
         the wait began, if before now (a booked callback: the time promised, bot/contacts/offer.py), so its
         speed of answer runs from then (found in review: a callback offered late was answered "in 10 s")."""
         now = self.clock() if enqueued_at is None else enqueued_at
-        found = await self._enqueue(
-            keys=[keys.queue(request.skill), keys.conversation(request.conversation_id)],
-            args=self._enqueue_args(request, now, waiting_since=min(now, self.clock())),
-        )
-        if not as_text(found):
+        try:
+            found = await self._enqueue(
+                keys=[keys.queue(request.skill), keys.conversation(request.conversation_id)],
+                args=self._enqueue_args(request, now, waiting_since=min(now, self.clock())),
+            )
+            position = await self.position(request.conversation_id) or QueuePosition(0, 0.0)
+        except (RedisError, OSError):
+            await self._withdraw(request, now)
+            raise
+        if not as_text(found):  # recorded once the request stands, with its place read
             await self._queued(request)
-        return await self.position(request.conversation_id) or QueuePosition(0, 0.0)
+        return position
+
+    async def _withdraw(self, request: HandoffRequest, enqueued_at: float) -> None:
+        """A request that failed is not left waiting: the caller tells the customer it failed (an apology, a
+        callback offered; on the phone the flow's ``on_failure``), so a record this request wrote before the
+        error (its reply lost, its place unreadable) comes out of the queue, as when the write itself failed
+        (nothing recorded). Found in a fault review: Redis stalling just after the write left a customer told
+        "no agent can be reached" waiting in line unseen, answered by the bot and the waiting room both, and
+        handed to an agent later. Only this request's record (its ``enqueued_at``): a customer already in
+        line keeps their place. Best effort: with Redis still down it stays, and the log says so."""
+        try:
+            entry = await self.entry(request.conversation_id)
+            if entry is None or entry["state"] != "waiting" or entry["enqueued_at"] != enqueued_at:
+                return
+            await self._abandon(keys=[keys.conversation(request.conversation_id), keys.queue(entry["skill"]),
+                                      keys.handbacks()],
+                                args=[repr(self.clock()), "queue_unavailable", finished_ttl_s(),
+                                      request.conversation_id])
+            logger.warning("handoff.enqueue.withdrawn conversation=%s", request.conversation_id)
+        except (RedisError, OSError):
+            logger.warning("handoff.enqueue.not_withdrawn conversation=%s", request.conversation_id)
 
     def _enqueue_args(self, request: HandoffRequest, enqueued_at: float, *, waiting_since: float | None = None) -> list:
         """_ENQUEUE's ARGV[1..9] (the record's fields and score); the wait counts from ``waiting_since``
