@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 
+from redis.exceptions import RedisError
+
 from bot.handoff import keys
 from bot.redis_text import as_text, as_text_or_none
 
@@ -40,8 +42,13 @@ def agent_left_marker(channel: str) -> dict:
 
 
 async def handed_back(queue, conversation_id: str) -> None:
-    """The conversation is the assistant's again: nothing is owed any more."""
-    await queue.redis.zrem(keys.handbacks(), conversation_id)
+    """The conversation is the assistant's again: nothing is owed any more. Not crossed off (Redis not
+    answering), the waiting room finds it handed back and crosses it off then: the close that did
+    everything does not fail at the last step."""
+    try:
+        await queue.redis.zrem(keys.handbacks(), conversation_id)
+    except (RedisError, OSError):
+        logger.warning("handoff.handback.not_crossed_off conversation=%s", conversation_id)
 
 
 async def finish_owed(queue, conversations) -> list[str]:
@@ -68,5 +75,5 @@ async def finish_owed(queue, conversations) -> list[str]:
                 finished.append(conversation_id)
                 logger.warning("handoff.handback.finished conversation=%s state=%s reason=%s",
                                conversation_id, state, reason)
-        await handed_back(queue, conversation_id)
+        await queue.redis.zrem(keys.handbacks(), conversation_id)
     return finished
