@@ -60,11 +60,10 @@ async def finish_owed(queue, conversations) -> list[str]:
            await queue.redis.zrangebyscore(keys.handbacks(), "-inf", repr(queue.clock() - HANDBACK_GRACE_S))]
     finished = []
     for conversation_id in due:
-        state, reason = (as_text_or_none(v) for v in
-                         await queue.redis.hmget(keys.conversation(conversation_id), ["state", "reason"]))
+        state, reason, channel = (as_text_or_none(v) or "" for v in await queue.redis.hmget(
+            keys.conversation(conversation_id), ["state", "reason", "channel"]))
         if state not in ("waiting", "claimed"):  # not in a new handoff meanwhile
-            channel = as_text_or_none(await queue.redis.hget(keys.conversation(conversation_id), "channel")) or ""
-            response = SAID.get(state or "") or SAID.get(reason or "")
+            response = SAID.get(state) or SAID.get(reason)
             if response is None:
                 resumed = await conversations.unpause(conversation_id)
             else:

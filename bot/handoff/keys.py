@@ -44,8 +44,8 @@ def handle_times(skill: str) -> str:
 
 
 def handbacks() -> str:
-    """Sorted set of conversation ids an agent closed, by when: their hand-back to the assistant is owed
-    until it is done (bot.handoff.handback)."""
+    """Sorted set of conversation ids whose handoff ended (closed, left, abandoned), by when: their hand-back
+    to the assistant is owed until it is done (bot.handoff.handback)."""
     return f"{PREFIX}:handbacks"
 
 

@@ -128,7 +128,7 @@ class WaitingRoom:
                         await self.notify_if_changed(conversation_id, line.place(call), line.available)
                     line.passed(call, gone, still_waiting)
             if await self._renew(keys=[keys.watcher_lock()], args=[token, lease_ms]):
-                await finish_owed(self.queue, self.conversations)  # closes cut off before the hand-back
+                await finish_owed(self.queue, self.conversations)  # handoffs that ended short of the hand-back
         finally:
             await self._release(keys=[keys.watcher_lock()], args=[token])
 
