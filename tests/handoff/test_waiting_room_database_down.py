@@ -13,8 +13,8 @@ import pytest
 from bot import settings as settings_module
 from bot.db.repository import Repository
 from bot.embedded_redis import free_port
-from tests.handoff.test_waiting_room import Conversations, agent_available, wait_in_line
 from bot.handoff.watcher import WaitingRoom
+from tests.handoff.test_waiting_room import Conversations, agent_available, wait_in_line
 
 
 @pytest.fixture
