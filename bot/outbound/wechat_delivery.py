@@ -38,11 +38,14 @@ REFUSED_BY_FOLLOWER = "failed:user block"  # the follower set the account's mess
 REF_MARK = "ref:"  # an answered send's record names its key and client_ref after this (an older Kefu's: its key)
 
 
+SENT_PREFIX = "template_ref:"  # under the WeChat channel's guard prefix, as the others below
+
+
 def sent_key(ref: str, body: dict) -> str:
     """The record of the message ``body`` (as posted to WeChat) sent under ``ref``: named by both, so a
     ``client_ref`` used again for another message (a database restored or reset, Redis kept) is not it."""
     digest = hashlib.sha256(json.dumps([ref, body], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    return f"template_ref:{digest[:32]}"
+    return f"{SENT_PREFIX}{digest[:32]}"
 
 
 def _report_key(key: str) -> str:
@@ -51,6 +54,13 @@ def _report_key(key: str) -> str:
 
 def _latest_key(openid: str) -> str:
     return f"template_last:{openid}"
+
+
+def follower_keys(openid: str, sends: dict[str, str]) -> list[str]:
+    """The keys (without the guard's prefix) that name the follower ``openid``: their latest send, and each
+    send recorded to them, with its report, among ``sends`` (a record's key -> its JSON): for an erasure."""
+    mine = [key for key, raw in sends.items() if not key.endswith(":report") and json.loads(raw).get("to") == openid]
+    return [_latest_key(openid), *mine, *(_report_key(key) for key in mine)]
 
 
 def _answered_key(msgid: str) -> str:

@@ -49,6 +49,7 @@ from bot.privacy.records import contact_filter, event_filter, outbox_filter, rea
 from bot.privacy.speech_cache import delete_spoken
 from bot.privacy.subject import Subject
 from bot.privacy.webchat_set_aside import remove_set_aside, set_aside_for
+from bot.privacy.wechat_sends import remove_template_records, template_records_for
 
 ERASED_KEY = "erased:{}"
 # Conversation-id prefixes analytics reads meaning from (outbound contacts, phone calls, voice messages).
@@ -84,6 +85,7 @@ def plan(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject:
     counts["redis_conversations"] = sum(1 for events in trackers.values() if events)
     counts["redis_kept_requests"] = len(kept_for(client, database_url, subject))
     counts["redis_webchat_set_aside"] = len(set_aside_for(client, subject))
+    counts["redis_wechat_template_records"] = len(template_records_for(client, subject))
     counts["recordings"] = sum(1 for r in found if r.audio is not None)
     counts["exports"] = len(earlier_exports(data_dir, subject))
     return counts
@@ -124,6 +126,7 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
     result = Erasure(request_id=uuid.uuid4().hex)
     result.deleted["redis_kept_requests"] = sum(remove_kept(client, database_url, subject).values())
     result.deleted["redis_webchat_set_aside"] = remove_set_aside(client, subject)
+    result.deleted["redis_wechat_template_records"] = remove_template_records(client, subject)
     key = ERASED_KEY.format(uuid.uuid4().hex[:16])
     renamed = {c: pseudonym(c) for c in sorted(subject.conversation_ids)}
     trackers = {c: read_tracker(client, c) for c in subject.conversation_ids}

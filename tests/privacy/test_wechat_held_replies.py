@@ -40,3 +40,33 @@ def test_replies_held_for_their_wechat_are_exported_and_erased(env, redis_url, t
 
     assert kefu("customer", "erase", "13800000001", "--yes") == 0
     assert not client.exists(theirs) and client.exists(others)
+
+
+def test_the_records_of_template_messages_sent_to_their_wechat_are_erased(env, redis_url):  # noqa: F811
+    """The delivery-report records of template messages (bot/outbound/wechat_delivery.py) name the follower's
+    openid; the erasure left them for three days."""
+    from bot.outbound import wechat_delivery
+
+    _settings, client, _seeded = env
+
+    def sent(openid: str, ref: str) -> str:
+        async def send() -> str:
+            guard = ChannelGuard(redis_url, "kefu:wechat")  # the WeChat channel's guard
+            try:
+                key = wechat_delivery.sent_key(ref, {"touser": openid})
+                await wechat_delivery.handing_over(guard, key, openid)
+                await wechat_delivery.record_report(guard, openid, "failed: system failed")
+                return key
+            finally:
+                await guard.client().close()
+
+        return asyncio.run(send())
+
+    theirs, others = sent("oZhangWei01", "contact-1-1"), sent("oLiNa02", "contact-2-1")
+    named = [f"kefu:wechat:{k}" for k in (theirs, f"{theirs}:report", "template_last:oZhangWei01")]
+    kept = [f"kefu:wechat:{k}" for k in (others, f"{others}:report", "template_last:oLiNa02")]
+    assert all(client.exists(k) for k in named + kept)
+
+    assert kefu("customer", "erase", "13800000001", "--yes") == 0
+    assert not any(client.exists(k) for k in named)
+    assert all(client.exists(k) for k in kept)  # another follower's stay
