@@ -12,7 +12,7 @@ through the outbox (``bot.handoff.rest_delivery``).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from rasa.core.actions.action import create_bot_utterance
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel
@@ -90,17 +90,20 @@ class RasaConversations:
         output channel it went through: one that can tell (WeChat's) lists ``undelivered`` reasons."""
         return await self._append(conversation_id, [], response, values)
 
-    async def resume(self, conversation_id: str, response: str, *, if_paused: bool = False, **values: Any) -> bool:
+    async def resume(self, conversation_id: str, response: str, *, if_paused: bool = False,
+                     still_owed: Callable[[], Awaitable[bool]] | None = None, **values: Any) -> bool:
         """Hand the conversation back to the bot, which greets the customer with ``response``.
 
         Ends with ``action_listen`` as a normal bot turn does: while paused Rasa logs the
         customer's messages without listening, and the rules only match after a listen.
         ``if_paused``: only a conversation still paused (a hand-back owed, ``bot.handoff.handback``:
-        one already done says nothing twice). True when it was handed back.
+        one already done says nothing twice); ``still_owed``: and only while this says so, asked under
+        the conversation's lock (a turn that paused it for a new handoff has ended by then). True when it
+        was handed back.
         """
         events: list[Event] = [ConversationResumed()] + [SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()]
         output = await self._append(conversation_id, events, response, values, listen=True, ends_proof=True,
-                                    if_paused=if_paused)
+                                    if_paused=if_paused, still_owed=still_owed)
         hand_back = getattr(output, "hand_back", None)
         if hand_back is not None:  # a live session (a phone call) goes back to the assistant
             await hand_back(conversation_id)
@@ -127,15 +130,15 @@ class RasaConversations:
                 tracker.update(ConversationPaused(), self.agent.domain)
                 await self.agent.processor.save_tracker(tracker)
 
-    async def unpause(self, conversation_id: str) -> bool:
+    async def unpause(self, conversation_id: str, still_owed: Callable[[], Awaitable[bool]] | None = None) -> bool:
         """Give the conversation back to the bot without a word (the customer has gone). True when it was
-        paused."""
+        paused (and ``still_owed``, asked under the lock as for :meth:`resume`, said so)."""
         found = await self.agent.tracker_store.retrieve(conversation_id)
         if found is None or not found.is_paused():
             return False  # most calls never reach a person: no lock, no write
         async with self.agent.lock_store.lock(conversation_id):
             tracker = await self.agent.tracker_store.retrieve(conversation_id)
-            if tracker is None or not tracker.is_paused():
+            if tracker is None or not tracker.is_paused() or (still_owed is not None and not await still_owed()):
                 return False
             for event in [ConversationResumed(), *(SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()),
                           *desk_proof.withdrawn(tracker), ActionExecuted("action_listen")]:
@@ -174,11 +177,14 @@ class RasaConversations:
     async def _append(self, conversation_id: str, events: list[Event], response: str | None,
                       values: dict[str, Any], listen: bool = False,
                       unless_slot: str | None = None, ends_proof: bool = False,
-                      if_paused: bool = False) -> OutputChannel | None:
+                      if_paused: bool = False,
+                      still_owed: Callable[[], Awaitable[bool]] | None = None) -> OutputChannel | None:
         async with self.agent.lock_store.lock(conversation_id):
             processor = self.agent.processor
             tracker = await processor.get_tracker(conversation_id)
             if if_paused and not tracker.is_paused():
+                return None
+            if still_owed is not None and not await still_owed():
                 return None
             if unless_slot is not None:
                 if tracker.get_slot(unless_slot):

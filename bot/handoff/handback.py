@@ -12,7 +12,10 @@ because the conversation had ended.
 The waiting room (one process at a time, ``bot.handoff.watcher``) looks at each conversation noted
 ``HANDBACK_GRACE_S`` earlier (:func:`finish_owed`): one still paused, and not in a new handoff, is handed
 back with what the cut-off step would have said (:data:`SAID`); a hand-back already done is left alone
-and nothing is said twice. The desk crosses its closes off at once (:func:`handed_back`); the other
+and nothing is said twice. The record is read again under the conversation's lock, just before the
+hand-back: found in a second look, a customer handed back normally who asked for a person again as the
+waiting room looked (a Rasa turn holds that lock while it queues them and pauses the bot) was found paused,
+handed back and told "已为您取消排队" a second time, then answered by the bot while waiting in line. The desk crosses its closes off at once (:func:`handed_back`); the other
 steps leave theirs to that look, a tracker read each.
 """
 from __future__ import annotations
@@ -64,15 +67,26 @@ async def finish_owed(queue, conversations) -> list[str]:
             keys.conversation(conversation_id), ["state", "reason", "channel"]))
         if state not in ("waiting", "claimed"):  # not in a new handoff meanwhile
             response = SAID.get(state) or SAID.get(reason)
+            still_owed = _ended_as_read(queue, conversation_id, state, reason)
             if response is None:
-                resumed = await conversations.unpause(conversation_id)
+                resumed = await conversations.unpause(conversation_id, still_owed=still_owed)
             else:
                 marker = agent_left_marker(channel) if state == "closed" else \
                     {} if reason in ("customer_cancelled", "resolved_by_selfhelp") else left_queue_marker(channel)
-                resumed = await conversations.resume(conversation_id, response, if_paused=True, **marker)
+                resumed = await conversations.resume(conversation_id, response, if_paused=True, still_owed=still_owed,
+                                                     **marker)
             if resumed:
                 finished.append(conversation_id)
                 logger.warning("handoff.handback.finished conversation=%s state=%s reason=%s",
                                conversation_id, state, reason)
         await queue.redis.zrem(keys.handbacks(), conversation_id)
     return finished
+
+
+def _ended_as_read(queue, conversation_id: str, state: str, reason: str):
+    """Asked under the conversation's lock: the record still ends as it did when read (not queued again)."""
+    async def still_owed() -> bool:
+        now = await queue.redis.hmget(keys.conversation(conversation_id), ["state", "reason"])
+        return tuple(as_text_or_none(v) or "" for v in now) == (state, reason)
+
+    return still_owed
