@@ -11,15 +11,18 @@ because the conversation had ended.
 
 The waiting room (one process at a time, ``bot.handoff.watcher``) looks at each conversation noted
 ``HANDBACK_GRACE_S`` earlier (:func:`finish_owed`): one still paused, and not in a new handoff, is handed
-back with what the cut-off step would have said (:data:`SAID`); a hand-back already done is left alone
+back with what the cut-off step would have said (:data:`SAID`, or the step's own words it noted first,
+:func:`note_words`: a booked callback's ticket number and time); a hand-back already done is left alone
 and nothing is said twice. The record is read again under the conversation's lock, just before the
 hand-back: found in a second look, a customer handed back normally who asked for a person again as the
-waiting room looked (a Rasa turn holds that lock while it queues them and pauses the bot) was found paused,
-handed back and told "已为您取消排队" a second time, then answered by the bot while waiting in line. The desk crosses its closes off at once (:func:`handed_back`); the other
-steps leave theirs to that look, a tracker read each.
+waiting room looked (a Rasa turn holds that lock while it queues them and pauses the bot) was found
+paused, handed back and told "已为您取消排队" a second time, then answered by the bot while waiting in
+line. The desk crosses its closes off at once (:func:`handed_back`); the other steps leave theirs to that
+look, a tracker read each.
 """
 from __future__ import annotations
 
+import json
 import logging
 
 from redis.exceptions import RedisError
@@ -37,6 +40,19 @@ HANDBACK_GRACE_S = 30.0
 SAID = {"closed": "utter_agent_handback", "customer_cancelled": "utter_queue_cancelled",
         "timeout": "utter_queue_timeout", "removed_by_supervisor": "utter_queue_removed",
         "customer_gone": "utter_queue_left_away", "resolved_by_selfhelp": "utter_queue_selfhelp_worked"}
+
+
+# The record's field holding what a step that ends the handoff will say when its words are its own (a booked
+# callback's ticket number and time): said by :func:`finish_owed` if that step is cut off.
+WORDS_FIELD = "handback_words"
+
+
+async def note_words(queue, conversation_id: str, reason: str, response: str, **values) -> None:
+    """Before the step that ends the handoff with ``reason``: what it will say. Found in a second look: a
+    callback booked in the waiting room whose confirmation was cut off was handed back without a word, and
+    the customer never learnt it was booked, nor its ticket number."""
+    await queue.redis.hset(keys.conversation(conversation_id), WORDS_FIELD,
+                           json.dumps({"reason": reason, "response": response, "values": values}, ensure_ascii=False))
 
 
 def agent_left_marker(channel: str) -> dict:
@@ -57,30 +73,42 @@ async def handed_back(queue, conversation_id: str) -> None:
 async def finish_owed(queue, conversations) -> list[str]:
     """Hand back every conversation owed one for ``HANDBACK_GRACE_S`` whose customer is still paused with
     nobody; the conversations handed back now."""
-    from bot.handoff.watcher import left_queue_marker  # the waiting room imports this module
-
     due = [as_text(m) for m in
            await queue.redis.zrangebyscore(keys.handbacks(), "-inf", repr(queue.clock() - HANDBACK_GRACE_S))]
     finished = []
     for conversation_id in due:
-        state, reason, channel = (as_text_or_none(v) or "" for v in await queue.redis.hmget(
-            keys.conversation(conversation_id), ["state", "reason", "channel"]))
+        state, reason, channel, noted = (as_text_or_none(v) or "" for v in await queue.redis.hmget(
+            keys.conversation(conversation_id), ["state", "reason", "channel", WORDS_FIELD]))
         if state not in ("waiting", "claimed"):  # not in a new handoff meanwhile
-            response = SAID.get(state) or SAID.get(reason)
+            response, values = _words(state, reason, channel, noted)
             still_owed = _ended_as_read(queue, conversation_id, state, reason)
             if response is None:
                 resumed = await conversations.unpause(conversation_id, still_owed=still_owed)
             else:
-                marker = agent_left_marker(channel) if state == "closed" else \
-                    {} if reason in ("customer_cancelled", "resolved_by_selfhelp") else left_queue_marker(channel)
                 resumed = await conversations.resume(conversation_id, response, if_paused=True, still_owed=still_owed,
-                                                     **marker)
+                                                     **values)
             if resumed:
                 finished.append(conversation_id)
                 logger.warning("handoff.handback.finished conversation=%s state=%s reason=%s",
                                conversation_id, state, reason)
         await queue.redis.zrem(keys.handbacks(), conversation_id)
     return finished
+
+
+def _words(state: str, reason: str, channel: str, noted: str) -> tuple[str | None, dict]:
+    """What the step that ended the handoff says as it hands back (None: nothing), and its values: its own
+    words when it noted them (:func:`note_words`), else :data:`SAID`'s with the channel's marker."""
+    from bot.handoff.watcher import left_queue_marker  # the waiting room imports this module
+
+    words = json.loads(noted) if noted else {}
+    if state == "abandoned" and words.get("reason") == reason:
+        return words["response"], words["values"]
+    response = SAID.get(state) or SAID.get(reason)
+    if state == "closed":
+        return response, agent_left_marker(channel)
+    if reason in ("customer_cancelled", "resolved_by_selfhelp"):
+        return response, {}
+    return response, left_queue_marker(channel)
 
 
 def _ended_as_read(queue, conversation_id: str, state: str, reason: str):

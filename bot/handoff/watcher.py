@@ -49,7 +49,7 @@ from bot.handoff.conversations import RasaConversations
 from bot.handoff.departures import Departures
 from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp, remember_selfhelp_answer
 from bot.handoff.estimate import wait_minutes
-from bot.handoff.handback import finish_owed
+from bot.handoff.handback import finish_owed, note_words
 from bot.handoff.masking import mask_phone
 from bot.handoff.presence import customer_last_seen
 from bot.handoff.line import read_line
@@ -363,11 +363,14 @@ class WaitingRoom:
                            database_error(exc))
             await self.conversations.utter(conversation_id, "utter_service_unavailable")
             return True
-        if not await self.queue.stop_waiting(conversation_id, "message" if message else "callback"):
+        reason = "message" if message else "callback"
+        response = "utter_queue_message_booked" if message else "utter_queue_callback_booked"
+        told = {"ticket_id": ticket_id, "callback_by": promised_time(due, self.queue.clock()),
+                "phone_masked": mask_phone(phone)}
+        await note_words(self.queue, conversation_id, reason, response, **told)  # said even if cut off
+        if not await self.queue.stop_waiting(conversation_id, reason):
             return False  # an agent took the conversation meanwhile; the work item stays for a person
-        await self.conversations.resume(
-            conversation_id, "utter_queue_message_booked" if message else "utter_queue_callback_booked",
-            ticket_id=ticket_id, callback_by=promised_time(due, self.queue.clock()), phone_masked=mask_phone(phone))
+        await self.conversations.resume(conversation_id, response, **told)
         return False
 
     # -- queue notices -----------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from rasa.shared.core.events import ActionExecuted, ConversationPaused, UserUttered
 
+from bot.db.repository import Repository
 from bot.handoff.desk import DeskError
 from bot.handoff.queue import HandoffRequest
 from bot.handoff.watcher import WaitingRoom
@@ -125,3 +126,36 @@ async def test_a_cancel_cut_off_by_redis_gives_the_customer_the_assistant_back(q
     assert not tracker.is_paused(), "the customer's messages go to nobody: paused, out of the queue"
     said = [e.text for e in tracker.events if e.type_name == "bot"]
     assert said[-1].startswith("好的，已为您取消排队"), said
+
+
+async def test_a_callback_booked_as_redis_stops_answering_is_still_confirmed(queue, clock, kefu_env, redis, redis_url,
+                                                                            conversations):  # noqa: F811
+    """预约回电 in the waiting room: the work item filed and the customer out of the queue, then the hand-back
+    that confirms it (ticket number, by when, which number) cut off. Found in a second look at the hand-backs
+    owed: the waiting room handed the conversation back without a word, so the customer never learnt the
+    callback was booked (nor its ticket number) and could only ask again."""
+    conversation_id = "callback-fault-webchat-1"
+    await waiting_for_a_person(conversations, conversation_id)
+    await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, "1",
+                                       {"customer": {"id": 1, "phone": "13800000001"}}))
+    room = WaitingRoom(queue, conversations)
+    await room.tick()  # the first visit
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    tracker.update(UserUttered("/leave_message"))
+    await conversations.agent.tracker_store.save(tracker)
+
+    redis_stops_answering_during(conversations, redis_url, "resume")
+    with pytest.raises(aioredis.RedisError):
+        await room.tick()
+    await redis_answers_again(redis)
+    assert await queue.position(conversation_id) is None, "out of the queue: booked"
+
+    for _ in range(3):
+        clock.advance(queue.rules.watch_interval_s * 30)
+        await room.tick()
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    assert not tracker.is_paused()
+    said = [e.text for e in tracker.events if e.type_name == "bot"]
+    tickets = Repository(kefu_env.database_url).tickets_for(None, conversation_id=conversation_id)
+    assert [t["kind"] for t in tickets] == ["callback"]
+    assert said[-1].startswith(f"已为您预约回电，工单号 {tickets[0]['ticket_id']}") and "138****0001" in said[-1], said
