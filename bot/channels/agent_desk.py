@@ -273,6 +273,11 @@ async def messages(request: Request, desk: Desk, agent: dict, conversation_id: s
 
 
 STREAM_KEEPALIVE_S = 15.0
+# A stream ends after this and the page opens the next (agent.js: a poll, then a stream from its last turn;
+# nothing is missed). Its check-ins vouch for the agent only while their page can ask for streams: a desk
+# whose network vanished without a word kept its last stream's check-ins going until TCP gave up (about a
+# quarter of an hour on Linux), so their customers waited that long longer for an agent who was gone.
+STREAM_MAX_S = 60.0
 
 
 @signed_in
@@ -289,10 +294,10 @@ async def stream(request: Request, desk: Desk, agent: dict, conversation_id: str
     reply = await request.respond(content_type="text/event-stream",
                                   headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     clock = asyncio.get_running_loop().time
-    checked_in = clock()
+    opened = checked_in = clock()
     pending: list[int] | None = []
     try:
-        while True:
+        while clock() - opened < STREAM_MAX_S:
             try:
                 data = await desk.messages(agent["agent_id"], conversation_id, after)
             except DeskError as exc:
@@ -301,7 +306,8 @@ async def stream(request: Request, desk: Desk, agent: dict, conversation_id: str
             if data["turns"] or data.get("pending") != pending:  # new turns, or held ones delivered
                 after, pending = data["last"], data.get("pending")
                 await reply.send(f"data: {json.dumps(data, ensure_ascii=False)}\n\n")
-            quiet = await pubsub.get_message(ignore_subscribe_messages=True, timeout=STREAM_KEEPALIVE_S) is None
+            wait = min(STREAM_KEEPALIVE_S, max(0.0, STREAM_MAX_S - (clock() - opened)))
+            quiet = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait) is None
             if quiet:
                 await reply.send(": keep-alive\n\n")
             if quiet or clock() - checked_in >= STREAM_KEEPALIVE_S:
