@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+from datetime import datetime, timedelta
 
 import pytest
 from sanic import Sanic
@@ -46,9 +47,11 @@ async def chat_served(channel: WebChatInput, port: int):
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
-            async def open_page():
+            async def open_page(prepare=None):
                 page = await browser.new_page(viewport={"width": 375, "height": 740}, locale="zh-CN")
                 page.on("pageerror", lambda error: errors.append(str(error)))
+                if prepare is not None:  # before the page's script runs (its clock, its WebSocket's frames)
+                    await prepare(page)
                 await page.goto(f"http://127.0.0.1:{port}/chat/")
                 return page
 
@@ -113,4 +116,52 @@ async def test_a_page_refused_a_new_session_says_so_and_gets_one_once_the_minute
         clock.now += 61  # the minute has passed
         await page.wait_for_function("() => window.kefuChat.session()", timeout=25000)
         assert await page.locator("#status").inner_text() == strings()["status_online"]
+        await other.close()
+
+
+async def test_a_refused_page_that_reconnects_meanwhile_goes_on_asking_once_per_wait(redis_url, redis):  # noqa: F811
+    """Refused a new session, the page waits 5-15 s and asks again. Disconnected meanwhile (a phone losing
+    signal, or the server closing a socket that asked too often) it asked again on reconnecting and was
+    refused again, and the first wait went on too: two requests per wait, one more with each reconnection.
+    The server closes a socket asking for more than SESSION_REQUESTS_PER_MINUTE sessions a minute, so a
+    page refused for long asked faster and faster and was hung up on and reconnected, over and over."""
+    port = free_port()
+    channel = WebChatInput(settings(REDIS_URL=redis_url, KEFU_RASA_PORT=str(port)), session_persistence=True)
+    clock = Clock()
+    channel.addresses = AddressLimits(channel.redis, 0, 1, clock=clock)
+    asked: list[str] = []
+    refused: list[str] = []
+
+    async def watched(page) -> None:
+        await page.clock.install()  # the page's waits pass when the test says
+
+        def on_socket(ws) -> None:
+            ws.on("framesent", lambda frame: asked.append(frame) if "session_request" in str(frame) else None)
+            ws.on("framereceived", lambda frame: refused.append(frame) if "session_refused" in str(frame) else None)
+        page.on("websocket", on_socket)
+
+    async with chat_served(channel, port) as open_page:
+        other = Page()
+        assert await other.open(f"http://127.0.0.1:{port}") is None
+        assert await other.new_session(), "the network's one new session this minute"
+        page = await open_page(watched)
+        await page.clock.pause_at(datetime.now() + timedelta(seconds=1))  # its waits: only when run_for
+
+        async def answered(n: int) -> bool:
+            return len(asked) == len(refused) == n
+
+        async def answered_at_least(n: int) -> bool:
+            return len(refused) >= n
+
+        await until(lambda: answered(1), what="the page refused a new session")
+        sid = next(s for s in channel.sio.manager.rooms["/"][None] if s != other.sio.get_sid())
+        await channel.sio.disconnect(sid)  # as after a lost connection: the page reconnects and asks
+        await until(lambda: answered(2), what="the page, reconnected, refused again")
+        await page.clock.run_for(15_001)  # the longest wait
+        # The server answers a socket's latest request (of two side by side the earlier one gets nothing).
+        await until(lambda: answered_at_least(3), what="the page, refused, asking again")
+        assert len(asked) == 3, "one request per wait, however often the page reconnected"
+        clock.now += 61  # the minute has passed: the page gets its session
+        await page.clock.run_for(15_001)
+        await page.wait_for_function("() => window.kefuChat.session()", timeout=10000)
         await other.close()

@@ -556,9 +556,14 @@
     socket.on("message_limit", onMessageLimit);
   }
 
+  /** One wait at a time: a page refused again meanwhile (it reconnected, or asked on 新对话) had a second
+   *  wait running beside the first, and asked twice per wait, once more with each reconnection. */
+  var refusedRetry = null;
   function afterRefusal(retry) {
     var range = REFUSED_RETRY_MS;
-    window.setTimeout(retry, range[0] + Math.random() * (range[1] - range[0]));
+    window.clearTimeout(refusedRetry);
+    refusedRetry = window.setTimeout(function () { refusedRetry = null; retry(); },
+      range[0] + Math.random() * (range[1] - range[0]));
   }
 
   /** The header's live region: online, offline (reconnecting), or refused for ``reason`` (its words are
