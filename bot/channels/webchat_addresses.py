@@ -14,8 +14,9 @@ Sanic is told to trust the proxy (``SANIC_PROXIES_COUNT``, ``SANIC_REAL_IP_HEADE
 Connections (``KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS``): a sorted set per client, socket id -> when its
 worker last vouched for it (ms). One script lets a connection in: it drops the sockets nobody vouched
 for in ``STALE_S``, counts the rest, and adds the new one if there is room. A socket is taken out when
-it disconnects; each worker vouches for its open sockets every ``RENEW_S``, so those of a worker that
-died (no disconnect ran) stop counting ``STALE_S`` later, and the key itself expires then.
+it disconnects (with Redis failing then, at the worker's next renewal); each worker vouches for its open
+sockets every ``RENEW_S``, so those of a worker that died (no disconnect ran) stop counting ``STALE_S``
+later, and the key itself expires then.
 
 New sessions (``KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE``): a sliding minute (``rate_window``),
 counting sessions started, not resumed. Without it a client reconnecting after every
@@ -93,6 +94,7 @@ class AddressLimits:
         self.renew_s = renew_s
         self.clock = clock
         self._vouched: dict[str, str] = {}  # this worker's open sockets: socket id -> its client's key
+        self._unreleased: dict[str, str] = {}  # closed while Redis failed: given back at the next renewal
         self._logged: dict[tuple[str, str], float] = {}
 
     async def admit(self, sid: str, client: str, *, request: Optional[Request] = None) -> bool:
@@ -121,7 +123,8 @@ class AddressLimits:
             return
         try:
             await redis.zrem(key, sid)
-        except RedisError as error:  # it stops counting STALE_S from its last renewal
+        except RedisError as error:  # given back at the next renewal (it counted until STALE_S after the last)
+            self._unreleased[sid] = key
             logger.warning("webchat.address.not_released error=%s", type(error).__name__)
 
     async def new_session(self, client: str, *, request: Optional[Request] = None) -> bool:
@@ -146,7 +149,12 @@ class AddressLimits:
         for sid in gone:
             await self.release(sid)
         redis = self.redis()
-        if not self._vouched or redis is None:
+        if redis is None:
+            return
+        for sid, key in list(self._unreleased.items()):
+            await redis.zrem(key, sid)
+            self._unreleased.pop(sid, None)
+        if not self._vouched:
             return
         now_ms, stale_ms = round(self.clock() * 1000), round(self.stale_s * 1000)
         async with redis.pipeline(transaction=False) as pipe:

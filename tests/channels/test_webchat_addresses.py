@@ -207,3 +207,32 @@ async def test_the_connections_of_a_worker_that_died_stop_counting(redis_url, re
             await live.addresses.renew(lambda sid: live.sio.manager.is_connected(sid, "/"))
         assert [await page().open(live_url) for _ in range(3)] == [None, None, "too_many_connections"]
         assert await open_count(redis) == 3
+
+
+async def test_a_connection_closed_while_redis_failed_is_given_back_once_redis_answers(redis_url, redis):  # noqa: F811
+    """Redis failing as a page closed (a failover, a blip): the page's connection was not given back, and its
+    worker no longer knew of it, so it went on counting until STALE_S after the last renewal (90 s) however
+    soon Redis answered again: the network's next customer was refused meanwhile."""
+    channel = channel_with(redis_url)
+    channel.addresses = AddressLimits(channel.redis, 1, 0, renew_s=3600)  # renewals driven by the test
+
+    async def renewal() -> None:  # as the worker vouches for its sockets every RENEW_S
+        await channel.addresses.renew(lambda sid: channel.sio.manager.is_connected(sid, "/"))
+
+    async with served(channel, Assistant()) as url, pages() as page:
+        closing = page()
+        assert await closing.open(url) is None
+        await redis.execute_command("ACL", "SETUSER", "default", "-zrem")  # Redis refuses the give-back
+        try:
+            await closing.close()
+            await until(lambda: gone(channel), what="the server to see the page closed")
+            assert await page().open(url) == "too_many_connections", "not given back while Redis fails"
+        finally:
+            await redis.execute_command("ACL", "SETUSER", "default", "+@all")
+        await renewal()
+        assert await page().open(url) is None, "given back at the worker's next renewal"
+        assert await open_count(redis) == 1
+
+
+async def gone(channel: WebChatInput) -> bool:
+    return not channel.sio.manager.rooms.get("/", {}).get(None)
