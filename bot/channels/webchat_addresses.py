@@ -104,14 +104,18 @@ class AddressLimits:
             return True
         key, now_ms = connections_key(client), round(self.clock() * 1000)
         stale_ms = round(self.stale_s * 1000)
+        # Vouched for before Redis answers: a count whose answer came too late (Redis slow: let in unchecked)
+        # or never (the page gone meanwhile) is counted all the same once Redis gets to it, and was then
+        # nobody's to give back, counting until STALE_S.
+        self._vouched[sid] = key
         try:
             admitted = int(await redis.eval(_ADMIT, 1, key, now_ms, now_ms - stale_ms, self.connections, sid, stale_ms))
         except RedisError as error:
             logger.warning("webchat.address.unchecked what=connection error=%s", type(error).__name__)
             return True
         if admitted:
-            self._vouched[sid] = key
             return True
+        self._vouched.pop(sid, None)
         self._refused(TOO_MANY_CONNECTIONS, client, self.connections, request)
         return False
 

@@ -16,6 +16,7 @@ import logging
 import socketio
 
 from bot.channels.webchat import SESSION_REQUESTS_PER_MINUTE, WebChatInput, WebChatOutput
+from bot import settings as settings_module
 from bot.channels.webchat_addresses import AddressLimits
 from tests.channels.test_channel_config import settings
 from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment, served, until  # noqa: F401
@@ -236,3 +237,83 @@ async def test_a_connection_closed_while_redis_failed_is_given_back_once_redis_a
 
 async def gone(channel: WebChatInput) -> bool:
     return not channel.sio.manager.rooms.get("/", {}).get(None)
+
+
+BUSY_S = 3.0  # Redis busy this long (a slow script, a fork on a big dataset): answers come late, or too late
+_BUSY = """local t = redis.call('TIME')
+while true do
+  local n = redis.call('TIME')
+  if (n[1] - t[1]) * 1000000 + (n[2] - t[2]) > tonumber(ARGV[1]) then return 1 end
+end"""
+
+
+@contextlib.contextmanager
+def redis_busy(redis_url: str):  # noqa: F811
+    """Redis busy for BUSY_S from a client of its own; yields once it is (a PING no longer answered)."""
+    import threading
+
+    import redis as sync_redis
+
+    busy = threading.Thread(target=lambda: sync_redis.Redis.from_url(redis_url).eval(_BUSY, 0, int(BUSY_S * 1e6)))
+    busy.start()
+    probe = sync_redis.Redis.from_url(redis_url, socket_timeout=0.05)
+    while True:
+        try:
+            probe.ping()
+        except sync_redis.exceptions.TimeoutError:
+            break
+    try:
+        yield
+    finally:
+        busy.join()
+
+
+async def test_a_page_let_in_while_redis_was_slow_is_given_back_when_it_closes(redis_url, redis, monkeypatch):  # noqa: F811
+    """Redis slower than KEFU_REDIS_TIMEOUT_SECONDS as a page connected: the page was let in unchecked, and
+    Redis counted it when it got to it, but its worker did not know: closing the page gave nothing back (nor
+    did the worker vouch for it while it was open), and it counted until STALE_S (90 s) after it connected:
+    the network's next customer was refused meanwhile."""
+    monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", "0.5")
+    settings_module.get_settings.cache_clear()
+    channel = channel_with(redis_url)
+    channel.addresses = AddressLimits(channel.redis, 2, 0, renew_s=3600)
+    async with served(channel, Assistant()) as url, pages() as page:
+        assert await page().open(url) is None, "another customer's page, open all along"
+        with redis_busy(redis_url):
+            early = page()
+            assert await early.open(url) is None, "let in unchecked"
+        await redis.ping()  # Redis has got to what it was sent while busy
+        await early.close()
+
+        async def let_in() -> bool:
+            return await page().open(url) is None
+
+        await until(let_in, timeout=5, what="the network's next page let in once the page closed")
+        assert await open_count(redis) == 2
+
+
+async def test_a_page_gone_while_it_was_being_counted_in_does_not_go_on_counting(redis_url, redis, monkeypatch):  # noqa: F811
+    """A page closed (or its connection lost) while a slow Redis counted it in: its worker gave up the count,
+    Redis made it all the same, and nobody gave it back: it counted until STALE_S (90 s), and the network's
+    next customer was refused meanwhile."""
+    monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", "0.5")
+    settings_module.get_settings.cache_clear()
+    channel = channel_with(redis_url)
+    channel.addresses = AddressLimits(channel.redis, 2, 0, renew_s=3600)  # renewals driven by the test
+    async with served(channel, Assistant()) as url, pages() as page:
+        assert await page().open(url) is None, "another customer's page, open all along"
+        with redis_busy(redis_url):
+            leaving = page()
+            await leaving.sio.connect(url, socketio_path="socket.io", transports=["websocket"], wait=False)
+            await until(lambda: connecting(channel, 2), what="the page being let in")
+            await leaving.sio.disconnect()
+            await until(lambda: connecting(channel, 1), what="the server to see the page gone")
+        await redis.ping()  # Redis has got to what it was sent while busy
+        await channel.addresses.renew(lambda sid: channel.sio.manager.is_connected(sid, "/"))  # every RENEW_S
+        assert await page().open(url) is None, "the page gone counts no more"
+        assert await open_count(redis) == 2
+
+
+async def connecting(channel: WebChatInput, sockets: int) -> bool:
+    """Whether the server has ``sockets`` sockets connected or being let in."""
+    return len(channel.sio.manager.rooms.get("/", {}).get(None) or {}) == sockets
