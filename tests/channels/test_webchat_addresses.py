@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import socketio
 
@@ -257,7 +258,9 @@ def redis_busy(redis_url: str):  # noqa: F811
     busy = threading.Thread(target=lambda: sync_redis.Redis.from_url(redis_url).eval(_BUSY, 0, int(BUSY_S * 1e6)))
     busy.start()
     probe = sync_redis.Redis.from_url(redis_url, socket_timeout=0.05)
+    deadline = time.monotonic() + 5
     while True:
+        assert time.monotonic() < deadline, "Redis never got busy"
         try:
             probe.ping()
         except sync_redis.exceptions.TimeoutError:
