@@ -205,7 +205,8 @@ class Schedule:
         return moved.rowcount == 1
 
     def placed(self, contact_id: int, token: str, *, channel: str, address: str, now: dt.datetime,
-               lease: dt.timedelta, carrier_call_id: str = "", daily: tuple[int, dt.datetime] | None = None) -> bool:
+               lease: dt.timedelta, carrier_call_id: str = "", daily: tuple[int, dt.datetime] | None = None,
+               details: dict | None = None) -> bool:
         """The attempt is about to go out (call dialled, text sent): counted against the daily limit. False:
         the claim was lost meanwhile. ``daily``: (the limit, the start of the customer's day) — when the
         address has had that many attempts since, nothing is counted and ``DailyLimitReached`` is raised.
@@ -213,14 +214,17 @@ class Schedule:
         The gate checked the limit before, but two workers attempting two contacts of one customer at the
         same moment both passed it (found in review): here the count and the new attempt are one
         transaction, serialised per address (SQLite: the write lock the UPDATE takes; PostgreSQL: an
-        advisory lock on the address, as READ COMMITTED would not see the other's uncommitted attempt)."""
+        advisory lock on the address, as READ COMMITTED would not see the other's uncommitted attempt).
+        ``details``, when given, replace the contact's: what the text says (an arrears reminder's amount
+        read now), for a worker that sends it again after this one died."""
+        kept = {} if details is None else {"details": details}
         with self.engine.begin() as conn:
             if daily is not None and conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": address_lock_key(address)})
             moved = conn.execute(contacts.update().where(
                 contacts.c.id == contact_id, contacts.c.attempt_token == token, contacts.c.status == "working",
             ).values(status="calling", channel=channel, carrier_call_id=carrier_call_id, lease_until=now + lease,
-                     attempts=contacts.c.attempts + 1, updated_at=now))
+                     attempts=contacts.c.attempts + 1, updated_at=now, **kept))
             if moved.rowcount != 1:
                 return False
             if daily is not None and _attempts_since(conn, address, daily[1]) >= daily[0]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bot.contacts.complaints import OPEN_COMPLAINT, hand_to_complaint
-from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DROP, HOLD, NO_CHANNEL, QUIET_HOURS, TEXT_CHANNELS, WAIT,
-                                   ContactGate)
+from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DROP, HOLD, NO_CHANNEL, PAID, QUIET_HOURS, TEXT_CHANNELS,
+                                   WAIT, ContactGate)
 from bot.contacts.dialer import NOT_REACHED, DialError, Dialer
 from bot.contacts.offer import offer_to_agents
 from bot.contacts.addresses import Reach, reach_of
@@ -189,14 +189,14 @@ class ContactWorker:
         return "placed"
 
     async def _count(self, contact: dict, token: str, rules: ContactRules, now: dt.datetime, *, channel: str,
-                     address: str, lease: dt.timedelta, lost: str) -> str | None:
+                     address: str, lease: dt.timedelta, lost: str, details: dict | None = None) -> str | None:
         """Count the attempt before it goes out (:meth:`Schedule.placed`). None: go ahead; else the pass's
         outcome — ``lost`` when the claim was lost meanwhile, ``daily_limit`` when another worker's attempt
         at the same customer used up their day first (the contact waits for the next day, as the gate's)."""
         daily = None if contact["purpose"] == "callback" else (rules.daily_attempt_limit, rules.day_start(now))
         try:
             counted = await asyncio.to_thread(self.schedule.placed, contact["id"], token, channel=channel,
-                                              address=address, now=now, lease=lease, daily=daily)
+                                              address=address, now=now, lease=lease, daily=daily, details=details)
         except DailyLimitReached:
             return await self._wait(contact, token, rules.next_day_open(now), DAILY_LIMIT)
         return None if counted else lost
@@ -220,8 +220,11 @@ class ContactWorker:
 
     async def _message(self, contact: dict, token: str, rule: ContactRule, rules: ContactRules, channel: str,
                        address: str, now: dt.datetime) -> str:
+        # The details as the text says them (an arrears reminder's amount read now): a worker sending it again
+        # after this one died sends the same message (found in review: it said the amount owed when planned).
         held = await self._count(contact, token, rules, now, channel=channel, address=address, lease=CLAIM_LEASE,
-                                 lost="elsewhere")  # lost: another worker has the contact (and may have sent it)
+                                 lost="elsewhere",  # lost: another worker has the contact (and may have sent it)
+                                 details=contact["details"])
         if held:
             return held
         return await self._send_text(contact, token, rule, rules, channel, now, attempt=contact["attempts"] + 1)
@@ -289,6 +292,13 @@ class ContactWorker:
                                         status="blocked")
                 await self._event(contact, "contact_skipped", reason=blocked)
                 return blocked
+            if contact["purpose"] == "arrears" and contact["customer_id"] is not None \
+                    and not await asyncio.to_thread(self.gate.owed_now, contact["customer_id"]):
+                # Paid while the attempt was left (found in review: Kefu down for the day, the customer
+                # who paid at noon was told in the evening they owed it): no reminder, as an attempt's gate.
+                await asyncio.to_thread(self.schedule.finish, contact["id"], contact["attempt_token"], result=PAID)
+                await self._event(contact, "contact_skipped", reason=PAID)
+                return PAID
             if contact["purpose"] != "callback" and rules.in_quiet_hours(now):
                 # Found in review: a worker dead at 20:58 had its text sent again at once by the pass at
                 # 03:00. It is taken back to the end of quiet hours, when its attempt number gives it the

@@ -11,7 +11,9 @@ import datetime as dt
 import pytest
 
 from bot.contacts.schedule import Schedule
+from bot.contacts.worker import CLAIM_LEASE
 from bot.db.schema import customers
+from bot.notify import Notifier
 from bot.outbound.sms import SmsGateway
 from tests.sms_loopback import sms_gateway  # noqa: F401  the loopback gateway fixture
 
@@ -37,6 +39,59 @@ async def test_a_reminder_held_overnight_says_what_is_owed_in_the_morning(reposi
         conn.execute(customers.update().where(customers.c.phone == OWING_PHONE).values(balance_cents=balance_cents))
     clock.now += dt.timedelta(hours=9, minutes=35)  # 08:05 in Shanghai
     await worker.run_pass()
+
+    texts = [m["text"] for m in received if m["to"] == f"+86{OWING_PHONE}"]
+    if texted is None:
+        assert texts == []
+    else:
+        [text] = texts
+        assert f"已欠费{texted}元" in text
+    reminder = Schedule(repository).get(reminder["id"])
+    assert (reminder["status"], reminder["result"]) == after
+
+
+class WorkerKilled(BaseException):
+    """The worker's process ends here (killed, the machine lost): nothing after it runs."""
+
+
+class DiesAsItSends(Notifier):
+    """A worker's messenger on a machine that goes down as the text is handed over: nothing reaches the gateway."""
+
+    async def send_selfhelp(self, to, channel, entry):
+        raise WorkerKilled
+
+    async def send(self, to, message):
+        raise WorkerKilled
+
+
+@pytest.mark.parametrize("balance_at_takeover, texted, after", [
+    (-8000, "80.00", ("done", "sent")),   # owes what the dead worker's text said
+    (0, None, ("done", "paid")),          # paid in full while Kefu was down
+], ids=["still-owing", "paid-meanwhile"])
+async def test_a_reminder_whose_worker_died_says_what_is_owed(repository, make_worker, clock, sms_gateway,
+                                                              balance_at_takeover, texted, after):
+    """Found in review: planned at 45.00, the reminder was made at 08:05 for the 80.00 owed by then, and its
+    worker died handing the text over. The next worker sends it again as the same attempt: it told the
+    customer the 45.00 of the evening before — and a customer who had paid in full in the meantime was still
+    told they owed it, as no balance was read for that send."""
+    received, url = sms_gateway
+    clock.now = clock.now.replace(hour=14, minute=30)  # 22:30 in Shanghai: planned now, made at 08:00
+    await make_worker(messengers={"sms": SmsGateway(url, "key", "Kefu")}).run_pass()
+    [reminder] = [c for c in Schedule(repository).listing(purpose="arrears") if c["phone"] == OWING_PHONE]
+    assert reminder["details"]["amount"] == "45.00"
+
+    with repository.engine.begin() as conn:  # the night's import: 80.00 owed now
+        conn.execute(customers.update().where(customers.c.phone == OWING_PHONE).values(balance_cents=-8000))
+    clock.now += dt.timedelta(hours=9, minutes=35)  # 08:05 in Shanghai
+    with pytest.raises(WorkerKilled):
+        await make_worker(messengers={"sms": DiesAsItSends()}).run_pass()
+    assert Schedule(repository).get(reminder["id"])["status"] == "calling"  # counted, then the worker was gone
+
+    with repository.engine.begin() as conn:
+        conn.execute(customers.update().where(customers.c.phone == OWING_PHONE)
+                     .values(balance_cents=balance_at_takeover))
+    clock.now += CLAIM_LEASE + dt.timedelta(minutes=1)  # another worker finds the attempt its worker left
+    await make_worker(messengers={"sms": SmsGateway(url, "key", "Kefu")}).run_pass()
 
     texts = [m["text"] for m in received if m["to"] == f"+86{OWING_PHONE}"]
     if texted is None:
