@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from bot.arrears import IN_ARREARS, owed_yuan
 from bot.contacts.addresses import reach_of
+from bot.contacts.decision import PAID
 from bot.contacts.planner_mark import advance_mark, changed_tickets, history_state, read_mark, rules_fingerprint
 from bot.contacts.rules import ContactRule, ContactRules
 from bot.contacts.schedule import Schedule
@@ -171,8 +172,13 @@ class Planner:
         query = sa.select(customers.c.id, customers.c.balance_cents).where(IN_ARREARS)
         with self.repository.engine.connect() as conn:
             owing = list(conn.execute(query))
-        reminded = self.schedule.made_or_due_since(rule.name, {row.id for row in owing}, month_start)
-        return [{"key": f"{rule.name}:{row.id}:{month}", "rule": rule, "ticket": None, "customer_id": row.id,
+        # One not made because the customer had paid meanwhile is no reminder: one in arrears again later
+        # that month is reminded then (found in review: they heard nothing until the next month), under a
+        # key of its own that every worker gives it (the month's, then :2, :3 after each dropped one).
+        reminded, dropped = self.schedule.made_or_due_since(rule.name, {row.id for row in owing}, month_start,
+                                                            not_made=PAID)
+        return [{"key": f"{rule.name}:{row.id}:{month}" + (f":{dropped[row.id] + 1}" if row.id in dropped else ""),
+                 "rule": rule, "ticket": None, "customer_id": row.id,
                  "due": now + rule.delay, "details": {"amount": owed_yuan(row.balance_cents)}}
                 for row in owing if row.id not in reminded]
 

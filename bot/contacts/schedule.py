@@ -99,15 +99,24 @@ class Schedule:
                 found |= {(row.customer_id, (row.details or {}).get("fault")) for row in conn.execute(query)}
         return found
 
-    def made_or_due_since(self, rule: str, customer_ids: set[int], since: dt.datetime) -> set[int]:
+    def made_or_due_since(self, rule: str, customer_ids: set[int], since: dt.datetime,
+                          not_made: str = "") -> tuple[set[int], dict[int, int]]:
         """The customers with a contact of ``rule`` due (or made, its due time moved to when) at or after
-        ``since``, whatever its key: a reminder postponed into a new month is that month's."""
+        ``since``, whatever its key: a reminder postponed into a new month is that month's. A contact
+        dropped with result ``not_made`` (an arrears reminder whose customer had paid) is none: how many
+        each customer has is returned apart, to key the next one by."""
         found: set[int] = set()
+        dropped: dict[int, int] = {}
         with self.engine.connect() as conn:
             for chunk in in_chunks(sorted(customer_ids)):
-                found |= {r[0] for r in conn.execute(sa.select(contacts.c.customer_id).where(
-                    contacts.c.rule == rule, contacts.c.customer_id.in_(chunk), contacts.c.due_at >= since))}
-        return found
+                for customer_id, status, result in conn.execute(
+                        sa.select(contacts.c.customer_id, contacts.c.status, contacts.c.result).where(
+                            contacts.c.rule == rule, contacts.c.customer_id.in_(chunk), contacts.c.due_at >= since)):
+                    if not_made and (status, result) == ("done", not_made):
+                        dropped[customer_id] = dropped.get(customer_id, 0) + 1
+                    else:
+                        found.add(customer_id)
+        return found, dropped
 
     def get(self, contact_id: int) -> dict | None:
         with self.engine.connect() as conn:

@@ -101,3 +101,32 @@ async def test_a_reminder_whose_worker_died_says_what_is_owed(repository, make_w
         assert f"已欠费{texted}元" in text
     reminder = Schedule(repository).get(reminder["id"])
     assert (reminder["status"], reminder["result"]) == after
+
+
+async def test_a_customer_in_arrears_again_the_month_a_reminder_was_not_made_is_reminded(repository, make_worker,
+                                                                                           clock, sms_gateway):
+    """Found in review: a customer who paid overnight was rightly not reminded in the morning (``done``,
+    ``paid``) — and then, in arrears again a week later the same month, was not reminded either: the
+    reminder not made took the month's place, and they heard nothing until the next month. The month's
+    one reminder is one made: the dropped one does not count, and one sent does."""
+    received, url = sms_gateway
+    worker = make_worker(messengers={"sms": SmsGateway(url, "key", "Kefu")})
+    month_later = (clock.now.replace(day=1) + dt.timedelta(days=40)).replace(day=2)
+    clock.now = month_later.replace(hour=14, minute=30)  # 22:30 on the 2nd in Shanghai: planned, made at 08:00
+    await worker.run_pass()
+    with repository.engine.begin() as conn:  # paid overnight
+        conn.execute(customers.update().where(customers.c.phone == OWING_PHONE).values(balance_cents=0))
+    clock.now += dt.timedelta(hours=9, minutes=35)  # 08:05 on the 3rd
+    await worker.run_pass()
+    assert [m for m in received if m["to"] == f"+86{OWING_PHONE}"] == []
+
+    with repository.engine.begin() as conn:  # a week later: a new month's charges unpaid, 30.00 owed
+        conn.execute(customers.update().where(customers.c.phone == OWING_PHONE).values(balance_cents=-3000))
+    clock.now += dt.timedelta(days=7)  # 08:05 on the 10th, the same month
+    await worker.run_pass()
+    [text] = [m["text"] for m in received if m["to"] == f"+86{OWING_PHONE}"]
+    assert "已欠费30.00元" in text
+
+    clock.now += dt.timedelta(days=7)  # still owing a week later: that was the month's reminder
+    await worker.run_pass()
+    assert len([m for m in received if m["to"] == f"+86{OWING_PHONE}"]) == 1
