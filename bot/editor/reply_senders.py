@@ -13,7 +13,9 @@ recognised are the ways Kefu's code says a reply by name:
 
 The reply's name may be written as a string, ``a if c else b``, an f-string (matched against every
 reply it can name), or a module constant used only there; ``**values`` counts when ``values`` is a
-dictionary written in place in the same function (``{…} if c else {}``). A reply whose name appears
+dictionary written in place in the same function (``{…} if c else {}``); chosen by the condition that
+chose the reply (``"utter_a" if c else "utter_b"``, ``c`` read from names assigned once), its side's keys
+are that reply's only. A reply whose name appears
 anywhere else in the code (a constant passed around, a tuple, any other call), in a sender given values
 it cannot read (``**marker(channel)``, a dictionary built elsewhere), or in a content file, is *not
 determined*: who sends it and with what is not known, and the caller falls back to every name the code
@@ -69,25 +71,33 @@ def _pattern_of_text(text: str) -> str:
     return ".+".join(re.escape(part) for part in re.split(r"\{[^{}]*\}|%[sdr]", text))
 
 
-def _keyword_names(call: ast.Call, local: dict[str, list[ast.AST]]) -> frozenset[str] | None:
+Branch = tuple[tuple[str, bool], ...]  # the conditions (``ast.dump`` of each test, its side) a reply's name is chosen by
+
+
+def _keyword_names(call: ast.Call, local: dict[str, list[ast.AST]], branch: Branch = ()) -> frozenset[str] | None:
     """The names a call passes: its keywords, and the keys of ``**{…}`` or of ``**values`` where
     ``values`` is a dictionary written in place in the same function (``local``: its assignments);
-    None when a ``**`` gives names that cannot be read."""
+    None when a ``**`` gives names that cannot be read. ``branch``: the side of each condition the reply's
+    name was chosen by, which a dictionary chosen by the same condition (``{…} if c else {}``) is on too."""
     names: set[str] = set()
     for keyword in call.keywords:
         if keyword.arg is not None:
             names.add(keyword.arg)
             continue
-        keys = _dict_keys(keyword.value, local)
+        keys = _dict_keys(keyword.value, local, branch=branch)
         if keys is None:
             return None
         names |= keys
     return frozenset(names)
 
 
-def _dict_keys(node: ast.AST, local: dict[str, list[ast.AST]], seen: frozenset[str] = frozenset()) -> set[str] | None:
+def _dict_keys(node: ast.AST, local: dict[str, list[ast.AST]], seen: frozenset[str] = frozenset(),
+               branch: Branch = ()) -> set[str] | None:
     if isinstance(node, ast.IfExp):
-        body, orelse = _dict_keys(node.body, local, seen), _dict_keys(node.orelse, local, seen)
+        side = dict(branch).get(ast.dump(node.test)) if _fixed(node.test, local) else None
+        if side is not None:  # the condition the reply was chosen by: the values of that side only
+            return _dict_keys(node.body if side else node.orelse, local, seen, branch)
+        body, orelse = _dict_keys(node.body, local, seen, branch), _dict_keys(node.orelse, local, seen, branch)
         return None if body is None or orelse is None else body | orelse
     if isinstance(node, ast.Dict):
         if all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys):
@@ -96,7 +106,7 @@ def _dict_keys(node: ast.AST, local: dict[str, list[ast.AST]], seen: frozenset[s
     if isinstance(node, ast.Name) and node.id in local and node.id not in seen:
         keys: set[str] = set()
         for value in local[node.id]:
-            found = _dict_keys(value, local, seen | {node.id})
+            found = _dict_keys(value, local, seen | {node.id}, branch)
             if found is None:
                 return None
             keys |= found
@@ -128,8 +138,22 @@ def _assignments(tree: ast.Module) -> dict[int, dict[str, list[ast.AST]]]:
     return scopes
 
 
-def _name_expressions(node: ast.AST) -> list[ast.AST]:
-    return _name_expressions(node.body) + _name_expressions(node.orelse) if isinstance(node, ast.IfExp) else [node]
+def _fixed(test: ast.AST, local: dict[str, list[ast.AST]]) -> bool:
+    """Whether a condition is the same wherever the function looks at it: it reads only names assigned
+    once there (``local``), and calls nothing."""
+    nodes = list(ast.walk(test))
+    return not any(isinstance(n, (ast.Call, ast.NamedExpr, ast.Await)) for n in nodes) and all(
+        len(local.get(n.id, ())) == 1 for n in nodes if isinstance(n, ast.Name))
+
+
+def _name_expressions(node: ast.AST, branch: Branch = ()) -> list[tuple[ast.AST, Branch]]:
+    """Each expression a reply's name may be (``a if c else b``: both), with the side of each condition
+    it is chosen by."""
+    if isinstance(node, ast.IfExp):
+        test = ast.dump(node.test)
+        return (_name_expressions(node.body, branch + ((test, True),))
+                + _name_expressions(node.orelse, branch + ((test, False),)))
+    return [(node, branch)]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -169,9 +193,9 @@ def module_sends(source: str, label: str) -> ModuleSends:
             continue
         if scopes is None and any(k.arg is None and not isinstance(k.value, ast.Dict) for k in call.keywords):
             scopes = _assignments(tree)
-        names = _keyword_names(call, (scopes or {}).get(id(call), {}))
-        names = names - {where} if names is not None and isinstance(where, str) else names
-        for expression in _name_expressions(named):
+        for expression, branch in _name_expressions(named):
+            names = _keyword_names(call, (scopes or {}).get(id(call), {}), branch)
+            names = names - {where} if names is not None and isinstance(where, str) else names
             if isinstance(expression, ast.Name) and expression.id in constants:
                 used_by_senders[expression.id] = used_by_senders.get(expression.id, 0) + 1
                 pattern = _pattern(constants[expression.id])

@@ -885,8 +885,26 @@ def test_a_desk_message_naming_what_the_desk_does_not_pass_is_named(project):
     edit(project / "domain" / "responses.yml", "人工客服 {agent_name} 已为您接入", "人工客服 {agent_name} 已为您接入（{visit_time}）")
     assert any(p.startswith("domain/responses.yml:337:") and "utter_agent_joined: nothing fills {visit_time}" in p
                and "bot/handoff/desk.py" in p for p in errors_for(project)), errors_for(project)
-    edit(project / "domain" / "responses.yml", "（{visit_time}）", "（{phone_masked}）")  # given on one path: not refused
-    assert not [p for p in errors_for(project) if "utter_agent_joined" in p]
+    edit(project / "domain" / "responses.yml", "（{visit_time}）", "（{phone_masked}）")
+    assert any(p.startswith("domain/responses.yml:337:") and "utter_agent_joined: nothing fills {phone_masked}" in p
+               for p in errors_for(project)), errors_for(project)
+
+
+def test_a_value_given_only_to_the_other_reply_of_a_choice_is_named(project):
+    """Found in review: the desk passes the masked number (``**told``: ``{…} if callback else {}``) only with
+    "utter_agent_calling_back" (``… if callback else "utter_agent_joined"``); "{phone_masked}" in the
+    agent-joined message passed, and every customer an agent joined read it unfilled, braces and all. So
+    did "{callback_by}" in the chased callback's reply without a time. The reply each side chooses keeps
+    what it is given (the shipped calling-back message, with its number, still passes)."""
+    edit(project / "domain" / "responses.yml", "人工客服 {agent_name} 已为您接入", "人工客服 {agent_name}（{phone_masked}）已为您接入")
+    edit(project / "domain" / "responses.yml", "客服会尽快回电到 {phone_masked}，请留意来电",
+         "客服会在{callback_by}前回电到 {phone_masked}，请留意来电")  # the reply without a time
+    errors = errors_for(project)
+    assert any(p.startswith("domain/responses.yml:337:") and "utter_agent_joined: nothing fills {phone_masked}" in p
+               and "bot/handoff/desk.py" in p for p in errors), errors
+    assert any("utter_callback_chased: nothing fills {callback_by}" in p and "actions/tickets.py" in p
+               for p in errors), errors
+    assert not [p for p in errors if "utter_agent_calling_back" in p or "utter_callback_chased_by" in p]
 
 
 @pytest.mark.parametrize("relative, name, sender", [
