@@ -5,13 +5,14 @@ a number keyed at a ``collect_digits`` node (its ``store_as``, once valid, on th
 the place and wait once the caller is queued (at a ``transfer`` node, whose own ``say`` is said then
 and whose ``next`` follows the agent; or by the assistant at a ``bot`` node, on the way to
 ``on_handoff``); the wait when a ``queue_wait_over_s`` condition of a ``goto`` case or a menu option
-is looked at; the ticket of a ``callback`` node; the ticket and callback time of a callback a hold key
+holds (when it does not, the wait was looked at only if agents are signed in: with none, the later
+cases, the default ``target`` and a transfer's ``on_nobody`` after them go on without it); the ticket of
+a ``callback`` node; the ticket and callback time of a callback a hold key
 books from the queue. Before that, a text naming it is said with nothing in its place ("您排在第位").
 
 A variable counts as set at a node when every way there passes a step that may set it: a node the
-call can reach with it never set (``{position}`` in the menu before any transfer) is named, and no
-text is named only because a step sets its variable on some of its runs (a wait looked at only when
-agents are signed in), nor for a way the engine does not take.
+call can reach with it never set (``{position}`` in the menu before any transfer, ``{wait_minutes}`` where
+no agent is signed in) is named, and no text is named for a way the engine does not take.
 """
 from __future__ import annotations
 
@@ -24,20 +25,22 @@ COUNTED_FIELDS = ("invalid_say", "too_short_say")
 NOT_QUEUED_WAYS = ("on_nobody", "on_failure")  # a transfer that did not queue the caller
 
 
-def _looks_at_the_wait(node: Node) -> bool:
-    return any(c.when.queue_wait_over_s is not None for c in node.cases) or any(
-        o.when.queue_wait_over_s is not None for o in node.options)
-
-
 def on_entry(node: Node, arrived: frozenset[str]) -> frozenset[str]:
     """What the node's texts may name, having arrived with ``arrived`` (a number's invalid_say and
     too_short_say also {count}, which ``variable_problems`` adds)."""
     here = set(arrived)
     if node.kind == "transfer":
         here |= QUEUED  # its `say` is said once the caller is queued
-    if _looks_at_the_wait(node):
-        here.add("wait_minutes")
     return frozenset(here)
+
+
+def _chosen_by_the_wait(node: Node, field: str) -> bool:
+    """Whether the way ``field`` (``cases[i].target``, ``options[i].target``) is taken only when its
+    ``queue_wait_over_s`` held, the wait looked at (bot/ivr/conditions.py)."""
+    for name, choices in (("cases", node.cases), ("options", node.options)):
+        if field.startswith(f"{name}["):
+            return choices[int(field[len(name) + 1:field.index("]")])].when.queue_wait_over_s is not None
+    return False
 
 
 def _ways_on(flow: Flow, node: Node, arrived: frozenset[str]) -> list[tuple[str, frozenset[str]]]:
@@ -55,6 +58,8 @@ def _ways_on(flow: Flow, node: Node, arrived: frozenset[str]) -> list[tuple[str,
             ways.append((target, here | QUEUED))
         elif node.kind == "transfer" and field in NOT_QUEUED_WAYS:
             ways.append((target, arrived))
+        elif _chosen_by_the_wait(node, field):
+            ways.append((target, here | {"wait_minutes"}))
         else:
             ways.append((target, here))
     if node.kind in ("transfer", "bot"):  # the caller queued here: each hold key leads on

@@ -878,6 +878,18 @@ def test_an_intent_without_its_desk_name_is_a_warning(project):
     assert any("'fault_fault_modem' is missing" in p for p in warned), warned
 
 
+def test_a_phone_text_naming_the_wait_where_nobody_is_signed_in_is_named(project):
+    """Found in review: "预计等待约{wait_minutes}分钟" where the flow goes when no agent is signed in passed,
+    as the peak-time case before it looks at the wait; with nobody signed in nothing is looked at (no wait
+    to promise), and every caller there heard "预计等待约分钟". Where that case held, the wait is said."""
+    edit(project / "ivr_flows" / "main.yml", "目前没有人工客服在线，暂时无法估计等待时间。",
+         "目前没有人工客服在线，预计等待约{wait_minutes}分钟。")
+    errors = [p for p in errors_for(project) if p.startswith("ivr_flows/main.yml:")]
+    assert any("node 'nobody_offer': say names {wait_minutes}, which the call has not set yet" in p
+               for p in errors), errors
+    assert not [p for p in errors if "peak_offer" in p]
+
+
 def test_a_desk_message_naming_what_the_desk_does_not_pass_is_named(project):
     """The desk says an agent joined with their name, and the masked number only to a customer who
     booked a callback (``**told``, a dictionary written in place): "{visit_time}" in it passed because
