@@ -55,12 +55,26 @@ def contact_values(contact: dict) -> dict:
                                                        if isinstance(v, (str, int, float))}}
 
 
+def kept_ref(contact: dict, to: str) -> str | None:
+    """The ``client_ref`` of an earlier attempt's text to ``to`` that may have gone out (no answer in time)."""
+    kept = (contact["details"] or {}).get(MAYBE_SENT) or {}
+    return kept["ref"] if kept.get("ref") and kept.get("to") == to else None
+
+
 def text_ref(contact: dict, to: str, attempt: int) -> str:
     """The ``client_ref`` of a contact's text: that of an earlier attempt at the same address that may have
     gone out (no answer in time), so that the gateway sends the retry once (found in review: each retry
     named its own attempt, and a text that had gone out reached the customer again); else this attempt's."""
-    kept = (contact["details"] or {}).get(MAYBE_SENT) or {}
-    return kept["ref"] if kept.get("ref") and kept.get("to") == to else f"contact-{contact['id']}-{attempt}"
+    return kept_ref(contact, to) or f"contact-{contact['id']}-{attempt}"
+
+
+def same_words(contact: dict, channel: str) -> bool:
+    """Whether the text must say what the earlier attempt's said: a WeChat message that may have gone out
+    is known by its words as well as its ``client_ref`` (bot/outbound/wechat_delivery.py), so a retry
+    saying another amount was another message, sent although WeChat reported the first delivered (found
+    in review: a customer who had paid part of it got two reminders). The SMS gateway knows the
+    ``client_ref`` alone: its retry says what is owed now, sent only if the first did not arrive."""
+    return channel == "wechat" and kept_ref(contact, contact["openid"]) is not None
 
 
 def message_text(rule: ContactRule, contact: dict, footer: str) -> str:
@@ -158,7 +172,8 @@ class ContactWorker:
             return OPEN_COMPLAINT
         if decision.action == WAIT:
             return await self._wait(contact, token, decision.until, decision.reason)
-        if decision.amount and decision.amount != (contact["details"] or {}).get("amount"):
+        if decision.amount and decision.amount != (contact["details"] or {}).get("amount") \
+                and not same_words(contact, decision.channel):
             contact = {**contact, "details": {**(contact["details"] or {}), "amount": decision.amount}}
         if decision.channel == "agent":
             return await self._offer(contact, token)

@@ -288,3 +288,55 @@ async def test_a_care_message_sent_again_after_a_timeout_and_then_not_delivered_
     finally:
         await forget_records(api, channels, [f"contact-{contact_id}-{n}" for n in (1, 2, 3)])
         await api.guard.client().delete(*(f"{PREFIX}:template_msg:{n}" for n in range(1, 4)))
+
+
+@pytest.mark.parametrize("status, texts", [
+    ("success", ["45.00"]),                    # it went out: not again, whatever is owed now
+    ("failed: system failed", ["45.00", "45.00"]),  # not delivered: sent again as the same message
+    (None, ["45.00", "45.00"]),                # no report: sent again as the same message
+], ids=["delivered", "not-delivered", "no-report"])
+async def test_an_arrears_reminder_whose_send_timed_out_is_not_sent_again_with_another_amount(
+        kefu_env, repository, clock, text_channels, redis_url, domain, tmp_path, status, texts):  # noqa: F811
+    """Found in review: a reminder of 45.00 timed out on WeChat and went out; the customer paid 15.00 before
+    the retry, which said what is owed now (30.00) — another message than the first, so WeChat's report
+    that the first had arrived did not stop it, and the customer got two reminders. A WeChat message that
+    may have gone out is sent again as it was, its client_ref and its words (one reported not delivered
+    too: the worker does not see the report; a customer who paid it all meanwhile gets none)."""
+    from bot.contacts.rules import load_rules
+    from bot.contacts.worker import ContactWorker
+    from bot.db.schema import channel_bindings, customers
+    from bot.ledger.rules import load_rules as load_ledger_rules
+    from tests.contacts.test_wechat_template_fields import OWING_PHONE, contacts_file
+
+    channels, url = text_channels
+    rules = contacts_file(kefu_env, tmp_path, lambda raw: None)  # the arrears reminder on WeChat
+    customer = repository.find_customer(phone=OWING_PHONE)
+    with repository.engine.begin() as conn:
+        conn.execute(channel_bindings.insert().values(channel="wechat", external_id=OPENID, customer_id=customer.id))
+    api = WeChatApi(url, stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, ChannelGuard(redis_url, PREFIX))
+    worker = ContactWorker(repository, rules=lambda: load_rules(rules),
+                           ledger_rules=lambda: load_ledger_rules(kefu_env.content_dir / "ledger.yml"),
+                           messengers={"wechat": WeChatTemplateSender(api, "TPL-ARREARS", timeout_s=1.0)}, clock=clock)
+    try:
+        channels.answer = "slow"  # WeChat took it, and its answer never came
+        await worker.run_pass()
+        [reminder] = Schedule(repository).listing(purpose="arrears")
+        assert state(reminder) == ("scheduled", 1, "send_failed")
+        if status is not None:
+            channel = WeChatInput(settings(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
+                                           WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=url,
+                                           REDIS_URL=redis_url))
+            async with served(channel, Assistant(), domain) as wechat:
+                await asyncio.to_thread(wechat.post, delivery_report(OPENID, status))
+        with repository.engine.begin() as conn:  # paid 15.00 of it before the retry
+            conn.execute(customers.update().where(customers.c.id == customer.id).values(balance_cents=-3000))
+
+        channels.answer = "ok"
+        clock.advance(minutes=load_rules(rules).retry_delays[0].total_seconds() / 60)
+        await worker.run_pass()
+        said = [body["data"]["keyword1"]["value"] for body in channels.to("wechat")]
+        assert [next(amount for amount in ("45.00", "30.00") if f"欠费{amount}元" in text) for text in said] == texts
+        assert state(Schedule(repository).get(reminder["id"])) == ("done", 2, "sent")
+    finally:
+        reminders = Schedule(repository).listing(purpose="arrears")
+        await forget_records(api, channels, [f"contact-{c['id']}-1" for c in reminders])
