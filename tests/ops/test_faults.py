@@ -170,7 +170,10 @@ def test_redis_hanging_apologises_within_its_timeout_then_recovers(fault_stack, 
         during = say(fault_stack, customer, "还是没信号", timeout=deadline)
         assert during.status_code == 200, "a 500 while Redis hung"
         assert is_apology(texts(during), domain_texts, "utter_service_unavailable"), texts(during)
-        web = asyncio.run(asyncio.wait_for(webchat_turn(fault_stack, "还是没信号"), deadline))
+        # The web chat has two more Redis waits before its turn: counting the page's address at connect and
+        # its new session (bot/channels/webchat_addresses.py; each lets the page in once Redis times out).
+        web = asyncio.run(asyncio.wait_for(webchat_turn(fault_stack, "还是没信号"),
+                                           deadline + 2 * fault_stack.settings.redis.timeout_s))
         assert is_apology(web, domain_texts, "utter_service_unavailable"), "the web chat went silent while Redis hung"
     finally:
         os.kill(server.pid, signal.SIGCONT)
@@ -187,7 +190,10 @@ async def webchat_turn(stack, text: str, timeout: float = 30) -> list[str]:
     sio, confirmed, answers = socketio.AsyncClient(reconnection=False), asyncio.Event(), asyncio.Queue()
     sio.on("session_confirm", lambda _sid: confirmed.set())
     sio.on("bot_uttered", answers.put)
-    await sio.connect(stack.settings.rasa_url, socketio_path="socket.io", transports=["websocket"])
+    # Connecting counts the page's address in Redis (bot/channels/webchat_addresses.py): with Redis hung it
+    # is let in once Redis's timeout passes, past the client's own wait of 1 s.
+    await sio.connect(stack.settings.rasa_url, socketio_path="socket.io", transports=["websocket"],
+                      wait_timeout=timeout)
     try:
         await sio.emit("session_request", {"session_id": None})
         await asyncio.wait_for(confirmed.wait(), 10)
