@@ -40,13 +40,18 @@ async def test_a_reminder_held_overnight_says_what_is_owed_in_the_morning(reposi
     clock.now += dt.timedelta(hours=9, minutes=35)  # 08:05 in Shanghai
     await worker.run_pass()
 
+    assert_reminded(repository, received, reminder["id"], texted, after)
+
+
+def assert_reminded(repository, received: list[dict], reminder_id, texted: str | None, after: tuple) -> None:
+    """The customer was texted the amount ``texted`` (None: nothing), and the reminder ended as ``after``."""
     texts = [m["text"] for m in received if m["to"] == f"+86{OWING_PHONE}"]
     if texted is None:
         assert texts == []
     else:
         [text] = texts
         assert f"已欠费{texted}元" in text
-    reminder = Schedule(repository).get(reminder["id"])
+    reminder = Schedule(repository).get(reminder_id)
     assert (reminder["status"], reminder["result"]) == after
 
 
@@ -93,14 +98,7 @@ async def test_a_reminder_whose_worker_died_says_what_is_owed(repository, make_w
     clock.now += CLAIM_LEASE + dt.timedelta(minutes=1)  # another worker finds the attempt its worker left
     await make_worker(messengers={"sms": SmsGateway(url, "key", "Kefu")}).run_pass()
 
-    texts = [m["text"] for m in received if m["to"] == f"+86{OWING_PHONE}"]
-    if texted is None:
-        assert texts == []
-    else:
-        [text] = texts
-        assert f"已欠费{texted}元" in text
-    reminder = Schedule(repository).get(reminder["id"])
-    assert (reminder["status"], reminder["result"]) == after
+    assert_reminded(repository, received, reminder["id"], texted, after)
 
 
 async def test_a_customer_in_arrears_again_the_month_a_reminder_was_not_made_is_reminded(repository, make_worker,

@@ -38,6 +38,20 @@ def delivery_report(openid: str, status: str, msgid: int = 200163836, created: i
             f"<Status><![CDATA[{status}]]></Status></xml>")
 
 
+def wechat_api(url: str, redis_url: str) -> WeChatApi:
+    """The WeChat API client of the template sender, on the loopback WeChat."""
+    return WeChatApi(url, stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, ChannelGuard(redis_url, PREFIX))
+
+
+def webhook(url: str, redis_url: str, kefu_env=None) -> WeChatInput:
+    """The WeChat channel that takes the delivery reports; with ``kefu_env``, on its database and content."""
+    kefu = {} if kefu_env is None else {"KEFU_DATABASE_URL": kefu_env.database_url,
+                                        "KEFU_CONTENT_DIR": str(kefu_env.content_dir)}
+    return WeChatInput(settings(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
+                                WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=url,
+                                REDIS_URL=redis_url, **kefu))
+
+
 async def forget_records(api, channels, refs: list[str]) -> None:
     """The sender's records in Redis of what this test sent (they outlive its database)."""
     from bot.outbound.wechat_delivery import sent_key
@@ -61,7 +75,7 @@ async def test_a_care_message_whose_send_timed_out_is_sent_again_only_if_not_del
     channels, url = text_channels
     schedule = Schedule(repository)
     contact_id = due_text(repository, clock.now, "wechat")
-    api = WeChatApi(url, stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, ChannelGuard(redis_url, PREFIX))
+    api = wechat_api(url, redis_url)
     worker = make_worker(messengers={"wechat": WeChatTemplateSender(api, "TPL-CARE", timeout_s=1.0)})
     try:
         channels.answer = "slow"  # WeChat took it, and its answer never came
@@ -70,9 +84,7 @@ async def test_a_care_message_whose_send_timed_out_is_sent_again_only_if_not_del
         assert len(channels.to("wechat")) == 1
 
         if status is not None:
-            channel = WeChatInput(settings(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
-                                           WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=url,
-                                           REDIS_URL=redis_url))
+            channel = webhook(url, redis_url)
             async with served(channel, Assistant(), domain) as wechat:
                 answer = await asyncio.to_thread(wechat.post, delivery_report(OPENID, status))
             assert (answer.status, answer.body) == (200, "success")  # a report gets no reply
@@ -110,12 +122,10 @@ async def test_a_report_is_taken_for_the_template_message_it_names(
     channels, url = text_channels
     schedule = Schedule(repository)
     contact_id = due_text(repository, clock.now, "wechat")
-    api = WeChatApi(url, stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, ChannelGuard(redis_url, PREFIX))
+    api = wechat_api(url, redis_url)
     sender = WeChatTemplateSender(api, "TPL-CARE", timeout_s=1.0)
     worker = make_worker(messengers={"wechat": sender})
-    channel = WeChatInput(settings(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
-                                   WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=url,
-                                   REDIS_URL=redis_url))
+    channel = webhook(url, redis_url)
     try:
         channels.answer = "slow"
         await worker.run_pass()
@@ -170,12 +180,9 @@ async def test_a_care_message_wechat_took_but_could_not_deliver_is_not_left_sent
     channels, url = text_channels
     schedule = Schedule(repository)
     contact_id = due_text(repository, clock.now, "wechat")
-    api = WeChatApi(url, stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, ChannelGuard(redis_url, PREFIX))
+    api = wechat_api(url, redis_url)
     worker = make_worker(messengers={"wechat": WeChatTemplateSender(api, "TPL-CARE", timeout_s=1.0)})
-    channel = WeChatInput(settings(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
-                                   WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=url,
-                                   REDIS_URL=redis_url, KEFU_DATABASE_URL=kefu_env.database_url,
-                                   KEFU_CONTENT_DIR=str(kefu_env.content_dir)))
+    channel = webhook(url, redis_url, kefu_env)
     try:
         await worker.run_pass()
         assert state(schedule.get(contact_id)) == ("done", 1, "sent")
@@ -222,11 +229,8 @@ async def test_a_ticket_notice_wechat_took_but_could_not_deliver_is_listed_as_no
     await OutboxNotifier.from_settings(kefu_env, repository).send(
         OPENID, {"channel": "wechat", "kind": "ticket_notice", "text": "您的报修单已受理。"})
     [row] = repository.outbound(status="pending", channel="wechat", limit=10_000)
-    api = WeChatApi(url, stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, ChannelGuard(redis_url, PREFIX))
-    channel = WeChatInput(settings(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
-                                   WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=url,
-                                   REDIS_URL=redis_url, KEFU_DATABASE_URL=kefu_env.database_url,
-                                   KEFU_CONTENT_DIR=str(kefu_env.content_dir)))
+    api = wechat_api(url, redis_url)
+    channel = webhook(url, redis_url, kefu_env)
     try:
         assert (await deliver_pending(repository, {"wechat": WeChatTemplateSender(api, "TPL-CARE")}))["sent"] == 1
         assert undelivered(repository) == []
@@ -263,12 +267,9 @@ async def test_a_care_message_sent_again_after_a_timeout_and_then_not_delivered_
     delays = load_rules(kefu_env.content_dir / "contacts.yml").retry_delays
     schedule = Schedule(repository)
     contact_id = due_text(repository, clock.now, "wechat")
-    api = WeChatApi(url, stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, ChannelGuard(redis_url, PREFIX))
+    api = wechat_api(url, redis_url)
     worker = make_worker(messengers={"wechat": WeChatTemplateSender(api, "TPL-CARE", timeout_s=1.0)})
-    channel = WeChatInput(settings(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
-                                   WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=url,
-                                   REDIS_URL=redis_url, KEFU_DATABASE_URL=kefu_env.database_url,
-                                   KEFU_CONTENT_DIR=str(kefu_env.content_dir)))
+    channel = webhook(url, redis_url, kefu_env)
     try:
         channels.answer = "slow"
         await worker.run_pass()
@@ -313,7 +314,7 @@ async def test_an_arrears_reminder_whose_send_timed_out_is_not_sent_again_with_a
     customer = repository.find_customer(phone=OWING_PHONE)
     with repository.engine.begin() as conn:
         conn.execute(channel_bindings.insert().values(channel="wechat", external_id=OPENID, customer_id=customer.id))
-    api = WeChatApi(url, stack_env.WECHAT_APP_ID, stack_env.WECHAT_APP_SECRET, ChannelGuard(redis_url, PREFIX))
+    api = wechat_api(url, redis_url)
     worker = ContactWorker(repository, rules=lambda: load_rules(rules),
                            ledger_rules=lambda: load_ledger_rules(kefu_env.content_dir / "ledger.yml"),
                            messengers={"wechat": WeChatTemplateSender(api, "TPL-ARREARS", timeout_s=1.0)}, clock=clock)
@@ -323,9 +324,7 @@ async def test_an_arrears_reminder_whose_send_timed_out_is_not_sent_again_with_a
         [reminder] = Schedule(repository).listing(purpose="arrears")
         assert state(reminder) == ("scheduled", 1, "send_failed")
         if status is not None:
-            channel = WeChatInput(settings(WECHAT_TOKEN=stack_env.WECHAT_TOKEN, WECHAT_APP_ID=stack_env.WECHAT_APP_ID,
-                                           WECHAT_APP_SECRET=stack_env.WECHAT_APP_SECRET, WECHAT_API_BASE_URL=url,
-                                           REDIS_URL=redis_url))
+            channel = webhook(url, redis_url)
             async with served(channel, Assistant(), domain) as wechat:
                 await asyncio.to_thread(wechat.post, delivery_report(OPENID, status))
         with repository.engine.begin() as conn:  # paid 15.00 of it before the retry
