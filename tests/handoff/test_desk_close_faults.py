@@ -100,17 +100,14 @@ async def test_a_finished_hand_back_is_not_repeated(queue, clock, kefu_env, conv
     assert len((await conversations.agent.tracker_store.retrieve(conversation_id)).events) == before
 
 
-async def test_a_cancel_cut_off_by_redis_gives_the_customer_the_assistant_back(queue, clock, kefu_env, redis,
-                                                                            redis_url, conversations):  # noqa: F811
-    """The same fault as the customer leaves the queue (取消排队): out of the queue, but the hand-back to
-    the assistant failed, and the conversation stayed paused with nobody."""
-    conversation_id = "cancel-fault-webchat-1"
-    await waiting_for_a_person(conversations, conversation_id)
-    await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+async def pressed_as_the_hand_back_is_cut_off(queue, clock, redis, redis_url, conversations, conversation_id: str,
+                                             pressed: str):
+    """The waiting customer presses ``pressed``; the waiting room takes them out of the queue, and Redis stops
+    answering as it hands them back. Its next passes, past the grace: the conversation's tracker after."""
     room = WaitingRoom(queue, conversations)
     await room.tick()  # the first visit: what was said before is not new
     tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
-    tracker.update(UserUttered("#handoff:cancel"))
+    tracker.update(UserUttered(pressed))
     await conversations.agent.tracker_store.save(tracker)
 
     redis_stops_answering_during(conversations, redis_url, "resume")
@@ -122,7 +119,18 @@ async def test_a_cancel_cut_off_by_redis_gives_the_customer_the_assistant_back(q
     for _ in range(3):
         clock.advance(queue.rules.watch_interval_s * 30)
         await room.tick()
-    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    return await conversations.agent.tracker_store.retrieve(conversation_id)
+
+
+async def test_a_cancel_cut_off_by_redis_gives_the_customer_the_assistant_back(queue, clock, kefu_env, redis,
+                                                                            redis_url, conversations):  # noqa: F811
+    """The same fault as the customer leaves the queue (取消排队): out of the queue, but the hand-back to
+    the assistant failed, and the conversation stayed paused with nobody."""
+    conversation_id = "cancel-fault-webchat-1"
+    await waiting_for_a_person(conversations, conversation_id)
+    await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    tracker = await pressed_as_the_hand_back_is_cut_off(queue, clock, redis, redis_url, conversations,
+                                                        conversation_id, "#handoff:cancel")
     assert not tracker.is_paused(), "the customer's messages go to nobody: paused, out of the queue"
     said = [e.text for e in tracker.events if e.type_name == "bot"]
     assert said[-1].startswith("好的，已为您取消排队"), said
@@ -138,22 +146,8 @@ async def test_a_callback_booked_as_redis_stops_answering_is_still_confirmed(que
     await waiting_for_a_person(conversations, conversation_id)
     await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, "1",
                                        {"customer": {"id": 1, "phone": "13800000001"}}))
-    room = WaitingRoom(queue, conversations)
-    await room.tick()  # the first visit
-    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
-    tracker.update(UserUttered("/leave_message"))
-    await conversations.agent.tracker_store.save(tracker)
-
-    redis_stops_answering_during(conversations, redis_url, "resume")
-    with pytest.raises(aioredis.RedisError):
-        await room.tick()
-    await redis_answers_again(redis)
-    assert await queue.position(conversation_id) is None, "out of the queue: booked"
-
-    for _ in range(3):
-        clock.advance(queue.rules.watch_interval_s * 30)
-        await room.tick()
-    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    tracker = await pressed_as_the_hand_back_is_cut_off(queue, clock, redis, redis_url, conversations,
+                                                        conversation_id, "/leave_message")
     assert not tracker.is_paused()
     said = [e.text for e in tracker.events if e.type_name == "bot"]
     tickets = Repository(kefu_env.database_url).tickets_for(None, conversation_id=conversation_id)
