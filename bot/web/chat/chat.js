@@ -556,7 +556,7 @@
     socket.on("message_limit", onMessageLimit);
   }
 
-  /** One wait at a time: a page refused again meanwhile (it reconnected, or asked on 新对话) had a second
+  /** One wait at a time: a page refused again meanwhile (it reconnected, or asked on New conversation) had a second
    *  wait running beside the first, and asked twice per wait, once more with each reconnection. */
   var refusedRetry = null;
   function afterRefusal(retry) {
