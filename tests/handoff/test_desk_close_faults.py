@@ -21,6 +21,7 @@ from bot.handoff.queue import HandoffRequest
 from bot.handoff.watcher import WaitingRoom
 from tests.handoff.test_desk_opt_out import served
 from tests.handoff.test_desk_proof_ends import conversations, domain  # noqa: F401 - fixtures
+from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its own: CLIENT PAUSE stops it all
 
 PAUSE_MS = 3000  # longer than the tracker store's 2 s command timeout
 

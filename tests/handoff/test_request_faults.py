@@ -18,6 +18,7 @@ from bot.handoff.queue import HandoffQueue, HandoffRequest
 from bot.redis_reconnect import reconnecting
 from tests.action_tests.conftest import run_action, with_redis  # noqa: F401 - fixtures
 from tests.action_tests.trackers import load_tracker
+from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its own: CLIENT PAUSE stops it all
 
 PAUSE_MS = 3000  # longer than the queue client's 2 s command timeout
 
