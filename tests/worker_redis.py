@@ -5,12 +5,17 @@ A process gets ``DATABASES_PER_WORKER`` consecutive Redis databases: the first i
 (``REDIS_URL`` as the process sees it), the next ones the spare databases some tests flush freely
 (``spare_url``). Worker ``gwN`` starts at database ``N * DATABASES_PER_WORKER``; a run without
 workers keeps ``REDIS_URL`` as given. A Redis has 16 databases: up to four workers.
+
+A process a test starts inherits the worker's environment, ``PYTEST_XDIST_WORKER`` included: one that
+imports ``tests.conftest`` (a worker script importing a test module) must keep the ``REDIS_URL`` the
+test gave it, not move it on by another ``N * DATABASES_PER_WORKER``.
 """
 from __future__ import annotations
 
 import os
 
 DATABASES_PER_WORKER = 4
+MOVED = "KEFU_TEST_REDIS_MOVED"  # set once a worker moved its REDIS_URL: its children keep theirs
 SCALE, HANDOFF = 1, 2  # spare databases: tests/scale's two-process stack; the handoff and action tests'
 
 
@@ -33,8 +38,9 @@ def first_database(url: str) -> int:
 def move_to_own_databases() -> None:
     """Point ``REDIS_URL`` at this worker's first database (at start, before anything reads it)."""
     url = os.environ.get("REDIS_URL")
-    if url and worker_number():
+    if url and worker_number() and not os.environ.get(MOVED):
         os.environ["REDIS_URL"] = database_url(url, first_database(url) + worker_number() * DATABASES_PER_WORKER)
+        os.environ[MOVED] = "1"  # not in pytest-xdist's controller (it moves nothing): workers inherit its environment
 
 
 def spare_url(url: str, spare: int) -> str:
