@@ -95,6 +95,23 @@ def test_peak_command_prints_the_table_and_draws_the_chart(kefu_env, tmp_path, c
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("where", ["a folder", "under a file"])
+def test_peak_command_says_where_it_cannot_draw_the_chart(kefu_env, tmp_path, capsys, where):
+    """Found in review: ``--chart`` naming a folder, or a path under a file, ended in a traceback."""
+    from bot.cli import main
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine", encoding="utf-8")
+    chart = mine if where == "a folder" else mine / "notes.txt" / "peak.png"
+    profile = kefu_env.root / "docs" / "peak" / "monday-evening.csv"
+    assert main(["peak", "--profile", str(profile), "--chart", str(chart)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"kefu peak: cannot write the chart to {chart}: ") and "Traceback" not in err
+    assert (mine / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"], "no partial file left beside it"
+
+
 def test_peak_command_rejects_a_bad_profile_with_a_message(kefu_env, tmp_path, capsys):
     from bot.cli import main
 

@@ -59,7 +59,11 @@ def cmd_peak(args: argparse.Namespace) -> int:
     chart = args.chart or settings.data_dir / "reports" / "peak.png"
     from bot.analytics.peak.chart import peak_chart
 
-    write_private_file(chart, peak_chart(rows, labels))  # reports are owner-only
+    try:
+        write_private_file(chart, peak_chart(rows, labels))  # reports are owner-only
+    except OSError as exc:  # --chart a folder, under a file, on a read-only or full disk
+        print(f"kefu peak: cannot write the chart to {chart}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"\nchart: {chart}")
     return 0
 
