@@ -79,7 +79,7 @@ MENU_TITLES_KEPT = 50  # recent link titles remembered per follower (older messa
 # this long and renews it while the turn runs; one that died lets it go in time for a retry.
 CLAIM_LEASE_S = 5.0
 DUPLICATE_WINDOW_S = 600  # an answered message's retries are duplicates for this long
-TURN_EVENTS = {"subscribe", "click"}  # events the follower made that become a turn (``_answer``)
+TURN_EVENTS = {"subscribe", "click", "scan"}  # events the follower made that become a turn (``_answer``)
 
 
 class _Turn:
@@ -528,8 +528,8 @@ class WeChatInput(InputChannel):
             if event == "templatesendjobfinish":  # whether a template message reached them (no reply)
                 await self._template_report(openid, fields.get("Status") or "", fields.get("MsgID") or "")
                 return []
-            if event == "subscribe":
-                text = (await self._menu()).get("subscribe")
+            if event in ("subscribe", "scan"):
+                text = scanned_or_welcome(await self._menu(), event, fields.get("EventKey") or "", openid)
             elif event == "click":
                 text = ((await self._menu()).get("clicks") or {}).get(fields.get("EventKey") or "")
                 if not text:
@@ -754,14 +754,30 @@ class WeChatInput(InputChannel):
 
 
 def parse_menu(path: Path) -> dict:
-    """``content/wechat_menu.yml``: ``clicks`` (menu key -> intent), ``subscribe``, ``with_agent``."""
+    """``content/wechat_menu.yml``: ``clicks`` (menu key -> intent), ``scans`` (QR-code scene -> intent),
+    ``subscribe``, ``with_agent``."""
     try:
         menu = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise ChannelConfigError(f"{path} is not valid YAML: {error}") from error
-    if not isinstance(menu, dict) or not isinstance(menu.get("clicks", {}), dict):
+    if not isinstance(menu, dict):
         raise ChannelConfigError(f"{path} must map `clicks` keys to intents")
+    for part in ("clicks", "scans"):
+        if not isinstance(menu.get(part) or {}, dict):
+            raise ChannelConfigError(f"{path} must map `{part}` keys to intents")
     return menu
+
+
+def scanned_or_welcome(menu: dict, event: str, key: str, openid: str) -> str | None:
+    """What a follower gets for following or scanning one of the account's QR codes with a scene (WeChat's
+    带参数二维码): the scene's intent under ``scans``, else the ``subscribe`` welcome. A new follower's
+    subscribe names the scene as ``qrscene_<scene>``; a follower's SCAN names it bare (a number or a string)."""
+    scene = key.removeprefix("qrscene_") if event == "subscribe" else key
+    scans = {str(name): intent for name, intent in (menu.get("scans") or {}).items()}  # YAML reads 1001 as a number
+    if scene and scene not in scans:
+        logger.warning("wechat.event.unknown_scene scene=%s sender=%s hint=map the QR code's scene to an intent "
+                       "under `scans` in content/wechat_menu.yml", scene, openid)
+    return scans.get(scene) or menu.get("subscribe")
 
 
 def safe_fields(xml: bytes) -> dict[str, str]:

@@ -97,15 +97,16 @@ def check_payloads(domain_dir: Path, domain: Domain) -> list[Problem]:
 
 
 def check_wechat_menu(path: Path, domain: Domain) -> list[Problem]:
-    """WeChat menu clicks and the welcome (``content/wechat_menu.yml``) naming an intent the bot does not have:
-    Rasa reads such a "/intent" as text the follower typed."""
+    """WeChat menu clicks, QR-code scenes and the welcome (``content/wechat_menu.yml``) naming an intent the
+    bot does not have: Rasa reads such a "/intent" as text the follower typed."""
     if not path.exists():
         return []
     problems: list[Problem] = []
     menu = load_or_report(path, problems) or {}
-    clicks = menu.get("clicks")
-    entries = [("subscribe", menu, "subscribe")] + [(f"menu key {key}", clicks, key)
-                                                    for key in (clicks if isinstance(clicks, dict) else {})]
+    entries = [("subscribe", menu, "subscribe")]
+    for part, what in (("clicks", "menu key"), ("scans", "QR-code scene")):
+        keyed = menu.get(part)
+        entries += [(f"{what} {key}", keyed, key) for key in (keyed if isinstance(keyed, dict) else {})]
     for what, node, key in entries:
         match = PAYLOAD_INTENT.match(str(node.get(key) or ""))
         if match and match.group(1) not in domain.intents:

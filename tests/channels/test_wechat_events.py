@@ -6,12 +6,13 @@ import asyncio
 import re
 import time
 
-from bot.channels.wechat import WeChatInput
+from bot.channels.wechat import WeChatInput, parse_menu
 from tests.channels.test_channel_config import settings
 from tests.channels.test_wechat_in_process import (  # noqa: F401  fixtures
     Assistant, channel_env, domain, served, wechat_api,
 )
 from tests.channels.wechat_client import event_xml, location_event_xml, new_msg_id, new_openid, text_xml
+from tests.conftest import PROJECT_ROOT
 from tests.handoff.conftest import redis_url  # noqa: F401  the same real Redis fixture
 
 
@@ -31,6 +32,23 @@ async def test_location_reports_do_not_use_up_what_the_follower_may_write(redis_
     assert [(a.status, a.body) for a in reports + [later]] == [(200, "success")] * 13
     assert assistant.texts() == [f"第{n}条" for n in range(9)]
     assert not any("太快" in answer.body for answer in texts)
+
+
+async def test_a_follower_who_scans_a_qr_code_gets_what_its_scene_stands_for(redis_url, wechat_api,
+                                                                            domain):  # noqa: F811
+    """Found in review: a follower scanning one of the account's QR codes (a sticker on the set-top box)
+    got no answer at all, and one who followed the account by scanning it got the welcome, whatever
+    the code was for."""
+    menu = parse_menu(PROJECT_ROOT / "content" / "wechat_menu.yml")
+    scene, intent = next(iter(menu["scans"].items()))
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    follower, newcomer = new_openid(), new_openid()
+    async with served(channel, assistant, domain) as wechat:
+        for xml in (event_xml(follower, "SCAN", scene), event_xml(newcomer, "subscribe", f"qrscene_{scene}"),
+                    event_xml(follower, "SCAN", "A_CODE_NOBODY_LISTED")):
+            await asyncio.to_thread(wechat.post, xml)
+    assert assistant.texts() == [intent, intent, menu["subscribe"]]
 
 
 async def test_a_follower_past_the_rate_limit_who_unsubscribes_still_leaves(redis_url, wechat_api, domain,

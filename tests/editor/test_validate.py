@@ -694,6 +694,14 @@ def test_wechat_menu_naming_an_unknown_intent_is_named_at_its_line(project):
     assert any(p.startswith(f"content/wechat_menu.yml:{welcome}: ") and "'gret'" in p for p in errors), errors
 
 
+def test_a_qr_code_scene_naming_an_unknown_intent_is_named_at_its_line(project):
+    menu = project / "content" / "wechat_menu.yml"
+    edit(menu, "PAPER_BILL: /query_bill", "PAPER_BILL: /query_bil")
+    line = next(n for n, text in enumerate(menu.read_text(encoding="utf-8").splitlines(), 1) if "/query_bil " in text)
+    assert any(p.startswith(f"content/wechat_menu.yml:{line}: ") and "'query_bil'" in p and "PAPER_BILL" in p
+               for p in errors_for(project))
+
+
 def test_a_with_agent_wording_naming_what_wechat_does_not_send_is_named_at_its_line(project):
     """``[位置] {place}`` passed `kefu validate`; every place a follower sent while a person served them
     then failed its turn (a KeyError: the follower was told it failed), and the agent never got it."""
