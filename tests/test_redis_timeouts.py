@@ -7,6 +7,7 @@ long as there are none, must keep listening through a quiet spell longer than th
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from contextlib import contextmanager
@@ -116,8 +117,9 @@ async def test_the_rooms_listener_keeps_listening_through_a_quiet_spell(hangable
             await asyncio.sleep(0.02)
         await asyncio.sleep(4 * TIMEOUT_S)  # the quiet spell itself, longer than any command may take
         assert not received.done(), "the listener gave up while nobody was talking"
-        assert await probe.publish("kefu:test:quiet", b"hello") == 1
-        assert await asyncio.wait_for(received, DEADLINE_S) == b"hello"
+        hello = {"method": "close_room", "room": "hello", "namespace": "/"}
+        assert await probe.publish("kefu:test:quiet", json.dumps(hello)) == 1
+        assert await asyncio.wait_for(received, DEADLINE_S) == hello
     finally:
         received.cancel()
         await probe.close()

@@ -63,7 +63,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import pickle
 import time
 from contextvars import ContextVar
 from pathlib import Path
@@ -81,7 +80,7 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 
 from bot import session_keepalive
 from bot.channels import ChannelConfigError
-from bot.channels import webchat_sessions as sessions
+from bot.channels import webchat_rooms as rooms_wire, webchat_sessions as sessions
 from bot.channels.assets import serve_assets
 from bot.channels.webchat_addresses import TOO_MANY_CONNECTIONS, TOO_MANY_SESSIONS, AddressLimits, client_of
 from bot.channels.webchat_delivery import client_id_of, forget_delivery
@@ -208,6 +207,12 @@ def _agent(webhook: ChatPageBlueprint) -> Any:
     return getattr(getattr(getattr(webhook.ctx, "app", None), "ctx", None), "agent", None)
 
 
+# Socket.IO rooms across workers: the Redis pub/sub channel, and how often a message on it that is not
+# one of the workers' is logged.
+ROOMS_CHANNEL = "kefu:webchat:socketio"
+UNREADABLE_LOG_EVERY_S = 60.0
+
+
 class RoomsAcrossWorkers(AsyncRedisManager):
     """Socket.IO rooms shared through Redis, so an emit from any worker reaches the customer's socket.
 
@@ -218,7 +223,14 @@ class RoomsAcrossWorkers(AsyncRedisManager):
     ``KEFU_REDIS_TIMEOUT_SECONDS`` and is not tried a second time on a timeout (python-socketio
     would, doubling the wait); the listener has a client of its own that may wait for messages
     for as long as there are none (bot/redis_reconnect.py).
+
+    Messages are JSON (``webchat_rooms``), never pickle: python-socketio unpickles what it reads, and
+    whoever can publish on the Redis would run code in every worker. One that is not JSON of
+    python-socketio's shapes is dropped, and logged at most once a minute (``webchat.rooms.unreadable``).
     """
+
+    _unreadable = 0  # dropped since the last log line
+    _unreadable_logged_at = float("-inf")
 
     def _redis_connect(self):
         import redis.asyncio as aioredis
@@ -228,13 +240,27 @@ class RoomsAcrossWorkers(AsyncRedisManager):
 
     async def _publish(self, data):
         try:
-            return await self.redis.publish(self.channel, pickle.dumps(data))
+            return await self.redis.publish(self.channel, rooms_wire.encode(data))
         except RedisError as error:
             logger.warning("webchat.rooms.publish_failed method=%s error=%s", data.get("method"), type(error).__name__)
         if data.get("method") == "emit" and data.get("callback") is None:
             await AsyncManager.emit(self, data["event"], data["data"], namespace=data["namespace"],
                                     room=data["room"], skip_sid=data["skip_sid"])
         return None
+
+    async def _listen(self):
+        """What other workers published, decoded; python-socketio takes a dict as it is."""
+        async for raw in super()._listen():
+            message = rooms_wire.decode(raw)
+            if message is not None:
+                yield message
+                continue
+            self._unreadable += 1
+            if time.monotonic() - self._unreadable_logged_at >= UNREADABLE_LOG_EVERY_S:
+                logger.warning("webchat.rooms.unreadable dropped=%d channel=%s hint=not a JSON message of Kefu's "
+                               "workers: a worker of an older Kefu (pickle) during an upgrade, or someone else "
+                               "publishing on this Redis", self._unreadable, self.channel)
+                self._unreadable, self._unreadable_logged_at = 0, time.monotonic()
 
 
 def allowed_origins(settings: Settings, configured: Any) -> Any:
@@ -249,7 +275,7 @@ def allowed_origins(settings: Settings, configured: Any) -> Any:
 def rooms_across_workers(settings: Settings) -> Optional[AsyncRedisManager]:
     if not settings.redis.url:
         return None  # no shared Redis (a unit test): one process, in-memory rooms
-    return RoomsAcrossWorkers(settings.redis.url, channel="kefu:webchat:socketio")
+    return RoomsAcrossWorkers(settings.redis.url, channel=ROOMS_CHANNEL)
 
 
 class WebChatInput(SocketIOInput):
