@@ -30,6 +30,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import hmac
 import importlib
 import json
 import logging
@@ -52,7 +53,7 @@ from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import ArticlesReply, TextReply
-from wechatpy.utils import check_signature
+from wechatpy.utils import WeChatSigner
 
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
@@ -255,9 +256,11 @@ class WeChatInput(InputChannel):
         """Signed with the token, and recent. A signature that checks with a timestamp minutes away is
         WeChat's: this server's clock is off (every follower then gets a 403), which the log says."""
         try:
-            check_signature(self.token, args["signature"], args["timestamp"], args["nonce"])
+            right = signed_with(self.token, args["signature"], args["timestamp"], args["nonce"])
             skew = int(time.time() - int(args["timestamp"]))
-        except (InvalidSignatureException, ValueError):
+        except ValueError:
+            right = False
+        if not right:
             logger.warning("wechat.request.bad_signature hint=check WECHAT_TOKEN against the console's Token")
             return False
         if abs(skew) > self.max_clock_skew:
@@ -303,7 +306,7 @@ class WeChatInput(InputChannel):
                 if self.crypto is None:
                     logger.warning("wechat.request.aes_not_configured")
                     return response.text("bad request", status=400)
-                xml = self._decrypt(body, args)
+                xml = self._decrypt(body, fields, args)
                 if xml is None:
                     return response.text("bad request: cannot decrypt", status=400)
                 if len(xml.encode("utf-8")) > self.max_body_bytes:  # the message, as plain mode measures it
@@ -452,15 +455,20 @@ class WeChatInput(InputChannel):
             self._keep(asyncio.ensure_future(self.push(openid, turn.units, bot_reply=True)))
         turn.deferred = True
 
-    def _decrypt(self, body: bytes, args: dict) -> str | None:
-        """The plain XML of a signed safe-mode body, or None when it cannot be decrypted.
+    def _decrypt(self, body: bytes, fields: dict[str, str], args: dict) -> str | None:
+        """The plain XML of a signed safe-mode body (``fields``: its top-level fields), or None when it
+        cannot be decrypted.
 
         A signed body that does not decrypt is a setup mistake, not an attack (the signature
         covers the ciphertext): the EncodingAESKey or the AppID differs from the console's.
         Bad signatures raise ``InvalidSignatureException`` (403).
         """
         try:
-            return self.crypto.decrypt_message(body.decode("utf-8"), args["msg_signature"], args["timestamp"],
+            encrypted = fields["Encrypt"]
+            if not signed_with(self.token, args["msg_signature"], args["timestamp"], args["nonce"], encrypted):
+                raise InvalidSignatureException()
+            # wechatpy checks the signature again (with ``!=``), now only one that matched.
+            return self.crypto.decrypt_message({"Encrypt": encrypted}, args["msg_signature"], args["timestamp"],
                                                args["nonce"])
         except InvalidSignatureException:
             raise
@@ -778,6 +786,14 @@ def scanned_or_welcome(menu: dict, event: str, key: str, openid: str) -> str | N
         logger.warning("wechat.event.unknown_scene scene=%s sender=%s hint=map the QR code's scene to an intent "
                        "under `scans` in content/wechat_menu.yml", scene, openid)
     return scans.get(scene) or menu.get("subscribe")
+
+
+def signed_with(token: str, signature: str, *signed: str) -> bool:
+    """Whether ``signature`` is WeChat's (SHA-1 of the token and ``signed``), compared in constant time:
+    wechatpy compares with ``!=``, whose timing tells how much of a guess is right."""
+    signer = WeChatSigner()
+    signer.add_data(token, *signed)
+    return hmac.compare_digest(signer.signature.encode("ascii"), signature.encode("utf-8", "replace"))
 
 
 def safe_fields(xml: bytes) -> dict[str, str]:

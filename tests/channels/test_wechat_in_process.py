@@ -379,8 +379,9 @@ async def test_a_picture_to_the_bot_still_gets_its_reply(redis_url, wechat_api, 
 
 
 def safe_post(wechat: WeChatServer, xml: str, *, aes_key: str = stack_env.WECHAT_AES_KEY,
-              app_id: str = stack_env.WECHAT_APP_ID, truncate: bool = False):
-    """A safe-mode post encrypted with the given key and AppID (WeChat's console values)."""
+              app_id: str = stack_env.WECHAT_APP_ID, truncate: bool = False, spoil=None):
+    """A safe-mode post encrypted with the given key and AppID (WeChat's console values); ``spoil``: one
+    of ``SPOILED``, for its msg_signature."""
     from defusedxml import ElementTree
     from wechatpy.crypto import WeChatCrypto
 
@@ -399,8 +400,27 @@ def safe_post(wechat: WeChatServer, xml: str, *, aes_key: str = stack_env.WECHAT
     msg_signature = hashlib.sha1("".join(sorted([wechat.token, query["timestamp"], query["nonce"],
                                                  encrypted])).encode()).hexdigest()
     query.update(signature=signature, encrypt_type="aes", msg_signature=msg_signature)
+    if spoil is not None:
+        query = spoiled(query, "msg_signature", spoil)
     body = f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
     return wechat.request("POST", query, body.encode("utf-8"))
+
+
+# Wrong signatures as anyone can send them: the right one cut short or made longer, a character outside
+# ASCII, none at all.
+SPOILED = {
+    "one-character-short": lambda good: good[:-1],
+    "one-character-longer": lambda good: good + "0",
+    "non-ascii": lambda good: good[:-1] + "签",
+    "empty": lambda good: "",
+    "missing": lambda good: None,
+}
+
+
+def spoiled(query: dict, name: str, spoil) -> dict:
+    """``query`` with its ``name`` signature spoiled (left out when ``spoil`` gives None)."""
+    wrong = spoil(query[name])
+    return {k: v for k, v in query.items() if k != name} | ({} if wrong is None else {name: wrong})
 
 
 OTHER_AES_KEY = "A" * 43
@@ -432,6 +452,30 @@ async def test_a_safe_mode_message_still_decrypts(redis_url, wechat_api, domain)
     async with served(channel, assistant, domain) as wechat:
         answer = await asyncio.to_thread(safe_post, wechat, text_xml(new_openid(), "你好", new_msg_id()))
     assert answer.status == 200 and assistant.texts() == ["你好"]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("spoil", SPOILED.values(), ids=SPOILED)
+async def test_a_wrong_or_missing_signature_is_refused_and_nothing_processed(redis_url, wechat_api, domain,
+                                                                            method, spoil):  # noqa: F811
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    async with served(channel, assistant, domain) as wechat:
+        query = spoiled(wechat.query(echostr="4937381716"), "signature", spoil)
+        body = text_xml(new_openid(), "查话费", new_msg_id()).encode("utf-8") if method == "POST" else None
+        answer = await asyncio.to_thread(wechat.request, method, query, body)
+    assert (answer.status, answer.body) == (403, "forbidden") and assistant.heard == []
+
+
+@pytest.mark.parametrize("spoil", SPOILED.values(), ids=SPOILED)
+async def test_a_safe_mode_post_with_a_wrong_or_missing_msg_signature_is_refused(redis_url, wechat_api, domain,
+                                                                                spoil):  # noqa: F811
+    assistant = Assistant()
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api, WECHAT_AES_KEY=stack_env.WECHAT_AES_KEY)))
+    async with served(channel, assistant, domain) as wechat:
+        answer = await asyncio.to_thread(safe_post, wechat, text_xml(new_openid(), "查话费", new_msg_id()),
+                                         spoil=spoil)
+    assert (answer.status, answer.body) == (403, "forbidden") and assistant.heard == []
 
 
 async def test_a_follower_who_unsubscribes_leaves_the_queue_and_their_verification(
