@@ -90,6 +90,12 @@ class Notifier(ABC):
         """
         raise NotifyError(f"{type(self).__name__} cannot send prepared messages")
 
+    async def reported_not_delivered(self, client_ref: str) -> str | None:
+        """The channel's report that the message sent under ``client_ref`` did not reach the customer, when
+        it came before the sender recorded the send (WeChat's delivery report): the sender's to apply, once.
+        None: no such report (channels that send none)."""
+        return None
+
 
 def render_selfhelp(entry: SelfHelpEntry, templates: dict) -> str:
     """The plain-text form of an entry, worded by the editors' templates."""

@@ -26,13 +26,15 @@ class TextChannels:
     ``"ok"``, ``("http", status)``, ``("sms", code)``, ``("wechat", errcode)``, ``("stale then", errcode)``
     (the first token is refused as expired, the fresh one gets ``errcode``), ``"token refused"`` (WeChat
     will not give Kefu an access token), ``"slow"`` (no answer until the test ends) or ``"hang up"`` (the
-    connection is closed once the request is in)."""
+    connection is closed once the request is in). ``before_answer``, when set, is awaited with the msgid of
+    a template message WeChat takes before its answer goes back (WeChat's delivery report overtaking it)."""
 
     def __init__(self) -> None:
         self.answer: object = "ok"
         self.received: list[dict] = []  # every send's body, whatever it was answered
         self.tokens = 0
         self.ending = asyncio.Event()
+        self.before_answer = None
 
     def to(self, channel: str) -> list[dict]:
         """What the channel received for this test's customer."""
@@ -49,6 +51,8 @@ class TextChannels:
         self.received.append({**await request.json(), "token": request.query["access_token"]})
         if isinstance(self.answer, tuple) and self.answer[0] == "stale then" and request.query["access_token"] == "token-1":
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        if self.before_answer is not None and self.answer == "ok":
+            await self.before_answer(len(self.received))
         return await self._answer(request, lambda code: {"errcode": code, "errmsg": "refused"},
                                   {"errcode": 0, "errmsg": "ok", "msgid": len(self.received)})
 

@@ -58,7 +58,7 @@ from wechatpy.utils import WeChatSigner
 from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
 from bot.channels.intake import MAX_MESSAGE_CHARS, configured_limit, cut_notice, for_assistant
-from bot.outbound.wechat_delivery import record_report
+from bot.outbound.wechat_delivery import record_report, take_not_delivered
 from bot.channels.wechat_api import HELD, PARTIAL, WINDOW, WeChatApi, WeChatApiError, failure_reason
 from bot.channels.wechat_held import HeldMessages, reopens_quota
 from bot.channels.wechat_followers import MEDIA_KINDS, follower_left, media_turn
@@ -499,12 +499,18 @@ class WeChatInput(InputChannel):
         from bot.outbound.undelivered import reported_not_delivered
 
         try:  # a contact's text, or an outbox message (a ticket notice): each takes only its own client_ref
-            await template_not_delivered(self.settings, undelivered, status)
-            await asyncio.to_thread(reported_not_delivered, Repository(self.settings.database_url), undelivered,
-                                    status.strip())
+            applied = await template_not_delivered(self.settings, undelivered, status)
+            applied = await asyncio.to_thread(reported_not_delivered, Repository(self.settings.database_url),
+                                              undelivered, status.strip()) or applied
         except (DatabaseError, SQLAlchemyError, ContactRulesError) as error:
             logger.error("wechat.template_report.not_recorded sender=%s ref=%s status=%s error=%s", openid,
                          undelivered, status, type(error).__name__)
+            return
+        if applied:  # else not recorded as sent yet: its sender applies the report once it has
+            try:
+                await take_not_delivered(self.guard, undelivered)
+            except RedisError as error:  # its sender then finds it applied already
+                logger.warning("wechat.template_report.not_taken ref=%s error=%s", undelivered, type(error).__name__)
 
     # -- answering --------------------------------------------------------------------
     async def _answer(self, request: Request, message: Any, fields: dict,

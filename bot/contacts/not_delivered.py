@@ -9,7 +9,9 @@ send at once; ``failed: system failed`` (or another failure) as a text that did 
 after the rule's next retry delay (result ``send_failed``), ``failed`` once they are used up, as a
 send that timed out and was not delivered is sent again. The report's status is kept in the contact's
 details (``delivery_report``). A report that comes twice changes the contact once: only the contact as
-its last send left it (``done``, ``sent`` under the report's ``client_ref``) is changed.
+its last send left it (``done``, ``sent`` under the report's ``client_ref``) is changed. A report that
+came before the worker recorded the send (WeChat posts it within milliseconds) is applied by the worker
+once it has (found in review: it matched nothing then, and the contact stayed ``sent``).
 """
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ import asyncio
 import datetime as dt
 import logging
 import re
+from typing import Callable
 
-from bot.contacts.rules import current_rules
+from bot.contacts.rules import ContactRules, current_rules
 from bot.contacts.schedule import Schedule
 from bot.contacts.worker import CHANNEL_REFUSED, MAYBE_SENT, SENT_REF, contact_event, retry_at
 from bot.db.repository import Repository
@@ -34,11 +37,21 @@ NOT_DELIVERED = "send_failed"  # the result of a text that did not arrive and is
 async def template_not_delivered(settings, ref: str, status: str, now: dt.datetime | None = None) -> str | None:
     """WeChat reported the template message sent under ``ref`` was not delivered (``status``): the contact
     it was, if any, is failed or tried again. Returns what became of it (``failed``, ``retry``), or None
-    (not a contact's text, or not its last send: changed already)."""
+    (not a contact's text, or not its last send: changed already, or not recorded as sent yet)."""
+    if CONTACT_REF.fullmatch(ref) is None:
+        return None
+    return await contact_not_delivered(
+        Repository(settings.database_url), lambda: current_rules(settings.content_dir / "contacts.yml"), ref, status,
+        now)
+
+
+async def contact_not_delivered(repository: Repository, rules: Callable[[], ContactRules], ref: str, status: str,
+                                now: dt.datetime | None = None) -> str | None:
+    """:func:`template_not_delivered` on ``repository``, with the contact rules ``rules`` gives (read only
+    for a retry's delay): for the webhook, and for the worker that recorded the send after the report came."""
     match = CONTACT_REF.fullmatch(ref)
     if match is None:
         return None
-    repository = Repository(settings.database_url)
     schedule = Schedule(repository)
     contact = await asyncio.to_thread(schedule.get, int(match.group(1)))
     if (contact is None or contact["status"] != "done" or contact["result"] != "sent" or contact["channel"] != "wechat"
@@ -50,8 +63,7 @@ async def template_not_delivered(settings, ref: str, status: str, now: dt.dateti
     details.pop(MAYBE_SENT, None)  # its client_ref is of a send now known not delivered: the next is a new one
     when = None
     if status != REFUSED_BY_FOLLOWER:
-        rules = await asyncio.to_thread(current_rules, settings.content_dir / "contacts.yml")
-        when = retry_at(rules, contact["attempts"], now or dt.datetime.utcnow())
+        when = retry_at(await asyncio.to_thread(rules), contact["attempts"], now or dt.datetime.utcnow())
     result = CHANNEL_REFUSED if status == REFUSED_BY_FOLLOWER else NOT_DELIVERED
     values = ({"status": "scheduled", "due_at": when, "attempt_token": ""} if when is not None
               else {"status": "failed"})

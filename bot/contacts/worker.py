@@ -275,7 +275,18 @@ class ContactWorker:
         await asyncio.to_thread(self.schedule.finish, contact["id"], token, result="sent",
                                 details={**(contact["details"] or {}), SENT_REF: ref})
         await self._event(contact, "contact_attempted", channel=channel, result="sent")
-        return "sent"
+        return await self._reported_meanwhile(ref, rules, channel) or "sent"
+
+    async def _reported_meanwhile(self, ref: str, rules: ContactRules, channel: str) -> str | None:
+        """The channel's report that the text just recorded as sent did not arrive, when it came before the
+        record (WeChat posts it within milliseconds, and the webhook found nothing ``sent`` to apply it to):
+        applied now, as the webhook would have (``failed`` or ``retry``); None when none came."""
+        status = await self.messengers[channel].reported_not_delivered(ref)
+        if not status:
+            return None
+        from bot.contacts.not_delivered import contact_not_delivered  # it builds on this module
+
+        return await contact_not_delivered(self.repository, lambda: rules, ref, status, self.clock())
 
     async def _offer(self, contact: dict, token: str) -> str:
         offered = await offer_to_agents(self.queue, contact, self.repository)

@@ -25,7 +25,14 @@ notice, and the care message's own report, coming after it, too — it was sent 
 A report of an answered send that says it was not delivered gives the webhook that send's ``client_ref``
 (:func:`record_report`), for the contact or outbox message it was, recorded as sent, to learn it (found
 in review: a care message WeChat took and then could not deliver, the follower refusing the account's
-messages, stayed ``sent``).
+messages, stayed ``sent``). WeChat may post that report within milliseconds of taking the send: before its
+answer has reached Kefu (the msgid is nobody's yet), or before the sender has recorded the send as
+``sent`` (nothing matches it in the database). Found in review: such a report was lost, and the contact
+stayed ``sent``. So a report of a msgid not known yet is kept a while by its msgid, and the send WeChat
+answers with it takes it (:func:`handed_over`); and the report of an answered send is kept a while by its
+``client_ref`` until it is applied — by the webhook when the send is recorded already, else by the
+sender once it has recorded it (:func:`take_not_delivered`). Each side writes its own record before it
+looks for the other's, so one of them always sees both.
 """
 from __future__ import annotations
 
@@ -36,6 +43,11 @@ REPORT_TTL_S = 3 * 24 * 3600  # a retry comes within the contact's retry delays 
 DELIVERED = "success"
 REFUSED_BY_FOLLOWER = "failed:user block"  # the follower set the account's messages to be refused
 REF_MARK = "ref:"  # an answered send's record names its key and client_ref after this (an older Kefu's: its key)
+REPORTED = "reported"  # an answered send's record once a report said it was not delivered: a second changes nothing
+# A report waiting for its send to be answered or recorded: the sender does so within seconds, or a worker that
+# died in between is replaced once its claim lapses (minutes). Not for long: a send made again under the
+# same client_ref later (an operator's resend) is judged by its own report.
+UNMATCHED_TTL_S = 3600
 
 
 SENT_PREFIX = "template_ref:"  # under the WeChat channel's guard prefix, as the others below
@@ -67,26 +79,58 @@ def _answered_key(msgid: str) -> str:
     return f"template_msg:{msgid}"
 
 
+def _early_key(msgid: str) -> str:
+    return f"template_early:{msgid}"
+
+
+def _undelivered_key(ref: str) -> str:
+    return f"template_undelivered:{ref}"
+
+
 async def record_report(guard, openid: str, status: str, msgid: str = "") -> str | None:
     """WeChat's delivery report of a template message to ``openid`` (from the webhook): that of the send
     WeChat answered with ``msgid``, else that of the latest send to them whose answer never came (kept
     for it; none: not a send under a ``client_ref``, or days ago). Returns the ``client_ref`` of an
-    answered send the report says was not delivered, for its sender to learn (None otherwise)."""
+    answered send the report says was not delivered, for its sender to learn (None otherwise): kept for
+    it too (:func:`take_not_delivered`). A not-delivered report of a msgid not known yet is kept for the
+    send WeChat is answering with it (:func:`handed_over`)."""
+    status = status.strip()
+    if msgid and status != DELIVERED:  # kept before the answered send is looked up: see the module's doc
+        await guard.put(_early_key(msgid), status, UNMATCHED_TTL_S)  # the status alone: it names nobody
     if msgid:
         answered = await guard.get(_answered_key(msgid))
         if answered is not None:
-            if status.strip() == DELIVERED or not answered.startswith(REF_MARK):
+            await guard.forget(_early_key(msgid))
+            if status == DELIVERED or not answered.startswith(REF_MARK):
                 return None
-            send = json.loads(answered[len(REF_MARK):])
-            # Not sent after all: the same message under its client_ref (an operator's resend) is judged by
-            # this report, as one whose answer never came — made again, unless the follower refuses them.
-            await guard.put(send["key"], json.dumps({"to": openid}), REPORT_TTL_S)
-            await guard.put(_report_key(send["key"]), status.strip(), REPORT_TTL_S)
-            return send["ref"] or None
+            return await _not_delivered(guard, msgid, answered, openid, status)
     latest = await guard.get(_latest_key(openid))
     if latest is not None:
-        await guard.put(_report_key(latest), status.strip(), REPORT_TTL_S)
+        await guard.put(_report_key(latest), status, REPORT_TTL_S)
     return None
+
+
+async def _not_delivered(guard, msgid: str, answered: str, openid: str, status: str) -> str | None:
+    """The send WeChat answered with ``msgid`` (its record ``answered``) was not delivered: its
+    ``client_ref``, the report kept for it until whoever records the send applies it."""
+    send = json.loads(answered[len(REF_MARK):])
+    await guard.put(_answered_key(msgid), REPORTED, REPORT_TTL_S)  # WeChat's second report of it: nothing more
+    # Not sent after all: the same message under its client_ref (an operator's resend) is judged by
+    # this report, as one whose answer never came — made again, unless the follower refuses them.
+    await guard.put(send["key"], json.dumps({"to": openid}), REPORT_TTL_S)
+    await guard.put(_report_key(send["key"]), status, REPORT_TTL_S)
+    if send["ref"]:
+        await guard.put(_undelivered_key(send["ref"]), status, UNMATCHED_TTL_S)
+    return send["ref"] or None
+
+
+async def take_not_delivered(guard, ref: str) -> str | None:
+    """The status of a report that the send made under ``ref`` was not delivered, not applied yet; it is
+    then the taker's to apply (once the send is recorded: see the module's doc). None: none came."""
+    status = await guard.get(_undelivered_key(ref))
+    if status is not None:
+        await guard.forget(_undelivered_key(ref))
+    return status
 
 
 async def earlier_send(guard, key: str) -> str | None:
@@ -119,15 +163,20 @@ async def handed_over(guard, key: str, sent: bool, msgid: object = None, ref: st
     the report of the care message that had timed out), and a report naming ``msgid`` is known as this
     one's, of ``ref``."""
     raw = await guard.get(key)
+    record = json.loads(raw) if raw else {}
     if sent:
         await guard.put(key, json.dumps({"sent": True}), REPORT_TTL_S)
         if msgid is None:  # WeChat always names it; without it, a report now may be this one's
             return
-        await guard.put(_answered_key(str(msgid)), REF_MARK + json.dumps({"key": key, "ref": ref}), REPORT_TTL_S)
+        answered = REF_MARK + json.dumps({"key": key, "ref": ref})
+        await guard.put(_answered_key(str(msgid)), answered, REPORT_TTL_S)
+        early = await guard.get(_early_key(str(msgid)))  # looked for after the answer is recorded: see the module's doc
+        if early is not None:  # WeChat's report of it came before its answer
+            await guard.forget(_early_key(str(msgid)))
+            await _not_delivered(guard, str(msgid), answered, record.get("to", ""), early)
     else:
         await guard.forget(key)
         await guard.forget(_report_key(key))
-    record = json.loads(raw) if raw else {}
     latest = _latest_key(record["to"]) if record.get("to") else None
     if latest and await guard.get(latest) == key:
         if record.get("before"):

@@ -102,6 +102,18 @@ class WeChatTemplateSender(Notifier):
             return True
         return False
 
+    async def reported_not_delivered(self, client_ref: str) -> str | None:
+        """WeChat's report that the message sent under ``client_ref`` was not delivered, come before the
+        send was recorded (bot/outbound/wechat_delivery.py); None when Redis cannot say (logged)."""
+        guard = getattr(self.api, "guard", None)
+        if guard is None:
+            return None
+        try:
+            return await delivery.take_not_delivered(guard, client_ref)
+        except (RedisError, OSError) as exc:
+            logger.warning("notify.wechat_template.report_unread ref=%s error=%s", client_ref, type(exc).__name__)
+            return None
+
     @staticmethod
     async def _guarded(write) -> None:
         """A record after WeChat answered: failing, it is not worth failing the send for."""

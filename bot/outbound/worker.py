@@ -133,6 +133,13 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
         return exc
     await asyncio.to_thread(move, repository, row["id"], was="sending", status="sent", payload=payload)
     counts["sent"] += 1
+    # WeChat's report that it did not arrive may have come before this record, finding nothing sent to give up
+    # (found in review: the notice stayed sent); it waited for the record, and is applied now.
+    reported = await adapter.reported_not_delivered(message["client_ref"])
+    if reported:
+        from bot.outbound.undelivered import reported_not_delivered  # it builds on this module
+
+        await asyncio.to_thread(reported_not_delivered, repository, message["client_ref"], reported)
     return None
 
 
