@@ -18,12 +18,12 @@ from bot.arrears import owed_cents, owed_yuan
 from bot.contacts.addresses import Reach, reach_of
 from bot.contacts.complaints import OPEN_COMPLAINT, open_complaint
 from bot.contacts.rules import ContactRules
-from bot.contacts.schedule import Schedule, address_of
+from bot.contacts.schedule import Schedule, address_of, first_due
 from bot.db.repository import Repository
 from bot.db.schema import customers
 from bot.phone import local_phone
 
-SEND, BLOCK, HOLD, WAIT, DROP = "send", "block", "hold", "wait", "drop"
+SEND, BLOCK, HOLD, WAIT, DROP, EXPIRE = "send", "block", "hold", "wait", "drop", "expire"
 DEMO_CUSTOMER = "demo_customer"
 FOLLOWED_UP = "followed_up"  # the follow-up's ticket was followed up meanwhile (an agent, the dispatch system)
 REOPENED = "reopened"  # the follow-up's repair was reopened meanwhile: its next resolution has its own
@@ -40,7 +40,8 @@ class Decision:
     """``SEND`` by ``channel`` to ``address``; ``BLOCK`` (never made: ``reason`` is ``demo_customer`` or
     the block list's ``opt_out``/``dnd``); ``HOLD`` (left to the handler of ``complaint``); ``WAIT``
     until ``until`` (``quiet_hours``, ``daily_limit``, ``no_channel``); ``DROP`` (no longer wanted:
-    ``followed_up``, ``reopened``, ``paid``)."""
+    ``followed_up``, ``reopened``, ``paid``); ``EXPIRE`` (waited too long for a channel: ``no_channel``,
+    ``until`` when it first came due)."""
 
     action: str
     reason: str = ""
@@ -111,7 +112,12 @@ class ContactGate:
         # under ``waiting_callback`` whatever the editors call that rule now. Others wait for theirs.
         booked = contact["purpose"] == "callback" and channel == "agent"
         if (contact["rule"] not in rules.rules and not booked) or channel is None:  # keep it, look again later
-            return Decision(WAIT, NO_CHANNEL, until=now + NO_CHANNEL_WAIT)
+            # ...for a while: found in review, a follow-up went out weeks late once a channel was set up
+            due = first_due(contact)
+            deadline = due + rules.no_channel_wait[contact["purpose"]]
+            if now >= deadline:
+                return Decision(EXPIRE, NO_CHANNEL, until=due)
+            return Decision(WAIT, NO_CHANNEL, until=min(now + NO_CHANNEL_WAIT, deadline))
         address = address_of(channel, contact["phone"], contact["openid"])
         if contact["purpose"] != "callback":  # a callback the customer booked is made whatever the hour
             schedule = Schedule(self.repository)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.analytics.config import local_time
-from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DEMO_CUSTOMER, DROP, FOLLOWED_UP, HOLD, NO_CHANNEL, PAID,
+from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DEMO_CUSTOMER, DROP, EXPIRE, FOLLOWED_UP, HOLD, NO_CHANNEL, PAID,
                                    QUIET_HOURS, REOPENED, SEND, WAIT, ContactGate, Decision)
 from bot.contacts.planner import Planner
 from bot.contacts.rules import ContactRules
@@ -99,6 +99,8 @@ def outcome(foreseen: Foreseen) -> str:
         return f"skipped: {NOT_MADE.get(decision.reason, decision.reason)}"
     if decision.action == HOLD:
         return "held: open complaint"
+    if decision.action == EXPIRE:
+        return "failed: no channel reached them within no_channel_wait_hours of being due"
     return "waiting: no channel reaches them"
 
 

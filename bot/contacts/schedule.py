@@ -6,7 +6,8 @@ answer from an old attempt cannot overwrite a newer one. Times are naive UTC, li
 database. Lifecycle::
 
     scheduled --claim--> working --placed--> calling --answer/no answer--> done | scheduled (retry) | failed
-    scheduled --quiet hours / daily limit--> scheduled (later)      scheduled --opted out--> blocked
+    scheduled --quiet hours / daily limit / no channel--> scheduled (later)      scheduled --opted out--> blocked
+    scheduled --no channel reached it for too long (no_channel_wait_hours)--> failed
     scheduled (follow-up, care) --the customer has an open complaint--> held (the complaint's handler's)
     scheduled (callback) --offered to agents--> offered --an agent closed it--> done
 
@@ -29,6 +30,16 @@ from bot.db.schema import contact_attempts, contact_blocks, contacts
 
 ACTIVE = ("working", "calling")
 PENDING = ("scheduled", *ACTIVE, "offered")  # a contact still to be made
+FIRST_DUE = "first_due"  # in a contact's details: when it first came due (ISO, naive UTC), however often it waited
+
+
+def first_due(contact: dict) -> dt.datetime:
+    """When ``contact`` first came due, as recorded when it was scheduled; for one an older Kefu scheduled, when
+    it was scheduled, and for one not scheduled yet (the dry run's), its due time."""
+    recorded = (contact.get("details") or {}).get(FIRST_DUE)
+    if recorded:
+        return dt.datetime.fromisoformat(recorded)
+    return contact.get("created_at") or contact["due_at"]
 
 
 def address_of(channel: str, phone: str, openid: str) -> str:
@@ -73,7 +84,8 @@ class Schedule:
                 result = conn.execute(contacts.insert().values(
                     dedupe_key=dedupe_key, purpose=purpose, rule=rule, due_at=due_at, channels=list(channels),
                     customer_id=customer_id, phone=phone or "", openid=openid or "", ticket_id=ticket_id,
-                    status="scheduled", attempts=0, details=details or {}, created_at=now, updated_at=now))
+                    status="scheduled", attempts=0, details={**(details or {}), FIRST_DUE: due_at.isoformat()},
+                    created_at=now, updated_at=now))
                 return result.inserted_primary_key[0]
         except IntegrityError:
             return None
@@ -387,6 +399,10 @@ class Schedule:
     def drop_contact(self, contact_id: int, reason: str) -> bool:
         """A scheduled or claimed contact no longer wanted (its ticket was followed up meanwhile): ``done``."""
         return self._stop(contact_id, "done", reason)
+
+    def expire_contact(self, contact_id: int, reason: str) -> bool:
+        """A scheduled or claimed contact that waited too long (for a channel that reaches the customer): ``failed``."""
+        return self._stop(contact_id, "failed", reason)
 
     def _stop(self, contact_id: int, status: str, reason: str) -> bool:
         with self.engine.begin() as conn:

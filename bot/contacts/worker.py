@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bot.contacts.complaints import OPEN_COMPLAINT, hand_to_complaint
-from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DROP, HOLD, NO_CHANNEL, PAID, QUIET_HOURS, TEXT_CHANNELS,
-                                   WAIT, ContactGate)
+from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DROP, EXPIRE, HOLD, NO_CHANNEL, PAID, QUIET_HOURS,
+                                   TEXT_CHANNELS, WAIT, ContactGate)
 from bot.contacts.dialer import NOT_REACHED, DialError, Dialer
 from bot.contacts.offer import offer_to_agents
 from bot.contacts.addresses import Reach, reach_of
@@ -165,6 +165,13 @@ class ContactWorker:
             await asyncio.to_thread(self.schedule.drop_contact, contact["id"], decision.reason)
             await self._event(contact, "contact_skipped", reason=decision.reason)
             return decision.reason
+        if decision.action == EXPIRE:  # no channel reached the customer in time: not made days late
+            if await asyncio.to_thread(self.schedule.expire_contact, contact["id"], decision.reason):
+                logger.warning("contacts.contact.expired contact=%s purpose=%s reason=%s due=%s", contact["id"],
+                               contact["purpose"], decision.reason, decision.until.isoformat(timespec="minutes"))
+                await self._event(contact, "contact_skipped", reason=decision.reason, final=True,
+                                  due=decision.until.isoformat(timespec="minutes"))
+            return "expired"
         if decision.action == HOLD:
             complaint = decision.complaint
             if await asyncio.to_thread(hand_to_complaint, self.repository, contact, complaint):
