@@ -254,16 +254,20 @@ class Schedule:
                                                           channel=channel, result="placed", at=now))
         return True
 
-    def not_placed(self, contact_id: int, token: str, *, due_at: dt.datetime, result: str) -> bool:
+    def not_placed(self, contact_id: int, token: str, *, due_at: dt.datetime, result: str,
+                   details: dict | None = None) -> bool:
         """Take back the attempt :meth:`placed` counted (no call or text went out, for a reason on Kefu's
         side or the channel's load) and schedule the contact again at ``due_at``: neither its retries nor
         the customer's daily limit are used up by it. Its attempt record is the contact's latest: a text
-        sent again after its worker died is taken back too, long after it was placed."""
+        sent again after its worker died is taken back too, long after it was placed. ``details``, when
+        given, replace the contact's."""
+        kept = {} if details is None else {"details": details}
         with self.engine.begin() as conn:
             moved = conn.execute(contacts.update().where(
                 contacts.c.id == contact_id, contacts.c.attempt_token == token, contacts.c.status == "calling",
             ).values(status="scheduled", due_at=due_at, result=result, attempts=contacts.c.attempts - 1,
-                     lease_until=None, attempt_token="", carrier_call_id="", updated_at=dt.datetime.utcnow()))
+                     lease_until=None, attempt_token="", carrier_call_id="", updated_at=dt.datetime.utcnow(),
+                     **kept))
             if moved.rowcount != 1:
                 return False
             latest = sa.select(sa.func.max(contact_attempts.c.id)).where(

@@ -68,6 +68,11 @@ def text_ref(contact: dict, to: str, attempt: int) -> str:
     return kept_ref(contact, to) or f"contact-{contact['id']}-{attempt}"
 
 
+def text_address(contact: dict, channel: str) -> str:
+    """Where a contact's text goes on ``channel``: its number (SMS) or its follower's openid (WeChat)."""
+    return contact["phone"] if channel == "sms" else contact["openid"]
+
+
 def same_words(contact: dict, channel: str) -> bool:
     """Whether the text must say what the earlier attempt's said: a WeChat message that may have gone out
     is known by its words as well as its ``client_ref`` (bot/outbound/wechat_delivery.py), so a retry
@@ -230,12 +235,14 @@ class ContactWorker:
             await self._event(contact, "contact_skipped", reason=reason, until=until.isoformat(timespec="minutes"))
         return reason
 
-    async def _not_made(self, contact: dict, token: str, reason: str, until: dt.datetime | None = None) -> str:
+    async def _not_made(self, contact: dict, token: str, reason: str, until: dt.datetime | None = None,
+                        details: dict | None = None) -> str:
         """No call or text went out, for a reason on Kefu's side or the channel's load (``reason``): the
         attempt is taken back and tried again after ``CARRIER_PAUSE`` (or at ``until``), whatever the retry
-        delays and the daily limit."""
+        delays and the daily limit. ``details``, when given, replace the contact's."""
         when = until or self.clock() + CARRIER_PAUSE
-        if not await asyncio.to_thread(self.schedule.not_placed, contact["id"], token, due_at=when, result=reason):
+        if not await asyncio.to_thread(self.schedule.not_placed, contact["id"], token, due_at=when, result=reason,
+                                       details=details):
             return "answered"  # the claim was lost meanwhile
         await self._event(contact, "contact_skipped", reason=reason, until=when.isoformat(timespec="minutes"))
         return reason
@@ -262,7 +269,7 @@ class ContactWorker:
         rate limit) takes the attempt back; refused for good (a bad number, an unsubscribed follower) ends
         the contact ``failed`` at once, as no retry would reach the customer; any other (a timeout: the
         text may be out) counts, and is tried again after the retry delay."""
-        to = contact["phone"] if channel == "sms" else contact["openid"]
+        to = text_address(contact, channel)
         text = message_text(rule, contact, rules.opt_out_footer)
         try:
             ref = text_ref(contact, to, attempt)
@@ -335,9 +342,14 @@ class ContactWorker:
             if contact["purpose"] != "callback" and rules.in_quiet_hours(now):
                 # Found in review: a worker dead at 20:58 had its text sent again at once by the pass at
                 # 03:00. It is taken back to the end of quiet hours, when its attempt number gives it the
-                # same client_ref again.
+                # same client_ref again — kept as a text that may have gone out, so that a WeChat message
+                # says what it said (found in review: an arrears reminder said the amount owed in the
+                # morning, another message to WeChat, which the customer got although the first had reached them).
+                to = text_address(contact, contact["channel"])
+                maybe_sent = {MAYBE_SENT: {"ref": text_ref(contact, to, contact["attempts"]), "to": to}}
                 return await self._not_made(contact, contact["attempt_token"], QUIET_HOURS,
-                                            until=rules.quiet_hours_end(now))
+                                            until=rules.quiet_hours_end(now),
+                                            details={**(contact["details"] or {}), **maybe_sent})
             return await self._send_text(contact, contact["attempt_token"], rule, rules, contact["channel"], now,
                                          attempt=contact["attempts"])
         details = dict(contact["details"] or {})
