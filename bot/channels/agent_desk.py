@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from pathlib import Path
 from urllib.parse import unquote
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
@@ -58,6 +59,7 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "agent"
 DESK_PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                  "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 CSRF_HEADER = "X-Kefu-Desk"
+CLAIM_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what the page sends with 接入下一位 (agent.js)
 COOKIE_PATH = "/agent"
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
@@ -251,7 +253,11 @@ async def live(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
 
 @signed_in
 async def claim(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
-    view = await desk.claim(agent["agent_id"], agent["name"])
+    """接入下一位. ``request_id``: the page's for this press, sent again when it got no answer (``Desk.claim``)."""
+    request_id = str(body(request).get("request_id") or "")
+    if not CLAIM_REQUEST_ID.fullmatch(request_id):
+        request_id = ""  # a page from before request ids, or not one of ours: claimed as before
+    view = await desk.claim(agent["agent_id"], agent["name"], request_id)
     return response.json({"conversation": view})
 
 

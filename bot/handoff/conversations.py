@@ -26,6 +26,9 @@ from bot.security.claims import SESSION_PROOF_SLOTS
 logger = logging.getLogger(__name__)
 
 # Slots cleared when the agent hands the conversation back to the bot.
+# The bot message's metadata key holding its ``once`` mark (RasaConversations.utter).
+ONCE_KEY = "said_once"
+
 HANDBACK_SLOTS = {"handoff_requested": None, "awaiting": None, "selfhelp_failures": 0.0, "triage_asked": None}
 
 
@@ -85,10 +88,21 @@ class RasaConversations:
         tracker = await self.agent.tracker_store.retrieve(conversation_id)
         return bool(tracker and tracker.is_paused())
 
-    async def utter(self, conversation_id: str, response: str, **values: Any) -> OutputChannel | None:
+    async def utter(self, conversation_id: str, response: str, *, once: str | None = None,
+                    **values: Any) -> OutputChannel | None:
         """Say a domain response into the conversation (paused or not) and deliver it. Returns the
-        output channel it went through: one that can tell (WeChat's) lists ``undelivered`` reasons."""
-        return await self._append(conversation_id, [], response, values)
+        output channel it went through: one that can tell (WeChat's) lists ``undelivered`` reasons.
+        ``once``: a mark of what is said (an agent's claim, a close); said only if nothing was said under
+        it before, so the waiting room finishing a step that was cut off says nothing twice."""
+        return await self._append(conversation_id, [], response, values, once=once)
+
+    async def join(self, conversation_id: str, response: str, *, once: str,
+                   still_owed: Callable[[], Awaitable[bool]] | None = None, **values: Any) -> bool:
+        """An agent has the conversation: the bot paused (if it is not yet) and ``response`` said, once under
+        ``once`` (:meth:`utter`); only while ``still_owed``, asked under the conversation's lock, says so (the
+        claim it finishes still holds). True when it went through (whether or not the words had been said)."""
+        return await self._append(conversation_id, [], response, values, pause=True, once=once,
+                                  still_owed=still_owed) is not None
 
     async def resume(self, conversation_id: str, response: str, *, if_paused: bool = False,
                      still_owed: Callable[[], Awaitable[bool]] | None = None, **values: Any) -> bool:
@@ -178,10 +192,13 @@ class RasaConversations:
                       values: dict[str, Any], listen: bool = False,
                       unless_slot: str | None = None, ends_proof: bool = False,
                       if_paused: bool = False,
-                      still_owed: Callable[[], Awaitable[bool]] | None = None) -> OutputChannel | None:
+                      still_owed: Callable[[], Awaitable[bool]] | None = None,
+                      pause: bool = False, once: str | None = None) -> OutputChannel | None:
         async with self.agent.lock_store.lock(conversation_id):
             processor = self.agent.processor
-            tracker = await processor.get_tracker(conversation_id)
+            # Paused with its session started, as pause() does: the caller's first words do not start one.
+            tracker = await (processor.fetch_tracker_with_initial_session if pause else
+                             processor.get_tracker)(conversation_id)
             if if_paused and not tracker.is_paused():
                 return None
             if still_owed is not None and not await still_owed():
@@ -190,19 +207,24 @@ class RasaConversations:
                 if tracker.get_slot(unless_slot):
                     return None
                 events = [*events, SlotSet(unless_slot, True)]
+            if pause and not tracker.is_paused():
+                events = [ConversationPaused(), *events]
             if ends_proof:
                 events = [*events, *desk_proof.withdrawn(tracker)]
             for event in events:
                 tracker.update(event, self.agent.domain)
             output = self.output_channel(tracker)
             said: list[Event] = []
+            if once is not None and said_under(tracker, once):
+                response = None
             if response:
                 message = await processor.nlg.generate(response, tracker, output.name(), **values)
                 if message:
                     merge_rich_parts(message, values)
                     tracker.update(ActionExecuted(response), self.agent.domain)
                     bot = create_bot_utterance(message)
-                    bot.metadata = {**(bot.metadata or {}), "utter_action": response}
+                    bot.metadata = {**(bot.metadata or {}), "utter_action": response,
+                                    **({ONCE_KEY: once} if once is not None else {})}
                     if values.get("agent_text") is not None:  # an agent's words (bot.handoff.desk_view.agent_said)
                         bot.metadata["agent"] = {"name": str(values.get("agent_name") or ""),
                                                  "text": str(values["agent_text"])}
@@ -213,6 +235,12 @@ class RasaConversations:
             await processor.save_tracker(tracker)
             await processor.execute_side_effects(said, tracker, output)
         return output
+
+
+def said_under(tracker: DialogueStateTracker, once: str) -> bool:
+    """Whether the conversation was told something under the mark ``once`` (``RasaConversations.utter``)."""
+    return any(isinstance(event, BotUttered) and (event.metadata or {}).get(ONCE_KEY) == once
+               for event in tracker.events)
 
 
 def channel_of_id(conversation_id: str) -> str | None:

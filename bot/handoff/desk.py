@@ -17,6 +17,7 @@ from bot.handoff.agent_selfhelp import mark_asked
 from bot.handoff.context import summary
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.handback import agent_left_marker, handed_back
+from bot.handoff.joined import join_mark, joined_words, told
 from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp, selfhelp_answers_key, shown_turns,
                                    with_pushed_selfhelp)
 from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
@@ -33,7 +34,7 @@ from bot.handoff.work_item_view import phone_to_call, readable, voice_message_au
 from bot.ivr.caller_clips import untranscribed
 from bot.ledger.ledger import fault_of, named_skill
 from bot.outcomes import record
-from bot.redis_text import as_text
+from bot.redis_text import as_text, as_text_or_none
 from bot.settings import get_settings
 from bot.ticket_notes import history_note
 
@@ -163,20 +164,21 @@ class Desk:
         return shown
 
     # -- one conversation ----------------------------------------------
-    async def claim(self, agent_id: str, agent_name: str) -> dict | None:
+    async def claim(self, agent_id: str, agent_name: str, request_id: str = "") -> dict | None:
         """The next customer's view, or None when nobody waits; ``error_at_capacity`` when the agent
         already serves as many as they may (customers may well be waiting); ``error_on_a_call`` when
-        they are on a call and only callers wait (``take_next``: one call per agent)."""
-        request = await self._take_and_pause(agent_id)
+        they are on a call and only callers wait (``take_next``: one call per agent).
+
+        ``request_id``: the page's, the same on a retry of a claim it got no answer to: the retry gets the
+        customer that claim took (``HandoffQueue.take_next``), who is told "an agent joined" once. What a claim
+        cut off owes the customer, the waiting room finishes (``bot.handoff.joined``)."""
+        request = await self._take_and_pause(agent_id, request_id)
         if request is None:
             return None
-        # The web chat's marker (bot/channels/webchat.py): its waiting-room buttons (取消排队, 留言...) are spent.
-        marker = {"custom": {"kind": "agent_joined", "agent_name": agent_name}} if request.channel == "webchat" else {}
-        # A booked callback (bot/contacts/offer.py): the customer was told they could leave; the agent rings them.
-        callback = (request.context or {}).get("callback")
-        told = {"phone_masked": masking.mask_phone(str(callback.get("phone") or ""))} if callback else {}
-        await self.conversations.utter(request.conversation_id, "utter_agent_calling_back" if callback else
-                                       "utter_agent_joined", agent_name=agent_name, **told, **marker)
+        entry = await self._held(agent_id, request.conversation_id)
+        response, values = joined_words(request, agent_name)
+        await self.conversations.utter(request.conversation_id, response, once=join_mark(entry), **values)
+        await told(self.queue, request.conversation_id)  # else the waiting room finishes it (bot.handoff.joined)
         view = await self.view(agent_id, request.conversation_id)
         view["voice_bridged"] = await self._bridge(agent_id, request)
         # Said once, at the claim: without a bridge or a recogniser the caller's words come as recordings.
@@ -184,7 +186,7 @@ class Desk:
             and await untranscribed(self.queue.redis, request.conversation_id)
         return view
 
-    async def _take_and_pause(self, agent_id: str):
+    async def _take_and_pause(self, agent_id: str, request_id: str = ""):
         """The next request, with the bot paused for it: whatever way it came, a booked callback joins the
         queue on a conversation the bot had back (found by a tester: the customer's messages then went to
         the bot, not to the agent). A customer who left between the claim and the pause had their
@@ -192,7 +194,7 @@ class Desk:
         unfollowed then, and followed again, met a bot that never answered): given back again, and the
         next customer taken instead."""
         for _ in range(CLAIM_TRIES):
-            taken, request = await self.queue.take_next(agent_id)
+            taken, request = await self.queue.take_next(agent_id, request_id)
             if taken == "full":
                 raise DeskError("error_at_capacity", 409)
             if taken == "on_a_call":
@@ -213,6 +215,8 @@ class Desk:
 
         if self.voice_bridge is None or request.channel != "ivr":
             return False
+        if await _bridged_to(self.queue.redis, request.conversation_id, agent_id):
+            return True  # a claim retried (its reply lost): the agent's phone was dialled in already
         try:
             return await self.voice_bridge.connect(self.queue.redis, request.conversation_id, agent_id)
         except BridgeError as exc:
@@ -535,3 +539,12 @@ class Desk:
 
     async def _record(self, conversation_id: str, kind: str, data: dict) -> None:
         await record(conversation_id, kind, database_url=self.repository.url, **data)
+
+
+async def _bridged_to(redis, conversation_id: str, agent_id: str) -> bool:
+    """Whether the carrier connected the call of ``conversation_id`` to ``agent_id``'s phone (``bot.ivr.bridge``)."""
+    from bot.ivr.call_state import bridged_key
+    from bot.ivr.line import call_id_of
+
+    call_id = call_id_of(conversation_id)
+    return call_id is not None and as_text_or_none(await redis.get(bridged_key(call_id))) == agent_id

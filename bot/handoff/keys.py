@@ -49,6 +49,17 @@ def handbacks() -> str:
     return f"{PREFIX}:handbacks"
 
 
+def joins() -> str:
+    """Sorted set of conversation ids an agent claimed, by when: the customer is owed "an agent joined" (the bot
+    paused, the words said) until the desk has told them (bot.handoff.joined)."""
+    return f"{PREFIX}:joins"
+
+
+def claim_request(agent_id: str, request_id: str) -> str:
+    """String: the conversation the agent's 接入下一位 with ``request_id`` took, for a while (its retry)."""
+    return f"{PREFIX}:agent:{agent_id}:claim:{request_id}"
+
+
 def session(token_hash: str) -> str:
     return f"{PREFIX}:session:{token_hash}"
 

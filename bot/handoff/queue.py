@@ -36,6 +36,8 @@ from bot.redis_text import as_text
 logger = logging.getLogger(__name__)
 
 PRIORITY_WEIGHT = 1e12
+# How long a desk's claim is remembered under its request id, for the page's retry of a reply it never got.
+CLAIM_REMEMBERED_S = 300
 
 Recorder = Callable[[str, str, str, dict], Awaitable[None]]
 
@@ -78,9 +80,15 @@ redis.call('ZADD', KEYS[1], ARGV[5], ARGV[7])
 return ''
 """
 
-# KEYS[1] the agent's active set, KEYS[2..] the queues of the agent's skills.
+# KEYS[1] the agent's active set, KEYS[2] the joins owed (bot.handoff.joined), KEYS[3] the desk request's
+# claim (keys.claim_request; "" without a request id), KEYS[4..] the queues of the agent's skills.
 # ARGV: agent id, now, capacity, conversation key prefix, then bot.handoff.presence's key prefixes
-# (seen, open pages), PAGE_SILENT_S, then CALLS_PER_AGENT, the phone's channel and the web chat's. A
+# (seen, open pages), PAGE_SILENT_S, then CALLS_PER_AGENT, the phone's channel and the web chat's, then
+# CLAIM_REMEMBERED_S.
+# A request the agent's desk sent before (its reply lost, the page retries) gets the conversation it took
+# while that is still the agent's: {'again', id, 0}. Otherwise the claim is remembered under its request id,
+# and the customer noted in the joins owed, in this script: whatever cuts the desk's request off after it,
+# the retry and the waiting room know what it did. A
 # web-chat customer with no open page (bot.handoff.presence) keeps their place but is passed over: the
 # head of each queue is its first entry whose customer is there. Whose page tells is
 # bot.handoff.presence.page_tells_presence, here on the record's fields: a web chat's, unless it is a
@@ -90,9 +98,16 @@ return ''
 # decodes an object to a table with string keys, an array to one with numbers).
 # An agent who holds CALLS_PER_AGENT calls passes over the calls too (they keep their place for a free
 # agent): the head is the first chat.
-# Returns {'ok', id, passed over} or {'empty', passed over} or {'on_a_call', passed over} (only calls
-# wait, beside gone customers) or {'full'}.
+# Returns {'ok', id, passed over} or {'again', id, 0} or {'empty', passed over} or {'on_a_call', passed over}
+# (only calls wait, beside gone customers) or {'full'}.
 _CLAIM = """
+if KEYS[3] ~= '' then
+  local taken = redis.call('GET', KEYS[3])
+  if taken then
+    local held = redis.call('HMGET', ARGV[4] .. taken, 'state', 'agent_id')
+    if held[1] == 'claimed' and held[2] == ARGV[1] then return {'again', taken, 0} end
+  end
+end
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[3]) then return {'full'} end
 local open_since = tonumber(ARGV[2]) - tonumber(ARGV[7])
 local passed = 0
@@ -135,7 +150,7 @@ local function head(key)
   end
 end
 local best_key, best_member, best_score = nil, nil, nil
-for i = 2, #KEYS do
+for i = 4, #KEYS do
   local member, score = head(KEYS[i])
   if member and (best_score == nil or score < best_score) then
     best_key, best_member, best_score = KEYS[i], member, score
@@ -145,6 +160,8 @@ if best_member == nil then return {calls_passed > 0 and 'on_a_call' or 'empty', 
 redis.call('ZREM', best_key, best_member)
 redis.call('SADD', KEYS[1], best_member)
 redis.call('HSET', ARGV[4] .. best_member, 'state', 'claimed', 'agent_id', ARGV[1], 'claimed_at', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[2], best_member)
+if KEYS[3] ~= '' then redis.call('SET', KEYS[3], best_member, 'EX', ARGV[11]) end
 return {'ok', best_member, passed}
 """
 
@@ -418,7 +435,7 @@ class HandoffQueue:
         """Take the best waiting conversation from the agent's skill groups, or None."""
         return (await self.take_next(agent_id))[1]
 
-    async def take_next(self, agent_id: str) -> tuple[str, HandoffRequest | None]:
+    async def take_next(self, agent_id: str, request_id: str = "") -> tuple[str, HandoffRequest | None]:
         """Take the best waiting conversation: ("ok", request), or why not, ("full", None) when the
         agent already serves their capacity, ("on_a_call", None) when they are on a call and only
         calls wait, or ("empty", None) when nobody waits for their groups (the desk tells the agent
@@ -433,23 +450,34 @@ class HandoffQueue:
         Atomic (one Lua script): two agents never get the same conversation, an agent at capacity
         gets nothing, and two desks of one agent cannot both take a call. An agent unknown to the
         roster serves every skill group.
+
+        ``request_id``: the desk request's (the page sends one per 接入下一位, and the same one again when it
+        got no answer). A request seen before answers ("again", request) with the conversation it took, while
+        the agent still has it, for ``CLAIM_REMEMBERED_S``: found in review, a claim whose reply was lost (a
+        timeout, the server restarting) was retried and took a second customer, the first never told.
         """
         state = await self.roster.get(agent_id)
         skills = list(state.skills) if state and state.skills else list(self.rules.skills)
         capacity = state.capacity if state else self.rules.agent_capacity
         now = self.clock()
         result = await self._claim(
-            keys=[keys.agent_active(agent_id)] + [keys.queue(s) for s in skills],
+            keys=[keys.agent_active(agent_id), keys.joins(),
+                  keys.claim_request(agent_id, request_id) if request_id else ""] + [keys.queue(s) for s in skills],
             args=[agent_id, repr(now), capacity, keys.conversation_prefix(), customer_seen_key(""),
-                  customer_pages_key(""), PAGE_SILENT_S, CALLS_PER_AGENT, PHONE_CHANNEL, WEBCHAT_CHANNEL],
+                  customer_pages_key(""), PAGE_SILENT_S, CALLS_PER_AGENT, PHONE_CHANNEL, WEBCHAT_CHANNEL,
+                  CLAIM_REMEMBERED_S],
         )
-        passed = int(result[-1]) if as_text(result[0]) != "full" else 0
+        status = as_text(result[0])
+        passed = int(result[-1]) if status != "full" else 0
         if passed:
             logger.info("handoff.claim.passed_over_gone agent=%s count=%d", agent_id, passed)
-        if as_text(result[0]) != "ok":
-            return as_text(result[0]), None
+        if status not in ("ok", "again"):
+            return status, None
         conversation_id = as_text(result[1])
         entry = await self.entry(conversation_id)
+        if status == "again":  # recorded when it was taken
+            logger.info("handoff.claimed_again conversation=%s agent=%s", conversation_id, agent_id)
+            return status, entry["request"]
         wait_s = round(now - entry["waiting_since"], 3)  # this wait: since it last joined the queue
         await self._record(conversation_id, "handoff_claimed", entry["channel"],
                            {"agent_id": agent_id, "skill": entry["skill"], "wait_s": wait_s})

@@ -50,6 +50,7 @@ from bot.handoff.departures import Departures
 from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp, remember_selfhelp_answer
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.handback import finish_owed, note_words
+from bot.handoff.joined import finish_owed as finish_owed_joins
 from bot.handoff.masking import mask_phone
 from bot.handoff.presence import customer_last_seen
 from bot.handoff.line import read_line
@@ -129,6 +130,7 @@ class WaitingRoom:
                     line.passed(call, gone, still_waiting)
             if await self._renew(keys=[keys.watcher_lock()], args=[token, lease_ms]):
                 await finish_owed(self.queue, self.conversations)  # handoffs that ended short of the hand-back
+                await finish_owed_joins(self.queue, self.conversations)  # claims cut off before "an agent joined"
         finally:
             await self._release(keys=[keys.watcher_lock()], args=[token])
 
