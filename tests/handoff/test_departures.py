@@ -16,6 +16,7 @@ import yaml
 from bot.db.schema import agent_removals
 from bot.handoff.accounts import AccountStore
 from bot.handoff.departures import DEPARTURES_CHECK_S
+from bot.handoff.joined import told
 from bot.handoff.rules import HandoffRulesError, parse_rules
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.watcher import WaitingRoom
@@ -29,10 +30,11 @@ def room_settings():
 
 
 async def serving(queue, agent_id: str, conversation_id: str) -> None:
-    """``agent_id`` signed in and took ``conversation_id`` from the queue."""
+    """``agent_id`` signed in and took ``conversation_id`` from the queue at the desk, which told the customer."""
     await queue.roster.register(agent_id, name=agent_id, skills=["tv"], capacity=2, status="available")
     await wait_in_line(queue, conversation_id)
     assert (await queue.claim_next(agent_id)).conversation_id == conversation_id
+    await told(queue, conversation_id)
 
 
 def room_with(queue, clock, settings, accounts) -> WaitingRoom:

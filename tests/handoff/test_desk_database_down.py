@@ -21,7 +21,7 @@ from tests.conftest import PROJECT_ROOT
 def desk_request(desk: Desk, token: str, path: str) -> types.SimpleNamespace:
     app = types.SimpleNamespace(ctx=types.SimpleNamespace(kefu_desk=desk))
     return types.SimpleNamespace(app=app, cookies={COOKIE: token}, method="POST", path=path,
-                                 headers={agent_desk.CSRF_HEADER: "1"})
+                                 headers={agent_desk.CSRF_HEADER: "1"}, body=b"", json=None)
 
 
 async def test_claim_while_the_database_is_down_answers_a_clear_503_and_logs_it(queue, kefu_env, caplog):

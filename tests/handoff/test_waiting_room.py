@@ -49,6 +49,14 @@ class Conversations:
         if response:
             await self.utter(conversation_id, response, **values)
 
+    async def join(self, conversation_id: str, response: str, *, once: str, still_owed=None, **values) -> bool:
+        """An agent's claim the desk did not finish (bot.handoff.joined): said once under ``once``."""
+        if still_owed is not None and not await still_owed():
+            return False
+        if once not in {v.get("once") for _, v in self.said.get(conversation_id, [])}:
+            await self.utter(conversation_id, response, once=once, **values)
+        return True
+
     def responses(self, conversation_id: str) -> list[str]:
         return [r for r, _ in self.said.get(conversation_id, [])]
 

@@ -13,6 +13,7 @@
   var overviewTimer = null, messagesTimer = null;
   var stream = null;         // EventSource of the conversation on screen
   var skillLabels = {};
+  var claimRequest = null;   // request id of the 接入下一位 not answered yet (its retry sends it again)
 
   var clear = common.clear, api = common.api, keyedList = window.kefuKeyedList, confirmBar = window.kefuConfirmBar;
   function $(id) { return document.getElementById(id); }
@@ -22,6 +23,12 @@
     ["login-name", "login-password"].forEach(function (id) {
       if (invalid) { $(id).setAttribute("aria-invalid", "true"); } else { $(id).removeAttribute("aria-invalid"); }
     });
+  }
+  /** A fresh id for one 接入下一位 (as the server takes them: letters and digits, up to 64). */
+  function newRequestId() {
+    var bytes = new Uint8Array(12);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
   function showError(error) { $("desk-error").textContent = error ? t(error.code || "error_unknown") : ""; }
 
@@ -430,11 +437,18 @@
     confirmBar.cancelWith($("logout-confirm"), $("logout-confirm-no"));
     $("status-select").addEventListener("change", saveStatus);
     $("claim").addEventListener("click", function () {
-      api("POST", "claim", {}).then(function (r) {
+      // A press with no answer (the network, a timeout, the server restarting) may have taken a customer: the
+      // next press sends its request id again and gets that customer, not a second one. An answer spends it.
+      var sent = claimRequest = claimRequest || newRequestId();
+      api("POST", "claim", { request_id: sent }).then(function (r) {
+        if (claimRequest === sent) { claimRequest = null; }
         if (!r.conversation) { showError({ code: "queue_empty" }); return; }
         showError(null); renderConversation(r.conversation); refreshOverview();
         if (r.conversation.speech_not_transcribed) { $("desk-info").textContent = t("claim_not_transcribed"); }
-      }).catch(showError);
+      }).catch(function (e) {
+        if (claimRequest === sent && e && e.status && e.status < 500) { claimRequest = null; }  // refused: nothing taken
+        showError(e);
+      });
     });
     $("reply-input").addEventListener("input", showParts);
     $("reply-form").addEventListener("submit", function (event) {
