@@ -105,19 +105,21 @@ class RasaConversations:
                                   still_owed=still_owed) is not None
 
     async def resume(self, conversation_id: str, response: str, *, if_paused: bool = False,
-                     still_owed: Callable[[], Awaitable[bool]] | None = None, **values: Any) -> bool:
+                     still_owed: Callable[[], Awaitable[bool]] | None = None,
+                     before: tuple[str, dict, str] | None = None, **values: Any) -> bool:
         """Hand the conversation back to the bot, which greets the customer with ``response``.
 
         Ends with ``action_listen`` as a normal bot turn does: while paused Rasa logs the
         customer's messages without listening, and the rules only match after a listen.
         ``if_paused``: only a conversation still paused (a hand-back owed, ``bot.handoff.handback``:
         one already done says nothing twice); ``still_owed``: and only while this says so, asked under
-        the conversation's lock (a turn that paused it for a new handoff has ended by then). True when it
-        was handed back.
+        the conversation's lock (a turn that paused it for a new handoff has ended by then). ``before``: a
+        response, its values and its ``once`` mark (:meth:`utter`), said first unless said already under
+        that mark (a close's ticket number). True when it was handed back.
         """
         events: list[Event] = [ConversationResumed()] + [SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()]
         output = await self._append(conversation_id, events, response, values, listen=True, ends_proof=True,
-                                    if_paused=if_paused, still_owed=still_owed)
+                                    if_paused=if_paused, still_owed=still_owed, before=before)
         hand_back = getattr(output, "hand_back", None)
         if hand_back is not None:  # a live session (a phone call) goes back to the assistant
             await hand_back(conversation_id)
@@ -193,7 +195,8 @@ class RasaConversations:
                       unless_slot: str | None = None, ends_proof: bool = False,
                       if_paused: bool = False,
                       still_owed: Callable[[], Awaitable[bool]] | None = None,
-                      pause: bool = False, once: str | None = None) -> OutputChannel | None:
+                      pause: bool = False, once: str | None = None,
+                      before: tuple[str, dict, str] | None = None) -> OutputChannel | None:
         async with self.agent.lock_store.lock(conversation_id):
             processor = self.agent.processor
             # Paused with its session started, as pause() does: the caller's first words do not start one.
@@ -215,9 +218,9 @@ class RasaConversations:
                 tracker.update(event, self.agent.domain)
             output = self.output_channel(tracker)
             said: list[Event] = []
-            if once is not None and said_under(tracker, once):
-                response = None
-            if response:
+            for response, values, once in [*([before] if before else []), (response, values, once)]:
+                if not response or (once is not None and said_under(tracker, once)):
+                    continue
                 message = await processor.nlg.generate(response, tracker, output.name(), **values)
                 if message:
                     merge_rich_parts(message, values)

@@ -16,7 +16,7 @@ from bot.handoff.accounts import AccountStore, AgentAccount
 from bot.handoff.agent_selfhelp import mark_asked
 from bot.handoff.context import summary
 from bot.handoff.estimate import wait_minutes
-from bot.handoff.handback import agent_left_marker, handed_back
+from bot.handoff.handback import agent_left_marker, ask_csat, close_mark, close_words, handed_back
 from bot.handoff.joined import join_mark, joined_words, told
 from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp, selfhelp_answers_key, shown_turns,
                                    with_pushed_selfhelp)
@@ -371,18 +371,22 @@ class Desk:
                 reach = await self._follow_up_number(entry, phone) if disposition == "ticket" else None
                 ticket_id = await disposition_ticket(entry["request"], disposition, note[:1000], agent_id,
                                                      callback_phone=reach)
-            await self.queue.close(conversation_id, agent_id, disposition)
+            # The customer keeps the number to follow up: noted with the close, so the waiting room says it too.
+            notice = (f"utter_agent_closed_with_{disposition}", {"ticket_id": ticket_id, **told}) \
+                if ticket_id and disposition in ("ticket", "callback") else None
+            await self.queue.close(conversation_id, agent_id, disposition,
+                                   words=close_words(entry, notice[0], **notice[1]) if notice else "")
         except HandoffError as exc:  # ended, or (NotYourConversation) another agent's: one answer for both
             raise DeskError("error_not_serving", 409) from exc
-        if ticket_id and disposition in ("ticket", "callback"):  # the customer keeps the number to follow up
-            await self.conversations.utter(conversation_id, f"utter_agent_closed_with_{disposition}",
-                                           ticket_id=ticket_id, **told)
+        if notice:
+            await self.conversations.utter(conversation_id, notice[0], once=close_mark(entry), **notice[1])
         # The web chat's marker: the assistant answers again, so the page shows its typing dots again.
         await self.conversations.resume(conversation_id, "utter_agent_handback",
                                         **agent_left_marker(entry["request"].channel))
-        await handed_back(self.queue, conversation_id)  # else the waiting room finishes it (bot.handoff.handback)
         if disposition == "resolved":
-            await self._ask_csat(agent_id, conversation_id, entry["request"].channel)
+            await ask_csat(self.conversations, conversation_id, entry["request"].channel, agent_id,
+                           self.repository.url)
+        await handed_back(self.queue, conversation_id)  # else the waiting room finishes it (bot.handoff.handback)
         return {"ticket_id": ticket_id}
 
     async def _close_unanswered(self, agent_id: str, entry: dict, disposition: str, note: str, phone: str,
@@ -400,12 +404,13 @@ class Desk:
                 reach = await self._follow_up_number(entry, phone)
                 ticket_id = await disposition_ticket(entry["request"], disposition, note[:1000], agent_id,
                                                      callback_phone=reach)
-            await self.queue.close_unanswered(conversation_id, agent_id, left_at)
+            notice = (f"utter_agent_closed_with_{disposition}", {"ticket_id": ticket_id, **told}) if ticket_id else None
+            await self.queue.close_unanswered(conversation_id, agent_id, left_at,
+                                              words=close_words(entry, notice[0], **notice[1]) if notice else "")
         except HandoffError as exc:
             raise DeskError("error_not_serving", 409) from exc
-        if ticket_id:  # said into the conversation: the page shows it when the customer comes back
-            await self.conversations.utter(conversation_id, f"utter_agent_closed_with_{disposition}",
-                                           ticket_id=ticket_id, **told)
+        if notice:  # said into the conversation: the page shows it when the customer comes back
+            await self.conversations.utter(conversation_id, notice[0], once=close_mark(entry), **notice[1])
         await self.conversations.resume(conversation_id, "utter_agent_handback")
         await handed_back(self.queue, conversation_id)
         logger.info("handoff.desk.closed_unanswered agent=%s conversation=%s", agent_id, conversation_id)
@@ -451,18 +456,6 @@ class Desk:
         if not known:
             raise DeskError(missing)
         return known
-
-    async def _ask_csat(self, agent_id: str, conversation_id: str, channel: str) -> None:
-        """The agent resolved it: ask the customer for a score on their channel, once per conversation,
-        as the assistant does after self-help (``utter_ask_csat``: chat buttons, WeChat menu links).
-        A caller is asked by the phone flow itself (``csat_survey``, keys 1-5) when they go quiet
-        after the agent hands them back to the assistant. The answer lands in the same contact, so
-        the KPIs count it for the agent-handled contact."""
-        if channel == "ivr":
-            return
-        if await self.conversations.ask_once(conversation_id, "utter_ask_csat", "csat_asked"):
-            await record(conversation_id, "csat_asked", channel=channel, database_url=self.repository.url,
-                         after="agent", agent_id=agent_id)
 
     def sees_ticket(self, account: AgentAccount | None, ticket: dict) -> bool:
         """A ticket is for the agents of its skill group (and supervisors): others do not read its numbers."""

@@ -55,6 +55,34 @@ async def note_words(queue, conversation_id: str, reason: str, response: str, **
                            json.dumps({"reason": reason, "response": response, "values": values}, ensure_ascii=False))
 
 
+def close_mark(entry: dict) -> str:
+    """The mark a close's own words are said under (``RasaConversations.utter``'s ``once``): said once."""
+    return f"closed:{entry['agent_id']}:{entry['claimed_at']!r}"
+
+
+def close_words(entry: dict, response: str, **values) -> str:
+    """What an agent's close says before its hand-back (a ticket's number, a callback's time), for the close's
+    script to note (``HandoffQueue.close``'s ``words``). Found in review: a close cut off after its script was
+    handed back with "人工客服已结束本次服务" only: the customer never learnt the ticket number to follow it up."""
+    return json.dumps({"reason": "closed", "response": response, "values": values, "once": close_mark(entry)},
+                      ensure_ascii=False)
+
+
+async def ask_csat(conversations, conversation_id: str, channel: str, agent_id: str,
+                   database_url: str | None = None) -> None:
+    """An agent resolved it: ask the customer for a score on their channel, once per conversation, as the
+    assistant does after self-help (``utter_ask_csat``: chat buttons, WeChat menu links). A caller is asked by
+    the phone flow itself (``csat_survey``, keys 1-5) when they go quiet after the agent hands them back to the
+    assistant. The answer lands in the same contact, so the KPIs count it for the agent-handled contact."""
+    from bot.outcomes import record
+
+    if channel == "ivr":
+        return
+    if await conversations.ask_once(conversation_id, "utter_ask_csat", "csat_asked"):
+        await record(conversation_id, "csat_asked", channel=channel, database_url=database_url,
+                     after="agent", agent_id=agent_id)
+
+
 def agent_left_marker(channel: str) -> dict:
     """Goes with the agent's hand-back message: the web chat shows the assistant's typing dots again."""
     return {"custom": {"kind": "agent_left"}} if channel == "webchat" else {}
@@ -77,8 +105,8 @@ async def finish_owed(queue, conversations) -> list[str]:
            await queue.redis.zrangebyscore(keys.handbacks(), "-inf", repr(queue.clock() - HANDBACK_GRACE_S))]
     finished = []
     for conversation_id in due:
-        state, reason, channel, noted = (as_text_or_none(v) or "" for v in await queue.redis.hmget(
-            keys.conversation(conversation_id), ["state", "reason", "channel", WORDS_FIELD]))
+        state, reason, channel, noted, disposition, agent_id = (as_text_or_none(v) or "" for v in await queue.redis.hmget(
+            keys.conversation(conversation_id), ["state", "reason", "channel", WORDS_FIELD, "disposition", "agent_id"]))
         if state not in ("waiting", "claimed"):  # not in a new handoff meanwhile
             response, values = _words(state, reason, channel, noted)
             still_owed = _ended_as_read(queue, conversation_id, state, reason)
@@ -86,13 +114,24 @@ async def finish_owed(queue, conversations) -> list[str]:
                 resumed = await conversations.unpause(conversation_id, still_owed=still_owed)
             else:
                 resumed = await conversations.resume(conversation_id, response, if_paused=True, still_owed=still_owed,
-                                                     **values)
+                                                     before=_said_first(state, noted), **values)
             if resumed:
                 finished.append(conversation_id)
                 logger.warning("handoff.handback.finished conversation=%s state=%s reason=%s",
                                conversation_id, state, reason)
+            if state == "closed" and disposition == "resolved" and await still_owed():
+                # Asked once per conversation: a close cut off at its question, after the hand-back, is asked too.
+                await ask_csat(conversations, conversation_id, channel, agent_id)
         await queue.redis.zrem(keys.handbacks(), conversation_id)
     return finished
+
+
+def _said_first(state: str, noted: str) -> tuple[str, dict, str] | None:
+    """A close's own words, said before the hand-back once under their mark (the desk may have said them)."""
+    words = json.loads(noted) if noted else {}
+    if state != "closed" or words.get("reason") != "closed":
+        return None
+    return words["response"], words["values"], words["once"]
 
 
 def _words(state: str, reason: str, channel: str, noted: str) -> tuple[str | None, dict]:

@@ -25,6 +25,7 @@ from bot.handoff import keys
 from bot.handoff.agents import (CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, is_call, is_callback, kinds_among,
                                 recorded_call)
 from bot.handoff.estimate import HandleHistory, mean_handle_time, record_handle_time, wait_behind
+from bot.handoff.handback import WORDS_FIELD
 from bot.handoff.handle_history import DatabaseHandleTimes
 from bot.handoff.packet import transferred
 from bot.handoff.presence import (PAGE_SILENT_S, WEBCHAT_CHANNEL, customer_gone, customer_pages_key, gone_among,
@@ -211,9 +212,11 @@ if holder ~= ARGV[1] then return {'not_yours', holder or ''} end
 """
 
 # KEYS[1] conversation hash, KEYS[2] the agent's active set, KEYS[3] the hand-backs owed. ARGV: agent, now,
-# disposition, ttl, conversation id.
+# disposition, ttl, conversation id, then the record's field for the close's own words (bot.handoff.handback
+# WORDS_FIELD) and those words ("" for none: none from an earlier try of the close stay).
 _CLOSE = _HELD_BY_THE_AGENT + """
 redis.call('SREM', KEYS[2], ARGV[5])
+if ARGV[7] == '' then redis.call('HDEL', KEYS[1], ARGV[6]) else redis.call('HSET', KEYS[1], ARGV[6], ARGV[7]) end
 redis.call('HSET', KEYS[1], 'state', 'closed', 'ended_at', ARGV[2], 'disposition', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[5])
@@ -410,13 +413,13 @@ class HandoffQueue:
         logger.info("handoff.abandoned conversation=%s reason=%s", conversation_id, reason)
         return True
 
-    async def close_unanswered(self, conversation_id: str, agent_id: str, left_at: float) -> None:
+    async def close_unanswered(self, conversation_id: str, agent_id: str, left_at: float, *, words: str = "") -> None:
         """The agent closes a conversation whose customer was gone before any exchange
         (``bot.handoff.unanswered``): the slot is freed like any close, but what is recorded is the
         customer's abandonment (``handoff_abandoned``, reason ``customer_gone``, the wait until they
         left, and the agent), not an answer: no handle time, no disposition."""
         now = self.clock()
-        since, claimed_at = await self._release(conversation_id, agent_id, now, "customer_gone")
+        since, claimed_at = await self._release(conversation_id, agent_id, now, "customer_gone", words)
         entry = await self.entry(conversation_id)
         left = min(left_at, now)
         await self._record(conversation_id, "handoff_abandoned", entry["channel"], {
@@ -484,10 +487,12 @@ class HandoffQueue:
         logger.info("handoff.claimed conversation=%s agent=%s", conversation_id, agent_id)
         return "ok", entry["request"]
 
-    async def close(self, conversation_id: str, agent_id: str, disposition: str, note: str = "") -> None:
-        """The agent is done: frees their slot, records the handle time, the disposition and their note."""
+    async def close(self, conversation_id: str, agent_id: str, disposition: str, note: str = "", *,
+                    words: str = "") -> None:
+        """The agent is done: frees their slot, records the handle time, the disposition and their note.
+        ``words``: what the close says before its hand-back (``bot.handoff.handback.close_words``), noted with it."""
         now = self.clock()
-        since, claimed_at = await self._release(conversation_id, agent_id, now, disposition)
+        since, claimed_at = await self._release(conversation_id, agent_id, now, disposition, words)
         entry = await self.entry(conversation_id)
         await self._closed(conversation_id, entry["skill"], entry["channel"], agent_id, disposition, note,
                            now - claimed_at, claimed_at - since)
@@ -500,11 +505,12 @@ class HandoffQueue:
             "wait_s": round(wait_s, 3), "handle_s": round(handle_s, 3), **({"note": note} if note else {})})
         logger.info("handoff.closed conversation=%s agent=%s disposition=%s", conversation_id, agent_id, disposition)
 
-    async def _release(self, conversation_id: str, agent_id: str, now: float, disposition: str) -> tuple[float, float]:
+    async def _release(self, conversation_id: str, agent_id: str, now: float, disposition: str,
+                       words: str = "") -> tuple[float, float]:
         """Free the agent's slot and finish the entry (one Lua script); its (waiting_since, claimed_at)."""
         return self._released(conversation_id, await self._close(
             keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.handbacks()],
-            args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id]))
+            args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id, WORDS_FIELD, words]))
 
     @staticmethod
     def _released(conversation_id: str, result: list) -> tuple[float, float]:

@@ -81,8 +81,9 @@ async def test_a_hand_back_cut_off_by_redis_is_finished_by_the_waiting_room(queu
     tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
     assert not tracker.is_paused(), "the customer's messages go to nobody: paused, with no agent and no queue"
     said = [e.text for e in tracker.events if e.type_name == "bot"]
-    assert said[-1].startswith("人工客服已结束本次服务"), said
-    assert said.count(said[-1]) == 1, "told once"
+    assert said[-2].startswith("人工客服已结束本次服务"), said
+    assert said.count(said[-2]) == 1, "told once"
+    assert said[-1].startswith("请为本次服务打个分吧"), "asked for a score, as the close of a resolved conversation does"
 
 
 async def test_a_finished_hand_back_is_not_repeated(queue, clock, kefu_env, conversations):  # noqa: F811
@@ -154,3 +155,56 @@ async def test_a_callback_booked_as_redis_stops_answering_is_still_confirmed(que
     tickets = Repository(kefu_env.database_url).tickets_for(None, conversation_id=conversation_id)
     assert [t["kind"] for t in tickets] == ["callback"]
     assert said[-1].startswith(f"已为您预约回电，工单号 {tickets[0]['ticket_id']}") and "138****0001" in said[-1], said
+
+
+async def closed_as_redis_stops_answering(queue, clock, kefu_env, redis, redis_url, conversations, conversation_id: str,
+                                          disposition: str, cut_off: str, request: HandoffRequest):  # noqa: F811
+    """The agent closes with ``disposition``; Redis stops answering at ``conversations.<cut_off>``. The waiting
+    room's next passes, past the grace: what the customer was told, from the first word of the close on."""
+    await waiting_for_a_person(conversations, conversation_id)
+    desk = await served(queue, kefu_env, request)
+    desk.conversations = conversations
+    before = len((await conversations.agent.tracker_store.retrieve(conversation_id)).events)
+    redis_stops_answering_during(conversations, redis_url, cut_off)
+    with pytest.raises(aioredis.RedisError):
+        await desk.close("wang", conversation_id, disposition, note="宽带时断时续")
+    await redis_answers_again(redis)
+    room = WaitingRoom(queue, conversations)
+    for _ in range(3):
+        clock.advance(queue.rules.watch_interval_s * 30)
+        await room.tick()
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    assert not tracker.is_paused(), "handed back to the assistant"
+    return [e.text for e in list(tracker.events)[before:] if e.type_name == "bot"]
+
+
+@pytest.mark.parametrize("cut_off", ["utter", "resume"])
+async def test_a_ticket_close_cut_off_still_gives_the_customer_the_ticket_number(queue, clock, kefu_env, redis,
+                                                                                redis_url, conversations,  # noqa: F811
+                                                                                cut_off):
+    """转工单跟进, cut off before the ticket's notice (``utter``) or after it (``resume``). Found in review: the
+    waiting room handed the conversation back with "人工客服已结束本次服务" only; the customer never learnt the
+    ticket number they are told to quote to follow it up. Said once: a notice the desk gave is not repeated."""
+    conversation_id = f"close-fault-ticket-{cut_off}"
+    said = await closed_as_redis_stops_answering(
+        queue, clock, kefu_env, redis, redis_url, conversations, conversation_id, "ticket", cut_off,
+        HandoffRequest(conversation_id, "webchat", "billing", 1, "1", {"customer": {"id": 1, "phone": "13800000001"}}))
+    tickets = Repository(kefu_env.database_url).tickets_for(None, conversation_id=conversation_id)
+    assert len(tickets) == 1
+    assert len(said) == 2, said
+    assert said[0].startswith(f"您的问题已登记为工单 {tickets[0]['ticket_id']}，") and said[1].startswith("人工客服已结束本次服务")
+
+
+@pytest.mark.parametrize("cut_off", ["resume", "ask_once"])
+async def test_a_resolved_close_cut_off_still_asks_for_the_customers_score(queue, clock, kefu_env, redis, redis_url,
+                                                                          conversations, cut_off):  # noqa: F811
+    """已解决, cut off at the hand-back (``resume``) or at the satisfaction question (``ask_once``). Found in review:
+    the customer was handed back without the question the close asks, so the agent's resolved conversation
+    had no score, in the KPIs or anywhere."""
+    conversation_id = f"close-fault-csat-{cut_off}"
+    said = await closed_as_redis_stops_answering(
+        queue, clock, kefu_env, redis, redis_url, conversations, conversation_id, "resolved", cut_off,
+        HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    assert len(said) == 2 and said[0].startswith("人工客服已结束本次服务") and said[1].startswith("请为本次服务打个分吧"), said
+    kinds = [e["kind"] for e in Repository(kefu_env.database_url).events_for(conversation_id)]
+    assert kinds.count("csat_asked") == 1, kinds

@@ -23,8 +23,13 @@ class Conversations:
 
     def __init__(self) -> None:
         self.said: dict[str, list[tuple[str, dict]]] = {}
+        self.marks: set[tuple[str, str]] = set()
 
-    async def utter(self, conversation_id: str, response: str, **values) -> None:
+    async def utter(self, conversation_id: str, response: str, *, once: str | None = None, **values) -> None:
+        """As the real one: said once under ``once``."""
+        if once is not None and (conversation_id, once) in self.marks:
+            return
+        self.marks.add((conversation_id, once))
         self.said.setdefault(conversation_id, []).append((response, values))
 
     async def hand_over(self, conversation_id: str, response: str, **values) -> None:
