@@ -25,10 +25,10 @@ from bot.security.claims import SESSION_PROOF_SLOTS
 
 logger = logging.getLogger(__name__)
 
-# Slots cleared when the agent hands the conversation back to the bot.
 # The bot message's metadata key holding its ``once`` mark (RasaConversations.utter).
 ONCE_KEY = "said_once"
 
+# Slots cleared when the agent hands the conversation back to the bot.
 HANDBACK_SLOTS = {"handoff_requested": None, "awaiting": None, "selfhelp_failures": 0.0, "triage_asked": None}
 
 

@@ -105,8 +105,10 @@ async def finish_owed(queue, conversations) -> list[str]:
            await queue.redis.zrangebyscore(keys.handbacks(), "-inf", repr(queue.clock() - HANDBACK_GRACE_S))]
     finished = []
     for conversation_id in due:
-        state, reason, channel, noted, disposition, agent_id = (as_text_or_none(v) or "" for v in await queue.redis.hmget(
-            keys.conversation(conversation_id), ["state", "reason", "channel", WORDS_FIELD, "disposition", "agent_id"]))
+        state, reason, channel, noted, disposition, agent_id = (
+            as_text_or_none(v) or "" for v in await queue.redis.hmget(
+                keys.conversation(conversation_id),
+                ["state", "reason", "channel", WORDS_FIELD, "disposition", "agent_id"]))
         if state not in ("waiting", "claimed"):  # not in a new handoff meanwhile
             response, values = _words(state, reason, channel, noted)
             still_owed = _ended_as_read(queue, conversation_id, state, reason)

@@ -87,7 +87,8 @@ def delete_conversations(client: redis.Redis, conversation_ids: set[str]) -> dic
         counts["other_keys"] += len([k for k in found if not k.startswith(TRACKER_PREFIX + conversation_id)])
         if found:
             client.delete(*found)
-    for pattern in (handoff_keys.queue("*"), handoff_keys.agent_active("*"), handoff_keys.handbacks()):
+    for pattern in (handoff_keys.queue("*"), handoff_keys.agent_active("*"), handoff_keys.handbacks(),
+                    handoff_keys.joins()):
         for key in client.scan_iter(match=pattern, count=500):
             kind = as_text(client.type(key))
             removed = client.zrem(key, *ids) if kind == "zset" else client.srem(key, *ids) if kind == "set" else 0

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from sanic import Sanic
 
 from bot.db.repository import Repository
+from bot.handoff import keys
 from bot.handoff.accounts import AccountStore
 from bot.handoff.desk import Desk
 from bot.handoff.handback import HANDBACK_GRACE_S
@@ -121,3 +122,20 @@ async def test_a_customer_whose_claim_was_cut_off_is_told_an_agent_joined(queue,
     told = [t for t in await said(conversations, f"claim-cut-{cut_off}") if t.startswith(JOINED)]
     assert len(told) == 1, told
     assert await queue.waiting("billing") == ["claim-cut-next"]
+
+
+async def test_a_customer_told_by_the_desk_is_not_told_again(queue, clock, kefu_env, redis, conversations):  # noqa: F811
+    """The desk told the customer but could not cross the join off (Redis gone at that moment, made here by
+    noting it again): the waiting room finds the words said under the claim's mark and says nothing."""
+    desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    await agent(desk)
+    await two_waiting(queue, clock, conversations, "claim-told-a", "claim-told-b")
+    assert (await desk.claim("wang", "王芳"))["conversation_id"] == "claim-told-a"
+    await redis.zadd(keys.joins(), {"claim-told-a": (await queue.entry("claim-told-a"))["claimed_at"]})
+
+    room = WaitingRoom(queue, conversations)
+    for _ in range(3):
+        clock.advance(HANDBACK_GRACE_S)
+        await room.tick()
+    assert len([t for t in await said(conversations, "claim-told-a") if t.startswith(JOINED)]) == 1
+    assert await redis.zscore(keys.joins(), "claim-told-a") is None, "crossed off"
