@@ -64,7 +64,7 @@ async def finish_owed(queue, conversations) -> list[str]:
         entry = await queue.entry(conversation_id)
         if entry is not None and entry["state"] == "claimed":
             roster = await queue.roster.get(entry["agent_id"])
-            response, values = joined_words(entry["request"], roster.name if roster else entry["agent_id"])
+            response, values = joined_words(entry["request"], (roster.name if roster else "") or entry["agent_id"])
             if await conversations.join(conversation_id, response, once=join_mark(entry),
                                         still_owed=_claimed_as_read(queue, entry), **values):
                 finished.append(conversation_id)

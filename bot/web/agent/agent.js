@@ -441,7 +441,7 @@
       // next press sends its request id again and gets that customer, not a second one. An answer spends it.
       var sent = claimRequest = claimRequest || newRequestId();
       api("POST", "claim", { request_id: sent }).then(function (r) {
-        if (claimRequest === sent) { claimRequest = null; }
+        if (claimRequest === sent && "conversation" in r) { claimRequest = null; }  // else its body was cut off
         if (!r.conversation) { showError({ code: "queue_empty" }); return; }
         showError(null); renderConversation(r.conversation); refreshOverview();
         if (r.conversation.speech_not_transcribed) { $("desk-info").textContent = t("claim_not_transcribed"); }
