@@ -24,7 +24,11 @@ counting sessions started, not resumed. Without it a client reconnecting after e
 counted: a script that keeps trying keeps nobody behind its address out a minute after it stops.
 
 A limit of 0 is off. Without a shared Redis (a unit test) nothing is limited; with Redis failing,
-everything is let through (the turn itself then tells the customer).
+everything is let through (the turn itself then tells the customer). A Redis that hangs answers each
+check only with ``KEFU_REDIS_TIMEOUT_SECONDS``' timeout: once one check has met it (or a refused
+connection), the worker lets every page through unchecked for ``UNREACHABLE_S`` without asking Redis,
+instead of each customer waiting out the timeout at connect and again at a new session. Pages let in
+meanwhile are not counted (as with any check that failed).
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ import logging
 import time
 from typing import Callable, Optional
 
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError, RedisError, TimeoutError as RedisTimeoutError
 from sanic.request import Request
 
 from bot import rate_window
@@ -46,6 +50,7 @@ logger = logging.getLogger(__name__)
 PREFIX = "kefu:webchat:address"
 STALE_S = 90  # a socket not vouched for this long (its worker died) no longer counts
 RENEW_S = 30  # how often a worker vouches for its open sockets
+UNREACHABLE_S = 5  # after a check found Redis unreachable, checks let pages in without asking it this long
 LOG_EVERY_S = 60  # one log line per client and refusal reason a minute, per worker (a flood logs once)
 
 TOO_MANY_CONNECTIONS = "too_many_connections"
@@ -86,13 +91,16 @@ class AddressLimits:
     """One worker's view of the limits; ``redis`` gives its client (None: no shared Redis)."""
 
     def __init__(self, redis: Callable[[], object], connections: int, sessions_per_minute: int, *,
-                 stale_s: float = STALE_S, renew_s: float = RENEW_S, clock: Callable[[], float] = time.time) -> None:
+                 stale_s: float = STALE_S, renew_s: float = RENEW_S, unreachable_s: float = UNREACHABLE_S,
+                 clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.connections = connections
         self.sessions_per_minute = sessions_per_minute
         self.stale_s = stale_s
         self.renew_s = renew_s
+        self.unreachable_s = unreachable_s
         self.clock = clock
+        self._unchecked_until = float("-inf")  # this worker's checks skip Redis until then (it did not answer)
         self._vouched: dict[str, str] = {}  # this worker's open sockets: socket id -> its client's key
         self._unreleased: dict[str, str] = {}  # closed while Redis failed: given back at the next renewal
         self._logged: dict[tuple[str, str], float] = {}
@@ -100,7 +108,7 @@ class AddressLimits:
     async def admit(self, sid: str, client: str, *, request: Optional[Request] = None) -> bool:
         """Count the socket ``sid`` for ``client`` if it has fewer than its limit open; False: refused."""
         redis = self.redis()
-        if not self.connections or redis is None:
+        if not self.connections or redis is None or self._unreachable():
             return True
         key, now_ms = connections_key(client), round(self.clock() * 1000)
         stale_ms = round(self.stale_s * 1000)
@@ -111,7 +119,7 @@ class AddressLimits:
         try:
             admitted = int(await redis.eval(_ADMIT, 1, key, now_ms, now_ms - stale_ms, self.connections, sid, stale_ms))
         except RedisError as error:
-            logger.warning("webchat.address.unchecked what=connection error=%s", type(error).__name__)
+            self._failed(error, "connection")
             return True
         if admitted:
             return True
@@ -134,13 +142,13 @@ class AddressLimits:
     async def new_session(self, client: str, *, request: Optional[Request] = None) -> bool:
         """Count a session started by ``client`` if it started fewer than its limit in the last minute."""
         redis = self.redis()
-        if not self.sessions_per_minute or redis is None:
+        if not self.sessions_per_minute or redis is None or self._unreachable():
             return True
         try:
             taken = await rate_window.take(redis, sessions_key(client), limit=self.sessions_per_minute,
                                            window_s=60, now=self.clock())
         except RedisError as error:
-            logger.warning("webchat.address.unchecked what=session error=%s", type(error).__name__)
+            self._failed(error, "session")
             return True
         if taken is None:
             self._refused(TOO_MANY_SESSIONS, client, self.sessions_per_minute, request)
@@ -179,6 +187,18 @@ class AddressLimits:
         """The worker is stopping: its sockets no longer count (else only STALE_S later)."""
         for sid in list(self._vouched):
             await self.release(sid)
+
+    def _unreachable(self) -> bool:
+        """Whether a check met an unreachable Redis less than ``unreachable_s`` ago (let in unchecked)."""
+        return self.clock() < self._unchecked_until
+
+    def _failed(self, error: RedisError, what: str) -> None:
+        """A check failed (let in unchecked): if Redis did not answer, the next checks do not ask it for a while."""
+        unreachable = isinstance(error, (RedisConnectionError, RedisTimeoutError))
+        if unreachable:
+            self._unchecked_until = self.clock() + self.unreachable_s
+        logger.warning("webchat.address.unchecked what=%s error=%s%s", what, type(error).__name__,
+                       f" unchecked_for_s={self.unreachable_s:g}" if unreachable else "")
 
     def _refused(self, reason: str, client: str, limit: int, request: Optional[Request]) -> None:
         now = time.monotonic()

@@ -38,10 +38,12 @@ class Page(Socket):
         self.heard: asyncio.Queue = asyncio.Queue()
         self.sio.on("bot_uttered", self.heard.put)
 
-    async def open(self, url: str, headers: dict | None = None) -> str | None:
-        """Connect: None once let in, else the reason the server gave."""
+    async def open(self, url: str, headers: dict | None = None, wait_timeout: float = 1) -> str | None:
+        """Connect: None once let in, else the reason the server gave (``wait_timeout``: how long the
+        client waits for the server to let it in, python-socketio's 1 s unless told)."""
         try:
-            await self.sio.connect(url, socketio_path="socket.io", transports=["websocket"], headers=headers or {})
+            await self.sio.connect(url, socketio_path="socket.io", transports=["websocket"], headers=headers or {},
+                                   wait_timeout=wait_timeout)
         except socketio.exceptions.ConnectionError:
             reason = await asyncio.wait_for(self.refused.get(), 5)  # Kefu's {"message"}, or a failed handshake's
             return reason.get("message") if isinstance(reason, dict) else str(reason)
@@ -279,7 +281,8 @@ async def test_a_page_let_in_while_redis_was_slow_is_given_back_when_it_closes(r
     monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", "0.5")
     settings_module.get_settings.cache_clear()
     channel = channel_with(redis_url)
-    channel.addresses = AddressLimits(channel.redis, 2, 0, renew_s=3600)
+    # unreachable_s=0: the next check asks Redis again at once (it answers by then), as it does 5 s later.
+    channel.addresses = AddressLimits(channel.redis, 2, 0, renew_s=3600, unreachable_s=0)
     async with served(channel, Assistant()) as url, pages() as page:
         assert await page().open(url) is None, "another customer's page, open all along"
         with redis_busy(redis_url):
@@ -302,7 +305,8 @@ async def test_a_page_gone_while_it_was_being_counted_in_does_not_go_on_counting
     monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", "0.5")
     settings_module.get_settings.cache_clear()
     channel = channel_with(redis_url)
-    channel.addresses = AddressLimits(channel.redis, 2, 0, renew_s=3600)  # renewals driven by the test
+    channel.addresses = AddressLimits(channel.redis, 2, 0, renew_s=3600,  # renewals driven by the test
+                                      unreachable_s=0)  # the next check asks Redis at once (it answers by then)
     async with served(channel, Assistant()) as url, pages() as page:
         assert await page().open(url) is None, "another customer's page, open all along"
         with redis_busy(redis_url):

@@ -1,0 +1,65 @@
+"""The web chat's limits per address while Redis hangs (README "Channels", web chat).
+
+Found in a fault review: with Redis hung (stopped, a network partition: it refuses nothing) every address
+check waited ``KEFU_REDIS_TIMEOUT_SECONDS`` before letting the page in unchecked, at connect and again at
+a new session: every customer's chat started late by two timeouts (a whole web-chat turn took 16 s to its
+apology). Now the first check to meet the hang waits for it; the worker's next ones, for a few seconds,
+let pages in unchecked without asking Redis.
+
+Served in process with the page's real Socket.IO client, on a Redis server of the module's own:
+``CLIENT PAUSE`` makes it answer nobody.
+"""
+from __future__ import annotations
+
+import time
+
+import redis.asyncio as aioredis
+
+from bot import settings as settings_module
+from bot.channels.webchat_addresses import UNREACHABLE_S, AddressLimits
+from tests.channels.test_webchat_addresses import channel_with, open_count, pages
+from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment, served  # noqa: F401
+from tests.handoff.conftest import Clock, redis  # noqa: F401  the same real Redis fixture
+from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its own: CLIENT PAUSE stops it all
+
+TIMEOUT_S = 1.0  # KEFU_REDIS_TIMEOUT_SECONDS for these tests
+PAUSE_MS = 8000  # Redis answers nobody this long: longer than every wait of the test put together
+
+
+async def pause(redis_url: str) -> None:  # noqa: F811
+    """Redis answers nobody (not even the test) for PAUSE_MS; the server lifts the pause itself."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        await client.execute_command("CLIENT", "PAUSE", PAUSE_MS, "ALL")
+    finally:
+        await client.close()
+
+
+async def test_with_redis_hung_a_customer_does_not_wait_for_it_at_every_address_check(
+        redis_url, redis, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", str(TIMEOUT_S))
+    settings_module.get_settings.cache_clear()
+    clock = Clock(time.time())
+    channel = channel_with(redis_url)
+    channel.addresses = AddressLimits(channel.redis, 2, 60, renew_s=3600, clock=clock)
+    async with served(channel, Assistant()) as url, pages() as page:
+        assert await page().open(url) is None, "a customer's page, open before Redis hung"
+        await pause(redis_url)
+        assert await page().open(url, wait_timeout=3 * TIMEOUT_S) is None, "let in unchecked once Redis timed out"
+
+        started = time.monotonic()
+        customer = page()
+        assert await customer.open(url, wait_timeout=3 * TIMEOUT_S) is None
+        connected = time.monotonic() - started
+        assert await customer.new_session(), "a session, unchecked"
+        took = time.monotonic() - started
+        # Still waited for: the socket's own session count (ChannelGuard) and the two emits before the
+        # confirmation (each a publish to the hung Redis): 3 timeouts; before, the two address checks too.
+        assert connected < TIMEOUT_S / 2 and took < 4 * TIMEOUT_S, \
+            f"with Redis hung, connecting took {connected:.1f} s, and starting a session {took - connected:.1f} s more"
+
+        await redis.ping()  # the pause is over
+        clock.now += UNREACHABLE_S  # and so is the while the checks let pages in without asking Redis
+        room = 2 - await open_count(redis)  # the pages let in unchecked do not count (nor may the one that met it)
+        assert [await page().open(url) for _ in range(room + 1)] == [None] * room + ["too_many_connections"], \
+            "the address's limit holds again"
