@@ -564,18 +564,8 @@ class WebChatInput(SocketIOInput):
                 return
             requested = (data or {}).get("session_id") if isinstance(data, dict) else None
             secret = get_secrets().channel_secret
-            if sessions.issued(requested, secret):
-                session_id = requested
-            else:  # a new conversation: the address's budget, however often it reconnected
-                client = (await sio.get_session(sid, namespace=self.namespace)).get("client", "")
-                if not await self.addresses.new_session(client):
-                    async with self.latest(sid, asked) as latest:
-                        if latest:  # the page left its session (新对话): nothing more of it reaches the page
-                            await self.leave_session(sid)
-                            await sio.emit("session_refused", {"reason": TOO_MANY_SESSIONS}, room=sid,
-                                           namespace=self.namespace)
-                    return  # the page says so and asks again later
-                session_id = sessions.issue(secret)
+            started = not sessions.issued(requested, secret)
+            session_id = sessions.issue(secret) if started else requested
             seen_at = (data or {}).get("seen_at") if isinstance(data, dict) else None
             resuming = requested == session_id and isinstance(seen_at, (int, float)) and not isinstance(seen_at, bool)
             async with self.between_turns(webhook, session_id if resuming else None), \
@@ -583,6 +573,14 @@ class WebChatInput(SocketIOInput):
                 if not latest:  # the page asked again meanwhile (新对话 while it resumed): that one answers
                     logger.info("webchat.session.superseded session=%s", session_id)
                     return
+                # A new conversation: the address's budget, however often it reconnected; taken here, by the
+                # request that starts it only (a 新对话 clicked twice took two, one for the superseded click).
+                client = (await sio.get_session(sid, namespace=self.namespace)).get("client", "")
+                if started and not await self.addresses.new_session(client):
+                    # The page left its session (新对话): nothing more of it reaches the page.
+                    await self.leave_session(sid)
+                    await sio.emit("session_refused", {"reason": TOO_MANY_SESSIONS}, room=sid, namespace=self.namespace)
+                    return  # the page says so and asks again later
                 async with sio.session(sid, namespace=self.namespace) as session:
                     old = session.get("session_id")
                     if old and old != session_id:

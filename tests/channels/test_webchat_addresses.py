@@ -195,6 +195,23 @@ async def test_a_page_refused_a_new_session_hears_no_more_of_the_conversation_it
     assert not await redis.zcard(f"kefu:presence:pages:{left}"), "the page no longer counts as open there"
 
 
+async def test_a_new_session_asked_for_twice_at_once_takes_one_from_the_address_budget(redis_url, redis):  # noqa: F811
+    """新对话 pressed twice at once: the page gets one new session (the second request supersedes the first),
+    but both were taken from the address's sessions a minute, and its next 新对话 was refused early."""
+    channel = channel_with(redis_url, KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE="2")
+    async with served(channel, Assistant()) as url, pages() as page:
+        client = page()
+        assert await client.open(url) is None
+        await client.sio.emit("session_request", {"session_id": None})
+        await client.sio.emit("session_request", {"session_id": None})
+        assert await asyncio.wait_for(client.confirmed.get(), 10)
+        await channel.sio.emit("bot_uttered", {"text": "marker"}, room=client.sio.get_sid())  # after any answer
+        assert await asyncio.wait_for(client.heard.get(), 10) == {"text": "marker"}
+        assert client.confirmed.empty() and client.refused.empty(), "the first request was superseded"
+        assert await client.new_session(), "the address's second session of the minute"
+        assert await client.new_session() is None and client.refused.get_nowait() == {"reason": "too_many_sessions"}
+
+
 async def test_the_connections_of_a_worker_that_died_stop_counting(redis_url, redis):  # noqa: F811
     """A worker killed (OOM, a crash) runs no disconnect: its sockets stop counting once it no longer vouches
     for them, while a live worker's go on counting however long they stay open."""
