@@ -57,6 +57,9 @@ worker together): a connection past ``KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS`` ope
 ``too_many_connections`` (the client's ``connect_error``), and a new session past
 ``KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE`` is answered ``session_refused`` ``{"reason":
 "too_many_sessions"}`` instead of ``session_confirm`` (the connection stays; the page asks again later).
+A connection may carry Socket.IO ``auth`` ``{"page": "<16-64 hex>"}`` (Kefu's page sends a random id per
+page load): it then takes the count of the page's previous connection, which the server closes (a page
+back from a lost network counted twice until the heartbeat gave up on its old socket).
 """
 from __future__ import annotations
 
@@ -82,7 +85,7 @@ from bot import session_keepalive
 from bot.channels import ChannelConfigError
 from bot.channels import webchat_rooms as rooms_wire, webchat_sessions as sessions
 from bot.channels.assets import serve_assets
-from bot.channels.webchat_addresses import TOO_MANY_CONNECTIONS, TOO_MANY_SESSIONS, AddressLimits, client_of
+from bot.channels.webchat_addresses import TOO_MANY_CONNECTIONS, TOO_MANY_SESSIONS, AddressLimits, client_of, page_of
 from bot.channels.webchat_delivery import client_id_of, forget_delivery
 from bot.channels.webchat_inflight import PREFIX as GUARD_PREFIX, InFlight, Pending
 from bot.channels.guard import ChannelGuard
@@ -322,6 +325,7 @@ class WebChatInput(SocketIOInput):
         self.inflight = InFlight(self.guard, set_aside_s=settings.tracker_expiry_s)
         self._presence_redis = None
         self._processing: set = set()  # messages being handled after their ack (kept from the GC)
+        self._closing: set = set()  # sockets being closed beside what closes them (kept from the GC)
         self._sweeper: Optional[asyncio.Task] = None
         self.addresses = AddressLimits(self.redis, settings.webchat_connections_per_address,
                                        settings.webchat_sessions_per_address_per_minute)
@@ -502,6 +506,18 @@ class WebChatInput(SocketIOInput):
         await WebChatOutput(self.sio, self.bot_message_evt).send_response(to or pending.session_id,
                                                                           {"custom": notice, "timestamp": at})
 
+    def close_later(self, sid: Text) -> None:
+        """Close the socket ``sid`` (on whichever worker holds it) beside the caller, which neither waits for it
+        nor fails with it."""
+        task = asyncio.ensure_future(self.sio.disconnect(sid, namespace=self.namespace))
+        self._closing.add(task)
+        task.add_done_callback(self._closed)
+
+    def _closed(self, task: asyncio.Task) -> None:
+        self._closing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("webchat.socket.not_closed", exc_info=task.exception())
+
     def get_output_channel(self) -> Optional["WebChatOutput"]:
         return WebChatOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
 
@@ -548,7 +564,9 @@ class WebChatInput(SocketIOInput):
         async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
             request = environ.get("sanic.request")  # Engine.IO's own REMOTE_ADDR is always 127.0.0.1
             client = client_of(request)
-            if not await self.addresses.admit(sid, client, request=request):
+            # The page's socket from before it lost its network, on whichever worker, is closed beside.
+            if not await self.addresses.admit(sid, client, page=page_of(auth), request=request,
+                                              replaced=self.close_later):
                 raise Refused(TOO_MANY_CONNECTIONS)  # the page says so (connect_error) and tries later
             async with sio.session(sid, namespace=self.namespace) as session:
                 session["client"] = client
@@ -579,7 +597,8 @@ class WebChatInput(SocketIOInput):
                 if started and not await self.addresses.new_session(client):
                     # The page left its session (新对话): nothing more of it reaches the page.
                     await self.leave_session(sid)
-                    await sio.emit("session_refused", {"reason": TOO_MANY_SESSIONS}, room=sid, namespace=self.namespace)
+                    await sio.emit("session_refused", {"reason": TOO_MANY_SESSIONS}, room=sid,
+                                   namespace=self.namespace)
                     return  # the page says so and asks again later
                 async with sio.session(sid, namespace=self.namespace) as session:
                     old = session.get("session_id")
@@ -624,8 +643,10 @@ class WebChatInput(SocketIOInput):
 
         @sio.on("disconnect", namespace=self.namespace)
         async def disconnect(sid: Text) -> None:
-            await self.addresses.release(sid)
+            # Read first: closed by the server (sio.disconnect), the socket's Engine.IO session is gone once
+            # the page answers the close, which it may do while the release waits for Redis (a KeyError).
             session = await sio.get_session(sid, namespace=self.namespace)
+            await self.addresses.release(sid)
             if session.get("session_id"):
                 await self.customer_seen(session["session_id"], sid, closed=True)
 

@@ -18,6 +18,15 @@ it disconnects (with Redis failing then, at the worker's next renewal); each wor
 sockets every ``RENEW_S``, so those of a worker that died (no disconnect ran) stop counting ``STALE_S``
 later, and the key itself expires then.
 
+A page that lost its network (a lift, a tunnel) connects again as soon as it is back, while its old
+socket stays open on the server until the heartbeat gives up on it (ping interval + timeout, about
+45 s): it counted twice meanwhile, and a page reconnecting to an address at its limit was refused for
+its own old socket. Kefu's chat page therefore sends a page id (:func:`page_of`: random, one per page
+load, kept across its reconnections) with each connection: a new connection of the same page takes
+the count of the socket the page had open before (the page's key holds it), and that socket is closed
+(on whichever worker holds it). A page id reused by a script buys it nothing: each connection with it
+closes the one before. A widget that sends none is counted per connection.
+
 New sessions (``KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE``): a sliding minute (``rate_window``),
 counting sessions started, not resumed. Without it a client reconnecting after every
 ``SESSION_REQUESTS_PER_MINUTE`` sessions started conversations without end. A refused request is not
@@ -35,8 +44,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from redis.exceptions import ConnectionError as RedisConnectionError, RedisError, TimeoutError as RedisTimeoutError
 from sanic.request import Request
@@ -56,14 +66,23 @@ LOG_EVERY_S = 60  # one log line per client and refusal reason a minute, per wor
 TOO_MANY_CONNECTIONS = "too_many_connections"
 TOO_MANY_SESSIONS = "too_many_sessions"
 
-# KEYS[1]: the client's sockets. ARGV: now (ms), the oldest score still stale (ms), the limit, the socket,
-# the expiry (ms). 1: let in (counted); 0: the client has its limit of sockets open.
+PAGE_ID = re.compile(r"[0-9a-f]{16,64}")  # the chat page's: random hex, one per page load
+
+# KEYS[1]: the client's sockets; KEYS[2], if given: the socket the connecting page had open last. ARGV: now
+# (ms), the oldest score still stale (ms), the limit, the socket, the expiry (ms). Returns {1: let in
+# (counted) | 0: the client has its limit of sockets open, the page's previous socket or ""}; a
+# previous socket that counted no longer does.
 _ADMIT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+local previous = KEYS[2] and redis.call('GET', KEYS[2])
+if previous == ARGV[4] then previous = false end
+local replaced = previous and redis.call('ZSCORE', KEYS[1], previous) and 1 or 0
+if redis.call('ZCARD', KEYS[1]) - replaced >= tonumber(ARGV[3]) then return {0, ''} end
+if replaced == 1 then redis.call('ZREM', KEYS[1], previous) end
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5]) end
+return {1, previous or ''}
 """
 
 
@@ -75,12 +94,22 @@ def client_of(request: Optional[Request]) -> str:
     return network_of(getattr(request, "remote_addr", "") or request.ip or "")
 
 
+def page_of(auth: Any) -> Optional[str]:
+    """The page id a connection's Socket.IO ``auth`` carries (``{"page": "<hex>"}``), None without a valid one."""
+    page = auth.get("page") if isinstance(auth, dict) else None
+    return page if isinstance(page, str) and PAGE_ID.fullmatch(page) else None
+
+
 def _digest(client: str) -> str:
     return hashlib.sha256(client.encode()).hexdigest()[:24]
 
 
 def connections_key(client: str) -> str:
     return f"{PREFIX}:connections:{_digest(client)}"
+
+
+def page_key(client: str, page: str) -> str:
+    return f"{PREFIX}:page:{_digest(client)}:{page}"
 
 
 def sessions_key(client: str) -> str:
@@ -102,34 +131,48 @@ class AddressLimits:
         self.clock = clock
         self._unchecked_until = float("-inf")  # this worker's checks skip Redis until then (it did not answer)
         self._vouched: dict[str, str] = {}  # this worker's open sockets: socket id -> its client's key
+        self._pages: dict[str, str] = {}  # those of them a page said it was: socket id -> the page's key
         self._unreleased: dict[str, str] = {}  # closed while Redis failed: given back at the next renewal
         self._logged: dict[tuple[str, str], float] = {}
 
-    async def admit(self, sid: str, client: str, *, request: Optional[Request] = None) -> bool:
-        """Count the socket ``sid`` for ``client`` if it has fewer than its limit open; False: refused."""
+    async def admit(self, sid: str, client: str, *, page: Optional[str] = None, request: Optional[Request] = None,
+                    replaced: Optional[Callable[[str], Any]] = None) -> bool:
+        """Count the socket ``sid`` for ``client`` if it has fewer than its limit open; False: refused. A
+        socket of ``page`` takes the place of the page's previous one, which is then given to ``replaced``
+        (to be closed; not awaited)."""
         redis = self.redis()
         if not self.connections or redis is None or self._unreachable():
             return True
         key, now_ms = connections_key(client), round(self.clock() * 1000)
         stale_ms = round(self.stale_s * 1000)
+        keys = [key, page_key(client, page)] if page else [key]
         # Vouched for before Redis answers: a count whose answer came too late (Redis slow: let in unchecked)
         # or never (the page gone meanwhile) is counted all the same once Redis gets to it, and was then
         # nobody's to give back, counting until STALE_S.
         self._vouched[sid] = key
+        if page:
+            self._pages[sid] = keys[1]
         try:
-            admitted = int(await redis.eval(_ADMIT, 1, key, now_ms, now_ms - stale_ms, self.connections, sid, stale_ms))
+            admitted, previous = await redis.eval(_ADMIT, len(keys), *keys, now_ms, now_ms - stale_ms,
+                                                  self.connections, sid, stale_ms)
         except RedisError as error:
             self._failed(error, "connection")
             return True
-        if admitted:
+        if int(admitted):
+            previous = previous.decode() if isinstance(previous, bytes) else previous
+            if previous and replaced is not None:
+                logger.info("webchat.address.replaced sid=%s previous=%s", sid, previous)
+                replaced(previous)
             return True
         self._vouched.pop(sid, None)
+        self._pages.pop(sid, None)
         self._refused(TOO_MANY_CONNECTIONS, client, self.connections, request)
         return False
 
     async def release(self, sid: str) -> None:
         """The socket ``sid`` closed: its client may open another (nothing for one never counted)."""
         key = self._vouched.pop(sid, None)
+        self._pages.pop(sid, None)  # its key expires STALE_S after the last renewal
         redis = self.redis()
         if key is None or redis is None:
             return
@@ -173,6 +216,8 @@ class AddressLimits:
             for sid, key in self._vouched.items():
                 pipe.zadd(key, {sid: now_ms}, xx=True)  # one closed meanwhile is not counted again
                 pipe.pexpire(key, stale_ms)
+                if sid in self._pages:  # a page back after STALE_S still takes its old socket's place
+                    pipe.pexpire(self._pages[sid], stale_ms)
             await pipe.execute()
 
     async def renew_forever(self, connected: Callable[[str], bool]) -> None:

@@ -38,12 +38,14 @@ class Page(Socket):
         self.heard: asyncio.Queue = asyncio.Queue()
         self.sio.on("bot_uttered", self.heard.put)
 
-    async def open(self, url: str, headers: dict | None = None, wait_timeout: float = 1) -> str | None:
+    async def open(self, url: str, headers: dict | None = None, wait_timeout: float = 1,
+                   auth: dict | None = None) -> str | None:
         """Connect: None once let in, else the reason the server gave (``wait_timeout``: how long the
-        client waits for the server to let it in, python-socketio's 1 s unless told)."""
+        client waits for the server to let it in, python-socketio's 1 s unless told; ``auth``: what the
+        connection carries, as the chat page's page id)."""
         try:
             await self.sio.connect(url, socketio_path="socket.io", transports=["websocket"], headers=headers or {},
-                                   wait_timeout=wait_timeout)
+                                   wait_timeout=wait_timeout, auth=auth)
         except socketio.exceptions.ConnectionError:
             reason = await asyncio.wait_for(self.refused.get(), 5)  # Kefu's {"message"}, or a failed handshake's
             return reason.get("message") if isinstance(reason, dict) else str(reason)
@@ -210,6 +212,51 @@ async def test_a_new_session_asked_for_twice_at_once_takes_one_from_the_address_
         assert client.confirmed.empty() and client.refused.empty(), "the first request was superseded"
         assert await client.new_session(), "the address's second session of the minute"
         assert await client.new_session() is None and client.refused.get_nowait() == {"reason": "too_many_sessions"}
+
+
+PHONE = {"page": "5e1f09c2" * 3}  # the chat page's page id (chat.js): random, one per page load
+
+
+async def test_a_page_back_from_a_lost_network_takes_its_old_connections_place(redis_url, redis):  # noqa: F811
+    """A phone that lost its network (a lift) connects again once it is back, while its old socket stays open
+    on the server until the heartbeat gives up on it (about 45 s): the page counted twice meanwhile, and at
+    its network's limit it was refused for its own old socket. Here the old connection stays open, as a
+    lost one does on the server; the page sends its page id with each connection, as chat.js does."""
+    channel = channel_with(redis_url, KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS="2")
+    async with served(channel, Assistant()) as url, pages() as page:
+        lost, other = page(), page()
+        assert [await lost.open(url, auth=PHONE), await other.open(url)] == [None, None]
+        back = page()
+        assert await back.open(url, auth=PHONE) is None, "the page back is let in, its network at its limit"
+        await asyncio.wait_for(lost.gone.wait(), 10)  # the server closed the page's old socket
+        assert await back.new_session(), "the page chats on"
+        assert await open_count(redis) == 2
+        assert await page().open(url) == "too_many_connections", "the network's limit holds"
+
+
+async def test_a_page_back_on_another_worker_takes_its_old_connections_place_there(redis_url, redis):  # noqa: F811
+    """The page's new connection may reach another worker than its old one: the old socket is closed where it is."""
+    one, two = (channel_with(redis_url, KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS="2") for _ in range(2))
+    async with served(one, Assistant()) as one_url, served(two, Assistant()) as two_url, pages() as page:
+        lost = page()
+        assert await lost.open(one_url, auth=PHONE) is None
+        assert await page().open(two_url, auth=PHONE) is None
+        await asyncio.wait_for(lost.gone.wait(), 10)
+        assert await open_count(redis) == 1
+        assert [await page().open(one_url) for _ in range(2)] == [None, "too_many_connections"]
+
+
+async def test_a_page_id_sent_with_every_connection_holds_one_connection_open(redis_url, redis):  # noqa: F811
+    """A script sending one page id with all its connections is not counted once for them all: each closes
+    the one before. One that is no page id (not the page's random hex) counts each connection."""
+    channel = channel_with(redis_url, KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS="2")
+    async with served(channel, Assistant()) as url, pages() as page:
+        script = [page() for _ in range(4)]
+        assert [await p.open(url, auth=PHONE) for p in script] == [None] * 4
+        for closed in script[:3]:
+            await asyncio.wait_for(closed.gone.wait(), 10)
+        assert script[3].sio.connected and await open_count(redis) == 1
+        assert [await page().open(url, auth={"page": "../" * 8}) for _ in range(2)] == [None, "too_many_connections"]
 
 
 async def test_the_connections_of_a_worker_that_died_stop_counting(redis_url, redis):  # noqa: F811

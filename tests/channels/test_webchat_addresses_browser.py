@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import re
 import shutil
 from datetime import datetime, timedelta
 
@@ -18,7 +20,7 @@ from bot.channels.webchat import WebChatInput
 from bot.channels.webchat_addresses import AddressLimits
 from bot.embedded_redis import free_port
 from tests.channels.test_channel_config import settings
-from tests.channels.test_webchat_addresses import Page
+from tests.channels.test_webchat_addresses import Page, open_count
 from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment, until  # noqa: F401
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, PROJECT_ROOT
 from tests.handoff.conftest import Clock, redis, redis_url  # noqa: F401  the same real Redis fixtures
@@ -164,4 +166,49 @@ async def test_a_refused_page_that_reconnects_meanwhile_goes_on_asking_once_per_
         clock.now += 61  # the minute has passed: the page gets its session
         await page.clock.run_for(15_001)
         await page.wait_for_function("() => window.kefuChat.session()", timeout=10000)
+        await other.close()
+
+
+async def test_a_page_back_from_a_lost_network_is_let_in_at_its_networks_limit(redis_url, redis, caplog):  # noqa: F811
+    """A phone that lost its network (a lift) connects again once it is back, while its old connection stays
+    open on the server until the heartbeat gives up on it (about 45 s): at its network's limit the page was
+    refused for its own old connection, and said so in its header meanwhile. The network is lost as a lift
+    loses it: the page's WebSocket is closed on the page's side only, and the server hears nothing."""
+    port = free_port()
+    channel = WebChatInput(settings(REDIS_URL=redis_url, KEFU_RASA_PORT=str(port),
+                                    KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS="2"), session_persistence=True)
+    connections: list = []  # the page's WebSockets, each [page side, server side, confirmations it carried]
+
+    async def through_a_lift(page) -> None:
+        def route(ws) -> None:
+            server = ws.connect_to_server()
+            connection = [ws, server, 0]
+            connections.append(connection)
+
+            def to_page(message) -> None:
+                connection[2] += "session_confirm" in str(message)
+                ws.send(message)
+
+            server.on_message(to_page)
+            ws.on_close(lambda code, reason: None)  # the page's side closing does not reach the server
+        await page.route_web_socket(re.compile(r"/socket\.io/"), route)
+
+    async with chat_served(channel, port) as open_page:
+        other = Page()  # another customer on the same network
+        assert await other.open(f"http://127.0.0.1:{port}") is None
+        page = await open_page(through_a_lift)
+        await page.wait_for_function("() => window.kefuChat.session()", timeout=15000)
+        session_id = await session_of(page)
+        with caplog.at_level(logging.INFO, logger="bot.channels.webchat_addresses"):
+            await connections[0][0].close()  # into the lift
+
+            async def confirmed_again() -> bool:
+                return len(connections) > 1 and connections[-1][2] > 0
+
+            await until(confirmed_again, timeout=20, what="the page back to be let in and resume its session")
+        assert await session_of(page) == session_id
+        assert await page.locator("#status").inner_text() == strings()["status_online"]
+        assert any("webchat.address.replaced" in r.getMessage() for r in caplog.records), \
+            "the server still had the page's old connection when the page came back"
+        assert await open_count(redis) == 2, "the page counts once"
         await other.close()

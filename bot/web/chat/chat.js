@@ -447,6 +447,10 @@
 
   // ---- conversation -------------------------------------------------------
   var socket;
+  // Sent with every connection of this page load (not stored: a duplicated tab is another page). A page
+  // back from a lost network takes its old connection's place in its network's count at once, rather than
+  // counting twice until the server's heartbeat gives up on the old one (bot/channels/webchat_addresses.py).
+  var pageId = newId();
   forgetLegacyStorage();
   var sessionId = load(SESSION_KEY, null);
   // The server acks a message as soon as it is accepted (before the assistant's turn), so an ack later
@@ -530,7 +534,7 @@
    *  (a lift, a tunnel: mobile tester, finding 1) is counted dead by the library when the server's
    *  pings stop for pingInterval + pingTimeout (KEFU_WEBCHAT_PING_*, from Engine.IO's handshake). */
   function openSocket() {
-    socket = window.io({ transports: ["websocket"] });
+    socket = window.io({ transports: ["websocket"], auth: { page: pageId } });
     learnAckTimeout();
     // Each attempt opens a new Engine.IO socket, just after this event: its handshake comes later.
     socket.io.on("reconnect_attempt", function () { window.Promise.resolve().then(learnAckTimeout); });
