@@ -5,7 +5,7 @@ placeholder some other code passes to some other reply is not filled in this one
 recognised are the ways Kefu's code says a reply by name:
 
 - ``dispatcher.utter_message(response="utter_x", name=…)`` (rasa-sdk): slots and the keywords;
-- ``conversations.utter|resume|hand_over(id, "utter_x", name=…)`` and ``ask_once(id, "utter_x", slot)``
+- ``conversations.utter|join|resume|hand_over(id, "utter_x", name=…)`` and ``ask_once(id, "utter_x", slot)``
   (``bot.handoff.conversations``, through Rasa's NLG): slots and the keywords;
 - ``_canned(request, "utter_x")`` / ``_canned_messages`` (the WeChat channel's own answers) and
   ``response_for`` / ``apologise`` (``bot.observability.rasa_guards``: the apologies when a part is
@@ -31,10 +31,12 @@ from dataclasses import dataclass
 # method name -> (where the reply's name is: keyword or positional index, fills slots and keywords)
 SENDERS = {
     "utter_message": ("response", True),
-    "utter": (1, True), "resume": (1, True), "hand_over": (1, True), "ask_once": (1, True),
+    "utter": (1, True), "join": (1, True), "resume": (1, True), "hand_over": (1, True), "ask_once": (1, True),
     "_canned": (1, False), "_canned_messages": (1, False),
     "response_for": (1, False), "apologise": (2, False),
 }
+# Keywords of bot.handoff.conversations' senders that say how, not what: nothing of the reply's.
+HOW = frozenset({"once", "still_owed", "if_paused", "before"})
 TAG = "utter_action"  # the metadata key naming what a message said: a reply's name there sends nothing
 PREFIX = "utter_"  # Rasa's rule for a response's name
 
@@ -88,7 +90,7 @@ def _keyword_names(call: ast.Call, local: dict[str, list[ast.AST]], branch: Bran
         if keys is None:
             return None
         names |= keys
-    return frozenset(names)
+    return frozenset(names - HOW)
 
 
 def _dict_keys(node: ast.AST, local: dict[str, list[ast.AST]], seen: frozenset[str] = frozenset(),

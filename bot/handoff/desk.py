@@ -17,7 +17,7 @@ from bot.handoff.agent_selfhelp import mark_asked
 from bot.handoff.context import summary
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.handback import agent_left_marker, ask_csat, close_mark, close_words, handed_back
-from bot.handoff.joined import join_mark, joined_words, told
+from bot.handoff.joined import join_mark, say_joined, told
 from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp, selfhelp_answers_key, shown_turns,
                                    with_pushed_selfhelp)
 from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
@@ -176,8 +176,7 @@ class Desk:
         if request is None:
             return None
         entry = await self._held(agent_id, request.conversation_id)
-        response, values = joined_words(request, agent_name)
-        await self.conversations.utter(request.conversation_id, response, once=join_mark(entry), **values)
+        await say_joined(self.conversations, request, agent_name, once=join_mark(entry))
         await told(self.queue, request.conversation_id)  # else the waiting room finishes it (bot.handoff.joined)
         view = await self.view(agent_id, request.conversation_id)
         view["voice_bridged"] = await self._bridge(agent_id, request)

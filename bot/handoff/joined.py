@@ -2,7 +2,7 @@
 claim was cut off after the queue gave the agent the customer.
 
 The claim script (``bot.handoff.queue._CLAIM``) notes the conversation in ``keys.joins()`` as it hands it to the
-agent; the desk pauses the bot, tells the customer (:func:`joined_words`, said once under :func:`join_mark`) and
+agent; the desk pauses the bot, tells the customer (:func:`say_joined`, once under :func:`join_mark`) and
 crosses it off (:func:`told`). Found in review: a claim cut off between the two (Redis not answering for a
 moment, the server restarting) left the customer with the agent's desk listing them and nobody telling them an
 agent had them, the bot still answering them, or a paused conversation saying nothing.
@@ -28,16 +28,18 @@ logger = logging.getLogger(__name__)
 JOIN_GRACE_S = HANDBACK_GRACE_S
 
 
-def joined_words(request, agent_name: str) -> tuple[str, dict]:
-    """What the customer is told as ``agent_name`` takes their conversation, and its values."""
+async def say_joined(conversations, request, agent_name: str, *, once: str, still_owed=None) -> bool:
+    """Tell the customer ``agent_name`` has their conversation (the bot paused for it if it is not yet), once
+    under ``once``; only while ``still_owed`` says so (``RasaConversations.join``). The reply and its values
+    are written here, where ``kefu validate`` reads what fills its placeholders (bot/editor/reply_senders.py)."""
     # The web chat's marker (bot/channels/webchat.py): its waiting-room buttons (取消排队, 留言...) are spent.
     marker = {"custom": {"kind": "agent_joined", "agent_name": agent_name}} if request.channel == "webchat" else {}
     # A booked callback (bot/contacts/offer.py): the customer was told they could leave; the agent rings them.
     callback = (request.context or {}).get("callback")
-    if callback:
-        return "utter_agent_calling_back", {"agent_name": agent_name, **marker,
-                                            "phone_masked": masking.mask_phone(str(callback.get("phone") or ""))}
-    return "utter_agent_joined", {"agent_name": agent_name, **marker}
+    told = {"phone_masked": masking.mask_phone(str(callback.get("phone") or ""))} if callback else {}
+    return await conversations.join(request.conversation_id, "utter_agent_calling_back" if callback else
+                                    "utter_agent_joined", once=once, still_owed=still_owed, agent_name=agent_name,
+                                    **told, **marker)
 
 
 def join_mark(entry: dict) -> str:
@@ -64,9 +66,8 @@ async def finish_owed(queue, conversations) -> list[str]:
         entry = await queue.entry(conversation_id)
         if entry is not None and entry["state"] == "claimed":
             roster = await queue.roster.get(entry["agent_id"])
-            response, values = joined_words(entry["request"], (roster.name if roster else "") or entry["agent_id"])
-            if await conversations.join(conversation_id, response, once=join_mark(entry),
-                                        still_owed=_claimed_as_read(queue, entry), **values):
+            if await say_joined(conversations, entry["request"], (roster.name if roster else "") or entry["agent_id"],
+                                once=join_mark(entry), still_owed=_claimed_as_read(queue, entry)):
                 finished.append(conversation_id)
                 logger.warning("handoff.join.finished conversation=%s agent=%s", conversation_id, entry["agent_id"])
         await queue.redis.zrem(keys.joins(), conversation_id)

@@ -904,7 +904,7 @@ def test_a_desk_message_naming_what_the_desk_does_not_pass_is_named(project):
     other code passes visit_time, and the customer read the whole message unfilled."""
     edit(project / "domain" / "responses.yml", "人工客服 {agent_name} 已为您接入", "人工客服 {agent_name} 已为您接入（{visit_time}）")
     assert any(p.startswith("domain/responses.yml:337:") and "utter_agent_joined: nothing fills {visit_time}" in p
-               and "bot/handoff/desk.py" in p for p in errors_for(project)), errors_for(project)
+               and "bot/handoff/joined.py" in p for p in errors_for(project)), errors_for(project)
     edit(project / "domain" / "responses.yml", "（{visit_time}）", "（{phone_masked}）")
     assert any(p.startswith("domain/responses.yml:337:") and "utter_agent_joined: nothing fills {phone_masked}" in p
                for p in errors_for(project)), errors_for(project)
@@ -921,7 +921,7 @@ def test_a_value_given_only_to_the_other_reply_of_a_choice_is_named(project):
          "客服会在{callback_by}前回电到 {phone_masked}，请留意来电")  # the reply without a time
     errors = errors_for(project)
     assert any(p.startswith("domain/responses.yml:337:") and "utter_agent_joined: nothing fills {phone_masked}" in p
-               and "bot/handoff/desk.py" in p for p in errors), errors
+               and "bot/handoff/joined.py" in p for p in errors), errors
     assert any("utter_callback_chased: nothing fills {callback_by}" in p and "actions/tickets.py" in p
                for p in errors), errors
     assert not [p for p in errors if "utter_agent_calling_back" in p or "utter_callback_chased_by" in p]

@@ -97,7 +97,7 @@ async def test_a_new_press_after_an_answered_claim_takes_the_next_customer(queue
     assert await queue.serving("wang") == ["claim-new-a", "claim-new-b"]
 
 
-@pytest.mark.parametrize("cut_off", ["pause", "utter"])
+@pytest.mark.parametrize("cut_off", ["pause", "join"])  # the bot paused; "an agent joined" said
 async def test_a_customer_whose_claim_was_cut_off_is_told_an_agent_joined(queue, clock, kefu_env, redis, redis_url,
                                                                         conversations, cut_off):  # noqa: F811
     """Nobody retries: the waiting room finishes what the claim owed the customer (the bot paused, "an agent

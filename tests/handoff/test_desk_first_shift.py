@@ -32,6 +32,13 @@ class Conversations:
         self.marks.add((conversation_id, once))
         self.said.setdefault(conversation_id, []).append((response, values))
 
+    async def join(self, conversation_id: str, response: str, *, once: str, still_owed=None, **values) -> bool:
+        """As the real one: while ``still_owed`` says so (the bot paused), said once under ``once``."""
+        if still_owed is not None and not await still_owed():
+            return False
+        await self.utter(conversation_id, response, once=once, **values)
+        return True
+
     async def hand_over(self, conversation_id: str, response: str, **values) -> None:
         await self.utter(conversation_id, response, **values)
 
