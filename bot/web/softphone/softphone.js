@@ -5,7 +5,7 @@
 // (bot/contacts/demo_carrier.py) it also receives Kefu's automated calls: ring, answer, decline.
 (function () {
   "use strict";
-  var RATE = 8000, FRAME = 160;
+  var RATE = 8000, FRAME = 160, BUSY = 1013;
   var state = { status: "idle", marks: [], clears: 0, framesIn: 0, framesOut: 0, keys: [], captions: [], seconds: 0 };
   var MAX_CAPTIONS = 6, typedAhead = [], timer = null;
   window.kefuPhone = state;
@@ -127,7 +127,8 @@
       else if (message.event === "clear") clearPlayback();
       else if (message.event === "kefu_caption") showCaption(message.caption && message.caption.text);
     };
-    ws.onclose = function () { finish(label("call_ended")); endIncoming(); };
+    // 1013 (try again later): the hotline had no place for the call, or gave its place to a carrier's call
+    ws.onclose = function (event) { finish(label(event.code === BUSY ? "line_busy" : "call_ended")); endIncoming(); };
   }
 
   // --- incoming calls (the demo carrier; the page shows nothing when there is none) ---------
