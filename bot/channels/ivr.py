@@ -321,17 +321,21 @@ class IvrInput(InputChannel):
             taken.append(place)
             return True
 
+        def free_place() -> None:
+            for place in taken:
+                place.release()
+
         serializer = TwilioSerializer(runtime.secrets.ivr_trunk_token, carrier_signed=carrier_signed)
         session = CallSession(engine=runtime.engine, serializer=serializer, player=runtime.player,
                               asr=runtime.asr, send=line_sender(ws), close=close, max_call_s=hotline.max_call_s,
                               max_utterance_s=hotline.max_utterance_s, lines=runtime.lines,
                               end_of_turn=(hotline.end_of_turn_menu_s, hotline.end_of_turn_free_s),
-                              unfinished=(hotline.unfinished_starts, hotline.unfinished_wait_s), admit=admit)
+                              unfinished=(hotline.unfinished_starts, hotline.unfinished_wait_s), admit=admit,
+                              free_place=free_place)
         try:
             await session.run(lambda timeout: _receive(ws, timeout))
         finally:
-            for place in taken:
-                place.release()
+            free_place()
 
 
 class RefusalLog:

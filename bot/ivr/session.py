@@ -65,9 +65,13 @@ class CallSession:
                  on_latency: Callable[[float], None] | None = None, lines=None,
                  end_of_turn: tuple[float, float] | None = None,
                  unfinished: tuple[tuple[str, ...], float] = ((), 2.0),
-                 admit: Callable[[CallStart], bool] | None = None) -> None:
+                 admit: Callable[[CallStart], bool] | None = None,
+                 free_place: Callable[[], None] | None = None) -> None:
         self.engine = engine
         self.admit = admit  # whether the process has a place for this call (bot/ivr/places.py); None: always
+        # Gives the place back (again is harmless): once the call is over, before its clean-up writes to Redis
+        # and the database, or a slow Redis or database kept ended calls' places and callers heard busy.
+        self.free_place = free_place or (lambda: None)
         self.serializer = serializer
         self.asr = asr
         self._close = close
@@ -133,6 +137,7 @@ class CallSession:
                     continue
                 if isinstance(event, Hangup):
                     reason = "caller"
+                    self.free_place()  # the caller is gone: what is left is clean-up
                     await self._caller_hung_up()
                     break
                 await self._on_event(event)
@@ -413,6 +418,7 @@ class CallSession:
             return
         self._shut = True
         self.ended.set()
+        self.free_place()
         if self.lines is not None and self.call_id is not None:
             self.lines.detach(self.call_id)
         self._cancel_timer()

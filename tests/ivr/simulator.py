@@ -85,12 +85,16 @@ class PhoneCall:
                          "dtmf": {"track": "inbound_track", "digit": digit}})
 
     async def hangup(self) -> None:
+        await self.stop()
+        await self.close()
+
+    async def stop(self) -> None:
+        """The carrier's ``stop`` (the caller hung up), the socket left open for Kefu to close."""
         self._stopped = True
         try:
             await self.send({"event": "stop", "streamSid": self.stream_sid, "stop": {"accountSid": "ACtest"}})
         except websockets.ConnectionClosed:
             pass
-        await self.close()
 
     async def close(self) -> None:
         self._stopped = True

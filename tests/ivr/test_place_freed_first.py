@@ -1,0 +1,46 @@
+"""An ended call gives its place back at once, not after its clean-up has written to Redis and the database.
+
+Found in review: the channel released a call's place only once the call's clean-up (the queue entry, the call
+state, the ended record) had been written, so with Redis or the database slow every call that had ended kept
+its place that long and new callers were refused as busy on a line with nobody on it. The fault is real:
+``CLIENT PAUSE`` makes the test's own Redis server (tests/paused_redis.py) answer nobody for a moment, as a
+Redis stalled by a fork or a failover does, shorter than Kefu's command timeout. Real streams against the
+real channel, served in process.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.handoff.conftest import redis  # noqa: F401  the real Redis fixtures, on the server below
+from tests.ivr.simulator import PhoneCall
+from tests.ivr.test_unvouched_places import BUSY, answered, hang_up, phone_settings, served_channel  # noqa: F401
+from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its own: CLIENT PAUSE stops it all
+
+pytestmark = pytest.mark.realtime
+
+PAUSE_MS = 2000  # Redis answers nobody this long: less than the 5 s command timeout set below
+
+
+@pytest.fixture
+def patient_redis(monkeypatch):
+    """Kefu waits for Redis longer than the pause: a stall, not a failure (read when phone_settings loads)."""
+    monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", "5")
+
+
+async def test_a_call_ended_while_redis_stalls_does_not_keep_the_next_caller_out(
+        patient_redis, phone_settings, redis):  # noqa: F811
+    calls: list[PhoneCall] = []
+    async with served_channel({"max_calls": 1}, redis) as (_, url):  # one place, as a full hotline has none spare
+        try:
+            first = await answered(PhoneCall(url, caller="13900000001"))
+            calls.append(first)
+            await redis.execute_command("CLIENT", "PAUSE", PAUSE_MS, "ALL")
+            await first.stop()  # the caller hangs up: its clean-up now waits for Redis, the socket for Kefu
+            second = PhoneCall(url, caller="13900000002")
+            calls.append(second)
+            await second.__aenter__()  # its start reaches the line while the first call's clean-up waits
+            await second.wait_for(lambda: second.closed_at is not None or second.media_count() > 0, 30,
+                                  "the greeting or the end of the call")
+            assert second.closed_at is None, f"the caller was refused ({second.close_code}, {BUSY} is busy)"
+        finally:
+            await hang_up(calls)
