@@ -370,6 +370,17 @@ def test_a_phone_text_naming_what_the_call_does_not_have_is_named(project, old, 
     assert_named_at_its_line(project, "ivr_flows/main.yml", new, named)
 
 
+def test_a_ticket_number_said_after_a_callback_that_books_nothing_for_an_anonymous_caller_is_named(project):
+    """Found in review: a callback node without `ask_number` books nothing for a caller whose number nobody
+    vouched for (the softphone's, or any stream choosing the flow): they hear prompts.unverified_no_callback and
+    go on to its `next`, where "工单号{ticket_id}" was said with nothing in its place; `kefu validate` passed it.
+    With `ask_number` (main.yml) that caller keys a number and is booked: {ticket_id} is theirs there."""
+    edit(project / "ivr_flows" / "main.yml", "已为您预约回电，客服人员", "已为您预约回电，工单号{ticket_id}，客服人员")
+    edit(project / "ivr_flows" / "care.yml", "好的，我们已为您预约人工回电，", "好的，我们已为您预约人工回电，工单号{ticket_id}，")
+    assert_named_at_its_line(project, "ivr_flows/care.yml", "工单号{ticket_id}", "names {ticket_id}, which the call has not set")
+    assert not [p for p in errors_for(project) if p.startswith("ivr_flows/main.yml:")], errors_for(project)
+
+
 def test_a_report_label_the_report_reads_missing_is_named(project):
     """Found in review: without its "axis_hour" label `kefu report` ended in a KeyError traceback."""
     strings = project / "content" / "ui" / "report.zh.json"
