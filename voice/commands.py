@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from bot.channels.names import VOICEMAIL_CHANNELS  # where a voice message can come from
 from voice.asr import ASR_RATE
 from voice.audio import FORMATS, decode_file
 from voice.errors import VoiceError
@@ -21,10 +22,6 @@ from voice.model_download import OFFICIAL_SHA256, OFFICIAL_URL, download_model, 
 from voice.pcm import wav_duration
 from voice.tts import Pyttsx3Engine
 from voice.vosk_engine import VoskEngine, load_model, validate_model_dir
-
-
-# Where a voice message can come from: the phone, or a channel the outbox can send its written reply on.
-VOICEMAIL_CHANNELS = ("ivr", "sms", "wechat", "rest")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

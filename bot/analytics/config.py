@@ -110,7 +110,7 @@ def label_mistakes(labels: dict) -> list[tuple[str, str]]:
     mistakes = [(key, f"'{key}' is missing: the report shows it") for key in sorted(labels_read() - set(labels))
                 if key not in FILLED_LABELS]
     mistakes += [(key, f"'{key}' is missing: the report shows it (one of the labels it names by an outcome, "
-                       "a ticket stage, a figure or a chart line)") for key in built_labels() if key not in labels]
+                       "a ticket stage, a figure, a chart line or a channel)") for key in built_labels() if key not in labels]
     for pattern, values in FILLED_LABELS.items():
         keys = [k for k in labels if k.startswith(pattern[:-1])] if pattern.endswith("*") else [pattern]
         allowed = ", ".join("{" + name + "}" for name in values)

@@ -33,6 +33,7 @@ def ui_text_problems(settings, domain) -> list[Problem]:
             mistakes += [m for m in label_mistakes(strings) if m not in mistakes]
         elif path.name == "webchat.zh.json" and (why := notice_mistake(strings, MAX_MESSAGE_CHARS)):
             mistakes.append(("notice_cut", why))
+        mistakes += [m for m in built_texts_missing(path.name, strings) if m not in mistakes]
         given = names_pages_give(path.name, [key for key, value in strings.items() if isinstance(value, str)])
         mistakes += [(key, f"'{key}' names {{{name}}}, which the page does not give it: shown as written "
                            f"(it is given {', '.join('{' + n + '}' for n in sorted(given[key])) or 'nothing'})")
@@ -84,6 +85,42 @@ def names_pages_give(strings_file: str, keys: list[str]) -> dict[str, set[str]]:
                     if key.startswith(call.group(1)):
                         given.setdefault(key, set()).update(values)
     return given
+
+
+def built_text_values() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Per strings file, the families of texts its pages' scripts name at run time (``t("channel_" +
+    entry.channel)``) with every value the code can build the name from, taken from the code's own lists.
+    A family not here is not checked: its values are not known."""
+    from bot.channels.names import contact_channels
+    from bot.contacts.rules import CHANNELS as CONTACT_CHANNELS
+    from bot.handoff.agents import STATUSES
+    from bot.handoff.glance import OUTCOME_ORDER
+    from bot.handoff.supervisor import agent_state
+
+    states = {agent_state(status, online, active, 1) for status in STATUSES for online in (True, False)
+              for active in (0, 1)}
+    return {DESK_STRINGS: {
+        # a queue entry's, a ticket's, a conversation's, a contact's on the glance ("" none recorded)
+        "channel_": tuple(dict.fromkeys(contact_channels() + CONTACT_CHANNELS + ("",))),
+        "state_": tuple(sorted(states)),  # an agent's on the supervisor's page
+        "glance_outcome_": OUTCOME_ORDER + ("",),  # what a contact came to ("" still going)
+    }}
+
+
+def built_texts_missing(strings_file: str, strings: dict) -> list[tuple[str, str]]:
+    """(key, why) for each text of a family a script of ``strings_file`` names at run time that is missing:
+    the page showed the key itself ("channel_sms", "state_full") where the word belonged."""
+    families = built_text_values().get(strings_file, {})
+    built: dict[str, str] = {}  # prefix -> the script naming it
+    for script in sorted(WEB.rglob("*.js")):
+        source = script.read_text(encoding="utf-8")
+        if strings_file in source:
+            for call in JS_BUILT.finditer(source):
+                built.setdefault(call.group(1), script.name)
+    return [(prefix + value, f"'{prefix + value}' is missing: {built[prefix]} names it at run time "
+                             f"({prefix}<{value or 'nothing'}>) and would show the key itself")
+            for prefix, values in families.items() if prefix in built
+            for value in values if not isinstance(strings.get(prefix + value), str)]
 
 
 def _values_after_name(source: str, start: int) -> set[str] | None:

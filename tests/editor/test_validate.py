@@ -851,11 +851,13 @@ def test_phone_texts_naming_what_the_call_has_set_by_their_node_pass(project):
     assert errors_for(project) == []
 
 
-@pytest.mark.parametrize("label", ["how_message_abandoned", "how_agent", "stage_told", "kpi_fcr_48h", "legend_fcr_24h"])
+@pytest.mark.parametrize("label", ["how_message_abandoned", "how_agent", "stage_told", "kpi_fcr_48h", "legend_fcr_24h",
+                                   "def_aht", "channel_wechat", "channel_sms"])
 def test_a_report_label_named_by_a_value_at_run_time_missing_is_named(project, label):
-    """The report names these labels by an outcome, a ticket stage, a figure or a chart line: without
-    one, `kefu report` showed the code word (message_abandoned) or ended in a KeyError traceback after
-    reading the whole period; `kefu validate` passed it."""
+    """The report names these labels by an outcome, a ticket stage, a figure, a chart line or a channel:
+    without one, `kefu report` showed the code word (message_abandoned; wechat in the channel table, sms for
+    a voice message left by text, which had no label as shipped), an empty definition under a figure, or
+    ended in a KeyError traceback after reading the whole period; `kefu validate` passed it."""
     strings = project / "content" / "ui" / "report.zh.json"
     line = next(l for l in strings.read_text(encoding="utf-8").splitlines() if l.strip().startswith(f'"{label}"'))
     edit(strings, line + "\n", "")
@@ -876,6 +878,39 @@ def test_a_page_text_named_at_run_time_naming_what_its_page_does_not_give_is_nam
     ledger "{due} 回访完成", a chat customer "您的消息“{text}”" as written."""
     edit(project / "content" / "ui" / name, old, new)
     assert_named_at_its_line(project, f"content/ui/{name}", new, named)
+
+
+@pytest.mark.parametrize("key", ["channel_ivr", "channel_phone", "channel_", "state_full", "state_offline",
+                                 "glance_outcome_callback_booked", "glance_outcome_"])
+def test_a_desk_text_a_script_names_at_run_time_missing_is_named(project, key):
+    """Found in review: the desk's scripts name these texts at run time (t("channel_" + entry.channel) in the
+    queue, a ticket, the glance; t("state_" + a.state) on the supervisor's page; t("glance_outcome_" + …)
+    for a past contact): deleted, the page showed the key itself ("channel_ivr", "state_full") and
+    `kefu validate` passed it."""
+    strings = project / "content" / "ui" / "agent_desk.zh.json"
+    line = next(l for l in strings.read_text(encoding="utf-8").splitlines() if l.strip().startswith(f'"{key}":'))
+    edit(strings, line + "\n", "")
+    assert any(p.startswith("content/ui/agent_desk.zh.json") and f"'{key}' is missing" in p and ".js names it" in p
+               for p in errors_for(project)), errors_for(project)
+
+
+def test_the_channels_a_contact_comes_in_on_are_the_customers_input_channels():
+    """bot/channels/names.py lists what the report and the desk name by ``channel_<name>``: every input
+    channel of credentials.yml customers talk to the assistant on is there, by its own name()."""
+    import importlib
+
+    import yaml
+
+    from bot.channels.names import CONVERSATION_CHANNELS
+    from tests.conftest import PROJECT_ROOT
+
+    staff_and_systems = {"ops", "agent_desk", "dispatch", "sms"}  # sms: replies to Kefu's texts, no conversation
+    names = set()
+    for path in yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8")):
+        module, _, name = path.rpartition(".")
+        names.add(getattr(importlib.import_module(module), name).name())
+    assert staff_and_systems <= names
+    assert names - staff_and_systems == set(CONVERSATION_CHANNELS)
 
 
 def test_an_apology_for_a_part_down_naming_a_slot_is_named_as_it_is_sent_as_written(project):
