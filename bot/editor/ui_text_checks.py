@@ -64,6 +64,10 @@ JS_PLACEHOLDER = re.compile(r"\{(\w+)\}")  # the pages' own pattern (chat.js t()
 JS_FILLED = re.compile(r"""\b(?:t|label)\(\s*["']([A-Za-z0-9_]+)["']\s*,\s*\{|\bfill\(\s*labels\.([A-Za-z0-9_]+)\s*,\s*\{""")
 # A text named at run time: t("notice_" + reason, {…}); every text of that family is filled with the object.
 JS_BUILT = re.compile(r"""\b(?:t|label)\(\s*["']([A-Za-z0-9_]+)["']\s*\+""")
+# A text read by its name: t("key"), t("key", {…}), label("key").
+JS_NAMED = re.compile(r"""\b(?:t|label)\(\s*["']([A-Za-z0-9_]+)["']\s*[,)]""")
+# One of two texts read by name: label(busy ? "line_busy" : "call_ended").
+JS_CHOSEN = re.compile(r"""\b(?:t|label)\(\s*[^()"']*\?\s*["']([A-Za-z0-9_]+)["']\s*:\s*["']([A-Za-z0-9_]+)["']\s*\)""")
 
 
 def names_pages_give(strings_file: str, keys: list[str]) -> dict[str, set[str]]:
@@ -108,19 +112,34 @@ def built_text_values() -> dict[str, dict[str, tuple[str, ...]]]:
 
 
 def built_texts_missing(strings_file: str, strings: dict) -> list[tuple[str, str]]:
-    """(key, why) for each text of a family a script of ``strings_file`` names at run time that is missing:
-    the page showed the key itself ("channel_sms", "state_full") where the word belonged."""
+    """(key, why) for each text a script of ``strings_file`` reads that is missing, by its name (t("call_ended"))
+    or of a family it names at run time: the page showed the key itself ("call_ended", "channel_sms",
+    "state_full") where the word belonged."""
     families = built_text_values().get(strings_file, {})
     built: dict[str, str] = {}  # prefix -> the script naming it
+    named: dict[str, str] = {}  # key -> the script reading it by name
     for script in sorted(WEB.rglob("*.js")):
         source = script.read_text(encoding="utf-8")
         if strings_file in source:
-            for call in JS_BUILT.finditer(source):
+            code = _without_comments(source)
+            for call in JS_BUILT.finditer(code):
                 built.setdefault(call.group(1), script.name)
-    return [(prefix + value, f"'{prefix + value}' is missing: {built[prefix]} names it at run time "
-                             f"({prefix}<{value or 'nothing'}>) and would show the key itself")
-            for prefix, values in families.items() if prefix in built
-            for value in values if not isinstance(strings.get(prefix + value), str)]
+            for call in JS_NAMED.finditer(code):
+                named.setdefault(call.group(1), script.name)
+            for call in JS_CHOSEN.finditer(code):
+                for key in call.groups():
+                    named.setdefault(key, script.name)
+    missing = [(key, f"'{key}' is missing: {script} shows it by name and would show the key itself")
+               for key, script in sorted(named.items()) if not isinstance(strings.get(key), str)]
+    return missing + [(prefix + value, f"'{prefix + value}' is missing: {built[prefix]} names it at run time "
+                                       f"({prefix}<{value or 'nothing'}>) and would show the key itself")
+                      for prefix, values in families.items() if prefix in built
+                      for value in values if not isinstance(strings.get(prefix + value), str)]
+
+
+def _without_comments(source: str) -> str:
+    """A script without its comments (they show calls as examples: t("key", {name: value}))."""
+    return re.sub(r"(^|\s)//[^\n]*", r"\1", re.sub(r"/\*.*?\*/", "", source, flags=re.S))
 
 
 def _values_after_name(source: str, start: int) -> set[str] | None:

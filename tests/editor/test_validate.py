@@ -894,6 +894,18 @@ def test_a_desk_text_a_script_names_at_run_time_missing_is_named(project, key):
                for p in errors_for(project)), errors_for(project)
 
 
+@pytest.mark.parametrize("name, key", [("softphone.zh.json", "call_ended"), ("softphone.zh.json", "line_busy"),
+                                       ("agent_desk.zh.json", "queue_entry_gone"), ("ledger.zh.json", "close_step")])
+def test_a_page_text_a_script_reads_by_its_name_missing_is_named(project, name, key):
+    """Deleted, the page showed the key itself: the softphone's status line "call_ended" at the end of every call;
+    `kefu validate` passed it."""
+    strings = project / "content" / "ui" / name
+    line = next(l for l in strings.read_text(encoding="utf-8").splitlines() if l.strip().startswith(f'"{key}":'))
+    edit(strings, line + "\n", "")
+    assert any(p.startswith(f"content/ui/{name}") and f"'{key}' is missing" in p and "shows it by name" in p
+               for p in errors_for(project)), errors_for(project)
+
+
 def test_the_channels_a_contact_comes_in_on_are_the_customers_input_channels():
     """bot/channels/names.py lists what the report and the desk name by ``channel_<name>``: every input
     channel of credentials.yml customers talk to the assistant on is there, by its own name()."""
