@@ -17,7 +17,8 @@ from bot.contacts.schedule import Schedule
 from bot.notify import Notifier
 from bot.outbound.wechat_template import WeChatTemplateSender
 from tests.contacts.test_text_failures import due_text, state
-from tests.contacts.test_wechat_delivery_report import PREFIX, delivery_report, forget_records, wechat_api, webhook
+from tests.contacts.test_wechat_delivery_report import (delivery_report, forget_records, queued_ticket_notice, wechat_api,
+                                                        webhook)
 from tests.channels.test_wechat_in_process import Assistant, domain, served  # noqa: F401  the served channel
 from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
 from tests.text_channels import OPENID, text_channels  # noqa: F401  the loopback WeChat API
@@ -91,21 +92,17 @@ async def test_a_care_message_reported_not_delivered_before_it_was_recorded_is_n
         if status == NOT_DELIVERED:
             assert state(schedule.get(contact_id)) == ("done", 2, "sent")
     finally:
-        await forget_records(api, channels, [f"contact-{contact_id}-1", f"contact-{contact_id}-2"])
-        await api.guard.client().delete(*(f"{PREFIX}:template_msg:{n}" for n in range(1, 4)))
+        await forget_records(api)
 
 
 @pytest.mark.parametrize("when", WHEN)
 async def test_a_ticket_notice_reported_not_delivered_before_it_was_recorded_is_listed_as_not_delivered(
         kefu_env, repository, text_channels, redis_url, redis, domain, when):  # noqa: F811
-    from bot.notify import OutboxNotifier
     from bot.outbound.undelivered import undelivered
     from bot.outbound.worker import deliver_pending
 
     channels, url = text_channels
-    await OutboxNotifier.from_settings(kefu_env, repository).send(
-        OPENID, {"channel": "wechat", "kind": "ticket_notice", "text": "您的报修单已受理。"})
-    [row] = repository.outbound(status="pending", channel="wechat", limit=10_000)
+    row = await queued_ticket_notice(kefu_env, repository)
     api = wechat_api(url, redis_url)
     channel = webhook(url, redis_url, kefu_env)
     try:
@@ -116,5 +113,4 @@ async def test_a_ticket_notice_reported_not_delivered_before_it_was_recorded_is_
         assert (message.id, message.state) == (row["id"], "failed")
         assert NOT_DELIVERED in message.last_error
     finally:
-        await forget_records(api, channels, [f"outbox-{row['id']}"])
-        await api.guard.client().delete(*(f"{PREFIX}:template_msg:{n}" for n in range(1, 4)))
+        await forget_records(api)

@@ -16,14 +16,13 @@ import pytest
 from bot.contacts.rules import load_rules
 from bot.contacts.schedule import Schedule
 from bot.contacts.worker import CLAIM_LEASE, ContactWorker
-from bot.db.schema import channel_bindings, customers
+from bot.db.schema import customers
 from bot.ledger.rules import load_rules as load_ledger_rules
 from bot.notify import Notifier
 from bot.outbound.wechat_template import WeChatTemplateSender
 from tests.contacts.test_arrears_settled_before_the_reminder import WorkerKilled
 from tests.contacts.test_text_failures import state
-from tests.contacts.test_wechat_delivery_report import forget_records, wechat_api
-from tests.contacts.test_wechat_template_fields import OWING_PHONE, contacts_file
+from tests.contacts.test_wechat_delivery_report import forget_records, owing_follower, wechat_api
 from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
 from tests.text_channels import OPENID, text_channels  # noqa: F401  the loopback WeChat API
 
@@ -52,10 +51,7 @@ async def test_a_wechat_reminder_held_overnight_after_its_worker_died_is_not_sen
         kefu_env, repository, clock, text_channels, redis_url, tmp_path,  # noqa: F811
         balance_overnight, reminders, after):
     channels, url = text_channels
-    rules = contacts_file(kefu_env, tmp_path, lambda raw: None)  # the arrears reminder on WeChat
-    customer = repository.find_customer(phone=OWING_PHONE)
-    with repository.engine.begin() as conn:
-        conn.execute(channel_bindings.insert().values(channel="wechat", external_id=OPENID, customer_id=customer.id))
+    rules, customer = owing_follower(kefu_env, repository, tmp_path)
     api = wechat_api(url, redis_url)
 
     def worker(messenger) -> ContactWorker:
@@ -85,4 +81,4 @@ async def test_a_wechat_reminder_held_overnight_after_its_worker_died_is_not_sen
         assert [next(a for a in ("45.00", "30.00") if f"欠费{a}元" in text) for text in said] == reminders
         assert state(Schedule(repository).get(reminder["id"])) == after
     finally:
-        await forget_records(api, channels, [f"contact-{reminder['id']}-1"])
+        await forget_records(api)
