@@ -56,6 +56,15 @@ async def redis_answers_again(redis) -> None:
     assert await redis.ping()
 
 
+async def finished_by_the_waiting_room(queue, conversations, clock, conversation_id: str):
+    """The waiting room's next ticks, which finish what a cut-off close began: the conversation's tracker after."""
+    room = WaitingRoom(queue, conversations)
+    for _ in range(3):
+        clock.advance(queue.rules.watch_interval_s * 30)
+        await room.tick()
+    return await conversations.agent.tracker_store.retrieve(conversation_id)
+
+
 async def test_a_hand_back_cut_off_by_redis_is_finished_by_the_waiting_room(queue, clock, kefu_env, redis,
                                                                           redis_url, conversations):  # noqa: F811
     conversation_id = "close-fault-webchat-1"
@@ -73,12 +82,7 @@ async def test_a_hand_back_cut_off_by_redis_is_finished_by_the_waiting_room(queu
     assert retried.value.code == "error_not_serving"
     assert await queue.serving("wang") == [], "the agent holds no dead conversation"
 
-    # The waiting room's next ticks finish what the close began.
-    room = WaitingRoom(queue, conversations)
-    for _ in range(3):
-        clock.advance(queue.rules.watch_interval_s * 30)
-        await room.tick()
-    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    tracker = await finished_by_the_waiting_room(queue, conversations, clock, conversation_id)
     assert not tracker.is_paused(), "the customer's messages go to nobody: paused, with no agent and no queue"
     said = [e.text for e in tracker.events if e.type_name == "bot"]
     assert said[-2].startswith("人工客服已结束本次服务"), said
@@ -169,11 +173,7 @@ async def closed_as_redis_stops_answering(queue, clock, kefu_env, redis, redis_u
     with pytest.raises(aioredis.RedisError):
         await desk.close("wang", conversation_id, disposition, note="宽带时断时续")
     await redis_answers_again(redis)
-    room = WaitingRoom(queue, conversations)
-    for _ in range(3):
-        clock.advance(queue.rules.watch_interval_s * 30)
-        await room.tick()
-    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    tracker = await finished_by_the_waiting_room(queue, conversations, clock, conversation_id)
     assert not tracker.is_paused(), "handed back to the assistant"
     return [e.text for e in list(tracker.events)[before:] if e.type_name == "bot"]
 
