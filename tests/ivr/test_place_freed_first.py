@@ -55,26 +55,14 @@ async def test_a_call_ended_while_redis_stalls_does_not_keep_the_next_caller_out
 
 @contextlib.contextmanager
 def database_write_locked(url: str):
-    """Another connection holds the write lock of the events table until the block ends."""
-    engine = sa.engine.make_url(url)
-    if engine.get_backend_name() == "sqlite":
-        holder = sqlite3.connect(engine.database, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")  # writers wait (the busy timeout), readers go on
-        try:
-            yield
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
-        return
-    from bot.db.repository import engine_for
-
-    with engine_for(url).connect() as holder:
-        transaction = holder.begin()
-        holder.exec_driver_sql("LOCK TABLE conversation_events IN EXCLUSIVE MODE")  # inserts wait, reads go on
-        try:
-            yield
-        finally:
-            transaction.rollback()
+    """Another connection holds the write lock of the (SQLite: ``kefu_env``'s) database until the block ends."""
+    holder = sqlite3.connect(sa.engine.make_url(url).database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # writers wait (the busy timeout), readers go on
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 async def test_a_call_whose_ended_record_waits_for_the_database_does_not_keep_the_next_caller_out(
