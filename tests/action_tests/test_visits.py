@@ -312,12 +312,17 @@ async def test_on_the_phone_a_yes_to_the_time_read_back_changes_the_visit(run_ac
     assert repository().get_ticket(visit)["details"]["visit_time"] == tomorrow("下午")
 
 
-async def test_tomorrow_said_before_midnight_and_confirmed_after_it_is_the_day_after_it_was_said(run_action):
+async def test_tomorrow_said_before_midnight_and_confirmed_after_it_is_the_day_after_it_was_said(run_action,
+                                                                                                  monkeypatch):
     """"上门改到明天下午" said at 23:59, read back, and the yes pressed after midnight: the visit went to the
     day after the yes, a day later than the caller heard and agreed to."""
+    from actions import visits as visit_actions
+
     visit = saturday_visit()
     tracker = answering_the_read_back("/affirm", "affirm")
     today = dt.datetime.now(centre_zone())
+    # The yes just after midnight (run after 18:00, the afternoon it names was over: a change to agree instead).
+    monkeypatch.setattr(visit_actions, "centre_now", lambda: today.replace(hour=0, minute=0, second=20))
     before_midnight = (today - dt.timedelta(days=1)).replace(hour=23, minute=59, second=30)
     [request] = [e for e in tracker.events if e.get("text") == "上门改到明天下午"]
     request["timestamp"] = before_midnight.timestamp()
