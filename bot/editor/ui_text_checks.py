@@ -20,6 +20,7 @@ from bot.editor.problems import WARNING, Problem
 def ui_text_problems(settings, domain) -> list[Problem]:
     folder = settings.content_dir / "ui"
     problems: list[Problem] = []
+    scripts = page_scripts()
     for path in sorted(folder.glob("*.json")):
         text = path.read_text(encoding="utf-8")
         strings = json.loads(text)  # one that does not parse is named by the syntax check, which stops before
@@ -33,8 +34,8 @@ def ui_text_problems(settings, domain) -> list[Problem]:
             mistakes += [m for m in label_mistakes(strings) if m not in mistakes]
         elif path.name == "webchat.zh.json" and (why := notice_mistake(strings, MAX_MESSAGE_CHARS)):
             mistakes.append(("notice_cut", why))
-        mistakes += [m for m in built_texts_missing(path.name, strings) if m not in mistakes]
-        given = names_pages_give(path.name, [key for key, value in strings.items() if isinstance(value, str)])
+        mistakes += [m for m in built_texts_missing(path.name, strings, scripts) if m not in mistakes]
+        given = names_pages_give(path.name, [key for key, value in strings.items() if isinstance(value, str)], scripts)
         mistakes += [(key, f"'{key}' names {{{name}}}, which the page does not give it: shown as written "
                            f"(it is given {', '.join('{' + n + '}' for n in sorted(given[key])) or 'nothing'})")
                      for key, value in strings.items() if isinstance(value, str) and key in given
@@ -70,16 +71,23 @@ JS_NAMED = re.compile(r"""\b(?:t|label)\(\s*["']([A-Za-z0-9_]+)["']\s*[,)]""")
 JS_CHOSEN = re.compile(r"""\b(?:t|label)\(\s*[^()"']*\?\s*["']([A-Za-z0-9_]+)["']\s*:\s*["']([A-Za-z0-9_]+)["']\s*\)""")
 
 
-def names_pages_give(strings_file: str, keys: list[str]) -> dict[str, set[str]]:
+def page_scripts() -> list[tuple[str, str]]:
+    """The pages' scripts: (name, source)."""
+    return [(script.name, script.read_text(encoding="utf-8")) for script in sorted(WEB.rglob("*.js"))]
+
+
+def loading(strings_file: str, scripts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Those of ``scripts`` that load ``strings_file``'s texts."""
+    return [(name, source) for name, source in scripts if strings_file in source]
+
+
+def names_pages_give(strings_file: str, keys: list[str], scripts: list[tuple[str, str]]) -> dict[str, set[str]]:
     """The names each text of ``strings_file`` (whose texts are ``keys``) is filled with, by every script
     that loads it (a text filled in several places: every name any of them gives). A text named at run
     time with values ("notice_" + reason) counts as filled by that call whatever the run-time part, so
     every text of the family may name what it gives; one never given values is not there."""
     given: dict[str, set[str]] = {}
-    for script in sorted(WEB.rglob("*.js")):
-        source = script.read_text(encoding="utf-8")
-        if strings_file not in source:
-            continue
+    for _, source in loading(strings_file, scripts):
         for call in JS_FILLED.finditer(source):
             given.setdefault(call.group(1) or call.group(2), set()).update(_object_keys(source, call.end()))
         for call in JS_BUILT.finditer(source):
@@ -111,24 +119,22 @@ def built_text_values() -> dict[str, dict[str, tuple[str, ...]]]:
     }}
 
 
-def built_texts_missing(strings_file: str, strings: dict) -> list[tuple[str, str]]:
+def built_texts_missing(strings_file: str, strings: dict, scripts: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """(key, why) for each text a script of ``strings_file`` reads that is missing, by its name (t("call_ended"))
     or of a family it names at run time: the page showed the key itself ("call_ended", "channel_sms",
     "state_full") where the word belonged."""
     families = built_text_values().get(strings_file, {})
     built: dict[str, str] = {}  # prefix -> the script naming it
     named: dict[str, str] = {}  # key -> the script reading it by name
-    for script in sorted(WEB.rglob("*.js")):
-        source = script.read_text(encoding="utf-8")
-        if strings_file in source:
-            code = _without_comments(source)
-            for call in JS_BUILT.finditer(code):
-                built.setdefault(call.group(1), script.name)
-            for call in JS_NAMED.finditer(code):
-                named.setdefault(call.group(1), script.name)
-            for call in JS_CHOSEN.finditer(code):
-                for key in call.groups():
-                    named.setdefault(key, script.name)
+    for script, source in loading(strings_file, scripts):
+        code = _without_comments(source)
+        for call in JS_BUILT.finditer(code):
+            built.setdefault(call.group(1), script)
+        for call in JS_NAMED.finditer(code):
+            named.setdefault(call.group(1), script)
+        for call in JS_CHOSEN.finditer(code):
+            for key in call.groups():
+                named.setdefault(key, script)
     missing = [(key, f"'{key}' is missing: {script} shows it by name and would show the key itself")
                for key, script in sorted(named.items()) if not isinstance(strings.get(key), str)]
     return missing + [(prefix + value, f"'{prefix + value}' is missing: {built[prefix]} names it at run time "

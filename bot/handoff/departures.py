@@ -132,11 +132,9 @@ async def agent_gone(queue: HandoffQueue, agent_id: str, since: float) -> list[s
 
 async def _bridged(queue: HandoffQueue, conversation_id: str) -> bool:
     """A phone call the carrier connected to the agent's own phone: the agent is on it, desk or not."""
-    from bot.ivr.call_state import bridged_key
-    from bot.ivr.line import call_id_of
+    from bot.ivr.bridge import bridged_agent
 
-    call_id = call_id_of(conversation_id)
-    return call_id is not None and bool(await queue.redis.exists(bridged_key(call_id)))
+    return await bridged_agent(queue.redis, conversation_id) is not None
 
 
 class Departures:

@@ -34,7 +34,7 @@ from bot.handoff.work_item_view import phone_to_call, readable, voice_message_au
 from bot.ivr.caller_clips import untranscribed
 from bot.ledger.ledger import fault_of, named_skill
 from bot.outcomes import record
-from bot.redis_text import as_text, as_text_or_none
+from bot.redis_text import as_text
 from bot.settings import get_settings
 from bot.ticket_notes import history_note
 
@@ -210,11 +210,11 @@ class Desk:
 
     async def _bridge(self, agent_id: str, request) -> bool:
         """A phone caller: have the carrier dial the agent in, when a voice bridge is configured."""
-        from bot.ivr.bridge import BridgeError
+        from bot.ivr.bridge import BridgeError, bridged_agent
 
         if self.voice_bridge is None or request.channel != "ivr":
             return False
-        if await _bridged_to(self.queue.redis, request.conversation_id, agent_id):
+        if await bridged_agent(self.queue.redis, request.conversation_id) == agent_id:
             return True  # a claim retried (its reply lost): the agent's phone was dialled in already
         try:
             return await self.voice_bridge.connect(self.queue.redis, request.conversation_id, agent_id)
@@ -532,11 +532,3 @@ class Desk:
     async def _record(self, conversation_id: str, kind: str, data: dict) -> None:
         await record(conversation_id, kind, database_url=self.repository.url, **data)
 
-
-async def _bridged_to(redis, conversation_id: str, agent_id: str) -> bool:
-    """Whether the carrier connected the call of ``conversation_id`` to ``agent_id``'s phone (``bot.ivr.bridge``)."""
-    from bot.ivr.call_state import bridged_key
-    from bot.ivr.line import call_id_of
-
-    call_id = call_id_of(conversation_id)
-    return call_id is not None and as_text_or_none(await redis.get(bridged_key(call_id))) == agent_id

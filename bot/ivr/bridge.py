@@ -24,11 +24,18 @@ import aiohttp
 
 from bot.ivr.call_state import call_key, bridged_key
 from bot.ivr.line import call_id_of
+from bot.redis_text import as_text_or_none
 
 logger = logging.getLogger(__name__)
 
 _TIMEOUT = aiohttp.ClientTimeout(total=10)
 BRIDGED_TTL_S = 24 * 3600
+
+
+async def bridged_agent(redis, conversation_id: str) -> str | None:
+    """The agent whose phone the carrier connected to the call of ``conversation_id``; None: not bridged."""
+    call_id = call_id_of(conversation_id)
+    return as_text_or_none(await redis.get(bridged_key(call_id))) if call_id else None
 
 
 class BridgeError(Exception):
