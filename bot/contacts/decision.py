@@ -29,6 +29,7 @@ FOLLOWED_UP = "followed_up"  # the follow-up's ticket was followed up meanwhile 
 REOPENED = "reopened"  # the follow-up's repair was reopened meanwhile: its next resolution has its own
 PAID = "paid"  # an arrears reminder's customer owes nothing any more (paid, or credited) when it comes due
 NO_CHANNEL = "no_channel"
+TOO_LATE = "too_late"
 QUIET_HOURS = "quiet_hours"
 DAILY_LIMIT = "daily_limit"
 NO_CHANNEL_WAIT = dt.timedelta(hours=1)  # nothing configured reaches them: look again after this
@@ -40,8 +41,9 @@ class Decision:
     """``SEND`` by ``channel`` to ``address``; ``BLOCK`` (never made: ``reason`` is ``demo_customer`` or
     the block list's ``opt_out``/``dnd``); ``HOLD`` (left to the handler of ``complaint``); ``WAIT``
     until ``until`` (``quiet_hours``, ``daily_limit``, ``no_channel``); ``DROP`` (no longer wanted:
-    ``followed_up``, ``reopened``, ``paid``); ``EXPIRE`` (waited too long for a channel: ``no_channel``,
-    ``until`` when it first came due)."""
+    ``followed_up``, ``reopened``, ``paid``); ``EXPIRE`` (never made: ``too_late``, not first tried within the
+    purpose's ``late_limit_hours``, or ``no_channel``, none reached the customer by then; ``until`` when it
+    first came due)."""
 
     action: str
     reason: str = ""
@@ -104,19 +106,21 @@ class ContactGate:
             amount = self.owed_now(contact["customer_id"])
             if not amount:
                 return Decision(DROP, PAID)
-        complaint = open_complaint(self.repository, contact)
-        if complaint is not None:  # a person is handling their complaint: no robot asks "solved?" meanwhile
-            return Decision(HOLD, OPEN_COMPLAINT, complaint=complaint)
         channel = self.channel(contact)
         # A callback the customer booked goes to the agents without its rule: the waiting room schedules it
         # under ``waiting_callback`` whatever the editors call that rule now. Others wait for theirs.
         booked = contact["purpose"] == "callback" and channel == "agent"
-        if (contact["rule"] not in rules.rules and not booked) or channel is None:  # keep it, look again later
-            # ...for a while: found in review, a follow-up went out weeks late once a channel was set up
-            due = first_due(contact)
-            deadline = due + rules.no_channel_wait[contact["purpose"]]
-            if now >= deadline:
-                return Decision(EXPIRE, NO_CHANNEL, until=due)
+        reachable = channel is not None and (contact["rule"] in rules.rules or booked)
+        due = first_due(contact)
+        deadline = due + rules.late_limit[contact["purpose"]]
+        # Not first made late (found in review: a follow-up the planner found weeks late rang about an old
+        # repair), nor made days late once a channel is set up; a retry after no answer is the contact's plan.
+        if now >= deadline and (not reachable or not contact.get("attempts")):
+            return Decision(EXPIRE, TOO_LATE if reachable else NO_CHANNEL, until=due)
+        complaint = open_complaint(self.repository, contact)
+        if complaint is not None:  # a person is handling their complaint: no robot asks "solved?" meanwhile
+            return Decision(HOLD, OPEN_COMPLAINT, complaint=complaint)
+        if not reachable:  # keep it, look again later (until its deadline)
             return Decision(WAIT, NO_CHANNEL, until=min(now + NO_CHANNEL_WAIT, deadline))
         address = address_of(channel, contact["phone"], contact["openid"])
         if contact["purpose"] != "callback":  # a callback the customer booked is made whatever the hour

@@ -100,7 +100,8 @@ def outcome(foreseen: Foreseen) -> str:
     if decision.action == HOLD:
         return "held: open complaint"
     if decision.action == EXPIRE:
-        return "failed: no channel reached them within no_channel_wait_hours of being due"
+        missed = "no channel reached them" if decision.reason == NO_CHANNEL else "not made"
+        return f"failed: {missed} within late_limit_hours of being due"
     return "waiting: no channel reaches them"
 
 

@@ -23,13 +23,14 @@ CHANNELS = ("phone", "wechat", "sms", "agent")
 PURPOSES = ("followup", "care", "arrears", "callback")
 _RULE_KEYS = {"trigger", "purpose", "delay_hours", "channels", "flow", "message", "ticket_kinds", "service_actions"}
 _TOP_KEYS = {"timezone", "quiet_hours", "daily_attempt_limit", "retry", "ring_timeout_s", "call_timeout_s", "rules",
-             "opt_out_footer", "opt_out_words", "opt_out_reply", "purposes", "wechat_fields", "no_channel_wait_hours"}
-# How long after it first came due a contact that no channel reaches (none configured for it, or its rule
-# gone) waits for one, per purpose, unless content/contacts.yml says otherwise (found in review: it waited
-# for ever, and went out weeks late once a channel was set up). A repair's "solved?" or a care message means
-# little a week on; an arrears reminder is a month's, and a few days late already; a callback the customer
-# booked is a promise of the day.
-NO_CHANNEL_WAIT_HOURS = MappingProxyType({"followup": 168, "care": 168, "arrears": 72, "callback": 24})
+             "opt_out_footer", "opt_out_words", "opt_out_reply", "purposes", "wechat_fields", "late_limit_hours"}
+# How long after it first came due a contact may still be first tried, per purpose, unless
+# content/contacts.yml says otherwise; one no channel reaches waits for one that long too. Found in review:
+# one waiting for a channel went out weeks late once a channel was set up, and a follow-up the planner found
+# late (no worker for weeks, a rule added for the last 60 days' repairs) rang about a repair three weeks old.
+# A repair's "solved?" or a care message means little a week on; an arrears reminder is a month's, and a few
+# days late already; a callback the customer booked is a promise of the day.
+LATE_LIMIT_HOURS = MappingProxyType({"followup": 168, "care": 168, "arrears": 72, "callback": 24})
 # A WeChat template field's value may name these: the text sent (message + opt-out footer), the
 # purpose's label, and the contact's own facts.
 FIELD_VALUES = ("text", "label", "ticket_id", "amount")
@@ -81,8 +82,8 @@ class ContactRules:
     opt_out_words: frozenset[str]
     opt_out_reply: str
     purposes: Mapping[str, Purpose] = MappingProxyType({})
-    no_channel_wait: Mapping[str, dt.timedelta] = MappingProxyType(
-        {purpose: dt.timedelta(hours=hours) for purpose, hours in NO_CHANNEL_WAIT_HOURS.items()})
+    late_limit: Mapping[str, dt.timedelta] = MappingProxyType(
+        {purpose: dt.timedelta(hours=hours) for purpose, hours in LATE_LIMIT_HOURS.items()})
 
     def wechat_data(self, purpose: str, values: Mapping[str, str]) -> dict[str, dict[str, str]]:
         """A WeChat template message's ``data`` for ``purpose``: each field of its template with its value."""
@@ -258,10 +259,10 @@ def parse_purposes(raw, fields_raw, used: set[str], source: str) -> Mapping[str,
     return MappingProxyType(purposes)
 
 
-def parse_no_channel_wait(raw, source: str) -> Mapping[str, dt.timedelta]:
-    """``no_channel_wait_hours``: per purpose, hours (> 0); a purpose it leaves out keeps its default."""
+def parse_late_limit(raw, source: str) -> Mapping[str, dt.timedelta]:
+    """``late_limit_hours``: per purpose, hours (> 0); a purpose it leaves out keeps its default."""
     raw = {} if raw is None else raw
-    where = f"{source}: no_channel_wait_hours"
+    where = f"{source}: late_limit_hours"
     if not isinstance(raw, dict):
         raise ContactRulesError(f"{where} must map purposes to hours, e.g. {{followup: 168}}")
     for purpose in raw:
@@ -270,13 +271,16 @@ def parse_no_channel_wait(raw, source: str) -> Mapping[str, dt.timedelta]:
         value = raw[purpose]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
             raise ContactRulesError(f"{where}.{purpose} must be a number of hours > 0, got {value!r}")
-    hours = {**NO_CHANNEL_WAIT_HOURS, **raw}
+    hours = {**LATE_LIMIT_HOURS, **raw}
     return MappingProxyType({purpose: dt.timedelta(hours=value) for purpose, value in hours.items()})
 
 
 def parse_rules(raw, source: str) -> ContactRules:
     if not isinstance(raw, dict):
         raise ContactRulesError(f"{source}: must be a mapping")
+    if "no_channel_wait_hours" in raw:  # its name before it covered every late contact
+        raise ContactRulesError(f"{source}: no_channel_wait_hours is now late_limit_hours (it limits every "
+                                "contact made late, not only those waiting for a channel): rename it")
     unknown = set(raw) - _TOP_KEYS
     if unknown:
         raise ContactRulesError(f"{source}: unknown top-level key {sorted(unknown)[0]!r}")
@@ -314,7 +318,7 @@ def parse_rules(raw, source: str) -> ContactRules:
         ring_timeout=dt.timedelta(seconds=_number(raw, "ring_timeout_s", source, 5, 40)),
         call_timeout=dt.timedelta(seconds=_number(raw, "call_timeout_s", source, 10, 300)),
         rules=MappingProxyType(parsed), purposes=purposes,
-        no_channel_wait=parse_no_channel_wait(raw.get("no_channel_wait_hours"), source),
+        late_limit=parse_late_limit(raw.get("late_limit_hours"), source),
         opt_out_footer=footer, opt_out_words=frozenset(str(w).strip() for w in words), opt_out_reply=reply)
 
 

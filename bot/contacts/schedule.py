@@ -7,7 +7,7 @@ database. Lifecycle::
 
     scheduled --claim--> working --placed--> calling --answer/no answer--> done | scheduled (retry) | failed
     scheduled --quiet hours / daily limit / no channel--> scheduled (later)      scheduled --opted out--> blocked
-    scheduled --no channel reached it for too long (no_channel_wait_hours)--> failed
+    scheduled --not first tried, or no channel reached it, in time (late_limit_hours)--> failed
     scheduled (follow-up, care) --the customer has an open complaint--> held (the complaint's handler's)
     scheduled (callback) --offered to agents--> offered --an agent closed it--> done
 

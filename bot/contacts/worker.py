@@ -170,7 +170,7 @@ class ContactWorker:
             await asyncio.to_thread(self.schedule.drop_contact, contact["id"], decision.reason)
             await self._event(contact, "contact_skipped", reason=decision.reason)
             return decision.reason
-        if decision.action == EXPIRE:  # no channel reached the customer in time: not made days late
+        if decision.action == EXPIRE:  # not made in time (by any channel, or at all): not made days late
             if await asyncio.to_thread(self.schedule.expire_contact, contact["id"], decision.reason):
                 logger.warning("contacts.contact.expired contact=%s purpose=%s reason=%s due=%s", contact["id"],
                                contact["purpose"], decision.reason, decision.until.isoformat(timespec="minutes"))

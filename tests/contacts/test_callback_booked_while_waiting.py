@@ -5,6 +5,8 @@ done, and the customer then left the line: nobody ever called them back. The cal
 the booking's wait to end, then joins the queue."""
 from __future__ import annotations
 
+import datetime as dt
+
 from bot.contacts.schedule import Schedule
 from bot.handoff.agents import is_callback
 from bot.handoff.queue import HandoffQueue, HandoffRequest
@@ -14,7 +16,7 @@ WAITING = "web-waiting-booker"
 
 
 async def test_a_pass_between_booking_and_leaving_the_line_keeps_the_callback(kefu_env, repository, make_worker,
-                                                                              redis):
+                                                                              redis, clock):
     queue = HandoffQueue(redis)
     request = HandoffRequest(conversation_id=WAITING, channel="webchat", skill="general", priority=0,
                              customer_id=None, context={"transcript": [{"who": "customer", "text": "宽带断了"}]})
@@ -22,6 +24,7 @@ async def test_a_pass_between_booking_and_leaving_the_line_keeps_the_callback(ke
     worker = make_worker(queue=queue)
 
     ticket_id, _due = await waiting_room_ticket(request, kind="callback", phone="13900001234", within_hours=2)
+    clock.now = dt.datetime.utcnow()  # just after the booking (a callback is made whatever the hour)
     await worker.run_pass()  # the worker's pass lands between the booking and the customer leaving the line
     assert await queue.stop_waiting(WAITING, "callback")
     await worker.run_pass()

@@ -231,6 +231,18 @@ def test_a_followup_during_an_open_complaint_shows_as_held(kefu_env, repository,
     assert f"held: open complaint {complaint}, left to its handler" in lines[("repair_followup", customer)]
 
 
+def test_a_followup_of_a_repair_weeks_old_shows_as_not_made(kefu_env, repository, capsys):
+    from bot.db.schema import ticket_history
+
+    old = resolved_repair(repository)  # resolved three weeks ago: its follow-up was due 20 days ago
+    with repository.engine.begin() as conn:
+        conn.execute(ticket_history.update().where(ticket_history.c.ticket_id == old)
+                     .values(at=dt.datetime.utcnow() - dt.timedelta(days=21)))
+    lines, out = run_plan(capsys)
+    assert "failed: not made within late_limit_hours of being due" in lines[("repair_followup",
+                                                                            customer_id(repository, CUSTOMER_PHONE))]
+
+
 def database_rows(repository) -> dict[str, list]:
     metadata = sa.MetaData()
     metadata.reflect(repository.engine)

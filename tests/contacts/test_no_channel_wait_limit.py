@@ -1,7 +1,7 @@
 """A contact no channel of this deployment reaches (none configured for it yet) waits, looked at again
 hourly — but not for ever. Found in review: it waited with no age limit, so once the SMS gateway was set
 up, a follow-up ("问题解决了吗？") or an arrears reminder went out weeks after it was due. It now waits at
-most its purpose's ``no_channel_wait_hours`` (content/contacts.yml; defaults per purpose) after it first
+most its purpose's ``late_limit_hours`` (content/contacts.yml; defaults per purpose) after it first
 came due, then ends ``failed`` (result ``no_channel``) with a ``contact_skipped`` event.
 """
 from __future__ import annotations
@@ -22,10 +22,10 @@ PHONE = "13900000078"  # nobody in the demo data: only this test's contact texts
 
 
 def rules_file(kefu_env, tmp_path, setting: dict | None):
-    """content/contacts.yml, with ``no_channel_wait_hours`` as given (None: as shipped)."""
+    """content/contacts.yml, with ``late_limit_hours`` as given (None: as shipped)."""
     raw = yaml.safe_load((kefu_env.content_dir / "contacts.yml").read_text(encoding="utf-8"))
     if setting is not None:
-        raw["no_channel_wait_hours"] = setting
+        raw["late_limit_hours"] = setting
     path = tmp_path / "contacts.yml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path
@@ -54,7 +54,7 @@ async def test_a_contact_waiting_for_a_channel_is_not_made_past_its_age_limit(
                               channels=["sms"], phone=PHONE, ticket_id="T-NOCHAN",
                               details={"amount": "45.00"} if purpose == "arrears" else {})
     waiting = worker(kefu_env, repository, clock, rules)  # no SMS gateway configured yet
-    hours = limit_hours - 1 if waited == "within-the-limit" else limit_hours + 1
+    hours = limit_hours - 2 if waited == "within-the-limit" else limit_hours + 1  # then 1 more: the gateway
     await waiting.run_pass()
     for step in [5] * (hours // 5) + [hours % 5]:  # its passes (hourly ones in between change nothing)
         contact = schedule.get(contact_id)
@@ -76,10 +76,10 @@ async def test_a_contact_waiting_for_a_channel_is_not_made_past_its_age_limit(
 
 
 @pytest.mark.parametrize("setting, error", [
-    ({"followup": 0}, "no_channel_wait_hours.followup must be a number of hours > 0, got 0"),
-    ({"followup": "a week"}, "no_channel_wait_hours.followup must be a number of hours > 0, got 'a week'"),
-    ({"visit": 24}, "no_channel_wait_hours.visit: no such purpose"),
-    ([168], "no_channel_wait_hours must map purposes to hours"),
+    ({"followup": 0}, "late_limit_hours.followup must be a number of hours > 0, got 0"),
+    ({"followup": "a week"}, "late_limit_hours.followup must be a number of hours > 0, got 'a week'"),
+    ({"visit": 24}, "late_limit_hours.visit: no such purpose"),
+    ([168], "late_limit_hours must map purposes to hours"),
 ], ids=["zero", "words", "no-such-purpose", "a-list"])
 def test_a_wait_limit_that_cannot_be_used_is_refused_at_load(kefu_env, tmp_path, setting, error):
     from bot.contacts.rules import ContactRulesError
