@@ -47,6 +47,12 @@ def latest_entity(tracker: Tracker, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def last_said(tracker: Tracker) -> str | None:
+    """The response the bot said last (Rasa keeps it in the bot event's metadata)."""
+    said = next((e for e in reversed(tracker.events) if e.get("event") == "bot"), None)
+    return None if said is None else (said.get("metadata") or {}).get("utter_action")
+
+
 async def record(tracker: Tracker, event: str, *, customer: str = "", **data: Any) -> None:
     """Append an outcome event for KPIs (buffered and retried when the database is down); ``customer``:
     the key of the customer the conversation proved it is (``bot.outcomes.events.customer_key``), if any."""

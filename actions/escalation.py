@@ -11,7 +11,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import db, labels, record, repository
+from actions.backend import db, labels, last_said, record, repository
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
 from actions.handoff import offer_human
@@ -71,14 +71,6 @@ class ActionHandleThanks(Action):
 
 
 IDENTITY_STILL_NEEDED = "utter_identity_still_needed"
-
-
-def last_said(tracker: Tracker) -> str | None:
-    """The response the bot said last (Rasa keeps it in the bot event's metadata)."""
-    for event in reversed(tracker.events):
-        if event.get("event") == "bot":
-            return (event.get("metadata") or {}).get("utter_action")
-    return None
 
 
 def says_not_fixed(tracker: Tracker) -> bool:

@@ -27,7 +27,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
-from actions.backend import db, latest_entity, record, repository
+from actions.backend import db, last_said, latest_entity, record, repository
 from actions.chain import continue_with, find_action
 from bot.db.repository import Customer, DatabaseError
 from bot.handoff.masking import AWAITING_PROOF, blank_secrets, mask_phone, proof_secrets
@@ -424,8 +424,9 @@ class ActionIdentifyCustomer(Action):
                 return []
             dispatcher.utter_message(response="utter_ask_identity" if pending else "utter_default")
             return []
-        if not pending and tracker.get_slot("awaiting") == "selfhelp_feedback":
-            return await number_during_selfhelp(dispatcher, tracker)
+        question = None if pending else open_question(tracker)
+        if question:
+            return await number_during_question(dispatcher, tracker, question)
         who = await establish(tracker)
         if who.customer is None:
             if pending and proof_needed(pending):  # the same reply as for a customer's number
@@ -449,12 +450,24 @@ class ActionIdentifyCustomer(Action):
         return events
 
 
-async def number_during_selfhelp(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
-    """A number typed while "问题解决了吗？" is open: noted, and the question stays open. Asked "what
-    else?" instead, a tester's "还是不行，转人工吧" then read as a plain "no" and got "anything else?"."""
+def open_question(tracker: Tracker) -> str | None:
+    """The bot's question about the fault still open — "问题解决了吗？" or "请问宽带具体是什么情况？" — to ask
+    again after a number typed meanwhile, or None."""
+    if tracker.get_slot("awaiting") == "selfhelp_feedback":
+        return "utter_ask_selfhelp_worked"
+    fault_type = tracker.get_slot("fault_type")
+    detail = f"utter_ask_fault_detail_{fault_type}"
+    return detail if fault_type and last_said(tracker) == detail else None
+
+
+async def number_during_question(dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 question: str) -> list[dict[str, Any]]:
+    """A number typed while a question about the fault is open: noted, and the question asked again.
+    Answered "what else?" instead, a tester's "还是不行，转人工吧" then read as a plain "no" and got
+    "anything else?"; after the details question, the broadband said a turn before was forgotten."""
     who = await establish(tracker)
     dispatcher.utter_message(response="utter_number_noted")
-    dispatcher.utter_message(response="utter_ask_selfhelp_worked")
+    dispatcher.utter_message(response=question)
     return who.events + (identified(who.customer, who.verified) if who.customer is not None else [])
 
 

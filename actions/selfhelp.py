@@ -132,6 +132,10 @@ class ActionTriageFault(Action):
         failed = await failed_before(tracker, fault_type) - sent
         entry = catalogue().best_match(fault_type, f"{text} {symptom}", code, exclude=sent | failed)
         specific = entry is not None and entry.score(f"{text} {symptom}", code) > 0
+        if tracker.get_slot("awaiting") == "selfhelp_feedback" and not another and not specific:
+            # The same fault said again to "did it fix it?" ("完全上不了网"), nothing new in it: a no. Triaged
+            # afresh, it asked for details and the self-help's failure was lost (found trying the chat).
+            return events + await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
         if failed and not specific:  # nothing they have not tried fits: no video again, a repair
             dispatcher.utter_message(response="utter_selfhelp_tried_before")
             tried = [SlotSet("selfhelp_sent", sorted(sent | failed))]  # the ticket names what was tried

@@ -16,7 +16,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.acknowledge import AcknowledgeFirst
-from actions.backend import channel_of, db, labels, record, repository
+from actions.backend import channel_of, db, labels, last_said, record, repository
 from actions.identity import NOT_A_REQUEST, IdentifiedAction, customer_words, request_text, without_secrets
 from actions.repairs import join_ticket
 from actions.ticket_records import newest, open_ticket, progress_note, status_label
@@ -43,12 +43,6 @@ BOOK_QUESTIONS = (BOOK_AGAIN, BOOK_NONE, BOOK_NONE_REPAIR)
 TIME_QUESTIONS = (CONFIRM_NEW, CONFIRM_CHANGE, ASK_TIME_AGAIN)
 PHONE = "ivr"
 CHANGE_REQUESTED = "visit_change_requested"  # details: the customer's words asking to move it, no day named
-
-
-def last_said(tracker: Tracker) -> str | None:
-    """The response the bot said last (Rasa keeps it in the bot event's metadata)."""
-    said = next((e for e in reversed(tracker.events) if e.get("event") == "bot"), None)
-    return None if said is None else (said.get("metadata") or {}).get("utter_action")
 
 
 def just_asked(tracker: Tracker, *responses: str) -> bool:

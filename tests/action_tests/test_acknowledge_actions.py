@@ -79,3 +79,16 @@ async def test_a_number_typed_while_asked_if_self_help_worked_keeps_the_question
     turn = await run_action("action_identify_customer", tracker)
     assert turn.responses == ["utter_number_noted", "utter_ask_selfhelp_worked"]
     assert "awaiting" not in turn.slots and turn.slots["customer_id"] == "4"
+
+
+async def test_a_number_typed_while_asked_for_the_faults_details_keeps_the_fault(run_action):
+    """Found trying the chat as a customer: "我家宽带又断了" got "请问宽带具体是什么情况？…", and the number
+    typed next got "已记下您的号码。请问您要办理什么业务？", as if the broadband had not been mentioned."""
+    tracker = load_tracker("query_bill", text="13800000001", intent="inform",
+                           entities=[entity("phone_number", "13800000001")], fault_type="fault_broadband",
+                           triage_asked=True, awaiting=None, pending_request=None)
+    tracker.events.insert(-2, {"event": "bot", "text": "请问宽带具体是什么情况？",
+                               "metadata": {"utter_action": "utter_ask_fault_detail_fault_broadband"}})
+    turn = await run_action("action_identify_customer", tracker)
+    assert turn.responses == ["utter_number_noted", "utter_ask_fault_detail_fault_broadband"]
+    assert turn.slots["customer_id"] == "1"

@@ -216,3 +216,23 @@ async def test_a_complaint_filed_earlier_does_not_stand_for_the_repair(run_actio
 
     assert turn.responses == ["utter_fault_report_taken"]
     assert repository().get_ticket(turn.slots["last_ticket_id"])["kind"] == "fault"
+
+
+async def test_the_same_fault_said_again_to_did_it_work_is_a_no(run_action):
+    """Found trying the chat as a customer: "宽带上不了网" got the restart video and "问题解决了吗？";
+    "完全上不了网" (the fault said again) was triaged afresh and asked for the details, the restart's
+    failure went unrecorded, and the next "重启过了还是不行" got "还有其他需要帮忙的吗？" — the fault dropped.
+    Said to "did it fix it?", the same fault with nothing new is the same as pressing 没解决."""
+    asked = {"awaiting": "selfhelp_feedback", "selfhelp_current": "bb_restart", "selfhelp_sent": ["bb_restart"],
+             "fault_type": "fault_broadband"}
+    said = load_tracker("fault_tv_no_signal", text="完全上不了网", intent="fault_broadband", **asked)
+    pressed = load_tracker("fault_tv_no_signal", text="/deny", intent="deny", **asked)
+
+    turn = await run_action("action_triage_fault", said)
+    assert turn.responses == (await run_action("action_handle_deny", pressed)).responses
+    assert "utter_ask_fault_detail_fault_broadband" not in turn.responses
+    assert [e["kind"] for e in repository().events_for("u1")].count("selfhelp_failed") == 2
+
+    news = load_tracker("fault_tv_no_signal", text="还是不行，光猫LOS灯亮红灯", intent="fault_broadband",
+                        entities=[entity("fault_code", "LOS")], **asked)
+    assert (await run_action("action_triage_fault", news)).slots["selfhelp_current"] == "bb_los_red"  # what fits it
