@@ -210,22 +210,28 @@ def _agent(webhook: ChatPageBlueprint) -> Any:
     return getattr(getattr(getattr(webhook.ctx, "app", None), "ctx", None), "agent", None)
 
 
-# Socket.IO rooms across workers: the Redis pub/sub channel, and how often a message on it that is not
-# one of the workers' is logged.
+# Socket.IO rooms across workers: the Redis pub/sub channel, how often a message on it that is not one
+# of the workers' is logged, and how many messages a worker keeps waiting to be published (a Redis that
+# hangs takes them one timeout each) before it drops the newest, logged as often as the unreadable.
 ROOMS_CHANNEL = "kefu:webchat:socketio"
 UNREADABLE_LOG_EVERY_S = 60.0
+UNPUBLISHED_MAX = 1000
 
 
 class RoomsAcrossWorkers(AsyncRedisManager):
     """Socket.IO rooms shared through Redis, so an emit from any worker reaches the customer's socket.
 
-    While Redis is unreachable (or hangs) the emit cannot be published; the customer would then
-    never see the apology Kefu sends for exactly that fault. A failed publish is therefore delivered
-    to the sockets connected to this worker instead — with one worker, or a customer on the worker
-    that took the message, nobody is left in silence. Publishing gives up after
-    ``KEFU_REDIS_TIMEOUT_SECONDS`` and is not tried a second time on a timeout (python-socketio
-    would, doubling the wait); the listener has a client of its own that may wait for messages
-    for as long as there are none (bot/redis_reconnect.py).
+    An emit is delivered at once to the sockets connected to this worker, then published for the
+    others beside the caller: a reply never waits for Redis to reach a page on the worker that sends
+    it (with Redis hung, each message waited ``KEFU_REDIS_TIMEOUT_SECONDS`` for its publish first; a
+    turn's three messages came one timeout apart, the apology for exactly that fault among them). This
+    worker's listener skips what it published itself, so no page gets a message twice; an emit to one
+    socket of this worker is not published at all (it is nowhere else). What a worker publishes goes
+    out in order, one message at a time (python-socketio's own ``disconnect``, ``close_room`` and
+    ``callback`` messages with the emits), each given up after ``KEFU_REDIS_TIMEOUT_SECONDS`` and not
+    tried a second time on a timeout (python-socketio would, doubling the wait): pages on other workers
+    miss what could not be published, as they did. The listener has a client of its own that may wait
+    for messages for as long as there are none (bot/redis_reconnect.py).
 
     Messages are JSON (``webchat_rooms``), never pickle: python-socketio unpickles what it reads, and
     whoever can publish on the Redis would run code in every worker. One that is not JSON of
@@ -234,6 +240,10 @@ class RoomsAcrossWorkers(AsyncRedisManager):
 
     _unreadable = 0  # dropped since the last log line
     _unreadable_logged_at = float("-inf")
+    _unpublished = 0  # dropped for a full backlog since the last log line
+    _unpublished_logged_at = float("-inf")
+    _outbox: Optional[asyncio.Queue] = None  # what waits to be published, encoded, in order
+    _publisher: Optional[asyncio.Task] = None
 
     def _redis_connect(self):
         import redis.asyncio as aioredis
@@ -241,15 +251,56 @@ class RoomsAcrossWorkers(AsyncRedisManager):
         self.redis = aioredis.Redis.from_url(self.redis_url, **reconnecting())
         self.pubsub = aioredis.Redis.from_url(self.redis_url, **listening()).pubsub(ignore_subscribe_messages=True)
 
+    async def emit(self, event, data, namespace=None, room=None, skip_sid=None, callback=None, **kwargs):
+        if kwargs.get("ignore_queue") or callback is not None:  # an ack across workers: python-socketio's way
+            return await super().emit(event, data, namespace=namespace, room=room, skip_sid=skip_sid,
+                                      callback=callback, **kwargs)
+        namespace = namespace or "/"
+        message = {"method": "emit", "event": event, "data": data, "namespace": namespace, "room": room,
+                   "skip_sid": skip_sid, "callback": None, "host_id": self.host_id}
+        encoded = rooms_wire.encode(message)  # a TypeError for the caller before anything is sent
+        await AsyncManager.emit(self, event, data, namespace=namespace, room=room, skip_sid=skip_sid)
+        if not (isinstance(room, str) and self.is_connected(room, namespace)):  # not one socket of this worker's
+            self._publish_later(encoded)
+
     async def _publish(self, data):
-        try:
-            return await self.redis.publish(self.channel, rooms_wire.encode(data))
-        except RedisError as error:
-            logger.warning("webchat.rooms.publish_failed method=%s error=%s", data.get("method"), type(error).__name__)
-        if data.get("method") == "emit" and data.get("callback") is None:
-            await AsyncManager.emit(self, data["event"], data["data"], namespace=data["namespace"],
-                                    room=data["room"], skip_sid=data["skip_sid"])
-        return None
+        """python-socketio's other messages (``disconnect``, ``close_room``, ``callback``): after the emits
+        published before them."""
+        self._publish_later(rooms_wire.encode(data))
+
+    def _publish_later(self, encoded: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        if self._publisher is None or self._publisher.done() or self._publisher.get_loop() is not loop:
+            self._outbox = asyncio.Queue()
+            self._publisher = loop.create_task(self._publish_in_order(self._outbox))
+            self._publisher.add_done_callback(self._publisher_ended)
+        if self._outbox.qsize() < UNPUBLISHED_MAX:
+            self._outbox.put_nowait(encoded)
+            return
+        self._unpublished += 1
+        if time.monotonic() - self._unpublished_logged_at >= UNREADABLE_LOG_EVERY_S:
+            logger.warning("webchat.rooms.not_published dropped=%d waiting=%d hint=Redis does not take this "
+                           "worker's messages for the other workers' pages", self._unpublished, UNPUBLISHED_MAX)
+            self._unpublished, self._unpublished_logged_at = 0, time.monotonic()
+
+    async def _publish_in_order(self, outbox: asyncio.Queue) -> None:
+        while True:
+            encoded = await outbox.get()
+            try:
+                await self.redis.publish(self.channel, encoded)
+            except RedisError as error:
+                logger.warning("webchat.rooms.publish_failed error=%s", type(error).__name__)
+
+    @staticmethod
+    def _publisher_ended(task: asyncio.Task) -> None:
+        """A bug stopped the publisher (the next message starts another): logged with its traceback."""
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("webchat.rooms.publisher_failed", exc_info=task.exception())
+
+    async def _handle_emit(self, message):
+        if message.get("host_id") == self.host_id and message.get("callback") is None:
+            return  # delivered to this worker's sockets when it was emitted (``emit``)
+        await super()._handle_emit(message)
 
     async def _listen(self):
         """What other workers published, decoded; python-socketio takes a dict as it is."""

@@ -53,9 +53,10 @@ async def test_with_redis_hung_a_customer_does_not_wait_for_it_at_every_address_
         connected = time.monotonic() - started
         assert await customer.new_session(), "a session, unchecked"
         took = time.monotonic() - started
-        # Still waited for: the socket's own session count (ChannelGuard) and the two emits before the
-        # confirmation (each a publish to the hung Redis): 3 timeouts; before, the two address checks too.
-        assert connected < TIMEOUT_S / 2 and took < 4 * TIMEOUT_S, \
+        # Still waited for: the socket's own session count (ChannelGuard), 1 timeout; before, the two address
+        # checks too, and the two emits before the confirmation (each waited for its publish to the hung Redis
+        # before it reached the page: test_webchat_rooms_faults).
+        assert connected < TIMEOUT_S / 2 and took < 2 * TIMEOUT_S, \
             f"with Redis hung, connecting took {connected:.1f} s, and starting a session {took - connected:.1f} s more"
 
         await redis.ping()  # the pause is over

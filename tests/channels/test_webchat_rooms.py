@@ -3,8 +3,9 @@
 Every worker reads that channel; anyone able to publish on the Redis (a neighbour service on a shared
 Redis, one without a password in a flat network) can put a message there. Served in process as
 ``test_webchat_inflight``: the real channel on a Sanic server of its own, a real Redis, the page's
-real Socket.IO client. Replies to the page go through the same channel, after what was published
-before them: a reply reaching the page means the listener read everything published earlier.
+real Socket.IO client. A worker delivers to its own pages without Redis: a message published on the
+channel after the others (as another worker would, :func:`heard_after_marker`) reaching the page means the
+listener read everything published before it.
 """
 from __future__ import annotations
 
@@ -42,7 +43,47 @@ async def test_a_pickle_published_on_the_rooms_channel_runs_nothing_and_the_chat
             said = message(chat.session_id, "宽带断了")
             assert await chat.sio.call("user_uttered", said, timeout=10) == {"ok": True}
             replies = await chat.replies_until(lambda m: m.get("text") == "您好", timeout=15)
+            assert await heard_after_marker(redis, chat, chat.session_id) == []
     assert not ran.exists(), "a message on the rooms channel ran code in the worker"
     assert [r.get("text") for r in replies] == ["您好"]
     unreadable = [r for r in caplog.records if r.getMessage().startswith("webchat.rooms.unreadable")]
     assert len(unreadable) == 1, "the operator is told, once, not once per message"
+
+
+MARKER = "marker-from-another-worker"
+
+
+async def heard_after_marker(redis, chat, room: str, *more) -> list:  # noqa: F811
+    """What the page ``chat`` (and each of ``more``, in the same room) is sent until a message published on
+    the rooms channel now, as another worker would, to ``room``: it arrives after everything published
+    before it (its worker's own emits among them), so a reply that was to come a second time has come by
+    then. One list for one page, a list of them for several."""
+    await redis.publish(ROOMS_CHANNEL, json.dumps({
+        "method": "emit", "event": "bot_uttered", "data": {"text": MARKER}, "namespace": "/", "room": room,
+        "skip_sid": None, "callback": None, "host_id": "another-worker"}))
+    heard = [[m.get("text") for m in (await each.replies_until(lambda m: m.get("text") == MARKER, timeout=10))[:-1]]
+             for each in (chat, *more)]
+    return heard if more else heard[0]
+
+
+async def test_a_reply_reaches_the_page_once(redis_url, redis):  # noqa: F811
+    """The worker delivers to its own pages at once and publishes for the others: not again from Redis."""
+    async with served(worker(redis_url), Assistant()) as url, page(url) as chat:
+        assert await chat.sio.call("user_uttered", message(chat.session_id, "宽带断了"), timeout=10) == {"ok": True}
+        await chat.replies_until(lambda m: m.get("text") == "您好", timeout=15)
+        assert await heard_after_marker(redis, chat, chat.session_id) == [], "the reply came twice"
+
+
+async def test_a_conversation_open_on_two_workers_gets_each_reply_once_on_each_page(redis_url, redis):  # noqa: F811
+    """A conversation open in two tabs (a duplicated tab), each on another worker: whichever worker runs the
+    turn, both pages show each reply once."""
+    async with served(worker(redis_url), Assistant()) as first_url, \
+            served(worker(redis_url), Assistant()) as second_url, page(first_url) as here:
+        async with page(second_url, here.session_id) as there:
+            for speaking in (here, there):
+                said = message(here.session_id, "宽带断了")
+                assert await speaking.sio.call("user_uttered", said, timeout=10) == {"ok": True}
+                for chat in (here, there):
+                    replies = await chat.replies_until(lambda m: m.get("text") == "您好", timeout=15)
+                    assert [r.get("text") for r in replies] == ["您好"]
+                assert await heard_after_marker(redis, here, here.session_id, there) == [[], []], "a reply came twice"
