@@ -23,8 +23,9 @@ socket stays open on the server until the heartbeat gives up on it (ping interva
 45 s): it counted twice meanwhile, and a page reconnecting to an address at its limit was refused for
 its own old socket. Kefu's chat page therefore sends a page id (:func:`page_of`: random, one per page
 load, kept across its reconnections) with each connection: a new connection of the same page takes
-the count of the socket the page had open before (the page's key holds it), and that socket is closed
-(on whichever worker holds it). A page id reused by a script buys it nothing: each connection with it
+the count of the socket the page had open before (the page's key holds it, and the address it counted
+for), and that socket is closed (on whichever worker holds it). The page's address may have changed
+meanwhile (Wi-Fi to 4G): the old address's count is given back at once all the same. A page id reused by a script buys it nothing: each connection with it
 closes the one before. A widget that sends none is counted per connection.
 
 New sessions (``KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE``): a sliding minute (``rate_window``),
@@ -68,20 +69,23 @@ TOO_MANY_SESSIONS = "too_many_sessions"
 
 PAGE_ID = re.compile(r"[0-9a-f]{16,64}")  # the chat page's: random hex, one per page load
 
-# KEYS[1]: the client's sockets; KEYS[2], if given: the socket the connecting page had open last. ARGV: now
-# (ms), the oldest score still stale (ms), the limit, the socket, the expiry (ms). Returns {1: let in
-# (counted) | 0: the client has its limit of sockets open, the page's previous socket or ""}; a
-# previous socket that counted no longer does.
+# KEYS[1]: the client's sockets; KEYS[2], if given: the connecting page's key, holding the socket the page
+# had open last and the sockets key it counted in ("<sid> <key>"; a page's address may have changed since:
+# Wi-Fi to 4G). ARGV: now (ms), the oldest score still stale (ms), the limit, the socket, the expiry (ms).
+# Returns {1: let in (counted) | 0: the client has its limit of sockets open, the page's previous socket or
+# ""}; a previous socket that counted, at this address or its old one, no longer does.
 _ADMIT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-local previous = KEYS[2] and redis.call('GET', KEYS[2])
+local kept = KEYS[2] and redis.call('GET', KEYS[2])
+local previous, counted_in = false, KEYS[1]
+if kept then previous, counted_in = string.match(kept, '^(%S+) (%S+)$') end
 if previous == ARGV[4] then previous = false end
-local replaced = previous and redis.call('ZSCORE', KEYS[1], previous) and 1 or 0
+local replaced = previous and counted_in == KEYS[1] and redis.call('ZSCORE', KEYS[1], previous) and 1 or 0
 if redis.call('ZCARD', KEYS[1]) - replaced >= tonumber(ARGV[3]) then return {0, ''} end
-if replaced == 1 then redis.call('ZREM', KEYS[1], previous) end
+if previous then redis.call('ZREM', counted_in, previous) end
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-if KEYS[2] then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5]) end
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. KEYS[1], 'PX', ARGV[5]) end
 return {1, previous or ''}
 """
 
@@ -108,8 +112,9 @@ def connections_key(client: str) -> str:
     return f"{PREFIX}:connections:{_digest(client)}"
 
 
-def page_key(client: str, page: str) -> str:
-    return f"{PREFIX}:page:{_digest(client)}:{page}"
+def page_key(page: str) -> str:
+    """The page's, whatever its address: a page back from another network (Wi-Fi to 4G) is the same page."""
+    return f"{PREFIX}:pages:{page}"
 
 
 def sessions_key(client: str) -> str:
@@ -145,7 +150,7 @@ class AddressLimits:
             return True
         key, now_ms = connections_key(client), round(self.clock() * 1000)
         stale_ms = round(self.stale_s * 1000)
-        keys = [key, page_key(client, page)] if page else [key]
+        keys = [key, page_key(page)] if page else [key]
         # Vouched for before Redis answers: a count whose answer came too late (Redis slow: let in unchecked)
         # or never (the page gone meanwhile) is counted all the same once Redis gets to it, and was then
         # nobody's to give back, counting until STALE_S.

@@ -246,6 +246,26 @@ async def test_a_page_back_on_another_worker_takes_its_old_connections_place_the
         assert [await page().open(one_url) for _ in range(2)] == [None, "too_many_connections"]
 
 
+async def test_a_page_back_from_another_address_gives_its_old_address_s_connection_back_at_once(
+        redis_url, redis):  # noqa: F811
+    """A phone whose address changed as it reconnected (Wi-Fi to 4G) took its old connection's place only at
+    the same address: at the old one that socket counted on, and stayed open, until the heartbeat gave up
+    on it (about 45 s), so on a Wi-Fi at its limit nobody else got in meanwhile. As behind deploy/nginx.conf
+    (SANIC_PROXIES_COUNT=1): the proxy tells the client's address."""
+    channel = channel_with(redis_url, KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS="1")
+    wifi, mobile = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "198.51.100.20"}
+    async with served(channel, Assistant(), PROXIES_COUNT=1) as url, pages() as page:
+        lost = page()
+        assert await lost.open(url, wifi, auth=PHONE) is None
+        assert await page().open(url, wifi) == "too_many_connections", "the Wi-Fi at its limit"
+        back = page()
+        assert await back.open(url, mobile, auth=PHONE) is None, "the page back on 4G"
+        assert await open_count(redis) == 1, "the page counts once, at its new address"
+        assert await page().open(url, wifi) is None, "someone else on the Wi-Fi gets the page's old place"
+        await asyncio.wait_for(lost.gone.wait(), 10)  # the server closed the page's old socket
+        assert await back.new_session(), "the page chats on"
+
+
 async def test_a_page_id_sent_with_every_connection_holds_one_connection_open(redis_url, redis):  # noqa: F811
     """A script sending one page id with all its connections is not counted once for them all: each closes
     the one before. One that is no page id (not the page's random hex) counts each connection."""
