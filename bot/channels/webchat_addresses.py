@@ -73,7 +73,8 @@ PAGE_ID = re.compile(r"[0-9a-f]{16,64}")  # the chat page's: random hex, one per
 # had open last and the sockets key it counted in ("<sid> <key>"; a page's address may have changed since:
 # Wi-Fi to 4G). ARGV: now (ms), the oldest score still stale (ms), the limit, the socket, the expiry (ms).
 # Returns {1: let in (counted) | 0: the client has its limit of sockets open, the page's previous socket or
-# ""}; a previous socket that counted, at this address or its old one, no longer does.
+# ""}; a previous socket that counted, at this address or its old one, no longer does (the old address's key
+# is read from the page's, not given in KEYS: Kefu's Redis is one server, not a cluster).
 _ADMIT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 local kept = KEYS[2] and redis.call('GET', KEYS[2])
