@@ -25,8 +25,9 @@ its own old socket. Kefu's chat page therefore sends a page id (:func:`page_of`:
 load, kept across its reconnections) with each connection: a new connection of the same page takes
 the count of the socket the page had open before (the page's key holds it, and the address it counted
 for), and that socket is closed (on whichever worker holds it). The page's address may have changed
-meanwhile (Wi-Fi to 4G): the old address's count is given back at once all the same. A page id reused by a script buys it nothing: each connection with it
-closes the one before. A widget that sends none is counted per connection.
+meanwhile (Wi-Fi to 4G): the old address's count is given back at once all the same. A page id reused
+by a script buys it nothing: each connection with it closes the one before. A widget that sends none
+is counted per connection.
 
 New sessions (``KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE``): a sliding minute (``rate_window``),
 counting sessions started, not resumed. Without it a client reconnecting after every
