@@ -125,10 +125,13 @@ class RasaConversations:
             await hand_back(conversation_id)
         return output is not None
 
-    async def hand_over(self, conversation_id: str, response: str, **values: Any) -> OutputChannel | None:
+    async def hand_over(self, conversation_id: str, response: str, *, once: str | None = None,
+                        still_owed: Callable[[], Awaitable[bool]] | None = None, **values: Any) -> OutputChannel | None:
         """Say ``response`` as the conversation goes to another agent group: it stays paused, but a
-        proof the agent asked for ends with them (``desk_proof.withdrawn``)."""
-        return await self._append(conversation_id, [], response, values, ends_proof=True)
+        proof the agent asked for ends with them (``desk_proof.withdrawn``). ``once`` as for :meth:`utter`;
+        only while ``still_owed``, asked under the conversation's lock, says so (None otherwise)."""
+        return await self._append(conversation_id, [], response, values, ends_proof=True, once=once,
+                                  still_owed=still_owed)
 
     async def ask_once(self, conversation_id: str, response: str, slot: str) -> bool:
         """Say ``response`` and set the bool ``slot``, unless ``slot`` is set already (a question

@@ -23,7 +23,8 @@ from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp
 from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import HandoffError, HandoffQueue
-from bot.handoff.queue_notice import tell_place
+from bot.handoff.transfer_owed import TRANSFERRED, tell_transferred
+from bot.handoff.transfer_owed import told as transfer_told
 from bot.handoff.sessions import open_session
 from bot.handoff.presence import gone_among
 from bot.handoff.tickets import customer_id_of, disposition_ticket, own_open_ticket, session_began, work_items
@@ -359,10 +360,10 @@ class Desk:
                 if not skill or skill not in self.queue.rules.skills:
                     raise DeskError("error_skills")
                 position = await self.queue.transfer(conversation_id, agent_id, skill, note=note.strip()[:1000],
-                                                     agent_name=agent_name)
-                await self.conversations.hand_over(conversation_id, "utter_queue_transferred")
-                await tell_place(self.queue, self.conversations, conversation_id, skill,
-                                 entry["request"].channel, position)
+                                                     agent_name=agent_name, says=TRANSFERRED)
+                owed = await self.queue.transfer_recorded(conversation_id)
+                await tell_transferred(self.queue, self.conversations, conversation_id, owed, position)
+                await transfer_told(self.queue, conversation_id)  # else the waiting room finishes it
                 return {"transferred_to": skill, "position": position.position}
             if disposition == "callback":
                 ticket_id, told = await self._callback(entry, agent_id, note[:1000], phone)

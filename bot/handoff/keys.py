@@ -55,6 +55,12 @@ def joins() -> str:
     return f"{PREFIX}:joins"
 
 
+def transfers() -> str:
+    """Sorted set of conversation ids a transfer queued again, by when: the rest of the transfer (its events, the
+    customer told) is owed until the desk has done it (bot.handoff.transfer_owed)."""
+    return f"{PREFIX}:transfers"
+
+
 def claim_request(agent_id: str, request_id: str) -> str:
     """String: the conversation the agent's 接入下一位 with ``request_id`` took, for a while (its retry)."""
     return f"{PREFIX}:agent:{agent_id}:claim:{request_id}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Awaitable, Callable
 
@@ -32,11 +33,14 @@ from bot.handoff.presence import (PAGE_SILENT_S, WEBCHAT_CHANNEL, customer_gone,
                                   customer_seen_key)
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.redis_reconnect import reconnecting
-from bot.redis_text import as_text
+from bot.redis_text import as_text, as_text_or_none
 
 logger = logging.getLogger(__name__)
 
 PRIORITY_WEIGHT = 1e12
+# The record's field holding what a transfer still owes (bot.handoff.transfer_owed): its mark, who passed the
+# customer on, from which group to which, the note, when the handling ended, what the customer is told next.
+TRANSFER_FIELD = "transfer"
 # How long a desk's claim is remembered under its request id, for the page's retry of a reply it never got.
 CLAIM_REMEMBERED_S = 300
 
@@ -226,8 +230,12 @@ return {'ok', waiting_since(), redis.call('HGET', KEYS[1], 'claimed_at')}
 # A transfer (or a hand-back to the queue): _CLOSE's checks, then _ENQUEUE's record in one script, so a
 # customer who leaves meanwhile finds the conversation either served or waiting, never in between (found
 # in review: a caller who hung up as the agent transferred them was queued again, a dead call for the
-# next agent). KEYS[1] conversation hash, KEYS[2] the agent's active set, KEYS[3] the new queue.
-# ARGV: agent, conversation id, then _ENQUEUE's ARGV[1..9] (as ARGV[3..11]).
+# next agent). KEYS[1] conversation hash, KEYS[2] the agent's active set, KEYS[3] the new queue, KEYS[4] the
+# transfers owed (bot.handoff.transfer_owed), KEYS[5] the old group's handle times.
+# ARGV: agent, conversation id, then _ENQUEUE's ARGV[1..9] (as ARGV[3..11]), then what the rest of the transfer
+# owes (TRANSFER_FIELD's JSON), now, when the agent's handling ended, the handle-time window.
+# The rest of the transfer is noted in the record and in the transfers owed, and the handle time kept, in this
+# script: whatever cuts the desk's request off after it, the waiting room knows what is left to do.
 _TRANSFER = _HELD_BY_THE_AGENT + """
 local claimed_at = redis.call('HGET', KEYS[1], 'claimed_at')
 local since = waiting_since()
@@ -235,8 +243,12 @@ redis.call('SREM', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'request', ARGV[3], 'state', 'waiting', 'skill', ARGV[4],
            'priority', ARGV[5], 'enqueued_at', ARGV[6], 'channel', ARGV[8], 'waiting_since', ARGV[10],
-           'call', ARGV[11])
+           'call', ARGV[11], 'transfer', ARGV[12], 'transfer_claimed_at', claimed_at, 'transfer_since', since,
+           'transfer_unrecorded', '1')
 redis.call('ZADD', KEYS[3], ARGV[7], ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[13], ARGV[2])
+redis.call('LPUSH', KEYS[5], string.format('%.3f', math.max(0, tonumber(ARGV[14]) - tonumber(claimed_at))))
+redis.call('LTRIM', KEYS[5], 0, math.max(1, tonumber(ARGV[15])) - 1)
 return {'ok', since, claimed_at}
 """
 
@@ -248,6 +260,11 @@ if held[1] ~= 'claimed' or held[2] ~= ARGV[1] or tonumber(held[3]) ~= tonumber(A
 redis.call('HSET', KEYS[1], 'request', ARGV[3])
 return 1
 """
+
+
+def event_id_of(conversation_id: str, mark: str, kind: str) -> str:
+    """The id of the ``kind`` event of the step noted under ``mark``: the same whoever records it."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"kefu:{conversation_id}:{mark}:{kind}").hex
 
 
 def finished_ttl_s() -> int:
@@ -337,11 +354,11 @@ class HandoffQueue:
                 repr(enqueued_at), score(request.priority, enqueued_at * 1000), request.channel,
                 request.conversation_id, repr(since), "1" if is_call(request.channel, request.context) else "0"]
 
-    async def _queued(self, request: HandoffRequest, *, transferred: bool = False) -> None:
+    async def _queued(self, request: HandoffRequest, *, transferred: bool = False, event_id: str | None = None) -> None:
         """``transferred``: queued again by an agent (a transfer, or given back): the same handoff."""
         await self._record(request.conversation_id, "handoff_queued", request.channel,
                            {"skill": request.skill, "priority": request.priority, "customer_id": request.customer_id,
-                            **({"transferred": True} if transferred else {})})
+                            **({"transferred": True} if transferred else {})}, event_id=event_id)
         logger.info("handoff.queued conversation=%s skill=%s priority=%s",
                     request.conversation_id, request.skill, request.priority)
 
@@ -500,9 +517,14 @@ class HandoffQueue:
     async def _closed(self, conversation_id: str, skill: str, channel: str, agent_id: str, disposition: str,
                       note: str, handle_s: float, wait_s: float) -> None:
         await record_handle_time(self.redis, skill, round(handle_s, 3), self.rules.handle_time_window)
+        await self._closed_event(conversation_id, skill, channel, agent_id, disposition, note, handle_s, wait_s)
+
+    async def _closed_event(self, conversation_id: str, skill: str, channel: str, agent_id: str, disposition: str,
+                            note: str, handle_s: float, wait_s: float, event_id: str | None = None) -> None:
         await self._record(conversation_id, "handoff_closed", channel, {
             "agent_id": agent_id, "disposition": disposition, "skill": skill,
-            "wait_s": round(wait_s, 3), "handle_s": round(handle_s, 3), **({"note": note} if note else {})})
+            "wait_s": round(wait_s, 3), "handle_s": round(handle_s, 3), **({"note": note} if note else {})},
+            event_id=event_id)
         logger.info("handoff.closed conversation=%s agent=%s disposition=%s", conversation_id, agent_id, disposition)
 
     async def _release(self, conversation_id: str, agent_id: str, now: float, disposition: str,
@@ -523,13 +545,16 @@ class HandoffQueue:
         return float(as_text(result[1])), float(as_text(result[2]))
 
     async def transfer(self, conversation_id: str, agent_id: str, skill: str, *, note: str = "",
-                       agent_name: str = "", served_until: float | None = None) -> QueuePosition:
+                       agent_name: str = "", served_until: float | None = None, says: str = "") -> QueuePosition:
         """Close as ``transfer`` and queue again for ``skill``, keeping the original place in time.
 
         The packet carries the hand-over (who, from which group, when, the note) to the next agent.
         ``served_until``: when the agent was last there, for a conversation taken back from a desk gone
         quiet; its handle time ends then, not minutes later when it was taken back (that wait, counted,
         made the mean handle time, and so every estimate told to customers, longer).
+        ``says``: what the caller tells the customer next (the desk: "transferred", then the place); noted with
+        the transfer, the waiting room says it if the caller is cut off (``bot.handoff.transfer_owed``), until
+        the caller crosses it off. Without it nothing more is owed once the events are recorded.
         """
         if skill not in self.rules.skills:
             raise HandoffError(f"unknown skill group {skill!r}")
@@ -541,14 +566,42 @@ class HandoffQueue:
         request.context = transferred({**(request.context or {}), "skill": entry["skill"]}, to_skill=skill,
                                       agent_id=agent_id, agent_name=agent_name, at=now, note=note)
         request.skill = skill
-        since, claimed_at = self._released(conversation_id, await self._transfer(
-            keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.queue(skill)],
-            args=[agent_id, conversation_id, *self._enqueue_args(request, entry["enqueued_at"])]))
         handled_until = now if served_until is None else min(now, served_until)
-        await self._closed(conversation_id, entry["skill"], entry["channel"], agent_id, f"transfer:{skill}", note,
-                           max(0.0, handled_until - claimed_at), claimed_at - since)
-        await self._queued(request, transferred=True)
+        owed = {"mark": f"transferred:{agent_id}:{now!r}", "agent_id": agent_id, "from_skill": entry["skill"],
+                "to_skill": skill, "channel": entry["channel"], "note": note, "handled_until": handled_until,
+                "says": says}
+        self._released(conversation_id, await self._transfer(
+            keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.queue(skill),
+                  keys.transfers(), keys.handle_times(entry["skill"])],
+            args=[agent_id, conversation_id, *self._enqueue_args(request, entry["enqueued_at"]),
+                  json.dumps(owed, ensure_ascii=False), repr(now), repr(handled_until),
+                  self.rules.handle_time_window]))
+        await self.transfer_recorded(conversation_id)
+        if not says:
+            await self.redis.zrem(keys.transfers(), conversation_id)
         return await self.position(conversation_id) or QueuePosition(0, 0.0)
+
+    async def transfer_recorded(self, conversation_id: str) -> dict | None:
+        """The events of the transfer last noted in the record (``handoff_closed`` for the agent who passed it
+        on, ``handoff_queued`` for the new wait), recorded unless recorded already, under ids of the transfer's
+        own (a second recording is stored once, bot.outcomes); what the transfer noted (None: no transfer)."""
+        key = keys.conversation(conversation_id)
+        noted, claimed_at, since, unrecorded = (as_text_or_none(v) for v in await self.redis.hmget(
+            key, [TRANSFER_FIELD, "transfer_claimed_at", "transfer_since", "transfer_unrecorded"]))
+        if noted is None:
+            return None
+        owed = json.loads(noted)
+        if unrecorded:
+            claimed, since_at = float(claimed_at), float(since)
+            await self._closed_event(conversation_id, owed["from_skill"], owed["channel"], owed["agent_id"],
+                                     f"transfer:{owed['to_skill']}", owed["note"],
+                                     max(0.0, owed["handled_until"] - claimed), claimed - since_at,
+                                     event_id=event_id_of(conversation_id, owed["mark"], "handoff_closed"))
+            request = HandoffRequest(**json.loads(as_text(await self.redis.hget(key, "request"))))
+            await self._queued(request, transferred=True,
+                               event_id=event_id_of(conversation_id, owed["mark"], "handoff_queued"))
+            await self.redis.hdel(key, "transfer_unrecorded")
+        return owed
 
     async def proven(self, conversation_id: str, customer: dict) -> bool:
         """The customer being served proved who they are (asked from the desk, ``bot.handoff.desk_proof``):
@@ -653,10 +706,12 @@ class HandoffQueue:
         entry = await self.entry(conversation_id)
         await self._record(conversation_id, kind, entry["channel"] if entry else "", data)
 
-    async def _record(self, conversation_id: str, kind: str, channel: str, data: dict) -> None:
+    async def _record(self, conversation_id: str, kind: str, channel: str, data: dict,
+                      event_id: str | None = None) -> None:
+        """``event_id``: the event's own (``bot.outcomes.outcome_event``), passed to the recorder in ``data``."""
         recorder = self._recorder or database_recorder()
         try:
-            await recorder(conversation_id, kind, channel, data)
+            await recorder(conversation_id, kind, channel, {**data, "event_id": event_id} if event_id else data)
         except Exception:  # noqa: BLE001 - a lost metric must never break a handoff
             logger.warning("handoff.event.record_failed kind=%s conversation=%s", kind, conversation_id,
                            exc_info=True)

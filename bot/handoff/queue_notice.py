@@ -13,8 +13,9 @@ from bot.handoff.watcher import notice_state, remember_notice
 
 
 async def tell_place(queue: HandoffQueue, conversations, conversation_id: str, skill: str, channel: str,
-                     position: QueuePosition) -> None:
-    """Say the place (or that nobody is available) and remember it, so the waiting room does not repeat it.
+                     position: QueuePosition, *, once: str | None = None) -> None:
+    """Say the place (or that nobody is available) and remember it, so the waiting room does not repeat it;
+    ``once``: said only if nothing was said under that mark (``RasaConversations.utter``).
 
     The structured ``queue_status`` goes with the words as the request's does (the web chat shows the
     place from it), except on a phone line, where the call flow has the caller on hold already.
@@ -25,8 +26,8 @@ async def tell_place(queue: HandoffQueue, conversations, conversation_id: str, s
               **({"wait_minutes": minutes} if available else {"wait_minutes": None, "agents_available": False})}
     extra = {} if channel == "ivr" else {"custom": status}
     if available:
-        await conversations.utter(conversation_id, "utter_queued", position=position.position,
+        await conversations.utter(conversation_id, "utter_queued", once=once, position=position.position,
                                   wait_minutes=minutes, **extra)
     else:
-        await conversations.utter(conversation_id, "utter_queue_nobody_available", **extra)
+        await conversations.utter(conversation_id, "utter_queue_nobody_available", once=once, **extra)
     await remember_notice(queue, conversation_id, notice_state(position.position, minutes, available))

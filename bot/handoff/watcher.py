@@ -51,6 +51,7 @@ from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp,
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.handback import finish_owed, note_words
 from bot.handoff.joined import finish_owed as finish_owed_joins
+from bot.handoff.transfer_owed import finish_owed as finish_owed_transfers
 from bot.handoff.masking import mask_phone
 from bot.handoff.presence import customer_last_seen
 from bot.handoff.line import read_line
@@ -131,6 +132,7 @@ class WaitingRoom:
             if await self._renew(keys=[keys.watcher_lock()], args=[token, lease_ms]):
                 await finish_owed(self.queue, self.conversations)  # handoffs that ended short of the hand-back
                 await finish_owed_joins(self.queue, self.conversations)  # claims cut off before "an agent joined"
+                await finish_owed_transfers(self.queue, self.conversations)  # transfers cut off after their script
         finally:
             await self._release(keys=[keys.watcher_lock()], args=[token])
 

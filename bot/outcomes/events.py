@@ -87,13 +87,15 @@ class OutcomeEvent:
 
 
 def outcome_event(conversation_id: str, kind: str, /, *, channel: str = "", customer: str = "",
-                  at: dt.datetime | None = None, **data: Any) -> OutcomeEvent:
-    """Build an event, refusing unknown kinds; ``data`` must be JSON-serialisable."""
+                  at: dt.datetime | None = None, event_id: str | None = None, **data: Any) -> OutcomeEvent:
+    """Build an event, refusing unknown kinds; ``data`` must be JSON-serialisable. ``event_id``: one of the
+    event's own when it may be recorded twice (a step finished by the waiting room, bot.handoff.transfer_owed):
+    the record stores it once."""
     if kind not in EVENT_KINDS:
         raise UnknownEventKind(kind)
     return OutcomeEvent(conversation_id=conversation_id, kind=kind, channel=channel or "",
                         customer=customer or "", data=MappingProxyType(dict(data)),
-                        at=at or dt.datetime.utcnow())
+                        at=at or dt.datetime.utcnow(), **({"event_id": event_id} if event_id else {}))
 
 
 def customer_key(*, customer_id: Any = None, phone: str | None = None, account: str | None = None,

@@ -246,8 +246,9 @@ def recorder_for(database_url: str | None = None, redis_url: str | None = None) 
 
 
 async def record(conversation_id: str, kind: str, /, *, channel: str = "", customer: str = "",
-                 database_url: str | None = None, **data: Any) -> None:
-    """Record one outcome event for ``conversation_id`` (the Rasa sender id on every channel)."""
-    event = outcome_event(conversation_id, kind, channel=channel, customer=customer, **data)
+                 database_url: str | None = None, event_id: str | None = None, **data: Any) -> None:
+    """Record one outcome event for ``conversation_id`` (the Rasa sender id on every channel); ``event_id`` as
+    for :func:`outcome_event`."""
+    event = outcome_event(conversation_id, kind, channel=channel, customer=customer, event_id=event_id, **data)
     count_outcome(kind, channel, data)
     await recorder_for(database_url).record(event)

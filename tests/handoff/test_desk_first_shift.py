@@ -39,8 +39,13 @@ class Conversations:
         await self.utter(conversation_id, response, once=once, **values)
         return True
 
-    async def hand_over(self, conversation_id: str, response: str, **values) -> None:
-        await self.utter(conversation_id, response, **values)
+    async def hand_over(self, conversation_id: str, response: str, *, once: str | None = None, still_owed=None,
+                        **values) -> bool | None:
+        """As the real one: while ``still_owed`` says so, said once under ``once``; None when not."""
+        if still_owed is not None and not await still_owed():
+            return None
+        await self.utter(conversation_id, response, once=once, **values)
+        return True
 
     async def resume(self, conversation_id: str, response: str | None, **values) -> None:
         if response:

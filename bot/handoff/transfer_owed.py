@@ -1,0 +1,88 @@
+"""What an agent's transfer owes once the queue has moved the customer: the events, and the customer told,
+finished even when the desk's transfer was cut off after the queue's script.
+
+The transfer script (``bot.handoff.queue._TRANSFER``) notes what is left in the record (``TRANSFER_FIELD``: its
+mark, who passed the customer on, from which group to which, the note, what the customer is told next) and the
+conversation in ``keys.transfers()``, and keeps the handle time, as it queues the customer again. The queue then
+records ``handoff_closed`` (the first agent's contact) and ``handoff_queued`` (the new wait), under ids of the
+transfer's own (``HandoffQueue.transfer_recorded``); the desk tells the customer (:func:`tell_transferred`: "已为您
+转接", once under the transfer's mark, a proof the first agent asked for ended, then their place) and crosses it
+off (:func:`told`). Found in review: a transfer cut off between the two (Redis not answering for a moment, the
+server restarting) left the customer in the new group's queue without a word, never told they were transferred
+nor their place (the waiting room's first visit says nothing: the request told it), the first agent's proof still
+open, and neither the first agent's contact nor the new wait recorded.
+
+The waiting room (``bot.handoff.watcher``) finishes each transfer still owed ``TRANSFER_GRACE_S`` after it
+(:func:`finish_owed`): the events recorded unless they were (the record stores an event id once), and, while
+the customer still waits from that transfer (read again under the conversation's lock), told unless the desk
+told them already (the words carry the transfer's mark). A customer an agent of the new group has taken
+meanwhile was told "an agent joined": nothing about the transfer is said then.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from redis.exceptions import RedisError
+
+from bot.handoff import keys
+from bot.handoff.handback import HANDBACK_GRACE_S
+from bot.handoff.queue import TRANSFER_FIELD, QueuePosition
+from bot.redis_text import as_text, as_text_or_none
+
+logger = logging.getLogger(__name__)
+
+# Longer than a desk's transfer takes from its script to the customer told.
+TRANSFER_GRACE_S = HANDBACK_GRACE_S
+# What the desk's transfer tells the customer first (``HandoffQueue.transfer``'s ``says``).
+TRANSFERRED = "utter_queue_transferred"
+
+
+async def tell_transferred(queue, conversations, conversation_id: str, owed: dict, position: QueuePosition,
+                           still_owed=None) -> bool:
+    """"已为您转接" (the bot stays paused, a proof the first agent asked for ends), then the place in the new
+    queue, each once under the transfer's mark; only while ``still_owed`` says so. True when it went through."""
+    from bot.handoff.queue_notice import tell_place  # it imports the waiting room, which imports this module
+
+    if await conversations.hand_over(conversation_id, owed["says"], once=owed["mark"], still_owed=still_owed) is None:
+        return False
+    await tell_place(queue, conversations, conversation_id, owed["to_skill"], owed["channel"], position,
+                     once=f"{owed['mark']}:place")
+    return True
+
+
+async def told(queue, conversation_id: str) -> None:
+    """The transfer is done: nothing is owed. Not crossed off (Redis not answering), the waiting room finds the
+    events recorded and the words said, and crosses it off then."""
+    try:
+        await queue.redis.zrem(keys.transfers(), conversation_id)
+    except (RedisError, OSError):
+        logger.warning("handoff.transfer.not_crossed_off conversation=%s", conversation_id)
+
+
+async def finish_owed(queue, conversations) -> list[str]:
+    """Finish every transfer owed for ``TRANSFER_GRACE_S``; the conversations whose customer was told now."""
+    due = [as_text(m) for m in
+           await queue.redis.zrangebyscore(keys.transfers(), "-inf", repr(queue.clock() - TRANSFER_GRACE_S))]
+    finished = []
+    for conversation_id in due:
+        owed = await queue.transfer_recorded(conversation_id)
+        if owed is not None and owed.get("says"):
+            position = await queue.position(conversation_id)
+            if position is not None and position.position and await tell_transferred(
+                    queue, conversations, conversation_id, owed, position, _waiting_from(queue, conversation_id, owed)):
+                finished.append(conversation_id)
+                logger.warning("handoff.transfer.finished conversation=%s agent=%s to=%s", conversation_id,
+                               owed["agent_id"], owed["to_skill"])
+        await queue.redis.zrem(keys.transfers(), conversation_id)
+    return finished
+
+
+def _waiting_from(queue, conversation_id: str, owed: dict):
+    """Asked under the conversation's lock: the customer still waits in the queue that transfer put them in."""
+    async def still_owed() -> bool:
+        state, noted = (as_text_or_none(v) for v in await queue.redis.hmget(
+            keys.conversation(conversation_id), ["state", TRANSFER_FIELD]))
+        return state == "waiting" and noted is not None and json.loads(noted).get("mark") == owed["mark"]
+
+    return still_owed

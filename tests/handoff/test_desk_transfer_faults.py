@@ -1,0 +1,132 @@
+"""转接 cut off after the queue moved the customer to the other group: Redis stops answering for a few seconds.
+
+Real ``RasaConversations`` over the Redis tracker store (the stand-in processor of test_desk_proof_ends), real
+queue; the fault is real: ``CLIENT PAUSE`` on a Redis server of this module's own (test_desk_close_faults), so
+the next Redis command after the transfer's script times out, as it would in the Rasa server.
+
+Found in review: a transfer cut off after its script (Redis not answering for a moment, the server restarting)
+left the customer waiting in the new group's queue without a word: never told they were transferred, nor their
+place (the waiting room's first visit of a record says nothing, the request having told it), a proof the first
+agent asked for still open; and the first agent's handling of the contact (``handoff_closed``, its handle time)
+and the new wait (``handoff_queued``) never recorded.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis.asyncio as aioredis
+from rasa.shared.core.events import SlotSet
+
+from bot.handoff import desk_proof, keys
+from bot.handoff.handback import HANDBACK_GRACE_S
+from bot.handoff.queue import HandoffQueue, HandoffRequest
+from bot.handoff.watcher import WaitingRoom
+from tests.handoff.test_desk_close_faults import (PAUSE_MS, redis_answers_again, redis_stops_answering_during,
+                                                   waiting_for_a_person)
+from tests.handoff.test_desk_opt_out import served
+from tests.handoff.test_desk_proof_ends import conversations, domain  # noqa: F401 - fixtures
+from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its own: CLIENT PAUSE stops it all
+
+TRANSFERRED = "已为您转接到更合适的客服组"
+PLACE = "正在为您转接人工客服，您目前排在第 1 位"
+
+
+@pytest.fixture
+def queue(redis_url, clock, rules, events, redis):  # noqa: F811
+    """The queue on a client that gives up after 1 s, as the Rasa server's does (KEFU_REDIS_TIMEOUT_SECONDS)."""
+    return HandoffQueue(aioredis.Redis.from_url(redis_url, socket_timeout=1), clock, rules=rules, recorder=events)
+
+
+def redis_stops_answering_after_the_script(queue, redis_url: str) -> None:  # noqa: F811
+    """The transfer's script runs; then the server answers nobody for ``PAUSE_MS``."""
+    script = queue._transfer
+
+    async def cut_off(*args, **kwargs):
+        queue._transfer = script
+        answer = await script(*args, **kwargs)
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await client.execute_command("CLIENT", "PAUSE", PAUSE_MS, "ALL")
+        finally:
+            await client.close()
+        return answer
+
+    queue._transfer = cut_off
+
+
+async def transferred_with_a_proof_open(queue, kefu_env, conversations, conversation_id: str):  # noqa: F811
+    """王芳 serves the customer and asked them for proof (请客户验证身份); an agent of the tv group is there. The
+    clock from now: the customer's "转人工" is before their wait began."""
+    await waiting_for_a_person(conversations, conversation_id)
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    for event in (SlotSet("pending_request", desk_proof.DESK_PROOF), SlotSet("awaiting", "verification_code")):
+        tracker.update(event, conversations.agent.domain)
+    await conversations.agent.tracker_store.save(tracker)
+    queue.clock.now = time.time()
+    desk = await served(queue, kefu_env, HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    desk.conversations = conversations
+    await queue.roster.register("li", name="李雷", skills=["tv"], capacity=1, status="available")
+    return desk
+
+
+async def said(conversations, conversation_id: str) -> list[str]:  # noqa: F811
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    return [e.text for e in tracker.events if e.type_name == "bot"]
+
+
+async def waiting_room_passes(queue, conversations, clock) -> None:  # noqa: F811
+    """Past the grace, 李雷's desk checking in all along."""
+    room = WaitingRoom(queue, conversations)
+    for _ in range(3):
+        clock.advance(HANDBACK_GRACE_S)
+        await queue.roster.heartbeat("li")
+        await room.tick()
+
+
+@pytest.mark.parametrize("cut_off", ["script", "hand_over"])  # right after the script; as the customer is told
+async def test_a_transfer_cut_off_is_finished_by_the_waiting_room(queue, clock, kefu_env, redis, redis_url,
+                                                                  conversations, events, cut_off):  # noqa: F811
+    conversation_id = f"transfer-cut-{cut_off}"
+    desk = await transferred_with_a_proof_open(queue, kefu_env, conversations, conversation_id)
+    clock.advance(120)  # two minutes with 王芳
+    if cut_off == "script":
+        redis_stops_answering_after_the_script(queue, redis_url)
+    else:
+        redis_stops_answering_during(conversations, redis_url, "hand_over")
+    with pytest.raises(aioredis.RedisError):  # the agent's 转接 fails (the desk shows an error)
+        await desk.close("wang", conversation_id, "transfer", skill="tv", note="电视没信号", agent_name="王芳")
+    await redis_answers_again(redis)
+    assert await queue.waiting("tv") == [conversation_id], "the script moved the customer to the tv group"
+
+    await waiting_room_passes(queue, conversations, clock)
+    words = await said(conversations, conversation_id)
+    assert len([t for t in words if t.startswith(TRANSFERRED)]) == 1, words
+    assert len([t for t in words if t.startswith(PLACE)]) == 1, words
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    assert tracker.is_paused(), "still waiting for a person"
+    assert tracker.get_slot("pending_request") is None, "the first agent's proof ended with the transfer"
+    closed = [d for d in events.data("handoff_closed")]
+    assert [(d["agent_id"], d["disposition"], d["note"], d["handle_s"]) for d in closed] == \
+        [("wang", "transfer:tv", "电视没信号", 120.0)], "the first agent's contact, recorded once"
+    assert [(d["skill"], d.get("transferred")) for d in events.data("handoff_queued")] == \
+        [("billing", None), ("tv", True)], "the new wait, recorded once"
+    assert await redis.lrange(keys.handle_times("billing"), 0, -1) == [b"120.000"], "its handle time, once"
+    assert await redis.zcard(keys.transfers()) == 0, "nothing owed any more"
+
+
+async def test_a_transfer_the_desk_finished_is_not_repeated(queue, clock, kefu_env, redis, conversations,
+                                                            events):  # noqa: F811
+    """The usual transfer: the waiting room has nothing left to do for it and says and records nothing more; nor
+    when the desk finished everything but crossing it off (noted again here, as Redis gone at that moment leaves it)."""
+    conversation_id = "transfer-done"
+    desk = await transferred_with_a_proof_open(queue, kefu_env, conversations, conversation_id)
+    await desk.close("wang", conversation_id, "transfer", skill="tv", note="电视没信号", agent_name="王芳")
+    await redis.zadd(keys.transfers(), {conversation_id: clock()})
+    before = await said(conversations, conversation_id)
+
+    await waiting_room_passes(queue, conversations, clock)
+    assert await said(conversations, conversation_id) == before
+    assert len([t for t in before if t.startswith(TRANSFERRED)]) == 1
+    assert len(events.data("handoff_closed")) == 1 and len(events.data("handoff_queued")) == 2
+    assert await redis.zcard(keys.transfers()) == 0
