@@ -171,9 +171,26 @@ class AgentRoster:
         return (state is not None and state.last_seen is not None
                 and state.last_seen >= self.clock() - self.presence_timeout_s)
 
+    async def seen_since(self, limit: float) -> float:
+        """Since when a desk's check-in counts for an agent to be there, ``limit`` seconds back (the presence
+        timeout, or ``agent_gone_after_s``), or as far back from the start of a gap in the waiting room's passes
+        while its grace lasts (:meth:`excuse`): no desk could check in during it."""
+        now = self.clock()
+        began, until = await self.redis.hmget(keys.presence_grace(), ["from", "until"])
+        if began is not None and until is not None and float(until) > now:
+            return min(now, float(began)) - limit
+        return now - limit
+
+    async def excuse(self, began: float, until: float) -> None:
+        """No desk could check in from ``began`` (Redis not answering, the servers restarting): a check-in that
+        counted then counts until ``until``. Found in review: after an outage longer than ``presence_timeout_s``
+        every waiting customer was told nobody was available, then that agents were back a check-in later; and
+        past ``agent_gone_after_s`` every agent's customers were taken from them."""
+        await self.redis.hset(keys.presence_grace(), mapping={"from": repr(began), "until": repr(until)})
+
     async def online(self) -> list[AgentState]:
         """Available agents whose desk checked in recently."""
-        since = self.clock() - self.presence_timeout_s
+        since = await self.seen_since(self.presence_timeout_s)
         ids = [as_text(a) for a in await self.redis.zrangebyscore(keys.presence(), since, "+inf")]
         states = [await self.get(agent_id) for agent_id in ids]
         return [s for s in states if s is not None and s.status == "available"]

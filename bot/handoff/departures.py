@@ -101,7 +101,7 @@ async def requeue_gone_agents(queue: HandoffQueue) -> list[str]:
     limit = queue.rules.agent_gone_after_s
     if not limit:
         return []
-    since = queue.clock() - limit
+    since = await queue.roster.seen_since(limit)  # not an outage's missed check-ins (AgentRoster.excuse)
     quiet = [as_text(a) for a in await queue.redis.zrangebyscore(keys.presence(), "-inf", f"({since!r}")]
     if not quiet:
         return []

@@ -70,5 +70,16 @@ def session(token_hash: str) -> str:
     return f"{PREFIX}:session:{token_hash}"
 
 
+def watcher_pass() -> str:
+    """String: when the waiting room's last pass began (bot.handoff.watcher)."""
+    return f"{PREFIX}:watcher:pass"
+
+
+def presence_grace() -> str:
+    """Hash ``from``, ``until``: after a gap in the waiting room's passes (Redis down, the servers restarting)
+    desks that checked in before the gap count as present until ``until`` (bot.handoff.agents.AgentRoster)."""
+    return f"{PREFIX}:presence:grace"
+
+
 def watcher_lock() -> str:
     return f"{PREFIX}:watcher:lock"

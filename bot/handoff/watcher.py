@@ -70,6 +70,9 @@ FAULT_INTENTS = ("fault_tv", "fault_broadband", "fault_wifi", "fault_remote")
 # What a typed phone number is made of, and a run of digits long enough to be one (mistyped or not).
 NUMBER_CHARS = re.compile(r"[\d\s+\-()（）]")
 NUMBER_RUN = re.compile(r"\d[\d\s\-]{5,}\d")
+# A gap between two passes longer than this (a pass takes well under a second: bench/RESULTS.md) means the
+# waiting room could not run: Redis not answering, every server down. Desks could not check in either.
+PASS_GAP_S = 10.0
 # A tick renews its lease before each visit (taking the lock again if it ran out and nobody took it: a
 # slow database read of the departures must not stop the visits), and frees the lock only while it is
 # its own: one whose lock another worker took stops (that worker visits), and does not free the other's
@@ -114,6 +117,7 @@ class WaitingRoom:
         if not await self.queue.redis.set(keys.watcher_lock(), token, nx=True, px=lease_ms):
             return
         try:
+            await self.after_a_gap()
             try:
                 await self.departures.check()  # conversations back in the queue: told their place by this visit
             except Exception:  # noqa: BLE001 - the database down must not stop the customers' waiting room
@@ -135,6 +139,16 @@ class WaitingRoom:
                 await finish_owed_transfers(self.queue, self.conversations)  # transfers cut off after their script
         finally:
             await self._release(keys=[keys.watcher_lock()], args=[token])
+
+    async def after_a_gap(self) -> None:
+        """Notes when this pass began; after a gap of more than ``PASS_GAP_S`` since the last (Redis not
+        answering, every server down), desks get ``presence_timeout_s`` to check in again before their agents
+        count as absent (``AgentRoster.excuse``): they could not check in during it either."""
+        now = self.queue.clock()
+        last = as_text_or_none(await self.queue.redis.set(keys.watcher_pass(), repr(now), get=True))
+        if last is not None and now - float(last) > PASS_GAP_S:
+            await self.queue.roster.excuse(float(last), now + self.queue.rules.presence_timeout_s)
+            logger.warning("handoff.watcher.after_a_gap gap_s=%.0f", now - float(last))
 
     # -- one waiting conversation -------------------------------------------------
     async def visit(self, conversation_id: str) -> None:
