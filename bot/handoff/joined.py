@@ -10,7 +10,8 @@ agent had them, the bot still answering them, or a paused conversation saying no
 The waiting room (``bot.handoff.watcher``) finishes each join still owed ``JOIN_GRACE_S`` after the claim
 (:func:`finish_owed`): while the agent still has the conversation from that claim (read again under the
 conversation's lock), the bot is paused and the customer told, unless the desk told them already (the words
-carry the claim's mark: a desk that said them but could not cross them off is not repeated).
+carry the claim's mark: a desk that said them but could not cross them off is not repeated); and
+``handoff_claimed`` is recorded if the claim was cut off before it (``HandoffQueue.claim_recorded``: once).
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ async def finish_owed(queue, conversations) -> list[str]:
            await queue.redis.zrangebyscore(keys.joins(), "-inf", repr(queue.clock() - JOIN_GRACE_S))]
     finished = []
     for conversation_id in due:
-        entry = await queue.entry(conversation_id)
+        entry = await queue.claim_recorded(conversation_id, late=True)  # the claim's event, if it was cut off too
         if entry is not None and entry["state"] == "claimed":
             roster = await queue.roster.get(entry["agent_id"])
             if await say_joined(conversations, entry["request"], (roster.name if roster else "") or entry["agent_id"],

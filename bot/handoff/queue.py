@@ -12,6 +12,7 @@ new one; the first agent's time was no wait.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -92,7 +93,8 @@ return ''
 # CLAIM_REMEMBERED_S.
 # A request the agent's desk sent before (its reply lost, the page retries) gets the conversation it took
 # while that is still the agent's: {'again', id, 0}. Otherwise the claim is remembered under its request id,
-# and the customer noted in the joins owed, in this script: whatever cuts the desk's request off after it,
+# its event noted as not yet recorded (``claim_unrecorded``), and the customer noted in the joins owed, in this
+# script: whatever cuts the desk's request off after it,
 # the retry and the waiting room know what it did. A
 # web-chat customer with no open page (bot.handoff.presence) keeps their place but is passed over: the
 # head of each queue is its first entry whose customer is there. Whose page tells is
@@ -164,7 +166,8 @@ end
 if best_member == nil then return {calls_passed > 0 and 'on_a_call' or 'empty', passed} end
 redis.call('ZREM', best_key, best_member)
 redis.call('SADD', KEYS[1], best_member)
-redis.call('HSET', ARGV[4] .. best_member, 'state', 'claimed', 'agent_id', ARGV[1], 'claimed_at', ARGV[2])
+redis.call('HSET', ARGV[4] .. best_member, 'state', 'claimed', 'agent_id', ARGV[1], 'claimed_at', ARGV[2],
+           'claim_unrecorded', '1')
 redis.call('ZADD', KEYS[2], ARGV[2], best_member)
 if KEYS[3] ~= '' then redis.call('SET', KEYS[3], best_member, 'EX', ARGV[11]) end
 return {'ok', best_member, passed}
@@ -265,6 +268,11 @@ return 1
 def event_id_of(conversation_id: str, mark: str, kind: str) -> str:
     """The id of the ``kind`` event of the step noted under ``mark``: the same whoever records it."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"kefu:{conversation_id}:{mark}:{kind}").hex
+
+
+def utc(at: float) -> dt.datetime:
+    """A queue time as an outcome event's ``at`` (naive UTC, bot.outcomes.events)."""
+    return dt.datetime.fromtimestamp(at, dt.timezone.utc).replace(tzinfo=None)
 
 
 def finished_ttl_s() -> int:
@@ -494,15 +502,29 @@ class HandoffQueue:
         if status not in ("ok", "again"):
             return status, None
         conversation_id = as_text(result[1])
-        entry = await self.entry(conversation_id)
-        if status == "again":  # recorded when it was taken
+        entry = await self.claim_recorded(conversation_id)  # recorded when it was taken, unless cut off then
+        if status == "again":
             logger.info("handoff.claimed_again conversation=%s agent=%s", conversation_id, agent_id)
             return status, entry["request"]
-        wait_s = round(now - entry["waiting_since"], 3)  # this wait: since it last joined the queue
-        await self._record(conversation_id, "handoff_claimed", entry["channel"],
-                           {"agent_id": agent_id, "skill": entry["skill"], "wait_s": wait_s})
         logger.info("handoff.claimed conversation=%s agent=%s", conversation_id, agent_id)
         return "ok", entry["request"]
+
+    async def claim_recorded(self, conversation_id: str, *, late: bool = False) -> dict | None:
+        """``handoff_claimed`` for the claim last made of the conversation (this wait: since it last joined the
+        queue), unless recorded already, under an id of the claim's own (a second recording is stored once,
+        bot.outcomes); ``late``: by the waiting room, for a claim cut off after its script (``bot.handoff.joined``),
+        dated when it was made. The entry (None: gone)."""
+        entry = await self.entry(conversation_id)
+        key = keys.conversation(conversation_id)
+        if entry is None or entry["claimed_at"] is None or not await self.redis.hexists(key, "claim_unrecorded"):
+            return entry
+        claimed_at = entry["claimed_at"]
+        mark = f"claimed:{entry['agent_id']}:{claimed_at!r}"
+        await self._record(conversation_id, "handoff_claimed", entry["channel"], {
+            "agent_id": entry["agent_id"], "skill": entry["skill"], "wait_s": round(claimed_at - entry["waiting_since"], 3),
+            **({"at": utc(claimed_at)} if late else {})}, event_id=event_id_of(conversation_id, mark, "handoff_claimed"))
+        await self.redis.hdel(key, "claim_unrecorded")
+        return entry
 
     async def close(self, conversation_id: str, agent_id: str, disposition: str, note: str = "", *,
                     words: str = "") -> None:

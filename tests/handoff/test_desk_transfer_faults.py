@@ -38,12 +38,13 @@ def queue(redis_url, clock, rules, events, redis):  # noqa: F811
     return HandoffQueue(aioredis.Redis.from_url(redis_url, socket_timeout=1), clock, rules=rules, recorder=events)
 
 
-def redis_stops_answering_after_the_script(queue, redis_url: str) -> None:  # noqa: F811
-    """The transfer's script runs; then the server answers nobody for ``PAUSE_MS``."""
-    script = queue._transfer
+def redis_stops_answering_after(queue, script_name: str, redis_url: str) -> None:  # noqa: F811
+    """The queue's script ``script_name`` (``_transfer``, ``_claim``) runs; then the server answers nobody for
+    ``PAUSE_MS``."""
+    script = getattr(queue, script_name)
 
     async def cut_off(*args, **kwargs):
-        queue._transfer = script
+        setattr(queue, script_name, script)
         answer = await script(*args, **kwargs)
         client = aioredis.Redis.from_url(redis_url)
         try:
@@ -52,7 +53,7 @@ def redis_stops_answering_after_the_script(queue, redis_url: str) -> None:  # no
             await client.close()
         return answer
 
-    queue._transfer = cut_off
+    setattr(queue, script_name, cut_off)
 
 
 async def transferred_with_a_proof_open(queue, kefu_env, conversations, conversation_id: str):  # noqa: F811
@@ -91,7 +92,7 @@ async def test_a_transfer_cut_off_is_finished_by_the_waiting_room(queue, clock, 
     desk = await transferred_with_a_proof_open(queue, kefu_env, conversations, conversation_id)
     clock.advance(120)  # two minutes with 王芳
     if cut_off == "script":
-        redis_stops_answering_after_the_script(queue, redis_url)
+        redis_stops_answering_after(queue, "_transfer", redis_url)
     else:
         redis_stops_answering_during(conversations, redis_url, "hand_over")
     with pytest.raises(aioredis.RedisError):  # the agent's 转接 fails (the desk shows an error)
@@ -130,3 +131,33 @@ async def test_a_transfer_the_desk_finished_is_not_repeated(queue, clock, kefu_e
     assert len([t for t in before if t.startswith(TRANSFERRED)]) == 1
     assert len(events.data("handoff_closed")) == 1 and len(events.data("handoff_queued")) == 2
     assert await redis.zcard(keys.transfers()) == 0
+
+
+@pytest.mark.parametrize("retried", [False, True])  # nobody retries; the page retries its request
+async def test_a_claim_cut_off_after_its_script_is_recorded_once(queue, clock, kefu_env, redis, redis_url,
+                                                                 conversations, events, retried):  # noqa: F811
+    """Found in review: a claim cut off right after its script (the customer then told by the waiting room, or
+    the page's retry) never recorded ``handoff_claimed``: the answer, its wait and the agent were missing from
+    the KPIs (answered within the SLA, the agent's contacts)."""
+    conversation_id = f"claim-event-cut-{retried}"
+    await waiting_for_a_person(conversations, conversation_id)
+    queue.clock.now = time.time()
+    desk = await served(queue, kefu_env, HandoffRequest("claim-event-other", "webchat", "billing", 1, None, {}))
+    desk.conversations = conversations
+    await queue.roster.register("wang", name="王芳", skills=["billing"], capacity=2, status="available")
+    await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    clock.advance(45)  # waited 45 s
+
+    redis_stops_answering_after(queue, "_claim", redis_url)
+    with pytest.raises(aioredis.RedisError):
+        await desk.claim("wang", "王芳", "r-1")
+    await redis_answers_again(redis)
+    assert await queue.serving("wang") == sorted(["claim-event-other", conversation_id])
+    if retried:
+        clock.advance(3)
+        assert (await desk.claim("wang", "王芳", "r-1"))["conversation_id"] == conversation_id
+    await waiting_room_passes(queue, conversations, clock)
+
+    claimed = [d for c, k, _, d in events.recorded if c == conversation_id and k == "handoff_claimed"]
+    assert [(d["agent_id"], d["wait_s"]) for d in claimed] == [("wang", 45.0)], claimed
+    assert len([t for t in await said(conversations, conversation_id) if t.startswith("人工客服 王芳 已为您接入")]) == 1
