@@ -362,11 +362,12 @@ class HandoffQueue:
                 repr(enqueued_at), score(request.priority, enqueued_at * 1000), request.channel,
                 request.conversation_id, repr(since), "1" if is_call(request.channel, request.context) else "0"]
 
-    async def _queued(self, request: HandoffRequest, *, transferred: bool = False, event_id: str | None = None) -> None:
+    async def _queued(self, request: HandoffRequest, *, transferred: bool = False, event_id: str | None = None,
+                      at: float | None = None) -> None:
         """``transferred``: queued again by an agent (a transfer, or given back): the same handoff."""
         await self._record(request.conversation_id, "handoff_queued", request.channel,
                            {"skill": request.skill, "priority": request.priority, "customer_id": request.customer_id,
-                            **({"transferred": True} if transferred else {})}, event_id=event_id)
+                            **({"transferred": True} if transferred else {})}, event_id=event_id, at=at)
         logger.info("handoff.queued conversation=%s skill=%s priority=%s",
                     request.conversation_id, request.skill, request.priority)
 
@@ -502,7 +503,8 @@ class HandoffQueue:
         if status not in ("ok", "again"):
             return status, None
         conversation_id = as_text(result[1])
-        entry = await self.claim_recorded(conversation_id)  # recorded when it was taken, unless cut off then
+        # Recorded when it was taken, unless cut off then: the retry records it, dated then.
+        entry = await self.claim_recorded(conversation_id, late=status == "again")
         if status == "again":
             logger.info("handoff.claimed_again conversation=%s agent=%s", conversation_id, agent_id)
             return status, entry["request"]
@@ -512,8 +514,8 @@ class HandoffQueue:
     async def claim_recorded(self, conversation_id: str, *, late: bool = False) -> dict | None:
         """``handoff_claimed`` for the claim last made of the conversation (this wait: since it last joined the
         queue), unless recorded already, under an id of the claim's own (a second recording is stored once,
-        bot.outcomes); ``late``: by the waiting room, for a claim cut off after its script (``bot.handoff.joined``),
-        dated when it was made. The entry (None: gone)."""
+        bot.outcomes); ``late``: by a retry or the waiting room, for a claim cut off after its script
+        (``bot.handoff.joined``), dated when it was made. The entry (None: gone)."""
         entry = await self.entry(conversation_id)
         key = keys.conversation(conversation_id)
         if entry is None or entry["claimed_at"] is None or not await self.redis.hexists(key, "claim_unrecorded"):
@@ -521,8 +523,8 @@ class HandoffQueue:
         claimed_at = entry["claimed_at"]
         mark = f"claimed:{entry['agent_id']}:{claimed_at!r}"
         await self._record(conversation_id, "handoff_claimed", entry["channel"], {
-            "agent_id": entry["agent_id"], "skill": entry["skill"], "wait_s": round(claimed_at - entry["waiting_since"], 3),
-            **({"at": utc(claimed_at)} if late else {})}, event_id=event_id_of(conversation_id, mark, "handoff_claimed"))
+            "agent_id": entry["agent_id"], "skill": entry["skill"], "wait_s": round(claimed_at - entry["waiting_since"], 3)},
+            event_id=event_id_of(conversation_id, mark, "handoff_claimed"), at=claimed_at if late else None)
         await self.redis.hdel(key, "claim_unrecorded")
         return entry
 
@@ -542,11 +544,12 @@ class HandoffQueue:
         await self._closed_event(conversation_id, skill, channel, agent_id, disposition, note, handle_s, wait_s)
 
     async def _closed_event(self, conversation_id: str, skill: str, channel: str, agent_id: str, disposition: str,
-                            note: str, handle_s: float, wait_s: float, event_id: str | None = None) -> None:
+                            note: str, handle_s: float, wait_s: float, event_id: str | None = None,
+                            at: float | None = None) -> None:
         await self._record(conversation_id, "handoff_closed", channel, {
             "agent_id": agent_id, "disposition": disposition, "skill": skill,
             "wait_s": round(wait_s, 3), "handle_s": round(handle_s, 3), **({"note": note} if note else {})},
-            event_id=event_id)
+            event_id=event_id, at=at)
         logger.info("handoff.closed conversation=%s agent=%s disposition=%s", conversation_id, agent_id, disposition)
 
     async def _release(self, conversation_id: str, agent_id: str, now: float, disposition: str,
@@ -591,7 +594,7 @@ class HandoffQueue:
         handled_until = now if served_until is None else min(now, served_until)
         owed = {"mark": f"transferred:{agent_id}:{now!r}", "agent_id": agent_id, "from_skill": entry["skill"],
                 "to_skill": skill, "channel": entry["channel"], "note": note, "handled_until": handled_until,
-                "says": says}
+                "says": says, "at": now}
         self._released(conversation_id, await self._transfer(
             keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.queue(skill),
                   keys.transfers(), keys.handle_times(entry["skill"])],
@@ -603,10 +606,12 @@ class HandoffQueue:
             await self.redis.zrem(keys.transfers(), conversation_id)
         return await self.position(conversation_id) or QueuePosition(0, 0.0)
 
-    async def transfer_recorded(self, conversation_id: str) -> dict | None:
+    async def transfer_recorded(self, conversation_id: str, *, late: bool = False) -> dict | None:
         """The events of the transfer last noted in the record (``handoff_closed`` for the agent who passed it
         on, ``handoff_queued`` for the new wait), recorded unless recorded already, under ids of the transfer's
-        own (a second recording is stored once, bot.outcomes); what the transfer noted (None: no transfer)."""
+        own (a second recording is stored once, bot.outcomes); ``late``: by the waiting room, for a transfer cut
+        off after its script (``bot.handoff.transfer_owed``), dated when it was made. What the transfer noted
+        (None: no transfer)."""
         key = keys.conversation(conversation_id)
         noted, claimed_at, since, unrecorded = (as_text_or_none(v) for v in await self.redis.hmget(
             key, [TRANSFER_FIELD, "transfer_claimed_at", "transfer_since", "transfer_unrecorded"]))
@@ -614,14 +619,14 @@ class HandoffQueue:
             return None
         owed = json.loads(noted)
         if unrecorded:
-            claimed, since_at = float(claimed_at), float(since)
+            claimed, since_at, at = float(claimed_at), float(since), owed["at"] if late else None
             await self._closed_event(conversation_id, owed["from_skill"], owed["channel"], owed["agent_id"],
                                      f"transfer:{owed['to_skill']}", owed["note"],
                                      max(0.0, owed["handled_until"] - claimed), claimed - since_at,
-                                     event_id=event_id_of(conversation_id, owed["mark"], "handoff_closed"))
+                                     event_id=event_id_of(conversation_id, owed["mark"], "handoff_closed"), at=at)
             request = HandoffRequest(**json.loads(as_text(await self.redis.hget(key, "request"))))
             await self._queued(request, transferred=True,
-                               event_id=event_id_of(conversation_id, owed["mark"], "handoff_queued"))
+                               event_id=event_id_of(conversation_id, owed["mark"], "handoff_queued"), at=at)
             await self.redis.hdel(key, "transfer_unrecorded")
         return owed
 
@@ -729,11 +734,13 @@ class HandoffQueue:
         await self._record(conversation_id, kind, entry["channel"] if entry else "", data)
 
     async def _record(self, conversation_id: str, kind: str, channel: str, data: dict,
-                      event_id: str | None = None) -> None:
-        """``event_id``: the event's own (``bot.outcomes.outcome_event``), passed to the recorder in ``data``."""
+                      event_id: str | None = None, at: float | None = None) -> None:
+        """``event_id``: the event's own; ``at``: when it happened, for an event recorded late (both as for
+        ``bot.outcomes.outcome_event``, passed to the recorder in ``data``)."""
         recorder = self._recorder or database_recorder()
+        data = {**data, **({"event_id": event_id} if event_id else {}), **({"at": utc(at)} if at is not None else {})}
         try:
-            await recorder(conversation_id, kind, channel, {**data, "event_id": event_id} if event_id else data)
+            await recorder(conversation_id, kind, channel, data)
         except Exception:  # noqa: BLE001 - a lost metric must never break a handoff
             logger.warning("handoff.event.record_failed kind=%s conversation=%s", kind, conversation_id,
                            exc_info=True)

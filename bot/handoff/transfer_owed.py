@@ -66,7 +66,7 @@ async def finish_owed(queue, conversations) -> list[str]:
            await queue.redis.zrangebyscore(keys.transfers(), "-inf", repr(queue.clock() - TRANSFER_GRACE_S))]
     finished = []
     for conversation_id in due:
-        owed = await queue.transfer_recorded(conversation_id)
+        owed = await queue.transfer_recorded(conversation_id, late=True)
         if owed is not None and owed.get("says"):
             position = await queue.position(conversation_id)
             if position is not None and position.position and await tell_transferred(

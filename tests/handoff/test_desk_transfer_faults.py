@@ -8,7 +8,8 @@ Found in review: a transfer cut off after its script (Redis not answering for a 
 left the customer waiting in the new group's queue without a word: never told they were transferred, nor their
 place (the waiting room's first visit of a record says nothing, the request having told it), a proof the first
 agent asked for still open; and the first agent's handling of the contact (``handoff_closed``, its handle time)
-and the new wait (``handoff_queued``) never recorded.
+and the new wait (``handoff_queued``) never recorded. The same cut right after a claim's script lost its
+``handoff_claimed`` (the last test here: its queue's client gives up as this module's does).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from rasa.shared.core.events import SlotSet
 
 from bot.handoff import desk_proof, keys
 from bot.handoff.handback import HANDBACK_GRACE_S
-from bot.handoff.queue import HandoffQueue, HandoffRequest
+from bot.handoff.queue import HandoffQueue, HandoffRequest, utc
 from bot.handoff.watcher import WaitingRoom
 from tests.handoff.test_desk_close_faults import (PAUSE_MS, redis_answers_again, redis_stops_answering_during,
                                                    waiting_for_a_person)
@@ -95,6 +96,7 @@ async def test_a_transfer_cut_off_is_finished_by_the_waiting_room(queue, clock, 
         redis_stops_answering_after(queue, "_transfer", redis_url)
     else:
         redis_stops_answering_during(conversations, redis_url, "hand_over")
+    transferred_at = clock()
     with pytest.raises(aioredis.RedisError):  # the agent's 转接 fails (the desk shows an error)
         await desk.close("wang", conversation_id, "transfer", skill="tv", note="电视没信号", agent_name="王芳")
     await redis_answers_again(redis)
@@ -112,6 +114,8 @@ async def test_a_transfer_cut_off_is_finished_by_the_waiting_room(queue, clock, 
         [("wang", "transfer:tv", "电视没信号", 120.0)], "the first agent's contact, recorded once"
     assert [(d["skill"], d.get("transferred")) for d in events.data("handoff_queued")] == \
         [("billing", None), ("tv", True)], "the new wait, recorded once"
+    if cut_off == "script":  # recorded by the waiting room: dated when the transfer was made
+        assert closed[0]["at"] == events.data("handoff_queued")[-1]["at"] == utc(transferred_at)
     assert await redis.lrange(keys.handle_times("billing"), 0, -1) == [b"120.000"], "its handle time, once"
     assert await redis.zcard(keys.transfers()) == 0, "nothing owed any more"
 
@@ -148,6 +152,7 @@ async def test_a_claim_cut_off_after_its_script_is_recorded_once(queue, clock, k
     await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
     clock.advance(45)  # waited 45 s
 
+    claimed_at = clock()
     redis_stops_answering_after(queue, "_claim", redis_url)
     with pytest.raises(aioredis.RedisError):
         await desk.claim("wang", "王芳", "r-1")
@@ -160,4 +165,5 @@ async def test_a_claim_cut_off_after_its_script_is_recorded_once(queue, clock, k
 
     claimed = [d for c, k, _, d in events.recorded if c == conversation_id and k == "handoff_claimed"]
     assert [(d["agent_id"], d["wait_s"]) for d in claimed] == [("wang", 45.0)], claimed
+    assert claimed[0]["at"] == utc(claimed_at), "dated when the claim was made"
     assert len([t for t in await said(conversations, conversation_id) if t.startswith("人工客服 王芳 已为您接入")]) == 1
