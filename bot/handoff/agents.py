@@ -7,7 +7,8 @@ in (``heartbeat``) on every overview poll (every 2 s while the page is open; bro
 tab's timers to about once a minute at worst), every write request, and every ``STREAM_KEEPALIVE_S``
 while a conversation's event stream is open (server-driven, so not slowed in a background tab).
 After ``agent_gone_after_s`` without one the waiting room takes their customers back
-(``bot.handoff.departures``).
+(``bot.handoff.departures``). Not for check-ins missed while nobody could check in (Redis down, every
+server down): the waiting room notes the gap and its desks get time to check in again (:meth:`AgentRoster.excuse`).
 """
 from __future__ import annotations
 

@@ -20,7 +20,11 @@ still parses them) and answers them:
   (Redis not answering, the worker killed) is finished (``bot.handoff.handback``), so no customer stays
   paused with nobody;
 * conversations held by an agent who was removed, or whose desk has stopped checking in, go back to
-  the queue first (``bot.handoff.departures``, every few seconds), so this tick tells them their place.
+  the queue first (``bot.handoff.departures``, every few seconds), so this tick tells them their place;
+* after a gap in its passes (Redis not answering, every server down), desks get time to check in again
+  before their agents count as absent (:meth:`WaitingRoom.after_a_gap`);
+* a claim or a transfer cut off after its queue script is finished (``bot.handoff.joined``,
+  ``bot.handoff.transfer_owed``).
 
 Per-conversation state (mode, number given, last notice, how many events were stored at the last
 visit) is in the queue entry's Redis hash; a Redis lock per tick keeps several Rasa workers from
@@ -145,7 +149,7 @@ class WaitingRoom:
         answering, every server down), desks get ``presence_timeout_s`` to check in again before their agents
         count as absent (``AgentRoster.excuse``): they could not check in during it either."""
         now = self.queue.clock()
-        last = as_text_or_none(await self.queue.redis.set(keys.watcher_pass(), repr(now), get=True))
+        last = as_text_or_none(await self.queue.redis.getset(keys.watcher_pass(), repr(now)))
         if last is not None and now - float(last) > PASS_GAP_S:
             await self.queue.roster.excuse(float(last), now + self.queue.rules.presence_timeout_s)
             logger.warning("handoff.watcher.after_a_gap gap_s=%.0f", now - float(last))
