@@ -523,7 +523,8 @@ class HandoffQueue:
         claimed_at = entry["claimed_at"]
         mark = f"claimed:{entry['agent_id']}:{claimed_at!r}"
         await self._record(conversation_id, "handoff_claimed", entry["channel"], {
-            "agent_id": entry["agent_id"], "skill": entry["skill"], "wait_s": round(claimed_at - entry["waiting_since"], 3)},
+            "agent_id": entry["agent_id"], "skill": entry["skill"],
+            "wait_s": round(claimed_at - entry["waiting_since"], 3)},
             event_id=event_id_of(conversation_id, mark, "handoff_claimed"), at=claimed_at if late else None)
         await self.redis.hdel(key, "claim_unrecorded")
         return entry

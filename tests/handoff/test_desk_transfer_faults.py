@@ -166,4 +166,5 @@ async def test_a_claim_cut_off_after_its_script_is_recorded_once(queue, clock, k
     claimed = [d for c, k, _, d in events.recorded if c == conversation_id and k == "handoff_claimed"]
     assert [(d["agent_id"], d["wait_s"]) for d in claimed] == [("wang", 45.0)], claimed
     assert claimed[0]["at"] == utc(claimed_at), "dated when the claim was made"
-    assert len([t for t in await said(conversations, conversation_id) if t.startswith("人工客服 王芳 已为您接入")]) == 1
+    joined = [t for t in await said(conversations, conversation_id) if t.startswith("人工客服 王芳 已为您接入")]
+    assert len(joined) == 1, "told once an agent joined"

@@ -103,7 +103,8 @@ async def redis_down_for(server, room: WaitingRoom, seconds: float) -> None:
     server.start_again()
 
 
-async def test_no_nobody_there_then_agents_back_after_a_long_redis_outage(server, queue, clock, conversations):  # noqa: F811
+async def test_no_nobody_there_then_agents_back_after_a_long_redis_outage(server, queue, clock,
+                                                                          conversations):  # noqa: F811
     room = await one_waiting_behind_a_busy_agent(queue, conversations)
     before = await said(conversations, "outage-waiting")
 
