@@ -15,7 +15,7 @@ from actions.backend import db, labels, last_said, record, repository
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
 from actions.handoff import offer_human
-from actions.identity import leave_the_message, message_being_left
+from actions.identity import details_question, leave_the_message, message_being_left
 from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
     misunderstood_in_a_row, turns)
@@ -123,6 +123,10 @@ class ActionHandleDeny(Action):
             # round it (found by a tester: a repair was dropped and the number typed next went nowhere).
             dispatcher.utter_message(response=IDENTITY_STILL_NEEDED)
             return []
+        if details_question(tracker):
+            # "没看到什么灯亮" to "请问宽带具体是什么情况？" got "anything else?", the fault dropped (found trying
+            # the chat): nothing more to go on, triage goes on with the fault's general self-help.
+            return await continue_with("action_triage_fault", dispatcher, tracker, domain)
         if not awaiting and stray_guess(tracker):
             return await continue_with("action_fallback", dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_anything_else")

@@ -455,9 +455,14 @@ def open_question(tracker: Tracker) -> str | None:
     again after a number typed meanwhile, or None."""
     if tracker.get_slot("awaiting") == "selfhelp_feedback":
         return "utter_ask_selfhelp_worked"
+    return details_question(tracker)
+
+
+def details_question(tracker: Tracker) -> str | None:
+    """The fault's "请问宽带具体是什么情况？", if it was the bot's last words (triage asks it once)."""
     fault_type = tracker.get_slot("fault_type")
-    detail = f"utter_ask_fault_detail_{fault_type}"
-    return detail if fault_type and last_said(tracker) == detail else None
+    question = f"utter_ask_fault_detail_{fault_type}"
+    return question if fault_type and last_said(tracker) == question else None
 
 
 async def number_during_question(dispatcher: CollectingDispatcher, tracker: Tracker,

@@ -236,3 +236,15 @@ async def test_the_same_fault_said_again_to_did_it_work_is_a_no(run_action):
     news = load_tracker("fault_tv_no_signal", text="还是不行，光猫LOS灯亮红灯", intent="fault_broadband",
                         entities=[entity("fault_code", "LOS")], **asked)
     assert (await run_action("action_triage_fault", news)).slots["selfhelp_current"] == "bb_los_red"  # what fits it
+
+
+async def test_a_no_to_the_faults_details_question_goes_on_with_the_fault(run_action):
+    """"请问宽带具体是什么情况？光猫上的指示灯…" answered "没看到什么灯亮" (a no) got "还有其他需要帮忙的吗？":
+    the broadband was dropped. Nothing more to go on, triage sends the fault's general self-help."""
+    tracker = load_tracker("fault_tv_no_signal", text="没看到什么灯亮", intent="deny", fault_type="fault_broadband",
+                           triage_asked=True, awaiting=None)
+    tracker.events.insert(-2, {"event": "bot", "text": "请问宽带具体是什么情况？",
+                               "metadata": {"utter_action": "utter_ask_fault_detail_fault_broadband"}})
+    turn = await run_action("action_handle_deny", tracker)
+    assert turn.responses == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
+    assert turn.slots["selfhelp_current"] == "bb_restart"
