@@ -175,7 +175,8 @@ class AgentRoster:
     async def seen_since(self, limit: float) -> float:
         """Since when a desk's check-in counts for an agent to be there, ``limit`` seconds back (the presence
         timeout, or ``agent_gone_after_s``), or as far back from the start of a gap in the waiting room's passes
-        while its grace lasts (:meth:`excuse`): no desk could check in during it."""
+        while its grace lasts (:meth:`excuse`): no desk could check in during it. The waiting room asks the same
+        of a waiting customer's last sign of life (its grace as ``limit``): no page could give one either."""
         now = self.clock()
         began, until = await self.redis.hmget(keys.presence_grace(), ["from", "until"])
         if began is not None and until is not None and float(until) > now:

@@ -220,7 +220,9 @@ class WaitingRoom:
         if entry["channel"] == "webchat":
             seen = await customer_last_seen(self.queue.redis, conversation_id)
             signs.append(seen or 0.0)
-        if self.queue.clock() - max(signs) < grace:
+        # After a gap in the passes, as for the agents' desks: no page could say it was open, nor a REST
+        # client be heard, while Redis was down (found in review: every waiting customer was taken for gone).
+        if max(signs) > await self.queue.roster.seen_since(grace):
             return False
         reason = "customer_gone" if entry["channel"] == "webchat" else "customer_silent"
         if not await self.queue.stop_waiting(conversation_id, reason):

@@ -142,3 +142,31 @@ async def test_an_agents_customers_stay_hers_after_an_outage_longer_than_agent_g
     await room.tick()
     assert await queue.serving("wang") == ["outage-served"], "not taken from her and queued again"
     assert await queue.waiting("billing") == ["outage-waiting"]
+
+
+@pytest.mark.parametrize("channel", ["webchat", "rest"])
+async def test_a_waiting_customer_keeps_their_place_after_an_outage_longer_than_their_grace(
+        server, queue, clock, conversations, channel):  # noqa: F811
+    """Found in review: no page could say it was still open, nor a REST client be heard, while Redis was down; past
+    the channel's grace (``webchat_gone_grace_s``, ``rest_silence_grace_s``) the first pass after took every waiting
+    customer for gone and ended their wait. They get the same grace as the agents' desks to be heard again."""
+    from bot.handoff.presence import mark_customer_seen, page_alive
+
+    await waiting_for_a_person(conversations, "outage-grace")
+    clock.now = time.time()
+    await queue.enqueue(HandoffRequest("outage-grace", channel, "billing", 1, None, {}))
+    if channel == "webchat":
+        await mark_customer_seen(queue.redis, "outage-grace", clock.now)
+        await page_alive(queue.redis, "outage-grace", "page-1", clock.now)
+    room = WaitingRoom(queue, conversations)
+    await room.tick()
+    grace = room.settings.grace_for(channel)
+
+    await redis_down_for(server, room, grace + 60)
+    await room.tick()  # the first pass after
+    assert await queue.waiting("billing") == ["outage-grace"], "still waiting"
+
+    for _ in range(40):  # nobody is heard from again: after the grace, gone as before
+        clock.advance(2)
+        await room.tick()
+    assert await queue.waiting("billing") == []
