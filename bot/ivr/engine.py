@@ -185,7 +185,8 @@ class FlowEngine:
                 said = self.services.hotline.get().prompts.get(
                     "unverified_not_sent" if kind == "notify" else "unverified_no_callback", "")
                 commands += [Say(said, label=f"{node.id}:unverified")] if said else []
-                node_id = node.next
+                # Booked nothing: a callback's `next` may say it was booked (care.yml), so not there.
+                node_id = node.on_failure if kind == "callback" and node.on_failure else node.next
             elif kind == "notify":
                 sent = await self._notify(state, self._reply_number(flow, state, node), node.channel, "ivr_notify",
                                           fill(node.text, state.vars))
@@ -197,7 +198,7 @@ class FlowEngine:
                     skill=node.skill, priority=node.priority + (1 if state.vip_tier >= 2 else 0),
                     callback_at=self._next_opening())
                 state.vars["ticket_id"] = ticket or ""
-                node_id = node.next
+                node_id = node.next if ticket or not node.on_failure else node.on_failure
             elif kind == "answer":
                 await self.services.records.contact_answer(conversation_id(state.call_id), state.contact_token,
                                                            node.answer, fill(node.value, state.vars))

@@ -40,7 +40,7 @@ _KIND_KEYS = {
                "max_rerecord", "saved_say"} | _RETRY_KEYS,
     "transfer": {"skill", "priority", "vip_priority_bonus", "on_failure", "on_nobody"},
     "notify": {"channel", "text", "ask_number", "on_failure", "selfhelp", "tried_say", "on_tried"},
-    "callback": {"skill", "priority", "ask_number"},
+    "callback": {"skill", "priority", "ask_number", "on_failure"},
     "answer": {"answer", "value"},
 }
 _NEEDS_SAY = {"play", "menu", "collect_digits", "record"}
@@ -263,7 +263,8 @@ class _FlowParser:
 
     def fields_callback(self, body: dict, fields: dict) -> None:
         fields.update(skill=self.text(body, "skill") or "general",
-                      priority=int(self.number(body, "priority", 1, 0, 9)), ask_number=self.ref(body, "ask_number"))
+                      priority=int(self.number(body, "priority", 1, 0, 9)), ask_number=self.ref(body, "ask_number"),
+                      on_failure=self.ref(body, "on_failure"))  # nothing booked (an unproven number, no ticket made)
 
     def fields_answer(self, body: dict, fields: dict) -> None:
         from bot.contacts.answers import ANSWERS

@@ -7,8 +7,8 @@ and whose ``next`` follows the agent; or by the assistant at a ``bot`` node, on 
 ``on_handoff``); the wait when a ``queue_wait_over_s`` condition of a ``goto`` case or a menu option
 holds (when it does not, the wait was looked at only if agents are signed in: with none, the later
 cases, the default ``target`` and a transfer's ``on_nobody`` after them go on without it); the ticket of
-a ``callback`` node with ``ask_number`` (without it, a caller nobody vouched for is booked nothing and goes on
-to its ``next`` all the same); the ticket and callback time of a callback a hold key books from the queue.
+a ``callback`` node with ``ask_number`` or ``on_failure`` (without either, a caller nobody vouched for is
+booked nothing and goes on to its ``next`` all the same); the ticket and callback time of a callback a hold key books from the queue.
 Before that, a text naming it is said with nothing in its place ("您排在第位").
 
 A variable counts as set at a node when every way there passes a step that may set it: a node the
@@ -54,9 +54,10 @@ def _ways_on(flow: Flow, node: Node, arrived: frozenset[str]) -> list[tuple[str,
         if node.kind == "collect_digits" and field == "next":
             ways.append((target, here | {node.store_as}))
         elif node.kind == "callback" and field == "next":
-            # Booked on the way only where a caller whose number nobody vouched for keys one (``ask_number``):
-            # without it they are told no callback can be booked and go on to ``next`` with no ticket.
-            ways.append((target, here | {"ticket_id"} if node.ask_number else here))
+            # Booked on the way only where a caller whose number nobody vouched for keys one (``ask_number``),
+            # or goes to ``on_failure`` instead: else they are told no callback can be booked and go on to
+            # ``next`` with no ticket.
+            ways.append((target, here | {"ticket_id"} if node.ask_number or node.on_failure else here))
         elif node.kind == "bot" and field == "on_handoff":
             ways.append((target, here | QUEUED))
         elif node.kind == "transfer" and field in NOT_QUEUED_WAYS:

@@ -376,9 +376,20 @@ def test_a_ticket_number_said_after_a_callback_that_books_nothing_for_an_anonymo
     go on to its `next`, where "工单号{ticket_id}" was said with nothing in its place; `kefu validate` passed it.
     With `ask_number` (main.yml) that caller keys a number and is booked: {ticket_id} is theirs there."""
     edit(project / "ivr_flows" / "main.yml", "已为您预约回电，客服人员", "已为您预约回电，工单号{ticket_id}，客服人员")
+    edit(project / "ivr_flows" / "care.yml", "    on_failure: ask_csat\n", "")
     edit(project / "ivr_flows" / "care.yml", "好的，我们已为您预约人工回电，", "好的，我们已为您预约人工回电，工单号{ticket_id}，")
     assert_named_at_its_line(project, "ivr_flows/care.yml", "工单号{ticket_id}", "names {ticket_id}, which the call has not set")
     assert not [p for p in errors_for(project) if p.startswith("ivr_flows/main.yml:")], errors_for(project)
+
+
+def test_a_callback_that_books_nothing_for_an_anonymous_caller_and_goes_on_as_if_booked_is_named(project):
+    """Found in review: care.yml's callback had neither `ask_number` nor `on_failure`, so a stream choosing the
+    flow (`flow=care`, a number nobody vouched for) was booked nothing, heard so, and then 我们已为您预约人工回电
+    from its `next`; `kefu validate` passed it. `on_failure` (care.yml) or `ask_number` (main.yml) is the fix."""
+    edit(project / "ivr_flows" / "care.yml", "    on_failure: ask_csat\n", "")
+    assert_named_at_its_line(project, "ivr_flows/care.yml", "  needs_help:", "is booked no callback here and goes on to "
+                             "'needs_help_said' as if booked")
+    assert not [p for p in errors_for(project) if p.startswith(("ivr_flows/main.yml:", "ivr_flows/arrears.yml:"))]
 
 
 def test_a_report_label_the_report_reads_missing_is_named(project):
