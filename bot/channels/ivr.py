@@ -270,12 +270,14 @@ class IvrInput(InputChannel):
                 return
             signed = carrier_signed(request, self.settings.public_url, self.settings.telephony_auth_token)
             # The carrier's own (signed) sockets are not counted: a flood of sockets that send nothing
-            # must not turn its callers away. A trunk's kefuTrunkToken is only read at the start.
-            leave = (lambda: None) if signed else self.unstarted.enter()
-            if leave is None:
-                self._unstarted_refusals.refused(f"waiting={self.unstarted.count}")
-                await ws.close(code=1013, reason="too many streams starting")
-                return
+            # must not turn its callers away. A trunk's kefuTrunkToken is only read at the start: its socket
+            # is counted, and takes the place of the one waiting longest when all are taken (places.py).
+
+            def make_room() -> None:  # this socket waited longest for its start: closed without waiting for
+                self._unstarted_refusals.refused(f"waiting={self.unstarted.count}")  # its client's answer
+                ws.fail_connection(1013, "too many streams starting")
+
+            leave = (lambda: None) if signed else self.unstarted.enter(make_room)
             try:
                 await self._serve(ws, await self.runtime(on_new_message, request.app), signed, leave)
             finally:

@@ -9,7 +9,8 @@ unvouched calls, takes the newest unvouched call's place at once: that call is e
 short "line busy" (bot/ivr/session.py ``CallSession.end_with``).
 
 Before its ``start`` a socket holds no place, but it does hold a file descriptor, a session and its
-tasks for up to 10 s: :class:`Unstarted` caps how many sockets may wait for their start at once.
+tasks for up to 10 s: :class:`Unstarted` caps how many sockets may wait for their start at once, the
+newest taking the place of the one that has waited longest.
 """
 from __future__ import annotations
 
@@ -73,23 +74,31 @@ class CallPlaces:
 class Unstarted:
     """Sockets open with no ``start`` yet: at most ``limit`` at once. A carrier sends its start right
     after connecting, so a carrier's calls hold these for milliseconds; a socket that sends nothing holds
-    one until it is closed (``START_TIMEOUT_S``, bot/ivr/session.py)."""
+    one until it is closed (``START_TIMEOUT_S``, bot/ivr/session.py). When all are taken, a new socket takes
+    the place of the one that has waited longest, which is closed: a trunk's ``kefuTrunkToken`` is only read
+    at its start, so refusing new sockets instead let a flood of sockets that send nothing turn every trunk
+    call away; this way a flood only closes its own sockets, unless it opens ``limit`` of them in the
+    moment between a carrier's connecting and its start."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.count = 0
+        self._waiting: dict[int, Callable[[], None]] = {}  # how to close each socket, the oldest first
+        self._entered = 0
 
-    def enter(self) -> Callable[[], None] | None:
-        """How to leave (at the socket's start or its end; again is harmless), or None: refused, all taken."""
-        if self.count >= self.limit:
-            return None
-        self.count += 1
-        left = False
+    @property
+    def count(self) -> int:
+        return len(self._waiting)
+
+    def enter(self, close: Callable[[], None]) -> Callable[[], None]:
+        """How to leave (at the socket's start or its end; again is harmless). All taken: the socket that
+        has waited longest is closed (``close`` as it gave it) and leaves."""
+        if len(self._waiting) >= self.limit:
+            self._waiting.pop(next(iter(self._waiting)))()
+        self._entered += 1
+        key = self._entered
+        self._waiting[key] = close
 
         def leave() -> None:
-            nonlocal left
-            if not left:
-                left = True
-                self.count -= 1
+            self._waiting.pop(key, None)
 
         return leave

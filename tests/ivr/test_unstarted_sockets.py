@@ -2,9 +2,10 @@
 
 Found in review: anyone can open ``/webhooks/ivr/media``, and a socket that sends no ``start`` is closed
 only after 10 s (tests/ivr/test_stream_limits.py): a client opening thousands of them at once held as many
-file descriptors, sessions and tasks of the process. Extras are now refused at once (close 1013, counted
-in ``kefu_calls_refused_total{reason="not_started_full"}``); a socket whose handshake the carrier signed
-is not counted, and a carrier's burst of calls under normal load is not refused. Real WebSocket streams
+file descriptors, sessions and tasks of the process. Past the cap, the socket that has waited longest is
+closed at once (close 1013, counted in ``kefu_calls_refused_total{reason="not_started_full"}``), so a flood
+cannot turn away a trunk's call, which sends its token in its start right after connecting; a socket whose
+handshake the carrier signed is not counted, and a carrier's burst of calls under normal load is not refused. Real WebSocket streams
 against the real channel, as in tests/ivr/test_unvouched_places.py.
 """
 from __future__ import annotations
@@ -34,16 +35,7 @@ async def until(condition, timeout_s: float = 5) -> None:
         await asyncio.sleep(0.02)
 
 
-async def close_code_and_seconds(url: str) -> tuple[int, float]:
-    """A socket that sends nothing: how the server closed it, and after how long."""
-    opened = time.monotonic()
-    async with websockets.connect(url) as ws:
-        with pytest.raises(websockets.ConnectionClosed):
-            await asyncio.wait_for(ws.recv(), 15)
-        return ws.close_code, time.monotonic() - opened
-
-
-async def test_sockets_waiting_for_their_start_are_capped_and_the_extra_one_refused_at_once(
+async def test_sockets_waiting_for_their_start_are_capped_and_the_one_waiting_longest_closed_at_once(
         phone_settings, redis, caplog):  # noqa: F811
     calls: list[PhoneCall] = []
     silent = []
@@ -55,17 +47,21 @@ async def test_sockets_waiting_for_their_start_are_capped_and_the_extra_one_refu
             calls.append(await answered(PhoneCall(url, caller="13800000001", parameters=vouched(phone_settings))))
             silent = [await websockets.connect(url) for _ in range(2)]  # connected, no start: the cap
             await until(lambda: channel.unstarted.count == 2)
+            opened = time.monotonic()
             with caplog.at_level(logging.WARNING, logger="bot.channels.ivr"):
-                code, seconds = await close_code_and_seconds(url)
-            assert code == BUSY and seconds < 1.0, (code, seconds)  # not after the start's 10 s
+                silent.append(await websockets.connect(url))
+                with pytest.raises(websockets.ConnectionClosed):
+                    await asyncio.wait_for(silent[0].recv(), 15)
+            assert silent[0].close_code == BUSY and time.monotonic() - opened < 1.0  # not after the start's 10 s
             assert any("ivr.call.refused reason=not_started_full" in r.getMessage() for r in caplog.records)
             assert counted_since(before) == {"not_started_full": 1}
-            assert all(ws.close_code is None for ws in silent), "a socket within the cap was closed"
-            # one of them goes: its place is free for a caller again
+            assert channel.unstarted.count == 2 and [ws.close_code for ws in silent[1:]] == [None, None]
+            assert all(call.closed_at is None for call in calls)
+            # one of them goes: its place is free for a caller again, and no one is closed for it
             await silent.pop().close()
             await until(lambda: channel.unstarted.count == 1)
             calls.append(await answered(PhoneCall(url, caller="13800000002", parameters=vouched(phone_settings))))
-            assert counted_since(before) == {"not_started_full": 1}
+            assert counted_since(before) == {"not_started_full": 1} and silent[1].close_code is None
         finally:
             for ws in silent:
                 await ws.close()
@@ -105,11 +101,10 @@ async def test_a_socket_the_carrier_signed_is_not_held_back_by_unsigned_ones(
         try:
             silent = [await websockets.connect(url)]  # someone's socket that sends nothing fills the cap
             await until(lambda: channel.unstarted.count == 1)
-            code, _ = await close_code_and_seconds(url)
-            assert code == BUSY
             carriers = PhoneCall(url, caller="13800000001", headers=signed)
             calls.append(await answered(carriers))
             assert carriers.closed_at is None
+            assert channel.unstarted.count == 1 and silent[0].close_code is None  # it took no one's place
         finally:
             for ws in silent:
                 await ws.close()
@@ -136,15 +131,13 @@ def server_holds(port: int, client_port: int) -> bool:
                for c in psutil.Process().net_connections("tcp"))
 
 
-async def test_a_refused_socket_is_let_go_at_once_though_its_client_never_answers_the_close(
+async def test_a_socket_closed_to_make_room_is_let_go_at_once_though_its_client_never_answers_the_close(
         phone_settings, redis):  # noqa: F811
-    """What the cap is for is what a socket holds: a refused one must not stay open while the server waits
-    for the close of a client that never answers it (a flood's client does not)."""
-    silent = []
+    """What the cap is for is what a socket holds: one closed to make room must not stay open while the server
+    waits for the close of a client that never answers it (a flood's client does not)."""
+    newer = None
     async with served_channel({"max_calls": 5, "max_unstarted_sockets": 1}, redis) as (channel, url):
         try:
-            silent = [await websockets.connect(url)]
-            await until(lambda: channel.unstarted.count == 1)
             host, port = url.removeprefix("ws://").split("/")[0].split(":")
             reader, writer = await asyncio.open_connection(host, int(port))
             client_port = writer.get_extra_info("sockname")[1]
@@ -153,9 +146,13 @@ async def test_a_refused_socket_is_let_go_at_once_though_its_client_never_answer
                          b"Sec-WebSocket-Version: 13\r\n\r\n")
             await writer.drain()
             received = b""
-            while b"\r\n\r\n" not in received or not received.split(b"\r\n\r\n", 1)[1]:
-                received += await asyncio.wait_for(reader.read(4096), 5)  # the 101, then the close frame
+            while b"\r\n\r\n" not in received:
+                received += await asyncio.wait_for(reader.read(4096), 5)  # the 101
             assert b" 101 " in received.split(b"\r\n")[0]
+            await until(lambda: channel.unstarted.count == 1)
+            newer = await websockets.connect(url)  # takes the raw socket's place
+            while not received.split(b"\r\n\r\n", 1)[1]:
+                received += await asyncio.wait_for(reader.read(4096), 5)  # the close frame
             frame = received.split(b"\r\n\r\n", 1)[1]
             assert frame[:1] == b"\x88" and frame[2:4] == (1013).to_bytes(2, "big"), frame  # a close, 1013
             refused_at = time.monotonic()
@@ -164,5 +161,33 @@ async def test_a_refused_socket_is_let_go_at_once_though_its_client_never_answer
             assert time.monotonic() - refused_at < 2.0, f"held for {time.monotonic() - refused_at:.1f} s"
             writer.close()
         finally:
-            for ws in silent:
+            if newer is not None:
+                await newer.close()
+
+
+async def test_a_flood_of_sockets_that_send_nothing_does_not_turn_away_a_trunks_call(phone_settings, redis):  # noqa: F811
+    """Found in review: a trunk's ``kefuTrunkToken`` is only read at the start, so while sockets that send
+    nothing filled ``max_unstarted_sockets`` the trunk's calls were refused at connect (close 1013) as long
+    as the flood lasted. A socket with no start now gives its place to a newer one: the trunk's call, which
+    sends its start at once, is answered; the flood's oldest socket is closed instead."""
+    calls: list[PhoneCall] = []
+    flood: list = []
+    async with served_channel({"max_calls": 5, "max_unstarted_sockets": 3}, redis) as (channel, url):
+        try:
+            flood = [await websockets.connect(url) for _ in range(3)]
+            await until(lambda: channel.unstarted.count == 3)
+            trunk = PhoneCall(url, caller="13800000001", parameters=vouched(phone_settings))
+            calls.append(await answered(trunk))
+            assert trunk.closed_at is None
+            with pytest.raises(websockets.ConnectionClosed):  # the flood's oldest made room
+                await asyncio.wait_for(flood[0].recv(), 5)
+            assert flood[0].close_code == BUSY
+            # the flood goes on: sockets that send nothing take one another's places, not the started call's
+            flood += [await websockets.connect(url) for _ in range(6)]
+            await until(lambda: channel.unstarted.count == 3)
+            assert trunk.closed_at is None and channel.places.vouched == 1
+            assert [ws.close_code for ws in flood[-3:]] == [None] * 3
+        finally:
+            for ws in flood:
                 await ws.close()
+            await hang_up(calls)
