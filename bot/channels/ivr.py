@@ -255,7 +255,7 @@ class IvrInput(InputChannel):
 
         @webhook.websocket("/media")
         async def media(request: Request, ws) -> None:
-            from bot.ivr.handshake import carrier_signed
+            from bot.ivr.handshake import carrier_signed, trunk_authorized
             from bot.observability.metrics import count_refused_call
 
             if not self.settings.redis.url:
@@ -269,9 +269,13 @@ class IvrInput(InputChannel):
                 await ws.close(code=1013, reason="busy")
                 return
             signed = carrier_signed(request, self.settings.public_url, self.settings.telephony_auth_token)
-            # The carrier's own (signed) sockets are not counted: a flood of sockets that send nothing
-            # must not turn its callers away. A trunk's kefuTrunkToken is only read at the start: its socket
-            # is counted, and takes the place of the one waiting longest when all are taken (places.py).
+            if not signed and "authorization" in request.headers:  # the runtime holds the trunk's token
+                runtime = await self.runtime(on_new_message, request.app)
+                signed = trunk_authorized(request, runtime.secrets.ivr_trunk_token)
+            # The carrier's own sockets (signed, or with the trunk's token at connect) are not counted: a flood
+            # of sockets that send nothing must not turn its callers away. A trunk's kefuTrunkToken in the start
+            # is read only then: its socket is counted, and takes the place of the one waiting longest when all
+            # are taken (places.py).
 
             def make_room() -> None:  # this socket waited longest for its start: closed without waiting for
                 self._unstarted_refusals.refused(f"waiting={self.unstarted.count}")  # its client's answer

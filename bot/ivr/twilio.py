@@ -67,7 +67,8 @@ class TwilioSerializer:
     def __init__(self, trunk_token: str = "", *, carrier_signed: bool = False) -> None:
         self.stream_sid: str | None = None
         self.trunk_token = trunk_token
-        self.carrier_signed = carrier_signed  # Twilio signed this socket's handshake (bot/ivr/handshake.py)
+        # Twilio signed this socket's handshake, or a trunk sent its token with it (bot/ivr/handshake.py)
+        self.carrier_signed = carrier_signed
         self._media_sid: str | None = None
         self._media_prefix = ""
         self.captions = False  # Kefu's softphone asks for captions (customParameters.captions == "1")

@@ -191,3 +191,30 @@ async def test_a_flood_of_sockets_that_send_nothing_does_not_turn_away_a_trunks_
             for ws in flood:
                 await ws.close()
             await hang_up(calls)
+
+
+async def test_a_trunk_that_sends_its_token_at_connect_is_not_counted_with_the_sockets_that_send_nothing(
+        phone_settings, redis):  # noqa: F811
+    """A trunk that can send a header with the handshake (SignalWire's Twilio-format Streams take an
+    ``AuthorizationBearerToken``) vouches for its socket there, as Twilio does by signing it: such a socket is
+    not counted, so no flood, however fast, closes it before its start, and its call is the carrier's."""
+    from bot.security.secrets import load_secrets
+
+    bearer = {"Authorization": f"Bearer {load_secrets(phone_settings).ivr_trunk_token}"}
+    calls: list[PhoneCall] = []
+    silent = []
+    async with served_channel({"max_calls": 5, "max_unstarted_sockets": 1}, redis) as (channel, url):
+        try:
+            silent = [await websockets.connect(url)]
+            await until(lambda: channel.unstarted.count == 1)
+            trunk = PhoneCall(url, caller="13800000001", headers=bearer)  # no kefuTrunkToken in its start
+            calls.append(await answered(trunk))
+            assert (channel.places.vouched, channel.places.unvouched) == (1, 0)
+            assert channel.unstarted.count == 1 and silent[0].close_code is None  # it took no one's place
+            guessed = PhoneCall(url, caller="13800000002", headers={"Authorization": "Bearer guessed"})
+            calls.append(await answered(guessed))
+            assert (channel.places.vouched, channel.places.unvouched) == (1, 1)  # a wrong token vouches for nothing
+        finally:
+            for ws in silent:
+                await ws.close()
+            await hang_up(calls)
