@@ -231,6 +231,8 @@ class Settings:
     otp_per_phone_per_day: int = 10  # codes sent to one registered phone in any 24 hours (never told)
     phone_sms_per_number_per_hour: int = 5  # texts a phone call may have sent to one number (bot.ivr.sms_budget)
     phone_sms_per_call_per_hour: int = 3
+    # streams nobody vouched for started from one client address in any minute (bot/channels/ivr.py); 0: off
+    phone_unvouched_calls_per_address_per_minute: int = 20
     password_failures_per_day: int = 6  # wrong answers per customer, every conversation together
     desk_login_max_failures: int = 5
     desk_login_lockout_s: int = 900
@@ -377,6 +379,8 @@ def from_environment(environ: dict | None = None) -> Settings:
         otp_per_phone_per_day=whole(env, "KEFU_OTP_PER_PHONE_PER_DAY", 10, 0),
         phone_sms_per_number_per_hour=whole(env, "KEFU_PHONE_SMS_PER_NUMBER_PER_HOUR", 5, 0),
         phone_sms_per_call_per_hour=whole(env, "KEFU_PHONE_SMS_PER_CALL_PER_HOUR", 3, 0),
+        phone_unvouched_calls_per_address_per_minute=whole(env, "KEFU_PHONE_UNVOUCHED_CALLS_PER_ADDRESS_PER_MINUTE",
+                                                           20, 0),
         password_failures_per_day=whole(env, "KEFU_PASSWORD_FAILURES_PER_DAY", 6, 0),
         desk_login_max_failures=whole(env, "KEFU_DESK_LOGIN_MAX_FAILURES", 5, 1),
         desk_login_lockout_s=whole(env, "KEFU_DESK_LOGIN_LOCKOUT_SECONDS", 900, 1),

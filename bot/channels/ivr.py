@@ -178,6 +178,7 @@ class IvrInput(InputChannel):
         self.places = CallPlaces(max_calls, max_unvouched_calls)
         self.unstarted = Unstarted(max_unstarted_sockets)  # sockets with no start yet, but the carrier's signed ones
         self._unstarted_refusals = RefusalLog("not_started_full")
+        self._rate_refusals = RefusalLog("unvouched_rate")
         show_every_refusal_reason()
         self.registry = FlowRegistry(settings.ivr_flows_dir).load()  # FlowError stops the server here
         try:
@@ -256,6 +257,7 @@ class IvrInput(InputChannel):
         @webhook.websocket("/media")
         async def media(request: Request, ws) -> None:
             from bot.ivr.handshake import carrier_signed, trunk_authorized
+            from bot.security.login_guard import client as network_of
             from bot.observability.metrics import count_refused_call
 
             if not self.settings.redis.url:
@@ -283,13 +285,18 @@ class IvrInput(InputChannel):
 
             leave = (lambda: None) if signed else self.unstarted.enter(make_room)
             try:
-                await self._serve(ws, await self.runtime(on_new_message, request.app), signed, leave)
+                await self._serve(ws, await self.runtime(on_new_message, request.app), signed, leave,
+                                  network_of(request.remote_addr or request.ip or ""))
             finally:
                 leave()
 
         return webhook
 
-    async def _serve(self, ws, runtime: IvrRuntime, carrier_signed: bool, started: Callable[[], None]) -> None:
+    async def _serve(self, ws, runtime: IvrRuntime, carrier_signed: bool, started: Callable[[], None],
+                     client: str) -> None:
+        """``client``: the address the socket came from (a trusted proxy's client's, an IPv6 one's /64)."""
+        from bot import rate_window
+        from bot.ivr.places import UNVOUCHED_STARTS_WINDOW_S, unvouched_starts_key
         from bot.ivr.session import CallSession
         from bot.ivr.twilio import TwilioSerializer
         from bot.observability.metrics import count_refused_call
@@ -314,10 +321,21 @@ class IvrInput(InputChannel):
                 logger.warning("ivr.call.unvouched_ended reason=busy call=%s", session.call_id)
                 count_refused_call("unvouched_ended")
 
-        def admit(start) -> bool:
+        per_minute = self.settings.phone_unvouched_calls_per_address_per_minute
+
+        async def admit(start) -> bool:
             started()  # the socket has started: it no longer waits for its start
+            counted = None
+            if not start.vouched and per_minute:  # one client starting stream after stream (places.py)
+                counted = await rate_window.take(runtime.redis, unvouched_starts_key(client), limit=per_minute,
+                                                 window_s=UNVOUCHED_STARTS_WINDOW_S, now=time.time())
+                if counted is None:
+                    self._rate_refusals.refused(f"call={start.call_id} per_minute={per_minute}")
+                    return False
             place = self.places.take(start.vouched, give_up_place)
             if place is None:
+                if counted is not None:  # not started after all: a retry is not held against the client
+                    await rate_window.give_back(runtime.redis, unvouched_starts_key(client), counted)
                 over_share = not start.vouched and self.places.unvouched >= self.places.max_unvouched
                 reason = "unvouched_full" if over_share else "busy"
                 logger.warning("ivr.call.refused reason=%s call=%s vouched=%s calls=%d unvouched=%d", reason,

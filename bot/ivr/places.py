@@ -14,7 +14,17 @@ newest taking the place of the one that has waited longest.
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Callable
+
+UNVOUCHED_STARTS_WINDOW_S = 60
+
+
+def unvouched_starts_key(client: str) -> str:
+    """The Redis budget (``bot.rate_window``) of the streams nobody vouched for that one client address
+    started in the last minute, for every process: the share of places caps how many such calls run at
+    once, not how many one client starts (each runs a flow and leaves its id in Redis for a week)."""
+    return f"kefu:ivr:unvouched_starts:{hashlib.sha256(client.encode()).hexdigest()[:24]}"
 
 
 class Place:

@@ -65,7 +65,7 @@ class CallSession:
                  on_latency: Callable[[float], None] | None = None, lines=None,
                  end_of_turn: tuple[float, float] | None = None,
                  unfinished: tuple[tuple[str, ...], float] = ((), 2.0),
-                 admit: Callable[[CallStart], bool] | None = None,
+                 admit: Callable[[CallStart], Awaitable[bool]] | None = None,
                  free_place: Callable[[], None] | None = None) -> None:
         self.engine = engine
         self.admit = admit  # whether the process has a place for this call (bot/ivr/places.py); None: always
@@ -163,7 +163,7 @@ class CallSession:
                 self.end_reason = "duplicate_stream"
                 self.ended.set()
                 return
-            if self.admit is not None and not self.admit(event):
+            if self.admit is not None and not await self.admit(event):
                 # No place for it: refused before it runs a flow, its claim given back for a retry.
                 await self.engine.services.store.unclaim(event.call_id)
                 self.end_reason = "busy"
