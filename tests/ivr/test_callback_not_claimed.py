@@ -51,3 +51,24 @@ async def test_a_vouched_caller_is_booked_and_told_so(kefu_env, redis, flow, key
     heard, tickets = await said_after_asking_for_help(kefu_env, redis, flow, key, verified=True)
     assert tickets == ["callback"]
     assert any("已为您预约人工回电" in text for text in heard), heard
+
+
+async def test_a_vouched_caller_whose_callback_could_not_be_booked_is_not_told_it_was(kefu_env, redis):  # noqa: F811
+    """The same `on_failure` is taken when the ticket cannot be made (the database refuses it): before it, the
+    caller heard 我们已为您预约人工回电 for a ticket that did not exist."""
+    import sqlalchemy as sa
+
+    repository = Repository(kefu_env.database_url)
+    engine = FlowEngine(CallServices(
+        registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
+        hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"), records=CallRecords(repository),
+        handoff=ScriptedQueue(wait_s=60), notifier=CollectingNotifier(), bot=ScriptedBot([])))
+    call_id = f"care-{uuid.uuid4().hex[:8]}"
+    await engine.start(CallStart(call_id=call_id, caller="13800000001", flow="care", caller_verified=True,
+                                 vouched=True))
+    with repository.engine.begin() as conn:  # the tickets cannot be written now
+        conn.execute(sa.text("ALTER TABLE tickets RENAME TO tickets_away"))
+    heard = [c.text for c in await engine.handle(call_id, KeyPress("2")) if isinstance(c, Say)]
+    await engine.end(call_id, "test")
+    assert not any("已为您预约" in text for text in heard), heard
+    assert any("请您对我们的服务进行评价" in text for text in heard), heard  # on to the survey (on_failure)
