@@ -72,3 +72,30 @@ async def test_a_vouched_caller_whose_callback_could_not_be_booked_is_not_told_i
     await engine.end(call_id, "test")
     assert not any("已为您预约" in text for text in heard), heard
     assert any("请您对我们的服务进行评价" in text for text in heard), heard  # on to the survey (on_failure)
+
+
+async def test_a_hotline_caller_whose_callback_could_not_be_booked_is_offered_a_voice_message(kefu_env, redis):  # noqa: F811
+    """main.yml's callback (after 预约回电请按1 with no agent signed in) said 已为您预约回电 and hung up when the
+    database refused the ticket: the caller waited for a call that never came. Its `on_failure` is the voice
+    message, as for a caller who cannot key a number."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    repository = Repository(kefu_env.database_url)
+    engine = FlowEngine(CallServices(
+        registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
+        hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"), records=CallRecords(repository),
+        handoff=ScriptedQueue(wait_s=60, agents_online=False), notifier=CollectingNotifier(), bot=ScriptedBot([]),
+        clock=lambda: dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")))  # a Monday morning: open
+    call_id = f"main-{uuid.uuid4().hex[:8]}"
+    await engine.start(CallStart(call_id=call_id, caller="13800000001", flow="main", caller_verified=True,
+                                 vouched=True))
+    offered = [c.label for c in await engine.handle(call_id, KeyPress("0")) if isinstance(c, Say)]
+    assert offered[-1] == "nobody_offer", offered
+    with repository.engine.begin() as conn:  # the tickets cannot be written now
+        conn.execute(sa.text("ALTER TABLE tickets RENAME TO tickets_away"))
+    heard = [c for c in await engine.handle(call_id, KeyPress("1")) if isinstance(c, Say)]
+    await engine.end(call_id, "test")
+    assert not any("已为您预约" in c.text for c in heard), heard
+    assert [c.label for c in heard] == ["leave_message"], heard
