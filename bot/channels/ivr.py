@@ -257,8 +257,8 @@ class IvrInput(InputChannel):
         @webhook.websocket("/media")
         async def media(request: Request, ws) -> None:
             from bot.ivr.handshake import carrier_signed, trunk_authorized
-            from bot.security.login_guard import client as network_of
             from bot.observability.metrics import count_refused_call
+            from bot.security.login_guard import client as network_of
 
             if not self.settings.redis.url:
                 logger.error("ivr.call.refused reason=no_redis")

@@ -8,7 +8,8 @@ and whose ``next`` follows the agent; or by the assistant at a ``bot`` node, on 
 holds (when it does not, the wait was looked at only if agents are signed in: with none, the later
 cases, the default ``target`` and a transfer's ``on_nobody`` after them go on without it); the ticket of
 a ``callback`` node with ``ask_number`` or ``on_failure`` (without either, a caller nobody vouched for is
-booked nothing and goes on to its ``next`` all the same); the ticket and callback time of a callback a hold key books from the queue.
+booked nothing and goes on to its ``next`` all the same); the ticket and callback time of a callback a hold
+key books from the queue.
 Before that, a text naming it is said with nothing in its place ("您排在第位").
 
 A variable counts as set at a node when every way there passes a step that may set it: a node the

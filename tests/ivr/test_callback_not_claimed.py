@@ -74,8 +74,9 @@ async def test_a_vouched_caller_whose_callback_could_not_be_booked_is_not_told_i
     assert any("请您对我们的服务进行评价" in text for text in heard), heard  # on to the survey (on_failure)
 
 
-async def test_a_hotline_caller_whose_callback_could_not_be_booked_is_offered_a_voice_message(kefu_env, redis):  # noqa: F811
-    """main.yml's callback (after 预约回电请按1 with no agent signed in) said 已为您预约回电 and hung up when the
+async def test_a_hotline_caller_whose_callback_could_not_be_booked_is_offered_a_voice_message(
+        kefu_env, redis):  # noqa: F811
+    """main.yml's callback (预约回电请按1 with no agent signed in) said 已为您预约回电 and hung up when the
     database refused the ticket: the caller waited for a call that never came. Its `on_failure` is the voice
     message, as for a caller who cannot key a number."""
     import datetime as dt

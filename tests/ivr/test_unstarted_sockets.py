@@ -5,8 +5,8 @@ only after 10 s (tests/ivr/test_stream_limits.py): a client opening thousands of
 file descriptors, sessions and tasks of the process. Past the cap, the socket that has waited longest is
 closed at once (close 1013, counted in ``kefu_calls_refused_total{reason="not_started_full"}``), so a flood
 cannot turn away a trunk's call, which sends its token in its start right after connecting; a socket whose
-handshake the carrier signed is not counted, and a carrier's burst of calls under normal load is not refused. Real WebSocket streams
-against the real channel, as in tests/ivr/test_unvouched_places.py.
+handshake the carrier signed is not counted, and a carrier's burst of calls under normal load is not refused.
+Real WebSocket streams against the real channel, as in tests/ivr/test_unvouched_places.py.
 """
 from __future__ import annotations
 
@@ -165,7 +165,8 @@ async def test_a_socket_closed_to_make_room_is_let_go_at_once_though_its_client_
                 await newer.close()
 
 
-async def test_a_flood_of_sockets_that_send_nothing_does_not_turn_away_a_trunks_call(phone_settings, redis):  # noqa: F811
+async def test_a_flood_of_sockets_that_send_nothing_does_not_turn_away_a_trunks_call(
+        phone_settings, redis):  # noqa: F811
     """Found in review: a trunk's ``kefuTrunkToken`` is only read at the start, so while sockets that send
     nothing filled ``max_unstarted_sockets`` the trunk's calls were refused at connect (close 1013) as long
     as the flood lasted. A socket with no start now gives its place to a newer one: the trunk's call, which
