@@ -40,6 +40,11 @@ CARRIER_UNAVAILABLE = "carrier_unavailable"  # no call went out, for a reason on
 LAST_CARRIER_STATUS = "last_carrier_status"  # in a retried call's details: the carrier's final status of the last call
 CHANNEL_UNAVAILABLE = "channel_unavailable"  # no text went out, for a reason on Kefu's side or the channel's load
 CHANNEL_REFUSED = "channel_refused"  # the SMS gateway or WeChat refused the text for good (a bad number…)
+# What an attempt recorded as ``contact_attempted`` came to (its ``result``: a call placed, a text sent, a callback
+# in line for the agents, or why not): the desk's glance names each by ``glance_outcome_contact_<result>``
+# (`kefu validate` names one missing; tests/editor tie this list to the code that records them).
+ATTEMPT_RESULTS = ("placed", "sent", "in_line", "dial_failed", "send_failed", CHANNEL_REFUSED, "no_answer") + tuple(
+    status.replace("-", "_") for status in NOT_REACHED)
 MAYBE_SENT = "maybe_sent"  # in a contact's details: the client_ref and address of a text that may have gone out
 SENT_REF = "sent_ref"  # in a sent contact's details: the client_ref its text went out under (a delivery report's)
 CLAIM_LEASE = dt.timedelta(minutes=2)  # time to place an attempt; a worker dead longer gives the contact back

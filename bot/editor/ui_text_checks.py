@@ -34,7 +34,7 @@ def ui_text_problems(settings, domain) -> list[Problem]:
             mistakes += [m for m in label_mistakes(strings) if m not in mistakes]
         elif path.name == "webchat.zh.json" and (why := notice_mistake(strings, MAX_MESSAGE_CHARS)):
             mistakes.append(("notice_cut", why))
-        mistakes += [m for m in built_texts_missing(path.name, strings, scripts) if m not in mistakes]
+        mistakes += [m for m in built_texts_missing(path.name, strings, scripts, settings.content_dir) if m not in mistakes]
         given = names_pages_give(path.name, [key for key, value in strings.items() if isinstance(value, str)], scripts)
         mistakes += [(key, f"'{key}' names {{{name}}}, which the page does not give it: shown as written "
                            f"(it is given {', '.join('{' + n + '}' for n in sorted(given[key])) or 'nothing'})")
@@ -69,6 +69,11 @@ JS_BUILT = re.compile(r"""\b(?:t|label)\(\s*["']([A-Za-z0-9_]+)["']\s*\+""")
 JS_NAMED = re.compile(r"""\b(?:t|label)\(\s*["']([A-Za-z0-9_]+)["']\s*[,)]""")
 # One of two texts read by name: label(busy ? "line_busy" : "call_ended").
 JS_CHOSEN = re.compile(r"""\b(?:t|label)\(\s*[^()"']*\?\s*["']([A-Za-z0-9_]+)["']\s*:\s*["']([A-Za-z0-9_]+)["']\s*\)""")
+# A text read by name beside one named at run time: t(state === "failed" ? "turn_proof_failed" : "proof_state_" + state).
+JS_CHOSEN_FIRST = re.compile(r"""\b(?:t|label)\(\s*[^()?:;]*\?\s*["']([A-Za-z0-9_]+)["']\s*:""")
+# The start of a name built at run time, wherever it is built: t("channel_" + …), t(c ? "x" : "field_" + …),
+# var key = "reason_" + reason; t(key).
+JS_PREFIX = re.compile(r"""["']([A-Za-z0-9_]+_)["']\s*\+""")
 
 
 def page_scripts() -> list[tuple[str, str]]:
@@ -99,42 +104,71 @@ def names_pages_give(strings_file: str, keys: list[str], scripts: list[tuple[str
     return given
 
 
-def built_text_values() -> dict[str, dict[str, tuple[str, ...]]]:
+def built_text_values(content_dir: Path) -> dict[str, dict[str, tuple[str, ...]]]:
     """Per strings file, the families of texts its pages' scripts name at run time (``t("channel_" +
-    entry.channel)``) with every value the code can build the name from, taken from the code's own lists.
+    entry.channel)``) with every value the code can build the name from, taken from the code's own lists
+    (and the editors' files that add to them: content/voicemail.yml names a voice message's ticket kind).
     A family not here is not checked: its values are not known."""
     from bot.channels.names import contact_channels
     from bot.contacts.rules import CHANNELS as CONTACT_CHANNELS
+    from bot.contacts.worker import ATTEMPT_RESULTS
+    from bot.db.schema import TICKET_KINDS
     from bot.handoff.agents import STATUSES
+    from bot.handoff.desk import DISPOSITIONS
+    from bot.handoff.desk_proof import state as proof_state
     from bot.handoff.glance import OUTCOME_ORDER
+    from bot.handoff.masking import AWAITING_PROOF
+    from bot.handoff.packet import HANDOFF_REASONS
     from bot.handoff.supervisor import agent_state
+    from voice.errors import VoicemailConfigError
+    from voice.voicemail.policy import UNCLEAR_REASONS, load_policy
 
     states = {agent_state(status, online, active, 1) for status in STATUSES for online in (True, False)
               for active in (0, 1)}
+    try:
+        voicemail = load_policy(content_dir / "voicemail.yml")
+    except VoicemailConfigError:  # named as a file the bot refuses (bot.editor.live_file_checks): it adds nothing
+        voicemail = None
+    rules = [voicemail.selfhelp, voicemail.default, voicemail.unclear, *voicemail.routes.values()] if voicemail else []
+    kinds = tuple(dict.fromkeys(TICKET_KINDS + tuple(rule.kind for rule in rules)))
+    # why a person listens to a voice message: what was not understood, or the intent it was routed on
+    voice_reasons = UNCLEAR_REASONS + tuple(intent for intent, rule in (voicemail.routes if voicemail else {}).items()
+                                            if rule.needs_human)
+    proof_states = {proof_state(slots) for slots in ({"awaiting": AWAITING_PROOF}, {"awaiting": "identity"},
+                                                     {"verified_customer_id": 1}, {})}
     return {DESK_STRINGS: {
         # a queue entry's, a ticket's, a conversation's, a contact's on the glance ("" none recorded)
         "channel_": tuple(dict.fromkeys(contact_channels() + CONTACT_CHANNELS + ("",))),
         "state_": tuple(sorted(states)),  # an agent's on the supervisor's page
-        "glance_outcome_": OUTCOME_ORDER + ("",),  # what a contact came to ("" still going)
-    }}
+        # what a contact came to ("" still going), or Kefu's own call or text's latest result
+        "glance_outcome_": OUTCOME_ORDER + tuple(f"contact_{result}" for result in ATTEMPT_RESULTS) + ("",),
+        "ticket_kind_": kinds,  # a work item's, a customer's open ticket, a ledger item on the glance
+        "disposition_": DISPOSITIONS,  # how an agent closed a past contact (the glance)
+        "reason_": HANDOFF_REASONS,  # why the customer was handed over (a missing one read 其他)
+        "reason_voicemail_": voice_reasons,  # a voice message's work item (a missing one read the general words)
+        "proof_state_": tuple(sorted(proof_states)),  # where the proof the agent asked for stands
+    }, "ledger.zh.json": {"kind_": kinds}}
 
 
-def built_texts_missing(strings_file: str, strings: dict, scripts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def built_texts_missing(strings_file: str, strings: dict, scripts: list[tuple[str, str]],
+                        content_dir: Path) -> list[tuple[str, str]]:
     """(key, why) for each text a script of ``strings_file`` reads that is missing, by its name (t("call_ended"))
     or of a family it names at run time: the page showed the key itself ("call_ended", "channel_sms",
     "state_full") where the word belonged."""
-    families = built_text_values().get(strings_file, {})
+    families = built_text_values(content_dir).get(strings_file, {})
     built: dict[str, str] = {}  # prefix -> the script naming it
     named: dict[str, str] = {}  # key -> the script reading it by name
     for script, source in loading(strings_file, scripts):
         code = _without_comments(source)
-        for call in JS_BUILT.finditer(code):
+        for call in JS_PREFIX.finditer(code):
             built.setdefault(call.group(1), script)
         for call in JS_NAMED.finditer(code):
             named.setdefault(call.group(1), script)
         for call in JS_CHOSEN.finditer(code):
             for key in call.groups():
                 named.setdefault(key, script)
+        for call in JS_CHOSEN_FIRST.finditer(code):
+            named.setdefault(call.group(1), script)
     missing = [(key, f"'{key}' is missing: {script} shows it by name and would show the key itself")
                for key, script in sorted(named.items()) if not isinstance(strings.get(key), str)]
     return missing + [(prefix + value, f"'{prefix + value}' is missing: {built[prefix]} names it at run time "

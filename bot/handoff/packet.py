@@ -35,6 +35,12 @@ class Transfer(TypedDict):
     note: str
 
 
+# Why a customer is handed to a person (the packet's ``reason``): actions/handoff.py handoff_reason, the phone's
+# flow transfer, a booked callback offered to the agents. The desk names each by ``reason_<reason>`` (content/ui/;
+# `kefu validate` names one missing; tests/editor tie this list to the code that gives them).
+HANDOFF_REASONS = ("request_human", "vip_direct", "selfhelp_failed", "complaint", "fallback", "flow_transfer", "callback")
+
+
 class HandoffPacket(TypedDict):
     conversation_id: str
     channel: str

@@ -33,6 +33,8 @@ ASR_UNAVAILABLE = "asr_unavailable"
 ASR_FAILED = "asr_failed"
 NLU_UNAVAILABLE = "nlu_unavailable"
 NOTIFY_FAILED = "notify_failed"
+UNCLEAR_REASONS = (EMPTY_TRANSCRIPT, LOW_ASR_CONFIDENCE, LOW_INTENT_CONFIDENCE, ASR_UNAVAILABLE, ASR_FAILED, NLU_UNAVAILABLE,
+                   NOTIFY_FAILED)
 
 
 @dataclass(frozen=True)
