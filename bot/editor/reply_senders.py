@@ -16,7 +16,8 @@ reply it can name), or a module constant used only there; ``**values`` counts wh
 dictionary written in place in the same function (``{…} if c else {}``); chosen by the condition that
 chose the reply (``"utter_a" if c else "utter_b"``, ``c`` read from names assigned once), its side's keys
 are that reply's only. A reply whose name appears
-anywhere else in the code (a constant passed around, a tuple, any other call), in a sender given values
+anywhere else in the code (a constant passed around, a tuple, any other call — but not a module-level set,
+tuple or list of names every module only looks a message up in, ``said in PROOF_PROMPTS``), in a sender given values
 it cannot read (``**marker(channel)``, a dictionary built elsewhere), or in a content file, is *not
 determined*: who sends it and with what is not known, and the caller falls back to every name the code
 passes anywhere (no false refusals).
@@ -55,6 +56,9 @@ class ModuleSends:
     loose: tuple[str, ...]  # regexes (prefix match) of reply names written elsewhere in the module
     # module constants naming a reply used only by its senders here: loose too if another module names them
     constants: tuple[tuple[str, str], ...]
+    # module-level collections of reply names (``PASSED = frozenset({"utter_identified"})``): of the names
+    # looked up in them only (``said in PASSED``, here and in every module), sending nothing; loose otherwise
+    members: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def _pattern(node: ast.AST) -> str | None:
@@ -220,9 +224,47 @@ def module_sends(source: str, label: str) -> ModuleSends:
         if used_by_senders.get(name) and used_by_senders[name] == loads.get(name):
             consumed.add(id(value))
             private.append((name, _pattern(value)))
+    members = []
+    for name, elements in _collections(tree).items():
+        patterns = tuple(p for e in elements if (p := _pattern(e)) is not None and p.startswith(re.escape(PREFIX)))
+        if patterns:
+            consumed.update(id(e) for e in elements)
+            members.append((name, patterns))
     loose = [pattern for node in nodes if isinstance(node, (ast.Constant, ast.JoinedStr)) and id(node) not in consumed
              and (pattern := _pattern(node)) is not None and pattern.startswith(re.escape(PREFIX)) and pattern != TAG]
-    return ModuleSends(tuple(senders), tuple(loose), tuple(private))
+    return ModuleSends(tuple(senders), tuple(loose), tuple(private), tuple(members))
+
+
+def _collections(tree: ast.Module) -> dict[str, list[ast.Constant]]:
+    """Module-level names bound once to a collection of strings written in place (a set, a tuple, a list,
+    or ``frozenset``/``set``/``tuple`` of one): name -> its strings."""
+    bound: dict[str, int] = {}
+    found: dict[str, list[ast.Constant]] = {}
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        for target in targets:
+            if isinstance(target, ast.Name):
+                bound[target.id] = bound.get(target.id, 0) + 1
+        value = getattr(node, "value", None)
+        if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("frozenset", "set", "tuple")
+                and len(value.args) == 1 and not value.keywords):
+            value = value.args[0]
+        if (len(targets) == 1 and isinstance(targets[0], ast.Name) and isinstance(value, (ast.Set, ast.Tuple, ast.List))
+                and value.elts and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts)):
+            found[targets[0].id] = list(value.elts)
+    return {name: elements for name, elements in found.items() if bound[name] == 1}
+
+
+@functools.lru_cache(maxsize=4096)
+def used_otherwise(source: str) -> frozenset[str]:
+    """The names a module reads other than to look something up in them (``x in NAME``, ``x not in NAME``):
+    iterated, passed on, indexed… (an attribute counts by its name, ``estimate.QUEUE_NOTICES``)."""
+    tree = parsed(source)
+    looked_up = {id(comparator) for node in ast.walk(tree) if isinstance(node, ast.Compare)
+                 for op, comparator in zip(node.ops, node.comparators) if isinstance(op, (ast.In, ast.NotIn))}
+    return frozenset(node.id if isinstance(node, ast.Name) else node.attr for node in ast.walk(tree)
+                     if (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+                         or isinstance(node, ast.Attribute)) and id(node) not in looked_up)
 
 
 def senders_of(modules: list[tuple[str, str]], replies, elsewhere: str,
@@ -234,6 +276,8 @@ def senders_of(modules: list[tuple[str, str]], replies, elsewhere: str,
     loose = [re.compile(p) for m in sends for p in m.loose]
     loose += [re.compile(p) for (label, _), m in zip(modules, sends) for name, p in m.constants  # taken elsewhere
               if any(re.search(rf"\b{name}\b", other) for other_label, other in modules if other_label != label)]
+    loose += [re.compile(p) for m in sends for name, patterns in m.members for p in patterns  # not only looked up in
+              if any(name in used_otherwise(source) for _, source in modules if re.search(rf"\b{name}\b", source))]
     named_elsewhere = set(re.findall(rf"\b{PREFIX}\w+", elsewhere))
     result: dict[str, list[Sender] | None] = {}
     for reply in replies:

@@ -1172,3 +1172,17 @@ def test_every_result_a_contact_attempt_is_recorded_with_is_listed():
     assert {"placed", "sent", "in_line", "dial_failed", "send_failed", "channel_refused", "no_answer"} <= given, given
     assert given <= set(ATTEMPT_RESULTS), given - set(ATTEMPT_RESULTS)
 
+
+@pytest.mark.parametrize("reply, old, new, placeholder", [
+    ("utter_identified", "{customer_name}，您好，已核实您的身份。", "{customer_name}，您好，已核实您的身份（{agent_name}）。", "agent_name"),
+    ("utter_verification_wrong", "您还可以再试{remaining}次", "您还可以再试{remaining}次（{agent_name}）", "agent_name"),
+])
+def test_a_reply_named_in_a_list_the_code_only_looks_up_in_is_checked_against_its_senders(project, reply, old, new,
+                                                                                         placeholder):
+    """A reply named in a list Kefu only looks a message up in (the desk's proof outcomes, the chat's proof
+    prompts: ``said in PROOF_PROMPTS``) counted as sent from there with anything: "{agent_name}" in the
+    identity confirmation passed, as the desk passes agent_name to another reply, and every customer who
+    proved who they are read it unfilled."""
+    relative = next(path for path in (project / "domain").glob("*.yml") if old in path.read_text(encoding="utf-8"))
+    edit(relative, old, new)
+    assert any(f"{reply}: nothing fills {{{placeholder}}} where" in p for p in errors_for(project)), errors_for(project)
