@@ -11,8 +11,12 @@ recognised are the ways Kefu's code says a reply by name:
   ``response_for`` / ``apologise`` (``bot.observability.rasa_guards``: the apologies when a part is
   down): the text as written, nothing filled.
 
+- ``note_words(queue, id, reason, "utter_x", name=…)`` / ``close_words(entry, "utter_x", name=…)``
+  (``bot.handoff.handback``: said through Rasa's NLG when the handoff ends): slots and the keywords.
+
 The reply's name may be written as a string, ``a if c else b``, an f-string (matched against every
-reply it can name), or a module constant used only there; ``**values`` counts when ``values`` is a
+reply it can name), a module constant used only there, or a name of the function assigned once whose every
+read is a sender's reply (``response = "utter_a" if c else "utter_b"``); ``**values`` counts when ``values`` is a
 dictionary written in place in the same function (``{…} if c else {}``); chosen by the condition that
 chose the reply (``"utter_a" if c else "utter_b"``, ``c`` read from names assigned once), its side's keys
 are that reply's only. A reply whose name appears
@@ -35,6 +39,8 @@ SENDERS = {
     "utter": (1, True), "join": (1, True), "resume": (1, True), "hand_over": (1, True), "ask_once": (1, True),
     "_canned": (1, False), "_canned_messages": (1, False),
     "response_for": (1, False), "apologise": (2, False),
+    # bot.handoff.handback: words noted now, said through Rasa's NLG when the handoff ends (slots and values)
+    "note_words": (3, True), "close_words": (1, True),
 }
 # Keywords of bot.handoff.conversations' senders that say how, not what: nothing of the reply's.
 HOW = frozenset({"once", "still_owed", "if_paused", "before"})
@@ -144,6 +150,23 @@ def _assignments(tree: ast.Module) -> dict[int, dict[str, list[ast.AST]]]:
     return scopes
 
 
+def _function_loads(tree: ast.Module, scopes: dict[int, dict[str, list[ast.AST]]]) -> dict[int, dict[str, int]]:
+    """For each function (by the id of its scope in ``scopes``, :func:`_assignments`), how often each name is
+    read in it, its inner functions included (a closure reading it reads it too)."""
+    loads: dict[int, dict[str, int]] = {}
+    for function in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+        inner = {id(n) for child in ast.walk(function) if child is not function
+                 and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) for n in ast.walk(child)}
+        own = next((n for n in ast.walk(function) if isinstance(n, ast.Call) and id(n) not in inner), None)
+        if own is None or id(own) not in scopes:
+            continue
+        counted = loads.setdefault(id(scopes[id(own)]), {})
+        for node in ast.walk(function):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                counted[node.id] = counted.get(node.id, 0) + 1
+    return loads
+
+
 def _fixed(test: ast.AST, local: dict[str, list[ast.AST]]) -> bool:
     """Whether a condition is the same wherever the function looks at it: it reads only names assigned
     once there (``local``), and calls nothing."""
@@ -181,6 +204,8 @@ def module_sends(source: str, label: str) -> ModuleSends:
                  and node.value.value.startswith(PREFIX)}
     scopes: dict[int, dict[str, list[ast.AST]]] | None = None  # read when a sender passes **values
     senders: list[Sender] = []
+    senders_found: list[tuple[ast.AST, Sender]] = []  # each with the expression naming its reply
+    local_names: dict[tuple[int, str], list] = {}  # (function, name) -> [its value, reads sending it, senders]
     consumed: set[int] = set()
     used_by_senders: dict[str, int] = {}
     nodes = list(ast.walk(tree))  # walked once: walking is most of this check's time
@@ -199,6 +224,16 @@ def module_sends(source: str, label: str) -> ModuleSends:
             continue
         if scopes is None and any(k.arg is None and not isinstance(k.value, ast.Dict) for k in call.keywords):
             scopes = _assignments(tree)
+        if isinstance(named, ast.Name) and named.id not in constants:  # response = "utter_a" if c else "utter_b"
+            scopes = _assignments(tree) if scopes is None else scopes
+            values = scopes.get(id(call), {}).get(named.id, [])
+            if len(values) != 1:
+                continue
+            local_names.setdefault((id(scopes[id(call)]), named.id), [values[0], 0, []])[1] += 1
+            pending = local_names[(id(scopes[id(call)]), named.id)][2]
+            named = values[0]
+        else:
+            pending = senders_found
         for expression, branch in _name_expressions(named):
             names = _keyword_names(call, (scopes or {}).get(id(call), {}), branch)
             names = names - {where} if names is not None and isinstance(where, str) else names
@@ -209,8 +244,14 @@ def module_sends(source: str, label: str) -> ModuleSends:
                 pattern = _pattern(expression)
             if pattern is None or not pattern.startswith(re.escape(PREFIX)):
                 continue
-            consumed.update(id(n) for n in ast.walk(expression))
-            senders.append(Sender(pattern, f"{label}:{call.lineno}", names, fills_slots))
+            pending.append((expression, Sender(pattern, f"{label}:{call.lineno}", names, fills_slots)))
+    # a reply's name held in a local name is theirs only when every read of that name in its function sends it
+    function_loads = _function_loads(tree, scopes) if local_names and scopes is not None else {}
+    senders_found += [sent for (scope, name), (_, uses, found) in local_names.items()
+                      if function_loads.get(scope, {}).get(name) == uses for sent in found]
+    for expression, sender in senders_found:
+        consumed.update(id(n) for n in ast.walk(expression))
+        senders.append(sender)
     loads = {}
     for node in nodes:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):

@@ -1186,3 +1186,14 @@ def test_a_reply_named_in_a_list_the_code_only_looks_up_in_is_checked_against_it
     relative = next(path for path in (project / "domain").glob("*.yml") if old in path.read_text(encoding="utf-8"))
     edit(relative, old, new)
     assert any(f"{reply}: nothing fills {{{placeholder}}} where" in p for p in errors_for(project)), errors_for(project)
+
+
+def test_a_reply_whose_name_the_code_chooses_into_a_variable_is_checked_against_its_senders(project):
+    """The waiting room chooses the booked callback's confirmation into a name (``response = "utter_queue_
+    message_booked" if message else "utter_queue_callback_booked"``) and sends it with the ticket, the time
+    and the masked number: a reply named that way counted as sent with anything, so "{agent_name}" in it
+    passed and customers who booked a callback read it unfilled. The shipped words still pass."""
+    assert not [p for p in errors_for(project) if "utter_queue_callback_booked" in p]
+    edit(project / "domain" / "waiting_room.yml", "已为您预约回电，工单号 {ticket_id}。", "已为您预约回电（{agent_name}），工单号 {ticket_id}。")
+    assert any("utter_queue_callback_booked: nothing fills {agent_name} where bot/handoff/watcher.py" in p
+               for p in errors_for(project)), errors_for(project)
