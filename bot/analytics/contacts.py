@@ -38,7 +38,7 @@ SERVED = {"answer_given", "knowledge_answered"}
 # No request made: out of every rate's denominator (the customer said nothing, or only hello/thanks).
 NO_REQUEST = {"no_request", "no_answer"}
 # An answered contact the (last) agent closed as 转工单跟进 or 预约回电 was passed on, not resolved
-# (bot/handoff/desk.py DISPOSITIONS); any other close counts as the agent's.
+# (bot/handoff/tickets.py DISPOSITIONS); any other close counts as the agent's.
 AGENT_PASSED_ON = {"ticket": "agent_ticket", "callback": "agent_callback"}
 # An agent answered it and has not closed it (still talking when the report ran, or never closed): not
 # resolved, as nobody said so.

@@ -114,7 +114,7 @@ def built_text_values(content_dir: Path) -> dict[str, dict[str, tuple[str, ...]]
     from bot.contacts.worker import ATTEMPT_RESULTS
     from bot.db.schema import TICKET_KINDS
     from bot.handoff.agents import STATUSES
-    from bot.handoff.desk import DISPOSITIONS
+    from bot.handoff.tickets import DISPOSITIONS
     from bot.handoff.desk_proof import state as proof_state
     from bot.handoff.glance import OUTCOME_ORDER
     from bot.handoff.masking import AWAITING_PROOF

@@ -27,7 +27,8 @@ from bot.handoff.transfer_owed import TRANSFERRED, tell_transferred
 from bot.handoff.transfer_owed import told as transfer_told
 from bot.handoff.sessions import open_session
 from bot.handoff.presence import gone_among
-from bot.handoff.tickets import customer_id_of, disposition_ticket, own_open_ticket, session_began, work_items
+from bot.handoff.tickets import (DISPOSITIONS, customer_id_of, disposition_ticket, own_open_ticket, session_began,
+                                work_items)
 from bot.handoff.unanswered import customer_left_at, gone_before_any_exchange
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
@@ -41,7 +42,6 @@ from bot.ticket_notes import history_note
 
 logger = logging.getLogger(__name__)
 
-DISPOSITIONS = ("resolved", "ticket", "callback", "transfer")
 CLAIM_TRIES = 3  # customers who left between a claim and its pause, passed over before "nobody waits"
 
 

@@ -14,6 +14,9 @@ from bot.settings import get_settings
 from bot.ticket_notes import history_note
 
 
+# How an agent closes a conversation (the desk's 结束服务; the glance names each by ``disposition_<name>``,
+# and `kefu validate` names one missing).
+DISPOSITIONS = ("resolved", "ticket", "callback", "transfer")
 # Tickets that ask for a call or carry a message: a follow-up of the problem is not one of them.
 CONTACT_REQUESTS = ("callback", "voice_message")
 # In a ticket's details: whether the customer the ticket is on proved who they are when it was filed
