@@ -22,13 +22,18 @@ from bot.ivr.services import CallRecords, CallServices
 from tests.handoff.conftest import redis, redis_url  # noqa: F401
 
 
+def shipped_flows(kefu_env, redis, repository, **services) -> FlowEngine:  # noqa: F811
+    """The shipped flows' engine on real Redis and the database; a queue with a minute's wait unless given."""
+    return FlowEngine(CallServices(
+        registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
+        hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"), records=CallRecords(repository),
+        notifier=CollectingNotifier(), bot=ScriptedBot([]), **{"handoff": ScriptedQueue(wait_s=60), **services}))
+
+
 async def said_after_asking_for_help(kefu_env, redis, flow: str, key: str, *, verified: bool):  # noqa: F811
     """What the caller hears after choosing the callback, and the call's callback tickets."""
     repository = Repository(kefu_env.database_url)
-    engine = FlowEngine(CallServices(
-        registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
-        hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"), records=CallRecords(repository),
-        handoff=ScriptedQueue(wait_s=60), notifier=CollectingNotifier(), bot=ScriptedBot([])))
+    engine = shipped_flows(kefu_env, redis, repository)
     call_id = f"care-{uuid.uuid4().hex[:8]}"
     await engine.start(CallStart(call_id=call_id, caller="13800000001", flow=flow, caller_verified=verified,
                                  vouched=verified))
@@ -59,10 +64,7 @@ async def test_a_vouched_caller_whose_callback_could_not_be_booked_is_not_told_i
     import sqlalchemy as sa
 
     repository = Repository(kefu_env.database_url)
-    engine = FlowEngine(CallServices(
-        registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
-        hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"), records=CallRecords(repository),
-        handoff=ScriptedQueue(wait_s=60), notifier=CollectingNotifier(), bot=ScriptedBot([])))
+    engine = shipped_flows(kefu_env, redis, repository)
     call_id = f"care-{uuid.uuid4().hex[:8]}"
     await engine.start(CallStart(call_id=call_id, caller="13800000001", flow="care", caller_verified=True,
                                  vouched=True))
@@ -84,11 +86,8 @@ async def test_a_hotline_caller_whose_callback_could_not_be_booked_is_offered_a_
     import sqlalchemy as sa
 
     repository = Repository(kefu_env.database_url)
-    engine = FlowEngine(CallServices(
-        registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
-        hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"), records=CallRecords(repository),
-        handoff=ScriptedQueue(wait_s=60, agents_online=False), notifier=CollectingNotifier(), bot=ScriptedBot([]),
-        clock=lambda: dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")))  # a Monday morning: open
+    engine = shipped_flows(kefu_env, redis, repository, handoff=ScriptedQueue(wait_s=60, agents_online=False),
+                           clock=lambda: dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00"))  # a Monday morning
     call_id = f"main-{uuid.uuid4().hex[:8]}"
     await engine.start(CallStart(call_id=call_id, caller="13800000001", flow="main", caller_verified=True,
                                  vouched=True))
