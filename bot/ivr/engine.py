@@ -198,6 +198,9 @@ class FlowEngine:
                     skill=node.skill, priority=node.priority + (1 if state.vip_tier >= 2 else 0),
                     callback_at=self._next_opening())
                 state.vars["ticket_id"] = ticket or ""
+                if not ticket and node.on_failure:  # the database refused it: said so, then the flow's way round
+                    said = self.services.hotline.get().prompts.get("callback_failed", "")
+                    commands += [Say(said, label=f"{node.id}:failed")] if said else []
                 node_id = node.next if ticket or not node.on_failure else node.on_failure
             elif kind == "answer":
                 await self.services.records.contact_answer(conversation_id(state.call_id), state.contact_token,

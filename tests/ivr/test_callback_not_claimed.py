@@ -73,6 +73,7 @@ async def test_a_vouched_caller_whose_callback_could_not_be_booked_is_not_told_i
     heard = [c.text for c in await engine.handle(call_id, KeyPress("2")) if isinstance(c, Say)]
     await engine.end(call_id, "test")
     assert not any("已为您预约" in text for text in heard), heard
+    assert any("暂时无法为您预约回电" in text for text in heard), heard  # content/ivr.yml callback_failed
     assert any("请您对我们的服务进行评价" in text for text in heard), heard  # on to the survey (on_failure)
 
 
@@ -98,4 +99,4 @@ async def test_a_hotline_caller_whose_callback_could_not_be_booked_is_offered_a_
     heard = [c for c in await engine.handle(call_id, KeyPress("1")) if isinstance(c, Say)]
     await engine.end(call_id, "test")
     assert not any("已为您预约" in c.text for c in heard), heard
-    assert [c.label for c in heard] == ["leave_message"], heard
+    assert [c.label for c in heard] == ["book_callback:failed", "leave_message"], heard
