@@ -131,7 +131,7 @@ class ActionTriageFault(Action):
         sent = set(tracker.get_slot("selfhelp_sent") or [])
         failed = await failed_before(tracker, fault_type) - sent
         entry = catalogue().best_match(fault_type, f"{text} {symptom}", code, exclude=sent | failed)
-        specific = entry is not None and entry.score(f"{text} {symptom}", code) > 0
+        specific = entry is not None and catalogue().score(entry, f"{text} {symptom}", code) > 0
         if tracker.get_slot("awaiting") == "selfhelp_feedback" and not another and not specific:
             # The same fault said again to "did it fix it?" ("完全上不了网"), nothing new in it: a no. Triaged
             # afresh, it asked for details and the self-help's failure was lost (found trying the chat).

@@ -6,7 +6,7 @@ next message without a restart.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -56,6 +56,19 @@ class SelfHelpEntry:
 class Catalogue:
     entries: dict[str, SelfHelpEntry] = field(default_factory=dict)
     link_label: str = ""  # the label of an entry's link in a chat; empty: the entry's title
+    # Left out of what the customer said, and of the symptoms, when matching: "信号很差" is 信号差 (found trying
+    # the chat: it matched nothing, and a weak Wi-Fi got the entry for "connected, no internet").
+    degree_words: tuple[str, ...] = ()
+
+    def score(self, entry: SelfHelpEntry, text: str, fault_code: str | None) -> int:
+        """How well ``entry`` fits what the customer said (0 = not at all), its degree words left out."""
+        plain = entry if not self.degree_words else replace(entry, symptoms=tuple(map(self._plain, entry.symptoms)))
+        return plain.score(self._plain(text), fault_code)
+
+    def _plain(self, text: str) -> str:
+        for word in self.degree_words:
+            text = text.replace(word, "")
+        return text
 
     def get(self, entry_id: str) -> SelfHelpEntry | None:
         return self.entries.get(entry_id)
@@ -70,9 +83,9 @@ class Catalogue:
         candidates = [e for e in self.for_fault(fault_type) if e.id not in exclude]
         if not candidates:
             return None
-        scored = sorted(candidates, key=lambda e: (e.score(text, fault_code), not e.general), reverse=True)
+        scored = sorted(candidates, key=lambda e: (self.score(e, text, fault_code), not e.general), reverse=True)
         best = scored[0]
-        if best.score(text, fault_code) > 0:
+        if self.score(best, text, fault_code) > 0:
             return best
         general = [e for e in candidates if e.general]
         return general[0] if general else best
@@ -129,7 +142,12 @@ def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
         if entry.id in entries:
             raise CatalogueError(f"{source}: duplicate entry id '{entry.id}'")
         entries[entry.id] = entry
-    return Catalogue(entries, link_label=str(raw.get("link_label") or ""))
+    degree = raw.get("degree_words") or []
+    if not isinstance(degree, list) or not all(isinstance(word, str) and word.strip() for word in degree):
+        raise CatalogueError(f"{source}: 'degree_words' must be a list of words")
+    # Longest first: 有点儿 goes whole, not as 有点 leaving 儿.
+    return Catalogue(entries, link_label=str(raw.get("link_label") or ""),
+                     degree_words=tuple(sorted((w.strip() for w in degree), key=len, reverse=True)))
 
 
 def parse_catalogue_file(path: Path) -> Catalogue:

@@ -55,6 +55,13 @@ def test_best_match(catalogue, fault, text, code, expected):
     assert catalogue.best_match(fault, text, code).id == expected
 
 
+@pytest.mark.parametrize("text", ["wifi信号很差", "家里Wi-Fi信号太差了", "信号非常弱", "信号有点弱"])
+def test_a_symptom_said_with_a_degree_word_inside_finds_its_entry(catalogue, text):
+    """Found trying the chat: "wifi信号很差" matched none of 信号差, 信号弱 and got the details question, then the
+    general entry (连上Wi-Fi却上不了网). The catalogue's ``degree_words`` are left out when matching."""
+    assert catalogue.best_match("fault_wifi", text).id == "wifi_weak"
+
+
 def test_tried_entries_are_skipped_and_chains_end(catalogue):
     assert catalogue.best_match("fault_tv", "没信号", exclude={"tv_no_signal"}).id != "tv_no_signal"
     assert catalogue.next_after("tv_no_signal", {"tv_no_signal"}).id == "tv_general_reset"

@@ -248,3 +248,12 @@ async def test_a_no_to_the_faults_details_question_goes_on_with_the_fault(run_ac
     turn = await run_action("action_handle_deny", tracker)
     assert turn.responses == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
     assert turn.slots["selfhelp_current"] == "bb_restart"
+
+
+async def test_a_symptom_said_with_a_degree_word_gets_its_entry_at_once(run_action):
+    """"wifi信号很差" got "请问Wi-Fi具体是什么情况？" (信号差 is the catalogue's word), and "不知道怎么弄" then got
+    the general entry, 连上Wi-Fi却上不了网, for a weak signal."""
+    turn = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", text="wifi信号很差",
+                                                                intent="fault_wifi"))
+    assert turn.responses == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
+    assert turn.slots["selfhelp_current"] == "wifi_weak"
