@@ -106,18 +106,31 @@ def tell_bill(dispatcher: CollectingDispatcher, customer: Customer, bills: list[
     return len(dispatcher.messages) > said
 
 
-class ActionQueryPlan(Action):
-    """Plans are public: list them, and name the customer's own plan once they proved who they are."""
+class ActionQueryPlan(IdentifiedAction):
+    """Plans are public: list them, and name the customer's own plan once they proved who they are. Asked
+    for their own plan ("我的套餐是什么", ``own_plan_words`` in content/labels.yml), a customer not proven yet
+    is asked to prove it first (found trying the chat: they got every plan on sale and nothing of theirs)."""
 
     def name(self) -> str:
         return "action_query_plan"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        said = request_text(tracker)
+        if any(words in said for words in labels().get("own_plan_words") or ()):
+            return await super().run(dispatcher, tracker, domain)  # identified and proven, then served
+        try:
+            customer = await verified_customer(tracker)
+        except DatabaseError:
+            return db_error(dispatcher)
+        return await self.serve(dispatcher, tracker, customer, customer is not None)
+
+    async def serve(self, dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer | None,
+                    verified: bool) -> list[dict[str, Any]]:
         repo = repository()
         try:
             plans = await db(repo.all_plans)
-            customer = await verified_customer(tracker)
-            current = await db(repo.plan, customer.plan_code) if customer and customer.plan_code else None
+            current = (await db(repo.plan, customer.plan_code)
+                       if verified and customer is not None and customer.plan_code else None)
         except DatabaseError:
             return db_error(dispatcher)
         template = labels()["plan_line"]
