@@ -205,7 +205,7 @@ def module_sends(source: str, label: str) -> ModuleSends:
     scopes: dict[int, dict[str, list[ast.AST]]] | None = None  # read when a sender passes **values
     senders: list[Sender] = []
     senders_found: list[tuple[ast.AST, Sender]] = []  # each with the expression naming its reply
-    local_names: dict[tuple[int, str], list] = {}  # (function, name) -> [its value, reads sending it, senders]
+    local_names: dict[tuple[int, str], list] = {}  # (function, name) -> [reads sending it, senders]
     consumed: set[int] = set()
     used_by_senders: dict[str, int] = {}
     nodes = list(ast.walk(tree))  # walked once: walking is most of this check's time
@@ -229,8 +229,9 @@ def module_sends(source: str, label: str) -> ModuleSends:
             values = scopes.get(id(call), {}).get(named.id, [])
             if len(values) != 1:
                 continue
-            local_names.setdefault((id(scopes[id(call)]), named.id), [values[0], 0, []])[1] += 1
-            pending = local_names[(id(scopes[id(call)]), named.id)][2]
+            held = local_names.setdefault((id(scopes[id(call)]), named.id), [0, []])
+            held[0] += 1
+            pending = held[1]
             named = values[0]
         else:
             pending = senders_found
@@ -247,7 +248,7 @@ def module_sends(source: str, label: str) -> ModuleSends:
             pending.append((expression, Sender(pattern, f"{label}:{call.lineno}", names, fills_slots)))
     # a reply's name held in a local name is theirs only when every read of that name in its function sends it
     function_loads = _function_loads(tree, scopes) if local_names and scopes is not None else {}
-    senders_found += [sent for (scope, name), (_, uses, found) in local_names.items()
+    senders_found += [sent for (scope, name), (uses, found) in local_names.items()
                       if function_loads.get(scope, {}).get(name) == uses for sent in found]
     for expression, sender in senders_found:
         consumed.update(id(n) for n in ast.walk(expression))
