@@ -18,17 +18,14 @@ from bot.contacts.schedule import Schedule
 from bot.contacts.worker import ContactWorker
 from bot.ledger.rules import load_rules as load_ledger_rules
 from tests.contacts.conftest import followup_calls, resolved_repair
+from tests.contacts.test_no_channel_wait_limit import rules_file
 
 HOUR = dt.timedelta(hours=1)
 
 
 def worker_with(kefu_env, repository, clock, telephony, tmp_path, late_limit: dict | None = None) -> ContactWorker:
     """A worker calling through the loopback carrier, with the shipped rules (``late_limit_hours`` as given)."""
-    raw = yaml.safe_load((kefu_env.content_dir / "contacts.yml").read_text(encoding="utf-8"))
-    if late_limit is not None:
-        raw["late_limit_hours"] = late_limit
-    path = tmp_path / "contacts.yml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    path = rules_file(kefu_env, tmp_path, late_limit)
     dialer = Dialer(telephony.url, telephony.account_sid, telephony.auth_token, "+8657188880000",
                     "ws://127.0.0.1:9/webhooks/ivr/media")
     return ContactWorker(repository, rules=lambda: load_rules(path),
