@@ -22,7 +22,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.acknowledge import AcknowledgeFirst
-from actions.backend import channel_of, db
+from actions.backend import channel_of
 from actions.identity import IdentifiedAction, db_error, establish, local_phone, message_claims
 from bot.contacts.optout import opt_out
 from bot.db.repository import Customer, DatabaseError

@@ -1,5 +1,5 @@
 """Writing a ticket for a conversation and reading a customer's tickets: shared by every request that
-becomes one (actions/tickets.py, actions/visits.py)."""
+becomes one (actions/tickets.py, actions/visits.py, actions/new_install.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +7,10 @@ from typing import Any
 from rasa_sdk import Tracker
 
 from actions.backend import channel_of, db, labels, record, repository
+from actions.identity import named_by_account, typed_number
 from actions.kept_requests import FILING
 from bot.db.repository import Customer
+from bot.handoff.masking import mask_phone
 from bot.handoff.tickets import CUSTOMER_PROVEN
 
 
@@ -62,3 +64,24 @@ def progress_note(ticket: dict, words: dict) -> str:
     if ticket.get("kind") == "visit" and not when:
         return progress.get("visit_no_time") or ""
     return ""
+
+
+async def filed_already(tracker: Tracker, customer: Customer, change: str, said: str) -> str | None:
+    """The open service change this very request filed in this conversation (a turn run again, the same
+    words sent twice), told again instead of filed twice (found in review: two tickets for one 报停)."""
+    tickets = await db(repository().tickets_for, customer.id, open_only=True)
+    return next((t["ticket_id"] for t in tickets if t["kind"] == "service_change"
+                 and t["conversation_id"] == tracker.sender_id
+                 and (t.get("details") or {}).get("service_action") == change
+                 and (t.get("details") or {}).get("customer_said") == said), None)
+
+
+def recorded(dispatcher, tracker: Tracker, ticket_id: str, phone: str, verified: bool,
+             response: str = "utter_message_recorded", **values: str) -> None:
+    """"Callback recorded": to the number called back, shown masked, unless the customer was named by
+    an account number and not proven (the account's phone is not told to whoever holds its number:
+    ``response`` + ``_registered_phone`` instead)."""
+    if not verified and named_by_account(tracker, typed_number(tracker)):
+        dispatcher.utter_message(response=f"{response}_registered_phone", ticket_id=ticket_id, **values)
+    else:
+        dispatcher.utter_message(response=response, ticket_id=ticket_id, phone_masked=mask_phone(phone), **values)

@@ -13,10 +13,11 @@ from rasa_sdk.events import SlotSet
 
 from actions.acknowledge import AcknowledgeFirst
 from actions.backend import catalogue, channel_of, db, labels, latest_entity, record, repository
-from actions.identity import IdentifiedAction, local_phone, named_by_account, request_text, typed_number
+from actions.identity import IdentifiedAction, local_phone, request_text
 from actions.kept_requests import KeptWhenDown
+from actions.new_install import NEW_INSTALL, ActionNewInstall, requested_change
 from actions.repairs import chase_repair, join_ticket, tell_unproven
-from actions.ticket_records import newest, open_ticket, progress_note, status_label
+from actions.ticket_records import filed_already, newest, open_ticket, progress_note, recorded, status_label
 from actions.visits import progress_of_no_visit
 from bot.db.repository import Customer
 from bot.handoff.masking import mask_phone
@@ -64,8 +65,13 @@ class ActionManageService(IdentifiedAction):
     def name(self) -> str:
         return "action_manage_service"
 
+    async def run(self, dispatcher, tracker, domain):
+        if requested_change(tracker) == NEW_INSTALL:  # no account to prove yet: ActionNewInstall
+            return await ActionNewInstall().run(dispatcher, tracker, domain)
+        return await super().run(dispatcher, tracker, domain)
+
     async def serve(self, dispatcher, tracker, customer, verified):
-        change = latest_entity(tracker, "service_action") or tracker.get_slot("service_action")
+        change = requested_change(tracker)
         names = labels()["service_action"]
         if change not in names:
             dispatcher.utter_message(response="utter_ask_service_action")
@@ -82,16 +88,6 @@ class ActionManageService(IdentifiedAction):
             response="utter_service_change_recorded_as_said" if said else "utter_service_change_recorded",
             ticket_id=ticket_id, service_action_label=names[change], request=said[:60])
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("service_action", None)]
-
-
-async def filed_already(tracker: Tracker, customer: Customer, change: str, said: str) -> str | None:
-    """The open service change this very request filed in this conversation (a turn run again, the same
-    words sent twice), told again instead of filed twice (found in review: two tickets for one 报停)."""
-    tickets = await db(repository().tickets_for, customer.id, open_only=True)
-    return next((t["ticket_id"] for t in tickets if t["kind"] == "service_change"
-                 and t["conversation_id"] == tracker.sender_id
-                 and (t.get("details") or {}).get("service_action") == change
-                 and (t.get("details") or {}).get("customer_said") == said), None)
 
 
 class ActionQueryTicket(AcknowledgeFirst, IdentifiedAction):
@@ -244,15 +240,6 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
                                  ticket_id=ticket_id, status_label=status_label(promised),
                                  phone_masked=mask_phone(number), **({"callback_by": by} if by else {}))
         return [SlotSet("last_ticket_id", ticket_id)]
-
-
-def recorded(dispatcher, tracker: Tracker, ticket_id: str, phone: str, verified: bool) -> None:
-    """"Callback recorded": to the number called back, shown masked, unless the customer was named by
-    an account number and not proven (the account's phone is not told to whoever holds its number)."""
-    if not verified and named_by_account(tracker, typed_number(tracker)):
-        dispatcher.utter_message(response="utter_message_recorded_registered_phone", ticket_id=ticket_id)
-    else:
-        dispatcher.utter_message(response="utter_message_recorded", ticket_id=ticket_id, phone_masked=mask_phone(phone))
 
 
 def promised_by(details: dict) -> str:

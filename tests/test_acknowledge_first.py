@@ -7,6 +7,7 @@ The expected sentences are read from the domain files, never written here.
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 import yaml
@@ -37,6 +38,16 @@ def chat(stack, sender: str, text: str) -> list[str]:
 ])
 def test_chat_says_what_will_happen_then_asks_for_the_number(running_kefu, sender, words, acknowledgement):
     assert chat(running_kefu, sender, words)[:2] == [reply_text(acknowledgement), reply_text("utter_ask_identity")]
+
+
+def test_chat_new_install_asks_for_any_number_and_calls_back_on_it(running_kefu):
+    """Found trying the chat: "我要报装宽带" was asked for the number or account registered with us."""
+    assert chat(running_kefu, "ack-chat-install", "我要报装宽带")[:2] == [reply_text("utter_ack_new_install"),
+                                                                     reply_text("utter_ask_contact_number")]
+    label = yaml.safe_load((PROJECT_ROOT / "content" / "labels.yml").read_text(encoding="utf-8"))["service_action"]["install"]
+    told = re.escape(reply_text("utter_new_install_recorded")).replace(r"\{ticket_id\}", r"\S+")
+    told = told.replace(r"\{service_action_label\}", re.escape(label)).replace(r"\{phone_masked\}", re.escape("139****9993"))
+    assert re.fullmatch(told, chat(running_kefu, "ack-chat-install", "13999999993")[0])
 
 
 def test_chat_not_fixed_promises_the_repair_then_asks_for_the_number(running_kefu):

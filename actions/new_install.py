@@ -1,0 +1,59 @@
+"""A new install (报装): asked for by someone who is usually no customer yet, with no registered number or
+account to give (found trying the chat: "我要报装宽带" was asked for one). Any mobile number is taken to call
+back, as for a message; a sales person calls to offer plans and book the install."""
+from __future__ import annotations
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+
+from actions.acknowledge import AcknowledgeFirst
+from actions.backend import labels, latest_entity
+from actions.identity import IdentifiedAction, request_text
+from actions.kept_requests import KeptWhenDown
+from actions.ticket_records import filed_already, open_ticket, recorded
+from bot.db.repository import Customer
+from bot.labels import ticket_summary
+
+NEW_INSTALL = "install"  # the service action's value (content/labels.yml, nlu_data/nlu/regexes.yml)
+
+
+def requested_change(tracker: Tracker) -> str | None:
+    """The service change asked for: a new install wins over the verb beside it ("新装宽带怎么办理" is
+    both 新装 and 办理)."""
+    said = [value for value in tracker.get_latest_entity_values("service_action") if isinstance(value, str)]
+    if NEW_INSTALL in said:
+        return NEW_INSTALL
+    return latest_entity(tracker, "service_action") or tracker.get_slot("service_action")
+
+
+class ActionNewInstall(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
+    """Filed as a service change a person works: on the number given to call back, or on the customer's
+    account when they are one (a second line at another address)."""
+
+    request = "new_install"
+    acknowledgement = "utter_ack_new_install"
+    identity_question = "utter_ask_contact_number"
+    kept_response = "utter_new_install_kept"
+    files_for_any_number = True
+
+    def name(self) -> str:
+        return "action_new_install"
+
+    async def serve(self, dispatcher, tracker, customer, verified):
+        return await self.file(dispatcher, tracker, customer, customer.phone, {}, verified)
+
+    async def serve_number(self, dispatcher, tracker, phone):
+        return await self.file(dispatcher, tracker, None, phone, {"callback_phone": phone}, False)
+
+    async def file(self, dispatcher, tracker, customer: Customer | None, phone: str, details: dict, verified: bool):
+        label = labels()["service_action"][NEW_INSTALL]
+        said = request_text(tracker)
+        said = "" if said.startswith("/") else said[:500]  # a button: its choice is the whole request
+        filed = await filed_already(tracker, customer, NEW_INSTALL, said) if customer is not None else None
+        ticket_id = filed or await open_ticket(
+            tracker, customer, "service_change", ticket_summary("service_change", service=label, said=said[:200]),
+            verified=verified, priority=1, needs_human=True,
+            details={**details, "service_action": NEW_INSTALL, "customer_said": said})
+        recorded(dispatcher, tracker, ticket_id, phone, verified, "utter_new_install_recorded",
+                 service_action_label=label)
+        return [SlotSet("last_ticket_id", ticket_id), SlotSet("service_action", None)]

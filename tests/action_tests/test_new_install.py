@@ -1,0 +1,62 @@
+"""A new install (报装) is asked for by someone who is usually no customer yet: any mobile number is
+taken to call back (found trying the chat: "我要报装宽带" was asked for a registered number or account)."""
+from __future__ import annotations
+
+from actions.backend import repository
+from tests.action_tests.test_account_actions import proven
+from tests.action_tests.trackers import entity, load_tracker
+
+INSTALL = entity("service_action", "install")
+
+
+async def test_a_prospective_customer_is_asked_for_any_number_and_called_back_on_it(run_action):
+    asked = await run_action("action_manage_service", load_tracker(
+        "query_bill", text="我要报装宽带", intent="manage_service", entities=[INSTALL]))
+    assert asked.responses == ["utter_ack_new_install", "utter_ask_contact_number"]
+    assert asked.slots["pending_request"] == "action_new_install"
+
+    typed = load_tracker("query_bill", text="13999999997", intent="inform", entities=[entity("phone_number", "13999999997")],
+                         pending_request="action_new_install", awaiting="identity", service_action="install")
+    turn = await run_action("action_identify_customer", typed)
+    told = turn.message("utter_new_install_recorded")
+    assert turn.responses == ["utter_new_install_recorded"] and told["phone_masked"] == "139****9997"
+    assert told["service_action_label"] == "新装宽带/电视"
+    ticket = repository().get_ticket(told["ticket_id"])
+    assert ticket["customer_id"] is None and ticket["details"]["callback_phone"] == "13999999997"
+    assert ticket["kind"] == "service_change" and ticket["details"]["service_action"] == "install"
+    assert ticket["needs_human"] and "新装" in ticket["summary"]
+
+
+async def test_words_without_a_number_get_the_contact_question_again_not_the_registered_numbers(run_action):
+    typed = load_tracker("query_bill", text="这个要登记什么", intent="inform", pending_request="action_new_install",
+                         awaiting="identity")
+    assert (await run_action("action_identify_customer", typed)).responses == ["utter_ask_contact_number"]
+
+
+async def test_a_new_install_asked_with_how_to_do_it_is_a_new_install(run_action):
+    """"新装宽带怎么办理" names both 新装 (install) and 办理 (open an add-on on one's account)."""
+    tracker = load_tracker("query_bill", text="新装宽带怎么办理", intent="manage_service",
+                           entities=[INSTALL, entity("service_action", "open")])
+    assert (await run_action("action_manage_service", tracker)).responses == ["utter_ack_new_install",
+                                                                             "utter_ask_contact_number"]
+
+
+async def test_a_customers_new_install_goes_on_their_account(run_action):
+    tracker = load_tracker("query_bill", text="老家想再装一条宽带", intent="manage_service", entities=[INSTALL], **proven(1))
+    told = (await run_action("action_manage_service", tracker)).message("utter_new_install_recorded")
+    ticket = repository().get_ticket(told["ticket_id"])
+    assert ticket["customer_id"] == 1 and ticket["details"]["service_action"] == "install"
+    assert "老家想再装一条宽带" in ticket["summary"]
+
+
+async def test_other_service_changes_still_need_the_account_holder(run_action):
+    tracker = load_tracker("query_bill", text="我要报停", intent="manage_service", entities=[entity("service_action", "suspend")])
+    assert (await run_action("action_manage_service", tracker)).responses == ["utter_ask_identity"]
+
+
+async def test_a_visit_asked_for_to_install_is_a_new_install(run_action):
+    """"新房子要装宽带 约个时间" reads as a visit booking, which needs the proven account holder."""
+    tracker = load_tracker("query_bill", text="新房子要装宽带 约个时间", intent="book_visit", entities=[INSTALL])
+    turn = await run_action("action_book_visit", tracker)
+    assert turn.responses == ["utter_ack_new_install", "utter_ask_contact_number"]
+    assert turn.slots["pending_request"] == "action_new_install"
