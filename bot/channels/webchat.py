@@ -497,16 +497,18 @@ class WebChatInput(SocketIOInput):
 
     async def process(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage,
                       client_id: Optional[str], entry_id: Optional[str] = None) -> None:
-        """Run the message's turn, renewing its in-flight entry's lease meanwhile, and settle the entry.
+        """Run the message's turn, its in-flight entry's lease renewed meanwhile, and settle the entry.
 
         A turn that fails keeps its entry: once the lease lapses another worker (or this one) tries it
         again, up to ``webchat_inflight.MAX_ATTEMPTS`` runs. A turn cancelled (the worker stopping)
         lets its entry go at once."""
-        holding = asyncio.ensure_future(self.inflight.hold(entry_id)) if entry_id else None
+        if entry_id:
+            self.inflight.hold(entry_id)
         try:
             await on_new_message(message)
         except asyncio.CancelledError:
             if entry_id:
+                self.inflight.let_go(entry_id)  # first: the renewing thread would set the lease again
                 with contextlib.suppress(RedisError):
                     await self.guard.forget(self.inflight.lease(entry_id))
             raise
@@ -517,8 +519,8 @@ class WebChatInput(SocketIOInput):
                     await forget_delivery(self.redis(), message.sender_id, client_id)
             return
         finally:
-            if holding is not None:
-                holding.cancel()
+            if entry_id:
+                self.inflight.let_go(entry_id)
         if entry_id:
             try:
                 await self.inflight.done(entry_id)
@@ -600,6 +602,7 @@ class WebChatInput(SocketIOInput):
         async def stop_taking_over(_app: Sanic, _loop: Any) -> None:
             if self._sweeper is not None:
                 self._sweeper.cancel()
+            self.inflight.stop()
             if self._vouching is not None:
                 self._vouching.cancel()
             await self.addresses.release_all()

@@ -7,12 +7,16 @@ the page showed it sent, its resends were "duplicate", and no reply ever came.
 
 So the message is recorded before the ack, in the same atomic step that takes it once (one script:
 the delivery key, the entry, its lease): session id, client id, text and channel metadata, enough to
-run it again. The worker handling it renews the lease while the turn runs (``ChannelGuard.renew``, a
-third of the lease at a time, as WeChat's ``_hold_claim`` does) and removes the entry once Rasa has
-the turn. Every worker looks every ``SWEEP_EVERY_S`` for entries whose lease lapsed and claims each
-with ``ChannelGuard.claim`` — ``SET NX``, so exactly one worker takes it over, and no global drain lock
-is needed (unlike ``actions/kept_requests``: entries here are independent) — then runs the turn; the
-replies reach the session's Socket.IO room from whichever worker runs it.
+run it again. The lease (``LEASE_S``) holds the worker's id; a thread of the worker (not the event loop,
+which a long turn or a busy model may stall for seconds) renews the leases of the turns it runs every
+``RENEW_EVERY_S``, and the worker removes the entry once Rasa has the turn. Every worker looks every
+``SWEEP_EVERY_S`` for entries without a lease, and takes over one still without it a ``confirm_s``
+later — so a dead worker's message is answered some 6-8 s after its death (it waited 30-35 s while
+the lease was 30 s, renewed on the event loop). The second look is for a Redis that hung: the leases
+lapse meanwhile, and the live worker's thread puts its own back (a renewal sets a lapsed lease again)
+well before the second look. The take-over is ``SET NX``, so exactly one worker takes each entry, and
+no global drain lock is needed (unlike ``actions/kept_requests``: entries here are independent) —
+then runs the turn; the replies reach the session's Socket.IO room from whichever worker runs it.
 
 A message that may hold an SMS code or the service password (any 6-digit run, or a code or password
 given by name: ``bot.handoff.masking.proof_secrets`` as when proof is awaited) is not recorded: the
@@ -36,15 +40,17 @@ is not run again: the message's entry id is its Rasa message id, and the worker 
 for it in the conversation first (``WebChatInput.turn_stored``).
 
 Trade-off: a turn that had side effects before its worker died (an action that filed a ticket) runs
-again, and so may do them twice; so does a live worker's turn whose lease lapsed anyway (its event loop
-stalled for two thirds of the lease). The WeChat channel accepts the same for its retries: a message
-answered twice is better than one silently lost.
+again, and so may do them twice; so does a live worker's turn whose lease lapsed anyway (the whole
+process frozen, its renewing thread too, for the lease and the second look: stopped, or swapped out).
+The WeChat channel accepts the same for its retries: a message answered twice is better than one
+silently lost.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -55,14 +61,16 @@ from redis.exceptions import RedisError
 from bot.channels.guard import ChannelGuard
 from bot.channels.webchat_delivery import DELIVERED_TTL_S, delivered_key
 from bot.handoff.masking import AWAITING_PROOF, proof_secrets
+from bot.redis_reconnect import timeouts
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "kefu:webchat"  # the web chat's ChannelGuard prefix: every key here is under it
 SET_ASIDE_PREFIX = f"{PREFIX}:inflight:failed:"
 SET_ASIDE_INDEX_PREFIX = f"{PREFIX}:inflight:failed_of:"  # + session id: a set of its set-aside entry ids
-LEASE_S = 30.0  # how long a dead worker's message waits before another takes it over
-SWEEP_EVERY_S = 5.0
+LEASE_S = 5.0  # a lease not renewed this long is lapsed: its worker died (or froze)
+RENEW_EVERY_S = 1.0  # the renewing thread's round; a lapse is confirmed two rounds later
+SWEEP_EVERY_S = 1.0
 MAX_ATTEMPTS = 3  # runs of one message in all, the first included
 
 # Take a message once (the delivery key, when it has a client id) and record it under a lease, atomically:
@@ -70,10 +78,24 @@ MAX_ATTEMPTS = 3  # runs of one message in all, the first included
 _TAKE_AND_RECORD = """
 if ARGV[1] == '1' and not redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end
 if ARGV[6] == '1' then
-  redis.call('set', KEYS[3], '1', 'EX', ARGV[3])
+  redis.call('set', KEYS[3], ARGV[7], 'PX', ARGV[3])
   redis.call('hset', KEYS[2], ARGV[4], ARGV[5])
 end
 return 1
+"""
+
+# Renew this worker's leases (KEYS[2..], of entries ARGV[3..]), setting again one that lapsed while Redis hung;
+# an entry settled is left alone, and one another worker took over is counted (returned), not taken back.
+_RENEW = """
+local lost = 0
+for i = 2, #KEYS do
+  if redis.call('hexists', KEYS[1], ARGV[i + 1]) == 1 then
+    local holder = redis.call('get', KEYS[i])
+    if not holder or holder == ARGV[1] then redis.call('set', KEYS[i], ARGV[1], 'PX', ARGV[2])
+    else lost = lost + 1 end
+  end
+end
+return lost
 """
 
 
@@ -101,14 +123,23 @@ class InFlight:
     """The in-flight entries of one channel (``guard``'s prefix), shared by every worker on its Redis."""
 
     def __init__(self, guard: ChannelGuard, lease_s: float = LEASE_S, sweep_every_s: float = SWEEP_EVERY_S,
-                 max_attempts: int = MAX_ATTEMPTS, set_aside_s: int = 30 * 24 * 3600) -> None:
+                 max_attempts: int = MAX_ATTEMPTS, set_aside_s: int = 30 * 24 * 3600,
+                 renew_every_s: Optional[float] = None) -> None:
         self.guard = guard
         self.set_aside_s = set_aside_s
         self.lease_s = lease_s
+        self.renew_every_s = renew_every_s or lease_s * RENEW_EVERY_S / LEASE_S
+        self.confirm_s = 2 * self.renew_every_s  # a live worker's thread renews within it once Redis answers
         self.sweep_every_s = sweep_every_s
         self.max_attempts = max_attempts
         self.entries_key = guard.key("inflight")
         self.attempts_key = guard.key("inflight:attempts")
+        self.worker_id = uuid.uuid4().hex  # each lease says whose it is
+        self._held: set[str] = set()  # entries whose turn runs here (the loop adds, the thread reads)
+        self._held_lock = threading.Lock()
+        self._renewer: Optional[threading.Thread] = None
+        self._stop_renewing = threading.Event()
+        self._lapsed: dict[str, float] = {}  # entry id: when (monotonic) its lease was first seen lapsed
 
     @staticmethod
     def lease(entry_id: str) -> str:
@@ -137,17 +168,61 @@ class InFlight:
         delivered = delivered_key(pending.session_id, pending.client_id) if pending.client_id else self.entries_key
         return bool(await client.eval(
             _TAKE_AND_RECORD, 3, delivered, self.entries_key, self.guard.key(self.lease(pending.id)),
-            "1" if pending.client_id else "0", DELIVERED_TTL_S, max(1, round(self.lease_s)), pending.id,
-            json.dumps(asdict(pending), ensure_ascii=False) if keep else "", "1" if keep else "0"))
+            "1" if pending.client_id else "0", DELIVERED_TTL_S, self._lease_ms(), pending.id,
+            json.dumps(asdict(pending), ensure_ascii=False) if keep else "", "1" if keep else "0",
+            self.worker_id))
 
-    async def hold(self, entry_id: str) -> None:
-        """Renew the lease on an entry while its turn runs (a third of the lease at a time)."""
-        while True:
-            await asyncio.sleep(self.lease_s / 3)
-            try:
-                await self.guard.renew(self.lease(entry_id), self.lease_s)
-            except RedisError as error:
-                logger.warning("webchat.inflight.not_renewed error=%s", type(error).__name__)
+    def _lease_ms(self) -> int:
+        return max(1, round(self.lease_s * 1000))
+
+    def hold(self, entry_id: str) -> None:
+        """The entry's turn runs here: this worker's thread renews its lease until :meth:`let_go`."""
+        with self._held_lock:
+            self._held.add(entry_id)
+        if self._renewer is None or not self._renewer.is_alive() or self._stop_renewing.is_set():
+            self._stop_renewing = threading.Event()
+            self._renewer = threading.Thread(target=self._renew_forever, args=(self._stop_renewing,),
+                                             name="webchat in-flight leases", daemon=True)
+            self._renewer.start()
+
+    def let_go(self, entry_id: str) -> None:
+        """The entry's turn ended here (or failed: its lease lapses, and it is tried again)."""
+        with self._held_lock:
+            self._held.discard(entry_id)
+
+    def stop(self) -> None:
+        """Stop renewing (the worker stops; its turns were cancelled and let their entries go)."""
+        self._stop_renewing.set()
+
+    def _renew_forever(self, stopped: threading.Event) -> None:
+        """The renewing thread: its own synchronous client, so a stalled event loop lets no lease lapse."""
+        import redis
+
+        client = redis.Redis.from_url(self.guard.redis_url, decode_responses=True, **timeouts())
+        failing = False
+        try:
+            while not stopped.wait(self.renew_every_s):
+                try:
+                    self.renew_held(client)
+                except RedisError as error:
+                    if not failing:
+                        logger.warning("webchat.inflight.not_renewed error=%s", type(error).__name__)
+                    failing = True
+                else:
+                    failing = False
+        finally:
+            client.close()
+
+    def renew_held(self, client) -> None:
+        """Renew the leases of the turns running here, in one round trip (``client``: a synchronous one)."""
+        with self._held_lock:
+            held = sorted(self._held)
+        if not held:
+            return
+        keys = [self.guard.key(self.lease(entry_id)) for entry_id in held]
+        lost = client.eval(_RENEW, 1 + len(keys), self.entries_key, *keys, self.worker_id, self._lease_ms(), *held)
+        if lost:
+            logger.warning("webchat.inflight.taken_from_here entries=%d", lost)
 
     async def done(self, entry_id: str) -> None:
         """The turn is stored (or the message refused): nobody runs it again."""
@@ -169,9 +244,11 @@ class InFlight:
             return [], []
         taken: list[Pending] = []
         set_aside: list[tuple[Pending, float]] = []
-        for entry_id in await client.hkeys(self.entries_key):
-            if not await self.guard.claim(self.lease(entry_id), self.lease_s):
-                continue  # its worker is alive, or another one took it over first
+        for entry_id in await self._lapsed_twice(client):
+            lease = self.guard.key(self.lease(entry_id))
+            if not await client.set(lease, self.worker_id, nx=True, px=self._lease_ms()):
+                continue  # its worker renewed it after all, or another one took it over first
+            self._lapsed.pop(entry_id, None)
             raw = await client.hget(self.entries_key, entry_id)
             if raw is None:  # done between the listing and the claim
                 await self.guard.forget(self.lease(entry_id))
@@ -184,6 +261,25 @@ class InFlight:
             logger.warning("webchat.inflight.taken_over session=%s attempt=%d", pending.session_id, attempt)
             taken.append(pending)
         return taken, set_aside
+
+    async def _lapsed_twice(self, client) -> list[str]:
+        """The entries whose lease was lapsed at an earlier look ``confirm_s`` ago and still is.
+
+        One look is not enough: while Redis hung every lease lapsed, and a live worker's thread sets its
+        own again within a round once Redis answers. Forgotten when a look fails (``forget_lapsed``)."""
+        entry_ids = await client.hkeys(self.entries_key)
+        async with client.pipeline(transaction=False) as pipe:
+            for entry_id in entry_ids:
+                pipe.exists(self.guard.key(self.lease(entry_id)))
+            leased = await pipe.execute() if entry_ids else []
+        now = time.monotonic()
+        self._lapsed = {entry_id: self._lapsed.get(entry_id, now)
+                        for entry_id, held in zip(entry_ids, leased) if not held}
+        return [entry_id for entry_id, since in self._lapsed.items() if now - since >= self.confirm_s]
+
+    def forget_lapsed(self) -> None:
+        """Redis did not answer a look: what it showed before says nothing about the leases now."""
+        self._lapsed = {}
 
     async def set_aside(self, pending: Pending, attempts: int) -> float:
         """Keep ``pending`` for an operator instead of running it again; when (epoch seconds)."""
@@ -232,11 +328,19 @@ class InFlight:
             await asyncio.sleep(self.sweep_every_s)
             try:
                 taken, set_aside = await self.take_over()
+                for pending in taken:  # renewed from the claim on: ``run`` reads the conversation first
+                    self.hold(pending.id)
                 for pending in taken:
-                    await run(pending)
+                    try:
+                        await run(pending)
+                    except Exception:  # noqa: BLE001 - logged; its lease lapses and it is tried again
+                        logger.exception("webchat.inflight.not_run session=%s", pending.session_id)
+                    finally:
+                        self.let_go(pending.id)  # the turn ``run`` started holds it itself, from its first step
                 for pending, at in set_aside:
                     await self._tell_customer(tell, pending, at)
             except RedisError as error:
+                self.forget_lapsed()
                 logger.warning("webchat.inflight.unreachable error=%s", type(error).__name__)
             except Exception:  # noqa: BLE001 - the task lives on: a dead one would take nothing over again
                 logger.exception("webchat.inflight.sweep_failed")

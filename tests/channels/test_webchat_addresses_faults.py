@@ -26,11 +26,11 @@ TIMEOUT_S = 1.0  # KEFU_REDIS_TIMEOUT_SECONDS for these tests
 PAUSE_MS = 8000  # Redis answers nobody this long: longer than every wait of the test put together
 
 
-async def pause(redis_url: str) -> None:  # noqa: F811
-    """Redis answers nobody (not even the test) for PAUSE_MS; the server lifts the pause itself."""
+async def pause(redis_url: str, ms: int = PAUSE_MS) -> None:  # noqa: F811
+    """Redis answers nobody (not even the test) for ``ms``; the server lifts the pause itself."""
     client = aioredis.Redis.from_url(redis_url)
     try:
-        await client.execute_command("CLIENT", "PAUSE", PAUSE_MS, "ALL")
+        await client.execute_command("CLIENT", "PAUSE", ms, "ALL")
     finally:
         await client.close()
 
