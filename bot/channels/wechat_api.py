@@ -49,6 +49,8 @@ HELD = "held"
 # ``window``: more than 48 hours since the follower wrote, or they unsubscribed (the desk's
 # ``undelivered_window``).
 WINDOW = "window"
+# Every reason above, as the desk names each (``undelivered_<reason>``; `kefu validate` names one missing).
+NOT_DELIVERED = (WINDOW, "quota", "credentials", "failed", PARTIAL, HELD)
 WINDOW_CODES = {45015, 43004}
 QUOTA_CODES = {45047}
 CREDENTIAL_CODES = {40001, 40013, 40014, 40125, 40164, 41001, 42001}

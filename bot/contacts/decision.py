@@ -32,6 +32,8 @@ NO_CHANNEL = "no_channel"
 TOO_LATE = "too_late"
 QUIET_HOURS = "quiet_hours"
 DAILY_LIMIT = "daily_limit"
+# Every reason a decision gives (and a block's, bot/contacts/schedule.py BLOCK_REASONS): the contact keeps it as its result.
+REASONS = (DEMO_CUSTOMER, FOLLOWED_UP, REOPENED, PAID, NO_CHANNEL, TOO_LATE, QUIET_HOURS, DAILY_LIMIT, OPEN_COMPLAINT)
 NO_CHANNEL_WAIT = dt.timedelta(hours=1)  # nothing configured reaches them: look again after this
 TEXT_CHANNELS = ("sms", "wechat")
 

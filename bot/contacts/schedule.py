@@ -28,7 +28,11 @@ from sqlalchemy.exc import IntegrityError
 from bot.db.repository import Repository, in_chunks
 from bot.db.schema import contact_attempts, contact_blocks, contacts
 
+# Where a contact stands; the ledger names a follow-up's by ``followup_<status>`` (content/ui/ledger.zh.json) and
+# `kefu validate` names one missing (tests/editor tie this list to the statuses this module writes).
+STATUSES = ("scheduled", "working", "calling", "offered", "done", "failed", "blocked", "held")
 ACTIVE = ("working", "calling")
+BLOCK_REASONS = ("opt_out", "dnd")  # why an address is blocked: the customer opted out, an operator's do-not-disturb
 PENDING = ("scheduled", *ACTIVE, "offered")  # a contact still to be made
 FIRST_DUE = "first_due"  # in a contact's details: when it first came due (ISO, naive UTC), however often it waited
 

@@ -17,15 +17,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
+from bot.contacts.answers import ANSWERS
 from bot.contacts.complaints import OPEN_COMPLAINT, hand_to_complaint
 from bot.contacts.decision import (BLOCK, DAILY_LIMIT, DROP, EXPIRE, HOLD, NO_CHANNEL, PAID, QUIET_HOURS,
-                                   TEXT_CHANNELS, WAIT, ContactGate)
+                                   REASONS, TEXT_CHANNELS, WAIT, ContactGate)
 from bot.contacts.dialer import NOT_REACHED, DialError, Dialer
 from bot.contacts.offer import offer_to_agents
 from bot.contacts.addresses import Reach, reach_of
 from bot.contacts.planner import Planner
 from bot.contacts.rules import ContactRule, ContactRules
-from bot.contacts.schedule import DailyLimitReached, Schedule
+from bot.contacts.schedule import BLOCK_REASONS, DailyLimitReached, Schedule
 from bot.db.repository import Repository
 from bot.handoff.queue import HandoffQueue
 from bot.ledger.rules import LedgerRules
@@ -45,6 +46,13 @@ CHANNEL_REFUSED = "channel_refused"  # the SMS gateway or WeChat refused the tex
 # (`kefu validate` names one missing; tests/editor tie this list to the code that records them).
 ATTEMPT_RESULTS = ("placed", "sent", "in_line", "dial_failed", "send_failed", CHANNEL_REFUSED, "no_answer") + tuple(
     status.replace("-", "_") for status in NOT_REACHED)
+OFFERED = "offered"  # a callback handed to the agents' queue (an agent's close is its result once served)
+# Every result a contact is left with (``contacts.result``): an attempt's, why none was made (or none more:
+# a decision's reason, a block's), the customer's answer on the call, a callback handed to the agents (and an
+# agent's close of it, bot/handoff/tickets.py DISPOSITIONS). The ledger names a follow-up's by ``result_<result>``
+# (tests/editor tie this list to the code that records them).
+CONTACT_RESULTS = tuple(dict.fromkeys(ATTEMPT_RESULTS + (CARRIER_UNAVAILABLE, CHANNEL_UNAVAILABLE, OFFERED) + REASONS
+                                      + BLOCK_REASONS + ANSWERS))
 MAYBE_SENT = "maybe_sent"  # in a contact's details: the client_ref and address of a text that may have gone out
 SENT_REF = "sent_ref"  # in a sent contact's details: the client_ref its text went out under (a delivery report's)
 CLAIM_LEASE = dt.timedelta(minutes=2)  # time to place an attempt; a worker dead longer gives the contact back
@@ -312,7 +320,7 @@ class ContactWorker:
         if offered is None:  # its customer is leaving the line they booked it from: on a later pass
             await asyncio.to_thread(self.schedule.release, contact["id"], token)
             return "booking"
-        await asyncio.to_thread(self.schedule.finish, contact["id"], token, result="offered" if offered else "in_line",
+        await asyncio.to_thread(self.schedule.finish, contact["id"], token, result=OFFERED if offered else "in_line",
                                 status="offered" if offered else "done")
         await self._event(contact, "callback_offered" if offered else "contact_attempted", channel="agent",
                           result="offered" if offered else "in_line")

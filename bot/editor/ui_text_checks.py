@@ -108,12 +108,18 @@ def built_text_values(content_dir: Path) -> dict[str, dict[str, tuple[str, ...]]
     """Per strings file, the families of texts its pages' scripts name at run time (``t("channel_" +
     entry.channel)``) with every value the code can build the name from, taken from the code's own lists
     (and the editors' files that add to them: content/voicemail.yml names a voice message's ticket kind).
-    A family not here is not checked: its values are not known."""
+    A family not here is not checked: its values are not known. (A family named from rows the script
+    lists itself, ``field_`` + row[0], is read from the script: :func:`rows_walked`.)"""
     from bot.channels.names import contact_channels
+    from bot.channels.wechat_api import NOT_DELIVERED
     from bot.contacts.rules import CHANNELS as CONTACT_CHANNELS
-    from bot.contacts.worker import ATTEMPT_RESULTS
+    from bot.contacts.schedule import STATUSES as CONTACT_STATUSES
+    from bot.contacts.worker import ATTEMPT_RESULTS, CONTACT_RESULTS
+    from bot.customers.records import BILL_STATUSES
     from bot.db.schema import TICKET_KINDS
     from bot.handoff.agents import STATUSES
+    from bot.handoff.contact_details import CLEANERS as CONTACT_FIELDS
+    from bot.handoff.context import SELFHELP_ANSWERS, SPEAKERS
     from bot.handoff.tickets import DISPOSITIONS
     from bot.handoff.desk_proof import state as proof_state
     from bot.handoff.glance import OUTCOME_ORDER
@@ -147,7 +153,18 @@ def built_text_values(content_dir: Path) -> dict[str, dict[str, tuple[str, ...]]
         "reason_": HANDOFF_REASONS,  # why the customer was handed over (a missing one read 其他)
         "reason_voicemail_": voice_reasons,  # a voice message's work item (a missing one read the general words)
         "proof_state_": tuple(sorted(proof_states)),  # where the proof the agent asked for stands
-    }, "ledger.zh.json": {"kind_": kinds}}
+        "glance_bill_": BILL_STATUSES,  # a bill's on the glance (the import takes no other)
+        "glance_field_": tuple(CONTACT_FIELDS),  # a contact detail agents correct, and its history
+        "who_": SPEAKERS,  # who said a turn of the transcript
+        "undelivered_": NOT_DELIVERED,  # why WeChat did not take an agent's message
+        "answer_": SELFHELP_ANSWERS + ("none",),  # the customer's answer to self-help (none: no answer)
+        "close_confirm_": DISPOSITIONS,  # the agent's close, asked before it is done
+        "closed_": DISPOSITIONS,  # and done (one with a ticket names the ticket instead)
+    }, "ledger.zh.json": {
+        "kind_": kinds,
+        "followup_": CONTACT_STATUSES,  # where a ticket's follow-up stands
+        "result_": CONTACT_RESULTS + DISPOSITIONS,  # and what its last attempt came to
+    }}
 
 
 def built_texts_missing(strings_file: str, strings: dict, scripts: list[tuple[str, str]],
@@ -155,11 +172,13 @@ def built_texts_missing(strings_file: str, strings: dict, scripts: list[tuple[st
     """(key, why) for each text a script of ``strings_file`` reads that is missing, by its name (t("call_ended"))
     or of a family it names at run time: the page showed the key itself ("call_ended", "channel_sms",
     "state_full") where the word belonged."""
-    families = built_text_values(content_dir).get(strings_file, {})
+    families = dict(built_text_values(content_dir).get(strings_file, {}))
     built: dict[str, str] = {}  # prefix -> the script naming it
     named: dict[str, str] = {}  # key -> the script reading it by name
     for script, source in loading(strings_file, scripts):
         code = _without_comments(source)
+        for prefix, rows in rows_walked(code).items():
+            families[prefix] = tuple(dict.fromkeys(families.get(prefix, ()) + rows))
         for call in JS_PREFIX.finditer(code):
             built.setdefault(call.group(1), script)
         for call in JS_NAMED.finditer(code):
@@ -175,6 +194,50 @@ def built_texts_missing(strings_file: str, strings: dict, scripts: list[tuple[st
                                        f"({prefix}<{value or 'nothing'}>) and would show the key itself")
                       for prefix, values in families.items() if prefix in built
                       for value in values if not isinstance(strings.get(prefix + value), str)]
+
+
+# A list the script walks row by row: [["name", customer.name], …].forEach(function (row) {
+WALKED = re.compile(r"""\]\s*\.forEach\(\s*function\s*\(\s*(\w+)\s*\)""")
+
+
+def rows_walked(code: str) -> dict[str, tuple[str, ...]]:
+    """Families named from rows a script lists itself (agent.js: ``[["name", customer.name], …].forEach(
+    function (row) { … t("field_" + row[0]) … })``): each prefix with the rows' first words."""
+    families: dict[str, tuple[str, ...]] = {}
+    for walk in WALKED.finditer(code):
+        start = _opening(code, walk.start())
+        names, depth = [], 0
+        for index in range(start, walk.start() + 1):
+            depth += code[index] in "([{"
+            depth -= code[index] in ")]}"
+            if depth == 2 and code[index] == "[" and (first := re.match(r"""\s*["'](\w+)["']""", code[index + 1:])):
+                names.append(first.group(1))
+        body = code[walk.end():_closing(code, walk.end())]
+        for built in re.finditer(r"""["']([A-Za-z0-9_]+_)["']\s*\+\s*""" + walk.group(1) + r"\[0\]", body):
+            families[built.group(1)] = tuple(dict.fromkeys(families.get(built.group(1), ()) + tuple(names)))
+    return families
+
+
+def _opening(code: str, end: int) -> int:
+    """Where the bracket closing at ``end`` opens."""
+    depth = 0
+    for index in range(end, -1, -1):
+        depth += code[index] in ")]}"
+        depth -= code[index] in "([{"
+        if depth == 0:
+            return index
+    return 0
+
+
+def _closing(code: str, start: int) -> int:
+    """Where the call open at ``start`` (inside its parentheses) closes."""
+    depth = 1
+    for index in range(start, len(code)):
+        depth += code[index] in "([{"
+        depth -= code[index] in ")]}"
+        if depth == 0:
+            return index
+    return len(code)
 
 
 def _without_comments(source: str) -> str:

@@ -14,6 +14,10 @@ from bot.selfhelp import sent_entry_id
 
 SLOTS = ("fault_type", "fault_code", "selfhelp_sent", "selfhelp_failures", "last_ticket_id", "customer_name")
 ANSWERS = {"affirm": "worked", "deny": "failed", "request_human": "asked_for_human"}
+# The customer's answers to self-help (``other``: only unclear turns) and who says a turn: the desk names
+# each (``answer_<answer>``, ``who_<who>``) and `kefu validate` names one missing.
+SELFHELP_ANSWERS = (*ANSWERS.values(), "other")
+SPEAKERS = ("customer", "bot", "agent")
 
 
 def transcript(events: Iterable[dict]) -> list[dict]:

@@ -1035,6 +1035,12 @@ def test_a_number_prompt_is_checked_against_its_senders_too(project):
     ("agent_desk.zh.json", "reason_voicemail_low_asr_confidence"), ("agent_desk.zh.json", "reason_voicemail_complaint"),
     ("agent_desk.zh.json", "proof_state_asked_number"),
     ("agent_desk.zh.json", "field_callback_phone_named"), ("agent_desk.zh.json", "turn_proof_failed"),
+    ("agent_desk.zh.json", "glance_bill_unpaid"), ("agent_desk.zh.json", "glance_field_address"),
+    ("agent_desk.zh.json", "field_waited"), ("agent_desk.zh.json", "who_bot"),
+    ("agent_desk.zh.json", "undelivered_quota"), ("agent_desk.zh.json", "undelivered_held"),
+    ("agent_desk.zh.json", "answer_worked"), ("agent_desk.zh.json", "answer_none"),
+    ("agent_desk.zh.json", "close_confirm_callback"), ("agent_desk.zh.json", "closed_resolved"),
+    ("ledger.zh.json", "result_no_answer"), ("ledger.zh.json", "result_fixed"), ("ledger.zh.json", "followup_done"),
 ], ids=lambda value: value)
 def test_a_page_text_named_by_a_value_the_code_gives_missing_is_named(project, name, key):
     """Found in review: these texts are named at run time by a value Kefu's code gives (a ticket's kind, an
@@ -1042,7 +1048,9 @@ def test_a_page_text_named_by_a_value_the_code_gives_missing_is_named(project, n
     stands) or chosen beside one (t(named ? "field_callback_phone_named" : "field_" + row[0])): deleted,
     the desk showed the key itself ("ticket_kind_voice_message" on a voice message's work item,
     "glance_outcome_contact_no_answer" for a follow-up call nobody answered), or 其他 for why a phone caller
-    was transferred, and `kefu validate` passed it."""
+    was transferred, and `kefu validate` passed it. So were a bill's status and a contact detail on the glance,
+    a profile row, who said a turn, why WeChat refused an agent's message, the customer's answer to self-help,
+    the close's question and its outcome, and a follow-up's state and result on the ledger."""
     strings = project / "content" / "ui" / name
     line = next(l for l in strings.read_text(encoding="utf-8").splitlines() if l.strip().startswith(f'"{key}":'))
     edit(strings, line + "\n", "")
@@ -1171,6 +1179,163 @@ def test_every_result_a_contact_attempt_is_recorded_with_is_listed():
                   and [getattr(t, "id", "") for t in node.targets] == ["result"] for word in values(node.value)}
     assert {"placed", "sent", "in_line", "dial_failed", "send_failed", "channel_refused", "no_answer"} <= given, given
     assert given <= set(ATTEMPT_RESULTS), given - set(ATTEMPT_RESULTS)
+
+
+def _constants(*modules) -> dict[str, str]:
+    """The strings ``modules`` name at their top level (``OPEN_COMPLAINT = "open_complaint"``)."""
+    return {name: value for module in modules for name, value in vars(module).items() if isinstance(value, str)}
+
+
+def _values(node, constants: dict[str, str]) -> set[str]:
+    """The strings an expression can be, through ``constants`` (``CHANNEL_REFUSED if refused else "failed"``)."""
+    import ast
+
+    if isinstance(node, ast.Name):
+        return {constants[node.id]} if node.id in constants else set()
+    if isinstance(node, ast.Call) and _name(node.func) == "next" and len(node.args) == 2:  # the default found
+        return _values(node.args[1], constants)
+    if isinstance(node, ast.IfExp):  # not what it tests
+        return _values(node.body, constants) | _values(node.orelse, constants)
+    if isinstance(node, (ast.Subscript, ast.Attribute, ast.Compare)):  # what it looks up or tests
+        return set()
+    if isinstance(node, (ast.Constant, ast.Call)):
+        return _words(node)
+    return set().union(*(_values(child, constants) for child in ast.iter_child_nodes(node)))
+
+
+def _arguments(call) -> list:
+    """A call's arguments as the function called gets them (``asyncio.to_thread(f, a, b)``: a, b)."""
+    return call.args[1:] if _name(call.func) in ("to_thread", "db") else call.args
+
+
+def _returned(function, constants: dict[str, str]) -> set[str]:
+    """The strings ``function`` can return."""
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    return set().union(*(_values(node.value, constants) for node in ast.walk(tree)
+                         if isinstance(node, ast.Return) and node.value is not None))
+
+
+def test_every_result_a_contact_is_left_with_is_listed():
+    """bot/contacts/worker.py CONTACT_RESULTS (and the desk's dispositions, an offered callback's once an agent
+    closes it) is what `kefu validate` asks the ledger to name (result_<result>): every result the contact code
+    gives the schedule (an attempt's, a retry's, a decision's reason, a block's, an answer) is there."""
+    import ast
+    import inspect
+
+    from bot.contacts import complaints, decision, not_delivered, worker
+    from bot.contacts.answers import ANSWERS
+    from bot.contacts.dialer import NOT_REACHED
+    from bot.contacts.worker import CONTACT_RESULTS
+
+    constants = _constants(worker, not_delivered, decision, complaints)
+    at = {"retry_later": 3, "postpone": 3, "set_result": 2, "block_contact": 1, "hold_contact": 1, "drop_contact": 1,
+          "expire_contact": 1, "_retry": 4, "_give_up": 2, "_not_made": 2, "block": 1, "Decision": 1}
+    given = set(ANSWERS)  # the answer a call records (bot/contacts/answers.py takes no other)
+    given |= {status.replace("-", "_") for status in NOT_REACHED}  # a call's carrier status, as its result
+    for module in (worker, not_delivered):  # a ``result`` worked out before it is given
+        given |= {word for node in ast.walk(ast.parse(inspect.getsource(module))) if isinstance(node, ast.Assign)
+                  and [getattr(t, "id", "") for t in node.targets] == ["result"] for word in _values(node.value, constants)}
+    for _, call in _calls(("bot/contacts",)):
+        called, arguments = _called(call), _arguments(call)
+        if called in ("finish", "not_placed", "not_delivered", "retry_later", "set_result"):
+            given |= set().union(*(_values(k.value, constants) for k in call.keywords if k.arg == "result"))
+        if called in at and len(arguments) > at[called]:
+            given |= _values(arguments[at[called]], constants)
+    assert {"no_answer", "carrier_unavailable", "quiet_hours", "open_complaint", "too_late", "offered", "dnd",
+            "opt_out", "fixed"} <= given, given
+    assert given <= set(CONTACT_RESULTS), given - set(CONTACT_RESULTS)
+
+
+def test_every_status_a_contact_is_given_is_listed():
+    """bot/contacts/schedule.py STATUSES is what `kefu validate` asks the ledger to name (followup_<status>):
+    every status the contact code gives a contact is there, and no other."""
+    import ast
+    import inspect
+
+    from bot.contacts import schedule
+    from bot.contacts.schedule import STATUSES
+
+    given = set()
+    for _, call in _calls(("bot/contacts",)):
+        given |= set().union(*(_words(k.value) for k in call.keywords if k.arg == "status" and _called(call) != "listing"))
+        if _called(call) == "_stop" and len(call.args) > 1:
+            given |= _words(call.args[1])
+    given |= {d.value for node in ast.walk(ast.parse(inspect.getsource(schedule.Schedule.finish).strip()))
+              if isinstance(node, ast.arguments) for d in node.kw_defaults if isinstance(getattr(d, "value", None), str)}
+    given |= set(schedule.ACTIVE + schedule.PENDING)
+    assert given == set(STATUSES), given ^ set(STATUSES)
+
+
+def test_every_reason_wechat_refuses_an_agent_message_for_is_listed():
+    """bot/channels/wechat_api.py NOT_DELIVERED is what `kefu validate` asks the desk to name (undelivered_<reason>):
+    every reason the WeChat channel gives for an agent's message it did not deliver is there."""
+    from bot.channels import wechat, wechat_api
+    from bot.channels.wechat_api import NOT_DELIVERED
+    from bot.handoff import undelivered
+
+    constants = _constants(wechat_api)
+    given = _returned(wechat_api.failure_reason, constants) | _returned(wechat.WeChatInput.push, constants)
+    given |= {undelivered.HELD_MARK, undelivered.WINDOW_MARK}
+    assert {"window", "quota", "credentials", "failed", "partial", "held"} <= given, given
+    assert given <= set(NOT_DELIVERED), given - set(NOT_DELIVERED)
+
+
+def test_every_speaker_and_answer_to_self_help_the_desk_shows_is_listed():
+    """bot/handoff/context.py SPEAKERS and SELFHELP_ANSWERS are what `kefu validate` asks the desk to name (who_<who>,
+    answer_<answer>): every ``who`` a transcript turn is given, and every answer to self-help recorded, is there."""
+    import ast
+
+    from bot.handoff import context
+    from bot.handoff.context import SELFHELP_ANSWERS, SPEAKERS
+    from tests.conftest import PROJECT_ROOT
+
+    speakers, answers = set(), set(context.ANSWERS.values()) | _returned(context.selfhelp_answer, {})
+    for path in [p for folder in ("bot/handoff", "bot/contacts") for p in (PROJECT_ROOT / folder).rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Dict):
+                speakers |= set().union(*(_words(v) for k, v in zip(node.keys, node.values)
+                                          if isinstance(k, ast.Constant) and k.value == "who"))
+            elif isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == ["who"]:
+                speakers |= _words(node.value)
+            elif isinstance(node, ast.Call):
+                speakers |= set().union(*(_words(k.value) for k in node.keywords if k.arg == "who"))
+                if _called(node) == "remember_selfhelp_answer" and len(node.args) > 3:
+                    answers |= _words(node.args[3])
+    assert speakers == set(SPEAKERS), speakers ^ set(SPEAKERS)
+    assert {"worked", "failed", "asked_for_human", "other"} <= answers, answers
+    assert answers <= set(SELFHELP_ANSWERS), answers - set(SELFHELP_ANSWERS)
+
+
+def test_every_value_a_desk_page_chooses_from_is_listed():
+    """The desk's close (index.html's choice) is bot/handoff/tickets.py DISPOSITIONS, which `kefu validate` asks to
+    name (close_confirm_<…>, closed_<…>); the contact details the glance lists (glance.js FIELDS) are those
+    bot/handoff/contact_details.py corrects (glance_field_<…>); a bill's status is one the import takes
+    (glance_bill_<…>), as are the demo's; the profile rows (field_<…>) are read from agent.js itself."""
+    import re
+
+    import yaml
+
+    from bot.customers.records import BILL_STATUSES, FIELDS, Invalid
+    from bot.editor.ui_text_checks import WEB, _without_comments, rows_walked
+    from bot.handoff.contact_details import CLEANERS, ON_FILE
+    from bot.handoff.tickets import DISPOSITIONS
+    from tests.conftest import PROJECT_ROOT
+
+    page = (WEB / "agent" / "index.html").read_text(encoding="utf-8")
+    choice = re.search(r'<select id="disposition".*?</select>', page, re.S).group(0)
+    assert tuple(re.findall(r'<option value="(\w+)"', choice)) == DISPOSITIONS
+    glance = (WEB / "agent" / "glance.js").read_text(encoding="utf-8")
+    assert re.findall(r'"(\w+)"', re.search(r"var FIELDS = \[(.*?)\]", glance).group(1)) == list(CLEANERS) == list(ON_FILE)
+    with pytest.raises(Invalid):
+        FIELDS["bill"]["status"]("overdue")
+    seed = yaml.safe_load((PROJECT_ROOT / "content" / "demo" / "seed.yml").read_text(encoding="utf-8"))
+    assert {b["status"] for c in seed["customers"] for b in c.get("bills", [])} <= set(BILL_STATUSES)
+    rows = rows_walked(_without_comments((WEB / "agent" / "agent.js").read_text(encoding="utf-8")))
+    assert {"callback_phone", "name", "phone", "reason", "fault", "waited", "collected"} <= set(rows["field_"]), rows
 
 
 @pytest.mark.parametrize("reply, old, new, placeholder", [
