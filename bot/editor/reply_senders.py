@@ -13,6 +13,8 @@ recognised are the ways Kefu's code says a reply by name:
 
 - ``note_words(queue, id, reason, "utter_x", name=…)`` / ``close_words(entry, "utter_x", name=…)``
   (``bot.handoff.handback``: said through Rasa's NLG when the handoff ends): slots and the keywords.
+- a message written in place, ``{"response": "utter_x", "title": …}`` (rasa-sdk's shape, sent whole:
+  ``utter_message(**message)``): slots and the message's other keys.
 
 The reply's name may be written as a string, ``a if c else b``, an f-string (matched against every
 reply it can name), a module constant used only there, or a name of the function assigned once whose every
@@ -44,6 +46,7 @@ SENDERS = {
 }
 # Keywords of bot.handoff.conversations' senders that say how, not what: nothing of the reply's.
 HOW = frozenset({"once", "still_owed", "if_paused", "before"})
+MESSAGE_REPLY = "response"  # rasa-sdk's message key naming its reply: the message's other keys fill it
 TAG = "utter_action"  # the metadata key naming what a message said: a reply's name there sends nothing
 PREFIX = "utter_"  # Rasa's rule for a response's name
 
@@ -246,6 +249,14 @@ def module_sends(source: str, label: str) -> ModuleSends:
             if pattern is None or not pattern.startswith(re.escape(PREFIX)):
                 continue
             pending.append((expression, Sender(pattern, f"{label}:{call.lineno}", names, fills_slots)))
+    for message in nodes:  # {"response": "utter_x", "title": …}: a message naming its reply, sent with its own values
+        keys = [k.value if isinstance(k, ast.Constant) and isinstance(k.value, str) else None
+                for k in getattr(message, "keys", ())]
+        if isinstance(message, ast.Dict) and MESSAGE_REPLY in keys and None not in keys:
+            named = message.values[keys.index(MESSAGE_REPLY)]
+            if (pattern := _pattern(named)) is not None and pattern.startswith(re.escape(PREFIX)):
+                names = frozenset(keys) - {MESSAGE_REPLY}
+                senders_found.append((named, Sender(pattern, f"{label}:{message.lineno}", names, True)))
     # a reply's name held in a local name is theirs only when every read of that name in its function sends it
     function_loads = _function_loads(tree, scopes) if local_names and scopes is not None else {}
     senders_found += [sent for (scope, name), (uses, found) in local_names.items()

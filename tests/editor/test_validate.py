@@ -1362,3 +1362,14 @@ def test_a_reply_whose_name_the_code_chooses_into_a_variable_is_checked_against_
     edit(project / "domain" / "waiting_room.yml", "已为您预约回电，工单号 {ticket_id}。", "已为您预约回电（{agent_name}），工单号 {ticket_id}。")
     assert any("utter_queue_callback_booked: nothing fills {agent_name} where bot/handoff/watcher.py" in p
                for p in errors_for(project)), errors_for(project)
+
+
+def test_a_reply_sent_as_a_message_with_its_values_is_checked_against_them(project):
+    """A self-help entry is sent as one message naming its reply and carrying its values ({"response":
+    "utter_selfhelp_entry", "title": …, "steps": …, "spoken": …}, actions/selfhelp.py): read nowhere as a
+    sender, the reply counted as sent with anything, so "{position}" in it passed (the queue's reply is given
+    position) and every customer sent self-help read it unfilled. The shipped words still pass."""
+    assert not [p for p in errors_for(project) if "utter_selfhelp_entry" in p]
+    edit(project / "domain" / "responses.yml", '    - text: "{title}\\n{steps}"', '    - text: "{title}（第{position}位）\\n{steps}"')
+    assert any("utter_selfhelp_entry: nothing fills {position} where actions/selfhelp.py" in p
+               for p in errors_for(project)), errors_for(project)
