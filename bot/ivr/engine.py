@@ -185,8 +185,8 @@ class FlowEngine:
                 said = self.services.hotline.get().prompts.get(
                     "unverified_not_sent" if kind == "notify" else "unverified_no_callback", "")
                 commands += [Say(said, label=f"{node.id}:unverified")] if said else []
-                # Booked nothing: a callback's `next` may say it was booked (care.yml), so not there.
-                node_id = node.on_failure if kind == "callback" and node.on_failure else node.next
+                # Sent or booked nothing: `next` may say it was (care.yml's callback), so not there.
+                node_id = node.on_failure or node.next
             elif kind == "notify":
                 sent = await self._notify(state, self._reply_number(flow, state, node), node.channel, "ivr_notify",
                                           fill(node.text, state.vars))

@@ -13,7 +13,8 @@ replaced by a recording ``prompts/<prompt>.wav``. A flow is a graph of nodes; th
 ``transfer``        into the human queue with a ``skill`` (and ``priority``)
 ``notify``          send a text (self-help link...) to the caller's phone; one naming the self-help it
                     links (``selfhelp``) is not sent to a proven caller who said that did not help
-                    (``tried_say``, then ``on_tried``)
+                    (``tried_say``, then ``on_tried``); ``on_failure``: where a caller goes who was
+                    sent nothing (so ``next`` may say it was sent)
 ``callback``        book a call back (a ticket for an agent); ``on_failure``: where a caller goes
                     who was booked nothing (so ``next`` may say it was booked)
                     (both reach the caller's own line only when the trunk vouched for it; else the

@@ -182,16 +182,19 @@ def reference_problems(path: Path, flow: Flow, settings, domain, node_line: Call
     return problems
 
 
-def unbooked_callback_problems(path: Path, flow: Flow, node_line: Callable[[str], int | None]) -> list[Problem]:
-    """A callback node with neither ``ask_number`` nor ``on_failure``: anyone can open the media stream and
-    choose this flow, and a caller whose number nobody vouched for is booked nothing there, told so
-    (``prompts.unverified_no_callback``), and sent on to ``next`` — where the flow says it was booked
-    (care.yml said 我们已为您预约人工回电 to them)."""
+def unproven_number_problems(path: Path, flow: Flow, node_line: Callable[[str], int | None]) -> list[Problem]:
+    """A notify or callback node with neither ``ask_number`` nor ``on_failure``: anyone can open the media
+    stream and choose this flow, and a caller whose number nobody vouched for is sent no text or booked
+    nothing there, told so (``prompts.unverified_not_sent`` / ``unverified_no_callback``), and sent on to
+    ``next`` — where the flow says it was done (care.yml said 我们已为您预约人工回电 to them)."""
+    done = {"notify": ("sent no text", "sent", "the number to text"),
+            "callback": ("booked no callback", "booked", "the number to call")}
     return [Problem(str(path), node_line(node.id),
                     f"node '{node.id}': a caller whose number nobody vouched for (the softphone's, or any stream "
-                    f"choosing this flow) is booked no callback here and goes on to '{node.next}' as if booked; "
-                    "give it `ask_number` (they key the number to call) or `on_failure` (where they go instead)")
-            for node in flow.nodes.values() if node.kind == "callback" and not node.ask_number and not node.on_failure]
+                    f"choosing this flow) is {done[node.kind][0]} here and goes on to '{node.next}' as if "
+                    f"{done[node.kind][1]}; give it `ask_number` (they key {done[node.kind][2]}) or `on_failure` "
+                    "(where they go instead)")
+            for node in flow.nodes.values() if node.kind in done and not node.ask_number and not node.on_failure]
 
 
 def selfhelp_ids(settings) -> set[str] | None:
@@ -223,7 +226,7 @@ def flow_problems(settings, domain) -> list[Problem]:
                                     f"node '{node_id}' cannot be reached from the start node '{flow.start}'"))
         problems += menu_problems(path, flow, node_line)
         problems += reference_problems(path, flow, settings, domain, node_line)
-        problems += unbooked_callback_problems(path, flow, node_line)
+        problems += unproven_number_problems(path, flow, node_line)
         problems += variable_problems(path, flow, node_line)
     return (problems + hold_audio_problems(settings) + number_prompt_problems(settings, domain)
             + link_text_problems(settings) + said_as_written_problems(settings))

@@ -392,6 +392,18 @@ def test_a_callback_that_books_nothing_for_an_anonymous_caller_and_goes_on_as_if
     assert not [p for p in errors_for(project) if p.startswith(("ivr_flows/main.yml:", "ivr_flows/arrears.yml:"))]
 
 
+def test_a_text_that_sends_nothing_to_an_anonymous_caller_and_goes_on_as_if_sent_is_named(project):
+    """Found in review: a notify node with neither `ask_number` nor `on_failure` sends nothing to a stream whose
+    number nobody vouched for, and then goes on to its `next`, which may say 短信已发送; `kefu validate` passed it,
+    though it names such a callback node. `ask_number` (main.yml) or `on_failure` is the fix."""
+    main = project / "ivr_flows" / "main.yml"
+    edit(main, "    ask_number: ask_sms_number\n", "")
+    assert not [p for p in errors_for(project) if "goes on to 'selfhelp_sent'" in p]  # on_failure: selfhelp_not_sent
+    edit(main, "    on_failure: selfhelp_not_sent   #", "    #")
+    assert_named_at_its_line(project, "ivr_flows/main.yml", "  send_selfhelp:", "is sent no text here and goes on "
+                             "to 'selfhelp_sent' as if sent")
+
+
 def test_a_report_label_the_report_reads_missing_is_named(project):
     """Found in review: without its "axis_hour" label `kefu report` ended in a KeyError traceback."""
     strings = project / "content" / "ui" / "report.zh.json"
