@@ -233,6 +233,8 @@ class Settings:
     phone_sms_per_call_per_hour: int = 3
     # streams nobody vouched for started from one client address in any minute (bot/channels/ivr.py); 0: off
     phone_unvouched_calls_per_address_per_minute: int = 20
+    # and how many such calls one client address holds at once, every process together; 0: off
+    phone_unvouched_calls_per_address: int = 2
     password_failures_per_day: int = 6  # wrong answers per customer, every conversation together
     desk_login_max_failures: int = 5
     desk_login_lockout_s: int = 900
@@ -381,6 +383,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         phone_sms_per_call_per_hour=whole(env, "KEFU_PHONE_SMS_PER_CALL_PER_HOUR", 3, 0),
         phone_unvouched_calls_per_address_per_minute=whole(env, "KEFU_PHONE_UNVOUCHED_CALLS_PER_ADDRESS_PER_MINUTE",
                                                            20, 0),
+        phone_unvouched_calls_per_address=whole(env, "KEFU_PHONE_UNVOUCHED_CALLS_PER_ADDRESS", 2, 0),
         password_failures_per_day=whole(env, "KEFU_PASSWORD_FAILURES_PER_DAY", 6, 0),
         desk_login_max_failures=whole(env, "KEFU_DESK_LOGIN_MAX_FAILURES", 5, 1),
         desk_login_lockout_s=whole(env, "KEFU_DESK_LOGIN_LOCKOUT_SECONDS", 900, 1),

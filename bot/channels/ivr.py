@@ -34,6 +34,8 @@ from bot.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "softphone"
+# The Redis keys of the unvouched calls each client address holds (bot/channels/webchat_addresses.py's leases).
+UNVOUCHED_CALLS_PREFIX = "kefu:ivr:unvouched"
 PHONE_PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; "
                   "media-src 'self' blob:; frame-ancestors 'self'; base-uri 'none'")
 
@@ -160,6 +162,7 @@ class IvrInput(InputChannel):
 
     def __init__(self, settings: Settings, *, max_calls: int = 50, max_unvouched_calls: int | None = None,
                  max_unstarted_sockets: int | None = None) -> None:
+        from bot.channels.webchat_addresses import AddressLimits
         from bot.ivr.places import CallPlaces, Unstarted
         from bot.observability.metrics import show_every_refusal_reason
 
@@ -179,6 +182,12 @@ class IvrInput(InputChannel):
         self.unstarted = Unstarted(max_unstarted_sockets)  # sockets with no start yet, but the carrier's signed ones
         self._unstarted_refusals = RefusalLog("not_started_full")
         self._rate_refusals = RefusalLog("unvouched_rate")
+        # Unvouched calls one client address holds at once, in Redis for every process: one lease per call, renewed
+        # while it lasts (``_vouching``), so a dead process's calls stop counting (webchat_addresses.STALE_S).
+        self.addresses = AddressLimits(lambda: self._runtime.redis if self._runtime is not None else None,
+                                       settings.phone_unvouched_calls_per_address, 0, prefix=UNVOUCHED_CALLS_PREFIX,
+                                       name="ivr.unvouched")
+        self._vouching: asyncio.Task | None = None
         show_every_refusal_reason()
         self.registry = FlowRegistry(settings.ivr_flows_dir).load()  # FlowError stops the server here
         try:
@@ -315,6 +324,8 @@ class IvrInput(InputChannel):
                 pass
 
         taken = []
+        counted_at_address: list[str] = []  # an unvouched call's id, while its address counts it
+        uncounting: list[asyncio.Future] = []
 
         def give_up_place() -> None:  # a vouched call found every place taken: this unvouched one makes room
             if session.end_with("line_busy", "busy"):  # not a call already ending (the caller hung up)
@@ -332,8 +343,16 @@ class IvrInput(InputChannel):
                 if counted is None:
                     self._rate_refusals.refused(f"call={start.call_id} per_minute={per_minute}")
                     return False
+            if not start.vouched:  # one client holding call after call open (silent, or waiting in the queue)
+                if not await self._count_at_address(start.call_id, client):
+                    count_refused_call("unvouched_address")  # logged by AddressLimits, once a minute per client
+                    if counted is not None:  # not started after all: a retry is not held against the client
+                        await rate_window.give_back(runtime.redis, unvouched_starts_key(client), counted)
+                    return False
+                counted_at_address.append(start.call_id)
             place = self.places.take(start.vouched, give_up_place)
             if place is None:
+                free_place()
                 if counted is not None:  # not started after all: a retry is not held against the client
                     await rate_window.give_back(runtime.redis, unvouched_starts_key(client), counted)
                 over_share = not start.vouched and self.places.unvouched >= self.places.max_unvouched
@@ -348,6 +367,8 @@ class IvrInput(InputChannel):
         def free_place() -> None:
             for place in taken:
                 place.release()
+            while counted_at_address:  # beside the call's clean-up, as the place
+                uncounting.append(asyncio.ensure_future(self._uncount_at_address(counted_at_address.pop())))
 
         serializer = TwilioSerializer(runtime.secrets.ivr_trunk_token, carrier_signed=carrier_signed)
         session = CallSession(engine=runtime.engine, serializer=serializer, player=runtime.player,
@@ -360,6 +381,22 @@ class IvrInput(InputChannel):
             await session.run(lambda timeout: _receive(ws, timeout))
         finally:
             free_place()
+            await asyncio.gather(*uncounting)
+
+    async def _count_at_address(self, call_id: str, client: str) -> bool:
+        """Count an unvouched call for its ``client`` address, if it holds fewer than its limit; False: refused.
+        While this process's calls count, it renews their leases."""
+        if not await self.addresses.admit(call_id, client):
+            return False
+        if self.addresses.counted and (self._vouching is None or self._vouching.done()):
+            self._vouching = asyncio.ensure_future(self.addresses.renew_forever(lambda _call: True))
+        return True
+
+    async def _uncount_at_address(self, call_id: str) -> None:
+        await self.addresses.release(call_id)
+        if not self.addresses.counted and self._vouching is not None:  # started again by the next one
+            self._vouching.cancel()
+            self._vouching = None
 
 
 class RefusalLog:

@@ -34,6 +34,9 @@ counting sessions started, not resumed. Without it a client reconnecting after e
 ``SESSION_REQUESTS_PER_MINUTE`` sessions started conversations without end. A refused request is not
 counted: a script that keeps trying keeps nobody behind its address out a minute after it stops.
 
+The phone counts the calls nobody vouched for that one address holds at once the same way
+(``AddressLimits(prefix=..., name="ivr.unvouched")``, one call id per lease: bot/channels/ivr.py).
+
 A limit of 0 is off. Without a shared Redis (a unit test) nothing is limited; with Redis failing,
 everything is let through (the turn itself then tells the customer). A Redis that hangs answers each
 check only with ``KEFU_REDIS_TIMEOUT_SECONDS``' timeout: once one check has met it (or a refused
@@ -110,8 +113,8 @@ def _digest(client: str) -> str:
     return hashlib.sha256(client.encode()).hexdigest()[:24]
 
 
-def connections_key(client: str) -> str:
-    return f"{PREFIX}:connections:{_digest(client)}"
+def connections_key(client: str, prefix: str = PREFIX) -> str:
+    return f"{prefix}:connections:{_digest(client)}"
 
 
 def page_key(page: str) -> str:
@@ -119,17 +122,20 @@ def page_key(page: str) -> str:
     return f"{PREFIX}:pages:{page}"
 
 
-def sessions_key(client: str) -> str:
-    return f"{PREFIX}:sessions:{_digest(client)}"
+def sessions_key(client: str, prefix: str = PREFIX) -> str:
+    return f"{prefix}:sessions:{_digest(client)}"
 
 
 class AddressLimits:
-    """One worker's view of the limits; ``redis`` gives its client (None: no shared Redis)."""
+    """One worker's view of the limits; ``redis`` gives its client (None: no shared Redis). ``prefix``: of
+    the Redis keys, ``name``: of the log lines (the web chat's by default)."""
 
     def __init__(self, redis: Callable[[], object], connections: int, sessions_per_minute: int, *,
                  stale_s: float = STALE_S, renew_s: float = RENEW_S, unreachable_s: float = UNREACHABLE_S,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, prefix: str = PREFIX, name: str = "webchat") -> None:
         self.redis = redis
+        self.prefix = prefix
+        self.name = name
         self.connections = connections
         self.sessions_per_minute = sessions_per_minute
         self.stale_s = stale_s
@@ -150,7 +156,7 @@ class AddressLimits:
         redis = self.redis()
         if not self.connections or redis is None or self._unreachable():
             return True
-        key, now_ms = connections_key(client), round(self.clock() * 1000)
+        key, now_ms = connections_key(client, self.prefix), round(self.clock() * 1000)
         stale_ms = round(self.stale_s * 1000)
         keys = [key, page_key(page)] if page else [key]
         # Vouched for before Redis answers: a count whose answer came too late (Redis slow: let in unchecked)
@@ -187,7 +193,7 @@ class AddressLimits:
             await redis.zrem(key, sid)
         except RedisError as error:  # given back at the next renewal (it counted until STALE_S after the last)
             self._unreleased[sid] = key
-            logger.warning("webchat.address.not_released error=%s", type(error).__name__)
+            logger.warning("%s.address.not_released error=%s", self.name, type(error).__name__)
 
     async def new_session(self, client: str, *, request: Optional[Request] = None) -> bool:
         """Count a session started by ``client`` if it started fewer than its limit in the last minute."""
@@ -195,7 +201,7 @@ class AddressLimits:
         if not self.sessions_per_minute or redis is None or self._unreachable():
             return True
         try:
-            taken = await rate_window.take(redis, sessions_key(client), limit=self.sessions_per_minute,
+            taken = await rate_window.take(redis, sessions_key(client, self.prefix), limit=self.sessions_per_minute,
                                            window_s=60, now=self.clock())
         except RedisError as error:
             self._failed(error, "session")
@@ -227,13 +233,18 @@ class AddressLimits:
                     pipe.pexpire(self._pages[sid], stale_ms)
             await pipe.execute()
 
+    @property
+    def counted(self) -> int:
+        """How many of this worker's sockets count now."""
+        return len(self._vouched)
+
     async def renew_forever(self, connected: Callable[[str], bool]) -> None:
         while True:
             await asyncio.sleep(self.renew_s)
             try:
                 await self.renew(connected)
             except RedisError as error:  # tried again next time; STALE_S allows a few misses
-                logger.warning("webchat.address.not_renewed error=%s", type(error).__name__)
+                logger.warning("%s.address.not_renewed error=%s", self.name, type(error).__name__)
 
     async def release_all(self) -> None:
         """The worker is stopping: its sockets no longer count (else only STALE_S later)."""
@@ -249,7 +260,7 @@ class AddressLimits:
         unreachable = isinstance(error, (RedisConnectionError, RedisTimeoutError))
         if unreachable:
             self._unchecked_until = self.clock() + self.unreachable_s
-        logger.warning("webchat.address.unchecked what=%s error=%s%s", what, type(error).__name__,
+        logger.warning("%s.address.unchecked what=%s error=%s%s", self.name, what, type(error).__name__,
                        f" unchecked_for_s={self.unreachable_s:g}" if unreachable else "")
 
     def _refused(self, reason: str, client: str, limit: int, request: Optional[Request]) -> None:
@@ -261,6 +272,6 @@ class AddressLimits:
         self._logged[(reason, client)] = now
         # Every client behind one address that is a proxy's: SANIC_PROXIES_COUNT is not set (README).
         untrusted = request is not None and proxied(request) and not getattr(request, "remote_addr", "")
-        logger.warning("webchat.%s.refused reason=%s client=%s limit=%d%s",
+        logger.warning("%s.%s.refused reason=%s client=%s limit=%d%s", self.name,
                        "connection" if reason == TOO_MANY_CONNECTIONS else "session", reason, client or "-", limit,
                        " proxy_not_trusted=yes" if untrusted else "")

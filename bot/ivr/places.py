@@ -7,6 +7,8 @@ minutes cannot make the carrier's callers busy. A call is placed at its ``start`
 trunk-token stream known as vouched). A vouched call that finds every place taken, some by
 unvouched calls, takes the newest unvouched call's place at once: that call is ended (``end``), after a
 short "line busy" (bot/ivr/session.py ``CallSession.end_with``).
+How many unvouched calls one client address may start a minute (:func:`unvouched_starts_key`) and hold at
+once (leases in Redis, ``IvrInput.addresses``) is counted for every process, in bot/channels/ivr.py.
 
 Before its ``start`` a socket holds no place, but it does hold a file descriptor, a session and its
 tasks for up to 10 s: :class:`Unstarted` caps how many sockets may wait for their start at once, the

@@ -90,8 +90,8 @@ WORKER_RESTARTS = Counter("kefu_worker_restarts", "Server worker processes that 
 UNHANDLED_ERRORS = Counter("kefu_unhandled_errors", "Unexpected exceptions that reached the last handler",
                            ["where"])
 # Why a phone stream was turned away (bot/channels/ivr.py, bot/ivr/places.py); see README "Phone (IVR)".
-CALL_REFUSAL_REASONS = ("not_started_full", "busy", "unvouched_full", "unvouched_rate", "unvouched_ended",
-                        "duplicate_stream", "no_redis")
+CALL_REFUSAL_REASONS = ("not_started_full", "busy", "unvouched_full", "unvouched_rate", "unvouched_address",
+                        "unvouched_ended", "duplicate_stream", "no_redis")
 CALLS_REFUSED = Counter("kefu_calls_refused", "Phone streams refused, or unvouched calls ended to make room for the "
                         "carrier's, by reason", ["reason"])
 
