@@ -10,7 +10,7 @@ from actions.acknowledge import AcknowledgeFirst
 from actions.backend import labels, latest_entity
 from actions.identity import IdentifiedAction, request_text
 from actions.kept_requests import KeptWhenDown
-from actions.ticket_records import filed_already, open_ticket, recorded
+from actions.ticket_records import FiledToCallBack, filed_already, open_ticket, recorded
 from bot.db.repository import Customer
 from bot.labels import ticket_summary
 
@@ -26,7 +26,7 @@ def requested_change(tracker: Tracker) -> str | None:
     return latest_entity(tracker, "service_action") or tracker.get_slot("service_action")
 
 
-class ActionNewInstall(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
+class ActionNewInstall(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, IdentifiedAction):
     """Filed as a service change a person works: on the number given to call back, or on the customer's
     account when they are one (a second line at another address)."""
 
@@ -34,16 +34,9 @@ class ActionNewInstall(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
     acknowledgement = "utter_ack_new_install"
     identity_question = "utter_ask_contact_number"
     kept_response = "utter_new_install_kept"
-    files_for_any_number = True
 
     def name(self) -> str:
         return "action_new_install"
-
-    async def serve(self, dispatcher, tracker, customer, verified):
-        return await self.file(dispatcher, tracker, customer, customer.phone, {}, verified)
-
-    async def serve_number(self, dispatcher, tracker, phone):
-        return await self.file(dispatcher, tracker, None, phone, {"callback_phone": phone}, False)
 
     async def file(self, dispatcher, tracker, customer: Customer | None, phone: str, details: dict, verified: bool):
         label = labels()["service_action"][NEW_INSTALL]

@@ -85,3 +85,16 @@ def recorded(dispatcher, tracker: Tracker, ticket_id: str, phone: str, verified:
         dispatcher.utter_message(response=f"{response}_registered_phone", ticket_id=ticket_id, **values)
     else:
         dispatcher.utter_message(response=response, ticket_id=ticket_id, phone_masked=mask_phone(phone), **values)
+
+
+class FiledToCallBack:
+    """Mixin for an identified action filed for a person to call back (``files_for_any_number``): on the
+    customer's phone, or on the mobile number given that is no customer's. The action defines ``file``."""
+
+    files_for_any_number = True
+
+    async def serve(self, dispatcher, tracker, customer, verified):
+        return await self.file(dispatcher, tracker, customer, customer.phone, {}, verified)
+
+    async def serve_number(self, dispatcher, tracker, phone):
+        return await self.file(dispatcher, tracker, None, phone, {"callback_phone": phone}, False)

@@ -17,7 +17,7 @@ from actions.identity import IdentifiedAction, local_phone, request_text
 from actions.kept_requests import KeptWhenDown
 from actions.new_install import NEW_INSTALL, ActionNewInstall, requested_change
 from actions.repairs import chase_repair, join_ticket, tell_unproven
-from actions.ticket_records import filed_already, newest, open_ticket, progress_note, recorded, status_label
+from actions.ticket_records import FiledToCallBack, filed_already, newest, open_ticket, progress_note, recorded, status_label
 from actions.visits import progress_of_no_visit
 from bot.db.repository import Customer
 from bot.handoff.masking import mask_phone
@@ -200,23 +200,16 @@ def related_to(open_ticket: dict | None) -> dict:
     return {"related_ticket_id": open_ticket["ticket_id"]} if open_ticket is not None else {}
 
 
-class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
+class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, IdentifiedAction):
     """A callback request: a ticket that a person works, to the customer's phone (kept and filed later
     when the database is down)."""
 
     request = "leave_message"
     acknowledgement = "utter_ack_callback"
     kept_response = "utter_message_kept"
-    files_for_any_number = True
 
     def name(self) -> str:
         return "action_leave_message"
-
-    async def serve(self, dispatcher, tracker, customer, verified):
-        return await self.file(dispatcher, tracker, customer, customer.phone, {}, verified)
-
-    async def serve_number(self, dispatcher, tracker, phone):
-        return await self.file(dispatcher, tracker, None, phone, {"callback_phone": phone}, False)
 
     async def file(self, dispatcher, tracker, customer: Customer | None, phone: str, details: dict, verified: bool):
         text = request_text(tracker)
