@@ -8,10 +8,14 @@ second longer than it needs. This lock is first come, first served like Rasa's t
 * a message queues its token in a Redis list (one per conversation); the head holds the lock;
 * waiters look again after 10 ms, longer the further back they are in line;
 * the holder holds a short lease (``LEASE_S``) and renews it while its turn runs, so a holder that
-  dies (a killed worker) blocks the conversation for seconds, not Rasa's 60 s ``lock_lifetime``;
-  a live turn stops renewing after ``lock_lifetime``, as in Rasa, so a hung turn never blocks the
-  conversation for good; a renewal that fails (Redis stalled past its timeout) is tried again
-  within moments rather than given up, so one stall does not hand a running turn's lock to the next message;
+  dies (a killed worker) blocks the conversation for seconds, not Rasa's 60 s ``lock_lifetime``.
+  A thread of the process renews the leases of all its turns (``bot.renewing_thread``), not the
+  event loop: a loop held up for longer than the lease (a long synchronous step, a model predicting
+  on it, GC) let the lease lapse, and the customer's next message ran a second turn of the
+  conversation beside the first. A live turn stops renewing after ``lock_lifetime``, as in Rasa, so
+  a hung turn never blocks the conversation for good; a renewal that fails (Redis stalled past its
+  timeout) is tried again within moments rather than given up, and sets a lease that lapsed
+  meanwhile again only while the token still holds the lock (in the script: nobody took it);
 * a turn that failed (Redis down or hanging) releases in the background, so its apology does not
   wait for a second Redis timeout (bot/redis_reconnect.py); if the release fails too, the lease
   runs out.
@@ -23,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 import uuid
 from contextlib import asynccontextmanager
 from typing import AsyncGenerator, Optional, Text
@@ -32,7 +38,8 @@ from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 from redis.exceptions import RedisError
 
-from bot.redis_reconnect import reconnecting
+from bot.redis_reconnect import reconnecting, timeouts
+from bot.renewing_thread import RenewingThread
 
 logger = logging.getLogger(__name__)
 
@@ -102,13 +109,17 @@ class AsyncRedisLockStore(LockStore):
             host = endpoint_config.url or host
             port, db = options.get("port", port), options.get("db", db)
             password, key_prefix = options.get("password", password), options.get("key_prefix", key_prefix)
-        self.redis = aioredis.Redis(host=host, port=int(port), db=int(db), password=password or None,
-                                    **reconnecting())
+        self._address = {"host": host, "port": int(port), "db": int(db), "password": password or None}
+        self.redis = aioredis.Redis(**self._address, **reconnecting())
         self.prefix = f"{key_prefix or 'kefu'}:lock:"
         self._acquire = self.redis.register_script(ACQUIRE)
         self._release = self.redis.register_script(RELEASE)
         self._renew = self.redis.register_script(RENEW)
         self._releasing: set[asyncio.Task] = set()
+        self._held: dict[str, tuple[list[str], int, float]] = {}  # token: keys, lease ms, renewed until (monotonic)
+        self._held_lock = threading.Lock()  # the loop adds and removes, the renewing thread reads
+        self._renewer = RenewingThread("conversation locks", self._sync_client, self._renew_held, self._every_s,
+                                       "lock.renew_failed", retry_s=RENEW_RETRY_S)
         super().__init__()
 
     def _keys(self, conversation_id: Text) -> list[str]:
@@ -119,7 +130,7 @@ class AsyncRedisLockStore(LockStore):
                    wait_time_in_seconds: float = 1) -> AsyncGenerator[None, None]:
         keys, token = self._keys(conversation_id), uuid.uuid4().hex
         lease_ms = int(min(LEASE_S, lock_lifetime) * 1000)
-        join, renewing, failed = "1", None, False
+        join, holding, failed = "1", False, False
         try:
             while True:
                 got, place = await self._acquire(keys=keys, args=[token, lease_ms, join])
@@ -127,14 +138,18 @@ class AsyncRedisLockStore(LockStore):
                 if got == 1:
                     break
                 await asyncio.sleep(min(MAX_POLL_S, POLL_S * max(1, place)))
-            renewing = asyncio.create_task(self._keep(keys, token, lease_ms, lock_lifetime))
+            with self._held_lock:
+                self._held[token] = (keys, lease_ms, time.monotonic() + lock_lifetime)
+            holding = True
+            self._renewer.start()
             yield None
         except BaseException:
             failed = True
             raise
         finally:
-            if renewing is not None:
-                renewing.cancel()
+            if holding:
+                with self._held_lock:
+                    self._held.pop(token, None)
             release = self._release(keys=keys, args=[token, lease_ms])
             if failed:  # maybe Redis hangs: the apology must not wait for the release's timeout as well
                 self._release_later(release)
@@ -151,22 +166,40 @@ class AsyncRedisLockStore(LockStore):
         if not task.cancelled() and task.exception() is not None:  # the lease runs out on its own
             logger.warning("lock.release_failed error=%s", type(task.exception()).__name__)
 
-    async def _keep(self, keys: list[str], token: str, lease_ms: int, lock_lifetime: float) -> None:
-        """Renew the lease a few times per lease until the turn ends or outlives ``lock_lifetime``."""
-        deadline = asyncio.get_running_loop().time() + lock_lifetime
-        every, pause, failures = lease_ms / 3000, lease_ms / 3000, 0
-        while asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(pause)
-            try:
-                if not await self._renew(keys=keys, args=[token, lease_ms]):
-                    return  # somebody else holds it now (our lease ran out while the loop was blocked)
-            except RedisError as error:  # a stall or a dropped connection: the turn still runs
-                failures += 1
-                if failures == 1:
-                    logger.warning("lock.renew_failed error=%s", type(error).__name__)
-                pause = min(every, RENEW_RETRY_S * 2 ** failures)  # soon, not in a tight loop while it is down
-            else:
-                pause, failures = every, 0
+    def _sync_client(self):
+        import redis
+
+        return redis.Redis(**self._address, **timeouts())
+
+    def _every_s(self) -> float:
+        """A third of the shortest lease held (of ``LEASE_S`` while none is)."""
+        with self._held_lock:
+            lease_ms = min((lease for _, lease, _ in self._held.values()), default=LEASE_S * 1000)
+        return lease_ms / 3000
+
+    def _renew_held(self, client) -> None:
+        """The renewing thread's round: renew the leases of the turns running here, in one round trip.
+
+        A turn running longer than its ``lock_lifetime`` is no longer renewed (its lease lapses, as in Rasa),
+        nor one whose lock somebody else holds now (its lease ran out while Redis hung, and it was taken)."""
+        now = time.monotonic()
+        with self._held_lock:
+            for token in [token for token, (_, _, until) in self._held.items() if until <= now]:
+                del self._held[token]
+            held = list(self._held.items())
+        if not held:
+            return
+        renew = client.register_script(RENEW)
+        with client.pipeline(transaction=False) as pipe:
+            for token, (keys, lease_ms, _) in held:
+                renew(keys=keys, args=[token, lease_ms], client=pipe)
+            renewed = pipe.execute()
+        for (token, _), kept in zip(held, renewed):
+            if not kept:
+                with self._held_lock:
+                    running = self._held.pop(token, None) is not None  # else released meanwhile
+                if running:
+                    logger.warning("lock.taken_from_here")
 
     # Rasa's LockStore API besides lock(); Rasa itself only calls lock().
     def get_lock(self, conversation_id: Text):

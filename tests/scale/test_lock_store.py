@@ -96,6 +96,26 @@ async def test_a_long_turn_keeps_its_lock_past_the_lease(store, monkeypatch):
     assert log == ["long starts", "long ends", "next"]
 
 
+async def test_a_turn_keeps_its_lock_while_its_event_loop_stalls_longer_than_the_lease(store, redis_url,  # noqa: F811
+                                                                                       monkeypatch):
+    """Found in review: the lease was renewed on the event loop, so a turn that held the loop longer than
+    the lease (a long synchronous step, a model predicting on the loop) lost its lock, and the customer's
+    next message, taken by another worker, ran a second turn of the conversation beside it."""
+    import redis as sync_redis
+
+    import bot.lock_store
+
+    monkeypatch.setattr(bot.lock_store, "LEASE_S", 1.0)  # renewed every third of it: a thread held up has room
+    keys = store._keys("stalled")
+    with sync_redis.Redis(**{k: redis_parts(redis_url)[k] for k in ("host", "port", "db")}) as other:
+        next_message = other.register_script(bot.lock_store.ACQUIRE)  # another worker, whose loop is free
+        async with store.lock("stalled"):
+            time.sleep(2.5)  # the turn holds its event loop for two and a half leases
+            got, _ = next_message(keys=keys, args=["next-message", 1000, "1"])
+            other.register_script(bot.lock_store.RELEASE)(keys=keys, args=["next-message", 1000])
+        assert got == 0, "the next message took the lock while the stalled turn still ran"
+
+
 async def test_a_long_turn_keeps_its_lock_through_one_redis_stall(tmp_path, monkeypatch):
     """A Redis that stalls once for longer than the client's timeout (a failover, a slow disk) made one
     renewal of the lease fail, and the turn never renewed again: its lease ran out while it still ran,
