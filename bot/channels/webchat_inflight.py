@@ -7,8 +7,8 @@ the page showed it sent, its resends were "duplicate", and no reply ever came.
 
 So the message is recorded before the ack, in the same atomic step that takes it once (one script:
 the delivery key, the entry, its lease): session id, client id, text and channel metadata, enough to
-run it again. The lease (``LEASE_S``) holds the worker's id; a thread of the worker (not the event loop,
-which a long turn or a busy model may stall for seconds) renews the leases of the turns it runs every
+run it again. The lease (``LEASE_S``) holds the worker's id; a thread of the worker (``bot.renewing_thread``; not the event
+loop, which a long turn or a busy model may stall for seconds) renews the leases of the turns it runs every
 ``RENEW_EVERY_S``, and the worker removes the entry once Rasa has the turn. Every worker looks every
 ``SWEEP_EVERY_S`` for entries without a lease, and takes over one still without it a ``confirm_s``
 later — so a dead worker's message is answered some 6-8 s after its death (it waited 30-35 s while
@@ -62,6 +62,7 @@ from bot.channels.guard import ChannelGuard
 from bot.channels.webchat_delivery import DELIVERED_TTL_S, delivered_key
 from bot.handoff.masking import AWAITING_PROOF, proof_secrets
 from bot.redis_reconnect import timeouts
+from bot.renewing_thread import RenewingThread
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +138,9 @@ class InFlight:
         self.worker_id = uuid.uuid4().hex  # each lease says whose it is
         self._held: set[str] = set()  # entries whose turn runs here (the loop adds, the thread reads)
         self._held_lock = threading.Lock()
-        self._renewer: Optional[threading.Thread] = None
-        self._stop_renewing = threading.Event()
+        self._renewer = RenewingThread("webchat in-flight leases", self._sync_client,
+                                       lambda client: self.renew_held(client), lambda: self.renew_every_s,
+                                       "webchat.inflight.not_renewed")
         self._lapsed: dict[str, float] = {}  # entry id: when (monotonic) its lease was first seen lapsed
 
     @staticmethod
@@ -179,11 +181,7 @@ class InFlight:
         """The entry's turn runs here: this worker's thread renews its lease until :meth:`let_go`."""
         with self._held_lock:
             self._held.add(entry_id)
-        if self._renewer is None or not self._renewer.is_alive() or self._stop_renewing.is_set():
-            self._stop_renewing = threading.Event()
-            self._renewer = threading.Thread(target=self._renew_forever, args=(self._stop_renewing,),
-                                             name="webchat in-flight leases", daemon=True)
-            self._renewer.start()
+        self._renewer.start()
 
     def let_go(self, entry_id: str) -> None:
         """The entry's turn ended here (or failed: its lease lapses, and it is tried again)."""
@@ -192,26 +190,13 @@ class InFlight:
 
     def stop(self) -> None:
         """Stop renewing (the worker stops; its turns were cancelled and let their entries go)."""
-        self._stop_renewing.set()
+        self._renewer.stop()
 
-    def _renew_forever(self, stopped: threading.Event) -> None:
-        """The renewing thread: its own synchronous client, so a stalled event loop lets no lease lapse."""
+    def _sync_client(self):
+        """The renewing thread's own synchronous client: a stalled event loop lets no lease lapse."""
         import redis
 
-        client = redis.Redis.from_url(self.guard.redis_url, decode_responses=True, **timeouts())
-        failing = False
-        try:
-            while not stopped.wait(self.renew_every_s):
-                try:
-                    self.renew_held(client)
-                except RedisError as error:
-                    if not failing:
-                        logger.warning("webchat.inflight.not_renewed error=%s", type(error).__name__)
-                    failing = True
-                else:
-                    failing = False
-        finally:
-            client.close()
+        return redis.Redis.from_url(self.guard.redis_url, decode_responses=True, **timeouts())
 
     def renew_held(self, client) -> None:
         """Renew the leases of the turns running here, in one round trip (``client``: a synchronous one)."""
