@@ -5,17 +5,17 @@ the server acknowledges before the turn runs (a slow turn must not look like a l
 worker that died in between (OOM kill, SIGKILL, a crash) used to lose the message without a sign:
 the page showed it sent, its resends were "duplicate", and no reply ever came.
 
-So the message is recorded before the ack, in the same atomic step that takes it once (one script:
-the delivery key, the entry, its lease): session id, client id, text and channel metadata, enough to
-run it again. The lease (``LEASE_S``) holds the worker's id; a thread of the worker (``bot.renewing_thread``; not the event
-loop, which a long turn or a busy model may stall for seconds) renews the leases of the turns it runs every
-``RENEW_EVERY_S``, and the worker removes the entry once Rasa has the turn. Every worker looks every
-``SWEEP_EVERY_S`` for entries without a lease, and takes over one still without it a ``confirm_s``
-later — so a dead worker's message is answered some 6-8 s after its death (it waited 30-35 s while
-the lease was 30 s, renewed on the event loop). The second look is for a Redis that hung: the leases
-lapse meanwhile, and the live worker's thread puts its own back (a renewal sets a lapsed lease again)
-well before the second look. The take-over is ``SET NX``, so exactly one worker takes each entry, and
-no global drain lock is needed (unlike ``actions/kept_requests``: entries here are independent) —
+So the message is recorded before the ack, in the same atomic step that takes it once (one script: the
+delivery key, the entry, its lease): session id, client id, text and channel metadata, enough to run it
+again. The lease (``LEASE_S``) holds the worker's id; a thread of the worker (``bot.renewing_thread``;
+not the event loop, which a long turn or a busy model may stall for seconds) renews the leases of the
+turns it runs every ``RENEW_EVERY_S``, and the worker removes the entry once Rasa has the turn. Every
+worker looks every ``SWEEP_EVERY_S`` for entries without a lease, and takes over one still without it a
+``confirm_s`` later — so a dead worker's message is answered some 6-8 s after its death (it waited 30-35
+s while the lease was 30 s, renewed on the event loop). The second look is for a Redis that hung: the
+leases lapse meanwhile, and the live worker's thread puts its own back (a renewal sets a lapsed lease
+again) well before the second look. The take-over is ``SET NX``, so exactly one worker takes each entry,
+and no global drain lock is needed (unlike ``actions/kept_requests``: entries here are independent) —
 then runs the turn; the replies reach the session's Socket.IO room from whichever worker runs it.
 
 A message that may hold an SMS code or the service password (any 6-digit run, or a code or password
