@@ -5,8 +5,9 @@ lease (a long synchronous step in a turn, a model predicting on the loop, a GC p
 worker then takes over work that is still running here. A thread with its own synchronous client
 keeps renewing meanwhile; a dead process renews nothing, so its leases still lapse in time.
 
-Used by the conversation lock (``bot.lock_store``) and the web chat's in-flight leases
-(``bot.channels.webchat_inflight``); each says what one round renews (``renew``, given the client).
+Used by the conversation lock (``bot.lock_store``), the web chat's in-flight leases
+(``bot.channels.webchat_inflight``) and WeChat's claims on messages (``bot.channels.wechat``); each
+says what one round renews (``renew``, given the client).
 """
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from typing import Any, Callable, Optional
 
 from redis.exceptions import RedisError
 
+from bot.redis_reconnect import timeouts
+
 logger = logging.getLogger(__name__)
+
+
+def client_from_url(url: str):
+    """A synchronous client of the thread's own (the event loop's asyncio client is not for other threads)."""
+    import redis
+
+    return redis.Redis.from_url(url, decode_responses=True, **timeouts())
 
 
 class RenewingThread:

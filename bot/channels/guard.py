@@ -16,6 +16,14 @@ from bot.redis_reconnect import reconnecting
 
 logger = logging.getLogger(__name__)
 
+# Renew the claims KEYS still held for their work (ARGV[1]: the lease, ms): one settled or released is left alone.
+_RENEW_CLAIMS = """
+for i = 1, #KEYS do
+  if redis.call('get', KEYS[i]) == '1' then redis.call('pexpire', KEYS[i], ARGV[1]) end
+end
+return 1
+"""
+
 
 class ChannelGuard:
     """Idempotency keys (SET NX with TTL), sliding-window rate limits and a small cache."""
@@ -78,6 +86,13 @@ class ChannelGuard:
             await client.expire(self._key(key), max(1, round(lease_seconds)))
         elif self._memory_get(self._key(key)) is not None:
             self._memory[self._key(key)] = (time.monotonic() + lease_seconds, "1")
+
+    def renew_claims(self, client, keys: list[str], lease_seconds: float) -> None:
+        """:meth:`renew` for a thread (``client``: a synchronous one), in one round trip; a claim settled or
+        released meanwhile stays as it is."""
+        if keys:
+            client.eval(_RENEW_CLAIMS, len(keys), *[self._key(key) for key in keys],
+                        max(1, round(lease_seconds * 1000)))
 
     async def settle(self, key: str, ttl_seconds: int) -> None:
         """The work under ``key`` is done: repeats within ``ttl_seconds`` are duplicates."""

@@ -61,8 +61,7 @@ from redis.exceptions import RedisError
 from bot.channels.guard import ChannelGuard
 from bot.channels.webchat_delivery import DELIVERED_TTL_S, delivered_key
 from bot.handoff.masking import AWAITING_PROOF, proof_secrets
-from bot.redis_reconnect import timeouts
-from bot.renewing_thread import RenewingThread
+from bot.renewing_thread import RenewingThread, client_from_url
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +137,7 @@ class InFlight:
         self.worker_id = uuid.uuid4().hex  # each lease says whose it is
         self._held: set[str] = set()  # entries whose turn runs here (the loop adds, the thread reads)
         self._held_lock = threading.Lock()
-        self._renewer = RenewingThread("webchat in-flight leases", self._sync_client,
+        self._renewer = RenewingThread("webchat in-flight leases", lambda: client_from_url(guard.redis_url),
                                        lambda client: self.renew_held(client), lambda: self.renew_every_s,
                                        "webchat.inflight.not_renewed")
         self._lapsed: dict[str, float] = {}  # entry id: when (monotonic) its lease was first seen lapsed
@@ -191,12 +190,6 @@ class InFlight:
     def stop(self) -> None:
         """Stop renewing (the worker stops; its turns were cancelled and let their entries go)."""
         self._renewer.stop()
-
-    def _sync_client(self):
-        """The renewing thread's own synchronous client: a stalled event loop lets no lease lapse."""
-        import redis
-
-        return redis.Redis.from_url(self.guard.redis_url, decode_responses=True, **timeouts())
 
     def renew_held(self, client) -> None:
         """Renew the leases of the turns running here, in one round trip (``client``: a synchronous one)."""

@@ -35,6 +35,7 @@ import importlib
 import json
 import logging
 import struct
+import threading
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
@@ -59,6 +60,7 @@ from bot.channels import ChannelConfigError
 from bot.channels.guard import ChannelGuard
 from bot.channels.intake import MAX_MESSAGE_CHARS, configured_limit, cut_notice, for_assistant
 from bot.outbound.wechat_delivery import record_report, take_not_delivered
+from bot.renewing_thread import RenewingThread, client_from_url
 from bot.channels.wechat_api import HELD, PARTIAL, WINDOW, WeChatApi, WeChatApiError, failure_reason
 from bot.channels.wechat_held import HeldMessages, reopens_quota
 from bot.channels.wechat_followers import MEDIA_KINDS, follower_left, media_turn
@@ -168,6 +170,10 @@ class WeChatInput(InputChannel):
         self.crypto = self._crypto(settings)
         self.guard = ChannelGuard(settings.redis.url, "kefu:wechat")
         self.claim_lease_s = CLAIM_LEASE_S
+        self._claims: set[str] = set()  # the claims of the turns running here (the loop adds, the thread renews)
+        self._claims_lock = threading.Lock()
+        self._renewer = RenewingThread("wechat claims", lambda: client_from_url(self.guard.redis_url),
+                                       self._renew_claims, lambda: self.claim_lease_s / 3, "wechat.claim.not_renewed")
         self.held = HeldMessages(self.guard)
         has_api = bool(settings.wechat_app_id and settings.wechat_app_secret)
         self.api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret,
@@ -628,13 +634,28 @@ class WeChatInput(InputChannel):
             await held_undelivered(self.guard.client(), openid, WINDOW)
 
     async def _hold_claim(self, claim: str) -> None:
-        """Renew the claim on a message while its turn runs (a third of the lease at a time)."""
-        while True:
-            await asyncio.sleep(self.claim_lease_s / 3)
-            try:
+        """Keep the claim on a message while its turn runs (until cancelled), renewed a third of the lease at
+        a time by a thread: an event loop held up for longer (a long synchronous step, a model predicting on
+        it) let the claim lapse, and WeChat's retry ran the message again on another worker. Without Redis
+        (one process) the loop renews it."""
+        if self.guard.client() is None:
+            while True:
+                await asyncio.sleep(self.claim_lease_s / 3)
                 await self.guard.renew(claim, self.claim_lease_s)
-            except RedisError as error:
-                logger.warning("wechat.claim.not_renewed error=%s", type(error).__name__)
+        with self._claims_lock:
+            self._claims.add(claim)
+        self._renewer.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            with self._claims_lock:
+                self._claims.discard(claim)
+
+    def _renew_claims(self, client) -> None:
+        """The renewing thread's round (``client``: a synchronous one)."""
+        with self._claims_lock:
+            claims = sorted(self._claims)
+        self.guard.renew_claims(client, claims, self.claim_lease_s)
 
     def _keep(self, task: asyncio.Task) -> None:
         self._background.add(task)

@@ -191,6 +191,34 @@ async def test_a_slow_turn_on_a_live_worker_is_not_taken_twice(redis_url, wechat
     assert retry.body == "success"
 
 
+async def test_a_turn_whose_event_loop_stalls_past_the_claim_is_not_taken_again_by_a_retry(
+        redis_url, wechat_api, domain):  # noqa: F811
+    """Found in review: the claim on a message was renewed on the event loop, so a turn that held the loop
+    longer than the claim's lease (a long synchronous step, a model predicting on the loop) lost it, and
+    WeChat's retry, reaching another worker, ran the message again: the follower got two answers."""
+    other = Assistant()
+    first = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
+    second = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
+    first.claim_lease_s = second.claim_lease_s = 1.0
+    openid = new_openid()
+    xml, retries = text_xml(openid, "你好", new_msg_id()), []
+
+    class Stalling(Assistant):
+        async def __call__(self, message: UserMessage) -> None:
+            self.heard.append(message)
+            time.sleep(3 * first.claim_lease_s)  # nothing on the loop runs meanwhile
+            retries.append(await asyncio.to_thread(wechat_second.request, "POST", wechat_second.query(),
+                                                   xml.encode("utf-8")))  # WeChat's retry, to another worker
+            await message.output_channel.send_response(message.sender_id, {"text": "您好"})
+
+    stalling = Stalling()
+    async with served(first, stalling, domain) as wechat_first, served(second, other, domain) as wechat_second:
+        await asyncio.to_thread(wechat_first.request, "POST", wechat_first.query(), xml.encode("utf-8"))
+        await asyncio.to_thread(wechat_api.wait_for_sent, openid, 1, 15)
+    assert [(retry.status, retry.body) for retry in retries] == [(200, "success")]
+    assert stalling.texts() == ["你好"] and other.texts() == [], "the retry ran the message a second time"
+
+
 async def test_a_reply_ready_after_the_deadline_is_pushed_not_lost(redis_url, wechat_api, domain):  # noqa: F811
     assistant = Assistant()
     assistant.delay = 1.0
