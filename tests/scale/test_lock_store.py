@@ -116,6 +116,30 @@ async def test_a_turn_keeps_its_lock_while_its_event_loop_stalls_longer_than_the
         assert got == 0, "the next message took the lock while the stalled turn still ran"
 
 
+async def test_a_hung_turn_stops_renewing_its_lock_after_its_lifetime(store, monkeypatch):
+    """The renewing thread gives a turn up once it outlives ``lock_lifetime`` (as Rasa's lock expires):
+    a hung turn does not block its conversation for good."""
+    import bot.lock_store
+
+    monkeypatch.setattr(bot.lock_store, "LEASE_S", 0.3)
+    started = asyncio.Event()
+
+    async def hung_turn() -> None:
+        async with store.lock("hung", lock_lifetime=0.6):
+            started.set()
+            await asyncio.Event().wait()
+
+    hung = asyncio.create_task(hung_turn())
+    try:
+        await started.wait()
+        next_turn = store.lock("hung")
+        await asyncio.wait_for(next_turn.__aenter__(), 30)  # forever, were the hung turn renewed for good
+        await next_turn.__aexit__(None, None, None)
+        assert not hung.done()
+    finally:
+        hung.cancel()
+
+
 async def test_a_long_turn_keeps_its_lock_through_one_redis_stall(tmp_path, monkeypatch):
     """A Redis that stalls once for longer than the client's timeout (a failover, a slow disk) made one
     renewal of the lease fail, and the turn never renewed again: its lease ran out while it still ran,
