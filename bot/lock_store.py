@@ -36,7 +36,6 @@ from typing import AsyncGenerator, Optional, Text
 import redis.asyncio as aioredis
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
-from redis.exceptions import RedisError
 
 from bot.redis_reconnect import reconnecting, timeouts
 from bot.renewing_thread import RenewingThread
@@ -114,7 +113,6 @@ class AsyncRedisLockStore(LockStore):
         self.prefix = f"{key_prefix or 'kefu'}:lock:"
         self._acquire = self.redis.register_script(ACQUIRE)
         self._release = self.redis.register_script(RELEASE)
-        self._renew = self.redis.register_script(RENEW)
         self._releasing: set[asyncio.Task] = set()
         self._held: dict[str, tuple[list[str], int, float]] = {}  # token: keys, lease ms, renewed until (monotonic)
         self._held_lock = threading.Lock()  # the loop adds and removes, the renewing thread reads
