@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.acknowledge import AcknowledgeFirst
 from actions.backend import channel_of, db, labels, last_said, record, repository
 from actions.identity import NOT_A_REQUEST, IdentifiedAction, customer_words, request_text, without_secrets
-from actions.new_install import NEW_INSTALL, ActionNewInstall
+from actions.new_install import ActionNewInstall, asks_new_install
 from actions.repairs import join_ticket
 from actions.ticket_records import newest, open_ticket, progress_note, status_label
 from actions.visit_time import asked_time
@@ -149,7 +149,7 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
     async def run(self, dispatcher, tracker, domain):
         # "新房子要装宽带 约个时间": a new install with a time in mind, by someone who is usually no customer
         # yet: taken as one (any number to call back; their words, the time too, go on the ticket).
-        if NEW_INSTALL in tracker.get_latest_entity_values("service_action"):
+        if asks_new_install(tracker):
             return await ActionNewInstall().run(dispatcher, tracker, domain)
         return await super().run(dispatcher, tracker, domain)
 

@@ -60,3 +60,28 @@ async def test_a_visit_asked_for_to_install_is_a_new_install(run_action):
     turn = await run_action("action_book_visit", tracker)
     assert turn.responses == ["utter_ack_new_install", "utter_ask_contact_number"]
     assert turn.slots["pending_request"] == "action_new_install"
+
+
+def said_before(tracker, *turns: tuple[str, str, list]):
+    """``tracker`` with the customer's earlier turns (text, intent, entities) before its latest message."""
+    last = max(i for i, e in enumerate(tracker.events) if e.get("event") == "user")
+    for text, intent, entities in reversed(turns):
+        tracker.events.insert(last, {"event": "user", "text": text, "input_channel": "rest",
+                                     "parse_data": {"intent": {"name": intent}, "entities": entities}})
+    return tracker
+
+
+async def test_a_time_given_for_the_install_is_not_a_visit_to_an_account_and_goes_on_the_ticket(run_action):
+    """Found trying the chat: "新房子要装宽带 约个时间", then "这周六上午" for the install, was a visit booking,
+    which asked for the number registered with us (and proof) — and the ticket would have kept only the time."""
+    time_given = load_tracker("query_bill", text="这周六上午", intent="book_visit",
+                              pending_request="action_new_install", awaiting="identity")
+    asked = await run_action("action_book_visit", said_before(time_given, ("新房子要装宽带 约个时间", "book_visit", [INSTALL])))
+    assert asked.responses[-1] == "utter_ask_contact_number"
+
+    typed = load_tracker("query_bill", text="13999999992", intent="inform", entities=[entity("phone_number", "13999999992")],
+                         pending_request="action_new_install", awaiting="identity")
+    said_before(typed, ("新房子要装宽带 约个时间", "book_visit", [INSTALL]), ("这周六上午", "book_visit", []))
+    told = (await run_action("action_identify_customer", typed)).message("utter_new_install_recorded")
+    said = repository().get_ticket(told["ticket_id"])["details"]["customer_said"]
+    assert "新房子要装宽带" in said and "这周六上午" in said and "13999999992" not in said
