@@ -66,8 +66,14 @@ class ActionManageService(IdentifiedAction):
         return "action_manage_service"
 
     async def run(self, dispatcher, tracker, domain):
-        if requested_change(tracker) == NEW_INSTALL:  # no account to prove yet: ActionNewInstall
+        change = requested_change(tracker)
+        if change == NEW_INSTALL:  # no account to prove yet: ActionNewInstall
             return await ActionNewInstall().run(dispatcher, tracker, domain)
+        if change not in labels()["service_action"] and not tracker.get_slot("pending_request"):
+            # Which service first (found trying the chat: "我想办宽带" was asked for the number registered
+            # with us, and a prospective customer never reached the new install among the choices).
+            dispatcher.utter_message(response="utter_ask_service_action")
+            return []
         return await super().run(dispatcher, tracker, domain)
 
     async def serve(self, dispatcher, tracker, customer, verified):

@@ -85,3 +85,10 @@ async def test_a_time_given_for_the_install_is_not_a_visit_to_an_account_and_goe
     told = (await run_action("action_identify_customer", typed)).message("utter_new_install_recorded")
     said = repository().get_ticket(told["ticket_id"])["details"]["customer_said"]
     assert "新房子要装宽带" in said and "这周六上午" in said and "13999999992" not in said
+
+
+async def test_a_service_asked_for_without_saying_which_is_asked_which_before_any_number(run_action):
+    """Found trying the chat: "我想办宽带" was asked for the number registered with us first, so someone who is
+    no customer never saw the new install among the choices."""
+    turn = await run_action("action_manage_service", load_tracker("query_bill", text="我想办宽带", intent="manage_service"))
+    assert turn.responses == ["utter_ask_service_action"]

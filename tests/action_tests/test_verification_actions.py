@@ -259,13 +259,15 @@ async def test_plans_are_public_but_the_own_plan_needs_proof(run_action, with_re
     assert owner.message("utter_current_plan")["plan_name"] == "4K超清电视包"
 
 
-@pytest.mark.parametrize("action, text, intent, acknowledged", [
-    ("action_query_ticket", "我的工单进度", "query_ticket", ["utter_ack_ticket"]),
-    ("action_book_visit", "预约师傅上门", "book_visit", ["utter_ack_visit"]),  # says what will happen first
-    ("action_manage_service", "我要报停", "manage_service", []),
+@pytest.mark.parametrize("action, text, intent, entities, acknowledged", [
+    ("action_query_ticket", "我的工单进度", "query_ticket", [], ["utter_ack_ticket"]),
+    ("action_book_visit", "预约师傅上门", "book_visit", [], ["utter_ack_visit"]),  # says what will happen first
+    ("action_manage_service", "我要报停", "manage_service", [entity("service_action", "suspend")], []),
 ])
-async def test_tickets_visits_and_changes_need_proof(run_action, with_redis, action, text, intent, acknowledged):
-    tracker = load_tracker("query_bill", text=text, intent=intent, customer_id="2", sender=f"claim-{intent}")
+async def test_tickets_visits_and_changes_need_proof(run_action, with_redis, action, text, intent, entities,
+                                                     acknowledged):
+    tracker = load_tracker("query_bill", text=text, intent=intent, entities=entities, customer_id="2",
+                           sender=f"claim-{intent}")
     turn = await run_action(action, tracker)
     assert turn.responses == acknowledged + ["utter_verification_code_sent"] and personal(turn) == []
 
