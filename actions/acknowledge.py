@@ -43,7 +43,10 @@ class AcknowledgeFirst:
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         first_new_message = len(dispatcher.messages)
         events = await super().run(dispatcher, tracker, domain)
-        if asked_identity(events, self.name()) and not acknowledged_already(tracker, self.acknowledgement):
+        # Said once: not again when the customer adds words while the number is still asked for ("这周六上午").
+        said_before = tracker.get_slot("pending_request") == self.name() or acknowledged_already(
+            tracker, self.acknowledgement)
+        if asked_identity(events, self.name()) and not said_before:
             dispatcher.utter_message(response=self.acknowledgement)
             dispatcher.messages.insert(first_new_message, dispatcher.messages.pop())
         return events
