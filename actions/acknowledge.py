@@ -12,7 +12,6 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import last_said
 from actions.misunderstanding import intent_of
 
 
@@ -44,10 +43,9 @@ class AcknowledgeFirst:
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         first_new_message = len(dispatcher.messages)
         events = await super().run(dispatcher, tracker, domain)
-        # Said once: not again when the customer answered this request's number question with words ("这周六上午").
-        question = getattr(self, "identity_question", "utter_ask_identity")
-        said_before = (tracker.get_slot("pending_request") == self.name() and last_said(tracker) == question
-                       ) or acknowledged_already(tracker, self.acknowledgement)
+        # Said once: not again when the customer answers this request's number question with words ("这周六上午").
+        asking = tracker.get_slot("pending_request") == self.name() and tracker.get_slot("awaiting") == "identity"
+        said_before = asking or acknowledged_already(tracker, self.acknowledgement)
         if asked_identity(events, self.name()) and not said_before:
             dispatcher.utter_message(response=self.acknowledgement)
             dispatcher.messages.insert(first_new_message, dispatcher.messages.pop())

@@ -197,16 +197,20 @@ def ask_identity(dispatcher: CollectingDispatcher, action_name: str,
     """Ask who the customer is. A number given with the request that is no customer's is said to be
     not found, as when it is given on its own, instead of asked for again without a word why (found
     by a tester on the phone's bill branch)."""
-    dispatcher.utter_message(response="utter_customer_not_found" if number_not_found else identity_question(action_name))
+    if number_not_found:
+        dispatcher.utter_message(response="utter_customer_not_found")
+    else:
+        ask_number(dispatcher, action_name)
     return [SlotSet("pending_request", action_name), SlotSet("awaiting", "identity")]
 
 
-def identity_question(action_name: str | None) -> str:
-    """How the number is asked for ``action_name``: a registered one (``utter_ask_identity``), or, for a
-    request whoever asks is not a customer yet (a new install), any number to call back."""
-    if not action_name:
-        return "utter_ask_identity"
-    return getattr(find_action(action_name), "identity_question", "utter_ask_identity")
+def ask_number(dispatcher: CollectingDispatcher, action_name: str) -> None:
+    """The number question for ``action_name``: the one registered with us, or, for a request whoever asks is
+    not a customer yet (a new install: ``asks_contact_number``), any number to call back."""
+    if getattr(find_action(action_name), "asks_contact_number", False):
+        dispatcher.utter_message(response="utter_ask_contact_number")
+    else:
+        dispatcher.utter_message(response="utter_ask_identity")
 
 
 LEAVE_MESSAGE = "action_leave_message"
@@ -430,7 +434,10 @@ class ActionIdentifyCustomer(Action):
             if DIGITS.search(text):
                 dispatcher.utter_message(response="utter_identity_invalid")
                 return []
-            dispatcher.utter_message(response=identity_question(pending) if pending else "utter_default")
+            if pending:
+                ask_number(dispatcher, pending)
+            else:
+                dispatcher.utter_message(response="utter_default")
             return []
         question = None if pending else open_question(tracker)
         if question:
@@ -495,8 +502,8 @@ class IdentifiedAction(Action, ABC):
     # as the number to call back, so no reply tells which numbers are customers' (found by a probe:
     # "not found" enumerated them) and nobody's complaint is lost. Such actions define `serve_number`.
     files_for_any_number: bool = False
-    # The question for the number (``ask_identity``): a registered number unless any will do.
-    identity_question: str = "utter_ask_identity"
+    # The number is asked as one to call back, not the one registered with us (``ask_number``).
+    asks_contact_number: bool = False
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         if self.name() != LEAVE_MESSAGE and message_being_left(tracker):

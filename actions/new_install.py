@@ -59,7 +59,7 @@ class ActionNewInstall(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, Identifi
 
     request = "new_install"
     acknowledgement = "utter_ack_new_install"
-    identity_question = "utter_ask_contact_number"
+    asks_contact_number = True
     kept_response = "utter_new_install_kept"
 
     def name(self) -> str:

@@ -76,10 +76,7 @@ async def test_a_time_given_for_the_install_is_not_a_visit_to_an_account_and_goe
     which asked for the number registered with us (and proof) — and the ticket would have kept only the time."""
     time_given = load_tracker("query_bill", text="这周六上午", intent="book_visit",
                               pending_request="action_new_install", awaiting="identity")
-    said_before(time_given, ("新房子要装宽带 约个时间", "book_visit", [INSTALL]))
-    time_given.events.insert(len(time_given.events) - 1, {"event": "bot", "metadata": {
-        "utter_action": "utter_ask_contact_number"}})  # the number was asked for
-    asked = await run_action("action_book_visit", time_given)
+    asked = await run_action("action_book_visit", said_before(time_given, ("新房子要装宽带 约个时间", "book_visit", [INSTALL])))
     assert asked.responses == ["utter_ask_contact_number"]  # what will happen was said with the first question
 
     typed = load_tracker("query_bill", text="13999999992", intent="inform", entities=[entity("phone_number", "13999999992")],
