@@ -1177,18 +1177,13 @@ def test_every_result_a_contact_attempt_is_recorded_with_is_listed():
     from bot.contacts import not_delivered, worker
     from bot.contacts.worker import ATTEMPT_RESULTS
 
-    constants = {name: value for module in (worker, not_delivered) for name, value in vars(module).items()
-                 if isinstance(value, str)}
+    constants = _constants(worker, not_delivered)
 
     def values(node, branch: int | None = None) -> set[str]:
         """What ``node`` can be; of a choice (``a if c else b``), only ``branch`` when given."""
-        if isinstance(node, ast.Name):
-            return {constants[node.id]} if node.id in constants else set()
-        if isinstance(node, ast.IfExp):  # not what it tests
-            return values(node.body) | values(node.orelse) if branch is None else values((node.body, node.orelse)[branch])
-        if isinstance(node, (ast.Constant, ast.Call)):
-            return _words(node)
-        return set().union(*(values(child) for child in ast.iter_child_nodes(node)))
+        if branch is not None and isinstance(node, ast.IfExp):
+            node = (node.body, node.orelse)[branch]
+        return _values(node, constants)
 
     given = set()
     for path, call in _calls(("bot/contacts",)):
