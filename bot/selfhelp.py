@@ -83,9 +83,9 @@ class Catalogue:
         candidates = [e for e in self.for_fault(fault_type) if e.id not in exclude]
         if not candidates:
             return None
-        scored = sorted(candidates, key=lambda e: (self.score(e, text, fault_code), not e.general), reverse=True)
-        best = scored[0]
-        if self.score(best, text, fault_code) > 0:
+        scores = {e.id: self.score(e, text, fault_code) for e in candidates}  # each scored once
+        best = max(candidates, key=lambda e: (scores[e.id], not e.general))  # the first of equals, as before
+        if scores[best.id] > 0:
             return best
         general = [e for e in candidates if e.general]
         return general[0] if general else best
