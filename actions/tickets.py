@@ -17,7 +17,8 @@ from actions.identity import IdentifiedAction, local_phone, request_text
 from actions.kept_requests import KeptWhenDown
 from actions.new_install import NEW_INSTALL, ActionNewInstall, requested_change
 from actions.repairs import chase_repair, join_ticket, tell_unproven
-from actions.ticket_records import FiledToCallBack, filed_already, newest, open_ticket, progress_note, recorded, status_label
+from actions.ticket_records import (FiledToCallBack, filed_already, newest, open_ticket, progress_note, recorded,
+                                    status_label)
 from actions.visits import progress_of_no_visit
 from bot.db.repository import Customer
 from bot.handoff.masking import mask_phone

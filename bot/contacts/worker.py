@@ -323,8 +323,8 @@ class ContactWorker:
         await asyncio.to_thread(self.schedule.finish, contact["id"], token, result=OFFERED if offered else "in_line",
                                 status="offered" if offered else "done")
         await self._event(contact, "callback_offered" if offered else "contact_attempted", channel="agent",
-                          result="offered" if offered else "in_line")
-        return "offered" if offered else "in_line"
+                          result=OFFERED if offered else "in_line")
+        return OFFERED if offered else "in_line"
 
     # -- after a call ----------------------------------------------------------------------
     async def _call_over(self, contact: dict, rules: ContactRules, now: dt.datetime) -> str:
