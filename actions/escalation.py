@@ -15,7 +15,7 @@ from actions.backend import db, labels, last_said, record, repository
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
 from actions.handoff import offer_human
-from actions.identity import details_question, leave_the_message, message_being_left
+from actions.identity import details_question, leave_the_message, message_being_left, number_still_needed
 from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
     misunderstood_in_a_row, turns)
@@ -70,7 +70,8 @@ class ActionHandleThanks(Action):
         return []
 
 
-IDENTITY_STILL_NEEDED = "utter_identity_still_needed"
+# Either number question asked again after a no (``number_still_needed``): said once per request.
+STILL_NEEDED = frozenset({"utter_identity_still_needed", "utter_contact_number_still_needed"})
 
 
 def says_not_fixed(tracker: Tracker) -> bool:
@@ -118,10 +119,11 @@ class ActionHandleDeny(Action):
         if awaiting == "offer_human":
             dispatcher.utter_message(response="utter_misunderstood_rephrase")
             return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
-        if awaiting == "identity" and tracker.get_slot("pending_request") and last_said(tracker) != IDENTITY_STILL_NEEDED:
+        pending = tracker.get_slot("pending_request")
+        if awaiting == "identity" and pending and last_said(tracker) not in STILL_NEEDED:
             # "没解决" again, or "不用了", while asked for a number: the request stays, once, with the way
             # round it (found by a tester: a repair was dropped and the number typed next went nowhere).
-            dispatcher.utter_message(response=IDENTITY_STILL_NEEDED)
+            number_still_needed(dispatcher, pending)
             return []
         if details_question(tracker):
             # "没看到什么灯亮" to "请问宽带具体是什么情况？" got "anything else?", the fault dropped (found trying

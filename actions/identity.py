@@ -207,10 +207,23 @@ def ask_identity(dispatcher: CollectingDispatcher, action_name: str,
 def ask_number(dispatcher: CollectingDispatcher, action_name: str) -> None:
     """The number question for ``action_name``: the one registered with us, or, for a request whoever asks is
     not a customer yet (a new install: ``asks_contact_number``), any number to call back."""
-    if getattr(find_action(action_name), "asks_contact_number", False):
+    if asks_contact_number(action_name):
         dispatcher.utter_message(response="utter_ask_contact_number")
     else:
         dispatcher.utter_message(response="utter_ask_identity")
+
+
+def number_still_needed(dispatcher: CollectingDispatcher, action_name: str) -> None:
+    """After a no to the number question, the request kept with the way round it, in that question's terms: a
+    prospective customer was told a registered number was needed (found trying a new install)."""
+    if asks_contact_number(action_name):
+        dispatcher.utter_message(response="utter_contact_number_still_needed")
+    else:
+        dispatcher.utter_message(response="utter_identity_still_needed")
+
+
+def asks_contact_number(action_name: str) -> bool:
+    return getattr(find_action(action_name), "asks_contact_number", False)
 
 
 LEAVE_MESSAGE = "action_leave_message"
