@@ -13,6 +13,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.misunderstanding import intent_of
+from bot.handoff.masking import AWAITING_PROOF
 
 
 def asked_identity(events: list[dict[str, Any]], action_name: str) -> bool:
@@ -43,8 +44,10 @@ class AcknowledgeFirst:
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         first_new_message = len(dispatcher.messages)
         events = await super().run(dispatcher, tracker, domain)
-        # Said once: not again when the customer answers this request's number question with words ("这周六上午").
-        asking = tracker.get_slot("pending_request") == self.name() and tracker.get_slot("awaiting") == "identity"
+        # Said once: not again when the customer answers this request's number or code question with words
+        # ("这周六上午").
+        asking = (tracker.get_slot("pending_request") == self.name()
+                  and tracker.get_slot("awaiting") in ("identity", AWAITING_PROOF))
         said_before = asking or acknowledged_already(tracker, self.acknowledgement)
         if asked_identity(events, self.name()) and not said_before:
             dispatcher.utter_message(response=self.acknowledgement)

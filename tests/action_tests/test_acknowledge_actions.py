@@ -55,6 +55,28 @@ async def test_a_number_that_still_needs_a_code_does_not_repeat_the_acknowledgem
     assert second.responses == ["utter_verification_code_sent"]
 
 
+async def test_a_time_said_while_the_code_is_asked_for_does_not_repeat_the_acknowledgement(run_action, with_redis):
+    """Found trying the chat: "明天上午" typed while the visit's code was asked for got "好的，我来为您安排师傅上门…"
+    again before the code question (the time itself was kept for the visit)."""
+    asked = [{"event": "user", "text": "约个师傅上门", "parse_data": {"intent": {"name": "book_visit"}}},
+             {"event": "bot", "text": "好的…", "metadata": {"utter_action": "utter_ack_visit"}},
+             {"event": "bot", "text": "请告诉我手机号…", "metadata": {"utter_action": "utter_ask_identity"}},
+             {"event": "action", "name": "action_listen"}]
+    answer = load_tracker("query_bill", text="13800000002", intent="inform", sender="ack-code",
+                          entities=[entity("phone_number", "13800000002")], pending_request="action_book_visit")
+    answer.events[-1:-1] = asked
+    assert (await run_action("action_identify_customer", answer)).responses == ["utter_verification_code_sent"]
+
+    time_said = load_tracker("query_bill", text="明天上午", intent="book_visit", sender="ack-code",
+                             phone_number="13800000002", customer_id="2", pending_request="action_book_visit",
+                             awaiting="verification_code")
+    time_said.events[-1:-1] = asked + [
+        {"event": "user", "text": "13800000002", "parse_data": {"intent": {"name": "inform"}}},
+        {"event": "bot", "text": "为了保护您的账户信息…", "metadata": {"utter_action": "utter_verification_code_sent"}},
+        {"event": "action", "name": "action_listen"}]
+    assert (await run_action("action_book_visit", time_said)).responses == ["utter_verification_code_sent"]
+
+
 @pytest.mark.parametrize("action, intent", [("action_triage_fault", "fault_broadband"),
                                             ("action_query_bill", "query_bill"),
                                             ("action_fallback", "nlu_fallback")])  # CI: the NLU was unsure
