@@ -1,9 +1,13 @@
 """Bills, plans, tickets, complaints and identification, against the demo database."""
 from __future__ import annotations
 
+import json
 import re
 
-from actions.backend import catalogue, repository
+import yaml
+
+from actions.backend import catalogue, labels, repository
+from tests.conftest import PROJECT_ROOT
 from tests.action_tests.trackers import entity, load_tracker
 
 
@@ -106,6 +110,14 @@ async def test_a_question_about_broadband_plans_hears_the_broadband_plans(run_ac
     tv = await run_action("action_query_plan", load_tracker("query_bill", text="电视有什么套餐", intent="query_plan"))
     assert "300M宽带" not in tv.message("utter_plan_list")["plan_lines"]
 
+
+
+def test_every_service_change_is_among_the_choices_when_asked_which():
+    """Found trying the chat: "我想换个便宜点的套餐" was asked which service, and changing the plan was not a choice."""
+    responses = yaml.safe_load((PROJECT_ROOT / "domain" / "responses.yml").read_text(encoding="utf-8"))["responses"]
+    chosen = {json.loads(button["payload"].removeprefix("/manage_service"))["service_action"]
+              for variant in responses["utter_ask_service_action"] for button in variant.get("buttons", [])}
+    assert chosen == set(labels()["service_action"])
 
 async def test_service_change_becomes_a_ticket(run_action):
     ask = await run_action("action_manage_service", load_tracker("query_bill", text="我要办业务", intent="manage_service", **proven(1)))
