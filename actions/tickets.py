@@ -60,6 +60,15 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
 
 
+OPEN = "open"
+
+
+def may_be_no_customer_yet(tracker: Tracker) -> bool:
+    """Whether opening a service (办理, 开通) may be someone's first: nobody is identified in the conversation,
+    and the words said it, not the choice of "开通新业务" among the services."""
+    return not tracker.get_slot("customer_id") and not request_text(tracker).startswith("/")
+
+
 class ActionManageService(IdentifiedAction):
     request = "manage_service"
 
@@ -70,9 +79,11 @@ class ActionManageService(IdentifiedAction):
         change = requested_change(tracker)
         if change == NEW_INSTALL:  # no account to prove yet: ActionNewInstall
             return await ActionNewInstall().run(dispatcher, tracker, domain)
-        if change not in labels()["service_action"] and not tracker.get_slot("pending_request"):
-            # Which service first (found trying the chat: "我想办宽带" was asked for the number registered
-            # with us, and a prospective customer never reached the new install among the choices).
+        if not tracker.get_slot("pending_request") and (change not in labels()["service_action"]
+                                                        or change == OPEN and may_be_no_customer_yet(tracker)):
+            # Which service first (found trying the chat: "我想办宽带" and "宽带怎么办理" were asked for the
+            # number registered with us, and a prospective customer never reached the new install among the
+            # choices).
             dispatcher.utter_message(response="utter_ask_service_action")
             return []
         return await super().run(dispatcher, tracker, domain)

@@ -103,3 +103,18 @@ async def test_a_service_asked_for_without_saying_which_is_asked_which_before_an
     no customer never saw the new install among the choices."""
     turn = await run_action("action_manage_service", load_tracker("query_bill", text="我想办宽带", intent="manage_service"))
     assert turn.responses == ["utter_ask_service_action"]
+
+
+async def test_opening_a_service_asked_by_someone_unknown_offers_the_new_install_before_any_number(run_action):
+    """Found trying the chat: "宽带怎么办理" (办理 names opening a service) asked a prospective customer for the
+    registered number and then a code; "我还不是你们用户" there was filed as a complaint."""
+    asked = load_tracker("query_bill", text="宽带怎么办理", intent="manage_service", entities=[entity("service_action", "open")])
+    assert (await run_action("action_manage_service", asked)).responses == ["utter_ask_service_action"]
+
+    chosen = load_tracker("query_bill", text='/manage_service{"service_action": "open"}', intent="manage_service",
+                          entities=[entity("service_action", "open")])
+    assert (await run_action("action_manage_service", chosen)).responses == ["utter_ask_identity"]
+
+    customer = load_tracker("query_bill", text="我要开通4K电视包", intent="manage_service",
+                            entities=[entity("service_action", "open")], **proven(1))
+    assert (await run_action("action_manage_service", customer)).responses == ["utter_service_change_recorded_as_said"]
