@@ -34,16 +34,6 @@ async def test_words_without_a_number_get_the_contact_question_again_not_the_reg
 
 
 
-async def test_a_no_to_the_contact_question_keeps_the_install_in_its_own_terms_once(run_action):
-    """Found trying the chat: "不用了" to the install's number question was told a registered number was needed."""
-    asked = load_tracker("query_bill", text="不用了", intent="deny", pending_request="action_new_install",
-                         awaiting="identity")
-    first = await run_action("action_handle_deny", asked)
-    assert first.responses == ["utter_contact_number_still_needed"] and first.slots == {}
-    asked.events.append({"event": "bot", "text": "…", "metadata": {"utter_action": "utter_contact_number_still_needed"}})
-    second = await run_action("action_handle_deny", asked)
-    assert second.responses == ["utter_anything_else"] and second.slots["pending_request"] is None
-
 async def test_a_new_install_asked_with_how_to_do_it_is_a_new_install(run_action):
     """"新装宽带怎么办理" names both 新装 (install) and 办理 (open an add-on on one's account)."""
     tracker = load_tracker("query_bill", text="新装宽带怎么办理", intent="manage_service",

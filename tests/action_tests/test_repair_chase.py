@@ -1,6 +1,8 @@
 """A fault reported again while its repair is open: the repair is chased, no second ticket."""
 from __future__ import annotations
 
+import pytest
+
 from actions.backend import repository
 from bot.ticket_notes import history_entry
 from tests.action_tests.trackers import entity, load_tracker
@@ -174,13 +176,18 @@ async def test_a_number_given_with_the_fault_registers_the_repair_without_asking
     assert len(fault_tickets(customer_id=2)) == 1
 
 
-async def test_a_deny_while_asked_for_the_number_keeps_the_repair_once(run_action, with_redis):
+@pytest.mark.parametrize("pending, still_needed", [
+    ("action_create_fault_ticket", "utter_identity_still_needed"),
+    # found trying the chat: a no to the install's number question was told a registered number was needed
+    ("action_new_install", "utter_contact_number_still_needed"),
+])
+async def test_a_deny_while_asked_for_the_number_keeps_the_request_once_in_that_questions_terms(
+        run_action, with_redis, pending, still_needed):
     """"没解决" said again when asked for the number dropped the repair, and the number typed next
     went nowhere (found by a tester). Once the request stays; a second no lets it go."""
-    asked = load_tracker("selfhelp_denied", text="没解决", intent="deny", pending_request="action_create_fault_ticket",
-                         awaiting="identity")
+    asked = load_tracker("selfhelp_denied", text="没解决", intent="deny", pending_request=pending, awaiting="identity")
     first = await run_action("action_handle_deny", asked)
-    assert first.responses == ["utter_identity_still_needed"] and first.slots == {}
-    asked.events.append({"event": "bot", "text": "…", "metadata": {"utter_action": "utter_identity_still_needed"}})
+    assert first.responses == [still_needed] and first.slots == {}
+    asked.events.append({"event": "bot", "text": "…", "metadata": {"utter_action": still_needed}})
     second = await run_action("action_handle_deny", asked)
     assert second.responses == ["utter_anything_else"] and second.slots["pending_request"] is None
