@@ -117,6 +117,10 @@ class FlowEngine:
             state = await self.services.store.load(call_id)
         except CallStateError:  # already gone (expired, or ended by another path): nothing to record
             state = None
+        if state is not None and state.phase == _CONFIRM:
+            # Hung up at "确认留言请按1": the message is kept, as when the confirmation times out (found on a
+            # live call: a caller who pressed # as told and hung up lost the message).
+            await self._store_message(state, await self.services.store.recording(call_id) or b"", 8000)
         bridged = await self.services.store.bridged(call_id)
         # Whatever queued the call (a transfer node, the assistant) and whatever the agent did:
         # the entry goes and the conversation is the assistant's again, so no agent claims a dead

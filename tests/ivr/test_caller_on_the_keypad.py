@@ -1,0 +1,50 @@
+"""What a caller does on the keypad of the main flow, through the real flow engine with the assistant,
+the queue and the clock scripted (``bot.ivr.flow_tests``), on a real Redis and database: found by calling
+the live hotline."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from bot.db.repository import Repository
+from bot.ivr.call_state import CallStore
+from bot.ivr.config import HotlineConfigSource
+from bot.ivr.engine import FlowEngine
+from bot.ivr.events import CallStart, KeyPress, Recording
+from bot.ivr.flow_tests import CollectingNotifier, ScriptedBot, ScriptedQueue
+from bot.ivr.registry import FlowRegistry
+from bot.ivr.services import CallRecords, CallServices
+from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
+
+
+@pytest.fixture
+def main_flow(kefu_env, redis):  # noqa: F811
+    """(engine, call id, voice messages handed on) of a call in business hours on the shipped main flow."""
+    messages: list[bytes] = []
+
+    async def voicemail(pcm: bytes, sample_rate: int, caller: str, call_id: str) -> None:
+        messages.append(pcm)
+
+    at = dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")
+    engine = FlowEngine(CallServices(
+        registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
+        hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"),
+        records=CallRecords(Repository(kefu_env.database_url)), handoff=ScriptedQueue(wait_s=60),
+        notifier=CollectingNotifier(), bot=ScriptedBot([["张伟，您当前账户余额 23.50 元。"]]), voicemail=voicemail,
+        clock=lambda: at))
+    return engine, f"keypad-{uuid.uuid4().hex[:8]}", messages
+
+
+async def test_a_caller_who_hangs_up_at_the_confirmation_keeps_the_message(main_flow):
+    # The record node says 说完请按井号键; after # it asks 确认留言请按1. A caller who took # for the end
+    # and hung up lost the message (it was kept only when the confirmation timed out).
+    engine, call_id, messages = main_flow
+    await engine.start(CallStart(call_id=call_id, caller="", flow="main", speech_recognised=True))
+    await engine.handle(call_id, KeyPress("4"))  # 语音留言
+    message = b"\x10\x02" * 8000 * 3
+    await engine.handle(call_id, Recording(message, 8000, "key"))
+    await engine.end(call_id, "caller")
+    await engine.drain()
+    assert messages == [message]
