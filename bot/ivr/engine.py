@@ -326,8 +326,8 @@ class FlowEngine:
         if isinstance(event, KeyPress):
             if event.digit == node.terminator:
                 return await self._check_digits(flow, state, node)
-            if not event.digit.isdigit():
-                return []
+            if not event.digit.isdigit():  # * at a number: nothing, but not silence from then on
+                return await self._still_listening(flow, state, node)
             state.digits += event.digit
             if len(state.digits) >= node.max_length:
                 return await self._check_digits(flow, state, node)
@@ -373,9 +373,13 @@ class FlowEngine:
         return [dataclasses.replace(c, barge_in=False) if isinstance(c, Say) else c for c in commands]
 
     async def _still_listening(self, flow: Flow, state: CallState, node: Node) -> list:
-        """After an ignored key: the session stopped the node's timer for it, so start it again."""
+        """After an ignored key: the session stopped the node's timer for it, so start it again (found on a
+        live call: a * at a number, or a # after the number the assistant asked for, left the caller in
+        silence for the rest of the call)."""
         if state.status == QUEUED:
             return [await self._queued_listen(flow, state, node)]
+        if node.kind == "record" and state.phase == _CONFIRM:
+            return [Listen(node.id, speech=False, keys=True, timeout_s=node.retry.timeout_s)]
         if node.kind in ("menu", "collect_digits") or (node.kind == "bot" and state.status == "active"):
             return [self._listen(node, collecting=bool(state.digits), state=state)]
         return []
@@ -410,7 +414,7 @@ class FlowEngine:
             if event.digit == "#" and state.digits:
                 digits, state.digits = state.digits, ""
                 return await self._bot_turn(flow, state, node, digits)
-            return []
+            return await self._still_listening(flow, state, node)
         if isinstance(event, NoInput):
             if state.digits:  # cut by the pause between two keys: the caller may still be keying
                 digits, state.digits = state.digits, ""
@@ -690,7 +694,7 @@ class FlowEngine:
             pcm = await self.services.store.recording(state.call_id) or b""
             await self._store_message(state, pcm, 8000)
             return self._saved(flow, state, node) + await self._enter(flow, state, node.next)
-        return []
+        return await self._still_listening(flow, state, node) if isinstance(event, KeyPress) else []
 
     def _saved(self, flow: Flow, state: CallState, node: Node) -> list:
         return [Say(fill(node.saved_say, state.vars), prompt_id=flow.prompt_id(node, "saved"),

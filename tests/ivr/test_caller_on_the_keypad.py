@@ -48,3 +48,25 @@ async def test_a_caller_who_hangs_up_at_the_confirmation_keeps_the_message(main_
     await engine.end(call_id, "caller")
     await engine.drain()
     assert messages == [message]
+
+
+@pytest.mark.parametrize("keys", [("2", "*"), ("1", "#"), ("4", "rec", "5")],
+                         ids=["star_at_the_account_number", "hash_with_nothing_keyed_at_the_assistant",
+                              "five_at_the_message_confirmation"])
+async def test_a_key_that_does_nothing_leaves_the_question_to_come_again(main_flow, keys):
+    # The line stops the node's timer at every key; a key the node ignored returned nothing, so no timer
+    # ran again and the caller heard silence for the rest of the call (live: * at 请输入您登记的11位手机号码,
+    # # after a number the assistant asked for, a stray key at 确认留言请按1).
+    from bot.ivr.events import Listen
+
+    engine, call_id, _ = main_flow
+    await engine.start(CallStart(call_id=call_id, caller="", flow="main", speech_recognised=True))
+    *before, key = keys
+    for pressed in before:
+        if pressed == "rec":
+            await engine.handle(call_id, Recording(b"\x10\x02" * 8000 * 3, 8000, "key"))
+        else:
+            await engine.handle(call_id, KeyPress(pressed))
+    commands = await engine.handle(call_id, KeyPress(key))
+    assert any(isinstance(c, Listen) and c.timeout_s > 0 for c in commands), commands
+    await engine.end(call_id, "test")
