@@ -329,8 +329,8 @@ class FlowEngine:
             if not event.digit.isdigit():  # * at a number: nothing, but not silence from then on
                 return await self._still_listening(flow, state, node)
             state.digits += event.digit
-            if len(state.digits) >= node.max_length:
-                return await self._check_digits(flow, state, node)
+            if len(state.digits) >= node.max_length:  # complete: the # the prompt asked for may still come
+                return self._heard_whole(state, await self._check_digits(flow, state, node), event.at)
             return [self._listen(node, collecting=True)]
         if isinstance(event, Utterance):
             state.digits = spoken_digits(event.text)
@@ -353,8 +353,8 @@ class FlowEngine:
         whole, the prompt again or where the flow goes after the last try: said without barge-in, so the
         rest of the number still being keyed cannot cut it (found by an accessibility audit: the caller
         never heard that the number was thrown away). When the pause between two keys ended the number
-        (``at``: when), keys in the next moments are its rest (:func:`typed_ahead`); after # or the
-        last digit the caller had finished, and keys are a new try."""
+        (``at``: when), keys in the next moments are its rest (:func:`typed_ahead`); after # the caller
+        had finished, and keys are a new try."""
         why = node.too_short_say if len(digits) < node.min_length and node.too_short_say else node.invalid_say
         apology = fill(why, {**state.vars, "count": len(digits)})
         state.no_match += 1
@@ -366,8 +366,10 @@ class FlowEngine:
         return self._heard_whole(state, commands, at)
 
     def _heard_whole(self, state: CallState, commands: list, cut_at: float) -> list:
-        """The answer to a number: said without barge-in. When the pause between two keys cut the number
-        (``cut_at``), keys in the next ``limits.typed_ahead_key_seconds`` are its rest (:func:`typed_ahead`)."""
+        """The answer to a number: said without barge-in. When the pause between two keys cut the number, or
+        its last digit made it as long as it may be (``cut_at``: when), keys in the next
+        ``limits.typed_ahead_key_seconds`` are its rest or the # that ends it (:func:`typed_ahead`): found on a
+        live call, the # after a full 11-digit number cut the verification question that followed at once."""
         guard = self.services.hotline.get().typed_ahead_key_s
         state.typed_ahead_until = cut_at + guard if cut_at and guard else 0.0
         return [dataclasses.replace(c, barge_in=False) if isinstance(c, Say) else c for c in commands]

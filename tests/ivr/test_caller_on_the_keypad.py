@@ -70,3 +70,21 @@ async def test_a_key_that_does_nothing_leaves_the_question_to_come_again(main_fl
     commands = await engine.handle(call_id, KeyPress(key))
     assert any(isinstance(c, Listen) and c.timeout_s > 0 for c in commands), commands
     await engine.end(call_id, "test")
+
+
+async def test_the_hash_after_a_full_number_cuts_nothing_that_follows(main_flow):
+    # 请输入您登记的11位手机号码……以井号键结束: the number was taken at its 11th digit, and the # the caller
+    # pressed as told cut the next prompt (live: the verification question, 0.2 s in) and was a key there.
+    from bot.ivr.events import Say
+
+    engine, call_id, _ = main_flow
+    await engine.start(CallStart(call_id=call_id, caller="", flow="main", speech_recognised=True))
+    await engine.handle(call_id, KeyPress("2", at=1000.0))  # 查询话费: the account number first
+    for index, digit in enumerate("1380000000"):
+        await engine.handle(call_id, KeyPress(digit, at=1001.0 + index * 0.3))
+    answer = await engine.handle(call_id, KeyPress("1", at=1004.0))
+    said = [c for c in answer if isinstance(c, Say)]
+    assert said and not any(c.barge_in for c in said), said
+    after_hash = await engine.handle(call_id, KeyPress("#", at=1004.3))
+    assert not [c for c in after_hash if isinstance(c, Say)], after_hash
+    await engine.end(call_id, "test")
