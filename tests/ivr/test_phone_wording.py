@@ -5,6 +5,8 @@ caller cannot do (and a 0 pressed there was taken as a digit of the code).
 """
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from tests.conftest import PROJECT_ROOT
@@ -18,3 +20,28 @@ def test_every_reply_that_asks_to_type_has_a_phone_variant():
             if typed and not any(variant.get("channel") == "ivr" for variant in variants):
                 chat_only.append(f"{path.name}: {name}")
     assert chat_only == []
+
+
+def test_every_key_a_phone_reply_names_does_something():
+    # Found on a live call: 解决了请说“解决了”或按1 had no button, so 1 reached the assistant as the
+    # digit "1" and the caller heard 抱歉，我没听清楚 (the same for 2, and in three other replies).
+    # On the phone a key chooses only a button (read "…请按1"), 0 and * of the call flow, or, said to a
+    # caller waiting for an agent, a hold key of the main flow.
+    from bot.handoff.estimate import QUEUE_NOTICES
+    from bot.ivr.bot_turns import spoken_replies
+
+    hotline = yaml.safe_load((PROJECT_ROOT / "content" / "ivr.yml").read_text(encoding="utf-8"))["speech"]
+    main = yaml.safe_load((PROJECT_ROOT / "ivr_flows" / "main.yml").read_text(encoding="utf-8"))
+    hold_keys = {int(key) for key in main["hold"]["keys"]}
+    dead = []
+    for path in sorted((PROJECT_ROOT / "domain").glob("*.yml")):
+        for name, variants in ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {}).items():
+            for variant in variants:
+                if variant.get("channel") != "ivr":
+                    continue
+                spoken = spoken_replies([variant], hotline["button"], hotline["max_buttons_read"])
+                named = {int(key) for key in re.findall(r"按([1-9])", " ".join(spoken.texts))}
+                working = set(range(1, len(spoken.buttons) + 1)) | (hold_keys if name in QUEUE_NOTICES else set())
+                if named - working:
+                    dead.append(f"{path.name}: {name}")
+    assert dead == []
