@@ -455,8 +455,9 @@ class FlowEngine:
         state.pending_question = spoken.texts[-1] if spoken.texts and spoken.asks_question else ""
         state.bot_turns += 1
         state.no_input = state.no_match = 0
-        if spoken.links:
-            commands.append(await self._send_links(state, spoken.links))
+        if spoken.links:  # before the question, which is left for the caller to answer (found on a live call)
+            commands.insert(len(commands) - 1 if spoken.asks_question and commands else len(commands),
+                            await self._send_links(state, spoken.links))
         if spoken.queued is not None:  # "you are queued" and the waiting node's prompts: moot once an agent has it
             return hold_notices(commands + await self._queued_by_assistant(flow, state, node, spoken.queued))
         if state.bot_turns >= node.max_turns:

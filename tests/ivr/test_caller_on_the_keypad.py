@@ -12,7 +12,7 @@ from bot.db.repository import Repository
 from bot.ivr.call_state import CallStore
 from bot.ivr.config import HotlineConfigSource
 from bot.ivr.engine import FlowEngine
-from bot.ivr.events import CallStart, KeyPress, Recording
+from bot.ivr.events import CallStart, KeyPress, Recording, Utterance
 from bot.ivr.flow_tests import CollectingNotifier, ScriptedBot, ScriptedQueue
 from bot.ivr.registry import FlowRegistry
 from bot.ivr.services import CallRecords, CallServices
@@ -88,3 +88,31 @@ async def test_the_hash_after_a_full_number_cuts_nothing_that_follows(main_flow)
     after_hash = await engine.handle(call_id, KeyPress("#", at=1004.3))
     assert not [c for c in after_hash if isinstance(c, Say)], after_hash
     await engine.end(call_id, "test")
+
+
+class SelfHelpBot(ScriptedBot):
+    """The assistant's self-help answer as Rasa gives it: the steps, the video, then the question."""
+
+    async def turn(self, sender: str, text: str, metadata: dict) -> list[dict]:
+        self.heard.append(text)
+        return [{"text": "请把光猫和路由器都断电一分钟，然后再试试上网。"},
+                {"attachment": {"type": "video", "payload": {"src": "https://kefu.example.cn/media/restart.mp4",
+                                                             "title": "重启光猫"}}},
+                {"text": "操作完成后，问题解决了吗？", "buttons": [{"title": "解决了", "payload": "/affirm"},
+                                                            {"title": "没解决", "payload": "/deny"}]}]
+
+
+async def test_the_question_is_the_last_thing_the_caller_hears(main_flow):
+    # Live: 操作完成后，问题解决了吗？解决了请按1… and then 相关的视频和图文指引已经通过短信发送到您的手机, after
+    # which the caller was to answer a question heard before it.
+    from bot.ivr.events import Say
+
+    engine, call_id, _ = main_flow
+    engine.services.bot = SelfHelpBot([])
+    await engine.start(CallStart(call_id=call_id, caller="13800000001", flow="main", caller_verified=True,
+                                 speech_recognised=True))
+    await engine.handle(call_id, KeyPress("1"))  # 故障报修
+    said = [c.text for c in await engine.handle(call_id, Utterance("宽带上不了网", 0.9, 1.0)) if isinstance(c, Say)]
+    await engine.end(call_id, "test")
+    assert "问题解决了吗" in said[-1], said
+    assert any("短信" in text for text in said[:-1]), said
