@@ -39,7 +39,7 @@ from bot.ivr.events import (AgentOnLine, Beep, CallStart, EndCall, HandedBack, H
 from bot.ivr.flow import ALL_SELFHELP, Flow, Node
 from bot.ivr.flow_loader import STOP_WAITING_KEY
 from bot.ivr.line import conversation_id
-from bot.ivr.matching import digits_valid, fill, match_phrase, spoken_digits
+from bot.ivr.matching import digits_valid, fill, match_phrase, said_more, spoken_digits
 from bot.ivr.services import CallServices
 from bot.notify import NotifyError
 
@@ -320,6 +320,11 @@ class FlowEngine:
             return await self._no_match(flow, state, node, said, label="not_an_option" if said else "retry")
         if chosen is None:
             return await self._no_match(flow, state, node)
+        if isinstance(event, Utterance) and node.free_speech \
+                and said_more(event.text, chosen, self.services.hotline.get().unfinished_starts):
+            # 您也可以直接说出您的问题: the problem said goes to the assistant the option leads to, rather than
+            # be asked for again (found on a live call: 我家电视没信号了 was answered 请说出您遇到的问题).
+            return await self._enter(flow, state, chosen.target, first_utterance=event.text.strip())
         return await self._enter(flow, state, chosen.target)
 
     async def _digits(self, flow: Flow, state: CallState, node: Node, event) -> list:

@@ -30,6 +30,15 @@ def match_phrase(text: str, options: list[MenuOption]) -> MenuOption | None:
     return best
 
 
+def said_more(text: str, option: MenuOption, fillers: tuple[str, ...]) -> bool:
+    """Whether ``text`` says more than the option's words and the starts of a sentence (我想, 请问): a
+    problem told in a sentence, not just the menu choice ("我家电视没信号了", not "我要报修")."""
+    rest = normalise(text)
+    for words in sorted((*option.phrases, *fillers), key=len, reverse=True):
+        rest = rest.replace(normalise(words), "")
+    return bool(rest)
+
+
 def spoken_digits(text: str) -> str:
     """Digits in a transcript, with Mandarin number words turned into digits."""
     return "".join(ch for ch in text.translate(_SPOKEN_DIGITS) if ch.isdigit())
