@@ -409,7 +409,7 @@ class WaitingRoom:
         await remember_notice(self.queue, conversation_id, state)
         if not available:
             await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
-        elif last == "nobody":
+        elif last == NOBODY:
             await self.conversations.utter(conversation_id, "utter_queue_agents_back",
                                            position=position.position, wait_minutes=minutes)
         elif last is not None:
@@ -444,9 +444,12 @@ def is_number_attempt(text: str) -> bool:
     return not NUMBER_CHARS.sub("", text) or NUMBER_RUN.search(text) is not None
 
 
+NOBODY = "nobody"  # the notice state of "nobody is online to serve this queue"
+
+
 def notice_state(position: int, minutes: int, available: bool) -> str:
     """What the customer was last told about their wait; a notice goes out only when this changes."""
-    return f"{position}:{minutes}" if available else "nobody"
+    return f"{position}:{minutes}" if available else NOBODY
 
 
 async def remember_notice(queue, conversation_id: str, state: str) -> None:

@@ -63,6 +63,7 @@ class CallState:
     carrier_call_id: str = ""  # the telephony side's id (Twilio callSid), for the voice bridge
     contact_token: str = ""  # the outbound contact this call answers for (bot.contacts), if any
     speech_recognised: bool = True  # False: no recogniser on this line; an agent gets recordings, not words
+    told_no_agents: bool = False  # the flow said nobody is online (a transfer's ``on_nobody``): not said again
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

@@ -271,6 +271,7 @@ class FlowEngine:
         if node.on_nobody and not await self.services.handoff.agents_available(node.skill):
             await self.services.records.event(conversation_id(state.call_id), "ivr_nobody_available",
                                               {"skill": node.skill})
+            state.told_no_agents = True
             return node.on_nobody  # told so, and offered a callback or a message before any wait
         try:
             ticket = await self.services.handoff.enqueue(
@@ -280,6 +281,8 @@ class FlowEngine:
         except HandoffUnavailable as exc:
             logger.warning("ivr.transfer.failed call=%s skill=%s error=%s", state.call_id, node.skill, exc)
             return node.on_failure
+        if state.told_no_agents:  # the waiting room's first notice would say it again (found on a live call)
+            await self.services.handoff.told_no_agents(conversation_id(state.call_id))
         state.vars.update(position=ticket.position, wait_minutes=wait_minutes(ticket.estimated_wait_s))
         state.status = QUEUED
         await self.services.records.event(conversation_id(state.call_id), "ivr_transferred",

@@ -67,6 +67,9 @@ class HandoffGateway(ABC):
         """Whether an agent has claimed the conversation and is serving it."""
         return False
 
+    async def told_no_agents(self, conversation_id: str) -> None:
+        """The flow has told the queued caller that nobody is online: the waiting room does not repeat it."""
+
     async def book_callback(self, conversation_id: str, phone: str) -> BookedCallback | None:
         """Turn the waiting entry into a callback, as the waiting room's 预约回电 does, and leave the
         queue; None when there is no waiting entry (the flow's own callback node books it then)."""
@@ -142,6 +145,14 @@ class QueueHandoff(HandoffGateway):
             logger.warning("ivr.handoff.entry_unknown error=%s: %s", type(exc).__name__, exc)
             return unknown
         return entry["state"] if entry is not None else ""
+
+    async def told_no_agents(self, conversation_id: str) -> None:
+        from bot.handoff.watcher import NOBODY, remember_notice
+
+        try:
+            await remember_notice(self.queue, conversation_id, NOBODY)
+        except QUEUE_DOWN_ERRORS as exc:  # said once more, at worst
+            logger.warning("ivr.handoff.notice_unrecorded error=%s: %s", type(exc).__name__, exc)
 
     async def book_callback(self, conversation_id: str, phone: str) -> BookedCallback | None:
         from sqlalchemy.exc import SQLAlchemyError
