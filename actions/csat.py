@@ -13,13 +13,15 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import latest_entity, record
+from actions.backend import channel_of, latest_entity, record
 
 SCORES = ("1", "2", "3", "4", "5")
 
 
 async def ask_csat(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
-    if tracker.get_slot("csat_asked"):
+    # A caller is asked by the phone flow (ivr_flows/main.yml csat_survey, keys 1-5), as after an agent
+    # (bot.handoff.handback.ask_csat): asked here too, they heard a score asked for with no way to give it.
+    if tracker.get_slot("csat_asked") or channel_of(tracker) == "ivr":
         return []
     dispatcher.utter_message(response="utter_ask_csat")
     await record(tracker, "csat_asked")

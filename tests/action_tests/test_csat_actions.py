@@ -39,3 +39,13 @@ async def test_skipping_is_recorded_and_thanked(run_action):
     assert turn.responses == ["utter_csat_skipped"]
     assert kinds() == ["csat_skipped"]
 
+
+
+async def test_a_caller_is_not_asked_for_a_score_by_the_assistant(run_action):
+    # Found on a live call: 太好了，问题已解决！…还有其他需要帮忙的吗？ then 请为本次服务打分，5分非常满意，1分非常
+    # 不满意。 with no key to give it (the phone's scores are the flow's csat_survey, asked when the caller goes quiet).
+    tracker = load_tracker("selfhelp_denied", text="好了", intent="affirm")
+    next(e for e in reversed(tracker.events) if e.get("event") == "user")["input_channel"] = "ivr"
+    turn = await run_action("action_handle_affirm", tracker)
+    assert "utter_ask_csat" not in turn.responses
+    assert "csat_asked" not in kinds()
