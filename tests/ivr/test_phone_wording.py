@@ -45,3 +45,16 @@ def test_every_key_a_phone_reply_names_does_something():
                 if named - working:
                     dead.append(f"{path.name}: {name}")
     assert dead == []
+
+
+def test_no_reply_said_on_the_phone_asks_to_send_it_something():
+    # Found on a live call: after the agent closed with a ticket, the caller heard 查询进度时发送这个工单号给我.
+    # The WeChat channel's own replies (utter_wechat_*) never reach a phone.
+    chat_only = []
+    for path in sorted((PROJECT_ROOT / "domain").glob("*.yml")):
+        for name, variants in ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {}).items():
+            sent = any(re.search(r"发(送)?.{0,8}给我", variant.get("text", "")) for variant in variants
+                       if not variant.get("channel"))
+            if sent and not name.startswith("utter_wechat_") and not any(v.get("channel") == "ivr" for v in variants):
+                chat_only.append(f"{path.name}: {name}")
+    assert chat_only == []
