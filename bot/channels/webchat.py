@@ -66,7 +66,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
+import uuid
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
@@ -238,12 +240,28 @@ class RoomsAcrossWorkers(AsyncRedisManager):
     python-socketio's shapes is dropped, and logged at most once a minute (``webchat.rooms.unreadable``).
     """
 
+    _own_id: Optional[str] = None  # the id this process publishes under, and the process it is for
+    _own_pid: Optional[int] = None
     _unreadable = 0  # dropped since the last log line
     _unreadable_logged_at = float("-inf")
     _unpublished = 0  # dropped for a full backlog since the last log line
     _unpublished_logged_at = float("-inf")
     _outbox: Optional[asyncio.Queue] = None  # what waits to be published, encoded, in order
     _publisher: Optional[asyncio.Task] = None
+
+    # python-socketio gives a manager one id when it is made, and a worker skips what is published under its own.
+    # Kefu's workers are forked from the process that made it (bot/sanic_workers.py): all had one id, and each
+    # dropped the others' emits (found on a live stack: an agent's messages, and "an agent joined", reached the
+    # page only when the desk's request landed on the page's worker). Each process has an id of its own.
+    @property
+    def host_id(self) -> str:
+        if self._own_pid != os.getpid():
+            self._own_id, self._own_pid = uuid.uuid4().hex, os.getpid()
+        return self._own_id
+
+    @host_id.setter
+    def host_id(self, value: str) -> None:
+        self._own_id, self._own_pid = value, os.getpid()
 
     def _redis_connect(self):
         import redis.asyncio as aioredis

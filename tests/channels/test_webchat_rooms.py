@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import pickle
 
@@ -87,3 +88,27 @@ async def test_a_conversation_open_on_two_workers_gets_each_reply_once_on_each_p
                     replies = await chat.replies_until(lambda m: m.get("text") == "您好", timeout=15)
                     assert [r.get("text") for r in replies] == ["您好"]
                 assert await heard_after_marker(redis, here, here.session_id, there) == [[], []], "a reply came twice"
+
+
+def _send_host_id(channel, answer) -> None:
+    """In a worker forked from the process that made ``channel``: the id its emits are published under."""
+    answer.send(channel.sio.manager.host_id)
+
+
+async def test_what_one_forked_worker_publishes_reaches_a_page_on_another(redis_url, redis):  # noqa: F811
+    """Found on a live stack of two workers: an agent's messages, and "an agent joined", reached the customer's
+    page only when the desk's request landed on the page's own worker (5 of 12 lost). The workers are forked
+    from the process that made the channel (bot/sanic_workers.py), and each skipped what the others published
+    as its own."""
+    channel = worker(redis_url)  # made once, then forked, as `kefu run` does
+    async with served(channel, Assistant()) as url, page(url) as chat:
+        receiving, sending = multiprocessing.get_context("fork").Pipe(duplex=False)
+        other = multiprocessing.get_context("fork").Process(target=_send_host_id, args=(channel, sending))
+        other.start()
+        other_id = receiving.recv()
+        other.join(10)
+        await redis.publish(ROOMS_CHANNEL, json.dumps({
+            "method": "emit", "event": "bot_uttered", "data": {"text": "人工客服：您好"}, "namespace": "/",
+            "room": chat.session_id, "skip_sid": None, "callback": None, "host_id": other_id}))
+        assert await heard_after_marker(redis, chat, chat.session_id) == ["人工客服：您好"], \
+            "a message another worker published was dropped"
