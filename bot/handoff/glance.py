@@ -120,8 +120,8 @@ def recent_contacts(repository: Repository, customer: Customer, current: str, no
         contact["channel"] = contact["channel"] or row["channel"]
         contact["last"] = row["at"]
         contact["kinds"].append(row["kind"])
-        if row["kind"] == "handoff_closed":
-            contact["disposition"] = (row["data"] or {}).get("disposition") or ""
+        if row["kind"] == "handoff_closed":  # a transfer's names its group ("transfer:tv"): the desk's words are the kind's
+            contact["disposition"] = ((row["data"] or {}).get("disposition") or "").split(":", 1)[0]
         if row["kind"] == "contact_attempted":  # Kefu's own call or message: its latest result
             contact["attempt"] = f"contact_{(row['data'] or {}).get('result') or 'placed'}"
     listed = [(conversation_id, contact, conversation_id == current and index == len(segments) - 1)

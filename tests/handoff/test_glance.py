@@ -97,6 +97,24 @@ def test_kefus_own_calls_show_how_they_ended_in_the_desks_words(repo, ledger_rul
     assert labels["glance_outcome_contact_no_answer"] != labels["glance_outcome_"]
 
 
+def test_a_conversation_transferred_to_another_group_shows_its_close_in_the_desks_words(repo, ledger_rules):
+    """Found driving the desk: the contact an agent had transferred read 人工服务结束（disposition_transfer:tv）,
+    the raw key, since a transfer's close is recorded with its group (``transfer:tv``)."""
+    from tests.conftest import PROJECT_ROOT
+
+    customer = repo.find_customer(phone="13800000002")
+
+    async def transferred():
+        await record("web-moved", "handoff_claimed", channel="webchat", database_url=repo.url,
+                     customer=f"customer:{customer.id}")
+        await record("web-moved", "handoff_closed", channel="webchat", database_url=repo.url, disposition="transfer:tv")
+    asyncio.run(transferred())
+
+    shown = {c["conversation"]: c for c in customer_glance(repo, ledger_rules, packet_for(customer))["contacts"]}
+    labels = json.loads((PROJECT_ROOT / "content" / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
+    assert labels.get(f"disposition_{shown['web-moved']['disposition']}") == "转其他技能组"
+
+
 def test_a_long_wechat_conversation_lists_each_contact_and_the_one_being_served_as_in_service(repo, ledger_rules):
     """Found by a journey tester: the WeChat chat being served showed as 人工服务结束（已解决）（本次） (an earlier
     contact's close on the same conversation), and Kefu's planned contacts as "- 进行中"."""
