@@ -242,10 +242,9 @@ class WaitingRoom:
         text = (event.get("text") or "").strip()
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
         mode = as_text_or_none(await self.queue.redis.hget(keys.conversation(conversation_id), "mode")) or ""
-        command = self.queue.rules.waiting_commands.get(text)  # a button pressed
-        if command is None and not mode.startswith("ask_number:") and mode != "message" and (
-                intent == "goodbye" or any(word in text for word in self.settings.leave_words)):
-            command = "cancel"  # "算了不等了" typed: as good as the button
+        command = self.queue.rules.waiting_commands.get(text)  # a button pressed, or its title typed
+        if command is None and self.typed_leave(text, intent, mode):
+            command = "cancel"
         if command == "cancel":
             if await self.queue.stop_waiting(conversation_id, "customer_cancelled"):
                 await self.conversations.resume(conversation_id, "utter_queue_cancelled")
@@ -274,6 +273,15 @@ class WaitingRoom:
             return True
         await self.conversations.utter(conversation_id, "utter_queue_noted")
         return True
+
+    def typed_leave(self, text: str, intent: str | None, mode: str) -> bool:
+        """"算了不等了" typed: as good as the 取消排队 button. While a number or a message is asked for, only a
+        leave word alone (a message may say "不等了"): found driving the chat, it was refused as a wrong number,
+        each time, and the spent buttons left the customer no way out of the queue."""
+        if text in self.settings.leave_words:
+            return True
+        asked = mode.startswith("ask_number:") or mode == "message"
+        return not asked and (intent == "goodbye" or any(word in text for word in self.settings.leave_words))
 
     async def set_mode(self, conversation_id: str, mode: str) -> None:
         await self.queue.redis.hset(keys.conversation(conversation_id), "mode", mode)

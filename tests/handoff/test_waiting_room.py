@@ -104,6 +104,31 @@ async def test_selfhelp_while_waiting_then_solved_leaves_the_queue(room, queue, 
     assert events.data("handoff_abandoned")[-1]["reason"] == "resolved_by_selfhelp"
 
 
+async def test_the_waiting_rooms_options_typed_do_what_their_buttons_do(room, queue, clock):
+    """Found driving the web chat: once a waiting customer types anything the page spends the waiting room's
+    buttons, and no reply offers them again. Typed, 自助服务 was only noted, and 不等了 (or 取消排队) typed while
+    the number for a message was asked for was refused as a wrong number, again each time: the customer
+    could not leave the queue."""
+    await agent_available(queue)
+    await wait_in_line(queue, "c-typed")
+    await room.visit("c-typed")
+    for text, intent in (("我都等了好久了", "nlu_fallback"), ("自助服务", "nlu_fallback")):
+        clock.advance(1)
+        room.conversations.customer("c-typed", text, intent)
+        await room.visit("c-typed")
+    assert room.conversations.responses("c-typed") == ["utter_queue_noted", "utter_selfhelp_entry",
+                                                       "utter_ask_selfhelp_worked"]
+    clock.advance(1)
+    room.conversations.customer("c-typed", "留言")
+    await room.visit("c-typed")
+    assert room.conversations.responses("c-typed")[-1] == "utter_queue_ask_number"
+    clock.advance(1)
+    room.conversations.customer("c-typed", "不等了")
+    await room.visit("c-typed")
+    assert await queue.position("c-typed") is None, "the customer asked to leave the queue"
+    assert room.conversations.resumed["c-typed"] == "utter_queue_cancelled"
+
+
 async def test_a_problem_typed_while_waiting_gets_selfhelp_at_once(room, queue, clock):
     await agent_available(queue)
     await wait_in_line(queue, "c2", fault_type=None)
