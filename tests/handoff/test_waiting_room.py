@@ -379,7 +379,9 @@ async def test_a_booked_callback_offered_to_the_agents_is_not_a_customer_waiting
 
 
 @pytest.mark.parametrize("text, intent", [("算了不等了，拜拜", "goodbye"), ("取消排队", "nlu_fallback"),
-                                          ("不等了 取消吧", "deny"), ("拜拜", "goodbye")])
+                                          ("不等了 取消吧", "deny"), ("拜拜", "goodbye"),
+                                          # Found driving the chat: only noted (the NLU reads it as a no).
+                                          ("我不想等了", "deny"), ("不想排了，太慢了", "nlu_fallback")])
 async def test_typing_that_one_will_not_wait_leaves_the_queue(room, queue, clock, text, intent):
     """Found by a tester: with nobody online there was no 取消排队 button, and typed words were only 'noted'."""
     await wait_in_line(queue, "typed")
