@@ -14,6 +14,7 @@ from bot.db.repository import Repository
 from bot.handoff import masking
 from bot.handoff.accounts import AccountStore, AgentAccount
 from bot.handoff.agent_selfhelp import mark_asked
+from bot.handoff.agents import is_callback
 from bot.handoff.context import summary
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.handback import agent_left_marker, ask_csat, close_mark, close_words, handed_back
@@ -119,7 +120,9 @@ class Desk:
             # enqueued_at tells entries apart across refreshes (the desk announces a newcomer once).
             entries = [{"channel": entry["channel"], "priority": entry["priority"], "position": place,
                         "waited_s": round(now - entry["waiting_since"], 1), "enqueued_at": entry["enqueued_at"],
-                        "gone": entry["conversation_id"] in gone}
+                        "gone": entry["conversation_id"] in gone,
+                        # a booked callback: the agent rings the customer, who is not waiting in a chat
+                        "callback": is_callback(entry["request"].context)}
                        for place, entry in found]
             estimate = await self.queue.estimated_wait(skill)
             # wait_minutes: what a customer joining now is told, in the same minutes (bot.handoff.estimate).

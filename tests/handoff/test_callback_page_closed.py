@@ -150,3 +150,12 @@ async def test_a_supervisor_removing_a_callback_is_not_the_customer_giving_up(de
         assert answer.status == 200 and json.loads(answer.body) == {"ok": True}
     reasons = {c: d["reason"] for c, k, _, d in events.recorded if k == "handoff_abandoned"}
     assert reasons == {BOOKED: "removed_by_supervisor", LEFT: "customer_gone"}
+
+
+async def test_the_desks_queue_says_which_entry_is_a_callback_to_ring(desk, queue, clock):
+    """Found driving the desk: a booked callback was listed as 第 2 位 · 网页 · 优先级 0, like a customer waiting
+    in the chat (the supervisor view says 预约回电)."""
+    await agent_available(queue, "wang")
+    await callback_after_a_gone_chat(queue, clock)
+    tv = next(q for q in (await desk.overview("wang"))["queues"] if q["skill"] == "tv")
+    assert [e.get("callback") for e in tv["entries"]] == [False, True]

@@ -91,7 +91,7 @@
       entries: q.entries.map(function (entry) {
         // A customer who closed the page keeps the place for a while but is not handed to anyone.
         return { late: !!(q.sla_s && entry.waited_s > q.sla_s), gone: !!entry.gone,
-          text: t("queue_entry", { position: entry.position, channel: t("channel_" + entry.channel), priority: entry.priority, waited: minutes(entry.waited_s) }) + (entry.gone ? t("queue_entry_gone") : "") };
+          text: t("queue_entry", { position: entry.position, channel: t("channel_" + entry.channel), priority: entry.priority, waited: minutes(entry.waited_s) }) + (entry.gone ? t("queue_entry_gone") : "") + (entry.callback ? t("queue_entry_callback") : "") };
       }) };
   }
   function buildQueue(view) {
