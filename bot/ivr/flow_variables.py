@@ -6,10 +6,10 @@ the place and wait once the caller is queued (at a ``transfer`` node, whose own 
 and whose ``next`` follows the agent; or by the assistant at a ``bot`` node, on the way to
 ``on_handoff``); the wait when a ``queue_wait_over_s`` condition of a ``goto`` case or a menu option
 holds (when it does not, the wait was looked at only if agents are signed in: with none, the later
-cases, the default ``target`` and a transfer's ``on_nobody`` after them go on without it); the ticket of
-a ``callback`` node with ``ask_number`` or ``on_failure`` (without either, a caller nobody vouched for is
-booked nothing and goes on to its ``next`` all the same); the ticket and callback time of a callback a hold
-key books from the queue.
+cases, the default ``target`` and a transfer's ``on_nobody`` after them go on without it); the ticket and
+the time promised (``callback_by``) of a ``callback`` node with ``ask_number`` or ``on_failure`` (without
+either, a caller nobody vouched for is booked nothing and goes on to its ``next`` all the same), and of a
+callback a hold key books from the queue.
 Before that, a text naming it is said with nothing in its place ("您排在第位").
 
 A variable counts as set at a node when every way there passes a step that may set it: a node the
@@ -21,7 +21,7 @@ from __future__ import annotations
 from bot.ivr.flow import INPUT_KINDS, Flow, Node
 
 QUEUED = frozenset({"position", "wait_minutes"})
-BOOKED_WHILE_WAITING = frozenset({"ticket_id", "callback_by"})
+BOOKED = frozenset({"ticket_id", "callback_by"})  # a callback node's ticket and the time promised
 COUNT = "count"  # how many digits were keyed: a number's invalid_say / too_short_say only
 COUNTED_FIELDS = ("invalid_say", "too_short_say")
 NOT_QUEUED_WAYS = ("on_nobody", "on_failure")  # a transfer that did not queue the caller
@@ -58,7 +58,7 @@ def _ways_on(flow: Flow, node: Node, arrived: frozenset[str]) -> list[tuple[str,
             # Booked on the way only where a caller whose number nobody vouched for keys one (``ask_number``),
             # or goes to ``on_failure`` instead: else they are told no callback can be booked and go on to
             # ``next`` with no ticket.
-            ways.append((target, here | {"ticket_id"} if node.ask_number or node.on_failure else here))
+            ways.append((target, here | BOOKED if node.ask_number or node.on_failure else here))
         elif node.kind == "bot" and field == "on_handoff":
             ways.append((target, here | QUEUED))
         elif node.kind == "transfer" and field in NOT_QUEUED_WAYS:
@@ -73,13 +73,13 @@ def _ways_on(flow: Flow, node: Node, arrived: frozenset[str]) -> list[tuple[str,
             ways.append((target, waiting))
             booked = flow.nodes.get(target)
             if booked is not None and booked.kind == "callback" and booked.next:  # booked from the queue
-                ways.append((booked.next, waiting | BOOKED_WHILE_WAITING))
+                ways.append((booked.next, waiting | BOOKED))
     return ways
 
 
 def variables_at(flow: Flow) -> dict[str, frozenset[str]]:
     """Each reachable node's variables set on every way there (its texts' names: ``on_entry``)."""
-    everything = frozenset(QUEUED | BOOKED_WHILE_WAITING | {n.store_as for n in flow.nodes.values()})
+    everything = frozenset(QUEUED | BOOKED | {n.store_as for n in flow.nodes.values()})
     arrived: dict[str, frozenset[str]] = {flow.start: frozenset()}
     todo = [flow.start]
     while todo:  # the nodes reached, each first assumed to have everything

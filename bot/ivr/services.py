@@ -86,9 +86,12 @@ class CallRecords:
                      database_url=self.repository.url, **extra)
 
     async def callback_ticket(self, *, conversation_id: str, customer_id: int | None, caller: str,
-                              skill: str, priority: int, callback_at=None) -> str | None:
-        """A callback ticket; ``callback_at`` (naive UTC) is when to offer it to the agents, None: at once."""
+                              skill: str, priority: int, callback_at=None, callback_by=None) -> str | None:
+        """A callback ticket; ``callback_at`` (naive UTC) is when to offer it to the agents, None: at once;
+        ``callback_by`` (aware) the time the caller was promised, shown on the desk as the chat's is."""
         details = {"caller": caller, "skill": skill, "source": "ivr"}
+        if callback_by is not None:
+            details["callback_by"] = callback_by.isoformat(timespec="minutes")
         if callback_at is not None:
             details["callback_at"] = callback_at.isoformat(timespec="minutes")
         try:
