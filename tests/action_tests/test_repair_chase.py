@@ -146,7 +146,7 @@ async def test_another_fault_or_a_closed_repair_gets_a_ticket_of_its_own(run_act
 
 
 async def test_triage_tells_a_verified_customer_about_their_open_repair_instead_of_a_video(run_action):
-    ticket_id = open_repair("fault_tv")
+    open_repair("fault_tv")
 
     turn = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", **VERIFIED))
 
