@@ -196,12 +196,13 @@ class FlowEngine:
                                           fill(node.text, state.vars))
                 node_id = node.next if sent or not node.on_failure else node.on_failure
             elif kind == "callback":
-                due, promised = self._callback_due()
+                now = self._now()  # one reading of the clock: the booking and the promise agree
+                due, promised = self._callback_due(now)
                 ticket = await self.services.records.callback_ticket(
                     conversation_id=conversation_id(state.call_id), customer_id=state.customer_id,
                     caller=self._reply_number(flow, state, node),
                     skill=node.skill, priority=node.priority + (1 if state.vip_tier >= 2 else 0),
-                    callback_at=self._next_opening(), callback_by=due)
+                    callback_at=self._next_opening(now), callback_by=due)
                 state.vars.update(ticket_id=ticket or "", callback_by=promised if ticket else "")
                 if not ticket and node.on_failure:  # the database refused it: said so, then the flow's way round
                     said = self.services.hotline.get().prompts.get("callback_failed", "")
@@ -259,21 +260,21 @@ class FlowEngine:
     def _now(self) -> datetime:
         return self.services.clock() if self.services.clock else datetime.now(timezone.utc)
 
-    def _next_opening(self):
+    def _next_opening(self, now: datetime):
         """After hours a callback is for when the agents are back (naive UTC); None while they are in."""
         from bot.contacts.callbacks import next_opening
 
-        return next_opening(self.services.hotline.get().hours, self._now())
+        return next_opening(self.services.hotline.get().hours, now)
 
-    def _callback_due(self) -> tuple[datetime, str]:
+    def _callback_due(self, now: datetime) -> tuple[datetime, str]:
         """By when a callback booked now is promised, and that time as the caller hears it: as the chat and
         the hold keys promise it (``callback_within_hours``, from the next opening when closed), not 尽快."""
         from bot.handoff.waiting_settings import load_waiting_room
         from bot.handoff.waiting_tickets import callback_by, promised_time
 
-        now = self._now().timestamp()
-        due = callback_by(now, load_waiting_room().callback_within_hours, hours=self.services.hotline.get().hours)
-        return due, promised_time(due, now)
+        due = callback_by(now.timestamp(), load_waiting_room().callback_within_hours,
+                          hours=self.services.hotline.get().hours)
+        return due, promised_time(due, now.timestamp())
 
     def _conditions(self) -> ConditionContext:
         return ConditionContext(self.services.hotline.get().hours, self.services.handoff.estimated_wait,
