@@ -60,21 +60,53 @@ class ActionQueryBill(IdentifiedAction):
         bills = await db(repository().bills_for, customer.id)
         month = await db(repository().usage_for, customer.id)
         asked = bill_topics(request_text(tracker), labels().get("bill_question") or {})
-        if not tell_bill(dispatcher, customer, bills, month, asked):
+        if "change" in asked and bills:
+            plan = await db(repository().plan, customer.plan_code) if customer.plan_code else None
+            tell_bill_change(dispatcher, bills, plan)
+            asked -= {CHANGE, "bills"}  # the newest two bills were just told ("为啥扣了这么多钱" names both)
+        if asked and not tell_bill(dispatcher, customer, bills, month, asked):
             tell_bill(dispatcher, customer, bills, month, set(BILL_TOPICS))
         await record(tracker, "answer_given", topic="bill")  # the KPIs' containment: the request was served
         return []
 
 
 BILL_TOPICS = ("bills", "balance", "arrears", "data", "minutes")
+# Asked only by name ("为什么这个月这么贵"): why the newest bill is what it is.
+CHANGE = "change"
 
 
 def bill_topics(question: str, words: dict[str, list[str]]) -> set[str]:
     """What a bill question is about, by the editors' words (``bill_question`` in content/labels.yml);
     all of it when it names none. "还剩多少流量" got the balance, every bill and the arrears too, and
     the data left came last (found by a tester)."""
-    named = {topic for topic, said in words.items() if topic in BILL_TOPICS and any(w in question for w in said or ())}
+    named = {topic for topic, said in words.items()
+             if topic in (*BILL_TOPICS, CHANGE) and any(w in question for w in said or ())}
     return named or set(BILL_TOPICS)
+
+
+def tell_bill_change(dispatcher: CollectingDispatcher, bills: list[dict], plan: dict | None) -> None:
+    """The newest bill against the month before and the plan's monthly fee. "为什么这个月这么贵" got the
+    balance and every bill again, which answers nothing (found trying the chat)."""
+    newest, *older = bills
+    amount = newest["amount_cents"]
+    said = {"period": month_name(newest["period"]), "amount": money(amount)}
+    if not older:
+        dispatcher.utter_message(response="utter_bill_change_first", **said)
+    else:
+        before = older[0]["amount_cents"]
+        change = "utter_bill_change_up" if amount > before else "utter_bill_change_down" if amount < before \
+            else "utter_bill_change_same"
+        dispatcher.utter_message(response=change, **said,
+                                 previous_period=month_name(older[0]["period"]), previous_amount=money(before),
+                                 difference=money(abs(amount - before)))
+    if plan is None:
+        return
+    extra = amount - plan["monthly_fee_cents"]
+    fee = {"plan_name": plan["name"], "monthly_fee": money(plan["monthly_fee_cents"])}
+    if extra > 0:
+        dispatcher.utter_message(response="utter_bill_above_plan", **fee, extra=money(extra))
+    elif extra == 0:
+        dispatcher.utter_message(response="utter_bill_plan_fee_only", **fee)
 
 
 def tell_bill(dispatcher: CollectingDispatcher, customer: Customer, bills: list[dict], month: dict | None,

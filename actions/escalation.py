@@ -74,14 +74,22 @@ class ActionHandleThanks(Action):
 STILL_NEEDED = frozenset({"utter_identity_still_needed", "utter_contact_number_still_needed"})
 
 
-def says_not_fixed(tracker: Tracker) -> bool:
-    """Words the NLU did not place, said to "did it fix it?", that say it did not (``selfhelp_not_fixed_words``
-    in content/labels.yml, found anywhere in the message). Found by a journey tester: "这个我在微信上已经
-    试过了，没用" was answered "抱歉，我没太明白您的意思"."""
-    if tracker.get_slot("awaiting") != "selfhelp_feedback":
-        return False
+def names_not_fixed(tracker: Tracker) -> bool:
+    """Whether the latest message says the problem is not fixed (``selfhelp_not_fixed_words`` in
+    content/labels.yml, found anywhere in it)."""
     text = str((tracker.latest_message or {}).get("text") or "")
     return any(word and word in text for word in labels().get("selfhelp_not_fixed_words") or ())
+
+
+def says_not_fixed(tracker: Tracker) -> bool:
+    """Words the NLU did not place, said to "did it fix it?", that say it did not. Found by a journey
+    tester: "这个我在微信上已经试过了，没用" was answered "抱歉，我没太明白您的意思"."""
+    return tracker.get_slot("awaiting") == "selfhelp_feedback" and names_not_fixed(tracker)
+
+
+# The replies that file (or chase) a repair and ask "预约上门时间或转人工客服吗？" (actions/repairs.py).
+REPAIR_FILED = frozenset({"utter_fault_ticket_created", "utter_fault_ticket_chased", "utter_fault_report_taken",
+                          "utter_fault_report_taken_registered_phone"})
 
 
 async def fault_filed(tracker: Tracker) -> bool:
@@ -129,6 +137,11 @@ class ActionHandleDeny(Action):
             # "没看到什么灯亮" to "请问宽带具体是什么情况？" got "anything else?", the fault dropped (found trying
             # the chat): nothing more to go on, triage goes on with the fault's general self-help.
             return await continue_with("action_triage_fault", dispatcher, tracker, domain)
+        if last_said(tracker) in REPAIR_FILED and names_not_fixed(tracker):
+            # "没解决" to "需要预约上门时间或转人工客服吗？" is no "no thanks": it got "还有其他需要帮忙的吗" (found
+            # trying the chat). The repair stands; the quicker ways are offered again.
+            dispatcher.utter_message(response="utter_repair_under_way")
+            return []
         if not awaiting and stray_guess(tracker):
             return await continue_with("action_fallback", dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_anything_else")

@@ -15,7 +15,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import catalogue, latest_entity, record, repository
+from actions.backend import catalogue, labels, latest_entity, record, repository
 from actions.chain import continue_with
 from actions.csat import ask_csat
 from actions.handoff import offer_human
@@ -96,8 +96,26 @@ async def failed_before(tracker: Tracker, fault_type: str) -> set[str]:
 
 
 def current_fault_type(tracker: Tracker) -> str | None:
+    """The fault the latest message is about. Another fault than the one talked about only when the
+    message names its device or service (``fault_named_by`` in content/labels.yml): "红灯一直亮", said of
+    the TV's box, was taken for the broadband's red LOS light (found trying the chat)."""
     intent = (tracker.latest_message or {}).get("intent", {}).get("name")
-    return intent if intent in FAULT_INTENTS else tracker.get_slot("fault_type")
+    earlier = tracker.get_slot("fault_type")
+    if intent not in FAULT_INTENTS:
+        return earlier
+    if earlier in FAULT_INTENTS and intent != earlier and not names_fault(tracker, intent):
+        return earlier
+    return intent
+
+
+def names_fault(tracker: Tracker, fault_type: str) -> bool:
+    """Whether the latest message names ``fault_type``'s device or service (any word of its list; a fault
+    without a list counts as named)."""
+    words = (labels().get("fault_named_by") or {}).get(fault_type)
+    if words is None:
+        return True
+    text = str((tracker.latest_message or {}).get("text") or "").lower()
+    return any(word and word.lower() in text for word in words)
 
 
 class ActionTriageFault(Action):

@@ -11,7 +11,7 @@ import time
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
-from actions.acknowledge import AcknowledgeFirst
+from actions.acknowledge import AcknowledgeFirst, acknowledged_already
 from actions.backend import catalogue, channel_of, db, labels, latest_entity, record, repository
 from actions.identity import IdentifiedAction, local_phone, request_text
 from actions.kept_requests import KeptWhenDown
@@ -189,6 +189,14 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
 
     async def file(self, dispatcher, tracker, customer: Customer | None, details: dict, verified: bool):
         text = request_text(tracker)
+        # Found by a tester: 装机师傅迟到了三个小时, said right after the complaint was filed, became a second
+        # ticket. This conversation's own complaint tells whoever is typing nothing new, proven or not.
+        own = newest(await db(repository().tickets_for, None, open_only=True, conversation_id=tracker.sender_id),
+                     "complaint")
+        if own is not None:
+            await join_ticket(tracker, own, history_note("complaint_more", channel=channel_of(tracker), said=text[:500]))
+            dispatcher.utter_message(response="utter_complaint_detail_added", ticket_id=own["ticket_id"])
+            return [SlotSet("last_ticket_id", own["ticket_id"]), SlotSet("awaiting", "offer_human")]
         filed = await open_of(customer, "complaint")
         if filed is not None and verified:  # found by a tester: the same complaint again became a second one
             await join_ticket(tracker, filed, history_note("complaint_again", channel=channel_of(tracker), said=text[:500]))
@@ -198,7 +206,9 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         ticket_id = await open_ticket(tracker, customer, "complaint", ticket_summary("complaint", said=text[:500]),
                                       verified=verified, priority=2, needs_human=True,
                                       details={**details, **related_to(filed)})
-        dispatcher.utter_message(response="utter_complaint_recorded", ticket_id=ticket_id)
+        apologised = acknowledged_already(tracker, self.acknowledgement)
+        dispatcher.utter_message(response="utter_complaint_recorded_after_ack" if apologised else "utter_complaint_recorded",
+                                 ticket_id=ticket_id)
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", "offer_human")]
 
 

@@ -39,6 +39,7 @@ SUMMARY_FIELDS: dict[str, frozenset[str]] = {
 HISTORY_FIELDS: dict[str, frozenset[str]] = {
     "reported_again": frozenset({"channel", "said"}),          # a fault reported while its repair is open
     "complaint_again": frozenset({"channel", "said"}),         # a complaint made while one is open
+    "complaint_more": frozenset({"channel", "said"}),          # more said in the chat that filed it
     "callback_again": frozenset({"channel", "said"}),          # a callback asked for while one is promised
     "visit_change": frozenset({"channel", "said"}),            # a change of the visit booked, asked for
     "visit_time_changed": frozenset({"channel", "when"}),      # ... which named a day: the visit's new time
@@ -76,7 +77,7 @@ NAME_SECTIONS = ("ticket_status", "ticket_kind", "service_action", "bill_status"
 # 师傅") became a list of its characters, and a message with any of them (门, 师) matched.
 WORD_LISTS = ("selfhelp_not_fixed_words", "visit_question", "visit_progress_question", "visit_change_words",
               "visit_named")
-WORD_LISTS_BY_PART = ("bill_question", "plan_question")
+WORD_LISTS_BY_PART = ("bill_question", "plan_question", "fault_named_by")
 
 
 def _check_word_lists(path: Path, labels: dict) -> None:

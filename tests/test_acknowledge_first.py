@@ -40,6 +40,18 @@ def test_chat_says_what_will_happen_then_asks_for_the_number(running_kefu, sende
     assert chat(running_kefu, sender, words)[:2] == [reply_text(acknowledgement), reply_text("utter_ask_identity")]
 
 
+def test_chat_complaint_apologises_once_and_what_is_said_next_joins_its_ticket(running_kefu):
+    """Found trying the chat: after the number the reply apologised a second time, and 装机师傅迟到了三个小时,
+    said right after, became a second complaint ticket."""
+    sender = "ack-chat-complaint-more"
+    chat(running_kefu, sender, "你们服务太差了 我要投诉")
+    recorded = re.escape(reply_text("utter_complaint_recorded_after_ack")).replace(r"\{ticket_id\}", r"(TK\d+)")
+    filed = re.fullmatch(recorded, chat(running_kefu, sender, "13800000001")[0])
+    assert filed, "the complaint is filed without a second apology"
+    more = chat(running_kefu, sender, "装机师傅迟到了三个小时")
+    assert more[0] == reply_text("utter_complaint_detail_added").format(ticket_id=filed.group(1))
+
+
 def test_chat_new_install_asks_for_any_number_and_calls_back_on_it(running_kefu):
     """Found trying the chat: "我要报装宽带" was asked for the number or account registered with us."""
     assert chat(running_kefu, "ack-chat-install", "我要报装宽带")[:2] == [reply_text("utter_ack_new_install"),

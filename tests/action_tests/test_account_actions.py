@@ -7,6 +7,7 @@ import re
 import yaml
 
 from actions.backend import catalogue, labels, repository
+from bot.db.schema import bills
 from tests.conftest import PROJECT_ROOT
 from tests.action_tests.trackers import entity, load_tracker
 
@@ -312,6 +313,23 @@ async def test_a_question_about_arrears_hears_what_is_unpaid_or_that_nothing_is(
     assert owing.responses == ["utter_bill_arrears"]
     settled = await run_action("action_query_bill", load_tracker("query_bill", text="我欠费了吗", **proven(3)))
     assert settled.responses == ["utter_bill_no_arrears"]
+
+
+async def test_why_the_bill_is_so_high_hears_it_against_last_month_and_the_plan_fee(run_action):
+    """Found trying the chat: 为什么这个月这么贵 got the balance and every bill again."""
+    turn = await run_action("action_query_bill", load_tracker("query_bill", text="为什么这个月这么贵", **proven(1)))
+    assert turn.responses == ["utter_bill_change_same", "utter_bill_plan_fee_only"]
+    assert turn.message("utter_bill_change_same")["previous_period"] == "2026年10月"
+    assert turn.message("utter_bill_plan_fee_only")["monthly_fee"] == "79.00"
+
+    with repository().engine.begin() as conn:  # December: 79 of the plan and 30 of something else
+        conn.execute(bills.insert().values(customer_id=1, period="2026-12", amount_cents=10900, status="unpaid",
+                                           due_date="2027-01-15"))
+    turn = await run_action("action_query_bill", load_tracker("query_bill", text="为啥扣了这么多钱", **proven(1)))
+    assert turn.responses == ["utter_bill_change_up", "utter_bill_above_plan"]
+    up = turn.message("utter_bill_change_up")
+    assert (up["period"], up["amount"], up["previous_amount"], up["difference"]) == ("2026年12月", "109.00", "79.00", "30.00")
+    assert turn.message("utter_bill_above_plan")["extra"] == "30.00"
 
 
 async def test_a_balance_question_hears_the_balance(run_action):

@@ -98,8 +98,8 @@ async def test_a_complaint_repeated_while_open_joins_it_and_says_which_and_how_i
         "query_bill", text="师傅来过了还是没修好，我要投诉", intent="complaint", **VERIFIED))
     complaint = first.message("utter_complaint_recorded")["ticket_id"]
 
-    again = await run_action("action_complaint", load_tracker(
-        "query_bill", text="宽带还是没修好我要投诉", intent="complaint", **VERIFIED))
+    again = await run_action("action_complaint", load_tracker(  # another day: another conversation
+        "query_bill", text="宽带还是没修好我要投诉", intent="complaint", sender="u1-next-day", **VERIFIED))
 
     assert again.responses == ["utter_complaint_chased"]
     said = again.message("utter_complaint_chased")
@@ -107,7 +107,7 @@ async def test_a_complaint_repeated_while_open_joins_it_and_says_which_and_how_i
     assert tickets_of("complaint") == [complaint], "no second complaint"
     chase = repository().ticket_history(complaint)[-1]
     assert (chase["from_status"], chase["to_status"]) == ("open", "open") and "宽带还是没修好" in chase["note"]
-    chased = [(e["data"]["ticket_id"], e["data"]["kind"]) for e in repository().events_for("u1")
+    chased = [(e["data"]["ticket_id"], e["data"]["kind"]) for e in repository().events_for("u1-next-day")
               if e["kind"] == "ticket_chased"]
     assert chased == [(complaint, "complaint")]
     assert again.slots["awaiting"] == "offer_human"

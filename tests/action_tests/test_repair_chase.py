@@ -191,3 +191,14 @@ async def test_a_deny_while_asked_for_the_number_keeps_the_request_once_in_that_
     asked.events.append({"event": "bot", "text": "…", "metadata": {"utter_action": still_needed}})
     second = await run_action("action_handle_deny", asked)
     assert second.responses == ["utter_anything_else"] and second.slots["pending_request"] is None
+
+
+@pytest.mark.parametrize("words, reply", [
+    ("没解决", "utter_repair_under_way"),
+    ("不用了", "utter_anything_else"),
+])
+async def test_not_fixed_said_to_the_visit_or_human_question_after_the_repair_is_no_no_thanks(run_action, words, reply):
+    """Found trying the chat: "没解决" to "需要预约上门时间或转人工客服吗？" got "好的，还有其他需要帮忙的吗？"."""
+    asked = load_tracker("selfhelp_denied", text=words, intent="deny", awaiting=None)
+    asked.events.insert(-2, {"event": "bot", "text": "…", "metadata": {"utter_action": "utter_fault_report_taken"}})
+    assert (await run_action("action_handle_deny", asked)).responses == [reply]

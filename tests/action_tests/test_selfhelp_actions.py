@@ -179,6 +179,19 @@ async def test_a_second_fault_in_the_conversation_is_triaged_afresh_without_the_
     assert tracker.get_slot("fault_code") is None and "E102" not in fault_summary(tracker)
 
 
+async def test_a_symptom_naming_no_device_stays_with_the_fault_talked_about(run_action):
+    """Found trying the chat: "红灯一直亮", said of the TV's box after its self-help, is read as the broadband's
+    red LOS light, and the TV conversation became a broadband one."""
+    tv = {"fault_type": "fault_tv", "triage_asked": True, "selfhelp_sent": ["tv_no_signal"],
+          "awaiting": "selfhelp_feedback"}
+    turn = await run_action("action_triage_fault", load_tracker(
+        "fault_tv_no_signal", text="红灯一直亮", intent="fault_broadband", **tv))
+    assert turn.slots["fault_type"] == "fault_tv"
+    named = await run_action("action_triage_fault", load_tracker(
+        "fault_tv_no_signal", text="光猫红灯一直亮", intent="fault_broadband", **tv))
+    assert named.slots["fault_type"] == "fault_broadband"
+
+
 async def test_a_code_given_with_the_second_fault_is_kept(run_action):
     turn = await run_action("action_triage_fault", load_tracker(
         "fault_tv_no_signal", text="宽带也不行了 光猫LOS灯红", intent="fault_broadband",
