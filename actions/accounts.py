@@ -7,7 +7,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import db, labels, record, repository
-from actions.identity import IdentifiedAction, db_error, request_text, verified_customer
+from actions.identity import IdentifiedAction, db_error, request_text, verified_customer, without_secrets
+from actions.misunderstanding import intent_of
 from bot.arrears import bill_status, owed_cents
 from bot.db.repository import Customer, DatabaseError
 
@@ -168,7 +169,8 @@ class ActionQueryPlan(IdentifiedAction):
         template = labels()["plan_line"]
         lines = "\n".join(
             template.format(name=p["name"], monthly_fee=money(p["monthly_fee_cents"]), description=p["description"])
-            for p in plans_asked_about(plans, request_text(tracker), labels().get("plan_question") or {})
+            for p in plans_asked_about(plans, request_text(tracker), labels().get("plan_question") or {},
+                                       earlier=earlier_request_text(tracker))
         )
         dispatcher.utter_message(response="utter_plan_list", plan_lines=lines)
         if current:
@@ -179,10 +181,28 @@ class ActionQueryPlan(IdentifiedAction):
         return []
 
 
-def plans_asked_about(plans: list[dict], question: str, words: dict[str, list[str]]) -> list[dict]:
+def plans_asked_about(plans: list[dict], question: str, words: dict[str, list[str]], earlier: str = "") -> list[dict]:
     """The plans of the categories a question names, by the editors' words (``plan_question`` in
     content/labels.yml); every plan when it names none, or none of the named categories has plans.
-    "你们有哪些宽带套餐" was answered with the TV packages first, cheapest first (found by a tester)."""
-    named = {category for category, said in words.items() if any(w in question for w in said or ())}
-    chosen = [p for p in plans if p.get("category") in named]
-    return chosen or plans
+    "你们有哪些宽带套餐" was answered with the TV packages first, cheapest first (found by a tester).
+    A question naming none goes by the ``earlier`` request's: "多少钱一个月" right after "我想把宽带升级到
+    千兆" heard the TV packages too (found trying the chat)."""
+    for said_now in (question, earlier):
+        named = {category for category, said in words.items() if any(w in said_now for w in said or ())}
+        chosen = [p for p in plans if p.get("category") in named]
+        if chosen:
+            return chosen
+    return plans
+
+
+# The requests a plan question may follow up: a fault said before "有什么套餐" picks no plans.
+ABOUT_PLANS = ("query_plan", "manage_service")
+
+
+def earlier_request_text(tracker: Tracker) -> str:
+    """The customer's request before the latest one (numbers and codes given in between skipped), when
+    it was about plans or a change of service."""
+    requests = [event for event in tracker.events if event.get("event") == "user" and intent_of(event)[0] != "inform"]
+    if len(requests) < 2 or intent_of(requests[-2])[0] not in ABOUT_PLANS:
+        return ""
+    return without_secrets(requests[-2].get("text") or "")

@@ -112,6 +112,23 @@ async def test_a_question_about_broadband_plans_hears_the_broadband_plans(run_ac
     assert "300M宽带" not in tv.message("utter_plan_list")["plan_lines"]
 
 
+def asked_after(earlier: str, intent: str, question: str):
+    """A plan question right after the customer's ``earlier`` request (read as ``intent``)."""
+    tracker = load_tracker("query_bill", text=earlier, intent=intent)
+    tracker.events.append({"event": "user", "text": question, "parse_data": {"intent": {"name": "query_plan"}}})
+    tracker.latest_message = tracker.events[-1]["parse_data"] | {"text": question}
+    return tracker
+
+
+async def test_a_price_asked_after_a_change_of_service_hears_that_services_plans(run_action):
+    """Found trying the chat: "多少钱一个月" right after "我想把宽带升级到千兆" heard the TV packages too."""
+    after_upgrade = await run_action("action_query_plan", asked_after("我想把宽带升级到千兆", "manage_service", "多少钱一个月"))
+    lines = after_upgrade.message("utter_plan_list")["plan_lines"]
+    assert "千兆宽带" in lines and "电视" not in lines
+    after_fault = await run_action("action_query_plan", asked_after("电视没信号", "fault_tv", "有什么套餐"))
+    assert "300M宽带" in after_fault.message("utter_plan_list")["plan_lines"], "a fault before picks no plans"
+
+
 
 def test_every_service_change_is_among_the_choices_when_asked_which():
     """Found trying the chat: "我想换个便宜点的套餐" was asked which service, and changing the plan was not a choice."""
