@@ -169,7 +169,10 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
                 return await tell_booked(dispatcher, tracker, booked)
             return await change_visit(dispatcher, tracker, booked, text, when)
         done = newest(tickets, "visit", unless=CLOSED)
-        wanted = time_confirmed or said_yes(tracker, VISIT_AGAIN, BOOK_QUESTIONS)
+        # A day named in answer to "book one?" is a yes with its time: "能不能改到周六上午" got "none booked:
+        # book one?" again (found trying the chat).
+        wanted = (time_confirmed or said_yes(tracker, VISIT_AGAIN, BOOK_QUESTIONS)
+                  or bool(when and tracker.get_slot("awaiting") == VISIT_AGAIN and just_asked(tracker, *BOOK_QUESTIONS)))
         if done is not None and not wanted:
             # Found by a tester: "师傅上门的时间改好了吗", after the visit was done, dispatched a second
             # technician unasked. The customer hears how their visit stands, and a new one only on a yes.

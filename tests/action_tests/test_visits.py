@@ -117,6 +117,19 @@ async def test_a_visit_booked_once_proven_keeps_the_day_asked_for_whatever_was_s
     assert turn.message("utter_visit_booked_at")["visit_time"] == tomorrow("上午")
 
 
+async def test_a_day_named_in_answer_to_none_booked_books_the_visit_for_that_day(run_action):
+    """Found trying the chat: "能不能改到明天上午", said to "none booked: book one?", got the same question again."""
+    tracker = after(load_tracker("query_bill", text="能不能改到明天上午", intent="book_visit", awaiting="visit_again",
+                                 **VERIFIED), "utter_visit_none_book")
+
+    turn = await run_action("action_book_visit", tracker)
+
+    assert turn.responses == ["utter_visit_booked_at"]
+    assert turn.message("utter_visit_booked_at")["visit_time"] == tomorrow("上午")
+    [visit] = visits()
+    assert visit["details"]["visit_time"] == tomorrow("上午")
+
+
 async def test_a_no_to_none_booked_books_nothing(run_action):
     turn = await run_action("action_handle_deny", after(load_tracker(
         "query_bill", text="不用了", intent="deny", awaiting="visit_again", **VERIFIED), "utter_visit_none_book"))
