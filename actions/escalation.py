@@ -20,6 +20,7 @@ from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
     misunderstood_in_a_row, turns)
 from actions.selfhelp import selfhelp_feedback
+from actions.ticket_records import note_said_more
 from actions.visits import ASK_TIME_AGAIN, CONFIRM_CHANGE, CONFIRM_NEW, VISIT_AGAIN, VISIT_TIME, asked_for_the_time_again
 from bot.db.repository import DatabaseError
 
@@ -173,6 +174,8 @@ class ActionFallback(Action):
             return await leave_the_message(dispatcher, tracker, domain)
         if asked_for_the_time_again(tracker):  # "周日上午", said again after a no, read as nothing in particular
             return await continue_with("action_book_visit", dispatcher, tracker, domain)
+        if await note_said_more(dispatcher, tracker):
+            return [SlotSet("awaiting", None)]
         in_a_row = misunderstood_in_a_row(tracker)
         if current_is_repeated_guess(tracker):  # unsure twice about the same thing: no third try
             in_a_row = max(in_a_row, MISUNDERSTOOD_BEFORE_OFFER)

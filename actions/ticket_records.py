@@ -6,12 +6,14 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
-from actions.backend import channel_of, db, labels, record, repository
+from actions.backend import channel_of, db, labels, last_said, record, repository
 from actions.identity import named_by_account, typed_number
 from actions.kept_requests import FILING
-from bot.db.repository import Customer
+from bot.db.repository import Customer, DatabaseError
 from bot.handoff.masking import mask_phone
 from bot.handoff.tickets import CUSTOMER_PROVEN
+from bot.nlu.no_content import CJK_OR_DIGIT
+from bot.ticket_notes import history_note
 
 
 async def open_ticket(tracker: Tracker, customer: Customer | None, kind: str, summary: str, *, verified: bool,
@@ -98,3 +100,33 @@ class FiledToCallBack:
 
     async def serve_number(self, dispatcher, tracker, phone):
         return await self.file(dispatcher, tracker, None, phone, {"callback_phone": phone}, False)
+
+
+# The replies that tell the customer a ticket was just filed in this conversation.
+FILED_REPLIES = frozenset({
+    "utter_fault_ticket_created", "utter_fault_report_taken", "utter_fault_report_taken_registered_phone",
+    "utter_service_change_recorded", "utter_service_change_recorded_as_said", "utter_complaint_recorded",
+    "utter_complaint_recorded_after_ack", "utter_complaint_detail_added", "utter_message_recorded",
+    "utter_new_install_recorded", "utter_visit_booked", "utter_visit_booked_at",
+})
+
+
+async def note_said_more(dispatcher, tracker: Tracker) -> bool:
+    """Words the NLU could not place, said right after a ticket was filed in this conversation, are more
+    of that request ("下个月再开" after a suspension): noted on the ticket for whoever works it, and the
+    customer told so, without its id (someone who only named a customer was not told it). Found trying the
+    chat: they got "抱歉，我没太明白" and the words were lost. False when there is no such ticket."""
+    text = str((tracker.latest_message or {}).get("text") or "")
+    ticket_id = tracker.get_slot("last_ticket_id")
+    if last_said(tracker) not in FILED_REPLIES or not ticket_id or not CJK_OR_DIGIT.search(text):
+        return False
+    try:
+        ticket = await db(repository().get_ticket, ticket_id)
+        if ticket is None or ticket["conversation_id"] != tracker.sender_id:
+            return False
+        await db(repository().note_ticket, ticket_id, history_note("said_more", channel=channel_of(tracker),
+                                                                   said=text[:500]))
+    except DatabaseError:
+        return False  # the words are not understood either way: the usual fallback
+    dispatcher.utter_message(response="utter_noted_on_ticket")
+    return True

@@ -194,7 +194,8 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         own = newest(await db(repository().tickets_for, None, open_only=True, conversation_id=tracker.sender_id),
                      "complaint")
         if own is not None:
-            await join_ticket(tracker, own, history_note("complaint_more", channel=channel_of(tracker), said=text[:500]))
+            await db(repository().note_ticket, own["ticket_id"],
+                     history_note("complaint_more", channel=channel_of(tracker), said=text[:500]))
             dispatcher.utter_message(response="utter_complaint_detail_added", ticket_id=own["ticket_id"])
             return [SlotSet("last_ticket_id", own["ticket_id"]), SlotSet("awaiting", "offer_human")]
         filed = await open_of(customer, "complaint")

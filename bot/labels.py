@@ -40,6 +40,7 @@ HISTORY_FIELDS: dict[str, frozenset[str]] = {
     "reported_again": frozenset({"channel", "said"}),          # a fault reported while its repair is open
     "complaint_again": frozenset({"channel", "said"}),         # a complaint made while one is open
     "complaint_more": frozenset({"channel", "said"}),          # more said in the chat that filed it
+    "said_more": frozenset({"channel", "said"}),               # words not understood, said right after filing
     "callback_again": frozenset({"channel", "said"}),          # a callback asked for while one is promised
     "visit_change": frozenset({"channel", "said"}),            # a change of the visit booked, asked for
     "visit_time_changed": frozenset({"channel", "when"}),      # ... which named a day: the visit's new time

@@ -73,3 +73,20 @@ async def test_declining_the_offer_asks_to_rephrase(run_action):
     turn = await run_action("action_handle_deny", tracker)
     assert turn.responses == ["utter_misunderstood_rephrase"]
     assert turn.slots["awaiting"] is None
+
+
+async def test_words_not_understood_right_after_a_ticket_was_filed_are_noted_on_it(run_action):
+    """Found trying the chat: "下个月再开", said right after a suspension was filed, got "抱歉，我没太明白" and
+    the words were lost. Another conversation's ticket is never written on."""
+    from actions.backend import repository
+
+    for conversation, reply in (("u1", "utter_noted_on_ticket"), ("someone-else", "utter_default")):
+        ticket = repository().create_ticket(kind="service_change", customer_id=1, summary="暂停", details={},
+                                            conversation_id=conversation)
+        tracker = load_tracker("query_bill", last_ticket_id=ticket)
+        tracker.events.append({"event": "bot", "text": "…", "metadata": {"utter_action": "utter_service_change_recorded"}})
+        now_says(tracker, "下个月再开", "nlu_fallback", 0.3)
+
+        assert (await run_action("action_fallback", tracker)).responses == [reply]
+        noted = [row["note"] for row in repository().ticket_history(ticket)]
+        assert any("下个月再开" in note for note in noted) == (conversation == "u1")
