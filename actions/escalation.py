@@ -88,6 +88,13 @@ def says_not_fixed(tracker: Tracker) -> bool:
     return tracker.get_slot("awaiting") == "selfhelp_feedback" and names_not_fixed(tracker)
 
 
+def says_never_mind(tracker: Tracker) -> bool:
+    """Whether the latest message declines the help offered ("不用了", ``never_mind_words`` in
+    content/labels.yml), rather than saying it cannot tell ("不知道", "没看到什么灯亮")."""
+    text = str((tracker.latest_message or {}).get("text") or "")
+    return any(word and word in text for word in labels().get("never_mind_words") or ())
+
+
 # The replies that file (or chase) a repair and ask "预约上门时间或转人工客服吗？" (actions/repairs.py).
 REPAIR_FILED = frozenset({"utter_fault_ticket_created", "utter_fault_ticket_chased", "utter_fault_report_taken",
                           "utter_fault_report_taken_registered_phone"})
@@ -134,9 +141,10 @@ class ActionHandleDeny(Action):
             # round it (found by a tester: a repair was dropped and the number typed next went nowhere).
             number_still_needed(dispatcher, pending)
             return []
-        if details_question(tracker):
+        if details_question(tracker) and not says_never_mind(tracker):
             # "没看到什么灯亮" to "请问宽带具体是什么情况？" got "anything else?", the fault dropped (found trying
-            # the chat): nothing more to go on, triage goes on with the fault's general self-help.
+            # the chat): nothing more to go on, triage goes on with the fault's general self-help. "不用了"
+            # there declines the help, and is let be.
             return await continue_with("action_triage_fault", dispatcher, tracker, domain)
         if last_said(tracker) in REPAIR_FILED and names_not_fixed(tracker):
             # "没解决" to "需要预约上门时间或转人工客服吗？" is no "no thanks": it got "还有其他需要帮忙的吗" (found

@@ -251,16 +251,26 @@ async def test_the_same_fault_said_again_to_did_it_work_is_a_no(run_action):
     assert (await run_action("action_triage_fault", news)).slots["selfhelp_current"] == "bb_los_red"  # what fits it
 
 
-async def test_a_no_to_the_faults_details_question_goes_on_with_the_fault(run_action):
-    """"请问宽带具体是什么情况？光猫上的指示灯…" answered "没看到什么灯亮" (a no) got "还有其他需要帮忙的吗？":
-    the broadband was dropped. Nothing more to go on, triage sends the fault's general self-help."""
-    tracker = load_tracker("fault_tv_no_signal", text="没看到什么灯亮", intent="deny", fault_type="fault_broadband",
+def no_to_the_details_question(words: str):
+    tracker = load_tracker("fault_tv_no_signal", text=words, intent="deny", fault_type="fault_broadband",
                            triage_asked=True, awaiting=None)
     tracker.events.insert(-2, {"event": "bot", "text": "请问宽带具体是什么情况？",
                                "metadata": {"utter_action": "utter_ask_fault_detail_fault_broadband"}})
-    turn = await run_action("action_handle_deny", tracker)
+    return tracker
+
+
+async def test_a_no_to_the_faults_details_question_goes_on_with_the_fault(run_action):
+    """"请问宽带具体是什么情况？光猫上的指示灯…" answered "没看到什么灯亮" (a no) got "还有其他需要帮忙的吗？":
+    the broadband was dropped. Nothing more to go on, triage sends the fault's general self-help."""
+    turn = await run_action("action_handle_deny", no_to_the_details_question("没看到什么灯亮"))
     assert turn.responses == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
     assert turn.slots["selfhelp_current"] == "bb_restart"
+
+
+async def test_never_mind_to_the_faults_details_question_is_let_be(run_action):
+    """Found trying the chat: "不用了" there got the fault's general self-help, as if it meant "I can't tell"."""
+    turn = await run_action("action_handle_deny", no_to_the_details_question("不用了"))
+    assert turn.responses == ["utter_anything_else"]
 
 
 async def test_a_symptom_said_with_a_degree_word_gets_its_entry_at_once(run_action):
