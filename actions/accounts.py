@@ -61,19 +61,29 @@ class ActionQueryBill(IdentifiedAction):
         bills = await db(repository().bills_for, customer.id)
         month = await db(repository().usage_for, customer.id)
         asked = bill_topics(request_text(tracker), labels().get("bill_question") or {})
-        if "change" in asked and bills:
+        said_before = len(dispatcher.messages)
+        if CHANGE in asked and bills:
             plan = await db(repository().plan, customer.plan_code) if customer.plan_code else None
             tell_bill_change(dispatcher, bills, plan)
-            asked -= {CHANGE, "bills"}  # the newest two bills were just told ("为啥扣了这么多钱" names both)
-        if asked and not tell_bill(dispatcher, customer, bills, month, asked):
+            asked.discard("bills")  # the newest two bills were just told ("为啥扣了这么多钱" names both)
+        elif PREVIOUS in asked and len(bills) > 1:  # "上个月的账单": that one, not the whole statement
+            previous = bills[1]
+            dispatcher.utter_message(response="utter_bill_month", period=month_name(previous["period"]),
+                                     amount=money(previous["amount_cents"]), status=status_word(previous))
+            asked.discard("bills")
+        asked -= {CHANGE, PREVIOUS}
+        if asked:
+            tell_bill(dispatcher, customer, bills, month, asked)
+        if len(dispatcher.messages) == said_before:
             tell_bill(dispatcher, customer, bills, month, set(BILL_TOPICS))
         await record(tracker, "answer_given", topic="bill")  # the KPIs' containment: the request was served
         return []
 
 
 BILL_TOPICS = ("bills", "balance", "arrears", "data", "minutes")
-# Asked only by name ("为什么这个月这么贵"): why the newest bill is what it is.
+# Asked only by name: why the newest bill is what it is ("为什么这个月这么贵"), the month before ("上个月呢").
 CHANGE = "change"
+PREVIOUS = "previous"
 
 
 def bill_topics(question: str, words: dict[str, list[str]]) -> set[str]:
@@ -81,8 +91,13 @@ def bill_topics(question: str, words: dict[str, list[str]]) -> set[str]:
     all of it when it names none. "还剩多少流量" got the balance, every bill and the arrears too, and
     the data left came last (found by a tester)."""
     named = {topic for topic, said in words.items()
-             if topic in (*BILL_TOPICS, CHANGE) and any(w in question for w in said or ())}
+             if topic in (*BILL_TOPICS, CHANGE, PREVIOUS) and any(w in question for w in said or ())}
     return named or set(BILL_TOPICS)
+
+
+def status_word(bill: dict) -> str:
+    """A bill's status as customers read it (``bill_status`` in content/labels.yml)."""
+    return labels()["bill_status"].get(bill_status(bill["status"]), bill["status"])
 
 
 def tell_bill_change(dispatcher: CollectingDispatcher, bills: list[dict], plan: dict | None) -> None:
@@ -118,9 +133,7 @@ def tell_bill(dispatcher: CollectingDispatcher, customer: Customer, bills: list[
     balance = money(customer.balance_cents)
     if "bills" in topics and bills:
         lines = "\n".join(
-            words["bill_line"].format(
-                period=month_name(b["period"]), amount=money(b["amount_cents"]), status=words["bill_status"].get(bill_status(b["status"]), b["status"])
-            )
+            words["bill_line"].format(period=month_name(b["period"]), amount=money(b["amount_cents"]), status=status_word(b))
             for b in bills
         )
         dispatcher.utter_message(response="utter_bill_summary", customer_name=customer.name, balance=balance,

@@ -88,6 +88,15 @@ def says_not_fixed(tracker: Tracker) -> bool:
     return tracker.get_slot("awaiting") == "selfhelp_feedback" and names_not_fixed(tracker)
 
 
+def follows_up_the_bill(tracker: Tracker) -> bool:
+    """Words the NLU could not place, right after a bill answer, that name a part of the bill
+    (``bill_question`` in content/labels.yml): "上个月呢" got "抱歉，我没太明白" (found trying the chat)."""
+    text = str((tracker.latest_message or {}).get("text") or "")
+    parts = labels().get("bill_question") or {}
+    return (str(last_said(tracker) or "").startswith("utter_bill_")
+            and any(word and word in text for words in parts.values() for word in words or ()))
+
+
 def says_never_mind(tracker: Tracker) -> bool:
     """Whether the latest message declines the help offered ("不用了", ``never_mind_words`` in
     content/labels.yml), rather than saying it cannot tell ("不知道", "没看到什么灯亮")."""
@@ -184,6 +193,8 @@ class ActionFallback(Action):
             return await continue_with("action_book_visit", dispatcher, tracker, domain)
         if await note_said_more(dispatcher, tracker):
             return [SlotSet("awaiting", None)]
+        if follows_up_the_bill(tracker):  # "上个月呢" right after the bill: the bill question it is
+            return await continue_with("action_query_bill", dispatcher, tracker, domain)
         in_a_row = misunderstood_in_a_row(tracker)
         if current_is_repeated_guess(tracker):  # unsure twice about the same thing: no third try
             in_a_row = max(in_a_row, MISUNDERSTOOD_BEFORE_OFFER)

@@ -437,3 +437,13 @@ async def test_a_service_change_run_again_is_filed_once(run_action):
 
     changes = [t for t in repository().tickets_for(1) if t["kind"] == "service_change"]
     assert len(changes) == 1 and told == [changes[0]["ticket_id"]] * 2
+
+
+async def test_last_month_asked_after_the_bill_hears_last_months_bill(run_action):
+    """Found trying the chat: "上个月呢", right after the bill, got "抱歉，我没太明白"."""
+    tracker = load_tracker("query_bill", text="上个月呢", intent="nlu_fallback", **proven(1))
+    tracker.events.insert(-2, {"event": "bot", "text": "…", "metadata": {"utter_action": "utter_bill_summary"}})
+    turn = await run_action("action_fallback", tracker)
+    assert turn.responses == ["utter_bill_month"]
+    said = turn.message("utter_bill_month")
+    assert (said["period"], said["amount"], said["status"]) == ("2026年10月", "79.00", labels()["bill_status"]["paid"])
