@@ -90,9 +90,13 @@ def bill_topics(question: str, words: dict[str, list[str]]) -> set[str]:
     """What a bill question is about, by the editors' words (``bill_question`` in content/labels.yml);
     all of it when it names none. "还剩多少流量" got the balance, every bill and the arrears too, and
     the data left came last (found by a tester)."""
-    named = {topic for topic, said in words.items()
-             if topic in (*BILL_TOPICS, CHANGE, PREVIOUS) and any(w in question for w in said or ())}
-    return named or set(BILL_TOPICS)
+    return bill_topics_named(question, words) or set(BILL_TOPICS)
+
+
+def bill_topics_named(question: str, words: dict[str, list[str]]) -> set[str]:
+    """The parts of the bill ``question`` names (none: an empty set)."""
+    return {topic for topic, said in words.items()
+            if topic in (*BILL_TOPICS, CHANGE, PREVIOUS) and any(w in question for w in said or ())}
 
 
 def status_word(bill: dict) -> str:

@@ -11,6 +11,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.accounts import bill_topics_named
 from actions.backend import db, labels, last_said, record, repository
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
@@ -67,7 +68,9 @@ class ActionHandleThanks(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         if tracker.get_slot("awaiting") == "selfhelp_feedback" and just_asked_if_it_worked(tracker):
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=True)
-        dispatcher.utter_message(response="utter_thanks")
+        # "谢谢 拜拜" is read as thanks: it got "还有其他问题吗？" after the customer said goodbye (found trying
+        # the chat). Thanks with a goodbye in it (``goodbye_words`` in content/labels.yml) is one.
+        dispatcher.utter_message(response="utter_goodbye" if says_any(tracker, "goodbye_words") else "utter_thanks")
         return []
 
 
@@ -75,11 +78,16 @@ class ActionHandleThanks(Action):
 STILL_NEEDED = frozenset({"utter_identity_still_needed", "utter_contact_number_still_needed"})
 
 
+def says_any(tracker: Tracker, words: str) -> bool:
+    """Whether the latest message has any word of the editors' list ``words`` (content/labels.yml),
+    letters in any case."""
+    text = str((tracker.latest_message or {}).get("text") or "").lower()
+    return any(word and word.lower() in text for word in labels().get(words) or ())
+
+
 def names_not_fixed(tracker: Tracker) -> bool:
-    """Whether the latest message says the problem is not fixed (``selfhelp_not_fixed_words`` in
-    content/labels.yml, found anywhere in it)."""
-    text = str((tracker.latest_message or {}).get("text") or "")
-    return any(word and word in text for word in labels().get("selfhelp_not_fixed_words") or ())
+    """Whether the latest message says the problem is not fixed (``selfhelp_not_fixed_words``)."""
+    return says_any(tracker, "selfhelp_not_fixed_words")
 
 
 def says_not_fixed(tracker: Tracker) -> bool:
@@ -92,16 +100,14 @@ def follows_up_the_bill(tracker: Tracker) -> bool:
     """Words the NLU could not place, right after a bill answer, that name a part of the bill
     (``bill_question`` in content/labels.yml): "上个月呢" got "抱歉，我没太明白" (found trying the chat)."""
     text = str((tracker.latest_message or {}).get("text") or "")
-    parts = labels().get("bill_question") or {}
     return (str(last_said(tracker) or "").startswith("utter_bill_")
-            and any(word and word in text for words in parts.values() for word in words or ()))
+            and bool(bill_topics_named(text, labels().get("bill_question") or {})))
 
 
 def says_never_mind(tracker: Tracker) -> bool:
-    """Whether the latest message declines the help offered ("不用了", ``never_mind_words`` in
-    content/labels.yml), rather than saying it cannot tell ("不知道", "没看到什么灯亮")."""
-    text = str((tracker.latest_message or {}).get("text") or "")
-    return any(word and word in text for word in labels().get("never_mind_words") or ())
+    """Whether the latest message declines the help offered ("不用了", ``never_mind_words``), rather than
+    saying it cannot tell ("不知道", "没看到什么灯亮")."""
+    return says_any(tracker, "never_mind_words")
 
 
 # The replies that file (or chase) a repair and ask "预约上门时间或转人工客服吗？" (actions/repairs.py).

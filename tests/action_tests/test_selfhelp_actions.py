@@ -126,6 +126,14 @@ async def test_thanks_after_another_answer_is_only_thanked(run_action):
     assert repository().events_for("u1") == []
 
 
+async def test_thanks_with_a_goodbye_is_a_goodbye(run_action):
+    """Found trying the chat: "谢谢 拜拜" got "不客气…还有其他问题吗？"."""
+    tracker = load_tracker("selfhelp_denied", text="谢谢 拜拜", intent="thanks", awaiting=None)
+    assert (await run_action("action_handle_thanks", tracker)).responses == ["utter_goodbye"]
+    tracker = load_tracker("selfhelp_denied", text="谢谢 拜托快点修", intent="thanks", awaiting=None)
+    assert (await run_action("action_handle_thanks", tracker)).responses == ["utter_thanks"]
+
+
 async def test_thanks_with_no_question_open_is_only_thanked(run_action):
     turn = await run_action("action_handle_thanks", thanks_after("utter_ask_selfhelp_worked", awaiting=None))
     assert turn.responses == ["utter_thanks"]
