@@ -142,15 +142,27 @@ def _unfilled(text: str, values: dict[str, object], anywhere: dict[str, object])
             text.format_map(values)
     except (ValueError, IndexError, AttributeError, TypeError) as exc:
         return f"cannot be filled in ({exc}): callers would hear it as written, braces and all; it may name {named}"
-    if unknown and unknown[0] == COUNT and COUNT in anywhere:
-        return (f"names {{{COUNT}}}, which only a number's invalid_say and too_short_say are given (how many digits "
-                f"were keyed): callers would hear nothing in its place; here it may name {named}")
-    if unknown and unknown[0] in anywhere:
-        return (f"names {{{unknown[0]}}}, which the call has not set yet when it reaches this node: callers would "
-                f"hear nothing in its place; here it may name {named}")
-    if unknown:
-        return f"names {{{unknown[0]}}}, which the call never has: callers would hear nothing in its place; it may name {named}"
-    return None
+    if not unknown:
+        return None
+    # Every name, not just the first: an editor who fixes the one named would still leave a gap.
+    count = [COUNT] if COUNT in unknown and COUNT in anywhere else []
+    later = [name for name in unknown if name in anywhere and name not in count]
+    never = [name for name in unknown if name not in anywhere]
+    reasons = []
+    if count:
+        reasons.append(f"names {{{COUNT}}}, which only a number's invalid_say and too_short_say are given (how many "
+                       "digits were keyed)")
+    if later:
+        reasons.append(f"names {_braced(later)}, which the call has not set yet when it reaches this node")
+    if never:
+        reasons.append(f"names {_braced(never)}, which the call never has")
+    place = "here it may name" if count or later else "it may name"
+    their = "its" if len(unknown) == 1 else "their"
+    return f"{'; '.join(reasons)}: callers would hear nothing in {their} place; {place} {named}"
+
+
+def _braced(names: list[str]) -> str:
+    return ", ".join("{" + name + "}" for name in names)
 
 
 def repeats_on_key(node: Node) -> bool:

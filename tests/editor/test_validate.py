@@ -375,6 +375,16 @@ def test_a_phone_text_naming_what_the_call_does_not_have_is_named(project, old, 
     assert_named_at_its_line(project, "ivr_flows/main.yml", new, named)
 
 
+def test_a_phone_text_naming_several_unset_variables_names_every_one(project):
+    """Found in review: a text with two names the call never has (预计等待约{wait_minute}分钟，第{positon}位)
+    was reported for the first only; the editor fixed it, saved, and the caller still heard a gap."""
+    edit(project / "ivr_flows" / "main.yml", "预计需要等待约{wait_minutes}分钟。通过短信",
+         "预计需要等待约{wait_minute}分钟，您排在第{positon}位。通过短信")
+    line = line_of(project, "ivr_flows/main.yml", "您排在第{positon}位。通过短信")
+    found = [p for p in errors_for(project) if p.startswith(f"ivr_flows/main.yml:{line}: ")]
+    assert len(found) == 1 and "{positon}" in found[0] and "{wait_minute}" in found[0], found
+
+
 def test_a_ticket_number_said_after_a_callback_that_books_nothing_for_an_anonymous_caller_is_named(project):
     """Found in review: a callback node without `ask_number` books nothing for a caller whose number nobody
     vouched for (the softphone's, or any stream choosing the flow): they hear prompts.unverified_no_callback and
