@@ -114,14 +114,15 @@ async def customer_to_call(request: HandoffRequest, phone: str) -> int | None:
 
 async def waiting_room_ticket(request: HandoffRequest, *, kind: str, phone: str, message: str = "",
                               within_hours: float, now: float | None = None,
-                              callback_at: datetime | None = None) -> tuple[str, datetime]:
+                              callback_at: datetime | None = None, hours=None) -> tuple[str, datetime]:
     """A ``callback`` or ``voice_message`` ticket for a person; returns its id and the promised time.
 
     A callback also enters the contact schedule with the context packet: offered to the agents at
     ``callback_at`` (naive UTC, when the customer chose a time) or at once, keeping its place in line.
+    ``hours``: the hotline's ``BusinessHours`` the caller already has (a phone's hold key), as ``callback_by``.
     """
     now = time.time() if now is None else now
-    due = callback_by(now, within_hours)
+    due = callback_by(now, within_hours, hours=hours)
     said = customer_said(request)
     customer_id = customer_id_of(request)
     summary = message or "; ".join(said) or kind

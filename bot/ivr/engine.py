@@ -585,13 +585,15 @@ class FlowEngine:
         if flow.node(target).kind == "callback" and self._own_line(state):
             from bot.ivr.services import local_phone
 
-            booked = await self.services.handoff.book_callback(call, local_phone(state.caller) or state.caller)
+            booked = await self.services.handoff.book_callback(call, local_phone(state.caller) or state.caller,
+                                                               hours=self.services.hotline.get().hours)
             if booked is not None:
                 state.status = "active"
                 state.path = (state.path + [target])[-200:]
                 state.vars.update(ticket_id=booked.ticket_id, callback_by=booked.callback_by)
                 await self.services.records.event(call, "callback_booked", {
-                    "ticket_id": booked.ticket_id, "skill": flow.node(target).skill, "while_waiting": True})
+                    "ticket_id": booked.ticket_id, "skill": flow.node(target).skill, "while_waiting": True,
+                    "callback_by": booked.due})
                 return await self._enter(flow, state, flow.node(target).next)
         await self.services.handoff.leave(call, "caller_chose_" + flow.node(target).kind)
         state.status = "active"

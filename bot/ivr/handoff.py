@@ -40,6 +40,7 @@ class BookedCallback:
 
     ticket_id: str
     callback_by: str  # "HH:MM" today, else "MM-DD HH:MM"
+    due: str = ""  # the same time, ISO in the customer's zone, as the ticket and the outcome event keep it
 
 
 class HandoffGateway(ABC):
@@ -70,9 +71,11 @@ class HandoffGateway(ABC):
     async def told_no_agents(self, conversation_id: str) -> None:
         """The flow has told the queued caller that nobody is online: the waiting room does not repeat it."""
 
-    async def book_callback(self, conversation_id: str, phone: str) -> BookedCallback | None:
+    async def book_callback(self, conversation_id: str, phone: str, hours=None) -> BookedCallback | None:
         """Turn the waiting entry into a callback, as the waiting room's 预约回电 does, and leave the
-        queue; None when there is no waiting entry (the flow's own callback node books it then)."""
+        queue; None when there is no waiting entry (the flow's own callback node books it then).
+        ``hours``: the engine's ``BusinessHours``, which the promised time counts from (as the flow's own
+        callback's does), not the settings' file."""
         return None
 
 
@@ -154,7 +157,7 @@ class QueueHandoff(HandoffGateway):
         except QUEUE_DOWN_ERRORS as exc:  # said once more, at worst
             logger.warning("ivr.handoff.notice_unrecorded error=%s: %s", type(exc).__name__, exc)
 
-    async def book_callback(self, conversation_id: str, phone: str) -> BookedCallback | None:
+    async def book_callback(self, conversation_id: str, phone: str, hours=None) -> BookedCallback | None:
         from sqlalchemy.exc import SQLAlchemyError
 
         from bot.handoff.waiting_settings import load_waiting_room
@@ -170,12 +173,12 @@ class QueueHandoff(HandoffGateway):
         now = self.queue.clock()
         try:
             ticket_id, due = await waiting_room_ticket(entry["request"], kind="callback", phone=phone, now=now,
-                                                       within_hours=load_waiting_room().callback_within_hours)
+                                                       within_hours=load_waiting_room().callback_within_hours, hours=hours)
         except (DatabaseError, SQLAlchemyError) as exc:
             logger.warning("ivr.handoff.callback_failed error=%s", type(exc).__name__)
             return None
         await self.leave(conversation_id, "callback")
-        return BookedCallback(ticket_id, promised_time(due, now))
+        return BookedCallback(ticket_id, promised_time(due, now), due.isoformat(timespec="minutes"))
 
     async def leave(self, conversation_id: str, reason: str) -> None:
         try:

@@ -103,7 +103,10 @@ class CallRecords:
         except DatabaseError as exc:
             logger.warning("ivr.callback.failed error=%s", exc)
             return None
-        await self.event(conversation_id, "callback_booked", {"ticket_id": ticket_id, "skill": skill})
+        # The time promised, as the ticket keeps it: analytics and the desk see the promise, not only a booking.
+        await self.event(conversation_id, "callback_booked", {"ticket_id": ticket_id, "skill": skill,
+                                                              **({"callback_by": details["callback_by"]}
+                                                                 if "callback_by" in details else {})})
         return ticket_id
 
 
