@@ -23,6 +23,7 @@ from actions.visits import progress_of_no_visit
 from bot.db.repository import Customer
 from bot.handoff.masking import mask_phone
 from bot.handoff.rules import load_rules
+from bot.handoff.tickets import callback_number
 from bot.handoff.waiting_tickets import promised_time
 from bot.labels import ticket_summary
 from bot.ticket_notes import history_note
@@ -163,7 +164,7 @@ def is_theirs(ticket: dict, customer: Customer, verified: bool, conversation_id:
     转工单跟进 for a customer who had not said who they were (found by a tester: "没有查到工单")."""
     if ticket["customer_id"] is not None:
         return ticket["customer_id"] == customer.id
-    number = local_phone((ticket.get("details") or {}).get("callback_phone"))
+    number = local_phone(callback_number(ticket.get("details")))
     return verified and (ticket["conversation_id"] == conversation_id
                          or (number is not None and number == local_phone(customer.phone)))
 
@@ -256,7 +257,7 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, Identi
         where (someone who only named the customer gets a request of their own: ``related_to``)."""
         ticket_id, details = promised["ticket_id"], promised.get("details") or {}
         await join_ticket(tracker, promised, history_note("callback_again", channel=channel_of(tracker), said=text[:200]))
-        number = details.get("callback_phone") or phone
+        number = callback_number(details) or phone
         by = promised_by(details)
         dispatcher.utter_message(response="utter_callback_chased_by" if by else "utter_callback_chased",
                                  ticket_id=ticket_id, status_label=status_label(promised),

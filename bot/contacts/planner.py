@@ -20,7 +20,7 @@ from bot.contacts.rules import ContactRule, ContactRules
 from bot.contacts.schedule import Schedule
 from bot.db.repository import Repository, in_chunks
 from bot.db.schema import customers, tickets as tickets_table
-from bot.handoff.tickets import CUSTOMER_PROVEN, customer_proven
+from bot.handoff.tickets import CUSTOMER_PROVEN, callback_number, customer_proven
 from bot.ledger.ledger import LedgerItem, build_items
 from bot.ledger.rules import LedgerRules
 
@@ -153,7 +153,7 @@ class Planner:
                 continue  # its customer was erased, and with them the callback's contact (and its dedupe key)
             found.append({"key": callback_key(ticket["ticket_id"]), "rule": rule, "ticket": ticket["ticket_id"],
                           "customer_id": ticket.get("customer_id"), "due": due_from(details, now) + rule.delay,
-                          "phone": details.get("callback_phone") or details.get("caller") or "",
+                          "phone": callback_number(details) or "",
                           "details": {"conversation_id": ticket["conversation_id"], "channel": ticket["channel"],
                                       "skill": details.get("skill") or "general", "priority": ticket["priority"],
                                       CUSTOMER_PROVEN: customer_proven(details),

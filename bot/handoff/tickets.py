@@ -29,6 +29,13 @@ def customer_proven(details: dict | None) -> bool:
     return (details or {}).get(CUSTOMER_PROVEN) is not False
 
 
+def callback_number(details: dict | None) -> str | None:
+    """Where a callback ticket reaches the customer: ``callback_phone``, as every channel writes it. A phone
+    flow's callback tickets booked before it did kept the number as ``caller``: still read."""
+    details = details or {}
+    return details.get("callback_phone") or details.get("caller") or None
+
+
 def repository() -> Repository:
     return Repository(get_settings().database_url)
 

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from bot.db.recordings import VOICE_MESSAGE, RecordingStore, playable
 from bot.db.repository import Repository
 from bot.handoff import masking
+from bot.handoff.tickets import callback_number
 
 AUDIO_URL = "/agent/api/tickets/{ticket_id}/audio"
 
@@ -18,7 +19,7 @@ def phone_to_call(ticket: dict, repository: Repository) -> str | None:
     """The number to call: asked for, or the caller's own line (a phone callback or voice message
     from a number that is no customer's; found by a tester, who saw no number on the item)."""
     details = ticket.get("details") or {}
-    phone = (details.get("callback_phone") or details.get("phone") or details.get("caller")
+    phone = (callback_number(details) or details.get("phone")
              or (details.get("handoff") or {}).get("phone"))
     if not phone and ticket.get("customer_id"):
         customer = repository.get_customer(int(ticket["customer_id"]))

@@ -89,7 +89,7 @@ class CallRecords:
                               skill: str, priority: int, callback_at=None, callback_by=None) -> str | None:
         """A callback ticket; ``callback_at`` (naive UTC) is when to offer it to the agents, None: at once;
         ``callback_by`` (aware) the time the caller was promised, shown on the desk as the chat's is."""
-        details = {"caller": caller, "skill": skill, "source": "ivr"}
+        details = {"callback_phone": caller, "skill": skill, "source": "ivr"}  # as every callback ticket has it
         if callback_by is not None:
             details["callback_by"] = callback_by.isoformat(timespec="minutes")
         if callback_at is not None:
