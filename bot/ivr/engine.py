@@ -204,10 +204,14 @@ class FlowEngine:
                     skill=node.skill, priority=node.priority + (1 if state.vip_tier >= 2 else 0),
                     callback_at=self._next_opening(now), callback_by=due)
                 state.vars.update(ticket_id=ticket or "", callback_by=promised if ticket else "")
-                if not ticket and node.on_failure:  # the database refused it: said so, then the flow's way round
-                    said = self.services.hotline.get().prompts.get("callback_failed", "")
+                if not ticket:  # the database refused it: said so, then the flow's way round
+                    hotline = self.services.hotline.get()
+                    said = hotline.prompts.get("callback_failed", "")
                     commands += [Say(said, label=f"{node.id}:failed")] if said else []
-                node_id = node.next if ticket or not node.on_failure else node.on_failure
+                    if not node.on_failure:  # `next` says it was booked (`kefu validate` asks for on_failure)
+                        return commands + [Say(hotline.prompt("technical_problem"), label="technical_problem"),
+                                           EndCall("callback_failed")]
+                node_id = node.next if ticket else node.on_failure
             elif kind == "answer":
                 await self.services.records.contact_answer(conversation_id(state.call_id), state.contact_token,
                                                            node.answer, fill(node.value, state.vars))

@@ -209,6 +209,17 @@ def unproven_number_problems(path: Path, flow: Flow, node_line: Callable[[str], 
             for node in flow.nodes.values() if node.kind in done and not node.ask_number and not node.on_failure]
 
 
+def refused_callback_problems(path: Path, flow: Flow, node_line: Callable[[str], int | None]) -> list[Problem]:
+    """A callback node with ``ask_number`` but no ``on_failure``: when the database refuses the ticket nothing
+    is booked, and its ``next`` says it was (已为您预约回电, with no time or ticket number). The engine ends such
+    a call after ``prompts.callback_failed`` and ``technical_problem``; ``on_failure`` is where it should go."""
+    return [Problem(str(path), node_line(node.id),
+                    f"node '{node.id}': a callback the database cannot write (nothing booked) has nowhere to go but "
+                    f"'{node.next}', which says it was booked; give it `on_failure` (where the caller goes instead, "
+                    "such as a voice message), or the call ends after prompts.callback_failed")
+            for node in flow.nodes.values() if node.kind == "callback" and node.ask_number and not node.on_failure]
+
+
 def selfhelp_ids(settings) -> set[str] | None:
     """The catalogue's entry ids; None when it cannot be read (the catalogue's own check says why)."""
     try:
@@ -239,6 +250,7 @@ def flow_problems(settings, domain) -> list[Problem]:
         problems += menu_problems(path, flow, node_line)
         problems += reference_problems(path, flow, settings, domain, node_line)
         problems += unproven_number_problems(path, flow, node_line)
+        problems += refused_callback_problems(path, flow, node_line)
         problems += variable_problems(path, flow, node_line)
     return (problems + hold_audio_problems(settings) + number_prompt_problems(settings, domain)
             + link_text_problems(settings) + said_as_written_problems(settings))

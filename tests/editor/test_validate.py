@@ -419,6 +419,13 @@ def test_a_callback_that_books_nothing_for_an_anonymous_caller_and_goes_on_as_if
     assert not [p for p in errors_for(project) if p.startswith(("ivr_flows/main.yml:", "ivr_flows/arrears.yml:"))]
 
 
+def test_a_callback_that_asks_for_a_number_but_has_nowhere_to_go_when_refused_is_named(project):
+    """Found in review: main.yml's callback without `on_failure` went on to callback_booked (已为您预约回电，客服
+    人员会在前给您回电) when the database refused the ticket; `kefu validate` passed it, since it has `ask_number`."""
+    edit(project / "ivr_flows" / "main.yml", "    on_failure: leave_message   # nothing booked", "    # nothing booked")
+    assert_named_at_its_line(project, "ivr_flows/main.yml", "  book_callback:", "give it `on_failure`")
+
+
 def test_a_text_that_sends_nothing_to_an_anonymous_caller_and_goes_on_as_if_sent_is_named(project):
     """Found in review: a notify node with neither `ask_number` nor `on_failure` sends nothing to a stream whose
     number nobody vouched for, and then goes on to its `next`, which may say 短信已发送; `kefu validate` passed it,
