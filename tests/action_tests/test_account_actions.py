@@ -318,6 +318,16 @@ async def test_database_failure_apologises_and_offers_a_human(run_action, monkey
     assert turn.slots["awaiting"] == "offer_human"
 
 
+async def test_the_demo_customer_zhang_wei_in_credit_is_told_no_unpaid_bill(run_action):
+    """Found in review: 张伟 (demo customer 1, content/demo/seed.yml) heard 余额 23.50 元 beside 2026年11月：79元（未缴）
+    and then 没有欠费: a balance in credit with a bill unpaid. A customer whose balance is not below zero (the
+    arrears everywhere, bot/arrears.py) has no bill left unpaid in the demo."""
+    turn = await run_action("action_query_bill", load_tracker("query_bill", text="查一下我的账单", **proven(1)))
+    summary = turn.message("utter_bill_summary")
+    assert summary["balance"] == "23.50"
+    assert "未缴" not in summary["bill_lines"], summary["bill_lines"]
+
+
 async def test_a_question_about_data_left_hears_the_data_left_not_the_whole_statement(run_action):
     """Found by a tester: every bill question got balance, bills, arrears and usage, the asked part last."""
     turn = await run_action("action_query_bill", load_tracker("query_bill", text="我这个月流量还剩多少", **proven(2)))
