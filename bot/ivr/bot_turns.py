@@ -77,6 +77,7 @@ class QueueStatus:
 class SpokenReplies:
     texts: list[str] = field(default_factory=list)
     buttons: list[str] = field(default_factory=list)  # payloads, key 1 = buttons[0]
+    agent_button: str = ""  # the agent button's payload, read with its own key (``agent_button``)
     links: list[dict] = field(default_factory=list)  # {"title", "url", "kind"}
     queued: QueueStatus | None = None  # the assistant put the caller in the human queue
     asks_number: bool = False  # the last reply asks for a number or code (``number_prompts``)
@@ -98,7 +99,9 @@ def _is_link(button: dict) -> bool:
 
 
 def spoken_replies(messages: list[dict], button_template: str, max_buttons: int,
-                   number_prompts: tuple[str, ...] = ()) -> SpokenReplies:
+                   number_prompts: tuple[str, ...] = (), agent_button: tuple[str, ...] = ()) -> SpokenReplies:
+    """``agent_button``: (payload, key) of the button asking for an agent, read with that key (0 is an agent
+    everywhere on the phone) rather than numbered with the others."""
     spoken = SpokenReplies()
     spoken.asks_number = bool(messages) and messages[-1].get("utter_action") in number_prompts
     for message in messages:
@@ -110,6 +113,9 @@ def spoken_replies(messages: list[dict], button_template: str, max_buttons: int,
         for button in message.get("buttons") or []:
             if _is_link(button):
                 spoken.links.append({"title": button.get("title", ""), "url": button.get("url", ""), "kind": "link"})
+            elif agent_button and button.get("payload") == agent_button[0]:
+                spoken.agent_button = agent_button[0]
+                readable.append(button_template.format(title=button.get("title", ""), digit=agent_button[1]))
             elif button.get("payload") and len(spoken.buttons) < max_buttons:
                 spoken.buttons.append(button["payload"])
                 readable.append(button_template.format(title=button.get("title", ""), digit=len(spoken.buttons)))
@@ -125,5 +131,5 @@ def spoken_replies(messages: list[dict], button_template: str, max_buttons: int,
         if isinstance(image, str) and image:
             spoken.links.append({"title": "", "url": image, "kind": "image"})
     last = spoken.texts[-1] if spoken.texts else ""
-    spoken.asks_question = spoken.asks_number or bool(spoken.buttons) or last.rstrip().endswith(QUESTION_MARKS)
+    spoken.asks_question = spoken.asks_number or bool(spoken.buttons or spoken.agent_button) or last.rstrip().endswith(QUESTION_MARKS)
     return spoken

@@ -51,6 +51,7 @@ class CallState:
     bot_turns: int = 0
     rerecords: int = 0
     buttons: list = field(default_factory=list)  # payloads of the bot's last read-out buttons
+    agent_button: str = ""  # the agent button of the bot's last reply, on hotline.agent_button's key
     keying_number: bool = False  # the assistant just asked for a number or code: every digit is part of it
     pending_question: str = ""  # the assistant's last question, said again when the caller stays silent
     typed_ahead_until: float = 0.0  # keys before this (wall clock) are the rest of a rejected number

@@ -51,6 +51,7 @@ class HotlineConfig:
     # Responses after which the caller keys a number or code: every digit belongs to it until # or a
     # pause, even one the flow's node maps elsewhere ("0" for an agent).
     number_prompts: tuple[str, ...] = ()
+    agent_button: tuple[str, ...] = ()  # (payload, key): the assistant's agent button, read with that key
     # Caller silence that ends a turn once the recogniser has words (bot.ivr.call_audio).
     end_of_turn_menu_s: float = QUICK_END_S
     end_of_turn_free_s: float = QUICK_END_FREE_S
@@ -148,6 +149,7 @@ def load_hotline_config(path: Path) -> HotlineConfig:
             bot_turn_timeout_s=float(limits.get("bot_turn_timeout_seconds", 20)),
             max_buttons_read=int(speech.get("max_buttons_read", 5)),
             number_prompts=tuple(str(name) for name in speech.get("number_prompts") or ()),
+            agent_button=_agent_button(speech.get("agent_button"), path),
             end_of_turn_menu_s=_end_of_turn(limits, "end_of_turn_menu_seconds", path, QUICK_END_S),
             end_of_turn_free_s=_end_of_turn(limits, "end_of_turn_free_speech_seconds", path, QUICK_END_FREE_S),
             hold_audio=str((Path(path).parent / audio).resolve()) if audio else "",
@@ -186,6 +188,16 @@ def _seconds(limits: dict, key: str, path: Path, default: float, low: float, hig
     if not low <= value <= high:
         raise HotlineConfigError(f"{path}: limits.{key} must be between {low:g} and {high:g} seconds")
     return value
+
+
+def _agent_button(raw, path) -> tuple[str, ...]:
+    """``speech.agent_button``: ``{payload: /request_human, key: "0"}``; none: agent buttons are numbered."""
+    if not raw:
+        return ()
+    if not isinstance(raw, dict) or not str(raw.get("payload") or "").startswith("/") \
+            or str(raw.get("key", "")) not in tuple("0123456789*#"):
+        raise HotlineConfigError(f"{path}: speech.agent_button must be {{payload: /intent, key: one key of the keypad}}")
+    return str(raw["payload"]), str(raw["key"])
 
 
 def _end_of_turn(limits: dict, key: str, path: Path, default: float) -> float:

@@ -155,7 +155,7 @@ class FlowEngine:
             state.node = node_id
             state.reset_retries()
             state.bot_turns = 0
-            state.buttons = []
+            state.buttons, state.agent_button = [], ""
             state.path = (state.path + [node_id])[-200:]
             kind = node.kind
             if kind == "play":
@@ -432,6 +432,9 @@ class FlowEngine:
                 # 138000… went to the queue at the first 0, and the rest of the number was lost).
                 state.digits = (state.digits + event.digit)[:MAX_KEYED_DIGITS]
                 return [self._listen(node, collecting=True, state=state)]
+            if state.agent_button and event.digit == self.services.hotline.get().agent_button[1]:
+                # 转人工请按0 after the assistant's question: its own handoff, which knows the problem told
+                return await self._bot_turn(flow, state, node, state.agent_button)
             if event.digit in dict(node.keys):
                 return await self._enter(flow, state, dict(node.keys)[event.digit])
             if event.digit.isdigit() and state.buttons and 0 < int(event.digit) <= len(state.buttons):
@@ -474,9 +477,10 @@ class FlowEngine:
             logger.warning("ivr.bot.failed call=%s error=%s: %s", state.call_id, type(exc).__name__, exc)
             return [Say(hotline.prompt("bot_unavailable"), label=f"{node.id}:bot_unavailable")] + \
                 await self._leave_bot(flow, state, node)
-        spoken = spoken_replies(messages, hotline.button_template, hotline.max_buttons_read, hotline.number_prompts)
+        spoken = spoken_replies(messages, hotline.button_template, hotline.max_buttons_read, hotline.number_prompts,
+                                hotline.agent_button)
         commands: list = [Say(t, label=f"{node.id}:bot") for t in spoken.texts]
-        state.buttons = spoken.buttons
+        state.buttons, state.agent_button = spoken.buttons, spoken.agent_button
         state.keying_number = spoken.asks_number
         state.pending_question = spoken.texts[-1] if spoken.texts and spoken.asks_question else ""
         state.bot_turns += 1
@@ -648,7 +652,7 @@ class FlowEngine:
         state.node = target
         state.reset_retries()
         state.bot_turns = 0
-        state.buttons = []
+        state.buttons, state.agent_button = [], ""
         state.path = (state.path + [target])[-200:]
         return [self._listen(target_node)]  # the handback message already asked what else we can do
 

@@ -77,8 +77,8 @@ class ScriptedQueue(HandoffGateway):
 
 
 class ScriptedBot(BotGateway):
-    """Each reply is a text, or ``{text: …, response: utter_…}`` when the flow depends on which
-    response it was (content/ivr.yml ``number_prompts``)."""
+    """Each reply is a text, or ``{text: …, response: utter_…, buttons: […]}`` when the flow depends on which
+    response it was (content/ivr.yml ``number_prompts``) or on its buttons."""
 
     def __init__(self, turns: list[list]):
         self.turns = list(turns)
@@ -88,7 +88,8 @@ class ScriptedBot(BotGateway):
         self.heard.append(text)
         replies = self.turns.pop(0) if self.turns else []
         return [{"recipient_id": sender, "text": reply} if isinstance(reply, str) else
-                {"recipient_id": sender, "text": str(reply.get("text", "")), "utter_action": reply.get("response")}
+                {"recipient_id": sender, "text": str(reply.get("text", "")), "utter_action": reply.get("response"),
+                 **({"buttons": list(reply["buttons"])} if reply.get("buttons") else {})}
                 for reply in replies]
 
     async def unheard(self, sender: str, metadata: dict) -> None:

@@ -134,7 +134,8 @@ def erase(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject
         found = recordings(conn, data_dir, subject, trackers)
     # Redis and files first: should the database part fail, the customer is still found by a retry
     # (their conversations are found through the database rows).
-    reading = (hotline.button_template, hotline.max_buttons_read) if hotline is not None else (None, 0)
+    reading = (hotline.button_template, hotline.max_buttons_read, hotline.agent_button) if hotline is not None \
+        else (None, 0, ())
     exports = earlier_exports(data_dir, subject)  # a copy of all the rest, made at their request
     for folder in exports:
         shutil.rmtree(folder)

@@ -36,22 +36,23 @@ def _messages(events: list[dict]) -> Iterator[list[dict]]:
         yield turn
 
 
-def spoken_texts(events: list[dict], button_template: str | None, max_buttons: int) -> set[str]:
+def spoken_texts(events: list[dict], button_template: str | None, max_buttons: int,
+                 agent_button: tuple[str, ...] = ()) -> set[str]:
     """Every text the speech cache may hold of these tracker events."""
     texts = {str(e.get("text") or "") for e in events if e.get("event") == "bot"}
     if button_template:
         for messages in _messages(events):
-            texts |= set(spoken_replies(messages, button_template, max_buttons).texts)
+            texts |= set(spoken_replies(messages, button_template, max_buttons, agent_button=agent_button).texts)
     return {said for said in (speakable(t.strip()) for t in texts) if said}
 
 
 def delete_spoken(engine, trackers: Iterable[list[dict]], button_template: str | None = None,
-                  max_buttons: int = 0) -> int:
+                  max_buttons: int = 0, agent_button: tuple[str, ...] = ()) -> int:
     """Delete the cache entries of the bot texts in ``trackers``; ``engine`` has ``cache_path``;
-    ``button_template``/``max_buttons``: how the hotline reads buttons (content/ivr.yml ``speech``)."""
+    ``button_template``/``max_buttons``/``agent_button``: how the hotline reads buttons (content/ivr.yml ``speech``)."""
     removed = 0
     for events in trackers:
-        for text in spoken_texts(events, button_template, max_buttons):
+        for text in spoken_texts(events, button_template, max_buttons, agent_button):
             for rate in SAMPLE_RATES:
                 path = engine.cache_path(text, rate)
                 if path.exists():

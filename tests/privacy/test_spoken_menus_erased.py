@@ -34,3 +34,26 @@ def test_the_erasure_deletes_the_cached_speech_of_a_personal_reply_read_with_its
 
     assert kefu("customer", "erase", "13800000001", "--yes") == 0
     assert [p.exists() for p in cached] == [False, False]
+
+
+def test_the_erasure_deletes_the_cached_speech_of_a_reply_whose_agent_button_is_read_with_0(env):  # noqa: F811
+    """The agent button is read with the hotline's agent key (``speech.agent_button``: 转人工请按0), not its
+    place: the erasure reads the reply the same way, or that sentence's WAV would stay."""
+    settings, client, _seeded = env
+    from voice.speakable import speakable
+    from voice.tts import Pyttsx3Engine
+
+    asked = {"text": "张伟您好，路由器重启后问题解决了吗？",
+             "buttons": [{"title": "解决了", "payload": "/affirm"}, {"title": "转人工", "payload": "/request_human"}]}
+    client.rpush("kefu:events:ivr:f1", json.dumps({"event": "bot", "text": asked["text"], "data": {"buttons": asked["buttons"]}},
+                                                  ensure_ascii=False))
+    hotline = load_hotline_config(settings.content_dir / "ivr.yml")
+    said = spoken_replies([asked], hotline.button_template, hotline.max_buttons_read,
+                          agent_button=hotline.agent_button).texts
+    assert len(said) == 1 and "转人工请按0" in said[0], said
+    cached = Pyttsx3Engine.from_settings(settings).cache_path(speakable(said[0].strip()), 8000)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(b"RIFF-spoken-menu")
+
+    assert kefu("customer", "erase", "13800000001", "--yes") == 0
+    assert not cached.exists()

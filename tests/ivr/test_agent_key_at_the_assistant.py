@@ -1,0 +1,56 @@
+"""0 is an agent everywhere on the phone, the assistant's questions too.
+
+Found in review: the self-help question (utter_ask_selfhelp_worked, 问题解决了吗？) was read on the phone
+解决了请按1 没解决请按2 转人工请按3, while every menu and the main flow's assistant nodes give an agent on 0.
+A button asking for an agent (content/ivr.yml ``speech.agent_button``) is now read with 0, and 0 sends it
+to the assistant, which queues the caller with what it knows of the problem.
+
+The real flow engine and the shipped main flow and responses, with the assistant scripted to give the
+shipped phone variant of the question; real Redis and database.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import yaml
+
+from bot.db.repository import Repository
+from bot.ivr.call_state import CallStore
+from bot.ivr.config import HotlineConfigSource
+from bot.ivr.engine import FlowEngine
+from bot.ivr.events import CallStart, KeyPress, Say, Utterance
+from bot.ivr.flow_tests import CollectingNotifier, ScriptedBot, ScriptedQueue
+from bot.ivr.registry import FlowRegistry
+from bot.ivr.services import CallRecords, CallServices
+from tests.conftest import PROJECT_ROOT
+from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
+
+
+def phone_variant(response: str) -> dict:
+    responses = yaml.safe_load((PROJECT_ROOT / "domain" / "responses.yml").read_text(encoding="utf-8"))["responses"]
+    variant = next(v for v in responses[response] if v.get("channel") == "ivr")
+    return {"text": variant["text"], "response": response, "buttons": variant["buttons"]}
+
+
+async def test_the_self_help_question_offers_an_agent_on_0_and_0_asks_the_assistant_for_one(kefu_env, redis):  # noqa: F811
+    bot = ScriptedBot([[phone_variant("utter_ask_selfhelp_worked")], []])
+    queue = ScriptedQueue(wait_s=60)
+    engine = FlowEngine(CallServices(
+        registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
+        hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"),
+        records=CallRecords(Repository(kefu_env.database_url)), handoff=queue, notifier=CollectingNotifier(),
+        bot=bot, clock=lambda: dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")))
+    call_id = f"selfhelp-{uuid.uuid4().hex[:8]}"
+    await engine.start(CallStart(call_id=call_id, caller="", flow="main", speech_recognised=True))
+    try:
+        await engine.handle(call_id, KeyPress("1"))  # 故障报修
+        asked = [c.text for c in await engine.handle(call_id, Utterance("宽带上不了网")) if isinstance(c, Say)]
+        await engine.handle(call_id, KeyPress("0"))
+    finally:
+        await engine.end(call_id, "test")
+    said = " ".join(asked)
+    assert "转人工请按0" in said and "请按3" not in said, asked
+    assert "解决了请按1" in said and "没解决请按2" in said, asked
+    assert bot.heard[-1] == "/request_human", bot.heard  # the assistant's own handoff, with the problem told
+    assert queue.queued == [], "not put through by the flow behind the assistant's back"
