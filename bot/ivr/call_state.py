@@ -54,6 +54,7 @@ class CallState:
     agent_button: str = ""  # the agent button of the bot's last reply, on hotline.agent_button's key
     keying_number: bool = False  # the assistant just asked for a number or code: every digit is part of it
     pending_question: str = ""  # the assistant's last question, said again when the caller stays silent
+    unsure_words: str = ""  # a sentence naming two menu options, kept for the one the caller then picks
     typed_ahead_until: float = 0.0  # keys before this (wall clock) are the rest of a rejected number
     vars: dict = field(default_factory=dict)
     customer_id: int | None = None
@@ -80,6 +81,7 @@ class CallState:
         self.digits = ""
         self.phase = ""
         self.pending_question = ""
+        self.unsure_words = ""
 
 
 class CallStore:

@@ -39,7 +39,7 @@ from bot.ivr.events import (AgentOnLine, Beep, CallStart, EndCall, HandedBack, H
 from bot.ivr.flow import ALL_SELFHELP, Flow, Node
 from bot.ivr.flow_loader import STOP_WAITING_KEY
 from bot.ivr.line import conversation_id
-from bot.ivr.matching import digits_valid, fill, match_phrase, said_more, spoken_digits
+from bot.ivr.matching import digits_valid, fill, match_phrases, said_more, spoken_digits
 from bot.ivr.services import CallServices
 from bot.notify import NotifyError
 
@@ -328,8 +328,16 @@ class FlowEngine:
         options = [o for o in node.options if o.when.empty or await self._conditions().holds(o.when, state)]
         if isinstance(event, KeyPress):
             chosen = next((o for o in options if o.digits == event.digit), None)
+            unsure, state.unsure_words = state.unsure_words, ""
+            if chosen is not None and unsure and node.free_speech \
+                    and said_more(unsure, chosen, self.services.hotline.get().unfinished_starts):
+                # The key answers "which one?" after a sentence naming two options: the sentence goes along.
+                return await self._enter(flow, state, chosen.target, first_utterance=unsure)
         elif isinstance(event, Utterance):
-            chosen = match_phrase(event.text, options)
+            matched = match_phrases(event.text, options)
+            if len(matched) > 1:
+                return await self._which_option(flow, state, node, event.text.strip())
+            chosen = matched[0] if matched else None
             if chosen is None and node.free_speech and event.text.strip():
                 return await self._enter(flow, state, node.free_speech, first_utterance=event.text.strip())
         else:
@@ -347,6 +355,14 @@ class FlowEngine:
             # be asked for again (found on a live call: 我家电视没信号了 was answered 请说出您遇到的问题).
             return await self._enter(flow, state, chosen.target, first_utterance=event.text.strip())
         return await self._enter(flow, state, chosen.target)
+
+    async def _which_option(self, flow: Flow, state: CallState, node: Node, text: str) -> list:
+        """Words of two options, each covering as much of the sentence (我要报停宽带): ask which (content/ivr.yml
+        ``prompts.which_option``, then the menu), counted as a try like any answer the menu could not take;
+        the sentence is kept for the option the caller then picks."""
+        state.unsure_words = text
+        said = self.services.hotline.get().prompts.get("which_option", "")
+        return await self._no_match(flow, state, node, said, label="which_option" if said else "retry")
 
     async def _digits(self, flow: Flow, state: CallState, node: Node, event) -> list:
         if isinstance(event, KeyPress):

@@ -16,18 +16,25 @@ def normalise(text: str) -> str:
     return _NOT_WORD.sub("", text).lower()
 
 
-def match_phrase(text: str, options: list[MenuOption]) -> MenuOption | None:
-    """The option with the longest phrase found in ``text`` (or equal to it)."""
+def match_phrases(text: str, options: list[MenuOption]) -> list[MenuOption]:
+    """The options whose phrases cover most of ``text`` (characters said that are part of one of the option's
+    phrases, wherever they occur): one when it is clear, several when they cover as much (我要报停宽带:
+    报停 and 宽带, two options; the engine asks which), none when no phrase was said. 宽带账单查询 is the
+    bill option's (账单, 查询), not the first option listed with a word as long as any (宽带, found in review)."""
     heard = normalise(text)
-    if not heard:
-        return None
-    best, best_len = None, 0
-    for option in options:
+    covered: dict[int, int] = {}
+    for index, option in enumerate(options):
+        spans = set()
         for phrase in option.phrases:
             wanted = normalise(phrase)
-            if wanted and wanted in heard and len(wanted) > best_len:
-                best, best_len = option, len(wanted)
-    return best
+            start = heard.find(wanted) if wanted else -1
+            while start >= 0:
+                spans.update(range(start, start + len(wanted)))
+                start = heard.find(wanted, start + 1)
+        if spans:
+            covered[index] = len(spans)
+    most = max(covered.values(), default=0)
+    return [options[index] for index, size in covered.items() if size == most]
 
 
 def said_more(text: str, option: MenuOption, fillers: tuple[str, ...]) -> bool:

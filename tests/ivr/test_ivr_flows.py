@@ -12,7 +12,7 @@ from bot.ivr.bot_turns import spoken_replies
 from bot.ivr.config import load_hotline_config
 from bot.ivr.errors import FlowError
 from bot.ivr.flow_loader import load_flow_file, parse_flow
-from bot.ivr.matching import digits_valid, match_phrase, spoken_digits
+from bot.ivr.matching import digits_valid, match_phrases, spoken_digits
 from bot.ivr.registry import FlowRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,8 +142,10 @@ def test_matching_and_digits():
     from bot.ivr.flow import MenuOption
 
     options = [MenuOption("1", ("话费",), "bill"), MenuOption("2", ("宽带", "宽带故障"), "fault")]
-    assert match_phrase("我想查一下话费", options).target == "bill"
-    assert match_phrase("你好", options) is None
+    assert [o.target for o in match_phrases("我想查一下话费", options)] == ["bill"]
+    assert match_phrases("你好", options) == []
+    assert [o.target for o in match_phrases("宽带故障交话费", options)] == ["fault"]  # 4 characters against 2
+    assert [o.target for o in match_phrases("宽带话费", options)] == ["bill", "fault"]  # as much of each: ask which
     assert spoken_digits("幺三八 零零零零 一二三四") == "13800001234"
     assert digits_valid("13800001234", 11, 11, r"^1[3-9]\d{9}$", "")
     assert not digits_valid("4539578763621487", 16, 16, "", "luhn")
