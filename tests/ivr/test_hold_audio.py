@@ -288,7 +288,7 @@ async def test_a_callback_key_with_a_claimed_caller_id_books_the_number_the_call
     tickets = [t for t in Repository(kefu_env.database_url).tickets_since()
                if t.get("conversation_id") == f"ivr:{call.stream_sid}"]
     assert [t["kind"] for t in tickets] == ["callback"]
-    assert tickets[0]["details"]["caller"] == "13700000002"
+    assert tickets[0]["details"]["callback_phone"] == "13700000002"
     assert "13912345678" not in json.dumps(tickets[0]["details"])
 
 
