@@ -53,6 +53,9 @@ def test_contacts_file_errors_name_the_problem(tmp_path, kefu_env):
          r"repair_followup.message names \{name\}, which a ticket_resolved contact does not have"),
         (lambda r: r["rules"]["arrears_reminder"].update(message="您的工单{ticket_id}欠费{amount}元"),
          r"arrears_reminder.message names \{ticket_id\}.*it may name \{amount\}"),
+        # Found in review: only the first of two names was given, and the editor's fix still left the other.
+        (lambda r: r["rules"]["repair_followup"].update(message="{name}您好，{ticket}已处理。"),
+         r"repair_followup.message names \{name\}, \{ticket\}, which a ticket_resolved contact does not have"),
         (lambda r: r["rules"]["arrears_reminder"].update(message="您已欠费{amount:d}元"),
          r"arrears_reminder.message cannot be filled in"),
         (lambda r: r["rules"]["arrears_reminder"].update(message="您已欠费｛amount｝元"),
