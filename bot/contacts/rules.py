@@ -194,7 +194,7 @@ def message_mistake(message: str, trigger: str) -> str | None:
         return f"writes {wide.group(0)} with full-width braces, which customers would read as written: write {{{wide.group(1)}}}"
     try:
         # Every name it lacks, not the first only: an editor who fixes the one named would still send the other.
-        unknown = [name for _, name, _, _ in string.Formatter().parse(message) if name is not None and name not in names]
+        unknown = [name for _, name, _, _ in string.Formatter().parse(message) if name and name not in names]
         if unknown:
             lacking = ", ".join("{" + name + "}" for name in dict.fromkeys(unknown))
             return f"names {lacking}, which a {trigger} contact does not have: it may name {allowed}"
