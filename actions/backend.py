@@ -47,6 +47,13 @@ def latest_entity(tracker: Tracker, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def says_any(tracker: Tracker, words: list[str] | None) -> bool:
+    """Whether the latest message has any of ``words`` (one of the editors' lists in content/labels.yml)
+    in it, letters in any case."""
+    text = str((tracker.latest_message or {}).get("text") or "").lower()
+    return any(word and word.lower() in text for word in words or ())
+
+
 def last_said(tracker: Tracker) -> str | None:
     """The response the bot said last (Rasa keeps it in the bot event's metadata)."""
     said = next((e for e in reversed(tracker.events) if e.get("event") == "bot"), None)

@@ -12,7 +12,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.accounts import bill_topics_named
-from actions.backend import db, labels, last_said, record, repository
+from actions.backend import db, labels, last_said, record, repository, says_any
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
 from actions.handoff import offer_human
@@ -70,7 +70,8 @@ class ActionHandleThanks(Action):
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=True)
         # "谢谢 拜拜" is read as thanks: it got "还有其他问题吗？" after the customer said goodbye (found trying
         # the chat). Thanks with a goodbye in it (``goodbye_words`` in content/labels.yml) is one.
-        dispatcher.utter_message(response="utter_goodbye" if says_any(tracker, "goodbye_words") else "utter_thanks")
+        goodbye = says_any(tracker, labels().get("goodbye_words"))
+        dispatcher.utter_message(response="utter_goodbye" if goodbye else "utter_thanks")
         return []
 
 
@@ -78,16 +79,9 @@ class ActionHandleThanks(Action):
 STILL_NEEDED = frozenset({"utter_identity_still_needed", "utter_contact_number_still_needed"})
 
 
-def says_any(tracker: Tracker, words: str) -> bool:
-    """Whether the latest message has any word of the editors' list ``words`` (content/labels.yml),
-    letters in any case."""
-    text = str((tracker.latest_message or {}).get("text") or "").lower()
-    return any(word and word.lower() in text for word in labels().get(words) or ())
-
-
 def names_not_fixed(tracker: Tracker) -> bool:
     """Whether the latest message says the problem is not fixed (``selfhelp_not_fixed_words``)."""
-    return says_any(tracker, "selfhelp_not_fixed_words")
+    return says_any(tracker, labels().get("selfhelp_not_fixed_words"))
 
 
 def says_not_fixed(tracker: Tracker) -> bool:
@@ -107,7 +101,7 @@ def follows_up_the_bill(tracker: Tracker) -> bool:
 def says_never_mind(tracker: Tracker) -> bool:
     """Whether the latest message declines the help offered ("不用了", ``never_mind_words``), rather than
     saying it cannot tell ("不知道", "没看到什么灯亮")."""
-    return says_any(tracker, "never_mind_words")
+    return says_any(tracker, labels().get("never_mind_words"))
 
 
 # The replies that file (or chase) a repair and ask "预约上门时间或转人工客服吗？" (actions/repairs.py).

@@ -15,7 +15,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import catalogue, labels, latest_entity, record, repository
+from actions.backend import catalogue, labels, latest_entity, record, repository, says_any
 from actions.chain import continue_with
 from actions.csat import ask_csat
 from actions.handoff import offer_human
@@ -112,10 +112,7 @@ def names_fault(tracker: Tracker, fault_type: str) -> bool:
     """Whether the latest message names ``fault_type``'s device or service (any word of its list; a fault
     without a list counts as named)."""
     words = (labels().get("fault_named_by") or {}).get(fault_type)
-    if words is None:
-        return True
-    text = str((tracker.latest_message or {}).get("text") or "").lower()
-    return any(word and word.lower() in text for word in words)
+    return words is None or says_any(tracker, words)
 
 
 class ActionTriageFault(Action):

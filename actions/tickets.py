@@ -190,7 +190,7 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
 
     async def file(self, dispatcher, tracker, customer: Customer | None, details: dict, verified: bool):
         text = request_text(tracker)
-        # Found by a tester: 装机师傅迟到了三个小时, said right after the complaint was filed, became a second
+        # Found trying the chat: 装机师傅迟到了三个小时, said right after the complaint was filed, became a second
         # ticket. This conversation's own complaint tells whoever is typing nothing new, proven or not.
         own = newest(await db(repository().tickets_for, None, open_only=True, conversation_id=tracker.sender_id),
                      "complaint")
