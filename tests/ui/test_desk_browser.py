@@ -270,3 +270,54 @@ def test_a_callback_offered_from_a_ticket_reaches_the_desk_with_the_customer_and
     finally:
         context.close()
     assert not errors, errors
+
+
+def claim_a_broadband_customer(browser, stack, errors: list[str]):
+    """A web customer with a broadband fault, waiting, claimed on the desk; (context, desk page, sender)."""
+    sender = f"bb-ui-{uuid.uuid4().hex[:6]}"
+    say(stack, sender, "宽带连不上了")
+    say(stack, sender, "转人工")
+    context, agent = desk_page(browser, stack, errors, DESK)
+    only_waiting(stack, sender, stack.settings.demo_agent_name)
+    agent.locator("#claim").click()
+    agent.locator("#conversation").wait_for(state="visible", timeout=10000)
+    expect(agent.locator('#profile dd[data-field="fault"]')).not_to_have_text("-", timeout=10000)
+    return context, agent, sender
+
+
+def test_the_desks_selfhelp_list_puts_the_conversations_fault_first(browser, running_kefu):
+    """Found in a review: the list an agent sends self-help from ignored the conversation's fault, and a
+    broadband customer's agent had the TV entries on top (and chosen)."""
+    from bot.selfhelp import load_catalogue
+
+    broadband = {e.id for e in load_catalogue(running_kefu.settings.selfhelp_catalogue).for_fault("fault_broadband")}
+    errors: list[str] = []
+    context, agent, _ = claim_a_broadband_customer(browser, running_kefu, errors)
+    try:
+        options = agent.locator("#selfhelp-select option")
+        expect(options).to_have_count(len(load_catalogue(running_kefu.settings.selfhelp_catalogue).entries))
+        values = [options.nth(i).get_attribute("value") for i in range(len(broadband))]
+        assert set(values) == broadband, values
+        assert agent.locator("#selfhelp-select").input_value() in broadband, "the one chosen is for the fault"
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_the_confirm_button_of_a_transfer_says_transfer(browser, running_kefu):
+    """Found in a review: with 转其他技能组 chosen the bar asked 确认把客户转到…技能组？ and the button said 确认结束."""
+    errors: list[str] = []
+    context, agent, _ = claim_a_broadband_customer(browser, running_kefu, errors)
+    try:
+        agent.locator("#disposition").select_option("transfer")
+        agent.locator("#close-submit").click()
+        expect(agent.locator("#close-confirm-text")).to_contain_text("技能组")
+        expect(agent.locator("#close-confirm-yes")).to_have_text("确认转接")
+        agent.locator("#close-confirm-no").click()
+        agent.locator("#disposition").select_option("resolved")
+        agent.locator("#close-submit").click()
+        expect(agent.locator("#close-confirm-yes")).to_have_text("确认结束")
+        agent.locator("#close-confirm-no").click()
+    finally:
+        context.close()
+    assert not errors, errors

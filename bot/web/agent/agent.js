@@ -13,6 +13,7 @@
   var overviewTimer = null, messagesTimer = null;
   var stream = null;         // EventSource of the conversation on screen
   var skillLabels = {};
+  var catalogueEntries = [], currentFault = null;  // the self-help an agent can send, and the fault on screen
   var claimRequest = null;   // request id of the 接入下一位 not answered yet (its retry sends it again)
 
   var clear = common.clear, api = common.api, keyedList = window.kefuKeyedList, confirmBar = window.kefuConfirmBar;
@@ -204,9 +205,14 @@
     var skills = Array.prototype.filter.call($("skills").querySelectorAll("input"), function (b) { return b.checked; }).map(function (b) { return b.value; });
     api("POST", "status", { status: $("status-select").value, skills: skills }).then(function () { showError(null); refreshOverview(); }).catch(showError);
   }
+  /** The self-help list, the entries for the conversation's fault first (the first is the one chosen): found
+   *  in a review, a broadband customer's agent had the TV entries on top and had to hunt for the right one. */
   function fillCatalogue(entries) {
+    if (entries) { catalogueEntries = entries; }
     var select = $("selfhelp-select"); clear(select);
-    entries.forEach(function (e) { var o = el("option", null, e.title); o.value = e.id; select.appendChild(o); });
+    var forFault = catalogueEntries.filter(function (e) { return currentFault && e.fault_type === currentFault; });
+    var others = catalogueEntries.filter(function (e) { return forFault.indexOf(e) < 0; });
+    forFault.concat(others).forEach(function (e) { var o = el("option", null, e.title); o.value = e.id; select.appendChild(o); });
   }
 
   // ---- one conversation --------------------------------------------------------
@@ -261,6 +267,7 @@
       }
       profile.appendChild(dd);
     });
+    currentFault = (view.slots && view.slots.fault_type) || null; fillCatalogue(null);
     var tried = $("selfhelp-tried"); clear(tried);
     (view.selfhelp || []).forEach(function (s) { tried.appendChild(el("li", null, t("selfhelp_item", { title: s.title, answer: t("answer_" + (s.answer || "none")) }))); });
     var intents = $("intents"); clear(intents);
@@ -497,6 +504,8 @@
       if (!current) { return; }
       var disposition = $("disposition").value;
       $("close-confirm-text").textContent = t("close_confirm_" + disposition, { skill: skillLabels[$("transfer-skill").value] || "" });
+      // The button says what it does: a transfer does not end the customer's service (found in a review).
+      $("close-confirm-yes").textContent = t(disposition === "transfer" ? "close_confirm_yes_transfer" : "close_confirm_yes");
       confirmBar.open($("close-confirm"), $("close-confirm-no"), $("close-submit"));
     });
     // A callback, or a follow-up ticket for a customer nobody knows, needs a number: asked for here unless
