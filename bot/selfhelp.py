@@ -79,7 +79,10 @@ class Catalogue:
     def best_match(
         self, fault_type: str, text: str = "", fault_code: str | None = None, exclude: set[str] = frozenset()
     ) -> SelfHelpEntry | None:
-        """The most specific untried entry for this fault, else its general entry."""
+        """The most specific untried entry for this fault, else its general entry; None once the general entry
+        was tried and nothing else fits what the customer said. Found in a review: the waiting room sent the
+        mosaic entry to a customer whose TV had no signal, the first untried entry once the general one was
+        tried. A fault with no general entry falls back to its first entry."""
         candidates = [e for e in self.for_fault(fault_type) if e.id not in exclude]
         if not candidates:
             return None
@@ -88,7 +91,9 @@ class Catalogue:
         if scores[best.id] > 0:
             return best
         general = [e for e in candidates if e.general]
-        return general[0] if general else best
+        if general:
+            return general[0]
+        return None if any(e.general for e in self.for_fault(fault_type)) else best
 
     def next_after(self, entry_id: str, tried: set[str]) -> SelfHelpEntry | None:
         """The follow-up entry an editor chained after ``entry_id``, if not tried yet."""

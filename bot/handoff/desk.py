@@ -294,7 +294,7 @@ class Desk:
             raise DeskError("error_selfhelp", 404)
         message = selfhelp_message(entry)
         await self.conversations.utter(conversation_id, message.pop("response"), **message)
-        await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked")
+        await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked_handed_over")  # no 转人工: has one
         await remember_pushed_selfhelp(self.queue.redis, conversation_id, entry.id)
         await mark_asked(self.queue.redis, conversation_id, entry.id)  # the answer counts (bot.handoff.agent_selfhelp)
         await self._record(conversation_id, "selfhelp_sent", {"selfhelp_id": entry.id, "agent_id": agent_id})

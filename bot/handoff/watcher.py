@@ -62,7 +62,7 @@ from bot.handoff.line import read_line
 from bot.handoff.queue import HandoffQueue, HandoffRequest, QueuePosition
 from bot.handoff.tickets import customer_id_of, repository
 from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
-from bot.handoff.waiting_tickets import known_phone, promised_time, waiting_room_ticket
+from bot.handoff.waiting_tickets import customer_said, known_phone, promised_time, waiting_room_ticket
 from bot.redis_lock import RELEASE_IF_HOLDER
 from bot.outcomes.events import customer_key
 from bot.outcomes.selfhelp_tried import failed_before as failed_selfhelp
@@ -302,14 +302,17 @@ class WaitingRoom:
         catalogue = load_catalogue(get_settings().selfhelp_catalogue)
         sent = set(slots.get("selfhelp_sent") or []) | set(await self.pushed_selfhelp(conversation_id))
         failed = await failed_before(entry["request"])
-        found = catalogue.best_match(fault_type, text, slots.get("fault_code"), exclude=sent | failed)
+        # The fault as the conversation knows it, as the assistant's triage matches it: the customer's own words
+        # (those before the handoff too: a button press says nothing of the symptom) and the fault code.
+        words = " ".join(customer_said(entry["request"]) + [text])
+        found = catalogue.best_match(fault_type, words, slots.get("fault_code"), exclude=sent | failed)
         if found is None:
             await self.conversations.utter(conversation_id, "utter_queue_no_selfhelp")
             return
         await remember_pushed_selfhelp(self.queue.redis, conversation_id, found.id)
         message = selfhelp_message(found)
         await self.conversations.utter(conversation_id, message.pop("response"), **message)
-        await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked")
+        await self.conversations.utter(conversation_id, "utter_ask_selfhelp_worked_handed_over")  # no 转人工: queued
         await self.set_mode(conversation_id, "selfhelp_asked")
 
     async def pushed_selfhelp(self, conversation_id: str) -> list[str]:

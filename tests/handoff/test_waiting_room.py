@@ -10,6 +10,7 @@ import datetime
 import re
 
 import pytest
+import yaml
 
 from bot.handoff import keys
 from bot.handoff.estimate import wait_minutes
@@ -72,9 +73,10 @@ def room(queue, clock, settings, kefu_env):
 
 
 async def wait_in_line(queue, conversation_id: str, *, channel: str = "webchat", fault_type: str | None = "fault_tv",
-                       customer: dict | None = None, phone: str | None = None) -> None:
-    packet = {"slots": {"fault_type": fault_type, "selfhelp_sent": []}, "customer": customer, "phone": phone,
-              "transcript": [{"who": "customer", "text": "电视没信号"}, {"who": "customer", "text": "转人工"}]}
+                       customer: dict | None = None, phone: str | None = None, said: str = "电视没信号",
+                       tried: tuple[str, ...] = ()) -> None:
+    packet = {"slots": {"fault_type": fault_type, "selfhelp_sent": list(tried)}, "customer": customer, "phone": phone,
+              "transcript": [{"who": "customer", "text": said}, {"who": "customer", "text": "转人工"}]}
     await queue.enqueue(HandoffRequest(conversation_id, channel, "tv", 0,
                                        str(customer["id"]) if customer else None, packet))
     queue.clock.advance(1)  # what the customer says next comes after the request
@@ -92,7 +94,7 @@ async def test_selfhelp_while_waiting_then_solved_leaves_the_queue(room, queue, 
     room.conversations.customer("c1", "#handoff:selfhelp")
     await room.visit("c1")
     said = room.conversations.responses("c1")
-    assert said == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
+    assert said == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked_handed_over"]
     video = room.conversations.said["c1"][0][1]["attachment"]
     assert video["type"] == "video" and video["payload"]["src"].endswith(".mp4")
 
@@ -117,7 +119,7 @@ async def test_the_waiting_rooms_options_typed_do_what_their_buttons_do(room, qu
         room.conversations.customer("c-typed", text, intent)
         await room.visit("c-typed")
     assert room.conversations.responses("c-typed") == ["utter_queue_noted", "utter_selfhelp_entry",
-                                                       "utter_ask_selfhelp_worked"]
+                                                       "utter_ask_selfhelp_worked_handed_over"]
     clock.advance(1)
     room.conversations.customer("c-typed", "留言")
     await room.visit("c-typed")
@@ -138,7 +140,7 @@ async def test_a_problem_typed_while_waiting_gets_selfhelp_at_once(room, queue, 
     assert room.conversations.responses("c2") == ["utter_queue_selfhelp_ask_problem"]
     room.conversations.customer("c2", "宽带连不上了", "fault_broadband")
     await room.visit("c2")
-    assert room.conversations.responses("c2")[1:] == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
+    assert room.conversations.responses("c2")[1:] == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked_handed_over"]
     assert (await queue.position("c2")).position == 1, "self-help does not cost the place in line"
     room.conversations.customer("c2", "/deny", "deny")
     await room.visit("c2")
@@ -496,3 +498,57 @@ async def test_a_customer_transferred_after_a_long_conversation_is_not_timed_out
     await room.visit("t1")
     assert await queue.position("t1") is None
     assert room.conversations.responses("t1")[-1] == "utter_queue_timeout"
+
+
+def buttons_shown(response: str, channel: str) -> list[str]:
+    """The titles of the buttons the domain's ``response`` shows on ``channel`` (Rasa's choice of variant)."""
+    for path in sorted((PROJECT_ROOT / "domain").glob("*.yml")):
+        variants = (yaml.safe_load(path.read_text(encoding="utf-8")).get("responses") or {}).get(response)
+        if variants:
+            chosen = [v for v in variants if v.get("channel") == channel] or [v for v in variants if "channel" not in v]
+            return [b["title"] for v in chosen for b in v.get("buttons") or []]
+    raise LookupError(response)
+
+
+def sent_selfhelp(room, conversation_id: str) -> str:
+    """The entry the waiting room sent last, as the customer's message names it."""
+    response, values = room.conversations.said[conversation_id][-2]
+    assert response == "utter_selfhelp_entry", room.conversations.responses(conversation_id)
+    return values["buttons"][0]["selfhelp_id"]
+
+
+async def test_waiting_room_selfhelp_fits_the_symptom_the_customer_described(room, queue, clock):
+    """Found in a review: a customer who had told the assistant 电视一直马赛克 pressed 自助服务 in the queue and
+    got the general set-top box entry: the button says nothing of the symptom, and the waiting room matched
+    only what came with it. It matches the fault as the assistant's triage does: by the customer's words."""
+    await agent_available(queue)
+    await wait_in_line(queue, "c-mosaic", said="电视一直马赛克，卡得不行")
+    await room.visit("c-mosaic")
+    room.conversations.customer("c-mosaic", "#handoff:selfhelp")
+    await room.visit("c-mosaic")
+    assert sent_selfhelp(room, "c-mosaic") == "tv_mosaic"
+
+
+async def test_waiting_room_sends_no_other_symptoms_selfhelp_once_the_fitting_ones_were_tried(room, queue, clock):
+    """Found in a review: a TV with no signal, its entry and the general one tried with the assistant, got the
+    mosaic entry in the queue (the first one left). Nothing else fits: the customer is told so."""
+    await agent_available(queue)
+    await wait_in_line(queue, "c-nosignal", tried=("tv_no_signal", "tv_general_reset"))
+    await room.visit("c-nosignal")
+    room.conversations.customer("c-nosignal", "#handoff:selfhelp")
+    await room.visit("c-nosignal")
+    assert room.conversations.responses("c-nosignal") == ["utter_queue_no_selfhelp"]
+
+
+@pytest.mark.parametrize("channel", ["webchat", "wechat", "ivr"])
+async def test_the_waiting_rooms_selfhelp_question_offers_no_human_to_a_customer_already_queued(room, queue, clock,
+                                                                                                channel):
+    """Found in a review: "解决了吗？" after self-help in the queue offered 转人工 to a customer already waiting
+    for a person (pressed, it was only noted)."""
+    await agent_available(queue)
+    await wait_in_line(queue, "c-asked", channel=channel)
+    await room.visit("c-asked")
+    room.conversations.customer("c-asked", "#handoff:selfhelp")
+    await room.visit("c-asked")
+    question = room.conversations.responses("c-asked")[-1]
+    assert buttons_shown(question, channel) == ["解决了", "没解决"], question
