@@ -20,9 +20,9 @@ every ``DEPARTURES_CHECK_S``:
   agent's own phone (``bot.ivr.bridge``) stays theirs: they are talking to the caller.
 
 Either way each conversation keeps its place in time, as a transfer to the same group does; the
-waiting room's next visit tells the customer their place again; ``handoff_requeued`` is recorded
-with the agent and the reason (``removed``, ``agent_gone``; the desk records ``signed_out`` and
-``supervisor``).
+waiting room's next visit tells the customer that their agent left, and their place again;
+``handoff_requeued`` is recorded with the agent and the reason (``removed``, ``agent_gone``; the desk
+records ``signed_out`` and ``supervisor``).
 
 Cost: the removal records are read every ``DEPARTURES_CHECK_S`` (5 s), not every tick: one indexed
 query on a table that is empty almost always (measured 0.6 ms on SQLite through ``asyncio.to_thread`` on
@@ -51,7 +51,7 @@ async def requeue(queue: HandoffQueue, conversation_id: str, agent_id: str, *, c
     to the same group does; the waiting room's next visit tells the customer their place again.
     False when the agent no longer holds it (closed, or the customer left meanwhile), or took it
     after ``claimed_by``. ``served_until``: the gone agent's last check-in (``HandoffQueue.transfer``)."""
-    from bot.handoff.watcher import remember_notice  # the waiting room imports this module
+    from bot.handoff.watcher import WITH_AGENT, remember_notice  # the waiting room imports this module
 
     entry = await queue.entry(conversation_id)
     if entry is None or entry["state"] != "claimed" or entry["agent_id"] != agent_id:
@@ -62,7 +62,7 @@ async def requeue(queue: HandoffQueue, conversation_id: str, agent_id: str, *, c
         await queue.transfer(conversation_id, agent_id, entry["skill"], served_until=served_until)
     except HandoffError:
         return False
-    await remember_notice(queue, conversation_id, "with_agent")
+    await remember_notice(queue, conversation_id, WITH_AGENT)  # the next visit says the agent left, and the place
     return True
 
 

@@ -53,7 +53,7 @@ from bot.handoff.conversations import RasaConversations
 from bot.handoff.departures import Departures
 from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp, remember_selfhelp_answer
 from bot.handoff.estimate import wait_minutes
-from bot.handoff.handback import finish_owed, note_words
+from bot.handoff.handback import agent_left_marker, finish_owed, note_words
 from bot.handoff.joined import finish_owed as finish_owed_joins
 from bot.handoff.transfer_owed import finish_owed as finish_owed_transfers
 from bot.handoff.masking import mask_phone
@@ -414,10 +414,13 @@ class WaitingRoom:
         key = keys.conversation(conversation_id)
         minutes = wait_minutes(position.estimated_wait_s)
         state = notice_state(position.position, minutes, available)
-        last = as_text_or_none(await self.queue.redis.hget(key, "notified"))
+        last, channel = map(as_text_or_none, await self.queue.redis.hmget(key, ["notified", "channel"]))
         if last == state:
             return
         await remember_notice(self.queue, conversation_id, state)
+        if last == WITH_AGENT:  # back in line because their agent left (bot.handoff.departures): told so first
+            await self.conversations.utter(conversation_id, "utter_queue_agent_left",
+                                           **agent_left_marker(channel or ""))
         if not available:
             await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
         elif last == NOBODY:
@@ -456,6 +459,7 @@ def is_number_attempt(text: str) -> bool:
 
 
 NOBODY = "nobody"  # the notice state of "nobody is online to serve this queue"
+WITH_AGENT = "with_agent"  # and of "just put back in line by their agent's leaving" (bot.handoff.departures)
 
 
 def notice_state(position: int, minutes: int, available: bool) -> str:

@@ -149,9 +149,10 @@ async def test_an_agent_whose_desk_stopped_checking_in_hands_their_customers_bac
     gone = await queue.roster.get("gone")
     assert gone.status == "away" and not queue.roster.present(gone), "away, and not made present by it"
     assert "handoff.agent_gone agent=gone" in caplog.text
-    # The customer hears their place again on the waiting room's next visit.
+    # The customer hears that their agent left, and their place again, on the waiting room's next visit (found
+    # in a review: only the place, as if nobody had been serving them).
     await room.visit("c1")
-    assert room.conversations.responses("c1") == ["utter_queue_update"]
+    assert room.conversations.responses("c1") == ["utter_queue_agent_left", "utter_queue_update"]
 
     clock.advance(DEPARTURES_CHECK_S + 1)
     await room.tick()  # nothing held any more: nothing more to record

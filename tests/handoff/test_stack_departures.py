@@ -8,6 +8,7 @@ import pytest
 from bot.db.repository import Repository
 from bot.handoff.accounts import AccountStore
 from tests.handoff.stack_client import desk, desk_login, only_waiting, say, tracker, wait_for
+from tests.test_acknowledge_first import reply_text
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +53,8 @@ def test_signing_out_puts_held_customers_back_in_their_queue_in_their_place_and_
     assert signed_out.ok and signed_out.json()["requeued"] == 1
     assert tv_queue(stack, boss)[:2] == [sender, later], "back in line in their place, ahead of later arrivals"
     wait_for(lambda: "排在第" in bot_texts(tracker(stack, sender))[-1])  # told their place in line again
+    # and first that their agent left (found in a review: only the place, as if nobody had been serving them)
+    assert bot_texts(tracker(stack, sender))[-2] == reply_text("utter_queue_agent_left")
     assert tracker(stack, sender)["paused"] is True, "still with the people, not handed to the bot"
     assert requeued_events(stack, sender) == [{"agent_id": name, "reason": "signed_out"}]
 
