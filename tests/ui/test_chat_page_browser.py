@@ -221,3 +221,37 @@ def test_an_idle_conversation_warns_before_it_ends_and_the_customer_can_stay(pho
 
     phone.evaluate(idle_for, 61)  # and when it has ended, the page says so
     phone.locator("#log .notice", has_text="本次对话已结束").wait_for(timeout=5000)
+
+
+def test_a_page_whose_words_were_cut_off_never_shows_a_key(browser, running_kefu):
+    """Found in a review: reloaded at once, the chat showed the key ``greeting``. The reload cut off the page's
+    request for its words (net::ERR_ABORTED, seen in Chromium); the page went on without them, greeted with the
+    key and kept it in the tab's history, which the reloaded page showed. Here the first request is cut off
+    the same way: the page gets its words on the next try, and a reload greets in words too."""
+    errors: list[str] = []
+    cut: list[str] = []
+
+    def cut_off_once(route):
+        if not cut:
+            cut.append(route.request.url)
+            route.abort("aborted")
+        else:
+            route.continue_()
+
+    context = browser.new_context(viewport=PHONE, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.route("**/chat/ui/webchat.zh.json", cut_off_once)
+        page.goto(f"{running_kefu.settings.rasa_url}/chat/")
+        greeting = page.locator(".msg.bot").first
+        greeting.wait_for(timeout=15000)
+        assert cut, "the words' first request was cut off"
+        assert "小服" in greeting.inner_text()
+        page.reload()
+        page.get_by_text("在线", exact=True).wait_for(timeout=15000)
+        shown = page.locator("#log").inner_text()
+        assert "小服" in shown and "greeting" not in shown, shown
+    finally:
+        context.close()
+    assert not errors, errors

@@ -662,13 +662,22 @@
     window.kefuChat = { receive: onBotUttered, session: function () { return sessionId; } };
   }
 
-  fetch("/chat/ui/webchat.zh.json", { cache: "no-cache" })
-    .then(function (r) { return r.ok ? r.json() : {}; })
-    .catch(function () { return {}; })
-    .then(function (loaded) {
-      strings = loaded || {};
-      applyStrings();
-      if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); }
-      else { start(); }
-    });
+  // The page starts only with its words: a request for them that fails is tried again (1 s, 2 s, ... up to every
+  // 10 s). Found in a review: a reload at once cut the request off (net::ERR_ABORTED) in the page being left,
+  // which went on with no words, greeted with the key "greeting" and kept that in the tab's history, so the
+  // reloaded page showed the key too.
+  var STRINGS_RETRY_MS = [1000, 10000];
+  function loadStrings(wait) {
+    fetch("/chat/ui/webchat.zh.json", { cache: "no-cache" })
+      .then(function (r) { if (!r.ok) { throw new Error("strings " + r.status); } return r.json(); })
+      .then(function (loaded) {
+        strings = loaded && typeof loaded === "object" ? loaded : {};
+        applyStrings();
+        if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); }
+        else { start(); }
+      }, function () {
+        window.setTimeout(function () { loadStrings(Math.min(wait * 2, STRINGS_RETRY_MS[1])); }, wait);
+      });
+  }
+  loadStrings(STRINGS_RETRY_MS[0]);
 })();
