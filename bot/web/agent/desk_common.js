@@ -14,10 +14,18 @@ window.kefuDeskCommon = (function () {
     };
   }
   /** Loads a strings file; resolves to its translator (an empty one when the file cannot be read). */
-  function loadLabels(url) {
+  // A page goes on only with its words: a request for them that fails is tried again (1 s, 2 s, ... up to every
+  // 10 s), as the chat page does. Found in a review: a reload cuts the request off (net::ERR_ABORTED), and the
+  // desk pages went on without words, showing keys such as login_submit.
+  function loadLabels(url, wait) {
+    wait = wait || 1000;
     return fetch(url, { cache: "no-cache" })
-      .then(function (r) { return r.ok ? r.json() : {}; }).catch(function () { return {}; })
-      .then(function (loaded) { return translator(loaded || {}); });
+      .then(function (r) { if (!r.ok) { throw new Error("labels " + r.status); } return r.json(); })
+      .then(function (loaded) { return translator(loaded && typeof loaded === "object" ? loaded : {}); },
+        function () {
+          return new Promise(function (resolve) { window.setTimeout(resolve, wait); })
+            .then(function () { return loadLabels(url, Math.min(wait * 2, 10000)); });
+        });
   }
 
   var deskT = translator({});
