@@ -81,6 +81,14 @@ class ActionQueryBill(IdentifiedAction):
 
 
 BILL_TOPICS = ("bills", "balance", "arrears", "data", "minutes")
+# The replies of a bill answer: words the NLU cannot place right after one may follow it up ("上个月呢",
+# actions/escalation.py). Looked up only (``said in BILL_ANSWERS``), so `kefu validate` still knows who sends each.
+BILL_ANSWERS = frozenset({
+    "utter_bill_summary", "utter_bill_arrears", "utter_bill_balance", "utter_bill_no_arrears", "utter_bill_none",
+    "utter_bill_usage_data", "utter_bill_usage_data_unlimited", "utter_bill_usage_minutes", "utter_bill_change_up",
+    "utter_bill_change_down", "utter_bill_change_same", "utter_bill_change_first", "utter_bill_above_plan",
+    "utter_bill_plan_fee_only", "utter_bill_month",
+})
 # Asked only by name: why the newest bill is what it is ("为什么这个月这么贵"), the month before ("上个月呢").
 CHANGE = "change"
 PREVIOUS = "previous"

@@ -11,7 +11,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.accounts import bill_topics_named
+from actions.accounts import BILL_ANSWERS, bill_topics_named
 from actions.backend import db, labels, last_said, record, repository, says_any
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
@@ -94,8 +94,7 @@ def follows_up_the_bill(tracker: Tracker) -> bool:
     """Words the NLU could not place, right after a bill answer, that name a part of the bill
     (``bill_question`` in content/labels.yml): "上个月呢" got "抱歉，我没太明白" (found trying the chat)."""
     text = str((tracker.latest_message or {}).get("text") or "")
-    return (str(last_said(tracker) or "").startswith("utter_bill_")
-            and bool(bill_topics_named(text, labels().get("bill_question") or {})))
+    return last_said(tracker) in BILL_ANSWERS and bool(bill_topics_named(text, labels().get("bill_question") or {}))
 
 
 def says_never_mind(tracker: Tracker) -> bool:
