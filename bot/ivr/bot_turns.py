@@ -82,6 +82,7 @@ class SpokenReplies:
     queued: QueueStatus | None = None  # the assistant put the caller in the human queue
     asks_number: bool = False  # the last reply asks for a number or code (``number_prompts``)
     asks_question: bool = False  # the last reply waits for an answer: a number, buttons, or a question mark
+    says_goodbye: bool = False  # a reply takes leave of the caller (``goodbye_replies``)
 
 
 def queue_status(message: dict) -> QueueStatus | None:
@@ -99,11 +100,13 @@ def _is_link(button: dict) -> bool:
 
 
 def spoken_replies(messages: list[dict], button_template: str, max_buttons: int,
-                   number_prompts: tuple[str, ...] = (), agent_button: tuple[str, ...] = ()) -> SpokenReplies:
+                   number_prompts: tuple[str, ...] = (), agent_button: tuple[str, ...] = (),
+                   goodbye_replies: tuple[str, ...] = ()) -> SpokenReplies:
     """``agent_button``: (payload, key) of the button asking for an agent, read with that key (0 is an agent
     everywhere on the phone) rather than numbered with the others."""
     spoken = SpokenReplies()
     spoken.asks_number = bool(messages) and messages[-1].get("utter_action") in number_prompts
+    spoken.says_goodbye = any(message.get("utter_action") in goodbye_replies for message in messages)
     for message in messages:
         status = queue_status(message)
         if status is not None:

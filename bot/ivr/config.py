@@ -52,6 +52,8 @@ class HotlineConfig:
     # pause, even one the flow's node maps elsewhere ("0" for an agent).
     number_prompts: tuple[str, ...] = ()
     agent_button: tuple[str, ...] = ()  # (payload, key): the assistant's agent button, read with that key
+    # Responses that take leave of the caller (utter_goodbye): the assistant's part of the call is over.
+    goodbye_replies: tuple[str, ...] = ()
     # Caller silence that ends a turn once the recogniser has words (bot.ivr.call_audio).
     end_of_turn_menu_s: float = QUICK_END_S
     end_of_turn_free_s: float = QUICK_END_FREE_S
@@ -131,7 +133,7 @@ def load_hotline_config(path: Path) -> HotlineConfig:
         announcement_gap_s = float(hold.get("announcement_gap_s", 20))
         if not 0 <= announcement_gap_s <= 600:
             raise HotlineConfigError(f"{path}: hold.announcement_gap_s must be 0..600 seconds")
-        for words in ("unfinished_starts", "number_prompts"):
+        for words in ("unfinished_starts", "number_prompts", "goodbye_replies"):
             if isinstance(speech.get(words), str):  # read character by character: "我想 那个" made 我 a start
                 raise HotlineConfigError(f"{path}: speech.{words} must be a list ([我想, 那个, …]), not one text")
         notify_channel = str(raw.get("notify_channel", "sms"))
@@ -150,6 +152,7 @@ def load_hotline_config(path: Path) -> HotlineConfig:
             max_buttons_read=int(speech.get("max_buttons_read", 5)),
             number_prompts=tuple(str(name) for name in speech.get("number_prompts") or ()),
             agent_button=_agent_button(speech.get("agent_button"), path),
+            goodbye_replies=tuple(str(name) for name in speech.get("goodbye_replies") or ()),
             end_of_turn_menu_s=_end_of_turn(limits, "end_of_turn_menu_seconds", path, QUICK_END_S),
             end_of_turn_free_s=_end_of_turn(limits, "end_of_turn_free_speech_seconds", path, QUICK_END_FREE_S),
             hold_audio=str((Path(path).parent / audio).resolve()) if audio else "",

@@ -494,7 +494,7 @@ class FlowEngine:
             return [Say(hotline.prompt("bot_unavailable"), label=f"{node.id}:bot_unavailable")] + \
                 await self._leave_bot(flow, state, node)
         spoken = spoken_replies(messages, hotline.button_template, hotline.max_buttons_read, hotline.number_prompts,
-                                hotline.agent_button)
+                                hotline.agent_button, hotline.goodbye_replies)
         commands: list = [Say(t, label=f"{node.id}:bot") for t in spoken.texts]
         state.buttons, state.agent_button = spoken.buttons, spoken.agent_button
         state.keying_number = spoken.asks_number
@@ -506,6 +506,13 @@ class FlowEngine:
                             await self._send_links(state, spoken.links))
         if spoken.queued is not None:  # "you are queued" and the waiting node's prompts: moot once an agent has it
             return hold_notices(commands + await self._queued_by_assistant(flow, state, node, spoken.queued))
+        if spoken.says_goodbye:
+            # The caller took leave (谢谢 拜拜): on as a caller gone quiet goes (main.yml: the score, once),
+            # not 8 s of waiting and 请问还有什么可以帮您？ (found on a live call).
+            if node.retry.on_no_input is None:
+                state.status = "ended"
+                return commands + [EndCall("caller_goodbye")]
+            return commands + await self._enter(flow, state, node.retry.on_no_input)
         if state.bot_turns >= node.max_turns:
             return commands + await self._leave_bot(flow, state, node)
         return commands + [self._listen(node, state=state)]

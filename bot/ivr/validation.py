@@ -317,15 +317,20 @@ def hold_audio_problems(settings) -> list[Problem]:
 
 
 def number_prompt_problems(settings, domain) -> list[Problem]:
-    """``speech.number_prompts`` must name responses: a misspelt one leaves its 0 to the agent key."""
+    """``speech.number_prompts`` and ``speech.goodbye_replies`` must name responses: a misspelt one leaves its 0
+    to the agent key, or a caller who said goodbye waiting for the assistant."""
     from bot.ivr.config import load_hotline_config
     from bot.ivr.errors import HotlineConfigError
 
     try:
-        names = load_hotline_config(settings.ivr_config_path).number_prompts
+        config = load_hotline_config(settings.ivr_config_path)
     except HotlineConfigError:
         return []  # hold_audio_problems reports the file
-    listed = ((load(settings.ivr_config_path) or {}).get("speech") or {}).get("number_prompts") or []
-    return [Problem(str(settings.ivr_config_path), item_line(listed, listed.index(name)) if name in listed else None,
-                    f"speech.number_prompts names '{name}', which is not a response in domain/")
-            for name in names if name not in domain.responses]
+    speech = (load(settings.ivr_config_path) or {}).get("speech") or {}
+    problems = []
+    for setting, names in (("number_prompts", config.number_prompts), ("goodbye_replies", config.goodbye_replies)):
+        listed = speech.get(setting) or []
+        problems += [Problem(str(settings.ivr_config_path), item_line(listed, listed.index(name)) if name in listed else None,
+                             f"speech.{setting} names '{name}', which is not a response in domain/")
+                     for name in names if name not in domain.responses]
+    return problems

@@ -501,7 +501,8 @@ def test_a_reply_that_breaks_the_yaml_is_the_one_error_reported(project):
     """Found by a tester: one ASCII colon in a reply came back as 52 errors about developers' files,
     the real one sorted somewhere in the middle."""
     edit(project / "domain" / "responses.yml", "    - text: 不客气，很高兴能帮到您。", "    - text: 不客气: 很高兴能帮到您。")
-    assert len(errors_for(project)) == 1 and errors_for(project)[0].startswith("domain/responses.yml:19:")
+    line = line_of(project, "domain/responses.yml", "不客气: 很高兴能帮到您。")
+    assert len(errors_for(project)) == 1 and errors_for(project)[0].startswith(f"domain/responses.yml:{line}:")
 
 
 def test_a_verification_level_that_changes_nothing_is_named(project):

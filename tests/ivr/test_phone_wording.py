@@ -58,3 +58,17 @@ def test_no_reply_said_on_the_phone_asks_to_send_it_something():
             if sent and not name.startswith("utter_wechat_") and not any(v.get("channel") == "ivr" for v in variants):
                 chat_only.append(f"{path.name}: {name}")
     assert chat_only == []
+
+
+def test_a_goodbye_on_the_phone_thanks_for_the_call():
+    # Found on a live call: 谢谢 拜拜 was answered 感谢您的来访，再见！如有问题随时找我。 on the phone (a visit,
+    # and an invitation to come back to a chat), and the line then waited for more. Each reply that takes leave
+    # of a caller (content/ivr.yml ``goodbye_replies``) has a phone variant that thanks for the call.
+    hotline = yaml.safe_load((PROJECT_ROOT / "content" / "ivr.yml").read_text(encoding="utf-8"))["speech"]
+    responses = {}
+    for path in sorted((PROJECT_ROOT / "domain").glob("*.yml")):
+        responses.update((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {})
+    assert "utter_goodbye" in hotline.get("goodbye_replies", [])
+    for name in hotline["goodbye_replies"]:
+        spoken = [v["text"] for v in responses[name] if v.get("channel") == "ivr"]
+        assert spoken and all("来电" in text and "来访" not in text for text in spoken), (name, spoken)
