@@ -477,6 +477,9 @@ class FlowEngine:
                 return [Say(unavailable, label=f"{node.id}:speech_unavailable"), self._listen(node)]
             if not event.text.strip():
                 return await self._no_match(flow, state, node, reprompt=False)
+            # What was said is the turn: keys pressed before it are no number begun, or the next button's key
+            # would be taken for its next digit (found on a live call: 预约上门请按1, then silence).
+            state.digits = ""
             return await self._bot_turn(flow, state, node, event.text.strip())
         return []
 
