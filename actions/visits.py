@@ -165,7 +165,8 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
         if booked is not None:  # "改到周六下午": the visit booked already changes, no second one
             if when and channel_of(tracker) == PHONE and not time_confirmed:
                 return ask_to_confirm(dispatcher, CONFIRM_CHANGE, when, booked["ticket_id"])
-            if not when and asks_how_it_stands(text):  # "师傅什么时候上门": how it stands, no change
+            # "师傅什么时候上门", or the 预约上门 button (its payload says no words): how it stands, no change
+            if not when and (asks_how_it_stands(text) or text.startswith("/")):
                 return await tell_booked(dispatcher, tracker, booked)
             return await change_visit(dispatcher, tracker, booked, text, when)
         done = newest(tickets, "visit", unless=CLOSED)

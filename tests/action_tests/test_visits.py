@@ -272,6 +272,21 @@ async def test_asking_when_the_booked_visit_comes_tells_it_and_changes_nothing(r
     assert "visit_change_requested" not in ticket["details"] and len(repository().ticket_history(visit)) == 1
 
 
+async def test_the_book_visit_button_with_a_visit_booked_tells_how_it_stands(run_action):
+    """Found on a live call: 没解决 after a filed repair offered 预约上门请按1, and with a visit already booked the
+    caller heard 已把您的要求记在这张工单上：“/book_visit” (the button's payload noted as their words, and a change
+    sent to the dispatch system). A button says no words: the visit booked and how it stands, no change."""
+    visit = saturday_visit()
+
+    turn = await run_action("action_book_visit", load_tracker("query_bill", text="/book_visit",
+                                                              intent="book_visit", **VERIFIED))
+
+    assert turn.responses == ["utter_ticket_status"]
+    assert turn.message("utter_ticket_status")["ticket_id"] == visit
+    ticket = repository().get_ticket(visit)
+    assert "visit_change_requested" not in ticket["details"] and len(repository().ticket_history(visit)) == 1
+
+
 async def test_asking_when_a_visit_with_no_time_yet_comes_hears_the_technician_will_ring(run_action):
     visit = repository().create_ticket(kind="visit", customer_id=1, summary="客户预约上门：帮我约个师傅")
 
