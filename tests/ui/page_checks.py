@@ -61,3 +61,19 @@ def box_colour_share(image_path: Path, box: dict, colour: tuple[int, int, int], 
         pixels = list(region.getdata())
     close = sum(1 for p in pixels if all(abs(a - b) <= tolerance for a, b in zip(p, colour)))
     return close / max(1, len(pixels))
+
+
+def cut_off_first_request(page, url_pattern: str) -> list[str]:
+    """Abort the page's first request matching ``url_pattern`` as a reload does (net::ERR_ABORTED), let
+    the later ones through; the list returned gets the URL cut off."""
+    cut: list[str] = []
+
+    def cut_off_once(route):
+        if not cut:
+            cut.append(route.request.url)
+            route.abort("aborted")
+        else:
+            route.continue_()
+
+    page.route(url_pattern, cut_off_once)
+    return cut

@@ -5,7 +5,7 @@ import pytest
 import redis
 
 from tests.handoff.stack_client import open_page
-from tests.ui.page_checks import CONTRAST_FAILURES, SMALL_TARGETS, box_colour_share, screenshot
+from tests.ui.page_checks import CONTRAST_FAILURES, SMALL_TARGETS, box_colour_share, cut_off_first_request, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -229,20 +229,11 @@ def test_a_page_whose_words_were_cut_off_never_shows_a_key(browser, running_kefu
     key and kept it in the tab's history, which the reloaded page showed. Here the first request is cut off
     the same way: the page gets its words on the next try, and a reload greets in words too."""
     errors: list[str] = []
-    cut: list[str] = []
-
-    def cut_off_once(route):
-        if not cut:
-            cut.append(route.request.url)
-            route.abort("aborted")
-        else:
-            route.continue_()
-
     context = browser.new_context(viewport=PHONE, locale="zh-CN")
     try:
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.route("**/chat/ui/webchat.zh.json", cut_off_once)
+        cut = cut_off_first_request(page, "**/chat/ui/webchat.zh.json")
         page.goto(f"{running_kefu.settings.rasa_url}/chat/")
         greeting = page.locator(".msg.bot").first
         greeting.wait_for(timeout=15000)

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from tests.conftest import SHARED_SPEECH
 from tests.handoff.stack_client import (customer_queues_with_a_tv_fault, desk, desk_login, desk_page, offer_callback,
                                         only_waiting, open_page, say, tracker, wait_for)
-from tests.ui.page_checks import screenshot
+from tests.ui.page_checks import cut_off_first_request, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -331,19 +331,10 @@ def test_a_desk_page_whose_words_were_cut_off_gets_them_on_the_next_try(browser,
     from tests.conftest import PROJECT_ROOT
 
     words = json.loads((PROJECT_ROOT / "content" / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
-    cut: list[str] = []
-
-    def cut_off_once(route):
-        if not cut:
-            cut.append(route.request.url)
-            route.abort("aborted")
-        else:
-            route.continue_()
-
     context = browser.new_context(viewport=DESK, locale="zh-CN")
     try:
         page = context.new_page()
-        page.route("**/agent/ui/agent_desk.zh.json", cut_off_once)
+        cut = cut_off_first_request(page, "**/agent/ui/agent_desk.zh.json")
         page.goto(f"{running_kefu.settings.rasa_url}/agent/")
         expect(page.locator("#login-submit")).to_have_text(words["login_submit"], timeout=15000)
         assert cut, "the words' first request was cut off"
