@@ -6,7 +6,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import db, labels, record, repository
+from actions.backend import db, labels, parts_named, record, repository
 from actions.identity import IdentifiedAction, db_error, request_text, verified_customer, without_secrets
 from actions.misunderstanding import intent_of
 from bot.arrears import bill_status, owed_cents
@@ -103,8 +103,7 @@ def bill_topics(question: str, words: dict[str, list[str]]) -> set[str]:
 
 def bill_topics_named(question: str, words: dict[str, list[str]]) -> set[str]:
     """The parts of the bill ``question`` names (none: an empty set)."""
-    return {topic for topic, said in words.items()
-            if topic in (*BILL_TOPICS, CHANGE, PREVIOUS) and any(w in question for w in said or ())}
+    return parts_named(question, words) & {*BILL_TOPICS, CHANGE, PREVIOUS}
 
 
 def status_word(bill: dict) -> str:
@@ -213,7 +212,7 @@ def plans_asked_about(plans: list[dict], question: str, words: dict[str, list[st
     A question naming none goes by the ``earlier`` request's: "多少钱一个月" right after "我想把宽带升级到
     千兆" heard the TV packages too (found trying the chat)."""
     for said_now in (question, earlier):
-        named = {category for category, said in words.items() if any(w in said_now for w in said or ())}
+        named = parts_named(said_now, words)
         chosen = [p for p in plans if p.get("category") in named]
         if chosen:
             return chosen

@@ -54,6 +54,12 @@ def says_any(tracker: Tracker, words: list[str] | None) -> bool:
     return any(word and word.lower() in text for word in words or ())
 
 
+def parts_named(text: str, parts: dict[str, list[str]]) -> set[str]:
+    """The parts of an editors' per-part word list (``bill_question``, ``plan_question`` in content/labels.yml)
+    that ``text`` names: any of a part's words in it, as written."""
+    return {part for part, words in parts.items() if any(word in text for word in words or ())}
+
+
 def last_said(tracker: Tracker) -> str | None:
     """The response the bot said last (Rasa keeps it in the bot event's metadata)."""
     said = next((e for e in reversed(tracker.events) if e.get("event") == "bot"), None)
