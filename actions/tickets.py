@@ -20,6 +20,7 @@ from actions.repairs import chase_repair, join_ticket, tell_unproven
 from actions.ticket_records import (FiledToCallBack, filed_already, newest, open_ticket, progress_note, recorded,
                                     status_label)
 from actions.visits import progress_of_no_visit
+from bot.arrears import owed_cents, owed_yuan
 from bot.db.repository import Customer
 from bot.handoff.masking import mask_phone
 from bot.handoff.rules import load_rules
@@ -62,6 +63,7 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
 
 
 OPEN = "open"
+RESUME = "resume"
 
 
 def may_be_no_customer_yet(tracker: Tracker) -> bool:
@@ -95,6 +97,12 @@ class ActionManageService(IdentifiedAction):
         if change not in names:
             dispatcher.utter_message(response="utter_ask_service_action")
             return []
+        if change == RESUME and owed_cents(customer.balance_cents):
+            # Cut off for arrears: the payment restores it (bot/arrears.py); a request would wait a working day
+            # for nothing (found trying the chat: 欠费停机了, then 怎么恢复, was filed as a ticket).
+            dispatcher.utter_message(response="utter_resume_after_payment", amount_owed=owed_yuan(customer.balance_cents))
+            await record(tracker, "answer_given", topic="resume_after_payment")
+            return [SlotSet("service_action", None)]
         said = request_text(tracker)
         said = "" if said.startswith("/") else said  # a button: its choice is the whole request
         filed = await filed_already(tracker, customer, change, said[:500])

@@ -45,7 +45,7 @@ EVENT_KINDS = frozenset({
     "customer_media_opened",  # an agent opened a WeChat follower's picture or video (media_id, kind, agent_id)
     "knowledge_sent",       # an agent pushed a knowledge article (article_id, agent_id)
     "knowledge_answered",   # the assistant answered a how-to question from an article (article_id, intent)
-    "answer_given",         # the assistant delivered what was asked: topic (bill, plan, ticket_status); KPIs: contained
+    "answer_given",         # the assistant delivered what was asked: topic (bill, plan, ticket_status, resume_after_payment); KPIs: contained
     "ivr_transferred",      # phone: queued for an agent (skill, priority)
     "ivr_nobody_available", # phone: no agent of the skill signed in; offered a callback or a message (skill)
     "ivr_queued_by_assistant",  # phone: the assistant queued the caller during a bot turn (node, position)

@@ -449,6 +449,22 @@ async def test_a_service_change_run_again_is_filed_once(run_action):
     assert len(changes) == 1 and told == [changes[0]["ticket_id"]] * 2
 
 
+async def test_asking_to_restore_a_service_cut_off_for_arrears_is_told_to_pay_and_files_nothing(run_action):
+    """Found trying the chat: 欠费停机了, then 怎么恢复, filed a 恢复使用 request for a working day's call,
+    while paying the arrears is what restores it."""
+    def restore(customer_id: int):
+        return load_tracker("query_bill", text="怎么恢复", intent="manage_service",
+                            entities=[entity("service_action", "resume")], **proven(customer_id))
+
+    in_arrears = repository().get_customer(2)
+    assert in_arrears.balance_cents < 0, "the demo's 李娜 owes money"
+    told = (await run_action("action_manage_service", restore(2))).message("utter_resume_after_payment")
+    assert told["amount_owed"] == f"{-in_arrears.balance_cents / 100:.2f}"
+    assert not [t for t in repository().tickets_for(2) if t["kind"] == "service_change"]
+    paid_up = await run_action("action_manage_service", restore(1))
+    assert paid_up.message("utter_service_change_recorded_as_said")["service_action_label"] == "恢复使用"
+
+
 async def test_last_month_asked_after_the_bill_hears_last_months_bill(run_action):
     """Found trying the chat: "上个月呢", right after the bill, got "抱歉，我没太明白"."""
     tracker = load_tracker("query_bill", text="上个月呢", intent="nlu_fallback", **proven(1))
