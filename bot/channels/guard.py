@@ -16,11 +16,29 @@ from bot.redis_reconnect import reconnecting
 
 logger = logging.getLogger(__name__)
 
-# Renew the claims KEYS still held for their work (ARGV[1]: the lease, ms): one settled or released is left alone.
+# A claim holds its holder's token; a released one (``RELEASED``) is free to take, as a missing one is.
+RELEASED = "released"
+_CLAIM = """
+local held = redis.call('get', KEYS[1])
+if held and held ~= ARGV[3] then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2])
+return 1
+"""
+# Renew the claims KEYS still held with their tokens ARGV[2..] (ARGV[1]: the lease, ms), and put back one that
+# lapsed while Redis could not be reached (hung past the lease) if nobody took it meanwhile; one settled,
+# released or taken by another holder is left alone.
 _RENEW_CLAIMS = """
 for i = 1, #KEYS do
-  if redis.call('get', KEYS[i]) == '1' then redis.call('pexpire', KEYS[i], ARGV[1]) end
+  local held = redis.call('get', KEYS[i])
+  if held == ARGV[i + 1] then redis.call('pexpire', KEYS[i], ARGV[1])
+  elseif not held then redis.call('set', KEYS[i], ARGV[i + 1], 'px', ARGV[1]) end
 end
+return 1
+"""
+# Release a claim its holder still has (KEYS[1], token ARGV[1]) for ARGV[2] ms: not deleted, so a renewal
+# already under way for it cannot put it back.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[1], ARGV[3], 'px', ARGV[2]) end
 return 1
 """
 
@@ -71,28 +89,49 @@ class ChannelGuard:
         self._memory[self._key(key)] = (time.monotonic() + ttl_seconds, "1")
         return True
 
-    async def claim(self, key: str, lease_seconds: float) -> bool:
-        """Take ``key`` for a piece of work: True when nobody holds it or has finished it.
+    async def claim(self, key: str, lease_seconds: float) -> str | None:
+        """Take ``key`` for a piece of work: the holder's token when nobody holds it or has finished it,
+        else None.
 
-        The holder renews the lease with :meth:`renew` while it works and marks the work done with
-        :meth:`settle`. A holder whose process dies stops renewing, so the lease lapses and a retry
-        of the same work is taken again, instead of being a "duplicate" of work nobody finishes.
+        The holder renews the lease with :meth:`renew` (or :meth:`renew_claims`) while it works and marks the
+        work done with :meth:`settle`. A holder whose process dies stops renewing, so the lease lapses and a
+        retry of the same work is taken again, instead of being a "duplicate" of work nobody finishes. The
+        token says whose the claim is, so a holder can put back a claim that lapsed while Redis hung.
         """
-        return await self.first_time(key, max(1, round(lease_seconds)))
+        token = uuid.uuid4().hex
+        lease_ms = max(1, round(lease_seconds * 1000))
+        client = self._client()
+        if client is not None:
+            return token if await client.eval(_CLAIM, 1, self._key(key), token, lease_ms, RELEASED) else None
+        held = self._memory_get(self._key(key))
+        if held is not None and held != RELEASED:
+            return None
+        self._memory[self._key(key)] = (time.monotonic() + lease_seconds, token)
+        return token
 
     async def renew(self, key: str, lease_seconds: float) -> None:
         client = self._client()
         if client is not None:
             await client.expire(self._key(key), max(1, round(lease_seconds)))
-        elif self._memory_get(self._key(key)) is not None:
-            self._memory[self._key(key)] = (time.monotonic() + lease_seconds, "1")
+        elif (held := self._memory_get(self._key(key))) is not None:
+            self._memory[self._key(key)] = (time.monotonic() + lease_seconds, held)
 
-    def renew_claims(self, client, keys: list[str], lease_seconds: float) -> None:
-        """:meth:`renew` for a thread (``client``: a synchronous one), in one round trip; a claim settled or
-        released meanwhile stays as it is."""
-        if keys:
+    def renew_claims(self, client, claims: dict[str, str], lease_seconds: float) -> None:
+        """:meth:`renew` for a thread (``client``: a synchronous one), in one round trip, of ``claims`` (key:
+        the holder's token); one that lapsed while Redis hung is put back unless another holder has it now, and
+        one settled or released meanwhile stays as it is."""
+        if claims:
+            keys = sorted(claims)
             client.eval(_RENEW_CLAIMS, len(keys), *[self._key(key) for key in keys],
-                        max(1, round(lease_seconds * 1000)))
+                        max(1, round(lease_seconds * 1000)), *[claims[key] for key in keys])
+
+    async def release(self, key: str, token: str, lease_seconds: float) -> None:
+        """Give up a claim before the work was done, so a retry may take it."""
+        client = self._client()
+        if client is not None:
+            await client.eval(_RELEASE, 1, self._key(key), token, max(1, round(lease_seconds * 1000)), RELEASED)
+        elif self._memory_get(self._key(key)) == token:
+            self._memory.pop(self._key(key), None)
 
     async def settle(self, key: str, ttl_seconds: int) -> None:
         """The work under ``key`` is done: repeats within ``ttl_seconds`` are duplicates."""

@@ -170,7 +170,8 @@ class WeChatInput(InputChannel):
         self.crypto = self._crypto(settings)
         self.guard = ChannelGuard(settings.redis.url, "kefu:wechat")
         self.claim_lease_s = CLAIM_LEASE_S
-        self._claims: set[str] = set()  # the claims of the turns running here (the loop adds, the thread renews)
+        # The claims of the turns running here, with their tokens (the loop adds, the thread renews).
+        self._claims: dict[str, str] = {}
         self._claims_lock = threading.Lock()
         self._renewer = RenewingThread("wechat claims", lambda: client_from_url(self.guard.redis_url),
                                        self._renew_claims, lambda: self.claim_lease_s / 3, "wechat.claim.not_renewed")
@@ -336,7 +337,8 @@ class WeChatInput(InputChannel):
             logger.warning("wechat.request.malformed error=%s", type(error).__name__)
             return response.text("bad request", status=400)
         claim = dedupe_key(fields)
-        if not await self.guard.claim(claim, self.claim_lease_s):
+        token = await self.guard.claim(claim, self.claim_lease_s)
+        if token is None:
             logger.info("wechat.message.duplicate sender=%s", openid)
             return response.text(SUCCESS)
         if written_by_follower(fields) and not await self.guard.allow(openid, self.messages_per_minute, 60):
@@ -344,7 +346,7 @@ class WeChatInput(InputChannel):
             units = self._canned(request, "utter_wechat_slow_down")
             return self._passive(message, units[0], args) if units else response.text(SUCCESS)
         turn = _Turn(started)
-        task = asyncio.ensure_future(self._run_turn(request, message, fields, on_new_message, turn, claim))
+        task = asyncio.ensure_future(self._run_turn(request, message, fields, on_new_message, turn, claim, token))
         self._keep(task)  # the turn is the channel's now: it ends, and is delivered, whatever the request does
         remaining = self.reply_deadline - (time.monotonic() - started)
         try:
@@ -399,7 +401,7 @@ class WeChatInput(InputChannel):
 
     async def _run_turn(self, request: Request, message: Any, fields: dict,
                         on_new_message: Callable[[UserMessage], Awaitable[Any]], turn: "_Turn",
-                        claim: str) -> None:
+                        claim: str, token: str) -> None:
         """Process one accepted message to the end and deliver its reply.
 
         The reply goes back passively only if the request is still waiting within the reply
@@ -412,13 +414,14 @@ class WeChatInput(InputChannel):
         WeChat's next retry of the message is answered by another worker instead of being dropped.
         """
         openid = fields["FromUserName"]
-        holding = asyncio.ensure_future(self._hold_claim(claim))
+        holding = asyncio.ensure_future(self._hold_claim(claim, token))
         try:
             messages = await self._answer(request, message, fields, on_new_message)
         except asyncio.CancelledError:
             holding.cancel()
             with contextlib.suppress(RedisError):
-                await self.guard.forget(claim)  # stopped before an answer: a retry may have the message
+                # Stopped before an answer: a retry may have the message.
+                await self.guard.release(claim, token, self.claim_lease_s)
             raise
         except Exception:  # noqa: BLE001 - a failed turn must not become a 500 WeChat retries
             logger.exception("wechat.turn.failed sender=%s", openid)
@@ -633,28 +636,29 @@ class WeChatInput(InputChannel):
                 logger.info("wechat.held.dropped sender=%s units=%d reason=unsubscribed", openid, len(owed))
             await held_undelivered(self.guard.client(), openid, WINDOW)
 
-    async def _hold_claim(self, claim: str) -> None:
+    async def _hold_claim(self, claim: str, token: str) -> None:
         """Keep the claim on a message while its turn runs (until cancelled), renewed a third of the lease at
         a time by a thread: an event loop held up for longer (a long synchronous step, a model predicting on
-        it) let the claim lapse, and WeChat's retry ran the message again on another worker. Without Redis
+        it) let the claim lapse, and WeChat's retry ran the message again on another worker; one that lapsed
+        while Redis hung is put back by the thread's next round (``ChannelGuard.renew_claims``). Without Redis
         (one process) the loop renews it."""
         if self.guard.client() is None:
             while True:
                 await asyncio.sleep(self.claim_lease_s / 3)
                 await self.guard.renew(claim, self.claim_lease_s)
         with self._claims_lock:
-            self._claims.add(claim)
+            self._claims[claim] = token
         self._renewer.start()
         try:
             await asyncio.Event().wait()
         finally:
             with self._claims_lock:
-                self._claims.discard(claim)
+                self._claims.pop(claim, None)
 
     def _renew_claims(self, client) -> None:
         """The renewing thread's round (``client``: a synchronous one)."""
         with self._claims_lock:
-            claims = sorted(self._claims)
+            claims = dict(self._claims)
         self.guard.renew_claims(client, claims, self.claim_lease_s)
 
     def _keep(self, task: asyncio.Task) -> None:

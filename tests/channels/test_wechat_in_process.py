@@ -141,7 +141,7 @@ class Stuck(Assistant):
         await asyncio.Event().wait()
 
 
-async def dead_worker_renews_nothing(_claim: str) -> None:
+async def dead_worker_renews_nothing(_claim: str, _token: str) -> None:
     return None
 
 
@@ -217,6 +217,48 @@ async def test_a_turn_whose_event_loop_stalls_past_the_claim_is_not_taken_again_
         await asyncio.to_thread(wechat_api.wait_for_sent, openid, 1, 15)
     assert [(retry.status, retry.body) for retry in retries] == [(200, "success")]
     assert stalling.texts() == ["你好"] and other.texts() == [], "the retry ran the message a second time"
+
+
+async def test_a_claim_that_lapsed_while_redis_hung_is_put_back_before_a_retry_runs_the_message_again(
+        redis_url, wechat_api, domain):  # noqa: F811
+    """A known open item: with Redis hung past the lease the claim on a message expired, and the renewing
+    thread, finding Redis again, renewed only claims still there, so every later WeChat retry of the message,
+    reaching another worker, ran it a second time: the follower got two answers. The claim now says whose it
+    is, and its holder puts a lapsed one back while nobody else has taken the message."""
+    import redis.asyncio as aioredis
+
+    from bot.channels.wechat import dedupe_key
+
+    other = Assistant()
+    first = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
+    second = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
+    first.claim_lease_s = second.claim_lease_s = 1.0
+    openid = new_openid()
+    xml, retries = text_xml(openid, "你好", new_msg_id()), []
+    claim = first.guard.key(dedupe_key({"MsgId": xml.split("<MsgId>")[1].split("<")[0]}))
+    client = aioredis.Redis.from_url(redis_url)
+
+    class Lapsing(Assistant):
+        async def __call__(self, message: UserMessage) -> None:
+            self.heard.append(message)
+            await client.delete(claim)  # expired while this worker could not reach Redis
+            for _ in range(100):  # the renewing thread's rounds (a third of the lease apart) come and go
+                if await client.exists(claim):
+                    break
+                await asyncio.sleep(0.05)
+            retries.append(await asyncio.to_thread(wechat_second.request, "POST", wechat_second.query(),
+                                                   xml.encode("utf-8")))  # WeChat's retry, to another worker
+            await message.output_channel.send_response(message.sender_id, {"text": "您好"})
+
+    lapsing = Lapsing()
+    try:
+        async with served(first, lapsing, domain) as wechat_first, served(second, other, domain) as wechat_second:
+            await asyncio.to_thread(wechat_first.request, "POST", wechat_first.query(), xml.encode("utf-8"))
+            await asyncio.to_thread(wechat_api.wait_for_sent, openid, 1, 15)
+    finally:
+        await client.close()
+    assert [(retry.status, retry.body) for retry in retries] == [(200, "success")]
+    assert lapsing.texts() == ["你好"] and other.texts() == [], "the retry ran the message a second time"
 
 
 async def test_a_reply_ready_after_the_deadline_is_pushed_not_lost(redis_url, wechat_api, domain):  # noqa: F811
