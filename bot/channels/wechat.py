@@ -117,6 +117,9 @@ class WeChatPushOutput(OutputChannel):
         self.undelivered: list[str] = []
 
     async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        if is_queue_notice(message) and not await self.channel.held.room_for_notice(recipient_id):
+            logger.info("wechat.queue_notice.skipped sender=%s reason=quota_kept_for_agent", recipient_id)
+            return  # a newer place, or the agent joining, will say more
         units, menu = to_units([message])
         await self.channel.remember_menu(recipient_id, menu)
         failure = await self.channel.push(recipient_id, units)
@@ -341,6 +344,8 @@ class WeChatInput(InputChannel):
         if token is None:
             logger.info("wechat.message.duplicate sender=%s", openid)
             return response.text(SUCCESS)
+        if reopens_quota(fields):
+            await self.held.wrote(openid, fields)
         if written_by_follower(fields) and not await self.guard.allow(openid, self.messages_per_minute, 60):
             logger.info("wechat.message.rate_limited sender=%s", openid)
             units = self._canned(request, "utter_wechat_slow_down")
@@ -607,6 +612,7 @@ class WeChatInput(InputChannel):
             for sent, message in enumerate(queue):
                 try:
                     await self.api.send_custom(message)
+                    await self.held.count_sent(openid)
                 except (WeChatApiError, OSError, asyncio.TimeoutError, aiohttp.ClientError) as error:
                     reason = failure_reason(error)
                     logger.error("wechat.push.failed sender=%s errcode=%s error=%s sent=%d of=%d", openid,
@@ -790,6 +796,12 @@ class WeChatInput(InputChannel):
         if args["encrypt_type"] == "aes" and self.crypto is not None:
             xml = self.crypto.encrypt_message(xml, args["nonce"], args["timestamp"])
         return response.text(xml, content_type="application/xml; charset=utf-8")
+
+
+def is_queue_notice(message: dict[str, Any]) -> bool:
+    """A place-in-line notice of the waiting room, which the next one supersedes (``custom`` kind ``queue_status``)."""
+    custom = message.get("custom")
+    return isinstance(custom, dict) and custom.get("kind") == "queue_status"
 
 
 def parse_menu(path: Path) -> dict:

@@ -8,6 +8,11 @@ as soon as the follower writes again (``reopens_quota``), which gives the accoun
 The bot's own reply is kept the same way when WeChat's API failed on it (``WeChatInput.push``).
 A follower who unsubscribes can receive none of them: they are dropped (``WeChatInput._drop_held``).
 
+The quota is counted too (``wrote``, ``count_sent``), so the waiting room's place-in-line notices leave room
+for what matters more (``room_for_notice``): a follower whose place changed five times in a busy queue
+used the whole quota on notices, and the agent's "已为您接入" and first words were held unseen, the follower
+waiting on, until they happened to write again (found driving the channel as a follower).
+
 Held messages live in Redis (a list per follower, the JSON bodies of /cgi-bin/message/custom/send)
 so every worker sees them; sending to one follower is serialised by a lock so a newer message
 never overtakes a held one. Without Redis (development) both fall back to process memory.
@@ -29,6 +34,7 @@ logger = logging.getLogger(__name__)
 # Under the channel guard's prefix (``kefu:wechat``) + the openid: a customer's erasure and export reach it
 # (``bot/privacy/conversations.py``; a WeChat conversation's id is the openid).
 HELD = "held:"
+QUOTA = HELD + "quota:"  # + the openid: the quota WeChat gave the account and what it used (``wrote``)
 # Older than WeChat's 48-hour window, a held reply would reach a follower out of context.
 HELD_TTL_S = 48 * 3600
 # Longest one follower's sending may hold the lock (a few 4 s sends); a dead worker's lock lapses.
@@ -36,6 +42,10 @@ SEND_LOCK_S = 30
 # Events after which WeChat allows customer-service messages again (besides every ordinary message):
 # a menu click of the three "push" kinds, a subscribe, a QR-code scan.
 QUOTA_EVENTS = {"subscribe", "scan", "click", "scancode_push", "scancode_waitmsg"}
+# How many customer-service messages WeChat allows after a message of the follower, and after one of those events.
+QUOTA_AFTER_MESSAGE, QUOTA_AFTER_EVENT = 5, 3
+# Of the quota, kept free of queue notices: an agent's "已为您接入" and first words.
+KEPT_FOR_AGENT = 2
 
 
 def reopens_quota(fields: dict[str, str]) -> bool:
@@ -52,9 +62,49 @@ class HeldMessages:
         self.guard = guard
         self._memory: dict[str, list[dict[str, Any]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._quota: dict[str, list[int]] = {}  # without Redis: openid -> [allowed, sent]
 
     def _key(self, openid: str) -> str:
         return self.guard.key(HELD + openid)
+
+    def _quota_key(self, openid: str) -> str:
+        return self.guard.key(QUOTA + openid)
+
+    async def wrote(self, openid: str, fields: dict[str, str]) -> None:
+        """The follower's message (or menu click, subscribe, scan) gave the account a fresh quota."""
+        allowed = QUOTA_AFTER_MESSAGE if (fields.get("MsgType") or "").lower() != "event" else QUOTA_AFTER_EVENT
+        client = self.guard.client()
+        if client is None:
+            self._quota[openid] = [allowed, 0]
+            return
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hset(self._quota_key(openid), mapping={"allowed": allowed, "sent": 0})
+            pipe.expire(self._quota_key(openid), HELD_TTL_S)
+            await pipe.execute()
+
+    async def count_sent(self, openid: str) -> None:
+        """One more customer-service message reached the follower."""
+        client = self.guard.client()
+        if client is None:
+            if openid in self._quota:
+                self._quota[openid][1] += 1
+            return
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hincrby(self._quota_key(openid), "sent", 1)
+            pipe.expire(self._quota_key(openid), HELD_TTL_S)
+            await pipe.execute()
+
+    async def room_for_notice(self, openid: str) -> bool:
+        """Whether a notice that a later one supersedes (a place in line) may use the quota: not its last
+        ``KEPT_FOR_AGENT`` messages. Unknown (no message of the follower seen for 48 hours): yes."""
+        client = self.guard.client()
+        if client is None:
+            allowed, sent = self._quota.get(openid, (None, 0))
+        else:
+            allowed, sent = await client.hmget(self._quota_key(openid), ["allowed", "sent"])
+        if allowed is None:
+            return True
+        return int(sent or 0) < int(allowed) - KEPT_FOR_AGENT
 
     async def pending(self, openid: str) -> list[dict[str, Any]]:
         client = self.guard.client()

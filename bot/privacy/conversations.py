@@ -13,7 +13,7 @@ import re
 
 import redis
 
-from bot.channels.wechat_held import HELD
+from bot.channels.wechat_held import HELD, QUOTA
 from bot.handoff import keys as handoff_keys
 from bot.handoff.presence import presence_keys
 from bot.ivr.call_state import call_key
@@ -24,6 +24,7 @@ from bot.session_keepalive import KEY as STAY_MARK_PREFIX
 
 TRACKER_PREFIX = "kefu:events:"  # endpoints.yml's key_prefix + bot/tracker_store.py's ":events:"
 WECHAT_HELD_PREFIX = "kefu:wechat:" + HELD  # bot/channels/wechat.py's guard prefix: replies held for quota
+WECHAT_QUOTA_PREFIX = "kefu:wechat:" + QUOTA  # and how much of the quota is used
 
 
 def tracker_keys(conversation_id: str) -> list[str]:
@@ -39,7 +40,8 @@ def conversation_keys(client: redis.Redis, conversation_id: str) -> list[str]:
     """The keys holding this conversation that exist now."""
     named = [*tracker_keys(conversation_id), handoff_keys.conversation(conversation_id),
              f"{VERIFY_PREFIX}:code:{conversation_id}", *presence_keys(conversation_id),
-             WECHAT_HELD_PREFIX + conversation_id, STAY_MARK_PREFIX + conversation_id]
+             WECHAT_HELD_PREFIX + conversation_id, WECHAT_QUOTA_PREFIX + conversation_id,
+             STAY_MARK_PREFIX + conversation_id]
     patterns = [_glob_escape(handoff_keys.conversation(conversation_id)) + ":*"]
     call_id = call_id_of(conversation_id)
     if call_id:

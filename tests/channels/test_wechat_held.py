@@ -137,3 +137,26 @@ async def test_the_bots_late_answer_that_wechats_api_failed_on_comes_with_the_ne
         await asyncio.to_thread(write, wechat, wechat_api, openid, "在吗")
         await until(lambda: len(sent_texts(wechat_api, openid)) >= 2, what="the held answer and the new one")
     assert sent_texts(wechat_api, openid) == [PLANS[0], "还有什么可以帮您？"]
+
+
+async def test_place_in_line_notices_leave_room_for_the_agent_joining(redis_url, wechat_api, domain):  # noqa: F811
+    """Found driving the channel as a follower: in a busy queue the place changed five times, each notice a
+    customer-service message, and WeChat's quota (five after the follower's message) was gone; the agent's
+    "已为您接入" and first words were held, and the follower, told nothing, waited on until they wrote again."""
+    wechat_api.quota = 5
+    assistant = Assistant()
+    assistant.replies = [{"text": "正在为您转接人工客服，您目前排在第 8 位。"}]
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    joined, first_words = "人工客服 demo 已为您接入，请问有什么可以帮您？", "demo：您好，我是小王。"
+    async with served(channel, assistant, domain) as wechat:
+        openid = new_openid()
+        await asyncio.to_thread(write, wechat, wechat_api, openid, "转人工")
+        output = channel.get_output_channel()
+        for place in range(7, 0, -1):
+            await output.send_response(openid, {
+                "text": f"人工客服正在忙，您目前排在第 {place} 位，请稍候。",
+                "custom": {"kind": "queue_status", "position": str(place), "wait_minutes": "1"}})
+        await output.send_response(openid, {"text": joined})
+        await output.send_response(openid, {"text": first_words})
+    assert sent_texts(wechat_api, openid)[-2:] == [joined, first_words]
+    assert output.undelivered == [] and wechat_api.refused == []
