@@ -191,30 +191,44 @@ async def test_a_slow_turn_on_a_live_worker_is_not_taken_twice(redis_url, wechat
     assert retry.body == "success"
 
 
+async def retried_elsewhere(redis_url: str, wechat_api: WeChatLoopback, domain: Domain,  # noqa: F811
+                            meanwhile) -> tuple[list, Assistant, Assistant]:
+    """A turn on one worker during which WeChat's retry of its message reaches another (claims leased for
+    1 s); ``meanwhile(worker, claim key)`` runs in the turn before the retry. The retries' answers, the
+    worker that took the message and the other one."""
+    from bot.channels.wechat import dedupe_key
+
+    other = Assistant()
+    first = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
+    second = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
+    first.claim_lease_s = second.claim_lease_s = 1.0
+    openid, msg_id, retries = new_openid(), new_msg_id(), []
+    xml = text_xml(openid, "你好", msg_id)
+
+    class Retried(Assistant):
+        async def __call__(self, message: UserMessage) -> None:
+            self.heard.append(message)
+            await meanwhile(first, first.guard.key(dedupe_key({"MsgId": str(msg_id)})))
+            retries.append(await asyncio.to_thread(wechat_second.request, "POST", wechat_second.query(),
+                                                   xml.encode("utf-8")))  # WeChat's retry, to another worker
+            await message.output_channel.send_response(message.sender_id, {"text": "您好"})
+
+    taken = Retried()
+    async with served(first, taken, domain) as wechat_first, served(second, other, domain) as wechat_second:
+        await asyncio.to_thread(wechat_first.request, "POST", wechat_first.query(), xml.encode("utf-8"))
+        await asyncio.to_thread(wechat_api.wait_for_sent, openid, 1, 15)
+    return retries, taken, other
+
+
 async def test_a_turn_whose_event_loop_stalls_past_the_claim_is_not_taken_again_by_a_retry(
         redis_url, wechat_api, domain):  # noqa: F811
     """Found in review: the claim on a message was renewed on the event loop, so a turn that held the loop
     longer than the claim's lease (a long synchronous step, a model predicting on the loop) lost it, and
     WeChat's retry, reaching another worker, ran the message again: the follower got two answers."""
-    other = Assistant()
-    first = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
-    second = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
-    first.claim_lease_s = second.claim_lease_s = 1.0
-    openid = new_openid()
-    xml, retries = text_xml(openid, "你好", new_msg_id()), []
+    async def stall(worker: WeChatInput, _claim: str) -> None:
+        time.sleep(3 * worker.claim_lease_s)  # nothing on the loop runs meanwhile
 
-    class Stalling(Assistant):
-        async def __call__(self, message: UserMessage) -> None:
-            self.heard.append(message)
-            time.sleep(3 * first.claim_lease_s)  # nothing on the loop runs meanwhile
-            retries.append(await asyncio.to_thread(wechat_second.request, "POST", wechat_second.query(),
-                                                   xml.encode("utf-8")))  # WeChat's retry, to another worker
-            await message.output_channel.send_response(message.sender_id, {"text": "您好"})
-
-    stalling = Stalling()
-    async with served(first, stalling, domain) as wechat_first, served(second, other, domain) as wechat_second:
-        await asyncio.to_thread(wechat_first.request, "POST", wechat_first.query(), xml.encode("utf-8"))
-        await asyncio.to_thread(wechat_api.wait_for_sent, openid, 1, 15)
+    retries, stalling, other = await retried_elsewhere(redis_url, wechat_api, domain, stall)
     assert [(retry.status, retry.body) for retry in retries] == [(200, "success")]
     assert stalling.texts() == ["你好"] and other.texts() == [], "the retry ran the message a second time"
 
@@ -227,34 +241,17 @@ async def test_a_claim_that_lapsed_while_redis_hung_is_put_back_before_a_retry_r
     is, and its holder puts a lapsed one back while nobody else has taken the message."""
     import redis.asyncio as aioredis
 
-    from bot.channels.wechat import dedupe_key
-
-    other = Assistant()
-    first = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
-    second = WeChatInput(settings(**channel_env(redis_url, wechat_api)), reply_deadline_seconds=0.3)
-    first.claim_lease_s = second.claim_lease_s = 1.0
-    openid = new_openid()
-    xml, retries = text_xml(openid, "你好", new_msg_id()), []
-    claim = first.guard.key(dedupe_key({"MsgId": xml.split("<MsgId>")[1].split("<")[0]}))
     client = aioredis.Redis.from_url(redis_url)
 
-    class Lapsing(Assistant):
-        async def __call__(self, message: UserMessage) -> None:
-            self.heard.append(message)
-            await client.delete(claim)  # expired while this worker could not reach Redis
-            for _ in range(100):  # the renewing thread's rounds (a third of the lease apart) come and go
-                if await client.exists(claim):
-                    break
-                await asyncio.sleep(0.05)
-            retries.append(await asyncio.to_thread(wechat_second.request, "POST", wechat_second.query(),
-                                                   xml.encode("utf-8")))  # WeChat's retry, to another worker
-            await message.output_channel.send_response(message.sender_id, {"text": "您好"})
+    async def lapse(_worker: WeChatInput, claim: str) -> None:
+        await client.delete(claim)  # expired while this worker could not reach Redis
+        for _ in range(100):  # the renewing thread's rounds (a third of the lease apart) come and go
+            if await client.exists(claim):
+                return
+            await asyncio.sleep(0.05)
 
-    lapsing = Lapsing()
     try:
-        async with served(first, lapsing, domain) as wechat_first, served(second, other, domain) as wechat_second:
-            await asyncio.to_thread(wechat_first.request, "POST", wechat_first.query(), xml.encode("utf-8"))
-            await asyncio.to_thread(wechat_api.wait_for_sent, openid, 1, 15)
+        retries, lapsing, other = await retried_elsewhere(redis_url, wechat_api, domain, lapse)
     finally:
         await client.close()
     assert [(retry.status, retry.body) for retry in retries] == [(200, "success")]
