@@ -6,7 +6,8 @@ WeChat has no buttons and no inline video, so:
   sends the button's title back with a ``bizmsgmenuid``, which the channel maps to the payload;
 * link buttons become ``<a href>`` links in the text;
 * a self-help message (text followed by a video attachment) becomes one news (图文) article
-  whose picture is the poster and whose link opens the video;
+  whose picture is the poster and whose link opens the entry's page (video and steps, or the
+  editor's own page), the video itself only when the text links to no page;
 * Kefu's ``custom`` kinds: an agent message's text is sent as text; queue notices are
   web-only for now and skipped.
 
@@ -25,6 +26,8 @@ class TextUnit:
     # The text without link markup, when it may become a news article's description
     # (None when it carries menu links that must stay tappable).
     plain: str | None = None
+    # The page its link button opens, which a news article made of it opens too.
+    page: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ def to_units(messages: list[dict[str, Any]]) -> tuple[list[Unit], MenuChoices]:
         text = _text_with_buttons(message.get("text") or "", buttons, menu)
         if text:
             has_menu = any(b.get("payload") and b.get("type") != "web_url" for b in buttons)
-            unit = TextUnit(text, None if has_menu else (message.get("text") or "").strip())
+            page = next((str(b["url"]) for b in buttons if b.get("type") == "web_url" and b.get("url")), None)
+            unit = TextUnit(text, None if has_menu else (message.get("text") or "").strip(), page)
             # A message's text comes before its attachment on the web; keep that order here.
             if attachment and units and isinstance(units[-1], NewsUnit):
                 units.insert(len(units) - 1, unit)
@@ -86,18 +90,21 @@ def _attach(units: list[Unit], attachment: dict[str, Any]) -> list[Unit]:
 
 
 def _merge_text_into_news(units: list[Unit]) -> list[Unit]:
-    """Text immediately followed by a news article becomes that article's description."""
+    """Text immediately followed by a news article becomes that article's description, and the article opens
+    the text's page: opening the bare video lost the steps and the editor's own page (found in review)."""
     merged: list[Unit] = []
     for unit in units:
         previous = merged[-1] if merged else None
         if isinstance(unit, NewsUnit) and isinstance(previous, TextUnit) and previous.plain and not unit.description:
-            text = merged.pop().plain or ""
+            said = merged.pop()
+            text = said.plain or ""
             title, _, rest = text.partition("\n")
+            url = said.page or unit.url
             if not unit.title:
-                unit = NewsUnit(title=title, description=rest, url=unit.url, picurl=unit.picurl)
+                unit = NewsUnit(title=title, description=rest, url=url, picurl=unit.picurl)
             else:
                 description = rest if title.strip() == unit.title.strip() else text
-                unit = NewsUnit(title=unit.title, description=description, url=unit.url, picurl=unit.picurl)
+                unit = NewsUnit(title=unit.title, description=description, url=url, picurl=unit.picurl)
         merged.append(unit)
     return merged
 

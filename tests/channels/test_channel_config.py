@@ -68,11 +68,15 @@ def test_selfhelp_turn_becomes_news_plus_menu_text():
                                                      "poster": "http://k/media/a.jpg"}}},
         {"text": "解决了吗？", "buttons": [{"title": "解决了", "payload": "/affirm"}, {"title": "没解决", "payload": "/deny"}]},
     ])
-    assert units[0] == NewsUnit("重启光猫", "1. 拔电源\n2. 等1分钟", "http://k/media/a.mp4", "http://k/media/a.jpg")
+    # The card opens the entry's page (video and steps): opening the bare video lost the steps (found in review).
+    assert units[0] == NewsUnit("重启光猫", "1. 拔电源\n2. 等1分钟", "https://h/x", "http://k/media/a.jpg")
     assert isinstance(units[1], TextUnit) and "msgmenuid=2" in units[1].content
     assert menu.payloads == {"1": "/affirm", "2": "/deny"}
     assert custom_message("o1", units[0])["news"]["articles"][0]["picurl"] == "http://k/media/a.jpg"
-    assert "http://k/media/a.mp4" in merge_as_text(units).content
+    assert "https://h/x" in merge_as_text(units).content
+    without_page = to_units([{"text": "重启光猫\n1. 拔电源"}, {"attachment": {"type": "video", "payload": {
+        "title": "重启光猫", "src": "http://k/media/a.mp4"}}}])[0]
+    assert without_page[0].url == "http://k/media/a.mp4"
 
 
 def test_button_titles_are_escaped_in_wechat_links():

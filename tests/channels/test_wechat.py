@@ -64,7 +64,7 @@ def test_text_gets_passive_news_then_question_by_customer_service_api(wechat, we
     reply = reply_fields(answer.body)
     assert reply["MsgType"] == "news" and reply["ToUserName"] == openid
     article = reply["items"][0]
-    assert article["Url"].endswith("/media/selfhelp/bb_restart.mp4")
+    assert article["Url"].endswith("/help/bb_restart")  # the entry's page: its video and its steps
     assert article["PicUrl"].endswith("/media/selfhelp/bb_restart.jpg")
     assert "光猫" in article["Description"]
     question = wechat_api.wait_for_sent(openid)[0]
