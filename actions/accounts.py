@@ -224,9 +224,10 @@ ABOUT_PLANS = ("query_plan", "manage_service")
 
 
 def earlier_request_text(tracker: Tracker) -> str:
-    """The customer's request before the latest one (numbers and codes given in between skipped), when
-    it was about plans or a change of service."""
-    requests = [event for event in tracker.events if event.get("event") == "user" and intent_of(event)[0] != "inform"]
+    """The customer's request before the latest one (numbers and codes given in between skipped, and words not
+    understood: "我家在天河区" after "我想装个宽带"), when it was about plans or a change of service."""
+    requests = [event for event in tracker.events
+                if event.get("event") == "user" and intent_of(event)[0] not in ("inform", "nlu_fallback")]
     if len(requests) < 2 or intent_of(requests[-2])[0] not in ABOUT_PLANS:
         return ""
     return without_secrets(requests[-2].get("text") or "")

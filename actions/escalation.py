@@ -17,6 +17,7 @@ from actions.chain import continue_with
 from actions.clarify import ask_which_intent
 from actions.handoff import offer_human
 from actions.identity import details_question, leave_the_message, message_being_left, number_still_needed
+from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
 from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
     misunderstood_in_a_row, turns)
@@ -188,6 +189,8 @@ class ActionFallback(Action):
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
         if message_being_left(tracker):  # CI: "宽带坏了三天了…138…，麻烦尽快回电" read as nothing in particular
             return await leave_the_message(dispatcher, tracker, domain)
+        if asks_new_install(tracker):  # "我家在天河区" before the number an install asked for: where, for the ticket
+            return await continue_with(NEW_INSTALL_ACTION, dispatcher, tracker, domain)
         if asked_for_the_time_again(tracker):  # "周日上午", said again after a no, read as nothing in particular
             return await continue_with("action_book_visit", dispatcher, tracker, domain)
         if await note_said_more(dispatcher, tracker):

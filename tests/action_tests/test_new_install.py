@@ -108,3 +108,17 @@ async def test_opening_a_service_asked_by_someone_unknown_offers_the_new_install
     customer = load_tracker("query_bill", text="我要开通4K电视包", intent="manage_service",
                             entities=[entity("service_action", "open")], **proven(1))
     assert (await run_action("action_manage_service", customer)).responses == ["utter_service_change_recorded_as_said"]
+
+
+async def test_where_to_install_said_before_the_number_goes_on_the_ticket_and_the_number_is_asked_again(run_action):
+    """Found trying the chat: "我想装个宽带", then "我家在天河区" before the number, got 抱歉，我没太明白."""
+    where = load_tracker("query_bill", text="我家在天河区", intent="nlu_fallback",
+                         pending_request="action_new_install", awaiting="identity")
+    asked = await run_action("action_fallback", said_before(where, ("我想装个宽带", "manage_service", [INSTALL])))
+    assert asked.responses == ["utter_ask_contact_number"]
+
+    typed = load_tracker("query_bill", text="13999999993", intent="inform", entities=[entity("phone_number", "13999999993")],
+                         pending_request="action_new_install", awaiting="identity")
+    said_before(typed, ("我想装个宽带", "manage_service", [INSTALL]), ("我家在天河区", "nlu_fallback", []))
+    told = (await run_action("action_identify_customer", typed)).message("utter_new_install_recorded")
+    assert "天河区" in repository().get_ticket(told["ticket_id"])["details"]["customer_said"]
