@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 from actions.backend import db, last_said, latest_entity, record, repository
 from actions.chain import continue_with, find_action
 from bot.db.repository import Customer, DatabaseError
-from bot.handoff.masking import AWAITING_PROOF, blank_secrets, mask_phone, proof_secrets
+from bot.handoff.masking import AWAITING_PROOF, blank_secrets, is_bare_proof, mask_phone, proof_secrets
 from bot.handoff.masking import PROOF as ANSWER  # an SMS code or a service password
 from bot.notify import NotifyError, OutboxNotifier
 from bot.outcomes.events import customer_key
@@ -444,6 +444,11 @@ class ActionIdentifyCustomer(Action):
         if latest_entity(tracker, "ticket_id") and not (phone or account):
             return await continue_with("action_query_ticket", dispatcher, tracker, domain)
         if not (phone or account):
+            if is_bare_proof(text):  # a code or a password unasked: not stored (masking.proof_secrets), not checked
+                dispatcher.utter_message(response="utter_proof_unasked")
+                if pending:
+                    ask_number(dispatcher, pending)
+                return []
             if DIGITS.search(text):
                 dispatcher.utter_message(response="utter_identity_invalid")
                 return []

@@ -35,7 +35,9 @@ PROOF_WORDS = r"(?:验证码|校验码|动态码|短信码|密码)"
 NAMED_PROOF = re.compile(rf"({PROOF_WORDS}\s*(?:是|为)?\s*[:：]?\s*)\d{{4,8}}(?![\d年月日号点时分秒元块次位个天])")
 # An agent's message that mentions one ("请回复您的6位服务密码"): only a reply that is nothing but the six
 # digits is taken as the secret (an agent's words set no ``awaiting``, and nothing checks the reply, so
-# an order number or a date in a sentence after "密码不要告诉别人" stays readable).
+# an order number or a date in a sentence after "密码不要告诉别人" stays readable). A reply of six digits alone
+# to the assistant, which never asks for six digits but a code or a password, is one too (found trying the
+# chat: the password typed unasked after a repair was filed was stored as typed).
 ASKS_FOR_PROOF = re.compile(PROOF_WORDS)
 BARE_PROOF = re.compile(r"\s*(\d{6})\s*[。.!！~～]?\s*")
 RESETS = ("session_started", "restart", "reset_slots")  # events after which nothing is awaited
@@ -62,35 +64,42 @@ def mask_text(text: str) -> str:
     return chinese_numerals.mask_numbers(NUMBER.sub(_masked, text or ""))
 
 
-def proof_secrets(text: str, awaiting: object = None, asked: bool = False) -> set[str]:
+def proof_secrets(text: str, awaiting: object = None, asked: bool | None = None) -> set[str]:
     """The codes or passwords in a customer's message, never to be shown or stored.
 
     One given by name ("密码是135790") anywhere; when Kefu was waiting for proof (``awaiting``), each
-    6-digit number, as the assistant checks each (``actions.identity``); when the message just
-    before mentioned a code or password (``asked``: an agent at the desk did), a reply that is only
-    the six digits. The one rule for the desk and packet (:func:`without_proofs`) and the tracker
-    store (``bot.security.secret_answers``).
+    6-digit number, as the assistant checks each (``actions.identity``); and a reply that is only the six
+    digits, unless the message just before was an agent's asking for something else (``asked`` False, as
+    :func:`asks_for_proof` tells: an order number stays readable). The one rule for the desk and packet
+    (:func:`without_proofs`) and the tracker store (``bot.security.secret_answers``).
     """
     text = text or ""
     found = {match.group(0)[len(match.group(1)):] for match in NAMED_PROOF.finditer(text)}
     if awaiting == AWAITING_PROOF:
         found.update(PROOF.findall(text))
-    elif asked and (bare := BARE_PROOF.fullmatch(text)):
+    elif asked is not False and (bare := BARE_PROOF.fullmatch(text)):
         found.add(bare.group(1))
     return found
 
 
-def asks_for_proof(event: dict) -> bool:
-    """Whether a bot event is an agent's message asking for a code or password. (The assistant's own
-    proof prompts set ``awaiting`` instead.) The web chat's agent messages carry the words in
-    ``custom``, other channels' in the metadata the desk adds (``bot.handoff.desk_view.agent_said``)."""
+def is_bare_proof(text: str) -> bool:
+    """Whether a message is six digits and nothing else: a code or a password, to the assistant."""
+    return BARE_PROOF.fullmatch(text or "") is not None
+
+
+def asks_for_proof(event: dict) -> bool | None:
+    """Whether a bot event is an agent's message asking for a code or password (True), an agent's asking for
+    anything else (False), or no agent's (None: the assistant's own proof prompts set ``awaiting`` instead).
+    The web chat's agent messages carry the words in ``custom``, other channels' in the metadata the desk
+    adds (``bot.handoff.desk_view.agent_said``)."""
     if event.get("event") != "bot":
-        return False
+        return None
     custom = (event.get("data") or {}).get("custom") or {}
     agent = (event.get("metadata") or {}).get("agent")
+    from_agent = custom.get("kind") == "agent_message" or isinstance(agent, dict)
     words = str(custom.get("text") or "") if custom.get("kind") == "agent_message" else ""
     words += str(agent.get("text") or "") if isinstance(agent, dict) else ""
-    return bool(ASKS_FOR_PROOF.search(words))
+    return bool(ASKS_FOR_PROOF.search(words)) if from_agent else None
 
 
 def blank_secrets(text: str, secrets: Iterable[str]) -> str:
@@ -106,18 +115,18 @@ def secret_pattern(secrets: set[str]) -> re.Pattern:
 
 def _given_secrets(events: Iterable[dict]) -> Iterator[tuple[dict, set[str]]]:
     """Each event with the codes or passwords its customer's message gives (none for other events)."""
-    awaiting, asked = None, False
+    awaiting, asked = None, None
     for event in events:
         secrets: set[str] = set()
         if event.get("event") == "slot" and event.get("name") == "awaiting":
             awaiting = event.get("value")
         elif event.get("event") in RESETS:  # as the tracker store reads it (bot.security.secret_answers)
-            awaiting, asked = None, False
+            awaiting, asked = None, None
         elif event.get("event") == "bot":
             asked = asks_for_proof(event)
         elif event.get("event") == "user":
             secrets = proof_secrets(event.get("text") or "", awaiting, asked)
-            asked = False
+            asked = None
         yield event, secrets
 
 

@@ -7,7 +7,8 @@ append-only file and in Rasa's conversation API (found by a data-protection audi
 store therefore writes every event through :func:`storage_forms`: a user message sent while Kefu
 was waiting for proof (slot ``awaiting`` = ``verification_code``), or right after an agent at the
 desk asked for a code or password, has each 6-digit answer replaced by ``******``, and so has a code
-or password the customer names anywhere ("密码是135790") — its text, its parse data and entities —
+or password the customer names anywhere ("密码是135790"), or sends as six digits alone unless an agent asked
+for something else — its text, its parse data and entities —
 and so has any later event of that turn (a slot filled from it). Which numbers are secrets is
 decided once, by ``bot.handoff.masking.proof_secrets``, for the desk as for storage. Verification is not affected: the action checks the answer in the turn's
 tracker, which Rasa holds in memory; only what is written is blanked.
@@ -47,7 +48,7 @@ def storage_forms(events: Sequence[Event], first: int = 0) -> list[dict[str, Any
     stored: list[dict[str, Any]] = []
     for event in events[first:]:
         if isinstance(event, UserUttered):
-            secrets, asked = _secrets(event, awaiting, asked), False
+            secrets, asked = _secrets(event, awaiting, asked), None
         elif isinstance(event, BotUttered):
             asked = asks_for_proof(event.as_dict())
         form = event.as_dict()
@@ -59,19 +60,20 @@ def storage_forms(events: Sequence[Event], first: int = 0) -> list[dict[str, Any
     return stored
 
 
-def _secrets(message: UserUttered, awaiting: Any, asked: bool) -> tuple[str, ...]:
+def _secrets(message: UserUttered, awaiting: Any, asked: bool | None) -> tuple[str, ...]:
     return tuple(proof_secrets(message.text or "", awaiting, asked))
 
 
-def _asked_before(events: Sequence[Event], index: int) -> bool:
-    """Whether the message before ``events[index]`` was an agent's asking for a code or password."""
+def _asked_before(events: Sequence[Event], index: int) -> bool | None:
+    """Whether the message before ``events[index]`` was an agent's asking for a code or password (True), an
+    agent's asking for something else (False), or no agent's (None): ``masking.asks_for_proof``."""
     for i in range(index - 1, -1, -1):
         event = events[i]
         if isinstance(event, BotUttered):
             return asks_for_proof(event.as_dict())
         if isinstance(event, UserUttered) or _resets(event):
-            return False
-    return False
+            return None
+    return None
 
 
 def _resets(event: Event) -> bool:

@@ -53,6 +53,16 @@ async def test_an_account_number_given_in_an_earlier_turn_still_keeps_the_phone_
     assert turn.responses == ["utter_verification_code_sent_to_account"], turn.messages
 
 
+async def test_a_password_sent_unasked_is_told_it_was_not_kept_and_the_number_is_asked_again(run_action):
+    """Found trying the chat: the service password typed after a repair was filed got 这个号码格式好像不对，
+    as if it were a mistyped phone number (and it was stored as typed: tests/scale/test_tracker_store.py)."""
+    after_filing = load_tracker("query_bill", text="135790", intent="inform", customer_id="1")
+    assert (await run_action("action_identify_customer", after_filing)).responses == ["utter_proof_unasked"]
+    number_asked = load_tracker("query_bill", text="135790", intent="inform", pending_request="action_query_bill")
+    assert (await run_action("action_identify_customer", number_asked)).responses == ["utter_proof_unasked",
+                                                                                       "utter_ask_identity"]
+
+
 async def test_malformed_numbers_are_refused_and_unknown_ones_are_not_told_apart(run_action, with_redis):
     bad = load_tracker("query_bill", text="我的号码是12345678", intent="inform", pending_request="action_query_bill")
     assert (await run_action("action_identify_customer", bad)).responses == ["utter_identity_invalid"]

@@ -238,6 +238,23 @@ async def test_a_password_typed_to_an_agent_who_asked_for_it_is_never_stored(red
     assert [e.text for e in again.events if isinstance(e, UserUttered)] == ["******", "我的服务密码是******", "314159"]
 
 
+async def test_six_digits_sent_unasked_to_the_assistant_are_never_stored(redis_url):
+    """Found trying the chat: after a repair was filed on a number alone, the customer sent their service
+    password unasked, and it was stored as typed. The assistant never asks for six digits but a code or a
+    password; an agent's asking for an order number keeps its answer readable (above)."""
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("unasked-1")
+    turn(tracker, "宽带坏了", "已为您登记报修，需要预约上门时间或转人工客服吗？")
+    turn(tracker, "135790", "为了您的账户安全，这串6位数字我没有保存。")
+    turn(tracker, "我家门牌是 100201 号", "好的")  # not six digits alone: kept as typed
+    await store.save(tracker)
+
+    stored = b"".join(await aioredis.Redis.from_url(redis_url).lrange("kefu:events:unasked-1", 0, -1)).decode()
+    assert "135790" not in stored and "100201" in stored
+    again = await make_store(redis_url).retrieve("unasked-1")
+    assert [e.text for e in again.events if isinstance(e, UserUttered)] == ["宽带坏了", "******", "我家门牌是 100201 号"]
+
+
 async def test_events_redis_did_not_store_are_not_published(tmp_path):
     """The outcome record and the metrics were given a turn's events before Redis stored them: a save that
     Redis refused (stopped mid-turn; the customer gets the apology and sends again) had already counted
