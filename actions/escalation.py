@@ -23,6 +23,7 @@ from actions.misunderstanding import (
     misunderstood_in_a_row, turns)
 from actions.selfhelp import selfhelp_feedback
 from actions.ticket_records import note_said_more
+from actions.tickets import hurry_ticket
 from actions.visits import ASK_TIME_AGAIN, CONFIRM_CHANGE, CONFIRM_NEW, VISIT_AGAIN, VISIT_TIME, asked_for_the_time_again
 from bot.db.repository import DatabaseError
 
@@ -194,6 +195,8 @@ class ActionFallback(Action):
         if asked_for_the_time_again(tracker):  # "周日上午", said again after a no, read as nothing in particular
             return await continue_with("action_book_visit", dispatcher, tracker, domain)
         if await note_said_more(dispatcher, tracker):
+            return [SlotSet("awaiting", None)]
+        if await hurry_ticket(dispatcher, tracker):
             return [SlotSet("awaiting", None)]
         if follows_up_the_bill(tracker):  # "上个月呢" right after the bill: the bill question it is
             return await continue_with("action_query_bill", dispatcher, tracker, domain)

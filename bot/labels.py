@@ -42,6 +42,7 @@ HISTORY_FIELDS: dict[str, frozenset[str]] = {
     "complaint_more": frozenset({"channel", "said"}),          # more said in the chat that filed it
     "said_more": frozenset({"channel", "said"}),               # words not understood, said right after filing
     "callback_again": frozenset({"channel", "said"}),          # a callback asked for while one is promised
+    "hurried": frozenset({"channel", "said"}),                 # "能不能快点" right after its progress was told
     "visit_change": frozenset({"channel", "said"}),            # a change of the visit booked, asked for
     "visit_time_changed": frozenset({"channel", "when"}),      # ... which named a day: the visit's new time
     "visit_change_requested": frozenset({"channel"}),          # ... which named none: the technician rings
@@ -77,8 +78,8 @@ NAME_SECTIONS = ("ticket_status", "ticket_kind", "service_action", "bill_status"
 # or per part (a bill's, a plan category's) a list: one written as a single text ("visit_named: 上门,
 # 师傅") became a list of its characters, and a message with any of them (门, 师) matched.
 WORD_LISTS = ("selfhelp_not_fixed_words", "never_mind_words", "goodbye_words", "visit_question", "visit_progress_question", "visit_change_words",
-              "visit_named")
-WORD_LISTS_BY_PART = ("bill_question", "plan_question", "fault_named_by")
+              "visit_named", "hurry_words")
+WORD_LISTS_BY_PART = ("bill_question", "plan_question", "fault_named_by", "ticket_question")
 
 
 def _check_word_lists(path: Path, labels: dict) -> None:

@@ -225,6 +225,39 @@ async def test_ticket_progress_tells_every_open_ticket_the_repair_and_visit_firs
     assert "12月3日上午9点到12点" in told[2]["summary"] and told[0]["summary"] == ""
 
 
+async def test_a_progress_question_naming_a_repair_hears_the_repairs_and_how_many_others_are_open(run_action):
+    """Found trying the chat: "我上周报修的宽带怎么还没人来" was told every complaint and service change too."""
+    repair = repository().create_ticket(kind="fault", customer_id=1, summary="宽带断了")
+    repository().create_ticket(kind="complaint", customer_id=1, summary="投诉")
+    repository().create_ticket(kind="service_change", customer_id=1, summary="报停")
+    asked = load_tracker("query_bill", text="我上周报修的宽带怎么还没人来", intent="query_ticket", **proven(1))
+
+    turn = await run_action("action_query_ticket", asked)
+
+    assert [m["ticket_id"] for m in turn.messages if m.get("response") == "utter_ticket_status"] == [repair]
+    assert turn.message("utter_ticket_others_open")["count"] == 2
+    every = await run_action("action_query_ticket", load_tracker("query_bill", text="查全部工单", intent="query_ticket",
+                                                                 **proven(1)))
+    assert len([m for m in every.messages if m.get("response") == "utter_ticket_status"]) == 3
+
+
+async def test_hurry_said_right_after_a_tickets_progress_hurries_that_ticket(run_action):
+    """Found trying the chat: "能不能快点", right after the repair's progress, got 抱歉，我没太明白."""
+    repair = repository().create_ticket(kind="fault", customer_id=1, summary="宽带断了")
+    asked = load_tracker("query_bill", text="我的报修到哪一步了", intent="query_ticket", **proven(1))
+    told = await run_action("action_query_ticket", asked)
+    assert told.slots["last_ticket_id"] == repair
+    before = repository().get_ticket(repair)["priority"]
+
+    hurry = load_tracker("query_bill", text="能不能快点啊", intent="nlu_fallback", last_ticket_id=repair, **proven(1))
+    hurry.events.insert(-2, {"event": "bot", "text": "…", "metadata": {"utter_action": "utter_ticket_status"}})
+    turn = await run_action("action_fallback", hurry)
+
+    assert turn.message("utter_ticket_hurried")["ticket_id"] == repair
+    assert repository().get_ticket(repair)["priority"] == before + 1
+    assert any("能不能快点啊" in (row["note"] or "") for row in repository().ticket_history(repair))
+
+
 async def test_a_proven_customer_follows_a_ticket_opened_before_they_said_who_they_were(run_action):
     """Found by a tester: an agent's 转工单跟进 for a customer who had not said who they were; later,
     proven, the customer was told "没有查到工单" for the number they had been given."""
