@@ -57,14 +57,16 @@ LINE_GONE = _line_gone_errors()
 
 
 def sentences(text: str) -> list[str]:
-    """``text`` cut after each sentence-ending mark; pieces without speakable text join the last."""
+    """``text`` cut after each sentence-ending mark; pieces without speakable text join the last.
+    Each piece is trimmed: it is a caption too, and one starting with the line break after the mark
+    ("…元。\n最近账单：") showed as an empty line on the softphone (found in review)."""
     pieces: list[str] = []
     for piece in _SENTENCE_END.split(text):
         if pieces and not re.search(r"\w", piece):
             pieces[-1] += piece
-        elif piece:
+        elif piece.strip():
             pieces.append(piece)
-    return pieces
+    return [piece.strip() for piece in pieces]
 
 
 def beep_pcm(seconds: float = 0.4, hz: float = 1000.0, level: float = 0.3) -> bytes:
