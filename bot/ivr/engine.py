@@ -562,7 +562,7 @@ class FlowEngine:
             listen = await self._queued_listen(flow, state, node)
             if listen == self._with_agent(node) or not flow.hold.reminder:
                 return [listen]
-            state.buttons = []  # the keys just read out are the hold keys, not an older message's buttons
+            state.buttons, state.agent_button = [], ""  # the hold keys are the ones just read
             return [Say(fill(flow.hold.reminder, state.vars), label=HOLD_REMINDER_LABEL, hold_notice=True,
                         paced="reminder"), listen]
         hold_keys = dict(flow.hold.keys)
@@ -579,8 +579,8 @@ class FlowEngine:
             state.status = "active"
             said = self.services.hotline.get().prompts.get("stopped_waiting", "")
             return ([Say(said, label="stopped_waiting")] if said else []) + await self._after_agent(flow, state, node)
-        if isinstance(event, KeyPress) and event.digit.isdigit() and 0 < int(event.digit) <= len(state.buttons):
-            await self._tell_agent_side(state, state.buttons[int(event.digit) - 1])
+        if isinstance(event, KeyPress) and self._is_button(state, event.digit):
+            await self._tell_agent_side(state, self._button(state, event.digit))
         elif isinstance(event, Utterance) and event.text.strip():
             await self._tell_agent_side(state, event.text.strip())
         elif isinstance(event, Utterance) and event.audio \
@@ -607,10 +607,15 @@ class FlowEngine:
             return [self._with_agent(node)]
         return [AgentOnLine()] + await self._line_message(state, event) + [self._with_agent(node)]
 
-    @staticmethod
-    def _is_button(state: CallState, digit: str) -> bool:
+    def _is_button(self, state: CallState, digit: str) -> bool:
         """A digit naming one of the buttons read out last (a waiting-room message's options)."""
-        return digit.isdigit() and 0 < int(digit) <= len(state.buttons)
+        return self._button(state, digit) is not None
+
+    def _button(self, state: CallState, digit: str) -> str | None:
+        """The payload of the button read out last with ``digit``: the agent button on the agent key."""
+        if state.agent_button and digit == self.services.hotline.get().agent_button[1]:
+            return state.agent_button
+        return state.buttons[int(digit) - 1] if digit.isdigit() and 0 < int(digit) <= len(state.buttons) else None
 
     async def _hold_key(self, flow: Flow, state: CallState, target: str) -> list:
         """A hold key: out of the queue and on to ``target``. A callback is booked from the queue entry,
@@ -656,12 +661,15 @@ class FlowEngine:
 
     async def _line_message(self, state: CallState, event: LineMessage) -> list:
         hotline = self.services.hotline.get()
-        spoken = spoken_replies([event.message], hotline.button_template, hotline.max_buttons_read)
+        # Read as the assistant's turns are: its agent button on the agent key, the others numbered from 1
+        # (found in review: a waiting-room message read 重新排队请按1 预约回电请按2).
+        spoken = spoken_replies([event.message], hotline.button_template, hotline.max_buttons_read,
+                                agent_button=hotline.agent_button)
         said = event.message.get("utter_action")
         label = f"line:{said}" if isinstance(said, str) and said else "line"  # the mark after the audio
         commands: list = [Say(t, label=label) for t in spoken.texts]
-        if spoken.buttons:
-            state.buttons = spoken.buttons
+        if spoken.buttons or spoken.agent_button:
+            state.buttons, state.agent_button = spoken.buttons, spoken.agent_button
         if spoken.links:
             commands.append(await self._send_links(state, spoken.links))
         return commands
