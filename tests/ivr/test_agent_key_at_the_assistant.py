@@ -54,3 +54,51 @@ async def test_the_self_help_question_offers_an_agent_on_0_and_0_asks_the_assist
     assert "解决了请按1" in said and "没解决请按2" in said, asked
     assert bot.heard[-1] == "/request_human", bot.heard  # the assistant's own handoff, with the problem told
     assert queue.queued == [], "not put through by the flow behind the assistant's back"
+
+
+def phone_rendering(response: str) -> dict:
+    """What the phone is given for ``response``: its phone variant, else the one every channel gets."""
+    responses = yaml.safe_load((PROJECT_ROOT / "domain" / "responses.yml").read_text(encoding="utf-8"))["responses"]
+    variant = next((v for v in responses[response] if v.get("channel") == "ivr"), responses[response][0])
+    return {"text": variant["text"].replace("{ticket_id}", "TK1001"), "response": response,
+            "buttons": variant.get("buttons") or []}
+
+
+async def test_the_complaints_offer_of_an_agent_is_read_on_0_and_0_asks_the_assistant(kefu_env, redis):  # noqa: F811
+    """Found in review: the complaint's 需要现在转接人工客服吗？ was read 转人工请按1 (a yes-button), while 0, the
+    agent key everywhere else, went round the assistant to the flow's own transfer, without the complaint."""
+    bot = ScriptedBot([[phone_rendering("utter_complaint_recorded")], []])
+    queue = ScriptedQueue(wait_s=60)
+    engine = FlowEngine(CallServices(
+        registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
+        hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"),
+        records=CallRecords(Repository(kefu_env.database_url)), handoff=queue, notifier=CollectingNotifier(),
+        bot=bot, clock=lambda: dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")))
+    call_id = f"complaint-{uuid.uuid4().hex[:8]}"
+    await engine.start(CallStart(call_id=call_id, caller="", flow="main", speech_recognised=True))
+    try:
+        asked = [c.text for c in await engine.handle(call_id, Utterance("我要投诉")) if isinstance(c, Say)]
+        await engine.handle(call_id, KeyPress("0"))
+    finally:
+        await engine.end(call_id, "test")
+    said = " ".join(asked)
+    assert "转人工请按0" in said and "转人工请按1" not in said, asked
+    assert bot.heard[-1] == "/request_human", bot.heard
+    assert queue.queued == [], "put through by the flow, without the complaint the assistant filed"
+
+
+def test_every_phone_offer_of_an_agent_is_the_agent_button(kefu_env):
+    """Each phone reply whose 转人工 button is a yes to 需要转接人工客服吗？ sends the agent button instead, so
+    the phone reads it on 0 like every other agent offer (``speech.agent_button``)."""
+    hotline = HotlineConfigSource(kefu_env.content_dir / "ivr.yml").get()
+    responses = {}
+    for path in (PROJECT_ROOT / "domain").glob("*.yml"):
+        responses.update(yaml.safe_load(path.read_text(encoding="utf-8")).get("responses") or {})
+    yes_buttons = []
+    for name, variants in responses.items():
+        variant = next((v for v in variants if v.get("channel") == "ivr"),
+                       next((v for v in variants if not v.get("channel")), None))
+        for button in (variant or {}).get("buttons") or []:
+            if button.get("title") == "转人工" and button.get("payload") != hotline.agent_button[0]:
+                yes_buttons.append(name)
+    assert yes_buttons == []
