@@ -26,6 +26,7 @@ from actions.ticket_records import note_said_more
 from actions.tickets import hurry_ticket
 from actions.visits import ASK_TIME_AGAIN, CONFIRM_CHANGE, CONFIRM_NEW, VISIT_AGAIN, VISIT_TIME, asked_for_the_time_again
 from bot.db.repository import DatabaseError
+from bot.handoff.masking import AWAITING_PROOF
 
 
 def stray_guess(tracker: Tracker) -> bool:
@@ -93,10 +94,15 @@ def says_not_fixed(tracker: Tracker) -> bool:
 
 
 def follows_up_the_bill(tracker: Tracker) -> bool:
-    """Words the NLU could not place, right after a bill answer, that name a part of the bill
-    (``bill_question`` in content/labels.yml): "上个月呢" got "抱歉，我没太明白" (found trying the chat)."""
+    """Words the NLU could not place, right after a bill answer or while a proof is asked for the bill,
+    that name a part of the bill (``bill_question`` in content/labels.yml): "上个月呢" got "抱歉，我没太明白"
+    (found trying the chat), and "上个月" while the phone asked for the password 抱歉，我没听清楚 (found on a
+    live call). The bill action answers it, or asks for the proof again as it was asked."""
     text = str((tracker.latest_message or {}).get("text") or "")
-    return last_said(tracker) in BILL_ANSWERS and bool(bill_topics_named(text, labels().get("bill_question") or {}))
+    proof_for_the_bill = (tracker.get_slot("awaiting") == AWAITING_PROOF
+                          and tracker.get_slot("pending_request") == "action_query_bill")
+    return (last_said(tracker) in BILL_ANSWERS or proof_for_the_bill) \
+        and bool(bill_topics_named(text, labels().get("bill_question") or {}))
 
 
 def says_never_mind(tracker: Tracker) -> bool:

@@ -315,8 +315,12 @@ async def request_proof(dispatcher: CollectingDispatcher, tracker: Tracker, cust
     events = known + [SlotSet("pending_request", action_name), SlotSet("awaiting", AWAITING_PROOF)]
     sent = False
     asked = asked_for(customer, number)
-    if await ledger.pending_for(tracker.sender_id) == asked:
-        sent = True  # a code is on its way already: ask again rather than send another
+    pending = await ledger.pending_for(tracker.sender_id)
+    if pending is not None and (pending == asked or not number):
+        # A check is open for this number, or for the customer named before (no number given this turn):
+        # asked again as it was asked, not another code or a fresh count of tries. "Only the password" stays
+        # so (found on a live call: "上个月呢" there was told a code was on its way, where none was sent).
+        sent = last_proof_prompt(tracker) != PASSWORD_ONLY
     elif await ledger.may_send(tracker.sender_id, asked):
         code = await ledger.open(tracker.sender_id, subject, customer_id, with_code=True, asked=asked)
         if customer is None:
@@ -348,8 +352,18 @@ async def request_proof(dispatcher: CollectingDispatcher, tracker: Tracker, cust
         dispatcher.utter_message(response="utter_verification_code_sent", phone_masked=mask_phone(shown),
                                  minutes=settings.otp_ttl_s // 60)
     else:
-        dispatcher.utter_message(response="utter_verification_password_only")
+        dispatcher.utter_message(response=PASSWORD_ONLY)
     return events
+
+
+PASSWORD_ONLY = "utter_verification_password_only"
+PROOF_PROMPTS = ("utter_verification_code_sent", "utter_verification_code_sent_to_account", PASSWORD_ONLY)
+
+
+def last_proof_prompt(tracker: Tracker) -> str | None:
+    """The request for a code or the password the conversation was given last (``request_proof``)."""
+    said = ((e.get("metadata") or {}).get("utter_action") for e in reversed(tracker.events) if e.get("event") == "bot")
+    return next((name for name in said if name in PROOF_PROMPTS), None)
 
 
 async def bind_channel_account(tracker: Tracker, customer: Customer) -> None:

@@ -523,3 +523,38 @@ async def test_wrong_passwords_count_for_24_hours_not_until_midnight(run_action,
     await claim_number(run_action, "night-3")
     right = await run_action("action_identify_customer", code_answer("night-3", "246802"))
     assert right.slots["verified_by"] == "service_password"
+
+
+def said_next(tracker, reply: str, text: str, intent: str):
+    """``tracker`` after the bot said ``reply`` and the customer then said ``text``."""
+    tracker.events.extend([{"event": "bot", "text": "…", "metadata": {"utter_action": reply}},
+                           {"event": "action", "name": "action_listen"},
+                           {"event": "user", "text": text, "input_channel": "ivr",
+                            "parse_data": {"intent": {"name": intent, "confidence": 0.95}, "entities": []}}])
+    tracker.latest_message = {**tracker.latest_message, "text": text,
+                              "intent": {"name": intent, "confidence": 0.95}, "entities": []}
+    return tracker
+
+
+@pytest.mark.parametrize("words, intent", [("上个月", "nlu_fallback"), ("上个月呢", "query_bill")])
+async def test_last_month_asked_while_the_password_is_asked_keeps_the_question_and_is_answered_once_proven(
+        run_action, with_redis, monkeypatch, words, intent):
+    """Found on a live call: "上个月" said while the phone asked for the service password got 抱歉，我没听清楚
+    (and "上个月呢" was told a code was on its way, where none was sent). The password is asked again as it
+    was, and once given last month's bill is the answer."""
+    monkeypatch.setenv("KEFU_OTP_PER_NUMBER_PER_HOUR", "1")
+    from bot import settings as settings_module
+
+    settings_module.get_settings.cache_clear()
+    await claim_number(run_action, "first-caller")  # the number's one code of the hour
+    assert (await claim_number(run_action, "caller-9")).responses == ["utter_verification_password_only"]
+    asked = load_tracker("query_bill", sender="caller-9", awaiting="verification_code",
+                         pending_request="action_query_bill", customer_id="2")
+    said_next(asked, "utter_verification_password_only", words, intent)
+    action = "action_fallback" if intent == "nlu_fallback" else "action_query_bill"
+    again = await run_action(action, asked)
+    assert again.responses == ["utter_verification_password_only"] and personal(again) == []
+    said_next(asked, "utter_verification_password_only", "246802", "inform")
+    proven = await run_action("action_identify_customer", asked)
+    assert proven.responses == ["utter_bill_month"], proven.responses
+    assert proven.message("utter_bill_month")["period"] == "2026年10月"
