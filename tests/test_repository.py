@@ -22,6 +22,17 @@ def test_demo_data_is_loaded_once(repo, kefu_env):
     assert repo.find_customer() is None
 
 
+def test_each_demo_customers_balance_owes_what_their_unpaid_bills_say(repo):
+    """Found in review: 李娜 was told 欠费 45 元 beside two unpaid bills of 159 元. The balance is what is owed
+    (bot/arrears.py); in the demo data it is what the customer's bills add up to, so the bill answer agrees
+    with itself: in credit with none unpaid, or owing exactly the unpaid ones."""
+    for phone in ("13800000001", "13800000002", "13800000003", "13800000004"):
+        customer = repo.find_customer(phone=phone)
+        unpaid = sum(b["amount_cents"] for b in repo.bills_for(customer.id) if b["status"] == "unpaid")
+        assert (customer.balance_cents >= 0 and unpaid == 0) or -customer.balance_cents == unpaid, \
+            (customer.name, customer.balance_cents, unpaid)
+
+
 def test_ticket_lifecycle_is_enforced_and_recorded(repo):
     ticket_id = repo.create_ticket(kind="fault", customer_id=1, summary="no signal", details={"code": "E102"})
     assert re.fullmatch(r"TK\d{6}", ticket_id)

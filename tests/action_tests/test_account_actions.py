@@ -21,9 +21,9 @@ async def test_bill_for_a_verified_customer(run_action):
     turn = await run_action("action_query_bill", load_tracker("query_bill", **proven(2)))
     assert turn.responses == ["utter_bill_summary", "utter_bill_arrears", "utter_bill_usage_data", "utter_bill_usage_minutes"]
     summary = turn.message("utter_bill_summary")
-    assert summary["customer_name"] == "李娜" and summary["balance"] == "-45.00"
+    assert summary["customer_name"] == "李娜" and summary["balance"] == "-318.00"
     assert "2026年11月" in summary["bill_lines"] and "未缴" in summary["bill_lines"]  # the month as customers write it
-    assert turn.message("utter_bill_arrears")["amount_owed"] == "45.00"  # the balance: what the reminders say too
+    assert turn.message("utter_bill_arrears")["amount_owed"] == "318.00"  # the balance: the two unpaid bills, as the reminders say
     assert turn.slots["customer_id"]
 
 
@@ -410,7 +410,7 @@ async def test_why_the_bill_is_so_high_hears_it_against_last_month_and_the_plan_
 async def test_a_balance_question_hears_the_balance(run_action):
     turn = await run_action("action_query_bill", load_tracker("query_bill", text="账户余额还有多少", **proven(2)))
     assert turn.responses == ["utter_bill_balance"]
-    assert turn.message("utter_bill_balance")["balance"] == "-45.00"
+    assert turn.message("utter_bill_balance")["balance"] == "-318.00"
 
 
 async def test_the_tickets_agents_read_are_summarised_in_chinese(run_action):

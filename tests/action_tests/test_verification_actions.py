@@ -19,7 +19,7 @@ from bot.security.secrets import get_secrets
 from bot.settings import get_settings
 from tests.action_tests.trackers import entity, load_tracker
 
-LI_NA = ("李娜", "-45.00", "光明大道")  # customer 2's name, balance and address
+LI_NA = ("李娜", "-318.00", "光明大道")  # customer 2's name, balance and address
 
 
 def personal(turn) -> list[str]:

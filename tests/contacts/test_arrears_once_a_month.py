@@ -8,7 +8,7 @@ from bot.contacts.schedule import Schedule
 from bot.outbound.sms import SmsGateway
 from tests.sms_loopback import sms_gateway  # noqa: F401  the loopback gateway fixture
 
-OWING_PHONE = "13800000002"  # the demo customer with arrears of 45.00 (content/demo/seed.yml)
+OWING_PHONE = "13800000002"  # the demo customer with arrears of 318.00 (content/demo/seed.yml)
 
 
 def last_day_of_next_month(now: dt.datetime) -> dt.datetime:

@@ -62,7 +62,7 @@ async def test_a_bill_status_spelt_by_another_billing_system_reads_as_the_label(
 
 def test_contacts_plan_shows_who_would_be_reminded_and_schedules_nothing(kefu_env, capsys):
     """Going live: the first pass on an imported customer base reminds everyone in arrears at once;
-    `kefu contacts plan` shows whom beforehand (the demo's 李娜 owes 45.00) and writes nothing."""
+    `kefu contacts plan` shows whom beforehand (the demo's 李娜 owes 318.00) and writes nothing."""
     from bot.cli import main
     from bot.db.repository import Repository
 
@@ -73,6 +73,6 @@ def test_contacts_plan_shows_who_would_be_reminded_and_schedules_nothing(kefu_en
     lines = [line.split() for line in out.splitlines()]
     arrears = {int(row[2]): row[6] for row in lines if row and row[0] == "arrears_reminder"}  # 6: details
     lina = repository.find_customer(phone="13800000002").id
-    assert arrears == {lina: "amount=45.00", owing: "amount=123.00"}
+    assert arrears == {lina: "amount=318.00", owing: "amount=123.00"}
     assert "nothing was written" in out
     assert Schedule(repository).listing() == []

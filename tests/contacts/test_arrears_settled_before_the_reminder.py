@@ -1,7 +1,7 @@
 """An arrears reminder says what the customer owes when it is made, not what they owed when it was planned.
 
 Found in review: the reminder is planned from the balance (evening import) and made later — after the quiet
-hours, the daily limit, a retry. A customer who paid meanwhile was still texted "您的账户已欠费45.00元…请及时缴费"
+hours, the daily limit, a retry. A customer who paid meanwhile was still texted "您的账户已欠费318.00元…请及时缴费"
 at 08:00, and one who paid part of it was told the old amount.
 """
 from __future__ import annotations
@@ -17,14 +17,14 @@ from bot.notify import Notifier
 from bot.outbound.sms import SmsGateway
 from tests.sms_loopback import sms_gateway  # noqa: F401  the loopback gateway fixture
 
-OWING_PHONE = "13800000002"  # the demo customer with arrears of 45.00 (content/demo/seed.yml)
+OWING_PHONE = "13800000002"  # the demo customer with arrears of 318.00 (content/demo/seed.yml)
 
 
 @pytest.mark.parametrize("balance_cents, texted, after", [
     (0, None, ("done", "paid")),                 # paid it all overnight: nothing sent
     (2500, None, ("done", "paid")),              # paid more than owed: in credit
     (-1500, "15.00", ("done", "sent")),          # paid part of it: the amount owed now
-    (-4500, "45.00", ("done", "sent")),          # paid nothing
+    (-31800, "318.00", ("done", "sent")),        # paid nothing
 ], ids=["paid", "in-credit", "paid-part", "unpaid"])
 async def test_a_reminder_held_overnight_says_what_is_owed_in_the_morning(repository, make_worker, clock, sms_gateway,
                                                                          balance_cents, texted, after):
@@ -33,7 +33,7 @@ async def test_a_reminder_held_overnight_says_what_is_owed_in_the_morning(reposi
     clock.now = clock.now.replace(hour=14, minute=30)  # 22:30 in Shanghai: planned now, made at 08:00
     await worker.run_pass()
     [reminder] = [c for c in Schedule(repository).listing(purpose="arrears") if c["phone"] == OWING_PHONE]
-    assert (reminder["status"], reminder["details"]["amount"]) == ("scheduled", "45.00")
+    assert (reminder["status"], reminder["details"]["amount"]) == ("scheduled", "318.00")
 
     with repository.engine.begin() as conn:  # the night's import: what the billing system says now
         conn.execute(customers.update().where(customers.c.phone == OWING_PHONE).values(balance_cents=balance_cents))
@@ -75,15 +75,15 @@ class DiesAsItSends(Notifier):
 ], ids=["still-owing", "paid-meanwhile"])
 async def test_a_reminder_whose_worker_died_says_what_is_owed(repository, make_worker, clock, sms_gateway,
                                                               balance_at_takeover, texted, after):
-    """Found in review: planned at 45.00, the reminder was made at 08:05 for the 80.00 owed by then, and its
+    """Found in review: planned at 318.00, the reminder was made at 08:05 for the 80.00 owed by then, and its
     worker died handing the text over. The next worker sends it again as the same attempt: it told the
-    customer the 45.00 of the evening before — and a customer who had paid in full in the meantime was still
+    customer the 318.00 of the evening before — and a customer who had paid in full in the meantime was still
     told they owed it, as no balance was read for that send."""
     received, url = sms_gateway
     clock.now = clock.now.replace(hour=14, minute=30)  # 22:30 in Shanghai: planned now, made at 08:00
     await make_worker(messengers={"sms": SmsGateway(url, "key", "Kefu")}).run_pass()
     [reminder] = [c for c in Schedule(repository).listing(purpose="arrears") if c["phone"] == OWING_PHONE]
-    assert reminder["details"]["amount"] == "45.00"
+    assert reminder["details"]["amount"] == "318.00"
 
     with repository.engine.begin() as conn:  # the night's import: 80.00 owed now
         conn.execute(customers.update().where(customers.c.phone == OWING_PHONE).values(balance_cents=-8000))

@@ -8,7 +8,7 @@ from bot.contacts.rules import load_rules
 from bot.outbound.sms import SmsGateway
 from tests.sms_loopback import sms_gateway  # noqa: F401  the loopback gateway fixture
 
-OWING_PHONE = "13800000002"  # the demo customer with arrears of 45.00 (content/demo/seed.yml)
+OWING_PHONE = "13800000002"  # the demo customer with arrears of 318.00 (content/demo/seed.yml)
 
 
 async def test_arrears_reminder_by_sms_then_td_opts_out(kefu_env, repository, make_worker, clock, telephony,
@@ -18,7 +18,7 @@ async def test_arrears_reminder_by_sms_then_td_opts_out(kefu_env, repository, ma
     await worker.run_pass()
     texts = [m["text"] for m in received if m["to"] == f"+86{OWING_PHONE}"]
     rules = load_rules(kefu_env.content_dir / "contacts.yml")
-    assert len(texts) == 1 and "45.00" in texts[0] and texts[0].endswith(rules.opt_out_footer)
+    assert len(texts) == 1 and "318.00" in texts[0] and texts[0].endswith(rules.opt_out_footer)
     assert not [c for c in telephony.calls if c.to == OWING_PHONE]  # sms comes first for this rule
     reply = await opt_out_reply(kefu_env, address=f"phone:{OWING_PHONE}", text=" TD ",
                                 conversation_id=f"sms:{OWING_PHONE}", channel="sms")

@@ -21,7 +21,7 @@ from bot.contacts.schedule import Schedule
 from bot.db.schema import contact_attempts, contacts, customers
 from tests.contacts.conftest import CUSTOMER_PHONE, resolved_repair
 
-OWING_PHONE = "13800000002"  # 李娜, the demo customer in arrears (owes 45.00)
+OWING_PHONE = "13800000002"  # 李娜, the demo customer in arrears (owes 318.00)
 
 
 def run_plan(capsys) -> tuple[dict[tuple[str, int], str], str]:

@@ -308,9 +308,9 @@ async def test_a_care_message_sent_again_after_a_timeout_and_then_not_delivered_
 
 
 @pytest.mark.parametrize("status, texts", [
-    ("success", ["45.00"]),                    # it went out: not again, whatever is owed now
-    ("failed: system failed", ["45.00", "45.00"]),  # not delivered: sent again as the same message
-    (None, ["45.00", "45.00"]),                # no report: sent again as the same message
+    ("success", ["318.00"]),                   # it went out: not again, whatever is owed now
+    ("failed: system failed", ["318.00", "318.00"]),  # not delivered: sent again as the same message
+    (None, ["318.00", "318.00"]),              # no report: sent again as the same message
 ], ids=["delivered", "not-delivered", "no-report"])
 async def test_an_arrears_reminder_whose_send_timed_out_is_not_sent_again_with_another_amount(
         kefu_env, repository, clock, text_channels, redis_url, domain, tmp_path, status, texts):  # noqa: F811
@@ -346,7 +346,7 @@ async def test_an_arrears_reminder_whose_send_timed_out_is_not_sent_again_with_a
         clock.advance(minutes=load_rules(rules).retry_delays[0].total_seconds() / 60)
         await worker.run_pass()
         said = [body["data"]["keyword1"]["value"] for body in channels.to("wechat")]
-        assert [next(amount for amount in ("45.00", "30.00") if f"欠费{amount}元" in text) for text in said] == texts
+        assert [next(amount for amount in ("318.00", "30.00") if f"欠费{amount}元" in text) for text in said] == texts
         assert state(Schedule(repository).get(reminder["id"])) == ("done", 2, "sent")
     finally:
         reminders = Schedule(repository).listing(purpose="arrears")

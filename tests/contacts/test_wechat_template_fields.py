@@ -16,7 +16,7 @@ from bot.ledger.rules import load_rules as load_ledger_rules
 from bot.outbound.wechat_template import WeChatTemplateSender
 from tests.contacts.test_contact_messages import FixedToken
 
-OWING_PHONE = "13800000002"  # the demo customer with arrears of 45.00 (content/demo/seed.yml)
+OWING_PHONE = "13800000002"  # the demo customer with arrears of 318.00 (content/demo/seed.yml)
 
 
 def contacts_file(kefu_env, tmp_path, edit) -> object:
@@ -47,7 +47,7 @@ async def test_the_classic_template_shows_the_purposes_label_not_its_code(kefu_e
     label = yaml.safe_load((kefu_env.content_dir / "contacts.yml").read_text(encoding="utf-8"))["purposes"]["arrears"]
     [body] = [m for m in sent if m["touser"] == "openid-owing"]
     assert body["data"]["keyword2"]["value"] == label["label"] != "arrears"
-    assert "45.00" in body["data"]["keyword1"]["value"]
+    assert "318.00" in body["data"]["keyword1"]["value"]
 
 
 async def test_a_library_template_gets_its_own_fields(kefu_env, repository, clock, wechat_template_api, tmp_path):
@@ -59,7 +59,7 @@ async def test_a_library_template_gets_its_own_fields(kefu_env, repository, cloc
     await remind_on_wechat(kefu_env, repository, clock, url, contacts_file(kefu_env, tmp_path, library_template))
     [body] = [m for m in sent if m["touser"] == "openid-owing"]
     label = load_rules(tmp_path / "contacts.yml").purposes["arrears"].label
-    assert body["data"] == {"thing1": {"value": label}, "amount2": {"value": "45.00元"}}
+    assert body["data"] == {"thing1": {"value": label}, "amount2": {"value": "318.00元"}}
 
 
 def test_a_purpose_without_a_label_or_a_field_naming_an_unknown_value_is_refused(kefu_env, tmp_path):

@@ -43,9 +43,9 @@ class DiesOnceSent(Notifier):
 
 
 @pytest.mark.parametrize("balance_overnight, reminders, after", [
-    (-3000, ["45.00"], ("done", 1, "sent")),  # paid part of it overnight: WeChat had the first, not again
-    (-4500, ["45.00"], ("done", 1, "sent")),  # paid nothing
-    (0, ["45.00"], ("done", 0, "paid")),      # paid it all: nothing more
+    (-3000, ["318.00"], ("done", 1, "sent")),  # paid part of it overnight: WeChat had the first, not again
+    (-31800, ["318.00"], ("done", 1, "sent")),  # paid nothing
+    (0, ["318.00"], ("done", 0, "paid")),      # paid it all: nothing more
 ], ids=["paid-part", "paid-nothing", "paid-all"])
 async def test_a_wechat_reminder_held_overnight_after_its_worker_died_is_not_sent_twice(
         kefu_env, repository, clock, text_channels, redis_url, tmp_path,  # noqa: F811
@@ -78,7 +78,7 @@ async def test_a_wechat_reminder_held_overnight_after_its_worker_died_is_not_sen
         await restarted.run_pass()
 
         said = [body["data"]["keyword1"]["value"] for body in channels.to("wechat")]
-        assert [next(a for a in ("45.00", "30.00") if f"欠费{a}元" in text) for text in said] == reminders
+        assert [next(a for a in ("318.00", "30.00") if f"欠费{a}元" in text) for text in said] == reminders
         assert state(Schedule(repository).get(reminder["id"])) == after
     finally:
         await forget_records(api)

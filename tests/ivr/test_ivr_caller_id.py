@@ -24,7 +24,7 @@ async def test_trunk_caller_id_gets_the_bill_without_a_code(ivr_url, running_kef
         await call.wait_mark("bill:bot", 40)
         await call.hangup()
     said = bot_texts(running_kefu, f"ivr:{call.stream_sid}")
-    assert "李娜" in said and "-45.00" in said and "验证码" not in said
+    assert "李娜" in said and "-318.00" in said and "验证码" not in said
 
 
 async def test_a_caller_id_without_the_trunk_token_must_prove_it(ivr_url, running_kefu):
@@ -33,7 +33,7 @@ async def test_a_caller_id_without_the_trunk_token_must_prove_it(ivr_url, runnin
         await call.wait_mark("bill:bot", 40)
         await call.hangup()
     said = bot_texts(running_kefu, f"ivr:{call.stream_sid}")
-    assert "李娜" not in said and "-45.00" not in said and "手机号码" in said, said
+    assert "李娜" not in said and "-318.00" not in said and "手机号码" in said, said
 
 
 @pytest.mark.parametrize("vouched", [False, True], ids=["typed-caller-id", "trunk-caller-id"])
