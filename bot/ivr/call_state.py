@@ -66,6 +66,7 @@ class CallState:
     contact_token: str = ""  # the outbound contact this call answers for (bot.contacts), if any
     speech_recognised: bool = True  # False: no recogniser on this line; an agent gets recordings, not words
     told_no_agents: bool = False  # the flow said nobody is online (a transfer's ``on_nobody``): not said again
+    reminder_deferred: bool = False  # the hold reminder waited once for a waiting-room question's answer
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

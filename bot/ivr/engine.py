@@ -562,6 +562,12 @@ class FlowEngine:
             listen = await self._queued_listen(flow, state, node)
             if listen == self._with_agent(node) or not flow.hold.reminder:
                 return [listen]
+            if (state.buttons or state.agent_button) and not state.reminder_deferred:
+                # A waiting-room question is open (解决了请按1): its keys stay one more round, rather than
+                # become the hold keys (预约回电请按1) while the reminder still waits its turn to be heard
+                # (found in review: 解决了 pressed there booked a callback).
+                state.reminder_deferred = True
+                return [listen]
             state.buttons, state.agent_button = [], ""  # the hold keys are the ones just read
             return [Say(fill(flow.hold.reminder, state.vars), label=HOLD_REMINDER_LABEL, hold_notice=True,
                         paced="reminder"), listen]
@@ -580,8 +586,13 @@ class FlowEngine:
             said = self.services.hotline.get().prompts.get("stopped_waiting", "")
             return ([Say(said, label="stopped_waiting")] if said else []) + await self._after_agent(flow, state, node)
         if isinstance(event, KeyPress) and self._is_button(state, event.digit):
-            await self._tell_agent_side(state, self._button(state, event.digit))
+            payload = self._button(state, event.digit)
+            state.buttons, state.agent_button = [], ""  # answered: the keys are the hold keys again
+            await self._tell_agent_side(state, payload)
         elif isinstance(event, Utterance) and event.text.strip():
+            # Words answer the question as well as its keys (没解决): after them 1 is a callback again, not
+            # the 解决了 of a question answered (found on a live call: it got 收到，人工客服接入后会看到您的消息).
+            state.buttons, state.agent_button = [], ""
             await self._tell_agent_side(state, event.text.strip())
         elif isinstance(event, Utterance) and event.audio \
                 and await self.services.handoff.with_agent(conversation_id(state.call_id)):
@@ -670,6 +681,7 @@ class FlowEngine:
         commands: list = [Say(t, label=label) for t in spoken.texts]
         if spoken.buttons or spoken.agent_button:
             state.buttons, state.agent_button = spoken.buttons, spoken.agent_button
+            state.reminder_deferred = False
         if spoken.links:
             commands.append(await self._send_links(state, spoken.links))
         return commands
