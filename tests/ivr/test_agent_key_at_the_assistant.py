@@ -10,50 +10,16 @@ shipped phone variant of the question; real Redis and database.
 """
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 import yaml
 
-from bot.db.repository import Repository
-from bot.ivr.call_state import CallStore
 from bot.ivr.config import HotlineConfigSource
-from bot.ivr.engine import FlowEngine
 from bot.ivr.events import CallStart, KeyPress, Say, Utterance
-from bot.ivr.flow_tests import CollectingNotifier, ScriptedBot, ScriptedQueue
-from bot.ivr.registry import FlowRegistry
-from bot.ivr.services import CallRecords, CallServices
+from bot.ivr.flow_tests import ScriptedBot, ScriptedQueue
 from tests.conftest import PROJECT_ROOT
 from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
-
-
-def phone_variant(response: str) -> dict:
-    responses = yaml.safe_load((PROJECT_ROOT / "domain" / "responses.yml").read_text(encoding="utf-8"))["responses"]
-    variant = next(v for v in responses[response] if v.get("channel") == "ivr")
-    return {"text": variant["text"], "response": response, "buttons": variant["buttons"]}
-
-
-async def test_the_self_help_question_offers_an_agent_on_0_and_0_asks_the_assistant_for_one(kefu_env, redis):  # noqa: F811
-    bot = ScriptedBot([[phone_variant("utter_ask_selfhelp_worked")], []])
-    queue = ScriptedQueue(wait_s=60)
-    engine = FlowEngine(CallServices(
-        registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
-        hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"),
-        records=CallRecords(Repository(kefu_env.database_url)), handoff=queue, notifier=CollectingNotifier(),
-        bot=bot, clock=lambda: dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")))
-    call_id = f"selfhelp-{uuid.uuid4().hex[:8]}"
-    await engine.start(CallStart(call_id=call_id, caller="", flow="main", speech_recognised=True))
-    try:
-        await engine.handle(call_id, KeyPress("1"))  # 故障报修
-        asked = [c.text for c in await engine.handle(call_id, Utterance("宽带上不了网")) if isinstance(c, Say)]
-        await engine.handle(call_id, KeyPress("0"))
-    finally:
-        await engine.end(call_id, "test")
-    said = " ".join(asked)
-    assert "转人工请按0" in said and "请按3" not in said, asked
-    assert "解决了请按1" in said and "没解决请按2" in said, asked
-    assert bot.heard[-1] == "/request_human", bot.heard  # the assistant's own handoff, with the problem told
-    assert queue.queued == [], "not put through by the flow behind the assistant's back"
+from tests.ivr.test_waiting_room_buttons import engine_for
 
 
 def phone_rendering(response: str) -> dict:
@@ -64,25 +30,37 @@ def phone_rendering(response: str) -> dict:
             "buttons": variant.get("buttons") or []}
 
 
-async def test_the_complaints_offer_of_an_agent_is_read_on_0_and_0_asks_the_assistant(kefu_env, redis):  # noqa: F811
-    """Found in review: the complaint's 需要现在转接人工客服吗？ was read 转人工请按1 (a yes-button), while 0, the
-    agent key everywhere else, went round the assistant to the flow's own transfer, without the complaint."""
-    bot = ScriptedBot([[phone_rendering("utter_complaint_recorded")], []])
+async def asked_then_0(kefu_env, redis, response: str, *turn) -> tuple[str, ScriptedBot, ScriptedQueue]:  # noqa: F811
+    """The assistant answers the caller's ``turn`` (keys, then words) with ``response``; the caller presses 0.
+    What was said, the assistant and the queue."""
+    bot = ScriptedBot([[phone_rendering(response)], []])
     queue = ScriptedQueue(wait_s=60)
-    engine = FlowEngine(CallServices(
-        registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
-        hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"),
-        records=CallRecords(Repository(kefu_env.database_url)), handoff=queue, notifier=CollectingNotifier(),
-        bot=bot, clock=lambda: dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")))
-    call_id = f"complaint-{uuid.uuid4().hex[:8]}"
+    engine = engine_for(kefu_env, redis, bot, queue)
+    call_id = f"agent-key-{uuid.uuid4().hex[:8]}"
     await engine.start(CallStart(call_id=call_id, caller="", flow="main", speech_recognised=True))
     try:
-        asked = [c.text for c in await engine.handle(call_id, Utterance("我要投诉")) if isinstance(c, Say)]
+        for key in turn[:-1]:
+            await engine.handle(call_id, KeyPress(key))
+        asked = [c.text for c in await engine.handle(call_id, Utterance(turn[-1])) if isinstance(c, Say)]
         await engine.handle(call_id, KeyPress("0"))
     finally:
         await engine.end(call_id, "test")
-    said = " ".join(asked)
-    assert "转人工请按0" in said and "转人工请按1" not in said, asked
+    return " ".join(asked), bot, queue
+
+
+async def test_the_self_help_question_offers_an_agent_on_0_and_0_asks_the_assistant_for_one(kefu_env, redis):  # noqa: F811
+    said, bot, queue = await asked_then_0(kefu_env, redis, "utter_ask_selfhelp_worked", "1", "宽带上不了网")  # 故障报修
+    assert "转人工请按0" in said and "请按3" not in said, said
+    assert "解决了请按1" in said and "没解决请按2" in said, said
+    assert bot.heard[-1] == "/request_human", bot.heard  # the assistant's own handoff, with the problem told
+    assert queue.queued == [], "not put through by the flow behind the assistant's back"
+
+
+async def test_the_complaints_offer_of_an_agent_is_read_on_0_and_0_asks_the_assistant(kefu_env, redis):  # noqa: F811
+    """Found in review: the complaint's 需要现在转接人工客服吗？ was read 转人工请按1 (a yes-button), while 0, the
+    agent key everywhere else, went round the assistant to the flow's own transfer, without the complaint."""
+    said, bot, queue = await asked_then_0(kefu_env, redis, "utter_complaint_recorded", "我要投诉")
+    assert "转人工请按0" in said and "转人工请按1" not in said, said
     assert bot.heard[-1] == "/request_human", bot.heard
     assert queue.queued == [], "put through by the flow, without the complaint the assistant filed"
 

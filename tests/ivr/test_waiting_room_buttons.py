@@ -32,11 +32,12 @@ def waiting_room_message(response: str) -> dict:
     return {"text": chosen["text"], "buttons": chosen["buttons"], "utter_action": response}
 
 
-def engine_for(kefu_env, redis, bot) -> FlowEngine:  # noqa: F811
+def engine_for(kefu_env, redis, bot, queue: ScriptedQueue | None = None) -> FlowEngine:  # noqa: F811
+    """The shipped main flow at 10:00 on a weekday, with the assistant and the queue scripted."""
     return FlowEngine(CallServices(
         registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
         hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"),
-        records=CallRecords(Repository(kefu_env.database_url)), handoff=ScriptedQueue(wait_s=60),
+        records=CallRecords(Repository(kefu_env.database_url)), handoff=queue or ScriptedQueue(wait_s=60),
         notifier=CollectingNotifier(), bot=bot,
         clock=lambda: dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")))
 
