@@ -102,6 +102,8 @@ class FlowEngine:
             # key, no first digit of the next try (found by an accessibility audit: a slow caller's
             # leftover 0 chose "keep waiting" and a 1 on hold booked a callback).
             logger.info("ivr.key.typed_ahead call=%s node=%s", call_id, node.id)
+            if event.digit == "#":  # the number's own end: keys after it are the next answer (found on a live
+                state.typed_ahead_until = 0.0  # call: a password keyed at once lost its first keys)
             commands = await self._still_listening(flow, state, node)
         elif state.status == QUEUED:
             commands = await self._queued(flow, state, node, event)
