@@ -20,6 +20,7 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 
 CHANNEL = "ivr"
 QUESTION_MARKS = ("？", "?")  # a reply ending so waits for the caller's answer (said again after silence)
+SENTENCE_ENDS = "。！？!?；;"
 
 
 class IvrOutput(OutputChannel):
@@ -82,6 +83,7 @@ class SpokenReplies:
     queued: QueueStatus | None = None  # the assistant put the caller in the human queue
     asks_number: bool = False  # the last reply asks for a number or code (``number_prompts``)
     asks_question: bool = False  # the last reply waits for an answer: a number, buttons, or a question mark
+    question: str = ""  # what is said again when the caller stays silent after it (``asks_question``)
     says_goodbye: bool = False  # a reply takes leave of the caller (``goodbye_replies``)
 
 
@@ -134,5 +136,15 @@ def spoken_replies(messages: list[dict], button_template: str, max_buttons: int,
         if isinstance(image, str) and image:
             spoken.links.append({"title": "", "url": image, "kind": "image"})
     last = spoken.texts[-1] if spoken.texts else ""
-    spoken.asks_question = spoken.asks_number or bool(spoken.buttons or spoken.agent_button) or last.rstrip().endswith(QUESTION_MARKS)
+    keyed = spoken.asks_number or bool(spoken.buttons or spoken.agent_button)
+    spoken.asks_question = keyed or last.rstrip().endswith(QUESTION_MARKS)
+    if spoken.asks_question:
+        # Asked in words, the question alone: the whole reply again said 太好了，问题已解决！ twice (found on a live
+        # call). With keys or a number prompt, all of it: the keys are in it.
+        spoken.question = last if keyed else last_sentence(last)
     return spoken
+
+
+def last_sentence(text: str) -> str:
+    body = text.rstrip()
+    return body[max(body.rfind(mark, 0, len(body) - 1) for mark in SENTENCE_ENDS) + 1:].strip()

@@ -503,7 +503,7 @@ class FlowEngine:
         commands: list = [Say(t, label=f"{node.id}:bot") for t in spoken.texts]
         state.buttons, state.agent_button = spoken.buttons, spoken.agent_button
         state.keying_number = spoken.asks_number
-        state.pending_question = spoken.texts[-1] if spoken.texts and spoken.asks_question else ""
+        state.pending_question = spoken.question
         state.bot_turns += 1
         state.no_input = state.no_match = 0
         if spoken.links:  # before the question, which is left for the caller to answer (found on a live call)
