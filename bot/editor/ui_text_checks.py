@@ -190,10 +190,42 @@ def built_texts_missing(strings_file: str, strings: dict, scripts: list[tuple[st
             named.setdefault(call.group(1), script)
     missing = [(key, f"'{key}' is missing: {script} shows it by name and would show the key itself")
                for key, script in sorted(named.items()) if not isinstance(strings.get(key), str)]
+    missing += [(key, f"'{key}' is missing: {module} refuses with it, and the page shows the refusal by its code "
+                      "(t(e.code)): the key itself where the words belonged")
+                for key, module in server_codes(strings_file, families) if not isinstance(strings.get(key), str)]
     return missing + [(prefix + value, f"'{prefix + value}' is missing: {built[prefix]} names it at run time "
                                        f"({prefix}<{value or 'nothing'}>) and would show the key itself")
                       for prefix, values in families.items() if prefix in built
                       for value in values if not isinstance(strings.get(prefix + value), str)]
+
+
+# The server modules whose refusals ({"error": "error_…"}) each page shows by their code (showError: t(e.code)).
+REFUSING = {DESK_STRINGS: ("bot/handoff/desk.py", "bot/handoff/contact_details.py", "bot/channels/agent_desk.py",
+                           "bot/channels/glance_desk.py", "bot/channels/wechat_media_desk.py"),
+            "ledger.zh.json": ("bot/channels/ledger_desk.py",),
+            "knowledge_panel.zh.json": ("bot/channels/knowledge_desk.py",)}
+# Codes built at run time (desk.py: f"error_not_delivered_{reason}"), with every value they are built from.
+REFUSAL_FAMILIES = {"error_not_delivered_": "undelivered_"}  # the same reasons as the transcript's marks
+
+
+def server_codes(strings_file: str, families: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+    """(code, module) for each refusal code the page's server modules write, one built at run time
+    (``f"error_not_delivered_{reason}"``) with each value of its family (``families``: those of
+    :func:`built_text_values`)."""
+    import ast
+
+    root = WEB.parents[1]
+    codes: dict[str, str] = {}
+    for module in REFUSING.get(strings_file, ()):
+        for node in ast.walk(ast.parse((root / module).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"error_\w*[^\W_]", node.value):
+                codes.setdefault(node.value, module)
+            elif (isinstance(node, ast.JoinedStr) and len(node.values) == 2 and isinstance(node.values[0], ast.Constant)
+                  and node.values[0].value in REFUSAL_FAMILIES):
+                prefix = node.values[0].value
+                for value in families.get(REFUSAL_FAMILIES[prefix], ()):
+                    codes.setdefault(prefix + value, module)
+    return sorted(codes.items())
 
 
 # A list the script walks row by row: [["name", customer.name], …].forEach(function (row) {
