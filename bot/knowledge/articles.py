@@ -54,7 +54,8 @@ def parse_article(text: str, source: str) -> Article:
         raise ArticleError(f"{source}: front matter must be a mapping")
     missing = [key for key in ("id", "title", "summary") if not str(meta.get(key) or "").strip()]
     if missing:
-        raise ArticleError(f"{source}: missing {', '.join(missing)}")
+        raise ArticleError(f"{source}: the front matter has no {', '.join(missing)}: add "
+                           f"{', '.join(f'`{key}: …`' for key in missing)} between the '---' lines")
     return Article(id=str(meta["id"]).strip(), title=str(meta["title"]).strip(),
                    summary=str(meta["summary"]).strip(), body="\n".join(lines[end + 1:]).strip(),
                    intents=_strings(meta, "intents", source), fault_codes=_strings(meta, "fault_codes", source),

@@ -3,7 +3,7 @@ with what to do."""
 from __future__ import annotations
 
 from tests.editor.conftest import edit
-from tests.editor.test_validate import errors_for
+from tests.editor.test_validate import errors_for, problems_for
 
 
 def test_an_nlu_file_that_does_not_parse_is_the_one_error(project):
@@ -30,3 +30,26 @@ def test_an_error_the_desk_shows_from_the_server_is_named_when_missing(project):
     assert any("'error_not_delivered_quota' is missing" in p and "bot/handoff/desk.py" in p for p in problems), problems
     assert any("'error_not_waiting' is missing" in p for p in problems), problems
     assert len(problems) == 2, problems
+
+
+def test_a_misspelt_article_field_is_named_at_its_line_with_the_field_it_meant(project):
+    """Trying it: `anwsers: [ask_how_to]` passed `kefu validate` and the assistant never answered with the
+    article; `sumary:` came back as "missing summary" at line 1, naming neither the line nor the slip."""
+    knowledge = project / "content" / "knowledge"
+    edit(knowledge / "invoice.md", "answers: [ask_how_to]", "anwsers: [ask_how_to]")
+    edit(knowledge / "bill_arrears.md", "summary:", "sumary:")
+    edit(knowledge / "tv_no_signal.md", "intents: [", "intents: [ask_how_too, ")
+    problems = [p for p in problems_for(project) if p.startswith("content/knowledge/")]
+    invoice_line = _line_of(knowledge / "invoice.md", "anwsers:")
+    assert any(p.startswith(f"content/knowledge/invoice.md:{invoice_line}: ") and "'anwsers'" in p
+               and "did you mean 'answers'" in p for p in problems), problems
+    summary_line = _line_of(knowledge / "bill_arrears.md", "sumary:")
+    assert any(p.startswith(f"content/knowledge/bill_arrears.md:{summary_line}: ") and "'sumary'" in p
+               and "did you mean 'summary'" in p for p in problems), problems
+    intents_line = _line_of(knowledge / "tv_no_signal.md", "intents:")
+    assert any(p.startswith(f"content/knowledge/tv_no_signal.md:{intents_line}: ") and "'ask_how_too'" in p
+               for p in problems), problems
+
+
+def _line_of(path, start: str) -> int:
+    return next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1) if line.startswith(start))
