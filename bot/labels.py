@@ -191,8 +191,50 @@ def labels_problems(settings, domain) -> list:
     try:
         words = parse_labels(path)
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        return [Problem(str(path), None, str(exc).removeprefix(f"{path}: "))]
-    return unnamed_services(settings.root, words["service_action"])
+        message = str(exc).removeprefix(f"{path}: ")
+        problems = [Problem(str(path), _line_named(path, message), message)]
+        try:  # the names are looked at too: one slip should not hide another
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            return problems
+        return problems + unnamed_codes(path, raw) if isinstance(raw, dict) else problems
+    return unnamed_codes(path, words) + unnamed_services(settings.root, words["service_action"])
+
+
+def unnamed_codes(path: Path, labels: dict) -> list:
+    """A ticket status or kind, or a bill status, Kefu's code gives that its section does not name: the
+    answers fall back to the code, and the customer reads 工单状态：resolved."""
+    from bot.customers.records import BILL_STATUSES
+    from bot.db.repository import TICKET_TRANSITIONS
+    from bot.db.schema import TICKET_KINDS
+    from bot.editor.problems import Problem
+
+    codes = {"ticket_status": tuple(TICKET_TRANSITIONS), "ticket_kind": TICKET_KINDS, "bill_status": BILL_STATUSES}
+    return [Problem(str(path), _line_named(path, f"`{section}`"), f"`{section}.{code}` is missing: the answers would "
+                    f"show the code '{code}' itself; add `  {code}: 名称` under `{section}:`")
+            for section, wanted in codes.items() if isinstance(labels.get(section), dict)
+            for code in wanted if not isinstance(labels[section].get(code), str)]
+
+
+def _line_named(path: Path, message: str) -> int | None:
+    """The line of what a problem names first: `section.key` in backticks, or "section has no 'key' line" /
+    "section 'key' …"; None when it names none (the file's own shape)."""
+    from bot.editor.yaml_lines import YamlFileError, line_of, load
+
+    named = re.match(r"`([\w.]+)`", message) or re.match(r"'?(\w+)'? (?:has no '(\w+)'|'(\w+)')", message)
+    if named is None:
+        return None
+    keys = [key for part in named.groups() if part for key in part.split(".")]
+    try:
+        node = load(path)
+    except (OSError, YamlFileError):
+        return None
+    line = None
+    for key in keys:
+        if not hasattr(node, "get") or key not in node:
+            break
+        line, node = line_of(node, key), node[key]
+    return line
 
 
 # A service the NLU marks ("[开通](service_action:open)", or "[过户](service_action)": the words themselves)

@@ -53,3 +53,17 @@ def test_a_misspelt_article_field_is_named_at_its_line_with_the_field_it_meant(p
 
 def _line_of(path, start: str) -> int:
     return next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1) if line.startswith(start))
+
+
+def test_a_status_name_deleted_from_labels_is_named_at_its_section(project):
+    """Trying it: deleting `resolved: 已处理完成` under `ticket_status` passed `kefu validate`, and a ticket
+    progress answer told the customer 工单状态：resolved. A line that does not fill is named at its line too."""
+    labels = project / "content" / "labels.yml"
+    edit(labels, "  resolved: 已处理完成\n", "")
+    edit(labels, 'visit_time: "上门时间：{when}。"', 'visit_time: "上门时间：{whn}。"')
+    problems = [p for p in errors_for(project) if p.startswith("content/labels.yml")]
+    section = _line_of(labels, "ticket_status:")
+    assert any(p.startswith(f"content/labels.yml:{section}: ") and "ticket_status.resolved" in p for p in problems), problems
+    visit_time = _line_of(labels, '  visit_time: "上门时间')
+    assert any(p.startswith(f"content/labels.yml:{visit_time}: ") and "{whn}" not in p and "{when}" in p
+               for p in problems), problems
