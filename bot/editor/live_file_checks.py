@@ -16,6 +16,7 @@ import yaml
 
 from bot.editor.problems import Problem
 from bot.editor.reference_checks import NOT_A_MAPPING
+from bot.editor.yaml_lines import syntax_error
 
 
 def _live_files(settings) -> list[tuple[Path, Callable[[Path], object], bool]]:
@@ -64,12 +65,11 @@ def syntax_problems(content_dir: Path) -> list[Problem]:
     problems = []
     for path in sorted(p for p in content_dir.rglob("*") if p.is_file()):
         if path.suffix in (".yml", ".yaml"):
+            text = path.read_text(encoding="utf-8")
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                data = yaml.safe_load(text)
             except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                problems.append(Problem(str(path), mark.line + 1 if mark else None,
-                                        f"not valid YAML: {getattr(exc, 'problem', None) or exc}"))
+                problems.append(Problem(str(path), *syntax_error(exc, text)))
                 continue
             if data is not None and not isinstance(data, dict):  # every content file is settings by name
                 problems.append(Problem(str(path), 1, NOT_A_MAPPING))

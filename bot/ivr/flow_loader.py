@@ -73,9 +73,11 @@ def parse_flow(text: str, source: str, flow_id: str) -> Flow:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise FlowError(source, "", "", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+        from bot.editor.yaml_lines import syntax_error
+
+        line, message = syntax_error(exc, text)
+        where = f" (line {line})" if line else ""
+        raise FlowError(source, "", "", message.replace("not valid YAML", f"not valid YAML{where}", 1)) from exc
     return _FlowParser(source, flow_id, raw).parse(flow_version(text))
 
 

@@ -2,6 +2,8 @@
 with what to do."""
 from __future__ import annotations
 
+import pytest
+
 from tests.editor.conftest import edit
 from tests.editor.test_validate import errors_for, problems_for
 
@@ -67,3 +69,26 @@ def test_a_status_name_deleted_from_labels_is_named_at_its_section(project):
     visit_time = _line_of(labels, '  visit_time: "上门时间')
     assert any(p.startswith(f"content/labels.yml:{visit_time}: ") and "{whn}" not in p and "{when}" in p
                for p in problems), problems
+
+
+@pytest.mark.parametrize("name, old, new, hint", [
+    ("content/selfhelp.yml", "    fault_type: fault_tv\n", "\tfault_type: fault_tv\n", "tab"),
+    ("content/labels.yml", "  open: 已受理", '  open: "已受理', "quote"),
+    ("ivr_flows/main.yml", "    type: play\n", "\ttype: play\n", "tab"),
+    ("ivr_flows/main.yml", "    say: 您好，欢迎致电", '    say: "您好，欢迎致电', "quote"),
+    ("domain/responses.yml", '    - text: "{customer_name}，您好', '\t- text: "{customer_name}，您好', "tab"),
+    ("nlu_data/nlu/faults.yml", "- intent: fault_tv\n", "- intent: 'fault_tv\n", "quote"),
+])
+def test_a_tab_or_an_unclosed_quote_is_named_at_its_line_with_what_to_do(project, name, old, new, hint):
+    """Trying it: a tab came back as "found character '\\t' that cannot start any token" and an unclosed quote
+    as "expected <block end>, but found '<scalar>'" some lines further down: neither says what to do."""
+    path = project / name
+    edit(path, old, new)
+    line = next(n for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+                if text == new.rstrip("\n") or text.startswith(new.rstrip("\n")))
+    [problem] = errors_for(project)
+    assert problem.startswith(f"{name}:{line}: ") or f"(line {line})" in problem, problem
+    if hint == "tab":
+        assert "indent with spaces" in problem, problem
+    else:
+        assert "not closed" in problem, problem
