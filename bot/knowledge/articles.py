@@ -16,7 +16,11 @@ FENCE = "---"
 
 
 class ArticleError(ValueError):
-    """An article file that cannot be used; the message names the file and the reason."""
+    """An article file that cannot be used; the message names the file and the reason, ``line`` where it is."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.line = line
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,14 @@ def parse_article(text: str, source: str) -> Article:
         end = next(i for i, line in enumerate(lines[1:], start=1) if line.strip() == FENCE)
     except StopIteration:
         raise ArticleError(f"{source}: front matter is not closed with '---'") from None
+    front = "\n".join(lines[1:end])
     try:
-        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
+        meta = yaml.safe_load(front) or {}
     except yaml.YAMLError as exc:
-        raise ArticleError(f"{source}: front matter is not valid YAML: {exc}") from exc
+        from bot.editor.yaml_lines import syntax_error
+
+        line, message = syntax_error(exc, front)  # the front matter's first line is the file's second
+        raise ArticleError(f"{source}: front matter is {message}", line + 1 if line else None) from exc
     if not isinstance(meta, dict):
         raise ArticleError(f"{source}: front matter must be a mapping")
     missing = [key for key in ("id", "title", "summary") if not str(meta.get(key) or "").strip()]

@@ -78,6 +78,8 @@ def test_a_status_name_deleted_from_labels_is_named_at_its_section(project):
     ("ivr_flows/main.yml", "    say: 您好，欢迎致电", '    say: "您好，欢迎致电', "quote"),
     ("domain/responses.yml", '    - text: "{customer_name}，您好', '\t- text: "{customer_name}，您好', "tab"),
     ("nlu_data/nlu/faults.yml", "- intent: fault_tv\n", "- intent: 'fault_tv\n", "quote"),
+    ("content/knowledge/invoice.md", "title: 发票开具", 'title: "发票开具', "quote"),
+    ("content/knowledge/invoice.md", "title: 发票开具", '\ttitle: 发票开具', "tab"),
 ])
 def test_a_tab_or_an_unclosed_quote_is_named_at_its_line_with_what_to_do(project, name, old, new, hint):
     """Trying it: a tab came back as "found character '\\t' that cannot start any token" and an unclosed quote
