@@ -190,6 +190,8 @@ def built_texts_missing(strings_file: str, strings: dict, scripts: list[tuple[st
             named.setdefault(call.group(1), script)
     missing = [(key, f"'{key}' is missing: {script} shows it by name and would show the key itself")
                for key, script in sorted(named.items()) if not isinstance(strings.get(key), str)]
+    missing += [(key, f"'{key}' is missing: bot/web/{page} shows it (data-i18n=\"{key}\") and would show the key itself")
+                for page, key in page_markup(strings_file) if not isinstance(strings.get(key), str)]
     missing += [(key, f"'{key}' is missing: {module} refuses with it, and the page shows the refusal by its code "
                       "(t(e.code)): the key itself where the words belonged")
                 for key, module in server_codes(strings_file, families) if not isinstance(strings.get(key), str)]
@@ -197,6 +199,19 @@ def built_texts_missing(strings_file: str, strings: dict, scripts: list[tuple[st
                                        f"({prefix}<{value or 'nothing'}>) and would show the key itself")
                       for prefix, values in families.items() if prefix in built
                       for value in values if not isinstance(strings.get(prefix + value), str)]
+
+
+# The pages whose markup names texts (data-i18n="key", data-i18n-placeholder…), with the strings file their
+# script fills them from (applyStrings in desk_common.js and chat.js, softphone.js's own loop).
+PAGES = {"agent/index.html": DESK_STRINGS, "agent/supervisor.html": DESK_STRINGS, "agent/ledger.html": "ledger.zh.json",
+         "chat/index.html": "webchat.zh.json", "softphone/index.html": "softphone.zh.json"}
+MARKUP_NAMED = re.compile(r"""\bdata-i18n(?:-[a-z-]+)?=["']([A-Za-z0-9_]+)["']""")
+
+
+def page_markup(strings_file: str) -> list[tuple[str, str]]:
+    """(page, key) for each text a page's markup names from ``strings_file``."""
+    return [(page, key) for page, source in PAGES.items() if source == strings_file
+            for key in dict.fromkeys(MARKUP_NAMED.findall((WEB / page).read_text(encoding="utf-8")))]
 
 
 # The server modules whose refusals ({"error": "error_…"}) each page shows by their code (showError: t(e.code)).

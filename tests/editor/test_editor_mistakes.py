@@ -94,3 +94,26 @@ def test_a_tab_or_an_unclosed_quote_is_named_at_its_line_with_what_to_do(project
         assert "indent with spaces" in problem, problem
     else:
         assert "not closed" in problem, problem
+
+
+def test_a_text_a_page_shows_by_its_markup_is_named_when_missing(project):
+    """Trying it: deleting `header_title` from webchat.zh.json passed `kefu validate`, and the chat's header
+    read "header_title" (chat/index.html names it, data-i18n="header_title", not the script)."""
+    import json
+
+    for name, key in (("webchat.zh.json", "header_title"), ("ledger.zh.json", "filter_all")):
+        path = project / "content" / "ui" / name
+        strings = json.loads(path.read_text(encoding="utf-8"))
+        del strings[key]
+        path.write_text(json.dumps(strings, ensure_ascii=False, indent=2), encoding="utf-8")
+    problems = errors_for(project)
+    assert any(p.startswith("content/ui/webchat.zh.json") and "'header_title' is missing" in p
+               and "chat/index.html" in p for p in problems), problems
+    assert any(p.startswith("content/ui/ledger.zh.json") and "'filter_all' is missing" in p for p in problems), problems
+
+
+def test_every_page_naming_texts_in_its_markup_is_looked_at():
+    from bot.editor.ui_text_checks import PAGES, WEB
+
+    named = {str(page.relative_to(WEB)) for page in WEB.rglob("*.html") if "data-i18n" in page.read_text(encoding="utf-8")}
+    assert named == set(PAGES)
