@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.editor.conftest import edit
-from tests.editor.test_validate import errors_for, problems_for
+from tests.editor.test_validate import errors_for, line_of, problems_for
 
 
 def test_an_nlu_file_that_does_not_parse_is_the_one_error(project):
@@ -42,19 +42,15 @@ def test_a_misspelt_article_field_is_named_at_its_line_with_the_field_it_meant(p
     edit(knowledge / "bill_arrears.md", "summary:", "sumary:")
     edit(knowledge / "tv_no_signal.md", "intents: [", "intents: [ask_how_too, ")
     problems = [p for p in problems_for(project) if p.startswith("content/knowledge/")]
-    invoice_line = _line_of(knowledge / "invoice.md", "anwsers:")
+    invoice_line = line_of(project, "content/knowledge/invoice.md", "anwsers:")
     assert any(p.startswith(f"content/knowledge/invoice.md:{invoice_line}: ") and "'anwsers'" in p
                and "did you mean 'answers'" in p for p in problems), problems
-    summary_line = _line_of(knowledge / "bill_arrears.md", "sumary:")
+    summary_line = line_of(project, "content/knowledge/bill_arrears.md", "sumary:")
     assert any(p.startswith(f"content/knowledge/bill_arrears.md:{summary_line}: ") and "'sumary'" in p
                and "did you mean 'summary'" in p for p in problems), problems
-    intents_line = _line_of(knowledge / "tv_no_signal.md", "intents:")
+    intents_line = line_of(project, "content/knowledge/tv_no_signal.md", "intents:")
     assert any(p.startswith(f"content/knowledge/tv_no_signal.md:{intents_line}: ") and "'ask_how_too'" in p
                for p in problems), problems
-
-
-def _line_of(path, start: str) -> int:
-    return next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1) if line.startswith(start))
 
 
 def test_a_status_name_deleted_from_labels_is_named_at_its_section(project):
@@ -64,9 +60,9 @@ def test_a_status_name_deleted_from_labels_is_named_at_its_section(project):
     edit(labels, "  resolved: 已处理完成\n", "")
     edit(labels, 'visit_time: "上门时间：{when}。"', 'visit_time: "上门时间：{whn}。"')
     problems = [p for p in errors_for(project) if p.startswith("content/labels.yml")]
-    section = _line_of(labels, "ticket_status:")
+    section = line_of(project, "content/labels.yml", "ticket_status:")
     assert any(p.startswith(f"content/labels.yml:{section}: ") and "ticket_status.resolved" in p for p in problems), problems
-    visit_time = _line_of(labels, '  visit_time: "上门时间')
+    visit_time = line_of(project, "content/labels.yml", 'visit_time: "上门时间')
     assert any(p.startswith(f"content/labels.yml:{visit_time}: ") and "{whn}" not in p and "{when}" in p
                for p in problems), problems
 
@@ -84,10 +80,8 @@ def test_a_status_name_deleted_from_labels_is_named_at_its_section(project):
 def test_a_tab_or_an_unclosed_quote_is_named_at_its_line_with_what_to_do(project, name, old, new, hint):
     """Trying it: a tab came back as "found character '\\t' that cannot start any token" and an unclosed quote
     as "expected <block end>, but found '<scalar>'" some lines further down: neither says what to do."""
-    path = project / name
-    edit(path, old, new)
-    line = next(n for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-                if text == new.rstrip("\n") or text.startswith(new.rstrip("\n")))
+    edit(project / name, old, new)
+    line = line_of(project, name, new.rstrip("\n"))
     [problem] = errors_for(project)
     assert problem.startswith(f"{name}:{line}: ") or f"(line {line})" in problem, problem
     if hint == "tab":
