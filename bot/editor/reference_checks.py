@@ -238,4 +238,8 @@ def _check_video(path: Path, entry, media_dir: Path) -> list[Problem]:
     elif file is not None and not file.exists():
         problems.append(Problem(str(path), line, f"entry '{name}': {url} does not exist yet; "
                                                   f"run `kefu content render {name}` or add the file", WARNING))
+    elif (picture := media_file(media_dir, poster)) is not None and not picture.exists():  # a filmed video, no poster
+        problems.append(Problem(str(path), line_of(video, "poster") or line, f"entry '{name}': poster {poster} does not "
+                                "exist: the chat's video and the WeChat card would show a picture that does not load; "
+                                "add the picture, or leave `poster` out", WARNING))
     return problems

@@ -111,3 +111,17 @@ def test_every_page_naming_texts_in_its_markup_is_looked_at():
 
     named = {str(page.relative_to(WEB)) for page in WEB.rglob("*.html") if "data-i18n" in page.read_text(encoding="utf-8")}
     assert named == set(PAGES)
+
+
+def test_a_poster_missing_beside_a_filmed_video_is_named(project):
+    """Trying it: a filmed video saved as docs/editing.md says, with its poster not saved, passed `kefu validate`;
+    the chat's video and the WeChat card (its picture is the poster) would show a picture that does not load."""
+    from bot.settings import get_settings
+
+    video = get_settings().media_dir / "selfhelp" / "tv_mosaic.mp4"
+    video.parent.mkdir(parents=True, exist_ok=True)
+    video.write_bytes(b"\0")
+    line = line_of(project, "content/selfhelp.yml", "poster: /media/selfhelp/tv_mosaic.jpg")
+    problems = problems_for(project)
+    assert any(p.startswith(f"content/selfhelp.yml:{line}: warning: ") and "/media/selfhelp/tv_mosaic.jpg" in p
+               for p in problems), problems
