@@ -19,16 +19,20 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.acknowledge import AcknowledgeFirst
-from actions.backend import channel_of
+from actions.backend import channel_of, last_said
+from actions.chain import continue_with
 from actions.identity import IdentifiedAction, db_error, establish, local_phone, message_claims
 from bot.contacts.optout import opt_out
 from bot.db.repository import Customer, DatabaseError
 from bot.handoff.masking import mask_phone
 from bot.security.claims import CALLER_ID, WECHAT_OPENID
 from bot.settings import get_settings
+
+CANCEL = "cancel"  # the service action of 退订/取消 (content/labels.yml service_action)
 
 
 def own_addresses(tracker: Tracker) -> list[str]:
@@ -63,6 +67,11 @@ class ActionOptOut(AcknowledgeFirst, IdentifiedAction):
         return "action_opt_out"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if last_said(tracker) == "utter_ask_service_action":
+            # "退订" to "请问您要办理哪项业务？" cancels a service, not our messages (found on a live call; on WeChat,
+            # whose follower needs no proof, it opted them out at once).
+            return await continue_with("action_manage_service", dispatcher, tracker, domain,
+                                       [SlotSet("service_action", CANCEL)])
         own = own_addresses(tracker)
         if own:
             try:

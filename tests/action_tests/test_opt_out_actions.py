@@ -78,3 +78,17 @@ async def test_an_unbound_wechat_account_opts_out_itself_only(run_action, with_r
     assert blocked(f"wechat:{openid}") == "opt_out"
     assert blocked("phone:13800000005") is None
     assert [e["kind"] for e in repository().events_for(openid)] == ["contact_opted_out"]
+
+
+async def test_unsubscribe_said_to_which_service_cancels_a_service_and_opts_nobody_out(run_action, with_redis):
+    """Found on a live call: "退订" to "请问您要办理哪项业务？" was taken as "stop sending me messages"; on WeChat,
+    whose follower needs no proof, it opted them out at once."""
+    openid = "o6_bm_optout_test_openid_02"
+    claim = channel_claim(WECHAT_OPENID, openid, openid)
+    tracker = with_metadata(opt_out_tracker(openid, text="退订", entities=[entity("service_action", "cancel")]),
+                            claim, channel="wechat")
+    tracker.events.insert(-1, {"event": "bot", "text": "请问您要办理哪项业务？",
+                               "metadata": {"utter_action": "utter_ask_service_action"}})
+    turn = await run_action("action_opt_out", tracker)
+    assert "utter_opted_out" not in turn.responses and blocked(f"wechat:{openid}") is None
+    assert turn.responses == ["utter_ask_identity"] and turn.slots["pending_request"] == "action_manage_service"
