@@ -23,6 +23,8 @@ class WaitingRoomSettings:
     resolved_words: tuple[str, ...]
     unresolved_words: tuple[str, ...]
     leave_words: tuple[str, ...] = ()  # typed instead of pressing 取消排队: the customer stops waiting
+    confirm_leave_words: tuple[str, ...] = ()  # typed alone (取消): asked whether to leave the queue
+    place_words: tuple[str, ...] = ()  # 多久能排到我: told the place in line and the wait
 
     def grace_for(self, channel: str) -> float | None:
         """How long a silent customer of ``channel`` stays queued; None: until they leave themselves."""
@@ -39,6 +41,8 @@ def parse_waiting_room(raw: dict) -> WaitingRoomSettings:
             resolved_words=_words(raw, "resolved_words"),
             unresolved_words=_words(raw, "unresolved_words"),
             leave_words=_words(raw, "leave_words"),
+            confirm_leave_words=_words(raw, "confirm_leave_words"),
+            place_words=_words(raw, "place_words"),
         )
     except (TypeError, ValueError, re.error, AttributeError) as exc:
         raise WaitingRoomSettingsError(f"waiting_room.yml: {exc!r}") from exc

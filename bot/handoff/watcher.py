@@ -74,6 +74,8 @@ FAULT_INTENTS = ("fault_tv", "fault_broadband", "fault_wifi", "fault_remote")
 # What a typed phone number is made of, and a run of digits long enough to be one (mistyped or not).
 NUMBER_CHARS = re.compile(r"[\d\s+\-()（）]")
 NUMBER_RUN = re.compile(r"\d[\d\s\-]{5,}\d")
+# Around a word typed alone ("取消。", "多久？"): spaces and punctuation, which do not make it another message.
+ALONE_EDGES = re.compile(r"^[\s\W_]+|[\s\W_]+$")
 # A gap between two passes longer than this (a pass takes well under a second: bench/RESULTS.md) means the
 # waiting room could not run: Redis not answering, every server down. Desks could not check in either.
 PASS_GAP_S = 10.0
@@ -242,13 +244,18 @@ class WaitingRoom:
         text = (event.get("text") or "").strip()
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
         mode = as_text_or_none(await self.queue.redis.hget(keys.conversation(conversation_id), "mode")) or ""
-        command = self.queue.rules.waiting_commands.get(text)  # a button pressed, or its title typed
-        if command is None and self.typed_leave(text, intent, mode):
-            command = "cancel"
+        command = self.queue.rules.waiting_commands.get(text) or self.typed_command(text, intent, mode)
         if command == "cancel":
             if await self.queue.stop_waiting(conversation_id, "customer_cancelled"):
                 await self.conversations.resume(conversation_id, "utter_queue_cancelled")
             return False  # left, or an agent took the conversation meanwhile: theirs now
+        if command == "confirm_cancel":  # 取消 alone: the step at hand ends, and leaving the queue is asked
+            await self.set_mode(conversation_id, "")
+            await self.conversations.utter(conversation_id, "utter_queue_confirm_cancel")
+            return True
+        if command == "status":
+            await self.tell_place(conversation_id, entry)
+            return True
         if command is None and mode.startswith("ask_number:"):
             return await self.take_number(conversation_id, entry, text, mode.split(":", 1)[1])
         if command is None and mode == "message" and text:
@@ -274,14 +281,40 @@ class WaitingRoom:
         await self.conversations.utter(conversation_id, "utter_queue_noted")
         return True
 
-    def typed_leave(self, text: str, intent: str | None, mode: str) -> bool:
-        """"算了不等了" typed: as good as the 取消排队 button. While a number or a message is asked for, only a
-        leave word alone (a message may say "不等了"): found driving the chat, it was refused as a wrong number,
-        each time, and the spent buttons left the customer no way out of the queue."""
-        if text in self.settings.leave_words:
-            return True
+    def typed_command(self, text: str, intent: str | None, mode: str) -> str | None:
+        """The waiting room's own words typed, as good as its buttons: "算了不等了" leaves (cancel), 取消 alone
+        asks first (confirm_cancel), "多久能排到我" asks the place (status) — the NLU reads the last two as a
+        service change and a ticket question (found in a review: both were only noted). While a number or a
+        message is asked for, only a word alone (a message may say "不等了" or "还要等多久"): found driving the
+        chat, 不等了 was refused as a wrong number, each time, and the spent buttons left no way out."""
+        settings = self.settings
+        alone = ALONE_EDGES.sub("", text)
         asked = mode.startswith("ask_number:") or mode == "message"
-        return not asked and (intent == "goodbye" or any(word in text for word in self.settings.leave_words))
+        if alone in settings.leave_words or not asked and (
+                intent == "goodbye" or any(word in text for word in settings.leave_words)):
+            return "cancel"
+        if alone in settings.confirm_leave_words:
+            return "confirm_cancel"
+        if alone in settings.place_words or not asked and any(word in text for word in settings.place_words):
+            return "status"
+        return None
+
+    async def tell_place(self, conversation_id: str, entry: dict) -> None:
+        """The place in line and the wait, asked for: said as the waiting room's notices say them, and
+        remembered as told (no notice repeats it) unless the notice owed first is that their agent left."""
+        position = await self.queue.position(conversation_id)
+        if position is None or not position.position:
+            return
+        available = await self.queue.roster.capacity_for(entry["skill"]) > 0
+        minutes = wait_minutes(position.estimated_wait_s)
+        if available:
+            await self.conversations.utter(conversation_id, "utter_queue_update", position=position.position,
+                                           wait_minutes=minutes)
+        else:
+            await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
+        last = as_text_or_none(await self.queue.redis.hget(keys.conversation(conversation_id), "notified"))
+        if last != WITH_AGENT:
+            await remember_notice(self.queue, conversation_id, notice_state(position.position, minutes, available))
 
     async def set_mode(self, conversation_id: str, mode: str) -> None:
         await self.queue.redis.hset(keys.conversation(conversation_id), "mode", mode)

@@ -1,0 +1,71 @@
+"""What a waiting customer types in their own words: 取消 and 多久能排到我 (found in a review: the NLU reads them as
+a service change and a ticket question, and the waiting room only noted them)."""
+from __future__ import annotations
+
+from bot.handoff.estimate import wait_minutes
+from tests.handoff.test_waiting_room import agent_available, room, settings, wait_in_line  # noqa: F401 - fixtures
+
+
+async def say(room, clock, conversation_id: str, text: str, intent: str = "nlu_fallback") -> list[str]:
+    """The customer types ``text``; what the waiting room answered to it."""
+    before = len(room.conversations.responses(conversation_id))
+    clock.advance(1)
+    room.conversations.customer(conversation_id, text, intent)
+    await room.visit(conversation_id)
+    return room.conversations.responses(conversation_id)[before:]
+
+
+async def test_cancel_typed_alone_asks_whether_to_leave_the_queue(room, queue, clock):
+    await agent_available(queue)
+    await wait_in_line(queue, "w-cancel")
+    await room.visit("w-cancel")
+    assert await say(room, clock, "w-cancel", "取消", "manage_service") == ["utter_queue_confirm_cancel"]
+    assert (await queue.position("w-cancel")).position == 1, "asked first, not taken out of the line"
+
+    assert await say(room, clock, "w-cancel", "取消排队") == ["utter_queue_cancelled"]  # its button, typed or pressed
+    assert await queue.position("w-cancel") is None
+    assert room.conversations.resumed["w-cancel"] == "utter_queue_cancelled", "the assistant has the conversation"
+
+
+async def test_cancel_while_a_number_is_asked_is_asked_too_and_stay_keeps_the_place(room, queue, clock):
+    await agent_available(queue)
+    await wait_in_line(queue, "w-stay")
+    await room.visit("w-stay")
+    assert await say(room, clock, "w-stay", "留言") == ["utter_queue_ask_number"]
+    assert await say(room, clock, "w-stay", "取消。", "manage_service") == ["utter_queue_confirm_cancel"]
+    assert await say(room, clock, "w-stay", "#handoff:status") == ["utter_queue_update"]
+    assert (await queue.position("w-stay")).position == 1
+
+
+async def test_a_service_to_cancel_is_not_taken_for_leaving_the_queue(room, queue, clock):
+    await agent_available(queue)
+    await wait_in_line(queue, "w-plan")
+    await room.visit("w-plan")
+    assert await say(room, clock, "w-plan", "我想取消宽带套餐", "manage_service") == ["utter_queue_noted"]
+    assert (await queue.position("w-plan")).position == 1
+
+
+async def test_how_long_typed_tells_the_place_and_the_wait(room, queue, clock):
+    await agent_available(queue)
+    await wait_in_line(queue, "w-ahead")
+    await wait_in_line(queue, "w-long")
+    await room.visit("w-long")
+    assert await say(room, clock, "w-long", "多久能排到我", "query_ticket") == ["utter_queue_update"]
+    response, values = room.conversations.said["w-long"][-1]
+    position = await queue.position("w-long")
+    assert values == {"position": position.position, "wait_minutes": wait_minutes(position.estimated_wait_s)}
+    assert await say(room, clock, "w-long", "我前面还有几个人？", "query_ticket") == ["utter_queue_update"]
+
+
+async def test_how_long_with_nobody_online_says_so_rather_than_a_wait(room, queue, clock):
+    await wait_in_line(queue, "w-nobody")
+    await room.visit("w-nobody")
+    assert await say(room, clock, "w-nobody", "还要等多久", "query_ticket") == ["utter_queue_nobody_available"]
+
+
+async def test_how_long_inside_a_message_being_left_is_part_of_the_message(room, queue, clock):
+    await agent_available(queue)
+    await wait_in_line(queue, "w-msg", customer={"id": 1, "phone": "13800000001"})
+    await room.visit("w-msg")
+    assert await say(room, clock, "w-msg", "留言") == ["utter_queue_message_prompt"]
+    assert await say(room, clock, "w-msg", "宽带坏了三天了，还要等多久才能修好") == ["utter_queue_message_booked"]
