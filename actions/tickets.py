@@ -241,8 +241,9 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         if own is not None:
             await db(repository().note_ticket, own["ticket_id"],
                      history_note("complaint_more", channel=channel_of(tracker), said=text[:500]))
+            # Only noted: filing it asked whether to reach a person (found in a review: asked after every detail).
             dispatcher.utter_message(response="utter_complaint_detail_added", ticket_id=own["ticket_id"])
-            return [SlotSet("last_ticket_id", own["ticket_id"]), SlotSet("awaiting", "offer_human")]
+            return [SlotSet("last_ticket_id", own["ticket_id"])]
         filed = await open_of(customer, "complaint")
         if filed is not None and verified:  # found by a tester: the same complaint again became a second one
             await join_ticket(tracker, filed, history_note("complaint_again", channel=channel_of(tracker), said=text[:500]))

@@ -521,3 +521,20 @@ async def test_last_month_asked_after_the_bill_hears_last_months_bill(run_action
     assert turn.responses == ["utter_bill_month"]
     said = turn.message("utter_bill_month")
     assert (said["period"], said["amount"], said["status"]) == ("2026年10月", "79.00", labels()["bill_status"]["paid"])
+
+
+async def test_details_added_to_a_filed_complaint_are_noted_without_asking_for_a_person_again(run_action):
+    """Found in a review: 需要现在转接人工客服吗？ (with its buttons) came again after every detail the customer
+    added to the complaint the conversation had filed. Asked once, when it is filed; details are just noted."""
+    from tests.test_acknowledge_first import reply_text
+
+    said = dict(intent="complaint", sender="complaint-details", **proven(1))
+    filed = await run_action("action_complaint", load_tracker("query_bill", text="你们服务太差了，我要投诉", **said))
+    assert filed.responses == ["utter_complaint_recorded"] and filed.slots["awaiting"] == "offer_human"
+    assert "转接人工" in reply_text("utter_complaint_recorded")
+    for detail in ("装机师傅迟到了三个小时", "而且态度也很差"):
+        more = await run_action("action_complaint", load_tracker("query_bill", text=detail, **said))
+        assert more.responses == ["utter_complaint_detail_added"]
+        assert "awaiting" not in more.slots, "no question asked: a 好的 next is no yes to a person"
+    noted = reply_text("utter_complaint_detail_added")
+    assert "转接人工" not in noted and "{ticket_id}" in noted
