@@ -139,3 +139,15 @@ def test_an_entry_queued_for_another_system_names_its_video_and_poster_by_whole_
     payload = selfhelp_payload(entry, {"step_line": "{number}. {step}", "selfhelp": "{title}\n{steps}\n{link}"})
     assert payload["video_url"] == f"{public_url}{entry.video_url}"
     assert payload["poster_url"] == f"{public_url}{entry.poster_url}"
+
+
+def test_a_forgotten_wifi_password_is_followed_by_a_way_back_in_not_another_symptom(catalogue):
+    """Found in a review: after 我家wifi密码忘了 had not helped, the second entry offered was 连上Wi-Fi却上不了网,
+    which is no help to a customer who cannot connect at all."""
+    first = catalogue.best_match("fault_wifi", "我家wifi密码忘了")
+    assert first.id == "wifi_password"
+    follow = catalogue.next_after(first.id, {first.id})
+    assert follow is not None and follow.fault_type == "fault_wifi" and not follow.general
+    assert "密码" in follow.title and "上不了网" not in follow.title
+    assert catalogue.best_match("fault_wifi", "我家wifi密码忘了", exclude={first.id}).id == follow.id, \
+        "the waiting room, matching the customer's words, offers it too"
