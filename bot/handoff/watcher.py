@@ -245,12 +245,16 @@ class WaitingRoom:
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
         mode = as_text_or_none(await self.queue.redis.hget(keys.conversation(conversation_id), "mode")) or ""
         command = self.queue.rules.waiting_commands.get(text) or self.typed_command(text, intent, mode)
+        if mode == CONFIRM_CANCEL:  # 您是要取消人工排队吗？ answered (是的, 不用) or passed over: asked once
+            await self.set_mode(conversation_id, "")
+            mode = ""
+            command = command or {"affirm": "cancel", "deny": "status"}.get(intent or "")
         if command == "cancel":
             if await self.queue.stop_waiting(conversation_id, "customer_cancelled"):
                 await self.conversations.resume(conversation_id, "utter_queue_cancelled")
             return False  # left, or an agent took the conversation meanwhile: theirs now
         if command == "confirm_cancel":  # 取消 alone: the step at hand ends, and leaving the queue is asked
-            await self.set_mode(conversation_id, "")
+            await self.set_mode(conversation_id, CONFIRM_CANCEL)
             await self.conversations.utter(conversation_id, "utter_queue_confirm_cancel")
             return True
         if command == "status":
@@ -491,6 +495,7 @@ def is_number_attempt(text: str) -> bool:
     return not NUMBER_CHARS.sub("", text) or NUMBER_RUN.search(text) is not None
 
 
+CONFIRM_CANCEL = "confirm_cancel"  # the mode of "您是要取消人工排队吗？" asked: a yes leaves, a no keeps the place
 NOBODY = "nobody"  # the notice state of "nobody is online to serve this queue"
 WITH_AGENT = "with_agent"  # and of "just put back in line by their agent's leaving" (bot.handoff.departures)
 

@@ -69,3 +69,21 @@ async def test_how_long_inside_a_message_being_left_is_part_of_the_message(room,
     await room.visit("w-msg")
     assert await say(room, clock, "w-msg", "留言") == ["utter_queue_message_prompt"]
     assert await say(room, clock, "w-msg", "宽带坏了三天了，还要等多久才能修好") == ["utter_queue_message_booked"]
+
+
+async def test_yes_or_no_to_the_cancel_question_is_its_answer(room, queue, clock):
+    """Found driving the chat: 是的 to 您是要取消人工排队吗？ was only noted (收到，人工客服接入后会看到您的消息)."""
+    await agent_available(queue)
+    await wait_in_line(queue, "w-no")
+    await room.visit("w-no")
+    assert await say(room, clock, "w-no", "取消", "manage_service") == ["utter_queue_confirm_cancel"]
+    assert await say(room, clock, "w-no", "不用", "deny") == ["utter_queue_update"]
+    assert (await queue.position("w-no")).position == 1
+    assert await say(room, clock, "w-no", "好的", "affirm") == ["utter_queue_noted"], "answered already: no yes now"
+    assert (await queue.position("w-no")).position == 1
+
+    await wait_in_line(queue, "w-yes")
+    await room.visit("w-yes")
+    assert await say(room, clock, "w-yes", "取消", "manage_service") == ["utter_queue_confirm_cancel"]
+    assert await say(room, clock, "w-yes", "是的", "affirm") == ["utter_queue_cancelled"]
+    assert await queue.position("w-yes") is None
