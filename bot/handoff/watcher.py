@@ -292,14 +292,19 @@ class WaitingRoom:
         message is asked for, only a word alone (a message may say "不等了" or "还要等多久"): found driving the
         chat, 不等了 was refused as a wrong number, each time, and the spent buttons left no way out."""
         settings = self.settings
-        alone = ALONE_EDGES.sub("", text)
+        said = text.casefold()  # "Cancel", "How long": mixed-language customers type the editors' words too
+        alone = ALONE_EDGES.sub("", said)
         asked = mode.startswith("ask_number:") or mode == "message"
-        if alone in settings.leave_words or not asked and (
-                intent == "goodbye" or any(word in text for word in settings.leave_words)):
+
+        def typed(words: tuple[str, ...], within: bool) -> bool:
+            words = tuple(word.casefold() for word in words)
+            return alone in words or within and not asked and any(word in said for word in words)
+
+        if typed(settings.leave_words, True) or not asked and intent == "goodbye":
             return "cancel"
-        if alone in settings.confirm_leave_words:
+        if typed(settings.confirm_leave_words, False):
             return "confirm_cancel"
-        if alone in settings.place_words or not asked and any(word in text for word in settings.place_words):
+        if typed(settings.place_words, True):
             return "status"
         return None
 

@@ -87,3 +87,13 @@ async def test_yes_or_no_to_the_cancel_question_is_its_answer(room, queue, clock
     assert await say(room, clock, "w-yes", "取消", "manage_service") == ["utter_queue_confirm_cancel"]
     assert await say(room, clock, "w-yes", "是的", "affirm") == ["utter_queue_cancelled"]
     assert await queue.position("w-yes") is None
+
+
+async def test_the_waiting_rooms_words_typed_in_english_or_in_capitals_count(room, queue, clock):
+    """Found driving the web chat with mixed-language input: "cancel" while waiting was only noted."""
+    await agent_available(queue)
+    await wait_in_line(queue, "w-en")
+    await room.visit("w-en")
+    assert await say(room, clock, "w-en", "How long do I still have to wait?") == ["utter_queue_update"]
+    assert await say(room, clock, "w-en", "Cancel!") == ["utter_queue_confirm_cancel"]
+    assert await say(room, clock, "w-en", "Cancel the queue please") == ["utter_queue_noted"], "only alone"
