@@ -242,8 +242,9 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
             await db(repository().note_ticket, own["ticket_id"],
                      history_note("complaint_more", channel=channel_of(tracker), said=text[:500]))
             # Only noted: filing it asked whether to reach a person (found in a review: asked after every detail).
+            # That question is behind the customer now: a 好的 to this note is no yes to it (it queued them).
             dispatcher.utter_message(response="utter_complaint_detail_added", ticket_id=own["ticket_id"])
-            return [SlotSet("last_ticket_id", own["ticket_id"])]
+            return [SlotSet("last_ticket_id", own["ticket_id"]), SlotSet("awaiting", None)]
         filed = await open_of(customer, "complaint")
         if filed is not None and verified:  # found by a tester: the same complaint again became a second one
             await join_ticket(tracker, filed, history_note("complaint_again", channel=channel_of(tracker), said=text[:500]))

@@ -535,6 +535,8 @@ async def test_details_added_to_a_filed_complaint_are_noted_without_asking_for_a
     for detail in ("装机师傅迟到了三个小时", "而且态度也很差"):
         more = await run_action("action_complaint", load_tracker("query_bill", text=detail, **said))
         assert more.responses == ["utter_complaint_detail_added"]
-        assert "awaiting" not in more.slots, "no question asked: a 好的 next is no yes to a person"
+        # The question is behind the customer now (and the chat spent its buttons): 好的 to "已记入" is no yes to a
+        # person. Found driving the chat: it queued the customer.
+        assert "awaiting" in more.slots and more.slots["awaiting"] is None
     noted = reply_text("utter_complaint_detail_added")
     assert "转接人工" not in noted and "{ticket_id}" in noted
