@@ -8,7 +8,8 @@ still parses them) and answers them:
   what the problem is; a fault described while waiting gets self-help at once; 解决了 after it
   leaves the queue (counted as resolved by self-help while waiting), 没解决 keeps the place; never an
   entry a proven customer said did not help in an earlier contact (bot/outcomes/selfhelp_tried.py);
-* 取消等待 (``cancel``) leaves the queue and the assistant takes the conversation back;
+* 取消等待 (``cancel``) leaves the queue and the assistant takes the conversation back; 取消 typed alone asks
+  first; "多久能排到我" is told the place and the wait (the words: ``content/waiting_room.yml``);
 * 留言 / 预约回电 ask for a number unless the customer is verified, then create a work item with
   the number, the promised time and what the customer said;
 * queue notices go out only when the place or the estimate changes; with no agent available for
