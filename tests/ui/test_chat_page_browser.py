@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.handoff.stack_client import open_page
+from tests.handoff.stack_client import customer_queues_with_a_tv_fault, open_page
 from tests.ui.page_checks import CONTRAST_FAILURES, SMALL_TARGETS, box_colour_share, cut_off_first_request, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -246,3 +246,18 @@ def test_a_page_whose_words_were_cut_off_never_shows_a_key(browser, running_kefu
     finally:
         context.close()
     assert not errors, errors
+
+
+def test_a_waiting_customer_who_types_cancel_is_asked_and_a_yes_leaves_the_queue(phone):
+    """Found in a review and driving the chat: 取消 typed while waiting was taken for a service change and only
+    noted (收到，人工客服接入后会看到您的消息), and so was 是的 to the question once it was asked."""
+    composer = customer_queues_with_a_tv_fault(phone)
+    bot_messages = phone.locator(".msg.bot")
+    composer.fill("取消")
+    composer.press("Enter")
+    question = bot_messages.filter(has_text="取消人工排队吗")
+    question.wait_for(timeout=30000)  # the waiting room answers within a pass or two
+    assert phone.locator(".replies button:enabled", has_text="继续排队").count() == 1
+    composer.fill("是的")
+    composer.press("Enter")
+    bot_messages.filter(has_text="已为您取消排队").wait_for(timeout=30000)
