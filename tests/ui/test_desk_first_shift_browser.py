@@ -6,7 +6,8 @@ import uuid
 import pytest
 
 from bot.db.repository import Repository
-from tests.handoff.stack_client import customer_queues_with_a_tv_fault, desk, desk_login, desk_page, open_page, wait_for
+from tests.handoff.stack_client import (customer_queues_with_a_tv_fault, desk, desk_login, desk_page, open_page,
+                                        sign_in, wait_for)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -65,6 +66,40 @@ def test_a_customer_removed_from_the_queue_can_no_longer_press_the_waiting_rooms
         wait_for(lambda: not cancel.is_enabled(), timeout=5)
         assert not customer.get_by_role("button", name="留言").last.is_enabled()
         assert customer.get_by_role("button", name="预约回电").last.is_enabled(), "the new offer applies"
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_online_chosen_before_the_desk_drew_its_groups_takes_effect(browser, running_kefu):
+    """Found in a review: 在线 chosen right after signing in, before the first overview drew the skill groups,
+    sent none; it was refused (请至少选择一个…技能组), and the agent stayed 离开 while customers were told nobody
+    was online. The desk's first overview is held here, as a slow network would."""
+    stack = running_kefu
+    errors: list[str] = []
+    held: list = []
+
+    def hold_the_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    context, page = open_page(browser, f"{stack.settings.rasa_url}/agent/", errors, DESK)
+    try:
+        page.locator("#login-name").wait_for(timeout=10000)  # the page's own check of a session is answered
+        page.route("**/api/overview*", hold_the_first)
+        sign_in(page, stack)
+        wait_for(lambda: held, timeout=10)
+        assert page.locator("#skills input").count() == 0, "the groups are not drawn yet"
+        with page.expect_response("**/api/status") as answer:
+            page.locator("#status-select").select_option("available")
+        assert answer.value.ok, answer.value.text()
+        held[0].continue_()
+        page.locator("#agent-name").click()  # the status box let go: the overview may show the status again
+        page.locator("#skills input").first.wait_for(timeout=10000)
+        wait_for(lambda: page.locator("#status-select").input_value() == "available", timeout=10)
+        assert page.locator("#desk-error").text_content() == ""
     finally:
         context.close()
     assert not errors, errors

@@ -201,9 +201,15 @@
       label.appendChild(box2); label.appendChild(document.createTextNode(all[skill])); box.appendChild(label);
     });
   }
+  /** The status chosen, with the groups ticked; before the first overview drew the groups, none is ticked,
+   *  and the groups taken stay as they are (found in a review: 在线 chosen right after signing in sent none,
+   *  was refused, and the agent stayed 离开 while customers were told nobody was online). */
   function saveStatus() {
-    var skills = Array.prototype.filter.call($("skills").querySelectorAll("input"), function (b) { return b.checked; }).map(function (b) { return b.value; });
-    api("POST", "status", { status: $("status-select").value, skills: skills }).then(function () { showError(null); refreshOverview(); }).catch(showError);
+    var change = { status: $("status-select").value };
+    if (shownGrant !== null) {
+      change.skills = Array.prototype.filter.call($("skills").querySelectorAll("input"), function (b) { return b.checked; }).map(function (b) { return b.value; });
+    }
+    api("POST", "status", change).then(function () { showError(null); refreshOverview(); }).catch(showError);
   }
   /** The self-help list, the entries for the conversation's fault first (the first is the one chosen): found
    *  in a review, a broadband customer's agent had the TV entries on top and had to hunt for the right one. */
