@@ -357,13 +357,15 @@ async def request_proof(dispatcher: CollectingDispatcher, tracker: Tracker, cust
 
 
 PASSWORD_ONLY = "utter_verification_password_only"
-PROOF_PROMPTS = ("utter_verification_code_sent", "utter_verification_code_sent_to_account", PASSWORD_ONLY)
+# How ``request_proof`` asked: a code sent, or the password only. Not ``secret_answers.PROOF_PROMPTS``, which also
+# holds the replies to a wrong answer: those do not say which way the proof was asked.
+PROOF_REQUESTS = ("utter_verification_code_sent", "utter_verification_code_sent_to_account", PASSWORD_ONLY)
 
 
 def last_proof_prompt(tracker: Tracker) -> str | None:
     """The request for a code or the password the conversation was given last (``request_proof``)."""
     said = ((e.get("metadata") or {}).get("utter_action") for e in reversed(tracker.events) if e.get("event") == "bot")
-    return next((name for name in said if name in PROOF_PROMPTS), None)
+    return next((name for name in said if name in PROOF_REQUESTS), None)
 
 
 async def bind_channel_account(tracker: Tracker, customer: Customer) -> None:
