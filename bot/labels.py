@@ -15,6 +15,7 @@ from string import Formatter
 import yaml
 
 from bot.contacts.rules import wide_placeholder
+from bot.yaml_load import safe_load
 
 # The summary lines every ticket writer needs, with the values each may use.
 SUMMARY_FIELDS: dict[str, frozenset[str]] = {
@@ -159,7 +160,7 @@ def _check_lines(path: Path, labels: dict, section: str, allowed: dict[str, froz
 
 
 def parse_labels(path: Path) -> dict:
-    labels = yaml.safe_load(path.read_text(encoding="utf-8"))
+    labels = safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(labels, dict):
         raise ValueError(f"{path}: expected a mapping of labels")
     _check_lines(path, labels, "ticket_summary", SUMMARY_FIELDS)
@@ -194,7 +195,7 @@ def labels_problems(settings, domain) -> list:
         message = str(exc).removeprefix(f"{path}: ")
         problems = [Problem(str(path), _line_named(path, message), message)]
         try:  # the names are looked at too: one slip should not hide another
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
             return problems
         return problems + unnamed_codes(path, raw) if isinstance(raw, dict) else problems
@@ -255,7 +256,7 @@ def _synonyms(nlu_dir: Path, examples: list) -> dict[str, str]:
              for e in examples for words, value in MARKED_WITH_VALUE.findall(e.text) if words.strip() != value.strip()}
     for path in sorted(nlu_dir.rglob("*.yml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError:
             continue  # named by the NLU checks
         for item in (data.get("nlu") or []) if isinstance(data, dict) else []:

@@ -22,6 +22,8 @@ from pathlib import Path
 import yaml
 from scipy.stats import binomtest
 
+from bot.yaml_load import safe_load
+
 REAL_SET = Path("tests") / "nlu_eval" / "real_utterances.yml"
 NO_INTENT = "none"  # the adjudicator found that no intent fits: the utterance is not scored
 
@@ -37,7 +39,7 @@ def load_real_set(path: Path) -> list[dict]:
     calls; a file that is not one fails here, before any model is loaded, saying which item is wrong.
     """
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise EvaluationSetError(f"{path}: cannot be read ({exc.strerror})") from exc
     except yaml.YAMLError as exc:

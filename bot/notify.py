@@ -18,6 +18,7 @@ import yaml
 
 from bot.db.repository import DatabaseError, Repository
 from bot.selfhelp import SelfHelpEntry, public
+from bot.yaml_load import safe_load
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ class OutboxNotifier(Notifier):
 def load_templates(path: Path) -> dict:
     """The editors' outbound templates (``content/outbound.yml``)."""
     try:
-        templates = yaml.safe_load(path.read_text(encoding="utf-8"))
+        templates = safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise NotifyError(f"cannot read {path}: {exc}") from exc
     if not isinstance(templates, dict):

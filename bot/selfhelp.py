@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from bot.yaml_load import safe_load
+
 log = logging.getLogger(__name__)
 
 HELP_PAGES = "/help/"  # Kefu's own page per entry (bot/channels/help_page.py)
@@ -157,7 +159,7 @@ def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
 
 def parse_catalogue_file(path: Path) -> Catalogue:
     try:
-        return parse_catalogue(yaml.safe_load(path.read_text(encoding="utf-8")), source=str(path))
+        return parse_catalogue(safe_load(path.read_text(encoding="utf-8")), source=str(path))
     except yaml.YAMLError as exc:
         raise CatalogueError(f"{path}: not valid YAML: {exc}") from exc
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
+from bot.yaml_load import safe_load
 
 
 class KpiConfigError(ValueError):
@@ -26,7 +26,7 @@ def load_kpi_config(content_dir: Path) -> KpiConfig:
     path = content_dir / "kpi.yml"
     if not path.exists():
         return KpiConfig()
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = safe_load(path.read_text(encoding="utf-8")) or {}
     level = (raw.get("service_level") or {}) if isinstance(raw, dict) else None
     if not isinstance(level, dict):
         raise KpiConfigError(f"{path}: needs `service_level` and `timezone` keys at its top level, "

@@ -73,6 +73,7 @@ from bot.security.claims import WECHAT_OPENID, channel_claim
 from bot.observability.metrics import observe_real_time_factor
 from bot.settings import Settings, get_settings
 from bot.snapshot import EditorFile, editor_file
+from bot.yaml_load import safe_load
 
 logger = logging.getLogger(__name__)
 
@@ -808,7 +809,7 @@ def parse_menu(path: Path) -> dict:
     """``content/wechat_menu.yml``: ``clicks`` (menu key -> intent), ``scans`` (QR-code scene -> intent),
     ``subscribe``, ``with_agent``."""
     try:
-        menu = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        menu = safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise ChannelConfigError(f"{path} is not valid YAML: {error}") from error
     if not isinstance(menu, dict):

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.snapshot import editor_file
+from bot.yaml_load import safe_load
 
 TRIGGERS = ("ticket_resolved", "service_change", "repeat_fault", "arrears", "callback")
 CHANNELS = ("phone", "wechat", "sms", "agent")
@@ -327,7 +328,7 @@ def parse_rules(raw, source: str) -> ContactRules:
 
 def load_rules(path: Path) -> ContactRules:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = safe_load(Path(path).read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ContactRulesError(f"{path}: not valid YAML: {exc}") from exc
     except OSError as exc:

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from bot.db.repository import Repository
 from bot.db.schema import bills, customer_credentials, customers, plans, usage
 from bot.handoff.accounts import hash_password
+from bot.yaml_load import safe_load
 
 
 def cents(yuan) -> int:
@@ -27,7 +26,7 @@ def usage_row(month: dict) -> dict:
 def demo_phones(seed_file: Path) -> frozenset[str]:
     """The demo customers' phone numbers: a deployment without demo data never contacts them
     (they have real-format numbers; with a telephony account an automated call would ring a stranger)."""
-    data = yaml.safe_load(seed_file.read_text(encoding="utf-8"))
+    data = safe_load(seed_file.read_text(encoding="utf-8"))
     return frozenset(str(entry["phone"]) for entry in data.get("customers", []) if entry.get("phone"))
 
 
@@ -49,7 +48,7 @@ def seed_demo(repo: Repository, seed_file: Path) -> bool:
     repo.create_schema()
     if not repo.is_empty():
         return False
-    data = yaml.safe_load(seed_file.read_text(encoding="utf-8"))
+    data = safe_load(seed_file.read_text(encoding="utf-8"))
     with repo.engine.begin() as conn:
         for plan in data["plans"]:
             fee = cents(plan.pop("monthly_fee"))

@@ -17,6 +17,7 @@ import yaml
 from bot.editor.problems import Problem
 from bot.editor.reference_checks import NOT_A_MAPPING
 from bot.editor.yaml_lines import syntax_error
+from bot.yaml_load import safe_load
 
 
 def _live_files(settings) -> list[tuple[Path, Callable[[Path], object], bool]]:
@@ -67,7 +68,7 @@ def syntax_problems(content_dir: Path) -> list[Problem]:
         if path.suffix in (".yml", ".yaml"):
             text = path.read_text(encoding="utf-8")
             try:
-                data = yaml.safe_load(text)
+                data = safe_load(text)
             except yaml.YAMLError as exc:
                 problems.append(Problem(str(path), *syntax_error(exc, text)))
                 continue

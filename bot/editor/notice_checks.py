@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from bot.editor.problems import Problem
+from bot.yaml_load import safe_load
 
 
 def notice_problems(settings, domain) -> list[Problem]:
     limits_file = settings.content_dir / "validation.yml"
-    notices = (yaml.safe_load(limits_file.read_text(encoding="utf-8")) or {}).get("notices") or {}
+    notices = (safe_load(limits_file.read_text(encoding="utf-8")) or {}).get("notices") or {}
     problems: list[Problem] = []
     if notices.get("phone"):
         problems += _phone_problems(settings.ivr_flows_dir, notices["phone"])

@@ -21,6 +21,7 @@ import yaml
 from bot.editor.problems import Problem
 from bot.editor.reply_senders import Sender, module_sends, parsed, senders_of
 from bot.editor.yaml_lines import YamlFileError, item_line, load
+from bot.yaml_load import safe_load
 
 PLACEHOLDER = re.compile(r"{([^\n{}]+?)}")  # the pattern of Rasa's own interpolation (rasa.core.nlg.interpolator)
 KEFU = Path(__file__).resolve().parents[2]  # where the bot and voice packages are installed
@@ -92,7 +93,7 @@ def _naming_text(path: Path, settings) -> str:
     if path.resolve() != settings.ivr_config_path.resolve():
         return text
     try:
-        hotline = yaml.safe_load(text)
+        hotline = safe_load(text)
     except yaml.YAMLError:
         return text  # named by the hotline's own check; every reply named in it counts
     if isinstance(hotline, dict) and isinstance(hotline.get("speech"), dict):

@@ -309,6 +309,13 @@ def _collections(tree: ast.Module) -> dict[str, list[ast.Constant]]:
 
 
 @functools.lru_cache(maxsize=4096)
+def words(source: str) -> frozenset[str]:
+    """Every word in a module's text, so "does it name X" is a lookup, not a search of the text per name
+    (that search was most of `kefu validate`'s time)."""
+    return frozenset(re.findall(r"\w+", source))
+
+
+@functools.lru_cache(maxsize=4096)
 def used_otherwise(source: str) -> frozenset[str]:
     """The names a module reads other than to look something up in them (``x in NAME``, ``x not in NAME``):
     iterated, passed on, indexed… (an attribute counts by its name, ``estimate.QUEUE_NOTICES``)."""
@@ -328,9 +335,9 @@ def senders_of(modules: list[tuple[str, str]], replies, elsewhere: str,
     sends = [module_sends(source, label) for label, source in modules]
     loose = [re.compile(p) for m in sends for p in m.loose]
     loose += [re.compile(p) for (label, _), m in zip(modules, sends) for name, p in m.constants  # taken elsewhere
-              if any(re.search(rf"\b{name}\b", other) for other_label, other in modules if other_label != label)]
+              if any(name in words(other) for other_label, other in modules if other_label != label)]
     loose += [re.compile(p) for m in sends for name, patterns in m.members for p in patterns  # not only looked up in
-              if any(name in used_otherwise(source) for _, source in modules if re.search(rf"\b{name}\b", source))]
+              if any(name in used_otherwise(source) for _, source in modules if name in words(source))]
     named_elsewhere = set(re.findall(rf"\b{PREFIX}\w+", elsewhere))
     result: dict[str, list[Sender] | None] = {}
     for reply in replies:

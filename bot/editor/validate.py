@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from bot.editor import live_file_checks, nlu_checks, reference_checks
 from bot.editor.encoding_checks import is_not_utf8, not_utf8
 from bot.editor.problems import Problem
 from bot.settings import Settings
+from bot.yaml_load import safe_load
 
 
 def kefu_problems(settings: Settings) -> list[Problem]:
@@ -40,7 +39,7 @@ def kefu_problems(settings: Settings) -> list[Problem]:
     problems += nlu_checks.unknown_entities(examples, domain.entities)
     problems += nlu_checks.unknown_intents(examples, domain.intents)
     if not read_problems:  # counted without a file that did not parse, every intent in it would be "too few"
-        limits = yaml.safe_load((settings.content_dir / "validation.yml").read_text(encoding="utf-8")) or {}
+        limits = safe_load((settings.content_dir / "validation.yml").read_text(encoding="utf-8")) or {}
         problems += nlu_checks.too_few(examples, sorted(domain.intents), limits.get("min_examples", {}))
     for check in extra_checks():
         problems += check(settings, domain)

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from bot.settings import get_settings
+from bot.yaml_load import safe_load
 
 
 # What ``summary_template`` may name: what the agent's summary fills in (bot/handoff/context.py summary).
@@ -109,7 +110,7 @@ def parse_rules(raw: dict) -> HandoffRules:
 
 def parse_rules_file(path: Path) -> HandoffRules:
     try:
-        return parse_rules(yaml.safe_load(path.read_text(encoding="utf-8")))
+        return parse_rules(safe_load(path.read_text(encoding="utf-8")))
     except yaml.YAMLError as exc:
         raise HandoffRulesError(f"{path}: not valid YAML: {exc}") from exc
     except (KeyError, TypeError, AttributeError) as exc:

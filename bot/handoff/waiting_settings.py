@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from bot.settings import get_settings
+from bot.yaml_load import safe_load
 
 
 class WaitingRoomSettingsError(ValueError):
@@ -60,7 +61,7 @@ def _words(raw: dict, key: str) -> tuple[str, ...]:
 
 def parse_waiting_room_file(path: Path) -> WaitingRoomSettings:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise WaitingRoomSettingsError(f"waiting_room.yml: {exc}") from exc
     return parse_waiting_room(raw)

@@ -16,6 +16,7 @@ import yaml
 from bot.ivr.call_audio import QUICK_END_FREE_S, QUICK_END_S
 from bot.ivr.errors import HotlineConfigError
 from bot.ivr.flow_loader import NOTIFY_CHANNELS
+from bot.yaml_load import safe_load
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REQUIRED_PROMPTS = ("sent_to_phone", "send_failed", "bot_unavailable", "technical_problem",
@@ -92,7 +93,7 @@ def _time(value, field: str) -> dt.time:
 
 def load_hotline_config(path: Path) -> HotlineConfig:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise HotlineConfigError(f"cannot read {path}: {exc}") from exc
     if not isinstance(raw, dict):

@@ -14,6 +14,7 @@ import yaml
 
 from bot.ivr.errors import FlowError
 from bot.ivr.flow import ALL_SELFHELP, DEFAULT_INTER_DIGIT_S, DEFAULT_QUESTION_TIMEOUT_S, INPUT_KINDS, NODE_KINDS, Case, Condition, Flow, HoldOptions, MenuOption, Node, Retry
+from bot.yaml_load import safe_load
 
 DTMF_KEYS = "0123456789*#"
 # The longest voice message a record node may take (its ``max_seconds``). The message is kept as a
@@ -71,7 +72,7 @@ def load_flow_file(path: Path) -> Flow:
 
 def parse_flow(text: str, source: str, flow_id: str) -> Flow:
     try:
-        raw = yaml.safe_load(text)
+        raw = safe_load(text)
     except yaml.YAMLError as exc:
         from bot.editor.yaml_lines import syntax_error
 

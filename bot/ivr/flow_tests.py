@@ -41,13 +41,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from bot.ivr.bot_turns import BotGateway
 from bot.ivr.events import (CallStart, EndCall, HandedBack, Hold, KeyPress, Listen, NoInput, Recording, Say,
                             StartRecording, Utterance)
 from bot.ivr.handoff import HandoffGateway, QueueTicket
 from bot.notify import Notifier
+from bot.yaml_load import safe_load
 
 ACTIONS = ("press", "say", "speak_unrecognised", "silence", "record", "hangup", "agent_done")
 WAITS = ("pause",)
@@ -126,7 +125,7 @@ async def run_script(path: Path, settings, redis) -> ScriptResult:
     from bot.ivr.registry import FlowRegistry
     from bot.ivr.services import CallRecords, CallServices
 
-    script = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    script = safe_load(path.read_text(encoding="utf-8")) or {}
     if "flow" not in script or not isinstance(script.get("steps"), list):
         raise FlowScriptError(f"{path.name}: a script needs 'flow' and a list of 'steps'")
     at = dt.datetime.fromisoformat(str(script.get("time", "2026-01-05T10:00:00+08:00")))

@@ -21,6 +21,7 @@ from bot.ivr.flow import ALL_SELFHELP, REPEAT_KEY, Flow, Node
 from bot.ivr.flow_loader import load_flow_file
 from bot.ivr.flow_variables import COUNT, COUNTED_FIELDS, on_entry, variables_at
 from bot.outbound.sms import too_long_for_sms
+from bot.yaml_load import safe_load
 
 
 def node_lines(path: Path) -> Callable[[str], int | None]:
@@ -172,7 +173,7 @@ def repeats_on_key(node: Node) -> bool:
 
 
 def reference_problems(path: Path, flow: Flow, settings, domain, node_line: Callable[[str], int | None]) -> list[Problem]:
-    skills = set((yaml.safe_load((settings.content_dir / "handoff.yml").read_text(encoding="utf-8")) or {}).get("skills") or {})
+    skills = set((safe_load((settings.content_dir / "handoff.yml").read_text(encoding="utf-8")) or {}).get("skills") or {})
     problems = []
     for node in flow.nodes.values():
         found: list[tuple[str, str]] = []
@@ -223,7 +224,7 @@ def refused_callback_problems(path: Path, flow: Flow, node_line: Callable[[str],
 def selfhelp_ids(settings) -> set[str] | None:
     """The catalogue's entry ids; None when it cannot be read (the catalogue's own check says why)."""
     try:
-        raw = yaml.safe_load(settings.selfhelp_catalogue.read_text(encoding="utf-8")) or {}
+        raw = safe_load(settings.selfhelp_catalogue.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return None
     entries = raw.get("entries") if isinstance(raw, dict) else None

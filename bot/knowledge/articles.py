@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from bot.yaml_load import safe_load
+
 FENCE = "---"
 
 
@@ -52,7 +54,7 @@ def parse_article(text: str, source: str) -> Article:
         raise ArticleError(f"{source}: front matter is not closed with '---'") from None
     front = "\n".join(lines[1:end])
     try:
-        meta = yaml.safe_load(front) or {}
+        meta = safe_load(front) or {}
     except yaml.YAMLError as exc:
         from bot.editor.yaml_lines import syntax_error
 

@@ -9,6 +9,8 @@ from typing import Mapping
 
 import yaml
 
+from bot.yaml_load import safe_load
+
 STEPS = ("registered", "acted_on", "customer_told", "follow_up_done")
 
 
@@ -53,7 +55,7 @@ def parse_rules(raw: dict, source: str) -> LedgerRules:
 
 def parse_rules_file(path: Path) -> LedgerRules:
     try:
-        return parse_rules(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+        return parse_rules(safe_load(path.read_text(encoding="utf-8")), str(path))
     except yaml.YAMLError as exc:
         raise LedgerRulesError(f"{path}: {exc}") from exc
     except (KeyError, TypeError, AttributeError, ValueError) as exc:  # e.g. a list where a mapping belongs

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from bot.security.otp import CODE_DIGITS
+from bot.yaml_load import safe_load
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def unfillable(template: str) -> str | None:
 
 def parse_policy(path: Path) -> VerificationPolicy:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise PolicyError(f"{path}: {exc}") from exc
     found = mistakes(data)
