@@ -92,3 +92,17 @@ def test_a_phone_reply_with_more_buttons_than_are_read_names_the_others():
             unnamed += [f"{name}: {title}" for title in unread
                         if not any(word in said for word in title.split("/"))]
     assert unnamed == []
+
+
+def test_no_reply_said_on_the_phone_speaks_of_a_chat_page():
+    # Found in review: utter_queue_left_away, which tells a customer they are out of the queue and may queue again
+    # or book a callback, had no phone variant, so a caller would have heard 您离开聊天页面的时间较长 — a caller has
+    # no page. What the phone is given (its variant, else the reply every channel gets) speaks of none.
+    chat_only = []
+    for path in sorted((PROJECT_ROOT / "domain").glob("*.yml")):
+        for name, variants in ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {}).items():
+            spoken = next((v for v in variants if v.get("channel") == "ivr"),
+                          next((v for v in variants if not v.get("channel")), {}))
+            if "页面" in spoken.get("text", "") and not name.startswith("utter_wechat_"):
+                chat_only.append(f"{path.name}: {name}")
+    assert chat_only == []
