@@ -599,6 +599,8 @@ class FlowEngine:
         elif isinstance(event, Utterance) and event.audio \
                 and await self.services.handoff.with_agent(conversation_id(state.call_id)):
             await self._tell_agent_unheard(state, event)
+        elif isinstance(event, KeyPress) and await self.services.handoff.waiting(conversation_id(state.call_id)):
+            return self._not_a_hold_key(flow, state) + [self._holding(flow, node)]
         elif not isinstance(event, (KeyPress, Utterance)):
             return []
         return [await self._queued_listen(flow, state, node)]  # the caller's input stopped the reminder timer
@@ -619,6 +621,16 @@ class FlowEngine:
         if queue_notice:
             return [self._with_agent(node)]
         return [AgentOnLine()] + await self._line_message(state, event) + [self._with_agent(node)]
+
+    def _not_a_hold_key(self, flow: Flow, state: CallState) -> list:
+        """A key that does nothing while waiting: the caller is told so and hears the keys that do (the flow's
+        ``hold.reminder``), unless a waiting-room question is open, whose keys were just read out (found in
+        review: the key was ignored, and the caller heard only the hold audio)."""
+        said = self.services.hotline.get().prompts.get("key_not_an_option", "")
+        texts = [said] if said else []
+        if flow.hold.reminder and not (state.buttons or state.agent_button):
+            texts.append(fill(flow.hold.reminder, state.vars))
+        return [Say(text, label="hold:not_an_option", hold_notice=True) for text in texts]
 
     def _is_button(self, state: CallState, digit: str) -> bool:
         """A digit naming one of the buttons read out last (a waiting-room message's options)."""
