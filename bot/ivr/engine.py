@@ -56,6 +56,7 @@ HOLD_REMINDER_LABEL = "hold:reminder"
 # The longest number a caller keys for the assistant (a bank card has 19 digits): keys past it are
 # not kept, or one call could grow its state, saved at every key, and the assistant's turn without end.
 MAX_KEYED_DIGITS = 32
+CLEAR_KEY = "*"  # at a collect_digits node: start the number again
 
 
 class FlowEngine:
@@ -370,7 +371,10 @@ class FlowEngine:
         if isinstance(event, KeyPress):
             if event.digit == node.terminator:
                 return await self._check_digits(flow, state, node)
-            if not event.digit.isdigit():  # * at a number: nothing, but not silence from then on
+            if event.digit == CLEAR_KEY:  # as on any phone: what was keyed goes, and the question is asked again
+                state.digits = ""  # (found in review: it was ignored, and the number keyed again ran on from the old)
+                return [self._say(flow, state, node), self._listen(node)]
+            if not event.digit.isdigit():
                 return await self._still_listening(flow, state, node)
             state.digits += event.digit
             if len(state.digits) >= node.max_length:  # complete: the # the prompt asked for may still come
