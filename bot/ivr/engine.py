@@ -465,13 +465,11 @@ class FlowEngine:
                 state.digits = (state.digits + event.digit)[:MAX_KEYED_DIGITS]
                 return [self._listen(node, collecting=True, state=state)]
             if event.digit == "#" and state.digits:
-                digits, state.digits = state.digits, ""
-                return await self._bot_turn(flow, state, node, digits)
+                return await self._keyed_for_bot(flow, state, node)
             return await self._still_listening(flow, state, node)
         if isinstance(event, NoInput):
             if state.digits:  # cut by the pause between two keys: the caller may still be keying
-                digits, state.digits = state.digits, ""
-                return self._heard_whole(state, await self._bot_turn(flow, state, node, digits), event.at)
+                return await self._keyed_for_bot(flow, state, node, event.at)
             if state.pending_question:
                 # Silence after a question (a number, a code): the question again, not "anything else?"
                 # (found by an accessibility audit: the caller looking for a bill lost the question).
@@ -488,6 +486,20 @@ class FlowEngine:
             state.digits = ""
             return await self._bot_turn(flow, state, node, event.text.strip())
         return []
+
+    async def _keyed_for_bot(self, flow: Flow, state: CallState, node: Node, cut_at: float = 0.0) -> list:
+        """What was keyed at a bot node, ended by # or by the pause (``cut_at``): the assistant's turn. A lone key
+        where its turn asked for no number names nothing (a button's key chose it at once): the caller hears it is
+        not an option, as at a menu, and the question again (found in review: the digit went to the assistant,
+        which answered 抱歉，我没听清楚 as if the caller had not been heard)."""
+        digits, state.digits = state.digits, ""
+        said = self.services.hotline.get().prompts.get("key_not_an_option", "")
+        if said and len(digits) == 1 and not state.keying_number:
+            asked = [Say(state.pending_question, label=f"{node.id}:question")] if state.pending_question else \
+                [self._say(flow, state, node)] if node.say and not state.bot_turns else []  # the node's own question
+            return [Say(said, label=f"{node.id}:not_an_option"), *asked, self._listen(node, state=state)]
+        commands = await self._bot_turn(flow, state, node, digits)
+        return self._heard_whole(state, commands, cut_at) if cut_at else commands
 
     async def _bot_turn(self, flow: Flow, state: CallState, node: Node, text: str) -> list:
         hotline = self.services.hotline.get()
