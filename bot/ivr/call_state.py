@@ -56,6 +56,7 @@ class CallState:
     pending_question: str = ""  # the assistant's last question, said again when the caller stays silent
     unsure_words: str = ""  # a sentence naming two menu options, kept for the one the caller then picks
     typed_ahead_until: float = 0.0  # keys before this (wall clock) are the rest of a rejected number
+    typed_ahead_end_only: bool = False  # the number before was taken whole: only a # until then is still its
     vars: dict = field(default_factory=dict)
     customer_id: int | None = None
     vip_tier: int = 0

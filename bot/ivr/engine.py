@@ -98,7 +98,10 @@ class FlowEngine:
         state = await self.services.store.load(call_id)
         flow = await self.services.registry.version(state.flow, state.version)
         node = flow.node(state.node)
-        if isinstance(event, KeyPress) and typed_ahead(state, event):
+        typed = isinstance(event, KeyPress) and typed_ahead(state, event)
+        if isinstance(event, KeyPress) and not typed:  # a key of the next answer: a # from now on is its own end
+            state.typed_ahead_until = 0.0
+        if typed:
             # The rest of a number just rejected, keyed at the caller's pace: no menu choice, no hold
             # key, no first digit of the next try (found by an accessibility audit: a slow caller's
             # leftover 0 chose "keep waiting" and a 1 on hold booked a callback).
@@ -378,7 +381,7 @@ class FlowEngine:
                 return await self._still_listening(flow, state, node)
             state.digits += event.digit
             if len(state.digits) >= node.max_length:  # complete: the # the prompt asked for may still come
-                return self._heard_whole(state, await self._check_digits(flow, state, node), event.at)
+                return await self._check_digits(flow, state, node, event.at, complete=True)
             return [self._listen(node, collecting=True)]
         if isinstance(event, Utterance):
             state.digits = spoken_digits(event.text)
@@ -389,20 +392,25 @@ class FlowEngine:
             return await self._no_input(flow, state, node)
         return []
 
-    async def _check_digits(self, flow: Flow, state: CallState, node: Node, at: float = 0.0) -> list:
+    async def _check_digits(self, flow: Flow, state: CallState, node: Node, at: float = 0.0,
+                            complete: bool = False) -> list:
+        """``complete``: the number's last key (``at``) made it as long as it may be, with no # yet."""
         digits, state.digits = state.digits, ""
         if digits_valid(digits, node.min_length, node.max_length, node.pattern, node.checksum):
             state.vars[node.store_as] = digits
-            return await self._enter(flow, state, node.next)
+            commands = await self._enter(flow, state, node.next)
+            # Only the # the prompt asked for is still this number's: a digit after it is the next answer (found
+            # in review: a password keyed at once after an account number lost its first keys).
+            return self._heard_whole(state, commands, at, end_only=True) if complete else commands
         return await self._rejected(flow, state, node, digits, at)
 
     async def _rejected(self, flow: Flow, state: CallState, node: Node, digits: str, at: float) -> list:
         """A number that will not do. The caller hears why (too short, or not a valid number) and then,
         whole, the prompt again or where the flow goes after the last try: said without barge-in, so the
         rest of the number still being keyed cannot cut it (found by an accessibility audit: the caller
-        never heard that the number was thrown away). When the pause between two keys ended the number
-        (``at``: when), keys in the next moments are its rest (:func:`typed_ahead`); after # the caller
-        had finished, and keys are a new try."""
+        never heard that the number was thrown away). When the pause between two keys ended the number, or
+        its last key made it as long as it may be (``at``: when), keys in the next moments are its rest
+        (:func:`typed_ahead`); after # the caller had finished, and keys are a new try."""
         why = node.too_short_say if len(digits) < node.min_length and node.too_short_say else node.invalid_say
         apology = fill(why, {**state.vars, "count": len(digits)})
         state.no_match += 1
@@ -413,13 +421,15 @@ class FlowEngine:
             commands = self._retry(flow, state, node, apology, True)
         return self._heard_whole(state, commands, at)
 
-    def _heard_whole(self, state: CallState, commands: list, cut_at: float) -> list:
+    def _heard_whole(self, state: CallState, commands: list, cut_at: float, end_only: bool = False) -> list:
         """The answer to a number: said without barge-in. When the pause between two keys cut the number, or
         its last digit made it as long as it may be (``cut_at``: when), keys in the next
         ``limits.typed_ahead_key_seconds`` are its rest or the # that ends it (:func:`typed_ahead`): found on a
-        live call, the # after a full 11-digit number cut the verification question that followed at once."""
+        live call, the # after a full 11-digit number cut the verification question that followed at once.
+        ``end_only``: the number was taken whole, so only that # is still its own."""
         guard = self.services.hotline.get().typed_ahead_key_s
         state.typed_ahead_until = cut_at + guard if cut_at and guard else 0.0
+        state.typed_ahead_end_only = end_only
         return [dataclasses.replace(c, barge_in=False) if isinstance(c, Say) else c for c in commands]
 
     async def _still_listening(self, flow: Flow, state: CallState, node: Node) -> list:
@@ -867,8 +877,10 @@ class FlowEngine:
 
 
 def typed_ahead(state: CallState, key: KeyPress) -> bool:
-    """A key that came within ``limits.typed_ahead_key_seconds`` of a rejected number: still that number."""
-    return bool(key.at) and key.at < state.typed_ahead_until
+    """A key that came within ``limits.typed_ahead_key_seconds`` of a number cut by the pause or rejected: still
+    that number. After a full number taken only its # is: any other key is the caller's next answer."""
+    within = bool(key.at) and key.at < state.typed_ahead_until
+    return within and (key.digit == "#" or not state.typed_ahead_end_only)
 
 
 def hold_notices(commands: list) -> list:
