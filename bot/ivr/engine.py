@@ -451,11 +451,14 @@ class FlowEngine:
         if node.intro:
             commands = [self._say(flow, state, node)] if node.say else []
             return commands + await self._bot_turn(flow, state, node, fill(node.intro, state.vars))
+        return [self._bot_prompt(flow, state, node), self._listen(node)]
+
+    def _bot_prompt(self, flow: Flow, state: CallState, node: Node) -> Say:
+        """A bot node's own prompt. Only speech answers it: on a line that cannot hear, say so and which keys work."""
         unavailable = self.services.hotline.get().prompts.get("speech_unavailable")
         if not state.speech_recognised and not node.say_keys_only and unavailable:
-            # Only speech answers a bot node: on a line that cannot hear, say so and which keys work.
-            return [Say(unavailable, label=f"{node.id}:speech_unavailable"), self._listen(node)]
-        return [self._say(flow, state, node), self._listen(node)]
+            return Say(unavailable, label=f"{node.id}:speech_unavailable")
+        return self._say(flow, state, node)
 
     async def _bot(self, flow: Flow, state: CallState, node: Node, event) -> list:
         if isinstance(event, KeyPress):
@@ -506,7 +509,7 @@ class FlowEngine:
         said = self.services.hotline.get().prompts.get("key_not_an_option", "")
         if said and len(digits) == 1 and not state.keying_number:
             asked = [Say(state.pending_question, label=f"{node.id}:question")] if state.pending_question else \
-                [self._say(flow, state, node)] if node.say and not state.bot_turns else []  # the node's own question
+                [self._bot_prompt(flow, state, node)] if node.say and not state.bot_turns else []  # the node's own
             return [Say(said, label=f"{node.id}:not_an_option"), *asked, self._listen(node, state=state)]
         commands = await self._bot_turn(flow, state, node, digits)
         return self._heard_whole(state, commands, cut_at) if cut_at else commands
