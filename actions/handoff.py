@@ -17,7 +17,7 @@ from rasa_sdk.events import ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
-from actions.backend import catalogue, channel_of, db, record, repository
+from actions.backend import catalogue, channel_of, db, record, repository, says_any
 from actions.chain import continue_with
 from actions.identity import identified, local_phone, verified_customer
 from bot.db.repository import Customer, DatabaseError
@@ -27,6 +27,7 @@ from bot.handoff.queue import queue_from_settings
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.handoff.service import request_handoff
 from bot.handoff.tickets import session_start_bound
+from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.watcher import notice_state, remember_notice
 from bot.settings import get_settings
 
@@ -34,6 +35,12 @@ logger = logging.getLogger(__name__)
 
 # Turns that answer the bot rather than say what the customer needs.
 NOT_A_TOPIC = {"request_human", "affirm", "deny", "inform", "nlu_fallback", "greet", "thanks", "goodbye"}
+
+
+def asks_about_the_queue(tracker: Tracker) -> bool:
+    """Whether the latest message asks about a place in line: the words the waiting room answers with the
+    place while the customer is queued (``place_words`` in content/waiting_room.yml)."""
+    return says_any(tracker, list(load_waiting_room().place_words))
 
 
 def user_intents(tracker: Tracker) -> list[str]:

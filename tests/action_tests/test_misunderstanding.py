@@ -1,7 +1,10 @@
 """Misunderstandings count whatever the NLU said: fallbacks, fallback-like replies, repeated unsure guesses."""
 from __future__ import annotations
 
+import yaml
+
 from tests.action_tests.trackers import load_tracker
+from tests.conftest import PROJECT_ROOT
 
 
 def said(tracker, text: str, intent: str, confidence: float = 0.95, *, answered_with: str | None = None) -> None:
@@ -16,6 +19,15 @@ def said(tracker, text: str, intent: str, confidence: float = 0.95, *, answered_
 def now_says(tracker, text: str, intent: str, confidence: float) -> None:
     said(tracker, text, intent, confidence)
     tracker.latest_message.update(text=text, intent={"name": intent, "confidence": confidence})
+
+
+def domain_response(name: str) -> list[dict]:
+    """A response's variants as the domain files give them."""
+    for path in sorted((PROJECT_ROOT / "domain").glob("*.yml")):
+        responses = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {}
+        if name in responses:
+            return responses[name]
+    raise LookupError(name)
 
 
 def fresh():
@@ -90,3 +102,20 @@ async def test_words_not_understood_right_after_a_ticket_was_filed_are_noted_on_
         assert (await run_action("action_fallback", tracker)).responses == [reply]
         noted = [row["note"] for row in repository().ticket_history(ticket)]
         assert any("下个月再开" in note for note in noted) == (conversation == "u1")
+
+
+async def test_am_i_still_waiting_in_a_new_chat_is_told_no_one_is_waiting_and_offered_a_person(run_action):
+    """Found by a review: 我还在等吗 typed in a new chat (not queued; the NLU reads it as a no) got
+    好的，还有其他需要帮忙的吗？. The waiting room's own words for the place in line (content/waiting_room.yml
+    ``place_words``) tell it is about the queue: the customer hears they are not waiting and can ask for a person."""
+    tracker = fresh()
+    now_says(tracker, "我还在等吗", "deny", 0.86)
+    turn = await run_action("action_handle_deny", tracker)
+    assert turn.responses == ["utter_not_waiting"]
+    offered = [b["payload"] for reply in domain_response("utter_not_waiting") for b in reply.get("buttons") or []]
+    assert "/request_human" in offered
+
+    plain = fresh()  # a no with none of those words is still a no
+    now_says(plain, "不用了", "deny", 0.95)
+    assert (await run_action("action_handle_deny", plain)).responses == ["utter_anything_else"]
+

@@ -55,6 +55,8 @@ async def test_how_long_typed_tells_the_place_and_the_wait(room, queue, clock):
     position = await queue.position("w-long")
     assert values == {"position": position.position, "wait_minutes": wait_minutes(position.estimated_wait_s)}
     assert await say(room, clock, "w-long", "我前面还有几个人？", "query_ticket") == ["utter_queue_update"]
+    # Found in a review: "我还在等吗" (read as a no) was only noted, while queued or not (actions/escalation.py).
+    assert await say(room, clock, "w-long", "我还在等吗", "deny") == ["utter_queue_update"]
 
 
 async def test_how_long_with_nobody_online_says_so_rather_than_a_wait(room, queue, clock):
