@@ -211,6 +211,8 @@ class ActionFallback(Action):
             return [SlotSet("awaiting", None)]
         if follows_up_the_bill(tracker):  # "上个月呢" right after the bill: the bill question it is
             return await continue_with("action_query_bill", dispatcher, tracker, domain)
+        if says_any(tracker, labels().get("complaint_words")):  # "能退钱吗": a refund demand, as "我要退款" is
+            return await continue_with("action_complaint", dispatcher, tracker, domain)
         in_a_row = misunderstood_in_a_row(tracker)
         if current_is_repeated_guess(tracker):  # unsure twice about the same thing: no third try
             in_a_row = max(in_a_row, MISUNDERSTOOD_BEFORE_OFFER)

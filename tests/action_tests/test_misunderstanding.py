@@ -119,3 +119,14 @@ async def test_am_i_still_waiting_in_a_new_chat_is_told_no_one_is_waiting_and_of
     now_says(plain, "不用了", "deny", 0.95)
     assert (await run_action("action_handle_deny", plain)).responses == ["utter_anything_else"]
 
+
+
+async def test_a_refund_demand_the_nlu_could_not_place_is_a_complaint(run_action):
+    """Found by a review: 能退钱吗 alone fell back (抱歉，我没太明白), while 我要退款 is a complaint
+    (tests/test_real_callers.yml). Not placed by the NLU, a message with one of ``complaint_words``
+    (content/labels.yml) goes to the complaint, which asks who the customer is first."""
+    tracker = fresh()
+    now_says(tracker, "能退钱吗", "nlu_fallback", 0.45)
+    turn = await run_action("action_fallback", tracker)
+    assert turn.responses == ["utter_ack_complaint", "utter_ask_identity"]
+    assert turn.slots.get("pending_request") == "action_complaint"
