@@ -33,8 +33,14 @@ async def continue_with(
     events: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Apply ``events``' slot changes to the tracker, run action ``name``, return all events."""
+    events = apply_slots(tracker, events)
+    return events + await find_action(name).run(dispatcher, tracker, domain)
+
+
+def apply_slots(tracker: Tracker, events: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Apply ``events``' slot changes to the tracker (for what runs next in the same turn); the events."""
     events = list(events or [])
     for event in events:
         if event.get("event") == "slot":
             tracker.slots[event["name"]] = event["value"]
-    return events + await find_action(name).run(dispatcher, tracker, domain)
+    return events

@@ -21,7 +21,7 @@ from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
 from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
     misunderstood_in_a_row, turns)
-from actions.selfhelp import selfhelp_feedback
+from actions.selfhelp import faults_named, selfhelp_feedback
 from actions.ticket_records import note_said_more
 from actions.tickets import hurry_ticket
 from actions.visits import ASK_TIME_AGAIN, CONFIRM_CHANGE, CONFIRM_NEW, VISIT_AGAIN, VISIT_TIME, asked_for_the_time_again
@@ -211,6 +211,8 @@ class ActionFallback(Action):
             return [SlotSet("awaiting", None)]
         if follows_up_the_bill(tracker):  # "上个月呢" right after the bill: the bill question it is
             return await continue_with("action_query_bill", dispatcher, tracker, domain)
+        if len(faults_named(tracker)) > 1:  # "电视和宽带都不行了": both faults, one after the other
+            return await continue_with("action_triage_fault", dispatcher, tracker, domain)
         if says_any(tracker, labels().get("complaint_words")):  # "能退钱吗": a refund demand, as "我要退款" is
             return await continue_with("action_complaint", dispatcher, tracker, domain)
         in_a_row = misunderstood_in_a_row(tracker)

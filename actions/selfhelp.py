@@ -2,8 +2,9 @@
 
 Triage picks the best catalogue entry for the fault type, code and symptom
 words; when nothing specific is known it asks once for details, then falls
-back to the fault's general entry. A customer it already knows whose repair of this fault is
-still open hears about that repair instead (actions/repairs.py). A proven customer is not sent again
+back to the fault's general entry. A message naming two faults ("电视和宽带都不行了") has them looked at one
+after the other; the repair ticket that follows names every one self-help did not fix. A customer it
+already knows whose repair of this fault is still open hears about that repair instead (actions/repairs.py). A proven customer is not sent again
 self-help they said did not help in an earlier contact, on any channel (bot/outcomes/selfhelp_tried.py):
 when nothing else fits what they describe, triage says so and goes on to the repair ticket.
 """
@@ -16,7 +17,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import catalogue, labels, latest_entity, record, repository, says_any
-from actions.chain import continue_with
+from actions.chain import apply_slots, continue_with
+from actions.clarify import SECOND_AT_LEAST
 from actions.csat import ask_csat
 from actions.handoff import offer_human
 from actions.identity import leave_the_message, message_being_left, verified_customer
@@ -115,6 +117,29 @@ def names_fault(tracker: Tracker, fault_type: str) -> bool:
     return words is None or says_any(tracker, words)
 
 
+def faults_named(tracker: Tracker) -> list[str]:
+    """The faults the latest message names by their device or service (``fault_named_by`` in
+    content/labels.yml), in the order said, each one the NLU also held possible (as the fallback's "A or B?"
+    asks about): "电视和宽带都不行了" names two. Found in a review: it was taken for the TV alone, and the
+    broadband came up only if the customer said it again."""
+    message = tracker.latest_message or {}
+    text = str(message.get("text") or "").lower()
+    intent = message.get("intent") or {}
+    ranking = {r.get("name"): float(r.get("confidence") or 0) for r in message.get("intent_ranking") or []}
+    ranking.setdefault(intent.get("name"), float(intent.get("confidence") or 0))
+    named = []
+    for fault, words in (labels().get("fault_named_by") or {}).items():
+        found = [text.find(word.lower()) for word in words or () if word and word.lower() in text]
+        if found and ranking.get(fault, 0.0) >= SECOND_AT_LEAST:
+            named.append((min(found), fault))
+    return [fault for _, fault in sorted(named)]
+
+
+def fault_name(fault_type: str | None) -> str:
+    """A fault as the repair ticket names it (``summary_words`` in content/handoff.yml)."""
+    return load_rules().summary_words.get(f"fault_{fault_type}", fault_type or "")
+
+
 class ActionTriageFault(Action):
     def name(self) -> str:
         return "action_triage_fault"
@@ -122,45 +147,85 @@ class ActionTriageFault(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         if message_being_left(tracker):
             return await leave_the_message(dispatcher, tracker, domain)
-        fault_type = current_fault_type(tracker)
-        if fault_type is None:
-            dispatcher.utter_message(response="utter_default")
-            return []
-        text = (tracker.latest_message or {}).get("text") or ""
-        symptom = latest_entity(tracker, "symptom") or ""
-        # Another fault than the one talked about so far ("宽带也连不上了" after the TV): its own triage, and
-        # not the first one's error code, which went onto the second one's repair ticket.
-        earlier = tracker.get_slot("fault_type")
-        another = earlier is not None and earlier != fault_type
-        given = latest_entity(tracker, "fault_code") or (None if another else tracker.get_slot("fault_code"))
-        code = given if isinstance(given, str) else None  # not a slot Rasa filled from a typed payload's JSON
-        events: list[dict[str, Any]] = [SlotSet("fault_type", fault_type)]
-        if code:
-            events.append(SlotSet("fault_code", code.upper()))
-        elif another or given is not None:
-            events.append(SlotSet("fault_code", None))
-        asked = tracker.get_slot("triage_asked") and not another
-        chased = await chase_if_known(dispatcher, tracker, fault_type)
-        if chased is not None:
-            return events + chased
-        sent = set(tracker.get_slot("selfhelp_sent") or [])
-        failed = await failed_before(tracker, fault_type) - sent
-        entry = catalogue().best_match(fault_type, f"{text} {symptom}", code, exclude=sent | failed)
-        specific = entry is not None and catalogue().score(entry, f"{text} {symptom}", code) > 0
-        if tracker.get_slot("awaiting") == "selfhelp_feedback" and not another and not specific:
-            # The same fault said again to "did it fix it?" ("完全上不了网"), nothing new in it: a no. Triaged
-            # afresh, it asked for details and the self-help's failure was lost (found trying the chat).
-            return events + await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
-        if failed and not specific:  # nothing they have not tried fits: no video again, a repair
-            dispatcher.utter_message(response="utter_selfhelp_tried_before")
-            tried = [SlotSet("selfhelp_sent", sorted(sent | failed))]  # the ticket names what was tried
-            return await continue_with("action_create_fault_ticket", dispatcher, tracker, domain, events + tried)
-        if not specific and not asked:
-            dispatcher.utter_message(response=f"utter_ask_fault_detail_{fault_type}")
-            return events + [SlotSet("triage_asked", True), SlotSet("awaiting", None)]
-        if entry is None:
-            return await continue_with("action_create_fault_ticket", dispatcher, tracker, domain, events)
-        return events + await send_entry(dispatcher, tracker, entry)
+        named = faults_named(tracker)
+        if len(named) < 2:
+            return await triage(dispatcher, tracker, domain, current_fault_type(tracker))
+        # Two faults at once: the one said first now, the others once it is settled (fixed, or self-help spent).
+        separator = load_rules().summary_words.get("list_separator", "、")
+        dispatcher.utter_message(response="utter_faults_one_by_one", first=fault_name(named[0]),
+                                 then=separator.join(map(fault_name, named[1:])))
+        events = apply_slots(tracker, [SlotSet("faults_next", named[1:])])
+        return events + await triage(dispatcher, tracker, domain, named[0])
+
+
+async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict,
+                 fault_type: str | None) -> list[dict[str, Any]]:
+    """Self-help for ``fault_type`` (or details asked, the open repair told, the repair ticket)."""
+    if fault_type is None:
+        dispatcher.utter_message(response="utter_default")
+        return []
+    text = (tracker.latest_message or {}).get("text") or ""
+    symptom = latest_entity(tracker, "symptom") or ""
+    # Another fault than the one talked about so far ("宽带也连不上了" after the TV): its own triage, and
+    # not the first one's error code, which went onto the second one's repair ticket.
+    earlier = tracker.get_slot("fault_type")
+    another = earlier is not None and earlier != fault_type
+    given = latest_entity(tracker, "fault_code") or (None if another else tracker.get_slot("fault_code"))
+    code = given if isinstance(given, str) else None  # not a slot Rasa filled from a typed payload's JSON
+    events: list[dict[str, Any]] = [SlotSet("fault_type", fault_type)]
+    if code:
+        events.append(SlotSet("fault_code", code.upper()))
+    elif another or given is not None:
+        events.append(SlotSet("fault_code", None))
+    asked = tracker.get_slot("triage_asked") and not another
+    chased = await chase_if_known(dispatcher, tracker, fault_type)
+    if chased is not None:
+        return events + chased
+    sent = set(tracker.get_slot("selfhelp_sent") or [])
+    failed = await failed_before(tracker, fault_type) - sent
+    entry = catalogue().best_match(fault_type, f"{text} {symptom}", code, exclude=sent | failed)
+    specific = entry is not None and catalogue().score(entry, f"{text} {symptom}", code) > 0
+    if tracker.get_slot("awaiting") == "selfhelp_feedback" and not another and not specific:
+        # The same fault said again to "did it fix it?" ("完全上不了网"), nothing new in it: a no. Triaged
+        # afresh, it asked for details and the self-help's failure was lost (found trying the chat).
+        return events + await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
+    if failed and not specific:  # nothing they have not tried fits: no video again, a repair
+        dispatcher.utter_message(response="utter_selfhelp_tried_before")
+        tried = [SlotSet("selfhelp_sent", sorted(sent | failed))]  # the ticket names what was tried
+        return await fault_settled(dispatcher, tracker, domain, events + tried)
+    if not specific and not asked:
+        dispatcher.utter_message(response=f"utter_ask_fault_detail_{fault_type}")
+        return events + [SlotSet("triage_asked", True), SlotSet("awaiting", None)]
+    if entry is None:
+        return await fault_settled(dispatcher, tracker, domain, events)
+    return events + await send_entry(dispatcher, tracker, entry)
+
+
+async def fault_settled(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict,
+                        events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fault in hand is not fixed and self-help has nothing more: on to the next fault named with it
+    (``faults_next``), or the repair ticket (naming those before it that were not fixed either)."""
+    apply_slots(tracker, events)
+    if tracker.get_slot("faults_next"):
+        return await next_fault(dispatcher, tracker, domain, events, fixed=False)
+    return await continue_with("action_create_fault_ticket", dispatcher, tracker, domain, events)
+
+
+async def next_fault(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict,
+                     events: list[dict[str, Any]], fixed: bool) -> list[dict[str, Any]]:
+    """The next fault named with the one in hand, triaged afresh; the one in hand, not ``fixed``, is kept
+    for the repair ticket (``faults_unfixed``)."""
+    apply_slots(tracker, events)
+    done = tracker.get_slot("fault_type")
+    waiting = list(tracker.get_slot("faults_next") or [])
+    unfixed = list(tracker.get_slot("faults_unfixed") or []) + ([] if fixed or not done else [done])
+    dispatcher.utter_message(response="utter_next_fault_fixed" if fixed else "utter_next_fault",
+                             done=fault_name(done), fault=fault_name(waiting[0]))
+    moved = events + apply_slots(tracker, [
+        SlotSet("fault_type", waiting[0]), SlotSet("faults_next", waiting[1:]), SlotSet("faults_unfixed", unfixed),
+        SlotSet("fault_code", None), SlotSet("triage_asked", False), SlotSet("awaiting", None),
+        SlotSet("selfhelp_failures", 0)])
+    return moved + await triage(dispatcher, tracker, domain, waiting[0])
 
 
 async def selfhelp_feedback(
@@ -173,15 +238,27 @@ async def selfhelp_feedback(
     # skips what did not help (a proof given later in the contact names it too: verification_passed).
     await record(tracker, "selfhelp_resolved" if worked else "selfhelp_failed", selfhelp_id=current,
                  fault_type=entry.fault_type if entry else None, customer=await proven_customer_key(tracker))
+    if worked and tracker.get_slot("faults_next"):
+        return await next_fault(dispatcher, tracker, domain, [SlotSet("awaiting", None)], fixed=True)
+    unfixed = list(tracker.get_slot("faults_unfixed") or [])
+    if worked and unfixed:  # the last fault fixed, one before it not: that one's repair
+        dispatcher.utter_message(response="utter_selfhelp_resolved_then_repair",
+                                 done=fault_name(tracker.get_slot("fault_type")), left=fault_name(unfixed[0]))
+        left = [SlotSet("awaiting", None), SlotSet("fault_type", unfixed[0]), SlotSet("faults_unfixed", unfixed[1:]),
+                SlotSet("fault_code", None)]
+        return await continue_with("action_create_fault_ticket", dispatcher, tracker, domain, left)
     if worked:
         dispatcher.utter_message(response="utter_selfhelp_resolved")
         return [SlotSet("awaiting", None)] + await ask_csat(dispatcher, tracker)
     failures = float(tracker.get_slot("selfhelp_failures") or 0) + 1
     events: list[dict[str, Any]] = [SlotSet("selfhelp_failures", failures)]
-    if failures >= load_rules().selfhelp_failures_before_offer:
-        return await offer_human(dispatcher, tracker, domain, "utter_selfhelp_offer_human", events)
+    spent = failures >= load_rules().selfhelp_failures_before_offer
     tried = set(tracker.get_slot("selfhelp_sent") or [])
     follow = catalogue().next_after(current, tried) if current else None
+    if tracker.get_slot("faults_next") and (spent or follow is None):  # a person once every fault was tried
+        return await next_fault(dispatcher, tracker, domain, events, fixed=False)
+    if spent:
+        return await offer_human(dispatcher, tracker, domain, "utter_selfhelp_offer_human", events)
     if follow is not None:
         dispatcher.utter_message(response="utter_selfhelp_next")
         return events + await send_entry(dispatcher, tracker, follow)

@@ -32,12 +32,15 @@ from bot.ticket_notes import history_note
 
 
 def fault_summary(tracker: Tracker) -> str:
-    """The repair ticket's line: the fault, its code and the self-help already tried, by name."""
+    """The repair ticket's line: the fault (with those named with it that self-help did not fix either,
+    ``faults_unfixed``), its code and the self-help already tried, by name."""
     words = load_rules().summary_words
     none = words.get("none", "")
-    fault = tracker.get_slot("fault_type")
+    separator = words.get("list_separator", ", ")
+    faults = [*(tracker.get_slot("faults_unfixed") or []), tracker.get_slot("fault_type")]
+    fault = separator.join(words.get(f"fault_{fault}", fault) for fault in faults if fault)
     titles = [entry.title for entry in map(catalogue().get, tracker.get_slot("selfhelp_sent") or []) if entry]
-    return ticket_summary("fault", fault=words.get(f"fault_{fault}", fault or none),
+    return ticket_summary("fault", fault=fault or none,
                           code=tracker.get_slot("fault_code") or none,
                           selfhelp=words.get("list_separator", ", ").join(titles) or none)
 
@@ -51,6 +54,10 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         return "action_create_fault_ticket"
 
     async def serve(self, dispatcher, tracker, customer, verified):
+        # The faults named with this one go on this repair, once (faults_unfixed).
+        return await self.repair(dispatcher, tracker, customer, verified) + [SlotSet("faults_unfixed", None)]
+
+    async def repair(self, dispatcher, tracker, customer, verified):
         chased = await chase_repair(dispatcher, tracker, customer, tracker.get_slot("fault_type"), verified)
         if chased is not None:
             return chased

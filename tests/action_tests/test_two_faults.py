@@ -1,0 +1,117 @@
+"""Two faults in one message ("电视和宽带都不行了"): self-help for each in turn, one repair naming both.
+
+Found by a review: the message was handled as the TV alone (the fallback asked "电视 or 宽带?"), the broadband
+came up only if the customer said it again, and the repair ticket named only the TV.
+"""
+from __future__ import annotations
+
+from actions.backend import repository
+from tests.action_tests.trackers import Turn, load_tracker
+
+VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "sms_code", "verified_channel": "rest"}
+BOTH = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "fault_tv", "confidence": 0.357},
+        {"name": "fault_broadband", "confidence": 0.301}, {"name": "manage_service", "confidence": 0.104}]
+
+
+class Chat:
+    """One conversation through the actions: each turn's slots and replies kept for the next, as Rasa keeps them."""
+
+    def __init__(self, run_action, **slots):
+        self.run_action = run_action
+        self.tracker = load_tracker("query_bill", **slots)
+
+    async def says(self, text: str, intent: str, action: str, ranking: list[dict] | None = None,
+                   confidence: float = 0.95) -> Turn:
+        parsed = {"name": intent, "confidence": confidence}
+        tracker = self.tracker
+        tracker.latest_message = {"text": text, "intent": parsed, "entities": [], "intent_ranking": ranking or [],
+                                  "metadata": {}}
+        tracker.events.append({"event": "action", "name": "action_listen"})
+        tracker.events.append({"event": "user", "text": text, "parse_data": {"intent": parsed, "entities": []},
+                               "input_channel": "rest"})
+        turn = await self.run_action(action, tracker)
+        tracker.events.append({"event": "action", "name": action})
+        for event in turn.events:
+            if event.get("event") == "slot":
+                tracker.slots[event["name"]] = event["value"]
+        tracker.events += [{"event": "bot", "metadata": {"utter_action": m.get("response")}} for m in turn.messages]
+        return turn
+
+
+def repairs_of(customer_id: int = 1) -> list[dict]:
+    return [t for t in repository().tickets_for(customer_id) if t["kind"] == "fault"]
+
+
+async def test_tv_and_broadband_both_down_get_self_help_in_turn_and_one_repair_naming_both(run_action):
+    before = len(repairs_of())
+    chat = Chat(run_action, **VERIFIED)
+
+    first = await chat.says("电视和宽带都不行了", "nlu_fallback", "action_fallback", BOTH, confidence=0.45)
+    assert first.responses == ["utter_faults_one_by_one", "utter_ask_fault_detail_fault_tv"], "not 电视 or 宽带?"
+    assert first.message("utter_faults_one_by_one")["first"] == "电视故障"
+    assert first.message("utter_faults_one_by_one")["then"] == "宽带故障"
+
+    assert (await chat.says("没信号", "fault_tv", "action_triage_fault")).slots["selfhelp_current"] == "tv_no_signal"
+    await chat.says("没用", "deny", "action_handle_deny")  # the TV's next step
+    spent = await chat.says("还是不行", "deny", "action_handle_deny")
+    assert spent.responses[0] == "utter_next_fault", "on to the broadband, not a person offered for the TV"
+    assert spent.message("utter_next_fault")["fault"] == "宽带故障"
+    assert chat.tracker.get_slot("fault_type") == "fault_broadband"
+
+    if "utter_ask_fault_detail_fault_broadband" in spent.responses:
+        await chat.says("上不了网", "fault_broadband", "action_triage_fault")
+    assert chat.tracker.get_slot("awaiting") == "selfhelp_feedback", "the broadband's own self-help"
+    for _ in range(3):  # no, until the broadband's self-help is spent: the repair, or a person offered first
+        filed = await chat.says("没用", "deny", "action_handle_deny")
+        if chat.tracker.get_slot("awaiting") == "offer_human":
+            filed = await chat.says("不用了", "deny", "action_handle_deny")
+        if chat.tracker.get_slot("awaiting") != "selfhelp_feedback":
+            break
+
+    assert "utter_fault_ticket_created" in filed.responses
+    repairs = repairs_of()
+    assert len(repairs) == before + 1, "one repair for both"
+    summary = next(t for t in repairs if t["ticket_id"] == filed.slots["last_ticket_id"])["summary"]
+    assert "电视故障" in summary and "宽带故障" in summary, summary
+
+
+async def test_the_first_fault_fixed_the_second_still_gets_its_self_help_and_only_it_a_repair(run_action):
+    chat = Chat(run_action, **VERIFIED)
+    await chat.says("电视和宽带都不行了", "nlu_fallback", "action_fallback", BOTH, confidence=0.45)
+    await chat.says("没信号", "fault_tv", "action_triage_fault")
+    fixed = await chat.says("好了", "affirm", "action_handle_affirm")
+    assert fixed.responses[0] == "utter_next_fault_fixed"
+    assert chat.tracker.get_slot("fault_type") == "fault_broadband"
+    assert not chat.tracker.get_slot("faults_unfixed")
+
+
+async def test_one_fault_named_is_triaged_as_before(run_action):
+    chat = Chat(run_action)
+    turn = await chat.says("我家电视没信号了", "fault_tv", "action_triage_fault",
+                           [{"name": "fault_tv", "confidence": 0.9}, {"name": "fault_broadband", "confidence": 0.05}])
+    assert turn.responses == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
+    assert not turn.slots.get("faults_next")
+
+
+async def test_the_second_fault_fixed_the_first_still_gets_its_repair(run_action):
+    chat = Chat(run_action, **VERIFIED)
+    await chat.says("电视和宽带都不行了", "nlu_fallback", "action_fallback", BOTH, confidence=0.45)
+    await chat.says("没信号", "fault_tv", "action_triage_fault")
+    await chat.says("没用", "deny", "action_handle_deny")
+    await chat.says("还是不行", "deny", "action_handle_deny")
+    if chat.tracker.get_slot("awaiting") != "selfhelp_feedback":
+        await chat.says("上不了网", "fault_broadband", "action_triage_fault")
+    fixed = await chat.says("好了", "affirm", "action_handle_affirm")
+    assert fixed.responses[0] == "utter_selfhelp_resolved_then_repair"
+    assert "utter_fault_ticket_created" in fixed.responses
+    summary = repository().get_ticket(fixed.slots["last_ticket_id"])["summary"]
+    assert "电视故障" in summary and "宽带故障" not in summary, summary
+
+
+async def test_both_named_in_a_message_read_as_one_fault_are_taken_in_the_order_said(run_action):
+    chat = Chat(run_action)
+    turn = await chat.says("宽带和电视都坏了", "fault_broadband", "action_triage_fault",
+                           [{"name": "fault_broadband", "confidence": 0.451}, {"name": "fault_tv", "confidence": 0.362}],
+                           confidence=0.451)
+    assert turn.responses == ["utter_faults_one_by_one", "utter_ask_fault_detail_fault_broadband"]
+    assert turn.slots["faults_next"] == ["fault_tv"]
