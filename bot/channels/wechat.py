@@ -62,7 +62,7 @@ from bot.channels.intake import MAX_MESSAGE_CHARS, configured_limit, cut_notice,
 from bot.outbound.wechat_delivery import record_report, take_not_delivered
 from bot.renewing_thread import RenewingThread, client_from_url
 from bot.channels.wechat_api import HELD, PARTIAL, WINDOW, WeChatApi, WeChatApiError, failure_reason
-from bot.channels.wechat_held import HeldMessages, reopens_quota
+from bot.channels.wechat_held import HeldMessages, as_notice, current, reopens_quota, sendable
 from bot.channels.wechat_followers import MEDIA_KINDS, follower_left, media_turn
 from bot.channels.wechat_replies import MenuChoices, TextUnit, Unit, custom_message, merge_as_text, to_units
 from bot.channels.wechat_split import fit_units
@@ -123,7 +123,7 @@ class WeChatPushOutput(OutputChannel):
             return  # a newer place, or the agent joining, will say more
         units, menu = to_units([message])
         await self.channel.remember_menu(recipient_id, menu)
-        failure = await self.channel.push(recipient_id, units)
+        failure = await self.channel.push(recipient_id, units, notice=is_queue_notice(message))
         if failure is not None:
             self.undelivered.append(failure)
 
@@ -592,7 +592,8 @@ class WeChatInput(InputChannel):
             return [{"text": notice}, *collector.messages]
         return collector.messages
 
-    async def push(self, openid: str, units: list[Unit], *, bot_reply: bool = False) -> str | None:
+    async def push(self, openid: str, units: list[Unit], *, bot_reply: bool = False,
+                   notice: bool = False) -> str | None:
         """Send units through the customer-service API, in order, a long text in several parts
         (``bot.channels.wechat_split``), after whatever is held for this follower
         (``bot.channels.wechat_held``). None when all were sent; ``held`` when WeChat's quota ran out
@@ -603,16 +604,20 @@ class WeChatInput(InputChannel):
         ``bot_reply``: the bot's answer to what the follower wrote, which nobody else sees. When
         WeChat's API fails on it (a timeout, a 5xx, errcode -1 "system busy") it is held as for the
         quota, and goes out first with the next message to the follower, instead of being lost.
-        (An agent's message is not: the desk tells the agent, who decides.)"""
+        (An agent's message is not: the desk tells the agent, who decides.)
+
+        ``notice``: a place-in-line notice; held, it is dropped once anything later is held behind it."""
         if self.api is None:
             return "failed" if units else None
         fresh = [custom_message(openid, unit) for unit in fit_units(units)]
+        fresh = as_notice(fresh) if notice else fresh
         async with self.held.sending_to(openid):
-            owed = await self.held.pending(openid)
-            queue = owed + fresh
+            held = await self.held.pending(openid)
+            queue = current(held + fresh)  # the fresh ones are last: only held ones are dropped
+            owed = queue[:len(queue) - len(fresh)]
             for sent, message in enumerate(queue):
                 try:
-                    await self.api.send_custom(message)
+                    await self.api.send_custom(sendable(message))
                     await self.held.count_sent(openid)
                 except (WeChatApiError, OSError, asyncio.TimeoutError, aiohttp.ClientError) as error:
                     reason = failure_reason(error)
@@ -626,7 +631,7 @@ class WeChatInput(InputChannel):
                         return HELD
                     await self.held.keep(openid, owed[sent:])
                     return PARTIAL if sent > len(owed) else reason
-            if owed:  # the marks go first: a desk reading in between sees them sent, not dropped
+            if held:  # the marks go first: a desk reading in between sees them sent, not dropped
                 await delivered_held(self.guard.client(), openid)
                 await self.held.keep(openid, [])
                 logger.info("wechat.push.held_delivered sender=%s units=%d", openid, len(owed))

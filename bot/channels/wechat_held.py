@@ -11,7 +11,8 @@ A follower who unsubscribes can receive none of them: they are dropped (``WeChat
 The quota is counted too (``wrote``, ``count_sent``), so the waiting room's place-in-line notices leave room
 for what matters more (``room_for_notice``): a follower whose place changed five times in a busy queue
 used the whole quota on notices, and the agent's "已为您接入" and first words were held unseen, the follower
-waiting on, until they happened to write again (found driving the channel as a follower).
+waiting on, until they happened to write again (found driving the channel as a follower). A notice held
+behind a later message is stale, and dropped (``current``).
 
 Held messages live in Redis (a list per follower, the JSON bodies of /cgi-bin/message/custom/send)
 so every worker sees them; sending to one follower is serialised by a lock so a newer message
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from typing import Any, AsyncIterator
 
 
@@ -46,6 +48,29 @@ QUOTA_EVENTS = {"subscribe", "scan", "click", "scancode_push", "scancode_waitmsg
 QUOTA_AFTER_MESSAGE, QUOTA_AFTER_EVENT = 5, 3
 # Of the quota, kept free of queue notices: an agent's "已为您接入" and first words.
 KEPT_FOR_AGENT = 2
+
+
+# A held body's mark (taken off before it is sent): a place-in-line notice, which a later message supersedes.
+NOTICE = "kefu_notice"
+
+
+def as_notice(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The bodies of one place-in-line notice, marked as one (its parts never supersede each other)."""
+    mark = uuid.uuid4().hex
+    return [{**body, NOTICE: mark} for body in bodies]
+
+
+def current(queue: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``queue`` without the notices a later message in it supersedes: a newer place, the agent's "已为您接入",
+    anything said after it. Found in a review: a notice refused for quota was held, and reached the follower
+    when they wrote again, stale (第 1 位), before 已为您接入."""
+    return [body for at, body in enumerate(queue)
+            if body.get(NOTICE) is None or all(later.get(NOTICE) == body[NOTICE] for later in queue[at + 1:])]
+
+
+def sendable(body: dict[str, Any]) -> dict[str, Any]:
+    """The body as WeChat's API takes it (without Kefu's mark)."""
+    return {key: value for key, value in body.items() if key != NOTICE}
 
 
 def reopens_quota(fields: dict[str, str]) -> bool:

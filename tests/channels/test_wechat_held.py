@@ -160,3 +160,31 @@ async def test_place_in_line_notices_leave_room_for_the_agent_joining(redis_url,
         await output.send_response(openid, {"text": first_words})
     assert sent_texts(wechat_api, openid)[-2:] == [joined, first_words]
     assert output.undelivered == [] and wechat_api.refused == []
+
+
+async def test_a_held_place_in_line_notice_is_dropped_once_the_agent_joining_supersedes_it(
+        redis_url, wechat_api, domain):  # noqa: F811
+    """Found by a review: a place-in-line notice WeChat refused for quota was held, and when the follower wrote
+    again it reached them stale (第 1 位) before 已为您接入. Held behind a later message, a notice is dropped."""
+    wechat_api.quota = 1
+    assistant = Assistant()
+    assistant.replies = [{"text": "正在为您转接人工客服，您目前排在第 3 位。"}]
+    channel = WeChatInput(settings(**channel_env(redis_url, wechat_api)))
+    joined = "人工客服 demo 已为您接入，请问有什么可以帮您？"
+    async with served(channel, assistant, domain) as wechat:
+        openid = new_openid()
+        await asyncio.to_thread(write, wechat, wechat_api, openid, "转人工")
+        output = channel.get_output_channel()
+        for place in (2, 1):  # the second refused (45047): held
+            await output.send_response(openid, {
+                "text": f"人工客服正在忙，您目前排在第 {place} 位，请稍候。",
+                "custom": {"kind": "queue_status", "position": str(place), "wait_minutes": "1"}})
+        await output.send_response(openid, {"text": joined})  # held behind the notice
+        assert len(wechat_api.refused) == 2
+        wechat_api.quota = 5  # the follower's message gives room for all of them
+        assistant.replies = [{"text": "demo：您好，我是小王。"}]
+        await asyncio.to_thread(write, wechat, wechat_api, openid, "在吗")
+        await until(lambda: "demo：您好，我是小王。" in sent_texts(wechat_api, openid), what="the held messages")
+    after_place_2 = sent_texts(wechat_api, openid)[sent_texts(wechat_api, openid).index(
+        "人工客服正在忙，您目前排在第 2 位，请稍候。") + 1:]
+    assert after_place_2 == [joined, "demo：您好，我是小王。"], "no stale 第 1 位 before 已为您接入"
