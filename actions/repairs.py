@@ -34,9 +34,11 @@ CHASE_SMS_EVERY_S = 3600
 
 
 def open_repair(tickets: list[dict], fault_type: str) -> dict | None:
-    """The newest open repair ticket for this kind of fault, from a customer's open tickets."""
-    repairs = (t for t in tickets if t["kind"] == "fault")
-    return next((t for t in repairs if (t.get("details") or {}).get("fault_type") == fault_type), None)
+    """The newest open repair ticket for this kind of fault, from a customer's open tickets (one filed for two
+    faults, ``also_fault_types``, is either's)."""
+    repairs = ((t, t.get("details") or {}) for t in tickets if t["kind"] == "fault")
+    return next((t for t, details in repairs
+                 if fault_type in (details.get("fault_type"), *(details.get("also_fault_types") or ()))), None)
 
 
 async def chase_repair(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,

@@ -38,11 +38,10 @@ def fault_summary(tracker: Tracker) -> str:
     none = words.get("none", "")
     separator = words.get("list_separator", ", ")
     faults = [*(tracker.get_slot("faults_unfixed") or []), tracker.get_slot("fault_type")]
-    fault = separator.join(words.get(f"fault_{fault}", fault) for fault in faults if fault)
+    named = separator.join(words.get(f"fault_{kind}", kind) for kind in faults if kind)
     titles = [entry.title for entry in map(catalogue().get, tracker.get_slot("selfhelp_sent") or []) if entry]
-    return ticket_summary("fault", fault=fault or none,
-                          code=tracker.get_slot("fault_code") or none,
-                          selfhelp=words.get("list_separator", ", ").join(titles) or none)
+    return ticket_summary("fault", fault=named or none, code=tracker.get_slot("fault_code") or none,
+                          selfhelp=separator.join(titles) or none)
 
 
 class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
@@ -62,8 +61,9 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         if chased is not None:
             return chased
         priority = 1 if customer.vip_tier >= 2 else 0
+        also = {"also_fault_types": tracker.get_slot("faults_unfixed")} if tracker.get_slot("faults_unfixed") else {}
         ticket_id = await open_ticket(tracker, customer, "fault", fault_summary(tracker), verified=verified,
-                                      priority=priority)
+                                      priority=priority, details=also)
         if not verified:
             return await tell_unproven(dispatcher, tracker, customer, "repair_registered", ticket_id)
         dispatcher.utter_message(response="utter_fault_ticket_created", ticket_id=ticket_id)

@@ -115,3 +115,25 @@ async def test_both_named_in_a_message_read_as_one_fault_are_taken_in_the_order_
                            confidence=0.451)
     assert turn.responses == ["utter_faults_one_by_one", "utter_ask_fault_detail_fault_broadband"]
     assert turn.slots["faults_next"] == ["fault_tv"]
+
+
+async def test_either_fault_reported_again_joins_the_repair_filed_for_both(run_action):
+    chat = Chat(run_action, **VERIFIED)
+    await chat.says("电视和宽带都不行了", "nlu_fallback", "action_fallback", BOTH, confidence=0.45)
+    await chat.says("没信号", "fault_tv", "action_triage_fault")
+    await chat.says("没用", "deny", "action_handle_deny")
+    await chat.says("还是不行", "deny", "action_handle_deny")
+    if chat.tracker.get_slot("awaiting") != "selfhelp_feedback":
+        await chat.says("上不了网", "fault_broadband", "action_triage_fault")
+    for _ in range(3):
+        await chat.says("没用", "deny", "action_handle_deny")
+        if chat.tracker.get_slot("awaiting") == "offer_human":
+            await chat.says("不用了", "deny", "action_handle_deny")
+        if chat.tracker.get_slot("awaiting") != "selfhelp_feedback":
+            break
+    repair = chat.tracker.get_slot("last_ticket_id")
+
+    again = Chat(run_action, **VERIFIED)  # the next day: the TV still dark
+    turn = await again.says("电视还是没信号", "fault_tv", "action_triage_fault")
+    assert turn.responses == ["utter_fault_ticket_chased"], "no second repair for the TV"
+    assert turn.message("utter_fault_ticket_chased")["ticket_id"] == repair
