@@ -38,6 +38,29 @@ class Chat:
         return turn
 
 
+async def tv_not_fixed(chat: Chat) -> tuple[Turn, Turn]:
+    """Both faults said, the TV's self-help tried twice in vain: on to the broadband, its self-help sent.
+    The replies to the message naming both, and to the TV's last "no"."""
+    first = await chat.says("电视和宽带都不行了", "nlu_fallback", "action_fallback", BOTH, confidence=0.45)
+    await chat.says("没信号", "fault_tv", "action_triage_fault")
+    await chat.says("没用", "deny", "action_handle_deny")  # the TV's next step
+    spent = await chat.says("还是不行", "deny", "action_handle_deny")
+    if chat.tracker.get_slot("awaiting") != "selfhelp_feedback":  # the broadband's details asked first
+        await chat.says("上不了网", "fault_broadband", "action_triage_fault")
+    return first, spent
+
+
+async def broadband_not_fixed(chat: Chat) -> Turn:
+    """No, until the broadband's self-help is spent: the repair, or a person offered first and declined."""
+    for _ in range(3):
+        filed = await chat.says("没用", "deny", "action_handle_deny")
+        if chat.tracker.get_slot("awaiting") == "offer_human":
+            filed = await chat.says("不用了", "deny", "action_handle_deny")
+        if chat.tracker.get_slot("awaiting") != "selfhelp_feedback":
+            break
+    return filed
+
+
 def repairs_of(customer_id: int = 1) -> list[dict]:
     return [t for t in repository().tickets_for(customer_id) if t["kind"] == "fault"]
 
@@ -46,27 +69,15 @@ async def test_tv_and_broadband_both_down_get_self_help_in_turn_and_one_repair_n
     before = len(repairs_of())
     chat = Chat(run_action, **VERIFIED)
 
-    first = await chat.says("电视和宽带都不行了", "nlu_fallback", "action_fallback", BOTH, confidence=0.45)
+    first, spent = await tv_not_fixed(chat)
     assert first.responses == ["utter_faults_one_by_one", "utter_ask_fault_detail_fault_tv"], "not 电视 or 宽带?"
     assert first.message("utter_faults_one_by_one")["first"] == "电视故障"
     assert first.message("utter_faults_one_by_one")["then"] == "宽带故障"
-
-    assert (await chat.says("没信号", "fault_tv", "action_triage_fault")).slots["selfhelp_current"] == "tv_no_signal"
-    await chat.says("没用", "deny", "action_handle_deny")  # the TV's next step
-    spent = await chat.says("还是不行", "deny", "action_handle_deny")
     assert spent.responses[0] == "utter_next_fault", "on to the broadband, not a person offered for the TV"
     assert spent.message("utter_next_fault")["fault"] == "宽带故障"
     assert chat.tracker.get_slot("fault_type") == "fault_broadband"
-
-    if "utter_ask_fault_detail_fault_broadband" in spent.responses:
-        await chat.says("上不了网", "fault_broadband", "action_triage_fault")
     assert chat.tracker.get_slot("awaiting") == "selfhelp_feedback", "the broadband's own self-help"
-    for _ in range(3):  # no, until the broadband's self-help is spent: the repair, or a person offered first
-        filed = await chat.says("没用", "deny", "action_handle_deny")
-        if chat.tracker.get_slot("awaiting") == "offer_human":
-            filed = await chat.says("不用了", "deny", "action_handle_deny")
-        if chat.tracker.get_slot("awaiting") != "selfhelp_feedback":
-            break
+    filed = await broadband_not_fixed(chat)
 
     assert "utter_fault_ticket_created" in filed.responses
     repairs = repairs_of()
@@ -95,12 +106,7 @@ async def test_one_fault_named_is_triaged_as_before(run_action):
 
 async def test_the_second_fault_fixed_the_first_still_gets_its_repair(run_action):
     chat = Chat(run_action, **VERIFIED)
-    await chat.says("电视和宽带都不行了", "nlu_fallback", "action_fallback", BOTH, confidence=0.45)
-    await chat.says("没信号", "fault_tv", "action_triage_fault")
-    await chat.says("没用", "deny", "action_handle_deny")
-    await chat.says("还是不行", "deny", "action_handle_deny")
-    if chat.tracker.get_slot("awaiting") != "selfhelp_feedback":
-        await chat.says("上不了网", "fault_broadband", "action_triage_fault")
+    await tv_not_fixed(chat)
     fixed = await chat.says("好了", "affirm", "action_handle_affirm")
     assert fixed.responses[0] == "utter_selfhelp_resolved_then_repair"
     assert "utter_fault_ticket_created" in fixed.responses
@@ -119,18 +125,8 @@ async def test_both_named_in_a_message_read_as_one_fault_are_taken_in_the_order_
 
 async def test_either_fault_reported_again_joins_the_repair_filed_for_both(run_action):
     chat = Chat(run_action, **VERIFIED)
-    await chat.says("电视和宽带都不行了", "nlu_fallback", "action_fallback", BOTH, confidence=0.45)
-    await chat.says("没信号", "fault_tv", "action_triage_fault")
-    await chat.says("没用", "deny", "action_handle_deny")
-    await chat.says("还是不行", "deny", "action_handle_deny")
-    if chat.tracker.get_slot("awaiting") != "selfhelp_feedback":
-        await chat.says("上不了网", "fault_broadband", "action_triage_fault")
-    for _ in range(3):
-        await chat.says("没用", "deny", "action_handle_deny")
-        if chat.tracker.get_slot("awaiting") == "offer_human":
-            await chat.says("不用了", "deny", "action_handle_deny")
-        if chat.tracker.get_slot("awaiting") != "selfhelp_feedback":
-            break
+    await tv_not_fixed(chat)
+    await broadband_not_fixed(chat)
     repair = chat.tracker.get_slot("last_ticket_id")
 
     again = Chat(run_action, **VERIFIED)  # the next day: the TV still dark
