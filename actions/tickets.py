@@ -18,6 +18,7 @@ from actions.identity import IdentifiedAction, customer_words, local_phone, requ
 from actions.kept_requests import KeptWhenDown
 from actions.new_install import NEW_INSTALL, ActionNewInstall, requested_change
 from actions.repairs import chase_repair, join_ticket, tell_unproven
+from actions.service_questions import SERVICE_OFFER, answer_service_question
 from actions.ticket_records import (FiledToCallBack, filed_already, newest, open_ticket, progress_note, recorded,
                                     status_label)
 from actions.visits import progress_of_no_visit
@@ -80,8 +81,9 @@ def may_be_no_customer_yet(tracker: Tracker) -> bool:
     return not tracker.get_slot("customer_id") and not request_text(tracker).startswith("/")
 
 
-class ActionManageService(IdentifiedAction):
+class ActionManageService(AcknowledgeFirst, IdentifiedAction):
     request = "manage_service"
+    acknowledgement = "utter_ack_service_change"
 
     def name(self) -> str:
         return "action_manage_service"
@@ -90,6 +92,11 @@ class ActionManageService(IdentifiedAction):
         change = requested_change(tracker)
         if change == NEW_INSTALL:  # no account to prove yet: ActionNewInstall
             return await ActionNewInstall().run(dispatcher, tracker, domain)
+        offered = tracker.get_slot("awaiting") == SERVICE_OFFER  # taken: "好的" to the offer after the answer
+        if not tracker.get_slot("pending_request") and not offered:
+            answered = await answer_service_question(dispatcher, tracker, change)  # "停机保号怎么弄"
+            if answered is not None:
+                return answered
         if not tracker.get_slot("pending_request") and (change not in labels()["service_action"]
                                                         or change == OPEN and may_be_no_customer_yet(tracker)):
             # Which service first (found trying the chat: "我想办宽带" and "宽带怎么办理" were asked for the
@@ -97,7 +104,8 @@ class ActionManageService(IdentifiedAction):
             # choices).
             dispatcher.utter_message(response="utter_ask_service_action")
             return []
-        return await super().run(dispatcher, tracker, domain)
+        events = await super().run(dispatcher, tracker, domain)
+        return [SlotSet("awaiting", None), *events] if offered else events
 
     async def serve(self, dispatcher, tracker, customer, verified):
         change = requested_change(tracker)
@@ -111,7 +119,7 @@ class ActionManageService(IdentifiedAction):
             dispatcher.utter_message(response="utter_resume_after_payment", amount_owed=owed_yuan(customer.balance_cents))
             await record(tracker, "answer_given", topic="resume_after_payment")
             return [SlotSet("service_action", None)]
-        said = request_text(tracker)
+        said = request_text(tracker, skipping=("inform", "affirm"))  # a yes to the offer after a question about it
         said = "" if said.startswith("/") else said  # a button: its choice is the whole request
         filed = await filed_already(tracker, customer, change, said[:500])
         ticket_id = filed or await open_ticket(tracker, customer, "service_change",

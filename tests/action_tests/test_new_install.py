@@ -52,7 +52,7 @@ async def test_a_customers_new_install_goes_on_their_account(run_action):
 
 async def test_other_service_changes_still_need_the_account_holder(run_action):
     tracker = load_tracker("query_bill", text="我要报停", intent="manage_service", entities=[entity("service_action", "suspend")])
-    assert (await run_action("action_manage_service", tracker)).responses == ["utter_ask_identity"]
+    assert (await run_action("action_manage_service", tracker)).responses == ["utter_ack_service_change", "utter_ask_identity"]
 
 
 async def test_a_visit_asked_for_to_install_is_a_new_install(run_action):
@@ -103,7 +103,7 @@ async def test_opening_a_service_asked_by_someone_unknown_offers_the_new_install
 
     chosen = load_tracker("query_bill", text='/manage_service{"service_action": "open"}', intent="manage_service",
                           entities=[entity("service_action", "open")])
-    assert (await run_action("action_manage_service", chosen)).responses == ["utter_ask_identity"]
+    assert (await run_action("action_manage_service", chosen)).responses == ["utter_ack_service_change", "utter_ask_identity"]
 
     customer = load_tracker("query_bill", text="我要开通4K电视包", intent="manage_service",
                             entities=[entity("service_action", "open")], **proven(1))

@@ -91,4 +91,4 @@ async def test_unsubscribe_said_to_which_service_cancels_a_service_and_opts_nobo
                                "metadata": {"utter_action": "utter_ask_service_action"}})
     turn = await run_action("action_opt_out", tracker)
     assert "utter_opted_out" not in turn.responses and blocked(f"wechat:{openid}") is None
-    assert turn.responses == ["utter_ask_identity"] and turn.slots["pending_request"] == "action_manage_service"
+    assert turn.responses == ["utter_ack_service_change", "utter_ask_identity"] and turn.slots["pending_request"] == "action_manage_service"

@@ -6,36 +6,13 @@ came up only if the customer said it again, and the repair ticket named only the
 from __future__ import annotations
 
 from actions.backend import repository
-from tests.action_tests.trackers import Turn, load_tracker
+from tests.action_tests.trackers import Chat
 
 VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "sms_code", "verified_channel": "rest"}
 BOTH = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "fault_tv", "confidence": 0.357},
         {"name": "fault_broadband", "confidence": 0.301}, {"name": "manage_service", "confidence": 0.104}]
 
 
-class Chat:
-    """One conversation through the actions: each turn's slots and replies kept for the next, as Rasa keeps them."""
-
-    def __init__(self, run_action, **slots):
-        self.run_action = run_action
-        self.tracker = load_tracker("query_bill", **slots)
-
-    async def says(self, text: str, intent: str, action: str, ranking: list[dict] | None = None,
-                   confidence: float = 0.95) -> Turn:
-        parsed = {"name": intent, "confidence": confidence}
-        tracker = self.tracker
-        tracker.latest_message = {"text": text, "intent": parsed, "entities": [], "intent_ranking": ranking or [],
-                                  "metadata": {}}
-        tracker.events.append({"event": "action", "name": "action_listen"})
-        tracker.events.append({"event": "user", "text": text, "parse_data": {"intent": parsed, "entities": []},
-                               "input_channel": "rest"})
-        turn = await self.run_action(action, tracker)
-        tracker.events.append({"event": "action", "name": action})
-        for event in turn.events:
-            if event.get("event") == "slot":
-                tracker.slots[event["name"]] = event["value"]
-        tracker.events += [{"event": "bot", "metadata": {"utter_action": m.get("response")}} for m in turn.messages]
-        return turn
 
 
 async def tv_not_fixed(chat: Chat) -> tuple[Turn, Turn]:

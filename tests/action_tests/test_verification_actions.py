@@ -262,7 +262,7 @@ async def test_plans_are_public_but_the_own_plan_needs_proof(run_action, with_re
 @pytest.mark.parametrize("action, text, intent, entities, acknowledged", [
     ("action_query_ticket", "我的工单进度", "query_ticket", [], ["utter_ack_ticket"]),
     ("action_book_visit", "预约师傅上门", "book_visit", [], ["utter_ack_visit"]),  # says what will happen first
-    ("action_manage_service", "我要报停", "manage_service", [entity("service_action", "suspend")], []),
+    ("action_manage_service", "我要报停", "manage_service", [entity("service_action", "suspend")], ["utter_ack_service_change"]),
 ])
 async def test_tickets_visits_and_changes_need_proof(run_action, with_redis, action, text, intent, entities,
                                                      acknowledged):

@@ -53,3 +53,28 @@ class Turn:
 
 def entity(name: str, value: str) -> dict:
     return {"entity": name, "value": value}
+
+
+class Chat:
+    """One conversation through the actions: each turn's slots and replies kept for the next, as Rasa keeps them."""
+
+    def __init__(self, run_action, **slots):
+        self.run_action = run_action
+        self.tracker = load_tracker("query_bill", **slots)
+
+    async def says(self, text: str, intent: str, action: str, ranking: list[dict] | None = None,
+                   confidence: float = 0.95, entities: list[dict] | None = None) -> Turn:
+        parsed, entities = {"name": intent, "confidence": confidence}, entities or []
+        tracker = self.tracker
+        tracker.latest_message = {"text": text, "intent": parsed, "entities": entities,
+                                  "intent_ranking": ranking or [], "metadata": {}}
+        tracker.events.append({"event": "action", "name": "action_listen"})
+        tracker.events.append({"event": "user", "text": text, "parse_data": {"intent": parsed, "entities": entities},
+                               "input_channel": "rest"})
+        turn = await self.run_action(action, tracker)
+        tracker.events.append({"event": "action", "name": action})
+        for event in turn.events:
+            if event.get("event") == "slot":
+                tracker.slots[event["name"]] = event["value"]
+        tracker.events += [{"event": "bot", "metadata": {"utter_action": m.get("response")}} for m in turn.messages]
+        return turn

@@ -161,6 +161,6 @@ def test_an_article_saved_as_gbk_keeps_the_last_good_index_and_is_named(own_arti
         assert index.answer("发票怎么开", "ask_how_to").id == "invoice"
     assert "invoice.md" in caplog.text and "UTF-8" in caplog.text
     settings = from_environment({"KEFU_CONTENT_DIR": str(tmp_path), "KEFU_DATA_DIR": str(tmp_path / "var")})
-    [problem] = [p for p in knowledge_problems(settings, types.SimpleNamespace(intents={"ask_how_to", "query_bill"}))
+    [problem] = [p for p in knowledge_problems(settings, types.SimpleNamespace(intents={"ask_how_to", "query_bill", "manage_service"}))
                  if p.severity == "error"]
     assert problem.file.endswith("invoice.md") and "UTF-8" in problem.message
