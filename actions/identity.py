@@ -159,15 +159,17 @@ def without_secrets(text: str) -> str:
     return blank_secrets(text, proof_secrets(text))
 
 
-def request_text(tracker: Tracker, skipping: tuple[str, ...] = ("inform",)) -> str:
-    """What the customer asked for, skipping the turns where they only gave an id or a code (or, ``skipping``
-    more, a yes to an offer: "好的" to "需要现在为您登记吗？" is not the request)."""
+def request_event(tracker: Tracker) -> dict:
+    """The customer's message that made the request: the latest, skipping those that only gave an id or a code."""
     for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
-            if intent not in skipping:
-                return without_secrets(event.get("text") or "")
-    return ""
+        if event.get("event") == "user" and (event.get("parse_data") or {}).get("intent", {}).get("name") != "inform":
+            return event
+    return {}
+
+
+def request_text(tracker: Tracker) -> str:
+    """What the customer asked for, skipping the turns where they only gave an id or a code."""
+    return without_secrets(request_event(tracker).get("text") or "")
 
 
 NOT_A_REQUEST = ("inform", "affirm", "deny")

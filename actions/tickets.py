@@ -14,7 +14,7 @@ from rasa_sdk.events import SlotSet
 from actions.acknowledge import AcknowledgeFirst, acknowledged_already
 from actions.backend import (catalogue, channel_of, db, labels, last_said, latest_entity, parts_named, record,
                              repository, says_any)
-from actions.identity import IdentifiedAction, customer_words, local_phone, request_text
+from actions.identity import IdentifiedAction, customer_words, local_phone, request_event, request_text
 from actions.kept_requests import KeptWhenDown
 from actions.new_install import NEW_INSTALL, ActionNewInstall, requested_change
 from actions.repairs import chase_repair, join_ticket, tell_unproven
@@ -119,8 +119,10 @@ class ActionManageService(AcknowledgeFirst, IdentifiedAction):
             dispatcher.utter_message(response="utter_resume_after_payment", amount_owed=owed_yuan(customer.balance_cents))
             await record(tracker, "answer_given", topic="resume_after_payment")
             return [SlotSet("service_action", None)]
-        said = request_text(tracker, skipping=("inform", "affirm"))  # a yes to the offer after a question about it
-        said = "" if said.startswith("/") else said  # a button: its choice is the whole request
+        said = request_text(tracker)
+        # A button, or a yes to the offer after a question about it: its choice is the whole request.
+        offer_taken = (request_event(tracker).get("parse_data") or {}).get("intent", {}).get("name") == "affirm"
+        said = "" if said.startswith("/") or offer_taken else said
         filed = await filed_already(tracker, customer, change, said[:500])
         ticket_id = filed or await open_ticket(tracker, customer, "service_change",
                                                ticket_summary("service_change", service=names[change], said=said[:200]),

@@ -29,8 +29,8 @@ async def test_a_question_about_a_change_is_answered_and_a_yes_then_files_it(run
     assert len(service_changes(1)) == before, "a question files nothing"
 
     taken = await chat.says("好的", "affirm", "action_handle_affirm")
-    filed = taken.message("utter_service_change_recorded_as_said")
-    assert filed["service_action_label"] == "过户" and filed["request"] == "过户需要什么材料"
+    filed = taken.message("utter_service_change_recorded")  # not "记下了您的原话：好的"
+    assert filed["service_action_label"] == "过户"
     assert repository().get_ticket(filed["ticket_id"])["details"]["service_action"] == "transfer"
     assert chat.tracker.slots["awaiting"] is None
 
