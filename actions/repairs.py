@@ -25,6 +25,7 @@ from actions.kept_requests import FILING
 from bot.db.repository import Customer, DatabaseError
 from bot.handoff.masking import mask_phone
 from bot.notify import NotifyError, OutboxNotifier
+from bot.repair_faults import repairs
 from bot.settings import get_settings
 from bot.ticket_notes import history_note
 
@@ -35,10 +36,8 @@ CHASE_SMS_EVERY_S = 3600
 
 def open_repair(tickets: list[dict], fault_type: str) -> dict | None:
     """The newest open repair ticket for this kind of fault, from a customer's open tickets (one filed for two
-    faults, ``also_fault_types``, is either's)."""
-    repairs = ((t, t.get("details") or {}) for t in tickets if t["kind"] == "fault")
-    return next((t for t, details in repairs
-                 if fault_type in (details.get("fault_type"), *(details.get("also_fault_types") or ()))), None)
+    faults is either's)."""
+    return next((t for t in tickets if repairs(t, fault_type)), None)
 
 
 async def chase_repair(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,

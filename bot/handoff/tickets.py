@@ -9,6 +9,7 @@ from typing import Callable
 
 from bot.db.repository import Repository
 from bot.handoff.queue import HandoffRequest
+from bot.repair_faults import faults_of, repairs
 from bot.labels import ticket_summary
 from bot.settings import get_settings
 from bot.ticket_notes import history_note
@@ -99,6 +100,7 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
         repo.create_ticket, kind=kind, customer_id=customer_id_of(request), summary=note[:500] or ticket_summary(f"agent_{disposition}"),
         details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition,
                  "fault_type": slots.get("fault_type"), "fault_code": slots.get("fault_code"),
+                 **({"also_fault_types": others} if (others := faults_of(slots)[1:]) else {}),
                  **({"callback_phone": callback_phone} if callback_phone else {})},
         priority=request.priority, needs_human=True, channel=request.channel,
         conversation_id=request.conversation_id)
@@ -156,8 +158,8 @@ async def own_open_ticket(repo: Repository, conversation_id: str, customer_id: i
     if mine is not None or customer_id is None or not fault_type:
         return mine
     theirs = await asyncio.to_thread(repo.tickets_for, customer_id, open_only=True)
-    return next((t["ticket_id"] for t in theirs
-                 if t["kind"] == "fault" and (t.get("details") or {}).get("fault_type") == fault_type), None)
+    return next((t["ticket_id"] for t in theirs if repairs(t, fault_type)), None)
+
 
 
 def work_items(visible: Callable[[dict], bool], limit: int = 50) -> list[dict]:

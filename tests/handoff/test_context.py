@@ -77,6 +77,13 @@ def test_summary_comes_from_the_content_template(rules):
     assert "59分钟" in summary(packet(), rules, 3529)
 
 
+def test_the_summary_names_every_fault_the_customer_named(rules):
+    """Found in review: after "电视和宽带都不行了" the agent's summary named only the fault in hand."""
+    built = packet()
+    built["slots"]["faults_next"] = ["fault_broadband"]
+    assert "故障类型：电视故障、宽带故障，" in summary(built, rules, 95)
+
+
 def test_summary_has_no_stray_space_between_its_sentences(rules):
     """The template was a folded YAML scalar: its line break became a space after a full-width comma."""
     assert "故障类型：电视故障，故障码：E102。" in summary(packet(), rules, 95)

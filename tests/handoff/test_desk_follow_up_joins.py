@@ -13,12 +13,13 @@ from tests.handoff.test_desk_first_shift import conversations, desk, signed_in  
 ZHANG = {"id": 1, "name": "张伟", "phone": "13800000001"}
 
 
-async def served_after_wechat_repair(desk, queue, kefu_env, fault_type: str = "fault_broadband") -> str:
+async def served_after_wechat_repair(desk, queue, kefu_env, fault_type: str = "fault_broadband",
+                                     repaired: dict | None = None, slots: dict | None = None) -> str:
     repair = Repository(kefu_env.database_url).create_ticket(
-        kind="fault", customer_id=1, summary="宽带故障", details={"fault_type": "fault_broadband"},
+        kind="fault", customer_id=1, summary="宽带故障", details=repaired or {"fault_type": "fault_broadband"},
         channel="wechat", conversation_id="o_zhangwei_wx1")
     await signed_in(desk, "wang", ["broadband"])
-    packet = {"slots": {"fault_type": fault_type}, "customer": ZHANG, "phone": "13800000001",
+    packet = {"slots": {"fault_type": fault_type, **(slots or {})}, "customer": ZHANG, "phone": "13800000001",
               "transcript": [{"who": "customer", "text": "在微信上报过修，到现在还是上不了网"}],
               "open_tickets": [{"ticket_id": repair, "kind": "fault", "status": "open", "summary": "宽带故障"}]}
     await queue.enqueue(HandoffRequest("web-zhang", "webchat", "broadband", 0, "1", packet))
@@ -47,3 +48,27 @@ async def test_a_follow_up_about_another_fault_is_a_ticket_of_its_own(desk, queu
 
     assert closed["ticket_id"] != repair
     assert Repository(kefu_env.database_url).get_ticket(closed["ticket_id"])["details"]["fault_type"] == "fault_tv"
+
+
+async def test_a_follow_up_joins_a_repair_filed_for_two_faults_by_either(desk, queue, kefu_env):
+    """Found in review: "电视和宽带都不行了" files one repair naming both, but the agent's follow-up matched a
+    repair by its first fault only, and a second ticket was opened for the broadband."""
+    both = {"fault_type": "fault_tv", "also_fault_types": ["fault_broadband"]}
+    repair = await served_after_wechat_repair(desk, queue, kefu_env, repaired=both)
+
+    closed = await desk.close("wang", "web-zhang", "ticket", note="宽带也还是不行，安排一起检修")
+
+    assert closed["ticket_id"] == repair
+
+
+async def test_a_follow_up_of_a_conversation_about_two_faults_names_both(desk, queue, kefu_env):
+    """Found in review: a customer who named two faults and took a person instead of the repair ticket had the
+    agent's ticket name only the fault in hand."""
+    other = {"fault_type": "fault_remote"}  # an open repair of another fault: not joined
+    await served_after_wechat_repair(desk, queue, kefu_env, fault_type="fault_tv", repaired=other,
+                                     slots={"faults_next": ["fault_broadband"]})
+
+    closed = await desk.close("wang", "web-zhang", "ticket", note="电视和宽带都安排检修")
+
+    details = Repository(kefu_env.database_url).get_ticket(closed["ticket_id"])["details"]
+    assert (details["fault_type"], details["also_fault_types"]) == ("fault_tv", ["fault_broadband"])
