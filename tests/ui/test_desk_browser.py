@@ -285,6 +285,24 @@ def claim_a_broadband_customer(browser, stack, errors: list[str]):
     return context, agent, sender
 
 
+def test_a_customer_who_named_two_faults_shows_both_on_the_desk(browser, running_kefu):
+    """Found in review: after "电视和宽带都不行了" the assistant looks at the TV first and the broadband next, but the
+    agent who took the customer saw only 电视故障 in the profile and the summary."""
+    sender = f"two-ui-{uuid.uuid4().hex[:6]}"
+    say(running_kefu, sender, "电视和宽带都不行了")
+    say(running_kefu, sender, "转人工")
+    errors: list[str] = []
+    context, agent = desk_page(browser, running_kefu, errors, DESK)
+    try:
+        only_waiting(running_kefu, sender, running_kefu.settings.demo_agent_name)
+        agent.locator("#claim").click()
+        expect(agent.locator('#profile dd[data-field="fault"]')).to_have_text("电视故障、宽带故障", timeout=10000)
+        expect(agent.locator("#conversation")).to_contain_text("电视故障、宽带故障")  # the summary too
+    finally:
+        context.close()
+    assert not errors, errors
+
+
 def test_the_desks_selfhelp_list_puts_the_conversations_fault_first(browser, running_kefu):
     """Found in a review: the list an agent sends self-help from ignored the conversation's fault, and a
     broadband customer's agent had the TV entries on top (and chosen)."""

@@ -250,11 +250,18 @@
     });
     transfers.hidden = !transfers.firstChild;
     var profile = $("profile"); clear(profile);
+    // Every fault the customer named ("电视和宽带都不行了"): those self-help did not fix, the one in hand, those next.
+    function faultNames(slots) {
+      slots = slots || {};
+      var faults = (slots.faults_unfixed || []).concat([slots.fault_type], slots.faults_next || []);
+      var named = faults.filter(function (f, i) { return f && faults.indexOf(f) === i; });
+      return named.length ? named.map(function (f) { return t("fault_" + f); }).join(t("list_separator")) : null;
+    }
     var customer = view.customer || {};
     var keyed = (view.collected || {}).vars || {};
     var collected = Object.keys(keyed).map(function (k) { return k + "=" + keyed[k]; }).join(" ") || null;
     var callback = view.callback || {};  // a booked callback: the number to ring (masked until revealed) and its ticket
-    [["callback_phone", callback.phone], ["callback_ticket", callback.ticket_id], ["name", customer.name], ["vip_tier", customer.vip_tier], ["phone", customer.phone || view.phone], ["claimed_phone", view.claimed_phone], ["account_number", customer.account_number], ["address", customer.address], ["reason", reasonLabel(view)], ["skill", skillLabels[view.skill] || view.skill], ["fault", view.slots && view.slots.fault_type ? t("fault_" + view.slots.fault_type) : null], ["priority", view.priority], ["waited", minutes(view.wait_s)], ["collected", collected]].forEach(function (row) {
+    [["callback_phone", callback.phone], ["callback_ticket", callback.ticket_id], ["name", customer.name], ["vip_tier", customer.vip_tier], ["phone", customer.phone || view.phone], ["claimed_phone", view.claimed_phone], ["account_number", customer.account_number], ["address", customer.address], ["reason", reasonLabel(view)], ["skill", skillLabels[view.skill] || view.skill], ["fault", faultNames(view.slots)], ["priority", view.priority], ["waited", minutes(view.wait_s)], ["collected", collected]].forEach(function (row) {
       if (row[0].indexOf("callback_") === 0 && !row[1]) { return; }  // not a callback: no such rows
       if (row[0] === "claimed_phone" && !row[1]) { return; }  // only claimed by a client: shown masked, never revealed
       // A callback on a number the customer only named (never proven theirs): the number to ring, not an account.
