@@ -49,6 +49,10 @@ def test_every_entry_is_complete_and_links_are_well_formed(catalogue):
         ("fault_wifi", "wifi密码忘记了", None, "wifi_password"),
         ("fault_remote", "遥控器按了没反应", None, "remote_no_response"),
         ("fault_broadband", "坏了", None, "bb_restart"),
+        # Found trying the chat: a line that drops again and again got "上不了网：重启光猫", not the drops' entry.
+        ("fault_broadband", "我家宽带每天晚上都断网", None, "bb_slow"),
+        ("fault_broadband", "宽带老是断网", None, "bb_slow"),
+        ("fault_broadband", "突然断网了", None, "bb_restart"),
     ],
 )
 def test_best_match(catalogue, fault, text, code, expected):
