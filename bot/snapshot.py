@@ -1,7 +1,8 @@
 """One way to load an editor-owned file: parse and validate it, swap it in whole, keep the last good.
 
 Editors save ``content/selfhelp.yml``, ``content/handoff.yml``, ``content/ivr.yml``… while Kefu
-runs. :class:`EditorFile` re-reads a file when its modification time or size changes, parses it
+runs. :class:`EditorFile` re-reads a file when it changes (:mod:`bot.file_change`: a ``stat``, and the
+content's hash while the stamp is too fresh to trust), parses it
 with the file's own parser (which validates), and replaces the current value in one assignment,
 so a reader sees the old or the new version, never half of each. A save that does not parse is
 logged with the file and the reason and ignored: the last good version keeps serving until the
@@ -18,23 +19,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Generic, TypeVar
 
 import yaml
 
+from bot import file_change
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Stamp = tuple[int, int]
-MISSING: Stamp = (-1, -1)  # the file is not there (moved away, deleted, or between a tool's delete and write)
-
-
-@dataclass(frozen=True)
-class Version(Generic[T]):
-    stamp: Stamp
-    value: T
 
 
 class EditorFile(Generic[T]):
@@ -44,51 +38,46 @@ class EditorFile(Generic[T]):
         self.path = Path(path)
         self.parse = parse
         self.errors = errors  # what a bad save raises; anything else is a bug and propagates
-        self._version: Version[T] | None = None
-        self._rejected: Stamp | None = None
+        self._loaded = False
+        self._value: T | None = None
+        self._seen: file_change.Seen | None = None  # the file as last looked at, loaded or rejected
         self._lock = threading.Lock()
 
-    def _stamp(self) -> Stamp:
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
-            return MISSING
-        return stat.st_mtime_ns, stat.st_size
-
-    def _is_fresh(self, stamp: Stamp) -> bool:
-        version = self._version
-        return (version is not None and version.stamp == stamp) or (version is not None and self._rejected == stamp)
-
     def get(self) -> T:
-        stamp = self._stamp()
-        if self._is_fresh(stamp):
-            return self._version.value
-        return self._reload(stamp)
+        if self._loaded:
+            seen = self._seen
+            now, changed = file_change.look(self.path, seen)
+            if not changed:
+                if now is not seen:  # rehashed: remember the newer stamp (and whether it is settled)
+                    with self._lock:
+                        if self._seen is seen:
+                            self._seen = now
+                return self._value
+        return self._reload()
 
     async def current(self) -> T:
-        stamp = await asyncio.to_thread(self._stamp)
-        if self._is_fresh(stamp):
-            return self._version.value
-        return await asyncio.to_thread(self._reload, stamp)
+        return await asyncio.to_thread(self.get)  # a stat, and a changed file parsed, off the loop
 
-    def _reload(self, stamp: Stamp) -> T:
+    def _reload(self) -> T:
         with self._lock:  # one parse per change, however many readers notice it
-            if self._is_fresh(stamp):
-                return self._version.value
+            seen, changed = file_change.look(self.path, self._seen)
+            if self._loaded and not changed:
+                self._seen = seen
+                return self._value
             try:
-                if stamp == MISSING:
+                if seen.stamp == file_change.MISSING:
                     raise FileNotFoundError(f"{self.path}: the file is missing (moved away or deleted)")
                 value = self.parse(self.path)
             except (*self.errors, UnicodeDecodeError, FileNotFoundError, yaml.YAMLError) as error:
-                if self._version is None:
+                if not self._loaded:
                     raise
-                self._rejected = stamp
+                self._seen = seen
                 reason = (f"not UTF-8 text (byte {error.start}): save it as UTF-8"
                           if isinstance(error, UnicodeDecodeError) else error)
                 log.error("editor_file.rejected file=%s reason=%s; keeping the last good version", self.path, reason,
                           extra={"path": str(self.path), "error": str(reason)})
-                return self._version.value
-            self._version, self._rejected = Version(stamp, value), None
+                return self._value
+            self._value, self._seen, self._loaded = value, seen, True
             log.info("editor_file.loaded file=%s", self.path)
             return value
 

@@ -9,10 +9,13 @@ logged and gives no frames: callers then wait in silence rather than the call fa
 from __future__ import annotations
 
 import base64
+import errno
 import logging
+import os
 from functools import lru_cache
 from pathlib import Path
 
+from bot import file_change
 from voice.audio import AudioLimits, decode_file
 from voice.errors import AudioError, VoiceError
 from voice.pcm import PHONE_FRAME_MS, PHONE_RATE, frame_bytes, mulaw_encode, read_wav
@@ -24,19 +27,24 @@ _FRAME = frame_bytes(PHONE_RATE, PHONE_FRAME_MS)
 _LOOP_LIMITS = AudioLimits(max_bytes=200 * 1024 * 1024, max_seconds=600.0)  # a 10-minute loop of CD audio
 
 
+_seen: dict[str, file_change.Seen] = {}  # each hold file as this process last looked at it (bot/file_change.py)
+
+
 def hold_frames(path: str) -> tuple[str, ...]:
     """The loop's frames (base64 μ-law payloads); () when the file cannot be used."""
-    file = Path(path)
     try:
-        stat = file.stat()
+        seen, _ = file_change.look(Path(path), _seen.get(path))
+        if seen.stamp == file_change.MISSING:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
     except OSError as exc:
         logger.warning("ivr.hold_audio.missing path=%s error=%s", path, exc.strerror)
         return ()
-    return _encoded(str(file), stat.st_mtime_ns, stat.st_size)
+    _seen[path] = seen
+    return _encoded(str(path), seen.digest)
 
 
 @lru_cache(maxsize=8)
-def _encoded(path: str, _mtime_ns: int, _size: int) -> tuple[str, ...]:
+def _encoded(path: str, _digest: bytes) -> tuple[str, ...]:
     try:
         try:
             wav = read_wav(Path(path))

@@ -11,6 +11,7 @@ import logging
 import time
 from pathlib import Path
 
+from bot import file_change
 from bot.ivr.errors import FlowError
 from bot.ivr.flow import Flow
 from bot.ivr.flow_loader import load_flow_file, parse_flow
@@ -28,7 +29,7 @@ class FlowRegistry:
         self.recheck_every_s = recheck_every_s
         self._current: dict[str, Flow] = {}
         self._versions: dict[tuple[str, str], Flow] = {}
-        self._stamps: dict[Path, tuple[int, int]] = {}
+        self._seen: dict[Path, file_change.Seen] = {}  # each file as last looked at, loaded or refused
         self._sources: dict[tuple[str, str], str] = {}
         self._checked_at = 0.0
 
@@ -40,13 +41,12 @@ class FlowRegistry:
         if not files:
             raise FlowError(str(self.flows_dir), "", "", "no flow files (*.yml) in the folder")
         for path in files:
+            self._seen[path] = file_change.look(path, None)[0]
             self._install(path, load_flow_file(path))
         self._checked_at = time.monotonic()
         return self
 
     def _install(self, path: Path, flow: Flow) -> None:
-        stat = path.stat()
-        self._stamps[path] = (stat.st_mtime_ns, stat.st_size)
         previous = self._current.get(flow.id)
         self._current[flow.id] = flow
         self._versions[(flow.id, flow.version)] = flow
@@ -55,22 +55,22 @@ class FlowRegistry:
             logger.info("ivr.flow.reloaded flow=%s version=%s previous=%s", flow.id, flow.version, previous.version)
 
     def refresh(self) -> None:
-        """Pick up changed or new files (cheap: a stat per file, at most once per interval)."""
+        """Pick up changed or new files (cheap: a stat per file, at most once per interval; bot/file_change.py)."""
         now = time.monotonic()
         if now - self._checked_at < self.recheck_every_s:
             return
         self._checked_at = now
         for path in sorted(self.flows_dir.glob("*.yml")):
             try:
-                stat = path.stat()
+                seen, changed = file_change.look(path, self._seen.get(path))
             except OSError:
                 continue
-            if self._stamps.get(path) == (stat.st_mtime_ns, stat.st_size):
+            self._seen[path] = seen  # a refused file is reported once per change
+            if not changed or seen.stamp == file_change.MISSING:
                 continue
             try:
                 self._install(path, load_flow_file(path))
             except FlowError as exc:
-                self._stamps[path] = (stat.st_mtime_ns, stat.st_size)  # report once per change
                 logger.error("ivr.flow.reload_failed file=%s error=%s", path.name, exc)
 
     def flow_ids(self) -> list[str]:

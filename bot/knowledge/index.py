@@ -3,7 +3,7 @@
 FTS5's ``unicode61`` tokenizer cannot split Chinese into words, so each text is segmented with
 jieba (search mode) and stored as space-separated tokens; FTS5 then does the matching and ranks
 with its own ``bm25()``. The index lives in the data directory, so every process shares it; a
-fingerprint of the article files (name, size, mtime) decides when to rebuild. A bad edit keeps
+fingerprint of the article files (their names and contents) decides when to rebuild. A bad edit keeps
 the last good index and is logged with the file and the reason.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import jieba
 
+from bot import file_change
 from bot.knowledge.articles import Article, ArticleError, article_files, load_articles
 from bot.security.private_files import private_dir
 
@@ -67,11 +68,17 @@ class Hit:
     score: float  # bm25: lower is better
 
 
+_seen: dict[Path, file_change.Seen] = {}  # each article file as this process last looked at it
+
+
 def fingerprint(folder: Path) -> str:
+    """The article files' names and contents, hashed: a file is read only when its stat cannot vouch for
+    it (bot/file_change.py), and every process computes the same value for the same articles."""
     digest = hashlib.sha256()
     for path in article_files(folder):
-        stat = path.stat()
-        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        seen, _ = file_change.look(path, _seen.get(path))
+        _seen[path] = seen
+        digest.update(path.name.encode() + b"\0" + (seen.digest or b"") + b"\n")
     return digest.hexdigest()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from bot.security.otp import CODE_DIGITS
+from bot.snapshot import editor_file
 from bot.yaml_load import safe_load
 
 logger = logging.getLogger(__name__)
@@ -86,24 +87,6 @@ def parse_policy(path: Path) -> VerificationPolicy:
     return VerificationPolicy({str(k): str(v) for k, v in data["requests"].items()}, str(data["sms_code_text"]))
 
 
-_snapshot: dict[tuple[Path, float], VerificationPolicy] = {}
-
-
 def load_policy(content_dir: Path) -> VerificationPolicy:
-    """The current policy; a broken save keeps the last good one (and says why in the log)."""
-    path = content_dir / POLICY_FILE
-    mtime = path.stat().st_mtime
-    if (path, mtime) in _snapshot:
-        return _snapshot[(path, mtime)]
-    try:
-        policy = parse_policy(path)
-    except PolicyError as exc:
-        last_good = next((p for (where, _), p in _snapshot.items() if where == path), None)
-        if last_good is None:
-            raise
-        logger.error("security.policy.invalid %s", exc)
-        return last_good
-    for key in [k for k in _snapshot if k[0] == path]:
-        del _snapshot[key]
-    _snapshot[(path, mtime)] = policy
-    return policy
+    """The current policy; a broken save keeps the last good one (and says why in the log: bot/snapshot.py)."""
+    return editor_file(content_dir / POLICY_FILE, parse_policy, (PolicyError,)).get()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import time
 from pathlib import Path
 
@@ -504,6 +505,18 @@ def test_hold_music_at_another_rate_reaches_the_line_without_aliasing(tmp_path):
     assert len(heard) // 2 == pytest.approx(8000, abs=160)  # one second at the phone rate, whole frames
     assert rms_dbfs(heard) > -12
     assert rms_dbfs(line_pcm(too_high)) < rms_dbfs(heard) - 30
+
+
+def test_hold_music_replaced_by_a_same_size_file_keeping_its_date_is_heard(tmp_path):
+    """Found in review: the encoded loop was kept per modification time and size, so new hold music copied
+    over the old with its date kept (`cp -p`, a file of the same length) was never heard."""
+    music = tmp_path / "hold.wav"
+    music.write_bytes(pcm_to_wav_bytes(tone(1000, 8000), 8000))
+    status, first = music.stat(), hold_frames(str(music))
+    music.write_bytes(pcm_to_wav_bytes(tone(500, 8000), 8000))
+    os.utime(music, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert (music.stat().st_mtime_ns, music.stat().st_size) == (status.st_mtime_ns, status.st_size)
+    assert first and hold_frames(str(music)) != first
 
 
 async def test_a_key_that_is_no_option_is_told_so_and_unmatched_speech_is_not_heard(hold_line, kefu_env):

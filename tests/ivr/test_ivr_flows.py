@@ -110,6 +110,20 @@ async def test_registry_reloads_and_keeps_old_versions(tmp_path):
     assert (await registry.current("demo")).version == second.version
 
 
+async def test_a_same_size_flow_save_with_its_modification_time_put_back_is_served(tmp_path):
+    """Found in review: flows were reloaded on a changed modification time or size only, so callers kept
+    hearing 再见 after an editor changed it to 再会 with a tool that keeps file dates (`cp -p`)."""
+    path = tmp_path / "demo.yml"
+    path.write_text(GOOD, encoding="utf-8")
+    registry = FlowRegistry(tmp_path, recheck_every_s=0).load()
+    assert (await registry.current("demo")).node("bye").say == "再见"
+    status = path.stat()
+    path.write_text(GOOD.replace("再见", "再会"), encoding="utf-8")
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert (path.stat().st_mtime_ns, path.stat().st_size) == (status.st_mtime_ns, status.st_size)
+    assert (await registry.current("demo")).node("bye").say == "再会"
+
+
 async def test_a_flow_saved_as_gbk_is_ignored_and_new_calls_keep_the_last_good_version(tmp_path, caplog):
     """An editor's Windows tool saved a flow as GBK: every new call's flow lookup stopped with a
     UnicodeDecodeError (the hotline answered no one) instead of the last good version serving."""

@@ -87,6 +87,19 @@ def test_an_edited_article_is_found_by_its_new_words(own_articles, tmp_path):
     assert index.search("红头文件盖章")[0].id == "invoice"
 
 
+def test_a_same_size_article_edit_with_its_modification_time_put_back_is_found(own_articles, tmp_path):
+    """Found in review: the index was rebuilt on a changed modification time or size only, so an edit that
+    kept both (a tool that keeps file dates, `cp -p`) was never searchable."""
+    index = KnowledgeIndex(own_articles, tmp_path / "kb.sqlite3")
+    path = own_articles / "invoice.md"
+    text, status = path.read_text(encoding="utf-8"), path.stat()
+    assert "电子发票" in text and not [h for h in index.search("红头文件") if h.id == "invoice"]
+    path.write_text(text.replace("电子发票", "红头文件", 1), encoding="utf-8")
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert (path.stat().st_mtime_ns, path.stat().st_size) == (status.st_mtime_ns, status.st_size)
+    assert [h for h in index.search("红头文件") if h.id == "invoice"]
+
+
 def test_a_new_article_is_indexed_and_a_removed_one_disappears(own_articles, tmp_path):
     index = KnowledgeIndex(own_articles, tmp_path / "kb.sqlite3")
     assert index.article("invoice") is not None

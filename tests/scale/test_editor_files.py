@@ -118,3 +118,44 @@ def test_a_kpi_file_that_does_not_parse_keeps_the_centres_time_zone(content, cap
     with caplog.at_level(logging.ERROR, logger="bot.snapshot"):
         assert centre_zone(content) is zone and str(zone) == "Asia/Tokyo"
     assert str(path) in caplog.text and "rejected" in caplog.text
+
+
+def resave_keeping_the_stamp(path: Path, old: str, new: str) -> None:
+    """A same-size edit whose modification time is put back, as `cp -p`, `touch -r` or an editor's
+    "keep file dates" option leave it."""
+    status = path.stat()
+    text = path.read_text(encoding="utf-8")
+    assert len(old.encode()) == len(new.encode()) and old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert (path.stat().st_mtime_ns, path.stat().st_size) == (status.st_mtime_ns, status.st_size)
+
+
+def test_a_same_size_save_with_its_modification_time_put_back_is_served(content):
+    """Found in review: a save was spotted by its modification time and size alone, so the hotline kept
+    closing at 21:00 after an editor changed it to 22:00 with a tool that keeps file dates."""
+    path = content / "ivr.yml"
+    source = HotlineConfigSource(path)
+    assert source.get().hours.close.hour == 21
+    resave_keeping_the_stamp(path, 'close: "21:00"', 'close: "22:00"')
+    assert source.get().hours.close.hour == 22
+
+
+def test_a_same_size_save_in_the_same_timestamp_tick_is_served(content, monkeypatch):
+    """On a filesystem whose timestamps tick every 2 seconds (FAT, a shared drive), a fix saved right after
+    a save keeps both the times and the size: the bot kept serving the first save."""
+    real_stat, tick = Path.stat, time.time_ns() // 2_000_000_000 * 2_000_000_000
+
+    class CoarseStat:  # every timestamp of this test's files falls in one 2-second tick
+        def __init__(self, status):
+            self._status = status
+
+        def __getattr__(self, name):
+            return tick if name in ("st_mtime_ns", "st_ctime_ns") else getattr(self._status, name)
+
+    path = content / "ivr.yml"
+    monkeypatch.setattr(Path, "stat", lambda self, **kw: CoarseStat(real_stat(self, **kw)))
+    source = HotlineConfigSource(path)
+    assert source.get().hours.close.hour == 21
+    path.write_text(path.read_text(encoding="utf-8").replace('close: "21:00"', 'close: "22:00"'), encoding="utf-8")
+    assert source.get().hours.close.hour == 22

@@ -272,6 +272,20 @@ def test_a_code_text_that_cannot_be_filled_in_keeps_the_last_good_policy(tmp_pat
     assert load_policy(tmp_path).sms_code_text == "验证码{code}，{minutes}分钟内有效"
 
 
+def test_a_same_size_policy_save_with_its_modification_time_put_back_is_served(tmp_path):
+    """Found in review: the policy was re-read on a changed modification time only, so a fixed code text
+    saved with a tool that keeps file dates (`cp -p`) never reached customers."""
+    policy = tmp_path / "verification.yml"
+    policy.write_text("requests: {query_bill: verified}\nsms_code_text: '验证码{code}，{minutes}分钟有效'\n",
+                      encoding="utf-8")
+    assert load_policy(tmp_path).sms_code_text == "验证码{code}，{minutes}分钟有效"
+    status = policy.stat()
+    policy.write_text("requests: {query_bill: verified}\nsms_code_text: '校验码{code}，{minutes}分钟有效'\n",
+                      encoding="utf-8")
+    os.utime(policy, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert load_policy(tmp_path).sms_code_text == "校验码{code}，{minutes}分钟有效"
+
+
 def test_a_code_text_reading_a_digit_of_the_code_is_not_refused():
     """The check filled the text with a one-digit code, so ``{code[5]}`` (the code's last digit, which
     every code sent has) was refused as a text that cannot be filled in."""
