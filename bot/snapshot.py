@@ -1,15 +1,15 @@
 """One way to load an editor-owned file: parse and validate it, swap it in whole, keep the last good.
 
 Editors save ``content/selfhelp.yml``, ``content/handoff.yml``, ``content/ivr.yml``… while Kefu
-runs. :class:`EditorFile` re-reads a file when it changes (:mod:`bot.file_change`: a ``stat``, and the
-content's hash while the stamp is too fresh to trust), parses it
-with the file's own parser (which validates), and replaces the current value in one assignment,
-so a reader sees the old or the new version, never half of each. A save that does not parse is
-logged with the file and the reason and ignored: the last good version keeps serving until the
+runs. :class:`EditorFile` re-reads a file when it changes (:mod:`bot.file_change`: a ``stat``, and
+the content's hash while the stamp is too fresh to trust), parses it with the file's own parser
+(which validates), and replaces the current value in one assignment, so a reader sees the old or the
+new version, never half of each. A save that does not parse is logged with the file, the line and
+the reason in `kefu validate`'s words, and ignored: the last good version keeps serving until the
 next save. So is a save in another encoding than UTF-8 (an editor's Windows tool writing GBK), a
-YAML file that does not parse (whatever its parser's own errors are), and
-a file moved away or deleted (the last good version serves until it is back). Only the very first
-load of a file that never parsed raises.
+YAML file that does not parse (whatever its parser's own errors are), and a file moved away or
+deleted (the last good version serves until it is back). Only the very first load of a file that
+never parsed raises.
 
 ``current()`` is for code on the event loop: a changed file is parsed in a worker thread.
 ``get()`` is for synchronous code (CLI, actions); the unchanged case is one ``stat``.
@@ -72,10 +72,12 @@ class EditorFile(Generic[T]):
                 if not self._loaded:
                     raise
                 self._seen = seen
-                reason = (f"not UTF-8 text (byte {error.start}): save it as UTF-8"
-                          if isinstance(error, UnicodeDecodeError) else error)
-                log.error("editor_file.rejected file=%s reason=%s; keeping the last good version", self.path, reason,
-                          extra={"path": str(self.path), "error": str(reason)})
+                from bot.editor.live_file_checks import why_refused  # only now: it loads the editor's checks
+
+                line, reason = why_refused(self.path, error)  # as `kefu validate` words it: file:line: message
+                log.error("editor_file.rejected file=%s reason=%s; keeping the last good version",
+                          f"{self.path}:{line}" if line else self.path, reason,
+                          extra={"path": str(self.path), "line": line, "error": reason})
                 return self._value
             self._value, self._seen, self._loaded = value, seen, True
             log.info("editor_file.loaded file=%s", self.path)

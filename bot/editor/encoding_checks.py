@@ -27,14 +27,20 @@ def not_utf8(places: list[Path]) -> list[Problem]:
     """One problem per text file under ``places`` that is not UTF-8, at the line where it stops being."""
     problems = []
     for path in text_files(places):
-        data = path.read_bytes()
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
-            problems.append(Problem(str(path), line, f"{MESSAGE} (byte 0x{data[exc.start]:02x} "
-                                                     "here): save it as UTF-8 (GBK/ANSI files are not read)"))
+        mistake = utf8_mistake(path.read_bytes())
+        if mistake is not None:
+            problems.append(Problem(str(path), *mistake))
     return problems
+
+
+def utf8_mistake(data: bytes) -> tuple[int, str] | None:
+    """(1-based line, message) at the first byte of ``data`` that is not UTF-8; None when all of it is."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return line, f"{MESSAGE} (byte 0x{data[exc.start]:02x} here): save it as UTF-8 (GBK/ANSI files are not read)"
+    return None
 
 
 def is_not_utf8(problem: Problem) -> bool:

@@ -14,6 +14,7 @@ from typing import Callable
 
 import yaml
 
+from bot.editor.encoding_checks import utf8_mistake
 from bot.editor.problems import Problem
 from bot.editor.reference_checks import NOT_A_MAPPING
 from bot.editor.yaml_lines import syntax_error
@@ -47,8 +48,8 @@ def _live_files(settings) -> list[tuple[Path, Callable[[Path], object], bool]]:
             (settings.selfhelp_catalogue, parse_catalogue_file, False)]
 
 
-def _refusals(files) -> list[tuple[Path, str]]:
-    """Each file its parser refuses, with the parser's reason."""
+def _refusals(files) -> list[tuple[Path, int | None, str]]:
+    """Each file its parser refuses, with the line and the reason in `kefu validate`'s words."""
     refused = []
     for path, parse in files:
         if not path.exists():
@@ -56,9 +57,26 @@ def _refusals(files) -> list[tuple[Path, str]]:
         try:
             parse(path)
         except Exception as exc:  # noqa: BLE001 - each parser's own errors, and what a bad file makes them raise
-            reason = str(exc).removeprefix(f"{path}: ").removeprefix(f"{path.name}: ") or type(exc).__name__
-            refused.append((path, reason))
+            refused.append((path, *why_refused(path, exc)))
     return refused
+
+
+def why_refused(path: Path, error: BaseException) -> tuple[int | None, str]:
+    """(line, message) for a save ``path``'s parser refused, worded as `kefu validate` words that mistake: a
+    YAML mistake or a byte that is not UTF-8 at the line to change (the parsers raise their own error from
+    the YAML or decoding one, whose message is the parser's, not an editor's), else the parser's reason.
+    The running bot logs a refused save with it too (bot/snapshot.py)."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, (yaml.YAMLError, UnicodeDecodeError)):
+        cause = cause.__cause__
+    try:
+        if isinstance(cause, UnicodeDecodeError) and (mistake := utf8_mistake(path.read_bytes())) is not None:
+            return mistake
+        if isinstance(cause, yaml.YAMLError):
+            return syntax_error(cause, path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):  # saved again, or moved away, since the parser read it
+        pass
+    return None, str(error).removeprefix(f"{path}: ").removeprefix(f"{path.name}: ") or type(error).__name__
 
 
 def syntax_problems(content_dir: Path) -> list[Problem]:
@@ -85,12 +103,13 @@ def syntax_problems(content_dir: Path) -> list[Problem]:
 def refused_problems(settings) -> list[Problem]:
     """What the bot's own parser refuses in each live-loaded file (it would keep its last good version)."""
     files = [(path, parse) for path, parse, validate_needs_it in _live_files(settings) if validate_needs_it]
-    return [Problem(str(path), None, f"the bot refuses this file (and keeps its last good version): {reason}")
-            for path, reason in _refusals(files)]
+    return [Problem(str(path), line, f"the bot refuses this file (and keeps its last good version): {reason}")
+            for path, line, reason in _refusals(files)]
 
 
 def refused_at_start(settings) -> list[str]:
     """The content files the running bot loads live that its own parser refuses, as ``file: why``. At a
     first start there is no last good version to keep: every answer reading such a file would fail (found
     in review: a refused labels.yml failed every bill, plan and ticket answer), so ``kefu run`` says so."""
-    return [f"{path}: {reason}" for path, reason in _refusals((path, parse) for path, parse, _ in _live_files(settings))]
+    return [Problem(str(path), line, reason).format()
+            for path, line, reason in _refusals((path, parse) for path, parse, _ in _live_files(settings))]

@@ -175,3 +175,18 @@ def test_kefu_run_refuses_a_content_file_the_bot_would_refuse_before_preparing_a
     [line] = [l for l in result.stderr.splitlines() if l.startswith("Kefu cannot start:")]
     assert str(labels) in line and "bill_line" in line and "kefu validate" in line
     assert "preparing database" not in result.stdout and not (tmp_path / "var" / "kefu.sqlite3").exists()
+
+
+def test_kefu_run_names_a_yaml_mistake_at_its_line_in_kefu_validates_words(tmp_path):
+    """Found in review: a labels.yml with a tab at a first start stopped `kefu run` with the YAML parser's
+    own message ("found character '\\t' that cannot start any token"), where `kefu validate` says which line
+    to change and how."""
+    import shutil
+
+    content = shutil.copytree(PROJECT_ROOT / "content", tmp_path / "content")
+    labels = content / "labels.yml"
+    labels.write_text(labels.read_text(encoding="utf-8").replace("\n  assigned:", "\n\tassigned:", 1), encoding="utf-8")
+    result = kefu(["run"], tmp_path, KEFU_CONTENT_DIR=str(content))
+    assert result.returncode == 2, result.stderr
+    [line] = [l for l in result.stderr.splitlines() if l.startswith("Kefu cannot start:")]
+    assert f"{labels}:4: not valid YAML: a tab indents this line: indent with spaces, not tabs" in line, line

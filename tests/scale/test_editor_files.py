@@ -159,3 +159,29 @@ def test_a_same_size_save_in_the_same_timestamp_tick_is_served(content, monkeypa
     assert source.get().hours.close.hour == 21
     path.write_text(path.read_text(encoding="utf-8").replace('close: "21:00"', 'close: "22:00"'), encoding="utf-8")
     assert source.get().hours.close.hour == 22
+
+
+@pytest.mark.parametrize("mistake", ["unclosed quote", "tab", "gbk"])
+def test_a_refused_save_is_logged_in_the_words_kefu_validate_uses(content, caplog, mistake):
+    """Found in review: the bot logged a refused save with the YAML parser's own message ("while scanning a
+    quoted scalar … found unexpected end of stream", naming no line of the file, or the byte offset of a
+    GBK character), where `kefu validate` says which line to change and how."""
+    from bot.editor.encoding_checks import not_utf8
+    from bot.editor.live_file_checks import syntax_problems
+
+    path = content / "handoff.yml"
+    good = load_rules(path)
+    text = path.read_text(encoding="utf-8")
+    if mistake == "unclosed quote":
+        save(path, text.replace("  tv: 电视\n", "  tv: '电视\n"))
+    elif mistake == "tab":
+        save(path, text.replace("  tv: 电视\n", "\ttv: 电视\n"))
+    else:
+        before = path.stat().st_mtime_ns
+        path.write_bytes(text.encode("gbk", errors="replace"))
+        os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+    validate_says = (not_utf8([content]) or syntax_problems(content))[0]
+    assert validate_says.file == str(path) and validate_says.line
+    with caplog.at_level(logging.ERROR, logger="bot.snapshot"):
+        assert load_rules(path) is good
+    assert f"file={path}:{validate_says.line} reason={validate_says.message}" in caplog.text
