@@ -87,18 +87,21 @@ def reply_senders(settings, domain) -> dict[str, list[Sender] | None]:
 
 
 def _naming_text(path: Path, settings) -> str:
-    """A content file's text, where a reply named there may be sent under a name read from it. The
-    hotline's ``speech.number_prompts`` sends nothing: the phone only compares what was said with it."""
+    """The values of a content file, where a reply named there may be sent under a name read from it. Its
+    comments name nothing the code reads (handoff.yml's comment on the waiting buttons "in utter_queued"
+    left that reply checked only loosely); nor does the hotline's ``speech.number_prompts``: the phone only
+    compares what was said with it."""
     text = path.read_text(encoding="utf-8", errors="replace")
-    if path.resolve() != settings.ivr_config_path.resolve():
+    if path.suffix == ".json":
         return text
     try:
-        hotline = safe_load(text)
+        values = safe_load(text)
     except yaml.YAMLError:
-        return text  # named by the hotline's own check; every reply named in it counts
-    if isinstance(hotline, dict) and isinstance(hotline.get("speech"), dict):
-        hotline["speech"].pop("number_prompts", None)
-    return json.dumps(hotline, ensure_ascii=False)
+        return text  # named by the syntax check; every reply named in it counts
+    speech = values.get("speech") if isinstance(values, dict) else None
+    if path.resolve() == settings.ivr_config_path.resolve() and isinstance(speech, dict):
+        speech.pop("number_prompts", None)
+    return json.dumps(values, ensure_ascii=False, default=str)
 
 
 def code_modules(settings) -> list[tuple[str, str]]:

@@ -290,7 +290,9 @@ def module_sends(source: str, label: str) -> ModuleSends:
 
 def _collections(tree: ast.Module) -> dict[str, list[ast.Constant]]:
     """Module-level names bound once to a collection of strings written in place (a set, a tuple, a list,
-    or ``frozenset``/``set``/``tuple`` of one): name -> its strings."""
+    or ``frozenset``/``set``/``tuple`` of one): name -> its strings. Names among them (``(…, PASSWORD_ONLY)``)
+    are reads of their constants, which say for themselves who sends them: the strings written in place are
+    still the collection's (such a name left both replies of ``PROOF_REQUESTS`` checked only loosely)."""
     bound: dict[str, int] = {}
     found: dict[str, list[ast.Constant]] = {}
     for node in tree.body:
@@ -303,8 +305,9 @@ def _collections(tree: ast.Module) -> dict[str, list[ast.Constant]]:
                 and len(value.args) == 1 and not value.keywords):
             value = value.args[0]
         if (len(targets) == 1 and isinstance(targets[0], ast.Name) and isinstance(value, (ast.Set, ast.Tuple, ast.List))
-                and value.elts and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts)):
-            found[targets[0].id] = list(value.elts)
+                and value.elts and all(isinstance(e, ast.Constant) and isinstance(e.value, str)
+                                       or isinstance(e, ast.Name) for e in value.elts)):
+            found[targets[0].id] = [e for e in value.elts if isinstance(e, ast.Constant)]
     return {name: elements for name, elements in found.items() if bound[name] == 1}
 
 

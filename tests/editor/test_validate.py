@@ -1426,3 +1426,25 @@ def test_a_reply_sent_as_a_message_with_its_values_is_checked_against_them(proje
     edit(project / "domain" / "responses.yml", '    - text: "{title}\\n{steps}"', '    - text: "{title}（第{position}位）\\n{steps}"')
     assert any("utter_selfhelp_entry: nothing fills {position} where actions/selfhelp.py" in p
                for p in errors_for(project)), errors_for(project)
+
+
+def test_a_reply_named_only_in_a_content_files_comment_is_checked_against_its_senders(project):
+    """content/handoff.yml's comment on the waiting buttons names utter_queued: read as a content file that
+    may name a reply for the code to send, it left the queue's reply checked only loosely, so a {status_label}
+    in it passed (the visit replies are given one) and every customer put in the queue read it unfilled. The
+    shipped words still pass."""
+    assert not [p for p in errors_for(project) if "utter_queued:" in p]
+    edit(project / "domain" / "responses.yml", "您目前排在第 {position} 位", "您目前排在第 {position} 位（{status_label}）")
+    assert any("utter_queued: nothing fills {status_label} where actions/handoff.py" in p
+               for p in errors_for(project)), errors_for(project)
+
+
+def test_a_reply_in_a_lookup_list_that_also_holds_a_constant_is_checked_against_its_senders(project):
+    """``PROOF_REQUESTS = ("utter_verification_code_sent", …, PASSWORD_ONLY)`` is only looked a message up in,
+    but the constant among its names made it count as the replies' names passed around: the code request was
+    checked only loosely, so a {status_label} in it passed (the visit replies are given one) and every customer
+    asked for a code read it unfilled. The shipped words still pass."""
+    assert not [p for p in errors_for(project) if "utter_verification_code_sent" in p]
+    edit(project / "domain" / "verification.yml", "（{minutes}分钟内有效）", "（{minutes}分钟内有效，{status_label}）")
+    assert any("utter_verification_code_sent: nothing fills {status_label} where actions/identity.py" in p
+               for p in errors_for(project)), errors_for(project)
