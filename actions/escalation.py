@@ -22,7 +22,7 @@ from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
     misunderstood_in_a_row, turns)
 from actions.selfhelp import faults_named, selfhelp_feedback
-from actions.service_questions import SERVICE_OFFER
+from actions.service_questions import OFFER, SERVICE_OFFER
 from actions.ticket_records import note_said_more
 from actions.tickets import hurry_ticket
 from actions.visits import ASK_TIME_AGAIN, CONFIRM_CHANGE, CONFIRM_NEW, VISIT_AGAIN, VISIT_TIME, asked_for_the_time_again
@@ -49,7 +49,7 @@ class ActionHandleAffirm(Action):
             return await continue_with("action_request_human", dispatcher, tracker, domain, [SlotSet("awaiting", None)])
         if awaiting in (VISIT_AGAIN, VISIT_TIME):  # "book a visit?", or on the phone "is this the time?": yes
             return await continue_with("action_book_visit", dispatcher, tracker, domain)
-        if awaiting == SERVICE_OFFER:  # "需要现在为您登记吗？" after a question about a change: file it
+        if awaiting == SERVICE_OFFER and last_said(tracker) == OFFER:  # "现在登记吗？" just asked: file it
             return await continue_with("action_manage_service", dispatcher, tracker, domain)
         if stray_guess(tracker):
             return await continue_with("action_fallback", dispatcher, tracker, domain)

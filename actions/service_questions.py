@@ -20,7 +20,10 @@ from actions.backend import labels, record, says_any
 from bot.knowledge.index import index_for
 from bot.settings import get_settings
 
-SERVICE_OFFER = "service_offer"  # awaiting: "需要现在为您登记吗？"
+SERVICE_OFFER = "service_offer"  # awaiting: "现在登记吗？"
+# The offer. Only a yes right after it files the change: one after another answer in between (a plan list, an
+# article) is no yes to a change asked about turns ago.
+OFFER = "utter_offer_service_change"
 
 
 async def answer_service_question(dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -37,5 +40,5 @@ async def answer_service_question(dispatcher: CollectingDispatcher, tracker: Tra
     names = labels()["service_action"]
     if change not in names:  # answered; what to file is not known: nothing offered
         return [SlotSet("service_action", None)]
-    dispatcher.utter_message(response="utter_offer_service_change", service=names[change], service_action=change)
+    dispatcher.utter_message(response=OFFER, service=names[change], service_action=change)
     return [SlotSet("awaiting", SERVICE_OFFER), SlotSet("service_action", change)]

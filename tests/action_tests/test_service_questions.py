@@ -65,3 +65,15 @@ async def test_a_change_asked_for_or_no_article_answers_is_filed_as_before(run_a
                                                        entities=[entity("service_action", "upgrade")])
     assert "utter_knowledge_answer" not in unanswered.responses
     assert unanswered.message("utter_service_change_recorded_as_said")["service_action_label"] == "升级提速"
+
+
+async def test_a_yes_after_another_answer_in_between_files_nothing(run_action):
+    """A yes files the change only right after the offer: "好的" to a plan list given in between is no yes to
+    a change asked about turns before."""
+    chat = Chat(run_action, **PROVEN)
+    before = len(service_changes(1))
+    await chat.says("停机保号怎么弄", "manage_service", "action_manage_service",
+                    entities=[entity("service_action", "suspend")])
+    await chat.says("你们有什么套餐", "query_plan", "action_query_plan")
+    later = await chat.says("好的", "affirm", "action_handle_affirm")
+    assert later.responses == ["utter_ok"] and len(service_changes(1)) == before
