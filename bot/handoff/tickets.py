@@ -100,7 +100,8 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
         repo.create_ticket, kind=kind, customer_id=customer_id_of(request), summary=note[:500] or ticket_summary(f"agent_{disposition}"),
         details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition,
                  "fault_type": slots.get("fault_type"), "fault_code": slots.get("fault_code"),
-                 **({"also_fault_types": others} if (others := faults_of(slots)[1:]) else {}),
+                 **({"also_fault_types": others} if (others := [f for f in faults_of(slots)
+                                                                 if f != slots.get("fault_type")]) else {}),
                  **({"callback_phone": callback_phone} if callback_phone else {})},
         priority=request.priority, needs_human=True, channel=request.channel,
         conversation_id=request.conversation_id)
@@ -159,7 +160,6 @@ async def own_open_ticket(repo: Repository, conversation_id: str, customer_id: i
         return mine
     theirs = await asyncio.to_thread(repo.tickets_for, customer_id, open_only=True)
     return next((t["ticket_id"] for t in theirs if repairs(t, fault_type)), None)
-
 
 
 def work_items(visible: Callable[[dict], bool], limit: int = 50) -> list[dict]:

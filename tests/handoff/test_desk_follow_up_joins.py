@@ -5,6 +5,8 @@ Found by a tester (journey REPORT, HIGH 3): the repair was reported on WeChat, s
 """
 from __future__ import annotations
 
+import pytest
+
 from bot.db.repository import Repository
 from bot.handoff.queue import HandoffRequest
 from bot.ticket_notes import history_entry
@@ -61,14 +63,18 @@ async def test_a_follow_up_joins_a_repair_filed_for_two_faults_by_either(desk, q
     assert closed["ticket_id"] == repair
 
 
-async def test_a_follow_up_of_a_conversation_about_two_faults_names_both(desk, queue, kefu_env):
+@pytest.mark.parametrize("in_hand, named_with_it", [
+    ("fault_tv", {"faults_next": ["fault_broadband"]}),  # the TV in hand, the broadband still to come
+    ("fault_broadband", {"faults_unfixed": ["fault_tv"]}),  # the TV not fixed, the broadband in hand
+])
+async def test_a_follow_up_of_a_conversation_about_two_faults_names_both(desk, queue, kefu_env, in_hand, named_with_it):
     """Found in review: a customer who named two faults and took a person instead of the repair ticket had the
-    agent's ticket name only the fault in hand."""
+    agent's ticket name only the fault in hand (and, in the second case, first only the fault in hand twice)."""
     other = {"fault_type": "fault_remote"}  # an open repair of another fault: not joined
-    await served_after_wechat_repair(desk, queue, kefu_env, fault_type="fault_tv", repaired=other,
-                                     slots={"faults_next": ["fault_broadband"]})
+    await served_after_wechat_repair(desk, queue, kefu_env, fault_type=in_hand, repaired=other, slots=named_with_it)
 
     closed = await desk.close("wang", "web-zhang", "ticket", note="电视和宽带都安排检修")
 
     details = Repository(kefu_env.database_url).get_ticket(closed["ticket_id"])["details"]
-    assert (details["fault_type"], details["also_fault_types"]) == ("fault_tv", ["fault_broadband"])
+    assert {details["fault_type"], *details["also_fault_types"]} == {"fault_tv", "fault_broadband"}
+    assert details["fault_type"] == in_hand and len(details["also_fault_types"]) == 1
