@@ -28,6 +28,7 @@ from bot.handoff.rules import load_rules
 from bot.media import media_ready
 from bot.outcomes.events import customer_key
 from bot.outcomes.selfhelp_tried import failed_before as failed_selfhelp
+from bot.repair_faults import fault_names
 from bot.selfhelp import SelfHelpEntry, public
 from bot.settings import get_settings
 
@@ -135,9 +136,9 @@ def faults_named(tracker: Tracker) -> list[str]:
     return [fault for _, fault in sorted(named)]
 
 
-def fault_name(fault_type: str | None) -> str:
-    """A fault as the repair ticket names it (``summary_words`` in content/handoff.yml)."""
-    return load_rules().summary_words.get(f"fault_{fault_type}", fault_type or "")
+def fault_name(*faults: str | None) -> str:
+    """Faults as the repair ticket names them (``summary_words`` in content/handoff.yml)."""
+    return fault_names(list(faults), load_rules().summary_words)
 
 
 class ActionTriageFault(Action):
@@ -151,9 +152,8 @@ class ActionTriageFault(Action):
         if len(named) < 2:
             return await triage(dispatcher, tracker, domain, current_fault_type(tracker))
         # Two faults at once: the one said first now, the others once it is settled (fixed, or self-help spent).
-        separator = load_rules().summary_words.get("list_separator", "、")
         dispatcher.utter_message(response="utter_faults_one_by_one", first=fault_name(named[0]),
-                                 then=separator.join(map(fault_name, named[1:])))
+                                 then=fault_name(*named[1:]))
         events = apply_slots(tracker, [SlotSet("faults_next", named[1:])])
         return events + await triage(dispatcher, tracker, domain, named[0])
 

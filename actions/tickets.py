@@ -29,6 +29,7 @@ from bot.handoff.rules import load_rules
 from bot.handoff.tickets import callback_number
 from bot.handoff.waiting_tickets import promised_time
 from bot.labels import ticket_summary
+from bot.repair_faults import fault_names
 from bot.ticket_notes import history_note
 
 
@@ -38,8 +39,7 @@ def fault_summary(tracker: Tracker) -> str:
     words = load_rules().summary_words
     none = words.get("none", "")
     separator = words.get("list_separator", ", ")
-    faults = [*(tracker.get_slot("faults_unfixed") or []), tracker.get_slot("fault_type")]
-    named = separator.join(words.get(f"fault_{kind}", kind) for kind in faults if kind)
+    named = fault_names([*(tracker.get_slot("faults_unfixed") or []), tracker.get_slot("fault_type")], words, separator)
     titles = [entry.title for entry in map(catalogue().get, tracker.get_slot("selfhelp_sent") or []) if entry]
     return ticket_summary("fault", fault=named or none, code=tracker.get_slot("fault_code") or none,
                           selfhelp=separator.join(titles) or none)

@@ -19,3 +19,10 @@ def faults_of(slots: dict) -> list[str]:
     hand, that one, and those named with it still to be looked at (actions/selfhelp.py)."""
     named = [*(slots.get("faults_unfixed") or []), slots.get("fault_type"), *(slots.get("faults_next") or [])]
     return [fault for fault in dict.fromkeys(named) if fault]
+
+
+def fault_names(faults: list, words: dict, default_separator: str = "、") -> str:
+    """The faults as tickets and the agent's summary name them (``summary_words`` in content/handoff.yml:
+    ``fault_<type>``, joined by ``list_separator``); empty when there are none."""
+    separator = words.get("list_separator", default_separator)
+    return separator.join(words.get(f"fault_{fault}", fault) for fault in faults if fault)

@@ -10,7 +10,7 @@ from typing import Iterable
 
 from bot.handoff.desk_view import agent_said
 from bot.handoff.rules import HandoffRules
-from bot.repair_faults import faults_of
+from bot.repair_faults import fault_names, faults_of
 from bot.selfhelp import sent_entry_id
 
 SLOTS = ("fault_type", "faults_unfixed", "faults_next", "fault_code", "selfhelp_sent", "selfhelp_failures",
@@ -110,7 +110,7 @@ def summary(packet: dict, rules: HandoffRules, wait_s: float) -> str:
         tier=customer.get("vip_tier", 0) if customer else none,
         channel=rules.channel_names.get(packet.get("channel", ""), packet.get("channel", "")),
         skill=rules.skills.get(packet.get("skill", ""), packet.get("skill", "")),
-        fault=separator.join(words.get(f"fault_{fault}", fault) for fault in faults_of(slots)) or none,
+        fault=fault_names(faults_of(slots), words, separator) or none,
         code=slots.get("fault_code") or none,
         selfhelp=separator.join(o["title"] for o in tried) or none,
         selfhelp_outcome=outcome,
