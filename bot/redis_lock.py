@@ -12,6 +12,12 @@ RELEASE_IF_HOLDER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+# Longer for whoever holds it, and never taken again once freed: a renewal from another thread that arrives
+# after the release must not lock everyone out for a lease.
+EXTEND_IF_HOLDER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 @contextlib.asynccontextmanager

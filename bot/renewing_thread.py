@@ -6,8 +6,8 @@ worker then takes over work that is still running here. A thread with its own sy
 keeps renewing meanwhile; a dead process renews nothing, so its leases still lapse in time.
 
 Used by the conversation lock (``bot.lock_store``), the web chat's in-flight leases
-(``bot.channels.webchat_inflight``) and WeChat's claims on messages (``bot.channels.wechat``); each
-says what one round renews (``renew``, given the client).
+(``bot.channels.webchat_inflight``), WeChat's claims on messages (``bot.channels.wechat``) and the waiting
+room's lock (``bot.handoff.watcher``); each says what one round renews (``renew``, given the client).
 """
 from __future__ import annotations
 
@@ -27,6 +27,20 @@ def client_from_url(url: str):
     import redis
 
     return redis.Redis.from_url(url, decode_responses=True, **timeouts())
+
+
+def client_like(async_client):
+    """A synchronous client to the server and database an asyncio client talks to (TCP, TLS or a socket
+    file), for code that was handed the client rather than its URL."""
+    import redis
+    import redis.connection
+
+    pool = async_client.connection_pool
+    options = {name: value for name, value in pool.connection_kwargs.items()
+               if name not in ("retry", "retry_on_error", "socket_timeout", "socket_connect_timeout")}
+    connection_class = getattr(redis.connection, pool.connection_class.__name__)
+    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=connection_class, **options,
+                                                            **timeouts()))
 
 
 class RenewingThread:

@@ -29,7 +29,8 @@ still parses them) and answers them:
 
 Per-conversation state (mode, number given, last notice, how many events were stored at the last
 visit) is in the queue entry's Redis hash; a Redis lock per tick keeps several Rasa workers from
-answering twice. Every waiting conversation is visited every ``watch_interval_s``, but its
+answering twice; a thread renews it while a tick runs (``bot.renewing_thread``), so a slow visit does not let
+another worker visit the same customers meanwhile. Every waiting conversation is visited every ``watch_interval_s``, but its
 transcript is read only when the tracker store holds more events than at the last visit: at the
 peak most customers in line say nothing new in a given second, and re-reading every transcript
 every second was the Rasa server's largest cost after the model itself (bench/RESULTS.md).
@@ -41,6 +42,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
+import time
 import uuid
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -64,7 +67,8 @@ from bot.handoff.queue import HandoffQueue, HandoffRequest, QueuePosition
 from bot.handoff.tickets import customer_id_of, repository
 from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
 from bot.handoff.waiting_tickets import customer_said, known_phone, promised_time, waiting_room_ticket
-from bot.redis_lock import RELEASE_IF_HOLDER
+from bot.redis_lock import EXTEND_IF_HOLDER, RELEASE_IF_HOLDER
+from bot.renewing_thread import RenewingThread, client_like
 from bot.outcomes.events import customer_key
 from bot.outcomes.selfhelp_tried import failed_before as failed_selfhelp
 from bot.redis_text import as_text_or_none
@@ -90,6 +94,11 @@ if holder and holder ~= ARGV[1] then return 0 end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
+# How long one visit (or the departures check) may keep the lock by the renewing thread alone. A visit waits
+# on the conversation's lock, the database, the model: at the peak that outlasts the lease (2 s), and another
+# worker then visited the same customers while this one was still answering them (found in review). One
+# stuck longer than this (a hung database) lets the next worker carry on with everyone else.
+VISIT_HOLD_S = 15.0
 
 
 class WaitingRoom:
@@ -102,6 +111,10 @@ class WaitingRoom:
         self.departures = Departures(queue, accounts)
         self._renew = queue.redis.register_script(_RENEW_IF_HOLDER)
         self._release = queue.redis.register_script(RELEASE_IF_HOLDER)
+        self._held: tuple[str, int, float] | None = None  # token, lease ms, kept until (monotonic) during a tick
+        self._held_lock = threading.Lock()  # the loop sets it, the renewing thread reads it
+        self._renewer = RenewingThread("waiting room lease", lambda: client_like(queue.redis), self._renew_held,
+                                       self._every_s, "handoff.watcher.renew_failed")
 
     @property
     def settings(self) -> WaitingRoomSettings:
@@ -123,6 +136,8 @@ class WaitingRoom:
         token = uuid.uuid4().hex
         if not await self.queue.redis.set(keys.watcher_lock(), token, nx=True, px=lease_ms):
             return
+        self._hold(token, lease_ms)
+        self._renewer.start()
         try:
             await self.after_a_gap()
             try:
@@ -135,6 +150,7 @@ class WaitingRoom:
                     if not await self._renew(keys=[keys.watcher_lock()], args=[token, lease_ms]):
                         logger.warning("handoff.watcher.lease_lost")
                         return
+                    self._hold(token, lease_ms)
                     tell_place = await self.attend(conversation_id)
                     still_waiting = await self.queue.redis.zscore(keys.queue(skill), conversation_id) is not None
                     if tell_place is not None and still_waiting:
@@ -145,7 +161,33 @@ class WaitingRoom:
                 await finish_owed_joins(self.queue, self.conversations)  # claims cut off before "an agent joined"
                 await finish_owed_transfers(self.queue, self.conversations)  # transfers cut off after their script
         finally:
+            self._renewer.stop()
+            with self._held_lock:
+                self._held = None
             await self._release(keys=[keys.watcher_lock()], args=[token])
+
+    def _hold(self, token: str, lease_ms: int) -> None:
+        """Let the renewing thread keep the lock for ``VISIT_HOLD_S`` from now (a visit, or the check before)."""
+        with self._held_lock:
+            self._held = (token, lease_ms, time.monotonic() + VISIT_HOLD_S)
+
+    def _every_s(self) -> float:
+        with self._held_lock:
+            lease_ms = self._held[1] if self._held else 2000
+        return lease_ms / 3000
+
+    def _renew_held(self, client) -> None:
+        """The renewing thread's round: the tick's lease again, unless its visit is past ``VISIT_HOLD_S``."""
+        with self._held_lock:
+            held = self._held
+        if held is None or time.monotonic() > held[2]:
+            return
+        token, lease_ms, _ = held
+        if not client.register_script(EXTEND_IF_HOLDER)(keys=[keys.watcher_lock()], args=[token, lease_ms]):
+            with self._held_lock:
+                still_held = self._held is not None  # else the tick released it meanwhile
+            if still_held:
+                logger.warning("handoff.watcher.lease_not_renewed")  # ran out or taken: the loop's renewal decides
 
     async def after_a_gap(self) -> None:
         """Notes when this pass began; after a gap of more than ``PASS_GAP_S`` since the last (Redis not
