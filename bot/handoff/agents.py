@@ -167,10 +167,11 @@ class AgentRoster:
             active=int(active), last_seen=float(seen) if seen is not None else None,
         )
 
-    def present(self, state: AgentState | None) -> bool:
-        """Whether the agent's desk checked in within ``presence_timeout_s`` (a live roster entry)."""
+    async def present(self, state: AgentState | None) -> bool:
+        """Whether the agent's desk checked in within ``presence_timeout_s`` (a live roster entry), an outage's
+        missed check-ins excused (:meth:`excuse`) as :meth:`online` does."""
         return (state is not None and state.last_seen is not None
-                and state.last_seen >= self.clock() - self.presence_timeout_s)
+                and state.last_seen >= await self.seen_since(self.presence_timeout_s))
 
     async def seen_since(self, limit: float) -> float:
         """Since when a desk's check-in counts for an agent to be there, ``limit`` seconds back (the presence

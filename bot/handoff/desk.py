@@ -71,12 +71,13 @@ class Desk:
         if account is None:
             logger.info("handoff.desk.login_failed")
             return None
-        # Signing in again (another tab or PC) keeps a working desk's status: resetting it to away
-        # silently stopped routing to the agent's first session. A first sign-in starts away.
+        # Signing in again (another tab or PC, or after an outage) keeps a working desk's status: resetting it
+        # to away silently stopped routing to the agent's first session. A first sign-in starts away.
         roster = self.queue.roster
         current = await roster.get(account.agent_id)
+        status = current.status if await roster.present(current) else "away"
         await roster.register(account.agent_id, name=account.display_name, skills=account.skills,
-                              capacity=account.capacity, status=current.status if roster.present(current) else "away")
+                              capacity=account.capacity, status=status)
         token = await open_session(self.queue.redis, account.agent_id, account.display_name, account.credential)
         logger.info("handoff.desk.login agent=%s", account.agent_id)
         return token, account

@@ -147,7 +147,7 @@ async def test_an_agent_whose_desk_stopped_checking_in_hands_their_customers_bac
     assert here["state"] == "claimed" and here["agent_id"] == "here", "a desk that checks in keeps its customers"
     assert events.data("handoff_requeued") == [{"agent_id": "gone", "reason": "agent_gone"}]
     gone = await queue.roster.get("gone")
-    assert gone.status == "away" and not queue.roster.present(gone), "away, and not made present by it"
+    assert gone.status == "away" and not await queue.roster.present(gone), "away, and not made present by it"
     assert "handoff.agent_gone agent=gone" in caplog.text
     # The customer hears that their agent left, and their place again, on the waiting room's next visit (found
     # in a review: only the place, as if nobody had been serving them).

@@ -37,3 +37,16 @@ async def test_signing_in_after_the_desk_went_silent_starts_away(desk, queue, cl
     clock.advance(queue.rules.presence_timeout_s + 1)
     await desk.login("wang", "wang-pass-1")
     assert await status(desk) == "away"
+
+
+async def test_signing_in_again_after_an_outage_keeps_the_desk_taking_customers(desk, queue, clock):
+    """After an outage no desk could check in (``AgentRoster.excuse``), the waiting room still counts the agent
+    there; signing in again then set them away, and their customers were routed elsewhere."""
+    await desk.login("wang", "wang-pass-1")
+    await desk.set_status("wang", "available", None)
+    outage_began = clock()
+    clock.advance(queue.rules.presence_timeout_s * 3)  # Redis down: no check-ins meanwhile
+    await queue.roster.excuse(outage_began, clock() + queue.rules.presence_timeout_s)
+    assert [a.agent_id for a in await queue.roster.online()] == ["wang"], "counted there during the grace"
+    await desk.login("wang", "wang-pass-1")
+    assert await status(desk) == "available"
