@@ -37,6 +37,11 @@ page was closed reach the customer when they come back (found by a tester: they 
 joins its room and is sent what it missed between two turns of the conversation, under its lock
 (``between_turns``): a page back during a turn gets each reply once, live or replayed.
 
+The customer's message goes to the conversation's other pages (a duplicated tab, on any worker) as
+``user_uttered`` ``{"message", "client_id"}``, to its room but the socket that sent it, before its
+turn's answers (``show_typed``); a resuming page is sent the customer's messages it missed too, each
+with its ``timestamp``, in order with the replies. The page shows each once, by its client id.
+
 Delivery (``webchat_delivery``): a ``user_uttered`` carrying ``client_id`` and asking for a Socket.IO
 ack is acknowledged once accepted — ``{"ok": true}``, ``{"ok": true, "duplicate": true}`` for a
 resend already taken, ``{"ok": false, "reason": ...}`` for one refused for good (too long, rate
@@ -76,6 +81,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 from rasa.core.lock_store import LockError
+from rasa.shared.core.events import BotUttered, UserUttered
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -98,6 +104,7 @@ from bot.redis_reconnect import listening, reconnecting
 from bot.security.launch import kefu_origins
 from bot.security.secret_answers import PROOF_PROMPTS
 from bot.security.secrets import get_secrets
+from bot.handoff.masking import AWAITING_PROOF, blank_secrets, proof_secrets
 from bot.handoff.presence import page_alive, page_closed
 from bot.settings import Settings, get_settings
 
@@ -335,6 +342,16 @@ class RoomsAcrossWorkers(AsyncRedisManager):
                 self._unreadable, self._unreadable_logged_at = 0, time.monotonic()
 
 
+def typed_on_a_page(event: UserUttered, session_id: Text) -> Optional[Text]:
+    """The page's id (``client_id``) of a customer's message taken by this channel, or None for an event
+    that is not one (an intent an agent's hand-back triggered): its Rasa message id is its
+    ``Pending.id``."""
+    prefix = f"{session_id}:"
+    if not event.text or not isinstance(event.message_id, str) or not event.message_id.startswith(prefix):
+        return None
+    return event.message_id[len(prefix):]
+
+
 def allowed_origins(settings: Settings, configured: Any) -> Any:
     """Socket.IO's ``cors_allowed_origins``: Kefu's own origins plus those configured (one or a list),
     or ``"*"`` when configured so."""
@@ -444,16 +461,20 @@ class WebChatInput(SocketIOInput):
             yield
 
     async def send_missed(self, webhook: ChatPageBlueprint, sid: Text, session_id: Text, seen_at: float) -> None:
-        """Send the reopened page (only it) what was said into its conversation after ``seen_at``, then the
-        notices of its messages set aside since (``webchat_inflight``); run within :meth:`between_turns`."""
+        """Send the reopened page (only it) what was said into its conversation after ``seen_at`` (the
+        customer's messages too, typed in another tab of it: :meth:`show_typed`), then the notices of its
+        messages set aside since (``webchat_inflight``); run within :meth:`between_turns`."""
         agent = _agent(webhook)
         if agent is not None:  # without one (a channel unit test) nothing is stored to replay
             from bot.handoff.conversations import RasaConversations
 
-            missed = await RasaConversations(webhook.ctx.app).bot_messages_after(session_id, seen_at)
+            missed = await RasaConversations(webhook.ctx.app).said_after(session_id, seen_at)
             output = WebChatOutput(self.sio, self.bot_message_evt)
-            for message in missed:
-                await output.send_response(sid, message)
+            for event in missed:
+                if isinstance(event, BotUttered):
+                    await output.send_response(sid, event.message())
+                elif (client_id := typed_on_a_page(event, session_id)) is not None:
+                    await self.show_typed(session_id, client_id, event.text, to=sid, at=event.timestamp)
             if missed:
                 logger.info("webchat.session.replayed session=%s messages=%d", session_id, len(missed))
         try:
@@ -463,6 +484,20 @@ class WebChatInput(SocketIOInput):
             return
         for pending, at in set_aside:
             await self.tell_set_aside(pending, at, to=sid)
+
+    async def show_typed(self, session_id: Text, client_id: Optional[Text], text: Text, *,
+                         skip_sid: Optional[Text] = None, to: Optional[Text] = None, at: Optional[float] = None) -> None:
+        """Show the customer's message in the other pages of its conversation (a duplicated tab, on any
+        worker), as the page sends it (``user_uttered``), beside its ``client_id``: the page that sent
+        it (``skip_sid``; one resumed, by the id) shows it once. Found by the maintainers: each tab showed
+        the answers to what was typed in the other, and not the question. Every six-digit run and code
+        given by name is blanked, as when proof is awaited: the text goes through Redis to other pages.
+        ``to`` one resumed page (:meth:`send_missed`), ``at`` the stored message's time."""
+        said = {"message": blank_secrets(text, proof_secrets(text, AWAITING_PROOF)), "client_id": client_id}
+        if at is not None:
+            said["timestamp"] = at
+        await self.sio.emit(self.user_message_evt, said, room=to or session_id, skip_sid=skip_sid,
+                            namespace=self.namespace)
 
     async def asked(self, sid: Text) -> int:
         """Number the socket's session request (its page's latest has the highest; :meth:`latest`)."""
@@ -765,6 +800,7 @@ class WebChatInput(SocketIOInput):
                 await output.send_custom_json(session_id, {"kind": "notice", "reason": "rate_limited"})
                 return {"ok": False, "reason": "rate_limited"}
             logger.debug("webchat.message.received session=%s", session_id)
+            await self.show_typed(session_id, client_id, text, skip_sid=sid)  # before its turn's answers
             # Acknowledged now, handled after: the ack must not wait for the model's turn, or a slow
             # turn would look like a lost connection to the page. python-socketio runs every event
             # in a task of its own anyway (async_handlers), so this keeps the order it had.

@@ -16,7 +16,8 @@ from typing import Any, Awaitable, Callable
 
 from rasa.core.actions.action import create_bot_utterance
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel
-from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationPaused, ConversationResumed, Event, SlotSet
+from rasa.shared.core.events import (ActionExecuted, BotUttered, ConversationPaused, ConversationResumed, Event, SlotSet,
+                                     UserUttered)
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Sanic
 
@@ -69,12 +70,12 @@ class RasaConversations:
         tracker = await self.agent.tracker_store.retrieve(conversation_id)
         return [event.as_dict() for event in tracker.events] if tracker else []
 
-    async def bot_messages_after(self, conversation_id: str, after: float) -> list[dict]:
-        """What the assistant and agents said after ``after`` (an event timestamp), as channels send
-        it: a web-chat page reopened later is sent what was said while it was closed."""
+    async def said_after(self, conversation_id: str, after: float) -> list[BotUttered | UserUttered]:
+        """What the customer, the assistant and agents said after ``after`` (an event timestamp), in order:
+        a web-chat page reopened later is sent what was said while it was closed, both sides of it."""
         tracker = await self.agent.tracker_store.retrieve(conversation_id)
-        return [event.message() for event in (tracker.events if tracker else [])
-                if isinstance(event, BotUttered) and event.timestamp > after]
+        return [event for event in (tracker.events if tracker else [])
+                if isinstance(event, (BotUttered, UserUttered)) and event.timestamp > after]
 
     async def stored_count(self, conversation_id: str) -> int | None:
         """How many events the conversation has stored, or None if the tracker store cannot say cheaply."""

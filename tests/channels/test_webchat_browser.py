@@ -1,6 +1,7 @@
 """Kefu's chat page in a real Chromium at phone width, against the running server."""
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -152,3 +153,43 @@ def test_a_draft_cut_at_the_limit_keeps_emoji_whole_and_is_answered(page, runnin
     apology = yaml.safe_load((running_kefu.settings.root / "domain" / "operations.yml").read_text(
         encoding="utf-8"))["responses"]["utter_technical_problem"][0]["text"]
     assert apology not in page.locator("#log").inner_text()
+
+
+@contextlib.contextmanager
+def tab(browser, url: str, stored: str):
+    """Another tab of the conversation whose page's sessionStorage was ``stored`` (JSON): as a duplicated
+    tab, which the browser opens with a copy of it; closed after."""
+    errors: list[str] = []
+    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN")
+    context.add_init_script(f"""if (!sessionStorage.getItem("kefu.webchat.session")) {{
+        const stored = {stored};
+        for (const key in stored) {{ sessionStorage.setItem(key, stored[key]); }}
+    }}""")
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    page.get_by_text("在线", exact=True).wait_for(timeout=15000)
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def test_both_tabs_of_one_conversation_show_what_the_customer_typed_in_either(browser, page, running_kefu):
+    """Found by the maintainers: each tab showed the answers to what was typed in the other, not the
+    question. A tab opened later on the conversation (from before it began) shows both sides too."""
+    url = f"{running_kefu.settings.rasa_url}/chat/"
+    page.wait_for_function("() => window.kefuChat && window.kefuChat.session()", timeout=15000)
+    before = page.evaluate("JSON.stringify(Object.assign({}, sessionStorage))")
+    with tab(browser, url, before) as other:
+        assert other.evaluate("window.kefuChat.session()") == page.evaluate("window.kefuChat.session()")
+        page.get_by_placeholder("请输入您的问题").fill("宽带连不上了")
+        page.keyboard.press("Enter")
+        other.locator("video").first.wait_for(timeout=30000)  # the answer; the question came before it
+        assert other.locator(".msg.user").all_inner_texts() == ["宽带连不上了"]
+        page.locator("video").first.wait_for(timeout=30000)
+        other.get_by_role("button", name="没解决").click()  # shown by its title, not its payload, in both
+        page.locator(".msg.bot", has_text="手机号").wait_for(timeout=30000)
+        assert page.locator(".msg.user").all_inner_texts() == ["宽带连不上了", "没解决"], "each once"
+    with tab(browser, url, before) as later:
+        later.locator(".msg.bot", has_text="手机号").wait_for(timeout=30000)
+        assert later.locator(".msg.user").all_inner_texts() == ["宽带连不上了", "没解决"]

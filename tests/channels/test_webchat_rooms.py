@@ -90,6 +90,25 @@ async def test_a_conversation_open_on_two_workers_gets_each_reply_once_on_each_p
                 assert await heard_after_marker(redis, here, here.session_id, there) == [[], []], "a reply came twice"
 
 
+async def test_what_the_customer_types_in_one_tab_shows_once_in_the_other_on_another_worker(redis_url,
+                                                                                          redis):  # noqa: F811
+    """Found by the maintainers: two tabs of one conversation each showed the answers to what was typed in
+    the other, not the question. It reaches the other tab before its answer, not the tab that sent it, nor
+    another conversation; a code typed in clear reaches no other tab (nor Redis) as it was typed."""
+    async with served(worker(redis_url), Assistant()) as first_url, \
+            served(worker(redis_url), Assistant()) as second_url, page(first_url) as here:
+        async with page(second_url, here.session_id) as there, page(second_url) as stranger:
+            said = message(here.session_id, "宽带断了，验证码是861005")
+            assert await here.sio.call("user_uttered", said, timeout=10) == {"ok": True}
+            for chat in (here, there):
+                await chat.replies_until(lambda m: m.get("text") == "您好", timeout=15)
+            assert there.typed == [{"message": "宽带断了，验证码是******", "client_id": said["client_id"]}], \
+                "shown in the other tab before its answer"
+            assert await heard_after_marker(redis, here, here.session_id) == []
+            assert await heard_after_marker(redis, stranger, stranger.session_id) == []
+            assert here.typed == [] and stranger.typed == [], "not back to the tab that sent it, nor elsewhere"
+
+
 def _send_host_id(channel, answer) -> None:
     """In a worker forked from the process that made ``channel``: the id its emits are published under."""
     answer.send(channel.sio.manager.host_id)

@@ -23,8 +23,10 @@ class ChatClient:
         self.session_id: str | None = None
         self.confirmed = asyncio.Event()
         self.received: asyncio.Queue = asyncio.Queue()
+        self.typed: list[dict] = []  # the customer's messages sent from another tab of the conversation
         self.sio.on("session_confirm", self._on_confirm)
         self.sio.on("bot_uttered", self._on_bot)
+        self.sio.on("user_uttered", self.typed.append)
 
     async def _on_confirm(self, session_id) -> None:
         self.session_id = session_id

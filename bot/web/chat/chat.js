@@ -140,6 +140,7 @@
         var button = el("button", "reply-button", reply.title || reply.payload);
         button.type = "button";
         button.disabled = !live;
+        button.setAttribute("data-payload", String(reply.payload || reply.title || ""));
         button.addEventListener("click", function () {
           send(String(reply.payload || reply.title || ""), String(reply.title || reply.payload || ""));
           // The pressed button is spent (disabled): focus would fall to the page's body, and a keyboard or
@@ -515,6 +516,27 @@
     scrollDown();
   }
 
+  /** The customer's message typed in another tab of this conversation (a duplicated tab), or replayed
+   *  to this one resuming (it has a ``timestamp`` then): their bubble, once; this tab's own messages are
+   *  in its history by their id already. A button's payload shows as the button's title, as in the tab
+   *  where it was pressed (the buttons reach every tab). */
+  function onUserUttered(data) {
+    var text = data && typeof data.message === "string" ? data.message : "";
+    var id = data && typeof data.client_id === "string" ? data.client_id : null;
+    if (!text || (id && load(HISTORY_KEY, []).some(function (e) { return e.who === "user" && e.id === id; }))) { return; }
+    var live = !(data && typeof data.timestamp === "number");
+    var pressed = Array.prototype.filter.call(log.querySelectorAll(".reply-button"), function (b) {
+      return b.getAttribute("data-payload") === text;
+    }).pop();
+    var shown = pressed ? pressed.textContent : text;
+    disableOldReplies();
+    proofInput(false);
+    renderUser(shown, id);
+    remember({ who: "user", text: shown, id: id });
+    if (live) { customerActive(); showTyping(); }
+    scrollDown();
+  }
+
   /** A connection that only looks open (a message's ack is overdue): close it; the library then
    *  reconnects as after any loss (its back-off), and the outbox resends. */
   function reconnectNow() {
@@ -556,6 +578,7 @@
     });
     socket.on("session_confirm", onSessionConfirm);
     socket.on("bot_uttered", onBotUttered);
+    socket.on("user_uttered", onUserUttered);
     socket.on("session_timing", onSessionTiming);
     socket.on("message_limit", onMessageLimit);
   }
