@@ -27,7 +27,9 @@ the count of the socket the page had open before (the page's key holds it, and t
 for), and that socket is closed (on whichever worker holds it). The page's address may have changed
 meanwhile (Wi-Fi to 4G): the old address's count is given back at once all the same. A page id reused
 by a script buys it nothing: each connection with it closes the one before. A widget that sends none
-is counted per connection.
+is counted per connection. The id is a bearer's: whoever learns it can close the page's socket (the page
+reconnects at once, and resends what was not acknowledged); it travels only inside the page's connection,
+and Redis holds a digest of it (:func:`page_key`), not the id.
 
 New sessions (``KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE``): a sliding minute (``rate_window``),
 counting sessions started, not resumed. Without it a client reconnecting after every
@@ -118,8 +120,10 @@ def connections_key(client: str, prefix: str = PREFIX) -> str:
 
 
 def page_key(page: str) -> str:
-    """The page's, whatever its address: a page back from another network (Wi-Fi to 4G) is the same page."""
-    return f"{PREFIX}:pages:{page}"
+    """The page's, whatever its address: a page back from another network (Wi-Fi to 4G) is the same page.
+    Named by a digest of the id, never the id: whoever can list Redis's keys (a monitoring login, a backup)
+    could connect with a page's id and close its socket from anywhere."""
+    return f"{PREFIX}:pages:{_digest(page)}"
 
 
 def sessions_key(client: str, prefix: str = PREFIX) -> str:

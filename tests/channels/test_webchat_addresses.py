@@ -279,6 +279,21 @@ async def test_a_page_id_sent_with_every_connection_holds_one_connection_open(re
         assert [await page().open(url, auth={"page": "../" * 8}) for _ in range(2)] == [None, "too_many_connections"]
 
 
+async def test_a_page_id_is_nowhere_in_redis(redis_url, redis):  # noqa: F811
+    """Whoever can list Redis's keys (a monitoring login, a backup) learnt each open page's id, with which a
+    connection from anywhere closed the page's socket. The page back from a lost network still takes its
+    old connection's place."""
+    channel = channel_with(redis_url, KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS="2")
+    async with served(channel, Assistant()) as url, pages() as page:
+        lost = page()
+        assert await lost.open(url, auth=PHONE) is None and await lost.new_session()
+        stored = [key async for key in redis.scan_iter("*")]
+        stored += [await redis.get(key) for key in stored if await redis.type(key) == b"string"]
+        assert not [item for item in stored if PHONE["page"].encode() in (item or b"")]
+        assert await page().open(url, auth=PHONE) is None
+        await asyncio.wait_for(lost.gone.wait(), 10)
+
+
 async def test_the_connections_of_a_worker_that_died_stop_counting(redis_url, redis):  # noqa: F811
     """A worker killed (OOM, a crash) runs no disconnect: its sockets stop counting once it no longer vouches
     for them, while a live worker's go on counting however long they stay open."""
