@@ -56,7 +56,7 @@ HOLD_REMINDER_LABEL = "hold:reminder"
 # The longest number a caller keys for the assistant (a bank card has 19 digits): keys past it are
 # not kept, or one call could grow its state, saved at every key, and the assistant's turn without end.
 MAX_KEYED_DIGITS = 32
-CLEAR_KEY = "*"  # at a collect_digits node: start the number again
+CLEAR_KEY = "*"  # a number or code being keyed (collect_digits, the assistant's turn): start it again
 
 
 class FlowEngine:
@@ -351,7 +351,7 @@ class FlowEngine:
         if chosen is None and isinstance(event, KeyPress):
             # A key is heard for sure: "didn't catch that" is wrong for it (found by a tester). Say the key
             # is not an option, then the menu again; without that prompt, the node's own no-match words.
-            said = self.services.hotline.get().prompts.get("key_not_an_option", "")
+            said = self._key_not_an_option()
             return await self._no_match(flow, state, node, said, label="not_an_option" if said else "retry")
         if chosen is None:
             return await self._no_match(flow, state, node)
@@ -467,6 +467,14 @@ class FlowEngine:
                 # 138000… went to the queue at the first 0, and the rest of the number was lost).
                 state.digits = (state.digits + event.digit)[:MAX_KEYED_DIGITS]
                 return [self._listen(node, collecting=True, state=state)]
+            if event.digit == CLEAR_KEY and state.digits:
+                # As at a collect_digits node: what was keyed goes and the caller keys it again; with nothing keyed
+                # * is the node's own key (main.yml: the main menu). Found by the maintainers: a code being keyed
+                # went to the main menu with the *, while * at a number the flow asks for clears it.
+                state.digits = ""
+                cleared = self.services.hotline.get().prompts.get("keyed_cleared", "")
+                said = [Say(cleared, label=f"{node.id}:cleared")] if cleared else self._asked_again(flow, state, node)
+                return [*said, self._listen(node, state=state)]
             if state.agent_button and event.digit == self.services.hotline.get().agent_button[1]:
                 # 转人工请按0 after the assistant's question: its own handoff, which knows the problem told
                 return await self._bot_turn(flow, state, node, state.agent_button)
@@ -479,7 +487,10 @@ class FlowEngine:
                 return [self._listen(node, collecting=True, state=state)]
             if event.digit == "#" and state.digits:
                 return await self._keyed_for_bot(flow, state, node)
-            return await self._still_listening(flow, state, node)
+            # # (or a * the node has no use for) with nothing keyed: a number's end ends no number. The caller hears
+            # the question again, told first, where no number was asked, that the key is no option (found by the
+            # maintainers: it was ignored without a word).
+            return self._named_nothing(flow, state, node, not_an_option=not state.keying_number)
         if isinstance(event, NoInput):
             if state.digits:  # cut by the pause between two keys: the caller may still be keying
                 return await self._keyed_for_bot(flow, state, node, event.at)
@@ -506,13 +517,24 @@ class FlowEngine:
         not an option, as at a menu, and the question again (found in review: the digit went to the assistant,
         which answered 抱歉，我没听清楚 as if the caller had not been heard)."""
         digits, state.digits = state.digits, ""
-        said = self.services.hotline.get().prompts.get("key_not_an_option", "")
-        if said and len(digits) == 1 and not state.keying_number:
-            asked = [Say(state.pending_question, label=f"{node.id}:question")] if state.pending_question else \
-                [self._bot_prompt(flow, state, node)] if node.say and not state.bot_turns else []  # the node's own
-            return [Say(said, label=f"{node.id}:not_an_option"), *asked, self._listen(node, state=state)]
+        if len(digits) == 1 and not state.keying_number and self._key_not_an_option():
+            return self._named_nothing(flow, state, node, not_an_option=True)
         commands = await self._bot_turn(flow, state, node, digits)
         return self._heard_whole(state, commands, cut_at) if cut_at else commands
+
+    def _named_nothing(self, flow: Flow, state: CallState, node: Node, not_an_option: bool) -> list:
+        """A key that named nothing at the assistant's turn: ``not_an_option``, told so as at a menu; then the
+        question again, and the caller's turn."""
+        said = self._key_not_an_option() if not_an_option else ""
+        told = [Say(said, label=f"{node.id}:not_an_option")] if said else []
+        return [*told, *self._asked_again(flow, state, node), self._listen(node, state=state)]
+
+    def _asked_again(self, flow: Flow, state: CallState, node: Node) -> list:
+        """What the caller is to answer, said again: the assistant's last question, or the node's own prompt
+        before the assistant spoke (nothing when the assistant's last turn asked nothing)."""
+        if state.pending_question:
+            return [Say(state.pending_question, label=f"{node.id}:question")]
+        return [self._bot_prompt(flow, state, node)] if node.say and not state.bot_turns else []
 
     async def _bot_turn(self, flow: Flow, state: CallState, node: Node, text: str) -> list:
         hotline = self.services.hotline.get()
@@ -655,7 +677,7 @@ class FlowEngine:
         """A key that does nothing while waiting: the caller is told so and hears the keys that do (the flow's
         ``hold.reminder``), unless a waiting-room question is open, whose keys were just read out (found in
         review: the key was ignored, and the caller heard only the hold audio)."""
-        said = self.services.hotline.get().prompts.get("key_not_an_option", "")
+        said = self._key_not_an_option()
         texts = [said] if said else []
         if flow.hold.reminder and not (state.buttons or state.agent_button):
             texts.append(fill(flow.hold.reminder, state.vars))
@@ -865,6 +887,11 @@ class FlowEngine:
         return await self._enter(flow, state, target)
 
     # -- helpers ------------------------------------------------------------------------------
+    def _key_not_an_option(self) -> str:
+        """``prompts.key_not_an_option`` (抱歉，没有这个选项。), said to a key that is no option at a menu, at the
+        assistant's turn and on hold; "" when the hotline has none."""
+        return self.services.hotline.get().prompts.get("key_not_an_option", "")
+
     def _say(self, flow: Flow, state: CallState, node: Node) -> Say:
         if not state.speech_recognised and node.say_keys_only:  # found by a tester: "just say it" on a line that cannot hear
             return Say(fill(node.say_keys_only, state.vars), prompt_id=flow.prompt_id(node, "keys_only"),
