@@ -15,7 +15,7 @@ from actions.accounts import BILL_ANSWERS, bill_topics_named
 from actions.backend import db, labels, last_said, record, repository, says_any
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
-from actions.handoff import asks_about_the_queue, offer_human
+from actions.handoff import asks_about_the_queue, offer_human, tell_not_waiting
 from actions.identity import details_question, leave_the_message, message_being_left, number_still_needed
 from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
 from actions.misunderstanding import (
@@ -173,8 +173,7 @@ class ActionHandleDeny(Action):
         if asks_about_the_queue(tracker):
             # "我还在等吗" in a new chat, read as a no, got "还有其他需要帮忙的吗" (found in a review). Whoever
             # the assistant answers is not queued (queueing pauses it): they hear so, and can ask for a person.
-            dispatcher.utter_message(response="utter_not_waiting")
-            return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
+            return tell_not_waiting(dispatcher)
         if not awaiting and stray_guess(tracker):
             return await continue_with("action_fallback", dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_anything_else")

@@ -43,6 +43,25 @@ def asks_about_the_queue(tracker: Tracker) -> bool:
     return says_any(tracker, list(load_waiting_room().place_words))
 
 
+TRAILING_CALM = " \t\n。.~～…"  # after a question's end: "还在排队吗。" still asks; "！" does not strip
+
+
+def asks_whether_queued(tracker: Tracker) -> bool:
+    """Whether the latest message is a question about a place in line: ``place_words`` and one of the
+    waiting room's ``question_ends`` at its end. The NLU reads "还在排队吗" as a complaint; a complaint about the
+    queue ("排了半天队也没人理，太慢了") asks nothing and stays one."""
+    text = str((tracker.latest_message or {}).get("text") or "").rstrip(TRAILING_CALM).casefold()
+    ends = [end.casefold() for end in load_waiting_room().question_ends if end]
+    return asks_about_the_queue(tracker) and any(text.endswith(end) for end in ends)
+
+
+def tell_not_waiting(dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
+    """A customer the assistant answers asks about their place in line: whoever it answers is not queued
+    (queueing pauses it), so they hear so, with a person offered (utter_not_waiting's button)."""
+    dispatcher.utter_message(response="utter_not_waiting")
+    return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
+
+
 def user_intents(tracker: Tracker) -> list[str]:
     return [((e.get("parse_data") or {}).get("intent") or {}).get("name") or ""
             for e in tracker.events if e.get("event") == "user"]

@@ -26,6 +26,7 @@ class WaitingRoomSettings:
     leave_words: tuple[str, ...] = ()  # typed instead of pressing 取消排队: the customer stops waiting
     confirm_leave_words: tuple[str, ...] = ()  # typed alone (取消): asked whether to leave the queue
     place_words: tuple[str, ...] = ()  # 多久能排到我: told the place in line and the wait
+    question_ends: tuple[str, ...] = ()  # 还在排队吗 read as a complaint: a question about the queue
 
     def grace_for(self, channel: str) -> float | None:
         """How long a silent customer of ``channel`` stays queued; None: until they leave themselves."""
@@ -44,6 +45,7 @@ def parse_waiting_room(raw: dict) -> WaitingRoomSettings:
             leave_words=_words(raw, "leave_words"),
             confirm_leave_words=_words(raw, "confirm_leave_words"),
             place_words=_words(raw, "place_words"),
+            question_ends=_words(raw, "question_ends"),
         )
     except (TypeError, ValueError, re.error, AttributeError) as exc:
         raise WaitingRoomSettingsError(f"waiting_room.yml: {exc!r}") from exc

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import yaml
 
-from tests.action_tests.trackers import load_tracker
+from tests.action_tests.test_account_actions import proven
+from tests.action_tests.trackers import Chat, load_tracker
 from tests.conftest import PROJECT_ROOT
 
 
@@ -119,6 +120,26 @@ async def test_am_i_still_waiting_in_a_new_chat_is_told_no_one_is_waiting_and_of
     now_says(plain, "不用了", "deny", 0.95)
     assert (await run_action("action_handle_deny", plain)).responses == ["utter_anything_else"]
 
+
+async def test_am_i_queued_read_as_a_complaint_is_told_no_one_is_waiting_a_queue_complaint_is_filed(run_action):
+    """Found by the maintainers: 还在排队吗 / 我在排队吗 from a customer in no queue, read by the NLU as a complaint
+    (about 0.51), started one. A question with the waiting room's place words (content/waiting_room.yml
+    ``question_ends``) hears it is not waiting, with a person offered, and nothing is filed; a complaint
+    about queueing asks nothing and is filed."""
+    from actions.backend import repository
+
+    for question in ("还在排队吗", "我在排队吗？"):
+        chat = Chat(run_action, **proven(2))
+        turn = await chat.says(question, "complaint", "action_complaint", confidence=0.51)
+        assert turn.responses == ["utter_not_waiting"], question
+        assert not repository().tickets_for(None, open_only=True, conversation_id=chat.tracker.sender_id)
+
+    for customer, complaint in ((2, "排了半天队也没人理，太慢了"), (3, "我要投诉你们排队太久")):
+        chat = Chat(run_action, **proven(customer))
+        chat.tracker.sender_id = f"queue-complaint-{customer}"  # each its own conversation
+        turn = await chat.says(complaint, "complaint", "action_complaint")
+        assert turn.responses == ["utter_complaint_recorded"], complaint
+        assert repository().get_ticket(turn.message("utter_complaint_recorded")["ticket_id"])["kind"] == "complaint"
 
 
 async def test_a_refund_demand_the_nlu_could_not_place_is_a_complaint(run_action):
