@@ -58,6 +58,8 @@ class ActionQueryBill(IdentifiedAction):
     async def serve(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer, verified: bool
     ) -> list[dict[str, Any]]:
+        if asks_account_number(request_text(tracker)):  # "我的账号是多少", read as a bill question (about 0.49)
+            return await ActionTellAccountNumber().serve(dispatcher, tracker, customer, verified)
         bills = await db(repository().bills_for, customer.id)
         month = await db(repository().usage_for, customer.id)
         asked = bill_topics(request_text(tracker), labels().get("bill_question") or {})
@@ -161,6 +163,30 @@ def tell_bill(dispatcher: CollectingDispatcher, customer: Customer, bills: list[
             dispatcher.utter_message(response="utter_bill_no_arrears")
     tell_usage(dispatcher, month, data="data" in topics, minutes="minutes" in topics)
     return len(dispatcher.messages) > said
+
+
+class ActionTellAccountNumber(IdentifiedAction):
+    """"我的宽带账号是多少": the account number from the customer database, for the proven account holder only
+    (asked who they are first, as for bills). The NLU has no intent for it and lets the question fall back:
+    ``account_number_words`` in content/labels.yml send it here (actions/escalation.py)."""
+
+    request = "account_number"
+
+    def name(self) -> str:
+        return "action_tell_account_number"
+
+    async def serve(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer, verified: bool
+    ) -> list[dict[str, Any]]:
+        dispatcher.utter_message(response="utter_account_number", customer_name=customer.name,
+                                 account_number=customer.account_number)
+        await record(tracker, "answer_given", topic="account_number")
+        return []
+
+
+def asks_account_number(text: str) -> bool:
+    """Whether the customer's words ask for their own account number (``account_number_words``)."""
+    return any(word and word in text for word in labels().get("account_number_words") or ())
 
 
 class ActionQueryPlan(IdentifiedAction):

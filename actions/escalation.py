@@ -11,7 +11,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.accounts import BILL_ANSWERS, bill_topics_named
+from actions.accounts import BILL_ANSWERS, asks_account_number, bill_topics_named
 from actions.backend import db, labels, last_said, record, repository, says_any
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
@@ -211,6 +211,8 @@ class ActionFallback(Action):
             return [SlotSet("awaiting", None)]
         if await hurry_ticket(dispatcher, tracker):
             return [SlotSet("awaiting", None)]
+        if asks_account_number(str((tracker.latest_message or {}).get("text") or "")):  # "我的宽带账号是多少": no intent of its own, asked who they are first
+            return await continue_with("action_tell_account_number", dispatcher, tracker, domain)
         if follows_up_the_bill(tracker):  # "上个月呢" right after the bill: the bill question it is
             return await continue_with("action_query_bill", dispatcher, tracker, domain)
         if len(faults_named(tracker)) > 1:  # "电视和宽带都不行了": both faults, one after the other
