@@ -40,9 +40,13 @@ def open_repair(tickets: list[dict], fault_type: str) -> dict | None:
     return next((t for t in tickets if repairs(t, fault_type)), None)
 
 
+CHASED = "utter_fault_ticket_chased"
+
+
 async def chase_repair(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,
-                       fault_type: str | None, verified: bool) -> list[dict[str, Any]] | None:
-    """Join the customer's open repair of ``fault_type`` and say so; None when there is none."""
+                       fault_type: str | None, verified: bool, reply: str | None = CHASED) -> list[dict[str, Any]] | None:
+    """Join the customer's open repair of ``fault_type`` and say so (``reply``, the ticket's id filled; None: the
+    caller says it, with more); None when there is none."""
     if not fault_type:
         return None
     repair = open_repair(await db(repository().tickets_for, customer.id, open_only=True), fault_type)
@@ -53,7 +57,8 @@ async def chase_repair(dispatcher: CollectingDispatcher, tracker: Tracker, custo
                                                     said=customer_words(tracker)[:200]))
     if not verified:
         return await tell_unproven(dispatcher, tracker, customer, "repair_chased", ticket_id)
-    dispatcher.utter_message(response="utter_fault_ticket_chased", ticket_id=ticket_id)
+    if reply:
+        dispatcher.utter_message(response=reply, ticket_id=ticket_id)
     return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
 
 
@@ -103,7 +108,7 @@ async def first_chase_sms_this_hour(ticket_id: str) -> bool:
 
 
 async def chase_if_known(dispatcher: CollectingDispatcher, tracker: Tracker,
-                         fault_type: str) -> list[dict[str, Any]] | None:
+                         fault_type: str, reply: str | None = CHASED) -> list[dict[str, Any]] | None:
     """At triage: when this turn already proves who the customer is (caller ID, a bound WeChat
     account, a code passed earlier) and their repair of this fault is open, join it. Never asks
     anyone; a database that cannot answer leaves triage as it was.
@@ -112,7 +117,7 @@ async def chase_if_known(dispatcher: CollectingDispatcher, tracker: Tracker,
         who = await establish(tracker)
         if who.customer is None or not who.verified:
             return None
-        chased = await chase_repair(dispatcher, tracker, who.customer, fault_type, verified=True)
+        chased = await chase_repair(dispatcher, tracker, who.customer, fault_type, verified=True, reply=reply)
     except DatabaseError:
         return None
     return None if chased is None else who.events + identified(who.customer, who.verified) + chased

@@ -22,7 +22,7 @@ from actions.clarify import SECOND_AT_LEAST
 from actions.csat import ask_csat
 from actions.handoff import offer_human
 from actions.identity import leave_the_message, message_being_left, verified_customer
-from actions.repairs import chase_if_known
+from actions.repairs import CHASED, chase_if_known
 from bot.db.repository import DatabaseError
 from bot.handoff.rules import load_rules
 from bot.media import media_ready
@@ -178,7 +178,10 @@ async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dic
     elif another or given is not None:
         events.append(SlotSet("fault_code", None))
     asked = tracker.get_slot("triage_asked") and not another
-    chased = await chase_if_known(dispatcher, tracker, fault_type)
+    others = bool(tracker.get_slot("faults_next") or tracker.get_slot("faults_unfixed"))
+    chased = await chase_if_known(dispatcher, tracker, fault_type, reply=None if others else CHASED)
+    if chased is not None and others:
+        return await repair_open(dispatcher, tracker, domain, events + chased)
     if chased is not None:
         return events + chased
     sent = set(tracker.get_slot("selfhelp_sent") or [])
@@ -211,16 +214,36 @@ async def fault_settled(dispatcher: CollectingDispatcher, tracker: Tracker, doma
     return await continue_with("action_create_fault_ticket", dispatcher, tracker, domain, events)
 
 
+async def repair_open(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict,
+                      events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fault in hand has its repair open (joined at triage, ``last_ticket_id``) and others were named with
+    it: the next one is looked at on its own, or those self-help did not fix get their repair. Found by the
+    maintainers: "电视和宽带都不行了" with the TV's repair open heard of that repair only, and the broadband
+    was never looked at."""
+    apply_slots(tracker, events)
+    repair = tracker.get_slot("last_ticket_id")
+    if tracker.get_slot("faults_next"):
+        return await next_fault(dispatcher, tracker, domain, events, fixed=False, repair=repair)
+    unfixed = list(tracker.get_slot("faults_unfixed") or [])
+    dispatcher.utter_message(response="utter_repair_open_then_repair", done=fault_name(tracker.get_slot("fault_type")),
+                             ticket_id=repair, left=fault_name(*unfixed))
+    left = [SlotSet("fault_type", unfixed[0]), SlotSet("faults_unfixed", unfixed[1:]), SlotSet("fault_code", None)]
+    return await continue_with("action_create_fault_ticket", dispatcher, tracker, domain, events + left)
+
+
 async def next_fault(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict,
-                     events: list[dict[str, Any]], fixed: bool) -> list[dict[str, Any]]:
-    """The next fault named with the one in hand, triaged afresh; the one in hand, not ``fixed``, is kept
-    for the repair ticket (``faults_unfixed``)."""
+                     events: list[dict[str, Any]], fixed: bool, repair: str | None = None) -> list[dict[str, Any]]:
+    """The next fault named with the one in hand, triaged afresh; the one in hand, neither ``fixed`` nor with
+    its ``repair`` open already, is kept for the repair ticket (``faults_unfixed``)."""
     apply_slots(tracker, events)
     done = tracker.get_slot("fault_type")
     waiting = list(tracker.get_slot("faults_next") or [])
-    unfixed = list(tracker.get_slot("faults_unfixed") or []) + ([] if fixed or not done else [done])
-    dispatcher.utter_message(response="utter_next_fault_fixed" if fixed else "utter_next_fault",
-                             done=fault_name(done), fault=fault_name(waiting[0]))
+    unfixed = list(tracker.get_slot("faults_unfixed") or []) + ([] if fixed or repair or not done else [done])
+    said = {"done": fault_name(done), "fault": fault_name(waiting[0])}
+    if repair:
+        dispatcher.utter_message(response="utter_next_fault_repair_open", ticket_id=repair, **said)
+    else:
+        dispatcher.utter_message(response="utter_next_fault_fixed" if fixed else "utter_next_fault", **said)
     moved = events + apply_slots(tracker, [
         SlotSet("fault_type", waiting[0]), SlotSet("faults_next", waiting[1:]), SlotSet("faults_unfixed", unfixed),
         SlotSet("fault_code", None), SlotSet("triage_asked", False), SlotSet("awaiting", None),

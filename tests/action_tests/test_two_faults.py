@@ -110,3 +110,45 @@ async def test_either_fault_reported_again_joins_the_repair_filed_for_both(run_a
     turn = await again.says("电视还是没信号", "fault_tv", "action_triage_fault")
     assert turn.responses == ["utter_fault_ticket_chased"], "no second repair for the TV"
     assert turn.message("utter_fault_ticket_chased")["ticket_id"] == repair
+
+
+def open_repair_of(fault_type: str, customer_id: int = 1) -> str:
+    return repository().create_ticket(kind="fault", customer_id=customer_id, summary="报修",
+                                      details={"fault_type": fault_type})
+
+
+async def test_the_first_faults_repair_open_the_second_still_gets_its_own_self_help_and_repair(run_action):
+    """Found by the maintainers: with the TV's repair open, "电视和宽带都不行了" was told of that repair only and
+    the broadband was never looked at. The TV's repair is chased; the broadband gets its self-help, then a
+    repair of its own, which does not name the TV again."""
+    tv_repair = open_repair_of("fault_tv")
+    chat = Chat(run_action, **VERIFIED)
+    first = await chat.says("电视和宽带都不行了", "nlu_fallback", "action_fallback", BOTH, confidence=0.45)
+    assert first.responses == ["utter_faults_one_by_one", "utter_next_fault_repair_open",
+                               "utter_ask_fault_detail_fault_broadband"], "the broadband looked at on its own"
+    assert first.message("utter_next_fault_repair_open")["ticket_id"] == tv_repair
+    assert chat.tracker.get_slot("fault_type") == "fault_broadband" and not chat.tracker.get_slot("faults_unfixed")
+    await chat.says("上不了网", "fault_broadband", "action_triage_fault")
+    assert chat.tracker.get_slot("awaiting") == "selfhelp_feedback", "the broadband's own self-help"
+
+    filed = await broadband_not_fixed(chat)
+    assert "utter_fault_ticket_created" in filed.responses
+    ticket = repository().get_ticket(filed.slots["last_ticket_id"])
+    assert ticket["ticket_id"] != tv_repair and "宽带故障" in ticket["summary"] and "电视故障" not in ticket["summary"]
+
+
+async def test_the_second_faults_repair_open_the_first_not_fixed_still_gets_its_repair(run_action):
+    """The mirror case: the TV's self-help did not help and the broadband's repair is open: the broadband's
+    repair is chased, and the TV gets a repair (it was kept for a repair that was never filed)."""
+    broadband_repair = open_repair_of("fault_broadband")
+    chat = Chat(run_action, **VERIFIED)
+    await chat.says("电视和宽带都不行了", "nlu_fallback", "action_fallback", BOTH, confidence=0.45)
+    await chat.says("没信号", "fault_tv", "action_triage_fault")
+    await chat.says("没用", "deny", "action_handle_deny")
+    spent = await chat.says("还是不行", "deny", "action_handle_deny")
+    assert spent.responses[:2] == ["utter_next_fault", "utter_repair_open_then_repair"], spent.responses
+    assert spent.message("utter_repair_open_then_repair")["ticket_id"] == broadband_repair
+    assert "utter_fault_ticket_created" in spent.responses
+    ticket = repository().get_ticket(spent.slots["last_ticket_id"])
+    assert ticket["ticket_id"] != broadband_repair and "电视故障" in ticket["summary"], ticket["summary"]
+    assert "宽带故障" not in ticket["summary"], "the broadband has its repair"
