@@ -29,6 +29,7 @@ from bot.handoff.service import request_handoff
 from bot.handoff.tickets import session_start_bound
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.watcher import notice_state, remember_notice
+from bot.repair_faults import faults_of
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -162,7 +163,9 @@ class ActionRequestHuman(Action):
         except DatabaseError:
             customer, tickets, repeat = None, [], False
         intents = user_intents(tracker)
-        skill = rules.skill_for(topic_intent(tracker), tracker.get_slot("fault_type"))
+        # Every fault still in play, not only the one in hand (found by the maintainers: 电视和宽带都不行了, the TV
+        # not fixed, was queued for the broadband's agents when the broadband's self-help failed too).
+        skill = rules.skill_for_faults(topic_intent(tracker), faults_of(tracker.slots))
         priority = rules.priority_for(customer.vip_tier if customer else 0, repeat, "complaint" in intents)
         channel = channel_of(tracker) or "rest"
         titles = {entry.id: entry.title for entry in catalogue().entries.values()}

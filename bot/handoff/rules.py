@@ -51,6 +51,16 @@ class HandoffRules:
         """The skill group for the intent that led here, else the fault type, else the default."""
         return self.intent_skills.get(intent or "") or self.fault_skills.get(fault_type or "") or self.default_skill
 
+    def skill_for_faults(self, intent: str | None, faults: list[str]) -> str:
+        """The skill group for a conversation about several faults still in play ("电视和宽带都不行了", in the order
+        ``bot.repair_faults.faults_of`` gives): the group they share, else ``default_skill`` — a queue takes one
+        group, and no one specialist group serves all of them (the agent's packet names every fault). An intent
+        that routes to a group of its own that is no fault's (a bill question) still wins, as in ``skill_for``."""
+        if len(faults) < 2 or (intent in self.intent_skills and intent not in self.fault_skills):
+            return self.skill_for(intent, faults[0] if faults else None)
+        groups = {self.fault_skills.get(fault, self.default_skill) for fault in faults}
+        return groups.pop() if len(groups) == 1 else self.default_skill
+
     def ticket_skill(self, kind: str, named: str | None, fault_type: str | None) -> str:
         """The skill group whose agents work a ticket: the one it names (a handoff's), else by its type
         (``complaint`` routes like the intent) and fault, else the default."""

@@ -152,3 +152,46 @@ async def test_the_second_faults_repair_open_the_first_not_fixed_still_gets_its_
     ticket = repository().get_ticket(spent.slots["last_ticket_id"])
     assert ticket["ticket_id"] != broadband_repair and "电视故障" in ticket["summary"], ticket["summary"]
     assert "宽带故障" not in ticket["summary"], "the broadband has its repair"
+
+
+async def person_taken(chat: Chat) -> Turn:
+    """The customer asks for a person (the rule request_human -> action_request_human)."""
+    return await chat.says("转人工", "request_human", "action_request_human")
+
+
+async def test_a_person_taken_about_two_faults_of_two_groups_is_queued_for_the_general_group(run_action, with_redis):
+    """Found by the maintainers: the TV not fixed, the broadband's self-help failed, and the person taken was
+    queued for the broadband's agents only (the fault in hand). Faults of two groups go to the default group
+    (content/handoff.yml ``default_skill``): no one specialist group serves both; the packet names both."""
+    from bot.handoff.queue import HandoffQueue
+
+    chat = Chat(run_action, **VERIFIED)
+    chat.tracker.sender_id = "two-faults-person"
+    await tv_not_fixed(chat)
+    queued = await person_taken(chat)
+    assert "utter_queued" in queued.responses or "utter_queue_nobody_available" in queued.responses
+    entry = await HandoffQueue(with_redis).entry("two-faults-person")
+    assert entry["skill"] == "general", "not the broadband's agents alone"
+    slots = entry["request"].context["slots"]
+    assert slots["faults_unfixed"] == ["fault_tv"] and slots["fault_type"] == "fault_broadband"
+
+    early = Chat(run_action, **VERIFIED)  # taken during the TV's self-help, the broadband still to come
+    early.tracker.sender_id = "two-faults-person-early"
+    await early.says("电视和宽带都不行了", "nlu_fallback", "action_fallback", BOTH, confidence=0.45)
+    await early.says("没信号", "fault_tv", "action_triage_fault")
+    await person_taken(early)
+    assert (await HandoffQueue(with_redis).entry("two-faults-person-early"))["skill"] == "general"
+
+
+async def test_a_person_taken_about_two_faults_of_one_group_is_queued_for_that_group(run_action, with_redis):
+    from bot.handoff.queue import HandoffQueue
+
+    chat = Chat(run_action, **VERIFIED)
+    chat.tracker.sender_id = "one-group-person"
+    both = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "fault_broadband", "confidence": 0.36},
+            {"name": "fault_wifi", "confidence": 0.3}]
+    await chat.says("宽带和wifi都不行了", "nlu_fallback", "action_fallback", both, confidence=0.45)
+    assert chat.tracker.get_slot("faults_next") == ["fault_wifi"]
+    await chat.says("上不了网", "fault_broadband", "action_triage_fault")
+    await person_taken(chat)
+    assert (await HandoffQueue(with_redis).entry("one-group-person"))["skill"] == "broadband"
