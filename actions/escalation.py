@@ -211,7 +211,8 @@ class ActionFallback(Action):
             return [SlotSet("awaiting", None)]
         if await hurry_ticket(dispatcher, tracker):
             return [SlotSet("awaiting", None)]
-        if asks_account_number(str((tracker.latest_message or {}).get("text") or "")):  # "我的宽带账号是多少": no intent of its own, asked who they are first
+        if asks_account_number(str((tracker.latest_message or {}).get("text") or "")):
+            # "我的宽带账号是多少": no intent of its own; the customer is asked who they are first
             return await continue_with("action_tell_account_number", dispatcher, tracker, domain)
         if follows_up_the_bill(tracker):  # "上个月呢" right after the bill: the bill question it is
             return await continue_with("action_query_bill", dispatcher, tracker, domain)

@@ -44,7 +44,8 @@ CHASED = "utter_fault_ticket_chased"
 
 
 async def chase_repair(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,
-                       fault_type: str | None, verified: bool, reply: str | None = CHASED) -> list[dict[str, Any]] | None:
+                       fault_type: str | None, verified: bool,
+                       reply: str | None = CHASED) -> list[dict[str, Any]] | None:
     """Join the customer's open repair of ``fault_type`` and say so (``reply``, the ticket's id filled; None: the
     caller says it, with more); None when there is none."""
     if not fault_type:
