@@ -567,3 +567,7 @@ async def test_my_account_number_is_told_to_the_proven_customer_and_asked_for_pr
     giving = Chat(run_action, **proven(2))  # a number given, not asked for: no answer with it
     given = await giving.says("我的账号是8800000002", "nlu_fallback", "action_fallback", confidence=0.4)
     assert "utter_account_number" not in given.responses
+
+    balance = Chat(run_action, **proven(2))  # a bill question naming the account is still the bill
+    told = await balance.says("帮我查一下账号余额", "query_bill", "action_query_bill", confidence=0.9)
+    assert "utter_account_number" not in told.responses and "utter_bill_balance" in told.responses
