@@ -12,9 +12,9 @@ class FlowError(IvrError):
     ``node`` and ``field`` are empty when the problem is with the file as a whole.
     """
 
-    def __init__(self, file: str, node: str, field: str, problem: str) -> None:
-        self.file, self.node, self.field, self.problem = file, node, field, problem
-        where = file
+    def __init__(self, file: str, node: str, field: str, problem: str, line: int | None = None) -> None:
+        self.file, self.node, self.field, self.problem, self.line = file, node, field, problem, line
+        where = f"{file}:{line}" if line else file
         if node:
             where += f": node {node!r}"
         if field:

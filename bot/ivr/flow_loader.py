@@ -62,11 +62,15 @@ def load_flow_file(path: Path) -> Flow:
     """Read one flow file; the flow id is the file name without ``.yml``."""
     name = path.name
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except OSError as exc:
         raise FlowError(name, "", "", f"cannot read the file: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:  # an editor's tool saved it as GBK/ANSI
-        raise FlowError(name, "", "", f"not UTF-8 text (byte {exc.start}): save it as UTF-8") from exc
+    except UnicodeDecodeError as exc:  # an editor's tool saved it as GBK/ANSI: at its line, in validate's words
+        from bot.editor.encoding_checks import utf8_mistake
+
+        line, message = utf8_mistake(data)
+        raise FlowError(name, "", "", message, line=line) from exc
     return parse_flow(text, name, path.stem)
 
 

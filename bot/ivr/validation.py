@@ -243,7 +243,7 @@ def flow_problems(settings, domain) -> list[Problem]:
         try:
             flow = load_flow_file(path)
         except FlowError as exc:
-            problems.append(Problem(str(path), node_line(exc.node, exc.field) if exc.node else None, str(exc)))
+            problems.append(Problem(str(path), node_line(exc.node, exc.field) if exc.node else exc.line, str(exc)))
             continue
         for node_id in sorted(set(flow.nodes) - reachable(flow)):
             problems.append(Problem(str(path), node_line(node_id),

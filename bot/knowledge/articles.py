@@ -78,10 +78,14 @@ def article_files(folder: Path) -> list[Path]:
 
 def read_article(path: Path) -> Article:
     """The article in ``path``; ArticleError also for a file saved in another encoding than UTF-8 (GBK)."""
+    data = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ArticleError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from exc
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # at its line, in `kefu validate`'s words
+        from bot.editor.encoding_checks import utf8_mistake
+
+        line, message = utf8_mistake(data)
+        raise ArticleError(f"{path}:{line}: {message}", line) from exc
     return parse_article(text, str(path))
 
 

@@ -23,7 +23,7 @@ def knowledge_problems(settings, domain) -> list[Problem]:
         try:
             article = read_article(path)
         except ArticleError as exc:
-            problems.append(Problem(str(path), exc.line or 1, str(exc).removeprefix(f"{path}: ")))
+            problems.append(Problem(str(path), exc.line or 1, str(exc).removeprefix(f"{path}:{exc.line}: ").removeprefix(f"{path}: ")))
             continue
         if article.id in seen:
             problems.append(Problem(str(path), lines.get("id"), f"article id '{article.id}' is used by {seen[article.id]} too"))

@@ -125,3 +125,36 @@ def test_a_poster_missing_beside_a_filmed_video_is_named(project):
     problems = problems_for(project)
     assert any(p.startswith(f"content/selfhelp.yml:{line}: warning: ") and "/media/selfhelp/tv_mosaic.jpg" in p
                for p in problems), problems
+
+
+@pytest.mark.parametrize("folder, name, logger", [("ivr_flows", "main.yml", "bot.ivr.registry"),
+                                                  ("content/knowledge", "invoice.md", "bot.knowledge.index")])
+def test_a_flow_or_article_saved_as_gbk_is_logged_at_its_line_in_validates_words(tmp_path, caplog, folder, name, logger):
+    """A phone flow or knowledge article saved as GBK was logged by the running bot as "not UTF-8 text (byte
+    213)": an offset no editor's tool shows, where every other editor's file is named at its line, as `kefu
+    validate` names it (bot/editor/encoding_checks.py)."""
+    import logging
+    import os
+    import shutil
+    from pathlib import Path
+
+    from bot.editor.encoding_checks import not_utf8
+    from bot.ivr.registry import FlowRegistry
+    from bot.knowledge.index import KnowledgeIndex
+
+    shipped = Path(__file__).resolve().parents[2] / folder
+    copy = tmp_path / "files"
+    shutil.copytree(shipped, copy)
+    reader = (FlowRegistry(copy, recheck_every_s=0).load() if logger == "bot.ivr.registry"
+              else KnowledgeIndex(copy, tmp_path / "kb.sqlite3"))
+    saved = copy / name
+    lines = saved.read_text(encoding="utf-8").splitlines(keepends=True)
+    first = next(number for number, line in enumerate(lines) if not line.isascii())
+    saved.write_bytes("".join(lines[:first]).encode("utf-8") + "".join(lines[first:]).encode("gbk"))
+    stat = saved.stat()
+    os.utime(saved, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    with caplog.at_level(logging.ERROR, logger=logger):
+        reader.refresh()
+    [validate_says] = not_utf8([saved])
+    assert validate_says.line == first + 1
+    assert f"{name}:{first + 1}: {validate_says.message}" in caplog.text, caplog.text
