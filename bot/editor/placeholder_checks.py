@@ -19,6 +19,8 @@ from pathlib import Path
 import yaml
 
 from bot.editor.problems import Problem
+from bot.editor.reply_helpers import code_helpers
+from bot.editor.reply_reads import lookups
 from bot.editor.reply_senders import Sender, module_sends, parsed, senders_of
 from bot.editor.yaml_lines import YamlFileError, item_line, load
 from bot.yaml_load import safe_load
@@ -83,7 +85,8 @@ def reply_senders(settings, domain) -> dict[str, list[Sender] | None]:
     elsewhere = "\n".join(_naming_text(path, settings)
                           for folder in (settings.content_dir, settings.ivr_flows_dir) if folder.is_dir()
                           for path in sorted(folder.rglob("*")) if path.suffix in (".yml", ".yaml", ".json"))
-    return senders_of(modules, sorted(domain.responses), elsewhere, story_senders(settings.root / "nlu_data"))
+    return senders_of(modules, sorted(domain.responses), elsewhere, story_senders(settings.root / "nlu_data"),
+                      code_helpers(modules))
 
 
 def _naming_text(path: Path, settings) -> str:
@@ -106,25 +109,50 @@ def _naming_text(path: Path, settings) -> str:
 
 def code_modules(settings) -> list[tuple[str, str]]:
     """(label, text) of each module that may send a reply: the project's actions, Kefu's bot and voice."""
-    return [(_label(path, settings.root), path.read_text(encoding="utf-8"))
-            for folder in (settings.root / "actions", KEFU / "bot", KEFU / "voice")
-            for path in sorted(folder.rglob("*.py")) if EDITOR not in path.parents]  # this check's own words
+    actions = [(_label(path, settings.root), path.read_text(encoding="utf-8"))
+               for path in sorted((settings.root / "actions").rglob("*.py"))]
+    return actions + list(_kefu_modules(*(_stamp(KEFU / folder) for folder in ("bot", "voice"))))
 
 
-def missing_replies(settings, domain) -> list[Problem]:
+def _stamp(folder: Path) -> tuple:
+    """Each module of Kefu's own ``folder`` with its size and modification time: what it holds is read again
+    only when one changed (read twice per validation, it was a tenth of a validation's time)."""
+    return tuple((path, (stat := path.stat()).st_size, stat.st_mtime_ns) for path in sorted(folder.rglob("*.py"))
+                 if EDITOR not in path.parents)  # this check's own words
+
+
+@functools.lru_cache(maxsize=4)
+def _kefu_modules(*stamps: tuple) -> tuple[tuple[str, str], ...]:
+    return tuple((_label(path, KEFU), path.read_text(encoding="utf-8")) for stamp in stamps for path, _, _ in stamp)
+
+
+def reply_name_problems(settings, domain) -> list[Problem]:
+    """Both ways a reply's name and the code part: the code sends one the domain lacks, and (a warning)
+    the domain has one nothing sends (``bot.editor.unsent_replies``). The code is read once for both."""
+    from bot.editor.unsent_replies import unsent_replies
+
+    modules = code_modules(settings)
+    helpers, lookup = code_helpers(modules), lookups(tuple(source for _, source in modules))
+    return (missing_replies(settings, domain, modules, helpers, lookup)
+            + unsent_replies(settings, domain, modules, helpers, lookup))
+
+
+def missing_replies(settings, domain, modules, helpers, lookup) -> list[Problem]:
     """A reply Kefu's own code sends by name that the domain lacks (renamed or deleted): Rasa's NLG gives
     nothing for it, so the customer is told nothing there (a request timed out in the queue, an agent
-    joining, a WeChat picture). The project's actions are checked by ``check_responses_used_by_code``."""
+    joining, a WeChat picture). The project's actions are checked by ``check_responses_used_by_code``,
+    but for a name a call builds (``recorded(…, "utter_new_install_recorded")``: ``…_registered_phone``)."""
     problems = []
-    for label, source in code_modules(settings):
-        if label.startswith("actions/"):
-            continue
-        for sender in module_sends(source, label).senders:
+    for label, source in modules:
+        for sender in module_sends(source, label, helpers, lookup).senders:
+            if label.startswith("actions/") and not sender.through:  # but a name the call builds
+                continue
             if any(re.fullmatch(sender.pattern, name) for name in domain.responses):
                 continue
             name = sender.pattern.replace("\\", "") if ".+" not in sender.pattern else sender.pattern.replace(".+", "…")
             problems.append(Problem(str(settings.root / "domain"), None,
-                                    f"reply '{name}' is not in the domain, and {sender.where} sends it: customers "
+                                    f"reply '{name}' is not in the domain, and {sender.where} sends it"
+                                    f"{f' (through {sender.through})' if sender.through else ''}: customers "
                                     "would be told nothing there; put it back (or its new name in the code)"))
     return problems
 

@@ -21,9 +21,12 @@ reply it can name), a module constant used only there, or a name of the function
 read is a sender's reply (``response = "utter_a" if c else "utter_b"``); ``**values`` counts when ``values`` is a
 dictionary written in place in the same function (``{…} if c else {}``); chosen by the condition that
 chose the reply (``"utter_a" if c else "utter_b"``, ``c`` read from names assigned once), its side's keys
-are that reply's only. A reply whose name appears
-anywhere else in the code (a constant passed around, a tuple, any other call — but not a module-level set,
-tuple or list of names every module only looks a message up in, ``said in PROOF_PROMPTS``), in a sender given values
+are that reply's only. A call of a function that says
+the reply its caller names (``recorded(…, "utter_new_install_recorded", **values)``) is a sender too
+(``bot.editor.reply_helpers``). A reply whose name appears
+anywhere else in the code (a constant passed around, a tuple, any other call — but not a read that only looks
+it up, ``said in PROOF_PROMPTS``, ``last_said(tracker) == OFFER``, ``just_asked(tracker, *BOOK_QUESTIONS)``:
+``bot.editor.reply_reads``), in a sender given values
 it cannot read (``**marker(channel)``, a dictionary built elsewhere), or in a content file, is *not
 determined*: who sends it and with what is not known, and the caller falls back to every name the code
 passes anywhere (no false refusals).
@@ -57,6 +60,7 @@ class Sender:
     where: str  # "file:line"
     names: frozenset[str] | None  # the keywords it passes; None: not known (``**values``)
     fills_slots: bool
+    through: str = ""  # "file:line" of the send in the function called (``bot.editor.reply_helpers``)
 
 
 @dataclass(frozen=True)
@@ -196,11 +200,14 @@ def parsed(source: str) -> ast.Module:
 
 
 @functools.lru_cache(maxsize=4096)
-def module_sends(source: str, label: str) -> ModuleSends:
-    """The senders of ``source`` (shown as ``label``) and the reply names it writes anywhere else."""
+def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> ModuleSends:
+    """The senders of ``source`` (shown as ``label``) and the reply names it writes anywhere else.
+    ``helpers``: the functions sending a reply their caller names (``bot.editor.reply_helpers``);
+    ``lookup``: which reads only look a name up (``bot.editor.reply_reads.lookups``), else every read may send."""
     if PREFIX not in source:  # most modules: walking their trees was most of this check's time
         return ModuleSends((), (), ())
     tree = parsed(source)
+    helper_of = {helper.function: helper for helper in helpers}
     constants = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
                  for target in node.targets if isinstance(target, ast.Name)
                  and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
@@ -216,6 +223,10 @@ def module_sends(source: str, label: str) -> ModuleSends:
         if not isinstance(call, ast.Call):
             continue
         method = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+        if method in helper_of:
+            scopes = _assignments(tree) if scopes is None else scopes
+            senders_found += _helper_call(call, helper_of[method], constants, used_by_senders, label, scopes)
+            continue
         if method not in SENDERS:
             continue
         where, fills_slots = SENDERS[method]
@@ -257,24 +268,23 @@ def module_sends(source: str, label: str) -> ModuleSends:
             if (pattern := _pattern(named)) is not None and pattern.startswith(re.escape(PREFIX)):
                 names = frozenset(keys) - {MESSAGE_REPLY}
                 senders_found.append((named, Sender(pattern, f"{label}:{message.lineno}", names, True)))
+    for function in tree.body:  # a helper's default reply is its callers' (bot.editor.reply_helpers)
+        if getattr(function, "name", None) in helper_of and helper_of[function.name].label == label:
+            consumed.update(id(n) for d in function.args.defaults for n in ast.walk(d))
     # a reply's name held in a local name is theirs only when every read of that name in its function sends it
     function_loads = _function_loads(tree, scopes) if local_names and scopes is not None else {}
     senders_found += [sent for (scope, name), (uses, found) in local_names.items()
                       if function_loads.get(scope, {}).get(name) == uses for sent in found]
     for expression, sender in senders_found:
-        consumed.update(id(n) for n in ast.walk(expression))
+        consumed.update(id(n) for n in (ast.walk(expression) if expression is not None else ()))
         senders.append(sender)
-    loads = {}
-    for node in nodes:
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            loads[node.id] = loads.get(node.id, 0) + 1
-        elif isinstance(node, ast.Dict):  # {"utter_action": NAME}: a message tagged with what it said
-            for key, value in zip(node.keys, node.values):
-                if isinstance(key, ast.Constant) and key.value == TAG and isinstance(value, ast.Name):
-                    loads[value.id] = loads.get(value.id, 0) - 1
+    if lookup is None:
+        from bot.editor.reply_reads import lookups
+
+        lookup = lookups((source,))
     private = []
-    for name, value in constants.items():  # a constant used only by senders here is theirs
-        if used_by_senders.get(name) and used_by_senders[name] == loads.get(name):
+    for name, value in constants.items():  # a constant used only by senders here (or looked up) is theirs
+        if used_by_senders.get(name) and used_by_senders[name] == lookup.sending_reads(source, name):
             consumed.add(id(value))
             private.append((name, _pattern(value)))
     members = []
@@ -286,6 +296,34 @@ def module_sends(source: str, label: str) -> ModuleSends:
     loose = [pattern for node in nodes if isinstance(node, (ast.Constant, ast.JoinedStr)) and id(node) not in consumed
              and (pattern := _pattern(node)) is not None and pattern.startswith(re.escape(PREFIX)) and pattern != TAG]
     return ModuleSends(tuple(senders), tuple(loose), tuple(private), tuple(members))
+
+
+def _helper_call(call: ast.Call, helper, constants: dict, used_by_senders: dict[str, int], label: str,
+                 scopes: dict[int, dict[str, list[ast.AST]]]) -> list[tuple[ast.AST | None, Sender]]:
+    """The senders a call of a helper makes: the reply its argument (or the parameter's default) names."""
+    named = (call.args[helper.index] if len(call.args) > helper.index
+             else next((k.value for k in call.keywords if k.arg == helper.parameter), None))
+    given = _keyword_names(call, scopes.get(id(call), {}))
+    given = None if given is None else given - helper.parameters
+    choices = _name_expressions(named) if named is not None else [(None, ())]
+    found = []
+    for expression, _ in choices:
+        if expression is None:
+            pattern = helper.default
+        elif isinstance(expression, ast.Name) and expression.id in constants:
+            used_by_senders[expression.id] = used_by_senders.get(expression.id, 0) + 1
+            pattern = _pattern(constants[expression.id])
+        else:
+            pattern = _pattern(expression)
+        if pattern is None:
+            continue
+        for send in helper.sends:
+            names = send.names if not send.forwards else (
+                None if send.names is None or given is None else send.names | given)
+            reply = send.template.replace("\0", pattern)
+            if reply.startswith(re.escape(PREFIX)):
+                found.append((expression, Sender(reply, f"{label}:{call.lineno}", names, send.fills_slots, send.where)))
+    return found
 
 
 def _collections(tree: ast.Module) -> dict[str, list[ast.Constant]]:
@@ -318,29 +356,22 @@ def words(source: str) -> frozenset[str]:
     return frozenset(re.findall(r"\w+", source))
 
 
-@functools.lru_cache(maxsize=4096)
-def used_otherwise(source: str) -> frozenset[str]:
-    """The names a module reads other than to look something up in them (``x in NAME``, ``x not in NAME``):
-    iterated, passed on, indexed… (an attribute counts by its name, ``estimate.QUEUE_NOTICES``)."""
-    tree = parsed(source)
-    looked_up = {id(comparator) for node in ast.walk(tree) if isinstance(node, ast.Compare)
-                 for op, comparator in zip(node.ops, node.comparators) if isinstance(op, (ast.In, ast.NotIn))}
-    return frozenset(node.id if isinstance(node, ast.Name) else node.attr for node in ast.walk(tree)
-                     if (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
-                         or isinstance(node, ast.Attribute)) and id(node) not in looked_up)
-
-
 def senders_of(modules: list[tuple[str, str]], replies, elsewhere: str,
-               story_senders: dict[str, list[Sender]]) -> dict[str, list[Sender] | None]:
+               story_senders: dict[str, list[Sender]], helpers: tuple = ()) -> dict[str, list[Sender] | None]:
     """Each reply's senders, or None when they are not determined (see the module's text).
     ``modules``: (label, source) of every module that may send replies; ``elsewhere``: the text of the
-    content files, which may name a reply that code then sends under a name read from there."""
-    sends = [module_sends(source, label) for label, source in modules]
+    content files, which may name a reply that code then sends under a name read from there; ``helpers``:
+    the functions sending a reply their caller names (``bot.editor.reply_helpers.code_helpers``)."""
+    from bot.editor.reply_reads import lookups
+
+    lookup = lookups(tuple(source for _, source in modules))
+    sends = [module_sends(source, label, helpers, lookup) for label, source in modules]
     loose = [re.compile(p) for m in sends for p in m.loose]
-    loose += [re.compile(p) for (label, _), m in zip(modules, sends) for name, p in m.constants  # taken elsewhere
-              if any(name in words(other) for other_label, other in modules if other_label != label)]
+    loose += [re.compile(p) for (label, _), m in zip(modules, sends) for name, p in m.constants  # sent elsewhere
+              if any(name in words(other) and lookup.sending_reads(other, name)
+                     for other_label, other in modules if other_label != label)]
     loose += [re.compile(p) for m in sends for name, patterns in m.members for p in patterns  # not only looked up in
-              if any(name in used_otherwise(source) for _, source in modules if name in words(source))]
+              if any(lookup.sending_reads(source, name) for _, source in modules if name in words(source))]
     named_elsewhere = set(re.findall(rf"\b{PREFIX}\w+", elsewhere))
     result: dict[str, list[Sender] | None] = {}
     for reply in replies:

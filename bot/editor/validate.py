@@ -55,10 +55,10 @@ def extra_checks():
         pass
     else:
         checks.append(flow_problems)
-    from bot.editor.placeholder_checks import missing_replies, unfilled_placeholders
+    from bot.editor.placeholder_checks import reply_name_problems, unfilled_placeholders
     from bot.editor.speech_checks import unrecognisable_phrases
 
-    checks += [unrecognisable_phrases, unfilled_placeholders, missing_replies]
+    checks += [unrecognisable_phrases, unfilled_placeholders, reply_name_problems]
     from bot.security.validation import policy_problems
 
     checks.append(policy_problems)

@@ -358,7 +358,7 @@ class Desk:
             if absence is not None:
                 return await self._close_unanswered(agent_id, entry, disposition, note, phone,
                                                     absence.left_by(entry["claimed_at"]))
-        told: dict = {}
+        notice: dict | None = None  # what the close filed for the customer, as a message: its reply and values
         try:
             if disposition == "transfer":
                 if not skill or skill not in self.queue.rules.skills:
@@ -370,20 +370,20 @@ class Desk:
                 await transfer_told(self.queue, conversation_id)  # else the waiting room finishes it
                 return {"transferred_to": skill, "position": position.position}
             if disposition == "callback":
-                ticket_id, told = await self._callback(entry, agent_id, note[:1000], phone)
+                ticket_id, notice = await self._callback(entry, agent_id, note[:1000], phone)
             else:
                 reach = await self._follow_up_number(entry, phone) if disposition == "ticket" else None
                 ticket_id = await disposition_ticket(entry["request"], disposition, note[:1000], agent_id,
                                                      callback_phone=reach)
+                if ticket_id and disposition == "ticket":
+                    notice = {"response": "utter_agent_closed_with_ticket", "ticket_id": ticket_id}
             # The customer keeps the number to follow up: noted with the close, so the waiting room says it too.
-            notice = (f"utter_agent_closed_with_{disposition}", {"ticket_id": ticket_id, **told}) \
-                if ticket_id and disposition in ("ticket", "callback") else None
             await self.queue.close(conversation_id, agent_id, disposition,
-                                   words=close_words(entry, notice[0], **notice[1]) if notice else "")
+                                   words=close_words(entry, **notice) if notice else "")
         except HandoffError as exc:  # ended, or (NotYourConversation) another agent's: one answer for both
             raise DeskError("error_not_serving", 409) from exc
         if notice:
-            await self.conversations.utter(conversation_id, notice[0], once=close_mark(entry), **notice[1])
+            await self.conversations.utter(conversation_id, once=close_mark(entry), **notice)
         # The web chat's marker: the assistant answers again, so the page shows its typing dots again.
         await self.conversations.resume(conversation_id, "utter_agent_handback",
                                         **agent_left_marker(entry["request"].channel))
@@ -400,28 +400,29 @@ class Desk:
         up); a follow-up ticket or a callback the agent asks for is still made: they chose to chase the
         customer. No satisfaction survey."""
         conversation_id = entry["conversation_id"]
-        ticket_id, told = None, {}
+        ticket_id, notice = None, None
         try:
             if disposition == "callback":
-                ticket_id, told = await self._callback(entry, agent_id, note[:1000], phone)
+                ticket_id, notice = await self._callback(entry, agent_id, note[:1000], phone)
             elif disposition == "ticket":
                 reach = await self._follow_up_number(entry, phone)
                 ticket_id = await disposition_ticket(entry["request"], disposition, note[:1000], agent_id,
                                                      callback_phone=reach)
-            notice = (f"utter_agent_closed_with_{disposition}", {"ticket_id": ticket_id, **told}) if ticket_id else None
+                notice = {"response": "utter_agent_closed_with_ticket", "ticket_id": ticket_id} if ticket_id else None
             await self.queue.close_unanswered(conversation_id, agent_id, left_at,
-                                              words=close_words(entry, notice[0], **notice[1]) if notice else "")
+                                              words=close_words(entry, **notice) if notice else "")
         except HandoffError as exc:
             raise DeskError("error_not_serving", 409) from exc
         if notice:  # said into the conversation: the page shows it when the customer comes back
-            await self.conversations.utter(conversation_id, notice[0], once=close_mark(entry), **notice[1])
+            await self.conversations.utter(conversation_id, once=close_mark(entry), **notice)
         await self.conversations.resume(conversation_id, "utter_agent_handback")
         await handed_back(self.queue, conversation_id)
         logger.info("handoff.desk.closed_unanswered agent=%s conversation=%s", agent_id, conversation_id)
         return {"ticket_id": ticket_id, "customer_gone": True}
 
     async def _callback(self, entry: dict, agent_id: str, note: str, typed: str) -> tuple[str, dict]:
-        """The callback's work item, and what the customer is told: by when, on which number (masked).
+        """The callback's work item, and what the customer is told (a message: its reply, and by when, on
+        which number, masked). Written whole here, so `kefu validate` reads which values fill that reply.
 
         Without a number (typed by the agent, or known: the customer's, a caller's line, one given
         while waiting) nobody could ever call back, so the agent is asked for one first.
@@ -431,7 +432,8 @@ class Desk:
         ticket_id, due = await agent_callback_ticket(
             request, phone=phone, note=note, agent_id=agent_id, now=now,
             within_hours=load_waiting_room().callback_within_hours)
-        return ticket_id, {"callback_by": promised_time(due, now), "phone_masked": masking.mask_phone(phone)}
+        return ticket_id, {"response": "utter_agent_closed_with_callback", "ticket_id": ticket_id,
+                           "callback_by": promised_time(due, now), "phone_masked": masking.mask_phone(phone)}
 
     async def _follow_up_number(self, entry: dict, typed: str) -> str | None:
         """Where a 转工单跟进 reaches a customer nobody knows (found by a tester: a ticket with no

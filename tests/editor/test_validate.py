@@ -1448,3 +1448,65 @@ def test_a_reply_in_a_lookup_list_that_also_holds_a_constant_is_checked_against_
     edit(project / "domain" / "verification.yml", "（{minutes}分钟内有效）", "（{minutes}分钟内有效，{status_label}）")
     assert any("utter_verification_code_sent: nothing fills {status_label} where actions/identity.py" in p
                for p in errors_for(project)), errors_for(project)
+
+
+@pytest.mark.parametrize("relative, old, new, named", [
+    # the agent's close, named from the disposition: a ticket's reply is given no callback time
+    ("domain/desk_close.yml", "您的问题已登记为工单 {ticket_id}，我们会继续跟进。查询进度时发送",
+     "您的问题已登记为工单 {ticket_id}，我们会在{callback_by}前跟进。查询进度时发送",
+     "utter_agent_closed_with_ticket: nothing fills {callback_by} where bot/handoff/desk.py"),
+    # recorded(…, response, **values): the account's phone is never told to whoever only named the account
+    ("domain/responses.yml", "客服会尽快回电到账户登记的手机。", "客服会尽快回电到账户登记的手机 {phone_masked}。",
+     "utter_message_recorded_registered_phone: nothing fills {phone_masked} where actions/tickets.py"),
+    ("domain/responses.yml", "业务经理会在1个工作日内致电账户登记的手机，", "业务经理会在1个工作日内致电账户登记的手机 {phone_masked}，",
+     "utter_new_install_recorded_registered_phone: nothing fills {phone_masked} where actions/new_install.py"),
+    # the visit replies, named by constants the code also compares with what it said last
+    ("domain/responses.yml", "为您预约{visit_time}师傅上门，对吗？", "为您预约{visit_time}师傅上门（{status_label}），对吗？",
+     "utter_visit_time_confirm: nothing fills {status_label} where actions/visits.py"),
+    ("domain/responses.yml", "您的上门工单 {ticket_id}：{status_label}。需要再", "您的上门工单 {ticket_id}：{status_label}（{visit_time}）。需要再",
+     "utter_visit_done_book_again: nothing fills {visit_time} where actions/visits.py"),
+    ("domain/responses.yml", "需要的话，我现在就为您登记“{service}”", "需要的话，我现在就为您登记“{service}”（{status_label}）",
+     "utter_offer_service_change: nothing fills {status_label} where actions/service_questions.py"),
+])
+def test_a_reply_sent_through_a_function_or_named_by_a_compared_constant_is_checked_against_its_senders(
+        project, relative, old, new, named):
+    """Replies whose name or values come from another function (``recorded(…, "utter_new_install_recorded",
+    **values)``, ``ask_to_confirm(dispatcher, CONFIRM_NEW, when)``, the agent's close named from its
+    disposition) or whose constant the code also compares with what it said last (``last_said(tracker) ==
+    OFFER``) were checked against every value the code passes anywhere: a {phone_masked} in the registered-phone
+    reply passed, and showed the account's number to whoever only typed the account number. The shipped words
+    still pass."""
+    reply = named.split(":")[0]
+    assert not [p for p in errors_for(project) if f"{reply}:" in p]
+    edit(project / relative, old, new)
+    assert any(named in p for p in errors_for(project)), errors_for(project)
+
+
+@pytest.mark.parametrize("relative, reply, sender", [
+    ("domain/desk_close.yml", "utter_agent_closed_with_callback", "bot/handoff/desk.py"),
+    ("domain/responses.yml", "utter_new_install_recorded_registered_phone", "actions/new_install.py"),
+])
+def test_a_reply_whose_name_the_code_builds_is_named_when_deleted(project, relative, reply, sender):
+    """The agent's close is named from its disposition (f"utter_agent_closed_with_{disposition}") and the
+    registered-phone replies from the reply given (f"{response}_registered_phone"): deleting one passed
+    `kefu validate`, and the customer was told nothing of the callback booked or the install recorded."""
+    path = project / relative
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = next(n for n, line in enumerate(lines) if line.startswith(f"  {reply}:"))
+    end = next((n for n in range(start + 1, len(lines)) if lines[n].startswith("  ") and not lines[n].startswith("   ")),
+               len(lines))
+    path.write_text("".join(lines[:start] + lines[end:]), encoding="utf-8")
+    assert any(f"reply '{reply}' is not in the domain" in p and sender in p for p in errors_for(project)), errors_for(project)
+
+
+def test_a_reply_nothing_sends_is_a_warning(project):
+    """``utter_queue_message_saved`` stayed in the domain after the waiting room stopped sending it: an editor
+    rewording it changed nothing customers read, and nothing said so. Nothing names it (nor the older
+    ``utter_handoff_requested``): each is a warning, not an error; every other shipped reply is sent by some
+    code, story, rule, flow or content file, or is one Rasa or a name the code builds says."""
+    unsent = [p for p in problems_for(project) if "is sent by nothing" in p]
+    assert unsent == [f"domain/responses.yml:{line_of(project, 'domain/responses.yml', f'  {reply}:')}: warning: reply "
+                      f"'{reply}' is sent by nothing: no code, story, rule, flow or content file names it, so customers "
+                      "never read it; delete it, or put back what sent it"
+                      for reply in ("utter_handoff_requested", "utter_queue_message_saved")], unsent
+    assert errors_for(project) == []
