@@ -72,7 +72,8 @@ def _how(node: ast.AST, parents: dict[int, ast.AST]) -> tuple:
                 isinstance(k, ast.Constant) and k.value == TAG and v is node for k, v in zip(parent.keys, parent.values)):
             return (LOOKUP,)
         elif isinstance(parent, ast.Call) and node is not parent.func:
-            name = parent.func.attr if isinstance(parent.func, ast.Attribute) else getattr(parent.func, "id", None)
+            # a function by its own name only: an attribute call may be another object's method of that name
+            name = getattr(parent.func, "id", None)
             if name in ("frozenset", "set", "tuple") and len(parent.args) == 1 and not parent.keywords:
                 node = parent
                 continue

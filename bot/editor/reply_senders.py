@@ -223,7 +223,9 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
         if not isinstance(call, ast.Call):
             continue
         method = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
-        if method in helper_of:
+        # a helper by its own name (an attribute call may be another object's method of that name); not with
+        # *args, which move the reply's argument: its name is then written elsewhere, as before
+        if method in helper_of and isinstance(call.func, ast.Name) and not any(isinstance(a, ast.Starred) for a in call.args):
             scopes = _assignments(tree) if scopes is None else scopes
             senders_found += _helper_call(call, helper_of[method], constants, used_by_senders, label, scopes)
             continue
