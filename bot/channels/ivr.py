@@ -82,6 +82,7 @@ class IvrRuntime:
         from bot.ivr.engine import FlowEngine
         from bot.handoff.conversations import RasaConversations
         from bot.ivr.handoff import QueueHandoff
+        from bot.ivr.held_calls import HeldCalls
         from bot.ivr.line import CallLines
         from bot.ivr.services import CallRecords, CallServices
         from bot.ivr.sms_budget import TextBudget
@@ -106,7 +107,7 @@ class IvrRuntime:
             sms_budget=TextBudget.from_settings(self.redis, settings),
         )
         self.engine = FlowEngine(self.services)
-        self.lines = CallLines(self.redis)
+        self.lines = CallLines(self.redis, HeldCalls(self.redis))
         self.player = PromptPlayer(default_engine(), settings.prompts_dir)
         self.asr = None
         self.settings = settings

@@ -16,8 +16,14 @@ expiry (nothing to clean up, any worker can read them):
 A customer is **gone** while no page of theirs is open and they were seen at all: the page was closed or
 lost its connection and has not come back. Gone customers keep their place in the queue during the
 grace period but are not handed to an agent (``bot.handoff.queue``'s claim script reads these keys
-too). Only the web chat knows this: every other channel's customer is never "gone" here, and neither is
-a booked callback's (:func:`page_tells_presence`): the customer was told they could leave, an agent rings them.
+too). Only the web chat knows this, and neither is a booked callback's customer gone
+(:func:`page_tells_presence`): the customer was told they could leave, an agent rings them.
+
+A queued phone call is gone the same way when the process holding it stopped vouching for it: the process
+writes ``HELD_AT_FIELD`` into the call's queue record while it waits (``bot.ivr.held_calls``, every
+``PAGE_SILENT_S`` / 3 from a thread) and the claim clears it. Silent for ``PAGE_SILENT_S``, the process
+died (killed, out of memory, its machine lost) and the caller's line with it. A record without the field
+(a booked callback, queued anew) is never gone this way.
 """
 from __future__ import annotations
 
@@ -25,6 +31,9 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 import redis.asyncio as redis
+
+from bot.handoff import keys
+from bot.handoff.agents import PHONE_CHANNEL
 
 PRESENCE_TTL_S = 7 * 24 * 3600
 # An open page checks in every 20 s (bot/web/chat/chat.js); a background tab's timers may be slowed to
@@ -34,6 +43,8 @@ SEEN_PREFIX = "kefu:presence:customer:"
 ALIVE_PREFIX = "kefu:presence:alive:"
 PAGES_PREFIX = "kefu:presence:pages:"
 WEBCHAT_CHANNEL = "webchat"
+# The queue record's field: when the process holding a waiting call last vouched for it (epoch seconds).
+HELD_AT_FIELD = "held_at"
 
 
 def page_tells_presence(channel: str, call: bool) -> bool:
@@ -113,8 +124,9 @@ class Absence:
 
 async def customer_gone(client: redis.Redis, entry: Mapping, now: float) -> Absence | None:
     """The absence of the customer of a queue ``entry`` (``conversation_id``, ``channel``, ``call``, as
-    ``HandoffQueue.entry`` reads it) when their web chat has no open page; None while one is open, when
-    the page does not tell (:func:`page_tells_presence`), and for a conversation never seen (nothing known)."""
+    ``HandoffQueue.entry`` reads it) when their web chat has no open page or their call's process stopped
+    vouching for it; None while one is open, when the page does not tell (:func:`page_tells_presence`), and
+    for a conversation never seen (nothing known)."""
     return (await gone_among(client, [entry], now)).get(entry["conversation_id"])
 
 
@@ -124,19 +136,27 @@ def _number(value) -> float | None:
 
 async def gone_among(client: redis.Redis, entries: Iterable[Mapping], now: float) -> dict[str, Absence]:
     """Of queue entries (``conversation_id``, ``channel``, ``call``), the customers who are gone, by
-    conversation id, in one pipelined round trip (queue figures read every waiting entry)."""
+    conversation id, in one pipelined round trip (queue figures read every waiting entry): web chats with
+    no open page, and calls whose process stopped vouching for them (last seen when it last did)."""
+    entries = list(entries)
     chats = [e["conversation_id"] for e in entries if page_tells_presence(e["channel"], e["call"])]
-    if not chats:
+    calls = [e["conversation_id"] for e in entries if e["channel"] == PHONE_CHANNEL]
+    if not chats and not calls:
         return {}
     async with client.pipeline(transaction=False) as pipe:
         for conversation_id in chats:
             pipe.get(customer_seen_key(conversation_id))
             pipe.get(customer_alive_key(conversation_id))
             pipe.zcount(customer_pages_key(conversation_id), now - PAGE_SILENT_S, "+inf")
+        for conversation_id in calls:
+            pipe.hget(keys.conversation(conversation_id), HELD_AT_FIELD)
         found = await pipe.execute()
     gone = {}
     for i, conversation_id in enumerate(chats):
         seen, alive, open_pages = found[3 * i:3 * i + 3]
         if seen is not None and not int(open_pages):
             gone[conversation_id] = Absence(seen_at=_number(seen), alive_at=_number(alive))
+    for conversation_id, held_at in zip(calls, found[3 * len(chats):]):
+        if held_at is not None and _number(held_at) < now - PAGE_SILENT_S:
+            gone[conversation_id] = Absence(seen_at=_number(held_at), alive_at=None)
     return gone

@@ -30,8 +30,8 @@ from bot.handoff.estimate import HandleHistory, mean_handle_time, record_handle_
 from bot.handoff.handback import WORDS_FIELD
 from bot.handoff.handle_history import DatabaseHandleTimes
 from bot.handoff.packet import transferred
-from bot.handoff.presence import (PAGE_SILENT_S, WEBCHAT_CHANNEL, customer_gone, customer_pages_key, gone_among,
-                                  customer_seen_key)
+from bot.handoff.presence import (HELD_AT_FIELD, PAGE_SILENT_S, WEBCHAT_CHANNEL, customer_gone, customer_pages_key,
+                                  gone_among, customer_seen_key)
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.redis_reconnect import reconnecting
 from bot.redis_text import as_text, as_text_or_none
@@ -90,7 +90,7 @@ return ''
 # claim (keys.claim_request; "" without a request id), KEYS[4..] the queues of the agent's skills.
 # ARGV: agent id, now, capacity, conversation key prefix, then bot.handoff.presence's key prefixes
 # (seen, open pages), PAGE_SILENT_S, then CALLS_PER_AGENT, the phone's channel and the web chat's, then
-# CLAIM_REMEMBERED_S.
+# CLAIM_REMEMBERED_S, then bot.handoff.presence.HELD_AT_FIELD.
 # A request the agent's desk sent before (its reply lost, the page retries) gets the conversation it took
 # while that is still the agent's: {'again', id, 0}. Otherwise the claim is remembered under its request id,
 # its event noted as not yet recorded (``claim_unrecorded``), and the customer noted in the joins owed, in this
@@ -100,6 +100,9 @@ return ''
 # head of each queue is its first entry whose customer is there. Whose page tells is
 # bot.handoff.presence.page_tells_presence, here on the record's fields: a web chat's, unless it is a
 # call (a callback booked in a web chat: the customer may have closed the page, an agent rings them).
+# A call whose record the process holding it last vouched for (HELD_AT_FIELD) PAGE_SILENT_S ago or more is
+# gone too: that process died, and the line with it (found in review: agents were handed dead calls). The
+# claim clears the field: only a waiting call is vouched for (bot.ivr.held_calls).
 # is_call is bot.handoff.agents.recorded_call: the ``call`` field, else (a record queued before it
 # existed) the phone's channel or a packet whose ``callback`` is a non-empty object (is_callback; cjson
 # decodes an object to a table with string keys, an array to one with numbers).
@@ -139,6 +142,8 @@ end
 local on_the_phone = calls >= tonumber(ARGV[8])
 local calls_passed = 0
 local function gone(member)
+  local held_at = redis.call('HGET', ARGV[4] .. member, ARGV[12])
+  if held_at then return tonumber(held_at) < open_since end
   if redis.call('HGET', ARGV[4] .. member, 'channel') ~= ARGV[10] or is_call(member) then return false end
   if redis.call('EXISTS', ARGV[5] .. member) == 0 then return false end
   return redis.call('ZCOUNT', ARGV[6] .. member, open_since, '+inf') == 0
@@ -168,6 +173,7 @@ redis.call('ZREM', best_key, best_member)
 redis.call('SADD', KEYS[1], best_member)
 redis.call('HSET', ARGV[4] .. best_member, 'state', 'claimed', 'agent_id', ARGV[1], 'claimed_at', ARGV[2],
            'claim_unrecorded', '1')
+redis.call('HDEL', ARGV[4] .. best_member, ARGV[12])
 redis.call('ZADD', KEYS[2], ARGV[2], best_member)
 if KEYS[3] ~= '' then redis.call('SET', KEYS[3], best_member, 'EX', ARGV[11]) end
 return {'ok', best_member, passed}
@@ -474,7 +480,8 @@ class HandoffQueue:
         the queue's. Found in review: an agent on a call was handed a second caller.
         A web-chat customer whose page is gone is passed over (they keep their place while the waiting
         room's grace period lasts): found by a tester, agents were handed empty chats and "resolved" them.
-        Not a callback booked in a web chat: its customer was told they could close the page.
+        Not a callback booked in a web chat: its customer was told they could close the page. So is a call
+        whose process stopped vouching for it (bot.handoff.presence): the waiting room sees it out.
 
         Atomic (one Lua script): two agents never get the same conversation, an agent at capacity
         gets nothing, and two desks of one agent cannot both take a call. An agent unknown to the
@@ -494,7 +501,7 @@ class HandoffQueue:
                   keys.claim_request(agent_id, request_id) if request_id else ""] + [keys.queue(s) for s in skills],
             args=[agent_id, repr(now), capacity, keys.conversation_prefix(), customer_seen_key(""),
                   customer_pages_key(""), PAGE_SILENT_S, CALLS_PER_AGENT, PHONE_CHANNEL, WEBCHAT_CHANNEL,
-                  CLAIM_REMEMBERED_S],
+                  CLAIM_REMEMBERED_S, HELD_AT_FIELD],
         )
         status = as_text(result[0])
         passed = int(result[-1]) if status != "full" else 0

@@ -16,7 +16,8 @@ still parses them) and answers them:
   the skill the customer is told so and offered a callback or a message;
 * a web chat whose page is gone, or a REST conversation silent, for longer than the grace
   period in ``content/waiting_room.yml`` leaves the queue (abandoned); the web chat is told so
-  when its page comes back, and offered to queue again or book a callback;
+  when its page comes back, and offered to queue again or book a callback; a call whose process died
+  leaves it as soon as it is known (``call_lost``, bot.ivr.held_calls);
 * a hand-back to the assistant that the end of a handoff (a close, a cancel...) owed but did not finish
   (Redis not answering, the worker killed) is finished (``bot.handoff.handback``), so no customer stays
   paused with nobody;
@@ -52,7 +53,7 @@ from bot.db.errors import database_error
 from bot.db.repository import DatabaseError
 from bot.handoff import keys
 from bot.handoff.accounts import AccountStore
-from bot.handoff.agents import is_callback
+from bot.handoff.agents import PHONE_CHANNEL, is_callback
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.departures import Departures
 from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp, remember_selfhelp_answer
@@ -61,7 +62,7 @@ from bot.handoff.handback import agent_left_marker, finish_owed, note_words
 from bot.handoff.joined import finish_owed as finish_owed_joins
 from bot.handoff.transfer_owed import finish_owed as finish_owed_transfers
 from bot.handoff.masking import mask_phone
-from bot.handoff.presence import customer_last_seen
+from bot.handoff.presence import PAGE_SILENT_S, customer_gone, customer_last_seen
 from bot.handoff.line import read_line
 from bot.handoff.queue import HandoffQueue, HandoffRequest, QueuePosition
 from bot.handoff.tickets import customer_id_of, repository
@@ -257,7 +258,10 @@ class WaitingRoom:
         return entry
 
     async def left_silently(self, conversation_id: str, entry: dict, last_user_at: float) -> bool:
-        """A closed web chat or a silent REST client past its grace period leaves the queue."""
+        """A closed web chat or a silent REST client past its grace period leaves the queue, and so does a
+        call whose process stopped vouching for it."""
+        if entry["channel"] == PHONE_CHANNEL:
+            return await self.call_lost(conversation_id, entry)
         grace = self.settings.grace_for(entry["channel"])
         if grace is None:
             return False
@@ -280,6 +284,19 @@ class WaitingRoom:
         else:
             await self.conversations.resume(conversation_id, None)
         logger.info("handoff.watcher.left_silently conversation=%s reason=%s", conversation_id, reason)
+        return True
+
+    async def call_lost(self, conversation_id: str, entry: dict) -> bool:
+        """A call whose process died (no word from it for ``PAGE_SILENT_S``: bot.ivr.held_calls) leaves the
+        queue as abandoned (``call_lost``), its wait ending at that process's last word: the line went with
+        the process, and no agent could reach the caller. After a gap in the passes, as for a web chat, only
+        once its process had time to vouch for it again (a Redis that did not answer let no renewal in)."""
+        absence = await customer_gone(self.queue.redis, entry, self.queue.clock())
+        if absence is None or absence.seen_at > await self.queue.roster.seen_since(PAGE_SILENT_S):
+            return False
+        if await self.queue.stop_waiting(conversation_id, "call_lost", left_at=absence.seen_at):
+            await self.conversations.resume(conversation_id, None)
+            logger.warning("handoff.watcher.call_lost conversation=%s", conversation_id)
         return True
 
     async def answer(self, conversation_id: str, entry: dict, event: dict) -> bool:

@@ -6,6 +6,9 @@ published on ``kefu:ivr:line:<call id>``; each IVR process has one pattern subsc
 (:class:`CallLines`) and passes a message to the call it holds, which speaks it. A message
 nobody holds (the caller hung up) reaches no subscriber: :func:`publish` returns 0.
 
+The process also vouches for the calls it holds while they wait in the queue (:class:`bot.ivr.held_calls.HeldCalls`,
+from a thread): a call whose process died is not handed to an agent.
+
 Wire format (JSON): ``{"kind": "message", "message": <a Rasa bot message dict>}`` or
 ``{"kind": "handback", "why": "..."}``.
 """
@@ -48,10 +51,12 @@ async def publish(redis, call_id: str, message: dict) -> int:
 
 
 class CallLines:
-    """One process's subscription to the lines of the calls it holds."""
+    """One process's subscription to the lines of the calls it holds, and its word that it holds them
+    (``held``: a :class:`bot.ivr.held_calls.HeldCalls`, None: not given)."""
 
-    def __init__(self, redis) -> None:
+    def __init__(self, redis, held=None) -> None:
         self.redis = redis
+        self.held = held
         self._handlers: dict[str, Handler] = {}
         self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()
@@ -60,15 +65,23 @@ class CallLines:
         if self._task is None:
             self._task = asyncio.create_task(self._listen(), name="ivr-call-lines")
             await asyncio.wait_for(self._ready.wait(), 10)
+            if self.held is not None:
+                self.held.start()
         return self
 
     def attach(self, call_id: str, handler: Handler) -> None:
         self._handlers[call_id] = handler
+        if self.held is not None:
+            self.held.hold(conversation_id(call_id))
 
     def detach(self, call_id: str) -> None:
         self._handlers.pop(call_id, None)
+        if self.held is not None:
+            self.held.let_go(conversation_id(call_id))
 
     async def stop(self) -> None:
+        if self.held is not None:
+            self.held.stop()
         if self._task is not None:
             self._task.cancel()
 

@@ -1,0 +1,100 @@
+"""A queued phone call whose process died, on a real Redis queue with the waiting room's clock in hand.
+
+Found in review: the process holding a call (its media stream) was killed while the caller waited; the
+call's queue entry stayed "waiting", nothing checked that the call was still there, and the next agent's
+claim took a dead line (the queue's figures and waits counted it meanwhile). The process now vouches for
+the calls it holds in their queue records (``bot.ivr.held_calls``, from a thread); one it stopped vouching
+for is passed over, and leaves the queue as ``call_lost``.
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from bot.analytics.live import queue_figures
+from bot.handoff.presence import PAGE_SILENT_S
+from bot.handoff.unanswered import customer_left_at
+from bot.handoff.waiting_settings import load_waiting_room
+from bot.handoff.watcher import WaitingRoom
+from bot.ivr.handoff import QueueHandoff
+from bot.ivr.held_calls import RENEW_S, HeldCalls
+from bot.renewing_thread import client_like
+from tests.conftest import PROJECT_ROOT
+from tests.handoff.test_waiting_room import Conversations, agent_available
+
+
+@pytest.fixture
+def room(queue, clock, kefu_env):
+    return WaitingRoom(queue, Conversations(clock), load_waiting_room(PROJECT_ROOT / "content" / "waiting_room.yml"))
+
+
+async def queue_call(queue, call_id: str) -> None:
+    """A transfer node queues the call, as the process holding it does."""
+    gateway = QueueHandoff(queue.redis, repository=None)
+    gateway.queue = queue  # the test's clock and recorder
+    await gateway.enqueue(conversation_id=f"ivr:{call_id}", skill="tv", priority=0, customer_id=None,
+                          phone="13800000001", collected={"flow": "main", "path": ["transfer_tv"], "vars": {}})
+    queue.clock.advance(1)
+
+
+async def test_a_call_whose_process_died_is_not_claimed_and_leaves_the_queue_as_lost(room, queue, clock, events):
+    await agent_available(queue)
+    nobody_ahead = await queue.estimated_wait("tv", "ivr")
+    queued_at = clock()
+    await queue_call(queue, "MZdead")  # and then its process was killed: nobody vouches for the call again
+    clock.advance(PAGE_SILENT_S + 1)
+    await queue.roster.heartbeat("a1")  # the agent's desk is open
+
+    assert await queue.take_next("a1") == ("empty", None), "a dead line is not handed to an agent"
+    figures = {f["skill"]: f for f in await queue_figures(queue)}
+    assert figures["tv"]["waiting"] == 0 and figures["tv"]["longest_wait_s"] == 0.0
+    assert await queue.estimated_wait("tv", "ivr") == nobody_ahead, "the next caller does not wait behind it"
+
+    await room.visit("ivr:MZdead")
+    assert await queue.position("ivr:MZdead") is None, "out of the queue, not waiting for max_wait_s"
+    assert events.data("handoff_abandoned") == [
+        {"reason": "call_lost", "skill": "tv", "wait_s": pytest.approx(0.0, abs=0.01),
+         "left_at": pytest.approx(queued_at, abs=0.01), "removed_at": pytest.approx(clock(), abs=0.01)}]
+    assert room.conversations.resumed == {"ivr:MZdead": None}, "the assistant is no longer paused for it"
+
+
+def renew_from_a_thread(held: HeldCalls, client) -> None:
+    """One round of the process's renewing thread, run while the event loop is held up (joined here)."""
+    renewal = threading.Thread(target=held.renew, args=(client,))
+    renewal.start()
+    renewal.join()
+
+
+async def test_a_live_call_waits_as_long_as_it_takes_though_a_renewal_fails_and_is_claimed(room, queue, clock):
+    held = HeldCalls(queue.redis, clock=clock)
+    held.hold("ivr:MZlive")
+    await queue_call(queue, "MZlive")
+    client = client_like(queue.redis)
+    for _ in range(10):  # ten minutes in line, every other renewal lost (Redis did not answer it)
+        clock.advance(2 * RENEW_S)
+        await room.visit("ivr:MZlive")
+        assert (await queue.position("ivr:MZlive")).position == 1
+        renew_from_a_thread(held, client)
+    clock.advance(2 * RENEW_S)  # a renewal late again: the call is claimed all the same
+    await agent_available(queue)
+    assert (await queue.take_next("a1"))[1].conversation_id == "ivr:MZlive"
+    renew_from_a_thread(held, client)  # claimed: no longer vouched for as waiting, nor taken for lost
+    clock.advance(10 * RENEW_S)
+    assert await customer_left_at(queue, await queue.entry("ivr:MZlive")) is None, "the desk shows no caller gone"
+
+
+async def test_after_redis_stopped_answering_a_live_call_is_kept_until_its_process_could_vouch_again(room, queue,
+                                                                                                     clock, events):
+    held = HeldCalls(queue.redis, clock=clock)
+    held.hold("ivr:MZwait")
+    await queue_call(queue, "MZwait")
+    await room.tick()
+    clock.advance(4 * RENEW_S)  # Redis down: no renewal landed, no pass of the waiting room ran
+    await room.tick()
+    assert (await queue.position("ivr:MZwait")).position == 1, "not dropped for a silence nobody could break"
+    renew_from_a_thread(held, client_like(queue.redis))
+    clock.advance(RENEW_S)
+    await room.tick()
+    assert (await queue.position("ivr:MZwait")).position == 1
+    assert events.data("handoff_abandoned") == []
