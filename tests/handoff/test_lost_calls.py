@@ -19,6 +19,7 @@ from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.watcher import WaitingRoom
 from bot.ivr.handoff import QueueHandoff
 from bot.ivr.held_calls import RENEW_S, HeldCalls
+from bot.ivr.line import CallLines
 from bot.renewing_thread import client_like
 from tests.conftest import PROJECT_ROOT
 from tests.handoff.test_waiting_room import Conversations, agent_available
@@ -98,3 +99,22 @@ async def test_after_redis_stopped_answering_a_live_call_is_kept_until_its_proce
     await room.tick()
     assert (await queue.position("ivr:MZwait")).position == 1
     assert events.data("handoff_abandoned") == []
+
+
+async def test_a_process_vouches_for_the_calls_its_lines_hold_and_stops_when_a_call_ends(queue, clock):
+    """The runtime's wiring (bot.channels.ivr): a call's session attaches its line at the start and detaches
+    it at the end. A call that ended while its leaving the queue failed (Redis not answering) is lost too."""
+    async def spoken(_message: dict) -> None:
+        pass
+
+    held = HeldCalls(queue.redis, clock=clock)
+    lines = CallLines(queue.redis, held)
+    for call_id in ("MZended", "MZon"):
+        lines.attach(call_id, spoken)
+        await queue_call(queue, call_id)
+    lines.detach("MZended")
+    await agent_available(queue)
+    for _ in range(4):
+        clock.advance(RENEW_S)
+        held.renew(client_like(queue.redis))
+    assert (await queue.take_next("a1"))[1].conversation_id == "ivr:MZon", "not the call ahead of it, ended"
