@@ -37,6 +37,19 @@ def is_callback(context: dict | None) -> bool:
     return isinstance(callback, dict) and bool(callback)
 
 
+# is_callback for Lua scripts, on a record's ``request`` (its JSON): cjson decodes an object to a table with
+# string keys, an array to one with numbers. Prepended to the scripts that use it (bot.handoff.queue's claim,
+# bot.ivr.held_calls).
+IS_CALLBACK_LUA = """
+local function is_callback(request)
+  local context = cjson.decode(request).context
+  if type(context) ~= 'table' then return false end
+  local callback = context.callback
+  return type(callback) == 'table' and type(next(callback)) == 'string'
+end
+"""
+
+
 def is_call(channel: str, context: dict | None) -> bool:
     """Whether serving the conversation puts the agent on the phone: a caller on the line (``ivr``),
     or a booked callback the agent rings (:func:`is_callback`), whatever channel it was booked on. Kept

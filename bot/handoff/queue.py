@@ -24,8 +24,8 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from bot.handoff import keys
-from bot.handoff.agents import (CALLS_PER_AGENT, PHONE_CHANNEL, AgentRoster, is_call, is_callback, kinds_among,
-                                recorded_call)
+from bot.handoff.agents import (CALLS_PER_AGENT, IS_CALLBACK_LUA, PHONE_CHANNEL, AgentRoster, is_call, is_callback,
+                                kinds_among, recorded_call)
 from bot.handoff.estimate import HandleHistory, mean_handle_time, record_handle_time, wait_behind
 from bot.handoff.handback import WORDS_FIELD
 from bot.handoff.handle_history import DatabaseHandleTimes
@@ -104,13 +104,12 @@ return ''
 # gone too: that process died, and the line with it (found in review: agents were handed dead calls). The
 # claim clears the field: only a waiting call is vouched for (bot.ivr.held_calls).
 # is_call is bot.handoff.agents.recorded_call: the ``call`` field, else (a record queued before it
-# existed) the phone's channel or a packet whose ``callback`` is a non-empty object (is_callback; cjson
-# decodes an object to a table with string keys, an array to one with numbers).
+# existed) the phone's channel or a packet whose ``callback`` is a non-empty object (IS_CALLBACK_LUA).
 # An agent who holds CALLS_PER_AGENT calls passes over the calls too (they keep their place for a free
 # agent): the head is the first chat.
 # Returns {'ok', id, passed over} or {'again', id, 0} or {'empty', passed over} or {'on_a_call', passed over}
 # (only calls wait, beside gone customers) or {'full'}.
-_CLAIM = """
+_CLAIM = IS_CALLBACK_LUA + """
 if KEYS[3] ~= '' then
   local taken = redis.call('GET', KEYS[3])
   if taken then
@@ -121,12 +120,6 @@ end
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[3]) then return {'full'} end
 local open_since = tonumber(ARGV[2]) - tonumber(ARGV[7])
 local passed = 0
-local function is_callback(request)
-  local context = cjson.decode(request).context
-  if type(context) ~= 'table' then return false end
-  local callback = context.callback
-  return type(callback) == 'table' and type(next(callback)) == 'string'
-end
 local function is_call(member)
   local fields = redis.call('HMGET', ARGV[4] .. member, 'call', 'channel')
   if fields[1] then return fields[1] == '1' end

@@ -19,16 +19,22 @@ import time
 from typing import Callable, Iterable
 
 from bot.handoff import keys
+from bot.handoff.agents import IS_CALLBACK_LUA
 from bot.handoff.presence import HELD_AT_FIELD, PAGE_SILENT_S
 from bot.renewing_thread import RenewingThread, client_like
 
 RENEW_S = PAGE_SILENT_S / 3
 
 # KEYS: the calls' queue records; ARGV: now, the field. Only a waiting record is vouched for: a record
-# that expired or ended is not written back, and a claimed one (the claim clears the field) needs none.
-_VOUCH = """
+# that expired or ended is not written back, and a claimed one (the claim clears the field) needs none. Nor
+# a booked callback queued under the call's conversation while the call is still on: it is not this line's,
+# and would be taken for a lost call once the call ended (an agent rings the customer).
+_VOUCH = IS_CALLBACK_LUA + """
 for _, key in ipairs(KEYS) do
-  if redis.call('HGET', key, 'state') == 'waiting' then redis.call('HSET', key, ARGV[2], ARGV[1]) end
+  local record = redis.call('HMGET', key, 'state', 'request')
+  if record[1] == 'waiting' and not (record[2] and is_callback(record[2])) then
+    redis.call('HSET', key, ARGV[2], ARGV[1])
+  end
 end
 return 0
 """

@@ -118,3 +118,20 @@ async def test_a_process_vouches_for_the_calls_its_lines_hold_and_stops_when_a_c
         clock.advance(RENEW_S)
         held.renew(client_like(queue.redis))
     assert (await queue.take_next("a1"))[1].conversation_id == "ivr:MZon", "not the call ahead of it, ended"
+
+
+async def test_a_callback_booked_in_a_call_is_rung_though_the_call_ended_after_it_was_queued(queue, clock):
+    """A booked callback is queued under the conversation it was booked in (``ivr:<call id>``) when it is
+    due; the call may still be on the line then. Its process must not vouch for the callback as its call:
+    once the call ended, the callback would be taken for a lost call and never rung."""
+    from bot.handoff.queue import HandoffRequest
+
+    held = HeldCalls(queue.redis, clock=clock)
+    held.hold("ivr:MZbooked")  # the caller is still on the line when the callback falls due
+    await queue.enqueue(HandoffRequest("ivr:MZbooked", "ivr", "tv", 0, None,
+                                       {"callback": {"contact_id": 7, "phone": "13800000001"}}))
+    held.renew(client_like(queue.redis))
+    held.let_go("ivr:MZbooked")  # and then hangs up
+    clock.advance(4 * RENEW_S)
+    await agent_available(queue)
+    assert (await queue.take_next("a1"))[1].conversation_id == "ivr:MZbooked", "the agent rings them"
