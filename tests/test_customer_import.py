@@ -152,6 +152,22 @@ def test_a_customer_already_in_kefu_without_a_key_is_taken_over_by_account_numbe
     assert ids_by_key(kefu_env)["CRM-0001"] == demo.id
 
 
+def test_a_plan_end_date_is_loaded_changed_and_cleared_with_the_customers_row(kefu_env, tmp_path, capsys):
+    """The date "我的宽带什么时候到期" is told (actions/plan_end.py): optional, and, as every field, the
+    record is the whole row: left out, the plan renews monthly."""
+    yearly = {**ALICE, "plan_end_date": "2027-06-30"}
+    assert kefu("customer", "import", jsonl(tmp_path / "a.jsonl", PLANS + [yearly, BOB])) == 0
+    repo = Repository(kefu_env.database_url)
+    assert repo.find_customer(phone="13912340001").plan_end_date == "2027-06-30"
+    assert repo.find_customer(phone="13912340002").plan_end_date is None
+    capsys.readouterr()
+    assert kefu("customer", "import", jsonl(tmp_path / "b.jsonl", [{**yearly, "plan_end_date": "2028-06-30"}, BOB])) == 0
+    assert "customers        0 added       1 updated       1 unchanged" in capsys.readouterr().out
+    assert repo.find_customer(phone="13912340001").plan_end_date == "2028-06-30"
+    assert kefu("customer", "import", jsonl(tmp_path / "c.jsonl", [{**yearly, "plan_end_date": None}])) == 0
+    assert repo.find_customer(phone="13912340001").plan_end_date is None
+
+
 def test_customers_may_swap_phone_numbers_within_one_import(kefu_env, tmp_path):
     assert kefu("customer", "import", jsonl(tmp_path / "a.jsonl", PLANS + [ALICE, BOB])) == 0
     swapped = [{**ALICE, "phone": BOB["phone"]}, {**BOB, "phone": ALICE["phone"]}]
@@ -176,6 +192,10 @@ BAD_LINES = [
     # A NUL character (a CRM export's stray \u0000): PostgreSQL failed the whole import with a traceback
     # after every check had passed, SQLite stored it in the name the desk and the replies show.
     ({**NEW, "name": "王\u0000小丽"}, "name must not contain a NUL character"),
+    # The plan's end date: a date as YYYY-MM-DD, or left out (a plan renewing monthly).
+    ({**NEW, "plan_end_date": "2027/06/30"}, 'customer: plan_end_date must be a date as YYYY-MM-DD, not "2027/06/30"'),
+    ({**NEW, "plan_end_date": "2027-02-30"}, "plan_end_date must be a date as YYYY-MM-DD"),
+    ({**NEW, "plan_end_date": 20270630}, "plan_end_date must be a date as YYYY-MM-DD"),
     ({**MONTHS[0], "customer": "CRM-9999"}, "bill of customer CRM-9999, who is in neither"),
     ({**MONTHS[0], "period": "2026/11"}, "period must be a month as YYYY-MM"),
     # Full-width digits (an extract typed in a Chinese IME) and a trailing line break looked like a month

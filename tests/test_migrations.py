@@ -290,3 +290,19 @@ def test_a_database_holding_a_month_twice_is_refused_by_name_and_left_as_it_was(
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM bills")).scalar_one() == 2
     assert "external_id" not in {c["name"] for c in sa.inspect(engine).get_columns("customers")}
+
+
+def test_the_plan_end_revision_keeps_every_customer_and_gives_them_no_end_date(engine):
+    """0010: customers gain the plan's end date ("我的宽带什么时候到期"), empty (a plan renewing monthly)
+    until an import gives one; nothing else of theirs changes."""
+    at_revision(engine, "0009_erased_exports")
+    add_customer(engine)
+    add_bill(engine)
+    assert migrate.upgrade(engine).after == migrate.head()
+    assert customers(engine) == [{"phone": "13800000001", "name": "Wang", "balance_cents": -500}]
+    with engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT plan_end_date FROM customers")).scalar_one() is None
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM bills")).scalar_one() == 1
+        conn.execute(sa.text("UPDATE customers SET plan_end_date = '2027-06-30'"))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT plan_end_date FROM customers")).scalar_one() == "2027-06-30"

@@ -123,16 +123,20 @@ def period(value: Any) -> str:
     return value
 
 
-def date(value: Any) -> str:
-    if value is MISSING or value is None:
-        raise Invalid("is missing")
-    try:
-        if not isinstance(value, str) or not DATE.fullmatch(value):
-            raise ValueError
-        dt.date.fromisoformat(value)
-    except ValueError:
-        raise Invalid(f"must be a date as YYYY-MM-DD, not {json.dumps(value, ensure_ascii=False)}") from None
-    return value
+def date(*, default: Any = MISSING) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is MISSING or value is None or value == "":
+            if default is MISSING:
+                raise Invalid("is missing")
+            return default
+        try:
+            if not isinstance(value, str) or not DATE.fullmatch(value):
+                raise ValueError
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise Invalid(f"must be a date as YYYY-MM-DD, not {json.dumps(value, ensure_ascii=False)}") from None
+        return value
+    return check
 
 
 def mobile(value: Any) -> str:
@@ -158,10 +162,12 @@ FIELDS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "external_id": text(64), "phone": mobile, "account_number": text(20), "name": text(50),
         "vip_tier": integer(low=VIP_TIERS.start, high=VIP_TIERS.stop - 1, default=0),
         "address": text(200, default=""), "plan_code": text(32, default=None), "balance_cents": integer(default=0),
+        # the plan's last paid day (a yearly plan, a contract); left out or null: it renews monthly
+        "plan_end_date": date(default=None),
     },
     "bill": {
         "customer": text(64), "period": period, "amount_cents": integer(),
-        "status": choice(BILL_STATUSES), "due_date": date,
+        "status": choice(BILL_STATUSES), "due_date": date(),
     },
     "usage": {
         "customer": text(64), "period": period, "data_used_mb": integer(low=0),

@@ -98,6 +98,7 @@ class Customer:
     plan_code: str | None
     balance_cents: int
     external_id: str | None = None  # the operator's key (``kefu customer import``); None for demo data
+    plan_end_date: str | None = None  # YYYY-MM-DD, the plan's last paid day; None: it renews monthly
 
 
 OPEN_TICKET_STATUSES = ("open", "assigned")  # what the desk and the customer call open

@@ -57,6 +57,8 @@ customers = Table(
     Column("plan_code", String(32), ForeignKey("plans.code")),
     Column("balance_cents", Integer, nullable=False, default=0),  # negative = arrears
     Column("external_id", String(64)),  # NULL for customers loaded before the import existed (demo data)
+    # YYYY-MM-DD, the last day the plan is paid for (a yearly plan, a contract); NULL: it renews monthly
+    Column("plan_end_date", String(10)),
     Index("ix_customers_external_id", "external_id", unique=True),
 )
 

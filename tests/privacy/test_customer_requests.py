@@ -84,6 +84,7 @@ def test_export_holds_each_store_of_the_customer_and_nobody_elses(env, tmp_path)
     document = json.loads(text)
     database = document["database"]
     assert database["customers"][0]["name"] == "张伟"
+    assert database["customers"][0]["plan_end_date"] == "2026-12-31"  # when their yearly plan ends, as told them
     assert {t["ticket_id"] for t in database["tickets"]} == {seeded.ticket, seeded.voice_ticket}
     assert NOTE in [h["note"] for h in database["ticket_history"]]
     assert [o["payload"]["text"] for o in database["outbox"]] == [OTP_TEXT]
