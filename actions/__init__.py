@@ -4,5 +4,5 @@ from bot.observability import action_server
 action_server.install()  # rasa-sdk imports this package once at start: Kefu's logs from here on
 
 from actions import (  # noqa: E402,F401
-    accounts, csat, desk_proof, escalation, handoff, identity, knowledge_answers, new_install, opt_out, selfhelp, tickets,
-    visits)
+    accounts, csat, desk_proof, escalation, handoff, identity, knowledge_answers, new_install, opt_out, plan_end, selfhelp,
+    tickets, visits)

@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.backend import db, labels, parts_named, record, repository
 from actions.identity import IdentifiedAction, db_error, request_text, verified_customer, without_secrets
 from actions.misunderstanding import intent_of
+from actions.plan_end import ActionTellPlanEnd, asks_plan_end
 from bot.arrears import bill_status, owed_cents
 from bot.db.repository import Customer, DatabaseError
 
@@ -60,6 +61,8 @@ class ActionQueryBill(IdentifiedAction):
     ) -> list[dict[str, Any]]:
         if asks_account_number(request_text(tracker)):  # "我的账号是多少", read as a bill question (about 0.49)
             return await ActionTellAccountNumber().serve(dispatcher, tracker, customer, verified)
+        if asks_plan_end(request_text(tracker)):  # "帮我查下我的宽带什么时候到期", read as a bill question
+            return await ActionTellPlanEnd().serve(dispatcher, tracker, customer, verified)
         bills = await db(repository().bills_for, customer.id)
         month = await db(repository().usage_for, customer.id)
         asked = bill_topics(request_text(tracker), labels().get("bill_question") or {})
@@ -199,6 +202,8 @@ class ActionQueryPlan(IdentifiedAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         said = request_text(tracker)
+        if asks_plan_end(said):  # "我的套餐什么时候到期": their plan's end, once they proved who they are
+            return await ActionTellPlanEnd().run(dispatcher, tracker, domain)
         if any(words in said for words in labels().get("own_plan_words") or ()):
             return await super().run(dispatcher, tracker, domain)  # identified and proven, then served
         try:

@@ -63,6 +63,7 @@ HISTORY_FIELDS: dict[str, frozenset[str]] = {
 # fill failed every bill, plan or visit answer (found in review: `kefu validate` passed "{amout}").
 FILLED_LINES: dict[tuple[str, ...], dict[str, object]] = {
     ("month",): {"year": "2026", "month": 11},
+    ("date",): {"year": 2026, "month": 12, "day": 31},
     ("bill_line",): {"period": "", "amount": "", "status": ""},
     ("plan_line",): {"name": "", "monthly_fee": "", "description": ""},
     ("visit_when", "date"): {"month": 12, "day": 5, "weekday": ""},
@@ -79,7 +80,7 @@ NAME_SECTIONS = ("ticket_status", "ticket_kind", "service_action", "bill_status"
 # or per part (a bill's, a plan category's) a list: one written as a single text ("visit_named: 上门,
 # 师傅") became a list of its characters, and a message with any of them (门, 师) matched.
 WORD_LISTS = ("selfhelp_not_fixed_words", "never_mind_words", "goodbye_words", "visit_question", "visit_progress_question", "visit_change_words",
-              "visit_named", "hurry_words", "complaint_words", "how_words")
+              "visit_named", "hurry_words", "complaint_words", "how_words", "plan_end_words")
 WORD_LISTS_BY_PART = ("bill_question", "plan_question", "fault_named_by", "ticket_question")
 
 
@@ -198,8 +199,31 @@ def labels_problems(settings, domain) -> list:
             raw = safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
             return problems
-        return problems + unnamed_codes(path, raw) if isinstance(raw, dict) else problems
-    return unnamed_codes(path, words) + unnamed_services(settings.root, words["service_action"])
+        if not isinstance(raw, dict):
+            return problems
+        return problems + unnamed_codes(path, raw) + unknown_articles(path, raw, settings.content_dir / "knowledge")
+    return (unnamed_codes(path, words) + unnamed_services(settings.root, words["service_action"])
+            + unknown_articles(path, words, settings.content_dir / "knowledge"))
+
+
+# The knowledge articles an answer says after its own reply, by id (actions/plan_end.py: how to renew).
+ARTICLE_KEYS = ("plan_end_renewal_article",)
+
+
+def unknown_articles(path: Path, labels: dict, folder: Path) -> list:
+    """An article named here that no file of content/knowledge/ has: the answer would leave it out unsaid."""
+    from bot.editor.problems import Problem
+    from bot.knowledge.articles import ArticleError, article_files, read_article
+
+    ids = set()
+    for article_path in article_files(folder):
+        try:
+            ids.add(read_article(article_path).id)
+        except ArticleError:
+            continue  # said by the knowledge checks
+    return [Problem(str(path), _line_named(path, f"`{key}`"), f"`{key}` names the article '{labels[key]}', which "
+                    f"no file of {folder.name}/ has: the answer would leave it out; give an article's id")
+            for key in ARTICLE_KEYS if labels.get(key) is not None and labels[key] not in ids]
 
 
 def unnamed_codes(path: Path, labels: dict) -> list:

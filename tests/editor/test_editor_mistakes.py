@@ -67,6 +67,19 @@ def test_a_status_name_deleted_from_labels_is_named_at_its_section(project):
                for p in problems), problems
 
 
+def test_a_misspelt_renewal_article_and_a_date_that_does_not_fill_are_named_at_their_lines(project):
+    """The plan's end date is told, then how to renew (the article `plan_end_renewal_article`): an id no
+    article has would leave the renewal unsaid, a `date` naming a value Kefu does not give would fail it."""
+    labels = project / "content" / "labels.yml"
+    edit(labels, "plan_end_renewal_article: payment_methods", "plan_end_renewal_article: payment_method")
+    edit(labels, 'date: "{year}年{month}月{day}日"', 'date: "{year}年{month}月{dya}日"')
+    problems = [p for p in errors_for(project) if p.startswith("content/labels.yml")]
+    article = line_of(project, "content/labels.yml", "plan_end_renewal_article:")
+    assert any(p.startswith(f"content/labels.yml:{article}: ") and "'payment_method'" in p for p in problems), problems
+    date = line_of(project, "content/labels.yml", 'date: "{year}')
+    assert any(p.startswith(f"content/labels.yml:{date}: ") and "{day}" in p for p in problems), problems
+
+
 @pytest.mark.parametrize("name, old, new, hint", [
     ("content/selfhelp.yml", "    fault_type: fault_tv\n", "\tfault_type: fault_tv\n", "tab"),
     ("content/labels.yml", "  open: 已受理", '  open: "已受理', "quote"),

@@ -1,0 +1,77 @@
+"""When the customer's plan ends ("我的宽带什么时候到期"), for the proven account holder only.
+
+The NLU has no intent for it: it reads such questions as query_plan, query_bill or ask_how_to, or lets
+them fall back, and each of those got a bill, the plans on sale or how to pay. The editors' words
+(``plan_end_words`` in content/labels.yml) send them here from those actions. The date is the customer's
+``plan_end_date`` (``kefu customer import``); a plan without one renews monthly and is said so. How to
+renew is the editors' knowledge article named by ``plan_end_renewal_article``, said after the date.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend import db, labels, parts_named, record, repository
+from actions.identity import IdentifiedAction
+from bot.analytics.config import centre_zone
+from bot.db.repository import Customer
+from bot.knowledge.index import index_for
+from bot.settings import get_settings
+
+ACTION = "action_tell_plan_end"
+
+
+def asks_plan_end(text: str) -> bool:
+    """Whether ``text`` asks when the customer's plan ends (``plan_end_words``) and names no part of the
+    bill (``bill_question``: "账单什么时候到期" is the bill's due date, not the plan's end)."""
+    words = labels()
+    return (any(word and word in text for word in words.get("plan_end_words") or ())
+            and not parts_named(text, words.get("bill_question") or {}))
+
+
+def centre_today() -> dt.date:
+    """Today where the customers are (the contact centre's time zone): a plan ends on their calendar."""
+    return dt.datetime.now(centre_zone()).date()
+
+
+def date_words(day: dt.date) -> str:
+    """A date as the editors write dates (``date`` in content/labels.yml), not 2026-12-31."""
+    return labels()["date"].format(year=day.year, month=day.month, day=day.day)
+
+
+class ActionTellPlanEnd(IdentifiedAction):
+    request = "plan_end"
+
+    def name(self) -> str:
+        return ACTION
+
+    async def serve(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer, verified: bool
+    ) -> list[dict[str, Any]]:
+        plan = await db(repository().plan, customer.plan_code) if customer.plan_code else None
+        said = {"customer_name": customer.name, "plan_name": plan["name"] if plan else ""}
+        if plan is None:
+            dispatcher.utter_message(response="utter_plan_end_no_plan", customer_name=customer.name)
+        elif not customer.plan_end_date:
+            dispatcher.utter_message(response="utter_plan_end_monthly", **said)
+        else:
+            end = dt.date.fromisoformat(customer.plan_end_date)
+            days_left = (end - centre_today()).days
+            reply = ("utter_plan_end_date" if days_left > 0 else "utter_plan_end_today" if days_left == 0
+                     else "utter_plan_end_passed")
+            dispatcher.utter_message(response=reply, **said, end_date=date_words(end), days_left=days_left)
+            await tell_renewal(dispatcher)
+        await record(tracker, "answer_given", topic="plan_end")
+        return []
+
+
+async def tell_renewal(dispatcher: CollectingDispatcher) -> None:
+    """How to renew: the summary of the editors' article ``plan_end_renewal_article`` (none named: nothing)."""
+    article_id = labels().get("plan_end_renewal_article")
+    hit = await asyncio.to_thread(index_for(get_settings()).article, article_id) if article_id else None
+    if hit is not None:
+        dispatcher.utter_message(response="utter_knowledge_answer", answer=hit.summary)
