@@ -155,6 +155,10 @@ class ActionHandleDeny(Action):
         if awaiting == "offer_human":
             dispatcher.utter_message(response="utter_misunderstood_rephrase")
             return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
+        if stray_guess(tracker) and says_any(tracker, labels().get("complaint_words")):
+            # "排了半天队也没人理，太慢了" (an unsure no) while asked for a number was told only that the number
+            # was still needed (found trying the chat): the complaint it says, acknowledged, as in the fallback.
+            return await continue_with("action_complaint", dispatcher, tracker, domain)
         pending = tracker.get_slot("pending_request")
         if awaiting == "identity" and pending and last_said(tracker) not in STILL_NEEDED:
             # "没解决" again, or "不用了", while asked for a number: the request stays, once, with the way

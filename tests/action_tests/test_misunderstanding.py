@@ -159,3 +159,21 @@ async def test_a_refund_demand_the_nlu_could_not_place_is_a_complaint(run_action
     turn = await run_action("action_fallback", tracker)
     assert turn.responses == ["utter_ack_complaint", "utter_ask_identity"]
     assert turn.slots.get("pending_request") == "action_complaint"
+
+
+async def test_a_complaint_read_as_an_unsure_no_while_a_number_is_asked_is_the_complaint(run_action):
+    """Found trying the chat: 账单什么时候到期 asked for a number, then 排了半天队也没人理，太慢了 (deny 0.50,
+    complaint 0.41) was told only that the number was still needed: the complaint was neither acknowledged
+    nor filed. It is the complaint, acknowledged first, and the number asked for it."""
+    chat = Chat(run_action)
+    chat.tracker.sender_id = "complaint-while-asked-for-a-number"
+    asked = await chat.says("账单什么时候到期", "query_bill", "action_query_bill")
+    assert asked.responses == ["utter_ask_identity"]
+    turn = await chat.says("排了半天队也没人理，太慢了", "deny", "action_handle_deny", confidence=0.50,
+                           ranking=[{"name": "deny", "confidence": 0.50}, {"name": "complaint", "confidence": 0.41}])
+    assert turn.responses[0] == "utter_ack_complaint", turn.responses
+    assert turn.slots.get("pending_request") == "action_complaint"
+    plain_no = Chat(run_action)  # a plain no to the number is still told how to go on without one
+    plain_no.tracker.sender_id = "no-number"
+    await plain_no.says("账单什么时候到期", "query_bill", "action_query_bill")
+    assert (await plain_no.says("不想给", "deny", "action_handle_deny")).responses != ["utter_ack_complaint"]
