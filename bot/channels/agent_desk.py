@@ -44,7 +44,7 @@ from bot.handoff import supervisor
 from bot.handoff.departures import requeue, requeue_held
 from bot.handoff.desk import Desk, DeskError
 from bot.handoff.desk_push import changes_channel, keep_installed
-from bot.handoff.presence import customer_gone
+from bot.handoff.presence import customer_gone, gone_reason
 from bot.handoff.queue import HandoffQueue, redis_from_settings
 from bot.handoff.sessions import COOKIE, SESSION_TTL_S, close_session, session_agent
 from bot.handoff.watcher import WaitingRoom, left_queue_marker
@@ -359,15 +359,18 @@ async def remove_entry(request: Request, desk: Desk, agent: dict, conversation_i
     if entry is None or entry["state"] != "waiting":
         raise DeskError("error_not_waiting", 404)
     absence = await customer_gone(desk.queue.redis, entry, desk.queue.clock())
+    reason = gone_reason(entry["channel"]) if absence is not None else "removed_by_supervisor"
     if absence is not None:  # the customer left: their abandonment, the supervisor only tidies (bot.handoff.supervisor)
-        removed = await desk.queue.stop_waiting(conversation_id, "customer_gone", left_at=absence.seen_at,
+        removed = await desk.queue.stop_waiting(conversation_id, reason, left_at=absence.seen_at,
                                                 by=agent["agent_id"])
     else:
-        removed = await desk.queue.stop_waiting(conversation_id, "removed_by_supervisor")
+        removed = await desk.queue.stop_waiting(conversation_id, reason)
     if not removed:
         raise DeskError("error_not_waiting", 404)  # an agent took it meanwhile: theirs now
-    # Told, with the way to a person (found by a tester: removed silently, the customer kept waiting).
-    await desk.conversations.resume(conversation_id, "utter_queue_removed", **left_queue_marker(entry["channel"]))
+    if reason == "call_lost":  # its process died, and the line with it: nothing to say into it
+        await desk.conversations.resume(conversation_id, None)
+    else:  # told, with the way to a person (found by a tester: removed silently, the customer kept waiting)
+        await desk.conversations.resume(conversation_id, "utter_queue_removed", **left_queue_marker(entry["channel"]))
     logger.info("handoff.supervisor.removed conversation=%s by=%s", conversation_id, agent["agent_id"])
     return response.json({"ok": True})
 

@@ -56,6 +56,12 @@ def page_tells_presence(channel: str, call: bool) -> bool:
     return channel == WEBCHAT_CHANNEL and not call
 
 
+def gone_reason(channel: str) -> str:
+    """What a gone customer's leaving the queue is recorded as: ``call_lost`` for a call whose process died
+    (the waiting room's and a supervisor's removal alike), ``customer_gone`` for a web chat's closed page."""
+    return "call_lost" if channel == PHONE_CHANNEL else "customer_gone"
+
+
 def customer_seen_key(conversation_id: str) -> str:
     return SEEN_PREFIX + conversation_id
 

@@ -135,3 +135,33 @@ async def test_a_callback_booked_in_a_call_is_rung_though_the_call_ended_after_i
     clock.advance(4 * RENEW_S)
     await agent_available(queue)
     assert (await queue.take_next("a1"))[1].conversation_id == "ivr:MZbooked", "the agent rings them"
+
+
+async def test_a_supervisor_removing_a_lost_call_records_it_lost_and_says_nothing_into_it(queue, clock, events,
+                                                                                          kefu_env):
+    """A supervisor's 移出队列 on a call whose process died, before the waiting room saw it out, recorded the
+    caller's abandonment as ``customer_gone`` (a web chat's closed page), and said 已将您移出排队 into a line
+    that was gone. It is the same ``call_lost`` the waiting room records, and nothing is said."""
+    import json
+
+    from bot.channels import agent_desk
+    from bot.db.repository import Repository
+    from bot.handoff.accounts import SUPERVISOR, AccountStore
+    from bot.handoff.desk import Desk
+    from tests.handoff.test_desk_database_down import desk_request
+    from tests.handoff.test_desk_first_shift import Conversations as DeskConversations
+
+    accounts = AccountStore(kefu_env.database_url)
+    accounts.add("boss", "boss-pass-1", ["tv"], role=SUPERVISOR)
+    conversations = DeskConversations()
+    desk = Desk(queue, conversations, accounts, Repository(kefu_env.database_url))
+    queued_at = clock()
+    await queue_call(queue, "MZgone")  # its process was killed
+    clock.advance(PAGE_SILENT_S + 1)
+    token, _ = await desk.login("boss", "boss-pass-1")
+    answer = await agent_desk.remove_entry(desk_request(desk, token, "/agent/api/supervisor/queue"),
+                                           conversation_id="ivr:MZgone")
+    assert answer.status == 200 and json.loads(answer.body) == {"ok": True}
+    [abandoned] = events.data("handoff_abandoned")
+    assert abandoned["reason"] == "call_lost" and abandoned["left_at"] == pytest.approx(queued_at, abs=0.01)
+    assert [response for response, _ in conversations.said.get("ivr:MZgone", [])] == [], "said into a dead line"
