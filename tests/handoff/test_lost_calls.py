@@ -140,8 +140,9 @@ async def test_a_callback_booked_in_a_call_is_rung_though_the_call_ended_after_i
 async def test_a_supervisor_removing_a_lost_call_records_it_lost_and_says_nothing_into_it(queue, clock, events,
                                                                                           kefu_env):
     """A supervisor's 移出队列 on a call whose process died, before the waiting room saw it out, recorded the
-    caller's abandonment as ``customer_gone`` (a web chat's closed page), and said 已将您移出排队 into a line
-    that was gone. It is the same ``call_lost`` the waiting room records, and nothing is said."""
+    caller's abandonment as ``customer_gone`` (a web chat's closed page), and said utter_queue_removed
+    (您的人工排队已由客服主管结束…) into a line that was gone. It is the same ``call_lost`` the waiting room
+    records, and nothing is said."""
     import json
 
     from bot.channels import agent_desk
