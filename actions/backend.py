@@ -47,10 +47,15 @@ def latest_entity(tracker: Tracker, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def latest_text(tracker: Tracker) -> str:
+    """The customer's latest message as typed or said ("" for none)."""
+    return str((tracker.latest_message or {}).get("text") or "")
+
+
 def says_any(tracker: Tracker, words: list[str] | None) -> bool:
     """Whether the latest message has any of ``words`` (one of the editors' lists in content/labels.yml)
     in it, letters in any case."""
-    text = str((tracker.latest_message or {}).get("text") or "").lower()
+    text = latest_text(tracker).lower()
     return any(word and word.lower() in text for word in words or ())
 
 

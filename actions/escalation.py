@@ -12,7 +12,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.accounts import BILL_ANSWERS, asks_account_number, bill_topics_named
-from actions.backend import db, labels, last_said, record, repository, says_any
+from actions.backend import db, labels, last_said, latest_text, record, repository, says_any
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
 from actions.handoff import asks_about_the_queue, offer_human, tell_not_waiting
@@ -102,7 +102,7 @@ def follows_up_the_bill(tracker: Tracker) -> bool:
     that name a part of the bill (``bill_question`` in content/labels.yml): "上个月呢" got "抱歉，我没太明白"
     (found trying the chat), and "上个月" while the phone asked for the password 抱歉，我没听清楚 (found on a
     live call). The bill action answers it, or asks for the proof again as it was asked."""
-    text = str((tracker.latest_message or {}).get("text") or "")
+    text = latest_text(tracker)
     proof_for_the_bill = (tracker.get_slot("awaiting") == AWAITING_PROOF
                           and tracker.get_slot("pending_request") == "action_query_bill")
     return (last_said(tracker) in BILL_ANSWERS or proof_for_the_bill) \
@@ -216,10 +216,10 @@ class ActionFallback(Action):
             return [SlotSet("awaiting", None)]
         if await hurry_ticket(dispatcher, tracker):
             return [SlotSet("awaiting", None)]
-        if asks_account_number(str((tracker.latest_message or {}).get("text") or "")):
+        if asks_account_number(latest_text(tracker)):
             # "我的宽带账号是多少": no intent of its own; the customer is asked who they are first
             return await continue_with("action_tell_account_number", dispatcher, tracker, domain)
-        if asks_plan_end(str((tracker.latest_message or {}).get("text") or "")):
+        if asks_plan_end(latest_text(tracker)):
             # "我的宽带啥时候到期": no intent of its own; the customer is asked who they are first
             return await continue_with(PLAN_END_ACTION, dispatcher, tracker, domain)
         if follows_up_the_bill(tracker):  # "上个月呢" right after the bill: the bill question it is

@@ -17,7 +17,7 @@ from rasa_sdk.events import ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
-from actions.backend import catalogue, channel_of, db, record, repository, says_any
+from actions.backend import catalogue, channel_of, db, latest_text, record, repository, says_any
 from actions.chain import continue_with
 from actions.identity import identified, local_phone, verified_customer
 from bot.db.repository import Customer, DatabaseError
@@ -51,7 +51,7 @@ def asks_whether_queued(tracker: Tracker) -> bool:
     """Whether the latest message is a question about a place in line: ``place_words`` and one of the
     waiting room's ``question_ends`` at its end. The NLU reads "还在排队吗" as a complaint; a complaint about the
     queue ("排了半天队也没人理，太慢了") asks nothing and stays one."""
-    text = str((tracker.latest_message or {}).get("text") or "").rstrip(TRAILING_CALM).casefold()
+    text = latest_text(tracker).rstrip(TRAILING_CALM).casefold()
     ends = [end.casefold() for end in load_waiting_room().question_ends if end]
     return asks_about_the_queue(tracker) and any(text.endswith(end) for end in ends)
 

@@ -27,7 +27,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
-from actions.backend import db, last_said, latest_entity, record, repository
+from actions.backend import db, last_said, latest_entity, latest_text, record, repository
 from actions.chain import continue_with, find_action
 from bot.db.repository import Customer, DatabaseError
 from bot.handoff.masking import AWAITING_PROOF, blank_secrets, is_bare_proof, mask_phone, proof_secrets
@@ -454,7 +454,7 @@ class ActionIdentifyCustomer(Action):
         pending = tracker.get_slot("pending_request")
         phone = latest_entity(tracker, "phone_number")
         account = latest_entity(tracker, "account_number")
-        text = (tracker.latest_message or {}).get("text") or ""
+        text = latest_text(tracker)
         answer = ANSWER.search(text)
         if tracker.get_slot("awaiting") == AWAITING_PROOF and answer and not (phone or account):
             return await check_proof(dispatcher, tracker, domain, answer.group())

@@ -16,7 +16,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import catalogue, labels, latest_entity, record, repository, says_any
+from actions.backend import catalogue, labels, latest_entity, latest_text, record, repository, says_any
 from actions.chain import apply_slots, continue_with
 from actions.clarify import SECOND_AT_LEAST
 from actions.csat import ask_csat
@@ -149,7 +149,7 @@ class ActionTriageFault(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         if message_being_left(tracker):
             return await leave_the_message(dispatcher, tracker, domain)
-        if asks_plan_end(str((tracker.latest_message or {}).get("text") or "")):
+        if asks_plan_end(latest_text(tracker)):
             # "我的宽带还有几天到期", read as a broadband fault: no fault, a question about their plan
             return await continue_with(PLAN_END_ACTION, dispatcher, tracker, domain)
         named = faults_named(tracker)
@@ -168,7 +168,7 @@ async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dic
     if fault_type is None:
         dispatcher.utter_message(response="utter_default")
         return []
-    text = (tracker.latest_message or {}).get("text") or ""
+    text = latest_text(tracker)
     symptom = latest_entity(tracker, "symptom") or ""
     # Another fault than the one talked about so far ("宽带也连不上了" after the TV): its own triage, and
     # not the first one's error code, which went onto the second one's repair ticket.

@@ -16,7 +16,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import labels, record, says_any
+from actions.backend import labels, latest_text, record, says_any
 from bot.knowledge.index import index_for
 from bot.settings import get_settings
 
@@ -29,7 +29,7 @@ OFFER = "utter_offer_service_change"
 async def answer_service_question(dispatcher: CollectingDispatcher, tracker: Tracker,
                                   change: str | None) -> list[dict[str, Any]] | None:
     """The answer and the offer to a question about ``change``; None when it is no question an article answers."""
-    text = str((tracker.latest_message or {}).get("text") or "")
+    text = latest_text(tracker)
     if not says_any(tracker, labels().get("how_words")):
         return None
     hit = await asyncio.to_thread(index_for(get_settings()).answer, text, "manage_service")

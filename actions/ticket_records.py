@@ -6,7 +6,7 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
-from actions.backend import channel_of, db, labels, last_said, record, repository
+from actions.backend import channel_of, db, labels, last_said, latest_text, record, repository
 from actions.identity import named_by_account, typed_number
 from actions.kept_requests import FILING
 from bot.db.repository import Customer, DatabaseError
@@ -116,7 +116,7 @@ async def note_said_more(dispatcher, tracker: Tracker) -> bool:
     of that request ("下个月再开" after a suspension): noted on the ticket for whoever works it, and the
     customer told so, without its id (someone who only named a customer was not told it). Found trying the
     chat: they got "抱歉，我没太明白" and the words were lost. False when there is no such ticket."""
-    text = str((tracker.latest_message or {}).get("text") or "")
+    text = latest_text(tracker)
     ticket_id = tracker.get_slot("last_ticket_id")
     if last_said(tracker) not in FILED_REPLIES or not ticket_id or not CJK_OR_DIGIT.search(text):
         return False

@@ -16,7 +16,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.acknowledge import AcknowledgeFirst
-from actions.backend import channel_of, db, labels, last_said, record, repository
+from actions.backend import channel_of, db, labels, last_said, latest_text, record, repository
 from actions.identity import NOT_A_REQUEST, IdentifiedAction, customer_words, request_text, without_secrets
 from actions.new_install import ActionNewInstall, asks_new_install
 from actions.repairs import join_ticket
@@ -273,4 +273,4 @@ def booked_by(booked: dict, tracker: Tracker, text: str) -> bool:
 def asked_for_the_time_again(tracker: Tracker) -> bool:
     """On the phone after a no to the time read back: the caller's next words name the time."""
     return (tracker.get_slot("awaiting") == VISIT_TIME and just_asked(tracker, ASK_TIME_AGAIN)
-            and time_asked(str((tracker.latest_message or {}).get("text") or "")) is not None)
+            and time_asked(latest_text(tracker)) is not None)
