@@ -7,9 +7,11 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import db, labels, parts_named, record, repository
+from actions.chain import continue_with
 from actions.identity import IdentifiedAction, db_error, request_text, verified_customer, without_secrets
 from actions.misunderstanding import intent_of
-from actions.plan_end import ActionTellPlanEnd, asks_plan_end
+from actions.plan_end import ACTION as PLAN_END_ACTION
+from bot.asked_outright import ACCOUNT_NUMBER, PLAN_END, asked_outright
 from bot.arrears import bill_status, owed_cents
 from bot.db.repository import Customer, DatabaseError
 
@@ -56,13 +58,16 @@ class ActionQueryBill(IdentifiedAction):
     def name(self) -> str:
         return "action_query_bill"
 
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        # "我的账号是多少", "帮我查下我的宽带什么时候到期": bill questions to the NLU's last step (bot/asked_outright.py)
+        outright = ASKED_OUTRIGHT.get(asked_outright(request_text(tracker)))
+        if outright:
+            return await continue_with(outright, dispatcher, tracker, domain)
+        return await super().run(dispatcher, tracker, domain)
+
     async def serve(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer, verified: bool
     ) -> list[dict[str, Any]]:
-        if asks_account_number(request_text(tracker)):  # "我的账号是多少", read as a bill question (about 0.49)
-            return await ActionTellAccountNumber().serve(dispatcher, tracker, customer, verified)
-        if asks_plan_end(request_text(tracker)):  # "帮我查下我的宽带什么时候到期", read as a bill question
-            return await ActionTellPlanEnd().serve(dispatcher, tracker, customer, verified)
         bills = await db(repository().bills_for, customer.id)
         month = await db(repository().usage_for, customer.id)
         asked = bill_topics(request_text(tracker), labels().get("bill_question") or {})
@@ -170,8 +175,8 @@ def tell_bill(dispatcher: CollectingDispatcher, customer: Customer, bills: list[
 
 class ActionTellAccountNumber(IdentifiedAction):
     """"我的宽带账号是多少": the account number from the customer database, for the proven account holder only
-    (asked who they are first, as for bills). The NLU has no intent for it and lets the question fall back:
-    ``account_number_words`` in content/labels.yml send it here (actions/escalation.py)."""
+    (asked who they are first, as for bills). The NLU has no intent for it: ``account_number_words`` in
+    content/labels.yml make it a bill question (bot/asked_outright.py), and the bill action sends it here."""
 
     request = "account_number"
 
@@ -187,9 +192,8 @@ class ActionTellAccountNumber(IdentifiedAction):
         return []
 
 
-def asks_account_number(text: str) -> bool:
-    """Whether the customer's words ask for their own account number (``account_number_words``)."""
-    return any(word and word in text for word in labels().get("account_number_words") or ())
+# The actions answering the questions the editors' words name outright.
+ASKED_OUTRIGHT = {ACCOUNT_NUMBER: "action_tell_account_number", PLAN_END: PLAN_END_ACTION}
 
 
 class ActionQueryPlan(IdentifiedAction):
@@ -202,8 +206,6 @@ class ActionQueryPlan(IdentifiedAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         said = request_text(tracker)
-        if asks_plan_end(said):  # "我的套餐什么时候到期": their plan's end, once they proved who they are
-            return await ActionTellPlanEnd().run(dispatcher, tracker, domain)
         if any(words in said for words in labels().get("own_plan_words") or ()):
             return await super().run(dispatcher, tracker, domain)  # identified and proven, then served
         try:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from rasa_sdk import Tracker
 
 from bot.db.repository import Repository
-from bot.labels import labels  # noqa: F401 - the actions' words, re-exported
+from bot.labels import labels, parts_named  # noqa: F401 - the actions' words, re-exported
 from bot.outcomes import record as record_outcome
 from bot.selfhelp import Catalogue, load_catalogue
 from bot.settings import get_settings
@@ -57,12 +57,6 @@ def says_any(tracker: Tracker, words: list[str] | None) -> bool:
     in it, letters in any case."""
     text = latest_text(tracker).lower()
     return any(word and word.lower() in text for word in words or ())
-
-
-def parts_named(text: str, parts: dict[str, list[str]]) -> set[str]:
-    """The parts of an editors' per-part word list (``bill_question``, ``plan_question`` in content/labels.yml)
-    that ``text`` names: any of a part's words in it, as written."""
-    return {part for part, words in parts.items() if any(word in text for word in words or ())}
 
 
 def last_said(tracker: Tracker) -> str | None:

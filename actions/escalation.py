@@ -11,14 +11,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.accounts import BILL_ANSWERS, asks_account_number, bill_topics_named
+from actions.accounts import BILL_ANSWERS, bill_topics_named
 from actions.backend import db, labels, last_said, latest_text, record, repository, says_any
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
 from actions.handoff import asks_about_the_queue, offer_human, tell_not_waiting
 from actions.identity import details_question, leave_the_message, message_being_left, number_still_needed
 from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
-from actions.plan_end import ACTION as PLAN_END_ACTION, asks_plan_end
 from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
     misunderstood_in_a_row, turns)
@@ -216,12 +215,6 @@ class ActionFallback(Action):
             return [SlotSet("awaiting", None)]
         if await hurry_ticket(dispatcher, tracker):
             return [SlotSet("awaiting", None)]
-        if asks_account_number(latest_text(tracker)):
-            # "我的宽带账号是多少": no intent of its own; the customer is asked who they are first
-            return await continue_with("action_tell_account_number", dispatcher, tracker, domain)
-        if asks_plan_end(latest_text(tracker)):
-            # "我的宽带啥时候到期": no intent of its own; the customer is asked who they are first
-            return await continue_with(PLAN_END_ACTION, dispatcher, tracker, domain)
         if follows_up_the_bill(tracker):  # "上个月呢" right after the bill: the bill question it is
             return await continue_with("action_query_bill", dispatcher, tracker, domain)
         if len(faults_named(tracker)) > 1:  # "电视和宽带都不行了": both faults, one after the other

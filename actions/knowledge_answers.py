@@ -14,9 +14,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import labels, record, says_any
-from actions.chain import continue_with
-from actions.plan_end import ACTION as PLAN_END_ACTION, asks_plan_end
+from actions.backend import record
 from bot.knowledge.index import index_for
 from bot.settings import get_settings
 
@@ -27,9 +25,6 @@ class ActionAnswerFromKnowledge(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         message = tracker.latest_message or {}
-        if asks_plan_end(message.get("text") or "") and not says_any(tracker, labels().get("how_words")):
-            # "宽带到期时间", read as a how-to: the date, from the customer database ("到期了怎么续费" stays here)
-            return await continue_with(PLAN_END_ACTION, dispatcher, tracker, domain)
         intent = (message.get("intent") or {}).get("name") or ""
         hit = await asyncio.to_thread(index_for(get_settings()).answer, message.get("text") or "", intent)
         if hit is None:

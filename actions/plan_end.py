@@ -1,8 +1,9 @@
 """When the customer's plan ends ("我的宽带什么时候到期"), for the proven account holder only.
 
-The NLU has no intent for it: it reads such questions as query_plan, query_bill or ask_how_to, or lets
-them fall back, and each of those got a bill, the plans on sale or how to pay. The editors' words
-(``plan_end_words`` in content/labels.yml) send them here from those actions. The date is the customer's
+The NLU has no intent for it: it read such questions as query_plan, query_bill or ask_how_to, or let them
+fall back, and each of those got a bill, the plans on sale or how to pay. The editors' words
+(``plan_end_words`` in content/labels.yml) now make it a bill question (bot/asked_outright.py), and the bill
+action sends it here. The date is the customer's
 ``plan_end_date`` (``kefu customer import``); a plan without one renews monthly and is said so. How to
 renew is the editors' knowledge article named by ``plan_end_renewal_article``, said after the date.
 """
@@ -15,7 +16,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import db, labels, parts_named, record, repository
+from actions.backend import db, labels, record, repository
 from actions.identity import IdentifiedAction
 from bot.analytics.config import centre_zone
 from bot.db.repository import Customer
@@ -23,14 +24,6 @@ from bot.knowledge.index import index_for
 from bot.settings import get_settings
 
 ACTION = "action_tell_plan_end"
-
-
-def asks_plan_end(text: str) -> bool:
-    """Whether ``text`` asks when the customer's plan ends (``plan_end_words``) and names no part of the
-    bill (``bill_question``: "账单什么时候到期" is the bill's due date, not the plan's end)."""
-    words = labels()
-    return (any(word and word in text for word in words.get("plan_end_words") or ())
-            and not parts_named(text, words.get("bill_question") or {}))
 
 
 def centre_today() -> dt.date:

@@ -22,7 +22,6 @@ from actions.clarify import SECOND_AT_LEAST
 from actions.csat import ask_csat
 from actions.handoff import offer_human
 from actions.identity import leave_the_message, message_being_left, verified_customer
-from actions.plan_end import ACTION as PLAN_END_ACTION, asks_plan_end
 from actions.repairs import CHASED, chase_if_known
 from bot.db.repository import DatabaseError
 from bot.handoff.rules import load_rules
@@ -149,9 +148,6 @@ class ActionTriageFault(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         if message_being_left(tracker):
             return await leave_the_message(dispatcher, tracker, domain)
-        if asks_plan_end(latest_text(tracker)):
-            # "我的宽带还有几天到期", read as a broadband fault: no fault, a question about their plan
-            return await continue_with(PLAN_END_ACTION, dispatcher, tracker, domain)
         named = faults_named(tracker)
         if len(named) < 2:
             return await triage(dispatcher, tracker, domain, current_fault_type(tracker))

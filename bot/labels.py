@@ -179,6 +179,12 @@ def labels() -> dict:
     return editor_file(get_settings().content_dir / "labels.yml", parse_labels, (ValueError, yaml.YAMLError)).get()
 
 
+def parts_named(text: str, parts: dict[str, list[str]]) -> set[str]:
+    """The parts of an editors' per-part word list (``bill_question``, ``plan_question`` in content/labels.yml)
+    that ``text`` names: any of a part's words in it, as written."""
+    return {part for part, words in parts.items() if any(word in text for word in words or ())}
+
+
 def ticket_summary(key: str, **values: object) -> str:
     """A ticket's summary line in the editors' words (``ticket_summary`` in content/labels.yml)."""
     line = labels()["ticket_summary"][key].format(**{name: values.get(name, "") for name in SUMMARY_FIELDS[key]})

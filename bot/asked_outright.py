@@ -1,0 +1,44 @@
+"""Questions with no intent of their own, known by the editors' words in content/labels.yml: the customer's
+account number (``account_number_words``) and when their plan ends (``plan_end_words``).
+
+The NLU reads them as whatever is nearest (a bill, a plan, a how-to, a fault, thanks) or lets them fall back.
+Five actions once sent them on, each with a line of its own, and the actions without one answered another
+question (户号是多少啊 got an article, 谢谢 再问下什么时候到期 a goodbye). The NLU's last step now reads them as
+``query_bill`` before any action runs (bot/nlu/asked_outright.py): the account the customer holds, which the
+bill action answers, once they proved who they are.
+"""
+from __future__ import annotations
+
+from bot.labels import labels, parts_named
+
+INTENT = "query_bill"
+ACCOUNT_NUMBER = "account_number"
+PLAN_END = "plan_end"
+
+
+def _says(text: str, words: list[str] | None) -> bool:
+    return any(word and word in text for word in words or ())
+
+
+def _without(text: str, words: list[str] | None) -> str:
+    """``text`` with each of ``words`` cut out: what else it says."""
+    for word in words or ():
+        if word:
+            text = text.replace(word, " ")
+    return text
+
+
+def asked_outright(text: str) -> str | None:
+    """Which of these questions ``text`` asks, if any. Never one naming a part of the bill ("账单什么时候到期" is
+    the bill's due date, "账号余额" the balance); nor, for the plan's end, how to do something ("到期了怎么续费"
+    is the renewal article's)."""
+    words = labels()
+    if parts_named(text, words.get("bill_question") or {}):
+        return None
+    if _says(text, words.get("account_number_words")):
+        return ACCOUNT_NUMBER
+    plan_end = words.get("plan_end_words")
+    # the how-to outside the question's own words: "宽带什么时候到期" holds 带什么 (how_words' "what to bring")
+    if _says(text, plan_end) and not _says(_without(text, plan_end), words.get("how_words")):
+        return PLAN_END
+    return None
