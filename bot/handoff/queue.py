@@ -45,6 +45,10 @@ TRANSFER_FIELD = "transfer"
 # How long a desk's claim is remembered under its request id, for the page's retry of a reply it never got.
 CLAIM_REMEMBERED_S = 300
 
+# How often a script that writes the record anew is tried, recording what the record owes before each retry
+# (HandoffQueue._unless_owed): once is enough unless something else cut off in between.
+OWED_TRIES = 3
+
 Recorder = Callable[[str, str, str, dict], Awaitable[None]]
 
 
@@ -72,11 +76,23 @@ class QueuePosition:
     estimated_wait_s: float
 
 
-# Enqueue unless already waiting or being served: returns the state it found ("" when new).
+# Whether the record still owes the events of a claim or a transfer cut off after its script (noted under their
+# marks, ``HandoffQueue.claim_recorded`` and ``transfer_recorded``): the scripts that write the record anew answer
+# 'owed' then, and the caller records them first (``HandoffQueue._unless_owed``). Found in review: a second
+# transfer, or the customer queued again, within the waiting room's grace lost the first's events for good.
+_OWES_EVENTS = """
+local function owes_events(key)
+  return redis.call('HEXISTS', key, 'claim_unrecorded') == 1 or redis.call('HEXISTS', key, 'transfer_unrecorded') == 1
+end
+"""
+
+# Enqueue unless already waiting or being served: returns the state it found ("" when new), or 'owed'
+# (_OWES_EVENTS: nothing written).
 # ``call`` (ARGV[9], "1"/"0"): serving it puts the agent on the phone (bot.handoff.agents.is_call).
-_ENQUEUE = """
+_ENQUEUE = _OWES_EVENTS + """
 local state = redis.call('HGET', KEYS[2], 'state')
 if state == 'waiting' or state == 'claimed' then return state end
+if owes_events(KEYS[2]) then return 'owed' end
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'request', ARGV[1], 'state', 'waiting', 'skill', ARGV[2],
            'priority', ARGV[3], 'enqueued_at', ARGV[4], 'channel', ARGV[6], 'waiting_since', ARGV[8],
@@ -238,7 +254,9 @@ return {'ok', waiting_since(), redis.call('HGET', KEYS[1], 'claimed_at')}
 # owes (TRANSFER_FIELD's JSON), now, when the agent's handling ended, the handle-time window.
 # The rest of the transfer is noted in the record and in the transfers owed, and the handle time kept, in this
 # script: whatever cuts the desk's request off after it, the waiting room knows what is left to do.
-_TRANSFER = _HELD_BY_THE_AGENT + """
+# {'owed', ''} (_OWES_EVENTS) while the record still owes an earlier claim's or transfer's events: nothing written.
+_TRANSFER = _HELD_BY_THE_AGENT + _OWES_EVENTS + """
+if owes_events(KEYS[1]) then return {'owed', ''} end
 local claimed_at = redis.call('HGET', KEYS[1], 'claimed_at')
 local since = waiting_since()
 redis.call('SREM', KEYS[2], ARGV[2])
@@ -321,10 +339,10 @@ class HandoffQueue:
         speed of answer runs from then (found in review: a callback offered late was answered "in 10 s")."""
         now = self.clock() if enqueued_at is None else enqueued_at
         try:
-            found = await self._enqueue(
+            found = await self._unless_owed(request.conversation_id, lambda: self._enqueue(
                 keys=[keys.queue(request.skill), keys.conversation(request.conversation_id)],
                 args=self._enqueue_args(request, now, waiting_since=min(now, self.clock())),
-            )
+            ))
             position = await self.position(request.conversation_id) or QueuePosition(0, 0.0)
         except (RedisError, OSError):
             await self._withdraw(request, now)
@@ -596,16 +614,28 @@ class HandoffQueue:
         owed = {"mark": f"transferred:{agent_id}:{now!r}", "agent_id": agent_id, "from_skill": entry["skill"],
                 "to_skill": skill, "channel": entry["channel"], "note": note, "handled_until": handled_until,
                 "says": says, "at": now}
-        self._released(conversation_id, await self._transfer(
+        self._released(conversation_id, await self._unless_owed(conversation_id, lambda: self._transfer(
             keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.queue(skill),
                   keys.transfers(), keys.handle_times(entry["skill"])],
             args=[agent_id, conversation_id, *self._enqueue_args(request, entry["enqueued_at"]),
                   json.dumps(owed, ensure_ascii=False), repr(now), repr(handled_until),
-                  self.rules.handle_time_window]))
+                  self.rules.handle_time_window])))
         await self.transfer_recorded(conversation_id)
         if not says:
             await self.redis.zrem(keys.transfers(), conversation_id)
         return await self.position(conversation_id) or QueuePosition(0, 0.0)
+
+    async def _unless_owed(self, conversation_id: str, script: Callable[[], Awaitable]):
+        """``script``'s answer (_ENQUEUE's or _TRANSFER's), run once the events the record still owes (a claim's, a
+        transfer's, cut off after their scripts: ``_OWES_EVENTS``) are recorded, dated when they happened, so the
+        script writing the record anew loses none of them."""
+        for _ in range(OWED_TRIES):
+            answer = await script()
+            if as_text(answer[0] if isinstance(answer, list) else answer) != "owed":
+                return answer
+            await self.transfer_recorded(conversation_id, late=True)  # a transfer's before the claim that followed it
+            await self.claim_recorded(conversation_id, late=True)
+        raise HandoffError(f"{conversation_id} still owes events after {OWED_TRIES} tries")
 
     async def transfer_recorded(self, conversation_id: str, *, late: bool = False) -> dict | None:
         """The events of the transfer last noted in the record (``handoff_closed`` for the agent who passed it

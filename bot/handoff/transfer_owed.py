@@ -16,7 +16,9 @@ The waiting room (``bot.handoff.watcher``) finishes each transfer still owed ``T
 (:func:`finish_owed`): the events recorded unless they were (the record stores an event id once), and, while
 the customer still waits from that transfer (read again under the conversation's lock), told unless the desk
 told them already (the words carry the transfer's mark). A customer an agent of the new group has taken
-meanwhile was told "an agent joined": nothing about the transfer is said then.
+meanwhile was told "an agent joined": nothing about the transfer is said then. A step that writes the record anew
+before then (that agent transferring the customer on, the customer queued again after a close) records the events
+first (``HandoffQueue._unless_owed``): found in review, they were lost to it.
 """
 from __future__ import annotations
 

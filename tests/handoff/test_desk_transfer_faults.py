@@ -168,3 +168,75 @@ async def test_a_claim_cut_off_after_its_script_is_recorded_once(queue, clock, k
     assert claimed[0]["at"] == utc(claimed_at), "dated when the claim was made"
     joined = [t for t in await said(conversations, conversation_id) if t.startswith("人工客服 王芳 已为您接入")]
     assert len(joined) == 1, "told once an agent joined"
+
+
+async def cut_off_transfer_to_tv(queue, clock, kefu_env, redis, redis_url, conversations, conversation_id: str):  # noqa: F811
+    """王芳 serves the customer two minutes and passes them to the tv group; the transfer is cut off after its
+    script. The desk (its ``conversations`` real) and when the transfer was made."""
+    desk = await transferred_with_a_proof_open(queue, kefu_env, conversations, conversation_id)
+    clock.advance(120)
+    redis_stops_answering_after(queue, "_transfer", redis_url)
+    transferred_at = clock()
+    with pytest.raises(aioredis.RedisError):
+        await desk.close("wang", conversation_id, "transfer", skill="tv", note="电视没信号", agent_name="王芳")
+    await redis_answers_again(redis)
+    return desk, transferred_at
+
+
+@pytest.mark.parametrize("then", ["transferred_on", "queued_again"])
+async def test_a_cut_off_transfer_keeps_its_events_when_the_customer_moves_on_within_the_grace(
+        queue, clock, kefu_env, redis, redis_url, conversations, events, then):  # noqa: F811
+    """Found in review: a transfer cut off after its script owes its events to the waiting room, 30 s later; an
+    agent of the new group who took the customer and passed them on meanwhile (or closed, the customer asking
+    for a person again) wrote the record anew, and the first agent's contact (``handoff_closed``, its handle
+    time) and the tv wait (``handoff_queued``) were never recorded: missing from the KPIs for good."""
+    conversation_id = f"transfer-cut-then-{then}"
+    desk, transferred_at = await cut_off_transfer_to_tv(queue, clock, kefu_env, redis, redis_url, conversations,
+                                                        conversation_id)
+    clock.advance(5)
+    assert (await desk.claim("li", "李雷"))["conversation_id"] == conversation_id
+    clock.advance(10)
+    if then == "transferred_on":
+        await desk.close("li", conversation_id, "transfer", skill="billing", note="还是账单", agent_name="李雷")
+    else:
+        await desk.close("li", conversation_id, "resolved", note="已处理")
+        await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    await waiting_room_passes(queue, conversations, clock)
+
+    closed = {d["agent_id"]: d for d in events.data("handoff_closed")}  # the close of li's may come first
+    assert len(events.data("handoff_closed")) == 2, "each agent's contact, once"
+    assert (closed["wang"]["disposition"], closed["wang"]["handle_s"]) == ("transfer:tv", 120.0)
+    assert closed["wang"]["at"] == utc(transferred_at), "dated when the first transfer was made"
+    assert (closed["li"]["disposition"], closed["li"]["handle_s"]) == \
+        ("transfer:billing" if then == "transferred_on" else "resolved", 10.0)
+    assert sorted((d["skill"], bool(d.get("transferred"))) for d in events.data("handoff_queued")) == \
+        sorted([("billing", False), ("tv", True), ("billing", then == "transferred_on")])
+    assert [(d["agent_id"], d["wait_s"]) for d in events.data("handoff_claimed")][1:] == [("li", 5.0)]
+
+
+async def test_a_claim_cut_off_then_transferred_within_the_grace_keeps_its_event(
+        queue, clock, kefu_env, redis, redis_url, conversations, events):  # noqa: F811
+    """Found in review: the agent whose claim was cut off after its script (the desk lists the customer all the
+    same) transferred them before the waiting room recorded the claim: ``handoff_claimed`` was lost, the answer
+    and its wait missing from the KPIs."""
+    conversation_id = "claim-cut-then-transferred"
+    await waiting_for_a_person(conversations, conversation_id)
+    queue.clock.now = time.time()
+    desk = await served(queue, kefu_env, HandoffRequest("claim-cut-other", "webchat", "billing", 1, None, {}))
+    desk.conversations = conversations
+    await queue.roster.register("wang", name="王芳", skills=["billing"], capacity=2, status="available")
+    await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    clock.advance(45)
+    claimed_at = clock()
+    redis_stops_answering_after(queue, "_claim", redis_url)
+    with pytest.raises(aioredis.RedisError):
+        await desk.claim("wang", "王芳", "r-1")
+    await redis_answers_again(redis)
+    clock.advance(20)
+    await desk.close("wang", conversation_id, "transfer", skill="tv", note="电视没信号", agent_name="王芳")
+    await waiting_room_passes(queue, conversations, clock)
+
+    claimed = [d for c, k, _, d in events.recorded if c == conversation_id and k == "handoff_claimed"]
+    assert [(d["agent_id"], d["wait_s"], d["at"]) for d in claimed] == [("wang", 45.0, utc(claimed_at))], claimed
+    assert [(d["agent_id"], d["handle_s"]) for c, k, _, d in events.recorded
+            if c == conversation_id and k == "handoff_closed"] == [("wang", 20.0)]
