@@ -48,7 +48,6 @@ from bot.handoff.presence import customer_gone, gone_reason
 from bot.handoff.queue import HandoffQueue, redis_from_settings
 from bot.handoff.sessions import COOKIE, SESSION_TTL_S, close_session, session_agent
 from bot.handoff.watcher import WaitingRoom, left_queue_marker
-from bot.outcomes import record
 from bot.security.origins import from_another_origin
 from bot.security.login_guard import LoginGuard
 from bot.settings import get_settings
@@ -215,10 +214,7 @@ async def login(request: Request) -> HTTPResponse:
 async def logout(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
     """Conversations still held go back to their queue, keeping their place (the page asked first):
     found by a tester, a customer left by an agent who signed out was never answered."""
-    requeued = await requeue_held(desk.queue, agent["agent_id"])
-    for conversation_id in requeued:
-        await record(conversation_id, "handoff_requeued", database_url=desk.repository.url,
-                     agent_id=agent["agent_id"], reason="signed_out")
+    requeued = await requeue_held(desk.queue, agent["agent_id"], "signed_out")
     await desk.queue.roster.set_status(agent["agent_id"], "away")
     await close_session(desk.queue.redis, request.cookies.get(COOKIE))
     reply = response.json({"ok": True, "requeued": len(requeued)})
@@ -380,10 +376,9 @@ async def remove_entry(request: Request, desk: Desk, agent: dict, conversation_i
 async def requeue_served(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
     """A conversation an agent is serving goes back to its queue (the agent went home, or is stuck)."""
     entry = await desk.queue.entry(conversation_id)
-    if entry is None or entry["state"] != "claimed" or not await requeue(desk.queue, conversation_id, entry["agent_id"]):
+    if entry is None or entry["state"] != "claimed" or not await requeue(desk.queue, conversation_id, entry["agent_id"],
+                                                                         "supervisor", by=agent["agent_id"]):
         raise DeskError("error_not_serving", 404)
-    await record(conversation_id, "handoff_requeued", database_url=desk.repository.url,
-                 agent_id=entry["agent_id"], reason="supervisor", by=agent["agent_id"])
     logger.info("handoff.supervisor.requeued conversation=%s agent=%s by=%s", conversation_id,
                 entry["agent_id"], agent["agent_id"])
     return response.json({"ok": True})

@@ -21,8 +21,11 @@ every ``DEPARTURES_CHECK_S``:
 
 Either way each conversation keeps its place in time, as a transfer to the same group does; the
 waiting room's next visit tells the customer that their agent left, and their place again;
-``handoff_requeued`` is recorded with the agent and the reason (``removed``, ``agent_gone``; the desk
-records ``signed_out`` and ``supervisor``).
+``handoff_requeued`` is recorded with the agent and the reason (``removed``, ``agent_gone``; the desk's
+``signed_out`` and ``supervisor``, with ``by``), under the mark of the transfer that put the conversation back
+(``HandoffQueue.transfer``'s ``requeued``): one cut off mid-way is recorded by the waiting room with the
+transfer's other events (``bot.handoff.transfer_owed``). Found in review: recorded after every conversation
+was back, it was lost when cut off in between.
 
 Cost: the removal records are read every ``DEPARTURES_CHECK_S`` (5 s), not every tick: one indexed
 query on a table that is empty almost always (measured 0.6 ms on SQLite through ``asyncio.to_thread`` on
@@ -45,10 +48,11 @@ logger = logging.getLogger(__name__)
 DEPARTURES_CHECK_S = 5.0
 
 
-async def requeue(queue: HandoffQueue, conversation_id: str, agent_id: str, *, claimed_by: float | None = None,
-                  served_until: float | None = None) -> bool:
+async def requeue(queue: HandoffQueue, conversation_id: str, agent_id: str, reason: str, *, by: str = "",
+                  claimed_by: float | None = None, served_until: float | None = None) -> bool:
     """One conversation ``agent_id`` holds back to its queue, keeping its place in time as a transfer
     to the same group does; the waiting room's next visit tells the customer their place again.
+    ``handoff_requeued`` (``reason``, ``by``) is recorded with the transfer's events.
     False when the agent no longer holds it (closed, or the customer left meanwhile), or took it
     after ``claimed_by``. ``served_until``: the gone agent's last check-in (``HandoffQueue.transfer``)."""
     from bot.handoff.watcher import WITH_AGENT, remember_notice  # the waiting room imports this module
@@ -59,21 +63,19 @@ async def requeue(queue: HandoffQueue, conversation_id: str, agent_id: str, *, c
     if claimed_by is not None and (entry["claimed_at"] or 0.0) > claimed_by:
         return False
     try:
-        await queue.transfer(conversation_id, agent_id, entry["skill"], served_until=served_until)
+        await queue.transfer(conversation_id, agent_id, entry["skill"], served_until=served_until,
+                             requeued={"reason": reason, **({"by": by} if by else {})})
     except HandoffError:
         return False
     await remember_notice(queue, conversation_id, WITH_AGENT)  # the next visit says the agent left, and the place
     return True
 
 
-async def requeue_held(queue: HandoffQueue, agent_id: str, *, claimed_by: float | None = None) -> list[str]:
+async def requeue_held(queue: HandoffQueue, agent_id: str, reason: str, *,
+                       claimed_by: float | None = None) -> list[str]:
     """Every conversation the agent holds back to its queue (the agent signs out, was removed, is gone)."""
-    return [c for c in await queue.serving(agent_id) if await requeue(queue, c, agent_id, claimed_by=claimed_by)]
-
-
-async def record_requeued(queue: HandoffQueue, conversation_ids: list[str], agent_id: str, reason: str) -> None:
-    for conversation_id in conversation_ids:
-        await queue.record(conversation_id, "handoff_requeued", {"agent_id": agent_id, "reason": reason})
+    return [c for c in await queue.serving(agent_id)
+            if await requeue(queue, c, agent_id, reason, claimed_by=claimed_by)]
 
 
 async def requeue_removed_agents(queue: HandoffQueue, accounts: AccountStore) -> list[str]:
@@ -86,8 +88,7 @@ async def requeue_removed_agents(queue: HandoffQueue, accounts: AccountStore) ->
 
 async def act_on_removal(queue: HandoffQueue, accounts: AccountStore, removal: Removal) -> list[str]:
     agent_id = removal.name
-    requeued = await requeue_held(queue, agent_id, claimed_by=removal.removed_at)
-    await record_requeued(queue, requeued, agent_id, "removed")
+    requeued = await requeue_held(queue, agent_id, "removed", claimed_by=removal.removed_at)
     if not await asyncio.to_thread(accounts.exists, agent_id):  # added again: their roster entry is the new one's
         await queue.roster.forget(agent_id)
     await asyncio.to_thread(accounts.removal_done, removal)
@@ -121,8 +122,8 @@ async def agent_gone(queue: HandoffQueue, agent_id: str, since: float) -> list[s
     if seen is None or float(seen) >= since:
         return []  # checked in meanwhile
     requeued = [c for c in await queue.serving(agent_id)
-                if not await _bridged(queue, c) and await requeue(queue, c, agent_id, served_until=float(seen))]
-    await record_requeued(queue, requeued, agent_id, "agent_gone")
+                if not await _bridged(queue, c) and await requeue(queue, c, agent_id, "agent_gone",
+                                                                  served_until=float(seen))]
     await queue.roster.set_status(agent_id, "away", from_desk=False)
     if requeued:
         logger.info("handoff.agent_gone agent=%s requeued=%d last_seen_s_ago=%.0f", agent_id, len(requeued),

@@ -589,7 +589,8 @@ class HandoffQueue:
         return float(as_text(result[1])), float(as_text(result[2]))
 
     async def transfer(self, conversation_id: str, agent_id: str, skill: str, *, note: str = "",
-                       agent_name: str = "", served_until: float | None = None, says: str = "") -> QueuePosition:
+                       agent_name: str = "", served_until: float | None = None, says: str = "",
+                       requeued: dict | None = None) -> QueuePosition:
         """Close as ``transfer`` and queue again for ``skill``, keeping the original place in time.
 
         The packet carries the hand-over (who, from which group, when, the note) to the next agent.
@@ -599,6 +600,8 @@ class HandoffQueue:
         ``says``: what the caller tells the customer next (the desk: "transferred", then the place); noted with
         the transfer, the waiting room says it if the caller is cut off (``bot.handoff.transfer_owed``), until
         the caller crosses it off. Without it nothing more is owed once the events are recorded.
+        ``requeued``: given back to the queue as the agent left (``bot.handoff.departures.requeue``): the
+        ``handoff_requeued`` event's ``reason`` (and ``by``), recorded with the transfer's other events, under its mark.
         """
         if skill not in self.rules.skills:
             raise HandoffError(f"unknown skill group {skill!r}")
@@ -613,7 +616,7 @@ class HandoffQueue:
         handled_until = now if served_until is None else min(now, served_until)
         owed = {"mark": f"transferred:{agent_id}:{now!r}", "agent_id": agent_id, "from_skill": entry["skill"],
                 "to_skill": skill, "channel": entry["channel"], "note": note, "handled_until": handled_until,
-                "says": says, "at": now}
+                "says": says, "at": now, **({"requeued": requeued} if requeued else {})}
         self._released(conversation_id, await self._unless_owed(conversation_id, lambda: self._transfer(
             keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.queue(skill),
                   keys.transfers(), keys.handle_times(entry["skill"])],
@@ -639,7 +642,7 @@ class HandoffQueue:
 
     async def transfer_recorded(self, conversation_id: str, *, late: bool = False) -> dict | None:
         """The events of the transfer last noted in the record (``handoff_closed`` for the agent who passed it
-        on, ``handoff_queued`` for the new wait), recorded unless recorded already, under ids of the transfer's
+        on, ``handoff_queued`` for the new wait, ``handoff_requeued`` for one given back as the agent left), recorded unless recorded already, under ids of the transfer's
         own (a second recording is stored once, bot.outcomes); ``late``: by the waiting room, for a transfer cut
         off after its script (``bot.handoff.transfer_owed``), dated when it was made. What the transfer noted
         (None: no transfer)."""
@@ -658,6 +661,10 @@ class HandoffQueue:
             request = HandoffRequest(**json.loads(as_text(await self.redis.hget(key, "request"))))
             await self._queued(request, transferred=True,
                                event_id=event_id_of(conversation_id, owed["mark"], "handoff_queued"), at=at)
+            if owed.get("requeued"):
+                await self._record(conversation_id, "handoff_requeued", owed["channel"],
+                                   {"agent_id": owed["agent_id"], **owed["requeued"]},
+                                   event_id=event_id_of(conversation_id, owed["mark"], "handoff_requeued"), at=at)
             await self.redis.hdel(key, "transfer_unrecorded")
         return owed
 
@@ -757,12 +764,6 @@ class HandoffQueue:
         gone = await gone_among(self.redis, [{"conversation_id": m, "channel": channel, "call": call}
                                              for m, (call, channel) in zip(members, kinds)], self.clock())
         return [(member, call, member in gone) for member, (call, _) in zip(members, kinds)]
-
-    async def record(self, conversation_id: str, kind: str, data: dict) -> None:
-        """An event about a queued conversation through the queue's recorder (``handoff_requeued``
-        from the waiting room); never raises."""
-        entry = await self.entry(conversation_id)
-        await self._record(conversation_id, kind, entry["channel"] if entry else "", data)
 
     async def _record(self, conversation_id: str, kind: str, channel: str, data: dict,
                       event_id: str | None = None, at: float | None = None) -> None:

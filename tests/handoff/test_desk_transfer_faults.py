@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from rasa.shared.core.events import SlotSet
 
 from bot.handoff import desk_proof, keys
+from bot.handoff.departures import requeue_gone_agents
 from bot.handoff.handback import HANDBACK_GRACE_S
 from bot.handoff.queue import HandoffQueue, HandoffRequest, utc
 from bot.handoff.watcher import WaitingRoom
@@ -240,3 +241,28 @@ async def test_a_claim_cut_off_then_transferred_within_the_grace_keeps_its_event
     assert [(d["agent_id"], d["wait_s"], d["at"]) for d in claimed] == [("wang", 45.0, utc(claimed_at))], claimed
     assert [(d["agent_id"], d["handle_s"]) for c, k, _, d in events.recorded
             if c == conversation_id and k == "handoff_closed"] == [("wang", 20.0)]
+
+
+async def test_a_gone_agents_customer_put_back_as_redis_stops_answering_is_recorded_requeued(
+        queue, clock, kefu_env, redis, redis_url, conversations, events):  # noqa: F811
+    """Found in review: ``handoff_requeued`` was recorded after every conversation of an agent who left was back in
+    the queue, without a mark; cut off in between (Redis not answering, the server restarting), it was never
+    recorded: the supervisor's report showed the customer queued again, but not that their agent had left them."""
+    conversation_id = "requeue-cut-off"
+    await waiting_for_a_person(conversations, conversation_id)
+    queue.clock.now = time.time()
+    await served(queue, kefu_env, HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    await queue.roster.register("wang", name="王芳", skills=["billing"], capacity=2, status="available")
+    await queue.roster.heartbeat("wang")  # the desk's last check-in
+    clock.advance(queue.rules.agent_gone_after_s + 1)
+    requeued_at = clock()
+    redis_stops_answering_after(queue, "_transfer", redis_url)
+    with pytest.raises(aioredis.RedisError):
+        await requeue_gone_agents(queue)
+    await redis_answers_again(redis)
+    assert await queue.waiting("billing") == [conversation_id], "the script put the customer back in line"
+
+    await waiting_room_passes(queue, conversations, clock)
+    requeued = events.data("handoff_requeued")
+    assert [(d["agent_id"], d["reason"], d["at"]) for d in requeued] == [("wang", "agent_gone", utc(requeued_at))]
+    assert [(d["agent_id"], d["disposition"]) for d in events.data("handoff_closed")] == [("wang", "transfer:billing")]
