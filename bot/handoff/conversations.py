@@ -98,12 +98,15 @@ class RasaConversations:
         return await self._append(conversation_id, [], response, values, once=once)
 
     async def join(self, conversation_id: str, response: str, *, once: str,
-                   still_owed: Callable[[], Awaitable[bool]] | None = None, **values: Any) -> bool:
+                   still_owed: Callable[[], Awaitable[bool]] | None = None, ends_earlier_proof: bool = False,
+                   **values: Any) -> bool:
         """An agent has the conversation: the bot paused (if it is not yet) and ``response`` said, once under
         ``once`` (:meth:`utter`); only while ``still_owed``, asked under the conversation's lock, says so (the
-        claim it finishes still holds). True when it went through (whether or not the words had been said)."""
+        claim it finishes still holds). True when it went through (whether or not the words had been said).
+        ``ends_earlier_proof``: a proof open as the words are said now was asked by an agent before (the claim
+        has just been made): it ends (``desk_proof.withdrawn``); not when they were said already."""
         return await self._append(conversation_id, [], response, values, pause=True, once=once,
-                                  still_owed=still_owed) is not None
+                                  still_owed=still_owed, ends_earlier_proof=ends_earlier_proof) is not None
 
     async def resume(self, conversation_id: str, response: str, *, if_paused: bool = False,
                      still_owed: Callable[[], Awaitable[bool]] | None = None,
@@ -200,7 +203,8 @@ class RasaConversations:
                       if_paused: bool = False,
                       still_owed: Callable[[], Awaitable[bool]] | None = None,
                       pause: bool = False, once: str | None = None,
-                      before: tuple[str, dict, str] | None = None) -> OutputChannel | None:
+                      before: tuple[str, dict, str] | None = None,
+                      ends_earlier_proof: bool = False) -> OutputChannel | None:
         async with self.agent.lock_store.lock(conversation_id):
             processor = self.agent.processor
             # Paused with its session started, as pause() does: the caller's first words do not start one.
@@ -216,7 +220,7 @@ class RasaConversations:
                 events = [*events, SlotSet(unless_slot, True)]
             if pause and not tracker.is_paused():
                 events = [ConversationPaused(), *events]
-            if ends_proof:
+            if ends_proof or (ends_earlier_proof and not (once is not None and said_under(tracker, once))):
                 events = [*events, *desk_proof.withdrawn(tracker)]
             for event in events:
                 tracker.update(event, self.agent.domain)

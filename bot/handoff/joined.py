@@ -29,10 +29,12 @@ logger = logging.getLogger(__name__)
 JOIN_GRACE_S = HANDBACK_GRACE_S
 
 
-async def say_joined(conversations, request, agent_name: str, *, once: str, still_owed=None) -> bool:
+async def say_joined(conversations, request, agent_name: str, *, once: str, still_owed=None,
+                     ends_earlier_proof: bool = False) -> bool:
     """Tell the customer ``agent_name`` has their conversation (the bot paused for it if it is not yet), once
     under ``once``; only while ``still_owed`` says so (``RasaConversations.join``). The reply and its values
-    are written here, where ``kefu validate`` reads what fills its placeholders (bot/editor/reply_senders.py)."""
+    are written here, where ``kefu validate`` reads what fills its placeholders (bot/editor/reply_senders.py).
+    ``ends_earlier_proof``: the desk's, as the claim is made: a proof still open is an earlier agent's."""
     # The web chat's marker (bot/channels/webchat.py): its waiting-room buttons (取消排队, 留言...) are spent.
     marker = {"custom": {"kind": "agent_joined", "agent_name": agent_name}} if request.channel == "webchat" else {}
     # A booked callback (bot/contacts/offer.py): the customer was told they could leave; the agent rings them.
@@ -40,7 +42,7 @@ async def say_joined(conversations, request, agent_name: str, *, once: str, stil
     told = {"phone_masked": masking.mask_phone(str(callback.get("phone") or ""))} if callback else {}
     return await conversations.join(request.conversation_id, "utter_agent_calling_back" if callback else
                                     "utter_agent_joined", once=once, still_owed=still_owed, agent_name=agent_name,
-                                    **told, **marker)
+                                    ends_earlier_proof=ends_earlier_proof, **told, **marker)
 
 
 def join_mark(entry: dict) -> str:

@@ -17,7 +17,7 @@ import time
 
 import pytest
 import redis.asyncio as aioredis
-from rasa.shared.core.events import SlotSet
+from rasa.shared.core.events import SlotSet, UserUttered
 
 from bot.handoff import desk_proof, keys
 from bot.handoff.departures import requeue_gone_agents
@@ -266,3 +266,29 @@ async def test_a_gone_agents_customer_put_back_as_redis_stops_answering_is_recor
     requeued = events.data("handoff_requeued")
     assert [(d["agent_id"], d["reason"], d["at"]) for d in requeued] == [("wang", "agent_gone", utc(requeued_at))]
     assert [(d["agent_id"], d["disposition"]) for d in events.data("handoff_closed")] == [("wang", "transfer:billing")]
+
+
+async def test_the_first_agents_proof_ends_when_the_new_groups_agent_takes_a_cut_off_transfer(
+        queue, clock, kefu_env, redis, redis_url, conversations):  # noqa: F811
+    """Found in review: a transfer cut off after its script leaves the first agent's proof open (its hand-over, which
+    ends it, never said); 李雷 of the tv group took the customer within the waiting room's 30 s, and the waiting
+    room, finding them no longer waiting, said nothing and left it open: the six digits the customer typed for 李雷
+    were checked as 王芳's code and reached him as ``******``. A proof 李雷 asks for himself is his, a retry of his
+    claim (its reply lost) leaves it open."""
+    conversation_id = "transfer-cut-proof"
+    desk, _ = await cut_off_transfer_to_tv(queue, clock, kefu_env, redis, redis_url, conversations, conversation_id)
+    clock.advance(5)
+    assert (await desk.claim("li", "李雷", "r-li"))["conversation_id"] == conversation_id
+    await waiting_room_passes(queue, conversations, clock)
+
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    tracker.update(UserUttered("123456"))
+    assert not desk_proof.answers_desk_proof(tracker), "李雷's customer's digits are not taken for 王芳's proof"
+    assert tracker.get_slot("pending_request") is None
+
+    for event in (SlotSet("pending_request", desk_proof.DESK_PROOF), SlotSet("awaiting", "verification_code")):
+        tracker.update(event, conversations.agent.domain)  # 李雷 asks for proof himself
+    await conversations.agent.tracker_store.save(tracker)
+    assert (await desk.claim("li", "李雷", "r-li"))["conversation_id"] == conversation_id
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    assert tracker.get_slot("pending_request") == desk_proof.DESK_PROOF, "his own proof stays open"
