@@ -138,6 +138,24 @@ async def test_a_transfer_the_desk_finished_is_not_repeated(queue, clock, kefu_e
     assert await redis.zcard(keys.transfers()) == 0
 
 
+async def claim_cut_off(queue, clock, kefu_env, redis, redis_url, conversations, conversation_id: str):  # noqa: F811
+    """王芳 (serving another customer) takes the customer after a 45 s wait; the claim is cut off after its script.
+    Her desk and when the claim was made."""
+    await waiting_for_a_person(conversations, conversation_id)
+    queue.clock.now = time.time()
+    desk = await served(queue, kefu_env, HandoffRequest(f"{conversation_id}-other", "webchat", "billing", 1, None, {}))
+    desk.conversations = conversations
+    await queue.roster.register("wang", name="王芳", skills=["billing"], capacity=2, status="available")
+    await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    clock.advance(45)  # waited 45 s
+    claimed_at = clock()
+    redis_stops_answering_after(queue, "_claim", redis_url)
+    with pytest.raises(aioredis.RedisError):
+        await desk.claim("wang", "王芳", "r-1")
+    await redis_answers_again(redis)
+    return desk, claimed_at
+
+
 @pytest.mark.parametrize("retried", [False, True])  # nobody retries; the page retries its request
 async def test_a_claim_cut_off_after_its_script_is_recorded_once(queue, clock, kefu_env, redis, redis_url,
                                                                  conversations, events, retried):  # noqa: F811
@@ -145,20 +163,8 @@ async def test_a_claim_cut_off_after_its_script_is_recorded_once(queue, clock, k
     the page's retry) never recorded ``handoff_claimed``: the answer, its wait and the agent were missing from
     the KPIs (answered within the SLA, the agent's contacts)."""
     conversation_id = f"claim-event-cut-{retried}"
-    await waiting_for_a_person(conversations, conversation_id)
-    queue.clock.now = time.time()
-    desk = await served(queue, kefu_env, HandoffRequest("claim-event-other", "webchat", "billing", 1, None, {}))
-    desk.conversations = conversations
-    await queue.roster.register("wang", name="王芳", skills=["billing"], capacity=2, status="available")
-    await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
-    clock.advance(45)  # waited 45 s
-
-    claimed_at = clock()
-    redis_stops_answering_after(queue, "_claim", redis_url)
-    with pytest.raises(aioredis.RedisError):
-        await desk.claim("wang", "王芳", "r-1")
-    await redis_answers_again(redis)
-    assert await queue.serving("wang") == sorted(["claim-event-other", conversation_id])
+    desk, claimed_at = await claim_cut_off(queue, clock, kefu_env, redis, redis_url, conversations, conversation_id)
+    assert await queue.serving("wang") == sorted([f"{conversation_id}-other", conversation_id])
     if retried:
         clock.advance(3)
         assert (await desk.claim("wang", "王芳", "r-1"))["conversation_id"] == conversation_id
@@ -221,18 +227,7 @@ async def test_a_claim_cut_off_then_transferred_within_the_grace_keeps_its_event
     same) transferred them before the waiting room recorded the claim: ``handoff_claimed`` was lost, the answer
     and its wait missing from the KPIs."""
     conversation_id = "claim-cut-then-transferred"
-    await waiting_for_a_person(conversations, conversation_id)
-    queue.clock.now = time.time()
-    desk = await served(queue, kefu_env, HandoffRequest("claim-cut-other", "webchat", "billing", 1, None, {}))
-    desk.conversations = conversations
-    await queue.roster.register("wang", name="王芳", skills=["billing"], capacity=2, status="available")
-    await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
-    clock.advance(45)
-    claimed_at = clock()
-    redis_stops_answering_after(queue, "_claim", redis_url)
-    with pytest.raises(aioredis.RedisError):
-        await desk.claim("wang", "王芳", "r-1")
-    await redis_answers_again(redis)
+    desk, claimed_at = await claim_cut_off(queue, clock, kefu_env, redis, redis_url, conversations, conversation_id)
     clock.advance(20)
     await desk.close("wang", conversation_id, "transfer", skill="tv", note="电视没信号", agent_name="王芳")
     await waiting_room_passes(queue, conversations, clock)
