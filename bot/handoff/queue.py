@@ -642,10 +642,11 @@ class HandoffQueue:
 
     async def transfer_recorded(self, conversation_id: str, *, late: bool = False) -> dict | None:
         """The events of the transfer last noted in the record (``handoff_closed`` for the agent who passed it
-        on, ``handoff_queued`` for the new wait, ``handoff_requeued`` for one given back as the agent left), recorded unless recorded already, under ids of the transfer's
-        own (a second recording is stored once, bot.outcomes); ``late``: by the waiting room, for a transfer cut
-        off after its script (``bot.handoff.transfer_owed``), dated when it was made. What the transfer noted
-        (None: no transfer)."""
+        on, ``handoff_queued`` for the new wait, ``handoff_requeued`` for one given back as the agent left),
+        recorded unless recorded already, under ids of the transfer's own (a second recording is stored once,
+        bot.outcomes); ``late``: by the waiting room, for a transfer cut off after its script
+        (``bot.handoff.transfer_owed``), or before a script writes the record anew, dated when it was made. What the
+        transfer noted (None: no transfer)."""
         key = keys.conversation(conversation_id)
         noted, claimed_at, since, unrecorded = (as_text_or_none(v) for v in await self.redis.hmget(
             key, [TRANSFER_FIELD, "transfer_claimed_at", "transfer_since", "transfer_unrecorded"]))

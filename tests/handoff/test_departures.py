@@ -38,7 +38,7 @@ async def serving(queue, agent_id: str, conversation_id: str) -> None:
 
 
 def requeued(events) -> list[dict]:
-    """The ``handoff_requeued`` events recorded, without their ids (the transfer's, ``bot.handoff.queue.event_id_of``)."""
+    """The ``handoff_requeued`` events recorded, without their ids (the transfer's, ``queue.event_id_of``)."""
     return [{k: v for k, v in d.items() if k != "event_id"} for d in events.data("handoff_requeued")]
 
 

@@ -177,7 +177,8 @@ async def test_a_claim_cut_off_after_its_script_is_recorded_once(queue, clock, k
     assert len(joined) == 1, "told once an agent joined"
 
 
-async def cut_off_transfer_to_tv(queue, clock, kefu_env, redis, redis_url, conversations, conversation_id: str):  # noqa: F811
+async def cut_off_transfer_to_tv(queue, clock, kefu_env, redis, redis_url, conversations,  # noqa: F811
+                                 conversation_id: str):
     """王芳 serves the customer two minutes and passes them to the tv group; the transfer is cut off after its
     script. The desk (its ``conversations`` real) and when the transfer was made."""
     desk = await transferred_with_a_proof_open(queue, kefu_env, conversations, conversation_id)
