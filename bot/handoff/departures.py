@@ -55,7 +55,7 @@ async def requeue(queue: HandoffQueue, conversation_id: str, agent_id: str, reas
     ``handoff_requeued`` (``reason``, ``by``) is recorded with the transfer's events.
     False when the agent no longer holds it (closed, or the customer left meanwhile), or took it
     after ``claimed_by``. ``served_until``: the gone agent's last check-in (``HandoffQueue.transfer``)."""
-    from bot.handoff.watcher import WITH_AGENT, remember_notice  # the waiting room imports this module
+    from bot.handoff.watcher import WITH_AGENT  # the waiting room imports this module
 
     entry = await queue.entry(conversation_id)
     if entry is None or entry["state"] != "claimed" or entry["agent_id"] != agent_id:
@@ -63,11 +63,12 @@ async def requeue(queue: HandoffQueue, conversation_id: str, agent_id: str, reas
     if claimed_by is not None and (entry["claimed_at"] or 0.0) > claimed_by:
         return False
     try:
+        # The next visit says the agent left, and the place: noted in the transfer's script (found in review: cut off
+        # after it, the customer was told nothing at all, the first visit of a record saying nothing).
         await queue.transfer(conversation_id, agent_id, entry["skill"], served_until=served_until,
-                             requeued={"reason": reason, **({"by": by} if by else {})})
+                             requeued={"reason": reason, **({"by": by} if by else {})}, notice=WITH_AGENT)
     except HandoffError:
         return False
-    await remember_notice(queue, conversation_id, WITH_AGENT)  # the next visit says the agent left, and the place
     return True
 
 

@@ -251,7 +251,8 @@ return {'ok', waiting_since(), redis.call('HGET', KEYS[1], 'claimed_at')}
 # next agent). KEYS[1] conversation hash, KEYS[2] the agent's active set, KEYS[3] the new queue, KEYS[4] the
 # transfers owed (bot.handoff.transfer_owed), KEYS[5] the old group's handle times.
 # ARGV: agent, conversation id, then _ENQUEUE's ARGV[1..9] (as ARGV[3..11]), then what the rest of the transfer
-# owes (TRANSFER_FIELD's JSON), now, when the agent's handling ended, the handle-time window.
+# owes (TRANSFER_FIELD's JSON), now, when the agent's handling ended, the handle-time window, then the waiting
+# room's notice state to start from ('' for none: ``HandoffQueue.transfer``'s ``notice``).
 # The rest of the transfer is noted in the record and in the transfers owed, and the handle time kept, in this
 # script: whatever cuts the desk's request off after it, the waiting room knows what is left to do.
 # {'owed', ''} (_OWES_EVENTS) while the record still owes an earlier claim's or transfer's events: nothing written.
@@ -265,6 +266,7 @@ redis.call('HSET', KEYS[1], 'request', ARGV[3], 'state', 'waiting', 'skill', ARG
            'priority', ARGV[5], 'enqueued_at', ARGV[6], 'channel', ARGV[8], 'waiting_since', ARGV[10],
            'call', ARGV[11], 'transfer', ARGV[12], 'transfer_claimed_at', claimed_at, 'transfer_since', since,
            'transfer_unrecorded', '1')
+if ARGV[16] ~= '' then redis.call('HSET', KEYS[1], 'notified', ARGV[16]) end
 redis.call('ZADD', KEYS[3], ARGV[7], ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[13], ARGV[2])
 redis.call('LPUSH', KEYS[5], string.format('%.3f', math.max(0, tonumber(ARGV[14]) - tonumber(claimed_at))))
@@ -590,7 +592,7 @@ class HandoffQueue:
 
     async def transfer(self, conversation_id: str, agent_id: str, skill: str, *, note: str = "",
                        agent_name: str = "", served_until: float | None = None, says: str = "",
-                       requeued: dict | None = None) -> QueuePosition:
+                       requeued: dict | None = None, notice: str = "") -> QueuePosition:
         """Close as ``transfer`` and queue again for ``skill``, keeping the original place in time.
 
         The packet carries the hand-over (who, from which group, when, the note) to the next agent.
@@ -602,6 +604,8 @@ class HandoffQueue:
         the caller crosses it off. Without it nothing more is owed once the events are recorded.
         ``requeued``: given back to the queue as the agent left (``bot.handoff.departures.requeue``): the
         ``handoff_requeued`` event's ``reason`` (and ``by``), recorded with the transfer's other events, under its mark.
+        ``notice``: what the waiting room's next visit takes the customer to have been told last (its notice state,
+        ``bot.handoff.watcher.notice_state``), written in the transfer's script: one cut off still has it.
         """
         if skill not in self.rules.skills:
             raise HandoffError(f"unknown skill group {skill!r}")
@@ -622,7 +626,7 @@ class HandoffQueue:
                   keys.transfers(), keys.handle_times(entry["skill"])],
             args=[agent_id, conversation_id, *self._enqueue_args(request, entry["enqueued_at"]),
                   json.dumps(owed, ensure_ascii=False), repr(now), repr(handled_until),
-                  self.rules.handle_time_window])))
+                  self.rules.handle_time_window, notice])))
         await self.transfer_recorded(conversation_id)
         if not says:
             await self.redis.zrem(keys.transfers(), conversation_id)

@@ -32,6 +32,7 @@ from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its ow
 
 TRANSFERRED = "已为您转接到更合适的客服组"
 PLACE = "正在为您转接人工客服，您目前排在第 1 位"
+AGENT_LEFT = "抱歉，刚才为您服务的客服已离开，已为您重新排队，您原来的排队时间保留，下一位有空的客服会继续为您服务。"
 
 
 @pytest.fixture
@@ -239,7 +240,7 @@ async def test_a_claim_cut_off_then_transferred_within_the_grace_keeps_its_event
             if c == conversation_id and k == "handoff_closed"] == [("wang", 20.0)]
 
 
-async def test_a_gone_agents_customer_put_back_as_redis_stops_answering_is_recorded_requeued(
+async def test_a_gone_agents_customer_put_back_as_redis_stops_answering_is_recorded_requeued_and_told(
         queue, clock, kefu_env, redis, redis_url, conversations, events):  # noqa: F811
     """Found in review: ``handoff_requeued`` was recorded after every conversation of an agent who left was back in
     the queue, without a mark; cut off in between (Redis not answering, the server restarting), it was never
@@ -262,6 +263,9 @@ async def test_a_gone_agents_customer_put_back_as_redis_stops_answering_is_recor
     requeued = events.data("handoff_requeued")
     assert [(d["agent_id"], d["reason"], d["at"]) for d in requeued] == [("wang", "agent_gone", utc(requeued_at))]
     assert [(d["agent_id"], d["disposition"]) for d in events.data("handoff_closed")] == [("wang", "transfer:billing")]
+    # Found in the same review: the customer was told nothing at all (the waiting room's first visit of a record
+    # says nothing), not that their agent had left, nor their place: the notice is noted in the transfer's script.
+    assert [t for t in await said(conversations, conversation_id) if t.startswith(AGENT_LEFT)] == [AGENT_LEFT]
 
 
 async def test_the_first_agents_proof_ends_when_the_new_groups_agent_takes_a_cut_off_transfer(
