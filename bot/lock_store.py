@@ -18,7 +18,17 @@ second longer than it needs. This lock is first come, first served like Rasa's t
   meanwhile again only while the token still holds the lock (in the script: nobody took it);
 * a turn that failed (Redis down or hanging) releases in the background, so its apology does not
   wait for a second Redis timeout (bot/redis_reconnect.py); if the release fails too, the lease
-  runs out.
+  runs out;
+* fencing: a Redis that hangs for longer than two leases lets the lock's record expire however well
+  the holder renews, and the conversation's next message can take the lock while the first turn still
+  runs. A lease cannot prevent that; what matters is that the turn that lost its lock writes nothing.
+  ``lock()`` puts its token in a context variable (:func:`fence_for`), and the tracker store's save
+  checks it in the same Lua script as its append (``HOLDS``): a turn whose lock is now somebody
+  else's raises :class:`LockLost` and stores none of its events (the turn guard runs the message again
+  under a fresh lock, ``bot.observability.rasa_guards``). Whoever finds the lock's record gone (expired
+  in the hang, nobody took it since) takes it back, renewal and save alike, so a hang alone costs
+  nothing; a released lock leaves an empty holder (``token`` ''), so a renewal that arrives after the
+  release never takes it back.
 
 ``endpoints.yml``: ``lock_store: {type: bot.lock_store.AsyncRedisLockStore, url, port, db,
 password, key_prefix}``. Several workers and machines share it through Redis.
@@ -31,7 +41,9 @@ import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
-from typing import AsyncGenerator, Optional, Text
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import AsyncGenerator, Mapping, Optional, Text
 
 import redis.asyncio as aioredis
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
@@ -74,7 +86,8 @@ for _ = 1, 100 do
 end
 return {0, 1}
 """
-# KEYS: line, holder. ARGV: token, lifetime ms. Leaves the line; the next in line holds the lock.
+# KEYS: line, holder. ARGV: token, lifetime ms. Leaves the line; the next in line holds the lock. With
+# nobody next, the holder stays, empty, for a lease: it was released, not lost (see ``HOLDS``).
 RELEASE = _NOW + """
 redis.call('LREM', KEYS[1], 0, ARGV[1])
 if redis.call('HGET', KEYS[2], 'token') == ARGV[1] then
@@ -82,19 +95,60 @@ if redis.call('HGET', KEYS[2], 'token') == ARGV[1] then
   if head then
     redis.call('HSET', KEYS[2], 'token', head, 'until', now + tonumber(ARGV[2]))
   else
-    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[2], 'token', '', 'until', 0)
+    redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * 2)
   end
 end
 return 1
 """
-# KEYS: line, holder. ARGV: token, lease ms. Renews the lease while the token still holds the lock.
-RENEW = _NOW + """
-if redis.call('HGET', KEYS[2], 'token') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[2], 'until', now + tonumber(ARGV[2]))
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * 2)
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-return 1
+# Lua, after _NOW: whether ``token`` holds the lock (line, holder), its lease renewed if so. A lock whose
+# record expired (Redis hung past two leases) and that nobody took since is taken back; one released
+# (token '') or held by another is not. Used by the renewal and, as the fence, by the tracker's save.
+HOLDS = """
+local function holds(line, holder, token, lease)
+  local owner = redis.call('HGET', holder, 'token')
+  if owner ~= token then
+    if owner then return false end
+    local head = redis.call('LINDEX', line, 0)
+    if head and head ~= token then return false end
+    if not head then redis.call('RPUSH', line, token) end
+    redis.call('HSET', holder, 'token', token)
+  end
+  redis.call('HSET', holder, 'until', now + lease)
+  redis.call('PEXPIRE', holder, lease * 2)
+  redis.call('PEXPIRE', line, lease * 2)
+  return true
+end
 """
+FENCE = _NOW + HOLDS  # what a script that checks the lock begins with
+# KEYS: line, holder. ARGV: token, lease ms. Renews the lease while the token still holds the lock.
+RENEW = FENCE + """
+if holds(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])) then return 1 end
+return 0
+"""
+
+
+class LockLost(LockError):
+    """The turn's conversation lock is somebody else's now (its record expired while Redis hung, and
+    the conversation's next message took it): the turn must not store what it did."""
+
+
+@dataclass
+class Fence:
+    """What a turn's save checks: that ``token`` still holds the lock at ``keys`` (line, holder)."""
+    keys: list[str]
+    token: str
+    lease_ms: int
+    active: bool = True  # False once released: a task the turn started and that saves later is not fenced
+
+
+_FENCES: ContextVar[Mapping[str, Fence]] = ContextVar("kefu_conversation_locks", default={})
+
+
+def fence_for(conversation_id: Text) -> Optional[Fence]:
+    """The lock this task holds on ``conversation_id`` (through ``AsyncRedisLockStore.lock``), if any."""
+    fence = _FENCES.get().get(conversation_id)
+    return fence if fence is not None and fence.active else None
 
 
 class AsyncRedisLockStore(LockStore):
@@ -140,7 +194,18 @@ class AsyncRedisLockStore(LockStore):
                 self._held[token] = (keys, lease_ms, time.monotonic() + lock_lifetime)
             holding = True
             self._renewer.start()
-            yield None
+            fence, outer = Fence(keys, token, lease_ms), _FENCES.get().get(conversation_id)
+            _FENCES.set({**_FENCES.get(), conversation_id: fence})
+            try:
+                yield None
+            finally:
+                # Not a reset token: entered through asyncio.wait_for, the lock was set in another
+                # task's context (and fences nothing), and leaves in this one.
+                fence.active = False
+                fences = _FENCES.get()
+                if fences.get(conversation_id) is fence:
+                    _FENCES.set({**fences, conversation_id: outer} if outer else
+                                {name: kept for name, kept in fences.items() if name != conversation_id})
         except BaseException:
             failed = True
             raise

@@ -20,6 +20,9 @@ the list index where the latest session starts:
 * an SMS code or service password the customer typed as proof is written as ``******``
   (:mod:`bot.security.secret_answers`): the turn's action checked it in memory, nothing needs it
   stored, and Redis's append-only file would keep it on disk;
+* fenced: a turn whose conversation lock was taken by another turn meanwhile (Redis hung past two
+  leases) stores nothing and raises ``LockLost``, checked in the append's own script
+  (``bot.lock_store``);
 * a Redis error reaches the caller: Rasa's agent wraps every store in its ``FailSafeTrackerStore``,
   which read a failed retrieve as "no such conversation" (the turn then started it afresh) and kept
   a failed save in the process's memory; here that wrapper passes the error on
@@ -44,6 +47,7 @@ from rasa.shared.core.events import ActionExecuted, Event, deserialise_events
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
 
+from bot.lock_store import FENCE, LockLost, fence_for
 from bot.redis_reconnect import reconnecting
 from bot.security.secret_answers import storage_forms
 
@@ -53,35 +57,40 @@ SESSION_START = "action_session_start"
 # Where the tracker object remembers what it was read from: (sender id, events already stored).
 STORED_MARK = "_kefu_stored_events"
 
-# KEYS: events list, session index, generation. ARGV: expiry seconds (0: none), offset of the last
-# session start among the new events (-1: none), a generation id for a new list, then the new events.
-# Returns the list length. New events the list already ends with, as sent (timestamps included), are
-# this save sent again after its answer was lost (bot/redis_reconnect.py): they are not added twice.
-APPEND_SCRIPT = """
+# KEYS: events list, session index, generation, then the turn's lock (line, holder) when it holds one.
+# ARGV: expiry seconds (0: none), offset of the last session start among the new events (-1: none), a
+# generation id for a new list, the lock's token and lease ms ('' and 0 without a lock), then the new
+# events. Returns the list length, or -1 without writing anything when the lock is somebody else's
+# (the fence, ``bot.lock_store.HOLDS``). New events the list already ends with, as sent (timestamps
+# included), are this save sent again after its answer was lost (bot/redis_reconnect.py): they are not
+# added twice.
+APPEND_SCRIPT = FENCE + """
+if ARGV[4] ~= '' and not holds(KEYS[4], KEYS[5], ARGV[4], tonumber(ARGV[5])) then return -1 end
+local first = 6
 local before = redis.call('LLEN', KEYS[1])
-local count = #ARGV - 3
+local count = #ARGV - first + 1
 local again = count > 0 and before >= count
 if again then
   local tail = redis.call('LRANGE', KEYS[1], before - count, -1)
   for i = 1, count do
-    if tail[i] ~= ARGV[3 + i] then again = false break end
+    if tail[i] ~= ARGV[first - 1 + i] then again = false break end
   end
 end
 if again then
   before = before - count
 else
   if before == 0 then redis.call('SET', KEYS[3], ARGV[3]) end
-  if count > 0 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 4)) end
+  if count > 0 then redis.call('RPUSH', KEYS[1], unpack(ARGV, first)) end
 end
 local offset = tonumber(ARGV[2])
 if offset >= 0 then redis.call('SET', KEYS[2], before + offset) end
 local ttl = tonumber(ARGV[1])
 if ttl > 0 then
-  for _, key in ipairs(KEYS) do
-    if redis.call('EXISTS', key) == 1 then redis.call('EXPIRE', key, ttl) end
+  for i = 1, 3 do
+    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ttl) end
   end
 end
-return before + #ARGV - 3
+return before + count
 """
 # KEYS: events list, session index, generation. ARGV: 1 = only the latest session, then what the
 # caller already holds: generation, session start, end index. Returns {generation, start, from,
@@ -209,9 +218,13 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         if not new_events and not self.record_exp:
             return
         session_offset = max((i for i, e in enumerate(new_events) if _is_session_start(e)), default=-1)
-        await self._append(keys=self._keys(tracker.sender_id),
-                           args=[self.record_exp, session_offset, uuid.uuid4().hex,
-                                 *(json.dumps(form, ensure_ascii=False) for form in stored_forms)])
+        fence = fence_for(tracker.sender_id)
+        stored = await self._append(keys=self._keys(tracker.sender_id) + (fence.keys if fence else []),
+                                    args=[self.record_exp, session_offset, uuid.uuid4().hex,
+                                          *((fence.token, fence.lease_ms) if fence else ("", 0)),
+                                          *(json.dumps(form, ensure_ascii=False) for form in stored_forms)])
+        if stored < 0:
+            raise LockLost(f"the lock on {tracker.sender_id} was taken by another turn: its events are not stored")
         setattr(tracker, STORED_MARK, (tracker.sender_id, len(events)))
         if self.event_broker is not None and new_events:
             # Rasa's ``stream_events`` reads the stored tracker back to find what is new; the store knows.

@@ -8,7 +8,8 @@ process by the ``ops`` channel, make every channel answer:
   (apology plus a message/human offer), counted and logged as ``actions.server.unavailable``.
 - ``Agent.handle_message``: binds the conversation id and channel to every log line of the turn;
   Redis (tracker, lock) unreachable -> ``utter_service_unavailable``; any other exception -> its
-  traceback with the conversation id, then ``utter_technical_problem``.
+  traceback with the conversation id, then ``utter_technical_problem``. A turn that lost its
+  conversation lock (``LockLost``: nothing of it was stored) is run once more under a fresh lock.
 Texts live in ``domain/operations.yml``.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import aiohttp
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.core.agent import Agent
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.lock_store import LockError
 from rasa.shared.core.events import BotUttered
 from rasa.shared.exceptions import RasaException
@@ -28,6 +29,7 @@ from redis.exceptions import RedisError
 
 from structlog.contextvars import bound_contextvars
 
+from bot.lock_store import LockLost
 from bot.observability import metrics
 
 logger = logging.getLogger(__name__)
@@ -95,7 +97,16 @@ def _guard_handle_message(original):
         # Restored afterwards: a phone call's worker task keeps its own ivr:<call id> binding.
         with bound_contextvars(conversation_id=message.sender_id, channel=message.input_channel):
             try:
-                return await original(self, message)
+                try:
+                    return await original(self, message)
+                except LockLost:
+                    # Its events were not stored: the turn that took the lock went on from the record
+                    # without them. Run it again from that record, under a fresh lock; the replies it
+                    # collected are stale (a channel that sends as it goes has sent them already).
+                    logger.warning("turn.lock_lost: run again under a fresh lock")
+                    if isinstance(message.output_channel, CollectingOutputChannel):
+                        message.output_channel.messages.clear()
+                    return await original(self, message)
             except STORE_ERRORS as exc:
                 metrics.APOLOGIES.labels("redis").inc()
                 logger.warning("turn.store_unavailable error=%s: %s", type(exc).__name__, exc)

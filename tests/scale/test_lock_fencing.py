@@ -1,0 +1,149 @@
+"""Fencing the conversation lock: a turn whose lock lapsed while Redis hung stores nothing of itself.
+
+A Redis that hangs for longer than two leases lets the lock's record expire however the holder renews,
+and the conversation's next message (on another worker) takes the lock while the first turn still runs.
+Here the turns are Rasa's own ``Agent.handle_message`` (the lock, then the processor) under Kefu's turn
+guard, with a processor that answers from the stored conversation as Rasa's does: it reads the tracker,
+answers with what the customer said before, and saves.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+
+import pytest
+import redis
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.shared.core.events import BotUttered, UserUttered
+
+import bot.lock_store
+from bot import settings as settings_module
+from bot.embedded_redis import EmbeddedRedis
+from bot.lock_store import AsyncRedisLockStore
+from bot.observability import rasa_guards
+from bot.settings import redis_parts
+from tests.scale.test_tracker_store import make_store
+
+pytestmark = pytest.mark.realtime
+
+LEASE_S = 0.5  # the lock's record expires two leases (1 s) after its last renewal
+
+
+class Processor:
+    """Rasa's processor in small: read the conversation, answer from it, save it. ``during`` runs between
+    reading and saving (where a slow action would be)."""
+
+    def __init__(self, store, during=None) -> None:
+        self.store, self.during = store, during
+
+    async def handle_message(self, message: UserMessage):
+        tracker = await self.store.get_or_create_tracker(message.sender_id)
+        said_before = [event.text for event in tracker.events if isinstance(event, UserUttered)]
+        tracker.update(UserUttered(message.text))
+        if self.during is not None:
+            during, self.during = self.during, None  # once: the slow step of its first run
+            await during()
+        answer = f"{message.text} <- {said_before}"
+        tracker.update(BotUttered(answer))
+        await message.output_channel.send_text_message(message.sender_id, answer)
+        await self.store.save(tracker)
+        return message.output_channel.messages
+
+
+class Worker:
+    """One Rasa worker process: its own lock store and tracker store clients."""
+
+    def __init__(self, url: str, during=None) -> None:
+        parts = redis_parts(url)
+        self.lock_store = AsyncRedisLockStore(host=parts["host"], port=parts["port"], db=parts["db"])
+        self.processor = Processor(make_store(url), during)
+        self.domain = None
+
+    def is_ready(self) -> bool:
+        return True
+
+    async def say(self, text: str) -> list[str]:
+        output = CollectingOutputChannel()
+        await Agent.handle_message(self, UserMessage(text, output, "customer"))
+        return [reply["text"] for reply in output.messages]
+
+
+@pytest.fixture
+def hangable(tmp_path, monkeypatch):
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", "0.3")
+    settings_module.get_settings.cache_clear()
+    monkeypatch.setattr(bot.lock_store, "LEASE_S", LEASE_S)
+    rasa_guards.install()
+    yield server
+    os.kill(server.process.pid, signal.SIGCONT)
+    server.stop()
+    settings_module.get_settings.cache_clear()
+
+
+async def hang_past_two_leases(server, worker: Worker) -> None:
+    """Redis stops answering for longer than two leases; the worker's renewals fail throughout and its
+    renewing thread gets round again only after the next message took the lock (a busy machine)."""
+    os.kill(server.process.pid, signal.SIGSTOP)
+    worker.lock_store._renewer.stop()
+    await asyncio.sleep(2 * LEASE_S + 0.3)  # the length of the fault, not a wait for a result
+    os.kill(server.process.pid, signal.SIGCONT)
+    holder = worker.lock_store._keys("customer")[1]
+    assert not await worker.processor.store.redis.exists(holder), "the lock's record outlived the hang"
+
+
+def stored_conversation(url: str) -> list[tuple[str, str]]:
+    """What the customer and the bot said, as stored (in order)."""
+    client = redis.Redis(**{k: redis_parts(url)[k] for k in ("host", "port", "db")})
+    events = map(json.loads, client.lrange(make_store(url).prefix + "customer", 0, -1))
+    return [(event["event"], event["text"]) for event in events if event["event"] in ("user", "bot")]
+
+
+async def test_a_turn_whose_lock_lapsed_in_a_redis_hang_is_answered_again_from_the_record(hangable):
+    """Found in review: with Redis hung past two leases the customer's next message, on another worker,
+    took the lock while the first turn still ran; both were answered from the same conversation (the
+    second knew nothing of the first, and the first, saved last, nothing of the second), and the stored
+    conversation had an answer that ignored the message before it. The first turn now stores nothing
+    (its save is fenced) and is answered again, under a fresh lock, from the conversation as it is."""
+    url = hangable.url
+    there = Worker(url)
+    answers: dict[str, list[str]] = {}
+
+    async def hang_then_next_message() -> None:
+        await hang_past_two_leases(hangable, here)
+        answers["second"] = await there.say("second")  # the customer's next message, another worker
+
+    here = Worker(url, during=hang_then_next_message)
+    answers["first"] = await here.say("first")
+
+    assert answers == {"second": ["second <- []"], "first": ["first <- ['second']"]}
+    assert stored_conversation(url) == [("user", "second"), ("bot", "second <- []"),
+                                        ("user", "first"), ("bot", "first <- ['second']")]
+
+
+async def test_a_hang_with_no_other_message_costs_nothing(hangable):
+    """The lock's record expired in the hang and nobody took it since: the turn takes it back at its
+    save (fenced, not refused), and the next message waits for it as usual."""
+    url = hangable.url
+    here = Worker(url)
+    here.processor.during = lambda: hang_past_two_leases(hangable, here)
+    assert await here.say("first") == ["first <- []"]
+    assert await Worker(url).say("second") == ["second <- ['first']"]
+    assert stored_conversation(url) == [("user", "first"), ("bot", "first <- []"),
+                                        ("user", "second"), ("bot", "second <- ['first']")]
+
+
+async def test_a_renewal_after_the_release_does_not_take_the_lock_back(hangable):
+    """A renewal sent before the turn released, and answered after, must not lock the conversation for
+    a lease with nobody in it (an expired record is taken back; a released one is not)."""
+    worker = Worker(hangable.url)
+    keys = worker.lock_store._keys("customer")
+    client = redis.Redis(**{k: redis_parts(hangable.url)[k] for k in ("host", "port", "db")})
+    client.register_script(bot.lock_store.ACQUIRE)(keys=keys, args=["turn", 500, "1"])
+    client.register_script(bot.lock_store.RELEASE)(keys=keys, args=["turn", 500])
+    assert client.register_script(bot.lock_store.RENEW)(keys=keys, args=["turn", 500]) == 0
+    got, _ = client.register_script(bot.lock_store.ACQUIRE)(keys=keys, args=["next", 500, "1"])
+    assert got == 1
