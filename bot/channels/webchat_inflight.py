@@ -42,6 +42,9 @@ for it in the conversation first (``WebChatInput.turn_stored``).
 Trade-off: a turn that had side effects before its worker died (an action that filed a ticket) runs
 again, and so may do them twice; so does a live worker's turn whose lease lapsed anyway (the whole
 process frozen, its renewing thread too, for the lease and the second look: stopped, or swapped out).
+Woken, such a turn stores nothing and is not run again: its conversation lock was taken by the
+take-over, so its save is refused (``bot.lock_store``'s fence), and the turn guard finds the message
+stored under a fresh lock (``bot.observability.rasa_guards``); replies it sent before its save went out.
 The WeChat channel accepts the same for its retries: a message answered twice is better than one
 silently lost.
 """

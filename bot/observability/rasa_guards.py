@@ -9,7 +9,8 @@ process by the ``ops`` channel, make every channel answer:
 - ``Agent.handle_message``: binds the conversation id and channel to every log line of the turn;
   Redis (tracker, lock) unreachable -> ``utter_service_unavailable``; any other exception -> its
   traceback with the conversation id, then ``utter_technical_problem``. A turn that lost its
-  conversation lock (``LockLost``: nothing of it was stored) is run once more under a fresh lock.
+  conversation lock (``LockLost``: nothing of it was stored) is run once more under a fresh lock,
+  unless the turn that took the lock was this very message (taken over from a worker that looked dead).
 Texts live in ``domain/operations.yml``.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.lock_store import LockError
-from rasa.shared.core.events import BotUttered
+from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.exceptions import RasaException
 from redis.exceptions import RedisError
 
@@ -91,6 +92,14 @@ async def apologise(agent: Agent, message: UserMessage, name: str) -> None:
         logger.warning("turn.apology_failed error=%s", type(exc).__name__)
 
 
+async def stored_already(agent: Agent, message: UserMessage) -> bool:
+    """Whether the conversation holds ``message`` (by its message id): the turn that took its lock was this
+    very message, taken over from a worker that looked dead (a web chat in-flight entry) and answered there."""
+    tracker = await agent.tracker_store.retrieve(message.sender_id)
+    return tracker is not None and any(isinstance(event, UserUttered) and event.message_id == message.message_id
+                                       for event in tracker.events)
+
+
 def _guard_handle_message(original):
     @functools.wraps(original)
     async def handle_message(self, message: UserMessage) -> Any:
@@ -100,13 +109,16 @@ def _guard_handle_message(original):
                 try:
                     return await original(self, message)
                 except LockLost:
-                    # Its events were not stored: the turn that took the lock went on from the record
-                    # without them. Run it again from that record, under a fresh lock; the replies it
-                    # collected are stale (a channel that sends as it goes has sent them already).
-                    logger.warning("turn.lock_lost: run again under a fresh lock")
+                    # Nothing of it was stored, and the replies it collected are stale (a channel that
+                    # sends as it goes has sent them already).
                     if isinstance(message.output_channel, CollectingOutputChannel):
                         message.output_channel.messages.clear()
-                    return await original(self, message)
+                    logger.warning("turn.lock_lost: run again under a fresh lock")
+                    async with self.lock_store.lock(message.sender_id):  # Rasa's own handle_message, and:
+                        if await stored_already(self, message):  # checked under the lock, so not run twice
+                            logger.warning("turn.lock_lost answered_elsewhere")
+                            return None
+                        return await self.processor.handle_message(message)
             except STORE_ERRORS as exc:
                 metrics.APOLOGIES.labels("redis").inc()
                 logger.warning("turn.store_unavailable error=%s: %s", type(exc).__name__, exc)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 
 import pytest
 import redis
@@ -42,7 +43,7 @@ class Processor:
     async def handle_message(self, message: UserMessage):
         tracker = await self.store.get_or_create_tracker(message.sender_id)
         said_before = [event.text for event in tracker.events if isinstance(event, UserUttered)]
-        tracker.update(UserUttered(message.text))
+        tracker.update(UserUttered(message.text, message_id=message.message_id))
         if self.during is not None:
             during, self.during = self.during, None  # once: the slow step of its first run
             await during()
@@ -60,14 +61,15 @@ class Worker:
         parts = redis_parts(url)
         self.lock_store = AsyncRedisLockStore(host=parts["host"], port=parts["port"], db=parts["db"])
         self.processor = Processor(make_store(url), during)
+        self.tracker_store = self.processor.store
         self.domain = None
 
     def is_ready(self) -> bool:
         return True
 
-    async def say(self, text: str) -> list[str]:
+    async def say(self, text: str, message_id: str | None = None) -> list[str]:
         output = CollectingOutputChannel()
-        await Agent.handle_message(self, UserMessage(text, output, "customer"))
+        await Agent.handle_message(self, UserMessage(text, output, "customer", message_id=message_id))
         return [reply["text"] for reply in output.messages]
 
 
@@ -147,3 +149,54 @@ async def test_a_renewal_after_the_release_does_not_take_the_lock_back(hangable)
     assert client.register_script(bot.lock_store.RENEW)(keys=keys, args=["turn", 500]) == 0
     got, _ = client.register_script(bot.lock_store.ACQUIRE)(keys=keys, args=["next", 500, "1"])
     assert got == 1
+
+
+async def test_a_worker_frozen_past_its_lease_does_not_store_a_turn_taken_over_elsewhere(hangable):
+    """A web chat worker frozen whole (SIGSTOP, swapped out) for longer than the leases looks dead: another
+    worker takes its message over (``bot.channels.webchat_inflight``, same message id) and answers it. The
+    frozen worker, woken, went on with its turn and stored it too: the message and its answer twice in
+    the conversation, and two answers. Its save is now fenced, and the message, stored already, is not
+    run again."""
+    url = hangable.url
+    there = Worker(url)
+    answers: dict[str, list[str]] = {}
+
+    async def frozen_then_taken_over() -> None:
+        here.lock_store._renewer.stop()  # the whole process stops: its renewing thread too
+        time.sleep(LEASE_S + 0.2)  # and its event loop; the length of the fault, not a wait for a result
+        answers["taken over"] = await there.say("first", message_id="m1")
+
+    here = Worker(url, during=frozen_then_taken_over)
+    answers["frozen"] = await here.say("first", message_id="m1")
+
+    assert answers == {"taken over": ["first <- []"], "frozen": []}
+    assert stored_conversation(url) == [("user", "first"), ("bot", "first <- []")]
+
+
+async def test_a_frozen_worker_that_saves_while_the_take_over_runs_does_not_run_it_again(hangable):
+    """The same, the frozen worker waking while the take-over is still running: its save is refused, and
+    its run again waits for the lock and then finds the message answered (checked under the lock)."""
+    url = hangable.url
+    taking_over, frozen_done, answers = asyncio.Event(), asyncio.Event(), {}
+
+    async def while_the_frozen_worker_waits_again() -> None:
+        taking_over.set()
+        line = here.lock_store._keys("customer")[0]
+        # until the woken worker queued behind this turn (on the code before it never did: it saved over it)
+        while await there.tracker_store.redis.llen(line) < 2 and not frozen_done.is_set():
+            await asyncio.sleep(0.01)
+
+    async def frozen_then_woken_during_the_take_over() -> None:
+        here.lock_store._renewer.stop()
+        time.sleep(LEASE_S + 0.2)  # the whole process frozen past its lease
+        answers["taken over"] = asyncio.create_task(there.say("first", message_id="m1"))
+        await taking_over.wait()
+
+    there = Worker(url, during=while_the_frozen_worker_waits_again)
+    here = Worker(url, during=frozen_then_woken_during_the_take_over)
+    answers["frozen"] = await here.say("first", message_id="m1")
+    frozen_done.set()
+
+    assert {"taken over": await answers["taken over"], "frozen": answers["frozen"]} == \
+        {"taken over": ["first <- []"], "frozen": []}
+    assert stored_conversation(url) == [("user", "first"), ("bot", "first <- []")]
