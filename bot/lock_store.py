@@ -48,6 +48,7 @@ from typing import AsyncGenerator, Mapping, Optional, Text
 import redis.asyncio as aioredis
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
+from redis.exceptions import RedisError
 
 from bot.redis_reconnect import reconnecting, timeouts
 from bot.renewing_thread import RenewingThread
@@ -128,9 +129,10 @@ return 0
 """
 
 
-class LockLost(LockError):
+class LockLost(LockError, RedisError):
     """The turn's conversation lock is somebody else's now (its record expired while Redis hung, and
-    the conversation's next message took it): the turn must not store what it did."""
+    the conversation's next message took it): the turn must not store what it did. A ``RedisError``
+    too, so whatever handles Redis trouble (the desk's writes into a conversation) handles this."""
 
 
 @dataclass
