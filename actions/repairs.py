@@ -57,10 +57,29 @@ async def chase_repair(dispatcher: CollectingDispatcher, tracker: Tracker, custo
     await join_ticket(tracker, repair, history_note("reported_again", channel=channel_of(tracker),
                                                     said=customer_words(tracker)[:200]))
     if not verified:
-        return await tell_unproven(dispatcher, tracker, customer, "repair_chased", ticket_id)
+        return await tell_unproven(dispatcher, tracker, customer, [("repair_chased", ticket_id)])
     if reply:
         dispatcher.utter_message(response=reply, ticket_id=ticket_id)
     return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
+
+
+async def join_open_repairs(tracker: Tracker, customer: Customer,
+                            faults: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """Faults named together (电视和宽带都不行了) at the repair ticket: each one whose repair is open joins it, as
+    ``chase_repair`` joins one. The (fault, ticket id) joined, and the faults left for a new repair."""
+    tickets = await db(repository().tickets_for, customer.id, open_only=True)
+    joined: list[tuple[str, str]] = []
+    left: list[str] = []
+    for fault in faults:
+        repair = open_repair(tickets, fault)
+        if repair is None:
+            left.append(fault)
+            continue
+        if repair["ticket_id"] not in {ticket_id for _, ticket_id in joined}:
+            await join_ticket(tracker, repair, history_note("reported_again", channel=channel_of(tracker),
+                                                            said=customer_words(tracker)[:200]))
+        joined.append((fault, repair["ticket_id"]))
+    return joined, left
 
 
 async def join_ticket(tracker: Tracker, ticket: dict, note: str, most_urgent: int = 2) -> None:
@@ -77,21 +96,23 @@ async def join_ticket(tracker: Tracker, ticket: dict, note: str, most_urgent: in
 
 
 async def tell_unproven(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,
-                        template: str, ticket_id: str) -> list[dict[str, Any]]:
-    """The reply to a repair from someone who only gave a number: the same for a new and a chased
-    one, the ticket (``template`` of content/outbound.yml) by SMS to the registered number, shown
-    masked only to whoever typed a phone number, never after an account number."""
-    try:
-        if template != "repair_chased" or await first_chase_sms_this_hour(ticket_id):
-            await OutboxNotifier.from_settings(get_settings(), repository()).send_template(
-                customer.phone, "sms", template, ticket_id=ticket_id)
-    except NotifyError as exc:
-        logger.warning("repair.sms_failed conversation=%s ticket=%s error=%s", tracker.sender_id, ticket_id, exc)
+                        filed: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The reply to a repair from someone who only gave a number: one and the same for new and chased
+    repairs, one or several, each ticket (a (``template`` of content/outbound.yml, ticket id) of ``filed``)
+    by SMS to the registered number, shown masked only to whoever typed a phone number, never after an
+    account number."""
+    for template, ticket_id in filed:
+        try:
+            if template != "repair_chased" or await first_chase_sms_this_hour(ticket_id):
+                await OutboxNotifier.from_settings(get_settings(), repository()).send_template(
+                    customer.phone, "sms", template, ticket_id=ticket_id)
+        except NotifyError as exc:
+            logger.warning("repair.sms_failed conversation=%s ticket=%s error=%s", tracker.sender_id, ticket_id, exc)
     if named_by_account(tracker, typed_number(tracker)):
         dispatcher.utter_message(response="utter_fault_report_taken_registered_phone")
     else:
         dispatcher.utter_message(response="utter_fault_report_taken", phone=mask_phone(customer.phone or ""))
-    return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
+    return [SlotSet("last_ticket_id", filed[-1][1]), SlotSet("awaiting", None)]
 
 
 async def first_chase_sms_this_hour(ticket_id: str) -> bool:

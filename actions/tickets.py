@@ -13,12 +13,13 @@ from rasa_sdk.events import SlotSet
 
 from actions.acknowledge import AcknowledgeFirst, acknowledged_already
 from actions.handoff import asks_whether_queued, tell_not_waiting
+from actions.chain import apply_slots
 from actions.backend import (catalogue, channel_of, db, labels, last_said, latest_entity, parts_named, record,
                              repository, says_any)
 from actions.identity import IdentifiedAction, customer_words, local_phone, request_event, request_text
 from actions.kept_requests import KeptWhenDown
 from actions.new_install import NEW_INSTALL, ActionNewInstall, requested_change
-from actions.repairs import chase_repair, join_ticket, tell_unproven
+from actions.repairs import chase_repair, join_open_repairs, join_ticket, tell_unproven
 from actions.service_questions import SERVICE_OFFER, answer_service_question
 from actions.ticket_records import (FiledToCallBack, filed_already, newest, open_ticket, progress_note, recorded,
                                     status_label)
@@ -59,17 +60,56 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         return await self.repair(dispatcher, tracker, customer, verified) + [SlotSet("faults_unfixed", None)]
 
     async def repair(self, dispatcher, tracker, customer, verified):
+        if tracker.get_slot("faults_unfixed"):
+            return await self.repair_several(dispatcher, tracker, customer, verified)
         chased = await chase_repair(dispatcher, tracker, customer, tracker.get_slot("fault_type"), verified)
         if chased is not None:
             return chased
-        priority = 1 if customer.vip_tier >= 2 else 0
-        also = {"also_fault_types": tracker.get_slot("faults_unfixed")} if tracker.get_slot("faults_unfixed") else {}
-        ticket_id = await open_ticket(tracker, customer, "fault", fault_summary(tracker), verified=verified,
-                                      priority=priority, details=also)
+        return await self.file_repair(dispatcher, tracker, customer, verified)
+
+    async def repair_several(self, dispatcher, tracker, customer, verified):
+        """Faults named together that self-help did not fix: those with a repair open join it, the rest get one
+        new repair. Found by the maintainers: someone who had only typed a number (so triage, to tell them
+        nothing, did not skip the self-help for a fault under repair) got a second repair for the TV, or, with
+        the broadband's open, none for the TV. Someone unproven hears what they would with no repair open."""
+        fault_type = tracker.get_slot("fault_type")
+        joined, left = await join_open_repairs(tracker, customer, [*tracker.get_slot("faults_unfixed"), fault_type])
+        if not joined:
+            return await self.file_repair(dispatcher, tracker, customer, verified)
+        events = []
+        if left:  # the new repair is the faults left's (the code only if it was theirs)
+            code = [] if left[-1] == fault_type else [SlotSet("fault_code", None)]
+            events = apply_slots(tracker, [SlotSet("fault_type", left[-1]), SlotSet("faults_unfixed", left[:-1]), *code])
+        new = await self.new_repair(tracker, customer, verified) if left else None
         if not verified:
-            return await tell_unproven(dispatcher, tracker, customer, "repair_registered", ticket_id)
+            filed = [("repair_chased", ticket_id) for ticket_id in dict.fromkeys(t for _, t in joined)]
+            return events + await tell_unproven(dispatcher, tracker, customer,
+                                                filed + ([("repair_registered", new)] if new else []))
+        words = load_rules().summary_words
+        done = fault_names([fault for fault, _ in joined], words)
+        ids = words.get("list_separator", ", ").join(dict.fromkeys(t for _, t in joined))
+        if new is None:
+            dispatcher.utter_message(response="utter_fault_ticket_chased", ticket_id=ids)
+            return events + [SlotSet("last_ticket_id", joined[-1][1]), SlotSet("awaiting", None)]
+        dispatcher.utter_message(response="utter_repair_open_then_repair", done=done, ticket_id=ids,
+                                 left=fault_names(left, words))
+        dispatcher.utter_message(response="utter_fault_ticket_created", ticket_id=new)
+        return events + [SlotSet("last_ticket_id", new), SlotSet("awaiting", None)]
+
+    async def file_repair(self, dispatcher, tracker, customer, verified):
+        """A new repair for the fault in hand and those named with it (``faults_unfixed``)."""
+        ticket_id = await self.new_repair(tracker, customer, verified)
+        if not verified:
+            return await tell_unproven(dispatcher, tracker, customer, [("repair_registered", ticket_id)])
         dispatcher.utter_message(response="utter_fault_ticket_created", ticket_id=ticket_id)
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", None)]
+
+    @staticmethod
+    async def new_repair(tracker, customer, verified) -> str:
+        priority = 1 if customer.vip_tier >= 2 else 0
+        also = {"also_fault_types": tracker.get_slot("faults_unfixed")} if tracker.get_slot("faults_unfixed") else {}
+        return await open_ticket(tracker, customer, "fault", fault_summary(tracker), verified=verified,
+                                 priority=priority, details=also)
 
 
 OPEN = "open"

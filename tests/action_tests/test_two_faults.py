@@ -6,7 +6,7 @@ came up only if the customer said it again, and the repair ticket named only the
 from __future__ import annotations
 
 from actions.backend import repository
-from tests.action_tests.trackers import Chat
+from tests.action_tests.trackers import Chat, Turn, load_tracker
 
 VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "sms_code", "verified_channel": "rest"}
 BOTH = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "fault_tv", "confidence": 0.357},
@@ -196,3 +196,61 @@ async def test_a_person_taken_about_two_faults_of_one_group_is_queued_for_that_g
     await chat.says("上不了网", "fault_broadband", "action_triage_fault")
     await person_taken(chat)
     assert (await HandoffQueue(with_redis).entry("one-group-person"))["skill"] == "broadband"
+
+
+
+
+
+async def both_tried_unproven(run_action, phone: str) -> tuple[Chat, Turn]:
+    """"电视和宽带都不行了" from someone who typed ``phone`` only: each fault's self-help tried in vain, the repair."""
+    customer_id = repository().find_customer(phone=phone).id
+    chat = Chat(run_action, customer_id=str(customer_id), phone_number=phone)
+    await tv_not_fixed(chat)
+    return chat, await broadband_not_fixed(chat)
+
+
+async def test_unproven_two_faults_one_under_repair_join_it_and_the_reply_tells_nothing_of_it(run_action, with_redis):
+    """Found by the maintainers: someone who only typed a number, the TV's repair open there, "电视和宽带都不行了":
+    the TV got self-help (as with one fault: skipping it would tell that a repair is open) and then a second
+    repair naming the TV. Now the TV's open repair is joined and only the broadband gets a new one; the reply is
+    word for word what a number with no repair open hears, and the tickets go by SMS to the registered phone."""
+    tv_repair = open_repair_of("fault_tv")
+    _, filed = await both_tried_unproven(run_action, "13800000001")
+    _, plain = await both_tried_unproven(run_action, "13800000002")  # no repair open there
+
+    assert filed.responses == plain.responses and "utter_fault_report_taken" in filed.responses, filed.responses
+    assert tv_repair not in str(filed.messages)
+    repairs = {t["ticket_id"]: t for t in repairs_of(1)}
+    assert len(repairs) == 2, "the TV's repair joined, one new for the broadband"
+    new = next(t for t in repairs.values() if t["ticket_id"] != tv_repair)
+    assert "宽带故障" in new["summary"] and "电视故障" not in new["summary"], new["summary"]
+    assert repairs[tv_repair]["priority"] == 1, "the TV's repair chased"
+    sent = [r["payload"]["text"] for r in repository().outbound(channel="sms", limit=100)
+            if r["recipient"] == "13800000001"]
+    assert any(tv_repair in text for text in sent) and any(new["ticket_id"] in text for text in sent), sent
+
+
+async def test_unproven_two_faults_the_second_under_repair_the_first_still_gets_its_repair(run_action, with_redis):
+    """The mirror case: the broadband's repair open, the TV's self-help did not help: the TV was dropped (the
+    broadband's repair chased and nothing filed for the TV). Now the TV gets its repair too."""
+    broadband_repair = open_repair_of("fault_broadband")
+    _, filed = await both_tried_unproven(run_action, "13800000001")
+    _, plain = await both_tried_unproven(run_action, "13800000002")
+
+    assert filed.responses == plain.responses, filed.responses
+    assert broadband_repair not in str(filed.messages)
+    new = [t for t in repairs_of(1) if t["ticket_id"] != broadband_repair]
+    assert len(new) == 1 and "电视故障" in new[0]["summary"], "the TV not dropped"
+    assert "宽带故障" not in new[0]["summary"], "the broadband has its repair"
+
+
+async def test_two_faults_proven_only_at_the_repair_are_told_which_repair_was_joined(run_action, with_redis):
+    """A customer who proves who they are only when the repair is filed had self-help for both faults; the TV's
+    open repair is joined and named, the broadband gets its own."""
+    tv_repair = open_repair_of("fault_tv")
+    tracker = load_tracker("selfhelp_denied", fault_type="fault_broadband", faults_unfixed=["fault_tv"], **VERIFIED)
+    turn = await run_action("action_create_fault_ticket", tracker)
+    assert turn.responses[:2] == ["utter_repair_open_then_repair", "utter_fault_ticket_created"], turn.responses
+    assert turn.message("utter_repair_open_then_repair")["ticket_id"] == tv_repair
+    new = repository().get_ticket(turn.slots["last_ticket_id"])
+    assert new["ticket_id"] != tv_repair and "电视故障" not in new["summary"], new["summary"]
