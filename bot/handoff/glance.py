@@ -1,7 +1,8 @@
 """The customer at a glance (the caller-ID screen pop): who the agent is talking to, in one view.
 
 Built for a conversation an agent holds, from the customer the conversation proved it is (the
-handoff packet's ``customer``, set only for a verified customer or a trusted caller ID): plan,
+handoff packet's ``customer``, set only for a verified customer or a trusted caller ID): plan (and the
+day a yearly plan or contract ends, the date the customer is told when they ask),
 latest bills and balance, open ledger items, recent contacts on every channel (the outcome record,
 grouped by conversation, plus the conversations of the customer's tickets), VIP tier and the
 contact details with their corrections. Every personal number goes through ``bot.handoff.masking``.
@@ -61,7 +62,7 @@ def customer_glance(repository: Repository, rules: LedgerRules, packet: dict, *,
         "customer": {"name": customer.name, "vip_tier": customer.vip_tier, "phone": mask_number(customer.phone),
                      "account_number": mask_number(customer.account_number), "balance_cents": customer.balance_cents},
         "plan": {"code": plan["code"], "name": plan["name"], "category": plan["category"],
-                 "monthly_fee_cents": plan["monthly_fee_cents"]} if plan else None,
+                 "monthly_fee_cents": plan["monthly_fee_cents"], "end_date": customer.plan_end_date} if plan else None,
         "bills": [{"period": b["period"], "amount_cents": b["amount_cents"], "status": bill_status(b["status"]),
                    "due_date": b["due_date"]} for b in repository.bills_for(customer.id, limit=BILLS_SHOWN)],
         "ledger": [shown_item(i) for i in items if i.next_step is not None],

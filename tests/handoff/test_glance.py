@@ -52,6 +52,7 @@ def test_a_verified_customer_shows_plan_bills_ledger_contacts_and_tier_with_numb
     assert shown["customer"]["phone"].endswith("0002") and "13800000002" not in json.dumps(shown)
     assert shown["customer"]["account_number"] == "******0002"
     assert shown["plan"]["code"] == "FAMILY" and shown["plan"]["monthly_fee_cents"] == 15900
+    assert shown["plan"]["end_date"] == "2027-06-30", "the day her two-year contract ends"
     assert [b["period"] for b in shown["bills"]] == ["2026-11", "2026-10"]
     assert all(b["status"] == "unpaid" for b in shown["bills"])
     assert [i["ticket_id"] for i in shown["ledger"]] == [open_ticket], "only open items, only hers"
@@ -62,6 +63,12 @@ def test_a_verified_customer_shows_plan_bills_ledger_contacts_and_tier_with_numb
     assert by_conversation["ivr:CA1"]["disposition"] == "ticket"
     assert by_conversation["wx-earlier"]["channel"] == "wechat"
     assert shown["contact"]["callback_phone"]["corrected_by"] is None
+
+
+def test_a_plan_renewing_monthly_shows_no_end_date(repo, ledger_rules):
+    customer = repo.find_customer(phone="13800000003")
+    assert customer.plan_code and customer.plan_end_date is None
+    assert customer_glance(repo, ledger_rules, packet_for(customer))["plan"]["end_date"] is None
 
 
 def test_a_bill_status_exported_in_capitals_shows_as_the_desks_label(repo, ledger_rules):

@@ -53,7 +53,9 @@ def test_the_screen_pop_shows_the_customer_masked_and_a_corrected_callback_numbe
         panel.wait_for(timeout=15000)
         shown = panel.inner_text()
         assert "李娜" in shown and LABELS["glance_vip"].format(tier=2) in shown
-        assert "全家福融合套餐" in shown and LABELS["glance_arrears"].format(amount="318.00") in shown
+        assert LABELS["glance_plan_value_ends"].format(name="全家福融合套餐", fee="159.00", end="2027-06-30") in shown, \
+            "the plan with the day her contract ends"
+        assert LABELS["glance_arrears"].format(amount="318.00") in shown
         assert panel.locator(".glance-bills li").count() == 2
         assert "*******0002" in shown and "******0002" in shown
         assert LI_NA["phone"] not in shown and LI_NA["account"] not in shown, "numbers are masked"

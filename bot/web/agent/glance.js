@@ -57,7 +57,7 @@
 
     var facts = el("dl", "glance-facts");
     [["glance_phone", c.phone, "phone"], ["glance_account", c.account_number, "account"],
-     ["glance_plan", data.plan ? t("glance_plan_value", { name: data.plan.name, fee: yuan(data.plan.monthly_fee_cents) }) : t("glance_no_plan"), "plan"],
+     ["glance_plan", data.plan ? t(data.plan.end_date ? "glance_plan_value_ends" : "glance_plan_value", { name: data.plan.name, fee: yuan(data.plan.monthly_fee_cents), end: data.plan.end_date }) : t("glance_no_plan"), "plan"],
      ["glance_balance", c.balance_cents < 0 ? t("glance_arrears", { amount: yuan(-c.balance_cents) }) : t("glance_balance_value", { amount: yuan(c.balance_cents) }), c.balance_cents < 0 ? "balance arrears" : "balance"]
     ].forEach(function (row) {
       facts.appendChild(el("dt", null, t(row[0])));
