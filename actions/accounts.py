@@ -176,7 +176,9 @@ def tell_bill(dispatcher: CollectingDispatcher, customer: Customer, bills: list[
 class ActionTellAccountNumber(IdentifiedAction):
     """"我的宽带账号是多少": the account number from the customer database, for the proven account holder only
     (asked who they are first, as for bills). The NLU has no intent for it: ``account_number_words`` in
-    content/labels.yml make it a bill question (bot/asked_outright.py), and the bill action sends it here."""
+    content/labels.yml make it a bill question (bot/asked_outright.py), and the bill action sends it here. The
+    customer database holds no broadband login name (宽带拨号账号): a question that may mean it
+    (``login_name_words``) is told that the number given is not that one."""
 
     request = "account_number"
 
@@ -188,6 +190,8 @@ class ActionTellAccountNumber(IdentifiedAction):
     ) -> list[dict[str, Any]]:
         dispatcher.utter_message(response="utter_account_number", customer_name=customer.name,
                                  account_number=customer.account_number)
+        if any(word and word in request_text(tracker) for word in labels().get("login_name_words") or ()):
+            dispatcher.utter_message(response="utter_account_number_not_login")
         await record(tracker, "answer_given", topic="account_number")
         return []
 

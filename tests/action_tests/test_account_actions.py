@@ -556,7 +556,7 @@ async def test_my_account_number_is_told_to_the_proven_customer_and_asked_for_pr
 
     customer = Chat(run_action, **proven(2))
     told = await customer.says("我的宽带账号是多少", "query_bill", "action_query_bill", confidence=1.0)
-    assert told.responses == ["utter_account_number"]
+    assert told.responses[0] == "utter_account_number"
     told_number = told.message("utter_account_number")["account_number"]
     assert told_number == repository().get_customer(2).account_number == "8800000002"
 
@@ -572,3 +572,22 @@ async def test_my_account_number_is_told_to_the_proven_customer_and_asked_for_pr
     balance = Chat(run_action, **proven(2))  # a bill question naming the account is still the bill
     told = await balance.says("帮我查一下账号余额", "query_bill", "action_query_bill", confidence=0.9)
     assert "utter_account_number" not in told.responses and "utter_bill_balance" in told.responses
+
+
+async def test_a_broadband_account_question_is_told_which_number_it_gets(run_action):
+    """Found by the maintainers: 宽带账号 may mean the broadband login name (拨号上网的账号), which the customer
+    database does not hold, and the reply gave the customer account number as if it were that. The reply names
+    the number it gives (the account for paying and service requests), and after a question about 宽带账号 says
+    the login name is not this one and who can look it up (``login_name_words`` in content/labels.yml)."""
+    from tests.action_tests.trackers import Chat
+    from tests.test_acknowledge_first import reply_text
+
+    told = await Chat(run_action, **proven(2)).says("我的宽带账号是多少", "nlu_fallback", "action_fallback",
+                                                    confidence=0.4)
+    assert told.responses == ["utter_account_number", "utter_account_number_not_login"]
+    assert "缴费" in reply_text("utter_account_number"), "which number it is"
+    assert "拨号" in reply_text("utter_account_number_not_login") and "转人工" in reply_text(
+        "utter_account_number_not_login")
+
+    plain = await Chat(run_action, **proven(2)).says("我的账号是多少", "query_bill", "action_query_bill", confidence=0.49)
+    assert plain.responses == ["utter_account_number"], "no login meant: the number alone"
