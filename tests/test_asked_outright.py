@@ -26,6 +26,7 @@ READINGS = [
     ("我家宽带几号到期啊", "ask_how_to", 0.85),
     ("你好，请问我的套餐有效期到哪天", "query_plan", 0.68),
     ("我的宽带什么时候到期", "nlu_fallback", 0.45),  # 宽[带什么]时候: no how-to ("带什么", what to bring)
+    ("宽带帐号是多少", "query_plan", 0.56),  # 帐号, the older spelling of 账号
 ]
 
 
