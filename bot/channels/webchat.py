@@ -13,7 +13,9 @@ widgets keep working against Kefu. Messages Kefu adds, all as ``bot_uttered``:
   waiting room's buttons shown earlier no longer apply;
 * ``{"custom": {"kind": "queue_left"}}`` — with the message of a request taken out of the queue (a
   supervisor's 移出队列, a timeout): the waiting room's buttons shown earlier no longer apply either;
-* ``{"custom": {"kind": "notice", "reason": "rate_limited" | "too_long"}}`` — the page explains;
+* ``{"custom": {"kind": "notice", "reason": "rate_limited" | "too_long"}}`` — the page explains; to the
+  page that sent the refused message only: the message is no part of the conversation (not answered,
+  not stored, not shown in its other pages nor replayed to one resuming), so neither is its refusal;
 * ``{"custom": {"kind": "notice", "reason": "not_handled", "message": "...", "client_id": "..."}}`` — an
   acknowledged message was set aside unanswered (``webchat_inflight``): the page asks the customer to
   send it again or ask for an agent (sent again, like missed replies, to a page resuming after it);
@@ -773,7 +775,7 @@ class WebChatInput(SocketIOInput):
             output = WebChatOutput(sio, self.bot_message_evt)
             if len(text) > self.max_message_chars:
                 logger.info("webchat.message.too_long session=%s chars=%d", session_id, len(text))
-                await output.send_custom_json(session_id, {"kind": "notice", "reason": "too_long"})
+                await output.send_custom_json(sid, {"kind": "notice", "reason": "too_long"})  # refused: its tab only
                 return {"ok": False, "reason": "too_long"}
             client_id = client_id_of(data)
             pending = Pending.new(session_id, client_id, text, {"channel": self.name()})
@@ -797,7 +799,7 @@ class WebChatInput(SocketIOInput):
                         # Refused for good (the page does not resend it): a flood of refused messages must
                         # not leave a delivery key behind for each, kept a day (DELIVERED_TTL_S).
                         await forget_delivery(self.redis(), session_id, client_id)
-                await output.send_custom_json(session_id, {"kind": "notice", "reason": "rate_limited"})
+                await output.send_custom_json(sid, {"kind": "notice", "reason": "rate_limited"})
                 return {"ok": False, "reason": "rate_limited"}
             logger.debug("webchat.message.received session=%s", session_id)
             await self.show_typed(session_id, client_id, text, skip_sid=sid)  # before its turn's answers

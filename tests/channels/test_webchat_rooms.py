@@ -131,3 +131,30 @@ async def test_what_one_forked_worker_publishes_reaches_a_page_on_another(redis_
             "room": chat.session_id, "skip_sid": None, "callback": None, "host_id": other_id}))
         assert await heard_after_marker(redis, chat, chat.session_id) == ["人工客服：您好"], \
             "a message another worker published was dropped"
+
+
+async def test_a_message_refused_is_explained_in_the_tab_that_sent_it_only(redis_url, redis):  # noqa: F811
+    """Found by the maintainers: a message refused as too long was not shown in the conversation's other
+    tabs, but its refusal was — 消息太长了 there, under nothing the customer wrote in that tab. The
+    refused message is no part of the conversation (no answer, not stored, not replayed to a tab that
+    resumes): the other tabs show nothing of it, and the tab that sent it is told why, as its ack says.
+    So too for one refused for the rate."""
+    sending = worker(redis_url)
+    sending.messages_per_minute = 1
+    async with served(sending, Assistant()) as first_url, \
+            served(worker(redis_url), Assistant()) as second_url, page(first_url) as here:
+        async with page(second_url, here.session_id) as there, page(first_url, here.session_id) as beside:
+            said = message(here.session_id, "网" * 2001)
+            assert await here.sio.call("user_uttered", said, timeout=10) == {"ok": False, "reason": "too_long"}
+            told = await here.replies_until(lambda m: "custom" in m, timeout=10)
+            assert told == [{"custom": {"kind": "notice", "reason": "too_long"}}]
+            assert await heard_after_marker(redis, there, here.session_id, beside) == [[], []], \
+                "the refusal of a message they never showed reached the other tabs"
+            assert there.typed == [] and beside.typed == []
+            assert await here.sio.call("user_uttered", message(here.session_id, "宽带断了"), timeout=10) == {"ok": True}
+            assert await here.sio.call("user_uttered", message(here.session_id, "在吗"), timeout=10) == {
+                "ok": False, "reason": "rate_limited"}
+            told = await here.replies_until(lambda m: "custom" in m, timeout=10)
+            assert told[-1] == {"custom": {"kind": "notice", "reason": "rate_limited"}}
+            assert await heard_after_marker(redis, there, here.session_id, beside) == [["您好"], ["您好"]]
+            assert [t["message"] for t in there.typed] == ["宽带断了"]
