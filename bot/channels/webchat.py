@@ -42,7 +42,9 @@ joins its room and is sent what it missed between two turns of the conversation,
 The customer's message goes to the conversation's other pages (a duplicated tab, on any worker) as
 ``user_uttered`` ``{"message", "client_id"}``, to its room but the socket that sent it, before its
 turn's answers (``show_typed``); a resuming page is sent the customer's messages it missed too, each
-with its ``timestamp``, in order with the replies. The page shows each once, by its client id.
+with its ``timestamp``, in order with the replies. The page shows each once, by its client id: the
+page's own, or for a message sent without one (a third-party widget's) the id the server gave it,
+the same live and replayed (``Pending.shown_id``).
 
 Delivery (``webchat_delivery``): a ``user_uttered`` carrying ``client_id`` and asking for a Socket.IO
 ack is acknowledged once accepted — ``{"ok": true}``, ``{"ok": true, "duplicate": true}`` for a
@@ -345,8 +347,8 @@ class RoomsAcrossWorkers(AsyncRedisManager):
 
 
 def typed_on_a_page(event: UserUttered, session_id: Text) -> Optional[Text]:
-    """The page's id (``client_id``) of a customer's message taken by this channel, or None for an event
-    that is not one (an intent an agent's hand-back triggered): its Rasa message id is its
+    """The id pages show a customer's message taken by this channel by (``Pending.shown_id``), or None
+    for an event that is not one (an intent an agent's hand-back triggered): its Rasa message id is its
     ``Pending.id``."""
     prefix = f"{session_id}:"
     if not event.text or not isinstance(event.message_id, str) or not event.message_id.startswith(prefix):
@@ -475,8 +477,8 @@ class WebChatInput(SocketIOInput):
             for event in missed:
                 if isinstance(event, BotUttered):
                     await output.send_response(sid, event.message())
-                elif (client_id := typed_on_a_page(event, session_id)) is not None:
-                    await self.show_typed(session_id, client_id, event.text, to=sid, at=event.timestamp)
+                elif (shown_id := typed_on_a_page(event, session_id)) is not None:
+                    await self.show_typed(session_id, shown_id, event.text, to=sid, at=event.timestamp)
             if missed:
                 logger.info("webchat.session.replayed session=%s messages=%d", session_id, len(missed))
         try:
@@ -487,15 +489,15 @@ class WebChatInput(SocketIOInput):
         for pending, at in set_aside:
             await self.tell_set_aside(pending, at, to=sid)
 
-    async def show_typed(self, session_id: Text, client_id: Optional[Text], text: Text, *,
+    async def show_typed(self, session_id: Text, shown_id: Text, text: Text, *,
                          skip_sid: Optional[Text] = None, to: Optional[Text] = None, at: Optional[float] = None) -> None:
         """Show the customer's message in the other pages of its conversation (a duplicated tab, on any
-        worker), as the page sends it (``user_uttered``), beside its ``client_id``: the page that sent
-        it (``skip_sid``; one resumed, by the id) shows it once. Found by the maintainers: each tab showed
+        worker), as the page sends it (``user_uttered``), with ``shown_id`` as its ``client_id``
+        (``Pending.shown_id``): the page that sent it (``skip_sid``; one resumed, by the id) shows it once. Found by the maintainers: each tab showed
         the answers to what was typed in the other, and not the question. Every six-digit run and code
         given by name is blanked, as when proof is awaited: the text goes through Redis to other pages.
         ``to`` one resumed page (:meth:`send_missed`), ``at`` the stored message's time."""
-        said = {"message": blank_secrets(text, proof_secrets(text, AWAITING_PROOF)), "client_id": client_id}
+        said = {"message": blank_secrets(text, proof_secrets(text, AWAITING_PROOF)), "client_id": shown_id}
         if at is not None:
             said["timestamp"] = at
         await self.sio.emit(self.user_message_evt, said, room=to or session_id, skip_sid=skip_sid,
@@ -802,7 +804,7 @@ class WebChatInput(SocketIOInput):
                 await output.send_custom_json(sid, {"kind": "notice", "reason": "rate_limited"})
                 return {"ok": False, "reason": "rate_limited"}
             logger.debug("webchat.message.received session=%s", session_id)
-            await self.show_typed(session_id, client_id, text, skip_sid=sid)  # before its turn's answers
+            await self.show_typed(session_id, pending.shown_id, text, skip_sid=sid)  # before its turn's answers
             # Acknowledged now, handled after: the ack must not wait for the model's turn, or a slow
             # turn would look like a lost connection to the page. python-socketio runs every event
             # in a task of its own anyway (async_handlers), so this keeps the order it had.

@@ -121,6 +121,13 @@ class Pending:
     def new(cls, session_id: str, client_id: Optional[str], text: str, metadata: dict) -> "Pending":
         return cls(session_id, client_id, text, metadata, f"{session_id}:{client_id or uuid.uuid4().hex}")
 
+    @property
+    def shown_id(self) -> str:
+        """The id pages show the message by, live in other tabs and replayed to one resuming (its Rasa
+        message id less the session): the page's client id, or the server's for a message sent without
+        one (a third-party widget's), the same both ways so a page shows it once."""
+        return self.id[len(self.session_id) + 1:]
+
 
 class InFlight:
     """The in-flight entries of one channel (``guard``'s prefix), shared by every worker on its Redis."""

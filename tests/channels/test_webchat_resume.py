@@ -140,3 +140,54 @@ async def test_a_new_conversation_asked_for_while_the_page_resumes_its_old_one_i
 
 async def no_line(redis, conversation_id: str) -> bool:  # noqa: F811
     return not await redis.exists(f"kefu:lock:{conversation_id}:line")
+
+
+class Storing(Assistant):
+    """Rasa's turn as it stores the customer's message: under its Rasa message id."""
+
+    def __init__(self, agent: Agent) -> None:
+        super().__init__()
+        self.agent = agent
+
+    async def __call__(self, message) -> None:
+        self.heard.append(message)
+        async with self.agent.lock_store.lock(message.sender_id):
+            tracker = await self.agent.tracker_store.get_or_create_tracker(message.sender_id)
+            tracker.update(UserUttered(message.text, message_id=message.message_id, timestamp=time.time()))
+            said = BotUttered(THANKS, timestamp=time.time())
+            tracker.update(said)
+            await message.output_channel.send_response(message.sender_id, said.message())
+            await self.agent.tracker_store.save(tracker)
+
+
+async def test_a_message_sent_without_a_client_id_has_the_same_id_live_and_replayed(redis_url, redis):  # noqa: F811
+    """A third-party Rasa widget sends no client id. Its message reached Kefu's page in another tab live
+    with none, and was replayed to that page resuming (closed before the answer) with the server's own:
+    the page, which shows each message once by its id, showed it twice. Both carry the id the server
+    gave it."""
+    host, port_db = redis_url.removeprefix("redis://").split(":")
+    port, db = port_db.split("/")
+    agent = Agent(domain=Domain.empty(), tracker_store=InMemoryTrackerStore(Domain.empty()),
+                  lock_store=AsyncRedisLockStore(host=host, port=int(port), db=int(db)))
+    channel = WebChatInput(settings(REDIS_URL=redis_url), session_persistence=True)
+    async with served(channel, Storing(agent), agent=agent) as url:
+        kefu = ChatClient(url, ["websocket"])
+        session_id = await kefu.connect()
+        seen = time.time()  # the page's latest reply is from before the widget's message
+        widget = ChatClient(url, ["websocket"])
+        await widget.connect(session_id)
+        try:
+            assert await widget.sio.call("user_uttered", {"message": "宽带连不上", "session_id": session_id},
+                                         timeout=10) == {"ok": True}
+            await kefu.replies_until(lambda m: m.get("text") == THANKS, timeout=10)
+            await kefu.close()  # reloaded: it resumes from the reply before the widget's message
+            back = ChatClient(url, ["websocket"])
+            await back.sio.connect(url, socketio_path="socket.io", transports=["websocket"])
+            await back.sio.emit("session_request", {"session_id": session_id, "seen_at": seen})
+            await back.replies_until(lambda m: m.get("text") == THANKS, timeout=10)
+            await back.close()
+        finally:
+            await widget.close()
+    assert [t["message"] for t in kefu.typed] == [t["message"] for t in back.typed] == ["宽带连不上"]
+    assert kefu.typed[0]["client_id"] is not None, "the page could not tell it from the same words sent again"
+    assert back.typed[0]["client_id"] == kefu.typed[0]["client_id"], "the page shows it twice"
