@@ -431,16 +431,21 @@ class WebChatInput(SocketIOInput):
             self._presence_redis = redis.from_url(self.settings.redis.url, **reconnecting())
         return self._presence_redis
 
-    async def customer_seen(self, session_id: str, sid: str, *, closed: bool = False) -> None:
+    async def customer_seen(self, session_id: str, sid: str, *, closed: bool = False) -> Optional[int]:
         """The page ``sid`` is open (or just closed): the waiting room's grace period counts from here,
-        and a customer with no open page is not handed to an agent (``bot.handoff.presence``)."""
+        and a customer with no open page is not handed to an agent (``bot.handoff.presence``). Returns how
+        many pages of the conversation are open, ``sid`` included (``page_alive``); None when closed or
+        not known."""
         if self.redis() is None:
-            return
+            return None
         try:
-            mark = page_closed if closed else page_alive
-            await mark(self.redis(), session_id, sid, time.time())
+            if closed:
+                await page_closed(self.redis(), session_id, sid, time.time())
+                return None
+            return await page_alive(self.redis(), session_id, sid, time.time())
         except RedisError as error:  # the grace period only starts later; the chat itself goes on
             logger.warning("webchat.presence.unknown session=%s error=%s", session_id, type(error).__name__)
+            return None
 
     @contextlib.asynccontextmanager
     async def between_turns(self, webhook: ChatPageBlueprint, session_id: Optional[Text]):
@@ -717,12 +722,14 @@ class WebChatInput(SocketIOInput):
                         sio.leave_room(sid, old, namespace=self.namespace)
                         await self.customer_seen(old, sid, closed=True)
                     session["session_id"] = session_id
+                # Counted open before it joins the room: a message from another page of the conversation
+                # is shown in this one whenever it is in the room (``handle_message``).
+                await self.customer_seen(session_id, sid)
                 sio.enter_room(sid, session_id, namespace=self.namespace)
                 # Before the confirmation: the page cuts drafts at it from the moment it may send.
                 await sio.emit("message_limit", {"max_message_chars": self.max_message_chars}, room=sid,
                                namespace=self.namespace)
                 await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
-                await self.customer_seen(session_id, sid)
                 logger.info("webchat.session.%s session=%s", "resumed" if requested == session_id else "started",
                             session_id)
                 timing = self.session_timing(webhook)
@@ -783,9 +790,11 @@ class WebChatInput(SocketIOInput):
             pending = Pending.new(session_id, client_id, text, {"channel": self.name()})
             # Three Redis round trips, each failing open, at once: a hung Redis costs the message one
             # KEFU_REDIS_TIMEOUT_SECONDS before its turn, not three. A page that writes is open
-            # (widgets without session_alive), duplicate or not. Taking the message records it in
+            # (widgets without session_alive), duplicate or not; with no other page of its conversation
+            # open (every page is counted before it joins the room) the message is not shown elsewhere:
+            # a publish and a decode on every other worker saved (bench/webchat_echo.py). Taking the message records it in
             # flight before the ack (``webchat_inflight``): a worker dying after the ack loses nothing.
-            (first, entry_id), allowed, _ = await asyncio.gather(
+            (first, entry_id), allowed, pages = await asyncio.gather(
                 self.take_once(pending),
                 self.within_rate(session_id, sid),
                 self.customer_seen(session_id, sid))
@@ -804,7 +813,8 @@ class WebChatInput(SocketIOInput):
                 await output.send_custom_json(sid, {"kind": "notice", "reason": "rate_limited"})
                 return {"ok": False, "reason": "rate_limited"}
             logger.debug("webchat.message.received session=%s", session_id)
-            await self.show_typed(session_id, pending.shown_id, text, skip_sid=sid)  # before its turn's answers
+            if pages != 1:  # another page of the conversation is open, or it is not known
+                await self.show_typed(session_id, pending.shown_id, text, skip_sid=sid)  # before its turn's answers
             # Acknowledged now, handled after: the ack must not wait for the model's turn, or a slow
             # turn would look like a lost connection to the page. python-socketio runs every event
             # in a task of its own anyway (async_handlers), so this keeps the order it had.

@@ -84,14 +84,16 @@ async def mark_customer_seen(client: redis.Redis, conversation_id: str, now: flo
     await client.set(customer_seen_key(conversation_id), repr(now), ex=PRESENCE_TTL_S)
 
 
-async def page_alive(client: redis.Redis, conversation_id: str, page: str, now: float) -> None:
-    """A page of the conversation is open and showed a sign of life."""
+async def page_alive(client: redis.Redis, conversation_id: str, page: str, now: float) -> int:
+    """A page of the conversation is open and showed a sign of life. Returns how many pages of it are
+    open, this one included (a silent one too, until its disconnect or the key's expiry: never fewer)."""
     async with client.pipeline(transaction=True) as pipe:
         pipe.zadd(customer_pages_key(conversation_id), {page: now})
         pipe.expire(customer_pages_key(conversation_id), PRESENCE_TTL_S)
         pipe.set(customer_alive_key(conversation_id), repr(now), ex=PRESENCE_TTL_S)
         pipe.set(customer_seen_key(conversation_id), repr(now), ex=PRESENCE_TTL_S)
-        await pipe.execute()
+        pipe.zcard(customer_pages_key(conversation_id))
+        return (await pipe.execute())[-1]
 
 
 async def page_closed(client: redis.Redis, conversation_id: str, page: str, now: float) -> None:

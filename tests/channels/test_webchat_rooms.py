@@ -9,6 +9,7 @@ listener read everything published before it.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import multiprocessing
@@ -158,3 +159,33 @@ async def test_a_message_refused_is_explained_in_the_tab_that_sent_it_only(redis
             assert told[-1] == {"custom": {"kind": "notice", "reason": "rate_limited"}}
             assert await heard_after_marker(redis, there, here.session_id, beside) == [["您好"], ["您好"]]
             assert [t["message"] for t in there.typed] == ["宽带断了"]
+
+
+async def test_a_conversation_in_one_tab_publishes_no_copy_of_what_the_customer_types(redis_url, redis):  # noqa: F811
+    """The copy for other tabs was published on Redis for every message, and decoded by every other
+    worker, though most conversations are open in one tab (bench/webchat_echo.py). With one, it is not
+    sent at all; a second tab opened later, on another worker, gets the next message."""
+    listening = redis.pubsub(ignore_subscribe_messages=True)
+    await listening.subscribe(ROOMS_CHANNEL)
+    try:
+        async with served(worker(redis_url), Assistant()) as first_url, \
+                served(worker(redis_url), Assistant()) as second_url, page(first_url) as here:
+            assert await here.sio.call("user_uttered", message(here.session_id, "宽带断了"), timeout=10) == {"ok": True}
+            await here.replies_until(lambda m: m.get("text") == "您好", timeout=15)
+            assert await heard_after_marker(redis, here, here.session_id) == []
+            published = []
+            deadline = asyncio.get_running_loop().time() + 15
+            while not published or published[-1]["data"] != {"text": MARKER}:  # None: the subscription's own
+                assert asyncio.get_running_loop().time() < deadline, "the marker was never published"
+                raw = await listening.get_message(timeout=1)
+                if raw is not None:
+                    published.append(json.loads(raw["data"]))
+            assert [p["event"] for p in published] == ["bot_uttered", "bot_uttered"], "the reply, the marker"
+            async with page(second_url, here.session_id) as there:
+                assert await here.sio.call("user_uttered", message(here.session_id, "还是不行"), timeout=10) == {
+                    "ok": True}
+                await there.replies_until(lambda m: m.get("text") == "您好", timeout=15)
+                assert [t["message"] for t in there.typed] == ["还是不行"]
+    finally:
+        await listening.unsubscribe()
+        await listening.close()
