@@ -722,14 +722,19 @@ class WebChatInput(SocketIOInput):
                         sio.leave_room(sid, old, namespace=self.namespace)
                         await self.customer_seen(old, sid, closed=True)
                     session["session_id"] = session_id
-                # Counted open before it joins the room: a message from another page of the conversation
-                # is shown in this one whenever it is in the room (``handle_message``).
-                await self.customer_seen(session_id, sid)
+                # Counted open before it joins the room: a message typed in another page of the
+                # conversation is copied to it whenever it is in the room (``handle_message``). Not while
+                # this worker knows Redis unreachable: the confirmation would wait out its timeout.
+                counted_first = not self.addresses.unreachable()
+                if counted_first:
+                    await self.customer_seen(session_id, sid)
                 sio.enter_room(sid, session_id, namespace=self.namespace)
                 # Before the confirmation: the page cuts drafts at it from the moment it may send.
                 await sio.emit("message_limit", {"max_message_chars": self.max_message_chars}, room=sid,
                                namespace=self.namespace)
                 await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+                if not counted_first:
+                    await self.customer_seen(session_id, sid)
                 logger.info("webchat.session.%s session=%s", "resumed" if requested == session_id else "started",
                             session_id)
                 timing = self.session_timing(webhook)
@@ -791,8 +796,9 @@ class WebChatInput(SocketIOInput):
             # Three Redis round trips, each failing open, at once: a hung Redis costs the message one
             # KEFU_REDIS_TIMEOUT_SECONDS before its turn, not three. A page that writes is open
             # (widgets without session_alive), duplicate or not; with no other page of its conversation
-            # open (every page is counted before it joins the room) the message is not shown elsewhere:
-            # a publish and a decode on every other worker saved (bench/webchat_echo.py). Taking the message records it in
+            # counted open the message is not shown elsewhere: a publish and a decode on every other
+            # worker saved (bench/webchat_echo.py). A page is counted before it joins its room
+            # (``session_request``; after, while Redis is known unreachable). Taking the message records it in
             # flight before the ack (``webchat_inflight``): a worker dying after the ack loses nothing.
             (first, entry_id), allowed, pages = await asyncio.gather(
                 self.take_once(pending),

@@ -158,7 +158,7 @@ class AddressLimits:
         socket of ``page`` takes the place of the page's previous one, which is then given to ``replaced``
         (to be closed; not awaited)."""
         redis = self.redis()
-        if not self.connections or redis is None or self._unreachable():
+        if not self.connections or redis is None or self.unreachable():
             return True
         key, now_ms = connections_key(client, self.prefix), round(self.clock() * 1000)
         stale_ms = round(self.stale_s * 1000)
@@ -202,7 +202,7 @@ class AddressLimits:
     async def new_session(self, client: str, *, request: Optional[Request] = None) -> bool:
         """Count a session started by ``client`` if it started fewer than its limit in the last minute."""
         redis = self.redis()
-        if not self.sessions_per_minute or redis is None or self._unreachable():
+        if not self.sessions_per_minute or redis is None or self.unreachable():
             return True
         try:
             taken = await rate_window.take(redis, sessions_key(client, self.prefix), limit=self.sessions_per_minute,
@@ -255,7 +255,7 @@ class AddressLimits:
         for sid in list(self._vouched):
             await self.release(sid)
 
-    def _unreachable(self) -> bool:
+    def unreachable(self) -> bool:
         """Whether a check met an unreachable Redis less than ``unreachable_s`` ago (let in unchecked)."""
         return self.clock() < self._unchecked_until
 
