@@ -85,27 +85,6 @@ async def answer(message) -> None:
     await message.output_channel.send_response(message.sender_id, {"text": "您好，请问宽带是什么时候断的？"})
 
 
-@contextlib.asynccontextmanager
-async def served(channel):
-    from sanic import Sanic
-
-    from bot.embedded_redis import free_port
-
-    Sanic.test_mode = True  # several apps in one process (tests/channels/conftest.py does the same)
-    app = Sanic(f"bench_webchat_echo_{free_port()}")
-    app.blueprint(channel.blueprint(answer), url_prefix="/webhooks/webchat")
-    port = free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    await server.after_start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await server.before_stop()
-        server.close()
-        await server.wait_closed()
-
-
 def as_variant(channel, variant: str) -> None:
     """Patch the channel's echo to ``variant`` (see the module docstring)."""
     channel.__dict__.pop("show_typed", None)
@@ -205,6 +184,11 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
     from bot import settings as settings_module
     from bot.channels.webchat import WebChatInput
     from bot.settings import from_environment
+    from sanic import Sanic
+
+    from tests.channels.test_webchat_inflight import served  # the tests' in-process worker
+
+    Sanic.test_mode = True  # several apps in one process (tests/channels/conftest.py does the same)
 
     os.environ.setdefault("KEFU_DATA_DIR", tempfile.mkdtemp(prefix="bench-webchat-echo-"))
     for name in ("RASA_TOKEN", "ACTION_SECRET", "CHANNEL_SECRET", "JWT_SECRET", "IVR_TRUNK_TOKEN"):
@@ -217,7 +201,7 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
     redis = aioredis.from_url(redis_url)
     results: dict[tuple[str, int], list[dict]] = {}
     async with contextlib.AsyncExitStack() as stack:
-        urls = [await stack.enter_async_context(served(channel)) for channel in channels]
+        urls = [await stack.enter_async_context(served(channel, answer)) for channel in channels]
         for _ in range(args.rounds):
             for tabs in (1, 2):
                 for variant in VARIANTS:
