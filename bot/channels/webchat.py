@@ -41,7 +41,8 @@ joins its room and is sent what it missed between two turns of the conversation,
 
 The customer's message goes to the conversation's other pages (a duplicated tab, on any worker) as
 ``user_uttered`` ``{"message", "client_id"}``, to its room but the socket that sent it, before its
-turn's answers (``show_typed``); a resuming page is sent the customer's messages it missed too, each
+turn's answers (``show_typed``), when the presence keys count another page of it open (a page is
+counted before it joins the room; most conversations have one, and nothing is sent); a resuming page is sent the customer's messages it missed too, each
 with its ``timestamp``, in order with the replies. The page shows each once, by its client id: the
 page's own, or for a message sent without one (a third-party widget's) the id the server gave it,
 the same live and replayed (``Pending.shown_id``).
