@@ -21,7 +21,10 @@ reply it can name), a module constant used only there, or a name of the function
 read is a sender's reply (``response = "utter_a" if c else "utter_b"``); ``**values`` counts when ``values`` is a
 dictionary written in place in the same function (``{…} if c else {}``); chosen by the condition that
 chose the reply (``"utter_a" if c else "utter_b"``, ``c`` read from names assigned once), its side's keys
-are that reply's only. A call of a function that says
+are that reply's only. A class attribute naming a reply (``acknowledgement = "utter_ack_repair"``) is sent by
+the senders of ``self.acknowledgement``, with what they pass, when every read of that attribute anywhere is one of
+them or only looks it up (:func:`attribute_senders`). A name compared as written (``last_said(tracker) ==
+"utter_ask_service_action"``) is a lookup, sending nothing. A call of a function that says
 the reply its caller names (``recorded(…, "utter_new_install_recorded", **values)``) is a sender too
 (``bot.editor.reply_helpers``). A reply whose name appears
 anywhere else in the code (a constant passed around, a tuple, any other call — but not a read that only looks
@@ -72,6 +75,10 @@ class ModuleSends:
     # module-level collections of reply names (``PASSED = frozenset({"utter_identified"})``): of the names
     # looked up in them only (``said in PASSED``, here and in every module), sending nothing; loose otherwise
     members: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # class attributes naming a reply (``acknowledgement = "utter_ack_repair"``): (attribute, regex, "file:line");
+    # sent by the senders of ``self.<attribute>`` (anywhere) when every read of that attribute sends or looks it up
+    attributes: tuple[tuple[str, str, str], ...] = ()
+    attribute_sends: tuple[tuple[str, Sender], ...] = ()  # senders of ``self.<attribute>``, their pattern empty
 
 
 def _pattern(node: ast.AST) -> str | None:
@@ -218,6 +225,7 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
     local_names: dict[tuple[int, str], list] = {}  # (function, name) -> [reads sending it, senders]
     consumed: set[int] = set()
     used_by_senders: dict[str, int] = {}
+    attribute_sends: list[tuple[str, Sender]] = []
     nodes = list(ast.walk(tree))  # walked once: walking is most of this check's time
     for call in nodes:
         if not isinstance(call, ast.Call):
@@ -240,6 +248,12 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
             continue
         if scopes is None and any(k.arg is None and not isinstance(k.value, ast.Dict) for k in call.keywords):
             scopes = _assignments(tree)
+        if isinstance(named, ast.Attribute) and isinstance(named.value, ast.Name) and named.value.id == "self":
+            scopes = _assignments(tree) if scopes is None else scopes
+            names = _keyword_names(call, scopes.get(id(call), {}))
+            names = names - {where} if names is not None and isinstance(where, str) else names
+            attribute_sends.append((named.attr, Sender("", f"{label}:{call.lineno}", names, fills_slots)))
+            continue
         if isinstance(named, ast.Name) and named.id not in constants:  # response = "utter_a" if c else "utter_b"
             scopes = _assignments(tree) if scopes is None else scopes
             values = scopes.get(id(call), {}).get(named.id, [])
@@ -295,9 +309,50 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
         if patterns:
             consumed.update(id(e) for e in elements)
             members.append((name, patterns))
+    for compare in nodes:  # a name compared as written ("utter_x" == last_said(tracker)) is looked up, never sent
+        if isinstance(compare, ast.Compare):
+            for side in [compare.left, *compare.comparators]:
+                consumed.update(id(e) for e in (side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side])
+                                if isinstance(e, ast.Constant))
+    attributes = []
+    for value, attribute in _class_attributes(tree):
+        consumed.add(id(value))
+        attributes.append((attribute, _pattern(value), f"{label}:{value.lineno}"))
     loose = [pattern for node in nodes if isinstance(node, (ast.Constant, ast.JoinedStr)) and id(node) not in consumed
              and (pattern := _pattern(node)) is not None and pattern.startswith(re.escape(PREFIX)) and pattern != TAG]
-    return ModuleSends(tuple(senders), tuple(loose), tuple(private), tuple(members))
+    return ModuleSends(tuple(senders), tuple(loose), tuple(private), tuple(members), tuple(attributes),
+                       tuple(attribute_sends))
+
+
+def _class_attributes(tree: ast.Module) -> list[tuple[ast.Constant, str]]:
+    """Each reply's name a class body assigns to an attribute (``acknowledgement = "utter_ack_repair"``)."""
+    return [(statement.value, target.id) for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef)
+            for statement in cls.body if isinstance(statement, (ast.Assign, ast.AnnAssign))
+            for target in (statement.targets if isinstance(statement, ast.Assign) else [statement.target])
+            if isinstance(target, ast.Name) and isinstance(statement.value, ast.Constant)
+            and isinstance(statement.value.value, str) and statement.value.value.startswith(PREFIX)]
+
+
+def attribute_senders(modules: list[tuple[str, str]], sends: list[ModuleSends], lookup) -> tuple[dict, list[str]]:
+    """The senders of replies named by class attributes (:func:`_class_attributes`): those of ``self.<attribute>``,
+    when every read of the attribute anywhere is one of them or only looks it up, and all pass the same values
+    (a class is not matched to the sends its methods reach); else the replies' regexes, loose."""
+    sent: dict[str, list[Sender]] = {}
+    for module in sends:
+        for attribute, sender in module.attribute_sends:
+            sent.setdefault(attribute, []).append(sender)
+    found: dict[str, list[Sender]] = {}
+    loose: list[str] = []
+    for module in sends:
+        for attribute, pattern, where in module.attributes:
+            senders = sent.get(attribute, [])
+            reads = sum(lookup.sending_reads(source, attribute) for _, source in modules if attribute in words(source))
+            if senders and reads == len(senders) and len({(s.names, s.fills_slots) for s in senders}) == 1:
+                found.setdefault(pattern, []).extend(
+                    Sender(pattern, where, s.names, s.fills_slots, s.where) for s in senders)
+            else:
+                loose.append(pattern)
+    return found, loose
 
 
 def _helper_call(call: ast.Call, helper, constants: dict, used_by_senders: dict[str, int], label: str,
@@ -374,10 +429,13 @@ def senders_of(modules: list[tuple[str, str]], replies, elsewhere: str,
                      for other_label, other in modules if other_label != label)]
     loose += [re.compile(p) for m in sends for name, patterns in m.members for p in patterns  # not only looked up in
               if any(lookup.sending_reads(source, name) for _, source in modules if name in words(source))]
+    by_attribute, loose_attributes = attribute_senders(modules, sends, lookup)
+    loose += [re.compile(p) for p in loose_attributes]
     named_elsewhere = set(re.findall(rf"\b{PREFIX}\w+", elsewhere))
     result: dict[str, list[Sender] | None] = {}
     for reply in replies:
-        senders = [s for m in sends for s in m.senders if re.fullmatch(s.pattern, reply)] + story_senders.get(reply, [])
+        senders = ([s for m in sends for s in m.senders if re.fullmatch(s.pattern, reply)] + story_senders.get(reply, [])
+                   + [s for p, found in by_attribute.items() if re.fullmatch(p, reply) for s in found])
         undetermined = (not senders or reply in named_elsewhere or any(p.match(reply) for p in loose)
                         or any(s.names is None for s in senders))
         result[reply] = None if undetermined else senders

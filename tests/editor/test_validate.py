@@ -1510,3 +1510,28 @@ def test_a_reply_nothing_sends_is_a_warning(project):
                       "never read it; delete it, or put back what sent it"
                       for reply in ("utter_handoff_requested", "utter_queue_message_saved")], unsent
     assert errors_for(project) == []
+
+
+@pytest.mark.parametrize("relative, old, new, named", [
+    # the repair's acknowledgement, named by a class attribute the mixin sends (actions/acknowledge.py)
+    ("domain/acknowledge.yml", "    - text: 很抱歉问题还没有解决，我来为您登记报修，安排维修人员尽快处理。登记前",
+     "    - text: 很抱歉问题还没有解决（{status_label}），我来为您登记报修，安排维修人员尽快处理。登记前",
+     "utter_ack_repair: nothing fills {status_label} where actions/tickets.py"),
+    # the repair kept while the database is down, named by a class attribute (actions/kept_requests.py)
+    ("domain/responses.yml", "您的报修已经记下，系统恢复后", "您的报修（{status_label}）已经记下，系统恢复后",
+     "utter_fault_ticket_kept: nothing fills {status_label} where actions/tickets.py"),
+    # the service question, whose name the opt-out action also compares with what was said last
+    ("domain/responses.yml", "    - text: 请问您要办理哪项业务？", "    - text: 请问您要办理哪项业务（{status_label}）？",
+     "utter_ask_service_action: nothing fills {status_label} where actions/tickets.py"),
+])
+def test_a_reply_named_by_a_class_attribute_or_compared_as_written_is_checked_against_its_senders(
+        project, relative, old, new, named):
+    """An action class names its acknowledgement and its kept-when-down reply as class attributes
+    (``acknowledgement = "utter_ack_repair"``) that a mixin sends (``response=self.acknowledgement``), and the
+    opt-out action compares the service question's name, written out, with what was said last: each left the
+    reply checked against every value the code passes anywhere, so a {status_label} (the visit replies are given
+    one) passed and every customer reporting a fault read it unfilled. The shipped words still pass."""
+    reply = named.split(":")[0]
+    assert not [p for p in errors_for(project) if f"{reply}:" in p]
+    edit(project / relative, old, new)
+    assert any(named in p for p in errors_for(project)), errors_for(project)
