@@ -32,6 +32,8 @@ class Domain:
     slots: set[str] = field(default_factory=set)
     # (file, line, response name, text) of every reply variant, for checks on what customers read
     texts: list[tuple[str, int | None, str, str]] = field(default_factory=list)
+    # (file, line) of a variant's text -> the slots its ``condition`` names (Rasa says it only when they match)
+    conditioned: dict[tuple[str, int | None], frozenset[str]] = field(default_factory=dict)
 
 
 NOT_A_MAPPING = "the file must be a mapping (`key: value` lines at the top, e.g. `nlu:`, `responses:`), not a list"
@@ -78,6 +80,10 @@ def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
                                             f"{RASA_CANNOT_READ}"))
             domain.texts += [(str(path), line_of(variant, "text"), str(name), str(variant.get("text") or ""))
                              for variant in responses[name] or [] if hasattr(variant, "get")]
+            domain.conditioned.update(
+                ((str(path), line_of(variant, "text")), frozenset(str(c.get("name")) for c in variant["condition"]
+                                                                  if hasattr(c, "get")))
+                for variant in responses[name] or [] if hasattr(variant, "get") and isinstance(variant.get("condition"), list))
     return domain
 
 

@@ -57,8 +57,9 @@ def extra_checks():
         checks.append(flow_problems)
     from bot.editor.placeholder_checks import reply_name_problems, unfilled_placeholders
     from bot.editor.speech_checks import unrecognisable_phrases
+    from bot.editor.story_slot_checks import unfilled_story_slots
 
-    checks += [unrecognisable_phrases, unfilled_placeholders, reply_name_problems]
+    checks += [unrecognisable_phrases, unfilled_placeholders, unfilled_story_slots, reply_name_problems]
     from bot.security.validation import policy_problems
 
     checks.append(policy_problems)

@@ -1535,3 +1535,32 @@ def test_a_reply_named_by_a_class_attribute_or_compared_as_written_is_checked_ag
     assert not [p for p in errors_for(project) if f"{reply}:" in p]
     edit(project / relative, old, new)
     assert any(named in p for p in errors_for(project)), errors_for(project)
+
+
+def test_a_slot_a_rule_says_with_nothing_filling_it_first_is_refused(project):
+    """A reply said from a rule or story is filled with the slots only, and Rasa writes an empty one as "None":
+    "{customer_name}" in the goodbye passed (a slot, filled), and the goodbye rule said "None，再见" to every
+    customer nobody had identified. Named at the first rule or story saying it with nothing before it that may
+    fill the slot: the goodbye rule, not the story where it follows the identification action."""
+    edit(project / "domain" / "responses.yml", "    - text: 感谢您的来访，再见！", "    - text: 感谢您的来访，{customer_name}，再见！")
+    refused = [p for p in errors_for(project) if "utter_goodbye:" in p]
+    line = line_of(project, "domain/responses.yml", "    - text: 感谢您的来访")
+    assert refused == [f"domain/responses.yml:{line}: utter_goodbye: {{customer_name}} would read \"None\" to a customer "
+                       "whose customer_name is not known: rules.yml:8 (rule 'goodbye') says this reply with nothing "
+                       "before it filling that slot; leave {customer_name} out, or have the action that fills "
+                       "customer_name say it"], refused
+
+
+def test_a_slot_set_before_a_rule_says_it_passes(project):
+    """A reply a rule says after the slot is set there (its condition), or a story after an action that may set
+    it, or a variant Rasa says only when the slot matches its condition, is not refused: only a placeholder nothing
+    before the reply can fill is."""
+    edit(project / "domain" / "responses.yml", "    - text: 感谢您的来访，再见！", "    - text: 感谢您的来访，{customer_name}，再见！")
+    edit(project / "nlu_data" / "rules.yml", "  - rule: goodbye\n    steps:",
+         "  - rule: goodbye\n    condition: [{slot_was_set: [{customer_name: 张三}]}]\n    steps:")
+    assert not [p for p in errors_for(project) if "utter_goodbye:" in p]
+    # a variant Rasa says only when the slot matches its condition is not said with the slot empty
+    edit(project / "nlu_data" / "rules.yml", "    condition: [{slot_was_set: [{customer_name: 张三}]}]\n", "")
+    edit(project / "domain" / "responses.yml", "    - text: 感谢您的来访，{customer_name}，再见！",
+         "    - condition: [{type: slot, name: customer_name, value: 张三}]\n      text: 感谢您的来访，{customer_name}，再见！")
+    assert not [p for p in errors_for(project) if "utter_goodbye:" in p]
