@@ -24,7 +24,9 @@ chose the reply (``"utter_a" if c else "utter_b"``, ``c`` read from names assign
 are that reply's only. A class attribute naming a reply (``acknowledgement = "utter_ack_repair"``) is sent by
 the senders of ``self.acknowledgement``, with what they pass, when every read of that attribute anywhere is one of
 them or only looks it up (:func:`attribute_senders`). A name compared as written (``last_said(tracker) ==
-"utter_ask_service_action"``) is a lookup, sending nothing. A call of a function that says
+"utter_ask_service_action"``) is a lookup, sending nothing. A module constant imported and sent by another module
+(``from actions.visits import ASK_TIME_AGAIN``; ``utter_message(response=ASK_TIME_AGAIN)``) is sent by those senders
+when they are every read there that may send it. A call of a function that says
 the reply its caller names (``recorded(…, "utter_new_install_recorded", **values)``) is a sender too
 (``bot.editor.reply_helpers``). A reply whose name appears
 anywhere else in the code (a constant passed around, a tuple, any other call — but not a read that only looks
@@ -39,7 +41,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # method name -> (where the reply's name is: keyword or positional index, fills slots and keywords)
 SENDERS = {
@@ -79,6 +81,9 @@ class ModuleSends:
     # sent by the senders of ``self.<attribute>`` (anywhere) when every read of that attribute sends or looks it up
     attributes: tuple[tuple[str, str, str], ...] = ()
     attribute_sends: tuple[tuple[str, Sender], ...] = ()  # senders of ``self.<attribute>``, their pattern empty
+    # senders of a name imported from another module (``from actions.visits import ASK_TIME_AGAIN``):
+    # (that module's label, the name there, the sender with its pattern empty)
+    imported_sends: tuple[tuple[str, str, Sender], ...] = ()
 
 
 def _pattern(node: ast.AST) -> str | None:
@@ -226,7 +231,9 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
     consumed: set[int] = set()
     used_by_senders: dict[str, int] = {}
     attribute_sends: list[tuple[str, Sender]] = []
+    imported_sends: list[tuple[str, str, Sender]] = []
     nodes = list(ast.walk(tree))  # walked once: walking is most of this check's time
+    imported = _imported(tree, nodes)
     for call in nodes:
         if not isinstance(call, ast.Call):
             continue
@@ -253,6 +260,12 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
             names = _keyword_names(call, scopes.get(id(call), {}))
             names = names - {where} if names is not None and isinstance(where, str) else names
             attribute_sends.append((named.attr, Sender("", f"{label}:{call.lineno}", names, fills_slots)))
+            continue
+        if isinstance(named, ast.Name) and named.id in imported:  # another module's constant, if it is one
+            scopes = _assignments(tree) if scopes is None else scopes
+            names = _keyword_names(call, scopes.get(id(call), {}))
+            names = names - {where} if names is not None and isinstance(where, str) else names
+            imported_sends.append((*imported[named.id], Sender("", f"{label}:{call.lineno}", names, fills_slots)))
             continue
         if isinstance(named, ast.Name) and named.id not in constants:  # response = "utter_a" if c else "utter_b"
             scopes = _assignments(tree) if scopes is None else scopes
@@ -300,7 +313,7 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
         lookup = lookups((source,))
     private = []
     for name, value in constants.items():  # a constant used only by senders here (or looked up) is theirs
-        if used_by_senders.get(name) and used_by_senders[name] == lookup.sending_reads(source, name):
+        if used_by_senders.get(name, 0) == lookup.sending_reads(source, name):  # and other modules' (senders_of)
             consumed.add(id(value))
             private.append((name, _pattern(value)))
     members = []
@@ -321,7 +334,21 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
     loose = [pattern for node in nodes if isinstance(node, (ast.Constant, ast.JoinedStr)) and id(node) not in consumed
              and (pattern := _pattern(node)) is not None and pattern.startswith(re.escape(PREFIX)) and pattern != TAG]
     return ModuleSends(tuple(senders), tuple(loose), tuple(private), tuple(members), tuple(attributes),
-                       tuple(attribute_sends))
+                       tuple(attribute_sends), tuple(imported_sends))
+
+
+def _imported(tree: ast.Module, nodes: list[ast.AST]) -> dict[str, tuple[str, str]]:
+    """Names a module imports from another (``from actions.visits import ASK_TIME_AGAIN``) and binds nowhere
+    else: name -> (the label of the module it comes from, its name there)."""
+    bound = {n.id for n in nodes if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    bound |= {n.name for n in nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    bound |= {n.arg for n in nodes if isinstance(n, ast.arg)}
+    imported: dict[str, tuple[str, str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                imported[alias.asname or alias.name] = (node.module.replace(".", "/") + ".py", alias.name)
+    return {name: origin for name, origin in imported.items() if name not in bound}
 
 
 def _class_attributes(tree: ast.Module) -> list[tuple[ast.Constant, str]]:
@@ -424,9 +451,19 @@ def senders_of(modules: list[tuple[str, str]], replies, elsewhere: str,
     lookup = lookups(tuple(source for _, source in modules))
     sends = [module_sends(source, label, helpers, lookup) for label, source in modules]
     loose = [re.compile(p) for m in sends for p in m.loose]
-    loose += [re.compile(p) for (label, _), m in zip(modules, sends) for name, p in m.constants  # sent elsewhere
-              if any(name in words(other) and lookup.sending_reads(other, name)
-                     for other_label, other in modules if other_label != label)]
+    imported: dict[tuple[str, str], list[Sender]] = {}
+    for m in sends:
+        for origin, name, sender in m.imported_sends:
+            imported.setdefault((origin, name), []).append(sender)
+    by_constant: dict[str, list[Sender]] = {}
+    for (label, _), m in zip(modules, sends):
+        for name, p in m.constants:  # sent elsewhere: by the senders importing it, when they are every read there
+            elsewhere_reads = sum(lookup.sending_reads(other, name) for other_label, other in modules
+                                  if other_label != label and name in words(other))
+            if elsewhere_reads and elsewhere_reads == len(imported.get((label, name), ())):
+                by_constant[p] = by_constant.get(p, []) + [replace(s, pattern=p) for s in imported[(label, name)]]
+            elif elsewhere_reads:
+                loose.append(re.compile(p))
     loose += [re.compile(p) for m in sends for name, patterns in m.members for p in patterns  # not only looked up in
               if any(lookup.sending_reads(source, name) for _, source in modules if name in words(source))]
     by_attribute, loose_attributes = attribute_senders(modules, sends, lookup)
@@ -435,7 +472,8 @@ def senders_of(modules: list[tuple[str, str]], replies, elsewhere: str,
     result: dict[str, list[Sender] | None] = {}
     for reply in replies:
         senders = ([s for m in sends for s in m.senders if re.fullmatch(s.pattern, reply)] + story_senders.get(reply, [])
-                   + [s for p, found in by_attribute.items() if re.fullmatch(p, reply) for s in found])
+                   + [s for by_name in (by_attribute, by_constant) for p, found in by_name.items()
+                      if re.fullmatch(p, reply) for s in found])
         undetermined = (not senders or reply in named_elsewhere or any(p.match(reply) for p in loose)
                         or any(s.names is None for s in senders))
         result[reply] = None if undetermined else senders

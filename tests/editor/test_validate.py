@@ -1564,3 +1564,15 @@ def test_a_slot_set_before_a_rule_says_it_passes(project):
     edit(project / "domain" / "responses.yml", "    - text: 感谢您的来访，{customer_name}，再见！",
          "    - condition: [{type: slot, name: customer_name, value: 张三}]\n      text: 感谢您的来访，{customer_name}，再见！")
     assert not [p for p in errors_for(project) if "utter_goodbye:" in p]
+
+
+def test_a_reply_named_by_a_constant_another_module_imports_and_sends_is_checked_against_it(project):
+    """``ASK_TIME_AGAIN = "utter_visit_time_ask_again"`` (actions/visits.py, which only looks it up) is imported
+    and sent by the deny action (actions/escalation.py, ``utter_message(response=ASK_TIME_AGAIN)``): sent from a
+    module other than its own, the reply was checked against every value the code passes anywhere, so a
+    {status_label} in it passed and a caller whose visit time was misheard read it unfilled. The shipped words
+    still pass."""
+    assert not [p for p in errors_for(project) if "utter_visit_time_ask_again:" in p]
+    edit(project / "domain" / "responses.yml", "好的，请再说一遍您希望师傅哪天上门", "好的（{status_label}），请再说一遍您希望师傅哪天上门")
+    assert any("utter_visit_time_ask_again: nothing fills {status_label} where actions/escalation.py" in p
+               for p in errors_for(project)), errors_for(project)
