@@ -328,7 +328,7 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
                 consumed.update(id(e) for e in (side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side])
                                 if isinstance(e, ast.Constant))
     attributes = []
-    for value, attribute in _class_attributes(tree):
+    for value, attribute in _class_attributes(nodes):
         consumed.add(id(value))
         attributes.append((attribute, _pattern(value), f"{label}:{value.lineno}"))
     loose = [pattern for node in nodes if isinstance(node, (ast.Constant, ast.JoinedStr)) and id(node) not in consumed
@@ -351,9 +351,9 @@ def _imported(tree: ast.Module, nodes: list[ast.AST]) -> dict[str, tuple[str, st
     return {name: origin for name, origin in imported.items() if name not in bound}
 
 
-def _class_attributes(tree: ast.Module) -> list[tuple[ast.Constant, str]]:
+def _class_attributes(nodes: list[ast.AST]) -> list[tuple[ast.Constant, str]]:
     """Each reply's name a class body assigns to an attribute (``acknowledgement = "utter_ack_repair"``)."""
-    return [(statement.value, target.id) for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef)
+    return [(statement.value, target.id) for cls in nodes if isinstance(cls, ast.ClassDef)
             for statement in cls.body if isinstance(statement, (ast.Assign, ast.AnnAssign))
             for target in (statement.targets if isinstance(statement, ast.Assign) else [statement.target])
             if isinstance(target, ast.Name) and isinstance(statement.value, ast.Constant)
