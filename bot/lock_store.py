@@ -28,7 +28,9 @@ second longer than it needs. This lock is first come, first served like Rasa's t
   under a fresh lock, ``bot.observability.rasa_guards``). Whoever finds the lock's record gone (expired
   in the hang, nobody took it since) takes it back, renewal and save alike, so a hang alone costs
   nothing; a released lock leaves an empty holder (``token`` ''), so a renewal that arrives after the
-  release never takes it back.
+  release never takes it back. The fence needs the lock in the tracker store's own Redis and database
+  (``endpoints.yml`` points both at the same by default): a tracker store elsewhere cannot check it
+  atomically, so it stores unfenced and logs ``lock.fence_disabled`` (``bot.tracker_store``).
 
 ``endpoints.yml``: ``lock_store: {type: bot.lock_store.AsyncRedisLockStore, url, port, db,
 password, key_prefix}``. Several workers and machines share it through Redis.
@@ -141,7 +143,15 @@ class Fence:
     keys: list[str]
     token: str
     lease_ms: int
+    redis: tuple = ()  # the lock's Redis (host, port, db): the fence checks it only in that very Redis
     active: bool = True  # False once released: a task the turn started and that saves later is not fenced
+
+
+def redis_identity(client) -> tuple:
+    """Which Redis server and database ``client`` (redis.asyncio) talks to, comparable across clients."""
+    kwargs = client.connection_pool.connection_kwargs
+    host = str(kwargs.get("host") or kwargs.get("path") or "")
+    return ("127.0.0.1" if host == "localhost" else host, int(kwargs.get("port") or 0), int(kwargs.get("db") or 0))
 
 
 _FENCES: ContextVar[Mapping[str, Fence]] = ContextVar("kefu_conversation_locks", default={})
@@ -196,7 +206,7 @@ class AsyncRedisLockStore(LockStore):
                 self._held[token] = (keys, lease_ms, time.monotonic() + lock_lifetime)
             holding = True
             self._renewer.start()
-            fence, outer = Fence(keys, token, lease_ms), _FENCES.get().get(conversation_id)
+            fence, outer = Fence(keys, token, lease_ms, redis_identity(self.redis)), _FENCES.get().get(conversation_id)
             _FENCES.set({**_FENCES.get(), conversation_id: fence})
             try:
                 yield None

@@ -22,7 +22,8 @@ the list index where the latest session starts:
   stored, and Redis's append-only file would keep it on disk;
 * fenced: a turn whose conversation lock was taken by another turn meanwhile (Redis hung past two
   leases) stores nothing and raises ``LockLost``, checked in the append's own script
-  (``bot.lock_store``);
+  (``bot.lock_store``); only with the lock in this store's own Redis and database (else not fenced, and
+  an error logged: ``lock.fence_disabled``);
 * a Redis error reaches the caller: Rasa's agent wraps every store in its ``FailSafeTrackerStore``,
   which read a failed retrieve as "no such conversation" (the turn then started it afresh) and kept
   a failed save in the process's memory; here that wrapper passes the error on
@@ -47,7 +48,7 @@ from rasa.shared.core.events import ActionExecuted, Event, deserialise_events
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
 
-from bot.lock_store import FENCE, LockLost, fence_for
+from bot.lock_store import FENCE, Fence, LockLost, fence_for, redis_identity
 from bot.redis_reconnect import reconnecting
 from bot.security.secret_answers import storage_forms
 
@@ -179,6 +180,7 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         self.record_exp = int(float(record_exp)) if record_exp else 0
         self.prefix = f"{key_prefix or 'kefu'}:events:"
         self.sessions = SessionCache()
+        self._fence_disabled_said = False
         self._append = self.redis.register_script(APPEND_SCRIPT)
         self._read = self.redis.register_script(READ_SCRIPT)
         super().__init__(domain, event_broker, **kwargs)
@@ -218,7 +220,7 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         if not new_events and not self.record_exp:
             return
         session_offset = max((i for i, e in enumerate(new_events) if _is_session_start(e)), default=-1)
-        fence = fence_for(tracker.sender_id)
+        fence = self._usable(fence_for(tracker.sender_id))
         stored = await self._append(keys=self._keys(tracker.sender_id) + (fence.keys if fence else []),
                                     args=[self.record_exp, session_offset, uuid.uuid4().hex,
                                           *((fence.token, fence.lease_ms) if fence else ("", 0)),
@@ -230,6 +232,19 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
             # Rasa's ``stream_events`` reads the stored tracker back to find what is new; the store knows.
             # Once stored: events Redis refused are not counted, and counted once when the turn runs again.
             await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
+
+    def _usable(self, fence: Optional[Fence]) -> Optional[Fence]:
+        """``fence`` if its lock lives in this store's Redis and database; else None, said loudly once. Checked
+        elsewhere the fence would write stray lock keys here and refuse nothing (the lock is not here)."""
+        if fence is None or fence.redis == redis_identity(self.redis):
+            return fence
+        if not self._fence_disabled_said:
+            self._fence_disabled_said = True
+            logger.error("lock.fence_disabled lock_store=%s tracker_store=%s: endpoints.yml puts them in different "
+                         "Redis servers or databases; a turn whose lock lapsed in a Redis hang is stored unfenced. "
+                         "Point lock_store at the tracker_store's url, port and db.",
+                         "%s:%s/%s" % fence.redis, "%s:%s/%s" % redis_identity(self.redis))
+        return None
 
     async def _new_events(self, tracker: DialogueStateTracker,
                           events: list[Event]) -> tuple[list[Event], list[dict]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import time
@@ -200,3 +201,22 @@ async def test_a_frozen_worker_that_saves_while_the_take_over_runs_does_not_run_
     assert {"taken over": await answers["taken over"], "frozen": answers["frozen"]} == \
         {"taken over": ["first <- []"], "frozen": []}
     assert stored_conversation(url) == [("user", "first"), ("bot", "first <- []")]
+
+
+async def test_a_lock_store_in_another_redis_database_is_said_and_writes_no_stray_lock_keys(hangable, caplog):
+    """Found in review: the fence checks the lock in the tracker store's Redis. An operator who points
+    ``lock_store`` at another Redis or database got no fence at all, silently, and stray lock keys written
+    beside the conversations at every save. Now the save says so (an error, once) and stores unfenced."""
+    url = hangable.url
+    worker = Worker(url)
+    parts = redis_parts(url)
+    worker.lock_store = AsyncRedisLockStore(host=parts["host"], port=parts["port"], db=parts["db"] + 1)
+
+    with caplog.at_level(logging.ERROR, logger="bot.tracker_store"):
+        assert await worker.say("first") == ["first <- []"]
+        assert await worker.say("second") == ["second <- ['first']"]
+
+    tracker_db = redis.Redis(**{k: parts[k] for k in ("host", "port", "db")})
+    assert tracker_db.keys("kefu:lock:*") == [], "lock keys written where no lock lives"
+    said = [r.getMessage() for r in caplog.records if "lock.fence_disabled" in r.getMessage()]
+    assert len(said) == 1 and f"/{parts['db'] + 1}" in said[0] and f"/{parts['db']}" in said[0]
