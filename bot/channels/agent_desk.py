@@ -30,6 +30,7 @@ from urllib.parse import unquote
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
+from redis.exceptions import RedisError
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -100,6 +101,14 @@ def database_unavailable(request: Request, exc: Exception) -> HTTPResponse:
     return response.json({"error": "error_database_unavailable"}, status=503, headers={"Retry-After": "5"})
 
 
+def store_unavailable(request: Request, exc: RedisError) -> HTTPResponse:
+    """Redis failed under a desk write, or refused it (``LockLost``: the conversation's lock was taken by a
+    turn while Redis hung; nothing was stored nor sent): a retryable 503 with a code the page shows
+    (``error_store_unavailable``), not the ops channel's sentence the page has no words for, nor a 500."""
+    logger.warning("desk.store_unavailable path=%s error=%s", request.path, type(exc).__name__)
+    return response.json({"error": "error_store_unavailable"}, status=503, headers={"Retry-After": "5"})
+
+
 def not_cached(reply: HTTPResponse | None) -> HTTPResponse | None:
     """A desk answer holds customers' words and details: agents share PCs, and a browser writes an answer
     without ``no-store`` to its disk cache, where it outlives the sign-out. An answer's own setting stays."""
@@ -132,6 +141,10 @@ def signed_in(handler: Handler) -> Handler:
             return response.json({"error": exc.code}, status=exc.status)
         except (SQLAlchemyError, DatabaseError) as exc:  # DatabaseError: the repository's, e.g. a recording's
             return database_unavailable(request, exc)
+        except RedisError as exc:
+            if getattr(request, "responded", False):  # a stream under way: Sanic ends it as before
+                raise
+            return store_unavailable(request, exc)
 
     async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
         return not_cached(await answer(request, *args, **kwargs))
