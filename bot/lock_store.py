@@ -28,7 +28,9 @@ second longer than it needs. This lock is first come, first served like Rasa's t
   under a fresh lock, ``bot.observability.rasa_guards``). Whoever finds the lock's record gone (expired
   in the hang, nobody took it since) takes it back, renewal and save alike, so a hang alone costs
   nothing; a released lock leaves an empty holder (``token`` ''), so a renewal that arrives after the
-  release never takes it back. The fence needs the lock in the tracker store's own Redis and database
+  release never takes it back. A channel that sends replies as the turn goes (the web chat) checks the
+  lock before each (:func:`confirm_held`: free while the lease was confirmed lately), so a turn that lost
+  its lock stops at its first reply rather than showing it. The fence needs the lock in the tracker store's own Redis and database
   (``endpoints.yml`` points both at the same by default): a tracker store elsewhere cannot check it
   atomically, so it stores unfenced and logs ``lock.fence_disabled`` (``bot.tracker_store``).
 
@@ -44,7 +46,7 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AsyncGenerator, Mapping, Optional, Text
 
 import redis.asyncio as aioredis
@@ -61,6 +63,9 @@ POLL_S = 0.01
 MAX_POLL_S = 0.25
 LEASE_S = 5.0  # a dead holder's conversation waits at most this long
 RENEW_RETRY_S = 0.05  # after a renewal failed: the lease is running out
+# Of a lease, the share after a look that found the lock ours in which it is trusted without asking Redis
+# again (:func:`confirm_held`); the rest covers the look's own trip and clocks that run apart.
+TRUSTED_SHARE = 0.8
 
 _NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 # KEYS: line (list), holder (hash token/until). ARGV: token, lifetime ms, 1 = join the line.
@@ -145,6 +150,8 @@ class Fence:
     lease_ms: int
     redis: tuple = ()  # the lock's Redis (host, port, db): the fence checks it only in that very Redis
     active: bool = True  # False once released: a task the turn started and that saves later is not fenced
+    confirmed_at: float = 0.0  # monotonic time a look that found the lock ours was sent (acquire, renewal)
+    store: Optional["AsyncRedisLockStore"] = field(default=None, repr=False, compare=False)
 
 
 def redis_identity(client) -> tuple:
@@ -163,6 +170,16 @@ def fence_for(conversation_id: Text) -> Optional[Fence]:
     return fence if fence is not None and fence.active else None
 
 
+async def confirm_held(conversation_id: Text) -> None:
+    """Raise ``LockLost`` when the lock this task holds on ``conversation_id`` is somebody else's now: before
+    a channel that sends as it goes (the web chat) shows a reply of a turn whose save will be refused.
+    Free while the lock was found ours within ``TRUSTED_SHARE`` of a lease (the renewing thread looks every
+    third); only a turn past that (Redis hung, the process frozen) asks Redis, in one round trip."""
+    fence = fence_for(conversation_id)
+    if fence is not None and fence.store is not None:
+        await fence.store.confirm(fence)
+
+
 class AsyncRedisLockStore(LockStore):
     """See the module docstring."""
 
@@ -179,8 +196,9 @@ class AsyncRedisLockStore(LockStore):
         self.prefix = f"{key_prefix or 'kefu'}:lock:"
         self._acquire = self.redis.register_script(ACQUIRE)
         self._release = self.redis.register_script(RELEASE)
+        self._renew = self.redis.register_script(RENEW)
         self._releasing: set[asyncio.Task] = set()
-        self._held: dict[str, tuple[list[str], int, float]] = {}  # token: keys, lease ms, renewed until (monotonic)
+        self._held: dict[str, tuple[list[str], int, float, Fence]] = {}  # token: keys, lease ms, renewed until, fence
         self._held_lock = threading.Lock()  # the loop adds and removes, the renewing thread reads
         self._renewer = RenewingThread("conversation locks", self._sync_client, self._renew_held, self._every_s,
                                        "lock.renew_failed", retry_s=RENEW_RETRY_S)
@@ -197,16 +215,18 @@ class AsyncRedisLockStore(LockStore):
         join, holding, failed = "1", False, False
         try:
             while True:
+                sent = time.monotonic()
                 got, place = await self._acquire(keys=keys, args=[token, lease_ms, join])
                 join = "1" if got == -1 else "0"  # dropped from the line (we stalled): queue again
                 if got == 1:
                     break
                 await asyncio.sleep(min(MAX_POLL_S, POLL_S * max(1, place)))
+            fence = Fence(keys, token, lease_ms, redis_identity(self.redis), confirmed_at=sent, store=self)
             with self._held_lock:
-                self._held[token] = (keys, lease_ms, time.monotonic() + lock_lifetime)
+                self._held[token] = (keys, lease_ms, time.monotonic() + lock_lifetime, fence)
             holding = True
             self._renewer.start()
-            fence, outer = Fence(keys, token, lease_ms, redis_identity(self.redis)), _FENCES.get().get(conversation_id)
+            outer = _FENCES.get().get(conversation_id)
             _FENCES.set({**_FENCES.get(), conversation_id: fence})
             try:
                 yield None
@@ -231,6 +251,16 @@ class AsyncRedisLockStore(LockStore):
             else:
                 await asyncio.shield(release)
 
+    async def confirm(self, fence: Fence) -> None:
+        """See :func:`confirm_held`. A look that finds the record expired and nobody in it takes it back
+        (``HOLDS``), as the renewal does."""
+        if time.monotonic() - fence.confirmed_at < fence.lease_ms / 1000 * TRUSTED_SHARE:
+            return
+        sent = time.monotonic()
+        if not await self._renew(keys=fence.keys, args=[fence.token, fence.lease_ms]):
+            raise LockLost(f"the lock on {fence.keys[1]} was taken by another turn")
+        fence.confirmed_at = max(fence.confirmed_at, sent)
+
     def _release_later(self, release) -> None:
         task = asyncio.ensure_future(release)
         self._releasing.add(task)  # kept until done (the loop holds tasks weakly)
@@ -249,7 +279,7 @@ class AsyncRedisLockStore(LockStore):
     def _every_s(self) -> float:
         """A third of the shortest lease held (of ``LEASE_S`` while none is)."""
         with self._held_lock:
-            lease_ms = min((lease for _, lease, _ in self._held.values()), default=LEASE_S * 1000)
+            lease_ms = min((lease for _, lease, _, _ in self._held.values()), default=LEASE_S * 1000)
         return lease_ms / 3000
 
     def _renew_held(self, client) -> None:
@@ -259,18 +289,21 @@ class AsyncRedisLockStore(LockStore):
         nor one whose lock somebody else holds now (its lease ran out while Redis hung, and it was taken)."""
         now = time.monotonic()
         with self._held_lock:
-            for token in [token for token, (_, _, until) in self._held.items() if until <= now]:
+            for token in [token for token, (_, _, until, _) in self._held.items() if until <= now]:
                 del self._held[token]
             held = list(self._held.items())
         if not held:
             return
         renew = client.register_script(RENEW)
         with client.pipeline(transaction=False) as pipe:
-            for token, (keys, lease_ms, _) in held:
+            for token, (keys, lease_ms, _, _) in held:
                 renew(keys=keys, args=[token, lease_ms], client=pipe)
+            sent = time.monotonic()
             renewed = pipe.execute()
-        for (token, _), kept in zip(held, renewed):
-            if not kept:
+        for (token, (_, _, _, fence)), kept in zip(held, renewed):
+            if kept:
+                fence.confirmed_at = max(fence.confirmed_at, sent)  # a float: set whole under the GIL
+            else:
                 with self._held_lock:
                     running = self._held.pop(token, None) is not None  # else released meanwhile
                 if running:

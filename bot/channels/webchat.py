@@ -111,6 +111,7 @@ from bot.security.secret_answers import PROOF_PROMPTS
 from bot.security.secrets import get_secrets
 from bot.handoff.masking import AWAITING_PROOF, blank_secrets, proof_secrets
 from bot.handoff.presence import page_alive, page_closed
+from bot.lock_store import confirm_held
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,9 @@ class WebChatOutput(SocketIOOutput):
             _ASKS_PROOF.reset(proof)
 
     async def _send_message(self, recipient_id: Text, response: Any) -> None:
+        # Sent as the turn goes, before its save: a turn whose conversation lock was taken meanwhile (Redis
+        # hung, the worker frozen) stops here, its stale reply unseen (LockLost; the turn guard runs it again).
+        await confirm_held(recipient_id)
         sending_at = _SENDING_AT.get()
         if sending_at is not None and isinstance(response, dict):
             response = {**response, "timestamp": sending_at}

@@ -44,7 +44,8 @@ again, and so may do them twice; so does a live worker's turn whose lease lapsed
 process frozen, its renewing thread too, for the lease and the second look: stopped, or swapped out).
 Woken, such a turn stores nothing and is not run again: its conversation lock was taken by the
 take-over, so its save is refused (``bot.lock_store``'s fence), and the turn guard finds the message
-stored under a fresh lock (``bot.observability.rasa_guards``); replies it sent before its save went out.
+stored under a fresh lock (``bot.observability.rasa_guards``). Its replies do not reach the page either:
+each checks the lock before it is sent (``bot.lock_store.confirm_held``), and the first finds it taken.
 The WeChat channel accepts the same for its retries: a message answered twice is better than one
 silently lost.
 """

@@ -109,8 +109,8 @@ def _guard_handle_message(original):
                 try:
                     return await original(self, message)
                 except LockLost:
-                    # Nothing of it was stored, and the replies it collected are stale (a channel that
-                    # sends as it goes has sent them already).
+                    # Nothing of it was stored, and the replies it collected are stale (the web chat, which
+                    # sends as it goes, checked the lock before each: confirm_held).
                     if isinstance(message.output_channel, CollectingOutputChannel):
                         message.output_channel.messages.clear()
                     logger.warning("turn.lock_lost: run again under a fresh lock")

@@ -26,6 +26,7 @@ from bot import settings as settings_module
 from bot.embedded_redis import EmbeddedRedis
 from bot.lock_store import AsyncRedisLockStore
 from bot.observability import rasa_guards
+from bot.channels.webchat import WebChatOutput
 from bot.settings import redis_parts
 from tests.scale.test_tracker_store import make_store
 
@@ -52,7 +53,7 @@ class Processor:
         tracker.update(BotUttered(answer))
         await message.output_channel.send_text_message(message.sender_id, answer)
         await self.store.save(tracker)
-        return message.output_channel.messages
+        return getattr(message.output_channel, "messages", None)
 
 
 class Worker:
@@ -72,6 +73,21 @@ class Worker:
         output = CollectingOutputChannel()
         await Agent.handle_message(self, UserMessage(text, output, "customer", message_id=message_id))
         return [reply["text"] for reply in output.messages]
+
+    async def say_on(self, page: "Page", text: str) -> None:
+        """As the web chat does: each reply sent to the page as it comes, before the turn's save."""
+        await Agent.handle_message(self, UserMessage(text, WebChatOutput(page, "bot_uttered"), "customer",
+                                                     input_channel="socketio"))
+
+
+class Page:
+    """The customer's chat page, as the web chat's output reaches it (its Socket.IO server's emit)."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+
+    async def emit(self, event: str, data: dict, room: str | None = None, **kwargs) -> None:
+        self.shown.append(data["text"])
 
 
 @pytest.fixture
@@ -220,3 +236,53 @@ async def test_a_lock_store_in_another_redis_database_is_said_and_writes_no_stra
     assert tracker_db.keys("kefu:lock:*") == [], "lock keys written where no lock lives"
     said = [r.getMessage() for r in caplog.records if "lock.fence_disabled" in r.getMessage()]
     assert len(said) == 1 and f"/{parts['db'] + 1}" in said[0] and f"/{parts['db']}" in said[0]
+
+
+async def test_a_web_chat_turn_whose_lock_lapsed_shows_no_stale_reply(hangable):
+    """Found in the fencing review: the web chat sends each reply as the turn goes, so a turn whose lock was
+    taken in a Redis hang had shown its stale answer ("first <- []", which ignores "second") before its
+    save was refused, and the page showed it beside the answer made from the record. The reply now checks
+    the lock first (free while the lease was confirmed lately; past it, one round trip): the stale turn
+    stops there and is answered again."""
+    url = hangable.url
+    page, there = Page(), Worker(url)
+
+    async def hang_then_next_message() -> None:
+        await hang_past_two_leases(hangable, here)
+        await there.say_on(page, "second")
+
+    here = Worker(url, during=hang_then_next_message)
+    await here.say_on(page, "first")
+
+    assert page.shown == ["second <- []", "first <- ['second']"]
+    assert stored_conversation(url) == [("user", "second"), ("bot", "second <- []"),
+                                        ("user", "first"), ("bot", "first <- ['second']")]
+
+
+async def test_a_web_chat_reply_after_a_hang_nobody_used_is_sent(hangable):
+    """The lease lapsed in the hang but nobody took the lock: the reply's look takes it back and is sent."""
+    page, here = Page(), Worker(hangable.url)
+    here.processor.during = lambda: hang_past_two_leases(hangable, here)
+    await here.say_on(page, "first")
+    assert page.shown == ["first <- []"]
+    assert stored_conversation(hangable.url) == [("user", "first"), ("bot", "first <- []")]
+
+
+async def test_a_frozen_web_chat_worker_shows_no_second_answer_when_it_wakes(hangable):
+    """The frozen worker of the take-over test on the web chat: woken, it sent its answer to the page (the
+    second of the same message) before its save was refused. Its reply's look now finds the lock taken."""
+    url = hangable.url
+    page, there = Page(), Worker(url)
+
+    async def frozen_then_taken_over() -> None:
+        here.lock_store._renewer.stop()
+        time.sleep(LEASE_S + 0.2)  # the whole process frozen past its lease; the length of the fault
+        await Agent.handle_message(there, UserMessage("first", WebChatOutput(page, "bot_uttered"), "customer",
+                                                      input_channel="socketio", message_id="m1"))
+
+    here = Worker(url, during=frozen_then_taken_over)
+    await Agent.handle_message(here, UserMessage("first", WebChatOutput(page, "bot_uttered"), "customer",
+                                                 input_channel="socketio", message_id="m1"))
+
+    assert page.shown == ["first <- []"]
+    assert stored_conversation(url) == [("user", "first"), ("bot", "first <- []")]
