@@ -103,8 +103,10 @@ def database_unavailable(request: Request, exc: Exception) -> HTTPResponse:
 
 def store_unavailable(request: Request, exc: RedisError) -> HTTPResponse:
     """Redis failed under a desk write, or refused it (``LockLost``: the conversation's lock was taken by a
-    turn while Redis hung; nothing was stored nor sent): a retryable 503 with a code the page shows
-    (``error_store_unavailable``), not the ops channel's sentence the page has no words for, nor a 500."""
+    turn while Redis hung; that write stored and sent nothing): a retryable 503 with a code the page shows
+    (``error_store_unavailable``), not the ops channel's sentence the page has no words for, nor a 500. Its
+    text does not say nothing happened: a close whose queue record ended before the hand-back failed is
+    done, and the waiting room finishes its hand-back (``bot.handoff.handback``)."""
     logger.warning("desk.store_unavailable path=%s error=%s", request.path, type(exc).__name__)
     return response.json({"error": "error_store_unavailable"}, status=503, headers={"Retry-After": "5"})
 
