@@ -30,8 +30,8 @@ from bot.handoff.estimate import HandleHistory, mean_handle_time, record_handle_
 from bot.handoff.handback import WORDS_FIELD
 from bot.handoff.handle_history import DatabaseHandleTimes
 from bot.handoff.packet import transferred
-from bot.handoff.presence import (HELD_AT_FIELD, PAGE_SILENT_S, WEBCHAT_CHANNEL, customer_gone, customer_pages_key,
-                                  gone_among, customer_seen_key)
+from bot.handoff.presence import (HELD_AT_FIELD, PAGE_SILENT_S, VOUCH_LUA, WEBCHAT_CHANNEL, customer_gone,
+                                  customer_pages_key, gone_among, customer_seen_key)
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.redis_reconnect import reconnecting
 from bot.redis_text import as_text, as_text_or_none
@@ -89,7 +89,9 @@ end
 # Enqueue unless already waiting or being served: returns the state it found ("" when new), or 'owed'
 # (_OWES_EVENTS: nothing written).
 # ``call`` (ARGV[9], "1"/"0"): serving it puts the agent on the phone (bot.handoff.agents.is_call).
-_ENQUEUE = _OWES_EVENTS + """
+# A call on the line is vouched for as it joins (bot.handoff.presence.VOUCH_LUA), as of ARGV[8], when its
+# wait began: now, for any but a booked callback (never vouched for).
+_ENQUEUE = VOUCH_LUA + _OWES_EVENTS + """
 local state = redis.call('HGET', KEYS[2], 'state')
 if state == 'waiting' or state == 'claimed' then return state end
 if owes_events(KEYS[2]) then return 'owed' end
@@ -97,6 +99,7 @@ redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'request', ARGV[1], 'state', 'waiting', 'skill', ARGV[2],
            'priority', ARGV[3], 'enqueued_at', ARGV[4], 'channel', ARGV[6], 'waiting_since', ARGV[8],
            'call', ARGV[9])
+vouch(KEYS[2], ARGV[8])
 redis.call('PERSIST', KEYS[2])
 redis.call('ZADD', KEYS[1], ARGV[5], ARGV[7])
 return ''
@@ -254,9 +257,10 @@ return {'ok', waiting_since(), redis.call('HGET', KEYS[1], 'claimed_at')}
 # owes (TRANSFER_FIELD's JSON), now, when the agent's handling ended, the handle-time window, then the waiting
 # room's notice state to start from ('' for none: ``HandoffQueue.transfer``'s ``notice``).
 # The rest of the transfer is noted in the record and in the transfers owed, and the handle time kept, in this
-# script: whatever cuts the desk's request off after it, the waiting room knows what is left to do.
+# script: whatever cuts the desk's request off after it, the waiting room knows what is left to do. A call on
+# the line is vouched for as it waits again (bot.handoff.presence.VOUCH_LUA), as _ENQUEUE does.
 # {'owed', ''} (_OWES_EVENTS) while the record still owes an earlier claim's or transfer's events: nothing written.
-_TRANSFER = _HELD_BY_THE_AGENT + _OWES_EVENTS + """
+_TRANSFER = VOUCH_LUA + _HELD_BY_THE_AGENT + _OWES_EVENTS + """
 if owes_events(KEYS[1]) then return {'owed', ''} end
 local claimed_at = redis.call('HGET', KEYS[1], 'claimed_at')
 local since = waiting_since()
@@ -267,6 +271,7 @@ redis.call('HSET', KEYS[1], 'request', ARGV[3], 'state', 'waiting', 'skill', ARG
            'call', ARGV[11], 'transfer', ARGV[12], 'transfer_claimed_at', claimed_at, 'transfer_since', since,
            'transfer_unrecorded', '1')
 if ARGV[16] ~= '' then redis.call('HSET', KEYS[1], 'notified', ARGV[16]) end
+vouch(KEYS[1], ARGV[13])
 redis.call('ZADD', KEYS[3], ARGV[7], ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[13], ARGV[2])
 redis.call('LPUSH', KEYS[5], string.format('%.3f', math.max(0, tonumber(ARGV[14]) - tonumber(claimed_at))))

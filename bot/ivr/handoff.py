@@ -19,7 +19,6 @@ from redis.exceptions import RedisError
 from bot.db.repository import DatabaseError, Repository
 from bot.handoff.packet import FlowCollected
 from bot.ivr.errors import HandoffUnavailable
-from bot.ivr.held_calls import vouch
 
 logger = logging.getLogger(__name__)
 # What the queue raises when its store cannot serve; anything else is a bug and reaches the call's
@@ -104,10 +103,6 @@ class QueueHandoff(HandoffGateway):
                 open_tickets=tickets, collected=collected, queue=self.queue)
         except QUEUE_DOWN_ERRORS as exc:
             raise HandoffUnavailable(f"enqueue failed: {type(exc).__name__}: {exc}") from exc
-        try:  # at once: a process that dies before its first renewal leaves a call nobody vouches for
-            await vouch(self.queue.redis, [conversation_id], self.queue.clock())
-        except QUEUE_DOWN_ERRORS as exc:  # queued all the same: the process's next renewal vouches for it
-            logger.warning("ivr.handoff.not_vouched error=%s: %s", type(exc).__name__, exc)
         if self.conversations is not None:
             await self.conversations.pause(conversation_id)
         return QueueTicket(int(result.position.position), float(result.position.estimated_wait_s))

@@ -4,7 +4,8 @@ A call lives in the process whose WebSocket the carrier connected to. If that pr
 of memory, its machine lost) the caller's line goes with it, but the call's queue entry said "waiting"
 until ``max_wait_s``: agents claimed dead calls, and the queue's figures and waits counted them (found in
 review). So the process writes the time into the queue record of each call it holds that is waiting
-(``bot.handoff.presence.HELD_AT_FIELD``), when the call is queued and every ``RENEW_S`` after; a call not
+(``bot.handoff.presence.HELD_AT_FIELD``) every ``RENEW_S``, and the queue writes it as the call joins (or
+joins again: the assistant's handoff, a transfer, a return from an agent who left); a call not
 vouched for in ``PAGE_SILENT_S`` is gone: passed over by the claim, counted apart, and seen out of the
 queue by the waiting room (``call_lost``).
 
@@ -19,23 +20,16 @@ import time
 from typing import Callable, Iterable
 
 from bot.handoff import keys
-from bot.handoff.agents import IS_CALLBACK_LUA
-from bot.handoff.presence import HELD_AT_FIELD, PAGE_SILENT_S
+from bot.handoff.presence import PAGE_SILENT_S, VOUCH_LUA
 from bot.renewing_thread import RenewingThread, client_like
 
 RENEW_S = PAGE_SILENT_S / 3
 
-# KEYS: the calls' queue records; ARGV: now, the field. Only a waiting record is vouched for: a record
-# that expired or ended is not written back, and a claimed one (the claim clears the field) needs none. Nor
-# a booked callback queued under the call's conversation while the call is still on: it is not this line's,
-# and would be taken for a lost call once the call ended (an agent rings the customer).
-_VOUCH = IS_CALLBACK_LUA + """
-for _, key in ipairs(KEYS) do
-  local record = redis.call('HMGET', key, 'state', 'request')
-  if record[1] == 'waiting' and not (record[2] and is_callback(record[2])) then
-    redis.call('HSET', key, ARGV[2], ARGV[1])
-  end
-end
+# KEYS: the calls' queue records; ARGV: now. Only a call waiting on the line is vouched for
+# (bot.handoff.presence.VOUCH_LUA): a record that expired or ended is not written back, a claimed one needs
+# none, and a booked callback queued under the call's conversation is not this line's.
+_VOUCH = VOUCH_LUA + """
+for _, key in ipairs(KEYS) do vouch(key, ARGV[1]) end
 return 0
 """
 
@@ -43,7 +37,7 @@ return 0
 def vouch(client, conversation_ids: Iterable[str], now: float):
     """Vouch for the calls of ``conversation_ids`` that wait (an asyncio client's call returns its awaitable)."""
     records = [keys.conversation(conversation_id) for conversation_id in conversation_ids]
-    return client.eval(_VOUCH, len(records), *records, repr(now), HELD_AT_FIELD)
+    return client.eval(_VOUCH, len(records), *records, repr(now))
 
 
 class HeldCalls:

@@ -166,3 +166,54 @@ async def test_a_supervisor_removing_a_lost_call_records_it_lost_and_says_nothin
     [abandoned] = events.data("handoff_abandoned")
     assert abandoned["reason"] == "call_lost" and abandoned["left_at"] == pytest.approx(queued_at, abs=0.01)
     assert [response for response, _ in conversations.said.get("ivr:MZgone", [])] == [], "said into a dead line"
+
+
+async def a_dead_call_is_passed_over_and_lost(room, queue, clock, events, conversation_id: str, skill: str,
+                                              agent_id: str) -> None:
+    """The process holding ``conversation_id`` died as it was queued (no renewal ever came): past
+    ``PAGE_SILENT_S`` the agent's claim passes it over and the waiting room sees it out as lost."""
+    clock.advance(PAGE_SILENT_S + 1)
+    await queue.roster.register(agent_id, name="李明", skills=[skill], capacity=2, status="available")
+    assert await queue.take_next(agent_id) == ("empty", None), "a dead line is not handed to an agent"
+    await room.visit(conversation_id)
+    assert await queue.position(conversation_id) is None, "out of the queue, not waiting for max_wait_s"
+    assert [data["reason"] for data in events.data("handoff_abandoned")] == ["call_lost"]
+
+
+async def test_a_call_the_assistant_queued_whose_process_then_died_is_not_claimed(room, queue, clock, events):
+    """The assistant's own handoff during a call (the action server queues ``ivr:<call id>``, not the
+    process holding the call): the process died before its first renewal."""
+    from bot.handoff.service import request_handoff
+
+    await request_handoff(conversation_id="ivr:MZasked", channel="ivr", skill="tv", priority=0,
+                          reason="customer_asked", phone="13800000001", queue=queue)
+    await a_dead_call_is_passed_over_and_lost(room, queue, clock, events, "ivr:MZasked", "tv", "a1")
+
+
+async def claimed_then_process_died(queue, clock, call_id: str) -> str:
+    """A call queued and claimed by agent a1 while its process vouched for it; the process dies then."""
+    held = HeldCalls(queue.redis, clock=clock)
+    held.hold(f"ivr:{call_id}")
+    await queue_call(queue, call_id)
+    await agent_available(queue)
+    assert (await queue.take_next("a1"))[1].conversation_id == f"ivr:{call_id}"
+    clock.advance(10 * RENEW_S)  # renewals ran meanwhile: none writes a claimed record
+    held.renew(client_like(queue.redis))
+    return f"ivr:{call_id}"
+
+
+async def test_a_call_transferred_to_another_group_whose_process_then_died_is_not_claimed(room, queue, clock,
+                                                                                         events):
+    conversation_id = await claimed_then_process_died(queue, clock, "MZmoved")
+    await queue.transfer(conversation_id, "a1", "broadband", note="宽带的问题")
+    await a_dead_call_is_passed_over_and_lost(room, queue, clock, events, conversation_id, "broadband", "b1")
+
+
+async def test_a_call_given_back_by_an_agent_who_left_whose_process_then_died_is_not_claimed(room, queue,
+                                                                                            clock, events):
+    from bot.handoff.departures import requeue
+
+    conversation_id = await claimed_then_process_died(queue, clock, "MZback")
+    await queue.roster.set_status("a1", "away")
+    assert await requeue(queue, conversation_id, "a1")
+    await a_dead_call_is_passed_over_and_lost(room, queue, clock, events, conversation_id, "tv", "b1")
