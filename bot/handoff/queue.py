@@ -31,7 +31,7 @@ from bot.handoff.handback import WORDS_FIELD
 from bot.handoff.handle_history import DatabaseHandleTimes
 from bot.handoff.packet import transferred
 from bot.handoff.presence import (HELD_AT_FIELD, PAGE_SILENT_S, VOUCH_LUA, WEBCHAT_CHANNEL, customer_gone,
-                                  customer_pages_key, gone_among, customer_seen_key)
+                                  customer_pages_key, gone_among, gone_reason, customer_seen_key)
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.redis_reconnect import reconnecting
 from bot.redis_text import as_text, as_text_or_none
@@ -121,7 +121,7 @@ return ''
 # call (a callback booked in a web chat: the customer may have closed the page, an agent rings them).
 # A call whose record the process holding it last vouched for (HELD_AT_FIELD) PAGE_SILENT_S ago or more is
 # gone too: that process died, and the line with it (found in review: agents were handed dead calls). The
-# claim clears the field: only a waiting call is vouched for (bot.ivr.held_calls).
+# claim keeps the field: the process goes on vouching for the call while the agent serves it (bot.ivr.held_calls).
 # is_call is bot.handoff.agents.recorded_call: the ``call`` field, else (a record queued before it
 # existed) the phone's channel or a packet whose ``callback`` is a non-empty object (IS_CALLBACK_LUA).
 # An agent who holds CALLS_PER_AGENT calls passes over the calls too (they keep their place for a free
@@ -185,7 +185,6 @@ redis.call('ZREM', best_key, best_member)
 redis.call('SADD', KEYS[1], best_member)
 redis.call('HSET', ARGV[4] .. best_member, 'state', 'claimed', 'agent_id', ARGV[1], 'claimed_at', ARGV[2],
            'claim_unrecorded', '1')
-redis.call('HDEL', ARGV[4] .. best_member, ARGV[12])
 redis.call('ZADD', KEYS[2], ARGV[2], best_member)
 if KEYS[3] ~= '' then redis.call('SET', KEYS[3], best_member, 'EX', ARGV[11]) end
 return {'ok', best_member, passed}
@@ -466,14 +465,16 @@ class HandoffQueue:
     async def close_unanswered(self, conversation_id: str, agent_id: str, left_at: float, *, words: str = "") -> None:
         """The agent closes a conversation whose customer was gone before any exchange
         (``bot.handoff.unanswered``): the slot is freed like any close, but what is recorded is the
-        customer's abandonment (``handoff_abandoned``, reason ``customer_gone``, the wait until they
-        left, and the agent), not an answer: no handle time, no disposition."""
+        customer's abandonment (``handoff_abandoned``, reason ``customer_gone``, or ``call_lost`` for a call
+        whose process died, the wait until they left, and the agent), not an answer: no handle time, no
+        disposition."""
         now = self.clock()
         since, claimed_at = await self._release(conversation_id, agent_id, now, "customer_gone", words)
         entry = await self.entry(conversation_id)
         left = min(left_at, now)
         await self._record(conversation_id, "handoff_abandoned", entry["channel"], {
-            "reason": "customer_gone", "skill": entry["skill"], "wait_s": round(max(0.0, left - since), 3),
+            "reason": gone_reason(entry["channel"]), "skill": entry["skill"],
+            "wait_s": round(max(0.0, left - since), 3),
             "left_at": round(left, 3), "removed_at": round(now, 3), "agent_id": agent_id,
             "claimed_wait_s": round(claimed_at - since, 3)})
         logger.info("handoff.closed_unanswered conversation=%s agent=%s", conversation_id, agent_id)

@@ -6,8 +6,10 @@ instead of 33 %) and each got a follow-up ledger item. The claim now passes over
 gone, but a page can go without the server knowing yet (a lost signal is noticed at the Socket.IO ping
 timeout), so the close checks the recorded facts again.
 
-The rule (web chat only: no other channel tells whether the customer is there, and never a booked callback,
-whose customer the agent rings: ``bot.handoff.presence.page_tells_presence``): the customer is gone
+The rule (a web chat's page, and a phone call whose process stopped vouching for it — the process died and
+the line with it, ``bot.ivr.held_calls`` — not a call bridged to the agent's own phone, whose media stream
+ends as the carrier connects them; no other channel tells whether the customer is there, and never a booked
+callback, whose customer the agent rings: ``bot.handoff.presence.page_tells_presence``): the customer is gone
 now (no open page, ``bot.handoff.presence``), showed no sign of life after the claim (no ping of an
 open page, no message) and wrote nothing in the conversation after the claim. The page's disconnect
 is not a sign of life: a lost connection is noticed late. A customer who left right after the claim
@@ -15,9 +17,22 @@ without a word is counted the same way: nothing was exchanged.
 """
 from __future__ import annotations
 
+from bot.handoff.agents import PHONE_CHANNEL
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.presence import Absence, customer_gone
 from bot.handoff.queue import HandoffQueue
+
+
+async def _absence(queue: HandoffQueue, entry: dict) -> Absence | None:
+    """The customer's absence (``customer_gone``), but none for a call bridged to the agent's phone: its
+    process let the call go as the carrier connected the agent, who is talking to the caller."""
+    from bot.ivr.bridge import bridged_agent
+
+    absence = await customer_gone(queue.redis, entry, queue.clock())
+    if absence is not None and entry["channel"] == PHONE_CHANNEL \
+            and await bridged_agent(queue.redis, entry["conversation_id"]) is not None:
+        return None
+    return absence
 
 
 async def gone_before_any_exchange(queue: HandoffQueue, conversations: RasaConversations,
@@ -26,7 +41,7 @@ async def gone_before_any_exchange(queue: HandoffQueue, conversations: RasaConve
     claimed_at = entry.get("claimed_at")
     if claimed_at is None:
         return None
-    absence = await customer_gone(queue.redis, entry, queue.clock())
+    absence = await _absence(queue, entry)
     if absence is None or (absence.alive_at is not None and absence.alive_at > claimed_at):
         return None
     events = await conversations.events(entry["conversation_id"])
@@ -37,6 +52,7 @@ async def gone_before_any_exchange(queue: HandoffQueue, conversations: RasaConve
 
 async def customer_left_at(queue: HandoffQueue, entry: dict) -> float | None:
     """When the customer of a conversation an agent holds left, while they are gone (the desk shows them
-    offline); None while they are there, or when the page does not tell (another channel, a callback)."""
-    absence = await customer_gone(queue.redis, entry, queue.clock())
+    offline, a call as cut off); None while they are there, or when nothing tells (another channel, a
+    callback, a bridged call)."""
+    absence = await _absence(queue, entry)
     return round(absence.seen_at, 3) if absence else None

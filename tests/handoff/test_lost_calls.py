@@ -80,9 +80,10 @@ async def test_a_live_call_waits_as_long_as_it_takes_though_a_renewal_fails_and_
     clock.advance(2 * RENEW_S)  # a renewal late again: the call is claimed all the same
     await agent_available(queue)
     assert (await queue.take_next("a1"))[1].conversation_id == "ivr:MZlive"
-    renew_from_a_thread(held, client)  # claimed: no longer vouched for as waiting, nor taken for lost
-    clock.advance(10 * RENEW_S)
-    assert await customer_left_at(queue, await queue.entry("ivr:MZlive")) is None, "the desk shows no caller gone"
+    for _ in range(10):  # with the agent: vouched for still, every other renewal lost
+        renew_from_a_thread(held, client)
+        clock.advance(2 * RENEW_S)
+        assert await customer_left_at(queue, await queue.entry("ivr:MZlive")) is None, "the desk shows no caller gone"
 
 
 async def test_after_redis_stopped_answering_a_live_call_is_kept_until_its_process_could_vouch_again(room, queue,
@@ -217,3 +218,38 @@ async def test_a_call_given_back_by_an_agent_who_left_whose_process_then_died_is
     await queue.roster.set_status("a1", "away")
     assert await requeue(queue, conversation_id, "a1")
     await a_dead_call_is_passed_over_and_lost(room, queue, clock, events, conversation_id, "tv", "b1")
+
+
+async def test_the_desk_shows_a_call_whose_process_died_with_the_agent_as_cut_off_and_its_close_records_it_lost(
+        queue, clock, events, kefu_env):
+    """A call an agent took whose process then died stayed on the agent's list as a caller on the line, and
+    its close counted it answered: the desk now shows it cut off (as a web chat whose page closed, offline)
+    and the close records the caller's loss (``call_lost``), not an answer."""
+    from bot.db.repository import Repository
+    from bot.handoff.accounts import AccountStore
+    from bot.handoff.desk import Desk
+    from tests.handoff.test_desk_first_shift import Conversations as DeskConversations
+
+    AccountStore(kefu_env.database_url).add("a1", "a1-pass-1", ["tv"])
+    desk = Desk(queue, DeskConversations(), AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    conversation_id = await claimed_then_process_died(queue, clock, "MZcut")
+    assert [e["customer_left_at"] for e in await desk._serving_entries("a1")] == [None], "on the line"
+    died_at = clock()
+    clock.advance(PAGE_SILENT_S + 1)
+    [shown] = await desk._serving_entries("a1")
+    assert shown["customer_left_at"] == pytest.approx(died_at, abs=0.01), "the desk shows the call cut off"
+    assert (await desk.close("a1", conversation_id, "resolved"))["customer_gone"] is True
+    [lost] = events.data("handoff_abandoned")
+    assert lost["reason"] == "call_lost" and lost["agent_id"] == "a1"
+    assert "handoff_closed" not in events.kinds(conversation_id), "not counted answered"
+
+
+async def test_a_call_bridged_to_the_agents_phone_is_not_shown_cut_off_when_its_stream_ends(queue, clock):
+    """The carrier connects the caller to the agent's own phone and ends the media stream: the process lets
+    the call go (no more vouching), but the agent is talking to the caller."""
+    from bot.ivr.call_state import bridged_key
+
+    conversation_id = await claimed_then_process_died(queue, clock, "MZbridged")
+    await queue.redis.set(bridged_key("MZbridged"), "a1")
+    clock.advance(10 * PAGE_SILENT_S)
+    assert await customer_left_at(queue, await queue.entry(conversation_id)) is None

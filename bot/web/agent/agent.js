@@ -66,7 +66,7 @@
     renderSkills(data.skills, data.agent.skills, data.agent.granted_skills);
     renderQueues(data.queues);
     // Each conversation as the waiting list shows an entry, with who it is (verified name, else masked number).
-    data.serving_entries.forEach(function (entry) { if (entry.conversation_id === current) { showOffline(entry.customer_left_at); } });
+    data.serving_entries.forEach(function (entry) { if (entry.conversation_id === current) { showOffline(entry.customer_left_at, entry.channel); } });
     keyedList.sync($("serving"), data.serving_entries.map(servingRow), function (row) { return row.id; },
       function (row) { return JSON.stringify(row); }, buildServingRow);
     keyedList.sync($("work-items"), data.work_items, function (ticket) { return ticket.ticket_id; },
@@ -124,7 +124,7 @@
   function servingRow(entry) {
     var who = entry.customer_name || entry.phone_masked || t("serving_unknown_customer");
     return { id: entry.conversation_id, offline: !!entry.customer_left_at, current: entry.conversation_id === current,
-      text: t("serving_entry", { who: who, channel: t("channel_" + entry.channel), priority: entry.priority, waited: minutes(entry.waited_s) }) + (entry.customer_left_at ? t("customer_offline_mark") : "") };
+      text: t("serving_entry", { who: who, channel: t("channel_" + entry.channel), priority: entry.priority, waited: minutes(entry.waited_s) }) + (entry.customer_left_at ? t(entry.channel === "ivr" ? "call_lost_mark" : "customer_offline_mark") : "") };
   }
   function buildServingRow(row) {
     var item = el("li"), open = el("button", "link" + (row.offline ? " offline" : ""), row.text);
@@ -156,9 +156,11 @@
     return item;
   }
   /** The customer closed the page or lost the connection (time they left, or null while they are there). */
-  function showOffline(leftAt) {
+  // A web chat whose page closed, or a call whose line went with the process holding it (bot.ivr.held_calls).
+  function showOffline(leftAt, channel) {
     $("customer-offline").hidden = !leftAt;
-    $("customer-offline").textContent = leftAt ? t("customer_offline", { time: common.clock(new Date(leftAt * 1000)) }) : "";
+    $("customer-offline").textContent = leftAt ? t(channel === "ivr" ? "call_lost" : "customer_offline",
+      { time: common.clock(new Date(leftAt * 1000)) }) : "";
   }
   // A work item's number arrives masked, like the packet's; 显示 opens it (recorded) and it stays open.
   var revealedPhones = {};
@@ -241,7 +243,7 @@
     $("conversation").hidden = false;
     $("conversation-channel").textContent = t("channel_" + view.channel);
     $("summary").textContent = view.summary || "";
-    showOffline(view.customer_left_at);
+    showOffline(view.customer_left_at, view.channel);
     var transfers = $("transfers"); clear(transfers);  // who handed the customer to this group, and why
     (view.transfers || []).forEach(function (h) {
       transfers.appendChild(el("li", null, t("transfer_item", { agent_name: h.agent_name || h.agent_id,
