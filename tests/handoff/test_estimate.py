@@ -5,6 +5,8 @@ from bot.handoff.agents import AgentRoster
 from bot.handoff.estimate import estimate_wait, record_handle_time, wait_minutes
 from bot.handoff.queue import HandoffRequest
 from bot.ivr.handoff import QueueHandoff
+from bot.ivr.held_calls import HeldCalls
+from bot.renewing_thread import client_like
 
 
 def test_formula():
@@ -148,6 +150,10 @@ async def test_a_phone_queue_counts_one_call_per_agent(queue, redis, clock, rule
     assert await gateway.estimated_wait("general") == 320.0  # what the flow's peak offer compares
     # One call ends: that agent can take the next caller at once; the others wait one release less.
     clock.advance(240)
+    held = HeldCalls(redis, clock=clock)  # the process holding the waiting calls vouches for them meanwhile
+    for n in range(3):
+        held.hold(f"ivr:w{n}")
+    held.renew(client_like(redis))
     for agent in ("a1", "a2", "a3"):
         await roster.heartbeat(agent)
     await queue.close("ivr:call-a1", "a1", "resolved")  # handled in 240 s: the mean stays
