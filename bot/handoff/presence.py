@@ -44,22 +44,24 @@ SEEN_PREFIX = "kefu:presence:customer:"
 ALIVE_PREFIX = "kefu:presence:alive:"
 PAGES_PREFIX = "kefu:presence:pages:"
 WEBCHAT_CHANNEL = "webchat"
-# The queue record's field: when the process holding a waiting call last vouched for it (epoch seconds).
+# The queue record's field: when the process holding a call (waiting, or with an agent) last vouched for it
+# (epoch seconds).
 HELD_AT_FIELD = "held_at"
 
 # vouch(key, now): the record at ``key`` is vouched for now if it is a call on the line, waiting or with an
-# agent: a waiting or claimed record of the phone's channel, not a booked callback (queued under the call's conversation while the
-# call may still be on, it is not the line's: taken for a lost call once the call ended, it was never
-# rung). The one rule for every writer of HELD_AT_FIELD: the process's renewals (bot.ivr.held_calls) and
-# every script that puts a record in the queue (bot.handoff.queue's enqueue and transfer), so a call is
-# vouched for from the moment it waits, however it came to (found in review: a call the assistant queued,
-# or an agent transferred or gave back, waited up to a renewal unvouched, and a process dying then left
-# it waiting for max_wait_s). A claimed call goes on being vouched for, so the agent's desk shows a call
+# agent: a waiting or claimed record of the phone's channel, not a booked callback (queued under the call's
+# conversation while the call may still be on, it is not the line's: taken for a lost call once the call
+# ended, it was never rung). The one rule for every writer of HELD_AT_FIELD: the process's renewals
+# (bot.ivr.held_calls) and every script that puts a record in the queue (bot.handoff.queue's enqueue and
+# transfer), so a call is vouched for from the moment it waits, however it came to (found in review: a
+# call the assistant queued, or an agent transferred or gave back, waited up to a renewal unvouched, and a
+# process dying then left it waiting for max_wait_s). A claimed call goes on being vouched for, so the agent's desk shows a call
 # whose process died as gone (bot.handoff.unanswered), as it shows a web chat whose page closed.
 VOUCH_LUA = IS_CALLBACK_LUA + f"""
 local function vouch(key, now)
   local record = redis.call('HMGET', key, 'state', 'channel', 'request')
-  if (record[1] == 'waiting' or record[1] == 'claimed') and record[2] == '{PHONE_CHANNEL}' and not (record[3] and is_callback(record[3])) then
+  if (record[1] == 'waiting' or record[1] == 'claimed') and record[2] == '{PHONE_CHANNEL}'
+     and not (record[3] and is_callback(record[3])) then
     redis.call('HSET', key, '{HELD_AT_FIELD}', now)
   end
 end
