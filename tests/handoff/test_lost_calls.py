@@ -216,7 +216,7 @@ async def test_a_call_given_back_by_an_agent_who_left_whose_process_then_died_is
 
     conversation_id = await claimed_then_process_died(queue, clock, "MZback")
     await queue.roster.set_status("a1", "away")
-    assert await requeue(queue, conversation_id, "a1")
+    assert await requeue(queue, conversation_id, "a1", "signed_out")
     await a_dead_call_is_passed_over_and_lost(room, queue, clock, events, conversation_id, "tv", "b1")
 
 
