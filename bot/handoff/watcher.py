@@ -521,8 +521,10 @@ class WaitingRoom:
             return
         await remember_notice(self.queue, conversation_id, state)
         if last == WITH_AGENT:  # back in line because their agent left (bot.handoff.departures): told so first
-            await self.conversations.utter(conversation_id, "utter_queue_agent_left",
-                                           **agent_left_marker(channel or ""))
+            # As a hand-over: a proof the agent asked for ends with them (found in review: the six digits the customer
+            # then typed for the next agent were checked as the departed agent's proof).
+            await self.conversations.hand_over(conversation_id, "utter_queue_agent_left",
+                                               **agent_left_marker(channel or ""))
         if not available:
             await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
         elif last == NOBODY:

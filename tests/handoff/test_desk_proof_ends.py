@@ -9,6 +9,7 @@ Rasa's message processor is stood in for (it needs a trained model), by the trac
 """
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -19,7 +20,10 @@ from rasa.shared.core.events import ActionExecuted, ConversationPaused, SlotSet,
 
 from bot.handoff import desk_proof
 from bot.handoff.conversations import RasaConversations
+from bot.handoff.departures import requeue, requeue_gone_agents, requeue_held
+from bot.handoff.joined import told
 from bot.handoff.queue import HandoffRequest
+from bot.handoff.watcher import WaitingRoom
 from bot.settings import redis_parts
 from bot.tracker_store import IncrementalRedisTrackerStore
 from tests.conftest import PROJECT_ROOT
@@ -125,3 +129,37 @@ async def test_a_proof_of_the_bots_own_request_survives_the_handback(conversatio
     await conversations.resume(conversation_id, "utter_agent_handback")
     tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
     assert tracker.get_slot("pending_request") == "action_query_bill"
+
+
+@pytest.mark.parametrize("leaving", ["signed_out", "supervisor", "agent_gone"])
+async def test_a_proof_ends_when_the_agent_who_asked_it_leaves_the_customer(queue, clock, kefu_env, conversations,
+                                                                          leaving):
+    """Found in review: 王芳 asked her customer for proof, then left them (signed out, a supervisor put the customer
+    back in line, her desk went quiet). The customer, told their agent had left, waited for the next one with her
+    proof still open: the six digits they typed (an order number for the next agent, an answer for the bot) were
+    checked as her proof's code and reached the next agent as ``******``."""
+    conversation_id = f"desk-proof-left-{leaving}"
+    await proof_pending(conversations, conversation_id)  # asked for once the customer is with her, below
+    clock.now = time.time()  # the tracker's own clock: the customer's "转人工" is before their wait
+    await queue.roster.register("wang", name="王芳", skills=["billing"], capacity=2, status="available")
+    await served(queue, kefu_env, HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    await told(queue, conversation_id)
+    await queue.roster.heartbeat("wang")
+    clock.advance(60)
+
+    if leaving == "signed_out":
+        assert await requeue_held(queue, "wang", "signed_out") == [conversation_id]
+    elif leaving == "supervisor":
+        assert await requeue(queue, conversation_id, "wang", "supervisor", by="boss")
+    else:
+        clock.advance(queue.rules.agent_gone_after_s + 1)
+        assert await requeue_gone_agents(queue) == [conversation_id]
+    await WaitingRoom(queue, conversations).tick()  # the customer is told their agent left
+
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    told_now = [e.metadata.get("utter_action") for e in tracker.events if e.type_name == "bot"]
+    assert "utter_queue_agent_left" in told_now
+    assert tracker.is_paused(), "still waiting for a person"
+    tracker.update(UserUttered("202411"))
+    assert not desk_proof.answers_desk_proof(tracker), "the digits are not taken for the departed agent's proof"
+    assert tracker.get_slot("pending_request") is None and tracker.get_slot("awaiting") is None

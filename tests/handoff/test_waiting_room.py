@@ -45,6 +45,9 @@ class Conversations:
     async def utter(self, conversation_id: str, response: str, **values) -> None:
         self.said.setdefault(conversation_id, []).append((response, values))
 
+    async def hand_over(self, conversation_id: str, response: str, **values) -> None:
+        await self.utter(conversation_id, response, **values)
+
     async def resume(self, conversation_id: str, response: str | None, **values) -> None:
         self.resumed[conversation_id] = response
         if response:
