@@ -42,7 +42,7 @@ from bot.handoff.accounts import MAX_NAME_CHARS, SUPERVISOR, AccountStore
 from bot.handoff.byte_ranges import ranged, starts_playback
 from bot.handoff.conversations import RasaConversations
 from bot.handoff import supervisor
-from bot.handoff.departures import requeue, requeue_held
+from bot.handoff.departures import requeue, sign_out
 from bot.handoff.desk import Desk, DeskError
 from bot.handoff.desk_push import changes_channel, keep_installed
 from bot.handoff.presence import customer_gone, gone_reason
@@ -229,10 +229,8 @@ async def login(request: Request) -> HTTPResponse:
 async def logout(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
     """Conversations still held go back to their queue, keeping their place (the page asked first):
     found by a tester, a customer left by an agent who signed out was never answered."""
-    requeued = await requeue_held(desk.queue, agent["agent_id"], "signed_out")
-    await desk.queue.roster.set_status(agent["agent_id"], "away")
-    await close_session(desk.queue.redis, request.cookies.get(COOKIE))
-    reply = response.json({"ok": True, "requeued": len(requeued)})
+    requeued = await sign_out(desk.queue, agent["agent_id"], request.cookies.get(COOKIE))
+    reply = response.json({"ok": True, "requeued": requeued})
     reply.cookies[COOKIE] = ""
     reply.cookies[COOKIE]["path"] = COOKIE_PATH  # the sign-in's, or the browser keeps it
     reply.cookies[COOKIE]["max-age"] = 0

@@ -41,6 +41,7 @@ import logging
 from bot.handoff import keys
 from bot.handoff.accounts import AccountStore, Removal
 from bot.handoff.queue import HandoffError, HandoffQueue
+from bot.handoff.sessions import close_session, requeued_key
 from bot.redis_text import as_text
 
 logger = logging.getLogger(__name__)
@@ -49,12 +50,12 @@ DEPARTURES_CHECK_S = 5.0
 
 
 async def requeue(queue: HandoffQueue, conversation_id: str, agent_id: str, reason: str, *, by: str = "",
-                  claimed_by: float | None = None, served_until: float | None = None) -> bool:
+                  claimed_by: float | None = None, served_until: float | None = None, noted_in: str = "") -> bool:
     """One conversation ``agent_id`` holds back to its queue, keeping its place in time as a transfer
     to the same group does; the waiting room's next visit tells the customer their place again.
     ``handoff_requeued`` (``reason``, ``by``) is recorded with the transfer's events.
     False when the agent no longer holds it (closed, or the customer left meanwhile), or took it
-    after ``claimed_by``. ``served_until``: the gone agent's last check-in (``HandoffQueue.transfer``)."""
+    after ``claimed_by``. ``served_until``: the gone agent's last check-in; ``noted_in``: as for ``HandoffQueue.transfer``."""
     from bot.handoff.watcher import WITH_AGENT  # the waiting room imports this module
 
     entry = await queue.entry(conversation_id)
@@ -66,17 +67,31 @@ async def requeue(queue: HandoffQueue, conversation_id: str, agent_id: str, reas
         # The next visit says the agent left, and the place: noted in the transfer's script (found in review: cut off
         # after it, the customer was told nothing at all, the first visit of a record saying nothing).
         await queue.transfer(conversation_id, agent_id, entry["skill"], served_until=served_until,
-                             requeued={"reason": reason, **({"by": by} if by else {})}, notice=WITH_AGENT)
+                             requeued={"reason": reason, **({"by": by} if by else {})}, notice=WITH_AGENT,
+                             noted_in=noted_in)
     except HandoffError:
         return False
     return True
 
 
 async def requeue_held(queue: HandoffQueue, agent_id: str, reason: str, *,
-                       claimed_by: float | None = None) -> list[str]:
+                       claimed_by: float | None = None, noted_in: str = "") -> list[str]:
     """Every conversation the agent holds back to its queue (the agent signs out, was removed, is gone)."""
     return [c for c in await queue.serving(agent_id)
-            if await requeue(queue, c, agent_id, reason, claimed_by=claimed_by)]
+            if await requeue(queue, c, agent_id, reason, claimed_by=claimed_by, noted_in=noted_in)]
+
+
+async def sign_out(queue: HandoffQueue, agent_id: str, token: str | None) -> int:
+    """The agent signs out of the desk session ``token``: set away, then what they hold back to its queue, then the
+    session closed. How many conversations the sign-out put back, a try of it cut off before included (noted in
+    the transfer's script, ``sessions.requeued_key``). Found in review: cut off after putting a customer back, the
+    agent stayed available (counted in every estimate, nobody there) and the retry answered ``requeued: 0``."""
+    await queue.roster.set_status(agent_id, "away")  # first: no new customer is counted on them from now
+    noted = requeued_key(token) if token else ""
+    requeued = await requeue_held(queue, agent_id, "signed_out", noted_in=noted)
+    count = await queue.redis.scard(noted) if noted else len(requeued)
+    await close_session(queue.redis, token)
+    return count
 
 
 async def requeue_removed_agents(queue: HandoffQueue, accounts: AccountStore) -> list[str]:

@@ -70,6 +70,12 @@ def session(token_hash: str) -> str:
     return f"{PREFIX}:session:{token_hash}"
 
 
+def session_requeued(token_hash: str) -> str:
+    """Set of the conversations the session's sign-out put back in the queue, until the session is closed: a
+    sign-out cut off after putting some back tells its retry (bot.handoff.departures.sign_out)."""
+    return f"{PREFIX}:session:{token_hash}:requeued"
+
+
 def watcher_pass() -> str:
     """String: when the waiting room's last pass began (bot.handoff.watcher)."""
     return f"{PREFIX}:watcher:pass"

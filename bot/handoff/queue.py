@@ -45,6 +45,10 @@ TRANSFER_FIELD = "transfer"
 # How long a desk's claim is remembered under its request id, for the page's retry of a reply it never got.
 CLAIM_REMEMBERED_S = 300
 
+# How long the set a transfer notes its conversation in (``HandoffQueue.transfer``'s ``noted_in``) is kept: longer
+# than a caller takes to retry a request cut off after the transfer's script.
+NOTED_S = 3600
+
 # How often a script that writes the record anew is tried, recording what the record owes before each retry
 # (HandoffQueue._unless_owed): once is enough unless something else cut off in between.
 OWED_TRIES = 3
@@ -254,7 +258,9 @@ return {'ok', waiting_since(), redis.call('HGET', KEYS[1], 'claimed_at')}
 # transfers owed (bot.handoff.transfer_owed), KEYS[5] the old group's handle times.
 # ARGV: agent, conversation id, then _ENQUEUE's ARGV[1..9] (as ARGV[3..11]), then what the rest of the transfer
 # owes (TRANSFER_FIELD's JSON), now, when the agent's handling ended, the handle-time window, then the waiting
-# room's notice state to start from ('' for none: ``HandoffQueue.transfer``'s ``notice``).
+# room's notice state to start from ('' for none: ``HandoffQueue.transfer``'s ``notice``), then how long KEYS[6]
+# keeps what it notes. KEYS[6]: a set the conversation is noted in ('' for none: ``HandoffQueue.transfer``'s
+# ``noted_in``).
 # The rest of the transfer is noted in the record and in the transfers owed, and the handle time kept, in this
 # script: whatever cuts the desk's request off after it, the waiting room knows what is left to do. A call on
 # the line is vouched for as it waits again (bot.handoff.presence.VOUCH_LUA), as _ENQUEUE does.
@@ -271,6 +277,10 @@ redis.call('HSET', KEYS[1], 'request', ARGV[3], 'state', 'waiting', 'skill', ARG
            'transfer_unrecorded', '1')
 if ARGV[16] ~= '' then redis.call('HSET', KEYS[1], 'notified', ARGV[16]) end
 vouch(KEYS[1], ARGV[13])
+if KEYS[6] ~= '' then
+  redis.call('SADD', KEYS[6], ARGV[2])
+  redis.call('EXPIRE', KEYS[6], ARGV[17])
+end
 redis.call('ZADD', KEYS[3], ARGV[7], ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[13], ARGV[2])
 redis.call('LPUSH', KEYS[5], string.format('%.3f', math.max(0, tonumber(ARGV[14]) - tonumber(claimed_at))))
@@ -598,7 +608,7 @@ class HandoffQueue:
 
     async def transfer(self, conversation_id: str, agent_id: str, skill: str, *, note: str = "",
                        agent_name: str = "", served_until: float | None = None, says: str = "",
-                       requeued: dict | None = None, notice: str = "") -> QueuePosition:
+                       requeued: dict | None = None, notice: str = "", noted_in: str = "") -> QueuePosition:
         """Close as ``transfer`` and queue again for ``skill``, keeping the original place in time.
 
         The packet carries the hand-over (who, from which group, when, the note) to the next agent.
@@ -612,6 +622,8 @@ class HandoffQueue:
         ``handoff_requeued`` event's ``reason`` (and ``by``), recorded with the transfer's other events, under its mark.
         ``notice``: what the waiting room's next visit takes the customer to have been told last (its notice state,
         ``bot.handoff.watcher.notice_state``), written in the transfer's script: one cut off still has it.
+        ``noted_in``: a set the conversation is added to in the transfer's script, kept ``NOTED_S``: a caller cut off
+        after it learns on its retry what it did (the desk's sign-out, ``bot.handoff.departures.sign_out``).
         """
         if skill not in self.rules.skills:
             raise HandoffError(f"unknown skill group {skill!r}")
@@ -629,10 +641,10 @@ class HandoffQueue:
                 "says": says, "at": now, **({"requeued": requeued} if requeued else {})}
         self._released(conversation_id, await self._unless_owed(conversation_id, lambda: self._transfer(
             keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.queue(skill),
-                  keys.transfers(), keys.handle_times(entry["skill"])],
+                  keys.transfers(), keys.handle_times(entry["skill"]), noted_in],
             args=[agent_id, conversation_id, *self._enqueue_args(request, entry["enqueued_at"]),
                   json.dumps(owed, ensure_ascii=False), repr(now), repr(handled_until),
-                  self.rules.handle_time_window, notice])))
+                  self.rules.handle_time_window, notice, NOTED_S])))
         await self.transfer_recorded(conversation_id)
         if not says:
             await self.redis.zrem(keys.transfers(), conversation_id)

@@ -20,7 +20,16 @@ SESSION_MAX_AGE_S = 24 * 3600
 
 
 def _key(token: str) -> str:
-    return keys.session(hashlib.sha256(token.encode()).hexdigest())
+    return keys.session(_hash(token))
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def requeued_key(token: str) -> str:
+    """Where the session's sign-out notes the conversations it put back (``keys.session_requeued``)."""
+    return keys.session_requeued(_hash(token))
 
 
 async def open_session(client: redis.Redis, agent_id: str, display_name: str, credential: str = "",
@@ -55,4 +64,4 @@ async def session_agent(client: redis.Redis, token: str | None, *, now: float | 
 
 async def close_session(client: redis.Redis, token: str | None) -> None:
     if token:
-        await client.delete(_key(token))
+        await client.delete(_key(token), requeued_key(token))

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import time
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
+from sanic import Sanic
 from rasa.shared.core.events import SlotSet, UserUttered
 
+from bot.channels import agent_desk
 from bot.handoff import desk_proof, keys
+from bot.handoff.accounts import AccountStore
 from bot.handoff.departures import requeue_gone_agents
 from bot.handoff.handback import HANDBACK_GRACE_S
 from bot.handoff.queue import HandoffQueue, HandoffRequest, utc
@@ -29,6 +33,9 @@ from tests.handoff.test_desk_close_faults import (PAUSE_MS, redis_answers_again,
 from tests.handoff.test_desk_opt_out import served
 from tests.handoff.test_desk_proof_ends import conversations, domain  # noqa: F401 - fixtures
 from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its own: CLIENT PAUSE stops it all
+from tests.sanic_served import served_desk
+
+Sanic.test_mode = True  # a second app in the process (tests/handoff/test_audio_ranges.py says why)
 
 TRANSFERRED = "已为您转接到更合适的客服组"
 PLACE = "正在为您转接人工客服，您目前排在第 1 位"
@@ -292,3 +299,33 @@ async def test_the_first_agents_proof_ends_when_the_new_groups_agent_takes_a_cut
     assert (await desk.claim("li", "李雷", "r-li"))["conversation_id"] == conversation_id
     tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
     assert tracker.get_slot("pending_request") == desk_proof.DESK_PROOF, "his own proof stays open"
+
+
+async def test_a_sign_out_cut_off_after_putting_a_customer_back_leaves_the_agent_away_and_its_retry_says_so(
+        queue, clock, kefu_env, redis, redis_url, conversations, events):  # noqa: F811
+    """Found in review: 王芳 signed out holding a customer; the sign-out was cut off right after the script that put
+    the customer back in line (Redis not answering for a moment). She stayed 可接入 on the roster, counted in every
+    estimate told to the customers waiting and on the supervisor's wallboard with nobody there; and the page's
+    second try answered ``requeued: 0``, although her customer had been put back."""
+    conversation_id = "sign-out-cut-off"
+    await waiting_for_a_person(conversations, conversation_id)
+    queue.clock.now = time.time()
+    AccountStore(kefu_env.database_url).add("wang", "wang-pass-1", ["billing"])
+    desk = await served(queue, kefu_env, HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    async with served_desk(desk, "sign_out_cut_off") as url, \
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:  # unsafe: an IP host
+        async with session.post(f"{url}/agent/api/login", json={"name": "wang", "password": "wang-pass-1"},
+                                headers={agent_desk.CSRF_HEADER: "1"}) as answer:
+            assert answer.status == 200
+        await queue.roster.set_status("wang", "available")
+        redis_stops_answering_after(queue, "_transfer", redis_url)
+        async with session.post(f"{url}/agent/api/logout", headers={agent_desk.CSRF_HEADER: "1"}) as answer:
+            assert answer.status == 500, "the sign-out fails (the page shows the sign-in form all the same)"
+        await redis_answers_again(redis)
+        assert await queue.waiting("billing") == [conversation_id], "the script put the customer back in line"
+        assert (await queue.roster.get("wang")).status == "away", "not counted on as available with nobody there"
+
+        async with session.post(f"{url}/agent/api/logout", headers={agent_desk.CSRF_HEADER: "1"}) as answer:
+            assert answer.status == 200
+            assert (await answer.json())["requeued"] == 1, "the customer her sign-out put back"
+    assert await redis.keys("*:requeued") == [], "nothing kept once signed out"
