@@ -26,6 +26,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 
+from bot.handoff.handback import owed as handback_owed
 from bot.handoff.packet import build_packet, ticket_lines
 from bot.handoff.queue import HandoffQueue, HandoffRequest
 from bot.handoff.tickets import customer_proven
@@ -105,13 +106,16 @@ def booked_from_this_wait(entry: dict, contact: dict) -> bool:
 
 async def offer_to_agents(queue: HandoffQueue, contact: dict, repository=None) -> bool | None:
     """Queue the contact for an agent; False when the conversation is already waiting or being served,
-    None when not yet: its customer is still leaving the wait they booked it from.
+    None when not yet: its customer is still leaving the wait they booked it from, or is still owed the hand-back
+    that tells them it is booked (``bot.handoff.handback.owed``: a confirmation cut off, finished by the waiting
+    room; queued now, the record written anew, it never would be).
 
     ``repository`` (bot.db.repository.Repository) reads the customer the callback's ticket is on."""
     customer, open_tickets = await asyncio.to_thread(account_of, repository, contact)
     request = offer_request(contact, customer=customer, open_tickets=open_tickets)
     entry = await queue.entry(request.conversation_id)
-    if entry is not None and booked_from_this_wait(entry, contact):
+    if entry is not None and (booked_from_this_wait(entry, contact)
+                              or await handback_owed(queue, request.conversation_id)):
         return None
     if entry is not None and entry["state"] in ("waiting", "claimed"):
         return False  # the customer came back on their own: they are in line already

@@ -98,6 +98,17 @@ async def handed_back(queue, conversation_id: str) -> None:
         logger.warning("handoff.handback.not_crossed_off conversation=%s", conversation_id)
 
 
+async def owed(queue, conversation_id: str) -> bool:
+    """Whether the conversation's last handoff ended and its hand-back is not yet done (or not yet crossed off).
+    A step that queues the customer again from outside the conversation (a booked callback offered to the agents,
+    ``bot.contacts.offer``) waits for it: writing the record anew, it would leave :func:`finish_owed` nothing to
+    finish. Found in review: a callback booked in the waiting room whose confirmation was cut off, offered within the
+    30 s, left the customer paused, never told it was booked nor its ticket number, until an agent rang."""
+    state = as_text_or_none(await queue.redis.hget(keys.conversation(conversation_id), "state"))
+    return state not in (None, "waiting", "claimed") and \
+        await queue.redis.zscore(keys.handbacks(), conversation_id) is not None
+
+
 async def finish_owed(queue, conversations) -> list[str]:
     """Hand back every conversation owed one for ``HANDBACK_GRACE_S`` whose customer is still paused with
     nobody; the conversations handed back now."""

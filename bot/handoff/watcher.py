@@ -58,7 +58,7 @@ from bot.handoff.conversations import RasaConversations
 from bot.handoff.departures import Departures
 from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp, remember_selfhelp_answer
 from bot.handoff.estimate import wait_minutes
-from bot.handoff.handback import agent_left_marker, finish_owed, note_words
+from bot.handoff.handback import agent_left_marker, finish_owed, handed_back, note_words
 from bot.handoff.joined import finish_owed as finish_owed_joins
 from bot.handoff.transfer_owed import finish_owed as finish_owed_transfers
 from bot.handoff.masking import mask_phone
@@ -508,6 +508,9 @@ class WaitingRoom:
         if not await self.queue.stop_waiting(conversation_id, reason):
             return False  # an agent took the conversation meanwhile; the work item stays for a person
         await self.conversations.resume(conversation_id, response, **told)
+        # Crossed off at once, as the desk's close does: the callback is offered to the agents once its hand-back is
+        # done (bot.contacts.offer), not 30 s later when the look at the hand-backs owed would cross it off.
+        await handed_back(self.queue, conversation_id)
         return False
 
     # -- queue notices -----------------------------------------------------------------

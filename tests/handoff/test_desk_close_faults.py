@@ -11,10 +11,13 @@ conversation stayed paused with nobody on it: every message they sent went unans
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import redis.asyncio as aioredis
 from rasa.shared.core.events import ActionExecuted, ConversationPaused, UserUttered
 
+from bot.contacts.offer import offer_to_agents
 from bot.db.repository import Repository
 from bot.handoff.desk import DeskError
 from bot.handoff.queue import HandoffRequest
@@ -107,9 +110,10 @@ async def test_a_finished_hand_back_is_not_repeated(queue, clock, kefu_env, conv
 
 
 async def pressed_as_the_hand_back_is_cut_off(queue, clock, redis, redis_url, conversations, conversation_id: str,
-                                             pressed: str):
+                                             pressed: str, meanwhile=None):
     """The waiting customer presses ``pressed``; the waiting room takes them out of the queue, and Redis stops
-    answering as it hands them back. Its next passes, past the grace: the conversation's tracker after."""
+    answering as it hands them back. Its next passes, past the grace: the conversation's tracker after.
+    ``meanwhile``: awaited before those passes, once Redis answers again."""
     room = WaitingRoom(queue, conversations)
     await room.tick()  # the first visit: what was said before is not new
     tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
@@ -121,6 +125,8 @@ async def pressed_as_the_hand_back_is_cut_off(queue, clock, redis, redis_url, co
         await room.tick()
     await redis_answers_again(redis)
     assert await queue.position(conversation_id) is None, "out of the queue"
+    if meanwhile is not None:
+        await meanwhile()
 
     for _ in range(3):
         clock.advance(queue.rules.watch_interval_s * 30)
@@ -159,6 +165,42 @@ async def test_a_callback_booked_as_redis_stops_answering_is_still_confirmed(que
     tickets = Repository(kefu_env.database_url).tickets_for(None, conversation_id=conversation_id)
     assert [t["kind"] for t in tickets] == ["callback"]
     assert said[-1].startswith(f"已为您预约回电，工单号 {tickets[0]['ticket_id']}") and "138****0001" in said[-1], said
+
+
+async def test_a_callback_offered_to_the_agents_before_its_cut_off_confirmation_is_finished_waits_for_it(
+        queue, clock, kefu_env, redis, redis_url, conversations):  # noqa: F811
+    """The same cut-off booking, and the contact worker, on its pass a few seconds later, offers the callback to the
+    agents (it is due at once) before the waiting room's look at the hand-backs owed, 30 s on. Found in review:
+    queued again, the record written anew, that look found the customer waiting and left them: paused, never told
+    the callback was booked nor its ticket number, nothing they typed answered until an agent rang. The offer waits
+    for the confirmation now, then goes through."""
+    conversation_id = "callback-fault-offered-1"
+    await waiting_for_a_person(conversations, conversation_id)
+    await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, "1",
+                                       {"customer": {"id": 1, "phone": "13800000001"}}))
+    offers = []
+
+    async def offered_meanwhile() -> None:
+        offers.append(await offer_to_agents(queue, booked(kefu_env, conversation_id, clock())))
+
+    tracker = await pressed_as_the_hand_back_is_cut_off(queue, clock, redis, redis_url, conversations,
+                                                        conversation_id, "/leave_message", offered_meanwhile)
+    assert not tracker.is_paused(), "handed back to the assistant until the agent rings"
+    said = [e.text for e in tracker.events if e.type_name == "bot"]
+    ticket_id = booked(kefu_env, conversation_id, clock())["ticket_id"]
+    assert said[-1].startswith(f"已为您预约回电，工单号 {ticket_id}"), said
+    assert offers == [None], "not offered while its confirmation is owed"
+    assert await offer_to_agents(queue, booked(kefu_env, conversation_id, clock())), "the worker's next pass"
+    assert await queue.waiting("billing") == [conversation_id]
+
+
+def booked(kefu_env, conversation_id: str, now: float) -> dict:
+    """The callback the waiting room booked, as the contact worker hands it to ``offer_to_agents`` (due at once)."""
+    ticket = Repository(kefu_env.database_url).tickets_for(None, conversation_id=conversation_id)[0]
+    at = dt.datetime.fromtimestamp(now, dt.timezone.utc).replace(tzinfo=None)
+    return {"id": 1, "ticket_id": ticket["ticket_id"], "phone": "13800000001", "purpose": "callback", "rule": "booked",
+            "customer_id": 1, "due_at": at, "created_at": at,
+            "details": {"conversation_id": conversation_id, "channel": "webchat", "skill": "billing", "context": {}}}
 
 
 async def closed_as_redis_stops_answering(queue, clock, kefu_env, redis, redis_url, conversations, conversation_id: str,
