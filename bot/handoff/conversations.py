@@ -103,8 +103,9 @@ class RasaConversations:
         """An agent has the conversation: the bot paused (if it is not yet) and ``response`` said, once under
         ``once`` (:meth:`utter`); only while ``still_owed``, asked under the conversation's lock, says so (the
         claim it finishes still holds). True when it went through (whether or not the words had been said).
-        ``ends_earlier_proof``: a proof open as the words are said now was asked by an agent before (the claim
-        has just been made): it ends (``desk_proof.withdrawn``); not when they were said already."""
+        ``ends_earlier_proof``: a proof open as the words are said ends (``desk_proof.withdrawn``) unless it was asked
+        under ``once``, by this claim's agent (``desk_proof.asked_under``): an earlier agent's (a transfer cut off
+        before it ended it) is over; the agent's own, asked before a retry or the waiting room said the words, stays."""
         return await self._append(conversation_id, [], response, values, pause=True, once=once,
                                   still_owed=still_owed, ends_earlier_proof=ends_earlier_proof) is not None
 
@@ -220,7 +221,7 @@ class RasaConversations:
                 events = [*events, SlotSet(unless_slot, True)]
             if pause and not tracker.is_paused():
                 events = [ConversationPaused(), *events]
-            if ends_proof or (ends_earlier_proof and not (once is not None and said_under(tracker, once))):
+            if ends_proof or (ends_earlier_proof and desk_proof.asked_under(tracker) != once):
                 events = [*events, *desk_proof.withdrawn(tracker)]
             for event in events:
                 tracker.update(event, self.agent.domain)

@@ -55,7 +55,8 @@ async def requeue(queue: HandoffQueue, conversation_id: str, agent_id: str, reas
     to the same group does; the waiting room's next visit tells the customer their place again.
     ``handoff_requeued`` (``reason``, ``by``) is recorded with the transfer's events.
     False when the agent no longer holds it (closed, or the customer left meanwhile), or took it
-    after ``claimed_by``. ``served_until``: the gone agent's last check-in; ``noted_in``: as for ``HandoffQueue.transfer``."""
+    after ``claimed_by``. ``served_until``: the gone agent's last check-in; ``noted_in``: as for
+    ``HandoffQueue.transfer``."""
     from bot.handoff.watcher import WITH_AGENT  # the waiting room imports this module
 
     entry = await queue.entry(conversation_id)

@@ -322,7 +322,7 @@ class Desk:
         entry = await self._held(agent_id, conversation_id)
         if entry["request"].channel == "ivr":  # the caller's keypad is not read while an agent is on the line
             raise DeskError("error_proof_phone", 409)
-        shown = await desk_proof.ask(self.conversations, conversation_id)
+        shown = await desk_proof.ask(self.conversations, conversation_id, asked_under=join_mark(entry))
         await self._record(conversation_id, "handoff_proof_asked", {"agent_id": agent_id, "state": shown})
         logger.info("handoff.desk.proof_asked agent=%s conversation=%s state=%s", agent_id, conversation_id, shown)
         return shown

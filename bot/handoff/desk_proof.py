@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 DESK_PROOF = "action_desk_proof"  # actions/desk_proof.py; the pending request while the proof is open
 CHECK = "action_identify_customer"
+# The metadata key of the proof's event naming the claim its agent asked under (:func:`asked_under`).
+ASKED_UNDER = "desk_proof_asked_under"
 NUMBERS = ("phone_number", "account_number")
 # The bot's replies that end a proof, as the desk marks them for the agent.
 PASSED = frozenset({"utter_identified"})
@@ -62,6 +64,20 @@ def answers_desk_proof(tracker: Any) -> bool:
     return False
 
 
+def asked_under(tracker: Any) -> str | None:
+    """The claim (``bot.handoff.joined.join_mark``) whose agent asked for the desk proof open now, as :func:`ask`
+    noted it on the proof's event; None when none is open or it was not noted."""
+    from rasa.shared.core.events import SlotSet
+
+    for event in reversed(tracker.events):
+        if isinstance(event, SlotSet) and event.key == "pending_request":
+            if event.value != DESK_PROOF:
+                return None
+            if ASKED_UNDER in (event.metadata or {}):
+                return event.metadata[ASKED_UNDER]
+    return None
+
+
 def withdrawn(tracker: Any) -> list:
     """The events that end a proof the desk asked for, if one is open.
 
@@ -76,9 +92,12 @@ def withdrawn(tracker: Any) -> list:
     return [SlotSet("pending_request", None), SlotSet("awaiting", None)]
 
 
-async def ask(conversations: Any, conversation_id: str) -> str:
-    """Run the bot's proof step in a conversation the agent holds; returns :func:`state`."""
+async def ask(conversations: Any, conversation_id: str, asked_under: str = "") -> str:
+    """Run the bot's proof step in a conversation the agent holds; returns :func:`state`. ``asked_under``: the
+    agent's claim (``join_mark``), noted on the proof's event: the words "an agent joined" said late for that claim
+    (the waiting room's, a claim cut off) leave it open, and end any other agent's (found in review)."""
     from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.events import SlotSet
 
     agent = conversations.agent
     async with agent.lock_store.lock(conversation_id):
@@ -88,6 +107,10 @@ async def ask(conversations: Any, conversation_id: str) -> str:
         # Not through the policies' action log: the action is the desk's, not in the domain.
         events = await RemoteAction(DESK_PROOF, processor.action_endpoint).run(output, processor.nlg, tracker,
                                                                               agent.domain)
+        for event in events:
+            if asked_under and isinstance(event, SlotSet) and (event.key, event.value) == ("pending_request",
+                                                                                           DESK_PROOF):
+                event.metadata = {**(event.metadata or {}), ASKED_UNDER: asked_under}
         tracker.update_with_events(events, agent.domain)
         await processor.save_tracker(tracker)
         await processor.execute_side_effects(events, tracker, output)

@@ -34,7 +34,7 @@ async def say_joined(conversations, request, agent_name: str, *, once: str, stil
     """Tell the customer ``agent_name`` has their conversation (the bot paused for it if it is not yet), once
     under ``once``; only while ``still_owed`` says so (``RasaConversations.join``). The reply and its values
     are written here, where ``kefu validate`` reads what fills its placeholders (bot/editor/reply_senders.py).
-    ``ends_earlier_proof``: the desk's, as the claim is made: a proof still open is an earlier agent's."""
+    ``ends_earlier_proof``: a proof still open ends unless this claim's agent asked it (``RasaConversations.join``)."""
     # The web chat's marker (bot/channels/webchat.py): its waiting-room buttons (取消排队, 留言...) are spent.
     marker = {"custom": {"kind": "agent_joined", "agent_name": agent_name}} if request.channel == "webchat" else {}
     # A booked callback (bot/contacts/offer.py): the customer was told they could leave; the agent rings them.
@@ -69,8 +69,11 @@ async def finish_owed(queue, conversations) -> list[str]:
         entry = await queue.claim_recorded(conversation_id, late=True)  # the claim's event, if it was cut off too
         if entry is not None and entry["state"] == "claimed":
             roster = await queue.roster.get(entry["agent_id"])
+            # A proof open was asked by an earlier agent unless asked under this claim (found in review: 王芳's, left
+            # open by a transfer cut off, took the digits typed for 李雷 whose claim was cut off too).
             if await say_joined(conversations, entry["request"], (roster.name if roster else "") or entry["agent_id"],
-                                once=join_mark(entry), still_owed=_claimed_as_read(queue, entry)):
+                                once=join_mark(entry), still_owed=_claimed_as_read(queue, entry),
+                                ends_earlier_proof=True):
                 finished.append(conversation_id)
                 logger.warning("handoff.join.finished conversation=%s agent=%s", conversation_id, entry["agent_id"])
         await queue.redis.zrem(keys.joins(), conversation_id)

@@ -275,8 +275,21 @@ async def test_a_gone_agents_customer_put_back_as_redis_stops_answering_is_recor
     assert [t for t in await said(conversations, conversation_id) if t.startswith(AGENT_LEFT)] == [AGENT_LEFT]
 
 
+async def asks_for_proof(desk, agent_id: str, conversation_id: str, monkeypatch) -> None:
+    """请客户验证身份 from ``agent_id``'s desk; the bot's proof step (the action server's, stood in for) asks for the
+    code."""
+    from rasa.core.actions.action import RemoteAction
+
+    async def run(self, output, nlg, tracker, domain):
+        return [SlotSet("pending_request", desk_proof.DESK_PROOF), SlotSet("awaiting", "verification_code")]
+
+    monkeypatch.setattr(RemoteAction, "run", run)
+    monkeypatch.setattr(desk.conversations.agent.processor, "action_endpoint", None, raising=False)
+    await desk.ask_proof(agent_id, conversation_id)
+
+
 async def test_the_first_agents_proof_ends_when_the_new_groups_agent_takes_a_cut_off_transfer(
-        queue, clock, kefu_env, redis, redis_url, conversations):  # noqa: F811
+        queue, clock, kefu_env, redis, redis_url, conversations, monkeypatch):  # noqa: F811
     """Found in review: a transfer cut off after its script leaves the first agent's proof open (its hand-over, which
     ends it, never said); 李雷 of the tv group took the customer within the waiting room's 30 s, and the waiting
     room, finding them no longer waiting, said nothing and left it open: the six digits the customer typed for 李雷
@@ -293,9 +306,7 @@ async def test_the_first_agents_proof_ends_when_the_new_groups_agent_takes_a_cut
     assert not desk_proof.answers_desk_proof(tracker), "李雷's customer's digits are not taken for 王芳's proof"
     assert tracker.get_slot("pending_request") is None
 
-    for event in (SlotSet("pending_request", desk_proof.DESK_PROOF), SlotSet("awaiting", "verification_code")):
-        tracker.update(event, conversations.agent.domain)  # 李雷 asks for proof himself
-    await conversations.agent.tracker_store.save(tracker)
+    await asks_for_proof(desk, "li", conversation_id, monkeypatch)  # 李雷 asks for proof himself
     assert (await desk.claim("li", "李雷", "r-li"))["conversation_id"] == conversation_id
     tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
     assert tracker.get_slot("pending_request") == desk_proof.DESK_PROOF, "his own proof stays open"
@@ -329,3 +340,30 @@ async def test_a_sign_out_cut_off_after_putting_a_customer_back_leaves_the_agent
             assert answer.status == 200
             assert (await answer.json())["requeued"] == 1, "the customer her sign-out put back"
     assert await redis.keys("*:requeued") == [], "nothing kept once signed out"
+
+
+@pytest.mark.parametrize("li_asks", [False, True])
+async def test_the_first_agents_proof_ends_when_the_waiting_room_says_a_cut_off_claim_joined(
+        queue, clock, kefu_env, redis, redis_url, conversations, monkeypatch, li_asks):  # noqa: F811
+    """The transfer cut off as above, and 李雷's claim of the customer cut off too, before "an agent joined": the
+    waiting room says it 30 s later. Found in review: it left 王芳's proof open, so the six digits the customer typed
+    for 李雷 were checked as her code. A proof 李雷 asked for himself meanwhile (his desk lists the customer) stays."""
+    conversation_id = f"transfer-cut-claim-cut-proof-{li_asks}"
+    desk, _ = await cut_off_transfer_to_tv(queue, clock, kefu_env, redis, redis_url, conversations, conversation_id)
+    clock.advance(5)
+    redis_stops_answering_after(queue, "_claim", redis_url)
+    with pytest.raises(aioredis.RedisError):
+        await desk.claim("li", "李雷", "r-li")
+    await redis_answers_again(redis)
+    assert await queue.serving("li") == [conversation_id], "the script gave 李雷 the customer"
+    if li_asks:
+        await asks_for_proof(desk, "li", conversation_id, monkeypatch)
+    await waiting_room_passes(queue, conversations, clock)
+
+    assert [t for t in await said(conversations, conversation_id) if t.startswith("人工客服 李雷 已为您接入")]
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    tracker.update(UserUttered("123456"))
+    if li_asks:
+        assert desk_proof.answers_desk_proof(tracker), "李雷's own proof takes the answer"
+    else:
+        assert not desk_proof.answers_desk_proof(tracker), "李雷's customer's digits are not taken for 王芳's proof"
