@@ -3,7 +3,7 @@
 A call lives in the process whose WebSocket the carrier connected to. If that process dies (killed, out
 of memory, its machine lost) the caller's line goes with it, but the call's queue entry said "waiting"
 until ``max_wait_s``: agents claimed dead calls, and the queue's figures and waits counted them (found in
-review). So the process writes the time into the queue record of each call it holds that is waiting
+review). So the process writes the time into the queue record of each call it holds that waits or is with an agent
 (``bot.handoff.presence.HELD_AT_FIELD``) every ``RENEW_S``, and the queue writes it as the call joins (or
 joins again: the assistant's handoff, a transfer, a return from an agent who left); a call not
 vouched for in ``PAGE_SILENT_S`` is gone: passed over by the claim, counted apart, and seen out of the
@@ -25,9 +25,9 @@ from bot.renewing_thread import RenewingThread, client_like
 
 RENEW_S = PAGE_SILENT_S / 3
 
-# KEYS: the calls' queue records; ARGV: now. Only a call waiting on the line is vouched for
-# (bot.handoff.presence.VOUCH_LUA): a record that expired or ended is not written back, a claimed one needs
-# none, and a booked callback queued under the call's conversation is not this line's.
+# KEYS: the calls' queue records; ARGV: now. Only a call on the line, waiting or with an agent, is vouched
+# for (bot.handoff.presence.VOUCH_LUA): a record that expired or ended is not written back, and a booked
+# callback queued under the call's conversation is not this line's.
 _VOUCH = VOUCH_LUA + """
 for _, key in ipairs(KEYS) do vouch(key, ARGV[1]) end
 return 0
@@ -35,7 +35,7 @@ return 0
 
 
 def vouch(client, conversation_ids: Iterable[str], now: float):
-    """Vouch for the calls of ``conversation_ids`` that wait (an asyncio client's call returns its awaitable)."""
+    """Vouch for the calls of ``conversation_ids`` that wait or are with an agent (an asyncio client's call returns its awaitable)."""
     records = [keys.conversation(conversation_id) for conversation_id in conversation_ids]
     return client.eval(_VOUCH, len(records), *records, repr(now))
 
