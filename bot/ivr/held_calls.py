@@ -3,8 +3,8 @@
 A call lives in the process whose WebSocket the carrier connected to. If that process dies (killed, out
 of memory, its machine lost) the caller's line goes with it, but the call's queue entry said "waiting"
 until ``max_wait_s``: agents claimed dead calls, and the queue's figures and waits counted them (found in
-review). So the process writes the time into the queue record of each call it holds that waits or is with an agent
-(``bot.handoff.presence.HELD_AT_FIELD``) every ``RENEW_S``, and the queue writes it as the call joins (or
+review). So the process writes the time into the queue record of each call it holds that waits or is with
+an agent (``bot.handoff.presence.HELD_AT_FIELD``) every ``RENEW_S``, and the queue writes it as the call joins (or
 joins again: the assistant's handoff, a transfer, a return from an agent who left); a call not
 vouched for in ``PAGE_SILENT_S`` is gone: passed over by the claim, counted apart, and seen out of the
 queue by the waiting room (``call_lost``).
@@ -35,7 +35,8 @@ return 0
 
 
 def vouch(client, conversation_ids: Iterable[str], now: float):
-    """Vouch for the calls of ``conversation_ids`` that wait or are with an agent (an asyncio client's call returns its awaitable)."""
+    """Vouch for the calls of ``conversation_ids`` that wait or are with an agent (an asyncio client's call
+    returns its awaitable)."""
     records = [keys.conversation(conversation_id) for conversation_id in conversation_ids]
     return client.eval(_VOUCH, len(records), *records, repr(now))
 
