@@ -582,12 +582,12 @@ async def test_a_broadband_account_question_is_told_which_number_it_gets(run_act
     from tests.action_tests.trackers import Chat
     from tests.test_acknowledge_first import reply_text
 
-    told = await Chat(run_action, **proven(2)).says("我的宽带账号是多少", "nlu_fallback", "action_fallback",
-                                                    confidence=0.4)
+    told = await Chat(run_action, **proven(2)).says("我的宽带账号是多少", "query_bill", "action_query_bill",
+                                                    confidence=1.0)  # the NLU's last step (bot/asked_outright.py)
     assert told.responses == ["utter_account_number", "utter_account_number_not_login"]
     assert "缴费" in reply_text("utter_account_number"), "which number it is"
     assert "拨号" in reply_text("utter_account_number_not_login") and "转人工" in reply_text(
         "utter_account_number_not_login")
 
-    plain = await Chat(run_action, **proven(2)).says("我的账号是多少", "query_bill", "action_query_bill", confidence=0.49)
+    plain = await Chat(run_action, **proven(2)).says("我的账号是多少", "query_bill", "action_query_bill", confidence=1.0)
     assert plain.responses == ["utter_account_number"], "no login meant: the number alone"
