@@ -6,7 +6,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import db, labels, parts_named, record, repository
+from actions.backend import db, labels, names_any, parts_named, record, repository
 from actions.chain import continue_with
 from actions.identity import IdentifiedAction, db_error, request_text, verified_customer, without_secrets
 from actions.misunderstanding import intent_of
@@ -190,7 +190,7 @@ class ActionTellAccountNumber(IdentifiedAction):
     ) -> list[dict[str, Any]]:
         dispatcher.utter_message(response="utter_account_number", customer_name=customer.name,
                                  account_number=customer.account_number)
-        if any(word and word in request_text(tracker) for word in labels().get("login_name_words") or ()):
+        if names_any(request_text(tracker), labels().get("login_name_words")):
             dispatcher.utter_message(response="utter_account_number_not_login")
         await record(tracker, "answer_given", topic="account_number")
         return []

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from rasa_sdk import Tracker
 
 from bot.db.repository import Repository
-from bot.labels import labels, parts_named  # noqa: F401 - the actions' words, re-exported
+from bot.labels import labels, names_any, parts_named  # noqa: F401 - the actions' words, re-exported
 from bot.outcomes import record as record_outcome
 from bot.selfhelp import Catalogue, load_catalogue
 from bot.settings import get_settings

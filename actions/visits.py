@@ -16,7 +16,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.acknowledge import AcknowledgeFirst
-from actions.backend import channel_of, db, labels, last_said, latest_text, record, repository
+from actions.backend import channel_of, db, labels, last_said, latest_text, names_any, record, repository
 from actions.identity import NOT_A_REQUEST, IdentifiedAction, customer_words, request_text, without_secrets
 from actions.new_install import ActionNewInstall, asks_new_install
 from actions.repairs import join_ticket
@@ -102,15 +102,15 @@ def booking_request(tracker: Tracker) -> tuple[str, dt.datetime | None]:
 
 def asks_about_a_visit(text: str) -> bool:
     """Words that take a booked visit for granted (``visit_question`` in content/labels.yml)."""
-    return any(word and word in text for word in labels().get("visit_question") or ())
+    return names_any(text, labels().get("visit_question"))
 
 
 def asks_how_it_stands(text: str) -> bool:
     """A question about the visit booked ("师傅什么时候上门", "上门的时间改好了吗") that asks for no change
     (``visit_progress_question`` and ``visit_change_words`` in content/labels.yml)."""
     words = labels()
-    return (any(word and word in text for word in words.get("visit_progress_question") or ())
-            and not any(word and word in text for word in words.get("visit_change_words") or ()))
+    return (names_any(text, words.get("visit_progress_question"))
+            and not names_any(text, words.get("visit_change_words")))
 
 
 async def tell_booked(dispatcher: CollectingDispatcher, tracker: Tracker, booked: dict) -> list[dict]:
@@ -130,7 +130,7 @@ async def progress_of_no_visit(dispatcher: CollectingDispatcher, tracker: Tracke
     question) while no visit is booked: the answer asking for a visit gets, so the customer hears that
     none is booked whichever way the NLU read them. None when it names no technician or a visit exists."""
     text = request_text(tracker)
-    named = any(word and word in text for word in labels().get("visit_named") or ())
+    named = names_any(text, labels().get("visit_named"))
     if not (named and asks_about_a_visit(text)):
         return None
     tickets = await db(repository().tickets_for, customer.id)

@@ -9,15 +9,11 @@ bill action answers, once they proved who they are.
 """
 from __future__ import annotations
 
-from bot.labels import labels, parts_named
+from bot.labels import labels, names_any, parts_named
 
 INTENT = "query_bill"
 ACCOUNT_NUMBER = "account_number"
 PLAN_END = "plan_end"
-
-
-def _says(text: str, words: list[str] | None) -> bool:
-    return any(word and word in text for word in words or ())
 
 
 def _without(text: str, words: list[str] | None) -> str:
@@ -35,10 +31,10 @@ def asked_outright(text: str) -> str | None:
     words = labels()
     if parts_named(text, words.get("bill_question") or {}):
         return None
-    if _says(text, words.get("account_number_words")):
+    if names_any(text, words.get("account_number_words")):
         return ACCOUNT_NUMBER
     plan_end = words.get("plan_end_words")
     # the how-to outside the question's own words: "宽带什么时候到期" holds 带什么 (how_words' "what to bring")
-    if _says(text, plan_end) and not _says(_without(text, plan_end), words.get("how_words")):
+    if names_any(text, plan_end) and not names_any(_without(text, plan_end), words.get("how_words")):
         return PLAN_END
     return None

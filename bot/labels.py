@@ -179,6 +179,11 @@ def labels() -> dict:
     return editor_file(get_settings().content_dir / "labels.yml", parse_labels, (ValueError, yaml.YAMLError)).get()
 
 
+def names_any(text: str, words: list[str] | None) -> bool:
+    """Whether ``text`` has any of ``words`` (one of the editors' lists in content/labels.yml) in it, as written."""
+    return any(word and word in text for word in words or ())
+
+
 def parts_named(text: str, parts: dict[str, list[str]]) -> set[str]:
     """The parts of an editors' per-part word list (``bill_question``, ``plan_question`` in content/labels.yml)
     that ``text`` names: any of a part's words in it, as written."""
