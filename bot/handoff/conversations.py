@@ -98,16 +98,15 @@ class RasaConversations:
         return await self._append(conversation_id, [], response, values, once=once)
 
     async def join(self, conversation_id: str, response: str, *, once: str,
-                   still_owed: Callable[[], Awaitable[bool]] | None = None, ends_earlier_proof: bool = False,
-                   **values: Any) -> bool:
+                   still_owed: Callable[[], Awaitable[bool]] | None = None, **values: Any) -> bool:
         """An agent has the conversation: the bot paused (if it is not yet) and ``response`` said, once under
         ``once`` (:meth:`utter`); only while ``still_owed``, asked under the conversation's lock, says so (the
         claim it finishes still holds). True when it went through (whether or not the words had been said).
-        ``ends_earlier_proof``: a proof open as the words are said ends (``desk_proof.withdrawn``) unless it was asked
+        A proof open as the words are said ends (``desk_proof.withdrawn``) unless it was asked
         under ``once``, by this claim's agent (``desk_proof.asked_under``): an earlier agent's (a transfer cut off
         before it ended it) is over; the agent's own, asked before a retry or the waiting room said the words, stays."""
         return await self._append(conversation_id, [], response, values, pause=True, once=once,
-                                  still_owed=still_owed, ends_earlier_proof=ends_earlier_proof) is not None
+                                  still_owed=still_owed, ends_earlier_proof=True) is not None
 
     async def resume(self, conversation_id: str, response: str, *, if_paused: bool = False,
                      still_owed: Callable[[], Awaitable[bool]] | None = None,

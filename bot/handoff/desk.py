@@ -181,9 +181,9 @@ class Desk:
         if request is None:
             return None
         entry = await self._held(agent_id, request.conversation_id)
-        # A proof still open was asked by an earlier agent (a transfer cut off before it ended it): found in review,
+        # Ends a proof still open asked by an earlier agent (a transfer cut off before it ended it): found in review,
         # the customer's next six digits for this agent were checked as its password.
-        await say_joined(self.conversations, request, agent_name, once=join_mark(entry), ends_earlier_proof=True)
+        await say_joined(self.conversations, request, agent_name, once=join_mark(entry))
         await told(self.queue, request.conversation_id)  # else the waiting room finishes it (bot.handoff.joined)
         view = await self.view(agent_id, request.conversation_id)
         view["voice_bridged"] = await self._bridge(agent_id, request)

@@ -29,12 +29,11 @@ logger = logging.getLogger(__name__)
 JOIN_GRACE_S = HANDBACK_GRACE_S
 
 
-async def say_joined(conversations, request, agent_name: str, *, once: str, still_owed=None,
-                     ends_earlier_proof: bool = False) -> bool:
+async def say_joined(conversations, request, agent_name: str, *, once: str, still_owed=None) -> bool:
     """Tell the customer ``agent_name`` has their conversation (the bot paused for it if it is not yet), once
     under ``once``; only while ``still_owed`` says so (``RasaConversations.join``). The reply and its values
     are written here, where ``kefu validate`` reads what fills its placeholders (bot/editor/reply_senders.py).
-    ``ends_earlier_proof``: a proof still open ends unless this claim's agent asked it (``RasaConversations.join``)."""
+    A proof still open ends unless this claim's agent asked it (``RasaConversations.join``)."""
     # The web chat's marker (bot/channels/webchat.py): its waiting-room buttons (取消排队, 留言...) are spent.
     marker = {"custom": {"kind": "agent_joined", "agent_name": agent_name}} if request.channel == "webchat" else {}
     # A booked callback (bot/contacts/offer.py): the customer was told they could leave; the agent rings them.
@@ -42,7 +41,7 @@ async def say_joined(conversations, request, agent_name: str, *, once: str, stil
     told = {"phone_masked": masking.mask_phone(str(callback.get("phone") or ""))} if callback else {}
     return await conversations.join(request.conversation_id, "utter_agent_calling_back" if callback else
                                     "utter_agent_joined", once=once, still_owed=still_owed, agent_name=agent_name,
-                                    ends_earlier_proof=ends_earlier_proof, **told, **marker)
+                                    **told, **marker)
 
 
 def join_mark(entry: dict) -> str:
@@ -69,11 +68,10 @@ async def finish_owed(queue, conversations) -> list[str]:
         entry = await queue.claim_recorded(conversation_id, late=True)  # the claim's event, if it was cut off too
         if entry is not None and entry["state"] == "claimed":
             roster = await queue.roster.get(entry["agent_id"])
-            # A proof open was asked by an earlier agent unless asked under this claim (found in review: 王芳's, left
-            # open by a transfer cut off, took the digits typed for 李雷 whose claim was cut off too).
+            # Ends a proof open unless asked under this claim (found in review: 王芳's, left open by a transfer cut
+            # off, took the digits typed for 李雷 whose claim was cut off too).
             if await say_joined(conversations, entry["request"], (roster.name if roster else "") or entry["agent_id"],
-                                once=join_mark(entry), still_owed=_claimed_as_read(queue, entry),
-                                ends_earlier_proof=True):
+                                once=join_mark(entry), still_owed=_claimed_as_read(queue, entry)):
                 finished.append(conversation_id)
                 logger.warning("handoff.join.finished conversation=%s agent=%s", conversation_id, entry["agent_id"])
         await queue.redis.zrem(keys.joins(), conversation_id)
