@@ -194,6 +194,7 @@ class AsyncRedisLockStore(LockStore):
         self._address = {"host": host, "port": int(port), "db": int(db), "password": password or None}
         self.redis = aioredis.Redis(**self._address, **reconnecting())
         self.prefix = f"{key_prefix or 'kefu'}:lock:"
+        self.identity = redis_identity(self.redis)  # which Redis the locks live in, for the fence (a Fence's redis)
         self._acquire = self.redis.register_script(ACQUIRE)
         self._release = self.redis.register_script(RELEASE)
         self._renew = self.redis.register_script(RENEW)
@@ -221,7 +222,7 @@ class AsyncRedisLockStore(LockStore):
                 if got == 1:
                     break
                 await asyncio.sleep(min(MAX_POLL_S, POLL_S * max(1, place)))
-            fence = Fence(keys, token, lease_ms, redis_identity(self.redis), confirmed_at=sent, store=self)
+            fence = Fence(keys, token, lease_ms, self.identity, confirmed_at=sent, store=self)
             with self._held_lock:
                 self._held[token] = (keys, lease_ms, time.monotonic() + lock_lifetime, fence)
             holding = True

@@ -179,6 +179,7 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         session_keepalive.install()  # the chat page's "stay" button keeps a session (its module)
         self.record_exp = int(float(record_exp)) if record_exp else 0
         self.prefix = f"{key_prefix or 'kefu'}:events:"
+        self.identity = redis_identity(self.redis)  # a fence whose lock lives elsewhere cannot be checked here
         self.sessions = SessionCache()
         self._fence_disabled_said = False
         self._append = self.redis.register_script(APPEND_SCRIPT)
@@ -236,14 +237,14 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
     def _usable(self, fence: Optional[Fence]) -> Optional[Fence]:
         """``fence`` if its lock lives in this store's Redis and database; else None, said loudly once. Checked
         elsewhere the fence would write stray lock keys here and refuse nothing (the lock is not here)."""
-        if fence is None or fence.redis == redis_identity(self.redis):
+        if fence is None or fence.redis == self.identity:
             return fence
         if not self._fence_disabled_said:
             self._fence_disabled_said = True
             logger.error("lock.fence_disabled lock_store=%s tracker_store=%s: endpoints.yml puts them in different "
                          "Redis servers or databases; a turn whose lock lapsed in a Redis hang is stored unfenced. "
                          "Point lock_store at the tracker_store's url, port and db.",
-                         "%s:%s/%s" % fence.redis, "%s:%s/%s" % redis_identity(self.redis))
+                         "%s:%s/%s" % fence.redis, "%s:%s/%s" % self.identity)
         return None
 
     async def _new_events(self, tracker: DialogueStateTracker,
