@@ -77,6 +77,15 @@ def selfhelp_videos(media_dir) -> Path:
     return media_dir
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """A real-time test's stalled event loop is logged with where it was (tests/loop_watch.py)."""
+    from tests.loop_watch import watching
+
+    with watching(item):
+        yield
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (its own hook of this name)
 def pytest_collection_modifyitems(items):
     """Modules that need no trained model run first, while the trainings use the CPU (tests/trainings.py);

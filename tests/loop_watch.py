@@ -1,0 +1,69 @@
+"""A real-time test's event loop, watched: a stall of a second or more is logged with where its thread was.
+
+Found by CI: tests/ivr/test_unvouched_places.py failed now and then, only in the whole suite, with every
+Redis command of the server it serves in process timing out at the same instant, 7.6 s after the first
+was sent (the client gives up after 2 s). A loop that cannot run times out whatever it waits for. The
+stack logged here, in the failed test's captured log, says what held it (or, with no stall logged, that
+the wait was elsewhere: Redis itself, the network).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import threading
+import time
+import traceback
+
+logger = logging.getLogger("tests.loop_watch")
+
+STALL_S = 1.0  # logged from here, then each time the stall doubles
+PROBE_S = 0.1
+
+
+class LoopWatch:
+    def __init__(self, loop: asyncio.AbstractEventLoop, name: str):
+        self.loop, self.name = loop, name
+        self.thread_id = threading.get_ident()  # the test's call runs the loop in this thread
+        self.seen_at = 0.0  # when the loop last ran a probe (0: not running yet)
+        self.stop = threading.Event()
+        self.watcher = threading.Thread(target=self._watch, name=f"loop-watch {name}", daemon=True)
+
+    def _ran(self) -> None:
+        self.seen_at = time.monotonic()
+
+    def _watch(self) -> None:
+        logged_at_s = 0.0
+        while not self.stop.wait(PROBE_S):
+            try:
+                self.loop.call_soon_threadsafe(self._ran)
+            except RuntimeError:  # the loop closed
+                return
+            if not self.seen_at:
+                continue
+            stalled_s = time.monotonic() - self.seen_at - PROBE_S
+            if stalled_s < STALL_S:
+                logged_at_s = 0.0
+            elif stalled_s >= max(STALL_S, 2 * logged_at_s):
+                logged_at_s = stalled_s
+                frame = sys._current_frames().get(self.thread_id)
+                where = "".join(traceback.format_stack(frame)[-20:]) if frame else "(thread gone)\n"
+                logger.warning("event loop of %s stalled %.1f s so far; its thread is at:\n%s",
+                               self.name, stalled_s, where)
+
+
+@contextlib.contextmanager
+def watching(item):
+    """Watch ``item``'s loop while its call runs: async tests marked ``realtime`` only."""
+    loop = getattr(item, "funcargs", {}).get("event_loop")
+    if loop is None or not item.get_closest_marker("realtime"):
+        yield
+        return
+    watch = LoopWatch(loop, item.name)
+    watch.watcher.start()
+    try:
+        yield
+    finally:
+        watch.stop.set()
+        watch.watcher.join()
