@@ -32,7 +32,6 @@ from bot.db.schema import (
     write_receipts,
 )
 from bot.dispatch.events import TicketEventType, queue_ticket_event
-from bot.observability.metrics import count_outcome
 from bot.security.private_files import create_private_file
 
 TICKET_TRANSITIONS = {
