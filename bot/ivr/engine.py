@@ -119,10 +119,25 @@ class FlowEngine:
         return commands
 
     async def end(self, call_id: str, reason: str) -> None:
+        """The call is over: its queue entry and live state go, and its end is recorded.
+
+        With Redis not answering, the end is recorded all the same, with what is known here (the reason),
+        before the error goes on: the call's keys expire on their own, but a call never recorded as ended
+        was lost to the reports (found by CI: a Redis read timing out in the clean-up)."""
+        state, read = None, False
         try:
-            state = await self.services.store.load(call_id)
-        except CallStateError:  # already gone (expired, or ended by another path): nothing to record
-            state = None
+            try:
+                state = await self.services.store.load(call_id)
+            except CallStateError:  # already gone (expired, or ended by another path): nothing to record
+                pass
+            read = True
+            await self._clear(call_id, state, reason)
+        finally:
+            if state is not None or not read:
+                await self.services.records.event(conversation_id(call_id), "ivr_call_ended", ended_record(state, reason))
+        logger.info("ivr.call.ended call=%s reason=%s", call_id, reason)
+
+    async def _clear(self, call_id: str, state: CallState | None, reason: str) -> None:
         if state is not None and state.phase == _CONFIRM:
             # Hung up at "确认留言请按1": the message is kept, as when the confirmation times out (found on a
             # live call: a caller who pressed # as told and hung up lost the message).
@@ -139,11 +154,6 @@ class FlowEngine:
                                                   "caller_hung_up" if reason in ("caller", "hung_up") else f"call_{reason}")
         finally:
             await self.services.store.end(call_id)
-        if state is not None:
-            await self.services.records.event(conversation_id(call_id), "ivr_call_ended", {
-                "reason": reason, "flow": state.flow, "version": state.version, "path": state.path,
-                "last_node": state.node, "seconds": round(time.time() - state.started_at, 1)})
-        logger.info("ivr.call.ended call=%s reason=%s", call_id, reason)
 
     async def drain(self) -> None:
         """Wait for background work (voice messages being stored)."""
@@ -904,6 +914,14 @@ class FlowEngine:
         timeout = max(node.retry.timeout_s, node.question_timeout_s) if asked else node.retry.timeout_s
         return Listen(node.id, speech=True, keys=True, phrases=phrases, timeout_s=timeout,
                       inter_digit_timeout_s=node.inter_digit_timeout_s if collecting else 0.0)
+
+
+def ended_record(state: CallState | None, reason: str) -> dict:
+    """What ``ivr_call_ended`` says: the reason, and the call's flow and path when its state could be read."""
+    if state is None:
+        return {"reason": reason}
+    return {"reason": reason, "flow": state.flow, "version": state.version, "path": state.path,
+            "last_node": state.node, "seconds": round(time.time() - state.started_at, 1)}
 
 
 def typed_ahead(state: CallState, key: KeyPress) -> bool:

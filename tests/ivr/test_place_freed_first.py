@@ -90,3 +90,26 @@ async def test_a_call_whose_ended_record_waits_for_the_database_does_not_keep_th
             await second.wait_media(30)  # the greeting, once the database writes again
         finally:
             await hang_up(calls)
+
+
+@pytest.fixture
+def impatient_redis(monkeypatch):
+    """Kefu gives up on Redis long before the pause ends: an outage, not a stall."""
+    monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", "0.5")
+
+
+async def test_a_call_that_ends_while_redis_does_not_answer_is_recorded_as_ended(
+        impatient_redis, phone_settings, redis):  # noqa: F811
+    """Found by CI: a Redis read timing out in a call's clean-up left the call with no ``ivr_call_ended``, so the
+    reports saw it start and never end. The end is recorded with its reason; its state's keys expire."""
+    from bot.handoff.tickets import repository
+    from tests.ivr.conftest import ended
+
+    async with served_channel({"max_calls": 1}, redis) as (_, url):
+        call = await answered(PhoneCall(url, caller="13900000001"))
+        try:
+            await redis.execute_command("CLIENT", "PAUSE", 3 * PAUSE_MS, "ALL")
+            await call.stop()  # the caller hangs up: every Redis command of its clean-up times out
+            assert (await ended(repository(), call.stream_sid))["reason"] == "caller"
+        finally:
+            await hang_up([call])
