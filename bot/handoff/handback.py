@@ -18,7 +18,8 @@ hand-back: found in a second look, a customer handed back normally who asked for
 waiting room looked (a Rasa turn holds that lock while it queues them and pauses the bot) was found
 paused, handed back and told "已为您取消排队" a second time, then answered by the bot while waiting in
 line. The desk crosses its closes off at once (:func:`handed_back`); the other steps leave theirs to that
-look, a tracker read each.
+look, a tracker read each. That look also records an agent's close's ``handoff_closed`` if the close was cut off
+before it (``HandoffQueue.close_recorded``: once, dated when the close was made).
 """
 from __future__ import annotations
 
@@ -116,6 +117,7 @@ async def finish_owed(queue, conversations) -> list[str]:
            await queue.redis.zrangebyscore(keys.handbacks(), "-inf", repr(queue.clock() - HANDBACK_GRACE_S))]
     finished = []
     for conversation_id in due:
+        await queue.close_recorded(conversation_id, late=True)  # an agent's close's event, if it was cut off too
         state, reason, channel, noted, disposition, agent_id = (
             as_text_or_none(v) or "" for v in await queue.redis.hmget(
                 keys.conversation(conversation_id),

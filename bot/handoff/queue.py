@@ -26,8 +26,8 @@ from redis.exceptions import RedisError
 from bot.handoff import keys
 from bot.handoff.agents import (CALLS_PER_AGENT, IS_CALLBACK_LUA, PHONE_CHANNEL, AgentRoster, is_call, is_callback,
                                 kinds_among, recorded_call)
-from bot.handoff.estimate import HandleHistory, mean_handle_time, record_handle_time, wait_behind
-from bot.handoff.handback import WORDS_FIELD
+from bot.handoff.estimate import HandleHistory, mean_handle_time, wait_behind
+from bot.handoff.handback import WORDS_FIELD, close_mark
 from bot.handoff.handle_history import DatabaseHandleTimes
 from bot.handoff.packet import transferred
 from bot.handoff.presence import (HELD_AT_FIELD, PAGE_SILENT_S, VOUCH_LUA, WEBCHAT_CHANNEL, customer_gone,
@@ -80,13 +80,19 @@ class QueuePosition:
     estimated_wait_s: float
 
 
-# Whether the record still owes the events of a claim or a transfer cut off after its script (noted under their
-# marks, ``HandoffQueue.claim_recorded`` and ``transfer_recorded``): the scripts that write the record anew answer
-# 'owed' then, and the caller records them first (``HandoffQueue._unless_owed``). Found in review: a second
-# transfer, or the customer queued again, within the waiting room's grace lost the first's events for good.
+# The record's field a close's script notes its ``handoff_closed`` in until it is recorded (``HandoffQueue.close``):
+# what the event needs that the record does not hold (the note), as JSON.
+CLOSE_FIELD = "close_unrecorded"
+
+# Whether the record still owes the events of a claim, a transfer or a close cut off after its script (noted under
+# their marks, ``HandoffQueue.claim_recorded``, ``transfer_recorded`` and ``close_recorded``): the scripts that write
+# the record anew answer 'owed' then, and the caller records them first (``HandoffQueue._unless_owed``). Found in
+# review: a second transfer, or the customer queued again, within the waiting room's grace lost the first's events
+# for good.
 _OWES_EVENTS = """
 local function owes_events(key)
   return redis.call('HEXISTS', key, 'claim_unrecorded') == 1 or redis.call('HEXISTS', key, 'transfer_unrecorded') == 1
+    or redis.call('HEXISTS', key, '""" + CLOSE_FIELD + """') == 1
 end
 """
 
@@ -241,14 +247,25 @@ if holder ~= ARGV[1] then return {'not_yours', holder or ''} end
 
 # KEYS[1] conversation hash, KEYS[2] the agent's active set, KEYS[3] the hand-backs owed. ARGV: agent, now,
 # disposition, ttl, conversation id, then the record's field for the close's own words (bot.handoff.handback
-# WORDS_FIELD) and those words ("" for none: none from an earlier try of the close stay).
+# WORDS_FIELD) and those words ("" for none: none from an earlier try of the close stay), then the prefix of the
+# groups' handle-time lists (keys.handle_times; "" for none: a close that is no answer,
+# ``HandoffQueue.close_unanswered``) and their window, then the close's event owed (CLOSE_FIELD's JSON, "" for none).
+# The handle time is kept, and the event noted as owed, in this script, as _TRANSFER does: whatever cuts the desk's
+# request off after it, the waiting room (its look at the hand-backs owed, which this script notes) records it.
 _CLOSE = _HELD_BY_THE_AGENT + """
+local claimed_at = redis.call('HGET', KEYS[1], 'claimed_at')
 redis.call('SREM', KEYS[2], ARGV[5])
 if ARGV[7] == '' then redis.call('HDEL', KEYS[1], ARGV[6]) else redis.call('HSET', KEYS[1], ARGV[6], ARGV[7]) end
 redis.call('HSET', KEYS[1], 'state', 'closed', 'ended_at', ARGV[2], 'disposition', ARGV[3])
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], '""" + CLOSE_FIELD + """', ARGV[10]) end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[5])
-return {'ok', waiting_since(), redis.call('HGET', KEYS[1], 'claimed_at')}
+if ARGV[8] ~= '' then
+  local handle_times = ARGV[8] .. redis.call('HGET', KEYS[1], 'skill')
+  redis.call('LPUSH', handle_times, string.format('%.3f', math.max(0, tonumber(ARGV[2]) - tonumber(claimed_at))))
+  redis.call('LTRIM', handle_times, 0, math.max(1, tonumber(ARGV[9])) - 1)
+end
+return {'ok', waiting_since(), claimed_at}
 """
 
 # A transfer (or a hand-back to the queue): _CLOSE's checks, then _ENQUEUE's record in one script, so a
@@ -479,7 +496,7 @@ class HandoffQueue:
         whose process died, the wait until they left, and the agent), not an answer: no handle time, no
         disposition."""
         now = self.clock()
-        since, claimed_at = await self._release(conversation_id, agent_id, now, "customer_gone", words)
+        since, claimed_at = await self._release(conversation_id, agent_id, now, "customer_gone", words, answered=False)
         entry = await self.entry(conversation_id)
         left = min(left_at, now)
         await self._record(conversation_id, "handoff_abandoned", entry["channel"], {
@@ -568,17 +585,32 @@ class HandoffQueue:
     async def close(self, conversation_id: str, agent_id: str, disposition: str, note: str = "", *,
                     words: str = "") -> None:
         """The agent is done: frees their slot, records the handle time, the disposition and their note.
-        ``words``: what the close says before its hand-back (``bot.handoff.handback.close_words``), noted with it."""
-        now = self.clock()
-        since, claimed_at = await self._release(conversation_id, agent_id, now, disposition, words)
-        entry = await self.entry(conversation_id)
-        await self._closed(conversation_id, entry["skill"], entry["channel"], agent_id, disposition, note,
-                           now - claimed_at, claimed_at - since)
+        ``words``: what the close says before its hand-back (``bot.handoff.handback.close_words``), noted with it.
+        The event is noted as owed in the close's script and recorded after it (:meth:`close_recorded`): found in
+        review, a close cut off in between (Redis not answering, the process dying) lost it for good."""
+        await self._release(conversation_id, agent_id, self.clock(), disposition, words,
+                            owed=json.dumps({"note": note}, ensure_ascii=False))
+        await self.close_recorded(conversation_id)
 
-    async def _closed(self, conversation_id: str, skill: str, channel: str, agent_id: str, disposition: str,
-                      note: str, handle_s: float, wait_s: float) -> None:
-        await record_handle_time(self.redis, skill, round(handle_s, 3), self.rules.handle_time_window)
-        await self._closed_event(conversation_id, skill, channel, agent_id, disposition, note, handle_s, wait_s)
+    async def close_recorded(self, conversation_id: str, *, late: bool = False) -> None:
+        """``handoff_closed`` for the agent's close last noted in the record (``CLOSE_FIELD``), unless recorded already,
+        under an id of the close's own (a second recording is stored once, bot.outcomes); ``late``: by the waiting
+        room (``bot.handoff.handback.finish_owed``) or before a script writes the record anew (``_unless_owed``), for a
+        close cut off after its script, dated when it was made. Its times are the record's, as the script left them."""
+        key = keys.conversation(conversation_id)
+        owed, agent_id, disposition, skill, channel, claimed_at, ended_at, since, enqueued_at = (
+            as_text_or_none(v) for v in await self.redis.hmget(key, [
+                CLOSE_FIELD, "agent_id", "disposition", "skill", "channel", "claimed_at", "ended_at", "waiting_since",
+                "enqueued_at"]))
+        if owed is None:
+            return
+        claimed, ended = float(claimed_at), float(ended_at)
+        mark = close_mark({"agent_id": agent_id, "claimed_at": claimed})
+        await self._closed_event(conversation_id, skill, channel, agent_id, disposition, json.loads(owed)["note"],
+                                 ended - claimed, claimed - float(since or enqueued_at),  # as _WAITING_SINCE reads it
+                                 event_id=event_id_of(conversation_id, mark, "handoff_closed"),
+                                 at=ended if late else None)
+        await self.redis.hdel(key, CLOSE_FIELD)
 
     async def _closed_event(self, conversation_id: str, skill: str, channel: str, agent_id: str, disposition: str,
                             note: str, handle_s: float, wait_s: float, event_id: str | None = None,
@@ -590,11 +622,14 @@ class HandoffQueue:
         logger.info("handoff.closed conversation=%s agent=%s disposition=%s", conversation_id, agent_id, disposition)
 
     async def _release(self, conversation_id: str, agent_id: str, now: float, disposition: str,
-                       words: str = "") -> tuple[float, float]:
-        """Free the agent's slot and finish the entry (one Lua script); its (waiting_since, claimed_at)."""
+                       words: str = "", *, answered: bool = True, owed: str = "") -> tuple[float, float]:
+        """Free the agent's slot and finish the entry (one Lua script); its (waiting_since, claimed_at).
+        ``answered``: the handle time is kept (not for a customer gone before any exchange); ``owed``: the close's
+        event, noted as owed (_CLOSE's CLOSE_FIELD)."""
         return self._released(conversation_id, await self._close(
             keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.handbacks()],
-            args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id, WORDS_FIELD, words]))
+            args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id, WORDS_FIELD, words,
+                  keys.handle_times("") if answered else "", self.rules.handle_time_window, owed]))
 
     @staticmethod
     def _released(conversation_id: str, result: list) -> tuple[float, float]:
@@ -652,14 +687,15 @@ class HandoffQueue:
 
     async def _unless_owed(self, conversation_id: str, script: Callable[[], Awaitable]):
         """``script``'s answer (_ENQUEUE's or _TRANSFER's), run once the events the record still owes (a claim's, a
-        transfer's, cut off after their scripts: ``_OWES_EVENTS``) are recorded, dated when they happened, so the
-        script writing the record anew loses none of them."""
+        transfer's, a close's, cut off after their scripts: ``_OWES_EVENTS``) are recorded, dated when they happened,
+        so the script writing the record anew loses none of them."""
         for _ in range(OWED_TRIES):
             answer = await script()
             if as_text(answer[0] if isinstance(answer, list) else answer) != "owed":
                 return answer
             await self.transfer_recorded(conversation_id, late=True)  # a transfer's before the claim that followed it
             await self.claim_recorded(conversation_id, late=True)
+            await self.close_recorded(conversation_id, late=True)  # and the close that ended that claim
         raise HandoffError(f"{conversation_id} still owes events after {OWED_TRIES} tries")
 
     async def transfer_recorded(self, conversation_id: str, *, late: bool = False) -> dict | None:

@@ -20,7 +20,8 @@ from rasa.shared.core.events import ActionExecuted, ConversationPaused, UserUtte
 from bot.contacts.offer import offer_to_agents
 from bot.db.repository import Repository
 from bot.handoff.desk import DeskError
-from bot.handoff.queue import HandoffRequest
+from bot.handoff import keys
+from bot.handoff.queue import HandoffQueue, HandoffRequest, utc
 from bot.handoff.watcher import WaitingRoom
 from tests.handoff.test_desk_opt_out import served
 from tests.handoff.test_desk_proof_ends import conversations, domain  # noqa: F401 - fixtures
@@ -52,6 +53,30 @@ def redis_stops_answering_during(conversations, redis_url: str, method: str) -> 
         return await real(*args, **kwargs)
 
     setattr(conversations, method, faulty)
+
+
+def redis_stops_answering_after(queue, script_name: str, redis_url: str) -> None:  # noqa: F811
+    """The queue's script ``script_name`` (``_close``, ``_transfer``, ``_claim``) runs; then the server answers
+    nobody for ``PAUSE_MS``."""
+    script = getattr(queue, script_name)
+
+    async def cut_off(*args, **kwargs):
+        setattr(queue, script_name, script)
+        answer = await script(*args, **kwargs)
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await client.execute_command("CLIENT", "PAUSE", PAUSE_MS, "ALL")
+        finally:
+            await client.close()
+        return answer
+
+    setattr(queue, script_name, cut_off)
+
+
+def queue_giving_up(redis_url: str, clock, rules, events) -> HandoffQueue:  # noqa: F811
+    """The queue on a client that gives up after 1 s, as the Rasa server's does (KEFU_REDIS_TIMEOUT_SECONDS): the
+    first command after ``redis_stops_answering_after``'s script fails, as it would there."""
+    return HandoffQueue(aioredis.Redis.from_url(redis_url, socket_timeout=1), clock, rules=rules, recorder=events)
 
 
 async def redis_answers_again(redis) -> None:
@@ -93,8 +118,8 @@ async def test_a_hand_back_cut_off_by_redis_is_finished_by_the_waiting_room(queu
     assert said[-1].startswith("请为本次服务打个分吧"), "asked for a score, as the close of a resolved conversation does"
 
 
-async def test_a_finished_hand_back_is_not_repeated(queue, clock, kefu_env, conversations):  # noqa: F811
-    """The usual close: the waiting room has nothing left to do for it, and says nothing more."""
+async def test_a_finished_hand_back_is_not_repeated(queue, clock, kefu_env, conversations, events):  # noqa: F811
+    """The usual close: the waiting room has nothing left to do for it, and says and records nothing more."""
     conversation_id = "close-fault-webchat-2"
     await waiting_for_a_person(conversations, conversation_id)
     desk = await served(queue, kefu_env, HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
@@ -107,6 +132,39 @@ async def test_a_finished_hand_back_is_not_repeated(queue, clock, kefu_env, conv
         clock.advance(queue.rules.watch_interval_s * 30)
         await room.tick()
     assert len((await conversations.agent.tracker_store.retrieve(conversation_id)).events) == before
+    assert [d["disposition"] for d in events.data("handoff_closed")] == ["resolved"], "the agent's contact, once"
+
+
+@pytest.mark.parametrize("then", ["nothing", "asks_again"])  # the waiting room records it; the customer's new request
+async def test_a_close_cut_off_after_its_script_is_recorded_once_dated_then(clock, kefu_env, redis, redis_url, rules,
+                                                                           events, conversations, then):  # noqa: F811
+    """Found in review: ``handoff_closed`` was recorded after the close's script with nothing in Redis saying it was
+    owed; a close cut off in between (Redis not answering for a moment, the process dying) never recorded it, nor the
+    handle time: the reports never saw the agent's contact end. Recorded later now, once, dated when the close was
+    made: by the waiting room, or first thing when the customer asks for a person again (the record written anew)."""
+    queue = queue_giving_up(redis_url, clock, rules, events)
+    conversation_id = f"close-event-cut-{then}"
+    await waiting_for_a_person(conversations, conversation_id)
+    desk = await served(queue, kefu_env, HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    desk.conversations = conversations
+    clock.advance(90)  # 90 s with 王芳
+    closed_at = clock()
+    redis_stops_answering_after(queue, "_close", redis_url)
+    with pytest.raises(aioredis.RedisError):  # the agent's close fails (the desk shows an error)
+        await desk.close("wang", conversation_id, "resolved", note="已处理")
+    await redis_answers_again(redis)
+    assert await queue.serving("wang") == [], "the script ended the contact"
+    if then == "asks_again":
+        clock.advance(10)
+        await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    await finished_by_the_waiting_room(queue, conversations, clock, conversation_id)
+
+    closed = events.data("handoff_closed")
+    assert [(d["agent_id"], d["disposition"], d["skill"], d["handle_s"], d["wait_s"], d["at"]) for d in closed] == \
+        [("wang", "resolved", "billing", 90.0, 0.0, utc(closed_at))], "the agent's contact, once, dated then"
+    assert await redis.lrange(keys.handle_times("billing"), 0, -1) == [b"90.000"], "its handle time, once"
+    if then == "asks_again":
+        assert await queue.waiting("billing") == [conversation_id], "queued again"
 
 
 async def pressed_as_the_hand_back_is_cut_off(queue, clock, redis, redis_url, conversations, conversation_id: str,

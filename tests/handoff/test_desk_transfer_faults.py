@@ -26,10 +26,10 @@ from bot.handoff import desk_proof, keys
 from bot.handoff.accounts import AccountStore
 from bot.handoff.departures import requeue_gone_agents
 from bot.handoff.handback import HANDBACK_GRACE_S
-from bot.handoff.queue import HandoffQueue, HandoffRequest, utc
+from bot.handoff.queue import HandoffRequest, utc
 from bot.handoff.watcher import WaitingRoom
-from tests.handoff.test_desk_close_faults import (PAUSE_MS, redis_answers_again, redis_stops_answering_during,
-                                                   waiting_for_a_person)
+from tests.handoff.test_desk_close_faults import (queue_giving_up, redis_answers_again, redis_stops_answering_after,
+                                                   redis_stops_answering_during, waiting_for_a_person)
 from tests.handoff.test_desk_opt_out import served
 from tests.handoff.test_desk_proof_ends import conversations, domain  # noqa: F401 - fixtures
 from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its own: CLIENT PAUSE stops it all
@@ -44,26 +44,7 @@ AGENT_LEFT = "抱歉，刚才为您服务的客服已离开，已为您重新排
 
 @pytest.fixture
 def queue(redis_url, clock, rules, events, redis):  # noqa: F811
-    """The queue on a client that gives up after 1 s, as the Rasa server's does (KEFU_REDIS_TIMEOUT_SECONDS)."""
-    return HandoffQueue(aioredis.Redis.from_url(redis_url, socket_timeout=1), clock, rules=rules, recorder=events)
-
-
-def redis_stops_answering_after(queue, script_name: str, redis_url: str) -> None:  # noqa: F811
-    """The queue's script ``script_name`` (``_transfer``, ``_claim``) runs; then the server answers nobody for
-    ``PAUSE_MS``."""
-    script = getattr(queue, script_name)
-
-    async def cut_off(*args, **kwargs):
-        setattr(queue, script_name, script)
-        answer = await script(*args, **kwargs)
-        client = aioredis.Redis.from_url(redis_url)
-        try:
-            await client.execute_command("CLIENT", "PAUSE", PAUSE_MS, "ALL")
-        finally:
-            await client.close()
-        return answer
-
-    setattr(queue, script_name, cut_off)
+    return queue_giving_up(redis_url, clock, rules, events)
 
 
 async def transferred_with_a_proof_open(queue, kefu_env, conversations, conversation_id: str):  # noqa: F811
