@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 
 PRIORITY_WEIGHT = 1e12
 # The record's field holding what a transfer still owes (bot.handoff.transfer_owed): its mark, who passed the
-# customer on, from which group to which, the note, when the handling ended, what the customer is told next.
+# customer on, from which group to which, the note, when the handling ended, what the customer is told next, the
+# new wait's priority and customer (its ``handoff_queued`` says what was true then).
 TRANSFER_FIELD = "transfer"
 # How long a desk's claim is remembered under its request id, for the page's retry of a reply it never got.
 CLAIM_REMEMBERED_S = 300
@@ -673,7 +674,8 @@ class HandoffQueue:
         handled_until = now if served_until is None else min(now, served_until)
         owed = {"mark": f"transferred:{agent_id}:{now!r}", "agent_id": agent_id, "from_skill": entry["skill"],
                 "to_skill": skill, "channel": entry["channel"], "note": note, "handled_until": handled_until,
-                "says": says, "at": now, **({"requeued": requeued} if requeued else {})}
+                "says": says, "at": now, "priority": request.priority, "customer_id": request.customer_id,
+                **({"requeued": requeued} if requeued else {})}
         self._released(conversation_id, await self._unless_owed(conversation_id, lambda: self._transfer(
             keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.queue(skill),
                   keys.transfers(), keys.handle_times(entry["skill"]), noted_in],
@@ -717,8 +719,7 @@ class HandoffQueue:
                                      f"transfer:{owed['to_skill']}", owed["note"],
                                      max(0.0, owed["handled_until"] - claimed), claimed - since_at,
                                      event_id=event_id_of(conversation_id, owed["mark"], "handoff_closed"), at=at)
-            request = HandoffRequest(**json.loads(as_text(await self.redis.hget(key, "request"))))
-            await self._queued(request, transferred=True,
+            await self._queued(await self._transfer_queued(conversation_id, owed), transferred=True,
                                event_id=event_id_of(conversation_id, owed["mark"], "handoff_queued"), at=at)
             if owed.get("requeued"):
                 await self._record(conversation_id, "handoff_requeued", owed["channel"],
@@ -726,6 +727,16 @@ class HandoffQueue:
                                    event_id=event_id_of(conversation_id, owed["mark"], "handoff_requeued"), at=at)
             await self.redis.hdel(key, "transfer_unrecorded")
         return owed
+
+    async def _transfer_queued(self, conversation_id: str, owed: dict) -> HandoffRequest:
+        """The request as the transfer noted in ``owed`` queued it, for its ``handoff_queued``: found in review, one
+        recorded late read the record's request as it was by then (the new group's agent had the customer prove who
+        they are meanwhile: the wait was recorded as that customer's). A transfer noted before the request's fields
+        were: the record's."""
+        if "priority" not in owed:
+            return HandoffRequest(**json.loads(as_text(await self.redis.hget(keys.conversation(conversation_id),
+                                                                             "request"))))
+        return HandoffRequest(conversation_id, owed["channel"], owed["to_skill"], owed["priority"], owed["customer_id"])
 
     async def proven(self, conversation_id: str, customer: dict) -> bool:
         """The customer being served proved who they are (asked from the desk, ``bot.handoff.desk_proof``):

@@ -211,6 +211,25 @@ async def test_a_cut_off_transfer_keeps_its_events_when_the_customer_moves_on_wi
     assert [(d["agent_id"], d["wait_s"]) for d in events.data("handoff_claimed")][1:] == [("li", 5.0)]
 
 
+async def test_a_cut_off_transfers_late_queued_event_says_what_the_transfer_queued(
+        queue, clock, kefu_env, redis, redis_url, conversations, events):  # noqa: F811
+    """Found in review: the ``handoff_queued`` of a transfer cut off after its script, recorded by the waiting room 30 s
+    later, read the request as it was then: 李雷 of the tv group took the customer meanwhile and they proved who they
+    are, so the tv wait the transfer queued was recorded as the proven customer's, which nobody knew at the transfer.
+    It says what the transfer queued (noted in its script)."""
+    conversation_id = "transfer-cut-then-proven"
+    desk, transferred_at = await cut_off_transfer_to_tv(queue, clock, kefu_env, redis, redis_url, conversations,
+                                                        conversation_id)
+    clock.advance(5)
+    assert (await desk.claim("li", "李雷"))["conversation_id"] == conversation_id
+    assert await queue.proven(conversation_id, {"id": 7, "name": "张伟", "phone": "13800000007"})
+    await waiting_room_passes(queue, conversations, clock)
+
+    queued = [d for d in events.data("handoff_queued") if d.get("transferred")]
+    assert [(d["skill"], d["priority"], d["customer_id"], d["at"]) for d in queued] == \
+        [("tv", 1, None, utc(transferred_at))], "the tv wait as the transfer queued it, once"
+
+
 async def test_a_claim_cut_off_then_transferred_within_the_grace_keeps_its_event(
         queue, clock, kefu_env, redis, redis_url, conversations, events):  # noqa: F811
     """Found in review: the agent whose claim was cut off after its script (the desk lists the customer all the
