@@ -19,8 +19,8 @@ from rasa.shared.core.events import ActionExecuted, ConversationPaused, UserUtte
 
 from bot.contacts.offer import offer_to_agents
 from bot.db.repository import Repository
-from bot.handoff.desk import DeskError
 from bot.handoff import keys
+from bot.handoff.desk import DeskError
 from bot.handoff.queue import HandoffQueue, HandoffRequest, utc
 from bot.handoff.watcher import WaitingRoom
 from tests.handoff.test_desk_opt_out import served

@@ -214,7 +214,7 @@ async def test_a_cut_off_transfer_keeps_its_events_when_the_customer_moves_on_wi
 async def test_a_cut_off_transfers_late_queued_event_says_what_the_transfer_queued(
         queue, clock, kefu_env, redis, redis_url, conversations, events):  # noqa: F811
     """Found in review: the ``handoff_queued`` of a transfer cut off after its script, recorded by the waiting room 30 s
-    later, read the request as it was then: 李雷 of the tv group took the customer meanwhile and they proved who they
+    later, read the request as it was by then: 李雷 of the tv group took the customer meanwhile and they proved who they
     are, so the tv wait the transfer queued was recorded as the proven customer's, which nobody knew at the transfer.
     It says what the transfer queued (noted in its script)."""
     conversation_id = "transfer-cut-then-proven"
