@@ -566,27 +566,35 @@ class HandoffQueue:
         return entry
 
     async def close(self, conversation_id: str, agent_id: str, disposition: str, note: str = "", *,
-                    words: str = "") -> None:
+                    words: str = "", lost_at: float | None = None) -> None:
         """The agent is done: frees their slot, records the handle time, the disposition and their note.
-        ``words``: what the close says before its hand-back (``bot.handoff.handback.close_words``), noted with it."""
+        ``words``: what the close says before its hand-back (``bot.handoff.handback.close_words``), noted with it.
+        ``lost_at``: when a call cut off after words with the agent was lost (its process died,
+        ``bot.handoff.unanswered.call_lost_at``). Its close keeps the agent's disposition (they may have
+        settled it before the line went) and notes the loss as the one before any exchange is recorded
+        (reason ``call_lost``, ``left_at``), so reports tell it from a call that ended well; its handle time
+        ends at the loss, not when the agent noticed (minutes later, lengthening every wait estimate)."""
         now = self.clock()
         since, claimed_at = await self._release(conversation_id, agent_id, now, disposition, words)
         entry = await self.entry(conversation_id)
+        ended = now if lost_at is None else max(claimed_at, min(lost_at, now))
+        lost = {"reason": gone_reason(entry["channel"]), "left_at": round(ended, 3)} if lost_at is not None else {}
         await self._closed(conversation_id, entry["skill"], entry["channel"], agent_id, disposition, note,
-                           now - claimed_at, claimed_at - since)
+                           ended - claimed_at, claimed_at - since, lost)
 
     async def _closed(self, conversation_id: str, skill: str, channel: str, agent_id: str, disposition: str,
-                      note: str, handle_s: float, wait_s: float) -> None:
+                      note: str, handle_s: float, wait_s: float, lost: dict | None = None) -> None:
         await record_handle_time(self.redis, skill, round(handle_s, 3), self.rules.handle_time_window)
-        await self._closed_event(conversation_id, skill, channel, agent_id, disposition, note, handle_s, wait_s)
+        await self._closed_event(conversation_id, skill, channel, agent_id, disposition, note, handle_s, wait_s,
+                                 lost=lost)
 
     async def _closed_event(self, conversation_id: str, skill: str, channel: str, agent_id: str, disposition: str,
                             note: str, handle_s: float, wait_s: float, event_id: str | None = None,
-                            at: float | None = None) -> None:
+                            at: float | None = None, lost: dict | None = None) -> None:
         await self._record(conversation_id, "handoff_closed", channel, {
             "agent_id": agent_id, "disposition": disposition, "skill": skill,
-            "wait_s": round(wait_s, 3), "handle_s": round(handle_s, 3), **({"note": note} if note else {})},
-            event_id=event_id, at=at)
+            "wait_s": round(wait_s, 3), "handle_s": round(handle_s, 3), **({"note": note} if note else {}),
+            **(lost or {})}, event_id=event_id, at=at)
         logger.info("handoff.closed conversation=%s agent=%s disposition=%s", conversation_id, agent_id, disposition)
 
     async def _release(self, conversation_id: str, agent_id: str, now: float, disposition: str,
