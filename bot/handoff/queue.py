@@ -573,7 +573,7 @@ class HandoffQueue:
         ``bot.handoff.unanswered.call_lost_at``). Its close keeps the agent's disposition (they may have
         settled it before the line went) and notes the loss as the one before any exchange is recorded
         (reason ``call_lost``, ``left_at``), so reports tell it from a call that ended well; its handle time
-        ends at the loss, not when the agent noticed (minutes later, lengthening every wait estimate)."""
+        ends at the loss, not when the agent noticed (90 s and more later, lengthening every wait estimate)."""
         now = self.clock()
         since, claimed_at = await self._release(conversation_id, agent_id, now, disposition, words)
         entry = await self.entry(conversation_id)
