@@ -191,7 +191,11 @@ def names_any(text: str, words: list[str] | None, whole: Sequence[str] = ()) -> 
 
 def _spans(text: str, word: str) -> list[tuple[int, int]]:
     """Where ``word`` is in ``text``: every (start, end), overlapping ones too."""
-    return [(at, at + len(word)) for at in range(len(text)) if text.startswith(word, at)]
+    spans, at = [], text.find(word)
+    while at >= 0:
+        spans.append((at, at + len(word)))
+        at = text.find(word, at + 1)
+    return spans
 
 
 def _straddles(span: tuple[int, int], other: tuple[int, int]) -> bool:
