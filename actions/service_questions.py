@@ -16,8 +16,9 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import labels, latest_text, record, says_any
+from actions.backend import labels, latest_text, record
 from bot.knowledge.index import index_for
+from bot.labels import asks_how
 from bot.settings import get_settings
 
 SERVICE_OFFER = "service_offer"  # awaiting: "现在登记吗？"
@@ -30,7 +31,7 @@ async def answer_service_question(dispatcher: CollectingDispatcher, tracker: Tra
                                   change: str | None) -> list[dict[str, Any]] | None:
     """The answer and the offer to a question about ``change``; None when it is no question an article answers."""
     text = latest_text(tracker)
-    if not says_any(tracker, labels().get("how_words")):
+    if not asks_how(text):
         return None
     hit = await asyncio.to_thread(index_for(get_settings()).answer, text, "manage_service")
     if hit is None or not any(tag and tag.lower() in text.lower() for tag in hit.tags):

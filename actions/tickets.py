@@ -32,17 +32,33 @@ from bot.handoff.tickets import callback_number
 from bot.handoff.waiting_tickets import promised_time
 from bot.labels import ticket_summary
 from bot.repair_faults import fault_names
+from bot.selfhelp import SelfHelpEntry
 from bot.ticket_notes import history_note
+
+
+def repair_faults(tracker: Tracker) -> list[str]:
+    """The faults the repair about to be filed is for: the one in hand and those named with it that self-help
+    did not fix either (``faults_unfixed``)."""
+    return [*(tracker.get_slot("faults_unfixed") or []), tracker.get_slot("fault_type")]
+
+
+def selfhelp_tried_for(tracker: Tracker, faults: list[str]) -> list[SelfHelpEntry]:
+    """The self-help sent in the conversation for ``faults`` only. Found in review: with two faults named, one
+    joining its open repair and the other filed anew, the new repair listed the first fault's self-help too
+    (``selfhelp_sent`` holds every fault's)."""
+    entries = (catalogue().get(entry_id) for entry_id in tracker.get_slot("selfhelp_sent") or [])
+    return [entry for entry in entries if entry is not None and entry.fault_type in faults]
 
 
 def fault_summary(tracker: Tracker) -> str:
     """The repair ticket's line: the fault (with those named with it that self-help did not fix either,
-    ``faults_unfixed``), its code and the self-help already tried, by name."""
+    ``faults_unfixed``), its code and the self-help already tried for them, by name."""
     words = load_rules().summary_words
     none = words.get("none", "")
     separator = words.get("list_separator", ", ")
-    named = fault_names([*(tracker.get_slot("faults_unfixed") or []), tracker.get_slot("fault_type")], words, separator)
-    titles = [entry.title for entry in map(catalogue().get, tracker.get_slot("selfhelp_sent") or []) if entry]
+    faults = repair_faults(tracker)
+    named = fault_names(faults, words, separator)
+    titles = [entry.title for entry in selfhelp_tried_for(tracker, faults)]
     return ticket_summary("fault", fault=named or none, code=tracker.get_slot("fault_code") or none,
                           selfhelp=separator.join(titles) or none)
 
@@ -108,8 +124,9 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
     async def new_repair(tracker, customer, verified) -> str:
         priority = 1 if customer.vip_tier >= 2 else 0
         also = {"also_fault_types": tracker.get_slot("faults_unfixed")} if tracker.get_slot("faults_unfixed") else {}
+        tried = [entry.id for entry in selfhelp_tried_for(tracker, repair_faults(tracker))]
         return await open_ticket(tracker, customer, "fault", fault_summary(tracker), verified=verified,
-                                 priority=priority, details=also)
+                                 priority=priority, details={"selfhelp_sent": tried, **also})
 
 
 OPEN = "open"

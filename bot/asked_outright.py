@@ -9,19 +9,11 @@ bill action answers, once they proved who they are.
 """
 from __future__ import annotations
 
-from bot.labels import labels, names_any, parts_named
+from bot.labels import asks_how, labels, names_any, parts_named
 
 INTENT = "query_bill"
 ACCOUNT_NUMBER = "account_number"
 PLAN_END = "plan_end"
-
-
-def _without(text: str, words: list[str] | None) -> str:
-    """``text`` with each of ``words`` cut out: what else it says."""
-    for word in words or ():
-        if word:
-            text = text.replace(word, " ")
-    return text
 
 
 def asked_outright(text: str) -> str | None:
@@ -33,8 +25,7 @@ def asked_outright(text: str) -> str | None:
         return None
     if names_any(text, words.get("account_number_words")):
         return ACCOUNT_NUMBER
-    plan_end = words.get("plan_end_words")
-    # the how-to outside the question's own words: "宽带什么时候到期" holds 带什么 (how_words' "what to bring")
-    if names_any(text, plan_end) and not names_any(_without(text, plan_end), words.get("how_words")):
+    # asks_how reads no how-to word across the question's own words: "宽带什么时候到期" holds 带什么
+    if names_any(text, words.get("plan_end_words")) and not asks_how(text):
         return PLAN_END
     return None

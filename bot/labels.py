@@ -9,6 +9,7 @@ kind and its values and read through the ``ticket_history`` lines (bot/ticket_no
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from string import Formatter
 
@@ -179,9 +180,45 @@ def labels() -> dict:
     return editor_file(get_settings().content_dir / "labels.yml", parse_labels, (ValueError, yaml.YAMLError)).get()
 
 
-def names_any(text: str, words: list[str] | None) -> bool:
-    """Whether ``text`` has any of ``words`` (one of the editors' lists in content/labels.yml) in it, as written."""
-    return any(word and word in text for word in words or ())
+def names_any(text: str, words: list[str] | None, whole: Sequence[str] = ()) -> bool:
+    """Whether ``text`` has any of ``words`` (one of the editors' lists in content/labels.yml) in it, as written;
+    not where a word only straddles one of ``whole`` (words read as one: 带什么 is not in 宽带什么时候, which it
+    reads across 宽带)."""
+    held = [span for other in whole if other for span in _spans(text, other)]
+    return any(not any(_straddles(span, other) for other in held)
+               for word in words or () if word for span in _spans(text, word))
+
+
+def _spans(text: str, word: str) -> list[tuple[int, int]]:
+    """Where ``word`` is in ``text``: every (start, end), overlapping ones too."""
+    spans, at = [], text.find(word)
+    while at >= 0:
+        spans.append((at, at + len(word)))
+        at = text.find(word, at + 1)
+    return spans
+
+
+def _straddles(span: tuple[int, int], other: tuple[int, int]) -> bool:
+    """Whether ``span`` and ``other`` overlap with neither inside the other."""
+    (start, end), (other_start, other_end) = span, other
+    return start < other_end and other_start < end and (
+        (start < other_start and end < other_end) or (other_start < start and other_end < end))
+
+
+def listed_words(words: dict, leaving: str) -> list[str]:
+    """Every word of the editors' word lists (``WORD_LISTS``, ``WORD_LISTS_BY_PART``) but ``leaving``'s."""
+    lists = [words.get(key) for key in WORD_LISTS if key != leaving]
+    lists += [part for key in WORD_LISTS_BY_PART for part in (words.get(key) or {}).values()]
+    return [word for listed in lists for word in listed or ()]
+
+
+def asks_how(text: str) -> bool:
+    """Whether ``text`` asks how to do something (``how_words``), letters in any case. A how-to word only counts
+    where it does not straddle a word of the editors' other lists: 宽[带什么]时候能装好 asks when, not what to
+    bring (带什么), while 办宽带要带什么证件 does ask it (found in review)."""
+    words = labels()
+    lowered = [word.lower() for word in words.get("how_words") or ()]
+    return names_any(text.lower(), lowered, whole=[word.lower() for word in listed_words(words, "how_words")])
 
 
 def parts_named(text: str, parts: dict[str, list[str]]) -> set[str]:

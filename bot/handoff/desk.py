@@ -27,10 +27,10 @@ from bot.handoff.queue import HandoffError, HandoffQueue
 from bot.handoff.transfer_owed import TRANSFERRED, tell_transferred
 from bot.handoff.transfer_owed import told as transfer_told
 from bot.handoff.sessions import open_session
-from bot.handoff.presence import gone_among
+from bot.handoff.presence import gone_among, gone_reason
 from bot.handoff.tickets import (DISPOSITIONS, customer_id_of, disposition_ticket, own_open_ticket, session_began,
                                 work_items)
-from bot.handoff.unanswered import customer_left_at, gone_before_any_exchange
+from bot.handoff.unanswered import call_lost_at, customer_left_at, gone_before_any_exchange
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
 from bot.handoff.work_item_view import phone_to_call, readable, voice_message_audio
@@ -351,15 +351,20 @@ class Desk:
         """``phone``: the number a callback goes to, when the customer gave the agent one.
 
         A transfer's note goes with the conversation to the next group's agent (and the close event).
+        The answer says what the desk words: ``customer_gone`` (nothing was exchanged, bot.handoff.unanswered)
+        and ``call_lost`` (a call whose line was lost: the desk never words it as a web chat's departure).
+        A call lost after words with the agent keeps the agent's disposition, noted lost (``HandoffQueue.close``).
         """
         entry = await self._held(agent_id, conversation_id)
         if disposition not in DISPOSITIONS:
             raise DeskError("error_disposition")
+        lost_at = None
         if disposition != "transfer":
             absence = await gone_before_any_exchange(self.queue, self.conversations, entry)
             if absence is not None:
                 return await self._close_unanswered(agent_id, entry, disposition, note, phone,
                                                     absence.left_by(entry["claimed_at"]))
+            lost_at = await call_lost_at(self.queue, entry)
         notice: dict | None = None  # what the close filed for the customer, as a message: its reply and values
         try:
             if disposition == "transfer":
@@ -381,7 +386,7 @@ class Desk:
                     notice = {"response": "utter_agent_closed_with_ticket", "ticket_id": ticket_id}
             # The customer keeps the number to follow up: noted with the close, so the waiting room says it too.
             await self.queue.close(conversation_id, agent_id, disposition,
-                                   words=close_words(entry, **notice) if notice else "")
+                                   words=close_words(entry, **notice) if notice else "", lost_at=lost_at)
         except HandoffError as exc:  # ended, or (NotYourConversation) another agent's: one answer for both
             raise DeskError("error_not_serving", 409) from exc
         if notice:
@@ -393,14 +398,15 @@ class Desk:
             await ask_csat(self.conversations, conversation_id, entry["request"].channel, agent_id,
                            self.repository.url)
         await handed_back(self.queue, conversation_id)  # else the waiting room finishes it (bot.handoff.handback)
-        return {"ticket_id": ticket_id}
+        return {"ticket_id": ticket_id, **({"call_lost": True} if lost_at is not None else {})}
 
     async def _close_unanswered(self, agent_id: str, entry: dict, disposition: str, note: str, phone: str,
                                 left_at: float) -> dict:
         """The customer was gone before any exchange (``bot.handoff.unanswered``): recorded as their
         abandonment, not an answer. 已解决 files no ledger item (nothing was resolved, nobody to follow
         up); a follow-up ticket or a callback the agent asks for is still made: they chose to chase the
-        customer. No satisfaction survey."""
+        customer. No satisfaction survey. The answer says ``call_lost`` for a call: the desk does not confirm
+        it as a web chat whose customer left before the agent joined."""
         conversation_id = entry["conversation_id"]
         ticket_id, notice = None, None
         try:
@@ -420,7 +426,8 @@ class Desk:
         await self.conversations.resume(conversation_id, "utter_agent_handback")
         await handed_back(self.queue, conversation_id)
         logger.info("handoff.desk.closed_unanswered agent=%s conversation=%s", agent_id, conversation_id)
-        return {"ticket_id": ticket_id, "customer_gone": True}
+        lost = gone_reason(entry["channel"]) == "call_lost"
+        return {"ticket_id": ticket_id, "customer_gone": True, **({"call_lost": True} if lost else {})}
 
     async def _callback(self, entry: dict, agent_id: str, note: str, typed: str) -> tuple[str, dict]:
         """The callback's work item, and what the customer is told (a message: its reply, and by when, on

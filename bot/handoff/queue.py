@@ -250,7 +250,8 @@ if holder ~= ARGV[1] then return {'not_yours', holder or ''} end
 # disposition, ttl, conversation id, then the record's field for the close's own words (bot.handoff.handback
 # WORDS_FIELD) and those words ("" for none: none from an earlier try of the close stay), then the prefix of the
 # groups' handle-time lists (keys.handle_times; "" for none: a close that is no answer,
-# ``HandoffQueue.close_unanswered``) and their window, then the close's event owed (CLOSE_FIELD's JSON, "" for none).
+# ``HandoffQueue.close_unanswered``) and their window, then the close's event owed (CLOSE_FIELD's JSON, "" for none),
+# then when a call was lost ("" for none: ``HandoffQueue.close``'s ``lost_at``; the handle time ends then).
 # The handle time is kept, and the event noted as owed, in this script, as _TRANSFER does: whatever cuts the desk's
 # request off after it, the waiting room (its look at the hand-backs owed, which this script notes) records it.
 _CLOSE = _HELD_BY_THE_AGENT + """
@@ -263,7 +264,11 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[5])
 if ARGV[8] ~= '' then
   local handle_times = ARGV[8] .. redis.call('HGET', KEYS[1], 'skill')
-  redis.call('LPUSH', handle_times, string.format('%.3f', math.max(0, tonumber(ARGV[2]) - tonumber(claimed_at))))
+  local handled_until = tonumber(ARGV[2])
+  if ARGV[11] ~= '' then
+    handled_until = math.max(tonumber(claimed_at), math.min(tonumber(ARGV[11]), handled_until))
+  end
+  redis.call('LPUSH', handle_times, string.format('%.3f', math.max(0, handled_until - tonumber(claimed_at))))
   redis.call('LTRIM', handle_times, 0, math.max(1, tonumber(ARGV[9])) - 1)
 end
 return {'ok', waiting_since(), claimed_at}
@@ -584,13 +589,18 @@ class HandoffQueue:
         return entry
 
     async def close(self, conversation_id: str, agent_id: str, disposition: str, note: str = "", *,
-                    words: str = "") -> None:
+                    words: str = "", lost_at: float | None = None) -> None:
         """The agent is done: frees their slot, records the handle time, the disposition and their note.
         ``words``: what the close says before its hand-back (``bot.handoff.handback.close_words``), noted with it.
+        ``lost_at``: when a call cut off after words with the agent was lost (its process died,
+        ``bot.handoff.unanswered.call_lost_at``). Its close keeps the agent's disposition (they may have
+        settled it before the line went) and notes the loss as the one before any exchange is recorded
+        (reason ``call_lost``, ``left_at``), so reports tell it from a call that ended well; its handle time
+        ends at the loss, not when the agent noticed (90 s and more later, lengthening every wait estimate).
         The event is noted as owed in the close's script and recorded after it (:meth:`close_recorded`): found in
         review, a close cut off in between (Redis not answering, the process dying) lost it for good."""
-        await self._release(conversation_id, agent_id, self.clock(), disposition, words,
-                            owed=json.dumps({"note": note}, ensure_ascii=False))
+        await self._release(conversation_id, agent_id, self.clock(), disposition, words, lost_at=lost_at,
+                            owed=json.dumps({"note": note, "lost_at": lost_at}, ensure_ascii=False))
         await self.close_recorded(conversation_id)
 
     async def close_recorded(self, conversation_id: str, *, late: bool = False) -> None:
@@ -605,32 +615,37 @@ class HandoffQueue:
                 "enqueued_at"]))
         if owed is None:
             return
-        claimed, ended = float(claimed_at), float(ended_at)
+        noted = json.loads(owed)
+        claimed, closed_at, lost_at = float(claimed_at), float(ended_at), noted.get("lost_at")
+        ended = closed_at if lost_at is None else max(claimed, min(lost_at, closed_at))  # as _CLOSE's handle time
+        lost = {"reason": gone_reason(channel), "left_at": round(ended, 3)} if lost_at is not None else {}
         mark = close_mark({"agent_id": agent_id, "claimed_at": claimed})
-        await self._closed_event(conversation_id, skill, channel, agent_id, disposition, json.loads(owed)["note"],
+        await self._closed_event(conversation_id, skill, channel, agent_id, disposition, noted["note"],
                                  ended - claimed, claimed - float(since or enqueued_at),  # as _WAITING_SINCE reads it
                                  event_id=event_id_of(conversation_id, mark, "handoff_closed"),
-                                 at=ended if late else None)
+                                 at=closed_at if late else None, lost=lost)
         await self.redis.hdel(key, CLOSE_FIELD)
 
     async def _closed_event(self, conversation_id: str, skill: str, channel: str, agent_id: str, disposition: str,
                             note: str, handle_s: float, wait_s: float, event_id: str | None = None,
-                            at: float | None = None) -> None:
+                            at: float | None = None, lost: dict | None = None) -> None:
         await self._record(conversation_id, "handoff_closed", channel, {
             "agent_id": agent_id, "disposition": disposition, "skill": skill,
-            "wait_s": round(wait_s, 3), "handle_s": round(handle_s, 3), **({"note": note} if note else {})},
-            event_id=event_id, at=at)
+            "wait_s": round(wait_s, 3), "handle_s": round(handle_s, 3), **({"note": note} if note else {}),
+            **(lost or {})}, event_id=event_id, at=at)
         logger.info("handoff.closed conversation=%s agent=%s disposition=%s", conversation_id, agent_id, disposition)
 
     async def _release(self, conversation_id: str, agent_id: str, now: float, disposition: str,
-                       words: str = "", *, answered: bool = True, owed: str = "") -> tuple[float, float]:
+                       words: str = "", *, answered: bool = True, owed: str = "",
+                       lost_at: float | None = None) -> tuple[float, float]:
         """Free the agent's slot and finish the entry (one Lua script); its (waiting_since, claimed_at).
-        ``answered``: the handle time is kept (not for a customer gone before any exchange); ``owed``: the close's
-        event, noted as owed (_CLOSE's CLOSE_FIELD)."""
+        ``answered``: the handle time is kept (not for a customer gone before any exchange), ending at ``lost_at``
+        for a call lost; ``owed``: the close's event, noted as owed (_CLOSE's CLOSE_FIELD)."""
         return self._released(conversation_id, await self._close(
             keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.handbacks()],
             args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id, WORDS_FIELD, words,
-                  keys.handle_times("") if answered else "", self.rules.handle_time_window, owed]))
+                  keys.handle_times("") if answered else "", self.rules.handle_time_window, owed,
+                  "" if lost_at is None else repr(lost_at)]))
 
     @staticmethod
     def _released(conversation_id: str, result: list) -> tuple[float, float]:

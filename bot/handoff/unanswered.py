@@ -56,3 +56,9 @@ async def customer_left_at(queue: HandoffQueue, entry: dict) -> float | None:
     callback, a bridged call)."""
     absence = await _absence(queue, entry)
     return round(absence.seen_at, 3) if absence else None
+
+
+async def call_lost_at(queue: HandoffQueue, entry: dict) -> float | None:
+    """When a call an agent holds was lost (its process died, and the line with it), while it is; None for
+    a call on the line, a bridged one, and every other channel (a web chat's closed page may open again)."""
+    return await customer_left_at(queue, entry) if entry["channel"] == PHONE_CHANNEL else None

@@ -28,7 +28,7 @@ EVENT_KINDS = frozenset({
     "handoff_claimed",      # answered by an agent: wait_s, agent_id
     "handoff_abandoned",    # wait_s, reason; left_at, removed_at, agent_id (closed by an agent, customer gone), by
     "handoff_customer_left",
-    "handoff_closed",       # disposition, handle_s
+    "handoff_closed",       # disposition, handle_s; reason call_lost, left_at: a call lost after words with the agent
     "handoff_requeued",     # agent_id (who held it), reason (signed_out, supervisor, removed, agent_gone), by: back in its queue
     "callback_booked",
     "voice_message_left",

@@ -5,8 +5,11 @@ the customer asked was never answered.
 """
 from __future__ import annotations
 
+import pytest
+
 from actions.backend import repository
 from bot.knowledge.articles import load_articles
+from bot.labels import asks_how
 from tests.action_tests.trackers import Chat, entity
 from tests.conftest import PROJECT_ROOT
 
@@ -77,3 +80,28 @@ async def test_a_yes_after_another_answer_in_between_files_nothing(run_action):
     await chat.says("你们有什么套餐", "query_plan", "action_query_plan")
     later = await chat.says("好的", "affirm", "action_handle_affirm")
     assert later.responses == ["utter_ok"] and len(service_changes(1)) == before
+
+
+async def test_a_when_question_naming_broadband_is_no_how_to_and_gets_no_article(run_action):
+    """Found in review: how_words' 带什么 ("what to bring") sits inside every 宽带什么… (宽[带什么]时候能装好), so
+    "过户以后宽带什么时候能装好" was answered with the transfer article's papers to bring and offered the transfer
+    as if asked how to do it. A how-to word straddling another listed word (宽带) is not read."""
+    asked = await Chat(run_action, **PROVEN).says("过户以后宽带什么时候能装好", "manage_service", "action_manage_service",
+                                                  entities=[entity("service_action", "transfer")])
+    assert "utter_knowledge_answer" not in asked.responses, asked.responses
+    assert "utter_offer_service_change" not in asked.responses
+
+
+async def test_what_to_bring_is_still_a_how_to_beside_broadband(run_action):
+    asked = await Chat(run_action, **PROVEN).says("办宽带过户要带什么证件", "manage_service", "action_manage_service",
+                                                  entities=[entity("service_action", "transfer")])
+    assert asked.responses == ["utter_knowledge_answer", "utter_offer_service_change"], asked.responses
+    assert asked.message("utter_knowledge_answer")["answer"] == ARTICLES["transfer_ownership"].summary
+
+
+@pytest.mark.parametrize("text, how", [("宽带什么时候能装好", False), ("我的宽带什么时候到期", False),
+                                       ("宽带要什么时候来装", False), ("办宽带要带什么证件", True),
+                                       ("过户需要什么材料", True), ("停机保号怎么弄", True)])
+def test_every_reader_of_how_words_reads_them_whole(text, how):
+    """asks_how is what the service questions and the NLU's last step read how_words with."""
+    assert asks_how(text) is how

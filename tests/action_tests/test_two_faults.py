@@ -5,7 +5,9 @@ came up only if the customer said it again, and the repair ticket named only the
 """
 from __future__ import annotations
 
-from actions.backend import repository
+import pytest
+
+from actions.backend import catalogue, repository
 from tests.action_tests.trackers import Chat, Turn, load_tracker
 
 VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "sms_code", "verified_channel": "rest"}
@@ -254,3 +256,37 @@ async def test_two_faults_proven_only_at_the_repair_are_told_which_repair_was_jo
     assert turn.message("utter_repair_open_then_repair")["ticket_id"] == tv_repair
     new = repository().get_ticket(turn.slots["last_ticket_id"])
     assert new["ticket_id"] != tv_repair and "电视故障" not in new["summary"], new["summary"]
+
+
+def titles_tried(chat: Chat, fault_type: str) -> list[str]:
+    """The titles of the self-help the conversation sent for ``fault_type``."""
+    entries = (catalogue().get(entry_id) for entry_id in chat.tracker.get_slot("selfhelp_sent") or [])
+    return [entry.title for entry in entries if entry is not None and entry.fault_type == fault_type]
+
+
+@pytest.mark.parametrize("open_fault, new_fault", [("fault_tv", "fault_broadband"), ("fault_broadband", "fault_tv")])
+async def test_a_repair_filed_beside_one_joined_names_only_its_own_faults_self_help(run_action, with_redis,
+                                                                                     open_fault, new_fault):
+    """Found in review: "电视和宽带都不行了", each fault's self-help tried in vain, one fault's repair open: that
+    repair was joined and the other fault's new repair listed every self-help tried, the joined fault's too, so
+    the technician read of steps that were never about this repair."""
+    joined = open_repair_of(open_fault)
+    chat, _ = await both_tried_unproven(run_action, "13800000001")
+    new = next(t for t in repairs_of(1) if t["ticket_id"] != joined)
+    own, other = titles_tried(chat, new_fault), titles_tried(chat, open_fault)
+    assert own and other, "both faults' self-help tried"
+    assert all(title in new["summary"] for title in own), new["summary"]
+    assert not any(title in new["summary"] for title in other), new["summary"]
+    kinds = {catalogue().get(entry_id).fault_type for entry_id in new["details"]["selfhelp_sent"]}
+    assert kinds == {new_fault}, "the ticket's own record of what was tried, the same"
+
+
+async def test_a_repair_for_the_fault_not_fixed_does_not_name_the_self_help_that_fixed_the_other(run_action):
+    """The TV not fixed, the broadband's self-help worked: the TV's repair names the TV's self-help only."""
+    chat = Chat(run_action, **VERIFIED)
+    await tv_not_fixed(chat)
+    fixed = await chat.says("好了", "affirm", "action_handle_affirm")
+    summary = repository().get_ticket(fixed.slots["last_ticket_id"])["summary"]
+    assert titles_tried(chat, "fault_tv") and titles_tried(chat, "fault_broadband")
+    assert all(title in summary for title in titles_tried(chat, "fault_tv")), summary
+    assert not any(title in summary for title in titles_tried(chat, "fault_broadband")), summary

@@ -253,3 +253,73 @@ async def test_a_call_bridged_to_the_agents_phone_is_not_shown_cut_off_when_its_
     await queue.redis.set(bridged_key("MZbridged"), "a1")
     clock.advance(10 * PAGE_SILENT_S)
     assert await customer_left_at(queue, await queue.entry(conversation_id)) is None
+
+
+def desk_of_a1(queue, kefu_env, conversations=None):
+    """Agent a1's desk (tv), on the test's queue and a real database."""
+    from bot.db.repository import Repository
+    from bot.handoff.accounts import AccountStore
+    from bot.handoff.desk import Desk
+    from tests.handoff.test_desk_first_shift import Conversations as DeskConversations
+
+    AccountStore(kefu_env.database_url).add("a1", "a1-pass-1", ["tv"])
+    return Desk(queue, conversations or DeskConversations(), AccountStore(kefu_env.database_url),
+                Repository(kefu_env.database_url))
+
+
+async def test_closing_a_call_lost_before_any_exchange_is_confirmed_as_a_lost_call(queue, clock, kefu_env):
+    """Found in review: the desk confirmed the close of a lost call with closed_customer_gone
+    (客户在您接入前已离开, a web chat's customer who left before the agent joined). The close's answer now says the call was lost,
+    and the desk words that (closed_call_lost_unanswered, bot/web/agent/agent.js)."""
+    desk = desk_of_a1(queue, kefu_env)
+    conversation_id = await claimed_then_process_died(queue, clock, "MZquiet")
+    clock.advance(PAGE_SILENT_S + 1)
+    assert await desk.close("a1", conversation_id, "resolved") == {"ticket_id": None, "customer_gone": True,
+                                                                   "call_lost": True}
+
+
+async def test_a_call_cut_off_after_words_with_the_agent_closes_as_the_agent_chose_and_is_recorded_lost(
+        queue, clock, events, kefu_env):
+    """Found in review: a call whose process died after the caller and the agent had spoken stayed on the
+    desk cut off until the agent closed it, and its close was recorded as a plain handoff_closed, told
+    from a call that ended well by nothing. It keeps the agent's disposition, notes the loss (reason
+    call_lost, left_at, as a call lost before any exchange), its handle time ends at the loss, and the
+    close's answer says the call was lost (the desk words it: closed_call_lost)."""
+    from tests.handoff.test_desk_first_shift import Conversations as DeskConversations
+
+    class Spoken(DeskConversations):
+        """The caller spoke to the agent after the claim (their words transcribed into the conversation)."""
+        async def events(self, conversation_id: str) -> list[dict]:
+            return [{"event": "user", "text": "电视还是没信号", "timestamp": spoke_at}]
+
+    desk = desk_of_a1(queue, kefu_env, Spoken())
+    conversation_id = await claimed_then_process_died(queue, clock, "MZtalked")
+    claimed_at = (await queue.entry(conversation_id))["claimed_at"]
+    spoke_at = claimed_at + 5
+    died_at = clock()
+    clock.advance(PAGE_SILENT_S + 1)
+    [shown] = await desk._serving_entries("a1")
+    assert shown["customer_left_at"] == pytest.approx(died_at, abs=0.01), "the desk shows the call cut off"
+
+    answer = await desk.close("a1", conversation_id, "resolved")
+    assert answer.get("call_lost") is True and "customer_gone" not in answer, answer
+    [closed] = events.data("handoff_closed")
+    assert closed["disposition"] == "resolved" and closed["agent_id"] == "a1"
+    assert closed["reason"] == "call_lost" and closed["left_at"] == pytest.approx(died_at, abs=0.01)
+    assert closed["handle_s"] == pytest.approx(died_at - claimed_at, abs=0.01), "not the minutes until noticed"
+    assert events.data("handoff_abandoned") == [], "it was answered: words were exchanged"
+    assert await desk._serving_entries("a1") == []
+
+
+async def test_a_call_on_the_line_closes_with_no_loss_noted(queue, clock, events, kefu_env):
+    desk = desk_of_a1(queue, kefu_env)
+    held = HeldCalls(queue.redis, clock=clock)
+    held.hold("ivr:MZwell")
+    await queue_call(queue, "MZwell")
+    await agent_available(queue)
+    assert (await queue.take_next("a1"))[1].conversation_id == "ivr:MZwell"
+    clock.advance(RENEW_S)
+    held.renew(client_like(queue.redis))
+    assert "call_lost" not in await desk.close("a1", "ivr:MZwell", "resolved")
+    [closed] = events.data("handoff_closed")
+    assert "reason" not in closed and "left_at" not in closed

@@ -424,8 +424,18 @@
     api("POST", "conversations/" + encodeURIComponent(current) + "/close", { disposition: disposition, skill: $("transfer-skill").value, note: $("close-note").value, phone: $("callback-phone").value })
       .then(function (result) {
         $("close-note").value = ""; $("callback-phone").value = ""; confirmBar.close($("close-confirm"), $("claim")); endConversation(); showError(null);
-        $("desk-info").textContent = result.customer_gone ? t("closed_customer_gone") : result.ticket_id && disposition !== "resolved" ? t("closed_with_ticket", { ticket_id: result.ticket_id }) : t("closed_" + disposition);
+        $("desk-info").textContent = closedInfo(result, disposition);
       }).catch(showError);
+  }
+  /** What the close came to, as its answer says: a lost call (its line went with the process holding it)
+   *  is never worded as a web chat whose customer left, and its ticket number was heard by nobody. */
+  function closedInfo(result, disposition) {
+    var ticket = result.ticket_id && disposition !== "resolved";
+    if (result.call_lost) {
+      return ticket ? t("closed_call_lost_ticket", { ticket_id: result.ticket_id })
+        : t(result.customer_gone ? "closed_call_lost_unanswered" : "closed_call_lost");
+    }
+    return result.customer_gone ? t("closed_customer_gone") : ticket ? t("closed_with_ticket", { ticket_id: result.ticket_id }) : t("closed_" + disposition);
   }
 
   function start() {
