@@ -11,9 +11,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.analytics.live import queue_figures
+from bot.handoff.handback import HANDBACK_GRACE_S, finish_owed
 from bot.handoff.presence import PAGE_SILENT_S
+from bot.handoff.queue import utc
 from bot.handoff.unanswered import customer_left_at
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.watcher import WaitingRoom
@@ -278,13 +281,27 @@ async def test_closing_a_call_lost_before_any_exchange_is_confirmed_as_a_lost_ca
                                                                    "call_lost": True}
 
 
+def reply_lost_after(queue, script_name: str) -> None:
+    """The queue's script ``script_name`` runs, and its reply is lost: the caller sees Redis time out."""
+    script = getattr(queue, script_name)
+
+    async def cut_off(*args, **kwargs):
+        setattr(queue, script_name, script)
+        await script(*args, **kwargs)
+        raise RedisTimeoutError("Timeout reading from socket")
+
+    setattr(queue, script_name, cut_off)
+
+
+@pytest.mark.parametrize("cut_off", [False, True])  # True: the close's reply lost; the waiting room records it
 async def test_a_call_cut_off_after_words_with_the_agent_closes_as_the_agent_chose_and_is_recorded_lost(
-        queue, clock, events, kefu_env):
+        queue, clock, events, kefu_env, cut_off):
     """Found in review: a call whose process died after the caller and the agent had spoken stayed on the
     desk cut off until the agent closed it, and its close was recorded as a plain handoff_closed, told
     from a call that ended well by nothing. It keeps the agent's disposition, notes the loss (reason
     call_lost, left_at, as a call lost before any exchange), its handle time ends at the loss, and the
-    close's answer says the call was lost (the desk words it: closed_call_lost)."""
+    close's answer says the call was lost (the desk words it: closed_call_lost). A close cut off after its
+    script is recorded so too, by the waiting room's look at the hand-backs owed, dated when it was made."""
     from tests.handoff.test_desk_first_shift import Conversations as DeskConversations
 
     class Spoken(DeskConversations):
@@ -301,9 +318,19 @@ async def test_a_call_cut_off_after_words_with_the_agent_closes_as_the_agent_cho
     [shown] = await desk._serving_entries("a1")
     assert shown["customer_left_at"] == pytest.approx(died_at, abs=0.01), "the desk shows the call cut off"
 
-    answer = await desk.close("a1", conversation_id, "resolved")
-    assert answer.get("call_lost") is True and "customer_gone" not in answer, answer
+    closed_at = clock()
+    if cut_off:
+        reply_lost_after(queue, "_close")
+        with pytest.raises(RedisTimeoutError):
+            await desk.close("a1", conversation_id, "resolved")
+        clock.advance(HANDBACK_GRACE_S + 1)
+        await finish_owed(queue, desk.conversations)
+    else:
+        answer = await desk.close("a1", conversation_id, "resolved")
+        assert answer.get("call_lost") is True and "customer_gone" not in answer, answer
     [closed] = events.data("handoff_closed")
+    if cut_off:
+        assert closed["at"] == utc(closed_at)
     assert closed["disposition"] == "resolved" and closed["agent_id"] == "a1"
     assert closed["reason"] == "call_lost" and closed["left_at"] == pytest.approx(died_at, abs=0.01)
     assert closed["handle_s"] == pytest.approx(died_at - claimed_at, abs=0.01), "not the minutes until noticed"
