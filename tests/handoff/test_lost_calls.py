@@ -14,6 +14,7 @@ import pytest
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.analytics.live import queue_figures
+from bot.handoff import keys
 from bot.handoff.handback import HANDBACK_GRACE_S, finish_owed
 from bot.handoff.presence import PAGE_SILENT_S
 from bot.handoff.queue import utc
@@ -334,6 +335,8 @@ async def test_a_call_cut_off_after_words_with_the_agent_closes_as_the_agent_cho
     assert closed["disposition"] == "resolved" and closed["agent_id"] == "a1"
     assert closed["reason"] == "call_lost" and closed["left_at"] == pytest.approx(died_at, abs=0.01)
     assert closed["handle_s"] == pytest.approx(died_at - claimed_at, abs=0.01), "not the minutes until noticed"
+    assert [float(v) for v in await queue.redis.lrange(keys.handle_times("tv"), 0, -1)] == \
+        [pytest.approx(died_at - claimed_at, abs=0.01)], "so is the handle time the estimates use, once"
     assert events.data("handoff_abandoned") == [], "it was answered: words were exchanged"
     assert await desk._serving_entries("a1") == []
 
