@@ -121,5 +121,30 @@ async def test_a_request_after_the_page_closed_its_session_is_refused_not_failed
     assert server_errors(caplog.records) == []
 
 
+async def test_a_dropped_websocket_upgrade_leaves_the_page_polling(redis_url, redis, caplog):  # noqa: F811
+    """The upgrade's websocket shut before its probe: the session stayed "upgrading", its polls got only
+    no-ops and what the server sent it was held, and Sanic logged an uncaught error."""
+    async with served_chat(redis_url) as (url, _channel, connections):
+        async with aiohttp.ClientSession() as http:
+            sid = await open_polling(http, url)
+            upgrade = await http.ws_connect(engineio_url(url, sid, "websocket"))
+            await upgrade.close()
+            async with http.post(engineio_url(url, sid), data='42["session_request",{"session_id":null}]') as asked:
+                assert asked.status == 200
+            polled: list[str] = []
+
+            async def confirmed() -> bool:
+                async with http.get(engineio_url(url, sid)) as poll:
+                    assert poll.status == 200
+                    polled.append(await poll.text())
+                return "session_confirm" in polled[-1]
+
+            await until(confirmed, 10, "session_confirm over polling")
+            async with http.post(engineio_url(url, sid), data="1"):
+                pass
+        await until(connections.all_finished, 10, "the server to finish with the page's connections")
+    assert server_errors(caplog.records) == []
+
+
 async def _true(value) -> bool:
     return bool(value)
