@@ -18,7 +18,8 @@ from sanic import Sanic
 from bot.channels.webchat import WebChatInput
 from bot.embedded_redis import free_port
 from tests.channels.test_channel_config import settings
-from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment, until  # noqa: F401
+from tests.channels.test_webchat_inflight import (  # noqa: F401  secrets_in_environment: autouse, signed sessions
+    Assistant, secrets_in_environment, until)
 from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
 from tests.sanic_served import served_app
 
