@@ -72,3 +72,18 @@ def test_an_editors_new_word_is_heard_at_once_without_a_retrain(tmp_path, monkey
         assert read("我的客户编号是几", "query_ticket", 0.6).get("intent")["name"] == "query_bill"
     finally:
         settings_module.get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("key", ["account_number_words", "login_name_words"])
+def test_a_question_word_list_written_as_one_text_is_refused(tmp_path, key):
+    """Found in review: these two lists were not among the word lists labels.yml's check reads, so one written
+    without brackets (``login_name_words: 宽带账号``) was taken as text, each character a word: every message
+    with 宽 in it would have been told the broadband login is not the account number."""
+    from bot.labels import parse_labels
+
+    path = tmp_path / "labels.yml"
+    words = yaml.safe_load((PROJECT_ROOT / "content" / "labels.yml").read_text(encoding="utf-8"))
+    words[key] = "".join(words[key][:1])
+    path.write_text(yaml.safe_dump(words, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match=f"`{key}` must be a list of words"):
+        parse_labels(path)

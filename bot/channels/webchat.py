@@ -99,6 +99,7 @@ from bot.channels import ChannelConfigError
 from bot.channels import webchat_rooms as rooms_wire, webchat_sessions as sessions
 from bot.channels.assets import serve_assets
 from bot.channels.webchat_addresses import TOO_MANY_CONNECTIONS, TOO_MANY_SESSIONS, AddressLimits, client_of, page_of
+from bot.channels.webchat_engineio import attach_engineio
 from bot.channels.webchat_delivery import client_id_of, forget_delivery
 from bot.channels.webchat_inflight import PREFIX as GUARD_PREFIX, InFlight, Pending
 from bot.channels.guard import ChannelGuard
@@ -191,7 +192,9 @@ class ChatPageBlueprint(SocketBlueprint):
         self.ctx.settings = settings
 
     def register(self, app: Sanic, options: Dict[Text, Any]) -> None:
-        super().register(app, options)
+        # SocketBlueprint.register, with Kefu's Engine.IO route in place of ``sio.attach`` (webchat_engineio).
+        attach_engineio(app, self.ctx.sio, self.ctx.socketio_path)
+        Blueprint.register(self, app, options)
         self.ctx.app = app  # the Rasa server: its tracker store replays what a reopened page missed
         settings: Settings = self.ctx.settings
         if any(route.name.endswith("kefu_chat_page") for route in app.router.routes):
