@@ -86,6 +86,12 @@ def pytest_runtest_call(item):
         yield
 
 
+def pytest_terminal_summary(terminalreporter):
+    from tests.loop_watch import summary
+
+    summary(terminalreporter)
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (its own hook of this name)
 def pytest_collection_modifyitems(items):
     """Modules that need no trained model run first, while the trainings use the CPU (tests/trainings.py);

@@ -4,7 +4,8 @@ Found by CI: tests/ivr/test_unvouched_places.py failed now and then, only in the
 Redis command of the server it serves in process timing out at the same instant, 7.6 s after the first
 was sent (the client gives up after 2 s). A loop that cannot run times out whatever it waits for. The
 stack logged here, in the failed test's captured log, says what held it (or, with no stall logged, that
-the wait was elsewhere: Redis itself, the network).
+the wait was elsewhere: Redis itself, the network). The longest stall of each test also goes on its report
+(``user_properties``), and the run's summary lists them, so a run that passed says how close it came.
 """
 from __future__ import annotations
 
@@ -29,12 +30,13 @@ class LoopWatch:
         self.seen_at = 0.0  # when the loop last ran a probe (0: not running yet)
         self.stop = threading.Event()
         self.watcher = threading.Thread(target=self._watch, name=f"loop-watch {name}", daemon=True)
+        self.longest: tuple[float, str] | None = None  # seconds, and where the loop's thread was then
 
     def _ran(self) -> None:
         self.seen_at = time.monotonic()
 
     def _watch(self) -> None:
-        logged_at_s = 0.0
+        logged_at_s, where = 0.0, ""
         while not self.stop.wait(PROBE_S):
             try:
                 self.loop.call_soon_threadsafe(self._ran)
@@ -45,12 +47,16 @@ class LoopWatch:
             stalled_s = time.monotonic() - self.seen_at - PROBE_S
             if stalled_s < STALL_S:
                 logged_at_s = 0.0
-            elif stalled_s >= max(STALL_S, 2 * logged_at_s):
+                continue
+            if stalled_s >= max(STALL_S, 2 * logged_at_s):
                 logged_at_s = stalled_s
                 frame = sys._current_frames().get(self.thread_id)
-                where = "".join(traceback.format_stack(frame)[-20:]) if frame else "(thread gone)\n"
-                logger.warning("event loop of %s stalled %.1f s so far; its thread is at:\n%s",
-                               self.name, stalled_s, where)
+                logger.warning("event loop of %s stalled %.1f s so far; its thread is at:\n%s", self.name, stalled_s,
+                               "".join(traceback.format_stack(frame)[-20:]) if frame else "(thread gone)\n")
+                where = " < ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}"
+                                   for f in reversed(traceback.extract_stack(frame)[-3:] if frame else []))
+            if self.longest is None or stalled_s > self.longest[0]:
+                self.longest = (stalled_s, where)
 
 
 @contextlib.contextmanager
@@ -67,3 +73,19 @@ def watching(item):
     finally:
         watch.stop.set()
         watch.watcher.join()
+        if watch.longest:
+            item.user_properties.append((STALL_PROPERTY, "%.1f s at %s" % watch.longest))
+
+
+STALL_PROPERTY = "event_loop_stall"
+
+
+def summary(terminalreporter) -> None:
+    """The run's stalls, one line per test (the controller's reports carry the workers' properties)."""
+    stalls = [(report.nodeid, value) for reports in terminalreporter.stats.values() for report in reports
+              if getattr(report, "when", "") == "call" for name, value in getattr(report, "user_properties", ())
+              if name == STALL_PROPERTY]
+    if stalls:
+        terminalreporter.section("event-loop stalls of 1 s or more in real-time tests (tests/loop_watch.py)")
+        for nodeid, value in stalls:
+            terminalreporter.write_line(f"{nodeid}: {value}")
