@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import sys
 import threading
 import time
@@ -28,12 +29,14 @@ class LoopWatch:
         self.loop, self.name = loop, name
         self.thread_id = threading.get_ident()  # the test's call runs the loop in this thread
         self.seen_at = 0.0  # when the loop last ran a probe (0: not running yet)
+        self.faults_then = 0  # the process's major page faults then
         self.stop = threading.Event()
         self.watcher = threading.Thread(target=self._watch, name=f"loop-watch {name}", daemon=True)
         self.longest: tuple[float, str] | None = None  # seconds, and where the loop's thread was then
 
     def _ran(self) -> None:
         self.seen_at = time.monotonic()
+        self.faults_then = major_faults()
 
     def _watch(self) -> None:
         logged_at_s, where = 0.0, ""
@@ -51,12 +54,32 @@ class LoopWatch:
             if stalled_s >= max(STALL_S, 2 * logged_at_s):
                 logged_at_s = stalled_s
                 frame = sys._current_frames().get(self.thread_id)
-                logger.warning("event loop of %s stalled %.1f s so far; its thread is at:\n%s", self.name, stalled_s,
+                # Pages read back from disk (code or files the kernel had dropped) stall whatever touches them.
+                machine = f"{major_faults() - self.faults_then} major page faults since; {pressure()}"
+                logger.warning("event loop of %s stalled %.1f s so far (%s); its thread is at:\n%s", self.name,
+                               stalled_s, machine,
                                "".join(traceback.format_stack(frame)[-20:]) if frame else "(thread gone)\n")
                 where = " < ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}"
                                    for f in reversed(traceback.extract_stack(frame)[-3:] if frame else []))
+                where += f" ({machine})"
             if self.longest is None or stalled_s > self.longest[0]:
                 self.longest = (stalled_s, where)
+
+
+def major_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_majflt
+
+
+def pressure() -> str:
+    """The machine's stall figures (Linux PSI, share of the last 10 s some task waited), where it has them."""
+    said = []
+    for kind in ("cpu", "memory", "io"):
+        try:
+            with open(f"/proc/pressure/{kind}") as figures:
+                said.append(f"{kind} {figures.readline().split()[1].removeprefix('avg10=')}%")
+        except (OSError, IndexError):
+            pass
+    return "pressure " + ", ".join(said) if said else "no pressure figures"
 
 
 @contextlib.contextmanager
