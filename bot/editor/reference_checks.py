@@ -34,6 +34,11 @@ class Domain:
     texts: list[tuple[str, int | None, str, str]] = field(default_factory=list)
     # (file, line) of a variant's text -> the slots its ``condition`` names (Rasa says it only when they match)
     conditioned: dict[tuple[str, int | None], frozenset[str]] = field(default_factory=dict)
+    # entity -> the slots a ``from_entity`` mapping fills from it; slots any user message may fill (from_text,
+    # from_intent, from_trigger_intent); form -> the slots it requests (``required_slots``)
+    entity_slots: dict[str, set[str]] = field(default_factory=dict)
+    message_slots: set[str] = field(default_factory=set)
+    forms: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 NOT_A_MAPPING = "the file must be a mapping (`key: value` lines at the top, e.g. `nlu:`, `responses:`), not a list"
@@ -70,6 +75,11 @@ def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
         domain.actions.update(str(a) for a in data.get("actions") or [])
         domain.entities.update(next(iter(e)) if hasattr(e, "keys") else str(e) for e in data.get("entities") or [])
         domain.slots.update(str(name) for name in data.get("slots") or {})
+        _read_mappings(data.get("slots") or {}, domain)
+        forms = data.get("forms")
+        for form, spec in (forms.items() if isinstance(forms, dict) else ()):
+            required = spec.get("required_slots") if hasattr(spec, "get") else None
+            domain.forms[str(form)] = frozenset(map(str, required if isinstance(required, list) else []))
         responses = data.get("responses") or {}
         for name in responses:
             domain.responses[str(name)] = (str(path), line_of(responses, name))
@@ -85,6 +95,17 @@ def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
                                                                   if hasattr(c, "get")))
                 for variant in responses[name] or [] if hasattr(variant, "get") and isinstance(variant.get("condition"), list))
     return domain
+
+
+def _read_mappings(slots: dict, domain: Domain) -> None:
+    """Which user steps may fill each slot (Rasa's ``action_extract_slots``, after every user message)."""
+    for slot, spec in slots.items():
+        for mapping in (spec.get("mappings") if hasattr(spec, "get") else None) or []:
+            kind = mapping.get("type") if hasattr(mapping, "get") else None
+            if kind == "from_entity" and mapping.get("entity") is not None:
+                domain.entity_slots.setdefault(str(mapping["entity"]), set()).add(str(slot))
+            elif kind in ("from_text", "from_intent", "from_trigger_intent"):
+                domain.message_slots.add(str(slot))
 
 
 def check_payloads(domain_dir: Path, domain: Domain) -> list[Problem]:
@@ -149,7 +170,8 @@ def check_stories_and_rules(paths: list[Path], domain: Domain) -> list[Problem]:
                     intent, action = step.get("intent"), step.get("action")
                     if intent and intent not in domain.intents:
                         problems.append(Problem(str(path), line, f"unknown intent '{intent}' in {section[:-1]} '{block.get(section[:-1]) or block.get('story') or block.get('rule')}'"))
-                    if action and action not in domain.actions and action not in domain.responses and action not in DEFAULT_ACTIONS:
+                    if (action and action not in domain.actions and action not in domain.responses
+                            and action not in DEFAULT_ACTIONS and action not in domain.forms):  # a form is an action
                         problems.append(Problem(str(path), line, f"unknown action or response '{action}'"))
     return problems
 

@@ -1579,3 +1579,89 @@ def test_a_reply_named_by_a_constant_another_module_imports_and_sends_is_checked
     edit(project / "domain" / "responses.yml", "好的，请再说一遍您希望师傅哪天上门", "好的（{status_label}），请再说一遍您希望师傅哪天上门")
     assert any("utter_visit_time_ask_again: nothing fills {status_label} where actions/escalation.py" in p
                for p in errors_for(project)), errors_for(project)
+
+
+GOODBYE = "    - text: 感谢您的来访，再见！"
+GOODBYE_NAMED = "    - text: 感谢您的来访，{customer_name}，再见！"
+GOODBYE_RULE_FILLED = "  - rule: goodbye\n    condition: [{slot_was_set: [{customer_name: 张三}]}]\n    steps:"
+
+
+def goodbye_story(project, name: str, steps: str) -> str:
+    """A story appended to nlu_data/stories.yml, ending with the goodbye; its first line's text."""
+    first = f"  - story: {name}"
+    with (project / "nlu_data" / "stories.yml").open("a", encoding="utf-8") as stories:
+        stories.write(f"{first}\n    steps:\n{steps}      - intent: goodbye\n      - action: utter_goodbye\n")
+    return first
+
+
+def test_a_slot_only_an_action_that_never_sets_it_runs_before_is_refused(project):
+    """Found in review: any action before the reply counted as filling every slot, so a story where the
+    satisfaction score is recorded and the goodbye says "{customer_name}" passed, and read "None" to a customer
+    nobody identified (``action_record_csat`` sets csat_asked and csat_done only). The shipped story that says
+    the goodbye after the identification still passes: the name is set there through ``identified()``, a
+    function of another module the action calls."""
+    edit(project / "domain" / "responses.yml", GOODBYE, GOODBYE_NAMED)
+    edit(project / "nlu_data" / "rules.yml", "  - rule: goodbye\n    steps:", GOODBYE_RULE_FILLED)
+    assert not [p for p in errors_for(project) if "utter_goodbye:" in p]
+    first = goodbye_story(project, "a score, then goodbye",
+                          "      - intent: csat_score\n      - action: action_record_csat\n")
+    step = line_of(project, "nlu_data/stories.yml", first) + 5
+    refused = [p for p in errors_for(project) if "utter_goodbye:" in p]
+    assert refused == [f"domain/responses.yml:{line_of(project, 'domain/responses.yml', GOODBYE_NAMED)}: utter_goodbye: "
+                       "{customer_name} would read \"None\" to a customer whose customer_name is not known: "
+                       f"stories.yml:{step} (story 'a score, then goodbye') says this reply with nothing before it "
+                       "filling that slot; leave {customer_name} out, or have the action that fills customer_name "
+                       "say it"], refused
+
+
+def test_an_entity_fills_only_the_slots_mapped_from_it(project):
+    """Rasa 3 fills a slot from an entity only through a ``from_entity`` mapping: an entity named like a slot
+    mapped otherwise (customer_name: custom) fills nothing, and passed; one of another name mapped to the slot
+    fills it."""
+    edit(project / "domain" / "responses.yml", GOODBYE, GOODBYE_NAMED)
+    edit(project / "nlu_data" / "rules.yml", "  - rule: goodbye\n    steps:", GOODBYE_RULE_FILLED)
+    edit(project / "domain" / "core.yml", "entities:\n", "entities:\n  - customer_name\n  - person\n")
+    goodbye_story(project, "a name said", "      - intent: inform\n        entities: [{customer_name: 张三}]\n")
+    assert [p for p in errors_for(project) if "utter_goodbye:" in p and "(story 'a name said')" in p]
+    edit(project / "domain" / "core.yml", "  customer_name:\n    type: text\n    influence_conversation: false\n"
+         "    mappings: [{type: custom}]", "  customer_name:\n    type: text\n    influence_conversation: false\n"
+         "    mappings: [{type: from_entity, entity: person}]")
+    assert [p for p in errors_for(project) if "utter_goodbye:" in p and "(story 'a name said')" in p]
+    edit(project / "nlu_data" / "stories.yml", "entities: [{customer_name: 张三}]", "entities: [{person: 张三}]")
+    assert not [p for p in errors_for(project) if "utter_goodbye:" in p]
+
+
+def test_an_action_that_names_its_slot_at_run_time_may_fill_any_and_is_named_in_a_warning(project):
+    """Which slots ``SlotSet(slot, …)`` sets, with ``slot`` computed, cannot be read: a reply after that action
+    is not refused (it may fill the slot), and a warning says the check is loose there."""
+    (project / "actions" / "remembered.py").write_text(
+        "from rasa_sdk import Action\nfrom rasa_sdk.events import SlotSet\n\n\n"
+        "class ActionRemember(Action):\n    def name(self):\n        return \"action_remember\"\n\n"
+        "    async def run(self, dispatcher, tracker, domain):\n"
+        "        return [SlotSet(slot, value) for slot, value in tracker.latest_message.get(\"kept\", {}).items()]\n",
+        encoding="utf-8")
+    edit(project / "domain" / "core.yml", "actions:\n", "actions:\n  - action_remember\n")
+    edit(project / "domain" / "responses.yml", GOODBYE, GOODBYE_NAMED)
+    edit(project / "nlu_data" / "rules.yml", "  - rule: goodbye\n    steps:", GOODBYE_RULE_FILLED)
+    first = goodbye_story(project, "remembered", "      - intent: greet\n      - action: action_remember\n")
+    step = line_of(project, "nlu_data/stories.yml", first) + 3
+    assert not [p for p in errors_for(project) if "utter_goodbye:" in p]
+    warned = [p for p in problems_for(project) if "action_remember:" in p]
+    assert warned == [f"nlu_data/stories.yml:{step}: warning: action_remember: which slots it fills is not known "
+                      "(actions/remembered.py:10 names the slot it sets at run time), so every slot counts as filled "
+                      "after it; a reply said after it that shows a slot it does not fill would read \"None\""], warned
+
+
+def test_a_form_fills_only_the_slots_it_requests(project):
+    """A form before the reply counted as filling every slot; it fills those it requests (``required_slots``).
+    A story running it is not named for an unknown action: a form is one."""
+    edit(project / "domain" / "responses.yml", GOODBYE, GOODBYE_NAMED)
+    edit(project / "nlu_data" / "rules.yml", "  - rule: goodbye\n    steps:", GOODBYE_RULE_FILLED)
+    edit(project / "domain" / "core.yml", "actions:\n", "forms:\n  visit_form:\n    required_slots: [phone_number]\n\nactions:\n")
+    goodbye_story(project, "a visit form", "      - intent: book_visit\n      - action: visit_form\n"
+                                           "      - active_loop: visit_form\n      - active_loop: null\n")
+    errors = errors_for(project)
+    assert not [p for p in errors if "visit_form" in p], errors
+    assert [p for p in errors if "utter_goodbye:" in p and "(story 'a visit form')" in p], errors
+    edit(project / "domain" / "core.yml", "required_slots: [phone_number]", "required_slots: [phone_number, customer_name]")
+    assert not [p for p in errors_for(project) if "utter_goodbye:" in p]
