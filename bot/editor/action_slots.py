@@ -103,7 +103,8 @@ def _definition(function, constants: dict, imported: dict) -> Definition:
         called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
         first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg in ("key", "name")), None)
         if called in SLOT_EVENTS:
-            value = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "value"), None)
+            value = (node.args[1] if len(node.args) > 1
+                     else next((k.value for k in node.keywords if k.arg == "value"), None))
             slot = _string(first, constants, imported) if first is not None else None
             if slot is None:
                 computed.append(node.lineno)
@@ -204,7 +205,8 @@ def action_slots(modules: tuple[tuple[str, str], ...]) -> ActionSlots:
         while pending:  # the actions it runs in the same turn, theirs too
             other = pending.pop()
             done.add(other)
-            if other is not ANY_ACTION and other not in direct and (other in DEFAULT_ACTIONS or other.startswith(PREFIX)):
+            if other is not ANY_ACTION and other not in direct and (
+                    other in DEFAULT_ACTIONS or other.startswith(PREFIX)):
                 continue  # Rasa's own, or a reply: fills nothing
             if other not in direct:  # named at run time, or not read: any of them
                 pending |= set(direct) - done

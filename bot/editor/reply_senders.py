@@ -34,7 +34,9 @@ it up, ``said in PROOF_PROMPTS``, ``last_said(tracker) == OFFER``, ``just_asked(
 ``bot.editor.reply_reads``), in a sender given values
 it cannot read (``**marker(channel)``, a dictionary built elsewhere), or in a content file, is *not
 determined*: who sends it and with what is not known, and the caller falls back to every name the code
-passes anywhere (no false refusals).
+passes anywhere (no false refusals). Such a name leaves undetermined every reply it begins (it may be the start
+of one the code builds), but for one a function returns as written (``return "utter_ask_selfhelp_worked"``): that
+reply only. A function returning reply names its callers send is read by ``bot.editor.reply_functions``.
 """
 from __future__ import annotations
 
@@ -84,6 +86,12 @@ class ModuleSends:
     # senders of a name imported from another module (``from actions.visits import ASK_TIME_AGAIN``):
     # (that module's label, the name there, the sender with its pattern empty)
     imported_sends: tuple[tuple[str, str, Sender], ...] = ()
+    # regexes of reply names a function returns as written (``return "utter_ask_selfhelp_worked"``), matched
+    # whole: its caller gets that name, not the start of one to build (as a prefix it loosened every longer name)
+    whole: tuple[str, ...] = ()
+    # functions returning reply names whose every call here is sent or tested (``bot.editor.reply_functions``):
+    # (function, regexes of the names it returns); loose if another module does more with a call of it than test it
+    returners: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def _pattern(node: ast.AST) -> str | None:
@@ -234,6 +242,11 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
     imported_sends: list[tuple[str, str, Sender]] = []
     nodes = list(ast.walk(tree))  # walked once: walking is most of this check's time
     imported = _imported(tree, nodes)
+    from bot.editor.reply_functions import returners, senders_only
+
+    returning = returners(tree)
+    sent_calls: set[int] = set()  # calls of those functions a sender sends, and names assigned one that it sends
+    sent_names: set[int] = set()
     for call in nodes:
         if not isinstance(call, ast.Call):
             continue
@@ -242,7 +255,8 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
         # *args, which move the reply's argument: its name is then written elsewhere, as before
         if method in helper_of and isinstance(call.func, ast.Name) and not any(isinstance(a, ast.Starred) for a in call.args):
             scopes = _assignments(tree) if scopes is None else scopes
-            senders_found += _helper_call(call, helper_of[method], constants, used_by_senders, label, scopes)
+            senders_found += _helper_call(call, helper_of[method], constants, used_by_senders, label, scopes,
+                                          (returning, sent_calls, sent_names))
             continue
         if method not in SENDERS:
             continue
@@ -272,6 +286,13 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
             values = scopes.get(id(call), {}).get(named.id, [])
             if len(values) != 1:
                 continue
+            if _returns_a_call(values[0], returning):  # question = open_question(tracker): sent here, tested elsewhere
+                names = _keyword_names(call, scopes.get(id(call), {}))
+                names = names - {where} if names is not None and isinstance(where, str) else names
+                sent_names.add(id(named))
+                senders_found += _returner_senders(values[0], returning, sent_calls, f"{label}:{call.lineno}",
+                                                   names, fills_slots)
+                continue
             held = local_names.setdefault((id(scopes[id(call)]), named.id), [0, []])
             held[0] += 1
             pending = held[1]
@@ -281,6 +302,10 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
         for expression, branch in _name_expressions(named):
             names = _keyword_names(call, (scopes or {}).get(id(call), {}), branch)
             names = names - {where} if names is not None and isinstance(where, str) else names
+            if _returned_by(expression, returning) and pending is senders_found:  # not through a name: sent
+                pending += _returner_senders(expression, returning, sent_calls, f"{label}:{call.lineno}", names,
+                                             fills_slots)
+                continue
             if isinstance(expression, ast.Name) and expression.id in constants:
                 used_by_senders[expression.id] = used_by_senders.get(expression.id, 0) + 1
                 pattern = _pattern(constants[expression.id])
@@ -331,10 +356,41 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
     for value, attribute in _class_attributes(nodes):
         consumed.add(id(value))
         attributes.append((attribute, _pattern(value), f"{label}:{value.lineno}"))
-    loose = [pattern for node in nodes if isinstance(node, (ast.Constant, ast.JoinedStr)) and id(node) not in consumed
-             and (pattern := _pattern(node)) is not None and pattern.startswith(re.escape(PREFIX)) and pattern != TAG]
+    theirs = senders_only(tree, returning, sent_calls, sent_names) if returning else set()
+    for name in theirs:  # every call of it sent or tested here: its names are its senders'
+        consumed.update(id(n) for expression, _ in returning[name] for n in ast.walk(expression))
+    returned = {id(expression) for node in nodes if isinstance(node, ast.Return) and node.value is not None
+                for expression, _ in _name_expressions(node.value) if isinstance(expression, ast.Constant)}
+    loose, whole = [], []
+    for node in nodes:
+        if (isinstance(node, (ast.Constant, ast.JoinedStr)) and id(node) not in consumed
+                and (pattern := _pattern(node)) is not None and pattern.startswith(re.escape(PREFIX)) and pattern != TAG):
+            (whole if id(node) in returned else loose).append(pattern)
     return ModuleSends(tuple(senders), tuple(loose), tuple(private), tuple(members), tuple(attributes),
-                       tuple(attribute_sends), tuple(imported_sends))
+                       tuple(attribute_sends), tuple(imported_sends), tuple(whole),
+                       tuple((name, tuple(p for _, p in returning[name])) for name in sorted(theirs)))
+
+
+def _returned_by(expression: ast.AST, returning: dict) -> bool:
+    """Whether an expression is a call of a function returning reply names (``open_question(tracker)``)."""
+    return (isinstance(expression, ast.Call) and isinstance(expression.func, ast.Name)
+            and expression.func.id in returning)
+
+
+def _returns_a_call(value: ast.AST, returning: dict) -> bool:
+    """Whether a value may be a call of a function returning reply names (``None if c else open_question(t)``)."""
+    return any(_returned_by(expression, returning) for expression, _ in _name_expressions(value))
+
+
+def _returner_senders(value: ast.AST, returning: dict, sent_calls: set[int], where: str, names, fills_slots: bool,
+                      through: str = "") -> list[tuple[None, Sender]]:
+    """A sender of each name the function called in ``value`` returns (``None if c else open_question(t)``)."""
+    found = []
+    for expression, _ in _name_expressions(value):
+        if _returned_by(expression, returning):
+            sent_calls.add(id(expression))
+            found += [(None, Sender(p, where, names, fills_slots, through)) for _, p in returning[expression.func.id]]
+    return found
 
 
 def _imported(tree: ast.Module, nodes: list[ast.AST]) -> dict[str, tuple[str, str]]:
@@ -383,12 +439,28 @@ def attribute_senders(modules: list[tuple[str, str]], sends: list[ModuleSends], 
 
 
 def _helper_call(call: ast.Call, helper, constants: dict, used_by_senders: dict[str, int], label: str,
-                 scopes: dict[int, dict[str, list[ast.AST]]]) -> list[tuple[ast.AST | None, Sender]]:
-    """The senders a call of a helper makes: the reply its argument (or the parameter's default) names."""
+                 scopes: dict[int, dict[str, list[ast.AST]]], returned=({}, set(), set())
+                 ) -> list[tuple[ast.AST | None, Sender]]:
+    """The senders a call of a helper makes: the reply its argument (or the parameter's default) names.
+    ``returned``: the functions returning reply names, and where their calls are sent (``module_sends``)."""
     named = (call.args[helper.index] if len(call.args) > helper.index
              else next((k.value for k in call.keywords if k.arg == helper.parameter), None))
     given = _keyword_names(call, scopes.get(id(call), {}))
     given = None if given is None else given - helper.parameters
+    returning, sent_calls, sent_names = returned
+    held = scopes.get(id(call), {}).get(named.id, []) if isinstance(named, ast.Name) else []
+    value = held[0] if len(held) == 1 else named
+    if value is not None and _returns_a_call(value, returning):
+        if value is not named:
+            sent_names.add(id(named))
+        found = []
+        for send in helper.sends:  # number_during_question(…, question): question = open_question(tracker)
+            names = send.names if not send.forwards else (
+                None if send.names is None or given is None else send.names | given)
+            found += [(e, replace(s, pattern=send.template.replace("\0", s.pattern)))
+                      for e, s in _returner_senders(value, returning, sent_calls, f"{label}:{call.lineno}", names,
+                                                    send.fills_slots, send.where)]
+        return found
     choices = _name_expressions(named) if named is not None else [(None, ())]
     found = []
     for expression, _ in choices:
@@ -451,6 +523,12 @@ def senders_of(modules: list[tuple[str, str]], replies, elsewhere: str,
     lookup = lookups(tuple(source for _, source in modules))
     sends = [module_sends(source, label, helpers, lookup) for label, source in modules]
     loose = [re.compile(p) for m in sends for p in m.loose]
+    whole = [re.compile(p) for m in sends for p in m.whole]
+    from bot.editor.reply_functions import untested_calls
+
+    whole += [re.compile(p) for (label, _), m in zip(modules, sends) for name, patterns in m.returners  # called elsewhere
+              if any(untested_calls(parsed(other), name) for other_label, other in modules
+                     if other_label != label and name in words(other)) for p in patterns]
     imported: dict[tuple[str, str], list[Sender]] = {}
     for m in sends:
         for origin, name, sender in m.imported_sends:
@@ -475,6 +553,7 @@ def senders_of(modules: list[tuple[str, str]], replies, elsewhere: str,
                    + [s for by_name in (by_attribute, by_constant) for p, found in by_name.items()
                       if re.fullmatch(p, reply) for s in found])
         undetermined = (not senders or reply in named_elsewhere or any(p.match(reply) for p in loose)
+                        or any(p.fullmatch(reply) for p in whole)
                         or any(s.names is None for s in senders))
         result[reply] = None if undetermined else senders
     return result

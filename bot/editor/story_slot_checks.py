@@ -46,7 +46,8 @@ def unfilled_story_slots(settings, domain) -> list[Problem]:
             if where is not None and slot not in domain.conditioned.get((path, line), ()):  # said only when it matches
                 problems.append(Problem(path, line, f"{name}: {{{slot}}} would read \"None\" to a customer whose "
                                         f"{slot} is not known: {where} says this reply with nothing before it filling "
-                                        f"that slot; leave {{{slot}}} out, or have the action that fills {slot} say it"))
+                                        f"that slot; leave {{{slot}}} out, or have the action that fills {slot} "
+                                        "say it"))
     return problems + [
         Problem(str(settings.root / "nlu_data" / where.split(":")[0]), int(where.split(":")[1].split(" ")[0]),
                 f"{action}: which slots it fills is not known ({fillers.code.unknown[action]} names the slot it "
@@ -134,7 +135,7 @@ def _action_fills(action: str, fillers: Fillers, where: str) -> set[str] | None:
 
 
 def _entities(entities) -> list[str]:
-    """The entities of a user step: ``[phone_number]``, ``[{phone_number: "…"}]`` or ``[{entity: …, value: …}]``."""
+    """The entities of a user step: ``[phone_number]``, ``[{phone_number: "…"}]``, ``[{entity: …, value: …}]``."""
     names = []
     for entity in entities:
         if hasattr(entity, "get") and "entity" in entity:

@@ -31,7 +31,7 @@ def unsent_replies(settings, domain, modules, helpers, lookup) -> list[Problem]:
             continue
         named |= _reply_words(source)
         sends = module_sends(source, label, helpers, lookup)
-        for pattern in [s.pattern for s in sends.senders] + list(sends.loose) + [p for _, p in sends.constants] + [
+        for pattern in [s.pattern for s in sends.senders] + list(sends.loose) + list(sends.whole) + [p for _, p in sends.constants] + [
                 p for _, patterns in sends.members for p in patterns] + [p for _, p, _ in sends.attributes]:
             (named.add(pattern) if re.fullmatch(r"\w+", pattern) else built.append(pattern))
     for folder in (settings.root / "nlu_data", settings.content_dir, settings.ivr_flows_dir):

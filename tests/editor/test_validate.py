@@ -1665,3 +1665,23 @@ def test_a_form_fills_only_the_slots_it_requests(project):
     assert [p for p in errors if "utter_goodbye:" in p and "(story 'a visit form')" in p], errors
     edit(project / "domain" / "core.yml", "required_slots: [phone_number]", "required_slots: [phone_number, customer_name]")
     assert not [p for p in errors_for(project) if "utter_goodbye:" in p]
+
+
+@pytest.mark.parametrize("reply, old, sender", [
+    # sent by the desk and the waiting room; "utter_ask_selfhelp_worked", returned as written, loosened it as a prefix
+    ("utter_ask_selfhelp_worked_handed_over", "按上面的步骤操作后，问题解决了吗？", "bot/handoff/"),
+    # returned by open_question, and sent by the identification when a number is typed while the question is open
+    ("utter_ask_selfhelp_worked", "按上面的步骤操作后，问题解决了吗？", "actions/identity.py:"),
+    # returned by details_question (an f-string of the fault's intent), through open_question
+    ("utter_ask_fault_detail_fault_tv", "请问电视具体是什么情况？", "actions/identity.py:"),
+])
+def test_a_reply_a_function_returns_is_checked_against_the_senders_of_its_calls(project, reply, old, sender):
+    """``open_question`` (actions/identity.py) returns "utter_ask_selfhelp_worked" or ``details_question``'s
+    f"utter_ask_fault_detail_{fault_type}", which the identification sends when a number is typed while the question
+    is open (escalation.py only tests details_question's answer). Read as names written anywhere, the five replies,
+    and (as a prefix) every reply beginning with "utter_ask_selfhelp_worked", were checked against every value the
+    code passes anywhere: a {status_label} in them passed, and the customer read it unfilled. The shipped words pass."""
+    assert not [p for p in errors_for(project) if f"{reply}:" in p]
+    edit(project / "domain" / "responses.yml", f"  {reply}:\n    - text: {old}",
+         f"  {reply}:\n    - text: （{{status_label}}）{old}")
+    assert any(f"{reply}: nothing fills {{status_label}} where {sender}" in p for p in errors_for(project)), errors_for(project)
