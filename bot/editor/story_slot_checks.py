@@ -33,7 +33,7 @@ class Fillers:
     """What can fill which slot: the domain's mappings and forms, and the actions read from the code."""
     domain: object
     code: ActionSlots
-    loose: dict[str, str] = field(default_factory=dict)  # action -> "file:line (story 'name')" of its first step
+    loose: dict[str, tuple[Path, int | None]] = field(default_factory=dict)  # action -> (file, line) of its first step
 
 
 def unfilled_story_slots(settings, domain) -> list[Problem]:
@@ -49,11 +49,10 @@ def unfilled_story_slots(settings, domain) -> list[Problem]:
                                         f"that slot; leave {{{slot}}} out, or have the action that fills {slot} "
                                         "say it"))
     return problems + [
-        Problem(str(settings.root / "nlu_data" / where.split(":")[0]), int(where.split(":")[1].split(" ")[0]),
-                f"{action}: which slots it fills is not known ({fillers.code.unknown[action]} names the slot it "
+        Problem(str(path), line, f"{action}: which slots it fills is not known ({fillers.code.unknown[action]} names the slot it "
                 f"sets at run time), so every slot counts as filled after it; a reply said after it that shows a "
                 f"slot it does not fill would read \"None\"", WARNING)
-        for action, where in fillers.loose.items()]
+        for action, (path, line) in fillers.loose.items()]
 
 
 def _project_actions(root: Path) -> tuple[tuple[str, str], ...]:
@@ -75,21 +74,21 @@ def _said_unfilled(folder: Path, fillers: Fillers) -> dict[tuple[str, str], str]
             for block in (data.get(section) if isinstance(data, dict) else None) or []:
                 if not hasattr(block, "get"):
                     continue
-                filled: set[str] | None = _filled_by(block.get("condition") or [], fillers, set(), "")
+                filled: set[str] | None = _filled_by(block.get("condition") or [], fillers, set(), None)
                 steps = block.get("steps") or []
                 for index, step in enumerate(steps):
-                    where = f"{path.name}:{item_line(steps, index)} ({kind} '{block.get(kind)}')"
+                    at = (path, item_line(steps, index))
                     action = step.get("action") if hasattr(step, "get") else None
                     if filled is not None and isinstance(action, str) and action.startswith(PREFIX):
                         for slot in slots - filled:
-                            found.setdefault((action, slot), where)
-                    filled = _filled_by([step], fillers, filled, where) if filled is not None else None
+                            found.setdefault((action, slot), f"{path.name}:{at[1]} ({kind} '{block.get(kind)}')")
+                    filled = _filled_by([step], fillers, filled, at) if filled is not None else None
     return found
 
 
-def _filled_by(steps, fillers: Fillers, filled: set[str], where: str) -> set[str] | None:
+def _filled_by(steps, fillers: Fillers, filled: set[str], at: tuple | None) -> set[str] | None:
     """The slots known filled after ``steps``; None when any slot may be (a checkpoint, an ``or``, an action
-    whose slots are not known)."""
+    whose slots are not known, noted at ``at``: the step's file and line)."""
     filled = set(filled)
     domain = fillers.domain
     for step in steps:
@@ -97,11 +96,11 @@ def _filled_by(steps, fillers: Fillers, filled: set[str], where: str) -> set[str
             return ANY  # not a step Kefu reads, or the story goes on from another: say nothing of what follows
         action = step.get("action")
         if isinstance(action, str) and not action.startswith(PREFIX):
-            if (more := _action_fills(action, fillers, where)) is ANY:
+            if (more := _action_fills(action, fillers, at)) is ANY:
                 return ANY
             filled |= more
         if "active_loop" in step and step["active_loop"] is not None:
-            if (more := _action_fills(str(step["active_loop"]), fillers, where)) is ANY:
+            if (more := _action_fills(str(step["active_loop"]), fillers, at)) is ANY:
                 return ANY
             filled |= more
         for setting in step.get("slot_was_set") or []:
@@ -114,22 +113,22 @@ def _filled_by(steps, fillers: Fillers, filled: set[str], where: str) -> set[str
                 filled |= domain.entity_slots.get(entity, set())
             filled |= domain.message_slots
             if EXTRACTS in fillers.code.fills:
-                if (more := _action_fills(EXTRACTS, fillers, where)) is ANY:
+                if (more := _action_fills(EXTRACTS, fillers, at)) is ANY:
                     return ANY
                 filled |= more
     return filled
 
 
-def _action_fills(action: str, fillers: Fillers, where: str) -> set[str] | None:
+def _action_fills(action: str, fillers: Fillers, at: tuple | None) -> set[str] | None:
     """The slots an action or form can fill; None when not known (noted once per action read from the code)."""
     if action in fillers.domain.forms:  # a form asks for its slots (its validation action may set others)
         validation = f"validate_{action}"
-        more = _action_fills(validation, fillers, where) if validation in fillers.code.fills else set()
+        more = _action_fills(validation, fillers, at) if validation in fillers.code.fills else set()
         return None if more is None else set(fillers.domain.forms[action]) | more
     if action in fillers.code.fills:
         slots = fillers.code.fills[action]
-        if slots is None and where:
-            fillers.loose.setdefault(action, where)
+        if slots is None and at is not None:
+            fillers.loose.setdefault(action, at)
         return None if slots is None else set(slots)
     return set() if action in DEFAULT_ACTIONS and action != "..." else None
 
