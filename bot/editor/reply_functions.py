@@ -81,10 +81,18 @@ def _returned(function, functions: dict):
     for name in through:  # a name holding the reply: only returned, compared or tested here
         for node in nodes:
             if (isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load)
-                    and not isinstance(parents.get(id(node)), (ast.Compare, ast.Return, ast.IfExp))
-                    and not is_tested(node, parents)):
+                    and not isinstance(parents.get(id(node)), ast.Compare) and not is_tested(node, parents)
+                    and not isinstance(_receiver(node, parents), ast.Return)):
                 return None
     return (own, callees) if own or callees else None
+
+
+def _receiver(value: ast.AST, parents: dict[int, ast.AST]) -> ast.AST | None:
+    """What takes a value, through the sides of ``a if c else b`` it is one of."""
+    parent = parents.get(id(value))
+    while isinstance(parent, ast.IfExp) and parent.test is not value:
+        value, parent = parent, parents.get(id(parent))
+    return parent
 
 
 def _own_nodes(function) -> tuple[list[ast.AST], dict[int, ast.AST]]:
@@ -138,9 +146,7 @@ def _use_fine(node: ast.Name, parents: dict, fine: set[str], sent_calls: set[int
         return False  # passed on as a function: who calls it is not known
     if id(call) in sent_calls or is_tested(call, parents):
         return True
-    value, parent = call, parents.get(id(call))
-    while isinstance(parent, ast.IfExp) and parent.test is not value:
-        value, parent = parent, parents.get(id(parent))
+    parent = _receiver(call, parents)
     function = parent
     while function is not None and not isinstance(function, FUNCTIONS):
         function = parents.get(id(function))
