@@ -435,7 +435,10 @@
       return ticket ? t("closed_call_lost_ticket", { ticket_id: result.ticket_id })
         : t(result.customer_gone ? "closed_call_lost_unanswered" : "closed_call_lost");
     }
-    return result.customer_gone ? t("closed_customer_gone") : ticket ? t("closed_with_ticket", { ticket_id: result.ticket_id }) : t("closed_" + disposition);
+    if (result.customer_gone) {  // a follow-up ticket or callback the agent chose is still made: say its number
+      return ticket ? t("closed_customer_gone_ticket", { ticket_id: result.ticket_id }) : t("closed_customer_gone");
+    }
+    return ticket ? t("closed_with_ticket", { ticket_id: result.ticket_id }) : t("closed_" + disposition);
   }
 
   function start() {
