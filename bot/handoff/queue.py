@@ -501,15 +501,9 @@ class HandoffQueue:
         customer's abandonment (``handoff_abandoned``, reason ``customer_gone``, or ``call_lost`` for a call
         whose process died, the wait until they left, and the agent), not an answer: no handle time, no
         disposition."""
-        now = self.clock()
-        since, claimed_at = await self._release(conversation_id, agent_id, now, "customer_gone", words, answered=False)
-        entry = await self.entry(conversation_id)
-        left = min(left_at, now)
-        await self._record(conversation_id, "handoff_abandoned", entry["channel"], {
-            "reason": gone_reason(entry["channel"]), "skill": entry["skill"],
-            "wait_s": round(max(0.0, left - since), 3),
-            "left_at": round(left, 3), "removed_at": round(now, 3), "agent_id": agent_id,
-            "claimed_wait_s": round(claimed_at - since, 3)})
+        await self._release(conversation_id, agent_id, self.clock(), "customer_gone", words, answered=False,
+                            owed=json.dumps({"unanswered": True, "left_at": left_at}))
+        await self.close_recorded(conversation_id)  # noted as owed by the script, as an answered close's event is
         logger.info("handoff.closed_unanswered conversation=%s agent=%s", conversation_id, agent_id)
 
     async def estimated_wait(self, skill: str, channel: str = "") -> float:
@@ -607,7 +601,8 @@ class HandoffQueue:
         """``handoff_closed`` for the agent's close last noted in the record (``CLOSE_FIELD``), unless recorded already,
         under an id of the close's own (a second recording is stored once, bot.outcomes); ``late``: by the waiting
         room (``bot.handoff.handback.finish_owed``) or before a script writes the record anew (``_unless_owed``), for a
-        close cut off after its script, dated when it was made. Its times are the record's, as the script left them."""
+        close cut off after its script, dated when it was made. Its times are the record's, as the script left them.
+        For a close of a customer gone before any exchange (:meth:`close_unanswered`), their ``handoff_abandoned``."""
         key = keys.conversation(conversation_id)
         owed, agent_id, disposition, skill, channel, claimed_at, ended_at, since, enqueued_at = (
             as_text_or_none(v) for v in await self.redis.hmget(key, [
@@ -617,13 +612,22 @@ class HandoffQueue:
             return
         noted = json.loads(owed)
         claimed, closed_at, lost_at = float(claimed_at), float(ended_at), noted.get("lost_at")
-        ended = closed_at if lost_at is None else max(claimed, min(lost_at, closed_at))  # as _CLOSE's handle time
-        lost = {"reason": gone_reason(channel), "left_at": round(ended, 3)} if lost_at is not None else {}
+        waited_from = float(since or enqueued_at)  # as _WAITING_SINCE reads it
         mark = close_mark({"agent_id": agent_id, "claimed_at": claimed})
-        await self._closed_event(conversation_id, skill, channel, agent_id, disposition, noted["note"],
-                                 ended - claimed, claimed - float(since or enqueued_at),  # as _WAITING_SINCE reads it
-                                 event_id=event_id_of(conversation_id, mark, "handoff_closed"),
-                                 at=closed_at if late else None, lost=lost)
+        if noted.get("unanswered"):  # the customer's abandonment, not an answer: no disposition, no handle time
+            left = min(noted["left_at"], closed_at)
+            await self._record(conversation_id, "handoff_abandoned", channel, {
+                "reason": gone_reason(channel), "skill": skill, "wait_s": round(max(0.0, left - waited_from), 3),
+                "left_at": round(left, 3), "removed_at": round(closed_at, 3), "agent_id": agent_id,
+                "claimed_wait_s": round(claimed - waited_from, 3)},
+                event_id=event_id_of(conversation_id, mark, "handoff_abandoned"), at=closed_at if late else None)
+        else:
+            ended = closed_at if lost_at is None else max(claimed, min(lost_at, closed_at))  # as _CLOSE's handle time
+            lost = {"reason": gone_reason(channel), "left_at": round(ended, 3)} if lost_at is not None else {}
+            await self._closed_event(conversation_id, skill, channel, agent_id, disposition, noted["note"],
+                                     ended - claimed, claimed - waited_from,
+                                     event_id=event_id_of(conversation_id, mark, "handoff_closed"),
+                                     at=closed_at if late else None, lost=lost)
         await self.redis.hdel(key, CLOSE_FIELD)
 
     async def _closed_event(self, conversation_id: str, skill: str, channel: str, agent_id: str, disposition: str,

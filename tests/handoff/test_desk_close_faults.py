@@ -167,6 +167,32 @@ async def test_a_close_cut_off_after_its_script_is_recorded_once_dated_then(cloc
         assert await queue.waiting("billing") == [conversation_id], "queued again"
 
 
+async def test_a_close_of_a_customer_gone_cut_off_after_its_script_is_recorded_once_dated_then(
+        clock, kefu_env, redis, redis_url, rules, events, conversations):  # noqa: F811
+    """The same gap for the close of a customer gone before any exchange (bot.handoff.unanswered): their
+    ``handoff_abandoned`` was recorded after the script with nothing owed, and a close cut off in between lost it:
+    the reports never saw that customer give up. Recorded later now, once, dated when the close was made."""
+    queue = queue_giving_up(redis_url, clock, rules, events)
+    conversation_id = "close-unanswered-cut"
+    await waiting_for_a_person(conversations, conversation_id)
+    await served(queue, kefu_env, HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    left_at = clock() + 5  # the page closed 5 s after 王芳 took the conversation, before a word was exchanged
+    clock.advance(90)
+    closed_at = clock()
+    redis_stops_answering_after(queue, "_close", redis_url)
+    with pytest.raises(aioredis.RedisError):
+        await queue.close_unanswered(conversation_id, "wang", left_at)
+    await redis_answers_again(redis)
+    assert await queue.serving("wang") == [], "the script ended the contact"
+    await finished_by_the_waiting_room(queue, conversations, clock, conversation_id)
+
+    gave_up = events.data("handoff_abandoned")
+    assert [(d["agent_id"], d["reason"], d["left_at"], d["removed_at"], d["at"]) for d in gave_up] == \
+        [("wang", "customer_gone", round(left_at, 3), round(closed_at, 3), utc(closed_at))], "once, dated then"
+    assert events.data("handoff_closed") == [], "no answer recorded"
+    assert await redis.lrange(keys.handle_times("billing"), 0, -1) == [], "no handle time"
+
+
 async def pressed_as_the_hand_back_is_cut_off(queue, clock, redis, redis_url, conversations, conversation_id: str,
                                              pressed: str, meanwhile=None):
     """The waiting customer presses ``pressed``; the waiting room takes them out of the queue, and Redis stops
