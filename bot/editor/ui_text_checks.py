@@ -122,7 +122,7 @@ def built_text_values(content_dir: Path) -> dict[str, dict[str, tuple[str, ...]]
     from bot.handoff.context import SELFHELP_ANSWERS, SPEAKERS
     from bot.handoff.tickets import DISPOSITIONS
     from bot.handoff.desk_proof import state as proof_state
-    from bot.handoff.glance import OUTCOME_ORDER
+    from bot.handoff.glance import CALL_LOST_MIDWAY, OUTCOME_ORDER
     from bot.handoff.masking import AWAITING_PROOF
     from bot.handoff.packet import HANDOFF_REASONS
     from bot.handoff.supervisor import agent_state
@@ -147,7 +147,8 @@ def built_text_values(content_dir: Path) -> dict[str, dict[str, tuple[str, ...]]
         "channel_": tuple(dict.fromkeys(contact_channels() + CONTACT_CHANNELS + ("",))),
         "state_": tuple(sorted(states)),  # an agent's on the supervisor's page
         # what a contact came to ("" still going), or Kefu's own call or text's latest result
-        "glance_outcome_": OUTCOME_ORDER + tuple(f"contact_{result}" for result in ATTEMPT_RESULTS) + ("",),
+        "glance_outcome_": OUTCOME_ORDER + (CALL_LOST_MIDWAY,) + tuple(f"contact_{result}" for result in ATTEMPT_RESULTS)
+        + ("",),
         "ticket_kind_": kinds,  # a work item's, a customer's open ticket, a ledger item on the glance
         "disposition_": DISPOSITIONS,  # how an agent closed a past contact (the glance)
         "reason_": HANDOFF_REASONS,  # why the customer was handed over (a missing one read 其他)

@@ -26,6 +26,7 @@ from bot.outcomes.events import customer_key
 BILLS_SHOWN = 3
 CONTACTS_SHOWN = 6
 CONTACT_LOOKBACK = dt.timedelta(days=90)
+CALL_LOST_MIDWAY = "handoff_call_lost"  # the outcome of an agent's contact whose call was lost midway
 # What a contact came to, most telling first: the first of these among its events names it.
 OUTCOME_ORDER = ("handoff_closed", "ticket_created", "callback_booked", "voice_message_left", "ivr_voicemail_left",
                  "voicemail_received", "resolved_by_selfhelp_while_waiting", "selfhelp_resolved", "knowledge_answered", "contact_answered",
@@ -123,6 +124,8 @@ def recent_contacts(repository: Repository, customer: Customer, current: str, no
         contact["kinds"].append(row["kind"])
         if row["kind"] == "handoff_closed":  # a transfer's names its group ("transfer:tv"): the desk's words are the kind's
             contact["disposition"] = ((row["data"] or {}).get("disposition") or "").split(":", 1)[0]
+            # a call lost after words with the agent keeps their disposition (HandoffQueue.close): shown as lost
+            contact["lost"] = (row["data"] or {}).get("reason") == "call_lost"
         if row["kind"] == "contact_attempted":  # Kefu's own call or message: its latest result
             contact["attempt"] = f"contact_{(row['data'] or {}).get('result') or 'placed'}"
     listed = [(conversation_id, contact, conversation_id == current and index == len(segments) - 1)
@@ -131,6 +134,13 @@ def recent_contacts(repository: Repository, customer: Customer, current: str, no
     newest = sorted(listed, key=lambda item: item[1]["last"], reverse=True)[:CONTACTS_SHOWN]
     return [{"conversation": mask_text(conversation_id), "current": is_current,
              "channel": contact["channel"], "started_at": iso(contact["started"]), "last_at": iso(contact["last"]),
-             "outcome": next((k for k in OUTCOME_ORDER if k in contact["kinds"]), contact.get("attempt")),
+             "outcome": _outcome(contact),
              "disposition": contact["disposition"] or None}
             for conversation_id, contact, is_current in newest]
+
+
+def _outcome(contact: dict) -> str | None:
+    """The contact's outcome as the glance names it: its first kind in OUTCOME_ORDER (``handoff_call_lost`` for an
+    agent's contact whose call was lost midway), else Kefu's own last attempt."""
+    outcome = next((k for k in OUTCOME_ORDER if k in contact["kinds"]), contact.get("attempt"))
+    return CALL_LOST_MIDWAY if outcome == "handoff_closed" and contact.get("lost") else outcome

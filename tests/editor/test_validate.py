@@ -1095,6 +1095,7 @@ BUILT_TEXTS = [
     ("agent_desk.zh.json", "close_confirm_callback"), ("agent_desk.zh.json", "closed_resolved"),
     ("agent_desk.zh.json", "closed_call_lost"), ("agent_desk.zh.json", "closed_call_lost_unanswered"),
     ("agent_desk.zh.json", "closed_call_lost_ticket"), ("agent_desk.zh.json", "closed_customer_gone_ticket"),
+    ("agent_desk.zh.json", "glance_outcome_handoff_call_lost"),
     ("ledger.zh.json", "result_no_answer"), ("ledger.zh.json", "result_fixed"), ("ledger.zh.json", "followup_done"),
 ]
 

@@ -41,6 +41,10 @@ def test_a_verified_customer_shows_plan_bills_ledger_contacts_and_tier_with_numb
         await record("ivr:CA1", "contact_started", channel="ivr", database_url=repo.url,
                      customer=f"customer:{customer.id}")
         await record("ivr:CA1", "handoff_closed", channel="ivr", database_url=repo.url, disposition="ticket")
+        await record("ivr:CA2", "contact_started", channel="ivr", database_url=repo.url,
+                     customer=f"customer:{customer.id}")
+        await record("ivr:CA2", "handoff_closed", channel="ivr", database_url=repo.url, disposition="resolved",
+                     reason="call_lost", left_at=1.0)
         await record("wx-earlier", "selfhelp_sent", channel="wechat", database_url=repo.url, selfhelp_id="tv_no_signal")
         await record("web-stranger", "contact_started", channel="webchat", database_url=repo.url,
                      customer=f"customer:{other.id}")
@@ -58,9 +62,11 @@ def test_a_verified_customer_shows_plan_bills_ledger_contacts_and_tier_with_numb
     assert [i["ticket_id"] for i in shown["ledger"]] == [open_ticket], "only open items, only hers"
     assert "*******0002" in shown["ledger"][0]["summary"]
     by_conversation = {c["conversation"]: c for c in shown["contacts"]}
-    assert set(by_conversation) == {"ivr:CA1", "wx-earlier"}
+    assert set(by_conversation) == {"ivr:CA1", "ivr:CA2", "wx-earlier"}
     assert by_conversation["ivr:CA1"]["outcome"] == "handoff_closed"
     assert by_conversation["ivr:CA1"]["disposition"] == "ticket"
+    assert by_conversation["ivr:CA2"]["outcome"] == "handoff_call_lost", "lost midway: not shown as ended well"
+    assert by_conversation["ivr:CA2"]["disposition"] == "resolved", "the agent's disposition, kept"
     assert by_conversation["wx-earlier"]["channel"] == "wechat"
     assert shown["contact"]["callback_phone"]["corrected_by"] is None
 
