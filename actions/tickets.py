@@ -46,7 +46,7 @@ def selfhelp_tried_for(tracker: Tracker, faults: list[str]) -> list[SelfHelpEntr
     """The self-help sent in the conversation for ``faults`` only. Found in review: with two faults named, one
     joining its open repair and the other filed anew, the new repair listed the first fault's self-help too
     (``selfhelp_sent`` holds every fault's)."""
-    entries = (catalogue().get(entry_id) for entry_id in tracker.get_slot("selfhelp_sent") or [])
+    entries = map(catalogue().get, tracker.get_slot("selfhelp_sent") or [])
     return [entry for entry in entries if entry is not None and entry.fault_type in faults]
 
 

@@ -109,9 +109,13 @@ def _naming_text(path: Path, settings) -> str:
 
 def code_modules(settings) -> list[tuple[str, str]]:
     """(label, text) of each module that may send a reply: the project's actions, Kefu's bot and voice."""
-    actions = [(_label(path, settings.root), path.read_text(encoding="utf-8"))
-               for path in sorted((settings.root / "actions").rglob("*.py"))]
-    return actions + list(_kefu_modules(*(_stamp(KEFU / folder) for folder in ("bot", "voice"))))
+    return list(action_modules(settings)) + list(_kefu_modules(*(_stamp(KEFU / folder) for folder in ("bot", "voice"))))
+
+
+def action_modules(settings) -> tuple[tuple[str, str], ...]:
+    """(label, text) of each module of the project's ``actions/``."""
+    return tuple((_label(path, settings.root), path.read_text(encoding="utf-8"))
+                 for path in sorted((settings.root / "actions").rglob("*.py")))
 
 
 def _stamp(folder: Path) -> tuple:

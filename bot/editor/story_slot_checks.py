@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.editor.action_slots import ActionSlots, action_slots
-from bot.editor.placeholder_checks import PLACEHOLDER
+from bot.editor.placeholder_checks import PLACEHOLDER, action_modules
 from bot.editor.problems import WARNING, Problem
 from bot.editor.reference_checks import DEFAULT_ACTIONS
 from bot.editor.reply_senders import PREFIX
@@ -37,7 +37,7 @@ class Fillers:
 
 
 def unfilled_story_slots(settings, domain) -> list[Problem]:
-    fillers = Fillers(domain, action_slots(_project_actions(settings.root)))
+    fillers = Fillers(domain, action_slots(action_modules(settings)))
     said = _said_unfilled(settings.root / "nlu_data", fillers)
     problems = []
     for path, line, name, text in domain.texts:
@@ -53,11 +53,6 @@ def unfilled_story_slots(settings, domain) -> list[Problem]:
                 f"sets at run time), so every slot counts as filled after it; a reply said after it that shows a "
                 f"slot it does not fill would read \"None\"", WARNING)
         for action, (path, line) in fillers.loose.items()]
-
-
-def _project_actions(root: Path) -> tuple[tuple[str, str], ...]:
-    return tuple((str(path.relative_to(root)), path.read_text(encoding="utf-8"))
-                 for path in sorted((root / "actions").rglob("*.py")))
 
 
 def _said_unfilled(folder: Path, fillers: Fillers) -> dict[tuple[str, str], str]:
