@@ -13,10 +13,16 @@
   write_eof()``, logged), and left the session "upgrading": its polls got only no-ops and what the server
   sent it was held, so a page still polling heard nothing until it timed out and reconnected. Such an
   upgrade now ends as a closed websocket does, and the session goes on polling.
+* A request for a session Engine.IO does not know (a page still polling after a server restart, or after
+  its session ended) is answered 400, and the page connects again with a new session: normal operation.
+  Engine.IO logged it ``Invalid session <sid>`` at ERROR, once per process (an operator paged for every
+  restart), on a console handler of its own besides Kefu's. :class:`EngineIOLog` says it as one INFO line
+  (``webchat.engineio.old_session_refused``) and passes on Engine.IO's errors as before.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -27,6 +33,26 @@ from socketio import AsyncServer
 from websockets.connection import OPEN
 
 ROUTE_NAME = "kefu_engineio"
+STALE_SESSION = "Invalid session "  # how Engine.IO 4.8 words its refusal of an unknown session id
+
+logger = logging.getLogger(__name__)
+
+
+class EngineIOLog(logging.LoggerAdapter):
+    """Engine.IO's logger (``engineio_logger``): its errors as before, its refusal of a page's old session
+    as what it is. Only errors pass: its info lines carry every packet a page sends (what customers type)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("engineio.server"), {})
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(msg, str) and msg.startswith(STALE_SESSION):
+            sid = msg[len(STALE_SESSION):].split(" ", 1)[0]
+            logger.info("webchat.engineio.old_session_refused sid=%s hint=a page asked with a session this "
+                        "worker does not know (the server restarted, or the session ended); the page "
+                        "reconnects with a new one", sid)
+        elif level >= logging.ERROR:
+            self.logger.log(level, msg, *args, **kwargs)
 
 
 def attach_engineio(app: Sanic, sio: AsyncServer, socketio_path: str) -> None:

@@ -149,3 +149,27 @@ async def test_a_dropped_websocket_upgrade_leaves_the_page_polling(redis_url, re
 
 async def _true(value) -> bool:
     return bool(value)
+
+
+async def test_a_page_polling_after_a_restart_is_one_info_line_not_an_error(redis_url, redis, caplog):  # noqa: F811
+    """A page still polling with its session from before a server restart is refused (400) and reconnects:
+    normal operation. Engine.IO logged ``Invalid session <sid>`` at ERROR, once per process, paging an
+    operator after every restart; now one INFO line says what happened, and nothing reaches WARNING."""
+    caplog.set_level(logging.INFO)
+    async with aiohttp.ClientSession() as http:
+        async with served_chat(redis_url) as (url, _channel, _connections):
+            old_sid = await open_polling(http, url)
+        async with served_chat(redis_url) as (url, _channel, connections):  # the server, restarted
+            for method in (http.get, http.post):  # its next poll, and what it sends meanwhile
+                async with method(engineio_url(url, old_sid), **({"data": "3"} if method == http.post else {})) as old:
+                    assert old.status == 400
+            assert await open_polling(http, url), "the page connects again with a new session"
+            async with http.post(engineio_url(url, await open_polling(http, url)), data="1"):
+                pass
+            await until(connections.all_finished, 10, "the server to finish with the page's connections")
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if old_sid in r.getMessage()]
+    assert [level for level, _ in lines] == ["INFO", "INFO"], lines
+    assert all(text.startswith(f"webchat.engineio.old_session_refused sid={old_sid} ") and "reconnects" in text
+               for _, text in lines), lines
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+            and r.name.startswith(("engineio", "socketio", "sanic", "bot.channels"))] == []
