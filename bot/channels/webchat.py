@@ -42,7 +42,8 @@ joins its room and is sent what it missed between two turns of the conversation,
 The customer's message goes to the conversation's other pages (a duplicated tab, on any worker) as
 ``user_uttered`` ``{"message", "client_id"}``, to its room but the socket that sent it, before its
 turn's answers (``show_typed``), when the presence keys count another page of it open (a page is
-counted before it joins the room; most conversations have one, and nothing is sent); a resuming page is sent the customer's messages it missed too, each
+counted before it joins the room, or, counted while Redis failed, once it answers: ``webchat_presence``;
+most conversations have one, and nothing is sent); a resuming page is sent the customer's messages it missed too, each
 with its ``timestamp``, in order with the replies. The page shows each once, by its client id: the
 page's own, or for a message sent without one (a third-party widget's) the id the server gave it,
 the same live and replayed (``Pending.shown_id``).
@@ -102,6 +103,7 @@ from bot.channels.webchat_addresses import TOO_MANY_CONNECTIONS, TOO_MANY_SESSIO
 from bot.channels.webchat_engineio import EngineIOLog, attach_engineio
 from bot.channels.webchat_delivery import client_id_of, forget_delivery
 from bot.channels.webchat_inflight import PREFIX as GUARD_PREFIX, InFlight, Pending
+from bot.channels.webchat_presence import OwedPresence
 from bot.channels.guard import ChannelGuard
 from bot.channels.intake import MAX_MESSAGE_CHARS, encodable
 from bot.channels.help_page import WEB_DIR as HELP_DIR, help_response
@@ -428,6 +430,8 @@ class WebChatInput(SocketIOInput):
         self.addresses = AddressLimits(self.redis, settings.webchat_connections_per_address,
                                        settings.webchat_sessions_per_address_per_minute)
         self._vouching: Optional[asyncio.Task] = None
+        self.owed = OwedPresence()  # pages counted open or closed while Redis failed: written once it answers
+        self._healing: Optional[asyncio.Task] = None
 
     def redis(self):
         """This worker's Redis client for presence and de-duplication; None without a shared Redis."""
@@ -446,14 +450,22 @@ class WebChatInput(SocketIOInput):
         not known."""
         if self.redis() is None:
             return None
+        at, ticket = time.time(), self.owed.ticket()
         try:
-            if closed:
-                await page_closed(self.redis(), session_id, sid, time.time())
-                return None
-            return await page_alive(self.redis(), session_id, sid, time.time())
-        except RedisError as error:  # the grace period only starts later; the chat itself goes on
+            pages = await self.write_presence(session_id, sid, closed, at)
+        except RedisError as error:  # the chat goes on; written once Redis answers (``webchat_presence``)
+            self.owed.owe((session_id, sid), closed, at, ticket)
             logger.warning("webchat.presence.unknown session=%s error=%s", session_id, type(error).__name__)
             return None
+        self.owed.paid((session_id, sid), ticket)
+        return pages
+
+    async def write_presence(self, session_id: str, sid: str, closed: bool, at: float) -> Optional[int]:
+        """:meth:`customer_seen`'s write, at ``at``; raises RedisError."""
+        if closed:
+            await page_closed(self.redis(), session_id, sid, at)
+            return None
+        return await page_alive(self.redis(), session_id, sid, at)
 
     @contextlib.asynccontextmanager
     async def between_turns(self, webhook: ChatPageBlueprint, session_id: Optional[Text]):
@@ -667,6 +679,8 @@ class WebChatInput(SocketIOInput):
                                                                                   self.tell_set_aside))
             if self._vouching is None or self._vouching.done():  # this worker's sockets go on counting
                 self._vouching = asyncio.ensure_future(self.addresses.renew_forever(connected))
+            if self._healing is None or self._healing.done():  # a page counted while Redis failed counts after
+                self._healing = asyncio.ensure_future(self.owed.pay_forever(self.write_presence, showing))
 
         @webhook.listener("before_server_stop")
         async def stop_taking_over(_app: Sanic, _loop: Any) -> None:
@@ -675,6 +689,8 @@ class WebChatInput(SocketIOInput):
             self.inflight.stop()
             if self._vouching is not None:
                 self._vouching.cancel()
+            if self._healing is not None:
+                self._healing.cancel()
             await self.addresses.release_all()
 
         @webhook.route("/", methods=["GET"])
@@ -683,6 +699,10 @@ class WebChatInput(SocketIOInput):
 
         def connected(sid: Text) -> bool:
             return sio.manager.is_connected(sid, self.namespace or "/")
+
+        def showing(session_id: Text, sid: Text) -> bool:
+            """Whether the socket ``sid`` is open here and in the conversation's room."""
+            return connected(sid) and session_id in (sio.manager.get_rooms(sid, self.namespace or "/") or [])
 
         @sio.on("connect", namespace=self.namespace)
         async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:

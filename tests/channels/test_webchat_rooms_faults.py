@@ -12,14 +12,18 @@ Served in process with the page's real Socket.IO client, on a Redis server of th
 """
 from __future__ import annotations
 
+import asyncio
 import time
 
 from rasa.core.channels.channel import UserMessage
 
 from bot import settings as settings_module
+from bot.handoff.presence import customer_pages_key
 from tests.channels.test_webchat_addresses import channel_with
 from tests.channels.test_webchat_addresses_faults import TIMEOUT_S, pause
-from tests.channels.test_webchat_inflight import Assistant, page, secrets_in_environment, served  # noqa: F401
+from tests.channels.test_webchat_socketio import ChatClient
+from tests.channels.test_webchat_inflight import (  # noqa: F401
+    Assistant, message, page, secrets_in_environment, served, until)
 from tests.channels.test_webchat_rooms import heard_after_marker
 from tests.handoff.conftest import redis  # noqa: F401  the same real Redis fixture
 from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its own: CLIENT PAUSE stops it all
@@ -53,3 +57,36 @@ async def test_with_redis_hung_a_turn_s_replies_reach_the_page_on_the_same_worke
 
         await redis.ping()  # the pause is over
         assert await heard_after_marker(redis, chat, chat.session_id) == [], "a reply came again after Redis answered"
+
+
+async def test_a_tab_opened_while_redis_was_down_is_counted_once_it_is_back(redis_url, redis, monkeypatch):  # noqa: F811
+    """Found in review: a second tab of a conversation that connected during a Redis outage was never counted
+    open once Redis was back (until it showed a sign of life of its own, which a widget may never do): the
+    first tab counted as the only one, and what the customer typed there was not shown in the second. The
+    worker now writes what it owes as soon as Redis answers."""
+    monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", str(TIMEOUT_S))
+    settings_module.get_settings.cache_clear()
+    async with served(channel_with(redis_url), Assistant()) as first_url, \
+            served(channel_with(redis_url), Assistant()) as second_url, page(first_url) as here:
+        await pause(redis_url, 3000)
+        there = ChatClient(second_url, ["websocket"])  # a duplicated tab, on another worker
+        await there.sio.connect(second_url, socketio_path="socket.io", transports=["websocket"],
+                                wait_timeout=3 * TIMEOUT_S)  # its connection's check waits for Redis once
+        try:
+            await there.sio.emit("session_request", {"session_id": here.session_id})
+            await asyncio.wait_for(there.confirmed.wait(), 10)
+            await redis.ping()  # the outage is over
+            pages = customer_pages_key(here.session_id)
+
+            async def both_counted() -> bool:
+                return await redis.zscore(pages, there.sio.get_sid()) is not None
+
+            await until(both_counted, 15, "the tab opened during the outage to be counted open")
+            assert await here.sio.call("user_uttered", message(here.session_id, "宽带断了"), timeout=10) == {"ok": True}
+
+            async def shown_there() -> bool:
+                return [t["message"] for t in there.typed] == ["宽带断了"]
+
+            await until(shown_there, 10, "the customer's message to show in the other tab")
+        finally:
+            await there.close()
