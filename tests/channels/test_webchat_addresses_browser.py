@@ -33,15 +33,18 @@ def strings() -> dict:
 
 
 @contextlib.asynccontextmanager
-async def chat_served(channel: WebChatInput, port: int):
-    """The channel with its page on ``port`` (the page's origin is Kefu's own); yields a function opening
-    the page in Chromium."""
+async def chat_served(channel: WebChatInput, port: int, assistant: Assistant | None = None, agent=None):
+    """The channel with its page on ``port`` (the page's origin is Kefu's own), ``assistant`` behind it and
+    ``agent``'s stores (a resuming page is sent what they hold), if any; yields a function opening the page
+    in Chromium."""
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
     from playwright.async_api import async_playwright
 
     app = Sanic(f"webchat_addresses_{free_port()}")
-    app.blueprint(channel.blueprint(Assistant()), url_prefix="/webhooks/webchat")
+    if agent is not None:
+        app.ctx.agent = agent
+    app.blueprint(channel.blueprint(assistant or Assistant()), url_prefix="/webhooks/webchat")
     server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
     await server.startup()
     errors: list[str] = []
