@@ -18,16 +18,18 @@
   Engine.IO logged it ``Invalid session <sid>`` at ERROR, once per process (an operator paged for every
   restart), on a console handler of its own besides Kefu's. :class:`EngineIOLog` says it as one INFO line
   (``webchat.engineio.old_session_refused``) and passes on Engine.IO's errors as before.
+* A post with no session id at all (a scanner's, a broken client's) made Engine.IO 4.8 fail on its own
+  log line (``'Invalid session ' + None``): a 500 and a TypeError's traceback. It is answered 400 here.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import parse_qs
 
 from engineio.async_drivers.sanic import WebSocket
-from sanic import Sanic
+from sanic import Sanic, response
 from sanic.request import Request
 from socketio import AsyncServer
 from websockets.connection import OPEN
@@ -63,6 +65,8 @@ def attach_engineio(app: Sanic, sio: AsyncServer, socketio_path: str) -> None:
     sio.eio._async = {**sio.eio._async, "websocket": PageWebSocket}
 
     async def engineio_request(request: Request) -> Any:
+        if request.method == "POST" and not session_of(request):
+            return response.text('"Invalid session"', status=400)  # what Engine.IO answers an unknown one
         forget_if_closed(sio, request)
         return await sio.handle_request(request)
 
@@ -72,9 +76,14 @@ def attach_engineio(app: Sanic, sio: AsyncServer, socketio_path: str) -> None:
     app.enable_websocket()
 
 
+def session_of(request: Request) -> Optional[str]:
+    """The Engine.IO session id the request names, if any."""
+    return (parse_qs(request.query_string).get("sid") or [None])[0]
+
+
 def forget_if_closed(sio: AsyncServer, request: Request) -> None:
     """Drop the request's Engine.IO session if it is closed (what ``_get_socket`` does before its KeyError)."""
-    sid = (parse_qs(request.query_string).get("sid") or [None])[0]
+    sid = session_of(request)
     socket = sio.eio.sockets.get(sid) if sid else None
     if socket is not None and socket.closed:
         sio.eio.sockets.pop(sid, None)

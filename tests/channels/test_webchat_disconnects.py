@@ -173,3 +173,14 @@ async def test_a_page_polling_after_a_restart_is_one_info_line_not_an_error(redi
                for _, text in lines), lines
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
             and r.name.startswith(("engineio", "socketio", "sanic", "bot.channels"))] == []
+
+
+async def test_a_post_naming_no_session_is_refused_not_failed(redis_url, redis, caplog):  # noqa: F811
+    """Engine.IO 4.8 failed on its own log line for a post with no session id (a scanner's): a 500, and a
+    TypeError's traceback in the log."""
+    async with served_chat(redis_url) as (url, _channel, connections):
+        async with aiohttp.ClientSession() as http:
+            async with http.post(engineio_url(url), data="3") as posted:
+                assert posted.status == 400
+        await until(connections.all_finished, 10, "the server to finish with the request")
+    assert server_errors(caplog.records) == []
