@@ -191,3 +191,37 @@ async def test_a_conversation_in_one_tab_publishes_no_copy_of_what_the_customer_
     finally:
         await listening.unsubscribe()
         await listening.close()
+
+
+class PausingMidTurn(Assistant):
+    """A turn of two replies that waits between them until told to go on."""
+
+    FIRST, SECOND = "请先重启光猫。", "还不行的话请回复“没解决”。"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go_on = asyncio.Event()
+
+    async def __call__(self, message) -> None:
+        self.heard.append(message)
+        await message.output_channel.send_response(message.sender_id, {"text": self.FIRST})
+        await self.go_on.wait()
+        await message.output_channel.send_response(message.sender_id, {"text": self.SECOND})
+
+
+async def test_a_tab_back_on_another_worker_mid_turn_gets_the_rest_of_the_turn(redis_url, redis):  # noqa: F811
+    """Why a turn's replies are published though its conversation counted one tab, on the worker running the
+    turn (a review asked for them to go to that worker's sockets only): the tab's connection may be lost
+    mid-turn and come back on another worker, asking for its session without ``seen_at`` (the chat page has
+    none before its first timestamped reply; a widget never sends one), so nothing is replayed to it. It
+    was not counted when the turn began; only the publish brings it the rest of the turn."""
+    assistant = PausingMidTurn()
+    async with served(worker(redis_url), assistant) as first_url, \
+            served(worker(redis_url), Assistant()) as second_url:
+        async with page(first_url) as here:
+            session_id = here.session_id
+            assert await here.sio.call("user_uttered", message(session_id, "宽带断了"), timeout=10) == {"ok": True}
+            await here.replies_until(lambda m: m.get("text") == assistant.FIRST, timeout=10)
+        async with page(second_url, session_id) as back:  # the connection lost, back through the other worker
+            assistant.go_on.set()
+            await back.replies_until(lambda m: m.get("text") == assistant.SECOND, timeout=10)
