@@ -249,7 +249,10 @@ class RoomsAcrossWorkers(AsyncRedisManager):
     it (with Redis hung, each message waited ``KEFU_REDIS_TIMEOUT_SECONDS`` for its publish first; a
     turn's three messages came one timeout apart, the apology for exactly that fault among them). This
     worker's listener skips what it published itself, so no page gets a message twice; an emit to one
-    socket of this worker is not published at all (it is nowhere else). What a worker publishes goes
+    socket of this worker is not published at all (it is nowhere else). An emit to a conversation's room
+    is, even when the one page counted open is here: that page may be back on another worker mid-turn,
+    asking without ``seen_at`` (nothing replayed to it), and only the publish brings it the rest of the turn
+    (``test_webchat_rooms``, a tab back on another worker mid-turn). What a worker publishes goes
     out in order, one message at a time (python-socketio's own ``disconnect``, ``close_room`` and
     ``callback`` messages with the emits), each given up after ``KEFU_REDIS_TIMEOUT_SECONDS`` and not
     tried a second time on a timeout (python-socketio would, doubling the wait): pages on other workers
