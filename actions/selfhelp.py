@@ -173,6 +173,8 @@ async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dic
     given = latest_entity(tracker, "fault_code") or (None if another else tracker.get_slot("fault_code"))
     code = given if isinstance(given, str) else None  # not a slot Rasa filled from a typed payload's JSON
     events: list[dict[str, Any]] = [SlotSet("fault_type", fault_type)]
+    if another and (retriaged := faults_retriaged(tracker, earlier)) != (tracker.get_slot("faults_retriaged") or []):
+        events.append(SlotSet("faults_retriaged", retriaged))
     if code:
         events.append(SlotSet("fault_code", code.upper()))
     elif another or given is not None:
@@ -202,6 +204,17 @@ async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dic
     if entry is None:
         return await fault_settled(dispatcher, tracker, domain, events)
     return events + await send_entry(dispatcher, tracker, entry)
+
+
+def faults_retriaged(tracker: Tracker, earlier: str) -> list[str]:
+    """The faults the repair names the self-help of besides its own, once the customer names another fault than
+    ``earlier``: ``earlier`` too while its self-help was still under way (an answer to "did it fix it?" awaited,
+    or a person offered once it failed), as when "宽带上不了网" turns out to be the Wi-Fi. Found in review: the
+    Wi-Fi's repair named only the Wi-Fi's self-help, and the technician did not know the broadband's was tried.
+    A fault settled before (fixed, or its repair filed) names none."""
+    awaiting = tracker.get_slot("awaiting")
+    under_way = awaiting == "selfhelp_feedback" or (awaiting == "offer_human" and tracker.get_slot("selfhelp_failures"))
+    return list(dict.fromkeys([*(tracker.get_slot("faults_retriaged") or []), earlier])) if under_way else []
 
 
 async def fault_settled(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict,
@@ -270,9 +283,10 @@ async def selfhelp_feedback(
         left = [SlotSet("awaiting", None), SlotSet("fault_type", unfixed[0]), SlotSet("faults_unfixed", unfixed[1:]),
                 SlotSet("fault_code", None)]
         return await continue_with("action_create_fault_ticket", dispatcher, tracker, domain, left)
-    if worked:
+    if worked:  # all fixed: a fault left before this one names nothing on a later repair
         dispatcher.utter_message(response="utter_selfhelp_resolved")
-        return [SlotSet("awaiting", None)] + await ask_csat(dispatcher, tracker)
+        settled = [SlotSet("faults_retriaged", None)] if tracker.get_slot("faults_retriaged") else []
+        return [SlotSet("awaiting", None), *settled] + await ask_csat(dispatcher, tracker)
     failures = float(tracker.get_slot("selfhelp_failures") or 0) + 1
     events: list[dict[str, Any]] = [SlotSet("selfhelp_failures", failures)]
     spent = failures >= load_rules().selfhelp_failures_before_offer

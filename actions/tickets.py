@@ -42,23 +42,26 @@ def repair_faults(tracker: Tracker) -> list[str]:
     return [*(tracker.get_slot("faults_unfixed") or []), tracker.get_slot("fault_type")]
 
 
-def selfhelp_tried_for(tracker: Tracker, faults: list[str]) -> list[SelfHelpEntry]:
-    """The self-help sent in the conversation for ``faults`` only. Found in review: with two faults named, one
-    joining its open repair and the other filed anew, the new repair listed the first fault's self-help too
-    (``selfhelp_sent`` holds every fault's)."""
-    entries = map(catalogue().get, tracker.get_slot("selfhelp_sent") or [])
-    return [entry for entry in entries if entry is not None and entry.fault_type in faults]
+def repair_selfhelp(tracker: Tracker) -> list[SelfHelpEntry]:
+    """The self-help tried for the repair about to be filed, fault by fault: that sent in the conversation for its
+    faults (``repair_faults``) and for those it was helped with before they turned out not to be the matter
+    (``faults_retriaged``: 宽带, then it was the Wi-Fi). The ticket's summary and its details both read it, so
+    they name the same. Found in review: with two faults named, one joining its open repair and the other filed
+    anew, the new repair listed the first fault's self-help too (``selfhelp_sent`` holds every fault's)."""
+    faults = dict.fromkeys([*(tracker.get_slot("faults_retriaged") or []), *repair_faults(tracker)])
+    found = catalogue()
+    sent = [entry for entry in map(found.get, tracker.get_slot("selfhelp_sent") or []) if entry is not None]
+    return [entry for fault in faults for entry in sent if entry.fault_type == fault]
 
 
 def fault_summary(tracker: Tracker) -> str:
     """The repair ticket's line: the fault (with those named with it that self-help did not fix either,
-    ``faults_unfixed``), its code and the self-help already tried for them, by name."""
+    ``faults_unfixed``), its code and the self-help already tried (``repair_selfhelp``), by name."""
     words = load_rules().summary_words
     none = words.get("none", "")
     separator = words.get("list_separator", ", ")
-    faults = repair_faults(tracker)
-    named = fault_names(faults, words, separator)
-    titles = [entry.title for entry in selfhelp_tried_for(tracker, faults)]
+    named = fault_names(repair_faults(tracker), words, separator)
+    titles = [entry.title for entry in repair_selfhelp(tracker)]
     return ticket_summary("fault", fault=named or none, code=tracker.get_slot("fault_code") or none,
                           selfhelp=separator.join(titles) or none)
 
@@ -72,8 +75,9 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         return "action_create_fault_ticket"
 
     async def serve(self, dispatcher, tracker, customer, verified):
-        # The faults named with this one go on this repair, once (faults_unfixed).
-        return await self.repair(dispatcher, tracker, customer, verified) + [SlotSet("faults_unfixed", None)]
+        # The faults named with this one, or left for it, go on this repair, once (faults_unfixed, faults_retriaged).
+        return await self.repair(dispatcher, tracker, customer, verified) + [SlotSet("faults_unfixed", None),
+                                                                            SlotSet("faults_retriaged", None)]
 
     async def repair(self, dispatcher, tracker, customer, verified):
         if tracker.get_slot("faults_unfixed"):
@@ -124,7 +128,7 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
     async def new_repair(tracker, customer, verified) -> str:
         priority = 1 if customer.vip_tier >= 2 else 0
         also = {"also_fault_types": tracker.get_slot("faults_unfixed")} if tracker.get_slot("faults_unfixed") else {}
-        tried = [entry.id for entry in selfhelp_tried_for(tracker, repair_faults(tracker))]
+        tried = [entry.id for entry in repair_selfhelp(tracker)]
         return await open_ticket(tracker, customer, "fault", fault_summary(tracker), verified=verified,
                                  priority=priority, details={"selfhelp_sent": tried, **also})
 

@@ -290,3 +290,40 @@ async def test_a_repair_for_the_fault_not_fixed_does_not_name_the_self_help_that
     assert titles_tried(chat, "fault_tv") and titles_tried(chat, "fault_broadband")
     assert all(title in summary for title in titles_tried(chat, "fault_tv")), summary
     assert not any(title in summary for title in titles_tried(chat, "fault_broadband")), summary
+
+
+# A fault that turns out to be another: "宽带" first, then it is the Wi-Fi.
+
+async def broadband_then_wifi(chat: Chat, answers: tuple[str, ...], awaiting: str | None) -> Turn:
+    """The broadband's self-help sent and each of ``answers`` said to it (the conversation then ``awaiting``, no
+    repair filed), then the Wi-Fi named and its self-help not fixing it either: the Wi-Fi's repair."""
+    await chat.says("宽带网速很慢", "fault_broadband", "action_triage_fault")
+    for answer in answers:
+        await chat.says(answer, *(("affirm", "action_handle_affirm") if answer == "好了" else ("deny", "action_handle_deny")))
+    assert chat.tracker.get_slot("awaiting") == awaiting and not chat.tracker.get_slot("last_ticket_id")
+    await chat.says("不对，是wifi信号差，卧室连不上", "fault_wifi", "action_triage_fault")
+    return await broadband_not_fixed(chat)
+
+
+@pytest.mark.parametrize("answers, awaiting", [((), "selfhelp_feedback"), (("没用",), "selfhelp_feedback"),
+                                               (("没用", "还是不行"), "offer_human")])
+async def test_a_repair_for_the_fault_it_turned_out_to_be_names_the_self_help_tried_before_too(run_action, answers,
+                                                                                                awaiting):
+    """Found in review: the broadband's self-help sent, the customer then said it was the Wi-Fi; the Wi-Fi's repair
+    named only the Wi-Fi's self-help, and the technician did not see that the broadband's had been tried. Its
+    summary and its details name the same self-help, fault by fault."""
+    chat = Chat(run_action, **VERIFIED)
+    filed = await broadband_then_wifi(chat, answers, awaiting)
+    ticket = repository().get_ticket(filed.slots["last_ticket_id"])
+    broadband, wifi = titles_tried(chat, "fault_broadband"), titles_tried(chat, "fault_wifi")
+    assert broadband and wifi and ticket["details"]["fault_type"] == "fault_wifi"
+    assert all(title in ticket["summary"] for title in broadband + wifi), ticket["summary"]
+    assert [catalogue().get(entry_id).title for entry_id in ticket["details"]["selfhelp_sent"]] == broadband + wifi
+
+
+async def test_a_fault_fixed_before_another_is_named_is_not_on_the_others_repair(run_action):
+    chat = Chat(run_action, **VERIFIED)
+    filed = await broadband_then_wifi(chat, ("好了",), None)
+    summary = repository().get_ticket(filed.slots["last_ticket_id"])["summary"]
+    assert titles_tried(chat, "fault_broadband") and titles_tried(chat, "fault_wifi")
+    assert not any(title in summary for title in titles_tried(chat, "fault_broadband")), summary
