@@ -183,10 +183,10 @@ def labels() -> dict:
 
 def names_any(text: str, words: list[str] | None, whole: Sequence[str] = ()) -> bool:
     """Whether ``text`` has any of ``words`` (one of the editors' lists in content/labels.yml) in it, as written;
-    not where a word only straddles one of ``whole`` (words read as one: 带什么 is not in 宽带什么时候, which it
-    reads across 宽带)."""
+    not where a word is part of one of ``whole`` (words read as one): where it straddles one (带什么 is not in
+    宽带什么时候, which it reads across 宽带) or lies inside a longer one (怎么 is not in 怎么贵了)."""
     held = [span for other in whole if other for span in _spans(text, other)]
-    return any(not any(_straddles(span, other) for other in held)
+    return any(not any(_part_of(span, other) for other in held)
                for word in words or () if word for span in _spans(text, word))
 
 
@@ -199,11 +199,11 @@ def _spans(text: str, word: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _straddles(span: tuple[int, int], other: tuple[int, int]) -> bool:
-    """Whether ``span`` and ``other`` overlap with neither inside the other."""
+def _part_of(span: tuple[int, int], other: tuple[int, int]) -> bool:
+    """Whether the word at ``span`` is part of the word at ``other``: they overlap, ``other`` not wholly inside
+    ``span`` (a word holding another, or the same word, is still itself)."""
     (start, end), (other_start, other_end) = span, other
-    return start < other_end and other_start < end and (
-        (start < other_start and end < other_end) or (other_start < start and other_end < end))
+    return start < other_end and other_start < end and not (start <= other_start and other_end <= end)
 
 
 def listed_words(words: dict, leaving: str) -> list[str]:
@@ -215,8 +215,9 @@ def listed_words(words: dict, leaving: str) -> list[str]:
 
 def asks_how(text: str) -> bool:
     """Whether ``text`` asks how to do something (``how_words``), letters in any case. A how-to word only counts
-    where it does not straddle a word of the editors' other lists: 宽[带什么]时候能装好 asks when, not what to
-    bring (带什么), while 办宽带要带什么证件 does ask it (found in review)."""
+    where it is no part of a word of the editors' other lists: 宽[带什么]时候能装好 asks when, not what to bring
+    (带什么), while 办宽带要带什么证件 does ask it (found in review); 月费[怎么]贵了 asks why the bill grew
+    (the bill's 怎么贵了), not how to do something (found in review)."""
     words = labels()
     lowered = [word.lower() for word in words.get("how_words") or ()]
     return names_any(text.lower(), lowered, whole=[word.lower() for word in listed_words(words, "how_words")])

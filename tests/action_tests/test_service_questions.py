@@ -99,9 +99,21 @@ async def test_what_to_bring_is_still_a_how_to_beside_broadband(run_action):
     assert asked.message("utter_knowledge_answer")["answer"] == ARTICLES["transfer_ownership"].summary
 
 
+async def test_why_the_bill_grew_after_a_change_is_no_how_to_and_gets_no_article(run_action):
+    """Found in review: how_words' 怎么 lies inside the bill's 怎么贵了, so "停机保号以后月费怎么贵了" was answered
+    with the suspension article and offered a suspension, as if asked how to suspend. A how-to word inside a
+    longer listed word is part of it."""
+    asked = await Chat(run_action, **PROVEN).says("停机保号以后月费怎么贵了", "manage_service", "action_manage_service",
+                                                  entities=[entity("service_action", "suspend")])
+    assert "utter_knowledge_answer" not in asked.responses, asked.responses
+    assert "utter_offer_service_change" not in asked.responses
+
+
 @pytest.mark.parametrize("text, how", [("宽带什么时候能装好", False), ("我的宽带什么时候到期", False),
                                        ("宽带要什么时候来装", False), ("办宽带要带什么证件", True),
-                                       ("过户需要什么材料", True), ("停机保号怎么弄", True)])
+                                       ("过户需要什么材料", True), ("停机保号怎么弄", True),
+                                       ("停机保号以后月费怎么贵了", False), ("过户后怎么多了", False),
+                                       ("月费怎么变贵了，过户怎么办理", True)])
 def test_every_reader_of_how_words_reads_them_whole(text, how):
     """asks_how is what the service questions and the NLU's last step read how_words with."""
     assert asks_how(text) is how
