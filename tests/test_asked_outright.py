@@ -53,6 +53,8 @@ def test_a_question_the_editors_words_name_is_a_bill_question_whatever_was_guess
     ("宽带什么时候到期 怎么续费", "ask_how_to"),  # ... even after the question's own words
     ("师傅要等到什么时候", "query_ticket"),     # "到什么时候" alone is no plan's end
     ("我的账号是8800000002", "inform"),        # a number given, not asked for
+    ("忘了账号密码怎么办", "ask_how_to"),       # the password: 忘了账号 lies across 账号密码
+    ("忘记帐号密码了", "ask_how_to"),
 ])
 def test_other_messages_keep_what_the_classifiers_read(text, intent):
     assert read(text, intent, 0.7).get("intent") == {"name": intent, "confidence": 0.7}
