@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import yaml
 
 from actions.backend import catalogue, labels, repository
@@ -591,3 +592,14 @@ async def test_a_broadband_account_question_is_told_which_number_it_gets(run_act
 
     plain = await Chat(run_action, **proven(2)).says("我的账号是多少", "query_bill", "action_query_bill", confidence=1.0)
     assert plain.responses == ["utter_account_number"], "no login meant: the number alone"
+
+
+@pytest.mark.parametrize("text", ["我的宽带号是多少", "上网帐号是多少", "忘了宽带账号"])
+async def test_the_broadband_account_in_other_words_is_answered_as_the_account_question(run_action, text):
+    """Found in review: 宽带号 and a forgotten 宽带账号 were no account question (``account_number_words``), and
+    上网帐号 (帐号, the older spelling) was not told the login name is another number (``login_name_words``)."""
+    from tests.action_tests.trackers import Chat
+
+    told = await Chat(run_action, **proven(2)).says(text, "query_bill", "action_query_bill", confidence=1.0)
+    assert told.responses == ["utter_account_number", "utter_account_number_not_login"], told.responses
+    assert told.message("utter_account_number")["account_number"] == repository().get_customer(2).account_number
