@@ -30,7 +30,7 @@ from bot.handoff.sessions import open_session
 from bot.handoff.presence import gone_among, gone_reason
 from bot.handoff.tickets import (DISPOSITIONS, customer_id_of, disposition_ticket, own_open_ticket, session_began,
                                 work_items)
-from bot.handoff.unanswered import call_lost_at, customer_left_at, gone_before_any_exchange
+from bot.handoff.unanswered import absent_at_close, customer_left_at
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
 from bot.handoff.work_item_view import phone_to_call, readable, voice_message_audio
@@ -360,11 +360,10 @@ class Desk:
             raise DeskError("error_disposition")
         lost_at = None
         if disposition != "transfer":
-            absence = await gone_before_any_exchange(self.queue, self.conversations, entry)
+            absence, lost_at = await absent_at_close(self.queue, self.conversations, entry)
             if absence is not None:
                 return await self._close_unanswered(agent_id, entry, disposition, note, phone,
                                                     absence.left_by(entry["claimed_at"]))
-            lost_at = await call_lost_at(self.queue, entry)
         notice: dict | None = None  # what the close filed for the customer, as a message: its reply and values
         try:
             if disposition == "transfer":

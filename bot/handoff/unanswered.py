@@ -35,19 +35,24 @@ async def _absence(queue: HandoffQueue, entry: dict) -> Absence | None:
     return absence
 
 
-async def gone_before_any_exchange(queue: HandoffQueue, conversations: RasaConversations,
-                                   entry: dict) -> Absence | None:
-    """The customer's absence when the conversation ``entry`` (claimed) never reached them; else None."""
-    claimed_at = entry.get("claimed_at")
-    if claimed_at is None:
-        return None
+async def absent_at_close(queue: HandoffQueue, conversations: RasaConversations,
+                          entry: dict) -> tuple[Absence | None, float | None]:
+    """What an agent's close of ``entry`` (claimed) needs to know of the customer's absence, from one read of it:
+    (their absence when the conversation never reached them, else None; when a call lost after words with the agent
+    was lost, else None). Found in review: the close read the absence twice, once for each."""
     absence = await _absence(queue, entry)
-    if absence is None or (absence.alive_at is not None and absence.alive_at > claimed_at):
-        return None
+    if await _before_any_exchange(conversations, entry, absence):
+        return absence, None
+    return None, _lost_at(entry, absence)
+
+
+async def _before_any_exchange(conversations: RasaConversations, entry: dict, absence: Absence | None) -> bool:
+    """Whether the customer, gone as ``absence`` says, left before anything was exchanged with the agent."""
+    claimed_at = entry.get("claimed_at")
+    if claimed_at is None or absence is None or (absence.alive_at is not None and absence.alive_at > claimed_at):
+        return False
     events = await conversations.events(entry["conversation_id"])
-    if any(e.get("event") == "user" and float(e.get("timestamp") or 0) > claimed_at for e in events):
-        return None
-    return absence
+    return not any(e.get("event") == "user" and float(e.get("timestamp") or 0) > claimed_at for e in events)
 
 
 async def customer_left_at(queue: HandoffQueue, entry: dict) -> float | None:
@@ -58,7 +63,7 @@ async def customer_left_at(queue: HandoffQueue, entry: dict) -> float | None:
     return round(absence.seen_at, 3) if absence else None
 
 
-async def call_lost_at(queue: HandoffQueue, entry: dict) -> float | None:
+def _lost_at(entry: dict, absence: Absence | None) -> float | None:
     """When a call an agent holds was lost (its process died, and the line with it), while it is; None for
     a call on the line, a bridged one, and every other channel (a web chat's closed page may open again)."""
-    return await customer_left_at(queue, entry) if entry["channel"] == PHONE_CHANNEL else None
+    return round(absence.seen_at, 3) if absence and entry["channel"] == PHONE_CHANNEL else None

@@ -353,3 +353,32 @@ async def test_a_call_on_the_line_closes_with_no_loss_noted(queue, clock, events
     assert "call_lost" not in await desk.close("a1", "ivr:MZwell", "resolved")
     [closed] = events.data("handoff_closed")
     assert "reason" not in closed and "left_at" not in closed
+
+
+@pytest.mark.parametrize("spoken", [False, True])  # lost before any exchange; lost after words with the agent
+async def test_an_agents_close_of_a_lost_call_reads_the_callers_absence_once(queue, clock, kefu_env, monkeypatch,
+                                                                              spoken):
+    """Found in review: the close read the caller's absence twice, in two Redis reads (once for a caller gone
+    before any exchange, once for a call lost), and so could answer from two different moments of the call."""
+    from bot.handoff import unanswered
+    from tests.handoff.test_desk_first_shift import Conversations as DeskConversations
+
+    class Spoken(DeskConversations):
+        async def events(self, conversation_id: str) -> list[dict]:
+            return [{"event": "user", "text": "电视还是没信号", "timestamp": claimed_at + 5}] if spoken else []
+
+    desk = desk_of_a1(queue, kefu_env, Spoken())
+    conversation_id = await claimed_then_process_died(queue, clock, f"MZonce{int(spoken)}")
+    claimed_at = (await queue.entry(conversation_id))["claimed_at"]
+    clock.advance(PAGE_SILENT_S + 1)
+    reads = []
+    real = unanswered.customer_gone
+
+    async def read(*args, **kwargs):
+        reads.append(args)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(unanswered, "customer_gone", read)
+    answer = await desk.close("a1", conversation_id, "resolved")
+    assert answer["call_lost"] is True and answer.get("customer_gone", False) is not spoken, answer
+    assert len(reads) == 1, "one read of the caller's absence"
