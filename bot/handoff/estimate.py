@@ -83,14 +83,6 @@ def wait_minutes(seconds: float) -> int:
     return max(1, math.floor(max(0.0, seconds) / 60 + 0.5))
 
 
-async def record_handle_time(client: redis.Redis, skill: str, seconds: float, window: int) -> None:
-    key = keys.handle_times(skill)
-    async with client.pipeline(transaction=True) as pipe:
-        pipe.lpush(key, f"{max(0.0, seconds):.3f}")
-        pipe.ltrim(key, 0, max(1, window) - 1)
-        await pipe.execute()
-
-
 async def mean_handle_time(client: redis.Redis, skill: str, window: int, default_s: float,
                            history: HandleHistory | None = None) -> float:
     """The mean of the skill's last ``window`` handle times: Redis's, else the record's (``history``,
@@ -100,7 +92,7 @@ async def mean_handle_time(client: redis.Redis, skill: str, window: int, default
     if not values and history is not None:
         values = [max(0.0, float(v)) for v in await history(skill, window)][:max(1, window)]
         if values:
-            async with client.pipeline(transaction=True) as pipe:  # newest first, as record_handle_time keeps them
+            async with client.pipeline(transaction=True) as pipe:  # newest first, as the close's script keeps them
                 pipe.rpush(key, *(f"{v:.3f}" for v in values))
                 pipe.ltrim(key, 0, max(1, window) - 1)
                 await pipe.execute()

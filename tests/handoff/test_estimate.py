@@ -1,8 +1,10 @@
 """Wait estimates against hand-computed cases."""
 from __future__ import annotations
 
+import uuid
+
 from bot.handoff.agents import AgentRoster
-from bot.handoff.estimate import estimate_wait, record_handle_time, wait_minutes
+from bot.handoff.estimate import estimate_wait, wait_minutes
 from bot.handoff.queue import HandoffRequest
 from bot.ivr.handoff import QueueHandoff
 from bot.ivr.held_calls import HeldCalls
@@ -103,6 +105,21 @@ async def test_a_redis_with_no_handle_times_reads_them_from_the_record(kefu_env,
     assert await redis.lrange(keys.handle_times("general"), 0, -1), "kept in Redis: the record is read once"
 
 
+async def handled(queue, skill: str, seconds: float) -> None:
+    """A contact of ``skill`` an agent handled for ``seconds``, through the queue's own close, whose script keeps
+    the handle times the estimates read: claimed ``seconds`` ago by an agent on no roster, closed now."""
+    now = queue.clock
+    conversation_id = f"handled-{uuid.uuid4().hex[:8]}"
+    queue.clock = lambda: now() - seconds
+    try:
+        await queue.enqueue(HandoffRequest(conversation_id, "webchat", skill, 0, None, {}))
+        taken = await queue.claim_next("handled-by")
+    finally:
+        queue.clock = now
+    assert taken.conversation_id == conversation_id, "nobody else waits as it is taken"
+    await queue.close(conversation_id, "handled-by", "resolved")
+
+
 async def serving(queue, agent: str, conversation_id: str, channel: str, skill: str) -> None:
     """``agent`` takes ``conversation_id`` off the queue, as 接入下一位 does."""
     await queue.enqueue(HandoffRequest(conversation_id, channel, skill, 0, None, {}))
@@ -118,7 +135,7 @@ async def test_customers_within_the_free_slots_are_told_the_shortest_wait(queue,
         await roster.register(agent, name=agent, skills=["tv"], capacity=2, status="available")
     for conversation_id, agent in (("s1", "a1"), ("s2", "a1"), ("s3", "a2")):
         await serving(queue, agent, conversation_id, "webchat", "tv")
-    await record_handle_time(redis, "tv", 480.0, rules.handle_time_window)
+    await handled(queue, "tv", 480.0)
     told = [wait_minutes((await queue.enqueue(HandoffRequest(f"w{n}", "webchat", "tv", 0, None, {}))).estimated_wait_s)
             for n in range(3)]
     assert told == [1, 2, 4]  # 0 s, then the 1st and 2nd releases: 120 s and 240 s
@@ -140,7 +157,7 @@ async def test_a_phone_queue_counts_one_call_per_agent(queue, redis, clock, rule
     for agent in ("a1", "a2", "a3"):
         await roster.register(agent, name=agent, skills=["general"], capacity=2, status="available")
         await serving(queue, agent, f"ivr:call-{agent}", "ivr", "general")
-    await record_handle_time(redis, "general", 240.0, rules.handle_time_window)
+    await handled(queue, "general", 240.0)
     queued = [await queue.enqueue(HandoffRequest(f"ivr:w{n}", "ivr", "general", 0, None, {})) for n in range(3)]
     assert [q.estimated_wait_s for q in queued] == [80.0, 160.0, 240.0]
     assert [wait_minutes(q.estimated_wait_s) for q in queued] == [1, 3, 4]
@@ -166,7 +183,7 @@ async def test_an_agent_serving_a_chat_has_a_free_line_for_a_caller(queue, redis
     roster = AgentRoster(redis, clock, rules.presence_timeout_s)
     await roster.register("a1", name="a1", skills=["general"], capacity=2, status="available")
     await serving(queue, "a1", "chat-1", "webchat", "general")
-    await record_handle_time(redis, "general", 240.0, rules.handle_time_window)
+    await handled(queue, "general", 240.0)
     caller = await queue.enqueue(HandoffRequest("ivr:c1", "ivr", "general", 0, None, {}))
     assert caller.estimated_wait_s == 0.0 and wait_minutes(caller.estimated_wait_s) == 1
     assert await queue.estimated_wait("general") == 120.0  # a chat newcomer, 2nd: the 1st release of 2 slots
@@ -180,7 +197,7 @@ async def test_a_closed_page_ahead_is_not_counted_in_the_place_or_the_wait(queue
     roster = AgentRoster(redis, clock, rules.presence_timeout_s)
     await roster.register("a1", name="a1", skills=["tv"], capacity=2, status="available")
     await serving(queue, "a1", "s1", "webchat", "tv")  # one slot free
-    await record_handle_time(redis, "tv", 480.0, rules.handle_time_window)
+    await handled(queue, "tv", 480.0)
     await page_alive(redis, "ghost", "tab-1", clock())
     await queue.enqueue(HandoffRequest("ghost", "webchat", "tv", 0, None, {}))
     await page_closed(redis, "ghost", "tab-1", clock())

@@ -17,11 +17,11 @@ from bot.db.repository import Repository
 from bot.handoff.accounts import AccountStore
 from bot.handoff.agents import AgentRoster
 from bot.handoff.desk import Desk, DeskError
-from bot.handoff.estimate import record_handle_time
 from bot.handoff.queue import HandoffQueue, HandoffRequest
 from tests.conftest import PROJECT_ROOT
 from tests.handoff.test_desk_database_down import desk_request
 from tests.handoff.test_desk_first_shift import Conversations
+from tests.handoff.test_estimate import handled
 
 
 async def waiting(queue, conversation_id: str, channel: str, *, skill: str = "general", **context) -> None:
@@ -120,7 +120,7 @@ async def test_a_caller_behind_chats_is_not_told_to_wait_for_them(queue, redis, 
     2 x 240 s, "约8分钟"). Agents of capacity 1 have no chat slot beside their line: there the chats
     ahead do take the caller's slots."""
     await on_duty(redis, clock, rules, "wang")
-    await record_handle_time(redis, "general", 240.0, rules.handle_time_window)
+    await handled(queue, "general", 240.0)
     await waiting(queue, "chat-1", "webchat")
     await waiting(queue, "chat-2", "webchat")
     caller = await queue.enqueue(HandoffRequest("ivr:caller", "ivr", "general", 0, None, {}))
@@ -128,7 +128,7 @@ async def test_a_caller_behind_chats_is_not_told_to_wait_for_them(queue, redis, 
     assert await queue.estimated_wait("general", "ivr") == 240.0, "a 2nd caller waits for the line"
     await redis.flushdb()
     await on_duty(redis, clock, rules, "a1", "a2", capacity=1)
-    await record_handle_time(redis, "general", 240.0, rules.handle_time_window)
+    await handled(queue, "general", 240.0)
     await waiting(queue, "chat-1", "webchat")
     await waiting(queue, "chat-2", "webchat")
     assert await queue.estimated_wait("general", "ivr") == 120.0  # both agents take a chat: 1st release of 2
@@ -139,7 +139,7 @@ async def test_a_chat_behind_callers_agents_on_a_call_pass_over_is_told_the_shor
     the chat behind them at once, so it is told so (the estimate put it 7th for 6 chat slots, 4 free:
     3 x 240 / 6 = 120 s)."""
     await on_duty(redis, clock, rules, "wang", "li")
-    await record_handle_time(redis, "general", 240.0, rules.handle_time_window)
+    await handled(queue, "general", 240.0)
     for agent in ("wang", "li"):
         await waiting(queue, f"ivr:on-{agent}", "ivr")
         await queue.claim_next(agent)
