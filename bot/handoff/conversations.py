@@ -110,7 +110,7 @@ class RasaConversations:
 
     async def resume(self, conversation_id: str, response: str, *, if_paused: bool = False,
                      still_owed: Callable[[], Awaitable[bool]] | None = None,
-                     before: tuple[str, dict, str] | None = None, **values: Any) -> bool:
+                     before: tuple[str, dict, str] | None = None, once: str | None = None, **values: Any) -> bool:
         """Hand the conversation back to the bot, which greets the customer with ``response``.
 
         Ends with ``action_listen`` as a normal bot turn does: while paused Rasa logs the
@@ -119,11 +119,12 @@ class RasaConversations:
         one already done says nothing twice); ``still_owed``: and only while this says so, asked under
         the conversation's lock (a turn that paused it for a new handoff has ended by then). ``before``: a
         response, its values and its ``once`` mark (:meth:`utter`), said first unless said already under
-        that mark (a close's ticket number). True when it was handed back.
+        that mark (a close's ticket number). ``once``: ``response``'s own mark, said unless said under it already
+        (an agent's close, handed back by its retry or the waiting room as well). True when it was handed back.
         """
         events: list[Event] = [ConversationResumed()] + [SlotSet(k, v) for k, v in HANDBACK_SLOTS.items()]
         output = await self._append(conversation_id, events, response, values, listen=True, ends_proof=True,
-                                    if_paused=if_paused, still_owed=still_owed, before=before)
+                                    if_paused=if_paused, still_owed=still_owed, before=before, once=once)
         hand_back = getattr(output, "hand_back", None)
         if hand_back is not None:  # a live session (a phone call) goes back to the assistant
             await hand_back(conversation_id)

@@ -6,24 +6,27 @@ disposition that hands the conversation back to the bot.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from bot.analytics.config import centre_zone
 from bot.db.recordings import CALLER_CLIP, RecordingStore, playable
 from bot.db.repository import Repository
-from bot.handoff import masking
+from bot.handoff import keys, masking
 from bot.handoff.accounts import AccountStore, AgentAccount
 from bot.handoff.agent_selfhelp import mark_asked
 from bot.handoff.agents import is_callback
 from bot.handoff.context import summary
 from bot.handoff.estimate import wait_minutes
-from bot.handoff.handback import agent_left_marker, ask_csat, close_mark, close_words, handed_back
+from bot.handoff.handback import (WORDS_FIELD, agent_left_marker, ask_csat, close_mark, close_words, finish,
+                                  handback_mark, handed_back)
+from bot.handoff.handback import owed as handback_owed
 from bot.handoff.joined import join_mark, say_joined, told
 from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp, selfhelp_answers_key, shown_turns,
                                    with_pushed_selfhelp)
 from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
 from bot.handoff.conversations import RasaConversations
-from bot.handoff.queue import HandoffError, HandoffQueue
+from bot.handoff.queue import LOST_AT_FIELD, HandoffError, HandoffQueue
 from bot.handoff.transfer_owed import TRANSFERRED, tell_transferred
 from bot.handoff.transfer_owed import told as transfer_told
 from bot.handoff.sessions import open_session
@@ -37,7 +40,7 @@ from bot.handoff.work_item_view import phone_to_call, readable, voice_message_au
 from bot.ivr.caller_clips import untranscribed
 from bot.ledger.ledger import fault_of, named_skill
 from bot.outcomes import record
-from bot.redis_text import as_text
+from bot.redis_text import as_text, as_text_or_none
 from bot.settings import get_settings
 from bot.ticket_notes import history_note
 
@@ -354,8 +357,13 @@ class Desk:
         The answer says what the desk words: ``customer_gone`` (nothing was exchanged, bot.handoff.unanswered)
         and ``call_lost`` (a call whose line was lost: the desk never words it as a web chat's departure).
         A call lost after words with the agent keeps the agent's disposition, noted lost (``HandoffQueue.close``).
+        A retry of a close the agent made (its answer lost, or cut off after the queue's script) is answered as
+        that close (:meth:`_closed_before`), not ``error_not_serving``.
         """
-        entry = await self._held(agent_id, conversation_id)
+        try:
+            entry = await self._held(agent_id, conversation_id)
+        except DeskError:
+            return await self._closed_before(agent_id, conversation_id)
         if disposition not in DISPOSITIONS:
             raise DeskError("error_disposition")
         lost_at = None
@@ -387,11 +395,11 @@ class Desk:
             await self.queue.close(conversation_id, agent_id, disposition,
                                    words=close_words(entry, **notice) if notice else "", lost_at=lost_at)
         except HandoffError as exc:  # ended, or (NotYourConversation) another agent's: one answer for both
-            raise DeskError("error_not_serving", 409) from exc
+            return await self._closed_before(agent_id, conversation_id, exc)
         if notice:
             await self.conversations.utter(conversation_id, once=close_mark(entry), **notice)
         # The web chat's marker: the assistant answers again, so the page shows its typing dots again.
-        await self.conversations.resume(conversation_id, "utter_agent_handback",
+        await self.conversations.resume(conversation_id, "utter_agent_handback", once=handback_mark(entry),
                                         **agent_left_marker(entry["request"].channel))
         if disposition == "resolved":
             await ask_csat(self.conversations, conversation_id, entry["request"].channel, agent_id,
@@ -419,14 +427,40 @@ class Desk:
             await self.queue.close_unanswered(conversation_id, agent_id, left_at,
                                               words=close_words(entry, **notice) if notice else "")
         except HandoffError as exc:
-            raise DeskError("error_not_serving", 409) from exc
+            return await self._closed_before(agent_id, conversation_id, exc)
         if notice:  # said into the conversation: the page shows it when the customer comes back
             await self.conversations.utter(conversation_id, once=close_mark(entry), **notice)
-        await self.conversations.resume(conversation_id, "utter_agent_handback")
+        await self.conversations.resume(conversation_id, "utter_agent_handback", once=handback_mark(entry))
         await handed_back(self.queue, conversation_id)
         logger.info("handoff.desk.closed_unanswered agent=%s conversation=%s", agent_id, conversation_id)
         lost = gone_reason(entry["channel"]) == "call_lost"
         return {"ticket_id": ticket_id, "customer_gone": True, **({"call_lost": True} if lost else {})}
+
+    async def _closed_before(self, agent_id: str, conversation_id: str, refused: HandoffError | None = None) -> dict:
+        """The answer to a close of a conversation the agent closed already, as that close's: the agent pressed 结束
+        again after an error (the close cut off after the queue's script: Redis not answering, the server
+        restarting) or a second request met the first's script done. What that close still owes is done now, as the
+        waiting room would do it 30 s on: its event recorded, once, dated when it was made, and the customer handed
+        back with its words, once. Found in review: the retry was refused with ``error_not_serving`` (该会话已结束，
+        或不是由您接待), the close left open on the agent's screen, the customer paused until the waiting room's pass.
+        Anything else (another agent's, ended otherwise, never was): ``error_not_serving``, as ``_held`` answers."""
+        entry = await self.queue.entry(conversation_id)
+        if entry is None or entry["state"] != "closed" or entry["agent_id"] != agent_id:
+            raise DeskError("error_not_serving", 404 if refused is None else 409) from refused
+        if await handback_owed(self.queue, conversation_id):
+            await finish(self.queue, self.conversations, conversation_id)
+            await handed_back(self.queue, conversation_id)
+        else:
+            await self.queue.close_recorded(conversation_id, late=True)
+        words, lost_at = (as_text_or_none(v) for v in await self.queue.redis.hmget(
+            keys.conversation(conversation_id), [WORDS_FIELD, LOST_AT_FIELD]))
+        noted = json.loads(words) if words else {}
+        gone = entry["disposition"] == "customer_gone"  # HandoffQueue.close_unanswered's
+        lost = lost_at is not None or (gone and gone_reason(entry["channel"]) == "call_lost")
+        logger.info("handoff.desk.closed_before agent=%s conversation=%s", agent_id, conversation_id)
+        return {"ticket_id": noted["values"].get("ticket_id") if noted.get("reason") == "closed" else None,
+                "disposition": entry["disposition"], "closed_before": True,
+                **({"customer_gone": True} if gone else {}), **({"call_lost": True} if lost else {})}
 
     async def _callback(self, entry: dict, agent_id: str, note: str, typed: str) -> tuple[str, dict]:
         """The callback's work item, and what the customer is told (a message: its reply, and by when, on

@@ -61,6 +61,12 @@ def close_mark(entry: dict) -> str:
     return f"closed:{entry['agent_id']}:{entry['claimed_at']!r}"
 
 
+def handback_mark(entry: dict) -> str:
+    """The mark an agent's close's hand-back words are said under: said once, whoever hands back first (the
+    desk's close, its retry, the waiting room)."""
+    return f"{close_mark(entry)}:handed_back"
+
+
 def close_words(entry: dict, response: str, **values) -> str:
     """What an agent's close says before its hand-back (a ticket's number, a callback's time), for the close's
     script to note (``HandoffQueue.close``'s ``words``). Found in review: a close cut off after its script was
@@ -117,28 +123,38 @@ async def finish_owed(queue, conversations) -> list[str]:
            await queue.redis.zrangebyscore(keys.handbacks(), "-inf", repr(queue.clock() - HANDBACK_GRACE_S))]
     finished = []
     for conversation_id in due:
-        await queue.close_recorded(conversation_id, late=True)  # an agent's close's event, if it was cut off too
-        state, reason, channel, noted, disposition, agent_id = (
-            as_text_or_none(v) or "" for v in await queue.redis.hmget(
-                keys.conversation(conversation_id),
-                ["state", "reason", "channel", WORDS_FIELD, "disposition", "agent_id"]))
-        if state not in ("waiting", "claimed"):  # not in a new handoff meanwhile
-            response, values = _words(state, reason, channel, noted)
-            still_owed = _ended_as_read(queue, conversation_id, state, reason)
-            if response is None:
-                resumed = await conversations.unpause(conversation_id, still_owed=still_owed)
-            else:
-                resumed = await conversations.resume(conversation_id, response, if_paused=True, still_owed=still_owed,
-                                                     before=_said_first(state, noted), **values)
-            if resumed:
-                finished.append(conversation_id)
-                logger.warning("handoff.handback.finished conversation=%s state=%s reason=%s",
-                               conversation_id, state, reason)
-            if state == "closed" and disposition == "resolved" and await still_owed():
-                # Asked once per conversation: a close cut off at its question, after the hand-back, is asked too.
-                await ask_csat(conversations, conversation_id, channel, agent_id)
+        if await finish(queue, conversations, conversation_id):
+            finished.append(conversation_id)
         await queue.redis.zrem(keys.handbacks(), conversation_id)
     return finished
+
+
+async def finish(queue, conversations, conversation_id: str) -> bool:
+    """What the step that ended the conversation's handoff still owes, done unless done already: an agent's close's
+    event recorded (dated when the close was made), the customer handed back with what that step says, a resolved
+    close's score asked. For :func:`finish_owed`, and for the agent's retry of a close cut off after its script
+    (``bot.handoff.desk.Desk.close``). True when the conversation was handed back now. Not crossed off here."""
+    await queue.close_recorded(conversation_id, late=True)  # an agent's close's event, if it was cut off too
+    state, reason, channel, noted, disposition, agent_id, claimed_at = (
+        as_text_or_none(v) or "" for v in await queue.redis.hmget(
+            keys.conversation(conversation_id),
+            ["state", "reason", "channel", WORDS_FIELD, "disposition", "agent_id", "claimed_at"]))
+    if state in ("waiting", "claimed"):  # in a new handoff meanwhile
+        return False
+    response, values = _words(state, reason, channel, noted)
+    still_owed = _ended_as_read(queue, conversation_id, state, reason)
+    if response is None:
+        resumed = await conversations.unpause(conversation_id, still_owed=still_owed)
+    else:
+        once = handback_mark({"agent_id": agent_id, "claimed_at": float(claimed_at)}) if state == "closed" else None
+        resumed = await conversations.resume(conversation_id, response, if_paused=True, still_owed=still_owed,
+                                             before=_said_first(state, noted), once=once, **values)
+    if resumed:
+        logger.warning("handoff.handback.finished conversation=%s state=%s reason=%s", conversation_id, state, reason)
+    if state == "closed" and disposition == "resolved" and await still_owed():
+        # Asked once per conversation: a close cut off at its question, after the hand-back, is asked too.
+        await ask_csat(conversations, conversation_id, channel, agent_id)
+    return resumed
 
 
 def _said_first(state: str, noted: str) -> tuple[str, dict, str] | None:

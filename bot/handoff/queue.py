@@ -85,6 +85,10 @@ class QueuePosition:
 # what the event needs that the record does not hold (the note), as JSON.
 CLOSE_FIELD = "close_unrecorded"
 
+# The record's field a close's script notes a call's loss in (``HandoffQueue.close``'s ``lost_at``): a retry of the
+# close answers as the close did (bot.handoff.desk.Desk.close).
+LOST_AT_FIELD = "lost_at"
+
 # Whether the record still owes the events of a claim, a transfer or a close cut off after its script (noted under
 # their marks, ``HandoffQueue.claim_recorded``, ``transfer_recorded`` and ``close_recorded``): the scripts that write
 # the record anew answer 'owed' then, and the caller records them first (``HandoffQueue._unless_owed``). Found in
@@ -251,7 +255,8 @@ if holder ~= ARGV[1] then return {'not_yours', holder or ''} end
 # WORDS_FIELD) and those words ("" for none: none from an earlier try of the close stay), then the prefix of the
 # groups' handle-time lists (keys.handle_times; "" for none: a close that is no answer,
 # ``HandoffQueue.close_unanswered``) and their window, then the close's event owed (CLOSE_FIELD's JSON, "" for none),
-# then when a call was lost ("" for none: ``HandoffQueue.close``'s ``lost_at``; the handle time ends then).
+# then when a call was lost ("" for none: ``HandoffQueue.close``'s ``lost_at``; the handle time ends then, and the
+# record notes it, LOST_AT_FIELD).
 # The handle time is kept, and the event noted as owed, in this script, as _TRANSFER does: whatever cuts the desk's
 # request off after it, the waiting room (its look at the hand-backs owed, which this script notes) records it.
 _CLOSE = _HELD_BY_THE_AGENT + """
@@ -260,6 +265,7 @@ redis.call('SREM', KEYS[2], ARGV[5])
 if ARGV[7] == '' then redis.call('HDEL', KEYS[1], ARGV[6]) else redis.call('HSET', KEYS[1], ARGV[6], ARGV[7]) end
 redis.call('HSET', KEYS[1], 'state', 'closed', 'ended_at', ARGV[2], 'disposition', ARGV[3])
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], '""" + CLOSE_FIELD + """', ARGV[10]) end
+if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], '""" + LOST_AT_FIELD + """', ARGV[11]) end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[5])
 if ARGV[8] ~= '' then

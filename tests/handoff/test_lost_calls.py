@@ -339,6 +339,10 @@ async def test_a_call_cut_off_after_words_with_the_agent_closes_as_the_agent_cho
         [pytest.approx(died_at - claimed_at, abs=0.01)], "so is the handle time the estimates use, once"
     assert events.data("handoff_abandoned") == [], "it was answered: words were exchanged"
     assert await desk._serving_entries("a1") == []
+    if cut_off:  # 结束 pressed again after the error: confirmed as the lost call's close it was, recorded once
+        assert await desk.close("a1", conversation_id, "resolved") == {
+            "ticket_id": None, "disposition": "resolved", "closed_before": True, "call_lost": True}
+        assert len(events.data("handoff_closed")) == 1
 
 
 async def test_a_call_on_the_line_closes_with_no_loss_noted(queue, clock, events, kefu_env):

@@ -424,7 +424,8 @@
     api("POST", "conversations/" + encodeURIComponent(current) + "/close", { disposition: disposition, skill: $("transfer-skill").value, note: $("close-note").value, phone: $("callback-phone").value })
       .then(function (result) {
         $("close-note").value = ""; $("callback-phone").value = ""; confirmBar.close($("close-confirm"), $("claim")); endConversation(); showError(null);
-        $("desk-info").textContent = closedInfo(result, disposition);
+        // A retry of a close made before answers as that close (its disposition, which may not be the one chosen now).
+        $("desk-info").textContent = closedInfo(result, result.disposition || disposition);
       }).catch(showError);
   }
   /** What the close came to, as its answer says: a lost call (its line went with the process holding it)
