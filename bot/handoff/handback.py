@@ -121,6 +121,7 @@ async def finish_owed(queue, conversations) -> list[str]:
     nobody; the conversations handed back now."""
     due = [as_text(m) for m in
            await queue.redis.zrangebyscore(keys.handbacks(), "-inf", repr(queue.clock() - HANDBACK_GRACE_S))]
+    await queue.closes_recorded_late(HANDBACK_GRACE_S)  # those whose record, or hand-back owed, lost them
     finished = []
     for conversation_id in due:
         if await finish(queue, conversations, conversation_id):

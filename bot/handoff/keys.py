@@ -49,6 +49,12 @@ def handbacks() -> str:
     return f"{PREFIX}:handbacks"
 
 
+def closes_owed() -> str:
+    """Hash of the agents' closes whose event is not yet recorded, each the whole event's fields as JSON under
+    ``<conversation id>|<claimed_at>``: a copy no writer of the record can drop (bot.handoff.queue.CLOSES_OWED)."""
+    return f"{PREFIX}:closes_owed"
+
+
 def joins() -> str:
     """Sorted set of conversation ids an agent claimed, by when: the customer is owed "an agent joined" (the bot
     paused, the words said) until the desk has told them (bot.handoff.joined)."""

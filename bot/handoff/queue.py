@@ -85,6 +85,10 @@ class QueuePosition:
 # what the event needs that the record does not hold (the note), as JSON.
 CLOSE_FIELD = "close_unrecorded"
 
+# The fields of the record a close's event is recorded from (``HandoffQueue.close_recorded``), CLOSE_FIELD first.
+_CLOSE_EVENT_FIELDS = [CLOSE_FIELD, "agent_id", "disposition", "skill", "channel", "claimed_at", "ended_at",
+                       "waiting_since", "enqueued_at"]
+
 # The record's field a close's script notes a call's loss in (``HandoffQueue.close``'s ``lost_at``): a retry of the
 # close answers as the close did (bot.handoff.desk.Desk.close).
 LOST_AT_FIELD = "lost_at"
@@ -250,7 +254,9 @@ local holder = redis.call('HGET', KEYS[1], 'agent_id')
 if holder ~= ARGV[1] then return {'not_yours', holder or ''} end
 """
 
-# KEYS[1] conversation hash, KEYS[2] the agent's active set, KEYS[3] the hand-backs owed. ARGV: agent, now,
+# KEYS[1] conversation hash, KEYS[2] the agent's active set, KEYS[3] the hand-backs owed, KEYS[4] the closes owed
+# (keys.closes_owed: a copy of the event owed, _CLOSE_EVENT_FIELDS as JSON, that no rewrite of the record drops:
+# ``HandoffQueue.closes_recorded_late``). ARGV: agent, now,
 # disposition, ttl, conversation id, then the record's field for the close's own words (bot.handoff.handback
 # WORDS_FIELD) and those words ("" for none: none from an earlier try of the close stay), then the prefix of the
 # groups' handle-time lists (keys.handle_times; "" for none: a close that is no answer,
@@ -264,7 +270,14 @@ local claimed_at = redis.call('HGET', KEYS[1], 'claimed_at')
 redis.call('SREM', KEYS[2], ARGV[5])
 if ARGV[7] == '' then redis.call('HDEL', KEYS[1], ARGV[6]) else redis.call('HSET', KEYS[1], ARGV[6], ARGV[7]) end
 redis.call('HSET', KEYS[1], 'state', 'closed', 'ended_at', ARGV[2], 'disposition', ARGV[3])
-if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], '""" + CLOSE_FIELD + """', ARGV[10]) end
+if ARGV[10] ~= '' then
+  redis.call('HSET', KEYS[1], '""" + CLOSE_FIELD + """', ARGV[10])
+  local record = redis.call('HMGET', KEYS[1], 'skill', 'channel', 'waiting_since', 'enqueued_at')
+  redis.call('HSET', KEYS[4], ARGV[5] .. '|' .. claimed_at, cjson.encode({
+    ['""" + CLOSE_FIELD + """'] = ARGV[10], agent_id = ARGV[1], disposition = ARGV[3], skill = record[1],
+    channel = record[2], claimed_at = claimed_at, ended_at = ARGV[2], waiting_since = record[3] or '',
+    enqueued_at = record[4] or ''}))
+end
 if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], '""" + LOST_AT_FIELD + """', ARGV[11]) end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[5])
@@ -610,15 +623,39 @@ class HandoffQueue:
         close cut off after its script, dated when it was made. Its times are the record's, as the script left them.
         For a close of a customer gone before any exchange (:meth:`close_unanswered`), their ``handoff_abandoned``."""
         key = keys.conversation(conversation_id)
-        owed, agent_id, disposition, skill, channel, claimed_at, ended_at, since, enqueued_at = (
-            as_text_or_none(v) for v in await self.redis.hmget(key, [
-                CLOSE_FIELD, "agent_id", "disposition", "skill", "channel", "claimed_at", "ended_at", "waiting_since",
-                "enqueued_at"]))
-        if owed is None:
+        fields = dict(zip(_CLOSE_EVENT_FIELDS, (as_text_or_none(v) for v in await self.redis.hmget(
+            key, _CLOSE_EVENT_FIELDS))))
+        if fields[CLOSE_FIELD] is None:
             return
-        noted = json.loads(owed)
-        claimed, closed_at, lost_at = float(claimed_at), float(ended_at), noted.get("lost_at")
-        waited_from = float(since or enqueued_at)  # as _WAITING_SINCE reads it
+        await self._close_event(conversation_id, fields, late)
+        async with self.redis.pipeline(transaction=False) as pipe:  # recorded: owed neither here nor in the copy
+            pipe.hdel(key, CLOSE_FIELD)
+            pipe.hdel(keys.closes_owed(), f"{conversation_id}|{fields['claimed_at']}")
+            await pipe.execute()
+
+    async def closes_recorded_late(self, older_than_s: float) -> None:
+        """The events of the closes noted owed ``older_than_s`` ago or more, recorded (:meth:`close_recorded`), from the
+        close's copy (keys.closes_owed) when the record no longer has it. Found in review: during a rolling upgrade a
+        process of the version before CLOSE_FIELD, queueing the customer again, wrote the record anew and dropped a
+        close cut off after its script; or its waiting room finished the hand-back without recording the close: the
+        agent's contact was never recorded."""
+        due = self.clock() - older_than_s
+        for field, noted in (await self.redis.hgetall(keys.closes_owed())).items():
+            fields = {name: value or None for name, value in json.loads(as_text(noted)).items()}
+            if float(fields["ended_at"]) > due:
+                continue
+            conversation_id = as_text(field).rsplit("|", 1)[0]
+            await self.close_recorded(conversation_id, late=True)  # the record's, if it still owes a close
+            if await self.redis.hexists(keys.closes_owed(), field):  # that record was written anew without it
+                await self._close_event(conversation_id, fields, late=True)
+                await self.redis.hdel(keys.closes_owed(), field)
+
+    async def _close_event(self, conversation_id: str, fields: dict, late: bool) -> None:
+        """Records the close's event from ``fields`` (_CLOSE_EVENT_FIELDS: the record's, or the close's copy)."""
+        noted = json.loads(fields[CLOSE_FIELD])
+        agent_id, channel, skill = fields["agent_id"], fields["channel"], fields["skill"]
+        claimed, closed_at, lost_at = float(fields["claimed_at"]), float(fields["ended_at"]), noted.get("lost_at")
+        waited_from = float(fields["waiting_since"] or fields["enqueued_at"])  # as _WAITING_SINCE reads it
         mark = close_mark({"agent_id": agent_id, "claimed_at": claimed})
         if noted.get("unanswered"):  # the customer's abandonment, not an answer: no disposition, no handle time
             left = min(noted["left_at"], closed_at)
@@ -630,11 +667,10 @@ class HandoffQueue:
         else:
             ended = closed_at if lost_at is None else max(claimed, min(lost_at, closed_at))  # as _CLOSE's handle time
             lost = {"reason": gone_reason(channel), "left_at": round(ended, 3)} if lost_at is not None else {}
-            await self._closed_event(conversation_id, skill, channel, agent_id, disposition, noted["note"],
+            await self._closed_event(conversation_id, skill, channel, agent_id, fields["disposition"], noted["note"],
                                      ended - claimed, claimed - waited_from,
                                      event_id=event_id_of(conversation_id, mark, "handoff_closed"),
                                      at=closed_at if late else None, lost=lost)
-        await self.redis.hdel(key, CLOSE_FIELD)
 
     async def _closed_event(self, conversation_id: str, skill: str, channel: str, agent_id: str, disposition: str,
                             note: str, handle_s: float, wait_s: float, event_id: str | None = None,
@@ -652,7 +688,8 @@ class HandoffQueue:
         ``answered``: the handle time is kept (not for a customer gone before any exchange), ending at ``lost_at``
         for a call lost; ``owed``: the close's event, noted as owed (_CLOSE's CLOSE_FIELD)."""
         return self._released(conversation_id, await self._close(
-            keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.handbacks()],
+            keys=[keys.conversation(conversation_id), keys.agent_active(agent_id), keys.handbacks(),
+                  keys.closes_owed()],
             args=[agent_id, repr(now), disposition, finished_ttl_s(), conversation_id, WORDS_FIELD, words,
                   keys.handle_times("") if answered else "", self.rules.handle_time_window, owed,
                   "" if lost_at is None else repr(lost_at)]))

@@ -391,3 +391,52 @@ async def test_a_resolved_close_cut_off_still_asks_for_the_customers_score(queue
     assert len(said) == 2 and said[0].startswith("人工客服已结束本次服务") and said[1].startswith("请为本次服务打个分吧"), said
     kinds = [e["kind"] for e in Repository(kefu_env.database_url).events_for(conversation_id)]
     assert kinds.count("csat_asked") == 1, kinds
+
+
+def queue_of_the_version_before(redis_url: str, clock, rules, events) -> HandoffQueue:  # noqa: F811
+    """A process of the version before CLOSE_FIELD, on the same Redis (a rolling upgrade): its enqueue script does
+    not know a close owes its event, and writes the record anew over one that does."""
+    from bot.handoff import queue as queue_module
+
+    knows_closes = "\n    or redis.call('HEXISTS', key, '" + queue_module.CLOSE_FIELD + "') == 1"
+    assert knows_closes in queue_module._ENQUEUE
+    old = queue_giving_up(redis_url, clock, rules, events)
+    old._enqueue = old.redis.register_script(queue_module._ENQUEUE.replace(knows_closes, ""))
+    return old
+
+
+@pytest.mark.parametrize("old_process", ["queues_again", "hands_back"])
+async def test_a_close_cut_off_is_recorded_though_a_process_of_the_version_before_drops_what_it_owes(
+        clock, kefu_env, redis, redis_url, rules, events, conversations, old_process):  # noqa: F811
+    """Machines are upgraded one at a time (README, Rolling restart): old and new processes share Redis. A close cut
+    off after its script owes its event in the record (CLOSE_FIELD) and in the hand-backs owed; an old process
+    knows neither. Found in review: the customer asking for a person again on an old machine had the record written
+    anew, the close's note dropped (``queues_again``), or an old waiting room handed the customer back and crossed
+    the hand-back off without recording the close (``hands_back``): the agent's contact was never recorded. The
+    close's script keeps a copy of what its event needs that no writer of the record drops (keys.closes_owed); the
+    waiting room records it, once, dated when the close was made."""
+    queue = queue_giving_up(redis_url, clock, rules, events)
+    conversation_id = f"close-cut-old-{old_process}"
+    await waiting_for_a_person(conversations, conversation_id)
+    desk = await served(queue, kefu_env, HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+    desk.conversations = conversations
+    clock.advance(90)
+    closed_at = clock()
+    redis_stops_answering_after(queue, "_close", redis_url)
+    with pytest.raises(aioredis.RedisError):
+        await desk.close("wang", conversation_id, "resolved", note="已处理")
+    await redis_answers_again(redis)
+    clock.advance(10)
+    if old_process == "queues_again":
+        old = queue_of_the_version_before(redis_url, clock, rules, events)
+        await old.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, None, {}))
+        assert await queue.waiting("billing") == [conversation_id], "queued again by the old process"
+    else:  # the old waiting room's look at the hand-backs owed: handed back, crossed off, nothing recorded
+        assert await conversations.resume(conversation_id, "utter_agent_handback", if_paused=True)
+        await redis.zrem(keys.handbacks(), conversation_id)
+    await finished_by_the_waiting_room(queue, conversations, clock, conversation_id)
+
+    closed = events.data("handoff_closed")
+    assert [(d["agent_id"], d["disposition"], d["skill"], d["handle_s"], d["wait_s"], d["at"]) for d in closed] == \
+        [("wang", "resolved", "billing", 90.0, 0.0, utc(closed_at))], "the agent's contact, once, dated then"
+    assert await redis.hlen(keys.closes_owed()) == 0, "nothing left owed"
