@@ -26,8 +26,9 @@ from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp
                                    with_pushed_selfhelp)
 from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
 from bot.handoff.conversations import RasaConversations
-from bot.handoff.queue import LOST_AT_FIELD, HandoffError, HandoffQueue
+from bot.handoff.queue import LOST_AT_FIELD, TRANSFER_FIELD, HandoffError, HandoffQueue
 from bot.handoff.transfer_owed import TRANSFERRED, tell_transferred
+from bot.handoff.transfer_owed import finish as finish_transfer
 from bot.handoff.transfer_owed import told as transfer_told
 from bot.handoff.sessions import open_session
 from bot.handoff.presence import gone_among, gone_reason
@@ -443,8 +444,13 @@ class Desk:
         waiting room would do it 30 s on: its event recorded, once, dated when it was made, and the customer handed
         back with its words, once. Found in review: the retry was refused with ``error_not_serving`` (该会话已结束，
         或不是由您接待), the close left open on the agent's screen, the customer paused until the waiting room's pass.
+        A transfer the agent made is answered so too while the customer waits from it (:meth:`_transferred_before`).
         Anything else (another agent's, ended otherwise, never was): ``error_not_serving``, as ``_held`` answers."""
         entry = await self.queue.entry(conversation_id)
+        if entry is not None and entry["state"] == "waiting":
+            transferred = await self._transferred_before(agent_id, conversation_id)
+            if transferred is not None:
+                return transferred
         if entry is None or entry["state"] != "closed" or entry["agent_id"] != agent_id:
             raise DeskError("error_not_serving", 404 if refused is None else 409) from refused
         if await handback_owed(self.queue, conversation_id):
@@ -461,6 +467,24 @@ class Desk:
         return {"ticket_id": noted["values"].get("ticket_id") if noted.get("reason") == "closed" else None,
                 "disposition": entry["disposition"], "closed_before": True,
                 **({"customer_gone": True} if gone else {}), **({"call_lost": True} if lost else {})}
+
+    async def _transferred_before(self, agent_id: str, conversation_id: str) -> dict | None:
+        """The answer to a retry of the agent's 转接 whose customer waits from it (the record's last transfer is theirs,
+        made at the desk: not a conversation put back as they left), as that transfer's; what it still owes done now
+        (its events recorded once, the customer told once), as the waiting room would 30 s on. None otherwise."""
+        noted = as_text_or_none(await self.queue.redis.hget(keys.conversation(conversation_id), TRANSFER_FIELD))
+        owed = json.loads(noted) if noted else {}
+        if owed.get("agent_id") != agent_id or owed.get("says") != TRANSFERRED:
+            return None
+        if await self.queue.redis.zscore(keys.transfers(), conversation_id) is not None:
+            await finish_transfer(self.queue, self.conversations, conversation_id)
+            await transfer_told(self.queue, conversation_id)
+        else:
+            await self.queue.transfer_recorded(conversation_id, late=True)
+        position = await self.queue.position(conversation_id)
+        logger.info("handoff.desk.transferred_before agent=%s conversation=%s", agent_id, conversation_id)
+        return {"transferred_to": owed["to_skill"], "position": position.position if position else 0,
+                "disposition": "transfer", "closed_before": True}
 
     async def _callback(self, entry: dict, agent_id: str, note: str, typed: str) -> tuple[str, dict]:
         """The callback's work item, and what the customer is told (a message: its reply, and by when, on

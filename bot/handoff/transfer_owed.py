@@ -68,16 +68,27 @@ async def finish_owed(queue, conversations) -> list[str]:
            await queue.redis.zrangebyscore(keys.transfers(), "-inf", repr(queue.clock() - TRANSFER_GRACE_S))]
     finished = []
     for conversation_id in due:
-        owed = await queue.transfer_recorded(conversation_id, late=True)
-        if owed is not None and owed.get("says"):
-            position = await queue.position(conversation_id)
-            if position is not None and position.position and await tell_transferred(
-                    queue, conversations, conversation_id, owed, position, _waiting_from(queue, conversation_id, owed)):
-                finished.append(conversation_id)
-                logger.warning("handoff.transfer.finished conversation=%s agent=%s to=%s", conversation_id,
-                               owed["agent_id"], owed["to_skill"])
+        if await finish(queue, conversations, conversation_id):
+            finished.append(conversation_id)
         await queue.redis.zrem(keys.transfers(), conversation_id)
     return finished
+
+
+async def finish(queue, conversations, conversation_id: str) -> bool:
+    """What the transfer last noted in the record still owes, done unless done already: its events recorded (dated
+    when it was made) and, while the customer still waits from it, the customer told. For :func:`finish_owed`, and
+    for the agent's retry of a transfer cut off after its script (``bot.handoff.desk.Desk.close``). True when the
+    customer was told now. Not crossed off here."""
+    owed = await queue.transfer_recorded(conversation_id, late=True)
+    if owed is None or not owed.get("says"):
+        return False
+    position = await queue.position(conversation_id)
+    if position is None or not position.position or not await tell_transferred(
+            queue, conversations, conversation_id, owed, position, _waiting_from(queue, conversation_id, owed)):
+        return False
+    logger.warning("handoff.transfer.finished conversation=%s agent=%s to=%s", conversation_id, owed["agent_id"],
+                   owed["to_skill"])
+    return True
 
 
 def _waiting_from(queue, conversation_id: str, owed: dict):

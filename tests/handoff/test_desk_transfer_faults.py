@@ -25,6 +25,7 @@ from bot.channels import agent_desk
 from bot.handoff import desk_proof, keys
 from bot.handoff.accounts import AccountStore
 from bot.handoff.departures import requeue_gone_agents
+from bot.handoff.desk import DeskError
 from bot.handoff.handback import HANDBACK_GRACE_S
 from bot.handoff.queue import HandoffRequest, utc
 from bot.handoff.watcher import WaitingRoom
@@ -108,6 +109,42 @@ async def test_a_transfer_cut_off_is_finished_by_the_waiting_room(queue, clock, 
         assert closed[0]["at"] == events.data("handoff_queued")[-1]["at"] == utc(transferred_at)
     assert await redis.lrange(keys.handle_times("billing"), 0, -1) == [b"120.000"], "its handle time, once"
     assert await redis.zcard(keys.transfers()) == 0, "nothing owed any more"
+
+
+@pytest.mark.parametrize("cut_off", ["script", "hand_over"])
+async def test_a_transfer_cut_off_and_retried_from_the_desk_is_done_at_once_and_once(
+        queue, clock, kefu_env, redis, redis_url, conversations, events, cut_off):  # noqa: F811
+    """Found in review: 王芳 pressed 转接 again after the error and was refused with error_not_serving (该会话已结束，
+    或不是由您接待), the transfer left open on her desk, the customer told nothing until the waiting room's pass 30 s
+    and more later. The retry is answered as the transfer made (to tv, the place), and tells the customer now; the
+    waiting room's passes then say and record nothing twice."""
+    conversation_id = f"transfer-retried-{cut_off}"
+    desk = await transferred_with_a_proof_open(queue, kefu_env, conversations, conversation_id)
+    clock.advance(120)
+    if cut_off == "script":
+        redis_stops_answering_after(queue, "_transfer", redis_url)
+    else:
+        redis_stops_answering_during(conversations, redis_url, "hand_over")
+    with pytest.raises(aioredis.RedisError):
+        await desk.close("wang", conversation_id, "transfer", skill="tv", note="电视没信号", agent_name="王芳")
+    await redis_answers_again(redis)
+    await queue.roster.heartbeat("li")  # 李雷's desk checks in
+
+    answer = await desk.close("wang", conversation_id, "transfer", skill="tv", note="电视没信号", agent_name="王芳")
+    assert answer == {"transferred_to": "tv", "position": 1, "disposition": "transfer", "closed_before": True}
+    words = await said(conversations, conversation_id)
+    assert [t for t in words if t.startswith((TRANSFERRED, PLACE))] == [words[-2], words[-1]], "told at once"
+    assert words[-2].startswith(TRANSFERRED) and words[-1].startswith(PLACE), words
+    assert await redis.zcard(keys.transfers()) == 0, "nothing owed any more"
+
+    await waiting_room_passes(queue, conversations, clock)
+    assert [t for t in await said(conversations, conversation_id) if t.startswith((TRANSFERRED, PLACE))] == \
+        [words[-2], words[-1]], "nothing said twice"
+    assert [(d["agent_id"], d["disposition"]) for d in events.data("handoff_closed")] == [("wang", "transfer:tv")]
+    assert [d["skill"] for d in events.data("handoff_queued")] == ["billing", "tv"], "recorded once"
+    with pytest.raises(DeskError) as refused:  # only 王芳's: 李雷 gets the one answer for everything else
+        await desk.close("li", conversation_id, "transfer", skill="tv")
+    assert refused.value.code == "error_not_serving"
 
 
 async def test_a_transfer_the_desk_finished_is_not_repeated(queue, clock, kefu_env, redis, conversations,
