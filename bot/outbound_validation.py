@@ -17,6 +17,8 @@ FIELDS = {
     "step_line": ("number", "step"),
     "repair_registered": ("*ticket_id",),
     "repair_chased": ("*ticket_id",),
+    "agent_ticket_filed": ("*ticket_id",),  # a lost call's close (bot.handoff.lost_calls)
+    "agent_callback_booked": ("*ticket_id", "*callback_by"),
 }
 
 
@@ -45,7 +47,7 @@ def outbound_problems(settings, domain) -> list[Problem]:
             continue
         problems += [Problem(str(path), None, f"`{kind}` must name {{{name[1:]}}}")
                      for name in fields if name.startswith("*") and "{" + name[1:] + "}" not in template]
-        if kind.startswith("repair_") and (why := too_long_for_sms(template.format(**LONGEST_VALUES))):
+        if kind.startswith(("repair_", "agent_")) and (why := too_long_for_sms(template.format(**LONGEST_VALUES))):
             problems.append(Problem(str(path), None, f"`{kind}`: {why}"))
     return problems + _selfhelp_texts_too_long(settings, templates)
 

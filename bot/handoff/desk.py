@@ -22,6 +22,7 @@ from bot.handoff.handback import (WORDS_FIELD, agent_left_marker, ask_csat, clos
                                   handback_mark, handed_back)
 from bot.handoff.handback import owed as handback_owed
 from bot.handoff.joined import join_mark, say_joined, told
+from bot.handoff import lost_calls
 from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp, selfhelp_answers_key, shown_turns,
                                    with_pushed_selfhelp)
 from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
@@ -34,7 +35,7 @@ from bot.handoff.sessions import open_session
 from bot.handoff.presence import gone_among, gone_reason
 from bot.handoff.tickets import (DISPOSITIONS, customer_id_of, disposition_ticket, own_open_ticket, session_began,
                                 work_items)
-from bot.handoff.unanswered import absent_at_close, customer_left_at
+from bot.handoff.unanswered import absent_at_close, call_lost_at, customer_left_at
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
 from bot.handoff.work_item_view import phone_to_call, readable, voice_message_audio
@@ -367,6 +368,8 @@ class Desk:
             return await self._closed_before(agent_id, conversation_id)
         if disposition not in DISPOSITIONS:
             raise DeskError("error_disposition")
+        if disposition == "transfer" and await call_lost_at(self.queue, entry) is not None:
+            raise DeskError("error_transfer_call_lost", 409)  # nobody is on the line to wait for the next group
         lost_at = None
         if disposition != "transfer":
             absence, lost_at = await absent_at_close(self.queue, self.conversations, entry)
@@ -393,10 +396,15 @@ class Desk:
                 if ticket_id and disposition == "ticket":
                     notice = {"response": "utter_agent_closed_with_ticket", "ticket_id": ticket_id}
             # The customer keeps the number to follow up: noted with the close, so the waiting room says it too.
-            await self.queue.close(conversation_id, agent_id, disposition,
-                                   words=close_words(entry, **notice) if notice else "", lost_at=lost_at)
+            # A lost call's close is noted silent, its notice owed by SMS instead (bot.handoff.lost_calls).
+            text = await self._lost_caller_text(entry, notice, phone) if lost_at is not None else None
+            words = lost_calls.silent_close(text) if lost_at is not None else \
+                close_words(entry, **notice) if notice else ""
+            await self.queue.close(conversation_id, agent_id, disposition, words=words, lost_at=lost_at)
         except HandoffError as exc:  # ended, or (NotYourConversation) another agent's: one answer for both
             return await self._closed_before(agent_id, conversation_id, exc)
+        if lost_at is not None:
+            return await self._hand_back_lost(entry, ticket_id, text, answered=True)
         if notice:
             await self.conversations.utter(conversation_id, once=close_mark(entry), **notice)
         # The web chat's marker: the assistant answers again, so the page shows its typing dots again.
@@ -406,7 +414,7 @@ class Desk:
             await ask_csat(self.conversations, conversation_id, entry["request"].channel, agent_id,
                            self.repository.url)
         await handed_back(self.queue, conversation_id)  # else the waiting room finishes it (bot.handoff.handback)
-        return {"ticket_id": ticket_id, **({"call_lost": True} if lost_at is not None else {})}
+        return {"ticket_id": ticket_id}
 
     async def _close_unanswered(self, agent_id: str, entry: dict, disposition: str, note: str, phone: str,
                                 left_at: float) -> dict:
@@ -417,6 +425,7 @@ class Desk:
         it as a web chat whose customer left before the agent joined."""
         conversation_id = entry["conversation_id"]
         ticket_id, notice = None, None
+        lost = gone_reason(entry["channel"]) == "call_lost"
         try:
             if disposition == "callback":
                 ticket_id, notice = await self._callback(entry, agent_id, note[:1000], phone)
@@ -425,17 +434,42 @@ class Desk:
                 ticket_id = await disposition_ticket(entry["request"], disposition, note[:1000], agent_id,
                                                      callback_phone=reach)
                 notice = {"response": "utter_agent_closed_with_ticket", "ticket_id": ticket_id} if ticket_id else None
-            await self.queue.close_unanswered(conversation_id, agent_id, left_at,
-                                              words=close_words(entry, **notice) if notice else "")
+            text = await self._lost_caller_text(entry, notice, phone) if lost else None
+            await self.queue.close_unanswered(conversation_id, agent_id, left_at, words=lost_calls.silent_close(text)
+                                              if lost else close_words(entry, **notice) if notice else "")
         except HandoffError as exc:
             return await self._closed_before(agent_id, conversation_id, exc)
+        if lost:
+            return await self._hand_back_lost(entry, ticket_id, text, answered=False)
         if notice:  # said into the conversation: the page shows it when the customer comes back
             await self.conversations.utter(conversation_id, once=close_mark(entry), **notice)
         await self.conversations.resume(conversation_id, "utter_agent_handback", once=handback_mark(entry))
         await handed_back(self.queue, conversation_id)
         logger.info("handoff.desk.closed_unanswered agent=%s conversation=%s", agent_id, conversation_id)
-        lost = gone_reason(entry["channel"]) == "call_lost"
-        return {"ticket_id": ticket_id, "customer_gone": True, **({"call_lost": True} if lost else {})}
+        return {"ticket_id": ticket_id, "customer_gone": True}
+
+    async def _hand_back_lost(self, entry: dict, ticket_id: str | None, text: dict | None, *, answered: bool) -> dict:
+        """The end of a lost call's close (``bot.handoff.lost_calls``): what it filed texted to the caller, then back
+        to the assistant without a word (its line is dead). The answer says where it was texted (``notice_texted``,
+        masked), so the desk tells the agent whether the caller learns the ticket's number."""
+        conversation_id = entry["conversation_id"]
+        texted = await lost_calls.send_text(text, self.repository)
+        if texted:
+            await lost_calls.texted(self.queue, conversation_id)
+        await self.conversations.resume(conversation_id, None)
+        await handed_back(self.queue, conversation_id)
+        logger.info("handoff.desk.closed_lost_call conversation=%s texted=%s", conversation_id, bool(texted))
+        return {"ticket_id": ticket_id, "call_lost": True, **({} if answered else {"customer_gone": True}),
+                **({"notice_texted": texted} if texted else {})}
+
+    async def _lost_caller_text(self, entry: dict, notice: dict | None, typed: str) -> dict | None:
+        """The SMS of a lost call's notice, to the number its callback or follow-up reaches the caller on."""
+        if not notice:
+            return None
+        try:
+            return lost_calls.notice_text(notice, await self._callback_number(entry, typed))
+        except DeskError:  # no number known: the desk says the caller was not told
+            return None
 
     async def _closed_before(self, agent_id: str, conversation_id: str, refused: HandoffError | None = None) -> dict:
         """The answer to a close of a conversation the agent closed already, as that close's: the agent pressed 结束

@@ -29,6 +29,7 @@ import logging
 from redis.exceptions import RedisError
 
 from bot.handoff import keys
+from bot.handoff.lost_calls import silent, text_owed
 from bot.redis_text import as_text, as_text_or_none
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,8 @@ async def finish(queue, conversations, conversation_id: str) -> bool:
             ["state", "reason", "channel", WORDS_FIELD, "disposition", "agent_id", "claimed_at"]))
     if state in ("waiting", "claimed"):  # in a new handoff meanwhile
         return False
+    if state == "closed" and noted:
+        await text_owed(json.loads(noted))  # a lost call's close: its notice by SMS, if not sent
     response, values = _words(state, reason, channel, noted)
     still_owed = _ended_as_read(queue, conversation_id, state, reason)
     if response is None:
@@ -161,7 +164,7 @@ async def finish(queue, conversations, conversation_id: str) -> bool:
 def _said_first(state: str, noted: str) -> tuple[str, dict, str] | None:
     """A close's own words, said before the hand-back once under their mark (the desk may have said them)."""
     words = json.loads(noted) if noted else {}
-    if state != "closed" or words.get("reason") != "closed":
+    if state != "closed" or words.get("reason") != "closed" or silent(words):
         return None
     return words["response"], words["values"], words["once"]
 
@@ -174,6 +177,8 @@ def _words(state: str, reason: str, channel: str, noted: str) -> tuple[str | Non
     words = json.loads(noted) if noted else {}
     if state == "abandoned" and words.get("reason") == reason:
         return words["response"], words["values"]
+    if state == "closed" and silent(words):  # a lost call's close: its line is dead (bot.handoff.lost_calls)
+        return None, {}
     response = SAID.get(state) or SAID.get(reason)
     if state == "closed":
         return response, agent_left_marker(channel)

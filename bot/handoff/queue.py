@@ -305,11 +305,15 @@ return {'ok', waiting_since(), claimed_at}
 # ``noted_in``).
 # The rest of the transfer is noted in the record and in the transfers owed, and the handle time kept, in this
 # script: whatever cuts the desk's request off after it, the waiting room knows what is left to do. A call on
-# the line is vouched for as it waits again (bot.handoff.presence.VOUCH_LUA), as _ENQUEUE does.
+# the line is vouched for as it waits again (bot.handoff.presence.VOUCH_LUA), as _ENQUEUE does, unless its process
+# vouched for it while the agent had it: then it keeps that word, so a call lost then is not taken for a live one
+# for another PAGE_SILENT_S (found in review: a dead call transferred, or given back by an agent who left, was
+# handed to the next agent, who greeted nobody).
 # {'owed', ''} (_OWES_EVENTS) while the record still owes an earlier claim's or transfer's events: nothing written.
 _TRANSFER = VOUCH_LUA + _HELD_BY_THE_AGENT + _OWES_EVENTS + """
 if owes_events(KEYS[1]) then return {'owed', ''} end
 local claimed_at = redis.call('HGET', KEYS[1], 'claimed_at')
+local held_at = redis.call('HGET', KEYS[1], '""" + HELD_AT_FIELD + """')
 local since = waiting_since()
 redis.call('SREM', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[1])
@@ -318,7 +322,7 @@ redis.call('HSET', KEYS[1], 'request', ARGV[3], 'state', 'waiting', 'skill', ARG
            'call', ARGV[11], 'transfer', ARGV[12], 'transfer_claimed_at', claimed_at, 'transfer_since', since,
            'transfer_unrecorded', '1')
 if ARGV[16] ~= '' then redis.call('HSET', KEYS[1], 'notified', ARGV[16]) end
-vouch(KEYS[1], ARGV[13])
+if held_at then redis.call('HSET', KEYS[1], '""" + HELD_AT_FIELD + """', held_at) else vouch(KEYS[1], ARGV[13]) end
 if KEYS[6] ~= '' then
   redis.call('SADD', KEYS[6], ARGV[2])
   redis.call('EXPIRE', KEYS[6], ARGV[17])

@@ -67,3 +67,9 @@ def _lost_at(entry: dict, absence: Absence | None) -> float | None:
     """When a call an agent holds was lost (its process died, and the line with it), while it is; None for
     a call on the line, a bridged one, and every other channel (a web chat's closed page may open again)."""
     return round(absence.seen_at, 3) if absence and entry["channel"] == PHONE_CHANNEL else None
+
+
+async def call_lost_at(queue: HandoffQueue, entry: dict) -> float | None:
+    """When the call ``entry`` (claimed) was lost, while it is; None for a call on the line and every other channel.
+    For a transfer, which reads nothing else of the customer's absence (a close reads it in ``absent_at_close``)."""
+    return _lost_at(entry, await _absence(queue, entry))

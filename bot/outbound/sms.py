@@ -25,7 +25,7 @@ RATE_LIMITED = 1003  # the gateway's "too many, try later": the outbox tries aga
 MAX_SMS_CHARS = 500  # long messages are split by the gateway; refuse runaway ones here
 # Placeholder values as long as real ones get (TK + 6 digits; an arrears amount in yuan), for measuring
 # an editor's SMS wording before any customer is sent it.
-LONGEST_VALUES = {"ticket_id": "TK0000000", "amount": "99999.99"}
+LONGEST_VALUES = {"ticket_id": "TK0000000", "amount": "99999.99", "callback_by": "12-31 23:59"}
 
 
 def too_long_for_sms(text: str) -> str | None:

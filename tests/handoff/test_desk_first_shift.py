@@ -54,6 +54,10 @@ class Conversations:
     async def pause(self, conversation_id: str) -> None:
         return None
 
+    async def unpause(self, conversation_id: str, still_owed=None) -> bool:
+        """As the real one: back to the assistant without a word (a lost call's close, finished late)."""
+        return still_owed is None or await still_owed()
+
     async def ask_once(self, conversation_id: str, response: str, slot: str) -> bool:
         await self.utter(conversation_id, response)
         return True

@@ -432,7 +432,10 @@
    *  is never worded as a web chat whose customer left, and its ticket number was heard by nobody. */
   function closedInfo(result, disposition) {
     var ticket = result.ticket_id && disposition !== "resolved";
-    if (result.call_lost) {
+    if (result.call_lost) {  // nothing was said into the dead line: the ticket's number went by SMS, if it could
+      if (ticket && result.notice_texted) {
+        return t("closed_call_lost_ticket_texted", { ticket_id: result.ticket_id, phone: result.notice_texted });
+      }
       return ticket ? t("closed_call_lost_ticket", { ticket_id: result.ticket_id })
         : t(result.customer_gone ? "closed_call_lost_unanswered" : "closed_call_lost");
     }

@@ -1,0 +1,77 @@
+"""Closing a call that was lost while an agent held it: nothing is said into the dead line.
+
+A call is lost when the process holding it died (``bot.handoff.unanswered.call_lost_at``): the caller's line
+went with it, and no process will ever play a word into it. Found in review: the agent's close of such a call
+(and the waiting room's finish of one cut off, ``bot.handoff.handback.finish_owed``) still said 人工客服已结束本次服务
+and the ticket's number into the conversation, so the transcript showed the caller told what nobody heard. The
+close now hands the conversation back without a word, and the close's script notes it silent (:func:`silent_close`)
+so a finish by the waiting room says nothing either.
+
+What the close filed for the caller (a follow-up ticket, a callback) still matters to them: its number goes by SMS,
+through the outbox as every other text Kefu sends outside a conversation (``bot.notify``, the repairs' SMS), to the
+number the follow-up reaches them on. The words are the editors' (``content/outbound.yml``: ``agent_ticket_filed``,
+``agent_callback_booked``). The SMS is noted with the close's words in its script: a close cut off before it was
+queued has it queued by the waiting room's finish (:func:`text_owed`), and the desk crosses it off once queued.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from bot.handoff import keys, masking
+from bot.notify import NotifyError, OutboxNotifier
+from bot.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+# The close's notice (its reply, ``Desk.close``) -> the outbound template that texts it, and the values it fills.
+TEXTED = {"utter_agent_closed_with_ticket": ("agent_ticket_filed", ("ticket_id",)),
+          "utter_agent_closed_with_callback": ("agent_callback_booked", ("ticket_id", "callback_by"))}
+
+
+def notice_text(notice: dict | None, phone: str | None) -> dict | None:
+    """The SMS that tells a lost caller what their close filed (``notice``: its reply and values), to ``phone``;
+    None when there is nothing to tell or nowhere to send it."""
+    if not notice or not phone or notice.get("response") not in TEXTED:
+        return None
+    kind, fields = TEXTED[notice["response"]]
+    return {"to": phone, "kind": kind, "fields": {name: str(notice[name]) for name in fields}}
+
+
+def silent_close(text: dict | None = None) -> str:
+    """What a lost call's close notes as its words (``HandoffQueue.close``'s ``words``): its hand-back is silent,
+    whoever finishes it, and ``text`` (:func:`notice_text`) is still owed."""
+    return json.dumps({"reason": "closed", "silent": True, **({"text": text} if text else {})}, ensure_ascii=False)
+
+
+def silent(words: dict) -> bool:
+    """Whether a close's noted words (read back) say its hand-back is silent."""
+    return bool(words.get("silent"))
+
+
+async def send_text(text: dict | None, repository=None) -> str | None:
+    """Queue ``text`` (:func:`notice_text`) in the outbox; the number masked when queued, None when there was none
+    or the outbox refused it (logged: the desk then says the caller was not told)."""
+    if not text:
+        return None
+    try:
+        await OutboxNotifier.from_settings(get_settings(), repository).send_template(
+            text["to"], "sms", text["kind"], **text["fields"])
+    except NotifyError as exc:
+        logger.warning("handoff.lost_call.not_texted ticket=%s error=%s", text["fields"].get("ticket_id"), exc)
+        return None
+    return masking.mask_phone(text["to"])
+
+
+async def texted(queue, conversation_id: str) -> None:
+    """The close's SMS is queued: no longer owed (the finish by the waiting room does not send it again)."""
+    from bot.handoff.handback import WORDS_FIELD  # handback reads silent() from here
+
+    await queue.redis.hset(keys.conversation(conversation_id), WORDS_FIELD, silent_close())
+
+
+async def text_owed(words: dict) -> None:
+    """The waiting room's finish of a lost call's close cut off (``bot.handoff.handback.finish_owed``): its SMS, if
+    the close did not queue it."""
+    if silent(words) and words.get("text"):
+        await send_text(words["text"])

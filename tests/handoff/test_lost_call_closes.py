@@ -1,0 +1,279 @@
+"""A call lost while an agent held it (its process died, and the caller's line with it): what its close says,
+where its ticket's number goes, and whether it can be handed to the next agent.
+
+Real Redis queue and database, real ``RasaConversations`` over the Redis tracker store with its bot messages
+delivered as Rasa's processor delivers them, on the phone's output channel (``bot.ivr.line_output``): what a
+close publishes for the call is read off the call's line. Found in review:
+
+- the agent's close of a lost call, and the waiting room's finish of one cut off, said 人工客服已结束本次服务 and
+  the ticket's number into the dead line (the transcript showed the caller told what nobody heard), and the
+  caller never learnt the ticket's number: it now goes by SMS, through the outbox;
+- a lost call could be transferred, and the transfer's script vouched for it afresh: the next group's agent
+  was handed a dead line; the desk now refuses it (error_transfer_call_lost), and a call lost before anyone
+  knew keeps its process's last word through a transfer or a return to the queue.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationPaused, UserUttered
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot.handoff import masking
+from bot.handoff.departures import requeue
+from bot.handoff.desk import DeskError
+from bot.handoff.handback import HANDBACK_GRACE_S, finish_owed
+from bot.handoff.presence import PAGE_SILENT_S
+from bot.ivr import line
+from bot.ivr.line_output import IvrLineOutput
+from tests.conftest import PROJECT_ROOT
+from tests.handoff.test_desk_proof_ends import Processor, domain  # noqa: F401 - fixture
+from tests.handoff.test_lost_calls import claimed_then_process_died, desk_of_a1, reply_lost_after, room  # noqa: F401
+from tests.handoff.test_waiting_room import agent_available
+
+CALLER_LINE = "13800000001"  # the caller's own line, vouched for by the trunk (test_lost_calls.queue_call)
+
+
+class Delivering(Processor):
+    """As Rasa's processor: each bot message said goes out on the conversation's output channel."""
+
+    async def execute_side_effects(self, events, tracker, output) -> None:
+        for event in events:
+            await output.send_response(tracker.sender_id, event.message())
+
+
+class PhoneChannel:
+    """The phone's input channel as the Rasa server registers it: its output reaches a call from any process."""
+
+    def __init__(self, redis) -> None:
+        self.redis = redis
+
+    @staticmethod
+    def name() -> str:
+        return "ivr"
+
+    def get_output_channel(self):
+        return IvrLineOutput(self.redis)
+
+
+@pytest.fixture
+def conversations(redis, redis_url, domain):  # noqa: F811
+    from types import SimpleNamespace
+
+    from rasa.core.lock_store import InMemoryLockStore
+
+    from bot.handoff.conversations import RasaConversations
+    from bot.settings import redis_parts
+    from bot.tracker_store import IncrementalRedisTrackerStore
+
+    parts = redis_parts(redis_url)
+    store = IncrementalRedisTrackerStore(domain, host=parts["host"], port=parts["port"], db=parts["db"])
+    agent = SimpleNamespace(tracker_store=store, lock_store=InMemoryLockStore(), domain=domain,
+                            processor=Delivering(store, domain))
+    return RasaConversations(SimpleNamespace(ctx=SimpleNamespace(agent=agent, input_channels=[PhoneChannel(redis)])))
+
+
+class Line:
+    """What is published on a call's line (``bot.ivr.line``), read in order up to a mark the test publishes last."""
+
+    def __init__(self, redis, call_id: str) -> None:
+        self.redis, self.call_id = redis, call_id
+        self.pubsub = redis.pubsub(ignore_subscribe_messages=True)
+
+    async def __aenter__(self) -> "Line":
+        await self.pubsub.subscribe(line.line(self.call_id))
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.pubsub.aclose() if hasattr(self.pubsub, "aclose") else await self.pubsub.close()
+
+    async def published(self, deadline_s: float = 10.0) -> list[dict]:
+        """Everything published for the call so far: read until the mark published now comes through."""
+        await line.publish(self.redis, self.call_id, {"kind": "test_mark"})
+        seen, until = [], time.monotonic() + deadline_s
+        while time.monotonic() < until:
+            item = await self.pubsub.get_message(timeout=until - time.monotonic())
+            if item is None:
+                continue
+            message = json.loads(item["data"])
+            if message.get("kind") == "test_mark":
+                return seen
+            seen.append(message)
+        raise AssertionError("the line's messages did not come through in time")
+
+
+async def with_the_agent(conversations, conversation_id: str, since: float) -> None:
+    """The caller asked for a person, and the assistant paused the conversation for the agent."""
+    agent = conversations.agent
+    tracker = await agent.tracker_store.get_or_create_tracker(conversation_id)
+    for event in (UserUttered("转人工", timestamp=since - 60), ActionExecuted("action_listen"), ConversationPaused()):
+        tracker.update(event, agent.domain)
+    await agent.tracker_store.save(tracker)
+
+
+async def caller_says(conversations, conversation_id: str, text: str, at: float) -> None:
+    """The caller's words to the agent, transcribed into the conversation."""
+    agent = conversations.agent
+    tracker = await agent.tracker_store.retrieve(conversation_id)
+    tracker.update(UserUttered(text, timestamp=at), agent.domain)
+    await agent.tracker_store.save(tracker)
+
+
+async def said_to_the_caller(conversations, conversation_id: str, after: float) -> list[str]:
+    """The transcript's bot messages since ``after``: what the caller would have been told."""
+    tracker = await conversations.agent.tracker_store.retrieve(conversation_id)
+    return [e.text for e in tracker.events if isinstance(e, BotUttered) and e.timestamp > after]
+
+
+async def lost_with_the_agent(queue, clock, conversations, call_id: str, *, spoke: bool) -> str:
+    """A call queued, claimed by a1 and then lost (its process died); ``spoke``: after words with the agent."""
+    await with_the_agent(conversations, f"ivr:{call_id}", clock())
+    conversation_id = await claimed_then_process_died(queue, clock, call_id)
+    if spoke:
+        await caller_says(conversations, conversation_id, "电视还是没信号",
+                          (await queue.entry(conversation_id))["claimed_at"] + 5)
+    clock.advance(PAGE_SILENT_S + 1)
+    return conversation_id
+
+
+def texts_to(kefu_env, number: str) -> list[dict]:
+    from bot.db.repository import Repository
+
+    return [row for row in Repository(kefu_env.database_url).outbound(status="pending", channel="sms", limit=1000)
+            if row["recipient"] == number]
+
+
+@pytest.mark.parametrize("spoke", [True, False], ids=["after_words", "before_any_exchange"])
+@pytest.mark.parametrize("disposition", ["ticket", "callback"])
+async def test_a_lost_calls_close_says_nothing_into_the_line_and_texts_the_ticket(queue, clock, events, kefu_env,
+                                                                                  redis, conversations, spoke,
+                                                                                  disposition):
+    conversation_id = await lost_with_the_agent(queue, clock, conversations, f"MZ{disposition}{spoke}", spoke=spoke)
+    desk = desk_of_a1(queue, kefu_env, conversations)
+    started = time.time()
+    async with Line(redis, conversation_id[len("ivr:"):]) as call_line:
+        answer = await desk.close("a1", conversation_id, disposition)
+        published = await call_line.published()
+
+    assert answer["call_lost"] is True and answer["ticket_id"]
+    assert [m for m in published if m["kind"] == "message"] == [], "nothing is spoken into the dead line"
+    assert await said_to_the_caller(conversations, conversation_id, started) == [], \
+        "the transcript does not show the caller told what nobody heard"
+    assert not (await conversations.agent.tracker_store.retrieve(conversation_id)).is_paused(), "the assistant's again"
+
+    [text] = texts_to(kefu_env, CALLER_LINE)
+    assert text["kind"] == ("agent_ticket_filed" if disposition == "ticket" else "agent_callback_booked")
+    assert answer["ticket_id"] in text["payload"]["text"], "the caller learns the ticket's number by SMS"
+    assert answer["notice_texted"] == masking.mask_phone(CALLER_LINE), "the desk tells the agent where it went"
+    # Recorded as before: after words, the agent's disposition noted lost; before any, the caller's abandonment.
+    if spoke:
+        [closed] = events.data("handoff_closed")
+        assert closed["reason"] == "call_lost" and closed["disposition"] == disposition
+    else:
+        [abandoned] = events.data("handoff_abandoned")
+        assert abandoned["reason"] == "call_lost" and "handoff_closed" not in events.kinds(conversation_id)
+
+
+async def test_a_lost_calls_close_resolved_says_nothing_and_texts_nothing(queue, clock, events, kefu_env, redis,
+                                                                          conversations):
+    conversation_id = await lost_with_the_agent(queue, clock, conversations, "MZresolved", spoke=True)
+    desk = desk_of_a1(queue, kefu_env, conversations)
+    started = time.time()
+    async with Line(redis, "MZresolved") as call_line:
+        answer = await desk.close("a1", conversation_id, "resolved")
+        published = await call_line.published()
+    assert answer == {"ticket_id": answer["ticket_id"], "call_lost": True}
+    assert [m for m in published if m["kind"] == "message"] == []
+    assert await said_to_the_caller(conversations, conversation_id, started) == []
+    assert texts_to(kefu_env, CALLER_LINE) == []
+
+
+async def test_a_lost_calls_close_cut_off_is_finished_without_a_word_and_its_ticket_texted(queue, clock, events,
+                                                                                         kefu_env, redis,
+                                                                                         conversations):
+    """The close's reply lost after its script (Redis timing out): the waiting room's finish of the hand-back,
+    30 s later, said the hand-back message and the ticket's number into the line; it says nothing, and the
+    ticket's SMS the close never queued is queued then, once."""
+    conversation_id = await lost_with_the_agent(queue, clock, conversations, "MZcut", spoke=True)
+    desk = desk_of_a1(queue, kefu_env, conversations)
+    started = time.time()
+    reply_lost_after(queue, "_close")
+    with pytest.raises(RedisTimeoutError):
+        await desk.close("a1", conversation_id, "ticket")
+    clock.advance(HANDBACK_GRACE_S + 1)
+    async with Line(redis, "MZcut") as call_line:
+        assert await finish_owed(queue, conversations) == [conversation_id]
+        assert await finish_owed(queue, conversations) == [], "once"
+        published = await call_line.published()
+    assert [m for m in published if m["kind"] == "message"] == []
+    assert await said_to_the_caller(conversations, conversation_id, started) == []
+    assert not (await conversations.agent.tracker_store.retrieve(conversation_id)).is_paused()
+    [text] = texts_to(kefu_env, CALLER_LINE)
+    assert text["kind"] == "agent_ticket_filed" and text["payload"]["ticket_id"] in text["payload"]["text"]
+    [closed] = events.data("handoff_closed")
+    assert closed["reason"] == "call_lost" and closed["disposition"] == "ticket"
+
+
+async def test_a_lost_call_is_not_transferred_and_the_desk_says_why(queue, clock, events, kefu_env, conversations):
+    conversation_id = await lost_with_the_agent(queue, clock, conversations, "MZnowhere", spoke=True)
+    desk = desk_of_a1(queue, kefu_env, conversations)
+    with pytest.raises(DeskError) as refused:
+        await desk.close("a1", conversation_id, "transfer", skill="broadband", note="宽带的问题")
+    assert (refused.value.code, refused.value.status) == ("error_transfer_call_lost", 409)
+    shown = json.loads((PROJECT_ROOT / "content" / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
+    assert "不能转接" in shown["error_transfer_call_lost"], "the desk words the refusal"
+    assert [e["conversation_id"] for e in await desk._serving_entries("a1")] == [conversation_id], \
+        "still the agent's, to close"
+    await queue.roster.register("b1", name="李明", skills=["broadband"], capacity=2, status="available")
+    assert await queue.take_next("b1") == ("empty", None), "the next group's agent is handed no dead line"
+    assert events.kinds(conversation_id).count("handoff_queued") == 1, "queued once, by the call itself"
+    assert (await desk.close("a1", conversation_id, "ticket"))["call_lost"] is True
+
+
+@pytest.mark.parametrize("how", ["transferred", "given_back"])
+async def test_a_call_lost_before_it_was_known_is_not_handed_to_the_next_agent(room, queue, clock, events,  # noqa: F811
+                                                                              kefu_env, conversations, how):
+    """A transfer (the loss not yet known to the desk) or a return to the queue (the agent signed out) wrote a
+    fresh word for the call: the next agent claimed a dead line up to PAGE_SILENT_S later. It keeps its process's
+    last word: passed over at once, and seen out of the queue as lost, with nothing said into it."""
+    await with_the_agent(conversations, "ivr:MZlate", clock())
+    conversation_id = await claimed_then_process_died(queue, clock, "MZlate")
+    clock.advance(PAGE_SILENT_S - 5)  # its process died; nobody can tell yet
+    if how == "transferred":
+        await desk_of_a1(queue, kefu_env, conversations).close("a1", conversation_id, "transfer", skill="broadband")
+        skill = "broadband"
+    else:
+        await queue.roster.set_status("a1", "away")
+        assert await requeue(queue, conversation_id, "a1", "signed_out")
+        skill = "tv"
+    clock.advance(6)  # now past PAGE_SILENT_S since its process's last word
+    await queue.roster.register("b1", name="李明", skills=[skill], capacity=2, status="available")
+    assert await queue.take_next("b1") == ("empty", None), "a dead line is not handed to the next agent"
+    await queue.roster.heartbeat("b1")
+    await room.visit(conversation_id)
+    assert await queue.position(conversation_id) is None
+    assert [d["reason"] for d in events.data("handoff_abandoned")] == ["call_lost"]
+
+
+async def test_a_live_call_transferred_is_still_vouched_for_and_claimed(queue, clock, kefu_env, conversations):
+    """The other side: a call on the line keeps its process's fresh word through the transfer."""
+    from bot.ivr.held_calls import RENEW_S, HeldCalls
+    from bot.renewing_thread import client_like
+    from tests.handoff.test_lost_calls import queue_call
+
+    held = HeldCalls(queue.redis, clock=clock)
+    held.hold("ivr:MZalive")
+    await with_the_agent(conversations, "ivr:MZalive", clock())
+    await queue_call(queue, "MZalive")
+    await agent_available(queue)
+    assert (await queue.take_next("a1"))[1].conversation_id == "ivr:MZalive"
+    for _ in range(6):  # three minutes with the agent, its process vouching all along
+        clock.advance(RENEW_S)
+        held.renew(client_like(queue.redis))
+    await desk_of_a1(queue, kefu_env, conversations).close("a1", "ivr:MZalive", "transfer", skill="broadband")
+    clock.advance(RENEW_S)
+    held.renew(client_like(queue.redis))
+    await queue.roster.register("b1", name="李明", skills=["broadband"], capacity=2, status="available")
+    assert (await queue.take_next("b1"))[1].conversation_id == "ivr:MZalive"
