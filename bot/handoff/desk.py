@@ -277,10 +277,11 @@ class Desk:
                 "pending": pending_turns(turns)}
 
     async def send(self, agent_id: str, agent_name: str, conversation_id: str, text: str) -> None:
-        await self._held(agent_id, conversation_id)
+        entry = await self._held(agent_id, conversation_id)
         text = (text or "").strip()
         if not text or len(text) > 2000:
             raise DeskError("error_message")
+        await self._not_a_lost_call(entry)
         output = await self.conversations.utter(conversation_id, "utter_agent_message", agent_name=agent_name,
                                                 agent_text=text)
         undelivered = getattr(output, "undelivered", None)
@@ -296,7 +297,7 @@ class Desk:
         from actions.selfhelp import selfhelp_message  # the bot's own rendering of an entry
         from bot.selfhelp import load_catalogue
 
-        await self._held(agent_id, conversation_id)
+        await self._not_a_lost_call(await self._held(agent_id, conversation_id))
         entry = load_catalogue(get_settings().selfhelp_catalogue).get(entry_id)
         if entry is None:
             raise DeskError("error_selfhelp", 404)
@@ -306,6 +307,12 @@ class Desk:
         await remember_pushed_selfhelp(self.queue.redis, conversation_id, entry.id)
         await mark_asked(self.queue.redis, conversation_id, entry.id)  # the answer counts (bot.handoff.agent_selfhelp)
         await self._record(conversation_id, "selfhelp_sent", {"selfhelp_id": entry.id, "agent_id": agent_id})
+
+    async def _not_a_lost_call(self, entry: dict) -> None:
+        """Refuses what would be said into a lost call's dead line (``error_call_lost``): nobody would hear it, yet
+        the transcript would show the caller told (bot.handoff.lost_calls)."""
+        if await call_lost_at(self.queue, entry) is not None:
+            raise DeskError("error_call_lost", 409)
 
     async def reveal(self, agent_id: str, conversation_id: str, field: str) -> object:
         entry = await self._held(agent_id, conversation_id)

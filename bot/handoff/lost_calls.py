@@ -24,17 +24,18 @@ from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-# The close's notice (its reply, ``Desk.close``) -> the outbound template that texts it, and the values it fills.
-TEXTED = {"utter_agent_closed_with_ticket": ("agent_ticket_filed", ("ticket_id",)),
-          "utter_agent_closed_with_callback": ("agent_callback_booked", ("ticket_id", "callback_by"))}
+# The outbound template that texts a close's notice, by what the notice holds (``Desk._callback``'s promises a time),
+# and the values it fills. Not by the notice's reply: `kefu validate` reads the replies' senders (bot.editor).
+CALLBACK_TEXT = ("agent_callback_booked", ("ticket_id", "callback_by"))
+TICKET_TEXT = ("agent_ticket_filed", ("ticket_id",))
 
 
 def notice_text(notice: dict | None, phone: str | None) -> dict | None:
-    """The SMS that tells a lost caller what their close filed (``notice``: its reply and values), to ``phone``;
-    None when there is nothing to tell or nowhere to send it."""
-    if not notice or not phone or notice.get("response") not in TEXTED:
+    """The SMS that tells a lost caller what their close filed (``notice``: its reply and values: a ticket, or a
+    callback by when), to ``phone``; None when there is nothing to tell or nowhere to send it."""
+    if not notice or not phone or not notice.get("ticket_id"):
         return None
-    kind, fields = TEXTED[notice["response"]]
+    kind, fields = CALLBACK_TEXT if notice.get("callback_by") else TICKET_TEXT
     return {"to": phone, "kind": kind, "fields": {name: str(notice[name]) for name in fields}}
 
 

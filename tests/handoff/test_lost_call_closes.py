@@ -255,6 +255,8 @@ async def test_a_call_lost_before_it_was_known_is_not_handed_to_the_next_agent(r
     await room.visit(conversation_id)
     assert await queue.position(conversation_id) is None
     assert [d["reason"] for d in events.data("handoff_abandoned")] == ["call_lost"]
+    assert room.conversations.responses(conversation_id) == [] and room.conversations.resumed == {
+        conversation_id: None}, "seen out without a word: no 'your agent left' into the dead line"
 
 
 async def test_a_live_call_transferred_is_still_vouched_for_and_claimed(queue, clock, kefu_env, conversations):
@@ -277,3 +279,22 @@ async def test_a_live_call_transferred_is_still_vouched_for_and_claimed(queue, c
     held.renew(client_like(queue.redis))
     await queue.roster.register("b1", name="李明", skills=["broadband"], capacity=2, status="available")
     assert (await queue.take_next("b1"))[1].conversation_id == "ivr:MZalive"
+
+
+async def test_an_agents_words_or_selfhelp_for_a_lost_call_are_refused_and_nothing_is_said(queue, clock, kefu_env,
+                                                                                          redis, conversations):
+    """The desk shows the call cut off (客户听不到您的消息), yet a message typed, or self-help pushed, was said into
+    the dead line and kept in the transcript as told to the caller. Refused, with the reason on the desk."""
+    conversation_id = await lost_with_the_agent(queue, clock, conversations, "MZsilent", spoke=True)
+    desk = desk_of_a1(queue, kefu_env, conversations)
+    started = time.time()
+    async with Line(redis, "MZsilent") as call_line:
+        with pytest.raises(DeskError) as typed:
+            await desk.send("a1", "王芳", conversation_id, "您好，请问还在线吗？")
+        with pytest.raises(DeskError) as pushed:
+            await desk.push_selfhelp("a1", conversation_id, "tv_no_signal")
+        published = await call_line.published()
+    assert (typed.value.code, pushed.value.code) == ("error_call_lost", "error_call_lost")
+    shown = json.loads((PROJECT_ROOT / "content" / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
+    assert "通话已中断" in shown["error_call_lost"]
+    assert published == [] and await said_to_the_caller(conversations, conversation_id, started) == []
