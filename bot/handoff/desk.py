@@ -505,7 +505,9 @@ class Desk:
         gone = entry["disposition"] == "customer_gone"  # HandoffQueue.close_unanswered's
         lost = lost_at is not None or (gone and gone_reason(entry["channel"]) == "call_lost")
         logger.info("handoff.desk.closed_before agent=%s conversation=%s", agent_id, conversation_id)
-        return {"ticket_id": noted["values"].get("ticket_id") if noted.get("reason") == "closed" else None,
+        # A lost call's close is noted silent, its notice kept as the SMS's fields (bot.handoff.lost_calls).
+        values = noted.get("values") or (noted.get("text") or {}).get("fields") or {}
+        return {"ticket_id": values.get("ticket_id") if noted.get("reason") == "closed" else None,
                 "disposition": entry["disposition"], "closed_before": True,
                 **({"customer_gone": True} if gone else {}), **({"call_lost": True} if lost else {})}
 
