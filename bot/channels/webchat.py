@@ -100,7 +100,7 @@ from bot.channels import ChannelConfigError
 from bot.channels import webchat_rooms as rooms_wire, webchat_sessions as sessions
 from bot.channels.assets import serve_assets
 from bot.channels.webchat_addresses import TOO_MANY_CONNECTIONS, TOO_MANY_SESSIONS, AddressLimits, client_of, page_of
-from bot.channels.webchat_engineio import EngineIOLog, attach_engineio
+from bot.channels.webchat_engineio import attach_engineio, library_loggers
 from bot.channels.webchat_delivery import client_id_of, forget_delivery
 from bot.channels.webchat_inflight import PREFIX as GUARD_PREFIX, InFlight, Pending
 from bot.channels.webchat_presence import OwedPresence
@@ -663,7 +663,7 @@ class WebChatInput(SocketIOInput):
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins,
                           max_http_buffer_size=self.max_frame_bytes, client_manager=rooms_across_workers(self.settings),
                           ping_interval=self.settings.webchat_ping_interval_s,
-                          ping_timeout=self.settings.webchat_ping_timeout_s, engineio_logger=EngineIOLog())
+                          ping_timeout=self.settings.webchat_ping_timeout_s, **library_loggers())
         self.sio = sio
         webhook = ChatPageBlueprint(sio, self.socketio_path, self.settings, "webchat_webhook", __name__)
 

@@ -16,8 +16,12 @@
 * A request for a session Engine.IO does not know (a page still polling after a server restart, or after
   its session ended) is answered 400, and the page connects again with a new session: normal operation.
   Engine.IO logged it ``Invalid session <sid>`` at ERROR, once per process (an operator paged for every
-  restart), on a console handler of its own besides Kefu's. :class:`EngineIOLog` says it as one INFO line
-  (``webchat.engineio.old_session_refused``) and passes on Engine.IO's errors as before.
+  restart). :class:`EngineIOLog` says it as one INFO line (``webchat.engineio.old_session_refused``) and
+  passes on Engine.IO's errors as before.
+* Both libraries are given their loggers as objects (:func:`library_loggers`): given ``False`` (their
+  default), each put a console handler of its own on its logger (``socketio.server``, ``engineio.server``)
+  when the server was made, after Kefu's log set-up ran (the ops channel comes first), so each of their
+  errors (``Cannot receive from redis``, for every Redis outage) was printed twice, once raw.
 * A post with no session id at all (a scanner's, a broken client's) made Engine.IO 4.8 fail on its own
   log line (``'Invalid session ' + None``): a 500 and a TypeError's traceback. It is answered 400 here.
 """
@@ -40,12 +44,25 @@ STALE_SESSION = "Invalid session "  # how Engine.IO 4.8 words its refusal of an 
 logger = logging.getLogger(__name__)
 
 
-class EngineIOLog(logging.LoggerAdapter):
+class ErrorsOnly(logging.LoggerAdapter):
+    """A library's logger, given to it as an object: its errors reach Kefu's handler (once: the library adds
+    no console handler of its own to a logger it is given), nothing below. Its info lines name every
+    event and room, and Engine.IO's carry every packet a page sends (what customers type)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(logging.getLogger(name), {})
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if level >= logging.ERROR:
+            self.logger.log(level, msg, *args, **kwargs)
+
+
+class EngineIOLog(ErrorsOnly):
     """Engine.IO's logger (``engineio_logger``): its errors as before, its refusal of a page's old session
-    as what it is. Only errors pass: its info lines carry every packet a page sends (what customers type)."""
+    as what it is."""
 
     def __init__(self) -> None:
-        super().__init__(logging.getLogger("engineio.server"), {})
+        super().__init__("engineio.server")
 
     def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
         if isinstance(msg, str) and msg.startswith(STALE_SESSION):
@@ -53,8 +70,13 @@ class EngineIOLog(logging.LoggerAdapter):
             logger.info("webchat.engineio.old_session_refused sid=%s hint=a page asked with a session this "
                         "worker does not know (the server restarted, or the session ended); the page "
                         "reconnects with a new one", sid)
-        elif level >= logging.ERROR:
-            self.logger.log(level, msg, *args, **kwargs)
+        else:
+            super().log(level, msg, *args, **kwargs)
+
+
+def library_loggers() -> dict[str, logging.LoggerAdapter]:
+    """``AsyncServer``'s ``logger`` (Socket.IO's, its Redis manager's too) and ``engineio_logger``."""
+    return {"logger": ErrorsOnly("socketio.server"), "engineio_logger": EngineIOLog()}
 
 
 def attach_engineio(app: Sanic, sio: AsyncServer, socketio_path: str) -> None:

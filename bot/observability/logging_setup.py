@@ -153,7 +153,8 @@ LIBRARY_LOGGERS = ("sanic.root", "sanic.error", "sanic.access", "sanic.server", 
 
 def route_library_loggers() -> None:
     """Sanic (when the app is built) and jieba bring their own console handlers: send their lines to
-    ours, at the root logger's level."""
+    ours, at the root logger's level. The web chat's Socket.IO server, made later, is given its loggers
+    (``webchat_engineio.library_loggers``) so that it brings none."""
     import jieba  # noqa: F401 - jieba adds its handler on import; import it now so it can be removed
 
     for name in LIBRARY_LOGGERS:

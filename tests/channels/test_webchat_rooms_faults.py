@@ -13,18 +13,23 @@ Served in process with the page's real Socket.IO client, on a Redis server of th
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import logging
 import time
 
 from rasa.core.channels.channel import UserMessage
 
 from bot import settings as settings_module
 from bot.handoff.presence import customer_pages_key
+from bot.observability.logging_setup import route_library_loggers
 from tests.channels.test_webchat_addresses import channel_with
 from tests.channels.test_webchat_addresses_faults import TIMEOUT_S, pause
 from tests.channels.test_webchat_socketio import ChatClient
 from tests.channels.test_webchat_inflight import (  # noqa: F401
     Assistant, message, page, secrets_in_environment, served, until)
 from tests.channels.test_webchat_rooms import heard_after_marker
+from tests.ops.test_logging import configured
 from tests.handoff.conftest import redis  # noqa: F401  the same real Redis fixture
 from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its own: CLIENT PAUSE stops it all
 
@@ -90,3 +95,44 @@ async def test_a_tab_opened_while_redis_was_down_is_counted_once_it_is_back(redi
             await until(shown_there, 10, "the customer's message to show in the other tab")
         finally:
             await there.close()
+
+
+@contextlib.contextmanager
+def a_fresh_process_s_console():
+    """What a Kefu server writes to its console, its logging set up as it does (``configure_logging``, then
+    the ops channel's ``route_library_loggers``, before the web chat's server is made); yields a function
+    reading it. The Socket.IO and Engine.IO loggers start as in a new process (another test's server may
+    have changed them)."""
+    names = ("socketio.server", "engineio.server")
+    before = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).level) for name in names}
+    for name in names:
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()) as stderr, configured("console") as kefu_s:
+            route_library_loggers()
+            yield lambda: kefu_s.getvalue() + stderr.getvalue()
+    finally:
+        for name, (handlers, level) in before.items():
+            logging.getLogger(name).handlers[:] = handlers
+            logging.getLogger(name).setLevel(level)
+
+
+async def test_socketio_s_error_in_a_redis_outage_is_one_line_in_kefu_s_format_and_no_typed_text_is_logged(
+        redis_url, redis):  # noqa: F811
+    """Found in review: python-socketio put a console handler of its own on ``socketio.server`` when the web
+    chat's server was made (after Kefu's log clean-up), so its errors, ``Cannot receive from redis`` at every
+    Redis outage first, were printed twice: once raw, once in Kefu's format."""
+    typed = "我家宽带密码是多少"
+    with a_fresh_process_s_console() as console:
+        async with served(channel_with(redis_url), Assistant()) as url, page(url) as chat:
+            assert await chat.sio.call("user_uttered", message(chat.session_id, typed), timeout=10) == {"ok": True}
+            assert await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # the rooms' listener, cut
+
+            async def logged() -> bool:  # a raw copy is written before it (the library's logger's own handler)
+                return "Cannot receive from redis... retrying in 1 secs [socketio.server]" in console()
+
+            await until(logged, 10, "Socket.IO to say it lost its Redis listener")
+        lines = [line for line in console().splitlines() if "Cannot receive from redis" in line]
+        assert len(lines) == 1 and "[error" in lines[0], lines
+        assert typed not in console()
