@@ -43,8 +43,11 @@ A limit of 0 is off. Without a shared Redis (a unit test) nothing is limited; wi
 everything is let through (the turn itself then tells the customer). A Redis that hangs answers each
 check only with ``KEFU_REDIS_TIMEOUT_SECONDS``' timeout: once one check has met it (or a refused
 connection), the worker lets every page through unchecked for ``UNREACHABLE_S`` without asking Redis,
-instead of each customer waiting out the timeout at connect and again at a new session. Pages let in
-meanwhile are not counted (as with any check that failed).
+instead of each customer waiting out the timeout at connect and again at a new session. A socket let in
+unchecked (a check that failed, or was skipped) is counted at the worker's first renewal that Redis answers,
+over the limit if need be (nobody is closed for it; the address's next connections wait until it is under):
+else every page let in during an outage went uncounted for as long as it stayed open, and an address could
+open its whole limit again on top of them. A page's key is not written for it (its next connection does).
 """
 from __future__ import annotations
 
@@ -150,6 +153,7 @@ class AddressLimits:
         self._vouched: dict[str, str] = {}  # this worker's open sockets: socket id -> its client's key
         self._pages: dict[str, str] = {}  # those of them a page said it was: socket id -> the page's key
         self._unreleased: dict[str, str] = {}  # closed while Redis failed: given back at the next renewal
+        self._uncounted: dict[str, str] = {}  # let in unchecked: counted at the next renewal Redis answers
         self._logged: dict[tuple[str, str], float] = {}
 
     async def admit(self, sid: str, client: str, *, page: Optional[str] = None, request: Optional[Request] = None,
@@ -158,7 +162,7 @@ class AddressLimits:
         socket of ``page`` takes the place of the page's previous one, which is then given to ``replaced``
         (to be closed; not awaited)."""
         redis = self.redis()
-        if not self.connections or redis is None or self.unreachable():
+        if not self.connections or redis is None:
             return True
         key, now_ms = connections_key(client, self.prefix), round(self.clock() * 1000)
         stale_ms = round(self.stale_s * 1000)
@@ -167,12 +171,16 @@ class AddressLimits:
         # or never (the page gone meanwhile) is counted all the same once Redis gets to it, and was then
         # nobody's to give back, counting until STALE_S.
         self._vouched[sid] = key
+        if self.unreachable():
+            self._uncounted[sid] = key
+            return True
         if page:
             self._pages[sid] = keys[1]
         try:
             admitted, previous = await redis.eval(_ADMIT, len(keys), *keys, now_ms, now_ms - stale_ms,
                                                   self.connections, sid, stale_ms)
         except RedisError as error:
+            self._uncounted[sid] = key
             self._failed(error, "connection")
             return True
         if int(admitted):
@@ -190,8 +198,12 @@ class AddressLimits:
         """The socket ``sid`` closed: its client may open another (nothing for one never counted)."""
         key = self._vouched.pop(sid, None)
         self._pages.pop(sid, None)  # its key expires STALE_S after the last renewal
+        uncounted = self._uncounted.pop(sid, None) is not None
         redis = self.redis()
         if key is None or redis is None:
+            return
+        if uncounted and self.unreachable():  # not waited for: given back, if Redis took it, at the next renewal
+            self._unreleased[sid] = key
             return
         try:
             await redis.zrem(key, sid)
@@ -215,8 +227,9 @@ class AddressLimits:
         return taken is not None
 
     async def renew(self, connected: Callable[[str], bool]) -> None:
-        """Vouch for this worker's sockets that are still ``connected``; give back the others (one that
-        closed while it was being let in, before it was counted, ran its disconnect too early)."""
+        """Vouch for this worker's sockets that are still ``connected``, and count those let in unchecked; give
+        back the others (one that closed while it was being let in, before it was counted, ran its disconnect
+        too early)."""
         gone = [sid for sid in self._vouched if not connected(sid)]
         for sid in gone:
             await self.release(sid)
@@ -229,17 +242,26 @@ class AddressLimits:
         if not self._vouched:
             return
         now_ms, stale_ms = round(self.clock() * 1000), round(self.stale_s * 1000)
+        uncounted = dict(self._uncounted)
         async with redis.pipeline(transaction=False) as pipe:
             for sid, key in self._vouched.items():
-                pipe.zadd(key, {sid: now_ms}, xx=True)  # one closed meanwhile is not counted again
+                # One counted already is only renewed: one closed meanwhile is not counted again.
+                pipe.zadd(key, {sid: now_ms}, xx=sid not in uncounted)
                 pipe.pexpire(key, stale_ms)
                 if sid in self._pages:  # a page back after STALE_S still takes its old socket's place
                     pipe.pexpire(self._pages[sid], stale_ms)
             await pipe.execute()
+        for sid, key in uncounted.items():
+            self._uncounted.pop(sid, None)
+            if sid not in self._vouched:  # closed while it was being counted: its release may have come first
+                await redis.zrem(key, sid)
+        if uncounted:
+            logger.info("%s.address.counted_late sockets=%d hint=let in unchecked while Redis failed", self.name,
+                        len(uncounted))
 
     @property
     def counted(self) -> int:
-        """How many of this worker's sockets count now."""
+        """How many of this worker's sockets count now (or will once Redis answers)."""
         return len(self._vouched)
 
     async def renew_forever(self, connected: Callable[[str], bool]) -> None:

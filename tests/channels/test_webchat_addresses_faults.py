@@ -17,8 +17,8 @@ import redis.asyncio as aioredis
 
 from bot import settings as settings_module
 from bot.channels.webchat_addresses import UNREACHABLE_S, AddressLimits
-from tests.channels.test_webchat_addresses import channel_with, open_count, pages
-from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment, served  # noqa: F401
+from tests.channels.test_webchat_addresses import channel_with, counted, open_count, pages
+from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment, served, until  # noqa: F401
 from tests.handoff.conftest import Clock, redis  # noqa: F401  the same real Redis fixture
 from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its own: CLIENT PAUSE stops it all
 
@@ -64,3 +64,31 @@ async def test_with_redis_hung_a_customer_does_not_wait_for_it_at_every_address_
         room = 2 - await open_count(redis)  # the pages let in unchecked do not count (nor may the one that met it)
         assert [await page().open(url) for _ in range(room + 1)] == [None] * room + ["too_many_connections"], \
             "the address's limit holds again"
+
+
+async def test_pages_let_in_while_redis_was_down_count_against_the_address_once_it_is_back(
+        redis_url, redis, monkeypatch):  # noqa: F811
+    """Found in review: a page let in unchecked during a Redis outage never counted, however long it stayed
+    open, so the address could open its whole limit again on top of the pages it got in meanwhile. Now the
+    worker counts them at its first renewal Redis answers (closing none of them)."""
+    monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", str(TIMEOUT_S))
+    settings_module.get_settings.cache_clear()
+    clock = Clock(time.time())
+    channel = channel_with(redis_url)
+    channel.addresses = AddressLimits(channel.redis, 2, 60, renew_s=0.2, clock=clock)
+    async with served(channel, Assistant()) as url, pages() as page:
+        assert await page().open(url) is None, "a customer's page, open before Redis went down"
+        await pause(redis_url, 3000)
+        during = [page(), page()]  # one check meets the hang, the next is skipped
+        assert [await p.open(url, wait_timeout=3 * TIMEOUT_S) for p in during] == [None, None]
+
+        await redis.ping()  # the outage is over
+        clock.now += UNREACHABLE_S
+        await until(lambda: counted(redis, 3), 10, "the pages let in during the outage to count")
+        assert await page().open(url) == "too_many_connections", "the address is over its limit: nobody more"
+        assert all(p.sio.connected for p in during), "nobody already in is put out"
+
+        for p in during:
+            await p.close()
+        await until(lambda: counted(redis, 1), 10, "their counts to be given back as they close")
+        assert await page().open(url) is None
