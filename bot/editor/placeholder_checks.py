@@ -145,19 +145,31 @@ def missing_replies(settings, domain, modules, helpers, lookup) -> list[Problem]
     """A reply Kefu's own code sends by name that the domain lacks (renamed or deleted): Rasa's NLG gives
     nothing for it, so the customer is told nothing there (a request timed out in the queue, an agent
     joining, a WeChat picture). The project's actions are checked by ``check_responses_used_by_code``,
-    but for a name a call builds (``recorded(…, "utter_new_install_recorded")``: ``…_registered_phone``)."""
+    but for a name a call builds (``recorded(…, "utter_new_install_recorded")``: ``…_registered_phone``). A name
+    the code keeps whole (a constant, a collection's, a dictionary's value: ``handback.SAID``) must be there too,
+    the project's actions' included: who says it later is not read, but something does or looks for it."""
     problems = []
     for label, source in modules:
-        for sender in module_sends(source, label, helpers, lookup).senders:
+        sends = module_sends(source, label, helpers, lookup)
+        told: set[str] = set()
+        for sender in sends.senders:
             if label.startswith("actions/") and not sender.through:  # but a name the call builds
                 continue
             if any(re.fullmatch(sender.pattern, name) for name in domain.responses):
                 continue
             name = sender.pattern.replace("\\", "") if ".+" not in sender.pattern else sender.pattern.replace(".+", "…")
+            told.add(name)
             problems.append(Problem(str(settings.root / "domain"), None,
                                     f"reply '{name}' is not in the domain, and {sender.where} sends it"
                                     f"{f' (through {sender.through})' if sender.through else ''}: customers "
                                     "would be told nothing there; put it back (or its new name in the code)"))
+        for name, where in sends.held:  # kept by name (SAID, CHASED, TRANSFERRED): said or looked for later
+            if name not in domain.responses and name not in told:
+                told.add(name)
+                problems.append(Problem(str(settings.root / "domain"), None,
+                                        f"reply '{name}' is not in the domain, and {where} names it for the code to "
+                                        "say or look for: customers would be told nothing there; put it back (or its "
+                                        "new name in the code)"))
     return problems
 
 

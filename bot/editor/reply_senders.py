@@ -92,6 +92,8 @@ class ModuleSends:
     # functions returning reply names whose every call here is sent or tested (``bot.editor.reply_functions``):
     # (function, regexes of the names it returns); loose if another module does more with a call of it than test it
     returners: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # every reply name the module holds whole, however it is read (:func:`held_names`): (name, "file:line")
+    held: tuple[tuple[str, str], ...] = ()
 
 
 def _pattern(node: ast.AST) -> str | None:
@@ -368,7 +370,38 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
             (whole if id(node) in returned else loose).append(pattern)
     return ModuleSends(tuple(senders), tuple(loose), tuple(private), tuple(members), tuple(attributes),
                        tuple(attribute_sends), tuple(imported_sends), tuple(whole),
-                       tuple((name, tuple(p for _, p in returning[name])) for name in sorted(theirs)))
+                       tuple((name, tuple(p for _, p in returning[name])) for name in sorted(theirs)),
+                       held_names(tree, nodes, label))
+
+
+HELD = re.compile(rf"{PREFIX}\w*[^\W_]")  # a whole reply name: one ending "_" is the start of names built on it
+
+
+def held_names(tree: ast.Module, nodes: list[ast.AST], label: str) -> tuple[tuple[str, str], ...]:
+    """The reply names a module keeps by name: a module constant (``TRANSFERRED = "utter_queue_transferred"``), the
+    strings of a module-level collection or the values of a dictionary (``SAID = {"closed": "utter_agent_handback",
+    …}``), a class attribute. Passed around, stored and read back, their senders are not all known; but each is a
+    reply the code will say or look for, so the domain must have it: an editor renaming one was not told. A
+    constant the code builds a longer name on (``f"{NAME}_registered_phone"``) is not a whole name."""
+    from bot.editor.reply_functions import parents_of
+
+    parents = parents_of(tree)
+    built_on = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+                and isinstance(parents.get(id(n)), (ast.FormattedValue, ast.BinOp))}
+    held: list[ast.Constant] = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        value = getattr(node, "value", None)
+        if len(targets) != 1 or not isinstance(targets[0], ast.Name) or targets[0].id in built_on:
+            continue
+        if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("frozenset", "set", "tuple")
+                and len(value.args) == 1 and not value.keywords):
+            value = value.args[0]
+        held += ([value] if isinstance(value, ast.Constant) else value.elts if isinstance(value, (ast.Set, ast.Tuple, ast.List))
+                 else value.values if isinstance(value, ast.Dict) else [])
+    held += [value for value, _ in _class_attributes(nodes)]
+    return tuple(dict.fromkeys((e.value, f"{label}:{e.lineno}") for e in held
+                               if isinstance(e, ast.Constant) and isinstance(e.value, str) and HELD.fullmatch(e.value)))
 
 
 def _returned_by(expression: ast.AST, returning: dict) -> bool:

@@ -1061,6 +1061,21 @@ def test_a_reply_kefus_own_code_sends_renamed_in_the_domain_is_named(project, re
                for p in errors_for(project)), errors_for(project)
 
 
+@pytest.mark.parametrize("relative, reply, holder", [
+    ("domain/responses.yml", "utter_queue_transferred", "bot/handoff/transfer_owed.py:40"),  # TRANSFERRED
+    ("domain/responses.yml", "utter_fault_ticket_chased", "actions/repairs.py:43"),  # CHASED, a default
+    ("domain/handoff_lifecycle.yml", "utter_queue_left_away", "bot/handoff/handback.py:43"),  # SAID's values
+])
+def test_a_reply_the_code_keeps_by_name_renamed_in_the_domain_is_named(project, relative, reply, holder):
+    """Reply names the code keeps in a constant or a dictionary and says later (the desk's transfer stores
+    ``TRANSFERRED`` with the request; the hand-back says ``SAID[state]``; a chased repair says ``CHASED``) were not
+    checked against the domain: renaming "utter_queue_transferred" passed `kefu validate`, and every customer
+    transferred to another group was told nothing."""
+    edit(project / relative, f"  {reply}:", f"  {reply}_new:")
+    assert any(p.startswith("domain: ") and f"reply '{reply}' is not in the domain, and {holder} names it" in p
+               for p in errors_for(project)), errors_for(project)
+
+
 def test_a_hotline_prompt_said_as_written_naming_a_placeholder_is_named(project):
     """content/ivr.yml's prompts other than the link text are said as written: "{position}" in the words
     a caller hears on leaving the queue was read out, braces and all, and passed."""
