@@ -11,9 +11,11 @@ passes counts, so no reply that is filled is refused.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import json
 import re
+from contextvars import ContextVar
 from pathlib import Path
 
 import yaml
@@ -30,11 +32,11 @@ KEFU = Path(__file__).resolve().parents[2]  # where the bot and voice packages a
 EDITOR = Path(__file__).resolve().parent
 
 
-def names_code_passes(actions_dir: Path) -> frozenset[str]:
+def names_code_passes(settings) -> frozenset[str]:
     names: set[str] = set()
-    for folder in (actions_dir, KEFU / "bot", KEFU / "voice"):
-        for path in sorted(folder.rglob("*.py")):
-            names |= names_in(path.read_text(encoding="utf-8"))
+    kefu = _kefu_modules(*(_stamp(KEFU / folder, own_words=True) for folder in ("bot", "voice")))
+    for _, source in action_modules(settings) + kefu:
+        names |= names_in(source)
     return frozenset(names)
 
 
@@ -55,7 +57,7 @@ def names_in(source: str) -> frozenset[str]:
 def unfilled_placeholders(settings, domain) -> list[Problem]:
     from bot.contacts.rules import wide_placeholder
 
-    anywhere = domain.slots | names_code_passes(settings.root / "actions")
+    anywhere = domain.slots | names_code_passes(settings)
     senders = reply_senders(settings, domain)
     problems = []
     for path, line, name, text in domain.texts:
@@ -112,17 +114,39 @@ def code_modules(settings) -> list[tuple[str, str]]:
     return list(action_modules(settings)) + list(_kefu_modules(*(_stamp(KEFU / folder) for folder in ("bot", "voice"))))
 
 
+# The project's actions as one validation read them (:func:`one_reading`): root -> (label, text) of each module.
+_READ: ContextVar[dict | None] = ContextVar("kefu_validate_actions", default=None)
+
+
+@contextlib.contextmanager
+def one_reading():
+    """Within it, the project's ``actions/`` are read from disk once, for every check that reads them (five
+    did, each reading every module again). Not kept past it: an editor's next validation reads their change."""
+    token = _READ.set({})
+    try:
+        yield
+    finally:
+        _READ.reset(token)
+
+
 def action_modules(settings) -> tuple[tuple[str, str], ...]:
     """(label, text) of each module of the project's ``actions/``."""
-    return tuple((_label(path, settings.root), path.read_text(encoding="utf-8"))
-                 for path in sorted((settings.root / "actions").rglob("*.py")))
+    read = _READ.get()
+    if read is not None and settings.root in read:
+        return read[settings.root]
+    modules = tuple((_label(path, settings.root), path.read_text(encoding="utf-8"))
+                    for path in sorted((settings.root / "actions").rglob("*.py")))
+    if read is not None:
+        read[settings.root] = modules
+    return modules
 
 
-def _stamp(folder: Path) -> tuple:
+def _stamp(folder: Path, own_words: bool = False) -> tuple:
     """Each module of Kefu's own ``folder`` with its size and modification time: what it holds is read again
-    only when one changed (read twice per validation, it was a tenth of a validation's time)."""
+    only when one changed (read twice per validation, it was a tenth of a validation's time). ``own_words``:
+    this check's own modules too (the names any code passes count theirs)."""
     return tuple((path, (stat := path.stat()).st_size, stat.st_mtime_ns) for path in sorted(folder.rglob("*.py"))
-                 if EDITOR not in path.parents)  # this check's own words
+                 if own_words or EDITOR not in path.parents)
 
 
 @functools.lru_cache(maxsize=4)

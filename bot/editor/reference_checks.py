@@ -176,12 +176,14 @@ def check_stories_and_rules(paths: list[Path], domain: Domain) -> list[Problem]:
     return problems
 
 
-def check_responses_used_by_code(actions_dir: Path, domain: Domain) -> list[Problem]:
-    """Custom actions name responses by string: each must exist in the domain."""
+def check_responses_used_by_code(root: Path, modules, domain: Domain) -> list[Problem]:
+    """Custom actions name responses by string: each must exist in the domain. ``modules``: (label, text) of
+    each module of the project's actions (``placeholder_checks.action_modules``), labelled from ``root``."""
     fault_intents = sorted(i for i in domain.intents if i.startswith("fault_"))
     problems = []
-    for path in sorted(actions_dir.rglob("*.py")):
-        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for label, source in modules:
+        path = root / label
+        for number, text in enumerate(source.splitlines(), start=1):
             for name in RESPONSE_IN_CODE.findall(text):
                 names = [re.sub(r"\{[^}]*\}", f, name) for f in fault_intents] if "{" in name else [name]
                 for expanded in names:

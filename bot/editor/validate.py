@@ -5,12 +5,18 @@ from pathlib import Path
 
 from bot.editor import live_file_checks, nlu_checks, reference_checks
 from bot.editor.encoding_checks import is_not_utf8, not_utf8
+from bot.editor.placeholder_checks import action_modules, one_reading
 from bot.editor.problems import Problem
 from bot.settings import Settings
 from bot.yaml_load import safe_load
 
 
 def kefu_problems(settings: Settings) -> list[Problem]:
+    with one_reading():  # the project's actions, read once for every check reading them
+        return _kefu_problems(settings)
+
+
+def _kefu_problems(settings: Settings) -> list[Problem]:
     root = settings.root
     problems: list[Problem] = not_utf8([root / "config.yml", root / "domain", root / "nlu_data", settings.content_dir,
                                         settings.ivr_flows_dir])
@@ -31,7 +37,7 @@ def kefu_problems(settings: Settings) -> list[Problem]:
     story_files = [p for p in sorted((root / "nlu_data").glob("*.yml"))]
     e2e = root / "tests" / "test_conversations.yml"
     problems += reference_checks.check_stories_and_rules(story_files + ([e2e] if e2e.exists() else []), domain)
-    problems += reference_checks.check_responses_used_by_code(root / "actions", domain)
+    problems += reference_checks.check_responses_used_by_code(root, action_modules(settings), domain)
     problems += reference_checks.check_catalogue(settings.selfhelp_catalogue, domain, settings.media_dir)
     examples, read_problems = nlu_checks.read_examples(root / "nlu_data" / "nlu")
     problems += read_problems

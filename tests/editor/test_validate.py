@@ -1,6 +1,9 @@
 """`kefu validate`: each rule, on a deliberately broken copy of the shipped files."""
 from __future__ import annotations
 
+import collections
+from pathlib import Path
+
 import pytest
 
 from bot.editor.validate import kefu_problems, report
@@ -61,6 +64,26 @@ def test_button_payload_with_unknown_intent(project):
 def test_response_used_by_an_action_must_exist(project):
     edit(project / "domain" / "responses.yml", "  utter_ok:\n", "  utter_okay:\n")
     assert any(p.startswith("actions/escalation.py:") and "'utter_ok'" in p for p in errors_for(project))
+
+
+def test_a_validation_reads_each_action_once_and_the_next_one_reads_the_change(project, monkeypatch):
+    """Five checks each read every module of the project's actions again (120 reads of 24 files a validation).
+    Read once per validation, and again by the next: an editor's edit to an action between two is seen."""
+    reads = collections.Counter()
+    read_text = Path.read_text
+
+    def counted(path, *args, **kwargs):
+        if project / "actions" in path.parents:
+            reads[path] += 1
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    assert errors_for(project) == []
+    assert reads and set(reads.values()) == {1}, reads
+    edit(project / "actions" / "escalation.py", 'response="utter_ok"', 'response="utter_okk"')
+    reads.clear()
+    assert any(p.startswith("actions/escalation.py:") and "'utter_okk'" in p for p in errors_for(project))
+    assert reads and set(reads.values()) == {1}, reads
 
 
 MOSAIC_TITLE = "    title: 画面出现马赛克、卡顿\n"
