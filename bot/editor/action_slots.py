@@ -3,9 +3,10 @@
 A story or rule whose reply says ``{customer_name}`` after ``action_record_csat`` would read "None" to a
 customer nobody identified: that action never sets the slot. An action fills a slot by returning
 ``SlotSet("customer_name", …)`` (a value other than ``None``): from its own methods, those of its bases,
-the functions they call or name (``identified(…)``, imported from another module), the classes they
-make, and the actions they run in the same turn (``continue_with("action_query_ticket", …)``,
-``find_action(name)``, ``FollowupAction``; one named at run time may be any action). What is read is a
+the functions they call or name (``identified(…)``, imported from another module, or ``ident.identified(…)`` of a
+module imported as ``ident``), the classes they make, and the actions they run in the same turn
+(``continue_with("action_query_ticket", …)``, ``find_action(name)``, ``FollowupAction``; one named at run time may
+be any action). What is read is a
 sure superset: a function called on some other object (``queue.proven(…)``) is not the project's
 actions' code, which alone returns the action server's events. A ``SlotSet`` whose slot is computed
 (``SlotSet(key, …)``) leaves its action's slots not known: the caller takes it as filling every slot.
@@ -17,7 +18,7 @@ import functools
 from dataclasses import dataclass
 
 from bot.editor.reference_checks import DEFAULT_ACTIONS
-from bot.editor.reply_senders import PREFIX, _imported, parsed
+from bot.editor.reply_senders import PREFIX, _imported, dotted, module_aliases, parsed
 
 SLOT_EVENTS = frozenset({"SlotSet"})
 RUNS_ACTION = frozenset({"continue_with", "find_action", "FollowupAction"})  # their first argument: an action's name
@@ -41,6 +42,7 @@ class ModuleCode:
     classes: dict  # name -> (base names, {method: Definition}); BODY: the class body's own statements
     constants: dict  # module-level name -> string
     imported: dict  # name -> (label, name there)
+    aliases: dict  # a name bound to a module (``import actions.identity as ident``) -> the labels it may have
     action_names: dict  # class name -> the action's name, or a name to look up (("label", "NAME"))
 
 
@@ -57,24 +59,25 @@ def module_code(source: str, label: str) -> ModuleCode:
     constants = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
                  if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)}
     imported = _imported(tree, nodes)
-    functions = {f.name: _definition(f, constants, imported) for f in tree.body
+    aliases = module_aliases(tree, nodes)
+    functions = {f.name: _definition(f, constants, imported, aliases) for f in tree.body
                  if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    functions[MODULE] = _definition(_statements(tree.body), constants, imported)
+    functions[MODULE] = _definition(_statements(tree.body), constants, imported, aliases)
     classes, action_names = {}, {}
     for cls in tree.body:
         if not isinstance(cls, ast.ClassDef):
             continue
-        methods = {m.name: _definition(m, constants, imported) for m in cls.body
+        methods = {m.name: _definition(m, constants, imported, aliases) for m in cls.body
                    if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
-        methods[BODY] = _definition(_statements(cls.body), constants, imported)
-        classes[cls.name] = (tuple(b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in cls.bases),
+        methods[BODY] = _definition(_statements(cls.body), constants, imported, aliases)
+        classes[cls.name] = (tuple(dotted(b) or "" for b in cls.bases),
                              methods)
         name_method = next((m for m in cls.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
                             and m.name == "name"), None)
         returned = [r.value for r in ast.walk(name_method) if isinstance(r, ast.Return)] if name_method else []
         if len(returned) == 1:
-            action_names[cls.name] = _string(returned[0], constants, imported)
-    return ModuleCode(functions, classes, constants, imported, action_names)
+            action_names[cls.name] = _string(returned[0], constants, imported, aliases)
+    return ModuleCode(functions, classes, constants, imported, aliases, action_names)
 
 
 def _statements(body: list[ast.stmt]) -> ast.Module:
@@ -82,22 +85,27 @@ def _statements(body: list[ast.stmt]) -> ast.Module:
     return ast.Module(body=[statement for statement in body if not isinstance(statement, DEFINES)], type_ignores=[])
 
 
-def _string(node, constants: dict, imported: dict):
-    """A string written in place or a module constant's; (label, name) for an imported one; None otherwise."""
+def _string(node, constants: dict, imported: dict, aliases: dict):
+    """A string written in place or a module constant's; (label, name) for an imported one (``m.NAME`` of a module
+    imported as ``m``: (its labels, name)); None otherwise."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.Name) and node.id in constants:
         return constants[node.id]
     if isinstance(node, ast.Name) and node.id in imported:
         return imported[node.id]
+    if isinstance(node, ast.Attribute) and dotted(node.value) in aliases:
+        return aliases[dotted(node.value)], node.attr
     return None
 
 
-def _definition(function, constants: dict, imported: dict) -> Definition:
+def _definition(function, constants: dict, imported: dict, aliases: dict) -> Definition:
     sets, computed, names, runs = set(), [], [], []
     for node in ast.walk(function):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             names.append(node.id)
+        elif isinstance(node, ast.Attribute) and dotted(node.value) in aliases:  # m.identified(…), m.SomeAction
+            names.append(f"{dotted(node.value)}.{node.attr}")
         if not isinstance(node, ast.Call):
             continue
         called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
@@ -105,13 +113,13 @@ def _definition(function, constants: dict, imported: dict) -> Definition:
         if called in SLOT_EVENTS:
             value = (node.args[1] if len(node.args) > 1
                      else next((k.value for k in node.keywords if k.arg == "value"), None))
-            slot = _string(first, constants, imported) if first is not None else None
+            slot = _string(first, constants, imported, aliases) if first is not None else None
             if slot is None:
                 computed.append(node.lineno)
             elif not (isinstance(value, ast.Constant) and value.value is None):  # SlotSet(x, None) empties it
                 sets.add(slot)
         elif called in RUNS_ACTION:
-            named = _string(first, constants, imported) if first is not None else None
+            named = _string(first, constants, imported, aliases) if first is not None else None
             runs.append(named if named is not None else ANY_ACTION)
     return Definition(frozenset(sets), tuple(computed), tuple(names), tuple(runs))
 
@@ -121,11 +129,16 @@ def action_slots(modules: tuple[tuple[str, str], ...]) -> ActionSlots:
     """``modules``: (label, source) of the project's ``actions/`` modules."""
     code = {label: module_code(source, label) for label, source in modules}
 
+    def module_label(labels: tuple[str, ...]) -> str | None:
+        """Which of the labels a module imported as a name may have is one read (``bot.editor.reply_senders.module_aliases``)."""
+        return next((label for label in labels if label in code), None)
+
     def resolve_constant(value):
         seen = set()
         while isinstance(value, tuple) and value not in seen:  # an imported constant: its module's
             seen.add(value)
             label, name = value
+            label = module_label(label) if isinstance(label, tuple) else label
             value = code[label].constants.get(name) if label in code else None
             value = code[label].imported.get(name, value) if label in code and value is None else value
         return value if isinstance(value, str) else None
@@ -138,6 +151,10 @@ def action_slots(modules: tuple[tuple[str, str], ...]) -> ActionSlots:
             return None
         if name in module.functions or name in module.classes:
             return label, name
+        if "." in name:  # m.identified of a module imported as m: its identified
+            prefix, name = name.rsplit(".", 1)
+            target = module_label(module.aliases.get(prefix, ()))
+            return None if target is None else resolve(target, name, depth + 1)
         if name in module.imported:
             return resolve(*module.imported[name], depth + 1)
         return (label, MODULE) if depth else None

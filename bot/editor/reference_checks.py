@@ -34,11 +34,23 @@ class Domain:
     texts: list[tuple[str, int | None, str, str]] = field(default_factory=list)
     # (file, line) of a variant's text -> the slots its ``condition`` names (Rasa says it only when they match)
     conditioned: dict[tuple[str, int | None], frozenset[str]] = field(default_factory=dict)
-    # entity -> the slots a ``from_entity`` mapping fills from it; slots any user message may fill (from_text,
-    # from_intent, from_trigger_intent); form -> the slots it requests (``required_slots``)
-    entity_slots: dict[str, set[str]] = field(default_factory=dict)
-    message_slots: set[str] = field(default_factory=set)
+    # entity -> (slot, intents) of each ``from_entity`` mapping filling a slot from it; (slot, intents) of each
+    # mapping filling one from the message itself (from_text, from_intent, from_trigger_intent): the intents of
+    # the user messages it fills on (:func:`fills_on`); form -> the slots it requests (``required_slots``)
+    entity_slots: dict[str, list[tuple[str, "Intents"]]] = field(default_factory=dict)
+    message_slots: list[tuple[str, "Intents"]] = field(default_factory=list)
     forms: dict[str, frozenset[str]] = field(default_factory=dict)
+
+
+# A mapping's ``intent`` and ``not_intent`` (Rasa's ``SlotMapping.intent_is_desired``): it fills its slot on a
+# message of one of the first when there are any, else on one of any intent but the second's.
+Intents = tuple[frozenset[str], frozenset[str]]
+
+
+def fills_on(intents: Intents, intent: str | None) -> bool:
+    """Whether a mapping may fill its slot on a user message of ``intent`` (None: not known, any)."""
+    only, never = intents
+    return intent is None or (intent in only if only else intent not in never)
 
 
 NOT_A_MAPPING = "the file must be a mapping (`key: value` lines at the top, e.g. `nlu:`, `responses:`), not a list"
@@ -102,10 +114,16 @@ def _read_mappings(slots: dict, domain: Domain) -> None:
     for slot, spec in slots.items():
         for mapping in (spec.get("mappings") if hasattr(spec, "get") else None) or []:
             kind = mapping.get("type") if hasattr(mapping, "get") else None
+            intents = (_names(mapping.get("intent")), _names(mapping.get("not_intent"))) if kind else None
             if kind == "from_entity" and mapping.get("entity") is not None:
-                domain.entity_slots.setdefault(str(mapping["entity"]), set()).add(str(slot))
+                domain.entity_slots.setdefault(str(mapping["entity"]), []).append((str(slot), intents))
             elif kind in ("from_text", "from_intent", "from_trigger_intent"):
-                domain.message_slots.add(str(slot))
+                domain.message_slots.append((str(slot), intents))
+
+
+def _names(value) -> frozenset[str]:
+    """A mapping's ``intent`` or ``not_intent``: one name or a list of them (Rasa's ``SlotMapping.to_list``)."""
+    return frozenset(map(str, value if isinstance(value, list) else [] if value is None else [value]))
 
 
 def check_payloads(domain_dir: Path, domain: Domain) -> list[Problem]:

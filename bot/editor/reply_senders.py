@@ -244,6 +244,7 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
     imported_sends: list[tuple[str, str, Sender]] = []
     nodes = list(ast.walk(tree))  # walked once: walking is most of this check's time
     imported = _imported(tree, nodes)
+    aliases = module_aliases(tree, nodes)  # a helper called, a constant sent, as m.name of a module imported as m
     from bot.editor.reply_functions import returners, senders_only
 
     returning = returners(tree)
@@ -255,7 +256,8 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
         method = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
         # a helper by its own name (an attribute call may be another object's method of that name); not with
         # *args, which move the reply's argument: its name is then written elsewhere, as before
-        if method in helper_of and isinstance(call.func, ast.Name) and not any(isinstance(a, ast.Starred) for a in call.args):
+        if method in helper_of and (isinstance(call.func, ast.Name) or helper_of[method].label in aliases.get(
+                dotted(call.func.value), ())) and not any(isinstance(a, ast.Starred) for a in call.args):
             scopes = _assignments(tree) if scopes is None else scopes
             senders_found += _helper_call(call, helper_of[method], constants, used_by_senders, label, scopes,
                                           (returning, sent_calls, sent_names))
@@ -277,11 +279,14 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
             names = names - {where} if names is not None and isinstance(where, str) else names
             attribute_sends.append((named.attr, Sender("", f"{label}:{call.lineno}", names, fills_slots)))
             continue
-        if isinstance(named, ast.Name) and named.id in imported:  # another module's constant, if it is one
+        origins = ([imported[named.id]] if isinstance(named, ast.Name) and named.id in imported
+                   else [(module, named.attr) for module in aliases.get(dotted(named.value), ())]
+                   if isinstance(named, ast.Attribute) else [])
+        if origins:  # another module's constant, if it is one (``ASK_TIME_AGAIN``, ``visits.ASK_TIME_AGAIN``)
             scopes = _assignments(tree) if scopes is None else scopes
             names = _keyword_names(call, scopes.get(id(call), {}))
             names = names - {where} if names is not None and isinstance(where, str) else names
-            imported_sends.append((*imported[named.id], Sender("", f"{label}:{call.lineno}", names, fills_slots)))
+            imported_sends += [(*origin, Sender("", f"{label}:{call.lineno}", names, fills_slots)) for origin in origins]
             continue
         if isinstance(named, ast.Name) and named.id not in constants:  # response = "utter_a" if c else "utter_b"
             scopes = _assignments(tree) if scopes is None else scopes
@@ -438,6 +443,40 @@ def _imported(tree: ast.Module, nodes: list[ast.AST]) -> dict[str, tuple[str, st
             for alias in node.names:
                 imported[alias.asname or alias.name] = (node.module.replace(".", "/") + ".py", alias.name)
     return {name: origin for name, origin in imported.items() if name not in bound}
+
+
+def module_aliases(tree: ast.Module, nodes: list[ast.AST]) -> dict[str, tuple[str, ...]]:
+    """Names a module binds to another module and nowhere else (``import actions.identity as identity``,
+    ``import actions.identity``, ``from actions import identity``): the dotted name read (``identity``,
+    ``actions.identity``) -> the labels that module may have (``actions/identity.py``, its package's
+    ``__init__.py``); ``dotted(m.f)`` reads then name its ``f``. One of them that is not a module of the code
+    read names nothing there."""
+    bound = {n.id for n in nodes if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    bound |= {n.name for n in nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    bound |= {n.arg for n in nodes if isinstance(n, ast.arg)}
+    aliases: dict[str, tuple[str, ...]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = _module_labels(alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = _module_labels(f"{node.module}.{alias.name}")
+    return {name: labels for name, labels in aliases.items() if name.split(".")[0] not in bound}
+
+
+def _module_labels(module: str) -> tuple[str, ...]:
+    path = module.replace(".", "/")
+    return f"{path}.py", f"{path}/__init__.py"
+
+
+def dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` as written, for a chain of attributes of a name; None for anything else."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else None
 
 
 def _class_attributes(nodes: list[ast.AST]) -> list[tuple[ast.Constant, str]]:

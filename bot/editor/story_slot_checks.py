@@ -6,7 +6,8 @@ customer nobody identified. Kefu's slots do not influence the conversation, so t
 whether or not the slot holds a value. Refused, not warned about, because it is refused only where the files
 and the code show nothing fills the slot before the reply (and the variant has no ``condition`` on it). An
 earlier step fills it when it is a ``slot_was_set`` of it (a rule's condition included), a user step with an
-entity a ``from_entity`` mapping fills it from (or any user step, for a slot mapped from the text or intent),
+entity a ``from_entity`` mapping fills it from (or any user step, for a slot mapped from the text or intent;
+either only on the intents the mapping's ``intent``/``not_intent`` let it fill on),
 a form that requests it, or a custom action that can set it (``bot.editor.action_slots``: read from the
 code; an action whose ``SlotSet`` names its slot at run time may set any, and is named in a warning). After a
 checkpoint, an ``or``, or an action the code does not define, the story may have filled anything. The fix is
@@ -20,7 +21,7 @@ from pathlib import Path
 from bot.editor.action_slots import ActionSlots, action_slots
 from bot.editor.placeholder_checks import PLACEHOLDER, action_modules
 from bot.editor.problems import WARNING, Problem
-from bot.editor.reference_checks import DEFAULT_ACTIONS
+from bot.editor.reference_checks import DEFAULT_ACTIONS, fills_on
 from bot.editor.reply_senders import PREFIX
 from bot.editor.yaml_lines import YamlFileError, item_line, load
 
@@ -104,9 +105,11 @@ def _filled_by(steps, fillers: Fillers, filled: set[str], at: tuple | None) -> s
             elif isinstance(setting, str):
                 filled.add(setting)
         if "intent" in step or "user" in step:
+            named = step.get("intent")  # a text only: any intent; a retrieval intent's is its first part
+            intent = named.split("/")[0] if isinstance(named, str) else None
             for entity in _entities(step.get("entities") or []):
-                filled |= domain.entity_slots.get(entity, set())
-            filled |= domain.message_slots
+                filled |= {slot for slot, intents in domain.entity_slots.get(entity, ()) if fills_on(intents, intent)}
+            filled |= {slot for slot, intents in domain.message_slots if fills_on(intents, intent)}
             if EXTRACTS in fillers.code.fills:
                 if (more := _action_fills(EXTRACTS, fillers, at)) is ANY:
                     return ANY

@@ -1670,6 +1670,24 @@ def test_an_entity_fills_only_the_slots_mapped_from_it(project):
     assert not [p for p in errors_for(project) if "utter_goodbye:" in p]
 
 
+@pytest.mark.parametrize("mapping", ["{type: from_text, intent: inform}", "{type: from_intent, intent: [inform], value: 张三}",
+                                     "{type: from_text, not_intent: [greet, goodbye]}"])
+def test_a_slot_mapped_from_the_message_fills_only_on_the_intents_its_mapping_names(project, mapping):
+    """A slot mapped from the text or the intent counted as filled by any user step before the reply, but Rasa
+    fills it only on a message of an intent its mapping's ``intent`` names (or of none its ``not_intent`` does):
+    a story greeting then saying goodbye with "{customer_name}" passed, and read "None" to the customer."""
+    edit(project / "domain" / "responses.yml", GOODBYE, GOODBYE_NAMED)
+    edit(project / "nlu_data" / "rules.yml", "  - rule: goodbye\n    steps:", GOODBYE_RULE_FILLED)
+    edit(project / "domain" / "core.yml", "  customer_name:\n    type: text\n    influence_conversation: false\n"
+         "    mappings: [{type: custom}]", "  customer_name:\n    type: text\n    influence_conversation: false\n"
+         f"    mappings: [{mapping}]")
+    goodbye_story(project, "a greeting", "      - intent: greet\n")
+    assert [p for p in errors_for(project) if "utter_goodbye:" in p and "(story 'a greeting')" in p], errors_for(project)
+    edit(project / "nlu_data" / "stories.yml", "      - intent: greet\n      - intent: goodbye",
+         "      - intent: inform\n      - intent: goodbye")
+    assert not [p for p in errors_for(project) if "utter_goodbye:" in p]
+
+
 def test_an_action_that_names_its_slot_at_run_time_may_fill_any_and_is_named_in_a_warning(project):
     """Which slots ``SlotSet(slot, …)`` sets, with ``slot`` computed, cannot be read: a reply after that action
     is not refused (it may fill the slot), and a warning says the check is loose there."""
@@ -1689,6 +1707,45 @@ def test_an_action_that_names_its_slot_at_run_time_may_fill_any_and_is_named_in_
     assert warned == [f"nlu_data/stories.yml:{step}: warning: action_remember: which slots it fills is not known "
                       "(actions/remembered.py:10 names the slot it sets at run time), so every slot counts as filled "
                       "after it; a reply said after it that shows a slot it does not fill would read \"None\""], warned
+
+
+@pytest.mark.parametrize("imported, module", [
+    ("import actions.identity as ident", "ident"),
+    ("import actions.identity", "actions.identity"),
+    ("from actions import identity", "identity"),
+])
+def test_a_slot_set_through_a_module_imported_as_a_name_fills_it(project, imported, module):
+    """An action calling a function of a module imported as a name (``ident.identified(customer)``) was read as
+    calling nothing of the project's: the name it sets there counted as never set, so a goodbye with
+    "{customer_name}" after it was refused though it is filled. A function that sets no such slot still does not."""
+    (project / "actions" / "remembered.py").write_text(
+        f"{imported}\nfrom rasa_sdk import Action\n\n\n"
+        "class ActionRemember(Action):\n    def name(self):\n        return \"action_remember\"\n\n"
+        "    async def run(self, dispatcher, tracker, domain):\n"
+        f"        return {module}.identified(tracker.get_slot(\"customer\"))\n", encoding="utf-8")
+    edit(project / "domain" / "core.yml", "actions:\n", "actions:\n  - action_remember\n")
+    edit(project / "domain" / "responses.yml", GOODBYE, GOODBYE_NAMED)
+    edit(project / "nlu_data" / "rules.yml", "  - rule: goodbye\n    steps:", GOODBYE_RULE_FILLED)
+    goodbye_story(project, "remembered", "      - intent: greet\n      - action: action_remember\n")
+    assert not [p for p in errors_for(project) if "utter_goodbye:" in p], errors_for(project)
+    edit(project / "actions" / "remembered.py", f"{module}.identified(", f"{module}.open_question(")
+    assert [p for p in errors_for(project) if "utter_goodbye:" in p and "(story 'remembered')" in p], errors_for(project)
+
+
+@pytest.mark.parametrize("send", [
+    "dispatcher.utter_message(response=visits.ASK_TIME_AGAIN)",  # a constant of the module
+    "visits.ask_to_confirm(dispatcher, \"utter_visit_time_ask_again\", \"明天\")",  # a function saying its question
+])
+def test_a_reply_sent_through_a_module_imported_as_a_name_is_checked_against_its_senders(project, send):
+    """A reply sent as ``visits.ASK_TIME_AGAIN`` or through ``visits.ask_to_confirm(…)`` of a module imported as a
+    name left the reply checked against every value the code passes anywhere: a {status_label} in it passed (the
+    visit replies are given one), and the customer read it unfilled."""
+    (project / "actions" / "asked_again.py").write_text(
+        f"import actions.visits as visits\n\n\ndef ask_again(dispatcher):\n    {send}\n", encoding="utf-8")
+    assert not [p for p in errors_for(project) if "utter_visit_time_ask_again:" in p]
+    edit(project / "domain" / "responses.yml", "好的，请再说一遍您希望师傅哪天上门", "好的（{status_label}），请再说一遍您希望师傅哪天上门")
+    assert any("utter_visit_time_ask_again: nothing fills {status_label} where actions/" in p
+               for p in errors_for(project)), errors_for(project)
 
 
 def test_a_form_fills_only_the_slots_it_requests(project):
