@@ -2,7 +2,8 @@
 returns "utter_ask_selfhelp_worked" or ``details_question``'s f"utter_ask_fault_detail_{fault_type}".
 
 Read as names written anywhere, they left those five replies checked against every value the code passes
-anywhere. A module-level function (defined once in its module) *returns reply names* when every value it returns
+anywhere. A module-level function or a method of a module-level class (its name defined once in its module; a
+method called on its class, or on ``self``/``cls`` in its class's methods) *returns reply names* when every value it returns
 is ``None``, a reply's name written in place (a string or an f-string, through ``a if c else b`` and names it
 assigns once and only returns, compares or tests), or a call of another such function. A call of it that a
 sender sends (directly, or through a name assigned once) is a sender of each name it returns; the names are
@@ -22,12 +23,57 @@ FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 
-def returners(tree: ast.Module) -> dict[str, tuple[tuple[ast.AST, str], ...]]:
-    """Function name -> (expression, regex) of each reply name it can return, its callees' included."""
-    defined = [f for f in tree.body if isinstance(f, FUNCTIONS)]
-    functions = {f.name: f for f in defined if sum(g.name == f.name for g in defined) == 1}
+class Returners(dict):
+    """Function name -> (expression, regex) of each reply name it can return, its callees' included; a method's
+    name is ``.name``. ``key(call)``: which of them a call calls, if any."""
+
+    def __init__(self, found: dict, tree: ast.Module, owners: dict[str, str]):
+        super().__init__(found)
+        self.tree, self.owners = tree, owners
+
+    def key(self, call: ast.AST) -> str | None:
+        return call_key(call, self.tree, self.owners) if isinstance(call, ast.Call) else None
+
+
+def call_key(call: ast.Call, tree: ast.Module, owners: dict[str, str]) -> str | None:
+    """What a call calls: a module-level function by its name; ``.m``, a method ``m`` of a class here
+    (``owners``: ``.m`` -> its class) called on the class, or on ``self``/``cls`` in that class's own methods
+    (elsewhere ``self.m`` may be another class's)."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and f".{func.attr}" in owners):
+        return None
+    owner = owners[f".{func.attr}"]
+    if func.value.id == owner or func.value.id in ("self", "cls") and _enclosing_class(call, tree) == owner:
+        return f".{func.attr}"
+    return None
+
+
+def _enclosing_class(node: ast.AST, tree: ast.Module) -> str | None:
+    parents = parents_of(tree)
+    while (node := parents.get(id(node))) is not None and not isinstance(node, ast.ClassDef):
+        pass
+    return node.name if node is not None else None
+
+
+def function_key(function: ast.AST, tree: ast.Module) -> str:
+    """A function's name as :func:`call_key` gives it: ``.m`` for a method."""
+    return f".{function.name}" if isinstance(parents_of(tree).get(id(function)), ast.ClassDef) else function.name
+
+
+def returners(tree: ast.Module) -> Returners:
+    """The functions (module-level, or methods of a module-level class) returning reply names, each named once
+    in the module: (expression, regex) of each reply name it can return, its callees' included."""
+    defined = [(f.name, f) for f in tree.body if isinstance(f, FUNCTIONS)]
+    methods = [(f".{m.name}", m, cls.name) for cls in tree.body if isinstance(cls, ast.ClassDef)
+               for m in cls.body if isinstance(m, FUNCTIONS)]
+    every = [name.lstrip(".") for name, _ in defined] + [name.lstrip(".") for name, _, _ in methods]
+    functions = {name: f for name, f in defined + [(name, m) for name, m, _ in methods]
+                 if every.count(name.lstrip(".")) == 1}
+    owners = {name: cls for name, _, cls in methods if name in functions}
     read = {name: found for name, function in functions.items()
-            if (found := _returned(function, functions)) is not None}
+            if (found := _returned(function, functions, lambda call: call_key(call, tree, owners))) is not None}
     resolved: dict[str, tuple | None] = {}
 
     def flatten(name: str, seen: frozenset[str]) -> tuple | None:
@@ -46,10 +92,11 @@ def returners(tree: ast.Module) -> dict[str, tuple[tuple[ast.AST, str], ...]]:
         resolved[name] = tuple(found)
         return resolved[name]
 
-    return {name: found for name in read if (found := flatten(name, frozenset())) is not None and found}
+    return Returners({name: found for name in read if (found := flatten(name, frozenset())) is not None and found},
+                     tree, owners)
 
 
-def _returned(function, functions: dict):
+def _returned(function, functions: dict, key):
     """(own (expression, regex) pairs, returners it returns the call of), or None if it returns anything else."""
     nodes, parents = _own_nodes(function)
     assigned: dict[str, list[ast.AST]] = {}
@@ -72,8 +119,8 @@ def _returned(function, functions: dict):
             for choice in choices:
                 if isinstance(choice, ast.Constant) and choice.value is None:
                     continue
-                if isinstance(choice, ast.Call) and isinstance(choice.func, ast.Name) and choice.func.id in functions:
-                    callees.append(choice.func.id)
+                if isinstance(choice, ast.Call) and key(choice) in functions:
+                    callees.append(key(choice))
                 elif (found := _pattern(choice)) is not None and found.startswith(re.escape(PREFIX)):
                     own.append((choice, found))
                 else:
@@ -129,21 +176,25 @@ def senders_only(tree: ast.Module, returning: dict, sent_calls: set[int], sent_n
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in uses:
             uses[node.id].append(node)
+        elif isinstance(node, ast.Attribute) and f".{node.attr}" in uses:  # any object's: one not the method's is no fine use
+            uses[f".{node.attr}"].append(node)
     fine = set(returning)
     changed = True
     while changed:
         changed = False
         for name in sorted(fine):
-            if not all(_use_fine(node, parents, fine, sent_calls, sent_names) for node in uses[name]):
+            if not all(_use_fine(node, parents, fine, sent_calls, sent_names, returning, tree, name)
+                       for node in uses[name]):
                 fine.discard(name)
                 changed = True
     return fine
 
 
-def _use_fine(node: ast.Name, parents: dict, fine: set[str], sent_calls: set[int], sent_names: set[int]) -> bool:
+def _use_fine(node: ast.AST, parents: dict, fine: set[str], sent_calls: set[int], sent_names: set[int],
+              returning: Returners, tree: ast.Module, name: str) -> bool:
     call = parents.get(id(node))
-    if not isinstance(call, ast.Call) or call.func is not node:
-        return False  # passed on as a function: who calls it is not known
+    if not isinstance(call, ast.Call) or call.func is not node or returning.key(call) != name:
+        return False  # passed on as a function (who calls it is not known), or another object's method
     if id(call) in sent_calls or is_tested(call, parents):
         return True
     parent = _receiver(call, parents)
@@ -151,7 +202,7 @@ def _use_fine(node: ast.Name, parents: dict, fine: set[str], sent_calls: set[int
     while function is not None and not isinstance(function, FUNCTIONS):
         function = parents.get(id(function))
     if isinstance(parent, ast.Return):
-        return function is not None and function.name in fine
+        return function is not None and function_key(function, tree) in fine
     if (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name)
             and function is not None):
         held = parent.targets[0].id
@@ -163,8 +214,11 @@ def _use_fine(node: ast.Name, parents: dict, fine: set[str], sent_calls: set[int
 
 @functools.lru_cache(maxsize=4096)
 def untested_calls(tree: ast.Module, name: str) -> int:
-    """How many reads of ``name`` in another module do more than test a call's value."""
+    """How many reads of ``name`` in another module do more than test a call's value: any object's attribute of
+    that name (``m.open_question``; a method's, ``.question``: ``action.question``), or a function's plain name."""
     parents = parents_of(tree)
-    return sum(1 for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == name
-               and isinstance(node.ctx, ast.Load) and not (isinstance(parents.get(id(node)), ast.Call)
-                                                            and is_tested(parents[id(node)], parents)))
+    bare = name.lstrip(".")
+    return sum(1 for node in ast.walk(tree)
+               if (isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load)
+                   or isinstance(node, ast.Attribute) and node.attr == bare)
+               and not (isinstance(parents.get(id(node)), ast.Call) and is_tested(parents[id(node)], parents)))

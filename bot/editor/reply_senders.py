@@ -409,10 +409,18 @@ def held_names(tree: ast.Module, nodes: list[ast.AST], label: str) -> tuple[tupl
                                if isinstance(e, ast.Constant) and isinstance(e.value, str) and HELD.fullmatch(e.value)))
 
 
+def _called(expression: ast.AST, returning: dict) -> str | None:
+    """Which function returning reply names an expression calls (``open_question(tracker)``, ``self.question()``:
+    ``bot.editor.reply_functions.Returners.key``), if it is a call of one."""
+    key = getattr(returning, "key", None)
+    name = key(expression) if key is not None else (
+        expression.func.id if isinstance(expression, ast.Call) and isinstance(expression.func, ast.Name) else None)
+    return name if name in returning else None
+
+
 def _returned_by(expression: ast.AST, returning: dict) -> bool:
     """Whether an expression is a call of a function returning reply names (``open_question(tracker)``)."""
-    return (isinstance(expression, ast.Call) and isinstance(expression.func, ast.Name)
-            and expression.func.id in returning)
+    return _called(expression, returning) is not None
 
 
 def _returns_a_call(value: ast.AST, returning: dict) -> bool:
@@ -427,7 +435,7 @@ def _returner_senders(value: ast.AST, returning: dict, sent_calls: set[int], whe
     for expression, _ in _name_expressions(value):
         if _returned_by(expression, returning):
             sent_calls.add(id(expression))
-            found += [(None, Sender(p, where, names, fills_slots, through)) for _, p in returning[expression.func.id]]
+            found += [(None, Sender(p, where, names, fills_slots, through)) for _, p in returning[_called(expression, returning)]]
     return found
 
 
@@ -600,7 +608,7 @@ def senders_of(modules: list[tuple[str, str]], replies, elsewhere: str,
 
     whole += [re.compile(p) for (label, _), m in zip(modules, sends) for name, patterns in m.returners  # called elsewhere
               if any(untested_calls(parsed(other), name) for other_label, other in modules
-                     if other_label != label and name in words(other)) for p in patterns]
+                     if other_label != label and name.lstrip(".") in words(other)) for p in patterns]
     imported: dict[tuple[str, str], list[Sender]] = {}
     for m in sends:
         for origin, name, sender in m.imported_sends:

@@ -1781,3 +1781,26 @@ def test_a_reply_a_function_returns_is_checked_against_the_senders_of_its_calls(
     edit(project / "domain" / "responses.yml", f"  {reply}:\n    - text: {old}",
          f"  {reply}:\n    - text: （{{status_label}}）{old}")
     assert any(f"{reply}: nothing fills {{status_label}} where {sender}" in p for p in errors_for(project)), errors_for(project)
+
+
+@pytest.mark.parametrize("call, extra, checked", [
+    ("self.question_again(tracker)", "", True),
+    ("ActionAskAgain.question_again(tracker)", "", True),
+    # passed on as well: who calls it with what is not known, so the reply is not checked against this sender
+    ("self.question_again(tracker)", "tracker.later = self.question_again", False),
+])
+def test_a_reply_a_method_returns_is_checked_against_the_senders_of_its_calls(project, call, extra, checked):
+    """Only module-level functions returning a reply's name were read: a reply an action's method returns
+    (``response=self.question_again(tracker)``) was checked against every value the code passes anywhere, so a
+    {status_label} in it passed (the visit replies are given one) and the customer read it unfilled."""
+    (project / "actions" / "asked_again.py").write_text(
+        "from rasa_sdk import Action\n\n\nclass ActionAskAgain(Action):\n    def name(self):\n"
+        "        return \"action_ask_again\"\n\n    @staticmethod\n    def question_again(tracker):\n"
+        "        return \"utter_visit_time_ask_again\"\n\n    async def run(self, dispatcher, tracker, domain):\n"
+        f"        dispatcher.utter_message(response={call}, visit_time=\"明天\")\n        {extra}\n        return []\n",
+        encoding="utf-8")
+    edit(project / "domain" / "core.yml", "actions:\n", "actions:\n  - action_ask_again\n")
+    assert not [p for p in errors_for(project) if "utter_visit_time_ask_again:" in p]
+    edit(project / "domain" / "responses.yml", "好的，请再说一遍您希望师傅哪天上门", "好的（{status_label}），请再说一遍您希望师傅哪天上门")
+    refused = [p for p in errors_for(project) if "utter_visit_time_ask_again: nothing fills {status_label} where" in p]
+    assert bool(refused) == checked, refused
