@@ -5,7 +5,8 @@ Rasa fills a reply said from a story or rule with the slots only, and an empty s
 customer nobody identified. Kefu's slots do not influence the conversation, so the reply is predicted
 whether or not the slot holds a value. Refused, not warned about, because it is refused only where the files
 and the code show nothing fills the slot before the reply (and the variant has no ``condition`` on it). An
-earlier step fills it when it is a ``slot_was_set`` of it (a rule's condition included), a user step with an
+earlier step fills it when it is a ``slot_was_set`` of it to a value (a rule's condition included; one to
+``null`` empties it), a user step with an
 entity a ``from_entity`` mapping fills it from (or any user step, for a slot mapped from the text or intent;
 either only on the intents the mapping's ``intent``/``not_intent`` let it fill on),
 a form that requests it, or a custom action that can set it (``bot.editor.action_slots``: read from the
@@ -100,8 +101,9 @@ def _filled_by(steps, fillers: Fillers, filled: set[str], at: tuple | None) -> s
                 return ANY
             filled |= more
         for setting in step.get("slot_was_set") or []:
-            if hasattr(setting, "items"):
+            if hasattr(setting, "items"):  # set to null: the story says it is empty there
                 filled |= {str(slot) for slot, value in setting.items() if value is not None}
+                filled -= {str(slot) for slot, value in setting.items() if value is None}
             elif isinstance(setting, str):
                 filled.add(setting)
         if "intent" in step or "user" in step:

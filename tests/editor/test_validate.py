@@ -1804,3 +1804,15 @@ def test_a_reply_a_method_returns_is_checked_against_the_senders_of_its_calls(pr
     edit(project / "domain" / "responses.yml", "好的，请再说一遍您希望师傅哪天上门", "好的（{status_label}），请再说一遍您希望师傅哪天上门")
     refused = [p for p in errors_for(project) if "utter_visit_time_ask_again: nothing fills {status_label} where" in p]
     assert bool(refused) == checked, refused
+
+
+def test_a_slot_a_story_says_is_set_to_null_is_not_filled_after_it(project):
+    """``slot_was_set: [{customer_name: null}]`` says the slot is empty there, but an action before it that may
+    set the slot still counted as filling it: the goodbye with "{customer_name}" after it passed, and read "None"."""
+    edit(project / "domain" / "responses.yml", GOODBYE, GOODBYE_NAMED)
+    edit(project / "nlu_data" / "rules.yml", "  - rule: goodbye\n    steps:", GOODBYE_RULE_FILLED)
+    steps = "      - intent: greet\n      - action: action_identify_customer\n"
+    goodbye_story(project, "identified", steps)
+    assert not [p for p in errors_for(project) if "utter_goodbye:" in p], errors_for(project)
+    goodbye_story(project, "forgotten", steps + "      - slot_was_set: [{customer_name: null}]\n")
+    assert [p for p in errors_for(project) if "utter_goodbye:" in p and "(story 'forgotten')" in p], errors_for(project)
