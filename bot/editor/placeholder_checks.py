@@ -192,8 +192,8 @@ def missing_replies(settings, domain, modules, helpers, lookup) -> list[Problem]
                 told.add(name)
                 problems.append(Problem(str(settings.root / "domain"), None,
                                         f"reply '{name}' is not in the domain, and {where} names it for the code to "
-                                        "say or look for: customers would be told nothing there; put it back (or its "
-                                        "new name in the code)"))
+                                        "say or look for: customers would be told nothing there, or the code would "
+                                        "never find it said; put it back (or its new name in the code)"))
     return problems
 
 
