@@ -387,12 +387,13 @@ def held_names(tree: ast.Module, nodes: list[ast.AST], label: str) -> tuple[tupl
     strings of a module-level collection or the values of a dictionary (``SAID = {"closed": "utter_agent_handback",
     …}``), a class attribute. Passed around, stored and read back, their senders are not all known; but each is a
     reply the code will say or look for, so the domain must have it: an editor renaming one was not told. A
-    constant the code builds a longer name on (``f"{NAME}_registered_phone"``) is not a whole name."""
+    constant the code builds a longer name on (``f"{NAME}_registered_phone"``) or compares the start of a name
+    with (``said.startswith(NAME)``) is not a whole name."""
     from bot.editor.reply_functions import parents_of
 
     parents = parents_of(tree)
     built_on = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
-                and isinstance(parents.get(id(n)), (ast.FormattedValue, ast.BinOp))}
+                and (isinstance(parents.get(id(n)), (ast.FormattedValue, ast.BinOp)) or _affix(parents.get(id(n))))}
     held: list[ast.Constant] = []
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
@@ -451,6 +452,12 @@ def _imported(tree: ast.Module, nodes: list[ast.AST]) -> dict[str, tuple[str, st
             for alias in node.names:
                 imported[alias.asname or alias.name] = (node.module.replace(".", "/") + ".py", alias.name)
     return {name: origin for name, origin in imported.items() if name not in bound}
+
+
+def _affix(node: ast.AST | None) -> bool:
+    """Whether a call takes its arguments as the start or end of a name (``said.startswith(ASKED)``)."""
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("startswith", "endswith", "removeprefix", "removesuffix"))
 
 
 def module_aliases(tree: ast.Module, nodes: list[ast.AST]) -> dict[str, tuple[str, ...]]:
