@@ -462,7 +462,7 @@ class Desk:
         conversation_id = entry["conversation_id"]
         texted = await lost_calls.send_text(text, self.repository)
         if texted:
-            await lost_calls.texted(self.queue, conversation_id)
+            await lost_calls.texted(self.queue, conversation_id, text)
         await self.conversations.resume(conversation_id, None)
         await handed_back(self.queue, conversation_id)
         logger.info("handoff.desk.closed_lost_call conversation=%s texted=%s", conversation_id, bool(texted))

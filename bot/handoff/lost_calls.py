@@ -39,10 +39,12 @@ def notice_text(notice: dict | None, phone: str | None) -> dict | None:
     return {"to": phone, "kind": kind, "fields": {name: str(notice[name]) for name in fields}}
 
 
-def silent_close(text: dict | None = None) -> str:
+def silent_close(text: dict | None = None, *, sent: bool = False) -> str:
     """What a lost call's close notes as its words (``HandoffQueue.close``'s ``words``): its hand-back is silent,
-    whoever finishes it, and ``text`` (:func:`notice_text`) is still owed."""
-    return json.dumps({"reason": "closed", "silent": True, **({"text": text} if text else {})}, ensure_ascii=False)
+    whoever finishes it, and ``text`` (:func:`notice_text`) is still owed unless ``sent``. The text stays noted once
+    sent: a retry of the close answers with its ticket (``bot.handoff.desk.Desk._closed_before``)."""
+    return json.dumps({"reason": "closed", "silent": True, **({"text": text} if text else {}),
+                       **({"sent": True} if sent else {})}, ensure_ascii=False)
 
 
 def silent(words: dict) -> bool:
@@ -64,15 +66,15 @@ async def send_text(text: dict | None, repository=None) -> str | None:
     return masking.mask_phone(text["to"])
 
 
-async def texted(queue, conversation_id: str) -> None:
-    """The close's SMS is queued: no longer owed (the finish by the waiting room does not send it again)."""
+async def texted(queue, conversation_id: str, text: dict) -> None:
+    """The close's SMS ``text`` is queued: no longer owed (the finish by the waiting room does not send it again)."""
     from bot.handoff.handback import WORDS_FIELD  # handback reads silent() from here
 
-    await queue.redis.hset(keys.conversation(conversation_id), WORDS_FIELD, silent_close())
+    await queue.redis.hset(keys.conversation(conversation_id), WORDS_FIELD, silent_close(text, sent=True))
 
 
 async def text_owed(words: dict) -> None:
     """The waiting room's finish of a lost call's close cut off (``bot.handoff.handback.finish_owed``): its SMS, if
     the close did not queue it."""
-    if silent(words) and words.get("text"):
+    if silent(words) and words.get("text") and not words.get("sent"):
         await send_text(words["text"])

@@ -216,6 +216,22 @@ async def test_a_lost_calls_close_cut_off_is_finished_without_a_word_and_its_tic
     assert closed["reason"] == "call_lost" and closed["disposition"] == "ticket"
 
 
+async def test_a_lost_calls_ticket_close_pressed_again_answers_with_its_ticket_and_texts_once(queue, clock, kefu_env,
+                                                                                                conversations):
+    """The agent presses 结束 again (the first answer lost on its way to the page): the answer names the ticket the
+    close filed, as the first did. Found in review: once the SMS was queued the close's noted words no longer held it,
+    and the retry answered with no ticket."""
+    conversation_id = await lost_with_the_agent(queue, clock, conversations, "MZagain", spoke=True)
+    desk = desk_of_a1(queue, kefu_env, conversations)
+    first = await desk.close("a1", conversation_id, "ticket")
+    again = await desk.close("a1", conversation_id, "ticket")
+    assert first["ticket_id"] and again["ticket_id"] == first["ticket_id"]
+    assert again["closed_before"] is True and again["call_lost"] is True
+    clock.advance(HANDBACK_GRACE_S + 1)
+    await finish_owed(queue, conversations)
+    assert len(texts_to(kefu_env, CALLER_LINE)) == 1, "texted once"
+
+
 async def test_a_lost_call_is_not_transferred_and_the_desk_says_why(queue, clock, events, kefu_env, conversations):
     conversation_id = await lost_with_the_agent(queue, clock, conversations, "MZnowhere", spoke=True)
     desk = desk_of_a1(queue, kefu_env, conversations)
