@@ -5,9 +5,9 @@ again, and the NLU often reads them as the fault, not as a ticket question. Eith
 written on the open repair and makes it more urgent — no second ticket. A verified customer is told
 which repair it is. Someone who only gave a number hears one reply whether the repair is new or was
 already open, so typing another person's number tells nothing about their repairs (README,
-"Security"); the ticket goes by SMS to the registered number. A verified customer already known at
-triage (caller ID, a bound WeChat account) skips the self-help video for a fault a technician is
-already on.
+"Security"); the ticket goes by SMS to the registered number, unless its owner opted out of our texts (the
+ticket's history then says so). A verified customer already known at triage (caller ID, a bound WeChat account)
+skips the self-help video for a fault a technician is already on.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from actions.identity import customer_words, establish, identified, named_by_acc
 from actions.kept_requests import FILING
 from bot.db.repository import Customer, DatabaseError
 from bot.handoff.masking import mask_phone
-from bot.notify import NotifyError, OutboxNotifier
+from bot.notify import NotifyError, OutboxNotifier, Withheld
 from bot.repair_faults import repairs
 from bot.settings import get_settings
 from bot.ticket_notes import history_note
@@ -105,7 +105,10 @@ async def tell_unproven(dispatcher: CollectingDispatcher, tracker: Tracker, cust
         try:
             if template != "repair_chased" or await first_chase_sms_this_hour(ticket_id):
                 await OutboxNotifier.from_settings(get_settings(), repository()).send_template(
-                    customer.phone, "sms", template, ticket_id=ticket_id)
+                    customer.phone, "sms", template, customer_id=customer.id, ticket_id=ticket_id)
+        except Withheld as exc:  # the owner opted out of our texts: the ticket's history says so (bot.notify)
+            logger.info("repair.sms_withheld conversation=%s ticket=%s reason=%s", tracker.sender_id, ticket_id,
+                        exc.reason)
         except NotifyError as exc:
             logger.warning("repair.sms_failed conversation=%s ticket=%s error=%s", tracker.sender_id, ticket_id, exc)
     if named_by_account(tracker, typed_number(tracker)):

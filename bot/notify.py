@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.db.repository import DatabaseError, Repository
+from bot.db.repository import DatabaseError, Repository, TicketTransitionError
 from bot.selfhelp import SelfHelpEntry, public
 from bot.yaml_load import safe_load
 
@@ -68,6 +68,22 @@ class Refused(NotifyError):
     @property
     def transient(self) -> bool:
         return self.sent_nothing or self.status >= 500 or self.status in (408, 429)
+
+
+class Withheld(NotifyError):
+    """Not queued: the recipient opted out or is on the do-not-disturb list (``reason``: ``opt_out``, ``dnd``), and
+    the message is not an answer they are asking for right now (:data:`ASKED_FOR_NOW`). Never worth trying again."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# The texts that answer what the person is asking for in a live conversation, on the address it is asking for: a
+# verification code, what a caller asks to be texted while on the line, the confirmation of a TD. An opt-out
+# (README, "Opting out in a conversation") stops every other text Kefu sends on its own: a ticket's notice, a voice
+# message's self-help reply, a lost call's ticket or callback.
+ASKED_FOR_NOW = frozenset({"verification_code", "ivr_links", "ivr_notify", "opt_out"})
 
 
 def nothing_taken(status: int) -> bool:
@@ -144,24 +160,28 @@ class OutboxNotifier(Notifier):
         outbound_id = await asyncio.to_thread(self._queue, to, channel, "selfhelp", entry)
         logger.info("notify.outbox.queued id=%s channel=%s kind=selfhelp entry=%s", outbound_id, channel, entry.id)
 
-    async def send(self, to: str, message: dict) -> None:
-        outbound_id = await asyncio.to_thread(self._queue_message, to, message)
+    async def send(self, to: str, message: dict, *, customer_id: int | None = None) -> None:
+        """Queue ``message``; :class:`Withheld` when its recipient (or ``customer_id``, the customer it is about)
+        opted out of it."""
+        outbound_id = await asyncio.to_thread(self._queue_message, to, message, customer_id)
         logger.info("notify.outbox.queued id=%s channel=%s kind=%s", outbound_id, message.get("channel"),
                     message.get("kind"))
 
-    async def send_template(self, to: str, channel: str, kind: str, **fields: str) -> None:
+    async def send_template(self, to: str, channel: str, kind: str, *, customer_id: int | None = None,
+                            **fields: str) -> None:
         """Send the editors' ``kind`` template from ``outbound.yml``, filled with ``fields``."""
         template = self._templates().get(kind)
         try:
             text = template.format(**fields)
         except (AttributeError, KeyError, IndexError, ValueError) as exc:
             raise NotifyError(f"{OUTBOUND_TEMPLATES}: bad or missing {kind} template: {exc!r}") from exc
-        await self.send(to, {"channel": channel, "kind": kind, "text": text, **fields})
+        await self.send(to, {"channel": channel, "kind": kind, "text": text, **fields}, customer_id=customer_id)
 
-    def _queue_message(self, to: str, message: dict) -> int:
+    def _queue_message(self, to: str, message: dict, customer_id: int | None = None) -> int:
         channel, kind = message.get("channel") or "", message.get("kind") or "message"
         if not to or not channel or not message.get("text"):
             raise NotifyError("an outbound message needs a recipient, a channel and a text")
+        self._refuse_withheld(to, channel, kind, customer_id, message.get("ticket_id"))
         payload = {k: v for k, v in message.items() if k not in ("channel", "kind")}
         try:
             return self.repository.add_outbound(channel=channel, recipient=to, kind=kind, payload=payload)
@@ -172,10 +192,35 @@ class OutboxNotifier(Notifier):
         if not to or not channel:
             raise NotifyError("an outbound message needs a recipient and a channel")
         payload = selfhelp_payload(entry, self._templates())
+        self._refuse_withheld(to, channel, kind, None, None)
         try:
             return self.repository.add_outbound(channel=channel, recipient=to, kind=kind, payload=payload)
         except DatabaseError as exc:
             raise NotifyError(f"cannot queue the outbound message: {exc}") from exc
+
+    def _refuse_withheld(self, to: str, channel: str, kind: str, customer_id: int | None,
+                         ticket_id: str | None) -> None:
+        """Raise :class:`Withheld` for a text its recipient opted out of; the ticket it is about gets a note saying
+        so (its handler knows the customer was not told)."""
+        if kind in ASKED_FOR_NOW:
+            return
+        from bot.contacts.optout import withheld
+
+        try:
+            reason = withheld(self.repository, channel, to, customer_id)
+        except DatabaseError as exc:
+            raise NotifyError(f"cannot read the recipient's opt-out: {exc}") from exc
+        if not reason:
+            return
+        logger.info("notify.outbox.withheld channel=%s kind=%s reason=%s ticket=%s", channel, kind, reason, ticket_id)
+        if ticket_id:
+            from bot.ticket_notes import history_note
+
+            try:
+                self.repository.note_ticket(str(ticket_id), history_note(f"sms_withheld_{reason}"))
+            except (DatabaseError, TicketTransitionError) as exc:  # held back all the same
+                logger.warning("notify.outbox.withheld_not_noted ticket=%s error=%s", ticket_id, exc)
+        raise Withheld(f"the recipient's {reason} holds back this {kind}", reason)
 
     def _templates(self) -> dict:
         # Re-read each time: the file is tiny and an editor's change is live at once.

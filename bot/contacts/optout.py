@@ -9,7 +9,8 @@ WeChat messages), by whichever way they asked.
   "客户要求不再联系" on the desk (bot/handoff/desk.py): both call :func:`opt_out`.
 
 All of them write the same record, the contact schedule's block list, which the contact worker
-reads before every attempt; there is one kind of opt-out (all automated contacts), as with TD.
+reads before every attempt, and the outbox before it queues a text Kefu sends on its own (:func:`withheld`,
+``bot.notify``); there is one kind of opt-out (all automated contacts), as with TD.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import unicodedata
 
 from bot.contacts.rules import ContactRulesError, current_rules
 from bot.contacts.schedule import Schedule
-from bot.db.repository import Repository
+from bot.db.repository import DatabaseError, Repository
 from bot.outcomes import record
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,28 @@ def block_stays_with_customer(database_url: str, address: str, customer_id: int,
         logger.info("contacts.block.kept from=%s reason=%s addresses=%d via=%s", address.split(":", 1)[0], reason,
                     len(others), via)
     return others
+
+
+def withheld(repository: Repository, channel: str, recipient: str, customer_id: int | None = None) -> str | None:
+    """Why a text to ``recipient`` on ``channel`` (``sms``, ``wechat``) may not go: ``opt_out`` or ``dnd``, by the
+    number or WeChat account itself or by any address of the customer it is for (``customer_id``, else the
+    customer whose registered number it is), as the contact worker checks a contact (``ContactGate.blocked``)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.contacts.decision import ContactGate  # it imports this module's neighbours
+    from bot.phone import local_phone
+
+    if channel not in ("sms", "wechat") or not recipient:
+        return None
+    phone = (local_phone(recipient) or recipient) if channel == "sms" else ""
+    try:
+        if customer_id is None and phone:
+            customer = repository.find_customer(phone=phone)
+            customer_id = customer.id if customer is not None else None
+        contact = {"phone": phone, "openid": recipient if channel == "wechat" else "", "customer_id": customer_id}
+        return ContactGate(repository, frozenset()).blocked(contact)
+    except SQLAlchemyError as exc:
+        raise DatabaseError(str(exc)) from exc
 
 
 def opt_out_addresses(channel: str, conversation_id: str, context: dict, *, verified: bool) -> list[str]:

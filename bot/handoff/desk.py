@@ -458,23 +458,25 @@ class Desk:
     async def _hand_back_lost(self, entry: dict, ticket_id: str | None, text: dict | None, *, answered: bool) -> dict:
         """The end of a lost call's close (``bot.handoff.lost_calls``): what it filed texted to the caller, then back
         to the assistant without a word (its line is dead). The answer says where it was texted (``notice_texted``,
-        masked), so the desk tells the agent whether the caller learns the ticket's number."""
+        masked) or why not (``notice_withheld``: the caller opted out), so the desk tells the agent whether the caller
+        learns the ticket's number."""
         conversation_id = entry["conversation_id"]
-        texted = await lost_calls.send_text(text, self.repository)
-        if texted:
+        told = await lost_calls.send_text(text, self.repository)  # notice_texted, or notice_withheld and why
+        if told:
             await lost_calls.texted(self.queue, conversation_id, text)
         await self.conversations.resume(conversation_id, None)
         await handed_back(self.queue, conversation_id)
-        logger.info("handoff.desk.closed_lost_call conversation=%s texted=%s", conversation_id, bool(texted))
-        return {"ticket_id": ticket_id, "call_lost": True, **({} if answered else {"customer_gone": True}),
-                **({"notice_texted": texted} if texted else {})}
+        logger.info("handoff.desk.closed_lost_call conversation=%s texted=%s", conversation_id,
+                    bool(told.get("notice_texted")))
+        return {"ticket_id": ticket_id, "call_lost": True, **({} if answered else {"customer_gone": True}), **told}
 
     async def _lost_caller_text(self, entry: dict, notice: dict | None, typed: str) -> dict | None:
         """The SMS of a lost call's notice, to the number its callback or follow-up reaches the caller on."""
         if not notice:
             return None
         try:
-            return lost_calls.notice_text(notice, await self._callback_number(entry, typed))
+            return lost_calls.notice_text(notice, await self._callback_number(entry, typed),
+                                          customer_id_of(entry["request"]))
         except DeskError:  # no number known: the desk says the caller was not told
             return None
 

@@ -12,6 +12,8 @@ through the outbox as every other text Kefu sends outside a conversation (``bot.
 number the follow-up reaches them on. The words are the editors' (``content/outbound.yml``: ``agent_ticket_filed``,
 ``agent_callback_booked``). The SMS is noted with the close's words in its script: a close cut off before it was
 queued has it queued by the waiting room's finish (:func:`text_owed`), and the desk crosses it off once queued.
+A caller who opted out of our texts (or whose number is on the do-not-disturb list) is not texted (``bot.notify``,
+``Withheld``): the desk says so and why (``notice_withheld``), and the ticket's history notes it.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import json
 import logging
 
 from bot.handoff import keys, masking
-from bot.notify import NotifyError, OutboxNotifier
+from bot.notify import NotifyError, OutboxNotifier, Withheld
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -30,13 +32,15 @@ CALLBACK_TEXT = ("agent_callback_booked", ("ticket_id", "callback_by"))
 TICKET_TEXT = ("agent_ticket_filed", ("ticket_id",))
 
 
-def notice_text(notice: dict | None, phone: str | None) -> dict | None:
+def notice_text(notice: dict | None, phone: str | None, customer_id: int | None = None) -> dict | None:
     """The SMS that tells a lost caller what their close filed (``notice``: its reply and values: a ticket, or a
-    callback by when), to ``phone``; None when there is nothing to tell or nowhere to send it."""
+    callback by when), to ``phone`` (the number of ``customer_id``, if known: their opt-out holds it back too);
+    None when there is nothing to tell or nowhere to send it."""
     if not notice or not phone or not notice.get("ticket_id"):
         return None
     kind, fields = CALLBACK_TEXT if notice.get("callback_by") else TICKET_TEXT
-    return {"to": phone, "kind": kind, "fields": {name: str(notice[name]) for name in fields}}
+    return {"to": phone, "kind": kind, "fields": {name: str(notice[name]) for name in fields},
+            **({"customer_id": customer_id} if customer_id is not None else {})}
 
 
 def silent_close(text: dict | None = None, *, sent: bool = False) -> str:
@@ -52,22 +56,28 @@ def silent(words: dict) -> bool:
     return bool(words.get("silent"))
 
 
-async def send_text(text: dict | None, repository=None) -> str | None:
-    """Queue ``text`` (:func:`notice_text`) in the outbox; the number masked when queued, None when there was none
-    or the outbox refused it (logged: the desk then says the caller was not told)."""
+async def send_text(text: dict | None, repository=None) -> dict:
+    """Queue ``text`` (:func:`notice_text`) in the outbox. The close's answer: ``notice_texted``, the number masked,
+    when queued; ``notice_withheld``, why (``opt_out``, ``dnd``), when the caller's opt-out holds it back; nothing
+    when there was no text or the outbox refused it (logged: the desk then says the caller was not told)."""
     if not text:
-        return None
+        return {}
+    ticket_id = text["fields"].get("ticket_id")
     try:
         await OutboxNotifier.from_settings(get_settings(), repository).send_template(
-            text["to"], "sms", text["kind"], **text["fields"])
+            text["to"], "sms", text["kind"], customer_id=text.get("customer_id"), **text["fields"])
+    except Withheld as exc:
+        logger.info("handoff.lost_call.not_texted ticket=%s reason=%s", ticket_id, exc.reason)
+        return {"notice_withheld": exc.reason}
     except NotifyError as exc:
-        logger.warning("handoff.lost_call.not_texted ticket=%s error=%s", text["fields"].get("ticket_id"), exc)
-        return None
-    return masking.mask_phone(text["to"])
+        logger.warning("handoff.lost_call.not_texted ticket=%s error=%s", ticket_id, exc)
+        return {}
+    return {"notice_texted": masking.mask_phone(text["to"])}
 
 
 async def texted(queue, conversation_id: str, text: dict) -> None:
-    """The close's SMS ``text`` is queued: no longer owed (the finish by the waiting room does not send it again)."""
+    """The close's SMS ``text`` is queued (or held back for good by an opt-out): no longer owed (the finish by the
+    waiting room does not send it again)."""
     from bot.handoff.handback import WORDS_FIELD  # handback reads silent() from here
 
     await queue.redis.hset(keys.conversation(conversation_id), WORDS_FIELD, silent_close(text, sent=True))

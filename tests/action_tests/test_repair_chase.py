@@ -202,3 +202,25 @@ async def test_not_fixed_said_to_the_visit_or_human_question_after_the_repair_is
     asked = load_tracker("selfhelp_denied", text=words, intent="deny", awaiting=None)
     asked.events.insert(-2, {"event": "bot", "text": "…", "metadata": {"utter_action": "utter_fault_report_taken"}})
     assert (await run_action("action_handle_deny", asked)).responses == [reply]
+
+
+@pytest.mark.parametrize("reason", ["opt_out", "dnd"])
+async def test_a_repair_sms_respects_the_owners_opt_out_and_the_ticket_says_so(run_action, with_redis, reason):
+    """Found in review: the repair's SMS to the registered number ignored the owner's TD (or an operator's
+    do-not-disturb), which promises no more texts Kefu sends on its own. Nothing is texted; the reply stays the
+    one every number gets (it tells nobody unproven what the owner chose), and the ticket's history says the
+    customer was not texted its number, so whoever handles the repair knows."""
+    from bot.contacts.schedule import Schedule
+    from bot.ticket_notes import history_line
+
+    chased_id = open_repair("fault_broadband", customer_id=1)
+    Schedule(repository()).block("phone:13800000001", reason, "test")
+    chased = await run_action("action_identify_customer", number_given("13800000001"))
+    assert chased.responses == ["utter_fault_report_taken"]
+    assert texts_sent_to("13800000001") == [], "the owner opted out of our texts"
+    notes = [history_line(row["note"]) for row in repository().ticket_history(chased_id)
+             if (history_entry(row["note"]) or {}).get("kind") == f"sms_withheld_{reason}"]
+    assert len(notes) == 1 and "短信未发送" in notes[0]
+    # Another number, not opted out, is texted as before: the block is the owner's alone.
+    await run_action("action_identify_customer", number_given("13800000002"))
+    assert [kind for kind, _ in texts_sent_to("13800000002")] == ["repair_registered"]

@@ -176,6 +176,43 @@ async def test_a_lost_calls_close_says_nothing_into_the_line_and_texts_the_ticke
         assert abandoned["reason"] == "call_lost" and "handoff_closed" not in events.kinds(conversation_id)
 
 
+@pytest.mark.parametrize("cut_off", [False, True], ids=["closed", "finished_by_the_waiting_room"])
+@pytest.mark.parametrize("reason", ["opt_out", "dnd"])
+async def test_a_lost_calls_close_does_not_text_a_caller_who_opted_out_and_says_so(queue, clock, events, kefu_env,
+                                                                                 conversations, reason, cut_off):
+    """Found in review: the ticket's SMS of a lost call's close ignored the caller's TD (or an operator's
+    do-not-disturb), which promises no more texts Kefu sends on its own. Nothing is texted, by the close or by the
+    waiting room's finish of one cut off; the desk's answer says why (``notice_withheld``, worded by the desk) and
+    the ticket's history notes that the caller does not know its number."""
+    from bot.contacts.schedule import Schedule
+    from bot.db.repository import Repository
+    from bot.ticket_notes import history_entry
+
+    repository = Repository(kefu_env.database_url)
+    Schedule(repository).block(f"phone:{CALLER_LINE}", reason, "test")
+    call_id = f"MZout{reason}{cut_off}"
+    conversation_id = await lost_with_the_agent(queue, clock, conversations, call_id, spoke=True)
+    desk = desk_of_a1(queue, kefu_env, conversations)
+    if cut_off:
+        reply_lost_after(queue, "_close")
+        with pytest.raises(RedisTimeoutError):
+            await desk.close("a1", conversation_id, "ticket")
+        clock.advance(HANDBACK_GRACE_S + 1)
+        assert await finish_owed(queue, conversations) == [conversation_id]
+        [ticket_id] = [t["ticket_id"] for t in repository.tickets_for(None, conversation_id=conversation_id)]
+    else:
+        answer = await desk.close("a1", conversation_id, "ticket")
+        assert answer["notice_withheld"] == reason and "notice_texted" not in answer, "the desk says why"
+        ticket_id = answer["ticket_id"]
+        shown = json.loads((PROJECT_ROOT / "content" / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
+        key = "closed_call_lost_ticket_dnd" if reason == "dnd" else "closed_call_lost_ticket_opted_out"
+        assert "{ticket_id}" in shown[key] and "未发短信" in shown[key]
+
+    assert texts_to(kefu_env, CALLER_LINE) == [], "the caller opted out of our texts"
+    assert [(history_entry(row["note"]) or {}).get("kind") for row in repository.ticket_history(ticket_id)].count(
+        f"sms_withheld_{reason}") == 1, "the ticket's history says the caller was not texted its number, once"
+
+
 async def test_a_lost_calls_close_resolved_says_nothing_and_texts_nothing(queue, clock, events, kefu_env, redis,
                                                                           conversations):
     conversation_id = await lost_with_the_agent(queue, clock, conversations, "MZresolved", spoke=True)

@@ -436,6 +436,10 @@
       if (ticket && result.notice_texted) {
         return t("closed_call_lost_ticket_texted", { ticket_id: result.ticket_id, phone: result.notice_texted });
       }
+      if (ticket && result.notice_withheld) {  // the caller opted out of our texts, or is on the do-not-disturb list
+        return t(result.notice_withheld === "dnd" ? "closed_call_lost_ticket_dnd" : "closed_call_lost_ticket_opted_out",
+          { ticket_id: result.ticket_id });
+      }
       return ticket ? t("closed_call_lost_ticket", { ticket_id: result.ticket_id })
         : t(result.customer_gone ? "closed_call_lost_unanswered" : "closed_call_lost");
     }
