@@ -100,17 +100,23 @@ def booking_request(tracker: Tracker) -> tuple[str, dt.datetime | None]:
     return customer_words(tracker), None  # a yes to "none booked: book one?" asked after a progress question
 
 
+def names_visit_words(text: str, key: str) -> bool:
+    """Whether ``text`` has a word of the visit list ``key``, not where it is part of a ``plan_end_words`` word:
+    什么时候到 lies inside 什么时候到期, and "师傅说宽带什么时候到期…" asked no visit."""
+    words = labels()
+    return names_any(text, words.get(key), whole=words.get("plan_end_words") or ())
+
+
 def asks_about_a_visit(text: str) -> bool:
     """Words that take a booked visit for granted (``visit_question`` in content/labels.yml)."""
-    return names_any(text, labels().get("visit_question"))
+    return names_visit_words(text, "visit_question")
 
 
 def asks_how_it_stands(text: str) -> bool:
     """A question about the visit booked ("师傅什么时候上门", "上门的时间改好了吗") that asks for no change
     (``visit_progress_question`` and ``visit_change_words`` in content/labels.yml)."""
-    words = labels()
-    return (names_any(text, words.get("visit_progress_question"))
-            and not names_any(text, words.get("visit_change_words")))
+    return (names_visit_words(text, "visit_progress_question")
+            and not names_any(text, labels().get("visit_change_words")))
 
 
 async def tell_booked(dispatcher: CollectingDispatcher, tracker: Tracker, booked: dict) -> list[dict]:

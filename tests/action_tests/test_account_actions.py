@@ -28,6 +28,15 @@ async def test_bill_for_a_verified_customer(run_action):
     assert turn.slots["customer_id"]
 
 
+@pytest.mark.parametrize("asked", ["我的账号多少钱", "账号怎么查话费"])
+async def test_money_asked_with_the_account_is_answered_with_the_bill_not_the_account_number(run_action, asked):
+    """Both read as query_bill by the served model (0.92, 0.93), they hold 账号多少 and 账号怎么查, the account
+    number's words, running into 多少钱 and 查话费: the customer was told their account number, not their money."""
+    turn = await run_action("action_query_bill", load_tracker("query_bill", text=asked, intent="query_bill", **proven(2)))
+    assert turn.responses[:1] == ["utter_bill_summary"], turn.responses
+    assert not any(e.get("name") == "action_tell_account_number" for e in turn.events)
+
+
 async def test_bill_view_tells_this_months_data_and_minutes_against_the_allowance(run_action):
     turn = await run_action("action_query_bill", load_tracker("query_bill", **proven(2)))
     data = turn.message("utter_bill_usage_data")

@@ -437,3 +437,30 @@ async def test_a_repair_progress_question_naming_no_technician_is_a_progress_ans
         "query_bill", text="报修到哪了", intent="query_ticket", **VERIFIED))
 
     assert turn.responses == ["utter_ticket_status"] and turn.message("utter_ticket_status")["ticket_id"] == repair
+
+
+async def test_a_plan_end_question_naming_the_technician_is_no_question_about_a_visit(run_action):
+    """"师傅说宽带什么时候到期怎么查" (the served model: query_ticket 0.57; its how-to word keeps it from the plan's
+    end) holds 什么时候到, a visit question's word, inside 什么时候到期: it was told no visit is booked and asked
+    whether to book one. The repair's progress is what a progress question with no visit question hears."""
+    repair = repair_open()
+
+    turn = await run_action("action_query_ticket", load_tracker(
+        "query_bill", text="师傅说宽带什么时候到期怎么查", intent="query_ticket", **VERIFIED))
+
+    assert turn.responses == ["utter_ticket_status"] and turn.message("utter_ticket_status")["ticket_id"] == repair
+    assert turn.slots.get("awaiting") is None, "no visit offered"
+
+
+async def test_asking_when_the_repair_person_comes_hears_the_visit_booked(run_action):
+    """"维修人员什么时候来" (the served model: query_ticket 0.83) names the repair by 维修, which lies inside 维修人员:
+    the customer heard their repair alone, the visit booked for it and its time only counted among the others."""
+    repair = repair_open()
+    visit = saturday_visit()
+
+    turn = await run_action("action_query_ticket", load_tracker(
+        "query_bill", text="维修人员什么时候来", intent="query_ticket", **VERIFIED))
+
+    told = [m["ticket_id"] for m in turn.messages if m.get("response") == "utter_ticket_status"]
+    assert visit in told and repair in told, turn.responses
+    assert "utter_ticket_others_open" not in turn.responses
