@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.acknowledge import AcknowledgeFirst
 from actions.backend import channel_of, db, labels, last_said, latest_text, names_any, record, repository
 from actions.identity import NOT_A_REQUEST, IdentifiedAction, customer_words, request_text, without_secrets
-from actions.new_install import ActionNewInstall, asks_new_install
+from actions.new_install import NEW_INSTALL, ActionNewInstall, asks_new_install
 from actions.repairs import join_ticket
 from actions.ticket_records import newest, open_ticket, progress_note, status_label
 from actions.visit_time import asked_time
@@ -37,6 +37,7 @@ CLOSED = ("follow_up_done",)  # the last lifecycle step: resolved and customer_t
 BOOK_AGAIN = "utter_visit_done_book_again"
 BOOK_NONE = "utter_visit_none_book"
 BOOK_NONE_REPAIR = "utter_visit_none_book_repair"
+NONE_INSTALL = "utter_visit_none_install"
 CONFIRM_NEW = "utter_visit_time_confirm"
 CONFIRM_CHANGE = "utter_visit_time_confirm_change"
 ASK_TIME_AGAIN = "utter_visit_time_ask_again"
@@ -225,8 +226,16 @@ async def change_visit(dispatcher: CollectingDispatcher, tracker: Tracker, booke
 
 
 async def tell_none_booked(dispatcher: CollectingDispatcher, tracker: Tracker, tickets: list[dict]) -> list[dict]:
-    """No visit is booked: say so, how the customer's open repair stands, and ask before booking one."""
+    """No visit is booked: say so, how the customer's open repair stands, and ask before booking one. With no repair
+    open but a new install still being arranged ("安装师傅什么时候来"), how that stands: its time is agreed by the account
+    manager's call, so no visit is offered (a visit booked here would belong to no repair)."""
     repair = newest(tickets, "fault", OPEN)
+    install = None if repair is not None else pending_install(tickets)
+    if install is not None:
+        dispatcher.utter_message(response=NONE_INSTALL, ticket_id=install["ticket_id"],
+                                 status_label=status_label(install))
+        await record(tracker, "answer_given", topic="ticket_status")
+        return [SlotSet("last_ticket_id", install["ticket_id"])]
     if repair is not None:
         dispatcher.utter_message(response=BOOK_NONE_REPAIR, ticket_id=repair["ticket_id"],
                                  status_label=status_label(repair))
@@ -235,6 +244,12 @@ async def tell_none_booked(dispatcher: CollectingDispatcher, tracker: Tracker, t
     await record(tracker, "answer_given", topic="ticket_status")
     return [SlotSet("awaiting", VISIT_AGAIN)] + (
         [SlotSet("last_ticket_id", repair["ticket_id"])] if repair is not None else [])
+
+
+def pending_install(tickets: list[dict]) -> dict | None:
+    """The customer's newest new install still being arranged (``action_new_install``'s service change)."""
+    return next((t for t in tickets if t["kind"] == "service_change" and t["status"] in OPEN
+                 and (t.get("details") or {}).get("service_action") == NEW_INSTALL), None)
 
 
 def repair_for(tickets: list[dict], done: dict | None, tracker: Tracker) -> str | None:

@@ -68,6 +68,24 @@ async def test_asking_whether_the_visit_time_was_changed_with_none_booked_and_no
     assert turn.responses == ["utter_visit_none_book"] and visits() == []
 
 
+async def test_asking_when_the_installer_comes_hears_how_the_new_install_stands_and_books_nothing(run_action):
+    """A new install still being arranged, no repair open: "安装师傅什么时候来" was told no visit is booked and offered
+    one, which would belong to no repair; it hears the install's ticket and how its time is agreed."""
+    install = repository().create_ticket(kind="service_change", customer_id=1, summary="新装宽带",
+                                         details={"service_action": "install"})
+    other = repository().create_ticket(kind="service_change", customer_id=1, summary="报停",
+                                       details={"service_action": "suspend"})
+
+    turn = await run_action("action_query_ticket", load_tracker(
+        "query_bill", text="新家的宽带报装了 安装师傅什么时候来", intent="query_ticket", **VERIFIED))
+
+    assert turn.responses == ["utter_visit_none_install"] and visits() == []
+    said = turn.message("utter_visit_none_install")
+    assert said["ticket_id"] == install != other and said["status_label"] == labels()["ticket_status"]["open"]
+    assert turn.slots["last_ticket_id"] == install, "what a hurry next chases"
+    assert turn.slots.get("awaiting") != "visit_again", "a yes books no visit"
+
+
 async def test_a_yes_to_none_booked_books_the_visit_for_the_repair(run_action):
     repair = repair_open()
     tracker = after(load_tracker("query_bill", text="好的", intent="affirm", awaiting="visit_again",
