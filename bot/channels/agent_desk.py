@@ -423,10 +423,14 @@ async def ask_proof(request: Request, desk: Desk, agent: dict, conversation_id: 
 
 @signed_in
 async def close(request: Request, desk: Desk, agent: dict, conversation_id: str) -> HTTPResponse:
+    """结束服务. ``claimed_at``: the claim the page shows (its view's), so a retry arriving after the agent took the
+    customer again closes nothing; a page without it closes the current claim."""
     data = body(request)
+    claimed_at = data.get("claimed_at")
     result = await desk.close(agent["agent_id"], conversation_id, str(data.get("disposition", "")),
                               str(data.get("note", "")), data.get("skill"), str(data.get("phone") or ""),
-                              agent_name=agent["name"])
+                              agent_name=agent["name"], claimed_at=float(claimed_at)
+                              if isinstance(claimed_at, (int, float)) and not isinstance(claimed_at, bool) else None)
     return response.json(result)
 
 

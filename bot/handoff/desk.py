@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import datetime
 
 from bot.analytics.config import centre_zone
 from bot.db.recordings import CALLER_CLIP, RecordingStore, playable
 from bot.db.repository import Repository
-from bot.handoff import keys, masking
+from bot.handoff import close_filing, keys, masking
 from bot.handoff.accounts import AccountStore, AgentAccount
 from bot.handoff.agent_selfhelp import mark_asked
 from bot.handoff.agents import is_callback
@@ -48,6 +49,7 @@ from bot.ticket_notes import history_note
 
 logger = logging.getLogger(__name__)
 
+NOTE_LIMIT = 1000  # the agent's closing note, as its ticket, its transfer and its event keep it
 CLAIM_TRIES = 3  # customers who left between a claim and its pause, passed over before "nobody waits"
 
 
@@ -256,7 +258,9 @@ class Desk:
             packet = with_pushed_selfhelp(packet, pushed, titles, answers)
         wait_s = (entry["claimed_at"] or self.queue.clock()) - entry["waiting_since"]  # since it last joined the queue
         shown = masking.masked_packet({**packet, "summary": summary(packet, self.queue.rules, wait_s)})
+        # claimed_at: the claim on screen, which the page's close names (:meth:`close`)
         shown.update(conversation_id=conversation_id, wait_s=round(wait_s, 1), state=entry["state"],
+                     claimed_at=entry["claimed_at"],
                      customer_left_at=await customer_left_at(self.queue, entry))
         if entry["request"].channel == "wechat":  # the desk tells the agent a long reply goes out in parts
             from bot.channels.wechat_split import TEXT_LIMIT_BYTES
@@ -359,20 +363,37 @@ class Desk:
         return masking.mask_number(phone) if phone else ""
 
     async def close(self, agent_id: str, conversation_id: str, disposition: str, note: str = "",
-                    skill: str | None = None, phone: str = "", agent_name: str = "") -> dict:
+                    skill: str | None = None, phone: str = "", agent_name: str = "",
+                    claimed_at: float | None = None) -> dict:
         """``phone``: the number a callback goes to, when the customer gave the agent one.
 
-        A transfer's note goes with the conversation to the next group's agent (and the close event).
+        The agent's note (trimmed, at most NOTE_LIMIT) goes with the close's event, and a transfer's with the
+        conversation to the next group's agent.
         The answer says what the desk words: ``customer_gone`` (nothing was exchanged, bot.handoff.unanswered)
         and ``call_lost`` (a call whose line was lost: the desk never words it as a web chat's departure).
         A call lost after words with the agent keeps the agent's disposition, noted lost (``HandoffQueue.close``).
         A retry of a close the agent made (its answer lost, or cut off after the queue's script) is answered as
-        that close (:meth:`_closed_before`), not ``error_not_serving``.
+        that close (:meth:`_closed_before`), not ``error_not_serving``; one cut off before that script files
+        nothing twice, nor do two closes at once (bot.handoff.close_filing).
+        ``claimed_at``: the claim the page closes (its view's); a close of an earlier claim of the conversation (a
+        retry arriving after the agent took the customer again) is refused, ``error_not_serving``, and closes
+        nothing. None (a page of the version before) closes the current claim.
         """
-        try:
-            entry = await self._held(agent_id, conversation_id)
-        except DeskError:
-            return await self._closed_before(agent_id, conversation_id)
+        note = note.strip()[:NOTE_LIMIT]
+        async with close_filing.one_at_a_time(self.queue.redis, conversation_id):
+            try:
+                entry = await self._held(agent_id, conversation_id)
+            except DeskError:
+                return await self._closed_before(agent_id, conversation_id, claimed_at=claimed_at)
+            if claimed_at is not None and claimed_at != entry["claimed_at"]:
+                logger.info("handoff.desk.stale_close agent=%s conversation=%s", agent_id, conversation_id)
+                raise DeskError("error_not_serving", 409)
+            return await self._close_held(agent_id, entry, disposition, note, skill, phone, agent_name)
+
+    async def _close_held(self, agent_id: str, entry: dict, disposition: str, note: str, skill: str | None,
+                          phone: str, agent_name: str) -> dict:
+        """:meth:`close` of the claim the agent holds (``entry``)."""
+        conversation_id = entry["conversation_id"]
         if disposition not in DISPOSITIONS:
             raise DeskError("error_disposition")
         if disposition == "transfer" and await call_lost_at(self.queue, entry) is not None:
@@ -388,26 +409,19 @@ class Desk:
             if disposition == "transfer":
                 if not skill or skill not in self.queue.rules.skills:
                     raise DeskError("error_skills")
-                position = await self.queue.transfer(conversation_id, agent_id, skill, note=note.strip()[:1000],
+                position = await self.queue.transfer(conversation_id, agent_id, skill, note=note,
                                                      agent_name=agent_name, says=TRANSFERRED)
                 owed = await self.queue.transfer_recorded(conversation_id)
                 await tell_transferred(self.queue, self.conversations, conversation_id, owed, position)
                 await transfer_told(self.queue, conversation_id)  # else the waiting room finishes it
                 return {"transferred_to": skill, "position": position.position}
-            if disposition == "callback":
-                ticket_id, notice = await self._callback(entry, agent_id, note[:1000], phone)
-            else:
-                reach = await self._follow_up_number(entry, phone) if disposition == "ticket" else None
-                ticket_id = await disposition_ticket(entry["request"], disposition, note[:1000], agent_id,
-                                                     callback_phone=reach)
-                if ticket_id and disposition == "ticket":
-                    notice = {"response": "utter_agent_closed_with_ticket", "ticket_id": ticket_id}
+            ticket_id, notice = await self._filed(entry, agent_id, disposition, note, phone)
             # The customer keeps the number to follow up: noted with the close, so the waiting room says it too.
             # A lost call's close is noted silent, its notice owed by SMS instead (bot.handoff.lost_calls).
             text = await self._lost_caller_text(entry, notice, phone) if lost_at is not None else None
             words = lost_calls.silent_close(text) if lost_at is not None else \
                 close_words(entry, **notice) if notice else ""
-            await self.queue.close(conversation_id, agent_id, disposition, words=words, lost_at=lost_at)
+            await self.queue.close(conversation_id, agent_id, disposition, note, words=words, lost_at=lost_at)
         except HandoffError as exc:  # ended, or (NotYourConversation) another agent's: one answer for both
             return await self._closed_before(agent_id, conversation_id, exc)
         if lost_at is not None:
@@ -434,13 +448,8 @@ class Desk:
         ticket_id, notice = None, None
         lost = gone_reason(entry["channel"]) == "call_lost"
         try:
-            if disposition == "callback":
-                ticket_id, notice = await self._callback(entry, agent_id, note[:1000], phone)
-            elif disposition == "ticket":
-                reach = await self._follow_up_number(entry, phone)
-                ticket_id = await disposition_ticket(entry["request"], disposition, note[:1000], agent_id,
-                                                     callback_phone=reach)
-                notice = {"response": "utter_agent_closed_with_ticket", "ticket_id": ticket_id} if ticket_id else None
+            if disposition in ("callback", "ticket"):
+                ticket_id, notice = await self._filed(entry, agent_id, disposition, note, phone)
             text = await self._lost_caller_text(entry, notice, phone) if lost else None
             await self.queue.close_unanswered(conversation_id, agent_id, left_at, words=lost_calls.silent_close(text)
                                               if lost else close_words(entry, **notice) if notice else "")
@@ -454,6 +463,25 @@ class Desk:
         await handed_back(self.queue, conversation_id)
         logger.info("handoff.desk.closed_unanswered agent=%s conversation=%s", agent_id, conversation_id)
         return {"ticket_id": ticket_id, "customer_gone": True}
+
+    async def _filed(self, entry: dict, agent_id: str, disposition: str, note: str, phone: str
+                     ) -> tuple[str | None, dict | None]:
+        """What the close files for ``disposition`` (not a transfer): its ticket and the customer's notice of it (a
+        message), or (None, None). Filed once for the claim: an earlier try's ticket (cut off before the queue's
+        script, bot.handoff.close_filing) is the one answered, not filed again."""
+        if disposition == "callback":
+            return await self._callback(entry, agent_id, note, phone)
+        earlier = await close_filing.filed_before(self.repository, entry["conversation_id"], close_mark(entry),
+                                                  disposition)
+        if earlier is not None:
+            ticket_id = earlier["ticket_id"]
+        else:
+            reach = await self._follow_up_number(entry, phone) if disposition == "ticket" else None
+            ticket_id = await disposition_ticket(entry["request"], disposition, note, agent_id, callback_phone=reach,
+                                                 filed_by=close_mark(entry))
+        notice = {"response": "utter_agent_closed_with_ticket", "ticket_id": ticket_id} \
+            if ticket_id and disposition == "ticket" else None
+        return ticket_id, notice
 
     async def _hand_back_lost(self, entry: dict, ticket_id: str | None, text: dict | None, *, answered: bool) -> dict:
         """The end of a lost call's close (``bot.handoff.lost_calls``): what it filed texted to the caller, then back
@@ -480,7 +508,8 @@ class Desk:
         except DeskError:  # no number known: the desk says the caller was not told
             return None
 
-    async def _closed_before(self, agent_id: str, conversation_id: str, refused: HandoffError | None = None) -> dict:
+    async def _closed_before(self, agent_id: str, conversation_id: str, refused: HandoffError | None = None, *,
+                             claimed_at: float | None = None) -> dict:
         """The answer to a close of a conversation the agent closed already, as that close's: the agent pressed 结束
         again after an error (the close cut off after the queue's script: Redis not answering, the server
         restarting) or a second request met the first's script done. What that close still owes is done now, as the
@@ -488,13 +517,15 @@ class Desk:
         back with its words, once. Found in review: the retry was refused with ``error_not_serving`` (该会话已结束，
         或不是由您接待), the close left open on the agent's screen, the customer paused until the waiting room's pass.
         A transfer the agent made is answered so too while the customer waits from it (:meth:`_transferred_before`).
-        Anything else (another agent's, ended otherwise, never was): ``error_not_serving``, as ``_held`` answers."""
+        Anything else (another agent's, ended otherwise, never was, a close of an earlier claim than ``claimed_at``
+        says): ``error_not_serving``, as ``_held`` answers."""
         entry = await self.queue.entry(conversation_id)
         if entry is not None and entry["state"] == "waiting":
-            transferred = await self._transferred_before(agent_id, conversation_id)
+            transferred = await self._transferred_before(agent_id, conversation_id, claimed_at)
             if transferred is not None:
                 return transferred
-        if entry is None or entry["state"] != "closed" or entry["agent_id"] != agent_id:
+        if entry is None or entry["state"] != "closed" or entry["agent_id"] != agent_id or \
+                claimed_at not in (None, entry["claimed_at"]):
             raise DeskError("error_not_serving", 404 if refused is None else 409) from refused
         if await handback_owed(self.queue, conversation_id):
             await finish(self.queue, self.conversations, conversation_id)
@@ -513,14 +544,18 @@ class Desk:
                 "disposition": entry["disposition"], "closed_before": True,
                 **({"customer_gone": True} if gone else {}), **({"call_lost": True} if lost else {})}
 
-    async def _transferred_before(self, agent_id: str, conversation_id: str) -> dict | None:
+    async def _transferred_before(self, agent_id: str, conversation_id: str,
+                                  claimed_at: float | None = None) -> dict | None:
         """The answer to a retry of the agent's 转接 whose customer waits from it (the record's last transfer is theirs,
         made at the desk: not a conversation put back as they left), as that transfer's; what it still owes done now
         (its events recorded once, the customer told once), as the waiting room would 30 s on. None otherwise."""
-        noted = as_text_or_none(await self.queue.redis.hget(keys.conversation(conversation_id), TRANSFER_FIELD))
+        noted, transferred_claim = (as_text_or_none(v) for v in await self.queue.redis.hmget(
+            keys.conversation(conversation_id), [TRANSFER_FIELD, "transfer_claimed_at"]))
         owed = json.loads(noted) if noted else {}
         if owed.get("agent_id") != agent_id or owed.get("says") != TRANSFERRED:
             return None
+        if claimed_at is not None and transferred_claim is not None and float(transferred_claim) != claimed_at:
+            return None  # the transfer of another claim than the page's
         if await self.queue.redis.zscore(keys.transfers(), conversation_id) is not None:
             await finish_transfer(self.queue, self.conversations, conversation_id)
             await transfer_told(self.queue, conversation_id)
@@ -539,10 +574,16 @@ class Desk:
         while waiting) nobody could ever call back, so the agent is asked for one first.
         """
         request, now = entry["request"], self.queue.clock()
-        phone = await self._callback_number(entry, typed)
-        ticket_id, due = await agent_callback_ticket(
-            request, phone=phone, note=note, agent_id=agent_id, now=now,
-            within_hours=load_waiting_room().callback_within_hours)
+        earlier = await close_filing.filed_before(self.repository, entry["conversation_id"], close_mark(entry),
+                                                  "callback")
+        if earlier is not None:  # an earlier try of this close booked it (bot.handoff.close_filing)
+            ticket_id, phone = earlier["ticket_id"], earlier["details"]["callback_phone"]
+            due = datetime.fromisoformat(earlier["details"]["callback_by"])
+        else:
+            phone = await self._callback_number(entry, typed)
+            ticket_id, due = await agent_callback_ticket(
+                request, phone=phone, note=note, agent_id=agent_id, now=now,
+                within_hours=load_waiting_room().callback_within_hours, filed_by=close_mark(entry))
         return ticket_id, {"response": "utter_agent_closed_with_callback", "ticket_id": ticket_id,
                            "callback_by": promised_time(due, now), "phone_masked": masking.mask_phone(phone)}
 

@@ -95,3 +95,8 @@ def presence_grace() -> str:
 
 def watcher_lock() -> str:
     return f"{PREFIX}:watcher:lock"
+
+
+def close_filing(conversation_id: str) -> str:
+    """String: a desk close of the conversation under way (bot.handoff.close_filing), expiring on its own."""
+    return f"{PREFIX}:close_filing:{conversation_id}"

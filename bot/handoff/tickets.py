@@ -8,6 +8,7 @@ from itertools import islice
 from typing import Callable
 
 from bot.db.repository import Repository
+from bot.handoff.close_filing import FILED_BY
 from bot.handoff.queue import HandoffRequest
 from bot.repair_faults import faults_of, repairs
 from bot.labels import ticket_summary
@@ -59,10 +60,11 @@ async def leave_message_ticket(request: HandoffRequest, text: str, *, voice: boo
 
 
 async def disposition_ticket(request: HandoffRequest, disposition: str, note: str, agent_id: str,
-                             callback_phone: str | None = None) -> str | None:
+                             callback_phone: str | None = None, filed_by: str = "") -> str | None:
     """The ledger entry for how the agent closed: resolved or ticket (follow-up); the agent owns it.
     (A callback is ``agent_callback_ticket``'s: a work item with the number and the promised time.)
     ``callback_phone``: where a follow-up reaches the customer when it is on nobody's account.
+    ``filed_by``: the close a ticket filed new is noted with (bot.handoff.close_filing), so its retry finds it.
     A callback offered from the contact schedule is done then, whatever the disposition."""
     repo = repository()
     offered = ((request.context or {}).get("callback") or {}).get("contact_id")
@@ -83,7 +85,7 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
             return related
         ticket_id = await asyncio.to_thread(
             repo.create_ticket, kind="handoff", customer_id=customer_id_of(request), summary=note[:500] or ticket_summary("agent_resolved"),
-            details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition},
+            details={"agent_id": agent_id, "skill": request.skill, "disposition": disposition, **filed(filed_by)},
             channel=request.channel, conversation_id=request.conversation_id)
         await asyncio.to_thread(repo.move_ticket, ticket_id, "resolved", history_note("agent_resolved", agent=agent_id))
         await asyncio.to_thread(told_in_conversation, repo, ticket_id, agent_id)
@@ -102,11 +104,16 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
                  "fault_type": slots.get("fault_type"), "fault_code": slots.get("fault_code"),
                  **({"also_fault_types": others} if (others := [f for f in faults_of(slots)
                                                                  if f != slots.get("fault_type")]) else {}),
-                 **({"callback_phone": callback_phone} if callback_phone else {})},
+                 **({"callback_phone": callback_phone} if callback_phone else {}), **filed(filed_by)},
         priority=request.priority, needs_human=True, channel=request.channel,
         conversation_id=request.conversation_id)
     await asyncio.to_thread(repo.set_ticket_owner, ticket_id, agent_id)  # who took it on, in the ledger
     return ticket_id
+
+
+def filed(filed_by: str) -> dict:
+    """The details noting the close that filed a ticket (bot.handoff.close_filing.FILED_BY), if any."""
+    return {FILED_BY: filed_by} if filed_by else {}
 
 
 def served_ones(ticket: dict, request: HandoffRequest) -> bool:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.contacts.planner import WORK_ITEM_ONLY
 from bot.handoff import keys
 from bot.handoff.queue import HandoffRequest
-from bot.handoff.tickets import CUSTOMER_PROVEN, customer_id_of, repository
+from bot.handoff.tickets import CUSTOMER_PROVEN, customer_id_of, filed, repository
 from bot.labels import ticket_summary
 
 logger = logging.getLogger(__name__)
@@ -82,9 +82,10 @@ async def known_phone(redis, conversation_id: str, request: HandoffRequest) -> s
 
 
 async def agent_callback_ticket(request: HandoffRequest, *, phone: str, note: str, agent_id: str,
-                                within_hours: float, now: float) -> tuple[str, datetime]:
+                                within_hours: float, now: float, filed_by: str = "") -> tuple[str, datetime]:
     """An agent's 预约回电: a work item on the desk (the number, the time promised), not a place in
-    the queue again (found by a tester: the customer was back in line at once and greeted again)."""
+    the queue again (found by a tester: the customer was back in line at once and greeted again).
+    ``filed_by``: the close it is noted with (bot.handoff.close_filing), so that close's retry finds it."""
     due = callback_by(now, within_hours)
     ticket_id = await asyncio.to_thread(
         repository().create_ticket, kind="callback", customer_id=await customer_to_call(request, phone),
@@ -92,7 +93,7 @@ async def agent_callback_ticket(request: HandoffRequest, *, phone: str, note: st
         details={"callback_phone": phone, "callback_by": due.isoformat(timespec="minutes"),
                  CUSTOMER_PROVEN: customer_id_of(request) is not None,
                  "customer_said": customer_said(request), "skill": request.skill, "agent_id": agent_id,
-                 "disposition": "callback", "via": "agent", WORK_ITEM_ONLY: True},
+                 "disposition": "callback", "via": "agent", WORK_ITEM_ONLY: True, **filed(filed_by)},
         priority=request.priority, needs_human=True, channel=request.channel,
         conversation_id=request.conversation_id)
     await asyncio.to_thread(repository().set_ticket_owner, ticket_id, agent_id)  # who took it on, in the ledger

@@ -8,6 +8,7 @@
 
   var common = window.kefuDeskCommon, t = common.t, el = common.el, minutes = common.minutes;
   var current = null;        // conversation id on screen
+  var currentClaim = null;   // when the agent took it (the view's claimed_at): the close names the claim it ends
   var lastTurn = -1;         // index of the last transcript turn shown
   var partBytes = 0;         // WeChat: the most bytes of one message (a longer reply goes out in parts)
   var overviewTimer = null, messagesTimer = null;
@@ -237,7 +238,7 @@
   }
   function renderConversation(view) {
     if (!view) { return; }
-    current = view.conversation_id; lastTurn = -1; $("opt-out-done").textContent = ""; $("proof-state").textContent = "";
+    current = view.conversation_id; currentClaim = view.claimed_at; lastTurn = -1; $("opt-out-done").textContent = ""; $("proof-state").textContent = "";
     partBytes = view.part_bytes || 0; showParts();
     document.dispatchEvent(new CustomEvent("kefu:conversation", { detail: current }));
     $("conversation").hidden = false;
@@ -421,12 +422,16 @@
   }
   function closeConversation() {
     var disposition = $("disposition").value;
-    api("POST", "conversations/" + encodeURIComponent(current) + "/close", { disposition: disposition, skill: $("transfer-skill").value, note: $("close-note").value, phone: $("callback-phone").value })
+    api("POST", "conversations/" + encodeURIComponent(current) + "/close", { disposition: disposition, skill: $("transfer-skill").value, note: $("close-note").value, phone: $("callback-phone").value, claimed_at: currentClaim })
       .then(function (result) {
         $("close-note").value = ""; $("callback-phone").value = ""; confirmBar.close($("close-confirm"), $("claim")); endConversation(); showError(null);
         // A retry of a close made before answers as that close (its disposition, which may not be the one chosen now).
         $("desk-info").textContent = closedInfo(result, result.disposition || disposition);
-      }).catch(showError);
+      }).catch(function (e) {
+        showError(e);
+        // the claim on screen ended (one closed before, the customer taken again since): its screen goes
+        if (e.code === "error_not_serving") { confirmBar.close($("close-confirm"), $("claim")); endConversation(); }
+      });
   }
   /** What the close came to, as its answer says: a lost call (its line went with the process holding it)
    *  is never worded as a web chat whose customer left, and its ticket number was heard by nobody. */

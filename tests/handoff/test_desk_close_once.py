@@ -1,0 +1,126 @@
+"""A desk close ends the claim the page shows, and files what it files once.
+
+Real Redis and a real database (the demo's SQLite, PostgreSQL on CI), real ``RasaConversations`` over the Redis
+tracker store (as test_desk_close_faults). The fault is real: the server refuses the close's script (``ACL``: not
+allowed for that moment), so it never runs and the conversation is still claimed.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.db.repository import Repository
+from bot.handoff.desk import DeskError
+from bot.handoff.queue import HandoffRequest
+from tests.handoff.test_desk_close_faults import waiting_for_a_person
+from tests.handoff.test_desk_opt_out import served
+from tests.handoff.test_desk_proof_ends import conversations, domain  # noqa: F401 - fixtures
+from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its own: its ACL changes for a moment
+
+CUSTOMER = {"customer": {"id": 1, "phone": "13800000001"}}
+
+
+def redis_refuses_the_close_script(queue, redis_url: str) -> None:  # noqa: F811
+    """The next close script of ``queue`` is refused by the server (its user may not run scripts for that moment,
+    ``NOPERM``): it never runs, and Redis answers everything else."""
+    script = queue._close
+
+    async def refused(*args, **kwargs):
+        queue._close = script
+        admin = aioredis.Redis.from_url(redis_url)
+        await admin.execute_command("ACL", "SETUSER", "default", "-evalsha", "-eval")
+        try:
+            return await script(*args, **kwargs)
+        finally:
+            await admin.execute_command("ACL", "SETUSER", "default", "+@all")
+            await admin.close()
+
+    queue._close = refused
+
+
+async def serving(queue, kefu_env, conversations, conversation_id: str):  # noqa: F811
+    await waiting_for_a_person(conversations, conversation_id)
+    desk = await served(queue, kefu_env, HandoffRequest(conversation_id, "webchat", "billing", 1, "1", CUSTOMER))
+    desk.conversations = conversations
+    return desk
+
+
+def bot_said(tracker) -> list[str]:
+    return [e.text for e in tracker.events if e.type_name == "bot"]
+
+
+@pytest.mark.parametrize("disposition", ["ticket", "callback", "resolved"])
+async def test_a_close_cut_off_before_its_script_files_once_when_retried(queue, kefu_env, redis_url, events,
+                                                                          conversations, disposition):  # noqa: F811
+    """Found in review: the close filed its ticket, then Redis failed before the queue's script; the conversation was
+    still the agent's, and 结束 pressed again filed a second ticket (a second callback for someone to ring). The
+    retry answers with the ticket the first try filed, and the customer hears of one ticket."""
+    conversation_id = f"close-once-{disposition}"
+    desk = await serving(queue, kefu_env, conversations, conversation_id)
+    redis_refuses_the_close_script(queue, redis_url)
+    with pytest.raises(aioredis.RedisError):  # the desk shows an error
+        await desk.close("wang", conversation_id, disposition, note="宽带时断时续", phone="13800000001")
+    assert await queue.serving("wang") == [conversation_id], "still the agent's: the script never ran"
+
+    answer = await desk.close("wang", conversation_id, disposition, note="宽带时断时续", phone="13800000001")
+    filed = Repository(kefu_env.database_url).tickets_for(None, conversation_id=conversation_id)
+    assert [t["ticket_id"] for t in filed] == [answer["ticket_id"]], "one ticket, the one answered"
+    assert await queue.serving("wang") == [], "closed"
+    said = bot_said(await conversations.agent.tracker_store.retrieve(conversation_id))
+    if disposition != "resolved":
+        assert sum(answer["ticket_id"] in text for text in said) == 1, said
+    assert len(events.data("handoff_closed")) == 1
+
+
+async def test_two_closes_at_once_file_one_ticket(queue, kefu_env, events, conversations):  # noqa: F811
+    """A double click, or the page's request and its retry both arriving: found in review, each filed a ticket."""
+    conversation_id = "close-once-twice"
+    desk = await serving(queue, kefu_env, conversations, conversation_id)
+    answers = await asyncio.gather(*(desk.close("wang", conversation_id, "ticket", note="宽带时断时续")
+                                     for _ in range(2)))
+    filed = Repository(kefu_env.database_url).tickets_for(None, conversation_id=conversation_id)
+    assert [t["ticket_id"] for t in filed] == [filed[0]["ticket_id"]], "one ticket"
+    assert {a["ticket_id"] for a in answers} == {filed[0]["ticket_id"]}, answers
+    assert sorted(bool(a.get("closed_before")) for a in answers) == [False, True], "the second answered as the first"
+    assert len(events.data("handoff_closed")) == 1
+
+
+async def test_a_close_of_an_earlier_claim_closes_nothing(queue, clock, kefu_env, events, conversations):  # noqa: F811
+    """The agent closed; the customer asked for a person again and the same agent took them; then a retry of the
+    first close arrives (a page that got no answer, another tab). Found in review: it closed the new claim, the
+    customer handed back in the middle of their new conversation. The page names the claim it closes (its view's
+    ``claimed_at``); a close of another claim is refused and changes nothing. A page that names none (the version
+    before) closes the current claim, as before."""
+    conversation_id = "close-once-stale"
+    desk = await serving(queue, kefu_env, conversations, conversation_id)
+    first = (await desk.view("wang", conversation_id))["claimed_at"]
+    await desk.close("wang", conversation_id, "resolved", claimed_at=first)
+    clock.advance(60)
+    await waiting_for_a_person(conversations, conversation_id)
+    await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, "1", CUSTOMER))
+    assert (await queue.take_next("wang"))[1].conversation_id == conversation_id
+    second = (await desk.view("wang", conversation_id))["claimed_at"]
+    assert second != first
+
+    for disposition in ("resolved", "transfer"):
+        with pytest.raises(DeskError) as refused:
+            await desk.close("wang", conversation_id, disposition, skill="broadband", claimed_at=first)
+        assert refused.value.code == "error_not_serving"
+    assert await queue.serving("wang") == [conversation_id], "the new claim goes on"
+    assert len(events.data("handoff_closed")) == 1, "only the first claim's close"
+
+    assert (await desk.close("wang", conversation_id, "resolved", claimed_at=second)).get("closed_before") is None
+    with pytest.raises(DeskError):  # nor answered as the second claim's close
+        await desk.close("wang", conversation_id, "resolved", claimed_at=first)
+    assert (await desk.close("wang", conversation_id, "resolved", claimed_at=second))["closed_before"] is True
+    assert len(events.data("handoff_closed")) == 2
+
+
+async def test_a_page_naming_no_claim_closes_the_current_one(queue, kefu_env, events, conversations):  # noqa: F811
+    conversation_id = "close-once-old-page"
+    desk = await serving(queue, kefu_env, conversations, conversation_id)
+    await desk.close("wang", conversation_id, "resolved")
+    assert await queue.serving("wang") == []
+    assert (await desk.close("wang", conversation_id, "resolved"))["closed_before"] is True
