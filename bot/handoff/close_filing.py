@@ -10,6 +10,8 @@ meets the first's ticket or its finished close, never an empty ledger it files i
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -18,33 +20,48 @@ from redis.exceptions import RedisError
 
 from bot.db.repository import Repository
 from bot.handoff import keys
+from bot.redis_text import as_text_or_none
 
 # In a ticket's details: the close that filed it (bot.handoff.handback.close_mark of the claim it closed).
 FILED_BY = "filed_by_close"
-# How long a close may hold its conversation: longer than its filing and its queue's script take, short enough
-# that a retry after a close cut off (its hold left behind, Redis not answering as it ended) waits little.
+# How long a close may hold its conversation: longer than its filing and its queue's script take. A hold left behind
+# (its close cut off, Redis not answering as it ended) is taken over at once by the retry in the same process; one
+# in another process waits for it to expire.
 FILING_S = 10.0
 _POLL_S = 0.05
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+_TAKE_OVER = """if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0"""
+_holding: set[str] = set()  # this process's holds whose close still runs
+
+
+def _this_process() -> str:
+    """The prefix of this process's holds (a worker forked from another has its own pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}:"
 
 
 @asynccontextmanager
 async def one_at_a_time(redis, conversation_id: str):
     """Holds the conversation's close while the block runs: a second close waits for the first (at most
-    ``FILING_S``, when the hold expires on its own), then finds what it did."""
-    key, token = keys.close_filing(conversation_id), uuid.uuid4().hex
+    ``FILING_S``, when the hold expires on its own), then finds what it did. Found in review: a hold whose release
+    was lost made the agent's retry wait the whole ``FILING_S``; this process's own, ended, is taken over."""
+    key, token, ttl_ms = keys.close_filing(conversation_id), _this_process() + uuid.uuid4().hex, int(FILING_S * 1000)
+    _holding.add(token)
     deadline = time.monotonic() + FILING_S
-    while not await redis.set(key, token, nx=True, px=int(FILING_S * 1000)):
-        if time.monotonic() >= deadline:
-            await redis.set(key, token, px=int(FILING_S * 1000))  # its holder is long gone
-            break
-        await asyncio.sleep(_POLL_S)
     try:
+        while not await redis.set(key, token, nx=True, px=ttl_ms):
+            holder = as_text_or_none(await redis.get(key))
+            ended_here = holder is not None and holder.startswith(_this_process()) and holder not in _holding
+            if (ended_here or time.monotonic() >= deadline) and holder is not None \
+                    and await redis.eval(_TAKE_OVER, 1, key, holder, token, ttl_ms):
+                break
+            await asyncio.sleep(_POLL_S)
         yield
     finally:
+        _holding.discard(token)
         try:
             await redis.eval(_RELEASE, 1, key, token)
-        except RedisError:  # Redis not answering: the hold expires on its own
+        except RedisError:  # Redis not answering: the hold expires on its own, or a retry here takes it over
             pass
 
 

@@ -53,6 +53,12 @@ NOTE_LIMIT = 1000  # the agent's closing note, as its ticket, its transfer and i
 CLAIM_TRIES = 3  # customers who left between a claim and its pause, passed over before "nobody waits"
 
 
+def named_claim(named: float | None, claimed_at: float | None) -> bool:
+    """Whether a page's close names the claim ``claimed_at`` (the view's, back through JSON: to the millisecond,
+    as claims of one conversation are much further apart); a page naming none names the current one."""
+    return named is None or (claimed_at is not None and abs(named - claimed_at) < 0.001)
+
+
 class DeskError(Exception):
     """A desk request that cannot be done; ``code`` is a key of the UI strings."""
 
@@ -385,7 +391,7 @@ class Desk:
                 entry = await self._held(agent_id, conversation_id)
             except DeskError:
                 return await self._closed_before(agent_id, conversation_id, claimed_at=claimed_at)
-            if claimed_at is not None and claimed_at != entry["claimed_at"]:
+            if not named_claim(claimed_at, entry["claimed_at"]):
                 logger.info("handoff.desk.stale_close agent=%s conversation=%s", agent_id, conversation_id)
                 raise DeskError("error_not_serving", 409)
             return await self._close_held(agent_id, entry, disposition, note, skill, phone, agent_name)
@@ -525,7 +531,7 @@ class Desk:
             if transferred is not None:
                 return transferred
         if entry is None or entry["state"] != "closed" or entry["agent_id"] != agent_id or \
-                claimed_at not in (None, entry["claimed_at"]):
+                not named_claim(claimed_at, entry["claimed_at"]):
             raise DeskError("error_not_serving", 404 if refused is None else 409) from refused
         if await handback_owed(self.queue, conversation_id):
             await finish(self.queue, self.conversations, conversation_id)
@@ -554,7 +560,7 @@ class Desk:
         owed = json.loads(noted) if noted else {}
         if owed.get("agent_id") != agent_id or owed.get("says") != TRANSFERRED:
             return None
-        if claimed_at is not None and transferred_claim is not None and float(transferred_claim) != claimed_at:
+        if transferred_claim is not None and not named_claim(claimed_at, float(transferred_claim)):
             return None  # the transfer of another claim than the page's
         if await self.queue.redis.zscore(keys.transfers(), conversation_id) is not None:
             await finish_transfer(self.queue, self.conversations, conversation_id)
