@@ -1084,16 +1084,21 @@ def test_a_reply_kefus_own_code_sends_renamed_in_the_domain_is_named(project, re
                for p in errors_for(project)), errors_for(project)
 
 
-@pytest.mark.parametrize("relative, reply, holder", [
-    ("domain/responses.yml", "utter_queue_transferred", "bot/handoff/transfer_owed.py:40"),  # TRANSFERRED
-    ("domain/responses.yml", "utter_fault_ticket_chased", "actions/repairs.py:43"),  # CHASED, a default
-    ("domain/handoff_lifecycle.yml", "utter_queue_left_away", "bot/handoff/handback.py:43"),  # SAID's values
+@pytest.mark.parametrize("relative, reply, module", [
+    ("domain/responses.yml", "utter_queue_transferred", "bot/handoff/transfer_owed.py"),  # TRANSFERRED
+    ("domain/responses.yml", "utter_fault_ticket_chased", "actions/repairs.py"),  # CHASED, a default
+    ("domain/handoff_lifecycle.yml", "utter_queue_left_away", "bot/handoff/handback.py"),  # SAID's values
 ])
-def test_a_reply_the_code_keeps_by_name_renamed_in_the_domain_is_named(project, relative, reply, holder):
+def test_a_reply_the_code_keeps_by_name_renamed_in_the_domain_is_named(project, relative, reply, module):
     """Reply names the code keeps in a constant or a dictionary and says later (the desk's transfer stores
     ``TRANSFERRED`` with the request; the hand-back says ``SAID[state]``; a chased repair says ``CHASED``) were not
     checked against the domain: renaming "utter_queue_transferred" passed `kefu validate`, and every customer
     transferred to another group was told nothing."""
+    from tests.conftest import PROJECT_ROOT
+
+    quoted = f'"{reply}"'
+    lines = (PROJECT_ROOT / module).read_text(encoding="utf-8").splitlines()
+    holder = f"{module}:{next(n for n, line in enumerate(lines, 1) if quoted in line)}"  # the line keeping it
     edit(project / relative, f"  {reply}:", f"  {reply}_new:")
     assert any(p.startswith("domain: ") and f"reply '{reply}' is not in the domain, and {holder} names it" in p
                for p in errors_for(project)), errors_for(project)
