@@ -861,6 +861,7 @@ class HandoffQueue:
             "claimed_at": float(values["claimed_at"]) if values.get("claimed_at") else None,
             "agent_id": values.get("agent_id"), "disposition": values.get("disposition"),
             "call": recorded_call(values.get("call"), values.get("channel", request.channel), values["request"]),
+            "notified": values.get("notified"),  # what the customer was last told (bot.handoff.watcher.notice_state)
         }
 
     async def waiting(self, skill: str) -> list[str]:

@@ -54,6 +54,7 @@ from bot.db.repository import DatabaseError
 from bot.handoff import keys
 from bot.handoff.accounts import AccountStore
 from bot.handoff.agents import PHONE_CHANNEL, is_callback
+from bot.handoff.callback_requeued import tell_requeued as tell_callback_requeued
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.departures import Departures
 from bot.handoff.desk_view import pushed_selfhelp_key, remember_pushed_selfhelp, remember_selfhelp_answer
@@ -217,7 +218,10 @@ class WaitingRoom:
             return None
         if is_callback(entry["request"].context):
             # A callback booked for later (bot.contacts.offer): an agent rings the customer, who is
-            # not waiting in the chat. Queue notices there, or the chat's closing, are not theirs.
+            # not waiting in the chat. Queue notices there, or the chat's closing, are not theirs; that the
+            # agent who was ringing them left, and the callback stands, is (bot.handoff.callback_requeued).
+            if entry["notified"] == WITH_AGENT:
+                await tell_callback_requeued(self.queue, self.conversations, conversation_id, entry)
             return None
         max_wait_s = self.queue.rules.max_wait_s
         # Since it last joined the queue: a transfer, or a hand-back from an agent who left, keeps the

@@ -48,10 +48,17 @@ class Conversations:
     async def hand_over(self, conversation_id: str, response: str, **values) -> None:
         await self.utter(conversation_id, response, **values)
 
-    async def resume(self, conversation_id: str, response: str | None, **values) -> None:
+    async def resume(self, conversation_id: str, response: str | None, *, still_owed=None, **values) -> bool:
+        """Handed back with ``response``; only while ``still_owed`` says so, and once under a ``once`` mark."""
+        if still_owed is not None and not await still_owed():
+            return False
+        once = values.get("once")
+        if once is not None and once in {v.get("once") for _, v in self.said.get(conversation_id, [])}:
+            return False
         self.resumed[conversation_id] = response
         if response:
             await self.utter(conversation_id, response, **values)
+        return True
 
     async def join(self, conversation_id: str, response: str, *, once: str, still_owed=None, **values) -> bool:
         """An agent's claim the desk did not finish (bot.handoff.joined): said once under ``once``."""

@@ -1,0 +1,71 @@
+"""A booked callback back in the queue because the agent who took it left (signed out, removed, gone quiet, or put
+back by a supervisor: ``bot.handoff.departures``).
+
+Its customer is not waiting on the line: when the agent took it they were told that agent was ringing them
+(``utter_agent_calling_back``, ``bot.handoff.joined``), in the conversation the callback was booked from, and the
+bot was paused for the agent. Found in review: a chat customer put back is told their agent left and their place,
+but the callback's customer was told nothing, kept waiting for a call that was not coming, with the assistant
+silent. The waiting room's next visit (the record's notice state says ``with_agent``, written by the script that
+put it back) now tells them, once, where they were told the agent was ringing, that the callback stands and another
+agent will ring (``utter_callback_requeued``), and hands the conversation back to the assistant as it was before
+the claim; the callback's ticket notes it (``callback_requeued``) for whoever looks at it.
+
+No SMS: the callback and the time promised still stand, the customer has nothing to do, and a text Kefu sends on
+its own is one more an opted-out customer must not get (``bot.notify``); the agents' queue keeps the promise.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.db.repository import DatabaseError, TicketTransitionError
+from bot.handoff import keys
+from bot.handoff.masking import mask_phone
+from bot.redis_text import as_text_or_none
+
+logger = logging.getLogger(__name__)
+
+TOLD = "callback_requeued"  # the notice state once its customer was told (bot.handoff.watcher.notice_state)
+
+
+async def tell_requeued(queue, conversations, conversation_id: str, entry: dict) -> None:
+    """Tell the customer of ``entry`` (a callback back in line, its notice state ``with_agent``) and note its ticket.
+    Said once under the hand-over's mark (a visit cut off after it does not repeat it), and only while the callback
+    still waits (an agent who took it meanwhile is ringing them)."""
+    context = entry["request"].context or {}
+    callback = context.get("callback") or {}
+    left = (context.get("transfers") or [{}])[-1]
+    agent_id = str(left.get("agent_id") or "")
+    await conversations.resume(conversation_id, "utter_callback_requeued",
+                               once=f"callback_requeued:{agent_id}:{left.get('at')!r}",
+                               still_owed=_still_waiting(queue, conversation_id),
+                               phone_masked=mask_phone(str(callback.get("phone") or "")))
+    roster = await queue.roster.get(agent_id) if agent_id else None
+    await note_ticket(callback.get("ticket_id"), (roster.name if roster else "") or agent_id)
+    await queue.redis.hset(keys.conversation(conversation_id), "notified", TOLD)
+
+
+async def note_ticket(ticket_id: str | None, agent: str) -> None:
+    """The callback's ticket notes that ``agent`` left it and it is back in line; the database not answering loses
+    only the note (the customer was told, the callback waits)."""
+    from bot.handoff.tickets import repository
+    from bot.ticket_notes import history_note
+
+    if not ticket_id:
+        return
+    try:
+        await asyncio.to_thread(repository().note_ticket, str(ticket_id), history_note(TOLD, agent=agent))
+    except (DatabaseError, TicketTransitionError) as exc:
+        logger.warning("handoff.callback_requeued.not_noted ticket=%s error=%s", ticket_id, exc)
+
+
+def _still_waiting(queue, conversation_id: str):
+    """Asked under the conversation's lock: the callback still waits, its customer not yet told."""
+    from bot.handoff.watcher import WITH_AGENT  # the waiting room imports this module
+
+    async def still_owed() -> bool:
+        state, notified = (as_text_or_none(v) for v in await queue.redis.hmget(
+            keys.conversation(conversation_id), ["state", "notified"]))
+        return state == "waiting" and notified == WITH_AGENT
+
+    return still_owed

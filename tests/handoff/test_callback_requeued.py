@@ -1,0 +1,116 @@
+"""A booked callback put back in the queue because the agent who took it left is told to its customer.
+
+Found in review: an agent takes a booked callback (the customer is told that agent is ringing them), then signs out
+or is put off it; the callback goes back in line, and a chat customer put back so is told their agent left, but the
+callback's customer heard nothing: waiting for a call that was not coming, the assistant paused for the agent. On a
+real Redis queue and database, through the desk, the sign-out and the waiting room's pass.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot.contacts.offer import offer_to_agents
+from bot.db.repository import Repository
+from bot.handoff.departures import requeue, sign_out
+from bot.handoff.joined import say_joined, told
+from bot.handoff.waiting_settings import load_waiting_room
+from bot.handoff.watcher import WaitingRoom
+from bot.ticket_notes import history_line
+from tests.conftest import PROJECT_ROOT
+from tests.handoff.test_waiting_room import Conversations, agent_available, wait_in_line
+
+BOOKED = "web-booked"
+
+
+@pytest.fixture
+def repository(kefu_env):
+    return Repository(kefu_env.database_url)
+
+
+@pytest.fixture
+def conversations(clock):
+    return Conversations(clock)
+
+
+def room_settings():
+    return load_waiting_room(PROJECT_ROOT / "content" / "waiting_room.yml")
+
+
+@pytest.fixture
+def room(queue, conversations):
+    return WaitingRoom(queue, conversations, room_settings())
+
+
+async def taken(queue, conversations, agent_id: str, agent_name: str, conversation_id: str) -> None:
+    """``agent_id`` takes the next in line, ``conversation_id``, and the customer is told, as the desk's claim does."""
+    await agent_available(queue, agent_id)
+    request = await queue.claim_next(agent_id)
+    assert request.conversation_id == conversation_id
+    await say_joined(conversations, request, agent_name, once=f"joined:{agent_id}")
+    await told(queue, conversation_id)
+
+
+async def callback_taken(queue, clock, conversations, repository) -> str:
+    """A callback booked in a web chat, offered to the agents and taken by 王芳 (wang), who is told to ring it;
+    the callback ticket's id."""
+    ticket_id = repository.create_ticket(kind="callback", customer_id=None, summary="电视没信号, 请给我回电话",
+                                         details={"callback_phone": "13900001234"}, channel="webchat",
+                                         conversation_id=BOOKED)
+    due = dt.datetime.fromtimestamp(clock() - 60, dt.timezone.utc).replace(tzinfo=None)
+    contact = {"id": 41, "ticket_id": ticket_id, "phone": "13900001234", "purpose": "callback", "rule": "booked",
+               "customer_id": None, "due_at": due, "created_at": due,
+               "details": {"conversation_id": BOOKED, "channel": "webchat", "skill": "tv",
+                           "context": {"customer_said": ["电视没信号, 请给我回电话"]}}}
+    assert await offer_to_agents(queue, contact)
+    await taken(queue, conversations, "wang", "王芳", BOOKED)
+    return ticket_id
+
+
+def ledger(repository, ticket_id: str) -> list[str]:
+    return [history_line(row["note"]) for row in repository.ticket_history(ticket_id) if row["note"]]
+
+
+async def test_a_callback_whose_agent_signed_out_is_told_it_stands_and_its_ticket_says_so(
+        queue, clock, room, conversations, repository):
+    ticket_id = await callback_taken(queue, clock, conversations, repository)
+    assert conversations.responses(BOOKED) == ["utter_agent_calling_back"]
+
+    assert await sign_out(queue, "wang", None) == 1
+    assert await queue.waiting("tv") == [BOOKED], "back in line, for the next agent to ring"
+    clock.advance(1)
+    await room.tick()
+
+    assert conversations.responses(BOOKED) == ["utter_agent_calling_back", "utter_callback_requeued"]
+    said = dict(conversations.said[BOOKED])["utter_callback_requeued"]
+    assert said["phone_masked"] != "13900001234" and said["phone_masked"].endswith("1234")
+    assert conversations.resumed[BOOKED] == "utter_callback_requeued", "the assistant answers them again"
+    assert any("王芳" in line and "重新排队" in line for line in ledger(repository, ticket_id)), \
+        ledger(repository, ticket_id)
+
+    clock.advance(1)
+    await room.tick()
+    assert conversations.responses(BOOKED).count("utter_callback_requeued") == 1, "told once"
+    assert [line for line in ledger(repository, ticket_id) if "重新排队" in line].__len__() == 1
+
+
+async def test_a_callback_a_supervisor_put_back_is_told_but_not_once_another_agent_took_it(
+        queue, clock, room, conversations, repository):
+    await callback_taken(queue, clock, conversations, repository)
+    assert await requeue(queue, BOOKED, "wang", "supervisor", by="boss")
+    await agent_available(queue, "li")
+    assert (await queue.claim_next("li")).conversation_id == BOOKED  # rung by the next agent before the pass
+
+    await room.tick()
+    assert "utter_callback_requeued" not in conversations.responses(BOOKED), "li is ringing them: nothing to say"
+
+
+async def test_a_chat_customer_put_back_is_still_told_their_place(queue, clock, room, conversations):
+    """The chat's own notice is unchanged: their agent left, then the place (bot.handoff.watcher.notify_if_changed)."""
+    await wait_in_line(queue, "chat")
+    await taken(queue, conversations, "wang", "王芳", "chat")
+    assert await sign_out(queue, "wang", None) == 1
+    await agent_available(queue, "li")
+    await room.tick()
+    assert conversations.responses("chat")[-2:] == ["utter_queue_agent_left", "utter_queue_update"]
