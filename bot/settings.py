@@ -14,6 +14,11 @@ from urllib.parse import urlparse
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_DEMO_PASSWORD = "kefu-demo"  # in the README: `make run`'s banner warns while it still works
 MIN_PASSWORD_CHARS = 8  # an agent's desk password (bot/handoff/accounts.py)
+# The waiting room finishes a step cut off after its queue script (a hand-back, "an agent joined", a transfer's events)
+# 30 s after it (bot.handoff.handback.HANDBACK_GRACE_S), reading what it owes from the finished queue record: a record
+# expired by then loses it (found in review: a booked callback's confirmation cut off, its ticket number never said).
+# Twice the grace: the look comes at the next pass after it, and a pass may wait on the database.
+QUEUE_RECORD_MIN_EXPIRY_S = 60
 
 
 def _path(value: str | None, default: Path) -> Path:
@@ -56,6 +61,17 @@ def _number(env, name, default, kind, what, minimum, maximum):
 
 def port(env: dict, name: str, default: int) -> int:
     return whole(env, name, default, 1, 65535)
+
+
+def queue_record_expiry(env: dict) -> int:
+    """``KEFU_QUEUE_RECORD_EXPIRY_SECONDS``, at least ``QUEUE_RECORD_MIN_EXPIRY_S``, or a SettingError saying why."""
+    name = "KEFU_QUEUE_RECORD_EXPIRY_SECONDS"
+    value = whole(env, name, 7 * 24 * 3600, 1)
+    if value < QUEUE_RECORD_MIN_EXPIRY_S:
+        raise SettingError(f"{name}={env.get(name)!r}: must be at least {QUEUE_RECORD_MIN_EXPIRY_S} (seconds): the "
+                           "waiting room finishes a step cut off short (a customer's hand-back, a booked callback's "
+                           "confirmation) 30 s after it, from the finished queue record")
+    return value
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -393,7 +409,7 @@ def from_environment(environ: dict | None = None) -> Settings:
         webchat_expiry_warning_s=number(env, "KEFU_WEBCHAT_EXPIRY_WARNING_S", 300.0, 0),
         webchat_connections_per_address=whole(env, "KEFU_WEBCHAT_CONNECTIONS_PER_ADDRESS", 100, 0),
         webchat_sessions_per_address_per_minute=whole(env, "KEFU_WEBCHAT_SESSIONS_PER_ADDRESS_PER_MINUTE", 60, 0),
-        queue_record_expiry_s=whole(env, "KEFU_QUEUE_RECORD_EXPIRY_SECONDS", 7 * 24 * 3600, 1),
+        queue_record_expiry_s=queue_record_expiry(env),
         caller_clip_expiry_s=whole(env, "KEFU_CALLER_CLIP_EXPIRY_SECONDS", 7 * 24 * 3600, 1),
         voice_message_expiry_s=whole(env, "KEFU_VOICE_MESSAGE_EXPIRY_SECONDS", 7 * 24 * 3600, 1),
         tts_cache_expiry_s=whole(env, "KEFU_TTS_CACHE_EXPIRY_SECONDS", 24 * 3600, 1),

@@ -35,6 +35,8 @@ def kefu(args: list[str], tmp_path, **settings: str) -> subprocess.CompletedProc
     ("KEFU_LOG_LEVEL", "VERBOSE"),
     ("KEFU_OTP_TTL_SECONDS", "5 min"),
     ("KEFU_TRACKER_EXPIRY_SECONDS", "-5"),
+    # Shorter than the waiting room's 30 s grace: a step cut off short lost what it owed the customer.
+    ("KEFU_QUEUE_RECORD_EXPIRY_SECONDS", "20"),
     ("KEFU_WEBCHAT_PING_INTERVAL_S", "often"),
     # A misspelt switch was read as its default, silently: "of" loaded the demo customers (auto, SQLite).
     ("KEFU_DEMO_DATA", "of"),
