@@ -49,14 +49,12 @@ class Conversations:
         await self.utter(conversation_id, response, **values)
 
     async def resume(self, conversation_id: str, response: str | None, *, still_owed=None, **values) -> bool:
-        """Handed back with ``response``; only while ``still_owed`` says so, and once under a ``once`` mark."""
+        """Handed back with ``response``; only while ``still_owed`` says so; said once under a ``once`` mark."""
         if still_owed is not None and not await still_owed():
             return False
         once = values.get("once")
-        if once is not None and once in {v.get("once") for _, v in self.said.get(conversation_id, [])}:
-            return False
         self.resumed[conversation_id] = response
-        if response:
+        if response and (once is None or once not in {v.get("once") for _, v in self.said.get(conversation_id, [])}):
             await self.utter(conversation_id, response, **values)
         return True
 
