@@ -17,7 +17,7 @@ from bot.handoff.departures import requeue, sign_out
 from bot.handoff.joined import say_joined, told
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.watcher import WaitingRoom
-from bot.ticket_notes import history_line
+from bot.ticket_notes import history_entry
 from tests.conftest import PROJECT_ROOT
 from tests.handoff.test_waiting_room import Conversations, agent_available, wait_in_line
 
@@ -68,8 +68,10 @@ async def callback_taken(queue, clock, conversations, repository) -> str:
     return ticket_id
 
 
-def ledger(repository, ticket_id: str) -> list[str]:
-    return [history_line(row["note"]) for row in repository.ticket_history(ticket_id) if row["note"]]
+def requeued_notes(repository, ticket_id: str) -> list[dict]:
+    """The callback ticket's history notes that it went back in line, as the desk's ledger reads them."""
+    notes = [history_entry(row["note"]) for row in repository.ticket_history(ticket_id)]
+    return [note for note in notes if note and note["kind"] == "callback_requeued"]
 
 
 async def test_a_callback_whose_agent_signed_out_is_told_it_stands_and_its_ticket_says_so(
@@ -86,24 +88,31 @@ async def test_a_callback_whose_agent_signed_out_is_told_it_stands_and_its_ticke
     said = dict(conversations.said[BOOKED])["utter_callback_requeued"]
     assert said["phone_masked"] != "13900001234" and said["phone_masked"].endswith("1234")
     assert conversations.resumed[BOOKED] == "utter_callback_requeued", "the assistant answers them again"
-    assert any("王芳" in line and "重新排队" in line for line in ledger(repository, ticket_id)), \
-        ledger(repository, ticket_id)
+    assert requeued_notes(repository, ticket_id) == [{"kind": "callback_requeued", "agent": "王芳"}]
 
     clock.advance(1)
     await room.tick()
     assert conversations.responses(BOOKED).count("utter_callback_requeued") == 1, "told once"
-    assert [line for line in ledger(repository, ticket_id) if "重新排队" in line].__len__() == 1
+    assert len(requeued_notes(repository, ticket_id)) == 1
 
 
-async def test_a_callback_a_supervisor_put_back_is_told_but_not_once_another_agent_took_it(
-        queue, clock, room, conversations, repository):
-    await callback_taken(queue, clock, conversations, repository)
+async def test_a_callback_a_supervisor_put_back_is_told(queue, clock, room, conversations, repository):
+    ticket_id = await callback_taken(queue, clock, conversations, repository)
     assert await requeue(queue, BOOKED, "wang", "supervisor", by="boss")
-    await agent_available(queue, "li")
-    assert (await queue.claim_next("li")).conversation_id == BOOKED  # rung by the next agent before the pass
+    await room.tick()
+    assert conversations.responses(BOOKED)[-1] == "utter_callback_requeued"
+    assert len(requeued_notes(repository, ticket_id)) == 1
+
+
+async def test_a_callback_another_agent_took_before_the_pass_is_not_told(queue, clock, room, conversations,
+                                                                          repository):
+    ticket_id = await callback_taken(queue, clock, conversations, repository)
+    assert await requeue(queue, BOOKED, "wang", "supervisor", by="boss")
+    await taken(queue, conversations, "li", "李雷", BOOKED)  # li is ringing them already
 
     await room.tick()
-    assert "utter_callback_requeued" not in conversations.responses(BOOKED), "li is ringing them: nothing to say"
+    assert conversations.responses(BOOKED) == ["utter_agent_calling_back"] * 2, "only that li is ringing them"
+    assert requeued_notes(repository, ticket_id) == []
 
 
 async def test_a_chat_customer_put_back_is_still_told_their_place(queue, clock, room, conversations):
