@@ -86,6 +86,36 @@ class Withheld(NotifyError):
 ASKED_FOR_NOW = frozenset({"verification_code", "ivr_links", "ivr_notify", "opt_out"})
 
 
+FOR_CUSTOMER = "for_customer"  # an outbox payload's customer the text is for, when not the recipient's own number
+
+
+def held_back(repository: Repository, channel: str, to: str, kind: str, customer_id: int | None = None,
+              ticket_id: str | None = None) -> str | None:
+    """Why a text Kefu sends on its own may not go to ``to`` now (``opt_out``, ``dnd``), checked when it is queued
+    and again when it is sent (a TD may come between); None for what the person asks for now. Logged; the ticket
+    it is about gets a note saying so (its handler knows the customer was not told). :class:`NotifyError` (worth
+    trying again) when the block list cannot be read."""
+    if kind in ASKED_FOR_NOW:
+        return None
+    from bot.contacts.optout import withheld
+
+    try:
+        reason = withheld(repository, channel, to, customer_id)
+    except DatabaseError as exc:
+        raise NotifyError(f"cannot read the recipient's opt-out: {exc}", sent_nothing=True) from exc
+    if not reason:
+        return None
+    logger.info("notify.outbox.withheld channel=%s kind=%s reason=%s ticket=%s", channel, kind, reason, ticket_id)
+    if ticket_id:
+        from bot.ticket_notes import history_note
+
+        try:
+            repository.note_ticket(str(ticket_id), history_note(f"sms_withheld_{reason}"))
+        except (DatabaseError, TicketTransitionError) as exc:  # held back all the same
+            logger.warning("notify.outbox.withheld_not_noted ticket=%s error=%s", ticket_id, exc)
+    return reason
+
+
 def nothing_taken(status: int) -> bool:
     """Whether an HTTP answer says the request was surely not acted on, for a reason on Kefu's side or the
     service's load: Kefu's credentials refused (401, 403), too many requests (429) or a server error (5xx)."""
@@ -183,6 +213,8 @@ class OutboxNotifier(Notifier):
             raise NotifyError("an outbound message needs a recipient, a channel and a text")
         self._refuse_withheld(to, channel, kind, customer_id, message.get("ticket_id"))
         payload = {k: v for k, v in message.items() if k not in ("channel", "kind")}
+        if customer_id is not None:
+            payload[FOR_CUSTOMER] = customer_id  # checked again when it is sent (bot/outbound/worker.py)
         try:
             return self.repository.add_outbound(channel=channel, recipient=to, kind=kind, payload=payload)
         except DatabaseError as exc:
@@ -200,27 +232,10 @@ class OutboxNotifier(Notifier):
 
     def _refuse_withheld(self, to: str, channel: str, kind: str, customer_id: int | None,
                          ticket_id: str | None) -> None:
-        """Raise :class:`Withheld` for a text its recipient opted out of; the ticket it is about gets a note saying
-        so (its handler knows the customer was not told)."""
-        if kind in ASKED_FOR_NOW:
-            return
-        from bot.contacts.optout import withheld
-
-        try:
-            reason = withheld(self.repository, channel, to, customer_id)
-        except DatabaseError as exc:
-            raise NotifyError(f"cannot read the recipient's opt-out: {exc}") from exc
-        if not reason:
-            return
-        logger.info("notify.outbox.withheld channel=%s kind=%s reason=%s ticket=%s", channel, kind, reason, ticket_id)
-        if ticket_id:
-            from bot.ticket_notes import history_note
-
-            try:
-                self.repository.note_ticket(str(ticket_id), history_note(f"sms_withheld_{reason}"))
-            except (DatabaseError, TicketTransitionError) as exc:  # held back all the same
-                logger.warning("notify.outbox.withheld_not_noted ticket=%s error=%s", ticket_id, exc)
-        raise Withheld(f"the recipient's {reason} holds back this {kind}", reason)
+        """Raise :class:`Withheld` for a text its recipient opted out of (:func:`held_back`)."""
+        reason = held_back(self.repository, channel, to, kind, customer_id, ticket_id)
+        if reason:
+            raise Withheld(f"the recipient's {reason} holds back this {kind}", reason)
 
     def _templates(self) -> dict:
         # Re-read each time: the file is tiny and an editor's change is live at once.

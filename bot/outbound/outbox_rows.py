@@ -4,7 +4,7 @@ and ticket events for the dispatch system (``bot/dispatch/delivery.py``).
 A row moves ``pending`` → ``sending`` (claimed by one worker) → ``sent``, or back to ``pending`` with a
 later ``retry_at`` after a failure worth retrying, or to ``failed`` (given up, for a person:
 ``kefu outbox``, ``kefu dispatch``), and from there back to ``pending`` or on to ``dropped`` by that
-person. Every move is a conditional UPDATE on the status it was read in, so of several workers (one
+person; a message to a customer who opted out since it was queued goes to ``withheld`` instead of out. Every move is a conditional UPDATE on the status it was read in, so of several workers (one
 per ``kefu run`` machine) exactly one makes it. The attempts, next try and last error are kept in
 the row's payload under the names of ``BOOKKEEPING``, which are never sent.
 """
@@ -26,8 +26,9 @@ FIRST_RETRY_S, LAST_RETRY_S = 30, 3600
 PAGE = 500  # pending rows read at a time
 STALE_SENDING = dt.timedelta(minutes=5)  # a send takes 10 s at most (the adapters' timeout)
 BOOKKEEPING = ("attempts", "refusals", "failing_since", "retry_at", "given_up_at", "claimed_at", "last_error",
-               "resent_at", "dropped_at", "send_before", "queued_at")
-RESET_ON_RESEND = ("attempts", "refusals", "failing_since", "retry_at", "given_up_at", "claimed_at")
+               "resent_at", "dropped_at", "send_before", "queued_at", "for_customer", "withheld", "withheld_at")
+RESET_ON_RESEND = ("attempts", "refusals", "failing_since", "retry_at", "given_up_at", "claimed_at", "withheld",
+                   "withheld_at")
 
 
 class OutboxRowError(ValueError):

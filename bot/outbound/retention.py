@@ -6,7 +6,8 @@ number, the summary and details). One setting for both, as both are rows of one 
 ``DELETE`` in the pass ``kefu run`` makes every 10 minutes (``bot/db/recordings.py``, ``tidy_forever``),
 harmless when several instances run it.
 
-Finished: ``sent``, ``dropped`` (by a person, or a message that lapsed), and a customer's message given up
+Finished: ``sent``, ``dropped`` (by a person, or a message that lapsed), ``withheld`` (its recipient opted out
+before it went), and a customer's message given up
 (``failed``: the worker gave it up an hour after it was queued, and ``kefu outbox`` lists it until then).
 Never a row ``pending`` or ``sending``, and never a ticket event given up: it holds its ticket's later
 events until a person resends or drops it (``kefu dispatch``), and deleting it would let them go.
@@ -24,7 +25,7 @@ from bot.db.clock import now_sql
 from bot.db.repository import Repository
 from bot.db.schema import outbox, write_receipts
 
-FINISHED = ("sent", "dropped")
+FINISHED = ("sent", "dropped", "withheld")
 RECEIPT_EXPIRY_S = 3600  # far past any call's retries (WRITE_RETRY_S, plus each attempt's own time)
 
 

@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 UNDELIVERED = ("pending", "sending", "failed")
 RESEND_WITHIN = dt.timedelta(hours=24)
-RESENDABLE = ("failed", "pending")  # pending: try now instead of at its next retry time
+# pending: try now instead of at its next retry time; withheld: once the recipient is no longer blocked
+RESENDABLE = ("failed", "pending", "withheld")
 DROPPABLE = ("failed", "pending")
 LISTED_BY = "kefu outbox list"
 OUTBOX_REF = re.compile(r"outbox-(\d+)")  # the client_ref an outbox message is sent under (bot/outbound/worker.py)
@@ -34,6 +35,7 @@ WHY_NOT = {
     "sent": "the customer's channel took it",
     "sending": "a worker is sending it now",
     "dropped": "it was given up for good",
+    "withheld": "it was held back, its recipient having opted out, and was never sent",
 }
 
 
@@ -93,12 +95,30 @@ def too_late(row: dict) -> str | None:
     return None
 
 
+BLOCKED = {
+    "opt_out": "its recipient opted out (TD, or 客户要求不再联系) of the texts Kefu sends on its own",
+    "dnd": "its recipient is on the do-not-disturb list (kefu contacts dnd)",
+}
+
+
+def opted_out(repository: Repository, row: dict) -> str | None:
+    """Why a row may not be sent again to its recipient, if they opted out of it (the worker's check,
+    :func:`bot.notify.held_back`, asked first: a person's resend never gets past it)."""
+    from bot.contacts.optout import withheld
+    from bot.notify import ASKED_FOR_NOW, FOR_CUSTOMER
+
+    if row["kind"] in ASKED_FOR_NOW:
+        return None
+    reason = withheld(repository, row["channel"], row["recipient"], (row["payload"] or {}).get(FOR_CUSTOMER))
+    return f"{BLOCKED.get(reason, reason)}, so it is not sent to them" if reason else None
+
+
 def resend(repository: Repository, message_id: int, now: dt.datetime | None = None) -> None:
-    """Back to pending with its attempts reset: sent on the next pass."""
+    """Back to pending with its attempts reset: sent on the next pass. Not to a recipient who opted out of it."""
     now = now or dt.datetime.utcnow()
     row = change(repository, to_customers(), message_id, allowed=RESENDABLE, to="pending",
                  changes={"resent_at": now.isoformat()}, noun="message", why_not=WHY_NOT, verb="resent",
-                 listed_by=LISTED_BY, refuse=too_late)
+                 listed_by=LISTED_BY, refuse=lambda found: too_late(found) or opted_out(repository, found))
     logger.info("notify.outbox.resent id=%s channel=%s kind=%s was=%s", message_id, row["channel"], row["kind"],
                 row["status"])
 

@@ -24,7 +24,7 @@ from typing import Callable
 
 from bot.db.repository import Repository
 from bot.db.schema import outbox
-from bot.notify import Notifier, NotifyError, Unreachable
+from bot.notify import FOR_CUSTOMER, Notifier, NotifyError, Unreachable, held_back
 from bot.outbound.outbox_rows import (BOOKKEEPING, claim, due_by, first_of, move, pending_pages,
                                       release_stale, retry_delay, stamp)
 
@@ -113,6 +113,14 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
     message.setdefault("kind", row["kind"])
     message.setdefault("client_ref", f"outbox-{row['id']}")
     try:
+        # Checked again now: the customer may have opted out since it was queued (a TD a second later, or a
+        # ticket notice waiting for a retry), and what they stopped must not go out however it waited.
+        reason = await asyncio.to_thread(held_back, repository, row["channel"], row["recipient"], row["kind"],
+                                         payload.get(FOR_CUSTOMER), payload.get("ticket_id"))
+        if reason:
+            await asyncio.to_thread(withhold, repository, row, payload, reason, now)
+            counts["withheld"] += 1
+            return None
         await adapter.send(row["recipient"], message)
     except NotifyError as exc:
         again, status = after_failure(payload, exc, now, started, row["channel"] in ORDERED)
@@ -143,19 +151,29 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
     return None
 
 
+def withhold(repository: Repository, row: dict, payload: dict, reason: str, now: dt.datetime) -> None:
+    """A claimed row its recipient opted out of (``reason``: ``opt_out``, ``dnd``): ``withheld``, for good — never
+    tried again, kept (as a sent row is) for ``kefu outbox`` and the retention's pass."""
+    held = {**payload, "withheld": reason, "withheld_at": stamp(now), "retry_at": None,
+            "last_error": f"withheld: the recipient's {reason}"}
+    move(repository, row["id"], was="sending", status="withheld", payload=held)
+    logger.warning("notify.outbox.withheld id=%s channel=%s kind=%s reason=%s attempts=%s", row["id"], row["channel"],
+                   row["kind"], reason, payload.get("attempts") or 0)
+
+
 async def deliver_pending(repository: Repository, adapters: dict[str, Notifier], limit: int = 100,
                           now: dt.datetime | None = None) -> dict[str, int]:
     """One pass over the messages of the channels in ``adapters``, oldest first; returns counts by result
     (``waiting``: behind its conversation's earlier message, or its channel did not answer earlier in
-    this pass — rows not due again are not read; ``expired``: given up unsent, its hour over; ``limit``
-    counts sends).
+    this pass — rows not due again are not read; ``expired``: given up unsent, its hour over; ``withheld``: its
+    recipient opted out since it was queued, never sent; ``limit`` counts sends).
     ``now`` fixes the clock (tests); else each message is judged when it is sent, however long the pass.
 
     Several workers (one per ``kefu run`` machine) may drain at once: each message is claimed
     before it is sent, so one of them delivers it.
     """
     clock: Callable[[], dt.datetime] = (lambda: now) if now is not None else dt.datetime.utcnow
-    counts = {"sent": 0, "retry": 0, "failed": 0, "expired": 0, "lapsed": 0, "waiting": 0}
+    counts = {"sent": 0, "retry": 0, "failed": 0, "expired": 0, "lapsed": 0, "waiting": 0, "withheld": 0}
     if not adapters:
         return counts
     ours = to_customers() & outbox.c.channel.in_(sorted(adapters))

@@ -254,6 +254,25 @@ async def test_selfhelp_that_cannot_be_queued_goes_to_a_person(env, repo, local_
     assert repo.get_ticket(outcome.ticket_id)["needs_human"] == 1
 
 
+@pytest.mark.parametrize("reason", ["opt_out", "dnd"])
+async def test_selfhelp_held_back_for_an_opted_out_caller_tells_the_agent_why(env, repo, local_nlu, amr_clip, reason):
+    """Found in review: the self-help reply held back by the caller's opt-out reached the agent as "the SMS could not
+    be sent", as if the gateway had failed, and an agent would text them. The work item's reason says which, in the
+    desk's words."""
+    import json
+
+    Schedule(repo).block(f"phone:{PLAIN_CUSTOMER}", reason, "cli")
+    flow = VoicemailPipeline.from_settings(env, nlu=local_nlu, asr=ScriptedAsrEngineForTests("我家电视没信号了", 0.9))
+    outcome = await flow.handle_file(amr_clip, caller_phone=PLAIN_CUSTOMER)
+    assert (outcome.outcome, outcome.reason) == ("needs_human", f"notify_withheld_{reason}")
+    ticket = repo.get_ticket(outcome.ticket_id)
+    assert ticket["needs_human"] == 1 and ticket["details"]["reason"] == f"notify_withheld_{reason}"
+    assert [r for r in rows(repo, outbox) if r["channel"] in ("sms", "wechat")] == [], "nothing was texted"
+    desk = json.loads((env.content_dir / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
+    worded = desk[f"reason_voicemail_notify_withheld_{reason}"]
+    assert worded != desk["reason_voicemail_notify_failed"] and "短信" in worded
+
+
 @pytest.mark.parametrize("name, content, reason", [
     ("broken.mp3", b"\xff\xfb" + bytes(range(256)) * 8, "corrupt"),
     ("broken.amr", b"#!AMR\n" + b"\x00garbage" * 50, "corrupt"),  # sox used to spin on this

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bot.db.repository import DatabaseError, Repository
 from bot.labels import ticket_summary
-from bot.notify import Notifier, NotifyError, OutboxNotifier
+from bot.notify import Notifier, NotifyError, OutboxNotifier, Withheld
 from bot.outcomes import record
 from bot.observability.metrics import observe_real_time_factor
 from bot.security.private_files import private_dir, write_private_file
@@ -40,6 +40,7 @@ from voice.voicemail.policy import (
     ASR_UNAVAILABLE,
     NLU_UNAVAILABLE,
     NOTIFY_FAILED,
+    NOTIFY_WITHHELD,
     SELFHELP_SENT,
     Decision,
     Recognition,
@@ -216,6 +217,9 @@ class VoicemailPipeline:
         try:
             await self.notifier.send_selfhelp(caller_phone, self.policy.reply_channel(channel),
                                               decision.selfhelp_entry)
+        except Withheld as exc:  # the caller opted out: a person handles it, knowing not to text them
+            logger.info("voice.voicemail.notify_withheld id=%s reason=%s", message_id, exc.reason)
+            return unclear_decision(self.policy, NOTIFY_WITHHELD.get(exc.reason, NOTIFY_FAILED), vip_tier)
         except NotifyError as exc:
             logger.warning("voice.voicemail.notify_failed id=%s error=%s", message_id, exc)
             return unclear_decision(self.policy, NOTIFY_FAILED, vip_tier)

@@ -33,8 +33,11 @@ ASR_UNAVAILABLE = "asr_unavailable"
 ASR_FAILED = "asr_failed"
 NLU_UNAVAILABLE = "nlu_unavailable"
 NOTIFY_FAILED = "notify_failed"
+# The self-help reply was held back, the caller having opted out (``opt_out``) or being on the do-not-disturb list
+# (``dnd``): not the gateway's failure, and the agent must not text them either (bot.notify.Withheld).
+NOTIFY_WITHHELD = {"opt_out": "notify_withheld_opt_out", "dnd": "notify_withheld_dnd"}
 UNCLEAR_REASONS = (EMPTY_TRANSCRIPT, LOW_ASR_CONFIDENCE, LOW_INTENT_CONFIDENCE, ASR_UNAVAILABLE, ASR_FAILED, NLU_UNAVAILABLE,
-                   NOTIFY_FAILED)
+                   NOTIFY_FAILED, *NOTIFY_WITHHELD.values())
 
 
 @dataclass(frozen=True)
