@@ -156,11 +156,7 @@ class ContactGate:
             addresses |= reach.addresses
         elif contact["customer_id"] is not None:
             addresses |= customer_addresses(self.repository, contact["customer_id"])
-        for address in sorted(a for a in addresses if a):
-            reason = schedule.blocked(address)
-            if reason:
-                return reason
-        return None
+        return schedule.first_blocked({a for a in addresses if a})
 
 
 def customer_addresses(repository: Repository, customer_id: int) -> set[str]:

@@ -396,6 +396,16 @@ class Schedule:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(contact_blocks.c.reason).where(contact_blocks.c.address == address)).scalar()
 
+    def first_blocked(self, addresses: set[str]) -> str | None:
+        """Why the first of ``addresses`` (in sorted order) that is blocked is, in one read: the outbox asks it of
+        every text it sends (``bot.notify.held_back``)."""
+        if not addresses:
+            return None
+        with self.engine.connect() as conn:
+            found = dict(conn.execute(sa.select(contact_blocks.c.address, contact_blocks.c.reason)
+                                      .where(contact_blocks.c.address.in_(sorted(addresses)))).all())
+        return next((found[address] for address in sorted(addresses) if found.get(address)), None)
+
     def block_contact(self, contact_id: int, reason: str) -> bool:
         """A scheduled or claimed contact the customer may not receive (opted out, do-not-disturb)."""
         return self._stop(contact_id, "blocked", reason)
