@@ -4,8 +4,9 @@ and ticket events for the dispatch system (``bot/dispatch/delivery.py``).
 A row moves ``pending`` → ``sending`` (claimed by one worker) → ``sent``, or back to ``pending`` with a
 later ``retry_at`` after a failure worth retrying, or to ``failed`` (given up, for a person:
 ``kefu outbox``, ``kefu dispatch``), and from there back to ``pending`` or on to ``dropped`` by that
-person; a message to a customer who opted out since it was queued goes to ``withheld`` instead of out. Every move is a conditional UPDATE on the status it was read in, so of several workers (one
-per ``kefu run`` machine) exactly one makes it. The attempts, next try and last error are kept in
+person; a message to a customer who opted out since it was queued goes to ``withheld`` instead of out.
+Every move is a conditional UPDATE on the status it was read in, so of several workers (one per ``kefu
+run`` machine) exactly one makes it. The attempts, next try and last error are kept in
 the row's payload under the names of ``BOOKKEEPING``, which are never sent.
 """
 from __future__ import annotations

@@ -96,7 +96,7 @@ def too_late(row: dict) -> str | None:
 
 
 BLOCKED = {
-    "opt_out": "its recipient opted out (TD, or 客户要求不再联系) of the texts Kefu sends on its own",
+    "opt_out": "its recipient opted out (a TD reply, or asked in a conversation) of the texts Kefu sends on its own",
     "dnd": "its recipient is on the do-not-disturb list (kefu contacts dnd)",
 }
 

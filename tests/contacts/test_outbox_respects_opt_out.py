@@ -194,3 +194,7 @@ async def test_a_person_cannot_resend_a_text_to_a_customer_who_opted_out(kefu_en
     assert main(["outbox", "resend", "--all-failed"]) == 1
     assert "opted out" in capsys.readouterr().err and status_of(repository, notice) == "failed"
     assert status_of(repository, code) == "pending", "the code was resent: the customer asks for it"
+    # Once the customer is no longer blocked (they asked to be texted again), a person may resend the held-back one.
+    Schedule(repository).unblock(f"phone:{CUSTOMER_PHONE}")
+    assert main(["outbox", "resend", str(chased)]) == 0
+    assert status_of(repository, chased) == "pending" and "withheld" not in row_of(repository, chased)["payload"]
