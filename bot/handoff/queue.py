@@ -644,15 +644,15 @@ class HandoffQueue:
         close cut off after its script; or its waiting room finished the hand-back without recording the close: the
         agent's contact was never recorded."""
         due = self.clock() - older_than_s
-        for field, noted in (await self.redis.hgetall(keys.closes_owed())).items():
+        for owed_key, noted in (await self.redis.hgetall(keys.closes_owed())).items():
             fields = {name: value or None for name, value in json.loads(as_text(noted)).items()}
             if float(fields["ended_at"]) > due:
                 continue
-            conversation_id = as_text(field).rsplit("|", 1)[0]
+            conversation_id = as_text(owed_key).rsplit("|", 1)[0]
             await self.close_recorded(conversation_id, late=True)  # the record's, if it still owes a close
-            if await self.redis.hexists(keys.closes_owed(), field):  # that record was written anew without it
+            if await self.redis.hexists(keys.closes_owed(), owed_key):  # that record was written anew without it
                 await self._close_event(conversation_id, fields, late=True)
-                await self.redis.hdel(keys.closes_owed(), field)
+                await self.redis.hdel(keys.closes_owed(), owed_key)
 
     async def _close_event(self, conversation_id: str, fields: dict, late: bool) -> None:
         """Records the close's event from ``fields`` (_CLOSE_EVENT_FIELDS: the record's, or the close's copy)."""
