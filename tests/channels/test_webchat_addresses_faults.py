@@ -35,13 +35,19 @@ async def pause(redis_url: str, ms: int = PAUSE_MS) -> None:  # noqa: F811
         await client.close()
 
 
-async def test_with_redis_hung_a_customer_does_not_wait_for_it_at_every_address_check(
-        redis_url, redis, monkeypatch):  # noqa: F811
+def limited_to_two(redis_url: str, monkeypatch, renew_s: float):
+    """A web chat channel whose address may hold two pages, Redis given up on after TIMEOUT_S, on a test clock."""
     monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", str(TIMEOUT_S))
     settings_module.get_settings.cache_clear()
     clock = Clock(time.time())
     channel = channel_with(redis_url)
-    channel.addresses = AddressLimits(channel.redis, 2, 60, renew_s=3600, clock=clock)
+    channel.addresses = AddressLimits(channel.redis, 2, 60, renew_s=renew_s, clock=clock)
+    return channel, clock
+
+
+async def test_with_redis_hung_a_customer_does_not_wait_for_it_at_every_address_check(
+        redis_url, redis, monkeypatch):  # noqa: F811
+    channel, clock = limited_to_two(redis_url, monkeypatch, renew_s=3600)
     async with served(channel, Assistant()) as url, pages() as page:
         assert await page().open(url) is None, "a customer's page, open before Redis hung"
         await pause(redis_url)
@@ -73,11 +79,7 @@ async def test_pages_let_in_while_redis_was_down_count_against_the_address_once_
     """Found in review: a page let in unchecked during a Redis outage never counted, however long it stayed
     open, so the address could open its whole limit again on top of the pages it got in meanwhile. Now the
     worker counts them at its first renewal Redis answers (closing none of them)."""
-    monkeypatch.setenv("KEFU_REDIS_TIMEOUT_SECONDS", str(TIMEOUT_S))
-    settings_module.get_settings.cache_clear()
-    clock = Clock(time.time())
-    channel = channel_with(redis_url)
-    channel.addresses = AddressLimits(channel.redis, 2, 60, renew_s=0.2, clock=clock)
+    channel, clock = limited_to_two(redis_url, monkeypatch, renew_s=0.2)
     async with served(channel, Assistant()) as url, pages() as page:
         assert await page().open(url) is None, "a customer's page, open before Redis went down"
         await pause(redis_url, 3000)
