@@ -423,10 +423,7 @@ class Desk:
                 return {"transferred_to": skill, "position": position.position}
             ticket_id, notice = await self._filed(entry, agent_id, disposition, note, phone)
             # The customer keeps the number to follow up: noted with the close, so the waiting room says it too.
-            # A lost call's close is noted silent, its notice owed by SMS instead (bot.handoff.lost_calls).
-            text = await self._lost_caller_text(entry, notice, phone) if lost_at is not None else None
-            words = lost_calls.silent_close(text) if lost_at is not None else \
-                close_words(entry, **notice) if notice else ""
+            text, words = await self._noted_words(entry, notice, phone, lost=lost_at is not None)
             await self.queue.close(conversation_id, agent_id, disposition, note, words=words, lost_at=lost_at)
         except HandoffError as exc:  # ended, or (NotYourConversation) another agent's: one answer for both
             return await self._closed_before(agent_id, conversation_id, exc)
@@ -456,9 +453,8 @@ class Desk:
         try:
             if disposition in ("callback", "ticket"):
                 ticket_id, notice = await self._filed(entry, agent_id, disposition, note, phone)
-            text = await self._lost_caller_text(entry, notice, phone) if lost else None
-            await self.queue.close_unanswered(conversation_id, agent_id, left_at, words=lost_calls.silent_close(text)
-                                              if lost else close_words(entry, **notice) if notice else "")
+            text, words = await self._noted_words(entry, notice, phone, lost=lost)
+            await self.queue.close_unanswered(conversation_id, agent_id, left_at, words=words)
         except HandoffError as exc:
             return await self._closed_before(agent_id, conversation_id, exc)
         if lost:
@@ -503,6 +499,15 @@ class Desk:
         logger.info("handoff.desk.closed_lost_call conversation=%s texted=%s", conversation_id,
                     bool(told.get("notice_texted")))
         return {"ticket_id": ticket_id, "call_lost": True, **({} if answered else {"customer_gone": True}), **told}
+
+    async def _noted_words(self, entry: dict, notice: dict | None, typed: str, *,
+                           lost: bool) -> tuple[dict | None, str]:
+        """What a close notes as its words (``close_words``, said by whoever hands back), and for a lost call the SMS
+        its notice goes by instead: its close is noted silent (bot.handoff.lost_calls)."""
+        if lost:
+            text = await self._lost_caller_text(entry, notice, typed)
+            return text, lost_calls.silent_close(text)
+        return None, close_words(entry, **notice) if notice else ""
 
     async def _lost_caller_text(self, entry: dict, notice: dict | None, typed: str) -> dict | None:
         """The SMS of a lost call's notice, to the number its callback or follow-up reaches the caller on."""
