@@ -89,18 +89,25 @@ ASKED_FOR_NOW = frozenset({"verification_code", "ivr_links", "ivr_notify", "opt_
 FOR_CUSTOMER = "for_customer"  # an outbox payload's customer the text is for, when not the recipient's own number
 
 
+def opted_out_of(repository: Repository, channel: str, to: str, kind: str,
+                 customer_id: int | None = None) -> str | None:
+    """Why ``to`` opted out of a ``kind`` text (``opt_out``, ``dnd``: ``bot.contacts.optout.withheld``); None for what
+    the person asks for now (:data:`ASKED_FOR_NOW`) or when they did not. DatabaseError when it cannot be read."""
+    if kind in ASKED_FOR_NOW:
+        return None
+    from bot.contacts.optout import withheld
+
+    return withheld(repository, channel, to, customer_id)
+
+
 def held_back(repository: Repository, channel: str, to: str, kind: str, customer_id: int | None = None,
               ticket_id: str | None = None) -> str | None:
     """Why a text Kefu sends on its own may not go to ``to`` now (``opt_out``, ``dnd``), checked when it is queued
     and again when it is sent (a TD may come between); None for what the person asks for now. Logged; the ticket
     it is about gets a note saying so (its handler knows the customer was not told). :class:`NotifyError` (worth
     trying again) when the block list cannot be read."""
-    if kind in ASKED_FOR_NOW:
-        return None
-    from bot.contacts.optout import withheld
-
     try:
-        reason = withheld(repository, channel, to, customer_id)
+        reason = opted_out_of(repository, channel, to, kind, customer_id)
     except DatabaseError as exc:
         raise NotifyError(f"cannot read the recipient's opt-out: {exc}", sent_nothing=True) from exc
     if not reason:

@@ -104,12 +104,10 @@ BLOCKED = {
 def opted_out(repository: Repository, row: dict) -> str | None:
     """Why a row may not be sent again to its recipient, if they opted out of it (the worker's check,
     :func:`bot.notify.held_back`, asked first: a person's resend never gets past it)."""
-    from bot.contacts.optout import withheld
-    from bot.notify import ASKED_FOR_NOW, FOR_CUSTOMER
+    from bot.notify import FOR_CUSTOMER, opted_out_of
 
-    if row["kind"] in ASKED_FOR_NOW:
-        return None
-    reason = withheld(repository, row["channel"], row["recipient"], (row["payload"] or {}).get(FOR_CUSTOMER))
+    reason = opted_out_of(repository, row["channel"], row["recipient"], row["kind"],
+                          (row["payload"] or {}).get(FOR_CUSTOMER))
     return f"{BLOCKED.get(reason, reason)}, so it is not sent to them" if reason else None
 
 
