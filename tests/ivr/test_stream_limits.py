@@ -18,6 +18,7 @@ import pytest
 import websockets
 
 from bot.embedded_redis import free_port
+from tests.channels.test_webchat_inflight import until
 from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
 from tests.ivr.simulator import receiver
 
@@ -98,6 +99,11 @@ async def test_a_socket_that_never_starts_a_call_is_closed(media_line):
             await ws.recv()
         closed_after = time.monotonic() - opened
     assert closed_after < START_TIMEOUT_S + 1.5, closed_after
+
+    async def reason_recorded() -> bool:  # recorded as the server ends the call, just after the socket closes
+        return bool(reasons)
+
+    await until(reason_recorded, 5, "the call's end to be recorded")
     assert reasons == ["no_start"]
 
 
