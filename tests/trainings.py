@@ -70,7 +70,11 @@ class Training:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # the run's end must not wait on a training that ignores SIGTERM
+                self.process.kill()
+                self.process.wait()
 
 
 def train_holding(lock, command: list[str], model: Path) -> subprocess.Popen:
