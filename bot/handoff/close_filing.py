@@ -6,6 +6,9 @@ filed a second ticket; so did two close requests at once (a double click, a page
 close that filed it (``FILED_BY``: the claim's close mark and the disposition), and a close of that claim looks
 for it before filing; one close of a conversation runs at a time (:func:`one_at_a_time`), so a second request
 meets the first's ticket or its finished close, never an empty ledger it files into again.
+A close that takes up a ticket filed before it (已解决 resolving the customer's open ticket, 转工单跟进 adding the
+agent's note to it) notes itself on that ticket the same way (``TAKEN_UP_BY``), in the write that takes it up: found
+in review, the retry of the one filed a second, resolved ticket, of the other added the note twice.
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from bot.redis_text import as_text_or_none
 
 # In a ticket's details: the close that filed it (bot.handoff.handback.close_mark of the claim it closed).
 FILED_BY = "filed_by_close"
+# In a ticket's details: the closes that took it up, filed before them, each as {"close": mark, "disposition": ...}.
+TAKEN_UP_BY = "taken_up_by_closes"
 # How long a close may hold its conversation: longer than its filing and its queue's script take. A hold left behind
 # (its close cut off, Redis not answering as it ended) is taken over at once by the retry in the same process; one
 # in another process waits for it to expire.
@@ -65,8 +70,25 @@ async def one_at_a_time(redis, conversation_id: str):
             pass
 
 
+def by_close(details: dict | None, mark: str, disposition: str) -> bool:
+    """Whether the close ``mark`` filed the ticket with these ``details`` for ``disposition``, or took it up."""
+    details = details or {}
+    return bool(mark) and ((details.get(FILED_BY) == mark and details.get("disposition") == disposition)
+                           or _taken_up(mark, disposition) in (details.get(TAKEN_UP_BY) or []))
+
+
+def taken_up(details: dict, mark: str, disposition: str) -> dict:
+    """``details`` noting that the close ``mark`` took the ticket up for ``disposition`` (none: as they are)."""
+    return {**details, TAKEN_UP_BY: [*(details.get(TAKEN_UP_BY) or []), _taken_up(mark, disposition)]} if mark \
+        else details
+
+
+def _taken_up(mark: str, disposition: str) -> dict:
+    return {"close": mark, "disposition": disposition}
+
+
 async def filed_before(repository: Repository, conversation_id: str, mark: str, disposition: str) -> dict | None:
-    """The ticket an earlier try of this claim's close (``mark``) filed for ``disposition``, if any."""
+    """The ticket of the conversation an earlier try of this claim's close (``mark``) filed or took up for
+    ``disposition``, if any."""
     filed = await asyncio.to_thread(repository.tickets_for, None, conversation_id=conversation_id)
-    return next((t for t in filed if (t["details"] or {}).get(FILED_BY) == mark
-                 and (t["details"] or {}).get("disposition") == disposition), None)
+    return next((t for t in filed if by_close(t["details"], mark, disposition)), None)

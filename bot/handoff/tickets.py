@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Callable
 
-from bot.db.repository import Repository
-from bot.handoff.close_filing import FILED_BY
+from bot.db.repository import Repository, TicketPlan
+from bot.handoff.close_filing import FILED_BY, by_close, taken_up
 from bot.handoff.queue import HandoffRequest
 from bot.repair_faults import faults_of, repairs
 from bot.labels import ticket_summary
@@ -64,7 +64,8 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
     """The ledger entry for how the agent closed: resolved or ticket (follow-up); the agent owns it.
     (A callback is ``agent_callback_ticket``'s: a work item with the number and the promised time.)
     ``callback_phone``: where a follow-up reaches the customer when it is on nobody's account.
-    ``filed_by``: the close a ticket filed new is noted with (bot.handoff.close_filing), so its retry finds it.
+    ``filed_by``: the close a ticket filed new, or taken up, is noted with (bot.handoff.close_filing), so its retry
+    finds it: a ticket it resolved is not filed again resolved, nor its note added twice to one it followed up.
     A callback offered from the contact schedule is done then, whatever the disposition."""
     repo = repository()
     offered = ((request.context or {}).get("callback") or {}).get("contact_id")
@@ -78,9 +79,11 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
         offered_ticket = ((request.context or {}).get("callback") or {}).get("ticket_id")
         related = offered_ticket or slots.get("last_ticket_id")
         ticket = await asyncio.to_thread(repo.get_ticket, related) if related else None
-        if ticket and ticket["status"] in ("open", "assigned") and (offered_ticket or served_ones(ticket, request)):
-            await asyncio.to_thread(repo.move_ticket, related, "resolved", history_note("agent_resolved", agent=agent_id, note=note))
-            await asyncio.to_thread(told_in_conversation, repo, related, agent_id)
+        resolving = await asyncio.to_thread(repo.move_ticket_by, related, resolved_by(filed_by, agent_id, note)) \
+            if ticket and (offered_ticket or served_ones(ticket, request)) else None
+        if resolving is not None:  # resolved now, or by an earlier try of this close
+            if resolving.answer == "resolved":
+                await asyncio.to_thread(told_in_conversation, repo, related, agent_id)
             await asyncio.to_thread(repo.set_ticket_owner, related, agent_id, if_unowned=True)
             return related
         ticket_id = await asyncio.to_thread(
@@ -94,7 +97,7 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
     followed = await own_open_ticket(repo, request.conversation_id, customer_id_of(request), slots.get("fault_type"),
                                      since=session_began(request))
     if followed is not None:  # the same problem: one ticket for the customer to follow, with the agent's note
-        await asyncio.to_thread(repo.note_ticket, followed, history_note("agent_followup", agent=agent_id, note=note))
+        await asyncio.to_thread(repo.move_ticket_by, followed, followed_up_by(filed_by, disposition, agent_id, note))
         await asyncio.to_thread(repo.set_ticket_owner, followed, agent_id, if_unowned=True)
         return followed
     kind = (slots.get("fault_type") and "fault") or "handoff"
@@ -109,6 +112,31 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
         conversation_id=request.conversation_id)
     await asyncio.to_thread(repo.set_ticket_owner, ticket_id, agent_id)  # who took it on, in the ledger
     return ticket_id
+
+
+def resolved_by(close: str, agent_id: str, note: str):
+    """The plan (``Repository.move_ticket_by``) of 已解决 on an open ticket: resolved, noted as taken up by ``close``
+    in the same write; one that close took up already is left as it is. Its answer: the ticket's status after,
+    so a try cut off before the customer was noted told has it done on the retry. None: not open."""
+    def plan(status: str, details: dict) -> TicketPlan | None:
+        if by_close(details, close, "resolved"):
+            return TicketPlan(answer=status)
+        if status not in ("open", "assigned"):
+            return None
+        return TicketPlan(moves=("resolved",), details=taken_up(details, close, "resolved"), answer="resolved",
+                          note=history_note("agent_resolved", agent=agent_id, note=note))
+    return plan
+
+
+def followed_up_by(close: str, disposition: str, agent_id: str, note: str):
+    """The plan of 转工单跟进 onto an open ticket: the agent's note, noted as taken up by ``close`` in the same
+    write; nothing on a ticket that close took up already (its retry)."""
+    def plan(status: str, details: dict) -> TicketPlan | None:
+        if by_close(details, close, disposition):
+            return None
+        return TicketPlan(details=taken_up(details, close, disposition),
+                          note=history_note("agent_followup", agent=agent_id, note=note))
+    return plan
 
 
 def filed(filed_by: str) -> dict:

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from bot.db.repository import Repository
 from bot.handoff.desk import DeskError
 from bot.handoff.queue import HandoffRequest
+from bot.ticket_notes import history_entry
 from tests.handoff.test_desk_close_faults import waiting_for_a_person
 from tests.handoff.test_desk_opt_out import served
 from tests.handoff.test_desk_proof_ends import conversations, domain  # noqa: F401 - fixtures
@@ -40,9 +41,9 @@ def redis_refuses_the_close_script(queue, redis_url: str) -> None:  # noqa: F811
     queue._close = refused
 
 
-async def serving(queue, kefu_env, conversations, conversation_id: str):  # noqa: F811
+async def serving(queue, kefu_env, conversations, conversation_id: str, packet: dict = CUSTOMER):  # noqa: F811
     await waiting_for_a_person(conversations, conversation_id)
-    desk = await served(queue, kefu_env, HandoffRequest(conversation_id, "webchat", "billing", 1, "1", CUSTOMER))
+    desk = await served(queue, kefu_env, HandoffRequest(conversation_id, "webchat", "billing", 1, "1", packet))
     desk.conversations = conversations
     return desk
 
@@ -71,6 +72,76 @@ async def test_a_close_cut_off_before_its_script_files_once_when_retried(queue, 
     said = bot_said(await conversations.agent.tracker_store.retrieve(conversation_id))
     if disposition != "resolved":
         assert sum(answer["ticket_id"] in text for text in said) == 1, said
+    assert len(events.data("handoff_closed")) == 1
+
+
+def open_ticket(kefu_env, conversation_id: str, where: str) -> str:
+    """The customer's open ticket the close takes up: a complaint filed in this chat (``here``), or a broadband repair
+    reported on WeChat, on their account (``elsewhere``)."""
+    here = where == "here"
+    return Repository(kefu_env.database_url).create_ticket(
+        kind="complaint" if here else "fault", customer_id=1, summary="宽带时断时续",
+        details={} if here else {"fault_type": "fault_broadband"}, channel="webchat" if here else "wechat",
+        conversation_id=conversation_id if here else "o_zhangwei_wx1")
+
+
+def agents_notes(kefu_env, ticket_id: str, kind: str) -> list[dict]:
+    return [e for e in (history_entry(h["note"]) for h in Repository(kefu_env.database_url).ticket_history(ticket_id))
+            if e and e["kind"] == kind]
+
+
+def customers_tickets(kefu_env, conversation_id: str) -> set[str]:
+    repository = Repository(kefu_env.database_url)
+    return {t["ticket_id"] for t in repository.tickets_for(1) + repository.tickets_for(None,
+                                                                                     conversation_id=conversation_id)}
+
+
+@pytest.mark.parametrize("where", ["here", "elsewhere"])
+async def test_a_resolved_close_of_an_open_ticket_cut_off_resolves_it_once_when_retried(
+        queue, kefu_env, redis_url, events, conversations, where):  # noqa: F811
+    """已解决 on a conversation about the customer's open ticket resolves that ticket. Found in review: cut off after
+    it did (the queue's script refused), the retry found the ticket resolved, and filed a second, new resolved
+    ticket: the ledger showed the problem resolved twice, under two numbers."""
+    conversation_id = f"close-once-resolves-{where}"
+    ticket_id = open_ticket(kefu_env, conversation_id, where)
+    before = customers_tickets(kefu_env, conversation_id)
+    desk = await serving(queue, kefu_env, conversations, conversation_id,
+                         {**CUSTOMER, "slots": {"last_ticket_id": ticket_id, "fault_type": "fault_broadband"}})
+    redis_refuses_the_close_script(queue, redis_url)
+    with pytest.raises(aioredis.RedisError):
+        await desk.close("wang", conversation_id, "resolved", note="已重启光猫，恢复正常")
+    assert Repository(kefu_env.database_url).get_ticket(ticket_id)["status"] != "open", "the first try resolved it"
+
+    answer = await desk.close("wang", conversation_id, "resolved", note="已重启光猫，恢复正常")
+    assert answer["ticket_id"] == ticket_id
+    assert customers_tickets(kefu_env, conversation_id) == before, "no ticket filed"
+    assert len(agents_notes(kefu_env, ticket_id, "agent_resolved")) == 1, "resolved once"
+    assert await queue.serving("wang") == []
+    assert len(events.data("handoff_closed")) == 1
+
+
+@pytest.mark.parametrize("where", ["here", "elsewhere"])
+async def test_a_follow_up_onto_an_open_ticket_cut_off_notes_it_once_when_retried(
+        queue, kefu_env, redis_url, events, conversations, where):  # noqa: F811
+    """转工单跟进 on a conversation about the customer's open ticket adds the agent's note to it. Found in review: cut
+    off after it did, the retry added the note a second time."""
+    conversation_id = f"close-once-follows-{where}"
+    ticket_id = open_ticket(kefu_env, conversation_id, where)
+    before = customers_tickets(kefu_env, conversation_id)
+    desk = await serving(queue, kefu_env, conversations, conversation_id,
+                         {**CUSTOMER, "slots": {"fault_type": "fault_broadband"}})
+    redis_refuses_the_close_script(queue, redis_url)
+    with pytest.raises(aioredis.RedisError):
+        await desk.close("wang", conversation_id, "ticket", note="已约明天上午师傅上门")
+    assert len(agents_notes(kefu_env, ticket_id, "agent_followup")) == 1, "the first try noted it"
+
+    answer = await desk.close("wang", conversation_id, "ticket", note="已约明天上午师傅上门")
+    assert answer["ticket_id"] == ticket_id
+    assert customers_tickets(kefu_env, conversation_id) == before, "no ticket filed"
+    assert len(agents_notes(kefu_env, ticket_id, "agent_followup")) == 1, "the agent's note, once"
+    said = bot_said(await conversations.agent.tracker_store.retrieve(conversation_id))
+    assert sum(ticket_id in text for text in said) == 1, said
+    assert await queue.serving("wang") == []
     assert len(events.data("handoff_closed")) == 1
 
 
