@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
+from sanic import Sanic
 
 from bot.db.repository import Repository
-from bot.handoff.desk import DeskError
+from bot.handoff.accounts import AccountStore
+from bot.handoff.desk import Desk, DeskError
 from bot.handoff.queue import HandoffRequest
+from bot.handoff.sessions import COOKIE
 from bot.ticket_notes import history_entry
 from tests.handoff.test_desk_close_faults import waiting_for_a_person
 from tests.handoff.test_desk_opt_out import served
 from tests.handoff.test_desk_proof_ends import conversations, domain  # noqa: F401 - fixtures
 from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its own: its ACL changes for a moment
+from tests.sanic_served import served_desk
+
+Sanic.test_mode = True  # more than one app in the process
 
 CUSTOMER = {"customer": {"id": 1, "phone": "13800000001"}}
 
@@ -195,3 +202,49 @@ async def test_a_page_naming_no_claim_closes_the_current_one(queue, kefu_env, ev
     await desk.close("wang", conversation_id, "resolved")
     assert await queue.serving("wang") == []
     assert (await desk.close("wang", conversation_id, "resolved"))["closed_before"] is True
+
+
+async def test_the_desks_close_route_closes_the_claim_its_page_names(queue, clock, kefu_env, events,
+                                                                    conversations):  # noqa: F811
+    """The page sends the ``claimed_at`` of its view with 结束服务 (agent.js), through JSON both ways. A close of an
+    earlier claim (a page that got no answer, another tab) arriving after the agent took the customer again is
+    refused (409 ``error_not_serving``) and the new claim goes on; the close naming the claim on screen closes it."""
+    conversation_id = "close-once-http"
+    desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    desk.accounts.add("wang", "wang-pass-1", ["billing"], display_name="王芳")
+    token, _ = await desk.login("wang", "wang-pass-1")
+    close_url = f"/agent/api/conversations/{conversation_id}/close"
+
+    async def claimed(session, url: str) -> float:
+        """The customer asks for a person, 王芳 presses 接入下一位: the claim her page shows."""
+        await waiting_for_a_person(conversations, conversation_id)
+        await queue.enqueue(HandoffRequest(conversation_id, "webchat", "billing", 1, "1", CUSTOMER))
+        clock.advance(42.123456)  # a claim is stamped to the microsecond
+        async with session.post(f"{url}/agent/api/claim", json={}) as answer:
+            assert answer.status == 200
+            shown = (await answer.json())["conversation"]
+        assert shown["conversation_id"] == conversation_id
+        return shown["claimed_at"]
+
+    async with served_desk(desk, "desk_close_claimed_at") as url, \
+            aiohttp.ClientSession(cookies={COOKIE: token}, headers={"X-Kefu-Desk": "1"}) as session:
+        first = await claimed(session, url)
+        async with session.post(url + close_url, json={"disposition": "resolved", "claimed_at": first}) as answer:
+            assert answer.status == 200 and "closed_before" not in await answer.json()
+        assert await queue.serving("wang") == []
+
+        second = await claimed(session, url)
+        assert second != first
+        async with session.post(url + close_url, json={"disposition": "resolved", "claimed_at": first}) as answer:
+            assert (answer.status, await answer.json()) == (409, {"error": "error_not_serving"})
+        assert await queue.serving("wang") == [conversation_id], "the new claim goes on"
+        assert len(events.data("handoff_closed")) == 1, "only the first claim's close"
+
+        async with session.post(url + close_url, json={"disposition": "resolved", "claimed_at": second}) as answer:
+            assert answer.status == 200 and "closed_before" not in await answer.json()
+        assert await queue.serving("wang") == []
+        async with session.post(url + close_url, json={"disposition": "resolved", "claimed_at": first}) as answer:
+            assert answer.status == 404, "a retry of the first is not answered as the second claim's close"
+        async with session.post(url + close_url, json={"disposition": "resolved", "claimed_at": second}) as answer:
+            assert answer.status == 200 and (await answer.json())["closed_before"] is True, "its retry, as that close"
+    assert len(events.data("handoff_closed")) == 2
