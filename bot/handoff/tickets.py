@@ -116,8 +116,8 @@ async def disposition_ticket(request: HandoffRequest, disposition: str, note: st
 
 def resolved_by(close: str, agent_id: str, note: str):
     """The plan (``Repository.move_ticket_by``) of 已解决 on an open ticket: resolved, noted as taken up by ``close``
-    in the same write; one that close took up already is left as it is. Its answer: the ticket's status after,
-    so a try cut off before the customer was noted told has it done on the retry. None: not open."""
+    in the same write; one that close took up already is left as it is. Its answer: the ticket's status after (the
+    customer is noted told next while it is ``resolved``). None: not open, nor taken up by that close."""
     def plan(status: str, details: dict) -> TicketPlan | None:
         if by_close(details, close, "resolved"):
             return TicketPlan(answer=status)
