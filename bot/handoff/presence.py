@@ -13,6 +13,9 @@ expiry (nothing to clean up, any worker can read them):
   leaves it at once; one silent for ``PAGE_SILENT_S`` (its worker was killed, so no disconnect ran)
   no longer counts.
 
+The two sight keys only ever move forward (:data:`_LATEST_SIGHT`): a worker may write a page's close late,
+once Redis answers again, after newer sights of the conversation's other pages.
+
 A customer is **gone** while no page of theirs is open and they were seen at all: the page was closed or
 lost its connection and has not come back. Gone customers keep their place in the queue during the
 grace period but are not handed to an agent (``bot.handoff.queue``'s claim script reads these keys
@@ -105,23 +108,40 @@ async def mark_customer_seen(client: redis.Redis, conversation_id: str, now: flo
     await client.set(customer_seen_key(conversation_id), repr(now), ex=PRESENCE_TTL_S)
 
 
+# KEYS: sight keys (``customer_seen_key``, ``customer_alive_key``); ARGV: the time, the expiry (s). Each key takes
+# the time only if it is newer than the one it holds: a write made late (a close a worker owed through a Redis
+# outage, ``bot.channels.webchat_presence``) or overtaken by another worker's never moves a sight back.
+_LATEST_SIGHT = """
+for _, key in ipairs(KEYS) do
+  local held = tonumber(redis.call('GET', key))
+  if not held or held < tonumber(ARGV[1]) then
+    redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
+  else
+    redis.call('EXPIRE', key, ARGV[2])
+  end
+end
+"""
+
+
 async def page_alive(client: redis.Redis, conversation_id: str, page: str, now: float) -> int:
-    """A page of the conversation is open and showed a sign of life. Returns how many pages of it are
+    """A page of the conversation is open and showed a sign of life (the customer's last sight and life, unless
+    newer ones are written already). Returns how many pages of it are
     open, this one included (a silent one too, until its disconnect or the key's expiry: never fewer)."""
     async with client.pipeline(transaction=True) as pipe:
         pipe.zadd(customer_pages_key(conversation_id), {page: now})
         pipe.expire(customer_pages_key(conversation_id), PRESENCE_TTL_S)
-        pipe.set(customer_alive_key(conversation_id), repr(now), ex=PRESENCE_TTL_S)
-        pipe.set(customer_seen_key(conversation_id), repr(now), ex=PRESENCE_TTL_S)
+        pipe.eval(_LATEST_SIGHT, 2, customer_alive_key(conversation_id), customer_seen_key(conversation_id),
+                  repr(now), PRESENCE_TTL_S)
         pipe.zcard(customer_pages_key(conversation_id))
         return (await pipe.execute())[-1]
 
 
 async def page_closed(client: redis.Redis, conversation_id: str, page: str, now: float) -> None:
-    """A page of the conversation disconnected (closed, reloaded, or its connection was lost)."""
+    """A page of the conversation disconnected (closed, reloaded, or its connection was lost) at ``now``: the
+    customer's last sight unless another page of theirs was seen since."""
     async with client.pipeline(transaction=True) as pipe:
         pipe.zrem(customer_pages_key(conversation_id), page)
-        pipe.set(customer_seen_key(conversation_id), repr(now), ex=PRESENCE_TTL_S)
+        pipe.eval(_LATEST_SIGHT, 1, customer_seen_key(conversation_id), repr(now), PRESENCE_TTL_S)
         await pipe.execute()
 
 

@@ -66,3 +66,23 @@ async def test_a_long_outage_s_owed_closes_are_bounded_and_what_is_written_after
         assert absence is not None, f"{conversation_id}: gone"
         assert absence.seen_at >= before + i, "a customer's last sight never goes back"
     assert await customer_last_seen(client, "returning") >= now - 5
+
+
+async def test_a_close_written_late_does_not_move_a_customer_s_last_sight_back(redis_url, redis):  # noqa: F811
+    """Found in review: a page's close owed during an outage was written, once Redis answered, at the time it
+    closed, over what the conversation's other pages wrote since: the customer's last sight went back, and
+    the waiting room counted their grace period from then (passed over sooner than their newest page allowed)."""
+    channel = channel_with(redis_url)
+    owed, now = channel.owed, time.time()
+    await channel.write_presence("two-tabs", "old-tab", False, now - 120)  # open before the outage
+    owed.owe(("two-tabs", "old-tab"), True, now - 60, owed.ticket())  # it closed while Redis failed
+    await channel.write_presence("two-tabs", "new-tab", False, now - 30)  # Redis back: the customer's new tab
+    left_at = now - 10
+    await channel.write_presence("two-tabs", "new-tab", True, left_at)  # which they closed too
+
+    await owed.pay(channel.write_presence, lambda _conversation_id, _sid: False)  # the worker heals
+    assert len(owed) == 0
+    absence = await customer_gone(channel.redis(), chat("two-tabs"), time.time())
+    assert absence is not None, "no page of theirs is open"
+    assert absence.seen_at == left_at, "the customer was last seen when their newest page closed"
+    assert absence.alive_at == now - 30, "and last alive in it"
