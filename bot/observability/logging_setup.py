@@ -8,6 +8,8 @@ personal numbers masked. JSON in production (``KEFU_LOG_FORMAT=json``), readable
 """
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import logging
 import re
 import sys
@@ -139,6 +141,7 @@ def configure_logging(log_format: str = "console", level: int | str = logging.IN
                 old.close()  # an earlier cli.log of this process
     root.addHandler(handler)
     root.setLevel(level)
+    _sanic_brings_no_handlers()
     structlog.configure(
         processors=[drop_payload_interpolation, *_shared_processors(),
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -146,6 +149,46 @@ def configure_logging(log_format: str = "console", level: int | str = logging.IN
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+def _sanic_brings_no_handlers() -> None:
+    """Sanic configures its loggers from ``LOGGING_CONFIG_DEFAULTS`` each time an app is created (Rasa's server,
+    a test's): console handlers of its own and level INFO, so an app built after this set-up printed its lines
+    raw beside ours, unmasked and below the level configured. Emptied in place (Sanic reads that very dict), an
+    app built later leaves its loggers to propagate to ours; one built before is seen to by
+    :func:`route_library_loggers`. Not imported for it (a one-shot command would wait for Sanic): emptied as
+    soon as it is."""
+    if "sanic.log" in sys.modules:
+        _empty_sanic_defaults(sys.modules["sanic.log"])
+    elif not any(isinstance(finder, _SanicLogImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _SanicLogImport())
+
+
+def _empty_sanic_defaults(sanic_log: Any) -> None:
+    for library in sanic_log.LOGGING_CONFIG_DEFAULTS.get("loggers", {}).values():
+        library.pop("level", None)
+        library["handlers"] = []
+        library["propagate"] = True
+
+
+class _SanicLogImport(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: has ``sanic.log``'s defaults emptied once the module is executed."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "sanic.log":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        execute = spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            execute(module)
+            _empty_sanic_defaults(module)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
 
 
 LIBRARY_LOGGERS = ("sanic.root", "sanic.error", "sanic.access", "sanic.server", "socketio", "engineio", "jieba")

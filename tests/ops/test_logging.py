@@ -161,3 +161,35 @@ def test_a_pseudonym_made_of_digits_is_not_masked_as_a_phone_number(masked_recor
         bind_conversation(f"ivr:{call}", "ivr")
         logging.getLogger("bot.ivr.engine").info("ivr.call.ended call=%s reason=hangup", call)
     assert pseudonym(call) in stream.getvalue() and pseudonym(f"ivr:{call}") in stream.getvalue()
+
+
+# A process that sets up Kefu's logging, then builds a Sanic app (Rasa's server, a test's) and logs as Sanic
+# does when it starts; argv: the log level.
+SANIC_AFTER_SET_UP = ("import sys\n"
+                      "from bot.observability.logging_setup import configure_logging\n"
+                      "configure_logging('json', sys.argv[1])\n"
+                      "from sanic import Sanic\n"
+                      "from sanic.log import error_logger, logger\n"
+                      "Sanic('kefu_built_after_set_up')\n"
+                      "logger.info(\"Goin' Fast @ http://127.0.0.1:5005\")\n"
+                      "error_logger.warning('Experienced exception while trying to serve 13812345678')\n")
+
+
+@pytest.mark.parametrize("level", ["INFO", "WARNING"])
+def test_a_sanic_app_built_after_the_set_up_logs_through_it(level):
+    """Found in review: Sanic gives its loggers console handlers of its own each time an app is created, so an
+    app built after Kefu's set-up printed its lines raw on stdout too (unmasked, not JSON), below the level
+    configured as well. Each line now comes once, through Kefu's handler, at its level."""
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    ran = subprocess.run([sys.executable, "-c", SANIC_AFTER_SET_UP, level], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "", "Sanic printed lines of its own"
+    lines = [json.loads(line) for line in ran.stderr.splitlines()]  # each one Kefu's (JSON)
+    assert "13812345678" not in ran.stderr, "a number in Sanic's line is masked"
+    assert [(line["logger"], line["level"]) for line in lines] == \
+        [("sanic.root", "info")] * (level == "INFO") + [("sanic.error", "warning")]
