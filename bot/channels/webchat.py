@@ -681,7 +681,7 @@ class WebChatInput(SocketIOInput):
                 self._sweeper = asyncio.ensure_future(self.inflight.sweep_forever(run_taken_over,
                                                                                   self.tell_set_aside))
             if self._vouching is None or self._vouching.done():  # this worker's sockets go on counting
-                self._vouching = asyncio.ensure_future(self.addresses.renew_forever(connected))
+                self._vouching = asyncio.ensure_future(self.addresses.renew_forever(connected, self.close_later))
             if self._healing is None or self._healing.done():  # a page counted while Redis failed counts after
                 self._healing = asyncio.ensure_future(self.owed.pay_forever(self.write_presence, showing))
 

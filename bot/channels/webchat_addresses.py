@@ -47,7 +47,9 @@ instead of each customer waiting out the timeout at connect and again at a new s
 unchecked (a check that failed, or was skipped) is counted at the worker's first renewal that Redis answers,
 over the limit if need be (nobody is closed for it; the address's next connections wait until it is under):
 else every page let in during an outage went uncounted for as long as it stayed open, and an address could
-open its whole limit again on top of them. A page's key is not written for it (its next connection does).
+open its whole limit again on top of them. It is counted as it would have been on time, its page's key
+written and the page's previous socket closed, unless the page has connected again since (its key names a
+socket let in after it): that one is the page's now.
 """
 from __future__ import annotations
 
@@ -79,25 +81,35 @@ TOO_MANY_SESSIONS = "too_many_sessions"
 PAGE_ID = re.compile(r"[0-9a-f]{16,64}")  # the chat page's: random hex, one per page load
 
 # KEYS[1]: the client's sockets; KEYS[2], if given: the connecting page's key, holding the socket the page
-# had open last and the sockets key it counted in ("<sid> <key>"; a page's address may have changed since:
-# Wi-Fi to 4G). ARGV: now (ms), the oldest score still stale (ms), the limit, the socket, the expiry (ms).
-# Returns {1: let in (counted) | 0: the client has its limit of sockets open, the page's previous socket or
-# ""}; a previous socket that counted, at this address or its old one, no longer does (the old address's key
-# is read from the page's, not given in KEYS: Kefu's Redis is one server, not a cluster).
+# had open last, the sockets key it counted in and when it was let in ("<sid> <key> <ms>"; a page's address
+# may have changed since: Wi-Fi to 4G; a key written before the time was kept reads as let in at 0). ARGV:
+# now (ms), the oldest score still stale (ms), the limit (-1: none, a socket let in unchecked counted late),
+# the socket, the expiry (ms), when the socket was let in (ms). Returns {1: let in (counted) | 0: the client
+# has its limit of sockets open, the page's previous socket or ""}; a previous socket that counted, at this
+# address or its old one, no longer does (the old address's key is read from the page's, not given in KEYS:
+# Kefu's Redis is one server, not a cluster). A socket counted late whose page was let in again since (its
+# key names a socket let in after it) is only counted: the page's key and its newer socket stay.
 _ADMIT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 local kept = KEYS[2] and redis.call('GET', KEYS[2])
-local previous, counted_in = false, KEYS[1]
-if kept then previous, counted_in = string.match(kept, '^(%S+) (%S+)$') end
+local previous, counted_in, since = false, KEYS[1], nil
+if kept then previous, counted_in, since = string.match(kept, '^(%S+) (%S+) ?(%d*)$') end
+if previous and tonumber(ARGV[3]) < 0 and (tonumber(since) or 0) > tonumber(ARGV[6]) then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  return {1, ''}
+end
 if previous == ARGV[4] then previous = false end
 local replaced = previous and counted_in == KEYS[1] and redis.call('ZSCORE', KEYS[1], previous) and 1 or 0
-if redis.call('ZCARD', KEYS[1]) - replaced >= tonumber(ARGV[3]) then return {0, ''} end
+local limit = tonumber(ARGV[3])
+if limit >= 0 and redis.call('ZCARD', KEYS[1]) - replaced >= limit then return {0, ''} end
 if previous then redis.call('ZREM', counted_in, previous) end
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-if KEYS[2] then redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. KEYS[1], 'PX', ARGV[5]) end
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. KEYS[1] .. ' ' .. ARGV[6], 'PX', ARGV[5]) end
 return {1, previous or ''}
 """
+LATE = -1  # _ADMIT's limit for a socket let in unchecked: counted over the limit if need be
 
 
 def client_of(request: Optional[Request]) -> str:
@@ -153,7 +165,8 @@ class AddressLimits:
         self._vouched: dict[str, str] = {}  # this worker's open sockets: socket id -> its client's key
         self._pages: dict[str, str] = {}  # those of them a page said it was: socket id -> the page's key
         self._unreleased: dict[str, str] = {}  # closed while Redis failed: given back at the next renewal
-        self._uncounted: dict[str, str] = {}  # let in unchecked: counted at the next renewal Redis answers
+        self._uncounted: dict[str, tuple[str, int]] = {}  # let in unchecked (its client's key, when: ms): counted
+        # at the next renewal Redis answers
         self._logged: dict[tuple[str, str], float] = {}
 
     async def admit(self, sid: str, client: str, *, page: Optional[str] = None, request: Optional[Request] = None,
@@ -171,28 +184,32 @@ class AddressLimits:
         # or never (the page gone meanwhile) is counted all the same once Redis gets to it, and was then
         # nobody's to give back, counting until STALE_S.
         self._vouched[sid] = key
-        if self.unreachable():
-            self._uncounted[sid] = key
-            return True
         if page:
             self._pages[sid] = keys[1]
+        if self.unreachable():
+            self._uncounted[sid] = (key, now_ms)
+            return True
         try:
             admitted, previous = await redis.eval(_ADMIT, len(keys), *keys, now_ms, now_ms - stale_ms,
-                                                  self.connections, sid, stale_ms)
+                                                  self.connections, sid, stale_ms, now_ms)
         except RedisError as error:
-            self._uncounted[sid] = key
+            self._uncounted[sid] = (key, now_ms)
             self._failed(error, "connection")
             return True
         if int(admitted):
-            previous = previous.decode() if isinstance(previous, bytes) else previous
-            if previous and replaced is not None:
-                logger.info("webchat.address.replaced sid=%s previous=%s", sid, previous)
-                replaced(previous)
+            self._replace(sid, previous, replaced)
             return True
         self._vouched.pop(sid, None)
         self._pages.pop(sid, None)
         self._refused(TOO_MANY_CONNECTIONS, client, self.connections, request)
         return False
+
+    def _replace(self, sid: str, previous: Any, replaced: Optional[Callable[[str], Any]]) -> None:
+        """``sid`` took the place of its page's ``previous`` socket (none: b"" or ""): that one is closed."""
+        previous = previous.decode() if isinstance(previous, bytes) else previous
+        if previous and replaced is not None:
+            logger.info("%s.address.replaced sid=%s previous=%s", self.name, sid, previous)
+            replaced(previous)
 
     async def release(self, sid: str) -> None:
         """The socket ``sid`` closed: its client may open another (nothing for one never counted)."""
@@ -226,10 +243,10 @@ class AddressLimits:
             self._refused(TOO_MANY_SESSIONS, client, self.sessions_per_minute, request)
         return taken is not None
 
-    async def renew(self, connected: Callable[[str], bool]) -> None:
-        """Vouch for this worker's sockets that are still ``connected``, and count those let in unchecked; give
-        back the others (one that closed while it was being let in, before it was counted, ran its disconnect
-        too early)."""
+    async def renew(self, connected: Callable[[str], bool], replaced: Optional[Callable[[str], Any]] = None) -> None:
+        """Vouch for this worker's sockets that are still ``connected``, and count those let in unchecked (as
+        :meth:`admit` would have, their page's previous socket given to ``replaced``); give back the others (one
+        that closed while it was being let in, before it was counted, ran its disconnect too early)."""
         gone = [sid for sid in self._vouched if not connected(sid)]
         for sid in gone:
             await self.release(sid)
@@ -243,15 +260,23 @@ class AddressLimits:
             return
         now_ms, stale_ms = round(self.clock() * 1000), round(self.stale_s * 1000)
         uncounted = dict(self._uncounted)
+        late: list[tuple[str, int]] = []  # pages let in unchecked, counted by _ADMIT: where its answer is
         async with redis.pipeline(transaction=False) as pipe:
             for sid, key in self._vouched.items():
+                if sid in uncounted and sid in self._pages:
+                    late.append((sid, len(pipe)))
+                    pipe.eval(_ADMIT, 2, key, self._pages[sid], now_ms, now_ms - stale_ms, LATE, sid, stale_ms,
+                              uncounted[sid][1])
+                    continue
                 # One counted already is only renewed: one closed meanwhile is not counted again.
                 pipe.zadd(key, {sid: now_ms}, xx=sid not in uncounted)
                 pipe.pexpire(key, stale_ms)
                 if sid in self._pages:  # a page back after STALE_S still takes its old socket's place
                     pipe.pexpire(self._pages[sid], stale_ms)
-            await pipe.execute()
-        for sid, key in uncounted.items():
+            answers = await pipe.execute()
+        for sid, answer in late:
+            self._replace(sid, answers[answer][1], replaced)
+        for sid, (key, _let_in_ms) in uncounted.items():
             self._uncounted.pop(sid, None)
             if sid not in self._vouched:  # closed while it was being counted: its release may have come first
                 await redis.zrem(key, sid)
@@ -264,11 +289,12 @@ class AddressLimits:
         """How many of this worker's sockets count now (or will once Redis answers)."""
         return len(self._vouched)
 
-    async def renew_forever(self, connected: Callable[[str], bool]) -> None:
+    async def renew_forever(self, connected: Callable[[str], bool],
+                            replaced: Optional[Callable[[str], Any]] = None) -> None:
         while True:
             await asyncio.sleep(self.renew_s)
             try:
-                await self.renew(connected)
+                await self.renew(connected, replaced)
             except RedisError as error:  # tried again next time; STALE_S allows a few misses
                 logger.warning("%s.address.not_renewed error=%s", self.name, type(error).__name__)
 

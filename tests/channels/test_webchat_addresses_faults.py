@@ -11,13 +11,15 @@ Served in process with the page's real Socket.IO client, on a Redis server of th
 """
 from __future__ import annotations
 
+import asyncio
 import time
 
+import pytest
 import redis.asyncio as aioredis
 
 from bot import settings as settings_module
 from bot.channels.webchat_addresses import UNREACHABLE_S, AddressLimits
-from tests.channels.test_webchat_addresses import channel_with, counted, open_count, pages
+from tests.channels.test_webchat_addresses import PHONE, channel_with, counted, open_count, pages
 from tests.channels.test_webchat_inflight import Assistant, secrets_in_environment, served, until  # noqa: F401
 from tests.handoff.conftest import Clock, redis  # noqa: F401  the same real Redis fixture
 from tests.paused_redis import redis_url  # noqa: F401,F811 - a server of its own: CLIENT PAUSE stops it all
@@ -96,3 +98,53 @@ async def test_pages_let_in_while_redis_was_down_count_against_the_address_once_
             await p.close()
         await until(lambda: counted(redis, 1), 10, "their counts to be given back as they close")
         assert await page().open(url) is None
+
+
+@pytest.mark.parametrize("checked", [True, False], ids=["its-check-met-the-hang", "its-check-skipped"])
+async def test_a_page_let_in_while_redis_was_down_takes_its_old_connection_s_place_when_it_is_back(
+        redis_url, redis, monkeypatch, checked):  # noqa: F811
+    """Found in review: a page let in unchecked during an outage was counted late without its page key, so
+    once back from a lost network (its old socket still open on the server, as a lost one is) it did not
+    take its old socket's place: it counted twice, and at its address's limit it was refused for its own old
+    socket. Now it is counted late exactly as on time."""
+    channel, clock = limited_to_two(redis_url, monkeypatch, renew_s=0.2)
+    async with served(channel, Assistant()) as url, pages() as page:
+        await pause(redis_url, 3000)
+        lost, other = page(), page()  # the first check meets the hang, the next is skipped
+        during = [(lost, PHONE), (other, None)] if checked else [(other, None), (lost, PHONE)]
+        assert [await p.open(url, auth=auth, wait_timeout=3 * TIMEOUT_S) for p, auth in during] == [None, None]
+
+        await redis.ping()  # the outage is over
+        clock.now += UNREACHABLE_S
+        await until(lambda: counted(redis, 2), 10, "the pages let in during the outage to count")
+        back = page()
+        assert await back.open(url, auth=PHONE) is None, "the page back is let in, its address at its limit"
+        await asyncio.wait_for(lost.gone.wait(), 10)  # the server closed the page's old socket
+        assert await back.new_session(), "the page chats on"
+        assert await open_count(redis) == 2
+        assert await page().open(url) == "too_many_connections", "the address's limit holds"
+
+
+async def test_a_page_counted_late_leaves_its_newer_connection_be(redis_url, redis, monkeypatch):  # noqa: F811
+    """A page let in unchecked, then back on time through another socket before the worker counted the first
+    late (a lost network, the old socket still open on the server): counting the first must not close the
+    page's live socket, nor make it the page's again. Each connection's place is taken as it would have been
+    on time: the page's socket from before the outage closed by its newest, the newest by the next."""
+    channel, clock = limited_to_two(redis_url, monkeypatch, renew_s=3600)
+    addresses, closed, page_id, client = channel.addresses, [], PHONE["page"], "203.0.113.7"
+
+    async def let_in(sid: str) -> bool:
+        clock.now += 1
+        return await addresses.admit(sid, client, page=page_id, replaced=closed.append)
+
+    assert await let_in("before-the-outage")
+    await pause(redis_url, 3000)
+    assert await let_in("during-it"), "let in unchecked"
+    await redis.ping()  # the outage is over
+    clock.now += UNREACHABLE_S
+    assert await let_in("back-after-it") and closed == ["before-the-outage"]
+
+    await addresses.renew(lambda _sid: True, closed.append)  # the worker counts the page let in unchecked
+    assert closed == ["before-the-outage"], "the page's newest socket stays open"
+    assert await open_count(redis) == 2, "the socket let in unchecked counts (until it closes)"
+    assert await let_in("next") and closed == ["before-the-outage", "back-after-it"]
