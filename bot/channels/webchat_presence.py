@@ -6,7 +6,8 @@ an outage) stayed uncounted once Redis was back, until its next sign of life: th
 conversation's other tab counted as its only one, so what the customer typed there was not copied to it,
 and the waiting room took a customer whose only page it was for gone. A close that failed left the page
 counted. The worker keeps each page's latest unwritten state and writes it every ``HEAL_S`` until Redis
-takes it; a write made since (the page's next sign of life, its close) settles it.
+takes it; a write made since (the page's next sign of life, its close) settles it. A close written late never
+moves the conversation's last sight back over a newer one of its other pages (``bot.handoff.presence``).
 
 Bounded (``MAX_OWED`` per worker): an open is owed at most once per socket the worker holds (its close
 replaces it), but a long outage owes a close for every socket that went. Beyond the bound, closes more than

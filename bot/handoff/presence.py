@@ -125,8 +125,8 @@ end
 
 async def page_alive(client: redis.Redis, conversation_id: str, page: str, now: float) -> int:
     """A page of the conversation is open and showed a sign of life (the customer's last sight and life, unless
-    newer ones are written already). Returns how many pages of it are
-    open, this one included (a silent one too, until its disconnect or the key's expiry: never fewer)."""
+    newer ones are written already). Returns how many pages of it are open, this one included (a silent one
+    too, until its disconnect or the key's expiry: never fewer)."""
     async with client.pipeline(transaction=True) as pipe:
         pipe.zadd(customer_pages_key(conversation_id), {page: now})
         pipe.expire(customer_pages_key(conversation_id), PRESENCE_TTL_S)

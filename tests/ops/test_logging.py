@@ -175,18 +175,20 @@ SANIC_AFTER_SET_UP = ("import sys\n"
                       "error_logger.warning('Experienced exception while trying to serve 13812345678')\n")
 
 
-@pytest.mark.parametrize("level", ["INFO", "WARNING"])
-def test_a_sanic_app_built_after_the_set_up_logs_through_it(level):
+@pytest.mark.parametrize("level, sanic_imported_first", [("INFO", False), ("WARNING", False), ("INFO", True)])
+def test_a_sanic_app_built_after_the_set_up_logs_through_it(level, sanic_imported_first):
     """Found in review: Sanic gives its loggers console handlers of its own each time an app is created, so an
     app built after Kefu's set-up printed its lines raw on stdout too (unmasked, not JSON), below the level
-    configured as well. Each line now comes once, through Kefu's handler, at its level."""
+    configured as well. Each line now comes once, through Kefu's handler, at its level, whether Sanic was
+    imported before the set-up or after."""
     import subprocess
     import sys
 
     from tests.conftest import PROJECT_ROOT
 
-    ran = subprocess.run([sys.executable, "-c", SANIC_AFTER_SET_UP, level], cwd=PROJECT_ROOT, capture_output=True,
-                         text=True, timeout=120)
+    code = "import sanic\n" * sanic_imported_first + SANIC_AFTER_SET_UP
+    ran = subprocess.run([sys.executable, "-c", code, level], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                         timeout=120)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout == "", "Sanic printed lines of its own"
     lines = [json.loads(line) for line in ran.stderr.splitlines()]  # each one Kefu's (JSON)
