@@ -45,11 +45,11 @@ check only with ``KEFU_REDIS_TIMEOUT_SECONDS``' timeout: once one check has met 
 connection), the worker lets every page through unchecked for ``UNREACHABLE_S`` without asking Redis,
 instead of each customer waiting out the timeout at connect and again at a new session. A socket let in
 unchecked (a check that failed, or was skipped) is counted at the worker's first renewal that Redis answers,
-over the limit if need be (nobody is closed for it; the address's next connections wait until it is under):
-else every page let in during an outage went uncounted for as long as it stayed open, and an address could
-open its whole limit again on top of them. It is counted as it would have been on time, its page's key
-written and the page's previous socket closed, unless the page has connected again since (its key names a
-socket let in after it): that one is the page's now.
+over the limit if need be (nobody is closed to make room for it; the address's next connections wait until
+it is under): else every page let in during an outage went uncounted for as long as it stayed open, and an
+address could open its whole limit again on top of them. Otherwise it is counted as it would have been on
+time, its page's key written and the page's previous socket closed, unless the page has connected again
+since (its key names a socket let in after it): that one is the page's now.
 """
 from __future__ import annotations
 
