@@ -16,7 +16,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import catalogue, labels, latest_entity, latest_text, record, repository, says_any
+from actions.backend import catalogue, labels, latest_entity, latest_text, record, repository
 from actions.chain import apply_slots, continue_with
 from actions.clarify import SECOND_AT_LEAST
 from actions.csat import ask_csat
@@ -25,6 +25,7 @@ from actions.identity import leave_the_message, message_being_left, verified_cus
 from actions.repairs import CHASED, chase_if_known
 from bot.db.repository import DatabaseError
 from bot.handoff.rules import load_rules
+from bot.labels import first_named
 from bot.media import media_ready
 from bot.outcomes.events import customer_key
 from bot.outcomes.selfhelp_tried import failed_before as failed_selfhelp
@@ -112,10 +113,23 @@ def current_fault_type(tracker: Tracker) -> str | None:
 
 
 def names_fault(tracker: Tracker, fault_type: str) -> bool:
-    """Whether the latest message names ``fault_type``'s device or service (any word of its list; a fault
-    without a list counts as named)."""
-    words = (labels().get("fault_named_by") or {}).get(fault_type)
-    return words is None or says_any(tracker, words)
+    """Whether the latest message names ``fault_type``'s device or service (any word of its list, as
+    ``fault_named_at`` reads it; a fault without a list counts as named)."""
+    words = labels()
+    if (words.get("fault_named_by") or {}).get(fault_type) is None:
+        return True
+    return fault_named_at(latest_text(tracker), fault_type, words) is not None
+
+
+def fault_named_at(text: str, fault_type: str, words: dict) -> int | None:
+    """Where ``text`` first names ``fault_type`` by a word of its ``fault_named_by`` list, letters in any case;
+    not inside a word of the lists ``fault_not_named_inside`` gives it (content/labels.yml): 密码 in 账号密码 is
+    the broadband account's password, not the Wi-Fi's (found in review: it made a broadband conversation a
+    Wi-Fi one). None when it does not."""
+    lists = (words.get("fault_not_named_inside") or {}).get(fault_type) or ()
+    whole = [word.lower() for key in lists for word in words.get(key) or () if word]
+    named_by = [word.lower() for word in (words.get("fault_named_by") or {}).get(fault_type) or () if word]
+    return first_named(text.lower(), named_by, whole=whole)
 
 
 def faults_named(tracker: Tracker) -> list[str]:
@@ -124,15 +138,16 @@ def faults_named(tracker: Tracker) -> list[str]:
     asks about): "电视和宽带都不行了" names two. Found in a review: it was taken for the TV alone, and the
     broadband came up only if the customer said it again."""
     message = tracker.latest_message or {}
-    text = str(message.get("text") or "").lower()
+    text = str(message.get("text") or "")
     intent = message.get("intent") or {}
     ranking = {r.get("name"): float(r.get("confidence") or 0) for r in message.get("intent_ranking") or []}
     ranking.setdefault(intent.get("name"), float(intent.get("confidence") or 0))
+    words = labels()
     named = []
-    for fault, words in (labels().get("fault_named_by") or {}).items():
-        found = [text.find(word.lower()) for word in words or () if word and word.lower() in text]
-        if found and ranking.get(fault, 0.0) >= SECOND_AT_LEAST:
-            named.append((min(found), fault))
+    for fault in words.get("fault_named_by") or {}:
+        at = fault_named_at(text, fault, words)
+        if at is not None and ranking.get(fault, 0.0) >= SECOND_AT_LEAST:
+            named.append((at, fault))
     return [fault for _, fault in sorted(named)]
 
 

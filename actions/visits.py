@@ -102,10 +102,12 @@ def booking_request(tracker: Tracker) -> tuple[str, dt.datetime | None]:
 
 
 def names_visit_words(text: str, key: str) -> bool:
-    """Whether ``text`` has a word of the visit list ``key``, not where it is part of a ``plan_end_words`` word:
-    什么时候到 lies inside 什么时候到期, and "师傅说宽带什么时候到期…" asked no visit."""
+    """Whether ``text`` has a word of the visit list ``key``, not where it is part of a ``plan_end_words`` or a
+    ``not_visit_words`` word: 什么时候到 lies inside 什么时候到期, and "师傅说宽带什么时候到期…" asked no visit;
+    还没到 runs into 到期 in "宽带还没到期怎么就停了" (found in review)."""
     words = labels()
-    return names_any(text, words.get(key), whole=words.get("plan_end_words") or ())
+    whole = [*(words.get("plan_end_words") or ()), *(words.get("not_visit_words") or ())]
+    return names_any(text, words.get(key), whole=whole)
 
 
 def asks_about_a_visit(text: str) -> bool:

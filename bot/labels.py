@@ -84,7 +84,7 @@ NAME_SECTIONS = ("ticket_status", "ticket_kind", "service_action", "bill_status"
 # or per part (a bill's, a plan category's) a list: one written as a single text ("visit_named: 上门,
 # 师傅") became a list of its characters, and a message with any of them (门, 师) matched.
 WORD_LISTS = ("selfhelp_not_fixed_words", "never_mind_words", "goodbye_words", "visit_question", "visit_progress_question", "visit_change_words",
-              "visit_named", "hurry_words", "complaint_words", "how_words", "plan_end_words", "account_number_words",
+              "visit_named", "not_visit_words", "hurry_words", "complaint_words", "how_words", "plan_end_words", "account_number_words",
               "account_password_words", "account_money_words", "login_name_words")
 WORD_LISTS_BY_PART = ("bill_question", "plan_question", "fault_named_by", "ticket_question")
 
@@ -110,6 +110,11 @@ def _check_word_lists(path: Path, labels: dict) -> None:
 
 def _check_names(path: Path, labels: dict) -> None:
     _check_word_lists(path, labels)
+    inside = labels.get("fault_not_named_inside")
+    if inside is not None and not (isinstance(inside, dict) and all(
+            isinstance(lists, list) and all(name in WORD_LISTS for name in lists) for lists in inside.values())):
+        raise ValueError(f"{path}: `fault_not_named_inside` must map each fault to a list of word lists' names "
+                         f"([account_password_words]), each one of {', '.join(WORD_LISTS)}")
     for section in NAME_SECTIONS:
         if not isinstance(labels.get(section), dict):
             raise ValueError(f"{path}: `{section}` must map each code to its name (`code: 名称` lines under it)")
@@ -188,9 +193,16 @@ def names_any(text: str, words: list[str] | None, whole: Sequence[str] = ()) -> 
     """Whether ``text`` has any of ``words`` (one of the editors' lists in content/labels.yml) in it, as written;
     not where a word is part of one of ``whole`` (words read as one): where it straddles one (带什么 is not in
     宽带什么时候, which it reads across 宽带) or lies inside a longer one (怎么 is not in 怎么贵了)."""
+    return first_named(text, words, whole) is not None
+
+
+def first_named(text: str, words: list[str] | None, whole: Sequence[str] = ()) -> int | None:
+    """Where in ``text`` the first of ``words`` is, as ``names_any`` reads them (none that is part of one of
+    ``whole``); None when there is none: a message naming two faults takes them in the order said."""
     held = [span for other in whole if other for span in _spans(text, other)]
-    return any(not any(_part_of(span, other) for other in held)
-               for word in words or () if word for span in _spans(text, word))
+    found = [span[0] for word in words or () if word for span in _spans(text, word)
+             if not any(_part_of(span, other) for other in held)]
+    return min(found, default=None)
 
 
 def _spans(text: str, word: str) -> list[tuple[int, int]]:

@@ -288,3 +288,24 @@ async def test_a_symptom_said_with_a_degree_word_gets_its_entry_at_once(run_acti
                                                                 intent="fault_wifi"))
     assert turn.responses == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
     assert turn.slots["selfhelp_current"] == "wifi_weak"
+
+
+async def test_the_account_password_names_no_wifi_in_a_broadband_conversation(run_action):
+    """Found in review: 密码 is a Wi-Fi word (the Wi-Fi password), and it lies inside 账号密码, the broadband
+    account's password: "账号密码输错了" read as the Wi-Fi, said during the broadband's self-help, made it a Wi-Fi
+    conversation, and "宽带账号密码不对" with the Wi-Fi among the NLU's candidates was taken for two faults."""
+    broadband = {"fault_type": "fault_broadband", "triage_asked": True, "selfhelp_sent": ["bb_restart"],
+                 "awaiting": "selfhelp_feedback"}
+    turn = await run_action("action_triage_fault", load_tracker(
+        "fault_tv_no_signal", text="账号密码输错了", intent="fault_wifi", **broadband))
+    assert turn.slots["fault_type"] == "fault_broadband"
+    named = await run_action("action_triage_fault", load_tracker(
+        "fault_tv_no_signal", text="wifi密码忘了", intent="fault_wifi", **broadband))
+    assert named.slots["fault_type"] == "fault_wifi", "the Wi-Fi's own password still names it"
+
+    tracker = load_tracker("fault_tv_no_signal", text="宽带账号密码不对 连不上", intent="fault_broadband")
+    tracker.latest_message["intent_ranking"] = [{"name": "fault_broadband", "confidence": 0.55},
+                                                {"name": "fault_wifi", "confidence": 0.35}]
+    both = await run_action("action_triage_fault", tracker)
+    assert "utter_faults_one_by_one" not in both.responses, "one fault, the broadband"
+    assert both.slots["fault_type"] == "fault_broadband"

@@ -482,3 +482,23 @@ async def test_asking_when_the_repair_person_comes_hears_the_visit_booked(run_ac
     told = [m["ticket_id"] for m in turn.messages if m.get("response") == "utter_ticket_status"]
     assert visit in told and repair in told, turn.responses
     assert "utter_ticket_others_open" not in turn.responses
+
+
+async def test_a_plan_not_yet_ended_is_no_question_about_a_visit(run_action):
+    """Found in review: "师傅说宽带还没到期怎么就停了" holds 还没到, a visit question's word ("the technician has not
+    come yet"), running into 到期 (the plan's end): it was told no visit is booked and asked whether to book one.
+    A progress question with no visit question hears how the repair stands; so does money not yet received
+    (什么时候到 in 什么时候到账)."""
+    repair = repair_open()
+
+    for text in ("师傅说宽带还没到期怎么就停了", "师傅说退款什么时候到账"):
+        turn = await run_action("action_query_ticket", load_tracker(
+            "query_bill", text=text, intent="query_ticket", **VERIFIED))
+
+        assert turn.responses == ["utter_ticket_status"], (text, turn.responses)
+        assert turn.message("utter_ticket_status")["ticket_id"] == repair
+        assert turn.slots.get("awaiting") is None, f"no visit offered: {text}"
+
+    still = await run_action("action_query_ticket", load_tracker(
+        "query_bill", text="师傅还没到 宽带什么时候能修好", intent="query_ticket", **VERIFIED))
+    assert still.responses == ["utter_visit_none_book_repair"], "the technician not come yet is still asked about"
