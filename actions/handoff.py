@@ -168,7 +168,8 @@ class ActionRequestHuman(Action):
         skill = rules.skill_for_faults(topic_intent(tracker), faults_of(tracker.slots))
         priority = rules.priority_for(customer.vip_tier if customer else 0, repeat, "complaint" in intents)
         channel = channel_of(tracker) or "rest"
-        titles = {entry.id: entry.title for entry in catalogue().entries.values()}
+        entries = catalogue().entries.values()
+        titles, faults = {entry.id: entry.title for entry in entries}, {entry.id: entry.fault_type for entry in entries}
         reason = handoff_reason(tracker, rules, customer)
         queue = queue_from_settings()
         try:
@@ -177,7 +178,7 @@ class ActionRequestHuman(Action):
                 customer=dataclasses.asdict(customer) if customer else None, phone=reported_number(tracker),
                 claimed_phone=claimed_number(tracker),
                 events=tracker.events, slots=tracker.slots, open_tickets=tickets, titles=titles,
-                queue=queue)
+                faults=faults, queue=queue)
         except (RedisError, OSError):
             logger.exception("handoff.queue.unavailable conversation=%s", tracker.sender_id)
             dispatcher.utter_message(response="utter_handoff_unavailable")

@@ -31,7 +31,7 @@ from bot.handoff.rules import load_rules
 from bot.handoff.tickets import callback_number
 from bot.handoff.waiting_tickets import promised_time
 from bot.labels import ticket_summary
-from bot.repair_faults import fault_names
+from bot.repair_faults import fault_names, selfhelp_by_fault
 from bot.selfhelp import SelfHelpEntry
 from bot.ticket_notes import history_note
 
@@ -56,14 +56,15 @@ def repair_selfhelp(tracker: Tracker) -> list[SelfHelpEntry]:
 
 def fault_summary(tracker: Tracker) -> str:
     """The repair ticket's line: the fault (with those named with it that self-help did not fix either,
-    ``faults_unfixed``), its code and the self-help already tried (``repair_selfhelp``), by name."""
+    ``faults_unfixed``), its code and the self-help already tried (``repair_selfhelp``), by name: under each
+    fault's name when there are several, as the agent's summary lists it."""
     words = load_rules().summary_words
     none = words.get("none", "")
     separator = words.get("list_separator", ", ")
     named = fault_names(repair_faults(tracker), words, separator)
-    titles = [entry.title for entry in repair_selfhelp(tracker)]
+    tried = [(entry.fault_type, entry.title) for entry in repair_selfhelp(tracker)]
     return ticket_summary("fault", fault=named or none, code=tracker.get_slot("fault_code") or none,
-                          selfhelp=separator.join(titles) or none)
+                          selfhelp=selfhelp_by_fault(tried, repair_faults(tracker), words, separator) or none)
 
 
 class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):

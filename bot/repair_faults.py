@@ -26,3 +26,20 @@ def fault_names(faults: list, words: dict, default_separator: str = "、") -> st
     ``fault_<type>``, joined by ``list_separator``); empty when there are none."""
     separator = words.get("list_separator", default_separator)
     return separator.join(words.get(f"fault_{fault}", fault) for fault in faults if fault)
+
+
+def selfhelp_by_fault(tried: list[tuple[str | None, str]], faults: list, words: dict, default_separator: str = "、") -> str:
+    """The self-help tried, ``(fault, title)`` in the order sent, as tickets and the agent's summary list it: with
+    more than one fault in play each fault's own under its name (``selfhelp_of_fault``, joined by
+    ``fault_separator``, in ``summary_words``), so the agent can tell which went with which (found in review:
+    the TV's and the broadband's self-help read as one list); with one, the titles alone. Empty for none."""
+    separator = words.get("list_separator", default_separator)
+    grouped: dict[str | None, list[str]] = {}
+    for fault, title in tried:
+        grouped.setdefault(fault or None, []).append(title)
+    if len({*(fault for fault in faults if fault), *(fault for fault in grouped if fault)}) < 2:
+        return separator.join(title for _, title in tried)
+    line = words.get("selfhelp_of_fault", "{fault}: {selfhelp}")
+    return words.get("fault_separator", "; ").join(
+        line.format(fault=fault_names([fault], words), selfhelp=separator.join(titles)) if fault
+        else separator.join(titles) for fault, titles in grouped.items())

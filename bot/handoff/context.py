@@ -10,7 +10,7 @@ from typing import Iterable
 
 from bot.handoff.desk_view import agent_said
 from bot.handoff.rules import HandoffRules
-from bot.repair_faults import fault_names, faults_of
+from bot.repair_faults import fault_names, faults_of, selfhelp_by_fault
 from bot.selfhelp import sent_entry_id
 
 SLOTS = ("fault_type", "faults_unfixed", "faults_next", "fault_code", "selfhelp_sent", "selfhelp_failures",
@@ -69,15 +69,19 @@ def selfhelp_answer(later: list[dict]) -> str | None:
     return next((answer for answer in said if answer != "other"), "other" if said else None)
 
 
-def selfhelp_outcomes(turns: list[dict], titles: dict[str, str]) -> list[dict]:
-    """Each self-help entry sent, with the customer's answer to "did it work?" (if any)."""
+def selfhelp_outcomes(turns: list[dict], titles: dict[str, str], faults: dict[str, str] | None = None) -> list[dict]:
+    """Each self-help entry sent, with the customer's answer to "did it work?" (if any), and the fault it is
+    for (``fault_type``) where ``faults`` knows it: the summary names it."""
     outcomes: list[dict] = []
     for index, turn in enumerate(turns):
         if "selfhelp_id" not in turn:
             continue
         answer = selfhelp_answer(turns[index + 1:])
-        outcomes.append({"id": turn["selfhelp_id"], "title": titles.get(turn["selfhelp_id"], turn["selfhelp_id"]),
-                         "answer": answer})
+        entry_id = turn["selfhelp_id"]
+        outcome = {"id": entry_id, "title": titles.get(entry_id, entry_id), "answer": answer}
+        if (faults or {}).get(entry_id):
+            outcome["fault_type"] = faults[entry_id]
+        outcomes.append(outcome)
     return outcomes
 
 
@@ -112,7 +116,8 @@ def summary(packet: dict, rules: HandoffRules, wait_s: float) -> str:
         skill=rules.skills.get(packet.get("skill", ""), packet.get("skill", "")),
         fault=fault_names(faults_of(slots), words, separator) or none,
         code=slots.get("fault_code") or none,
-        selfhelp=separator.join(o["title"] for o in tried) or none,
+        selfhelp=selfhelp_by_fault([(o.get("fault_type"), o["title"]) for o in tried], faults_of(slots), words,
+                                   separator) or none,
         selfhelp_outcome=outcome,
         tickets=separator.join(t["ticket_id"] for t in packet.get("open_tickets") or []) or none,
         wait=wait_words(wait_s, words),

@@ -258,10 +258,11 @@ class Desk:
         if pushed:
             from bot.selfhelp import load_catalogue
 
-            titles = {e.id: e.title for e in load_catalogue(get_settings().selfhelp_catalogue).entries.values()}
+            entries = load_catalogue(get_settings().selfhelp_catalogue).entries.values()
+            titles, faults = {e.id: e.title for e in entries}, {e.id: e.fault_type for e in entries}
             answers = {as_text(k): as_text(v) for k, v in
                        (await self.queue.redis.hgetall(selfhelp_answers_key(conversation_id))).items()}
-            packet = with_pushed_selfhelp(packet, pushed, titles, answers)
+            packet = with_pushed_selfhelp(packet, pushed, titles, answers, faults)
         wait_s = (entry["claimed_at"] or self.queue.clock()) - entry["waiting_since"]  # since it last joined the queue
         shown = masking.masked_packet({**packet, "summary": summary(packet, self.queue.rules, wait_s)})
         # claimed_at: the claim on screen, which the page's close names (:meth:`close`)

@@ -51,12 +51,13 @@ async def remember_selfhelp_answer(redis, conversation_id: str, entry_id: str, a
 
 
 def with_pushed_selfhelp(packet: dict, pushed: list[str], titles: dict[str, str],
-                         answers: dict[str, str] | None = None) -> dict:
+                         answers: dict[str, str] | None = None, faults: dict[str, str] | None = None) -> dict:
     """The packet with the self-help sent since it was built, and the answers given to it while waiting,
-    so the agent sees every method tried and how it went."""
-    answers = answers or {}
+    so the agent sees every method tried and how it went (and, where ``faults`` knows it, for which fault)."""
+    answers, faults = answers or {}, faults or {}
     known = {item.get("id") for item in packet.get("selfhelp") or []}
-    extra = [{"id": entry_id, "title": titles.get(entry_id, entry_id), "answer": answers.get(entry_id)}
+    extra = [{"id": entry_id, "title": titles.get(entry_id, entry_id), "answer": answers.get(entry_id),
+              **({"fault_type": faults[entry_id]} if faults.get(entry_id) else {})}
              for entry_id in dict.fromkeys(pushed) if entry_id not in known]
     return {**packet, "selfhelp": list(packet.get("selfhelp") or []) + extra} if extra else packet
 

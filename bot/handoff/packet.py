@@ -64,7 +64,9 @@ def build_packet(*, conversation_id: str, channel: str, skill: str, priority: in
                  enqueued_at: float, events: Iterable[dict] = (), slots: Mapping[str, Any] | None = None,
                  customer: dict | None = None, phone: str | None = None, claimed_phone: str | None = None,
                  open_tickets: Iterable[dict] = (),
-                 titles: Mapping[str, str] | None = None, collected: FlowCollected | None = None) -> HandoffPacket:
+                 titles: Mapping[str, str] | None = None, collected: FlowCollected | None = None,
+                 faults: Mapping[str, str] | None = None) -> HandoffPacket:
+    """The packet; ``titles`` and ``faults`` name each self-help entry and the fault it is for, by id."""
     turns = transcript(without_proofs(events))
     slots = slots or {}
     return HandoffPacket(
@@ -80,7 +82,7 @@ def build_packet(*, conversation_id: str, channel: str, skill: str, priority: in
         intents=[{"intent": t["intent"], "confidence": t["confidence"], "text": t["text"]}
                  for t in turns if t["who"] == "customer" and t.get("intent")],
         slots={name: slots.get(name) for name in SLOTS},
-        selfhelp=selfhelp_outcomes(turns, dict(titles or {})),
+        selfhelp=selfhelp_outcomes(turns, dict(titles or {}), dict(faults or {})),
         open_tickets=ticket_lines(open_tickets),
         collected=FlowCollected(**(collected or {})),
         enqueued_at=enqueued_at,

@@ -108,6 +108,11 @@ def parse_rules(raw: dict) -> HandoffRules:
     except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
         raise HandoffRulesError(f"handoff.yml: summary_template cannot be filled in ({exc!r}): it may name "
                                 f"{', '.join('{' + name + '}' for name in SUMMARY_FIELDS)}") from None
+    try:  # a fault's self-help in the summary (bot/repair_faults.py selfhelp_by_fault)
+        rules.summary_words.get("selfhelp_of_fault", "").format(fault="", selfhelp="")
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+        raise HandoffRulesError(f"handoff.yml: summary_words.selfhelp_of_fault cannot be filled in ({exc!r}): "
+                                "it may name {fault}, {selfhelp}") from None
     if 0 < rules.agent_gone_after_s < rules.presence_timeout_s:
         # Shorter than "offline" would take customers from agents whose open desk is merely between check-ins.
         raise HandoffRulesError(f"handoff.yml: agent_gone_after_s ({rules.agent_gone_after_s:g}) must be 0 "

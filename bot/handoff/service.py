@@ -45,7 +45,8 @@ async def request_handoff(*, conversation_id: str, channel: str, skill: str, pri
                           claimed_phone: str | None = None, events: Iterable[dict] = (),
                           slots: Mapping[str, Any] | None = None, open_tickets: Iterable[dict] = (),
                           titles: Mapping[str, str] | None = None, collected: FlowCollected | None = None,
-                          queue: HandoffQueue | None = None, work_item: WorkItem | None = None) -> HandoffResult:
+                          queue: HandoffQueue | None = None, work_item: WorkItem | None = None,
+                          faults: Mapping[str, str] | None = None) -> HandoffResult:
     """Build the packet and hand it to a person: the live queue, or a work item.
 
     Queue errors (``redis.RedisError``, ``OSError``) reach the caller, who knows what to tell
@@ -56,7 +57,7 @@ async def request_handoff(*, conversation_id: str, channel: str, skill: str, pri
     packet = build_packet(conversation_id=conversation_id, channel=channel, skill=skill, priority=priority,
                           reason=reason, enqueued_at=time.time(), events=events, slots=slots, customer=customer,
                           phone=phone, claimed_phone=claimed_phone, open_tickets=open_tickets, titles=titles,
-                          collected=collected)
+                          collected=collected, faults=faults)
     customer_id = str(customer["id"]) if customer and customer.get("id") is not None else None
     if work_item is not None:
         ticket_id = await asyncio.to_thread(

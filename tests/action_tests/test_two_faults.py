@@ -186,6 +186,67 @@ async def test_a_person_taken_about_two_faults_of_two_groups_is_queued_for_the_g
     assert (await HandoffQueue(with_redis).entry("two-faults-person-early"))["skill"] == "general"
 
 
+class SentChat(Chat):
+    """A conversation whose bot turns keep what was sent (the self-help's link and video), as Rasa's tracker
+    keeps them: the agent's packet reads the self-help tried from them."""
+
+    async def says(self, *args, **kwargs) -> Turn:
+        turn = await super().says(*args, **kwargs)
+        sent = self.tracker.events[len(self.tracker.events) - len(turn.messages):]
+        for event, message in zip(sent, turn.messages):
+            event.update(text=message.get("text"), data={key: message[key] for key in ("buttons", "attachment")
+                                                         if message.get(key)})
+        return turn
+
+
+def fault_named_before(summary: str, title: str, names: list[str]) -> str | None:
+    """The fault name (of ``names``) written last before ``title`` in ``summary``."""
+    at = summary.index(title)
+    return max(names, key=lambda name: summary.rfind(name, 0, at), default=None)
+
+
+async def test_the_agents_summary_names_the_fault_each_self_help_was_for(run_action, with_redis):
+    """Found in review: handed to an agent after the TV's and the broadband's self-help, the summary listed the
+    self-help tried without the faults: the agent could not tell which went with which. Each fault is named
+    (its name in content/handoff.yml) before its own self-help."""
+    from bot.handoff.context import summary
+    from bot.handoff.queue import HandoffQueue
+    from bot.handoff.rules import load_rules
+
+    chat = SentChat(run_action, **VERIFIED)
+    chat.tracker.sender_id = "two-faults-summary"
+    await tv_not_fixed(chat)
+    await person_taken(chat)
+
+    rules = load_rules()
+    packet = (await HandoffQueue(with_redis).entry("two-faults-summary"))["request"].context
+    text = summary(packet, rules, 60)
+    names = {fault: rules.summary_words[f"fault_{fault}"] for fault in ("fault_tv", "fault_broadband")}
+    for fault, name in names.items():
+        titles = titles_tried(chat, fault)
+        assert titles, f"self-help sent for {fault}"
+        for title in titles:
+            assert fault_named_before(text, title, list(names.values())) == name, (title, text)
+
+
+async def test_the_repair_for_two_faults_names_the_fault_each_self_help_was_for(run_action):
+    """The repair's summary (the desk, the ledger, the next agent's open tickets) lists the self-help tried as the
+    agent's summary does: each fault's own under its name."""
+    from bot.handoff.rules import load_rules
+
+    chat = Chat(run_action, **VERIFIED)
+    await tv_not_fixed(chat)
+    filed = await broadband_not_fixed(chat)
+
+    text = repository().get_ticket(filed.slots["last_ticket_id"])["summary"]
+    names = {fault: load_rules().summary_words[f"fault_{fault}"] for fault in ("fault_tv", "fault_broadband")}
+    for fault, name in names.items():
+        titles = titles_tried(chat, fault)
+        assert titles, f"self-help sent for {fault}"
+        for title in titles:
+            assert fault_named_before(text, title, list(names.values())) == name, (title, text)
+
+
 async def test_a_person_taken_about_two_faults_of_one_group_is_queued_for_that_group(run_action, with_redis):
     from bot.handoff.queue import HandoffQueue
 
