@@ -197,24 +197,30 @@ class OutboxNotifier(Notifier):
         outbound_id = await asyncio.to_thread(self._queue, to, channel, "selfhelp", entry)
         logger.info("notify.outbox.queued id=%s channel=%s kind=selfhelp entry=%s", outbound_id, channel, entry.id)
 
-    async def send(self, to: str, message: dict, *, customer_id: int | None = None) -> None:
+    async def send(self, to: str, message: dict, *, customer_id: int | None = None, once: str | None = None) -> None:
         """Queue ``message``; :class:`Withheld` when its recipient (or ``customer_id``, the customer it is about)
-        opted out of it."""
-        outbound_id = await asyncio.to_thread(self._queue_message, to, message, customer_id)
+        opted out of it. ``once``: the sender's key for it, queued once under it (``Repository.add_outbound``)."""
+        outbound_id = await asyncio.to_thread(self._queue_message, to, message, customer_id, once)
+        if outbound_id is None:
+            logger.info("notify.outbox.queued_before channel=%s kind=%s", message.get("channel"), message.get("kind"))
+            return
         logger.info("notify.outbox.queued id=%s channel=%s kind=%s", outbound_id, message.get("channel"),
                     message.get("kind"))
 
     async def send_template(self, to: str, channel: str, kind: str, *, customer_id: int | None = None,
-                            **fields: str) -> None:
-        """Send the editors' ``kind`` template from ``outbound.yml``, filled with ``fields``."""
+                            once: str | None = None, **fields: str) -> None:
+        """Send the editors' ``kind`` template from ``outbound.yml``, filled with ``fields`` (``once`` as for
+        :meth:`send`)."""
         template = self._templates().get(kind)
         try:
             text = template.format(**fields)
         except (AttributeError, KeyError, IndexError, ValueError) as exc:
             raise NotifyError(f"{OUTBOUND_TEMPLATES}: bad or missing {kind} template: {exc!r}") from exc
-        await self.send(to, {"channel": channel, "kind": kind, "text": text, **fields}, customer_id=customer_id)
+        await self.send(to, {"channel": channel, "kind": kind, "text": text, **fields}, customer_id=customer_id,
+                        once=once)
 
-    def _queue_message(self, to: str, message: dict, customer_id: int | None = None) -> int:
+    def _queue_message(self, to: str, message: dict, customer_id: int | None = None,
+                       once: str | None = None) -> int | None:
         channel, kind = message.get("channel") or "", message.get("kind") or "message"
         if not to or not channel or not message.get("text"):
             raise NotifyError("an outbound message needs a recipient, a channel and a text")
@@ -223,7 +229,7 @@ class OutboxNotifier(Notifier):
         if customer_id is not None:
             payload[FOR_CUSTOMER] = customer_id  # checked again when it is sent (bot/outbound/worker.py)
         try:
-            return self.repository.add_outbound(channel=channel, recipient=to, kind=kind, payload=payload)
+            return self.repository.add_outbound(channel=channel, recipient=to, kind=kind, payload=payload, once=once)
         except DatabaseError as exc:
             raise NotifyError(f"cannot queue the outbound message: {exc}") from exc
 

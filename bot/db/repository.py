@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -225,6 +226,25 @@ def _write_receipt(conn, receipt: str) -> None:
         raise
     if postgres:
         conn.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")  # the write's own locks wait as they did
+
+
+class _QueuedAlready(Exception):
+    """A message under this ``once`` key is in the outbox already (``Repository.add_outbound``)."""
+
+
+def once_receipt(once: str) -> str:
+    """The write receipt standing for the message queued under ``once``: made from the key itself, so every attempt
+    and every process queueing that message meets the same row (a random receipt stands for one call only)."""
+    return "once" + hashlib.sha256(once.encode("utf-8")).hexdigest()[:28]
+
+
+def _queued_once(conn, once: str) -> None:
+    """Claim ``once`` in the message's own transaction: committed with the message or not at all. A second claim
+    fails on the unique row (on PostgreSQL it waits for a first one still committing)."""
+    try:
+        conn.execute(write_receipts.insert().values(id=once_receipt(once)))
+    except IntegrityError:
+        raise _QueuedAlready from None
 
 
 def _retry_transient(fn):
@@ -644,10 +664,22 @@ class Repository:
 
     # -- outbox (messages for the channel workers to deliver) ----------
     @_guard
-    @_retry_transient
-    def add_outbound(self, conn, *, channel: str, recipient: str, kind: str, payload: dict) -> int:
+    def add_outbound(self, *, channel: str, recipient: str, kind: str, payload: dict,
+                     once: str | None = None) -> int | None:
         """Queue a message in state ``pending``; returns its outbox id. ``queued_at`` (naive UTC, this
-        process's clock: the workers' retry times use it too) starts its hour to be delivered."""
+        process's clock: the workers' retry times use it too) starts its hour to be delivered.
+        ``once``: the step's own key for the message (a lost call's close's SMS): queued once under it, whoever
+        queues it and however often (a retry after a cut-off, two processes at once); None when it was already."""
+        try:
+            return self._add_outbound(channel=channel, recipient=recipient, kind=kind, payload=payload, once=once)
+        except _QueuedAlready:
+            return None
+
+    @_retry_transient
+    def _add_outbound(self, conn, *, channel: str, recipient: str, kind: str, payload: dict,
+                      once: str | None) -> int:
+        if once is not None:
+            _queued_once(conn, once)
         payload = {**payload, "queued_at": payload.get("queued_at") or dt.datetime.utcnow().isoformat()}
         result = conn.execute(outbox.insert().values(
             channel=channel, recipient=recipient, kind=kind, payload=payload, status="pending"))

@@ -216,6 +216,9 @@ recordings = Table(
 # One row per call of a write retried after a transient error (``_retry_transient`` in bot/db/repository.py),
 # written in that write's own transaction: a retry after a COMMIT whose answer was lost finds its call's row
 # and does not write again. Needed only while the call retries: deleted after an hour (bot/outbound/retention.py).
+# A message queued once under its sender's key (``Repository.add_outbound``'s ``once``: a lost call's close's SMS,
+# which a retry or the waiting room's finish may queue again within HANDBACK_GRACE_S) has its row here too, made
+# from that key (``once_receipt``).
 write_receipts = Table(
     "write_receipts",
     metadata,

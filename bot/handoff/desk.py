@@ -516,7 +516,8 @@ class Desk:
             return None
         try:
             return lost_calls.notice_text(notice, await self._callback_number(entry, typed),
-                                          customer_id_of(entry["request"]))
+                                          customer_id_of(entry["request"]),
+                                          close=f"{entry['conversation_id']}:{close_mark(entry)}")
         except DeskError:  # no number known: the desk says the caller was not told
             return None
 

@@ -11,7 +11,8 @@ What the close filed for the caller (a follow-up ticket, a callback) still matte
 through the outbox as every other text Kefu sends outside a conversation (``bot.notify``, the repairs' SMS), to the
 number the follow-up reaches them on. The words are the editors' (``content/outbound.yml``: ``agent_ticket_filed``,
 ``agent_callback_booked``). The SMS is noted with the close's words in its script: a close cut off before it was
-queued has it queued by the waiting room's finish (:func:`text_owed`), and the desk crosses it off once queued.
+queued has it queued by the waiting room's finish (:func:`text_owed`), and the desk crosses it off once queued; the
+outbox takes it once under the close's key, whoever queues it (:func:`send_text`).
 A caller who opted out of our texts (or whose number is on the do-not-disturb list) is not texted (``bot.notify``,
 ``Withheld``): the desk says so and why (``notice_withheld``), and the ticket's history notes it.
 """
@@ -32,15 +33,18 @@ CALLBACK_TEXT = ("agent_callback_booked", ("ticket_id", "callback_by"))
 TICKET_TEXT = ("agent_ticket_filed", ("ticket_id",))
 
 
-def notice_text(notice: dict | None, phone: str | None, customer_id: int | None = None) -> dict | None:
+def notice_text(notice: dict | None, phone: str | None, customer_id: int | None = None, *,
+                close: str | None = None) -> dict | None:
     """The SMS that tells a lost caller what their close filed (``notice``: its reply and values: a ticket, or a
     callback by when), to ``phone`` (the number of ``customer_id``, if known: their opt-out holds it back too);
-    None when there is nothing to tell or nowhere to send it."""
+    None when there is nothing to tell or nowhere to send it. ``close``: the close's own mark (the conversation's
+    and the claim's), the SMS's key in the outbox, so it is queued once (:func:`send_text`)."""
     if not notice or not phone or not notice.get("ticket_id"):
         return None
     kind, fields = CALLBACK_TEXT if notice.get("callback_by") else TICKET_TEXT
     return {"to": phone, "kind": kind, "fields": {name: str(notice[name]) for name in fields},
-            **({"customer_id": customer_id} if customer_id is not None else {})}
+            **({"customer_id": customer_id} if customer_id is not None else {}),
+            **({"once": f"lost_call_text:{close}"} if close else {})}
 
 
 def silent_close(text: dict | None = None, *, sent: bool = False) -> str:
@@ -57,15 +61,19 @@ def silent(words: dict) -> bool:
 
 
 async def send_text(text: dict | None, repository=None) -> dict:
-    """Queue ``text`` (:func:`notice_text`) in the outbox. The close's answer: ``notice_texted``, the number masked,
-    when queued; ``notice_withheld``, why (``opt_out``, ``dnd``), when the caller's opt-out holds it back; nothing
-    when there was no text or the outbox refused it (logged: the desk then says the caller was not told)."""
+    """Queue ``text`` (:func:`notice_text`) in the outbox, once under its close's key: the close, its retry and the
+    waiting room's finish may each get here (found in review: a close cut off between queueing the SMS and noting it
+    queued, :func:`texted`, had it queued again by the retry or the finish, and the caller texted twice). The close's
+    answer: ``notice_texted``, the number masked, when queued (now or before); ``notice_withheld``, why (``opt_out``,
+    ``dnd``), when the caller's opt-out holds it back; nothing when there was no text or the outbox refused it
+    (logged: the desk then says the caller was not told)."""
     if not text:
         return {}
     ticket_id = text["fields"].get("ticket_id")
     try:
         await OutboxNotifier.from_settings(get_settings(), repository).send_template(
-            text["to"], "sms", text["kind"], customer_id=text.get("customer_id"), **text["fields"])
+            text["to"], "sms", text["kind"], customer_id=text.get("customer_id"), once=text.get("once"),
+            **text["fields"])
     except Withheld as exc:
         logger.info("handoff.lost_call.not_texted ticket=%s reason=%s", ticket_id, exc.reason)
         return {"notice_withheld": exc.reason}

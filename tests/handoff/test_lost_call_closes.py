@@ -351,3 +351,44 @@ async def test_an_agents_words_or_selfhelp_for_a_lost_call_are_refused_and_nothi
     shown = json.loads((PROJECT_ROOT / "content" / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
     assert "通话已中断" in shown["error_call_lost"]
     assert published == [] and await said_to_the_caller(conversations, conversation_id, started) == []
+
+
+def cut_off_after_the_text_was_queued(monkeypatch) -> None:
+    """The close queues the SMS, then Redis does not answer as it notes the SMS queued (or its process dies there)."""
+    from bot.handoff import lost_calls
+
+    noted = lost_calls.texted
+
+    async def cut_off(*args, **kwargs):
+        monkeypatch.setattr(lost_calls, "texted", noted)
+        raise RedisTimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(lost_calls, "texted", cut_off)
+
+
+@pytest.mark.parametrize("then", ["pressed_again", "finished_by_the_waiting_room", "both_at_once"])
+async def test_a_lost_calls_close_cut_off_after_queueing_its_sms_texts_the_caller_once(queue, clock, kefu_env,
+                                                                                       conversations, monkeypatch,
+                                                                                       then):
+    """Found in review: a close cut off between queueing the ticket's SMS and noting it queued left the SMS owed in
+    its words; the agent's retry (or the waiting room's finish, or both at once, from two processes) queued it
+    again, and the caller got the ticket's number twice. Queued once per close, whoever finishes it."""
+    import asyncio
+
+    conversation_id = await lost_with_the_agent(queue, clock, conversations, f"MZtwice{then}", spoke=True)
+    desk = desk_of_a1(queue, kefu_env, conversations)
+    cut_off_after_the_text_was_queued(monkeypatch)
+    with pytest.raises(RedisTimeoutError):
+        await desk.close("a1", conversation_id, "ticket")
+    assert len(texts_to(kefu_env, CALLER_LINE)) == 1, "queued before the cut-off"
+    clock.advance(HANDBACK_GRACE_S + 1)
+    if then == "pressed_again":
+        again = await desk.close("a1", conversation_id, "ticket")
+        assert again["closed_before"] is True and again["ticket_id"]
+    elif then == "finished_by_the_waiting_room":
+        assert await finish_owed(queue, conversations) == [conversation_id]
+    else:
+        await asyncio.gather(desk.close("a1", conversation_id, "ticket"), finish_owed(queue, conversations))
+    await finish_owed(queue, conversations)
+    [text] = texts_to(kefu_env, CALLER_LINE)
+    assert text["kind"] == "agent_ticket_filed", "the caller gets the ticket's number once"
