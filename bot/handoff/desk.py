@@ -28,15 +28,15 @@ from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp
                                    with_pushed_selfhelp)
 from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
 from bot.handoff.conversations import RasaConversations
-from bot.handoff.queue import LOST_AT_FIELD, TRANSFER_FIELD, HandoffError, HandoffQueue
-from bot.handoff.transfer_owed import TRANSFERRED, tell_transferred
+from bot.handoff.queue import LOST_AT_FIELD, TRANSFER_FIELD, CallLost, HandoffError, HandoffQueue
+from bot.handoff.transfer_owed import TRANSFERRED, lost_on_the_way, tell_transferred
 from bot.handoff.transfer_owed import finish as finish_transfer
 from bot.handoff.transfer_owed import told as transfer_told
 from bot.handoff.sessions import open_session
 from bot.handoff.presence import gone_among, gone_reason
 from bot.handoff.tickets import (DISPOSITIONS, customer_id_of, disposition_ticket, own_open_ticket, session_began,
                                 work_items)
-from bot.handoff.unanswered import absent_at_close, call_lost_at, customer_left_at
+from bot.handoff.unanswered import absent_at_close, call_lost_at, customer_left_at, lost_by_silence
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.waiting_tickets import agent_callback_ticket, known_phone, promised_time
 from bot.handoff.work_item_view import phone_to_call, readable, voice_message_audio
@@ -416,9 +416,16 @@ class Desk:
             if disposition == "transfer":
                 if not skill or skill not in self.queue.rules.skills:
                     raise DeskError("error_skills")
-                position = await self.queue.transfer(conversation_id, agent_id, skill, note=note,
-                                                     agent_name=agent_name, says=TRANSFERRED)
+                try:  # a call lost since the check above is refused by the script too: the agent keeps it, to close
+                    position = await self.queue.transfer(conversation_id, agent_id, skill, note=note,
+                                                         agent_name=agent_name, says=TRANSFERRED,
+                                                         unless_lost=await lost_by_silence(self.queue, entry))
+                except CallLost as exc:
+                    raise DeskError("error_transfer_call_lost", 409) from exc
                 owed = await self.queue.transfer_recorded(conversation_id)
+                if await lost_on_the_way(self.queue, self.conversations, conversation_id):  # known lost meanwhile
+                    await transfer_told(self.queue, conversation_id)
+                    return {"transferred_to": skill, "position": 0, "call_lost": True}
                 await tell_transferred(self.queue, self.conversations, conversation_id, owed, position)
                 await transfer_told(self.queue, conversation_id)  # else the waiting room finishes it
                 return {"transferred_to": skill, "position": position.position}
@@ -533,7 +540,7 @@ class Desk:
         Anything else (another agent's, ended otherwise, never was, a close of an earlier claim than ``claimed_at``
         says): ``error_not_serving``, as ``_held`` answers."""
         entry = await self.queue.entry(conversation_id)
-        if entry is not None and entry["state"] == "waiting":
+        if entry is not None and (entry["state"] == "waiting" or await self._seen_out_lost(conversation_id, entry)):
             transferred = await self._transferred_before(agent_id, conversation_id, claimed_at)
             if transferred is not None:
                 return transferred
@@ -557,11 +564,19 @@ class Desk:
                 "disposition": entry["disposition"], "closed_before": True,
                 **({"customer_gone": True} if gone else {}), **({"call_lost": True} if lost else {})}
 
+    async def _seen_out_lost(self, conversation_id: str, entry: dict) -> bool:
+        """Whether the conversation left the queue as a lost call (the waiting room saw it out): a transfer of it the
+        agent retries is answered as made, and lost (:meth:`_transferred_before`), not ``error_not_serving``."""
+        return entry["state"] == "abandoned" and \
+            as_text_or_none(await self.queue.redis.hget(keys.conversation(conversation_id), "reason")) == "call_lost"
+
     async def _transferred_before(self, agent_id: str, conversation_id: str,
                                   claimed_at: float | None = None) -> dict | None:
         """The answer to a retry of the agent's 转接 whose customer waits from it (the record's last transfer is theirs,
         made at the desk: not a conversation put back as they left), as that transfer's; what it still owes done now
-        (its events recorded once, the customer told once), as the waiting room would 30 s on. None otherwise."""
+        (its events recorded once, the customer told once), as the waiting room would 30 s on. A call lost meanwhile
+        (before or as it was transferred: ``transfer_owed.lost_on_the_way``), seen out of the queue now or already,
+        is told nothing and answered ``call_lost``. None otherwise."""
         noted, transferred_claim = (as_text_or_none(v) for v in await self.queue.redis.hmget(
             keys.conversation(conversation_id), [TRANSFER_FIELD, "transfer_claimed_at"]))
         owed = json.loads(noted) if noted else {}
@@ -570,14 +585,15 @@ class Desk:
         if transferred_claim is not None and not named_claim(claimed_at, float(transferred_claim)):
             return None  # the transfer of another claim than the page's
         if await self.queue.redis.zscore(keys.transfers(), conversation_id) is not None:
-            await finish_transfer(self.queue, self.conversations, conversation_id)
+            await finish_transfer(self.queue, self.conversations, conversation_id)  # nothing said to a lost call
             await transfer_told(self.queue, conversation_id)
         else:
             await self.queue.transfer_recorded(conversation_id, late=True)
-        position = await self.queue.position(conversation_id)
+        lost = await lost_on_the_way(self.queue, self.conversations, conversation_id)
+        position = None if lost else await self.queue.position(conversation_id)
         logger.info("handoff.desk.transferred_before agent=%s conversation=%s", agent_id, conversation_id)
         return {"transferred_to": owed["to_skill"], "position": position.position if position else 0,
-                "disposition": "transfer", "closed_before": True}
+                "disposition": "transfer", "closed_before": True, **({"call_lost": True} if lost else {})}
 
     async def _callback(self, entry: dict, agent_id: str, note: str, typed: str) -> tuple[str, dict]:
         """The callback's work item, and what the customer is told (a message: its reply, and by when, on

@@ -65,6 +65,11 @@ class NotYourConversation(HandoffError):
     """An agent tried to close or act on a conversation another agent holds."""
 
 
+class CallLost(HandoffError):
+    """A transfer refused: the call's process stopped vouching for it (``HandoffQueue.transfer``'s ``unless_lost``):
+    its line went with it, and nobody would wait for the next group."""
+
+
 @dataclass
 class HandoffRequest:
     conversation_id: str
@@ -310,10 +315,13 @@ return {'ok', waiting_since(), claimed_at}
 # for another PAGE_SILENT_S (found in review: a dead call transferred, or given back by an agent who left, was
 # handed to the next agent, who greeted nobody).
 # {'owed', ''} (_OWES_EVENTS) while the record still owes an earlier claim's or transfer's events: nothing written.
+# ARGV[18]: a call whose process last vouched for it before this time is lost, and is not transferred ({'lost', ''}:
+# nothing written; '' for no such check: ``HandoffQueue.transfer``'s ``unless_lost``).
 _TRANSFER = VOUCH_LUA + _HELD_BY_THE_AGENT + _OWES_EVENTS + """
 if owes_events(KEYS[1]) then return {'owed', ''} end
 local claimed_at = redis.call('HGET', KEYS[1], 'claimed_at')
 local held_at = redis.call('HGET', KEYS[1], '""" + HELD_AT_FIELD + """')
+if ARGV[18] ~= '' and held_at and tonumber(held_at) < tonumber(ARGV[18]) then return {'lost', ''} end
 local since = waiting_since()
 redis.call('SREM', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[1])
@@ -704,13 +712,16 @@ class HandoffQueue:
         status = as_text(result[0])
         if status == "not_yours":
             raise NotYourConversation(f"{conversation_id} is held by another agent")
+        if status == "lost":
+            raise CallLost(f"{conversation_id} is a lost call")
         if status != "ok":
             raise HandoffError(f"{conversation_id} is not being served (state {as_text(result[1]) or 'none'})")
         return float(as_text(result[1])), float(as_text(result[2]))
 
     async def transfer(self, conversation_id: str, agent_id: str, skill: str, *, note: str = "",
                        agent_name: str = "", served_until: float | None = None, says: str = "",
-                       requeued: dict | None = None, notice: str = "", noted_in: str = "") -> QueuePosition:
+                       requeued: dict | None = None, notice: str = "", noted_in: str = "",
+                       unless_lost: bool = False) -> QueuePosition:
         """Close as ``transfer`` and queue again for ``skill``, keeping the original place in time.
 
         The packet carries the hand-over (who, from which group, when, the note) to the next agent.
@@ -726,6 +737,9 @@ class HandoffQueue:
         ``bot.handoff.watcher.notice_state``), written in the transfer's script: one cut off still has it.
         ``noted_in``: a set the conversation is added to in the transfer's script, kept ``NOTED_S``: a caller cut off
         after it learns on its retry what it did (the desk's sign-out, ``bot.handoff.departures.sign_out``).
+        ``unless_lost``: a call its process last vouched for more than ``PAGE_SILENT_S`` ago is lost, and not moved
+        (:class:`CallLost`), checked in the script that would move it (the desk: a lost call cannot be transferred, nor
+        one lost as the desk checked; not a call bridged to the agent's phone, which the desk does not ask this of).
         """
         if skill not in self.rules.skills:
             raise HandoffError(f"unknown skill group {skill!r}")
@@ -747,7 +761,8 @@ class HandoffQueue:
                   keys.transfers(), keys.handle_times(entry["skill"]), noted_in],
             args=[agent_id, conversation_id, *self._enqueue_args(request, entry["enqueued_at"]),
                   json.dumps(owed, ensure_ascii=False), repr(now), repr(handled_until),
-                  self.rules.handle_time_window, notice, NOTED_S])))
+                  self.rules.handle_time_window, notice, NOTED_S,
+                  repr(now - PAGE_SILENT_S) if unless_lost else ""])))
         await self.transfer_recorded(conversation_id)
         if not says:
             await self.redis.zrem(keys.transfers(), conversation_id)

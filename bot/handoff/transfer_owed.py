@@ -15,8 +15,9 @@ open, and neither the first agent's contact nor the new wait recorded.
 The waiting room (``bot.handoff.watcher``) finishes each transfer still owed ``TRANSFER_GRACE_S`` after it
 (:func:`finish_owed`): the events recorded unless they were (the record stores an event id once), and, while
 the customer still waits from that transfer (read again under the conversation's lock), told unless the desk
-told them already (the words carry the transfer's mark). A customer an agent of the new group has taken
-meanwhile was told "an agent joined": nothing about the transfer is said then. A step that writes the record anew
+told them already (the words carry the transfer's mark); a call lost meanwhile is told nothing and seen out of the
+queue (:func:`lost_on_the_way`). A customer an agent of the new group has taken meanwhile was told "an agent
+joined": nothing about the transfer is said then. A step that writes the record anew
 before then (that agent transferring the customer on, the customer queued again after a close) records the events
 first (``HandoffQueue._unless_owed``): found in review, they were lost to it.
 """
@@ -53,6 +54,24 @@ async def tell_transferred(queue, conversations, conversation_id: str, owed: dic
     return True
 
 
+async def lost_on_the_way(queue, conversations, conversation_id: str) -> bool:
+    """Whether the call a transfer queued again is lost (its process died before or during the transfer, when nobody
+    could tell yet: its last word keeps through the transfer, ``bot.handoff.presence``); if it still waits, it leaves
+    the new group's queue now as the waiting room sees a lost call out (``call_lost``, handed back without a word).
+    Found in review: a transfer finished once the loss was known (the agent's retry of one cut off, the waiting room's
+    finish) said "已为您转接" and the caller's place into the dead line and left it waiting for the next group."""
+    from bot.handoff.unanswered import call_lost_at  # it imports the queue's conversations, as the desk does
+
+    entry = await queue.entry(conversation_id)
+    lost_at = await call_lost_at(queue, entry) if entry is not None else None
+    if lost_at is None:
+        return False
+    if entry["state"] == "waiting" and await queue.stop_waiting(conversation_id, "call_lost", left_at=lost_at):
+        await conversations.resume(conversation_id, None)
+        logger.warning("handoff.transfer.call_lost conversation=%s", conversation_id)
+    return True
+
+
 async def told(queue, conversation_id: str) -> None:
     """The transfer is done: nothing is owed. Not crossed off (Redis not answering), the waiting room finds the
     events recorded and the words said, and crosses it off then."""
@@ -80,7 +99,7 @@ async def finish(queue, conversations, conversation_id: str) -> bool:
     for the agent's retry of a transfer cut off after its script (``bot.handoff.desk.Desk.close``). True when the
     customer was told now. Not crossed off here."""
     owed = await queue.transfer_recorded(conversation_id, late=True)
-    if owed is None or not owed.get("says"):
+    if owed is None or not owed.get("says") or await lost_on_the_way(queue, conversations, conversation_id):
         return False
     position = await queue.position(conversation_id)
     if position is None or not position.position or not await tell_transferred(

@@ -73,3 +73,12 @@ async def call_lost_at(queue: HandoffQueue, entry: dict) -> float | None:
     """When the call ``entry`` (claimed) was lost, while it is; None for a call on the line and every other channel.
     For a transfer, which reads nothing else of the customer's absence (a close reads it in ``absent_at_close``)."""
     return _lost_at(entry, await _absence(queue, entry))
+
+
+async def lost_by_silence(queue: HandoffQueue, entry: dict) -> bool:
+    """Whether the call ``entry`` is lost once its process stops vouching for it (``HandoffQueue.transfer``'s
+    ``unless_lost``): a call on the line, not one bridged to the agent's phone (its process let it go as the carrier
+    connected them), nor another channel."""
+    from bot.ivr.bridge import bridged_agent
+
+    return entry["channel"] == PHONE_CHANNEL and await bridged_agent(queue.redis, entry["conversation_id"]) is None

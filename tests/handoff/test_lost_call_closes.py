@@ -392,3 +392,88 @@ async def test_a_lost_calls_close_cut_off_after_queueing_its_sms_texts_the_calle
     await finish_owed(queue, conversations)
     [text] = texts_to(kefu_env, CALLER_LINE)
     assert text["kind"] == "agent_ticket_filed", "the caller gets the ticket's number once"
+
+
+@pytest.mark.parametrize("then", ["pressed_again", "finished_by_the_waiting_room", "seen_out_then_pressed_again"])
+async def test_a_transfer_cut_off_whose_call_was_lost_says_nothing_and_leaves_no_ghost_in_the_queue(
+        queue, clock, events, kefu_env, redis, conversations, then):
+    """Found in review: an agent transferred a call whose process had died, before anyone could tell (its last word
+    under PAGE_SILENT_S old), and the transfer was cut off after the queue's script. Its finish (the agent pressing
+    转接 again, or the waiting room 30 s on), by then with the loss known, said "已为您转接" and the caller's place into
+    the dead line (the transcript shows them told) and answered the desk as a transfer made (once the waiting room had
+    seen the call out: 该会话已结束，或不是由您接待). Nothing is said now, the call leaves the new group's queue as lost (as
+    the waiting room sees a lost call out), and the desk is told."""
+    from bot.handoff.transfer_owed import TRANSFER_GRACE_S
+    from bot.handoff.transfer_owed import finish_owed as finish_owed_transfers
+    from bot.handoff.waiting_settings import load_waiting_room
+    from bot.handoff.watcher import WaitingRoom
+
+    await with_the_agent(conversations, f"ivr:MZmoved{then}", clock())
+    conversation_id = await claimed_then_process_died(queue, clock, f"MZmoved{then}")
+    clock.advance(PAGE_SILENT_S - 5)  # its process died; nobody can tell yet
+    desk = desk_of_a1(queue, kefu_env, conversations)
+    reply_lost_after(queue, "_transfer")
+    with pytest.raises(RedisTimeoutError):
+        await desk.close("a1", conversation_id, "transfer", skill="broadband")
+    started = time.time()
+    async with Line(redis, f"MZmoved{then}") as call_line:
+        if then == "pressed_again":
+            clock.advance(6)  # the loss is known now
+            again = await desk.close("a1", conversation_id, "transfer", skill="broadband")
+            assert again["call_lost"] is True and again["closed_before"] is True, "the desk is told the call was lost"
+            shown = json.loads((PROJECT_ROOT / "content" / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
+            assert "未转接" in shown["closed_transfer_call_lost"], "and words it (bot/web/agent/agent.js)"
+        elif then == "finished_by_the_waiting_room":
+            clock.advance(TRANSFER_GRACE_S + 1)
+            assert await finish_owed_transfers(queue, conversations) == []
+        else:  # the waiting room saw the lost call out of the queue before the agent pressed again
+            clock.advance(6)
+            await WaitingRoom(queue, conversations, load_waiting_room(PROJECT_ROOT / "content" / "waiting_room.yml")
+                              ).visit(conversation_id)
+            again = await desk.close("a1", conversation_id, "transfer", skill="broadband")
+            assert again["call_lost"] is True and again["closed_before"] is True, "the desk is told the call was lost"
+        published = await call_line.published()
+
+    assert [m for m in published if m["kind"] == "message"] == [], "nothing is spoken into the dead line"
+    assert await said_to_the_caller(conversations, conversation_id, started) == [], \
+        "the transcript does not show the caller told what nobody heard"
+    assert await queue.position(conversation_id) is None, "not left waiting in the new group's queue"
+    assert [d["reason"] for d in events.data("handoff_abandoned")] == ["call_lost"]
+    await queue.roster.register("b1", name="李明", skills=["broadband"], capacity=2, status="available")
+    assert await queue.take_next("b1") == ("empty", None)
+    assert not (await conversations.agent.tracker_store.retrieve(conversation_id)).is_paused(), "the assistant's again"
+
+
+async def test_a_call_lost_as_the_desk_checked_it_is_not_transferred_and_its_ticket_is_texted(queue, clock, events,
+                                                                                            kefu_env, redis,
+                                                                                            conversations):
+    """The desk read the call live, and the loss became known before the queue's script moved it (the request slow
+    between the two): the transfer went ahead, said "已为您转接" into the dead line and queued it for the next group.
+    Refused as a lost call's transfer is (the script checks the process's last word itself): nothing said, nothing
+    queued, the agent keeps it and closes it as a lost call, the ticket's number going by SMS."""
+    await with_the_agent(conversations, "ivr:MZrace", clock())
+    conversation_id = await claimed_then_process_died(queue, clock, "MZrace")
+    clock.advance(PAGE_SILENT_S - 1)  # its process died; the desk cannot tell yet
+    desk = desk_of_a1(queue, kefu_env, conversations)
+    transfer = queue.transfer
+
+    async def slow(*args, **kwargs):
+        clock.advance(2)  # the loss is known by the time the queue moves it
+        return await transfer(*args, **kwargs)
+
+    queue.transfer = slow
+    started = time.time()
+    async with Line(redis, "MZrace") as call_line:
+        with pytest.raises(DeskError) as refused:
+            await desk.close("a1", conversation_id, "transfer", skill="broadband")
+        published = await call_line.published()
+    queue.transfer = transfer
+    assert (refused.value.code, refused.value.status) == ("error_transfer_call_lost", 409), "the desk says why"
+    assert published == [] and await said_to_the_caller(conversations, conversation_id, started) == []
+    assert [e["conversation_id"] for e in await desk._serving_entries("a1")] == [conversation_id], \
+        "still the agent's, to close"
+    await queue.roster.register("b1", name="李明", skills=["broadband"], capacity=2, status="available")
+    assert await queue.take_next("b1") == ("empty", None), "not queued for the next group"
+    closed = await desk.close("a1", conversation_id, "ticket")
+    assert closed["call_lost"] is True and closed["notice_texted"] == masking.mask_phone(CALLER_LINE)
+    assert len(texts_to(kefu_env, CALLER_LINE)) == 1

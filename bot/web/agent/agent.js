@@ -437,6 +437,9 @@
    *  is never worded as a web chat whose customer left, and its ticket number was heard by nobody. */
   function closedInfo(result, disposition) {
     var ticket = result.ticket_id && disposition !== "resolved";
+    if (result.call_lost && disposition === "transfer") {  // lost before or as it was transferred: nobody waits
+      return t("closed_transfer_call_lost");
+    }
     if (result.call_lost) {  // nothing was said into the dead line: the ticket's number went by SMS, if it could
       if (ticket && result.notice_texted) {
         return t("closed_call_lost_ticket_texted", { ticket_id: result.ticket_id, phone: result.notice_texted });
