@@ -60,6 +60,8 @@ HISTORY_FIELDS: dict[str, frozenset[str]] = {
     "dispatch": frozenset({"ref", "note"}),                    # the dispatch system moved it (bot/dispatch/)
     "sms_withheld_opt_out": frozenset(),                       # its SMS notice not sent: the customer opted out,
     "sms_withheld_dnd": frozenset(),                           # ... or is on the do-not-disturb list (bot/notify.py)
+    "selfhelp_withheld_opt_out": frozenset({"ticket"}),        # a voice message's self-help reply held back when sent,
+    "selfhelp_withheld_dnd": frozenset({"ticket"}),            # ... the message handed to a person (``ticket``)
 }
 
 

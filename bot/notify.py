@@ -87,6 +87,9 @@ ASKED_FOR_NOW = frozenset({"verification_code", "ivr_links", "ivr_notify", "opt_
 
 
 FOR_CUSTOMER = "for_customer"  # an outbox payload's customer the text is for, when not the recipient's own number
+# An outbox payload's voice message a self-help reply answers: held back when sent, the message goes to a person
+# (voice/voicemail/withheld_reply.py), as when held back when queued.
+FOR_VOICE_MESSAGE = "voice_message_id"
 
 
 def opted_out_of(repository: Repository, channel: str, to: str, kind: str,
@@ -133,8 +136,10 @@ class Notifier(ABC):
     """Sends messages to a customer on a channel, outside a conversation."""
 
     @abstractmethod
-    async def send_selfhelp(self, to: str, channel: str, entry: SelfHelpEntry) -> None:
-        """Send the steps of a self-help entry to ``to`` (an address on ``channel``)."""
+    async def send_selfhelp(self, to: str, channel: str, entry: SelfHelpEntry, *,
+                            voice_message_id: str | None = None) -> None:
+        """Send the steps of a self-help entry to ``to`` (an address on ``channel``); ``voice_message_id``: the voice
+        message it answers, which a person must handle if the reply does not go."""
 
     async def send(self, to: str, message: dict) -> None:
         """Send a prepared message: ``{"channel", "kind", "text", ...}`` (added for the IVR).
@@ -193,8 +198,9 @@ class OutboxNotifier(Notifier):
             settings = get_settings()
         return cls(repository or Repository(settings.database_url), settings.content_dir / OUTBOUND_TEMPLATES)
 
-    async def send_selfhelp(self, to: str, channel: str, entry: SelfHelpEntry) -> None:
-        outbound_id = await asyncio.to_thread(self._queue, to, channel, "selfhelp", entry)
+    async def send_selfhelp(self, to: str, channel: str, entry: SelfHelpEntry, *,
+                            voice_message_id: str | None = None) -> None:
+        outbound_id = await asyncio.to_thread(self._queue, to, channel, "selfhelp", entry, voice_message_id)
         logger.info("notify.outbox.queued id=%s channel=%s kind=selfhelp entry=%s", outbound_id, channel, entry.id)
 
     async def send(self, to: str, message: dict, *, customer_id: int | None = None, once: str | None = None) -> None:
@@ -233,10 +239,12 @@ class OutboxNotifier(Notifier):
         except DatabaseError as exc:
             raise NotifyError(f"cannot queue the outbound message: {exc}") from exc
 
-    def _queue(self, to: str, channel: str, kind: str, entry: SelfHelpEntry) -> int:
+    def _queue(self, to: str, channel: str, kind: str, entry: SelfHelpEntry, voice_message_id: str | None) -> int:
         if not to or not channel:
             raise NotifyError("an outbound message needs a recipient and a channel")
         payload = selfhelp_payload(entry, self._templates())
+        if voice_message_id:
+            payload[FOR_VOICE_MESSAGE] = voice_message_id  # for the worker, if it holds the reply back
         self._refuse_withheld(to, channel, kind, None, None)
         try:
             return self.repository.add_outbound(channel=channel, recipient=to, kind=kind, payload=payload)

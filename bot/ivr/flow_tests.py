@@ -99,7 +99,7 @@ class CollectingNotifier(Notifier):
     def __init__(self):
         self.sent: list[str] = []
 
-    async def send_selfhelp(self, to, channel, entry) -> None:
+    async def send_selfhelp(self, to, channel, entry, *, voice_message_id=None) -> None:
         self.sent.append(channel)
 
     async def send(self, to: str, message: dict) -> None:

@@ -27,7 +27,8 @@ FIRST_RETRY_S, LAST_RETRY_S = 30, 3600
 PAGE = 500  # pending rows read at a time
 STALE_SENDING = dt.timedelta(minutes=5)  # a send takes 10 s at most (the adapters' timeout)
 BOOKKEEPING = ("attempts", "refusals", "failing_since", "retry_at", "given_up_at", "claimed_at", "last_error",
-               "resent_at", "dropped_at", "send_before", "queued_at", "for_customer", "withheld", "withheld_at")
+               "resent_at", "dropped_at", "send_before", "queued_at", "for_customer", "withheld", "withheld_at",
+               "voice_message_id")
 RESET_ON_RESEND = ("attempts", "refusals", "failing_since", "retry_at", "given_up_at", "claimed_at", "withheld",
                    "withheld_at")
 

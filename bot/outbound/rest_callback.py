@@ -57,5 +57,5 @@ class RestCallback(Notifier):
         if not 200 <= status < 300:
             raise Refused(f"{self.name} refused the message: HTTP {status}", status)
 
-    async def send_selfhelp(self, to: str, channel: str, entry) -> None:
+    async def send_selfhelp(self, to: str, channel: str, entry, *, voice_message_id: str | None = None) -> None:
         raise NotifyError("self-help reaches REST integrations as conversation messages")

@@ -70,5 +70,5 @@ class SmsGateway(Notifier):
                           sent_nothing=nothing_taken(status) or code == RATE_LIMITED)
         logger.info("notify.sms.sent message_id=%s", reply.get("message_id"))
 
-    async def send_selfhelp(self, to: str, channel: str, entry) -> None:
+    async def send_selfhelp(self, to: str, channel: str, entry, *, voice_message_id: str | None = None) -> None:
         await self.send(to, {"text": render_selfhelp(entry, self.selfhelp_templates)})

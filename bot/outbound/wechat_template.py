@@ -139,7 +139,7 @@ class WeChatTemplateSender(Notifier):
             logger.info("notify.wechat_template.sent msgid=%s", reply.get("msgid"))
         return errcode, token, reply.get("msgid")
 
-    async def send_selfhelp(self, to: str, channel: str, entry) -> None:
+    async def send_selfhelp(self, to: str, channel: str, entry, *, voice_message_id: str | None = None) -> None:
         await self.send(to, {"text": render_selfhelp(entry, self.selfhelp_templates), "title": entry.title,
                              "url": public(entry.page())})
 

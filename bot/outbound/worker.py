@@ -24,7 +24,7 @@ from typing import Callable
 
 from bot.db.repository import Repository
 from bot.db.schema import outbox
-from bot.notify import FOR_CUSTOMER, Notifier, NotifyError, Unreachable, held_back
+from bot.notify import FOR_CUSTOMER, FOR_VOICE_MESSAGE, Notifier, NotifyError, Unreachable, held_back
 from bot.outbound.outbox_rows import (BOOKKEEPING, claim, due_by, first_of, move, pending_pages,
                                       release_stale, retry_delay, stamp)
 
@@ -118,6 +118,7 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
         reason = await asyncio.to_thread(held_back, repository, row["channel"], row["recipient"], row["kind"],
                                          payload.get(FOR_CUSTOMER), payload.get("ticket_id"))
         if reason:
+            await reply_withheld(repository, payload, reason)
             await asyncio.to_thread(withhold, repository, row, payload, reason, now)
             counts["withheld"] += 1
             return None
@@ -149,6 +150,15 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
 
         await asyncio.to_thread(reported_not_delivered, repository, message["client_ref"], reported)
     return None
+
+
+async def reply_withheld(repository: Repository, payload: dict, reason: str) -> None:
+    """A voice message's self-help reply about to be held back: the message goes to a person first, or the row is
+    tried again (:class:`NotifyError`), so the reply is never withheld with nobody handling what the caller said."""
+    if payload.get(FOR_VOICE_MESSAGE):
+        from voice.voicemail.withheld_reply import hand_on
+
+        await hand_on(repository, payload[FOR_VOICE_MESSAGE], reason, payload.get("entry_id"))
 
 
 def withhold(repository: Repository, row: dict, payload: dict, reason: str, now: dt.datetime) -> None:

@@ -242,7 +242,7 @@ async def test_unreachable_rasa_server_still_stores_and_flags(env, repo, amr_cli
 
 
 class FailingNotifierForTests(Notifier):
-    async def send_selfhelp(self, to, channel, entry) -> None:
+    async def send_selfhelp(self, to, channel, entry, *, voice_message_id=None) -> None:
         raise NotifyError("outbox unavailable")
 
 
@@ -271,6 +271,46 @@ async def test_selfhelp_held_back_for_an_opted_out_caller_tells_the_agent_why(en
     desk = json.loads((env.content_dir / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
     worded = desk[f"reason_voicemail_notify_withheld_{reason}"]
     assert worded != desk["reason_voicemail_notify_failed"] and "短信" in worded
+
+
+async def test_selfhelp_held_back_when_sent_puts_the_message_in_front_of_an_agent(env, repo, local_nlu, amr_clip):
+    """Found in review: a caller who opted out after the self-help reply was queued and before the outbox worker sent
+    it got no reply, yet the message stayed "self-help sent" with a ticket no agent works: nobody heard it. As when
+    the opt-out is known when the reply is queued, it goes to a person; its recording is kept for them."""
+    from bot.contacts.optout import opt_out
+    from bot.outbound.sms import SmsGateway
+    from bot.outbound.worker import deliver_pending
+    from bot.ticket_notes import history_line
+    from tests.sms_loopback import sms_loopback
+
+    flow = VoicemailPipeline.from_settings(env, nlu=local_nlu, asr=ScriptedAsrEngineForTests("我家电视没信号了", 0.9))
+    outcome = await flow.handle_file(amr_clip, caller_phone=PLAIN_CUSTOMER)
+    assert outcome.outcome == "selfhelp_sent" and not outcome.needs_human
+    await opt_out(repo.url, [f"phone:{PLAIN_CUSTOMER}"], conversation_id="td", channel="sms", via="reply")
+    async with sms_loopback() as (received, base_url):
+        counts = await deliver_pending(repo, {"sms": SmsGateway(base_url, "k", "Kefu")}, now=dt.datetime.utcnow())
+    assert received == [] and counts["withheld"] == 1, "the caller opted out: not texted"
+
+    stored = repo.get_voice_message(outcome.message_id)
+    assert (stored["outcome"], stored["needs_human"]) == ("needs_human", 1)
+    work_item = repo.get_ticket(stored["ticket_id"])
+    assert work_item["ticket_id"] != outcome.ticket_id and work_item["needs_human"] == 1
+    assert work_item["details"]["reason"] == "notify_withheld_opt_out", "the agent knows not to text them"
+    assert work_item["details"]["voice_message_id"] == outcome.message_id and work_item["details"]["handoff"]
+    assert work_item["details"]["transcript"] == "我家电视没信号了"
+    ledger_rules = load_ledger_rules(env.content_dir / "ledger.yml")
+    assert [i.kind for i in build_items([work_item], {}, ledger_rules, dt.datetime.utcnow())] == ["voice_message"]
+    store = RecordingStore(env.database_url)
+    store.prune(now=dt.datetime.utcnow() + dt.timedelta(seconds=env.voice_message_expiry_s + 60))
+    assert store.get(outcome.message_id, VOICE_MESSAGE) is not None, "kept until the agent has handled it"
+    # The self-help ticket says the reply never went, and where the message is now.
+    notes = [history_line(row["note"]) for row in repo.ticket_history(outcome.ticket_id)]
+    assert any(work_item["ticket_id"] in note for note in notes), notes
+    routed = [e["data"] for e in repo.events_for(f"voicemail-{outcome.message_id}") if e["kind"] == "voicemail_routed"]
+    assert [r["outcome"] for r in routed] == ["selfhelp_sent", "needs_human"]
+    # Once handed on, a later pass changes nothing (the row is withheld for good).
+    again = await deliver_pending(repo, {"sms": SmsGateway(base_url, "k", "Kefu")}, now=dt.datetime.utcnow())
+    assert again["withheld"] == 0 and repo.get_voice_message(outcome.message_id)["ticket_id"] == work_item["ticket_id"]
 
 
 @pytest.mark.parametrize("name, content, reason", [

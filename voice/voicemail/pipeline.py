@@ -97,6 +97,29 @@ def conversation_id(message_id: str) -> str:
     return f"voicemail-{message_id}"
 
 
+async def hand_to_person(repository: Repository, settings, outcome: VoicemailOutcome, decision: Decision,
+                         channel: str, caller_phone: str, customer) -> str:
+    """A message a person must handle: a work item carrying the same handoff packet as a live one; its ticket id.
+    Also for a message whose self-help reply was held back when sent (voice/voicemail/withheld_reply.py)."""
+    import dataclasses
+
+    from bot.handoff.rules import load_rules
+    from bot.handoff.service import WorkItem, request_handoff
+
+    rules = load_rules(settings.content_dir / "handoff.yml") if settings else load_rules()
+    heard = [{"event": "user", "text": outcome.transcript or "", "metadata": {"voice": True},
+              "parse_data": {"intent": {"name": outcome.intent, "confidence": outcome.intent_confidence or 0}}}]
+    tickets = await asyncio.to_thread(repository.tickets_for, customer.id, open_only=True) if customer else []
+    result = await request_handoff(
+        conversation_id=outcome.conversation_id, channel=channel, skill=rules.skill_for(outcome.intent, None),
+        priority=decision.priority, reason=f"voicemail_{outcome.reason}",
+        customer=dataclasses.asdict(customer) if customer else None, phone=caller_phone or None,
+        events=heard if outcome.transcript else [], open_tickets=tickets,
+        work_item=WorkItem(kind=decision.kind, summary=VoicemailPipeline._summary(outcome),
+                           details=VoicemailPipeline._details(outcome), repository=repository))
+    return result.ticket_id
+
+
 class VoicemailPipeline:
     """Handles voice messages end to end; one instance per process, shared by the channels.
 
@@ -189,7 +212,8 @@ class VoicemailPipeline:
 
         outcome = _outcome(message_id, pcm, customer.id if customer else None, recognition, decision)
         if decision.needs_human:
-            ticket_id = await self._hand_to_person(outcome, decision, channel, caller_phone, customer)
+            ticket_id = await hand_to_person(self.repository, self.settings, outcome, decision, channel,
+                                             caller_phone, customer)
         else:
             ticket_id = await asyncio.to_thread(self._open_ticket, outcome, decision, channel)
         outcome = replace(outcome, ticket_id=ticket_id)
@@ -216,7 +240,7 @@ class VoicemailPipeline:
             return decision
         try:
             await self.notifier.send_selfhelp(caller_phone, self.policy.reply_channel(channel),
-                                              decision.selfhelp_entry)
+                                              decision.selfhelp_entry, voice_message_id=message_id)
         except Withheld as exc:  # the caller opted out: a person handles it, knowing not to text them
             logger.info("voice.voicemail.notify_withheld id=%s reason=%s", message_id, exc.reason)
             return unclear_decision(self.policy, NOTIFY_WITHHELD.get(exc.reason, NOTIFY_FAILED), vip_tier)
@@ -296,27 +320,6 @@ class VoicemailPipeline:
         result = engine.transcribe_pcm(pcm.samples, pcm.sample_rate)
         observe_real_time_factor("voicemail", time.monotonic() - started, pcm.duration)
         return result
-
-    async def _hand_to_person(self, outcome: VoicemailOutcome, decision: Decision, channel: str,
-                              caller_phone: str, customer) -> str:
-        """A message a person must handle: a work item carrying the same handoff packet as a live one."""
-        import dataclasses
-
-        from bot.handoff.rules import load_rules
-        from bot.handoff.service import WorkItem, request_handoff
-
-        rules = load_rules(self.settings.content_dir / "handoff.yml") if self.settings else load_rules()
-        heard = [{"event": "user", "text": outcome.transcript or "", "metadata": {"voice": True},
-                  "parse_data": {"intent": {"name": outcome.intent, "confidence": outcome.intent_confidence or 0}}}]
-        tickets = await asyncio.to_thread(self.repository.tickets_for, customer.id, open_only=True) if customer else []
-        result = await request_handoff(
-            conversation_id=outcome.conversation_id, channel=channel, skill=rules.skill_for(outcome.intent, None),
-            priority=decision.priority, reason=f"voicemail_{outcome.reason}",
-            customer=dataclasses.asdict(customer) if customer else None, phone=caller_phone or None,
-            events=heard if outcome.transcript else [], open_tickets=tickets,
-            work_item=WorkItem(kind=decision.kind, summary=self._summary(outcome), details=self._details(outcome),
-                               repository=self.repository))
-        return result.ticket_id
 
     @staticmethod
     def _summary(outcome: VoicemailOutcome) -> str:
