@@ -58,6 +58,45 @@ async def test_a_wechat_account_on_the_do_not_disturb_list_gets_no_self_help_rep
     assert held.value.reason == "dnd" and queued_to(repository, "o-follower") == []
 
 
+async def test_a_text_to_a_wechat_account_is_held_back_when_its_customer_opted_out_by_another_way(kefu_env, repository):
+    """Found in review: a WeChat text queued without the customer it is for checked only the account's own block
+    list, where an SMS checks every address of the customer whose number it is. An opt-out is the customer's (the
+    contact worker's ContactGate.blocked): a TD from the registered number holds back a text to the WeChat account
+    bound to that customer too — when queued and when sent. An account bound to nobody is its own only."""
+    import datetime as dt
+
+    from bot.outbound.worker import deliver_pending
+    from bot.security.credentials import CredentialStore
+    from bot.selfhelp import load_catalogue
+
+    customer = repository.find_customer(phone=CUSTOMER_PHONE)
+    CredentialStore(kefu_env.database_url).bind("wechat", "o-bound", customer.id)
+    entry = next(iter(load_catalogue(kefu_env.content_dir / "selfhelp.yml").entries.values()))
+    notifier = OutboxNotifier.from_settings(kefu_env, repository)
+    await notifier.send_template("o-bound", "wechat", "repair_registered", ticket_id="T-1")  # before the TD
+    queued = queued_id(repository, "o-bound", "repair_registered")
+    await opt_out(repository.url, [f"phone:{CUSTOMER_PHONE}"], conversation_id="td", channel="sms", via="reply")
+    with pytest.raises(Withheld) as held:
+        await notifier.send_selfhelp("o-bound", "wechat", entry)
+    assert held.value.reason == "opt_out" and queued_to(repository, "o-bound") == ["repair_registered"]
+
+    class Collecting:  # the WeChat sender's place: what would have gone out
+        def __init__(self):
+            self.sent: list[str] = []
+
+        async def send(self, to, message):
+            self.sent.append(to)
+
+        async def reported_not_delivered(self, client_ref):
+            return None
+
+    sender = Collecting()
+    counts = await deliver_pending(repository, {"wechat": sender}, now=dt.datetime.utcnow())
+    assert (counts["withheld"], sender.sent) == (1, []) and status_of(repository, queued) == "withheld"
+    await notifier.send_selfhelp("o-nobody", "wechat", entry)  # bound to no customer: its own block list only
+    assert queued_to(repository, "o-nobody") == ["selfhelp"]
+
+
 # -- checked again when the worker sends it, and when a person resends it --------------------------------------------
 # Found in review: the check ran only when a text was queued. A repair's SMS waiting for a retry after the gateway
 # failed, or queued a second before the customer's TD, still went out on the next pass; `kefu outbox resend` sent a
