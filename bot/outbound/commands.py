@@ -84,6 +84,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     if by_state["failed"]:
         print("Failed ones are not sent again by themselves: `kefu outbox resend ID` (or --all-failed) once the "
               "gateway takes them, or `kefu outbox drop ID` if they no longer help the customer.")
+    if by_state.get("withheld"):
+        print("Withheld ones were held back, never sent: their recipient opted out or is on the do-not-disturb list. "
+              "`kefu outbox resend ID` sends one only once the recipient is no longer blocked.")
     return 0
 
 
@@ -122,7 +125,8 @@ def cmd_drop(args: argparse.Namespace) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     outbox = commands.add_parser("outbox", help="messages to customers (SMS, REST callback) not delivered yet")
     outbox = outbox.add_subparsers(dest="outbox_command", required=True)
-    listing = outbox.add_parser("list", help="pending, sending and failed messages, oldest first")
+    listing = outbox.add_parser("list", help="pending, sending and failed messages, oldest first, then those "
+                                             "withheld (held back: the recipient opted out)")
     listing.add_argument("--failed", action="store_true", help="only the failed (given-up) ones")
     listing.set_defaults(handler=cmd_list)
     for name, handler, help_text in (

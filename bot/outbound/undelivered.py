@@ -25,6 +25,10 @@ from bot.outbound.worker import out_of_time, to_customers
 logger = logging.getLogger(__name__)
 
 UNDELIVERED = ("pending", "sending", "failed")
+# Listed too, after those (found in review: an operator could not see what was held back): never sent, its recipient
+# having opted out; kept until the retention's pass (bot/outbound/retention.py).
+WITHHELD = "withheld"
+LISTED = (*UNDELIVERED, WITHHELD)
 RESEND_WITHIN = dt.timedelta(hours=24)
 # pending: try now instead of at its next retry time; withheld: once the recipient is no longer blocked
 RESENDABLE = ("failed", "pending", "withheld")
@@ -45,7 +49,7 @@ class UndeliveredMessage:
     channel: str
     kind: str
     recipient: str
-    state: str          # pending (waiting, or waiting to be tried again), sending, failed
+    state: str          # pending (waiting, or waiting to be tried again), sending, failed, withheld
     attempts: int
     last_error: str
     waited_s: float     # since it was queued, by the database's clock
@@ -57,24 +61,35 @@ def masked(recipient: str) -> str:
 
 
 def undelivered(repository: Repository, *, failed_only: bool = False, limit: int = 1000) -> list[UndeliveredMessage]:
-    """Oldest first: every message to a customer waiting, being sent or given up."""
-    states = ("failed",) if failed_only else UNDELIVERED
+    """Every message to a customer waiting, being sent or given up, oldest first; then those held back
+    (``withheld``), oldest first, so that however many there are they never hide one a person can act on."""
+    states = ("failed",) if failed_only else LISTED
     query = (sa.select(outbox, waited_seconds(repository.engine).label("waited_s"))
-             .where(to_customers(), outbox.c.status.in_(states)).order_by(outbox.c.id).limit(limit))
+             .where(to_customers(), outbox.c.status.in_(states))
+             .order_by(sa.case((outbox.c.status == WITHHELD, 1), else_=0), outbox.c.id).limit(limit))
     with repository.engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
     return [UndeliveredMessage(row["id"], row["channel"], row["kind"], row["recipient"], row["status"],
-                               int((row["payload"] or {}).get("attempts") or 0),
-                               (row["payload"] or {}).get("last_error") or "",
+                               int((row["payload"] or {}).get("attempts") or 0), last_error(row),
                                max(0.0, float(row["waited_s"] or 0.0)))
             for row in rows]
 
 
+def last_error(row: dict) -> str:
+    """Why the message is not delivered, as an operator reads it: for one held back, whose block held it."""
+    payload = row["payload"] or {}
+    if row["status"] == WITHHELD:
+        reason = payload.get("withheld") or ""
+        return f"held back, never sent: {BLOCKED.get(reason, reason or 'its recipient opted out')}"
+    return payload.get("last_error") or ""
+
+
 def counts_by_state(repository: Repository) -> dict[str, int]:
-    """How many messages to customers are failed, pending and sending: all of them, however many are listed."""
-    query = (sa.select(outbox.c.status, sa.func.count()).where(to_customers(), outbox.c.status.in_(UNDELIVERED))
+    """How many messages to customers are failed, pending, sending and withheld: all of them, however many are
+    listed."""
+    query = (sa.select(outbox.c.status, sa.func.count()).where(to_customers(), outbox.c.status.in_(LISTED))
              .group_by(outbox.c.status))
-    found = dict.fromkeys(("failed", "pending", "sending"), 0)
+    found = dict.fromkeys(("failed", "pending", "sending", WITHHELD), 0)
     with repository.engine.connect() as conn:
         found.update({status: int(count) for status, count in conn.execute(query)})
     return found

@@ -237,3 +237,35 @@ async def test_a_person_cannot_resend_a_text_to_a_customer_who_opted_out(kefu_en
     Schedule(repository).unblock(f"phone:{CUSTOMER_PHONE}")
     assert main(["outbox", "resend", str(chased)]) == 0
     assert status_of(repository, chased) == "pending" and "withheld" not in row_of(repository, chased)["payload"]
+
+
+async def test_kefu_outbox_list_shows_what_was_held_back_and_why(kefu_env, repository, capsys):
+    """Found in review: `kefu outbox list` showed pending, sending and failed messages only, so an operator could not
+    see a text held back for an opt-out. It is listed, marked withheld with its reason, after those a person can act
+    on (however many were held back, they never hide one); `--failed` still lists only the given-up ones."""
+    import datetime as dt
+
+    from bot.cli import main
+    from bot.outbound.worker import deliver_pending
+    from tests.sms_loopback import sms_loopback
+
+    notifier = OutboxNotifier.from_settings(kefu_env, repository)
+    await notifier.send_template(CUSTOMER_PHONE, "sms", "repair_registered", ticket_id="T-1")
+    held = queued_id(repository, CUSTOMER_PHONE, "repair_registered")
+    Schedule(repository).block(f"phone:{CUSTOMER_PHONE}", "dnd", "cli")
+    async with sms_loopback() as (received, base_url):
+        counts = await deliver_pending(repository, sms_gateway_at(base_url), now=dt.datetime.utcnow())
+    assert counts["withheld"] == 1 and received == []
+    await notifier.send(CUSTOMER_PHONE, {"channel": "sms", "kind": "verification_code", "text": "验证码123456"})
+    waiting = queued_id(repository, CUSTOMER_PHONE, "verification_code")
+
+    capsys.readouterr()
+    assert main(["outbox", "list"]) == 0
+    out = capsys.readouterr().out
+    [line] = [line for line in out.splitlines() if line.split()[:2] == [str(held), "sms"]]
+    assert line.split()[4] == "withheld" and "do-not-disturb" in line, line
+    assert out.index(f"\n{waiting} ") < out.index(f"\n{held} "), "the one a person can act on comes first"
+    assert "2 message(s): 0 failed, 1 pending, 0 sending, 1 withheld" in out
+    assert "held back" in out and "no longer blocked" in out  # what a withheld one is, and when it can go
+    assert main(["outbox", "list", "--failed"]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.split()[:2] == [str(held), "sms"]] == []

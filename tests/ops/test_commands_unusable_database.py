@@ -38,7 +38,9 @@ def said(capsys) -> list[str]:
 
 
 @pytest.mark.parametrize("argv", [("report", "--from", "today", "--to", "today"),
-                                  ("compare", "--before", "yesterday", "--after", "today")])
+                                  ("compare", "--before", "yesterday", "--after", "today"),
+                                  ("outbox", "list"), ("outbox", "resend", "5"), ("outbox", "resend", "--all-failed"),
+                                  ("outbox", "drop", "5")])
 def test_a_database_that_is_down_is_named_with_the_reason_and_no_password(tmp_path, monkeypatch, capsys, argv):
     port = unused_port()  # nobody listens
     url = f"postgresql://kefu:{PASSWORD}@127.0.0.1:{port}/kefu"
