@@ -313,6 +313,37 @@ async def test_selfhelp_held_back_when_sent_puts_the_message_in_front_of_an_agen
     assert again["withheld"] == 0 and repo.get_voice_message(outcome.message_id)["ticket_id"] == work_item["ticket_id"]
 
 
+async def test_a_reply_held_back_before_its_message_is_routed_waits_for_the_routing(env, repo):
+    """The worker may come to the reply in the moment between its queueing and the pipeline's record of the message
+    as "self-help sent": it tries the reply again later (held back again then, and the message handed on) rather
+    than withhold it while nobody would hand the message to a person."""
+    from bot.contacts.optout import opt_out
+    from bot.notify import OutboxNotifier
+    from bot.outbound.sms import SmsGateway
+    from bot.outbound.worker import deliver_pending
+    from bot.selfhelp import load_catalogue
+    from tests.sms_loopback import sms_loopback
+
+    repo.add_voice_message(message_id="m1", audio=pcm_to_wav_bytes(b"\0\0" * 16000, 16000),
+                           conversation_id="voicemail-m1", duration_s=1.0, caller_phone=PLAIN_CUSTOMER, customer_id=1,
+                           channel="ivr")
+    entry = load_catalogue(env.content_dir / "selfhelp.yml").entries["tv_no_signal"]
+    await OutboxNotifier.from_settings(env, repo).send_selfhelp(PLAIN_CUSTOMER, "sms", entry, voice_message_id="m1")
+    await opt_out(repo.url, [f"phone:{PLAIN_CUSTOMER}"], conversation_id="td", channel="sms", via="reply")
+    now = dt.datetime.utcnow()
+    async with sms_loopback() as (received, base_url):
+        gateway = {"sms": SmsGateway(base_url, "k", "Kefu")}
+        early = await deliver_pending(repo, gateway, now=now)
+        assert (early["retry"], early["withheld"]) == (1, 0), "not withheld while the message is not routed"
+        selfhelp = repo.create_ticket(kind="voice_message", customer_id=1, summary="自助", conversation_id="voicemail-m1")
+        repo.update_voice_message("m1", outcome="selfhelp_sent", ticket_id=selfhelp)  # the pipeline's record
+        later = await deliver_pending(repo, gateway, now=now + dt.timedelta(minutes=5))
+    assert later["withheld"] == 1 and received == []
+    stored = repo.get_voice_message("m1")
+    assert stored["outcome"] == "needs_human" and stored["ticket_id"] != selfhelp
+    assert repo.get_ticket(stored["ticket_id"])["details"]["reason"] == "notify_withheld_opt_out"
+
+
 @pytest.mark.parametrize("name, content, reason", [
     ("broken.mp3", b"\xff\xfb" + bytes(range(256)) * 8, "corrupt"),
     ("broken.amr", b"#!AMR\n" + b"\x00garbage" * 50, "corrupt"),  # sox used to spin on this
