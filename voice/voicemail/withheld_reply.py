@@ -40,7 +40,10 @@ async def hand_on(repository: Repository, message_id: str, reason: str, entry_id
     if row["outcome"] == RECEIVED:
         raise NotifyError(f"voice message {message_id} is not routed yet", sent_nothing=True)
     settings = settings or _settings()
-    policy = editor_file(settings.content_dir / POLICY_FILE, load_policy, (VoicemailConfigError,)).get()
+    try:
+        policy = editor_file(settings.content_dir / POLICY_FILE, load_policy, (VoicemailConfigError,)).get()
+    except VoicemailConfigError as exc:  # never loaded in this process: the reply waits, a person sees why
+        raise NotifyError(f"cannot hand voice message {message_id} to a person: {exc}", sent_nothing=True) from exc
     try:
         customer = await asyncio.to_thread(repository.get_customer, row["customer_id"]) if row["customer_id"] else None
         decision = unclear_decision(policy, NOTIFY_WITHHELD.get(reason, NOTIFY_FAILED),
