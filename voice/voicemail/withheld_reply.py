@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.repository import DatabaseError, Repository, TicketTransitionError
 from bot.db.schema import recordings, voice_messages
@@ -58,7 +58,7 @@ async def hand_on(repository: Repository, message_id: str, reason: str, entry_id
                                          row["caller_phone"] or "", customer)
         if not await asyncio.to_thread(_rerouted, repository, message_id, outcome.outcome, ticket_id):
             return None  # changed meanwhile: whoever changed it routed it
-    except DatabaseError as exc:
+    except (DatabaseError, SQLAlchemyError) as exc:
         raise NotifyError(f"cannot hand voice message {message_id} to a person: {exc}", sent_nothing=True) from exc
     await asyncio.to_thread(_note_selfhelp_ticket, repository, row["ticket_id"], reason, ticket_id)
     await record(conversation_id(message_id), "voicemail_routed", channel=row["channel"] or "",
