@@ -29,6 +29,7 @@ from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp
 from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import LOST_AT_FIELD, TRANSFER_FIELD, CallLost, HandoffError, HandoffQueue
+from bot.handoff.callback_transferred import CALLBACK_TRANSFERRED
 from bot.handoff.transfer_owed import TRANSFERRED, lost_on_the_way, tell_transferred
 from bot.handoff.transfer_owed import finish as finish_transfer
 from bot.handoff.transfer_owed import told as transfer_told
@@ -416,9 +417,11 @@ class Desk:
             if disposition == "transfer":
                 if not skill or skill not in self.queue.rules.skills:
                     raise DeskError("error_skills")
+                # A booked callback's customer is not on the line: told the callback stands, not a place.
+                says = CALLBACK_TRANSFERRED if is_callback(entry["request"].context) else TRANSFERRED
                 try:  # a call lost since the check above is refused by the script too: the agent keeps it, to close
                     position = await self.queue.transfer(conversation_id, agent_id, skill, note=note,
-                                                         agent_name=agent_name, says=TRANSFERRED,
+                                                         agent_name=agent_name, says=says,
                                                          unless_lost=await lost_by_silence(self.queue, entry))
                 except CallLost as exc:
                     raise DeskError("error_transfer_call_lost", 409) from exc
@@ -580,7 +583,7 @@ class Desk:
         noted, transferred_claim = (as_text_or_none(v) for v in await self.queue.redis.hmget(
             keys.conversation(conversation_id), [TRANSFER_FIELD, "transfer_claimed_at"]))
         owed = json.loads(noted) if noted else {}
-        if owed.get("agent_id") != agent_id or owed.get("says") != TRANSFERRED:
+        if owed.get("agent_id") != agent_id or owed.get("says") not in (TRANSFERRED, CALLBACK_TRANSFERRED):
             return None
         if transferred_claim is not None and not named_claim(claimed_at, float(transferred_claim)):
             return None  # the transfer of another claim than the page's

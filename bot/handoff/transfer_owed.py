@@ -29,6 +29,7 @@ import logging
 from redis.exceptions import RedisError
 
 from bot.handoff import keys
+from bot.handoff.callback_transferred import CALLBACK_TRANSFERRED, tell_callback_transferred
 from bot.handoff.handback import HANDBACK_GRACE_S
 from bot.handoff.queue import TRANSFER_FIELD, QueuePosition
 from bot.redis_text import as_text, as_text_or_none
@@ -44,9 +45,13 @@ TRANSFERRED = "utter_queue_transferred"
 async def tell_transferred(queue, conversations, conversation_id: str, owed: dict, position: QueuePosition,
                            still_owed=None) -> bool:
     """"已为您转接" (the bot stays paused, a proof the first agent asked for ends), then the place in the new
-    queue, each once under the transfer's mark; only while ``still_owed`` says so. True when it went through."""
+    queue, each once under the transfer's mark; only while ``still_owed`` says so. True when it went through.
+    A booked callback's customer, not on the line, hears neither: that the callback stands
+    (``bot.handoff.callback_transferred``)."""
     from bot.handoff.queue_notice import tell_place  # it imports the waiting room, which imports this module
 
+    if owed["says"] == CALLBACK_TRANSFERRED:
+        return await tell_callback_transferred(queue, conversations, conversation_id, owed, still_owed)
     if await conversations.hand_over(conversation_id, owed["says"], once=owed["mark"], still_owed=still_owed) is None:
         return False
     await tell_place(queue, conversations, conversation_id, owed["to_skill"], owed["channel"], position,

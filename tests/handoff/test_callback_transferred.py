@@ -1,0 +1,118 @@
+"""A booked callback an agent transfers to another group keeps its promise: no live-transfer words, no place.
+
+Found in review: an agent took a booked callback (its customer told that agent was ringing them, free to leave the
+chat) and passed it to another group with 转接; the customer was told "已为您转接到更合适的客服组，请稍候" and a place
+in line, as if they were waiting on the line, the assistant still paused for an agent. They are told instead that
+the callback stands and an agent of that group will ring the same number, and the assistant answers them again
+meanwhile, as when the agent left it (bot.handoff.callback_requeued). Through the desk on a real Redis queue and
+database, with the waiting room finishing a transfer cut off, and the desk's retry of one.
+"""
+from __future__ import annotations
+
+import pytest
+
+from bot.handoff.accounts import AccountStore
+from bot.handoff.desk import Desk
+from bot.handoff.joined import say_joined
+from bot.handoff.transfer_owed import TRANSFER_GRACE_S
+from tests.handoff.test_callback_requeued import BOOKED, callback_taken, repository, room  # noqa: F401
+from tests.handoff.test_waiting_room import Conversations
+
+LIVE_WORDS = {"utter_queue_transferred", "utter_queued", "utter_queue_nobody_available", "utter_queue_update"}
+SAID = "utter_callback_transferred"
+
+
+class HandingOver(Conversations):
+    """The waiting room's stand-in, its ``hand_over`` answering as the real one does (the output channel, or None
+    when not owed), so the desk's live transfer goes on to the place as it would."""
+
+    async def hand_over(self, conversation_id: str, response: str, *, still_owed=None, **values):
+        if still_owed is not None and not await still_owed():
+            return None
+        await self.utter(conversation_id, response, **values)
+        return True
+
+
+@pytest.fixture
+def conversations(clock):
+    return HandingOver(clock)
+
+
+@pytest.fixture
+def desk(queue, kefu_env, conversations, repository):  # noqa: F811
+    return Desk(queue, conversations, AccountStore(kefu_env.database_url), repository)
+
+
+class Cut(Exception):
+    """The server stopping after the transfer's script, before the customer was told."""
+
+
+def cut_off_before_telling(conversations) -> None:  # noqa: F811
+    """The desk's next word to the customer fails (as Redis not answering would), once."""
+    said = conversations.utter
+
+    async def cut(*args, **kwargs):
+        conversations.utter = said
+        raise Cut()
+
+    conversations.utter = cut
+
+
+def told_since(conversations, before: int) -> list[str]:  # noqa: F811
+    return conversations.responses(BOOKED)[before:]
+
+
+async def test_a_callback_transferred_is_told_it_stands_not_a_place(queue, clock, desk, room, conversations,
+                                                                    repository):  # noqa: F811
+    await callback_taken(queue, clock, conversations, repository)
+    before = len(conversations.responses(BOOKED))
+
+    moved = await desk.close("wang", BOOKED, "transfer", skill="billing", agent_name="王芳")
+    assert moved["transferred_to"] == "billing"
+    assert await queue.waiting("billing") == [BOOKED], "the callback waits for the billing group's agents"
+    assert told_since(conversations, before) == [SAID], "no 已为您转接, no place: nobody waits on the line"
+    said = dict(conversations.said[BOOKED])[SAID]
+    assert said["phone_masked"] != "13900001234" and said["phone_masked"].endswith("1234")
+    assert conversations.resumed[BOOKED] == SAID, "the assistant answers them again until an agent rings"
+
+    clock.advance(TRANSFER_GRACE_S + 1)
+    await room.tick()
+    assert told_since(conversations, before) == [SAID], "the waiting room says nothing more (told once)"
+
+    await queue.roster.register("li", name="李雷", skills=["billing"], capacity=2, status="available")
+    request = await queue.claim_next("li")
+    assert request.conversation_id == BOOKED
+    await say_joined(conversations, request, "李雷", once="joined:li")
+    assert told_since(conversations, before) == [SAID, "utter_agent_calling_back"]
+
+
+async def test_a_callback_transfer_cut_off_is_finished_with_its_promise(queue, clock, desk, room, conversations,
+                                                                        repository):  # noqa: F811
+    await callback_taken(queue, clock, conversations, repository)
+    before = len(conversations.responses(BOOKED))
+    cut_off_before_telling(conversations)
+    with pytest.raises(Cut):
+        await desk.close("wang", BOOKED, "transfer", skill="billing", agent_name="王芳")
+    assert await queue.waiting("billing") == [BOOKED]
+    assert told_since(conversations, before) == []
+
+    clock.advance(TRANSFER_GRACE_S + 1)
+    await room.tick()
+    assert told_since(conversations, before) == [SAID]
+    assert not set(conversations.responses(BOOKED)) & LIVE_WORDS
+
+
+async def test_a_callback_transfer_retried_from_the_desk_is_answered_and_told_once(queue, clock, desk, room,
+                                                                                   conversations,
+                                                                                   repository):  # noqa: F811
+    await callback_taken(queue, clock, conversations, repository)
+    before = len(conversations.responses(BOOKED))
+    cut_off_before_telling(conversations)
+    with pytest.raises(Cut):
+        await desk.close("wang", BOOKED, "transfer", skill="billing", agent_name="王芳")
+
+    again = await desk.close("wang", BOOKED, "transfer", skill="billing", agent_name="王芳")
+    assert again["transferred_to"] == "billing" and again.get("closed_before")
+    clock.advance(TRANSFER_GRACE_S + 1)
+    await room.tick()
+    assert told_since(conversations, before) == [SAID], "told once, by the retry"
