@@ -68,6 +68,7 @@ class CallState:
     speech_recognised: bool = True  # False: no recogniser on this line; an agent gets recordings, not words
     told_no_agents: bool = False  # the flow said nobody is online (a transfer's ``on_nobody``): not said again
     reminder_deferred: bool = False  # the hold reminder waited once for a waiting-room question's answer
+    long_wait_offered: bool = False  # told the wait is long, with what to do instead (bot.ivr.long_wait): once a call
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

@@ -39,6 +39,7 @@ from bot.ivr.events import (AgentOnLine, Beep, CallStart, EndCall, HandedBack, H
 from bot.ivr.flow import ALL_SELFHELP, Flow, Node
 from bot.ivr.flow_loader import STOP_WAITING_KEY
 from bot.ivr.line import conversation_id
+from bot.ivr.long_wait import long_wait_words, routed_by_the_wait
 from bot.ivr.matching import digits_valid, fill, match_phrases, said_more, spoken_digits
 from bot.ivr.services import CallServices
 from bot.notify import NotifyError
@@ -53,6 +54,7 @@ _CONFIRM, _RECORDING = "confirm", "recording"
 QUEUED = "queued"
 HOLD_LISTEN_S = 3600.0  # while queued the caller may speak at any time; silence is no reason to act
 HOLD_REMINDER_LABEL = "hold:reminder"
+HOLD_LONG_WAIT_LABEL = "hold:long_wait"
 # The longest number a caller keys for the assistant (a bank card has 19 digits): keys past it are
 # not kept, or one call could grow its state, saved at every key, and the assistant's turn without end.
 MAX_KEYED_DIGITS = 32
@@ -253,6 +255,7 @@ class FlowEngine:
         context = self._conditions()
         for case in node.cases:
             if await context.holds(case.when, state):
+                routed_by_the_wait(case.when, state)
                 return case.target
         return node.target
 
@@ -632,6 +635,10 @@ class FlowEngine:
                 state.reminder_deferred = True
                 return [listen]
             state.buttons, state.agent_button = [], ""  # the hold keys are the ones just read
+            # Once in a call, the wait grown long on hold: the busy-time offer in the reminder's turn (its keys).
+            long_wait = await long_wait_words(flow, state, self.services.handoff, conversation_id(state.call_id))
+            if long_wait:
+                return [Say(long_wait, label=HOLD_LONG_WAIT_LABEL, hold_notice=True, paced="reminder"), listen]
             return [Say(fill(flow.hold.reminder, state.vars), label=HOLD_REMINDER_LABEL, hold_notice=True,
                         paced="reminder"), listen]
         hold_keys = dict(flow.hold.keys)

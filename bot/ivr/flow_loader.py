@@ -284,8 +284,10 @@ class _FlowParser:
     def hold(self, raw: Any) -> HoldOptions:
         if raw is None:
             return HoldOptions()
-        if not isinstance(raw, dict) or set(raw) - {"reminder", "keys"}:
-            raise self.error("hold", "a mapping with `reminder` and `keys`")
+        if not isinstance(raw, dict) or set(raw) - {"reminder", "keys", "long_wait_over_s", "long_wait_say"}:
+            raise self.error("hold", "a mapping with `reminder`, `keys`, `long_wait_over_s` and `long_wait_say`")
+        if ("long_wait_over_s" in raw) != ("long_wait_say" in raw):
+            raise self.error("hold", "`long_wait_over_s` and `long_wait_say` go together")
         keys = raw.get("keys") or {}
         if not isinstance(keys, dict):
             raise self.error("hold.keys", "must map a key to a node id")
@@ -295,7 +297,8 @@ class _FlowParser:
                 raise self.error(f"hold.keys.{key}", f"one key of {DTMF_KEYS} other than {STOP_WAITING_KEY} "
                                                      "(which always stops waiting)")
             pairs.append((str(key), self.ref(keys, key, f"hold.keys.{key}")))
-        return HoldOptions(self.text(raw, "reminder"), tuple(pairs))
+        return HoldOptions(self.text(raw, "reminder"), tuple(pairs),
+                           self.number(raw, "long_wait_over_s", 0.0, 0, 7200), self.text(raw, "long_wait_say"))
 
     # -- values ------------------------------------------------------------------------
     def retry(self, values: dict) -> Retry:

@@ -71,6 +71,11 @@ class HandoffGateway(ABC):
     async def told_no_agents(self, conversation_id: str) -> None:
         """The flow has told the queued caller that nobody is online: the waiting room does not repeat it."""
 
+    async def own_wait(self, conversation_id: str) -> float | None:
+        """Seconds the waiting caller is still expected to wait, from their place; None when unknown, no longer
+        waiting, or nobody of their group is signed in (no wait to promise: the waiting room says so)."""
+        return None
+
     async def book_callback(self, conversation_id: str, phone: str, hours=None) -> BookedCallback | None:
         """Turn the waiting entry into a callback, as the waiting room's 预约回电 does, and leave the
         queue; None when there is no waiting entry (the flow's own callback node books it then).
@@ -139,6 +144,17 @@ class QueueHandoff(HandoffGateway):
     async def with_agent(self, conversation_id: str) -> bool:
         # Unknown: * keeps stopping the wait, as it always could.
         return await self._entry_state(conversation_id, unknown="") == "claimed"
+
+    async def own_wait(self, conversation_id: str) -> float | None:
+        try:
+            entry = await self.queue.entry(conversation_id)
+            if entry is None or entry["state"] != "waiting" or await self.queue.roster.capacity_for(entry["skill"]) <= 0:
+                return None
+            position = await self.queue.position(conversation_id)
+        except QUEUE_DOWN_ERRORS as exc:
+            logger.warning("ivr.handoff.wait_unknown error=%s: %s", type(exc).__name__, exc)
+            return None
+        return position.estimated_wait_s if position is not None and position.position else None
 
     async def _entry_state(self, conversation_id: str, unknown: str) -> str:
         """The queue entry's state ("" without one), or ``unknown`` when the queue cannot say."""

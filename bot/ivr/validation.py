@@ -120,10 +120,12 @@ def variable_problems(path: Path, flow: Flow, node_line: Callable[[str, str], in
                 problems.append(Problem(str(path), node_line(node.id, field) or node_line(node.id),
                                         f"node '{node.id}': {field} {why}"))
     waiting = {name: value for name, value in values.items() if name != COUNT}
-    if flow.hold.reminder and (why := _unfilled(flow.hold.reminder, waiting, values)):
-        hold = (load(path) or {}).get("hold")
-        problems.append(Problem(str(path), line_of(hold, "reminder") if isinstance(hold, dict) else None,
-                                f"hold.reminder {why}"))
+    for field in ("reminder", "long_wait_say"):
+        text = getattr(flow.hold, field)
+        if text and (why := _unfilled(text, waiting, values)):
+            hold = (load(path) or {}).get("hold")
+            problems.append(Problem(str(path), line_of(hold, field) if isinstance(hold, dict) else None,
+                                    f"hold.{field} {why}"))
     return problems
 
 

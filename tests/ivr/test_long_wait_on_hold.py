@@ -1,0 +1,101 @@
+"""A caller whose wait grows long while on hold is offered, once, what the busy-time menu offers: a callback, a message.
+
+Found in review: the shipped flow offers it (``peak_offer``) only as it routes the call to the queue; a caller queued
+while the wait was a minute heard only the place and the generic reminder when the calls ahead then took ten. The real
+flow engine, the shipped main flow and hotline, the real queue on Redis and the database; only the assistant is
+scripted. The wait grows as agents' calls grow long (the queue's handle times, as the desk's closes keep them).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from bot.db.repository import Repository
+from bot.handoff import keys
+from bot.handoff.queue import HandoffRequest
+from bot.ivr.call_state import CallStore
+from bot.ivr.config import HotlineConfigSource
+from bot.ivr.engine import FlowEngine
+from bot.ivr.events import CallStart, KeyPress, NoInput, Say
+from bot.ivr.flow_tests import CollectingNotifier, ScriptedBot
+from bot.ivr.handoff import QueueHandoff
+from bot.ivr.registry import FlowRegistry
+from bot.ivr.services import CallRecords, CallServices
+from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
+
+LONG_WAIT = "hold:long_wait"
+REMINDER = "hold:reminder"
+
+
+def engine_for(kefu_env, redis, handoff: QueueHandoff) -> FlowEngine:  # noqa: F811
+    """The shipped main flow at 10:00 on a weekday, on the real queue."""
+    return FlowEngine(CallServices(
+        registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
+        hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"),
+        records=CallRecords(Repository(kefu_env.database_url)), handoff=handoff,
+        notifier=CollectingNotifier(), bot=ScriptedBot([]),
+        clock=lambda: dt.datetime.fromisoformat("2026-11-23T10:00:00+08:00")))
+
+
+async def calls_take(redis, seconds: float) -> None:  # noqa: F811
+    """The general group's recent calls each took ``seconds`` (the mean every estimate divides by)."""
+    await redis.delete(keys.handle_times("general"))
+    await redis.rpush(keys.handle_times("general"), *[f"{seconds:.3f}"] * 20)
+
+
+async def agent_on_a_call(queue) -> None:
+    """王芳, the general group's one agent, is on another caller's call: the next caller waits for her."""
+    await queue.roster.register("wang", name="王芳", skills=["general"], capacity=2, status="available")
+    await queue.enqueue(HandoffRequest(f"ivr:ahead-{uuid.uuid4().hex[:6]}", "ivr", "general", 0, None, {}))
+    assert await queue.claim_next("wang") is not None
+
+
+def spoken(commands: list) -> list[tuple[str, str]]:
+    return [(c.label, c.text) for c in commands if isinstance(c, Say)]
+
+
+def labels(commands: list) -> list[str]:
+    return [label for label, _ in spoken(commands)]
+
+
+async def test_the_wait_grown_long_on_hold_is_said_once_with_the_keys_to_leave(kefu_env, redis):  # noqa: F811
+    handoff = QueueHandoff(redis, Repository(kefu_env.database_url))
+    await agent_on_a_call(handoff.queue)
+    await calls_take(redis, 60)  # a minute's wait: straight to the queue, no busy-time menu
+    engine = engine_for(kefu_env, redis, handoff)
+    call_id = f"long-{uuid.uuid4().hex[:8]}"
+    await engine.start(CallStart(call_id=call_id, caller="", flow="main", speech_recognised=True))
+    try:
+        queued = spoken(await engine.handle(call_id, KeyPress("0")))  # 人工服务
+        assert any("正在为您转接人工客服" in text for _, text in queued), queued
+        assert (await handoff.queue.position(f"ivr:{call_id}")).position == 1
+        assert labels(await engine.handle(call_id, NoInput())) == [REMINDER], "a minute: the usual reminder"
+
+        await calls_take(redis, 600)  # the calls ahead now take ten minutes
+        offered = spoken(await engine.handle(call_id, NoInput()))
+        later = [labels(await engine.handle(call_id, NoInput())) for _ in range(2)]
+        callback = spoken(await engine.handle(call_id, KeyPress("1")))
+    finally:
+        await engine.end(call_id, "test")
+    assert [label for label, _ in offered] == [LONG_WAIT], offered
+    assert "10分钟" in offered[0][1] and "预约回电请按1" in offered[0][1], offered
+    assert later == [[REMINDER], [REMINDER]], "said once in the call, then the reminder again"
+    assert any("回电号码" in text for _, text in callback), callback  # 1 books a callback (asks this caller's number)
+
+
+async def test_a_caller_offered_the_busy_menu_is_not_offered_it_again_on_hold(kefu_env, redis):  # noqa: F811
+    handoff = QueueHandoff(redis, Repository(kefu_env.database_url))
+    await agent_on_a_call(handoff.queue)
+    await calls_take(redis, 600)  # ten minutes already as they call
+    engine = engine_for(kefu_env, redis, handoff)
+    call_id = f"peak-{uuid.uuid4().hex[:8]}"
+    await engine.start(CallStart(call_id=call_id, caller="", flow="main", speech_recognised=True))
+    try:
+        menu = spoken(await engine.handle(call_id, KeyPress("0")))
+        assert any("当前咨询人数较多" in text for _, text in menu), menu  # peak_offer
+        await engine.handle(call_id, KeyPress("0"))  # 继续等待
+        assert await handoff.queue.position(f"ivr:{call_id}") is not None
+        on_hold = [labels(await engine.handle(call_id, NoInput())) for _ in range(2)]
+    finally:
+        await engine.end(call_id, "test")
+    assert on_hold == [[REMINDER], [REMINDER]]
