@@ -31,8 +31,15 @@ from voice.commands import register as register_voice
 def cmd_run(args: argparse.Namespace) -> int:
     """``kefu run``: what it prints and logs is also kept in ``logs/run.log`` (bot/observability/run_log.py)."""
     from bot.observability.run_log import keep_run_log
+    from bot.security.private_files import FolderUnusable, private_dir
 
-    with keep_run_log(get_settings()):
+    settings = get_settings()
+    try:
+        private_dir(settings.data_dir)  # run.log, the SQLite file, Redis's data: nothing starts without it
+    except FolderUnusable as exc:
+        print(f"Kefu cannot start: {folder_problem(exc)}.", file=sys.stderr)
+        return 2
+    with keep_run_log(settings):
         return run_kefu(args)
 
 
@@ -368,14 +375,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_one_shot(args: argparse.Namespace) -> int:
-    """A command whose database cannot be reached or used (PostgreSQL down, a wrong host) says so in one
-    ``kefu: error:`` line with the driver's reason, exit code 1; the traceback goes to cli.log."""
+    """A command whose database cannot be reached or used (PostgreSQL down, a wrong host), or whose data
+    folder cannot be made (KEFU_DATA_DIR under a file), says so in one ``kefu: error:`` line with the
+    reason, exit code 1; a database's traceback goes to cli.log."""
     import logging
 
     from sqlalchemy.exc import InterfaceError, OperationalError
 
     from bot.db.errors import unusable_database
     from bot.db.repository import DatabaseError
+    from bot.security.private_files import FolderUnusable
 
     try:
         return args.handler(args)
@@ -383,6 +392,17 @@ def run_one_shot(args: argparse.Namespace) -> int:
         logging.getLogger("bot.cli").error("cli.database_unavailable command=%s", args.command, exc_info=True)
         print(unusable_database(exc), file=sys.stderr)
         return 1
+    except FolderUnusable as exc:  # not logged: the log goes to stderr when cli.log's folder cannot be made
+        print(f"kefu: error: {folder_problem(exc)}", file=sys.stderr)
+        return 1
+
+
+def folder_problem(exc) -> str:
+    """A :class:`FolderUnusable` in one line, naming KEFU_DATA_DIR when the folder is in it (the usual cause)."""
+    data_dir = get_settings().data_dir
+    if exc.path == data_dir or data_dir in exc.path.parents:
+        return f"{exc} (KEFU_DATA_DIR is {data_dir})"
+    return str(exc)
 
 
 if __name__ == "__main__":

@@ -237,8 +237,9 @@ def configure_from_settings(settings=None, *, one_shot: bool = False) -> None:
         try:
             logs = private_dir(settings.data_dir / "logs")
             handler = SharedBoundedLog(logs / "cli.log", settings.log_max_bytes, settings.log_backups)
-        except OSError:
-            handler = None  # an unwritable data dir: stderr, as before
+        except OSError:  # no data folder to log in (KEFU_DATA_DIR below a file): its warnings on stderr, not
+            handler = logging.StreamHandler(sys.stderr)  # the info lines that buried the command's own error
+            handler.setLevel(logging.WARNING)
     configure_logging(settings.log_format, settings.log_level, handler=handler)
     if handler is not None:
         route_library_loggers()  # jieba's own console handler, added when a command loads the NLU

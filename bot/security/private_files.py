@@ -24,10 +24,20 @@ DIR_MODE = 0o700
 PRIVATE_UMASK = 0o077  # for a child process that writes its own files (the embedded redis-server)
 
 
+class FolderUnusable(OSError):
+    """A folder Kefu needs cannot be made (a level of it is a file, a dangling link, not writable): one
+    line naming the folder and why, which a ``kefu`` command prints as is instead of a traceback."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"the folder {path} cannot be made: {reason}")
+        self.path = Path(path)
+
+
 def private_dir(path: Path) -> Path:
     """``path`` as a folder, every level of it Kefu makes now owner-only (``mkdir(parents=True)`` gives
     the missing parents the umask's mode, 0755 usually: ``var/`` itself was made so). Folders that exist
-    already are left as they are: their owner chose their mode (see :func:`open_to_others`)."""
+    already are left as they are: their owner chose their mode (see :func:`open_to_others`).
+    Raises :class:`FolderUnusable` when it cannot be made."""
     path = Path(path)
     missing = []
     level = path
@@ -39,9 +49,21 @@ def private_dir(path: Path) -> Path:
             folder.mkdir(mode=DIR_MODE)
         except FileExistsError:  # another process made it a moment ago (or it is a file: raised below)
             pass
+        except OSError as exc:
+            raise FolderUnusable(path, _why_not_made(missing, f"{folder}: {exc.strerror or exc}")) from exc
     if not path.is_dir():
-        raise NotADirectoryError(f"{path} exists and is not a folder")
+        raise FolderUnusable(path, _why_not_made(missing, f"{path} exists and is not a folder"))
     return path
+
+
+def _why_not_made(missing: list[Path], otherwise: str) -> str:
+    """The level in the way (a file, or a link to nothing) when there is one, else ``otherwise``."""
+    for level in reversed(missing):  # outermost first
+        if level.is_symlink() and not level.exists():
+            return f"{level} is a link to something that does not exist"
+        if level.exists() and not level.is_dir():
+            return f"{level} is a file, not a folder"
+    return otherwise
 
 
 def open_to_others(path: Path) -> bool:

@@ -74,3 +74,13 @@ def test_what_kefu_run_writes_beside_the_database_is_owner_only(tmp_path, monkey
     record_serving(settings, "redis://127.0.0.1:7602/0")
     assert (mode(tmp_path / "var"), mode(tmp_path / "var" / "publish"), mode(tmp_path / "var" / "serving.json")) \
         == (0o700, 0o700, 0o600)
+
+
+def test_a_folder_that_cannot_be_made_names_what_is_in_the_way(tmp_path):
+    from bot.security.private_files import FolderUnusable
+
+    (tmp_path / "srv").write_text("a file where a folder should be\n")
+    with pytest.raises(FolderUnusable) as raised:
+        private_dir(tmp_path / "srv" / "kefu" / "var")
+    assert str(raised.value) == (f"the folder {tmp_path / 'srv' / 'kefu' / 'var'} cannot be made: "
+                                 f"{tmp_path / 'srv'} is a file, not a folder")
