@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import re
 from dataclasses import dataclass
+from typing import Iterator
 
 import sqlalchemy as sa
 
@@ -146,18 +147,17 @@ def drop(repository: Repository, message_id: int, now: dt.datetime | None = None
                    row["kind"], row["status"])
 
 
-def each_failed(repository: Repository, step) -> tuple[list[int], list[str]]:
-    """``step(repository, id)`` for every given-up message: the ids it took, and why each other one was
-    left as it is (changed meanwhile, or it cannot be resent)."""
-    done, left = [], []
+def each_failed(repository: Repository, step) -> Iterator[tuple[int, str | None]]:
+    """``step(repository, id)`` for every given-up message, each in its own transaction: yields the id and
+    None once it is taken, or why it was left as it is (changed meanwhile, or it cannot be resent). One at
+    a time, so a database failing partway still lets the caller say which ones were taken before."""
     for message in undelivered(repository, failed_only=True, limit=100_000):
         try:
             step(repository, message.id)
         except OutboxRowError as exc:
-            left.append(str(exc))
+            yield message.id, str(exc)
             continue
-        done.append(message.id)
-    return done, left
+        yield message.id, None
 
 
 def reported_not_delivered(repository: Repository, ref: str, reason: str, now: dt.datetime | None = None) -> bool:

@@ -1,0 +1,67 @@
+"""``kefu outbox resend --all-failed`` (and ``drop``) takes the failed messages one transaction each: when
+the database fails partway, those already queued again stay so and will go out. Found in review: the
+command then printed only the error, so the operator could not tell which texts were going out again.
+Now it says which ones it took before the error, then the error line, and exits non-zero.
+
+The database is a real SQLite file, made to fail at the third message by a trigger on that row which
+hits an error of SQLite's own ("malformed JSON": an OperationalError, as a database going away between
+one message and the next gives). A real ``kefu`` process, as the operator runs it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from bot.db.repository import Repository
+from bot.db.schema import outbox
+from tests.conftest import PROJECT_ROOT
+
+KEFU = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+
+
+def kefu(args: list[str], data_dir) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEFU_", "PROMETHEUS_"))}
+    env.pop("REDIS_URL", None)
+    env.update(KEFU_DATA_DIR=str(data_dir))
+    return subprocess.run(KEFU + args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture()
+def failed_texts(tmp_path):
+    """(data folder, repository, ids of four failed texts, oldest first); the third one's change fails."""
+    data_dir = tmp_path / "var"
+    data_dir.mkdir(mode=0o700)
+    repository = Repository(f"sqlite:///{data_dir / 'kefu.sqlite3'}")
+    repository.create_schema()
+    ids = []
+    with repository.engine.begin() as conn:
+        for n in range(4):
+            ids.append(conn.execute(outbox.insert().values(
+                channel="sms", recipient=f"1380000000{n}", kind="ticket_notice", status="failed",
+                payload={"text": "您的报修单已受理。", "attempts": 5, "last_error": "HTTP 503"})).inserted_primary_key[0])
+        conn.execute(sa.text(f"CREATE TRIGGER fails_at_the_third BEFORE UPDATE ON outbox WHEN OLD.id = {ids[2]} "
+                             "BEGIN SELECT json('{broken'); END"))  # SQLite's own error, raised as it runs
+    return data_dir, repository, ids
+
+
+def statuses(repository: Repository, ids: list[int]) -> list[str]:
+    with repository.engine.connect() as conn:
+        found = dict(conn.execute(sa.select(outbox.c.id, outbox.c.status)).all())
+    return [found[i] for i in ids]
+
+
+@pytest.mark.parametrize("command, now", [("resend", "pending"), ("drop", "dropped")])
+def test_the_messages_taken_before_the_database_failed_are_named(failed_texts, command, now):
+    data_dir, repository, ids = failed_texts
+    result = kefu(["outbox", command, "--all-failed"], data_dir)
+
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert statuses(repository, ids) == [now, now, "failed", "failed"]  # what the operator must be told
+    [said] = result.stdout.splitlines()
+    assert said.startswith("2 failed message(s) ") and "before the error below" in said, said
+    assert said.endswith(f": {ids[0]} {ids[1]}"), said
+    [error] = result.stderr.splitlines()
+    assert error.startswith("kefu: error: the database cannot be used: ") and "malformed JSON" in error, error
