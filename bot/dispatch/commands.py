@@ -5,7 +5,7 @@ import argparse
 import datetime as dt
 import sys
 
-from bot.outbound.commands import age, each, open_repository, summarise
+from bot.outbound.commands import age, each, open_repository, report_taken, summarise
 from bot.settings import get_settings
 
 
@@ -41,8 +41,14 @@ def cmd_resend(args: argparse.Namespace) -> int:
         print("kefu: error: give event ids or --all-failed", file=sys.stderr)
         return 2
     if args.all_failed:
-        resent = resend_all_failed(open_repository())
-        print(f"{len(resent)} failed event(s) queued again: {' '.join(map(str, resent)) or '-'}")
+        repository, resent = open_repository(), []
+        try:
+            for event_id in resend_all_failed(repository):  # one at a time: said when the database fails partway
+                resent.append(event_id)
+        except BaseException:
+            report_taken(resent, [], "failed event(s) queued again", cut_short=True)
+            raise
+        report_taken(resent, [], "failed event(s) queued again", cut_short=False)
         return 0
 
     def step(repository, event_id: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Iterator
 
 import sqlalchemy as sa
 
@@ -113,16 +114,16 @@ def resend(repository: Repository, event_id: int, now: dt.datetime | None = None
     logger.info("dispatch.event.resent id=%s ticket=%s was=%s", event_id, row["recipient"], row["status"])
 
 
-def resend_all_failed(repository: Repository, now: dt.datetime | None = None) -> list[int]:
-    """Every given-up event back to pending (after fixing a wrong URL or secret that failed them all)."""
-    resent = []
+def resend_all_failed(repository: Repository, now: dt.datetime | None = None) -> Iterator[int]:
+    """Every given-up event back to pending (after fixing a wrong URL or secret that failed them all), each in
+    its own transaction: yields each one's id as it is resent, so a database failing partway still lets the
+    caller say which ones were."""
     for event in undelivered(repository, failed_only=True, limit=100_000):
         try:
             resend(repository, event.id, now)
         except OutboxRowError:  # resent or dropped by someone else meanwhile
             continue
-        resent.append(event.id)
-    return resent
+        yield event.id
 
 
 def drop(repository: Repository, event_id: int, now: dt.datetime | None = None) -> None:

@@ -90,10 +90,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def report_taken(taken: list[int], left: list[str], done: str, *, cut_short: bool) -> None:
-    """What ``--all-failed`` did; ``cut_short``: it stopped at an error, the messages after it not looked at."""
+def report_taken(taken: list[int], left: list[str], what: str, *, cut_short: bool) -> None:
+    """What ``--all-failed`` did (``what``: "failed message(s) dropped, never sent"); ``cut_short``: it stopped
+    at an error, the rows after it left as they are."""
     stopped = ", before the error below (the ones after them were left as they are)" if cut_short else ""
-    print(f"{len(taken)} failed message(s) {done}{stopped}: {' '.join(map(str, taken)) or '-'}", flush=True)
+    print(f"{len(taken)} {what}{stopped}: {' '.join(map(str, taken)) or '-'}", flush=True)
     for reason in left:
         print(f"kefu: left as it is: {reason}", file=sys.stderr, flush=True)
 
@@ -113,9 +114,9 @@ def _all_or_ids(args: argparse.Namespace, step, done: str) -> int:
                 else:
                     taken.append(message_id)
         except BaseException:  # the database failed partway (or ^C): those taken stay taken, and are said
-            report_taken(taken, left, done, cut_short=True)
+            report_taken(taken, left, f"failed message(s) {done}", cut_short=True)
             raise  # its own error line (run_one_shot), a non-zero exit
-        report_taken(taken, left, done, cut_short=False)
+        report_taken(taken, left, f"failed message(s) {done}", cut_short=False)
         return 1 if left else 0
 
     def one(repository, message_id: int) -> str:

@@ -1,4 +1,4 @@
-"""``kefu outbox resend --all-failed`` (and ``drop``) takes the failed messages one transaction each: when
+"""``kefu outbox resend --all-failed`` (and ``drop``, and ``kefu dispatch resend``) takes the failed messages one transaction each: when
 the database fails partway, those already queued again stay so and will go out. Found in review: the
 command then printed only the error, so the operator could not tell which texts were going out again.
 Now it says which ones it took before the error, then the error line, and exits non-zero.
@@ -29,9 +29,8 @@ def kefu(args: list[str], data_dir) -> subprocess.CompletedProcess:
     return subprocess.run(KEFU + args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture()
-def failed_texts(tmp_path):
-    """(data folder, repository, ids of four failed texts, oldest first); the third one's change fails."""
+def failed_rows(tmp_path, channel: str, kind: str):
+    """(data folder, repository, ids of four failed rows, oldest first); the third one's change fails."""
     data_dir = tmp_path / "var"
     data_dir.mkdir(mode=0o700)
     repository = Repository(f"sqlite:///{data_dir / 'kefu.sqlite3'}")
@@ -40,7 +39,7 @@ def failed_texts(tmp_path):
     with repository.engine.begin() as conn:
         for n in range(4):
             ids.append(conn.execute(outbox.insert().values(
-                channel="sms", recipient=f"1380000000{n}", kind="ticket_notice", status="failed",
+                channel=channel, recipient=f"1380000000{n}", kind=kind, status="failed",
                 payload={"text": "您的报修单已受理。", "attempts": 5, "last_error": "HTTP 503"})).inserted_primary_key[0])
         conn.execute(sa.text(f"CREATE TRIGGER fails_at_the_third BEFORE UPDATE ON outbox WHEN OLD.id = {ids[2]} "
                              "BEGIN SELECT json('{broken'); END"))  # SQLite's own error, raised as it runs
@@ -53,15 +52,19 @@ def statuses(repository: Repository, ids: list[int]) -> list[str]:
     return [found[i] for i in ids]
 
 
-@pytest.mark.parametrize("command, now", [("resend", "pending"), ("drop", "dropped")])
-def test_the_messages_taken_before_the_database_failed_are_named(failed_texts, command, now):
-    data_dir, repository, ids = failed_texts
-    result = kefu(["outbox", command, "--all-failed"], data_dir)
+@pytest.mark.parametrize("argv, channel, kind, now, noun", [
+    (["outbox", "resend"], "sms", "ticket_notice", "pending", "message(s)"),
+    (["outbox", "drop"], "sms", "ticket_notice", "dropped", "message(s)"),
+    (["dispatch", "resend"], "dispatch", "ticket_created", "pending", "event(s)"),  # the same outbox table
+])
+def test_the_rows_taken_before_the_database_failed_are_named(tmp_path, argv, channel, kind, now, noun):
+    data_dir, repository, ids = failed_rows(tmp_path, channel, kind)
+    result = kefu([*argv, "--all-failed"], data_dir)
 
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert statuses(repository, ids) == [now, now, "failed", "failed"]  # what the operator must be told
     [said] = result.stdout.splitlines()
-    assert said.startswith("2 failed message(s) ") and "before the error below" in said, said
+    assert said.startswith(f"2 failed {noun} ") and "before the error below" in said, said
     assert said.endswith(f": {ids[0]} {ids[1]}"), said
     [error] = result.stderr.splitlines()
     assert error.startswith("kefu: error: the database cannot be used: ") and "malformed JSON" in error, error
