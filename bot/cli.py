@@ -31,12 +31,12 @@ from voice.commands import register as register_voice
 def cmd_run(args: argparse.Namespace) -> int:
     """``kefu run``: what it prints and logs is also kept in ``logs/run.log`` (bot/observability/run_log.py)."""
     from bot.observability.run_log import keep_run_log
-    from bot.security.private_files import FolderUnusable, private_dir
+    from bot.security.private_files import CannotMake, private_dir
 
     settings = get_settings()
     try:
         private_dir(settings.data_dir)  # run.log, the SQLite file, Redis's data: nothing starts without it
-    except FolderUnusable as exc:
+    except CannotMake as exc:
         print(f"Kefu cannot start: {folder_problem(exc)}.", file=sys.stderr)
         return 2
     with keep_run_log(settings):
@@ -212,13 +212,16 @@ def upgrade_database(settings, *, quiet_if_current: bool = True) -> bool:
     printed) when Kefu must not run on it — a newer Kefu's schema, or a database it cannot reach."""
     from bot.db.errors import why_unusable
     from bot.db.repository import DatabaseError, Repository
-    from bot.security.private_files import private_dir
+    from bot.security.private_files import CannotMake, private_dir
 
-    private_dir(settings.data_dir)  # a fresh install's SQLite file goes in it; owner-only (secrets, logs, recordings)
     try:
+        private_dir(settings.data_dir)  # a fresh install's SQLite file goes in it; owner-only (secrets, logs, recordings)
         done = Repository(settings.database_url).create_schema()
     except DatabaseError as exc:
         print(f"Kefu cannot use the database: {why_unusable(exc)}", file=sys.stderr, flush=True)
+        return False
+    except CannotMake as exc:  # the SQLite file in a data folder Kefu may not write in
+        print(f"Kefu cannot use the database: {folder_problem(exc)}", file=sys.stderr, flush=True)
         return False
     if done.adopted:
         print(f"database: made by an earlier Kefu; its tables are checked and now at schema {done.after}", flush=True)
@@ -384,7 +387,7 @@ def run_one_shot(args: argparse.Namespace) -> int:
 
     from bot.db.errors import unusable_database
     from bot.db.repository import DatabaseError
-    from bot.security.private_files import FolderUnusable
+    from bot.security.private_files import CannotMake
 
     try:
         return args.handler(args)
@@ -392,13 +395,13 @@ def run_one_shot(args: argparse.Namespace) -> int:
         logging.getLogger("bot.cli").error("cli.database_unavailable command=%s", args.command, exc_info=True)
         print(unusable_database(exc), file=sys.stderr)
         return 1
-    except FolderUnusable as exc:  # not logged: the log goes to stderr when cli.log's folder cannot be made
+    except CannotMake as exc:  # not logged: the log goes to stderr when cli.log's folder cannot be made
         print(f"kefu: error: {folder_problem(exc)}", file=sys.stderr)
         return 1
 
 
 def folder_problem(exc) -> str:
-    """A :class:`FolderUnusable` in one line, naming KEFU_DATA_DIR when the folder is in it (the usual cause)."""
+    """A :class:`CannotMake` in one line, naming KEFU_DATA_DIR when the folder is in it (the usual cause)."""
     data_dir = get_settings().data_dir
     if exc.path == data_dir or data_dir in exc.path.parents:
         return f"{exc} (KEFU_DATA_DIR is {data_dir})"

@@ -24,12 +24,12 @@ DIR_MODE = 0o700
 PRIVATE_UMASK = 0o077  # for a child process that writes its own files (the embedded redis-server)
 
 
-class FolderUnusable(OSError):
-    """A folder Kefu needs cannot be made (a level of it is a file, a dangling link, not writable): one
-    line naming the folder and why, which a ``kefu`` command prints as is instead of a traceback."""
+class CannotMake(OSError):
+    """A folder or file Kefu needs cannot be made (a level of the folder is a file, it is not writable, on a
+    read-only disk): one line naming it and why, which a ``kefu`` command prints as is, not a traceback."""
 
-    def __init__(self, path: Path, reason: str):
-        super().__init__(f"the folder {path} cannot be made: {reason}")
+    def __init__(self, path: Path, message: str):
+        super().__init__(message)
         self.path = Path(path)
 
 
@@ -37,7 +37,7 @@ def private_dir(path: Path) -> Path:
     """``path`` as a folder, every level of it Kefu makes now owner-only (``mkdir(parents=True)`` gives
     the missing parents the umask's mode, 0755 usually: ``var/`` itself was made so). Folders that exist
     already are left as they are: their owner chose their mode (see :func:`open_to_others`).
-    Raises :class:`FolderUnusable` when it cannot be made."""
+    Raises :class:`CannotMake` when it cannot be made."""
     path = Path(path)
     missing = []
     level = path
@@ -50,9 +50,11 @@ def private_dir(path: Path) -> Path:
         except FileExistsError:  # another process made it a moment ago (or it is a file: raised below)
             pass
         except OSError as exc:
-            raise FolderUnusable(path, _why_not_made(missing, f"{folder}: {exc.strerror or exc}")) from exc
+            why = _why_not_made(missing, f"{folder}: {exc.strerror or exc}")
+            raise CannotMake(path, f"the folder {path} cannot be made: {why}") from exc
     if not path.is_dir():
-        raise FolderUnusable(path, _why_not_made(missing, f"{path} exists and is not a folder"))
+        why = _why_not_made(missing, f"{path} exists and is not a folder")
+        raise CannotMake(path, f"the folder {path} cannot be made: {why}")
     return path
 
 
@@ -87,6 +89,8 @@ def create_private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
     except FileNotFoundError:
         pass  # no folder for it: SQLite reports that itself, with the path
+    except OSError as exc:  # a folder Kefu may not write in, a read-only disk: SQLite would only say "unable to open"
+        raise CannotMake(path, f"{path} cannot be made: {exc.strerror or exc}") from exc
 
 
 def write_private_file(path: Path, data: bytes) -> Path:

@@ -47,3 +47,19 @@ def test_kefu_run_refuses_to_start_in_one_line(data_dir_below_a_file, tmp_path):
     assert line.startswith(f"Kefu cannot start: the folder {data_dir_below_a_file} cannot be made: "), line
     assert f"{tmp_path / 'srv'} is a file, not a folder" in line and "KEFU_DATA_DIR" in line, line
     assert "preparing database" not in result.stdout  # refused before anything was started
+
+
+@pytest.mark.parametrize("args, code, starts", [(["outbox", "list"], 1, "kefu: error: "),
+                                                (["agent", "list"], 1, "kefu: error: "),
+                                                (["db", "upgrade"], 2, "Kefu cannot use the database: "),
+                                                (["run"], 2, "Kefu cannot use the database: ")])
+def test_a_database_file_that_cannot_be_made_is_named_in_one_line(tmp_path, args, code, starts):
+    """The SQLite file in a data folder Kefu may not write in (a read-only disk, another user's folder)
+    gave ``OSError`` from ``create_private_file``, a traceback. Checked by hand on a read-only tmpfs (root
+    writes anywhere else); here a folder where the file should be takes the same path."""
+    data_dir = tmp_path / "var"
+    (data_dir / "kefu.sqlite3").mkdir(parents=True)
+    result = kefu(args, data_dir)
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    [line] = result.stderr.splitlines()
+    assert line == f"{starts}{data_dir / 'kefu.sqlite3'} cannot be made: Is a directory (KEFU_DATA_DIR is {data_dir})"

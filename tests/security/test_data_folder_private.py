@@ -77,10 +77,10 @@ def test_what_kefu_run_writes_beside_the_database_is_owner_only(tmp_path, monkey
 
 
 def test_a_folder_that_cannot_be_made_names_what_is_in_the_way(tmp_path):
-    from bot.security.private_files import FolderUnusable
+    from bot.security.private_files import CannotMake
 
     (tmp_path / "srv").write_text("a file where a folder should be\n")
-    with pytest.raises(FolderUnusable) as raised:
+    with pytest.raises(CannotMake) as raised:
         private_dir(tmp_path / "srv" / "kefu" / "var")
     assert str(raised.value) == (f"the folder {tmp_path / 'srv' / 'kefu' / 'var'} cannot be made: "
                                  f"{tmp_path / 'srv'} is a file, not a folder")
