@@ -57,6 +57,7 @@ HISTORY_FIELDS: dict[str, frozenset[str]] = {
     "agent_followup": frozenset({"agent", "note"}),            # 转工单跟进 onto the open ticket
     "told_in_conversation": frozenset({"agent"}),              # the customer heard the result from the agent
     "callback_requeued": frozenset({"agent"}),                 # the agent who took the callback left it (departures)
+    "callback_transferred": frozenset({"agent", "group"}),     # ... or transferred it to another group (the desk)
     "dispatch": frozenset({"ref", "note"}),                    # the dispatch system moved it (bot/dispatch/)
     "sms_withheld_opt_out": frozenset(),                       # its SMS notice not sent: the customer opted out,
     "sms_withheld_dnd": frozenset(),                           # ... or is on the do-not-disturb list (bot/notify.py)

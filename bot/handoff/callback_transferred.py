@@ -7,13 +7,26 @@ assistant paused. They are told instead, once under the transfer's mark, that th
 other group will ring the same number (``utter_callback_transferred``), and the conversation goes back to the
 assistant as it was before the claim, as when the agent left it (``bot.handoff.callback_requeued``). Said by the
 desk, or by the waiting room finishing a transfer cut off (``bot.handoff.transfer_owed``).
+
+Its ticket notes the transfer and the group (``callback_transferred``), as it notes an agent leaving it. Found in
+review: only the handoff record knew, and whoever opened the ticket saw an agent's callback never made. Noted once
+under the transfer's mark, by whichever of the desk, its retry and the waiting room comes first.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+
+from bot.db.repository import DatabaseError, TicketTransitionError
+from bot.handoff import keys
 from bot.handoff.masking import mask_phone
+
+logger = logging.getLogger(__name__)
 
 # What a callback's transfer tells its customer (``HandoffQueue.transfer``'s ``says``, noted with the transfer).
 CALLBACK_TRANSFERRED = "utter_callback_transferred"
+NOTED = "callback_transferred"  # its ticket's history note (content/labels.yml ticket_history)
+NOTED_KEPT_S = 7 * 24 * 3600  # longer than any retry of the transfer, or the waiting room's finish of it
 
 
 async def tell_callback_transferred(queue, conversations, conversation_id: str, owed: dict,
@@ -24,3 +37,29 @@ async def tell_callback_transferred(queue, conversations, conversation_id: str, 
     callback = ((entry["request"].context or {}).get("callback") if entry else None) or {}
     return await conversations.resume(conversation_id, CALLBACK_TRANSFERRED, once=owed["mark"], still_owed=still_owed,
                                       phone_masked=mask_phone(str(callback.get("phone") or "")))
+
+
+async def note_transferred(queue, conversation_id: str, owed: dict | None) -> None:
+    """The ticket of the callback the transfer ``owed`` moved notes who passed it to which group, once under the
+    transfer's mark; the database not answering loses only the note (a later try of the transfer may write it)."""
+    from bot.handoff.tickets import repository
+    from bot.ticket_notes import history_note
+
+    if not owed or owed.get("says") != CALLBACK_TRANSFERRED:
+        return
+    entry = await queue.entry(conversation_id)
+    context = (entry["request"].context or {}) if entry else {}
+    ticket_id = (context.get("callback") or {}).get("ticket_id")
+    if not ticket_id:
+        return
+    noted = keys.transfer_noted(conversation_id, owed["mark"])
+    if not await queue.redis.set(noted, "1", nx=True, ex=NOTED_KEPT_S):
+        return  # noted by the desk, its retry or the waiting room already
+    passed = [t for t in context.get("transfers") or [] if t.get("at") == owed["at"]]  # this transfer's hand-over
+    agent = (passed[-1].get("agent_name") if passed else "") or owed["agent_id"]
+    group = queue.rules.skills.get(owed["to_skill"], owed["to_skill"])
+    try:
+        await asyncio.to_thread(repository().note_ticket, str(ticket_id), history_note(NOTED, agent=agent, group=group))
+    except (DatabaseError, TicketTransitionError) as exc:
+        await queue.redis.delete(noted)
+        logger.warning("handoff.callback_transferred.not_noted ticket=%s error=%s", ticket_id, exc)

@@ -29,7 +29,7 @@ from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp
 from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import LOST_AT_FIELD, TRANSFER_FIELD, CallLost, HandoffError, HandoffQueue
-from bot.handoff.callback_transferred import CALLBACK_TRANSFERRED
+from bot.handoff.callback_transferred import CALLBACK_TRANSFERRED, note_transferred
 from bot.handoff.transfer_owed import TRANSFERRED, lost_on_the_way, tell_transferred
 from bot.handoff.transfer_owed import finish as finish_transfer
 from bot.handoff.transfer_owed import told as transfer_told
@@ -426,6 +426,7 @@ class Desk:
                 except CallLost as exc:
                     raise DeskError("error_transfer_call_lost", 409) from exc
                 owed = await self.queue.transfer_recorded(conversation_id)
+                await note_transferred(self.queue, conversation_id, owed)  # a callback's ticket says where it went
                 if await lost_on_the_way(self.queue, self.conversations, conversation_id):  # known lost meanwhile
                     await transfer_told(self.queue, conversation_id)
                     return {"transferred_to": skill, "position": 0, "call_lost": True}

@@ -67,6 +67,11 @@ def transfers() -> str:
     return f"{PREFIX}:transfers"
 
 
+def transfer_noted(conversation_id: str, mark: str) -> str:
+    """String, set as the ticket of the callback a transfer (``mark``) moved is noted: once (callback_transferred)."""
+    return f"{PREFIX}:transfer_noted:{conversation_id}:{mark}"
+
+
 def claim_request(agent_id: str, request_id: str) -> str:
     """String: the conversation the agent's 接入下一位 with ``request_id`` took, for a while (its retry)."""
     return f"{PREFIX}:agent:{agent_id}:claim:{request_id}"

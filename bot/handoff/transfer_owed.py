@@ -29,7 +29,7 @@ import logging
 from redis.exceptions import RedisError
 
 from bot.handoff import keys
-from bot.handoff.callback_transferred import CALLBACK_TRANSFERRED, tell_callback_transferred
+from bot.handoff.callback_transferred import CALLBACK_TRANSFERRED, note_transferred, tell_callback_transferred
 from bot.handoff.handback import HANDBACK_GRACE_S
 from bot.handoff.queue import TRANSFER_FIELD, QueuePosition
 from bot.redis_text import as_text, as_text_or_none
@@ -104,6 +104,7 @@ async def finish(queue, conversations, conversation_id: str) -> bool:
     for the agent's retry of a transfer cut off after its script (``bot.handoff.desk.Desk.close``). True when the
     customer was told now. Not crossed off here."""
     owed = await queue.transfer_recorded(conversation_id, late=True)
+    await note_transferred(queue, conversation_id, owed)  # a callback's ticket, unless noted already
     if owed is None or not owed.get("says") or await lost_on_the_way(queue, conversations, conversation_id):
         return False
     position = await queue.position(conversation_id)

@@ -4,7 +4,9 @@ Found in review: an agent took a booked callback (its customer told that agent w
 chat) and passed it to another group with 转接; the customer was told "已为您转接到更合适的客服组，请稍候" and a place
 in line, as if they were waiting on the line, the assistant still paused for an agent. They are told instead that
 the callback stands and an agent of that group will ring the same number, and the assistant answers them again
-meanwhile, as when the agent left it (bot.handoff.callback_requeued). Through the desk on a real Redis queue and
+meanwhile, as when the agent left it (bot.handoff.callback_requeued). Also found in review: the callback's ticket
+never said it was transferred, as it says an agent left it; it notes who passed it to which group, once, however
+the transfer was finished. Through the desk on a real Redis queue and
 database, with the waiting room finishing a transfer cut off, and the desk's retry of one.
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from bot.handoff.accounts import AccountStore
 from bot.handoff.desk import Desk
 from bot.handoff.joined import say_joined
 from bot.handoff.transfer_owed import TRANSFER_GRACE_S
+from bot.ticket_notes import history_entry, history_line
 from tests.handoff.test_callback_requeued import BOOKED, callback_taken, repository, room  # noqa: F401
 from tests.handoff.test_waiting_room import Conversations
 
@@ -58,13 +61,24 @@ def cut_off_before_telling(conversations) -> None:  # noqa: F811
     conversations.utter = cut
 
 
+def transferred_notes(repository, ticket_id: str) -> list[dict]:  # noqa: F811
+    """The callback ticket's history notes of its transfers, as the desk's ledger reads them."""
+    notes = [history_entry(row["note"]) for row in repository.ticket_history(ticket_id)]
+    return [note for note in notes if note and note["kind"] == "callback_transferred"]
+
+
+def to_billing(queue) -> dict:
+    """王芳's transfer to the billing group, as its ticket should note it."""
+    return {"kind": "callback_transferred", "agent": "王芳", "group": queue.rules.skills["billing"]}
+
+
 def told_since(conversations, before: int) -> list[str]:  # noqa: F811
     return conversations.responses(BOOKED)[before:]
 
 
 async def test_a_callback_transferred_is_told_it_stands_not_a_place(queue, clock, desk, room, conversations,
                                                                     repository):  # noqa: F811
-    await callback_taken(queue, clock, conversations, repository)
+    ticket_id = await callback_taken(queue, clock, conversations, repository)
     before = len(conversations.responses(BOOKED))
 
     moved = await desk.close("wang", BOOKED, "transfer", skill="billing", agent_name="王芳")
@@ -74,10 +88,14 @@ async def test_a_callback_transferred_is_told_it_stands_not_a_place(queue, clock
     said = dict(conversations.said[BOOKED])[SAID]
     assert said["phone_masked"] != "13900001234" and said["phone_masked"].endswith("1234")
     assert conversations.resumed[BOOKED] == SAID, "the assistant answers them again until an agent rings"
+    assert transferred_notes(repository, ticket_id) == [to_billing(queue)], "its ticket says where it went"
+    line = history_line(repository.ticket_history(ticket_id)[-1]["note"])
+    assert "王芳" in line and queue.rules.skills["billing"] in line
 
     clock.advance(TRANSFER_GRACE_S + 1)
     await room.tick()
     assert told_since(conversations, before) == [SAID], "the waiting room says nothing more (told once)"
+    assert len(transferred_notes(repository, ticket_id)) == 1, "noted once"
 
     await queue.roster.register("li", name="李雷", skills=["billing"], capacity=2, status="available")
     request = await queue.claim_next("li")
@@ -88,7 +106,7 @@ async def test_a_callback_transferred_is_told_it_stands_not_a_place(queue, clock
 
 async def test_a_callback_transfer_cut_off_is_finished_with_its_promise(queue, clock, desk, room, conversations,
                                                                         repository):  # noqa: F811
-    await callback_taken(queue, clock, conversations, repository)
+    ticket_id = await callback_taken(queue, clock, conversations, repository)
     before = len(conversations.responses(BOOKED))
     cut_off_before_telling(conversations)
     with pytest.raises(Cut):
@@ -100,12 +118,13 @@ async def test_a_callback_transfer_cut_off_is_finished_with_its_promise(queue, c
     await room.tick()
     assert told_since(conversations, before) == [SAID]
     assert not set(conversations.responses(BOOKED)) & LIVE_WORDS
+    assert transferred_notes(repository, ticket_id) == [to_billing(queue)], "noted once, the finish adding none"
 
 
 async def test_a_callback_transfer_retried_from_the_desk_is_answered_and_told_once(queue, clock, desk, room,
                                                                                    conversations,
                                                                                    repository):  # noqa: F811
-    await callback_taken(queue, clock, conversations, repository)
+    ticket_id = await callback_taken(queue, clock, conversations, repository)
     before = len(conversations.responses(BOOKED))
     cut_off_before_telling(conversations)
     with pytest.raises(Cut):
@@ -116,3 +135,4 @@ async def test_a_callback_transfer_retried_from_the_desk_is_answered_and_told_on
     clock.advance(TRANSFER_GRACE_S + 1)
     await room.tick()
     assert told_since(conversations, before) == [SAID], "told once, by the retry"
+    assert transferred_notes(repository, ticket_id) == [to_billing(queue)], "noted once: the retry, the pass add none"
