@@ -36,10 +36,13 @@ async def tell_requeued(queue, conversations, conversation_id: str, entry: dict)
     callback = context.get("callback") or {}
     left = (context.get("transfers") or [{}])[-1]
     agent_id = str(left.get("agent_id") or "")
-    await conversations.resume(conversation_id, "utter_callback_requeued",
-                               once=f"callback_requeued:{agent_id}:{left.get('at')!r}",
-                               still_owed=_still_waiting(queue, conversation_id),
-                               phone_masked=mask_phone(str(callback.get("phone") or "")))
+    still_waiting = _still_waiting(queue, conversation_id)
+    if not await conversations.resume(conversation_id, "utter_callback_requeued",
+                                      once=f"callback_requeued:{agent_id}:{left.get('at')!r}",
+                                      still_owed=still_waiting,
+                                      phone_masked=mask_phone(str(callback.get("phone") or ""))) \
+            and not await still_waiting():
+        return  # another agent took it as this pass began: they are ringing, the ticket notes nothing of the last
     roster = await queue.roster.get(agent_id) if agent_id else None
     await note_ticket(callback.get("ticket_id"), (roster.name if roster else "") or agent_id)
     await queue.redis.hset(keys.conversation(conversation_id), "notified", TOLD)

@@ -150,6 +150,8 @@ return ''
 # existed) the phone's channel or a packet whose ``callback`` is a non-empty object (IS_CALLBACK_LUA).
 # An agent who holds CALLS_PER_AGENT calls passes over the calls too (they keep their place for a free
 # agent): the head is the first chat.
+# The claim forgets what the waiting room last told the customer (``notified``): found in review, "your agent left"
+# (``with_agent``) stayed on the record of a customer another agent had taken.
 # Returns {'ok', id, passed over} or {'again', id, 0} or {'empty', passed over} or {'on_a_call', passed over}
 # (only calls wait, beside gone customers) or {'full'}.
 _CLAIM = IS_CALLBACK_LUA + """
@@ -209,6 +211,7 @@ redis.call('ZREM', best_key, best_member)
 redis.call('SADD', KEYS[1], best_member)
 redis.call('HSET', ARGV[4] .. best_member, 'state', 'claimed', 'agent_id', ARGV[1], 'claimed_at', ARGV[2],
            'claim_unrecorded', '1')
+redis.call('HDEL', ARGV[4] .. best_member, 'notified')
 redis.call('ZADD', KEYS[2], ARGV[2], best_member)
 if KEYS[3] ~= '' then redis.call('SET', KEYS[3], best_member, 'EX', ARGV[11]) end
 return {'ok', best_member, passed}

@@ -109,15 +109,17 @@ async def finish(queue, conversations, conversation_id: str) -> bool:
         return False
     position = await queue.position(conversation_id)
     if position is None or not position.position or not await tell_transferred(
-            queue, conversations, conversation_id, owed, position, _waiting_from(queue, conversation_id, owed)):
+            queue, conversations, conversation_id, owed, position, waiting_from(queue, conversation_id, owed)):
         return False
     logger.warning("handoff.transfer.finished conversation=%s agent=%s to=%s", conversation_id, owed["agent_id"],
                    owed["to_skill"])
     return True
 
 
-def _waiting_from(queue, conversation_id: str, owed: dict):
-    """Asked under the conversation's lock: the customer still waits in the queue that transfer put them in."""
+def waiting_from(queue, conversation_id: str, owed: dict):
+    """Asked under the conversation's lock: the customer still waits in the queue that transfer put them in (not
+    taken by an agent since, nor moved on by another transfer). Also for the notice that their agent left
+    (``bot.handoff.watcher``), true only while they wait from the transfer that put them back."""
     async def still_owed() -> bool:
         state, noted = (as_text_or_none(v) for v in await queue.redis.hmget(
             keys.conversation(conversation_id), ["state", TRANSFER_FIELD]))

@@ -41,6 +41,7 @@ one read of everyone ahead per customer.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import threading
@@ -62,10 +63,11 @@ from bot.handoff.estimate import wait_minutes
 from bot.handoff.handback import agent_left_marker, finish_owed, handed_back, note_words
 from bot.handoff.joined import finish_owed as finish_owed_joins
 from bot.handoff.transfer_owed import finish_owed as finish_owed_transfers
+from bot.handoff.transfer_owed import waiting_from
 from bot.handoff.masking import mask_phone
 from bot.handoff.presence import PAGE_SILENT_S, customer_gone, customer_last_seen
 from bot.handoff.line import read_line
-from bot.handoff.queue import HandoffQueue, HandoffRequest, QueuePosition
+from bot.handoff.queue import TRANSFER_FIELD, HandoffQueue, HandoffRequest, QueuePosition
 from bot.handoff.tickets import customer_id_of, repository
 from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
 from bot.handoff.waiting_tickets import customer_said, known_phone, promised_time, waiting_room_ticket
@@ -523,15 +525,18 @@ class WaitingRoom:
         key = keys.conversation(conversation_id)
         minutes = wait_minutes(position.estimated_wait_s)
         state = notice_state(position.position, minutes, available)
-        last, channel = map(as_text_or_none, await self.queue.redis.hmget(key, ["notified", "channel"]))
+        last, channel, transfer = map(as_text_or_none, await self.queue.redis.hmget(
+            key, ["notified", "channel", TRANSFER_FIELD]))
         if last == state:
             return
         await remember_notice(self.queue, conversation_id, state)
         if last == WITH_AGENT:  # back in line because their agent left (bot.handoff.departures): told so first
             # As a hand-over: a proof the agent asked for ends with them (found in review: the six digits the customer
-            # then typed for the next agent were checked as the departed agent's proof).
-            await self.conversations.hand_over(conversation_id, "utter_queue_agent_left",
-                                               **agent_left_marker(channel or ""))
+            # then typed for the next agent were checked as the departed agent's proof). Only while they still wait
+            # from the transfer that put them back, once under its mark: found in review, an agent who took them
+            # as this pass began heard the customer told the agent before them had left, and their place.
+            if not await self.tell_agent_left(conversation_id, json.loads(transfer) if transfer else {}, channel):
+                return
         if not available:
             await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
         elif last == NOBODY:
@@ -541,6 +546,16 @@ class WaitingRoom:
             await self.conversations.utter(conversation_id, "utter_queue_update", position=position.position,
                                            wait_minutes=minutes)
         # last is None: the first visit; the request itself has just told the customer their place.
+
+    async def tell_agent_left(self, conversation_id: str, requeued: dict, channel: str | None) -> bool:
+        """"Your agent left", once under the mark of the transfer that put the customer back, and only while they
+        wait from it (read under the conversation's lock). False when they no longer do: taken by another agent
+        meanwhile, who must hear neither that nor a place."""
+        still = waiting_from(self.queue, conversation_id, {"mark": requeued.get("mark")})
+        said = await self.conversations.hand_over(conversation_id, "utter_queue_agent_left",
+                                                  once=f"agent_left:{requeued.get('mark')}", still_owed=still,
+                                                  **agent_left_marker(channel or ""))
+        return said is not None or await still()
 
     async def record_outcome(self, conversation_id: str, entry: dict, kind: str, data: dict) -> None:
         from bot.outcomes import record

@@ -14,6 +14,7 @@ import pytest
 from bot.contacts.offer import offer_to_agents
 from bot.db.repository import Repository
 from bot.handoff.departures import requeue, sign_out
+from bot.handoff.callback_requeued import tell_requeued as tell_callback_requeued
 from bot.handoff.joined import say_joined, told
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.watcher import WaitingRoom
@@ -122,4 +123,66 @@ async def test_a_chat_customer_put_back_is_still_told_their_place(queue, clock, 
     assert await sign_out(queue, "wang", None) == 1
     await agent_available(queue, "li")
     await room.tick()
+    assert conversations.responses("chat")[-2:] == ["utter_queue_agent_left", "utter_queue_update"]
+
+
+async def test_a_callback_another_agent_took_as_the_pass_began_is_not_noted_as_left(queue, clock, room, conversations,
+                                                                                     repository):
+    """Found in review: the pass read the callback waiting from 王芳's leaving, 李雷 took it meanwhile; its ticket
+    was noted "back in line for another agent" while 李雷 was ringing. Nothing of 王芳 is said after he took it, nor
+    once he transfers it on."""
+    ticket_id = await callback_taken(queue, clock, conversations, repository)
+    assert await sign_out(queue, "wang", None) == 1
+    as_read = await queue.entry(BOOKED)  # the waiting room's pass finds it waiting, its customer not yet told
+    await taken(queue, conversations, "li", "李雷", BOOKED)
+    await tell_callback_requeued(queue, conversations, BOOKED, as_read)  # the pass goes on
+
+    assert conversations.responses(BOOKED) == ["utter_agent_calling_back"] * 2, "only that li is ringing them"
+    assert requeued_notes(repository, ticket_id) == [], "its ticket does not say it waits for another agent"
+
+    await queue.transfer(BOOKED, "li", "billing", agent_name="李雷")
+    clock.advance(1)
+    await room.tick()
+    assert "utter_callback_requeued" not in conversations.responses(BOOKED)
+    assert requeued_notes(repository, ticket_id) == []
+
+
+async def test_a_chat_customer_another_agent_took_as_the_pass_began_hears_nothing_of_the_last(queue, clock):
+    """Found in review: the pass found the chat waiting from 王芳's leaving and 李雷 took it meanwhile; the pass went
+    on to tell his customer that their agent had left, and their place. Told only while it is true, and once."""
+    from tests.handoff.test_callback_transferred import HandingOver  # it imports this module
+
+    conversations = HandingOver(clock)  # hand_over asks still_owed, as the real one does under the lock
+    room = WaitingRoom(queue, conversations, room_settings())
+    await wait_in_line(queue, "chat")
+    await taken(queue, conversations, "wang", "王芳", "chat")
+    assert await sign_out(queue, "wang", None) == 1
+    place = await queue.position("chat")  # the pass finds them in line, waiting from 王芳's leaving
+    await taken(queue, conversations, "li", "李雷", "chat")
+    await room.notify_if_changed("chat", place, True)  # the pass goes on
+    assert conversations.responses("chat") == ["utter_agent_joined"] * 2, "nothing of 王芳, nor a place"
+
+    await queue.transfer("chat", "li", "billing", agent_name="李雷")  # back in a queue, not because li left
+    await agent_available(queue, "zhao")
+    clock.advance(1)
+    await room.tick()
+    assert "utter_queue_agent_left" not in conversations.responses("chat")
+
+
+async def test_a_chat_customer_whose_second_agent_left_is_told_once(queue, clock):
+    """The next agent leaving them is true again: said once, under that leaving's mark."""
+    from tests.handoff.test_callback_transferred import HandingOver  # it imports this module
+
+    conversations = HandingOver(clock)
+    room = WaitingRoom(queue, conversations, room_settings())
+    await wait_in_line(queue, "chat")
+    await taken(queue, conversations, "wang", "王芳", "chat")
+    assert await sign_out(queue, "wang", None) == 1
+    await taken(queue, conversations, "li", "李雷", "chat")
+    assert await sign_out(queue, "li", None) == 1
+    await agent_available(queue, "zhao")
+    for _ in range(2):
+        clock.advance(1)
+        await room.tick()
+    assert conversations.responses("chat").count("utter_queue_agent_left") == 1
     assert conversations.responses("chat")[-2:] == ["utter_queue_agent_left", "utter_queue_update"]
