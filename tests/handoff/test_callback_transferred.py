@@ -50,6 +50,17 @@ class Cut(Exception):
     """The server stopping after the transfer's script, before the customer was told."""
 
 
+async def transfer_cut_off(queue, clock, desk, conversations, repository) -> tuple[str, int]:  # noqa: F811
+    """王芳 transfers the callback she took to billing, cut off before its customer is told: its ticket, and how
+    many replies the customer had before."""
+    ticket_id = await callback_taken(queue, clock, conversations, repository)
+    before = len(conversations.responses(BOOKED))
+    cut_off_before_telling(conversations)
+    with pytest.raises(Cut):
+        await desk.close("wang", BOOKED, "transfer", skill="billing", agent_name="王芳")
+    return ticket_id, before
+
+
 def cut_off_before_telling(conversations) -> None:  # noqa: F811
     """The desk's next word to the customer fails (as Redis not answering would), once."""
     said = conversations.utter
@@ -106,11 +117,7 @@ async def test_a_callback_transferred_is_told_it_stands_not_a_place(queue, clock
 
 async def test_a_callback_transfer_cut_off_is_finished_with_its_promise(queue, clock, desk, room, conversations,
                                                                         repository):  # noqa: F811
-    ticket_id = await callback_taken(queue, clock, conversations, repository)
-    before = len(conversations.responses(BOOKED))
-    cut_off_before_telling(conversations)
-    with pytest.raises(Cut):
-        await desk.close("wang", BOOKED, "transfer", skill="billing", agent_name="王芳")
+    ticket_id, before = await transfer_cut_off(queue, clock, desk, conversations, repository)
     assert await queue.waiting("billing") == [BOOKED]
     assert told_since(conversations, before) == []
 
@@ -124,11 +131,7 @@ async def test_a_callback_transfer_cut_off_is_finished_with_its_promise(queue, c
 async def test_a_callback_transfer_retried_from_the_desk_is_answered_and_told_once(queue, clock, desk, room,
                                                                                    conversations,
                                                                                    repository):  # noqa: F811
-    ticket_id = await callback_taken(queue, clock, conversations, repository)
-    before = len(conversations.responses(BOOKED))
-    cut_off_before_telling(conversations)
-    with pytest.raises(Cut):
-        await desk.close("wang", BOOKED, "transfer", skill="billing", agent_name="王芳")
+    ticket_id, before = await transfer_cut_off(queue, clock, desk, conversations, repository)
 
     again = await desk.close("wang", BOOKED, "transfer", skill="billing", agent_name="王芳")
     assert again["transferred_to"] == "billing" and again.get("closed_before")
