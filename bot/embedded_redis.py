@@ -292,8 +292,12 @@ class EmbeddedRedis:
         try:
             # Its append-only files and log hold trackers, codes and the queue: Kefu's user only.
             self._log = BoundedLog(self.log_file, self.log_max_bytes, self.log_backups)
+            # A session of its own, as the stack's servers: a terminal's Ctrl-C (SIGINT to the whole foreground
+            # group) reached it first, it shut down under the running servers (their tracebacks, a restart of it
+            # announced) before `kefu run` stopped them; now `kefu run` stops it, last.
             self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, umask=PRIVATE_UMASK, pass_fds=(lock,))
+                                            stdin=subprocess.DEVNULL, umask=PRIVATE_UMASK, pass_fds=(lock,),
+                                            start_new_session=True)
             _write_holder(lock, server=self.process.pid, launcher=os.getpid())
         finally:
             os.close(lock)  # the server holds it now, for as long as it (or a rewrite it forked) lives

@@ -276,6 +276,36 @@ def test_sigterm_as_soon_as_kefu_run_is_up_stops_every_server(trained_model, tmp
             kill_all(children + descendants(launcher) + redis_servers_serving(redis_folder))
 
 
+def test_ctrl_c_in_the_terminal_stops_the_servers_before_the_embedded_redis(trained_model, tmp_path):
+    """A terminal's Ctrl-C sends SIGINT to the whole foreground process group. The embedded Redis was in it: it
+    shut down at once under the running servers, whose waiting room logged a traceback a tick, and `kefu run`
+    announced the Redis's exit and a restart of it while stopping. `kefu run` now stops it, after the servers."""
+    env = run_environment(tmp_path / "var")
+    out = tmp_path / "kefu-run.out"
+    data = (tmp_path / "var").resolve()
+    with open(out, "wb") as log:
+        launcher = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)  # its group: the terminal's
+        children: list[psutil.Process] = []
+        try:
+            wait_for(lambda: BANNER_END in out.read_text(encoding="utf-8", errors="replace")
+                     or launcher.poll() is not None, START_S, "kefu run's first screen", every=0.1)
+            children = descendants(launcher) + redis_servers_serving(data / "redis")
+            os.killpg(launcher.pid, signal.SIGINT)
+            code = launcher.wait(60)
+            said = out.read_text(encoding="utf-8", errors="replace")
+            assert code == 0 and "Traceback" not in said and "starting it again" not in said, said[-3000:]
+            assert "Received SIGINT" not in (data / "redis" / "redis.log").read_text(encoding="utf-8"), \
+                "the embedded Redis was stopped by the terminal's signal, not by kefu run"
+            assert "tick_failed" not in (data / "logs" / "rasa.log").read_text(encoding="utf-8", errors="replace")
+            gone, alive = psutil.wait_procs(children, timeout=30)
+            assert alive == [], f"still running after Ctrl-C: {[p.cmdline()[:4] for p in alive]}"
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+            kill_all(children + descendants(launcher) + redis_servers_serving(data / "redis"))
+
+
 def served_by(rasa_main: psutil.Process, port: int, token: str) -> tuple[int, str]:
     """(worker pid, model file) of one fresh keep-alive connection's GET /status."""
     import http.client
