@@ -168,8 +168,7 @@ class ActionRequestHuman(Action):
         skill = rules.skill_for_faults(topic_intent(tracker), faults_of(tracker.slots))
         priority = rules.priority_for(customer.vip_tier if customer else 0, repeat, "complaint" in intents)
         channel = channel_of(tracker) or "rest"
-        entries = catalogue().entries.values()
-        titles, faults = {entry.id: entry.title for entry in entries}, {entry.id: entry.fault_type for entry in entries}
+        titles, faults = catalogue().titles_and_faults()
         reason = handoff_reason(tracker, rules, customer)
         queue = queue_from_settings()
         try:

@@ -78,6 +78,10 @@ class Catalogue:
     def for_fault(self, fault_type: str) -> list[SelfHelpEntry]:
         return [e for e in self.entries.values() if e.fault_type == fault_type]
 
+    def titles_and_faults(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Each entry's title and fault, by id: how a handoff packet names the self-help tried, and for which fault."""
+        return ({e.id: e.title for e in self.entries.values()}, {e.id: e.fault_type for e in self.entries.values()})
+
     def best_match(
         self, fault_type: str, text: str = "", fault_code: str | None = None, exclude: set[str] = frozenset()
     ) -> SelfHelpEntry | None:

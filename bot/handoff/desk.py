@@ -259,8 +259,7 @@ class Desk:
         if pushed:
             from bot.selfhelp import load_catalogue
 
-            entries = load_catalogue(get_settings().selfhelp_catalogue).entries.values()
-            titles, faults = {e.id: e.title for e in entries}, {e.id: e.fault_type for e in entries}
+            titles, faults = load_catalogue(get_settings().selfhelp_catalogue).titles_and_faults()
             answers = {as_text(k): as_text(v) for k, v in
                        (await self.queue.redis.hgetall(selfhelp_answers_key(conversation_id))).items()}
             packet = with_pushed_selfhelp(packet, pushed, titles, answers, faults)
