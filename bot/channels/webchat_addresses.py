@@ -49,7 +49,9 @@ over the limit if need be (nobody is closed to make room for it; the address's n
 it is under): else every page let in during an outage went uncounted for as long as it stayed open, and an
 address could open its whole limit again on top of them. Otherwise it is counted as it would have been on
 time, its page's key written and the page's previous socket closed, unless the page has connected again
-since (its key names a socket let in after it): that one is the page's now.
+since (its key names a socket let in after it): that one is the page's now, and the one counted late is
+closed, as the newer would have closed it on time (else a page back from a lost network before the renewal
+counted twice until its old socket's heartbeat gave up); its count is given back as it closes.
 """
 from __future__ import annotations
 
@@ -85,10 +87,11 @@ PAGE_ID = re.compile(r"[0-9a-f]{16,64}")  # the chat page's: random hex, one per
 # may have changed since: Wi-Fi to 4G; a key written before the time was kept reads as let in at 0). ARGV:
 # now (ms), the oldest score still stale (ms), the limit (-1: none, a socket let in unchecked counted late),
 # the socket, the expiry (ms), when the socket was let in (ms). Returns {1: let in (counted) | 0: the client
-# has its limit of sockets open, the page's previous socket or ""}; a previous socket that counted, at this
-# address or its old one, no longer does (the old address's key is read from the page's, not given in KEYS:
-# Kefu's Redis is one server, not a cluster). A socket counted late whose page was let in again since (its
-# key names a socket let in after it) is only counted: the page's key and its newer socket stay.
+# has its limit of sockets open, the socket to close: the page's previous one or ""}; a previous socket that
+# counted, at this address or its old one, no longer does (the old address's key is read from the page's, not
+# given in KEYS: Kefu's Redis is one server, not a cluster). A socket counted late whose page was let in again
+# since (its key names a socket let in after it) is the page's past one: counted until it closes, and the
+# socket to close is itself; the page's key and its newer socket stay.
 _ADMIT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 local kept = KEYS[2] and redis.call('GET', KEYS[2])
@@ -97,7 +100,7 @@ if kept then previous, counted_in, since = string.match(kept, '^(%S+) (%S+) ?(%d
 if previous and tonumber(ARGV[3]) < 0 and (tonumber(since) or 0) > tonumber(ARGV[6]) then
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  return {1, ''}
+  return {1, ARGV[4]}
 end
 if previous == ARGV[4] then previous = false end
 local replaced = previous and counted_in == KEYS[1] and redis.call('ZSCORE', KEYS[1], previous) and 1 or 0
@@ -110,6 +113,11 @@ if KEYS[2] then redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. KEYS[1] .. ' ' .. A
 return {1, previous or ''}
 """
 LATE = -1  # _ADMIT's limit for a socket let in unchecked: counted over the limit if need be
+
+
+def _text(answer: Any) -> str:
+    """A socket id as Redis answered it (bytes, or str with ``decode_responses``)."""
+    return answer.decode() if isinstance(answer, bytes) else (answer or "")
 
 
 def client_of(request: Optional[Request]) -> str:
@@ -205,9 +213,14 @@ class AddressLimits:
         return False
 
     def _replace(self, sid: str, previous: Any, replaced: Optional[Callable[[str], Any]]) -> None:
-        """``sid`` took the place of its page's ``previous`` socket (none: b"" or ""): that one is closed."""
-        previous = previous.decode() if isinstance(previous, bytes) else previous
-        if previous and replaced is not None:
+        """``sid`` took the place of its page's ``previous`` socket (none: b"" or ""): that one is closed;
+        ``sid`` itself when it was counted late and its page has a newer socket."""
+        previous = _text(previous)
+        if previous == sid and replaced is not None:  # counted late, its page back since through a newer one
+            logger.info("%s.address.superseded sid=%s hint=its page connected again before it was counted",
+                        self.name, sid)
+            replaced(sid)
+        elif previous and replaced is not None:
             logger.info("%s.address.replaced sid=%s previous=%s", self.name, sid, previous)
             replaced(previous)
 
@@ -245,8 +258,9 @@ class AddressLimits:
 
     async def renew(self, connected: Callable[[str], bool], replaced: Optional[Callable[[str], Any]] = None) -> None:
         """Vouch for this worker's sockets that are still ``connected``, and count those let in unchecked (as
-        :meth:`admit` would have, their page's previous socket given to ``replaced``); give back the others (one
-        that closed while it was being let in, before it was counted, ran its disconnect too early)."""
+        :meth:`admit` would have, their page's previous socket given to ``replaced``, or the socket itself if its
+        page has a newer one); give back the others (one that closed while it was being let in, before it was
+        counted, ran its disconnect too early)."""
         gone = [sid for sid in self._vouched if not connected(sid)]
         for sid in gone:
             await self.release(sid)
@@ -276,6 +290,8 @@ class AddressLimits:
             answers = await pipe.execute()
         for sid, answer in late:
             self._replace(sid, answers[answer][1], replaced)
+            if _text(answers[answer][1]) == sid:  # the page is back through a newer socket: not the page's now
+                self._pages.pop(sid, None)
         for sid, (key, _let_in_ms) in uncounted.items():
             self._uncounted.pop(sid, None)
             if sid not in self._vouched:  # closed while it was being counted: its release may have come first
