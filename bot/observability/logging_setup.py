@@ -142,6 +142,8 @@ def configure_logging(log_format: str = "console", level: int | str = logging.IN
     root.addHandler(handler)
     root.setLevel(level)
     _sanic_brings_no_handlers()
+    for name in SANIC_LOGGERS:
+        _forwarded_to_root(logging.getLogger(name))
     structlog.configure(
         processors=[drop_payload_interpolation, *_shared_processors(),
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -155,9 +157,9 @@ def _sanic_brings_no_handlers() -> None:
     """Sanic configures its loggers from ``LOGGING_CONFIG_DEFAULTS`` each time an app is created (Rasa's server,
     a test's): console handlers of its own and level INFO, so an app built after this set-up printed its lines
     raw beside ours, unmasked and below the level configured. Emptied in place (Sanic reads that very dict), an
-    app built later leaves its loggers to propagate to ours; one built before is seen to by
-    :func:`route_library_loggers`. Not imported for it (a one-shot command would wait for Sanic): emptied as
-    soon as it is."""
+    app built later leaves its loggers to propagate to ours (with :class:`ToRootWhenNotPropagating` only); one
+    built before is seen to by :func:`route_library_loggers`. Not imported for it (a one-shot command would
+    wait for Sanic): emptied as soon as it is."""
     if "sanic.log" in sys.modules:
         _empty_sanic_defaults(sys.modules["sanic.log"])
     elif not any(isinstance(finder, _SanicLogImport) for finder in sys.meta_path):
@@ -165,10 +167,35 @@ def _sanic_brings_no_handlers() -> None:
 
 
 def _empty_sanic_defaults(sanic_log: Any) -> None:
-    for library in sanic_log.LOGGING_CONFIG_DEFAULTS.get("loggers", {}).values():
+    defaults = sanic_log.LOGGING_CONFIG_DEFAULTS
+    defaults.setdefault("handlers", {})[_TO_ROOT] = {"()": ToRootWhenNotPropagating}
+    for library in defaults.get("loggers", {}).values():
         library.pop("level", None)
-        library["handlers"] = []
+        library["handlers"] = [_TO_ROOT]
         library["propagate"] = True
+
+
+_TO_ROOT = "kefu_to_root"
+SANIC_LOGGERS = ("sanic.root", "sanic.error", "sanic.access", "sanic.server")
+
+
+class ToRootWhenNotPropagating(logging.Handler):
+    """Hands a library's line to the root logger's handlers (Kefu's) when the library's logger was told not to
+    propagate after Kefu's set-up: Rasa's server and the action server call ``update_sanic_log_level``, which
+    does so to Sanic's, and their lines then went to Python's last-resort handler, raw and not fully masked.
+    While the logger propagates, the root logger gets the line anyway and this does nothing."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        source: Any = logging.getLogger(record.name)
+        while source.propagate and source.parent is not None:
+            source = source.parent
+        if source is not logging.getLogger():
+            logging.getLogger().handle(record)
+
+
+def _forwarded_to_root(library: logging.Logger) -> None:
+    if not any(isinstance(handler, ToRootWhenNotPropagating) for handler in library.handlers):
+        library.addHandler(ToRootWhenNotPropagating())
 
 
 class _SanicLogImport(importlib.abc.MetaPathFinder):
@@ -196,15 +223,18 @@ LIBRARY_LOGGERS = ("sanic.root", "sanic.error", "sanic.access", "sanic.server", 
 
 def route_library_loggers() -> None:
     """Sanic (when the app is built) and jieba bring their own console handlers: send their lines to
-    ours, at the root logger's level. The web chat's Socket.IO server, made later, is given its loggers
+    ours, at the root logger's level (Sanic's still, once Rasa stops them propagating). The web chat's Socket.IO server, made later, is given its loggers
     (``webchat_engineio.library_loggers``) so that it brings none."""
     import jieba  # noqa: F401 - jieba adds its handler on import; import it now so it can be removed
 
     for name in LIBRARY_LOGGERS:
         library = logging.getLogger(name)
         for handler in list(library.handlers):
-            library.removeHandler(handler)
+            if not isinstance(handler, ToRootWhenNotPropagating):
+                library.removeHandler(handler)
         library.propagate = True
+        if name in SANIC_LOGGERS:  # Rasa stops them propagating after this (rasa.core.run.serve_application)
+            _forwarded_to_root(library)
         if library.level and library.level < logging.getLogger().level:
             library.setLevel(logging.NOTSET)
 

@@ -195,3 +195,53 @@ def test_a_sanic_app_built_after_the_set_up_logs_through_it(level, sanic_importe
     assert "13812345678" not in ran.stderr, "a number in Sanic's line is masked"
     assert [(line["logger"], line["level"]) for line in lines] == \
         [("sanic.root", "info")] * (level == "INFO") + [("sanic.error", "warning")]
+
+
+# The two servers' order of set-up, each ending with Rasa's (rasa-sdk's) ``update_sanic_log_level``, run after
+# Kefu's: Sanic's loggers stop propagating to the root logger. Then Sanic logs a failed request as it does.
+SANIC_FAILED_REQUEST = ("from sanic.log import error_logger\n"
+                        "try:\n"
+                        "    raise RuntimeError('handler failed')\n"
+                        "except RuntimeError:\n"
+                        "    error_logger.exception(\"Exception occurred while handling uri: "
+                        "'http://127.0.0.1:5005/webhooks/callback/138-0000-0003'\")\n")
+RASA_SERVER_SET_UP = ("from bot.security import log_masking\n"
+                      "log_masking.install()\n"  # bot.security.rasa_server
+                      "from bot.observability.logging_setup import configure_logging, route_library_loggers\n"
+                      "configure_logging('json', 'INFO')\n"  # the ops channel's from_credentials
+                      "from sanic import Sanic\n"
+                      "Sanic('rasa_server')\n"  # rasa.server.create_app
+                      "route_library_loggers()\n"  # the ops blueprint, registered on it
+                      "import rasa.utils.common\n"
+                      "rasa.utils.common.update_sanic_log_level()\n")  # rasa.core.run.serve_application
+ACTION_SERVER_SET_UP = ("from bot.security import log_masking\n"
+                        "log_masking.install()\n"  # bot.security.action_server.main
+                        "from rasa_sdk import utils\n"
+                        "utils.configure_colored_logging('INFO')\n"
+                        "utils.update_sanic_log_level()\n"
+                        "from bot.observability.logging_setup import configure_logging\n"
+                        "configure_logging('json', 'INFO')\n"  # rasa-sdk imports the actions (actions/__init__)
+                        "from sanic import Sanic\n"
+                        "Sanic('rasa_sdk', configure_logging=False)\n")  # rasa_sdk.endpoint.create_app
+
+
+@pytest.mark.parametrize("set_up", [RASA_SERVER_SET_UP, ACTION_SERVER_SET_UP], ids=["rasa-server", "action-server"])
+def test_sanic_s_lines_go_through_kefu_s_logging_after_rasa_set_sanic_s_loggers_up(set_up):
+    """Found in review: Rasa's server and the action server call ``update_sanic_log_level`` after Kefu's set-up,
+    which stops Sanic's loggers propagating; with no handler of their own (Kefu took Sanic's) their lines went
+    to Python's last-resort handler: printed raw (not JSON: rasa.log held "Exception occurred while handling
+    uri: ..." lines), masked only by the record factory, which leaves a number written in groups whole. Each
+    line now comes once, through Kefu's handler."""
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    ran = subprocess.run([sys.executable, "-c", set_up + SANIC_FAILED_REQUEST], cwd=PROJECT_ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert "138-0000-0003" not in ran.stdout + ran.stderr, "the customer's number is masked"
+    lines = [json.loads(line) for line in ran.stderr.splitlines() if line.startswith("{")]
+    assert [(line["logger"], line["level"]) for line in lines if line["logger"].startswith("sanic")] == \
+        [("sanic.error", "error")], "Sanic's line, once, through Kefu's handler"
+    assert "handler failed" in lines[-1]["exception"] and "callback/***-****-0003'" in lines[-1]["event"]
