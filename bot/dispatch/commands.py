@@ -5,7 +5,7 @@ import argparse
 import datetime as dt
 import sys
 
-from bot.outbound.commands import age, each, open_repository, report_taken, summarise
+from bot.outbound.commands import age, each, open_repository, summarise
 from bot.settings import get_settings
 
 
@@ -36,20 +36,14 @@ def _each(ids: list[str], step) -> int:
 
 def cmd_resend(args: argparse.Namespace) -> int:
     from bot.dispatch.undelivered import resend, resend_all_failed
+    from bot.outbound.all_failed import take_all_failed
 
     if args.all_failed == bool(args.ids):
         print("kefu: error: give event ids or --all-failed", file=sys.stderr)
         return 2
-    if args.all_failed:
-        repository, resent = open_repository(), []
-        try:
-            for event_id in resend_all_failed(repository):  # one at a time: said when the database fails partway
-                resent.append(event_id)
-        except BaseException:
-            report_taken(resent, [], "failed event(s) queued again", cut_short=True)
-            raise
-        report_taken(resent, [], "failed event(s) queued again", cut_short=False)
-        return 0
+    if args.all_failed:  # one at a time: those resent are said when the database fails partway, or at Ctrl-C
+        return take_all_failed(lambda: ((event_id, None) for event_id in resend_all_failed(open_repository())),
+                               "failed event(s) queued again")
 
     def step(repository, event_id: int) -> str:
         resend(repository, event_id)

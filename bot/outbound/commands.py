@@ -90,34 +90,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def report_taken(taken: list[int], left: list[str], what: str, *, cut_short: bool) -> None:
-    """What ``--all-failed`` did (``what``: "failed message(s) dropped, never sent"); ``cut_short``: it stopped
-    at an error, the rows after it left as they are."""
-    stopped = ", before the error below (the ones after them were left as they are)" if cut_short else ""
-    print(f"{len(taken)} {what}{stopped}: {' '.join(map(str, taken)) or '-'}", flush=True)
-    for reason in left:
-        print(f"kefu: left as it is: {reason}", file=sys.stderr, flush=True)
-
-
 def _all_or_ids(args: argparse.Namespace, step, done: str) -> int:
+    from bot.outbound.all_failed import take_all_failed
     from bot.outbound.undelivered import each_failed, message_number
 
     if args.all_failed == bool(args.ids):
         print("kefu: error: give message ids or --all-failed", file=sys.stderr)
         return 2
     if args.all_failed:
-        repository, taken, left = open_repository(), [], []
-        try:
-            for message_id, reason in each_failed(repository, step):
-                if reason:
-                    left.append(reason)
-                else:
-                    taken.append(message_id)
-        except BaseException:  # the database failed partway (or ^C): those taken stay taken, and are said
-            report_taken(taken, left, f"failed message(s) {done}", cut_short=True)
-            raise  # its own error line (run_one_shot), a non-zero exit
-        report_taken(taken, left, f"failed message(s) {done}", cut_short=False)
-        return 1 if left else 0
+        return take_all_failed(lambda: each_failed(open_repository(), step), f"failed message(s) {done}")
 
     def one(repository, message_id: int) -> str:
         step(repository, message_id)

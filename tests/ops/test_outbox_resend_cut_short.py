@@ -22,11 +22,17 @@ from tests.conftest import PROJECT_ROOT
 KEFU = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
 
 
-def kefu(args: list[str], data_dir) -> subprocess.CompletedProcess:
+def kefu_env(data_dir) -> dict[str, str]:
+    """This environment without Kefu's settings but the data folder: the command's database is the test's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEFU_", "PROMETHEUS_"))}
     env.pop("REDIS_URL", None)
     env.update(KEFU_DATA_DIR=str(data_dir))
-    return subprocess.run(KEFU + args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return env
+
+
+def kefu(args: list[str], data_dir) -> subprocess.CompletedProcess:
+    return subprocess.run(KEFU + args, cwd=PROJECT_ROOT, env=kefu_env(data_dir), capture_output=True, text=True,
+                          timeout=120)
 
 
 def failed_rows(tmp_path, channel: str, kind: str):
