@@ -23,7 +23,7 @@ from bot.db.schema import outbox
 from tests.conftest import PROJECT_ROOT
 from tests.ops.test_outbox_resend_cut_short import KEFU, kefu_env, statuses
 
-ROWS = 2000  # far more than a command takes in the moment between two looks of the test
+ROWS = 2000  # far more than the command takes between two of the test's looks (it takes ~25 a second here)
 DEADLINE_S = 60  # the command's start (imports) and its first row take seconds, not this
 
 
