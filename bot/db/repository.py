@@ -87,6 +87,38 @@ def _move(conn, ticket_id: str, current: str, to_status: str, note: str) -> None
     queue_ticket_event(conn, ticket_id, "ticket_status_changed", current)
 
 
+def _insert_ticket(conn, *, kind: str, customer_id: int | None, summary: str, details: dict | None = None,
+                   priority: int = 0, needs_human: bool = False, channel: str = "", conversation_id: str = "") -> str:
+    """A new ``open`` ticket inside the caller's transaction (``Repository.create_ticket``); its public id."""
+    result = conn.execute(
+        tickets.insert().values(
+            kind=kind,
+            customer_id=customer_id,
+            status="open",
+            priority=priority,
+            needs_human=int(needs_human),
+            summary=summary,
+            details=details or {},
+            channel=channel,
+            conversation_id=conversation_id,
+        )
+    )
+    row_id = result.inserted_primary_key[0]
+    ticket_id = f"TK{row_id:06d}"
+    conn.execute(tickets.update().where(tickets.c.id == row_id).values(ticket_id=ticket_id))
+    conn.execute(ticket_history.insert().values(ticket_id=ticket_id, from_status=None, to_status="open"))
+    queue_ticket_event(conn, ticket_id, "ticket_created")
+    return ticket_id
+
+
+def _taken_over(current, work_item: dict) -> dict:
+    """A ticket's new values as the work item ``work_item`` (``create_ticket``'s arguments) it becomes: a person's,
+    its kind, summary and details (kept where the new ones do not say), never less urgent than it was."""
+    return {"kind": work_item["kind"], "summary": work_item["summary"], "needs_human": 1,
+            "priority": max(current.priority, work_item.get("priority", 0)),
+            "details": {**(current.details or {}), **(work_item.get("details") or {})}}
+
+
 @dataclass(frozen=True)
 class Customer:
     id: int
@@ -385,25 +417,9 @@ class Repository:
         conversation_id: str = "",
     ) -> str:
         """Insert a ticket in state ``open`` and return its public id (TK000123)."""
-        result = conn.execute(
-            tickets.insert().values(
-                kind=kind,
-                customer_id=customer_id,
-                status="open",
-                priority=priority,
-                needs_human=int(needs_human),
-                summary=summary,
-                details=details or {},
-                channel=channel,
-                conversation_id=conversation_id,
-            )
-        )
-        row_id = result.inserted_primary_key[0]
-        ticket_id = f"TK{row_id:06d}"
-        conn.execute(tickets.update().where(tickets.c.id == row_id).values(ticket_id=ticket_id))
-        conn.execute(ticket_history.insert().values(ticket_id=ticket_id, from_status=None, to_status="open"))
-        queue_ticket_event(conn, ticket_id, "ticket_created")
-        return ticket_id
+        return _insert_ticket(conn, kind=kind, customer_id=customer_id, summary=summary, details=details,
+                              priority=priority, needs_human=needs_human, channel=channel,
+                              conversation_id=conversation_id)
 
     @_guard
     def get_ticket(self, ticket_id: str) -> dict | None:
@@ -645,6 +661,40 @@ class Repository:
             fields["needs_human"] = int(fields["needs_human"])
         with self.engine.begin() as conn:
             conn.execute(voice_messages.update().where(voice_messages.c.id == message_id).values(**fields))
+
+    @_guard
+    @_retry_transient
+    def hand_voice_message_on(self, conn, message_id: str, *, was: str, outcome: str, note: Callable[[str], str],
+                              **work_item) -> str | None:
+        """Voice message ``message_id``, routed ``was`` (self-help), goes to a person: one transaction, so a failure
+        anywhere in it leaves everything as it was and its retry files no second work item (found in review: the
+        work item was committed, the message's change failed, and the retry filed another). Its ticket, while
+        open, becomes the work item (``work_item``: :meth:`create_ticket`'s arguments), so one ticket stands for
+        the message (found in review: the self-help ticket stayed open beside the work item and nobody closed
+        it); else a work item is filed and the old ticket noted. Either gets ``note(work item)``. The message
+        takes ``outcome`` and that ticket; its recording is kept until an agent finishes the work item. None,
+        with nothing written, when the message is no longer ``was`` (routed meanwhile)."""
+        from bot.db.recordings import VOICE_MESSAGE  # that module builds on this one
+        from bot.db.schema import recordings
+
+        moved = conn.execute(voice_messages.update().where(
+            voice_messages.c.id == message_id, voice_messages.c.outcome == was).values(
+            outcome=outcome, needs_human=1)).rowcount  # also holds off another hand-on of it until this commits
+        if moved != 1:
+            return None
+        had = conn.execute(sa.select(voice_messages.c.ticket_id).where(voice_messages.c.id == message_id)).scalar()
+        if had and _locked_ticket(conn, had).status in OPEN_TICKET_STATUSES:
+            self._note_ticket(conn, had, note(had), lambda current: _taken_over(current, work_item),
+                              event="ticket_updated")
+            work = had
+        else:
+            work = _insert_ticket(conn, **work_item)
+            if had:
+                self._note_ticket(conn, had, note(work), lambda current: {})
+        conn.execute(voice_messages.update().where(voice_messages.c.id == message_id).values(ticket_id=work))
+        conn.execute(recordings.update().where(recordings.c.id == message_id, recordings.c.kind == VOICE_MESSAGE)
+                     .values(expires_at=None))
+        return work
 
     @_guard
     def get_voice_message(self, message_id: str) -> dict | None:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from bot.handoff import masking
 from bot.handoff.packet import FlowCollected, HandoffPacket, build_packet
@@ -31,6 +31,10 @@ class WorkItem:
     summary: str
     details: dict
     repository: Any  # bot.db.repository.Repository
+    # Writes its ticket, given Repository.create_ticket's arguments, and returns its id; None: create_ticket. For a
+    # caller whose own record changes in the same transaction (a voice message handed on after its self-help reply
+    # was held back, whose self-help ticket becomes the work item: voice/voicemail/withheld_reply.py).
+    write: Callable[..., str] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ async def request_handoff(*, conversation_id: str, channel: str, skill: str, pri
     customer_id = str(customer["id"]) if customer and customer.get("id") is not None else None
     if work_item is not None:
         ticket_id = await asyncio.to_thread(
-            work_item.repository.create_ticket, kind=work_item.kind,
+            work_item.write or work_item.repository.create_ticket, kind=work_item.kind,
             customer_id=int(customer_id) if customer_id else None, summary=work_item.summary,
             details={**work_item.details, "handoff": packet}, priority=packet["priority"], needs_human=True,
             channel=channel, conversation_id=conversation_id)

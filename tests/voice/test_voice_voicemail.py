@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import io
@@ -294,7 +295,7 @@ async def test_selfhelp_held_back_when_sent_puts_the_message_in_front_of_an_agen
     stored = repo.get_voice_message(outcome.message_id)
     assert (stored["outcome"], stored["needs_human"]) == ("needs_human", 1)
     work_item = repo.get_ticket(stored["ticket_id"])
-    assert work_item["ticket_id"] != outcome.ticket_id and work_item["needs_human"] == 1
+    assert work_item["ticket_id"] == outcome.ticket_id and work_item["needs_human"] == 1  # its self-help ticket
     assert work_item["details"]["reason"] == "notify_withheld_opt_out", "the agent knows not to text them"
     assert work_item["details"]["voice_message_id"] == outcome.message_id and work_item["details"]["handoff"]
     assert work_item["details"]["transcript"] == "我家电视没信号了"
@@ -303,7 +304,7 @@ async def test_selfhelp_held_back_when_sent_puts_the_message_in_front_of_an_agen
     store = RecordingStore(env.database_url)
     store.prune(now=dt.datetime.utcnow() + dt.timedelta(seconds=env.voice_message_expiry_s + 60))
     assert store.get(outcome.message_id, VOICE_MESSAGE) is not None, "kept until the agent has handled it"
-    # The self-help ticket says the reply never went, and where the message is now.
+    # The ticket says the reply never went, and that a person has the message now.
     notes = [history_line(row["note"]) for row in repo.ticket_history(outcome.ticket_id)]
     assert any(work_item["ticket_id"] in note for note in notes), notes
     routed = [e["data"] for e in repo.events_for(f"voicemail-{outcome.message_id}") if e["kind"] == "voicemail_routed"]
@@ -340,8 +341,132 @@ async def test_a_reply_held_back_before_its_message_is_routed_waits_for_the_rout
         later = await deliver_pending(repo, gateway, now=now + dt.timedelta(minutes=5))
     assert later["withheld"] == 1 and received == []
     stored = repo.get_voice_message("m1")
-    assert stored["outcome"] == "needs_human" and stored["ticket_id"] != selfhelp
+    assert stored["outcome"] == "needs_human" and stored["ticket_id"] == selfhelp  # now a person's work item
     assert repo.get_ticket(stored["ticket_id"])["details"]["reason"] == "notify_withheld_opt_out"
+
+
+async def selfhelp_answered(env, repo, message_id: str = "m1") -> str:
+    """A voice message answered with self-help as the pipeline records one (stored, its reply queued, its self-help
+    ticket open), whose caller then opts out; the self-help ticket's id."""
+    from bot.contacts.optout import opt_out
+    from bot.notify import OutboxNotifier
+    from bot.selfhelp import load_catalogue
+
+    repo.add_voice_message(message_id=message_id, audio=pcm_to_wav_bytes(b"\0\0" * 16000, 16000),
+                           conversation_id=f"voicemail-{message_id}", duration_s=1.0, caller_phone=PLAIN_CUSTOMER,
+                           customer_id=1, channel="ivr")
+    entry = load_catalogue(env.content_dir / "selfhelp.yml").entries["tv_no_signal"]
+    await OutboxNotifier.from_settings(env, repo).send_selfhelp(PLAIN_CUSTOMER, "sms", entry,
+                                                                voice_message_id=message_id)
+    selfhelp = repo.create_ticket(kind="voice_message", customer_id=1, summary="自助", channel="ivr",
+                                  details={"voice_message_id": message_id, "reason": "fault_tv"},
+                                  conversation_id=f"voicemail-{message_id}")
+    repo.update_voice_message(message_id, outcome="selfhelp_sent", ticket_id=selfhelp, intent="fault_tv",
+                              transcript="我家电视没信号了", intent_confidence=0.9)
+    await opt_out(repo.url, [f"phone:{PLAIN_CUSTOMER}"], conversation_id="td", channel="sms", via="reply")
+    return selfhelp
+
+
+def tickets_of_message(repo, message_id: str = "m1", *, open_only: bool = False) -> list[dict]:
+    return repo.tickets_for(None, open_only=open_only, conversation_id=f"voicemail-{message_id}")
+
+
+def noted(repo, ticket_id: str, kind: str) -> list[dict]:
+    from bot.ticket_notes import history_entry
+
+    entries = [history_entry(row["note"]) or {} for row in repo.ticket_history(ticket_id)]
+    return [entry for entry in entries if entry.get("kind") == kind]
+
+
+async def test_a_message_handed_on_after_its_reply_was_held_back_is_one_ticket_a_person_works(env, repo):
+    """Found in review: the message handed on got a work item beside its self-help ticket, which stayed open (an
+    item of the ledger going overdue) with nobody to close it: two open tickets for one message. The self-help ticket
+    becomes the person's work item, saying why; one ticket number stands for the message."""
+    from bot.handoff.tickets import work_items
+    from bot.outbound.sms import SmsGateway
+    from bot.outbound.worker import deliver_pending
+    from tests.sms_loopback import sms_loopback
+
+    selfhelp = await selfhelp_answered(env, repo)
+    async with sms_loopback() as (received, base_url):
+        counts = await deliver_pending(repo, {"sms": SmsGateway(base_url, "k", "Kefu")}, now=dt.datetime.utcnow())
+    assert counts["withheld"] == 1 and received == []
+
+    [open_one] = tickets_of_message(repo, open_only=True)
+    assert open_one["ticket_id"] == selfhelp == repo.get_voice_message("m1")["ticket_id"]
+    assert open_one["needs_human"] == 1 and open_one["details"]["reason"] == "notify_withheld_opt_out"
+    listed = [t["ticket_id"] for t in open_one["details"]["handoff"]["open_tickets"]]
+    assert selfhelp not in listed, "the agent is not shown the work item as another open ticket of the customer's"
+    assert [t["ticket_id"] for t in work_items(lambda t: True) if t["conversation_id"] == "voicemail-m1"] == [selfhelp]
+    assert [e["ticket"] for e in noted(repo, selfhelp, "selfhelp_withheld_opt_out")] == [selfhelp]
+    ledger_rules = load_ledger_rules(env.content_dir / "ledger.yml")
+    assert [i.ticket_id for i in build_items(tickets_of_message(repo), {}, ledger_rules, dt.datetime.utcnow())] \
+        == [selfhelp]
+
+
+async def test_a_message_whose_self_help_ticket_was_closed_gets_a_work_item_of_its_own(env, repo):
+    """A self-help ticket no longer open (its steps closed in the ledger) is not reopened as the work item: the
+    message gets a new one, which the old ticket names."""
+    from bot.outbound.sms import SmsGateway
+    from bot.outbound.worker import deliver_pending
+    from tests.sms_loopback import sms_loopback
+
+    selfhelp = await selfhelp_answered(env, repo)
+    repo.move_ticket(selfhelp, "resolved")
+    repo.move_ticket(selfhelp, "customer_told")
+    async with sms_loopback() as (received, base_url):
+        counts = await deliver_pending(repo, {"sms": SmsGateway(base_url, "k", "Kefu")}, now=dt.datetime.utcnow())
+    assert counts["withheld"] == 1 and received == []
+
+    [work_item] = tickets_of_message(repo, open_only=True)
+    assert work_item["ticket_id"] != selfhelp and work_item["needs_human"] == 1
+    assert repo.get_voice_message("m1")["ticket_id"] == work_item["ticket_id"]
+    assert repo.get_ticket(selfhelp)["status"] == "customer_told"
+    assert [e["ticket"] for e in noted(repo, selfhelp, "selfhelp_withheld_opt_out")] == [work_item["ticket_id"]]
+
+
+@contextlib.contextmanager
+def ticket_change_fails(engine):
+    """While in the block, every change of a voice message's ticket fails in the database itself, with the error a
+    database going away gives: a trigger raising SQLite's own error, or PostgreSQL's admin_shutdown."""
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        if postgres:
+            conn.exec_driver_sql("CREATE FUNCTION kefu_test_goes_away() RETURNS trigger LANGUAGE plpgsql AS "
+                                 "$$ BEGIN RAISE EXCEPTION 'gone' USING ERRCODE = 'admin_shutdown'; END $$")
+            conn.exec_driver_sql("CREATE TRIGGER ticket_change_fails BEFORE UPDATE OF ticket_id ON voice_messages "
+                                 "FOR EACH ROW EXECUTE FUNCTION kefu_test_goes_away()")
+        else:
+            conn.exec_driver_sql("CREATE TRIGGER ticket_change_fails BEFORE UPDATE OF ticket_id ON voice_messages "
+                                 "BEGIN SELECT json('{broken'); END")
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER ticket_change_fails" + (" ON voice_messages" if postgres else ""))
+
+
+async def test_a_database_failure_while_handing_on_files_no_second_work_item(env, repo, monkeypatch):
+    """Found in review: the work item was committed, then the message's change failed; the outbox worker tried the
+    reply again, and its retry filed a second work item for the same message. The hand-on is one transaction."""
+    import bot.db.repository
+    from bot.outbound.sms import SmsGateway
+    from bot.outbound.worker import deliver_pending
+    from tests.sms_loopback import sms_loopback
+
+    monkeypatch.setattr(bot.db.repository, "WRITE_RETRY_S", 0.5)  # the database's failure comes sooner
+    await selfhelp_answered(env, repo)
+    now = dt.datetime.utcnow()
+    async with sms_loopback() as (received, base_url):
+        gateway = {"sms": SmsGateway(base_url, "k", "Kefu")}
+        with ticket_change_fails(repo.engine):
+            first = await deliver_pending(repo, gateway, now=now)
+        assert (first["retry"], first["withheld"]) == (1, 0), "tried again: nobody has the message yet"
+        later = await deliver_pending(repo, gateway, now=now + dt.timedelta(minutes=5))
+    assert later["withheld"] == 1 and received == []
+
+    work = [t["ticket_id"] for t in tickets_of_message(repo) if t["needs_human"]]
+    assert work == [repo.get_voice_message("m1")["ticket_id"]], "one work item for the message"
 
 
 @pytest.mark.parametrize("name, content, reason", [

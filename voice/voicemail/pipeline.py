@@ -98,9 +98,10 @@ def conversation_id(message_id: str) -> str:
 
 
 async def hand_to_person(repository: Repository, settings, outcome: VoicemailOutcome, decision: Decision,
-                         channel: str, caller_phone: str, customer) -> str:
+                         channel: str, caller_phone: str, customer, write=None) -> str:
     """A message a person must handle: a work item carrying the same handoff packet as a live one; its ticket id.
-    Also for a message whose self-help reply was held back when sent (voice/voicemail/withheld_reply.py)."""
+    Also for a message whose self-help reply was held back when sent (voice/voicemail/withheld_reply.py), whose
+    ``write`` makes its self-help ticket the work item (``WorkItem.write``)."""
     import dataclasses
 
     from bot.handoff.rules import load_rules
@@ -110,13 +111,15 @@ async def hand_to_person(repository: Repository, settings, outcome: VoicemailOut
     heard = [{"event": "user", "text": outcome.transcript or "", "metadata": {"voice": True},
               "parse_data": {"intent": {"name": outcome.intent, "confidence": outcome.intent_confidence or 0}}}]
     tickets = await asyncio.to_thread(repository.tickets_for, customer.id, open_only=True) if customer else []
+    # Not the message's own (its self-help ticket, becoming the work item): the agent would read it as another.
+    tickets = [t for t in tickets if t["conversation_id"] != outcome.conversation_id]
     result = await request_handoff(
         conversation_id=outcome.conversation_id, channel=channel, skill=rules.skill_for(outcome.intent, None),
         priority=decision.priority, reason=f"voicemail_{outcome.reason}",
         customer=dataclasses.asdict(customer) if customer else None, phone=caller_phone or None,
         events=heard if outcome.transcript else [], open_tickets=tickets,
         work_item=WorkItem(kind=decision.kind, summary=VoicemailPipeline._summary(outcome),
-                           details=VoicemailPipeline._details(outcome), repository=repository))
+                           details=VoicemailPipeline._details(outcome), repository=repository, write=write))
     return result.ticket_id
 
 

@@ -1,17 +1,19 @@
 """A voice message whose self-help reply the outbox worker held back when it came to send it (the caller opted out, or
 was put on the do-not-disturb list, after it was queued): the message goes to a person, as when the reply is held
 back when queued (:meth:`VoicemailPipeline._route`), so nothing the caller said is lost. Found in review: it stayed
-``selfhelp_sent``, with a ticket no agent works, and nobody ever heard it.
+``selfhelp_sent``, with a ticket no agent works, and nobody ever heard it. Its self-help ticket becomes the person's
+work item, in the transaction that moves the message (``Repository.hand_voice_message_on``): one ticket for one
+message, and a retry after a failure files no second one.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.db.repository import DatabaseError, Repository, TicketTransitionError
-from bot.db.schema import recordings, voice_messages
+from bot.db.repository import DatabaseError, Repository
 from bot.notify import NotifyError
 from bot.outcomes import record
 from bot.snapshot import editor_file
@@ -55,12 +57,12 @@ async def hand_on(repository: Repository, message_id: str, reason: str, entry_id
             intent_confidence=row["intent_confidence"], entities=tuple(row["entities"] or ()),
             selfhelp_entry_id=entry_id)
         ticket_id = await hand_to_person(repository, settings, outcome, decision, row["channel"] or "",
-                                         row["caller_phone"] or "", customer)
-        if not await asyncio.to_thread(_rerouted, repository, message_id, outcome.outcome, ticket_id):
-            return None  # changed meanwhile: whoever changed it routed it
+                                         row["caller_phone"] or "", customer,
+                                         write=_handed_on(repository, message_id, outcome.outcome, reason))
+    except _RoutedMeanwhile:
+        return None  # whoever changed it routed it
     except (DatabaseError, SQLAlchemyError) as exc:
         raise NotifyError(f"cannot hand voice message {message_id} to a person: {exc}", sent_nothing=True) from exc
-    await asyncio.to_thread(_note_selfhelp_ticket, repository, row["ticket_id"], reason, ticket_id)
     await record(conversation_id(message_id), "voicemail_routed", channel=row["channel"] or "",
                  database_url=repository.url, outcome=outcome.outcome, reason=outcome.reason, intent=outcome.intent,
                  ticket_id=ticket_id, needs_human=True, selfhelp_entry=entry_id)
@@ -69,32 +71,25 @@ async def hand_on(repository: Repository, message_id: str, reason: str, entry_id
     return ticket_id
 
 
-def _rerouted(repository: Repository, message_id: str, outcome: str, ticket_id: str) -> bool:
-    """The message now the work item's, its recording kept until an agent finishes it (the desk then starts its
-    expiry, as for any voice message a person handles); False if it was no longer ``selfhelp_sent``."""
-    from bot.db.recordings import VOICE_MESSAGE
-
-    with repository.engine.begin() as conn:
-        moved = conn.execute(voice_messages.update().where(
-            voice_messages.c.id == message_id, voice_messages.c.outcome == SELFHELP_SENT).values(
-            outcome=outcome, needs_human=1, ticket_id=ticket_id)).rowcount
-        if moved != 1:
-            return False
-        conn.execute(recordings.update().where(recordings.c.id == message_id, recordings.c.kind == VOICE_MESSAGE)
-                     .values(expires_at=None))
-    return True
+class _RoutedMeanwhile(Exception):
+    """The message was no longer ``selfhelp_sent`` when its work item was to be written: nothing was."""
 
 
-def _note_selfhelp_ticket(repository: Repository, ticket_id: str | None, reason: str, work_item: str) -> None:
-    """The self-help ticket says its reply never went and which work item has the message now."""
-    if not ticket_id:
-        return
+def _handed_on(repository: Repository, message_id: str, outcome: str, reason: str) -> Callable[..., str]:
+    """The work item's write (``WorkItem.write``): the message, its self-help ticket made the work item (or a new
+    one, noted on it) and its recording kept, in one transaction (``Repository.hand_voice_message_on``); the
+    ticket notes why the reply never went."""
     from bot.ticket_notes import history_note
 
-    try:
-        repository.note_ticket(str(ticket_id), history_note(f"selfhelp_withheld_{reason}", ticket=work_item))
-    except (DatabaseError, TicketTransitionError, ValueError, KeyError) as exc:  # handed on all the same
-        logger.warning("voice.voicemail.withheld_not_noted ticket=%s error=%s", ticket_id, exc)
+    def write(**work_item) -> str:
+        ticket_id = repository.hand_voice_message_on(
+            message_id, was=SELFHELP_SENT, outcome=outcome,
+            note=lambda work: history_note(f"selfhelp_withheld_{reason}", ticket=work), **work_item)
+        if ticket_id is None:
+            raise _RoutedMeanwhile(message_id)
+        return ticket_id
+
+    return write
 
 
 def _settings():
