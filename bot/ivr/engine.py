@@ -16,7 +16,7 @@ waiting caller (queue updates, the reminder, the transfer prompt, the assistant'
 are dropped (:class:`AgentOnLine`), so the agent is heard at once.
 Until an agent takes the call its Listen carries the hotline's hold audio, its timer reads the
 flow's ``hold.reminder``, and the flow's ``hold.keys`` leave the queue for another node (a
-callback booked from the queue entry, a voice message).
+callback booked from the queue entry, a voice message, a text sent before the caller leaves it).
 """
 from __future__ import annotations
 
@@ -727,9 +727,30 @@ class FlowEngine:
                     "ticket_id": booked.ticket_id, "skill": flow.node(target).skill, "while_waiting": True,
                     "callback_by": booked.due})
                 return await self._enter(flow, state, flow.node(target).next)
+        if flow.node(target).kind == "notify" and self._own_line(state):
+            return await self._text_from_the_queue(flow, state, flow.node(target))
         await self.services.handoff.leave(call, "caller_chose_" + flow.node(target).kind)
         state.status = "active"
         return await self._enter(flow, state, target)
+
+    async def _text_from_the_queue(self, flow: Flow, state: CallState, node: Node) -> list:
+        """A hold key naming a notify node (main.yml's 3: the self-help guide by SMS), for a caller whose own
+        line takes texts: sent before the caller leaves the queue, and out of it only once sent. The node's
+        ``on_tried`` and ``on_failure`` are for a caller not queued yet (peak_offer's: queued at the back, the
+        call ended); a caller on hold told the text is not sent (one they said did not help, the gateway down,
+        the number's texts used up) keeps their place and waits on."""
+        holding = [self._holding(flow, flow.node(state.node))]
+        if await self._tried_before(state, node):
+            logger.info("ivr.selfhelp.tried_before call=%s node=%s on_hold", state.call_id, node.id)
+            said = fill(node.tried_say, state.vars)
+            return ([Say(said, label=f"{node.id}:tried", hold_notice=True)] if said else []) + holding
+        if not await self._notify(state, self._own_line(state), node.channel, "ivr_notify", fill(node.text, state.vars)):
+            said = self.services.hotline.get().prompts.get("send_failed", "")
+            return ([Say(said, label=f"{node.id}:not_sent", hold_notice=True)] if said else []) + holding
+        await self.services.handoff.leave(conversation_id(state.call_id), "caller_chose_notify")
+        state.status = "active"
+        state.path = (state.path + [node.id])[-200:]
+        return await self._enter(flow, state, node.next)
 
     async def _tell_agent_side(self, state: CallState, text: str) -> None:
         """The caller's words while queued: into the paused conversation, where the agent reads them."""
