@@ -180,7 +180,7 @@ class HoldOptions:
     (a ``callback`` node books the callback from the queue entry, with what the caller said; a ``notify``
     node to the caller's proven line is sent first, and one not sent keeps them in the queue).
     ``long_wait_say`` is read once in a call instead of a reminder when the caller's own estimated wait
-    has grown past ``long_wait_over_s`` on hold, unless the flow offered them the wait already as it
+    has grown past ``long_wait_over_s`` on hold (the flow's ``queue_wait_over_s`` unless written: flow_loader), unless the flow offered them the wait already as it
     routed them (a ``goto`` case on ``queue_wait_over_s``, the peak offer): ``bot.ivr.long_wait``.
     """
 

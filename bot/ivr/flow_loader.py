@@ -54,6 +54,19 @@ _RETRY_DEFAULTS = {"timeout_s": 6.0, "max_no_input": 2, "max_no_match": 2,
 NOTIFY_CHANNELS = ("sms",)
 
 
+def queue_waits(nodes: dict[str, Node]) -> dict[str, float]:
+    """Where the flow's conditions look at the queue's wait (``'agent_route' cases[2]``) and the seconds each says."""
+    found = {}
+    for node in nodes.values():
+        for i, case in enumerate(node.cases):
+            if case.when.queue_wait_over_s is not None:
+                found[f"'{node.id}' cases[{i}]"] = case.when.queue_wait_over_s
+        for i, option in enumerate(node.options):
+            if option.when.queue_wait_over_s is not None:
+                found[f"'{node.id}' options[{i}]"] = option.when.queue_wait_over_s
+    return found
+
+
 def flow_version(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -121,7 +134,7 @@ class _FlowParser:
         start = raw.get("start")
         if start not in nodes:
             raise self.error("start", f"names no node: {start!r}")
-        flow = Flow(self.flow_id, start, nodes, version, self.source, raw, self.hold(raw.get("hold")))
+        flow = Flow(self.flow_id, start, nodes, version, self.source, raw, self.hold(raw.get("hold"), nodes))
         self.check_targets(flow)
         self.check_loops(flow)
         return flow
@@ -281,13 +294,13 @@ class _FlowParser:
             raise self.error("answer", f"one of {list(ANSWERS)}, got {answer!r}")
         fields.update(answer=answer, value=self.text(body, "value"))
 
-    def hold(self, raw: Any) -> HoldOptions:
+    def hold(self, raw: Any, nodes: dict[str, Node]) -> HoldOptions:
         if raw is None:
             return HoldOptions()
         if not isinstance(raw, dict) or set(raw) - {"reminder", "keys", "long_wait_over_s", "long_wait_say"}:
             raise self.error("hold", "a mapping with `reminder`, `keys`, `long_wait_over_s` and `long_wait_say`")
-        if ("long_wait_over_s" in raw) != ("long_wait_say" in raw):
-            raise self.error("hold", "`long_wait_over_s` and `long_wait_say` go together")
+        if "long_wait_over_s" in raw and "long_wait_say" not in raw:
+            raise self.error("hold.long_wait_over_s", "nothing is said past it: write `hold.long_wait_say` too")
         keys = raw.get("keys") or {}
         if not isinstance(keys, dict):
             raise self.error("hold.keys", "must map a key to a node id")
@@ -297,8 +310,27 @@ class _FlowParser:
                 raise self.error(f"hold.keys.{key}", f"one key of {DTMF_KEYS} other than {STOP_WAITING_KEY} "
                                                      "(which always stops waiting)")
             pairs.append((str(key), self.ref(keys, key, f"hold.keys.{key}")))
+        long_wait_say = self.text(raw, "long_wait_say")
         return HoldOptions(self.text(raw, "reminder"), tuple(pairs),
-                           self.number(raw, "long_wait_over_s", 0.0, 0, 7200), self.text(raw, "long_wait_say"))
+                           self.long_wait_over_s(raw, nodes) if "long_wait_say" in raw else 0.0, long_wait_say)
+
+    def long_wait_over_s(self, hold: dict, nodes: dict[str, Node]) -> float:
+        """The wait ``hold.long_wait_say`` is said past: its own ``long_wait_over_s``, else the one the flow's
+        ``queue_wait_over_s`` conditions route by (the peak offer's), so editors write the threshold once."""
+        if "long_wait_over_s" in hold:
+            value = hold["long_wait_over_s"]
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 7200:
+                raise self.error("hold.long_wait_over_s", f"seconds, a number from 0 to 7200, got {value!r}")
+            return float(value)
+        waits = queue_waits(nodes)
+        if len(set(waits.values())) == 1:
+            return next(iter(waits.values()))
+        if not waits:
+            raise self.error("hold.long_wait_say", "no `queue_wait_over_s` condition in the flow says when the wait "
+                                                   "is long: write `hold.long_wait_over_s` (seconds)")
+        named = ", ".join(f"{wait:g} at {where}" for where, wait in waits.items())
+        raise self.error("hold.long_wait_say", f"the flow's `queue_wait_over_s` conditions differ ({named}): write "
+                                               "the one meant in `hold.long_wait_over_s` (seconds)")
 
     # -- values ------------------------------------------------------------------------
     def retry(self, values: dict) -> Retry:

@@ -5,10 +5,12 @@ to the queue (a ``goto`` case on ``queue_wait_over_s``); a caller queued when th
 kind when it then grew (the calls ahead taking longer, agents signing out), only the place and the generic reminder.
 Now, once in a call, the hold timer's turn reads the flow's ``hold.long_wait_say`` instead of the reminder when the
 caller's own estimated wait is past ``hold.long_wait_over_s`` (and someone of their group is signed in: else there is
-no wait to promise). Its keys are the hold keys (a callback booked from the queue entry, a voice message, and as at
-``peak_offer`` the self-help guide by SMS: on its own key, 1 being the callback on hold, and sent before the caller
-leaves the queue, so one not sent keeps the place: ``FlowEngine._text_from_the_queue``). A caller the flow routed
-through such a case was offered the wait already: not again on hold.
+no wait to promise). Unless the hold writes its own, that is the wait the flow's ``queue_wait_over_s`` condition looks
+at (the peak offer's, bot.ivr.flow_loader): editors write the threshold once. Its keys are the hold keys (a callback
+booked from the queue entry, a voice message, and as at ``peak_offer`` the self-help guide by SMS: on its own key, 1
+being the callback on hold, and sent before the caller leaves the queue, so one not sent keeps the place:
+``FlowEngine._text_from_the_queue``). A caller the flow routed through such a case was offered the wait already: not
+again on hold.
 """
 from __future__ import annotations
 

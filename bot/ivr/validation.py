@@ -18,7 +18,7 @@ from bot.editor.problems import ERROR, WARNING, Problem
 from bot.editor.yaml_lines import YamlFileError, item_line, line_of, load
 from bot.ivr.errors import FlowError
 from bot.ivr.flow import ALL_SELFHELP, REPEAT_KEY, Flow, Node
-from bot.ivr.flow_loader import load_flow_file
+from bot.ivr.flow_loader import load_flow_file, queue_waits
 from bot.ivr.flow_variables import COUNT, COUNTED_FIELDS, on_entry, variables_at
 from bot.outbound.sms import too_long_for_sms
 from bot.yaml_load import safe_load
@@ -223,6 +223,33 @@ def refused_callback_problems(path: Path, flow: Flow, node_line: Callable[[str],
             for node in flow.nodes.values() if node.kind == "callback" and node.ask_number and not node.on_failure]
 
 
+def hold_line(path: Path, field: str) -> int | None:
+    """The line of a field of the flow's ``hold`` (``hold.long_wait_over_s``), for a loader error to point at."""
+    if not field.startswith("hold."):
+        return None
+    try:
+        hold = (load(path) or {}).get("hold")
+    except YamlFileError:
+        return None
+    return line_of(hold, field.split(".")[1]) if isinstance(hold, dict) else None
+
+
+def repeated_wait_problems(path: Path, flow: Flow) -> list[Problem]:
+    """``hold.long_wait_over_s`` written as the same seconds as the flow's one ``queue_wait_over_s`` (the peak
+    offer's): left out, the hold reads that one (bot.ivr.flow_loader), so an editor changing the busy time there
+    changes both; written twice, the two drift apart (main.yml had 180 in each)."""
+    hold = flow.raw.get("hold") if isinstance(flow.raw, dict) else None
+    waits = queue_waits(flow.nodes)
+    if not isinstance(hold, dict) or "long_wait_over_s" not in hold or len(set(waits.values())) != 1:
+        return []
+    where, wait = next(iter(waits.items()))
+    if flow.hold.long_wait_over_s != wait:
+        return []  # a wait of its own, on purpose
+    return [Problem(str(path), hold_line(path, "hold.long_wait_over_s"),
+                    f"hold.long_wait_over_s repeats the {wait:g} s of node {where}'s `queue_wait_over_s`: leave it "
+                    "out and the hold reads that one, so changing the busy time there changes both", WARNING)]
+
+
 def selfhelp_ids(settings) -> set[str] | None:
     """The catalogue's entry ids; None when it cannot be read (the catalogue's own check says why)."""
     try:
@@ -245,7 +272,8 @@ def flow_problems(settings, domain) -> list[Problem]:
         try:
             flow = load_flow_file(path)
         except FlowError as exc:
-            problems.append(Problem(str(path), node_line(exc.node, exc.field) if exc.node else exc.line, str(exc)))
+            line = node_line(exc.node, exc.field) if exc.node else hold_line(path, exc.field) or exc.line
+            problems.append(Problem(str(path), line, str(exc)))
             continue
         for node_id in sorted(set(flow.nodes) - reachable(flow)):
             problems.append(Problem(str(path), node_line(node_id),
@@ -255,6 +283,7 @@ def flow_problems(settings, domain) -> list[Problem]:
         problems += unproven_number_problems(path, flow, node_line)
         problems += refused_callback_problems(path, flow, node_line)
         problems += variable_problems(path, flow, node_line)
+        problems += repeated_wait_problems(path, flow)
     return (problems + hold_audio_problems(settings) + number_prompt_problems(settings, domain)
             + link_text_problems(settings) + said_as_written_problems(settings))
 

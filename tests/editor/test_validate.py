@@ -398,6 +398,37 @@ def test_a_phone_text_naming_what_the_call_does_not_have_is_named(project, old, 
     assert_named_at_its_line(project, "ivr_flows/main.yml", new, named)
 
 
+PEAK_CASE = "      - when: {queue_wait_over_s: 180, skill: general}\n        target: peak_offer\n"
+LONG_WAIT_SAY = "  long_wait_say: 当前咨询人数较多"
+
+
+@pytest.mark.parametrize("old, new, at, named", [
+    (PEAK_CASE, "", LONG_WAIT_SAY, "field 'hold.long_wait_say': no `queue_wait_over_s` condition in the flow says "
+                                   "when the wait is long: write `hold.long_wait_over_s` (seconds)"),
+    (PEAK_CASE, PEAK_CASE + PEAK_CASE.replace("180", "600"), LONG_WAIT_SAY,
+     "the flow's `queue_wait_over_s` conditions differ (180 at 'agent_route' cases[2], 600 at 'agent_route' cases[3])"),
+    (LONG_WAIT_SAY, "  long_wait_over_s: 三分钟\n" + LONG_WAIT_SAY, "long_wait_over_s: 三分钟",
+     "field 'hold.long_wait_over_s': seconds, a number from 0 to 7200, got '三分钟'"),
+])
+def test_the_wait_the_offer_on_hold_is_said_past_is_the_routes_or_named(project, old, new, at, named):
+    """The threshold of main.yml's long-wait offer on hold was written twice (the route's peak case and
+    ``hold.long_wait_over_s``, 180 each); the hold now reads the route's. Where there is none to read, or several
+    that differ, or its own is no number of seconds, `kefu validate` says so at the hold's line."""
+    edit(project / "ivr_flows" / "main.yml", old, new)
+    assert_named_at_its_line(project, "ivr_flows/main.yml", at, named)
+
+
+def test_the_routes_wait_written_again_on_hold_is_a_warning(project):
+    """Written again (as main.yml had it), the two drift apart when an editor changes one of them."""
+    edit(project / "ivr_flows" / "main.yml", LONG_WAIT_SAY, "  long_wait_over_s: 180\n" + LONG_WAIT_SAY)
+    line = line_of(project, "ivr_flows/main.yml", "long_wait_over_s: 180")
+    assert any(p.startswith(f"ivr_flows/main.yml:{line}: warning: ") and "repeats the 180 s" in p
+               for p in problems_for(project)), problems_for(project)
+    assert errors_for(project) == []
+    edit(project / "ivr_flows" / "main.yml", "long_wait_over_s: 180", "long_wait_over_s: 300")  # its own, on purpose
+    assert not any("long_wait_over_s" in p for p in problems_for(project))
+
+
 def test_a_phone_text_naming_several_unset_variables_names_every_one(project):
     """Found in review: a text with two names the call never has (预计等待约{wait_minute}分钟，第{positon}位)
     was reported for the first only; the editor fixed it, saved, and the caller still heard a gap."""

@@ -7,11 +7,13 @@ flow engine, the shipped main flow and hotline, the real queue on Redis and the 
 scripted. The wait grows as agents' calls grow long (the queue's handle times, as the desk's closes keep them).
 
 Found in the next review: the offer on hold had no SMS self-help, which ``peak_offer`` gives (its 1; on hold 1 stays
-the callback, so 3).
+the callback, so 3), and its threshold was written twice in main.yml (the route's ``queue_wait_over_s`` and the
+hold's own): the hold now reads the route's.
 """
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import uuid
 
 import pytest
@@ -35,10 +37,10 @@ LONG_WAIT = "hold:long_wait"
 REMINDER = "hold:reminder"
 
 
-def engine_for(kefu_env, redis, handoff: QueueHandoff, notifier=None) -> FlowEngine:  # noqa: F811
-    """The shipped main flow at 10:00 on a weekday, on the real queue."""
+def engine_for(kefu_env, redis, handoff: QueueHandoff, notifier=None, flows=None) -> FlowEngine:  # noqa: F811
+    """The shipped main flow (or the flows in ``flows``) at 10:00 on a weekday, on the real queue."""
     return FlowEngine(CallServices(
-        registry=FlowRegistry(kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
+        registry=FlowRegistry(flows or kefu_env.root / "ivr_flows", redis).load(), store=CallStore(redis),
         hotline=HotlineConfigSource(kefu_env.content_dir / "ivr.yml"),
         records=CallRecords(Repository(kefu_env.database_url)), handoff=handoff,
         notifier=notifier or CollectingNotifier(), bot=ScriptedBot([]),
@@ -172,3 +174,27 @@ async def test_a_guide_not_texted_on_hold_keeps_the_callers_place(kefu_env, redi
     assert not any("再见" in text or "正在为您转接" in text for text in heard), heard
     assert notifier.sent == [], "nothing texted"
     assert place is not None and place.position == 1, "still first in line"
+
+
+async def test_the_offer_on_hold_reads_the_wait_the_route_calls_long(kefu_env, redis, tmp_path):  # noqa: F811
+    """An editor who makes the busy-time menu wait for 15 minutes (agent_route's ``queue_wait_over_s``) does so for
+    the offer on hold too: a caller whose wait grows to ten hears the usual reminder."""
+    flows = shutil.copytree(kefu_env.root / "ivr_flows", tmp_path / "ivr_flows")
+    main = flows / "main.yml"
+    main.write_text(main.read_text(encoding="utf-8").replace("queue_wait_over_s: 180,", "queue_wait_over_s: 900,", 1),
+                    encoding="utf-8")
+    handoff = QueueHandoff(redis, Repository(kefu_env.database_url))
+    await agent_on_a_call(handoff.queue)
+    await calls_take(redis, 60)
+    engine = engine_for(kefu_env, redis, handoff, flows=flows)
+    call_id = f"slow-{uuid.uuid4().hex[:8]}"
+    await engine.start(CallStart(call_id=call_id, caller="", flow="main", speech_recognised=True))
+    try:
+        await engine.handle(call_id, KeyPress("0"))
+        await calls_take(redis, 600)  # ten minutes: under the editor's fifteen
+        ten = labels(await engine.handle(call_id, NoInput()))
+        await calls_take(redis, 1200)  # twenty: past them
+        twenty = labels(await engine.handle(call_id, NoInput()))
+    finally:
+        await engine.end(call_id, "test")
+    assert (ten, twenty) == ([REMINDER], [LONG_WAIT])
