@@ -59,9 +59,17 @@ def unfilled_placeholders(settings, domain) -> list[Problem]:
 
     anywhere = domain.slots | names_code_passes(settings)
     senders = reply_senders(settings, domain)
+    kept = kept_by_name(settings)
     problems = []
     for path, line, name, text in domain.texts:
         for placeholder in dict.fromkeys(PLACEHOLDER.findall(text)):
+            if senders.get(name) is None and name in kept:
+                if placeholder not in domain.slots:
+                    problems.append(Problem(path, line, f"{name}: nothing fills {{{placeholder}}}: {kept[name]} keeps "
+                                                        "this reply by name and what says it later cannot be read, so "
+                                                        "only a slot is known to fill it; customers would see it as "
+                                                        "written"))
+                continue
             if senders.get(name) is None:
                 if placeholder not in anywhere:
                     problems.append(Problem(path, line, f"{name}: nothing fills {{{placeholder}}}; customers would see "
@@ -78,6 +86,20 @@ def unfilled_placeholders(settings, domain) -> list[Problem]:
         Problem(path, line, f"{name}: {wide.group(0)} is written with full-width braces, which Rasa does not fill: "
                             f"customers would see it as written; write {{{wide.group(1)}}}")
         for path, line, name, text in domain.texts if (wide := wide_placeholder(text)) is not None]
+
+
+def kept_by_name(settings) -> dict[str, str]:
+    """Replies the code keeps by name (a constant, a collection, a mapping's values: ``handback.SAID``), with
+    where. One whose senders cannot be read (kept in Redis and read back, chosen from a mapping by conditions)
+    is said by Kefu's own ways of saying one, each through Rasa's NLG: the slots fill it, nothing else is known
+    to (every name some code passes let a placeholder nothing passes there through)."""
+    modules = code_modules(settings)
+    helpers, lookup = code_helpers(modules), lookups(tuple(source for _, source in modules))
+    kept: dict[str, str] = {}
+    for label, source in modules:
+        for name, where in module_sends(source, label, helpers, lookup).held:
+            kept.setdefault(name, where)
+    return kept
 
 
 def reply_senders(settings, domain) -> dict[str, list[Sender] | None]:

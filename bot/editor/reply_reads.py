@@ -7,6 +7,12 @@ anywhere. But most other reads ask "was this just said?": ``last_said(tracker) i
 the name up when it is compared, or is in a tuple, list or set that is, or is passed to a parameter of a
 function (module-level, defined once in the code read) that every read of only looks up, or is in a
 module-level collection every read of which looks it up. Anything else may send it.
+
+A name passed to another object's method under a keyword (``self.queue.transfer(…, says=TRANSFERRED)``) is
+stored, not sent, when every method of that name in the code read keeps that parameter under the same key
+(``{"says": says}``) or only looks at it, and every read of that key anywhere (``owed["says"]``,
+``owed.get("says")``) only looks it up. Blind spot: a stored value read back other than by its key (the whole
+record spread into a sender, a key held in a variable) is not followed.
 """
 from __future__ import annotations
 
@@ -15,11 +21,13 @@ import functools
 import re
 from dataclasses import dataclass
 
-from bot.editor.reply_senders import PREFIX, TAG, parsed
+from bot.editor.reply_senders import PREFIX, SENDERS, TAG, parsed, words
 
 LOOKUP = "lookup"
 OTHER = "other"
-# a read is LOOKUP, OTHER, ("call", function, position or keyword, starred) or ("collection", name)
+# a read is LOOKUP, OTHER, ("call", function, position or keyword, starred), ("collection", name),
+# ("stored", method, keyword): passed to another object's method, or ("kept", key): a dictionary's value under key
+KEY_READS = ("get", "pop")  # ``record.get("says")``: the key's value read back
 
 
 @dataclass(frozen=True)
@@ -66,20 +74,29 @@ def _how(node: ast.AST, parents: dict[int, ast.AST]) -> tuple:
             node = parent
         elif isinstance(parent, ast.Starred):
             node, starred = parent, True
-        elif isinstance(parent, ast.Compare):
+        elif isinstance(parent, ast.Compare) or isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not):
             return (LOOKUP,)
-        elif isinstance(parent, ast.Dict) and node in parent.values and any(  # {"utter_action": NAME}: what was said
-                isinstance(k, ast.Constant) and k.value == TAG and v is node for k, v in zip(parent.keys, parent.values)):
-            return (LOOKUP,)
-        elif isinstance(parent, ast.Call) and node is not parent.func:
+        elif isinstance(parent, (ast.If, ast.While, ast.IfExp, ast.Assert)) and node is parent.test:
+            return (LOOKUP,)  # tested, never said: ``if reply:``
+        elif isinstance(parent, (ast.IfExp, ast.BoolOp)):  # ``a if c else b``, ``a or b``: goes where the choice goes
+            node = parent
+        elif isinstance(parent, ast.Dict) and node in parent.values and isinstance(
+                key := parent.keys[parent.values.index(node)], ast.Constant) and isinstance(key.value, str):
+            if key.value == TAG:  # {"utter_action": NAME}: what was said
+                return (LOOKUP,)
+            return ("kept", key.value)
+        elif isinstance(parent, ast.keyword) and isinstance(call := parents.get(id(parent)), ast.Call):
             # a function by its own name only: an attribute call may be another object's method of that name
+            method = call.func.attr if isinstance(call.func, ast.Attribute) else None
+            if method is not None and method not in SENDERS and parent.arg is not None:
+                return ("stored", method, parent.arg)
+            return ("call", getattr(call.func, "id", None), parent.arg, starred)
+        elif isinstance(parent, ast.Call) and node is not parent.func:
             name = getattr(parent.func, "id", None)
             if name in ("frozenset", "set", "tuple") and len(parent.args) == 1 and not parent.keywords:
                 node = parent
                 continue
-            if node in parent.args:
-                return ("call", name, parent.args.index(node), starred)
-            return ("call", name, next((k.arg for k in parent.keywords if k.value is node), None), starred)
+            return ("call", name, parent.args.index(node), starred)
         elif (isinstance(parent, ast.Assign) and isinstance(parents.get(id(parent)), ast.Module)
               and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name) and node is parent.value):
             return ("collection", parent.targets[0].id)
@@ -106,9 +123,12 @@ class Lookups:
         for m in all_reads:
             for name, how in m.reads:
                 reads_by_name.setdefault(name, []).append(how)
+        self._sources = sources
+        self._stored: dict[tuple[str, str], bool] = {}  # (method, keyword) -> stored there (:meth:`_stores`)
         changed = True
         while changed:
             changed = False
+            self._stored.clear()  # read again as the parameters and collections are struck off
             for name, param in sorted(self.parameters):
                 if not all(self.looks_up(how) for used, how in self.functions[name][3] if used == param):
                     self.parameters.discard((name, param))
@@ -123,7 +143,24 @@ class Lookups:
             return True
         if how[0] == "call":
             return self._parameter(how) in self.parameters
+        if how[0] == "stored":
+            return self._stores(*how[1:])
         return how[0] == "collection" and how[1] in self.collections
+
+    def _stores(self, method: str, keyword: str) -> bool:
+        """Whether every method of that name keeps its parameter ``keyword`` under that key or only looks at it,
+        and every read of the key's value anywhere only looks it up. No such method in the code read (another
+        library's): not known. Read when asked (few are), assumed so while it is read (one passing it on)."""
+        known = self._stored.get((method, keyword))
+        if known is None:
+            self._stored[method, keyword] = True
+            uses = [parameter_uses(source, method, keyword) for source in self._sources if method in words(source)]
+            known = (bool(uses) and None not in uses and any(uses)
+                     and all(how == ("kept", keyword) or self.looks_up(how) for u in uses for how in u)
+                     and all(self.looks_up(how) for source in self._sources if keyword in words(source)
+                             for how in key_reads(source, keyword)))
+            self._stored[method, keyword] = known
+        return known
 
     def _parameter(self, how: tuple) -> tuple[str, str] | None:
         _, function, position, starred = how
@@ -141,6 +178,45 @@ class Lookups:
     def sending_reads(self, source: str, name: str) -> int:
         """How many reads of ``name`` in ``source`` may send it."""
         return sum(1 for read, how in module_reads(source).reads if read == name and not self.looks_up(how))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parents(source: str) -> dict[int, ast.AST]:
+    return {id(child): node for node in ast.walk(parsed(source)) for child in ast.iter_child_nodes(node)}
+
+
+def _is_text(node: ast.AST, text: str) -> bool:
+    return isinstance(node, ast.Constant) and node.value == text
+
+
+@functools.lru_cache(maxsize=4096)
+def key_reads(source: str, key: str) -> tuple[tuple, ...]:
+    """How each read of a key's value in one module (``owed["says"]``, ``owed.get("says")``) is used."""
+    if f'"{key}"' not in source and f"'{key}'" not in source:
+        return ()
+    parents = _parents(source)
+    return tuple(_how(node, parents) for node in ast.walk(parsed(source))
+                 if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and _is_text(node.slice, key)
+                 or isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                 and node.func.attr in KEY_READS and node.args and _is_text(node.args[0], key))
+
+
+@functools.lru_cache(maxsize=4096)
+def parameter_uses(source: str, method: str, parameter: str) -> tuple[tuple, ...] | None:
+    """How the functions and methods named ``method`` in one module use their ``parameter``; None when one of
+    them has no such parameter (it goes into ``**kwargs``, or is not taken)."""
+    if not re.search(rf"\bdef {re.escape(method)}\(", source):
+        return ()
+    parents = _parents(source)
+    uses: list[tuple] = []
+    for function in ast.walk(parsed(source)):
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and function.name == method:
+            arguments = function.args
+            if parameter not in {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}:
+                return None
+            uses += [_how(node, parents) for node in ast.walk(function)
+                     if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id == parameter]
+    return tuple(uses)
 
 
 @functools.lru_cache(maxsize=16)

@@ -416,11 +416,13 @@ class Desk:
             if disposition == "transfer":
                 if not skill or skill not in self.queue.rules.skills:
                     raise DeskError("error_skills")
-                # A booked callback's customer is not on the line: told the callback stands, not a place.
-                says = CALLBACK_TRANSFERRED if is_callback(entry["request"].context) else TRANSFERRED
+                # A booked callback's customer is not on the line: told the callback stands, not a place. Named in
+                # the call, where `kefu validate` reads that ``says`` is only compared once read back.
+                callback = is_callback(entry["request"].context)
                 try:  # a call lost since the check above is refused by the script too: the agent keeps it, to close
                     position = await self.queue.transfer(conversation_id, agent_id, skill, note=note,
-                                                         agent_name=agent_name, says=says,
+                                                         agent_name=agent_name,
+                                                         says=CALLBACK_TRANSFERRED if callback else TRANSFERRED,
                                                          unless_lost=await lost_by_silence(self.queue, entry))
                 except CallLost as exc:
                     raise DeskError("error_transfer_call_lost", 409) from exc
