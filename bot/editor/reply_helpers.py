@@ -9,7 +9,10 @@ passed `kefu validate`. A call of such a function names the reply (its argument,
 default) and the values (the function's own, and the caller's keywords where it passes ``**kwargs`` on).
 
 A helper is a module-level function, defined once in the code read, whose parameter is read only as the
-reply of the senders in it (``bot.editor.reply_senders.SENDERS``), written as the name or an f-string of it.
+reply of the senders in it (``bot.editor.reply_senders.SENDERS``), written as the name or an f-string of it,
+or tested (``if reply:``). A function passing its parameter on as another helper's reply is one too, with that
+one's sends (``chase_if_known(…, reply=CHASED)`` calls ``chase_repair(…, reply=reply)``, which says it with
+``ticket_id``); a default naming a module constant (``reply=CHASED``) is that constant's reply.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from bot.editor.reply_reads import defined_in
+from bot.editor.reply_reads import _parents, defined_in
 from bot.editor.reply_senders import HOW, PREFIX, SENDERS, _assignments, _dict_keys, _pattern, parsed
 
 ARGUMENT = "\0"  # where a send's template takes the regex of the reply name the caller gives
@@ -45,15 +48,16 @@ class Helper:
 
 
 @functools.lru_cache(maxsize=4096)
-def helpers_in(source: str, label: str) -> tuple[Helper, ...]:
+def helpers_in(source: str, label: str, known: tuple[Helper, ...] = ()) -> tuple[Helper, ...]:
+    """``known``: the helpers found so far, whose calls with a parameter as the reply make a helper too."""
     if PREFIX not in source:  # as module_sends: a helper elsewhere leaves its callers' replies not determined
         return ()
     tree = parsed(source)
     return tuple(helper for function in tree.body if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
-                 if (helper := _helper(tree, function, label)) is not None)
+                 if (helper := _helper(tree, function, label, source, {h.function: h for h in known})) is not None)
 
 
-def _helper(tree: ast.Module, function, label: str) -> Helper | None:
+def _helper(tree: ast.Module, function, label: str, source: str, known: dict[str, Helper]) -> Helper | None:
     positional = [a.arg for a in function.args.posonlyargs + function.args.args]
     kwarg = function.args.kwarg.arg if function.args.kwarg else None
     found: list[tuple[str, Send, int]] = []  # (parameter, send, reads of the parameter in it)
@@ -62,6 +66,9 @@ def _helper(tree: ast.Module, function, label: str) -> Helper | None:
         if not isinstance(call, ast.Call):
             continue
         method = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+        if isinstance(call.func, ast.Name) and method in known and method != function.name:
+            found += _passed_on(call, known[method], positional)
+            continue
         if method not in SENDERS:
             continue
         where, fills_slots = SENDERS[method]
@@ -90,14 +97,42 @@ def _helper(tree: ast.Module, function, label: str) -> Helper | None:
     if len(parameters) != 1:
         return None
     [parameter] = parameters
-    reads = sum(isinstance(n, ast.Name) and n.id == parameter and isinstance(n.ctx, ast.Load) for n in ast.walk(function))
+    parents = _parents(source)
+    reads = sum(isinstance(n, ast.Name) and n.id == parameter and isinstance(n.ctx, ast.Load)
+                and not _tested(n, parents) for n in ast.walk(function))
     if reads != sum(count for _, _, count in found):  # read otherwise too: who else may send it is not known
         return None
     index = positional.index(parameter)
     defaults = dict(zip(positional[len(positional) - len(function.args.defaults):], function.args.defaults))
-    default = _pattern(defaults[parameter]) if parameter in defaults else None
+    constants = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+                 for target in node.targets if isinstance(target, ast.Name)}
+    named_default = defaults.get(parameter)
+    if isinstance(named_default, ast.Name) and isinstance(constants.get(named_default.id), ast.Constant):
+        named_default = constants[named_default.id]  # reply=CHASED
+    default = _pattern(named_default) if named_default is not None else None
     return Helper(function.name, label, index, parameter, frozenset(positional) | {a.arg for a in function.args.kwonlyargs},
                   default, tuple(send for _, send, _ in found))
+
+
+def _tested(node: ast.AST, parents: dict[int, ast.AST]) -> bool:
+    """Whether a read only tests the reply (``if reply:``, ``not reply``), saying nothing."""
+    parent = parents.get(id(node))
+    return (isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not)
+            or isinstance(parent, (ast.If, ast.While, ast.IfExp)) and node is parent.test)
+
+
+def _passed_on(call: ast.Call, helper: Helper, parameters: list[str]) -> list[tuple[str, Send, int]]:
+    """The sends of another helper a call passes a parameter to as its reply (``chase_repair(…, reply=reply)``):
+    that helper's, with the call's own keywords where it passes them on."""
+    named = (call.args[helper.index] if len(call.args) > helper.index
+             else next((k.value for k in call.keywords if k.arg == helper.parameter), None))
+    if not (isinstance(named, ast.Name) and named.id in parameters) or any(isinstance(a, ast.Starred) for a in call.args):
+        return []
+    given = {k.arg for k in call.keywords if k.arg is not None} - helper.parameters
+    unreadable = any(k.arg is None for k in call.keywords)
+    return [(named.id, Send(send.template, send.names if not send.forwards else
+                            None if send.names is None or unreadable else send.names | given,
+                            False, send.fills_slots, send.where), 1) for send in helper.sends]
 
 
 def _template(named: ast.AST | None, parameters: list[str]) -> tuple[str | None, str]:
@@ -118,10 +153,16 @@ def _template(named: ast.AST | None, parameters: list[str]) -> tuple[str | None,
 def code_helpers(modules: list[tuple[str, str]]) -> tuple[Helper, ...]:
     """The helpers of ``modules`` ((label, source) each), but for a name defined more than once there (a call
     of it may be of the other) or one that is a sender's already."""
-    helpers = [helper for label, source in modules for helper in helpers_in(source, label)]
     defined: dict[str, int] = {}
     for _, source in modules:
         for name in defined_in(source):
             defined[name] = defined.get(name, 0) + 1
-    return tuple(h for h in helpers if defined.get(h.function) == 1 and h.function not in SENDERS)
+    found: tuple[Helper, ...] = ()
+    for _ in range(8):  # again with those found, until a pass finds no more (a helper calling one)
+        helpers = tuple(h for label, source in modules for h in helpers_in(source, label, found)
+                        if defined.get(h.function) == 1 and h.function not in SENDERS)
+        if helpers == found:
+            break
+        found = helpers
+    return found
 

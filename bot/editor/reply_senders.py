@@ -260,7 +260,7 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
                 dotted(call.func.value), ())) and not any(isinstance(a, ast.Starred) for a in call.args):
             scopes = _assignments(tree) if scopes is None else scopes
             senders_found += _helper_call(call, helper_of[method], constants, used_by_senders, label, scopes,
-                                          (returning, sent_calls, sent_names))
+                                          (returning, sent_calls, sent_names), imported, imported_sends)
             continue
         if method not in SENDERS:
             continue
@@ -332,6 +332,11 @@ def module_sends(source: str, label: str, helpers: tuple = (), lookup=None) -> M
     for function in tree.body:  # a helper's default reply is its callers' (bot.editor.reply_helpers)
         if getattr(function, "name", None) in helper_of and helper_of[function.name].label == label:
             consumed.update(id(n) for d in function.args.defaults for n in ast.walk(d))
+            helper = helper_of[function.name]
+            positional = [a.arg for a in function.args.posonlyargs + function.args.args]
+            default = dict(zip(positional[len(positional) - len(function.args.defaults):], function.args.defaults))
+            if isinstance(named := default.get(helper.parameter), ast.Name) and named.id in constants:
+                used_by_senders[named.id] = used_by_senders.get(named.id, 0) + 1  # reply=CHASED: its callers'
     # a reply's name held in a local name is theirs only when every read of that name in its function sends it
     function_loads = _function_loads(tree, scopes) if local_names and scopes is not None else {}
     senders_found += [sent for (scope, name), (uses, found) in local_names.items()
@@ -526,10 +531,11 @@ def attribute_senders(modules: list[tuple[str, str]], sends: list[ModuleSends], 
 
 
 def _helper_call(call: ast.Call, helper, constants: dict, used_by_senders: dict[str, int], label: str,
-                 scopes: dict[int, dict[str, list[ast.AST]]], returned=({}, set(), set())
-                 ) -> list[tuple[ast.AST | None, Sender]]:
+                 scopes: dict[int, dict[str, list[ast.AST]]], returned=({}, set(), set()), imported=None,
+                 imported_sends=None) -> list[tuple[ast.AST | None, Sender]]:
     """The senders a call of a helper makes: the reply its argument (or the parameter's default) names.
-    ``returned``: the functions returning reply names, and where their calls are sent (``module_sends``)."""
+    ``returned``: the functions returning reply names, and where their calls are sent (``module_sends``);
+    ``imported``: names imported from another module, whose constant a call naming it sends (``imported_sends``)."""
     named = (call.args[helper.index] if len(call.args) > helper.index
              else next((k.value for k in call.keywords if k.arg == helper.parameter), None))
     given = _keyword_names(call, scopes.get(id(call), {}))
@@ -556,6 +562,11 @@ def _helper_call(call: ast.Call, helper, constants: dict, used_by_senders: dict[
         elif isinstance(expression, ast.Name) and expression.id in constants:
             used_by_senders[expression.id] = used_by_senders.get(expression.id, 0) + 1
             pattern = _pattern(constants[expression.id])
+        elif (isinstance(expression, ast.Name) and expression.id in (imported or {}) and imported_sends is not None
+              and all(send.template == "\0" for send in helper.sends)):  # reply=CHASED, from actions.repairs
+            imported_sends += [(*imported[expression.id], Sender("", f"{label}:{call.lineno}", _forwarded(send, given),
+                                                                 send.fills_slots, send.where)) for send in helper.sends]
+            continue
         else:
             pattern = _pattern(expression)
         if pattern is None:
@@ -567,6 +578,11 @@ def _helper_call(call: ast.Call, helper, constants: dict, used_by_senders: dict[
             if reply.startswith(re.escape(PREFIX)):
                 found.append((expression, Sender(reply, f"{label}:{call.lineno}", names, send.fills_slots, send.where)))
     return found
+
+
+def _forwarded(send, given: frozenset[str] | None) -> frozenset[str] | None:
+    """The values a helper's send gives: its own, and the caller's where it passes them on."""
+    return send.names if not send.forwards else None if send.names is None or given is None else send.names | given
 
 
 def _collections(tree: ast.Module) -> dict[str, list[ast.Constant]]:

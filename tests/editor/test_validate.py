@@ -1131,13 +1131,8 @@ def test_a_reply_the_code_keeps_by_name_renamed_in_the_domain_is_named(project, 
     ``TRANSFERRED`` with the request; the hand-back says ``SAID[state]``; a chased repair says ``CHASED``) were not
     checked against the domain: renaming "utter_queue_transferred" passed `kefu validate`, and every customer
     transferred to another group was told nothing."""
-    from tests.conftest import PROJECT_ROOT
-
-    quoted = f'"{reply}"'
-    lines = (PROJECT_ROOT / module).read_text(encoding="utf-8").splitlines()
-    holder = f"{module}:{next(n for n, line in enumerate(lines, 1) if quoted in line)}"  # the line keeping it
-    edit(project / relative, f"  {reply}:", f"  {reply}_new:")
-    assert any(p.startswith("domain: ") and f"reply '{reply}' is not in the domain, and {holder} names it" in p
+    edit(project / relative, f"  {reply}:", f"  {reply}_new:")  # named where it is kept, or where it is sent by name
+    assert any(p.startswith("domain: ") and f"reply '{reply}' is not in the domain, and {module}:" in p
                for p in errors_for(project)), errors_for(project)
 
 
@@ -1858,3 +1853,25 @@ def test_a_slot_a_story_says_is_set_to_null_is_not_filled_after_it(project):
     assert not [p for p in errors_for(project) if "utter_goodbye:" in p], errors_for(project)
     goodbye_story(project, "forgotten", steps + "      - slot_was_set: [{customer_name: null}]\n")
     assert [p for p in errors_for(project) if "utter_goodbye:" in p and "(story 'forgotten')" in p], errors_for(project)
+
+
+def test_a_reply_passed_through_another_objects_method_is_checked_against_its_sender(project):
+    """The desk's transfer hands "utter_queue_transferred" to the queue (``self.queue.transfer(…, says=…)``),
+    which keeps it in Redis for the hand-over to say: a name passed to another object counted as sent with
+    anything, so "{agent_name}" (a value the desk gives another reply) passed, and every customer transferred
+    read it unfilled. The hand-over gives nothing but the slots."""
+    edit(project / "domain" / "responses.yml", "已为您转接到更合适的客服组，请稍候。", "已为您转接到{agent_name}所在的客服组，请稍候。")
+    line = line_of(project, "domain/responses.yml", "已为您转接到{agent_name}所在的客服组")
+    assert any(p.startswith(f"domain/responses.yml:{line}:") and "utter_queue_transferred: nothing fills {agent_name} "
+               "where bot/handoff/transfer_owed.py:" in p for p in errors_for(project)), errors_for(project)
+
+
+def test_a_reply_a_mapping_chooses_by_conditions_is_filled_by_the_slots_only(project):
+    """The hand-back says ``SAID.get(state) or SAID.get(reason)`` (bot/handoff/handback.py) with the channel's
+    marker only: who says which of the mapping's replies cannot be read, and "{position}" (a value the waiting
+    room gives other replies) in the words of a customer who left the queue passed, read unfilled."""
+    edit(project / "domain" / "handoff_lifecycle.yml", "您已退出人工排队。", "您已退出人工排队（原排第{position}位）。")
+    line = line_of(project, "domain/handoff_lifecycle.yml", "（原排第{position}位）")
+    assert any(p.startswith(f"domain/handoff_lifecycle.yml:{line}:") and "utter_queue_left_away: nothing fills "
+               "{position}: bot/handoff/handback.py:" in p and "only a slot" in p
+               for p in errors_for(project)), errors_for(project)
