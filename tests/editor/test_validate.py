@@ -1875,3 +1875,15 @@ def test_a_reply_a_mapping_chooses_by_conditions_is_filled_by_the_slots_only(pro
     assert any(p.startswith(f"domain/handoff_lifecycle.yml:{line}:") and "utter_queue_left_away: nothing fills "
                "{position}: bot/handoff/handback.py:" in p and "only a slot" in p
                for p in errors_for(project)), errors_for(project)
+
+
+def test_a_reply_a_helper_passes_on_to_another_is_checked_against_its_senders(project):
+    """Self-help's triage says ``CHASED`` through ``chase_if_known(…, reply=CHASED)``, which passes it on to
+    ``chase_repair(…, reply=reply)`` (actions/repairs.py), which tests it and says it with ``ticket_id``: read
+    only from inside them, the reply counted as sent with anything, so "{phone_masked}" (a value other replies
+    are given) passed, and a customer whose repair was chased read it unfilled."""
+    edit(project / "domain" / "responses.yml", "这个故障已经有报修工单 {ticket_id} 在处理中。",
+         "这个故障已经有报修工单 {ticket_id} 在处理中（短信已发到 {phone_masked}）。")
+    line = line_of(project, "domain/responses.yml", "（短信已发到 {phone_masked}）")
+    assert any(p.startswith(f"domain/responses.yml:{line}:") and "utter_fault_ticket_chased: nothing fills "
+               "{phone_masked} where actions/" in p for p in errors_for(project)), errors_for(project)
