@@ -11,8 +11,9 @@ module-level collection every read of which looks it up. Anything else may send 
 A name passed to another object's method under a keyword (``self.queue.transfer(…, says=TRANSFERRED)``) is
 stored, not sent, when every method of that name in the code read keeps that parameter under the same key
 (``{"says": says}``) or only looks at it, and every read of that key anywhere (``owed["says"]``,
-``owed.get("says")``) only looks it up. Blind spot: a stored value read back other than by its key (the whole
-record spread into a sender, a key held in a variable) is not followed.
+``owed.get("says")``) only looks it up. Blind spots: a stored value read back other than by its key (the whole
+record spread into a sender, a key held in a variable) is not followed, and a library's method of the same name
+as one of the code's is taken for it.
 """
 from __future__ import annotations
 
