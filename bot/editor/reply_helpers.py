@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 
 from bot.editor.reply_reads import _parents, defined_in
-from bot.editor.reply_senders import HOW, PREFIX, SENDERS, _assignments, _dict_keys, _pattern, parsed
+from bot.editor.reply_senders import HOW, PREFIX, SENDERS, _assignments, _dict_keys, _forwarded, _pattern, parsed
 
 ARGUMENT = "\0"  # where a send's template takes the regex of the reply name the caller gives
 
@@ -126,13 +126,13 @@ def _passed_on(call: ast.Call, helper: Helper, parameters: list[str]) -> list[tu
     that helper's, with the call's own keywords where it passes them on."""
     named = (call.args[helper.index] if len(call.args) > helper.index
              else next((k.value for k in call.keywords if k.arg == helper.parameter), None))
-    if not (isinstance(named, ast.Name) and named.id in parameters) or any(isinstance(a, ast.Starred) for a in call.args):
+    if not isinstance(named, ast.Name) or named.id not in parameters or any(isinstance(a, ast.Starred)
+                                                                         for a in call.args):
         return []
-    given = {k.arg for k in call.keywords if k.arg is not None} - helper.parameters
-    unreadable = any(k.arg is None for k in call.keywords)
-    return [(named.id, Send(send.template, send.names if not send.forwards else
-                            None if send.names is None or unreadable else send.names | given,
-                            False, send.fills_slots, send.where), 1) for send in helper.sends]
+    given = None if any(k.arg is None for k in call.keywords) else frozenset(
+        k.arg for k in call.keywords if k.arg not in helper.parameters)
+    return [(named.id, Send(send.template, _forwarded(send, given), False, send.fills_slots, send.where), 1)
+            for send in helper.sends]
 
 
 def _template(named: ast.AST | None, parameters: list[str]) -> tuple[str | None, str]:

@@ -548,8 +548,7 @@ def _helper_call(call: ast.Call, helper, constants: dict, used_by_senders: dict[
             sent_names.add(id(named))
         found = []
         for send in helper.sends:  # number_during_question(…, question): question = open_question(tracker)
-            names = send.names if not send.forwards else (
-                None if send.names is None or given is None else send.names | given)
+            names = _forwarded(send, given)
             found += [(e, replace(s, pattern=send.template.replace("\0", s.pattern)))
                       for e, s in _returner_senders(value, returning, sent_calls, f"{label}:{call.lineno}", names,
                                                     send.fills_slots, send.where)]
@@ -565,15 +564,15 @@ def _helper_call(call: ast.Call, helper, constants: dict, used_by_senders: dict[
         elif (isinstance(expression, ast.Name) and expression.id in (imported or {}) and imported_sends is not None
               and all(send.template == "\0" for send in helper.sends)):  # reply=CHASED, from actions.repairs
             imported_sends += [(*imported[expression.id], Sender("", f"{label}:{call.lineno}", _forwarded(send, given),
-                                                                 send.fills_slots, send.where)) for send in helper.sends]
+                                                                 send.fills_slots, send.where))
+                               for send in helper.sends]
             continue
         else:
             pattern = _pattern(expression)
         if pattern is None:
             continue
         for send in helper.sends:
-            names = send.names if not send.forwards else (
-                None if send.names is None or given is None else send.names | given)
+            names = _forwarded(send, given)
             reply = send.template.replace("\0", pattern)
             if reply.startswith(re.escape(PREFIX)):
                 found.append((expression, Sender(reply, f"{label}:{call.lineno}", names, send.fills_slots, send.where)))

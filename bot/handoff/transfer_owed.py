@@ -52,7 +52,7 @@ async def tell_transferred(queue, conversations, conversation_id: str, owed: dic
 
     if owed["says"] == CALLBACK_TRANSFERRED:
         return await tell_callback_transferred(queue, conversations, conversation_id, owed, still_owed)
-    # said by its name, not ``owed["says"]`` (the desk notes no other): `kefu validate` reads what fills its placeholders
+    # said by its name, not ``owed["says"]`` (the desk notes no other): `kefu validate` reads what fills it
     if await conversations.hand_over(conversation_id, TRANSFERRED, once=owed["mark"], still_owed=still_owed) is None:
         return False
     await tell_place(queue, conversations, conversation_id, owed["to_skill"], owed["channel"], position,
