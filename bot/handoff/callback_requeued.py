@@ -16,11 +16,13 @@ its own is one more an opted-out customer must not get (``bot.notify``); the age
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from bot.db.repository import DatabaseError, TicketTransitionError
 from bot.handoff import keys
 from bot.handoff.masking import mask_phone
+from bot.handoff.queue import TRANSFER_FIELD, transfer_mark
 from bot.redis_text import as_text_or_none
 
 logger = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ async def tell_requeued(queue, conversations, conversation_id: str, entry: dict)
     callback = context.get("callback") or {}
     left = (context.get("transfers") or [{}])[-1]
     agent_id = str(left.get("agent_id") or "")
-    still_waiting = _still_waiting(queue, conversation_id)
+    still_waiting = _still_waiting(queue, conversation_id, transfer_mark(agent_id, left.get("at")))
     if not await conversations.resume(conversation_id, "utter_callback_requeued",
                                       once=f"callback_requeued:{agent_id}:{left.get('at')!r}",
                                       still_owed=still_waiting,
@@ -62,13 +64,16 @@ async def note_ticket(ticket_id: str | None, agent: str) -> None:
         logger.warning("handoff.callback_requeued.not_noted ticket=%s error=%s", ticket_id, exc)
 
 
-def _still_waiting(queue, conversation_id: str):
-    """Asked under the conversation's lock: the callback still waits, its customer not yet told."""
+def _still_waiting(queue, conversation_id: str, mark: str):
+    """Asked under the conversation's lock: the callback still waits from the leaving ``mark`` names, its customer not
+    yet told. Found in review: another agent took it and left it too as the pass went on; its ticket credited the
+    agent he took it from, and his own leaving was never noted."""
     from bot.handoff.watcher import WITH_AGENT  # the waiting room imports this module
 
     async def still_owed() -> bool:
-        state, notified = (as_text_or_none(v) for v in await queue.redis.hmget(
-            keys.conversation(conversation_id), ["state", "notified"]))
-        return state == "waiting" and notified == WITH_AGENT
+        state, notified, noted = (as_text_or_none(v) for v in await queue.redis.hmget(
+            keys.conversation(conversation_id), ["state", "notified", TRANSFER_FIELD]))
+        left_from = json.loads(noted).get("mark") if noted is not None else None
+        return state == "waiting" and notified == WITH_AGENT and left_from == mark
 
     return still_owed

@@ -376,6 +376,12 @@ def score(priority: int, enqueued_ms: float) -> float:
     return -int(priority) * PRIORITY_WEIGHT + enqueued_ms
 
 
+def transfer_mark(agent_id: str, at: float) -> str:
+    """The mark of the transfer ``agent_id`` made at ``at`` (the packet's hand-over names both): what is said and
+    noted once of it is said and noted under this."""
+    return f"transferred:{agent_id}:{at!r}"
+
+
 class HandoffQueue:
     """See the module docstring. ``recorder`` defaults to the database's conversation events."""
 
@@ -755,7 +761,7 @@ class HandoffQueue:
                                       agent_id=agent_id, agent_name=agent_name, at=now, note=note)
         request.skill = skill
         handled_until = now if served_until is None else min(now, served_until)
-        owed = {"mark": f"transferred:{agent_id}:{now!r}", "agent_id": agent_id, "from_skill": entry["skill"],
+        owed = {"mark": transfer_mark(agent_id, now), "agent_id": agent_id, "from_skill": entry["skill"],
                 "to_skill": skill, "channel": entry["channel"], "note": note, "handled_until": handled_until,
                 "says": says, "at": now, "priority": request.priority, "customer_id": request.customer_id,
                 **({"requeued": requeued} if requeued else {})}

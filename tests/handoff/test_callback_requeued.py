@@ -186,3 +186,25 @@ async def test_a_chat_customer_whose_second_agent_left_is_told_once(queue, clock
         await room.tick()
     assert conversations.responses("chat").count("utter_queue_agent_left") == 1
     assert conversations.responses("chat")[-2:] == ["utter_queue_agent_left", "utter_queue_update"]
+
+
+async def test_a_callback_whose_next_agent_took_it_and_left_as_the_pass_began_notes_that_agent(
+        queue, clock, room, conversations, repository):
+    """The pass read the callback waiting from 王芳's leaving; within the pass 李雷 took it and left it too. Its ticket
+    credits 李雷, whose leaving is the one its customer is told of, once: not 王芳, whom he had taken it from."""
+    ticket_id = await callback_taken(queue, clock, conversations, repository)
+    assert await sign_out(queue, "wang", None) == 1
+    as_read = await queue.entry(BOOKED)  # the waiting room's pass finds it waiting from 王芳's leaving
+    clock.advance(1)
+    await taken(queue, conversations, "li", "李雷", BOOKED)
+    await queue.roster.register("li", name="李雷", skills=["tv"], capacity=2, status="available")  # his own name
+    clock.advance(1)
+    assert await sign_out(queue, "li", None) == 1
+    await tell_callback_requeued(queue, conversations, BOOKED, as_read)  # the pass goes on
+    for _ in range(2):
+        clock.advance(1)
+        await room.tick()
+
+    assert requeued_notes(repository, ticket_id) == [{"kind": "callback_requeued", "agent": "李雷"}]
+    assert conversations.responses(BOOKED).count("utter_callback_requeued") == 1, "told once"
+    assert conversations.responses(BOOKED)[-1] == "utter_callback_requeued"
