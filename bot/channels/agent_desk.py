@@ -439,7 +439,8 @@ async def catalogue(request: Request, desk: Desk, agent: dict) -> HTTPResponse:
     from bot.selfhelp import load_catalogue
 
     entries = load_catalogue(get_settings().selfhelp_catalogue).entries.values()
-    return response.json([{"id": e.id, "title": e.title, "fault_type": e.fault_type} for e in entries])
+    return response.json([{"id": e.id, "title": e.title, "fault_type": e.fault_type, "page": e.page()}
+                          for e in entries])
 
 
 @signed_in

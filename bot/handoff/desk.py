@@ -25,7 +25,7 @@ from bot.handoff.handback import owed as handback_owed
 from bot.handoff.joined import join_mark, say_joined, told
 from bot.handoff import lost_calls
 from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp, selfhelp_answers_key, shown_turns,
-                                   with_pushed_selfhelp)
+                                   with_pushed_selfhelp, with_selfhelp_pages)
 from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
 from bot.handoff.conversations import RasaConversations
 from bot.handoff.queue import LOST_AT_FIELD, TRANSFER_FIELD, CallLost, HandoffError, HandoffQueue
@@ -256,13 +256,16 @@ class Desk:
         entry = await self._held(agent_id, conversation_id)
         packet = entry["request"].context or {}
         pushed = [as_text(v) for v in await self.queue.redis.lrange(pushed_selfhelp_key(conversation_id), 0, -1)]
-        if pushed:
+        if pushed or packet.get("selfhelp"):
             from bot.selfhelp import load_catalogue
 
-            titles, faults = load_catalogue(get_settings().selfhelp_catalogue).titles_and_faults()
-            answers = {as_text(k): as_text(v) for k, v in
-                       (await self.queue.redis.hgetall(selfhelp_answers_key(conversation_id))).items()}
-            packet = with_pushed_selfhelp(packet, pushed, titles, answers, faults)
+            catalogue = load_catalogue(get_settings().selfhelp_catalogue)
+            if pushed:
+                titles, faults = catalogue.titles_and_faults()
+                answers = {as_text(k): as_text(v) for k, v in
+                           (await self.queue.redis.hgetall(selfhelp_answers_key(conversation_id))).items()}
+                packet = with_pushed_selfhelp(packet, pushed, titles, answers, faults)
+            packet = with_selfhelp_pages(packet, catalogue)
         wait_s = (entry["claimed_at"] or self.queue.clock()) - entry["waiting_since"]  # since it last joined the queue
         shown = masking.masked_packet({**packet, "summary": summary(packet, self.queue.rules, wait_s)})
         # claimed_at: the claim on screen, which the page's close names (:meth:`close`)

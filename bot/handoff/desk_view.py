@@ -62,6 +62,20 @@ def with_pushed_selfhelp(packet: dict, pushed: list[str], titles: dict[str, str]
     return {**packet, "selfhelp": list(packet.get("selfhelp") or []) + extra} if extra else packet
 
 
+def with_selfhelp_pages(packet: dict, catalogue) -> dict:
+    """Each self-help item the catalogue still holds with its entry's page (``page``: the desk's list links it, to
+    open or send again) and its fault where the item does not name it: a packet queued before items named their
+    fault (a flat list) is listed and summed up by fault as a new one is."""
+    items = packet.get("selfhelp") or []
+    shown = []
+    for item in items:
+        entry = catalogue.get(str(item.get("id") or ""))
+        if entry is not None:
+            item = {**item, "page": entry.page(), "fault_type": item.get("fault_type") or entry.fault_type}
+        shown.append(item)
+    return {**packet, "selfhelp": shown} if items else packet
+
+
 def is_payload(text: str) -> bool:
     return text.startswith("/") or text.startswith("#")
 

@@ -15,6 +15,7 @@
   var stream = null;         // EventSource of the conversation on screen
   var skillLabels = {};
   var catalogueEntries = [], currentFault = null;  // the self-help an agent can send, and the fault on screen
+  var triedSelfhelp = [], triedSlots = {};  // the self-help the customer was sent, and the faults named, on screen
   var claimRequest = null;   // request id of the 接入下一位 not answered yet (its retry sends it again)
 
   var clear = common.clear, api = common.api, keyedList = window.kefuKeyedList, confirmBar = window.kefuConfirmBar;
@@ -225,6 +226,64 @@
   }
 
   // ---- one conversation --------------------------------------------------------
+  // Every fault the customer named ("电视和宽带都不行了"): those self-help did not fix, the one in hand, those next.
+  function faultsOf(slots) {
+    slots = slots || {};
+    var faults = (slots.faults_unfixed || []).concat([slots.fault_type], slots.faults_next || []);
+    return faults.filter(function (f, i) { return f && faults.indexOf(f) === i; });
+  }
+  /** The self-help the customer was sent, as the summary lists it (bot/repair_faults.selfhelp_by_fault): with more
+   *  than one fault in play each fault's own under its name, else one list. Each item links its entry's page, to
+   *  open, and can be sent again; an item whose entry the catalogue no longer holds is its title alone. */
+  function renderTried() {
+    var box = $("selfhelp-tried"); clear(box);
+    var groups = [], byFault = {};
+    triedSelfhelp.forEach(function (s) {
+      var fault = s.fault_type || "";
+      if (!byFault.hasOwnProperty(fault)) { byFault[fault] = []; groups.push(fault); }
+      byFault[fault].push(s);
+    });
+    var faults = faultsOf(triedSlots).concat(groups.filter(function (f) { return f; }));
+    var grouped = faults.filter(function (f, i) { return faults.indexOf(f) === i; }).length >= 2;
+    (grouped ? groups : [null]).forEach(function (fault) {
+      if (fault) { box.appendChild(el("h4", "selfhelp-fault", t("fault_" + fault))); }
+      var list = el("ul");
+      (fault === null ? triedSelfhelp : byFault[fault]).forEach(function (s) { list.appendChild(triedItem(s)); });
+      box.appendChild(list);
+    });
+  }
+  function triedItem(s) {
+    var item = el("li", "selfhelp-item");
+    if (s.page) {
+      var link = el("a", null, s.title); link.href = s.page; link.target = "_blank"; link.rel = "noopener";
+      item.appendChild(link);
+    } else {
+      item.appendChild(document.createTextNode(s.title));
+    }
+    item.appendChild(document.createTextNode(t("selfhelp_answer", { answer: t("answer_" + (s.answer || "none")) })));
+    if (s.page) {  // an entry the catalogue holds: the agent can send it again
+      var again = el("button", "selfhelp-again", t("selfhelp_again")); again.type = "button";
+      again.setAttribute("aria-label", t("selfhelp_again_label", { title: s.title }));
+      again.addEventListener("click", function () { pushSelfhelp(s.id, s.title); });
+      item.appendChild(again);
+    }
+    return item;
+  }
+  /** Sends an entry to the customer; the list shows it sent just now (the entry's own fault, its page). */
+  function pushSelfhelp(entryId, title) {
+    if (!current || !entryId) { return; }
+    api("POST", "conversations/" + encodeURIComponent(current) + "/selfhelp", { entry_id: entryId }).then(function () {
+      var entry = catalogueEntries.filter(function (e) { return e.id === entryId; })[0] || {};
+      var shown = triedSelfhelp.filter(function (s) { return s.id === entryId; })[0];
+      if (!shown) {
+        shown = { id: entryId, title: entry.title || title, fault_type: entry.fault_type, page: entry.page };
+        triedSelfhelp.push(shown);
+      }
+      shown.answer = "pushed";
+      renderTried();
+      if (!stream) { pollMessages(); }
+    }).catch(showError);
+  }
   function openConversation(id) {
     return api("GET", "conversations/" + encodeURIComponent(id)).then(renderConversation).catch(showError);
   }
@@ -253,11 +312,8 @@
     });
     transfers.hidden = !transfers.firstChild;
     var profile = $("profile"); clear(profile);
-    // Every fault the customer named ("电视和宽带都不行了"): those self-help did not fix, the one in hand, those next.
     function faultNames(slots) {
-      slots = slots || {};
-      var faults = (slots.faults_unfixed || []).concat([slots.fault_type], slots.faults_next || []);
-      var named = faults.filter(function (f, i) { return f && faults.indexOf(f) === i; });
+      var named = faultsOf(slots);
       return named.length ? named.map(function (f) { return t("fault_" + f); }).join(t("list_separator")) : null;
     }
     var customer = view.customer || {};
@@ -284,8 +340,7 @@
       profile.appendChild(dd);
     });
     currentFault = (view.slots && view.slots.fault_type) || null; fillCatalogue(null);
-    var tried = $("selfhelp-tried"); clear(tried);
-    (view.selfhelp || []).forEach(function (s) { tried.appendChild(el("li", null, t("selfhelp_item", { title: s.title, answer: t("answer_" + (s.answer || "none")) }))); });
+    triedSelfhelp = (view.selfhelp || []).slice(); triedSlots = view.slots || {}; renderTried();
     var intents = $("intents"); clear(intents);
     (view.intents || []).forEach(function (i) {
       var pressed = /^[\/#]/.test(i.text || "");
@@ -520,12 +575,8 @@
         });
     });
     $("selfhelp-push").addEventListener("click", function () {
-      if (!current) { return; }
       var select = $("selfhelp-select"), title = select.options[select.selectedIndex] ? select.options[select.selectedIndex].textContent : "";
-      api("POST", "conversations/" + encodeURIComponent(current) + "/selfhelp", { entry_id: select.value }).then(function () {
-        $("selfhelp-tried").appendChild(el("li", null, t("selfhelp_item", { title: title, answer: t("answer_pushed") })));
-        if (!stream) { pollMessages(); }
-      }).catch(showError);
+      pushSelfhelp(select.value, title);
     });
     // 客户要求不再联系: recorded at once (audited on the server), confirmed beside the button.
     $("opt-out").addEventListener("click", function () {
