@@ -10,18 +10,14 @@ desk, or by the waiting room finishing a transfer cut off (``bot.handoff.transfe
 
 Its ticket notes the transfer and the group (``callback_transferred``), as it notes an agent leaving it. Found in
 review: only the handoff record knew, and whoever opened the ticket saw an agent's callback never made. Noted once
-under the transfer's mark, by whichever of the desk, its retry and the waiting room comes first.
+under the transfer's mark, by whichever of the desk, its retry and the waiting room comes first; owed while the
+database does not answer, and written by the waiting room (``bot.handoff.notes_owed``).
 """
 from __future__ import annotations
 
-import asyncio
-import logging
-
-from bot.db.repository import DatabaseError, TicketTransitionError
 from bot.handoff import keys
 from bot.handoff.masking import mask_phone
-
-logger = logging.getLogger(__name__)
+from bot.handoff.notes_owed import note_once
 
 # What a callback's transfer tells its customer (``HandoffQueue.transfer``'s ``says``, noted with the transfer).
 CALLBACK_TRANSFERRED = "utter_callback_transferred"
@@ -41,8 +37,7 @@ async def tell_callback_transferred(queue, conversations, conversation_id: str, 
 
 async def note_transferred(queue, conversation_id: str, owed: dict | None) -> None:
     """The ticket of the callback the transfer ``owed`` moved notes who passed it to which group, once under the
-    transfer's mark; the database not answering loses only the note (a later try of the transfer may write it)."""
-    from bot.handoff.tickets import repository
+    transfer's mark; the database not answering, the note is owed and written later (``bot.handoff.notes_owed``)."""
     from bot.ticket_notes import history_note
 
     if not owed or owed.get("says") != CALLBACK_TRANSFERRED:
@@ -52,14 +47,10 @@ async def note_transferred(queue, conversation_id: str, owed: dict | None) -> No
     ticket_id = (context.get("callback") or {}).get("ticket_id")
     if not ticket_id:
         return
-    noted = keys.transfer_noted(conversation_id, owed["mark"])
-    if not await queue.redis.set(noted, "1", nx=True, ex=NOTED_KEPT_S):
-        return  # noted by the desk, its retry or the waiting room already
     passed = [t for t in context.get("transfers") or [] if t.get("at") == owed["at"]]  # this transfer's hand-over
     agent = (passed[-1].get("agent_name") if passed else "") or owed["agent_id"]
     group = queue.rules.skills.get(owed["to_skill"], owed["to_skill"])
-    try:
-        await asyncio.to_thread(repository().note_ticket, str(ticket_id), history_note(NOTED, agent=agent, group=group))
-    except (DatabaseError, TicketTransitionError) as exc:
-        await queue.redis.delete(noted)
-        logger.warning("handoff.callback_transferred.not_noted ticket=%s error=%s", ticket_id, exc)
+    # Noted by the desk, its retry or the waiting room's finish, whichever comes first; owed until the database
+    # takes it (found in review: dropped when the database did not answer on every try).
+    await note_once(queue, keys.transfer_noted(conversation_id, owed["mark"]), NOTED_KEPT_S, str(ticket_id),
+                    history_note(NOTED, agent=agent, group=group))

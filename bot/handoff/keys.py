@@ -72,6 +72,12 @@ def transfer_noted(conversation_id: str, mark: str) -> str:
     return f"{PREFIX}:transfer_noted:{conversation_id}:{mark}"
 
 
+def ticket_notes_owed() -> str:
+    """Sorted set of ticket notes (JSON: ticket, note, its once-key) the database has not taken yet, by when last
+    tried: written by the waiting room (bot.handoff.notes_owed)."""
+    return f"{PREFIX}:ticket_notes_owed"
+
+
 def claim_request(agent_id: str, request_id: str) -> str:
     """String: the conversation the agent's 接入下一位 with ``request_id`` took, for a while (its retry)."""
     return f"{PREFIX}:agent:{agent_id}:claim:{request_id}"

@@ -63,6 +63,8 @@ from bot.handoff.estimate import wait_minutes
 from bot.handoff.handback import agent_left_marker, finish_owed, handed_back, note_words
 from bot.handoff.joined import finish_owed as finish_owed_joins
 from bot.handoff.transfer_owed import finish_owed as finish_owed_transfers
+from bot.handoff.notes_owed import NOTE_GRACE_S
+from bot.handoff.notes_owed import write_owed as write_owed_notes
 from bot.handoff.transfer_owed import waiting_from
 from bot.handoff.masking import mask_phone
 from bot.handoff.presence import PAGE_SILENT_S, customer_gone, customer_last_seen
@@ -119,6 +121,7 @@ class WaitingRoom:
         self._held_lock = threading.Lock()  # the loop sets it, the renewing thread reads it
         self._renewer = RenewingThread("waiting room lease", lambda: client_like(queue.redis), self._renew_held,
                                        self._every_s, "handoff.watcher.renew_failed")
+        self.notes_writer: asyncio.Task | None = None  # the ticket notes owed being written (bot.handoff.notes_owed)
 
     @property
     def settings(self) -> WaitingRoomSettings:
@@ -164,6 +167,7 @@ class WaitingRoom:
                 await finish_owed(self.queue, self.conversations)  # handoffs that ended short of the hand-back
                 await finish_owed_joins(self.queue, self.conversations)  # claims cut off before "an agent joined"
                 await finish_owed_transfers(self.queue, self.conversations)  # transfers cut off after their script
+                await self.write_owed_notes()  # ticket notes the database did not take
         finally:
             self._renewer.stop()
             with self._held_lock:
@@ -192,6 +196,20 @@ class WaitingRoom:
                 still_held = self._held is not None  # else the tick released it meanwhile
             if still_held:
                 logger.warning("handoff.watcher.lease_not_renewed")  # ran out or taken: the loop's renewal decides
+
+    async def write_owed_notes(self) -> None:
+        """The ticket notes owed and due written in a task of its own, one at a time: a database not answering keeps
+        a try for seconds, which must not hold up the customers' waiting room."""
+        if self.notes_writer is not None and not self.notes_writer.done():
+            return
+        if await self.queue.redis.zcount(keys.ticket_notes_owed(), "-inf", repr(self.queue.clock() - NOTE_GRACE_S)):
+            self.notes_writer = asyncio.create_task(self._write_owed_notes())
+
+    async def _write_owed_notes(self) -> None:
+        try:
+            await write_owed_notes(self.queue)
+        except Exception:  # noqa: BLE001 - tried again on the next pass
+            logger.exception("handoff.watcher.notes_owed_failed")
 
     async def after_a_gap(self) -> None:
         """Notes when this pass began; after a gap of more than ``PASS_GAP_S`` since the last (Redis not

@@ -16,6 +16,7 @@ from bot.db.repository import Repository
 from bot.handoff.departures import requeue, sign_out
 from bot.handoff.callback_requeued import tell_requeued as tell_callback_requeued
 from bot.handoff.joined import say_joined, told
+from bot.handoff.queue import transfer_mark
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.watcher import WaitingRoom
 from bot.ticket_notes import history_entry
@@ -208,3 +209,30 @@ async def test_a_callback_whose_next_agent_took_it_and_left_as_the_pass_began_no
     assert requeued_notes(repository, ticket_id) == [{"kind": "callback_requeued", "agent": "李雷"}]
     assert conversations.responses(BOOKED).count("utter_callback_requeued") == 1, "told once"
     assert conversations.responses(BOOKED)[-1] == "utter_callback_requeued"
+
+
+async def test_a_chat_customer_whose_next_agent_took_them_and_left_as_the_pass_began_is_told_once(queue, clock):
+    """The chat's notice reads the record's leaving when it tells it (the transfer's mark, under the conversation's
+    lock), not the one the pass found: 李雷 taking the customer and leaving them too as the pass goes on, the
+    customer hears once that their agent left, under his leaving's mark, and their place."""
+    from tests.handoff.test_callback_transferred import HandingOver  # it imports this module
+
+    conversations = HandingOver(clock)
+    room = WaitingRoom(queue, conversations, room_settings())
+    await wait_in_line(queue, "chat")
+    await taken(queue, conversations, "wang", "王芳", "chat")
+    assert await sign_out(queue, "wang", None) == 1
+    place = await queue.position("chat")  # the pass finds them in line, waiting from 王芳's leaving
+    clock.advance(1)
+    await taken(queue, conversations, "li", "李雷", "chat")
+    clock.advance(1)
+    li_left_at = clock()
+    assert await sign_out(queue, "li", None) == 1
+    await agent_available(queue, "zhao")
+    await room.notify_if_changed("chat", place, True)  # the pass goes on
+    for _ in range(2):
+        clock.advance(1)
+        await room.tick()
+
+    left = [values for response, values in conversations.said["chat"] if response == "utter_queue_agent_left"]
+    assert [values.get("once") for values in left] == [f"agent_left:{transfer_mark('li', li_left_at)}"], left
