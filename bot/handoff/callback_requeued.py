@@ -15,17 +15,14 @@ its own is one more an opted-out customer must not get (``bot.notify``); the age
 """
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 
-from bot.db.repository import DatabaseError, TicketTransitionError
 from bot.handoff import keys
+from bot.handoff.callback_transferred import NOTED_KEPT_S
 from bot.handoff.masking import mask_phone
+from bot.handoff.notes_owed import note_once
 from bot.handoff.queue import TRANSFER_FIELD, transfer_mark
 from bot.redis_text import as_text_or_none
-
-logger = logging.getLogger(__name__)
 
 TOLD = "callback_requeued"  # the notice state once its customer was told (bot.handoff.watcher.notice_state)
 
@@ -38,7 +35,8 @@ async def tell_requeued(queue, conversations, conversation_id: str, entry: dict)
     callback = context.get("callback") or {}
     left = (context.get("transfers") or [{}])[-1]
     agent_id = str(left.get("agent_id") or "")
-    still_waiting = _still_waiting(queue, conversation_id, transfer_mark(agent_id, left.get("at")))
+    mark = transfer_mark(agent_id, left.get("at"))
+    still_waiting = _still_waiting(queue, conversation_id, mark)
     if not await conversations.resume(conversation_id, "utter_callback_requeued",
                                       once=f"callback_requeued:{agent_id}:{left.get('at')!r}",
                                       still_owed=still_waiting,
@@ -46,22 +44,20 @@ async def tell_requeued(queue, conversations, conversation_id: str, entry: dict)
             and not await still_waiting():
         return  # another agent took it as this pass began: they are ringing, the ticket notes nothing of the last
     roster = await queue.roster.get(agent_id) if agent_id else None
-    await note_ticket(callback.get("ticket_id"), (roster.name if roster else "") or agent_id)
+    agent = (roster.name if roster else "") or agent_id
+    await note_ticket(queue, conversation_id, mark, callback.get("ticket_id"), agent)
     await queue.redis.hset(keys.conversation(conversation_id), "notified", TOLD)
 
 
-async def note_ticket(ticket_id: str | None, agent: str) -> None:
-    """The callback's ticket notes that ``agent`` left it and it is back in line; the database not answering loses
-    only the note (the customer was told, the callback waits)."""
-    from bot.handoff.tickets import repository
+async def note_ticket(queue, conversation_id: str, mark: str, ticket_id: str | None, agent: str) -> None:
+    """The callback's ticket notes that ``agent`` left it and it is back in line, once under the leaving's ``mark``;
+    the database not answering, the note is owed and written later (``bot.handoff.notes_owed``): found in review,
+    it was lost, the customer told and the pass done."""
     from bot.ticket_notes import history_note
 
-    if not ticket_id:
-        return
-    try:
-        await asyncio.to_thread(repository().note_ticket, str(ticket_id), history_note(TOLD, agent=agent))
-    except (DatabaseError, TicketTransitionError) as exc:
-        logger.warning("handoff.callback_requeued.not_noted ticket=%s error=%s", ticket_id, exc)
+    if ticket_id:
+        await note_once(queue, keys.transfer_noted(conversation_id, mark), NOTED_KEPT_S, str(ticket_id),
+                        history_note(TOLD, agent=agent))
 
 
 def _still_waiting(queue, conversation_id: str, mark: str):

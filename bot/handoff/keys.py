@@ -68,7 +68,8 @@ def transfers() -> str:
 
 
 def transfer_noted(conversation_id: str, mark: str) -> str:
-    """String, set as the ticket of the callback a transfer (``mark``) moved is noted: once (callback_transferred)."""
+    """String, set as the ticket of the callback a transfer (``mark``) moved, or its agent's leaving put back in line,
+    is noted: once (callback_transferred, callback_requeued; a mark is one or the other)."""
     return f"{PREFIX}:transfer_noted:{conversation_id}:{mark}"
 
 

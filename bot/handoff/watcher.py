@@ -128,14 +128,18 @@ class WaitingRoom:
         return self._settings or load_waiting_room()
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - one bad tick must not stop the waiting room
-                logger.exception("handoff.watcher.tick_failed")
-            await asyncio.sleep(self.queue.rules.watch_interval_s)
+        try:
+            while True:
+                try:
+                    await self.tick()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - one bad tick must not stop the waiting room
+                    logger.exception("handoff.watcher.tick_failed")
+                await asyncio.sleep(self.queue.rules.watch_interval_s)
+        finally:
+            if self.notes_writer is not None:  # stopped with the waiting room: its notes stay owed
+                self.notes_writer.cancel()
 
     async def tick(self) -> None:
         rules = self.queue.rules

@@ -236,3 +236,26 @@ async def test_a_chat_customer_whose_next_agent_took_them_and_left_as_the_pass_b
 
     left = [values for response, values in conversations.said["chat"] if response == "utter_queue_agent_left"]
     assert [values.get("once") for values in left] == [f"agent_left:{transfer_mark('li', li_left_at)}"], left
+
+
+async def test_a_callback_put_back_while_the_database_is_down_is_noted_once_it_is_back(queue, clock, room,
+                                                                                      conversations, repository):
+    """Found in review: the note that its agent left was lost when the database did not answer as the pass told the
+    customer; the pass, done, never tried it again. Owed, it is written once the database is back, once."""
+    from bot.handoff.transfer_owed import TRANSFER_GRACE_S
+    from tests.handoff.test_callback_transferred import database_down, notes_written  # it imports this module
+
+    ticket_id = await callback_taken(queue, clock, conversations, repository)
+    with database_down():
+        assert await sign_out(queue, "wang", None) == 1
+        clock.advance(1)
+        await room.tick()
+        await notes_written(room)
+    assert conversations.responses(BOOKED)[-1] == "utter_callback_requeued", "told while the database was down"
+    assert requeued_notes(repository, ticket_id) == []
+
+    for _ in range(3):
+        clock.advance(TRANSFER_GRACE_S + 1)  # the notes owed wait as long (bot.handoff.notes_owed)
+        await room.tick()
+        await notes_written(room)
+    assert requeued_notes(repository, ticket_id) == [{"kind": "callback_requeued", "agent": "王芳"}], "noted once"

@@ -144,7 +144,7 @@ async def test_a_callback_transfer_retried_from_the_desk_is_answered_and_told_on
 
 
 @contextlib.contextmanager
-def database_down(desk):
+def database_down(desk=None):
     """The database goes away for the block: nothing listens where it was (as PostgreSQL stopped with `pg_ctl stop`),
     for the desk and for every repository made from the settings (test_desk_database_down)."""
     import sqlalchemy as sa
@@ -157,7 +157,8 @@ def database_down(desk):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(bot.db.repository, "WRITE_RETRY_S", 0.5)  # the database's refusal comes sooner
         patch.setenv("KEFU_DATABASE_URL", nowhere)
-        patch.setattr(desk.repository, "engine", sa.create_engine(nowhere))
+        if desk is not None:
+            patch.setattr(desk.repository, "engine", sa.create_engine(nowhere))
         _clear_caches()
         try:
             yield
