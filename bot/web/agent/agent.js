@@ -254,7 +254,7 @@
   }
   function triedItem(s) {
     var item = el("li", "selfhelp-item");
-    if (s.page) {
+    if (s.page && /^(https?:\/\/|\/)/.test(s.page)) {  // Kefu's own page, or the editor's web page
       var link = el("a", null, s.title); link.href = s.page; link.target = "_blank"; link.rel = "noopener";
       item.appendChild(link);
     } else {
@@ -272,7 +272,9 @@
   /** Sends an entry to the customer; the list shows it sent just now (the entry's own fault, its page). */
   function pushSelfhelp(entryId, title) {
     if (!current || !entryId) { return; }
-    api("POST", "conversations/" + encodeURIComponent(current) + "/selfhelp", { entry_id: entryId }).then(function () {
+    var id = current;
+    api("POST", "conversations/" + encodeURIComponent(id) + "/selfhelp", { entry_id: entryId }).then(function () {
+      if (id !== current) { return; }  // another conversation on screen by now: its own list stays
       var entry = catalogueEntries.filter(function (e) { return e.id === entryId; })[0] || {};
       var shown = triedSelfhelp.filter(function (s) { return s.id === entryId; })[0];
       if (!shown) {
