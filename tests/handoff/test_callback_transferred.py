@@ -183,7 +183,7 @@ async def test_a_callback_transfer_noted_while_the_database_is_down_is_noted_onc
         moved = await desk.close("wang", BOOKED, "transfer", skill="billing", agent_name="王芳")
         assert moved["transferred_to"] == "billing", "the transfer is Redis's: done without the database"
         assert (await desk.close("wang", BOOKED, "transfer", skill="billing", agent_name="王芳")).get("closed_before")
-        clock.advance(TRANSFER_GRACE_S + 1)
+        clock.advance(TRANSFER_GRACE_S + 1)  # the notes owed wait as long (bot.handoff.notes_owed)
         await room.tick()
         await notes_written(room)  # tried while the database is still down
     assert transferred_notes(repository, ticket_id) == []
