@@ -3,13 +3,10 @@ transaction, then one line naming those taken, also when a database error or Ctr
 the operator knows which texts are going out again (or were dropped) and which were left as they were."""
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
-import threading
 from typing import Callable, Iterator
 
-INTERRUPTED = 130  # a command stopped by Ctrl-C (SIGINT): 128 + 2, as the shell reports one
+from bot.ctrl_c import INTERRUPTED, ctrl_c_between_rows
 
 STOPPED_BY = {"error": "before the error below", "ctrl_c": "before Ctrl-C stopped it"}
 
@@ -21,22 +18,6 @@ def report_taken(taken: list[int], left: list[str], what: str, *, stopped_by: st
     print(f"{len(taken)} {what}{stopped}: {' '.join(map(str, taken)) or '-'}", flush=True)
     for reason in left:
         print(f"kefu: left as it is: {reason}", file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def ctrl_c_between_rows() -> Iterator[threading.Event]:
-    """Ctrl-C noted, not raised: the caller stops before its next row, so the row under way finishes (taken, or
-    left as it was) and is said, never cut between its change and the line naming it. Left to Python where
-    Ctrl-C is not its default (ignored in a background job; not the main thread)."""
-    pressed = threading.Event()
-    ours = (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
-    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: pressed.set()) if ours else None
-    try:
-        yield pressed
-    finally:
-        if ours:
-            signal.signal(signal.SIGINT, previous)
 
 
 def take_all_failed(each_row: Callable[[], Iterator[tuple[int, str | None]]], what: str) -> int:

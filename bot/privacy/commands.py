@@ -14,6 +14,7 @@ from typing import Iterator
 
 import redis
 
+from bot.privacy.staged_folder import staged_folder
 from bot.redis_reconnect import timeouts
 from bot.settings import get_settings
 
@@ -97,11 +98,13 @@ def _open(args: argparse.Namespace):
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import uuid
-
+    """All or nothing (:mod:`bot.privacy.staged_folder`): a Ctrl-C, a full disk or a database error partway
+    leaves none of the customer's data behind. The audit record (``privacy_requests``) is of an export handed
+    over: it is written in the transaction that puts the folder in place, so there is never a folder without
+    its record, nor a record of an export that is not there."""
+    from bot.ctrl_c import INTERRUPTED
     from bot.db.clock import now as database_now
-    from bot.privacy import audit
-    from bot.privacy.export import default_folder, export
+    from bot.privacy.export import collect, default_folder
 
     settings, engine, subject = _open(args)
     if subject is None:
@@ -110,22 +113,50 @@ def cmd_export(args: argparse.Namespace) -> int:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         print(f"kefu: {folder} is not an empty folder; choose another --out.", file=sys.stderr)
         return 2
+    staged = None
     try:
         with redis_for_command(settings) as client:
-            done = export(engine, client, settings.data_dir, subject, folder, database_url=settings.database_url)
+            document, found = collect(engine, client, settings.data_dir, subject, database_url=settings.database_url)
+        with staged_folder(folder) as staged:
+            counts, stopped = _put_in_place_recorded(engine, staged, document, found)
     except (RedisUnreachable, redis.RedisError) as exc:
         print(f"kefu: cannot reach the conversations' Redis: {exc}; nothing was exported.", file=sys.stderr)
         return 2
     except OSError as exc:  # --out under a file, a read-only or full disk
-        print(f"kefu: cannot write the export to {folder}: {exc.strerror or exc}; choose another --out.",
-              file=sys.stderr)
+        print(f"kefu: cannot write the export to {folder}: {exc.strerror or exc}; nothing was exported: choose "
+              "another --out.", file=sys.stderr)
         return 2
-    with engine.begin() as conn:
-        audit.write(conn, uuid.uuid4().hex, "export", audit.operator_name(), done.counts)
-    print(f"Exported {subject.label} to {done.folder} (readable by this account only):")
-    for store, count in done.counts.items():
+    except KeyboardInterrupt:
+        print("kefu: stopped by Ctrl-C; nothing was exported.", file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        if staged is not None and staged.left_behind is not None:
+            print(f"kefu: the unfinished export {staged.left_behind} could not be removed: delete it.",
+                  file=sys.stderr)
+    print(f"Exported {subject.label} to {folder} (readable by this account only):")
+    for store, count in counts.items():
         print(f"  {store:<26} {count}")
-    return 0
+    return INTERRUPTED if stopped else 0
+
+
+def _put_in_place_recorded(engine, staged, document: dict, found: list) -> tuple[dict[str, int], bool]:
+    """Writes the export, then records it and puts it in place in one transaction. A Ctrl-C until the record is
+    written stops the export; one after it is noted (True) and the export finishes: cut between the folder's
+    rename and the record's commit, the export would be handed over unrecorded, or recorded and not there."""
+    import uuid
+
+    from bot.ctrl_c import ctrl_c_between_rows
+    from bot.privacy import audit
+    from bot.privacy.export import write
+
+    counts = write(staged.staging, document, found)
+    with ctrl_c_between_rows() as pressed:
+        with engine.begin() as conn:
+            audit.write(conn, uuid.uuid4().hex, "export", audit.operator_name(), counts)
+            if pressed.is_set():
+                raise KeyboardInterrupt  # the transaction rolls back: not recorded, and removed
+            staged.put_in_place()
+    return counts, pressed.is_set()
 
 
 def cmd_erase(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -31,12 +30,6 @@ NOT_REACHED = [
     "reports already written under <data_dir>/reports",
     "the speech cache, which is keyed by what was said, not by who",
 ]
-
-
-@dataclass(frozen=True)
-class Exported:
-    folder: Path
-    counts: dict[str, int]
 
 
 def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject, *,
@@ -72,11 +65,9 @@ def collect(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subje
     return document, found
 
 
-def export(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subject: Subject,
-           folder: Path, *, database_url: str) -> Exported:
-    document, found = collect(engine, client, data_dir, subject, database_url=database_url)
-    private_dir(folder.parent)  # <data_dir>/exports: owner-only too (an existing folder keeps its mode)
-    private_dir(folder)
+def write(folder: Path, document: dict, found: list) -> dict[str, int]:
+    """The export's files in ``folder`` (a private one, :mod:`bot.privacy.staged_folder`); how many records of
+    each store it holds."""
     audio = private_dir(folder / "recordings") if any(r.audio is not None for r in found) else None
     for recording in found:
         if recording.audio is not None and audio is not None:
@@ -88,7 +79,7 @@ def export(engine: sa.engine.Engine, client: redis.Redis, data_dir: Path, subjec
     counts["redis_kept_requests"] = len(document["kept_requests"])
     counts["redis_webchat_set_aside"] = len(document["webchat_set_aside"])
     counts["recordings"] = sum(1 for r in found if r.audio is not None)
-    return Exported(folder, counts)
+    return counts
 
 
 STAMP = "%Y%m%dT%H%M%SZ"  # when an export was made, ending its folder's name (UTC)
