@@ -380,8 +380,12 @@ def main(argv: list[str] | None = None) -> int:
 def run_one_shot(args: argparse.Namespace) -> int:
     """A command whose database cannot be reached or used (PostgreSQL down, a wrong host), or whose data
     folder cannot be made (KEFU_DATA_DIR under a file), says so in one ``kefu: error:`` line with the
-    reason, exit code 1; a database's traceback goes to cli.log."""
+    reason, exit code 1; a database's traceback goes to cli.log. One stopped by Ctrl-C says so in one line, exit
+    code 130 (as the shell gives), not a traceback: a command that must finish a step first handles it itself
+    (bot/ctrl_c.py)."""
     import logging
+
+    from bot.ctrl_c import INTERRUPTED
 
     from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -398,6 +402,9 @@ def run_one_shot(args: argparse.Namespace) -> int:
     except CannotMake as exc:  # not logged: the log goes to stderr when cli.log's folder cannot be made
         print(f"kefu: error: {folder_problem(exc)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("kefu: stopped by Ctrl-C", file=sys.stderr)
+        return INTERRUPTED
 
 
 def folder_problem(exc) -> str:

@@ -1,0 +1,64 @@
+"""Ctrl-C in a one-shot ``kefu`` command. Found in review: every one that does not handle it itself ended in a
+Python traceback (and the shell's exit status -2/130 from Python's own handler). Now it says so in one line
+and exits 130, as the shell gives a command Ctrl-C stopped.
+
+A real ``kefu customer import`` reading a named pipe: it waits there, in the command's own code, until the
+test writes. The test sends SIGINT once the command has opened the pipe (the test's non-blocking open of the
+writing end succeeds only then)."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import time
+
+import sqlalchemy as sa
+
+from bot.db.repository import Repository
+from bot.db.schema import customers
+from tests.conftest import PROJECT_ROOT
+from tests.ops.test_outbox_resend_cut_short import KEFU, kefu_env
+
+DEADLINE_S = 60  # the command's start (imports) takes seconds, not this
+
+
+def writing_end_once_read(pipe, process: subprocess.Popen) -> int:
+    """The pipe's writing end, opened once the command has opened it to read."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        try:
+            return os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: nobody reads it yet
+                raise
+        assert process.poll() is None, f"kefu ended before reading: {process.communicate()}"
+        assert time.monotonic() < deadline, "kefu did not open the file within the deadline"
+        time.sleep(0.01)
+
+
+def test_ctrl_c_in_a_one_shot_command_is_one_line_and_exit_130(tmp_path):
+    data_dir = tmp_path / "var"
+    data_dir.mkdir(mode=0o700)
+    repository = Repository(f"sqlite:///{data_dir / 'kefu.sqlite3'}")
+    repository.create_schema()
+    pipe = tmp_path / "customers.jsonl"
+    os.mkfifo(pipe)
+    process = subprocess.Popen(KEFU + ["customer", "import", str(pipe)], cwd=PROJECT_ROOT, env=kefu_env(data_dir),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writing = None
+    try:
+        writing = writing_end_once_read(pipe, process)
+        process.send_signal(signal.SIGINT)  # as a terminal's Ctrl-C, while the command waits for its file
+        stdout, stderr = process.communicate(timeout=DEADLINE_S)
+    finally:
+        if writing is not None:
+            os.close(writing)
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 130, (process.returncode, stdout, stderr)
+    assert stderr == "kefu: stopped by Ctrl-C\n", stderr  # no traceback
+    with repository.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(customers)).scalar_one() == 0
