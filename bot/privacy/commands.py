@@ -177,7 +177,21 @@ def cmd_erase(args: argparse.Namespace) -> int:
         return 2
 
 
+def confirmation(prompt: str) -> str | None:
+    """What the operator typed; "" at Ctrl-D (end of input), None at Ctrl-C: either cancels, without a traceback,
+    and the embedded Redis this command started is stopped on the way out."""
+    try:
+        return input(prompt).strip()
+    except EOFError:
+        print()  # the prompt's line ends
+        return ""
+    except KeyboardInterrupt:
+        print()
+        return None
+
+
 def _erase(args, settings, engine, subject) -> int:
+    from bot.ctrl_c import INTERRUPTED
     from bot.privacy import audit
     from bot.privacy.erase import erase, plan
 
@@ -202,9 +216,10 @@ def _erase(args, settings, engine, subject) -> int:
             if not sys.stdin.isatty():
                 print("kefu: not erased; pass --yes to erase without asking.", file=sys.stderr)
                 return 1
-            if input("Erase? Type 'erase' to confirm: ").strip() != "erase":
+            answer = confirmation("Erase? Type 'erase' to confirm: ")
+            if answer != "erase":
                 print("Not erased.")
-                return 1
+                return INTERRUPTED if answer is None else 1
         from bot.ivr.config import HotlineConfigError, load_hotline_config
         from voice.tts import Pyttsx3Engine
 
