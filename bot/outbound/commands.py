@@ -42,16 +42,24 @@ def age(seconds: float) -> str:
 
 
 def each(ids: list[str], number, step) -> int:
-    """``step(repository, number(id))`` for every id; a refused one is a ``kefu: error:`` line and exit code 1."""
+    """``step(repository, number(id))`` for every id, its line printed as it is done; a refused one is a
+    ``kefu: error:`` line and exit code 1. Ctrl-C stops it after the id under way, whose line is printed
+    (bot/ctrl_c.py): one more line names the ids left as they are, exit code 130."""
+    from bot.ctrl_c import INTERRUPTED, ctrl_c_between_rows
     from bot.outbound.outbox_rows import OutboxRowError
 
     repository, status = open_repository(), 0
-    for text in ids:
-        try:
-            print(step(repository, number(text)))
-        except OutboxRowError as exc:
-            print(f"kefu: error: {exc}", file=sys.stderr)
-            status = 1
+    with ctrl_c_between_rows() as pressed:
+        for done, text in enumerate(ids):
+            if pressed.is_set():
+                print(f"kefu: stopped by Ctrl-C; left as they are: {' '.join(ids[done:])}", file=sys.stderr,
+                      flush=True)
+                return INTERRUPTED
+            try:
+                print(step(repository, number(text)), flush=True)
+            except OutboxRowError as exc:
+                print(f"kefu: error: {exc}", file=sys.stderr, flush=True)
+                status = 1
     return status
 
 
