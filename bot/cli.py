@@ -385,10 +385,9 @@ def run_one_shot(args: argparse.Namespace) -> int:
     (bot/ctrl_c.py)."""
     import logging
 
-    from bot.ctrl_c import INTERRUPTED
-
     from sqlalchemy.exc import InterfaceError, OperationalError
 
+    from bot.ctrl_c import INTERRUPTED
     from bot.db.errors import unusable_database
     from bot.db.repository import DatabaseError
     from bot.security.private_files import CannotMake

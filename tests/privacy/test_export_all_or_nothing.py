@@ -137,3 +137,15 @@ def test_a_write_failing_partway_leaves_none_of_their_data_and_no_record(custome
     assert len(recordings) == 1 and (handover / recordings[0]).read_bytes() == VOICE
     assert "export/customer.json" in files_under(handover)
     assert [row["kind"] for row in audit_rows(settings)] == ["export"]
+
+
+def test_an_empty_folder_given_as_the_target_is_filled_and_nothing_else_left(customer_with_a_voice_message):
+    """An empty folder the operator made (a mount point, say) is filled from a staging folder inside it."""
+    settings, handover = customer_with_a_voice_message
+    (handover / "export").mkdir()
+    process = start_export(settings, handover / "export")
+    stdout, stderr = finished(process)
+    assert process.returncode == 0, (stdout, stderr)
+    assert sorted(p.name for p in (handover / "export").iterdir()) == ["customer.json", "recordings"]
+    assert [p.name for p in handover.iterdir()] == ["export"]
+    assert [row["kind"] for row in audit_rows(settings)] == ["export"]
