@@ -82,6 +82,7 @@ def rows(before: Figures, after: Figures) -> list[Row]:
         Row("median wait before giving up", before.abandon_median_s, after.abandon_median_s, "s"),
         Row("service level", before.service_level, after.service_level, "share"),
         Row("abandoned in the queue", before.abandonment, after.abandonment, "share"),
+        Row("took the self-help guide instead of waiting", before.selfhelp_sent, after.selfhelp_sent, "count"),
         Row("FCR 24 h", before.fcr_24h, after.fcr_24h, "share"),
         Row("mean handle time (AHT)", before.aht_s, after.aht_s, "s"),
     ]

@@ -29,7 +29,7 @@ NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fa
 HANDOFF_KINDS = ("handoff_requested", "handoff_queued", "ivr_transferred", "handoff_work_item")
 FLOW_FINISHED = {"flow", "bot_done"}  # the phone flow reached its own end (not a hang-up mid-menu)
 HOW = ("assistant", "agent", "agent_ticket", "agent_callback", "agent_transfer", "agent_open", "ticket", "callback", "message", "message_abandoned",
-       "removed", "abandoned", "unserved", "no_request", "no_answer")
+       "selfhelp_sent", "removed", "abandoned", "unserved", "no_request", "no_answer")
 # A voice message left (the phone's, or one Kefu received on its own) / a voice-message node reached.
 MESSAGE_LEFT = {"ivr_voicemail_left", "voicemail_received", "voice_message_left"}
 MESSAGE_STARTED = "ivr_voicemail_started"
@@ -50,8 +50,17 @@ TRANSFERRED = "agent_transfer"
 # is not the customer giving up: it must not move the abandonment rate)
 LEFT_QUEUE_FOR = {"callback": "callback", "message": "message", "resolved_by_selfhelp": "assistant",
                   "removed_by_supervisor": "removed",
-                  # the phone's hold keys (ivr_flows `hold.keys`): a voice message or a callback node
-                  "caller_chose_record": "message", "caller_chose_callback": "callback"}
+                  # the phone's hold keys (ivr_flows `hold.keys`): a voice message, a callback or a text node
+                  "caller_chose_record": "message", "caller_chose_callback": "callback",
+                  "caller_chose_notify": "selfhelp_sent"}
+# Took the self-help guide by text instead of waiting for a person (the phone's peak offer, or 3 on hold): deflected
+# to self-help, not abandonment (found in review: counted abandoned, so the rate rose exactly when the peak offer did
+# its job). Not contained either: nobody said the guide fixed anything. The fact is the text sent.
+SELFHELP_SENT = "selfhelp_sent"
+SELFHELP_TEXTED = "ivr_selfhelp_sent"
+# A way out of the queue that counts only once its fact is recorded: a caller whose line is not proven leaves the
+# queue to key a number first, and one whose text was then not sent (or who hung up) gave up.
+WAY_OUT_NEEDS = {"caller_chose_notify": SELFHELP_TEXTED}
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,7 @@ def _contact(events: list[dict]) -> Contact:
     skill = next((d.get("skill") for k, d in data if k in HANDOFF_KINDS and d.get("skill")), "")
     answered, claim = _answered_wait(data)
     left = [d for k, d in data if k == "handoff_abandoned"]
-    abandoned = _abandoned_wait(left)
+    abandoned = _abandoned_wait(left, kinds)
     handle = [_seconds(d.get("handle_s")) for k, d in data if k == "handoff_closed" and d.get("handle_s") is not None]
     closers = [d.get("agent_id") for k, d in data if k == "handoff_closed" and d.get("agent_id")]
     scores = [d.get("score") for k, d in data if k == "csat_given" and d.get("score") in (1, 2, 3, 4, 5)]
@@ -153,7 +162,7 @@ def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], se
         if last_kind != "handoff_closed":
             return AGENT_OPEN  # found in review: counted resolved by the agent though nobody said so
         return AGENT_PASSED_ON.get(last.get("disposition"), "agent")
-    reasons = {LEFT_QUEUE_FOR.get(d.get("reason")) for d in left}
+    reasons = {_way_out(d, kinds) for d in left}
     ticket_kinds = {d.get("kind") for k, d in data if k == "ticket_created"}
     if "callback_booked" in kinds or "callback" in reasons or "callback" in ticket_kinds:
         return "callback"
@@ -170,6 +179,8 @@ def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], se
         return "assistant"  # self-help fixed it while the customer waited for a person
     if "removed" in reasons:
         return "removed"  # a supervisor took the request out of the queue
+    if _selfhelp_instead_of_waiting(kinds):
+        return SELFHELP_SENT  # at the peak offer (never queued) or on hold: the guide texted, no wait given up
     if abandoned is not None:
         return "abandoned"
     if "ticket_created" in kinds or "ticket_chased" in kinds:
@@ -212,15 +223,30 @@ def _answered_wait(data: list) -> tuple[float | None, int | None]:
     return wait, index
 
 
-def _abandoned_wait(left: list[dict]) -> float | None:
+def _abandoned_wait(left: list[dict], kinds: list[str]) -> float | None:
     """The wait of a customer who gave up, or None. Only what came before a chosen way out counts: a
     phone caller who booked a callback on hold is taken off the queue again when the call ends
     (``call_flow``), and that is not giving up (found by a tester: the wallboard showed 56 %, not 36 %)."""
     for d in left:
-        if d.get("reason") in LEFT_QUEUE_FOR:
+        if _way_out(d, kinds) is not None:
             return None
         return _seconds(d.get("wait_s"))
     return None
+
+
+def _way_out(left: dict, kinds: list[str]) -> str | None:
+    """What leaving the queue (a ``handoff_abandoned``) counts as, or None when it is abandonment: its reason's
+    outcome (``LEFT_QUEUE_FOR``), once the fact it needs (``WAY_OUT_NEEDS``) is recorded."""
+    reason = left.get("reason")
+    needed = WAY_OUT_NEEDS.get(reason)
+    return LEFT_QUEUE_FOR.get(reason) if needed is None or needed in kinds else None
+
+
+def _selfhelp_instead_of_waiting(kinds: list[str]) -> bool:
+    """The self-help guide texted after the contact's last request for a person (or queue entry)."""
+    asked = [n for n, kind in enumerate(kinds) if kind in HANDOFF_KINDS]
+    texted = [n for n, kind in enumerate(kinds) if kind == SELFHELP_TEXTED]
+    return bool(asked and texted and texted[-1] > asked[-1])
 
 
 def _seconds(value) -> float | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from bot.analytics.contacts import NO_REQUEST, Contact, link_customers, person_of
+from bot.analytics.contacts import NO_REQUEST, SELFHELP_SENT, Contact, link_customers, person_of
 from bot.handoff.masking import mask_text
 
 FCR_WINDOWS_H = (24, 48)
@@ -31,6 +31,7 @@ class Figures:
     fcr_48h: float | None
     handoffs: int
     handoff_rate: float | None
+    selfhelp_sent: int  # asked for a person and took the self-help guide instead of waiting (not abandoned)
     answered: int
     abandoned: int
     asa_s: float | None
@@ -100,6 +101,7 @@ def figures(contacts: list[Contact], *, sl_seconds: float, repeats: dict[int, di
     return Figures(
         contacts=len(contacts), contained=contained, containment=ratio(contained, len(served)),
         fcr_24h=fcr[24], fcr_48h=fcr[48], handoffs=handoffs, handoff_rate=ratio(handoffs, len(served)),
+        selfhelp_sent=sum(1 for c in contacts if c.how == SELFHELP_SENT),
         answered=len(waits), abandoned=abandoned, asa_s=mean(waits), wait_median_s=quantile(waits, 0.5),
         wait_p90_s=quantile(waits, 0.9), wait_max_s=max(waits) if waits else None,
         abandon_median_s=quantile(gave_up, 0.5),

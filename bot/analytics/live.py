@@ -48,6 +48,7 @@ def today_figures(database_url: str, content_dir: Path, now: dt.datetime | None 
     return {"day": day.first.isoformat(), "contacts": f.contacts, "asa_s": f.asa_s, "service_level": f.service_level,
             "sl_seconds": config.sl_seconds, "sl_target": config.sl_target, "abandonment": f.abandonment,
             "containment": f.containment, "answered": f.answered, "abandoned": f.abandoned,
+            "selfhelp_sent": f.selfhelp_sent,
             "wait_median_s": f.wait_median_s, "wait_p90_s": f.wait_p90_s, "wait_max_s": f.wait_max_s,
             "abandon_median_s": f.abandon_median_s}
 

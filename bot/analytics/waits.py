@@ -62,7 +62,8 @@ def answered_wait(events: list[dict], queue_wait: float | None, claim: int | Non
 
 def abandoned_wait(events: list[dict], queue_wait: float | None, abandoned: bool) -> float | None:
     """Time to abandon from asking. A customer who asked and left before being queued (the phone's peak
-    offer) waited until the contact's last event (the hang-up)."""
+    offer) waited until the contact's last event (the hang-up); one texted the self-help guide there did not
+    abandon (``abandoned`` False: bot/analytics/contacts.py, **self-help sent**)."""
     asked = asked_at(events)
     if queue_wait is None:
         never_queued = not any(e["kind"] in QUEUED for e in events)

@@ -27,10 +27,11 @@ BILLS_SHOWN = 3
 CONTACTS_SHOWN = 6
 CONTACT_LOOKBACK = dt.timedelta(days=90)
 CALL_LOST_MIDWAY = "handoff_call_lost"  # the outcome of an agent's contact whose call was lost midway
-# What a contact came to, most telling first: the first of these among its events names it.
+# What a contact came to, most telling first: the first of these among its events names it. A phone caller texted
+# the self-help guide on hold leaves the queue after it (``caller_chose_notify``): the guide, not 排队放弃.
 OUTCOME_ORDER = ("handoff_closed", "ticket_created", "callback_booked", "voice_message_left", "ivr_voicemail_left",
                  "voicemail_received", "resolved_by_selfhelp_while_waiting", "selfhelp_resolved", "knowledge_answered", "contact_answered",
-                 "handoff_abandoned", "handoff_customer_left", "handoff_claimed", "handoff_queued", "selfhelp_failed",
+                 "ivr_selfhelp_sent", "handoff_abandoned", "handoff_customer_left", "handoff_claimed", "handoff_queued", "selfhelp_failed",
                  "selfhelp_sent", "ivr_voicemail_started", "callback_offered")
 # Kefu's plans, not a contact with the customer: a conversation with only these is not listed.
 BOOKKEEPING = {"contact_scheduled", "contact_skipped"}

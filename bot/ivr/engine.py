@@ -210,8 +210,7 @@ class FlowEngine:
                 # Sent or booked nothing: `next` may say it was (care.yml's callback), so not there.
                 node_id = node.on_failure or node.next
             elif kind == "notify":
-                sent = await self._notify(state, self._reply_number(flow, state, node), node.channel, "ivr_notify",
-                                          fill(node.text, state.vars))
+                sent = await self._send_text(state, node, self._reply_number(flow, state, node))
                 node_id = node.next if sent or not node.on_failure else node.on_failure
             elif kind == "callback":
                 now = self._now()  # one reading of the clock: the booking and the promise agree
@@ -744,13 +743,23 @@ class FlowEngine:
             logger.info("ivr.selfhelp.tried_before call=%s node=%s on_hold", state.call_id, node.id)
             said = fill(node.tried_say, state.vars)
             return ([Say(said, label=f"{node.id}:tried", hold_notice=True)] if said else []) + holding
-        if not await self._notify(state, self._own_line(state), node.channel, "ivr_notify", fill(node.text, state.vars)):
+        if not await self._send_text(state, node, self._own_line(state)):
             said = self.services.hotline.get().prompts.get("send_failed", "")
             return ([Say(said, label=f"{node.id}:not_sent", hold_notice=True)] if said else []) + holding
         await self.services.handoff.leave(conversation_id(state.call_id), "caller_chose_notify")
         state.status = "active"
         state.path = (state.path + [node.id])[-200:]
         return await self._enter(flow, state, node.next)
+
+    async def _send_text(self, state: CallState, node: Node, number: str) -> bool:
+        """A notify node's text to ``number``. A self-help text sent is recorded (``ivr_selfhelp_sent``): a caller
+        who asked for a person and took the guide instead of waiting (peak_offer's 1, the hold's 3) was counted
+        as abandoning the queue (bot/analytics/contacts.py), and one whose text was not sent still is."""
+        sent = await self._notify(state, number, node.channel, "ivr_notify", fill(node.text, state.vars))
+        if sent and node.selfhelp:
+            await self.services.records.event(conversation_id(state.call_id), "ivr_selfhelp_sent",
+                                              {"node": node.id, "selfhelp": list(node.selfhelp)})
+        return sent
 
     async def _tell_agent_side(self, state: CallState, text: str) -> None:
         """The caller's words while queued: into the paused conversation, where the agent reads them."""

@@ -52,6 +52,7 @@ EVENT_KINDS = frozenset({
     "verification_code_sent",   # a one-time code went to the registered number
     "verification_passed",      # the customer proved who they are (how)
     "verification_failed",      # a wrong code or password (attempts left)
+    "ivr_selfhelp_sent",    # phone: a notify node's self-help text was sent (node, selfhelp: the entries it links, ["all"])
     "ivr_voicemail_started",  # phone: the caller reached a voice-message node (node); a message may or may not follow
     "ivr_voicemail_left",   # phone: the caller left a voice message
     "ivr_call_ended",       # phone: the call is over (reason, seconds)

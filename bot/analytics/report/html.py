@@ -130,6 +130,7 @@ def _kpi_cards(f: Figures, L: dict, sl_seconds: float) -> str:
              "wait_median": _seconds(f.wait_median_s, L), "wait_p90": _seconds(f.wait_p90_s, L),
              "wait_max": _seconds(f.wait_max_s, L), "service_level": _share(f.service_level, L),
              "abandonment": _share(f.abandonment, L), "abandon_median": _seconds(f.abandon_median_s, L),
+             "selfhelp_sent": str(f.selfhelp_sent),
              "aht": _seconds(f.aht_s, L), "csat": csat, "csat_count": str(f.csat_count)}
     cards = [(key, shown[key]) for key in KPI_CARDS]  # the cards kefu validate knows the labels of
     return "<div class='kpis'>" + "".join(

@@ -13,7 +13,8 @@ from bot.channels.names import contact_channels
 
 # The summary's cards, in order: ``kpi_<figure>`` above its value, ``def_<figure>`` under it.
 KPI_CARDS = ("contacts", "containment", "fcr_24h", "fcr_48h", "handoff_rate", "asa", "wait_median", "wait_p90",
-             "wait_max", "service_level", "abandonment", "abandon_median", "aht", "csat", "csat_count")
+             "wait_max", "service_level", "abandonment", "abandon_median", "selfhelp_sent", "aht", "csat",
+             "csat_count")
 TREND_LINES = ("containment", "fcr_24h")  # the daily trend chart's lines, ``legend_<line>``
 
 BUILT_LABELS: dict[str, tuple[str, ...]] = {

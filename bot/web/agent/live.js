@@ -52,7 +52,7 @@
     rows.push({ key: "today", tag: "p", className: "live-today", data: {}, text: fill(labels.live_today, {
       day: t.day, contacts: t.contacts, asa: seconds(t.asa_s), median: seconds(t.wait_median_s), max: seconds(t.wait_max_s),
       sl_seconds: t.sl_seconds, sl: share(t.service_level),
-      abandonment: share(t.abandonment), containment: share(t.containment)
+      abandonment: share(t.abandonment), selfhelp_sent: t.selfhelp_sent, containment: share(t.containment)
     }) });
     rows.push({ key: "updated", tag: "p", className: "live-updated", data: {},
       text: fill(labels.live_updated, { time: window.kefuDeskCommon.clock(new Date()) }) });
