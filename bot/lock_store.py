@@ -31,7 +31,8 @@ second longer than it needs. This lock is first come, first served like Rasa's t
   release never takes it back. A channel that sends replies as the turn goes (the web chat) checks the
   lock before each (:func:`confirm_held`: free while the lease was confirmed lately), so a turn that lost
   its lock stops at its first reply rather than showing it. The fence needs the lock in the tracker store's own Redis and database
-  (``endpoints.yml`` points both at the same by default): a tracker store elsewhere cannot check it
+  (``endpoints.yml`` points both at the same by default; whether they are is asked of the servers once per
+  process, ``bot.same_redis``, whatever the addresses' spelling): a tracker store elsewhere cannot check it
   atomically, so it stores unfenced and logs ``lock.fence_disabled`` (``bot.tracker_store``).
 
 ``endpoints.yml``: ``lock_store: {type: bot.lock_store.AsyncRedisLockStore, url, port, db,
@@ -148,17 +149,9 @@ class Fence:
     keys: list[str]
     token: str
     lease_ms: int
-    redis: tuple = ()  # the lock's Redis (host, port, db): the fence checks it only in that very Redis
     active: bool = True  # False once released: a task the turn started and that saves later is not fenced
     confirmed_at: float = 0.0  # monotonic time a look that found the lock ours was sent (acquire, renewal)
-    store: Optional["AsyncRedisLockStore"] = field(default=None, repr=False, compare=False)
-
-
-def redis_identity(client) -> tuple:
-    """Which Redis server and database ``client`` (redis.asyncio) talks to, comparable across clients."""
-    kwargs = client.connection_pool.connection_kwargs
-    host = str(kwargs.get("host") or kwargs.get("path") or "")
-    return ("127.0.0.1" if host == "localhost" else host, int(kwargs.get("port") or 0), int(kwargs.get("db") or 0))
+    store: Optional["AsyncRedisLockStore"] = field(default=None, repr=False, compare=False)  # the lock's Redis
 
 
 _FENCES: ContextVar[Mapping[str, Fence]] = ContextVar("kefu_conversation_locks", default={})
@@ -194,7 +187,6 @@ class AsyncRedisLockStore(LockStore):
         self._address = {"host": host, "port": int(port), "db": int(db), "password": password or None}
         self.redis = aioredis.Redis(**self._address, **reconnecting())
         self.prefix = f"{key_prefix or 'kefu'}:lock:"
-        self.identity = redis_identity(self.redis)  # which Redis the locks live in, for the fence (a Fence's redis)
         self._acquire = self.redis.register_script(ACQUIRE)
         self._release = self.redis.register_script(RELEASE)
         self._renew = self.redis.register_script(RENEW)
@@ -222,7 +214,7 @@ class AsyncRedisLockStore(LockStore):
                 if got == 1:
                     break
                 await asyncio.sleep(min(MAX_POLL_S, POLL_S * max(1, place)))
-            fence = Fence(keys, token, lease_ms, self.identity, confirmed_at=sent, store=self)
+            fence = Fence(keys, token, lease_ms, confirmed_at=sent, store=self)
             with self._held_lock:
                 self._held[token] = (keys, lease_ms, time.monotonic() + lock_lifetime, fence)
             holding = True

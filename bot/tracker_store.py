@@ -22,8 +22,8 @@ the list index where the latest session starts:
   stored, and Redis's append-only file would keep it on disk;
 * fenced: a turn whose conversation lock was taken by another turn meanwhile (Redis hung past two
   leases) stores nothing and raises ``LockLost``, checked in the append's own script
-  (``bot.lock_store``); only with the lock in this store's own Redis and database (else not fenced, and
-  an error logged: ``lock.fence_disabled``);
+  (``bot.lock_store``); only with the lock in this store's own Redis and database, asked of the servers
+  once per process (``bot.same_redis``; else not fenced, and an error logged: ``lock.fence_disabled``);
 * a Redis error reaches the caller: Rasa's agent wraps every store in its ``FailSafeTrackerStore``,
   which read a failed retrieve as "no such conversation" (the turn then started it afresh) and kept
   a failed save in the process's memory; here that wrapper passes the error on
@@ -48,8 +48,9 @@ from rasa.shared.core.events import ActionExecuted, Event, deserialise_events
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
 
-from bot.lock_store import FENCE, Fence, LockLost, fence_for, redis_identity
+from bot.lock_store import FENCE, Fence, LockLost, fence_for
 from bot.redis_reconnect import reconnecting
+from bot.same_redis import Verdict, address, same_redis
 from bot.security.secret_answers import storage_forms
 
 logger = logging.getLogger(__name__)
@@ -179,9 +180,9 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         session_keepalive.install()  # the chat page's "stay" button keeps a session (its module)
         self.record_exp = int(float(record_exp)) if record_exp else 0
         self.prefix = f"{key_prefix or 'kefu'}:events:"
-        self.identity = redis_identity(self.redis)  # a fence whose lock lives elsewhere cannot be checked here
         self.sessions = SessionCache()
-        self._fence_disabled_said = False
+        # Per lock store (its id, kept alive by the entry): whether its locks live in this Redis and database.
+        self._lock_here: dict[int, tuple[Any, Verdict]] = {}
         self._append = self.redis.register_script(APPEND_SCRIPT)
         self._read = self.redis.register_script(READ_SCRIPT)
         super().__init__(domain, event_broker, **kwargs)
@@ -221,7 +222,7 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         if not new_events and not self.record_exp:
             return
         session_offset = max((i for i, e in enumerate(new_events) if _is_session_start(e)), default=-1)
-        fence = self._usable(fence_for(tracker.sender_id))
+        fence = await self._usable(fence_for(tracker.sender_id))
         stored = await self._append(keys=self._keys(tracker.sender_id) + (fence.keys if fence else []),
                                     args=[self.record_exp, session_offset, uuid.uuid4().hex,
                                           *((fence.token, fence.lease_ms) if fence else ("", 0)),
@@ -234,18 +235,30 @@ class IncrementalRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
             # Once stored: events Redis refused are not counted, and counted once when the turn runs again.
             await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
 
-    def _usable(self, fence: Optional[Fence]) -> Optional[Fence]:
+    async def _usable(self, fence: Optional[Fence]) -> Optional[Fence]:
         """``fence`` if its lock lives in this store's Redis and database; else None, said loudly once. Checked
-        elsewhere the fence would write stray lock keys here and refuse nothing (the lock is not here)."""
-        if fence is None or fence.redis == self.identity:
-            return fence
-        if not self._fence_disabled_said:
-            self._fence_disabled_said = True
-            logger.error("lock.fence_disabled lock_store=%s tracker_store=%s: endpoints.yml puts them in different "
-                         "Redis servers or databases; a turn whose lock lapsed in a Redis hang is stored unfenced. "
-                         "Point lock_store at the tracker_store's url, port and db.",
-                         "%s:%s/%s" % fence.redis, "%s:%s/%s" % self.identity)
-        return None
+        elsewhere the fence would write stray lock keys here and refuse nothing (the lock is not here). Asked
+        of the servers at the first fenced save of each lock store (``bot.same_redis``); a Redis that does not
+        answer then fails this save, as it would fail the append, and the next save asks again."""
+        if fence is None or fence.store is None:
+            return None
+        lock_store = fence.store
+        verdict = self._lock_verdict(lock_store)
+        if verdict is None:
+            found = await same_redis(lock_store.redis, self.redis, lock_store.prefix)
+            verdict = self._lock_verdict(lock_store)  # another save of this process may have asked meanwhile
+            if verdict is None:
+                verdict = found
+                self._lock_here[id(lock_store)] = (lock_store, verdict)
+                if not verdict.same:
+                    logger.error("lock.fence_disabled lock_store=%s tracker_store=%s: %s; a turn whose lock lapsed "
+                                 "in a Redis hang is stored unfenced. Point lock_store at the tracker_store's Redis "
+                                 "server and db.", address(lock_store.redis), address(self.redis), verdict.why)
+        return fence if verdict.same else None
+
+    def _lock_verdict(self, lock_store) -> Optional[Verdict]:
+        known = self._lock_here.get(id(lock_store))
+        return known[1] if known is not None and known[0] is lock_store else None
 
     async def _new_events(self, tracker: DialogueStateTracker,
                           events: list[Event]) -> tuple[list[Event], list[dict]]:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -59,8 +60,9 @@ class Processor:
 class Worker:
     """One Rasa worker process: its own lock store and tracker store clients."""
 
-    def __init__(self, url: str, during=None) -> None:
-        parts = redis_parts(url)
+    def __init__(self, url: str, during=None, lock_url: str | None = None) -> None:
+        """``lock_url``: where its ``lock_store`` points, when not at ``url`` as spelt there."""
+        parts = redis_parts(lock_url or url)
         self.lock_store = AsyncRedisLockStore(host=parts["host"], port=parts["port"], db=parts["db"])
         self.processor = Processor(make_store(url), during)
         self.tracker_store = self.processor.store
@@ -286,3 +288,99 @@ async def test_a_frozen_web_chat_worker_shows_no_second_answer_when_it_wakes(han
 
     assert page.shown == ["first <- []"]
     assert stored_conversation(url) == [("user", "first"), ("bot", "first <- []")]
+
+
+def fence_disabled_said(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "lock.fence_disabled" in r.getMessage()]
+
+
+async def a_lapsed_turn_is_answered_again(server, url: str, lock_url: str, before: list[str],
+                                          here: Worker | None = None) -> None:
+    """The first test's scenario, on two workers whose ``lock_store`` points at ``lock_url`` (the lapsed turn's:
+    ``here``, if given), after the customer said ``before``: fenced, the turn whose lock was taken in the hang
+    is answered again from the record (unfenced, its stale answer was stored after the next message's)."""
+    there, answers = Worker(url, lock_url=lock_url), {}
+
+    async def hang_then_next_message() -> None:
+        await hang_past_two_leases(server, here)
+        answers["next"] = await there.say("next")
+
+    here = here or Worker(url, lock_url=lock_url)
+    here.processor.during = hang_then_next_message
+    answers["lapsed"] = await here.say("lapsed")
+    assert answers == {"next": [f"next <- {before}"], "lapsed": [f"lapsed <- {before + ['next']}"]}
+    assert stored_conversation(url)[-4:] == [("user", "next"), ("bot", f"next <- {before}"),
+                                             ("user", "lapsed"), ("bot", f"lapsed <- {before + ['next']}")]
+
+
+def loopback_name() -> str:
+    """This machine's host name, where it names the loopback address (as on most Linux machines)."""
+    name = socket.gethostname()
+    try:
+        if socket.gethostbyname(name) == "127.0.0.1":
+            return name
+    except OSError:
+        pass
+    pytest.skip(f"the host name {name} does not resolve to 127.0.0.1 here")
+
+
+@pytest.mark.parametrize("lock_host", ["localhost", "127.1", "[::ffff:127.0.0.1]",
+                                       pytest.param(loopback_name, id="host-name")])
+async def test_a_lock_store_that_names_the_same_redis_otherwise_is_fenced(hangable, caplog, lock_host):
+    """Found in review: whether the lock lived in the tracker store's Redis was decided by comparing the two
+    addresses as written (only ``localhost`` was known to be ``127.0.0.1``), so another name or spelling of
+    one Redis's address (the machine's host name, ``127.1``, IPv4 in IPv6) switched the fence off:
+    ``lock.fence_disabled`` logged, and a turn whose lock was taken in a Redis hang stored its stale answer
+    after the next message's. Now the servers are asked."""
+    lock_url = hangable.url.replace("127.0.0.1", lock_host if isinstance(lock_host, str) else lock_host())
+    assert lock_url != hangable.url
+    with caplog.at_level(logging.ERROR, logger="bot.tracker_store"):
+        await a_lapsed_turn_is_answered_again(hangable, hangable.url, lock_url, before=[])
+    assert fence_disabled_said(caplog) == []
+
+
+async def test_a_lock_store_in_another_redis_server_is_said_and_not_fenced(hangable, tmp_path, caplog):
+    """Two Redis servers really are two: the save stores unfenced and says so once, naming both, and no
+    lock key is written beside the conversations."""
+    other = EmbeddedRedis(tmp_path / "other").start()
+    try:
+        worker = Worker(hangable.url, lock_url=other.url)
+        with caplog.at_level(logging.ERROR, logger="bot.tracker_store"):
+            assert await worker.say("first") == ["first <- []"]
+            assert await worker.say("second") == ["second <- ['first']"]
+        said = fence_disabled_said(caplog)
+        assert len(said) == 1 and f":{other.port}/0" in said[0] and f":{hangable.port}/0" in said[0], said
+        tracker_db = redis.Redis(port=hangable.port)
+        assert tracker_db.keys("kefu:lock:*") == [], "lock keys written where no lock lives"
+        assert redis.Redis(port=other.port).keys("kefu:lock:*same-redis*") == [], "a probe left behind"
+    finally:
+        other.stop()
+
+
+def restart(server: EmbeddedRedis) -> None:
+    """The one Redis stops and starts again on its port, from its append-only file (a new run_id)."""
+    server.port_given = True  # the same port, as a real Redis comes back
+    server.stop()
+    server.start()
+
+
+async def test_the_one_redis_restarting_neither_switches_the_fence_off_nor_decides_it(hangable, caplog):
+    """Sameness is decided once per process, at the first fenced save. A Redis that is down then decides
+    nothing (that save fails, as its append would: the apology) and the next save asks again; a restart
+    after the decision changes nothing. Both ways the fence stays on for the one Redis."""
+    url = hangable.url
+    lock_url = url.replace("127.0.0.1", "127.1")
+    assert await Worker(url).say("first") == ["first <- []"]  # begun on another worker: nothing to save on reading
+    worker = Worker(url, lock_url=lock_url)
+    worker.processor.during = lambda: asyncio.to_thread(hangable.stop)  # down at this process's first save
+    with caplog.at_level(logging.WARNING):
+        await worker.say("lost")  # the apology (none in this test's domain)
+        assert any("turn.store_unavailable" in r.getMessage() for r in caplog.records)
+        hangable.port_given = True
+        hangable.start()
+        assert stored_conversation(url) == [("user", "first"), ("bot", "first <- []")]
+
+        assert await worker.say("second") == ["second <- ['first']"]  # the same process: asked again, and fenced
+        restart(hangable)  # after the decision: this process keeps it
+        await a_lapsed_turn_is_answered_again(hangable, url, lock_url, before=["first", "second"], here=worker)
+    assert fence_disabled_said(caplog) == []
