@@ -364,7 +364,7 @@ def restart(server: EmbeddedRedis) -> None:
     server.start()
 
 
-async def test_the_one_redis_restarting_neither_switches_the_fence_off_nor_decides_it(hangable, caplog):
+async def test_the_one_redis_down_at_the_first_save_or_restarted_later_leaves_the_fence_on(hangable, caplog):
     """Sameness is decided once per process, at the first fenced save. A Redis that is down then decides
     nothing (that save fails, as its append would: the apology) and the next save asks again; a restart
     after the decision changes nothing. Both ways the fence stays on for the one Redis."""
