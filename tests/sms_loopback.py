@@ -9,14 +9,17 @@ from aiohttp import web
 
 
 @asynccontextmanager
-async def sms_loopback(delay_s: float = 0.0):
-    """(received request bodies, base URL) of a gateway that answers every send after ``delay_s``."""
+async def sms_loopback(delay_s: float = 0.0, code: int = 0):
+    """(received request bodies, base URL) of a gateway that answers every send after ``delay_s``, with ``code``
+    (0: taken; 1001, a bad number: refused for good)."""
     received: list[dict] = []
 
     async def send(request):
         body = await request.json()
         await asyncio.sleep(delay_s)  # a real gateway takes a moment: concurrent senders overlap
         received.append(body)
+        if code:
+            return web.json_response({"code": code, "message": "refused"})
         return web.json_response({"code": 0, "message_id": body.get("client_ref") or f"m{len(received)}"})
 
     app = web.Application()

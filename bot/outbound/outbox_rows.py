@@ -28,9 +28,13 @@ PAGE = 500  # pending rows read at a time
 STALE_SENDING = dt.timedelta(minutes=5)  # a send takes 10 s at most (the adapters' timeout)
 BOOKKEEPING = ("attempts", "refusals", "failing_since", "retry_at", "given_up_at", "claimed_at", "last_error",
                "resent_at", "dropped_at", "send_before", "queued_at", "for_customer", "withheld", "withheld_at",
-               "voice_message_id")
+               "voice_message_id", "gave_up")
 RESET_ON_RESEND = ("attempts", "refusals", "failing_since", "retry_at", "given_up_at", "claimed_at", "withheld",
-                   "withheld_at")
+                   "withheld_at", "gave_up")
+# A voice message's self-help reply given up (its status, failed or dropped, under this key) whose message is not handed
+# to a person yet: it waits ``pending``, and the worker's next try hands the message on instead of sending it
+# (bot/outbound/worker.py ``give_up``).
+GAVE_UP = "gave_up"
 
 
 class OutboxRowError(ValueError):
@@ -131,6 +135,15 @@ def claim(repository: Repository, row_id: int, now: dt.datetime) -> dict | None:
         return claimed
 
 
+def given_up(payload: dict, status: str) -> tuple[str, dict]:
+    """The status and payload of a row given up (``failed``) where no worker holds it (a channel's report, a row an
+    earlier version left): a voice message's self-help reply waits ``pending`` with :data:`GAVE_UP` noted, due now,
+    for the worker to hand the message to a person first; any other row takes ``status``."""
+    if payload.get("voice_message_id"):  # bot.notify.FOR_VOICE_MESSAGE
+        return "pending", {**payload, GAVE_UP: status, "retry_at": None}
+    return status, payload
+
+
 def release_stale(repository: Repository, where, now: dt.datetime) -> list[dict]:
     """Hand out again the rows a worker claimed and never finished (killed while sending); the rows released.
     The receiver may get such a message twice; its ``client_ref``/``event_id`` is the same, to recognise
@@ -143,8 +156,9 @@ def release_stale(repository: Repository, where, now: dt.datetime) -> list[dict]
         if claimed and dt.datetime.fromisoformat(claimed) > now - STALE_SENDING:
             continue
         if not claimed:
-            given_up = {**payload, "last_error": "left sending by an earlier Kefu version", "given_up_at": stamp(now)}
-            move(repository, row["id"], was="sending", status="failed", payload=given_up)
+            status, given = given_up({**payload, "last_error": "left sending by an earlier Kefu version",
+                                      "given_up_at": stamp(now)}, "failed")
+            move(repository, row["id"], was="sending", status=status, payload=given)
             continue
         if move(repository, row["id"], was="sending", status="pending", payload=payload):
             released.append(row)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from bot.db.repository import Repository
 from bot.db.schema import outbox
-from bot.outbound.outbox_rows import OutboxRowError, change, move, row_number, stamp, waited_seconds
+from bot.outbound.outbox_rows import OutboxRowError, change, given_up, move, row_number, stamp, waited_seconds
 from bot.outbound.worker import out_of_time, to_customers
 
 logger = logging.getLogger(__name__)
@@ -127,12 +127,29 @@ def opted_out(repository: Repository, row: dict) -> str | None:
     return f"{BLOCKED.get(reason, reason)}, so it is not sent to them" if reason else None
 
 
+def answered_by_a_person(repository: Repository, row: dict) -> str | None:
+    """Why a voice message's self-help reply may not be sent again, if a person has the message now (it was handed
+    on when the reply was given up, or routed so meanwhile): the caller hears from them, and a self-help text
+    coming after, out of date, would tell them otherwise (bot/outbound/worker.py ``give_up``)."""
+    from bot.notify import FOR_VOICE_MESSAGE
+    from voice.voicemail.policy import SELFHELP_SENT
+
+    message_id = (row["payload"] or {}).get(FOR_VOICE_MESSAGE)
+    message = repository.get_voice_message(message_id) if message_id else None
+    if message is None or message["outcome"] == SELFHELP_SENT:
+        return None
+    return (f"the voice message it answers went to a person (ticket {message['ticket_id']}), who answers the caller: "
+            "the self-help reply would be out of date")
+
+
 def resend(repository: Repository, message_id: int, now: dt.datetime | None = None) -> None:
-    """Back to pending with its attempts reset: sent on the next pass. Not to a recipient who opted out of it."""
+    """Back to pending with its attempts reset: sent on the next pass. Not to a recipient who opted out of it, nor a
+    self-help reply to a voice message a person has now."""
     now = now or dt.datetime.utcnow()
     row = change(repository, to_customers(), message_id, allowed=RESENDABLE, to="pending",
                  changes={"resent_at": now.isoformat()}, noun="message", why_not=WHY_NOT, verb="resent",
-                 listed_by=LISTED_BY, refuse=lambda found: too_late(found) or opted_out(repository, found))
+                 listed_by=LISTED_BY, refuse=lambda found: (too_late(found) or opted_out(repository, found)
+                                                            or answered_by_a_person(repository, found)))
     logger.info("notify.outbox.resent id=%s channel=%s kind=%s was=%s", message_id, row["channel"], row["kind"],
                 row["status"])
 
@@ -163,8 +180,8 @@ def each_failed(repository: Repository, step) -> Iterator[tuple[int, str | None]
 def reported_not_delivered(repository: Repository, ref: str, reason: str, now: dt.datetime | None = None) -> bool:
     """A message its channel took (``sent``) and later reported it could not deliver (WeChat's delivery report,
     ``reason``): given up for a person to resend or drop, the report as its last error (found in review: a
-    ticket notice WeChat took and could not deliver stayed ``sent``, and ``kefu outbox`` never showed it).
-    False: not an outbox message's ``client_ref``, or no longer ``sent`` (the report came twice)."""
+    ticket notice WeChat took and could not deliver stayed ``sent``, and ``kefu outbox`` never showed it); a voice
+    message's self-help reply first waits for the worker to hand the message to a person (``given_up``). False: not an outbox message's ``client_ref``, or no longer ``sent`` (the report came twice)."""
     match = OUTBOX_REF.fullmatch(ref)
     if match is None:
         return False
@@ -174,9 +191,9 @@ def reported_not_delivered(repository: Repository, ref: str, reason: str, now: d
             outbox.c.id == row_id, outbox.c.status == "sent", to_customers())).first()
     if row is None:
         return False
-    payload = {**(row.payload or {}), "last_error": f"sent, then reported not delivered: {reason}",
-               "given_up_at": stamp(now or dt.datetime.utcnow())}
-    if not move(repository, row_id, was="sent", status="failed", payload=payload):
+    status, payload = given_up({**(row.payload or {}), "last_error": f"sent, then reported not delivered: {reason}",
+                                "given_up_at": stamp(now or dt.datetime.utcnow())}, "failed")
+    if not move(repository, row_id, was="sent", status=status, payload=payload):
         return False
     logger.error("notify.outbox.given_up id=%s channel=%s kind=%s error=%s (kefu outbox resend|drop %s)", row_id,
                  row.channel, row.kind, payload["last_error"], row_id)

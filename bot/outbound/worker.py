@@ -8,7 +8,9 @@ verification code past its use). Any other failure — the gateway refused this 
 once, as does running out of that time: status ``failed``, ``notify.outbox.given_up`` in the log,
 ``kefu_outbox_failed`` for Prometheus and ``kefu outbox`` for a person. A message that lapsed (a code)
 is ``dropped`` instead, with ``notify.outbox.lapsed``: nobody can send it any more, so nobody is asked
-to. Before this a single timeout lost a customer's text for good, where nobody looked.
+to. Before this a single timeout lost a customer's text for good, where nobody looked. A voice message's
+self-help reply given up either way first puts the message in front of a person (:func:`give_up`): the caller
+got no answer.
 
 A channel that does not answer at all is not asked again in the same pass: with a gateway that times
 out, one pass would otherwise spend 10 s on every message, and the ticket events' delivery, which
@@ -25,7 +27,7 @@ from typing import Callable
 from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.notify import FOR_CUSTOMER, FOR_VOICE_MESSAGE, Notifier, NotifyError, Unreachable, held_back
-from bot.outbound.outbox_rows import (BOOKKEEPING, claim, due_by, first_of, move, pending_pages,
+from bot.outbound.outbox_rows import (BOOKKEEPING, GAVE_UP, claim, due_by, first_of, move, pending_pages,
                                       release_stale, retry_delay, stamp)
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ GIVE_UP_AFTER = dt.timedelta(hours=1)  # a text an hour late confuses more than 
 # sends, then the ticket events), and one past the limit gives the message up untried.
 LAST_TRY_BEFORE = dt.timedelta(seconds=60)
 ORDERED_RETRY_AT_MOST = dt.timedelta(seconds=60)  # a held conversation waits no longer once the receiver is back
+GIVEN_UP = ("failed", "dropped")
+HAND_ON_AGAIN_AFTER = retry_delay(1)  # a voice message not handed on yet (the database, or not routed yet)
 
 
 def to_customers():
@@ -92,9 +96,15 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
     payload = await asyncio.to_thread(claim, repository, row["id"], now)
     if payload is None:
         return None  # another worker has it, or it waits for a later retry
+    if payload.get(GAVE_UP):  # given up before, its voice message not handed on then: never sent again, only that
+        status = await give_up(repository, row, payload, payload[GAVE_UP], now)
+        if status != "pending":
+            logger.info("notify.outbox.handed_on id=%s channel=%s kind=%s status=%s", row["id"], row["channel"],
+                        row["kind"], status)
+        return None
     if out_of_time(payload, now):
         lapsed = {**payload, "last_error": "lapsed before it could be sent", "dropped_at": stamp(now)}
-        await asyncio.to_thread(move, repository, row["id"], was="sending", status="dropped", payload=lapsed)
+        await give_up(repository, row, lapsed, "dropped", now)
         logger.warning("notify.outbox.lapsed id=%s channel=%s kind=%s attempts=%s", row["id"], row["channel"],
                        row["kind"], payload.get("attempts") or 0)
         counts["lapsed"] += 1
@@ -103,7 +113,7 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
     if now >= started + GIVE_UP_AFTER:  # never tried in its hour (its channel was down, or no worker ran)
         late = {**payload, "last_error": payload.get("last_error") or "not delivered within an hour of being queued",
                 "given_up_at": stamp(now), "retry_at": None}
-        await asyncio.to_thread(move, repository, row["id"], was="sending", status="failed", payload=late)
+        await give_up(repository, row, late, "failed", now)
         logger.error("notify.outbox.given_up id=%s channel=%s kind=%s attempts=%s error=%s "
                      "(kefu outbox resend|drop %s)", row["id"], row["channel"], row["kind"],
                      payload.get("attempts") or 0, late["last_error"], row["id"])
@@ -125,7 +135,7 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
         await adapter.send(row["recipient"], message)
     except NotifyError as exc:
         again, status = after_failure(payload, exc, now, started, row["channel"] in ORDERED)
-        await asyncio.to_thread(move, repository, row["id"], was="sending", status=status, payload=again)
+        status = await give_up(repository, row, again, status, now)
         if status == "dropped":
             logger.warning("notify.outbox.lapsed id=%s channel=%s kind=%s attempts=%d error=%s", row["id"],
                            row["channel"], row["kind"], again["attempts"], exc)
@@ -159,6 +169,28 @@ async def reply_withheld(repository: Repository, payload: dict, reason: str) -> 
         from voice.voicemail.withheld_reply import hand_on
 
         await hand_on(repository, payload[FOR_VOICE_MESSAGE], reason, payload.get("entry_id"))
+
+
+async def give_up(repository: Repository, row: dict, payload: dict, status: str, now: dt.datetime) -> str:
+    """Move the claimed ``row`` to ``status`` with ``payload``; the status it took. Given up (``failed``,
+    ``dropped``), a voice message's self-help reply first hands the message to a person (found in review: it stayed
+    ``selfhelp_sent`` and nobody heard it, the caller never answered), as a reply held back does (:func:`reply_withheld`,
+    the same once-only hand-on, reason ``undelivered``). When that cannot be done now (the database, the message not
+    routed yet) the row waits ``pending``, ``GAVE_UP`` noted, and a later try hands the message on, never sending it."""
+    if status in GIVEN_UP and payload.get(FOR_VOICE_MESSAGE):
+        from voice.voicemail.withheld_reply import UNDELIVERED, hand_on
+
+        try:
+            await hand_on(repository, payload[FOR_VOICE_MESSAGE], UNDELIVERED, payload.get("entry_id"))
+        except NotifyError as exc:
+            waiting = {**payload, GAVE_UP: status, "retry_at": stamp(now + HAND_ON_AGAIN_AFTER)}
+            await asyncio.to_thread(move, repository, row["id"], was="sending", status="pending", payload=waiting)
+            logger.warning("notify.outbox.hand_on_waits id=%s voice_message=%s error=%s", row["id"],
+                           payload[FOR_VOICE_MESSAGE], exc)
+            return "pending"
+    payload = {key: value for key, value in payload.items() if key != GAVE_UP}
+    await asyncio.to_thread(move, repository, row["id"], was="sending", status=status, payload=payload)
+    return status
 
 
 def withhold(repository: Repository, row: dict, payload: dict, reason: str, now: dt.datetime) -> None:

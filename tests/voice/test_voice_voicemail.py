@@ -345,9 +345,9 @@ async def test_a_reply_held_back_before_its_message_is_routed_waits_for_the_rout
     assert repo.get_ticket(stored["ticket_id"])["details"]["reason"] == "notify_withheld_opt_out"
 
 
-async def selfhelp_answered(env, repo, message_id: str = "m1") -> str:
+async def selfhelp_answered(env, repo, message_id: str = "m1", *, opting_out: bool = True) -> str:
     """A voice message answered with self-help as the pipeline records one (stored, its reply queued, its self-help
-    ticket open), whose caller then opts out; the self-help ticket's id."""
+    ticket open), whose caller then opts out (unless not ``opting_out``); the self-help ticket's id."""
     from bot.contacts.optout import opt_out
     from bot.notify import OutboxNotifier
     from bot.selfhelp import load_catalogue
@@ -363,7 +363,8 @@ async def selfhelp_answered(env, repo, message_id: str = "m1") -> str:
                                   conversation_id=f"voicemail-{message_id}")
     repo.update_voice_message(message_id, outcome="selfhelp_sent", ticket_id=selfhelp, intent="fault_tv",
                               transcript="我家电视没信号了", intent_confidence=0.9)
-    await opt_out(repo.url, [f"phone:{PLAIN_CUSTOMER}"], conversation_id="td", channel="sms", via="reply")
+    if opting_out:
+        await opt_out(repo.url, [f"phone:{PLAIN_CUSTOMER}"], conversation_id="td", channel="sms", via="reply")
     return selfhelp
 
 
@@ -467,6 +468,82 @@ async def test_a_database_failure_while_handing_on_files_no_second_work_item(env
 
     work = [t["ticket_id"] for t in tickets_of_message(repo) if t["needs_human"]]
     assert work == [repo.get_voice_message("m1")["ticket_id"]], "one work item for the message"
+
+
+def outbox_status(repo, row_id: int) -> str:
+    with repo.engine.connect() as conn:
+        return conn.execute(sa.select(outbox.c.status).where(outbox.c.id == row_id)).scalar_one()
+
+
+async def test_a_reply_the_gateway_refuses_for_good_puts_the_message_in_front_of_an_agent(env, repo, local_nlu,
+                                                                                         tmp_path, capsys):
+    """Found in review: a self-help reply the outbox gave up on (here the gateway refused the number for good) left
+    the message "self-help sent": the caller got no answer and nobody heard what they said. It goes to a person as a
+    reply held back does: its self-help ticket becomes the work item, noted, its recording kept. A person's resend
+    of the reply is then refused: the agent answers the caller, and a self-help text after would be out of date."""
+    from bot.cli import main
+    from bot.outbound.sms import SmsGateway
+    from bot.outbound.worker import deliver_pending
+    from bot.ticket_notes import history_line
+    from tests.sms_loopback import sms_loopback
+
+    clip = tmp_path / "message.wav"  # what the caller said is the recogniser's script; the audio only its carrier
+    clip.write_bytes(pcm_to_wav_bytes(b"\1\0" * 32000, 16000))
+    flow = VoicemailPipeline.from_settings(env, nlu=local_nlu, asr=ScriptedAsrEngineForTests("我家电视没信号了", 0.9))
+    outcome = await flow.handle_file(clip, caller_phone=PLAIN_CUSTOMER)
+    assert outcome.outcome == "selfhelp_sent" and not outcome.needs_human
+    [reply] = repo.outbound(status="pending", channel="sms")
+    async with sms_loopback(code=1001) as (received, base_url):  # 1001: a bad number, refused for good
+        counts = await deliver_pending(repo, {"sms": SmsGateway(base_url, "k", "Kefu")}, now=dt.datetime.utcnow())
+    assert counts["failed"] == 1 and len(received) == 1 and outbox_status(repo, reply["id"]) == "failed"
+
+    stored = repo.get_voice_message(outcome.message_id)
+    assert (stored["outcome"], stored["needs_human"]) == ("needs_human", 1)
+    [open_one] = tickets_of_message(repo, outcome.message_id, open_only=True)
+    assert open_one["ticket_id"] == outcome.ticket_id == stored["ticket_id"] and open_one["needs_human"] == 1
+    assert open_one["details"]["reason"] == "notify_failed", "the agent is told the reply never reached the caller"
+    assert open_one["details"]["transcript"] == "我家电视没信号了" and open_one["details"]["handoff"]
+    assert [e["ticket"] for e in noted(repo, outcome.ticket_id, "selfhelp_undelivered")] == [outcome.ticket_id]
+    lines = [history_line(row["note"]) for row in repo.ticket_history(outcome.ticket_id)]
+    assert any(outcome.ticket_id in line and "selfhelp" not in line for line in lines), lines  # in the agents' words
+    store = RecordingStore(env.database_url)
+    store.prune(now=dt.datetime.utcnow() + dt.timedelta(seconds=env.voice_message_expiry_s + 60))
+    assert store.get(outcome.message_id, VOICE_MESSAGE) is not None, "kept until the agent has handled it"
+    routed = [e["data"] for e in repo.events_for(f"voicemail-{outcome.message_id}") if e["kind"] == "voicemail_routed"]
+    assert [r["outcome"] for r in routed] == ["selfhelp_sent", "needs_human"] and routed[-1]["reason"] == "notify_failed"
+
+    capsys.readouterr()
+    assert main(["outbox", "resend", str(reply["id"])]) == 1
+    assert "went to a person" in capsys.readouterr().err and outbox_status(repo, reply["id"]) == "failed"
+    assert main(["outbox", "resend", "--all-failed"]) == 1, "nor among every failed one"
+    assert outbox_status(repo, reply["id"]) == "failed"
+    assert [t["ticket_id"] for t in tickets_of_message(repo, outcome.message_id, open_only=True)] == [outcome.ticket_id]
+
+
+async def test_a_reply_given_up_before_its_message_is_routed_hands_the_message_on_once_it_is(env, repo):
+    """The gateway may refuse the reply in the moment between its queueing and the pipeline's record of the message
+    as "self-help sent": the reply waits, never sent again, and the message goes to a person once routed."""
+    from bot.outbound.sms import SmsGateway
+    from bot.outbound.worker import deliver_pending
+    from tests.sms_loopback import sms_loopback
+
+    selfhelp = await selfhelp_answered(env, repo, opting_out=False)
+    repo.update_voice_message("m1", outcome="received")  # as before the pipeline's record
+    [reply] = repo.outbound(status="pending", channel="sms")
+    now = dt.datetime.utcnow()
+    async with sms_loopback(code=1001) as (received, base_url):
+        gateway = {"sms": SmsGateway(base_url, "k", "Kefu")}
+        await deliver_pending(repo, gateway, now=now)
+        assert repo.get_voice_message("m1")["outcome"] == "received" and len(received) == 1
+        repo.update_voice_message("m1", outcome="selfhelp_sent")  # the pipeline's record
+        for minutes in (5, 10):
+            await deliver_pending(repo, gateway, now=now + dt.timedelta(minutes=minutes))
+    assert len(received) == 1, "the caller's number was refused: not tried again"
+    assert outbox_status(repo, reply["id"]) == "failed"
+    stored = repo.get_voice_message("m1")
+    assert (stored["outcome"], stored["ticket_id"]) == ("needs_human", selfhelp)
+    assert [t["ticket_id"] for t in tickets_of_message(repo, open_only=True) if t["needs_human"]] == [selfhelp]
+    assert [e["ticket"] for e in noted(repo, selfhelp, "selfhelp_undelivered")] == [selfhelp]
 
 
 @pytest.mark.parametrize("name, content, reason", [

@@ -4,6 +4,10 @@ back when queued (:meth:`VoicemailPipeline._route`), so nothing the caller said 
 ``selfhelp_sent``, with a ticket no agent works, and nobody ever heard it. Its self-help ticket becomes the person's
 work item, in the transaction that moves the message (``Repository.hand_voice_message_on``): one ticket for one
 message, and a retry after a failure files no second one.
+
+The same goes for a reply the outbox gave up on (reason ``undelivered``: the gateway refused it for good, its hour to
+be delivered ran out, or the channel reported it not delivered, bot/outbound/worker.py ``give_up``): found in review,
+the message stayed ``selfhelp_sent`` and nobody heard it, though the caller never got an answer.
 """
 from __future__ import annotations
 
@@ -25,12 +29,18 @@ from voice.voicemail.policy import (NOTIFY_FAILED, NOTIFY_WITHHELD, POLICY_FILE,
 logger = logging.getLogger(__name__)
 
 RECEIVED = "received"  # stored, not routed yet (bot.db.repository.add_voice_message)
+UNDELIVERED = "undelivered"  # the outbox gave the reply up: not the caller's choice, so texting them is fine
+
+
+def note_kind(reason: str) -> str:
+    """The self-help ticket's history note (content/labels.yml ``ticket_history``) for a reply that never went."""
+    return "selfhelp_undelivered" if reason == UNDELIVERED else f"selfhelp_withheld_{reason}"
 
 
 async def hand_on(repository: Repository, message_id: str, reason: str, entry_id: str | None = None,
                   settings=None) -> str | None:
     """Put voice message ``message_id`` in front of an agent, its reply held back for ``reason`` (``opt_out``,
-    ``dnd``); the work item's ticket id, or None when it no longer waits on that reply (a person has it already).
+    ``dnd``) or given up by the outbox (``undelivered``); the work item's ticket id, or None when it no longer waits on that reply (a person has it already).
     :class:`NotifyError` (worth trying again) when it cannot be done now: the database did not answer, or the
     pipeline has not recorded the message's routing yet (the worker then holds the reply back on its next try)."""
     try:
@@ -84,7 +94,7 @@ def _handed_on(repository: Repository, message_id: str, outcome: str, reason: st
     def write(**work_item) -> str:
         ticket_id = repository.hand_voice_message_on(
             message_id, was=SELFHELP_SENT, outcome=outcome,
-            note=lambda work: history_note(f"selfhelp_withheld_{reason}", ticket=work), **work_item)
+            note=lambda work: history_note(note_kind(reason), ticket=work), **work_item)
         if ticket_id is None:
             raise _RoutedMeanwhile(message_id)
         return ticket_id
