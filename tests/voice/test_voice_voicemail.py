@@ -546,6 +546,37 @@ async def test_a_reply_given_up_before_its_message_is_routed_hands_the_message_o
     assert [e["ticket"] for e in noted(repo, selfhelp, "selfhelp_undelivered")] == [selfhelp]
 
 
+@pytest.mark.parametrize("given_up", ["not sent within its hour", "sent, then reported not delivered"])
+async def test_a_reply_given_up_any_other_way_hands_the_message_on_too(env, repo, given_up):
+    """Its hour over with the gateway down, or taken and then reported not delivered (WeChat's report, applied by
+    bot/outbound/undelivered.py): the caller got no answer either, and the message goes to a person."""
+    from bot.outbound.sms import SmsGateway
+    from bot.outbound.undelivered import reported_not_delivered
+    from bot.outbound.worker import GIVE_UP_AFTER, deliver_pending
+    from tests.sms_loopback import sms_loopback
+
+    selfhelp = await selfhelp_answered(env, repo, opting_out=False)
+    [reply] = repo.outbound(status="pending", channel="sms")
+    now = dt.datetime.utcnow()
+    async with sms_loopback() as (received, base_url):
+        gateway = {"sms": SmsGateway(base_url, "k", "Kefu")}
+        if given_up == "not sent within its hour":
+            counts = await deliver_pending(repo, gateway, now=now + GIVE_UP_AFTER + dt.timedelta(minutes=1))
+            assert counts["expired"] == 1 and received == []
+        else:
+            assert (await deliver_pending(repo, gateway, now=now))["sent"] == 1
+            assert repo.get_voice_message("m1")["outcome"] == "selfhelp_sent", "sent: nothing to hand on yet"
+            assert reported_not_delivered(repo, f"outbox-{reply['id']}", "undeliverable")
+            await deliver_pending(repo, gateway, now=now + dt.timedelta(seconds=10))  # the worker's next pass
+            assert len(received) == 1, "not sent again"
+    assert outbox_status(repo, reply["id"]) == "failed"
+    stored = repo.get_voice_message("m1")
+    assert (stored["outcome"], stored["ticket_id"]) == ("needs_human", selfhelp)
+    assert [t["ticket_id"] for t in tickets_of_message(repo, open_only=True)] == [selfhelp]
+    assert repo.get_ticket(selfhelp)["needs_human"] == 1
+    assert [e["ticket"] for e in noted(repo, selfhelp, "selfhelp_undelivered")] == [selfhelp]
+
+
 @pytest.mark.parametrize("name, content, reason", [
     ("broken.mp3", b"\xff\xfb" + bytes(range(256)) * 8, "corrupt"),
     ("broken.amr", b"#!AMR\n" + b"\x00garbage" * 50, "corrupt"),  # sox used to spin on this
