@@ -181,7 +181,8 @@ def reported_not_delivered(repository: Repository, ref: str, reason: str, now: d
     """A message its channel took (``sent``) and later reported it could not deliver (WeChat's delivery report,
     ``reason``): given up for a person to resend or drop, the report as its last error (found in review: a
     ticket notice WeChat took and could not deliver stayed ``sent``, and ``kefu outbox`` never showed it); a voice
-    message's self-help reply first waits for the worker to hand the message to a person (``given_up``). False: not an outbox message's ``client_ref``, or no longer ``sent`` (the report came twice)."""
+    message's self-help reply first waits for the worker to hand the message to a person (``given_up``).
+    False: not an outbox message's ``client_ref``, or no longer ``sent`` (the report came twice)."""
     match = OUTBOX_REF.fullmatch(ref)
     if match is None:
         return False

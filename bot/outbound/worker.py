@@ -174,8 +174,8 @@ async def reply_withheld(repository: Repository, payload: dict, reason: str) -> 
 async def give_up(repository: Repository, row: dict, payload: dict, status: str, now: dt.datetime) -> str:
     """Move the claimed ``row`` to ``status`` with ``payload``; the status it took. Given up (``failed``,
     ``dropped``), a voice message's self-help reply first hands the message to a person (found in review: it stayed
-    ``selfhelp_sent`` and nobody heard it, the caller never answered), as a reply held back does (:func:`reply_withheld`,
-    the same once-only hand-on, reason ``undelivered``). When that cannot be done now (the database, the message not
+    ``selfhelp_sent`` and nobody heard it, the caller never answered), as a reply held back does
+    (:func:`reply_withheld`, the same once-only hand-on, reason ``undelivered``). When that cannot be done now (the database, the message not
     routed yet) the row waits ``pending``, ``GAVE_UP`` noted, and a later try hands the message on, never sending it."""
     if status in GIVEN_UP and payload.get(FOR_VOICE_MESSAGE):
         from voice.voicemail.withheld_reply import UNDELIVERED, hand_on

@@ -40,7 +40,8 @@ def note_kind(reason: str) -> str:
 async def hand_on(repository: Repository, message_id: str, reason: str, entry_id: str | None = None,
                   settings=None) -> str | None:
     """Put voice message ``message_id`` in front of an agent, its reply held back for ``reason`` (``opt_out``,
-    ``dnd``) or given up by the outbox (``undelivered``); the work item's ticket id, or None when it no longer waits on that reply (a person has it already).
+    ``dnd``) or given up by the outbox (``undelivered``); the work item's ticket id, or None when it no longer waits
+    on that reply (a person has it already).
     :class:`NotifyError` (worth trying again) when it cannot be done now: the database did not answer, or the
     pipeline has not recorded the message's routing yet (the worker then holds the reply back on its next try)."""
     try:
