@@ -100,6 +100,24 @@ if holder and holder ~= ARGV[1] then return 0 end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
+# A notice state is written only while the record is still as it was read when the notice was chosen: waiting, its
+# notice state, its last leaving (TRANSFER_FIELD) and its wait (``waiting_since``) unchanged. Found in review: another
+# agent taking the customer and leaving them within the round trip between the read and the write wrote "your agent
+# left" (``with_agent``, under his leaving's mark), and the write put the place over it: never said. Not written,
+# nothing is said: the next pass reads the record again. Its notice state already the new one (this write sent once
+# more after a connection broke before its answer, ``bot.redis_reconnect``) counts as written, so the notice is still
+# said. KEYS[1] the conversation hash; ARGV: the new state, now, then the three fields as read ('' for none: none is
+# ever empty). 1 when written.
+_NOTICE_IF_UNCHANGED = """
+local now = redis.call('HMGET', KEYS[1], 'state', 'notified', '""" + TRANSFER_FIELD + """', 'waiting_since')
+if now[1] ~= 'waiting' or (now[3] or '') ~= ARGV[4] or (now[4] or '') ~= ARGV[5] then return 0 end
+if now[2] == ARGV[1] then return 1 end
+if (now[2] or '') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'notified', ARGV[1], 'status_at', ARGV[2])
+return 1
+"""
+# What ``_NOTICE_IF_UNCHANGED`` compares, in its order.
+NOTICE_READ = ["notified", TRANSFER_FIELD, "waiting_since"]
 # How long one visit (or the departures check) may keep the lock by the renewing thread alone. A visit waits
 # on the conversation's lock, the database, the model: at the peak that outlasts the lease (2 s), and another
 # worker then visited the same customers while this one was still answering them (found in review). One
@@ -117,6 +135,7 @@ class WaitingRoom:
         self.departures = Departures(queue, accounts)
         self._renew = queue.redis.register_script(_RENEW_IF_HOLDER)
         self._release = queue.redis.register_script(RELEASE_IF_HOLDER)
+        self._notice_if_unchanged = queue.redis.register_script(_NOTICE_IF_UNCHANGED)
         self._held: tuple[str, int, float] | None = None  # token, lease ms, kept until (monotonic) during a tick
         self._held_lock = threading.Lock()  # the loop sets it, the renewing thread reads it
         self._renewer = RenewingThread("waiting room lease", lambda: client_like(queue.redis), self._renew_held,
@@ -547,11 +566,12 @@ class WaitingRoom:
         key = keys.conversation(conversation_id)
         minutes = wait_minutes(position.estimated_wait_s)
         state = notice_state(position.position, minutes, available)
-        last, channel, transfer = map(as_text_or_none, await self.queue.redis.hmget(
-            key, ["notified", "channel", TRANSFER_FIELD]))
+        as_read = await self.queue.redis.hmget(key, NOTICE_READ + ["channel"])
+        last, transfer, _, channel = map(as_text_or_none, as_read)
         if last == state:
             return
-        await remember_notice(self.queue, conversation_id, state)
+        if not await self.remember_notice_if_unchanged(conversation_id, state, as_read[:len(NOTICE_READ)]):
+            return  # taken, left, moved meanwhile: the next pass tells what is true then
         if last == WITH_AGENT:  # back in line because their agent left (bot.handoff.departures): told so first
             # As a hand-over: a proof the agent asked for ends with them (found in review: the six digits the customer
             # then typed for the next agent were checked as the departed agent's proof). Only while they still wait
@@ -568,6 +588,13 @@ class WaitingRoom:
             await self.conversations.utter(conversation_id, "utter_queue_update", position=position.position,
                                            wait_minutes=minutes)
         # last is None: the first visit; the request itself has just told the customer their place.
+
+    async def remember_notice_if_unchanged(self, conversation_id: str, state: str, as_read: list) -> bool:
+        """``state`` remembered as told, only while the record's ``NOTICE_READ`` fields are still ``as_read`` and it
+        waits (``_NOTICE_IF_UNCHANGED``); False when not written."""
+        return bool(await self._notice_if_unchanged(keys=[keys.conversation(conversation_id)],
+                                                    args=[state, repr(self.queue.clock()),
+                                                          *(b"" if value is None else value for value in as_read)]))
 
     async def tell_agent_left(self, conversation_id: str, requeued: dict, channel: str | None) -> bool:
         """"Your agent left", once under the mark of the transfer that put the customer back, and only while they
