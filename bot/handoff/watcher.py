@@ -417,7 +417,8 @@ class WaitingRoom:
 
     async def tell_place(self, conversation_id: str, entry: dict) -> None:
         """The place in line and the wait, asked for: said as the waiting room's notices say them, and
-        remembered as told (no notice repeats it) unless the notice owed first is that their agent left."""
+        remembered as told (no notice repeats it) unless the notice owed first is that their agent left, or the record
+        changed since it was read (``remember_notice_if_unchanged``: another agent took them and left meanwhile)."""
         position = await self.queue.position(conversation_id)
         if position is None or not position.position:
             return
@@ -428,9 +429,10 @@ class WaitingRoom:
                                            wait_minutes=minutes)
         else:
             await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
-        last = as_text_or_none(await self.queue.redis.hget(keys.conversation(conversation_id), "notified"))
-        if last != WITH_AGENT:
-            await remember_notice(self.queue, conversation_id, notice_state(position.position, minutes, available))
+        as_read = await self.queue.redis.hmget(keys.conversation(conversation_id), NOTICE_READ)
+        if as_text_or_none(as_read[0]) != WITH_AGENT:
+            await self.remember_notice_if_unchanged(conversation_id, notice_state(position.position, minutes, available),
+                                                    as_read)
 
     async def set_mode(self, conversation_id: str, mode: str) -> None:
         await self.queue.redis.hset(keys.conversation(conversation_id), "mode", mode)

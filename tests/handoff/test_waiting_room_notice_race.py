@@ -24,8 +24,10 @@ from tests.handoff.test_callback_transferred import HandingOver
 from tests.handoff.test_waiting_room import agent_available, wait_in_line
 from tests.scale.reply_lost import ReplyLosingProxy
 
-# The waiting room's read of the customer's notice state (bot.handoff.watcher.WaitingRoom.notify_if_changed).
+# The waiting room's read of the customer's notice state (bot.handoff.watcher.WaitingRoom.notify_if_changed), and its
+# read before it remembers the place a customer asked for as told (``WaitingRoom.tell_place``: HGET or HMGET).
 NOTICE_READ = ("HMGET", "notified", "channel")
+ASKED_READ = ("GET", "notified")
 
 
 @pytest.fixture
@@ -44,10 +46,10 @@ async def room(proxy, redis_url, queue, clock, rules, events):
     await client.close()
 
 
-async def pass_while_li_takes_and_leaves(room, proxy, queue, clock) -> float:
-    """A pass of the waiting room, 李雷 taking "chat" and signing out between its read of the notice state and what
-    it does next; when he left."""
-    proxy.hold_reply_to(*NOTICE_READ)
+async def pass_while_li_takes_and_leaves(room, proxy, queue, clock, read: tuple[str, ...] = NOTICE_READ) -> float:
+    """A pass of the waiting room, 李雷 taking "chat" and signing out between its ``read`` of the notice state and
+    what it does next; when he left."""
+    proxy.hold_reply_to(*read)
     visit = asyncio.create_task(room.tick())
     await asyncio.wait_for(proxy.held.wait(), 10)  # the pass has read "chat"'s notice state
     clock.advance(1)
@@ -104,6 +106,24 @@ async def test_the_next_agent_who_takes_and_leaves_a_customer_told_of_the_last_i
         room.conversations.responses("chat")
     assert room.conversations.responses("chat")[-3:] == [
         "utter_agent_joined", "utter_queue_agent_left", "utter_queue_update"]
+
+
+async def test_an_agent_who_takes_and_leaves_a_customer_as_they_ask_their_place_is_told_to_them(
+        room, proxy, queue, clock):
+    """The customer asked "多久能排到我": the pass told their place and read their notice state to remember it as
+    told; 李雷 took them and left before it wrote. His leaving is told, in that pass or the next."""
+    await agent_available(queue, "zhao")
+    await wait_in_line(queue, "chat")
+    await room.tick()
+    room.conversations.customer("chat", "多久能排到我")
+
+    li_left_at = await pass_while_li_takes_and_leaves(room, proxy, queue, clock, ASKED_READ)
+    await after_passes(room, clock)
+
+    assert told_left(room, "chat") == [f"agent_left:{transfer_mark('li', li_left_at)}"], \
+        room.conversations.responses("chat")
+    assert room.conversations.responses("chat") == [
+        "utter_queue_update", "utter_agent_joined", "utter_queue_agent_left", "utter_queue_update"]
 
 
 async def test_a_notice_whose_answer_was_lost_is_still_said(redis_url, queue, clock, rules, events):
