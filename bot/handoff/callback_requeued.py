@@ -25,6 +25,16 @@ from bot.handoff.queue import TRANSFER_FIELD, transfer_mark
 from bot.redis_text import as_text_or_none
 
 TOLD = "callback_requeued"  # the notice state once its customer was told (bot.handoff.watcher.notice_state)
+# Told, written only while the callback still waits from the leaving it told (its notice state still ``with_agent``,
+# the record's last leaving still under that mark). Found in review: another agent taking the callback and leaving it
+# too as the pass noted its ticket had his leaving's ``with_agent`` overwritten, so neither its customer nor its
+# ticket ever heard of it. KEYS[1] the conversation hash; ARGV: TOLD, ``with_agent``, the mark. 1 when written.
+_TOLD_IF_STILL_FROM = """
+local now = redis.call('HMGET', KEYS[1], 'state', 'notified', '""" + TRANSFER_FIELD + """')
+if now[1] ~= 'waiting' or now[2] ~= ARGV[2] or not now[3] or cjson.decode(now[3]).mark ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'notified', ARGV[1])
+return 1
+"""
 
 
 async def tell_requeued(queue, conversations, conversation_id: str, entry: dict) -> None:
@@ -46,7 +56,9 @@ async def tell_requeued(queue, conversations, conversation_id: str, entry: dict)
     roster = await queue.roster.get(agent_id) if agent_id else None
     agent = (roster.name if roster else "") or agent_id
     await note_ticket(queue, conversation_id, mark, callback.get("ticket_id"), agent)
-    await queue.redis.hset(keys.conversation(conversation_id), "notified", TOLD)
+    from bot.handoff.watcher import WITH_AGENT  # the waiting room imports this module
+
+    await queue.redis.eval(_TOLD_IF_STILL_FROM, 1, keys.conversation(conversation_id), TOLD, WITH_AGENT, mark)
 
 
 async def note_ticket(queue, conversation_id: str, mark: str, ticket_id: str | None, agent: str) -> None:

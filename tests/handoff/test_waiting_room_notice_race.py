@@ -1,5 +1,6 @@
 """Another agent taking a waiting customer and leaving them within the waiting room's notice (its read of what the
-customer was last told, and its write of what it tells them now: one round trip apart) is told to the customer.
+customer was last told, and its write of what it tells them now: one round trip apart) is told to the customer; so is
+one within a customer's "多久能排到我" answered, or a callback's "your agent left, the callback stands" noted.
 
 Found in review: that agent's leaving wrote "your agent left" (``with_agent``) between the two, and the pass wrote
 its place notice over it: the customer heard the agent join, then at most their place, never that he had left. On a
@@ -19,7 +20,7 @@ from bot.handoff.queue import HandoffQueue, transfer_mark
 from bot.handoff.watcher import WaitingRoom
 from bot.redis_reconnect import reconnecting
 from tests.handoff.held_reply import HeldReplyProxy
-from tests.handoff.test_callback_requeued import room_settings, taken
+from tests.handoff.test_callback_requeued import BOOKED, callback_taken, requeued_notes, room_settings, taken
 from tests.handoff.test_callback_transferred import HandingOver
 from tests.handoff.test_waiting_room import agent_available, wait_in_line
 from tests.scale.reply_lost import ReplyLosingProxy
@@ -28,6 +29,8 @@ from tests.scale.reply_lost import ReplyLosingProxy
 # read before it remembers the place a customer asked for as told (``WaitingRoom.tell_place``: HGET or HMGET).
 NOTICE_READ = ("HMGET", "notified", "channel")
 ASKED_READ = ("GET", "notified")
+# Its note on the ticket of a callback put back, before it remembers the customer told (bot.handoff.callback_requeued).
+CALLBACK_NOTED = ("EVAL", "transfer_noted")
 
 
 @pytest.fixture
@@ -46,14 +49,15 @@ async def room(proxy, redis_url, queue, clock, rules, events):
     await client.close()
 
 
-async def pass_while_li_takes_and_leaves(room, proxy, queue, clock, read: tuple[str, ...] = NOTICE_READ) -> float:
-    """A pass of the waiting room, 李雷 taking "chat" and signing out between its ``read`` of the notice state and
-    what it does next; when he left."""
+async def pass_while_li_takes_and_leaves(room, proxy, queue, clock, read: tuple[str, ...] = NOTICE_READ,
+                                         conversation_id: str = "chat") -> float:
+    """A pass of the waiting room, 李雷 taking ``conversation_id`` and signing out between its ``read`` of the notice
+    state and what it does next; when he left."""
     proxy.hold_reply_to(*read)
     visit = asyncio.create_task(room.tick())
-    await asyncio.wait_for(proxy.held.wait(), 10)  # the pass has read "chat"'s notice state
+    await asyncio.wait_for(proxy.held.wait(), 10)  # the pass has read the customer's notice state
     clock.advance(1)
-    await taken(queue, room.conversations, "li", "李雷", "chat")
+    await taken(queue, room.conversations, "li", "李雷", conversation_id)
     clock.advance(1)
     li_left_at = clock()
     assert await sign_out(queue, "li", None) == 1
@@ -124,6 +128,27 @@ async def test_an_agent_who_takes_and_leaves_a_customer_as_they_ask_their_place_
         room.conversations.responses("chat")
     assert room.conversations.responses("chat") == [
         "utter_queue_update", "utter_agent_joined", "utter_queue_agent_left", "utter_queue_update"]
+
+
+async def test_an_agent_who_takes_and_leaves_a_callback_as_its_last_leaving_is_noted_is_told_and_noted(
+        room, proxy, queue, clock, kefu_env):
+    """The pass told the callback's customer that 王芳 left and the callback stands, and noted its ticket; 李雷 took
+    the callback and left it too before the pass remembered them told. His leaving is told and noted, once."""
+    from bot.db.repository import Repository
+
+    repository = Repository(kefu_env.database_url)
+    ticket_id = await callback_taken(queue, clock, room.conversations, repository)
+    assert await sign_out(queue, "wang", None) == 1
+    await agent_available(queue, "zhao")
+
+    await pass_while_li_takes_and_leaves(room, proxy, queue, clock, CALLBACK_NOTED, BOOKED)
+    await queue.roster.register("li", name="李雷", skills=["tv"], capacity=2, status="away")  # his own name
+    await after_passes(room, clock)
+
+    assert requeued_notes(repository, ticket_id) == [{"kind": "callback_requeued", "agent": "王芳"},
+                                                     {"kind": "callback_requeued", "agent": "李雷"}]
+    assert room.conversations.responses(BOOKED) == [
+        "utter_agent_calling_back", "utter_callback_requeued", "utter_agent_calling_back", "utter_callback_requeued"]
 
 
 async def test_a_notice_whose_answer_was_lost_is_still_said(redis_url, queue, clock, rules, events):
