@@ -15,6 +15,7 @@ class HeldReplyProxy:
         self._go = asyncio.Event()
         self.port = 0
         self._server: asyncio.base_events.Server | None = None
+        self._hops: set[asyncio.Task] = set()  # one per client connection
 
     def hold_reply_to(self, *words: str) -> None:
         self.words = tuple(word.encode() for word in words)
@@ -33,9 +34,14 @@ class HeldReplyProxy:
         self.release()
         if self._server is not None:
             self._server.close()
+        for hop in list(self._hops):  # a connection its client keeps open (the lease's thread) ends with the test
+            hop.cancel()
+        await asyncio.gather(*self._hops, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._hops.add(asyncio.current_task())
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.redis_port)
         holding = False
 
@@ -60,5 +66,6 @@ class HeldReplyProxy:
         try:
             await asyncio.gather(to_redis(), to_client(), return_exceptions=True)
         finally:
+            self._hops.discard(asyncio.current_task())
             upstream_writer.close()
             writer.close()

@@ -30,6 +30,12 @@ class ReplyLosingProxy:
         losing = False
 
         async def to_redis() -> None:
+            try:
+                await forward()
+            finally:  # the client gone (or cut off), this hop's reading from Redis ends too, not left pending
+                upstream_writer.close()
+
+        async def forward() -> None:
             nonlocal losing
             while data := await reader.read(65536):
                 if self.armed and b"EVALSHA" in data:
