@@ -431,8 +431,8 @@ class WaitingRoom:
             await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
         as_read = await self.queue.redis.hmget(keys.conversation(conversation_id), NOTICE_READ)
         if as_text_or_none(as_read[0]) != WITH_AGENT:
-            await self.remember_notice_if_unchanged(conversation_id, notice_state(position.position, minutes, available),
-                                                    as_read)
+            state = notice_state(position.position, minutes, available)
+            await self.remember_notice_if_unchanged(conversation_id, state, as_read)
 
     async def set_mode(self, conversation_id: str, mode: str) -> None:
         await self.queue.redis.hset(keys.conversation(conversation_id), "mode", mode)
