@@ -14,6 +14,7 @@ class ReplyLosingProxy:
         self.lost = 0
         self.port = 0
         self._server: asyncio.base_events.Server | None = None
+        self._hops: set[asyncio.Task] = set()  # one per client connection
 
     async def start(self) -> "ReplyLosingProxy":
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -23,9 +24,14 @@ class ReplyLosingProxy:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        for hop in list(self._hops):  # a connection its client keeps open ends with the test
+            hop.cancel()
+        await asyncio.gather(*self._hops, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._hops.add(asyncio.current_task())
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.redis_port)
         losing = False
 
@@ -58,5 +64,6 @@ class ReplyLosingProxy:
         try:
             await asyncio.gather(to_redis(), to_client(), return_exceptions=True)
         finally:
+            self._hops.discard(asyncio.current_task())
             upstream_writer.close()
             writer.close()
