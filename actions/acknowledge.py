@@ -40,6 +40,11 @@ class AcknowledgeFirst:
     """Mixin for an identified action; put it before the action's base class."""
 
     acknowledgement: str
+    # Said instead when ``asks_otherwise`` holds: a visit to call off is not one to arrange (actions/visits.py).
+    acknowledgement_otherwise: str = ""
+
+    def asks_otherwise(self, tracker: Tracker) -> bool:
+        return False
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         first_new_message = len(dispatcher.messages)
@@ -48,8 +53,13 @@ class AcknowledgeFirst:
         # ("这周六上午").
         asking = (tracker.get_slot("pending_request") == self.name()
                   and tracker.get_slot("awaiting") in ("identity", AWAITING_PROOF))
-        said_before = asking or acknowledged_already(tracker, self.acknowledgement)
+        otherwise = bool(self.acknowledgement_otherwise) and self.asks_otherwise(tracker)
+        said_before = asking or (acknowledged_already(tracker, self.acknowledgement_otherwise) if otherwise
+                                 else acknowledged_already(tracker, self.acknowledgement))
         if asked_identity(events, self.name()) and not said_before:
-            dispatcher.utter_message(response=self.acknowledgement)
+            if otherwise:
+                dispatcher.utter_message(response=self.acknowledgement_otherwise)
+            else:
+                dispatcher.utter_message(response=self.acknowledgement)
             dispatcher.messages.insert(first_new_message, dispatcher.messages.pop())
         return events

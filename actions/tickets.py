@@ -23,7 +23,7 @@ from actions.repairs import chase_repair, join_open_repairs, join_ticket, tell_u
 from actions.service_questions import SERVICE_OFFER, answer_service_question
 from actions.ticket_records import (FiledToCallBack, filed_already, newest, open_ticket, progress_note, recorded,
                                     status_label)
-from actions.visits import progress_of_no_visit
+from actions.visits import asks_to_cancel, cancelled_if_asked, progress_of_no_visit
 from bot.arrears import owed_cents, owed_yuan
 from bot.db.repository import Customer
 from bot.handoff.masking import mask_phone
@@ -147,6 +147,7 @@ def may_be_no_customer_yet(tracker: Tracker) -> bool:
 class ActionManageService(AcknowledgeFirst, IdentifiedAction):
     request = "manage_service"
     acknowledgement = "utter_ack_service_change"
+    acknowledgement_otherwise = "utter_ack_visit_cancel"  # "帮我把上门取消掉"
 
     def name(self) -> str:
         return "action_manage_service"
@@ -170,7 +171,13 @@ class ActionManageService(AcknowledgeFirst, IdentifiedAction):
         events = await super().run(dispatcher, tracker, domain)
         return [SlotSet("awaiting", None), *events] if offered else events
 
+    def asks_otherwise(self, tracker: Tracker) -> bool:
+        return asks_to_cancel(request_text(tracker))
+
     async def serve(self, dispatcher, tracker, customer, verified):
+        cancelled = await cancelled_if_asked(dispatcher, tracker, customer, none_booked=False)
+        if cancelled is not None:  # "我想取消明天的上门": the visit booked, not a service to cancel
+            return cancelled
         change = requested_change(tracker)
         names = labels()["service_action"]
         if change not in names:

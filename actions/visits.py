@@ -45,6 +45,7 @@ BOOK_QUESTIONS = (BOOK_AGAIN, BOOK_NONE, BOOK_NONE_REPAIR)
 TIME_QUESTIONS = (CONFIRM_NEW, CONFIRM_CHANGE, ASK_TIME_AGAIN)
 PHONE = "ivr"
 CHANGE_REQUESTED = "visit_change_requested"  # details: the customer's words asking to move it, no day named
+CANCEL_REQUESTED = "visit_cancel_requested"  # details: the customer's words calling it off
 
 
 def just_asked(tracker: Tracker, *responses: str) -> bool:
@@ -115,6 +116,41 @@ def asks_about_a_visit(text: str) -> bool:
     return names_visit_words(text, "visit_question")
 
 
+def asks_to_cancel(text: str) -> bool:
+    """Words calling a visit off ("师傅不用来了", "帮我把上门取消掉"): a ``visit_cancel_words`` word and a
+    ``visit_named`` one (content/labels.yml). Found trying the chat: read as a service change they were filed
+    as a request to cancel a service and the visit stayed booked; read as a visit request the customer heard
+    "我来为您安排师傅上门" and the technician would ring to agree a new time."""
+    words = labels()
+    return names_any(text, words.get("visit_cancel_words")) and names_any(text, words.get("visit_named"))
+
+
+async def cancel_visit(dispatcher: CollectingDispatcher, tracker: Tracker, booked: dict, text: str) -> list[dict]:
+    """The cancellation is noted on the visit booked with the customer's words (``details.visit_cancel_requested``),
+    so the dispatch system, which holds the technician's appointment, hears of it (``ticket_updated``)."""
+    await db(repository().update_ticket_details, booked["ticket_id"], {CANCEL_REQUESTED: text[:200]},
+             history_note("visit_cancel", channel=channel_of(tracker), said=text[:200]))
+    dispatcher.utter_message(response="utter_visit_cancel_noted", ticket_id=booked["ticket_id"],
+                             status_label=status_label(booked), request=text[:60])
+    return [SlotSet("last_ticket_id", booked["ticket_id"]), SlotSet("awaiting", None)]
+
+
+async def cancelled_if_asked(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,
+                             none_booked: bool) -> list[dict] | None:
+    """The visit booked called off, when the request's words ask that; with none booked, ``none_booked`` says
+    so (a visit request), else None (a service change: "取消装机" may call off a new install still arranged)."""
+    text = request_text(tracker)
+    if not asks_to_cancel(text):
+        return None
+    booked = newest(await db(repository().tickets_for, customer.id), "visit", OPEN)
+    if booked is not None:
+        return await cancel_visit(dispatcher, tracker, booked, text)
+    if not none_booked:
+        return None
+    dispatcher.utter_message(response="utter_visit_cancel_none")
+    return [SlotSet("awaiting", None)]
+
+
 def asks_how_it_stands(text: str) -> bool:
     """A question about the visit booked ("师傅什么时候上门", "上门的时间改好了吗") that asks for no change
     (``visit_progress_question`` and ``visit_change_words`` in content/labels.yml)."""
@@ -151,9 +187,13 @@ async def progress_of_no_visit(dispatcher: CollectingDispatcher, tracker: Tracke
 class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
     request = "book_visit"
     acknowledgement = "utter_ack_visit"
+    acknowledgement_otherwise = "utter_ack_visit_cancel"  # "帮我把上门取消掉"
 
     def name(self) -> str:
         return "action_book_visit"
+
+    def asks_otherwise(self, tracker: Tracker) -> bool:
+        return asks_to_cancel(request_text(tracker))
 
     async def run(self, dispatcher, tracker, domain):
         # "新房子要装宽带 约个时间": a new install with a time in mind, by someone who is usually no customer
@@ -163,6 +203,9 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
         return await super().run(dispatcher, tracker, domain)
 
     async def serve(self, dispatcher, tracker, customer, verified):
+        cancelled = await cancelled_if_asked(dispatcher, tracker, customer, none_booked=True)
+        if cancelled is not None:
+            return cancelled
         text, said = booking_request(tracker)
         when = time_still_ahead(text, said)
         time_confirmed = said_yes(tracker, VISIT_TIME, (CONFIRM_NEW, CONFIRM_CHANGE))

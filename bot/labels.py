@@ -48,6 +48,7 @@ HISTORY_FIELDS: dict[str, frozenset[str]] = {
     "visit_change": frozenset({"channel", "said"}),            # a change of the visit booked, asked for
     "visit_time_changed": frozenset({"channel", "when"}),      # ... which named a day: the visit's new time
     "visit_change_requested": frozenset({"channel"}),          # ... which named none: the technician rings
+    "visit_cancel": frozenset({"channel", "said"}),            # the visit booked, called off
     "followup_held": frozenset({"ticket_id"}),                 # bot/contacts/complaints.py
     "followup_fixed": frozenset(),                             # the follow-up contact's answer: fixed,
     "followup_not_fixed": frozenset(),                         # ... or not (the ticket reopens)
@@ -88,7 +89,7 @@ NAME_SECTIONS = ("ticket_status", "ticket_kind", "service_action", "bill_status"
 # or per part (a bill's, a plan category's) a list: one written as a single text ("visit_named: 上门,
 # 师傅") became a list of its characters, and a message with any of them (门, 师) matched.
 WORD_LISTS = ("selfhelp_not_fixed_words", "never_mind_words", "goodbye_words", "visit_question", "visit_progress_question", "visit_change_words",
-              "visit_named", "not_visit_words", "hurry_words", "complaint_words", "how_words", "plan_end_words", "account_number_words",
+              "visit_named", "visit_cancel_words", "not_visit_words", "hurry_words", "complaint_words", "how_words", "plan_end_words", "account_number_words",
               "account_password_words", "account_money_words", "login_name_words")
 WORD_LISTS_BY_PART = ("bill_question", "plan_question", "fault_named_by", "ticket_question")
 

@@ -502,3 +502,66 @@ async def test_a_plan_not_yet_ended_is_no_question_about_a_visit(run_action):
     still = await run_action("action_query_ticket", load_tracker(
         "query_bill", text="师傅还没到 宽带什么时候能修好", intent="query_ticket", **VERIFIED))
     assert still.responses == ["utter_visit_none_book_repair"], "the technician not come yet is still asked about"
+
+
+# --- calling the visit booked off -------------------------------------------------------------------
+
+def service_changes(customer_id: int = 1) -> list[dict]:
+    return [t for t in repository().tickets_for(customer_id) if t["kind"] == "service_change"]
+
+
+async def test_calling_the_visit_off_is_noted_on_it_for_the_dispatch_system(run_action, dispatch_system):
+    """Found trying the chat: "我说的是取消上门预约" (read as a visit request) was noted on the visit as a change and
+    the customer heard the technician would ring to agree a new time. It is noted as a cancellation, which the
+    dispatch system, holding the technician's appointment, hears of."""
+    from bot.dispatch.delivery import deliver_ticket_events, ticket_events_from_settings
+    from bot.settings import get_settings
+
+    visit = saturday_visit()
+
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="我说的是取消上门预约", intent="book_visit", **VERIFIED))
+    await deliver_ticket_events(repository(), ticket_events_from_settings(get_settings()))
+
+    assert turn.responses == ["utter_visit_cancel_noted"]
+    assert turn.message("utter_visit_cancel_noted")["ticket_id"] == visit
+    ticket = repository().get_ticket(visit)
+    assert ticket["details"]["visit_cancel_requested"] == "我说的是取消上门预约"
+    assert "visit_change_requested" not in ticket["details"], "no new time to agree"
+    updated = dispatch_system.events[-1]
+    assert updated["type"] == "ticket_updated" and updated["ticket"]["ticket_id"] == visit
+    assert updated["ticket"]["details"]["visit_cancel_requested"] == "我说的是取消上门预约"
+
+
+async def test_calling_the_visit_off_read_as_a_service_change_files_no_service_ticket(run_action):
+    """Found trying the chat: "我想取消明天的上门" (read as a service change) was filed as a request to cancel a
+    service (退订/取消), and the visit stayed booked; "明天" does not move it either."""
+    visit = saturday_visit()
+
+    turn = await run_action("action_manage_service", load_tracker(
+        "query_bill", text="我想取消明天的上门", intent="manage_service",
+        entities=[{"entity": "service_action", "value": "cancel"}], **VERIFIED))
+
+    assert turn.responses == ["utter_visit_cancel_noted"]
+    assert service_changes() == []
+    ticket = repository().get_ticket(visit)
+    assert ticket["details"]["visit_time"] == "12月5日（周六）"
+    assert ticket["details"]["visit_cancel_requested"] == "我想取消明天的上门"
+
+
+async def test_calling_a_visit_off_with_none_booked_says_so_and_books_none(run_action):
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="师傅不用来了", intent="book_visit", **VERIFIED))
+
+    assert turn.responses == ["utter_visit_cancel_none"] and visits() == []
+
+
+async def test_calling_a_visit_off_unproven_is_not_acknowledged_as_arranging_one(run_action):
+    """"好的，我来为您安排师傅上门" was said to "帮我把上门取消掉" before the identity question."""
+    cancel = [{"entity": "service_action", "value": "cancel"}]
+    for action, intent, entities in (("action_book_visit", "book_visit", None),
+                                     ("action_manage_service", "manage_service", cancel)):
+        turn = await run_action(action, load_tracker("query_bill", text="帮我把上门取消掉", intent=intent,
+                                                     entities=entities))
+
+        assert turn.responses == ["utter_ack_visit_cancel", "utter_ask_identity"], action
