@@ -14,7 +14,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import record
+from actions.backend import labels, record
 from bot.knowledge.index import index_for
 from bot.settings import get_settings
 
@@ -26,7 +26,8 @@ class ActionAnswerFromKnowledge(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         message = tracker.latest_message or {}
         intent = (message.get("intent") or {}).get("name") or ""
-        hit = await asyncio.to_thread(index_for(get_settings()).answer, message.get("text") or "", intent)
+        hit = await asyncio.to_thread(index_for(get_settings()).answer, message.get("text") or "", intent,
+                                      labels().get("question_filler_words") or ())
         if hit is None:
             dispatcher.utter_message(response="utter_knowledge_no_answer")
             return []

@@ -33,7 +33,8 @@ async def answer_service_question(dispatcher: CollectingDispatcher, tracker: Tra
     text = latest_text(tracker)
     if not asks_how(text):
         return None
-    hit = await asyncio.to_thread(index_for(get_settings()).answer, text, "manage_service")
+    hit = await asyncio.to_thread(index_for(get_settings()).answer, text, "manage_service",
+                                  labels().get("question_filler_words") or ())
     if hit is None or not any(tag and tag.lower() in text.lower() for tag in hit.tags):
         return None
     dispatcher.utter_message(response="utter_knowledge_answer", answer=hit.summary)

@@ -14,6 +14,7 @@ import logging
 import re
 import sqlite3
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,9 +169,12 @@ class KnowledgeIndex:
             return []
         return self._query(" OR ".join(terms), limit)
 
-    def answer(self, question: str, intent: str) -> Hit | None:
-        """The article that answers the customer's ``question`` for ``intent`` (front matter ``answers``), if any."""
-        terms = [fts_phrase(t) for t in dict.fromkeys(tokens(question))]
+    def answer(self, question: str, intent: str, fillers: Collection[str] = ()) -> Hit | None:
+        """The article that answers the customer's ``question`` for ``intent`` (front matter ``answers``), if any.
+        Words in ``fillers`` (``question_filler_words`` in content/labels.yml) rank nothing: "对了营业厅在哪" got
+        the password article, whose summary has more 在 and 对 than the opening hours' has (found trying the chat)."""
+        ignored = {word.lower() for word in fillers}
+        terms = [fts_phrase(t) for t in dict.fromkeys(tokens(question)) if t not in ignored]
         if not terms or not intent:
             return None
         query = (f"answers : {fts_phrase(intent)} AND "
