@@ -15,6 +15,7 @@ from actions.accounts import BILL_ANSWERS, bill_topics_named
 from actions.backend import db, labels, last_said, latest_text, record, repository, says_any
 from actions.chain import continue_with
 from actions.clarify import ask_which_intent
+from actions.csat import record_score, typed_score
 from actions.handoff import asks_about_the_queue, offer_human, tell_not_waiting
 from actions.identity import details_question, leave_the_message, message_being_left, number_still_needed
 from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
@@ -205,6 +206,9 @@ class ActionFallback(Action):
             return [FollowupAction("action_listen")]
         if says_not_fixed(tracker):
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
+        score = typed_score(tracker)
+        if score is not None:  # "3分吧，等太久了" right after the score question
+            return await record_score(dispatcher, tracker, score)
         if message_being_left(tracker):  # CI: "宽带坏了三天了…138…，麻烦尽快回电" read as nothing in particular
             return await leave_the_message(dispatcher, tracker, domain)
         if asks_new_install(tracker):  # "我家在天河区" before the number an install asked for: where, for the ticket

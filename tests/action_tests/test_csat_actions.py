@@ -49,3 +49,28 @@ async def test_a_caller_is_not_asked_for_a_score_by_the_assistant(run_action):
     turn = await run_action("action_handle_affirm", tracker)
     assert "utter_ask_csat" not in turn.responses
     assert "csat_asked" not in kinds()
+
+
+def typed(text: str, asked_last: bool = True):
+    """``text`` typed (the NLU placing it nowhere) right after the score question, or after another reply."""
+    tracker = load_tracker("selfhelp_denied", text=text, intent="nlu_fallback", csat_asked=True)
+    tracker.events.insert(-2, {"event": "bot", "text": "请为本次服务打个分吧…",
+                               "metadata": {"utter_action": "utter_ask_csat" if asked_last else "utter_anything_else"}})
+    return tracker
+
+
+async def test_a_score_typed_after_the_question_is_recorded(run_action):
+    """Found trying the chat: "3分吧，等太久了" typed to the score question got "抱歉，我没太明白", and the page had
+    spent the score buttons once anything was sent."""
+    turn = await run_action("action_fallback", typed("3分吧，等太久了"))
+
+    assert turn.responses == ["utter_csat_thanks"] and turn.slots["csat_done"] is True
+    given = [e for e in repository().events_for("u1") if e["kind"] == "csat_given"]
+    assert [e["data"]["score"] for e in given] == [3]
+
+
+async def test_words_that_are_no_score_or_not_after_the_question_are_not_taken_for_one(run_action):
+    for tracker in (typed("一分钟都等不了"), typed("5分", asked_last=False)):
+        turn = await run_action("action_fallback", tracker)
+        assert "utter_csat_thanks" not in turn.responses
+    assert "csat_given" not in kinds()
