@@ -58,9 +58,12 @@ def status_label(ticket: dict) -> str:
 
 def progress_note(ticket: dict, words: dict) -> str:
     """What the progress line adds: the visit time promised (``details.visit_time``), or for a visit with
-    none yet that the technician rings to agree one (``ticket_progress`` in content/labels.yml)."""
+    none yet that the technician rings to agree one, or for one the customer called off that it is being
+    called off (``ticket_progress`` in content/labels.yml)."""
     when = (ticket.get("details") or {}).get("visit_time")
     progress = words.get("ticket_progress") or {}
+    if (ticket.get("details") or {}).get("visit_cancel_requested") and progress.get("visit_cancel_requested"):
+        return progress["visit_cancel_requested"]  # not the time it was booked for (actions/visits.py)
     if when and progress.get("visit_time"):
         return progress["visit_time"].format(when=when)
     if ticket.get("kind") == "visit" and not when:

@@ -175,7 +175,7 @@ class ActionManageService(AcknowledgeFirst, IdentifiedAction):
         return asks_to_cancel(request_text(tracker))
 
     async def serve(self, dispatcher, tracker, customer, verified):
-        cancelled = await cancelled_if_asked(dispatcher, tracker, customer, none_booked=False)
+        cancelled = await cancelled_if_asked(dispatcher, tracker, customer, service_change=True)
         if cancelled is not None:  # "我想取消明天的上门": the visit booked, not a service to cancel
             return cancelled
         change = requested_change(tracker)

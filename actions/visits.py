@@ -136,16 +136,17 @@ async def cancel_visit(dispatcher: CollectingDispatcher, tracker: Tracker, booke
 
 
 async def cancelled_if_asked(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer,
-                             none_booked: bool) -> list[dict] | None:
-    """The visit booked called off, when the request's words ask that; with none booked, ``none_booked`` says
-    so (a visit request), else None (a service change: "取消装机" may call off a new install still arranged)."""
+                             service_change: bool) -> list[dict] | None:
+    """The visit booked called off, when the request's words ask that; with none booked, that none is, unless
+    the request is a service change and a new install is still being arranged ("取消装机" calls that off: None)."""
     text = request_text(tracker)
     if not asks_to_cancel(text):
         return None
-    booked = newest(await db(repository().tickets_for, customer.id), "visit", OPEN)
+    tickets = await db(repository().tickets_for, customer.id)
+    booked = newest(tickets, "visit", OPEN)
     if booked is not None:
         return await cancel_visit(dispatcher, tracker, booked, text)
-    if not none_booked:
+    if service_change and pending_install(tickets) is not None:
         return None
     dispatcher.utter_message(response="utter_visit_cancel_none")
     return [SlotSet("awaiting", None)]
@@ -203,7 +204,7 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
         return await super().run(dispatcher, tracker, domain)
 
     async def serve(self, dispatcher, tracker, customer, verified):
-        cancelled = await cancelled_if_asked(dispatcher, tracker, customer, none_booked=True)
+        cancelled = await cancelled_if_asked(dispatcher, tracker, customer, service_change=False)
         if cancelled is not None:
             return cancelled
         text, said = booking_request(tracker)

@@ -565,3 +565,34 @@ async def test_calling_a_visit_off_unproven_is_not_acknowledged_as_arranging_one
                                                      entities=entities))
 
         assert turn.responses == ["utter_ack_visit_cancel", "utter_ask_identity"], action
+
+
+async def test_a_visit_called_off_is_told_as_called_off_not_by_its_time(run_action):
+    """Found trying the chat: right after "帮我把上门取消掉" was noted, "师傅什么时候来" heard the visit's old time."""
+    visit = saturday_visit()
+    await run_action("action_book_visit", load_tracker("query_bill", text="帮我把上门取消掉", intent="book_visit",
+                                                       **VERIFIED))
+
+    turn = await run_action("action_book_visit", load_tracker("query_bill", text="师傅什么时候来", intent="book_visit",
+                                                              **VERIFIED))
+
+    told = turn.message("utter_ticket_status")
+    assert told["ticket_id"] == visit and "12月5日" not in told["summary"]
+    assert told["summary"] == labels()["ticket_progress"]["visit_cancel_requested"]
+
+
+async def test_calling_a_visit_off_read_as_a_service_change_with_none_booked_files_nothing(run_action):
+    """"我想取消明天的上门" with no visit booked was filed as a service to cancel; with a new install still being
+    arranged the words may call that off, and are filed as before."""
+    cancel = [{"entity": "service_action", "value": "cancel"}]
+    turn = await run_action("action_manage_service", load_tracker(
+        "query_bill", text="我想取消明天的上门", intent="manage_service", entities=cancel, **VERIFIED))
+
+    assert turn.responses == ["utter_visit_cancel_none"] and service_changes() == []
+
+    repository().create_ticket(kind="service_change", customer_id=1, summary="新装宽带",
+                               details={"service_action": "install"})
+    filed = await run_action("action_manage_service", load_tracker(
+        "query_bill", text="装机师傅不用来了，取消装机", intent="manage_service", entities=cancel, **VERIFIED))
+
+    assert filed.responses == ["utter_service_change_recorded_as_said"] and len(service_changes()) == 2
