@@ -52,7 +52,14 @@ def is_low_guess(user_event: dict[str, Any]) -> bool:
     return name not in FALLBACK_INTENTS and confidence < GUESS_CONFIDENCE
 
 
+# Replies the fallback gives words it placed after all: such a turn was understood ("3分吧" to the score question,
+# actions/csat.py; counted, the customer's next unclear message was offered a person at once).
+UNDERSTOOD_AFTER_ALL = frozenset({"utter_csat_thanks"})
+
+
 def misunderstood(user_event: dict[str, Any], answered: set[str], previous: dict[str, Any] | None) -> bool:
+    if answered & UNDERSTOOD_AFTER_ALL:
+        return False
     if intent_of(user_event)[0] in FALLBACK_INTENTS or answered & FALLBACK_ACTIONS:
         return True
     return previous is not None and repeated_guess(user_event, previous)

@@ -74,3 +74,19 @@ async def test_words_that_are_no_score_or_not_after_the_question_are_not_taken_f
         turn = await run_action("action_fallback", tracker)
         assert "utter_csat_thanks" not in turn.responses
     assert "csat_given" not in kinds()
+
+
+async def test_a_typed_score_is_no_misunderstanding_before_the_next_message(run_action):
+    """Found trying the chat after the fix: the next unclear message ("师傅不用来了") was the second misunderstanding in
+    a row and offered a person at once."""
+    tracker = load_tracker("selfhelp_denied", text="师傅不用来了", intent="nlu_fallback", csat_asked=True)
+    tracker.events[-2:-2] = [
+        {"event": "bot", "text": "请为本次服务打个分吧…", "metadata": {"utter_action": "utter_ask_csat"}},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": "3分吧，等太久了", "parse_data": {"intent": {"name": "nlu_fallback", "confidence": 0.3}}},
+        {"event": "action", "name": "action_fallback"},
+        {"event": "bot", "text": "感谢您的评价", "metadata": {"utter_action": "utter_csat_thanks"}}]
+
+    turn = await run_action("action_fallback", tracker)
+
+    assert turn.responses == ["utter_default"]
