@@ -253,18 +253,20 @@ async def change_visit(dispatcher: CollectingDispatcher, tracker: Tracker, booke
                        when: str | None) -> list[dict]:
     """The change is noted on the visit booked, with the customer's words; a day they named becomes
     its promised time, told back as kept, and words naming none are kept as the change asked for
-    (``details.visit_change_requested``). Either way the dispatch system hears of it."""
+    (``details.visit_change_requested``). Either way the dispatch system hears of it, and a cancellation asked
+    for before is withdrawn (the customer wants the visit after all)."""
     channel = channel_of(tracker)
     await join_ticket(tracker, booked, history_note("visit_change", channel=channel, said=text[:200]), most_urgent=0)
     if when:  # the new time answers any change asked for earlier without a day
-        await db(repository().update_ticket_details, booked["ticket_id"], {"visit_time": when, CHANGE_REQUESTED: None},
+        await db(repository().update_ticket_details, booked["ticket_id"],
+                 {"visit_time": when, CHANGE_REQUESTED: None, CANCEL_REQUESTED: None},
                  history_note("visit_time_changed", channel=channel, when=when))
         dispatcher.utter_message(response="utter_visit_time_changed", ticket_id=booked["ticket_id"],
                                  status_label=status_label(booked), visit_time=when)
     else:
         # The customer hears the technician will ring to agree a new time: the dispatch system, which
         # holds the appointment, hears it too (``ticket_updated``), else the technician came as booked.
-        await db(repository().update_ticket_details, booked["ticket_id"], {CHANGE_REQUESTED: text[:200]},
+        await db(repository().update_ticket_details, booked["ticket_id"], {CHANGE_REQUESTED: text[:200], CANCEL_REQUESTED: None},
                  history_note("visit_change_requested", channel=channel))
         dispatcher.utter_message(response="utter_visit_change_noted", ticket_id=booked["ticket_id"],
                                  status_label=status_label(booked), request=text[:60])

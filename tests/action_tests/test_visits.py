@@ -596,3 +596,16 @@ async def test_calling_a_visit_off_read_as_a_service_change_with_none_booked_fil
         "query_bill", text="装机师傅不用来了，取消装机", intent="manage_service", entities=cancel, **VERIFIED))
 
     assert filed.responses == ["utter_service_change_recorded_as_said"] and len(service_changes()) == 2
+
+
+async def test_a_visit_called_off_then_moved_is_wanted_again(run_action):
+    """"如需重新预约，随时告诉我": a new time for the visit called off withdraws the cancellation."""
+    visit = saturday_visit()
+    await run_action("action_book_visit", load_tracker("query_bill", text="帮我把上门取消掉", intent="book_visit",
+                                                       **VERIFIED))
+
+    await run_action("action_book_visit", load_tracker("query_bill", text="算了还是要来，改到明天上午", intent="book_visit",
+                                                       **VERIFIED))
+
+    details = repository().get_ticket(visit)["details"]
+    assert details["visit_time"] == tomorrow("上午") and not details.get("visit_cancel_requested")
