@@ -294,8 +294,9 @@ def test_a_line_an_answer_fills_in_that_does_not_fill_is_named(project, old, new
     ("bill_status:\n  paid: 已缴\n  unpaid: 未缴\n", "bill_status: [已缴, 未缴]\n", "`bill_status`"),
     ("visit_named: [上门, 师傅, 师父, 维修人员, 装机]", "visit_named: 上门、师傅、师父、维修人员、装机", "`visit_named`"),
     ("  minutes: [通话, 分钟, 打电话]", "  minutes: 通话 分钟 打电话", "`bill_question.minutes`"),
-    ('ticket_progress:\n  visit_time: "上门时间：{when}。"\n  visit_no_time: ', 'ticket_progress:\n  - "上门时间：{when}。"\n  - ',
-     "`ticket_progress`"),
+    ('ticket_progress:\n  visit_time: "上门时间：{when}。"\n  visit_no_time: "上门时间未定，师傅上门前会先电话联系您确认。"   '
+     '# a visit with no time promised yet\n  visit_cancel_requested: ',
+     'ticket_progress:\n  - "上门时间：{when}。"\n  - "上门时间未定。"\n  - ', "`ticket_progress`"),
 ])
 def test_names_an_answer_looks_up_are_named_when_they_cannot_be(project, old, new, named):
     """Found in review: six weekdays failed every visit booked for a Sunday (IndexError in the answer);
