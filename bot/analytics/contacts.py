@@ -50,17 +50,21 @@ TRANSFERRED = "agent_transfer"
 # is not the customer giving up: it must not move the abandonment rate)
 LEFT_QUEUE_FOR = {"callback": "callback", "message": "message", "resolved_by_selfhelp": "assistant",
                   "removed_by_supervisor": "removed",
-                  # the phone's hold keys (ivr_flows `hold.keys`): a voice message, a callback or a text node
-                  "caller_chose_record": "message", "caller_chose_callback": "callback",
-                  "caller_chose_notify": "selfhelp_sent"}
+                  # the phone's hold key for a voice message (ivr_flows `hold.keys`): the node is reached as the
+                  # caller leaves the queue, and one who leaves no message is **message abandoned** (MESSAGE_STARTED)
+                  "caller_chose_record": "message"}
 # Took the self-help guide by text instead of waiting for a person (the phone's peak offer, or 3 on hold): deflected
 # to self-help, not abandonment (found in review: counted abandoned, so the rate rose exactly when the peak offer did
 # its job). Not contained either: nobody said the guide fixed anything. The fact is the text sent.
 SELFHELP_SENT = "selfhelp_sent"
 SELFHELP_TEXTED = "ivr_selfhelp_sent"
-# A way out of the queue that counts only once its fact is recorded: a caller whose line is not proven leaves the
-# queue to key a number first, and one whose text was then not sent (or who hung up) gave up.
-WAY_OUT_NEEDS = {"caller_chose_notify": SELFHELP_TEXTED}
+# Ways out of the queue that count only once a fact is recorded, and what each fact makes them: a caller whose line is
+# not proven leaves the queue (hold keys 3 and 1) to key a number first, and one whose text was then not sent, or whose
+# callback was then not booked (a hang-up at the number prompt), gave up (found in review: counted a callback, though
+# nobody rings them). A callback not booked may go on to a voice message instead (main.yml's number that would not do,
+# or the ticket refused): a message chosen, as with the hold's 2.
+WAY_OUT_NEEDS = {"caller_chose_notify": {SELFHELP_TEXTED: SELFHELP_SENT},
+                 "caller_chose_callback": {"callback_booked": "callback", MESSAGE_STARTED: "message"}}
 
 
 @dataclass(frozen=True)
@@ -236,10 +240,11 @@ def _abandoned_wait(left: list[dict], kinds: list[str]) -> float | None:
 
 def _way_out(left: dict, kinds: list[str]) -> str | None:
     """What leaving the queue (a ``handoff_abandoned``) counts as, or None when it is abandonment: its reason's
-    outcome (``LEFT_QUEUE_FOR``), once the fact it needs (``WAY_OUT_NEEDS``) is recorded."""
+    outcome (``LEFT_QUEUE_FOR``), or that of the first fact it needs (``WAY_OUT_NEEDS``) that is recorded."""
     reason = left.get("reason")
-    needed = WAY_OUT_NEEDS.get(reason)
-    return LEFT_QUEUE_FOR.get(reason) if needed is None or needed in kinds else None
+    if reason in WAY_OUT_NEEDS:
+        return next((outcome for fact, outcome in WAY_OUT_NEEDS[reason].items() if fact in kinds), None)
+    return LEFT_QUEUE_FOR.get(reason)
 
 
 def _selfhelp_instead_of_waiting(kinds: list[str]) -> bool:
