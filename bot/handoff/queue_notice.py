@@ -14,7 +14,8 @@ from bot.handoff.watcher import notice_state, remember_notice
 
 async def tell_place(queue: HandoffQueue, conversations, conversation_id: str, skill: str, channel: str,
                      position: QueuePosition, *, once: str | None = None) -> None:
-    """Say the place (or that nobody is available) and remember it, so the waiting room does not repeat it;
+    """Say the place (or that nobody is available) and remember it, so the waiting room does not repeat it, unless
+    another agent took the customer and left meanwhile (``remember_notice``: his leaving is told first);
     ``once``: said only if nothing was said under that mark (``RasaConversations.utter``).
 
     The structured ``queue_status`` goes with the words as the request's does (the web chat shows the

@@ -135,7 +135,6 @@ class WaitingRoom:
         self.departures = Departures(queue, accounts)
         self._renew = queue.redis.register_script(_RENEW_IF_HOLDER)
         self._release = queue.redis.register_script(RELEASE_IF_HOLDER)
-        self._notice_if_unchanged = queue.redis.register_script(_NOTICE_IF_UNCHANGED)
         self._held: tuple[str, int, float] | None = None  # token, lease ms, kept until (monotonic) during a tick
         self._held_lock = threading.Lock()  # the loop sets it, the renewing thread reads it
         self._renewer = RenewingThread("waiting room lease", lambda: client_like(queue.redis), self._renew_held,
@@ -418,7 +417,7 @@ class WaitingRoom:
     async def tell_place(self, conversation_id: str, entry: dict) -> None:
         """The place in line and the wait, asked for: said as the waiting room's notices say them, and
         remembered as told (no notice repeats it) unless the notice owed first is that their agent left, or the record
-        changed since it was read (``remember_notice_if_unchanged``: another agent took them and left meanwhile)."""
+        changed since it was read (:func:`remember_notice`: another agent took them and left meanwhile)."""
         position = await self.queue.position(conversation_id)
         if position is None or not position.position:
             return
@@ -429,10 +428,7 @@ class WaitingRoom:
                                            wait_minutes=minutes)
         else:
             await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
-        as_read = await self.queue.redis.hmget(keys.conversation(conversation_id), NOTICE_READ)
-        if as_text_or_none(as_read[0]) != WITH_AGENT:
-            state = notice_state(position.position, minutes, available)
-            await self.remember_notice_if_unchanged(conversation_id, state, as_read)
+        await remember_notice(self.queue, conversation_id, notice_state(position.position, minutes, available))
 
     async def set_mode(self, conversation_id: str, mode: str) -> None:
         await self.queue.redis.hset(keys.conversation(conversation_id), "mode", mode)
@@ -572,7 +568,7 @@ class WaitingRoom:
         last, transfer, _, channel = map(as_text_or_none, as_read)
         if last == state:
             return
-        if not await self.remember_notice_if_unchanged(conversation_id, state, as_read[:len(NOTICE_READ)]):
+        if not await remember_notice_if_unchanged(self.queue, conversation_id, state, as_read[:len(NOTICE_READ)]):
             return  # taken, left, moved meanwhile: the next pass tells what is true then
         if last == WITH_AGENT:  # back in line because their agent left (bot.handoff.departures): told so first
             # As a hand-over: a proof the agent asked for ends with them (found in review: the six digits the customer
@@ -590,13 +586,6 @@ class WaitingRoom:
             await self.conversations.utter(conversation_id, "utter_queue_update", position=position.position,
                                            wait_minutes=minutes)
         # last is None: the first visit; the request itself has just told the customer their place.
-
-    async def remember_notice_if_unchanged(self, conversation_id: str, state: str, as_read: list) -> bool:
-        """``state`` remembered as told, only while the record's ``NOTICE_READ`` fields are still ``as_read`` and it
-        waits (``_NOTICE_IF_UNCHANGED``); False when not written."""
-        return bool(await self._notice_if_unchanged(keys=[keys.conversation(conversation_id)],
-                                                    args=[state, repr(self.queue.clock()),
-                                                          *(b"" if value is None else value for value in as_read)]))
 
     async def tell_agent_left(self, conversation_id: str, requeued: dict, channel: str | None) -> bool:
         """"Your agent left", once under the mark of the transfer that put the customer back, and only while they
@@ -645,6 +634,22 @@ def notice_state(position: int, minutes: int, available: bool) -> str:
     return f"{position}:{minutes}" if available else NOBODY
 
 
-async def remember_notice(queue, conversation_id: str, state: str) -> None:
-    await queue.redis.hset(keys.conversation(conversation_id),
-                           mapping={"notified": state, "status_at": queue.clock()})
+async def remember_notice(queue, conversation_id: str, state: str) -> bool:
+    """``state`` remembered as just told to a waiting customer (their place on their request, the phone flow's "nobody
+    is online", the desk's transfer, "多久能排到我"), so no notice repeats it: read now, written only while the record
+    is still as read (:func:`remember_notice_if_unchanged`), and not over "your agent left" (``WITH_AGENT``), which
+    the next pass says first. Found in review: a plain write put the place over the leaving of an agent who took the
+    customer and left since they were queued or transferred, never said then. False when not written."""
+    as_read = await queue.redis.hmget(keys.conversation(conversation_id), NOTICE_READ)
+    if as_text_or_none(as_read[0]) == WITH_AGENT:
+        return False
+    return await remember_notice_if_unchanged(queue, conversation_id, state, as_read)
+
+
+async def remember_notice_if_unchanged(queue, conversation_id: str, state: str, as_read: list) -> bool:
+    """``state`` remembered as told, only while the record's ``NOTICE_READ`` fields are still ``as_read`` and it
+    waits (``_NOTICE_IF_UNCHANGED``); False when not written."""
+    written = await queue.redis.register_script(_NOTICE_IF_UNCHANGED)(
+        keys=[keys.conversation(conversation_id)],
+        args=[state, repr(queue.clock()), *(b"" if value is None else value for value in as_read)])
+    return bool(written)

@@ -1,6 +1,7 @@
 """Another agent taking a waiting customer and leaving them within the waiting room's notice (its read of what the
 customer was last told, and its write of what it tells them now: one round trip apart) is told to the customer; so is
-one within a customer's "多久能排到我" answered, or a callback's "your agent left, the callback stands" noted.
+one within a customer's "多久能排到我" answered, a callback's "your agent left, the callback stands" noted, or the
+desk's transfer telling the customer their place in the new group.
 
 Found in review: that agent's leaving wrote "your agent left" (``with_agent``) between the two, and the pass wrote
 its place notice over it: the customer heard the agent join, then at most their place, never that he had left. On a
@@ -15,7 +16,12 @@ from urllib.parse import urlparse
 import pytest
 import redis.asyncio as aioredis
 
+from bot.db.repository import Repository
+from bot.handoff.accounts import AccountStore
+from bot.handoff import keys
 from bot.handoff.departures import sign_out
+from bot.handoff.desk import Desk
+from bot.handoff.joined import say_joined, told
 from bot.handoff.queue import HandoffQueue, transfer_mark
 from bot.handoff.watcher import WaitingRoom
 from bot.redis_reconnect import reconnecting
@@ -29,6 +35,9 @@ from tests.scale.reply_lost import ReplyLosingProxy
 # read before it remembers the place a customer asked for as told (``WaitingRoom.tell_place``: HGET or HMGET).
 NOTICE_READ = ("HMGET", "notified", "channel")
 ASKED_READ = ("GET", "notified")
+# The desk's transfer, telling the customer their place in the new group, reads who can serve it
+# (bot.handoff.queue_notice.tell_place: the roster's presence).
+WHO_SERVES_READ = ("ZRANGEBYSCORE", keys.presence())
 # Its note on the ticket of a callback put back, before it remembers the customer told (bot.handoff.callback_requeued).
 CALLBACK_NOTED = ("EVAL", "transfer_noted")
 
@@ -149,6 +158,56 @@ async def test_an_agent_who_takes_and_leaves_a_callback_as_its_last_leaving_is_n
                                                      {"kind": "callback_requeued", "agent": "李雷"}]
     assert room.conversations.responses(BOOKED) == [
         "utter_agent_calling_back", "utter_callback_requeued", "utter_agent_calling_back", "utter_callback_requeued"]
+
+
+class HoldingAfterTransferred(HandingOver):
+    """The customer's chat; once the desk has said "已为您转接", the hop holds back the answer to its next read of
+    who can serve the new group."""
+
+    def __init__(self, clock, proxy) -> None:
+        super().__init__(clock)
+        self.proxy = proxy
+
+    async def utter(self, conversation_id: str, response: str, **values) -> None:
+        await super().utter(conversation_id, response, **values)
+        if response == "utter_queue_transferred":
+            self.proxy.hold_reply_to(*WHO_SERVES_READ)
+
+
+async def test_an_agent_who_takes_and_leaves_a_customer_as_the_desk_tells_their_transfer_is_told_to_them(
+        proxy, redis_url, queue, clock, rules, events, kefu_env):
+    """王芳 transfers "chat" to billing; as her desk tells them their place there (its read of who serves billing
+    held back), 李雷 of billing takes them and signs out. The waiting room tells them he left, once."""
+    conversations = HoldingAfterTransferred(clock, proxy)
+    await wait_in_line(queue, "chat")
+    await taken(queue, conversations, "wang", "王芳", "chat")
+    parts = urlparse(redis_url)
+    client = aioredis.Redis(host=parts.hostname, port=proxy.port, db=int(parts.path.lstrip("/") or 0))
+    try:
+        desk = Desk(HandoffQueue(client, clock, rules=rules, recorder=events), conversations,
+                    AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+        clock.advance(1)
+        transfer = asyncio.create_task(desk.close("wang", "chat", "transfer", skill="billing", agent_name="王芳"))
+        await asyncio.wait_for(proxy.held.wait(), 10)  # told "已为您转接"; their place not yet remembered as told
+        clock.advance(1)
+        await queue.roster.register("li", name="李雷", skills=["billing"], capacity=2, status="available")
+        request = await queue.claim_next("li")
+        assert request.conversation_id == "chat"
+        await say_joined(conversations, request, "李雷", once="joined:li")
+        await told(queue, "chat")
+        clock.advance(1)
+        li_left_at = clock()
+        assert await sign_out(queue, "li", None) == 1
+        proxy.release()
+        assert (await asyncio.wait_for(transfer, 10))["transferred_to"] == "billing"
+    finally:
+        await client.close()
+    room = WaitingRoom(queue, conversations, room_settings())
+    await after_passes(room, clock)
+
+    assert told_left(room, "chat") == [f"agent_left:{transfer_mark('li', li_left_at)}"], conversations.responses("chat")
+    assert conversations.responses("chat")[2:] == [
+        "utter_agent_joined", "utter_queue_nobody_available", "utter_queue_agent_left", "utter_queue_nobody_available"]
 
 
 async def test_a_notice_whose_answer_was_lost_is_still_said(redis_url, queue, clock, rules, events):
