@@ -1,12 +1,20 @@
 """action_request_human on tracker fixtures, with a real Redis behind the queue."""
 from __future__ import annotations
 
+import asyncio
+import time
+from urllib.parse import urlparse
+
 from bot import settings as settings_module
 from bot.handoff import keys
 from bot.handoff.agents import AgentRoster
+from bot.handoff.departures import sign_out
 from bot.handoff.queue import HandoffQueue
+from bot.handoff.watcher import WaitingRoom
 from tests.action_tests.conftest import run_action, with_redis  # noqa: F401 - fixtures
 from tests.action_tests.trackers import load_tracker
+from tests.handoff.held_reply import HeldReplyProxy
+from tests.handoff.test_callback_transferred import HandingOver
 
 
 async def test_request_human_queues_with_context_tells_the_wait_and_pauses(run_action, with_redis):
@@ -37,6 +45,35 @@ async def test_with_nobody_signed_in_the_customer_is_told_so_and_offered_a_callb
     assert (await HandoffQueue(with_redis).entry("nobody-there"))["state"] == "waiting"
     # the waiting room knows what was said and does not say it again on its first visit
     assert await with_redis.hget(keys.conversation("nobody-there"), "notified") == b"nobody"
+
+
+async def test_an_agent_who_takes_and_leaves_a_customer_as_they_are_queued_is_told_to_them(
+        run_action, with_redis, redis_url, monkeypatch):
+    """王芳 takes the customer and signs out as the request is queued (the answer to its first read of who is on
+    duty held back by a hop to Redis), before the request remembers their place as told. Found in review: that
+    plain write put the place over "your agent left", which the waiting room then never said."""
+    proxy = await HeldReplyProxy(urlparse(redis_url).port).start()
+    parts = urlparse(redis_url)
+    monkeypatch.setenv("REDIS_URL", f"redis://{parts.hostname}:{proxy.port}{parts.path}")
+    settings_module.get_settings.cache_clear()
+    queue = HandoffQueue(with_redis)
+    await queue.roster.register("a1", name="王芳", skills=["broadband"], capacity=1, status="available")
+    tracker = load_tracker("selfhelp_denied", text="转人工", intent="request_human", sender="taken-and-left",
+                           selfhelp_failures=2)
+    try:
+        proxy.hold_reply_to("ZRANGEBYSCORE", keys.presence())  # the place read once the request is queued
+        asking = asyncio.create_task(run_action("action_request_human", tracker))
+        await asyncio.wait_for(proxy.held.wait(), 10)
+        assert (await queue.claim_next("a1")).conversation_id == "taken-and-left"
+        assert await sign_out(queue, "a1", None) == 1
+        proxy.release()
+        turn = await asyncio.wait_for(asking, 10)
+        assert turn.responses[0] == "utter_queue_nobody_available"  # 王芳 was gone when it read who is on duty
+        room = WaitingRoom(queue, HandingOver(time.time))
+        await room.notify_if_changed("taken-and-left", await queue.position("taken-and-left"), available=False)
+    finally:
+        await proxy.close()
+    assert room.conversations.responses("taken-and-left") == ["utter_queue_agent_left", "utter_queue_nobody_available"]
 
 
 async def test_a_claimed_customer_is_not_shown_to_the_agent_nor_served_as_vip(run_action, with_redis):
