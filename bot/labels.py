@@ -65,6 +65,7 @@ HISTORY_FIELDS: dict[str, frozenset[str]] = {
     "selfhelp_withheld_opt_out": frozenset({"ticket"}),        # a voice message's self-help reply held back when sent,
     "selfhelp_withheld_dnd": frozenset({"ticket"}),            # ... the message handed to a person (``ticket``)
     "selfhelp_undelivered": frozenset({"ticket"}),             # ... or given up by the outbox: the same
+    "selfhelp_dropped": frozenset({"ticket"}),                 # ... or dropped by a person (kefu outbox drop)
 }
 
 

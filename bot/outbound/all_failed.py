@@ -20,7 +20,7 @@ def report_taken(taken: list[int], left: list[str], what: str, *, stopped_by: st
         print(f"kefu: left as it is: {reason}", file=sys.stderr, flush=True)
 
 
-def take_all_failed(each_row: Callable[[], Iterator[tuple[int, str | None]]], what: str) -> int:
+def take_all_failed(each_row: Callable[[], Iterator[tuple[int | str, str | None]]], what: str) -> int:
     """Runs ``each_row()``: it opens the database and yields every failed row's id once its change is
     committed, with None, or with why it was left as it is. Exit code 0, 1 when some were left; 130 at Ctrl-C;
     a database error is re-raised after the line, for its own error line (``run_one_shot``)."""

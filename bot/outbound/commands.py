@@ -109,8 +109,8 @@ def _all_or_ids(args: argparse.Namespace, step, done: str) -> int:
         return take_all_failed(lambda: each_failed(open_repository(), step), f"failed message(s) {done}")
 
     def one(repository, message_id: int) -> str:
-        step(repository, message_id)
-        return f"{message_id}: {done}"
+        also = step(repository, message_id)  # a dropped self-help reply: its voice message handed to a person
+        return f"{message_id}: {done}" + (f"; {also}" if also else "")
 
     return each(args.ids, message_number, one)
 

@@ -20,7 +20,8 @@ import sqlalchemy as sa
 
 from bot.db.repository import Repository
 from bot.db.schema import outbox
-from bot.outbound.outbox_rows import OutboxRowError, change, given_up, move, row_number, stamp, waited_seconds
+from bot.outbound.outbox_rows import (GAVE_UP, OutboxRowError, change, given_up, move, row_number, stamp,
+                                      waited_seconds)
 from bot.outbound.worker import out_of_time, to_customers
 
 logger = logging.getLogger(__name__)
@@ -154,27 +155,73 @@ def resend(repository: Repository, message_id: int, now: dt.datetime | None = No
                 row["status"])
 
 
-def drop(repository: Repository, message_id: int, now: dt.datetime | None = None) -> None:
-    """Never send it."""
+def drop(repository: Repository, message_id: int, now: dt.datetime | None = None) -> str | None:
+    """Never send it. A voice message's self-help reply hands the message to a person in the same step
+    (:func:`drop_reply`); what was done with the message, if it was one."""
     now = now or dt.datetime.utcnow()
+    if voice_message_of(repository, message_id):
+        return drop_reply(repository, message_id, now)
     row = change(repository, to_customers(), message_id, allowed=DROPPABLE, to="dropped",
                  changes={"dropped_at": now.isoformat()}, noun="message", why_not=WHY_NOT, verb="dropped",
                  listed_by=LISTED_BY)
     logger.warning("notify.outbox.dropped id=%s channel=%s kind=%s was=%s", message_id, row["channel"],
                    row["kind"], row["status"])
+    return None
 
 
-def each_failed(repository: Repository, step) -> Iterator[tuple[int, str | None]]:
-    """``step(repository, id)`` for every given-up message, each in its own transaction: yields the id and
-    None once it is taken, or why it was left as it is (changed meanwhile, or it cannot be resent). One at
-    a time, so a database failing partway still lets the caller say which ones were taken before."""
+def voice_message_of(repository: Repository, message_id: int) -> str | None:
+    """The voice message a row answers with self-help, if it does (it never changes once queued)."""
+    from bot.notify import FOR_VOICE_MESSAGE
+
+    with repository.engine.connect() as conn:
+        payload = conn.execute(sa.select(outbox.c.payload).where(outbox.c.id == message_id, to_customers())).scalar()
+    return (payload or {}).get(FOR_VOICE_MESSAGE)
+
+
+def drop_reply(repository: Repository, message_id: int, now: dt.datetime) -> str:
+    """Drop a voice message's self-help reply, the message handed to a person first (found in review: a dropped reply
+    left it ``selfhelp_sent``, the caller never answered and nobody heard it): a person dropping the text means "do
+    not send this", not "forget the caller". The row is claimed (``sending``) meanwhile, so no worker sends it, and
+    noted ``GAVE_UP`` dropped: a command killed partway leaves it for the worker to hand on and drop, never to send.
+    When the message cannot be handed on now (the database, or not routed yet) the row is put back as it was and
+    refused, named among those left as they are."""
+    import asyncio
+
+    from bot.notify import FOR_VOICE_MESSAGE, NotifyError
+    from voice.voicemail.withheld_reply import DROPPED, hand_on
+
+    held = change(repository, to_customers(), message_id, allowed=DROPPABLE, to="sending",
+                  changes={"claimed_at": stamp(now), GAVE_UP: "dropped"}, noun="message", why_not=WHY_NOT,
+                  verb="dropped", listed_by=LISTED_BY)
+    was = dict(held["payload"] or {})
+    voice_message = was[FOR_VOICE_MESSAGE]
+    try:
+        ticket_id = asyncio.run(hand_on(repository, voice_message, DROPPED, was.get("entry_id")))
+    except NotifyError as exc:
+        move(repository, message_id, was="sending", status=held["status"], payload=was)
+        raise OutboxRowError(f"message {message_id} cannot be dropped now: its voice message {voice_message} could not "
+                             f"be handed to a person ({exc}); try again") from exc
+    dropped = {key: value for key, value in was.items() if key != GAVE_UP}
+    move(repository, message_id, was="sending", status="dropped", payload={**dropped, "dropped_at": stamp(now)})
+    logger.warning("notify.outbox.dropped id=%s channel=%s kind=%s was=%s voice_message=%s ticket=%s", message_id,
+                   held["channel"], held["kind"], held["status"], voice_message, ticket_id)
+    if ticket_id is None:
+        return f"its voice message {voice_message} is with a person already"
+    return f"its voice message {voice_message} handed to a person, ticket {ticket_id}"
+
+
+def each_failed(repository: Repository, step) -> Iterator[tuple[int | str, str | None]]:
+    """``step(repository, id)`` for every given-up message, each in its own transaction: yields the id (with what
+    ``step`` says it did besides, in brackets) and None once it is taken, or why it was left as it is (changed
+    meanwhile, or it cannot be resent). One at a time, so a database failing partway still lets the caller say
+    which ones were taken before."""
     for message in undelivered(repository, failed_only=True, limit=100_000):
         try:
-            step(repository, message.id)
+            also = step(repository, message.id)
         except OutboxRowError as exc:
             yield message.id, str(exc)
             continue
-        yield message.id, None
+        yield (f"{message.id} ({also})" if also else message.id), None
 
 
 def reported_not_delivered(repository: Repository, ref: str, reason: str, now: dt.datetime | None = None) -> bool:

@@ -501,7 +501,7 @@ async def test_a_reply_the_gateway_refuses_for_good_puts_the_message_in_front_of
     assert (stored["outcome"], stored["needs_human"]) == ("needs_human", 1)
     [open_one] = tickets_of_message(repo, outcome.message_id, open_only=True)
     assert open_one["ticket_id"] == outcome.ticket_id == stored["ticket_id"] and open_one["needs_human"] == 1
-    assert open_one["details"]["reason"] == "notify_failed", "the agent is told the reply never reached the caller"
+    assert open_one["details"]["reason"] == "notify_undelivered", "the agent is told the reply never reached the caller"
     assert open_one["details"]["transcript"] == "我家电视没信号了" and open_one["details"]["handoff"]
     assert [e["ticket"] for e in noted(repo, outcome.ticket_id, "selfhelp_undelivered")] == [outcome.ticket_id]
     lines = [history_line(row["note"]) for row in repo.ticket_history(outcome.ticket_id)]
@@ -511,7 +511,7 @@ async def test_a_reply_the_gateway_refuses_for_good_puts_the_message_in_front_of
     assert store.get(outcome.message_id, VOICE_MESSAGE) is not None, "kept until the agent has handled it"
     routed = [e["data"] for e in repo.events_for(f"voicemail-{outcome.message_id}") if e["kind"] == "voicemail_routed"]
     assert [r["outcome"] for r in routed] == ["selfhelp_sent", "needs_human"]
-    assert routed[-1]["reason"] == "notify_failed"
+    assert routed[-1]["reason"] == "notify_undelivered"
 
     capsys.readouterr()
     assert main(["outbox", "resend", str(reply["id"])]) == 1
@@ -576,6 +576,111 @@ async def test_a_reply_given_up_any_other_way_hands_the_message_on_too(env, repo
     assert [t["ticket_id"] for t in tickets_of_message(repo, open_only=True)] == [selfhelp]
     assert repo.get_ticket(selfhelp)["needs_human"] == 1
     assert [e["ticket"] for e in noted(repo, selfhelp, "selfhelp_undelivered")] == [selfhelp]
+    assert repo.get_ticket(selfhelp)["details"]["reason"] == "notify_undelivered"
+
+
+def test_the_desk_words_an_undelivered_or_dropped_reply_for_any_channel(env):
+    """Found in review: the desk read "自助方案短信未能发出" (the SMS could not be sent) for every reply the outbox gave
+    up, also a WeChat reply and one sent and then reported not delivered. The undelivered and dropped reasons have
+    words of their own, naming no channel; "could not be queued" keeps its own."""
+    import json
+
+    desk = json.loads((env.content_dir / "ui" / "agent_desk.zh.json").read_text(encoding="utf-8"))
+    worded = [desk[f"reason_voicemail_notify_{reason}"] for reason in ("undelivered", "dropped")]
+    assert len({*worded, desk["reason_voicemail_notify_failed"]}) == 3
+    assert all("短信" not in text and "微信" not in text for text in worded), worded
+
+
+def kefu(*argv: str):
+    """``kefu argv`` in a thread of its own, as from a terminal: it runs an event loop of its own."""
+    from bot.cli import main
+
+    return asyncio.to_thread(main, list(argv))
+
+
+@pytest.mark.parametrize("waiting", ["to be sent", "to be handed on (GAVE_UP)"])
+async def test_dropping_a_self_help_reply_hands_its_message_to_a_person(env, repo, waiting, capsys):
+    """Found in review: `kefu outbox drop` of a voice message's self-help reply not sent yet (or waiting, given up, for
+    its message to be handed on) dropped it and nothing else: the caller never got an answer and nobody heard the
+    message. Dropping the text means "do not send this", not "forget the caller": the message goes to a person in the
+    same step, the line says so, and the reply is never sent."""
+    from bot.outbound.sms import SmsGateway
+    from bot.outbound.worker import deliver_pending
+    from tests.sms_loopback import sms_loopback
+
+    selfhelp = await selfhelp_answered(env, repo, opting_out=False)
+    [reply] = repo.outbound(status="pending", channel="sms")
+    now = dt.datetime.utcnow()
+    async with sms_loopback(code=1001) as (received, base_url):  # refused for good, were it sent
+        gateway = {"sms": SmsGateway(base_url, "k", "Kefu")}
+        if waiting == "to be handed on (GAVE_UP)":  # refused in the moment before the pipeline's record
+            repo.update_voice_message("m1", outcome="received")
+            await deliver_pending(repo, gateway, now=now)
+            assert outbox_status(repo, reply["id"]) == "pending" and len(received) == 1
+            repo.update_voice_message("m1", outcome="selfhelp_sent")
+        sent_before = len(received)
+        capsys.readouterr()
+        assert await kefu("outbox", "drop", str(reply["id"])) == 0
+        out = capsys.readouterr().out
+        for minutes in (5, 10):
+            await deliver_pending(repo, gateway, now=now + dt.timedelta(minutes=minutes))
+    assert len(received) == sent_before, "never sent after the drop"
+    assert outbox_status(repo, reply["id"]) == "dropped"
+    assert f"{reply['id']}: dropped, never sent; its voice message m1 handed to a person, ticket {selfhelp}" in out
+    stored = repo.get_voice_message("m1")
+    assert (stored["outcome"], stored["needs_human"], stored["ticket_id"]) == ("needs_human", 1, selfhelp)
+    [open_one] = tickets_of_message(repo, open_only=True)
+    assert open_one["ticket_id"] == selfhelp and open_one["needs_human"] == 1
+    assert open_one["details"]["reason"] == "notify_dropped", "the agent is told the reply was dropped, never sent"
+    assert [e["ticket"] for e in noted(repo, selfhelp, "selfhelp_dropped")] == [selfhelp]
+
+
+async def test_dropping_every_failed_reply_hands_their_messages_to_a_person(env, repo, capsys):
+    """`kefu outbox drop --all-failed` too: a failed self-help reply whose message nobody has yet (one an earlier Kefu
+    version gave up) hands the message on as it is dropped, named in the line of those dropped; one whose message a
+    person has already is just dropped."""
+    await selfhelp_answered(env, repo, "m1", opting_out=False)
+    handed = await selfhelp_answered(env, repo, "m2", opting_out=False)
+    first, second = sorted(repo.outbound(status="pending", channel="sms"), key=lambda row: row["id"])
+    with repo.engine.begin() as conn:  # as an earlier version left them: failed, the messages still "self-help sent"
+        conn.execute(outbox.update().where(outbox.c.id.in_([first["id"], second["id"]])).values(status="failed"))
+    from voice.voicemail.withheld_reply import UNDELIVERED, hand_on
+    assert await hand_on(repo, "m2", UNDELIVERED) == handed  # m2 is with a person already
+
+    capsys.readouterr()
+    assert await kefu("outbox", "drop", "--all-failed") == 0
+    out = capsys.readouterr().out
+    m1 = repo.get_voice_message("m1")
+    assert f"{first['id']} (its voice message m1 handed to a person, ticket {m1['ticket_id']})" in out
+    assert f"{second['id']} (its voice message m2 is with a person already)" in out
+    assert [outbox_status(repo, row["id"]) for row in (first, second)] == ["dropped", "dropped"]
+    assert (m1["outcome"], m1["needs_human"]) == ("needs_human", 1)
+    assert repo.get_ticket(m1["ticket_id"])["details"]["reason"] == "notify_dropped"
+    assert repo.get_ticket(handed)["details"]["reason"] == "notify_undelivered", "handed on once, not again"
+
+
+async def test_a_reply_whose_message_cannot_be_handed_on_now_is_not_dropped(env, repo, capsys):
+    """The message cannot go to a person now (here it is not routed yet): the drop is refused for that reply, which
+    stays as it was, so nothing the caller said is lost; dropped once the message can be handed on."""
+    await selfhelp_answered(env, repo, opting_out=False)
+    repo.update_voice_message("m1", outcome="received")  # as before the pipeline's record
+    [reply] = repo.outbound(status="pending", channel="sms")
+    with repo.engine.connect() as conn:
+        before = conn.execute(sa.select(outbox.c.payload).where(outbox.c.id == reply["id"])).scalar_one()
+
+    capsys.readouterr()
+    assert await kefu("outbox", "drop", str(reply["id"])) == 1
+    err = capsys.readouterr().err
+    assert f"message {reply['id']} cannot be dropped now" in err and "not routed yet" in err
+    with repo.engine.connect() as conn:
+        after = conn.execute(sa.select(outbox.c.status, outbox.c.payload).where(outbox.c.id == reply["id"])).one()
+    assert (after.status, after.payload) == ("pending", before), "left as it was"
+    assert repo.get_voice_message("m1")["outcome"] == "received"
+
+    repo.update_voice_message("m1", outcome="selfhelp_sent")  # the pipeline's record
+    assert await kefu("outbox", "drop", str(reply["id"])) == 0
+    assert outbox_status(repo, reply["id"]) == "dropped"
+    assert repo.get_voice_message("m1")["outcome"] == "needs_human"
 
 
 @pytest.mark.parametrize("name, content, reason", [

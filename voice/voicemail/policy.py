@@ -32,12 +32,16 @@ LOW_INTENT_CONFIDENCE = "low_intent_confidence"
 ASR_UNAVAILABLE = "asr_unavailable"
 ASR_FAILED = "asr_failed"
 NLU_UNAVAILABLE = "nlu_unavailable"
-NOTIFY_FAILED = "notify_failed"
+NOTIFY_FAILED = "notify_failed"  # the reply could not be queued at all
+# The caller got no answer: the outbox gave the reply up (its gateway refused it, its hour ran out, or its channel, SMS
+# or WeChat, reported it not delivered), or a person dropped it before it went (``kefu outbox drop``).
+NOTIFY_UNDELIVERED = "notify_undelivered"
+NOTIFY_DROPPED = "notify_dropped"
 # The self-help reply was held back, the caller having opted out (``opt_out``) or being on the do-not-disturb list
 # (``dnd``): not the gateway's failure, and the agent must not text them either (bot.notify.Withheld).
 NOTIFY_WITHHELD = {"opt_out": "notify_withheld_opt_out", "dnd": "notify_withheld_dnd"}
 UNCLEAR_REASONS = (EMPTY_TRANSCRIPT, LOW_ASR_CONFIDENCE, LOW_INTENT_CONFIDENCE, ASR_UNAVAILABLE, ASR_FAILED, NLU_UNAVAILABLE,
-                   NOTIFY_FAILED, *NOTIFY_WITHHELD.values())
+                   NOTIFY_FAILED, NOTIFY_UNDELIVERED, NOTIFY_DROPPED, *NOTIFY_WITHHELD.values())
 
 
 @dataclass(frozen=True)

@@ -23,25 +23,28 @@ from bot.outcomes import record
 from bot.snapshot import editor_file
 from voice.errors import VoicemailConfigError
 from voice.voicemail.pipeline import VoicemailOutcome, conversation_id, hand_to_person
-from voice.voicemail.policy import (NOTIFY_FAILED, NOTIFY_WITHHELD, POLICY_FILE, SELFHELP_SENT, load_policy,
-                                    unclear_decision)
+from voice.voicemail.policy import (NOTIFY_DROPPED, NOTIFY_FAILED, NOTIFY_UNDELIVERED, NOTIFY_WITHHELD, POLICY_FILE,
+                                    SELFHELP_SENT, load_policy, unclear_decision)
 
 logger = logging.getLogger(__name__)
 
 RECEIVED = "received"  # stored, not routed yet (bot.db.repository.add_voice_message)
 UNDELIVERED = "undelivered"  # the outbox gave the reply up: not the caller's choice, so texting them is fine
+DROPPED = "dropped"  # a person dropped the reply before it went (kefu outbox drop): the caller still waits for one
+# The work item's reason (content/ui/agent_desk.zh.json ``reason_voicemail_<reason>``) for each reason to hand on.
+WORK_ITEM_REASON = {**NOTIFY_WITHHELD, UNDELIVERED: NOTIFY_UNDELIVERED, DROPPED: NOTIFY_DROPPED}
 
 
 def note_kind(reason: str) -> str:
     """The self-help ticket's history note (content/labels.yml ``ticket_history``) for a reply that never went."""
-    return "selfhelp_undelivered" if reason == UNDELIVERED else f"selfhelp_withheld_{reason}"
+    return f"selfhelp_{reason}" if reason in (UNDELIVERED, DROPPED) else f"selfhelp_withheld_{reason}"
 
 
 async def hand_on(repository: Repository, message_id: str, reason: str, entry_id: str | None = None,
                   settings=None) -> str | None:
     """Put voice message ``message_id`` in front of an agent, its reply held back for ``reason`` (``opt_out``,
-    ``dnd``) or given up by the outbox (``undelivered``); the work item's ticket id, or None when it no longer waits
-    on that reply (a person has it already).
+    ``dnd``), given up by the outbox (``undelivered``) or dropped by a person (``dropped``); the work item's ticket
+    id, or None when it no longer waits on that reply (a person has it already).
     :class:`NotifyError` (worth trying again) when it cannot be done now: the database did not answer, or the
     pipeline has not recorded the message's routing yet (the worker then holds the reply back on its next try)."""
     try:
@@ -59,7 +62,7 @@ async def hand_on(repository: Repository, message_id: str, reason: str, entry_id
         raise NotifyError(f"cannot hand voice message {message_id} to a person: {exc}", sent_nothing=True) from exc
     try:
         customer = await asyncio.to_thread(repository.get_customer, row["customer_id"]) if row["customer_id"] else None
-        decision = unclear_decision(policy, NOTIFY_WITHHELD.get(reason, NOTIFY_FAILED),
+        decision = unclear_decision(policy, WORK_ITEM_REASON.get(reason, NOTIFY_FAILED),
                                     customer.vip_tier if customer else 0)
         outcome = VoicemailOutcome(
             message_id=message_id, duration_s=float(row["duration_s"] or 0), outcome=decision.outcome,
