@@ -66,6 +66,23 @@ def writes_held_once_some_taken(database, process: subprocess.Popen):
         conn.close()
 
 
+def ctrl_c_once_some_taken(argv: list[str], data_dir):
+    """``kefu ARGV`` run on ``data_dir``, sent SIGINT (a terminal's Ctrl-C) once it has taken some rows, the
+    database's write lock held meanwhile so its next row waits: (the process, how many were taken at the Ctrl-C,
+    its output, its errors)."""
+    process = subprocess.Popen(KEFU + argv, cwd=PROJECT_ROOT, env=kefu_env(data_dir),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with writes_held_once_some_taken(data_dir / "kefu.sqlite3", process) as taken_at_ctrl_c:
+            process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=DEADLINE_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return process, taken_at_ctrl_c, stdout, stderr
+
+
 @pytest.mark.parametrize("argv, channel, kind, now, noun", [
     (["outbox", "resend"], "sms", "ticket_notice", "pending", "message(s)"),
     (["outbox", "drop"], "sms", "ticket_notice", "dropped", "message(s)"),
@@ -73,16 +90,7 @@ def writes_held_once_some_taken(database, process: subprocess.Popen):
 ])
 def test_ctrl_c_stops_after_the_row_under_way_and_names_those_taken(tmp_path, argv, channel, kind, now, noun):
     data_dir, repository, ids = many_failed(tmp_path, channel, kind)
-    process = subprocess.Popen(KEFU + [*argv, "--all-failed"], cwd=PROJECT_ROOT, env=kefu_env(data_dir),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        with writes_held_once_some_taken(data_dir / "kefu.sqlite3", process) as taken_at_ctrl_c:
-            process.send_signal(signal.SIGINT)  # as a terminal's Ctrl-C: the command's next row waits for the lock
-        stdout, stderr = process.communicate(timeout=DEADLINE_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    process, taken_at_ctrl_c, stdout, stderr = ctrl_c_once_some_taken([*argv, "--all-failed"], data_dir)
 
     assert process.returncode == 130, (process.returncode, stdout, stderr)
     assert stderr == "", stderr  # no traceback

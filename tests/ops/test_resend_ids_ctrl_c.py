@@ -7,14 +7,11 @@ A real ``kefu`` process and a real SQLite file: the same set-up as ``--all-faile
 database's write lock once rows are being taken, and sends SIGINT then)."""
 from __future__ import annotations
 
-import signal
-import subprocess
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
-from tests.ops.test_all_failed_ctrl_c import DEADLINE_S, ROWS, many_failed, writes_held_once_some_taken
-from tests.ops.test_outbox_resend_cut_short import KEFU, kefu_env, statuses
+from tests.ops.test_all_failed_ctrl_c import ROWS, ctrl_c_once_some_taken, many_failed
+from tests.ops.test_outbox_resend_cut_short import statuses
 
 
 @pytest.mark.parametrize("argv, channel, kind, now, done", [
@@ -24,16 +21,7 @@ from tests.ops.test_outbox_resend_cut_short import KEFU, kefu_env, statuses
 ])
 def test_ctrl_c_stops_after_the_id_under_way_and_names_those_left(tmp_path, argv, channel, kind, now, done):
     data_dir, repository, ids = many_failed(tmp_path, channel, kind)
-    process = subprocess.Popen(KEFU + argv + [str(i) for i in ids], cwd=PROJECT_ROOT, env=kefu_env(data_dir),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        with writes_held_once_some_taken(data_dir / "kefu.sqlite3", process) as taken_at_ctrl_c:
-            process.send_signal(signal.SIGINT)  # as a terminal's Ctrl-C: the command's next id waits for the lock
-        stdout, stderr = process.communicate(timeout=DEADLINE_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    process, taken_at_ctrl_c, stdout, stderr = ctrl_c_once_some_taken(argv + [str(i) for i in ids], data_dir)
 
     found = statuses(repository, ids)
     assert set(found) <= {now, "failed"}, set(found)  # each row taken or left, nothing in between
