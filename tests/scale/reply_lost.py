@@ -6,33 +6,16 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.redis_hop import RedisHop
 
-class ReplyLosingProxy:
+
+class ReplyLosingProxy(RedisHop):
     def __init__(self, redis_port: int) -> None:
-        self.redis_port = redis_port
+        super().__init__(redis_port)
         self.armed = False  # the next EVALSHA's answer is lost
         self.lost = 0
-        self.port = 0
-        self._server: asyncio.base_events.Server | None = None
-        self._hops: set[asyncio.Task] = set()  # one per client connection
 
-    async def start(self) -> "ReplyLosingProxy":
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for hop in list(self._hops):  # a connection its client keeps open ends with the test
-            hop.cancel()
-        await asyncio.gather(*self._hops, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._hops.add(asyncio.current_task())
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.redis_port)
+    async def relay(self, reader, writer, upstream_reader, upstream_writer) -> None:
         losing = False
 
         async def to_redis() -> None:
@@ -61,9 +44,4 @@ class ReplyLosingProxy:
                 writer.write(data)
                 await writer.drain()
 
-        try:
-            await asyncio.gather(to_redis(), to_client(), return_exceptions=True)
-        finally:
-            self._hops.discard(asyncio.current_task())
-            upstream_writer.close()
-            writer.close()
+        await asyncio.gather(to_redis(), to_client(), return_exceptions=True)
