@@ -47,6 +47,10 @@ def ask(url: str, sender: str, text: str) -> list[dict]:
         return json.loads(reply.read())
 
 
+# Two trainings in one test: its set-up waits for the served model's (the suite's first), its call trains the edit.
+# A CI run with the machine shared (run109: 681 s set-up, 226 s call) passed the suite's 900 s limit, which is for a
+# test that hangs; this one is still cut off if a training hangs.
+@pytest.mark.timeout(1800)
 def test_new_fault_code_goes_live_without_restart(trained_model, project, monkeypatch, capsys):
     # trained_model: the served model this edit starts from, trained once per run for the whole suite.
     for name in ("credentials.yml", "endpoints.yml"):
