@@ -6,6 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.stuck_spawn_watchdog import start_for_this_process
+
+# Started first, before this process loads TensorFlow's threads: ends a subprocess stuck before exec, which no
+# thread of a worker can do (tests/stuck_spawn_watchdog.py); a test then fails instead of the run stalling.
+STUCK_SPAWN_WATCHDOG = start_for_this_process()
 # Importing Rasa's channels (aiogram, for Telegram) installs uvloop's event-loop policy, which forgets
 # the loop of the policy before. Done here, before pytest-asyncio makes a test's loop, a module run alone
 # is set up as in the whole suite (whose collection imports them first); imported later, by a lazy import

@@ -1,0 +1,70 @@
+"""A process whose subprocess never reaches exec goes on once the suite's watchdog ends that child.
+
+The child is held before exec by stopping it (SIGSTOP cannot be blocked, even in a vfork child): the parent then
+waits in vfork as the CI workers did when a run stalled at Playwright's start."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.stuck_spawn_watchdog import children_not_yet_exec, waiting_in_vfork
+
+SPAWNS_FOR_EVER = "import subprocess\nwhile True:\n    subprocess.run(['/bin/true'])\n    print('spawned', flush=True)\n"
+
+
+def _until(condition, deadline_s: float, what: str):
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.01)
+    pytest.fail(f"not within {deadline_s:.0f} s: {what}")
+
+
+def _hold_a_child_before_exec(pid: int) -> int:
+    """Stop one of ``pid``'s children before it has called exec (a child caught just after exec is let go)."""
+    def held():
+        for child in children_not_yet_exec(pid):
+            try:
+                os.kill(child, signal.SIGSTOP)
+            except ProcessLookupError:
+                continue
+            if child in children_not_yet_exec(pid):
+                return child
+            os.kill(child, signal.SIGCONT)
+        return None
+    return _until(held, 60, "catch a child between vfork and exec")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="vfork and /proc are Linux's")
+def test_a_child_held_before_exec_is_ended_and_its_parent_goes_on():
+    parent = subprocess.Popen([sys.executable, "-c", SPAWNS_FOR_EVER], stdout=subprocess.PIPE, text=True)
+    watchdog = None
+    try:
+        child = _hold_a_child_before_exec(parent.pid)
+        _until(lambda: waiting_in_vfork(parent.pid), 10, "the parent waits in vfork")
+        os.set_blocking(parent.stdout.fileno(), False)
+        parent.stdout.read()  # what it printed before it was held
+
+        watchdog = subprocess.Popen([sys.executable, "-m", "tests.stuck_spawn_watchdog", str(parent.pid), "1"],
+                                    stderr=subprocess.PIPE, text=True)
+        _until(lambda: not os.path.exists(f"/proc/{child}") or _is_zombie(child), 30, "the held child is ended")
+        _until(lambda: "spawned" in (parent.stdout.read() or ""), 30, "the parent spawns again")
+    finally:
+        parent.kill()
+        parent.wait()
+    report = watchdog.communicate(timeout=30)[1]  # it exits once the parent is gone
+    assert f"child {child} has not reached exec" in report
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
