@@ -203,9 +203,9 @@ def browser():
     """A headless Chromium for the page tests (web chat, agent desk)."""
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
-    from playwright.sync_api import sync_playwright
+    from tests.playwright_start import sync_playwright_started
 
-    with sync_playwright() as playwright:
+    with sync_playwright_started() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()

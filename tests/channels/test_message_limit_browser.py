@@ -40,7 +40,7 @@ async def chat_page(limit: int, configure, redis_url: str):  # noqa: F811
     served with its page; yields (page, the assistant behind it)."""
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
-    from playwright.async_api import async_playwright
+    from tests.playwright_start import async_playwright_started
 
     port = free_port()
     settings = configure(REDIS_URL=redis_url, KEFU_RASA_PORT=str(port))  # the page's origin is Kefu's own
@@ -56,7 +56,7 @@ async def chat_page(limit: int, configure, redis_url: str):  # noqa: F811
     server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
     await server.startup()
     try:
-        async with async_playwright() as playwright:
+        async with async_playwright_started() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = await browser.new_page(viewport={"width": 375, "height": 740}, locale="zh-CN")
             page.on("pageerror", lambda error: errors.append(str(error)))

@@ -39,7 +39,7 @@ async def chat_served(channel: WebChatInput, port: int, assistant: Assistant | N
     in Chromium."""
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
-    from playwright.async_api import async_playwright
+    from tests.playwright_start import async_playwright_started
 
     app = Sanic(f"webchat_addresses_{free_port()}")
     if agent is not None:
@@ -49,7 +49,7 @@ async def chat_served(channel: WebChatInput, port: int, assistant: Assistant | N
     await server.startup()
     errors: list[str] = []
     try:
-        async with async_playwright() as playwright:
+        async with async_playwright_started() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
             async def open_page(prepare=None):

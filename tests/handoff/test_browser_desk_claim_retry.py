@@ -34,7 +34,7 @@ async def test_a_claim_pressed_again_after_its_answer_was_lost_shows_the_same_cu
                                                                                       conversations):  # noqa: F811
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
-    from playwright.async_api import async_playwright
+    from tests.playwright_start import async_playwright_started
 
     desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
     desk.accounts.add("wang", "wang-pass-1", ["billing"], display_name="王芳", capacity=2)
@@ -54,7 +54,7 @@ async def test_a_claim_pressed_again_after_its_answer_was_lost_shows_the_same_cu
         lost.append(await route.fetch())  # the server claims a customer...
         await route.abort("connectionreset")  # ...and the page never reads its answer
 
-    async with served_desk(desk, "desk_claim_retry_page", page=True) as url, async_playwright() as playwright:
+    async with served_desk(desk, "desk_claim_retry_page", page=True) as url, async_playwright_started() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")

@@ -58,7 +58,7 @@ async def test_the_self_help_tried_is_listed_by_fault_each_to_open_or_send_again
                                                                                conversations):  # noqa: F811
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
-    from playwright.async_api import async_playwright
+    from tests.playwright_start import async_playwright_started
 
     desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
     desk.accounts.add("wang", "wang-pass-1", ["general"], display_name="王芳", capacity=2)
@@ -67,7 +67,7 @@ async def test_the_self_help_tried_is_listed_by_fault_each_to_open_or_send_again
                                        {"customer": {"name": "李娜"}, "slots": TWO_FAULTS, "selfhelp": items}))
 
     errors: list[str] = []
-    async with served_desk(desk, "desk_selfhelp_page", page=True) as url, async_playwright() as playwright:
+    async with served_desk(desk, "desk_selfhelp_page", page=True) as url, async_playwright_started() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")

@@ -125,7 +125,7 @@ async def test_the_supervisor_shows_no_page_silence_for_a_callback(queue, clock)
 def supervisor_page_rows(overview: dict, view: dict) -> dict[str, str]:
     """The supervisor page (bot/web/agent/supervisor.html, its scripts and strings as served) in a headless
     Chromium, its API answering ``overview`` and ``view``: each queue row's text, by conversation id."""
-    from playwright.sync_api import sync_playwright
+    from tests.playwright_start import sync_playwright_started
 
     from tests.conftest import CHROMIUM, CHROMIUM_ARGS, PROJECT_ROOT
 
@@ -141,7 +141,7 @@ def supervisor_page_rows(overview: dict, view: dict) -> dict[str, str]:
                                     else None)
         return route.fulfill(path=str(found)) if found and found.exists() else route.fulfill(status=404)
 
-    with sync_playwright() as playwright:
+    with sync_playwright_started() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()

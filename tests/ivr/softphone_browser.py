@@ -18,12 +18,12 @@ async def softphone_page(stack, microphone_wav: str | None, caller: str):
     granted, so getUserMedia is denied as when they click Block)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
-    from playwright.async_api import async_playwright
+    from tests.playwright_start import async_playwright_started
 
     args = CHROMIUM_ARGS + ["--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"]
     if microphone_wav is not None:
         args += ["--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={microphone_wav}"]
-    async with async_playwright() as playwright:
+    async with async_playwright_started() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
             # The page's own CSP stays on: the tests wait with function-form predicates, which it allows

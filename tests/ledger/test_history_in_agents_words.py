@@ -111,10 +111,10 @@ async def test_a_row_written_before_still_shows_as_it_was_written(run_action, de
 
 def browse_ledger(url: str, ticket_id: str) -> tuple[str, int, list[str]]:
     """The ledger page in Chromium, signed in: the ticket's history as shown, and how many images it holds."""
-    from playwright.sync_api import sync_playwright
+    from tests.playwright_start import sync_playwright_started
 
     errors: list[str] = []
-    with sync_playwright() as playwright:
+    with sync_playwright_started() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(locale="zh-CN")
