@@ -261,7 +261,8 @@ def _write_receipt(conn, receipt: str) -> None:
 
 
 class _QueuedAlready(Exception):
-    """A message under this ``once`` key is in the outbox already (``Repository.add_outbound``)."""
+    """A message under this ``once`` key is in the outbox already (``Repository.add_outbound``), or a note on its
+    ticket (``Repository.note_ticket``)."""
 
 
 def once_receipt(once: str) -> str:
@@ -503,9 +504,20 @@ class Repository:
         return self._note_ticket(conn, ticket_id, note, chased)
 
     @_guard
+    def note_ticket(self, ticket_id: str, note: str, *, once: str | None = None) -> bool:
+        """A note on a ticket that changes nothing else (an agent's follow-up of the same problem). ``once``: the
+        note's own key (a note owed in Redis, bot.handoff.notes_owed), claimed in the note's transaction, so a try
+        again after the first was written but not crossed off adds nothing; False when it was written already."""
+        try:
+            self._note_ticket_once(ticket_id, note, once=once)
+        except _QueuedAlready:
+            return False
+        return True
+
     @_retry_transient
-    def note_ticket(self, conn, ticket_id: str, note: str) -> None:
-        """A note on a ticket that changes nothing else (an agent's follow-up of the same problem)."""
+    def _note_ticket_once(self, conn, ticket_id: str, note: str, *, once: str | None) -> None:
+        if once is not None:
+            _queued_once(conn, once)
         self._note_ticket(conn, ticket_id, note, lambda current: {})
 
     @_guard

@@ -218,7 +218,7 @@ recordings = Table(
 # and does not write again. Needed only while the call retries: deleted after an hour (bot/outbound/retention.py).
 # A message queued once under its sender's key (``Repository.add_outbound``'s ``once``: a lost call's close's SMS,
 # which a retry or the waiting room's finish may queue again within HANDBACK_GRACE_S) has its row here too, made
-# from that key (``once_receipt``).
+# from that key (``once_receipt``), as has a ticket note owed in Redis (``Repository.note_ticket``'s ``once``).
 write_receipts = Table(
     "write_receipts",
     metadata,

@@ -6,7 +6,9 @@ finish of a transfer cut off): the transfer done and crossed off, nothing tried 
 
 A note goes in the owed set, in the script that takes its once-key, *before* the database is asked, and leaves it
 once written (or once its ticket cannot take it): a process stopped in between leaves it owed, not lost, and a
-second try of the same note (its once-key taken) adds nothing. The waiting room writes the notes owed for
+second try of the same note (its once-key taken) adds nothing. A note written whose crossing off failed (Redis
+not answering the ZREM) is tried again, and finds its once-key's receipt in the database (``write_receipts``, in the
+note's own transaction): written once. The waiting room writes the notes owed for
 ``NOTE_GRACE_S`` (:func:`write_owed`, in a task of its own: a database not answering keeps each try
 ``WRITE_RETRY_S``, which must not hold up the customers' waiting room), each taken for another ``NOTE_GRACE_S``
 before it is tried, so no other try writes it meanwhile.
@@ -72,7 +74,9 @@ async def _write(queue, owed: str) -> bool:
 
     note = json.loads(owed)
     try:
-        await asyncio.to_thread(repository().note_ticket, note["ticket_id"], note["note"])
+        # Under its once-key in the database too: a write not crossed off (Redis failing at the ZREM, the process
+        # stopped) is tried again, and that try must add nothing (found in review: the note written twice).
+        await asyncio.to_thread(repository().note_ticket, note["ticket_id"], note["note"], once=note["once"])
     except TicketTransitionError as exc:  # the ticket takes no note: nothing to owe
         logger.warning("handoff.ticket_note.refused ticket=%s error=%s", note["ticket_id"], exc)
     except DatabaseError as exc:

@@ -197,3 +197,40 @@ async def test_a_callback_transfer_noted_while_the_database_is_down_is_noted_onc
         await room.tick()
         await notes_written(room)
     assert transferred_notes(repository, ticket_id) == [to_billing(queue)], "noted once"
+
+
+async def test_a_callback_transfer_noted_as_redis_went_is_noted_once(redis_url, queue, clock, rules, events, room,
+                                                                     conversations, repository):  # noqa: F811
+    """Found in review: Redis failing between the note's write to the database and its crossing off in Redis left it
+    owed, and the waiting room wrote it again: the ticket said twice that the callback was transferred."""
+    from urllib.parse import urlparse
+
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    from bot.handoff import keys
+    from bot.handoff.queue import HandoffQueue
+    from bot.redis_reconnect import reconnecting
+    from tests.handoff.redis_gone import RedisGoneProxy
+
+    ticket_id = await callback_taken(queue, clock, conversations, repository)
+    hop = await RedisGoneProxy(urlparse(redis_url).port).start()
+    parts = urlparse(redis_url)
+    client = aioredis.Redis(host=parts.hostname, port=hop.port, db=int(parts.path.lstrip("/") or 0), **reconnecting())
+    try:
+        desk = Desk(HandoffQueue(client, clock, rules=rules, recorder=events), conversations,
+                    AccountStore(repository.url), repository)
+        hop.gone_at("ZREM", keys.ticket_notes_owed())  # the note written, Redis goes before it is crossed off
+        with pytest.raises(RedisError):
+            await desk.close("wang", BOOKED, "transfer", skill="billing", agent_name="王芳")
+        assert hop.gone and transferred_notes(repository, ticket_id) == [to_billing(queue)]
+    finally:
+        await client.close()
+        await hop.close()
+
+    for _ in range(3):  # Redis back: the waiting room finishes the transfer and writes the notes owed
+        clock.advance(TRANSFER_GRACE_S + 1)
+        await room.tick()
+        await notes_written(room)
+    assert transferred_notes(repository, ticket_id) == [to_billing(queue)], "noted once"
+    assert not await queue.redis.zcard(keys.ticket_notes_owed()), "no longer owed"
