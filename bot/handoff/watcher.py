@@ -568,15 +568,18 @@ class WaitingRoom:
         last, transfer, _, channel = map(as_text_or_none, as_read)
         if last == state:
             return
-        if not await remember_notice_if_unchanged(self.queue, conversation_id, state, as_read[:len(NOTICE_READ)]):
-            return  # taken, left, moved meanwhile: the next pass tells what is true then
         if last == WITH_AGENT:  # back in line because their agent left (bot.handoff.departures): told so first
             # As a hand-over: a proof the agent asked for ends with them (found in review: the six digits the customer
             # then typed for the next agent were checked as the departed agent's proof). Only while they still wait
             # from the transfer that put them back, once under its mark: found in review, an agent who took them
             # as this pass began heard the customer told the agent before them had left, and their place.
+            # Said before the notice state moves on from with_agent, as a callback's (bot.handoff.callback_requeued):
+            # found in review, a process stopped between that write and the words left it never said, the next pass
+            # finding the place already told. Stopped after the words, the next pass says the place only (the mark).
             if not await self.tell_agent_left(conversation_id, json.loads(transfer) if transfer else {}, channel):
                 return
+        if not await remember_notice_if_unchanged(self.queue, conversation_id, state, as_read[:len(NOTICE_READ)]):
+            return  # taken, left, moved meanwhile: the next pass tells what is true then
         if not available:
             await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
         elif last == NOBODY:
