@@ -1,5 +1,5 @@
 """A loopback hop to a real Redis that goes away at one command: the command never reaches Redis, the client's
-connection breaks, and every connection after it is refused until the test brings Redis back (a Redis stopped, or a
+connection breaks, and every connection after it is refused while the hop runs (a Redis stopped, or a
 partition, between two steps of the code under test). Kefu's clients send a command once more after a broken
 connection (bot/redis_reconnect.py): that try meets the refusal too."""
 from __future__ import annotations
@@ -17,9 +17,6 @@ class RedisGoneProxy(RedisHop):
 
     def gone_at(self, *words: str) -> None:
         self.words = tuple(word.encode() for word in words)
-
-    def back(self) -> None:
-        self.gone = False
 
     async def relay(self, reader, writer, upstream_reader, upstream_writer) -> None:
         async def to_redis() -> None:
