@@ -79,4 +79,5 @@ async def test_stopped_after_the_words_the_next_pass_says_the_place_only(queue, 
 
     clock.advance(1)
     await room.visit("c1")
-    assert room.conversations.responses("c1") == [LEFT, "utter_queue_update"], "the place told too, the leaving not twice"
+    told = room.conversations.responses("c1")
+    assert told == [LEFT, "utter_queue_update"], "the place told too, the leaving not twice"
