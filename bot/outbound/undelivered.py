@@ -22,6 +22,7 @@ from bot.db.repository import Repository
 from bot.db.schema import outbox
 from bot.outbound.outbox_rows import (GAVE_UP, OutboxRowError, change, given_up, move, row_number, stamp,
                                       waited_seconds)
+from bot.outbound.voice_reply import why_not_sent, with_a_person
 from bot.outbound.worker import out_of_time, to_customers
 
 logger = logging.getLogger(__name__)
@@ -129,18 +130,10 @@ def opted_out(repository: Repository, row: dict) -> str | None:
 
 
 def answered_by_a_person(repository: Repository, row: dict) -> str | None:
-    """Why a voice message's self-help reply may not be sent again, if a person has the message now (it was handed
-    on when the reply was given up, or routed so meanwhile): the caller hears from them, and a self-help text
-    coming after, out of date, would tell them otherwise (bot/outbound/worker.py ``give_up``)."""
-    from bot.notify import FOR_VOICE_MESSAGE
-    from voice.voicemail.policy import SELFHELP_SENT
-
-    message_id = (row["payload"] or {}).get(FOR_VOICE_MESSAGE)
-    message = repository.get_voice_message(message_id) if message_id else None
-    if message is None or message["outcome"] == SELFHELP_SENT:
-        return None
-    return (f"the voice message it answers went to a person (ticket {message['ticket_id']}), who answers the caller: "
-            "the self-help reply would be out of date")
+    """Why a voice message's self-help reply may not be sent again, if a person has the message now (the worker's
+    check too, :func:`bot.outbound.voice_reply.with_a_person`)."""
+    message = with_a_person(repository, row["payload"] or {})
+    return why_not_sent(message) if message is not None else None
 
 
 def resend(repository: Repository, message_id: int, now: dt.datetime | None = None) -> None:

@@ -24,11 +24,12 @@ import logging
 import sys
 from typing import Callable
 
-from bot.db.repository import Repository
+from bot.db.repository import DatabaseError, Repository
 from bot.db.schema import outbox
 from bot.notify import FOR_CUSTOMER, FOR_VOICE_MESSAGE, Notifier, NotifyError, Unreachable, held_back
 from bot.outbound.outbox_rows import (BOOKKEEPING, GAVE_UP, claim, due_by, first_of, move, pending_pages,
                                       release_stale, retry_delay, stamp)
+from bot.outbound.voice_reply import why_not_sent, with_a_person
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,10 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
             logger.info("notify.outbox.handed_on id=%s channel=%s kind=%s status=%s", row["id"], row["channel"],
                         row["kind"], status)
         return None
+    kept = await reply_kept(repository, row, payload, now) if payload.get(FOR_VOICE_MESSAGE) else None
+    if kept is not None:
+        counts["with_a_person" if kept == "dropped" else "retry"] += 1
+        return None
     if out_of_time(payload, now):
         lapsed = {**payload, "last_error": "lapsed before it could be sent", "dropped_at": stamp(now)}
         await give_up(repository, row, lapsed, "dropped", now)
@@ -162,6 +167,27 @@ async def deliver_one(repository: Repository, adapter: Notifier, row: dict, now:
     return None
 
 
+async def reply_kept(repository: Repository, row: dict, payload: dict, now: dt.datetime) -> str | None:
+    """The status a claimed voice message's self-help reply is kept in instead of going: ``dropped``, for good, when
+    its message is with a person now (:func:`bot.outbound.voice_reply.with_a_person`, the check a person's resend
+    asks); ``pending``, asked again later, when the message cannot be read. None: it may go."""
+    try:
+        message = await asyncio.to_thread(with_a_person, repository, payload)
+    except DatabaseError as exc:
+        waiting = {**payload, "retry_at": stamp(now + HAND_ON_AGAIN_AFTER)}
+        await asyncio.to_thread(move, repository, row["id"], was="sending", status="pending", payload=waiting)
+        logger.warning("notify.outbox.voice_message_unread id=%s voice_message=%s error=%s", row["id"],
+                       payload[FOR_VOICE_MESSAGE], exc)
+        return "pending"
+    if message is None:
+        return None
+    dropped = {**payload, "last_error": why_not_sent(message), "dropped_at": stamp(now), "retry_at": None}
+    await asyncio.to_thread(move, repository, row["id"], was="sending", status="dropped", payload=dropped)
+    logger.info("notify.outbox.with_a_person id=%s channel=%s voice_message=%s ticket=%s", row["id"], row["channel"],
+                payload[FOR_VOICE_MESSAGE], message["ticket_id"])
+    return "dropped"
+
+
 async def reply_withheld(repository: Repository, payload: dict, reason: str) -> None:
     """A voice message's self-help reply about to be held back: the message goes to a person first, or the row is
     tried again (:class:`NotifyError`), so the reply is never withheld with nobody handling what the caller said."""
@@ -208,14 +234,16 @@ async def deliver_pending(repository: Repository, adapters: dict[str, Notifier],
     """One pass over the messages of the channels in ``adapters``, oldest first; returns counts by result
     (``waiting``: behind its conversation's earlier message, or its channel did not answer earlier in
     this pass — rows not due again are not read; ``expired``: given up unsent, its hour over; ``withheld``: its
-    recipient opted out since it was queued, never sent; ``limit`` counts sends).
+    recipient opted out since it was queued, never sent; ``with_a_person``: a voice message's self-help reply
+    dropped unsent, a person having the message; ``limit`` counts sends).
     ``now`` fixes the clock (tests); else each message is judged when it is sent, however long the pass.
 
     Several workers (one per ``kefu run`` machine) may drain at once: each message is claimed
     before it is sent, so one of them delivers it.
     """
     clock: Callable[[], dt.datetime] = (lambda: now) if now is not None else dt.datetime.utcnow
-    counts = {"sent": 0, "retry": 0, "failed": 0, "expired": 0, "lapsed": 0, "waiting": 0, "withheld": 0}
+    counts = {"sent": 0, "retry": 0, "failed": 0, "expired": 0, "lapsed": 0, "waiting": 0, "withheld": 0,
+              "with_a_person": 0}
     if not adapters:
         return counts
     ours = to_customers() & outbox.c.channel.in_(sorted(adapters))

@@ -521,6 +521,37 @@ async def test_a_reply_the_gateway_refuses_for_good_puts_the_message_in_front_of
     assert [t["ticket_id"] for t in tickets_of_message(repo, outcome.message_id, open_only=True)] == [outcome.ticket_id]
 
 
+async def test_a_reply_still_waiting_when_a_person_has_its_message_is_never_sent(env, repo):
+    """Found in review: only a person's resend asked whether a person has the voice message; the worker sent a reply
+    still waiting (its gateway down at first) after the message had gone to a person, and the caller, already in an
+    agent's hands, got the self-help text after all. The worker asks the resend's check: the reply is dropped, never
+    sent, and no person is asked to resend or drop it."""
+    from bot.embedded_redis import free_port
+    from bot.outbound.sms import SmsGateway
+    from bot.outbound.undelivered import undelivered
+    from bot.outbound.worker import deliver_pending
+    from tests.sms_loopback import sms_loopback
+    from voice.voicemail.withheld_reply import UNDELIVERED, hand_on
+
+    selfhelp = await selfhelp_answered(env, repo, opting_out=False)
+    [reply] = repo.outbound(status="pending", channel="sms")
+    now = dt.datetime.utcnow()
+    down = await deliver_pending(repo, {"sms": SmsGateway(f"http://127.0.0.1:{free_port()}", "k", "Kefu")}, now=now)
+    assert down["retry"] == 1 and outbox_status(repo, reply["id"]) == "pending"
+    assert await hand_on(repo, "m1", UNDELIVERED) == selfhelp  # a person has the message now
+
+    async with sms_loopback() as (received, base_url):
+        for minutes in (5, 10):
+            counts = await deliver_pending(repo, {"sms": SmsGateway(base_url, "k", "Kefu")},
+                                           now=now + dt.timedelta(minutes=minutes))
+            assert counts["sent"] == 0
+    assert received == [], "the caller, with a person now, is not sent the self-help text"
+    assert outbox_status(repo, reply["id"]) == "dropped"
+    assert reply["id"] not in [message.id for message in undelivered(repo)], "nobody is asked to resend or drop it"
+    stored = repo.get_voice_message("m1")
+    assert (stored["outcome"], stored["ticket_id"]) == ("needs_human", selfhelp), "the person's work item as it was"
+
+
 async def test_a_reply_given_up_before_its_message_is_routed_hands_the_message_on_once_it_is(env, repo):
     """The gateway may refuse the reply in the moment between its queueing and the pipeline's record of the message
     as "self-help sent": the reply waits, never sent again, and the message goes to a person once routed."""

@@ -18,6 +18,7 @@ from voice.voicemail.nlu import NluResult
 POLICY_FILE = "voicemail.yml"
 
 # Outcomes stored on the voice message.
+RECEIVED = "received"  # stored, not routed yet (bot.db.repository.add_voice_message)
 SELFHELP_SENT = "selfhelp_sent"
 TICKET = "ticket"
 CALLBACK = "callback"
@@ -42,6 +43,12 @@ NOTIFY_DROPPED = "notify_dropped"
 NOTIFY_WITHHELD = {"opt_out": "notify_withheld_opt_out", "dnd": "notify_withheld_dnd"}
 UNCLEAR_REASONS = (EMPTY_TRANSCRIPT, LOW_ASR_CONFIDENCE, LOW_INTENT_CONFIDENCE, ASR_UNAVAILABLE, ASR_FAILED, NLU_UNAVAILABLE,
                    NOTIFY_FAILED, NOTIFY_UNDELIVERED, NOTIFY_DROPPED, *NOTIFY_WITHHELD.values())
+
+
+def with_a_person(outcome: str) -> bool:
+    """Whether a message routed ``outcome`` is a person's to answer: neither waiting to be routed nor left to its
+    self-help reply. Its self-help reply, if one is still waiting, is then never sent (bot/outbound/voice_reply.py)."""
+    return outcome not in (RECEIVED, SELFHELP_SENT)
 
 
 @dataclass(frozen=True)

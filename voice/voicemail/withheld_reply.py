@@ -24,11 +24,10 @@ from bot.snapshot import editor_file
 from voice.errors import VoicemailConfigError
 from voice.voicemail.pipeline import VoicemailOutcome, conversation_id, hand_to_person
 from voice.voicemail.policy import (NOTIFY_DROPPED, NOTIFY_FAILED, NOTIFY_UNDELIVERED, NOTIFY_WITHHELD, POLICY_FILE,
-                                    SELFHELP_SENT, load_policy, unclear_decision)
+                                    RECEIVED, SELFHELP_SENT, load_policy, unclear_decision, with_a_person)
 
 logger = logging.getLogger(__name__)
 
-RECEIVED = "received"  # stored, not routed yet (bot.db.repository.add_voice_message)
 UNDELIVERED = "undelivered"  # the outbox gave the reply up: not the caller's choice, so texting them is fine
 DROPPED = "dropped"  # a person dropped the reply before it went (kefu outbox drop): the caller still waits for one
 # The work item's reason (content/ui/agent_desk.zh.json ``reason_voicemail_<reason>``) for each reason to hand on.
@@ -51,7 +50,7 @@ async def hand_on(repository: Repository, message_id: str, reason: str, entry_id
         row = await asyncio.to_thread(repository.get_voice_message, message_id)
     except DatabaseError as exc:
         raise NotifyError(f"cannot read voice message {message_id}: {exc}", sent_nothing=True) from exc
-    if row is None or row["outcome"] not in (RECEIVED, SELFHELP_SENT):
+    if row is None or with_a_person(row["outcome"]):
         return None
     if row["outcome"] == RECEIVED:
         raise NotifyError(f"voice message {message_id} is not routed yet", sent_nothing=True)
