@@ -90,12 +90,14 @@ class RasaConversations:
         return bool(tracker and tracker.is_paused())
 
     async def utter(self, conversation_id: str, response: str, *, once: str | None = None,
-                    **values: Any) -> OutputChannel | None:
+                    still_owed: Callable[[], Awaitable[bool]] | None = None, **values: Any) -> OutputChannel | None:
         """Say a domain response into the conversation (paused or not) and deliver it. Returns the
         output channel it went through: one that can tell (WeChat's) lists ``undelivered`` reasons.
         ``once``: a mark of what is said (an agent's claim, a close); said only if nothing was said under
-        it before, so the waiting room finishing a step that was cut off says nothing twice."""
-        return await self._append(conversation_id, [], response, values, once=once)
+        it before, so the waiting room finishing a step that was cut off says nothing twice. ``still_owed``:
+        only while this says so, asked under the conversation's lock (None otherwise), so words an agent's
+        claim makes out of date never come after its "an agent joined" (:meth:`join`, under the same lock)."""
+        return await self._append(conversation_id, [], response, values, once=once, still_owed=still_owed)
 
     async def join(self, conversation_id: str, response: str, *, once: str,
                    still_owed: Callable[[], Awaitable[bool]] | None = None, **values: Any) -> bool:

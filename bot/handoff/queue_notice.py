@@ -13,10 +13,13 @@ from bot.handoff.watcher import notice_state, remember_notice
 
 
 async def tell_place(queue: HandoffQueue, conversations, conversation_id: str, skill: str, channel: str,
-                     position: QueuePosition, *, once: str | None = None) -> None:
+                     position: QueuePosition, *, once: str | None = None, still_owed=None) -> None:
     """Say the place (or that nobody is available) and remember it, so the waiting room does not repeat it, unless
     another agent took the customer and left meanwhile (``remember_notice``: his leaving is told first);
-    ``once``: said only if nothing was said under that mark (``RasaConversations.utter``).
+    ``once``: said only if nothing was said under that mark (``RasaConversations.utter``); ``still_owed``: only
+    while it says so, asked under the conversation's lock, as an agent's "joined" is said (found in review: a
+    transfer's "nobody available" came after the new group's agent had joined; the words are not said then, nor
+    remembered).
 
     The structured ``queue_status`` goes with the words as the request's does (the web chat shows the
     place from it), except on a phone line, where the call flow has the caller on hold already.
@@ -27,8 +30,11 @@ async def tell_place(queue: HandoffQueue, conversations, conversation_id: str, s
               **({"wait_minutes": minutes} if available else {"wait_minutes": None, "agents_available": False})}
     extra = {} if channel == "ivr" else {"custom": status}
     if available:
-        await conversations.utter(conversation_id, "utter_queued", once=once, position=position.position,
-                                  wait_minutes=minutes, **extra)
+        said = await conversations.utter(conversation_id, "utter_queued", once=once, still_owed=still_owed,
+                                         position=position.position, wait_minutes=minutes, **extra)
     else:
-        await conversations.utter(conversation_id, "utter_queue_nobody_available", once=once, **extra)
+        said = await conversations.utter(conversation_id, "utter_queue_nobody_available", once=once,
+                                         still_owed=still_owed, **extra)
+    if still_owed is not None and said is None:
+        return  # taken meanwhile: the agent's "joined" is what they heard
     await remember_notice(queue, conversation_id, notice_state(position.position, minutes, available))

@@ -45,18 +45,21 @@ TRANSFERRED = "utter_queue_transferred"
 async def tell_transferred(queue, conversations, conversation_id: str, owed: dict, position: QueuePosition,
                            still_owed=None) -> bool:
     """"已为您转接" (the bot stays paused, a proof the first agent asked for ends), then the place in the new
-    queue, each once under the transfer's mark; only while ``still_owed`` says so. True when it went through.
-    A booked callback's customer, not on the line, hears neither: that the callback stands
-    (``bot.handoff.callback_transferred``)."""
+    queue, each once under the transfer's mark; each only while ``still_owed`` (by default :func:`waiting_from`: the
+    customer still waits from this transfer) says so, asked under the conversation's lock. True when it went
+    through. Found in review: the new group's agent taking the customer between the two, the place ("nobody is
+    available", that agent busy now) came after his "an agent joined". A booked callback's customer, not on the
+    line, hears neither: that the callback stands (``bot.handoff.callback_transferred``)."""
     from bot.handoff.queue_notice import tell_place  # it imports the waiting room, which imports this module
 
+    still_owed = still_owed or waiting_from(queue, conversation_id, owed)
     if owed["says"] == CALLBACK_TRANSFERRED:
         return await tell_callback_transferred(queue, conversations, conversation_id, owed, still_owed)
     # said by its name, not ``owed["says"]`` (the desk notes no other): `kefu validate` reads what fills it
     if await conversations.hand_over(conversation_id, TRANSFERRED, once=owed["mark"], still_owed=still_owed) is None:
         return False
     await tell_place(queue, conversations, conversation_id, owed["to_skill"], owed["channel"], position,
-                     once=f"{owed['mark']}:place")
+                     once=f"{owed['mark']}:place", still_owed=still_owed)
     return True
 
 

@@ -25,12 +25,16 @@ class Conversations:
         self.said: dict[str, list[tuple[str, dict]]] = {}
         self.marks: set[tuple[str, str]] = set()
 
-    async def utter(self, conversation_id: str, response: str, *, once: str | None = None, **values) -> None:
-        """As the real one: said once under ``once``."""
+    async def utter(self, conversation_id: str, response: str, *, once: str | None = None, still_owed=None,
+                    **values) -> bool | None:
+        """As the real one: while ``still_owed`` says so (None when not), said once under ``once``."""
+        if still_owed is not None and not await still_owed():
+            return None
         if once is not None and (conversation_id, once) in self.marks:
-            return
+            return True
         self.marks.add((conversation_id, once))
         self.said.setdefault(conversation_id, []).append((response, values))
+        return True
 
     async def join(self, conversation_id: str, response: str, *, once: str, still_owed=None, **values) -> bool:
         """As the real one: while ``still_owed`` says so (the bot paused), said once under ``once``."""

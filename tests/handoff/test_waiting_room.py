@@ -42,8 +42,12 @@ class Conversations:
         """Like the tracker store: everything said into the conversation, by the customer or the bot."""
         return len(self.log.get(conversation_id, [])) + len(self.said.get(conversation_id, []))
 
-    async def utter(self, conversation_id: str, response: str, **values) -> None:
+    async def utter(self, conversation_id: str, response: str, *, still_owed=None, **values) -> bool | None:
+        """Said; only while ``still_owed`` says so, as the real one (None when not)."""
+        if still_owed is not None and not await still_owed():
+            return None
         self.said.setdefault(conversation_id, []).append((response, values))
+        return True
 
     async def hand_over(self, conversation_id: str, response: str, **values) -> None:
         await self.utter(conversation_id, response, **values)
