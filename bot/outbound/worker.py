@@ -10,7 +10,7 @@ once, as does running out of that time: status ``failed``, ``notify.outbox.given
 is ``dropped`` instead, with ``notify.outbox.lapsed``: nobody can send it any more, so nobody is asked
 to. Before this a single timeout lost a customer's text for good, where nobody looked. A voice message's
 self-help reply given up either way first puts the message in front of a person (:func:`give_up`): the caller
-got no answer.
+got no answer. One whose message a person has by the time it would go is dropped unsent (:func:`reply_kept`).
 
 A channel that does not answer at all is not asked again in the same pass: with a gateway that times
 out, one pass would otherwise spend 10 s on every message, and the ticket events' delivery, which
