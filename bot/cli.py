@@ -1,8 +1,11 @@
-"""The ``kefu`` command: run, train, database and voice tools."""
+"""The ``kefu`` command: run, train, database and voice tools.
+
+Its console entry point (pyproject.toml, ``kefu = "bot.cli:main"``): this module's top imports the standard
+library only, and Kefu's modules (SciPy, SQLAlchemy, Sanic behind them: seconds) are imported inside
+:func:`main`, so a Ctrl-C while they load is one line and exit code 130 (bot/ctrl_c.py), not a traceback."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import signal
 import sys
@@ -10,28 +13,14 @@ import threading
 import time
 import warnings
 
-from bot.observability.logging_setup import configure_from_settings
-from bot.settings import SettingError, get_settings
-from bot.editor.commands import register as register_editor
-from bot.editor.publish import record_baseline
-from bot.handoff.commands import demo_login_note
-from bot.analytics.commands import register as register_analytics
-from bot.handoff.commands import register as register_handoff
-from bot.ledger.commands import register as register_ledger
-from bot.contacts.commands import contacts_forever, register as register_contacts
-from bot.notify import NotifyError
-from bot.dispatch.commands import register as register_dispatch
-from bot.dispatch.delivery import ticket_events_from_settings
-from bot.outbound.commands import register as register_outbox
-from bot.outbound.worker import adapters_from_settings, deliver_forever, warn_if_no_sms_gateway
-from bot.privacy.commands import register as register_privacy
-from voice.commands import register as register_voice
+from bot.ctrl_c import INTERRUPTED  # itself the standard library's only
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``kefu run``: what it prints and logs is also kept in ``logs/run.log`` (bot/observability/run_log.py)."""
     from bot.observability.run_log import keep_run_log
     from bot.security.private_files import CannotMake, private_dir
+    from bot.settings import get_settings
 
     settings = get_settings()
     try:
@@ -44,7 +33,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def run_kefu(args: argparse.Namespace) -> int:
+    from bot.contacts.commands import contacts_forever
     from bot.db.recordings import tidy_forever as tidy_recordings_forever
+    from bot.dispatch.delivery import ticket_events_from_settings
+    from bot.editor.publish import record_baseline
+    from bot.handoff.commands import demo_login_note
+    from bot.notify import NotifyError
+    from bot.outbound.worker import adapters_from_settings, deliver_forever, warn_if_no_sms_gateway
+    from bot.settings import SettingError, get_settings
     from bot.model_follower import Follower, follow_forever
     from bot.security.secrets import get_secrets
     from voice.tts_cache import prune_forever as prune_tts_cache_forever
@@ -246,6 +242,7 @@ def warn_if_data_folder_open(settings) -> None:
 def cmd_db_init(args: argparse.Namespace) -> int:
     from bot.db.repository import Repository
     from bot.db.seed import prepare_database, seed_demo
+    from bot.settings import get_settings
 
     settings = get_settings()
     if not upgrade_database(settings):
@@ -262,6 +259,8 @@ def cmd_db_init(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot.settings import get_settings
+
     return 0 if upgrade_database(get_settings(), quiet_if_current=False) else 2
 
 
@@ -271,6 +270,7 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     from bot.db.migrate import current_revision, head, is_legacy, known_revisions
     from bot.db.repository import Repository
     from bot.security.private_files import private_dir
+    from bot.settings import get_settings
 
     newest = head()
     settings = get_settings()
@@ -296,6 +296,8 @@ def cmd_db_current(args: argparse.Namespace) -> int:
 
 def render_missing_videos(settings) -> None:
     """First run: narrate the catalogue's step-by-step videos in the background (editors' filmed ones win)."""
+    import asyncio
+
     from bot.editor.render import RenderError, needs_render, render_entry
     from bot.selfhelp import load_catalogue
     from voice.tts import default_engine
@@ -319,6 +321,16 @@ def render_missing_videos(settings) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot.analytics.commands import register as register_analytics
+    from bot.contacts.commands import register as register_contacts
+    from bot.dispatch.commands import register as register_dispatch
+    from bot.editor.commands import register as register_editor
+    from bot.handoff.commands import register as register_handoff
+    from bot.ledger.commands import register as register_ledger
+    from bot.outbound.commands import register as register_outbox
+    from bot.privacy.commands import register as register_privacy
+    from voice.commands import register as register_voice
+
     parser = argparse.ArgumentParser(prog="kefu", description="Kefu customer-service centre")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start everything and print where to open it").set_defaults(handler=cmd_run)
@@ -357,6 +369,19 @@ def quiet_library_deprecations() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Ctrl-C from the start on (Kefu's modules load in seconds, before any command runs) is one line and exit
+    code 130, as in a one-shot command (:func:`run_one_shot`); ``kefu run`` and ``kefu contacts run`` handle it
+    themselves once they have something to stop."""
+    try:
+        return start(argv)
+    except KeyboardInterrupt:
+        print("kefu: stopped by Ctrl-C", file=sys.stderr)
+        return INTERRUPTED
+
+
+def start(argv: list[str] | None) -> int:
+    from bot.settings import SettingError, get_settings
+
     # Before anything loads Rasa: TensorFlow's C++ start-up notes (CPU features, no CUDA, no TensorRT)
     # off, its errors still shown; the level Rasa's own CLI sets. TF_CPP_MIN_LOG_LEVEL=0 shows them all.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -368,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingError as exc:
         print(f"Kefu cannot start: {exc}." if args.command == "run" else f"kefu: error: {exc}", file=sys.stderr)
         return 2
+    from bot.observability.logging_setup import configure_from_settings
+
     configure_from_settings(one_shot=one_shot)
     if one_shot:  # what it counts (a voice message's handoff) reaches the running stack's /metrics
         from bot.observability.metrics import join_multiprocess
@@ -381,13 +408,12 @@ def run_one_shot(args: argparse.Namespace) -> int:
     """A command whose database cannot be reached or used (PostgreSQL down, a wrong host), or whose data
     folder cannot be made (KEFU_DATA_DIR under a file), says so in one ``kefu: error:`` line with the
     reason, exit code 1; a database's traceback goes to cli.log. One stopped by Ctrl-C says so in one line, exit
-    code 130 (as the shell gives), not a traceback: a command that must finish a step first handles it itself
-    (bot/ctrl_c.py)."""
+    code 130 (as the shell gives), not a traceback (:func:`main`): a command that must finish a step first
+    handles it itself (bot/ctrl_c.py)."""
     import logging
 
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    from bot.ctrl_c import INTERRUPTED
     from bot.db.errors import unusable_database
     from bot.db.repository import DatabaseError
     from bot.security.private_files import CannotMake
@@ -401,13 +427,12 @@ def run_one_shot(args: argparse.Namespace) -> int:
     except CannotMake as exc:  # not logged: the log goes to stderr when cli.log's folder cannot be made
         print(f"kefu: error: {folder_problem(exc)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("kefu: stopped by Ctrl-C", file=sys.stderr)
-        return INTERRUPTED
 
 
 def folder_problem(exc) -> str:
     """A :class:`CannotMake` in one line, naming KEFU_DATA_DIR when the folder is in it (the usual cause)."""
+    from bot.settings import get_settings
+
     data_dir = get_settings().data_dir
     if exc.path == data_dir or data_dir in exc.path.parents:
         return f"{exc} (KEFU_DATA_DIR is {data_dir})"

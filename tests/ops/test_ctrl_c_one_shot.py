@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import subprocess
+import sys
 import time
 
+import pytest
 import sqlalchemy as sa
 
 from bot.db.repository import Repository
@@ -62,3 +65,53 @@ def test_ctrl_c_in_a_one_shot_command_is_one_line_and_exit_130(tmp_path):
     assert stderr == "kefu: stopped by Ctrl-C\n", stderr  # no traceback
     with repository.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(customers)).scalar_one() == 0
+
+
+# The console script pip writes for pyproject.toml's entry point (``kefu = "module:function"``), with, before it,
+# an import hook that stops at one module's import: it says so on stdout and waits there for the test's Ctrl-C.
+CONSOLE_SCRIPT = "import sys; from {module} import {function}; sys.exit({function}())"
+PAUSE_AT_IMPORT = """
+import sys, time
+class PauseAt:
+    def find_spec(self, name, path=None, target=None):
+        if name == {name!r}:
+            sys.meta_path.remove(self)
+            print("importing", name, flush=True)
+            time.sleep({deadline})
+sys.meta_path.insert(0, PauseAt())
+"""
+
+
+def console_script() -> str:
+    [(module, function)] = re.findall(r'^kefu = "([\w.]+):(\w+)"$', (PROJECT_ROOT / "pyproject.toml").read_text(),
+                                      re.MULTILINE)
+    return CONSOLE_SCRIPT.format(module=module, function=function)
+
+
+@pytest.mark.parametrize("module", [
+    "bot.settings",  # Kefu's first
+    "sanic", "sqlalchemy", "scipy.signal",  # behind the commands' modules: the seconds of a start
+    "bot.observability.metrics",  # the last before the command itself runs
+])
+def test_ctrl_c_while_kefu_loads_is_one_line_and_exit_130(tmp_path, module):
+    """Found in review: a Ctrl-C in the seconds ``kefu`` spends importing its modules, before any command
+    runs, ended in a Python traceback. The Ctrl-C lands while ``module`` is being imported, at the start of
+    ``kefu db current``."""
+    data_dir = tmp_path / "var"
+    data_dir.mkdir(mode=0o700)
+    code = PAUSE_AT_IMPORT.format(name=module, deadline=DEADLINE_S) + console_script()
+    process = subprocess.Popen([sys.executable, "-c", code, "db", "current"], cwd=PROJECT_ROOT,
+                               env=kefu_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        paused = process.stdout.readline()  # the hook's line, or "" when kefu ended without importing it
+        assert paused == f"importing {module}\n", (paused, process.communicate())
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=DEADLINE_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 130, (process.returncode, stdout, stderr)
+    assert stderr == "kefu: stopped by Ctrl-C\n", stderr  # no traceback
+    assert stdout == ""
