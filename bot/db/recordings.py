@@ -228,10 +228,13 @@ def tidy(settings, store: RecordingStore | None = None) -> tuple[int, int]:
 def tidy_forever(settings, stop: threading.Event, interval_s: float = TIDY_INTERVAL_S) -> None:
     """Thread body for ``kefu run`` (like the outbox): a pass at once, then one every ``interval_s``; it
     also deletes the finished outbox rows past ``KEFU_OUTBOX_EXPIRY_SECONDS`` and old write receipts
-    (bot/outbound/retention.py), and this machine's exports of customers erased since (bot/privacy/
-    erased_exports.py). A database that does not answer is tried again at the next pass."""
+    (bot/outbound/retention.py), this machine's exports of customers erased since (bot/privacy/
+    erased_exports.py) and its unfinished exports a power cut left (bot/privacy/staged_folder.py). A database
+    that does not answer is tried again at the next pass."""
     from bot.outbound.retention import prune as prune_outbox, prune_receipts
     from bot.privacy.erased_exports import delete_erased as delete_erased_exports
+    from bot.privacy.export import exports_folder
+    from bot.privacy.staged_folder import remove_abandoned
 
     while True:
         try:
@@ -251,5 +254,9 @@ def tidy_forever(settings, stop: threading.Event, interval_s: float = TIDY_INTER
             delete_erased_exports(Repository(settings.database_url).engine, settings.data_dir)
         except (DatabaseError, SQLAlchemyError, OSError) as exc:
             logger.warning("privacy.erased_exports.failed error=%s", type(exc).__name__)
+        try:
+            remove_abandoned(exports_folder(settings.data_dir))
+        except OSError as exc:
+            logger.warning("privacy.staged_folder.failed error=%s", type(exc).__name__)
         if stop.wait(interval_s):
             return

@@ -89,7 +89,12 @@ def default_folder(data_dir: Path, subject: Subject, made_at: dt.datetime) -> Pa
     """Stamped ``made_at``, by the database's clock (bot/db/clock.py): an erasure run on a machine whose clock
     runs behind this one's is stamped by the same clock, so it reaches an export made before it."""
     stamp = made_at.strftime(STAMP)
-    return Path(data_dir) / "exports" / f"{subject.folder_prefix}{stamp}"
+    return exports_folder(data_dir) / f"{subject.folder_prefix}{stamp}"
+
+
+def exports_folder(data_dir: Path) -> Path:
+    """Where this machine's exports go (and their unfinished ``.partial-…`` folders, bot/privacy/staged_folder.py)."""
+    return Path(data_dir) / "exports"
 
 
 def earlier_exports(data_dir: Path, subject: Subject) -> list[Path]:
@@ -100,5 +105,5 @@ def earlier_exports(data_dir: Path, subject: Subject) -> list[Path]:
 
 def exports_of(data_dir: Path, prefix: str) -> list[Path]:
     """The export folders in this machine's data folder whose names start with ``prefix``."""
-    folder = Path(data_dir) / "exports"
+    folder = exports_folder(data_dir)
     return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith(prefix)) if folder.is_dir() else []
