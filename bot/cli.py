@@ -1,19 +1,19 @@
 """The ``kefu`` command: run, train, database and voice tools.
 
-Its console entry point (pyproject.toml, ``kefu = "bot.cli:main"``): this module's top imports the standard
-library only, and Kefu's modules (SciPy, SQLAlchemy, Sanic behind them: seconds) are imported inside
-:func:`main`, so a Ctrl-C while they load is one line and exit code 130 (bot/ctrl_c.py), not a traceback."""
+Its console entry point (pyproject.toml, ``kefu = "bot.cli:main"``). Its top imports next to nothing (modules
+Python has loaded before any of Kefu's code runs, and typing): everything else (Kefu's modules, SciPy, SQLAlchemy
+and Sanic behind them: seconds) is imported inside the functions, so a Ctrl-C while they load meets
+:func:`main`'s handling: one line and exit code 130 (bot/ctrl_c.py), not a traceback."""
 from __future__ import annotations
 
-import argparse
 import os
-import signal
 import sys
-import threading
 import time
 import warnings
+from typing import TYPE_CHECKING
 
-from bot.ctrl_c import INTERRUPTED  # itself the standard library's only
+if TYPE_CHECKING:
+    import argparse
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -33,6 +33,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def run_kefu(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
     from bot.contacts.commands import contacts_forever
     from bot.db.recordings import tidy_forever as tidy_recordings_forever
     from bot.dispatch.delivery import ticket_events_from_settings
@@ -321,6 +324,8 @@ def render_missing_videos(settings) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     from bot.analytics.commands import register as register_analytics
     from bot.contacts.commands import register as register_contacts
     from bot.dispatch.commands import register as register_dispatch
@@ -369,17 +374,24 @@ def quiet_library_deprecations() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Ctrl-C from the start on (Kefu's modules load in seconds, before any command runs) is one line and exit
-    code 130, as in a one-shot command (:func:`run_one_shot`); ``kefu run`` and ``kefu contacts run`` handle it
-    themselves once they have something to stop."""
+    """Ctrl-C at any moment is one line and exit code 130 (bot/ctrl_c.py): while Kefu loads (seconds of imports,
+    before any command runs) it ends the process at once; once the command runs, as :func:`run_one_shot` says
+    (``kefu run`` and ``kefu contacts run`` handle it themselves once they have something to stop)."""
+    from bot.ctrl_c import INTERRUPTED, ends_at_once
+
+    with ends_at_once("kefu: stopped by Ctrl-C"):
+        args = load(argv)
+    if args is None:
+        return 2
     try:
-        return start(argv)
+        return run_one_shot(args) if args.command != "run" else args.handler(args)
     except KeyboardInterrupt:
         print("kefu: stopped by Ctrl-C", file=sys.stderr)
         return INTERRUPTED
 
 
-def start(argv: list[str] | None) -> int:
+def load(argv: list[str] | None) -> argparse.Namespace | None:
+    """The command to run, Kefu's modules loaded and its settings read; None when they cannot be (said)."""
     from bot.settings import SettingError, get_settings
 
     # Before anything loads Rasa: TensorFlow's C++ start-up notes (CPU features, no CUDA, no TensorRT)
@@ -392,7 +404,7 @@ def start(argv: list[str] | None) -> int:
         get_settings()  # every command needs them: a value Kefu cannot use is one line, not a traceback
     except SettingError as exc:
         print(f"Kefu cannot start: {exc}." if args.command == "run" else f"kefu: error: {exc}", file=sys.stderr)
-        return 2
+        return None
     from bot.observability.logging_setup import configure_from_settings
 
     configure_from_settings(one_shot=one_shot)
@@ -400,8 +412,7 @@ def start(argv: list[str] | None) -> int:
         from bot.observability.metrics import join_multiprocess
 
         join_multiprocess(get_settings().metrics_dir)
-        return run_one_shot(args)
-    return args.handler(args)
+    return args
 
 
 def run_one_shot(args: argparse.Namespace) -> int:
