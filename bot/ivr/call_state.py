@@ -69,6 +69,10 @@ class CallState:
     told_no_agents: bool = False  # the flow said nobody is online (a transfer's ``on_nobody``): not said again
     reminder_deferred: bool = False  # the hold reminder waited once for a waiting-room question's answer
     long_wait_offered: bool = False  # told the wait is long, with what to do instead (bot.ivr.long_wait): once a call
+    # Left the queue by a hold key to key a number (a callback, a text, for a caller whose own line is not proven):
+    # the place kept ("place", HandoffGateway.place), the node held at ("node") and the key's node ("target"), so a
+    # number refused or not used brings the caller back to that place, not to the end of the line.
+    held_place: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

@@ -175,6 +175,8 @@ class FlowEngine:
             state.bot_turns = 0
             state.buttons, state.agent_button = [], ""
             state.path = (state.path + [node_id])[-200:]
+            if state.held_place and node_id not in self._keying_for_the_queue(flow, state):
+                state.held_place = {}  # out of the number's nodes: no place to come back to any more
             kind = node.kind
             if kind == "play":
                 commands.append(self._say(flow, state, node))
@@ -211,6 +213,8 @@ class FlowEngine:
                 node_id = node.on_failure or node.next
             elif kind == "notify":
                 sent = await self._send_text(state, node, self._reply_number(flow, state, node))
+                if not sent and state.held_place and (back := await self._back_in_line(flow, state, "send_failed")):
+                    return commands + back
                 node_id = node.next if sent or not node.on_failure else node.on_failure
             elif kind == "callback":
                 now = self._now()  # one reading of the clock: the booking and the promise agree
@@ -225,6 +229,8 @@ class FlowEngine:
                     hotline = self.services.hotline.get()
                     said = hotline.prompts.get("callback_failed", "")
                     commands += [Say(said, label=f"{node.id}:failed")] if said else []
+                    if state.held_place and (back := await self._back_in_line(flow, state)):
+                        return commands + back
                     if not node.on_failure:  # `next` says it was booked (`kefu validate` asks for on_failure)
                         return commands + [Say(hotline.prompt("technical_problem"), label="technical_problem"),
                                            EndCall("callback_failed")]
@@ -713,7 +719,8 @@ class FlowEngine:
         """A hold key: out of the queue and on to ``target``. A callback is booked from the queue entry,
         like the waiting room's 预约回电 (ticket, contact schedule, what the caller said)."""
         call = conversation_id(state.call_id)
-        if flow.node(target).kind == "callback" and self._own_line(state):
+        kind = flow.node(target).kind
+        if kind == "callback" and self._own_line(state):
             from bot.ivr.services import local_phone
 
             booked = await self.services.handoff.book_callback(call, local_phone(state.caller) or state.caller,
@@ -726,11 +733,48 @@ class FlowEngine:
                     "ticket_id": booked.ticket_id, "skill": flow.node(target).skill, "while_waiting": True,
                     "callback_by": booked.due})
                 return await self._enter(flow, state, flow.node(target).next)
-        if flow.node(target).kind == "notify" and self._own_line(state):
+        if kind == "notify" and self._own_line(state):
             return await self._text_from_the_queue(flow, state, flow.node(target))
-        await self.services.handoff.leave(call, "caller_chose_" + flow.node(target).kind)
+        # A number to key first (``ask_number``): the place in line is kept, as the text above keeps it until sent.
+        keyed = kind in ("callback", "notify") and flow.node(target).ask_number and not self._own_line(state)
+        place = await self.services.handoff.place(call) if keyed else None
+        await self.services.handoff.leave(call, "caller_chose_" + kind)
         state.status = "active"
+        if place:
+            state.held_place = {"place": place, "node": state.node, "target": target}
         return await self._enter(flow, state, target)
+
+    @staticmethod
+    def _keying_for_the_queue(flow: Flow, state: CallState) -> tuple[str, ...]:
+        """The nodes of the number a caller left the queue to key (``held_place``): the hold key's node, its
+        ``ask_number``."""
+        target = flow.node(state.held_place["target"])
+        return (target.id, target.ask_number) if target.ask_number else (target.id,)
+
+    async def _back_in_line(self, flow: Flow, state: CallState, why: str = "") -> list | None:
+        """A caller who left the queue by a hold key to key a number (``held_place``) and whose number was refused
+        or went unused (not valid, nothing keyed, no text sent or callback booked with it; ``why``: the hotline
+        prompt that says so): back at the place they left, ahead of whoever queued since, holding at the node they
+        waited at. Found in review: main.yml's ``on_no_match`` queued them at the back (its ways on are for a caller
+        not queued yet), or left them a voice message only. None when the queue does not take them back: the
+        flow's way on then."""
+        held, state.held_place = state.held_place, {}
+        call = conversation_id(state.call_id)
+        ticket = await self.services.handoff.rejoin(call, held["place"])
+        if ticket is None:
+            return None
+        if state.told_no_agents:  # the waiting room's first notice would say it again
+            await self.services.handoff.told_no_agents(call)
+        node = flow.node(held["node"])
+        state.node, state.status = node.id, QUEUED
+        state.reset_retries()
+        state.path = (state.path + [node.id])[-200:]
+        state.vars.update(position=ticket.position, wait_minutes=wait_minutes(ticket.estimated_wait_s))
+        logger.info("ivr.queue.back_in_line call=%s position=%s", state.call_id, ticket.position)
+        prompts = self.services.hotline.get().prompts
+        said = [prompts.get(why, "") if why else "", prompts.get("back_in_line", "")]
+        return [Say(text, label=f"hold:{name}", hold_notice=True)
+                for name, text in zip((why, "back_in_line"), said) if text] + [self._holding(flow, node)]
 
     async def _text_from_the_queue(self, flow: Flow, state: CallState, node: Node) -> list:
         """A hold key naming a notify node (main.yml's 3: the self-help guide by SMS), for a caller whose own
@@ -928,6 +972,8 @@ class FlowEngine:
         return commands + [self._listen(node, state=state)]
 
     async def _escalate(self, flow: Flow, state: CallState, target: str | None) -> list:
+        if state.held_place and (back := await self._back_in_line(flow, state)):
+            return back  # the number asked for after a hold key: refused, or nothing keyed
         if target is None:
             state.status = "ended"
             return [EndCall("retries_exhausted")]

@@ -178,7 +178,8 @@ class HoldOptions:
     ``reminder`` is read every few seconds (``content/ivr.yml`` → ``hold.reminder_every_s``)
     over the hold audio; ``keys`` map a key to the node the caller goes to, leaving the queue
     (a ``callback`` node books the callback from the queue entry, with what the caller said; a ``notify``
-    node to the caller's proven line is sent first, and one not sent keeps them in the queue).
+    node to the caller's proven line is sent first, and one not sent keeps them in the queue; a caller who leaves to key
+    a number for either comes back to the place they left when it will not do: ``FlowEngine._back_in_line``).
     ``long_wait_say`` is read once in a call instead of a reminder when the caller's own estimated wait
     has grown past ``long_wait_over_s`` on hold (the flow's ``queue_wait_over_s`` unless written: flow_loader), unless the flow offered them the wait already as it
     routed them (a ``goto`` case on ``queue_wait_over_s``, the peak offer): ``bot.ivr.long_wait``.

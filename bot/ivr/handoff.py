@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -81,6 +82,16 @@ class HandoffGateway(ABC):
         queue; None when there is no waiting entry (the flow's own callback node books it then).
         ``hours``: the engine's ``BusinessHours``, which the promised time counts from (as the flow's own
         callback's does), not the settings' file."""
+        return None
+
+    async def place(self, conversation_id: str) -> str | None:
+        """The waiting entry's place in line (its request and when it joined), kept by a caller who leaves the
+        queue to key a number and may come back to it (:meth:`rejoin`); None when not waiting or unknown."""
+        return None
+
+    async def rejoin(self, conversation_id: str, place: str) -> QueueTicket | None:
+        """Back in line at ``place`` (from :meth:`place`): the same request, priority and time joined, so
+        whoever queued since is still behind; None when the queue cannot take it back."""
         return None
 
 
@@ -195,6 +206,30 @@ class QueueHandoff(HandoffGateway):
             return None
         await self.leave(conversation_id, "callback")
         return BookedCallback(ticket_id, promised_time(due, now), due.isoformat(timespec="minutes"))
+
+    async def place(self, conversation_id: str) -> str | None:
+        try:
+            entry = await self.queue.entry(conversation_id)
+        except QUEUE_DOWN_ERRORS as exc:
+            logger.warning("ivr.handoff.place_unknown error=%s: %s", type(exc).__name__, exc)
+            return None
+        if entry is None or entry["state"] != "waiting":
+            return None
+        return json.dumps({"request": dataclasses.asdict(entry["request"]), "enqueued_at": entry["enqueued_at"]},
+                          ensure_ascii=False, default=str)
+
+    async def rejoin(self, conversation_id: str, place: str) -> QueueTicket | None:
+        from bot.handoff.queue import HandoffRequest
+
+        kept = json.loads(place)
+        try:
+            position = await self.queue.enqueue(HandoffRequest(**kept["request"]), enqueued_at=float(kept["enqueued_at"]))
+        except QUEUE_DOWN_ERRORS as exc:
+            logger.warning("ivr.handoff.rejoin_failed error=%s: %s", type(exc).__name__, exc)
+            return None
+        if self.conversations is not None:
+            await self.conversations.pause(conversation_id)
+        return QueueTicket(int(position.position), float(position.estimated_wait_s))
 
     async def leave(self, conversation_id: str, reason: str) -> None:
         try:
