@@ -1888,3 +1888,24 @@ def test_a_reply_a_helper_passes_on_to_another_is_checked_against_its_senders(pr
     line = line_of(project, "domain/responses.yml", "（短信已发到 {phone_masked}）")
     assert any(p.startswith(f"domain/responses.yml:{line}:") and "utter_fault_ticket_chased: nothing fills "
                "{phone_masked} where actions/" in p for p in errors_for(project)), errors_for(project)
+
+
+QUEUED_KEYS = "等待期间预约回电请按1，语音留言请按2，通过短信获取自助服务指引请按3。"
+
+
+@pytest.mark.parametrize("node_said", ["正在为您转接人工客服，您排在第{position}位", "好的，已为您排队，客服上线后"])
+def test_a_transfer_naming_some_of_the_hold_keys_is_a_warning(project, node_said):
+    """Found in review: main.yml's transfer_general and wait_without_estimate told a queued caller 1 and 2, not 3 (the
+    self-help guide by SMS, which hold.reminder names and hold.keys gives). Each now names all three; a transfer's
+    `say` naming some but not all is a warning at its line."""
+    assert not any("says which keys work while waiting" in p for p in problems_for(project))
+    main = project / "ivr_flows" / "main.yml"
+    line = line_of(project, "ivr_flows/main.yml", node_said)
+    text = main.read_text(encoding="utf-8").splitlines()
+    assert QUEUED_KEYS in text[line - 1]
+    text[line - 1] = text[line - 1].replace(QUEUED_KEYS, "等待期间预约回电请按1，语音留言请按2。")
+    main.write_text("\n".join(text) + "\n", encoding="utf-8")
+    warned = [p for p in problems_for(project) if "says which keys work while waiting" in p]
+    assert len(warned) == 1 and warned[0].startswith(f"ivr_flows/main.yml:{line}: warning: "), warned
+    assert "not 3 (hold.keys: send_selfhelp)" in warned[0], warned
+    assert errors_for(project) == []

@@ -74,7 +74,7 @@ def said(commands: list) -> str:
 async def queued_with_the_question(engine: FlowEngine) -> str:
     call_id = f"waiting-{uuid.uuid4().hex[:8]}"
     await engine.start(CallStart(call_id=call_id, caller="", flow="main", speech_recognised=True))
-    await engine.handle(call_id, KeyPress("0"))  # 人工服务: queued; 等待期间预约回电请按1，语音留言请按2
+    await engine.handle(call_id, KeyPress("0"))  # 人工服务: queued; 等待期间预约回电请按1，语音留言请按2，…请按3
     assert "解决了请按1" in said(await engine.handle(call_id, LineMessage(selfhelp_question())))
     return call_id
 
