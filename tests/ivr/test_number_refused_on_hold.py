@@ -23,7 +23,7 @@ UNVOUCHED = "13912345678"  # a caller ID the network did not vouch for: nothing 
 NUMBER_PROMPT = {"1": "回电号码", "3": "接收短信的11位手机号码"}
 
 
-async def queued_ahead_of_another(kefu_env, redis, engine, handoff: QueueHandoff, call_id: str) -> str:  # noqa: F811
+async def queued_ahead_of_another(engine, handoff: QueueHandoff, call_id: str) -> str:
     """The unvouched caller presses 0 and waits first in line; a second caller queues behind: the second's id."""
     await engine.start(CallStart(call_id=call_id, caller=UNVOUCHED, caller_verified=False, flow="main",
                                  speech_recognised=True))
@@ -51,7 +51,7 @@ async def test_a_number_refused_after_a_hold_key_keeps_the_callers_place(kefu_en
     on_hold, keying = engine_for(kefu_env, redis, handoff), engine_for(kefu_env, redis, handoff)
     call_id = f"refused-{uuid.uuid4().hex[:8]}"
     try:
-        behind = await queued_ahead_of_another(kefu_env, redis, on_hold, handoff, call_id)
+        behind = await queued_ahead_of_another(on_hold, handoff, call_id)
         asked = spoken(await on_hold.handle(call_id, KeyPress(hold_key)))
         assert any(NUMBER_PROMPT[hold_key] in text for _, text in asked), asked
         heard = []
@@ -78,7 +78,7 @@ async def test_a_text_not_sent_to_the_keyed_number_keeps_the_callers_place(kefu_
     engine = engine_for(kefu_env, redis, handoff, GatewayDown())
     call_id = f"unsent-{uuid.uuid4().hex[:8]}"
     try:
-        behind = await queued_ahead_of_another(kefu_env, redis, engine, handoff, call_id)
+        behind = await queued_ahead_of_another(engine, handoff, call_id)
         await engine.handle(call_id, KeyPress("3"))
         said = [text for _, text in spoken(await key(engine, call_id, "13800138000#"))]
         line = await handoff.queue.waiting("general")
@@ -99,7 +99,7 @@ async def test_a_number_taken_after_a_hold_key_leaves_the_queue_for_good(kefu_en
     engine = engine_for(kefu_env, redis, handoff, notifier)
     call_id = f"taken-{uuid.uuid4().hex[:8]}"
     try:
-        behind = await queued_ahead_of_another(kefu_env, redis, engine, handoff, call_id)
+        behind = await queued_ahead_of_another(engine, handoff, call_id)
         await engine.handle(call_id, KeyPress("3"))
         said = [text for _, text in spoken(await key(engine, call_id, "13800138000#"))]
         line = await handoff.queue.waiting("general")
