@@ -264,3 +264,60 @@ def test_a_ticket_row_a_stranded_transaction_locked_is_free_again_within_seconds
     assert chased == [True]
     assert direct.get_ticket(ticket_id)["priority"] == 1
     assert [h["note"] for h in direct.ticket_history(ticket_id)][1:] == ["还没修好", "agent: 已联系装维"]
+
+
+def test_a_text_and_a_note_under_once_keys_are_written_once_hours_later_too(kefu_env, repo):
+    """Found in review: a once-key's receipt went with the plain ones an hour after its write, and a try of its write
+    after that (a lost call's SMS owed in its queue record, a ticket note owed in Redis, each tried again once Redis
+    is back) queued the SMS twice, wrote the note twice. Kept as long as those can be tried again."""
+    from bot.outbound.retention import RECEIPT_EXPIRY_S
+    from tests.receipts_aged import hours_later
+
+    ticket_id = repo.create_ticket(kind="callback", customer_id=1, summary="请回电")
+    text = {"channel": "sms", "recipient": "13800000001", "kind": "agent_ticket_filed", "payload": {"text": "工单"}}
+    assert repo.add_outbound(**text, once="lost_call_text:ivr:MZ1:a1:1") is not None
+    assert repo.note_ticket(ticket_id, "转接到账务组", once="kefu:handoff:transfer_noted:web-1:wang:1") is True
+
+    hours_later(kefu_env, repo.engine, 3 * RECEIPT_EXPIRY_S)  # Redis back after three hours: both tried again
+    assert repo.add_outbound(**text, once="lost_call_text:ivr:MZ1:a1:1") is None
+    assert repo.note_ticket(ticket_id, "转接到账务组", once="kefu:handoff:transfer_noted:web-1:wang:1") is False
+    assert [m["kind"] for m in repo.outbound(channel="sms") if m["recipient"] == "13800000001"] == \
+        ["agent_ticket_filed"], "the caller texted once"
+    assert [h["note"] for h in repo.ticket_history(ticket_id)].count("转接到账务组") == 1, "the ticket noted once"
+
+
+def test_once_key_receipts_go_once_nothing_can_try_their_write_again(kefu_env, repo):
+    """The table does not grow for ever: a once-key's receipt is deleted after ``once_receipt_expiry_s``, a call's
+    own after an hour, by the same pass."""
+    import sqlalchemy as sa
+
+    from bot.db.schema import write_receipts
+    from bot.outbound.retention import RECEIPT_EXPIRY_S, once_receipt_expiry_s
+    from tests.receipts_aged import hours_later
+
+    def receipts() -> int:
+        with repo.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(write_receipts)).scalar_one()
+
+    repo.add_outbound(channel="sms", recipient="13800000001", kind="agent_ticket_filed", payload={"text": "工单"},
+                      once="lost_call_text:ivr:MZ2:a1:1")
+    assert receipts() == 2  # the call's own, and the once-key's
+    hours_later(kefu_env, repo.engine, RECEIPT_EXPIRY_S + 60)
+    assert receipts() == 1, "the call's own receipt goes after an hour; the once-key's stays"
+    hours_later(kefu_env, repo.engine, once_receipt_expiry_s(kefu_env) - RECEIPT_EXPIRY_S - 120)
+    assert receipts() == 1, "kept until its expiry"
+    hours_later(kefu_env, repo.engine, 120)
+    assert receipts() == 0, "then deleted"
+
+
+def test_once_key_receipts_outlive_every_retry_of_their_writes(kefu_env, monkeypatch):
+    """A lost call's SMS is owed as long as its queue record lives (KEFU_QUEUE_RECORD_EXPIRY_SECONDS, also when set
+    longer), a ticket note's Redis once-key NOTED_KEPT_S: its receipt in the database outlives both."""
+    from bot import settings as settings_module
+    from bot.handoff.callback_transferred import NOTED_KEPT_S
+    from bot.outbound.retention import ONCE_RECEIPT_EXPIRY_S, once_receipt_expiry_s
+
+    assert once_receipt_expiry_s(kefu_env) >= max(NOTED_KEPT_S, kefu_env.queue_record_expiry_s)
+    monkeypatch.setenv("KEFU_QUEUE_RECORD_EXPIRY_SECONDS", str(ONCE_RECEIPT_EXPIRY_S * 2))
+    settings_module.get_settings.cache_clear()
+    assert once_receipt_expiry_s(settings_module.get_settings()) == ONCE_RECEIPT_EXPIRY_S * 2

@@ -231,7 +231,7 @@ def tidy_forever(settings, stop: threading.Event, interval_s: float = TIDY_INTER
     (bot/outbound/retention.py), this machine's exports of customers erased since (bot/privacy/
     erased_exports.py) and its unfinished exports a power cut left (bot/privacy/staged_folder.py). A database
     that does not answer is tried again at the next pass."""
-    from bot.outbound.retention import prune as prune_outbox, prune_receipts
+    from bot.outbound.retention import once_receipt_expiry_s, prune as prune_outbox, prune_receipts
     from bot.privacy.erased_exports import delete_erased as delete_erased_exports
     from bot.privacy.export import exports_folder
     from bot.privacy.staged_folder import remove_abandoned
@@ -247,7 +247,7 @@ def tidy_forever(settings, stop: threading.Event, interval_s: float = TIDY_INTER
             repository = Repository(settings.database_url)
             if deleted_rows := prune_outbox(repository, settings.outbox_expiry_s):
                 logger.info("notify.outbox.pruned deleted=%d", deleted_rows)
-            prune_receipts(repository)
+            prune_receipts(repository, once_receipt_expiry_s(settings))
         except (DatabaseError, SQLAlchemyError) as exc:
             logger.warning("notify.outbox.prune_failed error=%s", type(exc).__name__)
         try:

@@ -265,10 +265,15 @@ class _QueuedAlready(Exception):
     ticket (``Repository.note_ticket``)."""
 
 
+# What a once-key's receipt starts with: a call's own receipt is uuid4 hex (0-9a-f), so the tidy pass tells the two
+# apart by it and keeps a once-key's as long as its write can be tried again (bot/outbound/retention.py).
+ONCE_RECEIPT_PREFIX = "once"
+
+
 def once_receipt(once: str) -> str:
     """The write receipt standing for the message queued under ``once``: made from the key itself, so every attempt
     and every process queueing that message meets the same row (a random receipt stands for one call only)."""
-    return "once" + hashlib.sha256(once.encode("utf-8")).hexdigest()[:28]
+    return ONCE_RECEIPT_PREFIX + hashlib.sha256(once.encode("utf-8")).hexdigest()[:28]
 
 
 def _queued_once(conn, once: str) -> None:
@@ -298,7 +303,8 @@ def _retry_transient(fn):
     each row written: one mechanism for every write, those that add rows (a ticket, a text, a recording)
     and those that change one (a chase, a note, a move), whose second coming could not be told from a
     second request. Receipts matter only while their call retries; the tidy pass deletes them after an hour
-    (bot/outbound/retention.py)."""
+    (bot/outbound/retention.py), and a once-key's (``once_receipt``) only once its write can no longer be tried
+    again."""
 
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):

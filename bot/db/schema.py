@@ -217,8 +217,9 @@ recordings = Table(
 # written in that write's own transaction: a retry after a COMMIT whose answer was lost finds its call's row
 # and does not write again. Needed only while the call retries: deleted after an hour (bot/outbound/retention.py).
 # A message queued once under its sender's key (``Repository.add_outbound``'s ``once``: a lost call's close's SMS,
-# which a retry or the waiting room's finish may queue again within HANDBACK_GRACE_S) has its row here too, made
-# from that key (``once_receipt``), as has a ticket note owed in Redis (``Repository.note_ticket``'s ``once``).
+# which the close pressed again or the waiting room's finish may queue again while its queue record owes it) has its
+# row here too, made from that key (``once_receipt``), as has a ticket note owed in Redis (``Repository.note_ticket``'s
+# ``once``): kept as long as those can be tried again (days: ``ONCE_RECEIPT_EXPIRY_S``), told apart by the prefix.
 write_receipts = Table(
     "write_receipts",
     metadata,

@@ -16,17 +16,36 @@ by a person long after it was queued goes at the next pass once delivered.
 
 The same pass deletes the receipts of retried writes (``write_receipts``, see ``_retry_transient`` in
 bot/db/repository.py) after ``RECEIPT_EXPIRY_S``: a receipt is read only while its call retries (seconds).
+A once-key's receipt (``once_receipt``: a lost call's SMS, a ticket note owed) is kept far longer, see
+``ONCE_RECEIPT_EXPIRY_S``.
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 
 from bot.db.clock import now_sql
-from bot.db.repository import Repository
+from bot.db.repository import ONCE_RECEIPT_PREFIX, Repository
 from bot.db.schema import outbox, write_receipts
 
 FINISHED = ("sent", "dropped", "withheld")
 RECEIPT_EXPIRY_S = 3600  # far past any call's retries (WRITE_RETRY_S, plus each attempt's own time)
+
+# A once-key's receipt says its write was done for as long as something may try that write again, which is not one
+# call's seconds: a lost call's SMS (bot.handoff.lost_calls) is tried again by the agent's close pressed again and
+# the waiting room's finish while its queue record owes it (KEFU_QUEUE_RECORD_EXPIRY_SECONDS, 7 days), and a ticket
+# note owed (bot.handoff.notes_owed) while it stays in Redis's owed set, which has no expiry: written, then Redis
+# not answering as it is crossed off, it is tried again whenever Redis and the waiting room are back (its Redis
+# once-key lasts NOTED_KEPT_S, 7 days). Found in review: deleted after RECEIPT_EXPIRY_S with the rest, a Redis
+# outage of over an hour had the note written twice, the SMS queued twice. 30 days covers those windows and an
+# outage of weeks; the rows are few (one a lost call's SMS, one a callback transferred or put back) and hold no
+# customer data (a hash of the key).
+ONCE_RECEIPT_EXPIRY_S = 30 * 24 * 3600
+
+
+def once_receipt_expiry_s(settings) -> int:
+    """How long a once-key's receipt is kept: ``ONCE_RECEIPT_EXPIRY_S``, or the queue records' life if configured
+    longer (a lost call's SMS is owed as long as its record)."""
+    return max(ONCE_RECEIPT_EXPIRY_S, settings.queue_record_expiry_s)
 
 
 def finished():
@@ -45,8 +64,12 @@ def prune(repository: Repository, expiry_s: int) -> int:
             outbox.c.created_at < now_sql(repository.engine, expiry_s), finished())).rowcount
 
 
-def prune_receipts(repository: Repository) -> int:
-    """Delete the write receipts older than ``RECEIPT_EXPIRY_S``; how many."""
-    with repository.engine.begin() as conn:
+def prune_receipts(repository: Repository, once_expiry_s: int = ONCE_RECEIPT_EXPIRY_S) -> int:
+    """Delete the write receipts older than ``RECEIPT_EXPIRY_S``, a once-key's older than ``once_expiry_s``; how
+    many."""
+    engine = repository.engine
+    once = write_receipts.c.id.like(f"{ONCE_RECEIPT_PREFIX}%")
+    with engine.begin() as conn:
         return conn.execute(write_receipts.delete().where(
-            write_receipts.c.at < now_sql(repository.engine, RECEIPT_EXPIRY_S))).rowcount
+            write_receipts.c.at < now_sql(engine, RECEIPT_EXPIRY_S),
+            sa.or_(~once, write_receipts.c.at < now_sql(engine, max(once_expiry_s, RECEIPT_EXPIRY_S))))).rowcount

@@ -394,6 +394,34 @@ async def test_a_lost_calls_close_cut_off_after_queueing_its_sms_texts_the_calle
     assert text["kind"] == "agent_ticket_filed", "the caller gets the ticket's number once"
 
 
+@pytest.mark.parametrize("then", ["pressed_again", "finished_by_the_waiting_room"])
+async def test_a_lost_calls_close_cut_off_after_queueing_its_sms_texts_the_caller_once_hours_later_too(
+        queue, clock, kefu_env, conversations, monkeypatch, then):
+    """Found in review: the SMS's once-key receipt was deleted by the tidy pass an hour after it was queued, with the
+    receipts of plain retried writes, while the SMS was still owed in the close's queue record: the close pressed
+    again, or the waiting room's finish, hours later (Redis back after an outage) queued it again."""
+    from bot.db.repository import Repository
+    from tests.receipts_aged import hours_later
+
+    conversation_id = await lost_with_the_agent(queue, clock, conversations, f"MZlater{then}", spoke=True)
+    desk = desk_of_a1(queue, kefu_env, conversations)
+    cut_off_after_the_text_was_queued(monkeypatch)
+    with pytest.raises(RedisTimeoutError):
+        await desk.close("a1", conversation_id, "ticket")
+    assert len(texts_to(kefu_env, CALLER_LINE)) == 1, "queued before the cut-off"
+
+    clock.advance(3 * 3600)  # Redis back three hours on, kefu run's tidy pass going on meanwhile
+    hours_later(kefu_env, Repository(kefu_env.database_url).engine, 3 * 3600)
+    if then == "pressed_again":
+        again = await desk.close("a1", conversation_id, "ticket")
+        assert again["closed_before"] is True and again["ticket_id"]
+    else:
+        assert await finish_owed(queue, conversations) == [conversation_id]
+    await finish_owed(queue, conversations)
+    assert [text["kind"] for text in texts_to(kefu_env, CALLER_LINE)] == ["agent_ticket_filed"], \
+        "the caller gets the ticket's number once"
+
+
 @pytest.mark.parametrize("then", ["pressed_again", "finished_by_the_waiting_room", "seen_out_then_pressed_again"])
 async def test_a_transfer_cut_off_whose_call_was_lost_says_nothing_and_leaves_no_ghost_in_the_queue(
         queue, clock, events, kefu_env, redis, conversations, then):
