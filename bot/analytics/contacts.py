@@ -118,7 +118,8 @@ def _starts_new(current: list[dict], event: dict) -> bool:
     return ended or event["at"] - current[-1]["at"] >= SESSION_GAP
 
 
-def _contact(events: list[dict]) -> Contact:
+def _contact(recorded: list[dict]) -> Contact:
+    events = waits.one_wait(recorded)
     kinds = [e["kind"] for e in events]
     data = [(e["kind"], e.get("data") or {}) for e in events]
     channel = next((e["channel"] for e in events if e.get("channel")), "")
@@ -142,14 +143,14 @@ def _contact(events: list[dict]) -> Contact:
             selfhelp[entry] = kind.removeprefix("selfhelp_")
     how = _how(kinds, data, answered, abandoned, left, selfhelp)
     return Contact(
-        conversation_id=events[0]["conversation_id"], started_at=events[0]["at"], channel=channel,
+        conversation_id=recorded[0]["conversation_id"], started_at=recorded[0]["at"], channel=channel,
         customers=customers, intent=intent, skill=skill, how=how,
         handoff_requested=any(k in HANDOFF_KINDS for k in kinds),
         answered_wait_s=waits.answered_wait(events, answered, claim),
         abandoned_wait_s=waits.abandoned_wait(events, abandoned, how == "abandoned"),
         handle_s=sum(handle) if handle else None,
         csat=scores[-1] if scores else None, selfhelp=tuple(selfhelp.items()), agent=closers[-1] if closers else "",
-        events=tuple(events))
+        events=tuple(recorded))
 
 
 def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], selfhelp: dict) -> str:

@@ -25,6 +25,23 @@ ENDS = {"conversation_ended", "ivr_call_ended"}
 WAIT_OVER = {"handoff_abandoned", "handoff_closed", "callback_booked"} | ENDS
 
 
+def one_wait(events: list[dict]) -> list[dict]:
+    """``events`` without any leaving of the queue the customer came back from, nor the coming back: one wait.
+    A phone caller whose number keyed after a hold key would not do is back at the place they left (a
+    ``handoff_queued`` marked ``back_in_line``, after the ``handoff_abandoned`` of the hold key; the queue's
+    later ``wait_s`` counts from the first joining): found in review, such a caller was counted abandoned while
+    waiting still, and one who hung up later gave up after the wait before the hold key only."""
+    kept: list[dict] = []
+    for event in events:
+        if event["kind"] in QUEUED and (event.get("data") or {}).get("back_in_line"):
+            left = next((n for n in range(len(kept) - 1, -1, -1) if kept[n]["kind"] == "handoff_abandoned"), None)
+            if left is not None:
+                del kept[left]
+                continue
+        kept.append(event)
+    return kept
+
+
 def _wait_over(event: dict) -> bool:
     return event["kind"] in WAIT_OVER or (
         event["kind"] == "ticket_created" and (event.get("data") or {}).get("kind") == "callback")

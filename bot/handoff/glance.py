@@ -14,6 +14,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from bot.analytics.waits import one_wait
 from bot.arrears import bill_status
 from bot.db.repository import Customer, Repository
 from bot.db.schema import conversation_events
@@ -115,7 +116,7 @@ def recent_contacts(repository: Repository, customer: Customer, current: str, no
                             .where(events.conversation_id.in_(sorted(ids)), events.at >= since)
                             .order_by(events.at)).mappings().all() if ids else []
     contacts: dict[str, list[dict]] = {}
-    for row in rows:
+    for row in one_wait([dict(row) for row in rows]):  # a caller back in line after a hold key: no 排队放弃
         segments = contacts.setdefault(row["conversation_id"], [])
         if not segments or (segments[-1]["disposition"] is not None and row["kind"] in OUTCOME_ORDER):
             segments.append({"kinds": [], "channel": "", "started": row["at"], "disposition": None})

@@ -412,10 +412,14 @@ class HandoffQueue:
         return AgentRoster(self.redis, self.clock, self.rules.presence_timeout_s)
 
     # -- customers -----------------------------------------------------
-    async def enqueue(self, request: HandoffRequest, *, enqueued_at: float | None = None) -> QueuePosition:
+    async def enqueue(self, request: HandoffRequest, *, enqueued_at: float | None = None,
+                      back_in_line: bool = False) -> QueuePosition:
         """Join the skill's queue; asking again while waiting keeps the place in line. ``enqueued_at``: when
         the wait began, if before now (a booked callback: the time promised, bot/contacts/offer.py), so its
-        speed of answer runs from then (found in review: a callback offered late was answered "in 10 s")."""
+        speed of answer runs from then (found in review: a callback offered late was answered "in 10 s").
+        ``back_in_line``: the customer comes back to the place they left (a phone caller whose number keyed
+        after a hold key would not do, ``bot.ivr.handoff.QueueHandoff.rejoin``): its ``handoff_queued`` says so,
+        and the reports count one wait, that leaving no way out (bot/analytics/waits.py ``one_wait``)."""
         now = self.clock() if enqueued_at is None else enqueued_at
         try:
             found = await self._unless_owed(request.conversation_id, lambda: self._enqueue(
@@ -427,7 +431,7 @@ class HandoffQueue:
             await self._withdraw(request, now)
             raise
         if not as_text(found):  # recorded once the request stands, with its place read
-            await self._queued(request)
+            await self._queued(request, back_in_line=back_in_line)
         return position
 
     async def _withdraw(self, request: HandoffRequest, enqueued_at: float) -> None:
@@ -459,11 +463,13 @@ class HandoffQueue:
                 request.conversation_id, repr(since), "1" if is_call(request.channel, request.context) else "0"]
 
     async def _queued(self, request: HandoffRequest, *, transferred: bool = False, event_id: str | None = None,
-                      at: float | None = None) -> None:
-        """``transferred``: queued again by an agent (a transfer, or given back): the same handoff."""
+                      at: float | None = None, back_in_line: bool = False) -> None:
+        """``transferred``: queued again by an agent (a transfer, or given back): the same handoff.
+        ``back_in_line``: back at the place the customer left: the same wait."""
         await self._record(request.conversation_id, "handoff_queued", request.channel,
                            {"skill": request.skill, "priority": request.priority, "customer_id": request.customer_id,
-                            **({"transferred": True} if transferred else {})}, event_id=event_id, at=at)
+                            **({"transferred": True} if transferred else {}),
+                            **({"back_in_line": True} if back_in_line else {})}, event_id=event_id, at=at)
         logger.info("handoff.queued conversation=%s skill=%s priority=%s",
                     request.conversation_id, request.skill, request.priority)
 

@@ -224,7 +224,7 @@ class QueueHandoff(HandoffGateway):
         kept = json.loads(place)
         try:
             position = await self.queue.enqueue(HandoffRequest(**kept["request"]),
-                                                enqueued_at=float(kept["enqueued_at"]))
+                                                enqueued_at=float(kept["enqueued_at"]), back_in_line=True)
         except QUEUE_DOWN_ERRORS as exc:
             logger.warning("ivr.handoff.rejoin_failed error=%s: %s", type(exc).__name__, exc)
             return None

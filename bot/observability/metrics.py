@@ -122,10 +122,12 @@ HANDOFF_OUTCOMES = {"handoff_queued", "handoff_work_item"}
 def count_outcome(kind: str, channel: str, data: dict | None = None) -> None:
     """Called for every outcome event stored. selfhelp_resolved against the handoffs is not containment
     (that needs whole contacts: bot/analytics/kpis.py); the dashboard names it for what it is. A conversation
-    an agent transferred or gave back is queued again (``transferred``): the same handoff, not another."""
+    an agent transferred or gave back is queued again (``transferred``), and a caller back at the place they left
+    (``back_in_line``): the same handoff, not another."""
     channel = channel or "unknown"
     OUTCOMES.labels(kind, channel).inc()
-    if kind in HANDOFF_OUTCOMES and not (data or {}).get("transferred"):
+    again = any((data or {}).get(flag) for flag in ("transferred", "back_in_line"))
+    if kind in HANDOFF_OUTCOMES and not again:
         HANDOFFS.labels(channel).inc()
 
 

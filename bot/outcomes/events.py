@@ -23,7 +23,7 @@ EVENT_KINDS = frozenset({
     "ticket_created",       # ticket_id, kind
     "ticket_chased",        # ticket_id, kind: the same request again while its ticket was open (no new ticket)
     "handoff_requested",    # skill, priority, reason
-    "handoff_queued",       # skill, priority
+    "handoff_queued",       # skill, priority; transferred (by an agent), back_in_line (back at the place left)
     "handoff_work_item",    # skill, priority, reason, ticket_id: a person acts on it later (a voice message); nobody waits
     "handoff_claimed",      # answered by an agent: wait_s, agent_id
     "handoff_abandoned",    # wait_s, reason; left_at, removed_at, agent_id (closed by an agent, customer gone), by

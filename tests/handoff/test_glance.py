@@ -154,6 +154,28 @@ def test_a_long_wechat_conversation_lists_each_contact_and_the_one_being_served_
     assert labels["glance_outcome_callback_offered"] != labels["glance_outcome_"]
 
 
+def test_a_caller_back_in_line_after_a_hold_key_shows_as_being_served_not_as_given_up(repo, ledger_rules):
+    """A caller who left the queue by a hold key to key a number and came back to their place when it would not do
+    (bot/ivr/handoff.py ``rejoin``: ``handoff_queued`` ``back_in_line``) and whom an agent now has showed as 排队放弃
+    (本次): the hold key's ``handoff_abandoned`` named the contact. An earlier call left for good (a callback booked
+    with the number keyed) still shows as the callback."""
+    customer = repo.find_customer(phone="13800000002")
+    key = f"customer:{customer.id}"
+
+    async def calls():
+        for call, kinds in (("ivr:earlier", (("handoff_queued", {}), ("handoff_abandoned", {"reason": "caller_chose_callback"}),
+                                             ("callback_booked", {}))),
+                            ("ivr:now", (("handoff_queued", {}), ("handoff_abandoned", {"reason": "caller_chose_callback"}),
+                                         ("handoff_queued", {"back_in_line": True}), ("handoff_claimed", {})))):
+            for kind, data in kinds:
+                await record(call, kind, channel="ivr", database_url=repo.url, customer=key, **data)
+    asyncio.run(calls())
+
+    shown = customer_glance(repo, ledger_rules, packet_for(customer, "ivr:now"))["contacts"]
+    assert sorted((c["conversation"], c["outcome"], c["current"]) for c in shown if "ivr" in c["conversation"]) == [
+        ("ivr:earlier", "callback_booked", False), ("ivr:now", "handoff_claimed", True)]
+
+
 def test_a_visits_promised_time_is_on_the_desk(repo, ledger_rules):
     """Found by a journey tester: the visit time was a fact nowhere; the desk showed only the customer's sentence."""
     from bot.handoff.packet import build_packet
