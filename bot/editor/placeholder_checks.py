@@ -69,6 +69,12 @@ def unfilled_placeholders(settings, domain) -> list[Problem]:
                                                         "this reply by name and what says it later cannot be read, so "
                                                         "only a slot is known to fill it; customers would see it as "
                                                         "written"))
+                elif placeholder not in domain.conditioned.get((path, line), ()):  # said only when the slot matches
+                    problems.append(Problem(path, line, f"{name}: {{{placeholder}}} would read \"None\" to a customer "
+                                                        f"whose {placeholder} is empty: {kept[name]} keeps this reply "
+                                                        "by name and says it later, whatever the conversation filled "
+                                                        f"by then; leave {{{placeholder}}} out, or put it in a variant "
+                                                        f"with a condition on {placeholder} (said only when it matches)"))
                 continue
             if senders.get(name) is None:
                 if placeholder not in anywhere:
@@ -92,7 +98,9 @@ def kept_by_name(settings) -> dict[str, str]:
     """Replies the code keeps by name (a constant, a collection, a mapping's values: ``handback.SAID``), with
     where. One whose senders cannot be read (kept in Redis and read back, chosen from a mapping by conditions)
     is said by Kefu's own ways of saying one, each through Rasa's NLG: the slots fill it, nothing else is known
-    to (every name some code passes let a placeholder nothing passes there through)."""
+    to (every name some code passes let a placeholder nothing passes there through). Nor is any slot known to be
+    set then (the hand-back clears some as it says ``handback.SAID``'s), and Rasa writes an empty one as "None":
+    a slot counts only in a variant whose ``condition`` names it."""
     modules = code_modules(settings)
     helpers, lookup = code_helpers(modules), lookups(tuple(source for _, source in modules))
     kept: dict[str, str] = {}

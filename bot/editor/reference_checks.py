@@ -32,7 +32,8 @@ class Domain:
     slots: set[str] = field(default_factory=set)
     # (file, line, response name, text) of every reply variant, for checks on what customers read
     texts: list[tuple[str, int | None, str, str]] = field(default_factory=list)
-    # (file, line) of a variant's text -> the slots its ``condition`` names (Rasa says it only when they match)
+    # (file, line) of a variant's text -> the slots its ``condition`` names with a value (Rasa says it only when
+    # they match: set)
     conditioned: dict[tuple[str, int | None], frozenset[str]] = field(default_factory=dict)
     # entity -> (slot, intents) of each ``from_entity`` mapping filling a slot from it; (slot, intents) of each
     # mapping filling one from the message itself (from_text, from_intent, from_trigger_intent): the intents of
@@ -102,9 +103,9 @@ def read_domain(domain_dir: Path, problems: list[Problem]) -> Domain:
                                             f"{RASA_CANNOT_READ}"))
             domain.texts += [(str(path), line_of(variant, "text"), str(name), str(variant.get("text") or ""))
                              for variant in responses[name] or [] if hasattr(variant, "get")]
-            domain.conditioned.update(
+            domain.conditioned.update(  # a condition's value null matches the slot empty: it says nothing set
                 ((str(path), line_of(variant, "text")), frozenset(str(c.get("name")) for c in variant["condition"]
-                                                                  if hasattr(c, "get")))
+                                                                  if hasattr(c, "get") and c.get("value") is not None))
                 for variant in responses[name] or [] if hasattr(variant, "get") and isinstance(variant.get("condition"), list))
     return domain
 

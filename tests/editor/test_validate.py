@@ -1646,6 +1646,15 @@ def test_a_slot_set_before_a_rule_says_it_passes(project):
     assert not [p for p in errors_for(project) if "utter_goodbye:" in p]
 
 
+def test_a_variant_a_rule_says_only_while_the_slot_is_empty_is_refused_its_placeholder(project):
+    """Rasa says a variant whose condition is ``value: null`` exactly when the slot is empty, so its
+    "{customer_name}" reads "None" every time; counted as conditioned on the slot, it passed."""
+    edit(project / "domain" / "responses.yml", "    - text: 感谢您的来访，再见！",
+         "    - condition: [{type: slot, name: customer_name, value: null}]\n      text: 感谢您的来访，{customer_name}，再见！")
+    line = line_of(project, "domain/responses.yml", "      text: 感谢您的来访，{customer_name}")
+    assert any(p.startswith(f"domain/responses.yml:{line}: utter_goodbye: {{customer_name}} would read \"None\"")
+               for p in errors_for(project)), errors_for(project)
+
 def test_a_reply_named_by_a_constant_another_module_imports_and_sends_is_checked_against_it(project):
     """``ASK_TIME_AGAIN = "utter_visit_time_ask_again"`` (actions/visits.py, which only looks it up) is imported
     and sent by the deny action (actions/escalation.py, ``utter_message(response=ASK_TIME_AGAIN)``): sent from a
@@ -1877,6 +1886,29 @@ def test_a_reply_a_mapping_chooses_by_conditions_is_filled_by_the_slots_only(pro
                "{position}: bot/handoff/handback.py:" in p and "only a slot" in p
                for p in errors_for(project)), errors_for(project)
 
+
+LEFT_AWAY = "      text: 您已退出人工排队。"
+LEFT_AWAY_NAMED = "      text: 您好{customer_name}，您已退出人工排队。"
+
+
+def test_a_slot_in_a_reply_a_mapping_chooses_is_refused_unless_its_variant_is_conditioned_on_it(project):
+    """The hand-back says ``SAID``'s reply with the slots, and nothing shows a slot set then (a customer nobody
+    identified has no customer_name; the hand-back clears ``awaiting`` as it speaks): "{customer_name}" passed as
+    a slot, and an unidentified caller who left the queue heard "您好None，您已退出人工排队". Refused at its line; a
+    variant Rasa says only when the slot holds a value passes, one conditioned on the slot being empty does not."""
+    edit(project / "domain" / "handoff_lifecycle.yml", LEFT_AWAY, LEFT_AWAY_NAMED)
+    line = line_of(project, "domain/handoff_lifecycle.yml", LEFT_AWAY_NAMED)
+    refused = [p for p in errors_for(project) if "utter_queue_left_away:" in p]
+    assert len(refused) == 1 and refused[0].startswith(f"domain/handoff_lifecycle.yml:{line}: "), refused
+    assert "{customer_name} would read \"None\" to a customer whose customer_name is empty: " \
+           "bot/handoff/handback.py:" in refused[0], refused
+    conditioned = "    - channel: ivr\n      condition: [{type: slot, name: customer_name, value: %s}]\n" + LEFT_AWAY_NAMED
+    edit(project / "domain" / "handoff_lifecycle.yml", "    - channel: ivr\n" + LEFT_AWAY_NAMED, conditioned % "张三")
+    assert not [p for p in errors_for(project) if "utter_queue_left_away:" in p]
+    edit(project / "domain" / "handoff_lifecycle.yml", conditioned % "张三", conditioned % "null")
+    line = line_of(project, "domain/handoff_lifecycle.yml", LEFT_AWAY_NAMED)
+    assert [p for p in errors_for(project) if "utter_queue_left_away:" in p] == [
+        refused[0].replace(f"handoff_lifecycle.yml:{line - 1}:", f"handoff_lifecycle.yml:{line}:")]
 
 def test_a_reply_a_helper_passes_on_to_another_is_checked_against_its_senders(project):
     """Self-help's triage says ``CHASED`` through ``chase_if_known(…, reply=CHASED)``, which passes it on to
