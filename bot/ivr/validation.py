@@ -16,6 +16,7 @@ import yaml
 
 from bot.editor.problems import ERROR, WARNING, Problem
 from bot.editor.yaml_lines import YamlFileError, item_line, line_of, load
+from bot.handoff.estimate import QUEUE_NOTICES
 from bot.ivr.errors import FlowError
 from bot.ivr.flow import ALL_SELFHELP, REPEAT_KEY, Flow, Node
 from bot.ivr.flow_loader import load_flow_file, queue_waits
@@ -255,17 +256,31 @@ def hold_keys_told_problems(path: Path, flow: Flow, node_line: Callable) -> list
     names some of ``hold.keys`` and not the others: the caller learns of only those. Found in review: main.yml's
     transfer_general and wait_without_estimate named 1 and 2, and 3 (the self-help guide by SMS, which the reminder
     names) was left out."""
-    keys = {key for key, _ in flow.hold.keys if key.isdigit()}
     problems = []
     for node in flow.nodes.values():
-        named = set(re.findall(r"按([0-9])", node.say or "")) if node.kind == "transfer" else set()
-        if named & keys and keys - named:
-            missing = "、".join(sorted(keys - named))
+        if node.kind == "transfer" and (missing := hold_keys_left_out(flow, node.say or "")):
             problems.append(Problem(str(path), node_line(node.id, "say"),
-                                    f"node '{node.id}' says which keys work while waiting but not {missing} "
-                                    f"(hold.keys: {', '.join(dict(flow.hold.keys)[k] for k in sorted(keys - named))}): "
-                                    "name every hold key, as hold.reminder does, or none", WARNING))
+                                    f"node '{node.id}' says which keys work while waiting but not {missing}", WARNING))
     return problems
+
+
+def queue_notice_keys_problems(path: Path, flow: Flow, domain) -> list[Problem]:
+    """The same of the waiting room's notices (``QUEUE_NOTICES``), which a queued caller hears on hold: found in
+    review, the phone's "目前没有人工客服在线" named 1, 2 and * and not 3. Named at the variant's line."""
+    return [Problem(where, line, f"{name}: says which keys work while waiting but not {missing} ({path.name})", WARNING)
+            for where, line, name, text in domain.texts
+            if name in QUEUE_NOTICES and (missing := hold_keys_left_out(flow, text))]
+
+
+def hold_keys_left_out(flow: Flow, said: str) -> str:
+    """What ``said`` leaves out of ``hold.keys`` when it names some of them ("" when it names all or none)."""
+    keys = {key for key, _ in flow.hold.keys if key.isdigit()}
+    named = set(re.findall(r"按([0-9])", said))
+    if not named & keys or not keys - named:
+        return ""
+    left_out = sorted(keys - named)
+    return (f"{'、'.join(left_out)} (hold.keys: {', '.join(dict(flow.hold.keys)[k] for k in left_out)}): "
+            "name every hold key, as hold.reminder does, or none")
 
 
 def selfhelp_ids(settings) -> set[str] | None:
@@ -303,6 +318,7 @@ def flow_problems(settings, domain) -> list[Problem]:
         problems += variable_problems(path, flow, node_line)
         problems += repeated_wait_problems(path, flow)
         problems += hold_keys_told_problems(path, flow, node_line)
+        problems += queue_notice_keys_problems(path, flow, domain)
     return (problems + hold_audio_problems(settings) + number_prompt_problems(settings, domain)
             + link_text_problems(settings) + said_as_written_problems(settings))
 

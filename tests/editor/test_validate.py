@@ -1941,3 +1941,20 @@ def test_a_transfer_naming_some_of_the_hold_keys_is_a_warning(project, node_said
     assert len(warned) == 1 and warned[0].startswith(f"ivr_flows/main.yml:{line}: warning: "), warned
     assert "not 3 (hold.keys: send_selfhelp)" in warned[0], warned
     assert errors_for(project) == []
+
+
+NOBODY_ONLINE_KEYS = "预约回电请按1，语音留言请按2，通过短信获取自助服务指引请按3，取消排队请按星号键。"
+
+
+def test_a_queue_notice_naming_some_of_the_hold_keys_is_a_warning(project):
+    """Found in review: the phone's utter_queue_nobody_available, heard on hold, named 1, 2 and * and not 3 (the
+    self-help guide by SMS, which hold.keys gives every queued caller). It now names all three; a waiting-room
+    notice naming some hold keys but not all is a warning at its variant's line, as a transfer's say is."""
+    assert not any("says which keys work while waiting" in p for p in problems_for(project))
+    edit(project / "domain" / "waiting_room.yml", NOBODY_ONLINE_KEYS, "预约回电请按1，语音留言请按2，取消排队请按星号键。")
+    line = line_of(project, "domain/waiting_room.yml", "语音留言请按2，取消排队请按星号键。")
+    warned = [p for p in problems_for(project) if "says which keys work while waiting" in p]
+    assert warned == [f"domain/waiting_room.yml:{line}: warning: utter_queue_nobody_available: says which keys work "
+                      "while waiting but not 3 (hold.keys: send_selfhelp): name every hold key, as hold.reminder "
+                      "does, or none (main.yml)"], warned
+    assert errors_for(project) == []

@@ -334,7 +334,7 @@ async def test_hold_audio_stops_when_the_agent_takes_the_call(hold_line, redis):
 
 NOTICES = (("utter_queue_update", "人工客服正在忙，您目前排在第3位，预计还需等待约6分钟，请稍候。"),
            ("utter_queue_nobody_available", "目前没有人工客服在线，暂时无法估计等待时间。您可以继续等待，客服上线后会按顺序接听；"
-                                            "预约回电请按1，语音留言请按2，取消排队请按星号键。"),
+                                            "预约回电请按1，语音留言请按2，通过短信获取自助服务指引请按3，取消排队请按星号键。"),
            ("utter_queue_agents_back", "现在有人工客服在线了，您排在第2位，预计等待约4分钟。"))
 
 
