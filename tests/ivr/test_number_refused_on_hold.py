@@ -69,6 +69,18 @@ async def test_a_number_refused_after_a_hold_key_keeps_the_callers_place(kefu_en
     assert reminder == ["hold:reminder"], "on hold again: the hold timer's turn reads the reminder"
 
 
+async def guide_asked_for_a_keyed_number(engine, handoff, call_id: str) -> tuple[str, list[str], list[str]]:
+    """``call_id`` queued ahead of another caller presses 3 and keys a mobile number: (the caller behind, what
+    ``call_id`` heard after the number, the line then)."""
+    try:
+        behind = await queued_ahead_of_another(engine, handoff, call_id)
+        await engine.handle(call_id, KeyPress("3"))
+        said = [text for _, text in spoken(await key(engine, call_id, "13800138000#"))]
+        return behind, said, await handoff.queue.waiting("general")
+    finally:
+        await engine.end(call_id, "test")
+
+
 async def test_a_text_not_sent_to_the_keyed_number_keeps_the_callers_place(kefu_env, redis):  # noqa: F811
     """The number is a mobile number, but the SMS gateway does not take it: main.yml's ``on_failure`` (sorry,
     goodbye) is for a caller not queued yet; this one is told and waits on, first in line."""
@@ -77,13 +89,7 @@ async def test_a_text_not_sent_to_the_keyed_number_keeps_the_callers_place(kefu_
     await calls_take(redis, 60)
     engine = engine_for(kefu_env, redis, handoff, GatewayDown())
     call_id = f"unsent-{uuid.uuid4().hex[:8]}"
-    try:
-        behind = await queued_ahead_of_another(engine, handoff, call_id)
-        await engine.handle(call_id, KeyPress("3"))
-        said = [text for _, text in spoken(await key(engine, call_id, "13800138000#"))]
-        line = await handoff.queue.waiting("general")
-    finally:
-        await engine.end(call_id, "test")
+    behind, said, line = await guide_asked_for_a_keyed_number(engine, handoff, call_id)
     assert line == [f"ivr:{call_id}", behind], said
     assert any("暂时无法发送" in text for text in said) and any("保留原来的排队位置" in text for text in said), said
     assert not any("再见" in text for text in said), said
@@ -98,12 +104,6 @@ async def test_a_number_taken_after_a_hold_key_leaves_the_queue_for_good(kefu_en
     await calls_take(redis, 60)
     engine = engine_for(kefu_env, redis, handoff, notifier)
     call_id = f"taken-{uuid.uuid4().hex[:8]}"
-    try:
-        behind = await queued_ahead_of_another(engine, handoff, call_id)
-        await engine.handle(call_id, KeyPress("3"))
-        said = [text for _, text in spoken(await key(engine, call_id, "13800138000#"))]
-        line = await handoff.queue.waiting("general")
-    finally:
-        await engine.end(call_id, "test")
+    behind, said, line = await guide_asked_for_a_keyed_number(engine, handoff, call_id)
     assert notifier.sent == ["sms"] and any("已经发送到您的手机" in text for text in said), said
     assert line == [behind]
