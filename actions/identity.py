@@ -471,6 +471,10 @@ class ActionIdentifyCustomer(Action):
             if DIGITS.search(text):
                 dispatcher.utter_message(response="utter_identity_invalid")
                 return []
+            if pending and tracker.get_slot("awaiting") == AWAITING_PROOF:
+                # The number was given and a code or the password is awaited: asked for again as it was asked
+                # (request_proof), not the number (found trying the chat: "为什么是318" was asked the number).
+                return await continue_with(pending, dispatcher, tracker, domain)
             if pending:
                 ask_number(dispatcher, pending)
             else:

@@ -558,3 +558,17 @@ async def test_last_month_asked_while_the_password_is_asked_keeps_the_question_a
     proven = await run_action("action_identify_customer", asked)
     assert proven.responses == ["utter_bill_month"], proven.responses
     assert proven.message("utter_bill_month")["period"] == "2026年10月"
+
+
+async def test_a_question_instead_of_the_code_asks_for_the_code_again_not_the_number(run_action, with_redis):
+    """Found trying the chat: "为什么是318" (read as inform, no number in it) while the code was awaited was asked
+    for the number just given. The same check is asked for again: no second code, the first one still works."""
+    await claim_number(run_action, "asker-1")
+    first = sent_code("13800000002")
+    turn = await run_action("action_identify_customer", code_answer("asker-1", "为什么是318"))
+    assert turn.responses == ["utter_verification_code_sent"] and personal(turn) == []
+    assert turn.message("utter_verification_code_sent")["phone_masked"] == "138****0002"
+    codes = [r for r in repository().outbound(channel="sms", limit=1000) if r["kind"] == "verification_code"]
+    assert len(codes) == 1, "asked again, not another code"
+    unlocked = await run_action("action_identify_customer", code_answer("asker-1", first))
+    assert unlocked.message("utter_bill_summary")["customer_name"] == "李娜"
