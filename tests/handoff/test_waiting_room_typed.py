@@ -99,3 +99,17 @@ async def test_the_waiting_rooms_words_typed_in_english_or_in_capitals_count(roo
     assert await say(room, clock, "w-en", "How long do I still have to wait?") == ["utter_queue_update"]
     assert await say(room, clock, "w-en", "Cancel!") == ["utter_queue_confirm_cancel"]
     assert await say(room, clock, "w-en", "Cancel the queue please") == ["utter_queue_noted"], "only alone"
+
+
+async def test_changing_ones_mind_about_a_person_leaves_the_queue(room, queue, clock):
+    """Found trying the chat: "算了不用了 我自己再试试" (read as a no) right after 转人工 was only noted, and the
+    customer stayed in the line; "算了不用了" alone was noted too, not asked about."""
+    await wait_in_line(queue, "w-mind")
+    await room.visit("w-mind")
+    assert await say(room, clock, "w-mind", "算了不用了 我自己再试试", "deny") == ["utter_queue_cancelled"]
+    assert await queue.position("w-mind") is None
+
+    await wait_in_line(queue, "w-alone")
+    await room.visit("w-alone")
+    assert await say(room, clock, "w-alone", "算了不用了", "deny") == ["utter_queue_confirm_cancel"]
+    assert (await queue.position("w-alone")).position == 1, "asked first, not taken out of the line"
