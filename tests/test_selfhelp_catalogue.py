@@ -53,6 +53,10 @@ def test_every_entry_is_complete_and_links_are_well_formed(catalogue):
         ("fault_broadband", "我家宽带每天晚上都断网", None, "bb_slow"),
         ("fault_broadband", "宽带老是断网", None, "bb_slow"),
         ("fault_broadband", "突然断网了", None, "bb_restart"),
+        # Found trying the chat: slow Wi-Fi matched no Wi-Fi entry and got the general one (连上却上不了网).
+        ("fault_wifi", "wifi好慢啊 看个视频一直卡", None, "wifi_weak"),
+        ("fault_wifi", "家里wifi网速太慢了", None, "wifi_weak"),
+        ("fault_wifi", "wifi连上了但是没网", None, "wifi_connected_no_internet"),
     ],
 )
 def test_best_match(catalogue, fault, text, code, expected):
