@@ -114,3 +114,17 @@ async def test_a_number_typed_while_asked_for_the_faults_details_keeps_the_fault
     turn = await run_action("action_identify_customer", tracker)
     assert turn.responses == ["utter_number_noted", "utter_ask_fault_detail_fault_broadband"]
     assert turn.slots["customer_id"] == "1"
+
+
+async def test_a_number_typed_while_offered_a_person_after_failed_self_help_keeps_the_offer(run_action):
+    """Found trying the chat: two guides failed, "需要为您转接人工客服吗？", and the number typed next got
+    "已记下您的号码。请问您要办理什么业务？": the fault and the offer were dropped."""
+    tracker = load_tracker("query_bill", text="13800000001", intent="inform",
+                           entities=[entity("phone_number", "13800000001")], fault_type="fault_broadband",
+                           selfhelp_sent=["bb_slow", "bb_restart"], selfhelp_failures=2.0, awaiting="offer_human",
+                           pending_request=None)
+    tracker.events.insert(-2, {"event": "bot", "text": "抱歉几种方法都没能解决您的问题，需要为您转接人工客服吗？",
+                               "metadata": {"utter_action": "utter_selfhelp_offer_human"}})
+    turn = await run_action("action_identify_customer", tracker)
+    assert turn.responses == ["utter_number_noted", "utter_selfhelp_offer_human"]
+    assert "awaiting" not in turn.slots and turn.slots["customer_id"] == "1"
