@@ -181,8 +181,26 @@ class ActionHandleDeny(Action):
             return tell_not_waiting(dispatcher)
         if not awaiting and stray_guess(tracker):
             return await continue_with("action_fallback", dispatcher, tracker, domain)
+        if not awaiting and asked_anything_else(tracker):
+            dispatcher.utter_message(response="utter_goodbye")
+            return [SlotSet("pending_request", None)]
         dispatcher.utter_message(response="utter_anything_else")
         return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
+
+
+# Replies that end by asking whether there is anything else ("还有其他需要帮忙的吗？"): a no to them ends the
+# conversation. Found trying the chat: "没有了 谢谢" after a fix got "好的，还有其他需要帮忙的吗？" again.
+ANYTHING_ELSE_ASKED = frozenset({
+    "utter_anything_else", "utter_ok", "utter_thanks", "utter_selfhelp_resolved", "utter_noted_on_ticket",
+    "utter_visit_cancel_none", "utter_ticket_hurried", "utter_agent_handback", "utter_queue_cancelled",
+    "utter_queue_selfhelp_worked",
+})
+
+
+def asked_anything_else(tracker: Tracker) -> bool:
+    """Whether the bot's reply to the customer's previous message asked if there was anything else."""
+    before = list(turns(tracker.events))[-2:-1]
+    return bool(before) and bool(before[0][1] & ANYTHING_ELSE_ASKED)
 
 
 def answered_already(tracker: Tracker) -> bool:

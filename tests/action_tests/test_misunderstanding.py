@@ -177,3 +177,19 @@ async def test_a_complaint_read_as_an_unsure_no_while_a_number_is_asked_is_the_c
     plain_no.tracker.sender_id = "no-number"
     await plain_no.says("账单什么时候到期", "query_bill", "action_query_bill")
     assert (await plain_no.says("不想给", "deny", "action_handle_deny")).responses != ["utter_ack_complaint"]
+
+
+async def test_no_to_anything_else_after_a_fix_says_goodbye_not_the_question_again(run_action):
+    """Found trying the chat: "好了" to "问题解决了吗？", the bot said 太好了…还有其他需要帮忙的吗？ and asked for a
+    score, and "没有了 谢谢" got 好的，还有其他需要帮忙的吗？ once more. A no to "anything else?" ends the chat."""
+    tracker = fresh()
+    said(tracker, "好了", "affirm", answered_with="action_handle_affirm")
+    tracker.events.append({"event": "bot", "text": "…", "metadata": {"utter_action": "utter_selfhelp_resolved"}})
+    tracker.events.append({"event": "bot", "text": "…", "metadata": {"utter_action": "utter_ask_csat"}})
+    now_says(tracker, "没有了 谢谢", "deny", 0.94)
+    assert (await run_action("action_handle_deny", tracker)).responses == ["utter_goodbye"]
+
+    plain = fresh()  # a no to something else is still answered with the question
+    said(plain, "宽带坏了", "fault_broadband", answered_with="action_triage_fault")
+    now_says(plain, "不用了", "deny", 0.95)
+    assert (await run_action("action_handle_deny", plain)).responses == ["utter_anything_else"]
