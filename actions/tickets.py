@@ -300,6 +300,13 @@ def is_theirs(ticket: dict, customer: Customer, verified: bool, conversation_id:
                          or (number is not None and number == local_phone(customer.phone)))
 
 
+def withdrawn(tracker: Tracker) -> bool:
+    """Whether the customer takes back the complaint still waiting for their number ("算了 不投诉了"): nothing
+    is filed, and the number is not asked for again."""
+    waiting = tracker.get_slot("pending_request") == "action_complaint" and tracker.get_slot("awaiting") == "identity"
+    return waiting and says_any(tracker, labels().get("complaint_withdrawn_words"))
+
+
 class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
     """A complaint is always written down and flagged for a person (kept and filed later when the
     database is down)."""
@@ -318,6 +325,9 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
             # "还在排队吗" / "我在排队吗" from a customer who is not queued, read by the NLU as a complaint (about
             # 0.51), started one (found by the maintainers): they are told they are not waiting, a person offered.
             return tell_not_waiting(dispatcher)
+        if withdrawn(tracker):
+            dispatcher.utter_message(response="utter_ok")
+            return [SlotSet("pending_request", None), SlotSet("awaiting", None)]
         return await super().run(dispatcher, tracker, domain)
 
     async def serve(self, dispatcher, tracker, customer, verified):

@@ -30,6 +30,10 @@ JUDGED = {
     # A cancellation naming the visit ("不用上门了") names it (asks_to_cancel needs both) and its ticket: meant.
     *{(inner_key, "上门", outer) for inner_key in ("visit_named", "ticket_question.visit")
       for outer in ("不用上门", "不要上门", "不需要上门")},
+    # A complaint taken back ("不投诉了") names complaints: harmless, the words are read (actions/tickets.py
+    # ``withdrawn``) only while a complaint waits for its number, before anything reads a ticket question.
+    *{("ticket_question.complaint", "投诉", outer)
+      for outer in ("不投诉", "不想投诉", "不用投诉", "不要投诉", "撤销投诉", "取消投诉", "撤回投诉")},
 }
 # Only the readings that choose an answer are compared: naming a device (宽带 in 宽带账号, fault_named_by and
 # plan_question) is what those words are for, and the login note (login_name_words) is said only with the number.

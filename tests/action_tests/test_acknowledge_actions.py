@@ -128,3 +128,17 @@ async def test_a_number_typed_while_offered_a_person_after_failed_self_help_keep
     turn = await run_action("action_identify_customer", tracker)
     assert turn.responses == ["utter_number_noted", "utter_selfhelp_offer_human"]
     assert "awaiting" not in turn.slots and turn.slots["customer_id"] == "1"
+
+
+async def test_a_complaint_taken_back_while_its_number_is_asked_is_dropped(run_action):
+    """Found trying the chat: "我要投诉", asked for a number, then "算了 不投诉了" (read as a complaint again) was
+    asked for the number once more. It is taken back: nothing filed, the number no longer asked for."""
+    tracker = load_tracker("query_bill", text="算了 不投诉了", intent="complaint",
+                           pending_request="action_complaint", awaiting="identity")
+    turn = await run_action("action_complaint", tracker)
+    assert turn.responses == ["utter_ok"]
+    assert turn.slots["pending_request"] is None and turn.slots["awaiting"] is None
+
+    still = load_tracker("query_bill", text="算了 你们就是太差了", intent="complaint",
+                         pending_request="action_complaint", awaiting="identity")
+    assert (await run_action("action_complaint", still)).responses == ["utter_ask_identity"]
