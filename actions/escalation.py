@@ -22,7 +22,7 @@ from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
 from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
     misunderstood_in_a_row, turns)
-from actions.selfhelp import faults_named, selfhelp_feedback
+from actions.selfhelp import faults_named, names_another_entry, selfhelp_feedback
 from actions.service_questions import OFFER, SERVICE_OFFER
 from actions.ticket_records import note_said_more
 from actions.tickets import hurry_ticket
@@ -44,6 +44,10 @@ class ActionHandleAffirm(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         awaiting = tracker.get_slot("awaiting")
+        if awaiting == "selfhelp_feedback" and stray_guess(tracker) and names_another_entry(tracker):
+            # "灯是红的" to "did it fix it?", read as an unsure yes (0.59), was told the fault was fixed (found
+            # trying the chat): a symptom of another guide for the fault is that guide, as triage sends it.
+            return await continue_with("action_triage_fault", dispatcher, tracker, domain)
         if awaiting == "selfhelp_feedback":
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=True)
         if awaiting == "offer_human":

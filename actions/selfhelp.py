@@ -99,6 +99,17 @@ async def failed_before(tracker: Tracker, fault_type: str) -> set[str]:
     return {entry.id for entry in entries if entry is not None and entry.fault_type == fault_type}
 
 
+def names_another_entry(tracker: Tracker) -> bool:
+    """Whether the latest message names a symptom of a self-help entry for the fault at hand not sent yet
+    ("灯是红的": the red LOS light, after the restart steps)."""
+    fault_type = tracker.get_slot("fault_type")
+    if not fault_type:
+        return False
+    text = latest_text(tracker)
+    entry = catalogue().best_match(fault_type, text, None, exclude=set(tracker.get_slot("selfhelp_sent") or []))
+    return entry is not None and catalogue().score(entry, text, None) > 0
+
+
 def current_fault_type(tracker: Tracker) -> str | None:
     """The fault the latest message is about. Another fault than the one talked about only when the
     message names its device or service (``fault_named_by`` in content/labels.yml): "红灯一直亮", said of

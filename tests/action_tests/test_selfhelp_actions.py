@@ -309,3 +309,18 @@ async def test_the_account_password_names_no_wifi_in_a_broadband_conversation(ru
     both = await run_action("action_triage_fault", tracker)
     assert "utter_faults_one_by_one" not in both.responses, "one fault, the broadband"
     assert both.slots["fault_type"] == "fault_broadband"
+
+
+async def test_a_red_light_said_to_did_it_work_is_not_taken_for_fixed(run_action):
+    """Found trying the chat: after the restart steps, "灯是红的" (read as an unsure yes, 0.59) to "did it fix
+    it?" got "太好了，问题已解决！". A symptom of a guide not sent yet is that guide; a sure yes is still a yes."""
+    asked = {"awaiting": "selfhelp_feedback", "selfhelp_current": "bb_restart", "selfhelp_sent": ["bb_restart"],
+             "fault_type": "fault_broadband"}
+    unsure = load_tracker("fault_tv_no_signal", text="灯是红的", intent="affirm", **asked)
+    unsure.latest_message["intent"]["confidence"] = 0.59
+    turn = await run_action("action_handle_affirm", unsure)
+    assert "utter_selfhelp_resolved" not in turn.responses
+    assert turn.slots["selfhelp_current"] == "bb_los_red" and turn.slots["awaiting"] == "selfhelp_feedback"
+
+    sure = load_tracker("fault_tv_no_signal", text="好了", intent="affirm", **asked)
+    assert "utter_selfhelp_resolved" in (await run_action("action_handle_affirm", sure)).responses
