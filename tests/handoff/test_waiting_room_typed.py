@@ -113,3 +113,6 @@ async def test_changing_ones_mind_about_a_person_leaves_the_queue(room, queue, c
     await room.visit("w-alone")
     assert await say(room, clock, "w-alone", "算了不用了", "deny") == ["utter_queue_confirm_cancel"]
     assert (await queue.position("w-alone")).position == 1, "asked first, not taken out of the line"
+    answered = await say(room, clock, "w-alone", "不用了", "deny")  # no to "leave the queue?": stays, not asked again
+    assert answered and "utter_queue_confirm_cancel" not in answered and "utter_queue_cancelled" not in answered
+    assert (await queue.position("w-alone")).position == 1
