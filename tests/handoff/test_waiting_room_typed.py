@@ -116,3 +116,13 @@ async def test_changing_ones_mind_about_a_person_leaves_the_queue(room, queue, c
     answered = await say(room, clock, "w-alone", "不用了", "deny")  # no to "leave the queue?": stays, not asked again
     assert answered and "utter_queue_confirm_cancel" not in answered and "utter_queue_cancelled" not in answered
     assert (await queue.position("w-alone")).position == 1
+
+
+async def test_asking_why_no_person_yet_stays_in_the_queue(room, queue, clock):
+    """"怎么还不转人工" asks for the person, though it holds 不转人工 (found in review of the leave words): the
+    customer keeps their place."""
+    await wait_in_line(queue, "w-why")
+    await room.visit("w-why")
+    for text in ("怎么还不转人工", "为什么不找人工"):
+        assert "utter_queue_cancelled" not in await say(room, clock, "w-why", text, "request_human"), text
+        assert (await queue.position("w-why")).position == 1, text
