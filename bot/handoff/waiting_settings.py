@@ -25,6 +25,7 @@ class WaitingRoomSettings:
     unresolved_words: tuple[str, ...]
     leave_words: tuple[str, ...] = ()  # typed instead of pressing 取消排队: the customer stops waiting
     confirm_leave_words: tuple[str, ...] = ()  # typed alone (取消): asked whether to leave the queue
+    confirm_leave_within: tuple[str, ...] = ()  # inside a message (我自己再试试): asked whether to leave the queue
     place_words: tuple[str, ...] = ()  # 多久能排到我: told the place in line and the wait
     question_ends: tuple[str, ...] = ()  # 还在排队吗 read as a complaint: a question about the queue
 
@@ -44,6 +45,7 @@ def parse_waiting_room(raw: dict) -> WaitingRoomSettings:
             unresolved_words=_words(raw, "unresolved_words"),
             leave_words=_words(raw, "leave_words"),
             confirm_leave_words=_words(raw, "confirm_leave_words"),
+            confirm_leave_within=_words(raw, "confirm_leave_within"),
             place_words=_words(raw, "place_words"),
             question_ends=_words(raw, "question_ends"),
         )

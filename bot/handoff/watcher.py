@@ -408,7 +408,7 @@ class WaitingRoom:
 
         if typed(settings.leave_words, True) or not asked and intent == "goodbye":
             return "cancel"
-        if typed(settings.confirm_leave_words, False):
+        if typed(settings.confirm_leave_words, False) or typed(settings.confirm_leave_within, True):
             return "confirm_cancel"
         if typed(settings.place_words, True):
             return "status"

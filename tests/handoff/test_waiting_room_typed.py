@@ -101,12 +101,14 @@ async def test_the_waiting_rooms_words_typed_in_english_or_in_capitals_count(roo
     assert await say(room, clock, "w-en", "Cancel the queue please") == ["utter_queue_noted"], "only alone"
 
 
-async def test_changing_ones_mind_about_a_person_leaves_the_queue(room, queue, clock):
+async def test_changing_ones_mind_about_a_person_is_asked_about(room, queue, clock):
     """Found trying the chat: "算了不用了 我自己再试试" (read as a no) right after 转人工 was only noted, and the
-    customer stayed in the line; "算了不用了" alone was noted too, not asked about."""
+    customer stayed in the line; "算了不用了" alone was noted too, not asked about. Found in review of the fix:
+    leaving at once on 自己试试 took out a customer telling what they had tried."""
     await wait_in_line(queue, "w-mind")
     await room.visit("w-mind")
-    assert await say(room, clock, "w-mind", "算了不用了 我自己再试试", "deny") == ["utter_queue_cancelled"]
+    assert await say(room, clock, "w-mind", "算了不用了 我自己再试试", "deny") == ["utter_queue_confirm_cancel"]
+    assert await say(room, clock, "w-mind", "取消排队", "affirm") == ["utter_queue_cancelled"]
     assert await queue.position("w-mind") is None
 
     await wait_in_line(queue, "w-alone")
@@ -116,6 +118,15 @@ async def test_changing_ones_mind_about_a_person_leaves_the_queue(room, queue, c
     answered = await say(room, clock, "w-alone", "不用了", "deny")  # no to "leave the queue?": stays, not asked again
     assert answered and "utter_queue_confirm_cancel" not in answered and "utter_queue_cancelled" not in answered
     assert (await queue.position("w-alone")).position == 1
+
+
+async def test_telling_what_one_tried_oneself_stays_in_the_queue(room, queue, clock):
+    """Found in review: with 自己试试 a word to leave by, a customer telling what they had tried left the queue."""
+    await wait_in_line(queue, "w-tried")
+    await room.visit("w-tried")
+    for text in ("我自己试过了，还是不行", "路由器我自己试着重启了，没用", "你们那个指引我自己试试了没用"):
+        assert "utter_queue_cancelled" not in await say(room, clock, "w-tried", text, "deny"), text
+        assert (await queue.position("w-tried")).position == 1, text
 
 
 async def test_asking_why_no_person_yet_stays_in_the_queue(room, queue, clock):
