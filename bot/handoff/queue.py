@@ -113,8 +113,8 @@ end
 # Enqueue unless already waiting or being served: returns the state it found ("" when new), or 'owed'
 # (_OWES_EVENTS: nothing written).
 # ``call`` (ARGV[9], "1"/"0"): serving it puts the agent on the phone (bot.handoff.agents.is_call).
-# A call on the line is vouched for as it joins (bot.handoff.presence.VOUCH_LUA), as of ARGV[8], when its
-# wait began: now, for any but a booked callback (never vouched for).
+# A call on the line is vouched for as it joins (bot.handoff.presence.VOUCH_LUA), as of ARGV[10]: now (not
+# when its wait began: a caller back at a place kept from minutes ago was taken for a lost call, found in review).
 _ENQUEUE = VOUCH_LUA + _OWES_EVENTS + """
 local state = redis.call('HGET', KEYS[2], 'state')
 if state == 'waiting' or state == 'claimed' then return state end
@@ -123,7 +123,7 @@ redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'request', ARGV[1], 'state', 'waiting', 'skill', ARGV[2],
            'priority', ARGV[3], 'enqueued_at', ARGV[4], 'channel', ARGV[6], 'waiting_since', ARGV[8],
            'call', ARGV[9])
-vouch(KEYS[2], ARGV[8])
+vouch(KEYS[2], ARGV[10])
 redis.call('PERSIST', KEYS[2])
 redis.call('ZADD', KEYS[1], ARGV[5], ARGV[7])
 return ''
@@ -413,18 +413,20 @@ class HandoffQueue:
 
     # -- customers -----------------------------------------------------
     async def enqueue(self, request: HandoffRequest, *, enqueued_at: float | None = None,
-                      back_in_line: bool = False) -> QueuePosition:
+                      waiting_since: float | None = None, back_in_line: bool = False) -> QueuePosition:
         """Join the skill's queue; asking again while waiting keeps the place in line. ``enqueued_at``: when
         the wait began, if before now (a booked callback: the time promised, bot/contacts/offer.py), so its
         speed of answer runs from then (found in review: a callback offered late was answered "in 10 s").
         ``back_in_line``: the customer comes back to the place they left (a phone caller whose number keyed
         after a hold key would not do, ``bot.ivr.handoff.QueueHandoff.rejoin``): its ``handoff_queued`` says so,
-        and the reports count one wait, that leaving no way out (bot/analytics/waits.py ``one_wait``)."""
+        and the reports count one wait, that leaving no way out (bot/analytics/waits.py ``one_wait``), from its
+        ``waiting_since`` kept (a transferred caller's wait began at the transfer, not at ``enqueued_at``)."""
         now = self.clock() if enqueued_at is None else enqueued_at
+        since = min(now if waiting_since is None else waiting_since, self.clock())
         try:
             found = await self._unless_owed(request.conversation_id, lambda: self._enqueue(
                 keys=[keys.queue(request.skill), keys.conversation(request.conversation_id)],
-                args=self._enqueue_args(request, now, waiting_since=min(now, self.clock())),
+                args=[*self._enqueue_args(request, now, waiting_since=since), repr(self.clock())],
             ))
             position = await self.position(request.conversation_id) or QueuePosition(0, 0.0)
         except (RedisError, OSError):

@@ -215,16 +215,17 @@ class QueueHandoff(HandoffGateway):
             return None
         if entry is None or entry["state"] != "waiting":
             return None
-        return json.dumps({"request": dataclasses.asdict(entry["request"]), "enqueued_at": entry["enqueued_at"]},
-                          ensure_ascii=False, default=str)
+        return json.dumps({"request": dataclasses.asdict(entry["request"]), "enqueued_at": entry["enqueued_at"],
+                           "waiting_since": entry["waiting_since"]}, ensure_ascii=False, default=str)
 
     async def rejoin(self, conversation_id: str, place: str) -> QueueTicket | None:
         from bot.handoff.queue import HandoffRequest
 
         kept = json.loads(place)
         try:
-            position = await self.queue.enqueue(HandoffRequest(**kept["request"]),
-                                                enqueued_at=float(kept["enqueued_at"]), back_in_line=True)
+            position = await self.queue.enqueue(
+                HandoffRequest(**kept["request"]), enqueued_at=float(kept["enqueued_at"]),
+                waiting_since=float(kept.get("waiting_since") or kept["enqueued_at"]), back_in_line=True)
         except QUEUE_DOWN_ERRORS as exc:
             logger.warning("ivr.handoff.rejoin_failed error=%s: %s", type(exc).__name__, exc)
             return None

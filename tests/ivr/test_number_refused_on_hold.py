@@ -13,7 +13,8 @@ import uuid
 import pytest
 
 from bot.db.repository import Repository
-from bot.handoff.queue import HandoffRequest
+from bot.handoff.presence import customer_gone
+from bot.handoff.queue import HandoffQueue, HandoffRequest
 from bot.ivr.events import CallStart, KeyPress, NoInput
 from bot.ivr.handoff import QueueHandoff
 from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
@@ -107,3 +108,22 @@ async def test_a_number_taken_after_a_hold_key_leaves_the_queue_for_good(kefu_en
     behind, said, line = await guide_asked_for_a_keyed_number(engine, handoff, call_id)
     assert notifier.sent == ["sms"] and any("已经发送到您的手机" in text for text in said), said
     assert line == [behind]
+
+
+async def test_a_caller_back_in_line_minutes_after_joining_is_not_taken_for_a_lost_call(kefu_env, redis):  # noqa: F811
+    """Found in review: the record written back was vouched for as of the caller's first joining, minutes before,
+    so the waiting room's next pass took them for a call whose process had died and dropped them (``call_lost``),
+    on a line where nobody would come. Here the caller joined at 1 000 and comes back in line at 1 200."""
+    now = [1_000.0]
+    handoff = QueueHandoff(redis, Repository(kefu_env.database_url))
+    handoff.queue = HandoffQueue(redis, clock=lambda: now[0])
+    call = f"ivr:back-{uuid.uuid4().hex[:8]}"
+    await handoff.queue.enqueue(HandoffRequest(call, "ivr", "general", 0, None, {}))
+    now[0] = 1_200.0
+    place = await handoff.place(call)
+    await handoff.leave(call, "caller_chose_notify")
+    assert await handoff.rejoin(call, place) is not None
+
+    entry = await handoff.queue.entry(call)
+    assert await customer_gone(redis, entry, now[0] + 1) is None, "taken for a lost call"
+    assert (entry["state"], entry["enqueued_at"], entry["waiting_since"]) == ("waiting", 1_000.0, 1_000.0)
