@@ -759,6 +759,9 @@ class FlowEngine:
         not queued yet), or left them a voice message only. None when the queue does not take them back: the
         flow's way on then."""
         held, state.held_place = state.held_place, {}
+        target = flow.node(held["target"])
+        if target.ask_number:  # found in review: the number that would not do was used unasked for the next key
+            state.vars.pop(flow.node(target.ask_number).store_as, None)
         call = conversation_id(state.call_id)
         ticket = await self.services.handoff.rejoin(call, held["place"])
         if ticket is None:
