@@ -25,7 +25,7 @@ from actions.identity import leave_the_message, message_being_left, verified_cus
 from actions.repairs import CHASED, chase_if_known
 from bot.db.repository import DatabaseError
 from bot.handoff.rules import load_rules
-from bot.labels import first_named
+from bot.labels import first_named, names_any
 from bot.media import media_ready
 from bot.outcomes.events import customer_key
 from bot.outcomes.selfhelp_tried import failed_before as failed_selfhelp
@@ -101,11 +101,12 @@ async def failed_before(tracker: Tracker, fault_type: str) -> set[str]:
 
 def names_another_entry(tracker: Tracker) -> bool:
     """Whether the latest message names a symptom of a self-help entry for the fault at hand not sent yet
-    ("灯是红的": the red LOS light, after the restart steps)."""
+    ("灯是红的": the red LOS light, after the restart steps), and does not say it works ("好了 没有红灯了":
+    ``selfhelp_fixed_words``)."""
     fault_type = tracker.get_slot("fault_type")
-    if not fault_type:
-        return False
     text = latest_text(tracker)
+    if not fault_type or names_any(text, labels().get("selfhelp_fixed_words")):
+        return False
     entry = catalogue().best_match(fault_type, text, None, exclude=set(tracker.get_slot("selfhelp_sent") or []))
     return entry is not None and catalogue().score(entry, text, None) > 0
 

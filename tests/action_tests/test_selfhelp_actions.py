@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from actions.backend import repository
 from bot.settings import get_settings
 from tests.action_tests.trackers import entity, load_tracker
@@ -324,3 +326,13 @@ async def test_a_red_light_said_to_did_it_work_is_not_taken_for_fixed(run_action
 
     sure = load_tracker("fault_tv_no_signal", text="好了", intent="affirm", **asked)
     assert "utter_selfhelp_resolved" in (await run_action("action_handle_affirm", sure)).responses
+
+
+@pytest.mark.parametrize("text", ["灯不红了 好了", "好了 没有红灯了", "可以了 网速正常了"])
+async def test_an_unsure_fixed_naming_the_symptom_gone_is_taken_for_fixed(run_action, text):
+    """Found in review: an unsure yes naming another guide's symptom got that guide, also where it said the symptom
+    was gone: the customer was sent more steps, and the fix never counted."""
+    tracker = load_tracker("fault_tv_no_signal", text=text, intent="affirm", awaiting="selfhelp_feedback",
+                           selfhelp_current="bb_restart", selfhelp_sent=["bb_restart"], fault_type="fault_broadband")
+    tracker.latest_message["intent"]["confidence"] = 0.55
+    assert "utter_selfhelp_resolved" in (await run_action("action_handle_affirm", tracker)).responses
