@@ -185,15 +185,16 @@ class ActionHandleDeny(Action):
             return tell_not_waiting(dispatcher)
         if not awaiting and stray_guess(tracker):
             return await continue_with("action_fallback", dispatcher, tracker, domain)
-        if not awaiting and asked_anything_else(tracker):
+        if not awaiting and asked_anything_else(tracker) and says_any(tracker, labels().get("nothing_more_words")):
             dispatcher.utter_message(response="utter_goodbye")
             return [SlotSet("pending_request", None)]
         dispatcher.utter_message(response="utter_anything_else")
         return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
 
 
-# Replies that end by asking whether there is anything else ("还有其他需要帮忙的吗？"): a no to them ends the
-# conversation. Found trying the chat: "没有了 谢谢" after a fix got "好的，还有其他需要帮忙的吗？" again.
+# Replies that end by asking whether there is anything else ("还有其他需要帮忙的吗？"): a no to them saying there is
+# nothing more (``nothing_more_words``) ends the conversation. Found trying the chat: "没有了 谢谢" after a fix got
+# "好的，还有其他需要帮忙的吗？" again; found in review, any no did ("不是这个工单" after a hurried ticket).
 ANYTHING_ELSE_ASKED = frozenset({
     "utter_anything_else", "utter_ok", "utter_thanks", "utter_selfhelp_resolved", "utter_noted_on_ticket",
     "utter_visit_cancel_none", "utter_ticket_hurried", "utter_agent_handback", "utter_queue_cancelled",

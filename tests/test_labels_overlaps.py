@@ -33,7 +33,7 @@ JUDGED = {
     # A complaint taken back ("不投诉了") names complaints: harmless, the words are read (actions/tickets.py
     # ``withdrawn``) only while a complaint waits for its number, before anything reads a ticket question.
     *{("ticket_question.complaint", "投诉", outer)
-      for outer in ("不投诉", "不想投诉", "不用投诉", "不要投诉", "撤销投诉", "取消投诉", "撤回投诉")},
+      for outer in ("不投诉了", "不想投诉了", "不用投诉了", "不要投诉了", "撤销投诉", "取消投诉", "撤回投诉")},
 }
 # Only the readings that choose an answer are compared: naming a device (宽带 in 宽带账号, fault_named_by and
 # plan_question) is what those words are for, and the login note (login_name_words) is said only with the number.

@@ -30,11 +30,14 @@ def one_wait(events: list[dict]) -> list[dict]:
     A phone caller whose number keyed after a hold key would not do is back at the place they left (a
     ``handoff_queued`` marked ``back_in_line``, after the ``handoff_abandoned`` of the hold key; the queue's
     later ``wait_s`` counts from the first joining): found in review, such a caller was counted abandoned while
-    waiting still, and one who hung up later gave up after the wait before the hold key only."""
+    waiting still, and one who hung up later gave up after the wait before the hold key only. Only the same
+    conversation's leaving (``conversation_id``, where the events carry it): the desk's glance reads a customer's
+    conversations together, and another one's cancel was dropped (found in review)."""
     kept: list[dict] = []
     for event in events:
         if event["kind"] in QUEUED and (event.get("data") or {}).get("back_in_line"):
-            left = next((n for n in range(len(kept) - 1, -1, -1) if kept[n]["kind"] == "handoff_abandoned"), None)
+            left = next((n for n in range(len(kept) - 1, -1, -1) if kept[n]["kind"] == "handoff_abandoned"
+                         and kept[n].get("conversation_id") == event.get("conversation_id")), None)
             if left is not None:
                 del kept[left]
                 continue

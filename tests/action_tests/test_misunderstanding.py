@@ -189,6 +189,12 @@ async def test_no_to_anything_else_after_a_fix_says_goodbye_not_the_question_aga
     now_says(tracker, "没有了 谢谢", "deny", 0.94)
     assert (await run_action("action_handle_deny", tracker)).responses == ["utter_goodbye"]
 
+    hurried = fresh()  # found in review: a no that is not "nothing more" was said goodbye to
+    said(hurried, "能快点吗", "affirm", answered_with="action_handle_affirm")
+    hurried.events.append({"event": "bot", "text": "…", "metadata": {"utter_action": "utter_ticket_hurried"}})
+    now_says(hurried, "不是这个工单", "deny", 0.93)
+    assert (await run_action("action_handle_deny", hurried)).responses == ["utter_anything_else"]
+
     plain = fresh()  # a no to something else is still answered with the question
     said(plain, "宽带坏了", "fault_broadband", answered_with="action_triage_fault")
     now_says(plain, "不用了", "deny", 0.95)
