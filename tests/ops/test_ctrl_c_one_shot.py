@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from bot.db.repository import Repository
 from bot.db.schema import customers
 from tests.conftest import PROJECT_ROOT
-from tests.ops.test_outbox_resend_cut_short import KEFU, kefu_env
+from tests.ops.test_outbox_resend_cut_short import CTRL_C_AS_IN_A_TERMINAL, KEFU, kefu_env
 
 DEADLINE_S = 60  # the command's start (imports) takes seconds, not this
 
@@ -107,7 +107,8 @@ def test_ctrl_c_while_kefu_loads_is_one_line_and_exit_130(tmp_path, module, swal
     while ``module`` is being imported, at the start of ``kefu db current``."""
     data_dir = tmp_path / "var"
     data_dir.mkdir(mode=0o700)
-    code = PAUSE_AT_IMPORT.format(name=module, deadline=DEADLINE_S, swallowed=swallowed) + console_script()
+    code = (CTRL_C_AS_IN_A_TERMINAL + PAUSE_AT_IMPORT.format(name=module, deadline=DEADLINE_S, swallowed=swallowed)
+            + console_script())
     process = subprocess.Popen([sys.executable, "-c", code, "db", "current"], cwd=PROJECT_ROOT,
                                env=kefu_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

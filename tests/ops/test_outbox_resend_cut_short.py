@@ -19,7 +19,10 @@ from bot.db.repository import Repository
 from bot.db.schema import outbox
 from tests.conftest import PROJECT_ROOT
 
-KEFU = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+# Ctrl-C as a terminal's foreground command has it: a run started in the background of a non-interactive shell
+# hands SIGINT down ignored (a CI run's Ctrl-C tests all timed out so), and Kefu rightly leaves an ignored one alone.
+CTRL_C_AS_IN_A_TERMINAL = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+KEFU = [sys.executable, "-c", CTRL_C_AS_IN_A_TERMINAL + "import sys; from bot.cli import main; sys.exit(main())"]
 
 
 def kefu_env(data_dir) -> dict[str, str]:
