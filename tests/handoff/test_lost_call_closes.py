@@ -366,6 +366,18 @@ def cut_off_after_the_text_was_queued(monkeypatch) -> None:
     monkeypatch.setattr(lost_calls, "texted", cut_off)
 
 
+async def closed_after_queueing_the_text(queue, clock, kefu_env, conversations, monkeypatch, stream_sid: str):
+    """A lost call's close by a1, cut off (Redis timing out) just after the ticket's SMS was queued: (the
+    conversation, the desk)."""
+    conversation_id = await lost_with_the_agent(queue, clock, conversations, stream_sid, spoke=True)
+    desk = desk_of_a1(queue, kefu_env, conversations)
+    cut_off_after_the_text_was_queued(monkeypatch)
+    with pytest.raises(RedisTimeoutError):
+        await desk.close("a1", conversation_id, "ticket")
+    assert len(texts_to(kefu_env, CALLER_LINE)) == 1, "queued before the cut-off"
+    return conversation_id, desk
+
+
 @pytest.mark.parametrize("then", ["pressed_again", "finished_by_the_waiting_room", "both_at_once"])
 async def test_a_lost_calls_close_cut_off_after_queueing_its_sms_texts_the_caller_once(queue, clock, kefu_env,
                                                                                        conversations, monkeypatch,
@@ -375,12 +387,8 @@ async def test_a_lost_calls_close_cut_off_after_queueing_its_sms_texts_the_calle
     again, and the caller got the ticket's number twice. Queued once per close, whoever finishes it."""
     import asyncio
 
-    conversation_id = await lost_with_the_agent(queue, clock, conversations, f"MZtwice{then}", spoke=True)
-    desk = desk_of_a1(queue, kefu_env, conversations)
-    cut_off_after_the_text_was_queued(monkeypatch)
-    with pytest.raises(RedisTimeoutError):
-        await desk.close("a1", conversation_id, "ticket")
-    assert len(texts_to(kefu_env, CALLER_LINE)) == 1, "queued before the cut-off"
+    conversation_id, desk = await closed_after_queueing_the_text(queue, clock, kefu_env, conversations, monkeypatch,
+                                                                  f"MZtwice{then}")
     clock.advance(HANDBACK_GRACE_S + 1)
     if then == "pressed_again":
         again = await desk.close("a1", conversation_id, "ticket")
@@ -403,12 +411,8 @@ async def test_a_lost_calls_close_cut_off_after_queueing_its_sms_texts_the_calle
     from bot.db.repository import Repository
     from tests.receipts_aged import hours_later
 
-    conversation_id = await lost_with_the_agent(queue, clock, conversations, f"MZlater{then}", spoke=True)
-    desk = desk_of_a1(queue, kefu_env, conversations)
-    cut_off_after_the_text_was_queued(monkeypatch)
-    with pytest.raises(RedisTimeoutError):
-        await desk.close("a1", conversation_id, "ticket")
-    assert len(texts_to(kefu_env, CALLER_LINE)) == 1, "queued before the cut-off"
+    conversation_id, desk = await closed_after_queueing_the_text(queue, clock, kefu_env, conversations, monkeypatch,
+                                                                  f"MZlater{then}")
 
     clock.advance(3 * 3600)  # Redis back three hours on, kefu run's tidy pass going on meanwhile
     hours_later(kefu_env, Repository(kefu_env.database_url).engine, 3 * 3600)
