@@ -9,12 +9,13 @@ import sys
 from contextlib import asynccontextmanager, contextmanager
 
 ATTEMPTS = 2
-DEAD_DRIVER = "Connection closed while reading from the driver"  # Playwright's words when its driver has died
+# What starting says when the driver has died: Playwright's words when it reads first, uvloop's when it writes first
+DEAD_DRIVER_SIGNS = ("Connection closed while reading from the driver", "the handler is closed")
 
 
 def _start_again(attempt: int, error: Exception) -> bool:
     """Whether to start again after ``error`` (only a driver that died, and only once), saying so on stderr."""
-    if attempt == ATTEMPTS or DEAD_DRIVER not in str(error):
+    if attempt == ATTEMPTS or not any(sign in str(error) for sign in DEAD_DRIVER_SIGNS):
         return False
     print(f"[playwright_start] the driver died at its start ({error}); starting it again", file=sys.stderr,
           flush=True)
@@ -30,7 +31,7 @@ async def async_playwright_started():
         try:
             playwright = await async_playwright().start()
             break
-        except Exception as error:  # Playwright raises a bare Exception for a dead driver
+        except Exception as error:  # Playwright raises a bare Exception, uvloop a RuntimeError
             if not _start_again(attempt, error):
                 raise
     try:

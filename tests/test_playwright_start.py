@@ -1,7 +1,9 @@
 """A page test whose Playwright driver died at its start still gets its page (tests/playwright_start.py).
 
-The driver's first start dies at once, as one does when tests/stuck_spawn_watchdog.py ends its spawn before exec:
-Playwright's own node is started through a script that kills itself the first time."""
+The driver's first start dies, as one does when tests/stuck_spawn_watchdog.py ends its spawn before exec:
+Playwright's own node is started through a script that kills itself the first time. Dying at once, before Playwright
+writes, fails the write (uvloop's "the handler is closed"); dying once Playwright has written fails the read
+(Playwright's "Connection closed while reading from the driver"). Both are started again."""
 from __future__ import annotations
 
 import shutil
@@ -16,16 +18,19 @@ pytestmark = pytest.mark.browser
 PAGE = "<p>您好</p>"
 
 
-@pytest.fixture
-def driver_dies_at_first_start(tmp_path, monkeypatch):
+DIES = {"at once": "", "after Playwright wrote": "head -c 1 > /dev/null; "}
+
+
+@pytest.fixture(params=list(DIES))
+def driver_dies_at_first_start(request, tmp_path, monkeypatch):
     """Each start of the driver counted in the returned file; the first one dies before it says anything."""
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
     node, _cli = compute_driver_executable()
     starts = tmp_path / "starts"
     script = tmp_path / "node"
-    script.write_text(f'#!/bin/sh\necho start >> "{starts}"\n'
-                      f'if [ "$(wc -l < "{starts}")" -eq 1 ]; then kill -9 $$; fi\nexec "{node}" "$@"\n')
+    first_dies = f'if [ "$(wc -l < "{starts}")" -eq 1 ]; then {DIES[request.param]}kill -9 $$; fi'
+    script.write_text(f'#!/bin/sh\necho start >> "{starts}"\n{first_dies}\nexec "{node}" "$@"\n')
     script.chmod(0o755)
     monkeypatch.setenv("PLAYWRIGHT_NODEJS_PATH", str(script))
     return starts

@@ -44,23 +44,28 @@ def _hold_a_child_before_exec(pid: int) -> int:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="vfork and /proc are Linux's")
 def test_a_child_held_before_exec_is_ended_and_its_parent_goes_on():
-    parent = subprocess.Popen([sys.executable, "-c", SPAWNS_FOR_EVER], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen([sys.executable, "-c", SPAWNS_FOR_EVER], stdout=subprocess.PIPE)
     watchdog = None
     try:
         child = _hold_a_child_before_exec(parent.pid)
         _until(lambda: waiting_in_vfork(parent.pid), 10, "the parent waits in vfork")
         os.set_blocking(parent.stdout.fileno(), False)
-        parent.stdout.read()  # what it printed before it was held
+        _printed(parent)  # what it printed before it was held (maybe nothing yet)
 
         watchdog = subprocess.Popen([sys.executable, "-m", "tests.stuck_spawn_watchdog", str(parent.pid), "1"],
                                     stderr=subprocess.PIPE, text=True)
         _until(lambda: not os.path.exists(f"/proc/{child}") or _is_zombie(child), 30, "the held child is ended")
-        _until(lambda: "spawned" in (parent.stdout.read() or ""), 30, "the parent spawns again")
+        _until(lambda: b"spawned" in _printed(parent), 30, "the parent spawns again")
     finally:
         parent.kill()
         parent.wait()
     report = watchdog.communicate(timeout=30)[1]  # it exits once the parent is gone
     assert f"child {child} has not reached exec" in report
+
+
+def _printed(process) -> bytes:
+    """What ``process`` has printed since the last call, without waiting (its stdout is non-blocking)."""
+    return process.stdout.read() or b""  # None: nothing to read yet
 
 
 def _is_zombie(pid: int) -> bool:
