@@ -29,7 +29,7 @@ NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fa
 HANDOFF_KINDS = ("handoff_requested", "handoff_queued", "ivr_transferred", "handoff_work_item")
 FLOW_FINISHED = {"flow", "bot_done"}  # the phone flow reached its own end (not a hang-up mid-menu)
 HOW = ("assistant", "agent", "agent_ticket", "agent_callback", "agent_transfer", "agent_open", "ticket", "callback", "message", "message_abandoned",
-       "selfhelp_sent", "removed", "abandoned", "unserved", "no_request", "no_answer")
+       "selfhelp_sent", "removed", "waiting", "abandoned", "unserved", "no_request", "no_answer")
 # A voice message left (the phone's, or one Kefu received on its own) / a voice-message node reached.
 MESSAGE_LEFT = {"ivr_voicemail_left", "voicemail_received", "voice_message_left"}
 MESSAGE_STARTED = "ivr_voicemail_started"
@@ -65,6 +65,10 @@ SELFHELP_TEXTED = "ivr_selfhelp_sent"
 # or the ticket refused): a message chosen, as with the hold's 2.
 WAY_OUT_NEEDS = {"caller_chose_notify": {SELFHELP_TEXTED: SELFHELP_SENT},
                  "caller_chose_callback": {"callback_booked": "callback", MESSAGE_STARTED: "message"}}
+# Still in the queue when the report ran: queued, and nothing after that ended the wait (found in review: counted
+# "abandoned" in the outcomes table, though nobody had given up; the rate already left it out).
+WAITING = "waiting"
+WAIT_ENDED = waits.WAIT_OVER | {"handoff_claimed"}
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,8 @@ def _how(kinds: list[str], data: list, answered, abandoned, left: list[dict], se
         return "assistant"  # self-help fixed it while the customer waited for a person
     if "removed" in reasons:
         return "removed"  # a supervisor took the request out of the queue
+    if _still_queued(kinds):
+        return WAITING
     if _selfhelp_instead_of_waiting(kinds):
         return SELFHELP_SENT  # at the peak offer (never queued) or on hold: the guide texted, no wait given up
     if abandoned is not None:
@@ -246,6 +252,12 @@ def _way_out(left: dict, kinds: list[str]) -> str | None:
     if reason in WAY_OUT_NEEDS:
         return next((outcome for fact, outcome in WAY_OUT_NEEDS[reason].items() if fact in kinds), None)
     return LEFT_QUEUE_FOR.get(reason)
+
+
+def _still_queued(kinds: list[str]) -> bool:
+    """Queued, and neither answered, nor gone from the queue, nor ended since."""
+    queued = [n for n, kind in enumerate(kinds) if kind == "handoff_queued"]
+    return bool(queued) and not any(kind in WAIT_ENDED for kind in kinds[queued[-1]:])
 
 
 def _selfhelp_instead_of_waiting(kinds: list[str]) -> bool:

@@ -81,7 +81,8 @@ async def test_a_caller_back_in_line_after_a_hold_key_waited_once(kefu_env, redi
     await answered_by_li(engine, handoff, answered)
     await engine.drain()
 
-    assert outcomes(kefu_env, booked, texted, answered, gone) == ["callback", "selfhelp_sent", "agent", "abandoned"]
+    assert outcomes(kefu_env, booked, texted, answered, gone, waiting) == [
+        "callback", "selfhelp_sent", "agent", "abandoned", "waiting"]
     seen = supervisor_sees(kefu_env, report_of)
     assert seen["wallboard"] == (2, 1, pytest.approx(1 / 3), 1)
     assert seen["report"][:2] == ("0.3333", "1")
@@ -89,7 +90,8 @@ async def test_a_caller_back_in_line_after_a_hold_key_waited_once(kefu_env, redi
     _, report, _ = report_of(today, today)
     waits = [float(report[("overall", "", figure)]) for figure in ("abandon_median_s", "wait_max_s")]
     assert waits == [pytest.approx(40, abs=1), pytest.approx(45, abs=1)], "from joining, not to the hold key"
-    assert [report.get(("overall", "", f"how_{how}")) for how in ("agent", "callback", "selfhelp_sent")] == [
-        "1", "1", "1"]  # 王芳's caller is hers still (agent open)
+    assert [report.get(("overall", "", f"how_{how}")) for how in ("agent", "callback", "selfhelp_sent", "abandoned",
+                                                                  "waiting")] == ["1", "1", "1", "1", "1"]
+    # 王芳's caller is hers still (agent open); the caller still in line is not counted as giving up
     assert handoffs_counted() - before == 6, "each caller's wait is one handoff, the way back no second"
     await engine.end(waiting, "hung_up")

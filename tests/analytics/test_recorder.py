@@ -9,6 +9,7 @@ from bot.db.repository import Repository
 from bot.outcomes import outcome_event, recorder_for
 from bot.outcomes.events import UnknownEventKind
 from bot.outcomes.recorder import record
+from tests.handoff.conftest import redis_url  # noqa: F401  a real Redis: the refused event is set aside there
 
 
 async def test_events_are_stored_in_order_with_their_customer(kefu_env):
@@ -66,15 +67,20 @@ async def test_a_retried_batch_is_written_once(tmp_path):
     assert len(Repository(url).events_for("c1")) == 1
 
 
-async def test_an_event_the_database_refuses_is_set_aside_and_the_record_goes_on(kefu_env):
+async def test_an_event_the_database_refuses_is_set_aside_and_the_record_goes_on(kefu_env, redis_url,  # noqa: F811
+                                                                                  monkeypatch):
     """Found in review: the recorder took a row the database refused (a caller's bug: here no conversation
     id; on PostgreSQL also a value longer than its column) for a database that is down. It parked that
     event and every later one, of every process, behind it, and retried for ever: the report stopped at
     that moment while /health said the database was fine. The database answered: the other events are
-    written, the refused one is logged and set aside in Redis for a person."""
+    written, the refused one is logged and set aside in Redis for a person. Kefu's Redis is named (``REDIS_URL``, as
+    the stack names its embedded one to its processes): the file run alone has none of another test's."""
     from bot.outcomes.pending import from_json
     from bot.settings import get_settings
     import redis.asyncio as aioredis
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    get_settings.cache_clear()
 
     await record("c1", "contact_started", channel="webchat")
     await record(None, "intent_seen", channel="webchat", intent="query_bill")  # noqa - the caller's bug
