@@ -42,6 +42,9 @@ class AcknowledgeFirst:
     acknowledgement: str
     # Said instead when ``asks_otherwise`` holds: a visit to call off is not one to arrange (actions/visits.py).
     acknowledgement_otherwise: str = ""
+    # Said when the customer answers this request's number or code question with more of the request, before the
+    # question again: a complaint described then ("装机师傅迟到了三个小时") got only the question, as if unheard.
+    acknowledgement_more: str = ""
 
     def asks_otherwise(self, tracker: Tracker) -> bool:
         return False
@@ -61,5 +64,8 @@ class AcknowledgeFirst:
                 dispatcher.utter_message(response=self.acknowledgement_otherwise)
             else:
                 dispatcher.utter_message(response=self.acknowledgement)
+            dispatcher.messages.insert(first_new_message, dispatcher.messages.pop())
+        elif asked_identity(events, self.name()) and asking and self.acknowledgement_more:
+            dispatcher.utter_message(response=self.acknowledgement_more)
             dispatcher.messages.insert(first_new_message, dispatcher.messages.pop())
         return events

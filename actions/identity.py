@@ -230,14 +230,22 @@ def asks_contact_number(action_name: str) -> bool:
 
 
 LEAVE_MESSAGE = "action_leave_message"
+# The message asked for, when the customer asked to leave one without saying it (actions/message_asked.py).
+AWAITING_MESSAGE = "message"
 
 
 def message_being_left(tracker: Tracker) -> bool:
-    """Whether this turn is the message a customer asked to leave: the number was asked for and
-    came with words ("宽带坏了三天了 138…，尽快回电"), which read as a fault or a bill question
-    would otherwise start that instead, and the message was lost (found by a tester)."""
-    return (tracker.get_slot("pending_request") == LEAVE_MESSAGE and tracker.get_slot("awaiting") == "identity"
-            and bool(typed_number(tracker)))
+    """Whether this turn is the message a customer asked to leave: the answer to "what is the message?", or, the
+    number asked for, one that came with words ("宽带坏了三天了 138…，尽快回电"). Read as a fault or a bill
+    question, it would otherwise start that instead, and the message was lost (found by a tester)."""
+    if tracker.get_slot("pending_request") != LEAVE_MESSAGE:
+        return False
+    return message_awaited(tracker) or (tracker.get_slot("awaiting") == "identity" and bool(typed_number(tracker)))
+
+
+def message_awaited(tracker: Tracker) -> bool:
+    """Whether the assistant asked what the message the customer wants to leave is."""
+    return tracker.get_slot("pending_request") == LEAVE_MESSAGE and tracker.get_slot("awaiting") == AWAITING_MESSAGE
 
 
 async def leave_the_message(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
@@ -456,6 +464,9 @@ class ActionIdentifyCustomer(Action):
         account = latest_entity(tracker, "account_number")
         text = latest_text(tracker)
         answer = ANSWER.search(text)
+        if message_awaited(tracker) and not (phone or account or is_bare_proof(text)):
+            # The message asked for, read as a code or an id ("我姓王，住天河区"): the message, not a number to ask.
+            return await leave_the_message(dispatcher, tracker, domain)
         if tracker.get_slot("awaiting") == AWAITING_PROOF and answer and not (phone or account):
             return await check_proof(dispatcher, tracker, domain, answer.group())
         if latest_entity(tracker, "fault_code") and tracker.get_slot("fault_type") and not (phone or account):

@@ -110,7 +110,7 @@ FILED_REPLIES = frozenset({
     "utter_fault_ticket_created", "utter_fault_report_taken", "utter_fault_report_taken_registered_phone",
     "utter_service_change_recorded", "utter_service_change_recorded_as_said", "utter_complaint_recorded",
     "utter_complaint_recorded_after_ack", "utter_complaint_detail_added", "utter_message_recorded",
-    "utter_new_install_recorded", "utter_visit_booked", "utter_visit_booked_at",
+    "utter_message_left", "utter_new_install_recorded", "utter_visit_booked", "utter_visit_booked_at",
 })
 
 

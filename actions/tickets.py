@@ -16,8 +16,12 @@ from actions.handoff import asks_whether_queued, tell_not_waiting
 from actions.chain import apply_slots
 from actions.backend import (catalogue, channel_of, db, labels, last_said, latest_entity, parts_named, record,
                              repository, says_any)
-from actions.identity import IdentifiedAction, customer_words, local_phone, request_event, request_text
+from actions.identity import (IdentifiedAction, customer_words, local_phone, message_awaited, request_event,
+                              request_text, without_secrets)
 from actions.kept_requests import KeptWhenDown
+from actions.message_asked import (ask_for_the_message, leaves_a_message, message_answer, message_text,
+                                   says_nothing_but_the_request)
+from actions.misunderstanding import intent_of, turns
 from actions.new_install import NEW_INSTALL, ActionNewInstall, requested_change
 from actions.repairs import chase_repair, join_open_repairs, join_ticket, tell_unproven
 from actions.service_questions import SERVICE_OFFER, answer_service_question
@@ -26,7 +30,7 @@ from actions.ticket_records import (FiledToCallBack, filed_already, newest, open
 from actions.visits import asks_to_cancel, cancelled_if_asked, progress_of_no_visit
 from bot.arrears import owed_cents, owed_yuan
 from bot.db.repository import Customer
-from bot.handoff.masking import mask_phone
+from bot.handoff.masking import AWAITING_PROOF, mask_phone
 from bot.handoff.rules import load_rules
 from bot.handoff.tickets import callback_number
 from bot.handoff.waiting_tickets import promised_time
@@ -301,10 +305,38 @@ def is_theirs(ticket: dict, customer: Customer, verified: bool, conversation_id:
 
 
 def withdrawn(tracker: Tracker) -> bool:
-    """Whether the customer takes back the complaint still waiting for their number ("算了 不投诉了"): nothing
-    is filed, and the number is not asked for again."""
-    waiting = tracker.get_slot("pending_request") == "action_complaint" and tracker.get_slot("awaiting") == "identity"
+    """Whether the customer takes back the complaint still waiting for their number or their code ("算了 不投诉了"):
+    nothing is filed, and neither is asked for again. Found in review: while the code was awaited (editors may make
+    complaints need proof, content/verification.yml), it was asked for again."""
+    waiting = (tracker.get_slot("pending_request") == "action_complaint"
+               and tracker.get_slot("awaiting") in ("identity", AWAITING_PROOF))
     return waiting and says_any(tracker, labels().get("complaint_withdrawn_words"))
+
+
+# Replies that took the customer's words as their complaint before it could be filed (actions/acknowledge.py).
+COMPLAINT_HEARD = frozenset({"utter_ack_complaint", "utter_complaint_detail_noted"})
+
+
+def complaint_heard(tracker: Tracker) -> list[str]:
+    """What the customer described of their complaint before the request in hand, while their number or code was
+    asked, each acknowledged as heard (``COMPLAINT_HEARD``): told "记下了", "我要投诉你们的装机师傅" then
+    "迟到了三个小时" must not be filed as the last words only."""
+    request = request_event(tracker)
+    said: list[str] = []
+    before_request = False
+    for user, answered in reversed(list(turns(tracker.events))):
+        if user is request:
+            before_request = True
+        elif before_request and intent_of(user)[0] != "inform":
+            if not answered & COMPLAINT_HEARD:
+                break
+            said.insert(0, without_secrets(user.get("text") or ""))
+    return said
+
+
+def complaint_said(tracker: Tracker) -> str:
+    """The complaint in the customer's words: what they said of it before (``complaint_heard``), then the request."""
+    return "；".join(dict.fromkeys(text for text in [*complaint_heard(tracker), request_text(tracker)] if text))
 
 
 class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
@@ -313,6 +345,7 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
 
     request = "complaint"
     acknowledgement = "utter_ack_complaint"
+    acknowledgement_more = "utter_complaint_detail_noted"
     kept_response = "utter_complaint_kept"
     kept_awaiting = "offer_human"
     files_for_any_number = True
@@ -337,7 +370,7 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         return await self.file(dispatcher, tracker, None, {"callback_phone": phone}, False)
 
     async def file(self, dispatcher, tracker, customer: Customer | None, details: dict, verified: bool):
-        text = request_text(tracker)
+        text = complaint_said(tracker)
         # Found trying the chat: 装机师傅迟到了三个小时, said right after the complaint was filed, became a second
         # ticket. This conversation's own complaint tells whoever is typing nothing new, proven or not.
         own = newest(await db(repository().tickets_for, None, open_only=True, conversation_id=tracker.sender_id),
@@ -358,7 +391,8 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         ticket_id = await open_ticket(tracker, customer, "complaint", ticket_summary("complaint", said=text[:500]),
                                       verified=verified, priority=2, needs_human=True,
                                       details={**details, **related_to(filed)})
-        apologised = acknowledged_already(tracker, self.acknowledgement)
+        # Apologised already: before the number was asked, or before the complaint was described (complaint_heard).
+        apologised = acknowledged_already(tracker, self.acknowledgement) or bool(complaint_heard(tracker))
         dispatcher.utter_message(response="utter_complaint_recorded_after_ack" if apologised else "utter_complaint_recorded",
                                  ticket_id=ticket_id)
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("awaiting", "offer_human")]
@@ -381,25 +415,38 @@ def related_to(open_ticket: dict | None) -> dict:
 
 
 class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, IdentifiedAction):
-    """A callback request: a ticket that a person works, to the customer's phone (kept and filed later
-    when the database is down)."""
+    """A callback request or a message left: a ticket that a person works, to the customer's phone (kept and
+    filed later when the database is down). A message asked for without saying it is asked for first
+    (actions/message_asked.py)."""
 
     request = "leave_message"
     acknowledgement = "utter_ack_callback"
+    # The message asked for, said by someone not known yet: it is noted, then the number asked.
+    acknowledgement_otherwise = "utter_ack_message_noted"
     kept_response = "utter_message_kept"
 
     def name(self) -> str:
         return "action_leave_message"
 
+    def asks_otherwise(self, tracker: Tracker) -> bool:
+        return message_answer(tracker) is not None
+
+    async def run(self, dispatcher, tracker, domain):
+        if says_nothing_but_the_request(message_text(tracker)):  # "帮我留个言": what is the message?
+            return ask_for_the_message(dispatcher, tracker, self.name())
+        answered = [SlotSet("pending_request", None), SlotSet("awaiting", None)] if message_awaited(tracker) else []
+        return apply_slots(tracker, answered) + await super().run(dispatcher, tracker, domain)
+
     async def file(self, dispatcher, tracker, customer: Customer | None, phone: str, details: dict, verified: bool):
-        text = request_text(tracker)
+        text = message_text(tracker)
         promised = await open_of(customer, "callback")
         if promised is not None and verified:  # found by a tester: "你们说的回电什么时候打给我" filed a second callback
             return await self.chase(dispatcher, tracker, promised, phone, text)
         ticket_id = await open_ticket(tracker, customer, "callback", ticket_summary("callback", said=text[:200]),
                                       verified=verified, priority=1, needs_human=True,
                                       details={**details, **related_to(promised)})
-        recorded(dispatcher, tracker, ticket_id, phone, verified)
+        recorded(dispatcher, tracker, ticket_id, phone, verified,
+                 response="utter_message_left" if leaves_a_message(tracker) else "utter_message_recorded")
         return [SlotSet("last_ticket_id", ticket_id)]
 
     async def chase(self, dispatcher, tracker, promised: dict, phone: str, text: str):

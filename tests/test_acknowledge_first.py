@@ -69,11 +69,21 @@ def test_chat_not_fixed_promises_the_repair_then_asks_for_the_number(running_kef
 
 
 def test_chat_message_left_with_the_number_is_recorded_whatever_it_is_about(running_kefu):
-    """Found by a tester: the message named a fault, so self-help started and the message was lost."""
-    chat(running_kefu, "ack-chat-message", "我想留个言")
+    """Found by a tester: the message named a fault, so self-help started and the message was lost. Found in a
+    live trial: "我想留个言" was filed at once, and the message never asked for."""
+    assert chat(running_kefu, "ack-chat-message", "我想留个言") == [reply_text("utter_ack_message"),
+                                                                reply_text("utter_ask_message")]
     replies = chat(running_kefu, "ack-chat-message", "宽带坏了三天了还没人管，我的手机13800000003，麻烦尽快回电")
-    recorded = reply_text("utter_message_recorded").split("{")[0]
+    recorded = reply_text("utter_message_left").split("{")[0]
     assert [reply for reply in replies if reply.startswith(recorded)], replies
+
+
+def test_chat_complaint_described_while_the_number_is_asked_is_heard_first(running_kefu):
+    """Found in a live trial: the complaint described after the number question got only that question again."""
+    sender = "ack-chat-complaint-described"
+    chat(running_kefu, sender, "我要投诉")
+    assert chat(running_kefu, sender, "装机师傅迟到了三个小时")[:2] == [
+        reply_text("utter_complaint_detail_noted"), reply_text("utter_ask_identity")]
 
 
 @pytest.fixture(scope="module")

@@ -97,7 +97,8 @@ async def test_a_complaint_or_message_with_a_number_that_is_no_customers_is_file
     assert ticket["customer_id"] is None and ticket["details"]["callback_phone"] == "13999999999"
     assert ticket["kind"] == "complaint" and ticket["needs_human"]
 
-    asked = await run_action("action_leave_message", load_tracker("query_bill", text="我想留个言", intent="leave_message"))
+    # A callback: a message asked for without saying it is asked for first (tests/action_tests/test_message_asked.py).
+    asked = await run_action("action_leave_message", load_tracker("query_bill", text="请给我回个电话", intent="leave_message"))
     typed = load_tracker("query_bill", text="13999999998", intent="inform", entities=[entity("phone_number", "13999999998")],
                          pending_request="action_leave_message")
     turn = await run_action("action_identify_customer", typed)

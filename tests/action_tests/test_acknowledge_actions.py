@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from actions.backend import repository
-from tests.action_tests.trackers import entity, load_tracker
+from tests.action_tests.trackers import Chat, entity, load_tracker
 
 
 @pytest.mark.parametrize("action, intent, text, acknowledgement", [
@@ -142,4 +142,50 @@ async def test_a_complaint_taken_back_while_its_number_is_asked_is_dropped(run_a
     for text in ("算了 你们就是太差了", "这次不投诉不行了"):  # the second insists (found in review)
         still = load_tracker("query_bill", text=text, intent="complaint", pending_request="action_complaint",
                              awaiting="identity")
-        assert (await run_action("action_complaint", still)).responses == ["utter_ask_identity"], text
+        asked_again = ["utter_complaint_detail_noted", "utter_ask_identity"]  # heard, then asked again
+        assert (await run_action("action_complaint", still)).responses == asked_again, text
+
+
+async def test_a_complaint_described_while_its_number_is_asked_is_acknowledged_before_the_question(run_action):
+    """Found in a live trial: "我要投诉", asked for a number, then the complaint itself ("装机师傅迟到了三个小时")
+    got only the number question again, as if not heard (and only its last words were kept for the ticket). It
+    is acknowledged first, and filed with all the customer said of it once the number comes, apologised once."""
+    chat = Chat(run_action)
+    asked = await chat.says("我要投诉你们的装机师傅", "complaint", "action_complaint")
+    assert asked.responses == ["utter_ack_complaint", "utter_ask_identity"]
+    detail = await chat.says("迟到了三个小时，态度还很差", "complaint", "action_complaint")
+    assert detail.responses == ["utter_complaint_detail_noted", "utter_ask_identity"]
+    assert detail.slots["pending_request"] == "action_complaint" and detail.slots["awaiting"] == "identity"
+    filed = await chat.says("13800000004", "inform", "action_identify_customer",
+                            entities=[entity("phone_number", "13800000004")])
+    assert filed.responses == ["utter_complaint_recorded_after_ack"]
+    ticket = repository().get_ticket(filed.message("utter_complaint_recorded_after_ack")["ticket_id"])
+    assert "我要投诉你们的装机师傅" in ticket["summary"] and "迟到了三个小时" in ticket["summary"]  # all of it
+
+
+async def test_a_complaint_taken_back_while_a_code_is_asked_is_dropped(run_action, with_redis, tmp_path, monkeypatch):
+    """Found in review: taken back while the code (not the number) was asked for, the complaint asked for the
+    code again; where the editors make complaints need proof (content/verification.yml), the code is asked for."""
+    import shutil
+
+    from bot import settings as settings_module
+    from tests.conftest import PROJECT_ROOT
+
+    content = tmp_path / "content"
+    shutil.copytree(PROJECT_ROOT / "content", content)
+    policy = content / "verification.yml"
+    policy.write_text(policy.read_text(encoding="utf-8").replace("complaint: identified", "complaint: verified"),
+                      encoding="utf-8")
+    monkeypatch.setenv("KEFU_CONTENT_DIR", str(content))
+    settings_module.get_settings.cache_clear()
+
+    chat = Chat(run_action)
+    await chat.says("我要投诉", "complaint", "action_complaint")
+    code_asked = await chat.says("13800000002", "inform", "action_identify_customer",
+                                 entities=[entity("phone_number", "13800000002")])
+    assert code_asked.responses == ["utter_verification_code_sent"]
+    assert code_asked.slots["awaiting"] == "verification_code"
+    withdrawn = await chat.says("算了 不投诉了", "complaint", "action_complaint")
+    assert withdrawn.responses == ["utter_ok"]
+    assert withdrawn.slots["pending_request"] is None and withdrawn.slots["awaiting"] is None
+    assert not [t for t in repository().tickets_for(2) if t["kind"] == "complaint"]

@@ -1,0 +1,60 @@
+"""A message asked for without saying it ("帮我留个言"): the assistant says a message will be taken, asks for it,
+files it with the customer's words and confirms. Found trying the chat: it was filed at once as a callback
+whose only words were "帮我留个言", and the customer was never asked what the message was."""
+from __future__ import annotations
+
+from actions.backend import repository
+from tests.action_tests.trackers import Chat, entity
+from tests.test_acknowledge_first import reply_text
+
+def proven(customer_id: int) -> dict:
+    return {"customer_id": str(customer_id), "verified_customer_id": str(customer_id), "verified_by": "sms_code",
+            "verified_channel": "rest"}
+
+
+def callbacks_filed(chat: Chat) -> list[dict]:
+    """The callback tickets this conversation filed, newest first."""
+    return [t for t in repository().tickets_for(None, conversation_id=chat.tracker.sender_id) if t["kind"] == "callback"]
+
+
+async def test_a_message_asked_for_is_asked_then_filed_with_its_words(run_action):
+    chat = Chat(run_action, **proven(1))
+    asked = await chat.says("帮我留个言", "leave_message", "action_leave_message")
+    assert asked.responses == ["utter_ack_message", "utter_ask_message"]
+    assert not callbacks_filed(chat), "nothing is filed before the message is said"
+    assert "留言" in reply_text("utter_ack_message")
+
+    # The message, whatever the NLU makes of it (a fault here), is the message: no self-help starts.
+    left = await chat.says("宽带三天没网了，请明天上午给我回电话", "fault_broadband", "action_triage_fault")
+    assert left.responses == ["utter_message_left"]
+    [ticket] = callbacks_filed(chat)
+    assert "宽带三天没网了" in ticket["summary"] and left.message("utter_message_left")["ticket_id"] == ticket["ticket_id"]
+    assert left.slots["pending_request"] is None and left.slots["awaiting"] is None
+
+
+async def test_a_message_asked_for_by_someone_not_known_is_noted_then_the_number_asked(run_action):
+    chat = Chat(run_action)
+    asked = await chat.says("我想留言", "leave_message", "action_leave_message")
+    assert asked.responses == ["utter_ack_message", "utter_ask_message"]
+
+    noted = await chat.says("装机师傅说今天来结果没来，麻烦回个电话", "nlu_fallback", "action_fallback", confidence=0.4)
+    assert noted.responses == ["utter_ack_message_noted", "utter_ask_identity"]
+    assert noted.slots["pending_request"] == "action_leave_message" and noted.slots["awaiting"] == "identity"
+
+    filed = await chat.says("13800000003", "inform", "action_identify_customer",
+                            entities=[entity("phone_number", "13800000003")])
+    assert filed.responses == ["utter_message_left"]
+    ticket = repository().get_ticket(filed.message("utter_message_left")["ticket_id"])
+    assert ticket["kind"] == "callback" and "装机师傅说今天来结果没来" in ticket["summary"]
+    assert filed.message("utter_message_left")["phone_masked"] == "138****0003"
+
+
+async def test_a_message_said_with_the_request_is_not_asked_for_again(run_action):
+    chat = Chat(run_action, **proven(1))
+    filed = await chat.says("帮我留个言：电视一直没信号，请尽快回电", "leave_message", "action_leave_message")
+    assert filed.responses == ["utter_message_left"]
+    assert "电视一直没信号" in repository().get_ticket(filed.message("utter_message_left")["ticket_id"])["summary"]
+
+    callback = Chat(run_action, **proven(2))  # a callback asked for is no message to ask for
+    booked = await callback.says("给我回个电话", "leave_message", "action_leave_message")
+    assert booked.responses == ["utter_message_recorded"]
