@@ -7,6 +7,7 @@ and is filed with its words. A message said with the request ("帮我留个言�
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -19,6 +20,7 @@ from actions.misunderstanding import intent_of, turns
 from bot.ivr.matching import normalise
 
 ASK_MESSAGE = "utter_ask_message"
+NOT_WORDS = re.compile(r"[\d\s\W_]+")
 
 
 def says_nothing_but_the_request(text: str) -> bool:
@@ -39,11 +41,17 @@ def message_answer(tracker: Tracker) -> dict[str, Any] | None:
     latest message, or the one before the numbers given since (someone not known is asked for one after it).
     Whatever the NLU read it as: a message with a number in it reads as ``inform``."""
     for user, answered_before in reversed(list(replied_before(tracker.events))):
-        if ASK_MESSAGE in answered_before:
+        if ASK_MESSAGE in answered_before and says_more_than_a_number(user.get("text") or ""):
             return user
         if intent_of(user)[0] != "inform":
             return None
     return None
+
+
+def says_more_than_a_number(text: str) -> bool:
+    """Whether ``text`` has words besides digits: a number alone, typed to the message question, is who the
+    customer is, not their message (it is asked for again)."""
+    return bool(NOT_WORDS.sub("", text))
 
 
 def replied_before(events: list[dict[str, Any]]):

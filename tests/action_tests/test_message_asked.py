@@ -58,3 +58,17 @@ async def test_a_message_said_with_the_request_is_not_asked_for_again(run_action
     callback = Chat(run_action, **proven(2))  # a callback asked for is no message to ask for
     booked = await callback.says("给我回个电话", "leave_message", "action_leave_message")
     assert booked.responses == ["utter_message_recorded"]
+
+
+async def test_a_number_alone_typed_to_the_message_question_is_who_they_are_and_the_message_is_asked_again(run_action):
+    chat = Chat(run_action)
+    await chat.says("帮我留个言", "leave_message", "action_leave_message")
+    number = await chat.says("13800000003", "inform", "action_identify_customer",
+                             entities=[entity("phone_number", "13800000003")])
+    assert number.responses == ["utter_ask_message"] and not callbacks_filed(chat)
+    assert number.slots["customer_id"] == "3" and number.slots["awaiting"] == "message"
+
+    left = await chat.says("我家电视下午三点以后才有人在家", "nlu_fallback", "action_fallback", confidence=0.3)
+    assert left.responses == ["utter_message_left"]
+    [ticket] = callbacks_filed(chat)
+    assert "下午三点以后才有人在家" in ticket["summary"] and ticket["customer_id"] == 3
