@@ -3,18 +3,28 @@
 Rasa's FallbackClassifier turns an unsure top guess (``threshold``) or one barely ahead of the
 second (``ambiguity_threshold``) into ``nlu_fallback`` but keeps the classifier's ranking in
 the parse data. When the two best guesses there are both plausible and close, the fallback
-asks a short question with both as buttons; a tap sends that intent. The intents' names come
-from ``intent_label`` in content/labels.yml; intents without a name are never offered.
+asks a short question with both as buttons; a tap sends that intent, and so does typing an option's
+number ("1", "第二个"), which the NLU cannot place. The intents' names come from ``intent_label`` in
+content/labels.yml; intents without a name are never offered.
 """
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import ActionExecuted, UserUttered, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import channel_of, labels
+from actions.backend import channel_of, labels, last_said, latest_text
+from actions.visit_time import NUMERAL, numeral
 
+ASK_WHICH = "utter_ask_which_intent"
+# An option's number typed on its own: "2", "２", "二", "第2个", "选1", "1." (a chat shows buttons unnumbered,
+# WeChat as links: the customer counts them).
+OPTION_NUMBER = re.compile(rf"(?:选|第)?\s*([{NUMERAL}０-９]{{1,2}})\s*(?:个|项|种)?\s*[.。,，!！]?")
+PAYLOAD = re.compile(r"/(?P<intent>[\w-]+)(?P<entities>\{.*\})?", re.S)
 SECOND_AT_LEAST = 0.2  # the runner-up must be a real candidate, not noise
 GAP_AT_MOST = 0.25  # and close enough to the winner that guessing would be a coin toss
 
@@ -41,6 +51,54 @@ def ask_which_intent(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool
     first, second = pair
     buttons = [] if channel_of(tracker) == "ivr" else [
         {"title": named[first], "payload": f"/{first}"}, {"title": named[second], "payload": f"/{second}"}]
-    dispatcher.utter_message(response="utter_ask_which_intent", first=named[first], second=named[second],
+    dispatcher.utter_message(response=ASK_WHICH, first=named[first], second=named[second],
                              buttons=buttons)
     return True
+
+
+def shown_buttons(tracker: Tracker) -> list[dict[str, Any]]:
+    """The payload buttons of the bot's messages since the customer's previous message, in the order shown."""
+    events = tracker.events
+    latest_user = next((i for i in range(len(events) - 1, -1, -1) if events[i].get("event") == "user"), None)
+    if latest_user is None:
+        return []
+    buttons: list[dict[str, Any]] = []
+    for event in reversed(events[:latest_user]):
+        if event.get("event") == "user":
+            break
+        if event.get("event") == "bot":
+            shown = [b for b in (event.get("data") or {}).get("buttons") or [] if b.get("payload")]
+            buttons[:0] = shown
+    return buttons
+
+
+def typed_option(tracker: Tracker) -> dict[str, Any] | None:
+    """The button of "A or B?" whose number the customer typed instead of tapping it, else None."""
+    if last_said(tracker) != ASK_WHICH:
+        return None
+    found = OPTION_NUMBER.fullmatch(latest_text(tracker).strip())
+    number = numeral(found.group(1).translate(FULL_WIDTH)) if found else None
+    buttons = shown_buttons(tracker)
+    return buttons[number - 1] if number and 0 < number <= len(buttons) else None
+
+
+FULL_WIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+def take_typed_option(tracker: Tracker) -> list[dict[str, Any]] | None:
+    """Events that take the typed number back and say the option's payload in its place, as a tap would
+    have (the policies then answer that intent); None when the message was no option's number."""
+    button = typed_option(tracker)
+    parsed = PAYLOAD.fullmatch(str(button["payload"])) if button else None
+    if parsed is None:
+        return None
+    try:
+        entities = json.loads(parsed["entities"]) if parsed["entities"] else {}
+    except ValueError:
+        return None
+    parse_data = {"text": button["payload"], "intent": {"name": parsed["intent"], "confidence": 1.0},
+                  "intent_ranking": [{"name": parsed["intent"], "confidence": 1.0}],
+                  "entities": [{"entity": k, "value": v} for k, v in entities.items()]}
+    latest = next((e for e in reversed(tracker.events) if e.get("event") == "user"), {})
+    return [UserUtteranceReverted(), ActionExecuted("action_listen"),
+            UserUttered(button["payload"], parse_data, input_channel=latest.get("input_channel"))]

@@ -14,7 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.accounts import BILL_ANSWERS, bill_topics_named
 from actions.backend import db, labels, last_said, latest_text, record, repository, says_any
 from actions.chain import continue_with
-from actions.clarify import ask_which_intent
+from actions.clarify import ask_which_intent, take_typed_option
 from actions.csat import record_score, typed_score
 from actions.handoff import asks_about_the_queue, offer_human, tell_not_waiting
 from actions.identity import details_question, leave_the_message, message_being_left, number_still_needed
@@ -227,6 +227,9 @@ class ActionFallback(Action):
             # the message as Rasa's own does): listen. Found by a tester: seven identical apologies, then
             # Rasa's circuit breaker, for one 解决了.
             return [FollowupAction("action_listen")]
+        chosen = take_typed_option(tracker)
+        if chosen is not None:  # "第二个" to "A or B?": that option, as if tapped
+            return chosen
         if says_not_fixed(tracker):
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
         score = typed_score(tracker)

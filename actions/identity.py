@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from actions.backend import db, last_said, latest_entity, latest_text, record, repository
 from actions.chain import continue_with, find_action
+from actions.clarify import take_typed_option
 from bot.db.repository import Customer, DatabaseError
 from bot.handoff.masking import AWAITING_PROOF, blank_secrets, is_bare_proof, mask_phone, proof_secrets
 from bot.handoff.masking import PROOF as ANSWER  # an SMS code or a service password
@@ -459,6 +460,9 @@ class ActionIdentifyCustomer(Action):
             return verification_unavailable(dispatcher)
 
     async def _run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        chosen = take_typed_option(tracker)
+        if chosen is not None:  # "1" to "A or B?" (read as a number given): that option, as if tapped
+            return chosen
         pending = tracker.get_slot("pending_request")
         phone = latest_entity(tracker, "phone_number")
         account = latest_entity(tracker, "account_number")
