@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 HELP_PAGES = "/help/"  # Kefu's own page per entry (bot/channels/help_page.py)
 
 
-LIST_FIELDS = ("steps", "symptoms", "fault_codes")
+LIST_FIELDS = ("steps", "symptoms", "broad_symptoms", "fault_codes")
+SYMPTOM_POINTS = 2  # each of an entry's own symptoms said
+BROAD_POINTS = 1  # its broad symptoms said, however many: less than one symptom of another entry
 
 
 class CatalogueError(ValueError):
@@ -39,6 +41,9 @@ class SelfHelpEntry:
     fault_codes: tuple[str, ...] = ()
     general: bool = False
     next: str | None = None
+    # Words that fit this entry but also many faults ("慢", "卡"): "wifi找不到5G 网速慢" got the weak-signal entry,
+    # not the 5G one (found in review). Together they weigh less than one symptom of another entry.
+    broad_symptoms: tuple[str, ...] = ()
 
     def page(self) -> str:
         """Where the entry's link goes: the editor's own page, else the one Kefu serves from the entry."""
@@ -50,7 +55,10 @@ class SelfHelpEntry:
         if fault_code and fault_code.upper() in {c.upper() for c in self.fault_codes}:
             points += 10
         lowered = text.lower()
-        points += sum(2 for word in self.symptoms if word.lower() in lowered)
+        said = {word.lower() for word in self.symptoms if word.lower() in lowered}  # "5G" and "5g" are one
+        points += SYMPTOM_POINTS * len(said)
+        if any(word.lower() in lowered for word in self.broad_symptoms):
+            points += BROAD_POINTS
         return points
 
 
@@ -64,7 +72,8 @@ class Catalogue:
 
     def score(self, entry: SelfHelpEntry, text: str, fault_code: str | None) -> int:
         """How well ``entry`` fits what the customer said (0 = not at all), its degree words left out."""
-        plain = entry if not self.degree_words else replace(entry, symptoms=tuple(map(self._plain, entry.symptoms)))
+        plain = entry if not self.degree_words else replace(entry, symptoms=tuple(map(self._plain, entry.symptoms)),
+                                                            broad_symptoms=tuple(map(self._plain, entry.broad_symptoms)))
         return plain.score(self._plain(text), fault_code)
 
     def _plain(self, text: str) -> str:
@@ -144,6 +153,7 @@ def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
                 link=str(item.get("link") or ""),
                 spoken=str(item["spoken"]),
                 symptoms=tuple(str(s) for s in item.get("symptoms") or ()),
+                broad_symptoms=tuple(str(s) for s in item.get("broad_symptoms") or ()),
                 fault_codes=tuple(str(c) for c in item.get("fault_codes") or ()),
                 general=bool(item.get("general", False)),
                 next=item.get("next"),

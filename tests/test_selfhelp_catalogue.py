@@ -63,6 +63,35 @@ def test_best_match(catalogue, fault, text, code, expected):
     assert catalogue.best_match(fault, text, code).id == expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("wifi找不到5G 只有2.4G 网速慢", "wifi_5g_missing"),
+    ("wifi搜不到5G信号 网速慢 看视频也卡", "wifi_5g_missing"),
+    ("家里wifi密码忘了 网速还慢", "wifi_password"),
+    ("wifi连上了但是网速很慢", "wifi_weak"),
+    ("卧室wifi信号弱 网速慢", "wifi_weak"),
+    ("wifi连上了 有个感叹号", "wifi_connected_no_internet"),
+])
+def test_broad_words_lose_to_a_more_specific_entrys_symptom(catalogue, text, expected):
+    """Found in review: "wifi找不到5G 只有2.4G 网速慢" got the weak-signal entry, whose 慢 and 网速 outscored the 5G
+    entry's one symptom (tied, and the earlier entry won). Words many faults share (``broad_symptoms``) count once
+    and less than one symptom, however many are said; a symptom listed twice in two cases (5G, 5g) counts once."""
+    assert catalogue.best_match("fault_wifi", text).id == expected
+
+
+def test_broad_symptoms_alone_still_find_their_entry_and_are_a_list():
+    raw = {"entries": [
+        {"id": "a", "fault_type": "f", "title": "A", "steps": ["1"], "video": {"url": "/media/a.mp4"}, "spoken": "a",
+         "symptoms": ["信号弱"], "broad_symptoms": ["慢", "卡"]},
+        {"id": "b", "fault_type": "f", "title": "B", "steps": ["1"], "video": {"url": "/media/b.mp4"}, "spoken": "b",
+         "symptoms": ["5G"], "general": True}]}
+    catalogue = parse_catalogue(raw)
+    assert catalogue.best_match("f", "好慢 一直卡").id == "a"
+    assert catalogue.best_match("f", "5G 好慢 一直卡").id == "b"
+    raw["entries"][0]["broad_symptoms"] = "慢卡"
+    with pytest.raises(CatalogueError, match="'broad_symptoms' must be a list"):
+        parse_catalogue(raw)
+
+
 @pytest.mark.parametrize("text", ["wifi信号很差", "家里Wi-Fi信号太差了", "信号非常弱", "信号有点弱"])
 def test_a_symptom_said_with_a_degree_word_inside_finds_its_entry(catalogue, text):
     """Found trying the chat: "wifi信号很差" matched none of 信号差, 信号弱 and got the details question, then the

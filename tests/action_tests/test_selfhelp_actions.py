@@ -1,9 +1,11 @@
 """Fault triage and self-help, on tracker fixtures with the real catalogue and database."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+import yaml
 
 from actions.backend import repository
 from bot.settings import get_settings
@@ -58,6 +60,20 @@ async def test_a_typed_payload_with_a_number_or_a_list_as_fault_code_still_gets_
         turn = await run_action("action_triage_fault", tracker)
         assert "utter_selfhelp_entry" in turn.responses or "utter_ask_fault_detail_fault_tv" in turn.responses, value
         assert turn.slots["fault_code"] == kept, value
+
+
+async def test_the_wifi_details_question_offers_slow_wifi_and_it_gets_the_slow_guide(run_action):
+    """Found in review: "请问Wi-Fi具体是什么情况？" had no button for the commonest Wi-Fi complaint, a slow one,
+    though the catalogue has its guide (Wi-Fi信号弱、网速慢…). Pressed, 网速慢 gets that guide."""
+    domain = yaml.safe_load((PROJECT_ROOT / "domain" / "responses.yml").read_text(encoding="utf-8"))
+    question = domain["responses"]["utter_ask_fault_detail_fault_wifi"][0]
+    slow = next((b for b in question["buttons"] if b["title"] == "网速慢"), None)
+    assert slow is not None, [b["title"] for b in question["buttons"]]
+    symptom = json.loads(slow["payload"][slow["payload"].index("{"):])["symptom"]
+    pressed = load_tracker("fault_tv_no_signal", text=slow["payload"], intent="fault_wifi",
+                           entities=[entity("symptom", symptom)], fault_type="fault_wifi", triage_asked=True)
+    turn = await run_action("action_triage_fault", pressed)
+    assert turn.slots["selfhelp_current"] == "wifi_weak"
 
 
 async def test_vague_fault_asks_for_details_once_then_sends_general_help(run_action):
