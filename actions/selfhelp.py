@@ -99,6 +99,15 @@ async def failed_before(tracker: Tracker, fault_type: str) -> set[str]:
     return {entry.id for entry in entries if entry is not None and entry.fault_type == fault_type}
 
 
+def said_done(tracker: Tracker, fault_type: str) -> set[str]:
+    """The entries for ``fault_type`` whose steps the latest message says were done already ("重起了也不行":
+    ``done_words`` in content/selfhelp.yml), unless it says the fault is fixed (``selfhelp_fixed_words``)."""
+    text = latest_text(tracker)
+    if names_any(text, labels().get("selfhelp_fixed_words")):
+        return set()
+    return catalogue().said_done(fault_type, text)
+
+
 def names_another_entry(tracker: Tracker) -> bool:
     """Whether the latest message names a symptom of a self-help entry for the fault at hand not sent yet
     ("灯是红的": the red LOS light, after the restart steps), and does not say it works ("好了 没有红灯了":
@@ -214,7 +223,11 @@ async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dic
     if chased is not None:
         return events + chased
     sent = set(tracker.get_slot("selfhelp_sent") or [])
-    failed = await failed_before(tracker, fault_type) - sent
+    done = said_done(tracker, fault_type) - sent
+    if done:  # "重起了也不行": never sent in this conversation, and named as tried on the repair
+        events += apply_slots(tracker, [SlotSet("selfhelp_sent", sorted(sent | done))])
+    # Tried without success: in an earlier contact, or as the customer says just now.
+    failed = (await failed_before(tracker, fault_type) - sent) | done
     entry = catalogue().best_match(fault_type, f"{text} {symptom}", code, exclude=sent | failed)
     specific = entry is not None and catalogue().score(entry, f"{text} {symptom}", code) > 0
     if tracker.get_slot("awaiting") == "selfhelp_feedback" and not another and not specific:
@@ -317,7 +330,11 @@ async def selfhelp_feedback(
     failures = float(tracker.get_slot("selfhelp_failures") or 0) + 1
     events: list[dict[str, Any]] = [SlotSet("selfhelp_failures", failures)]
     spent = failures >= load_rules().selfhelp_failures_before_offer
-    tried = set(tracker.get_slot("selfhelp_sent") or [])
+    sent = set(tracker.get_slot("selfhelp_sent") or [])
+    done = said_done(tracker, entry.fault_type) - sent if entry else set()
+    if done:  # "重起了也不行": the restart is not sent next, and the repair names it as tried
+        events += apply_slots(tracker, [SlotSet("selfhelp_sent", sorted(sent | done))])
+    tried = sent | done
     follow = catalogue().next_after(current, tried) if current else None
     if tracker.get_slot("faults_next") and (spent or follow is None):  # a person once every fault was tried
         return await next_fault(dispatcher, tracker, domain, events, fixed=False)

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 HELP_PAGES = "/help/"  # Kefu's own page per entry (bot/channels/help_page.py)
 
 
-LIST_FIELDS = ("steps", "symptoms", "broad_symptoms", "fault_codes")
+LIST_FIELDS = ("steps", "symptoms", "broad_symptoms", "done_words", "fault_codes")
 SYMPTOM_POINTS = 2  # each of an entry's own symptoms said
 BROAD_POINTS = 1  # its broad symptoms said, however many: less than one symptom of another entry
 
@@ -44,6 +44,9 @@ class SelfHelpEntry:
     # Words that fit this entry but also many faults ("慢", "卡"): "wifi找不到5G 网速慢" got the weak-signal entry,
     # not the 5G one (found in review). Together they weigh less than one symptom of another entry.
     broad_symptoms: tuple[str, ...] = ()
+    # What a customer says who already did this entry's steps ("重起了也不行"): sending them again told them to
+    # do what they had just said they did (found in a live trial).
+    done_words: tuple[str, ...] = ()
 
     def page(self) -> str:
         """Where the entry's link goes: the editor's own page, else the one Kefu serves from the entry."""
@@ -80,6 +83,12 @@ class Catalogue:
         for word in self.degree_words:
             text = text.replace(word, "")
         return text
+
+    def said_done(self, fault_type: str, text: str) -> set[str]:
+        """The entries for ``fault_type`` whose steps ``text`` says were done already (``done_words``)."""
+        plain = self._plain(text).lower()
+        return {e.id for e in self.for_fault(fault_type)
+                if any(self._plain(word).lower() in plain for word in e.done_words)}
 
     def get(self, entry_id: str) -> SelfHelpEntry | None:
         return self.entries.get(entry_id)
@@ -154,6 +163,7 @@ def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
                 spoken=str(item["spoken"]),
                 symptoms=tuple(str(s) for s in item.get("symptoms") or ()),
                 broad_symptoms=tuple(str(s) for s in item.get("broad_symptoms") or ()),
+                done_words=tuple(str(s) for s in item.get("done_words") or ()),
                 fault_codes=tuple(str(c) for c in item.get("fault_codes") or ()),
                 general=bool(item.get("general", False)),
                 next=item.get("next"),

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from actions.backend import repository
+from actions.backend import catalogue, repository
 from bot.settings import get_settings
 from tests.action_tests.trackers import entity, load_tracker
 from tests.channels.stack_env import make_media
@@ -291,6 +291,39 @@ async def test_a_no_to_the_faults_details_question_goes_on_with_the_fault(run_ac
     turn = await run_action("action_handle_deny", no_to_the_details_question("没看到什么灯亮"))
     assert turn.responses == ["utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
     assert turn.slots["selfhelp_current"] == "bb_restart"
+
+
+def sent_entries(turn) -> list[str]:
+    return [m["title"] for m in turn.messages if m.get("response") == "utter_selfhelp_entry"]
+
+
+async def test_a_customer_who_already_restarted_is_not_sent_the_restart_again(run_action):
+    """Found in a live trial: "重起了也不行" to "请问宽带具体是什么情况？" got 上不了网：重启光猫和路由器, the step
+    they had just said they did; so did "宽带上不了网 重起了也不行" at once. The restart counts as tried without
+    success: the repair comes next, and names it."""
+    restart = catalogue().get("bb_restart").title
+    to_the_question = await run_action("action_handle_deny", no_to_the_details_question("重起了也不行"))
+    said_at_once = await run_action("action_triage_fault", load_tracker(
+        "fault_tv_no_signal", text="宽带上不了网 重起了也不行", intent="fault_broadband"))
+    for turn in (to_the_question, said_at_once):
+        assert restart not in sent_entries(turn)
+        assert "utter_selfhelp_tried_before" in turn.responses
+        assert "bb_restart" in turn.slots["selfhelp_sent"]
+
+
+async def test_after_another_guide_already_restarted_skips_the_restart_that_would_come_next(run_action):
+    """The slow line's guide did not help, and the customer says they restarted too: the restart that follows it
+    (``next``) is not sent. A plain 没解决 still gets it."""
+    asked = {"awaiting": "selfhelp_feedback", "selfhelp_current": "bb_slow", "selfhelp_sent": ["bb_slow"],
+             "fault_type": "fault_broadband"}
+    restarted = await run_action("action_handle_deny", load_tracker(
+        "fault_tv_no_signal", text="重起了也不行", intent="deny", **asked))
+    plain_no = await run_action("action_handle_deny", load_tracker(
+        "fault_tv_no_signal", text="没解决", intent="deny", **asked))
+    assert sent_entries(plain_no) == [catalogue().get("bb_restart").title]
+    assert not sent_entries(restarted)
+    assert restarted.responses != plain_no.responses
+    assert restarted.slots["selfhelp_sent"] == ["bb_restart", "bb_slow"]
 
 
 async def test_never_mind_to_the_faults_details_question_is_let_be(run_action):
