@@ -452,7 +452,8 @@ class WaitingRoom:
         # The fault as the conversation knows it, as the assistant's triage matches it: the customer's own words
         # (those before the handoff too: a button press says nothing of the symptom) and the fault code.
         words = " ".join(customer_said(entry["request"]) + [text])
-        found = catalogue.best_match(fault_type, words, slots.get("fault_code"), exclude=sent | failed)
+        done = catalogue.said_done(fault_type, words)  # "重起了也不行": not the restart again
+        found = catalogue.best_match(fault_type, words, slots.get("fault_code"), exclude=sent | failed | done)
         if found is None:
             await self.conversations.utter(conversation_id, "utter_queue_no_selfhelp")
             return

@@ -552,6 +552,17 @@ async def test_waiting_room_sends_no_other_symptoms_selfhelp_once_the_fitting_on
     assert room.conversations.responses("c-nosignal") == ["utter_queue_no_selfhelp"]
 
 
+async def test_waiting_room_sends_no_steps_the_customer_said_they_already_did(room, queue, clock):
+    """As with the assistant (found in a live trial): a customer who said "宽带上不了网，重起了也不行" is not sent the
+    restart steps again; nothing else fits, and they are told so."""
+    await agent_available(queue)
+    await wait_in_line(queue, "c-restarted", fault_type="fault_broadband", said="宽带上不了网，重起了也不行")
+    await room.visit("c-restarted")
+    room.conversations.customer("c-restarted", "#handoff:selfhelp")
+    await room.visit("c-restarted")
+    assert room.conversations.responses("c-restarted") == ["utter_queue_no_selfhelp"]
+
+
 @pytest.mark.parametrize("channel", ["webchat", "wechat", "ivr"])
 async def test_the_waiting_rooms_selfhelp_question_offers_no_human_to_a_customer_already_queued(room, queue, clock,
                                                                                                 channel):
