@@ -24,6 +24,7 @@ ASK_WHICH = "utter_ask_which_intent"
 # An option's number typed on its own: "2", "２", "二", "第2个", "选1", "1." (a chat shows buttons unnumbered,
 # WeChat as links: the customer counts them).
 OPTION_NUMBER = re.compile(rf"(?:选|第)?\s*([{NUMERAL}０-９]{{1,2}})\s*(?:个|项|种)?\s*[.。,，!！]?")
+FULL_WIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
 PAYLOAD = re.compile(r"/(?P<intent>[\w-]+)(?P<entities>\{.*\})?", re.S)
 SECOND_AT_LEAST = 0.2  # the runner-up must be a real candidate, not noise
 GAP_AT_MOST = 0.25  # and close enough to the winner that guessing would be a coin toss
@@ -80,9 +81,6 @@ def typed_option(tracker: Tracker) -> dict[str, Any] | None:
     number = numeral(found.group(1).translate(FULL_WIDTH)) if found else None
     buttons = shown_buttons(tracker)
     return buttons[number - 1] if number and 0 < number <= len(buttons) else None
-
-
-FULL_WIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
 def take_typed_option(tracker: Tracker) -> list[dict[str, Any]] | None:
