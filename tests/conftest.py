@@ -46,7 +46,7 @@ def _clear_caches() -> None:
 @pytest.fixture
 def kefu_env(tmp_path, monkeypatch):
     """Settings pointing at a fresh data dir with the demo database loaded."""
-    from tests.demo_database import seed_copy
+    from tests.demo_database import end_connections, seed_copy
     from tests.postgres import postgres_server_url, unused_database_url
 
     monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
@@ -60,6 +60,7 @@ def kefu_env(tmp_path, monkeypatch):
     seed_copy(settings.database_url, settings.content_dir / "demo" / "seed.yml")
     yield settings
     _clear_caches()
+    end_connections(settings.database_url)
 
 
 @pytest.fixture
