@@ -176,7 +176,7 @@ class ActionManageService(AcknowledgeFirst, IdentifiedAction):
         return [SlotSet("awaiting", None), *events] if offered else events
 
     def asks_otherwise(self, tracker: Tracker) -> bool:
-        return asks_to_cancel(request_text(tracker))
+        return asks_to_cancel(request_text(tracker), tracker)
 
     async def serve(self, dispatcher, tracker, customer, verified):
         cancelled = await cancelled_if_asked(dispatcher, tracker, customer, service_change=True)

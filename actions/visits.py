@@ -17,7 +17,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.acknowledge import AcknowledgeFirst
 from actions.backend import channel_of, db, labels, last_said, latest_text, names_any, record, repository
-from actions.identity import NOT_A_REQUEST, IdentifiedAction, customer_words, request_text, without_secrets
+from actions.identity import (NOT_A_REQUEST, IdentifiedAction, customer_words, request_event, request_text,
+                              without_secrets)
 from actions.new_install import NEW_INSTALL, ActionNewInstall, asks_new_install
 from actions.repairs import join_ticket
 from actions.ticket_records import newest, open_ticket, progress_note, status_label
@@ -116,13 +117,27 @@ def asks_about_a_visit(text: str) -> bool:
     return names_visit_words(text, "visit_question")
 
 
-def asks_to_cancel(text: str) -> bool:
+def asks_to_cancel(text: str, tracker: Tracker) -> bool:
     """Words calling a visit off ("师傅不用来了", "帮我把上门取消掉"): a ``visit_cancel_words`` word and a
-    ``visit_named`` one (content/labels.yml). Found trying the chat: read as a service change they were filed
-    as a request to cancel a service and the visit stayed booked; read as a visit request the customer heard
-    "我来为您安排师傅上门" and the technician would ring to agree a new time."""
+    ``visit_named`` one (content/labels.yml), or only the first in a message read as about a visit that names no
+    new time ("算了 不用来了 取消吧", right after the visit was booked: it fell back, and read as a visit request it
+    was noted as a change of time). Read as a service change, "另外把彩铃取消了" is not about the visit. Found trying
+    the chat: read as a service change they were filed as a request to cancel a service and the visit stayed
+    booked; read as a visit request the customer heard "我来为您安排师傅上门" and the technician would ring to agree
+    a new time."""
     words = labels()
-    return names_any(text, words.get("visit_cancel_words")) and names_any(text, words.get("visit_named"))
+    if not names_any(text, words.get("visit_cancel_words")):
+        return False
+    return names_any(text, words.get("visit_named")) or (read_as_visit(tracker) and not asks_to_move(text))
+
+
+def read_as_visit(tracker: Tracker) -> bool:
+    return ((request_event(tracker).get("parse_data") or {}).get("intent") or {}).get("name") == "book_visit"
+
+
+def asks_to_move(text: str) -> bool:
+    """A new time or a change named ("取消原来的时间 改到周六"): the visit is moved, not called off."""
+    return names_any(text, labels().get("visit_change_words")) or time_asked(text) is not None
 
 
 async def cancel_visit(dispatcher: CollectingDispatcher, tracker: Tracker, booked: dict, text: str) -> list[dict]:
@@ -140,7 +155,7 @@ async def cancelled_if_asked(dispatcher: CollectingDispatcher, tracker: Tracker,
     """The visit booked called off, when the request's words ask that; with none booked, that none is, unless
     the request is a service change and a new install is still being arranged ("取消装机" calls that off: None)."""
     text = request_text(tracker)
-    if not asks_to_cancel(text):
+    if not asks_to_cancel(text, tracker):
         return None
     tickets = await db(repository().tickets_for, customer.id)
     booked = newest(tickets, "visit", OPEN)
@@ -194,7 +209,7 @@ class ActionBookVisit(AcknowledgeFirst, IdentifiedAction):
         return "action_book_visit"
 
     def asks_otherwise(self, tracker: Tracker) -> bool:
-        return asks_to_cancel(request_text(tracker))
+        return asks_to_cancel(request_text(tracker), tracker)
 
     async def run(self, dispatcher, tracker, domain):
         # "新房子要装宽带 约个时间": a new install with a time in mind, by someone who is usually no customer

@@ -1,6 +1,7 @@
 """End-to-end conversation tests (every tests/test_*.yml) with Rasa's own runner, against the real action server."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 
 from bot.editor.quality import conversation_stories
 from tests.conftest import PROJECT_ROOT
+from tests.trainings import rasa_env
 
 pytestmark = pytest.mark.slow
 
@@ -23,6 +25,26 @@ def test_conversations_have_no_prediction_errors(running_kefu, tmp_path):
             "--out", str(tmp_path),
         ],
         cwd=PROJECT_ROOT, env=running_kefu.child_environment(), capture_output=True, text=True,
+    )
+    failed = tmp_path / "failed_test_stories.yml"
+    report = failed.read_text(encoding="utf-8") if failed.exists() else ""
+    assert result.returncode == 0, report or result.stdout[-3000:] + result.stderr[-3000:]
+
+
+# Conversation files whose messages the NLU reads too (``rasa test core --e2e``): the test above takes each
+# message's intent and entities as written, so a message the served model misreads passes there.
+READ_BY_THE_NLU = ("test_read_as_meant.yml",)
+
+
+def test_these_messages_are_read_as_written(trained_model, tmp_path):
+    stories = tmp_path / "stories"
+    stories.mkdir()
+    for name in READ_BY_THE_NLU:
+        shutil.copy(PROJECT_ROOT / "tests" / name, stories / name)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.rasa_cli", "test", "core", "--e2e", "--model", str(trained_model),
+         "--stories", str(stories), "--fail-on-prediction-errors", "--out", str(tmp_path)],
+        cwd=PROJECT_ROOT, env=rasa_env(), capture_output=True, text=True,
     )
     failed = tmp_path / "failed_test_stories.yml"
     report = failed.read_text(encoding="utf-8") if failed.exists() else ""

@@ -8,7 +8,7 @@ import datetime as dt
 from actions.backend import repository
 from bot.analytics.config import centre_zone
 from bot.labels import labels
-from tests.action_tests.trackers import load_tracker
+from tests.action_tests.trackers import Chat, load_tracker
 from tests.dispatch.conftest import dispatch_system  # noqa: F401 - the loopback dispatch system
 
 VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "service_password",
@@ -547,6 +547,54 @@ async def test_calling_the_visit_off_read_as_a_service_change_files_no_service_t
     ticket = repository().get_ticket(visit)
     assert ticket["details"]["visit_time"] == "12月5日（周六）"
     assert ticket["details"]["visit_cancel_requested"] == "我想取消明天的上门"
+
+
+async def test_calling_off_the_visit_just_booked_without_naming_it_cancels_it(run_action):
+    """Found trying the chat: "算了 不用来了 取消吧", right after the visit was booked, names no visit (上门, 师傅);
+    read as a visit request it was noted on the visit as a change of time. It calls that visit off."""
+    chat = Chat(run_action, **VERIFIED)
+    booked = await chat.says("帮我约个师傅上门看看", "book_visit", "action_book_visit")
+    assert booked.responses == ["utter_visit_booked"]
+    [visit] = visits()
+
+    turn = await chat.says("算了 不用来了 取消吧", "book_visit", "action_book_visit")
+
+    assert turn.responses == ["utter_visit_cancel_noted"]
+    details = repository().get_ticket(visit["ticket_id"])["details"]
+    assert details["visit_cancel_requested"] == "算了 不用来了 取消吧"
+    assert "visit_change_requested" not in details, "no new time to agree"
+
+
+async def test_calling_off_read_as_a_visit_with_none_booked_books_none(run_action):
+    """"算了 取消吧" read as about a visit names none: with none booked, the customer hears so, and none is booked."""
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="算了 取消吧", intent="book_visit", **VERIFIED))
+
+    assert turn.responses == ["utter_visit_cancel_none"] and visits() == []
+
+
+async def test_a_new_time_said_with_cancel_words_moves_the_visit(run_action):
+    """"取消原来的时间 改到明天上午" names no visit and calls nothing off: the visit is moved."""
+    visit = saturday_visit()
+
+    turn = await run_action("action_book_visit", load_tracker(
+        "query_bill", text="取消原来的时间 改到明天上午", intent="book_visit", **VERIFIED))
+
+    assert turn.responses == ["utter_visit_time_changed"]
+    details = repository().get_ticket(visit)["details"]
+    assert details["visit_time"] == tomorrow("上午") and not details.get("visit_cancel_requested")
+
+
+async def test_a_service_cancelled_right_after_a_visit_is_booked_leaves_the_visit(run_action):
+    """Read as a service change, "另外把彩铃取消了" right after a visit was booked is filed as one."""
+    chat = Chat(run_action, **VERIFIED)
+    await chat.says("帮我约个师傅上门看看", "book_visit", "action_book_visit")
+
+    turn = await chat.says("另外把彩铃取消了", "manage_service", "action_manage_service",
+                           entities=[{"entity": "service_action", "value": "cancel"}])
+
+    assert turn.responses == ["utter_service_change_recorded_as_said"]
+    assert not (visits()[0].get("details") or {}).get("visit_cancel_requested")
 
 
 async def test_calling_a_visit_off_with_none_booked_says_so_and_books_none(run_action):
