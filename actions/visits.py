@@ -132,6 +132,7 @@ def asks_to_cancel(text: str, tracker: Tracker) -> bool:
 
 
 def read_as_visit(tracker: Tracker) -> bool:
+    """Whether the NLU read the request as about a visit: then 取消 alone can only mean the visit."""
     return ((request_event(tracker).get("parse_data") or {}).get("intent") or {}).get("name") == "book_visit"
 
 

@@ -41,11 +41,13 @@ def test_these_messages_are_read_as_written(trained_model, tmp_path):
     stories.mkdir()
     for name in READ_BY_THE_NLU:
         shutil.copy(PROJECT_ROOT / "tests" / name, stories / name)
+    # Without --fail-on-prediction-errors: every story is read, and each misread message is in the report.
     result = subprocess.run(
         [sys.executable, "-m", "bot.rasa_cli", "test", "core", "--e2e", "--model", str(trained_model),
-         "--stories", str(stories), "--fail-on-prediction-errors", "--out", str(tmp_path)],
+         "--stories", str(stories), "--out", str(tmp_path)],
         cwd=PROJECT_ROOT, env=rasa_env(), capture_output=True, text=True,
     )
     failed = tmp_path / "failed_test_stories.yml"
-    report = failed.read_text(encoding="utf-8") if failed.exists() else ""
-    assert result.returncode == 0, report or result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0 and failed.exists(), result.stdout[-3000:] + result.stderr[-3000:]
+    report = failed.read_text(encoding="utf-8")
+    assert "stories:" not in report, report
