@@ -98,5 +98,8 @@ def take_typed_option(tracker: Tracker) -> list[dict[str, Any]] | None:
                   "intent_ranking": [{"name": parsed["intent"], "confidence": 1.0}],
                   "entities": [{"entity": k, "value": v} for k, v in entities.items()]}
     latest = next((e for e in reversed(tracker.events) if e.get("event") == "user"), {})
-    return [UserUtteranceReverted(), ActionExecuted("action_listen"),
-            UserUttered(button["payload"], parse_data, input_channel=latest.get("input_channel"))]
+    said = UserUttered(button["payload"], parse_data, input_channel=latest.get("input_channel"))
+    # The typed message's own metadata (a bound WeChat follower's signed claim, bot/channels/wechat.py) and id go
+    # with it, as a tap's would: found in review, without them the chosen option asked a proven customer to prove.
+    said.update({"metadata": latest.get("metadata"), "message_id": latest.get("message_id")})
+    return [UserUtteranceReverted(), ActionExecuted("action_listen"), said]

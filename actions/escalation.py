@@ -17,7 +17,8 @@ from actions.chain import continue_with
 from actions.clarify import ask_which_intent, take_typed_option
 from actions.csat import record_score, typed_score
 from actions.handoff import asks_about_the_queue, offer_human, tell_not_waiting
-from actions.identity import details_question, leave_the_message, message_being_left, number_still_needed
+from actions.identity import (details_question, leave_the_message, message_being_left, number_still_needed,
+                              the_message_if_asked)
 from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
 from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
@@ -43,6 +44,9 @@ class ActionHandleAffirm(Action):
         return "action_handle_affirm"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        message = await the_message_if_asked(dispatcher, tracker, domain)  # read as this, it is the message asked for
+        if message is not None:
+            return message
         awaiting = tracker.get_slot("awaiting")
         if awaiting == "selfhelp_feedback" and stray_guess(tracker) and names_another_entry(tracker):
             # "灯是红的" to "did it fix it?", read as an unsure yes (0.59), was told the fault was fixed (found
@@ -77,6 +81,9 @@ class ActionHandleThanks(Action):
         return "action_handle_thanks"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        message = await the_message_if_asked(dispatcher, tracker, domain)  # read as this, it is the message asked for
+        if message is not None:
+            return message
         if tracker.get_slot("awaiting") == "selfhelp_feedback" and just_asked_if_it_worked(tracker):
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=True)
         # "谢谢 拜拜" is read as thanks: it got "还有其他问题吗？" after the customer said goodbye (found trying
@@ -144,6 +151,9 @@ class ActionHandleDeny(Action):
         return "action_handle_deny"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        message = await the_message_if_asked(dispatcher, tracker, domain)  # read as this, it is the message asked for
+        if message is not None:
+            return message
         awaiting = tracker.get_slot("awaiting")
         if awaiting == "selfhelp_feedback":
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=False)

@@ -27,7 +27,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
-from actions.backend import db, last_said, latest_entity, latest_text, record, repository
+from actions.backend import db, labels, last_said, latest_entity, latest_text, record, repository
 from actions.chain import continue_with, find_action
 from actions.clarify import take_typed_option
 from bot.db.repository import Customer, DatabaseError
@@ -233,6 +233,9 @@ def asks_contact_number(action_name: str) -> bool:
 LEAVE_MESSAGE = "action_leave_message"
 # The message asked for, when the customer asked to leave one without saying it (actions/message_asked.py).
 AWAITING_MESSAGE = "message"
+ASK_MESSAGE = "utter_ask_message"
+NOT_WORDS = re.compile(r"[\d\s\W_]+")
+SHORTEST_MESSAGE = 4  # characters: "好的", "可以", "谢谢" answer the question; they are not the message
 
 
 def message_being_left(tracker: Tracker) -> bool:
@@ -245,14 +248,51 @@ def message_being_left(tracker: Tracker) -> bool:
 
 
 def message_awaited(tracker: Tracker) -> bool:
-    """Whether the assistant asked what the message the customer wants to leave is."""
-    return tracker.get_slot("pending_request") == LEAVE_MESSAGE and tracker.get_slot("awaiting") == AWAITING_MESSAGE
+    """Whether the assistant has just asked what the message the customer wants to leave is: only the turn right
+    after the question (found in review: a reply another action answered, thanks or hello, left the question open,
+    and a bill question in the next hour was filed as the message)."""
+    return (tracker.get_slot("pending_request") == LEAVE_MESSAGE and tracker.get_slot("awaiting") == AWAITING_MESSAGE
+            and last_said(tracker) == ASK_MESSAGE)
 
 
 async def leave_the_message(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-    """Record this turn as the message left, instead of what its words alone would start."""
+    """Record this turn as the message left, instead of what its words alone would start; a message asked for and
+    then declined ("算了 不留言了") is dropped, and a reply too short to be one ("好的") asks for it again."""
+    not_the_message = no_message_given(dispatcher, tracker)
+    if not_the_message is not None:
+        return not_the_message
     return await continue_with(LEAVE_MESSAGE, dispatcher, tracker, domain,
                                [SlotSet("pending_request", None), SlotSet("awaiting", None)])
+
+
+def no_message_given(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]] | None:
+    """The reply when the answer to "what is the message?" is none: declined ("算了 不留言了", ``never_mind_words``
+    alone) drops the request; too short to be one ("好的") asks again. None when it is the message (or none was
+    asked for)."""
+    if not message_awaited(tracker):
+        return None
+    said = NOT_WORDS.sub("", latest_text(tracker))
+    for word in labels().get("never_mind_words") or ():
+        said = said.replace(word, "")
+    if says_any_of(tracker, labels().get("message_withdrawn_words")) or not said:
+        dispatcher.utter_message(response="utter_ok")
+        return [SlotSet("pending_request", None), SlotSet("awaiting", None)]
+    if len(said) < SHORTEST_MESSAGE:
+        dispatcher.utter_message(response=ASK_MESSAGE)
+        return []
+    return None
+
+
+async def the_message_if_asked(dispatcher: CollectingDispatcher, tracker: Tracker,
+                               domain: dict) -> list[dict[str, Any]] | None:
+    """This turn taken as the message asked for, whatever it was read as (thanks, no, a how-to), or None when no
+    message was just asked for (found in review: those actions answered it, and the message was lost)."""
+    return await leave_the_message(dispatcher, tracker, domain) if message_awaited(tracker) else None
+
+
+def says_any_of(tracker: Tracker, words: list[str] | None) -> bool:
+    text = latest_text(tracker)
+    return any(word and word in text for word in words or ())
 
 
 def db_error(dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:

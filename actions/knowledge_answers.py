@@ -15,6 +15,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import labels, record
+from actions.identity import the_message_if_asked
 from bot.knowledge.index import index_for
 from bot.settings import get_settings
 
@@ -24,6 +25,9 @@ class ActionAnswerFromKnowledge(Action):
         return "action_answer_from_knowledge"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        left = await the_message_if_asked(dispatcher, tracker, domain)  # read as a question, it is the message asked for
+        if left is not None:
+            return left
         message = tracker.latest_message or {}
         intent = (message.get("intent") or {}).get("name") or ""
         hit = await asyncio.to_thread(index_for(get_settings()).answer, message.get("text") or "", intent,

@@ -7,7 +7,6 @@ and is filed with its words. A message said with the request ("帮我留个言�
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -15,12 +14,10 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import labels, last_said
-from actions.identity import AWAITING_MESSAGE, request_text, without_secrets
+from actions.identity import ASK_MESSAGE, AWAITING_MESSAGE, NOT_WORDS, request_text, without_secrets
 from actions.misunderstanding import intent_of, turns
 from bot.ivr.matching import normalise
 
-ASK_MESSAGE = "utter_ask_message"
-NOT_WORDS = re.compile(r"[\d\s\W_]+")
 
 
 def says_nothing_but_the_request(text: str) -> bool:

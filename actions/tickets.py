@@ -16,8 +16,8 @@ from actions.handoff import asks_whether_queued, tell_not_waiting
 from actions.chain import apply_slots
 from actions.backend import (catalogue, channel_of, db, labels, last_said, latest_entity, parts_named, record,
                              repository, says_any)
-from actions.identity import (IdentifiedAction, customer_words, local_phone, message_awaited, request_event,
-                              request_text, without_secrets)
+from actions.identity import (IdentifiedAction, customer_words, local_phone, message_awaited, no_message_given,
+                              request_event, request_text, without_secrets)
 from actions.kept_requests import KeptWhenDown
 from actions.message_asked import (ask_for_the_message, leaves_a_message, message_answer, message_text,
                                    says_nothing_but_the_request)
@@ -432,6 +432,9 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, Identi
         return message_answer(tracker) is not None
 
     async def run(self, dispatcher, tracker, domain):
+        not_the_message = no_message_given(dispatcher, tracker)  # "算了 不留言了", "好的"
+        if not_the_message is not None:
+            return not_the_message
         if says_nothing_but_the_request(message_text(tracker)):  # "帮我留个言": what is the message?
             return ask_for_the_message(dispatcher, tracker, self.name())
         answered = [SlotSet("pending_request", None), SlotSet("awaiting", None)] if message_awaited(tracker) else []

@@ -126,7 +126,7 @@ def asks_to_cancel(text: str, tracker: Tracker) -> bool:
     booked; read as a visit request the customer heard "我来为您安排师傅上门" and the technician would ring to agree
     a new time."""
     words = labels()
-    if not names_any(text, words.get("visit_cancel_words")):
+    if not names_any(text, words.get("visit_cancel_words")) or names_any(text, words.get("visit_kept_words")):
         return False
     return names_any(text, words.get("visit_named")) or (read_as_visit(tracker) and not asks_to_move(text))
 

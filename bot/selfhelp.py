@@ -23,6 +23,19 @@ SYMPTOM_POINTS = 2  # each of an entry's own symptoms said
 BROAD_POINTS = 1  # its broad symptoms said, however many: less than one symptom of another entry
 
 
+NOT_DONE_BEFORE = ("没", "不", "要不要")  # in the few characters before a done word: not done
+
+
+def _said_not_denied(text: str, word: str) -> bool:
+    """Whether ``word`` is in ``text`` at least once without a denial just before it."""
+    at = text.find(word)
+    while at >= 0:
+        if not any(denial in text[max(0, at - 3):at] for denial in NOT_DONE_BEFORE):
+            return True
+        at = text.find(word, at + 1)
+    return False
+
+
 class CatalogueError(ValueError):
     """The self-help catalogue file is malformed."""
 
@@ -85,10 +98,11 @@ class Catalogue:
         return text
 
     def said_done(self, fault_type: str, text: str) -> set[str]:
-        """The entries for ``fault_type`` whose steps ``text`` says were done already (``done_words``)."""
+        """The entries for ``fault_type`` whose steps ``text`` says were done already (``done_words``), not said the
+        other way round ("还没重启过", "要不要重启了试试": found in review, they skipped the restart)."""
         plain = self._plain(text).lower()
         return {e.id for e in self.for_fault(fault_type)
-                if any(self._plain(word).lower() in plain for word in e.done_words)}
+                if any(_said_not_denied(plain, self._plain(word).lower()) for word in e.done_words if word)}
 
     def get(self, entry_id: str) -> SelfHelpEntry | None:
         return self.entries.get(entry_id)

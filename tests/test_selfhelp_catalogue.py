@@ -188,3 +188,13 @@ def test_a_forgotten_wifi_password_is_followed_by_a_way_back_in_not_another_symp
     assert "密码" in follow.title and "上不了网" not in follow.title
     assert catalogue.best_match("fault_wifi", "我家wifi密码忘了", exclude={first.id}).id == follow.id, \
         "the waiting room, matching the customer's words, offers it too"
+
+
+@pytest.mark.parametrize("said, done", [
+    ("宽带上不了网 重启了也不行", True),
+    ("重起过了 还是没网", True),
+    ("宽带上不了网，还没重启过", False),  # found in review: skipped the restart, straight to a repair
+    ("要不要重启了试试", False),
+])
+def test_steps_said_done_count_only_when_not_denied(catalogue, said, done):
+    assert ("bb_restart" in catalogue.said_done("fault_broadband", said)) is done

@@ -24,6 +24,7 @@ STARTS = {"contact_started", "voicemail_received"}
 OUTBOUND_PREFIX = "contact:"  # the contact schedule's own records (bot/contacts/worker.py)
 ENDS = {"conversation_ended", "ivr_call_ended"}
 NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fallback", "request_human",
+               "bot_challenge", "out_of_scope",
                "csat_score", "csat_skip"}
 # A contact offered to a person: asked, queued, put through by the phone, or left as a work item (a voice message).
 HANDOFF_KINDS = ("handoff_requested", "handoff_queued", "ivr_transferred", "handoff_work_item")

@@ -89,7 +89,8 @@ def real_utterances(settings: Settings, out: Path, items: list[dict], trained: s
 
 
 def end_to_end(settings: Settings, out: Path) -> tuple[bool, str]:
-    """Run the conversation tests against freshly started servers."""
+    """Run the conversation tests against freshly started servers, each message read by the model's NLU (``--e2e``:
+    without it Rasa takes the intent and entities as written, and a misread message passed)."""
     from bot.embedded_redis import free_port
     from bot.settings import from_environment
     from bot.stack import KefuStack
@@ -101,7 +102,7 @@ def end_to_end(settings: Settings, out: Path) -> tuple[bool, str]:
     model, _ = ensure_model(settings.root, settings.models_dir)  # this checkout's data, never a published model
     with KefuStack(from_environment(env), model=model) as stack:
         result = rasa_command(
-            settings, "test", "core", "--model", str(stack.model),
+            settings, "test", "core", "--e2e", "--model", str(stack.model),
             "--stories", str(conversation_stories(settings.root, out / "stories")),
             "--endpoints", str(settings.root / "endpoints.yml"), "--fail-on-prediction-errors", "--out", str(out / "e2e"),
             env=stack.child_environment(),

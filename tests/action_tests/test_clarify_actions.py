@@ -70,6 +70,15 @@ def typed(tracker, text, intent, confidence):
     return tracker
 
 
+async def test_the_option_typed_keeps_the_messages_own_metadata(run_action):
+    """Found in review: the message said in place of the typed number had none, and a bound WeChat follower's
+    proof travels in it (bot/channels/wechat.py), so the chosen option asked them to prove who they are."""
+    tracker = typed(await asked_which(run_action), "1", "inform", 0.6)
+    tracker.events[-1].update({"metadata": {"claim": "signed"}, "message_id": "m-1"})
+    said = (await run_action("action_identify_customer", tracker)).events[-1]
+    assert (said["metadata"], said["message_id"]) == ({"claim": "signed"}, "m-1")
+
+
 def said_instead(turn):
     """What the customer's message became: the intent Rasa's policies answer next, in place of the typed one."""
     kinds = [e["event"] for e in turn.events]

@@ -7,6 +7,7 @@ from actions.backend import repository
 from tests.action_tests.trackers import Chat, entity
 from tests.test_acknowledge_first import reply_text
 
+
 def proven(customer_id: int) -> dict:
     return {"customer_id": str(customer_id), "verified_customer_id": str(customer_id), "verified_by": "sms_code",
             "verified_channel": "rest"}
@@ -72,3 +73,37 @@ async def test_a_number_alone_typed_to_the_message_question_is_who_they_are_and_
     assert left.responses == ["utter_message_left"]
     [ticket] = callbacks_filed(chat)
     assert "下午三点以后才有人在家" in ticket["summary"] and ticket["customer_id"] == 3
+
+
+async def test_the_message_is_taken_whatever_it_is_read_as_and_a_short_yes_asks_for_it_again(run_action):
+    """Found in review: read as thanks, no or a how-to, the answer to "what is the message?" was answered by that
+    action and the message was lost."""
+    chat = Chat(run_action, **proven(1))
+    await chat.says("帮我留个言", "leave_message", "action_leave_message")
+    again = await chat.says("好的", "affirm", "action_handle_affirm")
+    assert again.responses == ["utter_ask_message"] and not callbacks_filed(chat)
+    left = await chat.says("感谢你们，上周装机的李师傅服务很好，帮我表扬一下", "thanks", "action_handle_thanks")
+    assert left.responses == ["utter_message_left"]
+    [ticket] = callbacks_filed(chat)
+    assert "李师傅服务很好" in ticket["summary"]
+
+
+async def test_a_message_request_taken_back_files_nothing(run_action):
+    chat = Chat(run_action, **proven(1))
+    await chat.says("我想留言", "leave_message", "action_leave_message")
+    dropped = await chat.says("算了 不留言了", "leave_message", "action_leave_message")
+    assert dropped.responses == ["utter_ok"] and not callbacks_filed(chat)
+    assert dropped.slots["pending_request"] is None and dropped.slots["awaiting"] is None
+
+
+async def test_a_question_answered_by_another_action_ends_the_wait_for_the_message(run_action):
+    """Found in review: the question stayed open after a reply another action answered, and a bill question
+    later was filed as the message."""
+    chat = Chat(run_action, **proven(1))
+    await chat.says("帮我留个言", "leave_message", "action_leave_message")
+    chat.tracker.events += [{"event": "action", "name": "action_listen"},  # answered by a response, no action
+                            {"event": "user", "text": "你是机器人吗", "parse_data": {"intent": {"name": "bot_challenge"}}},
+                            {"event": "action", "name": "utter_iamabot"},
+                            {"event": "bot", "metadata": {"utter_action": "utter_iamabot"}}]
+    bill = await chat.says("查一下这个月话费", "query_bill", "action_query_bill")
+    assert "utter_message_left" not in bill.responses and not callbacks_filed(chat)

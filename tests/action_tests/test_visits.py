@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from actions.backend import repository
 from bot.analytics.config import centre_zone
 from bot.labels import labels
@@ -657,3 +659,21 @@ async def test_a_visit_called_off_then_moved_is_wanted_again(run_action):
 
     details = repository().get_ticket(visit)["details"]
     assert details["visit_time"] == tomorrow("上午") and not details.get("visit_cancel_requested")
+
+
+@pytest.mark.parametrize("said", ["那个上门预约我不要了", "上门不要了"])
+async def test_a_visit_not_wanted_any_more_is_called_off(run_action, said):
+    """Found in review: taught as a visit request, "那个上门预约我不要了" had no cancel word and moved the visit."""
+    visit = saturday_visit()
+    turn = await run_action("action_book_visit", load_tracker("query_bill", text=said, intent="book_visit", **VERIFIED))
+    assert turn.responses == ["utter_visit_cancel_noted"]
+    assert repository().get_ticket(visit)["details"]["visit_cancel_requested"] == said
+
+
+@pytest.mark.parametrize("said", ["预约先别取消 我周末在家", "算了还是不取消了 按原来的来吧", "之前的预约被取消了 帮我再约一次"])
+async def test_cancel_words_said_the_other_way_round_call_nothing_off(run_action, said):
+    """Found in review: read as about a visit, each of these called the booked visit off."""
+    visit = saturday_visit()
+    turn = await run_action("action_book_visit", load_tracker("query_bill", text=said, intent="book_visit", **VERIFIED))
+    assert "utter_visit_cancel_noted" not in turn.responses
+    assert not repository().get_ticket(visit)["details"].get("visit_cancel_requested")
