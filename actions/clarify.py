@@ -23,7 +23,9 @@ from actions.visit_time import NUMERAL, numeral
 ASK_WHICH = "utter_ask_which_intent"
 # An option's number typed on its own: "2", "２", "二", "第2个", "选1", "1." (a chat shows buttons unnumbered,
 # WeChat as links: the customer counts them).
-OPTION_NUMBER = re.compile(rf"(?:选|第)?\s*([{NUMERAL}０-９]{{1,2}})\s*(?:个|项|种)?\s*[.。,，!！]?")
+# A measure word needs 第 or 选 before it: "两个" and "一个" alone say how many, not which (found in review: "两个"
+# meaning both chose the second).
+OPTION_NUMBER = re.compile(rf"(?:(?:选|第)\s*([{NUMERAL}０-９]{{1,2}})\s*(?:个|项|种)?|([{NUMERAL}０-９]{{1,2}}))\s*[.。,，!！]?")
 FULL_WIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
 PAYLOAD = re.compile(r"/(?P<intent>[\w-]+)(?P<entities>\{.*\})?", re.S)
 SECOND_AT_LEAST = 0.2  # the runner-up must be a real candidate, not noise
@@ -78,7 +80,7 @@ def typed_option(tracker: Tracker) -> dict[str, Any] | None:
     if last_said(tracker) != ASK_WHICH:
         return None
     found = OPTION_NUMBER.fullmatch(latest_text(tracker).strip())
-    number = numeral(found.group(1).translate(FULL_WIDTH)) if found else None
+    number = numeral((found.group(1) or found.group(2)).translate(FULL_WIDTH)) if found else None
     buttons = shown_buttons(tracker)
     return buttons[number - 1] if number and 0 < number <= len(buttons) else None
 

@@ -14,7 +14,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import labels, last_said
-from actions.identity import ASK_MESSAGE, AWAITING_MESSAGE, NOT_WORDS, request_text, without_secrets
+from actions.identity import ASK_MESSAGE, AWAITING_MESSAGE, NOT_A_REQUEST, NOT_WORDS, request_text, without_secrets
 from actions.misunderstanding import intent_of, turns
 from bot.ivr.matching import normalise
 
@@ -35,12 +35,13 @@ def says_nothing_but_the_request(text: str) -> bool:
 
 def message_answer(tracker: Tracker) -> dict[str, Any] | None:
     """The customer's answer to "what is the message?" (``utter_ask_message``), if it is the request in hand: the
-    latest message, or the one before the numbers given since (someone not known is asked for one after it).
+    latest message, or the one before the numbers, yeses and noes given since (someone not known is asked for a
+    number after it; found in review, a "好的" on the way filed "好的" as the message).
     Whatever the NLU read it as: a message with a number in it reads as ``inform``."""
     for user, answered_before in reversed(list(replied_before(tracker.events))):
         if ASK_MESSAGE in answered_before and says_more_than_a_number(user.get("text") or ""):
             return user
-        if intent_of(user)[0] != "inform":
+        if intent_of(user)[0] not in NOT_A_REQUEST:  # a yes or no on the way ("好的", then the number) is no new request
             return None
     return None
 

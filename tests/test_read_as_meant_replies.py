@@ -32,3 +32,10 @@ def test_an_add_on_let_go_or_asked_for_is_taken_not_asked_which_service(running_
     """Read with no service action, the customer was asked which service and what to do."""
     assert chat(running_kefu, sender, words)[:2] == [reply_text("utter_ack_service_change"),
                                                      reply_text("utter_ask_identity")]
+
+
+def test_a_no_thanks_leaves_no_service_change_behind(running_kefu):
+    """Found in review: "不要了 谢谢" (不要了 is a cancel word of the lookup) kept the cancellation in the conversation,
+    and a later change that named none ("我想办个业务") was taken for it. It is asked which service."""
+    chat(running_kefu, "trial-no-thanks", "不要了 谢谢")
+    assert chat(running_kefu, "trial-no-thanks", "我想办个业务")[-1] == reply_text("utter_ask_service_action")

@@ -102,6 +102,13 @@ async def test_typing_an_options_number_chooses_it_as_a_tap_would(run_action, te
     assert said_instead(turn) == (f"/{chosen}", chosen, "socketio")
 
 
+@pytest.mark.parametrize("text", ["两个", "一个"])
+async def test_how_many_is_not_which(run_action, text):
+    """Found in review: "两个" (both) chose the second option, "一个" the first."""
+    turn = await run_action("action_fallback", typed(await asked_which(run_action), text, "nlu_fallback", 0.4))
+    assert "rewind" not in [e["event"] for e in turn.events]
+
+
 async def test_a_number_that_names_no_option_or_asked_for_no_option_is_not_a_choice(run_action):
     beyond = typed(await asked_which(run_action), "3", "inform", 0.6)
     assert [e["event"] for e in (await run_action("action_identify_customer", beyond)).events] != [

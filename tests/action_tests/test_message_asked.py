@@ -107,3 +107,16 @@ async def test_a_question_answered_by_another_action_ends_the_wait_for_the_messa
                             {"event": "bot", "metadata": {"utter_action": "utter_iamabot"}}]
     bill = await chat.says("查一下这个月话费", "query_bill", "action_query_bill")
     assert "utter_message_left" not in bill.responses and not callbacks_filed(chat)
+
+
+async def test_a_yes_between_the_message_and_the_number_keeps_the_message(run_action):
+    """Found in review: "好的" to "please leave a number" came between, and the ticket said "好的"."""
+    chat = Chat(run_action)
+    await chat.says("我想留言", "leave_message", "action_leave_message")
+    await chat.says("装机师傅说今天来结果没来，麻烦回个电话", "nlu_fallback", "action_fallback", confidence=0.4)
+    await chat.says("好的", "affirm", "action_handle_affirm")
+    filed = await chat.says("13800000003", "inform", "action_identify_customer",
+                            entities=[entity("phone_number", "13800000003")])
+    assert filed.responses == ["utter_message_left"]
+    [ticket] = callbacks_filed(chat)
+    assert "装机师傅说今天来结果没来" in ticket["summary"]
