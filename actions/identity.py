@@ -27,7 +27,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
-from actions.backend import db, labels, last_said, latest_entity, latest_text, record, repository
+from actions.backend import db, labels, last_said, latest_entity, latest_text, record, repository, says_any
 from actions.chain import continue_with, find_action
 from actions.clarify import take_typed_option
 from bot.db.repository import Customer, DatabaseError
@@ -274,7 +274,7 @@ def no_message_given(dispatcher: CollectingDispatcher, tracker: Tracker) -> list
     said = NOT_WORDS.sub("", latest_text(tracker))
     for word in labels().get("never_mind_words") or ():
         said = said.replace(word, "")
-    if says_any_of(tracker, labels().get("message_withdrawn_words")) or not said:
+    if says_any(tracker, labels().get("message_withdrawn_words")) or not said:
         dispatcher.utter_message(response="utter_ok")
         return [SlotSet("pending_request", None), SlotSet("awaiting", None)]
     if len(said) < SHORTEST_MESSAGE:
@@ -288,11 +288,6 @@ async def the_message_if_asked(dispatcher: CollectingDispatcher, tracker: Tracke
     """This turn taken as the message asked for, whatever it was read as (thanks, no, a how-to), or None when no
     message was just asked for (found in review: those actions answered it, and the message was lost)."""
     return await leave_the_message(dispatcher, tracker, domain) if message_awaited(tracker) else None
-
-
-def says_any_of(tracker: Tracker, words: list[str] | None) -> bool:
-    text = latest_text(tracker)
-    return any(word and word in text for word in words or ())
 
 
 def db_error(dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:

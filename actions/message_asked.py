@@ -13,11 +13,10 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import labels, last_said
+from actions.backend import labels, last_said, names_any
 from actions.identity import ASK_MESSAGE, AWAITING_MESSAGE, NOT_A_REQUEST, NOT_WORDS, request_text, without_secrets
 from actions.misunderstanding import intent_of, turns
 from bot.ivr.matching import normalise
-
 
 
 def says_nothing_but_the_request(text: str) -> bool:
@@ -68,8 +67,7 @@ def message_text(tracker: Tracker) -> str:
 
 def leaves_a_message(tracker: Tracker) -> bool:
     """Whether the request in hand is a message left (asked for, or said with 留言), not only a callback."""
-    words = labels().get("message_request_words") or ()
-    return message_answer(tracker) is not None or any(word and word in request_text(tracker) for word in words)
+    return message_answer(tracker) is not None or names_any(request_text(tracker), labels().get("message_request_words"))
 
 
 def ask_for_the_message(dispatcher: CollectingDispatcher, tracker: Tracker, action_name: str) -> list[dict[str, Any]]:
