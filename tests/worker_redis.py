@@ -16,7 +16,8 @@ import os
 
 DATABASES_PER_WORKER = 4
 MOVED = "KEFU_TEST_REDIS_MOVED"  # set once a worker moved its REDIS_URL: its children keep theirs
-SCALE, HANDOFF = 1, 2  # spare databases: tests/scale's two-process stack; the handoff and action tests'
+SCALE, HANDOFF, NEIGHBOUR = 1, 2, 3  # spare databases: tests/scale's two-process stack; the handoff and action
+# tests'; another deployment beside the handoff tests' on the same Redis server (tests/channels/test_webchat_rooms.py)
 
 
 def worker_number() -> int:

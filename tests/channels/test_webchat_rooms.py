@@ -16,11 +16,20 @@ import multiprocessing
 import os
 import pickle
 
-from bot.channels.webchat import ROOMS_CHANNEL
+import pytest
+import redis.asyncio as aioredis
+
+from bot.channels.webchat import rooms_channel
 from tests.channels.test_webchat_inflight import (  # noqa: F401  the secrets fixture
     Assistant, message, page, secrets_in_environment, served, worker,
 )
 from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
+from tests.worker_redis import NEIGHBOUR, database_url, first_database, spare_url
+
+
+def channel_of(redis) -> str:  # noqa: F811
+    """The rooms channel of the deployment whose Redis database ``redis`` is on."""
+    return rooms_channel(f"redis://127.0.0.1/{redis.connection_pool.connection_kwargs.get('db') or 0}")
 
 
 class MakesADirectory:
@@ -39,9 +48,9 @@ async def test_a_pickle_published_on_the_rooms_channel_runs_nothing_and_the_chat
     channel = worker(redis_url)
     async with served(channel, Assistant()) as url, page(url) as chat:
         with caplog.at_level(logging.WARNING, logger="bot.channels.webchat"):
-            await redis.publish(ROOMS_CHANNEL, pickle.dumps(MakesADirectory(str(ran))))
-            await redis.publish(ROOMS_CHANNEL, b"not json at all \xff")
-            await redis.publish(ROOMS_CHANNEL, json.dumps({"method": "disconnect", "sid": ["a", "list"]}))
+            await redis.publish(channel_of(redis), pickle.dumps(MakesADirectory(str(ran))))
+            await redis.publish(channel_of(redis), b"not json at all \xff")
+            await redis.publish(channel_of(redis), json.dumps({"method": "disconnect", "sid": ["a", "list"]}))
             said = message(chat.session_id, "宽带断了")
             assert await chat.sio.call("user_uttered", said, timeout=10) == {"ok": True}
             replies = await chat.replies_until(lambda m: m.get("text") == "您好", timeout=15)
@@ -60,7 +69,7 @@ async def heard_after_marker(redis, chat, room: str, *more) -> list:  # noqa: F8
     the rooms channel now, as another worker would, to ``room``: it arrives after everything published
     before it (its worker's own emits among them), so a reply that was to come a second time has come by
     then. One list for one page, a list of them for several."""
-    await redis.publish(ROOMS_CHANNEL, json.dumps({
+    await redis.publish(channel_of(redis), json.dumps({
         "method": "emit", "event": "bot_uttered", "data": {"text": MARKER}, "namespace": "/", "room": room,
         "skip_sid": None, "callback": None, "host_id": "another-worker"}))
     heard = [[m.get("text") for m in (await each.replies_until(lambda m: m.get("text") == MARKER, timeout=10))[:-1]]
@@ -110,6 +119,44 @@ async def test_what_the_customer_types_in_one_tab_shows_once_in_the_other_on_ano
             assert here.typed == [] and stranger.typed == [], "not back to the tab that sent it, nor elsewhere"
 
 
+@pytest.fixture
+async def neighbour_url(redis_url):  # noqa: F811
+    """Another deployment's database on the same Redis server as ``redis_url``'s (emptied before and after)."""
+    stack = os.environ.get("REDIS_URL")  # CI's server: this test process's own spare database; else the embedded one's
+    url = spare_url(stack, NEIGHBOUR) if stack else database_url(redis_url, first_database(redis_url) + 1)
+    assert url != redis_url
+    client = aioredis.Redis.from_url(url)
+    await client.flushdb()
+    yield url
+    await client.flushdb()
+    await client.close()
+
+
+async def test_two_deployments_on_one_redis_server_never_show_each_others_broadcasts(
+        redis_url, redis, neighbour_url):  # noqa: F811
+    """Two Kefu deployments (production and staging) on one Redis server, each on its own database: Redis's
+    Pub/Sub channels are the server's, not a database's, and a page of each showed the other's web-chat
+    broadcasts. Each deployment has two workers; a broadcast from one reaches its deployment's page on the
+    other (through Redis), and then a marker on the other deployment's channel shows that deployment's page
+    heard nothing of it."""
+    ours_sending, theirs_sending = worker(redis_url), worker(neighbour_url)
+    async with aioredis.Redis.from_url(neighbour_url) as neighbour, \
+            served(ours_sending, Assistant()), served(worker(redis_url), Assistant()) as ours_url, \
+            served(theirs_sending, Assistant()), served(worker(neighbour_url), Assistant()) as theirs_url, \
+            page(ours_url) as ours, page(theirs_url) as theirs:
+        # Each page's worker listens (a marker came through its deployment's channel).
+        assert await heard_after_marker(redis, ours, ours.session_id) == []
+        assert await heard_after_marker(neighbour, theirs, theirs.session_id) == []
+        for sending, receiving, other, other_redis, text in (
+                (ours_sending, ours, theirs, neighbour, "系统升级通知：生产环境"),
+                (theirs_sending, theirs, ours, redis, "系统升级通知：测试环境")):
+            await sending.sio.emit("bot_uttered", {"text": text}, namespace="/")  # to every page of its deployment
+            heard = await receiving.replies_until(lambda m: m.get("text") == text, timeout=10)
+            assert [m.get("text") for m in heard] == [text]
+            assert await heard_after_marker(other_redis, other, other.session_id) == [], \
+                "a page showed another deployment's broadcast"
+
+
 def _send_host_id(channel, answer) -> None:
     """In a worker forked from the process that made ``channel``: the id its emits are published under."""
     answer.send(channel.sio.manager.host_id)
@@ -127,7 +174,7 @@ async def test_what_one_forked_worker_publishes_reaches_a_page_on_another(redis_
         other.start()
         other_id = receiving.recv()
         other.join(10)
-        await redis.publish(ROOMS_CHANNEL, json.dumps({
+        await redis.publish(channel_of(redis), json.dumps({
             "method": "emit", "event": "bot_uttered", "data": {"text": "人工客服：您好"}, "namespace": "/",
             "room": chat.session_id, "skip_sid": None, "callback": None, "host_id": other_id}))
         assert await heard_after_marker(redis, chat, chat.session_id) == ["人工客服：您好"], \
@@ -166,7 +213,7 @@ async def test_a_conversation_in_one_tab_publishes_no_copy_of_what_the_customer_
     worker, though most conversations are open in one tab (bench/webchat_echo.py). With one, it is not
     sent at all; a second tab opened later, on another worker, gets the next message."""
     listening = redis.pubsub(ignore_subscribe_messages=True)
-    await listening.subscribe(ROOMS_CHANNEL)
+    await listening.subscribe(channel_of(redis))
     try:
         first, second = worker(redis_url), worker(redis_url)
         async with served(first, Assistant()) as first_url, \
