@@ -20,7 +20,7 @@ import logging
 import sys
 from dataclasses import dataclass
 
-from bot.analytics.contacts import STARTS, Contact, split_contacts
+from bot.analytics.contacts import STARTS, Contact, split_contacts, waits_over_before
 from bot.analytics.kpis import FCR_WINDOWS_H, Figures, figures, repeat_flags
 from bot.analytics.report.period import Period, PeriodError, parse_hours, period
 
@@ -60,11 +60,12 @@ def parse_period(text: str, zone: str, now: dt.datetime | None = None) -> Period
     return period(first, last or first, zone, now)
 
 
-def side(events_of, span: Period, hours: range | None, sl_seconds: float) -> Side:
+def side(events_of, span: Period, hours: range | None, sl_seconds: float,
+         waits_over: dt.datetime | None = None) -> Side:
     """The contacts that started in ``span`` (and ``hours``), with their figures; a return within
-    the FCR windows after the period still counts against the contact."""
+    the FCR windows after the period still counts against the contact. ``waits_over``: as ``split_contacts``."""
     lookahead = dt.timedelta(hours=max(FCR_WINDOWS_H))
-    contacts = split_contacts(events_of(span.start_utc, span.end_utc + lookahead))
+    contacts = split_contacts(events_of(span.start_utc, span.end_utc + lookahead), waits_over)
     inside, later = dataclasses.replace(span, hours=hours).split(contacts)
     return Side(span, inside, figures(inside, sl_seconds=sl_seconds, repeats=repeat_flags(inside, later)))
 
@@ -156,7 +157,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         def events_of(start, end):
             return read_whole_contacts(engine, start, end, STARTS)
 
-        before, after = (side(events_of, span, hours, config.sl_seconds) for span in spans)
+        waits_over = waits_over_before(dt.datetime.utcnow(), config.max_wait_s)
+        before, after = (side(events_of, span, hours, config.sl_seconds, waits_over) for span in spans)
     except (PeriodError, KpiConfigError) as exc:
         print(f"kefu compare: {exc}", file=sys.stderr)
         return 2

@@ -20,12 +20,16 @@ class KpiConfig:
     sl_seconds: float = 20
     sl_target: float = 0.8
     timezone: str = "Asia/Shanghai"
+    # The longest a customer waits in the queue (``max_wait_s`` in content/handoff.yml; 0: no limit): a wait the
+    # record shows open past it has ended unrecorded (bot/analytics/contacts.py ``UNKNOWN``).
+    max_wait_s: float = 0.0
 
 
 def load_kpi_config(content_dir: Path) -> KpiConfig:
     path = content_dir / "kpi.yml"
+    max_wait_s = _max_wait_s(content_dir)
     if not path.exists():
-        return KpiConfig()
+        return KpiConfig(max_wait_s=max_wait_s)
     raw = safe_load(path.read_text(encoding="utf-8")) or {}
     level = (raw.get("service_level") or {}) if isinstance(raw, dict) else None
     if not isinstance(level, dict):
@@ -33,13 +37,24 @@ def load_kpi_config(content_dir: Path) -> KpiConfig:
                              "`service_level` holding `seconds` and `target`")
     try:
         config = KpiConfig(sl_seconds=float(level.get("seconds", 20)), sl_target=float(level.get("target", 0.8)),
-                           timezone=str(raw.get("timezone", "Asia/Shanghai")))
+                           timezone=str(raw.get("timezone", "Asia/Shanghai")), max_wait_s=max_wait_s)
         ZoneInfo(config.timezone)
     except (TypeError, ValueError, ZoneInfoNotFoundError) as exc:
         raise KpiConfigError(f"{path}: {exc}") from exc
     if config.sl_seconds <= 0 or not 0 < config.sl_target <= 1:
         raise KpiConfigError(f"{path}: service_level needs seconds > 0 and 0 < target <= 1")
     return config
+
+
+def _max_wait_s(content_dir: Path) -> float:
+    """The queue's ``max_wait_s`` (its last good version, as the waiting room reads it); 0 without the file."""
+    from bot.handoff.rules import HandoffRulesError, load_rules
+
+    path = content_dir / "handoff.yml"
+    try:
+        return load_rules(path).max_wait_s if path.exists() else 0.0
+    except HandoffRulesError as exc:
+        raise KpiConfigError(str(exc)) from exc
 
 
 def _zone_of(path: Path) -> ZoneInfo:

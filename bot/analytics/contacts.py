@@ -30,7 +30,7 @@ NOT_A_TOPIC = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "nlu_fa
 HANDOFF_KINDS = ("handoff_requested", "handoff_queued", "ivr_transferred", "handoff_work_item")
 FLOW_FINISHED = {"flow", "bot_done"}  # the phone flow reached its own end (not a hang-up mid-menu)
 HOW = ("assistant", "agent", "agent_ticket", "agent_callback", "agent_transfer", "agent_open", "ticket", "callback", "message", "message_abandoned",
-       "selfhelp_sent", "removed", "waiting", "abandoned", "unserved", "no_request", "no_answer")
+       "selfhelp_sent", "removed", "waiting", "unknown", "abandoned", "unserved", "no_request", "no_answer")
 # A voice message left (the phone's, or one Kefu received on its own) / a voice-message node reached.
 MESSAGE_LEFT = {"ivr_voicemail_left", "voicemail_received", "voice_message_left"}
 MESSAGE_STARTED = "ivr_voicemail_started"
@@ -70,6 +70,21 @@ WAY_OUT_NEEDS = {"caller_chose_notify": {SELFHELP_TEXTED: SELFHELP_SENT},
 # "abandoned" in the outcomes table, though nobody had given up; the rate already left it out).
 WAITING = "waiting"
 WAIT_ENDED = waits.WAIT_OVER | {"handoff_claimed"}
+# Still queued by the record, but since longer than anyone waits (the queue's ``max_wait_s``, content/handoff.yml, plus
+# ``WAIT_MARGIN`` for the waiting room's round and a restart): what ended the wait was never recorded (a process killed
+# between the two), and such a contact showed as waiting in every later report. Ended, how unknown: in no rate's
+# numerator (nothing says it was served, answered or given up).
+UNKNOWN = "unknown"
+WAIT_MARGIN = dt.timedelta(minutes=10)
+
+
+def waits_over_before(now: dt.datetime, max_wait_s: float) -> dt.datetime | None:
+    """The time (naive UTC, as the events') before which a wait still open at ``now`` (naive UTC, or aware) has
+    ended, how unknown; None when the queue lets customers wait for ever (``max_wait_s`` 0)."""
+    if max_wait_s <= 0:
+        return None
+    utc = now.astimezone(dt.timezone.utc).replace(tzinfo=None) if now.tzinfo else now
+    return utc - dt.timedelta(seconds=max_wait_s) - WAIT_MARGIN
 
 
 @dataclass(frozen=True)
@@ -99,15 +114,17 @@ class Contact:
         return self.abandoned_wait_s is not None and not self.answered
 
 
-def split_contacts(events: Iterable[dict]) -> list[Contact]:
-    """Group events (rows of ``conversation_events``) into contacts, oldest first."""
+def split_contacts(events: Iterable[dict], waits_over: dt.datetime | None = None) -> list[Contact]:
+    """Group events (rows of ``conversation_events``) into contacts, oldest first; a contact still queued since
+    before ``waits_over`` (``waits_over_before``) ended, how unknown, rather than waiting."""
     by_conversation: dict[str, list[list[dict]]] = {}
     for event in sorted(events, key=lambda e: (e["at"], e.get("id") or 0)):
         groups = by_conversation.setdefault(event["conversation_id"], [])
         if not groups or _starts_new(groups[-1], event):
             groups.append([])
         groups[-1].append(event)
-    contacts = [_contact(group) for groups in by_conversation.values() for group in groups if not _outbound(group)]
+    contacts = [_contact(group, waits_over) for groups in by_conversation.values() for group in groups
+                if not _outbound(group)]
     return sorted(contacts, key=lambda c: (c.started_at, c.conversation_id))
 
 
@@ -123,7 +140,7 @@ def _starts_new(current: list[dict], event: dict) -> bool:
     return ended or event["at"] - current[-1]["at"] >= SESSION_GAP
 
 
-def _contact(recorded: list[dict]) -> Contact:
+def _contact(recorded: list[dict], waits_over: dt.datetime | None = None) -> Contact:
     events = waits.one_wait(recorded)
     kinds = [e["kind"] for e in events]
     data = [(e["kind"], e.get("data") or {}) for e in events]
@@ -147,6 +164,8 @@ def _contact(recorded: list[dict]) -> Contact:
         elif kind in ("selfhelp_resolved", "selfhelp_failed") and entry:
             selfhelp[entry] = kind.removeprefix("selfhelp_")
     how = _how(kinds, data, answered, abandoned, left, selfhelp)
+    if how == WAITING and waits_over is not None and _last_queued_at(events) < waits_over:
+        how = UNKNOWN
     return Contact(
         conversation_id=recorded[0]["conversation_id"], started_at=recorded[0]["at"], channel=channel,
         customers=customers, intent=intent, skill=skill, how=how,
@@ -259,6 +278,11 @@ def _still_queued(kinds: list[str]) -> bool:
     """Queued, and neither answered, nor gone from the queue, nor ended since."""
     queued = [n for n, kind in enumerate(kinds) if kind == "handoff_queued"]
     return bool(queued) and not any(kind in WAIT_ENDED for kind in kinds[queued[-1]:])
+
+
+def _last_queued_at(events: list[dict]) -> dt.datetime:
+    """When the contact last joined the queue (its wait runs from there, as the waiting room times it)."""
+    return max(e["at"] for e in events if e["kind"] == "handoff_queued")
 
 
 def _selfhelp_instead_of_waiting(kinds: list[str]) -> bool:

@@ -10,7 +10,7 @@ import datetime as dt
 from pathlib import Path
 
 from bot.analytics.config import centre_zone, load_kpi_config
-from bot.analytics.contacts import STARTS, split_contacts
+from bot.analytics.contacts import STARTS, split_contacts, waits_over_before
 from bot.analytics.kpis import figures
 from bot.analytics.report.period import period
 from bot.db.repository import engine_for
@@ -43,7 +43,8 @@ def today_figures(database_url: str, content_dir: Path, now: dt.datetime | None 
     # today kept: the part after midnight of a contact begun yesterday was counted as a contact of its own
     # (found by a tester: the new day's wallboard opened with three contacts the report gives to the day before).
     events = read_whole_contacts(engine_for(database_url), day.start_utc, day.end_utc, STARTS)
-    contacts = [c for c in split_contacts(events) if c.started_at >= day.start_utc]
+    waits_over = waits_over_before(now or dt.datetime.now(dt.timezone.utc), config.max_wait_s)
+    contacts = [c for c in split_contacts(events, waits_over) if c.started_at >= day.start_utc]
     f = figures(contacts, sl_seconds=config.sl_seconds)
     return {"day": day.first.isoformat(), "contacts": f.contacts, "asa_s": f.asa_s, "service_level": f.service_level,
             "sl_seconds": config.sl_seconds, "sl_target": config.sl_target, "abandonment": f.abandonment,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.analytics.config import KpiConfig
-from bot.analytics.contacts import STARTS, Contact, split_contacts
+from bot.analytics.contacts import STARTS, Contact, split_contacts, waits_over_before
 from bot.analytics.kpis import (FCR_WINDOWS_H, Figures, RepeatCustomer, SelfHelpFigures, figures, grouped, local_day,
                                 local_hour, per_agent, repeat_customers, repeat_flags, selfhelp_success)
 from bot.analytics.report.period import Period
@@ -67,7 +67,8 @@ def build_report(repository: Repository, period: Period, config: KpiConfig, ledg
     now = now or dt.datetime.utcnow()
     engine = repository.engine
     lookahead = dt.timedelta(hours=max(FCR_WINDOWS_H))
-    contacts = split_contacts(read_whole_contacts(engine, start, end + lookahead, STARTS))
+    contacts = split_contacts(read_whole_contacts(engine, start, end + lookahead, STARTS),
+                              waits_over_before(now, config.max_wait_s))
     inside, later = period.split(contacts)  # its days, and its hours when given (--hours)
     sl = config.sl_seconds
     hour = local_hour(config.timezone)
