@@ -108,6 +108,17 @@ def said_done(tracker: Tracker, fault_type: str) -> set[str]:
     return catalogue().said_done(fault_type, text)
 
 
+def mark_said_done(tracker: Tracker, fault_type: str | None) -> tuple[set[str], set[str], list[dict[str, Any]]]:
+    """(sent, done, events): the entries sent so far, those the latest message says were done already and were
+    not sent (``said_done``; none without a fault), and the events adding ``done`` to ``selfhelp_sent``, applied
+    to ``tracker`` ("重起了也不行": the restart is not sent next, and the repair names it as tried). Triage and
+    the answer to "did it fix it?" both read them."""
+    sent = set(tracker.get_slot("selfhelp_sent") or [])
+    done = said_done(tracker, fault_type) - sent if fault_type else set()
+    marked = apply_slots(tracker, [SlotSet("selfhelp_sent", sorted(sent | done))]) if done else []
+    return sent, done, marked
+
+
 def names_another_entry(tracker: Tracker) -> bool:
     """Whether the latest message names a symptom of a self-help entry for the fault at hand not sent yet
     ("灯是红的": the red LOS light, after the restart steps), and does not say it works ("好了 没有红灯了":
@@ -222,10 +233,8 @@ async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dic
         return await repair_open(dispatcher, tracker, domain, events + chased)
     if chased is not None:
         return events + chased
-    sent = set(tracker.get_slot("selfhelp_sent") or [])
-    done = said_done(tracker, fault_type) - sent
-    if done:  # "重起了也不行": never sent in this conversation, and named as tried on the repair
-        events += apply_slots(tracker, [SlotSet("selfhelp_sent", sorted(sent | done))])
+    sent, done, marked = mark_said_done(tracker, fault_type)
+    events += marked
     # Tried without success: in an earlier contact, or as the customer says just now.
     failed = (await failed_before(tracker, fault_type) - sent) | done
     entry = catalogue().best_match(fault_type, f"{text} {symptom}", code, exclude=sent | failed)
@@ -330,10 +339,8 @@ async def selfhelp_feedback(
     failures = float(tracker.get_slot("selfhelp_failures") or 0) + 1
     events: list[dict[str, Any]] = [SlotSet("selfhelp_failures", failures)]
     spent = failures >= load_rules().selfhelp_failures_before_offer
-    sent = set(tracker.get_slot("selfhelp_sent") or [])
-    done = said_done(tracker, entry.fault_type) - sent if entry else set()
-    if done:  # "重起了也不行": the restart is not sent next, and the repair names it as tried
-        events += apply_slots(tracker, [SlotSet("selfhelp_sent", sorted(sent | done))])
+    sent, done, marked = mark_said_done(tracker, entry.fault_type if entry else None)
+    events += marked
     tried = sent | done
     follow = catalogue().next_after(current, tried) if current else None
     if tracker.get_slot("faults_next") and (spent or follow is None):  # a person once every fault was tried
