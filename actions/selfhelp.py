@@ -243,13 +243,15 @@ async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dic
         # The same fault said again to "did it fix it?" ("完全上不了网"), nothing new in it: a no. Triaged
         # afresh, it asked for details and the self-help's failure was lost (found trying the chat).
         return events + await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
+    if not specific and not asked and (done or not failed):
+        # Nothing fits yet: the details first (lights, an error code), also when the customer says just now the
+        # general steps were done ("宽带坏了 重启了也不行"): found in review, that repair was filed without them.
+        dispatcher.utter_message(response=f"utter_ask_fault_detail_{fault_type}")
+        return events + [SlotSet("triage_asked", True), SlotSet("awaiting", None)]
     if failed and not specific:  # nothing they have not tried fits: no video again, a repair
         dispatcher.utter_message(response="utter_selfhelp_tried_before")
         tried = [SlotSet("selfhelp_sent", sorted(sent | failed))]  # the ticket names what was tried
         return await fault_settled(dispatcher, tracker, domain, events + tried)
-    if not specific and not asked:
-        dispatcher.utter_message(response=f"utter_ask_fault_detail_{fault_type}")
-        return events + [SlotSet("triage_asked", True), SlotSet("awaiting", None)]
     if entry is None:
         return await fault_settled(dispatcher, tracker, domain, events)
     return events + await send_entry(dispatcher, tracker, entry)

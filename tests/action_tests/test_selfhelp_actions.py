@@ -9,7 +9,7 @@ import yaml
 
 from actions.backend import catalogue, repository
 from bot.settings import get_settings
-from tests.action_tests.trackers import entity, load_tracker
+from tests.action_tests.trackers import Chat, entity, load_tracker
 from tests.channels.stack_env import make_media
 from tests.conftest import PROJECT_ROOT
 
@@ -300,15 +300,35 @@ def sent_entries(turn) -> list[str]:
 async def test_a_customer_who_already_restarted_is_not_sent_the_restart_again(run_action):
     """Found in a live trial: "重起了也不行" to "请问宽带具体是什么情况？" got 上不了网：重启光猫和路由器, the step
     they had just said they did; so did "宽带上不了网 重起了也不行" at once. The restart counts as tried without
-    success: the repair comes next, and names it."""
+    success: the repair comes next, and names it; said at once, after the details question
+    (``test_the_restart_said_done_at_once_gets_the_details_question_before_the_repair``)."""
     restart = catalogue().get("bb_restart").title
     to_the_question = await run_action("action_handle_deny", no_to_the_details_question("重起了也不行"))
     said_at_once = await run_action("action_triage_fault", load_tracker(
         "fault_tv_no_signal", text="宽带上不了网 重起了也不行", intent="fault_broadband"))
     for turn in (to_the_question, said_at_once):
         assert restart not in sent_entries(turn)
-        assert "utter_selfhelp_tried_before" in turn.responses
         assert "bb_restart" in turn.slots["selfhelp_sent"]
+    assert "utter_selfhelp_tried_before" in to_the_question.responses
+    assert said_at_once.responses == ["utter_ask_fault_detail_fault_broadband"]
+
+
+async def test_the_restart_said_done_at_once_gets_the_details_question_before_the_repair(run_action):
+    """Found in review: "宽带上不了网 重起了也不行", with nothing else in self-help to try, filed the repair without
+    the details question (the lights, an error code such as 691) that a vague fault gets first. The question comes
+    first, and the repair filed after the answer carries its code and names the restart as tried."""
+    chat = Chat(run_action)
+    first = await chat.says("宽带上不了网 重起了也不行", "fault_broadband", "action_triage_fault")
+    assert first.responses == ["utter_ask_fault_detail_fault_broadband"]
+    answer = await chat.says("PON灯一直在闪，电脑提示错误797", "fault_broadband", "action_triage_fault",
+                             entities=[entity("fault_code", "797")])
+    assert not sent_entries(answer) and "utter_ask_fault_detail_fault_broadband" not in answer.responses
+    assert answer.responses == ["utter_ack_repair", "utter_ask_identity"]
+    filed = await chat.says("13800000001", "inform", "action_identify_customer",
+                            entities=[entity("phone_number", "13800000001")])
+    ticket = repository().get_ticket(filed.slots["last_ticket_id"])
+    assert ticket["kind"] == "fault" and "797" in ticket["summary"]
+    assert ticket["details"]["selfhelp_sent"] == ["bb_restart"]
 
 
 async def test_after_another_guide_already_restarted_skips_the_restart_that_would_come_next(run_action):
