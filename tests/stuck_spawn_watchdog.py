@@ -9,7 +9,7 @@ passes). Only another process can: this one. It watches one pid. When a thread o
 stderr (the evidence for the cause, which is not known yet) and kills the child. The parent's spawn then returns a
 dead process, and the test fails instead of the run stalling.
 
-Run as ``python -m tests.stuck_spawn_watchdog PID [GRACE_SECONDS]``; it exits when PID does.
+Run as ``python -m tests.stuck_spawn_watchdog PID [GRACE_SECONDS [GDB_SECONDS]]``; it exits when PID does.
 """
 from __future__ import annotations
 
@@ -49,19 +49,23 @@ def children_not_yet_exec(pid: int) -> list[int]:
     return [child for child in children if own and _read(Path(f"/proc/{child}/cmdline")) == own]
 
 
-def where_stuck(child: int) -> str:
-    """The child's kernel stack and, where gdb is installed, its native one."""
+def where_stuck(child: int, gdb_s: float = 60.0) -> str:
+    """The child's kernel stack and, where gdb is installed, its native one (at most ``gdb_s`` seconds of gdb)."""
     lines = [f"wchan: {_read(Path(f'/proc/{child}/wchan'))}", "kernel stack:", _read(Path(f"/proc/{child}/stack"))]
-    if shutil.which("gdb"):
+    if shutil.which("gdb") and gdb_s > 0:
+        # Its own session, ended as a whole on time: anything gdb starts must not keep its pipe open after it.
+        gdb = subprocess.Popen(["gdb", "-p", str(child), "-batch", "-ex", "bt 40"], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
         try:
-            lines.append(subprocess.run(["gdb", "-p", str(child), "-batch", "-ex", "bt 40"], capture_output=True,
-                                        text=True, timeout=60).stdout)
+            lines.append(gdb.communicate(timeout=gdb_s)[0])
         except subprocess.TimeoutExpired:
-            lines.append("gdb did not answer in 60 s")
+            os.killpg(gdb.pid, signal.SIGKILL)
+            gdb.wait()
+            lines.append(f"gdb did not answer in {gdb_s:.0f} s")
     return "\n".join(lines)
 
 
-def watch(pid: int, grace_s: float) -> None:
+def watch(pid: int, grace_s: float, gdb_s: float = 60.0) -> None:
     stuck_since: dict[int, float] = {}
     while os.path.exists(f"/proc/{pid}"):
         now = time.monotonic()
@@ -70,7 +74,7 @@ def watch(pid: int, grace_s: float) -> None:
         for child, since in stuck_since.items():
             if now - since >= grace_s:
                 print(f"\n[stuck_spawn_watchdog] process {pid}'s child {child} has not reached exec in "
-                      f"{now - since:.0f} s; ending it.\n{where_stuck(child)}", file=sys.stderr, flush=True)
+                      f"{now - since:.0f} s; ending it.\n{where_stuck(child, gdb_s)}", file=sys.stderr, flush=True)
                 try:
                     os.kill(child, signal.SIGKILL)
                 except ProcessLookupError:
@@ -87,4 +91,4 @@ def start_for_this_process(grace_s: float = 60.0) -> subprocess.Popen | None:
 
 
 if __name__ == "__main__":
-    watch(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 60.0)
+    watch(int(sys.argv[1]), *(float(arg) for arg in sys.argv[2:4]))
