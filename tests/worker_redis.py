@@ -17,7 +17,7 @@ import os
 DATABASES_PER_WORKER = 4
 MOVED = "KEFU_TEST_REDIS_MOVED"  # set once a worker moved its REDIS_URL: its children keep theirs
 SCALE, HANDOFF, NEIGHBOUR = 1, 2, 3  # spare databases: tests/scale's two-process stack; the handoff and action
-# tests'; another deployment beside the handoff tests' on the same Redis server (tests/channels/test_webchat_rooms.py)
+# tests'; another deployment beside the handoff tests' on one Redis server (tests/handoff/conftest.py, neighbour_url)
 
 
 def worker_number() -> int:

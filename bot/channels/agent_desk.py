@@ -305,7 +305,7 @@ async def stream(request: Request, desk: Desk, agent: dict, conversation_id: str
         after = -1
     await desk.view(agent["agent_id"], conversation_id)  # DeskError (as JSON) unless the agent holds it
     pubsub = desk.queue.redis.pubsub()
-    await pubsub.subscribe(changes_channel(conversation_id))
+    await pubsub.subscribe(changes_channel(conversation_id, desk.queue.redis))
     reply = await request.respond(content_type="text/event-stream",
                                   headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     clock = asyncio.get_running_loop().time

@@ -26,7 +26,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.contacts.carrier_account import DEMO_API_PATH, carrier_account
-from bot.contacts.demo_carrier import RINGS_CHANNEL, CarrierRequestError, DemoCarrier
+from bot.contacts.demo_carrier import CarrierRequestError, DemoCarrier
 from bot.security.loopback import from_loopback
 from bot.security.offered_secret import is_secret
 from bot.security.secrets import get_secrets
@@ -96,7 +96,7 @@ async def rings(request: Request) -> HTTPResponse | None:
         return response.json({"error": "local_only"}, status=403)
     number = "".join(ch for ch in request.args.get("number", "") if ch.isdigit() or ch == "+")[:32]
     pubsub = carrier.redis.pubsub()
-    await pubsub.subscribe(RINGS_CHANNEL)
+    await pubsub.subscribe(carrier.rings_channel)
     reply = await request.respond(content_type="text/event-stream",
                                   headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     try:

@@ -92,7 +92,6 @@ from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from redis.exceptions import RedisError
-from redis.connection import parse_url
 from socketio import AsyncManager, AsyncRedisManager, AsyncServer
 from socketio.exceptions import ConnectionRefusedError as Refused
 
@@ -109,6 +108,7 @@ from bot.channels.guard import ChannelGuard
 from bot.channels.intake import MAX_MESSAGE_CHARS, encodable
 from bot.channels.help_page import WEB_DIR as HELP_DIR, help_response
 from bot.channels.media_route import media_response
+from bot.redis_channels import deployment_channel
 from bot.redis_reconnect import listening, reconnecting
 from bot.security.launch import kefu_origins
 from bot.security.secret_answers import PROOF_PROMPTS
@@ -234,7 +234,7 @@ def _agent(webhook: ChatPageBlueprint) -> Any:
     return getattr(getattr(getattr(webhook.ctx, "app", None), "ctx", None), "agent", None)
 
 
-# Socket.IO rooms across workers: the Redis pub/sub channel's name before its database (``rooms_channel``),
+# Socket.IO rooms across workers: the Redis pub/sub channel's name before its database (``deployment_channel``),
 # how often a message on it that is not one of the workers' is logged, and how many messages a worker keeps
 # waiting to be published (a Redis that hangs takes them one timeout each) before it drops the newest,
 # logged as often as the unreadable.
@@ -380,17 +380,10 @@ def allowed_origins(settings: Settings, configured: Any) -> Any:
     return list(dict.fromkeys([*kefu_origins(settings), *extra]))
 
 
-def rooms_channel(redis_url: str) -> str:
-    """The rooms channel of the deployment on ``redis_url``, named after its Redis database: Pub/Sub channels
-    are the server's, not a database's, and two deployments on one Redis server (each on its own database,
-    as all of one deployment's workers share one) showed each other's web-chat broadcasts."""
-    return f"{ROOMS_CHANNEL_BASE}:db{parse_url(redis_url).get('db') or 0}"
-
-
 def rooms_across_workers(settings: Settings) -> Optional[AsyncRedisManager]:
     if not settings.redis.url:
         return None  # no shared Redis (a unit test): one process, in-memory rooms
-    return RoomsAcrossWorkers(settings.redis.url, channel=rooms_channel(settings.redis.url))
+    return RoomsAcrossWorkers(settings.redis.url, channel=deployment_channel(ROOMS_CHANNEL_BASE, settings.redis.url))
 
 
 class WebChatInput(SocketIOInput):

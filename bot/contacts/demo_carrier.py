@@ -10,7 +10,8 @@ media-stream endpoint. The carrier then sends the signed status callbacks Twilio
 ``no-answer`` when nobody answers within ``Timeout``.
 
 Every call lives in Redis (a hash per call, a sorted set of ringing calls, a pub/sub channel for
-rings), so the softphone may be connected to any Rasa worker. Each state change is one
+rings named after the deployment's Redis database, ``kefu:democarrier:rings:db<N>``:
+``bot.redis_channels``), so the softphone may be connected to any Rasa worker. Each state change is one
 compare-and-set script, so of an answer, a decline and the ring timeout racing, exactly one wins
 and one status callback is sent. The timeout runs in the worker that took the call; if that worker
 dies, the contact worker's own lease still counts the call as not answered.
@@ -28,12 +29,13 @@ from xml.etree import ElementTree
 import aiohttp
 
 from bot.contacts.status import signature
+from bot.redis_channels import deployment_channel
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "kefu:democarrier"
 RINGING_SET = f"{PREFIX}:ringing"
-RINGS_CHANNEL = f"{PREFIX}:rings"
+RINGS_CHANNEL_BASE = f"{PREFIX}:rings"
 CALL_TTL_S = 6 * 3600
 MAX_RING_S = 120
 FINAL = ("completed", "busy", "no-answer", "failed", "canceled")
@@ -94,6 +96,7 @@ class DemoCarrier:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self._move = redis.register_script(_MOVE)
+        self.rings_channel = deployment_channel(RINGS_CHANNEL_BASE, redis)  # the ring feeds subscribe to it
 
     # -- the REST side ---------------------------------------------------------------------
     async def create(self, form: dict[str, list[str]]) -> DemoCall:
@@ -118,7 +121,7 @@ class DemoCarrier:
             pipe.expire(key, CALL_TTL_S)
             pipe.zadd(RINGING_SET, {call.sid: call.ring_until})
             await pipe.execute()
-        await self.redis.publish(RINGS_CHANNEL, json.dumps(call.ring()))
+        await self.redis.publish(self.rings_channel, json.dumps(call.ring()))
         logger.info("democarrier.call.ringing sid=%s timeout=%d", call.sid, timeout)
         await self._callback(call.sid, "ringing")
         return call
@@ -150,7 +153,7 @@ class DemoCarrier:
         """The callee picked up: returns the call with its stream to open, None if it no longer rings."""
         if not await self._moved(sid, "ringing", "in-progress"):
             return None
-        await self.redis.publish(RINGS_CHANNEL, json.dumps({"sid": sid, "status": "in-progress"}))
+        await self.redis.publish(self.rings_channel, json.dumps({"sid": sid, "status": "in-progress"}))
         await self._callback(sid, "in-progress")
         return await self.get(sid)
 
@@ -163,7 +166,7 @@ class DemoCarrier:
     async def end(self, sid: str, expected: str, status: str) -> bool:
         if not await self._moved(sid, expected, status):
             return False
-        await self.redis.publish(RINGS_CHANNEL, json.dumps({"sid": sid, "status": status}))
+        await self.redis.publish(self.rings_channel, json.dumps({"sid": sid, "status": status}))
         logger.info("democarrier.call.ended sid=%s status=%s", sid, status)
         await self._callback(sid, status)
         return True

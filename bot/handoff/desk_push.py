@@ -2,9 +2,10 @@
 
 Every Rasa worker wraps its tracker store's ``save``: when a *paused* conversation (one in the
 handoff: waiting or with an agent) is saved, a notice goes to the Redis pub/sub channel of
-that conversation. The desk's event stream (``/agent/api/conversations/<id>/stream``, server-
-sent events) in whichever worker holds the agent's browser subscribes to it and sends the new
-turns at once — no per-second polling, and only handed-off conversations publish anything.
+that conversation in this deployment (``kefu:desk:changed:db<N>:<id>``, ``bot.redis_channels``).
+The desk's event stream (``/agent/api/conversations/<id>/stream``, server-sent events) in whichever
+worker holds the agent's browser subscribes to it and sends the new turns at once — no per-second
+polling, and only handed-off conversations publish anything.
 """
 from __future__ import annotations
 
@@ -15,13 +16,18 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from bot.redis_channels import deployment_channel
+
 logger = logging.getLogger(__name__)
 
 INSTALL_CHECK_S = 5.0
+CHANGES_BASE = "kefu:desk:changed"
 
 
-def changes_channel(conversation_id: str) -> str:
-    return f"kefu:desk:changed:{conversation_id}"
+def changes_channel(conversation_id: str, redis_client: Any) -> str:
+    """The conversation's channel in the deployment whose Redis ``redis_client`` is (its publishers and the
+    desk's stream use the same client's database)."""
+    return f"{deployment_channel(CHANGES_BASE, redis_client)}:{conversation_id}"
 
 
 def publish_paused_saves(store: Any, client: redis.Redis) -> None:
@@ -34,7 +40,7 @@ def publish_paused_saves(store: Any, client: redis.Redis) -> None:
         result = await original(tracker, *args, **kwargs)
         if tracker.is_paused():
             try:
-                await client.publish(changes_channel(tracker.sender_id), "1")
+                await client.publish(changes_channel(tracker.sender_id, client), "1")
             except (RedisError, OSError):
                 logger.warning("handoff.desk_push.publish_failed conversation=%s", tracker.sender_id)
         return result

@@ -37,7 +37,7 @@ async def mark_undelivered(redis, conversation_id: str, events: list[dict], text
             await redis.hset(undelivered_key(conversation_id), repr(float(event.get("timestamp") or 0)), reason)
             await redis.expire(undelivered_key(conversation_id), MARKS_TTL_S)
             if reason == HELD_MARK:  # an open desk learns it is pending, so it can tell when it is not
-                await redis.publish(changes_channel(conversation_id), "1")
+                await redis.publish(changes_channel(conversation_id, redis), "1")
             return
 
 
@@ -64,7 +64,7 @@ async def delivered_held(redis, conversation_id: str) -> None:
     held = [at for at, reason in marks.items() if reason == HELD_MARK]
     if held:
         await redis.hdel(undelivered_key(conversation_id), *held)
-        await redis.publish(changes_channel(conversation_id), "1")  # an open desk drops the marks
+        await redis.publish(changes_channel(conversation_id, redis), "1")  # an open desk drops the marks
 
 
 async def held_undelivered(redis, conversation_id: str, reason: str) -> None:
@@ -76,7 +76,7 @@ async def held_undelivered(redis, conversation_id: str, reason: str) -> None:
     held = {at: reason for at, mark in marks.items() if mark == HELD_MARK}
     if held:
         await redis.hset(undelivered_key(conversation_id), mapping=held)
-        await redis.publish(changes_channel(conversation_id), "1")  # an open desk shows them undelivered
+        await redis.publish(changes_channel(conversation_id, redis), "1")  # an open desk shows them undelivered
 
 
 def pending_turns(turns: list[dict]) -> list[int]:

@@ -2,9 +2,10 @@
 
 A call's audio lives in one process (the one whose WebSocket the carrier connected to), but an
 agent's message may be typed on a desk served by another. Anything for the caller is
-published on ``kefu:ivr:line:<call id>``; each IVR process has one pattern subscription
-(:class:`CallLines`) and passes a message to the call it holds, which speaks it. A message
-nobody holds (the caller hung up) reaches no subscriber: :func:`publish` returns 0.
+published on ``kefu:ivr:line:db<N>:<call id>`` (``N``: the deployment's Redis database, ``bot.redis_channels``:
+another deployment on the same Redis server has lines of its own); each IVR process has one pattern
+subscription (:class:`CallLines`) to its deployment's lines and passes a message to the call it holds, which
+speaks it. A message nobody holds (the caller hung up) reaches no subscriber: :func:`publish` returns 0.
 
 The process also vouches for the calls it holds while they wait in the queue (:class:`bot.ivr.held_calls.HeldCalls`,
 from a thread): a call whose process died is not handed to an agent.
@@ -21,16 +22,24 @@ from typing import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
+from bot.redis_channels import deployment_channel
+
 logger = logging.getLogger(__name__)
 
-PREFIX = "kefu:ivr:line:"
+LINES_BASE = "kefu:ivr:line"
 CONVERSATION_PREFIX = "ivr:"
 
 Handler = Callable[[dict], Awaitable[None]]
 
 
-def line(call_id: str) -> str:
-    return PREFIX + call_id
+def lines_prefix(redis) -> str:
+    """What every call line of the deployment on ``redis`` (a client) starts with."""
+    return deployment_channel(LINES_BASE, redis) + ":"
+
+
+def line(call_id: str, redis) -> str:
+    """The call's line in the deployment on ``redis``."""
+    return lines_prefix(redis) + call_id
 
 
 def call_id_of(conversation_id: str) -> str | None:
@@ -47,7 +56,7 @@ def conversation_id(call_id: str) -> str:
 
 async def publish(redis, call_id: str, message: dict) -> int:
     """Send ``message`` to whichever process holds the call; the number of processes that got it."""
-    return int(await redis.publish(line(call_id), json.dumps(message, ensure_ascii=False)))
+    return int(await redis.publish(line(call_id, redis), json.dumps(message, ensure_ascii=False)))
 
 
 class CallLines:
@@ -57,6 +66,7 @@ class CallLines:
     def __init__(self, redis, held=None) -> None:
         self.redis = redis
         self.held = held
+        self.prefix = lines_prefix(redis)
         self._handlers: dict[str, Handler] = {}
         self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()
@@ -89,7 +99,7 @@ class CallLines:
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(PREFIX + "*")
+                await pubsub.psubscribe(self.prefix + "*")
                 self._ready.set()
                 while True:
                     item = await pubsub.get_message(timeout=5.0)
@@ -107,7 +117,7 @@ class CallLines:
     async def _deliver(self, item: dict) -> None:
         channel = item.get("channel")
         channel = channel.decode() if isinstance(channel, bytes) else str(channel or "")
-        handler = self._handlers.get(channel[len(PREFIX):])
+        handler = self._handlers.get(channel[len(self.prefix):]) if channel.startswith(self.prefix) else None
         if handler is None:
             return  # another process holds this call
         try:

@@ -16,20 +16,19 @@ import multiprocessing
 import os
 import pickle
 
-import pytest
 import redis.asyncio as aioredis
 
-from bot.channels.webchat import rooms_channel
+from bot.channels.webchat import ROOMS_CHANNEL_BASE
+from bot.redis_channels import deployment_channel
 from tests.channels.test_webchat_inflight import (  # noqa: F401  the secrets fixture
     Assistant, message, page, secrets_in_environment, served, worker,
 )
-from tests.handoff.conftest import redis, redis_url  # noqa: F401  the same real Redis fixtures
-from tests.worker_redis import NEIGHBOUR, database_url, first_database, spare_url
+from tests.handoff.conftest import neighbour_url, redis, redis_url  # noqa: F401  the same real Redis fixtures
 
 
 def channel_of(redis) -> str:  # noqa: F811
     """The rooms channel of the deployment whose Redis database ``redis`` is on."""
-    return rooms_channel(f"redis://127.0.0.1/{redis.connection_pool.connection_kwargs.get('db') or 0}")
+    return deployment_channel(ROOMS_CHANNEL_BASE, redis)
 
 
 class MakesADirectory:
@@ -117,19 +116,6 @@ async def test_what_the_customer_types_in_one_tab_shows_once_in_the_other_on_ano
             assert await heard_after_marker(redis, here, here.session_id) == []
             assert await heard_after_marker(redis, stranger, stranger.session_id) == []
             assert here.typed == [] and stranger.typed == [], "not back to the tab that sent it, nor elsewhere"
-
-
-@pytest.fixture
-async def neighbour_url(redis_url):  # noqa: F811
-    """Another deployment's database on the same Redis server as ``redis_url``'s (emptied before and after)."""
-    stack = os.environ.get("REDIS_URL")  # CI's server: this test process's own spare database; else the embedded one's
-    url = spare_url(stack, NEIGHBOUR) if stack else database_url(redis_url, first_database(redis_url) + 1)
-    assert url != redis_url
-    client = aioredis.Redis.from_url(url)
-    await client.flushdb()
-    yield url
-    await client.flushdb()
-    await client.close()
 
 
 async def test_two_deployments_on_one_redis_server_never_show_each_others_broadcasts(

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from bot.handoff.queue import HandoffQueue
 from bot.handoff.rules import load_rules
 from tests.conftest import PROJECT_ROOT
-from tests.worker_redis import HANDOFF, spare_url
+from tests.worker_redis import HANDOFF, NEIGHBOUR, database_url, first_database, spare_url
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +30,20 @@ async def redis(redis_url):
     client = aioredis.Redis.from_url(redis_url)
     await client.flushdb()
     yield client
+    await client.flushdb()
+    await client.close()
+
+
+@pytest.fixture
+async def neighbour_url(redis_url):
+    """Another deployment's database on the same Redis server as ``redis_url``'s (emptied before and after):
+    Pub/Sub channels are the server's, so this is where one deployment could hear another."""
+    stack = os.environ.get("REDIS_URL")  # CI's server: this test process's own spare database; else the embedded one's
+    url = spare_url(stack, NEIGHBOUR) if stack else database_url(redis_url, first_database(redis_url) + 1)
+    assert url != redis_url
+    client = aioredis.Redis.from_url(url)
+    await client.flushdb()
+    yield url
     await client.flushdb()
     await client.close()
 

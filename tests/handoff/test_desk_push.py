@@ -39,12 +39,12 @@ async def test_only_paused_conversations_publish_and_the_save_still_happens(redi
     publish_paused_saves(store, redis)
     publish_paused_saves(store, redis)  # installing twice wraps once
     pubsub = redis.pubsub()
-    await pubsub.subscribe(changes_channel("wx+1"), changes_channel("bot-only"))
+    await pubsub.subscribe(changes_channel("wx+1", redis), changes_channel("bot-only", redis))
     await store.save(Tracker("bot-only", paused=False))
     assert await next_message(pubsub, 0.5) is None
     await store.save(Tracker("wx+1", paused=True))
     message = await next_message(pubsub)
-    assert message is not None and message["channel"].decode() == changes_channel("wx+1")
+    assert message is not None and message["channel"].decode() == changes_channel("wx+1", redis)
     assert store.saved == ["bot-only", "wx+1"]
     assert await next_message(pubsub, 0.3) is None, "one notice per save"
     await pubsub.close()

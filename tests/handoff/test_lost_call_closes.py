@@ -83,7 +83,7 @@ class Line:
         self.pubsub = redis.pubsub(ignore_subscribe_messages=True)
 
     async def __aenter__(self) -> "Line":
-        await self.pubsub.subscribe(line.line(self.call_id))
+        await self.pubsub.subscribe(line.line(self.call_id, self.redis))
         return self
 
     async def __aexit__(self, *exc) -> None:

@@ -74,7 +74,7 @@ def test_a_callback_the_agent_takes_hears_the_customer_not_the_bot(running_kefu)
 
     client = redis.Redis.from_url(stack.redis_url)
     pushes = client.pubsub()
-    pushes.subscribe(changes_channel(sender))
+    pushes.subscribe(changes_channel(sender, client))
     pushes.get_message(timeout=1)  # the subscription's own confirmation
     assert say(stack, sender, "/affirm") == [], "the agent answers, not the bot"
     assert pushes.get_message(timeout=5) is not None, "the desk is told at once"
