@@ -62,6 +62,15 @@ async def test_a_typed_payload_with_a_number_or_a_list_as_fault_code_still_gets_
         assert turn.slots["fault_code"] == kept, value
 
 
+@pytest.mark.parametrize("text, guide", [("5G的wifi网速慢", "wifi_weak"), ("连的5G wifi 看视频一直卡", "wifi_weak"),
+                                         ("手机找不到5G的wifi", "wifi_5g_missing"), ("5G的wifi搜不到了", "wifi_5g_missing")])
+async def test_5g_named_as_the_band_with_a_speed_complaint_gets_the_speed_guide(run_action, text, guide):
+    """Found in a trial: "5G的wifi网速慢" got "搜不到5G频段的Wi-Fi", whose 5G outscored the speed words: 5G there is
+    only the band the customer is on. Not finding 5G still gets the 5G guide."""
+    turn = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", text=text, intent="fault_wifi"))
+    assert turn.slots.get("selfhelp_current") == guide, turn.responses
+
+
 async def test_the_wifi_details_question_offers_slow_wifi_and_it_gets_the_slow_guide(run_action):
     """Found in review: "请问Wi-Fi具体是什么情况？" had no button for the commonest Wi-Fi complaint, a slow one,
     though the catalogue has its guide (Wi-Fi信号弱、网速慢…). Pressed, 网速慢 gets that guide."""
