@@ -6,7 +6,8 @@ back to the fault's general entry. A message naming two faults ("电视和宽带
 after the other; the repair ticket that follows names every one self-help did not fix. A customer it
 already knows whose repair of this fault is still open hears about that repair instead (actions/repairs.py). A proven customer is not sent again
 self-help they said did not help in an earlier contact, on any channel (bot/outcomes/selfhelp_tried.py):
-when nothing else fits what they describe, triage says so and goes on to the repair ticket.
+when nothing else fits what they describe, triage says so and goes on to the repair ticket. A fault said to keep
+coming back ("又断了 第三次了": ``repeat_words`` in content/selfhelp.yml) goes on to the repair ticket at once.
 """
 from __future__ import annotations
 
@@ -243,6 +244,9 @@ async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dic
         # The same fault said again to "did it fix it?" ("完全上不了网"), nothing new in it: a no. Triaged
         # afresh, it asked for details and the self-help's failure was lost (found trying the chat).
         return events + await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
+    if catalogue().says_repeat(text):  # "宽带又断了 这个月第三次了": not a guide as if it were the first time
+        dispatcher.utter_message(response="utter_fault_keeps_happening")
+        return await fault_settled(dispatcher, tracker, domain, events)
     if not specific and not asked and (done or not failed):
         # Nothing fits yet: the details first (lights, an error code), also when the customer says just now the
         # general steps were done ("宽带坏了 重启了也不行"): found in review, that repair was filed without them.

@@ -85,6 +85,14 @@ class Catalogue:
     # Left out of what the customer said, and of the symptoms, when matching: "信号很差" is 信号差 (found trying
     # the chat: it matched nothing, and a weak Wi-Fi got the entry for "connected, no internet").
     degree_words: tuple[str, ...] = ()
+    # Said of a fault that keeps coming back ("宽带又断了 这个月第三次了"): triage files the repair without a guide
+    # (found in a trial: the customer was asked for the fault's details as if it were the first time).
+    repeat_words: tuple[str, ...] = ()
+
+    def says_repeat(self, text: str) -> bool:
+        """Whether ``text`` says the fault keeps happening (``repeat_words``), its degree words left out."""
+        plain = self._plain(text).lower()
+        return any(self._plain(word).lower() in plain for word in self.repeat_words)
 
     def score(self, entry: SelfHelpEntry, text: str, fault_code: str | None) -> int:
         """How well ``entry`` fits what the customer said (0 = not at all), its degree words left out."""
@@ -187,12 +195,18 @@ def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
         if entry.id in entries:
             raise CatalogueError(f"{source}: duplicate entry id '{entry.id}'")
         entries[entry.id] = entry
-    degree = raw.get("degree_words") or []
-    if not isinstance(degree, list) or not all(isinstance(word, str) and word.strip() for word in degree):
-        raise CatalogueError(f"{source}: 'degree_words' must be a list of words")
+    degree, repeat = (_words(raw, key, source) for key in ("degree_words", "repeat_words"))
     # Longest first: 有点儿 goes whole, not as 有点 leaving 儿.
     return Catalogue(entries, link_label=str(raw.get("link_label") or ""),
-                     degree_words=tuple(sorted((w.strip() for w in degree), key=len, reverse=True)))
+                     degree_words=tuple(sorted(degree, key=len, reverse=True)), repeat_words=tuple(repeat))
+
+
+def _words(raw: dict, key: str, source: str) -> list[str]:
+    """The catalogue's list of words ``key`` (none when it is left out), each stripped."""
+    words = raw.get(key) or []
+    if not isinstance(words, list) or not all(isinstance(word, str) and word.strip() for word in words):
+        raise CatalogueError(f"{source}: '{key}' must be a list of words")
+    return [word.strip() for word in words]
 
 
 def parse_catalogue_file(path: Path) -> Catalogue:

@@ -94,6 +94,15 @@ def test_broad_symptoms_alone_still_find_their_entry_and_are_a_list():
         parse_catalogue(raw)
 
 
+def test_repeat_words_are_a_list_and_tell_a_fault_that_keeps_coming_back(catalogue):
+    assert catalogue.says_repeat("宽带又断了 这个月第三次了") and catalogue.says_repeat("电视老是没信号")
+    assert not catalogue.says_repeat("宽带又慢又卡") and not catalogue.says_repeat("重启了好几次也没用")
+    raw = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
+    raw["repeat_words"] = "又断"
+    with pytest.raises(CatalogueError, match="'repeat_words' must be a list"):
+        parse_catalogue(raw)
+
+
 @pytest.mark.parametrize("text", ["wifi信号很差", "家里Wi-Fi信号太差了", "信号非常弱", "信号有点弱"])
 def test_a_symptom_said_with_a_degree_word_inside_finds_its_entry(catalogue, text):
     """Found trying the chat: "wifi信号很差" matched none of 信号差, 信号弱 and got the details question, then the

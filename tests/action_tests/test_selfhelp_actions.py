@@ -62,6 +62,33 @@ async def test_a_typed_payload_with_a_number_or_a_list_as_fault_code_still_gets_
         assert turn.slots["fault_code"] == kept, value
 
 
+PROVEN = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "sms_code", "verified_channel": "rest"}
+
+
+async def test_a_fault_said_to_keep_coming_back_is_filed_at_once_saying_so(run_action):
+    """Found in a trial: "宽带又断了 这个月第三次了" got "请问宽带具体是什么情况？", as if it were the first time. A fault
+    said to keep coming back (``repeat_words``) gets no guide: the repair, with a word that it keeps happening."""
+    said = load_tracker("fault_tv_no_signal", text="宽带又断了 这个月第三次了", intent="fault_broadband", **PROVEN)
+    turn = await run_action("action_triage_fault", said)
+    assert turn.responses == ["utter_fault_keeps_happening", "utter_fault_ticket_created"]
+    repair = repository().get_ticket(turn.message("utter_fault_ticket_created")["ticket_id"])
+    assert repair["kind"] == "fault" and repair["customer_id"] == 1 and repair["details"]["fault_type"] == "fault_broadband"
+    # Someone not known yet hears it too, before the repair's own word and the number asked.
+    stranger = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", text="电视老是没信号",
+                                                                     intent="fault_tv", sender="u-repeat"))
+    assert stranger.responses == ["utter_fault_keeps_happening", "utter_ack_repair", "utter_ask_identity"]
+
+
+@pytest.mark.parametrize("text", ["宽带又慢又卡", "重启了好几次也没有用 宽带上不了网"])
+async def test_a_fault_described_with_again_words_that_say_no_repeat_still_gets_self_help(run_action, text):
+    """又…又… describes the fault, and 好几次 the restarts tried: neither says the fault came back."""
+    turn = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", text=text,
+                                                                intent="fault_broadband", **PROVEN))
+    assert "utter_fault_keeps_happening" not in turn.responses
+    if text == "宽带又慢又卡":
+        assert turn.slots["selfhelp_current"] == "bb_slow"
+
+
 @pytest.mark.parametrize("text, guide", [("5G的wifi网速慢", "wifi_weak"), ("连的5G wifi 看视频一直卡", "wifi_weak"),
                                          ("手机找不到5G的wifi", "wifi_5g_missing"), ("5G的wifi搜不到了", "wifi_5g_missing")])
 async def test_5g_named_as_the_band_with_a_speed_complaint_gets_the_speed_guide(run_action, text, guide):
