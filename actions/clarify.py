@@ -75,9 +75,15 @@ def shown_buttons(tracker: Tracker) -> list[dict[str, Any]]:
     return buttons
 
 
+# The questions whose buttons a typed number picks: "A or B?", and the plans cheaper than the customer's
+# (actions/cheaper_plans.py: "2" picked the second plan shown, as a tap would).
+NUMBERED_QUESTIONS = frozenset({ASK_WHICH, "utter_cheaper_plans", "utter_cheaper_plans_on_sale"})
+
+
 def typed_option(tracker: Tracker) -> dict[str, Any] | None:
-    """The button of "A or B?" whose number the customer typed instead of tapping it, else None."""
-    if last_said(tracker) != ASK_WHICH:
+    """The button of a ``NUMBERED_QUESTIONS`` question whose number the customer typed instead of tapping it,
+    else None."""
+    if last_said(tracker) not in NUMBERED_QUESTIONS:
         return None
     found = OPTION_NUMBER.fullmatch(latest_text(tracker).strip())
     number = numeral((found.group(1) or found.group(2)).translate(FULL_WIDTH)) if found else None

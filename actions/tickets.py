@@ -13,7 +13,9 @@ from rasa_sdk.events import SlotSet
 
 from actions.acknowledge import AcknowledgeFirst, acknowledged_already
 from actions.handoff import asks_whether_queued, tell_not_waiting
+from actions.accounts import money
 from actions.chain import apply_slots
+from actions.cheaper_plans import CHANGE_PLAN, asks_cheaper, offer_cheaper_plans, picked_plan, plan_change_said
 from actions.backend import (catalogue, channel_of, db, labels, last_said, latest_entity, parts_named, record,
                              repository, says_any)
 from actions.identity import (IdentifiedAction, customer_words, local_phone, message_awaited, no_message_given,
@@ -193,6 +195,13 @@ class ActionManageService(AcknowledgeFirst, IdentifiedAction):
             dispatcher.utter_message(response="utter_resume_after_payment", amount_owed=owed_yuan(customer.balance_cents))
             await record(tracker, "answer_given", topic="resume_after_payment")
             return [SlotSet("service_action", None)]
+        plan = await picked_plan(tracker) if change == CHANGE_PLAN else None
+        if plan is not None:  # a cheaper plan picked among those shown
+            return await self.file_plan_change(dispatcher, tracker, customer, verified, plan)
+        offered = await offer_cheaper_plans(dispatcher, tracker, customer) \
+            if change == CHANGE_PLAN and asks_cheaper(tracker) else None  # "我想换个便宜点的套餐": which ones, first
+        if offered is not None:
+            return offered + [SlotSet("service_action", None)]
         said = request_text(tracker)
         # A button, or a yes to the offer after a question about it: its choice is the whole request.
         offer_taken = (request_event(tracker).get("parse_data") or {}).get("intent", {}).get("name") == "affirm"
@@ -206,6 +215,19 @@ class ActionManageService(AcknowledgeFirst, IdentifiedAction):
         dispatcher.utter_message(
             response="utter_service_change_recorded_as_said" if said else "utter_service_change_recorded",
             ticket_id=ticket_id, service_action_label=names[change], request=said[:60])
+        return [SlotSet("last_ticket_id", ticket_id), SlotSet("service_action", None)]
+
+    @staticmethod
+    async def file_plan_change(dispatcher, tracker, customer, verified, plan: dict):
+        """The change to the plan picked, said on the ticket and in the reply by its name and fee."""
+        said = plan_change_said(plan)
+        filed = await filed_already(tracker, customer, CHANGE_PLAN, said)
+        ticket_id = filed or await open_ticket(
+            tracker, customer, "service_change",
+            ticket_summary("service_change", service=labels()["service_action"][CHANGE_PLAN], said=said),
+            verified=verified, details={"service_action": CHANGE_PLAN, "customer_said": said, "plan_code": plan["code"]})
+        dispatcher.utter_message(response="utter_plan_change_recorded", ticket_id=ticket_id, plan_name=plan["name"],
+                                 monthly_fee=money(plan["monthly_fee_cents"]))
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("service_action", None)]
 
 

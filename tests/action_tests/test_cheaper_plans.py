@@ -1,0 +1,99 @@
+"""A plan change asking for a cheaper plan is shown the cheaper plans first, and filed for the one picked.
+
+Found in a trial: "我想换个便宜点的套餐" was filed at once with the customer's words, and the customer never
+saw which plans were cheaper (an agent had to call to tell them)."""
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from actions.backend import repository
+from bot.db.schema import customers
+from tests.action_tests.test_account_actions import proven
+from tests.action_tests.test_clarify_actions import said_instead, typed
+from tests.action_tests.trackers import entity, load_tracker
+
+CHANGE_PLAN = [entity("service_action", "change_plan")]
+
+
+def asked(customer_id: int, text: str = "我想换个便宜点的套餐"):
+    return load_tracker("query_bill", text=text, intent="manage_service", entities=CHANGE_PLAN, **proven(customer_id))
+
+
+def service_changes(customer_id: int) -> list[dict]:
+    return [t for t in repository().tickets_for(customer_id) if t["kind"] == "service_change"]
+
+
+def picked(message: dict, title_start: str) -> dict:
+    """The button of the plan whose title starts with ``title_start``, as a tap sends it."""
+    button = next(b for b in message["buttons"] if b["title"].startswith(title_start))
+    return json.loads(button["payload"].removeprefix("/manage_service"))
+
+
+async def test_a_cheaper_plan_asked_for_shows_the_cheaper_plans_then_files_the_one_picked(run_action):
+    shown = await run_action("action_manage_service", asked(4))  # 刘芳, 千兆宽带 at 129 yuan
+    assert shown.responses == ["utter_cheaper_plans"], "the cheaper plans first, nothing filed"
+    offer = shown.message("utter_cheaper_plans")
+    assert (offer["plan_name"], offer["monthly_fee"]) == ("千兆宽带", "129.00")
+    assert [b["title"] for b in offer["buttons"]] == ["300M宽带（79.00元/月）"], "cheaper broadband only, no TV package"
+    assert service_changes(4) == []
+
+    choice = picked(offer, "300M宽带")
+    tap = load_tracker("query_bill", text="/manage_service" + json.dumps(choice), intent="manage_service",
+                       entities=[entity(k, v) for k, v in choice.items()], **proven(4))
+    filed = await run_action("action_manage_service", tap)
+    recorded = filed.message("utter_plan_change_recorded")
+    assert (recorded["plan_name"], recorded["monthly_fee"]) == ("300M宽带", "79.00")
+    ticket = repository().get_ticket(recorded["ticket_id"])
+    assert ticket["details"]["plan_code"] == "BB300" and ticket["details"]["service_action"] == "change_plan"
+    assert "300M宽带" in ticket["summary"], "the agent reads which plan"
+    assert [t["ticket_id"] for t in service_changes(4)] == [recorded["ticket_id"]]
+
+
+async def test_a_bundle_customer_sees_every_cheaper_plan_cheapest_first(run_action):
+    offer = (await run_action("action_manage_service", asked(2, "套餐太贵了 想换个省钱点的"))).message("utter_cheaper_plans")
+    titles = [b["title"] for b in offer["buttons"]]  # 李娜, 全家福 at 159: broadband or TV alone
+    assert titles == ["数字电视基本包（28.00元/月）", "4K超清电视包（48.00元/月）", "300M宽带（79.00元/月）",
+                      "千兆宽带（129.00元/月）"]
+
+
+async def test_on_the_cheapest_plan_of_its_kind_the_customer_is_told_so_and_nothing_is_filed(run_action):
+    told = await run_action("action_manage_service", asked(1))  # 张伟, 300M宽带 at 79: the cheapest broadband
+    assert told.responses == ["utter_no_cheaper_plan"]
+    assert told.message("utter_no_cheaper_plan")["plan_name"] == "300M宽带"
+    assert service_changes(1) == []
+
+
+async def test_a_customer_with_no_plan_on_record_sees_the_plans_on_sale_cheapest_first(run_action):
+    with repository().engine.begin() as conn:
+        conn.execute(sa.update(customers).where(customers.c.id == 3).values(plan_code=None))
+    shown = await run_action("action_manage_service", asked(3))
+    offer = shown.message("utter_cheaper_plans_on_sale")
+    fees = [float(b["title"].split("（")[1].removesuffix("元/月）")) for b in offer["buttons"]]
+    assert len(fees) == 5 and fees == sorted(fees)
+
+
+async def test_a_plan_change_not_asking_for_a_cheaper_plan_is_filed_as_before(run_action):
+    filed = await run_action("action_manage_service", asked(4, "我要换套餐"))
+    assert filed.responses == ["utter_service_change_recorded_as_said"]
+
+
+async def test_the_number_of_a_plan_shown_typed_instead_of_tapped_picks_it(run_action):
+    """"2" typed to the cheaper plans (read as a number given) is the second plan's button, as a tap would be."""
+    tracker = asked(2)
+    offer = (await run_action("action_manage_service", tracker)).message("utter_cheaper_plans")
+    tracker.events.append({"event": "action", "name": "action_manage_service"})
+    tracker.events.append({"event": "bot", "text": "…", "data": {"buttons": offer["buttons"]},
+                           "metadata": {"utter_action": "utter_cheaper_plans"}})
+    turn = await run_action("action_identify_customer", typed(tracker, "2", "inform", 0.6))
+    assert said_instead(turn) == (offer["buttons"][1]["payload"], "manage_service", "socketio")
+    assert {e["entity"]: e["value"] for e in turn.events[-1]["parse_data"]["entities"]}["plan_code"] == "TV_4K"
+
+
+async def test_on_the_phone_a_cheaper_plan_asked_for_is_filed_as_said(run_action):
+    """The phone has no buttons to pick a plan with: the change is filed with the customer's words, as before."""
+    tracker = load_tracker("query_bill", text="我想换个便宜点的套餐", intent="manage_service", entities=CHANGE_PLAN,
+                           **{**proven(4), "verified_channel": "ivr"})
+    tracker.events[-1]["input_channel"] = "ivr"
+    assert (await run_action("action_manage_service", tracker)).responses == ["utter_service_change_recorded_as_said"]
