@@ -7,6 +7,7 @@ and is filed with its words. A message said with the request ("帮我留个言�
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -14,14 +15,23 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import labels, last_said, names_any
-from actions.identity import ASK_MESSAGE, AWAITING_MESSAGE, NOT_A_REQUEST, NOT_WORDS, request_text, without_secrets
+from actions.chain import apply_slots
+from actions.identity import (ASK_MESSAGE, AWAITING_MESSAGE, NOT_A_REQUEST, NOT_WORDS, establish, identified,
+                              request_text, typed_number, without_secrets)
 from actions.misunderstanding import intent_of, turns
+from bot.db.repository import DatabaseError
 from bot.ivr.matching import normalise
+from bot.phone import local_phone
+
+# A number written in the message the way people space it ("138 0013 8000", "138-0013-8000"): the NLU's pattern
+# (nlu_data/nlu/regexes.yml) tags eleven digits in a row only.
+SPELT_NUMBER = re.compile(r"\+?\d[\d\s\-－]{9,17}\d")
 
 
 def says_nothing_but_the_request(text: str) -> bool:
     """Whether ``text`` asks to leave a message (``message_request_words``) and says nothing more than that and
-    the words around such a request (``message_request_fillers``): "帮我留个言", not "帮我留个言，电视没信号"."""
+    the words around such a request (``message_request_fillers``): "帮我留个言", not "帮我留个言，电视没信号". A number
+    with it ("帮我留个言 138…") is who the customer is, no message (found in a trial: it was filed as one)."""
     words = labels()
     rest = normalise(text)
     asked = [normalise(word) for word in words.get("message_request_words") or () if normalise(word) in rest]
@@ -29,7 +39,7 @@ def says_nothing_but_the_request(text: str) -> bool:
         return False  # "给我回个电话": a callback, no message to ask for
     for word in sorted({*asked, *map(normalise, words.get("message_request_fillers") or ())}, key=len, reverse=True):
         rest = rest.replace(word, "") if word else rest
-    return not rest
+    return not says_more_than_a_number(rest)
 
 
 def message_answer(tracker: Tracker) -> dict[str, Any] | None:
@@ -76,3 +86,29 @@ def ask_for_the_message(dispatcher: CollectingDispatcher, tracker: Tracker, acti
         dispatcher.utter_message(response="utter_ack_message")
     dispatcher.utter_message(response=ASK_MESSAGE)
     return [SlotSet("pending_request", action_name), SlotSet("awaiting", AWAITING_MESSAGE)]
+
+
+async def number_given_with_it(tracker: Tracker) -> list[dict[str, Any]]:
+    """The customer a number given with the request names ("帮我留个言 138…"), remembered as a number given on its
+    own is, so the message asked for next is filed for them without asking for the number (found in a trial: the
+    request was filed at once as the message). A number that is no customer's stays in its slot (Rasa's mapping)
+    and is the one to call back."""
+    spelt = apply_slots(tracker, number_in_the_message(tracker))  # "帮我留个言 138 0013 8000"
+    if not (typed_number(tracker) or spelt):
+        return []
+    try:
+        who = await establish(tracker)
+    except DatabaseError:
+        return spelt  # the number stays in its slot, and is read again when the message is filed
+    return spelt + (who.events + identified(who.customer, who.verified) if who.customer is not None else [])
+
+
+def number_in_the_message(tracker: Tracker) -> list[dict[str, Any]]:
+    """A mobile number written in the message's words that the NLU did not tag ("我的电话是138 0013 8000，宽带一直断"),
+    kept as the number given (``phone_number``), so the customer is not asked for it again (found in a trial: the
+    message was filed and the number asked for as if never said)."""
+    if typed_number(tracker):
+        return []
+    found = (local_phone(match.group()) for match in SPELT_NUMBER.finditer(message_text(tracker)))
+    phone = next((number for number in found if number), None)
+    return [SlotSet("phone_number", phone)] if phone else []

@@ -22,7 +22,7 @@ from actions.identity import (IdentifiedAction, customer_words, local_phone, mes
                               request_event, request_text, without_secrets)
 from actions.kept_requests import KeptWhenDown
 from actions.message_asked import (ask_for_the_message, leaves_a_message, message_answer, message_text,
-                                   says_nothing_but_the_request)
+                                   number_given_with_it, number_in_the_message, says_nothing_but_the_request)
 from actions.misunderstanding import intent_of, turns
 from actions.new_install import NEW_INSTALL, ActionNewInstall, requested_change
 from actions.repairs import chase_repair, join_open_repairs, join_ticket, tell_unproven
@@ -457,9 +457,10 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, Identi
         not_the_message = no_message_given(dispatcher, tracker)  # "算了 不留言了", "好的"
         if not_the_message is not None:
             return not_the_message
-        if says_nothing_but_the_request(message_text(tracker)):  # "帮我留个言": what is the message?
-            return ask_for_the_message(dispatcher, tracker, self.name())
+        if says_nothing_but_the_request(message_text(tracker)):  # "帮我留个言" (138…): what is the message?
+            return await number_given_with_it(tracker) + ask_for_the_message(dispatcher, tracker, self.name())
         answered = [SlotSet("pending_request", None), SlotSet("awaiting", None)] if message_awaited(tracker) else []
+        answered += number_in_the_message(tracker)  # "我的电话是138 0013 8000，…": not asked for again
         return apply_slots(tracker, answered) + await super().run(dispatcher, tracker, domain)
 
     async def file(self, dispatcher, tracker, customer: Customer | None, phone: str, details: dict, verified: bool):

@@ -3,6 +3,8 @@ files it with the customer's words and confirms. Found trying the chat: it was f
 whose only words were "帮我留个言", and the customer was never asked what the message was."""
 from __future__ import annotations
 
+import pytest
+
 from actions.backend import repository
 from tests.action_tests.trackers import Chat, entity
 from tests.test_acknowledge_first import reply_text
@@ -120,3 +122,56 @@ async def test_a_yes_between_the_message_and_the_number_keeps_the_message(run_ac
     assert filed.responses == ["utter_message_left"]
     [ticket] = callbacks_filed(chat)
     assert "装机师傅说今天来结果没来" in ticket["summary"]
+
+
+async def test_a_number_given_with_the_request_is_who_they_are_and_the_message_is_still_asked_for(run_action):
+    """Found in a trial: "帮我留个言 13800138000" was filed at once as a callback whose only words were the request,
+    and nobody asked what the message was. The number names the customer, as given on its own; the message is
+    asked for, and filed for them without asking for the number again."""
+    chat = Chat(run_action)
+    asked = await chat.says("帮我留个言 13800000003", "leave_message", "action_leave_message",
+                            entities=[entity("phone_number", "13800000003")])
+    assert asked.responses == ["utter_ack_message", "utter_ask_message"] and not callbacks_filed(chat)
+    assert asked.slots["customer_id"] == "3" and asked.slots["awaiting"] == "message"
+
+    left = await chat.says("宽带三天没网了，请明天上午给我回电话", "fault_broadband", "action_triage_fault")
+    assert left.responses == ["utter_message_left"]
+    [ticket] = callbacks_filed(chat)
+    assert "宽带三天没网了" in ticket["summary"] and ticket["customer_id"] == 3
+
+
+@pytest.mark.parametrize("request_said, entities", [
+    ("帮我留个言，13912345678", [entity("phone_number", "13912345678")]),
+    ("帮我留个言 139 1234 5678", []),  # spaced: the NLU's pattern tags no number in it
+])
+async def test_a_number_that_is_no_customers_given_with_the_request_is_the_one_called_back(run_action, request_said,
+                                                                                           entities):
+    chat = Chat(run_action)
+    asked = await chat.says(request_said, "leave_message", "action_leave_message", entities=entities)
+    assert asked.responses == ["utter_ack_message", "utter_ask_message"] and not callbacks_filed(chat)
+    if entities:
+        chat.tracker.slots["phone_number"] = "13912345678"  # as Rasa's slot mapping keeps it (domain/core.yml)
+
+    left = await chat.says("电视一直没信号，麻烦尽快回电", "fault_tv", "action_triage_fault")
+    assert left.responses == ["utter_message_left"]
+    assert left.message("utter_message_left")["phone_masked"] == "139****5678"
+    [ticket] = callbacks_filed(chat)
+    assert "电视一直没信号" in ticket["summary"] and ticket["details"]["callback_phone"] == "13912345678"
+
+
+@pytest.mark.parametrize("message, entities", [
+    ("我的电话是138 0013 8000，宽带一直断，麻烦回个电话", []),  # spaced: the NLU's pattern tags no number in it
+    ("我的电话是138-0013-8000，宽带一直断，麻烦回个电话", []),
+    ("我的电话是13800138000，宽带一直断，麻烦回个电话", [entity("phone_number", "13800138000")]),
+])
+async def test_a_number_in_the_message_is_the_number_to_call_back_and_not_asked_for_again(run_action, message,
+                                                                                          entities):
+    """Found in a trial: a message with the customer's number in it was filed whole and the number was asked for as
+    if never said. The number is the one to call back; the message is filed with the customer's words."""
+    chat = Chat(run_action)
+    await chat.says("帮我留个言", "leave_message", "action_leave_message")
+    left = await chat.says(message, "fault_broadband", "action_triage_fault", entities=entities)
+    assert left.responses == ["utter_message_left"]
+    assert left.message("utter_message_left")["phone_masked"] == "138****8000"
+    [ticket] = callbacks_filed(chat)
+    assert "宽带一直断" in ticket["summary"] and ticket["details"]["callback_phone"] == "13800138000"
