@@ -189,3 +189,18 @@ async def test_a_complaint_taken_back_while_a_code_is_asked_is_dropped(run_actio
     assert withdrawn.responses == ["utter_ok"]
     assert withdrawn.slots["pending_request"] is None and withdrawn.slots["awaiting"] is None
     assert not [t for t in repository().tickets_for(2) if t["kind"] == "complaint"]
+
+
+async def test_a_second_complaint_in_the_conversation_is_noted_with_its_own_words(run_action):
+    """Found in a code review: the first complaint, heard while the number was asked, was written again into the
+    note of every later complaint in the conversation (the words "heard" before the number were read as this
+    complaint's too). Each complaint's note has its own words only."""
+    chat = Chat(run_action)
+    await chat.says("我要投诉你们的装机师傅迟到", "complaint", "action_complaint")
+    filed = await chat.says("13800000004", "inform", "action_identify_customer",
+                            entities=[entity("phone_number", "13800000004")])
+    ticket_id = filed.message("utter_complaint_recorded_after_ack")["ticket_id"]
+    second = await chat.says("还有你们客服电话总是打不通", "complaint", "action_complaint")
+    assert second.responses == ["utter_complaint_detail_added"]
+    [note] = [row["note"] for row in repository().ticket_history(ticket_id) if "客服电话总是打不通" in (row["note"] or "")]
+    assert "装机师傅迟到" not in note
