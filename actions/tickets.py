@@ -27,8 +27,8 @@ from actions.misunderstanding import intent_of, turns
 from actions.new_install import NEW_INSTALL, ActionNewInstall, requested_change
 from actions.repairs import chase_repair, join_open_repairs, join_ticket, tell_unproven
 from actions.service_questions import SERVICE_OFFER, answer_service_question
-from actions.ticket_records import (FiledToCallBack, filed_already, newest, open_ticket, progress_note, recorded,
-                                    status_label)
+from actions.ticket_records import (FILED_REPLIES, FiledToCallBack, filed_already, newest, open_ticket, progress_note,
+                                    recorded, status_label)
 from actions.visits import asks_to_cancel, cancelled_if_asked, progress_of_no_visit
 from bot.arrears import owed_cents, owed_yuan
 from bot.db.repository import Customer
@@ -337,23 +337,20 @@ def withdrawn(tracker: Tracker) -> bool:
 
 # Replies that took the customer's words as their complaint before it could be filed (actions/acknowledge.py).
 COMPLAINT_HEARD = frozenset({"utter_ack_complaint", "utter_complaint_detail_noted"})
-# Replies that filed (or kept) a complaint: the words heard before them are that complaint's, not a later one's.
-COMPLAINT_FILED = frozenset({"utter_complaint_recorded", "utter_complaint_recorded_after_ack",
-                             "utter_complaint_detail_added", "utter_complaint_chased", "utter_complaint_kept"})
 
 
 def complaint_heard(tracker: Tracker) -> list[str]:
     """What the customer described of their complaint before the request in hand, while their number or code was
     asked, each acknowledged as heard (``COMPLAINT_HEARD``): told "记下了", "我要投诉你们的装机师傅" then
-    "迟到了三个小时" must not be filed as the last words only. Only since the last complaint filed (found in review:
-    the first complaint's words, heard before its number, were written into the second complaint's note too)."""
+    "迟到了三个小时" must not be filed as the last words only. Only since the last ticket filed (``FILED_REPLIES``; found
+    in review: the first complaint's words, heard before its number, were written into the second one's note too)."""
     request = request_event(tracker)
     said: list[str] = []
     before_request = False
     for user, answered in reversed(list(turns(tracker.events))):
         if user is request:
             before_request = True
-        elif before_request and answered & COMPLAINT_FILED:
+        elif before_request and any(reply in FILED_REPLIES for reply in answered):  # heard for that ticket
             break
         elif before_request and intent_of(user)[0] != "inform":
             if not answered & COMPLAINT_HEARD:
