@@ -17,8 +17,8 @@ from actions.chain import continue_with
 from actions.clarify import ask_which_intent, take_typed_option
 from actions.csat import record_score, typed_score
 from actions.handoff import asks_about_the_queue, offer_human, tell_not_waiting
-from actions.identity import (details_question, leave_the_message, message_being_left, number_still_needed,
-                              the_message_if_asked)
+from actions.identity import (code_not_received, details_question, leave_the_message, message_being_left,
+                              number_still_needed, tell_about_the_code, the_message_if_asked)
 from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
 from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
@@ -154,6 +154,8 @@ class ActionHandleDeny(Action):
         message = await the_message_if_asked(dispatcher, tracker, domain)  # read as this, it is the message asked for
         if message is not None:
             return message
+        if code_not_received(tracker):  # "我没收到验证码" (read as a no) while the code is asked: the request stays
+            return tell_about_the_code(dispatcher, tracker)
         awaiting = tracker.get_slot("awaiting")
         if awaiting == "selfhelp_feedback":
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
@@ -247,6 +249,8 @@ class ActionFallback(Action):
             return await record_score(dispatcher, tracker, score)
         if message_being_left(tracker):  # CI: "宽带坏了三天了…138…，麻烦尽快回电" read as nothing in particular
             return await leave_the_message(dispatcher, tracker, domain)
+        if code_not_received(tracker):  # "验证码没收到" while the code is asked
+            return tell_about_the_code(dispatcher, tracker)
         if asks_new_install(tracker):  # "我家在天河区" before the number an install asked for: where, for the ticket
             return await continue_with(NEW_INSTALL_ACTION, dispatcher, tracker, domain)
         if asked_for_the_time_again(tracker):  # "周日上午", said again after a no, read as nothing in particular

@@ -27,7 +27,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
-from actions.backend import db, labels, last_said, latest_entity, latest_text, record, repository, says_any
+from actions.backend import db, labels, last_said, latest_entity, latest_text, names_any, record, repository, says_any
 from actions.chain import continue_with, find_action
 from actions.clarify import take_typed_option
 from bot.db.repository import Customer, DatabaseError
@@ -161,9 +161,12 @@ def without_secrets(text: str) -> str:
 
 
 def request_event(tracker: Tracker) -> dict:
-    """The customer's message that made the request: the latest, skipping those that only gave an id or a code."""
+    """The customer's message that made the request: the latest, skipping those that only gave an id or a code,
+    or said the code did not come (``code_not_received``: no request of theirs, whatever the NLU read it as)."""
     for event in reversed(tracker.events):
-        if event.get("event") == "user" and (event.get("parse_data") or {}).get("intent", {}).get("name") != "inform":
+        if event.get("event") != "user" or (event.get("parse_data") or {}).get("intent", {}).get("name") == "inform":
+            continue
+        if not names_any(event.get("text") or "", labels().get("code_not_received_words")):
             return event
     return {}
 
@@ -404,6 +407,7 @@ async def request_proof(dispatcher: CollectingDispatcher, tracker: Tracker, cust
 
 
 PASSWORD_ONLY = "utter_verification_password_only"
+CODE_NOT_RECEIVED = "utter_verification_code_not_received"
 # How ``request_proof`` asked: a code sent, or the password only. Not ``secret_answers.PROOF_PROMPTS``, which also
 # holds the replies to a wrong answer: those do not say which way the proof was asked.
 PROOF_REQUESTS = ("utter_verification_code_sent", "utter_verification_code_sent_to_account", PASSWORD_ONLY)
@@ -413,6 +417,21 @@ def last_proof_prompt(tracker: Tracker) -> str | None:
     """The request for a code or the password the conversation was given last (``request_proof``)."""
     said = ((e.get("metadata") or {}).get("utter_action") for e in reversed(tracker.events) if e.get("event") == "bot")
     return next((name for name in said if name in PROOF_REQUESTS), None)
+
+
+def code_not_received(tracker: Tracker) -> bool:
+    """Whether the customer says the code asked for did not come ("我没收到验证码", ``code_not_received_words``).
+    Found in a trial: read as more of the complaint whose code was asked, it got "您反映的情况我已经记下"."""
+    return (tracker.get_slot("awaiting") == AWAITING_PROOF and bool(tracker.get_slot("pending_request"))
+            and says_any(tracker, labels().get("code_not_received_words")))
+
+
+def tell_about_the_code(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
+    """How to go on without the code; the check stays open (the code, if it comes, or the password answer it). Where
+    only the password was asked for (no code was sent), that is said again."""
+    password_only = last_proof_prompt(tracker) == PASSWORD_ONLY
+    dispatcher.utter_message(response=PASSWORD_ONLY if password_only else CODE_NOT_RECEIVED)
+    return []
 
 
 async def bind_channel_account(tracker: Tracker, customer: Customer) -> None:
@@ -603,6 +622,8 @@ class IdentifiedAction(Action, ABC):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         if self.name() != LEAVE_MESSAGE and message_being_left(tracker):
             return await leave_the_message(dispatcher, tracker, domain)
+        if code_not_received(tracker):  # "我没收到验证码", whatever it was read as: no more of the request
+            return tell_about_the_code(dispatcher, tracker)
         level = load_policy(get_settings().content_dir).level(self.request or self.name())
         try:
             who = await establish(tracker)
