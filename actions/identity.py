@@ -162,13 +162,21 @@ def without_secrets(text: str) -> str:
 
 def request_event(tracker: Tracker) -> dict:
     """The customer's message that made the request: the latest, skipping those that only gave an id or a code,
-    or said the code did not come (``code_not_received``: no request of theirs, whatever the NLU read it as)."""
-    for event in reversed(tracker.events):
-        if event.get("event") != "user" or (event.get("parse_data") or {}).get("intent", {}).get("name") == "inform":
-            continue
-        if not names_any(event.get("text") or "", labels().get("code_not_received_words")):
-            return event
-    return {}
+    or said, in answer to the code asked for, that it did not come (``code_not_received``: no request of theirs,
+    whatever the NLU read it as). Said at any other time ("我要投诉 APP一直收不到验证码") it is the request: found in
+    review, such a complaint was filed with an earlier, unrelated message."""
+    asked, latest = None, {}
+    for event in tracker.events:
+        if event.get("event") == "bot":
+            asked = (event.get("metadata") or {}).get("utter_action")
+        elif event.get("event") == "user":
+            if (event.get("parse_data") or {}).get("intent", {}).get("name") == "inform":
+                continue
+            if asked in (*PROOF_REQUESTS, CODE_NOT_RECEIVED) and names_any(
+                    event.get("text") or "", labels().get("code_not_received_words")):
+                continue
+            latest = event
+    return latest
 
 
 def request_text(tracker: Tracker) -> str:

@@ -238,3 +238,19 @@ async def test_a_code_that_did_not_come_is_answered_about_the_code_not_as_more_o
     [reply] = [m for m in filed.messages if m["response"].startswith("utter_complaint_recorded")]
     summary = repository().get_ticket(reply["ticket_id"])["summary"]
     assert "装机师傅迟到" in summary and "验证码" not in summary
+
+
+@pytest.mark.parametrize("said, intent, action, kind, own_words", [
+    ("我要投诉，你们APP我一直收不到验证码，登录不了", "complaint", "action_complaint", "complaint", "登录不了"),
+    ("帮我留个言，我家座机一直收不到短信提醒，麻烦回电", "leave_message", "action_leave_message", "callback", "短信提醒"),
+])
+async def test_a_request_about_codes_not_coming_said_before_any_code_was_asked_is_filed_with_its_words(
+        run_action, said, intent, action, kind, own_words):
+    """Found in review: a message naming a code or text that does not come was skipped as "the code did not come"
+    whenever it was said, so the ticket carried an earlier, unrelated message ("帮我查下这个月话费")."""
+    chat = Chat(run_action)
+    await chat.says("帮我查下这个月话费", "query_bill", "action_query_bill")
+    await chat.says(said, intent, action)
+    await chat.says("13800000004", "inform", "action_identify_customer", entities=[entity("phone_number", "13800000004")])
+    [ticket] = [t for t in repository().tickets_for(4) if t["kind"] == kind]
+    assert own_words in ticket["summary"] and "话费" not in ticket["summary"]
