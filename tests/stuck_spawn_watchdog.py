@@ -65,7 +65,7 @@ def where_stuck(child: int, gdb_s: float = 60.0) -> str:
     return "\n".join(lines)
 
 
-def watch(pid: int, grace_s: float, gdb_s: float = 60.0) -> None:
+def watch(pid: int, grace_s: float = 60.0, gdb_s: float = 60.0) -> None:
     stuck_since: dict[int, float] = {}
     while os.path.exists(f"/proc/{pid}"):
         now = time.monotonic()

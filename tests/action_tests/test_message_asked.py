@@ -124,12 +124,16 @@ async def test_a_yes_between_the_message_and_the_number_keeps_the_message(run_ac
     assert "装机师傅说今天来结果没来" in ticket["summary"]
 
 
-async def test_a_number_given_with_the_request_is_who_they_are_and_the_message_is_still_asked_for(run_action):
+@pytest.mark.parametrize("request_said", ["帮我留个言 13800000003", "帮我留个言，我的电话是13800000003",
+                                          "我想留言 手机号码 13800000003"])
+async def test_a_number_given_with_the_request_is_who_they_are_and_the_message_is_still_asked_for(run_action,
+                                                                                              request_said):
     """Found in a trial: "帮我留个言 13800138000" was filed at once as a callback whose only words were the request,
     and nobody asked what the message was. The number names the customer, as given on its own; the message is
-    asked for, and filed for them without asking for the number again."""
+    asked for, and filed for them without asking for the number again. Found in review: the words that say it is a
+    number ("我的电话是") made it a message of its own."""
     chat = Chat(run_action)
-    asked = await chat.says("帮我留个言 13800000003", "leave_message", "action_leave_message",
+    asked = await chat.says(request_said, "leave_message", "action_leave_message",
                             entities=[entity("phone_number", "13800000003")])
     assert asked.responses == ["utter_ack_message", "utter_ask_message"] and not callbacks_filed(chat)
     assert asked.slots["customer_id"] == "3" and asked.slots["awaiting"] == "message"
