@@ -166,6 +166,7 @@ async def test_a_number_that_is_no_customers_given_with_the_request_is_the_one_c
 @pytest.mark.parametrize("message, entities", [
     ("我的电话是138 0013 8000，宽带一直断，麻烦回个电话", []),  # spaced: the NLU's pattern tags no number in it
     ("我的电话是138-0013-8000，宽带一直断，麻烦回个电话", []),
+    ("我的电话是138 0013 8000 3天了宽带一直断，麻烦回个电话", []),  # a number said right after it
     ("我的电话是13800138000，宽带一直断，麻烦回个电话", [entity("phone_number", "13800138000")]),
 ])
 async def test_a_number_in_the_message_is_the_number_to_call_back_and_not_asked_for_again(run_action, message,
