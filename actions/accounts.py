@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.backend import db, labels, names_any, parts_named, record, repository
 from actions.chain import continue_with
 from actions.identity import IdentifiedAction, db_error, request_text, verified_customer, without_secrets
+from actions.knowledge_answers import say_article
 from actions.misunderstanding import intent_of
 from actions.plan_end import ACTION as PLAN_END_ACTION
 from bot.asked_outright import ACCOUNT_NUMBER, PLAN_END, asked_outright
@@ -210,6 +211,10 @@ class ActionQueryPlan(IdentifiedAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         said = request_text(tracker)
+        # How the allowance works ("没用完的流量能结转吗"): the editors' article, not the plans on sale
+        if names_any(said, labels().get("plan_rules_words")) and await say_article(dispatcher, "plan_rules_article"):
+            await record(tracker, "answer_given", topic="plan_rules")
+            return []
         if any(words in said for words in labels().get("own_plan_words") or ()):
             return await super().run(dispatcher, tracker, domain)  # identified and proven, then served
         try:

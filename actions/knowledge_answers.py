@@ -38,3 +38,14 @@ class ActionAnswerFromKnowledge(Action):
         dispatcher.utter_message(response="utter_knowledge_answer", answer=hit.summary)
         await record(tracker, "knowledge_answered", article_id=hit.id, intent=intent)
         return []
+
+
+async def say_article(dispatcher: CollectingDispatcher, key: str) -> bool:
+    """The summary of the editors' knowledge article that ``key`` in content/labels.yml names (how to renew, how a
+    plan's allowance works), said as a knowledge answer. False when none is named or no article has that id."""
+    article_id = labels().get(key)
+    hit = await asyncio.to_thread(index_for(get_settings()).article, article_id) if article_id else None
+    if hit is None:
+        return False
+    dispatcher.utter_message(response="utter_knowledge_answer", answer=hit.summary)
+    return True

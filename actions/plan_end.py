@@ -9,7 +9,6 @@ renew is the editors' knowledge article named by ``plan_end_renewal_article``, s
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Any
 
@@ -18,10 +17,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import db, labels, record, repository
 from actions.identity import IdentifiedAction
+from actions.knowledge_answers import say_article
 from bot.analytics.config import centre_zone
 from bot.db.repository import Customer
-from bot.knowledge.index import index_for
-from bot.settings import get_settings
 
 ACTION = "action_tell_plan_end"
 
@@ -57,14 +55,6 @@ class ActionTellPlanEnd(IdentifiedAction):
             reply = ("utter_plan_end_date" if days_left > 0 else "utter_plan_end_today" if days_left == 0
                      else "utter_plan_end_passed")
             dispatcher.utter_message(response=reply, **said, end_date=date_words(end), days_left=days_left)
-            await tell_renewal(dispatcher)
+            await say_article(dispatcher, "plan_end_renewal_article")  # how to renew
         await record(tracker, "answer_given", topic="plan_end")
         return []
-
-
-async def tell_renewal(dispatcher: CollectingDispatcher) -> None:
-    """How to renew: the summary of the editors' article ``plan_end_renewal_article`` (none named: nothing)."""
-    article_id = labels().get("plan_end_renewal_article")
-    hit = await asyncio.to_thread(index_for(get_settings()).article, article_id) if article_id else None
-    if hit is not None:
-        dispatcher.utter_message(response="utter_knowledge_answer", answer=hit.summary)

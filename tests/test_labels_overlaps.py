@@ -34,6 +34,9 @@ JUDGED = {
     # ``withdrawn``) only while a complaint waits for its number, before anything reads a ticket question.
     *{("ticket_question.complaint", "投诉", outer)
       for outer in ("不投诉了", "不想投诉了", "不用投诉了", "不要投诉了", "撤销投诉", "取消投诉", "撤回投诉")},
+    # 没用完 (plan_rules_words) is read only in a plan question, 没用 only in the answer to "问题解决了吗？": never
+    # the same message.
+    ("selfhelp_not_fixed_words", "没用", "没用完"),
 }
 # Only the readings that choose an answer are compared: naming a device (宽带 in 宽带账号, fault_named_by and
 # plan_question) is what those words are for, and the login note (login_name_words) is said only with the number.

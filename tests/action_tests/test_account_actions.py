@@ -124,6 +124,20 @@ async def test_plans_come_from_the_database(run_action):
     assert turn.message("utter_current_plan")["plan_name"] == "4K超清电视包"
 
 
+@pytest.mark.parametrize("question", ["套餐里没用完的流量下个月还能接着用吗", "融合套餐的副卡是和主卡共享流量吗",
+                                      "套餐外的流量怎么收费"])
+async def test_how_a_plans_allowance_works_is_answered_by_the_editors_article_not_the_plan_list(run_action, question):
+    """Found trying the chat: "套餐里没用完的流量下个月还能接着用吗" got the plans on sale, which answer nothing of it. A
+    question with a `plan_rules_words` word hears the summary of the article `plan_rules_article` names."""
+    from bot.knowledge.articles import read_article
+    from tests.conftest import PROJECT_ROOT
+
+    turn = await run_action("action_query_plan", load_tracker("query_bill", text=question, intent="query_plan"))
+    assert turn.responses == ["utter_knowledge_answer"]
+    article = read_article(PROJECT_ROOT / "content" / "knowledge" / "plan_allowance.md")
+    assert turn.message("utter_knowledge_answer")["answer"] == article.summary and "结转" in article.summary
+
+
 async def test_a_question_about_broadband_plans_hears_the_broadband_plans(run_action):
     turn = await run_action("action_query_plan", load_tracker("query_bill", text="你们有哪些宽带套餐", intent="query_plan"))
     plan_lines = turn.message("utter_plan_list")["plan_lines"]
