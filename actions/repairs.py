@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from actions.backend import channel_of, db, record, repository
 from actions.identity import customer_words, establish, identified, named_by_account, typed_number
 from actions.kept_requests import FILING
-from bot.db.repository import Customer, DatabaseError
+from bot.db.repository import MOST_URGENT, Customer, DatabaseError
 from bot.handoff.masking import mask_phone
 from bot.notify import NotifyError, OutboxNotifier, Withheld
 from bot.repair_faults import repairs
@@ -82,7 +82,7 @@ async def join_open_repairs(tracker: Tracker, customer: Customer,
     return joined, left
 
 
-async def join_ticket(tracker: Tracker, ticket: dict, note: str, most_urgent: int = 2) -> None:
+async def join_ticket(tracker: Tracker, ticket: dict, note: str, most_urgent: int = MOST_URGENT) -> None:
     """The customer asked again for what ``ticket`` already asks: a history row with their words
     (``note``, from ``bot.ticket_notes.history_note``),
     one step more urgent, and a ``ticket_chased`` outcome event. Repairs, visits, complaints and

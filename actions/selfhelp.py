@@ -7,7 +7,8 @@ after the other; the repair ticket that follows names every one self-help did no
 already knows whose repair of this fault is still open hears about that repair instead (actions/repairs.py). A proven customer is not sent again
 self-help they said did not help in an earlier contact, on any channel (bot/outcomes/selfhelp_tried.py):
 when nothing else fits what they describe, triage says so and goes on to the repair ticket. A fault said to keep
-coming back ("又断了 第三次了": ``repeat_words`` in content/selfhelp.yml) goes on to the repair ticket at once.
+coming back ("又断了 第三次了": ``repeat_words`` in content/selfhelp.yml) goes on to the repair ticket at once,
+marked a repeat (``fault_repeat``: actions/tickets.py files it one step more urgent, and says so).
 """
 from __future__ import annotations
 
@@ -223,6 +224,8 @@ async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dic
     events: list[dict[str, Any]] = [SlotSet("fault_type", fault_type)]
     if another and (retriaged := faults_retriaged(tracker, earlier)) != (tracker.get_slot("faults_retriaged") or []):
         events.append(SlotSet("faults_retriaged", retriaged))
+    if tracker.get_slot("fault_repeat"):  # a repeat said before, its repair not filed: not this fault's
+        events += apply_slots(tracker, [SlotSet("fault_repeat", None)])
     if code:
         events.append(SlotSet("fault_code", code.upper()))
     elif another or given is not None:
@@ -246,7 +249,7 @@ async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dic
         return events + await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
     if catalogue().says_repeat(text):  # "宽带又断了 这个月第三次了": not a guide as if it were the first time
         dispatcher.utter_message(response="utter_fault_keeps_happening")
-        return await fault_settled(dispatcher, tracker, domain, events)
+        return await fault_settled(dispatcher, tracker, domain, events + [SlotSet("fault_repeat", True)])
     if not specific and not asked and (done or not failed):
         # Nothing fits yet: the details first (lights, an error code), also when the customer says just now the
         # general steps were done ("宽带坏了 重启了也不行"): found in review, that repair was filed without them.

@@ -31,7 +31,7 @@ from actions.ticket_records import (FILED_REPLIES, FiledToCallBack, filed_alread
                                     recorded, status_label)
 from actions.visits import asks_to_cancel, cancelled_if_asked, progress_of_no_visit
 from bot.arrears import owed_cents, owed_yuan
-from bot.db.repository import Customer
+from bot.db.repository import Customer, more_urgent
 from bot.handoff.masking import AWAITING_PROOF, mask_phone
 from bot.handoff.rules import load_rules
 from bot.handoff.tickets import callback_number
@@ -63,13 +63,15 @@ def repair_selfhelp(tracker: Tracker) -> list[SelfHelpEntry]:
 def fault_summary(tracker: Tracker) -> str:
     """The repair ticket's line: the fault (with those named with it that self-help did not fix either,
     ``faults_unfixed``), its code and the self-help already tried (``repair_selfhelp``), by name: under each
-    fault's name when there are several, as the agent's summary lists it."""
+    fault's name when there are several, as the agent's summary lists it. A fault the customer says keeps coming
+    back (``fault_repeat``) has the editors' ``fault_repeat`` line, so the desk and the ledger show it."""
     words = load_rules().summary_words
     none = words.get("none", "")
     separator = words.get("list_separator", ", ")
     named = fault_names(repair_faults(tracker), words, separator)
     tried = [(entry.fault_type, entry.title) for entry in repair_selfhelp(tracker)]
-    return ticket_summary("fault", fault=named or none, code=tracker.get_slot("fault_code") or none,
+    line = "fault_repeat" if tracker.get_slot("fault_repeat") else "fault"
+    return ticket_summary(line, fault=named or none, code=tracker.get_slot("fault_code") or none,
                           selfhelp=selfhelp_by_fault(tried, repair_faults(tracker), words, separator) or none)
 
 
@@ -82,9 +84,11 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         return "action_create_fault_ticket"
 
     async def serve(self, dispatcher, tracker, customer, verified):
-        # The faults named with this one, or left for it, go on this repair, once (faults_unfixed, faults_retriaged).
+        # The faults named with this one, or left for it, go on this repair, once (faults_unfixed, faults_retriaged),
+        # as does a repeat (fault_repeat): a later repair in the conversation is not one.
+        repeat = [SlotSet("fault_repeat", None)] if tracker.get_slot("fault_repeat") else []
         return await self.repair(dispatcher, tracker, customer, verified) + [SlotSet("faults_unfixed", None),
-                                                                            SlotSet("faults_retriaged", None)]
+                                                                            SlotSet("faults_retriaged", None), *repeat]
 
     async def repair(self, dispatcher, tracker, customer, verified):
         if tracker.get_slot("faults_unfixed"):
@@ -133,8 +137,13 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
 
     @staticmethod
     async def new_repair(tracker, customer, verified) -> str:
+        """The repair ticket. A fault the customer says keeps coming back (``fault_repeat``, set by triage) is one
+        step more urgent and says so in its details: it was filed as an ordinary repair, and the agent could not
+        tell it from a first report."""
         priority = 1 if customer.vip_tier >= 2 else 0
         also = {"also_fault_types": tracker.get_slot("faults_unfixed")} if tracker.get_slot("faults_unfixed") else {}
+        if tracker.get_slot("fault_repeat"):
+            priority, also = more_urgent(priority), {**also, "repeat": True}
         tried = [entry.id for entry in repair_selfhelp(tracker)]
         return await open_ticket(tracker, customer, "fault", fault_summary(tracker), verified=verified,
                                  priority=priority, details={"selfhelp_sent": tried, **also})

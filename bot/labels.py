@@ -21,6 +21,7 @@ from bot.yaml_load import safe_load
 # The summary lines every ticket writer needs, with the values each may use.
 SUMMARY_FIELDS: dict[str, frozenset[str]] = {
     "fault": frozenset({"fault", "code", "selfhelp"}),
+    "fault_repeat": frozenset({"fault", "code", "selfhelp"}),  # a fault the customer says keeps coming back
     "visit": frozenset({"said"}),
     "service_change": frozenset({"service", "said"}),
     "complaint": frozenset({"said"}),

@@ -134,6 +134,14 @@ class Customer:
 
 
 OPEN_TICKET_STATUSES = ("open", "assigned")  # what the desk and the customer call open
+# The most urgent priority a ticket is raised to (the desk works higher priorities first, bot/handoff/tickets.py).
+MOST_URGENT = 2
+
+
+def more_urgent(priority: int, most_urgent: int = MOST_URGENT) -> int:
+    """``priority`` one step more urgent, up to ``most_urgent`` (never less urgent than it was): a chased ticket,
+    or a repair for a fault the customer says keeps coming back (actions/tickets.py)."""
+    return max(priority, min(priority + 1, most_urgent))
 IN_LIST_SIZE = 500  # values per SQL ``IN (...)``: well under SQLite's and the drivers' parameter limits
 
 
@@ -488,7 +496,7 @@ class Repository:
 
     @_guard
     @_retry_transient
-    def chase_ticket(self, conn, ticket_id: str, note: str, most_urgent: int = 2,
+    def chase_ticket(self, conn, ticket_id: str, note: str, most_urgent: int = MOST_URGENT,
                      kept_request: str | None = None) -> bool:
         """The customer asked again about an open ticket: one step more urgent (up to ``most_urgent``).
 
@@ -500,7 +508,7 @@ class Repository:
         def chased(current) -> dict | None:
             details = dict(current.details or {})
             joined = list(details.get("kept_requests") or [])
-            change = {"priority": max(current.priority, min(current.priority + 1, most_urgent))}
+            change = {"priority": more_urgent(current.priority, most_urgent)}
             if kept_request is None:
                 return change
             if kept_request in joined:

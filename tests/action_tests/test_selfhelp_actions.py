@@ -7,7 +7,9 @@ import re
 import pytest
 import yaml
 
-from actions.backend import catalogue, repository
+from actions.backend import catalogue, labels, repository
+from bot.handoff.rules import load_rules
+from bot.labels import ticket_summary
 from bot.settings import get_settings
 from tests.action_tests.trackers import Chat, entity, load_tracker
 from tests.channels.stack_env import make_media
@@ -77,6 +79,53 @@ async def test_a_fault_said_to_keep_coming_back_is_filed_at_once_saying_so(run_a
     stranger = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", text="电视又没信号了",
                                                                      intent="fault_tv", sender="u-repeat"))
     assert stranger.responses == ["utter_fault_keeps_happening", "utter_ack_repair", "utter_ask_identity"]
+
+
+def fault_line(line: str, fault_type: str) -> str:
+    """The summary line ``line`` of content/labels.yml for a repair of ``fault_type`` with no code and no self-help."""
+    words = load_rules().summary_words
+    return ticket_summary(line, fault=words[f"fault_{fault_type}"], code=words["none"], selfhelp=words["none"])
+
+
+@pytest.mark.parametrize("customer, ordinary", [("1", 0), ("2", 1)])  # VIP tier 0, and tier 2 (one step up already)
+async def test_a_fault_said_to_keep_coming_back_is_filed_one_step_more_urgent_and_marked(run_action, customer,
+                                                                                        ordinary):
+    """Found in review: the repair for a fault said to keep coming back was filed as an ordinary one, its priority
+    the VIP tier's alone and nothing on it saying so: the desk, which works higher priorities first, could not tell
+    it from a first report. It is one step more urgent, marked a repeat in its details and in its summary line (the
+    editors' ``fault_repeat``); a later repair in the same conversation, of another fault, is an ordinary one."""
+    proven = {**PROVEN, "customer_id": customer, "verified_customer_id": customer}
+    chat = Chat(run_action, **proven)
+    said = await chat.says("宽带又断了 这个月第三次了", "fault_broadband", "action_triage_fault")
+    assert said.responses == ["utter_fault_keeps_happening", "utter_fault_ticket_created"]
+    repeat = repository().get_ticket(said.message("utter_fault_ticket_created")["ticket_id"])
+    assert repeat["priority"] == ordinary + 1, "one step above the customer's ordinary repair"
+    assert repeat["details"].get("repeat") is True
+    assert repeat["summary"] == fault_line("fault_repeat", "fault_broadband") != fault_line("fault", "fault_broadband")
+
+    await chat.says("电视没信号了", "fault_tv", "action_triage_fault")  # later, the TV: its self-help does not help
+    for _ in range(4):
+        filed = await chat.says("没用", "deny", "action_handle_deny")
+        if chat.tracker.get_slot("awaiting") == "offer_human":
+            filed = await chat.says("不用了", "deny", "action_handle_deny")
+        if chat.tracker.get_slot("awaiting") != "selfhelp_feedback":
+            break
+    assert "utter_fault_ticket_created" in filed.responses, filed.responses
+    later = repository().get_ticket(filed.message("utter_fault_ticket_created")["ticket_id"])
+    assert later["ticket_id"] != repeat["ticket_id"] and later["details"]["fault_type"] == "fault_tv"
+    assert later["priority"] == ordinary and "repeat" not in later["details"]
+    marker = labels()["ticket_summary"]["fault_repeat"].split("{")[0]  # the editors' words before the fault's name
+    assert marker and marker not in later["summary"], later["summary"]
+
+
+async def test_a_repeat_whose_repair_was_not_filed_does_not_mark_the_next_fault(run_action):
+    """Someone not known yet says the broadband keeps coming back, and is asked for their number; they go on to
+    the TV instead: the TV is no repeat, and its repair would not be marked."""
+    chat = Chat(run_action)
+    said = await chat.says("宽带又断了 这个月第三次了", "fault_broadband", "action_triage_fault")
+    assert said.responses[-1] == "utter_ask_identity" and chat.tracker.get_slot("fault_repeat") is True
+    await chat.says("电视没信号了", "fault_tv", "action_triage_fault")
+    assert not chat.tracker.get_slot("fault_repeat")
 
 
 @pytest.mark.parametrize("text", ["宽带又慢又卡", "重启了好几次也没有用 宽带上不了网", "宽带老是掉线"])
