@@ -43,7 +43,7 @@ def cmd_peak(args: argparse.Namespace) -> int:
     config = load_kpi_config(settings.content_dir)
     try:
         hours = load_profile(args.profile)
-        effect = _effect(args, settings.database_url)
+        effect = _effect(args, settings.database_url, config.max_wait_s)
         labels = load_labels(settings.content_dir)
     except (ProfileError, ValueError) as exc:
         print(f"kefu peak: {exc}", file=sys.stderr)
@@ -68,10 +68,10 @@ def cmd_peak(args: argparse.Namespace) -> int:
     return 0
 
 
-def _effect(args: argparse.Namespace, database_url: str) -> KefuEffect:
+def _effect(args: argparse.Namespace, database_url: str, max_wait_s: float) -> KefuEffect:
     measured = None
     if "record" in (args.containment, args.callback_share):
-        measured = measured_effect(database_url)
+        measured = measured_effect(database_url, max_wait_s)
         if measured is None:
             print(f"note: no contacts in the record for the last {RECORD_DAYS} days; using containment "
                   f"{FALLBACK_CONTAINMENT:.0%} and callbacks {FALLBACK_CALLBACK_SHARE:.0%} (give --containment to change)")
@@ -94,21 +94,24 @@ def _effect(args: argparse.Namespace, database_url: str) -> KefuEffect:
     return KefuEffect(containment=containment, callback_share=callbacks, bot_s=args.bot_seconds)
 
 
-def measured_effect(database_url: str) -> tuple[float, float, int] | None:
+def measured_effect(database_url: str, max_wait_s: float) -> tuple[float, float, int] | None:
     """(containment, callback share of the uncontained, contacts with a request) over the last days, or
-    None without contacts; containment is the report's (``bot.analytics.kpis.figures``)."""
+    None without contacts; containment is the report's (``bot.analytics.kpis.figures``), on contacts read as the
+    report reads them: one still queued since longer than the queue's ``max_wait_s`` (content/handoff.yml) and
+    the margin ended, how unknown (``waits_over_before``)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.analytics.contacts import split_contacts
+    from bot.analytics.contacts import split_contacts, waits_over_before
     from bot.analytics.kpis import figures
     from bot.db.repository import engine_for
     from bot.outcomes.store import read_events
 
+    now = dt.datetime.utcnow()
     try:
-        events = read_events(engine_for(database_url), dt.datetime.utcnow() - dt.timedelta(days=RECORD_DAYS))
+        events = read_events(engine_for(database_url), now - dt.timedelta(days=RECORD_DAYS))
     except SQLAlchemyError:
         return None
-    contacts = split_contacts(events)
+    contacts = split_contacts(events, waits_over_before(now, max_wait_s))
     result = figures(contacts, sl_seconds=20)
     if result.containment is None:
         return None
