@@ -49,6 +49,11 @@ class AcknowledgeFirst:
     def asks_otherwise(self, tracker: Tracker) -> bool:
         return False
 
+    def acknowledged_otherwise(self, tracker: Tracker) -> bool:
+        """Whether the reply before this action's already said what will happen (a fault said to keep coming back:
+        "直接为您登记报修"), so the acknowledgement would say it twice."""
+        return False
+
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         first_new_message = len(dispatcher.messages)
         events = await super().run(dispatcher, tracker, domain)
@@ -57,8 +62,9 @@ class AcknowledgeFirst:
         asking = (tracker.get_slot("pending_request") == self.name()
                   and tracker.get_slot("awaiting") in ("identity", AWAITING_PROOF))
         otherwise = bool(self.acknowledgement_otherwise) and self.asks_otherwise(tracker)
-        said_before = asking or (acknowledged_already(tracker, self.acknowledgement_otherwise) if otherwise
-                                 else acknowledged_already(tracker, self.acknowledgement))
+        said_before = asking or self.acknowledged_otherwise(tracker) or (
+            acknowledged_already(tracker, self.acknowledgement_otherwise) if otherwise
+            else acknowledged_already(tracker, self.acknowledgement))
         if asked_identity(events, self.name()) and not said_before:
             if otherwise:
                 dispatcher.utter_message(response=self.acknowledgement_otherwise)

@@ -83,6 +83,11 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
     def name(self) -> str:
         return "action_create_fault_ticket"
 
+    def acknowledged_otherwise(self, tracker: Tracker) -> bool:
+        # utter_fault_keeps_happening said it (found trying the chat: "很抱歉问题还没有解决，我来为您登记报修" came
+        # right after it, to a first message)
+        return bool(tracker.get_slot("fault_repeat"))
+
     async def serve(self, dispatcher, tracker, customer, verified):
         # The faults named with this one, or left for it, go on this repair, once (faults_unfixed, faults_retriaged),
         # as does a repeat (fault_repeat): a later repair in the conversation is not one.
