@@ -47,12 +47,14 @@ def load_kpi_config(content_dir: Path) -> KpiConfig:
 
 
 def _max_wait_s(content_dir: Path) -> float:
-    """The queue's ``max_wait_s`` (its last good version, as the waiting room reads it); 0 without the file."""
-    from bot.handoff.rules import HandoffRulesError, load_rules
+    """The queue's ``max_wait_s`` as the file says it now; 0 without the file. Read directly, not through the live
+    snapshot (bot/snapshot.py): loading one logs a line, and ``kefu run`` checks this file before its logging is set
+    up, so that line reached the terminal beside the one-line start-up error (CI run 119)."""
+    from bot.handoff.rules import HandoffRulesError, parse_rules_file
 
     path = content_dir / "handoff.yml"
     try:
-        return load_rules(path).max_wait_s if path.exists() else 0.0
+        return parse_rules_file(path).max_wait_s if path.exists() else 0.0
     except HandoffRulesError as exc:
         raise KpiConfigError(str(exc)) from exc
 
