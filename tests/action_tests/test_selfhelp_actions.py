@@ -105,12 +105,7 @@ async def test_a_fault_said_to_keep_coming_back_is_filed_one_step_more_urgent_an
     assert repeat["summary"] == fault_line("fault_repeat", "fault_broadband") != fault_line("fault", "fault_broadband")
 
     await chat.says("电视没信号了", "fault_tv", "action_triage_fault")  # later, the TV: its self-help does not help
-    for _ in range(4):
-        filed = await chat.says("没用", "deny", "action_handle_deny")
-        if chat.tracker.get_slot("awaiting") == "offer_human":
-            filed = await chat.says("不用了", "deny", "action_handle_deny")
-        if chat.tracker.get_slot("awaiting") != "selfhelp_feedback":
-            break
+    filed = await chat.not_fixed_until_spent(4)
     assert "utter_fault_ticket_created" in filed.responses, filed.responses
     later = repository().get_ticket(filed.message("utter_fault_ticket_created")["ticket_id"])
     assert later["ticket_id"] != repeat["ticket_id"] and later["details"]["fault_type"] == "fault_tv"

@@ -31,13 +31,7 @@ async def tv_not_fixed(chat: Chat) -> tuple[Turn, Turn]:
 
 async def broadband_not_fixed(chat: Chat) -> Turn:
     """No, until the broadband's self-help is spent: the repair, or a person offered first and declined."""
-    for _ in range(3):
-        filed = await chat.says("没用", "deny", "action_handle_deny")
-        if chat.tracker.get_slot("awaiting") == "offer_human":
-            filed = await chat.says("不用了", "deny", "action_handle_deny")
-        if chat.tracker.get_slot("awaiting") != "selfhelp_feedback":
-            break
-    return filed
+    return await chat.not_fixed_until_spent(3)
 
 
 def repairs_of(customer_id: int = 1) -> list[dict]:

@@ -78,3 +78,14 @@ class Chat:
                 tracker.slots[event["name"]] = event["value"]
         tracker.events += [{"event": "bot", "metadata": {"utter_action": m.get("response")}} for m in turn.messages]
         return turn
+
+    async def not_fixed_until_spent(self, tries: int) -> Turn:
+        """No to "did it fix it?", up to ``tries`` times, until the fault's self-help is spent: the repair, or a person
+        offered first and declined."""
+        for _ in range(tries):
+            filed = await self.says("没用", "deny", "action_handle_deny")
+            if self.tracker.get_slot("awaiting") == "offer_human":
+                filed = await self.says("不用了", "deny", "action_handle_deny")
+            if self.tracker.get_slot("awaiting") != "selfhelp_feedback":
+                break
+        return filed
