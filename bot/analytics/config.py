@@ -1,6 +1,7 @@
 """Operations' targets (``content/kpi.yml``) and the report's labels (``content/ui/report.zh.json``)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -26,10 +27,15 @@ class KpiConfig:
 
 
 def load_kpi_config(content_dir: Path) -> KpiConfig:
-    path = content_dir / "kpi.yml"
-    max_wait_s = _max_wait_s(content_dir)
+    """kpi.yml's settings, with the queue's ``max_wait_s`` the reports read contacts with."""
+    return dataclasses.replace(kpi_file(content_dir / "kpi.yml"), max_wait_s=_max_wait_s(content_dir))
+
+
+def kpi_file(path: Path) -> KpiConfig:
+    """What content/kpi.yml itself says (defaults without the file): its live check and the centre's zone need no
+    more, and a handoff.yml of the queue's is not theirs to read (it has its own check)."""
     if not path.exists():
-        return KpiConfig(max_wait_s=max_wait_s)
+        return KpiConfig()
     raw = safe_load(path.read_text(encoding="utf-8")) or {}
     level = (raw.get("service_level") or {}) if isinstance(raw, dict) else None
     if not isinstance(level, dict):
@@ -37,7 +43,7 @@ def load_kpi_config(content_dir: Path) -> KpiConfig:
                              "`service_level` holding `seconds` and `target`")
     try:
         config = KpiConfig(sl_seconds=float(level.get("seconds", 20)), sl_target=float(level.get("target", 0.8)),
-                           timezone=str(raw.get("timezone", "Asia/Shanghai")), max_wait_s=max_wait_s)
+                           timezone=str(raw.get("timezone", "Asia/Shanghai")))
         ZoneInfo(config.timezone)
     except (TypeError, ValueError, ZoneInfoNotFoundError) as exc:
         raise KpiConfigError(f"{path}: {exc}") from exc
@@ -47,20 +53,18 @@ def load_kpi_config(content_dir: Path) -> KpiConfig:
 
 
 def _max_wait_s(content_dir: Path) -> float:
-    """The queue's ``max_wait_s`` as the file says it now; 0 without the file. Read directly, not through the live
-    snapshot (bot/snapshot.py): loading one logs a line, and ``kefu run`` checks this file before its logging is set
-    up, so that line reached the terminal beside the one-line start-up error (CI run 119)."""
-    from bot.handoff.rules import HandoffRulesError, parse_rules_file
+    """The queue's ``max_wait_s`` (its last good version, as the waiting room reads it); 0 without the file."""
+    from bot.handoff.rules import HandoffRulesError, load_rules
 
     path = content_dir / "handoff.yml"
     try:
-        return parse_rules_file(path).max_wait_s if path.exists() else 0.0
+        return load_rules(path).max_wait_s if path.exists() else 0.0
     except HandoffRulesError as exc:
         raise KpiConfigError(str(exc)) from exc
 
 
 def _zone_of(path: Path) -> ZoneInfo:
-    return ZoneInfo(load_kpi_config(path.parent).timezone)
+    return ZoneInfo(kpi_file(path).timezone)
 
 
 def centre_zone(content_dir: Path | None = None) -> ZoneInfo:

@@ -142,6 +142,8 @@ def more_urgent(priority: int, most_urgent: int = MOST_URGENT) -> int:
     """``priority`` one step more urgent, up to ``most_urgent`` (never less urgent than it was): a chased ticket,
     or a repair for a fault the customer says keeps coming back (actions/tickets.py)."""
     return max(priority, min(priority + 1, most_urgent))
+
+
 IN_LIST_SIZE = 500  # values per SQL ``IN (...)``: well under SQLite's and the drivers' parameter limits
 
 

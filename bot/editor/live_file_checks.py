@@ -24,7 +24,7 @@ from bot.yaml_load import safe_load
 def _live_files(settings) -> list[tuple[Path, Callable[[Path], object], bool]]:
     """Every content file the bot loads live, with the parser it loads it with, and whether `kefu validate`
     needs this parser to name its problems (the others have checks of their own that name the line)."""
-    from bot.analytics.config import load_kpi_config
+    from bot.analytics.config import kpi_file
     from bot.channels.wechat import parse_menu
     from bot.contacts.rules import load_rules as load_contact_rules
     from bot.handoff.rules import parse_rules_file
@@ -38,7 +38,7 @@ def _live_files(settings) -> list[tuple[Path, Callable[[Path], object], bool]]:
     content = settings.content_dir
     return [(content / "handoff.yml", parse_rules_file, True),
             (content / "waiting_room.yml", parse_waiting_room_file, True),
-            (content / "kpi.yml", lambda path: load_kpi_config(path.parent), True),
+            (content / "kpi.yml", kpi_file, True),
             (content / "voicemail.yml", load_policy, True),
             (content / "labels.yml", parse_labels, False),
             (content / "contacts.yml", load_contact_rules, False),
