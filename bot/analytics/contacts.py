@@ -72,8 +72,9 @@ WAITING = "waiting"
 WAIT_ENDED = waits.WAIT_OVER | {"handoff_claimed"}
 # Still queued by the record, but since longer than anyone waits (the queue's ``max_wait_s``, content/handoff.yml, plus
 # ``WAIT_MARGIN`` for the waiting room's round and a restart): what ended the wait was never recorded (a process killed
-# between the two), and such a contact showed as waiting in every later report. Ended, how unknown: in no rate's
-# numerator (nothing says it was served, answered or given up).
+# between the two), and such a contact showed as waiting in every later report. Ended, how unknown: in the handoff
+# rate (the customer did ask for a person) and in no other rate's numerator (nothing says it was served, answered or
+# given up).
 UNKNOWN = "unknown"
 WAIT_MARGIN = dt.timedelta(minutes=10)
 

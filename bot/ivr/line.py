@@ -5,7 +5,9 @@ agent's message may be typed on a desk served by another. Anything for the calle
 published on ``kefu:ivr:line:db<N>:<call id>`` (``N``: the deployment's Redis database, ``bot.redis_channels``:
 another deployment on the same Redis server has lines of its own); each IVR process has one pattern
 subscription (:class:`CallLines`) to its deployment's lines and passes a message to the call it holds, which
-speaks it. A message nobody holds (the caller hung up) reaches no subscriber: :func:`publish` returns 0.
+speaks it. Every phone process's pattern matches every line, so :func:`publish` counts the phone processes
+running, not the one holding the call: a message for a call nobody holds (the caller hung up) reaches each of
+them and each drops it; 0 means no phone process runs at all.
 
 The process also vouches for the calls it holds while they wait in the queue (:class:`bot.ivr.held_calls.HeldCalls`,
 from a thread): a call whose process died is not handed to an agent.
@@ -55,7 +57,8 @@ def conversation_id(call_id: str) -> str:
 
 
 async def publish(redis, call_id: str, message: dict) -> int:
-    """Send ``message`` to whichever process holds the call; the number of processes that got it."""
+    """Send ``message`` to whichever process holds the call; the number of phone processes that got it (each
+    running one, whether it holds the call or not)."""
     return int(await redis.publish(line(call_id, redis), json.dumps(message, ensure_ascii=False)))
 
 

@@ -48,4 +48,4 @@ class IvrLineOutput(OutputChannel):
             logger.warning("ivr.line.not_a_call conversation=%s", recipient_id)
             return
         if not await line.publish(self.redis, call_id, payload):
-            logger.info("ivr.line.nobody_holds conversation=%s kind=%s", recipient_id, payload["kind"])
+            logger.info("ivr.line.no_phone_process conversation=%s kind=%s", recipient_id, payload["kind"])

@@ -1,7 +1,8 @@
 """A queue entry whose end was never recorded (a process killed between ending the wait and recording it) showed as
 "waiting" (报表生成时仍在排队) in ``kefu report`` and on the wallboard, in every later report, for ever. Nobody waits
 longer than the queue's ``max_wait_s`` (content/handoff.yml: the waiting room ends the wait then): an entry open for
-longer than that and a margin has ended, how unknown, and counts in no rate's numerator. One queued just as long as
+longer than that and a margin has ended, how unknown: it counts in the handoff rate (the customer asked for a person)
+and in no other rate's numerator. One queued just as long as
 ``max_wait_s`` may be in the waiting room's next round: still waiting."""
 from __future__ import annotations
 
@@ -47,3 +48,4 @@ def test_a_wait_whose_end_was_lost_is_no_longer_shown_waiting(kefu_env, report_o
     assert figures[("overall", "", "abandoned")] == "0" and float(figures[("overall", "", "abandonment")]) == 0
     assert float(figures[("overall", "", "containment")]) == 0
     assert figures[("overall", "", "fcr_24h")] == figures[("overall", "", "fcr_48h")] == "0.3333", "the agent's only"
+    assert float(figures[("overall", "", "handoff_rate")]) == 1, "each of the three asked for a person"
