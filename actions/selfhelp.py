@@ -6,7 +6,8 @@ back to the fault's general entry. A message naming two faults ("电视和宽带
 after the other; the repair ticket that follows names every one self-help did not fix. A customer it
 already knows whose repair of this fault is still open hears about that repair instead (actions/repairs.py). A proven customer is not sent again
 self-help they said did not help in an earlier contact, on any channel (bot/outcomes/selfhelp_tried.py):
-when nothing else fits what they describe, triage says so and goes on to the repair ticket. A fault said to keep
+when nothing else fits what they describe, triage asks the fault's details first (once; not when a code was
+said), then says so and goes on to the repair ticket. A fault said to keep
 coming back ("又断了 第三次了": ``repeat_words`` in content/selfhelp.yml) goes on to the repair ticket at once,
 marked a repeat (``fault_repeat``: actions/tickets.py files it one step more urgent, and says so).
 """
@@ -250,9 +251,10 @@ async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dic
     if catalogue().says_repeat(text):  # "宽带又断了 这个月第三次了": not a guide as if it were the first time
         dispatcher.utter_message(response="utter_fault_keeps_happening")
         return await fault_settled(dispatcher, tracker, domain, events + [SlotSet("fault_repeat", True)])
-    if not specific and not asked and (done or not failed):
+    if not specific and not asked and not (failed - done and code):
         # Nothing fits yet: the details first (lights, an error code), also when the customer says just now the
-        # general steps were done ("宽带坏了 重启了也不行"): found in review, that repair was filed without them.
+        # general steps were done ("宽带坏了 重启了也不行") or self-help failed in an earlier contact ("电视还是没信号"):
+        # found in review, both repairs were filed without them. An earlier failure with its code said: known already.
         dispatcher.utter_message(response=f"utter_ask_fault_detail_{fault_type}")
         return events + [SlotSet("triage_asked", True), SlotSet("awaiting", None)]
     if failed and not specific:  # nothing they have not tried fits: no video again, a repair

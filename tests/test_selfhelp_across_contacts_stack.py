@@ -37,4 +37,7 @@ def test_the_video_that_did_not_help_is_not_sent_in_the_next_conversation(runnin
     again = post(running_kefu, "tried-web-2", "电视还是没信号")
 
     assert not any("attachment" in r for r in again), "the same video again"
-    assert reply_text("utter_selfhelp_tried_before") in [r.get("text") for r in again]
+    assert reply_text("utter_ask_fault_detail_fault_tv") in [r.get("text") for r in again], "the details first"
+    answer = post(running_kefu, "tried-web-2", '/fault_tv{"symptom": "没信号"}')  # the question's first button
+    assert not any("attachment" in r for r in answer), "the same video again"
+    assert reply_text("utter_selfhelp_tried_before") in [r.get("text") for r in answer]
