@@ -9,7 +9,8 @@ self-help they said did not help in an earlier contact, on any channel (bot/outc
 when nothing else fits what they describe, triage asks the fault's details first (once; not when a code was
 said), then says so and goes on to the repair ticket. A fault said to keep
 coming back ("又断了 第三次了": ``repeat_words`` in content/selfhelp.yml) goes on to the repair ticket at once,
-marked a repeat (``fault_repeat``: actions/tickets.py files it one step more urgent, and says so).
+marked a repeat (``fault_repeat``: actions/tickets.py files it one step more urgent, and says so); of two faults
+in one message, only the one whose own part says so (``fault_parts``).
 """
 from __future__ import annotations
 
@@ -172,6 +173,20 @@ def faults_named(tracker: Tracker) -> list[str]:
     content/labels.yml), in the order said, each one the NLU also held possible (as the fallback's "A or B?"
     asks about): "电视和宽带都不行了" names two. Found in a review: it was taken for the TV alone, and the
     broadband came up only if the customer said it again."""
+    return [fault for _, fault in faults_named_at(tracker)]
+
+
+def fault_parts(tracker: Tracker) -> dict[str, str]:
+    """Each fault ``faults_named`` finds with its own part of the latest message: from where it is named to where
+    the next one is, the first from the message's start ("电视没信号，" and "宽带又断了")."""
+    text = latest_text(tracker)
+    named = faults_named_at(tracker)
+    ends = [at for at, _ in named[1:]] + [len(text)]
+    return {fault: text[at if n else 0:end] for n, ((at, fault), end) in enumerate(zip(named, ends))}
+
+
+def faults_named_at(tracker: Tracker) -> list[tuple[int, str]]:
+    """(where, fault) for each fault ``faults_named`` finds, in the order said."""
     message = tracker.latest_message or {}
     text = str(message.get("text") or "")
     intent = message.get("intent") or {}
@@ -183,7 +198,7 @@ def faults_named(tracker: Tracker) -> list[str]:
         at = fault_named_at(text, fault, words)
         if at is not None and ranking.get(fault, 0.0) >= SECOND_AT_LEAST:
             named.append((at, fault))
-    return [fault for _, fault in sorted(named)]
+    return sorted(named)
 
 
 def fault_name(*faults: str | None) -> str:
@@ -198,19 +213,25 @@ class ActionTriageFault(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         if message_being_left(tracker):
             return await leave_the_message(dispatcher, tracker, domain)
-        named = faults_named(tracker)
+        parts = fault_parts(tracker)
+        named = list(parts)
         if len(named) < 2:
             return await triage(dispatcher, tracker, domain, current_fault_type(tracker))
-        # Two faults at once: the one said first now, the others once it is settled (fixed, or self-help spent).
+        # Two faults at once: the one said first now, the others once it is settled (fixed, or self-help spent),
+        # each a repeat only if its own part says so ("电视没信号，宽带又断了": the broadband, not the TV).
         dispatcher.utter_message(response="utter_faults_one_by_one", first=fault_name(named[0]),
                                  then=fault_name(*named[1:]))
-        events = apply_slots(tracker, [SlotSet("faults_next", named[1:])])
-        return events + await triage(dispatcher, tracker, domain, named[0])
+        again = [fault for fault in named[1:] if catalogue().says_repeat(parts[fault])]
+        events = apply_slots(tracker, [SlotSet("faults_next", named[1:]), SlotSet("faults_repeat", again)])
+        return events + await triage(dispatcher, tracker, domain, named[0],
+                                     again=catalogue().says_repeat(parts[named[0]]))
 
 
 async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict,
-                 fault_type: str | None) -> list[dict[str, Any]]:
-    """Self-help for ``fault_type`` (or details asked, the open repair told, the repair ticket)."""
+                 fault_type: str | None, again: bool | None = None) -> list[dict[str, Any]]:
+    """Self-help for ``fault_type`` (or details asked, the open repair told, the repair ticket). ``again``: whether
+    the customer said it keeps coming back, when read from its own part of a message naming several faults (None:
+    the latest message, which is about it alone, says)."""
     if fault_type is None:
         dispatcher.utter_message(response="utter_default")
         return []
@@ -248,7 +269,8 @@ async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dic
         # The same fault said again to "did it fix it?" ("完全上不了网"), nothing new in it: a no. Triaged
         # afresh, it asked for details and the self-help's failure was lost (found trying the chat).
         return events + await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
-    if catalogue().says_repeat(text):  # "宽带又断了 这个月第三次了": not a guide as if it were the first time
+    repeat = catalogue().says_repeat(text) if again is None else again
+    if repeat:  # "宽带又断了 这个月第三次了": not a guide as if it were the first time
         dispatcher.utter_message(response="utter_fault_keeps_happening")
         return await fault_settled(dispatcher, tracker, domain, events + [SlotSet("fault_repeat", True)])
     if not specific and not asked and not (failed - done and code):
@@ -311,6 +333,7 @@ async def next_fault(dispatcher: CollectingDispatcher, tracker: Tracker, domain:
     apply_slots(tracker, events)
     done = tracker.get_slot("fault_type")
     waiting = list(tracker.get_slot("faults_next") or [])
+    repeats = list(tracker.get_slot("faults_repeat") or [])  # read from the message that named it
     unfixed = list(tracker.get_slot("faults_unfixed") or []) + ([] if fixed or repair or not done else [done])
     said = {"done": fault_name(done), "fault": fault_name(waiting[0])}
     if repair:
@@ -320,8 +343,8 @@ async def next_fault(dispatcher: CollectingDispatcher, tracker: Tracker, domain:
     moved = events + apply_slots(tracker, [
         SlotSet("fault_type", waiting[0]), SlotSet("faults_next", waiting[1:]), SlotSet("faults_unfixed", unfixed),
         SlotSet("fault_code", None), SlotSet("triage_asked", False), SlotSet("awaiting", None),
-        SlotSet("selfhelp_failures", 0)])
-    return moved + await triage(dispatcher, tracker, domain, waiting[0])
+        SlotSet("selfhelp_failures", 0), SlotSet("faults_repeat", [fault for fault in repeats if fault != waiting[0]])])
+    return moved + await triage(dispatcher, tracker, domain, waiting[0], again=waiting[0] in repeats)
 
 
 async def selfhelp_feedback(

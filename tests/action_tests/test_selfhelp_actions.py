@@ -114,6 +114,33 @@ async def test_a_fault_said_to_keep_coming_back_is_filed_one_step_more_urgent_an
     assert marker and marker not in later["summary"], later["summary"]
 
 
+TV_AND_BROADBAND = [{"name": "fault_tv", "confidence": 0.55}, {"name": "fault_broadband", "confidence": 0.4}]
+
+
+async def test_only_the_fault_said_to_come_back_is_filed_as_a_repeat(run_action):
+    """Found in review: "电视没信号，宽带又断了" names two faults, and 又断了 is the broadband's; the TV, looked at
+    first, was filed as a repeat at once (no self-help, one step more urgent). Each fault's own part of the message
+    is read: the TV gets its self-help, the broadband, looked at after it, is filed as the repeat."""
+    chat = Chat(run_action, **PROVEN)
+    first = await chat.says("电视没信号，宽带又断了", "fault_tv", "action_triage_fault", TV_AND_BROADBAND)
+    assert "utter_fault_keeps_happening" not in first.responses, first.responses
+    assert first.responses == ["utter_faults_one_by_one", "utter_selfhelp_entry", "utter_ask_selfhelp_worked"]
+    assert first.slots["selfhelp_current"] == "tv_no_signal"
+
+    filed = await chat.not_fixed_until_spent(4)  # the TV's self-help did not help: on to the broadband
+    assert chat.tracker.get_slot("fault_type") == "fault_broadband"
+    assert "utter_fault_keeps_happening" in filed.responses and "utter_selfhelp_entry" not in filed.responses
+    repair = repository().get_ticket(filed.message("utter_fault_ticket_created")["ticket_id"])
+    assert repair["details"].get("repeat") is True and repair["priority"] == 1, "the broadband's repeat"
+
+    # Said the other way round, the TV is the repeat, and the broadband after it gets its own self-help.
+    other = Chat(run_action, **{**PROVEN, "customer_id": "2", "verified_customer_id": "2"})  # no repair open yet
+    turn = await other.says("电视又没信号了，宽带也上不了网", "fault_tv", "action_triage_fault", TV_AND_BROADBAND)
+    assert turn.responses[:2] == ["utter_faults_one_by_one", "utter_fault_keeps_happening"], turn.responses
+    assert other.tracker.get_slot("fault_type") == "fault_broadband"
+    assert "utter_selfhelp_entry" in turn.responses, "the broadband is no repeat"
+
+
 async def test_a_repeat_whose_repair_was_not_filed_does_not_mark_the_next_fault(run_action):
     """Someone not known yet says the broadband keeps coming back, and is asked for their number; they go on to
     the TV instead: the TV is no repeat, and its repair would not be marked."""
