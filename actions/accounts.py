@@ -8,6 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import db, labels, names_any, parts_named, record, repository
 from actions.chain import continue_with
+from actions.clarify import take_typed_option
 from actions.identity import IdentifiedAction, db_error, request_text, verified_customer, without_secrets
 from actions.knowledge_answers import say_article
 from actions.misunderstanding import intent_of
@@ -210,6 +211,9 @@ class ActionQueryPlan(IdentifiedAction):
         return "action_query_plan"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        chosen = await take_typed_option(tracker)
+        if chosen is not None:  # "300M宽带" to the cheaper plans, read as a plan question: that plan, as if tapped
+            return chosen
         said = request_text(tracker)
         # How the allowance works ("没用完的流量能结转吗"): the editors' article, not the plans on sale
         if names_any(said, labels().get("plan_rules_words")) and await say_article(dispatcher, "plan_rules_article"):

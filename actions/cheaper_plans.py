@@ -16,10 +16,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.accounts import earlier_request_text, money, plans_asked_about
 from actions.backend import channel_of, db, labels, latest_entity, names_any, record, repository
 from actions.identity import request_text
+from actions.plan_named import PLAN_CODE
 from bot.db.repository import Customer
 
 CHANGE_PLAN = "change_plan"  # the service action (content/labels.yml service_action)
-PLAN_CODE = "plan_code"  # the entity a plan's button sends
 
 
 def asks_cheaper(tracker: Tracker) -> bool:

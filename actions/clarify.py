@@ -18,6 +18,7 @@ from rasa_sdk.events import ActionExecuted, UserUttered, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import channel_of, labels, last_said, latest_text
+from actions.plan_named import PLAN_QUESTIONS, named_plan_button
 from actions.visit_time import NUMERAL, numeral
 
 ASK_WHICH = "utter_ask_which_intent"
@@ -76,8 +77,9 @@ def shown_buttons(tracker: Tracker) -> list[dict[str, Any]]:
 
 
 # The questions whose buttons a typed number picks: "A or B?", and the plans cheaper than the customer's
-# (actions/cheaper_plans.py: "2" picked the second plan shown, as a tap would).
-NUMBERED_QUESTIONS = frozenset({ASK_WHICH, "utter_cheaper_plans", "utter_cheaper_plans_on_sale"})
+# (actions/cheaper_plans.py: "2" picked the second plan shown, as a tap would; a plan's name picks it too,
+# actions/plan_named.py).
+NUMBERED_QUESTIONS = frozenset({ASK_WHICH, *PLAN_QUESTIONS})
 
 
 def typed_option(tracker: Tracker) -> dict[str, Any] | None:
@@ -91,10 +93,11 @@ def typed_option(tracker: Tracker) -> dict[str, Any] | None:
     return buttons[number - 1] if number and 0 < number <= len(buttons) else None
 
 
-def take_typed_option(tracker: Tracker) -> list[dict[str, Any]] | None:
-    """Events that take the typed number back and say the option's payload in its place, as a tap would
-    have (the policies then answer that intent); None when the message was no option's number."""
-    button = typed_option(tracker)
+async def take_typed_option(tracker: Tracker) -> list[dict[str, Any]] | None:
+    """Events that take the typed number (or a plan's name, ``named_plan_button``) back and say the option's
+    payload in its place, as a tap would have (the policies then answer that intent); None when the message
+    was no option's number or name."""
+    button = typed_option(tracker) or await named_plan_button(tracker, shown_buttons(tracker))
     parsed = PAYLOAD.fullmatch(str(button["payload"])) if button else None
     if parsed is None:
         return None

@@ -47,6 +47,9 @@ class ActionHandleAffirm(Action):
         message = await the_message_if_asked(dispatcher, tracker, domain)  # read as this, it is the message asked for
         if message is not None:
             return message
+        chosen = await take_typed_option(tracker)
+        if chosen is not None:  # "4K的" to the cheaper plans, read as a yes: that plan, as if tapped
+            return chosen
         awaiting = tracker.get_slot("awaiting")
         if awaiting == "selfhelp_feedback" and stray_guess(tracker) and names_another_entry(tracker):
             # "灯是红的" to "did it fix it?", read as an unsure yes (0.59), was told the fault was fixed (found
@@ -239,7 +242,7 @@ class ActionFallback(Action):
             # the message as Rasa's own does): listen. Found by a tester: seven identical apologies, then
             # Rasa's circuit breaker, for one 解决了.
             return [FollowupAction("action_listen")]
-        chosen = take_typed_option(tracker)
+        chosen = await take_typed_option(tracker)
         if chosen is not None:  # "第二个" to "A or B?": that option, as if tapped
             return chosen
         if says_not_fixed(tracker):

@@ -522,7 +522,7 @@ class ActionIdentifyCustomer(Action):
             return verification_unavailable(dispatcher)
 
     async def _run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        chosen = take_typed_option(tracker)
+        chosen = await take_typed_option(tracker)
         if chosen is not None:  # "1" to "A or B?" (read as a number given): that option, as if tapped
             return chosen
         pending = tracker.get_slot("pending_request")

@@ -22,7 +22,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import catalogue, labels, latest_entity, latest_text, record, repository
 from actions.chain import apply_slots, continue_with
-from actions.clarify import SECOND_AT_LEAST
+from actions.clarify import SECOND_AT_LEAST, take_typed_option
 from actions.csat import ask_csat
 from actions.handoff import offer_human
 from actions.identity import leave_the_message, message_being_left, verified_customer
@@ -213,6 +213,9 @@ class ActionTriageFault(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         if message_being_left(tracker):
             return await leave_the_message(dispatcher, tracker, domain)
+        chosen = await take_typed_option(tracker)
+        if chosen is not None:  # "数字电视基本包" to the cheaper plans, read as a TV fault: that plan, as if tapped
+            return chosen
         parts = fault_parts(tracker)
         named = list(parts)
         if len(named) < 2:

@@ -15,6 +15,7 @@ from actions.acknowledge import AcknowledgeFirst, acknowledged_already
 from actions.handoff import asks_whether_queued, tell_not_waiting
 from actions.accounts import money
 from actions.chain import apply_slots
+from actions.clarify import take_typed_option
 from actions.cheaper_plans import CHANGE_PLAN, asks_cheaper, offer_cheaper_plans, picked_plan, plan_change_said
 from actions.backend import (catalogue, channel_of, db, labels, last_said, latest_entity, parts_named, record,
                              repository, says_any)
@@ -173,6 +174,9 @@ class ActionManageService(AcknowledgeFirst, IdentifiedAction):
         return "action_manage_service"
 
     async def run(self, dispatcher, tracker, domain):
+        chosen = await take_typed_option(tracker)
+        if chosen is not None:  # "我选4K超清电视包" to the cheaper plans: that plan, as if tapped
+            return chosen
         change = requested_change(tracker)
         if change == NEW_INSTALL:  # no account to prove yet: ActionNewInstall
             return await ActionNewInstall().run(dispatcher, tracker, domain)

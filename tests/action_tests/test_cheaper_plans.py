@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from actions.backend import repository
@@ -89,6 +90,64 @@ async def test_the_number_of_a_plan_shown_typed_instead_of_tapped_picks_it(run_a
     turn = await run_action("action_identify_customer", typed(tracker, "2", "inform", 0.6))
     assert said_instead(turn) == (offer["buttons"][1]["payload"], "manage_service", "socketio")
     assert {e["entity"]: e["value"] for e in turn.events[-1]["parse_data"]["entities"]}["plan_code"] == "TV_4K"
+
+
+async def offered_to(run_action, customer_id: int, text: str = "我想换个便宜点的套餐"):
+    """The cheaper plans shown to the customer, the tracker as it stands after them, and the offer."""
+    tracker = asked(customer_id, text)
+    offer = (await run_action("action_manage_service", tracker)).message("utter_cheaper_plans")
+    tracker.events.append({"event": "action", "name": "action_manage_service"})
+    tracker.events.append({"event": "bot", "text": "…", "data": {"buttons": offer["buttons"]},
+                           "metadata": {"utter_action": "utter_cheaper_plans"}})
+    return tracker, offer
+
+
+def payload_of(offer: dict, title_start: str) -> str:
+    return next(b["payload"] for b in offer["buttons"] if b["title"].startswith(title_start))
+
+
+# What the NLU made of a plan's name typed to the offer (the served model): a plan question, a TV fault, a yes,
+# a plan change, nothing it knows. Each is answered by its own action; each takes the name as the button.
+NAMES_TYPED = [
+    ("300M的那个", "nlu_fallback", "action_fallback", "300M宽带"),
+    ("300M宽带", "query_plan", "action_query_plan", "300M宽带"),
+    ("数字电视基本包", "fault_tv", "action_triage_fault", "数字电视基本包"),
+    ("4K的", "affirm", "action_handle_affirm", "4K超清电视包"),
+    ("我选4K超清电视包", "manage_service", "action_manage_service", "4K超清电视包"),
+    ("千兆宽带吧", "inform", "action_identify_customer", "千兆宽带"),
+    ("bb1000", "inform", "action_identify_customer", "千兆宽带"),
+]
+
+
+@pytest.mark.parametrize("text,intent,action,plan", NAMES_TYPED)
+async def test_a_plan_shown_named_instead_of_tapped_picks_it(run_action, text, intent, action, plan):
+    """Found in review: a typed number picked a plan shown, its name picked nothing (the NLU read it as anything)."""
+    tracker, offer = await offered_to(run_action, 2)  # 李娜, 全家福: both TV packages and both broadband plans
+    turn = await run_action(action, typed(tracker, text, intent, 0.5))
+    assert said_instead(turn) == (payload_of(offer, plan), "manage_service", "socketio")
+    assert turn.responses == [], "nothing said before the plan's change is filed"
+
+
+@pytest.mark.parametrize("text", ["宽带的", "电视那个", "300M、千兆宽带", "300M的网速太慢了", "全家福融合套餐"])
+async def test_a_reply_naming_no_plan_shown_or_two_of_them_picks_none(run_action, text):
+    """Two plans shown named ("电视" is in both TV packages), more said than a plan, or the customer's own plan
+    (not shown): answered as before, nothing picked or filed."""
+    tracker, _ = await offered_to(run_action, 2)
+    turn = await run_action("action_fallback", typed(tracker, text, "nlu_fallback", 0.4))
+    assert not [e for e in turn.events if e.get("event") == "rewind"], "no plan picked"
+    assert service_changes(2) == []
+
+
+async def test_the_plan_named_is_filed_as_if_tapped(run_action):
+    """The whole way: "300M的那个" to 刘芳's one cheaper plan, then the change filed for it."""
+    tracker, offer = await offered_to(run_action, 4)
+    said = said_instead(await run_action("action_fallback", typed(tracker, "300M的那个", "nlu_fallback", 0.45)))
+    choice = json.loads(said[0].removeprefix("/manage_service"))
+    tap = load_tracker("query_bill", text=said[0], intent="manage_service",
+                       entities=[entity(k, v) for k, v in choice.items()], **proven(4))
+    recorded = (await run_action("action_manage_service", tap)).message("utter_plan_change_recorded")
+    assert recorded["plan_name"] == "300M宽带"
+    assert [t["ticket_id"] for t in service_changes(4)] == [recorded["ticket_id"]]
 
 
 async def test_on_the_phone_a_cheaper_plan_asked_for_is_filed_as_said(run_action):

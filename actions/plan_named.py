@@ -1,0 +1,73 @@
+"""A cheaper plan picked by typing its name instead of tapping its button ("300M的那个", "4K超清电视包").
+
+Found in review: a typed number picked a plan shown (actions/clarify.py), a typed name picked nothing, and the NLU
+read it as anything (a plan question, a TV fault, a yes). A reply names a plan shown by its full name, its code or a
+letters-and-digits part of its name that no other plan on sale has ("300M", "4K"), all from the catalogue, and
+says nothing else but the editors' ``plan_pick_fillers`` (content/labels.yml: "的那个", "就…吧"). It is taken as
+that plan's button only when it names exactly one of the plans shown; a reply naming two, or saying more
+("300M的网速太慢了"), picks nothing and is answered as before.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from rasa_sdk import Tracker
+
+from actions.backend import db, labels, last_said, latest_text, repository
+from bot.db.repository import DatabaseError
+from bot.ivr.matching import normalise
+
+PLAN_CODE = "plan_code"  # the entity a plan's button sends
+PLAN_QUESTIONS = frozenset({"utter_cheaper_plans", "utter_cheaper_plans_on_sale"})  # actions/cheaper_plans.py
+LETTERS_AND_DIGITS = re.compile(r"[a-z0-9]{2,}")
+
+
+def plan_phrases(plan: dict, on_sale: list[dict]) -> list[str]:
+    """What names ``plan`` (normalised): its full name, its code, and the letters-and-digits runs of its name
+    ("300M", "4K") that no other plan on sale has in its name."""
+    name = normalise(plan["name"])
+    others = [normalise(other["name"]) for other in on_sale if other["code"] != plan["code"]]
+    own = [run for run in LETTERS_AND_DIGITS.findall(name) if not any(run in other for other in others)]
+    return [phrase for phrase in (name, normalise(plan["code"]), *own) if phrase]
+
+
+def plans_named(text: str, shown: list[dict], on_sale: list[dict], fillers: list[str] | None) -> list[dict]:
+    """The plans of ``shown`` that ``text`` names, when it says nothing but them and ``fillers``; else []."""
+    said = normalise(text)
+    phrases = {plan["code"]: plan_phrases(plan, on_sale) for plan in shown}
+    named = [plan for plan in shown if any(phrase in said for phrase in phrases[plan["code"]])]
+    rest = said
+    for words in sorted({*(p for plan in named for p in phrases[plan["code"]]), *map(normalise, fillers or ())},
+                        key=len, reverse=True):
+        rest = rest.replace(words, "") if words else rest
+    return [] if rest else named
+
+
+def button_plan_code(button: dict[str, Any]) -> str | None:
+    """The plan a button picks (its payload's ``plan_code``), or None."""
+    payload = str(button.get("payload") or "")
+    start = payload.find("{")
+    try:
+        chosen = json.loads(payload[start:]) if start >= 0 else {}
+    except ValueError:
+        return None
+    return chosen.get(PLAN_CODE) if isinstance(chosen, dict) else None
+
+
+async def named_plan_button(tracker: Tracker, buttons: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The button of the one plan shown that the customer's reply to the cheaper plans names, else None (also
+    when the catalogue cannot be read: the reply is then answered as before)."""
+    if last_said(tracker) not in PLAN_QUESTIONS:
+        return None
+    by_code = {code: button for button in buttons if (code := button_plan_code(button))}
+    if not by_code:
+        return None
+    try:
+        on_sale = await db(repository().all_plans)
+    except DatabaseError:
+        return None
+    shown = [plan for plan in on_sale if plan["code"] in by_code]
+    named = plans_named(latest_text(tracker), shown, on_sale, labels().get("plan_pick_fillers"))
+    return by_code[named[0]["code"]] if len(named) == 1 else None
