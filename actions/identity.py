@@ -107,9 +107,11 @@ def message_claims(tracker: Tracker) -> list[Claim]:
                          jwt_secret=secrets.jwt_secret)
 
 
-async def establish(tracker: Tracker) -> Identity:
-    """What this turn knows about the customer, without asking. Raises DatabaseError."""
-    typed = typed_number(tracker)
+async def establish(tracker: Tracker, given: str | None = None) -> Identity:
+    """What this turn knows about the customer, without asking. ``given``: a number the request was given with
+    before this turn, counted as typed in it (a message asked for, ``IdentifiedAction.number_given``). Raises
+    DatabaseError."""
+    typed = given or typed_number(tracker)
     for claim in message_claims(tracker):
         # A number of another customer typed in this turn is whom the message is about ("查8800000003的账单"
         # from a bound WeChat account: a family member's line), as after a proof in the session: the
@@ -634,7 +636,7 @@ class IdentifiedAction(Action, ABC):
             return tell_about_the_code(dispatcher, tracker)
         level = load_policy(get_settings().content_dir).level(self.request or self.name())
         try:
-            who = await establish(tracker)
+            who = await establish(tracker, self.number_given(tracker))
             if who.customer is None and who.number and level == "verified":
                 return await request_proof(dispatcher, tracker, None, self.name(), who.number)
             if who.customer is None and self.files_for_any_number and local_phone(who.number or ""):
@@ -650,6 +652,11 @@ class IdentifiedAction(Action, ABC):
         except RedisError:
             logger.exception("security.verification.unavailable conversation=%s", tracker.sender_id)
             return verification_unavailable(dispatcher)
+
+    def number_given(self, tracker: Tracker) -> str | None:
+        """A number given for this request in an earlier turn, which wins over whom we knew before as one typed now
+        does (a message asked for: ``ActionLeaveMessage``); None for most requests."""
+        return None
 
     async def database_down(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
         """The answer when the database cannot be reached; a request kept to file later overrides it

@@ -104,6 +104,29 @@ async def number_given_with_it(tracker: Tracker) -> list[dict[str, Any]]:
     return spelt + (who.events + identified(who.customer, who.verified) if who.customer is not None else [])
 
 
+def number_given_for_it(tracker: Tracker) -> str | None:
+    """The mobile number the customer gave for the message in hand: in the latest message (tagged, or spelt the
+    way people space it), or in the turns just before it that "what is the message?" answered (with the request,
+    "帮我留个言 139…", or alone). It wins over whom we knew before, as a number typed with the message in one turn
+    does (``establish``): found in review, someone known who gave another number with the request had the message
+    filed to call back their own phone, and the number given was dropped."""
+    history = list(turns(tracker.events))
+    said = [user for user, _ in history[-1:]]
+    for user, answered in reversed(history[:-1]):
+        if ASK_MESSAGE not in answered:
+            break
+        said.append(user)
+    return next((number for user in said if (number := mobile_in(user))), None)
+
+
+def mobile_in(user: dict[str, Any]) -> str | None:
+    """The mobile number a customer message gave: tagged by the NLU, else written in its words."""
+    entities = (user.get("parse_data") or {}).get("entities") or []
+    tagged = (local_phone(str(e.get("value") or "")) for e in entities if e.get("entity") == "phone_number")
+    spelt = (local_phone(match.group()) for match in SPELT_NUMBER.finditer(user.get("text") or ""))
+    return next((number for number in (*tagged, *spelt) if number), None)
+
+
 def number_in_the_message(tracker: Tracker) -> list[dict[str, Any]]:
     """A mobile number written in the message's words that the NLU did not tag ("我的电话是138 0013 8000，宽带一直断"),
     kept as the number given (``phone_number``), so the customer is not asked for it again (found in a trial: the

@@ -23,7 +23,8 @@ from actions.identity import (IdentifiedAction, customer_words, local_phone, mes
                               request_event, request_text, without_secrets)
 from actions.kept_requests import KeptWhenDown
 from actions.message_asked import (ask_for_the_message, leaves_a_message, message_answer, message_text,
-                                   number_given_with_it, number_in_the_message, says_nothing_but_the_request)
+                                   number_given_for_it, number_given_with_it, number_in_the_message,
+                                   says_nothing_but_the_request)
 from actions.misunderstanding import intent_of, turns
 from actions.new_install import NEW_INSTALL, ActionNewInstall, requested_change
 from actions.repairs import chase_repair, join_open_repairs, join_ticket, tell_unproven
@@ -473,6 +474,9 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, Identi
 
     def asks_otherwise(self, tracker: Tracker) -> bool:
         return message_answer(tracker) is not None
+
+    def number_given(self, tracker: Tracker) -> str | None:
+        return number_given_for_it(tracker)  # "帮我留个言 139…", then the message: to call back on 139…
 
     async def run(self, dispatcher, tracker, domain):
         not_the_message = no_message_given(dispatcher, tracker)  # "算了 不留言了", "好的"

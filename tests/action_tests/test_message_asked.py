@@ -180,3 +180,52 @@ async def test_a_number_in_the_message_is_the_number_to_call_back_and_not_asked_
     assert left.message("utter_message_left")["phone_masked"] == "138****8000"
     [ticket] = callbacks_filed(chat)
     assert "宽带一直断" in ticket["summary"] and ticket["details"]["callback_phone"] == "13800138000"
+
+
+@pytest.mark.parametrize("request_said, entities", [
+    ("帮我留个言 13912345678", [entity("phone_number", "13912345678")]),
+    ("帮我留个言，我的电话是139 1234 5678", []),  # spaced: the NLU's pattern tags no number in it
+])
+async def test_a_number_that_is_no_customers_given_by_a_known_customer_is_the_one_called_back(run_action,
+                                                                                              request_said, entities):
+    """Found in review: someone known as 张伟 (proven) who gave another number with "帮我留个言" had the message filed
+    for 张伟, to call back on 张伟's phone; the number just given was dropped. A number just given wins over whom we
+    knew before (actions/identity.establish), as it does given on its own or with the message in one turn: the
+    message is filed to call back that number."""
+    chat = Chat(run_action, **proven(1), phone_number="13800000001")
+    asked = await chat.says(request_said, "leave_message", "action_leave_message", entities=entities)
+    assert asked.responses == ["utter_ack_message", "utter_ask_message"] and not callbacks_filed(chat)
+    if entities:
+        chat.tracker.slots["phone_number"] = "13912345678"  # as Rasa's slot mapping keeps it (domain/core.yml)
+
+    left = await chat.says("电视一直没信号，麻烦尽快回电", "fault_tv", "action_triage_fault")
+    assert left.responses == ["utter_message_left"]
+    assert left.message("utter_message_left")["phone_masked"] == "139****5678"
+    [ticket] = callbacks_filed(chat)
+    assert "电视一直没信号" in ticket["summary"] and ticket["details"]["callback_phone"] == "13912345678"
+    assert ticket["customer_id"] is None, "filed for the number given, not on 张伟's account"
+
+
+async def test_a_number_spelt_in_the_message_of_a_known_customer_is_the_one_called_back(run_action):
+    chat = Chat(run_action, **proven(1))
+    await chat.says("帮我留个言", "leave_message", "action_leave_message")
+    left = await chat.says("请打139 1234 5678找我爱人，宽带一直断", "fault_broadband", "action_triage_fault")
+    assert left.message("utter_message_left")["phone_masked"] == "139****5678"
+    [ticket] = callbacks_filed(chat)
+    assert ticket["details"]["callback_phone"] == "13912345678" and ticket["customer_id"] is None
+
+
+async def test_another_customers_number_given_by_a_known_customer_is_called_back_without_their_data(run_action):
+    """The number given is another customer's (李娜's): the message is theirs to call back on, as a number given on
+    its own names its customer; nothing of theirs is told, since whoever gave it has not proven it (the reply shows
+    only the number just typed, masked)."""
+    chat = Chat(run_action, **proven(1), customer_name="张伟")
+    await chat.says("帮我留个言 13800000002", "leave_message", "action_leave_message",
+                    entities=[entity("phone_number", "13800000002")])
+    chat.tracker.slots["phone_number"] = "13800000002"
+    left = await chat.says("电视一直没信号，麻烦尽快回电", "fault_tv", "action_triage_fault")
+    assert left.responses == ["utter_message_left"]
+    assert left.message("utter_message_left")["phone_masked"] == "138****0002"
+    [ticket] = callbacks_filed(chat)
+    assert ticket["customer_id"] == 2 and ticket["details"].get("customer_proven") is not True
+    assert "李娜" not in str(left.messages) and left.slots.get("customer_name") in (None, "张伟")
