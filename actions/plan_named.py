@@ -59,8 +59,8 @@ def button_plan_code(button: dict[str, Any]) -> str | None:
 async def named_plan_button(tracker: Tracker, buttons: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The button of the one plan shown that the customer's reply to the cheaper plans names, else None (also
     when the catalogue cannot be read: the reply is then answered as before)."""
-    if last_said(tracker) not in PLAN_QUESTIONS:
-        return None
+    if last_said(tracker) not in PLAN_QUESTIONS or latest_text(tracker).startswith("/"):
+        return None  # a button tapped ('/manage_service{..."plan_code": "BB300"}') is the pick itself
     by_code = {code: button for button in buttons if (code := button_plan_code(button))}
     if not by_code:
         return None

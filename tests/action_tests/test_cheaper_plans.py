@@ -150,6 +150,18 @@ async def test_the_plan_named_is_filed_as_if_tapped(run_action):
     assert [t["ticket_id"] for t in service_changes(4)] == [recorded["ticket_id"]]
 
 
+async def test_a_plan_tapped_right_after_the_offer_is_filed_not_said_again(run_action):
+    """The button's payload names the plan's code: it is the pick itself, not a reply to take as the button."""
+    tracker, offer = await offered_to(run_action, 4)
+    payload = payload_of(offer, "300M宽带")
+    choice = json.loads(payload.removeprefix("/manage_service"))
+    tap = typed(tracker, payload, "manage_service", 1.0)
+    tap.latest_message["entities"] = [entity(k, v) for k, v in choice.items()]
+    tap.events[-1]["input_channel"] = "rest"  # the channel the proof was given on
+    filed = await run_action("action_manage_service", tap)
+    assert filed.message("utter_plan_change_recorded")["plan_name"] == "300M宽带"
+
+
 async def test_on_the_phone_a_cheaper_plan_asked_for_is_filed_as_said(run_action):
     """The phone has no buttons to pick a plan with: the change is filed with the customer's words, as before."""
     tracker = load_tracker("query_bill", text="我想换个便宜点的套餐", intent="manage_service", entities=CHANGE_PLAN,
