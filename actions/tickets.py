@@ -497,7 +497,8 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, Identi
                                       verified=verified, priority=1, needs_human=True,
                                       details={**details, **related_to(promised)})
         recorded(dispatcher, tracker, ticket_id, phone, verified,
-                 response="utter_message_left" if leaves_a_message(tracker) else "utter_message_recorded")
+                 response="utter_message_left" if leaves_a_message(tracker) else "utter_message_recorded",
+                 registered=customer is not None)
         return [SlotSet("last_ticket_id", ticket_id)]
 
     async def chase(self, dispatcher, tracker, promised: dict, phone: str, text: str):

@@ -206,6 +206,20 @@ async def test_a_number_that_is_no_customers_given_by_a_known_customer_is_the_on
     assert ticket["customer_id"] is None, "filed for the number given, not on 张伟's account"
 
 
+async def test_a_number_given_after_an_account_number_is_told_as_the_one_called_back(run_action):
+    """Named before by an account number, not proven: the number given for the message is the one told (masked),
+    not "the account's registered phone", which is not the one called back."""
+    chat = Chat(run_action, customer_id="1", account_number="8800000001")
+    await chat.says("帮我留个言 13912345678", "leave_message", "action_leave_message",
+                    entities=[entity("phone_number", "13912345678")])
+    chat.tracker.slots["phone_number"] = "13912345678"
+    left = await chat.says("电视一直没信号，麻烦尽快回电", "fault_tv", "action_triage_fault")
+    assert left.responses == ["utter_message_left"]
+    assert left.message("utter_message_left")["phone_masked"] == "139****5678"
+    [ticket] = callbacks_filed(chat)
+    assert ticket["details"]["callback_phone"] == "13912345678" and ticket["customer_id"] is None
+
+
 async def test_a_number_spelt_in_the_message_of_a_known_customer_is_the_one_called_back(run_action):
     chat = Chat(run_action, **proven(1))
     await chat.says("帮我留个言", "leave_message", "action_leave_message")
