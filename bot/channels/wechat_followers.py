@@ -8,8 +8,8 @@ following again means verifying again. An opt-out
 (TD) or do-not-disturb on the account reached the customer's numbers through that binding: it is put
 on them first (``bot.contacts.optout.block_stays_with_customer``), so the calls and texts stay stopped.
 
-Analytics: the queue records ``handoff_abandoned`` (waiting) or ``handoff_customer_left``
-(being served) with reason ``wechat_unsubscribed``; leaving the queue unanswered this way
+Analytics: the queue records ``handoff_abandoned`` (waiting, or claimed but not yet told an agent joined) or
+``handoff_customer_left`` (being served) with reason ``wechat_unsubscribed``; leaving the queue unanswered this way
 counts as abandonment, as a hang-up does (``bot.analytics.contacts``).
 """
 from __future__ import annotations

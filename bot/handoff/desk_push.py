@@ -30,6 +30,17 @@ def changes_channel(conversation_id: str, redis_client: Any) -> str:
     return f"{deployment_channel(CHANGES_BASE, redis_client)}:{conversation_id}"
 
 
+async def desk_changed(client: Any, conversation_id: str) -> None:
+    """Wake the desk's open stream of the conversation for a change no tracker save announces: the customer left
+    while an agent had them (their conversation is handed back unpaused, so its save publishes nothing), and the
+    stream tells the page at once that it ended instead of at its next keep-alive. A lost notice is logged: the
+    keep-alive finds the end all the same."""
+    try:
+        await client.publish(changes_channel(conversation_id, client), "1")
+    except (RedisError, OSError):
+        logger.warning("handoff.desk_push.publish_failed conversation=%s", conversation_id)
+
+
 def publish_paused_saves(store: Any, client: redis.Redis) -> None:
     """Wrap ``store.save`` once; a lost notice is logged, never breaks the save."""
     if getattr(store, "_kefu_desk_push", False):

@@ -6,7 +6,8 @@ agents' open conversations, handle times) is in Redis: a new client on the same 
 on where a restarted process left off. KPI events go through ``recorder`` (the database by
 default): handoff_queued, handoff_claimed (wait_s), handoff_abandoned (reason, wait_s; left_at and
 removed_at when the customer left before the entry was removed; agent_id when an agent closed a
-conversation whose customer was gone before any exchange), handoff_closed (disposition, wait_s, handle_s).
+conversation whose customer was gone before any exchange, or the customer left as an agent claimed them, before
+the claim reached them), handoff_customer_left (left while served), handoff_closed (disposition, wait_s, handle_s).
 Each ``wait_s`` is the wait since the conversation last joined the queue: after a transfer, the
 new one; the first agent's time was no wait.
 """
@@ -26,6 +27,7 @@ from redis.exceptions import RedisError
 from bot.handoff import keys
 from bot.handoff.agents import (CALLS_PER_AGENT, IS_CALLBACK_LUA, PHONE_CHANNEL, AgentRoster, is_call, is_callback,
                                 kinds_among, recorded_call)
+from bot.handoff.desk_push import desk_changed
 from bot.handoff.estimate import HandleHistory, mean_handle_time, wait_behind
 from bot.handoff.handback import WORDS_FIELD, close_mark
 from bot.handoff.handle_history import DatabaseHandleTimes
@@ -240,17 +242,21 @@ redis.call('ZADD', KEYS[3], ARGV[1], ARGV[4])
 return waiting_since()
 """
 
-# The customer left while an agent served them. KEYS[1] conversation hash, KEYS[2] the hand-backs owed;
-# ARGV: now, reason, ttl, the agent-active key prefix, conversation id. Returns the agent id, or false
-# when not claimed.
-_LEAVE = """
+# The customer left while an agent served them. KEYS[1] conversation hash, KEYS[2] the hand-backs owed, KEYS[3] the
+# joins owed (bot.handoff.joined); ARGV: now, reason, ttl, the agent-active key prefix, conversation id.
+# Returns {agent id, 1 if the claim's "an agent joined" was still owed, waiting_since}, or false when not claimed
+# (the join stays noted: the waiting room records the claim's event if the desk and this leave were both cut off
+# before it, then crosses it off, telling nobody). Still owed, the claim never reached the customer: they left as the agent
+# took them (``HandoffQueue.abandon`` records it as their abandonment, not an answer).
+_LEAVE = _WAITING_SINCE + """
 if redis.call('HGET', KEYS[1], 'state') ~= 'claimed' then return false end
 local agent = redis.call('HGET', KEYS[1], 'agent_id')
+local unheard = redis.call('ZSCORE', KEYS[3], ARGV[5]) and 1 or 0
 redis.call('SREM', ARGV[4] .. agent .. ':active', ARGV[5])
 redis.call('HSET', KEYS[1], 'state', 'left', 'ended_at', ARGV[1], 'reason', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[5])
-return agent
+return {agent, unheard, waiting_since()}
 """
 
 # Both scripts that end an agent's claim go on only while ``ARGV[1]``, the agent, holds ``KEYS[1]``, the
@@ -493,23 +499,47 @@ class HandoffQueue:
     async def abandon(self, conversation_id: str, reason: str) -> None:
         """The customer left (hung up, cancelled, timed out, chose a callback...): the entry goes.
 
-        Waiting: out of the queue. Being served: out of the agent's conversations (the desk shows
-        it ended), so no agent works on a customer who is gone. Anything else: nothing to do.
+        Waiting: out of the queue. Being served: out of the agent's conversations (the desk's open stream is
+        woken to show it ended), so no agent works on a customer who is gone. Anything else: nothing to do.
         An agent who claims the entry after it was read waiting gets the second case, not a caller
-        who hung up (found in review: the agent kept the call, and with it their one call slot).
+        who hung up (found in review: the agent kept the call, and with it their one call slot). A customer who
+        leaves before the claim reached them (the desk had not told them an agent joined) gave up waiting: see
+        ``_left_unheard``.
         """
         entry = await self.entry(conversation_id)
         if entry is None:
             return
         if entry["state"] == "waiting" and await self.stop_waiting(conversation_id, reason):
             return
-        agent = await self._leave(keys=[keys.conversation(conversation_id), keys.handbacks()],
-                                  args=[repr(self.clock()), reason, finished_ttl_s(), keys.agent(""),
-                                        conversation_id])
-        if agent is not None:
-            await self._record(conversation_id, "handoff_customer_left", entry["channel"],
-                               {"reason": reason, "agent_id": as_text(agent)})
-            logger.info("handoff.customer_left conversation=%s reason=%s", conversation_id, reason)
+        now = self.clock()
+        left = await self._leave(keys=[keys.conversation(conversation_id), keys.handbacks(), keys.joins()],
+                                 args=[repr(now), reason, finished_ttl_s(), keys.agent(""), conversation_id])
+        if left is None:
+            return
+        await desk_changed(self.redis, conversation_id)  # an open desk ends the conversation now, not 15 s on
+        agent, unheard = as_text(left[0]), int(left[1])
+        if unheard:
+            await self._left_unheard(conversation_id, entry, reason, agent, now, float(as_text(left[2])))
+            return
+        await self._record(conversation_id, "handoff_customer_left", entry["channel"],
+                           {"reason": reason, "agent_id": agent})
+        logger.info("handoff.customer_left conversation=%s reason=%s", conversation_id, reason)
+
+    async def _left_unheard(self, conversation_id: str, entry: dict, reason: str, agent_id: str, now: float,
+                            since: float) -> None:
+        """The customer left as ``agent_id`` claimed them, before the claim reached them (``_LEAVE``: "an agent
+        joined" still owed): their abandonment naming the agent, as a close of a customer gone before any exchange
+        records it (``close_unanswered``), after the claim's own event (recorded here if the desk has not yet, dated
+        when it was made), so the reports count a wait given up, not an answer. Found in review: a caller who hung
+        up as an agent claimed them was recorded ``handoff_claimed`` then ``handoff_customer_left``, and counted
+        answered (and "not closed by the agent") though no agent ever reached them."""
+        claimed = await self.claim_recorded(conversation_id, late=True)
+        claimed_at = (claimed or {}).get("claimed_at") or now
+        await self._record(conversation_id, "handoff_abandoned", entry["channel"], {
+            "reason": reason, "skill": entry["skill"], "wait_s": round(max(0.0, now - since), 3),
+            "agent_id": agent_id, "claimed_wait_s": round(claimed_at - since, 3)},
+            event_id=event_id_of(conversation_id, f"claimed:{agent_id}:{claimed_at!r}", "handoff_abandoned"))
+        logger.info("handoff.left_as_claimed conversation=%s reason=%s agent=%s", conversation_id, reason, agent_id)
 
     async def stop_waiting(self, conversation_id: str, reason: str, *, left_at: float | None = None,
                            by: str | None = None) -> bool:
