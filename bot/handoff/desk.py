@@ -22,7 +22,7 @@ from bot.handoff.estimate import wait_minutes
 from bot.handoff.handback import (WORDS_FIELD, agent_left_marker, ask_csat, close_mark, close_words, finish,
                                   handback_mark, handed_back)
 from bot.handoff.handback import owed as handback_owed
-from bot.handoff.joined import join_mark, say_joined, told
+from bot.handoff.joined import claimed_as_read, join_mark, say_joined, told
 from bot.handoff import lost_calls
 from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp, selfhelp_answers_key, shown_turns,
                                    with_pushed_selfhelp, with_selfhelp_pages)
@@ -190,14 +190,33 @@ class Desk:
 
         ``request_id``: the page's, the same on a retry of a claim it got no answer to: the retry gets the
         customer that claim took (``HandoffQueue.take_next``), who is told "an agent joined" once. What a claim
-        cut off owes the customer, the waiting room finishes (``bot.handoff.joined``)."""
-        request = await self._take_and_pause(agent_id, request_id)
-        if request is None:
-            return None
+        cut off owes the customer, the waiting room finishes (``bot.handoff.joined``).
+
+        A customer who leaves before they are told (a caller hanging up as the agent takes them) is passed over as
+        one who left before the pause is: the next customer is taken. Found in review: "an agent joined" paused
+        again the conversation the leave had just handed back, and the claim answered ``error_not_serving``."""
+        for _ in range(CLAIM_TRIES):
+            request = await self._take_and_pause(agent_id, request_id)
+            if request is None:
+                return None
+            try:
+                return await self._joined(agent_id, agent_name, request)
+            except DeskError as exc:
+                if exc.code != "error_not_serving":
+                    raise
+            logger.info("handoff.desk.left_before_joined conversation=%s agent=%s", request.conversation_id, agent_id)
+        return None
+
+    async def _joined(self, agent_id: str, agent_name: str, request) -> dict:
+        """The customer the claim took told an agent joined, and their view; ``error_not_serving`` when they left
+        first (nothing said, nothing paused: ``say_joined`` only while the claim holds, under the conversation's
+        lock)."""
         entry = await self._held(agent_id, request.conversation_id)
         # Ends a proof still open asked by an earlier agent (a transfer cut off before it ended it): found in review,
         # the customer's next six digits for this agent were checked as its password.
-        await say_joined(self.conversations, request, agent_name, once=join_mark(entry))
+        if not await say_joined(self.conversations, request, agent_name, once=join_mark(entry),
+                                still_owed=claimed_as_read(self.queue, entry)):
+            raise DeskError("error_not_serving", 404)
         await told(self.queue, request.conversation_id)  # else the waiting room finishes it (bot.handoff.joined)
         view = await self.view(agent_id, request.conversation_id)
         view["voice_bridged"] = await self._bridge(agent_id, request)

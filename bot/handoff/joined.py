@@ -71,14 +71,14 @@ async def finish_owed(queue, conversations) -> list[str]:
             # Ends a proof open unless asked under this claim (found in review: 王芳's, left open by a transfer cut
             # off, took the digits typed for 李雷 whose claim was cut off too).
             if await say_joined(conversations, entry["request"], (roster.name if roster else "") or entry["agent_id"],
-                                once=join_mark(entry), still_owed=_claimed_as_read(queue, entry)):
+                                once=join_mark(entry), still_owed=claimed_as_read(queue, entry)):
                 finished.append(conversation_id)
                 logger.warning("handoff.join.finished conversation=%s agent=%s", conversation_id, entry["agent_id"])
         await queue.redis.zrem(keys.joins(), conversation_id)
     return finished
 
 
-def _claimed_as_read(queue, entry: dict):
+def claimed_as_read(queue, entry: dict):
     """Asked under the conversation's lock: the agent still has it from the claim read (not left, closed,
     given back or claimed again)."""
     async def still_owed() -> bool:

@@ -36,3 +36,41 @@ async def test_a_customer_who_leaves_between_the_claim_and_the_pause_gets_the_bo
     assert not (await store.retrieve("wx-leaves")).is_paused(), "the customer who left has the bot again"
     assert view["conversation_id"] == "wx-stays", "the agent gets the next customer instead"
     assert (await store.retrieve("wx-stays")).is_paused()
+
+
+async def test_a_caller_who_hangs_up_as_the_desk_tells_them_an_agent_joined_is_passed_over(queue, kefu_env, events,
+                                                                                         conversations):  # noqa: F811
+    """The caller hangs up just after the claim's pause was checked, before "an agent joined" is said (the call's
+    process: ``QueueHandoff.leave``). Found in review: the words paused again the conversation the leave had just
+    handed back, were said to nobody, and the claim answered ``error_not_serving``; the agent had to press again."""
+    from bot.ivr.handoff import QueueHandoff
+
+    AccountStore(kefu_env.database_url).add("wang", "wang-pass-1", ["billing"])
+    await queue.roster.register("wang", name="wang", skills=["billing"], capacity=2, status="available")
+    desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    for conversation_id in ("ivr:hangs-up", "ivr:stays"):
+        await queue.enqueue(HandoffRequest(conversation_id, "ivr", "billing", 0, None, {}))
+        queue.clock.advance(1)
+    phone = QueueHandoff(queue.redis, repository=None, conversations=conversations)
+    phone.queue = queue
+    join = conversations.join
+
+    async def hung_up_just_before(conversation_id: str, response: str, **values) -> bool:
+        if conversation_id == "ivr:hangs-up":
+            await phone.leave(conversation_id, "caller_hung_up")
+        return await join(conversation_id, response, **values)
+
+    conversations.join = hung_up_just_before
+    view = await desk.claim("wang", "王芳")
+
+    store = conversations.agent.tracker_store
+    def said(tracker) -> list[str]:
+        return [e.get("name") for e in tracker.as_dialogue().as_dict()["events"]]
+
+    gone = await store.retrieve("ivr:hangs-up")
+    assert not gone.is_paused(), "the call that ended is paused, with nobody on it"
+    assert "utter_agent_joined" not in said(gone), "an agent joined, said to a caller who hung up"
+    assert "utter_agent_joined" in said(await store.retrieve("ivr:stays"))
+    assert view is not None and view["conversation_id"] == "ivr:stays", "the agent gets the next caller instead"
+    assert await queue.serving("wang") == ["ivr:stays"]
+    assert [k for c, k, _, _ in events.recorded if c == "ivr:hangs-up"][-1] == "handoff_abandoned"
