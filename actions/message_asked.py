@@ -105,18 +105,27 @@ async def number_given_with_it(tracker: Tracker) -> list[dict[str, Any]]:
 
 
 def number_given_for_it(tracker: Tracker) -> str | None:
-    """The mobile number the customer gave for the message in hand: in the latest message (tagged, or spelt the
-    way people space it), or in the turns just before it that "what is the message?" answered (with the request,
-    "帮我留个言 139…", or alone). It wins over whom we knew before, as a number typed with the message in one turn
-    does (``establish``): found in review, someone known who gave another number with the request had the message
-    filed to call back their own phone, and the number given was dropped."""
+    """The mobile number the customer gave for the message in hand (tagged, or spelt the way people space it): with
+    the request ("帮我留个言 139…"), alone to "what is the message?", or in the latest turn unless that turn is the
+    message itself. It wins over whom we knew before, as a number typed with the request in one turn does
+    (``establish``): found in review, someone known who gave another number with the request had the message filed
+    to call back their own phone, and the number given was dropped. A number written in the message ("请打138…找我爱人",
+    "师傅留的电话138…打不通") is not one given for it (``ActionLeaveMessage.number_given``: for someone known it is
+    words for the person who reads it; found in review, it moved a proven customer's message, and their next
+    requests, to the account of whoever had that number)."""
     history = list(turns(tracker.events))
-    said = [user for user, _ in history[-1:]]
+    said = [] if latest_is_the_message(tracker) else [user for user, _ in history[-1:]]
     for user, answered in reversed(history[:-1]):
         if ASK_MESSAGE not in answered:
             break
         said.append(user)
     return next((number for user in said if (number := mobile_in(user))), None)
+
+
+def latest_is_the_message(tracker: Tracker) -> bool:
+    """Whether the customer's latest turn is the message being left (the answer to "what is it?")."""
+    latest = next((event for event in reversed(tracker.events) if event.get("event") == "user"), None)
+    return latest is not None and latest is message_answer(tracker)
 
 
 def mobile_in(user: dict[str, Any]) -> str | None:

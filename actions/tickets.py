@@ -20,10 +20,10 @@ from actions.cheaper_plans import CHANGE_PLAN, asks_cheaper, offer_cheaper_plans
 from actions.backend import (catalogue, channel_of, db, labels, last_said, latest_entity, parts_named, record,
                              repository, says_any)
 from actions.identity import (IdentifiedAction, customer_words, local_phone, message_awaited, no_message_given,
-                              request_event, request_text, without_secrets)
+                              request_event, request_text, typed_number, without_secrets)
 from actions.kept_requests import KeptWhenDown
-from actions.message_asked import (ask_for_the_message, leaves_a_message, message_answer, message_text,
-                                   number_given_for_it, number_given_with_it, number_in_the_message,
+from actions.message_asked import (ask_for_the_message, latest_is_the_message, leaves_a_message, message_answer,
+                                   message_text, number_given_for_it, number_given_with_it, number_in_the_message,
                                    says_nothing_but_the_request)
 from actions.misunderstanding import intent_of, turns
 from actions.new_install import NEW_INSTALL, ActionNewInstall, requested_change
@@ -476,7 +476,12 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, Identi
         return message_answer(tracker) is not None
 
     def number_given(self, tracker: Tracker) -> str | None:
-        return number_given_for_it(tracker)  # "帮我留个言 139…", then the message: to call back on 139…
+        # "帮我留个言 139…", then the message: to call back on 139…. A number written in the message names the one
+        # leaving it only when nobody is known yet ("我的电话是138…，宽带一直断"); else it is words for the reader.
+        known = tracker.get_slot("customer_id") or tracker.get_slot("verified_customer_id")
+        if known and latest_is_the_message(tracker):
+            return number_given_for_it(tracker)
+        return number_given_for_it(tracker) or typed_number(tracker)
 
     async def run(self, dispatcher, tracker, domain):
         not_the_message = no_message_given(dispatcher, tracker)  # "算了 不留言了", "好的"

@@ -220,13 +220,23 @@ async def test_a_number_given_after_an_account_number_is_told_as_the_one_called_
     assert ticket["details"]["callback_phone"] == "13912345678" and ticket["customer_id"] is None
 
 
-async def test_a_number_spelt_in_the_message_of_a_known_customer_is_the_one_called_back(run_action):
-    chat = Chat(run_action, **proven(1))
+@pytest.mark.parametrize("message, entities", [
+    ("请打138 0000 0002找我爱人，宽带一直断", []),  # spaced: the NLU's pattern tags no number in it
+    ("请打13800000002找我爱人，宽带一直断", [entity("phone_number", "13800000002")]),
+])
+async def test_a_number_written_in_the_message_of_a_known_customer_names_nobody(run_action, message, entities):
+    """Found in review: 张伟, proven, left a message naming his wife's number (李娜's, a customer's); it was filed on
+    李娜's account, and his next request was 李娜's too (a code texted to her phone). A number in the message is
+    words for the person who reads it; the message is 张伟's, called back on his phone."""
+    chat = Chat(run_action, **proven(1), phone_number="13800000001", customer_name="张伟")
     await chat.says("帮我留个言", "leave_message", "action_leave_message")
-    left = await chat.says("请打139 1234 5678找我爱人，宽带一直断", "fault_broadband", "action_triage_fault")
-    assert left.message("utter_message_left")["phone_masked"] == "139****5678"
+    left = await chat.says(message, "fault_broadband", "action_triage_fault", entities=entities)
+    assert left.responses == ["utter_message_left"]
+    assert left.message("utter_message_left")["phone_masked"] == "138****0001"
     [ticket] = callbacks_filed(chat)
-    assert ticket["details"]["callback_phone"] == "13912345678" and ticket["customer_id"] is None
+    assert ticket["customer_id"] == 1 and "找我爱人" in ticket["summary"]
+    assert ticket["details"].get("callback_phone") in (None, "13800000001")
+    assert left.slots.get("customer_id") in (None, "1") and left.slots.get("verified_customer_id") in (None, "1")
 
 
 async def test_another_customers_number_given_by_a_known_customer_is_called_back_without_their_data(run_action):
