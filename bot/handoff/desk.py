@@ -260,25 +260,7 @@ class Desk:
             return await self.voice_bridge.connect(self.queue.redis, request.conversation_id, agent_id)
         except BridgeError as exc:
             logger.warning("handoff.desk.bridge_failed conversation=%s error=%s", request.conversation_id, exc)
-            await self._ended_while_bridged(request.conversation_id)
             return False
-
-    async def _ended_while_bridged(self, conversation_id: str) -> None:
-        """A bridge refused because the call ended as it was tried (its state gone: the caller hung up as the agent
-        took them): the call's process, ending, may have found the bridge's mark and taken the stream's end for the
-        bridge, leaving the queue to the agent (bot.ivr.engine ``_clear``). Found in review: the leave was lost, the
-        desk showed a live call nobody was on until the call was taken for lost, 90 s on, and it was reported as
-        lost, not as the caller's hang-up. The leave is done here then (once: a leave already done finds nothing),
-        and the claim passes the caller over (``error_not_serving``)."""
-        from bot.ivr.call_state import call_key
-        from bot.ivr.line import call_id_of
-
-        call_id = call_id_of(conversation_id)
-        if call_id is None or await self.queue.redis.exists(call_key(call_id)):
-            return  # the call goes on: the text relay serves it
-        await self.queue.abandon(conversation_id, "caller_hung_up")
-        await self.conversations.unpause(conversation_id)
-        raise DeskError("error_not_serving", 404)
 
     async def _held(self, agent_id: str, conversation_id: str) -> dict:
         """The entry of a conversation the agent is serving; else one answer, ``error_not_serving`` (404),
