@@ -332,12 +332,16 @@ async def repair_open(dispatcher: CollectingDispatcher, tracker: Tracker, domain
 async def next_fault(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict,
                      events: list[dict[str, Any]], fixed: bool, repair: str | None = None) -> list[dict[str, Any]]:
     """The next fault named with the one in hand, triaged afresh; the one in hand, neither ``fixed`` nor with
-    its ``repair`` open already, is kept for the repair ticket (``faults_unfixed``)."""
+    its ``repair`` open already, is kept for the repair ticket (``faults_unfixed``), with its repeat mark
+    (``faults_repeat``: actions/tickets.py ``files_a_repeat``)."""
     apply_slots(tracker, events)
     done = tracker.get_slot("fault_type")
     waiting = list(tracker.get_slot("faults_next") or [])
-    repeats = list(tracker.get_slot("faults_repeat") or [])  # read from the message that named it
+    # Read from the message that named them; the one in hand said to keep coming back stays marked for the repair
+    # that files it (found in review: the broadband's triage cleared the TV's mark, and its repair was no repeat).
+    repeats = list(tracker.get_slot("faults_repeat") or [])
     unfixed = list(tracker.get_slot("faults_unfixed") or []) + ([] if fixed or repair or not done else [done])
+    held = [done] if tracker.get_slot("fault_repeat") and done in unfixed else []
     said = {"done": fault_name(done), "fault": fault_name(waiting[0])}
     if repair:
         dispatcher.utter_message(response="utter_next_fault_repair_open", ticket_id=repair, **said)
@@ -346,7 +350,8 @@ async def next_fault(dispatcher: CollectingDispatcher, tracker: Tracker, domain:
     moved = events + apply_slots(tracker, [
         SlotSet("fault_type", waiting[0]), SlotSet("faults_next", waiting[1:]), SlotSet("faults_unfixed", unfixed),
         SlotSet("fault_code", None), SlotSet("triage_asked", False), SlotSet("awaiting", None),
-        SlotSet("selfhelp_failures", 0), SlotSet("faults_repeat", [fault for fault in repeats if fault != waiting[0]])])
+        SlotSet("selfhelp_failures", 0),
+        SlotSet("faults_repeat", [fault for fault in repeats if fault != waiting[0]] + held)])
     return moved + await triage(dispatcher, tracker, domain, waiting[0], again=waiting[0] in repeats)
 
 

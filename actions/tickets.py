@@ -50,6 +50,14 @@ def repair_faults(tracker: Tracker) -> list[str]:
     return [*(tracker.get_slot("faults_unfixed") or []), tracker.get_slot("fault_type")]
 
 
+def files_a_repeat(tracker: Tracker) -> bool:
+    """Whether the repair about to be filed is a repeat: a fault it files was said to keep coming back, the one in
+    hand (``fault_repeat``) or one named with it (``faults_repeat``). Found in review: "电视又没信号了，宽带也上不了网"
+    was told the TV would be treated as a repeat, and the repair filed for it with the broadband was an ordinary one."""
+    said = set(tracker.get_slot("faults_repeat") or [])
+    return bool(tracker.get_slot("fault_repeat")) or any(fault in said for fault in repair_faults(tracker))
+
+
 def repair_selfhelp(tracker: Tracker) -> list[SelfHelpEntry]:
     """The self-help tried for the repair about to be filed, fault by fault: that sent in the conversation for its
     faults (``repair_faults``) and for those it was helped with before they turned out not to be the matter
@@ -66,13 +74,13 @@ def fault_summary(tracker: Tracker) -> str:
     """The repair ticket's line: the fault (with those named with it that self-help did not fix either,
     ``faults_unfixed``), its code and the self-help already tried (``repair_selfhelp``), by name: under each
     fault's name when there are several, as the agent's summary lists it. A fault the customer says keeps coming
-    back (``fault_repeat``) has the editors' ``fault_repeat`` line, so the desk and the ledger show it."""
+    back (``files_a_repeat``) has the editors' ``fault_repeat`` line, so the desk and the ledger show it."""
     words = load_rules().summary_words
     none = words.get("none", "")
     separator = words.get("list_separator", ", ")
     named = fault_names(repair_faults(tracker), words, separator)
     tried = [(entry.fault_type, entry.title) for entry in repair_selfhelp(tracker)]
-    line = "fault_repeat" if tracker.get_slot("fault_repeat") else "fault"
+    line = "fault_repeat" if files_a_repeat(tracker) else "fault"
     return ticket_summary(line, fault=named or none, code=tracker.get_slot("fault_code") or none,
                           selfhelp=selfhelp_by_fault(tried, repair_faults(tracker), words, separator) or none)
 
@@ -92,8 +100,8 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
 
     async def serve(self, dispatcher, tracker, customer, verified):
         # The faults named with this one, or left for it, go on this repair, once (faults_unfixed, faults_retriaged),
-        # as does a repeat (fault_repeat): a later repair in the conversation is not one.
-        repeat = [SlotSet("fault_repeat", None)] if tracker.get_slot("fault_repeat") else []
+        # as does a repeat (fault_repeat, faults_repeat): a later repair in the conversation is not one.
+        repeat = [SlotSet(slot, None) for slot in ("fault_repeat", "faults_repeat") if tracker.get_slot(slot)]
         return await self.repair(dispatcher, tracker, customer, verified) + [SlotSet("faults_unfixed", None),
                                                                             SlotSet("faults_retriaged", None), *repeat]
 
@@ -115,8 +123,8 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         if not joined:
             return await self.file_repair(dispatcher, tracker, customer, verified)
         events = []
-        if left:  # the new repair is the faults left's (the code only if it was theirs)
-            code = [] if left[-1] == fault_type else [SlotSet("fault_code", None)]
+        if left:  # the new repair is the faults left's (the code, and the repeat mark, only if it was theirs)
+            code = [] if left[-1] == fault_type else [SlotSet("fault_code", None), SlotSet("fault_repeat", None)]
             events = apply_slots(tracker, [SlotSet("fault_type", left[-1]), SlotSet("faults_unfixed", left[:-1]), *code])
         new = await self.new_repair(tracker, customer, verified) if left else None
         if not verified:
@@ -144,12 +152,12 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
 
     @staticmethod
     async def new_repair(tracker, customer, verified) -> str:
-        """The repair ticket. A fault the customer says keeps coming back (``fault_repeat``, set by triage) is one
+        """The repair ticket. A fault the customer says keeps coming back (``files_a_repeat``, set by triage) is one
         step more urgent and says so in its details: it was filed as an ordinary repair, and the agent could not
         tell it from a first report."""
         priority = 1 if customer.vip_tier >= 2 else 0
         also = {"also_fault_types": tracker.get_slot("faults_unfixed")} if tracker.get_slot("faults_unfixed") else {}
-        if tracker.get_slot("fault_repeat"):
+        if files_a_repeat(tracker):
             priority, also = more_urgent(priority), {**also, "repeat": True}
         tried = [entry.id for entry in repair_selfhelp(tracker)]
         return await open_ticket(tracker, customer, "fault", fault_summary(tracker), verified=verified,

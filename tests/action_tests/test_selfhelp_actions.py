@@ -141,6 +141,32 @@ async def test_only_the_fault_said_to_come_back_is_filed_as_a_repeat(run_action)
     assert "utter_selfhelp_entry" in turn.responses, "the broadband is no repeat"
 
 
+@pytest.mark.parametrize("broadband_fixed", [False, True])
+async def test_the_first_fault_said_to_come_back_keeps_its_mark_on_the_repair_filed_after_the_second(run_action,
+                                                                                                   broadband_fixed):
+    """Found in review: "电视又没信号了，宽带也上不了网" told the customer the TV would be treated as a repeat, then the
+    broadband's triage cleared the mark, and the repair filed for the TV (with the broadband, or alone once the
+    broadband's self-help fixed it) was an ordinary one: no ``repeat``, no step up, the ordinary summary line. A
+    repair is a repeat when any fault it files was said to keep coming back."""
+    chat = Chat(run_action, **{**PROVEN, "customer_id": "2", "verified_customer_id": "2"})  # VIP tier 2: priority 1
+    turn = await chat.says("电视又没信号了，宽带也上不了网", "fault_tv", "action_triage_fault", TV_AND_BROADBAND)
+    assert turn.responses[:2] == ["utter_faults_one_by_one", "utter_fault_keeps_happening"], turn.responses
+    if broadband_fixed:
+        filed = await chat.says("好了", "affirm", "action_handle_affirm")
+        assert filed.responses[0] == "utter_selfhelp_resolved_then_repair", filed.responses
+        faults = ["fault_tv"]
+    else:
+        filed = await chat.not_fixed_until_spent(4)
+        faults = ["fault_tv", "fault_broadband"]
+    repair = repository().get_ticket(filed.message("utter_fault_ticket_created")["ticket_id"])
+    named = [repair["details"]["fault_type"], *(repair["details"].get("also_fault_types") or [])]
+    assert sorted(named) == sorted(faults), repair["details"]
+    assert repair["details"].get("repeat") is True and repair["priority"] == 2, repair
+    marker = labels()["ticket_summary"]["fault_repeat"].split("{")[0]
+    assert repair["summary"].startswith(marker), repair["summary"]
+    assert not chat.tracker.get_slot("fault_repeat") and not chat.tracker.get_slot("faults_repeat"), "filed: spent"
+
+
 async def test_a_repeat_whose_repair_was_not_filed_does_not_mark_the_next_fault(run_action):
     """Someone not known yet says the broadband keeps coming back, and is asked for their number; they go on to
     the TV instead: the TV is no repeat, and its repair would not be marked."""
