@@ -101,7 +101,8 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
     async def serve(self, dispatcher, tracker, customer, verified):
         # The faults named with this one, or left for it, go on this repair, once (faults_unfixed, faults_retriaged),
         # as does a repeat (fault_repeat, faults_repeat): a later repair in the conversation is not one.
-        repeat = [SlotSet(slot, None) for slot in ("fault_repeat", "faults_repeat") if tracker.get_slot(slot)]
+        repeat = [*([SlotSet("fault_repeat", None)] if tracker.get_slot("fault_repeat") else []),
+                  *([SlotSet("faults_repeat", None)] if tracker.get_slot("faults_repeat") else [])]
         return await self.repair(dispatcher, tracker, customer, verified) + [SlotSet("faults_unfixed", None),
                                                                             SlotSet("faults_retriaged", None), *repeat]
 
