@@ -14,6 +14,7 @@ in one message, only the one whose own part says so (``fault_parts``).
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -173,20 +174,39 @@ def faults_named(tracker: Tracker) -> list[str]:
     content/labels.yml), in the order said, each one the NLU also held possible (as the fallback's "A or B?"
     asks about): "电视和宽带都不行了" names two. Found in a review: it was taken for the TV alone, and the
     broadband came up only if the customer said it again."""
-    return [fault for _, fault in faults_named_at(tracker)]
+    return [fault for *_, fault in faults_named_at(tracker)]
+
+
+# Where a clause ends: a trailing clause after the last fault ("…宽带都不行了，这个月第三次了") is said of all of them.
+CLAUSE_BREAKS = re.escape("，,。.！!？?；;～~ \t\n\u3000")
+OWN_CLAUSE = re.compile(f"[{CLAUSE_BREAKS}]*[^{CLAUSE_BREAKS}]*")
 
 
 def fault_parts(tracker: Tracker) -> dict[str, str]:
-    """Each fault ``faults_named`` finds with its own part of the latest message: from where it is named to where
-    the next one is, the first from the message's start ("电视没信号，" and "宽带又断了")."""
+    """Each fault ``faults_named`` finds with the part of the latest message said of it, where the repeat words are
+    read (``says_repeat``). Its own part runs from its name to the next fault's: text between two names is the one
+    before's ("电视没信号，宽带又断了": 又断了 is the broadband's; "电视又没信号了，宽带也上不了网": 又 is the TV's). Said of
+    all of them: text before the first name ("这个月第三次了，电视和宽带都坏了"), and what follows the last one's own
+    clause after a clause break ("电视和宽带都不行了，这个月第三次了"). Two names with only a joining word, or nothing,
+    between them (``join_words`` in content/selfhelp.yml: "电视和宽带又断了") share what the second's part says. Found
+    in review: the TV's part of "电视和宽带又断了" was "电视和", and the TV got self-help though said to be back."""
     text = latest_text(tracker)
     named = faults_named_at(tracker)
-    ends = [at for at, _ in named[1:]] + [len(text)]
-    return {fault: text[at if n else 0:end] for n, ((at, fault), end) in enumerate(zip(named, ends))}
+    if not named:
+        return {}
+    starts = [at for at, _, _ in named[1:]] + [len(text)]
+    parts = [text[at:start] for (at, _, _), start in zip(named, starts)]
+    joins = set(catalogue().join_words) | {""}
+    for n in range(len(named) - 2, -1, -1):  # from the last, so "电视、宽带和WiFi又断了" shares it with all three
+        if text[named[n][1]:starts[n]].strip() in joins:
+            parts[n] += parts[n + 1]
+    after_last = text[named[-1][1]:]
+    trailing = after_last[OWN_CLAUSE.match(after_last).end():]
+    return {fault: " ".join((text[:named[0][0]], part, trailing)) for (_, _, fault), part in zip(named, parts)}
 
 
-def faults_named_at(tracker: Tracker) -> list[tuple[int, str]]:
-    """(where, fault) for each fault ``faults_named`` finds, in the order said."""
+def faults_named_at(tracker: Tracker) -> list[tuple[int, int, str]]:
+    """(where its name starts, where it ends, fault) for each fault ``faults_named`` finds, in the order said."""
     message = tracker.latest_message or {}
     text = str(message.get("text") or "")
     intent = message.get("intent") or {}
@@ -197,7 +217,9 @@ def faults_named_at(tracker: Tracker) -> list[tuple[int, str]]:
     for fault in words.get("fault_named_by") or {}:
         at = fault_named_at(text, fault, words)
         if at is not None and ranking.get(fault, 0.0) >= SECOND_AT_LEAST:
-            named.append((at, fault))
+            said = [len(word) for word in (words.get("fault_named_by") or {}).get(fault) or ()
+                    if word and text.lower().startswith(word.lower(), at)]
+            named.append((at, at + max(said, default=0), fault))
     return sorted(named)
 
 

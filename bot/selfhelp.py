@@ -88,6 +88,8 @@ class Catalogue:
     # Said of a fault that keeps coming back ("宽带又断了 这个月第三次了"): triage files the repair without a guide
     # (found in a trial: the customer was asked for the fault's details as if it were the first time).
     repeat_words: tuple[str, ...] = ()
+    # Join two faults named together, said of both ("电视和宽带又断了"): actions/selfhelp.py fault_parts.
+    join_words: tuple[str, ...] = ()
 
     def says_repeat(self, text: str) -> bool:
         """Whether ``text`` says the fault keeps happening (``repeat_words``), its degree words left out."""
@@ -195,10 +197,11 @@ def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
         if entry.id in entries:
             raise CatalogueError(f"{source}: duplicate entry id '{entry.id}'")
         entries[entry.id] = entry
-    degree, repeat = (_words(raw, key, source) for key in ("degree_words", "repeat_words"))
+    degree, repeat, join = (_words(raw, key, source) for key in ("degree_words", "repeat_words", "join_words"))
     # Longest first: 有点儿 goes whole, not as 有点 leaving 儿.
     return Catalogue(entries, link_label=str(raw.get("link_label") or ""),
-                     degree_words=tuple(sorted(degree, key=len, reverse=True)), repeat_words=tuple(repeat))
+                     degree_words=tuple(sorted(degree, key=len, reverse=True)), repeat_words=tuple(repeat),
+                     join_words=tuple(join))
 
 
 def _words(raw: dict, key: str, source: str) -> list[str]:

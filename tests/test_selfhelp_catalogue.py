@@ -119,6 +119,9 @@ def test_repeat_words_are_a_list_and_tell_a_fault_that_keeps_coming_back(catalog
     raw["repeat_words"] = "又断"
     with pytest.raises(CatalogueError, match="'repeat_words' must be a list"):
         parse_catalogue(raw)
+    raw["repeat_words"], raw["join_words"] = ["又断了"], "和"
+    with pytest.raises(CatalogueError, match="'join_words' must be a list"):
+        parse_catalogue(raw)
 
 
 @pytest.mark.parametrize("text", ["wifi信号很差", "家里Wi-Fi信号太差了", "信号非常弱", "信号有点弱"])

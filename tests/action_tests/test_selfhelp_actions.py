@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from actions.backend import catalogue, labels, repository
+from actions.selfhelp import fault_parts
 from bot.handoff.rules import load_rules
 from bot.labels import ticket_summary
 from bot.settings import get_settings
@@ -165,6 +166,35 @@ async def test_the_first_fault_said_to_come_back_keeps_its_mark_on_the_repair_fi
     marker = labels()["ticket_summary"]["fault_repeat"].split("{")[0]
     assert repair["summary"].startswith(marker), repair["summary"]
     assert not chat.tracker.get_slot("fault_repeat") and not chat.tracker.get_slot("faults_repeat"), "filed: spent"
+
+
+@pytest.mark.parametrize("text", ["电视和宽带都不行了，这个月第三次了", "电视和宽带又断了", "这个月第三次了，电视和宽带都坏了",
+                                  "电视、宽带又坏了"])
+async def test_a_repeat_said_once_for_both_faults_counts_for_both(run_action, text):
+    """Found in review: a repeat word said once for both faults counted for the one whose part of the message held
+    it: the TV's part of "电视和宽带又断了" is "电视和", and the TV got the details question and self-help though the
+    customer said it was the third time. A clause after the last fault, words before the first, and what follows
+    two faults joined by a joining word (``join_words``) are said of both: both go on one repair, a repeat."""
+    chat = Chat(run_action, **PROVEN)
+    turn = await chat.says(text, "fault_tv", "action_triage_fault", TV_AND_BROADBAND)
+    assert turn.responses[:2] == ["utter_faults_one_by_one", "utter_fault_keeps_happening"], turn.responses
+    assert "utter_selfhelp_entry" not in turn.responses and "utter_ask_fault_detail_fault_tv" not in turn.responses
+    repair = repository().get_ticket(turn.message("utter_fault_ticket_created")["ticket_id"])
+    assert {repair["details"]["fault_type"], *repair["details"].get("also_fault_types", [])} == {"fault_tv",
+                                                                                               "fault_broadband"}
+    assert repair["details"].get("repeat") is True and repair["priority"] == 1, repair["details"]
+
+
+@pytest.mark.parametrize("text, repeat", [("电视没信号，宽带又断了", "fault_broadband"),
+                                          ("电视又没信号了，宽带也上不了网", "fault_tv"),
+                                          ("电视没信号，宽带又断了，这个月第三次了", "both"),
+                                          ("电视和宽带都不行了", None)])
+async def test_each_fault_of_two_is_a_repeat_as_its_part_of_the_message_says(run_action, text, repeat):
+    """Text between two fault names is the one before's; a joining word alone between them shares what follows."""
+    tracker = load_tracker("fault_tv_no_signal", text=text, intent="fault_tv")
+    tracker.latest_message["intent_ranking"] = TV_AND_BROADBAND
+    said = {fault for fault, part in fault_parts(tracker).items() if catalogue().says_repeat(part)}
+    assert said == {"both": {"fault_tv", "fault_broadband"}, None: set()}.get(repeat, {repeat}), fault_parts(tracker)
 
 
 async def test_a_repeat_whose_repair_was_not_filed_does_not_mark_the_next_fault(run_action):
