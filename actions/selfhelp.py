@@ -187,7 +187,8 @@ def fault_parts(tracker: Tracker) -> dict[str, str]:
     read (``says_repeat``). Its own part runs from its name to the next fault's: text between two names is the one
     before's ("电视没信号，宽带又断了": 又断了 is the broadband's; "电视又没信号了，宽带也上不了网": 又 is the TV's). Said of
     all of them: text before the first name ("这个月第三次了，电视和宽带都坏了"), and what follows the last one's own
-    clause after a clause break ("电视和宽带都不行了，这个月第三次了"). Two names with only a joining word, or nothing,
+    clause after a clause break ("电视没信号，宽带也断了，这个月第三次了") unless a fault's own part says it came back
+    already ("电视没信号，宽带又断了，第三次了": the broadband's). Two names with only a joining word, or nothing,
     between them (``join_words`` in content/selfhelp.yml: "电视和宽带又断了") share what the second's part says. Found
     in review: the TV's part of "电视和宽带又断了" was "电视和", and the TV got self-help though said to be back."""
     text = latest_text(tracker)
@@ -200,8 +201,11 @@ def fault_parts(tracker: Tracker) -> dict[str, str]:
     for n in range(len(named) - 2, -1, -1):  # from the last, so "电视、宽带和WiFi又断了" shares it with all three
         if text[named[n][1]:starts[n]].strip() in joins:
             parts[n] += parts[n + 1]
-    after_last = text[named[-1][1]:]
-    trailing = after_last[OWN_CLAUSE.match(after_last).end():]
+    own_end = named[-1][1] + OWN_CLAUSE.match(text[named[-1][1]:]).end()
+    trailing = text[own_end:]
+    own = [*parts[:-1], text[named[-1][0]:own_end]]
+    if any(catalogue().says_repeat(part) for part in own):  # "宽带又断了，这个月第三次了": the broadband's third time
+        trailing = ""  # (the last fault's part holds it already)
     return {fault: " ".join((text[:named[0][0]], part, trailing)) for (_, _, fault), part in zip(named, parts)}
 
 

@@ -187,10 +187,12 @@ async def test_a_repeat_said_once_for_both_faults_counts_for_both(run_action, te
 
 @pytest.mark.parametrize("text, repeat", [("电视没信号，宽带又断了", "fault_broadband"),
                                           ("电视又没信号了，宽带也上不了网", "fault_tv"),
-                                          ("电视没信号，宽带又断了，这个月第三次了", "both"),
+                                          ("电视没信号，宽带又断了，这个月第三次了", "fault_broadband"),
+                                          ("电视没信号，宽带也断了，这个月第三次了", "both"),
                                           ("电视和宽带都不行了", None)])
 async def test_each_fault_of_two_is_a_repeat_as_its_part_of_the_message_says(run_action, text, repeat):
-    """Text between two fault names is the one before's; a joining word alone between them shares what follows."""
+    """Text between two fault names is the one before's; a joining word alone between them shares what follows; a
+    clause after the last one's is said of both unless a fault's own part already says it came back."""
     tracker = load_tracker("fault_tv_no_signal", text=text, intent="fault_tv")
     tracker.latest_message["intent_ranking"] = TV_AND_BROADBAND
     said = {fault for fault, part in fault_parts(tracker).items() if catalogue().says_repeat(part)}
