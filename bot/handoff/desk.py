@@ -28,7 +28,8 @@ from bot.handoff.desk_view import (pushed_selfhelp_key, remember_pushed_selfhelp
                                    with_pushed_selfhelp, with_selfhelp_pages)
 from bot.handoff.undelivered import mark_undelivered, pending_turns, undelivered_marks, with_undelivered
 from bot.handoff.conversations import RasaConversations
-from bot.handoff.queue import LOST_AT_FIELD, TRANSFER_FIELD, CallLost, HandoffError, HandoffQueue
+from bot.handoff.queue import (LOST_AT_FIELD, TRANSFER_FIELD, CallLost, HandoffError, HandoffQueue,
+                              left_by_customer)
 from bot.handoff.callback_transferred import CALLBACK_TRANSFERRED, note_transferred
 from bot.handoff.transfer_owed import TRANSFERRED, lost_on_the_way, tell_transferred
 from bot.handoff.transfer_owed import finish as finish_transfer
@@ -194,7 +195,10 @@ class Desk:
 
         A customer who leaves before they are told (a caller hanging up as the agent takes them) is passed over as
         one who left before the pause is: the next customer is taken. Found in review: "an agent joined" paused
-        again the conversation the leave had just handed back, and the claim answered ``error_not_serving``."""
+        again the conversation the leave had just handed back, and the claim answered ``error_not_serving``.
+        Only a customer who left: a claim lost otherwise (the agent signed out, a supervisor took it back) answers
+        ``error_not_serving`` (found in review: the retry took the customer put back again, for the agent who had
+        just signed out)."""
         for _ in range(CLAIM_TRIES):
             request = await self._take_and_pause(agent_id, request_id)
             if request is None:
@@ -204,6 +208,8 @@ class Desk:
             except DeskError as exc:
                 if exc.code != "error_not_serving":
                     raise
+                if not left_by_customer(await self.queue.entry(request.conversation_id)):
+                    raise  # the claim was lost, the customer is still there: not taken again
             logger.info("handoff.desk.left_before_joined conversation=%s agent=%s", request.conversation_id, agent_id)
         return None
 

@@ -388,6 +388,12 @@ def transfer_mark(agent_id: str, at: float) -> str:
     return f"transferred:{agent_id}:{at!r}"
 
 
+def left_by_customer(entry: dict | None) -> bool:
+    """The customer left the queue or the agent (``_ABANDON``, ``_LEAVE``): not a claim the agent lost otherwise
+    (signed out, taken back: the entry waits or is another agent's again), nor one closed by the agent."""
+    return entry is not None and entry["state"] in ("abandoned", "left")
+
+
 class HandoffQueue:
     """See the module docstring. ``recorder`` defaults to the database's conversation events."""
 

@@ -4,6 +4,8 @@ Real ``RasaConversations`` over the Redis tracker store (the stand-in processor 
 """
 from __future__ import annotations
 
+import pytest
+
 from bot.db.repository import Repository
 from bot.handoff.accounts import AccountStore
 from bot.handoff.desk import Desk
@@ -74,3 +76,32 @@ async def test_a_caller_who_hangs_up_as_the_desk_tells_them_an_agent_joined_is_p
     assert view is not None and view["conversation_id"] == "ivr:stays", "the agent gets the next caller instead"
     assert await queue.serving("wang") == ["ivr:stays"]
     assert [k for c, k, _, _ in events.recorded if c == "ivr:hangs-up"][-1] == "handoff_abandoned"
+
+
+async def test_a_claim_lost_to_the_agents_sign_out_is_not_made_again(queue, kefu_env, conversations):  # noqa: F811
+    """The agent signs out (``departures.sign_out``: the customer back at the head of the queue) between the
+    claim and "an agent joined". Found in review: the claim took the same customer again for the agent who had
+    just signed out, told them an agent joined, and left them paused with nobody until ``agent_gone_after_s``."""
+    from bot.handoff.departures import sign_out
+    from bot.handoff.desk import DeskError
+
+    AccountStore(kefu_env.database_url).add("wang", "wang-pass-1", ["billing"])
+    await queue.roster.register("wang", name="wang", skills=["billing"], capacity=2, status="available")
+    desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    await queue.enqueue(HandoffRequest("wx-a", "wechat", "billing", 0, None, {}))
+    join = conversations.join
+
+    async def signed_out_just_before(conversation_id: str, response: str, **values) -> bool:
+        await sign_out(queue, "wang", None)
+        return await join(conversation_id, response, **values)
+
+    conversations.join = signed_out_just_before
+    with pytest.raises(DeskError) as refused:
+        await desk.claim("wang", "王芳")
+
+    assert refused.value.code == "error_not_serving"
+    assert await queue.serving("wang") == [], "the agent who signed out was given the customer again"
+    assert (await queue.entry("wx-a"))["state"] == "waiting", "the customer is not back in line for another agent"
+    said = [e.get("name") for e in
+            (await conversations.agent.tracker_store.retrieve("wx-a")).as_dialogue().as_dict()["events"]]
+    assert "utter_agent_joined" not in said, "told an agent joined by one who had signed out"
