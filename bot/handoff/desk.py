@@ -210,8 +210,19 @@ class Desk:
                     raise
                 if not left_by_customer(await self.queue.entry(request.conversation_id)):
                     raise  # the claim was lost, the customer is still there: not taken again
+            await self._give_back_left(request.conversation_id)
             logger.info("handoff.desk.left_before_joined conversation=%s agent=%s", request.conversation_id, agent_id)
         return None
+
+    async def _give_back_left(self, conversation_id: str) -> None:
+        """Undo the claim's pause of a customer who left after it: a leave that handed the conversation back
+        before leaving the queue (``wechat_followers.follower_left``) had it paused again by the desk in between.
+        Found in review: the follower was left paused with nobody until the waiting room's hand-back. Only while
+        the entry still shows them gone (asked under the conversation's lock): never one claimed or waiting again."""
+        async def still_left() -> bool:
+            return left_by_customer(await self.queue.entry(conversation_id))
+
+        await self.conversations.unpause(conversation_id, still_owed=still_left)
 
     async def _joined(self, agent_id: str, agent_name: str, request) -> dict:
         """The customer the claim took told an agent joined, and their view; ``error_not_serving`` when they left

@@ -26,7 +26,7 @@ async def test_a_customer_who_leaves_between_the_claim_and_the_pause_gets_the_bo
     pause = conversations.pause
 
     async def left_just_before(conversation_id: str) -> None:
-        if conversation_id == "wx-leaves":  # as bot.channels.wechat_followers does on an unfollow
+        if conversation_id == "wx-leaves":  # queue left, then the bot given back (QueueHandoff.leave's order)
             await queue.abandon(conversation_id, "wechat_unsubscribed")
             await conversations.unpause(conversation_id)
         await pause(conversation_id)
@@ -105,3 +105,55 @@ async def test_a_claim_lost_to_the_agents_sign_out_is_not_made_again(queue, kefu
     said = [e.get("name") for e in
             (await conversations.agent.tracker_store.retrieve("wx-a")).as_dialogue().as_dict()["events"]]
     assert "utter_agent_joined" not in said, "told an agent joined by one who had signed out"
+
+
+async def test_a_follower_who_unsubscribes_as_the_desk_claims_them_gets_the_bot_back(queue, kefu_env, redis_url,
+                                                                                    conversations,  # noqa: F811
+                                                                                    monkeypatch):
+    """``wechat_followers.follower_left`` in its own order: the conversation handed back to the bot first, then
+    the queue left (its own client). The desk pauses between the two and finds the claim held; the leave lands
+    before "an agent joined". Found in review: nobody undid the desk's pause, and the follower who came back met a
+    bot that never answered until the waiting room's hand-back, ``HANDBACK_GRACE_S`` and its pass later."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from bot.channels import wechat_followers
+
+    AccountStore(kefu_env.database_url).add("wang", "wang-pass-1", ["billing"])
+    await queue.roster.register("wang", name="wang", skills=["billing"], capacity=2, status="available")
+    desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    for conversation_id in ("wx-leaves", "wx-stays"):
+        await conversations.pause(conversation_id)  # the handoff paused the bot as they joined the queue
+        await queue.enqueue(HandoffRequest(conversation_id, "wechat", "billing", 0, None, {}))
+        queue.clock.advance(1)
+    handed_back, desk_checked, left = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    leave_queue, pause, join = wechat_followers._leave_queue, conversations.pause, conversations.join
+
+    async def queue_left_after_the_desks_check(settings, openid: str) -> None:
+        handed_back.set()  # follower_left's first step, the conversation back to the bot, is done
+        await desk_checked.wait()
+        await leave_queue(settings, openid)
+        left.set()
+
+    async def paused_after_the_hand_back(conversation_id: str) -> None:
+        if conversation_id == "wx-leaves":
+            await handed_back.wait()
+        await pause(conversation_id)
+
+    async def told_after_the_leave(conversation_id: str, response: str, **values) -> bool:
+        if conversation_id == "wx-leaves":  # the desk found the claim held after its pause (_take_and_pause)
+            desk_checked.set()
+            await left.wait()
+        return await join(conversation_id, response, **values)
+
+    monkeypatch.setattr(wechat_followers, "_leave_queue", queue_left_after_the_desks_check)
+    conversations.pause, conversations.join = paused_after_the_hand_back, told_after_the_leave
+    settings = SimpleNamespace(redis=SimpleNamespace(url=redis_url), database_url=kefu_env.database_url)
+    _, view = await asyncio.gather(wechat_followers.follower_left(settings, conversations.app, "wx-leaves"),
+                                   desk.claim("wang", "王芳"))
+
+    store = conversations.agent.tracker_store
+    assert (await queue.entry("wx-leaves"))["state"] == "left"
+    assert not (await store.retrieve("wx-leaves")).is_paused(), "the follower who left is paused, with nobody on it"
+    assert view is not None and view["conversation_id"] == "wx-stays", "the agent gets the next customer instead"
+    assert (await store.retrieve("wx-stays")).is_paused()
