@@ -26,7 +26,8 @@ EVENT_KINDS = frozenset({
     "handoff_queued",       # skill, priority; transferred (by an agent), back_in_line (back at the place left)
     "handoff_work_item",    # skill, priority, reason, ticket_id: a person acts on it later (a voice message); nobody waits
     "handoff_claimed",      # answered by an agent: wait_s, agent_id
-    "handoff_abandoned",    # wait_s, reason; left_at, removed_at, agent_id (closed by an agent, customer gone), by
+    "handoff_abandoned",    # wait_s, reason; left_at, removed_at; agent_id, claimed_wait_s (closed by an agent,
+                            # customer gone; or the customer left as an agent claimed them, before being told); by
     "handoff_customer_left",
     "handoff_closed",       # disposition, handle_s; reason call_lost, left_at: a call lost after words with the agent
     "handoff_requeued",     # agent_id (who held it), reason (signed_out, supervisor, removed, agent_gone), by: back in its queue
