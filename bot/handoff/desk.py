@@ -248,7 +248,7 @@ class Desk:
         the bot, not to the agent). A customer who left between the claim and the pause had their
         conversation given back to the bot before it was paused (found in review: a WeChat follower who
         unfollowed then, and followed again, met a bot that never answered): given back again, and the
-        next customer taken instead."""
+        next customer taken instead. A claim lost otherwise (the agent signed out) answers ``error_not_serving``."""
         for _ in range(CLAIM_TRIES):
             taken, request = await self.queue.take_next(agent_id, request_id)
             if taken == "full":
@@ -262,6 +262,8 @@ class Desk:
             if entry is not None and entry["state"] == "claimed" and entry["agent_id"] == agent_id:
                 return request
             await self.conversations.unpause(request.conversation_id)
+            if not left_by_customer(entry):  # lost otherwise (the agent signed out...): not taken again, as in claim
+                raise DeskError("error_not_serving", 404)
             logger.info("handoff.desk.left_before_pause conversation=%s agent=%s", request.conversation_id, agent_id)
         return None
 

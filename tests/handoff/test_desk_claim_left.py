@@ -157,3 +157,30 @@ async def test_a_follower_who_unsubscribes_as_the_desk_claims_them_gets_the_bot_
     assert not (await store.retrieve("wx-leaves")).is_paused(), "the follower who left is paused, with nobody on it"
     assert view is not None and view["conversation_id"] == "wx-stays", "the agent gets the next customer instead"
     assert (await store.retrieve("wx-stays")).is_paused()
+
+
+async def test_a_claim_lost_to_the_agents_sign_out_before_its_pause_is_checked_is_not_made_again(
+        queue, kefu_env, conversations):  # noqa: F811
+    """The same sign-out, landing between the claim's pause and its check that the claim still holds
+    (``Desk._take_and_pause``): the customer put back is not taken again for the agent who signed out."""
+    from bot.handoff.departures import sign_out
+    from bot.handoff.desk import DeskError
+
+    AccountStore(kefu_env.database_url).add("wang", "wang-pass-1", ["billing"])
+    await queue.roster.register("wang", name="wang", skills=["billing"], capacity=2, status="available")
+    desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    await queue.enqueue(HandoffRequest("wx-a", "wechat", "billing", 0, None, {}))
+    pause, signed_out = conversations.pause, []
+
+    async def signed_out_just_after(conversation_id: str) -> None:
+        await pause(conversation_id)
+        if not signed_out:
+            signed_out.append(await sign_out(queue, "wang", None))
+
+    conversations.pause = signed_out_just_after
+    with pytest.raises(DeskError) as refused:
+        await desk.claim("wang", "王芳")
+
+    assert refused.value.code == "error_not_serving"
+    assert await queue.serving("wang") == [], "the agent who signed out was given the customer again"
+    assert (await queue.entry("wx-a"))["state"] == "waiting"
