@@ -165,7 +165,8 @@ async def test_a_caller_who_hangs_up_while_the_desk_records_the_claim_is_not_cou
     phone_queue = HandoffQueue(redis, clock, rules=rules, recorder=phone_recorder)
     desk_client = aioredis.Redis.from_url(redis_url)
     desk_queue = HandoffQueue(desk_client, clock, rules=rules, recorder=stored)
-    await HandoffQueue(redis, clock, rules=rules, recorder=stored).enqueue(HandoffRequest(CALL, "ivr", "tv", 0, None, {}))
+    queued = HandoffQueue(redis, clock, rules=rules, recorder=stored)
+    await queued.enqueue(HandoffRequest(CALL, "ivr", "tv", 0, None, {}))
     clock.advance(42)
     phone = QueueHandoff(redis, repository=None)
     phone.queue = phone_queue
