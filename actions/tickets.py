@@ -19,8 +19,8 @@ from actions.clarify import take_typed_option
 from actions.cheaper_plans import CHANGE_PLAN, asks_cheaper, offer_cheaper_plans, picked_plan, plan_change_said
 from actions.backend import (catalogue, channel_of, db, labels, last_said, latest_entity, parts_named, record,
                              repository, says_any)
-from actions.identity import (IdentifiedAction, customer_words, local_phone, message_awaited, no_message_given,
-                              request_event, request_text, typed_number, without_secrets)
+from actions.identity import (IdentifiedAction, customer_words, establish, local_phone, message_awaited,
+                              no_message_given, request_event, request_text, typed_number, without_secrets)
 from actions.kept_requests import KeptWhenDown
 from actions.message_asked import (ask_for_the_message, latest_is_the_message, leaves_a_message, message_answer,
                                    message_text, number_given_for_it, number_given_with_it, number_in_the_message,
@@ -502,6 +502,15 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, Identi
         answered += number_in_the_message(tracker)  # "我的电话是138 0013 8000，…": not asked for again
         return apply_slots(tracker, answered) + await super().run(dispatcher, tracker, domain)
 
+    async def serve_number(self, dispatcher, tracker, phone):
+        """A number given for the message that is no customer's, by someone already known: filed on their account
+        to call back that number (found trying the chat: 李娜, proven, who said "帮我留个言 139…" about her TV had
+        the message filed on no account, so whoever called back could not see whose TV it was)."""
+        known = await establish(tracker, this_turn=False)  # whom we knew before the number
+        if known.customer is None:
+            return await super().serve_number(dispatcher, tracker, phone)
+        return await self.file(dispatcher, tracker, known.customer, phone, {"callback_phone": phone}, known.verified)
+
     async def file(self, dispatcher, tracker, customer: Customer | None, phone: str, details: dict, verified: bool):
         text = message_text(tracker)
         promised = await open_of(customer, "callback")
@@ -512,7 +521,7 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, Identi
                                       details={**details, **related_to(promised)})
         recorded(dispatcher, tracker, ticket_id, phone, verified,
                  response="utter_message_left" if leaves_a_message(tracker) else "utter_message_recorded",
-                 registered=customer is not None)
+                 registered=customer is not None and phone == customer.phone)
         return [SlotSet("last_ticket_id", ticket_id)]
 
     async def chase(self, dispatcher, tracker, promised: dict, phone: str, text: str):
